@@ -1,0 +1,30 @@
+"""What an op costs on a piece of hardware: the answer every performance model gives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["OpCost"]
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """Cost of ONE instance of an op (multiply by ``op.repeat`` for the total).
+
+    ``bound`` is "compute" or the name of the memory level that limits the op
+    ("hbm", "l2", "dram", "sram", ...), or "latency" when a fixed floor (kernel launch,
+    pipeline fill) dominates. ``provenance`` says where the figure comes from:
+    "speed-of-light" (datasheet peaks), "calibrated:<source>" (fitted to measurements),
+    "cycle-model", or "fallback:<why>".
+    """
+
+    latency_s: float
+    energy_j: float = 0.0
+    bound: str = "compute"
+    utilization: float = 0.0  # achieved FLOP/s over the peak of the op's compute format
+    flops: float = 0.0
+    bytes_by_level: dict = field(default_factory=dict)  # level name -> bytes moved
+    energy_breakdown: dict = field(default_factory=dict)  # component -> joules
+    provenance: str = "speed-of-light"
+    notes: tuple = ()
+    details: dict = field(default_factory=dict)  # model-specific extras (cycles, stalls …)

@@ -1,0 +1,190 @@
+"""Ops and the tensors they touch.
+
+An `Op` is one kernel-sized piece of work: its kind, its dimensions, the tensors it
+reads and writes (`TensorSpec`, each with a number format and a role) and how many
+times it repeats (e.g. once per layer). FLOPs and bytes are *derived* from dims and
+formats here, never typed in, so a recipe that changes a format or a density changes
+the cost automatically.
+
+Conventions
+- ``Op.flops`` / ``Op.bytes`` are for one instance; ``total_flops`` / ``total_bytes``
+  multiply by ``repeat``.
+- FLOPs count a multiply-accumulate as 2. Attention FLOPs are its two matmuls
+  (QKᵀ and PV); softmax is counted by its own op in the unfused form.
+- Bytes are compulsory traffic (each tensor read or written once), the quantity a
+  roofline puts on its x axis; bytes at inner memory levels come from the hardware
+  model, which knows the capacities.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+from workloads.formats import get_format
+
+__all__ = ["TensorSpec", "Op", "OpError", "ROLES", "OP_KINDS", "ELEMENTWISE_FLOPS"]
+
+ROLES = ("weight", "activation", "kv", "state")
+
+
+class OpError(ValueError):
+    """An op or tensor with impossible dims, role or format."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    fmt: str
+    role: str = "activation"
+    density: float = 1.0  # fraction stored/touched (sparsity, eviction)
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        if any(s < 0 for s in self.shape):
+            raise OpError(f"tensor {self.name!r}: shape must be non-negative, got {self.shape}")
+        if self.role not in ROLES:
+            raise OpError(f"tensor {self.name!r}: role must be one of {ROLES}, got {self.role!r}")
+        if not 0.0 <= self.density <= 1.0:
+            raise OpError(f"tensor {self.name!r}: density must be in [0, 1], got {self.density!r}")
+        get_format(self.fmt)  # validates the name
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> float:
+        """Storage bytes, scale overhead of block formats included."""
+        return self.numel * self.density * get_format(self.fmt).bits_per_element / 8.0
+
+    def to_dict(self) -> dict:
+        d = {"name": self.name, "shape": list(self.shape), "fmt": self.fmt, "role": self.role}
+        if self.density != 1.0:
+            d["density"] = self.density
+        return d
+
+
+# FLOPs per output element of elementwise/reduction kernels. These are conventions
+# (a norm: square, accumulate, scale, multiply by gain), used for the compute side of
+# an op that is memory-bound on every machine we model.
+ELEMENTWISE_FLOPS: Mapping[str, float] = {
+    "copy": 0.0,
+    "add": 1.0,
+    "mul": 1.0,
+    "rmsnorm": 4.0,
+    "layernorm": 7.0,
+    "softmax": 5.0,
+    "silu_mul": 5.0,
+    "gelu": 8.0,
+    "rope": 3.0,
+    "embedding": 0.0,
+    "quantize": 4.0,
+    "dequantize": 2.0,
+    "topk": 2.0,
+}
+
+OP_KINDS = ("gemm", "attention") + tuple(ELEMENTWISE_FLOPS) + ("moe_router", "allreduce", "custom")
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    kind: str
+    dims: Mapping[str, int | float | bool]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    compute_fmt: str = "bf16"  # the format the arithmetic runs in (selects the peak)
+    repeat: int = 1
+    phase: str = ""
+    group: str = ""  # where in the block: attn, mlp, moe, embed, head, recipe …
+
+    def __post_init__(self):
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "dims", dict(self.dims))
+        if self.kind not in OP_KINDS:
+            raise OpError(f"op {self.name!r}: kind must be one of {OP_KINDS}, got {self.kind!r}")
+        if not isinstance(self.repeat, int) or self.repeat < 1:
+            raise OpError(f"op {self.name!r}: repeat must be a positive integer, got {self.repeat!r}")
+        for key, val in self.dims.items():
+            if isinstance(val, (int, float)) and not isinstance(val, bool) and val < 0:
+                raise OpError(f"op {self.name!r}: dim {key} must be non-negative, got {val!r}")
+        get_format(self.compute_fmt)
+
+    # ---- derived cost -------------------------------------------------
+    @property
+    def flops(self) -> float:
+        d = self.dims
+        if self.kind == "gemm":
+            return 2.0 * d.get("b", 1) * d["m"] * d["n"] * d["k"]
+        if self.kind == "attention":
+            dv = d.get("v_head_dim", d["head_dim"])
+            return 2.0 * d["batch"] * d["heads"] * attended_pairs(d) * (d["head_dim"] + dv)
+        if self.kind == "moe_router":
+            return 2.0 * d["tokens"] * d["experts"] * d["hidden"]
+        if self.kind == "custom":
+            return float(d.get("flops", 0.0))
+        if self.kind == "allreduce":
+            return 0.0
+        return ELEMENTWISE_FLOPS[self.kind] * d["rows"] * d["cols"]
+
+    @property
+    def bytes(self) -> float:
+        return sum(t.nbytes for t in self.inputs) + sum(t.nbytes for t in self.outputs)
+
+    def bytes_by_role(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for t in self.inputs + self.outputs:
+            out[t.role] = out.get(t.role, 0.0) + t.nbytes
+        return out
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes if self.bytes else math.inf
+
+    @property
+    def total_flops(self) -> float:
+        return self.flops * self.repeat
+
+    @property
+    def total_bytes(self) -> float:
+        return self.bytes * self.repeat
+
+    def with_(self, **changes) -> "Op":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = {"name": self.name, "kind": self.kind, "dims": dict(self.dims),
+             "inputs": [t.to_dict() for t in self.inputs],
+             "outputs": [t.to_dict() for t in self.outputs],
+             "compute_fmt": self.compute_fmt, "repeat": self.repeat}
+        if self.phase:
+            d["phase"] = self.phase
+        if self.group:
+            d["group"] = self.group
+        return d
+
+
+def attended_pairs(d: Mapping) -> float:
+    """Query-key pairs one head scores. Causal: query i (of q_len, aligned to the end
+    of kv_len) sees kv_len - q_len + i + 1 keys; a `window` caps what each sees."""
+    q, kv = int(d["q_len"]), int(d["kv_len"])
+    window = int(d.get("window", 0) or 0)
+    if not d.get("causal", True):
+        return float(q * (min(kv, window) if window else kv))
+    offset = kv - q
+    if offset < 0:
+        raise OpError(f"attention: q_len {q} exceeds kv_len {kv}")
+    # sum_{i=0}^{q-1} (offset + i + 1), each term capped by the window
+    total = q * offset + q * (q + 1) / 2.0
+    if window and window < kv:
+        # terms offset+i+1 > window are capped: count how many and subtract the excess
+        first = max(0, window - offset)  # i from which the term exceeds window
+        n_cap = max(0, q - first)
+        if n_cap:
+            lo, hi = offset + first + 1, offset + q
+            total -= (lo + hi) * n_cap / 2.0 - window * n_cap
+    return float(total)
