@@ -1,0 +1,235 @@
+"""Trace-rewriting helpers shared by the recipe methods.
+
+Two ideas run through every method:
+
+- **Bytes come from tensors.** A method changes tensor formats, shapes and densities,
+  or splits one tensor into the pieces it is really stored as (codes, scales, an fp16
+  window, sparse outliers), and the op's bytes follow. Formats the registry lacks (3-bit
+  codes, 0.8-bit dictionary codes) are stored in a *byte container*: an ``int8`` tensor
+  whose last axis counts bytes, so the byte count stays exact.
+- **Capacity is not traffic.** ``meta["kv_state"]`` keeps, per sequence and layer, the
+  tokens resident in the cache (`capacity`) apart from the tokens one decode step reads
+  (`read`), plus the resident bytes per token over all layers and any side structures.
+  ``meta["footprint"]["kv_cache"]`` is recomputed from it, so recipes compose in order
+  (quantize then evict, or evict then quantize).
+
+Fused work (a dequantize inside the attention GEMV, RoPE re-applied to cached keys
+inside the attention kernel) is an op with FLOPs and *no tensors*: its bytes are
+already charged to the op it is fused into, and ``dims["fused"] = True`` says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Iterable
+
+from workloads.formats import get_format
+from workloads.ops import Op, TensorSpec
+
+__all__ = [
+    "snapshot", "record_effects", "rewrite", "codes_tensor", "weight_codes", "byte_tensor",
+    "replace_op", "insert_after", "insert_before", "find_all", "has_op", "kv_state",
+    "weight_inputs", "weight_resident_count", "fused_op", "kv_format", "attention_ops",
+    "expert_op", "gemm_weight_ops", "gemm_k_axis",
+]
+
+NATIVE_CODE_BITS = (2, 4, 8)
+
+
+# ---- effects bookkeeping ----------------------------------------------------
+def snapshot(trace) -> dict:
+    roles: dict[str, float] = {}
+    for op in trace.ops:
+        for role, b in op.bytes_by_role().items():
+            roles[role] = roles.get(role, 0.0) + b * op.repeat
+    return {"flops": trace.total_flops, "bytes": trace.total_bytes, "bytes_by_role": roles,
+            "footprint": dict(trace.meta.get("footprint") or {}), "ops": len(trace.ops)}
+
+
+def record_effects(trace, recipe, before: dict):
+    meta = dict(trace.meta)
+    pending = meta.pop("_pending_effects", {})
+    after = snapshot(trace)
+    effects = dict(meta.get("recipe_effects") or {})
+    key = recipe.name
+    while key in effects:  # the same recipe applied twice stays visible twice
+        key += "'"
+    effects[key] = {
+        "method": recipe.method, "citation": recipe.citation, "parameters": dict(recipe.params),
+        "flops_before": before["flops"], "flops_after": after["flops"],
+        "bytes_before": before["bytes"], "bytes_after": after["bytes"],
+        "bytes_by_role_before": before["bytes_by_role"], "bytes_by_role_after": after["bytes_by_role"],
+        "footprint_before": before["footprint"], "footprint_after": after["footprint"],
+        "ops_added": after["ops"] - before["ops"], **pending,
+    }
+    meta["recipe_effects"] = effects
+    applied = list(meta.get("recipes_applied") or [])
+    applied.append(recipe.name)
+    meta["recipes_applied"] = applied
+    return trace.replace_ops(trace.ops, meta=meta)
+
+
+def rewrite(trace, ops: Iterable[Op], notes: dict | None = None, *, weights_delta: float = 0.0,
+            kv: dict | None = None, activations_delta: float = 0.0):
+    """A new trace with `ops`; meta copied, footprint updated, notes queued for the
+    recipe's effects entry. `kv` replaces fields of meta["kv_state"]."""
+    meta = copy.deepcopy(dict(trace.meta))
+    fp = dict(meta.get("footprint") or {})
+    fp.setdefault("weights", 0.0)
+    fp.setdefault("kv_cache", 0.0)
+    fp.setdefault("activations", 0.0)
+    fp["weights"] = fp["weights"] + weights_delta
+    fp["activations"] = fp["activations"] + activations_delta
+    if kv is not None:
+        state = dict(kv_state(trace))
+        state.update(kv)
+        meta["kv_state"] = state
+        fp["kv_cache"] = trace.batch * (state["capacity"] * state["bytes_per_token"]
+                                        + state.get("extra_bytes", 0.0))
+    meta["footprint"] = fp
+    pending = dict(meta.get("_pending_effects") or {})
+    pending.update(notes or {})
+    meta["_pending_effects"] = pending
+    return trace.replace_ops(ops, meta=meta)
+
+
+def kv_state(trace) -> dict:
+    """Per-sequence KV state: context tokens, resident tokens per layer (capacity),
+    tokens read per decode step (read), resident bytes per token over all layers,
+    side-structure bytes (extra_bytes). Initialised from the builder's footprint."""
+    st = trace.meta.get("kv_state")
+    if st:
+        return dict(st)
+    seq = max(int(trace.seq), 1)
+    fp = trace.meta.get("footprint") or {}
+    if fp.get("kv_cache"):
+        bpt = float(fp["kv_cache"]) / (trace.batch * seq)
+    else:  # no footprint from the builder: derive from the attention op's cache tensors
+        bpt = 0.0
+        for op in attention_ops(trace):
+            kvb = sum(t.nbytes for t in op.inputs if t.role == "kv")
+            kv_len = max(int(op.dims.get("kv_len", seq)), 1)
+            bpt += kvb / (trace.batch * kv_len) * op.repeat
+    return {"context": seq, "capacity": seq, "read": seq, "bytes_per_token": bpt, "extra_bytes": 0.0}
+
+
+# ---- tensors ----------------------------------------------------------------
+def byte_tensor(name: str, nbytes: float, role: str, lead: tuple[int, ...] = ()) -> TensorSpec:
+    """A byte container: int8 elements, the last axis counts bytes."""
+    return TensorSpec(name, tuple(lead) + (int(math.ceil(nbytes)),), "int8", role)
+
+
+def codes_tensor(name: str, batch: int, tokens: int, heads: int, dim: int, bits: int,
+                 role: str = "kv") -> TensorSpec:
+    """Quantized KV codes, (batch, tokens, heads, dim): a registered intN format when
+    N is 2/4/8, else a byte container whose last axis is ceil(dim*bits/8) bytes."""
+    if bits in NATIVE_CODE_BITS:
+        return TensorSpec(name, (batch, tokens, heads, dim), f"int{bits}", role)
+    return TensorSpec(name, (batch, tokens, heads, math.ceil(dim * bits / 8)), "int8", role)
+
+
+def weight_codes(name: str, rows: int, cols: int, bits: float) -> TensorSpec:
+    if bits in NATIVE_CODE_BITS:
+        return TensorSpec(name, (rows, cols), f"int{int(bits)}", "weight")
+    return TensorSpec(name, (rows, math.ceil(cols * bits / 8)), "int8", "weight")
+
+
+def fused_op(name: str, kind: str, rows: float, cols: float, *, repeat: int, phase: str,
+             group: str, into: str, compute_fmt: str = "fp32") -> Op:
+    """Work fused into op `into`: FLOPs only, its bytes are charged to `into`."""
+    return Op(name=name, kind=kind, dims={"rows": int(rows), "cols": int(cols), "fused": True},
+              inputs=(), outputs=(), compute_fmt=compute_fmt, repeat=repeat, phase=phase,
+              group=group)
+
+
+def kv_format(trace) -> str:
+    """The format the builder stored the KV cache in."""
+    for op in attention_ops(trace):
+        for t in op.inputs:
+            if t.role == "kv":
+                return t.fmt
+    for op in trace.ops:
+        if op.name == "kv_write":
+            for t in op.outputs:
+                if t.role == "kv":
+                    return t.fmt
+    return "bf16"
+
+
+# ---- ops ----------------------------------------------------------------------
+def attention_ops(trace) -> list[Op]:
+    return [op for op in trace.ops if op.kind == "attention"]
+
+
+def find_all(trace, name: str) -> list[Op]:
+    return [op for op in trace.ops if op.name == name]
+
+
+def has_op(trace, name: str) -> bool:
+    return any(op.name == name for op in trace.ops)
+
+
+def replace_op(ops: list[Op], old: Op, new: Op | list[Op]) -> list[Op]:
+    new = [new] if isinstance(new, Op) else list(new)
+    out = []
+    for op in ops:
+        out.extend(new if op is old else [op])
+    return out
+
+
+def insert_after(ops: list[Op], anchor: Op, extra: list[Op]) -> list[Op]:
+    out = []
+    for op in ops:
+        out.append(op)
+        if op is anchor:
+            out.extend(extra)
+    return out
+
+
+def insert_before(ops: list[Op], anchor: Op, extra: list[Op]) -> list[Op]:
+    out = []
+    for op in ops:
+        if op is anchor:
+            out.extend(extra)
+        out.append(op)
+    return out
+
+
+def weight_inputs(op: Op) -> list[TensorSpec]:
+    return [t for t in op.inputs if t.role == "weight"]
+
+
+def expert_op(op: Op) -> bool:
+    return op.name.startswith("expert_")
+
+
+def gemm_weight_ops(trace, include_lm_head: bool = False) -> list[Op]:
+    out = []
+    for op in trace.ops:
+        if op.kind != "gemm" or not weight_inputs(op):
+            continue
+        if op.name == "lm_head" and not include_lm_head:
+            continue
+        out.append(op)
+    return out
+
+
+def weight_resident_count(op: Op, model) -> int:
+    """How many copies of this op's weight tensor are resident: one per layer for
+    per-layer ops, one per (MoE layer, expert) for routed-expert GEMMs (their repeat
+    only counts the experts a step touches)."""
+    if expert_op(op) and getattr(model, "moe", None):
+        return model.moe_layers * model.moe.num_experts
+    return op.repeat
+
+
+def gemm_k_axis(op: Op, w: TensorSpec) -> int:
+    """Which axis of weight `w` is the reduction (k) axis."""
+    k = int(op.dims["k"])
+    if len(w.shape) >= 2:
+        if w.shape[-2] == k:
+            return len(w.shape) - 2
+        if w.shape[-1] == k:
+            return len(w.shape) - 1
+    raise ValueError(f"op {op.name}: weight {w.name} shape {w.shape} has no axis of size k={k}")

@@ -1,0 +1,313 @@
+"""KV eviction and sparse attention: StreamingLLM, H2O, SnapKV, RocketKV.
+
+Tokens *kept* (capacity: footprint) are separate from tokens *read* per decode step
+(traffic): ``meta["kv_state"]`` carries both. Eviction shrinks both; RocketKV keeps
+`capacity` tokens but reads only `k` of them (plus chunk summaries) each step.
+
+The decode trace is one step at context S (the trace's `seq`): the attention op's
+`kv_len` and cache tensors become the tokens read. The prefill trace gains the
+selection work (H2O's unfused attention for its column sums, SnapKV's window votes,
+pooling and top-k, and the gather that compacts the kept tokens).
+"""
+
+from __future__ import annotations
+
+import math
+
+from workloads.compression.common import (attention_ops, find_all, fused_op, insert_after, kv_state,
+                                          replace_op, rewrite)
+from workloads.compression.recipe import Param, fraction, register_method
+from workloads.ops import Op, TensorSpec
+
+_FIXED_SUFFIXES = (".residual", ".sink")
+
+
+def resize_kv_read(attn: Op, n_new: int, **dims) -> Op:
+    """The attention op reading `n_new` cached tokens instead of kv_len: token-axis
+    tensors scale with the evictable part; fp16 windows and sinks keep their size."""
+    n_old = int(attn.dims["kv_len"])
+    if n_new >= n_old:
+        return attn.with_(dims={**attn.dims, **dims})
+    fixed: dict[str, int] = {}
+    for t in attn.inputs:
+        if t.role == "kv" and len(t.shape) == 4 and t.name.endswith(_FIXED_SUFFIXES):
+            fam = t.name.split(".")[0]
+            fixed[fam] = fixed.get(fam, 0) + t.shape[1]
+    out = []
+    for t in attn.inputs:
+        if t.role != "kv" or t.name.endswith(_FIXED_SUFFIXES):
+            out.append(t)
+            continue
+        fam = t.name.split(".")[0]
+        fx = min(fixed.get(fam, 0), n_new)
+        ratio = (n_new - fx) / max(n_old - fixed.get(fam, 0), 1)
+        if len(t.shape) == 4:
+            shape = (t.shape[0], int(round(t.shape[1] * ratio))) + t.shape[2:]
+        elif len(t.shape) == 1 and not t.name.endswith(".codebook"):
+            shape = (int(round(t.shape[0] * ratio)),)
+        else:
+            shape = t.shape  # codebooks, channel normalisers: per head, not per token
+        out.append(TensorSpec(t.name, shape, t.fmt, t.role, t.density))
+    return attn.with_(dims={**attn.dims, "kv_len": n_new, **dims}, inputs=tuple(out))
+
+
+def _decode_attn(trace):
+    return [a for a in attention_ops(trace) if int(a.dims.get("q_len", 1)) == 1]
+
+
+def _kv_bytes_per_token_layer(attn: Op) -> float:
+    """Bytes per cached token of one layer and sequence, as this op reads them."""
+    B, n = int(attn.dims["batch"]), max(int(attn.dims["kv_len"]), 1)
+    return sum(t.nbytes for t in attn.inputs if t.role == "kv") / (B * n)
+
+
+def unfused_prefill_attention(attn: Op, prefix: str) -> list[Op]:
+    """Prefill attention materialising the probabilities (H2O needs their column sums):
+    QKᵀ over the full Sp×Sp matrix, softmax, then P·V — the eager HF path."""
+    d = attn.dims
+    B, H, S, hd = int(d["batch"]), int(d["heads"]), int(d["kv_len"]), int(d["head_dim"])
+    q_len = int(d["q_len"])
+    dv = int(d.get("v_head_dim", hd))
+    q = next((t for t in attn.inputs if t.name == "q"), attn.inputs[0])
+    kvs = [t for t in attn.inputs if t.role == "kv"]
+    k_in = [t for t in kvs if t.name.startswith("k")] or kvs[:1]
+    v_in = [t for t in kvs if t.name.startswith("v")] or kvs[-1:]
+    act = q.fmt
+    scores = TensorSpec("attn_scores.out", (B * H, q_len, S), act)
+    probs = TensorSpec("attn_probs", (B * H, q_len, S), act)
+    common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
+    return [
+        Op("attn_scores", "gemm", {"b": B * H, "m": q_len, "n": S, "k": hd}, (q, *k_in), (scores,),
+           compute_fmt=attn.compute_fmt, **common),
+        Op("attn_softmax", "softmax", {"rows": B * H * q_len, "cols": S}, (scores,), (probs,), **common),
+        Op("attn_pv", "gemm", {"b": B * H, "m": q_len, "n": dv, "k": S}, (probs, *v_in), attn.outputs,
+           compute_fmt=attn.compute_fmt, **common),
+    ]
+
+
+def _gather_kept(attn: Op, kept: int, prefix: str) -> Op:
+    """Compact the kept tokens of the prompt's K and V into the cache."""
+    B, h, hd = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+    fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
+    kv = [TensorSpec(f"{n}_kept", (B, kept, h, hd), fmt, "kv") for n in ("k", "v")]
+    return Op(f"{prefix}.gather", "copy", {"rows": B * kept, "cols": 2 * h * hd}, tuple(kv), tuple(kv),
+              repeat=attn.repeat, phase=attn.phase, group=attn.group)
+
+
+def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
+    """Shared driver: keep_fn(S) -> kept tokens; step_fn(attn, kept) -> (new attn,
+    extra decode ops); prefill_fn(attn, kept) -> ops replacing the prefill attention."""
+    st = kv_state(trace)
+    S = int(st["capacity"])
+    kept = min(S, keep_fn(int(st["context"])))
+    ops = list(trace.ops)
+    decode_attn = _decode_attn(trace)
+    for attn in attention_ops(trace):
+        if attn in decode_attn:
+            new_attn, before, after = step_fn(attn, kept)
+            ops = replace_op(ops, attn, [*before, new_attn, *after])
+        else:
+            ops = replace_op(ops, attn, prefill_fn(attn, kept))
+    read = kept if decode_attn else st["read"]
+    return rewrite(trace, ops, {"kept_tokens": kept, "context_tokens": int(st["context"]), **notes_fn(kept)},
+                   kv={"capacity": kept, "read": read})
+
+
+# ---- StreamingLLM ------------------------------------------------------------------
+@register_method("streaming_llm", {
+    "sink_tokens": Param(4, int, lambda x: x >= 0, "a non-negative token count"),
+    "recent_tokens": Param(2000, int, lambda x: x >= 0, "a non-negative token count"),
+    "pos_shift": Param(True, bool),
+}, "attention sinks + a recent window")
+def apply_streaming_llm(trace, model, recipe):
+    p = recipe.params
+    budget = p["sink_tokens"] + p["recent_tokens"]
+    recipe.require(budget > 0, "parameters.recent_tokens", p["recent_tokens"],
+                   "sink_tokens + recent_tokens > 0")
+
+    def step(attn, kept):
+        new = resize_kv_read(attn, kept)
+        extra = []
+        if p["pos_shift"]:  # positions are re-assigned inside the cache: keys re-rotated each step
+            B, h, hd = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+            extra.append(fused_op(f"{recipe.name}.rope_cached_keys", "rope", B * h * kept, hd,
+                                  repeat=attn.repeat, phase=attn.phase, group=attn.group, into=attn.name))
+        return new, [], extra
+
+    return _evict(trace, recipe, lambda S: budget, step, lambda a, k: [a], lambda k: {})
+
+
+# ---- H2O -------------------------------------------------------------------------
+def _h2o_budget(recipe, S: int) -> int:
+    p = recipe.params
+    if p["budget"]:
+        return p["budget"]
+    return int(p["heavy_ratio"] * S) + int(p["recent_ratio"] * S)
+
+
+@register_method("h2o", {
+    "heavy_ratio": Param(0.1, float, fraction, "a fraction of the prompt in [0, 1]"),
+    "recent_ratio": Param(0.1, float, fraction, "a fraction of the prompt in [0, 1]"),
+    "budget": Param(0, int, lambda x: x >= 0, "a non-negative token budget (0: use the ratios)"),
+}, "heavy hitters + recent window, one eviction per step")
+def apply_h2o(trace, model, recipe):
+    def step(attn, kept):
+        B, H, h = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["kv_heads"])
+        probs = TensorSpec("attn_probs", (B, H, kept), "fp32")
+        new = resize_kv_read(attn, kept).with_(outputs=attn.outputs + (probs,))
+        common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        acc = TensorSpec("h2o_scores", (B, H, kept), "fp32", "state")
+        after = [
+            Op(f"{recipe.name}.score_accumulate", "add", {"rows": B * H, "cols": kept}, (probs, acc), (acc,),
+               compute_fmt="fp32", **common),
+            # argmin over the kept tokens (scores summed over each GQA group) picks the victim
+            Op(f"{recipe.name}.evict_argmin", "topk", {"rows": B * h, "cols": kept},
+               (TensorSpec("h2o_scores_kv", (B, h, kept), "fp32", "state"),), (), compute_fmt="fp32", **common),
+        ]
+        return new, [], after
+
+    def prefill(attn, kept):
+        B, H, h, S = (int(attn.dims[k]) for k in ("batch", "heads", "kv_heads", "kv_len"))
+        q_len = int(attn.dims["q_len"])
+        unf = unfused_prefill_attention(attn, recipe.name)
+        probs = unf[1].outputs[0]
+        common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        colsum = Op(f"{recipe.name}.column_sums", "add", {"rows": B * H * q_len, "cols": S}, (probs,),
+                    (TensorSpec("h2o_scores", (B, H, S), "fp32", "state"),), compute_fmt="fp32", **common)
+        sel = Op(f"{recipe.name}.select", "topk", {"rows": B * h, "cols": S},
+                 (TensorSpec("h2o_scores_kv", (B, h, S), "fp32", "state"),), (), compute_fmt="fp32", **common)
+        return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name)]
+
+    return _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill,
+                  lambda k: {"unfused_prefill_attention": True})
+
+
+# ---- SnapKV ------------------------------------------------------------------------
+def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int) -> list[Op]:
+    """Observation-window votes: W queries score all Sp keys, softmax, sum over the
+    window, 1-D pool, top-k per KV head, then gather the kept tokens."""
+    B, H, h, S, hd = (int(attn.dims[k]) for k in ("batch", "heads", "kv_heads", "kv_len", "head_dim"))
+    W = min(window, S)
+    fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
+    common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
+    k_all = TensorSpec("k_cache", (B, S, h, hd), fmt, "kv")
+    scores = TensorSpec(f"{prefix}.window_scores", (B * H, W, S), "fp32")
+    votes = TensorSpec(f"{prefix}.votes", (B * H, S), "fp32")
+    pooled = TensorSpec(f"{prefix}.pooled", (B * h, S), "fp32")
+    return [
+        attn,
+        Op(f"{prefix}.window_scores", "gemm", {"b": B * H, "m": W, "n": S, "k": hd},
+           (TensorSpec("q_window", (B * H, W, hd), "bf16"), k_all), (scores,), **common),
+        Op(f"{prefix}.window_softmax", "softmax", {"rows": B * H * W, "cols": S}, (scores,), (scores,), **common),
+        Op(f"{prefix}.vote_sum", "add", {"rows": B * H * W, "cols": S}, (scores,), (votes,),
+           compute_fmt="fp32", **common),
+        Op(f"{prefix}.pool", "custom", {"flops": kernel * B * H * S}, (votes,), (pooled,),
+           compute_fmt="fp32", **common),
+        Op(f"{prefix}.select", "topk", {"rows": B * h, "cols": max(S - W, 0)}, (pooled,), (),
+           compute_fmt="fp32", **common),
+        _gather_kept(attn, kept, prefix),
+    ]
+
+
+@register_method("snapkv", {
+    "capacity": Param(1024, int, lambda x: x > 0, "a positive token budget"),
+    "window": Param(32, int, lambda x: x > 0, "a positive observation-window length"),
+    "kernel": Param(7, int, lambda x: x > 0 and x % 2 == 1, "a positive odd pooling kernel"),
+    "pooling": Param("max", str, choices=("max", "avg")),
+}, "observation-window voting at the end of prefill; no decode overhead")
+def apply_snapkv(trace, model, recipe):
+    p = recipe.params
+    recipe.require(p["window"] <= p["capacity"], "parameters.window", p["window"],
+                   f"at most capacity ({p['capacity']}): the window is kept")
+
+    def step(attn, kept):
+        return resize_kv_read(attn, kept), [], []
+
+    return _evict(trace, recipe, lambda S: p["capacity"], step,
+                  lambda a, k: _snap_prefill(a, recipe.name, p["window"], p["kernel"], k), lambda k: {})
+
+
+# ---- RocketKV ----------------------------------------------------------------------
+def rocketkv_params(S: int, token_budget: int, head_dim: int, new_tokens: int) -> dict:
+    """Derived as NVlabs/RocketKV gpt-fast/rocket.py does (doc §1.2)."""
+    cr = max(1.0, S / token_budget)
+    alpha = min(0.2 + 0.06 * math.log2(cr), 0.8)
+    capacity = int(S / cr ** alpha)
+    prompt_budget = min(S - new_tokens, capacity - new_tokens)
+    k = min(round(token_budget / 2), capacity)
+    cr2 = max(1.0, capacity / token_budget)
+    chunk = min(math.floor(cr2), math.ceil(math.sqrt(cr2)))
+    r = min(head_dim, max(1, round(head_dim * chunk / cr2)))
+    return {"capacity": capacity, "prompt_budget": prompt_budget, "k": k, "chunk": chunk, "r": r,
+            "alpha": alpha, "compression_ratio": cr}
+
+
+def rocketkv_read_elements(S: int, token_budget: int, head_dim: int, new_tokens: int) -> int:
+    """KV elements one decode step reads per KV head: r·ceil(capacity/chunk) chunk
+    summaries + 2·k·d gathered K and V (≈ 2·token_budget·d by construction)."""
+    q = rocketkv_params(S, token_budget, head_dim, new_tokens)
+    return q["r"] * math.ceil(q["capacity"] / q["chunk"]) + 2 * q["k"] * head_dim
+
+
+@register_method("rocketkv", {
+    "token_budget": Param(1024, int, lambda x: x > 0, "a positive token budget"),
+    "window": Param(32, int, lambda x: x > 0, "a positive observation-window length"),
+    "kernel": Param(63, int, lambda x: x > 0 and x % 2 == 1, "a positive odd pooling kernel"),
+    "new_tokens": Param(256, int, lambda x: x >= 0, "a non-negative number of tokens to generate"),
+}, "SnapKV++ eviction to a capacity, then hybrid top-k sparse attention each step")
+def apply_rocketkv(trace, model, recipe):
+    p = recipe.params
+    st = kv_state(trace)
+    S = int(st["context"])
+    attn0 = (attention_ops(trace) or [None])[0]
+    hd = int(attn0.dims["head_dim"]) if attn0 is not None else model.head_dim
+    q = rocketkv_params(S, p["token_budget"], hd, p["new_tokens"])
+    cap, chunk, r, k = q["capacity"], q["chunk"], q["r"], q["k"]
+    n_chunks = math.ceil(cap / chunk)
+    ops = list(trace.ops)
+    extra_bytes = 0.0
+    decode = _decode_attn(trace)
+    for attn in attention_ops(trace):
+        B, H, h = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["kv_heads"])
+        g = H // h
+        fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
+        kt_res = TensorSpec("k_chunk_minmax", (1, n_chunks, h, 2 * hd), fmt, "kv")
+        extra_bytes += kt_res.nbytes * attn.repeat
+        common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        if attn in decode:
+            kept = min(cap, int(st["capacity"]))
+            q_in = next((t for t in attn.inputs if t.name == "q"), attn.inputs[0])
+            kt = TensorSpec("k_chunk_minmax.selected", (B, n_chunks, h, r), fmt, "kv")
+            before = [
+                Op(f"{recipe.name}.q_channel_sum", "add", {"rows": B * h, "cols": g * hd}, (q_in,),
+                   (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), compute_fmt="fp32", **common),
+                Op(f"{recipe.name}.channel_topk", "topk", {"rows": B * h, "cols": hd},
+                   (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), (), compute_fmt="fp32", **common),
+                Op(f"{recipe.name}.approx_scores", "gemm", {"b": B * h, "m": g, "n": n_chunks, "k": r},
+                   (TensorSpec("q_selected", (B * h, g, r), "bf16"), kt),
+                   (TensorSpec("approx_scores", (B * h, g, n_chunks), "fp32"),), **common),
+                Op(f"{recipe.name}.approx_softmax", "softmax", {"rows": B * h * g, "cols": n_chunks},
+                   (TensorSpec("approx_scores", (B * h, g, n_chunks), "fp32"),),
+                   (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), compute_fmt="fp32", **common),
+                Op(f"{recipe.name}.token_topk", "topk", {"rows": B * h, "cols": kept},
+                   (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), (), compute_fmt="fp32", **common),
+            ]
+            new_attn = resize_kv_read(attn, min(k, kept), gather=True, kv_capacity=kept)
+            after = [Op(f"{recipe.name}.summary_update", "custom", {"flops": 2 * B * h * hd},
+                        (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),),
+                        (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),), **common)]
+            ops = replace_op(ops, attn, [*before, new_attn, *after])
+        else:
+            pb = max(0, min(q["prompt_budget"], int(attn.dims["kv_len"])))
+            snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb)
+            k_kept = TensorSpec("k_kept", (B, pb, h, hd), fmt, "kv")
+            build = Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * h * hd}, (k_kept,),
+                       (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), h, 2 * hd), fmt, "kv"),),
+                       **common)
+            ops = replace_op(ops, attn, [*snap, build])
+    read = min(k, cap) if decode else st["read"]
+    notes = {k_: v for k_, v in q.items()}
+    notes["read_elements_per_kv_head"] = r * n_chunks + 2 * k * hd
+    notes["traffic_reduction"] = 2 * S * hd / notes["read_elements_per_kv_head"]
+    return rewrite(trace, ops, notes, kv={"capacity": min(cap, int(st["capacity"])), "read": read,
+                                          "extra_bytes": st.get("extra_bytes", 0.0) + extra_bytes})

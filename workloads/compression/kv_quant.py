@@ -1,0 +1,379 @@
+"""KV-cache quantization: KIVI, KVQuant, MX/FP8 caches, salient-token mixed precision.
+
+Each method describes how `n` cached tokens of one tensor (K or V, shape
+(batch, n, kv_heads, head_dim)) are really stored — a list of tensors: codes, scales
+and zero points, an fp16 window, sinks, codebooks, outliers — and the per-step work it
+adds. The shared driver then:
+
+- decode: replaces the attention op's `k_cache`/`v_cache` by those tensors at the
+  tokens the step reads (kv_len), adds a dequantize fused into the attention kernel and
+  the method's per-step ops (quantize the new token, RoPE on cached keys, SpMV …);
+- prefill: the attention runs on the fresh full-precision K/V; the `kv_write` now
+  writes the compressed representation, with a fused quantize;
+- footprint: resident bytes per token recomputed at the cache's capacity.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from workloads.compression.common import (attention_ops, byte_tensor, codes_tensor, find_all,
+                                          fused_op, insert_after, kv_state, replace_op, rewrite)
+from workloads.compression.recipe import Param, bits, fraction, register_method
+from workloads.formats import FormatError, get_format
+from workloads.ops import Op, TensorSpec
+
+Repr = Callable[[str, int, int, int, int, str], list]  # (name, batch, n, heads, dim, fmt) -> tensors
+
+
+def _is_key(name: str) -> bool:
+    return name.startswith("k")
+
+
+def _kv_inputs(op: Op) -> list[TensorSpec]:
+    return [t for t in op.inputs if t.role == "kv"]
+
+
+def _decode_like(op: Op) -> bool:
+    return int(op.dims.get("q_len", 1)) == 1
+
+
+def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes: dict,
+                  quantized_elems: Callable[[str, int], int], write_repr: Repr | None = None):
+    """Shared driver. `step_ops(attn_op, n_read) -> list[Op]` are the method's extra
+    decode ops; `quantized_elems(name, n)` counts elements per (batch, head) the fused
+    dequantize touches; `write_repr`, when given, is how a decode step's new token is
+    written (methods without an fp16 window write it compressed)."""
+    ops = list(trace.ops)
+    st = kv_state(trace)
+    cap = max(int(st["capacity"]), 1)
+    resident_bpt = 0.0
+    decode = False
+    for attn in attention_ops(trace):
+        B = int(attn.dims["batch"])
+        h = int(attn.dims["kv_heads"])
+        kvs = _kv_inputs(attn)
+        # resident bytes per token and sequence, over this attention op's layers
+        resident = sum(sum(x.nbytes for x in repr_fn(t.name, 1, cap, h, t.shape[-1], t.fmt)) for t in kvs)
+        resident_bpt += resident / cap * attn.repeat
+        if not _decode_like(attn):
+            continue
+        decode = True
+        n = int(attn.dims["kv_len"])
+        new_inputs = []
+        deq_elems = 0
+        for t in attn.inputs:
+            if t.role != "kv":
+                new_inputs.append(t)
+                continue
+            dd = t.shape[-1]
+            new_inputs.extend(repr_fn(t.name, B, n, h, dd, t.fmt))
+            deq_elems += B * h * dd * quantized_elems(t.name, n)
+        new_attn = attn.with_(inputs=tuple(new_inputs))
+        deq = fused_op(f"{recipe.name}.dequant", "dequantize", 1, deq_elems, repeat=attn.repeat,
+                       phase=attn.phase, group=attn.group, into=attn.name)
+        ops = replace_op(ops, attn, [*step_ops(attn, n), new_attn, deq])
+    if decode:
+        if write_repr is not None:
+            ops = _rewrite_writes(ops, write_repr, recipe, fused_quantize=False)
+    else:
+        ops = _rewrite_writes(ops, repr_fn, recipe, fused_quantize=True)
+    return rewrite(trace, ops, notes, kv={"bytes_per_token": resident_bpt})
+
+
+def _rewrite_writes(ops, repr_fn, recipe, fused_quantize: bool):
+    """kv_write stores the compressed representation (prefill: all Sp tokens)."""
+    for w in [op for op in ops if op.name == "kv_write"]:
+        outs = []
+        elems = 0
+        for t in w.outputs:
+            if t.role != "kv" or len(t.shape) != 4:
+                outs.append(t)
+                continue
+            B, n, h, dd = t.shape
+            outs.extend(repr_fn(t.name, B, n, h, dd, t.fmt))
+            elems += B * n * h * dd
+        repl = [w.with_(outputs=tuple(outs))]
+        if fused_quantize:
+            repl.append(fused_op(f"{recipe.name}.quantize", "quantize", 1, elems, repeat=w.repeat,
+                                 phase=w.phase, group=w.group, into=w.name))
+        ops = replace_op(ops, w, repl)
+    return ops
+
+
+def _step_op(name, kind, B, h, cols, ins, outs, attn, fmt="fp32"):
+    return Op(name, kind, {"rows": B * h, "cols": cols}, tuple(ins), tuple(outs), compute_fmt=fmt,
+              repeat=attn.repeat, phase=attn.phase, group=attn.group)
+
+
+# ---- KIVI ---------------------------------------------------------------------
+def kivi_key_bytes(n: int, d: int, b: int, G: int, R: int, res_bytes: float = 2.0) -> float:
+    """Doc §1.1: K bytes per KV head with n cached tokens: quantized per channel in
+    chunks of R, the last n mod R keys still fp16."""
+    rk = n % R
+    return (n - rk) * d * b / 8 + (n - rk) / G * d * 4 + rk * d * res_bytes
+
+
+def kivi_value_bytes(n: int, d: int, b: int, G: int, R: int, res_bytes: float = 2.0) -> float:
+    """Doc §1.1: V bytes per KV head: the most recent R tokens fp16, older per token."""
+    rv = min(n, R)
+    return (n - rv) * d * b / 8 + (n - rv) * (d / G) * 4 + rv * d * res_bytes
+
+
+def _kivi_validate(recipe):
+    p = recipe.params
+    recipe.require(p["residual_length"] % p["group_size"] == 0, "parameters.residual_length",
+                   p["residual_length"], f"a multiple of group_size ({p['group_size']}), as KIVI asserts")
+
+
+@register_method("kivi", {
+    "k_bits": Param(2, int, bits, "1..16 bits"),
+    "v_bits": Param(2, int, bits, "1..16 bits"),
+    "group_size": Param(32, int, lambda x: x > 0, "a positive group size"),
+    "residual_length": Param(128, int, lambda x: x >= 0, "a non-negative token count"),
+}, "KIVI: keys per channel, values per token, fp16 recent window", validate=_kivi_validate)
+def apply_kivi(trace, model, recipe):
+    p = recipe.params
+    G, R = p["group_size"], p["residual_length"]
+
+    def repr_fn(name, B, n, h, d, fmt):
+        if _is_key(name):
+            rk = n % R if R else 0
+            nq = n - rk
+            return [codes_tensor(name, B, nq, h, d, p["k_bits"]),
+                    TensorSpec(f"{name}.scale_zero", (B, nq // G, h, 2 * d), "fp16", "kv"),
+                    TensorSpec(f"{name}.residual", (B, rk, h, d), fmt, "kv")]
+        recipe.require(d % G == 0, "parameters.group_size", G,
+                       f"a divisor of the head dimension {d} (values are grouped along channels)")
+        rv = min(n, R)
+        nq = n - rv
+        return [codes_tensor(name, B, nq, h, d, p["v_bits"]),
+                TensorSpec(f"{name}.scale_zero", (B, nq, h, 2 * d // G), "fp16", "kv"),
+                TensorSpec(f"{name}.residual", (B, rv, h, d), fmt, "kv")]
+
+    def quantized(name, n):
+        return n - (n % R if R else 0) if _is_key(name) else n - min(n, R)
+
+    def step_ops(attn, n):
+        B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+        fmt = next(t.fmt for t in _kv_inputs(attn))
+        ops = [
+            # the oldest fp16 value leaves the window: quantize it per token
+            _step_op(f"{recipe.name}.v_quantize", "quantize", B, h, d,
+                     [TensorSpec("v_oldest", (B, 1, h, d), fmt, "kv")],
+                     [codes_tensor("v_code", B, 1, h, d, p["v_bits"]),
+                      TensorSpec("v_scale_zero", (B, 1, h, 2 * d // G), "fp16", "kv")], attn)]
+        if R:
+            # every R steps R keys are quantized per channel; per step that is d
+            # elements per head on average (amortised: density 1/G for the statistics)
+            ops.append(Op(f"{recipe.name}.k_chunk_quantize", "quantize",
+                          {"rows": B * h, "cols": d, "every": R},
+                          (TensorSpec("k_chunk", (B, 1, h, d), fmt, "kv"),),
+                          (codes_tensor("k_chunk_code", B, 1, h, d, p["k_bits"]),
+                           TensorSpec("k_chunk_scale_zero", (B, 1, h, 2 * d), "fp16", "kv", 1.0 / G)),
+                          compute_fmt="fp32", repeat=attn.repeat, phase=attn.phase, group=attn.group))
+        return ops
+
+    d = model.mla.kv_lora_rank + model.mla.qk_rope_head_dim if getattr(model, "mla", None) else model.head_dim
+    n = int(trace.seq)
+    notes = {"k_bytes_per_head": kivi_key_bytes(n, d, p["k_bits"], G, R),
+             "v_bytes_per_head": kivi_value_bytes(n, d, p["v_bits"], G, R), "at_tokens": n}
+    return apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, quantized)
+
+
+# ---- MX / FP8 / any registered format ----------------------------------------
+def _check_format(name) -> bool:
+    try:
+        get_format(name)
+    except FormatError:
+        return False
+    return True
+
+
+@register_method("kv_format", {
+    "format": Param("fp8_e4m3", str, _check_format, "a registered number format"),
+}, "KV cache stored in a registered format (FP8, MXFP8/6/4, NVFP4, BFP)")
+def apply_kv_format(trace, model, recipe):
+    fmt = recipe.params["format"]
+    f = get_format(fmt)
+
+    def repr_fn(name, B, n, h, d, old):
+        if f.block_size:
+            recipe.require(d % f.block_size == 0, "parameters.format", fmt,
+                           f"a format whose block size ({f.block_size}) divides the head dimension {d}")
+        return [TensorSpec(name, (B, n, h, d), fmt, "kv")]
+
+    def step_ops(attn, n):
+        B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+        # the new token's K and V are cast on the way into the cache
+        return [fused_op(f"{recipe.name}.quantize_new", "quantize", 2 * B * h, d, repeat=attn.repeat,
+                         phase=attn.phase, group=attn.group, into="kv_write")]
+
+    return apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
+                         {"kv_bits_per_element": f.bits_per_element}, lambda name, n: n,
+                         write_repr=repr_fn)
+
+
+# ---- KVQuant ------------------------------------------------------------------
+@register_method("kvquant", {
+    "bits": Param(3, int, bits, "1..16 bits"),
+    "outlier_fraction": Param(0.01, float, fraction, "a fraction in [0, 1]"),
+    "index_bits": Param(32, int, lambda x: x in (16, 32), "16 or 32"),
+    "first_few_fp16": Param(1, int, lambda x: x >= 0, "a non-negative token count"),
+    "pre_rope_keys": Param(True, bool),
+}, "KVQuant: pre-RoPE per-channel keys, non-uniform codebooks, dense-and-sparse outliers")
+def apply_kvquant(trace, model, recipe):
+    p = recipe.params
+    b, f = p["bits"], p["outlier_fraction"]
+
+    def repr_fn(name, B, n, h, d, fmt):
+        sink = min(n, p["first_few_fp16"])
+        nq = n - sink
+        nnz = int(round(f * B * nq * h * d))
+        out = [codes_tensor(name, B, nq, h, d, b),
+               TensorSpec(f"{name}.sink", (B, sink, h, d), fmt, "kv")]
+        if _is_key(name):  # per-channel non-uniform codebook (2^b fp16 entries per channel)
+            out.append(TensorSpec(f"{name}.codebook", (h, d, 2 ** b), "fp16", "kv"))
+        else:  # per-token range + a per-layer codebook
+            out += [TensorSpec(f"{name}.token_range", (B, nq, h, 2), "fp16", "kv"),
+                    TensorSpec(f"{name}.codebook", (2 ** b,), "fp16", "kv")]
+        out += [TensorSpec(f"{name}.outlier_values", (nnz,), "fp16", "kv"),
+                byte_tensor(f"{name}.outlier_index", nnz * p["index_bits"] / 8, "kv")]
+        return out
+
+    def quantized(name, n):
+        return n - min(n, p["first_few_fp16"])
+
+    def step_ops(attn, n):
+        B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+        g = int(attn.dims["heads"]) // h
+        nnz = int(round(f * B * n * h * d))
+        ops = []
+        if p["pre_rope_keys"]:  # keys are cached before RoPE: rotate all n every step
+            ops.append(fused_op(f"{recipe.name}.rope_cached_keys", "rope", B * h * n, d, repeat=attn.repeat,
+                                phase=attn.phase, group=attn.group, into=attn.name))
+        # outliers of K and V enter q·K and p·V for each of the g query heads
+        ops.append(Op(f"{recipe.name}.outlier_spmv", "custom", {"flops": 2 * 2 * g * nnz}, (), (),
+                      compute_fmt="fp32", repeat=attn.repeat, phase=attn.phase, group=attn.group))
+        ops.append(_step_op(f"{recipe.name}.quantize_new", "quantize", B, 2 * h, d,
+                            [TensorSpec("kv_new", (B, 1, 2 * h, d), "bf16", "kv")],
+                            [codes_tensor("kv_new_code", B, 1, 2 * h, d, b)], attn))
+        ops.append(_step_op(f"{recipe.name}.outlier_detect", "topk", B, 2 * h, d, [], [], attn))
+        return ops
+
+    def write_repr(name, B, n, h, d, fmt):
+        return [codes_tensor(name, B, n, h, d, b)]
+
+    return apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
+                         {"approx_bits_per_element": b + f * (16 + p["index_bits"])}, quantized,
+                         write_repr=write_repr)
+
+
+# ---- salient-token mixed precision (ZipCache, MiKV) ---------------------------
+def _mixed_validate(recipe):
+    p = recipe.params
+    recipe.require(p["hi_bits"] >= p["lo_bits"], "parameters.hi_bits", p["hi_bits"],
+                   f"at least lo_bits ({p['lo_bits']})")
+
+
+@register_method("mixed_precision_kv", {
+    "hi_bits": Param(4, int, bits, "1..16 bits (16 = unquantized)"),
+    "lo_bits": Param(2, int, bits, "1..16 bits"),
+    "salient_ratio": Param(0.5, float, fraction, "a fraction in [0, 1]"),
+    "group_size": Param(0, int, lambda x: x >= 0, "0 (one group per token and head) or a group size dividing head_dim"),
+    "saliency": Param("probe", str, choices=("probe", "accumulated")),
+    "probe_ratio": Param(0.1, float, fraction, "a fraction in [0, 1]"),
+    "requant_interval": Param(0, int, lambda x: x >= 0, "0 (prefill only) or steps between re-quantizations"),
+    "channel_normalizers": Param(True, bool),
+}, "salient tokens at high precision, the rest at low precision", validate=_mixed_validate)
+def apply_mixed_precision(trace, model, recipe):
+    p = recipe.params
+    hb, lb, ratio = p["hi_bits"], p["lo_bits"], p["salient_ratio"]
+
+    def group(d):
+        G = p["group_size"] or d
+        recipe.require(d % G == 0, "parameters.group_size", p["group_size"],
+                       f"0 or a divisor of the head dimension {d}")
+        return G
+
+    def repr_fn(name, B, n, h, d, fmt):
+        G = group(d)
+        n_hi = int(round(ratio * n))
+        n_lo = n - n_hi
+        out = []
+        for tag, nt, bb in (("hi", n_hi, hb), ("lo", n_lo, lb)):
+            if bb >= 16:
+                out.append(TensorSpec(f"{name}.{tag}", (B, nt, h, d), fmt, "kv"))
+            else:
+                out += [codes_tensor(f"{name}.{tag}", B, nt, h, d, bb),
+                        TensorSpec(f"{name}.{tag}.scale_zero", (B, nt, h, 2 * d // G), "fp16", "kv")]
+        if p["channel_normalizers"]:
+            out.append(TensorSpec(f"{name}.channel_norm", (h, d), "fp16", "kv"))
+        return out
+
+    def quantized(name, n):
+        n_hi = int(round(ratio * n))
+        return (n - n_hi) + (n_hi if hb < 16 else 0)
+
+    def step_ops(attn, n):
+        B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+        H = int(attn.dims["heads"])
+        ops = [_step_op(f"{recipe.name}.quantize_new", "quantize", B, 2 * h, d, [], [], attn)]
+        if p["saliency"] == "accumulated":  # MiKV: H2O-style scores from the step's probabilities
+            ops += [_step_op(f"{recipe.name}.score_accumulate", "add", B, H, n,
+                             [TensorSpec("attn_probs", (B, H, n), "fp32"), TensorSpec("acc", (B, H, n), "fp32", "state")],
+                             [TensorSpec("acc", (B, H, n), "fp32", "state")], attn),
+                    # one token demoted from the salient set is re-quantized at low bits
+                    _step_op(f"{recipe.name}.demote_requant", "quantize", B, 2 * h, d, [], [], attn),
+                    # outlier channel balancer: q scaled by b_c per channel
+                    _step_op(f"{recipe.name}.q_balance", "mul", B, H, d, [], [], attn)]
+        elif p["requant_interval"]:
+            n_probe = max(1, int(round(p["probe_ratio"] * n)))
+            flops = 2 * n_probe * n * d * B * H / p["requant_interval"]
+            ops.append(Op(f"{recipe.name}.probe_attention", "custom",
+                          {"flops": flops, "every": p["requant_interval"]}, (), (), compute_fmt="bf16",
+                          repeat=attn.repeat, phase=attn.phase, group=attn.group))
+        return ops
+
+    def write_repr(name, B, n, h, d, fmt):  # a new token enters at low precision
+        if lb >= 16:
+            return [TensorSpec(name, (B, n, h, d), fmt, "kv")]
+        return [codes_tensor(name, B, n, h, d, lb),
+                TensorSpec(f"{name}.scale_zero", (B, n, h, 2 * d // group(d)), "fp16", "kv")]
+
+    out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
+                        {"avg_code_bits": ratio * hb + (1 - ratio) * lb}, quantized,
+                        write_repr=write_repr)
+    if trace.phase == "prefill" and p["saliency"] == "probe":
+        out = _add_probe_prefill(out, recipe)
+    elif trace.phase == "prefill":
+        out = _add_accumulated_prefill(out, recipe)
+    return out
+
+
+def _add_probe_prefill(trace, recipe):
+    """ZipCache: saliency from explicit attention of n_probe probe queries (2·n_probe·S·d
+    per head) so the main prefill attention can stay fused."""
+    ops = list(trace.ops)
+    for attn in attention_ops(trace):
+        B, H, S, d = (int(attn.dims[k]) for k in ("batch", "heads", "kv_len", "head_dim"))
+        n_probe = max(1, int(round(recipe.params["probe_ratio"] * S)))
+        probe = Op(f"{recipe.name}.probe_scores", "gemm", {"b": B * H, "m": n_probe, "n": S, "k": d},
+                   (TensorSpec("q_probe", (B * H, n_probe, d), "bf16"),),
+                   (TensorSpec("probe_scores", (B * H, n_probe, S), "fp32"),),
+                   repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        soft = Op(f"{recipe.name}.probe_softmax", "softmax", {"rows": B * H * n_probe, "cols": S},
+                  (TensorSpec("probe_scores", (B * H, n_probe, S), "fp32"),),
+                  (TensorSpec("probe_saliency", (B * H, S), "fp32"),),
+                  repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        ops = insert_after(ops, attn, [probe, soft])
+    return trace.replace_ops(ops)
+
+
+def _add_accumulated_prefill(trace, recipe):
+    from workloads.compression.eviction import unfused_prefill_attention
+    ops = list(trace.ops)
+    for attn in attention_ops(trace):
+        ops = replace_op(ops, attn, unfused_prefill_attention(attn, recipe.name))
+    return trace.replace_ops(ops)

@@ -1,0 +1,236 @@
+"""Low-rank and shared KV: Palu, MLA (MHA2MLA-style conversion), CLA, MiniCache.
+
+- ``palu`` (arXiv 2407.21118): W_k ≈ A_k B_k, W_v ≈ A_v B_v per group of KV heads; the
+  cache holds the latents h = x·A; each decode step reconstructs the keys of all S
+  cached tokens (2·S·r_g·g·d FLOPs per group, then RoPE) inside the attention kernel;
+  values stay latent through P·h_v and are up-projected once per head.
+- ``mla`` (DeepSeek-V2 arXiv 2405.04434; MHA2MLA arXiv 2502.14837): a per-token latent
+  of kv_lora_rank plus a shared RoPE key; decode runs absorbed (q_absorb, attention over
+  the latent with kv_heads = 1, o_absorb). Prefill materialises K/V (kv_b_proj).
+- ``cla`` (arXiv 2405.12981) / KVSharer: every s-th layer computes K/V, the others
+  reuse them — capacity and K/V projections ÷ s, decode reads unchanged (the trace
+  records the source layer so a hardware model can serve the re-read from SRAM).
+- ``minicache`` (arXiv 2405.14366): from `start_fraction`·L, layer pairs share direction
+  vectors, keep their own magnitudes and a γ fraction of unmergeable tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+from workloads.compression.common import (attention_ops, find_all, fused_op, kv_state, replace_op,
+                                          rewrite, weight_inputs, weight_resident_count)
+from workloads.compression.recipe import Param, fraction, open_fraction, register_method
+from workloads.ops import Op, TensorSpec
+
+
+def _kv_fmt(attn):
+    return next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
+
+
+def _set_gemm_n(op: Op, n: int) -> Op:
+    """The projection producing n outputs instead of dims['n']."""
+    n_old = int(op.dims["n"])
+    ins = []
+    for t in op.inputs:
+        if t.role == "weight":
+            shape = tuple(n if s == n_old else s for s in t.shape) if n_old in t.shape else t.shape
+            ins.append(TensorSpec(t.name, shape, t.fmt, t.role, t.density))
+        else:
+            ins.append(t)
+    outs = tuple(TensorSpec(t.name, t.shape[:-1] + (n,), t.fmt, t.role, t.density) for t in op.outputs)
+    return op.with_(dims={**op.dims, "n": n}, inputs=tuple(ins), outputs=outs)
+
+
+def _weight_delta(old: Op, new: Op, model) -> float:
+    return (sum(t.nbytes for t in weight_inputs(new)) - sum(t.nbytes for t in weight_inputs(old))) \
+        * weight_resident_count(old, model)
+
+
+def _rewrite_kv_write(ops, shape_fn):
+    for w in [op for op in ops if op.name == "kv_write"]:
+        outs = tuple(TensorSpec(t.name, shape_fn(t), t.fmt, t.role, t.density) if t.role == "kv" else t
+                     for t in w.outputs)
+        ops = replace_op(ops, w, w.with_(outputs=outs))
+    return ops
+
+
+# ---- Palu ------------------------------------------------------------------------
+@register_method("palu", {
+    "key_rank_ratio": Param(0.25, float, open_fraction, "a fraction in (0, 1] of the K width kv_heads·head_dim"),
+    "value_rank_ratio": Param(0.75, float, open_fraction, "a fraction in (0, 1] of the V width"),
+    "head_group_size": Param(4, int, lambda x: x > 0, "a positive number of KV heads per group"),
+}, "low-rank latent K/V cache with on-the-fly key reconstruction")
+def apply_palu(trace, model, recipe):
+    p = recipe.params
+    recipe.require(not getattr(model, "mla", None), "method", "palu", "a model without MLA (its KV is already latent)")
+    Hkv, d, H = model.kv_heads, model.head_dim, model.heads
+    gs = p["head_group_size"]
+    recipe.require(Hkv % gs == 0, "parameters.head_group_size", gs, f"a divisor of the KV heads ({Hkv}) of {model.name}")
+    ng = Hkv // gs
+    r_k = int(round(p["key_rank_ratio"] * Hkv * d / ng)) * ng
+    r_v = int(round(p["value_rank_ratio"] * Hkv * d / ng)) * ng
+    recipe.require(r_k > 0 and r_v > 0, "parameters.key_rank_ratio", p["key_rank_ratio"],
+                   f"large enough for a rank >= 1 per group ({ng} groups)")
+    rkg, rvg = r_k // ng, r_v // ng
+    ops = list(trace.ops)
+    delta = 0.0
+    for name, r in (("k_proj", r_k), ("v_proj", r_v)):
+        for op in find_all(trace, name):
+            new = _set_gemm_n(op, r)
+            delta += _weight_delta(op, new, model)
+            ops = replace_op(ops, op, new)
+    ops = _rewrite_kv_write(ops, lambda t: (t.shape[0], t.shape[1], ng, rkg if t.name.startswith("k") else rvg))
+    for attn in attention_ops(trace):
+        B, S, q_len = int(attn.dims["batch"]), int(attn.dims["kv_len"]), int(attn.dims["q_len"])
+        fmt = _kv_fmt(attn)
+        common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        Bk = TensorSpec("palu.B_k", (ng, rkg, gs * d), "bf16", "weight")
+        Bv = TensorSpec("palu.B_v", (ng, rvg, gs * d), "bf16", "weight")
+        delta += (Bk.nbytes + Bv.nbytes) * attn.repeat
+        if q_len == 1:
+            ins = tuple(
+                TensorSpec(t.name, (B, S, ng, rkg if t.name.startswith("k") else rvg), t.fmt, "kv")
+                if t.role == "kv" else t for t in attn.inputs)
+            new_attn = attn.with_(dims={**attn.dims, "v_head_dim": rvg}, inputs=ins)
+            recon = Op("palu.k_reconstruct", "gemm", {"b": B * ng, "m": S, "n": gs * d, "k": rkg, "fused": True},
+                       (Bk,), (), **common)
+            rope = fused_op("palu.rope_cached_keys", "rope", B * Hkv * S, d, into=attn.name, **common)
+            v_up = Op("palu.v_up", "gemm", {"b": H, "m": B * q_len, "n": d, "k": rvg},
+                      (TensorSpec("attn_latent_out", (H, B * q_len, rvg), "bf16"), Bv),
+                      (TensorSpec("attn_out_heads", (H, B * q_len, d), "bf16"),), **common)
+            ops = replace_op(ops, attn, [recon, rope, new_attn, v_up])
+        else:
+            # prefill: latents cached; K and V reconstructed for the FlashAttention kernel
+            recon = [Op(f"palu.{kv}_reconstruct", "gemm", {"b": B * ng, "m": S, "n": gs * d, "k": rg},
+                        (TensorSpec(f"{kv}_latent", (B * ng, S, rg), fmt), W),
+                        (TensorSpec(f"{kv}_full", (B * ng, S, gs * d), "bf16"),), **common)
+                     for kv, rg, W in (("k", rkg, Bk), ("v", rvg, Bv))]
+            ops = replace_op(ops, attn, [*recon, attn])
+    layers_attn = sum(a.repeat for a in attention_ops(trace))
+    from workloads.formats import get_format
+    kvb = get_format(_kv_fmt(attention_ops(trace)[0])).bits_per_element / 8 if attention_ops(trace) else 2.0
+    bpt = layers_attn * (r_k + r_v) * kvb
+    return rewrite(trace, ops, {"rank_k": r_k, "rank_v": r_v, "groups": ng},
+                   weights_delta=delta, kv={"bytes_per_token": bpt})
+
+
+# ---- MLA -------------------------------------------------------------------------
+@register_method("mla", {
+    "kv_lora_rank": Param(512, int, lambda x: x > 0, "a positive latent rank"),
+    "rope_dim": Param(64, int, lambda x: x >= 0, "a non-negative number of decoupled RoPE dims"),
+}, "multi-head latent attention (absorbed at decode)")
+def apply_mla(trace, model, recipe):
+    p = recipe.params
+    if getattr(model, "mla", None):
+        # already latent: the builder emitted MLA ops; nothing to convert
+        return rewrite(trace, list(trace.ops), {"note": f"{model.name} is natively MLA; trace unchanged"})
+    r, rope = p["kv_lora_rank"], p["rope_dim"]
+    H, d = model.heads, model.head_dim
+    recipe.require(rope <= d, "parameters.rope_dim", rope, f"at most head_dim ({d})")
+    dl = r + rope
+    ops = list(trace.ops)
+    delta = 0.0
+    ks, vs = find_all(trace, "k_proj"), find_all(trace, "v_proj")
+    for k_op, v_op in zip(ks, vs):
+        kv_a = _set_gemm_n(k_op, dl).with_(name="kv_a_proj")
+        kv_a = kv_a.with_(inputs=tuple(TensorSpec("kv_a_proj.weight", t.shape, t.fmt, t.role) if t.role == "weight" else t
+                                       for t in kv_a.inputs))
+        delta += _weight_delta(k_op, kv_a, model) - sum(t.nbytes for t in weight_inputs(v_op)) * v_op.repeat
+        ops = replace_op(ops, k_op, kv_a)
+        ops = [o for o in ops if o is not v_op]
+    ops = _rewrite_kv_write(ops, lambda t: (t.shape[0], t.shape[1], 1, dl))
+    for attn in attention_ops(trace):
+        B, S, q_len = int(attn.dims["batch"]), int(attn.dims["kv_len"]), int(attn.dims["q_len"])
+        fmt = _kv_fmt(attn)
+        common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        W_uk = TensorSpec("q_absorb.weight", (H, d - rope, r), "bf16", "weight")
+        W_uv = TensorSpec("o_absorb.weight", (H, r, d), "bf16", "weight")
+        delta += (W_uk.nbytes + W_uv.nbytes) * attn.repeat
+        m = B * q_len
+        if q_len == 1:
+            q_abs = Op("q_absorb", "gemm", {"b": H, "m": m, "n": r, "k": d - rope},
+                       (TensorSpec("q_nope", (H, m, d - rope), "bf16"), W_uk),
+                       (TensorSpec("q_latent", (H, m, r), "bf16"),), **common)
+            new_attn = attn.with_(
+                dims={**attn.dims, "kv_heads": 1, "head_dim": dl, "v_head_dim": r},
+                inputs=(TensorSpec("q", (B, q_len, H, dl), "bf16"), TensorSpec("k_cache", (B, S, 1, dl), fmt, "kv")),
+                outputs=(TensorSpec("attn_latent_out", (B, q_len, H, r), "bf16"),))
+            o_abs = Op("o_absorb", "gemm", {"b": H, "m": m, "n": d, "k": r},
+                       (TensorSpec("attn_latent_out", (H, m, r), "bf16"), W_uv),
+                       (TensorSpec("attn_out", (H, m, d), "bf16"),), **common)
+            ops = replace_op(ops, attn, [q_abs, new_attn, o_abs])
+        else:
+            kv_b = Op("kv_b_proj", "gemm", {"m": m, "n": H * (2 * d - rope), "k": r},
+                      (TensorSpec("kv_latent", (m, r), fmt), TensorSpec("kv_b_proj.weight", (r, H * (2 * d - rope)), "bf16", "weight")),
+                      (TensorSpec("kv_full", (m, H * (2 * d - rope)), "bf16"),), **common)
+            ops = replace_op(ops, attn, [kv_b, attn])
+    from workloads.formats import get_format
+    attn_ops = attention_ops(trace)
+    kvb = get_format(_kv_fmt(attn_ops[0])).bits_per_element / 8 if attn_ops else 2.0
+    bpt = sum(a.repeat for a in attn_ops) * dl * kvb
+    return rewrite(trace, ops, {"latent_dim": dl, "kv_elements_per_token_layer": dl},
+                   weights_delta=delta, kv={"bytes_per_token": bpt})
+
+
+# ---- CLA / KVSharer ----------------------------------------------------------------
+@register_method("cla", {
+    "share_factor": Param(2, int, lambda x: x >= 1, "an integer >= 1 (layers per shared KV cache)"),
+}, "cross-layer KV sharing: every s-th layer computes K/V")
+def apply_cla(trace, model, recipe):
+    s = recipe.params["share_factor"]
+    ops = list(trace.ops)
+    delta = 0.0
+    for name in ("k_proj", "v_proj", "kv_a_proj", "kv_write"):
+        for op in find_all(trace, name):
+            producers = math.ceil(op.repeat / s)
+            new = op.with_(repeat=producers)
+            if op.kind == "gemm":
+                delta -= sum(t.nbytes for t in weight_inputs(op)) * (op.repeat - producers)
+            ops = replace_op(ops, op, new)
+    st = kv_state(trace)
+    layers = sum(a.repeat for a in attention_ops(trace)) or model.layers
+    producers = math.ceil(layers / s)
+    return rewrite(trace, ops, {"kv_source_layer": f"layer l reads the cache of layer s*floor(l/s), s={s}",
+                                "decode_reads": "unchanged: each layer re-reads its source cache"},
+                   weights_delta=delta, kv={"bytes_per_token": st["bytes_per_token"] * producers / layers})
+
+
+# ---- MiniCache ---------------------------------------------------------------------
+@register_method("minicache", {
+    "start_fraction": Param(0.5, float, fraction, "a fraction of the depth in [0, 1]"),
+    "retention_ratio": Param(0.05, float, fraction, "a fraction in [0, 1] of tokens kept unmerged"),
+}, "cross-layer merging of K/V directions from the middle layer on")
+def apply_minicache(trace, model, recipe):
+    p = recipe.params
+    gamma = p["retention_ratio"]
+    st = kv_state(trace)
+    attn_ops = attention_ops(trace)
+    layers = sum(a.repeat for a in attn_ops) or model.layers
+    start = int(math.floor(p["start_fraction"] * layers))
+    pairs = (layers - start) // 2
+    merged_layers = 2 * pairs
+    d = model.head_dim
+    # per token, head and tensor: a merged pair stores one direction (d) + two
+    # magnitudes + 2γ·d retained elements instead of 2·d
+    pair_ratio = ((1 + 2 * gamma) * d + 2) / (2 * d)
+    per_layer = st["bytes_per_token"] / layers
+    bpt = per_layer * (layers - merged_layers) + per_layer * merged_layers * pair_ratio
+    ops = list(trace.ops)
+    for attn in attn_ops:
+        if not merged_layers:
+            break
+        B, h, S = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["kv_len"])
+        common = dict(phase=attn.phase, group=attn.group)
+        reps = max(1, round(merged_layers * attn.repeat / layers))
+        if int(attn.dims["q_len"]) == 1:
+            extra = [fused_op("minicache.restore", "mul", 2 * B * h * S, d, repeat=reps, into=attn.name, **common),
+                     Op("minicache.retained_scatter", "copy", {"rows": max(1, int(gamma * B * h * S * 2)), "cols": d},
+                        (), (), repeat=reps, **common)]
+        else:  # SLERP of the two layers' normalised K and V: ~10 FLOPs per element
+            extra = [Op("minicache.merge", "custom", {"flops": 10 * 2 * B * h * S * d}, (), (),
+                        compute_fmt="fp32", repeat=max(1, reps // 2), **common)]
+        ops = replace_op(ops, attn, [*extra, attn])
+    return rewrite(trace, ops, {"merged_layers": merged_layers, "pair_storage_ratio": pair_ratio,
+                                "decode_reads": "unchanged unless the shared direction stays on chip"},
+                   kv={"bytes_per_token": bpt})

@@ -1,0 +1,230 @@
+"""Compression recipes: a named method with its parameters, and how to load and compose them.
+
+A recipe file (configs/recipes/<name>.yaml) says which method, with which parameters
+(paper/code defaults), and where they come from:
+
+    name: kivi2
+    method: kivi
+    citation: "Liu et al., KIVI, ICML 2024, arXiv:2402.02750; jy-yuan/KIVI@876b4d2"
+    parameters: {k_bits: 2, v_bits: 2, group_size: 32, residual_length: 128}
+
+Every method registers a parameter schema (`Param`: default, type, check, what it
+must be); loading fills defaults and validates each value, and errors name the recipe
+file, the field and the bad value. Checks that need the model (a group size dividing
+the head dimension) run in `apply` and name the same file and field.
+
+`load_recipe("mxfp4_weights+kivi2+h2o")` composes recipes left to right.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from workloads.io import InputError, load_yaml_file, require
+
+__all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_recipe",
+           "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict"]
+
+
+class RecipeError(InputError):
+    """A bad recipe: unknown name, unknown method, or a parameter out of range."""
+
+
+@dataclass(frozen=True)
+class Param:
+    default: Any
+    kind: type | tuple = int  # int, float, str, bool (int accepted where float is)
+    check: Callable[[Any], bool] | None = None
+    expected: str = ""  # what the check demands, shown in errors
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    apply: Callable  # (trace, model, recipe) -> Trace
+    params: Mapping[str, Param]
+    summary: str = ""
+    validate: Callable | None = None  # (recipe) -> None: cross-parameter checks at load time
+
+
+_METHODS: dict[str, Method] = {}
+
+
+def register_method(name: str, params: Mapping[str, Param], summary: str = "",
+                    validate: Callable | None = None):
+    """Decorator: register `fn(trace, model, recipe) -> Trace` as method `name`;
+    `validate(recipe)` runs cross-parameter checks when a recipe is loaded."""
+    def deco(fn):
+        _METHODS[name] = Method(name=name, apply=fn, params=dict(params), summary=summary,
+                                validate=validate)
+        return fn
+    return deco
+
+
+def _ensure_methods_loaded() -> None:
+    # The method modules register themselves on import; import them lazily so this
+    # module has no import cycle with them.
+    from workloads.compression import weights, kv_quant, eviction, lowrank, moe  # noqa: F401
+
+
+def list_methods() -> list[str]:
+    _ensure_methods_loaded()
+    return sorted(_METHODS)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    method: str  # a registered method, or "compose" when `parts` is set
+    params: Mapping[str, Any] = field(default_factory=dict)
+    citation: str = ""
+    source: str = ""  # the recipe file (for error messages)
+    parts: tuple["Recipe", ...] = ()
+
+    def fail(self, fld: str, value: Any, expected: str) -> None:
+        """Raise a RecipeError naming this recipe's file and `fld`."""
+        raise RecipeError(f"{self.source or self.name}: {fld}: got {value!r}; expected {expected}")
+
+    def require(self, ok: bool, fld: str, value: Any, expected: str) -> None:
+        if not ok:
+            self.fail(fld, value, expected)
+
+    def apply(self, trace, model):
+        """Rewrite `trace` (built for `model`) the way this compression changes the work."""
+        if self.parts:
+            for part in self.parts:
+                trace = part.apply(trace, model)
+            return trace
+        _ensure_methods_loaded()
+        from workloads.compression.common import record_effects, snapshot
+        before = snapshot(trace)
+        out = _METHODS[self.method].apply(trace, model, self)
+        return record_effects(out, self, before)
+
+
+def _bundled_dir():
+    return resources.files("configs") / "recipes"
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.name[:-5] for p in _bundled_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def load_recipe(spec: "str | Path | Recipe") -> Recipe:
+    """A bundled name (``kivi2``), a path to a recipe YAML, or names joined by ``+``
+    (composed left to right)."""
+    if isinstance(spec, Recipe):
+        return spec
+    text = str(spec).strip()
+    if not text:
+        raise RecipeError("recipe: got ''; expected a bundled recipe name, a path, or names joined by '+'")
+    if "+" in text and not Path(text).exists():
+        parts = tuple(_load_one(p.strip()) for p in text.split("+"))
+        return Recipe(name="+".join(p.name for p in parts), method="compose", parts=parts,
+                      source=text)
+    return _load_one(text)
+
+
+def _load_one(text: str) -> Recipe:
+    path = Path(text)
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        data = load_yaml_file(path, what="recipe")
+        return recipe_from_dict(data, str(path))
+    bundled = _bundled_dir() / f"{text}.yaml"
+    if not bundled.is_file():
+        close = difflib.get_close_matches(text, list_recipes(), n=4, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise RecipeError(f"unknown recipe {text!r}: not a bundled recipe ({', '.join(list_recipes())}) "
+                          f"nor an existing .yaml path{hint}")
+    with resources.as_file(bundled) as p:
+        data = load_yaml_file(p, what="recipe")
+        return recipe_from_dict(data, str(p))
+
+
+def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
+    """Validate a recipe mapping (from YAML) and fill in the method's defaults."""
+    _ensure_methods_loaded()
+    require(isinstance(data, dict), source, "", data, "a mapping with name, method, parameters, citation")
+    allowed = {"name", "method", "parameters", "citation", "description"}
+    for key in data:
+        require(key in allowed, source, str(key), key, f"one of {sorted(allowed)}")
+    name = data.get("name", Path(source).stem)
+    require(isinstance(name, str) and name and "+" not in name, source, "name", name,
+            "a non-empty name without '+'")
+    method = data.get("method")
+    if method not in _METHODS:
+        close = difflib.get_close_matches(str(method), list(_METHODS), n=3, cutoff=0.4)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        require(False, source, "method", method, f"one of {sorted(_METHODS)}{hint}")
+    citation = data.get("citation", "")
+    require(isinstance(citation, str) and citation.strip(), source, "citation", citation,
+            "a non-empty string naming the paper (and code) the defaults come from")
+    given = data.get("parameters") or {}
+    require(isinstance(given, dict), source, "parameters", given, "a mapping of parameter -> value")
+    schema = _METHODS[method].params
+    params: dict[str, Any] = {}
+    for key in given:
+        require(key in schema, source, f"parameters.{key}", key,
+                f"a parameter of method {method!r}: {sorted(schema)}")
+    for key, spec in schema.items():
+        value = given.get(key, spec.default)
+        params[key] = _check_param(value, spec, source, f"parameters.{key}")
+    recipe = Recipe(name=name, method=method, params=params, citation=citation.strip(), source=source)
+    if _METHODS[method].validate is not None:
+        _METHODS[method].validate(recipe)
+    return recipe
+
+
+def _check_param(value, spec: Param, source: str, fld: str):
+    kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
+    if value is None and type(None) in kinds:
+        return None
+    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok_type = any(isinstance(value, k) and not (k in (int, float) and isinstance(value, bool))
+                  for k in kinds if k is not type(None))
+    names = "/".join(k.__name__ for k in kinds)
+    require(ok_type, source, fld, value, f"a {names}" + (f" ({spec.expected})" if spec.expected else ""))
+    if spec.choices:
+        require(value in spec.choices, source, fld, value, f"one of {list(spec.choices)}")
+    if spec.check is not None:
+        require(bool(spec.check(value)), source, fld, value, spec.expected or "a valid value")
+    return value
+
+
+def apply_recipe(trace, spec, model):
+    """What `build_trace(recipe=...)` calls: load `spec` (name, path, 'a+b', Recipe,
+    or None/'' for no recipe) and apply it to `trace`."""
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return trace
+    recipe = load_recipe(spec)
+    out = recipe.apply(trace, model)
+    prior = trace.recipe
+    name = recipe.name if not prior else f"{prior}+{recipe.name}"
+    return out.replace_ops(out.ops, recipe=name)
+
+
+# ---- reusable parameter checks ----------------------------------------------
+def positive(x) -> bool:
+    return x > 0
+
+
+def non_negative(x) -> bool:
+    return x >= 0
+
+
+def fraction(x) -> bool:
+    return 0.0 <= x <= 1.0
+
+
+def open_fraction(x) -> bool:
+    return 0.0 < x <= 1.0
+
+
+def bits(x) -> bool:
+    return 1 <= x <= 16
