@@ -194,3 +194,48 @@ def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False) -> tup
     """Costs of every op in one vectorised pass, plus the fallback notes."""
     t = op_table(ops, hw, compute_fallback)
     return _costs(t, hw_table(hw)), t.notes
+
+
+def hw_table_variants(base: HardwareSpec, overrides: dict) -> HwTable:
+    """Many variants of one spec as arrays, without building a spec per variant.
+
+    `overrides` maps a field path to an array of values (SI units), all of one length:
+    ``clock`` (scales every peak by clock/base clock), ``compute.<fmt>``,
+    ``memory.<level>.bandwidth``, ``memory.<level>.capacity``, ``memory.<level>.energy``
+    (J/B), ``energy.per_flop.<fmt>``, ``energy.static_power``."""
+    lengths = {len(np.atleast_1d(v)) for v in overrides.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"override arrays differ in length: {sorted(lengths)}")
+    n = lengths.pop() if lengths else 1
+    h = hw_table(base)
+    peak = np.repeat(h.peak, n, axis=0)
+    bw = np.repeat(h.bandwidth, n, axis=0)
+    cap_total = np.repeat(np.array([[m.capacity_bytes for m in base.memory]]), n, axis=0)
+    inst = np.array([max(1, m.instances) for m in base.memory], dtype=float)
+    e_flop = np.repeat(h.e_flop, n, axis=0)
+    e_byte = np.repeat(h.e_byte, n, axis=0)
+    static = np.repeat(h.static_w, n)
+    levels = list(h.levels)
+    for key, val in overrides.items():
+        val = np.asarray(val, dtype=float)
+        parts = key.split(".")
+        if key == "clock":
+            peak = peak * (val / base.clock_hz)[:, None]
+        elif parts[0] == "compute" and len(parts) == 2 and parts[1] in h.formats:
+            peak[:, h.formats.index(parts[1])] = val
+        elif parts[0] == "memory" and len(parts) == 3 and parts[1] in levels:
+            j = levels.index(parts[1])
+            target = {"bandwidth": bw, "capacity": cap_total, "energy": e_byte}.get(parts[2])
+            if target is None:
+                raise KeyError(f"override {key!r}: memory fields are bandwidth, capacity, energy")
+            target[:, j] = val
+        elif parts[:2] == ["energy", "per_flop"] and len(parts) == 3 and parts[2] in h.formats:
+            e_flop[:, h.formats.index(parts[2])] = val
+        elif key == "energy.static_power":
+            static = val
+        else:
+            raise KeyError(f"override {key!r} is not a field of {base.name} that can vary "
+                           f"(formats {h.formats}, levels {tuple(levels)})")
+    inner = np.full_like(bw, np.inf)
+    inner[:, :-1] = cap_total[:, 1:] / inst[None, 1:]
+    return HwTable(h.formats, h.levels, peak, bw, inner, e_flop, e_byte, static)
