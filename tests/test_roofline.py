@@ -31,10 +31,11 @@ def test_fp8_uses_fp8_peak(toy_hw):
 
 
 def test_hong_kung_reuse_traffic(toy_hw):
-    # sram holds 32 MB = 16 M bf16 elements -> sqrt = 4096; traffic >= 2mnk/4096 elements
+    # sram holds 32e6 B = 16e6 bf16 elements -> sqrt = 4000; traffic >= 2mnk/4000 elements of 2 B
     op = cops.gemm(16384, 16384, 16384)
     c = roofline.estimate(op, toy_hw)
-    assert c.bytes_by_level["hbm"] == pytest.approx(2 * 16384**3 / 4096 * 2)
+    assert c.bytes_by_level["hbm"] == pytest.approx(2 * 16384**3 / 4000 * 2)
+    assert c.bytes_by_level["hbm"] > op.bytes  # more than compulsory: the operands do not fit
 
 
 def test_energy_adds_up(toy_hw):
