@@ -38,6 +38,7 @@ class MemoryLevel:
     bandwidth_Bps: float  # sustained-peak bytes/s this level can deliver to the level inside it
     energy_per_byte_j: float | None = None
     latency_s: float | None = None
+    instances: int = 1  # copies of this level (e.g. one SMEM per SM); capacity_bytes is the total
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class HardwareSpec:
             raise UnsupportedFormatError(
                 f"{self.source or self.name}: hardware {self.name!r} has no compute peak for "
                 f"format {name!r} (it lists {sorted(self.peak_flops)}); pass a format it has, "
-                f"or allow the explicit fallback (compute_fallback=True) to run it in a wider one")
+                f"or allow the explicit fallback (--compute-fallback / compute_fallback=True) to run it in a wider one")
         return self.peak_flops[name]
 
     def fallback_format(self, fmt: str) -> str:
