@@ -30,8 +30,8 @@ from workloads.ops import Op, TensorSpec
 __all__ = [
     "snapshot", "record_effects", "rewrite", "codes_tensor", "weight_codes", "byte_tensor",
     "replace_op", "insert_after", "insert_before", "find_all", "has_op", "kv_state",
-    "weight_inputs", "weight_resident_count", "fused_op", "kv_format", "attention_ops",
-    "expert_op", "gemm_weight_ops", "gemm_k_axis",
+    "weight_inputs", "weight_resident_count", "resident_bytes", "fused_op", "kv_format", "attention_ops",
+    "expert_op", "gemm_weight_ops", "gemm_k_axis", "kv_write_parts", "set_kv_write_width",
 ]
 
 NATIVE_CODE_BITS = (2, 4, 8)
@@ -215,12 +215,14 @@ def gemm_weight_ops(trace, include_lm_head: bool = False) -> list[Op]:
     return out
 
 
+def resident_bytes(tensors, op: Op) -> float:
+    """Bytes these weight tensors occupy in memory over all of `op`'s repeats. A
+    routed-expert weight covers every expert and its `density` is the fraction a step
+    touches (traffic), so residency ignores density."""
+    return sum(t.numel * get_format(t.fmt).bits_per_element / 8 for t in tensors) * op.repeat
+
+
 def weight_resident_count(op: Op, model) -> int:
-    """How many copies of this op's weight tensor are resident: one per layer for
-    per-layer ops, one per (MoE layer, expert) for routed-expert GEMMs (their repeat
-    only counts the experts a step touches)."""
-    if expert_op(op) and getattr(model, "moe", None):
-        return model.moe_layers * model.moe.num_experts
     return op.repeat
 
 
@@ -233,3 +235,24 @@ def gemm_k_axis(op: Op, w: TensorSpec) -> int:
         if w.shape[-1] == k:
             return len(w.shape) - 1
     raise ValueError(f"op {op.name}: weight {w.name} shape {w.shape} has no axis of size k={k}")
+
+
+def kv_write_parts(trace, model) -> list[tuple[str, int, int, int, int]]:
+    """What one kv_write stores, as (name, batch, tokens, heads, dim) cache pieces: K and
+    V per KV head, or MLA's single latent (kv_lora_rank + rope dims, one 'head')."""
+    B = trace.batch
+    n = trace.seq if trace.phase == "prefill" else 1
+    mla = getattr(model, "mla", None)
+    if mla:
+        return [("k_cache", B, n, 1, mla.kv_lora_rank + mla.qk_rope_head_dim)]
+    return [("k_cache", B, n, model.kv_heads, model.head_dim), ("v_cache", B, n, model.kv_heads, model.head_dim)]
+
+
+def set_kv_write_width(ops: list[Op], width: int) -> list[Op]:
+    """kv_write stores `width` elements per token (a latent instead of K and V)."""
+    for w in [op for op in ops if op.name == "kv_write"]:
+        ins = tuple(TensorSpec(t.name, t.shape[:-1] + (width,), t.fmt, t.role, t.density) for t in w.inputs)
+        outs = tuple(TensorSpec(t.name, t.shape[:-1] + (width,), t.fmt, t.role, t.density) for t in w.outputs)
+        dims = {**w.dims, "cols": width} if "cols" in w.dims else w.dims
+        ops = replace_op(ops, w, w.with_(dims=dims, inputs=ins, outputs=outs))
+    return ops

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from workloads.compression.common import (attention_ops, find_all, fused_op, insert_after, kv_state,
-                                          replace_op, rewrite)
+                                          kv_write_parts, replace_op, rewrite)
 from workloads.compression.recipe import Param, fraction, register_method
 from workloads.ops import Op, TensorSpec
 
@@ -271,8 +271,6 @@ def apply_rocketkv(trace, model, recipe):
         B, H, h = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["kv_heads"])
         g = H // h
         fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
-        kt_res = TensorSpec("k_chunk_minmax", (1, n_chunks, h, 2 * hd), fmt, "kv")
-        extra_bytes += kt_res.nbytes * attn.repeat
         common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
         if attn in decode:
             kept = min(cap, int(st["capacity"]))
@@ -305,6 +303,11 @@ def apply_rocketkv(trace, model, recipe):
                        (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), h, 2 * hd), fmt, "kv"),),
                        **common)
             ops = replace_op(ops, attn, [*snap, build])
+    # resident chunk summaries: per chunk, the min and max of every key channel
+    for w in find_all(trace, "kv_write"):
+        fmt = next((t.fmt for t in w.outputs if t.role == "kv"), "bf16")
+        name, _, _, h, dk = kv_write_parts(trace, model)[0]
+        extra_bytes += TensorSpec("k_chunk_minmax", (1, n_chunks, h, 2 * dk), fmt, "kv").nbytes * w.repeat
     read = min(k, cap) if decode else st["read"]
     notes = {k_: v for k_, v in q.items()}
     notes["read_elements_per_kv_head"] = r * n_chunks + 2 * k * hd

@@ -19,7 +19,8 @@ import math
 from typing import Callable
 
 from workloads.compression.common import (attention_ops, byte_tensor, codes_tensor, find_all,
-                                          fused_op, insert_after, kv_state, replace_op, rewrite)
+                                          fused_op, insert_after, kv_state, kv_write_parts, replace_op,
+                                          rewrite)
 from workloads.compression.recipe import Param, bits, fraction, register_method
 from workloads.formats import FormatError, get_format
 from workloads.ops import Op, TensorSpec
@@ -50,13 +51,14 @@ def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes
     cap = max(int(st["capacity"]), 1)
     resident_bpt = 0.0
     decode = False
+    # resident bytes per token and sequence: what each layer's kv_write stores, at capacity
+    for w in [op for op in trace.ops if op.name == "kv_write"]:
+        fmt = next((t.fmt for t in w.outputs if t.role == "kv"), "bf16")
+        for name, _, _, h, dd in kv_write_parts(trace, model):
+            resident_bpt += sum(x.nbytes for x in repr_fn(name, 1, cap, h, dd, fmt)) / cap * w.repeat
     for attn in attention_ops(trace):
         B = int(attn.dims["batch"])
         h = int(attn.dims["kv_heads"])
-        kvs = _kv_inputs(attn)
-        # resident bytes per token and sequence, over this attention op's layers
-        resident = sum(sum(x.nbytes for x in repr_fn(t.name, 1, cap, h, t.shape[-1], t.fmt)) for t in kvs)
-        resident_bpt += resident / cap * attn.repeat
         if not _decode_like(attn):
             continue
         decode = True
@@ -76,23 +78,23 @@ def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes
         ops = replace_op(ops, attn, [*step_ops(attn, n), new_attn, deq])
     if decode:
         if write_repr is not None:
-            ops = _rewrite_writes(ops, write_repr, recipe, fused_quantize=False)
+            ops = _rewrite_writes(trace, model, ops, write_repr, recipe, fused_quantize=False)
     else:
-        ops = _rewrite_writes(ops, repr_fn, recipe, fused_quantize=True)
+        ops = _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize=True)
     return rewrite(trace, ops, notes, kv={"bytes_per_token": resident_bpt})
 
 
-def _rewrite_writes(ops, repr_fn, recipe, fused_quantize: bool):
-    """kv_write stores the compressed representation (prefill: all Sp tokens)."""
+def _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize: bool):
+    """kv_write stores the compressed representation (prefill: all Sp tokens; decode:
+    the new token, for methods without an fp16 window)."""
+    parts = kv_write_parts(trace, model)
     for w in [op for op in ops if op.name == "kv_write"]:
-        outs = []
+        kv_out = [t for t in w.outputs if t.role == "kv"]
+        fmt = kv_out[0].fmt if kv_out else "bf16"
+        outs = [t for t in w.outputs if t.role != "kv"]
         elems = 0
-        for t in w.outputs:
-            if t.role != "kv" or len(t.shape) != 4:
-                outs.append(t)
-                continue
-            B, n, h, dd = t.shape
-            outs.extend(repr_fn(t.name, B, n, h, dd, t.fmt))
+        for name, B, n, h, dd in parts:
+            outs.extend(repr_fn(name, B, n, h, dd, fmt))
             elems += B * n * h * dd
         repl = [w.with_(outputs=tuple(outs))]
         if fused_quantize:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from workloads.compression.common import (attention_ops, find_all, fused_op, kv_state, replace_op,
-                                          rewrite, weight_inputs, weight_resident_count)
+                                          rewrite, set_kv_write_width, weight_inputs, resident_bytes)
 from workloads.compression.recipe import Param, fraction, open_fraction, register_method
 from workloads.ops import Op, TensorSpec
 
@@ -29,13 +29,11 @@ def _kv_fmt(attn):
 
 
 def _set_gemm_n(op: Op, n: int) -> Op:
-    """The projection producing n outputs instead of dims['n']."""
-    n_old = int(op.dims["n"])
+    """The projection producing n outputs instead of dims['n'] (weights are (k, n))."""
     ins = []
     for t in op.inputs:
         if t.role == "weight":
-            shape = tuple(n if s == n_old else s for s in t.shape) if n_old in t.shape else t.shape
-            ins.append(TensorSpec(t.name, shape, t.fmt, t.role, t.density))
+            ins.append(TensorSpec(t.name, t.shape[:-1] + (n,), t.fmt, t.role, t.density))
         else:
             ins.append(t)
     outs = tuple(TensorSpec(t.name, t.shape[:-1] + (n,), t.fmt, t.role, t.density) for t in op.outputs)
@@ -43,8 +41,7 @@ def _set_gemm_n(op: Op, n: int) -> Op:
 
 
 def _weight_delta(old: Op, new: Op, model) -> float:
-    return (sum(t.nbytes for t in weight_inputs(new)) - sum(t.nbytes for t in weight_inputs(old))) \
-        * weight_resident_count(old, model)
+    return resident_bytes(weight_inputs(new), new) - resident_bytes(weight_inputs(old), old)
 
 
 def _rewrite_kv_write(ops, shape_fn):
@@ -80,7 +77,7 @@ def apply_palu(trace, model, recipe):
             new = _set_gemm_n(op, r)
             delta += _weight_delta(op, new, model)
             ops = replace_op(ops, op, new)
-    ops = _rewrite_kv_write(ops, lambda t: (t.shape[0], t.shape[1], ng, rkg if t.name.startswith("k") else rvg))
+    ops = set_kv_write_width(ops, r_k + r_v)
     for attn in attention_ops(trace):
         B, S, q_len = int(attn.dims["batch"]), int(attn.dims["kv_len"]), int(attn.dims["q_len"])
         fmt = _kv_fmt(attn)
@@ -139,7 +136,7 @@ def apply_mla(trace, model, recipe):
         delta += _weight_delta(k_op, kv_a, model) - sum(t.nbytes for t in weight_inputs(v_op)) * v_op.repeat
         ops = replace_op(ops, k_op, kv_a)
         ops = [o for o in ops if o is not v_op]
-    ops = _rewrite_kv_write(ops, lambda t: (t.shape[0], t.shape[1], 1, dl))
+    ops = set_kv_write_width(ops, dl)
     for attn in attention_ops(trace):
         B, S, q_len = int(attn.dims["batch"]), int(attn.dims["kv_len"]), int(attn.dims["q_len"])
         fmt = _kv_fmt(attn)

@@ -1,18 +1,17 @@
 """MoE compression: expert pruning/merging (+ dynamic skipping), ResMoE, QMoE.
 
-The builder's routed-expert GEMMs have ``repeat = moe_layers × experts touched`` and
-``m`` = average tokens per touched expert. Pruning changes how many distinct experts a
-step touches; the expected count for T tokens each choosing k of E experts uniformly is
-E·(1 − (1 − k/E)^T), and the builder's own count is scaled by the ratio of the two
-expectations, so with nothing pruned the trace is unchanged.
+The builder's routed-expert GEMMs are one op per projection with ``m = T·top_k``
+token-expert pairs and a weight of shape (E, k, n) whose `density` is the fraction of
+experts this step touches, E_touched/E with E_touched = E·(1 − (1 − k/E)^T) (traffic);
+residency counts all E experts.
 """
 
 from __future__ import annotations
 
 import math
 
-from workloads.compression.common import (byte_tensor, expert_op, find_all, fused_op, replace_op, rewrite,
-                                          weight_inputs)
+from workloads.compression.common import (byte_tensor, find_all, fused_op, replace_op, resident_bytes,
+                                          rewrite, weight_inputs)
 from workloads.compression.recipe import Param, fraction, open_fraction, register_method
 from workloads.ops import Op, TensorSpec
 
@@ -20,6 +19,7 @@ EXPERT_GEMMS = ("expert_gate_proj", "expert_up_proj", "expert_down_proj")
 
 
 def expected_distinct(experts: int, k: float, tokens: int) -> float:
+    """E·(1 − (1 − k/E)^T): distinct experts T tokens touch, each routed to k of E."""
     if experts <= 0:
         return 0.0
     k = min(k, experts)
@@ -36,12 +36,10 @@ def _router_tokens(trace) -> int:
     return int(r[0].dims["tokens"]) if r else trace.tokens
 
 
-def _expert_ops(trace):
-    return [op for op in trace.ops if op.name in EXPERT_GEMMS or op.name == "expert_act"]
-
-
-def _touched(op: Op, model) -> int:
-    return max(1, op.repeat // max(model.moe_layers, 1))
+def _resize_rows(t: TensorSpec, old: int, new: int) -> TensorSpec:
+    if t.role != "weight" and t.shape and t.shape[0] == old:
+        return TensorSpec(t.name, (new,) + t.shape[1:], t.fmt, t.role, t.density)
+    return t
 
 
 @register_method("moe_prune", {
@@ -53,43 +51,41 @@ def apply_moe_prune(trace, model, recipe):
     _require_moe(model, recipe)
     p = recipe.params
     E, k = model.moe.num_experts, model.moe.top_k
-    E2 = max(k, int(round(E * p["keep_fraction"])))
+    E2 = int(round(E * p["keep_fraction"]))
     recipe.require(E2 >= k, "parameters.keep_fraction", p["keep_fraction"],
                    f"keeping at least top_k ({k}) of {E} experts")
-    k_eff = k - (1 if k > 1 else 0) * p["skip_rate"]  # the skipped one is the 2nd choice
+    k_eff = k - (1.0 if k > 1 else 0.0) * p["skip_rate"]  # a skipped expert is the 2nd choice
     T = _router_tokens(trace)
-    scale = expected_distinct(E2, k_eff, T) / expected_distinct(E, k, T)
+    touched2 = expected_distinct(E2, k_eff, T)
+    m2 = max(1, int(round(T * k_eff)))
     ops = list(trace.ops)
+    delta = 0.0
     for r in find_all(trace, "router"):
-        ins = tuple(TensorSpec(t.name, tuple(E2 if s == E else s for s in t.shape), t.fmt, t.role)
-                    if t.role == "weight" else t for t in r.inputs)
+        ins = tuple(TensorSpec(t.name, t.shape[:-1] + (E2,), t.fmt, t.role) if t.role == "weight" else t
+                    for t in r.inputs)
         outs = tuple(TensorSpec(t.name, t.shape[:-1] + (E2,), t.fmt, t.role) for t in r.outputs)
-        ops = replace_op(ops, r, r.with_(dims={**r.dims, "experts": E2}, inputs=ins, outputs=outs))
-    per_expert_w = 0.0
-    for op in _expert_ops(trace):
-        touched = _touched(op, model)
-        new_touched = max(1, int(round(touched * scale)))
-        m_new = max(1, int(round(int(op.dims.get("m", op.dims.get("rows", 1))) * touched * (k_eff / k) / new_touched)))
-        per_expert_w += sum(t.nbytes for t in weight_inputs(op))
-        ops = replace_op(ops, op, _with_m(op, m_new).with_(repeat=model.moe_layers * new_touched))
-    delta = -per_expert_w * model.moe_layers * (E - E2)
+        new = r.with_(dims={**r.dims, "experts": E2}, inputs=ins, outputs=outs)
+        delta += resident_bytes(weight_inputs(new), new) - resident_bytes(weight_inputs(r), r)
+        ops = replace_op(ops, r, new)
+    for op in [o for o in trace.ops if o.name.startswith("expert_")]:
+        if op.kind == "gemm":
+            m_old = int(op.dims["m"])
+            ins = []
+            for t in op.inputs:
+                if t.role == "weight":
+                    ins.append(TensorSpec(t.name, (E2,) + t.shape[1:], t.fmt, t.role, touched2 / E2))
+                else:
+                    ins.append(_resize_rows(t, m_old, m2))
+            new = op.with_(dims={**op.dims, "m": m2, "experts": E2, "experts_touched": touched2, "top_k": k_eff},
+                           inputs=tuple(ins), outputs=tuple(_resize_rows(t, m_old, m2) for t in op.outputs))
+            delta += resident_bytes(weight_inputs(new), new) - resident_bytes(weight_inputs(op), op)
+        else:
+            rows = int(op.dims["rows"])
+            new = op.with_(dims={**op.dims, "rows": m2}, inputs=tuple(_resize_rows(t, rows, m2) for t in op.inputs),
+                           outputs=tuple(_resize_rows(t, rows, m2) for t in op.outputs))
+        ops = replace_op(ops, op, new)
     return rewrite(trace, ops, {"experts_kept": E2, "experts_before": E, "effective_top_k": k_eff,
-                                "touched_scale": scale, "merged": p["merge"]}, weights_delta=delta)
-
-
-def _with_m(op: Op, m: int) -> Op:
-    """The same expert op on m tokens."""
-    if op.kind == "gemm":
-        m_old = int(op.dims["m"])
-        fix = lambda t: TensorSpec(t.name, (m,) + t.shape[1:], t.fmt, t.role, t.density) \
-            if t.role != "weight" and t.shape and t.shape[0] == m_old else t
-        return op.with_(dims={**op.dims, "m": m}, inputs=tuple(fix(t) for t in op.inputs),
-                        outputs=tuple(fix(t) for t in op.outputs))
-    rows_old = int(op.dims.get("rows", 1))
-    fix = lambda t: TensorSpec(t.name, (m,) + t.shape[1:], t.fmt, t.role, t.density) \
-        if t.shape and t.shape[0] == rows_old else t
-    return op.with_(dims={**op.dims, "rows": m}, inputs=tuple(fix(t) for t in op.inputs),
-                    outputs=tuple(fix(t) for t in op.outputs))
+                                "experts_touched": touched2, "merged": p["merge"]}, weights_delta=delta)
 
 
 @register_method("resmoe", {
@@ -101,32 +97,31 @@ def apply_resmoe(trace, model, recipe):
     p = recipe.params
     dens = p["residual_density"]
     T = _router_tokens(trace)
-    k = model.moe.top_k
-    E = model.moe.num_experts
     ops = list(trace.ops)
     delta = 0.0
     for op in [o for o in trace.ops if o.name in EXPERT_GEMMS]:
-        (w,) = weight_inputs(op)[:1]
-        touched = _touched(op, model)
-        m_e, n, kk = int(op.dims["m"]), int(op.dims["n"]), int(op.dims["k"])
-        common = dict(phase=op.phase, group=op.group)
-        # x·W̄: gate/up share one product per token; down's input differs per expert
-        m_bar = T if op.name != "expert_down_proj" else m_e * touched
-        bary_w = TensorSpec(f"{op.name}.barycenter", w.shape, w.fmt, "weight")
+        w = weight_inputs(op)[0]
+        E = w.shape[0]
+        m, n, kk = int(op.dims["m"]), int(op.dims["n"]), int(op.dims["k"])
+        common = dict(repeat=op.repeat, phase=op.phase, group=op.group)
+        # x·W̄ (permutations commute with it): gate/up share one product per token; the
+        # down projection's input differs per expert, so it runs on every routed pair
+        m_bar = T if op.name != "expert_down_proj" else m
+        bary_w = TensorSpec(f"{op.name}.barycenter", (kk, n), w.fmt, "weight")
         bary = Op(f"{op.name}.barycenter", "gemm", {"m": m_bar, "n": n, "k": kk},
-                  (TensorSpec(f"{op.name}.x", (m_bar, kk), "bf16"), bary_w),
-                  (TensorSpec(f"{op.name}.y_bar", (m_bar, n), "bf16"),), repeat=model.moe_layers, **common)
-        nnz = int(round(dens * w.numel))
-        vals = TensorSpec(f"{op.name}.residual_values", (nnz,), w.fmt, "weight")
-        idx = byte_tensor(f"{op.name}.residual_index", nnz * p["index_bits"] / 8, "weight")
-        resid = Op(f"{op.name}.residual", "custom", {"flops": 2 * m_e * nnz},
-                   (TensorSpec(f"{op.name}.x", (m_e, kk), "bf16"), vals, idx),
-                   (TensorSpec(f"{op.name}.y", (m_e, n), "bf16"),), repeat=op.repeat, **common)
-        perm = Op(f"{op.name}.permute", "copy", {"rows": m_e, "cols": n},
-                  (TensorSpec(f"{op.name}.y_bar_rows", (m_e, n), "bf16"),),
-                  (TensorSpec(f"{op.name}.y_perm", (m_e, n), "bf16"),), repeat=op.repeat, **common)
-        delta += model.moe_layers * (bary_w.nbytes + E * (vals.nbytes + idx.nbytes) - E * w.nbytes)
-        ops = replace_op(ops, op, [bary, resid, perm])
+                  (TensorSpec(f"{op.name}.in", (m_bar, kk), "bf16"), bary_w),
+                  (TensorSpec(f"{op.name}.bar_out", (m_bar, n), "bf16"),), compute_fmt=op.compute_fmt, **common)
+        nnz_e = int(round(dens * kk * n))
+        vals = TensorSpec(f"{op.name}.residual_values", (E, nnz_e), w.fmt, "weight", w.density)
+        idx = TensorSpec(f"{op.name}.residual_index", (E, math.ceil(nnz_e * p["index_bits"] / 8)), "int8",
+                         "weight", w.density)
+        resid = Op(f"{op.name}.residual", "custom", {"flops": 2 * m * nnz_e},
+                   (op.inputs[0], vals, idx), op.outputs, **common)
+        perm = Op(f"{op.name}.permute", "copy", {"rows": m, "cols": n},
+                  (TensorSpec(f"{op.name}.bar_rows", (m, n), "bf16"),),
+                  (TensorSpec(f"{op.name}.bar_perm", (m, n), "bf16"),), **common)
+        delta += resident_bytes([bary_w, vals, idx], op) - resident_bytes([w], op)
+        ops = replace_op(ops, op, [bary, perm, resid])
     return rewrite(trace, ops, {"residual_density": dens}, weights_delta=delta)
 
 
@@ -138,28 +133,29 @@ def apply_resmoe(trace, model, recipe):
 def apply_qmoe(trace, model, recipe):
     _require_moe(model, recipe)
     p = recipe.params
-    E = model.moe.num_experts
     table = byte_tensor("qmoe.decode_table", p["table_entries"] * p["table_entry_bytes"], "weight")
     ops = list(trace.ops)
     delta = 0.0
     first = True
     for op in [o for o in trace.ops if o.name in EXPERT_GEMMS]:
-        (w,) = weight_inputs(op)[:1]
-        rows = w.shape[-1] if len(w.shape) == 2 else 1
-        codes = byte_tensor(f"{w.name}.codes", w.numel * p["bits_per_param"] / 8, "weight")
-        # per-row ternary (min, max) bf16 pair and an int32 offset into the code stream
-        row_meta = TensorSpec(f"{w.name}.row_minmax", (rows, 2), "bf16", "weight")
-        row_off = TensorSpec(f"{w.name}.row_offsets", (rows,), "fp32", "weight")
+        w = weight_inputs(op)[0]
+        E, n = w.shape[0], int(op.dims["n"])
+        per_expert = w.numel // E
+        codes = TensorSpec(f"{w.name}.codes", (E, math.ceil(per_expert * p["bits_per_param"] / 8)), "int8",
+                           "weight", w.density)
+        # per output row: the ternary (min, max) bf16 pair and an int32 offset into the code stream
+        row_meta = TensorSpec(f"{w.name}.row_minmax", (E, n, 2), "bf16", "weight", w.density)
+        row_off = TensorSpec(f"{w.name}.row_offsets", (E, n), "fp32", "weight", w.density)
         others = tuple(t for t in op.inputs if t is not w)
         new = op.with_(inputs=others + (codes, row_meta, row_off))
-        decode = fused_op(f"{op.name}.dict_decode", "dequantize", 1, w.numel, repeat=op.repeat,
+        decode = fused_op(f"{op.name}.dict_decode", "dequantize", 1, w.numel * w.density, repeat=op.repeat,
                           phase=op.phase, group=op.group, into=op.name)
         repl = [new, decode]
         if first:  # the decode table is read once per MoE layer and step (it should live on chip)
             repl.insert(0, Op("qmoe.table_load", "copy", {"rows": 1, "cols": table.shape[-1]}, (table,), (),
-                              repeat=model.moe_layers, phase=op.phase, group=op.group))
+                              repeat=op.repeat, phase=op.phase, group=op.group))
             first = False
-        delta += (codes.nbytes + row_meta.nbytes + row_off.nbytes - w.nbytes) * model.moe_layers * E
+        delta += resident_bytes([codes, row_meta, row_off], op) - resident_bytes([w], op)
         ops = replace_op(ops, op, repl)
-    delta += table.nbytes
+    delta += table.nbytes * model.moe_layers
     return rewrite(trace, ops, {"bits_per_param": p["bits_per_param"]}, weights_delta=delta)

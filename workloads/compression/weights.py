@@ -19,7 +19,7 @@ import math
 
 from workloads.compression.common import (fused_op, gemm_k_axis, gemm_weight_ops, insert_after,
                                           replace_op, rewrite, weight_codes, weight_inputs,
-                                          weight_resident_count, byte_tensor)
+                                          weight_resident_count, byte_tensor, resident_bytes)
 from workloads.compression.recipe import Param, bits, fraction, register_method
 from workloads.formats import FormatError, get_format
 from workloads.ops import Op, TensorSpec
@@ -56,16 +56,20 @@ def apply_weight_format(trace, model, recipe):
     changed = []
     for op in _targets(trace, recipe):
         ws = weight_inputs(op)
-        old = sum(t.nbytes for t in ws)
+        for t in ws:
+            f = get_format(fmt)
+            if f.block_size:
+                ax = gemm_k_axis(op, t)
+                recipe.require(t.shape[ax] % f.block_size == 0, "parameters.format", fmt,
+                               f"a format whose block ({f.block_size}) divides K={t.shape[ax]} of {op.name}")
         new_inputs = tuple(TensorSpec(t.name, t.shape, fmt, t.role, t.density) if t.role == "weight" else t
                            for t in op.inputs)
         new_op = op.with_(inputs=new_inputs, compute_fmt=fmt if native else op.compute_fmt)
-        new_bytes = sum(t.nbytes for t in weight_inputs(new_op))
-        delta += (new_bytes - old) * weight_resident_count(op, model)
+        delta += resident_bytes(weight_inputs(new_op), op) - resident_bytes(ws, op)
         repl = [new_op]
         if not native:
-            # dequantize fused into the GEMM's weight load: ~2 FLOPs per weight (scale, convert)
-            n_w = sum(t.numel for t in ws)
+            # dequantize fused into the GEMM's weight load: ~2 FLOPs per weight touched
+            n_w = sum(t.numel * t.density for t in ws)
             repl.append(fused_op(f"{op.name}.weight_dequant", "dequantize", 1, n_w, repeat=op.repeat,
                                  phase=op.phase, group=op.group, into=op.name))
         ops = replace_op(ops, op, repl)
@@ -105,26 +109,29 @@ def apply_spqr(trace, model, recipe):
         (w,) = weight_inputs(op)[:1]
         ax = gemm_k_axis(op, w)
         k = w.shape[ax]
-        n = w.numel // k
+        n = int(op.dims["n"])
         recipe.require(k % p["group_size"] == 0, "parameters.group_size", p["group_size"],
                        f"a divisor of the reduction dimension K={k} of {op.name}")
         groups = w.numel // p["group_size"]
         nnz = int(round(p["outlier_fraction"] * w.numel))
-        codes = weight_codes(f"{w.name}.codes", n, k, p["bits"])
+        dens = w.density  # routed experts: the fraction of experts a step touches
+        lead = w.numel // (n * k)  # experts (or 1)
+        codes = weight_codes(f"{w.name}.codes", lead * n, k, p["bits"])
         stats1 = byte_tensor(f"{w.name}.stats_q", groups * (p["scale_bits"] + p["zero_bits"]) / 8, "weight")
         stats2 = TensorSpec(f"{w.name}.stats_fp16", (math.ceil(groups / p["stat_group_size"]), 2), "fp16", "weight")
+        stored = [TensorSpec(t.name, t.shape, t.fmt, t.role, dens) for t in (codes, stats1, stats2)]
         others = tuple(t for t in op.inputs if t is not w)
-        dense = op.with_(inputs=others + (codes, stats1, stats2))
-        outl = (TensorSpec(f"{w.name}.outlier_values", (nnz,), "fp16", "weight"),
+        dense = op.with_(inputs=others + tuple(stored))
+        outl = [TensorSpec(f"{w.name}.outlier_values", (nnz,), "fp16", "weight", dens),
                 byte_tensor(f"{w.name}.outlier_cols", nnz * p["index_bits"] / 8, "weight"),
-                TensorSpec(f"{w.name}.row_ptr", (n + 1,), "fp32", "weight"))  # int32: 4 bytes each
+                TensorSpec(f"{w.name}.row_ptr", (lead * n + 1,), "fp32", "weight", dens)]  # int32: 4 B each
+        outl[1] = TensorSpec(outl[1].name, outl[1].shape, outl[1].fmt, "weight", dens)
         m = int(op.dims["m"]) * int(op.dims.get("b", 1))
-        spmv = Op(f"{op.name}.outliers", "custom", {"flops": 2 * m * nnz}, outl, (), compute_fmt="fp16",
-                  repeat=op.repeat, phase=op.phase, group=op.group)
-        deq = fused_op(f"{op.name}.weight_dequant", "dequantize", 1, w.numel + groups, repeat=op.repeat,
+        spmv = Op(f"{op.name}.outliers", "custom", {"flops": 2 * m * nnz / lead},
+                  tuple(outl), (), compute_fmt="fp16", repeat=op.repeat, phase=op.phase, group=op.group)
+        deq = fused_op(f"{op.name}.weight_dequant", "dequantize", 1, (w.numel + groups) * dens, repeat=op.repeat,
                        phase=op.phase, group=op.group, into=op.name)
-        new_bytes = codes.nbytes + stats1.nbytes + stats2.nbytes + spmv.bytes
-        delta += (new_bytes - w.nbytes) * weight_resident_count(op, model)
+        delta += resident_bytes(stored + outl, op) - resident_bytes([w], op)
         ops = replace_op(ops, op, [dense, deq, spmv])
         changed.append(op.name)
     k_ref = int(model.hidden)
@@ -160,8 +167,7 @@ def apply_ocs(trace, model, recipe):
             else:
                 new_inputs.append(t)
         new_op = op.with_(dims={**op.dims, "k": k2}, inputs=tuple(new_inputs))
-        delta += (sum(t.nbytes for t in weight_inputs(new_op)) - sum(t.nbytes for t in weight_inputs(op))) \
-            * weight_resident_count(op, model)
+        delta += resident_bytes(weight_inputs(new_op), op) - resident_bytes(weight_inputs(op), op)
         m = int(op.dims["m"]) * int(op.dims.get("b", 1))
         x_fmt = op.inputs[0].fmt if op.inputs else "bf16"
         # runtime duplication of the split activation channels (a gather of m x extra)
