@@ -24,7 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from workloads.io import InputError, load_yaml_file, require
+from workloads.io import InputError, load_yaml_file
+from workloads.io import require as _require
 
 __all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_recipe",
            "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict"]
@@ -32,6 +33,10 @@ __all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_
 
 class RecipeError(InputError):
     """A bad recipe: unknown name, unknown method, or a parameter out of range."""
+
+
+def require(ok, source, field, value, expected):
+    _require(ok, source, field, value, expected, error=RecipeError)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,338 @@
+"""Each recipe's bytes/FLOPs effect pinned to the formula in compression-methods.md on a
+case a reader can check by hand (numbers in comments are worked out there)."""
+
+import math
+
+import pytest
+
+from compression_helpers import DSV2_LITE, LLAMA2_7B, LLAMA3_8B, MIXTRAL, trace_for
+from workloads.compression import apply_recipe, list_recipes, load_recipe
+from workloads.compression.eviction import rocketkv_params, rocketkv_read_elements
+from workloads.compression.kv_quant import kivi_key_bytes, kivi_value_bytes
+from workloads.compression.weights import spqr_bits_per_weight
+
+
+def kv_read(trace, name="attention"):
+    """KV bytes the attention op(s) read per step (all layers, whole batch)."""
+    return sum(sum(t.nbytes for t in op.inputs if t.role == "kv") * op.repeat
+               for op in trace.ops if op.name == name)
+
+
+def only(trace, name):
+    ops = [o for o in trace.ops if o.name == name]
+    assert len(ops) == 1, f"{name}: {len(ops)} ops"
+    return ops[0]
+
+
+def weight_bytes(op):
+    return sum(t.nbytes for t in op.inputs if t.role == "weight")
+
+
+# ---- loading and composition ---------------------------------------------------------
+def test_every_bundled_recipe_loads_with_citation():
+    names = list_recipes()
+    assert len(names) >= 20
+    for n in names:
+        r = load_recipe(n)
+        assert r.name == n and r.citation and r.params is not None
+
+
+def test_composition_applies_left_to_right_and_is_recorded():
+    r = load_recipe("mxfp4_weights+kivi2+h2o")
+    assert [p.name for p in r.parts] == ["mxfp4_weights", "kivi2", "h2o"]
+    t = trace_for(LLAMA3_8B, "decode", seq=32768)
+    t2 = apply_recipe(t, "mxfp4_weights+kivi2+h2o", LLAMA3_8B)
+    assert t2.recipe == "mxfp4_weights+kivi2+h2o"
+    assert list(t2.meta["recipe_effects"]) == ["mxfp4_weights", "kivi2", "h2o"]
+    eff = t2.meta["recipe_effects"]["kivi2"]
+    assert eff["bytes_after"] < eff["bytes_before"]
+    # KIVI's resident bytes per token, then H2O keeps 20 % of the tokens
+    assert t2.meta["kv_state"]["capacity"] == 2 * int(0.1 * 32768)
+    per_tok = t2.meta["kv_state"]["bytes_per_token"]
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(6552 * per_tok)
+
+
+def test_build_trace_recipe_argument_uses_the_registry():
+    from workloads.builder import build_trace
+    t = build_trace("llama3_8b", phase="decode", batch=1, seq=32768, recipe="kivi2")
+    assert t.recipe == "kivi2" and "kivi2" in t.meta["recipe_effects"]
+
+
+def test_no_recipe_is_identity():
+    t = trace_for(LLAMA3_8B)
+    assert apply_recipe(t, None, LLAMA3_8B) is t and apply_recipe(t, "", LLAMA3_8B) is t
+
+
+# ---- weights ---------------------------------------------------------------------------
+def _linear_params(m):
+    d, h = m.head_dim, m.hidden
+    return m.layers * (2 * h * m.heads * d + 2 * h * m.kv_heads * d + 3 * h * m.intermediate)
+
+
+@pytest.mark.parametrize("recipe,bits", [("mxfp4_weights", 4.25), ("nvfp4_weights", 4.5), ("mx6_weights", 6.0),
+                                         ("int4_g128_weights", 4 + (16 + 4) / 128)])
+def test_weight_format_bytes_and_footprint(recipe, bits):
+    t = trace_for(LLAMA3_8B)
+    t2 = apply_recipe(t, recipe, LLAMA3_8B)
+    # q_proj: 4096 x 4096 weights at `bits` (scales/zero points included)
+    assert weight_bytes(only(t2, "q_proj")) == pytest.approx(4096 * 4096 * bits / 8)
+    saved = _linear_params(LLAMA3_8B) * (16 - bits) / 8  # lm_head and embeddings untouched
+    assert t.meta["footprint"]["weights"] - t2.meta["footprint"]["weights"] == pytest.approx(saved)
+    # weight-only: the GEMM still runs in bf16 with a fused dequantize (2 FLOPs per weight)
+    deq = only(t2, "q_proj.weight_dequant")
+    assert deq.flops == 2 * 4096 * 4096 and deq.bytes == 0 and deq.dims["fused"]
+    assert only(t2, "lm_head").inputs == only(t, "lm_head").inputs
+
+
+def test_native_mx_compute_changes_compute_format_and_adds_no_dequant():
+    t2 = apply_recipe(trace_for(LLAMA3_8B), "mxfp4_native", LLAMA3_8B)
+    assert only(t2, "q_proj").compute_fmt == "mxfp4"
+    assert not any(o.name.endswith("weight_dequant") for o in t2.ops)
+
+
+def test_spqr_bits_per_weight_matches_doc():
+    p = load_recipe("spqr3").params
+    # doc §1.5: w + (3+3)/16 + 2·16/(16·16) + 1%·(16+16) + row pointers ≈ w + 0.5 + 0.32
+    bpw = spqr_bits_per_weight(p, 4096)
+    assert bpw == pytest.approx(3 + 0.375 + 0.125 + 0.32 + 32 / 4096)
+    t2 = apply_recipe(trace_for(LLAMA3_8B), "spqr3", LLAMA3_8B)
+    stored = weight_bytes(only(t2, "q_proj")) + weight_bytes(only(t2, "q_proj.outliers"))
+    assert stored == pytest.approx(4096 * 4096 * bpw / 8, rel=1e-3)
+    # outlier SpMV: 2 FLOPs per outlier per token (decode, batch 1)
+    assert only(t2, "q_proj.outliers").flops == 2 * round(0.01 * 4096 * 4096)
+
+
+def test_ocs_grows_k_by_the_expand_ratio():
+    t = trace_for(LLAMA3_8B, batch=4)
+    t2 = apply_recipe(t, "ocs", LLAMA3_8B)
+    q0, q1 = only(t, "q_proj"), only(t2, "q_proj")
+    k2 = 4096 + math.ceil(0.05 * 4096)  # 4301
+    assert q1.dims["k"] == k2 and q1.flops == q0.flops * k2 / 4096
+    assert only(t2, "q_proj.ocs_split").dims == {"rows": 4, "cols": k2 - 4096}
+
+
+# ---- KV quantization ---------------------------------------------------------------------
+def test_kivi2_llama3_8b_32k_bytes_per_step():
+    # doc §1.1, per KV head with S=32768, d=128, b=2, G=32, R=128 (rk = S mod R = 0):
+    #   K = 32768·128·2/8 + (32768/32)·128·4            = 1,572,864
+    #   V = 32640·128·2/8 + 32640·(128/32)·4 + 128·128·2 = 1,599,488
+    assert kivi_key_bytes(32768, 128, 2, 32, 128) == 1_572_864
+    assert kivi_value_bytes(32768, 128, 2, 32, 128) == 1_599_488
+    t = trace_for(LLAMA3_8B, "decode", batch=1, seq=32768)
+    t2 = apply_recipe(t, "kivi2", LLAMA3_8B)
+    per_step = (1_572_864 + 1_599_488) * 8 * 32  # 8 KV heads, 32 layers = 812,122,112 B
+    assert kv_read(t2) == per_step == 812_122_112
+    assert kv_read(t) / per_step == pytest.approx(5.29, abs=0.01)
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(per_step)
+
+
+def test_kivi_key_residual_cycles_with_context():
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=32768 + 100), "kivi2", LLAMA3_8B)
+    attn = only(t2, "attention")
+    res = next(x for x in attn.inputs if x.name == "k_cache.residual")
+    assert res.shape == (1, 100, 8, 128)  # S mod R keys still fp16
+    assert kv_read(t2) == 8 * 32 * (kivi_key_bytes(32868, 128, 2, 32, 128) + kivi_value_bytes(32868, 128, 2, 32, 128))
+
+
+def test_kivi_per_step_ops():
+    t2 = apply_recipe(trace_for(LLAMA3_8B, batch=2, seq=4096), "kivi2", LLAMA3_8B)
+    vq = only(t2, "kivi2.v_quantize")
+    assert vq.dims == {"rows": 2 * 8, "cols": 128} and vq.repeat == 32
+    kq = only(t2, "kivi2.k_chunk_quantize")
+    assert kq.dims["every"] == 128
+    deq = only(t2, "kivi2.dequant")
+    # fused dequant over the quantized keys (4096) and values (4096-128) of 2 seqs x 8 heads
+    assert deq.flops == 2 * 2 * 8 * 128 * (4096 + 3968) and deq.bytes == 0
+
+
+def test_kivi_prefill_writes_compressed_cache():
+    t = trace_for(LLAMA3_8B, "prefill", batch=1, seq=4096)
+    t2 = apply_recipe(t, "kivi2", LLAMA3_8B)
+    w = only(t2, "kv_write")
+    stored = sum(x.nbytes for x in w.outputs if x.role == "kv")
+    assert stored == 8 * (kivi_key_bytes(4096, 128, 2, 32, 128) + kivi_value_bytes(4096, 128, 2, 32, 128))
+    assert only(t2, "attention").inputs == only(t, "attention").inputs  # attention stays full precision
+    assert only(t2, "kivi2.quantize").flops == 4 * 2 * 4096 * 8 * 128
+
+
+@pytest.mark.parametrize("recipe,bits", [("fp8_kv", 8), ("mxfp8_kv", 8.25), ("mxfp4_kv", 4.25)])
+def test_kv_format_scales_reads_exactly(recipe, bits):
+    t = trace_for(LLAMA3_8B, seq=8192)
+    t2 = apply_recipe(t, recipe, LLAMA3_8B)
+    assert kv_read(t2) == pytest.approx(kv_read(t) * bits / 16)
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(t.meta["footprint"]["kv_cache"] * bits / 16)
+
+
+def test_kvquant_bytes_rope_and_spmv():
+    S = 8192
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=S), "kvquant3", LLAMA3_8B)
+    attn = only(t2, "attention")
+    codes = next(x for x in attn.inputs if x.name == "k_cache")
+    assert codes.shape == (1, S - 1, 8, 48) and codes.fmt == "int8"  # 128·3/8 bytes, first token fp16
+    nnz = round(0.01 * (S - 1) * 8 * 128)
+    outl = sum(x.nbytes for x in attn.inputs if x.name.startswith("k_cache.outlier"))
+    assert outl == nnz * (2 + 4)  # fp16 value + int32 index
+    rope = only(t2, "kvquant3.rope_cached_keys")  # pre-RoPE keys: all S rotated each step
+    assert rope.flops == 3 * 8 * S * 128
+    assert only(t2, "kvquant3.outlier_spmv").flops == 2 * 2 * 4 * round(0.01 * S * 8 * 128)
+
+
+def test_mixed_precision_zipcache_bytes():
+    S = 4096
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=S), "zipcache", LLAMA3_8B)
+    # per layer, K (and V): 2048 tokens x 4 bits + 2048 x 2 bits, 2 fp16 per token, 8x128 fp16 normalisers
+    per_tensor = 8 * (2048 * 128 * 4 / 8 + 2048 * 128 * 2 / 8 + S * 2 * 2) + 8 * 128 * 2
+    assert kv_read(t2) == pytest.approx(2 * 32 * per_tensor)
+
+
+def test_mikv_adds_accumulated_scores_and_unfused_prefill():
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=4096), "mikv", LLAMA3_8B)
+    assert only(t2, "mikv.score_accumulate").dims == {"rows": 32, "cols": 4096}
+    tp = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=1024), "mikv", LLAMA3_8B)
+    assert {"attn_scores", "attn_softmax", "attn_pv"} <= {o.name for o in tp.ops}
+
+
+# ---- eviction and sparse attention ------------------------------------------------------
+def test_streaming_llm_reads_sinks_plus_window():
+    t = trace_for(LLAMA3_8B, batch=2, seq=16384)
+    t2 = apply_recipe(t, "streaming_llm", LLAMA3_8B)
+    a = only(t2, "attention")
+    assert a.dims["kv_len"] == 2004
+    assert a.flops == 2 * 2 * 32 * 2004 * 256
+    assert kv_read(t2) == pytest.approx(kv_read(t) * 2004 / 16384)
+    assert only(t2, "streaming_llm.rope_cached_keys").flops == 3 * 2 * 8 * 2004 * 128
+
+
+def test_h2o_budget_decode_and_unfused_prefill():
+    S = 32768
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=S), "h2o", LLAMA3_8B)
+    C = 3276 + 3276  # heavy 10 % + recent 10 % of the prompt
+    assert only(t2, "attention").dims["kv_len"] == C
+    assert t2.meta["kv_state"]["capacity"] == C and t2.meta["kv_state"]["read"] == C
+    assert only(t2, "h2o.score_accumulate").flops == 32 * C
+    tp = trace_for(LLAMA3_8B, "prefill", seq=2048)
+    tp2 = apply_recipe(tp, "h2o", LLAMA3_8B)
+    sm = only(tp2, "attn_softmax")
+    # the Sp x Sp probabilities are written and read back: 32 heads x 2048² bf16 each way
+    assert sm.bytes == 2 * 32 * 2048 * 2048 * 2
+    assert only(tp2, "attn_scores").flops == 2 * 32 * 2048 * 2048 * 128  # the full (masked) square
+    assert tp2.total_bytes > tp.total_bytes
+    assert tp2.meta["footprint"]["kv_cache"] == pytest.approx(tp.meta["footprint"]["kv_cache"] * 408 / 2048)
+
+
+def test_snapkv_capacity_and_prefill_votes():
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=16384), "snapkv", LLAMA3_8B)
+    assert only(t2, "attention").dims["kv_len"] == 1024
+    tp2 = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=16384), "snapkv", LLAMA3_8B)
+    assert only(tp2, "snapkv.window_scores").flops == 2 * 32 * 32 * 16384 * 128
+    assert only(tp2, "snapkv.select").dims == {"rows": 8, "cols": 16384 - 32}
+    assert tp2.meta["footprint"]["kv_cache"] == pytest.approx(1024 * LLAMA3_8B.kv_bytes_per_token("bf16"))
+
+
+@pytest.mark.parametrize("S,budget,cap,chunk,r,k,reduction", [
+    (32768, 256, 1618, 3, 61, 128, 127.7), (32768, 1024, 5792, 3, 68, 512, 32.0),
+    (131072, 256, 1296, 3, 76, 128, 512.0)])
+def test_rocketkv_derivation_table(S, budget, cap, chunk, r, k, reduction):
+    q = rocketkv_params(S, budget, 128, 256)
+    assert (q["capacity"], q["chunk"], q["r"], q["k"]) == (cap, chunk, r, k)
+    assert 2 * S * 128 / rocketkv_read_elements(S, budget, 128, 256) == pytest.approx(reduction, rel=2e-3)
+
+
+def test_rocketkv_decode_trace_llama3_8b_32k():
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=32768), "rocketkv256", LLAMA3_8B)
+    attn = only(t2, "attention")
+    assert attn.dims["kv_len"] == 128 and attn.dims["kv_capacity"] == 1618
+    apx = only(t2, "rocketkv256.approx_scores")
+    assert (apx.dims["m"], apx.dims["n"], apx.dims["k"]) == (4, 540, 61)  # g, ceil(1618/3), r
+    assert apx.flops == 2 * 8 * 4 * 61 * 540  # 2·g·r·capacity/chunk per KV head
+    # elements read per KV head: r·ceil(cap/chunk) + 2·k·d, bf16
+    read = kv_read(t2) + sum(x.nbytes for x in apx.inputs if x.role == "kv") * apx.repeat
+    assert read == (61 * 540 + 2 * 128 * 128) * 2 * 8 * 32
+    st = t2.meta["kv_state"]
+    assert (st["capacity"], st["read"]) == (1618, 128)
+    # footprint: capacity tokens + per-chunk min/max summaries
+    kt = 32 * 8 * 540 * 2 * 128 * 2
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(1618 * 131072 + kt)
+
+
+# ---- low-rank / shared -------------------------------------------------------------------
+def test_palu_llama2_7b_halves_kv_and_reconstructs_keys():
+    S = 4096
+    t = trace_for(LLAMA2_7B, seq=S)
+    t2 = apply_recipe(t, "palu", LLAMA2_7B)
+    # rank_k 1024 + rank_v 3072 of 4096 (README example): 50 % of the KV
+    assert kv_read(t2) == pytest.approx(kv_read(t) / 2)
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(S * 32 * 4096 * 2)
+    rec = only(t2, "palu.k_reconstruct")  # 8 groups of 4 heads, r_g = 128: 2·S·r_g·g·d per group
+    assert rec.flops == 8 * 2 * S * 128 * 512
+    assert only(t2, "k_proj").dims["n"] == 1024 and only(t2, "v_proj").dims["n"] == 3072
+
+
+def test_mla_native_deepseek_v2_lite_kv_bytes_per_token():
+    S = 4096
+    t = trace_for(DSV2_LITE, seq=S)
+    # 27 layers x (512 + 64) latent elements x 2 bytes = 31,104 B per token
+    assert kv_read(t) / S == 27 * 576 * 2 == 31_104
+    t2 = apply_recipe(t, "mla", DSV2_LITE)
+    assert t2.ops == t.ops  # already latent
+    # KIVI on the latent: per token far below bf16
+    t3 = apply_recipe(t, "kivi2", DSV2_LITE)
+    assert kv_read(t3) < kv_read(t) / 4
+
+
+def test_mla_conversion_of_llama3_8b():
+    S = 8192
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=S), "mla", LLAMA3_8B)
+    a = only(t2, "attention")
+    assert (a.dims["kv_heads"], a.dims["head_dim"], a.dims["v_head_dim"]) == (1, 576, 512)
+    assert kv_read(t2) == 32 * S * 576 * 2
+    assert a.flops == 2 * 32 * S * (576 + 512)  # doc §1.3: 2·576 + 2·512 per cached token per head
+    assert only(t2, "q_absorb").flops == 2 * 32 * 512 * 64  # q_nope (d − rope = 64) x W_uk
+
+
+def test_cla2_halves_capacity_not_reads():
+    t = trace_for(LLAMA3_8B, seq=8192)
+    t2 = apply_recipe(t, "cla2", LLAMA3_8B)
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(t.meta["footprint"]["kv_cache"] / 2)
+    assert only(t2, "k_proj").repeat == 16 and only(t2, "kv_write").repeat == 16
+    assert kv_read(t2) == kv_read(t)
+
+
+def test_minicache_storage_ratio():
+    t = trace_for(LLAMA3_8B, seq=8192)
+    t2 = apply_recipe(t, "minicache", LLAMA3_8B)
+    pair = (1.1 * 128 + 2) / 256  # one direction + 2 magnitudes + 2γ·d retained, over 2·d
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(t.meta["footprint"]["kv_cache"] * (16 + 16 * pair) / 32)
+
+
+# ---- MoE ---------------------------------------------------------------------------------
+def test_expert_pruning_mixtral_8_to_6():
+    t = trace_for(MIXTRAL)
+    t2 = apply_recipe(t, "expert_prune", MIXTRAL)
+    per_expert = 3 * 4096 * 14336 * 2
+    router = 4096 * 2 * 2  # two router columns
+    assert t.meta["footprint"]["weights"] - t2.meta["footprint"]["weights"] == pytest.approx(32 * (2 * per_expert + router))
+    up = only(t2, "expert_up_proj")
+    assert up.inputs[1].shape == (6, 4096, 14336)
+    assert up.inputs[1].density == pytest.approx(2 / 6)  # batch 1: top-2 of 6 touched
+    assert weight_bytes(up) == pytest.approx(weight_bytes(only(t, "expert_up_proj")))  # still 2 experts read
+
+
+def test_resmoe_footprint_and_ops():
+    t = trace_for(MIXTRAL)
+    t2 = apply_recipe(t, "resmoe", MIXTRAL)
+    numel = 4096 * 14336
+    # per projection and layer: barycenter (bf16) + 8 residuals at 25 % (bf16 value + int16 index)
+    new = numel * 2 + 8 * (0.25 * numel) * (2 + 2)
+    saved = 3 * 32 * (8 * numel * 2 - new)
+    assert t.meta["footprint"]["weights"] - t2.meta["footprint"]["weights"] == pytest.approx(saved, rel=1e-6)
+    assert only(t2, "expert_up_proj.residual").flops == 2 * 2 * round(0.25 * numel)
+    assert only(t2, "expert_up_proj.barycenter").dims["m"] == 1  # one x·W̄ per token
+
+
+def test_qmoe_bits_and_table():
+    t2 = apply_recipe(trace_for(MIXTRAL), "qmoe", MIXTRAL)
+    up = only(t2, "expert_up_proj")
+    codes = next(x for x in up.inputs if x.name.endswith(".codes"))
+    assert codes.shape == (8, math.ceil(4096 * 14336 * 0.8 / 8))
+    assert only(t2, "qmoe.table_load").bytes == 65536 * 8  # 512 KiB decode table
