@@ -1,0 +1,159 @@
+"""Functional twins of the eviction / sparse-attention recipes, as cache policies.
+
+The selection logic follows each method's description (compression-methods.md §1.2);
+it runs per KV head with the GQA group's queries pooled, as the GQA-aware
+implementations do.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cosim.functional.compression.attention import CachePolicy, CacheView
+from cosim.functional.compression.metrics import softmax
+
+__all__ = ["StreamingPolicy", "H2OPolicy", "SnapKVPolicy", "RocketKVPolicy", "snapkv_select"]
+
+
+def _probs(q, K):
+    return softmax(q.astype(np.float64) @ K.astype(np.float64).T / np.sqrt(q.shape[-1]), axis=-1)
+
+
+class _Selecting(CachePolicy):
+    def prefill(self, keys, values, queries):
+        self.K, self.V = keys.astype(np.float32), values.astype(np.float32)
+        self.keep = self.select_prompt(keys, values, queries)  # sorted positions
+
+    def select_prompt(self, keys, values, queries):
+        return np.arange(keys.shape[0])
+
+    def step(self, t, key, value, queries):
+        self.K = np.concatenate([self.K, key[None]])
+        self.V = np.concatenate([self.V, value[None]])
+        self.keep = np.append(self.keep, self.K.shape[0] - 1)
+        self.keep = self.after_append(self.keep, queries)
+        return self.view(queries)
+
+    def after_append(self, keep, queries):
+        return keep
+
+    def view(self, queries):
+        return CacheView(self.K[self.keep], self.V[self.keep], self.keep)
+
+
+class StreamingPolicy(_Selecting):
+    """Attention sinks + the most recent tokens."""
+
+    def __init__(self, sink_tokens=4, recent_tokens=2000):
+        self.sinks, self.recent = sink_tokens, recent_tokens
+
+    def _window(self, n):
+        if n <= self.sinks + self.recent:
+            return np.arange(n)
+        return np.concatenate([np.arange(self.sinks), np.arange(n - self.recent, n)])
+
+    def select_prompt(self, keys, values, queries):
+        return self._window(keys.shape[0])
+
+    def after_append(self, keep, queries):
+        return self._window(self.K.shape[0])
+
+
+class H2OPolicy(_Selecting):
+    """Heavy hitters (largest accumulated attention) + a recent window; budget fixed at
+    (heavy + recent)·prompt; one eviction per step once full."""
+
+    def __init__(self, heavy_ratio=0.1, recent_ratio=0.1, budget=0):
+        self.hr, self.rr, self.budget = heavy_ratio, recent_ratio, budget
+
+    def select_prompt(self, keys, values, queries):
+        P = keys.shape[0]
+        self.C = self.budget or (int(self.hr * P) + int(self.rr * P))
+        self.n_recent = int(self.rr * P) if not self.budget else self.C // 2
+        self.score = np.zeros(P)
+        for i in range(P):  # column sums of the prompt's (causal) attention, group pooled
+            self.score[:i + 1] += _probs(queries[i], keys[:i + 1]).sum(axis=0)
+        return self._trim(np.arange(P))
+
+    def _trim(self, keep):
+        if keep.size <= self.C:
+            return keep
+        recent = keep[-self.n_recent:] if self.n_recent else keep[:0]
+        older = keep[:keep.size - self.n_recent]
+        n_heavy = self.C - recent.size
+        heavy = older[np.argsort(-self.score[older], kind="stable")[:n_heavy]]
+        return np.sort(np.concatenate([heavy, recent]))
+
+    def after_append(self, keep, queries):
+        self.score = np.append(self.score, 0.0)
+        return self._trim(keep)
+
+    def view(self, queries):
+        v = super().view(queries)
+        self.score[self.keep] += _probs(queries, v.keys).sum(axis=0)  # accumulate this step
+        return v
+
+
+def snapkv_select(keys, queries, capacity, window, kernel, pooling="max"):
+    """SnapKV: the last `window` prompt queries vote (softmax attention summed over the
+    window and the GQA group), votes are 1-D pooled, the top (capacity − window) prefix
+    positions are kept together with the window."""
+    P = keys.shape[0]
+    if P <= capacity:
+        return np.arange(P)
+    W = min(window, P)
+    votes = np.zeros(P - W)
+    for i in range(P - W, P):
+        votes += _probs(queries[i], keys[:i + 1])[:, :P - W].sum(axis=0)
+    pad = kernel // 2
+    padded = np.pad(votes, pad, mode="edge" if pooling == "max" else "constant")
+    win = np.lib.stride_tricks.sliding_window_view(padded, kernel)
+    pooled = win.max(axis=1) if pooling == "max" else win.mean(axis=1)
+    top = np.argsort(-pooled, kind="stable")[:capacity - W]
+    return np.sort(np.concatenate([top, np.arange(P - W, P)]))
+
+
+class SnapKVPolicy(_Selecting):
+    def __init__(self, capacity=1024, window=32, kernel=7, pooling="max"):
+        self.C, self.W, self.kernel, self.pool = capacity, window, kernel, pooling
+
+    def select_prompt(self, keys, values, queries):
+        return snapkv_select(keys, queries, self.C, self.W, self.kernel, self.pool)
+
+
+class RocketKVPolicy(_Selecting):
+    """Stage 1: SnapKV++ to the prompt budget. Stage 2 each step: per-chunk min/max key
+    summaries, the r channels with the largest |q| (summed over the group), approximate
+    scores Σ_c max(q_c·min_c, q_c·max_c) per chunk, exact attention over the top-k
+    tokens (chunk scores broadcast to their tokens)."""
+
+    def __init__(self, token_budget=1024, window=32, kernel=63, new_tokens=256):
+        self.B, self.W, self.kernel, self.new = token_budget, window, kernel, new_tokens
+
+    def select_prompt(self, keys, values, queries):
+        from workloads.compression.eviction import rocketkv_params
+        P, d = keys.shape
+        self.p = rocketkv_params(P, self.B, d, min(self.new, P // 2))
+        pb = max(self.W, self.p["prompt_budget"])
+        return snapkv_select(keys, queries, pb, self.W, self.kernel, "max")
+
+    def view(self, queries):
+        keep = self.keep
+        K = self.K[keep]
+        chunk, r, k = self.p["chunk"], self.p["r"], self.p["k"]
+        if keep.size <= k:
+            return CacheView(K, self.V[keep], keep)
+        n_chunks = math.ceil(keep.size / chunk)
+        pad = n_chunks * chunk - keep.size
+        Kp = np.concatenate([K, np.repeat(K[-1:], pad, axis=0)]).reshape(n_chunks, chunk, -1)
+        kmin, kmax = Kp.min(axis=1), Kp.max(axis=1)
+        qs = np.abs(queries).sum(axis=0)
+        ch = np.argsort(-qs)[:r]
+        q = queries[:, ch]  # (g, r)
+        approx = np.maximum(q[:, None, :] * kmin[None, :, ch], q[:, None, :] * kmax[None, :, ch]).sum(-1)
+        chunk_score = softmax(approx / np.sqrt(K.shape[1]), axis=-1).sum(axis=0)
+        tok = np.repeat(chunk_score, chunk)[:keep.size]
+        sel = np.sort(np.argsort(-tok, kind="stable")[:k])
+        return CacheView(K[sel], self.V[keep][sel], keep[sel])

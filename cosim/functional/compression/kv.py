@@ -1,0 +1,166 @@
+"""Functional twins of the KV-cache quantization recipes, as cache policies.
+
+Each policy stores what the method stores (codes dequantized back to floats, fp16
+windows, sinks, outliers) and hands the attention the dequantized cache every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cosim.functional.compression.attention import CachePolicy, CacheView
+from cosim.functional.compression.quant import (asym_group_quant, codebook_quant, lloyd_codebook,
+                                                register_format_quant)
+
+__all__ = ["KIVIPolicy", "KVQuantPolicy", "FormatKVPolicy", "MixedPrecisionPolicy"]
+
+
+class _Accumulating(CachePolicy):
+    """Keeps the raw history; subclasses turn it into the stored view each step."""
+
+    def prefill(self, keys, values, queries):
+        self.K = keys.astype(np.float32)
+        self.V = values.astype(np.float32)
+        self.prompt_queries = queries
+        self.on_prefill()
+
+    def on_prefill(self):
+        pass
+
+    def step(self, t, key, value, queries):
+        self.K = np.concatenate([self.K, key[None]])
+        self.V = np.concatenate([self.V, value[None]])
+        k, v = self.view()
+        return CacheView(k, v, np.arange(k.shape[0]))
+
+
+class KIVIPolicy(_Accumulating):
+    """KIVI: keys per channel (groups of G tokens), the last n mod R keys fp16; values
+    per token (groups of G channels), the last R values fp16. `key_mode="token"`
+    quantizes keys per token instead (the ablation the paper argues against)."""
+
+    def __init__(self, k_bits=2, v_bits=2, group_size=32, residual_length=128, key_mode="channel"):
+        self.kb, self.vb, self.G, self.R, self.mode = k_bits, v_bits, group_size, residual_length, key_mode
+        self._kq = np.zeros((0, 0), np.float32)
+
+    def view(self):
+        n = self.K.shape[0]
+        rk = n % self.R if self.R else 0
+        nq = n - rk
+        # chunks of R keys are quantized once; re-quantize only when a chunk completes
+        if self._kq.shape[0] != nq:
+            new = self.K[self._kq.shape[0]:nq] if self._kq.size else self.K[:nq]
+            if self.mode == "channel":
+                q = asym_group_quant(new, self.kb, self.G, axis=0) if new.shape[0] else new
+            else:
+                q = asym_group_quant(new, self.kb, self.G, axis=1) if new.shape[0] else new
+            self._kq = np.concatenate([self._kq, q]) if self._kq.size else q
+        k = np.concatenate([self._kq, self.K[nq:]])
+        rv = min(n, self.R)
+        vq = asym_group_quant(self.V[:n - rv], self.vb, self.G, axis=1) if n - rv else self.V[:0]
+        v = np.concatenate([vq, self.V[n - rv:]])
+        return k, v
+
+
+class KVQuantPolicy(_Accumulating):
+    """KVQuant: per-channel non-uniform keys (a Lloyd codebook per channel fitted on the
+    prompt, after per-channel normalisation), per-token non-uniform values (one
+    codebook on per-token-normalised values), 1 % largest-magnitude outliers kept
+    exactly, the first `first_few_fp16` tokens exact. (Synthetic keys carry no RoPE,
+    so the pre-RoPE detail has no numerical effect here.)"""
+
+    def __init__(self, bits=3, outlier_fraction=0.01, first_few_fp16=1):
+        self.b, self.f, self.sink = bits, outlier_fraction, first_few_fp16
+
+    def on_prefill(self):
+        K = self.K[self.sink:]
+        self.k_lo, self.k_hi = np.percentile(K, 1, axis=0), np.percentile(K, 99, axis=0)
+        kn = self._knorm(K)
+        self.k_books = [lloyd_codebook(kn[:, c], self.b) for c in range(K.shape[1])]
+        vn = self._vnorm(self.V[self.sink:])
+        self.v_book = lloyd_codebook(vn, self.b)
+        self.k_cut = np.quantile(np.abs(kn), 1 - self.f) if self.f > 0 else np.inf
+        self.v_cut = np.quantile(np.abs(vn), 1 - self.f) if self.f > 0 else np.inf
+
+    def _knorm(self, K):
+        mid, half = (self.k_hi + self.k_lo) / 2, np.maximum((self.k_hi - self.k_lo) / 2, 1e-6)
+        return (K - mid) / half
+
+    def _vnorm(self, V):
+        return V / np.maximum(np.abs(V).max(axis=1, keepdims=True), 1e-6)
+
+    def view(self):
+        s = self.sink
+        K, V = self.K[s:], self.V[s:]
+        kn = self._knorm(K)
+        kq = np.stack([codebook_quant(kn[:, c], self.k_books[c]) for c in range(K.shape[1])], axis=1)
+        kq = np.where(np.abs(kn) > self.k_cut, kn, kq)  # dense-and-sparse: outliers exact
+        mid, half = (self.k_hi + self.k_lo) / 2, np.maximum((self.k_hi - self.k_lo) / 2, 1e-6)
+        kd = kq * half + mid
+        vmax = np.float16(np.maximum(np.abs(V).max(axis=1, keepdims=True), 1e-6)).astype(np.float64)
+        vn = V / vmax
+        vq = np.where(np.abs(vn) > self.v_cut, vn, codebook_quant(vn, self.v_book))
+        vd = vq * vmax
+        return (np.concatenate([self.K[:s], kd]).astype(np.float32),
+                np.concatenate([self.V[:s], vd]).astype(np.float32))
+
+
+class FormatKVPolicy(_Accumulating):
+    """K and V stored in a registered number format, blocks along head_dim."""
+
+    def __init__(self, fmt="fp8_e4m3"):
+        self.fmt = fmt
+
+    def view(self):
+        return register_format_quant(self.K, self.fmt, -1), register_format_quant(self.V, self.fmt, -1)
+
+
+class MixedPrecisionPolicy(_Accumulating):
+    """Salient tokens at hi_bits, the rest at lo_bits, asymmetric per token (groups of
+    `group_size` channels). Saliency after prefill: ZipCache's normalised accumulated
+    attention of probe queries (the last probe_ratio of the prompt's queries), or MiKV's
+    accumulated attention of all prompt queries. Decode tokens enter at hi_bits.
+    hi_bits >= 16 keeps salient tokens exact."""
+
+    def __init__(self, hi_bits=4, lo_bits=2, salient_ratio=0.5, group_size=0, saliency="probe", probe_ratio=0.1,
+                 channel_normalizers=True):
+        self.hb, self.lb, self.ratio, self.G = hi_bits, lo_bits, salient_ratio, group_size
+        self.saliency, self.probe, self.norm = saliency, probe_ratio, channel_normalizers
+
+    def on_prefill(self):
+        P, d = self.K.shape
+        qs = self.prompt_queries
+        if self.saliency == "probe":
+            n_probe = max(1, int(round(self.probe * P)))
+            rows = np.arange(P - n_probe, P)
+        else:
+            rows = np.arange(P)
+        score = np.zeros(P)
+        for i in rows:
+            s = qs[i] @ self.K[:i + 1].T / np.sqrt(d)
+            s = np.exp(s - s.max(axis=1, keepdims=True))
+            score[:i + 1] += (s / s.sum(axis=1, keepdims=True)).sum(axis=0)
+        if self.saliency == "probe":  # normalise by how many probes could see each token
+            seen = np.array([np.sum(rows >= j) for j in range(P)], dtype=float)
+            score = score / np.maximum(seen, 1)
+        n_hi = int(round(self.ratio * P))
+        self.salient = np.zeros(P, bool)
+        self.salient[np.argsort(-score)[:n_hi]] = True
+        self.cnorm = np.maximum(np.abs(self.K).max(axis=0), 1e-6) if self.norm else np.ones(d)
+
+    def _q(self, X, bits, norm):
+        if bits >= 16 or X.shape[0] == 0:
+            return X
+        G = self.G or X.shape[1]
+        return asym_group_quant(X / norm, bits, G, axis=1) * norm
+
+    def view(self):
+        P = self.salient.shape[0]
+        hi = np.concatenate([self.salient, np.ones(self.K.shape[0] - P, bool)])
+        out = []
+        for X, norm in ((self.K, self.cnorm), (self.V, np.ones(self.V.shape[1]))):
+            Y = np.empty_like(X)
+            Y[hi] = self._q(X[hi], self.hb, norm)
+            Y[~hi] = self._q(X[~hi], self.lb, norm)
+            out.append(Y)
+        return out[0], out[1]

@@ -1,0 +1,49 @@
+"""Functional twins of the low-rank / shared KV recipes, as cache policies.
+
+Palu factorises the K/V projections; on a cache alone (no hidden states) the
+equivalent is a rank-r basis fitted on the prompt's keys and values (its top right
+singular vectors) that every token — prompt and decode — is projected onto. With a
+checkpoint, `palu_weight_sqnr` factorises the real W_k instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cosim.functional.compression.attention import CachePolicy, CacheView
+
+__all__ = ["LowRankPolicy", "low_rank_basis"]
+
+
+def low_rank_basis(X: np.ndarray, rank: int) -> np.ndarray:
+    """(d, rank) orthonormal basis of the top right singular vectors of X."""
+    _, _, vt = np.linalg.svd(np.asarray(X, np.float64), full_matrices=False)
+    return vt[:rank].T
+
+
+class LowRankPolicy(CachePolicy):
+    """Keys and values cached as rank-r latents (Palu: separate K and V ranks; MLA-style
+    `joint=True`: one latent for [K | V]); reconstruction each step."""
+
+    def __init__(self, key_rank_ratio=0.25, value_rank_ratio=0.75, joint=False, joint_rank_ratio=0.5):
+        self.rk, self.rv, self.joint, self.rj = key_rank_ratio, value_rank_ratio, joint, joint_rank_ratio
+
+    def prefill(self, keys, values, queries):
+        d = keys.shape[1]
+        if self.joint:
+            self.B = low_rank_basis(np.concatenate([keys, values], axis=1), max(1, int(round(self.rj * 2 * d))))
+        else:
+            self.Bk = low_rank_basis(keys, max(1, int(round(self.rk * d))))
+            self.Bv = low_rank_basis(values, max(1, int(round(self.rv * d))))
+        self.K, self.V = keys, values
+
+    def step(self, t, key, value, queries):
+        self.K = np.concatenate([self.K, key[None]])
+        self.V = np.concatenate([self.V, value[None]])
+        d = self.K.shape[1]
+        if self.joint:
+            X = np.concatenate([self.K, self.V], axis=1) @ self.B @ self.B.T
+            k, v = X[:, :d], X[:, d:]
+        else:
+            k, v = self.K @ self.Bk @ self.Bk.T, self.V @ self.Bv @ self.Bv.T
+        return CacheView(k.astype(np.float32), v.astype(np.float32), np.arange(k.shape[0]))

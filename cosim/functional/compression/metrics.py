@@ -1,0 +1,41 @@
+"""Error metrics the twins report (float64 internally)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["sqnr_db", "rel_error", "kl_divergence", "softmax"]
+
+
+def sqnr_db(ref: np.ndarray, approx: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio, 10·log10(‖ref‖² / ‖ref − approx‖²)."""
+    ref = np.asarray(ref, np.float64)
+    err = float(np.sum((ref - np.asarray(approx, np.float64)) ** 2))
+    sig = float(np.sum(ref ** 2))
+    if err == 0.0:
+        return float("inf")
+    return 10.0 * np.log10(sig / err)
+
+
+def rel_error(ref: np.ndarray, approx: np.ndarray) -> float:
+    """‖ref − approx‖ / ‖ref‖ (Frobenius)."""
+    ref = np.asarray(ref, np.float64)
+    return float(np.linalg.norm(ref - np.asarray(approx, np.float64)) / max(np.linalg.norm(ref), 1e-300))
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    x = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(x)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-10, axis: int = -1) -> np.ndarray:
+    """KL(p ‖ q) along `axis`; q is floored at `eps` (an evicted token has q = 0) and
+    renormalised, so eviction gives a large but finite value."""
+    p = np.asarray(p, np.float64)
+    q = np.maximum(np.asarray(q, np.float64), eps)
+    q = q / np.sum(q, axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
+    return np.sum(terms, axis=axis)

@@ -1,0 +1,99 @@
+"""Functional twins of the MoE recipes: relative error of the MoE layer output.
+
+Routing is top-k over softmax router logits, gate weights renormalised over the chosen
+experts (Mixtral); experts are SwiGLU (silu(x·Wg) ⊙ (x·Wu))·Wd.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cosim.functional.compression.metrics import rel_error, softmax
+from cosim.functional.compression.synthetic import MoELayer
+
+__all__ = ["moe_forward", "prune_experts", "resmoe_compress", "qmoe_ternary", "expert_usage"]
+
+
+def _silu(x):
+    return x / (1.0 + np.exp(-x))
+
+
+def moe_forward(layer: MoELayer, x: np.ndarray, alive: np.ndarray | None = None, top_k: float | None = None) -> np.ndarray:
+    """y for tokens x (T, D). `alive` masks pruned experts out of the routing."""
+    logits = x.astype(np.float64) @ layer.router
+    if alive is not None:
+        logits = np.where(alive[None, :], logits, -np.inf)
+    k = layer.top_k if top_k is None else int(top_k)
+    top = np.argsort(-logits, axis=1)[:, :k]
+    gates = softmax(np.take_along_axis(logits, top, axis=1), axis=1)
+    y = np.zeros((x.shape[0], layer.down.shape[2]))
+    for e in np.unique(top):
+        rows, slot = np.nonzero(top == e)
+        h = _silu(x[rows] @ layer.gate[e]) * (x[rows] @ layer.up[e])
+        y[rows] += gates[rows, slot][:, None] * (h @ layer.down[e])
+    return y
+
+
+def expert_usage(layer: MoELayer, x: np.ndarray) -> np.ndarray:
+    logits = x @ layer.router
+    top = np.argsort(-logits, axis=1)[:, :layer.top_k]
+    return np.bincount(top.ravel(), minlength=layer.num_experts)
+
+
+def prune_experts(layer: MoELayer, calib: np.ndarray, keep_fraction=0.75, merge=False, **_) -> tuple[MoELayer, np.ndarray]:
+    """Keep the most used experts on calibration tokens; with `merge`, each dropped
+    expert is averaged (usage-weighted) into the kept expert whose weights are closest."""
+    E = layer.num_experts
+    keep_n = max(layer.top_k, int(round(E * keep_fraction)))
+    usage = expert_usage(layer, calib).astype(float)
+    kept = np.sort(np.argsort(-usage, kind="stable")[:keep_n])
+    alive = np.zeros(E, bool)
+    alive[kept] = True
+    if not merge:
+        return layer, alive
+    gate, up, down = layer.gate.copy(), layer.up.copy(), layer.down.copy()
+    weight = usage + 1.0
+    acc = {int(e): [weight[e], [gate[e] * weight[e], up[e] * weight[e], down[e] * weight[e]]] for e in kept}
+    flat = np.concatenate([layer.gate.reshape(E, -1), layer.up.reshape(E, -1)], axis=1)
+    for e in np.nonzero(~alive)[0]:
+        tgt = int(kept[np.argmin([np.linalg.norm(flat[e] - flat[j]) for j in kept])])
+        acc[tgt][0] += weight[e]
+        for i, W in enumerate((gate[e], up[e], down[e])):
+            acc[tgt][1][i] = acc[tgt][1][i] + W * weight[e]
+    for e, (wsum, parts) in acc.items():
+        gate[e], up[e], down[e] = (p / wsum for p in parts)
+    return MoELayer(layer.router, gate, up, down, layer.top_k), alive
+
+
+def resmoe_compress(layer: MoELayer, residual_density=0.25, **_) -> MoELayer:
+    """W_i ≈ W̄ + prune(W_i − W̄): the barycenter is the mean expert (no permutation
+    alignment: synthetic experts share their neuron order), residuals keep their
+    largest-magnitude `residual_density` entries."""
+    def comp(W):
+        bar = W.mean(axis=0, keepdims=True)
+        R = W - bar
+        if residual_density <= 0:
+            return np.broadcast_to(bar, W.shape).copy()
+        flat = np.abs(R).reshape(R.shape[0], -1)
+        keep = max(1, int(round(residual_density * flat.shape[1])))
+        thr = np.partition(flat, -keep, axis=1)[:, -keep][:, None, None]
+        return bar + np.where(np.abs(R) >= thr, R, 0.0)
+    return MoELayer(layer.router, comp(layer.gate), comp(layer.up), comp(layer.down), layer.top_k)
+
+
+def qmoe_ternary(layer: MoELayer, zero_fraction=0.885, **_) -> MoELayer:
+    """Ternary experts: per output row (column of W) the weights become {lo, 0, hi}; the
+    `zero_fraction` smallest-magnitude weights are zero (QMoE's dictionary was built for
+    P(zero) = 0.885) and the rest take their row's mean positive / negative value. Round
+    to nearest, no GPTQ error feedback, so this bounds QMoE's error from above."""
+    def tern(W):
+        out = np.empty_like(W)
+        for e in range(W.shape[0]):
+            A = W[e]
+            thr = np.quantile(np.abs(A), zero_fraction, axis=0, keepdims=True)
+            pos, neg = A > thr, A < -thr
+            hi = np.where(pos.any(0), (A * pos).sum(0) / np.maximum(pos.sum(0), 1), 0.0)
+            lo = np.where(neg.any(0), (A * neg).sum(0) / np.maximum(neg.sum(0), 1), 0.0)
+            out[e] = np.where(pos, hi, np.where(neg, lo, 0.0))
+        return out
+    return MoELayer(layer.router, tern(layer.gate), tern(layer.up), tern(layer.down), layer.top_k)

@@ -1,0 +1,89 @@
+"""Method-specific quantizers (numpy in, dequantized float32 out).
+
+These are the schemes the KV/weight methods define themselves — asymmetric min/max
+groups (KIVI, SpQR, MiKV), symmetric integer groups, 1-D Lloyd codebooks (KVQuant's
+non-uniform types) — not the registered number formats, which the functional core
+(`cosim.functional.quantize`) owns. Statistics (scales, zero points) are rounded to
+fp16 because that is how the methods store them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["asym_group_quant", "sym_group_quant", "lloyd_codebook", "codebook_quant", "register_format_quant"]
+
+
+def _groups(x: np.ndarray, group: int, axis: int):
+    x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
+    n = x.shape[-1]
+    if group <= 0 or n % group:
+        raise ValueError(f"group size {group} does not divide the axis length {n}")
+    return x.reshape(x.shape[:-1] + (n // group, group)), x.shape
+
+
+def _ungroup(g: np.ndarray, shape, axis: int) -> np.ndarray:
+    return np.moveaxis(g.reshape(shape), -1, axis).astype(np.float32)
+
+
+def asym_group_quant(x: np.ndarray, bits: int, group: int, axis: int = -1) -> np.ndarray:
+    """Round-to-nearest with a (min, scale) pair per `group` elements along `axis`."""
+    g, shape = _groups(x, group, axis)
+    lo = g.min(axis=-1, keepdims=True)
+    hi = g.max(axis=-1, keepdims=True)
+    levels = 2 ** bits - 1
+    scale = np.float16((hi - lo) / levels).astype(np.float64)
+    lo = np.float16(lo).astype(np.float64)
+    safe = np.where(scale > 0, scale, 1.0)
+    q = np.clip(np.round((g - lo) / safe), 0, levels)
+    return _ungroup(np.where(scale > 0, q * scale + lo, lo), shape, axis)
+
+
+def sym_group_quant(x: np.ndarray, bits: int, group: int, axis: int = -1) -> np.ndarray:
+    """Symmetric integer groups: scale = max|x| / (2^(b−1) − 1) per group (fp16)."""
+    g, shape = _groups(x, group, axis)
+    qmax = 2 ** (bits - 1) - 1
+    scale = np.float16(np.abs(g).max(axis=-1, keepdims=True) / qmax).astype(np.float64)
+    safe = np.where(scale > 0, scale, 1.0)
+    return _ungroup(np.clip(np.round(g / safe), -qmax, qmax) * scale, shape, axis)
+
+
+def lloyd_codebook(samples: np.ndarray, bits: int, iters: int = 12) -> np.ndarray:
+    """A 2^bits-entry 1-D codebook minimising squared error on `samples` (Lloyd /
+    k-means, initialised at quantiles). Returned sorted, as fp16 values."""
+    s = np.sort(np.asarray(samples, np.float64).ravel())
+    k = 2 ** bits
+    c = np.quantile(s, (np.arange(k) + 0.5) / k)
+    for _ in range(iters):
+        edges = (c[1:] + c[:-1]) / 2
+        idx = np.searchsorted(edges, s)
+        sums = np.bincount(idx, weights=s, minlength=k)
+        cnt = np.bincount(idx, minlength=k)
+        c = np.where(cnt > 0, sums / np.maximum(cnt, 1), c)
+        c = np.sort(c)
+    return np.float16(c).astype(np.float64)
+
+
+def codebook_quant(x: np.ndarray, codebook: np.ndarray) -> np.ndarray:
+    """Nearest codebook entry for every element."""
+    c = np.asarray(codebook, np.float64)
+    edges = (c[1:] + c[:-1]) / 2
+    return c[np.searchsorted(edges, np.asarray(x, np.float64))].astype(np.float32)
+
+
+def register_format_quant(x: np.ndarray, fmt: str, axis: int = -1) -> np.ndarray:
+    """Quantize-dequantize to a registered number format. Integer-group formats are
+    simple enough to do here; every other family (MX, NVFP4, BFP, microexponents,
+    floats) comes from the functional core."""
+    from workloads.formats import get_format
+    f = get_format(fmt)
+    if f.family == "int_group":
+        if f.symmetric:
+            return sym_group_quant(x, f.element_bits, f.block_size, axis)
+        return asym_group_quant(x, f.element_bits, f.block_size, axis)
+    try:
+        from cosim.functional import quantize
+    except ImportError as e:  # the functional core is another helper's module
+        raise ImportError(f"quantizing to {fmt!r} needs cosim.functional.quantize (the numba "
+                          f"functional core), which this checkout lacks") from e
+    return np.asarray(quantize(np.asarray(x, np.float32), fmt, axis=axis), np.float32)

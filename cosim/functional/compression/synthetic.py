@@ -1,0 +1,144 @@
+"""Synthetic tensors with the structure compression methods exploit (and suffer from).
+
+Real checkpoints and activations are not always at hand; these generators give tensors
+whose *statistics* match what the papers report, so a method's error moves the way it
+does on a real model:
+
+- weights: heavy tails (Student-t) and a few input channels with much larger magnitude
+  (the outliers SpQR and OCS target);
+- keys: a few **outlier channels** with a large offset and spread (KIVI, KVQuant: why
+  keys are quantized per channel), temporal **locality** (an AR(1) process along the
+  sequence: neighbouring keys are alike), an **attention sink** (token 0 aligned with
+  every query) and a sprinkling of **heavy hitters** (tokens every query attends to);
+- values: per-token heavy tails (why values are quantized per token);
+- queries: each aims at the sink, the heavy hitters and the recent keys.
+
+All generators take a seeded `numpy.random.Generator`; nothing is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["heavy_tailed_weights", "KVSequence", "kv_sequence", "moe_layer", "MoELayer", "activations"]
+
+
+def heavy_tailed_weights(k: int, n: int, rng: np.random.Generator, df: float = 4.0,
+                         outlier_channels: float = 0.005, outlier_scale: float = 8.0) -> np.ndarray:
+    """A (k, n) weight: Student-t entries scaled like a 1/sqrt(k) init, with a fraction of
+    input channels (rows) `outlier_scale` times larger."""
+    w = rng.standard_t(df, size=(k, n)) / np.sqrt(k) / np.sqrt(df / (df - 2))
+    n_out = max(1, int(round(outlier_channels * k)))
+    rows = rng.choice(k, n_out, replace=False)
+    w[rows] *= outlier_scale
+    return w.astype(np.float32)
+
+
+def activations(m: int, k: int, rng: np.random.Generator, outlier_channels: float = 0.01,
+                outlier_scale: float = 20.0) -> np.ndarray:
+    """LLM-like activations: Gaussian with a few channels (columns) carrying massive values."""
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    cols = rng.choice(k, max(1, int(round(outlier_channels * k))), replace=False)
+    x[:, cols] *= outlier_scale
+    return x
+
+
+@dataclass(frozen=True)
+class KVSequence:
+    """One KV head over a prompt and a decode run, with its query heads.
+
+    keys, values: (N, d) for N = prompt + steps tokens; prompt_queries: (prompt, g, d);
+    decode_queries: (steps, g, d), query t attends to keys [0, prompt + t]."""
+    keys: np.ndarray
+    values: np.ndarray
+    prompt_queries: np.ndarray
+    decode_queries: np.ndarray
+    prompt: int
+    outlier_channels: np.ndarray
+    heavy_hitters: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        return self.decode_queries.shape[0]
+
+    @property
+    def head_dim(self) -> int:
+        return self.keys.shape[1]
+
+
+def kv_sequence(rng: np.random.Generator, prompt: int = 1024, steps: int = 32, head_dim: int = 128,
+                group: int = 4, n_outlier_channels: int = 4, outlier_offset: float = 6.0,
+                rho: float = 0.95, heavy_fraction: float = 0.02) -> KVSequence:
+    n = prompt + steps
+    d = head_dim
+    # locality: an AR(1) latent along the sequence
+    eps = rng.standard_normal((n, d))
+    z = np.empty((n, d))
+    z[0] = eps[0]
+    a = np.sqrt(1 - rho ** 2)
+    for t in range(1, n):
+        z[t] = rho * z[t - 1] + a * eps[t]
+    keys = z.copy()
+    # outlier channels: large per-channel offset and spread (the same for every token)
+    ch = rng.choice(d, n_outlier_channels, replace=False)
+    keys[:, ch] = outlier_offset * (1.0 + 0.5 * rng.standard_normal(n_outlier_channels)) \
+        + 3.0 * keys[:, ch]
+    # attention sink and heavy hitters: directions every query leans towards. Scores
+    # (q·k/√d) come out near 5 for the sink, 2-4 for heavy hitters, ~2 for the most
+    # recent keys and N(0, 1) noise elsewhere, so attention is spread but structured
+    u_sink = _unit(rng, d)
+    u_heavy = _unit(rng, d)
+    keys[0] += 5.0 * np.sqrt(d) * u_sink
+    n_heavy = max(1, int(round(heavy_fraction * prompt)))
+    heavy = np.sort(rng.choice(np.arange(1, prompt), n_heavy, replace=False))
+    keys[heavy] += (2.0 + 2.0 * rng.random(n_heavy))[:, None] * np.sqrt(d) * u_heavy
+    # values: per-token heavy tails
+    scale = 1.0 + rng.standard_t(3, size=(n, 1)) ** 2 * 0.1
+    values = rng.standard_normal((n, d)) * scale
+
+    def queries(t_end: int) -> np.ndarray:
+        recent = z[max(0, t_end - 4):t_end + 1].mean(axis=0)
+        base = 2.5 * recent / max(np.linalg.norm(recent), 1e-9) + u_sink + u_heavy
+        q = base[None, :] * np.sqrt(d) / np.sqrt(d) + rng.standard_normal((group, d))
+        q[:, ch] *= 0.05  # queries carry little of the keys' outlier channels
+        return q * 1.0
+
+    pq = np.stack([queries(t) for t in range(prompt)])
+    dq = np.stack([queries(prompt + t) for t in range(steps)])
+    f = np.float32
+    return KVSequence(keys.astype(f), values.astype(f), pq.astype(f), dq.astype(f), prompt,
+                      np.sort(ch), heavy)
+
+
+def _unit(rng, d):
+    u = rng.standard_normal(d)
+    return u / np.linalg.norm(u)
+
+
+@dataclass(frozen=True)
+class MoELayer:
+    """A SwiGLU MoE layer: router (D, E), experts gate/up (E, D, F) and down (E, F, D)."""
+    router: np.ndarray
+    gate: np.ndarray
+    up: np.ndarray
+    down: np.ndarray
+    top_k: int
+
+    @property
+    def num_experts(self) -> int:
+        return self.router.shape[1]
+
+
+def moe_layer(rng: np.random.Generator, hidden: int = 256, ffn: int = 512, experts: int = 8, top_k: int = 2,
+              shared_fraction: float = 0.6) -> MoELayer:
+    """Experts share a common component (what ResMoE's barycenter captures) plus their
+    own heavy-tailed part; router columns have unequal norms, so expert usage is skewed."""
+    def stack(k, n):
+        base = heavy_tailed_weights(k, n, rng)
+        own = [heavy_tailed_weights(k, n, rng) for _ in range(experts)]
+        return np.stack([np.sqrt(shared_fraction) * base + np.sqrt(1 - shared_fraction) * o for o in own])
+    router = rng.standard_normal((hidden, experts)).astype(np.float32) / np.sqrt(hidden)
+    router *= (0.5 + rng.random(experts)).astype(np.float32)
+    return MoELayer(router, stack(hidden, ffn), stack(hidden, ffn), stack(ffn, hidden), top_k)

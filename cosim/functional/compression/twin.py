@@ -1,0 +1,119 @@
+"""Run a recipe's functional twin: what the compression costs in accuracy.
+
+    run_twin("kivi2")                       # synthetic tensors of a Llama-like head
+    run_twin("mxfp4_weights+kivi2", model="llama3_8b", checkpoint="model.safetensors")
+
+Returns one dict of metrics per recipe part (a composition is evaluated part by part:
+errors of stacked methods are not additive, and each part's own cost is what a
+co-design trade-off needs). Metrics: ``weight_gemm_sqnr_db`` (weights),
+``attn_rel_error`` / ``attn_kl`` / ``mass_kept`` (KV methods, over a decode run),
+``moe_rel_error`` (MoE methods).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cosim.functional.compression import eviction, kv, lowrank, moe, weights
+from cosim.functional.compression.attention import evaluate_policy
+from cosim.functional.compression.metrics import rel_error
+from cosim.functional.compression.synthetic import activations, heavy_tailed_weights, kv_sequence, moe_layer
+
+__all__ = ["run_twin", "kv_policy", "TWIN_METHODS"]
+
+KV_METHODS = {
+    "kivi": lambda p: kv.KIVIPolicy(p["k_bits"], p["v_bits"], p["group_size"], p["residual_length"]),
+    "kvquant": lambda p: kv.KVQuantPolicy(p["bits"], p["outlier_fraction"], p["first_few_fp16"]),
+    "kv_format": lambda p: kv.FormatKVPolicy(p["format"]),
+    "mixed_precision_kv": lambda p: kv.MixedPrecisionPolicy(p["hi_bits"], p["lo_bits"], p["salient_ratio"],
+                                                            p["group_size"], p["saliency"], p["probe_ratio"],
+                                                            p["channel_normalizers"]),
+    "streaming_llm": lambda p: eviction.StreamingPolicy(p["sink_tokens"], p["recent_tokens"]),
+    "h2o": lambda p: eviction.H2OPolicy(p["heavy_ratio"], p["recent_ratio"], p["budget"]),
+    "snapkv": lambda p: eviction.SnapKVPolicy(p["capacity"], p["window"], p["kernel"], p["pooling"]),
+    "rocketkv": lambda p: eviction.RocketKVPolicy(p["token_budget"], p["window"], p["kernel"], p["new_tokens"]),
+    "palu": lambda p: lowrank.LowRankPolicy(p["key_rank_ratio"], p["value_rank_ratio"]),
+}
+WEIGHT_METHODS = ("weight_format", "spqr", "ocs")
+MOE_METHODS = ("moe_prune", "resmoe", "qmoe")
+TWIN_METHODS = tuple(KV_METHODS) + WEIGHT_METHODS + MOE_METHODS + ("mla",)
+
+
+def kv_policy(recipe, model=None):
+    if recipe.method == "mla":
+        # MHA2MLA: one latent of kv_lora_rank for the K and V of all KV heads; here one
+        # head keeps the same fraction of its 2·head_dim channels
+        width = 2 * (model.kv_heads * model.head_dim if model is not None else 8 * 128)
+        return lowrank.LowRankPolicy(joint=True, joint_rank_ratio=min(1.0, recipe.params["kv_lora_rank"] / width))
+    return KV_METHODS[recipe.method](recipe.params)
+
+
+def run_twin(spec, model=None, checkpoint=None, seed: int = 0, prompt: int = 4096, steps: int = 32,
+             layer: int = 0) -> dict:
+    from workloads.compression import load_recipe
+    from workloads.models import load_model
+    recipe = load_recipe(spec)
+    m = load_model(model) if model is not None else None
+    parts = recipe.parts or (recipe,)
+    return {p.name: _one(p, m, checkpoint, seed, prompt, steps, layer) for p in parts}
+
+
+def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
+    rng = np.random.default_rng(seed)
+    meth = recipe.method
+    if meth in KV_METHODS or meth == "mla":
+        d = model.head_dim if model is not None else 128
+        g = model.heads // model.kv_heads if model is not None else 4
+        seq = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        return {"method": meth, **evaluate_policy(kv_policy(recipe, model), seq)}
+    if meth in WEIGHT_METHODS:
+        return {"method": meth, **_weights_twin(recipe, model, checkpoint, rng, layer)}
+    if meth in MOE_METHODS:
+        return {"method": meth, **_moe_twin(recipe, model, rng)}
+    return {"method": meth, "note": f"no functional twin for {meth!r}: its accuracy effect needs the "
+                                    f"model's other layers (cross-layer sharing), not one layer's tensors"}
+
+
+def _weights_twin(recipe, model, checkpoint, rng, layer) -> dict:
+    if checkpoint is not None:
+        from cosim.functional.compression.safetensors_io import SafetensorsFile, hf_weight
+        ck = SafetensorsFile(checkpoint)
+        names = [n for n in ck.names() if n.startswith(f"model.layers.{layer}.") and n.endswith("proj.weight")]
+        mats = {n: hf_weight(ck, n) for n in sorted(names)}
+        source = str(checkpoint)
+    else:
+        k = model.hidden if model is not None else 1024
+        mats = {"synthetic.q_proj": heavy_tailed_weights(k, 256, rng),
+                "synthetic.down_proj": heavy_tailed_weights(k, 256, rng, df=3.0)}
+        source = "synthetic"
+    out = {}
+    p = recipe.params
+    for name, w in mats.items():
+        x = activations(64, w.shape[0], rng)
+        if recipe.method == "weight_format":
+            w_hat = weights.weight_format_twin(w, p["format"])
+        elif recipe.method == "spqr":
+            w_hat = weights.spqr_quantize(w, **p)
+        else:
+            w_hat, _ = weights.ocs_quantize(w, **p)
+        out[name] = float(weights.gemm_sqnr(x, w, w_hat))
+    return {"weight_gemm_sqnr_db": float(np.mean(list(out.values()))), "per_tensor_sqnr_db": out,
+            "source": source}
+
+
+def _moe_twin(recipe, model, rng) -> dict:
+    E = model.moe.num_experts if model is not None and model.moe else 8
+    k = model.moe.top_k if model is not None and model.moe else 2
+    layer = moe_layer(rng, experts=E, top_k=k)
+    x = activations(512, layer.router.shape[0], rng, outlier_scale=3.0)
+    calib = activations(512, layer.router.shape[0], rng, outlier_scale=3.0)
+    ref = moe.moe_forward(layer, x)
+    p = recipe.params
+    if recipe.method == "moe_prune":
+        new, alive = moe.prune_experts(layer, calib, **p)
+        y = moe.moe_forward(new, x, alive=alive)
+    elif recipe.method == "resmoe":
+        y = moe.moe_forward(moe.resmoe_compress(layer, **p), x)
+    else:
+        y = moe.moe_forward(moe.qmoe_ternary(layer), x)
+    return {"moe_rel_error": rel_error(ref, y)}
