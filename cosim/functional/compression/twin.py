@@ -93,7 +93,8 @@ def _weights_twin(recipe, model, checkpoint, rng, layer) -> dict:
         if recipe.method == "weight_format":
             w_hat = weights.weight_format_twin(w, p["format"])
         elif recipe.method == "spqr":
-            w_hat = weights.spqr_quantize(w, **p)
+            calib = activations(64, w.shape[0], rng)
+            w_hat = weights.spqr_quantize(w, **p, act_norms=np.linalg.norm(calib, axis=0))
         else:
             w_hat, _ = weights.ocs_quantize(w, **p)
         out[name] = float(weights.gemm_sqnr(x, w, w_hat))

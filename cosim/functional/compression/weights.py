@@ -24,11 +24,13 @@ def weight_format_twin(w: np.ndarray, fmt: str) -> np.ndarray:
 
 
 def spqr_quantize(w: np.ndarray, bits=3, group_size=16, scale_bits=3, zero_bits=3, stat_group_size=16,
-                  outlier_fraction=0.01, **_) -> np.ndarray:
+                  outlier_fraction=0.01, act_norms: np.ndarray | None = None, **_) -> np.ndarray:
     """SpQR storage, round-to-nearest (no GPTQ error feedback): b-bit asymmetric groups
     of `group_size` along k whose scale and zero are themselves quantized to 3 bits in
     groups of `stat_group_size` (fp16 second-level statistics); the `outlier_fraction`
-    weights with the largest quantization error are kept exactly (fp16)."""
+    weights whose quantization error costs the output most are kept in fp16. SpQR ranks
+    them by the Hessian diagonal; `act_norms` (‖x_k‖ over calibration tokens, whose
+    square is that diagonal up to a constant) weights the error the same way."""
     w = np.asarray(w, np.float64)
     k, n = w.shape
     g = w.T.reshape(n, k // group_size, group_size)
@@ -47,6 +49,8 @@ def spqr_quantize(w: np.ndarray, bits=3, group_size=16, scale_bits=3, zero_bits=
     deq = ((q - zero_q[..., None]) * scale_q[..., None]).reshape(n, k).T
     if outlier_fraction > 0:
         err = np.abs(deq - w)
+        if act_norms is not None:
+            err = err * np.asarray(act_norms, np.float64)[:, None]
         n_out = int(round(outlier_fraction * w.size))
         if n_out:
             idx = np.argpartition(err.ravel(), -n_out)[-n_out:]

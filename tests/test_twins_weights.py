@@ -1,0 +1,205 @@
+"""Functional twins of the weight and MoE recipes, and the safetensors loading path."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from cosim.functional.compression import moe as moe_twin
+from cosim.functional.compression.metrics import rel_error
+from cosim.functional.compression.quant import register_format_quant, sym_group_quant
+from cosim.functional.compression.safetensors_io import SafetensorsFile, hf_weight, write_safetensors
+from cosim.functional.compression.synthetic import activations, heavy_tailed_weights, moe_layer
+from cosim.functional.compression.weights import gemm_sqnr, ocs_quantize, spqr_quantize
+from workloads.io import InputError
+
+SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def wx(seed=0, k=512, n=128):
+    rng = np.random.default_rng(seed)
+    return heavy_tailed_weights(k, n, rng), activations(32, k, rng)
+
+
+def test_sym_group_quant_by_hand():
+    x = np.array([[-7.0, 3.5, 1.0, 0.2]])
+    # 4 bits: qmax 7, scale 1 -> rounds to integers
+    assert np.array_equal(sym_group_quant(x, 4, 4), np.array([[-7, 4, 1, 0]], np.float32))
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), pair=st.sampled_from([(2, 3), (3, 4), (4, 8), (3, 8)]))
+def test_int_group_weight_sqnr_increases_with_bits(seed, pair):
+    w, x = wx(seed)
+    lo, hi = (gemm_sqnr(x, w, register_format_quant(w, f"int{b}_g128", axis=0)) for b in pair)
+    assert hi > lo
+
+
+def test_int8_group_sqnr_near_theory():
+    # uniform quantization noise: ~6 dB per bit; 8-bit groups on heavy tails land well above 30 dB
+    w, x = wx()
+    assert gemm_sqnr(x, w, register_format_quant(w, "int8_g128", axis=0)) > 30
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), bits=st.sampled_from([(2, 3), (3, 4)]))
+def test_spqr_sqnr_increases_with_bits(seed, bits):
+    w, x = wx(seed)
+    assert gemm_sqnr(x, w, spqr_quantize(w, bits=bits[1])) > gemm_sqnr(x, w, spqr_quantize(w, bits=bits[0]))
+
+
+def test_spqr_sensitivity_ranked_outliers_help():
+    w, x = wx()
+    none = gemm_sqnr(x, w, spqr_quantize(w, outlier_fraction=0.0))
+    ranked = gemm_sqnr(x, w, spqr_quantize(w, outlier_fraction=0.01, act_norms=np.linalg.norm(x, axis=0)))
+    assert ranked > none + 1
+
+
+def test_ocs_beats_plain_quantization_on_outlier_channels():
+    w, x = wx(k=1024)
+    plain = register_format_quant(w, "int4_g128", axis=0)
+    eff, wide = ocs_quantize(w, expand_ratio=0.02, format="int4_g128")
+    assert wide.shape[0] == 1024 + int(np.ceil(0.02 * 1024))
+    assert gemm_sqnr(x, w, eff) > gemm_sqnr(x, w, plain)
+
+
+def test_registered_mx_format_through_the_functional_core():
+    try:
+        from cosim.functional import quantize  # noqa: F401
+    except ImportError:
+        pytest.skip("cosim.functional.quantize (the functional core) is not in this checkout yet")
+    w, x = wx()
+    s4 = gemm_sqnr(x, w, register_format_quant(w, "mxfp4", axis=0))
+    s8 = gemm_sqnr(x, w, register_format_quant(w, "mxfp8_e4m3", axis=0))
+    assert s8 > s4 > 5
+
+
+# ---- MoE ------------------------------------------------------------------------------
+def moe_setup(seed=0):
+    rng = np.random.default_rng(seed)
+    layer = moe_layer(rng, hidden=64, ffn=128, experts=8, top_k=2)
+    return layer, activations(256, 64, rng, outlier_scale=3.0), activations(256, 64, rng, outlier_scale=3.0)
+
+
+def test_moe_forward_routes_top_k():
+    layer, x, _ = moe_setup()
+    y = moe_twin.moe_forward(layer, x)
+    assert y.shape == (256, 64) and np.isfinite(y).all()
+    assert moe_twin.expert_usage(layer, x).sum() == 256 * 2
+
+
+@SETTINGS
+@given(seed=st.integers(0, 1000), dens=st.sampled_from([(0.0, 0.25), (0.25, 0.5), (0.5, 1.0)]))
+def test_resmoe_error_decreases_with_residual_density(seed, dens):
+    layer, x, _ = moe_setup(seed)
+    ref = moe_twin.moe_forward(layer, x)
+    lo, hi = (rel_error(ref, moe_twin.moe_forward(moe_twin.resmoe_compress(layer, d), x)) for d in dens)
+    assert hi < lo
+
+
+def test_resmoe_full_density_is_exact():
+    layer, x, _ = moe_setup()
+    ref = moe_twin.moe_forward(layer, x)
+    assert rel_error(ref, moe_twin.moe_forward(moe_twin.resmoe_compress(layer, 1.0), x)) < 1e-5
+
+
+@SETTINGS
+@given(seed=st.integers(0, 1000), keep=st.sampled_from([(0.5, 0.75), (0.75, 1.0), (0.25, 0.75)]))
+def test_pruning_error_decreases_with_experts_kept(seed, keep):
+    layer, x, calib = moe_setup(seed)
+    ref = moe_twin.moe_forward(layer, x)
+
+    def e(f):
+        new, alive = moe_twin.prune_experts(layer, calib, keep_fraction=f)
+        return rel_error(ref, moe_twin.moe_forward(new, x, alive=alive))
+    assert e(keep[1]) < e(keep[0])
+
+
+def test_merging_is_no_worse_than_dropping_by_much_and_keeps_router_alive():
+    layer, x, calib = moe_setup()
+    _, alive = moe_twin.prune_experts(layer, calib, keep_fraction=0.5)
+    merged, alive2 = moe_twin.prune_experts(layer, calib, keep_fraction=0.5, merge=True)
+    assert alive.sum() == alive2.sum() == 4
+    assert np.isfinite(moe_twin.moe_forward(merged, x, alive=alive2)).all()
+
+
+def test_qmoe_ternary_has_three_levels_per_row_and_mostly_zeros():
+    layer, _, _ = moe_setup()
+    t = moe_twin.qmoe_ternary(layer)
+    col = t.up[0][:, 0]
+    assert len(np.unique(col)) <= 3
+    assert np.mean(t.up == 0) == pytest.approx(0.885, abs=0.02)
+
+
+# ---- safetensors ------------------------------------------------------------------------
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    """A two-layer Llama-shaped checkpoint in HF layout ((out, in) weights), written
+    with numpy in the safetensors format; one tensor in bf16."""
+    rng = np.random.default_rng(7)
+    D, F, kv = 128, 256, 64
+    t = {}
+    for layer in range(2):
+        p = f"model.layers.{layer}."
+        t[p + "self_attn.q_proj.weight"] = heavy_tailed_weights(D, D, rng).T.copy()
+        t[p + "self_attn.k_proj.weight"] = heavy_tailed_weights(D, kv, rng).T.copy()
+        t[p + "mlp.down_proj.weight"] = heavy_tailed_weights(F, D, rng).T.astype(np.float16).copy()
+        t[p + "input_layernorm.weight"] = np.ones(D, np.float32)
+    t["model.embed_tokens.weight"] = rng.standard_normal((100, D)).astype(np.float32)
+    path = write_safetensors(tmp_path / "model.safetensors", t, bf16=("model.layers.1.self_attn.q_proj.weight",),
+                             metadata={"format": "pt"})
+    return path, t
+
+
+def test_safetensors_round_trip_and_lazy_load(tiny_checkpoint):
+    path, t = tiny_checkpoint
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    assert (8 + n) % 8 == 0 and raw[8:9] == b"{"
+    ck = SafetensorsFile(path)
+    assert ck.metadata == {"format": "pt"} and len(ck.names()) == len(t)
+    assert ck.loaded == []  # header only
+    q = ck.tensor("model.layers.0.self_attn.q_proj.weight")
+    assert isinstance(q, np.memmap) and np.array_equal(q, t["model.layers.0.self_attn.q_proj.weight"])
+    assert ck.loaded == ["model.layers.0.self_attn.q_proj.weight"]
+    assert ck.tensor("model.layers.0.mlp.down_proj.weight").dtype == np.float16
+    bf = ck.tensor("model.layers.1.self_attn.q_proj.weight")
+    ref = t["model.layers.1.self_attn.q_proj.weight"]
+    assert np.allclose(bf, ref, rtol=2 ** -8, atol=0) and not np.array_equal(bf, ref)
+    assert hf_weight(ck, "model.layers.0.self_attn.k_proj.weight").shape == (128, 64)  # (in, out) = (k, n)
+
+
+def test_run_twin_on_checkpoint_reads_only_one_layers_projections(tiny_checkpoint, monkeypatch):
+    from cosim.functional.compression import safetensors_io
+    from cosim.functional.compression.twin import run_twin
+    path, t = tiny_checkpoint
+    opened = []
+    real = safetensors_io.SafetensorsFile
+
+    class Spy(real):
+        def __init__(self, p):
+            super().__init__(p)
+            opened.append(self)
+    monkeypatch.setattr(safetensors_io, "SafetensorsFile", Spy)
+    r = run_twin("int4_g128_weights", checkpoint=path)["int4_g128_weights"]
+    assert r["source"] == str(path)
+    assert sorted(opened[0].loaded) == ["model.layers.0.mlp.down_proj.weight",
+                                         "model.layers.0.self_attn.k_proj.weight",
+                                         "model.layers.0.self_attn.q_proj.weight"]
+    assert 10 < r["weight_gemm_sqnr_db"] < 40
+    r3 = run_twin("spqr3", checkpoint=path)["spqr3"]
+    assert set(r3["per_tensor_sqnr_db"]) == set(r["per_tensor_sqnr_db"])
+
+
+def test_bad_checkpoints(tmp_path):
+    with pytest.raises(InputError, match="no such checkpoint"):
+        SafetensorsFile(tmp_path / "nope.safetensors")
+    p = tmp_path / "bad.safetensors"
+    p.write_bytes((10 ** 12).to_bytes(8, "little") + b"{}")
+    with pytest.raises(InputError, match="header length"):
+        SafetensorsFile(p)
+    p.write_bytes((4).to_bytes(8, "little") + b"{not")
+    with pytest.raises(InputError, match="not valid JSON"):
+        SafetensorsFile(p)
+    good = write_safetensors(tmp_path / "g.safetensors", {"a": np.zeros(3, np.float32)})
+    with pytest.raises(InputError, match="no tensor 'b'"):
+        SafetensorsFile(good).tensor("b")
