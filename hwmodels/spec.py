@@ -118,7 +118,7 @@ _TOP_KEYS = ("name", "kind", "description", "clock", "compute", "memory", "energ
              "interconnect", "calibration") + _RAW_SECTIONS
 _REQUIRED = ("name", "kind", "clock", "compute", "memory")
 _MEMORY_FIELDS = {"name": None, "capacity": "bytes", "bandwidth": "bandwidth",
-                  "energy": "energy_per_byte", "latency": "time"}
+                  "energy": "energy_per_byte", "latency": "time", "instances": None}
 _MEMORY_REQUIRED = ("name", "capacity", "bandwidth")
 _ENERGY_FIELDS = ("per_flop", "static_power")
 _POWER_FIELDS = ("tdp",)
@@ -448,10 +448,16 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
         seen.add(lname if isinstance(lname, str) else None)
         vals = {f: (c.qty(lv[f], k, f"{label}.{f}") if lv.get(f) is not None else None)
                 for f, k in _MEMORY_FIELDS.items() if k}
+        # instances: copies of an on-chip level (one SMEM per SM); capacity is their total
+        inst = lv.get("instances", 1)
+        if isinstance(inst, bool) or not isinstance(inst, int) or inst < 1:
+            c.err(f"{label}.instances", inst, "a positive integer (copies of this level; capacity is the total)")
+            inst = 1
         if all(vals[f] is not None for f in ("capacity", "bandwidth")) and isinstance(lname, str):
             memory.append(MemoryLevel(name=lname, capacity_bytes=vals["capacity"],
                                       bandwidth_Bps=vals["bandwidth"],
-                                      energy_per_byte_j=vals["energy"], latency_s=vals["latency"]))
+                                      energy_per_byte_j=vals["energy"], latency_s=vals["latency"],
+                                      instances=inst))
 
     # power and energy
     power = c.mapping(doc.get("power"), "power", "a mapping such as {tdp: 700 W}")
