@@ -117,8 +117,10 @@ _RAW_SECTIONS = ("accelerator", "fpga", "analytical")  # owned by the models tha
 _TOP_KEYS = ("name", "kind", "description", "clock", "compute", "memory", "energy", "power",
              "interconnect", "calibration") + _RAW_SECTIONS
 _REQUIRED = ("name", "kind", "clock", "compute", "memory")
+# field -> quantity kind (None: not a quantity). `instances`: copies of the level (one SMEM
+# per SM); `capacity` is then the total over all copies.
 _MEMORY_FIELDS = {"name": None, "capacity": "bytes", "bandwidth": "bandwidth",
-                  "energy": "energy_per_byte", "latency": "time"}
+                  "energy": "energy_per_byte", "latency": "time", "instances": None}
 _MEMORY_REQUIRED = ("name", "capacity", "bandwidth")
 _ENERGY_FIELDS = ("per_flop", "static_power")
 _POWER_FIELDS = ("tdp",)
@@ -431,7 +433,8 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
     seen = set()
     for i, lv in enumerate(levels or []):
         if not isinstance(lv, dict):
-            c.err(f"memory[{i}]", lv, "a mapping with name, capacity, bandwidth (and optional energy, latency)")
+            c.err(f"memory[{i}]", lv, "a mapping with name, capacity, bandwidth (and optional "
+                                      "energy, latency, instances)")
             continue
         lname = lv.get("name")
         label = f"memory.{lname}" if isinstance(lname, str) and lname else f"memory[{i}]"
@@ -448,10 +451,15 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
         seen.add(lname if isinstance(lname, str) else None)
         vals = {f: (c.qty(lv[f], k, f"{label}.{f}") if lv.get(f) is not None else None)
                 for f, k in _MEMORY_FIELDS.items() if k}
-        if all(vals[f] is not None for f in ("capacity", "bandwidth")) and isinstance(lname, str):
+        inst = lv.get("instances", 1)
+        if isinstance(inst, bool) or not isinstance(inst, int) or inst < 1:
+            c.err(f"{label}.instances", inst, "a positive whole number of copies (capacity is their total)")
+            inst = None
+        if all(vals[f] is not None for f in ("capacity", "bandwidth")) and isinstance(lname, str) and inst:
             memory.append(MemoryLevel(name=lname, capacity_bytes=vals["capacity"],
                                       bandwidth_Bps=vals["bandwidth"],
-                                      energy_per_byte_j=vals["energy"], latency_s=vals["latency"]))
+                                      energy_per_byte_j=vals["energy"], latency_s=vals["latency"],
+                                      instances=inst))
 
     # power and energy
     power = c.mapping(doc.get("power"), "power", "a mapping such as {tdp: 700 W}")
@@ -530,6 +538,9 @@ def load_hw(name_or_path, overrides: Mapping | None = None) -> HardwareSpec:
         return name_or_path
     path = hw_path(name_or_path)
     src = str(path)
+    if not path.is_file() and path.suffix in (".yaml", ".yml") and path.stem in list_hw():
+        raise HardwareError(_msg(src, "", str(name_or_path), f"an existing hardware file; for the "
+                                 f"bundled one pass the bare name {path.stem!r}"))
     doc = _read(path, "hardware")
     if not isinstance(doc, dict):
         _check(doc, src, path, None)  # raises the "expected a mapping" error
