@@ -181,15 +181,46 @@ def hw_path(name_or_path) -> Path:
 
 @lru_cache(maxsize=128)
 def _read_cached(path: str, mtime_ns: int, size: int, what: str):
-    return load_yaml_file(path, what)
+    doc = load_yaml_file(path, what)
+    _refuse_duplicate_keys(path, what)
+    return doc
+
+
+def _refuse_duplicate_keys(path: str, what: str) -> None:
+    """YAML silently keeps the last of two equal keys; in a spec sheet (two `bf16:` peaks)
+    that hides a mistake. Composing builds only the node tree: no objects, no tags run."""
+    import yaml
+
+    node = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, yaml.MappingNode):
+            seen = {}
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in seen:
+                        raise HardwareError(_msg(path, k.value, k.value,
+                                                 f"each key once per mapping; line {k.start_mark.line + 1} "
+                                                 f"repeats the key of line {seen[k.value] + 1} "
+                                                 f"(YAML would silently keep only the last)"))
+                    seen[k.value] = k.start_mark.line
+                stack.append(v)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
 
 
 def _read(path: Path, what: str):
     """Parsed YAML document (a private deep copy: callers may edit it)."""
     if not path.is_file():
         load_yaml_file(path, what)  # raises the InputError naming the missing file
-    st = path.stat()
-    return copy.deepcopy(_read_cached(str(path), st.st_mtime_ns, st.st_size, what))
+    try:
+        st = path.stat()
+        doc = _read_cached(str(path), st.st_mtime_ns, st.st_size, what)
+    except (OSError, UnicodeDecodeError) as e:
+        raise HardwareError(_msg(str(path), "", type(e).__name__,
+                                 f"a readable UTF-8 text {what} file ({e})")) from None
+    return copy.deepcopy(doc)
 
 
 def _merge_calibration(doc: dict, path: Path, src: str) -> None:

@@ -249,6 +249,19 @@ def test_bad_python_object_tag(tmp_path):
     _refused(path, str(path), "refused a YAML tag", "plain data")
 
 
+def test_bad_binary_file(tmp_path):
+    path = tmp_path / "bin.yaml"
+    path.write_bytes(b"name: \xff\xfe\x00\x81\n")
+    _refused(path, str(path), "UTF-8")
+
+
+def test_bad_duplicate_key(tmp_path):
+    text = (HW_DIR / "h100_sxm.yaml").read_text().replace(
+        "  fp16: 989.4 TFLOP/s", "  fp16: 989.4 TFLOP/s\n  bf16: 1979 TFLOP/s")
+    path = _write(tmp_path, text)
+    _refused(path, str(path), "bf16", "each key once", "YAML would silently keep only the last")
+
+
 def test_bad_huge_file(tmp_path):
     path = tmp_path / "huge.yaml"
     with open(path, "wb") as f:
