@@ -117,6 +117,8 @@ _RAW_SECTIONS = ("accelerator", "fpga", "analytical")  # owned by the models tha
 _TOP_KEYS = ("name", "kind", "description", "clock", "compute", "memory", "energy", "power",
              "interconnect", "calibration") + _RAW_SECTIONS
 _REQUIRED = ("name", "kind", "clock", "compute", "memory")
+# field -> quantity kind (None: not a quantity). `instances`: copies of the level (one SMEM
+# per SM); `capacity` is then the total over all copies.
 _MEMORY_FIELDS = {"name": None, "capacity": "bytes", "bandwidth": "bandwidth",
                   "energy": "energy_per_byte", "latency": "time", "instances": None}
 _MEMORY_REQUIRED = ("name", "capacity", "bandwidth")
@@ -179,15 +181,46 @@ def hw_path(name_or_path) -> Path:
 
 @lru_cache(maxsize=128)
 def _read_cached(path: str, mtime_ns: int, size: int, what: str):
-    return load_yaml_file(path, what)
+    doc = load_yaml_file(path, what)
+    _refuse_duplicate_keys(path, what)
+    return doc
+
+
+def _refuse_duplicate_keys(path: str, what: str) -> None:
+    """YAML silently keeps the last of two equal keys; in a spec sheet (two `bf16:` peaks)
+    that hides a mistake. Composing builds only the node tree: no objects, no tags run."""
+    import yaml
+
+    node = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, yaml.MappingNode):
+            seen = {}
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in seen:
+                        raise HardwareError(_msg(path, k.value, k.value,
+                                                 f"each key once per mapping; line {k.start_mark.line + 1} "
+                                                 f"repeats the key of line {seen[k.value] + 1} "
+                                                 f"(YAML would silently keep only the last)"))
+                    seen[k.value] = k.start_mark.line
+                stack.append(v)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
 
 
 def _read(path: Path, what: str):
     """Parsed YAML document (a private deep copy: callers may edit it)."""
     if not path.is_file():
         load_yaml_file(path, what)  # raises the InputError naming the missing file
-    st = path.stat()
-    return copy.deepcopy(_read_cached(str(path), st.st_mtime_ns, st.st_size, what))
+    try:
+        st = path.stat()
+        doc = _read_cached(str(path), st.st_mtime_ns, st.st_size, what)
+    except (OSError, UnicodeDecodeError) as e:
+        raise HardwareError(_msg(str(path), "", type(e).__name__,
+                                 f"a readable UTF-8 text {what} file ({e})")) from None
+    return copy.deepcopy(doc)
 
 
 def _merge_calibration(doc: dict, path: Path, src: str) -> None:
@@ -431,7 +464,8 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
     seen = set()
     for i, lv in enumerate(levels or []):
         if not isinstance(lv, dict):
-            c.err(f"memory[{i}]", lv, "a mapping with name, capacity, bandwidth (and optional energy, latency)")
+            c.err(f"memory[{i}]", lv, "a mapping with name, capacity, bandwidth (and optional "
+                                      "energy, latency, instances)")
             continue
         lname = lv.get("name")
         label = f"memory.{lname}" if isinstance(lname, str) and lname else f"memory[{i}]"
@@ -448,12 +482,11 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
         seen.add(lname if isinstance(lname, str) else None)
         vals = {f: (c.qty(lv[f], k, f"{label}.{f}") if lv.get(f) is not None else None)
                 for f, k in _MEMORY_FIELDS.items() if k}
-        # instances: copies of an on-chip level (one SMEM per SM); capacity is their total
         inst = lv.get("instances", 1)
         if isinstance(inst, bool) or not isinstance(inst, int) or inst < 1:
-            c.err(f"{label}.instances", inst, "a positive integer (copies of this level; capacity is the total)")
-            inst = 1
-        if all(vals[f] is not None for f in ("capacity", "bandwidth")) and isinstance(lname, str):
+            c.err(f"{label}.instances", inst, "a positive whole number of copies (capacity is their total)")
+            inst = None
+        if all(vals[f] is not None for f in ("capacity", "bandwidth")) and isinstance(lname, str) and inst:
             memory.append(MemoryLevel(name=lname, capacity_bytes=vals["capacity"],
                                       bandwidth_Bps=vals["bandwidth"],
                                       energy_per_byte_j=vals["energy"], latency_s=vals["latency"],
@@ -536,6 +569,9 @@ def load_hw(name_or_path, overrides: Mapping | None = None) -> HardwareSpec:
         return name_or_path
     path = hw_path(name_or_path)
     src = str(path)
+    if not path.is_file() and path.suffix in (".yaml", ".yml") and path.stem in list_hw():
+        raise HardwareError(_msg(src, "", str(name_or_path), f"an existing hardware file; for the "
+                                 f"bundled one pass the bare name {path.stem!r}"))
     doc = _read(path, "hardware")
     if not isinstance(doc, dict):
         _check(doc, src, path, None)  # raises the "expected a mapping" error
