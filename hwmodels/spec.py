@@ -82,22 +82,24 @@ class HardwareSpec:
 
     def fallback_format(self, fmt: str) -> str:
         """The format a kernel would actually compute in when `fmt` has no unit here:
-        the narrowest listed format at least as wide as the element format (e.g. mxfp4
-        weights on an H100 run as fp8 or bf16 after dequantisation)."""
+        the element format of a block format if listed, else the narrowest listed format
+        at least as wide, preferring the same kind of number (float vs integer) — e.g.
+        mxfp4 operands on an H100 run as fp8 after dequantisation."""
         f = get_format(fmt)
         if f.name in self.peak_flops:
             return f.name
         if f.element and f.element in self.peak_flops:
             return f.element
-        need = f.element_bits
-        wider = [(get_format(n).element_bits, -p, n) for n, p in self.peak_flops.items()
-                 if get_format(n).element_bits >= need and get_format(n).is_float == (f.is_float or f.family in ("mx", "nvfp4"))]
-        if not wider:
-            wider = [(get_format(n).element_bits, -p, n) for n, p in self.peak_flops.items()
-                     if get_format(n).element_bits >= need]
-        if not wider:
-            raise UnsupportedFormatError(f"{self.source or self.name}: no format at least as wide as {f.name!r}")
-        return min(wider)[2]
+        wants_float = f.is_float or (f.element is not None and get_format(f.element).is_float)
+        candidates = []
+        for name, peak in self.peak_flops.items():
+            g = get_format(name)
+            if g.element_bits >= f.element_bits:
+                other_kind = g.is_float != wants_float
+                candidates.append((other_kind, g.element_bits, -peak, name))
+        if not candidates:
+            raise UnsupportedFormatError(f"{self.source or self.name}: no listed format is at least as wide as {f.name!r}")
+        return min(candidates)[3]
 
 
 # ============================================================================ loading from YAML
