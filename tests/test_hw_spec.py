@@ -86,7 +86,7 @@ def test_formats_a_device_lacks_are_missing_not_invented():
     assert b200.peak("fp4_e2m1") == b200.peak("nvfp4") == b200.peak("mxfp4") == 9000e12
     assert b200.peak("mxfp4_e2m1") == 9000e12
     assert b200.peak("fp6_e3m2") == b200.peak("mxfp6_e2m3") == b200.peak("mxfp8_e5m2") == 4500e12
-    assert b200.energy_per_flop_j["mxfp4_e2m1"] == b200.energy_per_flop_j["mxfp4"]
+    assert "mxfp4_e2m1" not in b200.energy_per_flop_j  # one canonical key per encoding
 
 
 # SMs per device from hardware-data.yaml compute_units (used to re-derive the L2 bandwidths).
@@ -160,6 +160,19 @@ def test_overrides_vary_hardware_fields_without_touching_the_cache():
     assert "overrides" not in again.sections
 
 
+def test_memory_instances(tmp_path):
+    doc = _doc()
+    # e.g. a per-SM scratchpad: capacity is the total over the copies.
+    doc["memory"].append({"name": "smem", "capacity": "30096 KB", "bandwidth": "20 TB/s", "instances": 132})
+    h = load_hw(_write(tmp_path, doc))
+    assert h.level("smem").instances == 132 and h.level("smem").capacity_bytes == 30096e3
+    assert h.level("hbm").instances == 1
+    h2 = load_hw(_write(tmp_path, doc), overrides={"memory.smem.instances": 66})
+    assert h2.level("smem").instances == 66
+    doc["memory"][2]["instances"] = 0
+    _refused(_write(tmp_path, doc), "memory.smem.instances", "got 0", "positive whole number")
+
+
 def test_calibration_file_lands_in_analytical_section(tmp_path):
     (tmp_path / "cal").mkdir()
     (tmp_path / "cal" / "h.yaml").write_text("gemm_efficiency: 0.78\nmem_efficiency: 0.92\n")
@@ -217,6 +230,13 @@ def test_bad_not_a_name():
 
 def test_bad_missing_file(tmp_path):
     _refused(tmp_path / "nope.yaml", "nope.yaml", "no such hardware file")
+    _refused(tmp_path / "h100_sxm.yaml", "h100_sxm.yaml", "pass the bare name 'h100_sxm'")
+
+
+def test_bad_calibration_not_a_mapping(tmp_path):
+    (tmp_path / "cal.yaml").write_text("- 0.78\n")
+    path = _bad(tmp_path, lambda d: d.update(calibration="cal.yaml"))
+    _refused(path, "cal.yaml", "'list'", "a YAML mapping of analytical-model parameters")
 
 
 def test_bad_malformed_yaml(tmp_path):
@@ -227,6 +247,19 @@ def test_bad_malformed_yaml(tmp_path):
 def test_bad_python_object_tag(tmp_path):
     path = _write(tmp_path, "name: !!python/object/apply:os.system ['echo pwned']\nkind: gpu\n")
     _refused(path, str(path), "refused a YAML tag", "plain data")
+
+
+def test_bad_binary_file(tmp_path):
+    path = tmp_path / "bin.yaml"
+    path.write_bytes(b"name: \xff\xfe\x00\x81\n")
+    _refused(path, str(path), "UTF-8")
+
+
+def test_bad_duplicate_key(tmp_path):
+    text = (HW_DIR / "h100_sxm.yaml").read_text().replace(
+        "  fp16: 989.4 TFLOP/s", "  fp16: 989.4 TFLOP/s\n  bf16: 1979 TFLOP/s")
+    path = _write(tmp_path, text)
+    _refused(path, str(path), "bf16", "each key once", "YAML would silently keep only the last")
 
 
 def test_bad_huge_file(tmp_path):
