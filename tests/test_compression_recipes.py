@@ -336,3 +336,20 @@ def test_qmoe_bits_and_table():
     codes = next(x for x in up.inputs if x.name.endswith(".codes"))
     assert codes.shape == (8, math.ceil(4096 * 14336 * 0.8 / 8))
     assert only(t2, "qmoe.table_load").bytes == 65536 * 8  # 512 KiB decode table
+
+
+# ---- unfused attention traces --------------------------------------------------------------
+def test_kivi_on_unfused_attention_splits_key_and_value_reads():
+    t = trace_for(LLAMA3_8B, "decode", batch=1, seq=32768, attention="unfused")
+    t2 = apply_recipe(t, "kivi2", LLAMA3_8B)
+    assert not any(o.kind == "attention" for o in t2.ops)
+    assert kv_read(t2, "attn_scores") == 1_572_864 * 8 * 32  # keys, per channel (doc §1.1)
+    assert kv_read(t2, "attn_pv") == 1_599_488 * 8 * 32  # values, per token + fp16 window
+
+
+def test_eviction_on_unfused_attention_shrinks_every_piece():
+    t = trace_for(LLAMA3_8B, "decode", batch=2, seq=16384, attention="unfused")
+    t2 = apply_recipe(t, "snapkv", LLAMA3_8B)
+    assert only(t2, "attn_scores").dims["n"] == 1024 and only(t2, "attn_pv").dims["k"] == 1024
+    assert only(t2, "attn_softmax").dims == {"rows": 2 * 32, "cols": 1024}
+    assert kv_read(t2, "attn_scores") == pytest.approx(kv_read(t, "attn_scores") * 1024 / 16384)

@@ -256,3 +256,57 @@ def set_kv_write_width(ops: list[Op], width: int) -> list[Op]:
         dims = {**w.dims, "cols": width} if "cols" in w.dims else w.dims
         ops = replace_op(ops, w, w.with_(dims=dims, inputs=ins, outputs=outs))
     return ops
+
+
+# ---- unfused attention (build_trace(attention="unfused")) -------------------------
+def fuse_unfused_attention(trace):
+    """View the builder's unfused attention (attn_scores GEMM, attn_softmax, attn_pv
+    GEMM) as one attention op (dims["unfused"] = True), so every KV method rewrites a
+    single op; `unfuse_attention` splits it back afterwards. Returns (trace, changed)."""
+    names = [op.name for op in trace.ops]
+    if "attn_scores" not in names or "attn_pv" not in names:
+        return trace, False
+    ops = list(trace.ops)
+    for sc in [op for op in trace.ops if op.name == "attn_scores"]:
+        i = ops.index(sc)
+        sm, pv = ops[i + 1], ops[i + 2]
+        if sm.name != "attn_softmax" or pv.name != "attn_pv":
+            continue
+        q, kc = sc.inputs[0], sc.inputs[1]
+        v_in = pv.inputs[1]
+        B, q_len, H, d = q.shape
+        dims = {"batch": B, "heads": H, "kv_heads": kc.shape[2], "q_len": q_len, "kv_len": int(sc.dims["n"]),
+                "head_dim": d, "causal": True, "unfused": True}
+        if int(pv.dims["n"]) != d:
+            dims["v_head_dim"] = int(pv.dims["n"])
+        ins = (q, kc) if v_in is kc or v_in == kc else (q, kc, v_in)
+        fused = Op("attention", "attention", dims, ins, pv.outputs, sc.compute_fmt, sc.repeat, sc.phase, sc.group)
+        ops[i:i + 3] = [fused]
+    return trace.replace_ops(ops), True
+
+
+def unfuse_attention(trace):
+    ops = []
+    for op in trace.ops:
+        if op.kind != "attention" or not op.dims.get("unfused"):
+            ops.append(op)
+            continue
+        d = op.dims
+        B, H, q_len, n, hd = (int(d[k]) for k in ("batch", "heads", "q_len", "kv_len", "head_dim"))
+        dv = int(d.get("v_head_dim", hd))
+        q = next((t for t in op.inputs if t.name == "q"), op.inputs[0])
+        kv = [t for t in op.inputs if t is not q and t.role != "activation" or t.name.startswith(("k_cache", "v_cache"))]
+        kv = [t for t in kv if t is not q]
+        k_in = [t for t in kv if t.name.startswith("k")] or kv
+        v_in = [t for t in kv if t.name.startswith("v")] or k_in
+        extra = {k: v for k, v in d.items() if k in ("gather", "kv_capacity")}
+        scores = TensorSpec("attn_scores.out", (B * H, q_len, n), q.fmt)
+        probs = TensorSpec("attn_softmax.out", (B * H, q_len, n), q.fmt)
+        outs = tuple(t for t in op.outputs if t.name != "attn_probs")
+        common = dict(repeat=op.repeat, phase=op.phase, group=op.group)
+        ops += [Op("attn_scores", "gemm", {"b": B * H, "m": q_len, "n": n, "k": hd, **extra}, (q, *k_in), (scores,),
+                   op.compute_fmt, **common),
+                Op("attn_softmax", "softmax", {"rows": B * H * q_len, "cols": n}, (scores,), (probs,), q.fmt, **common),
+                Op("attn_pv", "gemm", {"b": B * H, "m": q_len, "n": dv, "k": n, **extra}, (probs, *v_in), outs,
+                   op.compute_fmt, **common)]
+    return trace.replace_ops(ops)

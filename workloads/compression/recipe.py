@@ -106,9 +106,13 @@ class Recipe:
                 trace = part.apply(trace, model)
             return trace
         _ensure_methods_loaded()
-        from workloads.compression.common import record_effects, snapshot
+        from workloads.compression.common import (fuse_unfused_attention, record_effects, snapshot,
+                                                  unfuse_attention)
         before = snapshot(trace)
-        out = _METHODS[self.method].apply(trace, model, self)
+        work, unfused = fuse_unfused_attention(trace)
+        out = _METHODS[self.method].apply(work, model, self)
+        if unfused:
+            out = unfuse_attention(out)
         return record_effects(out, self, before)
 
 
