@@ -1,0 +1,67 @@
+"""`cosim recipe SPEC`: what a compression recipe changes, next to the uncompressed
+baseline (FLOPs, bytes, footprint, KV tokens kept vs read, latency on a device), and
+optionally what it costs in accuracy (its functional twin)."""
+
+from __future__ import annotations
+
+from cosim.cli._common import si
+
+
+def register(sub) -> None:
+    p = sub.add_parser("recipe", help="show a compression recipe's effect on a trace (and its accuracy twin)")
+    p.add_argument("spec", help="recipe name, path, or names joined by '+' (see `cosim list recipes`)")
+    p.add_argument("--model", default="llama3_8b", help="bundled model name or a YAML/config.json path")
+    p.add_argument("--hw", default=None, help="also price both traces on this hardware (roofline)")
+    p.add_argument("--phase", choices=("prefill", "decode"), default="decode")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--seq", type=int, default=32768, help="prompt length (prefill) or context (decode)")
+    p.add_argument("--accuracy", action="store_true", help="run the recipe's functional twin")
+    p.add_argument("--checkpoint", default=None, help="safetensors file for the weight twins (HF layout)")
+    p.add_argument("--prompt", type=int, default=4096, help="synthetic prompt length for the KV twins")
+    p.add_argument("--steps", type=int, default=32, help="decode steps the KV twins evaluate")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from workloads.builder import build_trace
+    from workloads.compression import load_recipe
+    from workloads.models import load_model
+
+    recipe = load_recipe(args.spec)
+    model = load_model(args.model)
+    for part in recipe.parts or (recipe,):
+        params = ", ".join(f"{k}={v}" for k, v in part.params.items())
+        print(f"{part.name}: method {part.method} ({params})\n    {part.citation}")
+    base = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq)
+    comp = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq, recipe=recipe)
+    print(f"\n{model.name}, {args.phase}, batch {args.batch}, seq {args.seq}")
+    rows = [("FLOPs", base.total_flops, comp.total_flops, "FLOP"), ("bytes moved", base.total_bytes, comp.total_bytes, "B")]
+    for key in ("weights", "kv_cache", "activations"):
+        rows.append((f"footprint {key}", base.meta["footprint"][key], comp.meta["footprint"][key], "B"))
+    if args.hw:
+        from cosim.simulate import simulate
+        rb, rc = simulate(base, args.hw), simulate(comp, args.hw)
+        rows.append((f"latency on {rb.hw}", rb.total_latency_s, rc.total_latency_s, "s"))
+        rows.append(("energy", rb.total_energy_j, rc.total_energy_j, "J"))
+    print(f"{'':<24}{'baseline':>12}{recipe.name:>{max(14, len(recipe.name) + 2)}}{'ratio':>9}")
+    for label, b, c, unit in rows:
+        ratio = b / c if c else float("inf")
+        print(f"{label:<24}{si(b, unit):>12}{si(c, unit):>{max(14, len(recipe.name) + 2)}}{ratio:>8.2f}x")
+    st = comp.meta.get("kv_state")
+    if st:
+        print(f"KV tokens per sequence and layer: context {st['context']}, kept {st['capacity']}, "
+              f"read per step {st['read']}")
+    added = [o.name for o in comp.ops if o.name not in {b.name for b in base.ops}]
+    if added:
+        print(f"ops added: {', '.join(added)}")
+    if args.accuracy:
+        from cosim.functional.compression.twin import run_twin
+        res = run_twin(recipe, model=model, checkpoint=args.checkpoint, seed=args.seed, prompt=args.prompt,
+                       steps=args.steps)
+        print("\naccuracy (functional twin):")
+        for name, metrics in res.items():
+            shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                              for k, v in metrics.items() if k not in ("method", "per_tensor_sqnr_db"))
+            print(f"  {name}: {shown}")
+    return 0

@@ -1,0 +1,31 @@
+"""`cosim recipe`: effect table next to the baseline, accuracy twin, clean errors."""
+
+from cosim.cli import main
+
+
+def test_recipe_effect_table(capsys):
+    assert main(["recipe", "kivi2", "--model", "llama3_8b", "--seq", "32768", "--hw", "a100_sxm_80gb"]) == 0
+    out = capsys.readouterr().out
+    assert "kivi2: method kivi" in out and "arXiv:2402.02750" in out
+    # 4.29 GB of bf16 KV at 32K -> 812 MB (doc §1.1): 5.29x
+    kv = next(line for line in out.splitlines() if line.startswith("footprint kv_cache"))
+    assert "4.29 GB" in kv and "812 MB" in kv and "5.29x" in kv
+    assert "latency on a100_sxm_80gb" in out and "kivi2.v_quantize" in out
+
+
+def test_recipe_with_accuracy(capsys):
+    assert main(["recipe", "snapkv", "--seq", "16384", "--accuracy", "--prompt", "2048", "--steps", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "kept 1024, read per step 1024" in out
+    assert "snapkv: attn_rel_error" in out and "mass_kept" in out
+
+
+def test_recipe_errors_are_one_line(capsys, tmp_path):
+    assert main(["recipe", "kivi3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown recipe 'kivi3'") and "Traceback" not in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nmethod: snapkv\ncitation: c\nparameters: {capacity: -3}\n")
+    assert main(["recipe", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "parameters.capacity" in err and "-3" in err
