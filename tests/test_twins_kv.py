@@ -86,12 +86,18 @@ def test_kvquant_error_decreases_with_bits(seed, bits):
 def test_eviction_error_decreases_with_budget(seed, budgets):
     s = seq(seed)
     lo, hi = budgets
-    for make in (lambda b: StreamingPolicy(4, b - 4), lambda b: SnapKVPolicy(b, 16, 7),
-                 lambda b: H2OPolicy(budget=b)):
+    # The attention distribution's error (KL, mass kept) falls with the budget for every
+    # policy. The output error falls too for the score-driven ones; a sink + recent
+    # window can get *worse* output by adding a middle slice that re-weights the
+    # softmax without the heavy hitters, so it is not asserted for StreamingLLM.
+    for name, make in (("streaming", lambda b: StreamingPolicy(4, b - 4)),
+                       ("snapkv", lambda b: SnapKVPolicy(b, 16, 7)), ("h2o", lambda b: H2OPolicy(budget=b))):
         e_lo, e_hi = evaluate_policy(make(lo), s), evaluate_policy(make(hi), s)
-        assert e_hi["attn_rel_error"] < e_lo["attn_rel_error"]
-        assert e_hi["mass_kept"] > e_lo["mass_kept"]
-        assert e_hi["tokens_read"] > e_lo["tokens_read"]
+        assert e_hi["attn_kl"] < e_lo["attn_kl"], name
+        assert e_hi["mass_kept"] > e_lo["mass_kept"], name
+        assert e_hi["tokens_read"] > e_lo["tokens_read"], name
+        if name != "streaming":
+            assert e_hi["attn_rel_error"] < e_lo["attn_rel_error"], name
 
 
 @SETTINGS
