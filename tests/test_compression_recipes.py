@@ -353,3 +353,14 @@ def test_eviction_on_unfused_attention_shrinks_every_piece():
     assert only(t2, "attn_scores").dims["n"] == 1024 and only(t2, "attn_pv").dims["k"] == 1024
     assert only(t2, "attn_softmax").dims == {"rows": 2 * 32, "cols": 1024}
     assert kv_read(t2, "attn_scores") == pytest.approx(kv_read(t, "attn_scores") * 1024 / 16384)
+
+
+def test_weight_format_on_moe_counts_every_expert_resident_but_reads_touched_ones():
+    t = trace_for(MIXTRAL, batch=1)
+    t2 = apply_recipe(t, "mxfp4_weights", MIXTRAL)
+    m = MIXTRAL
+    linear = m.layers * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 8 * 3 * 4096 * 14336)
+    assert t.meta["footprint"]["weights"] - t2.meta["footprint"]["weights"] == pytest.approx(linear * (16 - 4.25) / 8)
+    up = only(t2, "expert_up_proj")
+    # batch 1: top-2 of 8 experts touched -> a quarter of the expert weights streamed, at 4.25 bits
+    assert weight_bytes(up) == pytest.approx(8 * 4096 * 14336 * 4.25 / 8 * 2 / 8)

@@ -154,3 +154,17 @@ def test_run_twin_composed_recipe_reports_each_part():
     assert list(r) == ["kivi2", "snapkv"]
     assert 0 < r["kivi2"]["attn_rel_error"] < 1 and r["kivi2"]["mass_kept"] == pytest.approx(1)
     assert r["snapkv"]["tokens_read"] < 2048 and r["snapkv"]["mass_kept"] < 1
+
+
+def test_cross_layer_twins_improve_with_layer_similarity_and_minicache_beats_plain_sharing():
+    from cosim.functional.compression.crosslayer import MiniCachePolicy, SharedKVPolicy, neighbour_layer, slerp
+    a = seq(d=64)
+    e = {}
+    for sim in (0.8, 0.99):
+        b = neighbour_layer(a, np.random.default_rng(1), sim)
+        e[sim] = (err(SharedKVPolicy(a), b), err(MiniCachePolicy(a, 0.6, 0.05), b))
+    assert e[0.99][0] < e[0.8][0] and e[0.99][1] < e[0.8][1]
+    assert e[0.8][1] < e[0.8][0]  # own magnitudes + merged directions beat reusing the other layer
+    u = np.array([[1.0, 0.0]])
+    v = np.array([[0.0, 1.0]])
+    assert np.allclose(slerp(u, v, 0.5), [[np.sqrt(0.5), np.sqrt(0.5)]])

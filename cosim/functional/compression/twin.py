@@ -36,7 +36,10 @@ KV_METHODS = {
 }
 WEIGHT_METHODS = ("weight_format", "spqr", "ocs")
 MOE_METHODS = ("moe_prune", "resmoe", "qmoe")
-TWIN_METHODS = tuple(KV_METHODS) + WEIGHT_METHODS + MOE_METHODS + ("mla",)
+TWIN_METHODS = tuple(KV_METHODS) + WEIGHT_METHODS + MOE_METHODS + ("mla", "cla", "minicache")
+# cosine similarity of adjacent layers' K/V directions assumed by the cross-layer twins
+# (MiniCache reports high similarity in the deep half; the value is an assumption [U])
+LAYER_SIMILARITY = 0.9
 
 
 def kv_policy(recipe, model=None):
@@ -72,12 +75,19 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
         g = model.heads // model.kv_heads if model is not None else 4
         seq = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
         return {"method": meth, **evaluate_policy(kv_policy(recipe, model), seq)}
+    if meth in ("cla", "minicache"):
+        from cosim.functional.compression.crosslayer import MiniCachePolicy, SharedKVPolicy, neighbour_layer
+        d = model.head_dim if model is not None else 128
+        g = model.heads // model.kv_heads if model is not None else 4
+        src = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        mine = neighbour_layer(src, rng, LAYER_SIMILARITY)
+        pol = SharedKVPolicy(src) if meth == "cla" else MiniCachePolicy(src, 0.6, recipe.params["retention_ratio"])
+        return {"method": meth, "layer_similarity": LAYER_SIMILARITY, **evaluate_policy(pol, mine)}
     if meth in WEIGHT_METHODS:
         return {"method": meth, **_weights_twin(recipe, model, checkpoint, rng, layer)}
     if meth in MOE_METHODS:
         return {"method": meth, **_moe_twin(recipe, model, rng)}
-    return {"method": meth, "note": f"no functional twin for {meth!r}: its accuracy effect needs the "
-                                    f"model's other layers (cross-layer sharing), not one layer's tensors"}
+    return {"method": meth, "note": f"no functional twin for {meth!r}"}
 
 
 def _weights_twin(recipe, model, checkpoint, rng, layer) -> dict:
