@@ -364,3 +364,17 @@ def test_weight_format_on_moe_counts_every_expert_resident_but_reads_touched_one
     up = only(t2, "expert_up_proj")
     # batch 1: top-2 of 8 experts touched -> a quarter of the expert weights streamed, at 4.25 bits
     assert weight_bytes(up) == pytest.approx(8 * 4096 * 14336 * 4.25 / 8 * 2 / 8)
+
+
+def test_quantizing_a_top_k_gather_reads_the_compressed_share():
+    """RocketKV then KIVI: the 128 gathered tokens come from a KIVI cache of 1618 tokens,
+    so the read is 128/1618 of that cache, not 128 fp16 tokens."""
+    t = trace_for(LLAMA3_8B, seq=32768)
+    rk = apply_recipe(t, "rocketkv256", LLAMA3_8B)
+    both = apply_recipe(t, "rocketkv256+kivi2", LLAMA3_8B)
+    per_layer_cache = 8 * (kivi_key_bytes(1618, 128, 2, 32, 128) + kivi_value_bytes(1618, 128, 2, 32, 128))
+    assert kv_read(both) == pytest.approx(32 * per_layer_cache * 128 / 1618, rel=0.01)
+    assert kv_read(both) < kv_read(rk) / 3
+    # and the other order gives the same traffic to within the windows' rounding
+    other = apply_recipe(t, "kivi2+rocketkv256", LLAMA3_8B)
+    assert kv_read(other) == pytest.approx(kv_read(both), rel=0.1)

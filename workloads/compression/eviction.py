@@ -22,20 +22,24 @@ from workloads.ops import Op, TensorSpec
 _FIXED_SUFFIXES = (".residual", ".sink")
 
 
-def resize_kv_read(attn: Op, n_new: int, **dims) -> Op:
+def resize_kv_read(attn: Op, n_new: int, proportional: bool = False, **dims) -> Op:
     """The attention op reading `n_new` cached tokens instead of kv_len: token-axis
-    tensors scale with the evictable part; fp16 windows and sinks keep their size."""
+    tensors scale with the evictable part; fp16 windows and sinks keep their size
+    (eviction keeps them). `proportional` scales every piece alike: a top-k gather
+    draws from windows and body in proportion."""
     n_old = int(attn.dims["kv_len"])
     if n_new >= n_old:
         return attn.with_(dims={**attn.dims, **dims})
     fixed: dict[str, int] = {}
     for t in attn.inputs:
+        if proportional:
+            break
         if t.role == "kv" and len(t.shape) == 4 and t.name.endswith(_FIXED_SUFFIXES):
             fam = t.name.split(".")[0]
             fixed[fam] = fixed.get(fam, 0) + t.shape[1]
     out = []
     for t in attn.inputs:
-        if t.role != "kv" or t.name.endswith(_FIXED_SUFFIXES):
+        if t.role != "kv" or (t.name.endswith(_FIXED_SUFFIXES) and not proportional):
             out.append(t)
             continue
         fam = t.name.split(".")[0]
@@ -290,7 +294,10 @@ def apply_rocketkv(trace, model, recipe):
                 Op(f"{recipe.name}.token_topk", "topk", {"rows": B * h, "cols": kept},
                    (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), (), compute_fmt="fp32", **common),
             ]
-            new_attn = resize_kv_read(attn, min(k, kept), gather=True, kv_capacity=kept)
+            # stage 1 evicts to the capacity (fp16 windows survive eviction), stage 2
+            # gathers k of the kept tokens (drawing from windows and body alike)
+            new_attn = resize_kv_read(resize_kv_read(attn, kept), min(k, kept), proportional=True,
+                                      gather=True, kv_capacity=kept)
             after = [Op(f"{recipe.name}.summary_update", "custom", {"flops": 2 * B * h * hd},
                         (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),),
                         (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),), **common)]

@@ -62,7 +62,11 @@ def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes
         if not _decode_like(attn):
             continue
         decode = True
-        n = int(attn.dims["kv_len"])
+        n_read = int(attn.dims["kv_len"])
+        # a top-k gather (RocketKV) reads k of the `kv_capacity` stored tokens: lay the
+        # cache out at its capacity, then take the read share of every piece
+        gathered = bool(attn.dims.get("gather")) and int(attn.dims.get("kv_capacity", 0)) > n_read
+        n = int(attn.dims["kv_capacity"]) if gathered else n_read
         new_inputs = []
         deq_elems = 0
         for t in attn.inputs:
@@ -71,8 +75,11 @@ def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes
                 continue
             dd = t.shape[-1]
             new_inputs.extend(repr_fn(t.name, B, n, h, dd, t.fmt))
-            deq_elems += B * h * dd * quantized_elems(t.name, n)
+            deq_elems += B * h * dd * quantized_elems(t.name, n) * n_read / n
         new_attn = attn.with_(inputs=tuple(new_inputs))
+        if gathered:
+            from workloads.compression.eviction import resize_kv_read
+            new_attn = resize_kv_read(new_attn.with_(dims={**attn.dims, "kv_len": n}), n_read, proportional=True)
         deq = fused_op(f"{recipe.name}.dequant", "dequantize", 1, deq_elems, repeat=attn.repeat,
                        phase=attn.phase, group=attn.group, into=attn.name)
         ops = replace_op(ops, attn, [*step_ops(attn, n), new_attn, deq])
