@@ -378,3 +378,13 @@ def test_quantizing_a_top_k_gather_reads_the_compressed_share():
     # and the other order gives the same traffic to within the windows' rounding
     other = apply_recipe(t, "kivi2+rocketkv256", LLAMA3_8B)
     assert kv_read(other) == pytest.approx(kv_read(both), rel=0.1)
+
+
+def test_resmoe_svd_residual_is_two_gemms_of_rank_r():
+    t2 = apply_recipe(trace_for(MIXTRAL), "resmoe_svd", MIXTRAL)
+    r = round(0.25 * 4096 * 14336 / (4096 + 14336))  # 796: U (k x r) + V (r x n) = 25 % of k·n
+    u, v = only(t2, "expert_up_proj.residual_u"), only(t2, "expert_up_proj.residual_v")
+    assert (u.dims["n"], v.dims["k"]) == (r, r)
+    assert u.flops + v.flops == 2 * 2 * r * (4096 + 14336)  # 2 routed tokens (batch 1, top-2)
+    saved = 3 * 32 * (8 * 4096 * 14336 * 2 - (4096 * 14336 * 2 + 8 * r * (4096 + 14336) * 2))
+    assert trace_for(MIXTRAL).meta["footprint"]["weights"] - t2.meta["footprint"]["weights"] == pytest.approx(saved)

@@ -96,6 +96,14 @@ def test_resmoe_error_decreases_with_residual_density(seed, dens):
     assert hi < lo
 
 
+def test_resmoe_svd_error_decreases_with_rank():
+    layer, x, _ = moe_setup()
+    ref = moe_twin.moe_forward(layer, x)
+    errs = [rel_error(ref, moe_twin.moe_forward(moe_twin.resmoe_compress(layer, residual="svd", rank_ratio=q), x))
+            for q in (0.0, 0.25, 0.5)]
+    assert errs[0] > errs[1] > errs[2]
+
+
 def test_resmoe_full_density_is_exact():
     layer, x, _ = moe_setup()
     ref = moe_twin.moe_forward(layer, x)

@@ -89,16 +89,24 @@ def apply_moe_prune(trace, model, recipe):
 
 
 @register_method("resmoe", {
-    "residual_density": Param(0.25, float, fraction, "a fraction in [0, 1] of residual weights kept"),
+    "residual": Param("prune", str, choices=("prune", "svd")),
+    "residual_density": Param(0.25, float, fraction, "a fraction in [0, 1] of residual weights kept (prune)"),
     "index_bits": Param(16, int, lambda x: x in (8, 16, 32), "8, 16 or 32"),
-}, "shared barycenter expert + pruned per-expert residuals")
+    "rank_ratio": Param(0.25, float, fraction, "a fraction in [0, 1]: residual rank r = ratio·k·n/(k+n) (svd)"),
+}, "shared barycenter expert + compressed per-expert residuals")
 def apply_resmoe(trace, model, recipe):
+    """Each expert W_i = P_i(W̄ + R_i): one barycenter GEMM (x·W̄, shared by all routed
+    tokens of gate/up), a permutation gather, and the residual — unstructured-sparse
+    (values + indices, 2·nnz FLOPs per token) or low rank (U_i V_i, 2·r·(k+n) per token).
+    `rank_ratio` sets r so that the factors hold that fraction of a dense expert's
+    parameters."""
     _require_moe(model, recipe)
     p = recipe.params
     dens = p["residual_density"]
     T = _router_tokens(trace)
     ops = list(trace.ops)
     delta = 0.0
+    notes = {"residual": p["residual"]}
     for op in [o for o in trace.ops if o.name in EXPERT_GEMMS]:
         w = weight_inputs(op)[0]
         E = w.shape[0]
@@ -111,18 +119,30 @@ def apply_resmoe(trace, model, recipe):
         bary = Op(f"{op.name}.barycenter", "gemm", {"m": m_bar, "n": n, "k": kk},
                   (TensorSpec(f"{op.name}.in", (m_bar, kk), "bf16"), bary_w),
                   (TensorSpec(f"{op.name}.bar_out", (m_bar, n), "bf16"),), compute_fmt=op.compute_fmt, **common)
-        nnz_e = int(round(dens * kk * n))
-        vals = TensorSpec(f"{op.name}.residual_values", (E, nnz_e), w.fmt, "weight", w.density)
-        idx = TensorSpec(f"{op.name}.residual_index", (E, math.ceil(nnz_e * p["index_bits"] / 8)), "int8",
-                         "weight", w.density)
-        resid = Op(f"{op.name}.residual", "custom", {"flops": 2 * m * nnz_e},
-                   (op.inputs[0], vals, idx), op.outputs, **common)
+        if p["residual"] == "prune":
+            nnz_e = int(round(dens * kk * n))
+            stored = [TensorSpec(f"{op.name}.residual_values", (E, nnz_e), w.fmt, "weight", w.density),
+                      TensorSpec(f"{op.name}.residual_index", (E, math.ceil(nnz_e * p["index_bits"] / 8)), "int8",
+                                 "weight", w.density)]
+            resid = [Op(f"{op.name}.residual", "custom", {"flops": 2 * m * nnz_e},
+                        (op.inputs[0], *stored), op.outputs, **common)]
+        else:
+            r = max(1, int(round(p["rank_ratio"] * kk * n / (kk + n))))
+            notes["rank"] = r
+            U = TensorSpec(f"{op.name}.residual_u", (E, kk, r), w.fmt, "weight", w.density)
+            V = TensorSpec(f"{op.name}.residual_v", (E, r, n), w.fmt, "weight", w.density)
+            stored = [U, V]
+            mid = TensorSpec(f"{op.name}.residual_mid", (m, r), "bf16")
+            resid = [Op(f"{op.name}.residual_u", "gemm", {"m": m, "n": r, "k": kk}, (op.inputs[0], U), (mid,),
+                        compute_fmt=op.compute_fmt, **common),
+                     Op(f"{op.name}.residual_v", "gemm", {"m": m, "n": n, "k": r}, (mid, V), op.outputs,
+                        compute_fmt=op.compute_fmt, **common)]
         perm = Op(f"{op.name}.permute", "copy", {"rows": m, "cols": n},
                   (TensorSpec(f"{op.name}.bar_rows", (m, n), "bf16"),),
                   (TensorSpec(f"{op.name}.bar_perm", (m, n), "bf16"),), **common)
-        delta += resident_bytes([bary_w, vals, idx], op) - resident_bytes([w], op)
-        ops = replace_op(ops, op, [bary, perm, resid])
-    return rewrite(trace, ops, {"residual_density": dens}, weights_delta=delta)
+        delta += resident_bytes([bary_w, *stored], op) - resident_bytes([w], op)
+        ops = replace_op(ops, op, [bary, perm, *resid])
+    return rewrite(trace, ops, {**notes, "residual_density": dens}, weights_delta=delta)
 
 
 @register_method("qmoe", {

@@ -65,13 +65,22 @@ def prune_experts(layer: MoELayer, calib: np.ndarray, keep_fraction=0.75, merge=
     return MoELayer(layer.router, gate, up, down, layer.top_k), alive
 
 
-def resmoe_compress(layer: MoELayer, residual_density=0.25, **_) -> MoELayer:
-    """W_i ≈ W̄ + prune(W_i − W̄): the barycenter is the mean expert (no permutation
-    alignment: synthetic experts share their neuron order), residuals keep their
-    largest-magnitude `residual_density` entries."""
+def resmoe_compress(layer: MoELayer, residual_density=0.25, residual="prune", rank_ratio=0.25, **_) -> MoELayer:
+    """W_i ≈ W̄ + C(W_i − W̄): the barycenter is the mean expert (no permutation
+    alignment: synthetic experts share their neuron order); C keeps the residual's
+    largest-magnitude `residual_density` entries (prune) or its best rank-r
+    approximation with r = rank_ratio·k·n/(k+n) (svd)."""
     def comp(W):
         bar = W.mean(axis=0, keepdims=True)
         R = W - bar
+        if residual == "svd":
+            k, n = W.shape[1:]
+            r = max(0, int(round(rank_ratio * k * n / (k + n))))
+            out = np.empty_like(W)
+            for e in range(W.shape[0]):
+                u, sv, vt = np.linalg.svd(R[e], full_matrices=False)
+                out[e] = bar[0] + (u[:, :r] * sv[:r]) @ vt[:r]
+            return out
         if residual_density <= 0:
             return np.broadcast_to(bar, W.shape).copy()
         flat = np.abs(R).reshape(R.shape[0], -1)
