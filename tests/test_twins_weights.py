@@ -211,3 +211,34 @@ def test_bad_checkpoints(tmp_path):
     good = write_safetensors(tmp_path / "g.safetensors", {"a": np.zeros(3, np.float32)})
     with pytest.raises(InputError, match="no tensor 'b'"):
         SafetensorsFile(good).tensor("b")
+
+
+def test_moe_twin_from_a_mixtral_style_checkpoint_reads_one_layer(tmp_path, monkeypatch):
+    from cosim.functional.compression import safetensors_io
+    from cosim.functional.compression.twin import run_twin
+    rng = np.random.default_rng(3)
+    D, F, E = 64, 128, 4
+    t = {}
+    for layer in range(2):
+        p = f"model.layers.{layer}.block_sparse_moe."
+        t[p + "gate.weight"] = rng.standard_normal((E, D)).astype(np.float32) / 8
+        for e in range(E):
+            t[p + f"experts.{e}.w1.weight"] = heavy_tailed_weights(D, F, rng).T.copy()
+            t[p + f"experts.{e}.w3.weight"] = heavy_tailed_weights(D, F, rng).T.copy()
+            t[p + f"experts.{e}.w2.weight"] = heavy_tailed_weights(F, D, rng).T.copy()
+    path = write_safetensors(tmp_path / "moe.safetensors", t)
+    opened = []
+    real = safetensors_io.SafetensorsFile
+
+    class Spy(real):
+        def __init__(self, p):
+            super().__init__(p)
+            opened.append(self)
+    monkeypatch.setattr(safetensors_io, "SafetensorsFile", Spy)
+    r = run_twin("resmoe", checkpoint=path, layer=1)["resmoe"]
+    assert r["source"] == str(path) and 0 < r["moe_rel_error"] < 1
+    assert all(n.startswith("model.layers.1.") for n in opened[0].loaded) and len(opened[0].loaded) == 1 + 3 * E
+    exact = run_twin("resmoe", checkpoint=path, layer=1)["resmoe"]["moe_rel_error"]
+    assert exact == r["moe_rel_error"]  # deterministic
+    with pytest.raises(InputError, match="layer 5 has no routed experts"):
+        run_twin("qmoe", checkpoint=path, layer=5)

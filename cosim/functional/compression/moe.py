@@ -106,3 +106,27 @@ def qmoe_ternary(layer: MoELayer, zero_fraction=0.885, **_) -> MoELayer:
             out[e] = np.where(pos, hi, np.where(neg, lo, 0.0))
         return out
     return MoELayer(layer.router, tern(layer.gate), tern(layer.up), tern(layer.down), layer.top_k)
+
+
+_MOE_LAYOUTS = (  # (router, expert prefix, gate, up, down) in Hugging Face checkpoints
+    ("block_sparse_moe.gate.weight", "block_sparse_moe.experts.{e}.", "w1", "w3", "w2"),  # Mixtral
+    ("mlp.gate.weight", "mlp.experts.{e}.", "gate_proj", "up_proj", "down_proj"),  # Qwen-MoE, DeepSeek
+)
+
+
+def moe_layer_from_checkpoint(ck, layer: int, top_k: int) -> MoELayer | None:
+    """Layer `layer`'s router and experts from a safetensors checkpoint (HF names,
+    (out, in) weights), or None when that layer has no routed experts. Only the
+    tensors of this layer are read."""
+    names = set(ck.names())
+    base = f"model.layers.{layer}."
+    for router, prefix, g, u, d in _MOE_LAYOUTS:
+        if base + router not in names:
+            continue
+        E = ck.entries[base + router]["shape"][0]
+
+        def stack(proj):
+            return np.stack([np.asarray(ck.tensor(base + prefix.format(e=e) + proj + ".weight"), np.float32).T
+                             for e in range(E)])
+        return MoELayer(np.asarray(ck.tensor(base + router), np.float32).T, stack(g), stack(u), stack(d), top_k)
+    return None

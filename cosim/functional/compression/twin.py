@@ -86,7 +86,7 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
     if meth in WEIGHT_METHODS:
         return {"method": meth, **_weights_twin(recipe, model, checkpoint, rng, layer)}
     if meth in MOE_METHODS:
-        return {"method": meth, **_moe_twin(recipe, model, rng)}
+        return {"method": meth, **_moe_twin(recipe, model, rng, checkpoint, layer)}
     return {"method": meth, "note": f"no functional twin for {meth!r}"}
 
 
@@ -118,10 +118,20 @@ def _weights_twin(recipe, model, checkpoint, rng, layer) -> dict:
             "source": source}
 
 
-def _moe_twin(recipe, model, rng) -> dict:
+def _moe_twin(recipe, model, rng, checkpoint=None, layer_index=0) -> dict:
     E = model.moe.num_experts if model is not None and model.moe else 8
     k = model.moe.top_k if model is not None and model.moe else 2
-    layer = moe_layer(rng, experts=E, top_k=k)
+    layer, source = None, "synthetic"
+    if checkpoint is not None:
+        from cosim.functional.compression.safetensors_io import SafetensorsFile
+        layer = moe.moe_layer_from_checkpoint(SafetensorsFile(checkpoint), layer_index, k)
+        source = str(checkpoint)
+        if layer is None:
+            from workloads.io import InputError
+            raise InputError(f"{checkpoint}: layer {layer_index} has no routed experts (looked for "
+                             f"block_sparse_moe.gate.weight / mlp.gate.weight); pick a MoE layer")
+    if layer is None:
+        layer = moe_layer(rng, experts=E, top_k=k)
     x = activations(512, layer.router.shape[0], rng, outlier_scale=3.0)
     calib = activations(512, layer.router.shape[0], rng, outlier_scale=3.0)
     ref = moe.moe_forward(layer, x)
@@ -133,4 +143,4 @@ def _moe_twin(recipe, model, rng) -> dict:
         y = moe.moe_forward(moe.resmoe_compress(layer, **p), x)
     else:
         y = moe.moe_forward(moe.qmoe_ternary(layer), x)
-    return {"moe_rel_error": rel_error(ref, y)}
+    return {"moe_rel_error": rel_error(ref, y), "source": source}
