@@ -388,3 +388,14 @@ def test_resmoe_svd_residual_is_two_gemms_of_rank_r():
     assert u.flops + v.flops == 2 * 2 * r * (4096 + 14336)  # 2 routed tokens (batch 1, top-2)
     saved = 3 * 32 * (8 * 4096 * 14336 * 2 - (4096 * 14336 * 2 + 8 * r * (4096 + 14336) * 2))
     assert trace_for(MIXTRAL).meta["footprint"]["weights"] - t2.meta["footprint"]["weights"] == pytest.approx(saved)
+
+
+def test_ksort_bfp12_keys_halve_only_the_key_cache():
+    t = trace_for(LLAMA3_8B, seq=8192)
+    t2 = apply_recipe(t, "ksort_bfp12_keys", LLAMA3_8B)
+    a = only(t2, "attention")
+    k = next(x for x in a.inputs if x.name == "k_cache")
+    v = next(x for x in a.inputs if x.name == "v_cache")
+    assert (k.fmt, v.fmt) == ("bfp12_b32", "bf16")
+    assert k.nbytes == 8192 * 8 * 128 * (4 + 8 / 32) / 8  # 4-bit sign+mantissa + 8-bit exponent per 32
+    assert kv_read(t2) == pytest.approx(kv_read(t) * (4.25 + 16) / 32)

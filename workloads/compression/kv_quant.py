@@ -200,16 +200,26 @@ def _check_format(name) -> bool:
     return True
 
 
+def _format_or_empty(name) -> bool:
+    return name == "" or _check_format(name)
+
+
 @register_method("kv_format", {
     "format": Param("fp8_e4m3", str, _check_format, "a registered number format"),
-}, "KV cache stored in a registered format (FP8, MXFP8/6/4, NVFP4, BFP)")
+    "key_format": Param("", str, _format_or_empty, "'' (use format) or a registered number format"),
+    "value_format": Param("", str, _format_or_empty, "'' (use format) or a registered number format"),
+}, "KV cache stored in a registered format (FP8, MXFP8/6/4, NVFP4, BFP); K and V may differ")
 def apply_kv_format(trace, model, recipe):
-    fmt = recipe.params["format"]
-    f = get_format(fmt)
+    p = recipe.params
+    fmts = {"k": p["key_format"] or p["format"], "v": p["value_format"] or p["format"]}
 
     def repr_fn(name, B, n, h, d, old):
+        key = "key_format" if _is_key(name) else "value_format"
+        fmt = fmts["k" if _is_key(name) else "v"]
+        f = get_format(fmt)
         if f.block_size:
-            recipe.require(d % f.block_size == 0, "parameters.format", fmt,
+            fld = f"parameters.{key}" if p[key] else "parameters.format"
+            recipe.require(d % f.block_size == 0, fld, fmt,
                            f"a format whose block size ({f.block_size}) divides the head dimension {d}")
         return [TensorSpec(name, (B, n, h, d), fmt, "kv")]
 
@@ -219,9 +229,10 @@ def apply_kv_format(trace, model, recipe):
         return [fused_op(f"{recipe.name}.quantize_new", "quantize", 2 * B * h, d, repeat=attn.repeat,
                          phase=attn.phase, group=attn.group, into="kv_write")]
 
+    bits = {k: get_format(v).bits_per_element for k, v in fmts.items()}
     return apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
-                         {"kv_bits_per_element": f.bits_per_element}, lambda name, n: n,
-                         write_repr=repr_fn)
+                         {"key_bits_per_element": bits["k"], "value_bits_per_element": bits["v"]},
+                         lambda name, n: n, write_repr=repr_fn)
 
 
 # ---- KVQuant ------------------------------------------------------------------
