@@ -242,3 +242,10 @@ def test_moe_twin_from_a_mixtral_style_checkpoint_reads_one_layer(tmp_path, monk
     assert exact == r["moe_rel_error"]  # deterministic
     with pytest.raises(InputError, match="layer 5 has no routed experts"):
         run_twin("qmoe", checkpoint=path, layer=5)
+
+
+def test_float_casts_by_hand():
+    x = np.array([1.0 + 2 ** -9, 1.0 + 3 * 2 ** -9, 65520.0], np.float32)
+    bf = register_format_quant(x, "bf16")
+    assert bf[0] == 1.0 and bf[1] == 1.0 + 2 ** -7  # 1/4 LSB rounds down, 3/4 LSB up
+    assert register_format_quant(x, "fp16")[2] == np.inf  # beyond fp16's max

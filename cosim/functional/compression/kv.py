@@ -106,13 +106,13 @@ class KVQuantPolicy(_Accumulating):
 
 
 class FormatKVPolicy(_Accumulating):
-    """K and V stored in a registered number format, blocks along head_dim."""
+    """K and V stored in registered number formats, blocks along head_dim."""
 
-    def __init__(self, fmt="fp8_e4m3"):
-        self.fmt = fmt
+    def __init__(self, fmt="fp8_e4m3", value_fmt=None):
+        self.kf, self.vf = fmt, value_fmt or fmt
 
     def view(self):
-        return register_format_quant(self.K, self.fmt, -1), register_format_quant(self.V, self.fmt, -1)
+        return register_format_quant(self.K, self.kf, -1), register_format_quant(self.V, self.vf, -1)
 
 
 class MixedPrecisionPolicy(_Accumulating):

@@ -24,7 +24,7 @@ __all__ = ["run_twin", "kv_policy", "TWIN_METHODS"]
 KV_METHODS = {
     "kivi": lambda p: kv.KIVIPolicy(p["k_bits"], p["v_bits"], p["group_size"], p["residual_length"]),
     "kvquant": lambda p: kv.KVQuantPolicy(p["bits"], p["outlier_fraction"], p["first_few_fp16"]),
-    "kv_format": lambda p: kv.FormatKVPolicy(p["format"]),
+    "kv_format": lambda p: kv.FormatKVPolicy(p["key_format"] or p["format"], p["value_format"] or p["format"]),
     "mixed_precision_kv": lambda p: kv.MixedPrecisionPolicy(p["hi_bits"], p["lo_bits"], p["salient_ratio"],
                                                             p["group_size"], p["saliency"], p["probe_ratio"],
                                                             p["channel_normalizers"]),
