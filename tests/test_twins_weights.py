@@ -249,3 +249,16 @@ def test_float_casts_by_hand():
     bf = register_format_quant(x, "bf16")
     assert bf[0] == 1.0 and bf[1] == 1.0 + 2 ** -7  # 1/4 LSB rounds down, 3/4 LSB up
     assert register_format_quant(x, "fp16")[2] == np.inf  # beyond fp16's max
+
+
+def test_palu_on_checkpoint_projections(tiny_checkpoint):
+    from cosim.functional.compression.lowrank import grouped_low_rank
+    from cosim.functional.compression.twin import run_twin
+    path, t = tiny_checkpoint
+    w = hf_weight(SafetensorsFile(path), "model.layers.0.self_attn.k_proj.weight")  # 128 x 64: 2 heads of 32
+    assert np.allclose(grouped_low_rank(w, 32, 2, 1.0), w, atol=1e-5)  # full rank: exact
+    lo, hi = (gemm_sqnr(activations(16, 128, np.random.default_rng(0)), w, grouped_low_rank(w, 32, 2, q))
+              for q in (0.25, 0.75))
+    assert hi > lo
+    r = run_twin("palu", checkpoint=path, prompt=256, steps=2)["palu"]
+    assert r["source"] == str(path) and "k_proj_sqnr_db" in r and "attn_rel_error" in r

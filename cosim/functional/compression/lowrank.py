@@ -47,3 +47,19 @@ class LowRankPolicy(CachePolicy):
         else:
             k, v = self.K @ self.Bk @ self.Bk.T, self.V @ self.Bv @ self.Bv.T
         return CacheView(k.astype(np.float32), v.astype(np.float32), np.arange(k.shape[0]))
+
+
+def grouped_low_rank(w: np.ndarray, head_dim: int, group_size: int, rank_ratio: float) -> np.ndarray:
+    """Palu's G-LRD on a (k, n) projection W: columns are KV heads of `head_dim`;
+    each group of `group_size` heads is replaced by its best rank-r approximation,
+    r = rank_ratio · group width (the truncated SVD Palu initialises from)."""
+    w = np.asarray(w, np.float64)
+    width = head_dim * group_size
+    if w.shape[1] % width:
+        raise ValueError(f"{w.shape[1]} output columns are not whole groups of {group_size} heads x {head_dim}")
+    out = np.empty_like(w)
+    r = max(1, int(round(rank_ratio * width)))
+    for g0 in range(0, w.shape[1], width):
+        u, s, vt = np.linalg.svd(w[:, g0:g0 + width], full_matrices=False)
+        out[:, g0:g0 + width] = (u[:, :r] * s[:r]) @ vt[:r]
+    return out.astype(np.float32)

@@ -74,7 +74,10 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
         d = model.head_dim if model is not None else 128
         g = model.heads // model.kv_heads if model is not None else 4
         seq = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
-        return {"method": meth, **evaluate_policy(kv_policy(recipe, model), seq)}
+        out = {"method": meth, **evaluate_policy(kv_policy(recipe, model), seq)}
+        if meth == "palu" and checkpoint is not None:
+            out.update(_palu_weights(recipe, model, checkpoint, rng, layer, d))
+        return out
     if meth in ("cla", "minicache"):
         from cosim.functional.compression.crosslayer import MiniCachePolicy, SharedKVPolicy, neighbour_layer
         d = model.head_dim if model is not None else 128
@@ -88,6 +91,27 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
     if meth in MOE_METHODS:
         return {"method": meth, **_moe_twin(recipe, model, rng, checkpoint, layer)}
     return {"method": meth, "note": f"no functional twin for {meth!r}"}
+
+
+def _palu_weights(recipe, model, checkpoint, rng, layer, head_dim) -> dict:
+    """Palu on the checkpoint's own W_k / W_v: SQNR of x·W against x·(A·B)."""
+    from cosim.functional.compression.safetensors_io import SafetensorsFile, hf_weight
+    ck = SafetensorsFile(checkpoint)
+    p = recipe.params
+    res = {"source": str(checkpoint)}
+    for proj, ratio in (("k_proj", p["key_rank_ratio"]), ("v_proj", p["value_rank_ratio"])):
+        name = f"model.layers.{layer}.self_attn.{proj}.weight"
+        if name not in ck.entries:
+            continue
+        w = hf_weight(ck, name)
+        hd = head_dim if w.shape[1] % head_dim == 0 else w.shape[1]  # no model given: one head
+        heads = w.shape[1] // hd
+        gs = min(p["head_group_size"], heads)
+        while heads % gs:
+            gs -= 1
+        x = activations(64, w.shape[0], rng)
+        res[f"{proj}_sqnr_db"] = float(weights.gemm_sqnr(x, w, lowrank.grouped_low_rank(w, hd, gs, ratio)))
+    return res
 
 
 def _weights_twin(recipe, model, checkpoint, rng, layer) -> dict:
