@@ -218,6 +218,11 @@ def test_h2o_budget_decode_and_unfused_prefill():
     assert only(tp2, "attn_scores").flops == 2 * 32 * 2048 * 2048 * 128  # the full (masked) square
     assert tp2.total_bytes > tp.total_bytes
     assert tp2.meta["footprint"]["kv_cache"] == pytest.approx(tp.meta["footprint"]["kv_cache"] * 408 / 2048)
+    # one layer's probabilities are live: as build_trace(attention="unfused") counts them
+    unf = trace_for(LLAMA3_8B, "prefill", seq=2048, attention="unfused")
+    assert tp2.meta["footprint"]["activations"] == pytest.approx(unf.meta["footprint"]["activations"])
+    assert apply_recipe(unf, "h2o", LLAMA3_8B).meta["footprint"]["activations"] == pytest.approx(
+        unf.meta["footprint"]["activations"])
 
 
 def test_snapkv_capacity_and_prefill_votes():

@@ -182,8 +182,27 @@ def apply_h2o(trace, model, recipe):
                  (TensorSpec("h2o_scores_kv", (B, h, S), "fp32", "state"),), (), compute_fmt="fp32", **common)
         return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name)]
 
-    return _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill,
-                  lambda k: {"unfused_prefill_attention": True})
+    out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill,
+                 lambda k: {"unfused_prefill_attention": True})
+    return charge_unfused_scores(trace, out)
+
+
+def charge_unfused_scores(before, after):
+    """A prefill that now materialises the Sp×Sp probabilities holds one layer's score
+    matrix in memory (what build_trace(attention="unfused") counts)."""
+    if before.phase != "prefill" or before.meta.get("attention") == "unfused":
+        return after
+    extra = 0.0
+    for op in after.ops:
+        if op.name == "attn_softmax":
+            extra = max(extra, sum(t.nbytes for t in op.outputs))
+    if not extra:
+        return after
+    meta = dict(after.meta)
+    fp = dict(meta.get("footprint") or {})
+    fp["activations"] = fp.get("activations", 0.0) + extra
+    meta["footprint"] = fp
+    return after.replace_ops(after.ops, meta=meta)
 
 
 # ---- SnapKV ------------------------------------------------------------------------

@@ -368,7 +368,8 @@ def apply_mixed_precision(trace, model, recipe):
     if trace.phase == "prefill" and p["saliency"] == "probe":
         out = _add_probe_prefill(out, recipe)
     elif trace.phase == "prefill":
-        out = _add_accumulated_prefill(out, recipe)
+        from workloads.compression.eviction import charge_unfused_scores
+        out = charge_unfused_scores(trace, _add_accumulated_prefill(out, recipe))
     return out
 
 
