@@ -404,3 +404,14 @@ def test_ksort_bfp12_keys_halve_only_the_key_cache():
     assert (k.fmt, v.fmt) == ("bfp12_b32", "bf16")
     assert k.nbytes == 8192 * 8 * 128 * (4 + 8 / 32) / 8  # 4-bit sign+mantissa + 8-bit exponent per 32
     assert kv_read(t2) == pytest.approx(kv_read(t) * (4.25 + 16) / 32)
+
+
+def test_streaming_llm_prefill_attends_within_the_window():
+    tp = trace_for(LLAMA3_8B, "prefill", seq=8192)
+    tp2 = apply_recipe(tp, "streaming_llm", LLAMA3_8B)
+    a0, a1 = only(tp, "attention"), only(tp2, "attention")
+    assert a1.dims["window"] == 2004
+    # causal pairs capped at 2004 per query: 2004·2005/2 for the first 2004 queries, then 2004 each
+    pairs = 2004 * 2005 / 2 + (8192 - 2004) * 2004
+    assert a1.flops == pytest.approx(2 * 32 * pairs * 256)
+    assert a1.flops < a0.flops

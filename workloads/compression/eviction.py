@@ -138,7 +138,15 @@ def apply_streaming_llm(trace, model, recipe):
                                   repeat=attn.repeat, phase=attn.phase, group=attn.group, into=attn.name))
         return new, [], extra
 
-    return _evict(trace, recipe, lambda S: budget, step, lambda a, k: [a], lambda k: {})
+    def prefill(attn, kept):
+        # each prompt token attends to the sinks and its recent window only (the
+        # streaming setting); the sinks' few extra pairs are left out of the count
+        S = int(attn.dims["kv_len"])
+        if budget >= S:
+            return [attn]
+        return [attn.with_(dims={**attn.dims, "window": budget})]
+
+    return _evict(trace, recipe, lambda S: budget, step, prefill, lambda k: {})
 
 
 # ---- H2O -------------------------------------------------------------------------
