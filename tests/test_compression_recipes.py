@@ -415,3 +415,27 @@ def test_streaming_llm_prefill_attends_within_the_window():
     pairs = 2004 * 2005 / 2 + (8192 - 2004) * 2004
     assert a1.flops == pytest.approx(2 * 32 * pairs * 256)
     assert a1.flops < a0.flops
+
+
+@pytest.mark.parametrize("recipe,b,per_head", [("kivi2", 2, 1_572_864 + 1_599_488), ("kivi4", 4, 2_621_440 + 2_643_968)])
+def test_kivi_bits_at_32k(recipe, b, per_head):
+    # K = S·d·b/8 + (S/G)·d·4 ; V = (S−R)·d·b/8 + (S−R)·(d/G)·4 + R·d·2   (S=32768, d=128, G=32, R=128)
+    assert kivi_key_bytes(32768, 128, b, 32, 128) + kivi_value_bytes(32768, 128, b, 32, 128) == per_head
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=32768), recipe, LLAMA3_8B)
+    assert kv_read(t2) == per_head * 8 * 32
+
+
+def test_mikv_bytes_fp16_salient_int3_rest():
+    S = 4000
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=S), "mikv", LLAMA3_8B)
+    hi = 800  # 20 % of the tokens stay bf16
+    lo = S - hi  # INT3 codes, 48 B per token-head, plus fp16 scale and zero per token
+    per_tensor = 8 * (hi * 128 * 2 + lo * 48 + lo * 2 * 2)
+    assert kv_read(t2) == pytest.approx(2 * 32 * per_tensor)
+
+
+def test_zipcache_probe_attention_at_prefill():
+    tp2 = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=4096), "zipcache", LLAMA3_8B)
+    probe = only(tp2, "zipcache.probe_scores")
+    n_probe = round(0.1 * 4096)
+    assert probe.flops == 2 * 32 * n_probe * 4096 * 128  # 2·n_probe·S·d per head
