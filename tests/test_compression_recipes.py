@@ -439,3 +439,15 @@ def test_zipcache_probe_attention_at_prefill():
     probe = only(tp2, "zipcache.probe_scores")
     n_probe = round(0.1 * 4096)
     assert probe.flops == 2 * 32 * n_probe * 4096 * 128  # 2·n_probe·S·d per head
+
+
+def test_sliding_window_model_capacity_starts_at_the_window():
+    from workloads.models import ModelSpec
+    m = ModelSpec(name="swa", hidden=4096, layers=32, heads=32, kv_heads=8, intermediate=14336, vocab=32000,
+                  sliding_window=4096)
+    t = trace_for(m, seq=32768)
+    t2 = apply_recipe(t, "kivi2", m)
+    assert t2.meta["kv_state"]["capacity"] == 4096
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(kv_read(t2))  # reads = the whole (window) cache
+    t3 = apply_recipe(t, "snapkv", m)
+    assert t3.meta["footprint"]["kv_cache"] == pytest.approx(t.meta["footprint"]["kv_cache"] * 1024 / 4096)

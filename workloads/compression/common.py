@@ -102,16 +102,19 @@ def kv_state(trace) -> dict:
     if st:
         return dict(st)
     seq = max(int(trace.seq), 1)
+    # a sliding-window model's decode cache holds kv_len < seq tokens
+    decode_lens = [int(op.dims["kv_len"]) for op in attention_ops(trace) if int(op.dims.get("q_len", 1)) == 1]
+    cached = min(decode_lens) if decode_lens else seq
     fp = trace.meta.get("footprint") or {}
     if fp.get("kv_cache"):
-        bpt = float(fp["kv_cache"]) / (trace.batch * seq)
+        bpt = float(fp["kv_cache"]) / (trace.batch * max(cached, 1))
     else:  # no footprint from the builder: derive from the attention op's cache tensors
         bpt = 0.0
         for op in attention_ops(trace):
             kvb = sum(t.nbytes for t in op.inputs if t.role == "kv")
             kv_len = max(int(op.dims.get("kv_len", seq)), 1)
             bpt += kvb / (trace.batch * kv_len) * op.repeat
-    return {"context": seq, "capacity": seq, "read": seq, "bytes_per_token": bpt, "extra_bytes": 0.0}
+    return {"context": seq, "capacity": cached, "read": cached, "bytes_per_token": bpt, "extra_bytes": 0.0}
 
 
 # ---- tensors ----------------------------------------------------------------
