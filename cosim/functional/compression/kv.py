@@ -10,7 +10,7 @@ import numpy as np
 
 from cosim.functional.compression.attention import CachePolicy, CacheView
 from cosim.functional.compression.quant import (asym_group_quant, codebook_quant, lloyd_codebook,
-                                                register_format_quant)
+                                                register_format_quant, rope)
 
 __all__ = ["KIVIPolicy", "KVQuantPolicy", "FormatKVPolicy", "MixedPrecisionPolicy"]
 
@@ -66,14 +66,22 @@ class KVQuantPolicy(_Accumulating):
     """KVQuant: per-channel non-uniform keys (a Lloyd codebook per channel fitted on the
     prompt, after per-channel normalisation), per-token non-uniform values (one
     codebook on per-token-normalised values), 1 % largest-magnitude outliers kept
-    exactly, the first `first_few_fp16` tokens exact. (Synthetic keys carry no RoPE,
-    so the pre-RoPE detail has no numerical effect here.)"""
+    exactly, the first `first_few_fp16` tokens exact. Synthetic heads carry no RoPE
+    unless `rope_theta` is given (then keys are taken as post-RoPE)."""
 
-    def __init__(self, bits=3, outlier_fraction=0.01, first_few_fp16=1):
+    def __init__(self, bits=3, outlier_fraction=0.01, first_few_fp16=1, rope_theta=None, pre_rope=True):
         self.b, self.f, self.sink = bits, outlier_fraction, first_few_fp16
+        # rope_theta set: the keys arriving are post-RoPE (position = index); pre_rope
+        # un-rotates them, quantizes, and re-applies RoPE (what KVQuant does each step)
+        self.theta, self.pre = rope_theta, pre_rope
+
+    def _keys(self):
+        if self.theta and self.pre:
+            return rope(self.K, np.arange(self.K.shape[0]), self.theta, inverse=True)
+        return self.K
 
     def on_prefill(self):
-        K = self.K[self.sink:]
+        K = self._keys()[self.sink:]
         self.k_lo, self.k_hi = np.percentile(K, 1, axis=0), np.percentile(K, 99, axis=0)
         kn = self._knorm(K)
         self.k_books = [lloyd_codebook(kn[:, c], self.b) for c in range(K.shape[1])]
@@ -91,7 +99,7 @@ class KVQuantPolicy(_Accumulating):
 
     def view(self):
         s = self.sink
-        K, V = self.K[s:], self.V[s:]
+        K, V = self._keys()[s:], self.V[s:]
         kn = self._knorm(K)
         kq = np.stack([codebook_quant(kn[:, c], self.k_books[c]) for c in range(K.shape[1])], axis=1)
         kq = np.where(np.abs(kn) > self.k_cut, kn, kq)  # dense-and-sparse: outliers exact
@@ -101,6 +109,8 @@ class KVQuantPolicy(_Accumulating):
         vn = V / vmax
         vq = np.where(np.abs(vn) > self.v_cut, vn, codebook_quant(vn, self.v_book))
         vd = vq * vmax
+        if self.theta and self.pre:
+            kd = rope(kd, np.arange(s, self.K.shape[0]), self.theta)
         return (np.concatenate([self.K[:s], kd]).astype(np.float32),
                 np.concatenate([self.V[:s], vd]).astype(np.float32))
 

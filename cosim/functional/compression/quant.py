@@ -96,3 +96,18 @@ def register_format_quant(x: np.ndarray, fmt: str, axis: int = -1) -> np.ndarray
         raise ImportError(f"quantizing to {fmt!r} needs cosim.functional.quantize (the numba "
                           f"functional core), which this checkout lacks") from e
     return np.asarray(quantize(np.asarray(x, np.float32), fmt, axis=axis), np.float32)
+
+
+def rope(x: np.ndarray, positions: np.ndarray, theta: float = 10000.0, inverse: bool = False) -> np.ndarray:
+    """Rotary position embedding, Hugging Face `rotate_half` layout: channel i pairs
+    with i + d/2 and turns by position·theta^(−2i/d). `inverse` undoes it."""
+    x = np.asarray(x, np.float64)
+    d = x.shape[-1]
+    half = d // 2
+    freq = theta ** (-np.arange(half) * 2.0 / d)
+    ang = np.asarray(positions, np.float64)[:, None] * freq[None, :]
+    if inverse:
+        ang = -ang
+    c, s = np.cos(ang), np.sin(ang)
+    a, b = x[:, :half], x[:, half:]
+    return np.concatenate([a * c - b * s, a * s + b * c], axis=1).astype(np.float32)
