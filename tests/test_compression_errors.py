@@ -113,3 +113,25 @@ def test_bad_fields(tmp_path, text, field):
 def test_missing_recipe_file(tmp_path):
     with pytest.raises(InputError, match="no such recipe file"):
         load_recipe(str(tmp_path / "absent.yaml"))
+
+
+def test_inline_parameter_overrides():
+    r = load_recipe("kivi2(group_size=64, residual_length=64)+h2o(budget=512)")
+    kivi, h2o = r.parts
+    assert kivi.name == "kivi2(group_size=64,residual_length=64)" and kivi.params["group_size"] == 64
+    assert kivi.params["k_bits"] == 2 and kivi.citation == load_recipe("kivi2").citation
+    assert h2o.params["budget"] == 512
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=8192), r, LLAMA3_8B)
+    assert t2.meta["kv_state"]["capacity"] == 512
+
+
+def test_inline_override_errors_name_the_field():
+    with pytest.raises(RecipeError) as e:
+        load_recipe("kivi2(residual_length=100)")
+    assert "kivi2.yaml" in str(e.value) and "parameters.residual_length" in str(e.value) and "100" in str(e.value)
+    with pytest.raises(RecipeError, match="parameters.budget: got -1"):
+        load_recipe("h2o(budget=-1)")
+    with pytest.raises(RecipeError, match="expected key=value"):
+        load_recipe("h2o(512)")
+    with pytest.raises(RecipeError, match="parameters.nope"):
+        load_recipe("snapkv(nope=1)")

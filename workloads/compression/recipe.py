@@ -126,17 +126,55 @@ def list_recipes() -> list[str]:
 
 def load_recipe(spec: "str | Path | Recipe") -> Recipe:
     """A bundled name (``kivi2``), a path to a recipe YAML, or names joined by ``+``
-    (composed left to right)."""
+    (composed left to right). Any part may override parameters inline:
+    ``kivi2(group_size=64,residual_length=64)+h2o(budget=512)`` (what a sweep varies)."""
     if isinstance(spec, Recipe):
         return spec
     text = str(spec).strip()
     if not text:
         raise RecipeError("recipe: got ''; expected a bundled recipe name, a path, or names joined by '+'")
-    if "+" in text and not Path(text).exists():
-        parts = tuple(_load_one(p.strip()) for p in text.split("+"))
+    if Path(text).exists():
+        return _load_one(text)
+    pieces = _split_top(text, "+")
+    if len(pieces) > 1:
+        parts = tuple(_load_part(p.strip()) for p in pieces)
         return Recipe(name="+".join(p.name for p in parts), method="compose", parts=parts,
                       source=text)
-    return _load_one(text)
+    return _load_part(text)
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on `sep` outside parentheses."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if ch == sep and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return out
+
+
+def _load_part(text: str) -> Recipe:
+    if not text.endswith(")") or "(" not in text:
+        return _load_one(text)
+    import yaml
+    base_name, args = text[:-1].split("(", 1)
+    base = _load_one(base_name.strip())
+    overrides = {}
+    for item in filter(None, (a.strip() for a in _split_top(args, ","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise RecipeError(f"recipe {text!r}: override {item!r}: expected key=value")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value.strip())
+        except yaml.YAMLError:
+            raise RecipeError(f"recipe {text!r}: override {item!r}: value is not a plain scalar") from None
+    data = {"name": text.replace(" ", ""), "method": base.method, "citation": base.citation,
+            "parameters": {**base.params, **overrides}}
+    return recipe_from_dict(data, f"{base.source} (overridden by {text!r})")
 
 
 def _load_one(text: str) -> Recipe:
