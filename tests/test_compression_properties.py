@@ -1,7 +1,5 @@
 """Property tests of the recipe arithmetic (hypothesis)."""
 
-import math
-
 import pytest
 from hypothesis import given, settings, strategies as st
 

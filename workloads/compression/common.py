@@ -30,7 +30,7 @@ from workloads.ops import Op, TensorSpec
 __all__ = [
     "snapshot", "record_effects", "rewrite", "codes_tensor", "weight_codes", "byte_tensor",
     "replace_op", "insert_after", "insert_before", "find_all", "has_op", "kv_state",
-    "weight_inputs", "weight_resident_count", "resident_bytes", "fused_op", "kv_format", "attention_ops",
+    "weight_inputs", "resident_bytes", "fused_op", "kv_format", "attention_ops",
     "expert_op", "gemm_weight_ops", "gemm_k_axis", "kv_write_parts", "set_kv_write_width",
 ]
 
@@ -223,10 +223,6 @@ def resident_bytes(tensors, op: Op) -> float:
     routed-expert weight covers every expert and its `density` is the fraction a step
     touches (traffic), so residency ignores density."""
     return sum(t.numel * get_format(t.fmt).bits_per_element / 8 for t in tensors) * op.repeat
-
-
-def weight_resident_count(op: Op, model) -> int:
-    return op.repeat
 
 
 def gemm_k_axis(op: Op, w: TensorSpec) -> int:

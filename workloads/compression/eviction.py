@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 
-from workloads.compression.common import (attention_ops, find_all, fused_op, insert_after, kv_state,
-                                          kv_write_parts, replace_op, rewrite)
+from workloads.compression.common import (attention_ops, find_all, fused_op, kv_state, kv_write_parts,
+                                          replace_op, rewrite)
 from workloads.compression.recipe import Param, fraction, register_method
 from workloads.ops import Op, TensorSpec
 

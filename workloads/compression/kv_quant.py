@@ -15,12 +15,10 @@ adds. The shared driver then:
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
-from workloads.compression.common import (attention_ops, byte_tensor, codes_tensor, find_all,
-                                          fused_op, insert_after, kv_state, kv_write_parts, replace_op,
-                                          rewrite)
+from workloads.compression.common import (attention_ops, byte_tensor, codes_tensor, fused_op, insert_after,
+                                          kv_state, kv_write_parts, replace_op, rewrite)
 from workloads.compression.recipe import Param, bits, fraction, register_method
 from workloads.formats import FormatError, get_format
 from workloads.ops import Op, TensorSpec

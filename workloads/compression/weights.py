@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import math
 
-from workloads.compression.common import (fused_op, gemm_k_axis, gemm_weight_ops, insert_after,
-                                          replace_op, rewrite, weight_codes, weight_inputs,
-                                          weight_resident_count, byte_tensor, resident_bytes)
+from workloads.compression.common import (byte_tensor, fused_op, gemm_k_axis, gemm_weight_ops, replace_op,
+                                          resident_bytes, rewrite, weight_codes, weight_inputs)
 from workloads.compression.recipe import Param, bits, fraction, register_method
 from workloads.formats import FormatError, get_format
 from workloads.ops import Op, TensorSpec

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosim.functional.compression.metrics import rel_error, softmax
+from cosim.functional.compression.metrics import softmax
 from cosim.functional.compression.synthetic import MoELayer
 
 __all__ = ["moe_forward", "prune_experts", "resmoe_compress", "qmoe_ternary", "expert_usage"]

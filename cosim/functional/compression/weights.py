@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from cosim.functional.compression.metrics import sqnr_db
-from cosim.functional.compression.quant import asym_group_quant, register_format_quant, sym_group_quant
+from cosim.functional.compression.quant import asym_group_quant, register_format_quant
 
 __all__ = ["weight_format_twin", "spqr_quantize", "ocs_quantize", "gemm_sqnr"]
 
