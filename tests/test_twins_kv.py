@@ -197,3 +197,13 @@ def test_kvquant_pre_rope_keys_beat_post_rope_keys():
             v = pol.step(0, post[P], s.values[P], s.decode_queries[0])
             snr[pre] = sqnr_db(post[:P + 1], v.keys)
         assert snr[True] > snr[False] + 0.5
+
+
+def test_causal_column_sums_match_the_row_by_row_definition():
+    from cosim.functional.compression.attention import causal_column_sums
+    s = seq(prompt=300, d=32)
+    ref = np.zeros(300)
+    for i in range(300):
+        ref[:i + 1] += attend(s.prompt_queries[i], s.keys[:i + 1], s.values[:i + 1])[1].sum(axis=0)
+    assert np.allclose(causal_column_sums(s.prompt_queries, s.keys[:300], block=64), ref)
+    assert causal_column_sums(s.prompt_queries, s.keys[:300]).sum() == pytest.approx(300 * 4)  # rows x group

@@ -22,7 +22,7 @@ import numpy as np
 from cosim.functional.compression.metrics import kl_divergence, softmax
 from cosim.functional.compression.synthetic import KVSequence
 
-__all__ = ["CacheView", "CachePolicy", "FullCache", "evaluate_policy", "attend"]
+__all__ = ["CacheView", "CachePolicy", "FullCache", "evaluate_policy", "attend", "causal_column_sums"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,22 @@ def evaluate_policy(policy: CachePolicy, seq: KVSequence) -> dict:
     return {"attn_rel_error": float(np.sqrt(num / den)), "attn_kl": float(np.mean(kls)),
             "mass_kept": float(np.mean(mass)), "tokens_read": float(np.mean(read)),
             "steps": seq.steps}
+
+
+def causal_column_sums(queries: np.ndarray, keys: np.ndarray, rows: np.ndarray | None = None,
+                       block: int = 256) -> np.ndarray:
+    """Σ over query rows i (and the GQA group) of softmax(q_i·K[:i+1]ᵀ/√d): each key's
+    accumulated causal attention, computed in blocks of query rows. queries (P, g, d),
+    keys (P, d); `rows` restricts the sum to some query positions."""
+    P, d = keys.shape
+    rows = np.arange(P) if rows is None else np.asarray(rows)
+    out = np.zeros(P)
+    kT = keys.astype(np.float64).T / np.sqrt(d)
+    for b0 in range(0, rows.size, block):
+        r = rows[b0:b0 + block]
+        s = np.einsum("rgd,dn->rgn", queries[r].astype(np.float64), kT)
+        s = np.where(np.arange(P)[None, None, :] <= r[:, None, None], s, -np.inf)
+        s -= s.max(axis=2, keepdims=True)
+        e = np.exp(s)
+        out += (e / e.sum(axis=2, keepdims=True)).sum(axis=(0, 1))
+    return out

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from cosim.functional.compression.attention import CachePolicy, CacheView
+from cosim.functional.compression.attention import CachePolicy, CacheView, causal_column_sums
 from cosim.functional.compression.metrics import softmax
 
 __all__ = ["StreamingPolicy", "H2OPolicy", "SnapKVPolicy", "RocketKVPolicy", "snapkv_select"]
@@ -72,9 +72,8 @@ class H2OPolicy(_Selecting):
         P = keys.shape[0]
         self.C = self.budget or (int(self.hr * P) + int(self.rr * P))
         self.n_recent = int(self.rr * P) if not self.budget else self.C // 2
-        self.score = np.zeros(P)
-        for i in range(P):  # column sums of the prompt's (causal) attention, group pooled
-            self.score[:i + 1] += _probs(queries[i], keys[:i + 1]).sum(axis=0)
+        # column sums of the prompt's (causal) attention, group pooled
+        self.score = causal_column_sums(queries, keys)
         return self._trim(np.arange(P))
 
     def _trim(self, keep):
@@ -104,9 +103,7 @@ def snapkv_select(keys, queries, capacity, window, kernel, pooling="max"):
     if P <= capacity:
         return np.arange(P)
     W = min(window, P)
-    votes = np.zeros(P - W)
-    for i in range(P - W, P):
-        votes += _probs(queries[i], keys[:i + 1])[:, :P - W].sum(axis=0)
+    votes = causal_column_sums(queries, keys, np.arange(P - W, P))[:P - W]
     pad = kernel // 2
     padded = np.pad(votes, pad, mode="edge" if pooling == "max" else "constant")
     win = np.lib.stride_tricks.sliding_window_view(padded, kernel)

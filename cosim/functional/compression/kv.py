@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosim.functional.compression.attention import CachePolicy, CacheView
+from cosim.functional.compression.attention import CachePolicy, CacheView, causal_column_sums
 from cosim.functional.compression.quant import (asym_group_quant, codebook_quant, lloyd_codebook,
                                                 register_format_quant, rope)
 
@@ -145,11 +145,7 @@ class MixedPrecisionPolicy(_Accumulating):
             rows = np.arange(P - n_probe, P)
         else:
             rows = np.arange(P)
-        score = np.zeros(P)
-        for i in rows:
-            s = qs[i] @ self.K[:i + 1].T / np.sqrt(d)
-            s = np.exp(s - s.max(axis=1, keepdims=True))
-            score[:i + 1] += (s / s.sum(axis=1, keepdims=True)).sum(axis=0)
+        score = causal_column_sums(qs, self.K, rows)
         if self.saliency == "probe":  # normalise by how many probes could see each token
             seen = np.array([np.sum(rows >= j) for j in range(P)], dtype=float)
             score = score / np.maximum(seen, 1)
