@@ -38,4 +38,4 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-10, axis: int = 
     q = q / np.sum(q, axis=axis, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
-    return np.sum(terms, axis=axis)
+    return np.maximum(np.sum(terms, axis=axis), 0.0)  # ≥ 0; rounding can dip below
