@@ -207,3 +207,14 @@ def test_causal_column_sums_match_the_row_by_row_definition():
         ref[:i + 1] += attend(s.prompt_queries[i], s.keys[:i + 1], s.values[:i + 1])[1].sum(axis=0)
     assert np.allclose(causal_column_sums(s.prompt_queries, s.keys[:300], block=64), ref)
     assert causal_column_sums(s.prompt_queries, s.keys[:300]).sum() == pytest.approx(300 * 4)  # rows x group
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000))
+def test_gear_low_rank_and_outliers_reduce_error(seed):
+    from cosim.functional.compression.kv import GEARPolicy
+    s = seq(seed)
+    plain = err(GEARPolicy(2, 64, rank=0, outlier_fraction=0.0), s)
+    lowrank = err(GEARPolicy(2, 64, rank=16, outlier_fraction=0.0), s)
+    full = err(GEARPolicy(2, 64, rank=16, outlier_fraction=0.02), s)
+    assert lowrank < plain and full < plain

@@ -189,6 +189,85 @@ def apply_kivi(trace, model, recipe):
     return apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, quantized)
 
 
+# ---- GEAR ----------------------------------------------------------------------
+def _gear_validate(recipe):
+    p = recipe.params
+    recipe.require(p["streaming_gap"] % p["group_size"] == 0, "parameters.streaming_gap", p["streaming_gap"],
+                   f"a multiple of group_size ({p['group_size']}): keys are quantized per channel in whole groups")
+
+
+@register_method("gear", {
+    "bits": Param(2, int, bits, "1..16 bits"),
+    "group_size": Param(64, int, lambda x: x > 0, "a positive group size"),
+    "rank": Param(2, int, lambda x: x >= 0, "a non-negative rank (decode chunks)"),
+    "prefill_rank": Param(4, int, lambda x: x >= 0, "a non-negative rank (the prompt)"),
+    "power_iterations": Param(3, int, lambda x: x >= 1, "a positive iteration count"),
+    "outlier_fraction": Param(0.02, float, fraction, "a fraction in [0, 1]"),
+    "streaming_gap": Param(64, int, lambda x: x > 0, "a positive token count"),
+}, "GEAR: low-bit backbone + low-rank residual + sparse outliers, compressed every gap tokens",
+    validate=_gear_validate)
+def apply_gear(trace, model, recipe):
+    """X ≈ Q(X) + A·Bᵀ + S (doc §1.1): a KIVI-style backbone (keys per channel, values
+    per token, groups of G), a rank-r residual (A: n×r, B: d×r fp16; the prompt at
+    prefill_rank), the outlier fraction as fp16 values + int32 indices, and an fp16
+    streaming buffer of up to `gap` tokens compressed every `gap` steps. Decode applies
+    the correction without reconstructing: q·Kᵀ = q·deq(Q)ᵀ + (q·B)·Aᵀ + q·Sᵀ."""
+    p = recipe.params
+    G, gap, b, f = p["group_size"], p["streaming_gap"], p["bits"], p["outlier_fraction"]
+
+    def repr_fn(name, B, n, h, d, fmt):
+        recipe.require(d % G == 0 or _is_key(name), "parameters.group_size", G,
+                       f"a divisor of the head dimension {d} (values are grouped along channels)")
+        rb = n % gap
+        nq = n - rb
+        nnz = int(round(f * B * nq * h * d))
+        stats = (TensorSpec(f"{name}.scale_zero", (B, nq // G, h, 2 * d), "fp16", "kv") if _is_key(name)
+                 else TensorSpec(f"{name}.scale_zero", (B, nq, h, 2 * d // G), "fp16", "kv"))
+        return [codes_tensor(name, B, nq, h, d, b), stats,
+                TensorSpec(f"{name}.lowrank", (B, h, (nq + d) * p["prefill_rank"]), "fp16", "kv") if nq else
+                TensorSpec(f"{name}.lowrank", (B, h, 0), "fp16", "kv"),
+                TensorSpec(f"{name}.outlier_values", (nnz,), "fp16", "kv"),
+                byte_tensor(f"{name}.outlier_index", nnz * 4, "kv"),
+                TensorSpec(f"{name}.residual", (B, rb, h, d), fmt, "kv")]
+
+    def quantized(name, n):
+        return n - n % gap
+
+    def step_ops(attn, n):
+        B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+        g = int(attn.dims["heads"]) // h
+        nq = n - n % gap
+        r = p["prefill_rank"]
+        nnz = f * nq * d
+        common = dict(compute_fmt="fp32", repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        return [
+            # (q·B)·Aᵀ for K and (p·A)·Bᵀ for V, per query head
+            Op(f"{recipe.name}.lowrank_correction", "custom", {"flops": 2 * B * h * g * 2 * r * (nq + d)}, (), (),
+               **common),
+            Op(f"{recipe.name}.outlier_spmv", "custom", {"flops": 2 * B * h * g * 2 * nnz}, (), (), **common),
+            # every `gap` steps: power-iteration SVD (loop·4·gap·d·r), top-f selection and
+            # quantization of the buffered chunk, for K and V; amortised per step
+            Op(f"{recipe.name}.chunk_compress", "custom",
+               {"flops": 2 * B * h * (p["power_iterations"] * 4 * d * p["rank"] + 2 * d + 4 * d), "every": gap},
+               (), (), **common),
+        ]
+
+    out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
+                        {"approx_bits_per_element": b + 2 * 16 / G + f * 48}, quantized)
+    if trace.phase == "prefill":  # SVD of the prompt's residual and its outlier selection
+        ops = list(out.ops)
+        for w in [o for o in ops if o.name == "kv_write"]:
+            elems = sum(t.numel for t in w.inputs)
+            svd = Op(f"{recipe.name}.prompt_svd", "custom",
+                     {"flops": p["power_iterations"] * 4 * elems * p["prefill_rank"]}, (), (), compute_fmt="bf16",
+                     repeat=w.repeat, phase=w.phase, group=w.group)
+            sel = fused_op(f"{recipe.name}.outlier_select", "topk", 1, elems, repeat=w.repeat, phase=w.phase,
+                           group=w.group, into=w.name)
+            ops = insert_after(ops, w, [svd, sel])
+        out = out.replace_ops(ops)
+    return out
+
+
 # ---- MX / FP8 / any registered format ----------------------------------------
 def _check_format(name) -> bool:
     try:

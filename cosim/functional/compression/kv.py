@@ -12,7 +12,7 @@ from cosim.functional.compression.attention import CachePolicy, CacheView, causa
 from cosim.functional.compression.quant import (asym_group_quant, codebook_quant, lloyd_codebook,
                                                 register_format_quant, rope)
 
-__all__ = ["KIVIPolicy", "KVQuantPolicy", "FormatKVPolicy", "MixedPrecisionPolicy"]
+__all__ = ["KIVIPolicy", "KVQuantPolicy", "FormatKVPolicy", "MixedPrecisionPolicy", "GEARPolicy"]
 
 
 class _Accumulating(CachePolicy):
@@ -170,3 +170,38 @@ class MixedPrecisionPolicy(_Accumulating):
             Y[~hi] = self._q(X[~hi], self.lb, norm)
             out.append(Y)
         return out[0], out[1]
+
+
+class GEARPolicy(_Accumulating):
+    """GEAR: outliers S (the largest-|x| fraction, kept exactly), a b-bit backbone of
+    X − S (keys per channel in groups of G tokens, values per token in groups of G
+    channels), and the rank-r truncated SVD of what the backbone missed; tokens not yet
+    a whole `gap` chunk stay in an fp16 buffer. (GEAR finds the rank-r factors by power
+    iteration; the exact SVD is its limit.)"""
+
+    def __init__(self, bits=2, group_size=64, rank=4, outlier_fraction=0.02, streaming_gap=64):
+        self.b, self.G, self.r, self.f, self.gap = bits, group_size, rank, outlier_fraction, streaming_gap
+
+    def _compress(self, X, key):
+        S = np.zeros_like(X, dtype=np.float64)
+        if self.f > 0:
+            k = int(round(self.f * X.size))
+            if k:
+                idx = np.argpartition(np.abs(X).ravel(), -k)[-k:]
+                S.ravel()[idx] = X.ravel()[idx]
+        D = X - S
+        Q = asym_group_quant(D, self.b, self.G, axis=0 if key else 1)
+        E = D - Q
+        if self.r:
+            u, s, vt = np.linalg.svd(E, full_matrices=False)
+            Q = Q + (u[:, :self.r] * s[:self.r]) @ vt[:self.r]
+        return (Q + S).astype(np.float32)
+
+    def view(self):
+        n = self.K.shape[0]
+        nq = n - n % self.gap
+        if getattr(self, "_nq", -1) != nq:  # re-compress when a chunk completes
+            self._k = self._compress(self.K[:nq], True) if nq else self.K[:0]
+            self._v = self._compress(self.V[:nq], False) if nq else self.V[:0]
+            self._nq = nq
+        return np.concatenate([self._k, self.K[nq:]]), np.concatenate([self._v, self.V[nq:]])
