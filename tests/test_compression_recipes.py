@@ -466,3 +466,10 @@ def test_gear_bytes_and_correction_ops():
     assert only(t2, "gear2.chunk_compress").dims["every"] == 64
     tp = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=2048), "gear2", LLAMA3_8B)
     assert only(tp, "gear2.prompt_svd").flops == 3 * 4 * (2048 * 2 * 8 * d) * 4
+
+
+def test_a2sf_adds_the_decay_multiplies():
+    t2 = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "a2sf", LLAMA3_8B)
+    C = 2 * int(0.1 * 8192)
+    assert only(t2, "a2sf.score_decay").flops == 32 * C  # C multiplies per head per step
+    assert only(t2, "attention").dims["kv_len"] == C

@@ -218,3 +218,13 @@ def test_gear_low_rank_and_outliers_reduce_error(seed):
     lowrank = err(GEARPolicy(2, 64, rank=16, outlier_fraction=0.0), s)
     full = err(GEARPolicy(2, 64, rank=16, outlier_fraction=0.02), s)
     assert lowrank < plain and full < plain
+
+
+def test_weighted_column_sums():
+    from cosim.functional.compression.attention import causal_column_sums
+    s = seq(prompt=100, d=32)
+    w = 0.9 ** (99 - np.arange(100))
+    ref = np.zeros(100)
+    for i in range(100):
+        ref[:i + 1] += w[i] * attend(s.prompt_queries[i], s.keys[:i + 1], s.values[:i + 1])[1].sum(axis=0)
+    assert np.allclose(causal_column_sums(s.prompt_queries, s.keys[:100], row_weights=w, block=32), ref)

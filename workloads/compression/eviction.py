@@ -161,8 +161,12 @@ def _h2o_budget(recipe, S: int) -> int:
     "heavy_ratio": Param(0.1, float, fraction, "a fraction of the prompt in [0, 1]"),
     "recent_ratio": Param(0.1, float, fraction, "a fraction of the prompt in [0, 1]"),
     "budget": Param(0, int, lambda x: x >= 0, "a non-negative token budget (0: use the ratios)"),
-}, "heavy hitters + recent window, one eviction per step")
+    "forgetting_factor": Param(0.0, float, lambda x: 0 <= x < 1,
+                               "0 (plain H2O) or A2SF's decay in [0, 1): A = Σ α^(n−q)·S_q"),
+}, "heavy hitters + recent window, one eviction per step (A2SF: decayed scores)")
 def apply_h2o(trace, model, recipe):
+    decay = recipe.params["forgetting_factor"]
+
     def step(attn, kept):
         B, H, h = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["kv_heads"])
         probs = TensorSpec("attn_probs", (B, H, kept), "fp32")
@@ -176,6 +180,9 @@ def apply_h2o(trace, model, recipe):
             Op(f"{recipe.name}.evict_argmin", "topk", {"rows": B * h, "cols": kept},
                (TensorSpec("h2o_scores_kv", (B, h, kept), "fp32", "state"),), (), compute_fmt="fp32", **common),
         ]
+        if decay:  # A2SF: the accumulated scores decay by α every step (C multiplies per head)
+            after.insert(0, Op(f"{recipe.name}.score_decay", "mul", {"rows": B * H, "cols": kept}, (acc,), (acc,),
+                               compute_fmt="fp32", **common))
         return new, [], after
 
     def prefill(attn, kept):

@@ -81,10 +81,11 @@ def evaluate_policy(policy: CachePolicy, seq: KVSequence) -> dict:
 
 
 def causal_column_sums(queries: np.ndarray, keys: np.ndarray, rows: np.ndarray | None = None,
-                       block: int = 256) -> np.ndarray:
-    """Σ over query rows i (and the GQA group) of softmax(q_i·K[:i+1]ᵀ/√d): each key's
-    accumulated causal attention, computed in blocks of query rows. queries (P, g, d),
-    keys (P, d); `rows` restricts the sum to some query positions."""
+                       block: int = 256, row_weights: np.ndarray | None = None) -> np.ndarray:
+    """Σ over query rows i (and the GQA group) of w_i·softmax(q_i·K[:i+1]ᵀ/√d): each
+    key's accumulated causal attention, computed in blocks of query rows. queries
+    (P, g, d), keys (P, d); `rows` restricts the sum to some query positions;
+    `row_weights` (one per row of `rows`, default 1) weights them."""
     P, d = keys.shape
     rows = np.arange(P) if rows is None else np.asarray(rows)
     out = np.zeros(P)
@@ -95,5 +96,7 @@ def causal_column_sums(queries: np.ndarray, keys: np.ndarray, rows: np.ndarray |
         s = np.where(np.arange(P)[None, None, :] <= r[:, None, None], s, -np.inf)
         s -= s.max(axis=2, keepdims=True)
         e = np.exp(s)
-        out += (e / e.sum(axis=2, keepdims=True)).sum(axis=(0, 1))
+        p = (e / e.sum(axis=2, keepdims=True)).sum(axis=1)  # (rows, P)
+        w = np.ones(r.size) if row_weights is None else np.asarray(row_weights)[b0:b0 + block]
+        out += w @ p
     return out

@@ -65,15 +65,18 @@ class H2OPolicy(_Selecting):
     """Heavy hitters (largest accumulated attention) + a recent window; budget fixed at
     (heavy + recent)·prompt; one eviction per step once full."""
 
-    def __init__(self, heavy_ratio=0.1, recent_ratio=0.1, budget=0):
-        self.hr, self.rr, self.budget = heavy_ratio, recent_ratio, budget
+    def __init__(self, heavy_ratio=0.1, recent_ratio=0.1, budget=0, forgetting_factor=0.0):
+        self.hr, self.rr, self.budget, self.alpha = heavy_ratio, recent_ratio, budget, forgetting_factor
 
     def select_prompt(self, keys, values, queries):
         P = keys.shape[0]
         self.C = self.budget or (int(self.hr * P) + int(self.rr * P))
         self.n_recent = int(self.rr * P) if not self.budget else self.C // 2
-        # column sums of the prompt's (causal) attention, group pooled
-        self.score = causal_column_sums(queries, keys)
+        # column sums of the prompt's (causal) attention, group pooled; A2SF weights
+        # query i by α^(P−1−i) (older queries forgotten)
+        P = keys.shape[0]
+        weights = self.alpha ** (P - 1 - np.arange(P)) if self.alpha else None
+        self.score = causal_column_sums(queries, keys, row_weights=weights)
         return self._trim(np.arange(P))
 
     def _trim(self, keep):
@@ -91,6 +94,8 @@ class H2OPolicy(_Selecting):
 
     def view(self, queries):
         v = super().view(queries)
+        if self.alpha:
+            self.score *= self.alpha
         self.score[self.keep] += _probs(queries, v.keys).sum(axis=0)  # accumulate this step
         return v
 

@@ -29,7 +29,7 @@ KV_METHODS = {
                                                             p["group_size"], p["saliency"], p["probe_ratio"],
                                                             p["channel_normalizers"]),
     "streaming_llm": lambda p: eviction.StreamingPolicy(p["sink_tokens"], p["recent_tokens"]),
-    "h2o": lambda p: eviction.H2OPolicy(p["heavy_ratio"], p["recent_ratio"], p["budget"]),
+    "h2o": lambda p: eviction.H2OPolicy(p["heavy_ratio"], p["recent_ratio"], p["budget"], p["forgetting_factor"]),
     "snapkv": lambda p: eviction.SnapKVPolicy(p["capacity"], p["window"], p["kernel"], p["pooling"]),
     "rocketkv": lambda p: eviction.RocketKVPolicy(p["token_budget"], p["window"], p["kernel"], p["new_tokens"]),
     "palu": lambda p: lowrank.LowRankPolicy(p["key_rank_ratio"], p["value_rank_ratio"]),
