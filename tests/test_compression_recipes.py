@@ -473,3 +473,17 @@ def test_a2sf_adds_the_decay_multiplies():
     C = 2 * int(0.1 * 8192)
     assert only(t2, "a2sf.score_decay").flops == 32 * C  # C multiplies per head per step
     assert only(t2, "attention").dims["kv_len"] == C
+
+
+def test_razor_attention_splits_heads():
+    S = 32768
+    t = trace_for(LLAMA3_8B, seq=S)
+    t2 = apply_recipe(t, "razor_attention", LLAMA3_8B)
+    full, local = only(t2, "attention"), only(t2, "attention.local")
+    # 8 KV heads: round(0.16·8) = 1 retrieval head (4 query heads) keeps all S tokens
+    assert (full.dims["kv_heads"], full.dims["heads"], full.dims["kv_len"]) == (1, 4, S)
+    assert (local.dims["kv_heads"], local.dims["heads"], local.dims["kv_len"]) == (7, 28, 517)
+    per_head_token = 2 * 128 * 2  # K and V, bf16
+    assert kv_read(t2) + kv_read(t2, "attention.local") == 32 * per_head_token * (S + 7 * 517)
+    assert full.flops + local.flops == 2 * 2 * 128 * (4 * S + 28 * 517)
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(32 * per_head_token * (S + 7 * 517))

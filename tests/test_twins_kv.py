@@ -228,3 +228,12 @@ def test_weighted_column_sums():
     for i in range(100):
         ref[:i + 1] += w[i] * attend(s.prompt_queries[i], s.keys[:i + 1], s.values[:i + 1])[1].sum(axis=0)
     assert np.allclose(causal_column_sums(s.prompt_queries, s.keys[:100], row_weights=w, block=32), ref)
+
+
+def test_compensation_token_helps_the_local_heads():
+    from cosim.functional.compression.eviction import CompensatedWindowPolicy
+    errs = []
+    for seed in range(3):
+        s = seq(seed)
+        errs.append((err(CompensatedWindowPolicy(4, 124), s), err(StreamingPolicy(4, 124), s)))
+    assert sum(c for c, _ in errs) < sum(p for _, p in errs)

@@ -220,6 +220,60 @@ def charge_unfused_scores(before, after):
     return after.replace_ops(after.ops, meta=meta)
 
 
+# ---- RazorAttention ----------------------------------------------------------------
+def _split_heads(attn: Op, kv_heads: int, kv_len: int, name: str) -> Op:
+    """The attention of `kv_heads` of the KV heads (and their query groups) over kv_len tokens."""
+    h0, H0 = int(attn.dims["kv_heads"]), int(attn.dims["heads"])
+    g = H0 // h0
+    ins = []
+    for t in attn.inputs:
+        shape = list(t.shape)
+        if t.role == "kv" and len(shape) == 4:
+            shape[1] = min(shape[1], kv_len) if t.name.endswith(_FIXED_SUFFIXES) else \
+                int(round(shape[1] * kv_len / max(int(attn.dims["kv_len"]), 1)))
+            shape[2] = kv_heads
+        elif t.name == "q" and len(shape) == 4:
+            shape[2] = kv_heads * g
+        ins.append(TensorSpec(t.name, tuple(shape), t.fmt, t.role, t.density))
+    outs = tuple(TensorSpec(t.name, t.shape[:2] + (kv_heads * g,) + t.shape[3:], t.fmt, t.role, t.density)
+                 if len(t.shape) == 4 else t for t in attn.outputs)
+    return attn.with_(name=name, dims={**attn.dims, "heads": kv_heads * g, "kv_heads": kv_heads, "kv_len": kv_len},
+                      inputs=tuple(ins), outputs=outs)
+
+
+@register_method("razor_attention", {
+    "retrieval_head_fraction": Param(0.16, float, fraction, "a fraction in [0, 1] of KV heads kept full"),
+    "sink_tokens": Param(4, int, lambda x: x >= 0, "a non-negative token count"),
+    "window": Param(512, int, lambda x: x > 0, "a positive token count"),
+}, "full cache for retrieval heads; sinks + window + one compensation token for the rest")
+def apply_razor(trace, model, recipe):
+    """Per-head ragged cache: the decode attention splits in two ops, `attention` over
+    all S tokens for the retrieval heads and `attention.local` over sinks + window + 1
+    compensation token (mean of the dropped K/V) for the others; each dropped token
+    updates the compensation running mean (2·d ops per local head and step)."""
+    p = recipe.params
+    st = kv_state(trace)
+    local_len = p["sink_tokens"] + p["window"] + 1
+    ops = list(trace.ops)
+    frac_kept = None
+    for attn in attention_ops(trace):
+        h = int(attn.dims["kv_heads"])
+        n_ret = min(h, max(1, int(round(p["retrieval_head_fraction"] * h))))
+        S = int(attn.dims["kv_len"])
+        frac_kept = (n_ret * S + (h - n_ret) * min(S, local_len)) / (h * S) if S else 1.0
+        if int(attn.dims.get("q_len", 1)) != 1 or n_ret == h or S <= local_len:
+            continue
+        B, g = int(attn.dims["batch"]), int(attn.dims["heads"]) // h
+        full = _split_heads(attn, n_ret, S, "attention")
+        local = _split_heads(attn, h - n_ret, local_len, "attention.local")
+        comp = Op(f"{recipe.name}.compensation_update", "add", {"rows": B * (h - n_ret), "cols": 2 * int(attn.dims["head_dim"])},
+                  (), (), compute_fmt="fp32", repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        ops = replace_op(ops, attn, [full, local, comp])
+    cap = st["capacity"] * (frac_kept if frac_kept is not None else 1.0)
+    return rewrite(trace, ops, {"local_tokens": local_len, "kv_fraction_kept": frac_kept},
+                   kv={"capacity": cap, "read": cap})
+
+
 # ---- SnapKV ------------------------------------------------------------------------
 def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int) -> list[Op]:
     """Observation-window votes: W queries score all Sp keys, softmax, sum over the

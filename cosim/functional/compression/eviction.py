@@ -159,3 +159,19 @@ class RocketKVPolicy(_Selecting):
         tok = np.repeat(chunk_score, chunk)[:keep.size]
         sel = np.sort(np.argsort(-tok, kind="stable")[:k])
         return CacheView(K[sel], self.V[keep][sel], keep[sel])
+
+
+class CompensatedWindowPolicy(StreamingPolicy):
+    """RazorAttention's non-retrieval heads: sinks + recent window + one compensation
+    token, the mean of every dropped key and value (a running mean in the real cache)."""
+
+    def view(self, queries):
+        keep = self.keep
+        n = self.K.shape[0]
+        dropped = np.setdiff1d(np.arange(n), keep)
+        if dropped.size == 0:
+            return super().view(queries)
+        k = np.concatenate([self.K[keep], self.K[dropped].mean(axis=0, keepdims=True)])
+        v = np.concatenate([self.V[keep], self.V[dropped].mean(axis=0, keepdims=True)])
+        # the compensation token stands for the dropped positions; credit it to the first one
+        return CacheView(k, v, np.append(keep, dropped[0]))

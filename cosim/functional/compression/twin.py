@@ -38,7 +38,7 @@ KV_METHODS = {
 }
 WEIGHT_METHODS = ("weight_format", "spqr", "ocs")
 MOE_METHODS = ("moe_prune", "resmoe", "qmoe")
-TWIN_METHODS = tuple(KV_METHODS) + WEIGHT_METHODS + MOE_METHODS + ("mla", "cla", "minicache")
+TWIN_METHODS = tuple(KV_METHODS) + WEIGHT_METHODS + MOE_METHODS + ("mla", "cla", "minicache", "razor_attention")
 # cosine similarity of adjacent layers' K/V directions assumed by the cross-layer twins
 # (MiniCache reports high similarity in the deep half; the value is an assumption [U])
 LAYER_SIMILARITY = 0.9
@@ -80,6 +80,17 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
         if meth == "palu" and checkpoint is not None:
             out.update(_palu_weights(recipe, model, checkpoint, rng, layer, d))
         return out
+    if meth == "razor_attention":
+        d = model.head_dim if model is not None else 128
+        g = model.heads // model.kv_heads if model is not None else 4
+        seq = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        p = recipe.params
+        local = evaluate_policy(eviction.CompensatedWindowPolicy(p["sink_tokens"], p["window"]), seq)
+        f = p["retrieval_head_fraction"]
+        # retrieval heads are exact; head-averaged errors scale by the local share
+        return {"method": meth, "retrieval_head_fraction": f, "local_head_attn_rel_error": local["attn_rel_error"],
+                "attn_rel_error": (1 - f) * local["attn_rel_error"], "attn_kl": (1 - f) * local["attn_kl"],
+                "mass_kept": f + (1 - f) * local["mass_kept"], "steps": local["steps"]}
     if meth in ("cla", "minicache"):
         from cosim.functional.compression.crosslayer import MiniCachePolicy, SharedKVPolicy, neighbour_layer
         d = model.head_dim if model is not None else 128
