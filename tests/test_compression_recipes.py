@@ -487,3 +487,19 @@ def test_razor_attention_splits_heads():
     assert kv_read(t2) + kv_read(t2, "attention.local") == 32 * per_head_token * (S + 7 * 517)
     assert full.flops + local.flops == 2 * 2 * 128 * (4 * S + 28 * 517)
     assert t2.meta["footprint"]["kv_cache"] == pytest.approx(32 * per_head_token * (S + 7 * 517))
+
+
+def test_fastkv_prefill_propagates_a_fifth_of_the_tokens_after_layer_15():
+    S = 8192
+    S2 = math.ceil(0.2 * S)  # 1639 tokens propagate past the TSP layer
+    tp = trace_for(LLAMA3_8B, "prefill", seq=S)
+    t2 = apply_recipe(tp, "fastkv", LLAMA3_8B)
+    q = [o for o in t2.ops if o.name == "q_proj"]
+    assert [(o.repeat, o.dims["m"]) for o in q] == [(15, S), (17, S2)]
+    # doc §1.2: linear FLOPs ≈ 2·Sp·P_layer·[l_tsp + (L − l_tsp)·ρ]
+    assert sum(o.total_flops for o in q) == 2 * 4096 * 4096 * (15 * S + 17 * S2)
+    attn = [o for o in t2.ops if o.name == "attention"]
+    assert [(o.repeat, o.dims["q_len"], o.dims["kv_len"]) for o in attn] == [(15, S, S), (17, S2, S2)]
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(int(0.1 * S) * LLAMA3_8B.kv_bytes_per_token("bf16"))
+    td = apply_recipe(trace_for(LLAMA3_8B, seq=S), "fastkv", LLAMA3_8B)
+    assert only(td, "attention").dims["kv_len"] == int(0.1 * S)

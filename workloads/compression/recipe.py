@@ -74,7 +74,7 @@ def register_method(name: str, params: Mapping[str, Param], summary: str = "",
 def _ensure_methods_loaded() -> None:
     # The method modules register themselves on import; import them lazily so this
     # module has no import cycle with them.
-    from workloads.compression import eviction, kv_quant, lowrank, moe, weights  # noqa: F401
+    from workloads.compression import eviction, kv_quant, lowrank, moe, propagation, weights  # noqa: F401
 
 
 def list_methods() -> list[str]:

@@ -38,7 +38,7 @@ KV_METHODS = {
 }
 WEIGHT_METHODS = ("weight_format", "spqr", "ocs")
 MOE_METHODS = ("moe_prune", "resmoe", "qmoe")
-TWIN_METHODS = tuple(KV_METHODS) + WEIGHT_METHODS + MOE_METHODS + ("mla", "cla", "minicache", "razor_attention")
+TWIN_METHODS = tuple(KV_METHODS) + WEIGHT_METHODS + MOE_METHODS + ("mla", "cla", "minicache", "razor_attention", "fastkv")
 # cosine similarity of adjacent layers' K/V directions assumed by the cross-layer twins
 # (MiniCache reports high similarity in the deep half; the value is an assumption [U])
 LAYER_SIMILARITY = 0.9
@@ -80,6 +80,16 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
         if meth == "palu" and checkpoint is not None:
             out.update(_palu_weights(recipe, model, checkpoint, rng, layer, d))
         return out
+    if meth == "fastkv":
+        # the KV retention (SnapKV-like, avg-pool) is what a single head can show; TSP's
+        # effect on the later layers' hidden states needs the whole model
+        d = model.head_dim if model is not None else 128
+        g = model.heads // model.kv_heads if model is not None else 4
+        seq = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        p = recipe.params
+        pol = eviction.SnapKVPolicy(max(p["window"], int(p["retain_rate"] * prompt)), p["window"], p["kernel"], "avg")
+        return {"method": meth, "note": "KV retention only; token-selective propagation not modelled",
+                **evaluate_policy(pol, seq)}
     if meth == "razor_attention":
         d = model.head_dim if model is not None else 128
         g = model.heads // model.kv_heads if model is not None else 4

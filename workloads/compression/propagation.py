@@ -1,0 +1,102 @@
+"""FastKV (arXiv 2502.01068): token-selective propagation (TSP) in prefill plus a
+per-layer KV retention.
+
+Prefill: layers before `tsp_layer` process every prompt token; at that layer the last
+`window` queries vote (SnapKV-style scores, pooled) and only the top `tsp_rate` of the
+tokens propagate through the remaining layers, so their linear FLOPs scale by ρ and
+their attention by ρ² (doc §1.2: 2·Sp·P_layer·[l_tsp + (L − l_tsp)·ρ]). Every layer keeps
+`retain_rate` of the prompt's KV for decoding (SnapKV-like, per layer).
+
+In the trace each per-layer op is split in two: the first `tsp_layer` layers unchanged
+and the rest with ρ of the tokens (dims["tsp_after"] = True). Decode reads retain_rate·S.
+"""
+
+from __future__ import annotations
+
+import math
+
+from workloads.compression.common import attention_ops, kv_state, replace_op, rewrite
+from workloads.compression.eviction import _snap_prefill, resize_kv_read
+from workloads.compression.recipe import Param, open_fraction, register_method
+from workloads.ops import Op, TensorSpec
+
+
+def _scale_tokens(op: Op, T: int, T2: int, S: int, S2: int) -> Op:
+    """The op on T2 of its T tokens (and an attention on S2 of S positions)."""
+    def fix(t: TensorSpec) -> TensorSpec:
+        shape = list(t.shape)
+        if t.role == "weight" or not shape:
+            return t
+        if op.kind == "attention" and len(shape) == 4:
+            shape[1] = S2 if shape[1] == S else shape[1]
+        elif shape[0] == T:
+            shape[0] = T2
+        elif len(shape) >= 2 and shape[-2] == T:  # batched GEMM operands (b, m, k)
+            shape[-2] = T2
+        return TensorSpec(t.name, tuple(shape), t.fmt, t.role, t.density)
+
+    d = dict(op.dims)
+    if op.kind == "attention":
+        d["q_len"], d["kv_len"] = S2, S2
+    elif op.kind == "gemm":
+        if d["m"] == T:
+            d["m"] = T2
+        elif d["m"] == T * d.get("top_k", 0):  # routed-expert pairs
+            d["m"] = int(math.ceil(T2 * d["top_k"]))
+    elif op.kind == "moe_router":
+        d["tokens"] = T2
+    elif "rows" in d and d["rows"] == T:
+        d["rows"] = T2
+    d["tsp_after"] = True
+    return op.with_(dims=d, inputs=tuple(fix(t) for t in op.inputs), outputs=tuple(fix(t) for t in op.outputs))
+
+
+@register_method("fastkv", {
+    "tsp_layer": Param(15, int, lambda x: x >= 0, "a non-negative layer index"),
+    "tsp_rate": Param(0.2, float, open_fraction, "a fraction in (0, 1] of tokens propagated"),
+    "retain_rate": Param(0.1, float, open_fraction, "a fraction in (0, 1] of the prompt's KV kept per layer"),
+    "window": Param(8, int, lambda x: x > 0, "a positive observation window"),
+    "kernel": Param(7, int, lambda x: x > 0 and x % 2 == 1, "a positive odd pooling kernel"),
+}, "token-selective propagation in prefill + per-layer KV retention")
+def apply_fastkv(trace, model, recipe):
+    p = recipe.params
+    L = model.layers
+    recipe.require(p["tsp_layer"] < L, "parameters.tsp_layer", p["tsp_layer"], f"below the layer count ({L})")
+    st = kv_state(trace)
+    S = int(st["context"])
+    kept = max(1, min(int(st["capacity"]), int(p["retain_rate"] * S)))
+    ops = list(trace.ops)
+    after_frac = (L - p["tsp_layer"]) / L
+    if trace.phase == "prefill":
+        T = trace.batch * trace.seq
+        S2 = max(1, int(math.ceil(p["tsp_rate"] * trace.seq)))
+        T2 = trace.batch * S2
+        for op in trace.ops:
+            if op.repeat <= 1 or op.name in ("embed", "lm_head", "final_norm"):
+                continue
+            r_after = int(round(op.repeat * after_frac))
+            r_before = op.repeat - r_after
+            parts = ([op.with_(repeat=r_before)] if r_before else []) + \
+                ([_scale_tokens(op, T, T2, trace.seq, S2).with_(repeat=r_after)] if r_after else [])
+            if op.kind == "attention":
+                parts = [x for part in parts for x in _snap_prefill(
+                    part, recipe.name, p["window"], p["kernel"], min(kept, int(part.dims["kv_len"])))]
+            ops = replace_op(ops, op, parts)
+        # TSP itself: window votes over the whole prompt once, then gather ρ of the hidden states
+        first = next((o for o in trace.ops if o.kind == "attention"), None)
+        if first is not None:
+            B, H, hd = (int(first.dims[k]) for k in ("batch", "heads", "head_dim"))
+            W = min(p["window"], trace.seq)
+            common = dict(repeat=1, phase=trace.phase, group="recipe")
+            ops.append(Op(f"{recipe.name}.tsp_scores", "gemm", {"b": B * H, "m": W, "n": trace.seq, "k": hd},
+                          (TensorSpec("q_window", (B * H, W, hd), "bf16"),),
+                          (TensorSpec("tsp_scores", (B * H, W, trace.seq), "fp32"),), **common))
+            ops.append(Op(f"{recipe.name}.tsp_gather", "copy", {"rows": T2, "cols": model.hidden},
+                          (TensorSpec("hidden_kept", (T2, model.hidden), "bf16"),),
+                          (TensorSpec("hidden_propagated", (T2, model.hidden), "bf16"),), **common))
+        notes = {"tsp_tokens": S2, "linear_flop_ratio": (p["tsp_layer"] + (L - p["tsp_layer"]) * p["tsp_rate"]) / L}
+        return rewrite(trace, ops, {**notes, "kept_tokens": kept}, kv={"capacity": kept})
+    for attn in attention_ops(trace):
+        if int(attn.dims.get("q_len", 1)) == 1:
+            ops = replace_op(ops, attn, resize_kv_read(attn, kept))
+    return rewrite(trace, ops, {"kept_tokens": kept}, kv={"capacity": kept, "read": kept})
