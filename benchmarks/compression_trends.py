@@ -119,6 +119,22 @@ def kv_bits_trend():
     return {"paper": paper, "rows": rows}
 
 
+def fastkv_trend(cap):
+    # FastKV (arXiv 2502.01068): Llama-3.1-8B, TSP at layer 15 with rate 0.2, retain 0.1;
+    # "up to 1.82x prefill and 2.87x decoding speedup" (GPU not stated in the abstract [U])
+    rows = []
+    for S in (32768, 131072):
+        for b in (1, 2):
+            full_d = step("llama3_8b", "decode", b, S)
+            if full_d["memory_bytes"] > cap:
+                continue
+            fk_d = step("llama3_8b", "decode", b, S, "fastkv")
+            full_p, fk_p = step("llama3_8b", "prefill", b, S), step("llama3_8b", "prefill", b, S, "fastkv")
+            rows.append({"context": S, "batch": b, "prefill_speedup": full_p["latency_s"] / fk_p["latency_s"],
+                         "decode_speedup": full_d["latency_s"] / fk_d["latency_s"]})
+    return {"paper": {"prefill": "up to 1.82x", "decode": "up to 2.87x"}, "rows": rows}
+
+
 def table(rows):
     keys = list(rows[0])
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)
@@ -130,7 +146,7 @@ def table(rows):
 def main():
     cap = load_hw(HW).main_memory.capacity_bytes
     res = {"hw": HW, "kivi": kivi_trend(cap), "snapkv": snapkv_trend(), "rocketkv": rocketkv_trend(cap),
-           "kv_bits": kv_bits_trend()}
+           "kv_bits": kv_bits_trend(), "fastkv": fastkv_trend(cap)}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "compression_trends.json").write_text(json.dumps(res, indent=1))
     md = [f"# Compression trends on {HW} (roofline)", "",
@@ -138,7 +154,8 @@ def main():
           table([res["kivi"]["max_batch_and_throughput"]]), "",
           "## SnapKV (capacity 1024), Llama-2-7B shape, 16K input", table(res["snapkv"]["rows"]), "",
           "## RocketKV (budget 256), Llama-3.1-8B shape, 256 new tokens", table(res["rocketkv"]["rows"]), "",
-          "## KV bits vs LLM-Viewer, Llama-2-7B, S=32K, B=8", table(res["kv_bits"]["rows"]), ""]
+          "## KV bits vs LLM-Viewer, Llama-2-7B, S=32K, B=8", table(res["kv_bits"]["rows"]), "",
+          "## FastKV (TSP layer 15, rate 0.2, retain 0.1), Llama-3.1-8B shape", table(res["fastkv"]["rows"]), ""]
     text = "\n".join(md)
     (OUT / "compression_trends.md").write_text(text)
     print(text)
