@@ -503,3 +503,18 @@ def test_fastkv_prefill_propagates_a_fifth_of_the_tokens_after_layer_15():
     assert t2.meta["footprint"]["kv_cache"] == pytest.approx(int(0.1 * S) * LLAMA3_8B.kv_bytes_per_token("bf16"))
     td = apply_recipe(trace_for(LLAMA3_8B, seq=S), "fastkv", LLAMA3_8B)
     assert only(td, "attention").dims["kv_len"] == int(0.1 * S)
+
+
+@pytest.mark.parametrize("name", list_recipes())
+def test_every_recipe_trace_round_trips_and_prices(name, tmp_path):
+    from cosim.simulate import simulate
+    from workloads.trace import Trace
+    moe = load_recipe(name).method in ("moe_prune", "resmoe", "qmoe")
+    model = MIXTRAL if moe else LLAMA3_8B
+    for phase in ("decode", "prefill"):
+        t = apply_recipe(trace_for(model, phase, batch=2, seq=4096), name, model)
+        back = Trace.load(t.save(tmp_path / f"{phase}.json"))
+        assert back.total_flops == pytest.approx(t.total_flops) and back.total_bytes == pytest.approx(t.total_bytes)
+        assert back.meta["recipe_effects"][name]["method"] == load_recipe(name).method
+        rep = simulate(t, "h100_sxm", compute_fallback=True)
+        assert rep.total_latency_s > 0 and rep.memory_bytes > 0
