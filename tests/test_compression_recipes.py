@@ -518,3 +518,21 @@ def test_every_recipe_trace_round_trips_and_prices(name, tmp_path):
         assert back.meta["recipe_effects"][name]["method"] == load_recipe(name).method
         rep = simulate(t, "h100_sxm", compute_fallback=True)
         assert rep.total_latency_s > 0 and rep.memory_bytes > 0
+
+
+def test_matryoshka_and_eigen_projections():
+    S = 8192
+    t = trace_for(LLAMA3_8B, seq=S)
+    m = apply_recipe(t, "matryoshka_kv", LLAMA3_8B)
+    r = round(0.4 * 128)  # 51
+    a = only(m, "attention")
+    assert (a.dims["head_dim"], a.dims["v_head_dim"]) == (r, r)
+    assert kv_read(m) == 32 * S * 8 * 2 * r * 2
+    assert a.flops == 2 * 32 * S * 2 * r  # attention FLOPs x r/d
+    assert only(m, "o_proj").dims["k"] == 32 * r and only(m, "k_proj").dims["n"] == 8 * r
+    assert only(m, "head_projection.q_project").flops == 2 * 32 * 128 * r
+    e = apply_recipe(t, "eigen_attention", LLAMA3_8B)
+    r6 = round(0.6 * 128)
+    assert only(e, "attention").dims["head_dim"] == 128  # RoPE: keys rebuilt to d every step
+    assert only(e, "head_projection.k_reconstruct").flops == 2 * 8 * S * 128 * r6
+    assert e.meta["footprint"]["kv_cache"] == pytest.approx(t.meta["footprint"]["kv_cache"] * r6 / 128)

@@ -231,3 +231,68 @@ def apply_minicache(trace, model, recipe):
     return rewrite(trace, ops, {"merged_layers": merged_layers, "pair_storage_ratio": pair_ratio,
                                 "decode_reads": "unchanged unless the shared direction stays on chip"},
                    kv={"bytes_per_token": bpt})
+
+
+# ---- per-head projections: Eigen Attention, MatryoshkaKV ---------------------------
+def _set_gemm_k(op: Op, k: int) -> Op:
+    """The projection reducing over k inputs instead of dims['k'] (weights are (k, n))."""
+    ins = tuple(TensorSpec(t.name, (k,) + t.shape[1:], t.fmt, t.role, t.density) if t.role == "weight"
+                else TensorSpec(t.name, t.shape[:-1] + (k,), t.fmt, t.role, t.density) for t in op.inputs)
+    return op.with_(dims={**op.dims, "k": k}, inputs=ins)
+
+
+@register_method("head_projection", {
+    "key_rank_ratio": Param(0.6, float, open_fraction, "a fraction in (0, 1] of head_dim kept for keys"),
+    "value_rank_ratio": Param(0.6, float, open_fraction, "a fraction in (0, 1] of head_dim kept for values"),
+    "rope_reconstruct": Param(True, bool),
+}, "per-head orthogonal projections of K/V to rank r (folded into the weights)")
+def apply_head_projection(trace, model, recipe):
+    """Eigen Attention (arXiv 2408.05646) / MatryoshkaKV (arXiv 2410.14731): each head's
+    keys and values live in an r-dim basis folded into W_k, W_v (n = Hkv·r) and, for
+    values, into W_o (k = H·r_v). Without RoPE the scores run in r_k dims after a per-step
+    q·U_k (2·d·r_k per head). With `rope_reconstruct` (Eigen on RoPE models) the cached
+    low-dim keys are up-projected and rotated every step (2·S·r_k·d + RoPE per KV head)."""
+    p = recipe.params
+    recipe.require(not getattr(model, "mla", None), "method", recipe.method, "a model without MLA")
+    d, H, Hkv = model.head_dim, model.heads, model.kv_heads
+    rk = max(1, int(round(p["key_rank_ratio"] * d)))
+    rv = max(1, int(round(p["value_rank_ratio"] * d)))
+    ops = list(trace.ops)
+    delta = 0.0
+    for name, n in (("k_proj", Hkv * rk), ("v_proj", Hkv * rv)):
+        for op in find_all(trace, name):
+            new = _set_gemm_n(op, n)
+            delta += _weight_delta(op, new, model)
+            ops = replace_op(ops, op, new)
+    for op in find_all(trace, "o_proj"):
+        new = _set_gemm_k(op, H * rv)
+        delta += _weight_delta(op, new, model)
+        ops = replace_op(ops, op, new)
+    ops = set_kv_write_width(ops, Hkv * (rk + rv))
+    for attn in attention_ops(trace):
+        B, S, q_len = int(attn.dims["batch"]), int(attn.dims["kv_len"]), int(attn.dims["q_len"])
+        common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        ins = tuple(TensorSpec(t.name, t.shape[:3] + (rk if t.name.startswith("k") else rv,), t.fmt, t.role)
+                    if t.role == "kv" and len(t.shape) == 4 else t for t in attn.inputs)
+        extra = []
+        if q_len == 1 and p["rope_reconstruct"]:
+            U = TensorSpec("head_projection.U_k", (Hkv, rk, d), "bf16", "weight")
+            extra = [Op("head_projection.k_reconstruct", "gemm", {"b": B * Hkv, "m": S, "n": d, "k": rk, "fused": True},
+                        (U,), (), **common),
+                     fused_op("head_projection.rope_cached_keys", "rope", B * Hkv * S, d, into=attn.name, **common)]
+            dims = {**attn.dims, "v_head_dim": rv}
+        else:
+            dims = {**attn.dims, "head_dim": rk, "v_head_dim": rv}
+            if q_len == 1:
+                U = TensorSpec("head_projection.U_q", (H, d, rk), "bf16", "weight")
+                extra = [Op("head_projection.q_project", "gemm", {"b": H, "m": B * q_len, "n": rk, "k": d},
+                            (TensorSpec("q", (H, B * q_len, d), "bf16"), U),
+                            (TensorSpec("q_low", (H, B * q_len, rk), "bf16"),), **common)]
+        outs = tuple(TensorSpec(t.name, t.shape[:-1] + (rv,), t.fmt, t.role) if len(t.shape) == 4 else t
+                     for t in attn.outputs)
+        ops = replace_op(ops, attn, [*extra, attn.with_(dims=dims, inputs=ins, outputs=outs)])
+    attn_ops = attention_ops(trace)
+    from workloads.formats import get_format
+    kvb = get_format(_kv_fmt(attn_ops[0])).bits_per_element / 8 if attn_ops else 2.0
+    bpt = sum(a.repeat for a in attn_ops) * Hkv * (rk + rv) * kvb
+    return rewrite(trace, ops, {"rank_k": rk, "rank_v": rv}, weights_delta=delta, kv={"bytes_per_token": bpt})

@@ -33,6 +33,7 @@ KV_METHODS = {
     "snapkv": lambda p: eviction.SnapKVPolicy(p["capacity"], p["window"], p["kernel"], p["pooling"]),
     "rocketkv": lambda p: eviction.RocketKVPolicy(p["token_budget"], p["window"], p["kernel"], p["new_tokens"]),
     "palu": lambda p: lowrank.LowRankPolicy(p["key_rank_ratio"], p["value_rank_ratio"]),
+    "head_projection": lambda p: lowrank.LowRankPolicy(p["key_rank_ratio"], p["value_rank_ratio"]),
     "gear": lambda p: kv.GEARPolicy(p["bits"], p["group_size"], p["prefill_rank"], p["outlier_fraction"],
                                     p["streaming_gap"]),
 }
