@@ -30,6 +30,7 @@ class CacheView:
     keys: np.ndarray  # (n, d) as the attention sees them (dequantized, reconstructed …)
     values: np.ndarray  # (n, dv)
     positions: np.ndarray  # (n,) sequence positions they stand for
+    log_weights: np.ndarray | None = None  # (n,) added to the scores: a token standing for m tokens gets log m
 
 
 class CachePolicy:
@@ -50,9 +51,12 @@ class CachePolicy:
 FullCache = CachePolicy
 
 
-def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, log_weights: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
     """q (g, d), k (n, d), v (n, dv) -> output (g, dv), probabilities (g, n)."""
     s = (q.astype(np.float64) @ k.astype(np.float64).T) / np.sqrt(q.shape[-1])
+    if log_weights is not None:
+        s = s + np.asarray(log_weights, np.float64)[None, :]
     p = softmax(s, axis=-1)
     return p @ v.astype(np.float64), p
 
@@ -67,7 +71,7 @@ def evaluate_policy(policy: CachePolicy, seq: KVSequence) -> dict:
         q = seq.decode_queries[t]
         o_ref, p_ref = attend(q, seq.keys[:pos + 1], seq.values[:pos + 1])
         view = policy.step(t, seq.keys[pos], seq.values[pos], q)
-        o_hat, p_view = attend(q, view.keys, view.values)
+        o_hat, p_view = attend(q, view.keys, view.values, view.log_weights)
         p_hat = np.zeros_like(p_ref)
         np.add.at(p_hat, (slice(None), view.positions), p_view)
         num += float(np.sum((o_ref - o_hat) ** 2))

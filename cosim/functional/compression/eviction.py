@@ -14,7 +14,7 @@ import numpy as np
 from cosim.functional.compression.attention import CachePolicy, CacheView, causal_column_sums
 from cosim.functional.compression.metrics import softmax
 
-__all__ = ["StreamingPolicy", "H2OPolicy", "SnapKVPolicy", "RocketKVPolicy", "snapkv_select"]
+__all__ = ["StreamingPolicy", "H2OPolicy", "SnapKVPolicy", "RocketKVPolicy", "CompensatedWindowPolicy", "snapkv_select"]
 
 
 def _probs(q, K):
@@ -163,7 +163,9 @@ class RocketKVPolicy(_Selecting):
 
 class CompensatedWindowPolicy(StreamingPolicy):
     """RazorAttention's non-retrieval heads: sinks + recent window + one compensation
-    token, the mean of every dropped key and value (a running mean in the real cache)."""
+    token, the mean of every dropped key and value (a running mean in the real cache).
+    The token stands for the m dropped tokens, so its score gets + log m (its softmax
+    mass is that of m copies) [U: the paper's exact weighting is not in the abstract]."""
 
     def view(self, queries):
         keep = self.keep
@@ -174,4 +176,6 @@ class CompensatedWindowPolicy(StreamingPolicy):
         k = np.concatenate([self.K[keep], self.K[dropped].mean(axis=0, keepdims=True)])
         v = np.concatenate([self.V[keep], self.V[dropped].mean(axis=0, keepdims=True)])
         # the compensation token stands for the dropped positions; credit it to the first one
-        return CacheView(k, v, np.append(keep, dropped[0]))
+        lw = np.zeros(keep.size + 1)
+        lw[-1] = np.log(dropped.size)
+        return CacheView(k, v, np.append(keep, dropped[0]), lw)
