@@ -71,3 +71,23 @@ def test_composition_order_changes_little(order):
     assert a.meta["footprint"]["weights"] == pytest.approx(b.meta["footprint"]["weights"])
     assert a.meta["footprint"]["kv_cache"] == pytest.approx(b.meta["footprint"]["kv_cache"], rel=0.05)
     assert a.total_bytes == pytest.approx(b.total_bytes, rel=0.02)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(budget=st.integers(0, 10 ** 9), cap=st.integers(1, 10 ** 6), bits=st.integers(1, 16))
+def test_inline_overrides_round_trip(budget, cap, bits):
+    from workloads.compression import load_recipe
+    r = load_recipe(f"h2o(budget={budget})+snapkv(capacity={cap}, window=1)+kivi2(k_bits={bits},v_bits={bits})")
+    h, s, k = r.parts
+    assert h.params["budget"] == budget and s.params["capacity"] == cap and k.params["k_bits"] == bits
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(text=st.text(alphabet="abcdhik2o()+=,-_. 0123456789", max_size=30))
+def test_recipe_specs_fail_only_with_input_errors(text):
+    from workloads.compression import load_recipe
+    from workloads.io import InputError
+    try:
+        load_recipe(text)
+    except InputError:
+        pass

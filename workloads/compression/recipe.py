@@ -136,6 +136,8 @@ def load_recipe(spec: "str | Path | Recipe") -> Recipe:
     if Path(text).exists():
         return _load_one(text)
     pieces = _split_top(text, "+")
+    if any(not p.strip() for p in pieces):
+        raise RecipeError(f"recipe {text!r}: an empty name in the composition; expected names joined by '+'")
     if len(pieces) > 1:
         parts = tuple(_load_part(p.strip()) for p in pieces)
         return Recipe(name="+".join(p.name for p in parts), method="compose", parts=parts,
@@ -235,8 +237,9 @@ def _check_param(value, spec: Param, source: str, fld: str):
         value = float(value)
     ok_type = any(isinstance(value, k) and not (k in (int, float) and isinstance(value, bool))
                   for k in kinds if k is not type(None))
-    names = "/".join(k.__name__ for k in kinds)
-    require(ok_type, source, fld, value, f"a {names}" + (f" ({spec.expected})" if spec.expected else ""))
+    words = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    names = " or ".join(words.get(k, k.__name__) for k in kinds if k is not type(None))
+    require(ok_type, source, fld, value, names + (f" ({spec.expected})" if spec.expected else ""))
     if spec.choices:
         require(value in spec.choices, source, fld, value, f"one of {list(spec.choices)}")
     if spec.check is not None:
