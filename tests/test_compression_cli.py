@@ -29,3 +29,20 @@ def test_recipe_errors_are_one_line(capsys, tmp_path):
     assert main(["recipe", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "parameters.capacity" in err and "-3" in err
+
+
+def test_compare_traces_rows():
+    from compression_helpers import LLAMA3_8B, trace_for
+    from workloads.compression import apply_recipe
+    from workloads.compression.effects import compare_traces
+    t = trace_for(LLAMA3_8B, seq=32768)
+    rows = {r["quantity"]: r for r in compare_traces(t, apply_recipe(t, "kivi2", LLAMA3_8B), "h100_sxm")}
+    assert rows["footprint kv_cache"]["ratio"] == 4294967296 / 812122112
+    assert rows["footprint weights"]["ratio"] == 1.0
+    assert rows["latency on h100_sxm"]["ratio"] > 1 and rows["energy"]["unit"] == "J"
+
+
+def test_native_mx_on_a_gpu_without_mx_needs_the_fallback(capsys):
+    assert main(["recipe", "mxfp4_native", "--hw", "h100_sxm"]) == 2
+    assert "no compute peak for format 'mxfp4'" in capsys.readouterr().err
+    assert main(["recipe", "mxfp4_native", "--hw", "h100_sxm", "--compute-fallback"]) == 0

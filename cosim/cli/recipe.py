@@ -20,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("--prompt", type=int, default=4096, help="synthetic prompt length for the KV twins")
     p.add_argument("--steps", type=int, default=32, help="decode steps the KV twins evaluate")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compute-fallback", action="store_true",
+                   help="run ops whose format the hardware lacks at the next wider format's peak")
     p.set_defaults(func=run)
 
 
@@ -35,19 +37,13 @@ def run(args) -> int:
         print(f"{part.name}: method {part.method} ({params})\n    {part.citation}")
     base = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq)
     comp = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq, recipe=recipe)
+    from workloads.compression.effects import compare_traces
     print(f"\n{model.name}, {args.phase}, batch {args.batch}, seq {args.seq}")
-    rows = [("FLOPs", base.total_flops, comp.total_flops, "FLOP"), ("bytes moved", base.total_bytes, comp.total_bytes, "B")]
-    for key in ("weights", "kv_cache", "activations"):
-        rows.append((f"footprint {key}", base.meta["footprint"][key], comp.meta["footprint"][key], "B"))
-    if args.hw:
-        from cosim.simulate import simulate
-        rb, rc = simulate(base, args.hw), simulate(comp, args.hw)
-        rows.append((f"latency on {rb.hw}", rb.total_latency_s, rc.total_latency_s, "s"))
-        rows.append(("energy", rb.total_energy_j, rc.total_energy_j, "J"))
-    print(f"{'':<24}{'baseline':>12}{recipe.name:>{max(14, len(recipe.name) + 2)}}{'ratio':>9}")
-    for label, b, c, unit in rows:
-        ratio = b / c if c else float("inf")
-        print(f"{label:<24}{si(b, unit):>12}{si(c, unit):>{max(14, len(recipe.name) + 2)}}{ratio:>8.2f}x")
+    width = max(14, len(recipe.name) + 2)
+    print(f"{'':<24}{'baseline':>12}{recipe.name:>{width}}{'ratio':>9}")
+    for r in compare_traces(base, comp, args.hw, compute_fallback=args.compute_fallback):
+        print(f"{r['quantity']:<24}{si(r['baseline'], r['unit']):>12}{si(r['compressed'], r['unit']):>{width}}"
+              f"{r['ratio']:>8.2f}x")
     st = comp.meta.get("kv_state")
     if st:
         print(f"KV tokens per sequence and layer: context {st['context']}, kept {st['capacity']}, "

@@ -1,0 +1,23 @@
+"""A recipe's effect next to the uncompressed baseline, as plain rows (for reports)."""
+
+from __future__ import annotations
+
+__all__ = ["compare_traces"]
+
+
+def compare_traces(baseline, compressed, hw=None, level: str = "roofline", compute_fallback: bool = False) -> list[dict]:
+    """Rows {quantity, unit, baseline, compressed, ratio (baseline / compressed)} for
+    FLOPs, bytes moved, the footprint parts and, with `hw`, latency and energy."""
+    rows = [("FLOPs", "FLOP", baseline.total_flops, compressed.total_flops),
+            ("bytes moved", "B", baseline.total_bytes, compressed.total_bytes)]
+    for key in ("weights", "kv_cache", "activations"):
+        rows.append((f"footprint {key}", "B", (baseline.meta.get("footprint") or {}).get(key, 0.0),
+                     (compressed.meta.get("footprint") or {}).get(key, 0.0)))
+    if hw is not None:
+        from cosim.simulate import simulate  # cosim imports workloads, never the reverse at import time
+        rb = simulate(baseline, hw, level, compute_fallback)
+        rc = simulate(compressed, hw, level, compute_fallback)
+        rows += [(f"latency on {rb.hw}", "s", rb.total_latency_s, rc.total_latency_s),
+                 ("energy", "J", rb.total_energy_j, rc.total_energy_j)]
+    return [{"quantity": q, "unit": u, "baseline": b, "compressed": c, "ratio": b / c if c else float("inf")}
+            for q, u, b, c in rows]
