@@ -114,7 +114,19 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
             ops = replace_op(ops, attn, prefill_fn(attn, kept))
     read = kept if decode_attn else st["read"]
     return rewrite(trace, ops, {"kept_tokens": kept, "context_tokens": int(st["context"]), **notes_fn(kept)},
-                   kv={"capacity": kept, "read": read})
+                   kv={"capacity": kept, "read": read},
+                   activations_delta=prefill_transient_kv(trace, st, kept))
+
+
+def prefill_transient_kv(trace, st: dict, kept: int) -> float:
+    """Eviction at the end of prefill runs layer by layer: the layer being compressed
+    still holds its whole prompt's K/V while the others hold `kept` tokens. The footprint
+    keeps the steady state in kv_cache and this one-layer transient in activations, so
+    the prefill peak is their sum (the practical caveat of doc §1.6)."""
+    if trace.phase != "prefill":
+        return 0.0
+    layers = sum(w.repeat for w in trace.ops if w.name == "kv_write") or 1
+    return trace.batch * (int(st["capacity"]) - kept) * st["bytes_per_token"] / layers
 
 
 # ---- StreamingLLM ------------------------------------------------------------------
