@@ -419,5 +419,7 @@ def apply_rocketkv(trace, model, recipe):
     notes = {k_: v for k_, v in q.items()}
     notes["read_elements_per_kv_head"] = r * n_chunks + 2 * k * hd
     notes["traffic_reduction"] = 2 * S * hd / notes["read_elements_per_kv_head"]
-    return rewrite(trace, ops, notes, kv={"capacity": min(cap, int(st["capacity"])), "read": read,
-                                          "extra_bytes": st.get("extra_bytes", 0.0) + extra_bytes})
+    kept_cap = min(cap, int(st["capacity"]))
+    return rewrite(trace, ops, notes, kv={"capacity": kept_cap, "read": read,
+                                          "extra_bytes": st.get("extra_bytes", 0.0) + extra_bytes},
+                   activations_delta=prefill_transient_kv(trace, st, kept_cap))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from workloads.compression.common import attention_ops, kv_state, replace_op, rewrite
-from workloads.compression.eviction import _snap_prefill, resize_kv_read
+from workloads.compression.eviction import _snap_prefill, prefill_transient_kv, resize_kv_read
 from workloads.compression.recipe import Param, open_fraction, register_method
 from workloads.ops import Op, TensorSpec
 
@@ -95,7 +95,8 @@ def apply_fastkv(trace, model, recipe):
                           (TensorSpec("hidden_kept", (T2, model.hidden), "bf16"),),
                           (TensorSpec("hidden_propagated", (T2, model.hidden), "bf16"),), **common))
         notes = {"tsp_tokens": S2, "linear_flop_ratio": (p["tsp_layer"] + (L - p["tsp_layer"]) * p["tsp_rate"]) / L}
-        return rewrite(trace, ops, {**notes, "kept_tokens": kept}, kv={"capacity": kept})
+        return rewrite(trace, ops, {**notes, "kept_tokens": kept}, kv={"capacity": kept},
+                       activations_delta=prefill_transient_kv(trace, st, kept))
     for attn in attention_ops(trace):
         if int(attn.dims.get("q_len", 1)) == 1:
             ops = replace_op(ops, attn, resize_kv_read(attn, kept))
