@@ -29,6 +29,7 @@ class MemoryLevel:
     bandwidth_Bps: float  # sustained-peak bytes/s this level can deliver to the level inside it
     energy_per_byte_j: float | None = None
     latency_s: float | None = None
+    instances: int = 1  # copies of this level (e.g. one SMEM per SM); capacity_bytes is the total
 
 
 @dataclass(frozen=True)
