@@ -76,7 +76,7 @@ def fold_geometry(m, n, k, rows, cols, dataflow):
     return k, m, n  # is
 
 
-def _core(m, n, k, rows, cols, df, compat):
+def _core(m, n, k, rows, cols, df, compat, overlap=False):
     """Shared closed forms; works on Python ints or numpy int64 arrays alike."""
     sr, sc, t = fold_geometry(m, n, k, rows, cols, df)
     row_folds = _ceil(sr, rows)
@@ -90,6 +90,16 @@ def _core(m, n, k, rows, cols, df, compat):
         # SCALE-Sim's compute-util denominator is C - 1 cycles longer than the timeline.
         util_fold = per_fold + cols - 1 if compat == "scalesim" else per_fold
     cycles = folds * per_fold - (1 if compat == "scalesim" else 0)
+    if overlap:
+        # Folds pipelined back to back: the next stationary tile is preloaded (R cycles,
+        # one row per cycle) while the current one computes, and os drains its R x C
+        # results (one row per cycle) under the next fold, so a fold issues every
+        # max(T, R) cycles; the first preload and one fill/drain skew stay exposed.
+        # One fold takes exactly as long as without overlap.
+        preload = 0 if df == "os" else rows
+        step = np.maximum(t, rows) if isinstance(t, np.ndarray) else max(t, rows)
+        cycles = preload + (folds - 1) * step + t + rows + cols - 2
+        util_fold = cycles / folds
     macs = m * n * k
     # Mean over folds of used PEs / (R*C) = Sr*Sc / (folds*R*C): the used PEs of all
     # folds sum to the whole Sr x Sc plane.
@@ -139,7 +149,7 @@ def _scalesim_means(m, n, k, rows, cols, df):
 
 
 def gemm_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str = "os",
-                compat: str | None = None, stall_cycles: int = 0) -> dict:
+                compat: str | None = None, stall_cycles: int = 0, overlap: bool = False) -> dict:
     """Cycles and access counts of C[m x n] = A[m x k] B[k x n] on a rows x cols array.
 
     Returns a dict with ``compute_cycles`` (stall-free; SCALE-Sim's Total - Stall in
@@ -148,12 +158,19 @@ def gemm_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str = "o
     ``overall_utilization`` (percent), ``ifmap_sram_reads``, ``filter_sram_reads``,
     ``ofmap_sram_writes``, ``ofmap_sram_reads`` (partial-sum read-back; 0 in scalesim
     mode) and ``macs``. Words are operand elements (SCALE-Sim: bytes).
+
+    ``overlap=True`` models an array with double-buffered stationary registers: folds
+    run back to back (per fold max(T, R) cycles), the first preload and one fill/drain
+    skew are exposed. SCALE-Sim has no such mode, so it cannot be combined with compat.
     """
     df = _check(dataflow, rows, cols, compat)
+    if overlap and compat == "scalesim":
+        raise SystolicError("gemm_cycles: overlap: got True with compat='scalesim'; expected overlap=False "
+                            "(SCALE-Sim never overlaps folds)")
     for name, v in (("m", m), ("n", n), ("k", k)):
         if int(v) != v or v < 1:
             raise SystolicError(f"gemm_cycles: {name}: got {v!r}; expected a positive integer")
-    out = _core(int(m), int(n), int(k), int(rows), int(cols), df, compat)
+    out = _core(int(m), int(n), int(k), int(rows), int(cols), df, compat, overlap)
     if compat == "scalesim" and out["folds"] <= _MAX_EXACT_FOLDS:
         out["mapping_efficiency"], out["compute_utilization"] = _scalesim_means(
             int(m), int(n), int(k), int(rows), int(cols), df)
@@ -162,19 +179,19 @@ def gemm_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str = "o
     out["total_cycles"] = total
     out["overall_utilization"] = 100.0 * out["macs"] / (total * rows * cols) if total > 0 else 0.0
     out.update(m=int(m), n=int(n), k=int(k), rows=int(rows), cols=int(cols), dataflow=df,
-               compat=compat)
+               compat=compat, overlap=bool(overlap))
     return out
 
 
 def gemm_cycles_array(m, n, k, rows: int, cols: int, dataflow: str = "os",
-                      compat: str | None = None) -> dict:
+                      compat: str | None = None, overlap: bool = False) -> dict:
     """Vectorised `gemm_cycles` over numpy arrays of m, n, k (broadcast). Used by the
     cycle-level model to cost a whole trace in one call."""
     df = _check(dataflow, rows, cols, compat)
     m, n, k = (np.asarray(x, dtype=np.int64) for x in (m, n, k))
     if np.any(m < 1) or np.any(n < 1) or np.any(k < 1):
         raise SystolicError("gemm_cycles_array: m, n, k must all be >= 1")
-    out = _core(m, n, k, int(rows), int(cols), df, compat)
+    out = _core(m, n, k, int(rows), int(cols), df, compat, overlap)
     out["overall_utilization"] = 100.0 * out["macs"] / (out["compute_cycles"] * rows * cols)
     return out
 
@@ -208,13 +225,13 @@ def conv_to_gemm(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters,
 def conv_cycles(ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: int, channels: int,
                 num_filters: int, stride_h: int = 1, stride_w: int | None = None, *,
                 rows: int, cols: int, dataflow: str = "os", compat: str | None = None,
-                stall_cycles: int = 0) -> dict:
+                stall_cycles: int = 0, overlap: bool = False) -> dict:
     """A convolution layer given as SCALE-Sim's topology row (no padding), lowered to a
     GEMM by im2col and costed with `gemm_cycles`. Adds ``ofmap_h``/``ofmap_w``."""
     stride_w = stride_h if stride_w is None else stride_w
     m, n, k, oh, ow = conv_to_gemm(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters,
                                    stride_h, stride_w, compat)
-    out = gemm_cycles(m, n, k, rows, cols, dataflow, compat, stall_cycles)
+    out = gemm_cycles(m, n, k, rows, cols, dataflow, compat, stall_cycles, overlap)
     out.update(ofmap_h=oh, ofmap_w=ow)
     return out
 

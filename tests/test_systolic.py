@@ -102,3 +102,28 @@ def test_dram_traffic_at_least_footprint(m, n, k, r, c, df, cap):
     assert t["ofmap_dram_writes"] >= m * n
     big = dram_traffic(m, n, k, r, c, df, 1e12, 1e12, 1e12)
     assert big["total"] == m * k + k * n + m * n
+
+
+def test_overlap_hand_numbers():
+    # decode GEMV 1x4096x4096, ws on 128x128: 32 x 32 = 1024 folds of T = 1.
+    # no overlap: 1024 x (2*128 + 128 + 1 - 2) = 392,192; overlap: preload 128, then a
+    # fold every max(1, 128) = 128 cycles, last fold 1 + 128 + 128 - 2.
+    assert gemm_cycles(1, 4096, 4096, 128, 128, "ws")["compute_cycles"] == 1024 * 383
+    o = gemm_cycles(1, 4096, 4096, 128, 128, "ws", overlap=True)
+    assert o["compute_cycles"] == 128 + 1023 * 128 + 1 + 254
+    assert o["compute_utilization"] == pytest.approx(o["overall_utilization"])
+    with pytest.raises(SystolicError, match="overlap"):
+        gemm_cycles(1, 8, 8, 8, 8, "ws", compat="scalesim", overlap=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(dims, dims, dims, arr, arr, st.sampled_from(["os", "ws", "is"]))
+def test_overlap_never_slower_and_equal_for_one_fold(m, n, k, r, c, df):
+    plain = gemm_cycles(m, n, k, r, c, df)
+    ov = gemm_cycles(m, n, k, r, c, df, overlap=True)
+    assert ov["compute_cycles"] <= plain["compute_cycles"]
+    assert ov["compute_cycles"] * r * c >= m * n * k
+    if plain["folds"] == 1:
+        assert ov["compute_cycles"] == plain["compute_cycles"]
+    v = gemm_cycles_array([m], [n], [k], r, c, df, overlap=True)
+    assert int(v["compute_cycles"][0]) == ov["compute_cycles"]

@@ -1,0 +1,237 @@
+"""Cycle-level model (level="cycle") of systolic accelerators and FPGAs.
+
+For every op of a trace:
+
+* gemm / moe_router: the GEMM is spread over the arrays (batch instances first, else
+  the N columns), costed with the closed-form fold model of `hwmodels.systolic`
+  (hardware counts, not SCALE-Sim's conventions). A PE that packs p MACs of a narrow
+  format per cycle shortens the reduction (K) by p; a format with an explicit rate
+  below 1 MAC/cycle stretches every cycle.
+* attention: its two matmuls (QK^T and PV, query heads of a GQA group packed into M)
+  on the arrays, plus the softmax on the vector unit; fused, so K/V/Q/O cross DRAM once.
+* elementwise kinds: FLOPs on the vector unit, bytes through DRAM.
+* allreduce / custom: not modelled at this level -> roofline, with a note.
+
+Memory: DRAM traffic follows the fold order and the SRAM sizes
+(`hwmodels.systolic.dram_traffic`); the double-buffered pipeline overlaps it with
+compute, so latency = max(compute, traffic / bandwidth) + the first tile's load and DRAM
+latency + the last tile's write-back -- the closed form of `hwmodels.pipeline` (which
+simulates the same schedule event by event and is checked against this).
+Energy by component comes from `hwmodels.energy`, MAC energy from `hwmodels.arith`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hwmodels import roofline
+from hwmodels.accel import AcceleratorConfig, config_for
+from hwmodels.arith import DotProductUnit
+from hwmodels.cost import OpCost
+from hwmodels.energy import (EnergyParams, WIRE_J_PER_BIT_MM, op_energy, phy_area_mm2, sram_area_mm2,
+                             sram_energy_per_byte)
+from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError
+from hwmodels.systolic import dram_traffic, gemm_cycles
+from workloads.formats import get_format
+from workloads.ops import ELEMENTWISE_FLOPS, Op, attended_pairs
+
+__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost"]
+
+PSUM_BYTES = 4  # partial sums spilled between K-folds are fp32
+
+
+def applicable(hw: HardwareSpec) -> tuple[bool, str]:
+    if hw.kind not in ("accelerator", "fpga", "tpu"):
+        return False, f"hardware kind {hw.kind!r} is not an accelerator or FPGA"
+    if "accelerator" not in hw.sections and "fpga" not in hw.sections:
+        return False, "the spec has no accelerator: or fpga: section"
+    return True, ""
+
+
+def _energy_params(hw: HardwareSpec, cfg: AcceleratorConfig) -> EnergyParams:
+    sram = {k: sram_energy_per_byte(v, cfg.node_nm, cfg.vdd) for k, v in cfg.sram_bytes.items()}
+    dram = hw.main_memory.energy_per_byte_j or 0.0
+    # wires: from the SRAM edge to the middle of one array, half its side on average
+    side_mm = math.sqrt(cfg.pe.area_um2() * cfg.rows * cfg.cols) / 1000.0
+    wire = WIRE_J_PER_BIT_MM * 8 * side_mm / 2
+    vec_unit = DotProductUnit(("fp32",), node_nm=cfg.node_nm, vdd=cfg.vdd)
+    return EnergyParams(sram_j_per_byte=sram, dram_j_per_byte=dram, wire_j_per_byte=wire,
+                        static_power_w=hw.static_power_w or 0.0,
+                        vector_j_per_flop=vec_unit.energy_per_mac_j("fp32") / 2)
+
+
+def _compute_format(op: Op, cfg: AcceleratorConfig, hw: HardwareSpec, compute_fallback: bool):
+    fmt = get_format(op.compute_fmt).name
+    if cfg.supports(fmt):
+        return fmt, None
+    if not compute_fallback:
+        raise UnsupportedFormatError(
+            f"{hw.source or hw.name}: accelerator.pe.formats: op {op.name!r} computes in {fmt!r}; the PE "
+            f"supports {list(cfg.pe.formats)} (add the format, or pass compute_fallback=True)")
+    want = get_format(fmt).element_bits
+    wider = sorted((get_format(f).element_bits, f) for f in cfg.pe.formats
+                   if get_format(f).element_bits >= want)
+    used = wider[0][1] if wider else max(cfg.pe.formats, key=lambda f: get_format(f).element_bits)
+    return used, f"{op.name}: PE has no {fmt} mode; computed as {used} (explicit fallback)"
+
+
+def gemm_cost(m: int, n: int, k: int, b: int, fmt: str, cfg: AcceleratorConfig,
+              bytes_a: float, bytes_b: float, bytes_c: float) -> dict:
+    """Cycles, SRAM and DRAM traffic of b independent (m x k)(k x n) GEMMs on the arrays.
+    ``bytes_*``: bytes per element of A (ifmap), B (filter/weights), C (ofmap)."""
+    p = cfg.rate(fmt)
+    k_eff = math.ceil(k / p) if p >= 1 else k
+    stretch = 1.0 / p if p < 1 else 1.0
+    if b >= cfg.arrays:
+        waves, split, n_sub = math.ceil(b / cfg.arrays), 1, n
+        busy = cfg.arrays
+    else:
+        split = max(1, cfg.arrays // b)
+        split = min(split, n)  # no more pieces than columns
+        n_sub, waves = math.ceil(n / split), 1
+        busy = b * split
+    g = gemm_cycles(m, n_sub, k_eff, cfg.rows, cfg.cols, cfg.dataflow, overlap=cfg.fold_overlap)
+    cycles = waves * g["compute_cycles"] * stretch
+    # DRAM: per array buffer capacity in elements of each operand
+    cap = {name: cfg.sram_bytes[name] / max(bb, 1e-9) for name, bb in
+           (("ifmap", bytes_a), ("filter", bytes_b), ("ofmap", PSUM_BYTES))}
+    t = dram_traffic(m, n_sub, k, cfg.rows, cfg.cols, cfg.dataflow, cap["ifmap"], cap["filter"], cap["ofmap"])
+    instances = b * split  # (m x n_sub) pieces over all waves
+    a_reads = t["ifmap_dram_reads"] * (b if split > 1 else instances)  # A is broadcast to split pieces
+    dram = {"ifmap": a_reads * bytes_a,
+            "filter": t["filter_dram_reads"] * instances * bytes_b,
+            "ofmap": (t["ofmap_dram_writes"] - m * n_sub) * instances * PSUM_BYTES
+                     + m * n * b * bytes_c + t["ofmap_dram_reads"] * instances * PSUM_BYTES}
+    sram = {"ifmap": g["ifmap_sram_reads"] * instances * bytes_a,
+            "filter": g["filter_sram_reads"] * instances * bytes_b,
+            "ofmap": (g["ofmap_sram_writes"] + g["ofmap_sram_reads"]) * instances * PSUM_BYTES}
+    # pipeline prologue / epilogue: first stationary tile + first streaming rows in, last outputs out
+    first = (min(cfg.rows, k) * min(cfg.cols, n_sub) * bytes_b + min(cfg.rows, m) * min(k, cfg.rows) * bytes_a)
+    last = min(cfg.rows, m) * min(cfg.cols, n_sub) * bytes_c
+    return dict(cycles=cycles, macs=m * n * k * b, dram=dram, sram=sram, folds=g["folds"] * waves,
+                cycles_per_fold=g["cycles_per_fold"] * stretch, mapping_efficiency=g["mapping_efficiency"],
+                arrays_busy=busy, waves=waves, split=split, prologue_bytes=first * min(busy, cfg.arrays),
+                epilogue_bytes=last * min(busy, cfg.arrays), rate=p)
+
+
+def _bytes_per(t) -> float:
+    return get_format(t.fmt).bits_per_element / 8 * t.density
+
+
+def _gemm_operands(op: Op):
+    ins = list(op.inputs)
+    w = [t for t in ins if t.role in ("weight", "kv")]
+    a = [t for t in ins if t not in w]
+    ta = a[0] if a else ins[0]
+    tb = w[0] if w else (ins[1] if len(ins) > 1 else ins[0])
+    tc = op.outputs[0] if op.outputs else ta
+    return _bytes_per(ta), _bytes_per(tb), _bytes_per(tc)
+
+
+def _finish(op, hw, cfg, ep, fmt, compute_cycles, vector_flops, macs, dram_bytes, sram_bytes,
+            prologue_bytes, epilogue_bytes, details, notes):
+    clock = hw.clock_hz
+    bw = hw.main_memory.bandwidth_Bps
+    vec_cycles = vector_flops / cfg.vector_flops_per_cycle() if vector_flops else 0.0
+    t_compute = (compute_cycles + vec_cycles) / clock
+    total_dram = sum(dram_bytes.values())
+    t_mem = total_dram / bw
+    t_edges = (prologue_bytes + epilogue_bytes) / bw + cfg.dram_latency_s
+    latency = max(t_compute, t_mem) + t_edges
+    bound = "compute" if t_compute >= t_mem else hw.main_memory.name
+    e = op_energy(macs, cfg.pe.energy_per_mac_j(fmt) if macs else 0.0, sram_bytes, total_dram,
+                  vector_flops, latency, ep)
+    total = e.pop("total")
+    peak = cfg.peak_flops(fmt, clock) if macs else cfg.vector_flops_per_cycle() * clock
+    util = op.flops / (latency * peak) if latency > 0 and peak > 0 else 0.0
+    details.update(compute_fmt=fmt, compute_cycles=compute_cycles, vector_cycles=vec_cycles,
+                   total_cycles=latency * clock, stall_cycles=max(0.0, latency * clock - compute_cycles - vec_cycles),
+                   dram_bytes=dict(dram_bytes), sram_bytes=dict(sram_bytes))
+    levels = {hw.main_memory.name: total_dram, "sram": sum(sram_bytes.values())}
+    return OpCost(latency_s=latency, energy_j=total, bound=bound, utilization=util, flops=op.flops,
+                  bytes_by_level=levels, energy_breakdown=e, provenance="cycle-model",
+                  notes=tuple(n for n in notes if n), details=details)
+
+
+def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams,
+              compute_fallback: bool) -> OpCost:
+    notes = []
+    if op.kind in ("gemm", "moe_router"):
+        fmt, note = _compute_format(op, cfg, hw, compute_fallback)
+        notes.append(note)
+        d = op.dims
+        if op.kind == "gemm":
+            m, n, k, b = int(d["m"]), int(d["n"]), int(d["k"]), int(d.get("b", 1))
+        else:
+            m, n, k, b = int(d["tokens"]), int(d["experts"]), int(d["hidden"]), 1
+        if min(m, n, k, b) == 0:
+            return OpCost(latency_s=0.0, provenance="cycle-model", flops=0.0, notes=(f"{op.name}: empty GEMM",))
+        ba, bb, bc = _gemm_operands(op)
+        g = gemm_cost(m, n, k, b, fmt, cfg, ba, bb, bc)
+        details = {k_: g[k_] for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy", "rate")}
+        return _finish(op, hw, cfg, ep, fmt, g["cycles"], 0.0, g["macs"], g["dram"], g["sram"],
+                       g["prologue_bytes"], g["epilogue_bytes"], details, notes)
+    if op.kind == "attention":
+        fmt, note = _compute_format(op, cfg, hw, compute_fallback)
+        notes.append(note)
+        d = op.dims
+        batch, heads, kvh = int(d["batch"]), int(d["heads"]), int(d.get("kv_heads", d["heads"]))
+        q, kv, hd = int(d["q_len"]), int(d["kv_len"]), int(d["head_dim"])
+        dv = int(d.get("v_head_dim", hd))
+        group = heads // max(kvh, 1)
+        pairs = attended_pairs(d)
+        frac = pairs / (q * kv) if q * kv else 0.0  # causal / windowed blocks skipped
+        q_t = op.inputs[0]
+        kv_t = [t for t in op.inputs if t.role == "kv"] or [op.inputs[-1]]
+        bq, bk = _bytes_per(q_t), _bytes_per(kv_t[0])
+        s1 = gemm_cost(q * group, kv, hd, batch * kvh, fmt, cfg, bq, bk, 4)
+        s2 = gemm_cost(q * group, dv, kv, batch * kvh, fmt, cfg, 4, bk, bq)
+        cycles = (s1["cycles"] + s2["cycles"]) * frac
+        vec = ELEMENTWISE_FLOPS["softmax"] * batch * heads * pairs
+        sram = {k_: (s1["sram"][k_] + s2["sram"][k_]) * frac for k_ in s1["sram"]}
+        dram = {"ifmap": sum(t.nbytes for t in op.inputs if t.role != "kv"),
+                "filter": sum(t.nbytes for t in op.inputs if t.role == "kv"),
+                "ofmap": sum(t.nbytes for t in op.outputs)}
+        details = {"folds": s1["folds"] + s2["folds"], "causal_fraction": frac,
+                   "mapping_efficiency": s1["mapping_efficiency"]}
+        return _finish(op, hw, cfg, ep, fmt, cycles, vec, (s1["macs"] + s2["macs"]) * frac, dram, sram,
+                       s1["prologue_bytes"], s2["epilogue_bytes"], details, notes)
+    if op.kind in ELEMENTWISE_FLOPS:
+        dram = {"vector_in": sum(t.nbytes for t in op.inputs), "vector_out": sum(t.nbytes for t in op.outputs)}
+        sram = {"default": sum(dram.values())}
+        return _finish(op, hw, cfg, ep, "fp32", 0.0, op.flops, 0.0, dram, sram, 0.0, 0.0,
+                       {"unit": "vector"}, notes)
+    # allreduce / custom: outside the array model
+    c = roofline.estimate(op, hw, compute_fallback=True)
+    note = f"{op.name}: {op.kind} is not modelled at cycle level; roofline estimate used"
+    return OpCost(**{**c.__dict__, "provenance": "fallback:roofline (cycle level does not model "
+                                                 f"{op.kind})", "notes": tuple(c.notes) + (note,)})
+
+
+def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False) -> OpCost:
+    cfg = config_for(hw)
+    return _estimate(op, hw, cfg, _energy_params(hw, cfg), compute_fallback)
+
+
+def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False):
+    """(list[OpCost], notes) for a whole trace; the config and energy tables are built once."""
+    cfg = config_for(hw)
+    ep = _energy_params(hw, cfg)
+    costs = [_estimate(op, hw, cfg, ep, compute_fallback) for op in ops]
+    notes = tuple(dict.fromkeys(n for c in costs for n in c.notes))
+    return costs, notes
+
+
+def area_breakdown(hw: HardwareSpec) -> dict:
+    """Silicon area (mm^2) by component: PE arrays, vector units, SRAM, memory PHY; sums to total."""
+    cfg = config_for(hw)
+    pe = cfg.pe.area_um2() * cfg.pes / 1e6
+    vec = DotProductUnit(("fp32",), node_nm=cfg.node_nm, vdd=cfg.vdd).area_um2() \
+        * cfg.vector_lanes * cfg.arrays / 1e6
+    sram = sum(sram_area_mm2(v, cfg.node_nm) for v in cfg.sram_bytes.values()) * cfg.arrays
+    mem = hw.main_memory
+    kind = "hbm" if "hbm" in mem.name.lower() else "ddr"
+    phy = phy_area_mm2(mem.bandwidth_Bps, kind) if hw.kind != "fpga" else 0.0
+    out = {"pe_array": pe, "vector": vec, "sram": sram, "memory_phy": phy}
+    out["total"] = sum(out.values())
+    return out
