@@ -66,7 +66,6 @@ class AcceleratorConfig:
     arrays: int
     dataflow: str
     pe: DotProductUnit
-    rates: dict  # explicit MACs per PE per cycle by format name
     vector_lanes: int  # per array
     vector_flops_per_lane: float
     sram_bytes: dict  # ifmap / filter / ofmap, per array
@@ -83,10 +82,7 @@ class AcceleratorConfig:
 
     def rate(self, fmt: str) -> float:
         """MACs per PE per cycle in ``fmt`` (explicit rate, else the unit's packing)."""
-        name = get_format(fmt).name
-        if name in self.rates:
-            return float(self.rates[name])
-        return float(self.pe.macs_per_cycle(name))
+        return float(self.pe.macs_per_cycle(fmt))
 
     def supports(self, fmt: str) -> bool:
         return self.pe.supports(fmt)
@@ -143,18 +139,12 @@ def parse_accelerator(sec: dict, source: str, where: str = "accelerator") -> Acc
     tech = sec.get("technology") or {}
     node = float(tech.get("node_nm", 7))
     vdd = float(tech.get("vdd", 0.8))
+    rates = pe.get("rates") or {}
+    if not isinstance(rates, dict):
+        raise HardwareError(f"{source}: {where}.pe.rates: got {rates!r}; expected a mapping format -> MACs/cycle")
     unit = DotProductUnit(tuple(fmts), lanes=_int(pe, "lanes", source, f"{where}.pe", default=1),
                           pack_narrow=bool(pe.get("pack_narrow", True)), node_nm=node, vdd=vdd,
-                          name=f"{where}.pe", source=source)
-    rates = {}
-    for f, r in (pe.get("rates") or {}).items():
-        name = get_format(f).name
-        if name not in unit.formats:
-            raise UnsupportedFormatError(f"{source}: {where}.pe.rates: got a rate for {f!r}; expected one of "
-                                         f"the unit's formats {list(unit.formats)}")
-        if not isinstance(r, (int, float)) or isinstance(r, bool) or r <= 0:
-            raise HardwareError(f"{source}: {where}.pe.rates.{f}: got {r!r}; expected MACs per PE per cycle > 0")
-        rates[name] = float(r)
+                          rates=tuple(rates.items()), name=f"{where}.pe", source=source)
     vec = sec.get("vector") or {}
     vlanes = _int(vec, "lanes", source, f"{where}.vector", default=cols)
     vfl = float(vec.get("flops_per_lane", 2))
@@ -168,7 +158,7 @@ def parse_accelerator(sec: dict, source: str, where: str = "accelerator") -> Acc
         sizes[name] = quantity(sram[name], "bytes", source, f"{where}.sram.{name}")
     lat = quantity(sec.get("dram_latency", "0 ns"), "time", source, f"{where}.dram_latency") \
         if sec.get("dram_latency") is not None else 0.0
-    cfg = AcceleratorConfig(rows=rows, cols=cols, arrays=arrays, dataflow=df, pe=unit, rates=rates,
+    cfg = AcceleratorConfig(rows=rows, cols=cols, arrays=arrays, dataflow=df, pe=unit,
                             vector_lanes=vlanes, vector_flops_per_lane=vfl, sram_bytes=sizes,
                             dram_latency_s=lat, node_nm=node, vdd=vdd, source=source,
                             fold_overlap=bool(sec.get("fold_overlap", True)))

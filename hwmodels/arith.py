@@ -364,6 +364,7 @@ class DotProductUnit:
     vdd: float = 0.8
     registers: bool = True
     context: str = "intfp25"
+    rates: tuple = ()  # ((format, MACs per lane per cycle), ...) explicit, overrides packing
     name: str = "dpu"
     source: str = ""
 
@@ -377,10 +378,26 @@ class DotProductUnit:
         if self.context not in CONTEXTS:
             raise HardwareError(f"{where}: context: got {self.context!r}; expected one of {sorted(CONTEXTS)}")
         object.__setattr__(self, "formats", fmts)
+        rates = dict(self.rates.items() if isinstance(self.rates, dict) else self.rates)
+        clean = []
+        for f, r in rates.items():
+            name = get_format(f).name
+            if name not in fmts:
+                raise UnsupportedFormatError(f"{where}: rates: got a rate for {f!r}; expected one of the "
+                                             f"unit's formats {list(fmts)}")
+            if isinstance(r, bool) or not isinstance(r, (int, float)) or r <= 0:
+                raise HardwareError(f"{where}: rates.{f}: got {r!r}; expected MACs per lane per cycle > 0")
+            clean.append((name, float(r)))
+        object.__setattr__(self, "rates", tuple(sorted(clean)))
+        if len(clean) == len(fmts):
+            raise HardwareError(f"{where}: rates: every format has an explicit rate; leave the lane's "
+                                f"native format(s) without one")
 
     @property
     def native_bits(self) -> int:
-        return max(_element(get_format(f)).element_bits for f in self.formats)
+        """Element width of a lane: the widest format that runs at the packing rate."""
+        explicit = dict(self.rates)
+        return max(_element(get_format(f)).element_bits for f in self.formats if f not in explicit)
 
     def supports(self, fmt: str) -> bool:
         return get_format(fmt).name in self.formats
@@ -393,9 +410,12 @@ class DotProductUnit:
                 f"it supports {list(self.formats)}")
         return f
 
-    def macs_per_cycle(self, fmt: str) -> int:
+    def macs_per_cycle(self, fmt: str) -> float:
         """MACs per cycle of the whole unit in ``fmt``."""
         f = self._require(fmt)
+        explicit = dict(self.rates)
+        if f.name in explicit:
+            return self.lanes * explicit[f.name]
         if not self.pack_narrow:
             return int(self.lanes)
         return int(self.lanes) * max(1, self.native_bits // _element(f).element_bits)

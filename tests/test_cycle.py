@@ -1,0 +1,150 @@
+"""level="cycle": GEMMs, attention and elementwise ops on systolic accelerators."""
+
+import math
+
+import pytest
+
+from hwmodels import cycle
+from hwmodels.accel import parse_accelerator
+from hwmodels.spec import HardwareError, HardwareSpec, MemoryLevel, UnsupportedFormatError
+from hwmodels.systolic import gemm_cycles
+from workloads.ops import Op, TensorSpec
+
+from _hwload import load
+
+
+def tiny(bandwidth=1e15, formats=("bf16",), rates=None, overlap=False, arrays=1, sram="64 KiB",
+         dataflow="ws", latency="0 ns", energy=1e-12):
+    sec = {"arrays": arrays, "rows": 8, "cols": 8, "dataflow": dataflow, "fold_overlap": overlap,
+           "pe": {"formats": list(formats), "lanes": 1, **({"rates": rates} if rates else {})},
+           "vector": {"lanes": 8, "flops_per_lane": 2},
+           "sram": {"ifmap": sram, "filter": sram, "ofmap": sram}, "dram_latency": latency}
+    return HardwareSpec(name="tiny", kind="accelerator", clock_hz=1e9, peak_flops={"bf16": 128e9},
+                        memory=(MemoryLevel("dram", 1e12, bandwidth, energy),), static_power_w=1.0,
+                        sections={"accelerator": sec}, source="tiny.yaml")
+
+
+def gemm(m, n, k, fmt="bf16", wfmt=None):
+    return Op("g", "gemm", {"m": m, "n": n, "k": k},
+              (TensorSpec("a", (m, k), fmt), TensorSpec("w", (k, n), wfmt or fmt, "weight")),
+              (TensorSpec("c", (m, n), fmt),), fmt)
+
+
+def test_compute_bound_gemm_is_the_closed_form():
+    hw = tiny()
+    c = cycle.estimate(gemm(64, 64, 64), hw)
+    want = gemm_cycles(64, 64, 64, 8, 8, "ws")["compute_cycles"]  # 64 folds x (16+8+64-2) = 5504
+    assert want == 64 * 86
+    assert c.details["compute_cycles"] == want
+    assert c.bound == "compute"
+    # edges: first weight tile + first input rows in, last outputs out, at 1 PB/s: negligible
+    assert c.latency_s == pytest.approx(want / 1e9, rel=1e-3)
+    assert c.provenance == "cycle-model"
+
+
+def test_bandwidth_bound_gemm_approaches_bytes_over_bandwidth():
+    hw = tiny(bandwidth=1e6)  # 1 MB/s
+    c = cycle.estimate(gemm(64, 64, 64), hw)
+    dram = c.bytes_by_level["dram"]
+    assert c.bound == "dram"
+    assert dram >= (3 * 64 * 64) * 2  # at least A, W and C once, 2 B each
+    assert c.latency_s == pytest.approx(dram / 1e6, rel=0.05)
+
+
+def test_energy_components_sum_to_total():
+    hw = tiny()
+    for op in (gemm(33, 17, 70), Op("n", "rmsnorm", {"rows": 4, "cols": 64},
+                                    (TensorSpec("x", (4, 64), "bf16"),), (TensorSpec("y", (4, 64), "bf16"),))):
+        c = cycle.estimate(op, hw)
+        assert sum(c.energy_breakdown.values()) == pytest.approx(c.energy_j)
+        assert c.energy_breakdown["static"] == pytest.approx(1.0 * c.latency_s)
+        assert c.energy_breakdown["dram"] == pytest.approx(c.bytes_by_level["dram"] * 1e-12)
+
+
+def test_packing_halves_reduction_cycles():
+    hw = tiny(formats=("mxfp8_e4m3", "mxfp4"))
+    c8 = cycle.estimate(gemm(64, 8, 256, "mxfp8_e4m3"), hw)
+    c4 = cycle.estimate(gemm(64, 8, 256, "mxfp4"), hw)
+    # ws: K = 256 on 8 rows -> 32 folds; mxfp4 packs two MACs per PE -> K_eff = 128, 16 folds
+    assert c8.details["folds"] == 32 and c4.details["folds"] == 16
+    assert c4.details["compute_cycles"] == pytest.approx(c8.details["compute_cycles"] / 2)
+
+
+def test_rate_below_one_stretches_cycles():
+    hw = tiny(formats=("mxfp8_e4m3", "bf16"), rates={"bf16": 0.5})
+    c8 = cycle.estimate(gemm(16, 16, 16, "mxfp8_e4m3"), hw)
+    c16 = cycle.estimate(gemm(16, 16, 16, "bf16"), hw)
+    assert c16.details["compute_cycles"] == pytest.approx(2 * c8.details["compute_cycles"])
+
+
+def test_unsupported_format_error_and_explicit_fallback():
+    hw = tiny(formats=("mxfp8_e4m3",))
+    with pytest.raises(UnsupportedFormatError, match="tiny.yaml: accelerator.pe.formats.*'bf16'"):
+        cycle.estimate(gemm(8, 8, 8, "bf16"), hw)
+    c = cycle.estimate(gemm(8, 8, 8, "bf16"), hw, compute_fallback=True)
+    assert any("explicit fallback" in n for n in c.notes)
+
+
+def test_arrays_split_columns_of_a_gemv():
+    one = cycle.estimate(gemm(1, 64, 64), tiny(arrays=1))
+    four = cycle.estimate(gemm(1, 64, 64), tiny(arrays=4))
+    # N = 64 split over 4 arrays: each array runs 1 x 16 x 64 -> 8 x 2 = 16 folds instead of 64
+    assert one.details["folds"] == 64 and four.details["folds"] == 16
+
+
+def test_attention_decode_two_matmuls_and_softmax():
+    hw = tiny(formats=("bf16",))
+    b, h, kvh, kv, d = 1, 4, 2, 32, 16
+    op = Op("attn", "attention", {"batch": b, "heads": h, "kv_heads": kvh, "q_len": 1, "kv_len": kv,
+                                  "head_dim": d, "causal": True},
+            (TensorSpec("q", (b, 1, h, d), "bf16"), TensorSpec("k", (b, kv, kvh, d), "bf16", "kv"),
+             TensorSpec("v", (b, kv, kvh, d), "bf16", "kv")), (TensorSpec("o", (b, 1, h, d), "bf16"),), "bf16")
+    c = cycle.estimate(op, hw)
+    # GQA group of 2 query heads packed in M: QK^T = 2 instances of (2 x 32 x 16), PV = (2 x 16 x 32)
+    s1 = gemm_cycles(2, 32, 16, 8, 8, "ws")["compute_cycles"] * 2
+    s2 = gemm_cycles(2, 16, 32, 8, 8, "ws")["compute_cycles"] * 2
+    assert c.details["compute_cycles"] == s1 + s2
+    assert c.details["vector_cycles"] == pytest.approx(5 * h * kv / 16)  # softmax 5 FLOP/elem, 16 FLOP/cycle
+    assert c.bytes_by_level["dram"] == pytest.approx(op.bytes)
+
+
+def test_bad_sections_are_clear_errors():
+    with pytest.raises(HardwareError, match="x.yaml: accelerator.dataflow: got 'rs'"):
+        parse_accelerator({"rows": 8, "cols": 8, "dataflow": "rs", "pe": {"formats": ["bf16"]},
+                           "sram": {"ifmap": "1 MiB", "filter": "1 MiB", "ofmap": "1 MiB"}}, "x.yaml")
+    with pytest.raises(HardwareError, match="accelerator.sram.filter: got 128 B; expected at least"):
+        parse_accelerator({"rows": 8, "cols": 8, "pe": {"formats": ["bf16"]},
+                           "sram": {"ifmap": "1 MiB", "filter": "128 B", "ofmap": "1 MiB"}}, "x.yaml")
+    with pytest.raises(HardwareError, match="pe.formats: got 'fp7'"):
+        parse_accelerator({"rows": 8, "cols": 8, "pe": {"formats": ["fp7"]},
+                           "sram": {"ifmap": "1 MiB", "filter": "1 MiB", "ofmap": "1 MiB"}}, "x.yaml")
+    with pytest.raises(HardwareError, match="unknown key"):
+        parse_accelerator({"rows": 8, "cols": 8, "colz": 3}, "x.yaml")
+
+
+BUNDLED = ["mx_systolic_128", "tpu_v4_like_128", "mxfp4_systolic_256", "mx6_systolic_128"]
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_peaks_match_their_arrays(name):
+    hw = load(name)
+    cfg = cycle.config_for(hw)
+    for fmt in cfg.pe.formats:
+        assert hw.peak_flops[fmt] == pytest.approx(cfg.peak_flops(fmt, hw.clock_hz), rel=1e-3), fmt
+    area = cycle.area_breakdown(hw)
+    assert area["total"] == pytest.approx(sum(v for k, v in area.items() if k != "total"))
+
+
+def test_llama3_8b_decode_trace_end_to_end():
+    from workloads.builder import build_trace
+    from workloads.models import load_model
+
+    trace = build_trace(load_model("llama3_8b"), phase="decode", batch=1, seq=4096)
+    hw = load("mx_systolic_128")
+    costs, notes = cycle.estimate_trace(trace.ops, hw)
+    total = sum(c.latency_s * op.repeat for op, c in zip(trace.ops, costs))
+    weights = sum(t.nbytes * op.repeat for op in trace.ops for t in op.inputs if t.role == "weight")
+    # decode streams every weight once: never faster than weights / HBM bandwidth
+    assert total >= weights / hw.main_memory.bandwidth_Bps
+    assert all(c.energy_j > 0 for c in costs)
+    assert all(math.isfinite(c.latency_s) for c in costs)
