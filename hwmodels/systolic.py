@@ -236,6 +236,15 @@ def conv_cycles(ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: int, channe
     return out
 
 
+def _col_classes(sc: int, cols: int):
+    """(used columns, number of column folds) for the full folds and the edge fold."""
+    full, edge = divmod(sc, cols)
+    out = [(cols, full)] if full else []
+    if edge:
+        out.append((edge, 1))
+    return out
+
+
 def dram_traffic(m: int, n: int, k: int, rows: int, cols: int, dataflow: str,
                  ifmap_words: float, filter_words: float, ofmap_words: float,
                  double_buffered: bool = True) -> dict:
@@ -255,29 +264,27 @@ def dram_traffic(m: int, n: int, k: int, rows: int, cols: int, dataflow: str,
     cap_i, cap_f, cap_o = ifmap_words * share, filter_words * share, ofmap_words * share
     a, b, c = m * k, k * n, m * n
     if df == "os":
-        col_folds = _ceil(n, cols)
+        col_folds, row_folds = _ceil(n, cols), _ceil(m, rows)
         ifmap = a if a <= cap_i else a * col_folds
-        filt = b  # K x C block read once per column fold, reused by inner row folds
+        # the K x (used cols) filter block is reused by the inner row folds if it fits
+        filt = sum(k * uc * cnt * (1 if k * uc <= cap_f else row_folds) for uc, cnt in _col_classes(n, cols))
         ofmap_w, ofmap_r = c, 0
-        reuse_ok = k * min(cols, n) <= cap_f
-        if not reuse_ok:
-            filt = b * _ceil(m, rows)
-    elif df == "ws":
-        col_folds, row_folds = _ceil(n, cols), _ceil(k, rows)
-        ifmap = a if a <= cap_i else a * col_folds
-        filt = b
-        psum_block = m * min(cols, n)
-        spill = row_folds > 1 and psum_block > cap_o
-        ofmap_w = c * (row_folds if spill else 1)
-        ofmap_r = c * (row_folds - 1) if spill else 0
     else:
-        col_folds, row_folds = _ceil(m, cols), _ceil(k, rows)
-        filt = b if b <= cap_f else b * col_folds
-        ifmap = a
-        psum_block = n * min(cols, m)
-        spill = row_folds > 1 and psum_block > cap_o
-        ofmap_w = c * (row_folds if spill else 1)
-        ofmap_r = c * (row_folds - 1) if spill else 0
+        # ws: stream = ifmap (M x K), stationary = filter, partial sums M x (used cols of N)
+        # is: stream = filter (K x N), stationary = ifmap, partial sums N x (used cols of M)
+        t_len, sc = (m, n) if df == "ws" else (n, m)
+        whole = a if df == "ws" else b
+        cap_s = cap_i if df == "ws" else cap_f
+        col_folds, row_folds = _ceil(sc, cols), _ceil(k, rows)
+        stream = whole if whole <= cap_s else whole * col_folds
+        stat = b if df == "ws" else a
+        ifmap, filt = (stream, stat) if df == "ws" else (stat, stream)
+        ofmap_w = ofmap_r = 0
+        for uc, cnt in _col_classes(sc, cols):
+            block = t_len * uc
+            spill = row_folds > 1 and block > cap_o
+            ofmap_w += cnt * block * (row_folds if spill else 1)
+            ofmap_r += cnt * block * (row_folds - 1) if spill else 0
     return dict(ifmap_dram_reads=ifmap, filter_dram_reads=filt, ofmap_dram_writes=ofmap_w,
                 ofmap_dram_reads=ofmap_r,
                 total=ifmap + filt + ofmap_w + ofmap_r)

@@ -1,0 +1,78 @@
+"""simpy memory pipeline: limits against the closed forms."""
+
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from hwmodels.pipeline import PipelineConfig, gantt_png, simulate_gemm
+from hwmodels.systolic import SystolicError, dram_traffic, gemm_cycles
+
+small = st.integers(1, 70)
+
+
+@settings(max_examples=40, deadline=None)
+@given(small, small, small, st.sampled_from(["os", "ws", "is"]), st.booleans(),
+       st.sampled_from([64, 256, 4096, 2**20]))
+def test_infinite_bandwidth_is_the_closed_form(m, n, k, df, overlap, sram):
+    cfg = PipelineConfig(4, 8, df, sram_bytes={"ifmap": sram, "filter": sram, "ofmap": sram}, overlap=overlap)
+    r = simulate_gemm(m, n, k, cfg, keep_timeline=False)
+    assert r["total_cycles"] == gemm_cycles(m, n, k, 4, 8, df, overlap=overlap)["compute_cycles"]
+    assert r["stall_cycles"] == 0
+    t = dram_traffic(m, n, k, 4, 8, df, sram, sram, sram / 4)  # psums are 4-byte words
+    assert r["dram_read_bytes"] == t["ifmap_dram_reads"] + t["filter_dram_reads"] + 4 * t["ofmap_dram_reads"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(small, small, small, st.sampled_from(["os", "ws", "is"]), st.floats(0.01, 0.2))
+def test_bandwidth_bound_approaches_bytes_over_bandwidth(m, n, k, df, bw):
+    cfg = PipelineConfig(4, 4, df, bandwidth=bw, sram_bytes={"ifmap": 256, "filter": 256, "ofmap": 256})
+    r = simulate_gemm(m, n, k, cfg, keep_timeline=False)
+    moved = r["dram_read_bytes"] + r["dram_write_bytes"]
+    # never faster than either bound; close to the larger one (only one fold of compute can
+    # stick out before the first byte or after the last)
+    assert r["total_cycles"] >= moved / bw - 1e-6
+    assert r["total_cycles"] >= r["compute_cycles"]
+    per_fold = gemm_cycles(m, n, k, 4, 4, df)["cycles_per_fold"]
+    assert r["total_cycles"] <= max(moved / bw, r["compute_cycles"]) + moved / bw + per_fold
+
+
+def test_hand_example_memory_bound():
+    # 8x8x8 on an 8x8 ws array, 1 byte/element, 1 B/cycle shared channel, no latency:
+    # reads 64 (filter) + 64 (ifmap), then compute 2*8+8+8-2 = 30 cycles, then writes 64.
+    cfg = PipelineConfig(8, 8, "ws", bandwidth=1.0)
+    r = simulate_gemm(8, 8, 8, cfg)
+    assert r["compute_cycles"] == 30
+    assert r["total_cycles"] == 128 + 30 + 64
+    assert r["stall_cycles"] == 128
+    assert sum(r["stalls_by_cause"].values()) == 128
+    assert r["achieved_bandwidth"] == pytest.approx(192 / 222)
+
+
+def test_per_operand_ports_never_slower_than_shared():
+    kw = dict(bandwidth=2.0, sram_bytes={"ifmap": 512, "filter": 512, "ofmap": 512})
+    shared = simulate_gemm(40, 40, 40, PipelineConfig(8, 8, "os", **kw), keep_timeline=False)
+    ports = simulate_gemm(40, 40, 40, PipelineConfig(8, 8, "os", ports="per_operand", **kw),
+                          keep_timeline=False)
+    assert ports["total_cycles"] <= shared["total_cycles"]
+    assert ports["dram_read_bytes"] == shared["dram_read_bytes"]
+
+
+def test_latency_adds_to_exposed_fill():
+    a = simulate_gemm(8, 8, 8, PipelineConfig(8, 8, "ws", bandwidth=8.0))
+    b = simulate_gemm(8, 8, 8, PipelineConfig(8, 8, "ws", bandwidth=8.0, latency=100))
+    assert b["total_cycles"] >= a["total_cycles"] + 100
+
+
+def test_gantt_png(tmp_path):
+    r = simulate_gemm(16, 16, 16, PipelineConfig(8, 8, "ws", bandwidth=4.0))
+    out = gantt_png(r, str(tmp_path / "g.png"))
+    assert (tmp_path / "g.png").stat().st_size > 1000 and out.endswith("g.png")
+
+
+def test_errors():
+    with pytest.raises(SystolicError, match="ports"):
+        simulate_gemm(4, 4, 4, PipelineConfig(4, 4, "ws", ports="bus"))
+    with pytest.raises(SystolicError, match="bandwidth"):
+        simulate_gemm(4, 4, 4, PipelineConfig(4, 4, "ws", bandwidth=0.0))
+    assert math.isinf(PipelineConfig(4, 4).bandwidth)
