@@ -55,9 +55,11 @@ def _energy_params(hw: HardwareSpec, cfg: AcceleratorConfig) -> EnergyParams:
     side_mm = math.sqrt(cfg.pe.area_um2() * cfg.rows * cfg.cols) / 1000.0
     wire = WIRE_J_PER_BIT_MM * 8 * side_mm / 2
     vec_unit = DotProductUnit(("fp32",), node_nm=cfg.node_nm, vdd=cfg.vdd)
+    fabric = float(cfg.extra.get("energy_factor", 1.0))  # FPGA logic vs standard cells
     return EnergyParams(sram_j_per_byte=sram, dram_j_per_byte=dram, wire_j_per_byte=wire,
                         static_power_w=hw.static_power_w or 0.0,
-                        vector_j_per_flop=vec_unit.energy_per_mac_j("fp32") / 2)
+                        vector_j_per_flop=fabric * vec_unit.energy_per_mac_j("fp32") / 2,
+                        mac_factor=fabric)
 
 
 def _compute_format(op: Op, cfg: AcceleratorConfig, hw: HardwareSpec, compute_fallback: bool):
@@ -139,7 +141,7 @@ def _finish(op, hw, cfg, ep, fmt, compute_cycles, vector_flops, macs, dram_bytes
     t_edges = (prologue_bytes + epilogue_bytes) / bw + cfg.dram_latency_s
     latency = max(t_compute, t_mem) + t_edges
     bound = "compute" if t_compute >= t_mem else hw.main_memory.name
-    e = op_energy(macs, cfg.pe.energy_per_mac_j(fmt) if macs else 0.0, sram_bytes, total_dram,
+    e = op_energy(macs, ep.mac_factor * cfg.pe.energy_per_mac_j(fmt) if macs else 0.0, sram_bytes, total_dram,
                   vector_flops, latency, ep)
     total = e.pop("total")
     peak = cfg.peak_flops(fmt, clock) if macs else cfg.vector_flops_per_cycle() * clock

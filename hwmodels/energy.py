@@ -89,6 +89,7 @@ class EnergyParams:
     wire_j_per_byte: float  # J per byte moved between SRAM and the array (NoC / wires)
     static_power_w: float
     vector_j_per_flop: float
+    mac_factor: float = 1.0  # multiplies the dot-product unit's MAC energy (FPGA fabric)
 
 
 def op_energy(macs: float, e_mac_j: float, sram_bytes: dict, dram_bytes: float,
