@@ -33,30 +33,11 @@ from workloads.formats import FormatError, get_format
 __all__ = ["AcceleratorConfig", "parse_accelerator", "quantity"]
 
 
-def quantity(text, kind: str, source: str, field_name: str) -> float:
-    """Parse a unit-carrying value with the project's parser (hwmodels.units)."""
-    try:
-        from hwmodels.units import parse_quantity
-    except ImportError:  # pragma: no cover - until the units module is merged
-        parse_quantity = _fallback_quantity
-    return parse_quantity(text, kind, source, field_name)
+def quantity(text, kind: str, source: str, field_name: str, allow_zero: bool = False) -> float:
+    """Parse a unit-carrying value ("8 MiB", "100 ns") with the project's parser."""
+    from hwmodels.units import parse_quantity
 
-
-_FALLBACK = {
-    "bytes": {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30},
-    "time": {"s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9},
-    "bandwidth": {"GB/s": 1e9, "TB/s": 1e12, "MB/s": 1e6, "GiB/s": 2**30},
-    "frequency": {"MHz": 1e6, "GHz": 1e9},
-    "power": {"W": 1, "mW": 1e-3},
-}
-
-
-def _fallback_quantity(text, kind, source, field_name):  # pragma: no cover
-    try:
-        num, unit = str(text).split()
-        return float(num) * _FALLBACK[kind][unit]
-    except (ValueError, KeyError):
-        raise HardwareError(f"{source}: {field_name}: got {text!r}; expected a {kind} with its unit") from None
+    return parse_quantity(text, kind, source, field_name, allow_zero=allow_zero)
 
 
 @dataclass(frozen=True)
@@ -156,7 +137,7 @@ def parse_accelerator(sec: dict, source: str, where: str = "accelerator") -> Acc
         if name not in sram:
             raise HardwareError(f"{source}: {where}.sram.{name}: missing; expected a size such as '8 MiB'")
         sizes[name] = quantity(sram[name], "bytes", source, f"{where}.sram.{name}")
-    lat = quantity(sec.get("dram_latency", "0 ns"), "time", source, f"{where}.dram_latency") \
+    lat = quantity(sec["dram_latency"], "time", source, f"{where}.dram_latency", allow_zero=True) \
         if sec.get("dram_latency") is not None else 0.0
     cfg = AcceleratorConfig(rows=rows, cols=cols, arrays=arrays, dataflow=df, pe=unit,
                             vector_lanes=vlanes, vector_flops_per_lane=vfl, sram_bytes=sizes,

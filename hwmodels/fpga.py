@@ -133,7 +133,7 @@ def fpga_accelerator(hw: HardwareSpec) -> AcceleratorConfig:
     df = str(sec.get("dataflow", "ws")).lower()
     if df not in DATAFLOWS:
         raise HardwareError(f"{src}: fpga.dataflow: got {sec.get('dataflow')!r}; expected one of {list(DATAFLOWS)}")
-    lat = quantity(sec["dram_latency"], "time", src, "fpga.dram_latency") if sec.get("dram_latency") else 0.0
+    lat = quantity(sec["dram_latency"], "time", src, "fpga.dram_latency", allow_zero=True) if sec.get("dram_latency") else 0.0
     node = float((sec.get("technology") or {}).get("node_nm", 16))
     engine = sec.get("engine", "pl")
     if engine == "aie":
