@@ -148,3 +148,16 @@ def test_llama3_8b_decode_trace_end_to_end():
     assert total >= weights / hw.main_memory.bandwidth_Bps
     assert all(c.energy_j > 0 for c in costs)
     assert all(math.isfinite(c.latency_s) for c in costs)
+
+
+def test_simulate_level_cycle_end_to_end():
+    import cosim
+
+    trace = cosim.build_trace("llama3_8b", phase="decode", batch=1, seq=1024)
+    rep = cosim.simulate(trace, "mx_systolic_128", level="cycle")
+    assert rep.level == "cycle" and rep.total_latency_s > 0
+    assert all(r["provenance"] == "cycle-model" for r in rep.rows)
+    # energy columns by component add up to each row's energy
+    for r in rep.rows:
+        parts = sum(v for k, v in r.items() if k.startswith("energy_") and k.endswith("_j") and k != "energy_j")
+        assert parts == pytest.approx(r["energy_j"])
