@@ -136,6 +136,12 @@ def main(argv=None) -> int:
         fig.savefig(OUT / "pipeline_vs_scalesim.png", dpi=110)
     except ImportError:
         pass
+    # one Gantt chart: a 33x33x33 GEMM on 8x8, ws, 16 KB SRAMs, 16 B/cycle shared channel
+    from hwmodels.pipeline import gantt_png
+    cfg = PipelineConfig(8, 8, "ws", sram_bytes={"ifmap": 512, "filter": 512, "ofmap": 512}, bandwidth=4.0,
+                         latency=20)
+    gantt_png(simulate_gemm(33, 33, 33, cfg), str(OUT / "pipeline_gantt_example.png"),
+              "33x33x33 on 8x8 ws, 512 B buffers, 4 B/cycle shared DRAM, 20-cycle latency")
     return 0
 
 
