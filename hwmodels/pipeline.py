@@ -216,7 +216,7 @@ def gantt_png(result: dict, path: str, title: str = "", max_bars: int = 4000) ->
 
     tl = result["timeline"][:max_bars]
     lanes = sorted({t[0] for t in tl}, key=lambda s: (s != "array", s))
-    fig, ax = plt.subplots(figsize=(10, 1 + 0.6 * len(lanes)))
+    fig, ax = plt.subplots(figsize=(10, 1.8 + 0.6 * len(lanes)))
     colours = {"fold": "tab:blue", "stall": "tab:red", "ifmap": "tab:green", "filter": "tab:orange",
                "psum": "tab:purple", "ofmap": "tab:gray"}
     for lane, start, end, label in tl:
@@ -228,7 +228,7 @@ def gantt_png(result: dict, path: str, title: str = "", max_bars: int = 4000) ->
     ax.set_title(title or f"{result['folds']} folds, {result['total_cycles']:.0f} cycles, "
                           f"{result['stall_cycles']:.0f} stall")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
-    ax.legend(handles, list(colours), ncol=6, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.08))
+    ax.legend(handles, list(colours), ncol=6, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.45))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
