@@ -222,12 +222,16 @@ def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False):
     ep = _energy_params(hw, cfg)
     costs = [_estimate(op, hw, cfg, ep, compute_fallback) for op in ops]
     notes = tuple(dict.fromkeys(n for c in costs for n in c.notes))
-    return costs, notes
+    area = area_breakdown(hw, cfg)
+    summary = (f"cycle model: {cfg.arrays} x {cfg.rows}x{cfg.cols} {cfg.dataflow} arrays; silicon area "
+               f"{area['total']:.1f} mm2 (" + ", ".join(f"{k} {v:.1f}" for k, v in area.items() if k != "total")
+               + ")" + ("" if hw.kind != "fpga" else "; FPGA: area of the equivalent standard-cell design"))
+    return costs, notes + (summary,)
 
 
-def area_breakdown(hw: HardwareSpec) -> dict:
+def area_breakdown(hw: HardwareSpec, cfg: AcceleratorConfig | None = None) -> dict:
     """Silicon area (mm^2) by component: PE arrays, vector units, SRAM, memory PHY; sums to total."""
-    cfg = config_for(hw)
+    cfg = cfg or config_for(hw)
     pe = cfg.pe.area_um2() * cfg.pes / 1e6
     vec = DotProductUnit(("fp32",), node_nm=cfg.node_nm, vdd=cfg.vdd).area_um2() \
         * cfg.vector_lanes * cfg.arrays / 1e6
