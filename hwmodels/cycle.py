@@ -105,8 +105,9 @@ def gemm_cost(m: int, n: int, k: int, b: int, fmt: str, cfg: AcceleratorConfig,
             "filter": t["filter_dram_reads"] * instances * bytes_b,
             "ofmap": (t["ofmap_dram_writes"] - m * n_sub) * instances * PSUM_BYTES
                      + m * n * b * bytes_c + t["ofmap_dram_reads"] * instances * PSUM_BYTES}
-    sram = {"ifmap": g["ifmap_sram_reads"] * instances * bytes_a,
-            "filter": g["filter_sram_reads"] * instances * bytes_b,
+    packed = k / k_eff  # a packed PE reads p narrow elements per K step
+    sram = {"ifmap": g["ifmap_sram_reads"] * packed * instances * bytes_a,
+            "filter": g["filter_sram_reads"] * packed * instances * bytes_b,
             "ofmap": (g["ofmap_sram_writes"] + g["ofmap_sram_reads"]) * instances * PSUM_BYTES}
     # pipeline prologue / epilogue: first stationary tile + first streaming rows in, last outputs out
     first = (min(cfg.rows, k) * min(cfg.cols, n_sub) * bytes_b + min(cfg.rows, m) * min(k, cfg.rows) * bytes_a)

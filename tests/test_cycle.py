@@ -161,3 +161,12 @@ def test_simulate_level_cycle_end_to_end():
     for r in rep.rows:
         parts = sum(v for k, v in r.items() if k.startswith("energy_") and k.endswith("_j") and k != "energy_j")
         assert parts == pytest.approx(r["energy_j"])
+
+
+def test_packed_sram_traffic_counts_real_elements():
+    hw = tiny(formats=("mxfp8_e4m3", "mxfp4"))
+    c8 = cycle.estimate(gemm(64, 8, 256, "mxfp8_e4m3"), hw)
+    c4 = cycle.estimate(gemm(64, 8, 256, "mxfp4"), hw)
+    # same elements read from SRAM; mxfp4 elements are 4.25 bits vs 8.25
+    ratio = (4 + 8 / 32) / (8 + 8 / 32)
+    assert c4.details["sram_bytes"]["filter"] == pytest.approx(c8.details["sram_bytes"]["filter"] * ratio)
