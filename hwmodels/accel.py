@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from hwmodels.arith import DotProductUnit
-from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError
+from hwmodels.spec import HardwareError, HardwareSpec
 from hwmodels.systolic import DATAFLOWS
 from workloads.formats import FormatError, get_format
 

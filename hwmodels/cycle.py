@@ -30,7 +30,7 @@ from hwmodels.arith import DotProductUnit
 from hwmodels.cost import OpCost
 from hwmodels.energy import (EnergyParams, WIRE_J_PER_BIT_MM, op_energy, phy_area_mm2, sram_area_mm2,
                              sram_energy_per_byte)
-from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError
+from hwmodels.spec import HardwareSpec, UnsupportedFormatError
 from hwmodels.systolic import dram_traffic, gemm_cycles
 from workloads.formats import get_format
 from workloads.ops import ELEMENTWISE_FLOPS, Op, attended_pairs

@@ -31,7 +31,6 @@ evaluated at once (`gemm_cycles_array`).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
