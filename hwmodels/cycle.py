@@ -14,9 +14,11 @@ For every op of a trace:
 
 Memory: DRAM traffic follows the fold order and the SRAM sizes
 (`hwmodels.systolic.dram_traffic`); the double-buffered pipeline overlaps it with
-compute, so latency = max(compute, traffic / bandwidth) + the first tile's load and DRAM
-latency + the last tile's write-back -- the closed form of `hwmodels.pipeline` (which
-simulates the same schedule event by event and is checked against this).
+compute, so latency = max(first tile in + compute + last tile out, traffic / bandwidth)
++ DRAM latency: both are lower bounds of `hwmodels.pipeline`, which simulates the same
+schedule event by event; the tests check that it moves the same bytes and that this
+closed form is within 40 % below (balanced compute and traffic: read-after-write waits,
+bursts) to 1 % above the simulated time.
 Energy by component comes from `hwmodels.energy`, MAC energy from `hwmodels.arith`.
 """
 
@@ -140,9 +142,11 @@ def _finish(op, hw, cfg, ep, fmt, compute_cycles, vector_flops, macs, dram_bytes
     t_compute = (compute_cycles + vec_cycles) / clock
     total_dram = sum(dram_bytes.values())
     t_mem = total_dram / bw
-    t_edges = (prologue_bytes + epilogue_bytes) / bw + cfg.dram_latency_s
-    latency = max(t_compute, t_mem) + t_edges
-    bound = "compute" if t_compute >= t_mem else hw.main_memory.name
+    # two lower bounds of the double-buffered pipeline: every byte crosses the DRAM port,
+    # and the first tile must arrive before compute starts and the last leave after it
+    t_edges = (prologue_bytes + epilogue_bytes) / bw
+    latency = max(t_compute + t_edges, t_mem) + cfg.dram_latency_s
+    bound = "compute" if t_compute + t_edges >= t_mem else hw.main_memory.name
     e = op_energy(macs, ep.mac_factor * cfg.pe.energy_per_mac_j(fmt) if macs else 0.0, sram_bytes, total_dram,
                   vector_flops, latency, ep)
     total = e.pop("total")
