@@ -84,7 +84,8 @@ def test_errors():
 def test_cycle_model_closed_form_tracks_the_pipeline(m, n, k, df, overlap, sram, bw):
     """The cycle level's closed form (perfect overlap of compute and traffic plus the first
     and last tile) moves the same bytes as the event-driven pipeline and is within
-    -40 % / +1 % of its time (it cannot see read-after-write waits and bursts)."""
+    40 % of its time and never above it: both terms are lower bounds of the simulation
+    (it cannot see read-after-write waits and bursts)."""
     from hwmodels.accel import parse_accelerator
     from hwmodels.cycle import gemm_cost
 
@@ -98,4 +99,4 @@ def test_cycle_model_closed_form_tracks_the_pipeline(m, n, k, df, overlap, sram,
     p = simulate_gemm(m, n, k, PipelineConfig(8, 8, df, sram_bytes={"ifmap": sram, "filter": sram, "ofmap": sram},
                                               bandwidth=bw, overlap=overlap), keep_timeline=False)
     assert p["dram_read_bytes"] + p["dram_write_bytes"] == pytest.approx(moved)
-    assert 0.6 <= closed / p["total_cycles"] <= 1.01
+    assert 0.6 <= closed / p["total_cycles"] <= 1 + 1e-9
