@@ -107,7 +107,9 @@ def main(argv=None) -> int:
     res = [run_row(r) for r in rows]
     summ = summarise(res)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "pipeline_vs_scalesim.json").write_text(json.dumps({"summary": summ, "rows": res}, indent=1))
+    keys = list(res[0]) if res else []
+    compact = {"summary": summ, "columns": keys, "rows": [[r[k] for k in keys] for r in res]}
+    (OUT / "pipeline_vs_scalesim.json").write_text(json.dumps(compact, separators=(",", ":")))
     lines = ["| mode | metric | value |", "|---|---|---|"]
     for mode in ("USER", "CALC"):
         for k, v in summ.get(mode, {}).items():

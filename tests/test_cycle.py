@@ -10,7 +10,7 @@ from hwmodels.spec import HardwareError, HardwareSpec, MemoryLevel, UnsupportedF
 from hwmodels.systolic import gemm_cycles
 from workloads.ops import Op, TensorSpec
 
-from _hwload import load
+from hwmodels.spec import load_hw as load
 
 
 def tiny(bandwidth=1e15, formats=("bf16",), rates=None, overlap=False, arrays=1, sram="64 KiB",

@@ -6,7 +6,7 @@ from hwmodels import cycle
 from hwmodels.fpga import DSP_PACKING, mac_resources, size_array
 from hwmodels.spec import HardwareError, HardwareSpec, MemoryLevel, UnsupportedFormatError
 
-from _hwload import load
+from hwmodels.spec import load_hw as load
 
 U280 = {"dsp": 9024, "lut": 1303680, "bram36": 2016, "uram": 960}
 
