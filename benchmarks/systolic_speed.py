@@ -8,7 +8,8 @@ level="cycle" on mx_systolic_128.
 
 With --with-reference: installs scalesim==3.0.0 (numpy<2.4) into a separate virtual
 environment (never into this one), runs it on the grid in a subprocess, times it and
-compares its compute cycles to ours case by case.
+compares its compute cycles to ours case by case; the measurements are kept in
+benchmarks/results/scalesim_reference.json and reused by later runs without the flag.
 
 Writes benchmarks/results/systolic_speed.{json,md,png}.
     PYTHONPATH=. python benchmarks/systolic_speed.py [--with-reference] [--ref-limit N]
@@ -180,7 +181,13 @@ def main(argv=None) -> int:
         print(f"golden set not found at {GOLDEN}; nothing to compare against")
         return 1
     grid = load_grid()
-    ref = run_reference(grid, args.ref_limit) if args.with_reference else {}
+    cache = OUT / "scalesim_reference.json"  # SCALE-Sim timings of the last --with-reference run
+    if args.with_reference:
+        ref = run_reference(grid, args.ref_limit)
+        OUT.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(ref, indent=1))
+    else:
+        ref = json.loads(cache.read_text()) if cache.is_file() else {}
     rows = []
     for key, g in grid.items():
         o = ours(g["row"])
@@ -203,7 +210,8 @@ def main(argv=None) -> int:
                "speedup_min": min(sp), "speedup_median": statistics.median(sp), "speedup_max": max(sp),
                "ours_total_s": sum(r["ours_s"] for r in rows),
                "scalesim_total_s": sum((r.get("scalesim_measured_s") or r["scalesim_recorded_s"] or 0) for r in rows),
-               "reference": (f"measured with --with-reference on {len(ref)} points, recorded in the golden set "
+               "reference": (f"SCALE-Sim 3.0.0 measured with --with-reference on {len(ref)} points "
+                             f"(benchmarks/results/scalesim_reference.json), recorded in the golden set "
                              f"(CALC rows, median) for the other {len(rows) - len(ref)}") if ref
                             else "recorded in the golden set (CALC rows, median)",
                "reference_measured_match": all(r.get("match_measured", True) for r in rows),
