@@ -7,6 +7,7 @@ accelerator:
   cols: 128
   dataflow: ws              # os | ws | is
   fold_overlap: true        # double-buffered stationary registers: folds back to back (default)
+  stream_tiling: true       # ws/is: cut the streamed dimension when partial sums would spill (default)
   pe:                       # the dot-product unit in every PE
     formats: [mxfp8_e4m3, mxfp4, bf16]
     lanes: 1                # MACs per PE per cycle in the widest format
@@ -55,6 +56,7 @@ class AcceleratorConfig:
     vdd: float
     source: str = ""
     fold_overlap: bool = True
+    stream_tiling: bool = True
     extra: dict = field(default_factory=dict)
 
     @property
@@ -97,7 +99,7 @@ def parse_accelerator(sec: dict, source: str, where: str = "accelerator") -> Acc
     if not isinstance(sec, dict):
         raise HardwareError(f"{source}: {where}: got {sec!r}; expected a mapping")
     known = {"arrays", "rows", "cols", "dataflow", "pe", "vector", "sram", "dram_latency", "technology",
-             "fold_overlap"}
+             "fold_overlap", "stream_tiling"}
     unknown = set(sec) - known
     if unknown:
         raise HardwareError(f"{source}: {where}: unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}")
@@ -142,7 +144,8 @@ def parse_accelerator(sec: dict, source: str, where: str = "accelerator") -> Acc
     cfg = AcceleratorConfig(rows=rows, cols=cols, arrays=arrays, dataflow=df, pe=unit,
                             vector_lanes=vlanes, vector_flops_per_lane=vfl, sram_bytes=sizes,
                             dram_latency_s=lat, node_nm=node, vdd=vdd, source=source,
-                            fold_overlap=bool(sec.get("fold_overlap", True)))
+                            fold_overlap=bool(sec.get("fold_overlap", True)),
+                            stream_tiling=bool(sec.get("stream_tiling", True)))
     widest = max(get_format(f).bits_per_element for f in unit.formats) / 8
     cfg.check_fits(widest)
     return cfg

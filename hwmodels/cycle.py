@@ -80,10 +80,52 @@ def _compute_format(op: Op, cfg: AcceleratorConfig, hw: HardwareSpec, compute_fa
     return used, f"{op.name}: PE has no {fmt} mode; computed as {used} (explicit fallback)"
 
 
+def _piece(m, n, k, k_eff, cfg: AcceleratorConfig, cap: dict, ba, bb, bc) -> dict:
+    """One (m x k)(k x n) GEMM on one array: cycles, DRAM and SRAM bytes."""
+    g = gemm_cycles(m, n, k_eff, cfg.rows, cfg.cols, cfg.dataflow, overlap=cfg.fold_overlap)
+    t = dram_traffic(m, n, k, cfg.rows, cfg.cols, cfg.dataflow, cap["ifmap"], cap["filter"], cap["ofmap"])
+    packed = k / k_eff  # a packed PE reads p narrow elements per K step
+    return {"cycles": g["compute_cycles"], "folds": g["folds"], "g": g,
+            "dram": {"ifmap": t["ifmap_dram_reads"] * ba, "filter": t["filter_dram_reads"] * bb,
+                     "ofmap": (t["ofmap_dram_writes"] - m * n) * PSUM_BYTES + m * n * bc
+                              + t["ofmap_dram_reads"] * PSUM_BYTES},
+            "sram": {"ifmap": g["ifmap_sram_reads"] * packed * ba, "filter": g["filter_sram_reads"] * packed * bb,
+                     "ofmap": (g["ofmap_sram_writes"] + g["ofmap_sram_reads"]) * PSUM_BYTES}}
+
+
+def _chunked(m, n, k, k_eff, cfg, cap, ba, bb, bc, chunk) -> dict:
+    """The GEMM with its streamed dimension (M for ws, N for is) cut into chunks of
+    ``chunk``, each run to completion (all K-folds) before the next: partial sums of a
+    chunk fit on chip, the stationary operand is re-read per chunk."""
+    dim = m if cfg.dataflow == "ws" else n
+    full, rest = divmod(dim, chunk)
+    parts = [(chunk, full)] + ([(rest, 1)] if rest else [])
+    out = {"cycles": 0, "folds": 0, "dram": {"ifmap": 0.0, "filter": 0.0, "ofmap": 0.0},
+           "sram": {"ifmap": 0.0, "filter": 0.0, "ofmap": 0.0}, "g": None, "chunk": chunk}
+    for size, count in parts:
+        if not count:
+            continue
+        mm, nn = (size, n) if cfg.dataflow == "ws" else (m, size)
+        p = _piece(mm, nn, k, k_eff, cfg, cap, ba, bb, bc)
+        out["cycles"] += count * p["cycles"]
+        out["folds"] += count * p["folds"]
+        out["g"] = out["g"] or p["g"]
+        for key in ("dram", "sram"):
+            for name, v in p[key].items():
+                out[key][name] += count * v
+    return out
+
+
 def gemm_cost(m: int, n: int, k: int, b: int, fmt: str, cfg: AcceleratorConfig,
-              bytes_a: float, bytes_b: float, bytes_c: float) -> dict:
+              bytes_a: float, bytes_b: float, bytes_c: float, bytes_per_cycle: float = math.inf) -> dict:
     """Cycles, SRAM and DRAM traffic of b independent (m x k)(k x n) GEMMs on the arrays.
-    ``bytes_*``: bytes per element of A (ifmap), B (filter/weights), C (ofmap)."""
+    ``bytes_*``: bytes per element of A (ifmap), B (filter/weights), C (ofmap).
+
+    Mapping: batch instances over the arrays, else the N columns split across them. With
+    ``cfg.stream_tiling`` (ws / is), when a K-fold's partial sums (streamed length x C)
+    would spill out of half the ofmap buffer, the streamed dimension is also tried in
+    chunks that fit, and the mapping with the lower max(compute, traffic / bandwidth)
+    is kept (``bytes_per_cycle``: DRAM bytes per array clock)."""
     p = cfg.rate(fmt)
     k_eff = math.ceil(k / p) if p >= 1 else k
     stretch = 1.0 / p if p < 1 else 1.0
@@ -95,28 +137,34 @@ def gemm_cost(m: int, n: int, k: int, b: int, fmt: str, cfg: AcceleratorConfig,
         split = min(split, n)  # no more pieces than columns
         n_sub, waves = math.ceil(n / split), 1
         busy = b * split
-    g = gemm_cycles(m, n_sub, k_eff, cfg.rows, cfg.cols, cfg.dataflow, overlap=cfg.fold_overlap)
-    cycles = waves * g["compute_cycles"] * stretch
-    # DRAM: per array buffer capacity in elements of each operand
+    # per array buffer capacity in elements of each operand (partial sums are fp32)
     cap = {name: cfg.sram_bytes[name] / max(bb, 1e-9) for name, bb in
            (("ifmap", bytes_a), ("filter", bytes_b), ("ofmap", PSUM_BYTES))}
-    t = dram_traffic(m, n_sub, k, cfg.rows, cfg.cols, cfg.dataflow, cap["ifmap"], cap["filter"], cap["ofmap"])
+    best = _chunked(m, n_sub, k, k_eff, cfg, cap, bytes_a, bytes_b, bytes_c, m if cfg.dataflow == "ws" else n_sub)
+    if cfg.stream_tiling and cfg.dataflow in ("ws", "is") and k_eff > cfg.rows:
+        dim = m if cfg.dataflow == "ws" else n_sub
+        other = min(cfg.cols, n_sub if cfg.dataflow == "ws" else m)
+        fit = int(cap["ofmap"] / 2 // other)
+        if 1 <= fit < dim:
+            alt = _chunked(m, n_sub, k, k_eff, cfg, cap, bytes_a, bytes_b, bytes_c, fit)
+
+            def cost(c):
+                return max(c["cycles"] * stretch, sum(c["dram"].values()) * busy / bytes_per_cycle)
+            if cost(alt) < cost(best):
+                best = alt
     instances = b * split  # (m x n_sub) pieces over all waves
-    a_reads = t["ifmap_dram_reads"] * (b if split > 1 else instances)  # A is broadcast to split pieces
-    dram = {"ifmap": a_reads * bytes_a,
-            "filter": t["filter_dram_reads"] * instances * bytes_b,
-            "ofmap": (t["ofmap_dram_writes"] - m * n_sub) * instances * PSUM_BYTES
-                     + m * n * b * bytes_c + t["ofmap_dram_reads"] * instances * PSUM_BYTES}
-    packed = k / k_eff  # a packed PE reads p narrow elements per K step
-    sram = {"ifmap": g["ifmap_sram_reads"] * packed * instances * bytes_a,
-            "filter": g["filter_sram_reads"] * packed * instances * bytes_b,
-            "ofmap": (g["ofmap_sram_writes"] + g["ofmap_sram_reads"]) * instances * PSUM_BYTES}
+    cycles = waves * best["cycles"] * stretch
+    dram = {"ifmap": best["dram"]["ifmap"] * (b if split > 1 else instances),  # A broadcast to split pieces
+            "filter": best["dram"]["filter"] * instances,
+            "ofmap": best["dram"]["ofmap"] * instances}
+    sram = {k_: v * instances for k_, v in best["sram"].items()}
+    g = best["g"]
     # pipeline prologue / epilogue: what must arrive before the first MAC / leave after the last
     first, last = _edge_bytes(m, n_sub, k, cfg, bytes_a, bytes_b, bytes_c)
-    return dict(cycles=cycles, macs=m * n * k * b, dram=dram, sram=sram, folds=g["folds"] * waves,
+    return dict(cycles=cycles, macs=m * n * k * b, dram=dram, sram=sram, folds=best["folds"] * waves,
                 cycles_per_fold=g["cycles_per_fold"] * stretch, mapping_efficiency=g["mapping_efficiency"],
                 arrays_busy=busy, waves=waves, split=split, prologue_bytes=first * min(busy, cfg.arrays),
-                epilogue_bytes=last * min(busy, cfg.arrays), rate=p)
+                epilogue_bytes=last * min(busy, cfg.arrays), rate=p, stream_chunk=best["chunk"])
 
 
 def _edge_bytes(m, n, k, cfg: AcceleratorConfig, ba, bb, bc) -> tuple[float, float]:
@@ -191,8 +239,9 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         if min(m, n, k, b) == 0:
             return OpCost(latency_s=0.0, provenance="cycle-model", flops=0.0, notes=(f"{op.name}: empty GEMM",))
         ba, bb, bc = _gemm_operands(op)
-        g = gemm_cost(m, n, k, b, fmt, cfg, ba, bb, bc)
-        details = {k_: g[k_] for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy", "rate")}
+        g = gemm_cost(m, n, k, b, fmt, cfg, ba, bb, bc, hw.main_memory.bandwidth_Bps / hw.clock_hz)
+        details = {k_: g[k_] for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy", "rate",
+                                        "stream_chunk")}
         return _finish(op, hw, cfg, ep, fmt, g["cycles"], 0.0, g["macs"], g["dram"], g["sram"],
                        g["prologue_bytes"], g["epilogue_bytes"], details, notes)
     if op.kind == "attention":
@@ -208,8 +257,9 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         q_t = op.inputs[0]
         kv_t = [t for t in op.inputs if t.role == "kv"] or [op.inputs[-1]]
         bq, bk = _bytes_per(q_t), _bytes_per(kv_t[0])
-        s1 = gemm_cost(q * group, kv, hd, batch * kvh, fmt, cfg, bq, bk, 4)
-        s2 = gemm_cost(q * group, dv, kv, batch * kvh, fmt, cfg, 4, bk, bq)
+        bpc = hw.main_memory.bandwidth_Bps / hw.clock_hz
+        s1 = gemm_cost(q * group, kv, hd, batch * kvh, fmt, cfg, bq, bk, 4, bpc)
+        s2 = gemm_cost(q * group, dv, kv, batch * kvh, fmt, cfg, 4, bk, bq, bpc)
         cycles = (s1["cycles"] + s2["cycles"]) * frac
         vec = ELEMENTWISE_FLOPS["softmax"] * batch * heads * pairs
         sram = {k_: (s1["sram"][k_] + s2["sram"][k_]) * frac for k_ in s1["sram"]}

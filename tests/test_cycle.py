@@ -170,3 +170,24 @@ def test_packed_sram_traffic_counts_real_elements():
     # same elements read from SRAM; mxfp4 elements are 4.25 bits vs 8.25
     ratio = (4 + 8 / 32) / (8 + 8 / 32)
     assert c4.details["sram_bytes"]["filter"] == pytest.approx(c8.details["sram_bytes"]["filter"] * ratio)
+
+
+def test_stream_tiling_avoids_partial_sum_spills():
+    # ws, 8x8, ofmap buffer 256 B -> 128 B usable = 32 fp32 partial sums = 4 rows of 8 columns.
+    # 64 x 8 x 32 (bf16): untiled, each of the 4 K-folds spills 64 x 8 fp32 partial sums;
+    # tiled in chunks of 4 rows, partial sums stay on chip and the 32 x 8 weights are read 16x.
+    def hw(tiling):
+        h = tiny(bandwidth=1e9, sram="4 KiB")
+        sec = dict(h.sections["accelerator"], stream_tiling=tiling,
+                   sram={"ifmap": "4 KiB", "filter": "4 KiB", "ofmap": "256 B"})
+        return HardwareSpec(**{**h.__dict__, "sections": {"accelerator": sec}})
+
+    plain = cycle.estimate(gemm(64, 8, 32), hw(False))
+    tiled = cycle.estimate(gemm(64, 8, 32), hw(True))
+    assert plain.details["stream_chunk"] == 64 and tiled.details["stream_chunk"] == 4
+    d_plain, d_tiled = plain.details["dram_bytes"], tiled.details["dram_bytes"]
+    # untiled: 3 spilled rounds written and read back (fp32) + final bf16 outputs
+    assert d_plain["ofmap"] == pytest.approx(3 * 512 * 4 * 2 + 512 * 2)
+    assert d_tiled["ofmap"] == pytest.approx(512 * 2)
+    assert d_tiled["filter"] == pytest.approx(16 * 32 * 8 * 2)
+    assert tiled.latency_s < plain.latency_s

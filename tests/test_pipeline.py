@@ -90,7 +90,7 @@ def test_cycle_model_closed_form_tracks_the_pipeline(m, n, k, df, overlap, sram,
     from hwmodels.cycle import gemm_cost
 
     size = f"{sram} B"
-    acc = parse_accelerator({"rows": 8, "cols": 8, "dataflow": df, "fold_overlap": overlap,
+    acc = parse_accelerator({"rows": 8, "cols": 8, "dataflow": df, "fold_overlap": overlap, "stream_tiling": False,
                              "pe": {"formats": ["int8"]}, "sram": {"ifmap": size, "filter": size, "ofmap": size}},
                             "t.yaml")
     g = gemm_cost(m, n, k, 1, "int8", acc, 1, 1, 1)
