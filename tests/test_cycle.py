@@ -191,3 +191,22 @@ def test_stream_tiling_avoids_partial_sum_spills():
     assert d_tiled["ofmap"] == pytest.approx(512 * 2)
     assert d_tiled["filter"] == pytest.approx(16 * 32 * 8 * 2)
     assert tiled.latency_s < plain.latency_s
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 300), st.integers(1, 300), st.integers(1, 6),
+       st.sampled_from(["os", "ws", "is"]), st.integers(1, 4), st.sampled_from(["256 B", "4 KiB", "1 MiB"]))
+def test_gemm_cost_invariants(m, n, k, b, df, arrays, sram):
+    from hwmodels.cycle import gemm_cost
+
+    hw = tiny(dataflow=df, arrays=arrays, sram=sram, overlap=True)
+    cfg = cycle.config_for(hw)
+    g = gemm_cost(m, n, k, b, "bf16", cfg, 2, 2, 2, bytes_per_cycle=4.0)
+    assert g["cycles"] * cfg.pes >= m * n * k * b  # never beats the PEs
+    d = g["dram"]
+    assert d["ifmap"] >= m * k * b * 2 - 1e-9 and d["filter"] >= k * n * b * 2 - 1e-9
+    assert d["ofmap"] >= m * n * b * 2 - 1e-9
+    assert g["macs"] == m * n * k * b and 1 <= g["arrays_busy"] <= cfg.arrays
