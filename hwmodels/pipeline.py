@@ -4,7 +4,9 @@ DMA engines move each fold's operand tiles from DRAM into double-buffered SRAM (
 filter halves), the array computes a fold once all its operands have arrived, and a
 write-back engine drains outputs (and spilled partial sums) from the ofmap buffer. The
 DRAM is either one shared channel (``ports="shared"``, the hardware default: reads and
-writes contend) or one port per operand (``ports="per_operand"``, SCALE-Sim's model).
+writes contend) or one port per operand (``ports="per_operand"``, SCALE-Sim's model);
+``sram_bandwidth`` limits how fast the SRAM banks can feed the array (a fold that needs
+more bytes than its cycles allow is stretched; counted as "sram_port" stall).
 
 Which tiles move follows the fold order of `hwmodels.systolic` (column folds outer, row
 folds inner) and the same reuse rules as `hwmodels.systolic.dram_traffic` (an operand
@@ -37,6 +39,7 @@ class PipelineConfig:
     bandwidth: float = math.inf  # bytes per cycle (per port when ports="per_operand")
     latency: float = 0.0  # cycles from request to data
     ports: str = "shared"  # shared | per_operand
+    sram_bandwidth: float = math.inf  # bytes per cycle the SRAM banks/ports can feed the array
     elem_bytes: dict = field(default_factory=lambda: {"ifmap": 1.0, "filter": 1.0, "ofmap": 1.0})
     overlap: bool = False  # folds back to back (double-buffered stationary registers)
     double_buffered: bool = True
@@ -98,7 +101,16 @@ def fold_plan(m: int, n: int, k: int, cfg: PipelineConfig) -> list[dict]:
                     wr = other * uc * (eb["ofmap"] if i == rf - 1 else PSUM_BYTES)
                 elif i == rf - 1:
                     wr = other * uc * eb["ofmap"]
-            plan.append({"cycles": cyc, "read": rd, "write": wr})
+            # array-side SRAM traffic of the fold (operands in, results out): a bank/port
+            # limit stretches the fold when it cannot be fed at the array's pace
+            if df == "os":
+                feed = ur * k * eb["ifmap"] + k * uc * eb["filter"] + ur * uc * eb["ofmap"]
+            else:
+                stat, strm = ("filter", "ifmap") if df == "ws" else ("ifmap", "filter")
+                other = m if df == "ws" else n
+                feed = ur * uc * eb[stat] + other * ur * eb[strm] + other * uc * PSUM_BYTES
+            port_cycles = feed / cfg.sram_bandwidth if not math.isinf(cfg.sram_bandwidth) else 0.0
+            plan.append({"cycles": max(cyc, port_cycles), "array_cycles": cyc, "read": rd, "write": wr})
     return plan
 
 
@@ -198,9 +210,11 @@ def simulate_gemm(m: int, n: int, k: int, cfg: PipelineConfig, keep_timeline: bo
     env.run()  # drain the last write-backs
     total = env.now
     busy = sum(p["cycles"] for p in plan)
+    port_stall = busy - sum(p["array_cycles"] for p in plan)  # folds slowed by SRAM ports
     moved = stats["read"] + stats["write"]
-    return {"total_cycles": total, "compute_cycles": busy, "compute_end": compute_end,
-            "stall_cycles": compute_end - busy, "stalls_by_cause": stats["stall"],
+    return {"total_cycles": total, "compute_cycles": busy - port_stall, "compute_end": compute_end,
+            "stall_cycles": compute_end - busy + port_stall,
+            "stalls_by_cause": {**stats["stall"], "sram_port": port_stall},
             "drain_cycles": total - compute_end,
             "dram_read_bytes": stats["read"], "dram_write_bytes": stats["write"],
             "achieved_bandwidth": moved / total if total else 0.0, "folds": len(plan),

@@ -100,3 +100,12 @@ def test_cycle_model_closed_form_tracks_the_pipeline(m, n, k, df, overlap, sram,
                                               bandwidth=bw, overlap=overlap), keep_timeline=False)
     assert p["dram_read_bytes"] + p["dram_write_bytes"] == pytest.approx(moved)
     assert 0.6 <= closed / p["total_cycles"] <= 1 + 1e-9
+
+
+def test_sram_port_limit_stretches_folds():
+    # 8x8x8 os on 8x8: one fold of 8 + 8 + 8 - 2 = 22 cycles that moves 64 + 64 + 64 = 192 B
+    # through the SRAM ports; at 4 B/cycle it takes 48 cycles, 26 of them port stalls.
+    r = simulate_gemm(8, 8, 8, PipelineConfig(8, 8, "os", sram_bandwidth=4.0))
+    assert r["compute_cycles"] == 22
+    assert r["total_cycles"] == 48
+    assert r["stalls_by_cause"]["sram_port"] == 26 and r["stall_cycles"] == 26

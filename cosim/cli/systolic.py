@@ -26,6 +26,8 @@ def register(sub) -> None:
     p.add_argument("--bandwidth", type=float, default=float("inf"), help="pipeline: DRAM bytes per cycle")
     p.add_argument("--latency", type=float, default=0.0, help="pipeline: DRAM latency, cycles")
     p.add_argument("--sram", type=float, default=2**20, help="pipeline: bytes per buffer (ifmap, filter, ofmap)")
+    p.add_argument("--sram-bandwidth", type=float, default=float("inf"),
+                   help="pipeline: bytes per cycle the SRAM ports can feed the array")
     p.add_argument("--gantt", help="pipeline: write a Gantt chart (.png)")
     p.set_defaults(func=run)
 
@@ -71,7 +73,7 @@ def _run(args) -> int:
         m, n, k = _ints(args.args, 3, "pipeline")
         cfg = PipelineConfig(rows, cols, args.dataflow, bandwidth=args.bandwidth, latency=args.latency,
                              sram_bytes={"ifmap": args.sram, "filter": args.sram, "ofmap": args.sram},
-                             overlap=args.overlap)
+                             overlap=args.overlap, sram_bandwidth=args.sram_bandwidth)
         r = simulate_gemm(m, n, k, cfg, keep_timeline=bool(args.gantt))
         for key in ("total_cycles", "compute_cycles", "stall_cycles", "stalls_by_cause", "dram_read_bytes",
                     "dram_write_bytes", "achieved_bandwidth"):
