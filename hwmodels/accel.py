@@ -76,7 +76,7 @@ class AcceleratorConfig:
     def vector_flops_per_cycle(self) -> float:
         return self.vector_lanes * self.arrays * self.vector_flops_per_lane
 
-    def check_fits(self, elem_bytes: float) -> None:
+    def check_fits(self, elem_bytes: float, field: str = "accelerator.sram") -> None:
         """Double-buffered SRAMs must hold at least one tile edge per half: R rows of the
         streaming operand and one R x C stationary tile."""
         need = {"ifmap": self.rows * elem_bytes * 2, "filter": self.rows * self.cols * elem_bytes * 2,
@@ -84,7 +84,7 @@ class AcceleratorConfig:
         for name, b in need.items():
             if self.sram_bytes[name] < b:
                 raise HardwareError(
-                    f"{self.source}: accelerator.sram.{name}: got {self.sram_bytes[name]:.0f} B; expected at "
+                    f"{self.source}: {field}.{name}: got {self.sram_bytes[name]:.0f} B; expected at "
                     f"least {b:.0f} B (one {self.rows}x{self.cols} tile, double buffered)")
 
 

@@ -124,8 +124,20 @@ def fpga_accelerator(hw: HardwareSpec) -> AcceleratorConfig:
     sec = hw.sections["fpga"]
     if not isinstance(sec, dict):
         raise HardwareError(f"{src}: fpga: got {sec!r}; expected a mapping")
+    known = {"resources", "budget", "engine", "pe", "array", "dataflow", "dram_latency", "technology", "aie",
+             "vector", "fold_overlap", "device"}
+    unknown = set(sec) - known
+    if unknown:
+        raise HardwareError(f"{src}: fpga: unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}")
     res = sec.get("resources") or {}
+    for key in ("dsp", "lut", "ff", "bram36", "uram"):
+        v = res.get(key, 0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise HardwareError(f"{src}: fpga.resources.{key}: got {v!r}; expected a non-negative count")
     budget = {"dsp": 0.8, "lut": 0.6, "memory": 0.8, **(sec.get("budget") or {})}
+    for key, v in budget.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise HardwareError(f"{src}: fpga.budget.{key}: got {v!r}; expected a fraction in (0, 1]")
     pe = sec.get("pe") or {}
     fmts = pe.get("formats")
     if not isinstance(fmts, list) or not fmts:
@@ -156,7 +168,7 @@ def fpga_accelerator(hw: HardwareSpec) -> AcceleratorConfig:
                             vdd=0.85, source=src, fold_overlap=bool(sec.get("fold_overlap", True)),
                             extra={"fpga": sz, "energy_factor": FPGA_ENERGY_FACTOR})
     widest = max(get_format(f).bits_per_element for f in fmts) / 8
-    cfg.check_fits(widest)
+    cfg.check_fits(widest, "fpga.resources (BRAM36/URAM x budget.memory, split 40/40/20) -> sram")
     return cfg
 
 

@@ -89,3 +89,24 @@ def test_fpga_mac_energy_carries_the_fabric_factor():
 def test_packing_table_is_complete():
     for table in DSP_PACKING.values():
         assert {"int8", "bf16", "fp32"} <= set(table)
+
+
+def test_bad_fpga_sections():
+    def spec(section):
+        return HardwareSpec(name="f", kind="fpga", clock_hz=2.5e8, peak_flops={"int8": 1e12},
+                            memory=(MemoryLevel("hbm", 8e9, 4.6e11),), sections={"fpga": section}, source="f.yaml")
+
+    base = {"resources": {"dsp": 512, "lut": 200000, "bram36": 200}, "pe": {"formats": ["int8"]}}
+    with pytest.raises(HardwareError, match="f.yaml: fpga.budget.dsp: got 1.5"):
+        cycle.config_for(spec({**base, "budget": {"dsp": 1.5}}))
+    with pytest.raises(HardwareError, match="fpga.resources.dsp: got -1"):
+        cycle.config_for(spec({**base, "resources": {"dsp": -1}}))
+    with pytest.raises(HardwareError, match="unknown key"):
+        cycle.config_for(spec({**base, "dsps": 3}))
+    with pytest.raises(HardwareError, match="fpga.dataflow: got 'xs'"):
+        cycle.config_for(spec({**base, "dataflow": "xs"}))
+    with pytest.raises(HardwareError, match="fpga.engine"):
+        cycle.config_for(spec({**base, "engine": "gpu"}))
+    # no BRAM at all: the scratchpads cannot hold one tile
+    with pytest.raises(HardwareError, match=r"f.yaml: fpga.resources \(BRAM36.*sram.ifmap: got 0 B; expected at least"):
+        cycle.config_for(spec({**base, "resources": {"dsp": 512, "lut": 200000, "bram36": 0}}))
