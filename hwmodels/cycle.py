@@ -116,55 +116,110 @@ def _chunked(m, n, k, k_eff, cfg, cap, ba, bb, bc, chunk) -> dict:
     return out
 
 
+def _os_k_tiled(m, n, k, p, cfg: AcceleratorConfig, cap: dict, ba, bb, bc) -> dict | None:
+    """os with the reduction cut into chunks whose K x C weight block fits half the filter
+    buffer, and M into chunks whose partial sums (M_t x C, fp32) fit half the ofmap
+    buffer: each weight block is then read once per M chunk instead of once per row fold.
+    Every K chunk is a fold of its own (its fill/drain is paid again); partial sums go
+    back and forth between the PEs and the ofmap SRAM. None when it does not apply."""
+    R, C = cfg.rows, cfg.cols
+    uc = min(C, n)
+    k_t = int(cap["filter"] / 2 // uc)
+    m_t = int(cap["ofmap"] / 2 // uc) // R * R  # cap is already in fp32 partial-sum words
+    if k_t < 1 or k_t >= k or m_t < R:
+        return None
+    kt_eff = lambda kk: math.ceil(kk / p) if p >= 1 else kk  # noqa: E731
+    full, rest = divmod(k, k_t)
+    parts = [(k_t, full)] + ([(rest, 1)] if rest else [])
+    cycles = folds = 0
+    g0 = None
+    for kk, count in parts:
+        g = gemm_cycles(m, n, kt_eff(kk), R, C, "os", overlap=cfg.fold_overlap)
+        cycles += count * g["compute_cycles"]
+        folds += count * g["folds"]
+        g0 = g0 or g
+    chunks = len(parts) if rest else full
+    m_chunks = math.ceil(m / m_t)
+    col_folds = math.ceil(n / C)
+    a_reads = m * k if m * k <= cap["ifmap"] / 2 else m * k * col_folds
+    dram = {"ifmap": a_reads * ba, "filter": m_chunks * k * n * bb, "ofmap": m * n * bc}
+    psum_trips = (chunks - 1) * m * n * PSUM_BYTES * 2  # partial sums out of and back into the PEs
+    sram = {"ifmap": col_folds * m * k * ba, "filter": math.ceil(m / R) * k * n * bb,
+            "ofmap": m * n * PSUM_BYTES + psum_trips}
+    return {"cycles": cycles, "folds": folds, "dram": dram, "sram": sram, "g": g0, "chunk": m_t, "k_chunk": k_t}
+
+
+def _best_piece(m, n, k, k_eff, p, cfg: AcceleratorConfig, cap, ba, bb, bc, busy, bpc, stretch) -> dict:
+    """The cheapest tiling of one (m x k)(k x n) piece on one array."""
+    def cost(c):
+        return max(c["cycles"] * stretch, sum(c["dram"].values()) * busy / bpc)
+
+    best = _chunked(m, n, k, k_eff, cfg, cap, ba, bb, bc, m if cfg.dataflow == "ws" else n)
+    if not cfg.stream_tiling:
+        return best
+    alts = []
+    if cfg.dataflow in ("ws", "is") and k_eff > cfg.rows:
+        dim = m if cfg.dataflow == "ws" else n
+        other = min(cfg.cols, n if cfg.dataflow == "ws" else m)
+        fit = int(cap["ofmap"] / 2 // other)
+        if 1 <= fit < dim:
+            alts.append(_chunked(m, n, k, k_eff, cfg, cap, ba, bb, bc, fit))
+    if cfg.dataflow == "os" and k * min(cfg.cols, n) > cap["filter"] / 2:
+        alts.append(_os_k_tiled(m, n, k, p, cfg, cap, ba, bb, bc))
+    for alt in alts:
+        if alt is not None and cost(alt) < cost(best):
+            best = alt
+    return best
+
+
 def gemm_cost(m: int, n: int, k: int, b: int, fmt: str, cfg: AcceleratorConfig,
               bytes_a: float, bytes_b: float, bytes_c: float, bytes_per_cycle: float = math.inf) -> dict:
     """Cycles, SRAM and DRAM traffic of b independent (m x k)(k x n) GEMMs on the arrays.
     ``bytes_*``: bytes per element of A (ifmap), B (filter/weights), C (ofmap).
 
-    Mapping: batch instances over the arrays, else the N columns split across them. With
-    ``cfg.stream_tiling`` (ws / is), when a K-fold's partial sums (streamed length x C)
-    would spill out of half the ofmap buffer, the streamed dimension is also tried in
-    chunks that fit, and the mapping with the lower max(compute, traffic / bandwidth)
-    is kept (``bytes_per_cycle``: DRAM bytes per array clock)."""
+    Mapping: batch instances over the arrays; with fewer instances than arrays, each is
+    split over its N columns (A broadcast to the pieces) or its M rows (B broadcast),
+    whichever is faster. With ``cfg.stream_tiling`` each piece also tries cheaper tilings:
+    ws / is cut the streamed dimension when a K-fold's partial sums would spill out of
+    half the ofmap buffer; os cuts K (and M) when a K x C weight block does not fit half
+    the filter buffer. The mapping with the lower max(compute, traffic / bandwidth) is
+    kept (``bytes_per_cycle``: DRAM bytes per array clock)."""
     p = cfg.rate(fmt)
     k_eff = math.ceil(k / p) if p >= 1 else k
     stretch = 1.0 / p if p < 1 else 1.0
-    if b >= cfg.arrays:
-        waves, split, n_sub = math.ceil(b / cfg.arrays), 1, n
-        busy = cfg.arrays
-    else:
-        split = max(1, cfg.arrays // b)
-        split = min(split, n)  # no more pieces than columns
-        n_sub, waves = math.ceil(n / split), 1
-        busy = b * split
+    bpc = bytes_per_cycle
     # per array buffer capacity in elements of each operand (partial sums are fp32)
     cap = {name: cfg.sram_bytes[name] / max(bb, 1e-9) for name, bb in
            (("ifmap", bytes_a), ("filter", bytes_b), ("ofmap", PSUM_BYTES))}
-    best = _chunked(m, n_sub, k, k_eff, cfg, cap, bytes_a, bytes_b, bytes_c, m if cfg.dataflow == "ws" else n_sub)
-    if cfg.stream_tiling and cfg.dataflow in ("ws", "is") and k_eff > cfg.rows:
-        dim = m if cfg.dataflow == "ws" else n_sub
-        other = min(cfg.cols, n_sub if cfg.dataflow == "ws" else m)
-        fit = int(cap["ofmap"] / 2 // other)
-        if 1 <= fit < dim:
-            alt = _chunked(m, n_sub, k, k_eff, cfg, cap, bytes_a, bytes_b, bytes_c, fit)
-
-            def cost(c):
-                return max(c["cycles"] * stretch, sum(c["dram"].values()) * busy / bytes_per_cycle)
-            if cost(alt) < cost(best):
-                best = alt
-    instances = b * split  # (m x n_sub) pieces over all waves
-    cycles = waves * best["cycles"] * stretch
-    dram = {"ifmap": best["dram"]["ifmap"] * (b if split > 1 else instances),  # A broadcast to split pieces
-            "filter": best["dram"]["filter"] * instances,
-            "ofmap": best["dram"]["ofmap"] * instances}
-    sram = {k_: v * instances for k_, v in best["sram"].items()}
-    g = best["g"]
+    if b >= cfg.arrays:
+        plans = [dict(waves=math.ceil(b / cfg.arrays), split=1, m=m, n=n, shared=None, busy=cfg.arrays)]
+    else:
+        per = cfg.arrays // b
+        sn, sm = min(per, n), min(per, m)
+        plans = [dict(waves=1, split=sn, m=m, n=math.ceil(n / sn), shared="ifmap", busy=b * sn)]
+        if sm > 1:
+            plans.append(dict(waves=1, split=sm, m=math.ceil(m / sm), n=n, shared="filter", busy=b * sm))
+    best = None
+    for pl in plans:
+        piece = _best_piece(pl["m"], pl["n"], k, k_eff, p, cfg, cap, bytes_a, bytes_b, bytes_c, pl["busy"], bpc,
+                            stretch)
+        instances = b * pl["split"]
+        dram = {name: v * (b if name == pl["shared"] else instances) for name, v in piece["dram"].items()}
+        cycles = pl["waves"] * piece["cycles"] * stretch
+        score = max(cycles, sum(dram.values()) / bpc)
+        if best is None or score < best[0]:
+            best = (score, pl, piece, dram, cycles, instances)
+    _, pl, piece, dram, cycles, instances = best
+    sram = {k_: v * instances for k_, v in piece["sram"].items()}
+    g = piece["g"]
     # pipeline prologue / epilogue: what must arrive before the first MAC / leave after the last
-    first, last = _edge_bytes(m, n_sub, k, cfg, bytes_a, bytes_b, bytes_c)
-    return dict(cycles=cycles, macs=m * n * k * b, dram=dram, sram=sram, folds=best["folds"] * waves,
+    first, last = _edge_bytes(pl["m"], pl["n"], k, cfg, bytes_a, bytes_b, bytes_c)
+    busy = min(pl["busy"], cfg.arrays)
+    return dict(cycles=cycles, macs=m * n * k * b, dram=dram, sram=sram, folds=piece["folds"] * pl["waves"],
                 cycles_per_fold=g["cycles_per_fold"] * stretch, mapping_efficiency=g["mapping_efficiency"],
-                arrays_busy=busy, waves=waves, split=split, prologue_bytes=first * min(busy, cfg.arrays),
-                epilogue_bytes=last * min(busy, cfg.arrays), rate=p, stream_chunk=best["chunk"])
+                arrays_busy=busy, waves=pl["waves"], split=pl["split"], split_dim={"ifmap": "n", "filter": "m"}.get(
+                    pl["shared"], "batch"), prologue_bytes=first * busy, epilogue_bytes=last * busy, rate=p,
+                stream_chunk=piece["chunk"], k_chunk=piece.get("k_chunk", k))
 
 
 def _edge_bytes(m, n, k, cfg: AcceleratorConfig, ba, bb, bc) -> tuple[float, float]:
@@ -241,7 +296,7 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         ba, bb, bc = _gemm_operands(op)
         g = gemm_cost(m, n, k, b, fmt, cfg, ba, bb, bc, hw.main_memory.bandwidth_Bps / hw.clock_hz)
         details = {k_: g[k_] for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy", "rate",
-                                        "stream_chunk")}
+                                        "stream_chunk", "k_chunk", "split_dim")}
         return _finish(op, hw, cfg, ep, fmt, g["cycles"], 0.0, g["macs"], g["dram"], g["sram"],
                        g["prologue_bytes"], g["epilogue_bytes"], details, notes)
     if op.kind == "attention":

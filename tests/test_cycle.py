@@ -210,3 +210,32 @@ def test_gemm_cost_invariants(m, n, k, b, df, arrays, sram):
     assert d["ifmap"] >= m * k * b * 2 - 1e-9 and d["filter"] >= k * n * b * 2 - 1e-9
     assert d["ofmap"] >= m * n * b * 2 - 1e-9
     assert g["macs"] == m * n * k * b and 1 <= g["arrays_busy"] <= cfg.arrays
+
+
+def test_os_k_tiling_reuses_weight_blocks():
+    # os, 8x8, bf16. Filter buffer 256 B = 128 weights -> 64 usable -> K chunks of 64 // 8 = 8;
+    # ofmap buffer 1 KiB = 256 fp32 -> 128 usable -> M chunks of 128 // 8 = 16 rows.
+    # 64 x 8 x 64: untiled, the 64 x 8 weight block (512) does not fit and is re-read by each
+    # of the 8 row folds (8 x 1 KiB); tiled, once per M chunk (4 x 1 KiB).
+    h = tiny(bandwidth=1e9, dataflow="os")
+    sec = dict(h.sections["accelerator"], sram={"ifmap": "256 B", "filter": "256 B", "ofmap": "1 KiB"})
+    hw = HardwareSpec(**{**h.__dict__, "sections": {"accelerator": sec}})
+    c = cycle.estimate(gemm(64, 8, 64), hw)
+    assert (c.details["k_chunk"], c.details["stream_chunk"]) == (8, 16)
+    assert c.details["dram_bytes"]["filter"] == pytest.approx(4 * 64 * 8 * 2)
+    # 8 K chunks, each 8 row folds of 8 + 8 + 8 - 2 cycles
+    assert c.details["compute_cycles"] == 8 * 8 * 22
+    untiled = cycle.estimate(gemm(64, 8, 64), HardwareSpec(**{**hw.__dict__, "sections": {
+        "accelerator": dict(sec, stream_tiling=False)}}))
+    assert untiled.details["dram_bytes"]["filter"] == pytest.approx(8 * 64 * 8 * 2)
+    assert c.latency_s < untiled.latency_s
+
+
+def test_prefill_splits_rows_when_columns_are_few():
+    # 4 arrays of 8x8 (os), 64 x 16 x 8. Split N: 4 columns per array, 8 row folds x 22 cycles
+    # = 176. Split M: 16 rows x 16 columns per array = 2 x 2 folds x 22 = 88 (weights broadcast).
+    c = cycle.estimate(gemm(64, 16, 8), tiny(arrays=4, dataflow="os"))
+    assert c.details["split_dim"] == "m"
+    assert c.details["compute_cycles"] == 4 * 22
+    # a GEMV (M = 1) can only split its columns
+    assert cycle.estimate(gemm(1, 16, 8), tiny(arrays=4, dataflow="os")).details["split_dim"] == "n"
