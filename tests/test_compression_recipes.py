@@ -547,3 +547,15 @@ def test_prefill_eviction_keeps_one_layer_of_full_kv_transiently():
     per_layer_token = 2 * 8 * 128 * 2
     assert t2.meta["footprint"]["activations"] - tp.meta["footprint"]["activations"] == (S - 1024) * per_layer_token
     assert t2.meta["footprint"]["kv_cache"] == 1024 * 32 * per_layer_token
+
+
+@pytest.mark.parametrize("hw,level", [("tpu_v5e", "roofline"), ("mx_systolic_128", "cycle")])
+def test_every_recipe_runs_on_bf16_only_and_cycle_level_hardware(hw, level):
+    """The recipe's own ops are tagged like the builder's (bf16 vector work), so a machine
+    without fp32 peaks prices them, and the cycle-level models accept every op kind."""
+    from cosim.simulate import simulate
+    for name in list_recipes():
+        moe = load_recipe(name).method in ("moe_prune", "resmoe", "qmoe")
+        model = MIXTRAL if moe else LLAMA3_8B
+        rep = simulate(apply_recipe(trace_for(model, seq=2048), name, model), hw, level=level, compute_fallback=True)
+        assert rep.total_latency_s > 0, name

@@ -28,6 +28,7 @@ from workloads.formats import get_format
 from workloads.ops import Op, TensorSpec
 
 __all__ = [
+    "VECTOR_FMT",
     "snapshot", "record_effects", "rewrite", "codes_tensor", "weight_codes", "byte_tensor",
     "replace_op", "insert_after", "insert_before", "find_all", "has_op", "kv_state",
     "weight_inputs", "resident_bytes", "fused_op", "kv_format", "attention_ops",
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 NATIVE_CODE_BITS = (2, 4, 8)
+# Format tag of the recipe's own vector work (quantize, top-k, score updates). Hardware
+# models run elementwise kinds on their vector pipes (fp32 where listed); tagging them
+# bf16 — like the builder's elementwise ops — keeps them valid on bf16-only machines.
+VECTOR_FMT = "bf16"
 
 
 # ---- effects bookkeeping ----------------------------------------------------
@@ -139,7 +144,7 @@ def weight_codes(name: str, rows: int, cols: int, bits: float) -> TensorSpec:
 
 
 def fused_op(name: str, kind: str, rows: float, cols: float, *, repeat: int, phase: str,
-             group: str, into: str, compute_fmt: str = "fp32") -> Op:
+             group: str, into: str, compute_fmt: str = VECTOR_FMT) -> Op:
     """Work fused into op `into`: FLOPs only, its bytes are charged to `into`."""
     return Op(name=name, kind=kind, dims={"rows": int(rows), "cols": int(cols), "fused": True},
               inputs=(), outputs=(), compute_fmt=compute_fmt, repeat=repeat, phase=phase,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from workloads.compression.common import (attention_ops, find_all, fused_op, kv_state, kv_write_parts,
+from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, kv_write_parts,
                                           replace_op, rewrite)
 from workloads.compression.recipe import Param, fraction, register_method
 from workloads.ops import Op, TensorSpec
@@ -187,14 +187,14 @@ def apply_h2o(trace, model, recipe):
         acc = TensorSpec("h2o_scores", (B, H, kept), "fp32", "state")
         after = [
             Op(f"{recipe.name}.score_accumulate", "add", {"rows": B * H, "cols": kept}, (probs, acc), (acc,),
-               compute_fmt="fp32", **common),
+               compute_fmt=VECTOR_FMT, **common),
             # argmin over the kept tokens (scores summed over each GQA group) picks the victim
             Op(f"{recipe.name}.evict_argmin", "topk", {"rows": B * h, "cols": kept},
-               (TensorSpec("h2o_scores_kv", (B, h, kept), "fp32", "state"),), (), compute_fmt="fp32", **common),
+               (TensorSpec("h2o_scores_kv", (B, h, kept), "fp32", "state"),), (), compute_fmt=VECTOR_FMT, **common),
         ]
         if decay:  # A2SF: the accumulated scores decay by α every step (C multiplies per head)
             after.insert(0, Op(f"{recipe.name}.score_decay", "mul", {"rows": B * H, "cols": kept}, (acc,), (acc,),
-                               compute_fmt="fp32", **common))
+                               compute_fmt=VECTOR_FMT, **common))
         return new, [], after
 
     def prefill(attn, kept):
@@ -204,9 +204,9 @@ def apply_h2o(trace, model, recipe):
         probs = unf[1].outputs[0]
         common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
         colsum = Op(f"{recipe.name}.column_sums", "add", {"rows": B * H * q_len, "cols": S}, (probs,),
-                    (TensorSpec("h2o_scores", (B, H, S), "fp32", "state"),), compute_fmt="fp32", **common)
+                    (TensorSpec("h2o_scores", (B, H, S), "fp32", "state"),), compute_fmt=VECTOR_FMT, **common)
         sel = Op(f"{recipe.name}.select", "topk", {"rows": B * h, "cols": S},
-                 (TensorSpec("h2o_scores_kv", (B, h, S), "fp32", "state"),), (), compute_fmt="fp32", **common)
+                 (TensorSpec("h2o_scores_kv", (B, h, S), "fp32", "state"),), (), compute_fmt=VECTOR_FMT, **common)
         return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name)]
 
     out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill,
@@ -275,11 +275,11 @@ def apply_razor(trace, model, recipe):
         frac_kept = (n_ret * S + (h - n_ret) * min(S, local_len)) / (h * S) if S else 1.0
         if int(attn.dims.get("q_len", 1)) != 1 or n_ret == h or S <= local_len:
             continue
-        B, g = int(attn.dims["batch"]), int(attn.dims["heads"]) // h
+        B = int(attn.dims["batch"])
         full = _split_heads(attn, n_ret, S, "attention")
         local = _split_heads(attn, h - n_ret, local_len, "attention.local")
         comp = Op(f"{recipe.name}.compensation_update", "add", {"rows": B * (h - n_ret), "cols": 2 * int(attn.dims["head_dim"])},
-                  (), (), compute_fmt="fp32", repeat=attn.repeat, phase=attn.phase, group=attn.group)
+                  (), (), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
         ops = replace_op(ops, attn, [full, local, comp])
     cap = st["capacity"] * (frac_kept if frac_kept is not None else 1.0)
     return rewrite(trace, ops, {"local_tokens": local_len, "kv_fraction_kept": frac_kept},
@@ -304,11 +304,11 @@ def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int) ->
            (TensorSpec("q_window", (B * H, W, hd), "bf16"), k_all), (scores,), **common),
         Op(f"{prefix}.window_softmax", "softmax", {"rows": B * H * W, "cols": S}, (scores,), (scores,), **common),
         Op(f"{prefix}.vote_sum", "add", {"rows": B * H * W, "cols": S}, (scores,), (votes,),
-           compute_fmt="fp32", **common),
+           compute_fmt=VECTOR_FMT, **common),
         Op(f"{prefix}.pool", "custom", {"flops": kernel * B * H * S}, (votes,), (pooled,),
-           compute_fmt="fp32", **common),
+           compute_fmt=VECTOR_FMT, **common),
         Op(f"{prefix}.select", "topk", {"rows": B * h, "cols": max(S - W, 0)}, (pooled,), (),
-           compute_fmt="fp32", **common),
+           compute_fmt=VECTOR_FMT, **common),
         _gather_kept(attn, kept, prefix),
     ]
 
@@ -382,17 +382,17 @@ def apply_rocketkv(trace, model, recipe):
             kt = TensorSpec("k_chunk_minmax.selected", (B, n_chunks, h, r), fmt, "kv")
             before = [
                 Op(f"{recipe.name}.q_channel_sum", "add", {"rows": B * h, "cols": g * hd}, (q_in,),
-                   (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), compute_fmt="fp32", **common),
+                   (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), compute_fmt=VECTOR_FMT, **common),
                 Op(f"{recipe.name}.channel_topk", "topk", {"rows": B * h, "cols": hd},
-                   (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), (), compute_fmt="fp32", **common),
+                   (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), (), compute_fmt=VECTOR_FMT, **common),
                 Op(f"{recipe.name}.approx_scores", "gemm", {"b": B * h, "m": g, "n": n_chunks, "k": r},
                    (TensorSpec("q_selected", (B * h, g, r), "bf16"), kt),
                    (TensorSpec("approx_scores", (B * h, g, n_chunks), "fp32"),), **common),
                 Op(f"{recipe.name}.approx_softmax", "softmax", {"rows": B * h * g, "cols": n_chunks},
                    (TensorSpec("approx_scores", (B * h, g, n_chunks), "fp32"),),
-                   (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), compute_fmt="fp32", **common),
+                   (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), compute_fmt=VECTOR_FMT, **common),
                 Op(f"{recipe.name}.token_topk", "topk", {"rows": B * h, "cols": kept},
-                   (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), (), compute_fmt="fp32", **common),
+                   (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), (), compute_fmt=VECTOR_FMT, **common),
             ]
             # stage 1 evicts to the capacity (fp16 windows survive eviction), stage 2
             # gathers k of the kept tokens (drawing from windows and body alike)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from workloads.compression.common import (attention_ops, byte_tensor, codes_tensor, fused_op, insert_after,
+from workloads.compression.common import (VECTOR_FMT, attention_ops, byte_tensor, codes_tensor, fused_op, insert_after,
                                           kv_state, kv_write_parts, replace_op, rewrite)
 from workloads.compression.recipe import Param, bits, fraction, register_method
 from workloads.formats import FormatError, get_format
@@ -109,8 +109,8 @@ def _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize: bool):
     return ops
 
 
-def _step_op(name, kind, B, h, cols, ins, outs, attn, fmt="fp32"):
-    return Op(name, kind, {"rows": B * h, "cols": cols}, tuple(ins), tuple(outs), compute_fmt=fmt,
+def _step_op(name, kind, B, h, cols, ins, outs, attn, fmt=None):
+    return Op(name, kind, {"rows": B * h, "cols": cols}, tuple(ins), tuple(outs), compute_fmt=fmt or VECTOR_FMT,
               repeat=attn.repeat, phase=attn.phase, group=attn.group)
 
 
@@ -179,7 +179,7 @@ def apply_kivi(trace, model, recipe):
                           (TensorSpec("k_chunk", (B, 1, h, d), fmt, "kv"),),
                           (codes_tensor("k_chunk_code", B, 1, h, d, p["k_bits"]),
                            TensorSpec("k_chunk_scale_zero", (B, 1, h, 2 * d), "fp16", "kv", 1.0 / G)),
-                          compute_fmt="fp32", repeat=attn.repeat, phase=attn.phase, group=attn.group))
+                          compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group))
         return ops
 
     d = model.mla.kv_lora_rank + model.mla.qk_rope_head_dim if getattr(model, "mla", None) else model.head_dim
@@ -239,7 +239,7 @@ def apply_gear(trace, model, recipe):
         nq = n - n % gap
         r = p["prefill_rank"]
         nnz = f * nq * d
-        common = dict(compute_fmt="fp32", repeat=attn.repeat, phase=attn.phase, group=attn.group)
+        common = dict(compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
         return [
             # (q·B)·Aᵀ for K and (p·A)·Bᵀ for V, per query head
             Op(f"{recipe.name}.lowrank_correction", "custom", {"flops": 2 * B * h * g * 2 * r * (nq + d)}, (), (),
@@ -352,7 +352,7 @@ def apply_kvquant(trace, model, recipe):
                                 phase=attn.phase, group=attn.group, into=attn.name))
         # outliers of K and V enter q·K and p·V for each of the g query heads
         ops.append(Op(f"{recipe.name}.outlier_spmv", "custom", {"flops": 2 * 2 * g * nnz}, (), (),
-                      compute_fmt="fp32", repeat=attn.repeat, phase=attn.phase, group=attn.group))
+                      compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group))
         ops.append(_step_op(f"{recipe.name}.quantize_new", "quantize", B, 2 * h, d,
                             [TensorSpec("kv_new", (B, 1, 2 * h, d), "bf16", "kv")],
                             [codes_tensor("kv_new_code", B, 1, 2 * h, d, b)], attn))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from workloads.compression.common import (attention_ops, find_all, fused_op, kv_state, replace_op,
+from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, replace_op,
                                           rewrite, set_kv_write_width, weight_inputs, resident_bytes)
 from workloads.compression.recipe import Param, fraction, open_fraction, register_method
 from workloads.ops import Op, TensorSpec
@@ -226,7 +226,7 @@ def apply_minicache(trace, model, recipe):
                         (), (), repeat=reps, **common)]
         else:  # SLERP of the two layers' normalised K and V: ~10 FLOPs per element
             extra = [Op("minicache.merge", "custom", {"flops": 10 * 2 * B * h * S * d}, (), (),
-                        compute_fmt="fp32", repeat=max(1, reps // 2), **common)]
+                        compute_fmt=VECTOR_FMT, repeat=max(1, reps // 2), **common)]
         ops = replace_op(ops, attn, [*extra, attn])
     return rewrite(trace, ops, {"merged_layers": merged_layers, "pair_storage_ratio": pair_ratio,
                                 "decode_reads": "unchanged unless the shared direction stays on chip"},
