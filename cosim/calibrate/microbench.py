@@ -26,7 +26,6 @@ import argparse
 import csv
 import datetime as _dt
 import json
-import math
 import os
 import platform
 import sys
@@ -256,15 +255,27 @@ GEMM_NK = [(4096, 4096), (1024, 4096), (14336, 4096), (4096, 14336), (11008, 409
            (1024, 8192), (12288, 4096)]
 GEMM_M = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 GEMM_SQUARE = [256, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192]
+# Second, held-out suite (--variant heldout): shapes of other models (Qwen2.5-7B, Llama-2-13B,
+# Llama-2/3-70B), non-power-of-two M and square sizes, none of which the default suite has.
+HELDOUT = {
+    "gemm_nk": [(3584, 3584), (512, 3584), (18944, 3584), (3584, 18944), (152064, 3584), (5120, 5120),
+                (13824, 5120), (5120, 13824), (15360, 5120), (10240, 8192), (2048, 2048)],
+    "gemm_m": [1, 3, 6, 12, 24, 48, 96, 192, 384, 768, 1536, 3072, 6144],
+    "gemm_square": [384, 640, 1280, 2560, 5120, 7168],
+}
 
 
-def section_gemm(torch, bench, out, budget_s):
+def section_gemm(torch, bench, out, budget_s, variant="default"):
     import torch.nn.functional as F
     t_start = time.time()
     dev = "cuda"
     has_fp8 = hasattr(torch, "float8_e4m3fn") and hasattr(torch, "_scaled_mm")
     one = torch.ones((), device=dev, dtype=torch.float32)
-    cases = [(m, n, k) for (n, k) in GEMM_NK for m in GEMM_M] + [(s, s, s) for s in GEMM_SQUARE]
+    if variant == "heldout":
+        cases = ([(m, n, k) for (n, k) in HELDOUT["gemm_nk"] for m in HELDOUT["gemm_m"]]
+                 + [(s, s, s) for s in HELDOUT["gemm_square"]])
+    else:
+        cases = [(m, n, k) for (n, k) in GEMM_NK for m in GEMM_M] + [(s, s, s) for s in GEMM_SQUARE]
     wcache = {}
     done = 0
     for (m, n, k) in cases:
@@ -345,7 +356,7 @@ def _sdpa(torch, backend, gqa_native, q, k, v, causal):
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=(h != kvh and gqa_native))
 
 
-def section_attention(torch, bench, out, budget_s, policy):
+def section_attention(torch, bench, out, budget_s, policy, variant="default"):
     backend, gqa_native = policy
     t_start = time.time()
     dev = "cuda"
@@ -369,6 +380,18 @@ def section_attention(torch, bench, out, budget_s, policy):
                 if kv_bytes > 8e9 or (b in (2, 32) and ctx not in (1024, 4096, 16384)):
                     continue
                 cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+    if variant == "heldout":
+        cases = []
+        for b in (1, 3, 6):
+            for (h, kvh, d) in ((28, 4, 128), (40, 40, 128), (32, 8, 128)):
+                for L in (192, 384, 768, 1536, 3072, 6144):
+                    if b * L <= 24576:
+                        cases.append(("prefill", b, h, kvh, d, L, L, True))
+        for b in (1, 3, 6, 12, 24, 48):
+            for (h, kvh) in ((28, 4), (40, 40), (32, 8)):
+                for ctx in (200, 700, 1500, 3000, 6000, 12000, 24000):
+                    if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
+                        cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
     done = 0
     for (phase, b, h, kvh, d, ql, kl, causal) in cases:
         if time.time() - t_start > budget_s:
@@ -406,12 +429,20 @@ def rope_apply(torch, x, cos, sin):
     return x * cos + rot * sin
 
 
-def section_elementwise(torch, bench, out, budget_s):
+def section_elementwise(torch, bench, out, budget_s, variant="default"):
     import torch.nn.functional as F
     t_start = time.time()
     dev = "cuda"
     sizes = [2 ** p for p in range(16, 31)]  # 64 KiB .. 1 GiB of the main bf16 input
     cases = []
+    if variant == "heldout":
+        for sz in [3 * 2 ** p for p in range(15, 29, 1)]:  # 96 KiB .. 768 MiB
+            cases += [("copy", 3584, sz), ("add", 5120, sz), ("rmsnorm", 3584, sz), ("rmsnorm", 5120, sz),
+                      ("softmax", 1024, sz), ("softmax", 152064, sz), ("silu_mul", 18944, sz),
+                      ("silu_mul", 13824, sz)]
+            if sz <= 3 * 2 ** 26:
+                cases += [("rope", 128, sz), ("embedding", 3584, sz)]
+        sizes = []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -475,7 +506,7 @@ def section_elementwise(torch, bench, out, budget_s):
     log(f"elementwise: {done} cases in {time.time() - t_start:.0f}s")
 
 
-def section_energy(torch, bench, nvml, out, budget_s, policy, loop_s=2.0):
+def section_energy(torch, bench, nvml, out, budget_s, policy, loop_s=2.0, variant="default"):
     import torch.nn.functional as F
     t_start = time.time()
     dev = "cuda"
@@ -541,6 +572,41 @@ def section_energy(torch, bench, nvml, out, budget_s, policy, loop_s=2.0):
         attn_case("attn_decode_b16_8192", 16, 32, 8, 1, 8192, False),
         ("idle2", "idle", "", {}, None, 0.0, 0.0),
     ]
+    if variant == "heldout":
+        def ew_case(name, kind, nbytes, cols):
+            rows = nbytes // 2 // cols
+
+            def make():
+                x = torch.randn(rows, cols, device=dev, dtype=torch.bfloat16)
+                if kind == "rmsnorm":
+                    w = torch.ones(cols, device=dev, dtype=torch.bfloat16)
+                    return lambda: F.rms_norm(x, (cols,), w, 1e-5)
+                if kind == "softmax":
+                    return lambda: torch.softmax(x, dim=-1)
+                u = torch.randn_like(x)
+                return lambda: F.silu(x) * u
+            byt = {"rmsnorm": 4, "softmax": 4, "silu_mul": 6}[kind] * rows * cols
+            return (name, kind, "bf16", {"rows": rows, "cols": cols}, make, 0.0, byt)
+        cases = [
+            ("idle", "idle", "", {}, None, 0.0, 0.0),
+            gemm_case("gemm_bf16_5120", 5120, 5120, 5120, "bf16"),
+            gemm_case("gemm_bf16_3072x18944x3584", 3072, 18944, 3584, "bf16"),
+            gemm_case("gemm_fp8_2048x18944x3584", 2048, 18944, 3584, "fp8_e4m3"),
+            gemm_case("gemm_fp8_6144", 6144, 6144, 6144, "fp8_e4m3"),
+            gemm_case("gemv_fp8_1x18944x3584", 1, 18944, 3584, "fp8_e4m3"),
+            gemm_case("gemv_bf16_8x152064x3584", 8, 152064, 3584, "bf16"),
+            gemm_case("gemm_bf16_256x13824x5120", 256, 13824, 5120, "bf16"),
+            copy_case("copy_96MiB", 96 * 2 ** 20),
+            add_case("add_192MiB", 192 * 2 ** 20),
+            ew_case("rmsnorm_384MiB", "rmsnorm", 384 * 2 ** 20, 3584),
+            ew_case("softmax_256MiB", "softmax", 256 * 2 ** 20, 1024),
+            ew_case("silu_mul_384MiB", "silu_mul", 384 * 2 ** 20, 18944),
+            attn_case("attn_prefill_b1_6144_h28", 1, 28, 4, 6144, 6144, True),
+            attn_case("attn_prefill_b3_3072_h40", 3, 40, 40, 3072, 3072, True),
+            attn_case("attn_decode_b48_3000_h28", 48, 28, 4, 1, 3000, False),
+            attn_case("attn_decode_b6_12000_h40", 6, 40, 40, 1, 12000, False),
+            ("idle2", "idle", "", {}, None, 0.0, 0.0),
+        ]
     for (name, kind, fmt, dims, make, flops, byt) in cases:
         if time.time() - t_start > budget_s:
             log(f"energy: budget reached before {name}")
@@ -595,6 +661,11 @@ LLAMA = {
                       eps=1e-5, theta=10000.0),
     "llama3_8b": dict(hidden=4096, heads=32, kv_heads=8, intermediate=14336, vocab=128256, layers=32,
                       eps=1e-5, theta=500000.0),
+    # held-out shapes (no q/k/v bias: Qwen2.5's bias adds << 1 % of the work)
+    "qwen2_5_7b": dict(hidden=3584, heads=28, kv_heads=4, intermediate=18944, vocab=152064, layers=28,
+                       eps=1e-6, theta=1000000.0),
+    "llama2_13b": dict(hidden=5120, heads=40, kv_heads=40, intermediate=13824, vocab=32000, layers=40,
+                       eps=1e-5, theta=10000.0),
 }
 
 
@@ -841,7 +912,7 @@ SECTIONS = ("env", "launch", "gemm", "attention", "elementwise", "energy", "e2e"
 DEFAULT_BUDGET = {"gemm": 130, "attention": 45, "elementwise": 35, "energy": 55, "e2e": 150}
 
 
-def run(out_dir, sections=SECTIONS, budgets=None):
+def run(out_dir, sections=SECTIONS, budgets=None, variant="default"):
     torch = _lazy_torch()
     if not torch.cuda.is_available():
         raise SystemExit("cosim calibrate needs a CUDA GPU (torch.cuda.is_available() is False)")
@@ -860,19 +931,20 @@ def run(out_dir, sections=SECTIONS, budgets=None):
             if sec == "launch":
                 section_launch(torch, bench, ops)
             elif sec == "gemm":
-                section_gemm(torch, bench, ops, budgets["gemm"])
+                section_gemm(torch, bench, ops, budgets["gemm"], variant)
             elif sec == "attention":
-                section_attention(torch, bench, ops, budgets["attention"], policy)
+                section_attention(torch, bench, ops, budgets["attention"], policy, variant)
             elif sec == "elementwise":
-                section_elementwise(torch, bench, ops, budgets["elementwise"])
+                section_elementwise(torch, bench, ops, budgets["elementwise"], variant)
             elif sec == "energy":
                 en = CsvOut(os.path.join(out_dir, "energy.csv"), ENERGY_FIELDS)
-                section_energy(torch, bench, nvml, en, budgets["energy"], policy)
+                section_energy(torch, bench, nvml, en, budgets["energy"], policy, variant=variant)
             elif sec == "e2e":
                 e2 = CsvOut(os.path.join(out_dir, "e2e.csv"), E2E_FIELDS)
                 bench.flush_buf = None
                 torch.cuda.empty_cache()
-                section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir)
+                models = ("qwen2_5_7b", "llama2_13b") if variant == "heldout" else ("llama2_7b", "llama3_8b")
+                section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=models)
         except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
             import traceback
             log(f"SECTION {sec} FAILED: {exc}\n{traceback.format_exc()}")
@@ -881,6 +953,7 @@ def run(out_dir, sections=SECTIONS, budgets=None):
         info = json.load(f)
     info["nvml_state_end"] = nvml.state()
     info["sections"] = list(sections)
+    info["variant"] = variant
     info["budgets_s"] = budgets
     info["attention_policy"] = {"backend": policy[0], "native_gqa": policy[1]}
     with open(os.path.join(out_dir, "env.json"), "w") as f:
@@ -893,10 +966,12 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--sections", default=",".join(SECTIONS))
     ap.add_argument("--budget", action="append", default=[], help="section=seconds")
+    ap.add_argument("--variant", choices=("default", "heldout"), default="default",
+                    help="heldout: a second suite with shapes the default suite does not have")
     a = ap.parse_args(argv)
     budgets = {k: float(v) for k, v in (b.split("=") for b in a.budget)}
     secs = [s for s in a.sections.split(",") if s and s != "env"]
-    run(a.out, secs, budgets)
+    run(a.out, secs, budgets, a.variant)
 
 
 if __name__ == "__main__":
