@@ -41,7 +41,8 @@ INITIAL = {
     **{f"ew.{k}.floor": 5e-6 for k in gpu.EW_KINDS}, **{f"ew.{k}.mult": 1.0 for k in gpu.EW_KINDS},
     **{f"ew.{k}.floor_per_col": 3e-10 for k in gpu.ROW_KINDS},
     # set after the latency fit (they do not affect latency)
-    "graph.gap": 1e-6, "eager.cpu_per_kernel": 1e-5, "energy.static": 0.0, "energy.per_byte": 0.0,
+    "graph.gap": 1e-6, "launch.overlap": 0.0, "eager.cpu_per_kernel": 1e-5, "energy.static": 0.0,
+    "energy.per_byte": 0.0, "energy.per_kv_byte": 0.0,
     "energy.per_flop.bf16": 0.0, "energy.per_flop.fp8_e4m3": 0.0, "energy.per_flop.attention": 0.0,
     "energy.power_cap": 700.0,
 }
@@ -89,11 +90,11 @@ def predict(P: GpuParams, meas, hw) -> np.ndarray:
         if idx:
             ops = [meas[i].op for i in idx]
             e_in = 1.0 if fmt.startswith("fp8") else 2.0
-            out[idx] = gpu.gemm_time(P, [o.dims["m"] for o in ops], [o.dims["n"] for o in ops],
-                                     [o.dims["k"] for o in ops], [1] * len(ops), hw.peak(fmt), e_in, 2.0, fmt)
+            m_, n_, k_ = (np.array([o.dims[x] for o in ops], dtype=float) for x in "mnk")
+            out[idx] = gpu.gemm_time(P, m_, n_, k_, np.ones(len(ops)), hw.peak(fmt), e_in, 2.0, fmt)
     for i, m in enumerate(meas):
         if m.op.kind != "gemm":
-            out[i] = gpu.estimate(m.op, hw, params=P).latency_s
+            out[i] = gpu.estimate(m.op, hw, params=P).details["isolated_s"]
     return out
 
 
@@ -154,42 +155,71 @@ def _fit_group(names, meas, hw, values, sms, l2):
 
 # ---------------------------------------------------------------------------- energy / launch
 
-def _energy_features(row, hw, P):
-    """(time, hbm bytes, {flop class: flops}) of one energy row, from its op."""
-    kind, dims = row["kind"], row["dims"]
-    fake = {"kind": kind, "fmt": row.get("fmt") or "bf16", "dims": json.dumps(dims), "note": ""}
-    op = dataset.op_from_row(fake)
-    flops = {}
-    if op.kind == "gemm":
-        flops[gpu._gemm_fmt(op.compute_fmt)] = op.flops
-    elif op.kind == "attention":
-        flops["attention"] = op.flops
-    return op, op.bytes, flops
+ENERGY_COLS = ("energy.per_byte", "energy.per_kv_byte", "energy.per_flop.bf16", "energy.per_flop.fp8_e4m3",
+               "energy.per_flop.attention")
 
 
-def fit_energy(rows, hw, P_values, static_w, cap_w):
+def energy_features(op, hw, values, sms, l2):
+    """Per-coefficient quantities of one op (bytes streamed, KV bytes, FLOPs per class),
+    read off the model's own energy breakdown evaluated with unit coefficients."""
+    unit = dict(values)
+    unit.update({c: 1.0 for c in ENERGY_COLS})
+    unit["energy.static"] = 0.0
+    c = gpu.estimate(op, hw, params=GpuParams(values=unit, sm_count=sms, l2_bytes=l2, provenance="fit"))
+    parts = c.energy_breakdown
+    return [parts.get("hbm", 0.0), parts.get("kv_stream", 0.0), parts.get("flops_bf16", 0.0),
+            parts.get("flops_fp8_e4m3", 0.0), parts.get("flops_attention", 0.0)]
+
+
+def fit_energy(rows, hw, values, sms, l2, static_w, cap_w):
+    """Linear least squares (relative: each row weighted 1/E) of E - P_static x t_measured
+    on the model's energy features, over the fit-split loops."""
     fit_rows = [r for r in rows if r["split"] == "fit" and r["kind"] != "idle" and r.get("energy_per_iter_j")]
-    cols = ["energy.per_byte", "energy.per_flop.bf16", "energy.per_flop.fp8_e4m3", "energy.per_flop.attention"]
     A, y = [], []
     for r in fit_rows:
-        op, nbytes, flops = _energy_features(r, hw, None)
-        t = r["time_per_iter_s"]
-        A.append([nbytes] + [flops.get(c.split(".")[-1], 0.0) for c in cols[1:]])
-        y.append(r["energy_per_iter_j"] - static_w * t)
+        op = dataset.op_from_row({"kind": r["kind"], "fmt": r.get("fmt") or "bf16", "dims": json.dumps(r["dims"]),
+                                  "note": ""})
+        A.append(energy_features(op, hw, values, sms, l2))
+        y.append(r["energy_per_iter_j"] - static_w * r["time_per_iter_s"])
     A, y = np.array(A), np.array(y)
-    # relative least squares (each row weighted by 1/E) so small ops count as much as big ones
     wts = 1.0 / np.array([r["energy_per_iter_j"] for r in fit_rows])
-    coef = np.zeros(len(cols))
-    active = [j for j in range(len(cols)) if np.any(A[:, j] > 0)]
+    coef = np.zeros(len(ENERGY_COLS))
+    active = [j for j in range(len(ENERGY_COLS)) if np.any(A[:, j] > 0)]
     sol, *_ = np.linalg.lstsq(A[:, active] * wts[:, None], y * wts, rcond=None)
-    coef[active] = np.maximum(sol, 1e-15)
-    out = dict(zip(cols, coef))
-    for c in cols:  # a class never measured in the fit split borrows bf16's (noted in provenance)
-        if out[c] <= 1e-15 and c != "energy.per_byte":
-            out[c] = out["energy.per_flop.bf16"]
+    coef[active] = np.maximum(sol, 1e-16)
+    out = dict(zip(ENERGY_COLS, (float(c) for c in coef)))
     out["energy.static"] = static_w
     out["energy.power_cap"] = cap_w
     return out, len(fit_rows)
+
+
+def fit_launch(e2e_rows, hw, values, sms, l2):
+    """launch.overlap from the fit suite's CUDA-graph decode steps (one scalar, grid search on
+    the median |log error|); eager.cpu_per_kernel from its host-bound eager decode steps."""
+    from cosim.validate import e2e_parts
+    graph = [r for r in e2e_rows if r["split"] == "fit" and r["mode"] == "graph"]
+    P = GpuParams(values={**values, "launch.overlap": 0.0}, sm_count=sms, l2_bytes=l2, provenance="fit")
+    parts = [e2e_parts(r, hw, P) for r in graph]
+    meas = np.array([r["median_s"] for r in graph])
+    best = (np.inf, 0.0)
+    for delta in np.arange(0.0, 8e-6, 5e-8):
+        pred = np.array([np.sum(rep * np.maximum(iso - delta * k, values["graph.gap"] * k)) for iso, k, rep in parts])
+        err = float(np.median(np.abs(np.log(pred / meas))))
+        if err < best[0]:
+            best = (err, float(delta))
+    values["launch.overlap"] = best[1]
+    P = GpuParams(values=dict(values), sm_count=sms, l2_bytes=l2, provenance="fit")
+    ratios = []
+    for r in e2e_rows:
+        if r["split"] == "fit" and r["mode"] == "eager" and r["phase"] == "decode":
+            iso, k, rep = e2e_parts(r, hw, P)
+            gpu_s = float(np.sum(rep * np.maximum(iso - values["launch.overlap"] * k, values["graph.gap"] * k)))
+            kernels = float(np.sum(rep * k))
+            if r["median_s"] > 1.3 * gpu_s:  # host-bound: the step time is the launch rate
+                ratios.append(r["median_s"] / kernels)
+    if ratios:
+        values["eager.cpu_per_kernel"] = float(np.median(ratios))
+    return {"graph_rows": len(graph), "overlap_median_abs_log_err": round(best[0], 4), "eager_host_bound_rows": len(ratios)}
 
 
 # ---------------------------------------------------------------------------- driver
@@ -206,44 +236,27 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     l2 = float(run_env.get("l2_bytes") or 50 * 2 ** 20)
     values = dict(INITIAL)
     values.update(FIXED)
+    if not (energy_csv and Path(energy_csv).is_file()):
+        raise InputError(f"{energy_csv}: energy measurements: missing; expected the energy CSV of cosim calibrate")
+    erows = dataset.load_energy(energy_csv)
+    idle = [r["avg_power_w"] for r in erows if r["kind"] == "idle" and r["split"] == "fit"]
+    static = float(np.mean(idle)) if idle else 0.0
+    cap = float(run_env.get("nvml_power_limit_w") or hw.tdp_w or 700.0)
+    launch = {m.row.get("name"): m.time_s for m in meas if m.cls == "launch" and m.suite != "heldout"}
+    values["graph.gap"] = launch.get("graph_tiny_kernel", 1e-6)
     quality = {}
+    # latency of ops in short bursts (the microbenchmarks), then energy (whose fitted
+    # coefficients also set where the power cap stretches an op in a sustained workload)
     for group, names in GROUPS.items():
         rows = [m for m in meas if m.split == "fit" and m.reliable and m.cls in CLASSES[group]]
         if not rows:
             raise InputError(f"{ops_csv}: rows: no fit-split rows of class {CLASSES[group]}; "
                              f"expected the default microbenchmark suite")
         quality[group] = _fit_group(names, rows, hw, values, sms, l2)
-    launch = {m.row.get("name"): m.time_s for m in meas if m.cls == "launch" and m.split != "test"
-              and m.suite != "heldout"}
-    values["graph.gap"] = launch.get("graph_tiny_kernel", 1e-6)
-    values["eager.cpu_per_kernel"] = launch.get("eager_tiny_kernel", 1e-5)
-    P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="fit")
+    e_vals, n_energy = fit_energy(erows, hw, values, sms, l2, static, cap)
+    values.update(e_vals)
     if e2e_csv and Path(e2e_csv).is_file():
-        from cosim.validate import e2e_predict
-        ratios = []
-        for r in dataset.load_e2e(e2e_csv):
-            if r["split"] == "fit" and r["mode"] == "eager" and r["phase"] == "decode":
-                pred = e2e_predict(r, hw, P, mode="graph")
-                if r["median_s"] > 1.3 * pred["latency_s"]:  # host-bound: the launch rate shows
-                    ratios.append(r["median_s"] / pred["kernels"])
-        if ratios:
-            values["eager.cpu_per_kernel"] = float(np.median(ratios))
-            quality["eager"] = {"rows": len(ratios), "how": "median of eager step time / kernels over host-bound "
-                                                             "decode steps of the fit suite"}
-    n_energy = 0
-    if energy_csv and Path(energy_csv).is_file():
-        erows = dataset.load_energy(energy_csv)
-        idle = [r["avg_power_w"] for r in erows if r["kind"] == "idle" and r["split"] == "fit"]
-        static = float(np.mean(idle)) if idle else 0.0
-        cap = float(run_env.get("nvml_power_limit_w") or hw.tdp_w or 700.0)
-        e_vals, n_energy = fit_energy(erows, hw, values, static, cap)
-        values.update(e_vals)
-    else:
-        values.update({"energy.static": hw.static_power_w or 0.0, "energy.per_byte": hw.memory[0].energy_per_byte_j or 0.0,
-                       "energy.per_flop.bf16": hw.energy_per_flop_j.get("bf16", 0.0),
-                       "energy.per_flop.fp8_e4m3": hw.energy_per_flop_j.get("fp8_e4m3", 0.0),
-                       "energy.per_flop.attention": hw.energy_per_flop_j.get("bf16", 0.0),
-                       "energy.power_cap": hw.tdp_w or 700.0})
+        quality["launch"] = fit_launch(dataset.load_e2e(e2e_csv), hw, values, sms, l2)
     dev = run_env.get("device_name", "?")
     sw = (f"torch {run_env.get('torch', '?')}, CUDA {run_env.get('cuda_runtime', '?')}, "
           f"cuDNN {run_env.get('cudnn', '?')}, triton {run_env.get('triton', '?')}, "
@@ -261,6 +274,7 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
         "fixed": {"ew.copy.mult": "1 by definition (ew.bw is the copy kernel's bandwidth)",
                   "graph.gap": "launch rows: GPU time per tiny kernel replayed in a CUDA graph",
                   "eager.cpu_per_kernel": "fit-suite end-to-end eager decode steps that are host-bound",
+                  "launch.overlap": "fit-suite end-to-end CUDA-graph decode steps (Llama-2-7B, Llama-3-8B)",
                   "structure.sm_count/l2": "torch.cuda.get_device_properties on the measured device"},
         "fitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
