@@ -160,8 +160,10 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False):
     best_tile = np.zeros(m.shape + (4,))
     for bm, bn in TILES:
         tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
+        # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a
+        # continuous split keeps the slice depth, and so the time, monotonic in k)
         split = np.where(tiles >= sms, 1.0,
-                         np.maximum(1.0, np.minimum(np.floor(sms / tiles), np.floor(k / SPLITK_MIN_K))))
+                         np.maximum(1.0, np.minimum(np.floor(sms / tiles), k / SPLITK_MIN_K)))
         units = tiles * split
         waves = np.ceil(units / sms)
         rate = peak / sms * eff / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
