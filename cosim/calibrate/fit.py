@@ -14,7 +14,6 @@ numpy only (no scipy), so CI can re-fit from the committed CSVs.
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import json
 import math
 from pathlib import Path
@@ -276,7 +275,6 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
                   "eager.cpu_per_kernel": "fit-suite end-to-end eager decode steps that are host-bound",
                   "launch.overlap": "fit-suite end-to-end CUDA-graph decode steps (Llama-2-7B, Llama-3-8B)",
                   "structure.sm_count/l2": "torch.cuda.get_device_properties on the measured device"},
-        "fitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     section = to_section(values, sms, l2, prov, quality)
     return section, {"quality": quality, "values": values}
