@@ -115,7 +115,6 @@ KERNELS = {"copy": 1, "add": 1, "rmsnorm": 1, "softmax": 1, "silu_mul": 2, "embe
 # Tile candidates (BM, BN) of Hopper GEMM kernels (cuBLAS nvjet names in the profiles:
 # 256x128, 192x192, 128x128, 128x64/64x128 and narrow-N tiles for skinny M).
 TILES = ((256, 128), (128, 256), (128, 128), (128, 64), (64, 128), (64, 64))
-WARP_SOFTMAX_COLS, WARP_SOFTMAX_BYTES = 1024, 4096  # aten/src/ATen/native/cuda/SoftMax.cu dispatch
 SPLITK_MIN_K = 512  # split-K chunks are at least this deep (keeps the MMA pipeline full)
 FA2_BQ = 128  # flash-attention-2 forward query block
 FA2_DEC_BM = 64  # split-KV kernel query block
@@ -273,14 +272,13 @@ def _ew_kind(kind):
     return kind if kind in EW_KINDS else EW_ALIAS.get(kind)
 
 
-def elementwise_time(P, kind, nbytes, tensors=1, cols=0, mult=None):
-    """Vectorised over nbytes (compulsory bytes of the op); cols = row length of reductions;
-    mult overrides the kind's traffic multiplier."""
+def elementwise_time(P, kind, nbytes, tensors=1, cols=0):
+    """Vectorised over nbytes (compulsory bytes of the op); cols = row length of reductions."""
     k = _ew_kind(kind)
     floor = P[f"ew.{k}.floor"] * tensors
     if k in ROW_KINDS:
         floor = floor + P[f"ew.{k}.floor_per_col"] * np.asarray(cols, dtype=float)
-    stream = (P[f"ew.{k}.mult"] if mult is None else mult) * np.asarray(nbytes, dtype=float) / P["ew.bw"]
+    stream = P[f"ew.{k}.mult"] * np.asarray(nbytes, dtype=float) / P["ew.bw"]
     p = P["ew.overlap_p"]
     return (floor ** p + stream ** p) ** (1.0 / p)
 
@@ -425,20 +423,10 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
             notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
         tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
         cols = float(op.dims.get("cols", 0))
-        if k == "softmax" and cols * (hbm / max(1.0, op.dims["rows"] * cols) / 2.0) <= WARP_SOFTMAX_BYTES \
-                and cols <= WARP_SOFTMAX_COLS:
-            # PyTorch's warp-per-row softmax (rows <= 1024 elements, <= 4 KB): one pass from
-            # registers, no block reduction; no such rows in the fit suite, so it streams with
-            # the copy kernel's multiplier (structure, not a fit: says so in the notes)
-            mult = P["ew.copy.mult"]
-            notes.append(f"{op.name}: softmax rows of {int(cols)} <= {WARP_SOFTMAX_COLS} take the warp-per-row "
-                         f"kernel; streamed with the copy kernel's traffic multiplier")
-        else:
-            mult = None
-        t = float(np.atleast_1d(elementwise_time(P, k, [hbm], tensors, cols, mult))[0])
+        t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
         bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
         peak_used = hw.peak_flops.get("fp32", 0.0)
-        stream_bytes = (P[f"ew.{k}.mult"] if mult is None else mult) * hbm
+        stream_bytes = P[f"ew.{k}.mult"] * hbm
     kernels = kernels_of(op, P)
     # `t` is the op launched alone in a short burst (what the microbenchmarks time: ~0.1 s of
     # repeats, clocks at boost). Inside a workload two things change:
