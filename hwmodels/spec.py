@@ -82,22 +82,24 @@ class HardwareSpec:
 
     def fallback_format(self, fmt: str) -> str:
         """The format a kernel would actually compute in when `fmt` has no unit here:
-        the narrowest listed format at least as wide as the element format (e.g. mxfp4
-        weights on an H100 run as fp8 or bf16 after dequantisation)."""
+        the element format of a block format if listed, else the narrowest listed format
+        at least as wide, preferring the same kind of number (float vs integer) — e.g.
+        mxfp4 operands on an H100 run as fp8 after dequantisation."""
         f = get_format(fmt)
         if f.name in self.peak_flops:
             return f.name
         if f.element and f.element in self.peak_flops:
             return f.element
-        need = f.element_bits
-        wider = [(get_format(n).element_bits, -p, n) for n, p in self.peak_flops.items()
-                 if get_format(n).element_bits >= need and get_format(n).is_float == (f.is_float or f.family in ("mx", "nvfp4"))]
-        if not wider:
-            wider = [(get_format(n).element_bits, -p, n) for n, p in self.peak_flops.items()
-                     if get_format(n).element_bits >= need]
-        if not wider:
-            raise UnsupportedFormatError(f"{self.source or self.name}: no format at least as wide as {f.name!r}")
-        return min(wider)[2]
+        wants_float = f.is_float or (f.element is not None and get_format(f.element).is_float)
+        candidates = []
+        for name, peak in self.peak_flops.items():
+            g = get_format(name)
+            if g.element_bits >= f.element_bits:
+                other_kind = g.is_float != wants_float
+                candidates.append((other_kind, g.element_bits, -peak, name))
+        if not candidates:
+            raise UnsupportedFormatError(f"{self.source or self.name}: no listed format is at least as wide as {f.name!r}")
+        return min(candidates)[3]
 
 
 # ============================================================================ loading from YAML
@@ -117,8 +119,10 @@ _RAW_SECTIONS = ("accelerator", "fpga", "analytical")  # owned by the models tha
 _TOP_KEYS = ("name", "kind", "description", "clock", "compute", "memory", "energy", "power",
              "interconnect", "calibration") + _RAW_SECTIONS
 _REQUIRED = ("name", "kind", "clock", "compute", "memory")
+# field -> quantity kind (None: not a quantity). `instances`: copies of the level (one SMEM
+# per SM); `capacity` is then the total over all copies.
 _MEMORY_FIELDS = {"name": None, "capacity": "bytes", "bandwidth": "bandwidth",
-                  "energy": "energy_per_byte", "latency": "time"}
+                  "energy": "energy_per_byte", "latency": "time", "instances": None}
 _MEMORY_REQUIRED = ("name", "capacity", "bandwidth")
 _ENERGY_FIELDS = ("per_flop", "static_power")
 _POWER_FIELDS = ("tdp",)
@@ -179,15 +183,46 @@ def hw_path(name_or_path) -> Path:
 
 @lru_cache(maxsize=128)
 def _read_cached(path: str, mtime_ns: int, size: int, what: str):
-    return load_yaml_file(path, what)
+    doc = load_yaml_file(path, what)
+    _refuse_duplicate_keys(path, what)
+    return doc
+
+
+def _refuse_duplicate_keys(path: str, what: str) -> None:
+    """YAML silently keeps the last of two equal keys; in a spec sheet (two `bf16:` peaks)
+    that hides a mistake. Composing builds only the node tree: no objects, no tags run."""
+    import yaml
+
+    node = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, yaml.MappingNode):
+            seen = {}
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in seen:
+                        raise HardwareError(_msg(path, k.value, k.value,
+                                                 f"each key once per mapping; line {k.start_mark.line + 1} "
+                                                 f"repeats the key of line {seen[k.value] + 1} "
+                                                 f"(YAML would silently keep only the last)"))
+                    seen[k.value] = k.start_mark.line
+                stack.append(v)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
 
 
 def _read(path: Path, what: str):
     """Parsed YAML document (a private deep copy: callers may edit it)."""
     if not path.is_file():
         load_yaml_file(path, what)  # raises the InputError naming the missing file
-    st = path.stat()
-    return copy.deepcopy(_read_cached(str(path), st.st_mtime_ns, st.st_size, what))
+    try:
+        st = path.stat()
+        doc = _read_cached(str(path), st.st_mtime_ns, st.st_size, what)
+    except (OSError, UnicodeDecodeError) as e:
+        raise HardwareError(_msg(str(path), "", type(e).__name__,
+                                 f"a readable UTF-8 text {what} file ({e})")) from None
+    return copy.deepcopy(doc)
 
 
 def _merge_calibration(doc: dict, path: Path, src: str) -> None:
@@ -431,7 +466,8 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
     seen = set()
     for i, lv in enumerate(levels or []):
         if not isinstance(lv, dict):
-            c.err(f"memory[{i}]", lv, "a mapping with name, capacity, bandwidth (and optional energy, latency)")
+            c.err(f"memory[{i}]", lv, "a mapping with name, capacity, bandwidth (and optional "
+                                      "energy, latency, instances)")
             continue
         lname = lv.get("name")
         label = f"memory.{lname}" if isinstance(lname, str) and lname else f"memory[{i}]"
@@ -448,10 +484,15 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
         seen.add(lname if isinstance(lname, str) else None)
         vals = {f: (c.qty(lv[f], k, f"{label}.{f}") if lv.get(f) is not None else None)
                 for f, k in _MEMORY_FIELDS.items() if k}
-        if all(vals[f] is not None for f in ("capacity", "bandwidth")) and isinstance(lname, str):
+        inst = lv.get("instances", 1)
+        if isinstance(inst, bool) or not isinstance(inst, int) or inst < 1:
+            c.err(f"{label}.instances", inst, "a positive whole number of copies (capacity is their total)")
+            inst = None
+        if all(vals[f] is not None for f in ("capacity", "bandwidth")) and isinstance(lname, str) and inst:
             memory.append(MemoryLevel(name=lname, capacity_bytes=vals["capacity"],
                                       bandwidth_Bps=vals["bandwidth"],
-                                      energy_per_byte_j=vals["energy"], latency_s=vals["latency"]))
+                                      energy_per_byte_j=vals["energy"], latency_s=vals["latency"],
+                                      instances=inst))
 
     # power and energy
     power = c.mapping(doc.get("power"), "power", "a mapping such as {tdp: 700 W}")
@@ -530,6 +571,9 @@ def load_hw(name_or_path, overrides: Mapping | None = None) -> HardwareSpec:
         return name_or_path
     path = hw_path(name_or_path)
     src = str(path)
+    if not path.is_file() and path.suffix in (".yaml", ".yml") and path.stem in list_hw():
+        raise HardwareError(_msg(src, "", str(name_or_path), f"an existing hardware file; for the "
+                                 f"bundled one pass the bare name {path.stem!r}"))
     doc = _read(path, "hardware")
     if not isinstance(doc, dict):
         _check(doc, src, path, None)  # raises the "expected a mapping" error

@@ -92,7 +92,7 @@ _RANGE = {"flops": (1e6, 1e19), "bandwidth": (1e3, 1e17), "bytes": (1.0, 1e16),
           "time": (1e-15, 1e6), "area": (1e-16, 1.0)}
 KINDS = tuple(_UNITS)
 
-_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$")
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$", re.ASCII)
 
 
 def _expected(kind: str, allow_zero: bool) -> str:

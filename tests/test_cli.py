@@ -66,3 +66,15 @@ def test_bad_user_hw_file(tmp_path, capsys):
 def test_list(capsys, what, needle):
     rc, out, _ = run(capsys, "list", what)
     assert rc == 0 and needle in out
+
+
+def test_plot_from_saved_report(tmp_path, capsys):
+    rj = tmp_path / "r.json"
+    assert run(capsys, "roofline", "--model", "qwen2_5_7b", "--hw", "mi300x", "--phase", "prefill",
+               "--batch", "2", "--seq", "512", "--out", str(rj))[0] == 0
+    rc, out, err = run(capsys, "plot", str(rj), "--out", str(tmp_path / "p.svg"))
+    assert rc == 0 and (tmp_path / "p.svg").read_text().startswith("<?xml")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    rc, _, err = run(capsys, "plot", str(bad), "--out", str(tmp_path / "x.png"))
+    assert rc == 2 and "not a cosim report" in err
