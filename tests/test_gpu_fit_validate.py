@@ -127,7 +127,7 @@ def test_cli_validate(tmp_path, capsys):
 def test_cli_calibrate_fit_only(tmp_path, capsys):
     from cosim.cli import calibrate as cli
     ns = argparse.Namespace(hw="h100_sxm", out_dir=str(VAL), measurements=str(OPS),
-                            calibration=str(tmp_path / "c.yaml"), fit_only=True, variant="default", sections="")
+                            calibration=str(tmp_path / "c.yaml"), fit_only=True, variant="default", sections="", run_name=None)
     assert cli.run(ns) == 0
     assert (tmp_path / "c.yaml").is_file() and "gemm" in capsys.readouterr().out
 
@@ -137,3 +137,19 @@ def test_microbench_needs_torch(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(SystemExit, match=r"cosim\[torch\]"):
         microbench._lazy_torch()
+
+
+def test_merge_run_tags_and_appends(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "ops.csv").write_text("section,kind,median_s\ngemm,gemm,1e-5\n")
+    (raw / "env.json").write_text('{"device_name": "X"}')
+    ops = tmp_path / "x_ops.csv"
+    assert dataset.merge_run(raw, ops, "heldout", "r1") == {str(ops): 1}
+    dataset.merge_run(raw, ops, "default", "r2")
+    lines = ops.read_text().splitlines()
+    assert lines[0] == "suite,run,section,kind,median_s" and lines[1].startswith("heldout,r1,") and len(lines) == 3
+    assert '"r1"' in (tmp_path / "x_env.json").read_text()
+    (raw / "ops.csv").write_text("other,cols\n1,2\n")
+    with pytest.raises(InputError, match="header"):
+        dataset.merge_run(raw, ops, "default", "r3")

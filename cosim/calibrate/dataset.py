@@ -19,7 +19,7 @@ from pathlib import Path
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 
-__all__ = ["Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
+__all__ = ["merge_run", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
            "reliable", "MAX_SPREAD"]
 
 # A row whose repeats spread by more than half its median, (p90 - p10) / median > 0.5, was
@@ -167,3 +167,40 @@ def load_e2e(path) -> list[dict]:
         r["split"] = "test" if row.get("suite") == "heldout" else "fit"
         rows.append(r)
     return rows
+
+
+def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
+    """Append one microbench output folder (ops.csv, energy.csv, e2e.csv, env.json) to the
+    combined files (<prefix>_ops.csv, _energy.csv, _e2e.csv, _env.json), tagging every row
+    with its suite (default = fit, heldout = test) and run name. Returns rows added per file."""
+    raw, ops_csv = Path(raw_dir), Path(ops_csv)
+    added = {}
+    for what in ("ops", "energy", "e2e"):
+        src = raw / f"{what}.csv"
+        if not src.is_file():
+            continue
+        dst = ops_csv.with_name(ops_csv.name.replace("_ops.csv", f"_{what}.csv"))
+        with open(src, newline="") as f:
+            rows = list(csv.DictReader(f))
+        fields = ["suite", "run"] + (list(rows[0].keys()) if rows else [])
+        exists = dst.is_file()
+        if exists:
+            with open(dst, newline="") as f:
+                have = next(csv.reader(f), [])
+            if have and have != fields:
+                raise InputError(f"{dst}: header: got {have[:6]}...; expected the columns of {src} "
+                                 f"with suite, run first (same microbench version)")
+        with open(dst, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            if not exists:
+                w.writeheader()
+            for r in rows:
+                w.writerow({"suite": suite, "run": run, **r})
+        added[str(dst)] = len(rows)
+    env_src = raw / "env.json"
+    if env_src.is_file():
+        env_dst = ops_csv.with_name(ops_csv.name.replace("_ops.csv", "_env.json"))
+        env = json.loads(env_dst.read_text()) if env_dst.is_file() else {}
+        env[run] = json.loads(env_src.read_text())
+        env_dst.write_text(json.dumps(env, indent=1))
+    return added

@@ -20,8 +20,9 @@ def register(sub) -> None:
                                          "next to the hardware file)")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
     p.add_argument("--variant", choices=("default", "heldout"), default="default",
-                   help="measurement suite: default (fit) or heldout (validation-only shapes)")
+                   help="measurement suite: default (fitted, then the fit runs) or heldout (validation-only shapes)")
     p.add_argument("--sections", default="launch,gemm,attention,elementwise,energy,e2e")
+    p.add_argument("--run-name", help="name of this run in the combined CSVs (default: <variant>-<UTC time>)")
     p.set_defaults(func=run)
 
 
@@ -41,12 +42,18 @@ def run(args) -> int:
         if not args.fit_only:
             from cosim.calibrate import microbench
 
-            raw = Path(args.out_dir) / f"raw_{args.variant}"
+            import datetime as dt
+
+            from cosim.calibrate.dataset import merge_run
+
+            run_name = args.run_name or f"{args.variant}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M}"
+            raw = Path(args.out_dir) / f"raw_{run_name}"
             print(f"measuring ({args.variant} suite) into {raw} ...")
             microbench.run(str(raw), [s for s in args.sections.split(",") if s], variant=args.variant)
-            print(f"wrote {raw}/ops.csv, energy.csv, e2e.csv, env.json; add suite/run columns and append them "
-                  f"to {ops} (see docs/gpu-validation.md) before fitting")
-            return 0
+            for path, n in merge_run(raw, ops, args.variant, run_name).items():
+                print(f"appended {n} rows to {path}")
+            if args.variant != "default":
+                return 0  # held-out rows are never fitted
         from cosim.calibrate.fit import fit_to_file
 
         _section, rep = fit_to_file(ops, cal, args.hw, energy, e2e, env)
