@@ -141,11 +141,11 @@ def params_for(hw: HardwareSpec) -> GpuParams | None:
 
 
 def applicable(hw: HardwareSpec):
+    """GPUs only. An uncalibrated GPU is still 'applicable': estimate() then answers with
+    the roofline under provenance "fallback:uncalibrated" and a note naming the file, so
+    the report says why (hwmodels.estimate would otherwise tag it generically)."""
     if hw.kind != "gpu":
         return False, f"the analytical GPU model needs kind gpu, {hw.name} is {hw.kind}"
-    if params_for(hw) is None:
-        return False, (f"fallback:uncalibrated — {hw.source or hw.name} has no calibration "
-                       f"(add `calibration: calibration/<name>.yaml`, made by `cosim calibrate`)")
     return True, ""
 
 
@@ -349,8 +349,8 @@ def _gemm_fmt(fmt):
 def _uncalibrated(op, hw, compute_fallback):
     from hwmodels import roofline
     c = roofline.estimate(op, hw, compute_fallback)
-    note = (f"{op.name}: {hw.name} has no analytical calibration; roofline used "
-            f"(fallback:uncalibrated)")
+    note = (f"{op.name}: {hw.source or hw.name} has no analytical calibration (no `calibration:` key; "
+            f"make one with `cosim calibrate`); roofline used (fallback:uncalibrated)")
     return OpCost(**{**c.__dict__, "provenance": "fallback:uncalibrated", "notes": tuple(c.notes) + (note,)})
 
 
