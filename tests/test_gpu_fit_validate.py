@@ -153,3 +153,13 @@ def test_merge_run_tags_and_appends(tmp_path):
     (raw / "ops.csv").write_text("other,cols\n1,2\n")
     with pytest.raises(InputError, match="header"):
         dataset.merge_run(raw, ops, "default", "r3")
+
+
+def test_simulate_uses_the_calibration_for_a_held_out_model():
+    # Llama-2-13B decode, batch 1, 128 cached tokens + 1: measured 12.05 ms per step as a
+    # CUDA graph (validation/h100_e2e.csv, run2); the model was never fitted on Llama-2-13B.
+    import cosim
+    from hwmodels.spec import load_hw
+    rep = cosim.simulate(cosim.build_trace("llama2_13b", phase="decode", batch=1, seq=129), load_hw("h100_sxm"),
+                         level="analytical")
+    assert rep.total_latency_s == pytest.approx(12.05e-3, rel=0.10)
