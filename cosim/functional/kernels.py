@@ -1,0 +1,327 @@
+"""Numba quantize/dequantize kernels (numpy arrays in, numpy arrays out).
+
+All kernels return *dequantized* float32 values plus the scale information a packer
+needs. Arithmetic is exact: float32 inputs are widened to float64, scaled by exact
+powers of two and rounded with an explicit floor/remainder test, so no step rounds
+twice (mx-formats.md §13). `microx=True` reproduces the two float32 artefacts of the
+reference's pure-PyTorch path (§8): exponents taken from a float32 `log2`, and
+`floor(t + 0.5)` turning t = 0.5 - 2^-25 into 1.
+
+Rounding modes (reference names, §6): 0 = even (ties to even), 1 = nearest (ties away
+from zero), 2 = floor (magnitude truncated, i.e. toward zero).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+NAN_EXP = 32767  # scale-exponent sentinel of a block that turned NaN
+_OFF = 1000
+# 2^k for k in [-1000, 1000] as float64: exact powers of two without a libm call per element.
+POW2 = np.ldexp(1.0, np.arange(-_OFF, _OFF + 1)).astype(np.float64)
+_HALF_M_ULP = 0.5 - 2.0 ** -25  # largest float32 below 0.5 (reference's floor(t+0.5) artefact)
+
+
+@njit(inline="always", cache=True)
+def ilog2_bits(ab):
+    """floor(log2 v) of a nonzero finite float32 given its magnitude bits (exact)."""
+    e = ab >> 23
+    if e > 0:
+        return np.int64(e) - 127
+    m = ab
+    r = np.int64(-150)
+    while m > 0:
+        m >>= 1
+        r += 1
+    return r
+
+
+@njit(inline="always", cache=True)
+def flog2_f32(v):
+    """floor of log2(v) rounded to float32, as torch.log2 on a float32 tensor gives it."""
+    return np.int64(math.floor(np.float32(math.log2(v))))
+
+
+@njit(inline="always", cache=True)
+def round_int(t, mode, microx):
+    """Round t >= 0 to an integer in the given mode; exact for t < 2^52."""
+    f = math.floor(t)
+    if mode == 2:
+        return f
+    d = t - f  # exact: f and t share the binade or f == 0
+    if microx and t == _HALF_M_ULP:
+        return 1.0  # float32 t + 0.5 rounds up to 1.0 in the reference
+    if d > 0.5:
+        return f + 1.0
+    if d < 0.5:
+        return f
+    if mode == 1:
+        return f + 1.0
+    if f % 2.0 == 1.0:  # tie, even mode: go to the even neighbour
+        return f + 1.0
+    return f
+
+
+@njit(inline="always", cache=True)
+def q_elem(xv, ab, s, is_int, mbits, emin, max_norm, mode, microx, saturate, pow2):
+    """Quantize one float32 value (magnitude bits ab) with shared scale 2^s onto the
+    element grid; returns the dequantized value as float64."""
+    if ab == 0:
+        return 0.0
+    ax = abs(np.float64(xv))
+    if is_int:
+        p = np.int64(0)
+    else:
+        p = ilog2_bits(ab) - s
+        # float32 log2 can round up only just below a power of two (or for subnormals)
+        if microx and ((ab & 0x7FFFFF) >= 0x7FFF00 or ab < 0x800000):
+            p = flog2_f32(ax * pow2[_OFF - s])
+        if p < emin:
+            p = emin
+    t = ax * pow2[_OFF + mbits - p - s]
+    r = round_int(t, mode, microx)
+    v = r * pow2[_OFF + p - mbits]
+    if v > max_norm:
+        v = max_norm if saturate else np.inf
+    y = v * pow2[_OFF + s]
+    return -y if xv < 0 else y
+
+
+@njit(parallel=True, cache=True)
+def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi,
+            mode, microx, flush_sub, saturate, pow2):
+    """OCP-MX / BFP block quantization along the last axis of a 2-D array.
+
+    Shared exponent s = floor(log2 amax) - emax_elem clamped below at scale_lo; a block
+    with NaN/Inf (or s above scale_hi) becomes NaN. A short last block is treated as
+    zero-padded (padding cannot change amax).
+    """
+    rows, L = x.shape
+    nb = sexp.shape[1]
+    for r in prange(rows):
+        for b in range(nb):
+            lo = b * block
+            hi = min(lo + block, L)
+            amax = 0
+            for i in range(lo, hi):
+                ab = xb[r, i] & 0x7FFFFFFF
+                if ab > amax:
+                    amax = ab
+            if amax >= 0x7F800000:
+                sexp[r, b] = NAN_EXP
+                for i in range(lo, hi):
+                    out[r, i] = np.nan
+                continue
+            if amax == 0:
+                e = np.int64(-126)  # reference: log2 of the float32 min normal
+            else:
+                e = ilog2_bits(amax)
+                if microx and ((amax & 0x7FFFFF) >= 0x7FFF00 or amax < 0x800000):
+                    af = 0.0
+                    for i in range(lo, hi):
+                        v = abs(np.float64(x[r, i]))
+                        if v > af:
+                            af = v
+                    e = flog2_f32(af)
+            s = e - emax_elem
+            if s > scale_hi:
+                sexp[r, b] = NAN_EXP
+                for i in range(lo, hi):
+                    out[r, i] = np.nan
+                continue
+            if s < scale_lo:
+                s = scale_lo
+            sexp[r, b] = s
+            if flush_sub and e <= -127:  # block max is a float32 subnormal
+                for i in range(lo, hi):
+                    out[r, i] = 0.0
+                continue
+            for i in range(lo, hi):
+                out[r, i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, s, is_int, mbits, emin, max_norm,
+                                   mode, microx, saturate, pow2)
+
+
+@njit(parallel=True, cache=True)
+def elem_flat(xb, x, out, mbits, emin, max_norm, min_norm, mode, microx, saturate, flush, pow2):
+    """Elementwise cast of a flat float32 array; Inf/NaN pass through unchanged (§7)."""
+    for i in prange(x.size):
+        ab = xb[i] & 0x7FFFFFFF
+        if ab >= 0x7F800000:
+            out[i] = x[i]
+        elif flush and abs(np.float64(x[i])) < min_norm:
+            out[i] = 0.0
+        else:
+            out[i] = q_elem(x[i], ab, 0, False, mbits, emin, max_norm, mode, microx, saturate, pow2)
+
+
+@njit(parallel=True, cache=True)
+def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
+    """Shared-microexponent MX4/6/9 (Rouhani et al., ISCA 2023; mx-formats.md §11).
+
+    Level 1: E = floor(log2 amax) of the block. Level 2: a pair gets microexponent 1
+    (its elements use E-1) when every element of the pair is below 2^E. Elements are
+    sign + magnitude with one integer bit: value = n * 2^(E - mu - (m-1)), n saturated
+    at 2^m - 1 (rounding one step past the top is clamped, never bumps the exponent).
+    """
+    rows, L = x.shape
+    nb = sexp.shape[1]
+    nsub = block // sub
+    for r in prange(rows):
+        for b in range(nb):
+            lo = b * block
+            hi = min(lo + block, L)
+            amax = 0
+            for i in range(lo, hi):
+                ab = xb[r, i] & 0x7FFFFFFF
+                if ab > amax:
+                    amax = ab
+            if amax >= 0x7F800000:
+                sexp[r, b] = NAN_EXP
+                for j in range(nsub):
+                    micro[r, b * nsub + j] = 0
+                for i in range(lo, hi):
+                    out[r, i] = np.nan
+                continue
+            e = np.int64(-126) if amax == 0 else ilog2_bits(amax)
+            if e > scale_hi:
+                e = scale_hi  # only reachable with a narrowed exponent; saturates below
+            if e < scale_lo:
+                e = scale_lo
+            sexp[r, b] = e
+            for j in range(nsub):
+                slo = lo + j * sub
+                shi = min(slo + sub, hi)
+                mu = 1
+                for i in range(slo, shi):
+                    ab = xb[r, i] & 0x7FFFFFFF
+                    if ab != 0 and ilog2_bits(ab) >= e:
+                        mu = 0
+                if slo >= hi:
+                    mu = 0
+                micro[r, b * nsub + j] = mu
+                for i in range(slo, shi):
+                    out[r, i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, e - mu, True, mbits, 0,
+                                       max_norm, mode, False, True, pow2)
+
+
+@njit(inline="always", cache=True)
+def round_fp64(v, mbits, emin, max_norm, mode, saturate):
+    """Round a float64 onto a float grid (mbits stored mantissa bits, subnormals below
+    2^emin), exactly, in the given mode; overflow saturates or goes to Inf."""
+    if v == 0.0 or v != v:
+        return v
+    av = abs(v)
+    if av == np.inf:
+        return v
+    m, e = math.frexp(av)
+    p = e - 1
+    if p < emin:
+        p = emin
+    t = math.ldexp(av, mbits - p)
+    r = round_int(t, mode, False)
+    q = math.ldexp(r, p - mbits)
+    if q > max_norm:
+        q = max_norm if saturate else np.inf
+    return -q if v < 0 else q
+
+
+@njit(parallel=True, cache=True)
+def nvfp4_rows(x, out, bscale, block, tensor_scale, mode):
+    """NVFP4: E4M3 scale per block of 16 (amax/6 relative to the fp32 tensor scale,
+    rounded to nearest even and saturated at 448), FP4 E2M1 elements, saturating.
+    Dequantized value = q * s_block * s_tensor, rounded once to float32."""
+    rows, L = x.shape
+    nb = bscale.shape[1]
+    for r in prange(rows):
+        for b in range(nb):
+            lo = b * block
+            hi = min(lo + block, L)
+            amax = 0.0
+            bad = False
+            for i in range(lo, hi):
+                v = abs(np.float64(x[r, i]))
+                if not v < np.inf:
+                    bad = True
+                elif v > amax:
+                    amax = v
+            if bad:
+                bscale[r, b] = np.nan
+                for i in range(lo, hi):
+                    out[r, i] = np.nan
+                continue
+            bs = round_fp64(amax / 6.0 / tensor_scale, 3, -6, 448.0, 0, True)
+            bscale[r, b] = bs
+            d = bs * tensor_scale  # 4-bit by 24-bit significand product: exact in float64
+            for i in range(lo, hi):
+                if d == 0.0:
+                    out[r, i] = 0.0
+                else:
+                    q = round_fp64(np.float64(x[r, i]) / d, 1, 0, 6.0, mode, True)
+                    out[r, i] = q * d
+
+
+@njit(parallel=True, cache=True)
+def int_group_rows(x, out, scales, zps, group, bits, zero_point, mode):
+    """Integer groups along the last axis with an fp16 scale per group.
+
+    Symmetric: scale = fp16(amax / (2^(b-1)-1)), q in [-(2^(b-1)-1), 2^(b-1)-1].
+    Asymmetric: the range [min(x,0), max(x,0)] (zero always representable) maps onto
+    [0, 2^b-1]; scale = fp16(range / (2^b-1)), zero point z = round(-lo/scale) in
+    [0, 2^b-1]; value = (q - z) * scale. Divisions are in float64, then rounded once.
+    """
+    rows, L = x.shape
+    ng = scales.shape[1]
+    for r in prange(rows):
+        for g in range(ng):
+            lo = g * group
+            hi = min(lo + group, L)
+            vmin = 0.0
+            vmax = 0.0
+            bad = False
+            for i in range(lo, hi):
+                v = np.float64(x[r, i])
+                if not abs(v) < np.inf:
+                    bad = True
+                elif v > vmax:
+                    vmax = v
+                elif v < vmin:
+                    vmin = v
+            if bad:
+                scales[r, g] = np.nan
+                zps[r, g] = 0
+                for i in range(lo, hi):
+                    out[r, i] = np.nan
+                continue
+            if zero_point:
+                qmax = 2.0 ** bits - 1.0
+                sc = round_fp64((vmax - vmin) / qmax, 10, -14, 65504.0, 0, True)
+                z = 0.0
+                if sc > 0.0:
+                    z = min(max(round_int(-vmin / sc, mode, False), 0.0), qmax)
+                scales[r, g] = sc
+                zps[r, g] = np.int64(z)
+                for i in range(lo, hi):
+                    if sc == 0.0:
+                        out[r, i] = 0.0
+                        continue
+                    v = np.float64(x[r, i]) / sc
+                    q = round_int(abs(v), mode, False)
+                    q = (-q if v < 0 else q) + z
+                    q = min(max(q, 0.0), qmax)
+                    out[r, i] = (q - z) * sc
+            else:
+                qmax = 2.0 ** (bits - 1) - 1.0
+                amax = max(vmax, -vmin)
+                sc = round_fp64(amax / qmax, 10, -14, 65504.0, 0, True)
+                scales[r, g] = sc
+                zps[r, g] = 0
+                for i in range(lo, hi):
+                    if sc == 0.0:
+                        out[r, i] = 0.0
+                        continue
+                    v = np.float64(x[r, i]) / sc
+                    q = min(round_int(abs(v), mode, False), qmax)
+                    out[r, i] = -q * sc if v < 0 else q * sc
