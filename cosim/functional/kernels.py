@@ -90,9 +90,80 @@ def q_elem(xv, ab, s, is_int, mbits, emin, max_norm, mode, microx, saturate, pow
     return -y if xv < 0 else y
 
 
+@njit(inline="always", cache=True)
+def q_bits(xbits, s, is_int, mbits, emin, maxb, mode, microx, saturate):
+    """Fast path of `q_elem` on the float32 bit pattern: rounding the pattern at bit sh
+    is rounding |x| onto the element grid (step 2^(max(ex, emin+s) - mbits)), carries
+    move into the exponent field, and the result is already dequantized. Returns -1
+    when the slow path must decide (float32 subnormal input, target-subnormal steps
+    below the float32 mantissa, or a microxcaling log2 candidate)."""
+    ab = xbits & 0x7FFFFFFF
+    E = ab >> 23
+    if E == 0:
+        return -1
+    if is_int:
+        sh = s - mbits + 150 - E
+    else:
+        d = emin + s + 127 - E
+        sh = 23 - mbits + (d if d > 0 else 0)
+    if sh < 1:
+        return -1
+    if microx and (ab & 0x7FFFFF) >= 0x7FFF00:
+        return -1
+    if sh > 31:
+        sh = 31  # |x| < step / 2^7: rounds to zero in every mode
+    sig = (ab & 0x7FFFFF) | 0x800000
+    trunc = sig >> sh
+    rem = sig & ((np.int64(1) << sh) - 1)
+    half = np.int64(1) << (sh - 1)
+    if mode == 0:
+        q = trunc + ((rem > half) | ((rem == half) & ((trunc & 1) == 1)))
+    elif mode == 1:
+        q = trunc + (rem >= half)
+    else:
+        q = trunc
+    # q << sh is the rounded significand at x's exponent, in [2^23, 2^24] unless q == 0
+    # (sh <= 24 keeps it there; larger sh only ever gives q == 0), so adding it to the
+    # exponent field E-1 yields the float32 pattern, carry included.
+    rb = ((E - 1) << 23) + (q << sh)
+    if q == 0:
+        rb = 0
+    if rb > maxb:
+        rb = maxb if saturate else 0x7F800000
+    return rb | (xbits & 0x80000000)
+
+
+@njit(inline="always", cache=True)
+def fast_bits(xbits, c0, c1, c2, mode, maxb, saturate):
+    """Branch-free (vectorizable) form of `q_bits` for inputs known to be zero or
+    float32-normal: the rounding shift is sh = c0 + max(c1 - E, c2)."""
+    ab = xbits & 0x7FFFFFFF
+    E = ab >> 23
+    sh = c0 + max(c1 - E, c2)
+    sh = min(sh, 31)
+    sig = (ab & 0x7FFFFF) | 0x800000
+    trunc = sig >> sh
+    rem = sig & ((np.int64(1) << sh) - 1)
+    half = np.int64(1) << (sh - 1)
+    if mode == 0:
+        up = np.int64((rem > half) | ((rem == half) & ((trunc & 1) == 1)))
+    elif mode == 1:
+        up = np.int64(rem >= half)
+    else:
+        up = np.int64(0)
+    q = trunc + up
+    rb = ((E - 1) << 23) + (q << sh)
+    rb = np.int64(0) if (q == 0) | (ab == 0) else rb
+    if saturate:
+        rb = min(rb, maxb)
+    else:
+        rb = np.int64(0x7F800000) if rb > maxb else rb
+    return rb | (xbits & 0x80000000)
+
+
 @njit(parallel=True, cache=True)
-def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi,
-            mode, microx, flush_sub, saturate, pow2):
+def mx_rows(xb, x, out, ob, sexp, block, emax_elem, is_int, mbits, emin, max_norm, maxn_bits,
+            scale_lo, scale_hi, mode, microx, flush_sub, saturate, pow2):
     """OCP-MX / BFP block quantization along the last axis of a 2-D array.
 
     Shared exponent s = floor(log2 amax) - emax_elem clamped below at scale_lo; a block
@@ -106,10 +177,13 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
             lo = b * block
             hi = min(lo + block, L)
             amax = 0
+            nslow = 0  # float32 subnormals (and microxcaling log2 candidates) need the slow path
             for i in range(lo, hi):
                 ab = xb[r, i] & 0x7FFFFFFF
-                if ab > amax:
-                    amax = ab
+                amax = max(amax, ab)
+                nslow += (ab != 0) & (ab < 0x800000)
+                if microx:
+                    nslow += (ab & 0x7FFFFF) >= 0x7FFF00
             if amax >= 0x7F800000:
                 sexp[r, b] = NAN_EXP
                 for i in range(lo, hi):
@@ -139,26 +213,71 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
                 for i in range(lo, hi):
                     out[r, i] = 0.0
                 continue
+            # bits of max_norm * 2^s (the clamp); -1 disables the fast path for blocks
+            # whose clamp value would be a float32 subnormal
+            fe = maxn_bits >> 23
+            maxb = maxn_bits + (s << 23) if fe + s >= 1 else -1
+            if nslow == 0 and maxb >= 0:
+                if is_int:
+                    c0, c1, c2 = 0, s - mbits + 150, -100000
+                else:
+                    c0, c1, c2 = 23 - mbits, emin + s + 127, 0
+                for i in range(lo, hi):
+                    ob[r, i] = fast_bits(np.int64(xb[r, i]), c0, c1, c2, mode, maxb, saturate)
+                continue
             for i in range(lo, hi):
-                out[r, i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, s, is_int, mbits, emin, max_norm,
-                                   mode, microx, saturate, pow2)
+                rb = q_bits(np.int64(xb[r, i]), s, is_int, mbits, emin, maxb, mode, microx, saturate) \
+                    if maxb >= 0 else -1
+                if rb >= 0:
+                    ob[r, i] = rb
+                else:
+                    out[r, i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, s, is_int, mbits, emin, max_norm,
+                                       mode, microx, saturate, pow2)
 
 
 @njit(parallel=True, cache=True)
-def elem_flat(xb, x, out, mbits, emin, max_norm, min_norm, mode, microx, saturate, flush, pow2):
-    """Elementwise cast of a flat float32 array; Inf/NaN pass through unchanged (§7)."""
-    for i in prange(x.size):
-        ab = xb[i] & 0x7FFFFFFF
-        if ab >= 0x7F800000:
-            out[i] = x[i]
-        elif flush and abs(np.float64(x[i])) < min_norm:
-            out[i] = 0.0
-        else:
-            out[i] = q_elem(x[i], ab, 0, False, mbits, emin, max_norm, mode, microx, saturate, pow2)
+def elem_flat(xb, x, out, ob, mbits, emin, max_norm, maxn_bits, min_norm, mode, microx, saturate, flush,
+              pow2):
+    """Elementwise cast of a flat float32 array; Inf/NaN pass through unchanged (§7).
+    Chunks free of specials, float32 subnormals, flush candidates and (microxcaling)
+    log2 candidates take the vectorizable bit path."""
+    n = x.size
+    chunk = 1024
+    nchunks = (n + chunk - 1) // chunk
+    minb = np.int64(0)
+    if flush:  # inputs below the target's min normal are flushed
+        minb = np.int64((emin + 127) << 23) if emin > -127 else np.int64(0x800000)
+    for c in prange(nchunks):
+        lo = c * chunk
+        hi = min(lo + chunk, n)
+        nslow = 0
+        for i in range(lo, hi):
+            ab = xb[i] & 0x7FFFFFFF
+            nslow += ((ab != 0) & (ab < 0x800000)) | (ab >= 0x7F800000) | ((ab != 0) & (ab < minb))
+            if microx:
+                nslow += (ab & 0x7FFFFF) >= 0x7FFF00
+        if nslow == 0:
+            for i in range(lo, hi):
+                ob[i] = fast_bits(np.int64(xb[i]), 23 - mbits, emin + 127, 0, mode, maxn_bits, saturate)
+            continue
+        for i in range(lo, hi):
+            ab = xb[i] & 0x7FFFFFFF
+            if ab >= 0x7F800000:
+                out[i] = x[i]
+            elif flush and abs(np.float64(x[i])) < min_norm:
+                out[i] = 0.0
+            else:
+                rb = q_bits(np.int64(xb[i]), 0, False, mbits, emin, maxn_bits, mode, microx, saturate)
+                if rb >= 0:
+                    ob[i] = rb
+                else:
+                    out[i] = q_elem(x[i], ab, 0, False, mbits, emin, max_norm, mode, microx, saturate,
+                                    pow2)
 
 
 @njit(parallel=True, cache=True)
-def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
+def microexp_rows(xb, x, out, ob, sexp, micro, block, sub, mbits, max_norm, maxn_bits, scale_lo, scale_hi,
+                  mode, pow2):
     """Shared-microexponent MX4/6/9 (Rouhani et al., ISCA 2023; mx-formats.md §11).
 
     Level 1: E = floor(log2 amax) of the block. Level 2: a pair gets microexponent 1
@@ -169,15 +288,19 @@ def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo
     rows, L = x.shape
     nb = sexp.shape[1]
     nsub = block // sub
+    sub_shift = 0
+    while (1 << sub_shift) < sub:  # sub-blocks are powers of two (registry: 2)
+        sub_shift += 1
     for r in prange(rows):
         for b in range(nb):
             lo = b * block
             hi = min(lo + block, L)
             amax = 0
+            nslow = 0
             for i in range(lo, hi):
                 ab = xb[r, i] & 0x7FFFFFFF
-                if ab > amax:
-                    amax = ab
+                amax = max(amax, ab)
+                nslow += (ab != 0) & (ab < 0x800000)
             if amax >= 0x7F800000:
                 sexp[r, b] = NAN_EXP
                 for j in range(nsub):
@@ -191,20 +314,27 @@ def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo
             if e < scale_lo:
                 e = scale_lo
             sexp[r, b] = e
+            # an element is in the block's top binade iff its exponent field is >= e + 127
+            top = e + 127
             for j in range(nsub):
                 slo = lo + j * sub
                 shi = min(slo + sub, hi)
-                mu = 1
+                etop = 0
                 for i in range(slo, shi):
-                    ab = xb[r, i] & 0x7FFFFFFF
-                    if ab != 0 and ilog2_bits(ab) >= e:
-                        mu = 0
-                if slo >= hi:
-                    mu = 0
-                micro[r, b * nsub + j] = mu
-                for i in range(slo, shi):
-                    out[r, i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, e - mu, True, mbits, 0,
-                                       max_norm, mode, False, True, pow2)
+                    etop = max(etop, (xb[r, i] & 0x7FFFFFFF) >> 23)
+                micro[r, b * nsub + j] = (etop < top) & (slo < hi)
+            fe = maxn_bits >> 23
+            if nslow == 0 and fe + e - 1 >= 1:
+                m0 = b * nsub
+                for i in range(lo, hi):
+                    s = e - np.int64(micro[r, m0 + ((i - lo) >> sub_shift)])
+                    ob[r, i] = fast_bits(np.int64(xb[r, i]), 0, s - mbits + 150, -100000, mode,
+                                         maxn_bits + (s << 23), True)
+                continue
+            for i in range(lo, hi):
+                s = e - micro[r, b * nsub + (i - lo) // sub]
+                out[r, i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, s, True, mbits, 0,
+                                   max_norm, mode, False, True, pow2)
 
 
 @njit(inline="always", cache=True)

@@ -40,6 +40,11 @@ class QParts:
         return _from_rows(self.y2d, self.shape, self.axis)
 
 
+def _f32_bits(v: float) -> int:
+    """Bit pattern of a float32 magnitude (max normals are exact in float32)."""
+    return int(np.array([v], dtype=np.float32).view(np.uint32)[0])
+
+
 def _to_rows(x: np.ndarray, axis: int) -> np.ndarray:
     moved = np.moveaxis(x, axis, -1)
     return np.ascontiguousarray(moved).reshape(-1, x.shape[axis])
@@ -89,16 +94,17 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         sat = True if saturate is None else bool(saturate)
-        K.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits,
-                  ep.emin, ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals),
-                  sat, K.POW2)
+        K.mx_rows(rows.view(np.uint32), rows, out, out.view(np.uint32), sexp, f.block_size, ep.emax,
+                  ep.is_int, ep.mbits, ep.emin, ep.max_norm, _f32_bits(ep.max_norm), -scale_hi, scale_hi,
+                  mode, microx, bool(flush_subnormals), sat, K.POW2)
         return QParts(f, xf.shape, ax, out, scales=sexp, elem=ep, saturate=sat)
     if f.family == "microexp":
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         micro = np.empty((rows.shape[0], nb * (f.block_size // f.subblock_size)), dtype=np.int8)
-        K.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size,
-                        ep.mbits, ep.max_norm, -scale_hi, scale_hi, mode, K.POW2)
+        K.microexp_rows(rows.view(np.uint32), rows, out, out.view(np.uint32), sexp, micro, f.block_size,
+                        f.subblock_size, ep.mbits, ep.max_norm, _f32_bits(ep.max_norm), -scale_hi,
+                        scale_hi, mode, K.POW2)
         return QParts(f, xf.shape, ax, out, scales=sexp, micro=micro, elem=ep)
     if f.family == "nvfp4":
         fin = np.abs(xf[np.isfinite(xf)])
@@ -127,8 +133,8 @@ def _elementwise(xf, f, mode, microx, saturate, flush) -> QParts:
     ep = element_params(f)
     sat = False if saturate is None else bool(saturate)
     out = np.empty_like(flat)
-    K.elem_flat(flat.view(np.uint32), flat, out, ep.mbits, ep.emin, ep.max_norm, float(f.min_normal),
-                mode, microx, sat, bool(flush), K.POW2)
+    K.elem_flat(flat.view(np.uint32), flat, out, out.view(np.uint32), ep.mbits, ep.emin, ep.max_norm,
+                _f32_bits(ep.max_norm), float(f.min_normal), mode, microx, sat, bool(flush), K.POW2)
     return QParts(f, xf.shape, None, out, elem=ep, saturate=sat)
 
 
