@@ -1,0 +1,300 @@
+"""MX GEMM: `matmul(a, b, fmt_a, fmt_b=None, mode="fast"|"exact", accum=...)`.
+
+Both operands are quantized along K (A along its last axis, B along its first), the
+way microxcaling's `mx.matmul` and an MX dot-product unit see them.
+
+mode="fast": dequantize, then BLAS (float32 for accum="fp32"/"bf16", float64 for
+"fp64"/"fixed:F"); "bf16" rounds the float32 product to bf16 at the end.
+
+mode="exact" emulates an MX dot-product unit. For output (i, j) and K-block kb:
+  1. every element is an integer code times the element's finest step 2^u
+     (FP elements: u = emin - mbits; MXINT/BFP: u = -(bits-2); shared-microexponent
+     elements: u = -(bits-1), the pair's microexponent folded into the code);
+  2. the block dot product S = sum_k ca[i,k] * cb[k,j] is formed exactly in integers
+     (int64, or two int64 limbs for FP8 E5M2 whose products need 64 bits);
+  3. the block value S * 2^(sa + sb + ua + ub) is rounded once (nearest-even) to the
+     accumulator's format -- fp32 for "fp32"/"bf16", fp64 for "fp64", the 2^-F grid for
+     "fixed:F" -- NaN if either block scale is NaN;
+  4. blocks are accumulated in increasing k order: fp32 adds (IEEE nearest-even);
+     "bf16": fp32 add, result rounded to bf16 (nearest-even) after every block;
+     "fp64": float64 adds; "fixed:F": exact int64 adds on the 2^-F grid (saturating).
+  5. the accumulator is returned as float32 (rounded once).
+This follows the BDR/MX dot-product pipeline (multiply, reduce each block in fixed
+point, scale by the shared exponents, convert and accumulate in FP32).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from . import kernels as K
+from .params import element_params, resolve
+from .quantize import quantize, quantize_parts
+
+__all__ = ["matmul", "exact_operand"]
+
+_ACC = {"fp32": 0, "bf16": 1, "fp64": 2, "fixed": 3}
+_BF16_MAX = (2 - 2 ** -7) * 2.0 ** 127
+
+
+@njit(inline="always", cache=True)
+def _block_value(sh, sl, split, e2, keep, pow2):
+    """float64 v such that casting v to the target (float32 when keep=40, float64
+    when keep=62) rounds the exact value (sh [* 2^16 + sl]) * 2^e2 exactly once."""
+    if split:
+        c = sl >> 16
+        sh += c
+        sl -= c << 16  # now 0 <= sl < 2^16
+        neg = sh < 0
+        if neg:
+            if sl > 0:
+                mh = -sh - 1
+                ml = 65536 - sl
+            else:
+                mh = -sh
+                ml = np.int64(0)
+        else:
+            mh = sh
+            ml = sl
+        if mh < (np.int64(1) << 46):
+            mag = (mh << 16) + ml
+            sticky = np.int64(0)
+            e = e2
+        else:
+            mag = mh
+            sticky = np.int64(ml != 0)
+            e = e2 + 16
+    else:
+        neg = sh < 0
+        mag = -sh if neg else sh
+        sticky = np.int64(0)
+        e = e2
+    limit = np.int64(1) << keep
+    while mag >= limit:  # keep a sticky bit far below the target's rounding position
+        sticky |= mag & 1
+        mag >>= 1
+        e += 1
+    v = np.float64(mag * 2 + sticky) * pow2[1000 + e - 1]
+    return -v if neg else v
+
+
+@njit(parallel=True, cache=True)
+def _exact_gemm(ca, sa, cb, sb, block, ue, split, acc_kind, frac_bits, out, pow2):
+    M, Kd = ca.shape
+    N = cb.shape[0]
+    nb = sa.shape[1]
+    fix_max = np.int64(1) << 62
+    for i in prange(M):
+        for j in range(N):
+            acc32 = np.float32(0.0)
+            acc64 = 0.0
+            accfx = np.int64(0)
+            isnan = False
+            for kb in range(nb):
+                ea = sa[i, kb]
+                eb = sb[j, kb]
+                if ea == K.NAN_EXP or eb == K.NAN_EXP:
+                    isnan = True
+                    break
+                lo = kb * block
+                hi = min(lo + block, Kd)
+                e2 = np.int64(ea) + np.int64(eb) + ue
+                sh = np.int64(0)
+                sl = np.int64(0)
+                if split:
+                    for k in range(lo, hi):
+                        a = np.int64(ca[i, k])
+                        bb = np.int64(cb[j, k])
+                        sh += (a >> 16) * bb
+                        sl += (a & 0xFFFF) * bb
+                else:
+                    for k in range(lo, hi):
+                        sh += np.int64(ca[i, k]) * np.int64(cb[j, k])
+                if acc_kind == 0 or acc_kind == 1:
+                    bv = np.float32(_block_value(sh, sl, split, e2, 40, pow2))
+                    t = np.float32(acc32 + bv)
+                    if acc_kind == 1:
+                        t = np.float32(K.round_fp64(np.float64(t), 7, -126, _BF16_MAX, 0, False))
+                    acc32 = t
+                elif acc_kind == 2:
+                    acc64 += _block_value(sh, sl, split, e2, 62, pow2)
+                else:
+                    # exact S * 2^(e2 + F) rounded to an integer (nearest-even), saturating add
+                    sft = e2 + frac_bits
+                    if sft >= 0:
+                        if sft > 62 or abs(sh) > (fix_max >> sft):
+                            c = fix_max if sh > 0 else -fix_max
+                        else:
+                            c = sh << sft
+                    else:
+                        neg = sh < 0
+                        mag = -sh if neg else sh
+                        if -sft > 62:
+                            c = np.int64(0)
+                        else:
+                            q = mag >> (-sft)
+                            rem = mag - (q << (-sft))
+                            half = np.int64(1) << (-sft - 1)
+                            if rem > half or (rem == half and (q & 1) == 1):
+                                q += 1
+                            c = -q if neg else q
+                    accfx = min(max(accfx + c, -fix_max), fix_max)
+            if isnan:
+                out[i, j] = np.nan
+            elif acc_kind == 2:
+                out[i, j] = np.float32(acc64)
+            elif acc_kind == 3:
+                out[i, j] = np.float32(_block_value(accfx, np.int64(0), False, -frac_bits, 40, pow2))
+            else:
+                out[i, j] = acc32
+
+
+@njit(inline="always", cache=True)
+def _acc_block(acc, sm, e, use_bf16, pow2):
+    bv = np.float32(np.float64(sm) * pow2[1000 + e])
+    acc = np.float32(acc + bv)
+    if use_bf16:
+        acc = np.float32(K.round_fp64(np.float64(acc), 7, -126, _BF16_MAX, 0, False))
+    return acc
+
+
+@njit(parallel=True, cache=True)
+def _exact_gemm_f32(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, out, pow2):
+    """Fast path of `_exact_gemm` for fp32/bf16 accumulation when every block sum fits
+    below 2^53 (all MX formats but E5M2): float64(S) is then exact and one cast to
+    float32 is the single rounding. Rows are processed four at a time so each B block
+    is loaded once for four dot products (register blocking); prange over row tiles."""
+    M, Kd = ca.shape
+    N = cb.shape[0]
+    nb = sa.shape[1]
+    R = 4
+    ntiles = (M + R - 1) // R
+    for t in prange(ntiles):
+        i0 = t * R
+        full = i0 + R <= M
+        for j in range(N):
+            a0 = np.float32(0.0)
+            a1 = np.float32(0.0)
+            a2 = np.float32(0.0)
+            a3 = np.float32(0.0)
+            for kb in range(nb):
+                lo = kb * block
+                hi = min(lo + block, Kd)
+                eb = np.int64(sb[j, kb])
+                if full:
+                    s0 = np.int64(0)
+                    s1 = np.int64(0)
+                    s2 = np.int64(0)
+                    s3 = np.int64(0)
+                    for k in range(lo, hi):
+                        bk = np.int64(cb[j, k])
+                        s0 += np.int64(ca[i0, k]) * bk
+                        s1 += np.int64(ca[i0 + 1, k]) * bk
+                        s2 += np.int64(ca[i0 + 2, k]) * bk
+                        s3 += np.int64(ca[i0 + 3, k]) * bk
+                    a0 = _acc_block(a0, s0, sa[i0, kb] + eb + ue, use_bf16, pow2)
+                    a1 = _acc_block(a1, s1, sa[i0 + 1, kb] + eb + ue, use_bf16, pow2)
+                    a2 = _acc_block(a2, s2, sa[i0 + 2, kb] + eb + ue, use_bf16, pow2)
+                    a3 = _acc_block(a3, s3, sa[i0 + 3, kb] + eb + ue, use_bf16, pow2)
+            if full:
+                out[i0, j] = a0
+                out[i0 + 1, j] = a1
+                out[i0 + 2, j] = a2
+                out[i0 + 3, j] = a3
+            else:
+                for i in range(i0, M):
+                    acc = np.float32(0.0)
+                    for kb in range(nb):
+                        lo = kb * block
+                        hi = min(lo + block, Kd)
+                        sm = np.int64(0)
+                        for k in range(lo, hi):
+                            sm += np.int64(ca[i, k]) * np.int64(cb[j, k])
+                        acc = _acc_block(acc, sm, sa[i, kb] + sb[j, kb] + ue, use_bf16, pow2)
+                    out[i, j] = acc
+            # NaN blocks (scale code 0xFF) poison their whole dot product
+            for i in range(i0, min(i0 + R, M)):
+                if nan_a[i] or nan_b[j]:
+                    out[i, j] = np.nan
+
+
+def _parse_accum(accum: str) -> tuple[int, int]:
+    if isinstance(accum, str) and accum.startswith("fixed:"):
+        try:
+            frac = int(accum.split(":", 1)[1])
+        except ValueError:
+            frac = -1
+        if not 0 <= frac <= 120:
+            raise ValueError(f"accum {accum!r}: expected 'fixed:F' with F fractional bits in 0..120")
+        return 3, frac
+    if accum not in ("fp32", "bf16", "fp64"):
+        raise ValueError(f"accum must be 'fp32', 'bf16', 'fp64' or 'fixed:F', got {accum!r}")
+    return _ACC[accum], 0
+
+
+def exact_operand(x, fmt, axis, *, block_size=None, rounding="even", compat="ocp"):
+    """Integer codes (rows, K) with the blocked axis last, block exponents (rows, nb)
+    and the unit exponent u: x_q[r, k] = codes[r, k] * 2^(scale[r, k // block] + u)."""
+    p = quantize_parts(x, fmt, axis=axis, block_size=block_size, rounding=rounding, compat=compat)
+    f = p.fmt
+    if f.family not in ("mx", "bfp", "microexp"):
+        raise ValueError(f"exact matmul needs a shared-exponent block format (mx, bfp, microexp); "
+                         f"{f.name!r} is {f.family}")
+    ep = p.elem
+    ue = ep.unit_exp - (1 if f.family == "microexp" else 0)
+    rows, L = p.y2d.shape
+    s = np.repeat(p.scales, f.block_size, axis=1)[:, :L].astype(np.int64)
+    nan_el = s == K.NAN_EXP
+    codes = np.ldexp(np.where(nan_el, 0.0, p.y2d.astype(np.float64)), np.where(nan_el, 0, -s - ue))
+    max_code = ep.max_norm * 2.0 ** (-ue)
+    dt = np.int16 if max_code < 2 ** 15 else (np.int32 if max_code < 2 ** 31 else np.int64)
+    return codes.astype(dt), p.scales, ue, int(math.ceil(math.log2(max_code + 1))), f
+
+
+def matmul(a, b, fmt_a, fmt_b=None, *, mode="fast", accum="fp32", rounding="even", block_size=None,
+           compat="ocp") -> np.ndarray:
+    """C = Q(A) @ Q(B) with A (M, K) and B (K, N) quantized along K; float32 result."""
+    A = np.asarray(a)
+    B = np.asarray(b)
+    if A.ndim != 2 or B.ndim != 2:
+        raise ValueError(f"matmul expects 2-D operands, got shapes {A.shape} and {B.shape}")
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(f"matmul: inner dimensions differ: A is {A.shape}, B is {B.shape}")
+    fmt_b = fmt_a if fmt_b is None else fmt_b
+    acc_kind, frac = _parse_accum(accum)
+    if mode == "fast":
+        qa = quantize(A, fmt_a, axis=-1, block_size=block_size, rounding=rounding, compat=compat)
+        qb = quantize(B, fmt_b, axis=0, block_size=block_size, rounding=rounding, compat=compat)
+        if acc_kind >= 2:
+            return (qa.astype(np.float64) @ qb.astype(np.float64)).astype(np.float32)
+        c = qa @ qb
+        return quantize(c, "bf16") if acc_kind == 1 else c
+    if mode != "exact":
+        raise ValueError(f"mode must be 'fast' or 'exact', got {mode!r}")
+    ca, sa, ua, ba, fa = exact_operand(A, fmt_a, -1, block_size=block_size, rounding=rounding, compat=compat)
+    cb, sb, ub, bb, fb = exact_operand(B, fmt_b, 0, block_size=block_size, rounding=rounding, compat=compat)
+    if fa.block_size != fb.block_size:
+        raise ValueError(f"exact matmul needs equal K-block sizes, got {fa.block_size} ({fa.name}) and "
+                         f"{fb.block_size} ({fb.name})")
+    split = ba + bb + math.ceil(math.log2(fa.block_size)) + 1 > 62
+    if split and acc_kind == 3:
+        raise ValueError(f"accum='fixed:F' is not supported for {fa.name} x {fb.name}: block products "
+                         f"need more than 64 bits")
+    if split:
+        ca = ca.astype(np.int64)
+        cb = cb.astype(np.int64)
+    elif ca.dtype != cb.dtype:
+        dt = np.promote_types(ca.dtype, cb.dtype)
+        ca, cb = ca.astype(dt), cb.astype(dt)
+    out = np.empty((A.shape[0], B.shape[1]), dtype=np.float32)
+    if not split and acc_kind in (0, 1) and ba + bb + math.ceil(math.log2(fa.block_size)) + 1 <= 53:
+        nan_a = (sa == K.NAN_EXP).any(axis=1)
+        nan_b = (sb == K.NAN_EXP).any(axis=1)
+        _exact_gemm_f32(ca, np.where(sa == K.NAN_EXP, 0, sa), cb, np.where(sb == K.NAN_EXP, 0, sb),
+                        nan_a, nan_b, fa.block_size, ua + ub, acc_kind == 1, out, K.POW2)
+        return out
+    _exact_gemm(ca, sa, cb, sb, fa.block_size, ua + ub, split, acc_kind, frac, out, K.POW2)
+    return out
