@@ -26,6 +26,8 @@ def sqnr_db(x, y) -> float:
     signal = float(np.sum(a * a))
     if noise == 0.0:
         return float("inf")
+    if not np.isfinite(noise):
+        return float("-inf") if noise == np.inf else float("nan")
     if signal == 0.0:
         return float("-inf")
     return 10.0 * np.log10(signal / noise)
