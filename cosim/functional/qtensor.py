@@ -162,7 +162,7 @@ def _pack_parts(p: QParts, meta: dict) -> QTensor:
                 codes = _sign_mag(n, np.signbit(v), ep.bits)
         else:
             codes = fp_encode(v, ep, name)
-        return QTensor(codes=pack_bits(codes, f.element_bits), scales=_exp_bytes(p.scales), micro=micro,
+        return QTensor(codes=pack_bits(codes, f.element_bits), scales=_exp_bytes(p.scales).reshape(-1), micro=micro,
                        **base)
     if f.family == "nvfp4":
         ep = p.elem
@@ -181,7 +181,7 @@ def _pack_parts(p: QParts, meta: dict) -> QTensor:
         codes = fp_encode(np.where(np.signbit(y), -np.abs(q), np.abs(q)), ep, name)
         e4m3 = element_params(get_format("fp8_e4m3"))
         sc = np.where(np.isnan(bscale), np.nan, bscale)
-        return QTensor(codes=pack_bits(codes, 4), scales=fp_encode(sc, e4m3, name).astype(np.uint8),
+        return QTensor(codes=pack_bits(codes, 4), scales=fp_encode(sc, e4m3, name).astype(np.uint8).reshape(-1),
                        tensor_scale=float(p.tensor_scale), **base)
     if f.family == "int_group":
         sc = p.scales.astype(np.float64)
