@@ -161,42 +161,64 @@ def fast_bits(xbits, c0, c1, c2, mode, maxb, saturate):
     return rb | (xbits & 0x80000000)
 
 
+@njit(inline="always", cache=True)
+def round_grid(ax, c, mode):
+    """Round ax = |x| (float32) onto multiples of step = c * 2^-23, where c = 2^(k+23) is
+    a normal float32 above ax: float32 addition rounds to nearest even at exactly that
+    step, and the subtraction is exact. Ties-away and truncation are corrections of
+    the nearest-even result by one step (all differences here are exact)."""
+    r = (ax + c) - c
+    if mode == 0:
+        return r
+    step = c * np.float32(1.1920928955078125e-07)
+    if mode == 2:
+        return r - step if r > ax else r
+    return r + step if (ax - r) == step * np.float32(0.5) else r
+
+
 @njit(parallel=True, cache=True)
-def mx_rows(xb, x, out, ob, sexp, block, emax_elem, is_int, mbits, emin, max_norm, maxn_bits,
-            scale_lo, scale_hi, mode, microx, flush_sub, saturate, pow2):
+def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi,
+            mode, microx, flush_sub, saturate, pow2):
     """OCP-MX / BFP block quantization along the last axis of a 2-D array.
 
     Shared exponent s = floor(log2 amax) - emax_elem clamped below at scale_lo; a block
     with NaN/Inf (or s above scale_hi) becomes NaN. A short last block is treated as
-    zero-padded (padding cannot change amax).
+    zero-padded (padding cannot change amax). Blocks take a vectorizable float32 path
+    (`round_grid` with a per-element magic constant built from the exponent bits);
+    blocks it cannot serve exactly (microxcaling log2 candidates, float32 subnormals
+    below a subnormal element grid, constants out of float32 range) go element by
+    element through the float64 model `q_elem`.
     """
     rows, L = x.shape
     nb = sexp.shape[1]
+    m31 = np.uint32(0x7FFFFFFF)
     for r in prange(rows):
+        xr = x[r]
+        br = xb[r]
+        orow = out[r]
+        cbits = np.empty(block, dtype=np.uint32)
+        cf = cbits.view(np.float32)
         for b in range(nb):
             lo = b * block
             hi = min(lo + block, L)
-            amax = 0
-            nslow = 0  # float32 subnormals (and microxcaling log2 candidates) need the slow path
-            for i in range(lo, hi):
-                ab = xb[r, i] & 0x7FFFFFFF
-                amax = max(amax, ab)
-                nslow += (ab != 0) & (ab < 0x800000)
-                if microx:
-                    nslow += (ab & 0x7FFFFF) >= 0x7FFF00
+            n = hi - lo
+            amax = np.uint32(0)
+            for k in range(n):  # range(n) + offset: the form LLVM vectorizes
+                a = br[lo + k] & m31
+                amax = a if a > amax else amax
             if amax >= 0x7F800000:
                 sexp[r, b] = NAN_EXP
                 for i in range(lo, hi):
-                    out[r, i] = np.nan
+                    orow[i] = np.nan
                 continue
             if amax == 0:
                 e = np.int64(-126)  # reference: log2 of the float32 min normal
             else:
-                e = ilog2_bits(amax)
+                e = ilog2_bits(np.int64(amax))
                 if microx and ((amax & 0x7FFFFF) >= 0x7FFF00 or amax < 0x800000):
                     af = 0.0
                     for i in range(lo, hi):
-                        v = abs(np.float64(x[r, i]))
+                        v = abs(np.float64(xr[i]))
                         if v > af:
                             af = v
                     e = flog2_f32(af)
@@ -204,35 +226,58 @@ def mx_rows(xb, x, out, ob, sexp, block, emax_elem, is_int, mbits, emin, max_nor
             if s > scale_hi:
                 sexp[r, b] = NAN_EXP
                 for i in range(lo, hi):
-                    out[r, i] = np.nan
+                    orow[i] = np.nan
                 continue
             if s < scale_lo:
                 s = scale_lo
             sexp[r, b] = s
             if flush_sub and e <= -127:  # block max is a float32 subnormal
                 for i in range(lo, hi):
-                    out[r, i] = 0.0
+                    orow[i] = 0.0
                 continue
-            # bits of max_norm * 2^s (the clamp); -1 disables the fast path for blocks
-            # whose clamp value would be a float32 subnormal
-            fe = maxn_bits >> 23
-            maxb = maxn_bits + (s << 23) if fe + s >= 1 else -1
-            if nslow == 0 and maxb >= 0:
-                if is_int:
-                    c0, c1, c2 = 0, s - mbits + 150, -100000
-                else:
-                    c0, c1, c2 = 23 - mbits, emin + s + 127, 0
+            maxv = np.float32(max_norm * pow2[_OFF + s])
+            fast = True
+            if microx:
                 for i in range(lo, hi):
-                    ob[r, i] = fast_bits(np.int64(xb[r, i]), c0, c1, c2, mode, maxb, saturate)
-                continue
+                    a = br[i] & m31
+                    if (a & 0x7FFFFF) >= 0x7FFF00 or (a != 0 and a < 0x800000):
+                        fast = False
+            if is_int:
+                ce = s - mbits + 150  # exponent field of c = 2^(step + 23)
+                fast = fast and 1 <= ce <= 254
+                if fast:
+                    c = np.float32(pow2[_OFF + ce - 127])
+                    for k in range(n):
+                        xv = xr[lo + k]
+                        q = round_grid(abs(xv), c, mode)
+                        if q > maxv:
+                            q = maxv if saturate else np.float32(np.inf)
+                        orow[lo + k] = q if xv >= 0 else -q
+                    continue
+            else:
+                F = emin + s + 127  # exponent field of the element grid's min normal
+                fast = fast and (np.int64(amax >> 23) + 23 - mbits <= 254) and F + 23 - mbits <= 254
+                if fast and F < 1:
+                    for i in range(lo, hi):
+                        a = br[i] & m31
+                        if a != 0 and a < 0x800000:
+                            fast = False
+                if fast:
+                    Fu = np.uint32(max(F, 0))
+                    sh = np.uint32(23 - mbits)
+                    for k in range(n):
+                        E = (br[lo + k] >> np.uint32(23)) & np.uint32(0xFF)
+                        cbits[k] = ((E if E > Fu else Fu) + sh) << np.uint32(23)
+                    for k in range(n):
+                        xv = xr[lo + k]
+                        q = round_grid(abs(xv), cf[k], mode)
+                        if q > maxv:
+                            q = maxv if saturate else np.float32(np.inf)
+                        orow[lo + k] = q if xv >= 0 else -q
+                    continue
             for i in range(lo, hi):
-                rb = q_bits(np.int64(xb[r, i]), s, is_int, mbits, emin, maxb, mode, microx, saturate) \
-                    if maxb >= 0 else -1
-                if rb >= 0:
-                    ob[r, i] = rb
-                else:
-                    out[r, i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, s, is_int, mbits, emin, max_norm,
-                                       mode, microx, saturate, pow2)
+                orow[i] = q_elem(xr[i], np.int64(br[i] & m31), s, is_int, mbits, emin, max_norm, mode, microx,
+                                 saturate, pow2)
 
 
 @njit(parallel=True, cache=True)
@@ -250,15 +295,16 @@ def elem_flat(xb, x, out, ob, mbits, emin, max_norm, maxn_bits, min_norm, mode, 
     for c in prange(nchunks):
         lo = c * chunk
         hi = min(lo + chunk, n)
+        cnt = hi - lo
         nslow = 0
-        for i in range(lo, hi):
-            ab = xb[i] & 0x7FFFFFFF
+        for k in range(cnt):  # range(n) + offset: the loop form LLVM vectorizes
+            ab = xb[lo + k] & 0x7FFFFFFF
             nslow += ((ab != 0) & (ab < 0x800000)) | (ab >= 0x7F800000) | ((ab != 0) & (ab < minb))
             if microx:
                 nslow += (ab & 0x7FFFFF) >= 0x7FFF00
         if nslow == 0:
-            for i in range(lo, hi):
-                ob[i] = fast_bits(np.int64(xb[i]), 23 - mbits, emin + 127, 0, mode, maxn_bits, saturate)
+            for k in range(cnt):
+                ob[lo + k] = fast_bits(np.int64(xb[lo + k]), 23 - mbits, emin + 127, 0, mode, maxn_bits, saturate)
             continue
         for i in range(lo, hi):
             ab = xb[i] & 0x7FFFFFFF
@@ -297,9 +343,10 @@ def microexp_rows(xb, x, out, ob, sexp, micro, block, sub, mbits, max_norm, maxn
             hi = min(lo + block, L)
             amax = 0
             nslow = 0
-            for i in range(lo, hi):
-                ab = xb[r, i] & 0x7FFFFFFF
-                amax = max(amax, ab)
+            n = hi - lo
+            for k in range(n):
+                ab = xb[r, lo + k] & 0x7FFFFFFF
+                amax = ab if ab > amax else amax
                 nslow += (ab != 0) & (ab < 0x800000)
             if amax >= 0x7F800000:
                 sexp[r, b] = NAN_EXP
@@ -326,10 +373,10 @@ def microexp_rows(xb, x, out, ob, sexp, micro, block, sub, mbits, max_norm, maxn
             fe = maxn_bits >> 23
             if nslow == 0 and fe + e - 1 >= 1:
                 m0 = b * nsub
-                for i in range(lo, hi):
-                    s = e - np.int64(micro[r, m0 + ((i - lo) >> sub_shift)])
-                    ob[r, i] = fast_bits(np.int64(xb[r, i]), 0, s - mbits + 150, -100000, mode,
-                                         maxn_bits + (s << 23), True)
+                for k in range(n):
+                    s = e - np.int64(micro[r, m0 + (k >> sub_shift)])
+                    ob[r, lo + k] = fast_bits(np.int64(xb[r, lo + k]), 0, s - mbits + 150, -100000, mode,
+                                              maxn_bits + (s << 23), True)
                 continue
             for i in range(lo, hi):
                 s = e - micro[r, b * nsub + (i - lo) // sub]

@@ -94,9 +94,8 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         sat = True if saturate is None else bool(saturate)
-        K.mx_rows(rows.view(np.uint32), rows, out, out.view(np.uint32), sexp, f.block_size, ep.emax,
-                  ep.is_int, ep.mbits, ep.emin, ep.max_norm, _f32_bits(ep.max_norm), -scale_hi, scale_hi,
-                  mode, microx, bool(flush_subnormals), sat, K.POW2)
+        K.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
+                  ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
         return QParts(f, xf.shape, ax, out, scales=sexp, elem=ep, saturate=sat)
     if f.family == "microexp":
         ep = element_params(f)
