@@ -48,7 +48,7 @@ def flog2_f32(v):
 @njit(inline="always", cache=True)
 def round_int(t, mode, microx):
     """Round t >= 0 to an integer in the given mode; exact for t < 2^52."""
-    f = math.floor(t)
+    f = np.floor(t)  # float result: math.floor would return an int64 and overflow
     if mode == 2:
         return f
     d = t - f  # exact: f and t share the binade or f == 0
