@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputError", "require", "load_yaml_file", "MAX_INPUT_FILE_BYTES"]
+__all__ = ["InputError", "require", "fail", "load_yaml_file", "MAX_INPUT_FILE_BYTES"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
 MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024
@@ -19,17 +19,17 @@ class InputError(ValueError):
     """Bad user input: message names file, field, value and expectation."""
 
 
-def fail(source: str, field: str, value: Any, expected: str) -> None:
+def fail(source: str, field: str, value: Any, expected: str, error: type = InputError) -> None:
     where = f"{source}: {field}" if field else source
     shown = "missing" if value is None else repr(value)
     if len(shown) > 120:
         shown = shown[:117] + "..."
-    raise InputError(f"{where}: got {shown}; expected {expected}")
+    raise error(f"{where}: got {shown}; expected {expected}")
 
 
-def require(ok: bool, source: str, field: str, value: Any, expected: str) -> None:
+def require(ok: bool, source: str, field: str, value: Any, expected: str, error: type = InputError) -> None:
     if not ok:
-        fail(source, field, value, expected)
+        fail(source, field, value, expected, error)
 
 
 def load_yaml_file(path: str | Path, what: str = "config") -> Any:
@@ -42,7 +42,10 @@ def load_yaml_file(path: str | Path, what: str = "config") -> Any:
     if size > MAX_INPUT_FILE_BYTES:
         raise InputError(f"{path}: {what} file is {size} bytes; refusing files over "
                          f"{MAX_INPUT_FILE_BYTES} bytes")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file; expected a UTF-8 YAML {what} file") from None
     try:
         return yaml.safe_load(text)
     except yaml.constructor.ConstructorError as e:

@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from workloads.formats import FormatError
-from workloads.io import InputError, load_yaml_file, require
+from functools import partial
+
+from workloads.io import InputError, load_yaml_file
+from workloads.io import require as _require
 from workloads.ops import Op, OpError, TensorSpec
 
 __all__ = ["Trace", "TraceError"]
@@ -22,6 +25,9 @@ TRACE_SCHEMA_VERSION = 1
 
 class TraceError(InputError):
     pass
+
+
+require = partial(_require, error=TraceError)
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,12 @@ class Trace:
             except json.JSONDecodeError as e:
                 raise TraceError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
         else:
-            data = load_yaml_file(path, what="trace")
+            try:
+                data = load_yaml_file(path, what="trace")
+            except TraceError:
+                raise
+            except InputError as e:
+                raise TraceError(str(e)) from None
         return cls.from_dict(data, source=str(path))
 
     @classmethod

@@ -1,0 +1,38 @@
+"""`cosim list hw|models|formats|recipes`."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("list", help="list bundled hardware, models, number formats or recipes")
+    p.add_argument("what", choices=("hw", "models", "formats", "recipes"))
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.what == "formats":
+        from workloads.formats import list_formats
+        print(f"{'name':<16}{'family':<11}{'bits/elem':>10}  {'block':>5}  description")
+        for f in list_formats():
+            print(f"{f.name:<16}{f.family:<11}{f.bits_per_element:>10.4g}  {f.block_size or '-':>5}  {f.description}")
+        print("parametric: bfp_m<M>_b<B>, bfp<T>_b<B>, int<N>_g<G>[_zp], <mx format>_b<B>")
+    elif args.what == "models":
+        from workloads.models import list_models, load_model
+        for name in list_models():
+            m = load_model(name)
+            kind = "MLA+MoE" if m.mla and m.moe else "MoE" if m.moe else ("GQA" if m.kv_heads < m.heads else "MHA")
+            print(f"{name:<22}{kind:<9}{m.params / 1e9:7.2f} B params  {m.layers:3d} layers  {m.source}")
+    elif args.what == "hw":
+        from hwmodels.spec import list_hw, load_hw
+        for name in list_hw():
+            h = load_hw(name)
+            print(f"{name:<22}{h.kind:<12}{h.description}")
+    else:
+        try:
+            from workloads.compression import list_recipes
+        except ImportError:
+            print("no compression recipes in this installation")
+            return 0
+        for name in list_recipes():
+            print(name)
+    return 0

@@ -1,0 +1,68 @@
+"""`cosim roofline` / `cosim simulate`: one trace on one piece of hardware."""
+
+from __future__ import annotations
+
+from cosim.cli._common import add_workload_args, si
+
+
+def register(sub) -> None:
+    for name, level, text in (("roofline", "roofline", "roofline report of one model on one device"),
+                              ("simulate", "roofline", "simulate a model on a device at a chosen level")):
+        p = sub.add_parser(name, help=text, description=text)
+        add_workload_args(p)
+        p.add_argument("--level", choices=("roofline", "analytical", "cycle"), default=level)
+        p.add_argument("--out", help="write the per-op table (.csv) or the full report (.json)")
+        p.add_argument("--plot", help="write a roofline plot (.png or .svg)")
+        p.add_argument("--top", type=int, default=10, help="ops shown in the table")
+        p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import cosim
+
+    hw = cosim.load_hw(args.hw)
+    trace = cosim.build_trace(args.model, phase=args.phase, batch=args.batch, seq=args.seq,
+                              weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe,
+                              attention=args.attention)
+    rep = cosim.simulate(trace, hw, level=args.level, compute_fallback=args.compute_fallback)
+    print(format_report(rep, args.top))
+    if args.out:
+        rep.save(args.out)
+        print(f"wrote {args.out}")
+    if args.plot:
+        from cosim.plots import roofline_plot
+        roofline_plot(rep, hw, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def format_report(rep, top: int = 10) -> str:
+    lines = [f"{rep.model} on {rep.hw} — {rep.phase}, batch {rep.batch}, seq {rep.seq}, level {rep.level}"
+             + (f", recipe {rep.recipe}" if rep.recipe else "")]
+    fm = rep.meta.get("formats", {})
+    if fm:
+        lines.append("formats: " + ", ".join(f"{k}={v}" for k, v in fm.items()))
+    lines.append("")
+    hdr = f"{'op':<18}{'kind':<11}{'x':>4}  {'FLOPs':>10}  {'bytes':>10}  {'FLOP/B':>8}  {'bound':<8}{'time':>10}  {'share':>6}  {'energy':>9}"
+    lines += [hdr, "-" * len(hdr)]
+    rows = sorted(rep.rows, key=lambda r: -r["latency_s"])
+    for r in rows[:top]:
+        inten = r["intensity"]
+        lines.append(f"{r['op'][:17]:<18}{r['kind'][:10]:<11}{r['repeat']:>4}  {si(r['flops']):>10}  "
+                     f"{si(r['bytes'], 'B'):>10}  {inten:>8.3g}  {r['bound']:<8}{si(r['latency_s'], 's'):>10}  "
+                     f"{100 * r['share']:>5.1f}%  {si(r['energy_j'], 'J'):>9}")
+    if len(rows) > top:
+        rest = rows[top:]
+        lines.append(f"{'(' + str(len(rest)) + ' more ops)':<33}{'':>26}{'':<8}"
+                     f"{si(sum(r['latency_s'] for r in rest), 's'):>10}  {100 * sum(r['share'] for r in rest):>5.1f}%")
+    lines.append("")
+    lines.append(f"total: {si(rep.total_latency_s, 's')} per pass, {rep.tokens_per_s:,.1f} tokens/s, "
+                 f"{si(rep.total_flops, 'FLOP')}, {si(rep.total_bytes, 'B')} moved, "
+                 f"energy {si(rep.total_energy_j, 'J')} ({si(rep.energy_per_token_j, 'J')}/token)")
+    fp = rep.footprint
+    lines.append("memory: " + ", ".join(f"{k} {si(v, 'B')}" for k, v in fp.items())
+                 + f" = {si(rep.memory_bytes, 'B')} of {si(rep.capacity_bytes, 'B')} "
+                 + ("(fits)" if rep.fits_in_memory else "(DOES NOT FIT)"))
+    for n in rep.notes:
+        lines.append(f"note: {n}")
+    return "\n".join(lines)

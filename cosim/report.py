@@ -1,0 +1,144 @@
+"""Reports: per-op rows and totals of one simulated trace."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Report"]
+
+COLUMNS = ["op", "kind", "phase", "group", "repeat", "compute_fmt", "flops", "bytes", "intensity",
+           "bound", "latency_s", "energy_j", "utilization", "share", "provenance"]
+
+
+@dataclass
+class Report:
+    """Result of `cosim.simulate`. Per-op figures in `rows` are totals over the op's
+    `repeat` (an op repeated over 32 layers reports 32 layers' FLOPs, bytes, time)."""
+
+    model: str
+    hw: str
+    level: str
+    phase: str
+    batch: int
+    seq: int
+    rows: list  # dicts with COLUMNS (+ extras such as accuracy metrics)
+    footprint: dict  # weights / kv_cache / activations bytes
+    capacity_bytes: float
+    notes: tuple = ()
+    recipe: str = ""
+    meta: dict = field(default_factory=dict)
+
+    # ---- totals -----------------------------------------------------------
+    @property
+    def total_latency_s(self) -> float:
+        return float(sum(r["latency_s"] for r in self.rows))
+
+    @property
+    def total_energy_j(self) -> float:
+        return float(sum(r["energy_j"] for r in self.rows))
+
+    @property
+    def total_flops(self) -> float:
+        return float(sum(r["flops"] for r in self.rows))
+
+    @property
+    def total_bytes(self) -> float:
+        return float(sum(r["bytes"] for r in self.rows))
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * (self.seq if self.phase == "prefill" else 1)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.total_latency_s if self.total_latency_s else math.inf
+
+    @property
+    def energy_per_token_j(self) -> float:
+        return self.total_energy_j / self.tokens
+
+    @property
+    def memory_bytes(self) -> float:
+        return float(sum(self.footprint.values()))
+
+    @property
+    def fits_in_memory(self) -> bool:
+        return self.memory_bytes <= self.capacity_bytes
+
+    def totals(self) -> dict:
+        return {"model": self.model, "hw": self.hw, "level": self.level, "phase": self.phase,
+                "batch": self.batch, "seq": self.seq, "recipe": self.recipe,
+                "total_latency_s": self.total_latency_s, "total_energy_j": self.total_energy_j,
+                "total_flops": self.total_flops, "total_bytes": self.total_bytes,
+                "tokens_per_s": self.tokens_per_s, "energy_per_token_j": self.energy_per_token_j,
+                "footprint_bytes": dict(self.footprint), "memory_bytes": self.memory_bytes,
+                "capacity_bytes": self.capacity_bytes, "fits_in_memory": self.fits_in_memory,
+                "notes": list(self.notes), **{k: v for k, v in self.meta.items() if _jsonable(v)}}
+
+    # ---- export -------------------------------------------------------------
+    def to_frame(self):
+        import pandas as pd
+
+        extra = [k for r in self.rows for k in r if k not in COLUMNS]
+        cols = COLUMNS + sorted(set(extra), key=extra.index)
+        return pd.DataFrame(self.rows, columns=cols)
+
+    def to_dict(self) -> dict:
+        return {"totals": self.totals(), "ops": self.rows}
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1, default=_default)
+        if path:
+            Path(path).write_text(text)
+        return text
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        text = self.to_frame().to_csv(index=False)
+        if path:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Report":
+        """Read a report written by `to_json` / `save(".json")`."""
+        from workloads.io import InputError
+
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            t = data["totals"]
+            return cls(model=t["model"], hw=t["hw"], level=t["level"], phase=t["phase"], batch=t["batch"],
+                       seq=t["seq"], rows=data["ops"], footprint=t["footprint_bytes"],
+                       capacity_bytes=t["capacity_bytes"], notes=tuple(t.get("notes", ())),
+                       recipe=t.get("recipe", ""), meta={"formats": t.get("formats", {})})
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such report file") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise InputError(f"{path}: not a cosim report JSON ({type(e).__name__}: {e}); "
+                             f"expected the output of `cosim roofline --out report.json`") from None
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            self.to_json(path)
+        elif path.suffix.lower() == ".csv":
+            self.to_csv(path)
+        else:
+            from workloads.io import InputError
+            raise InputError(f"{path}: report output must end in .csv or .json, got {path.suffix!r}")
+        return path
+
+
+def _jsonable(v) -> bool:
+    return isinstance(v, (str, int, float, bool, list, dict, type(None)))
+
+
+def _default(o):
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, float) and math.isnan(o):
+        return None
+    return str(o)

@@ -1,0 +1,66 @@
+"""One entry point for every level of detail: ``estimate(op, hw, level)``.
+
+Levels: "roofline" (speed of light), "analytical" (calibrated GPU model,
+hwmodels.gpu), "cycle" (systolic / FPGA models, hwmodels.cycle). A level that cannot
+answer for this hardware (no calibration, not an accelerator) falls back to the
+roofline with a note saying so — never silently.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from hwmodels import roofline
+from hwmodels.cost import OpCost
+from hwmodels.spec import HardwareError, HardwareSpec
+from workloads.ops import Op
+
+__all__ = ["estimate", "estimate_ops", "LEVELS"]
+
+LEVELS = ("roofline", "analytical", "cycle")
+_MODULES = {"analytical": "hwmodels.gpu", "cycle": "hwmodels.cycle"}
+
+
+def _check_level(level: str) -> None:
+    if level not in LEVELS:
+        raise HardwareError(f"level: got {level!r}; expected one of {LEVELS}")
+
+
+def _model(level: str):
+    try:
+        return import_module(_MODULES[level])
+    except ModuleNotFoundError as e:
+        if e.name != _MODULES[level]:
+            raise
+        return None
+
+
+def estimate(op: Op, hw: HardwareSpec, level: str = "roofline", compute_fallback: bool = False) -> OpCost:
+    return estimate_ops([op], hw, level, compute_fallback)[0][0]
+
+
+def estimate_ops(ops, hw: HardwareSpec, level: str = "roofline", compute_fallback: bool = False):
+    """Costs of ops at a level: (list[OpCost], notes). Models may offer a vectorised
+    `estimate_trace(ops, hw, compute_fallback)`; otherwise `estimate(op, hw)` per op."""
+    _check_level(level)
+    ops = list(ops)
+    if level == "roofline":
+        return roofline.estimate_trace(ops, hw, compute_fallback)
+    mod = _model(level)
+    reason = None
+    if mod is None:
+        reason = f"the {level} model is not available in this installation"
+    else:
+        ok, why = mod.applicable(hw) if hasattr(mod, "applicable") else (True, "")
+        if not ok:
+            reason = why
+    if reason:
+        costs, notes = roofline.estimate_trace(ops, hw, compute_fallback)
+        note = f"level={level} unavailable for {hw.name}: {reason}; fell back to roofline"
+        costs = [OpCost(**{**c.__dict__, "provenance": f"fallback:roofline ({level} unavailable)"}) for c in costs]
+        return costs, tuple(notes) + (note,)
+    if hasattr(mod, "estimate_trace"):
+        return mod.estimate_trace(ops, hw, compute_fallback=compute_fallback)
+    costs = [mod.estimate(op, hw, compute_fallback=compute_fallback) for op in ops]
+    notes = tuple(n for c in costs for n in c.notes)
+    return costs, notes

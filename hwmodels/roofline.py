@@ -1,0 +1,241 @@
+"""Hierarchical roofline (level 0): one compute ceiling per number format, one
+bandwidth ceiling per memory level.
+
+For each op: latency = max(FLOPs / peak(format), max over levels of bytes(level) /
+bandwidth(level)); the argmax names the bound. Bytes at the outermost level are the
+op's compulsory traffic. A GEMM that does not fit the next level *inside* re-reads
+operands: its traffic at a level is at least 2·b·m·n·k / sqrt(S) elements, where S
+is the element capacity of one instance of the next inner level (Hong & Kung's
+red-blue pebble bound for matrix multiply), so very large GEMMs on small on-chip
+memories become bandwidth-bound, as they should.
+
+Everything is vectorised over (hardware variants × ops): one call evaluates a trace on
+one spec, or on a hundred thousand variants of it (`evaluate_many`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwmodels.cost import OpCost
+from hwmodels.spec import HardwareSpec, UnsupportedFormatError
+from workloads.ops import Op
+
+__all__ = ["estimate", "estimate_trace", "OpTable", "HwTable", "op_table", "hw_table", "evaluate",
+           "evaluate_many", "MATRIX_KINDS", "compute_format_for"]
+
+MATRIX_KINDS = frozenset({"gemm", "attention", "moe_router"})
+VECTOR_FORMAT = "fp32"  # elementwise kernels run on the vector (CUDA-core) pipes
+
+
+def compute_format_for(op: Op, hw: HardwareSpec, compute_fallback: bool = False) -> tuple[str, str]:
+    """(format whose peak bounds this op, note). Elementwise ops use the vector
+    (fp32) peak where the spec lists one. A format the spec lacks is an error unless
+    `compute_fallback`, and then the fallback is reported in the note."""
+    if op.kind not in MATRIX_KINDS and VECTOR_FORMAT in hw.peak_flops:
+        return VECTOR_FORMAT, ""
+    fmt = op.compute_fmt
+    if hw.supports(fmt):
+        return fmt, ""
+    if not compute_fallback:
+        hw.peak(fmt)  # raises UnsupportedFormatError with the full message
+    used = hw.fallback_format(fmt)
+    return used, f"{op.name}: {hw.name} has no {fmt} unit; computed at the {used} peak (explicit fallback)"
+
+
+@dataclass(frozen=True)
+class OpTable:
+    """Numeric view of a list of ops (one row per op)."""
+    names: tuple
+    kinds: tuple
+    repeat: np.ndarray  # (n_ops,)
+    flops: np.ndarray  # per instance
+    bytes: np.ndarray  # compulsory, per instance
+    mnk: np.ndarray  # b*m*n*k of GEMMs (0 for other ops)
+    elem_bytes: np.ndarray  # mean bytes per element of a GEMM's operands
+    fmt: tuple  # compute format per op
+    notes: tuple
+
+
+@dataclass(frozen=True)
+class HwTable:
+    """Numeric view of hardware variants (one row per variant)."""
+    formats: tuple  # column order of peak/e_flop
+    levels: tuple  # memory level names, outermost first
+    peak: np.ndarray  # (n_var, n_fmt) FLOP/s
+    bandwidth: np.ndarray  # (n_var, n_lvl) B/s
+    inner_capacity: np.ndarray  # (n_var, n_lvl) bytes of ONE instance of the next inner level (inf = none)
+    e_flop: np.ndarray  # (n_var, n_fmt) J/FLOP (nan = unknown)
+    e_byte: np.ndarray  # (n_var, n_lvl) J/B (nan = unknown)
+    static_w: np.ndarray  # (n_var,) W (0 = not modelled)
+
+
+def op_table(ops, hw: HardwareSpec, compute_fallback: bool = False) -> OpTable:
+    ops = list(ops)
+    fmts, notes = [], []
+    mnk = np.zeros(len(ops))
+    eb = np.ones(len(ops))
+    for i, op in enumerate(ops):
+        f, note = compute_format_for(op, hw, compute_fallback)
+        fmts.append(f)
+        if note:
+            notes.append(note)
+        if op.kind == "gemm":
+            d = op.dims
+            mnk[i] = d.get("b", 1) * d["m"] * d["n"] * d["k"]
+            n_el = sum(t.numel * t.density for t in op.inputs)
+            eb[i] = sum(t.nbytes for t in op.inputs) / n_el if n_el else 1.0
+    return OpTable(names=tuple(o.name for o in ops), kinds=tuple(o.kind for o in ops),
+                   repeat=np.array([o.repeat for o in ops], dtype=float),
+                   flops=np.array([o.flops for o in ops], dtype=float),
+                   bytes=np.array([o.bytes for o in ops], dtype=float),
+                   mnk=mnk, elem_bytes=eb, fmt=tuple(fmts), notes=tuple(notes))
+
+
+def hw_table(specs) -> HwTable:
+    """Stack one or more specs with the same memory level names."""
+    specs = list(specs) if not isinstance(specs, HardwareSpec) else [specs]
+    levels = tuple(m.name for m in specs[0].memory)
+    for s in specs:
+        if tuple(m.name for m in s.memory) != levels:
+            raise ValueError(f"hardware variants must share memory levels: {levels} vs {[m.name for m in s.memory]}")
+    formats = tuple(sorted(set().union(*(s.peak_flops for s in specs))))
+    nan = float("nan")
+    peak = np.array([[s.peak_flops.get(f, nan) for f in formats] for s in specs])
+    e_flop = np.array([[s.energy_per_flop_j.get(f, nan) for f in formats] for s in specs])
+    bw = np.array([[m.bandwidth_Bps for m in s.memory] for s in specs])
+    e_byte = np.array([[nan if m.energy_per_byte_j is None else m.energy_per_byte_j for m in s.memory] for s in specs])
+    cap = np.array([[_inner_capacity(s, i) for i in range(len(levels))] for s in specs])
+    static = np.array([s.static_power_w or 0.0 for s in specs])
+    return HwTable(formats, levels, peak, bw, cap, e_flop, e_byte, static)
+
+
+def _inner_capacity(s: HardwareSpec, i: int) -> float:
+    if i + 1 >= len(s.memory):
+        return math.inf
+    inner = s.memory[i + 1]
+    return inner.capacity_bytes / max(1, getattr(inner, "instances", 1) or 1)
+
+
+def evaluate(t: OpTable, h: HwTable) -> dict:
+    """Per-variant, per-op roofline. Returns arrays shaped (n_var, n_ops):
+    latency_s, energy_j (per instance), bound_index (-1 = compute, else level index),
+    traffic (n_var, n_ops, n_lvl) bytes per level."""
+    col = np.array([h.formats.index(f) for f in t.fmt])
+    peak = h.peak[:, col]  # (V, N)
+    t_compute = t.flops[None, :] / peak
+    # reuse-limited traffic of GEMMs at each level (Hong-Kung), never below compulsory
+    el = t.elem_bytes[None, :, None]
+    s_el = h.inner_capacity[:, None, :] / el  # (V, N, L)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reuse = np.where(np.isfinite(s_el), 2.0 * t.mnk[None, :, None] * el / np.sqrt(s_el), 0.0)
+    traffic = np.maximum(t.bytes[None, :, None], reuse)  # (V, N, L)
+    t_mem = traffic / h.bandwidth[:, None, :]
+    t_mem_max = t_mem.max(axis=2)
+    latency = np.maximum(t_compute, t_mem_max)
+    bound = np.where(t_compute >= t_mem_max, -1, t_mem.argmax(axis=2))
+    energy = (t.flops[None, :] * h.e_flop[:, col]
+              + (traffic * h.e_byte[:, None, :]).sum(axis=2)
+              + h.static_w[:, None] * latency)
+    return {"latency_s": latency, "energy_j": energy, "bound_index": bound, "traffic": traffic,
+            "t_compute": t_compute, "peak": peak}
+
+
+def evaluate_many(trace_ops, specs, compute_fallback: bool = False, chunk: int = 16384) -> dict:
+    """Total latency and energy of one trace on many hardware variants (vectorised).
+    Returns arrays of shape (n_var,)."""
+    specs = list(specs)
+    t = op_table(trace_ops, specs[0], compute_fallback)
+    h = hw_table(specs)
+    return evaluate_tables(t, h, chunk)
+
+
+def evaluate_tables(t: OpTable, h: HwTable, chunk: int = 16384) -> dict:
+    n = h.peak.shape[0]
+    lat, en = np.empty(n), np.empty(n)
+    for s in range(0, n, chunk):
+        sl = slice(s, s + chunk)
+        part = HwTable(h.formats, h.levels, h.peak[sl], h.bandwidth[sl], h.inner_capacity[sl],
+                       h.e_flop[sl], h.e_byte[sl], h.static_w[sl])
+        r = evaluate(t, part)
+        lat[sl] = r["latency_s"] @ t.repeat
+        en[sl] = r["energy_j"] @ t.repeat
+    return {"total_latency_s": lat, "total_energy_j": en}
+
+
+def _costs(t: OpTable, h: HwTable) -> list[OpCost]:
+    r = evaluate(t, h)
+    out = []
+    for i in range(len(t.names)):
+        b = int(r["bound_index"][0, i])
+        lat = float(r["latency_s"][0, i])
+        util = float(t.flops[i] / r["peak"][0, i] / lat) if lat > 0 else 0.0
+        out.append(OpCost(
+            latency_s=lat, energy_j=float(r["energy_j"][0, i]),
+            bound="compute" if b < 0 else h.levels[b], utilization=util, flops=float(t.flops[i]),
+            bytes_by_level={lvl: float(r["traffic"][0, i, j]) for j, lvl in enumerate(h.levels)},
+            provenance="speed-of-light", details={"compute_fmt": t.fmt[i],
+                                                  "t_compute_s": float(r["t_compute"][0, i])}))
+    return out
+
+
+def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False) -> OpCost:
+    t = op_table([op], hw, compute_fallback)
+    cost = _costs(t, hw_table(hw))[0]
+    if t.notes:
+        cost = OpCost(**{**cost.__dict__, "notes": t.notes})
+    return cost
+
+
+def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False) -> tuple[list[OpCost], tuple]:
+    """Costs of every op in one vectorised pass, plus the fallback notes."""
+    t = op_table(ops, hw, compute_fallback)
+    return _costs(t, hw_table(hw)), t.notes
+
+
+def hw_table_variants(base: HardwareSpec, overrides: dict) -> HwTable:
+    """Many variants of one spec as arrays, without building a spec per variant.
+
+    `overrides` maps a field path to an array of values (SI units), all of one length:
+    ``clock`` (scales every peak by clock/base clock), ``compute.<fmt>``,
+    ``memory.<level>.bandwidth``, ``memory.<level>.capacity``, ``memory.<level>.energy``
+    (J/B), ``energy.per_flop.<fmt>``, ``energy.static_power``."""
+    lengths = {len(np.atleast_1d(v)) for v in overrides.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"override arrays differ in length: {sorted(lengths)}")
+    n = lengths.pop() if lengths else 1
+    h = hw_table(base)
+    peak = np.repeat(h.peak, n, axis=0)
+    bw = np.repeat(h.bandwidth, n, axis=0)
+    cap_total = np.repeat(np.array([[m.capacity_bytes for m in base.memory]]), n, axis=0)
+    inst = np.array([max(1, m.instances) for m in base.memory], dtype=float)
+    e_flop = np.repeat(h.e_flop, n, axis=0)
+    e_byte = np.repeat(h.e_byte, n, axis=0)
+    static = np.repeat(h.static_w, n)
+    levels = list(h.levels)
+    for key, val in overrides.items():
+        val = np.asarray(val, dtype=float)
+        parts = key.split(".")
+        if key == "clock":
+            peak = peak * (val / base.clock_hz)[:, None]
+        elif parts[0] == "compute" and len(parts) == 2 and parts[1] in h.formats:
+            peak[:, h.formats.index(parts[1])] = val
+        elif parts[0] == "memory" and len(parts) == 3 and parts[1] in levels:
+            j = levels.index(parts[1])
+            target = {"bandwidth": bw, "capacity": cap_total, "energy": e_byte}.get(parts[2])
+            if target is None:
+                raise KeyError(f"override {key!r}: memory fields are bandwidth, capacity, energy")
+            target[:, j] = val
+        elif parts[:2] == ["energy", "per_flop"] and len(parts) == 3 and parts[2] in h.formats:
+            e_flop[:, h.formats.index(parts[2])] = val
+        elif key == "energy.static_power":
+            static = val
+        else:
+            raise KeyError(f"override {key!r} is not a field of {base.name} that can vary "
+                           f"(formats {h.formats}, levels {tuple(levels)})")
+    inner = np.full_like(bw, np.inf)
+    inner[:, :-1] = cap_total[:, 1:] / inst[None, 1:]
+    return HwTable(h.formats, h.levels, peak, bw, inner, e_flop, e_byte, static)

@@ -1,0 +1,260 @@
+"""Trace builders: one transformer forward pass (prefill or one decode step) as ops.
+
+Per-layer ops carry ``repeat = layers`` so a 80-layer model is still ~20 ops.
+
+Conventions an architect should know:
+- ``phase="prefill"``: ``batch`` prompts of ``seq`` tokens; causal attention.
+- ``phase="decode"``: ``batch`` sequences each producing one token with ``seq`` tokens
+  of context in the KV cache (the new token's K/V included).
+- The LM head produces logits for the last position of each sequence only (what a
+  serving engine computes), in both phases.
+- The embedding table is *gathered* (one row per token), never streamed.
+- MoE: routed-expert GEMMs are one op per projection; the weight tensor covers all
+  experts with ``density`` = expected fraction touched by this step's tokens under
+  uniform top-k routing, E_touched = E * (1 - (1 - k/E)^T).
+- MLA (DeepSeek): prefill expands the latent into per-head K/V; decode uses the
+  absorbed form, attending over the cached latent (one shared "KV head").
+"""
+
+from __future__ import annotations
+
+from workloads.formats import get_format
+from workloads.io import InputError
+from workloads.models import ModelSpec, load_model
+from workloads.ops import Op, TensorSpec
+from workloads.trace import Trace
+
+__all__ = ["build_trace", "experts_touched", "wider_format"]
+
+PHASES = ("prefill", "decode")
+
+
+def wider_format(a: str, b: str) -> str:
+    """The format arithmetic on a×b runs in: the wider element of the two
+    (bf16 activations × mxfp4 weights compute in bf16 after dequantisation)."""
+    fa, fb = get_format(a), get_format(b)
+    return a if fa.element_bits >= fb.element_bits else b
+
+
+def experts_touched(num_experts: int, top_k: int, tokens: int) -> float:
+    """Expected number of distinct experts hit by `tokens` tokens, each routed to top_k
+    of num_experts uniformly: E * (1 - (1 - k/E)^T)."""
+    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
+
+
+# Beyond these a run is a typo, not a workload (a 1e12-token context would need
+# petabytes of KV cache); refusing early beats building a trace of absurd numbers.
+MAX_BATCH = 1_000_000
+MAX_SEQ = 100_000_000
+
+
+def _check_positive(name: str, value, limit: int, source: str = "build_trace") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InputError(f"{source}: {name}: got {value!r}; expected a positive integer")
+    if value > limit:
+        raise InputError(f"{source}: {name}: got {value:,}; expected at most {limit:,}")
+    return value
+
+
+def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, seq: int = 2048,
+                weights: str = "bf16", acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
+                attention: str = "fused") -> Trace:
+    """Build the trace of one forward pass. ``attention="unfused"`` emits the
+    score GEMM, softmax and PV GEMM instead of one flash-attention op."""
+    model = load_model(model)
+    if phase not in PHASES:
+        raise InputError(f"build_trace: phase: got {phase!r}; expected one of {PHASES}")
+    if attention not in ("fused", "unfused"):
+        raise InputError(f"build_trace: attention: got {attention!r}; expected 'fused' or 'unfused'")
+    batch = _check_positive("batch", batch, MAX_BATCH)
+    seq = _check_positive("seq", seq, MAX_SEQ)
+    for role, f in (("weights", weights), ("acts", acts), ("kv", kv)):
+        try:
+            get_format(f)
+        except ValueError as e:
+            raise InputError(f"build_trace: {role}: {e}") from None
+    b = _Builder(model, phase, batch, seq, weights, acts, kv, attention)
+    trace = Trace(ops=tuple(b.ops()), model=model.name, phase=phase, batch=batch, seq=seq,
+                  meta={"formats": {"weights": weights, "acts": acts, "kv": kv},
+                        "attention": attention, "footprint": b.footprint(),
+                        "params": model.params})
+    if recipe:
+        from workloads.compression import apply_recipe
+
+        trace = apply_recipe(trace, recipe, model)
+    return trace
+
+
+class _Builder:
+    def __init__(self, m: ModelSpec, phase, batch, seq, wf, af, kf, attention):
+        self.m, self.phase, self.B, self.S = m, phase, batch, seq
+        self.wf, self.af, self.kf, self.attention = wf, af, kf, attention
+        self.T = batch * seq if phase == "prefill" else batch  # tokens this pass
+        self.q_len = seq if phase == "prefill" else 1
+        window = m.sliding_window
+        # a sliding-window cache holds at most `window` tokens
+        self.kv_len = min(seq, window) if (window and phase == "decode") else seq
+        self.gemm_fmt = wider_format(af, wf)
+
+    # ---- helpers --------------------------------------------------------
+    def act(self, name, *shape):
+        return TensorSpec(name, shape, self.af, "activation")
+
+    def gemm(self, name, n, k, repeat, group, m=None, weight_shape=None, density=1.0, b=1, dims_extra=None):
+        m = self.T if m is None else m
+        w = TensorSpec(f"{name}.weight", weight_shape or (k, n), self.wf, "weight", density)
+        x = self.act(f"{name}.in", b * m, k) if b == 1 else self.act(f"{name}.in", b, m, k)
+        y = self.act(f"{name}.out", b * m, n) if b == 1 else self.act(f"{name}.out", b, m, n)
+        dims = {"m": m, "n": n, "k": k}
+        if b != 1:
+            dims["b"] = b
+        if dims_extra:
+            dims.update(dims_extra)
+        return Op(name, "gemm", dims, (x, w), (y,), self.gemm_fmt, repeat, self.phase, group)
+
+    def ew(self, name, kind, rows, cols, repeat, group, n_in=1, weight_cols=0, out_role="activation",
+           out_fmt=None):
+        ins = tuple(self.act(f"{name}.in{i}", rows, cols) for i in range(n_in))
+        if weight_cols:
+            ins += (TensorSpec(f"{name}.weight", (weight_cols,), self.af, "weight"),)
+        out = TensorSpec(f"{name}.out", (rows, cols), out_fmt or self.af, out_role)
+        return Op(name, kind, {"rows": rows, "cols": cols}, ins, (out,), self.af, repeat, self.phase, group)
+
+    # ---- the pass -------------------------------------------------------
+    def ops(self):
+        m, T, L, h = self.m, self.T, self.m.layers, self.m.hidden
+        ops = [Op("embed", "embedding", {"rows": T, "cols": h},
+                  (TensorSpec("embed.weight", (T, h), self.wf, "weight"),),
+                  (self.act("embed.out", T, h),), self.af, 1, self.phase, "embed")]
+        ops.append(self.ew("attn_norm", m.norm, T, h, L, "attn", weight_cols=h))
+        ops += self.mla_attention() if m.mla else self.attention_block()
+        ops.append(self.ew("attn_residual", "add", T, h, L, "attn", n_in=2))
+        if m.dense_layers:
+            ops.append(self.ew("mlp_norm", m.norm, T, h, m.dense_layers, "mlp", weight_cols=h))
+            ops += self.mlp("", m.intermediate, m.dense_layers, "mlp")
+            ops.append(self.ew("mlp_residual", "add", T, h, m.dense_layers, "mlp", n_in=2))
+        if m.moe:
+            ops += self.moe_block()
+        ops.append(self.ew("final_norm", m.norm, self.B, h, 1, "head", weight_cols=h))
+        ops.append(self.gemm("lm_head", m.vocab, h, 1, "head", m=self.B))
+        return ops
+
+    def attention_block(self):
+        m, T, L, h = self.m, self.T, self.m.layers, self.m.hidden
+        ops = [self.gemm("q_proj", m.q_dim, h, L, "attn"),
+               self.gemm("k_proj", m.kv_dim, h, L, "attn"),
+               self.gemm("v_proj", m.kv_dim, h, L, "attn"),
+               self.ew("rope", "rope", T, m.q_dim + m.kv_dim, L, "attn"),
+               self.ew("kv_write", "copy", T, 2 * m.kv_dim, L, "attn", out_role="kv", out_fmt=self.kf)]
+        ops += self.attend(m.heads, m.kv_heads, m.head_dim, m.head_dim, L, kv_role="kv", shared_latent=False)
+        ops.append(self.gemm("o_proj", h, m.heads * m.head_dim, L, "attn"))
+        return ops
+
+    def mla_attention(self):
+        m, T, L, h, a = self.m, self.T, self.m.layers, self.m.hidden, self.m.mla
+        latent = a.kv_lora_rank + a.qk_rope_head_dim
+        ops = []
+        if a.q_lora_rank:
+            ops += [self.gemm("q_a_proj", a.q_lora_rank, h, L, "attn"),
+                    self.gemm("q_b_proj", m.q_dim, a.q_lora_rank, L, "attn")]
+        else:
+            ops.append(self.gemm("q_proj", m.q_dim, h, L, "attn"))
+        ops += [self.gemm("kv_a_proj", latent, h, L, "attn"),
+                self.ew("kv_a_norm", "rmsnorm", T, a.kv_lora_rank, L, "attn", weight_cols=a.kv_lora_rank),
+                self.ew("rope", "rope", T, m.heads * a.qk_rope_head_dim + a.qk_rope_head_dim, L, "attn"),
+                self.ew("kv_write", "copy", T, latent, L, "attn", out_role="kv", out_fmt=self.kf)]
+        if self.phase == "prefill":
+            # expand the latent into per-head keys (nope part) and values, then attend
+            ops.append(self.gemm("kv_b_proj", m.heads * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank, L, "attn"))
+            ops += self.attend(m.heads, m.heads, a.qk_nope_head_dim + a.qk_rope_head_dim, a.v_head_dim, L,
+                               kv_role="activation", shared_latent=False)
+        else:
+            # absorbed: q_nope·W_UK per head, attention over the cached latent, then W_UV per head
+            ops.append(self.gemm("q_absorb", a.kv_lora_rank, a.qk_nope_head_dim, L, "attn", m=self.T,
+                                 b=m.heads, weight_shape=(m.heads, a.qk_nope_head_dim, a.kv_lora_rank)))
+            ops += self.attend(m.heads, 1, latent, a.kv_lora_rank, L, kv_role="kv", shared_latent=True)
+            ops.append(self.gemm("o_absorb", a.v_head_dim, a.kv_lora_rank, L, "attn", m=self.T,
+                                 b=m.heads, weight_shape=(m.heads, a.kv_lora_rank, a.v_head_dim)))
+        ops.append(self.gemm("o_proj", h, m.heads * a.v_head_dim, L, "attn"))
+        return ops
+
+    def attend(self, heads, kv_heads, d, dv, repeat, kv_role, shared_latent):
+        B, q, kvl = self.B, self.q_len, self.kv_len
+        kfmt = self.kf if kv_role == "kv" else self.af
+        qt = self.act("q", B, q, heads, d)
+        kc = TensorSpec("k_cache", (B, kvl, kv_heads, d), kfmt, kv_role)
+        # MLA's absorbed values are the first kv_lora_rank columns of the same latent: read once
+        vc = () if shared_latent else (TensorSpec("v_cache", (B, kvl, kv_heads, dv), kfmt, kv_role),)
+        out = self.act("attention.out", B, q, heads, dv)
+        window = self.m.sliding_window if (self.m.sliding_window and self.phase == "prefill") else 0
+        dims = {"batch": B, "heads": heads, "kv_heads": kv_heads, "q_len": q, "kv_len": kvl,
+                "head_dim": d, "causal": True}
+        if dv != d:
+            dims["v_head_dim"] = dv
+        if window and window < kvl:
+            dims["window"] = window
+        cfmt = wider_format(self.af, kfmt)
+        if self.attention == "fused":
+            return [Op("attention", "attention", dims, (qt,) + (kc,) + vc, (out,), cfmt, repeat, self.phase, "attn")]
+        bh = B * heads
+        scores = self.act("attn_scores.out", bh, q, kvl)
+        probs = self.act("attn_softmax.out", bh, q, kvl)
+        v_in = vc[0] if vc else kc
+        return [
+            Op("attn_scores", "gemm", {"b": bh, "m": q, "n": kvl, "k": d}, (qt, kc), (scores,), cfmt,
+               repeat, self.phase, "attn"),
+            Op("attn_softmax", "softmax", {"rows": bh * q, "cols": kvl}, (scores,), (probs,), self.af,
+               repeat, self.phase, "attn"),
+            Op("attn_pv", "gemm", {"b": bh, "m": q, "n": dv, "k": kvl}, (probs, v_in), (out,), cfmt,
+               repeat, self.phase, "attn"),
+        ]
+
+    def mlp(self, prefix, width, repeat, group, m=None, density=1.0, weight_lead=None, extra=None):
+        T = self.T if m is None else m
+        h = self.m.hidden
+        ws = (lambda k, n: (weight_lead, k, n)) if weight_lead else (lambda k, n: None)
+        ops = []
+        if self.m.gated_mlp:
+            ops.append(self.gemm(f"{prefix}gate_proj", width, h, repeat, group, m=T,
+                                 weight_shape=ws(h, width), density=density, dims_extra=extra))
+        ops.append(self.gemm(f"{prefix}up_proj", width, h, repeat, group, m=T,
+                             weight_shape=ws(h, width), density=density, dims_extra=extra))
+        ops.append(self.ew(f"{prefix}act", "silu_mul" if self.m.gated_mlp else "gelu", T, width, repeat,
+                           group, n_in=2 if self.m.gated_mlp else 1))
+        ops.append(self.gemm(f"{prefix}down_proj", h, width, repeat, group, m=T,
+                             weight_shape=ws(width, h), density=density, dims_extra=extra))
+        return ops
+
+    def moe_block(self):
+        m, T, h, e = self.m, self.T, self.m.hidden, self.m.moe
+        L = m.moe_layers
+        router_w = TensorSpec("router.weight", (h, e.num_experts), self.wf, "weight")
+        ops = [self.ew("mlp_norm", m.norm, T, h, L, "moe", weight_cols=h),
+               Op("router", "moe_router", {"tokens": T, "experts": e.num_experts, "hidden": h},
+                  (self.act("router.in", T, h), router_w), (self.act("router.out", T, e.num_experts),),
+                  self.gemm_fmt, L, self.phase, "moe")]
+        touched = experts_touched(e.num_experts, e.top_k, T)
+        extra = {"experts": e.num_experts, "experts_touched": touched, "top_k": e.top_k}
+        ops += self.mlp("expert_", e.expert_intermediate, L, "moe", m=T * e.top_k,
+                        density=touched / e.num_experts, weight_lead=e.num_experts, extra=extra)
+        if e.shared_intermediate:
+            ops += self.mlp("shared_", e.shared_intermediate, L, "moe")
+        ops.append(self.ew("mlp_residual", "add", T, h, L, "moe", n_in=2))
+        return ops
+
+    # ---- memory footprint (bytes, whole batch) ------------------------------
+    def footprint(self) -> dict:
+        m = self.m
+        w_bits = get_format(self.wf).bits_per_element
+        a_bytes = get_format(self.af).bits_per_element / 8
+        weights = m.params * w_bits / 8
+        cached = self.B * (self.kv_len if self.phase == "decode" else min(self.S, m.sliding_window or self.S))
+        kv_cache = cached * m.kv_bytes_per_token(self.kf)
+        widest = max(m.intermediate, (m.moe.expert_intermediate * m.moe.top_k + m.moe.shared_intermediate) if m.moe else 0)
+        # live activations of one layer: residual + normed input, the widest MLP pair,
+        # q/k/v; plus fp32 logits of the last positions
+        per_token = 2 * m.hidden + 2 * widest + m.q_dim + 2 * m.kv_dim
+        acts = self.T * per_token * a_bytes + self.B * m.vocab * 4
+        if self.attention == "unfused":
+            acts += self.B * m.heads * self.q_len * self.kv_len * a_bytes
+        return {"weights": weights, "kv_cache": kv_cache, "activations": acts}
