@@ -292,19 +292,34 @@ def elem_flat(xb, x, out, ob, mbits, emin, max_norm, maxn_bits, min_norm, mode, 
     minb = np.int64(0)
     if flush:  # inputs below the target's min normal are flushed
         minb = np.int64((emin + 127) << 23) if emin > -127 else np.int64(0x800000)
+    # round_grid constant c = 2^(max(E, emin+127) + 23 - mbits - 127) must stay finite:
+    # larger inputs (and Inf/NaN) take the slow path
+    ebig = min((254 - 23 + mbits + 1) << 23, 0x7F800000)
+    Fu = np.uint32(max(emin + 127, 1))
+    sh = np.uint32(23 - mbits)
+    maxv = np.float32(max_norm)
     for c in prange(nchunks):
         lo = c * chunk
         hi = min(lo + chunk, n)
         cnt = hi - lo
+        cbits = np.empty(chunk, dtype=np.uint32)
+        cf = cbits.view(np.float32)
         nslow = 0
         for k in range(cnt):  # range(n) + offset: the loop form LLVM vectorizes
             ab = xb[lo + k] & 0x7FFFFFFF
-            nslow += ((ab != 0) & (ab < 0x800000)) | (ab >= 0x7F800000) | ((ab != 0) & (ab < minb))
+            nslow += ((ab != 0) & (ab < 0x800000)) | (ab >= ebig) | ((ab != 0) & (ab < minb))
             if microx:
                 nslow += (ab & 0x7FFFFF) >= 0x7FFF00
         if nslow == 0:
             for k in range(cnt):
-                ob[lo + k] = fast_bits(np.int64(xb[lo + k]), 23 - mbits, emin + 127, 0, mode, maxn_bits, saturate)
+                E = (xb[lo + k] >> np.uint32(23)) & np.uint32(0xFF)
+                cbits[k] = ((E if E > Fu else Fu) + sh) << np.uint32(23)
+            for k in range(cnt):
+                xv = x[lo + k]
+                q = round_grid(abs(xv), cf[k], mode)
+                if q > maxv:
+                    q = maxv if saturate else np.float32(np.inf)
+                out[lo + k] = q if xv >= 0 else -q
             continue
         for i in range(lo, hi):
             ab = xb[i] & 0x7FFFFFFF
@@ -337,7 +352,10 @@ def microexp_rows(xb, x, out, ob, sexp, micro, block, sub, mbits, max_norm, maxn
     sub_shift = 0
     while (1 << sub_shift) < sub:  # sub-blocks are powers of two (registry: 2)
         sub_shift += 1
+    mscale = np.float32(max_norm * 2.0 ** (mbits - 23))
     for r in prange(rows):
+        cbits = np.empty(block, dtype=np.uint32)
+        cf = cbits.view(np.float32)
         for b in range(nb):
             lo = b * block
             hi = min(lo + block, L)
@@ -370,13 +388,19 @@ def microexp_rows(xb, x, out, ob, sexp, micro, block, sub, mbits, max_norm, maxn
                 for i in range(slo, shi):
                     etop = max(etop, (xb[r, i] & 0x7FFFFFFF) >> 23)
                 micro[r, b * nsub + j] = (etop < top) & (slo < hi)
-            fe = maxn_bits >> 23
-            if nslow == 0 and fe + e - 1 >= 1:
+            # c = 2^(s - mbits + 23) per pair (s = e - mu) must be a normal float32
+            if nslow == 0 and e - 1 - mbits + 150 >= 1 and e - mbits + 150 <= 254:
                 m0 = b * nsub
+                base = np.uint32(e - mbits + 150)
                 for k in range(n):
-                    s = e - np.int64(micro[r, m0 + (k >> sub_shift)])
-                    ob[r, lo + k] = fast_bits(np.int64(xb[r, lo + k]), 0, s - mbits + 150, -100000, mode,
-                                              maxn_bits + (s << 23), True)
+                    cbits[k] = (base - np.uint32(micro[r, m0 + (k >> sub_shift)])) << np.uint32(23)
+                for k in range(n):
+                    c = cf[k]
+                    xv = x[r, lo + k]
+                    q = round_grid(abs(xv), c, mode)
+                    mv = c * mscale  # max_norm * 2^s, exact
+                    q = mv if q > mv else q
+                    out[r, lo + k] = q if xv >= 0 else -q
                 continue
             for i in range(lo, hi):
                 s = e - micro[r, b * nsub + (i - lo) // sub]
