@@ -134,7 +134,9 @@ def main(argv=None) -> int:
                 note="times are best-of-repeat wall clock; memcpy is np.copyto of the same float32 array into a "
                      "preallocated one (the goal is checked against it), copy is x.copy() which allocates its "
                      "result as quantize does; all three are timed interleaved; 'compile' = first call with an empty numba "
-                     "cache, 'cached' = first call of a new process with the cache filled")
+                     "cache, 'cached' = first call of a new process with the cache filled; calls run in table "
+                     "order, so a kernel shared by several formats (mx_rows: mxfp4, mxfp8_e4m3, mxint8, msfp12) "
+                     "is compiled by the first of them")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "functional_speed.json").write_text(json.dumps(dict(info=info, quantize=rows, gemm=gemm), indent=2))
     md = _markdown(info, rows, gemm)

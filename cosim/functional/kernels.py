@@ -134,34 +134,6 @@ def q_bits(xbits, s, is_int, mbits, emin, maxb, mode, microx, saturate):
 
 
 @njit(inline="always", cache=True)
-def fast_bits(xbits, c0, c1, c2, mode, maxb, saturate):
-    """Branch-free (vectorizable) form of `q_bits` for inputs known to be zero or
-    float32-normal: the rounding shift is sh = c0 + max(c1 - E, c2)."""
-    ab = xbits & 0x7FFFFFFF
-    E = ab >> 23
-    sh = c0 + max(c1 - E, c2)
-    sh = min(sh, 31)
-    sig = (ab & 0x7FFFFF) | 0x800000
-    trunc = sig >> sh
-    rem = sig & ((np.int64(1) << sh) - 1)
-    half = np.int64(1) << (sh - 1)
-    if mode == 0:
-        up = np.int64((rem > half) | ((rem == half) & ((trunc & 1) == 1)))
-    elif mode == 1:
-        up = np.int64(rem >= half)
-    else:
-        up = np.int64(0)
-    q = trunc + up
-    rb = ((E - 1) << 23) + (q << sh)
-    rb = np.int64(0) if (q == 0) | (ab == 0) else rb
-    if saturate:
-        rb = min(rb, maxb)
-    else:
-        rb = np.int64(0x7F800000) if rb > maxb else rb
-    return rb | (xbits & 0x80000000)
-
-
-@njit(inline="always", cache=True)
 def round_grid(ax, c, mode):
     """Round ax = |x| (float32) onto multiples of step = c * 2^-23, where c = 2^(k+23) is
     a normal float32 above ax: float32 addition rounds to nearest even at exactly that
@@ -337,8 +309,7 @@ def elem_flat(xb, x, out, ob, mbits, emin, max_norm, maxn_bits, min_norm, mode, 
 
 
 @njit(parallel=True, cache=True)
-def microexp_rows(xb, x, out, ob, sexp, micro, block, sub, mbits, max_norm, maxn_bits, scale_lo, scale_hi,
-                  mode, pow2):
+def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
     """Shared-microexponent MX4/6/9 (Rouhani et al., ISCA 2023; mx-formats.md §11).
 
     Level 1: E = floor(log2 amax) of the block. Level 2: a pair gets microexponent 1
@@ -379,15 +350,15 @@ def microexp_rows(xb, x, out, ob, sexp, micro, block, sub, mbits, max_norm, maxn
             if e < scale_lo:
                 e = scale_lo
             sexp[r, b] = e
-            # an element is in the block's top binade iff its exponent field is >= e + 127
-            top = e + 127
+            # |x| < 2^e compares as magnitude bits below the pattern of 2^e
+            top = (e + 127) << 23 if e >= -126 else np.int64(1) << (e + 149)
             for j in range(nsub):
                 slo = lo + j * sub
                 shi = min(slo + sub, hi)
-                etop = 0
+                pmax = 0
                 for i in range(slo, shi):
-                    etop = max(etop, (xb[r, i] & 0x7FFFFFFF) >> 23)
-                micro[r, b * nsub + j] = (etop < top) & (slo < hi)
+                    pmax = max(pmax, xb[r, i] & 0x7FFFFFFF)
+                micro[r, b * nsub + j] = (pmax < top) & (slo < hi)
             # c = 2^(s - mbits + 23) per pair (s = e - mu) must be a normal float32
             if nslow == 0 and e - 1 - mbits + 150 >= 1 and e - mbits + 150 <= 254:
                 m0 = b * nsub

@@ -101,9 +101,8 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         micro = np.empty((rows.shape[0], nb * (f.block_size // f.subblock_size)), dtype=np.int8)
-        K.microexp_rows(rows.view(np.uint32), rows, out, out.view(np.uint32), sexp, micro, f.block_size,
-                        f.subblock_size, ep.mbits, ep.max_norm, _f32_bits(ep.max_norm), -scale_hi,
-                        scale_hi, mode, K.POW2)
+        K.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
+                        ep.max_norm, -scale_hi, scale_hi, mode, K.POW2)
         return QParts(f, xf.shape, ax, out, scales=sexp, micro=micro, elem=ep)
     if f.family == "nvfp4":
         fin = np.abs(xf[np.isfinite(xf)])
