@@ -230,10 +230,14 @@ def test_properties(x, fmt, mode):
     # idempotence: the quantized tensor is on the grid. Formats with non-power-of-two
     # scales (per-tensor int8, NVFP4's fp32 tensor scale, fp16 group scales) recompute a
     # scale that can be an ulp larger, and truncating y/scale then drops one step.
-    if not (mode == "zero" and get_format(fmt).family in ("int", "nvfp4", "int_group")):
+    # Zero-point groups are not idempotent at all: the quantized range is narrower, so the
+    # recomputed scale and zero point differ.
+    f = get_format(fmt)
+    if f.symmetric and not (mode == "zero" and f.family in ("int", "nvfp4", "int_group")):
         np.testing.assert_array_equal(quantize(y, fmt, rounding=mode, saturate=sat), y)
-    # sign symmetry
-    np.testing.assert_array_equal(quantize(-x, fmt, rounding=mode, saturate=sat), -y)
+    # sign symmetry (not for zero-point groups: the zero point rounds asymmetrically)
+    if get_format(fmt).symmetric:
+        np.testing.assert_array_equal(quantize(-x, fmt, rounding=mode, saturate=sat), -y)
     # rounding toward zero never grows a magnitude
     if mode == "zero" and get_format(fmt).family != "int_group" and fmt not in ("nvfp4", "int8"):
         assert (np.abs(y) <= np.abs(x)).all()
