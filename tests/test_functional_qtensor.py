@@ -93,3 +93,11 @@ def test_unencodable_specials_raise():
         encode(np.array([1e9], F32), "fp4_e2m1", saturate=False)
     with pytest.raises(ValueError, match="NaN/Inf"):
         encode(np.array([np.nan, 1.0], F32), "int8")
+
+
+@pytest.mark.parametrize("shape", [(0, 32), (4, 0), (0,), (3,), (2, 0, 3)])
+def test_empty_and_tiny_shapes(shape):
+    x = np.ones(shape, F32)
+    for fmt in ("mxfp4", "mx6", "nvfp4", "int4_g32_zp", "bf16", "int8", "msfp12"):
+        q = encode(x, fmt)
+        assert quantize(x, fmt).shape == decode(q).shape == x.shape

@@ -219,12 +219,13 @@ def decode(q: QTensor) -> np.ndarray:
         return (c * q.tensor_scale).astype(np.float32).reshape(q.shape)
     axis = q.axis
     L = q.shape[axis]
-    rows = n // L if L else 0
+    rows = int(np.prod([d for i, d in enumerate(q.shape) if i != axis], dtype=np.int64))
     bs = f.block_size
+    nb = -(-L // bs)
     codes = unpack_bits(q.codes, f.element_bits, n).reshape(rows, L)
     if f.family in ("mx", "bfp", "microexp"):
         ep = element_params(f)
-        sb = q.scales.reshape(rows, -1).astype(np.int64)
+        sb = q.scales.reshape(rows, nb).astype(np.int64)
         s_el = _per_element(sb, bs, L)
         nan_el = s_el == 255
         s_el = s_el - 127
@@ -245,17 +246,17 @@ def decode(q: QTensor) -> np.ndarray:
     elif f.family == "nvfp4":
         ep = element_params(f)
         e4m3 = fp_code_table(element_params(get_format("fp8_e4m3")))
-        bscale = e4m3[q.scales.reshape(rows, -1).astype(np.int64)]
+        bscale = e4m3[q.scales.reshape(rows, nb).astype(np.int64)]
         d = _per_element(bscale, bs, L) * q.tensor_scale
         y = fp_code_table(ep)[codes] * d
     elif f.family == "int_group":
         b = f.element_bits
-        sc = unpack_bits(q.scales, 16, rows * -(-L // bs)).astype(np.uint16).view(np.float16)
-        sc_el = _per_element(sc.astype(np.float64).reshape(rows, -1), bs, L)
+        sc = unpack_bits(q.scales, 16, rows * nb).astype(np.uint16).view(np.float16)
+        sc_el = _per_element(sc.astype(np.float64).reshape(rows, nb), bs, L)
         if f.symmetric:
             v = _from_twos(codes, b).astype(np.float64)
         else:
-            z = unpack_bits(q.zero_points, b, sc.size).reshape(rows, -1)
+            z = unpack_bits(q.zero_points, b, sc.size).reshape(rows, nb)
             v = (codes - _per_element(z, bs, L)).astype(np.float64)
         y = v * sc_el
     else:  # pragma: no cover

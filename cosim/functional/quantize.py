@@ -47,7 +47,8 @@ def _f32_bits(v: float) -> int:
 
 def _to_rows(x: np.ndarray, axis: int) -> np.ndarray:
     moved = np.moveaxis(x, axis, -1)
-    return np.ascontiguousarray(moved).reshape(-1, x.shape[axis])
+    n_rows = int(np.prod(moved.shape[:-1], dtype=np.int64))  # explicit: -1 is ambiguous for empty axes
+    return np.ascontiguousarray(moved).reshape(n_rows, x.shape[axis])
 
 
 def _from_rows(y2d: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
