@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     for f in GEMM_FORMATS:
         for mode in ("fast", "exact"):
             matmul(a, b, f, mode=mode)
-            t = _best(lambda: matmul(a, b, f, mode=mode), max(3, args.repeat // 2))
+            t = _best(lambda: matmul(a, b, f, mode=mode), args.repeat)
             gemm.append(dict(format=f, mode=mode, shape=[n, n, n], GFLOPs=2 * n ** 3 / t / 1e9,
                              GMACs=n ** 3 / t / 1e9, warm_s=t, first_call_compile_s=cold[f"matmul:{f}:{mode}"],
                              first_call_cached_s=loaded[f"matmul:{f}:{mode}"],

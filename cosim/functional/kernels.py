@@ -324,19 +324,49 @@ def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo
     while (1 << sub_shift) < sub:  # sub-blocks are powers of two (registry: 2)
         sub_shift += 1
     mscale = np.float32(max_norm * 2.0 ** (mbits - 23))
+    m31 = np.uint32(0x7FFFFFFF)
     for r in prange(rows):
         cbits = np.empty(block, dtype=np.uint32)
         cf = cbits.view(np.float32)
+        br = xb[r]
+        xr = x[r]
+        orow = out[r]
+        mrow = micro[r]
         for b in range(nb):
             lo = b * block
             hi = min(lo + block, L)
-            amax = 0
-            nslow = 0
             n = hi - lo
+            amax = np.uint32(0)
+            nslow = 0
             for k in range(n):
-                ab = xb[r, lo + k] & 0x7FFFFFFF
+                ab = br[lo + k] & m31
                 amax = ab if ab > amax else amax
                 nslow += (ab != 0) & (ab < 0x800000)
+            if sub == 2 and n == block and nslow == 0 and amax < 0x7F800000 and amax >= 0x800000:
+                # the common case, in straight-line pair loops: E from the exponent field,
+                # pair maxima against the pattern of 2^E, one magic constant per pair
+                e = np.int64(amax >> np.uint32(23)) - 127
+                if e >= scale_lo and e <= scale_hi and e - 1 - mbits + 150 >= 1 and e - mbits + 150 <= 254:
+                    sexp[r, b] = e
+                    top = np.uint32((e + 127) << 23)
+                    base = np.uint32(e - mbits + 150)
+                    m0 = b * nsub
+                    for j in range(nsub):
+                        a0 = br[lo + 2 * j] & m31
+                        a1 = br[lo + 2 * j + 1] & m31
+                        mu = np.uint32((a0 < top) & (a1 < top))
+                        mrow[m0 + j] = mu
+                        cb = (base - mu) << np.uint32(23)
+                        cbits[2 * j] = cb
+                        cbits[2 * j + 1] = cb
+                    for k in range(n):
+                        c = cf[k]
+                        xv = xr[lo + k]
+                        q = round_grid(abs(xv), c, mode)
+                        mv = c * mscale
+                        q = mv if q > mv else q
+                        orow[lo + k] = q if xv >= 0 else -q
+                    continue
             if amax >= 0x7F800000:
                 sexp[r, b] = NAN_EXP
                 for j in range(nsub):
