@@ -60,10 +60,11 @@ def test_golden_matmul(path):
     fmt = "mx" + meta["format"]
     bs = int(meta["block_size"])
     kw = dict(rounding=meta["rounding"], block_size=bs)
-    # the operands themselves are bit-exact
-    assert same(quantize(d["x"], fmt, axis=-1, **kw), d["qa"]).all()
-    assert same(quantize(d["b"], fmt, axis=0, **kw), d["qb"]).all()
-    y = matmul(d["x"], d["b"], fmt, mode="fast", **kw)
-    np.testing.assert_allclose(y, d["y_f64"], rtol=1e-5, atol=0)
+    # the operands themselves are bit-exact, in both compat modes
+    for compat in ("ocp", "microxcaling"):
+        assert same(quantize(d["x"], fmt, axis=-1, compat=compat, **kw), d["qa"]).all()
+        assert same(quantize(d["b"], fmt, axis=0, compat=compat, **kw), d["qb"]).all()
+        y = matmul(d["x"], d["b"], fmt, mode="fast", compat=compat, **kw)
+        np.testing.assert_allclose(y, d["y_f64"], rtol=1e-5, atol=0)
     ye = matmul(d["x"], d["b"], fmt, mode="exact", **kw)
     np.testing.assert_allclose(ye, d["y_f64"], rtol=1e-5, atol=0)
