@@ -279,7 +279,9 @@ def elem_flat(xb, x, out, ob, mbits, emin, max_norm, maxn_bits, min_norm, mode, 
         nslow = 0
         for k in range(cnt):  # range(n) + offset: the loop form LLVM vectorizes
             ab = xb[lo + k] & 0x7FFFFFFF
-            nslow += ((ab != 0) & (ab < 0x800000)) | (ab >= ebig) | ((ab != 0) & (ab < minb))
+            # float32 subnormals are fine here (c is normal since Fu >= 1); specials, huge
+            # values and flush candidates are not
+            nslow += (ab >= ebig) | ((ab != 0) & (ab < minb))
             if microx:
                 nslow += (ab & 0x7FFFFF) >= 0x7FFF00
         if nslow == 0:
@@ -336,13 +338,13 @@ def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo
             lo = b * block
             hi = min(lo + block, L)
             n = hi - lo
+            # (float32-subnormal elements need no special care here: the rounding constant
+            # c of round_grid is a normal float32 and the hardware add handles them)
             amax = np.uint32(0)
-            nslow = 0
             for k in range(n):
                 ab = br[lo + k] & m31
                 amax = ab if ab > amax else amax
-                nslow += (ab != 0) & (ab < 0x800000)
-            if sub == 2 and n == block and nslow == 0 and amax < 0x7F800000 and amax >= 0x800000:
+            if sub == 2 and n == block and amax < 0x7F800000 and amax >= 0x800000:
                 # the common case, in straight-line pair loops: E from the exponent field,
                 # pair maxima against the pattern of 2^E, one magic constant per pair
                 e = np.int64(amax >> np.uint32(23)) - 127
@@ -390,7 +392,7 @@ def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo
                     pmax = max(pmax, xb[r, i] & 0x7FFFFFFF)
                 micro[r, b * nsub + j] = (pmax < top) & (slo < hi)
             # c = 2^(s - mbits + 23) per pair (s = e - mu) must be a normal float32
-            if nslow == 0 and e - 1 - mbits + 150 >= 1 and e - mbits + 150 <= 254:
+            if e - 1 - mbits + 150 >= 1 and e - mbits + 150 <= 254:
                 m0 = b * nsub
                 base = np.uint32(e - mbits + 150)
                 for k in range(n):
