@@ -70,6 +70,13 @@ def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None
     reference's mx_flush_fp32_subnorms).
     compat: "ocp" (exact exponent extraction and rounding) or "microxcaling"
     (reproduce the reference's float32 log2 and floor(t+0.5) artefacts bit for bit).
+    It affects the formats the reference implements (MX, BFP via MX-int elements,
+    elementwise casts); shared-microexponent, NVFP4 and integer-group formats have no
+    reference there and are always computed exactly.
+
+    Inputs are converted to float32 first (the reference works in float32). NaN or
+    +-Inf anywhere in a block turns the whole block into NaN; elementwise casts pass
+    NaN/Inf through. Block formats keep a short last block as if zero-padded.
     """
     return quantize_parts(x, fmt, axis=axis, block_size=block_size, rounding=rounding,
                           saturate=saturate, flush_subnormals=flush_subnormals,
