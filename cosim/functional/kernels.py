@@ -433,10 +433,11 @@ def round_fp64(v, mbits, emin, max_norm, mode, saturate):
 
 
 @njit(parallel=True, cache=True)
-def nvfp4_rows(x, out, bscale, block, tensor_scale, mode):
-    """NVFP4: E4M3 scale per block of 16 (amax/6 relative to the fp32 tensor scale,
-    rounded to nearest even and saturated at 448), FP4 E2M1 elements, saturating.
-    Dequantized value = q * s_block * s_tensor, rounded once to float32."""
+def nvfp4_rows(x, out, bscale, block, tensor_scale, mode, s_mbits, s_emin, s_max, e_mbits, e_emin, e_max):
+    """NVFP4: E4M3 scale per block of 16 (amax / e_max relative to the fp32 tensor
+    scale, rounded to nearest even and saturated at s_max), FP4 E2M1 elements (grid
+    e_mbits/e_emin, saturating at e_max). Dequantized value = q * s_block * s_tensor,
+    rounded once to float32."""
     rows, L = x.shape
     nb = bscale.shape[1]
     for r in prange(rows):
@@ -456,21 +457,23 @@ def nvfp4_rows(x, out, bscale, block, tensor_scale, mode):
                 for i in range(lo, hi):
                     out[r, i] = np.nan
                 continue
-            bs = round_fp64(amax / 6.0 / tensor_scale, 3, -6, 448.0, 0, True)
+            bs = round_fp64(amax / e_max / tensor_scale, s_mbits, s_emin, s_max, 0, True)
             bscale[r, b] = bs
             d = bs * tensor_scale  # 4-bit by 24-bit significand product: exact in float64
             for i in range(lo, hi):
                 if d == 0.0:
                     out[r, i] = 0.0
                 else:
-                    q = round_fp64(np.float64(x[r, i]) / d, 1, 0, 6.0, mode, True)
+                    q = round_fp64(np.float64(x[r, i]) / d, e_mbits, e_emin, e_max, mode, True)
                     out[r, i] = q * d
 
 
 @njit(parallel=True, cache=True)
-def int_group_rows(x, out, scales, zps, group, bits, zero_point, mode):
+def int_group_rows(x, out, scales, zps, group, bits, zero_point, mode, s_mbits, s_emin, s_max):
     """Integer groups along the last axis with an fp16 scale per group.
 
+    The scale is rounded (nearest even, saturating) onto the grid (s_mbits, s_emin,
+    s_max) of its format, fp16 in the registry.
     Symmetric: scale = fp16(amax / (2^(b-1)-1)), q in [-(2^(b-1)-1), 2^(b-1)-1].
     Asymmetric: the range [min(x,0), max(x,0)] (zero always representable) maps onto
     [0, 2^b-1]; scale = fp16(range / (2^b-1)), zero point z = round(-lo/scale) in
@@ -501,7 +504,7 @@ def int_group_rows(x, out, scales, zps, group, bits, zero_point, mode):
                 continue
             if zero_point:
                 qmax = 2.0 ** bits - 1.0
-                sc = round_fp64((vmax - vmin) / qmax, 10, -14, 65504.0, 0, True)
+                sc = round_fp64((vmax - vmin) / qmax, s_mbits, s_emin, s_max, 0, True)
                 z = 0.0
                 if sc > 0.0:
                     z = min(max(round_int(-vmin / sc, mode, False), 0.0), qmax)
@@ -519,7 +522,7 @@ def int_group_rows(x, out, scales, zps, group, bits, zero_point, mode):
             else:
                 qmax = 2.0 ** (bits - 1) - 1.0
                 amax = max(vmax, -vmin)
-                sc = round_fp64(amax / qmax, 10, -14, 65504.0, 0, True)
+                sc = round_fp64(amax / qmax, s_mbits, s_emin, s_max, 0, True)
                 scales[r, g] = sc
                 zps[r, g] = 0
                 for i in range(lo, hi):

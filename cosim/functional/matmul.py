@@ -31,13 +31,14 @@ import numpy as np
 from numba import njit, prange
 
 from . import kernels as K
+from workloads.formats import get_format
+
 from .params import element_params, resolve
 from .quantize import quantize, quantize_parts
 
 __all__ = ["matmul", "exact_operand"]
 
 _ACC = {"fp32": 0, "bf16": 1, "fp64": 2, "fixed": 3}
-_BF16_MAX = (2 - 2 ** -7) * 2.0 ** 127
 
 
 @njit(inline="always", cache=True)
@@ -82,7 +83,7 @@ def _block_value(sh, sl, split, e2, keep, pow2):
 
 
 @njit(parallel=True, cache=True)
-def _exact_gemm(ca, sa, cb, sb, block, ue, split, acc_kind, frac_bits, out, pow2):
+def _exact_gemm(ca, sa, cb, sb, block, ue, split, acc_kind, frac_bits, bf, out, pow2):
     M, Kd = ca.shape
     N = cb.shape[0]
     nb = sa.shape[1]
@@ -117,7 +118,7 @@ def _exact_gemm(ca, sa, cb, sb, block, ue, split, acc_kind, frac_bits, out, pow2
                     bv = np.float32(_block_value(sh, sl, split, e2, 40, pow2))
                     t = np.float32(acc32 + bv)
                     if acc_kind == 1:
-                        t = np.float32(K.round_fp64(np.float64(t), 7, -126, _BF16_MAX, 0, False))
+                        t = np.float32(K.round_fp64(np.float64(t), bf[0], bf[1], bf[2], 0, False))
                     acc32 = t
                 elif acc_kind == 2:
                     acc64 += _block_value(sh, sl, split, e2, 62, pow2)
@@ -153,16 +154,16 @@ def _exact_gemm(ca, sa, cb, sb, block, ue, split, acc_kind, frac_bits, out, pow2
 
 
 @njit(inline="always", cache=True)
-def _acc_block(acc, sm, e, use_bf16, pow2):
+def _acc_block(acc, sm, e, use_bf16, bf, pow2):
     bv = np.float32(np.float64(sm) * pow2[1000 + e])
     acc = np.float32(acc + bv)
-    if use_bf16:
-        acc = np.float32(K.round_fp64(np.float64(acc), 7, -126, _BF16_MAX, 0, False))
+    if use_bf16:  # bf = (mbits, emin, max_norm) of bf16 from the registry
+        acc = np.float32(K.round_fp64(np.float64(acc), bf[0], bf[1], bf[2], 0, False))
     return acc
 
 
 @njit(parallel=True, cache=True)
-def _exact_gemm_f32(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, out, pow2):
+def _exact_gemm_f32(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, bf, out, pow2):
     """Fast path of `_exact_gemm` for fp32/bf16 accumulation when every block sum fits
     below 2^53 (all MX formats but E5M2): float64(S) is then exact and one cast to
     float32 is the single rounding. Rows are processed four at a time so each B block
@@ -195,10 +196,10 @@ def _exact_gemm_f32(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, out, pow2
                         s1 += np.int64(ca[i0 + 1, k]) * bk
                         s2 += np.int64(ca[i0 + 2, k]) * bk
                         s3 += np.int64(ca[i0 + 3, k]) * bk
-                    a0 = _acc_block(a0, s0, sa[i0, kb] + eb + ue, use_bf16, pow2)
-                    a1 = _acc_block(a1, s1, sa[i0 + 1, kb] + eb + ue, use_bf16, pow2)
-                    a2 = _acc_block(a2, s2, sa[i0 + 2, kb] + eb + ue, use_bf16, pow2)
-                    a3 = _acc_block(a3, s3, sa[i0 + 3, kb] + eb + ue, use_bf16, pow2)
+                    a0 = _acc_block(a0, s0, sa[i0, kb] + eb + ue, use_bf16, bf, pow2)
+                    a1 = _acc_block(a1, s1, sa[i0 + 1, kb] + eb + ue, use_bf16, bf, pow2)
+                    a2 = _acc_block(a2, s2, sa[i0 + 2, kb] + eb + ue, use_bf16, bf, pow2)
+                    a3 = _acc_block(a3, s3, sa[i0 + 3, kb] + eb + ue, use_bf16, bf, pow2)
             if full:
                 out[i0, j] = a0
                 out[i0 + 1, j] = a1
@@ -213,12 +214,17 @@ def _exact_gemm_f32(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, out, pow2
                         sm = np.int64(0)
                         for k in range(lo, hi):
                             sm += np.int64(ca[i, k]) * np.int64(cb[j, k])
-                        acc = _acc_block(acc, sm, sa[i, kb] + sb[j, kb] + ue, use_bf16, pow2)
+                        acc = _acc_block(acc, sm, sa[i, kb] + sb[j, kb] + ue, use_bf16, bf, pow2)
                     out[i, j] = acc
             # NaN blocks (scale code 0xFF) poison their whole dot product
             for i in range(i0, min(i0 + R, M)):
                 if nan_a[i] or nan_b[j]:
                     out[i, j] = np.nan
+
+
+def _bf16() -> tuple:
+    ep = element_params(get_format("bf16"))
+    return (ep.mbits, ep.emin, ep.max_norm)
 
 
 def _parse_accum(accum: str) -> tuple[int, int]:
@@ -294,7 +300,7 @@ def matmul(a, b, fmt_a, fmt_b=None, *, mode="fast", accum="fp32", rounding="even
         nan_a = (sa == K.NAN_EXP).any(axis=1)
         nan_b = (sb == K.NAN_EXP).any(axis=1)
         _exact_gemm_f32(ca, np.where(sa == K.NAN_EXP, 0, sa), cb, np.where(sb == K.NAN_EXP, 0, sb),
-                        nan_a, nan_b, fa.block_size, ua + ub, acc_kind == 1, out, K.POW2)
+                        nan_a, nan_b, fa.block_size, ua + ub, acc_kind == 1, _bf16(), out, K.POW2)
         return out
-    _exact_gemm(ca, sa, cb, sb, fa.block_size, ua + ub, split, acc_kind, frac, out, K.POW2)
+    _exact_gemm(ca, sa, cb, sb, fa.block_size, ua + ub, split, acc_kind, frac, _bf16(), out, K.POW2)
     return out

@@ -26,7 +26,7 @@ from workloads.formats import get_format
 from . import kernels as K
 from .packing import fp_code_table, fp_encode, pack_bits, unpack_bits
 from .params import element_params
-from .quantize import QParts, _from_rows, quantize_parts
+from .quantize import _SCALE_FORMAT, QParts, _from_rows, quantize_parts
 
 __all__ = ["QTensor", "encode", "decode"]
 
@@ -179,7 +179,7 @@ def _pack_parts(p: QParts, meta: dict) -> QTensor:
                     K.POW2)
         q = q.reshape(v.shape).astype(np.float64)
         codes = fp_encode(np.where(np.signbit(y), -np.abs(q), np.abs(q)), ep, name)
-        e4m3 = element_params(get_format("fp8_e4m3"))
+        e4m3 = element_params(get_format(_SCALE_FORMAT[f.scale_format]))
         sc = np.where(np.isnan(bscale), np.nan, bscale)
         return QTensor(codes=pack_bits(codes, 4), scales=fp_encode(sc, e4m3, name).astype(np.uint8).reshape(-1),
                        tensor_scale=float(p.tensor_scale), **base)
@@ -245,7 +245,7 @@ def decode(q: QTensor) -> np.ndarray:
         y = np.where(nan_el, np.nan, np.ldexp(v, np.where(nan_el, 0, s_el)))
     elif f.family == "nvfp4":
         ep = element_params(f)
-        e4m3 = fp_code_table(element_params(get_format("fp8_e4m3")))
+        e4m3 = fp_code_table(element_params(get_format(_SCALE_FORMAT[f.scale_format])))
         bscale = e4m3[q.scales.reshape(rows, nb).astype(np.int64)]
         d = _per_element(bscale, bs, L) * q.tensor_scale
         y = fp_code_table(ep)[codes] * d

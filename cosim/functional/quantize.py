@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels as K
+from workloads.formats import get_format
+
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
 
@@ -38,6 +40,10 @@ class QParts:
         if self.axis is None:
             return self.y2d.reshape(self.shape)
         return _from_rows(self.y2d, self.shape, self.axis)
+
+
+# registry scale_format -> the element format its values are stored in
+_SCALE_FORMAT = {"e4m3": "fp8_e4m3", "fp16": "fp16"}
 
 
 def _f32_bits(v: float) -> int:
@@ -116,17 +122,21 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
         fin = np.abs(xf[np.isfinite(xf)])
         amax = float(fin.max()) if fin.size else 0.0
         ep = element_params(f)
+        sp = element_params(get_format(_SCALE_FORMAT[f.scale_format]))
         # per-tensor fp32 scale maps the tensor max onto (max E4M3 scale) x (max FP4 element)
-        ts = float(np.float32(amax / (448.0 * ep.max_norm))) if amax > 0 else 1.0
+        ts = float(np.float32(amax / (sp.max_norm * ep.max_norm))) if amax > 0 else 1.0
         if ts == 0.0:  # amax so small that the fp32 tensor scale underflows
             ts = float(np.float32(2.0 ** -149))
         bscale = np.empty((rows.shape[0], nb), dtype=np.float32)
-        K.nvfp4_rows(rows, out, bscale, f.block_size, ts, mode)
+        K.nvfp4_rows(rows, out, bscale, f.block_size, ts, mode, sp.mbits, sp.emin, sp.max_norm, ep.mbits, ep.emin,
+                     ep.max_norm)
         return QParts(f, xf.shape, ax, out, scales=bscale, tensor_scale=ts, elem=ep)
     if f.family == "int_group":
         scales = np.empty((rows.shape[0], nb), dtype=np.float32)
         zps = np.empty((rows.shape[0], nb), dtype=np.int32)
-        K.int_group_rows(rows, out, scales, zps, f.block_size, f.element_bits, not f.symmetric, mode)
+        sp = element_params(get_format(_SCALE_FORMAT[f.scale_format]))
+        K.int_group_rows(rows, out, scales, zps, f.block_size, f.element_bits, not f.symmetric, mode, sp.mbits,
+                         sp.emin, sp.max_norm)
         return QParts(f, xf.shape, ax, out, scales=scales,
                       zero_points=None if f.symmetric else zps)
     raise ValueError(f"format {f.name!r}: family {f.family!r} has no quantizer")  # pragma: no cover
