@@ -1,11 +1,17 @@
 """Numba quantize/dequantize kernels (numpy arrays in, numpy arrays out).
 
 All kernels return *dequantized* float32 values plus the scale information a packer
-needs. Arithmetic is exact: float32 inputs are widened to float64, scaled by exact
-powers of two and rounded with an explicit floor/remainder test, so no step rounds
-twice (mx-formats.md §13). `microx=True` reproduces the two float32 artefacts of the
-reference's pure-PyTorch path (§8): exponents taken from a float32 `log2`, and
-`floor(t + 0.5)` turning t = 0.5 - 2^-25 into 1.
+needs. Every path is exact (no step rounds twice, mx-formats.md §13):
+- fast path (`round_grid`): one float32 add/subtract of a power-of-two constant
+  c = 2^(step + 23), built from exponent bits, rounds |x| onto the element grid at
+  exactly the grid step; vectorizable, used for ordinary blocks;
+- bit path (`q_bits`): the same rounding on the float32 bit pattern (elementwise
+  chunks that hold specials);
+- model path (`q_elem`): float64 with frexp-style exponents and an explicit
+  floor/remainder test, for everything else (and the microxcaling artefacts).
+`microx=True` reproduces the two float32 artefacts of the reference's pure-PyTorch
+path (§8): exponents taken from a float32 `log2`, and `floor(t + 0.5)` turning
+t = 0.5 - 2^-25 into 1.
 
 Rounding modes (reference names, §6): 0 = even (ties to even), 1 = nearest (ties away
 from zero), 2 = floor (magnitude truncated, i.e. toward zero).
@@ -142,7 +148,7 @@ def round_grid(ax, c, mode):
     r = (ax + c) - c
     if mode == 0:
         return r
-    step = c * np.float32(1.1920928955078125e-07)
+    step = c * np.float32(2.0 ** -23)
     if mode == 2:
         return r - step if r > ax else r
     return r + step if (ax - r) == step * np.float32(0.5) else r
