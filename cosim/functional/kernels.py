@@ -487,26 +487,28 @@ def int_group_rows(x, out, scales, zps, group, bits, zero_point, mode, s_mbits, 
     """
     rows, L = x.shape
     ng = scales.shape[1]
+    is_even = mode == 0
+    is_away = mode == 1
+    is_trunc = mode == 2
     for r in prange(rows):
+        xr = x[r]
+        orow = out[r]
         for g in range(ng):
             lo = g * group
-            hi = min(lo + group, L)
+            n = min(lo + group, L) - lo
             vmin = 0.0
             vmax = 0.0
-            bad = False
-            for i in range(lo, hi):
-                v = np.float64(x[r, i])
-                if not abs(v) < np.inf:
-                    bad = True
-                elif v > vmax:
-                    vmax = v
-                elif v < vmin:
-                    vmin = v
-            if bad:
+            nbad = 0
+            for k in range(n):  # branch-free reductions (vectorizable)
+                v = np.float64(xr[lo + k])
+                nbad += not (v - v == 0.0)  # NaN or +-Inf
+                vmax = v if v > vmax else vmax
+                vmin = v if v < vmin else vmin
+            if nbad > 0:
                 scales[r, g] = np.nan
                 zps[r, g] = 0
-                for i in range(lo, hi):
-                    out[r, i] = np.nan
+                for k in range(n):
+                    orow[lo + k] = np.nan
                 continue
             if zero_point:
                 qmax = 2.0 ** bits - 1.0
@@ -514,27 +516,29 @@ def int_group_rows(x, out, scales, zps, group, bits, zero_point, mode, s_mbits, 
                 z = 0.0
                 if sc > 0.0:
                     z = min(max(round_int(-vmin / sc, mode, False), 0.0), qmax)
-                scales[r, g] = sc
                 zps[r, g] = np.int64(z)
-                for i in range(lo, hi):
-                    if sc == 0.0:
-                        out[r, i] = 0.0
-                        continue
-                    v = np.float64(x[r, i]) / sc
-                    q = round_int(abs(v), mode, False)
-                    q = (-q if v < 0 else q) + z
-                    q = min(max(q, 0.0), qmax)
-                    out[r, i] = (q - z) * sc
+                lo_q = -z  # q - z is clamped to [-z, qmax - z]
+                hi_q = qmax - z
             else:
                 qmax = 2.0 ** (bits - 1) - 1.0
-                amax = max(vmax, -vmin)
-                sc = round_fp64(amax / qmax, s_mbits, s_emin, s_max, 0, True)
-                scales[r, g] = sc
+                sc = round_fp64(max(vmax, -vmin) / qmax, s_mbits, s_emin, s_max, 0, True)
                 zps[r, g] = 0
-                for i in range(lo, hi):
-                    if sc == 0.0:
-                        out[r, i] = 0.0
-                        continue
-                    v = np.float64(x[r, i]) / sc
-                    q = min(round_int(abs(v), mode, False), qmax)
-                    out[r, i] = -q * sc if v < 0 else q * sc
+                lo_q = -qmax
+                hi_q = qmax
+            scales[r, g] = sc
+            if sc == 0.0:
+                for k in range(n):
+                    orow[lo + k] = 0.0
+                continue
+            for k in range(n):
+                v = np.float64(xr[lo + k]) / sc
+                av = abs(v)
+                f = np.floor(av)
+                d = av - f  # exact
+                h = f * 0.5
+                odd = h != np.floor(h)
+                up = (d > 0.5) | ((d == 0.5) & (is_away | (is_even & odd)))
+                q = f + (1.0 if (up and not is_trunc) else 0.0)
+                q = -q if v < 0 else q
+                q = min(max(q, lo_q), hi_q)  # (q + z) in [0, qmax]
+                orow[lo + k] = q * sc
