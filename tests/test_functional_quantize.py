@@ -357,3 +357,33 @@ def test_nvfp4_idempotent_on_moderate_range(seed, spread, mode):
     x = (rng.standard_normal((4, 64)) * 2.0 ** rng.uniform(-spread, 0, (4, 1))).astype(F32)
     y = quantize(x, "nvfp4", rounding=mode)
     np.testing.assert_array_equal(quantize(y, "nvfp4", rounding=mode), y)
+
+
+def _model_int_group(x, bits, group, zp):
+    """Integer groups in plain numpy: fp16 scale (round to nearest even via float16),
+    round-half-even of x / scale, symmetric or with a zero point."""
+    xs = x.astype(np.float64).reshape(-1, group)
+    if zp:
+        lo = np.minimum(xs.min(axis=1, keepdims=True), 0)
+        hi = np.maximum(xs.max(axis=1, keepdims=True), 0)
+        qmax = 2 ** bits - 1
+        sc = ((hi - lo) / qmax).astype(np.float16).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.clip(np.rint(-lo / sc), 0, qmax)
+            q = np.clip(np.sign(xs) * np.rint(np.abs(xs) / sc) + z, 0, qmax)
+        y = (q - z) * sc
+    else:
+        qmax = 2 ** (bits - 1) - 1
+        sc = (np.abs(xs).max(axis=1, keepdims=True) / qmax).astype(np.float16).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.sign(xs) * np.minimum(np.rint(np.abs(xs) / sc), qmax) * sc
+    y = np.where(sc > 0, y, 0.0)
+    return y.reshape(x.shape).astype(F32)
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=hnp.arrays(np.float32, (2, 64), elements=st.floats(-6e4, 6e4, width=32)),
+       bits=st.sampled_from([2, 3, 4, 8]), zp=st.booleans())
+def test_int_groups_match_model(x, bits, zp):
+    fmt = f"int{bits}_g32" + ("_zp" if zp else "")
+    np.testing.assert_array_equal(quantize(x, fmt), _model_int_group(x, bits, 32, zp))
