@@ -137,3 +137,29 @@ def test_mixed_formats_and_errors():
         matmul(a, b, "mxfp4", mode="slow")
     with pytest.raises(ValueError, match="accum"):
         matmul(a, b, "mxfp4", accum="fp8")
+
+
+def test_nvfp4_exact_equals_python_reference():
+    rng = np.random.default_rng(7)
+    a = (rng.standard_normal((4, 50)) * np.exp(rng.standard_normal((4, 50)))).astype(F32)
+    b = (rng.standard_normal((50, 3)) * np.exp(rng.standard_normal((50, 3)))).astype(F32)
+    qa = quantize(a, "nvfp4", axis=-1).astype(np.float64)
+    qb = quantize(b, "nvfp4", axis=0).astype(np.float64)
+    ts_a = float(F32(np.abs(a).max() / (448 * 6)))
+    ts_b = float(F32(np.abs(b).max() / (448 * 6)))
+    want = np.empty((4, 3), F32)
+    for i in range(4):
+        for j in range(3):
+            acc = F32(0)
+            for lo in range(0, 50, 16):
+                # qa / ts_a is an fp4 value times an E4M3 block scale (at most 6 significant
+                # bits) up to the fp32 rounding of qa: snap it onto 8 significant bits
+                s = sum((Fraction(_round_fraction(Fraction(qa[i, k] / ts_a), 7, -300))
+                         * Fraction(_round_fraction(Fraction(qb[k, j] / ts_b), 7, -300))
+                         for k in range(lo, min(lo + 16, 50))), Fraction(0))
+                acc = F32(acc + F32(_round_fraction(s, 23, -126)))
+            want[i, j] = F32(acc * F32(F32(ts_a) * F32(ts_b)))
+    got = matmul(a, b, "nvfp4", mode="exact")
+    np.testing.assert_array_equal(got, want)
+    fast = matmul(a, b, "nvfp4", accum="fp64")
+    np.testing.assert_allclose(got, fast, rtol=1e-5)

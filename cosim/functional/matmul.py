@@ -19,6 +19,9 @@ mode="exact" emulates an MX dot-product unit. For output (i, j) and K-block kb:
      "bf16": fp32 add, result rounded to bf16 (nearest-even) after every block;
      "fp64": float64 adds; "fixed:F": exact int64 adds on the 2^-F grid (saturating).
   5. the accumulator is returned as float32 (rounded once).
+NVFP4 (E4M3 block scales are not powers of two): S * sa * sb per block is still exact
+in float64, is rounded once to fp32 and accumulated in fp32; the two fp32 tensor
+scales are applied at the end, fl32(acc * fl32(ts_a * ts_b)).
 This follows the BDR/MX dot-product pipeline (multiply, reduce each block in fixed
 point, scale by the shared exponents, convert and accumulate in FP32).
 """
@@ -222,6 +225,43 @@ def _exact_gemm_f32(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, bf, out, 
                     out[i, j] = np.nan
 
 
+@njit(parallel=True, cache=True)
+def _exact_gemm_nvfp4(ca, sa, cb, sb, block, unit, alpha, out):
+    """NVFP4 dot-product unit: per 16-block an exact integer sum S of FP4 code products,
+    times the two E4M3 block scales (S * 2^unit * sa * sb is exact in float64: a
+    12-bit integer times two 4-bit significands), rounded once to fp32 and accumulated
+    in fp32 in increasing k; the per-tensor scales are applied at the end as
+    fl32(acc * alpha) with alpha = fl32(ts_a * ts_b). A NaN block scale gives NaN."""
+    M, Kd = ca.shape
+    N = cb.shape[0]
+    nb = sa.shape[1]
+    for i in prange(M):
+        for j in range(N):
+            acc = np.float32(0.0)
+            for kb in range(nb):
+                lo = kb * block
+                n = min(lo + block, Kd) - lo
+                sm = np.int64(0)
+                for k in range(n):
+                    sm += np.int64(ca[i, lo + k]) * np.int64(cb[j, lo + k])
+                bv = np.float32(np.float64(sm) * unit * sa[i, kb] * sb[j, kb])
+                acc = np.float32(acc + bv)
+            out[i, j] = np.float32(acc * alpha)
+
+
+def _nvfp4_operand(x, fmt, axis, block_size, rounding):
+    p = quantize_parts(x, fmt, axis=axis, block_size=block_size, rounding=rounding)
+    f = p.fmt
+    ep = p.elem
+    rows, L = p.y2d.shape
+    d = np.repeat(p.scales.astype(np.float64), f.block_size, axis=1)[:, :L] * p.tensor_scale
+    ok = np.isfinite(d) & (d > 0)
+    # y = fl32(q * d): snap back onto the FP4 grid (far coarser than fp32), in units 2^u
+    q = np.where(ok, p.y2d / np.where(ok, d, 1.0), 0.0)
+    codes = np.rint(np.ldexp(q, -ep.unit_exp)).astype(np.int16)
+    return codes, p.scales.astype(np.float64), p.tensor_scale, ep.unit_exp, f
+
+
 def _bf16() -> tuple:
     ep = element_params(get_format("bf16"))
     return (ep.mbits, ep.emin, ep.max_norm)
@@ -280,6 +320,16 @@ def matmul(a, b, fmt_a, fmt_b=None, *, mode="fast", accum="fp32", rounding="even
         return quantize(c, "bf16") if acc_kind == 1 else c
     if mode != "exact":
         raise ValueError(f"mode must be 'fast' or 'exact', got {mode!r}")
+    fam_a, fam_b = resolve(fmt_a).family, resolve(fmt_b).family
+    if "nvfp4" in (fam_a, fam_b):
+        if fam_a != fam_b or acc_kind != 0:
+            raise ValueError("exact NVFP4 matmul needs NVFP4 for both operands and accum='fp32'")
+        ca, sa, ta, ua, fa = _nvfp4_operand(A, fmt_a, -1, block_size, rounding)
+        cb, sb, tb, ub, fb = _nvfp4_operand(B, fmt_b, 0, block_size, rounding)
+        out = np.empty((A.shape[0], B.shape[1]), dtype=np.float32)
+        _exact_gemm_nvfp4(ca, sa, cb, sb, fa.block_size, 2.0 ** (ua + ub), float(np.float32(ta) * np.float32(tb)),
+                          out)
+        return out
     ca, sa, ua, ba, fa = exact_operand(A, fmt_a, -1, block_size=block_size, rounding=rounding, compat=compat)
     cb, sb, ub, bb, fb = exact_operand(B, fmt_b, 0, block_size=block_size, rounding=rounding, compat=compat)
     if fa.block_size != fb.block_size:
