@@ -387,3 +387,37 @@ def _model_int_group(x, bits, group, zp):
 def test_int_groups_match_model(x, bits, zp):
     fmt = f"int{bits}_g32" + ("_zp" if zp else "")
     np.testing.assert_array_equal(quantize(x, fmt), _model_int_group(x, bits, 32, zp))
+
+
+def _nearest_even(v, grid):
+    """Round |v| onto a sorted grid by brute force: nearest value, ties to the even index,
+    saturating at the top."""
+    a = np.abs(v)[..., None]
+    dist = np.abs(a - grid)
+    best = dist.min(axis=-1, keepdims=True)
+    cand = dist == best
+    idx = np.where(cand & (np.arange(grid.size) % 2 == 0), np.arange(grid.size), grid.size + 1).min(axis=-1)
+    idx = np.where(cand.sum(axis=-1) > 1, idx, dist.argmin(axis=-1))
+    return np.sign(v) * grid[idx]
+
+
+def _model_nvfp4(x):
+    fp4 = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6])  # E2M1 magnitudes (mx-formats.md §3)
+    e4m3 = np.array(sorted({m * 2.0 ** -9 for m in range(8)} |
+                           {(8 + m) * 2.0 ** (e - 10) for e in range(1, 16) for m in range(8)
+                            if not (e == 15 and m == 7)}))  # bias 7, no Inf, S.1111.111 = NaN
+    xs = x.astype(np.float64).reshape(-1, 16)
+    amax = np.abs(xs).max()
+    ts = float(F32(amax / (448 * 6))) if amax > 0 else 1.0  # all-zero tensor: any scale
+    ts = ts if ts > 0 else 2.0 ** -149  # fp32 tensor scale underflow: smallest subnormal
+    bs = _nearest_even(np.abs(xs).max(axis=1) / 6 / ts, e4m3)[:, None]
+    d = bs * ts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(d > 0, _nearest_even(xs / np.where(d > 0, d, 1), fp4), 0.0)
+    return (q * d).reshape(x.shape).astype(F32)
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=hnp.arrays(np.float32, (2, 32), elements=st.floats(-1e6, 1e6, width=32)))
+def test_nvfp4_matches_model(x):
+    np.testing.assert_array_equal(quantize(x, "nvfp4"), _model_nvfp4(x))

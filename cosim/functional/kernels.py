@@ -439,39 +439,68 @@ def round_fp64(v, mbits, emin, max_norm, mode, saturate):
 
 
 @njit(parallel=True, cache=True)
-def nvfp4_rows(x, out, bscale, block, tensor_scale, mode, s_mbits, s_emin, s_max, e_mbits, e_emin, e_max):
+def finite_amax(x):
+    """max |x| over the finite entries of a flat float32 array (0 if none)."""
+    m = np.float32(0.0)
+    for i in prange(x.size):
+        a = abs(x[i])
+        if a < np.inf:
+            m = max(m, a)
+    return m
+
+
+@njit(inline="always", cache=True)
+def round_table(av, grid, mids, tie_up, mode):
+    """Round av >= 0 onto a small sorted grid (the non-negative values of a narrow
+    float, saturating at its top): count the midpoints below av, a tie counting when
+    the mode sends it up (tie_up: to the even code, or always for ties-away); mode 2
+    truncates. Exact: only comparisons."""
+    idx = 0
+    if mode == 2:
+        for i in range(mids.size):
+            idx += av >= grid[i + 1]
+    else:
+        for i in range(mids.size):
+            idx += (av > mids[i]) | ((av == mids[i]) & tie_up[i])
+    return grid[idx]
+
+
+@njit(parallel=True, cache=True)
+def nvfp4_rows(x, out, bscale, block, tensor_scale, mode, s_mbits, s_emin, s_max, e_max, grid, mids, tie_up):
     """NVFP4: E4M3 scale per block of 16 (amax / e_max relative to the fp32 tensor
-    scale, rounded to nearest even and saturated at s_max), FP4 E2M1 elements (grid
-    e_mbits/e_emin, saturating at e_max). Dequantized value = q * s_block * s_tensor,
-    rounded once to float32."""
+    scale, rounded to nearest even and saturated at s_max), FP4 E2M1 elements rounded
+    onto `grid` (saturating). Dequantized value = q * s_block * s_tensor, rounded once
+    to float32. x / d is formed in float64 and rounded once."""
     rows, L = x.shape
     nb = bscale.shape[1]
     for r in prange(rows):
+        xr = x[r]
+        orow = out[r]
         for b in range(nb):
             lo = b * block
-            hi = min(lo + block, L)
+            n = min(lo + block, L) - lo
             amax = 0.0
-            bad = False
-            for i in range(lo, hi):
-                v = abs(np.float64(x[r, i]))
-                if not v < np.inf:
-                    bad = True
-                elif v > amax:
-                    amax = v
-            if bad:
+            nbad = 0
+            for k in range(n):
+                v = abs(np.float64(xr[lo + k]))
+                nbad += not (v < np.inf)
+                amax = v if v > amax else amax
+            if nbad > 0:
                 bscale[r, b] = np.nan
-                for i in range(lo, hi):
-                    out[r, i] = np.nan
+                for k in range(n):
+                    orow[lo + k] = np.nan
                 continue
             bs = round_fp64(amax / e_max / tensor_scale, s_mbits, s_emin, s_max, 0, True)
             bscale[r, b] = bs
             d = bs * tensor_scale  # 4-bit by 24-bit significand product: exact in float64
-            for i in range(lo, hi):
-                if d == 0.0:
-                    out[r, i] = 0.0
-                else:
-                    q = round_fp64(np.float64(x[r, i]) / d, e_mbits, e_emin, e_max, mode, True)
-                    out[r, i] = q * d
+            if d == 0.0:
+                for k in range(n):
+                    orow[lo + k] = 0.0
+                continue
+            for k in range(n):
+                v = np.float64(xr[lo + k]) / d
+                q = round_table(abs(v), grid, mids, tie_up, mode)
+                orow[lo + k] = (-q if v < 0 else q) * d
 
 
 @njit(parallel=True, cache=True)

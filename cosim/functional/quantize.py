@@ -46,6 +46,20 @@ class QParts:
 _SCALE_FORMAT = {"e4m3": "fp8_e4m3", "fp16": "fp16"}
 
 
+def _grid_tables(ep: ElemParams, mode: int):
+    """Non-negative grid of a narrow float (from its code table), the midpoints between
+    neighbours, and whether a tie at each midpoint goes up in this rounding mode
+    (even: to the neighbour with the even code; away: always)."""
+    from .packing import fp_code_table
+
+    grid = fp_code_table(ep)[: 2 ** (ep.bits - 1)]
+    if not (np.all(np.isfinite(grid)) and np.all(np.diff(grid) > 0)):
+        raise ValueError("grid rounding needs a format whose non-negative codes are finite and increasing")
+    mids = (grid[:-1] + grid[1:]) / 2
+    tie_up = np.ones(mids.size, dtype=np.bool_) if mode == 1 else (np.arange(1, grid.size) % 2 == 0)
+    return grid.astype(np.float64), mids.astype(np.float64), tie_up
+
+
 def _f32_bits(v: float) -> int:
     """Bit pattern of a float32 magnitude (max normals are exact in float32)."""
     return int(np.array([v], dtype=np.float32).view(np.uint32)[0])
@@ -119,8 +133,7 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
                         ep.max_norm, -scale_hi, scale_hi, mode, K.POW2)
         return QParts(f, xf.shape, ax, out, scales=sexp, micro=micro, elem=ep)
     if f.family == "nvfp4":
-        fin = np.abs(xf[np.isfinite(xf)])
-        amax = float(fin.max()) if fin.size else 0.0
+        amax = float(K.finite_amax(xf.reshape(-1))) if xf.size else 0.0
         ep = element_params(f)
         sp = element_params(get_format(_SCALE_FORMAT[f.scale_format]))
         # per-tensor fp32 scale maps the tensor max onto (max E4M3 scale) x (max FP4 element)
@@ -128,8 +141,9 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
         if ts == 0.0:  # amax so small that the fp32 tensor scale underflows
             ts = float(np.float32(2.0 ** -149))
         bscale = np.empty((rows.shape[0], nb), dtype=np.float32)
-        K.nvfp4_rows(rows, out, bscale, f.block_size, ts, mode, sp.mbits, sp.emin, sp.max_norm, ep.mbits, ep.emin,
-                     ep.max_norm)
+        grid, mids, tie_up = _grid_tables(ep, mode)
+        K.nvfp4_rows(rows, out, bscale, f.block_size, ts, mode, sp.mbits, sp.emin, sp.max_norm, ep.max_norm, grid,
+                     mids, tie_up)
         return QParts(f, xf.shape, ax, out, scales=bscale, tensor_scale=ts, elem=ep)
     if f.family == "int_group":
         scales = np.empty((rows.shape[0], nb), dtype=np.float32)
