@@ -56,8 +56,11 @@ def reference_exact(a, b, fmt, block, accum):
                 elif accum == "fp64":
                     acc64 += float(s)  # float(Fraction) is correctly rounded
                 else:
-                    frac = int(accum.split(":")[1])
-                    accfx += round(s * 2 ** frac)
+                    nums = [int(v) for v in accum.split(":")[1:]]
+                    width, frac = (63, nums[0]) if len(nums) == 1 else nums
+                    top = 2 ** (width - 1) - 1
+                    c = min(max(round(s * 2 ** frac), -top), top)  # block value into the register
+                    accfx = min(max(accfx + c, -top), top)  # saturating add
             if accum == "fp64":
                 out[i, j] = F32(acc64)
             elif accum.startswith("fixed"):
@@ -69,7 +72,7 @@ def reference_exact(a, b, fmt, block, accum):
 
 @pytest.mark.parametrize("fmt", ["mxfp4", "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxint8", "mxint2", "msfp12",
                                  "mx6", "mx9"])
-@pytest.mark.parametrize("accum", ["fp32", "bf16", "fp64", "fixed:24"])
+@pytest.mark.parametrize("accum", ["fp32", "bf16", "fp64", "fixed:24", "fixed:20:8"])
 def test_exact_equals_python_reference(fmt, accum):
     rng = np.random.default_rng(zlib.crc32(f"{fmt}/{accum}".encode()))
     a = (rng.standard_normal((5, 70)) * np.exp(rng.standard_normal((5, 70)) * 2)).astype(F32)
@@ -82,6 +85,16 @@ def test_exact_equals_python_reference(fmt, accum):
     got = matmul(a, b, fmt, mode="exact", accum=accum)
     want = reference_exact(a, b, fmt, blk, accum)
     np.testing.assert_array_equal(got, want)
+
+
+def test_fixed_point_register_saturates():
+    a = np.full((1, 64), 6.0, F32)
+    b = np.full((64, 1), 6.0, F32)  # two blocks of 32 * 36 = 1152 each
+    assert matmul(a, b, "mxfp4", mode="exact", accum="fixed:63:4")[0, 0] == 2304.0
+    # 12 bits with 2 fraction bits hold at most (2^11 - 1) / 4 = 511.75
+    assert matmul(a, b, "mxfp4", mode="exact", accum="fixed:12:2")[0, 0] == 511.75
+    with pytest.raises(ValueError, match="W total bits"):
+        matmul(a, b, "mxfp4", mode="exact", accum="fixed:64:2")
 
 
 def test_fixed_point_grid_truncates_small_products():

@@ -17,7 +17,9 @@ mode="exact" emulates an MX dot-product unit. For output (i, j) and K-block kb:
      "fixed:F" -- NaN if either block scale is NaN;
   4. blocks are accumulated in increasing k order: fp32 adds (IEEE nearest-even);
      "bf16": fp32 add, result rounded to bf16 (nearest-even) after every block;
-     "fp64": float64 adds; "fixed:F": exact int64 adds on the 2^-F grid (saturating).
+     "fp64": float64 adds; "fixed:W:F": a W-bit two's-complement register on the
+     2^-F grid (W <= 63, default 63): the block value, rounded to the grid, is
+     saturated to +-(2^(W-1) - 1) and then added with saturation.
   5. the accumulator is returned as float32 (rounded once).
 NVFP4 (E4M3 block scales are not powers of two): S * sa * sb per block is still exact
 in float64, is rounded once to fp32 and accumulated in fp32; the two fp32 tensor
@@ -86,11 +88,11 @@ def _block_value(sh, sl, split, e2, keep, pow2):
 
 
 @njit(parallel=True, cache=True)
-def _exact_gemm(ca, sa, cb, sb, block, ue, split, acc_kind, frac_bits, bf, out, pow2):
+def _exact_gemm(ca, sa, cb, sb, block, ue, split, acc_kind, frac_bits, width, bf, out, pow2):
     M, Kd = ca.shape
     N = cb.shape[0]
     nb = sa.shape[1]
-    fix_max = np.int64(1) << 62
+    fix_max = (np.int64(1) << (width - 1)) - 1  # width <= 63: a saturating add cannot overflow int64
     for i in prange(M):
         for j in range(N):
             acc32 = np.float32(0.0)
@@ -128,7 +130,9 @@ def _exact_gemm(ca, sa, cb, sb, block, ue, split, acc_kind, frac_bits, bf, out, 
                 else:
                     # exact S * 2^(e2 + F) rounded to an integer (nearest-even), saturating add
                     sft = e2 + frac_bits
-                    if sft >= 0:
+                    if sh == 0:
+                        c = np.int64(0)
+                    elif sft >= 0:
                         if sft > 62 or abs(sh) > (fix_max >> sft):
                             c = fix_max if sh > 0 else -fix_max
                         else:
@@ -267,18 +271,24 @@ def _bf16() -> tuple:
     return (ep.mbits, ep.emin, ep.max_norm)
 
 
-def _parse_accum(accum: str) -> tuple[int, int]:
+def _parse_accum(accum: str) -> tuple[int, int, int]:
+    """-> (kind, fraction bits, total width) for 'fp32' | 'bf16' | 'fp64' | 'fixed:F' |
+    'fixed:W:F' (a W-bit two's-complement accumulator with F fraction bits, W <= 63,
+    saturating at +-(2^(W-1) - 1); 'fixed:F' means W = 63)."""
     if isinstance(accum, str) and accum.startswith("fixed:"):
+        parts = accum.split(":")[1:]
         try:
-            frac = int(accum.split(":", 1)[1])
+            nums = [int(p) for p in parts]
         except ValueError:
-            frac = -1
-        if not 0 <= frac <= 120:
-            raise ValueError(f"accum {accum!r}: expected 'fixed:F' with F fractional bits in 0..120")
-        return 3, frac
+            nums = []
+        width, frac = (63, nums[0]) if len(nums) == 1 else (tuple(nums) if len(nums) == 2 else (0, -1))
+        if not (0 <= frac <= 120 and 2 <= width <= 63):
+            raise ValueError(f"accum {accum!r}: expected 'fixed:F' or 'fixed:W:F' with W total bits in 2..63 "
+                             f"and F fractional bits in 0..120")
+        return 3, frac, width
     if accum not in ("fp32", "bf16", "fp64"):
-        raise ValueError(f"accum must be 'fp32', 'bf16', 'fp64' or 'fixed:F', got {accum!r}")
-    return _ACC[accum], 0
+        raise ValueError(f"accum must be 'fp32', 'bf16', 'fp64', 'fixed:F' or 'fixed:W:F', got {accum!r}")
+    return _ACC[accum], 0, 63
 
 
 def exact_operand(x, fmt, axis, *, block_size=None, rounding="even", compat="ocp"):
@@ -310,7 +320,7 @@ def matmul(a, b, fmt_a, fmt_b=None, *, mode="fast", accum="fp32", rounding="even
     if A.shape[1] != B.shape[0]:
         raise ValueError(f"matmul: inner dimensions differ: A is {A.shape}, B is {B.shape}")
     fmt_b = fmt_a if fmt_b is None else fmt_b
-    acc_kind, frac = _parse_accum(accum)
+    acc_kind, frac, width = _parse_accum(accum)
     if mode == "fast":
         qa = quantize(A, fmt_a, axis=-1, block_size=block_size, rounding=rounding, compat=compat)
         qb = quantize(B, fmt_b, axis=0, block_size=block_size, rounding=rounding, compat=compat)
@@ -352,5 +362,5 @@ def matmul(a, b, fmt_a, fmt_b=None, *, mode="fast", accum="fp32", rounding="even
         _exact_gemm_f32(ca, np.where(sa == K.NAN_EXP, 0, sa), cb, np.where(sb == K.NAN_EXP, 0, sb),
                         nan_a, nan_b, fa.block_size, ua + ub, acc_kind == 1, _bf16(), out, K.POW2)
         return out
-    _exact_gemm(ca, sa, cb, sb, fa.block_size, ua + ub, split, acc_kind, frac, _bf16(), out, K.POW2)
+    _exact_gemm(ca, sa, cb, sb, fa.block_size, ua + ub, split, acc_kind, frac, width, _bf16(), out, K.POW2)
     return out
