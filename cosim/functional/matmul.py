@@ -149,6 +149,7 @@ def _exact_gemm(ca, sa, cb, sb, block, ue, split, acc_kind, frac_bits, width, bf
                             if rem > half or (rem == half and (q & 1) == 1):
                                 q += 1
                             c = -q if neg else q
+                        c = min(max(c, -fix_max), fix_max)  # the block value saturates into the register
                     accfx = min(max(accfx + c, -fix_max), fix_max)
             if isnan:
                 out[i, j] = np.nan
