@@ -130,8 +130,10 @@ def _search(spec: SweepSpec, store: ResultStore, quiet: bool, start_index: int) 
         raise InputError(f"{spec.source}: search: needs optuna; pip install 'cosim[optuna]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = spec.search
-    sampler = optuna.samplers.NSGAIISampler(population_size=s["population"], seed=s["seed"],
-                                            constraints_func=lambda tr: tr.user_attrs["violation"])
+    # optuna >= 5 takes constraints per trial (Trial.set_constraint); older ones a callback
+    per_trial = hasattr(optuna.trial.Trial, "set_constraint")
+    kw = {} if per_trial else {"constraints_func": lambda tr: tr.user_attrs["violation"]}
+    sampler = optuna.samplers.NSGAIISampler(population_size=s["population"], seed=s["seed"], **kw)
     directions = ["minimize" if d == "min" else "maximize" for d in spec.objectives.values()]
     study = optuna.create_study(directions=directions, sampler=sampler)
     dists = {f: _optuna_dist(optuna, d) for f, d in s["fields"].items()}
@@ -149,7 +151,12 @@ def _search(spec: SweepSpec, store: ResultStore, quiet: bool, start_index: int) 
             key = resolve_points(spec, [p])[0]["key"]
             rec = store.records[key]
             m = rec["metrics"]
-            tr.set_user_attr("violation", [c.violation(m.get(c.metric)) for c in spec.constraints] or [0.0])
+            viol = [c.violation(m.get(c.metric)) for c in spec.constraints] or [0.0]
+            if per_trial:
+                for j, v in enumerate(viol):
+                    tr.set_constraint(f"c{j}", v)
+            else:
+                tr.set_user_attr("violation", viol)
             vals = [m.get(o) for o in spec.objectives]
             if rec["status"] != "ok" or any(v is None or (isinstance(v, float) and math.isnan(v)) for v in vals):
                 study.tell(tr, state=optuna.trial.TrialState.FAIL)
@@ -190,7 +197,7 @@ def results_frame(spec: SweepSpec, records: list):
         row["status"], row["error"] = r["status"], r.get("error")
         rows.append(row)
     df = pd.DataFrame(rows, columns=["index", "key"] + fields + list(METRIC_NAMES) + ["status", "error"])
-    feasible = (df["status"] == "ok").to_numpy()
+    feasible = (df["status"] == "ok").to_numpy().copy()
     for c in spec.constraints:
         feasible &= np.array([c.ok(v) for v in df[c.metric]], dtype=bool)
     df["feasible"] = feasible
