@@ -47,7 +47,8 @@ def roofline_plot(reports, hw, path: str | Path, title: str | None = None, label
         peak = hw.peak_flops[f]
         ridge = peak / hw.memory[0].bandwidth_Bps
         ax.hlines(peak, ridge, x_hi, colors=[cmap(i + 2)], lw=1.4)
-        ax.text(x_hi / 1.1, peak * 1.08, f"{f} {peak / 1e12:.4g} TFLOP/s", ha="right", fontsize=7, color=cmap(i + 2))
+        kind = " (vector)" if f == "fp32" else ""
+        ax.text(x_hi / 1.1, peak * 1.08, f"{f}{kind} {peak / 1e12:.4g} TFLOP/s", ha="right", fontsize=7, color=cmap(i + 2))
 
     total = sum(r["latency_s"] for r in pts) or 1.0
     for phase in sorted({r["phase"] for r in pts}):
@@ -55,10 +56,27 @@ def roofline_plot(reports, hw, path: str | Path, title: str | None = None, label
         ax.scatter([r["flops"] / r["bytes"] for r in sel], [r["flops"] / r["latency_s"] for r in sel],
                    s=[15 + 600 * r["latency_s"] / total for r in sel], c=_PHASE_COLOURS.get(phase, "0.2"),
                    alpha=0.7, edgecolors="k", linewidths=0.4, label=phase, zorder=3)
-    for r in sorted(pts, key=lambda r: -r["latency_s"])[:label_top]:
-        ax.annotate(f"{r['op']} ({100 * r['latency_s'] / total:.0f}%)",
-                    (r["flops"] / r["bytes"], r["flops"] / r["latency_s"]), fontsize=7,
-                    xytext=(4, -10), textcoords="offset points")
+    # ops at (nearly) the same point share one label, heaviest first
+    clusters: list[list] = []
+    for r in sorted(pts, key=lambda r: -r["latency_s"]):
+        xy = (r["flops"] / r["bytes"], r["flops"] / r["latency_s"])
+        for c in clusters:
+            if abs(math.log10(c[0][0] / xy[0])) < 0.05 and abs(math.log10(c[0][1] / xy[1])) < 0.05:
+                c[1].append(r)
+                break
+        else:
+            clusters.append((xy, [r]))
+    clusters.sort(key=lambda c: -sum(r["latency_s"] for r in c[1]))
+    mid = math.sqrt(x_lo * x_hi)
+    for i, (xy, members) in enumerate(clusters[:label_top]):
+        names = [m["op"] for m in members]
+        text = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+        share = 100 * sum(m["latency_s"] for m in members) / total
+        right = xy[0] > mid  # keep labels inside the axes: right-hand points label leftwards
+        dy = (-14, 8, -26, 20, -38)[i % 5]  # stagger neighbours so labels do not overprint
+        ax.annotate(f"{text} ({share:.0f}%)", xy, fontsize=7, xytext=(-8 if right else 8, dy),
+                    textcoords="offset points", ha="right" if right else "left",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.4"})
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(x_lo, x_hi)

@@ -101,6 +101,25 @@ class Report:
             Path(path).write_text(text)
         return text
 
+    @classmethod
+    def load(cls, path: str | Path) -> "Report":
+        """Read a report written by `to_json` / `save(".json")`."""
+        from workloads.io import InputError
+
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            t = data["totals"]
+            return cls(model=t["model"], hw=t["hw"], level=t["level"], phase=t["phase"], batch=t["batch"],
+                       seq=t["seq"], rows=data["ops"], footprint=t["footprint_bytes"],
+                       capacity_bytes=t["capacity_bytes"], notes=tuple(t.get("notes", ())),
+                       recipe=t.get("recipe", ""), meta={"formats": t.get("formats", {})})
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such report file") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise InputError(f"{path}: not a cosim report JSON ({type(e).__name__}: {e}); "
+                             f"expected the output of `cosim roofline --out report.json`") from None
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         if path.suffix.lower() == ".json":

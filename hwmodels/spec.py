@@ -6,12 +6,21 @@ cited) lives below the dataclasses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+import difflib
+import importlib.resources
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
 
-from workloads.formats import get_format
-from workloads.io import InputError
+from hwmodels.units import BASE_UNIT, format_quantity, parse_quantity
+from workloads.formats import FormatError, get_format, list_formats
+from workloads.io import InputError, load_yaml_file
 
-__all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError"]
+__all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError",
+           "load_hw", "list_hw", "hw_path"]
 
 
 class HardwareError(InputError):
@@ -68,24 +77,508 @@ class HardwareSpec:
             raise UnsupportedFormatError(
                 f"{self.source or self.name}: hardware {self.name!r} has no compute peak for "
                 f"format {name!r} (it lists {sorted(self.peak_flops)}); pass a format it has, "
-                f"or allow the explicit fallback (compute_fallback=True) to run it in a wider one")
+                f"or allow the explicit fallback (--compute-fallback / compute_fallback=True) to run it in a wider one")
         return self.peak_flops[name]
 
     def fallback_format(self, fmt: str) -> str:
         """The format a kernel would actually compute in when `fmt` has no unit here:
-        the narrowest listed format at least as wide as the element format (e.g. mxfp4
-        weights on an H100 run as fp8 or bf16 after dequantisation)."""
+        the element format of a block format if listed, else the narrowest listed format
+        at least as wide, preferring the same kind of number (float vs integer) — e.g.
+        mxfp4 operands on an H100 run as fp8 after dequantisation."""
         f = get_format(fmt)
         if f.name in self.peak_flops:
             return f.name
         if f.element and f.element in self.peak_flops:
             return f.element
-        need = f.element_bits
-        wider = [(get_format(n).element_bits, -p, n) for n, p in self.peak_flops.items()
-                 if get_format(n).element_bits >= need and get_format(n).is_float == (f.is_float or f.family in ("mx", "nvfp4"))]
-        if not wider:
-            wider = [(get_format(n).element_bits, -p, n) for n, p in self.peak_flops.items()
-                     if get_format(n).element_bits >= need]
-        if not wider:
-            raise UnsupportedFormatError(f"{self.source or self.name}: no format at least as wide as {f.name!r}")
-        return min(wider)[2]
+        wants_float = f.is_float or (f.element is not None and get_format(f.element).is_float)
+        candidates = []
+        for name, peak in self.peak_flops.items():
+            g = get_format(name)
+            if g.element_bits >= f.element_bits:
+                other_kind = g.is_float != wants_float
+                candidates.append((other_kind, g.element_bits, -peak, name))
+        if not candidates:
+            raise UnsupportedFormatError(f"{self.source or self.name}: no listed format is at least as wide as {f.name!r}")
+        return min(candidates)[3]
+
+
+# ============================================================================ loading from YAML
+#
+# A hardware file is read in four steps, each able to fail with a message naming the file,
+# the field, the bad value and what was expected:
+#   1. resolve a bare name to the bundled configs/hw/<name>.yaml, or take a path as given;
+#   2. read it with the safe YAML loader (cached on path + mtime: sweeps load the same file
+#      thousands of times) and merge the `calibration:` file into the `analytical` section;
+#   3. apply dotted-path overrides ("memory.hbm.bandwidth": "4 TB/s") to the plain document;
+#   4. validate the whole document against the schema below, then build the dataclasses.
+# Validating the plain document before building anything means every problem is reported
+# at once, in the file's own vocabulary, rather than as a traceback from a constructor.
+
+HW_KINDS = ("gpu", "tpu", "fpga", "accelerator")
+_RAW_SECTIONS = ("accelerator", "fpga", "analytical")  # owned by the models that read them
+_TOP_KEYS = ("name", "kind", "description", "clock", "compute", "memory", "energy", "power",
+             "interconnect", "calibration") + _RAW_SECTIONS
+_REQUIRED = ("name", "kind", "clock", "compute", "memory")
+# field -> quantity kind (None: not a quantity). `instances`: copies of the level (one SMEM
+# per SM); `capacity` is then the total over all copies.
+_MEMORY_FIELDS = {"name": None, "capacity": "bytes", "bandwidth": "bandwidth",
+                  "energy": "energy_per_byte", "latency": "time", "instances": None}
+_MEMORY_REQUIRED = ("name", "capacity", "bandwidth")
+_ENERGY_FIELDS = ("per_flop", "static_power")
+_POWER_FIELDS = ("tdp",)
+
+
+def _msg(source: str, fld: str, value, expected: str) -> str:
+    # Same shape as workloads.io.fail, but returned so that all problems can be collected.
+    where = f"{source}: {fld}" if fld else source
+    shown = "missing" if value is None else repr(value)
+    if len(shown) > 120:
+        shown = shown[:117] + "..."
+    return f"{where}: got {shown}; expected {expected}"
+
+
+def _hint(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+# ---------------------------------------------------------------------------- resolving names
+
+def _bundled_dir():
+    return importlib.resources.files("configs.hw")
+
+
+def list_hw() -> list[str]:
+    """Names of the bundled hardware files (configs/hw/*.yaml)."""
+    return sorted(p.name[:-5] for p in _bundled_dir().iterdir()
+                  if p.name.endswith(".yaml") and p.is_file())
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or os.sep in text or text.endswith((".yaml", ".yml"))
+
+
+def hw_path(name_or_path) -> Path:
+    """Bare name -> bundled file path; anything path-like -> that path (not checked here)."""
+    if isinstance(name_or_path, os.PathLike):
+        return Path(name_or_path)
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise HardwareError(_msg("hw", "", name_or_path,
+                                 "a bundled hardware name (see list_hw()) or a path to a .yaml file"))
+    text = name_or_path.strip()
+    if _looks_like_path(text):
+        return Path(text).expanduser()
+    names = list_hw()
+    if text not in names:
+        close = difflib.get_close_matches(text, names, n=4, cutoff=0.4)
+        hint = f"; close matches: {', '.join(close)}" if close else ""
+        raise HardwareError(_msg("hw", "name", text,
+                                 f"a bundled hardware name{hint}; bundled: {', '.join(names)}; "
+                                 f"or a path to your own .yaml file"))
+    with importlib.resources.as_file(_bundled_dir() / f"{text}.yaml") as p:
+        return Path(p)
+
+
+# ---------------------------------------------------------------------------- reading (cached)
+
+@lru_cache(maxsize=128)
+def _read_cached(path: str, mtime_ns: int, size: int, what: str):
+    doc = load_yaml_file(path, what)
+    _refuse_duplicate_keys(path, what)
+    return doc
+
+
+def _refuse_duplicate_keys(path: str, what: str) -> None:
+    """YAML silently keeps the last of two equal keys; in a spec sheet (two `bf16:` peaks)
+    that hides a mistake. Composing builds only the node tree: no objects, no tags run."""
+    import yaml
+
+    node = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, yaml.MappingNode):
+            seen = {}
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in seen:
+                        raise HardwareError(_msg(path, k.value, k.value,
+                                                 f"each key once per mapping; line {k.start_mark.line + 1} "
+                                                 f"repeats the key of line {seen[k.value] + 1} "
+                                                 f"(YAML would silently keep only the last)"))
+                    seen[k.value] = k.start_mark.line
+                stack.append(v)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+
+
+def _read(path: Path, what: str):
+    """Parsed YAML document (a private deep copy: callers may edit it)."""
+    if not path.is_file():
+        load_yaml_file(path, what)  # raises the InputError naming the missing file
+    try:
+        st = path.stat()
+        doc = _read_cached(str(path), st.st_mtime_ns, st.st_size, what)
+    except (OSError, UnicodeDecodeError) as e:
+        raise HardwareError(_msg(str(path), "", type(e).__name__,
+                                 f"a readable UTF-8 text {what} file ({e})")) from None
+    return copy.deepcopy(doc)
+
+
+def _merge_calibration(doc: dict, path: Path, src: str) -> None:
+    cal = doc.get("calibration")
+    if cal is None:
+        return
+    if not isinstance(cal, str) or not cal.strip():
+        raise HardwareError(_msg(src, "calibration", cal,
+                                 "a path (text) to a YAML file, relative to this hardware file"))
+    cpath = (path.parent / cal.strip()).resolve()
+    if not cpath.is_file():
+        raise HardwareError(_msg(src, "calibration", cal,
+                                 f"an existing YAML file relative to {path.parent} (no file {cpath})"))
+    cdoc = _read(cpath, "calibration")
+    if not isinstance(cdoc, dict):
+        raise HardwareError(_msg(str(cpath), "", type(cdoc).__name__,
+                                 "a YAML mapping of analytical-model parameters"))
+    inline = doc.get("analytical")
+    if inline is None:
+        inline = {}
+    if not isinstance(inline, dict):
+        raise HardwareError(_msg(src, "analytical", inline, "a mapping (raw analytical-model section)"))
+    # Calibration file first, inline keys of the hardware file win: a hand edit is the newer word.
+    doc["analytical"] = {**cdoc, **inline}
+
+
+# ---------------------------------------------------------------------------- overrides
+
+def _override_kind(parts: list) -> str | None:
+    """Quantity kind of an override target (so numbers can be given in SI base units)."""
+    head = parts[0]
+    if head == "clock":
+        return "frequency"
+    if head == "compute":
+        return "flops"
+    if head == "interconnect":
+        return "bandwidth"
+    if head == "memory":
+        return _MEMORY_FIELDS.get(parts[-1])
+    if head == "energy":
+        return "energy_per_flop" if parts[1] == "per_flop" else "power"
+    if head == "power":
+        return "power"
+    return None
+
+
+def _apply_overrides(doc: dict, overrides, src: str) -> None:
+    if not isinstance(overrides, Mapping):
+        raise HardwareError(_msg(src, "overrides", type(overrides).__name__,
+                                 "a dict of dotted paths to values, e.g. {'memory.hbm.bandwidth': '4 TB/s'}"))
+    for key, value in overrides.items():
+        fld = f"overrides[{key!r}]"
+        if not isinstance(key, str) or not key:
+            raise HardwareError(_msg(src, fld, key, "a dotted path such as 'memory.hbm.bandwidth'"))
+        parts = key.split(".")
+        head = parts[0]
+        if head not in _TOP_KEYS or head == "calibration" or any(not p for p in parts):
+            raise HardwareError(_msg(src, fld, key, "a dotted path starting with one of "
+                                     f"{', '.join(k for k in _TOP_KEYS if k != 'calibration')}"
+                                     + _hint(head, _TOP_KEYS)))
+        target, leaf = _override_target(doc, parts, src, fld)
+        kind = _override_kind(parts)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and kind:
+            value = format_quantity(value, kind)  # numbers in overrides are SI base units
+        if value is None:
+            if leaf not in target:
+                raise HardwareError(_msg(src, fld, value, f"an existing field to delete; "
+                                         f"{key!r} is not set"))
+            del target[leaf]
+        else:
+            target[leaf] = value
+
+
+def _sub(container: dict, key: str, src: str, fld: str) -> dict:
+    """The mapping container[key], created when absent (overrides may add a section)."""
+    if container.get(key) is None:
+        container[key] = {}
+    if not isinstance(container[key], dict):
+        raise HardwareError(_msg(src, fld, container[key], f"a file whose '{key}' is a mapping to override"))
+    return container[key]
+
+
+def _override_target(doc: dict, parts: list, src: str, fld: str):
+    """(container dict, leaf key) that a dotted override path names."""
+    head = parts[0]
+    key = ".".join(parts)
+    if head in ("name", "kind", "description", "clock"):
+        if len(parts) != 1:
+            raise HardwareError(_msg(src, fld, key, f"just '{head}' (it has no sub-fields)"))
+        return doc, head
+    if head == "memory":
+        levels = doc.get("memory")
+        if len(parts) != 3:
+            raise HardwareError(_msg(src, fld, key, "'memory.<level name or index>.<field>', "
+                                     "e.g. 'memory.hbm.bandwidth'"))
+        if not isinstance(levels, list):
+            raise HardwareError(_msg(src, fld, key, "a file with a memory list to override"))
+        names = [lv.get("name") for lv in levels if isinstance(lv, dict)]
+        level = None
+        if parts[1].isdigit() and int(parts[1]) < len(levels):
+            level = levels[int(parts[1])]
+        else:
+            level = next((lv for lv in levels if isinstance(lv, dict) and lv.get("name") == parts[1]), None)
+        if not isinstance(level, dict):
+            raise HardwareError(_msg(src, fld, key, f"a memory level of this file ({', '.join(map(str, names))})"
+                                     + _hint(parts[1], names)))
+        if parts[2] not in _MEMORY_FIELDS or parts[2] == "name":
+            fields = [f for f in _MEMORY_FIELDS if f != "name"]
+            raise HardwareError(_msg(src, fld, key, f"a memory field ({', '.join(fields)})"
+                                     + _hint(parts[2], fields)))
+        return level, parts[2]
+    if head in ("compute", "interconnect"):
+        if len(parts) != 2:
+            raise HardwareError(_msg(src, fld, key, f"'{head}.<name>'"))
+        return _sub(doc, head, src, fld), parts[1]
+    if head == "energy":
+        ok = (len(parts) == 3 and parts[1] == "per_flop") or (len(parts) == 2 and parts[1] == "static_power")
+        if not ok:
+            raise HardwareError(_msg(src, fld, key, "'energy.per_flop.<format>' or 'energy.static_power'"))
+        energy = _sub(doc, "energy", src, fld)
+        return (_sub(energy, "per_flop", src, fld), parts[2]) if len(parts) == 3 else (energy, parts[1])
+    if head == "power":
+        if parts[1:] != ["tdp"]:
+            raise HardwareError(_msg(src, fld, key, "'power.tdp'"))
+        return _sub(doc, "power", src, fld), "tdp"
+    # Raw sections: the parent mappings must exist (a typo must not create a new branch).
+    node = doc.get(head)
+    if len(parts) < 2 or not isinstance(node, dict):
+        raise HardwareError(_msg(src, fld, key, f"'{head}.<key>' in a file that has a '{head}' mapping"))
+    for i, p in enumerate(parts[1:-1], start=1):
+        nxt = node.get(p)
+        if not isinstance(nxt, dict):
+            raise HardwareError(_msg(src, fld, key, f"an existing mapping at '{'.'.join(parts[:i + 1])}'"
+                                     + _hint(p, node)))
+        node = nxt
+    return node, parts[-1]
+
+
+# ---------------------------------------------------------------------------- validation
+
+@lru_cache(maxsize=1)
+def _alias_groups() -> dict:
+    """Registered names that denote the same encoding (mxfp4 / mxfp4_e2m1, msfp16 / bfp16):
+    a device that computes one computes the other, so the loader lists both."""
+    groups: dict = {}
+    for f in list_formats():
+        groups.setdefault(replace(f, name="", description=""), []).append(f.name)
+    return {n: tuple(g) for g in groups.values() if len(g) > 1 for n in g}
+
+
+class _Checker:
+    """Collects every problem of one document; `qty` returns None after recording one."""
+
+    def __init__(self, src: str):
+        self.src = src
+        self.errors: list[str] = []
+
+    def err(self, fld, value, expected):
+        self.errors.append(_msg(self.src, fld, value, expected))
+
+    def qty(self, value, kind, fld, allow_zero=False):
+        if value is None:
+            self.err(fld, None, f"a {kind} quantity in {BASE_UNIT[kind]}-compatible units")
+            return None
+        try:
+            return parse_quantity(value, kind, self.src, fld, allow_zero=allow_zero)
+        except InputError as e:
+            self.errors.append(str(e))
+            return None
+
+    def mapping(self, value, fld, expected) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.err(fld, value, expected)
+            return {}
+        return value
+
+    def known_keys(self, mapping: dict, allowed, prefix: str):
+        for k in mapping:
+            if k not in allowed:
+                self.err(f"{prefix}{k}", k, f"one of {', '.join(allowed)}" + _hint(k, allowed))
+
+
+def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
+    c = _Checker(src)
+    if not isinstance(doc, dict):
+        raise HardwareError(_msg(src, "", type(doc).__name__ if doc is not None else "an empty file",
+                                 "a YAML mapping with keys " + ", ".join(_REQUIRED)))
+    for k in doc:
+        if k not in _TOP_KEYS:
+            c.err(str(k), k, f"a known top-level key ({', '.join(_TOP_KEYS)})" + _hint(k, _TOP_KEYS))
+    for k in _REQUIRED:
+        if doc.get(k) is None:
+            c.err(k, None, {"name": "a name (text)", "kind": f"one of {', '.join(HW_KINDS)}",
+                            "clock": "a frequency such as '1.83 GHz'",
+                            "compute": "a mapping of format name -> dense peak, e.g. {bf16: 989.4 TFLOP/s}",
+                            "memory": "a list of memory levels, outermost first"}[k])
+
+    name = doc.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        c.err("name", name, "a non-empty name (text)")
+    kind = doc.get("kind")
+    if kind is not None and kind not in HW_KINDS:
+        c.err("kind", kind, f"one of {', '.join(HW_KINDS)}" + _hint(kind, HW_KINDS))
+    desc = doc.get("description", "")
+    if desc is not None and not isinstance(desc, str):
+        c.err("description", desc, "text")
+    clock = c.qty(doc["clock"], "frequency", "clock") if doc.get("clock") is not None else None
+
+    # compute: registered format names -> dense peaks; keys are stored under canonical names.
+    peaks: dict = {}
+    compute = c.mapping(doc.get("compute"), "compute", "a mapping of format name -> dense peak")
+    if doc.get("compute") is not None and isinstance(doc.get("compute"), dict) and not compute:
+        c.err("compute", compute, "at least one format with its dense peak, e.g. {bf16: 989.4 TFLOP/s}")
+    for key, value in compute.items():
+        fld = f"compute.{key}"
+        try:
+            fmt = get_format(str(key)).name
+        except FormatError as e:
+            c.err(fld, key, f"a registered number-format name ({e})")
+            continue
+        v = c.qty(value, "flops", fld)
+        if fmt in peaks:
+            c.err(fld, key, f"each format once (it repeats {fmt!r})")
+        elif v is not None:
+            peaks[fmt] = v
+    for fmt, v in list(peaks.items()):
+        for alias in _alias_groups().get(fmt, ()):
+            if alias in peaks and peaks[alias] != v:
+                c.err(f"compute.{alias}", alias, f"the same peak as its alias {fmt!r} ({v:.6g} FLOP/s)")
+            peaks.setdefault(alias, v)
+
+    # memory: outermost first.
+    memory = []
+    levels = doc.get("memory")
+    if levels is not None and (not isinstance(levels, list) or not levels):
+        c.err("memory", levels, "a non-empty list of memory levels, outermost first, e.g. "
+                                "[{name: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}]")
+        levels = []
+    seen = set()
+    for i, lv in enumerate(levels or []):
+        if not isinstance(lv, dict):
+            c.err(f"memory[{i}]", lv, "a mapping with name, capacity, bandwidth (and optional "
+                                      "energy, latency, instances)")
+            continue
+        lname = lv.get("name")
+        label = f"memory.{lname}" if isinstance(lname, str) and lname else f"memory[{i}]"
+        c.known_keys(lv, tuple(_MEMORY_FIELDS), label + ".")
+        for req in _MEMORY_REQUIRED:
+            if lv.get(req) is None:
+                c.err(f"{label}.{req}", None, {"name": "a level name such as hbm or l2",
+                                               "capacity": "a size such as '80 GB'",
+                                               "bandwidth": "a bandwidth such as '3.35 TB/s'"}[req])
+        if lname is not None and (not isinstance(lname, str) or not lname.strip()):
+            c.err(f"{label}.name", lname, "a level name (text)")
+        elif lname in seen:
+            c.err(f"{label}.name", lname, "a name not used by another level")
+        seen.add(lname if isinstance(lname, str) else None)
+        vals = {f: (c.qty(lv[f], k, f"{label}.{f}") if lv.get(f) is not None else None)
+                for f, k in _MEMORY_FIELDS.items() if k}
+        inst = lv.get("instances", 1)
+        if isinstance(inst, bool) or not isinstance(inst, int) or inst < 1:
+            c.err(f"{label}.instances", inst, "a positive whole number of copies (capacity is their total)")
+            inst = None
+        if all(vals[f] is not None for f in ("capacity", "bandwidth")) and isinstance(lname, str) and inst:
+            memory.append(MemoryLevel(name=lname, capacity_bytes=vals["capacity"],
+                                      bandwidth_Bps=vals["bandwidth"],
+                                      energy_per_byte_j=vals["energy"], latency_s=vals["latency"],
+                                      instances=inst))
+
+    # power and energy
+    power = c.mapping(doc.get("power"), "power", "a mapping such as {tdp: 700 W}")
+    c.known_keys(power, _POWER_FIELDS, "power.")
+    tdp = c.qty(power["tdp"], "power", "power.tdp") if power.get("tdp") is not None else None
+    energy = c.mapping(doc.get("energy"), "energy", "a mapping with per_flop and/or static_power")
+    c.known_keys(energy, _ENERGY_FIELDS, "energy.")
+    static = (c.qty(energy["static_power"], "power", "energy.static_power", allow_zero=True)
+              if energy.get("static_power") is not None else None)
+    if static is not None and tdp is not None and static > tdp:
+        c.err("energy.static_power", energy["static_power"], f"at most the TDP ({tdp:g} W)")
+    per_flop: dict = {}
+    for key, value in c.mapping(energy.get("per_flop"), "energy.per_flop",
+                                "a mapping of format name -> energy per FLOP").items():
+        fld = f"energy.per_flop.{key}"
+        try:
+            fmt = get_format(str(key)).name
+        except FormatError as e:
+            c.err(fld, key, f"a registered number-format name ({e})")
+            continue
+        if fmt not in peaks and compute:
+            c.err(fld, key, f"a format listed under compute ({', '.join(compute)})")
+            continue
+        e = c.qty(value, "energy_per_flop", fld)
+        if e is None:
+            continue
+        # Physics check that catches pJ/nJ slips: compute alone at peak cannot exceed TDP.
+        if tdp is not None and fmt in peaks and e * peaks[fmt] > tdp * 1.001:
+            c.err(fld, value, f"at most TDP/peak = {tdp / peaks[fmt]:.3g} J/FLOP (this value "
+                              f"would draw {e * peaks[fmt]:.0f} W at peak, over the {tdp:g} W TDP)")
+            continue
+        per_flop[fmt] = e
+        for alias in _alias_groups().get(fmt, ()):
+            per_flop.setdefault(alias, e)
+    if tdp is not None:
+        for lv in memory:
+            if lv.energy_per_byte_j is not None and lv.energy_per_byte_j * lv.bandwidth_Bps > tdp * 1.001:
+                c.err(f"memory.{lv.name}.energy", lv.energy_per_byte_j,
+                      f"at most TDP/bandwidth = {tdp / lv.bandwidth_Bps:.3g} J/B (streaming at full "
+                      f"bandwidth would draw {lv.energy_per_byte_j * lv.bandwidth_Bps:.0f} W)")
+
+    links = {}
+    for key, value in c.mapping(doc.get("interconnect"), "interconnect",
+                                "a mapping of link name -> per-direction bandwidth").items():
+        v = c.qty(value, "bandwidth", f"interconnect.{key}")
+        if v is not None:
+            links[str(key)] = v
+
+    sections = {}
+    for sec in _RAW_SECTIONS:
+        if doc.get(sec) is not None:
+            sections[sec] = c.mapping(doc[sec], sec, f"a mapping (raw {sec} section)")
+    if overrides:
+        sections["overrides"] = dict(overrides)
+
+    if c.errors:
+        if len(c.errors) == 1:
+            raise HardwareError(c.errors[0])
+        raise HardwareError(f"{src}: {len(c.errors)} problems:\n  " + "\n  ".join(c.errors))
+    return HardwareSpec(name=name.strip(), kind=kind, clock_hz=clock, peak_flops=peaks,
+                        memory=tuple(memory), energy_per_flop_j=per_flop, static_power_w=static,
+                        tdp_w=tdp, interconnect=links, sections=sections,
+                        description=(desc or "").strip(), source=str(path))
+
+
+def load_hw(name_or_path, overrides: Mapping | None = None) -> HardwareSpec:
+    """Load a hardware spec: a bundled name ("h100_sxm", see `list_hw()`) or a path to a
+    YAML file. `overrides` maps dotted paths to values applied before validation, e.g.
+    ``{"memory.hbm.bandwidth": "4 TB/s", "compute.fp4_e2m1": "3958 TFLOP/s", "clock": 2e9}``
+    (numbers are SI base units; None deletes a field). Bad input raises HardwareError
+    (an InputError) naming file, field, value and expectation."""
+    if isinstance(name_or_path, HardwareSpec):
+        if overrides:
+            raise HardwareError(_msg(name_or_path.source or name_or_path.name, "overrides", overrides,
+                                     "no overrides for an already-built HardwareSpec; pass its name or path"))
+        return name_or_path
+    path = hw_path(name_or_path)
+    src = str(path)
+    if not path.is_file() and path.suffix in (".yaml", ".yml") and path.stem in list_hw():
+        raise HardwareError(_msg(src, "", str(name_or_path), f"an existing hardware file; for the "
+                                 f"bundled one pass the bare name {path.stem!r}"))
+    doc = _read(path, "hardware")
+    if not isinstance(doc, dict):
+        _check(doc, src, path, None)  # raises the "expected a mapping" error
+    _merge_calibration(doc, path, src)
+    if overrides:
+        _apply_overrides(doc, overrides, src)
+        src = f"{src} (with overrides)"
+    return _check(doc, src, path, overrides)

@@ -63,6 +63,7 @@ def test_bundled_list():
     ("hidden: 4096\nlayers: 32\nheads: 32\nkv_heads: 5\nintermediate: 1\nvocab: 10\n", "kv_heads"),
     ("hidden: 4096\nlayers: 32\nheads: 32\nintermediate: 1\nvocab: 10\nwidth: 3\n", "width"),
     ("hidden: [1, 2\n", "malformed YAML"),
+    ("hidden: 4096000000000\nlayers: 32\nheads: 32\nintermediate: 1\nvocab: 10\n", "at most"),
     ("!!python/object/apply:os.system ['true']\n", "refused"),
 ])
 def test_bad_model_files(tmp_path, content, needle):

@@ -31,10 +31,11 @@ def test_fp8_uses_fp8_peak(toy_hw):
 
 
 def test_hong_kung_reuse_traffic(toy_hw):
-    # sram holds 32 MB = 16 M bf16 elements -> sqrt = 4096; traffic >= 2mnk/4096 elements
+    # sram holds 32e6 B = 16e6 bf16 elements -> sqrt = 4000; traffic >= 2mnk/4000 elements of 2 B
     op = cops.gemm(16384, 16384, 16384)
     c = roofline.estimate(op, toy_hw)
-    assert c.bytes_by_level["hbm"] == pytest.approx(2 * 16384**3 / 4096 * 2)
+    assert c.bytes_by_level["hbm"] == pytest.approx(2 * 16384**3 / 4000 * 2)
+    assert c.bytes_by_level["hbm"] > op.bytes  # more than compulsory: the operands do not fit
 
 
 def test_energy_adds_up(toy_hw):
@@ -78,3 +79,22 @@ def test_batched_equals_single(toy_hw):
         single = sum(c.latency_s * op.repeat for c, op in zip(costs, trace.ops))
         assert many["total_latency_s"][i] == pytest.approx(single)
     assert np.all(np.diff(many["total_latency_s"]) < 0)  # more bandwidth, faster decode
+
+
+def test_memory_instances_limit_reuse(tmp_path):
+    """An on-chip level split over 100 SMs gives each GEMM tile 1/100 of its capacity."""
+    from hwmodels.spec import load_hw
+    text = ("name: t\nkind: gpu\nclock: 1 GHz\ncompute: {bf16: 100 TFLOP/s}\nmemory:\n"
+            "  - {name: hbm, capacity: 80 GB, bandwidth: 1 TB/s}\n"
+            "  - {name: smem, capacity: 100 MB, bandwidth: 100 TB/s, instances: 100}\n")
+    p = tmp_path / "t.yaml"
+    p.write_text(text)
+    hw = load_hw(p)
+    assert hw.memory[1].instances == 100
+    op = cops.gemm(8192, 8192, 8192)
+    c = roofline.estimate(op, hw)
+    # one SMEM holds 1 MB = 0.5 M bf16 elements: traffic = 2*8192^3/sqrt(5e5) elements of 2 B
+    assert c.bytes_by_level["hbm"] == pytest.approx(2 * 8192**3 / math.sqrt(5e5) * 2)
+    p.write_text(text.replace("instances: 100", "instances: 0"))
+    with pytest.raises(ValueError, match="instances"):
+        load_hw(p)

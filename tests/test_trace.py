@@ -95,7 +95,7 @@ def test_footprint():
 
 @pytest.mark.parametrize("kw,needle", [
     ({"batch": 0}, "batch"), ({"batch": -3}, "batch"), ({"seq": 0}, "seq"), ({"batch": 1.5}, "batch"),
-    ({"phase": "train"}, "phase"), ({"weights": "mxfp5"}, "weights"), ({"kv": "nope"}, "kv"),
+    ({"phase": "train"}, "phase"), ({"seq": 10**12}, "at most"), ({"batch": 10**9}, "at most"), ({"weights": "mxfp5"}, "weights"), ({"kv": "nope"}, "kv"),
 ])
 def test_bad_build_arguments(kw, needle):
     with pytest.raises(InputError, match=needle):

@@ -42,9 +42,17 @@ def experts_touched(num_experts: int, top_k: int, tokens: int) -> float:
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
 
 
-def _check_positive(name: str, value, source: str = "build_trace") -> int:
+# Beyond these a run is a typo, not a workload (a 1e12-token context would need
+# petabytes of KV cache); refusing early beats building a trace of absurd numbers.
+MAX_BATCH = 1_000_000
+MAX_SEQ = 100_000_000
+
+
+def _check_positive(name: str, value, limit: int, source: str = "build_trace") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InputError(f"{source}: {name}: got {value!r}; expected a positive integer")
+    if value > limit:
+        raise InputError(f"{source}: {name}: got {value:,}; expected at most {limit:,}")
     return value
 
 
@@ -58,8 +66,8 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
         raise InputError(f"build_trace: phase: got {phase!r}; expected one of {PHASES}")
     if attention not in ("fused", "unfused"):
         raise InputError(f"build_trace: attention: got {attention!r}; expected 'fused' or 'unfused'")
-    batch = _check_positive("batch", batch)
-    seq = _check_positive("seq", seq)
+    batch = _check_positive("batch", batch, MAX_BATCH)
+    seq = _check_positive("seq", seq, MAX_SEQ)
     for role, f in (("weights", weights), ("acts", acts), ("kv", kv)):
         try:
             get_format(f)

@@ -128,7 +128,8 @@ _INTS = {
 # integer bit, i.e. value = n * 2^-(b-2), max = (2^(b-1)-1) / 2^(b-2) (mx-formats.md §3).
 _MX_INT_ELEMENT_MAX = {8: 127 / 64, 4: 7 / 4, 2: 1.0}
 
-_MX_ALIASES = {"mxfp4": "mxfp4_e2m1"}
+# one canonical name per encoding; the long spelling is accepted as an alias
+_ALIASES = {"mxfp4_e2m1": "mxfp4"}
 
 
 def _mx(elem: str, block: int = 32) -> NumberFormat:
@@ -181,7 +182,7 @@ def _static_registry() -> dict[str, NumberFormat]:
     for elem in ("fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8", "int4", "int2"):
         f = _mx(elem)
         reg[f.name] = f
-    reg["mxfp4"] = replace(reg["mxfp4_e2m1"], name="mxfp4")
+    reg["mxfp4"] = replace(reg.pop("mxfp4_e2m1"), name="mxfp4")
     reg["nvfp4"] = replace(_ELEMENTS["fp4_e2m1"], name="nvfp4", family="nvfp4", element="fp4_e2m1",
                            block_size=16, scale_format="e4m3", scale_bits=8, tensor_scale_bits=32,
                            description="NVIDIA NVFP4: FP4 E2M1, E4M3 scale per 16, fp32 per tensor")
@@ -220,7 +221,7 @@ def get_format(name: str) -> NumberFormat:
     if not isinstance(name, str) or not name:
         raise FormatError(f"number format must be a non-empty string, got {name!r}")
     key = name.strip().lower()
-    key = _MX_ALIASES.get(key, key) if key not in _REGISTRY else key
+    key = _ALIASES.get(key, key)
     if key in _REGISTRY:
         return _REGISTRY[key]
     for pattern, build in _PARAMETRIC:

@@ -42,7 +42,10 @@ def load_yaml_file(path: str | Path, what: str = "config") -> Any:
     if size > MAX_INPUT_FILE_BYTES:
         raise InputError(f"{path}: {what} file is {size} bytes; refusing files over "
                          f"{MAX_INPUT_FILE_BYTES} bytes")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file; expected a UTF-8 YAML {what} file") from None
     try:
         return yaml.safe_load(text)
     except yaml.constructor.ConstructorError as e:

@@ -143,6 +143,7 @@ class ModelSpec:
 # loading
 
 _REQUIRED = ("hidden", "layers", "heads", "intermediate", "vocab")
+_MAX_DIM = 10_000_000  # no real model dimension comes near; larger values are typos
 
 
 def _bundled_dir():
@@ -195,6 +196,7 @@ def _build(data: dict, src: str) -> ModelSpec:
             v = data[key]
             ok = isinstance(v, int) and not isinstance(v, bool) and (v > 0 or (key in ("head_dim", "intermediate") and v == 0))
             require(ok, src, key, v, "a positive integer")
+            require(v <= _MAX_DIM, src, key, v, f"at most {_MAX_DIM:,} (larger is not a transformer we can model)")
     data = dict(data)
     data.setdefault("kv_heads", data["heads"])
     require(data["heads"] % data["kv_heads"] == 0, src, "kv_heads", data["kv_heads"],
