@@ -62,7 +62,11 @@ def sqnr_db(ref: np.ndarray, approx: np.ndarray) -> float:
 def _quantize(x: np.ndarray, fmt: str) -> np.ndarray:
     if fmt in _EXACT:
         return x.astype(np.float32)
-    from cosim.functional import quantize
+    try:
+        from cosim.functional import quantize
+    except ImportError:
+        raise InputError("accuracy: the functional core (cosim.functional.quantize) is not available in "
+                         "this installation; run without accuracy (accuracy: false / --no-accuracy)") from None
     return np.asarray(quantize(x, fmt, axis=-1), dtype=np.float32)
 
 

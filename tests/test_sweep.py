@@ -17,7 +17,7 @@ from hypothesis import given, settings, strategies as st
 import cosim
 from cosim.sweep import sweep
 from cosim.sweep.pareto import pareto_mask
-from cosim.sweep.store import read_records
+from cosim.sweep.store import expand, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {"model": "llama3_8b", "hw": "h100_sxm", "seq": 4096, "weights": "mxfp4"}
@@ -122,18 +122,18 @@ def test_sigkill_part_way_then_resume_gives_every_point_exactly_once(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:
-        if store.exists() and store.read_bytes().count(b"\n") >= 20:
+        if store.exists() and store.read_bytes().count(b"\n") >= 20:  # batch_size 1: a line per point
             break
         time.sleep(0.005)
     assert proc.poll() is None, f"sweep finished before it could be killed: {proc.stderr.read()[-500:]}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    partial = store.read_bytes().count(b"\n")
+    partial = sum(len(r["keys"]) for r in read_records(store))
     assert 20 <= partial < 200
     r = subprocess.run([sys.executable, "-m", "cosim", "sweep", str(path), "--quiet"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    killed = read_records(store)
+    killed = [x for rec in read_records(store) for x in expand(rec)]
     keys = [x["key"] for x in killed]
     assert len(keys) == 200 and len(set(keys)) == 200  # every configuration exactly once
     ref = sweep({**doc, "store": str(tmp_path / "ref.jsonl")}, quiet=True, write=False)

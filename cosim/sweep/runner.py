@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from cosim.experiment import si_override
-from cosim.sweep.evaluate import METRIC_NAMES, _hw_shape, group_key
+from cosim.sweep.evaluate import METRIC_NAMES
 from cosim.sweep.executors import run_tasks
 from cosim.sweep.spec import SweepSpec, apply_point
-from cosim.sweep.store import ResultStore, config_key
+from cosim.sweep.store import ResultStore, key_prefix, row_keys, split_numeric
 
-__all__ = ["run_sweep", "resolve_points", "make_tasks", "results_frame", "write_outputs"]
+__all__ = ["run_sweep", "plan", "make_tasks", "results_frame", "write_outputs"]
 
 
 def _version() -> str:
@@ -32,47 +32,91 @@ def _resolved(base_cfg: dict, point: dict, source: str) -> dict:
     return cfg
 
 
-def _point_si(point: dict, source: str) -> dict:
-    return {f: (si_override(f[3:], v, source) if f.startswith("hw.") and f != "hw.name" else v)
-            for f, v in point.items()}
+def _si_column(f: str, vals: list, source: str) -> list:
+    """A hardware-override column in SI units (each distinct value parsed once)."""
+    if not f.startswith("hw.") or f == "hw.name":
+        return vals
+    if _numeric_column(vals):
+        return vals  # already numbers (SI units): random samples, numeric grids
+    conv = {}
+    out = []
+    for v in vals:
+        k = (type(v), v)
+        if k not in conv:
+            conv[k] = si_override(f[3:], v, source)
+        out.append(conv[k])
+    return out
 
 
-def resolve_points(spec: SweepSpec, points: list[dict], start_index: int = 0) -> list[dict]:
-    """Points -> work items {key, version, index, point, config}, duplicates removed."""
+def _numeric_column(vals: list) -> bool:
+    arr = np.asarray(vals)
+    return arr.dtype.kind in "fiu"
+
+
+def plan(spec: SweepSpec, n: int, cols: dict, start_index: int = 0, seen: set | None = None) -> list[dict]:
+    """Points (as columns) -> batches sharing one configuration except for numeric
+    hardware overrides: {config, fields, values (n, F), keys, index, point}.
+    Duplicate configurations (same key) are dropped, keeping the first."""
     version = _version()
-    items, seen = [], set()
-    for i, p in enumerate(points):
-        cfg = _resolved(spec.base.config, p, spec.source)
-        key = config_key(cfg, version)
-        if key in seen:
+    seen = set() if seen is None else seen
+    cols = {f: _si_column(f, v, spec.source) for f, v in cols.items()}
+    numeric = [f for f in cols if f.startswith("hw.") and f != "hw.name" and _numeric_column(cols[f])]
+    other = [f for f in cols if f not in numeric]
+    groups = {}
+    if other:
+        tuples = list(zip(*(cols[f] for f in other)))
+        for i, t in enumerate(tuples):
+            groups.setdefault(t, []).append(i)
+    else:
+        groups[()] = list(range(n))
+    out = []
+    for t, rows in groups.items():
+        point = dict(zip(other, t))
+        cfg = _resolved(spec.base.config, point, spec.source)
+        rest, base_num = split_numeric(cfg)
+        names = sorted(set(base_num) | {f[3:] for f in numeric})
+        rows = np.asarray(rows)
+        V = np.empty((len(rows), len(names)))
+        for j, name in enumerate(names):
+            if f"hw.{name}" in numeric:
+                V[:, j] = np.asarray(cols[f"hw.{name}"], dtype=float)[rows]
+            else:
+                V[:, j] = base_num[name]
+        keys = row_keys(key_prefix(rest, names, version), V)
+        keep = []
+        for i, k in enumerate(keys):
+            if k not in seen:
+                seen.add(k)
+                keep.append(i)
+        if not keep:
             continue
-        seen.add(key)
-        items.append({"key": key, "version": version, "index": start_index + i,
-                      "point": _point_si(p, spec.source), "config": cfg})
-    return items
+        out.append({"version": version, "config": rest, "fields": names, "values": V[keep],
+                    "keys": [keys[i] for i in keep], "index": (rows[keep] + start_index).tolist(),
+                    "point": point})
+    return out
 
 
-def make_tasks(items: list, batch_size: int, workers: int = 1) -> list[list]:
-    """Group items that share a trace/base spec; cut groups into tasks of at most
-    `batch_size` (roofline) or `max(1, batch_size // 256)` (other levels) points, and
-    small enough that every worker gets work."""
-    shapes, groups = {}, {}
-    for it in items:
-        name = it["config"]["hw"]["name"]
-        if name not in shapes:
-            shapes[name] = _hw_shape(name)
-    for it in items:
-        g = group_key(it["config"], shapes) if it["config"]["level"] == "roofline" else \
-            json.dumps({k: v for k, v in it["config"].items() if k != "hw"}, sort_keys=True, default=str)
-        groups.setdefault(g, []).append(it)
+def _slice(b: dict, sel) -> dict:
+    return {**b, "values": b["values"][sel], "keys": b["keys"][sel], "index": b["index"][sel]}
+
+
+def make_tasks(batches: list, done: set, batch_size: int, workers: int = 1) -> list[dict]:
+    """Drop points already stored, then cut batches into tasks of at most `batch_size`
+    points (roofline) or `max(1, batch_size // 256)` (other levels), and small enough
+    that every worker gets work."""
+    todo = []
+    for b in batches:
+        keep = [i for i, k in enumerate(b["keys"]) if k not in done]
+        if keep:
+            todo.append({**b, "values": b["values"][keep], "keys": [b["keys"][i] for i in keep],
+                         "index": [b["index"][i] for i in keep]})
+    n_total = sum(len(b["keys"]) for b in todo)
     tasks = []
-    n_total = len(items)
-    for members in groups.values():
-        roof = members[0]["config"]["level"] == "roofline"
-        cap = batch_size if roof else max(1, batch_size // 256)
-        fair = max(1, math.ceil(n_total / max(1, 4 * workers))) if workers > 1 else cap
+    for b in todo:
+        cap = batch_size if b["config"]["level"] == "roofline" else max(1, batch_size // 256)
+        fair = max(1, math.ceil(n_total / (4 * workers))) if workers > 1 else cap
         size = max(1, min(cap, fair))
-        tasks += [members[i:i + size] for i in range(0, len(members), size)]
+        tasks += [_slice(b, slice(i, i + size)) for i in range(0, len(b["keys"]), size)]
     return tasks
 
 
@@ -86,18 +130,17 @@ def _progress(total: int, quiet: bool, desc: str):
     return tqdm(total=total, desc=desc, unit="cfg", smoothing=0.1, dynamic_ncols=True)
 
 
-def _execute(spec: SweepSpec, items: list, store: ResultStore, quiet: bool, desc: str) -> int:
-    todo = [it for it in items if it["key"] not in store]
-    if not todo:
+def _execute(spec: SweepSpec, batches: list, store: ResultStore, quiet: bool, desc: str) -> int:
+    tasks = make_tasks(batches, store.done, spec.batch_size, spec.workers)
+    if not tasks:
         return 0
-    bar = _progress(len(todo), quiet, desc)
+    bar = _progress(sum(len(t["keys"]) for t in tasks), quiet, desc)
     n = 0
     try:
-        for records in run_tasks(make_tasks(todo, spec.batch_size, spec.workers), spec.executor,
-                                 spec.workers, spec.scheduler):
-            n += store.append(records)
+        for record in run_tasks(tasks, spec.executor, spec.workers, spec.scheduler):
+            n += store.append(record)
             if bar is not None:
-                bar.update(len(records))
+                bar.update(len(record["keys"]))
     finally:
         if bar is not None:
             bar.close()
@@ -108,17 +151,20 @@ def run_sweep(spec: SweepSpec, quiet: bool = False, write: bool = True):
     """Run (or resume) a sweep; returns the results as a pandas DataFrame (one row
     per configuration, in axis order) and writes the outputs into `spec.output`."""
     with ResultStore(spec.store_path) as store:
-        items = resolve_points(spec, spec.points()) if spec.axes else []
-        _execute(spec, items, store, quiet, spec.name)
+        seen = set()
+        n, cols = spec.columns()
+        batches = plan(spec, n, cols, seen=seen) if n else []
+        _execute(spec, batches, store, quiet, spec.name)
+        wanted = {k for b in batches for k in b["keys"]}
         if spec.search:
-            items += _search(spec, store, quiet, start_index=len(items))
-        df = results_frame(spec, [store.records[it["key"]] for it in items if it["key"] in store.records])
+            wanted |= _search(spec, store, quiet, start_index=n, seen=seen)
+        df = results_frame(spec, store.records, wanted)
     if write:
         write_outputs(spec, df)
     return df
 
 
-def _search(spec: SweepSpec, store: ResultStore, quiet: bool, start_index: int) -> list:
+def _search(spec: SweepSpec, store: ResultStore, quiet: bool, start_index: int, seen: set) -> set:
     """NSGA-II over the search fields (optuna). Trials are asked a generation at a
     time, evaluated through the same executor and store (so a resumed search replays
     from the store without recomputing), and told their objective values and
@@ -137,20 +183,18 @@ def _search(spec: SweepSpec, store: ResultStore, quiet: bool, start_index: int) 
     directions = ["minimize" if d == "min" else "maximize" for d in spec.objectives.values()]
     study = optuna.create_study(directions=directions, sampler=sampler)
     dists = {f: _optuna_dist(optuna, d) for f, d in s["fields"].items()}
-    items_all = []
+    wanted = set()
     bar = _progress(s["trials"], quiet, f"{spec.name} (nsga2)")
     done = 0
     while done < s["trials"]:
         n = min(s["population"], s["trials"] - done)
         trials = [study.ask(dists) for _ in range(n)]
-        points = [dict(tr.params) for tr in trials]
-        items = resolve_points(spec, points, start_index + done)
-        by_key = {it["key"]: it for it in items}
-        _execute(spec, items, store, True, spec.name)
-        for tr, p in zip(trials, points):
-            key = resolve_points(spec, [p])[0]["key"]
-            rec = store.records[key]
-            m = rec["metrics"]
+        cols = {f: [tr.params[f] for tr in trials] for f in dists}
+        _execute(spec, plan(spec, n, cols, start_index + done, seen=seen), store, True, spec.name)
+        for i, tr in enumerate(trials):
+            key = plan(spec, 1, {f: [cols[f][i]] for f in cols})[0]["keys"][0]
+            wanted.add(key)
+            m, status = store.lookup(key)
             viol = [c.violation(m.get(c.metric)) for c in spec.constraints] or [0.0]
             if per_trial:
                 for j, v in enumerate(viol):
@@ -158,17 +202,16 @@ def _search(spec: SweepSpec, store: ResultStore, quiet: bool, start_index: int) 
             else:
                 tr.set_user_attr("violation", viol)
             vals = [m.get(o) for o in spec.objectives]
-            if rec["status"] != "ok" or any(v is None or (isinstance(v, float) and math.isnan(v)) for v in vals):
+            if status != "ok" or any(v is None or (isinstance(v, float) and math.isnan(v)) for v in vals):
                 study.tell(tr, state=optuna.trial.TrialState.FAIL)
             else:
                 study.tell(tr, vals)
-        items_all += list(by_key.values())
         done += n
         if bar is not None:
             bar.update(n)
     if bar is not None:
         bar.close()
-    return items_all
+    return wanted
 
 
 def _optuna_dist(optuna, d):
@@ -179,24 +222,37 @@ def _optuna_dist(optuna, d):
     return optuna.distributions.FloatDistribution(d["low_si"], d["high_si"], log=bool(d.get("log")))
 
 
-def results_frame(spec: SweepSpec, records: list):
-    """One row per record: index, key, the swept fields (SI units), every metric,
-    status/error, `feasible` (all constraints hold) and `pareto` (on the front of the
-    objectives among feasible points)."""
+def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
+    """One row per stored point (only `wanted` keys if given), in sweep order: index,
+    key, the swept fields (SI units), every metric, status/error, `feasible` (all
+    constraints hold) and `pareto` (on the front of the objectives among feasible points)."""
     import pandas as pd
 
     fields = spec.fields()
-    rows = []
-    for r in sorted(records, key=lambda r: r.get("index", 0)):
-        row = {"index": r.get("index"), "key": r["key"]}
+    parts = []
+    for r in records:
+        n = len(r["keys"])
+        sel = np.ones(n, dtype=bool) if wanted is None else np.array([k in wanted for k in r["keys"]], dtype=bool)
+        if not sel.any():
+            continue
+        cols = {"index": np.asarray(r["index"]), "key": np.asarray(r["keys"], dtype=object)}
+        vals = np.asarray(r["values"], dtype=float).reshape(n, len(r["fields"]))
         for f in fields:
-            row[f] = r["point"].get(f, _from_config(r["config"], f))
+            if f.startswith("hw.") and f[3:] in r["fields"]:
+                cols[f] = vals[:, r["fields"].index(f[3:])]
+            else:
+                cols[f] = _broadcast(r["point"].get(f, _from_config(r["config"], f)), n)
         for m in METRIC_NAMES:
             v = r["metrics"].get(m)
-            row[m] = math.nan if v is None else v
-        row["status"], row["error"] = r["status"], r.get("error")
-        rows.append(row)
-    df = pd.DataFrame(rows, columns=["index", "key"] + fields + list(METRIC_NAMES) + ["status", "error"])
+            cols[m] = np.asarray(v, dtype=float) if isinstance(v, (list, np.ndarray)) else \
+                np.full(n, np.nan if v is None else float(v))
+        cols["status"] = _broadcast(r["status"], n)
+        cols["error"] = _broadcast(r.get("error"), n)
+        parts.append(pd.DataFrame({k: v[sel] for k, v in cols.items()}))
+    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["status", "error"]
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    df = df.sort_values("index", kind="stable").reset_index(drop=True)[columns]
+    df["fits_in_memory"] = df["fits_in_memory"].astype(float) > 0
     feasible = (df["status"] == "ok").to_numpy().copy()
     for c in spec.constraints:
         feasible &= np.array([c.ok(v) for v in df[c.metric]], dtype=bool)
@@ -210,6 +266,16 @@ def results_frame(spec: SweepSpec, records: list):
         front[sub[pareto_mask(costs[sub])]] = True
     df["pareto"] = front
     return df
+
+
+def _broadcast(v, n):
+    if isinstance(v, list):
+        a = np.empty(n, dtype=object)
+        a[:] = v
+        return a
+    a = np.empty(n, dtype=object)
+    a[:] = [v] * n
+    return a
 
 
 def _from_config(cfg: dict, f: str):

@@ -104,29 +104,40 @@ class SweepSpec:
             out += list(self.search["fields"])
         return list(dict.fromkeys(out))
 
-    def points(self) -> list[dict]:
-        """Every point of the axes (cartesian product of the entries), in a stable order."""
-        blocks = []
+    def columns(self) -> tuple[int, dict]:
+        """Every point of the axes as columns: (n_points, {field: list of n values}).
+        Entries combine as a cartesian product (the first entry varies slowest), in a
+        stable order; a grid varies its last field fastest, like nested loops."""
+        blocks = []  # (n_rows, {field: list})
         for kind, body in self.axes:
             if kind == "grid":
                 keys = list(body)
-                blocks.append([dict(zip(keys, combo)) for combo in itertools.product(*(body[k] for k in keys))])
+                combos = list(itertools.product(*(range(len(body[k])) for k in keys)))
+                blocks.append((len(combos), {k: [body[k][c[j]] for c in combos] for j, k in enumerate(keys)}))
             elif kind == "zip":
-                keys = list(body)
-                blocks.append([dict(zip(keys, vals)) for vals in zip(*(body[k] for k in keys))])
+                n = len(next(iter(body.values())))
+                blocks.append((n, {k: list(v) for k, v in body.items()}))
             else:
-                blocks.append(_random_block(body))
+                rng = np.random.default_rng(body["seed"])
+                blocks.append((body["samples"], {f: sample_field(d, rng, body["samples"])
+                                                 for f, d in body["fields"].items()}))
         if not blocks:
-            return [{}] if not self.search else []
-        return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*blocks)]
+            return (0, {}) if self.search else (1, {})
+        total = int(np.prod([n for n, _ in blocks]))
+        cols, stride = {}, total
+        for n, block in blocks:
+            stride //= n
+            pick = (np.arange(total) // stride) % n
+            for f, vals in block.items():
+                arr = np.empty(n, dtype=object)
+                arr[:] = vals
+                cols[f] = arr[pick].tolist()
+        return total, cols
 
-
-def _random_block(body) -> list[dict]:
-    rng = np.random.default_rng(body["seed"])
-    cols = {}
-    for f, dist in body["fields"].items():
-        cols[f] = sample_field(dist, rng, body["samples"])
-    return [{f: cols[f][i] for f in cols} for i in range(body["samples"])]
+    def points(self) -> list[dict]:
+        """Every point of the axes as dicts (see `columns`)."""
+        n, cols = self.columns()
+        return [{f: cols[f][i] for f in cols} for i in range(n)]
 
 
 def sample_field(dist: dict, rng, n: int) -> list:
