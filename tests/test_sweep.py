@@ -178,3 +178,26 @@ def test_nsga2_search_respects_constraints_and_resumes(tmp_path):
     before = store.read_bytes()
     df2 = sweep(spec, quiet=True)  # same seed, same told values: replayed from the store
     assert store.read_bytes() == before and df2["key"].tolist() == df["key"].tolist()
+
+
+def test_variant_spec_is_what_load_hw_builds():
+    from cosim.sweep.evaluate import variant_spec
+    over = {"memory.hbm.bandwidth": 4.2e12, "memory.l2.capacity": 60e6, "compute.bf16": 1.2e15,
+            "energy.per_flop.bf16": 0.25e-12, "energy.static_power": 150.0, "memory.hbm.energy": 4e-11}
+    fast = variant_spec(cosim.load_hw("h100_sxm"), over)
+    ref = cosim.load_hw("h100_sxm", overrides=over)
+    for f in ("peak_flops", "memory", "energy_per_flop_j", "static_power_w", "clock_hz", "tdp_w"):
+        assert getattr(fast, f) == getattr(ref, f), f
+
+
+def test_model_levels_other_than_roofline_run_per_point_and_match_simulate(tmp_path):
+    spec = {"name": "an", "base": {**BASE, "level": "analytical"}, "output": str(tmp_path / "o"),
+            "axes": [{"grid": {"hw.memory.hbm.bandwidth": ["2 TB/s", "4 TB/s"], "batch": [1, 4]}}]}
+    df = sweep(spec, quiet=True, write=False)
+    assert (df["status"] == "ok").all() and len(df) == 4
+    for _, r in df.iterrows():
+        hw = cosim.load_hw("h100_sxm", overrides={"memory.hbm.bandwidth": r["hw.memory.hbm.bandwidth"]})
+        rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", int(r["batch"]), 4096, weights="mxfp4"), hw,
+                             level="analytical")
+        assert r["latency_s"] == pytest.approx(rep.total_latency_s, rel=1e-12)
+        assert r["energy_j"] == pytest.approx(rep.total_energy_j, rel=1e-12)

@@ -102,26 +102,31 @@ def evaluate_task(task: dict) -> dict:
     status = np.array(["ok"] * n, dtype=object)
     errors = np.array([None] * n, dtype=object)
     caches = {"shape": {}, "trace": {}}
-    if cfg["level"] == "roofline":
-        levels, formats = _hw_shape(cfg["hw"]["name"], caches["shape"])
-        vec = [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
-        fixed = [j for j in range(len(fields)) if j not in vec]
-        if fixed:
-            uniq, inv = np.unique(V[:, fixed], axis=0, return_inverse=True)
-            subsets = [(uniq[s], np.flatnonzero(inv.ravel() == s)) for s in range(len(uniq))]
-        else:
-            subsets = [(np.empty(0), np.arange(n))]
-        for fixed_vals, rows in subsets:
-            extra = {fields[j]: override_value(fields[j], x) for j, x in zip(fixed, fixed_vals)}
+    levels, formats = _hw_shape(cfg["hw"]["name"], caches["shape"])
+    vec = [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
+    fixed = [j for j in range(len(fields)) if j not in vec]
+    if fixed:
+        uniq, inv = np.unique(V[:, fixed], axis=0, return_inverse=True)
+        subsets = [(uniq[s], np.flatnonzero(inv.ravel() == s)) for s in range(len(uniq))]
+    else:
+        subsets = [(np.empty(0), np.arange(n))]
+    for fixed_vals, rows in subsets:
+        extra = {fields[j]: override_value(fields[j], x) for j, x in zip(fixed, fixed_vals)}
+        try:
+            base = _base_spec(cfg, extra)
+        except (InputError, ValueError, KeyError) as e:
+            status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
+            continue
+        if cfg["level"] == "roofline":
             try:
-                _roofline_rows(cfg, extra, {fields[j]: V[rows, j] for j in vec}, rows, M, caches)
+                _roofline_rows(cfg, base, {fields[j]: V[rows, j] for j in vec}, rows, M, caches)
             except (InputError, ValueError, KeyError) as e:
                 status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
-    else:
-        for i in range(n):
-            over = {fields[j]: override_value(fields[j], V[i, j]) for j in range(len(fields))}
+            continue
+        for i in rows:
             try:
-                _full_model(cfg, over, i, M, caches)
+                hw = variant_spec(base, {fields[j]: float(V[i, j]) for j in vec})
+                _full_model(cfg, hw, i, M, caches)
             except (InputError, ValueError, KeyError) as e:
                 status[i], errors[i] = "error", f"{type(e).__name__}: {e}"
     bad = status == "error"
@@ -150,11 +155,39 @@ def _compact(a: np.ndarray):
     return a
 
 
-def _roofline_rows(cfg, extra, arrays, rows, M, caches) -> None:
-    from hwmodels.roofline import evaluate, hw_table_variants, op_table
+def _base_spec(cfg, extra):
     from hwmodels.spec import load_hw
+    return load_hw(cfg["hw"]["name"], overrides={**cfg["hw"]["overrides"], **extra} or None)
 
-    base = load_hw(cfg["hw"]["name"], overrides={**cfg["hw"]["overrides"], **extra} or None)
+
+def variant_spec(base, overrides: dict):
+    """`base` with vectorisable overrides (SI floats) applied — the spec
+    `load_hw(name, overrides)` builds, without re-reading and re-validating the file for
+    every point (the values were validated when the sweep file was loaded)."""
+    from dataclasses import replace
+    if not overrides:
+        return base
+    peaks, e_flop = dict(base.peak_flops), dict(base.energy_per_flop_j)
+    mem = {m.name: m for m in base.memory}
+    static = base.static_power_w
+    for key, v in overrides.items():
+        p = key.split(".")
+        if p[0] == "compute":
+            peaks[p[1]] = v
+        elif p[0] == "memory":
+            attr = {"bandwidth": "bandwidth_Bps", "capacity": "capacity_bytes", "energy": "energy_per_byte_j"}[p[2]]
+            mem[p[1]] = replace(mem[p[1]], **{attr: v})
+        elif p[:2] == ["energy", "per_flop"]:
+            e_flop[p[2]] = v
+        else:
+            static = v
+    return replace(base, peak_flops=peaks, energy_per_flop_j=e_flop, static_power_w=static,
+                   memory=tuple(mem[m.name] for m in base.memory))
+
+
+def _roofline_rows(cfg, base, arrays, rows, M, caches) -> None:
+    from hwmodels.roofline import evaluate, hw_table_variants, op_table
+
     trace = _trace(cfg, caches["trace"])
     t = op_table(trace.ops, base, cfg["compute_fallback"])
     h = hw_table_variants(base, arrays)
@@ -178,23 +211,24 @@ def _roofline_rows(cfg, extra, arrays, rows, M, caches) -> None:
     M["sqnr_db"][rows] = caches["sqnr"]
 
 
-def _full_model(cfg, over, i, M, caches) -> None:
-    import cosim
+def _full_model(cfg, hw, i, M, caches) -> None:
+    """One point through the level's own model (hwmodels.estimate.estimate_ops — what
+    cosim.simulate calls, without building the per-op report rows)."""
     from cosim.experiment import hardware_area_mm2
-    from hwmodels.spec import load_hw
+    from hwmodels.estimate import estimate_ops
 
-    hw = load_hw(cfg["hw"]["name"], overrides={**cfg["hw"]["overrides"], **over} or None)
     trace = _trace(cfg, caches["trace"])
-    rep = cosim.simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
-    lat = float(sum(r["latency_s"] for r in rep.rows))
-    en = float(sum(r["energy_j"] for r in rep.rows))
+    costs, _ = estimate_ops(trace.ops, hw, cfg["level"], cfg["compute_fallback"])
+    lat = float(sum(c.latency_s * op.repeat for op, c in zip(trace.ops, costs)))
+    en = float(sum(c.energy_j * op.repeat for op, c in zip(trace.ops, costs)))
     tokens = _tokens(cfg)
-    area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
     if "sqnr" not in caches:  # accuracy does not depend on the hardware: once per task
         caches["sqnr"] = _accuracy(cfg, trace)
+    mem = float(sum(trace.meta.get("footprint", {}).values()))
+    cap = hw.main_memory.capacity_bytes
+    area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
     vals = {"latency_s": lat, "energy_j": en, "tokens_per_s": tokens / lat, "energy_per_token_j": en / tokens,
-            "memory_bytes": rep.memory_bytes, "capacity_bytes": rep.capacity_bytes,
-            "fits_in_memory": rep.fits_in_memory, "sqnr_db": caches["sqnr"],
+            "memory_bytes": mem, "capacity_bytes": cap, "fits_in_memory": mem <= cap, "sqnr_db": caches["sqnr"],
             "area_mm2": math.nan if area is None else area}
     for m, v in vals.items():
         M[m][i] = v
