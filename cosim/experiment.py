@@ -307,17 +307,25 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
 
 
 def hardware_area_mm2(trace, hw, level: str, compute_fallback: bool = False):
-    """Silicon area where the model at this level has one (cycle-level accelerators
-    report it in OpCost.details['area_mm2'] or .energy_breakdown); None otherwise."""
+    """Silicon area (mm^2) where the model at this level has an area model: the cycle
+    level's `area_breakdown(hw)["total"]` (hwmodels.cycle), else an `area_mm2` the model
+    puts in OpCost.details; None otherwise (GPUs at roofline/analytical level)."""
     if level != "cycle":
         return None
+    from importlib import import_module
+    try:
+        cycle = import_module("hwmodels.cycle")
+    except ModuleNotFoundError:
+        return None
+    ok, _ = cycle.applicable(hw) if hasattr(cycle, "applicable") else (True, "")
+    if not ok:
+        return None
+    if hasattr(cycle, "area_breakdown"):
+        return float(cycle.area_breakdown(hw)["total"])
     from hwmodels.estimate import estimate_ops
     op = next((o for o in trace.ops if o.kind == "gemm"), None)
     if op is None:
         return None
     costs, _ = estimate_ops([op], hw, level, compute_fallback)
     d = costs[0].details or {}
-    for key in ("area_mm2", "area"):
-        if d.get(key) is not None:
-            return float(d[key])
-    return None
+    return float(d["area_mm2"]) if d.get("area_mm2") is not None else None

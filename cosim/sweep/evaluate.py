@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from functools import lru_cache
 
 import numpy as np
 
@@ -71,11 +72,24 @@ def _trace(cfg: dict, cache: dict):
 
 
 def _accuracy(cfg: dict, trace) -> float:
-    """Worst op's output SQNR (dB) from the functional core; nan without accuracy."""
-    acc = cfg.get("accuracy")
-    if not acc:
+    """Worst op's output SQNR (dB) from the functional core; nan without accuracy.
+    It depends on the layer shapes and formats, not on the hardware or the batch (a
+    fixed number of token rows is sampled), so it is memoised on exactly those."""
+    if not cfg.get("accuracy"):
         return math.nan
+    key = json.dumps({k: cfg[k] for k in ("model", "phase", "seq", "weights", "acts", "kv", "recipe", "attention",
+                                          "accuracy")}, sort_keys=True, default=str)
+    return _accuracy_for(key)
+
+
+@lru_cache(maxsize=256)
+def _accuracy_for(key: str) -> float:
+    import cosim
     from cosim.layer_accuracy import trace_accuracy
+    c = json.loads(key)
+    acc = c["accuracy"]
+    trace = cosim.build_trace(c["model"], phase=c["phase"], batch=1, seq=c["seq"], weights=c["weights"],
+                              acts=c["acts"], kv=c["kv"], recipe=c["recipe"], attention=c["attention"])
     res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"], seed=acc["seed"],
                          checkpoint=None if acc["source"] == "synthetic" else acc["source"])
     return min(res.by_op.values()) if res.by_op else math.nan
