@@ -201,3 +201,29 @@ def test_model_levels_other_than_roofline_run_per_point_and_match_simulate(tmp_p
                              level="analytical")
         assert r["latency_s"] == pytest.approx(rep.total_latency_s, rel=1e-12)
         assert r["energy_j"] == pytest.approx(rep.total_energy_j, rel=1e-12)
+
+
+def test_a_level_model_with_a_vectorised_hook_is_used_for_whole_batches(tmp_path, monkeypatch):
+    """A model module offering evaluate_variants gets each batch in one call; here a
+    stand-in 'analytical' model that is the vectorised roofline must reproduce the
+    roofline sweep exactly."""
+    import types
+
+    from hwmodels.roofline import evaluate_tables, hw_table_variants, op_table
+    calls = []
+
+    def evaluate_variants(ops, base, overrides, compute_fallback=False):
+        calls.append(len(next(iter(overrides.values()))) if overrides else 1)
+        return evaluate_tables(op_table(ops, base, compute_fallback), hw_table_variants(base, overrides))
+
+    fake = types.ModuleType("hwmodels.gpu")
+    fake.evaluate_variants = evaluate_variants
+    fake.applicable = lambda hw: (True, "")
+    fake.estimate = lambda op, hw, compute_fallback=False: pytest.fail("per-op path used")
+    monkeypatch.setitem(sys.modules, "hwmodels.gpu", fake)
+    an = sweep({**_spec(tmp_path, store=str(tmp_path / "a.jsonl")), "base": {**BASE, "level": "analytical"}},
+               quiet=True, write=False)
+    roof = sweep(_spec(tmp_path, store=str(tmp_path / "r.jsonl")), quiet=True, write=False)
+    assert calls == [6, 6]  # one call per (batch size) group of 3 x 2 hardware variants
+    assert np.allclose(an["latency_s"], roof["latency_s"], rtol=1e-12, atol=0)
+    assert np.allclose(an["energy_j"], roof["energy_j"], rtol=1e-12, atol=0)
