@@ -36,18 +36,18 @@ def spec(level: str, n: int, out: Path, workers: int, hw: str = "h100_sxm") -> d
 
 
 def run(level: str, n: int, workers: int, hw: str = "h100_sxm") -> dict:
-    import cosim.sweep as S
+    from cosim.sweep import sweep
     from hwmodels.estimate import estimate_ops
     import cosim
 
     d = Path(tempfile.mkdtemp(prefix="sweep_speed_"))
     try:
         t0 = time.perf_counter()
-        df = S.sweep(spec(level, n, d, workers, hw), quiet=True, write=False)
+        df = sweep(spec(level, n, d, workers, hw), quiet=True, write=False)
         dt = time.perf_counter() - t0
         ok = int((df["status"] == "ok").sum())
         t1 = time.perf_counter()
-        S.sweep(spec(level, n, d, workers, hw), quiet=True, write=False)  # everything stored: resume cost
+        sweep(spec(level, n, d, workers, hw), quiet=True, write=False)  # everything stored: resume cost
         resume = time.perf_counter() - t1
         store_bytes = (d / "results.jsonl").stat().st_size
     finally:
@@ -71,9 +71,9 @@ def main(argv=None):
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "sweep_speed"))
     args = ap.parse_args(argv)
 
-    import cosim.sweep as S
+    from cosim.sweep import sweep
     from hwmodels.spec import list_hw, load_hw
-    S.sweep(spec("roofline", 10, Path(tempfile.mkdtemp()), 1), quiet=True, write=False)  # warm imports
+    sweep(spec("roofline", 10, Path(tempfile.mkdtemp()), 1), quiet=True, write=False)  # warm imports
 
     cycle_hw = args.cycle_hw or next((h for h in list_hw() if load_hw(h).kind in ("accelerator", "fpga")), "h100_sxm")
     rows = [run("roofline", args.roofline, 1), run("roofline", args.roofline, 2),

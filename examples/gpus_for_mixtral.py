@@ -7,7 +7,7 @@ batch sizes at 4K context; accuracy of the MXFP4 weights from the functional cor
 
 # %% One sweep: device x batch
 import cosim
-import cosim.sweep
+from cosim.sweep import sweep
 
 spec = {
     "name": "gpus_for_mixtral",
@@ -18,7 +18,7 @@ spec = {
     "objectives": {"latency_s": "min", "energy_per_token_j": "min"},
     "output": "sweeps/gpus_for_mixtral",
 }
-df = cosim.sweep.sweep(spec, quiet=True)
+df = sweep(spec, quiet=True)
 
 # %% Tokens/s and energy per token by device and batch
 table = df.pivot_table(index="batch", columns="hw", values="tokens_per_s")

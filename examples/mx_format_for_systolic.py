@@ -10,8 +10,7 @@ recipe; prints what is missing otherwise.
 # %% The question as a sweep: formats (weights x activations) on one accelerator design
 import sys
 
-import cosim
-import cosim.sweep
+from cosim.sweep import sweep
 from hwmodels.spec import list_hw
 
 HW = "mx_systolic_128"
@@ -32,7 +31,7 @@ spec = {
 }
 
 # %% Run it (results are stored; re-running is instant)
-df = cosim.sweep.sweep(spec, quiet=True)
+df = sweep(spec, quiet=True)
 
 # %% The answer: every format with its cost and accuracy, feasible ones first
 cols = ["weights", "acts", "latency_s", "tokens_per_s", "energy_per_token_j", "sqnr_db", "area_mm2", "feasible",

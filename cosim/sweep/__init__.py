@@ -1,8 +1,8 @@
 """Design-space exploration: `cosim.sweep(...)` / `cosim sweep sweep.yaml`.
 
-    import cosim.sweep
-    df = cosim.sweep.sweep("configs/sweeps/hbm_bandwidth.yaml", quiet=True)
-    df = cosim.sweep.sweep({"base": "quickstart", "axes": [{"grid": {"weights": ["mxfp4", "bf16"]}}]})
+    from cosim.sweep import sweep       # (cosim/__init__ may re-export it as cosim.sweep)
+    df = sweep("configs/sweeps/hbm_vs_compute.yaml", quiet=True)
+    df = sweep({"base": "quickstart", "axes": [{"grid": {"weights": ["mxfp4", "bf16"]}}]})
 
 A sweep is a base experiment plus axes (grid, zip, random) and/or an NSGA-II search,
 objectives and constraints (cosim.sweep.spec). Points run in vectorised batches on a
