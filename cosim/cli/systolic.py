@@ -1,0 +1,97 @@
+"""`cosim systolic`: one GEMM / conv layer on a systolic array, or an accelerator's area.
+
+    cosim systolic gemm 1 4096 4096 --array 128x128 --dataflow os --compat scalesim
+    cosim systolic conv 32 32 7 7 3 16 --stride 2 --array 8x8
+    cosim systolic area mx_systolic_128
+    cosim systolic pipeline 64 64 64 --array 8x8 --bandwidth 4 --gantt g.png
+"""
+
+from __future__ import annotations
+
+import sys
+
+from workloads.io import InputError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("systolic", help="systolic-array cycles of one layer, or an accelerator's area",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=("gemm", "conv", "area", "pipeline"))
+    p.add_argument("args", nargs="+", help="gemm/pipeline: M N K; conv: IH IW FH FW C NF; area: hardware name")
+    p.add_argument("--array", default="128x128", help="rows x cols, e.g. 32x32")
+    p.add_argument("--dataflow", default="os", help="os | ws | is")
+    p.add_argument("--compat", choices=("scalesim",), default=None, help="SCALE-Sim 3.0.0 counting conventions")
+    p.add_argument("--overlap", action="store_true", help="double-buffered stationary registers (folds back to back)")
+    p.add_argument("--stride", type=int, default=1)
+    p.add_argument("--bandwidth", type=float, default=float("inf"), help="pipeline: DRAM bytes per cycle")
+    p.add_argument("--latency", type=float, default=0.0, help="pipeline: DRAM latency, cycles")
+    p.add_argument("--sram", type=float, default=2**20, help="pipeline: bytes per buffer (ifmap, filter, ofmap)")
+    p.add_argument("--sram-bandwidth", type=float, default=float("inf"),
+                   help="pipeline: bytes per cycle the SRAM ports can feed the array")
+    p.add_argument("--gantt", help="pipeline: write a Gantt chart (.png)")
+    p.set_defaults(func=run)
+
+
+def _array(text: str) -> tuple[int, int]:
+    try:
+        r, c = (int(x) for x in text.lower().split("x"))
+        return r, c
+    except ValueError:
+        raise InputError(f"--array: got {text!r}; expected ROWSxCOLS such as 128x128") from None
+
+
+def _ints(args, n, what):
+    if len(args) != n:
+        raise InputError(f"cosim systolic {what}: got {len(args)} numbers {args}; expected {n}")
+    try:
+        return [int(a) for a in args]
+    except ValueError:
+        raise InputError(f"cosim systolic {what}: got {args}; expected {n} integers") from None
+
+
+def run(args) -> int:
+    try:
+        return _run(args)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    if args.what == "area":
+        from hwmodels.cycle import area_breakdown
+        from hwmodels.spec import load_hw
+
+        area = area_breakdown(load_hw(args.args[0]))
+        for k, v in area.items():
+            print(f"{k:<12}{v:10.2f} mm2")
+        return 0
+    rows, cols = _array(args.array)
+    if args.what == "pipeline":
+        from hwmodels.pipeline import PipelineConfig, gantt_png, simulate_gemm
+
+        m, n, k = _ints(args.args, 3, "pipeline")
+        cfg = PipelineConfig(rows, cols, args.dataflow, bandwidth=args.bandwidth, latency=args.latency,
+                             sram_bytes={"ifmap": args.sram, "filter": args.sram, "ofmap": args.sram},
+                             overlap=args.overlap, sram_bandwidth=args.sram_bandwidth)
+        r = simulate_gemm(m, n, k, cfg, keep_timeline=bool(args.gantt))
+        for key in ("total_cycles", "compute_cycles", "stall_cycles", "stalls_by_cause", "dram_read_bytes",
+                    "dram_write_bytes", "achieved_bandwidth"):
+            print(f"{key:<20}{r[key]}")
+        if args.gantt:
+            print(f"wrote {gantt_png(r, args.gantt)}")
+        return 0
+    from hwmodels.systolic import conv_cycles, gemm_cycles
+
+    if args.what == "gemm":
+        m, n, k = _ints(args.args, 3, "gemm")
+        out = gemm_cycles(m, n, k, rows, cols, args.dataflow, args.compat, overlap=args.overlap)
+    else:
+        ih, iw, fh, fw, c, nf = _ints(args.args, 6, "conv")
+        out = conv_cycles(ih, iw, fh, fw, c, nf, args.stride, rows=rows, cols=cols, dataflow=args.dataflow,
+                          compat=args.compat, overlap=args.overlap)
+    for key in ("m", "n", "k", "folds", "cycles_per_fold", "compute_cycles", "mapping_efficiency",
+                "compute_utilization", "overall_utilization", "ifmap_sram_reads", "filter_sram_reads",
+                "ofmap_sram_writes", "ofmap_sram_reads"):
+        print(f"{key:<22}{out[key]}")
+    return 0

@@ -1,0 +1,110 @@
+"""Energy and area of a whole accelerator, by component.
+
+energy = MACs x energy/MAC(format)                 (hwmodels.arith dot-product unit)
+       + SRAM bytes x energy/byte(buffer size)     (Horowitz SRAM reads, size-interpolated)
+       + DRAM bytes x energy/byte                  (the spec's outermost memory level)
+       + NoC / wire bytes x distance x pJ/bit/mm   (Keckler; hardware-data.md §4.5)
+       + static power x time
+
+area   = PE array (dot-product units) + vector unit + SRAM (bit cells / array efficiency)
+       + memory PHYs (+ controllers)
+
+All numbers are per instance of an op; the breakdown dicts always sum to the total.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwmodels.arith import HOROWITZ_NODE_NM, HOROWITZ_VDD, tech_scale
+
+__all__ = ["sram_energy_per_byte", "sram_area_mm2", "EnergyParams", "op_energy", "phy_area_mm2",
+           "WIRE_J_PER_BIT_MM"]
+
+# Horowitz ISSCC 2014, 45 nm / 0.9 V, 64-bit SRAM read: 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ
+# (hardware-data.yaml energy.horowitz_45nm_0p9v.memory_pj_per_64bit_access).
+_SRAM_SIZES = np.log(np.array([8 * 1024, 32 * 1024, 1024 * 1024], dtype=float))
+_SRAM_PJ_64B = np.log(np.array([10.0, 20.0, 100.0]))
+
+# Repeated global wires at 7-16 nm: 0.05-0.15 pJ/bit/mm, practical default 0.1
+# (hardware-data.md §4.5, consistent with Keckler 2011: 0.12 pJ/bit/mm at 40 nm).
+WIRE_J_PER_BIT_MM = 0.1e-12
+
+# LLMCompass cost_model (hardware-data.md §4.7): SRAM bit cell 1.70e-7 mm^2 at 7 nm,
+# divided by a CACTI array efficiency 0.076 (4 KB) ... 0.704 (128 KB); larger memories
+# are tiled from 128-512 KB banks, so they keep ~0.7.
+_BITCELL_MM2_7NM = 1.70e-7
+_EFF_SIZES = np.log(np.array([4 * 1024, 128 * 1024], dtype=float))
+_EFF = np.array([0.076, 0.704])
+
+# LLMCompass PHY areas (do not scale with node): HBM2e 10.45 mm^2 per 1024-bit channel,
+# DDR5 1.45 mm^2 per 32-bit unit.
+HBM_PHY_MM2_PER_CHANNEL = 10.45
+HBM_CHANNEL_BPS = 1024 * 3.2e9 / 8  # 1024 bits at 3.2 Gb/s/pin (LLMCompass GA100 HBM2e) = 409.6 GB/s
+DDR_PHY_MM2_PER_32B = 1.45
+DDR_32B_BPS = 32 * 4.8e9 / 8  # one 32-bit DDR5-4800 unit = 19.2 GB/s
+
+
+def sram_energy_per_byte(size_bytes: float, node_nm: float = 7.0, vdd: float = 0.8) -> float:
+    """J per byte read from an SRAM of ``size_bytes`` (log-log interpolation of Horowitz's
+    three sizes, end slopes extrapolated), scaled from 45 nm / 0.9 V to the node."""
+    x = math.log(max(float(size_bytes), 64.0))
+    if x <= _SRAM_SIZES[0]:
+        slope = (_SRAM_PJ_64B[1] - _SRAM_PJ_64B[0]) / (_SRAM_SIZES[1] - _SRAM_SIZES[0])
+        y = _SRAM_PJ_64B[0] + slope * (x - _SRAM_SIZES[0])
+    elif x >= _SRAM_SIZES[-1]:
+        slope = (_SRAM_PJ_64B[2] - _SRAM_PJ_64B[1]) / (_SRAM_SIZES[2] - _SRAM_SIZES[1])
+        y = _SRAM_PJ_64B[2] + slope * (x - _SRAM_SIZES[2])
+    else:
+        y = float(np.interp(x, _SRAM_SIZES, _SRAM_PJ_64B))
+    ef, _ = tech_scale(HOROWITZ_NODE_NM, node_nm, HOROWITZ_VDD, vdd)
+    return math.exp(y) * 1e-12 / 8.0 * ef
+
+
+def sram_area_mm2(size_bytes: float, node_nm: float = 7.0) -> float:
+    """Area of an SRAM: bits x bit-cell area / array efficiency (LLMCompass), bit cell
+    scaled from 7 nm with the Stillmaker-Baas area factor."""
+    if size_bytes <= 0:
+        return 0.0
+    eff = float(np.interp(math.log(size_bytes), _EFF_SIZES, _EFF))
+    _, af = tech_scale(7, node_nm)
+    return size_bytes * 8 * _BITCELL_MM2_7NM * af / eff
+
+
+def phy_area_mm2(bandwidth_Bps: float, kind: str = "hbm") -> float:
+    """Memory-interface PHY area for a given off-chip bandwidth (whole channels)."""
+    if kind == "hbm":
+        return math.ceil(bandwidth_Bps / HBM_CHANNEL_BPS) * HBM_PHY_MM2_PER_CHANNEL
+    return math.ceil(bandwidth_Bps / DDR_32B_BPS) * DDR_PHY_MM2_PER_32B
+
+
+@dataclass(frozen=True)
+class EnergyParams:
+    """Per-component energy coefficients of one accelerator."""
+    sram_j_per_byte: dict  # buffer name -> J/B
+    dram_j_per_byte: float
+    wire_j_per_byte: float  # J per byte moved between SRAM and the array (NoC / wires)
+    static_power_w: float
+    vector_j_per_flop: float
+    mac_factor: float = 1.0  # multiplies the dot-product unit's MAC energy (FPGA fabric)
+
+
+def op_energy(macs: float, e_mac_j: float, sram_bytes: dict, dram_bytes: float,
+              vector_flops: float, latency_s: float, p: EnergyParams) -> dict:
+    """Energy breakdown of one op instance; keys sum to ``total``."""
+    sram = sum(b * p.sram_j_per_byte.get(name, p.sram_j_per_byte.get("default", 0.0))
+               for name, b in sram_bytes.items())
+    moved = sum(sram_bytes.values())
+    out = {
+        "mac": macs * e_mac_j,
+        "vector": vector_flops * p.vector_j_per_flop,
+        "sram": sram,
+        "dram": dram_bytes * p.dram_j_per_byte,
+        "noc": moved * p.wire_j_per_byte,
+        "static": p.static_power_w * latency_s,
+    }
+    out["total"] = sum(out.values())
+    return out
