@@ -225,15 +225,20 @@ def _check_resources(exp: Experiment) -> None:
     except InputError as e:
         raise InputError(f"{exp.source}: hw: {e}") from None
     if cfg["recipe"]:
-        try:
-            from workloads.compression import load_recipe
-        except ImportError:
-            load_recipe = None  # recipes not in this installation: build_trace reports it
-        if load_recipe is not None:
-            try:
-                load_recipe(cfg["recipe"])
-            except InputError as e:
-                raise InputError(f"{exp.source}: recipe: {e}") from None
+        check_recipe(cfg["recipe"], exp.source, "recipe")
+
+
+def check_recipe(name: str, source: str, fld: str) -> None:
+    """A recipe name must load now, not halfway through a run."""
+    try:
+        from workloads.compression import load_recipe
+    except ImportError:
+        fail(source, fld, name, "no recipe: compression recipes are not available in this installation "
+                                "(workloads.compression.load_recipe is missing)")
+    try:
+        load_recipe(name)
+    except InputError as e:
+        raise InputError(f"{source}: {fld}: {e}") from None
 
 
 def resolve_experiment(exp: Experiment) -> dict:

@@ -31,7 +31,12 @@ spec = {
 }
 
 # %% Run it (results are stored; re-running is instant)
-df = sweep(spec, quiet=True)
+from workloads.io import InputError  # noqa: E402
+
+try:
+    df = sweep(spec, quiet=True)
+except InputError as e:  # e.g. the kivi2 recipe is not installed
+    sys.exit(f"error: {e}")
 
 # %% The answer: every format with its cost and accuracy, feasible ones first
 cols = ["weights", "acts", "latency_s", "tokens_per_s", "energy_per_token_j", "sqnr_db", "area_mm2", "feasible",

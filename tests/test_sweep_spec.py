@@ -131,3 +131,8 @@ def test_bundled_sweeps_are_valid():
         s = load_sweep(Path(str(f)))
         assert s.fields() and s.objectives, f.name
     assert load_sweep("hbm_vs_compute").name == "hbm_vs_compute"  # a bare name is a bundled file
+
+
+def test_recipe_values_are_checked_up_front(tmp_path):
+    msg, path = _err(tmp_path, {"base": BASE, "axes": [{"grid": {"recipe": ["no_such_recipe_xyz"]}}]})
+    assert path in msg and "axes[0].grid.recipe[0]" in msg and "no_such_recipe_xyz" in msg

@@ -302,6 +302,9 @@ def _check_values(field_name, values, source, where, base: Experiment) -> None:
                 load_hw(exp.config["hw"]["name"], overrides=exp.config["hw"]["overrides"] or None)
             except InputError as e:
                 raise InputError(f"{source}: {where}[{i}] = {v!r}: {e}") from None
+        if field_name == "recipe" and v:
+            from cosim.experiment import check_recipe
+            check_recipe(v, source, f"{where}[{i}]")
         if field_name == "model":
             from workloads.models import load_model
             try:
