@@ -301,11 +301,13 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     if cfg["accuracy"] and accuracy:
         acc = cfg["accuracy"]
         res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"],
-                             seed=acc["seed"], checkpoint=None if acc["source"] == "synthetic" else acc["source"])
+                             seed=acc["seed"], checkpoint=None if acc["source"] == "synthetic" else acc["source"],
+                             model=cfg["model"])
         for r in rep.rows:
             r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
         rep.meta["accuracy"] = {"by_layer": res.by_layer, "sample": res.sample, "provenance": res.provenance,
-                                "min_sqnr_db": min(res.by_op.values()) if res.by_op else None}
+                                "min_sqnr_db": min(res.by_op.values()) if res.by_op else None,
+                                "recipe_twin": res.recipe_twin}
         rep.meta["provenance"]["sqnr_db"] = res.provenance
     if out_dir is not None:
         from cosim.html_report import write_report

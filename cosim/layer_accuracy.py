@@ -162,6 +162,7 @@ class AccuracyResult:
     by_layer: list  # dicts: op, layer, sqnr_db, weight_sqnr_db, rows, tokens, k, formats, source
     sample: dict  # layers, rows, tokens actually used
     provenance: str
+    recipe_twin: dict | None = None  # the recipe's own functional twin (cosim.functional.compression), raw
 
 
 def _layers(n_layers: int, want: int) -> list[int]:
@@ -185,8 +186,15 @@ def _act_input(op: Op):
 
 
 def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, seed: int = 0,
-                   checkpoint: str | Path | None = None, n_layers: int | None = None) -> AccuracyResult:
-    """SQNR of every weight GEMM and attention op of `trace` (see module docstring)."""
+                   checkpoint: str | Path | None = None, n_layers: int | None = None,
+                   model=None) -> AccuracyResult:
+    """SQNR of every weight GEMM and attention op of `trace` (see module docstring).
+
+    With a compression recipe whose functional twin exists (cosim.functional.compression
+    .twin.run_twin: KIVI's per-channel keys and fp16 residual window, eviction policies,
+    low-rank KV…), the attention ops' figure is the twin's — the KV cache as the method
+    really keeps it — converted from its relative attention-output error:
+    SQNR = -20 log10(rel_error). `model` (name or ModelSpec) feeds the twin's shapes."""
     ckpt = SafetensorsFile(checkpoint) if checkpoint else None
     n_layers = n_layers or max((op.repeat for op in trace.ops), default=1)
     by_layer, by_op = [], {}
@@ -210,11 +218,46 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
             used_rows = max(used_rows, max(r["rows"] for r in recs))
         used_tokens = max(used_tokens, max(r["tokens"] for r in recs))
     src = f"checkpoint {Path(checkpoint).name}" if ckpt else "synthetic (student-t weights, outlier channels)"
-    return AccuracyResult(by_op=by_op, by_layer=by_layer,
+    twin = _recipe_twin(trace, model, checkpoint, seed)
+    twin_note = ""
+    if twin and twin.get("attn_rel_error") is not None:
+        att = [op.name for op in trace.ops if op.kind == "attention"]
+        rel = twin["attn_rel_error"]
+        db = math.inf if rel == 0 else -20.0 * math.log10(rel)
+        by_layer = [r for r in by_layer if r["op"] not in att]
+        for name in att:
+            by_op[name] = db
+            by_layer.append({"op": name, "layer": 0, "sqnr_db": db, "weight_sqnr_db": None, "rows": twin.get("prompt"),
+                             "tokens": twin.get("steps"), "k": None, "weight_fmt": None, "act_fmt": None,
+                             "source": f"recipe twin {twin['parts']}"})
+        twin_note = (f"; attention: functional twin of recipe {trace.recipe} (worst part {twin['worst']}: "
+                     f"attention-output relative error {rel:.4g})")
+    return AccuracyResult(by_op=by_op, by_layer=by_layer, recipe_twin=twin and twin["raw"],
                           sample={"layers": len(_layers(n_layers, layers)), "rows": used_rows,
                                   "tokens": used_tokens, "kv_positions": used_kv, "seed": seed},
                           provenance=f"functional:{src}; SQNR of the op output vs fp32, "
-                                     f"{len(_layers(n_layers, layers))} layers x <= {rows} rows x {tokens} tokens")
+                                     f"{len(_layers(n_layers, layers))} layers x <= {rows} rows x {tokens} tokens"
+                                     + twin_note)
+
+
+def _recipe_twin(trace, model, checkpoint, seed):
+    """The recipe's functional twin over a decode run (KV methods), worst part first;
+    None without a recipe, without the twin library, or without a KV part."""
+    if not trace.recipe:
+        return None
+    try:
+        from cosim.functional.compression.twin import run_twin
+    except ImportError:
+        return None
+    prompt, steps = min(trace.seq, 4096), 8
+    raw = run_twin(trace.recipe, model=model or trace.model, checkpoint=checkpoint, seed=seed, prompt=prompt,
+                   steps=steps)
+    kv = {k: v for k, v in raw.items() if isinstance(v, dict) and v.get("attn_rel_error") is not None}
+    if not kv:
+        return {"raw": raw, "attn_rel_error": None}
+    worst = max(kv, key=lambda k: kv[k]["attn_rel_error"])
+    return {"raw": raw, "attn_rel_error": kv[worst]["attn_rel_error"], "worst": worst, "parts": "+".join(kv),
+            "prompt": prompt, "steps": steps}
 
 
 def _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers):

@@ -26,7 +26,7 @@ spec = {
         "weights": ["mxfp4", "mxfp4", "mxfp6_e2m3", "mxfp8_e4m3", "mxint8", "bf16"],
         "acts": ["mxfp4", "mxfp8_e4m3", "mxfp6_e2m3", "mxfp8_e4m3", "mxint8", "bf16"]}}],
     "objectives": {"latency_s": "min", "energy_per_token_j": "min"},
-    "constraints": ["sqnr_db >= 20"],
+    "constraints": ["gemm_sqnr_db >= 20"],  # the weight/activation formats' own cost; KIVI-2's is attention_sqnr_db
     "output": "sweeps/mx_format_for_systolic",
 }
 
@@ -39,14 +39,16 @@ except InputError as e:  # e.g. the kivi2 recipe is not installed
     sys.exit(f"error: {e}")
 
 # %% The answer: every format with its cost and accuracy, feasible ones first
-cols = ["weights", "acts", "latency_s", "tokens_per_s", "energy_per_token_j", "sqnr_db", "area_mm2", "feasible",
+cols = ["weights", "acts", "latency_s", "tokens_per_s", "energy_per_token_j", "gemm_sqnr_db", "attention_sqnr_db",
+        "area_mm2", "feasible",
         "pareto", "status"]
 print(df[cols].sort_values(["feasible", "latency_s"], ascending=[False, True]).to_string(index=False))
 best = df[df["pareto"]].sort_values("energy_per_token_j")
 if len(best):
     b = best.iloc[0]
-    print(f"\nlowest energy per token meeting SQNR >= 20 dB: weights {b['weights']}, acts {b['acts']} — "
-          f"{b['tokens_per_s']:,.0f} tokens/s, {b['energy_per_token_j'] * 1e3:.3g} mJ/token, {b['sqnr_db']:.1f} dB")
+    print(f"\nlowest energy per token with GEMM SQNR >= 20 dB: weights {b['weights']}, acts {b['acts']} — "
+          f"{b['tokens_per_s']:,.0f} tokens/s, {b['energy_per_token_j'] * 1e3:.3g} mJ/token, GEMM SQNR "
+          f"{b['gemm_sqnr_db']:.1f} dB; KIVI-2 attention {b['attention_sqnr_db']:.1f} dB")
 else:
     print("\nno format meets the 20 dB floor:", df["error"].dropna().unique()[:3])
 print(f"plots and tables in {spec['output']}/")

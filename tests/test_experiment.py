@@ -183,3 +183,16 @@ def test_cli_run(tmp_path):
     r = subprocess.run([sys.executable, "-m", "cosim", "run", "quickstrat"], cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "quickstart" in r.stderr
+
+
+@needs_functional
+def test_a_kv_recipe_takes_its_attention_accuracy_from_the_recipe_twin():
+    twin = pytest.importorskip("cosim.functional.compression.twin")
+    exp = experiment_from_dict({"model": "llama3_8b", "hw": "h100_sxm", "seq": 2048, "recipe": "kivi2",
+                                "accuracy": SMALL_ACC})
+    rep = run_experiment(exp)
+    rel = twin.run_twin("kivi2", model="llama3_8b", seed=0, prompt=2048, steps=8)["kivi2"]["attn_rel_error"]
+    att = next(r for r in rep.rows if r["kind"] == "attention")
+    assert att["sqnr_db"] == pytest.approx(-20 * math.log10(rel), rel=1e-12)  # 10 log10(1/rel^2)
+    assert "functional twin of recipe kivi2" in rep.meta["accuracy"]["provenance"]
+    assert rep.meta["accuracy"]["recipe_twin"]["kivi2"]["method"] == "kivi"

@@ -27,7 +27,8 @@ import numpy as np
 __all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value"]
 
 METRIC_NAMES = ("latency_s", "energy_j", "tokens_per_s", "energy_per_token_j", "memory_bytes",
-                "capacity_bytes", "fits_in_memory", "sqnr_db", "area_mm2")
+                "capacity_bytes", "fits_in_memory", "sqnr_db", "gemm_sqnr_db", "attention_sqnr_db", "area_mm2")
+ACCURACY_METRICS = ("sqnr_db", "gemm_sqnr_db", "attention_sqnr_db")
 _MEMORY_FIELDS = ("bandwidth", "capacity", "energy")
 
 
@@ -71,19 +72,20 @@ def _trace(cfg: dict, cache: dict):
     return cache[key]
 
 
-def _accuracy(cfg: dict, trace) -> float:
-    """Worst op's output SQNR (dB) from the functional core; nan without accuracy.
+def _accuracy(cfg: dict, trace) -> dict:
+    """Output SQNR (dB) from the functional core: worst op, worst weight GEMM, worst
+    attention op (nan without accuracy).
     It depends on the layer shapes and formats, not on the hardware or the batch (a
     fixed number of token rows is sampled), so it is memoised on exactly those."""
     if not cfg.get("accuracy"):
-        return math.nan
+        return dict.fromkeys(ACCURACY_METRICS, math.nan)
     key = json.dumps({k: cfg[k] for k in ("model", "phase", "seq", "weights", "acts", "kv", "recipe", "attention",
                                           "accuracy")}, sort_keys=True, default=str)
-    return _accuracy_for(key)
+    return dict(zip(ACCURACY_METRICS, _accuracy_for(key)))
 
 
 @lru_cache(maxsize=256)
-def _accuracy_for(key: str) -> float:
+def _accuracy_for(key: str) -> tuple:
     import cosim
     from cosim.layer_accuracy import trace_accuracy
     c = json.loads(key)
@@ -91,8 +93,14 @@ def _accuracy_for(key: str) -> float:
     trace = cosim.build_trace(c["model"], phase=c["phase"], batch=1, seq=c["seq"], weights=c["weights"],
                               acts=c["acts"], kv=c["kv"], recipe=c["recipe"], attention=c["attention"])
     res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"], seed=acc["seed"],
-                         checkpoint=None if acc["source"] == "synthetic" else acc["source"])
-    return min(res.by_op.values()) if res.by_op else math.nan
+                         checkpoint=None if acc["source"] == "synthetic" else acc["source"], model=c["model"])
+    kinds = {op.name: op.kind for op in trace.ops}
+
+    def worst(names):
+        vals = [res.by_op[n] for n in names]
+        return min(vals) if vals else math.nan
+    return (worst(res.by_op), worst([n for n in res.by_op if kinds.get(n) == "gemm"]),
+            worst([n for n in res.by_op if kinds.get(n) == "attention"]))
 
 
 def _tokens(cfg) -> int:
@@ -229,7 +237,8 @@ def _roofline_rows(cfg, base, arrays, rows, M, caches) -> None:
     M["fits_in_memory"][rows] = mem <= cap
     if "sqnr" not in caches:  # accuracy does not depend on the hardware: once per task
         caches["sqnr"] = _accuracy(cfg, trace)
-    M["sqnr_db"][rows] = caches["sqnr"]
+    for m, v in caches["sqnr"].items():
+        M[m][rows] = v
 
 
 _LEVEL_MODULES = {"analytical": "hwmodels.gpu", "cycle": "hwmodels.cycle"}
@@ -277,7 +286,8 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     M["tokens_per_s"][rows], M["energy_per_token_j"][rows] = tokens / lat, en / tokens
     M["memory_bytes"][rows], M["capacity_bytes"][rows] = mem, cap
     M["fits_in_memory"][rows] = mem <= cap
-    M["sqnr_db"][rows] = caches["sqnr"]
+    for m, v in caches["sqnr"].items():
+        M[m][rows] = v
     M["area_mm2"][rows] = math.nan if area is None else area
 
 
@@ -298,7 +308,7 @@ def _full_model(cfg, hw, i, M, caches) -> None:
     cap = hw.main_memory.capacity_bytes
     area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
     vals = {"latency_s": lat, "energy_j": en, "tokens_per_s": tokens / lat, "energy_per_token_j": en / tokens,
-            "memory_bytes": mem, "capacity_bytes": cap, "fits_in_memory": mem <= cap, "sqnr_db": caches["sqnr"],
+            "memory_bytes": mem, "capacity_bytes": cap, "fits_in_memory": mem <= cap, **caches["sqnr"],
             "area_mm2": math.nan if area is None else area}
     for m, v in vals.items():
         M[m][i] = v

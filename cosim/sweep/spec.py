@@ -51,7 +51,10 @@ SEARCH_KEYS = ("method", "trials", "population", "seed", "fields")
 METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forward pass",
            "tokens_per_s": "tokens per second", "energy_per_token_j": "joules per token",
            "memory_bytes": "weights + KV cache + activations", "capacity_bytes": "main-memory capacity",
-           "sqnr_db": "worst op's output SQNR (needs accuracy)", "area_mm2": "silicon area (needs an area model)"}
+           "sqnr_db": "worst op's output SQNR (needs accuracy)",
+           "gemm_sqnr_db": "worst weight GEMM's output SQNR (needs accuracy)",
+           "attention_sqnr_db": "worst attention op's output SQNR (needs accuracy)",
+           "area_mm2": "silicon area (needs an area model)"}
 EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw"))
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
@@ -487,9 +490,10 @@ def _check_metric_availability(objectives, constraints, base, axes, search, sour
     varied = {f for _, body in axes for f in (body["fields"] if "fields" in body and "samples" in body else body)}
     if search:
         varied |= set(search["fields"])
-    if "sqnr_db" in used and base.config["accuracy"] is None:
-        fail(source, "constraints" if any(c.metric == "sqnr_db" for c in constraints) else "objectives",
-             "sqnr_db", "an `accuracy:` section in the base experiment (SQNR comes from the accuracy check)")
+    for m in sorted(used & {"sqnr_db", "gemm_sqnr_db", "attention_sqnr_db"}):
+        if base.config["accuracy"] is None:
+            fail(source, "constraints" if any(c.metric == m for c in constraints) else "objectives",
+                 m, "an `accuracy:` section in the base experiment (SQNR comes from the accuracy check)")
     if "area_mm2" in used and base.config["level"] != "cycle" and "level" not in varied:
         fail(source, "constraints" if any(c.metric == "area_mm2" for c in constraints) else "objectives",
              "area_mm2", f"level: cycle in the base experiment (level {base.config['level']!r} has no area model)")
