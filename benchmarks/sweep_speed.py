@@ -22,16 +22,22 @@ import tempfile
 import time
 from pathlib import Path
 
-BASE = {"model": "llama3_8b", "phase": "decode", "batch": 8, "seq": 4096, "weights": "mxfp4", "hw": "h100_sxm"}
+BASE = {"model": "llama3_8b", "phase": "decode", "batch": 8, "seq": 4096, "weights": "mxfp4", "acts": "bf16",
+        "hw": "h100_sxm"}
 FIELDS = {"hw.memory.hbm.bandwidth": {"low": "1 TB/s", "high": "10 TB/s", "log": True},
           "hw.compute.bf16": {"low": "200 TFLOP/s", "high": "2400 TFLOP/s", "log": True},
           "hw.memory.l2.bandwidth": {"low": "5 TB/s", "high": "40 TB/s"}}
 
 
+# the cycle level runs on an MX systolic accelerator: MX formats, its own HBM range
+CYCLE_BASE = {**BASE, "weights": "mxfp4", "acts": "mxfp8_e4m3"}
+CYCLE_FIELDS = {"hw.memory.hbm.bandwidth": {"low": "0.8 TB/s", "high": "3.2 TB/s", "log": True}}
+
+
 def spec(level: str, n: int, out: Path, workers: int, hw: str = "h100_sxm") -> dict:
-    return {"name": f"bench_{level}", "base": {**BASE, "hw": hw, "level": level},
-            "axes": [{"random": {"samples": n, "seed": 0, "fields": FIELDS if hw == "h100_sxm" else
-                                 {k: v for k, v in FIELDS.items() if "l2" not in k}}}],
+    cycle = level == "cycle"
+    return {"name": f"bench_{level}", "base": {**(CYCLE_BASE if cycle else BASE), "hw": hw, "level": level},
+            "axes": [{"random": {"samples": n, "seed": 0, "fields": CYCLE_FIELDS if cycle else FIELDS}}],
             "output": str(out), "workers": workers, "batch_size": 8192}
 
 
@@ -52,7 +58,8 @@ def run(level: str, n: int, workers: int, hw: str = "h100_sxm") -> dict:
         store_bytes = (d / "results.jsonl").stat().st_size
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    trace = cosim.build_trace(BASE["model"], "decode", BASE["batch"], BASE["seq"], weights=BASE["weights"])
+    b = CYCLE_BASE if level == "cycle" else BASE
+    trace = cosim.build_trace(b["model"], "decode", b["batch"], b["seq"], weights=b["weights"], acts=b["acts"])
     _, notes = estimate_ops(trace.ops[:1], cosim.load_hw(hw), level, True)
     model = "roofline (vectorised)" if level == "roofline" else \
         ("roofline fallback: " + next((x for x in notes if "fell back" in x), "")) if any("fell back" in x for x in notes) \
@@ -75,7 +82,8 @@ def main(argv=None):
     from hwmodels.spec import list_hw, load_hw
     sweep(spec("roofline", 10, Path(tempfile.mkdtemp()), 1), quiet=True, write=False)  # warm imports
 
-    cycle_hw = args.cycle_hw or next((h for h in list_hw() if load_hw(h).kind in ("accelerator", "fpga")), "h100_sxm")
+    cycle_hw = args.cycle_hw or ("mx_systolic_128" if "mx_systolic_128" in list_hw() else
+                                 next((h for h in list_hw() if load_hw(h).kind == "accelerator"), "h100_sxm"))
     rows = [run("roofline", args.roofline, 1), run("roofline", args.roofline, 2),
             run("analytical", args.analytical, 1), run("analytical", args.analytical, 2)]
     try:
@@ -97,10 +105,13 @@ def main(argv=None):
     machine = f"{platform.machine()} {platform.processor() or ''} ({os.cpu_count()} cpus), Python {platform.python_version()}"
     head = (f"# sweep_speed\n\nWhole sweep machinery (plan, keys, evaluate, fsync'd JSONL store, results table), "
             f"Llama-3-8B decode batch 8 / 4K context / MXFP4 weights, random H100-SXM variants "
-            f"(HBM bandwidth, bf16 peak, L2 bandwidth). {machine}, {time.strftime('%Y-%m-%d')}.\n\n")
+            f"(HBM bandwidth, bf16 peak, L2 bandwidth); cycle level: {cycle_hw} with MXFP4 weights x MXFP8 "
+            f"activations, HBM bandwidth varied. {machine}, {time.strftime('%Y-%m-%d')}.\n\n")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".md").write_text(head + table + "\n")
     Path(args.out + ".json").write_text(json.dumps({"benchmark": "sweep_speed", "base": BASE, "fields": FIELDS,
+                                                    "cycle_base": {**CYCLE_BASE, "hw": cycle_hw},
+                                                    "cycle_fields": CYCLE_FIELDS,
                                                     "machine": machine, "date": time.strftime("%Y-%m-%d"),
                                                     "goals_configs_per_s": goals, "rows": rows}, indent=1))
     print(f"wrote {args.out}.json and .md")
