@@ -151,8 +151,10 @@ def test_dask_local_cluster_matches_local_executor(tmp_path):
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         via_dask = sweep(_spec(tmp_path, store=str(tmp_path / "b.jsonl"), batch_size=4), scheduler=client,
                          quiet=True, write=False)
+        by_address = sweep(_spec(tmp_path, store=str(tmp_path / "c.jsonl"), batch_size=4),
+                           scheduler=cluster.scheduler_address, quiet=True, write=False)
     cols = ["key", "latency_s", "energy_j", "tokens_per_s", "memory_bytes", "feasible", "pareto"]
-    assert local[cols].equals(via_dask[cols])
+    assert local[cols].equals(via_dask[cols]) and local[cols].equals(by_address[cols])
 
 
 @pytest.mark.slow
