@@ -1,0 +1,1018 @@
+"""GPU microbenchmark suite for calibrating the analytical GPU model.
+
+Self-contained on purpose (torch + numpy + pynvml only, no cosim imports) so that the
+exact same file can be copied to a GPU machine and run there:
+
+    python3 microbench.py --out OUTDIR [--sections env,launch,gemm,attention,elementwise,energy,e2e]
+
+and so that `cosim calibrate` (which imports it) measures exactly what the committed CSVs
+were measured with.
+
+Method
+- Kernel timing: CUDA events around ONE launch, preceded by an L2 flush that READS a
+  1 GiB buffer (a write flush would leave ~50 MB of dirty lines whose write-back would be
+  charged to the measured kernel; the flush's ~0.35 ms also lets the host enqueue the
+  measured launch before the GPU reaches it, so host overhead is not timed); median of repeats (repeat count adapts to the kernel's
+  length: ~0.1 s per point, 3..30 repeats); 2 warm-up calls first (cuBLAS heuristics).
+- Energy: NVML total-energy counter (mJ) read around loops of >= 2 s.
+- End to end: plain-PyTorch Llama-style model with random bf16 weights, decode step eager
+  and captured in a CUDA graph, prefill eager.
+Outputs (CSV, one row per measurement, everything needed to rebuild the op):
+  ops.csv, energy.csv, e2e.csv, env.json, plus the log the caller tees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import time
+
+# ----------------------------------------------------------------------------- helpers
+
+_T0 = time.time()
+
+
+def log(msg):
+    print(f"[{time.time() - _T0:7.1f}s] {msg}", flush=True)
+
+
+def _lazy_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise SystemExit("cosim calibrate needs PyTorch with CUDA: pip install 'cosim[torch]' "
+                         f"(import failed: {exc})")
+    return torch
+
+
+class Nvml:
+    """Thin NVML wrapper; every reading degrades to None when NVML is absent."""
+
+    def __init__(self):
+        self.h = None
+        try:
+            import pynvml
+            pynvml.nvmlInit()
+            self.nv = pynvml
+            self.h = pynvml.nvmlDeviceGetHandleByIndex(int(os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or 0))
+        except Exception as exc:  # noqa: BLE001 - NVML is optional
+            log(f"NVML unavailable: {exc}")
+
+    def _q(self, fn, *a):
+        if self.h is None:
+            return None
+        try:
+            return fn(self.h, *a)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def state(self):
+        nv = getattr(self, "nv", None)
+        if nv is None or self.h is None:
+            return {"sm_clock_mhz": "", "mem_clock_mhz": "", "temp_c": "", "power_w": ""}
+        p = self._q(nv.nvmlDeviceGetPowerUsage)
+        return {"sm_clock_mhz": self._q(nv.nvmlDeviceGetClockInfo, nv.NVML_CLOCK_SM),
+                "mem_clock_mhz": self._q(nv.nvmlDeviceGetClockInfo, nv.NVML_CLOCK_MEM),
+                "temp_c": self._q(nv.nvmlDeviceGetTemperature, nv.NVML_TEMPERATURE_GPU),
+                "power_w": (p / 1000.0) if p is not None else None}
+
+    def energy_j(self):
+        nv = getattr(self, "nv", None)
+        if nv is None:
+            return None
+        e = self._q(nv.nvmlDeviceGetTotalEnergyConsumption)
+        return None if e is None else e / 1000.0
+
+    def static_info(self):
+        nv = getattr(self, "nv", None)
+        if nv is None or self.h is None:
+            return {}
+        out = {}
+        for key, fn, args in [
+            ("driver", nv.nvmlSystemGetDriverVersion, None),
+            ("max_sm_clock_mhz", nv.nvmlDeviceGetMaxClockInfo, (nv.NVML_CLOCK_SM,)),
+            ("max_mem_clock_mhz", nv.nvmlDeviceGetMaxClockInfo, (nv.NVML_CLOCK_MEM,)),
+            ("power_limit_w", nv.nvmlDeviceGetPowerManagementLimit, ()),
+            ("name", nv.nvmlDeviceGetName, ()),
+            ("pcie_link_gen", nv.nvmlDeviceGetCurrPcieLinkGeneration, ()),
+        ]:
+            try:
+                v = fn() if args is None else fn(self.h, *args)
+                if isinstance(v, bytes):
+                    v = v.decode()
+                if key == "power_limit_w":
+                    v = v / 1000.0
+                out[key] = v
+            except Exception as exc:  # noqa: BLE001
+                out[key] = f"n/a ({exc.__class__.__name__})"
+        return out
+
+
+class CsvOut:
+    """Append rows to a CSV as they come (a killed run keeps what it measured)."""
+
+    def __init__(self, path, fields):
+        self.path, self.fields = path, fields
+        self.f = open(path, "w", newline="")
+        self.w = csv.DictWriter(self.f, fieldnames=fields, extrasaction="ignore")
+        self.w.writeheader()
+        self.n = 0
+
+    def row(self, **kw):
+        self.w.writerow({k: ("" if v is None else v) for k, v in kw.items()})
+        self.f.flush()
+        self.n += 1
+
+
+OPS_FIELDS = ["section", "kind", "name", "fmt", "dims", "impl", "median_s", "p10_s", "p90_s",
+              "min_s", "reps", "flops", "bytes_min", "sm_clock_mhz", "mem_clock_mhz", "temp_c",
+              "power_w", "note"]
+ENERGY_FIELDS = ["name", "kind", "fmt", "dims", "impl", "iters", "elapsed_s", "energy_j",
+                 "avg_power_w", "time_per_iter_s", "energy_per_iter_j", "flops_per_iter",
+                 "bytes_per_iter", "sm_clock_mhz", "temp_c", "note"]
+E2E_FIELDS = ["model", "phase", "mode", "batch", "seq", "ctx", "layers", "layers_full", "hidden",
+              "heads", "kv_heads", "head_dim", "intermediate", "vocab", "lm_head_tokens", "attn_impl",
+              "median_s", "p10_s", "p90_s", "reps", "kernels", "kernel_time_s", "sm_clock_mhz",
+              "temp_c", "note"]
+
+
+class Bench:
+    def __init__(self, torch, nvml, flush_mb=256):
+        self.torch = torch
+        self.nvml = nvml
+        self.dev = torch.device("cuda")
+        # Read-flush: a clean 256 MB buffer, summed before every timed launch.
+        self.flush_buf = torch.ones(flush_mb * 1024 * 1024 // 4, dtype=torch.float32, device=self.dev)
+
+    def flush(self):
+        self.flush_buf.sum()
+
+    def time(self, fn, target_s=0.1, min_reps=3, max_reps=30, flush=True, warm=2):
+        """Median/p10/p90 GPU time of one call of fn (seconds)."""
+        torch = self.torch
+        for _ in range(warm):
+            fn()
+        torch.cuda.synchronize()
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        if flush:
+            self.flush()
+        s.record(); fn(); e.record()
+        torch.cuda.synchronize()
+        t1 = s.elapsed_time(e) / 1e3
+        reps = int(max(min_reps, min(max_reps, target_s / max(t1, 1e-6))))
+        evs = []
+        for _ in range(reps):
+            if flush:
+                self.flush()
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record(); fn(); b.record()
+            evs.append((a, b))
+        torch.cuda.synchronize()
+        ts = sorted(a.elapsed_time(b) / 1e3 for a, b in evs)
+        import numpy as np
+        arr = np.array(ts)
+        return {"median_s": float(np.median(arr)), "p10_s": float(np.percentile(arr, 10)),
+                "p90_s": float(np.percentile(arr, 90)), "min_s": float(arr[0]), "reps": reps}
+
+
+# ----------------------------------------------------------------------------- sections
+
+def section_env(torch, nvml, out_dir):
+    p = torch.cuda.get_device_properties(0)
+    info = {
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "hostname": platform.node(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda_runtime": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "device_name": p.name,
+        "sm_count": p.multi_processor_count,
+        "l2_bytes": getattr(p, "L2_cache_size", None),
+        "total_mem_bytes": p.total_memory,
+        "cc": f"{p.major}.{p.minor}",
+        "max_threads_per_sm": getattr(p, "max_threads_per_multi_processor", None),
+        "shared_mem_per_block_optin": getattr(p, "shared_memory_per_block_optin", None),
+        "numpy": __import__("numpy").__version__,
+    }
+    try:
+        import triton
+        info["triton"] = triton.__version__
+    except Exception:  # noqa: BLE001
+        pass
+    info.update({f"nvml_{k}": v for k, v in nvml.static_info().items()})
+    info["nvml_state_start"] = nvml.state()
+    with open(os.path.join(out_dir, "env.json"), "w") as f:
+        json.dump(info, f, indent=1, default=str)
+    log("env: " + json.dumps(info, default=str))
+    return info
+
+
+def _row(out, bench, section, kind, name, fmt, dims, impl, t, flops, bytes_min, note=""):
+    out.row(section=section, kind=kind, name=name, fmt=fmt, dims=json.dumps(dims, sort_keys=True),
+            impl=impl, flops=flops, bytes_min=bytes_min, note=note, **t, **bench.nvml.state())
+
+
+def section_launch(torch, bench, out):
+    """Per-kernel overhead: eager (CPU-bound launches) and CUDA-graph replay of tiny kernels."""
+    x = torch.zeros(1, device="cuda")
+    n = 2000
+    for _ in range(50):
+        x.add_(1.0)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        x.add_(1.0)
+    torch.cuda.synchronize()
+    eager = (time.perf_counter() - t0) / n
+    g = torch.cuda.CUDAGraph()
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            x.add_(1.0)
+    torch.cuda.current_stream().wait_stream(s)
+    with torch.cuda.graph(g):
+        for _ in range(n):
+            x.add_(1.0)
+    g.replay(); torch.cuda.synchronize()
+    t = bench.time(lambda: g.replay(), target_s=0.2, flush=False)
+    per = {k: (v / n if k.endswith("_s") else v) for k, v in t.items()}
+    iso = bench.time(lambda: x.add_(1.0), target_s=0.05, min_reps=30, max_reps=60)
+    _row(out, bench, "launch", "launch", "isolated_tiny_kernel", "fp32", {"kernels": 1}, "events_after_flush",
+         iso, 0, 0, "event-timed single x.add_(1) after the L2 flush, as every op row is timed")
+    _row(out, bench, "launch", "launch", "eager_tiny_kernel", "fp32", {"kernels": n}, "host_clock",
+         {"median_s": eager, "p10_s": eager, "p90_s": eager, "min_s": eager, "reps": 1}, 0, 0,
+         "wall time per launch of x.add_(1) in a Python loop (CPU-bound)")
+    _row(out, bench, "launch", "launch", "graph_tiny_kernel", "fp32", {"kernels": n}, "cuda_graph",
+         per, 0, 0, "GPU time per kernel of a graph of tiny kernels")
+    log(f"launch: eager {eager * 1e6:.2f} us/launch, graph {per['median_s'] * 1e6:.2f} us/kernel")
+
+
+GEMM_NK = [(4096, 4096), (1024, 4096), (14336, 4096), (4096, 14336), (11008, 4096), (4096, 11008),
+           (128256, 4096), (32000, 4096), (6144, 4096), (28672, 8192), (8192, 28672), (8192, 8192),
+           (1024, 8192), (12288, 4096)]
+GEMM_M = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+GEMM_SQUARE = [256, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192]
+# Second, held-out suite (--variant heldout): shapes of other models (Qwen2.5-7B, Llama-2-13B,
+# Llama-2/3-70B), non-power-of-two M and square sizes, none of which the default suite has.
+HELDOUT = {
+    "gemm_nk": [(3584, 3584), (512, 3584), (18944, 3584), (3584, 18944), (152064, 3584), (5120, 5120),
+                (13824, 5120), (5120, 13824), (15360, 5120), (10240, 8192), (2048, 2048)],
+    "gemm_m": [1, 3, 6, 12, 24, 48, 96, 192, 384, 768, 1536, 3072, 6144],
+    "gemm_square": [384, 640, 1280, 2560, 5120, 7168],
+}
+
+
+def section_gemm(torch, bench, out, budget_s, variant="default"):
+    import torch.nn.functional as F
+    t_start = time.time()
+    dev = "cuda"
+    has_fp8 = hasattr(torch, "float8_e4m3fn") and hasattr(torch, "_scaled_mm")
+    one = torch.ones((), device=dev, dtype=torch.float32)
+    if variant == "heldout":
+        cases = ([(m, n, k) for (n, k) in HELDOUT["gemm_nk"] for m in HELDOUT["gemm_m"]]
+                 + [(s, s, s) for s in HELDOUT["gemm_square"]])
+    else:
+        cases = [(m, n, k) for (n, k) in GEMM_NK for m in GEMM_M] + [(s, s, s) for s in GEMM_SQUARE]
+    wcache = {}
+    done = 0
+    for (m, n, k) in cases:
+        if time.time() - t_start > budget_s:
+            log(f"gemm: budget {budget_s}s reached after {done} cases; skipping the rest")
+            break
+        key = (n, k)
+        if key not in wcache:
+            wcache.clear()
+            torch.cuda.empty_cache()
+            w = torch.randn(n, k, device=dev, dtype=torch.bfloat16) * 0.02
+            w8 = (torch.randn(n, k, device=dev) ).to(torch.float8_e4m3fn) if has_fp8 else None
+            wcache[key] = (w, w8)
+        w, w8 = wcache[key]
+        a = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
+        flops = 2.0 * m * n * k
+        try:
+            t = bench.time(lambda: F.linear(a, w))
+            _row(out, bench, "gemm", "gemm", "linear", "bf16", {"m": m, "n": n, "k": k}, "F.linear", t,
+                 flops, 2.0 * (m * k + n * k + m * n))
+        except Exception as exc:  # noqa: BLE001
+            log(f"gemm bf16 {m}x{n}x{k} failed: {exc}")
+        if has_fp8:
+            a8 = torch.randn(m, k, device=dev).to(torch.float8_e4m3fn)
+            for fast in ((False, True) if (m in (16, 1024, 8192) and n <= 14336) else (False,)):
+                try:
+                    fn = lambda: torch._scaled_mm(a8, w8.t(), scale_a=one, scale_b=one,  # noqa: E731
+                                                  out_dtype=torch.bfloat16, use_fast_accum=fast)
+                    t = bench.time(fn)
+                    _row(out, bench, "gemm", "gemm", "scaled_mm", "fp8_e4m3", {"m": m, "n": n, "k": k},
+                         "torch._scaled_mm" + ("+fast_accum" if fast else ""), t, flops,
+                         1.0 * (m * k + n * k) + 2.0 * m * n)
+                except Exception as exc:  # noqa: BLE001
+                    msg = str(exc).splitlines()[0][:200]
+                    out.row(section="gemm", kind="gemm", name="scaled_mm", fmt="fp8_e4m3",
+                            dims=json.dumps({"m": m, "n": n, "k": k}, sort_keys=True),
+                            impl="torch._scaled_mm", note=f"FAILED: {msg}")
+            del a8
+        del a
+        done += 1
+        if done % 40 == 0:
+            log(f"gemm: {done}/{len(cases)} cases, {time.time() - t_start:.0f}s")
+    wcache.clear()
+    torch.cuda.empty_cache()
+    log(f"gemm: {done} cases in {time.time() - t_start:.0f}s")
+
+
+def _sdpa_ctx(torch, backend):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    return sdpa_kernel([getattr(SDPBackend, backend)])
+
+
+def attention_policy(torch):
+    """Find how this torch runs GQA attention on the flash backend; used by e2e too."""
+    import torch.nn.functional as F
+    q = torch.randn(1, 8, 16, 128, device="cuda", dtype=torch.bfloat16)
+    kv = torch.randn(1, 2, 16, 128, device="cuda", dtype=torch.bfloat16)
+    for backend in ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION"):
+        try:
+            with _sdpa_ctx(torch, backend):
+                F.scaled_dot_product_attention(q, kv, kv, is_causal=True, enable_gqa=True)
+                F.scaled_dot_product_attention(q[:, :, :1], kv, kv, is_causal=False, enable_gqa=True)
+            torch.cuda.synchronize()
+            return backend, True
+        except Exception as exc:  # noqa: BLE001
+            log(f"sdpa {backend} with enable_gqa failed: {str(exc).splitlines()[0][:160]}")
+    return "FLASH_ATTENTION", False
+
+
+def _sdpa(torch, backend, gqa_native, q, k, v, causal, ctx=True):
+    """SDPA on one backend. ctx=False: the caller already entered sdpa_kernel (the
+    microbenchmarks do, once per section, so that the context manager's host time does
+    not delay the launch past the L2 flush)."""
+    import torch.nn.functional as F
+    h, kvh = q.shape[1], k.shape[1]
+    if h != kvh and not gqa_native:
+        rep = h // kvh
+        k = k.repeat_interleave(rep, dim=1)
+        v = v.repeat_interleave(rep, dim=1)
+    if not ctx:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=(h != kvh and gqa_native))
+    with _sdpa_ctx(torch, backend):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=(h != kvh and gqa_native))
+
+
+def section_attention(torch, bench, out, budget_s, policy, variant="default"):
+    backend, gqa_native = policy
+    t_start = time.time()
+    dev = "cuda"
+    impl = f"sdpa:{backend}" + (":gqa" if gqa_native else ":expand")
+    cases = []
+    # prefill (q_len == kv_len), causal; a few non-causal to separate the causal skip
+    for b in (1, 2, 4, 8):
+        for (h, kvh, d) in ((32, 32, 128), (32, 8, 128), (64, 8, 128), (16, 16, 64)):
+            for L in (128, 256, 512, 1024, 2048, 4096, 8192):
+                if b * L > 32768 or (h == 64 and b > 2) or (d == 64 and b not in (1, 4)):
+                    continue
+                cases.append(("prefill", b, h, kvh, d, L, L, True))
+    for L in (512, 2048, 8192):
+        for (h, kvh) in ((32, 32), (32, 8)):
+            cases.append(("prefill", 1, h, kvh, 128, L, L, False))
+    # decode (q_len 1) over batch, kv heads, context
+    for b in (1, 2, 4, 8, 16, 32, 64):
+        for (h, kvh) in ((32, 32), (32, 8), (64, 8)):
+            for ctx in (128, 512, 1024, 2048, 4096, 8192, 16384, 32768):
+                kv_bytes = 2 * b * kvh * ctx * 128 * 2
+                if kv_bytes > 8e9 or (b in (2, 32) and ctx not in (1024, 4096, 16384)):
+                    continue
+                cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+    if variant == "heldout":
+        cases = []
+        for b in (1, 3, 6):
+            for (h, kvh, d) in ((28, 4, 128), (40, 40, 128), (32, 8, 128)):
+                for L in (192, 384, 768, 1536, 3072, 6144):
+                    if b * L <= 24576:
+                        cases.append(("prefill", b, h, kvh, d, L, L, True))
+        for b in (1, 3, 6, 12, 24, 48):
+            for (h, kvh) in ((28, 4), (40, 40), (32, 8)):
+                for ctx in (200, 700, 1500, 3000, 6000, 12000, 24000):
+                    if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
+                        cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+    done = 0
+    for (phase, b, h, kvh, d, ql, kl, causal) in cases:
+        if time.time() - t_start > budget_s:
+            log(f"attention: budget {budget_s}s reached after {done}/{len(cases)}; skipping the rest")
+            break
+        try:
+            q = torch.randn(b, h, ql, d, device=dev, dtype=torch.bfloat16)
+            k = torch.randn(b, kvh, kl, d, device=dev, dtype=torch.bfloat16)
+            v = torch.randn(b, kvh, kl, d, device=dev, dtype=torch.bfloat16)
+            if h != kvh and not gqa_native:  # expand outside the timed region
+                k = k.repeat_interleave(h // kvh, dim=1); v = v.repeat_interleave(h // kvh, dim=1)
+            with _sdpa_ctx(torch, backend):
+                t = bench.time(lambda: _sdpa(torch, backend, True, q, k, v, causal, ctx=False))
+            if causal:
+                pairs = ql * (kl - ql) + ql * (ql + 1) / 2.0
+            else:
+                pairs = ql * kl
+            flops = 4.0 * b * h * pairs * d
+            byt = 2.0 * (2 * b * h * ql * d + 2 * b * kvh * kl * d)
+            _row(out, bench, "attention", "attention", phase, "bf16",
+                 {"batch": b, "heads": h, "kv_heads": kvh, "q_len": ql, "kv_len": kl, "head_dim": d,
+                  "causal": causal}, impl, t, flops, byt)
+            del q, k, v
+        except Exception as exc:  # noqa: BLE001
+            log(f"attention {phase} b{b} h{h}/{kvh} {ql}x{kl} failed: {str(exc).splitlines()[0][:160]}")
+            torch.cuda.empty_cache()
+        done += 1
+    torch.cuda.empty_cache()
+    log(f"attention: {done} cases in {time.time() - t_start:.0f}s ({impl})")
+
+
+def rope_apply(torch, x, cos, sin):
+    """HF-style rotate-half RoPE on (B, L, H, D) with cos/sin of shape (L, 1, D)."""
+    half = x.shape[-1] // 2
+    rot = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rot * sin
+
+
+def section_elementwise(torch, bench, out, budget_s, variant="default"):
+    import torch.nn.functional as F
+    t_start = time.time()
+    dev = "cuda"
+    sizes = [2 ** p for p in range(16, 31)]  # 64 KiB .. 1 GiB of the main bf16 input
+    cases = []
+    if variant == "heldout":
+        for sz in [3 * 2 ** p for p in range(15, 29, 1)]:  # 96 KiB .. 768 MiB
+            cases += [("copy", 3584, sz), ("add", 5120, sz), ("rmsnorm", 3584, sz), ("rmsnorm", 5120, sz),
+                      ("softmax", 1024, sz), ("softmax", 152064, sz), ("silu_mul", 18944, sz),
+                      ("silu_mul", 13824, sz)]
+            if sz <= 3 * 2 ** 26:
+                cases += [("rope", 128, sz), ("embedding", 3584, sz)]
+        sizes = []
+    for sz in sizes:
+        cases.append(("copy", 4096, sz))
+        cases.append(("add", 4096, sz))
+        for cols in (4096, 8192):
+            cases.append(("rmsnorm", cols, sz))
+        for cols in (4096, 32000):
+            cases.append(("softmax", cols, sz))
+        for cols in (11008, 14336):
+            cases.append(("silu_mul", cols, sz))
+        if sz <= 2 ** 28:
+            cases.append(("rope", 128, sz))
+            cases.append(("embedding", 4096, sz))
+    done = 0
+    for (kind, cols, sz) in cases:
+        if time.time() - t_start > budget_s:
+            log(f"elementwise: budget reached after {done}/{len(cases)}")
+            break
+        n = sz // 2
+        rows = n // cols
+        if rows < 1:
+            continue
+        n = rows * cols
+        try:
+            x = torch.randn(rows, cols, device=dev, dtype=torch.bfloat16)
+            impl, note = "", ""
+            if kind == "copy":
+                y = torch.empty_like(x); fn = lambda: y.copy_(x); impl = "Tensor.copy_"; byt = 4 * n  # noqa: E731
+            elif kind == "add":
+                y = torch.randn_like(x); z = torch.empty_like(x)
+                fn = lambda: torch.add(x, y, out=z); impl = "torch.add(out=)"; byt = 6 * n  # noqa: E731
+            elif kind == "rmsnorm":
+                w = torch.ones(cols, device=dev, dtype=torch.bfloat16)
+                fn = lambda: F.rms_norm(x, (cols,), w, 1e-5); impl = "F.rms_norm"; byt = 4 * n  # noqa: E731
+            elif kind == "softmax":
+                fn = lambda: torch.softmax(x, dim=-1); impl = "torch.softmax"; byt = 4 * n  # noqa: E731
+            elif kind == "silu_mul":
+                u = torch.randn_like(x)
+                fn = lambda: F.silu(x) * u; impl = "F.silu(g)*u"; byt = 6 * n  # noqa: E731
+            elif kind == "rope":
+                heads = 32
+                tokens = max(1, rows // heads)
+                x = x[: tokens * heads].view(1, tokens, heads, cols)
+                rows = tokens * heads; n = rows * cols
+                ang = torch.randn(tokens, 1, cols, device=dev)
+                cos, sin = ang.cos().to(torch.bfloat16), ang.sin().to(torch.bfloat16)
+                fn = lambda: rope_apply(torch, x, cos, sin); impl = "rotate_half(cat)"; byt = 4 * n  # noqa: E731
+                note = f"tokens={tokens} heads={heads}"
+            elif kind == "embedding":
+                table = torch.randn(128256, cols, device=dev, dtype=torch.bfloat16)
+                ids = torch.randint(0, 128256, (rows,), device=dev)
+                fn = lambda: F.embedding(ids, table); impl = "F.embedding"; byt = 4 * n  # noqa: E731
+                note = "vocab=128256"
+            t = bench.time(fn)
+            _row(out, bench, "elementwise", kind, kind, "bf16", {"rows": rows, "cols": cols}, impl, t,
+                 0, byt, note)
+        except Exception as exc:  # noqa: BLE001
+            log(f"elementwise {kind} {rows}x{cols} failed: {str(exc).splitlines()[0][:160]}")
+        done += 1
+        x = y = z = u = None  # noqa: F841
+    torch.cuda.empty_cache()
+    log(f"elementwise: {done} cases in {time.time() - t_start:.0f}s")
+
+
+def section_energy(torch, bench, nvml, out, budget_s, policy, loop_s=2.0, variant="default"):
+    import torch.nn.functional as F
+    t_start = time.time()
+    dev = "cuda"
+    one = torch.ones((), device=dev, dtype=torch.float32)
+    backend, gqa_native = policy
+    cases = []
+
+    def gemm_case(name, m, n, k, fmt):
+        def make():
+            if fmt == "bf16":
+                a = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
+                w = torch.randn(n, k, device=dev, dtype=torch.bfloat16)
+                return lambda: F.linear(a, w)
+            a = torch.randn(m, k, device=dev).to(torch.float8_e4m3fn)
+            w = torch.randn(n, k, device=dev).to(torch.float8_e4m3fn)
+            return lambda: torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+        eb = 2 if fmt == "bf16" else 1
+        return (name, "gemm", fmt, {"m": m, "n": n, "k": k}, make, 2.0 * m * n * k,
+                eb * (m * k + n * k) + 2 * m * n)
+
+    def copy_case(name, nbytes):
+        def make():
+            x = torch.empty(nbytes // 2, device=dev, dtype=torch.bfloat16).normal_()
+            y = torch.empty_like(x)
+            return lambda: y.copy_(x)
+        return (name, "copy", "bf16", {"rows": nbytes // 2 // 4096, "cols": 4096}, make, 0.0, 2.0 * nbytes)
+
+    def add_case(name, nbytes):
+        def make():
+            x = torch.randn(nbytes // 2, device=dev, dtype=torch.bfloat16)
+            y = torch.randn_like(x); z = torch.empty_like(x)
+            return lambda: torch.add(x, y, out=z)
+        return (name, "add", "bf16", {"rows": nbytes // 2 // 4096, "cols": 4096}, make, nbytes // 2, 3.0 * nbytes)
+
+    def attn_case(name, b, h, kvh, ql, kl, causal):
+        def make():
+            q = torch.randn(b, h, ql, 128, device=dev, dtype=torch.bfloat16)
+            k = torch.randn(b, kvh, kl, 128, device=dev, dtype=torch.bfloat16)
+            v = torch.randn_like(k)
+            if h != kvh and not gqa_native:
+                k = k.repeat_interleave(h // kvh, 1); v = v.repeat_interleave(h // kvh, 1)
+            return lambda: _sdpa(torch, backend, True, q, k, v, causal)
+        pairs = (ql * (ql + 1) / 2.0 + ql * (kl - ql)) if causal else ql * kl
+        return (name, "attention", "bf16", {"batch": b, "heads": h, "kv_heads": kvh, "q_len": ql, "kv_len": kl,
+                                            "head_dim": 128, "causal": causal}, make,
+                4.0 * b * h * pairs * 128, 2.0 * (2 * b * h * ql * 128 + 2 * b * kvh * kl * 128))
+
+    cases = [
+        ("idle", "idle", "", {}, None, 0.0, 0.0),
+        gemm_case("gemm_bf16_8192", 8192, 8192, 8192, "bf16"),
+        gemm_case("gemm_fp8_8192", 8192, 8192, 8192, "fp8_e4m3"),
+        copy_case("copy_1GiB", 2 ** 30),
+        gemm_case("gemv_bf16_14336x4096", 1, 14336, 4096, "bf16"),
+        # held-out candidates (different shapes / kinds)
+        gemm_case("gemm_bf16_4096x14336x4096", 4096, 14336, 4096, "bf16"),
+        gemm_case("gemm_fp8_4096x14336x4096", 4096, 14336, 4096, "fp8_e4m3"),
+        gemm_case("gemm_bf16_2048x4096x4096", 2048, 4096, 4096, "bf16"),
+        gemm_case("gemv_bf16_16x128256x4096", 16, 128256, 4096, "bf16"),
+        gemm_case("gemv_bf16_1x4096x14336", 1, 4096, 14336, "bf16"),
+        copy_case("copy_256MiB", 2 ** 28),
+        add_case("add_512MiB", 2 ** 29),
+        attn_case("attn_prefill_b4_4096", 4, 32, 8, 4096, 4096, True),
+        attn_case("attn_decode_b16_8192", 16, 32, 8, 1, 8192, False),
+        ("idle2", "idle", "", {}, None, 0.0, 0.0),
+    ]
+    if variant == "heldout":
+        def ew_case(name, kind, nbytes, cols):
+            rows = nbytes // 2 // cols
+
+            def make():
+                x = torch.randn(rows, cols, device=dev, dtype=torch.bfloat16)
+                if kind == "rmsnorm":
+                    w = torch.ones(cols, device=dev, dtype=torch.bfloat16)
+                    return lambda: F.rms_norm(x, (cols,), w, 1e-5)
+                if kind == "softmax":
+                    return lambda: torch.softmax(x, dim=-1)
+                u = torch.randn_like(x)
+                return lambda: F.silu(x) * u
+            byt = {"rmsnorm": 4, "softmax": 4, "silu_mul": 6}[kind] * rows * cols
+            return (name, kind, "bf16", {"rows": rows, "cols": cols}, make, 0.0, byt)
+        cases = [
+            ("idle", "idle", "", {}, None, 0.0, 0.0),
+            gemm_case("gemm_bf16_5120", 5120, 5120, 5120, "bf16"),
+            gemm_case("gemm_bf16_3072x18944x3584", 3072, 18944, 3584, "bf16"),
+            gemm_case("gemm_fp8_2048x18944x3584", 2048, 18944, 3584, "fp8_e4m3"),
+            gemm_case("gemm_fp8_6144", 6144, 6144, 6144, "fp8_e4m3"),
+            gemm_case("gemv_fp8_1x18944x3584", 1, 18944, 3584, "fp8_e4m3"),
+            gemm_case("gemv_bf16_8x152064x3584", 8, 152064, 3584, "bf16"),
+            gemm_case("gemm_bf16_256x13824x5120", 256, 13824, 5120, "bf16"),
+            copy_case("copy_96MiB", 96 * 2 ** 20),
+            add_case("add_192MiB", 192 * 2 ** 20),
+            ew_case("rmsnorm_384MiB", "rmsnorm", 384 * 2 ** 20, 3584),
+            ew_case("softmax_256MiB", "softmax", 256 * 2 ** 20, 1024),
+            ew_case("silu_mul_384MiB", "silu_mul", 384 * 2 ** 20, 18944),
+            attn_case("attn_prefill_b1_6144_h28", 1, 28, 4, 6144, 6144, True),
+            attn_case("attn_prefill_b3_3072_h40", 3, 40, 40, 3072, 3072, True),
+            attn_case("attn_decode_b48_3000_h28", 48, 28, 4, 1, 3000, False),
+            attn_case("attn_decode_b6_12000_h40", 6, 40, 40, 1, 12000, False),
+            ("idle2", "idle", "", {}, None, 0.0, 0.0),
+        ]
+    if variant == "energy2":  # more fit points (default-suite shapes) for the per-class energy terms
+        def ew2(name, kind, nbytes, cols):
+            rows = nbytes // 2 // cols
+
+            def make():
+                x = torch.randn(rows, cols, device=dev, dtype=torch.bfloat16)
+                if kind == "rmsnorm":
+                    w = torch.ones(cols, device=dev, dtype=torch.bfloat16)
+                    return lambda: F.rms_norm(x, (cols,), w, 1e-5)
+                if kind == "softmax":
+                    return lambda: torch.softmax(x, dim=-1)
+                u = torch.randn_like(x)
+                return lambda: F.silu(x) * u
+            byt = {"rmsnorm": 4, "softmax": 4, "silu_mul": 6}[kind] * rows * cols
+            return (name, kind, "bf16", {"rows": rows, "cols": cols}, make, 0.0, byt)
+        cases = [
+            ("idle", "idle", "", {}, None, 0.0, 0.0),
+            ew2("rmsnorm_512MiB", "rmsnorm", 2 ** 29, 4096),
+            ew2("softmax_512MiB", "softmax", 2 ** 29, 4096),
+            ew2("silu_mul_512MiB", "silu_mul", 2 ** 29, 14336),
+            attn_case("attn_decode_b64_2048_h32", 64, 32, 32, 1, 2048, False),
+            attn_case("attn_prefill_b2_8192_h32", 2, 32, 32, 8192, 8192, True),
+            gemm_case("gemm_bf16_512x14336x4096", 512, 14336, 4096, "bf16"),
+            gemm_case("gemv_fp8_1x14336x4096", 1, 14336, 4096, "fp8_e4m3"),
+            ("idle2", "idle", "", {}, None, 0.0, 0.0),
+        ]
+    for (name, kind, fmt, dims, make, flops, byt) in cases:
+        if time.time() - t_start > budget_s:
+            log(f"energy: budget reached before {name}")
+            break
+        try:
+            if make is None:
+                torch.cuda.synchronize(); time.sleep(0.5)
+                e0, t0 = nvml.energy_j(), time.perf_counter()
+                time.sleep(loop_s)
+                e1, t1 = nvml.energy_j(), time.perf_counter()
+                iters = 0
+            else:
+                fn = make()
+                for _ in range(3):
+                    fn()
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                for _ in range(5):
+                    fn()
+                torch.cuda.synchronize()
+                per = (time.perf_counter() - t0) / 5
+                iters = max(10, int(loop_s / max(per, 1e-6)))
+                # warm the clocks/power for ~0.3 s before the measured loop
+                for _ in range(max(1, int(0.3 / max(per, 1e-6)))):
+                    fn()
+                torch.cuda.synchronize()
+                e0, t0 = nvml.energy_j(), time.perf_counter()
+                for _ in range(iters):
+                    fn()
+                torch.cuda.synchronize()
+                e1, t1 = nvml.energy_j(), time.perf_counter()
+            st = nvml.state()
+            el = t1 - t0
+            ej = (e1 - e0) if (e0 is not None and e1 is not None) else None
+            out.row(name=name, kind=kind, fmt=fmt, dims=json.dumps(dims, sort_keys=True), impl="loop",
+                    iters=iters, elapsed_s=el, energy_j=ej, avg_power_w=(ej / el if ej is not None else None),
+                    time_per_iter_s=(el / iters if iters else None),
+                    energy_per_iter_j=(ej / iters if (iters and ej is not None) else None),
+                    flops_per_iter=flops, bytes_per_iter=byt, sm_clock_mhz=st["sm_clock_mhz"],
+                    temp_c=st["temp_c"], note="")
+            log(f"energy {name}: {iters} iters {el:.2f}s {ej}J -> {ej / el if ej else float('nan'):.1f} W")
+            fn = None
+            torch.cuda.empty_cache()
+        except Exception as exc:  # noqa: BLE001
+            log(f"energy {name} failed: {str(exc).splitlines()[0][:160]}")
+
+
+# ----------------------------------------------------------------------------- e2e model
+
+LLAMA = {
+    "llama2_7b": dict(hidden=4096, heads=32, kv_heads=32, intermediate=11008, vocab=32000, layers=32,
+                      eps=1e-5, theta=10000.0),
+    "llama3_8b": dict(hidden=4096, heads=32, kv_heads=8, intermediate=14336, vocab=128256, layers=32,
+                      eps=1e-5, theta=500000.0),
+    # held-out shapes (no q/k/v bias: Qwen2.5's bias adds << 1 % of the work)
+    "qwen2_5_7b": dict(hidden=3584, heads=28, kv_heads=4, intermediate=18944, vocab=152064, layers=28,
+                       eps=1e-6, theta=1000000.0),
+    "llama2_13b": dict(hidden=5120, heads=40, kv_heads=40, intermediate=13824, vocab=32000, layers=40,
+                       eps=1e-5, theta=10000.0),
+}
+
+
+class Llama:
+    """Plain-PyTorch Llama (HF-style ops: separate q/k/v, gate/up projections, rotate-half RoPE,
+    SDPA attention, F.rms_norm), random bf16 weights, preallocated KV cache."""
+
+    def __init__(self, torch, cfg, layers, policy, device="cuda", dtype=None):
+        self.t = torch
+        self.c = cfg
+        self.layers = layers
+        self.backend, self.gqa_native = policy
+        dt = dtype or torch.bfloat16
+        self.dt = dt
+        H, KV, D, Hd, I = cfg["heads"], cfg["kv_heads"], cfg["hidden"] // cfg["heads"], cfg["hidden"], cfg["intermediate"]
+        self.D = D
+
+        def w(*shape):
+            return (torch.randn(*shape, device=device, dtype=dt) * 0.02)
+        self.embed = w(cfg["vocab"], Hd)
+        self.lm_head = w(cfg["vocab"], Hd)
+        self.final_norm = torch.ones(Hd, device=device, dtype=dt)
+        self.L = []
+        for _ in range(layers):
+            self.L.append(dict(wq=w(H * D, Hd), wk=w(KV * D, Hd), wv=w(KV * D, Hd), wo=w(Hd, H * D),
+                               wg=w(I, Hd), wu=w(I, Hd), wd=w(Hd, I),
+                               n1=torch.ones(Hd, device=device, dtype=dt),
+                               n2=torch.ones(Hd, device=device, dtype=dt)))
+        self.device = device
+
+    def rope_tables(self, positions):
+        t = self.t
+        D = self.D
+        inv = 1.0 / (self.c["theta"] ** (t.arange(0, D, 2, device=self.device, dtype=t.float32) / D))
+        ang = positions.to(t.float32)[:, None] * inv[None, :]
+        ang = t.cat((ang, ang), dim=-1)
+        return ang.cos().to(self.dt)[:, None, :], ang.sin().to(self.dt)[:, None, :]
+
+    def alloc_cache(self, batch, max_len):
+        t = self.t
+        shape = (batch, self.c["kv_heads"], max_len, self.D)
+        return [(t.zeros(shape, device=self.device, dtype=self.dt), t.zeros(shape, device=self.device, dtype=self.dt))
+                for _ in range(self.layers)]
+
+    def forward(self, ids, cache, pos, cos, sin, last_only):
+        import torch.nn.functional as F
+        t = self.t
+        c = self.c
+        B, L = ids.shape
+        H, KV, D, Hd = c["heads"], c["kv_heads"], self.D, c["hidden"]
+        x = F.embedding(ids, self.embed)
+        for lw, (kc, vc) in zip(self.L, cache):
+            h = F.rms_norm(x, (Hd,), lw["n1"], c["eps"])
+            q = F.linear(h, lw["wq"]).view(B, L, H, D)
+            k = F.linear(h, lw["wk"]).view(B, L, KV, D)
+            v = F.linear(h, lw["wv"]).view(B, L, KV, D)
+            q = rope_apply(t, q, cos, sin)
+            k = rope_apply(t, k, cos, sin)
+            kc[:, :, pos:pos + L] = k.transpose(1, 2)
+            vc[:, :, pos:pos + L] = v.transpose(1, 2)
+            o = _sdpa(t, self.backend, self.gqa_native, q.transpose(1, 2), kc[:, :, :pos + L],
+                      vc[:, :, :pos + L], causal=(L > 1))
+            o = o.transpose(1, 2).reshape(B, L, H * D)
+            x = x + F.linear(o, lw["wo"])
+            h = F.rms_norm(x, (Hd,), lw["n2"], c["eps"])
+            x = x + F.linear(F.silu(F.linear(h, lw["wg"])) * F.linear(h, lw["wu"]), lw["wd"])
+        if last_only:
+            x = x[:, -1:]
+        x = F.rms_norm(x, (Hd,), self.final_norm, c["eps"])
+        return F.linear(x, self.lm_head)
+
+
+def _ev_times(torch, fn, reps):
+    import numpy as np
+    evs = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record(); fn(); b.record()
+        evs.append((a, b))
+    torch.cuda.synchronize()
+    ts = np.array([a.elapsed_time(b) / 1e3 for a, b in evs])
+    return float(np.median(ts)), float(np.percentile(ts, 10)), float(np.percentile(ts, 90))
+
+
+def _profile_kernels(torch, fn):
+    """Kernel count and summed kernel time of one call (torch.profiler/CUPTI)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    n, tot, names = 0, 0.0, {}
+    for ev in prof.events():
+        dt = getattr(ev, "device_type", None)
+        if dt is not None and "CUDA" in str(dt) and getattr(ev, "device_time", None) is not None:
+            n += 1
+            us = ev.device_time
+            tot += us
+            key = ev.name[:60]
+            cnt, s = names.get(key, (0, 0.0))
+            names[key] = (cnt + 1, s + us)
+    return n, tot / 1e6, names
+
+
+def section_e2e(torch, nvml, out, budget_s, policy, out_dir, models=("llama2_7b", "llama3_8b"),
+                kv_budget=24e9):
+    t_start = time.time()
+    impl = f"sdpa:{policy[0]}" + (":gqa" if policy[1] else ":expand")
+    prof_lines = []
+    per_model = budget_s / len(models)
+    for mi, name in enumerate(models):
+        cfg = LLAMA[name]
+        m_start = time.time()
+        m_budget = per_model * (mi + 1) - (m_start - t_start)
+        D = cfg["hidden"] // cfg["heads"]
+        try:
+            model = Llama(torch, cfg, cfg["layers"], policy)
+        except Exception as exc:  # noqa: BLE001
+            log(f"e2e {name}: cannot build ({exc})")
+            continue
+        log(f"e2e {name}: built in {time.time() - m_start:.1f}s, mem {torch.cuda.memory_allocated() / 1e9:.1f} GB")
+        base = dict(model=name, layers_full=cfg["layers"], hidden=cfg["hidden"], heads=cfg["heads"],
+                    kv_heads=cfg["kv_heads"], head_dim=D, intermediate=cfg["intermediate"], vocab=cfg["vocab"],
+                    attn_impl=impl)
+
+        def layers_for(batch, max_len):
+            per_layer = 2.0 * batch * cfg["kv_heads"] * max_len * D * 2
+            return int(max(1, min(cfg["layers"], kv_budget // per_layer)))
+
+        # ---- decode
+        dec = [(b, c) for c in (128, 1024, 4096, 16384) for b in (1, 4, 16, 64)]
+        dec += [(8, 2048), (32, 512), (2, 8192)]
+        for (b, ctx) in dec:
+            if time.time() - m_start > m_budget * 0.6:
+                log(f"e2e {name}: decode budget reached at b{b} ctx{ctx}")
+                break
+            nl = layers_for(b, ctx + 1)
+            Ls = model.L
+            try:
+                model.layers = nl
+                model.L = Ls[:nl]
+                cache = model.alloc_cache(b, ctx + 1)
+                ids = torch.randint(0, cfg["vocab"], (b, 1), device="cuda")
+                cos, sin = model.rope_tables(torch.tensor([ctx], device="cuda"))
+                step = lambda: model.forward(ids, cache, ctx, cos, sin, False)  # noqa: E731
+                with torch.no_grad():
+                    for _ in range(2):
+                        step()
+                    torch.cuda.synchronize()
+                    reps = 8 if nl * b * ctx < 4e6 else 4
+                    med, p10, p90 = _ev_times(torch, step, reps)
+                    st = nvml.state()
+                    out.row(**base, phase="decode", mode="eager", batch=b, seq=1, ctx=ctx, layers=nl,
+                            lm_head_tokens=b, median_s=med, p10_s=p10, p90_s=p90, reps=reps,
+                            sm_clock_mhz=st["sm_clock_mhz"], temp_c=st["temp_c"])
+                    eager = med
+                    s = torch.cuda.Stream()
+                    s.wait_stream(torch.cuda.current_stream())
+                    with torch.cuda.stream(s):
+                        for _ in range(2):
+                            step()
+                    torch.cuda.current_stream().wait_stream(s)
+                    g = torch.cuda.CUDAGraph()
+                    with torch.cuda.graph(g):
+                        step()
+                    g.replay(); torch.cuda.synchronize()
+                    reps = 15 if nl * b * ctx < 4e6 else 6
+                    med, p10, p90 = _ev_times(torch, g.replay, reps)
+                    st = nvml.state()
+                    out.row(**base, phase="decode", mode="graph", batch=b, seq=1, ctx=ctx, layers=nl,
+                            lm_head_tokens=b, median_s=med, p10_s=p10, p90_s=p90, reps=reps,
+                            sm_clock_mhz=st["sm_clock_mhz"], temp_c=st["temp_c"])
+                    if (b, ctx) in ((1, 1024), (16, 4096)):
+                        try:
+                            n, kt, names = _profile_kernels(torch, step)
+                            out.row(**base, phase="decode", mode="profile_eager", batch=b, seq=1, ctx=ctx,
+                                    layers=nl, lm_head_tokens=b, kernels=n, kernel_time_s=kt,
+                                    note="torch.profiler CUDA kernels of one eager step")
+                            prof_lines.append(f"== {name} decode b{b} ctx{ctx} layers{nl}: {n} kernels, {kt * 1e3:.3f} ms")
+                            for k_, (cnt, us) in sorted(names.items(), key=lambda kv: -kv[1][1])[:25]:
+                                prof_lines.append(f"  {cnt:5d} {us / 1e3:9.3f} ms  {k_}")
+                        except Exception as exc:  # noqa: BLE001
+                            log(f"profile failed: {str(exc)[:160]}")
+                    del g
+                log(f"e2e {name} decode b{b} ctx{ctx} L{nl}: eager {eager * 1e3:.2f} ms graph {med * 1e3:.2f} ms")
+                model.L = Ls
+                del cache
+                torch.cuda.empty_cache()
+            except Exception as exc:  # noqa: BLE001
+                model.L = Ls
+                log(f"e2e {name} decode b{b} ctx{ctx} failed: {str(exc).splitlines()[0][:200]}")
+                torch.cuda.empty_cache()
+        # ---- prefill
+        pre = [(b, L) for b in (1, 2, 4, 8) for L in (128, 512, 1024, 2048, 4096) if b * L <= 16384]
+        for (b, L) in pre:
+            if time.time() - m_start > m_budget:
+                log(f"e2e {name}: prefill budget reached at b{b} L{L}")
+                break
+            nl = layers_for(b, L)
+            Ls = model.L
+            try:
+                model.L = Ls[:nl]
+                model.layers = nl
+                cache = model.alloc_cache(b, L)
+                ids = torch.randint(0, cfg["vocab"], (b, L), device="cuda")
+                cos, sin = model.rope_tables(torch.arange(L, device="cuda"))
+                step = lambda: model.forward(ids, cache, 0, cos, sin, True)  # noqa: E731
+                with torch.no_grad():
+                    step(); torch.cuda.synchronize()
+                    reps = 5 if b * L <= 4096 else 3
+                    med, p10, p90 = _ev_times(torch, step, reps)
+                    st = nvml.state()
+                    out.row(**base, phase="prefill", mode="eager", batch=b, seq=L, ctx=0, layers=nl,
+                            lm_head_tokens=b, median_s=med, p10_s=p10, p90_s=p90, reps=reps,
+                            sm_clock_mhz=st["sm_clock_mhz"], temp_c=st["temp_c"],
+                            note="lm_head on the last position of each sequence only")
+                    if (b, L) == (1, 2048):
+                        try:
+                            n, kt, names = _profile_kernels(torch, step)
+                            out.row(**base, phase="prefill", mode="profile_eager", batch=b, seq=L, ctx=0,
+                                    layers=nl, lm_head_tokens=b, kernels=n, kernel_time_s=kt)
+                            prof_lines.append(f"== {name} prefill b{b} L{L} layers{nl}: {n} kernels, {kt * 1e3:.3f} ms")
+                            for k_, (cnt, us) in sorted(names.items(), key=lambda kv: -kv[1][1])[:25]:
+                                prof_lines.append(f"  {cnt:5d} {us / 1e3:9.3f} ms  {k_}")
+                        except Exception as exc:  # noqa: BLE001
+                            log(f"profile failed: {str(exc)[:160]}")
+                log(f"e2e {name} prefill b{b} L{L} L{nl}: {med * 1e3:.2f} ms")
+                model.L = Ls
+                del cache
+                torch.cuda.empty_cache()
+            except Exception as exc:  # noqa: BLE001
+                model.L = Ls
+                log(f"e2e {name} prefill b{b} L{L} failed: {str(exc).splitlines()[0][:200]}")
+                torch.cuda.empty_cache()
+        del model
+        torch.cuda.empty_cache()
+    with open(os.path.join(out_dir, "e2e_profile.txt"), "w") as f:
+        f.write("\n".join(prof_lines) + "\n")
+    log(f"e2e: done in {time.time() - t_start:.0f}s")
+
+
+# ----------------------------------------------------------------------------- main
+
+SECTIONS = ("env", "launch", "gemm", "attention", "elementwise", "energy", "e2e")
+DEFAULT_BUDGET = {"gemm": 130, "attention": 45, "elementwise": 35, "energy": 55, "e2e": 150}
+
+
+def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=1024):
+    torch = _lazy_torch()
+    if not torch.cuda.is_available():
+        raise SystemExit("cosim calibrate needs a CUDA GPU (torch.cuda.is_available() is False)")
+    os.makedirs(out_dir, exist_ok=True)
+    budgets = {**DEFAULT_BUDGET, **(budgets or {})}
+    torch.backends.cuda.matmul.allow_tf32 = False
+    nvml = Nvml()
+    section_env(torch, nvml, out_dir)
+    bench = Bench(torch, nvml, flush_mb)
+    ops = CsvOut(os.path.join(out_dir, "ops.csv"), OPS_FIELDS)
+    policy = attention_policy(torch)
+    log(f"attention policy: backend={policy[0]} native_gqa={policy[1]}")
+    for sec in sections:
+        t0 = time.time()
+        try:
+            if sec == "launch":
+                section_launch(torch, bench, ops)
+            elif sec == "gemm":
+                section_gemm(torch, bench, ops, budgets["gemm"], variant)
+            elif sec == "attention":
+                section_attention(torch, bench, ops, budgets["attention"], policy, variant)
+            elif sec == "elementwise":
+                section_elementwise(torch, bench, ops, budgets["elementwise"], variant)
+            elif sec == "energy":
+                en = CsvOut(os.path.join(out_dir, "energy.csv"), ENERGY_FIELDS)
+                section_energy(torch, bench, nvml, en, budgets["energy"], policy, variant=variant)
+            elif sec == "e2e":
+                e2 = CsvOut(os.path.join(out_dir, "e2e.csv"), E2E_FIELDS)
+                bench.flush_buf = None
+                torch.cuda.empty_cache()
+                models = ("qwen2_5_7b", "llama2_13b") if variant == "heldout" else ("llama2_7b", "llama3_8b")
+                section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=models)
+        except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
+            import traceback
+            log(f"SECTION {sec} FAILED: {exc}\n{traceback.format_exc()}")
+        log(f"section {sec} took {time.time() - t0:.0f}s; ops rows so far {ops.n}")
+    with open(os.path.join(out_dir, "env.json")) as f:
+        info = json.load(f)
+    info["nvml_state_end"] = nvml.state()
+    info["sections"] = list(sections)
+    info["variant"] = variant
+    info["flush_mb"] = flush_mb
+    info["budgets_s"] = budgets
+    info["attention_policy"] = {"backend": policy[0], "native_gqa": policy[1]}
+    with open(os.path.join(out_dir, "env.json"), "w") as f:
+        json.dump(info, f, indent=1, default=str)
+    log("all done")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--sections", default=",".join(SECTIONS))
+    ap.add_argument("--budget", action="append", default=[], help="section=seconds")
+    ap.add_argument("--flush-mb", type=int, default=1024,
+                    help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
+                         "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
+    ap.add_argument("--variant", choices=("default", "heldout", "energy2"), default="default",
+                    help="heldout: a second suite with shapes the default suite does not have")
+    a = ap.parse_args(argv)
+    budgets = {k: float(v) for k, v in (b.split("=") for b in a.budget)}
+    secs = [s for s in a.sections.split(",") if s and s != "env"]
+    run(a.out, secs, budgets, a.variant, a.flush_mb)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""`cosim calibrate`: measure a GPU (needs the torch extra and a CUDA GPU) and/or fit the
+analytical model's parameters from measurement CSVs (`--fit-only`, no GPU needed)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from workloads.io import InputError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("calibrate", help="measure a GPU and fit the analytical model (hwmodels.gpu)",
+                       description=__doc__)
+    p.add_argument("--hw", default="h100_sxm", help="hardware spec whose calibration is written (name or YAML path)")
+    p.add_argument("--out-dir", default="validation", help="where the measurement CSVs are written/read")
+    p.add_argument("--measurements", help="ops CSV to fit (default: <out-dir>/<hw>_ops.csv); "
+                                          "energy/e2e/env files are its siblings *_energy.csv, *_e2e.csv, *_env.json")
+    p.add_argument("--calibration", help="calibration YAML to write (default: configs/hw/calibration/<hw>.yaml "
+                                         "next to the hardware file)")
+    p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
+    p.add_argument("--variant", choices=("default", "heldout"), default="default",
+                   help="measurement suite: default (fitted, then the fit runs) or heldout (validation-only shapes)")
+    p.add_argument("--sections", default="launch,gemm,attention,elementwise,energy,e2e")
+    p.add_argument("--run-name", help="name of this run in the combined CSVs (default: <variant>-<UTC time>)")
+    p.set_defaults(func=run)
+
+
+def _paths(args):
+    from hwmodels.spec import hw_path
+
+    name = Path(args.hw).stem
+    ops = Path(args.measurements) if args.measurements else Path(args.out_dir) / f"{name.split('_')[0]}_ops.csv"
+    sib = lambda what, ext="csv": ops.with_name(ops.name.replace("_ops.csv", f"_{what}.{ext}"))  # noqa: E731
+    cal = Path(args.calibration) if args.calibration else hw_path(args.hw).parent / "calibration" / f"{name}.yaml"
+    return ops, sib("energy"), sib("e2e"), sib("env", "json"), cal
+
+
+def run(args) -> int:
+    try:
+        ops, energy, e2e, env, cal = _paths(args)
+        if not args.fit_only:
+            from cosim.calibrate import microbench
+
+            import datetime as dt
+
+            from cosim.calibrate.dataset import merge_run
+
+            run_name = args.run_name or f"{args.variant}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M}"
+            raw = Path(args.out_dir) / f"raw_{run_name}"
+            print(f"measuring ({args.variant} suite) into {raw} ...")
+            microbench.run(str(raw), [s for s in args.sections.split(",") if s], variant=args.variant)
+            for path, n in merge_run(raw, ops, args.variant, run_name).items():
+                print(f"appended {n} rows to {path}")
+            if args.variant != "default":
+                return 0  # held-out rows are never fitted
+        from cosim.calibrate.fit import fit_to_file
+
+        _section, rep = fit_to_file(ops, cal, args.hw, energy, e2e, env)
+        print(f"wrote {cal}")
+        for group, q in rep["quality"].items():
+            print(f"  {group:<18} " + ", ".join(f"{k}={v}" for k, v in q.items()))
+        return 0
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except SystemExit as e:  # microbench: no torch / no CUDA, with the message naming the extra
+        print(f"error: {e}", file=sys.stderr)
+        return 2

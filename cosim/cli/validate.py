@@ -1,0 +1,43 @@
+"""`cosim validate`: predicted vs measured per op class, end to end and energy, for the
+roofline and analytical levels, on the held-out split of a measurement CSV."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from workloads.io import InputError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("validate", help="compare roofline/analytical predictions with GPU measurements",
+                       description=__doc__)
+    p.add_argument("--hw", required=True, help="hardware spec (name or YAML path)")
+    p.add_argument("--measurements", required=True, help="ops CSV written by cosim calibrate")
+    p.add_argument("--energy", help="energy CSV (default: sibling *_energy.csv)")
+    p.add_argument("--e2e", help="end-to-end CSV (default: sibling *_e2e.csv)")
+    p.add_argument("--split", choices=("test", "fit", "all"), default="test",
+                   help="test = held-out shapes never used by the fit (default)")
+    p.add_argument("--include-unreliable", action="store_true",
+                   help="also score rows whose repeats spread > 50%% of the median (host-bound launches)")
+    p.add_argument("--plot", default="validation/h100_scatter.png", help="predicted-vs-measured scatter (.png)")
+    p.add_argument("--json", help="write every comparison row as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from cosim.validate import format_tables, scatter_plot, validate
+
+    try:
+        res = validate(args.hw, args.measurements, args.energy, args.e2e, args.split, args.include_unreliable)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_tables(res))
+    if args.plot:
+        print(f"wrote {scatter_plot(res, args.plot)}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1, default=str)
+        print(f"wrote {args.json}")
+    return 0

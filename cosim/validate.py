@@ -1,0 +1,260 @@
+"""Predicted vs measured: per-op-class and aggregate errors of the roofline and analytical
+levels on measurement CSVs, end-to-end step times and energy.
+
+Errors are absolute percentage errors |pred/meas - 1| x 100, summarised by their median
+and 90th percentile. By default only the held-out split is scored (dataset.split_of:
+the held-out suite, whose shapes the fit never saw).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from cosim.calibrate import dataset
+from hwmodels import gpu, roofline
+from hwmodels.spec import load_hw
+from workloads.io import InputError
+
+__all__ = ["validate", "e2e_predict", "summarize", "format_tables", "OP_CLASSES", "scatter_plot"]
+
+OP_CLASSES = ("gemm_bf16", "gemm_fp8", "attention_prefill", "attention_decode", "elementwise")
+
+
+def ape(pred, meas):
+    return np.abs(np.asarray(pred, dtype=float) / np.asarray(meas, dtype=float) - 1.0) * 100.0
+
+
+def summarize(errors) -> dict:
+    e = np.asarray(errors, dtype=float)
+    if e.size == 0:
+        return {"n": 0, "median": float("nan"), "p90": float("nan")}
+    return {"n": int(e.size), "median": float(np.median(e)), "p90": float(np.percentile(e, 90))}
+
+
+def _roofline_latency(op, hw):
+    return roofline.estimate(op, hw).latency_s
+
+
+def _trace_of(row):
+    from workloads.builder import build_trace
+    from workloads.models import load_model
+
+    model = dataclasses.replace(load_model(row["model"]), layers=int(row["layers"]))
+    phase = row["phase"]
+    seq = int(row["seq"]) if phase == "prefill" else int(row["ctx"]) + 1  # decode attends ctx + the new token
+    return build_trace(model, phase, int(row["batch"]), seq)
+
+
+def e2e_parts(row: dict, hw, P):
+    """(power-capped op time before the launch overlap, kernels, repeat) arrays over the ops of
+    one end-to-end row's trace."""
+    trace = _trace_of(row)
+    costs = [gpu.estimate(op, hw, params=P) for op in trace.ops]
+    return (np.array([c.details["power_capped_s"] for c in costs]), np.array([c.details["kernels"] for c in costs]),
+            np.array([op.repeat for op in trace.ops]))
+
+
+def e2e_predict(row: dict, hw, P, mode: str = "graph", level: str = "analytical") -> dict:
+    """Predicted step time of one end-to-end row: the lead's trace builder on the same
+    model shape (layers as measured), each op costed by the level, plus launch costs:
+    graph = sum of in-stream kernel times; eager = a host/GPU pipeline (`eager_pipeline`)."""
+    trace = _trace_of(row)
+    if level == "roofline":
+        costs, _ = roofline.estimate_trace(trace.ops, hw)
+        return {"latency_s": sum(c.latency_s * op.repeat for c, op in zip(costs, trace.ops)), "kernels": 0,
+                "gpu_s": None}
+    costs = [gpu.estimate(op, hw, params=P) for op in trace.ops]
+    gpu_s = sum(c.latency_s * op.repeat for c, op in zip(costs, trace.ops))
+    kernels = sum(c.details.get("kernels", 1) * op.repeat for c, op in zip(costs, trace.ops))
+    t = gpu_s  # op latencies are in-stream times (launch latency hidden), as in a CUDA graph
+    if mode == "eager":
+        t = eager_pipeline(trace.ops, costs, P["eager.cpu_per_kernel"])
+    return {"latency_s": t, "kernels": kernels, "gpu_s": gpu_s}
+
+
+def eager_pipeline(ops, costs, cpu_per_kernel: float) -> float:
+    """Eager PyTorch: the host issues one kernel every `cpu_per_kernel`; the GPU runs each
+    kernel when both it is issued and the previous one is done. Ops run in trace order,
+    the per-layer body (ops with repeat > 1) `repeat` times; an op of k kernels is k equal
+    kernels. Short kernels behind a slow host leave the GPU idle even when the total
+    GPU time exceeds the total host time."""
+    layer = max(op.repeat for op in ops)
+    first = next(i for i, op in enumerate(ops) if op.repeat == layer)
+    last = max(i for i, op in enumerate(ops) if op.repeat == layer)
+    seq = list(range(first)) + list(range(first, last + 1)) * layer + list(range(last + 1, len(ops)))
+    host = gpu_end = 0.0
+    for i in seq:
+        k = max(1, int(costs[i].details.get("kernels", 1)))
+        g = costs[i].latency_s / k
+        for _ in range(k):
+            host += cpu_per_kernel
+            gpu_end = max(gpu_end, host) + g
+    return gpu_end
+
+
+def _default_sibling(measurements: Path, what: str):
+    name = measurements.name.replace("_ops", f"_{what}")
+    p = measurements.with_name(name)
+    return p if p != measurements and p.is_file() else None
+
+
+def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "test",
+             include_unreliable: bool = False) -> dict:
+    """All comparisons; returns {"ops": rows, "classes": {...}, "e2e": [...], "energy": [...]}."""
+    measurements = Path(measurements)
+    hw = load_hw(hw_name)
+    P = gpu.params_for(hw)
+    notes = []
+    if P is None:
+        notes.append(f"{hw.source}: no analytical calibration — the analytical column is the roofline "
+                     f"(fallback:uncalibrated)")
+    meas = [m for m in dataset.load_ops(measurements) if m.op is not None]
+    if split != "all":
+        meas = [m for m in meas if m.split == split]
+    unreliable = {}
+    for m in meas:
+        if not m.reliable:
+            unreliable[m.cls] = unreliable.get(m.cls, 0) + 1
+    if not include_unreliable:
+        meas = [m for m in meas if m.reliable]
+    if unreliable:
+        notes.append(f"{'included' if include_unreliable else 'excluded'} rows whose repeats spread > "
+                     f"{dataset.MAX_SPREAD:.0%} of the median (host-bound launches, see dataset.py): "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(unreliable.items())))
+    if not meas:
+        raise InputError(f"{measurements}: rows: no {split}-split rows; expected rows of the "
+                         f"{'held-out' if split == 'test' else 'default'} suite")
+    rows = []
+    for m in meas:
+        a = gpu.estimate(m.op, hw)
+        rows.append({"cls": m.cls, "kind": m.op.kind, "dims": dict(m.op.dims), "fmt": m.op.compute_fmt,
+                     "measured_s": m.time_s, "roofline_s": _roofline_latency(m.op, hw),
+                     # microbenchmarks time each op alone: compare with the model's isolated time
+                     "analytical_s": a.details.get("isolated_s", a.latency_s), "provenance": a.provenance})
+    classes = {}
+    for cls in OP_CLASSES + ("all",):
+        sel = [r for r in rows if cls == "all" or r["cls"] == cls]
+        classes[cls] = {lvl: summarize(ape([r[f"{lvl}_s"] for r in sel], [r["measured_s"] for r in sel]))
+                        for lvl in ("roofline", "analytical")}
+    out = {"hw": hw.name, "split": split, "ops": rows, "classes": classes, "notes": notes,
+           "provenance": P.provenance if P else "fallback:uncalibrated"}
+    e2e = Path(e2e) if e2e else _default_sibling(measurements, "e2e")
+    if e2e and P is not None:
+        out["e2e"] = []
+        for r in dataset.load_e2e(e2e):
+            if split != "all" and r["split"] != split:
+                continue
+            if r["mode"] not in ("graph", "eager"):
+                continue
+            pa = e2e_predict(r, hw, P, mode=r["mode"])
+            pr = e2e_predict(r, hw, P, mode=r["mode"], level="roofline")
+            out["e2e"].append({**{k: r[k] for k in ("model", "phase", "mode", "batch", "seq", "ctx", "layers")},
+                               "measured_s": r["median_s"], "analytical_s": pa["latency_s"],
+                               "roofline_s": pr["latency_s"], "kernels": pa["kernels"]})
+    energy = Path(energy) if energy else _default_sibling(measurements, "energy")
+    if energy and P is not None:
+        out["energy"] = []
+        for r in dataset.load_energy(energy):
+            if r["kind"] == "idle" or (split != "all" and r["split"] != split):
+                continue
+            fake = {"kind": r["kind"], "fmt": r.get("fmt") or "bf16", "dims": __import__("json").dumps(r["dims"]),
+                    "note": ""}
+            op = dataset.op_from_row(fake)
+            c = gpu.estimate(op, hw)
+            rc = roofline.estimate(op, hw)
+            out["energy"].append({"name": r["name"], "measured_j": r["energy_per_iter_j"], "analytical_j": c.energy_j,
+                                  "roofline_j": rc.energy_j, "measured_w": r["avg_power_w"],
+                                  "analytical_w": c.energy_j / c.latency_s})
+    return out
+
+
+def _fmt_row(name, d):
+    r, a = d["roofline"], d["analytical"]
+    return f"| {name:<18} | {a['n']:>4} | {r['median']:8.1f} | {r['p90']:8.1f} | {a['median']:8.1f} | {a['p90']:8.1f} |"
+
+
+def format_tables(res: dict) -> str:
+    lines = [f"hardware {res['hw']}, split={res['split']} ({'held-out shapes only' if res['split'] == 'test' else res['split']}); "
+             f"analytical parameters: {res['provenance']}", ""]
+    lines += ["Per-op kernel time, absolute % error",
+              "| op class           |    n | roofline median | p90 | analytical median | p90 |".replace(
+                  " roofline median | p90 | analytical median | p90 |", " roof med | roof p90 |  ana med |  ana p90 |"),
+              "|--------------------|-----:|---------:|---------:|---------:|---------:|"]
+    for cls in OP_CLASSES + ("all",):
+        if res["classes"][cls]["analytical"]["n"]:
+            lines.append(_fmt_row("ALL op classes" if cls == "all" else cls, res["classes"][cls]))
+    if res.get("e2e"):
+        lines += ["", "End to end (predicted sum over the trace vs measured step), absolute % error",
+                  "| model        | phase   | mode  |  n | roof med | roof p90 |  ana med |  ana p90 |",
+                  "|--------------|---------|-------|---:|---------:|---------:|---------:|---------:|"]
+        groups = {}
+        for r in res["e2e"]:
+            groups.setdefault((r["model"], r["phase"], r["mode"]), []).append(r)
+        for key in sorted(groups):
+            g = groups[key]
+            ra = summarize(ape([x["roofline_s"] for x in g], [x["measured_s"] for x in g]))
+            aa = summarize(ape([x["analytical_s"] for x in g], [x["measured_s"] for x in g]))
+            lines.append(f"| {key[0]:<12} | {key[1]:<7} | {key[2]:<5} | {aa['n']:>2} | {ra['median']:8.1f} | "
+                         f"{ra['p90']:8.1f} | {aa['median']:8.1f} | {aa['p90']:8.1f} |")
+        for phase, mode in (("decode", "graph"), ("prefill", "eager"), ("decode", "eager")):
+            g = [r for r in res["e2e"] if r["phase"] == phase and r["mode"] == mode]
+            if g:
+                ra = summarize(ape([x["roofline_s"] for x in g], [x["measured_s"] for x in g]))
+                aa = summarize(ape([x["analytical_s"] for x in g], [x["measured_s"] for x in g]))
+                lines.append(f"| ALL          | {phase:<7} | {mode:<5} | {aa['n']:>2} | {ra['median']:8.1f} | "
+                             f"{ra['p90']:8.1f} | {aa['median']:8.1f} | {aa['p90']:8.1f} |")
+    if res.get("energy"):
+        lines += ["", "Energy per op (NVML loops), absolute % error",
+                  "| op                          | measured J | analytical J | err % | roofline J | err % |",
+                  "|-----------------------------|-----------:|-------------:|------:|-----------:|------:|"]
+        for r in res["energy"]:
+            ea = abs(r["analytical_j"] / r["measured_j"] - 1) * 100
+            er = abs(r["roofline_j"] / r["measured_j"] - 1) * 100
+            lines.append(f"| {r['name']:<27} | {r['measured_j']:10.4g} | {r['analytical_j']:12.4g} | {ea:5.1f} | "
+                         f"{r['roofline_j']:10.4g} | {er:5.1f} |")
+        ea = summarize(ape([r["analytical_j"] for r in res["energy"]], [r["measured_j"] for r in res["energy"]]))
+        er = summarize(ape([r["roofline_j"] for r in res["energy"]], [r["measured_j"] for r in res["energy"]]))
+        lines.append(f"| ALL (median / p90)          |            |              | {ea['median']:5.1f} | "
+                     f"           | {er['median']:5.1f} |")
+        lines.append(f"|                             |            |              | {ea['p90']:5.1f} |            | {er['p90']:5.1f} |")
+    for n in res.get("notes", ()):
+        lines.append(f"note: {n}")
+    return "\n".join(lines)
+
+
+def scatter_plot(res: dict, path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharex=True, sharey=True)
+    colors = dict(zip(OP_CLASSES, ("tab:blue", "tab:purple", "tab:green", "tab:orange", "tab:gray")))
+    for ax, lvl in zip(axes, ("roofline", "analytical")):
+        for cls in OP_CLASSES:
+            sel = [r for r in res["ops"] if r["cls"] == cls]
+            if sel:
+                ax.scatter([r["measured_s"] * 1e6 for r in sel], [r[f"{lvl}_s"] * 1e6 for r in sel], s=9,
+                           alpha=0.7, color=colors[cls], label=cls)
+        lo = min(r["measured_s"] for r in res["ops"]) * 1e6 / 2
+        hi = max(r["measured_s"] for r in res["ops"]) * 1e6 * 2
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        ax.plot([lo, hi], [lo * 1.2, hi * 1.2], "k:", lw=0.6)
+        ax.plot([lo, hi], [lo / 1.2, hi / 1.2], "k:", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        s = res["classes"]["all"][lvl]
+        ax.set_title(f"{lvl}: median {s['median']:.1f} %, p90 {s['p90']:.1f} % (n={s['n']})")
+        ax.set_xlabel("measured kernel time (us)")
+        ax.grid(True, which="both", alpha=0.2)
+    axes[0].set_ylabel("predicted (us)")
+    axes[1].legend(fontsize=8, loc="upper left")
+    fig.suptitle(f"{res['hw']}: predicted vs measured, {res['split']} split (dotted: +-20 %)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

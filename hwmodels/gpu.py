@@ -1,0 +1,473 @@
+"""Analytical GPU model (level="analytical"): what makes real kernels miss the roofline.
+
+`estimate(op, hw) -> OpCost` for one instance of an op, from the parameters in
+``hw.sections["analytical"]`` (a calibration file written by cosim/calibrate/fit.py and
+named by the hardware YAML's ``calibration:`` key). Each mechanism is one formula with
+named parameters; every parameter is fitted to measurements on a real device whose
+name, date and software the calibration file records.
+
+Mechanisms
+- GEMM: output tiles (BM x BN from a candidate list, the fastest chosen as cuBLAS's
+  heuristic would) quantised into waves over the SMs; split-K when there are fewer tiles
+  than SMs; per-format tensor-core efficiency `gemm.mma_eff.<fmt>` of the datasheet peak;
+  a smaller tile pays `gemm.tile_c * (1/BM + 1/BN)` more time per MAC (more operand
+  traffic per MAC through shared memory); memory time over the achievable bandwidth
+  `gemm.bw`; compute and memory overlap imperfectly, combined as a p-norm
+  (`gemm.overlap_p`; p -> inf is a perfect max); a kernel never takes less than
+  `gemm.floor` (launch + pipeline fill + DRAM latency).
+- Attention prefill (flash-style): Bq x Bk score blocks; causal masking skips the blocks
+  above the diagonal (block granularity, so the diagonal blocks count in full); the time
+  is the total work spread over the SMs plus a last-wave tail, a fitted fraction of the
+  longest CTA (the last query block of a long causal sequence), plus a per-CTA overhead.
+- Attention decode (q_len 1): bandwidth-bound over the KV cache; GQA shares each KV head
+  across its query group (FlashAttention-2 swaps the group into the query-length axis,
+  so KV is streamed once per KV head); the KV sequence is split across CTAs by
+  FlashAttention-2's num_splits heuristic when (batch x heads) would not fill the GPU,
+  otherwise each CTA streams its whole head at a per-CTA rate (`attn.cta_bw_*`).
+- Elementwise/reduction kernels: per kind, a launch floor plus (compulsory bytes x a
+  traffic multiplier) over the achievable streaming bandwidth `ew.bw`, combined as a
+  p-norm (`ew.overlap_p`); the multiplier captures implementations that make several
+  passes (silu(g)*u is two kernels, rotate-half RoPE five per tensor).
+- Energy: static power x latency + energy per FLOP (per format; attention separately,
+  its softmax runs on the CUDA cores) + energy per streamed HBM byte (decode attention's
+  KV stream its own). Power cap: when that energy over the op's time would exceed the
+  board limit (700 W on the H100), the op is stretched to dynamic energy / (cap - static)
+  — big GEMMs and long prefills run at reduced clocks (measured: 1500-1750 MHz in
+  sustained prefill vs 1980 MHz idle boost).
+
+`OpCost.latency_s` is the op's time inside a running workload: power-capped, then less
+the launch latency a predecessor hides in a stream or CUDA graph (`launch.overlap` per
+kernel), never below the in-graph tiny-kernel time. ``details["isolated_s"]`` is the op
+launched alone in a short burst (boost clocks), which is what the microbenchmarks time;
+the op-level validation compares that, the end-to-end and energy validations the rest.
+
+A spec without an ``analytical`` section is not silently modelled: `applicable` says
+so (hwmodels.estimate then falls back to the roofline with a note) and `estimate`
+itself returns the roofline cost with provenance "fallback:uncalibrated".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from hwmodels.cost import OpCost
+from hwmodels.spec import HardwareError, HardwareSpec
+from workloads.ops import Op, attended_pairs
+
+__all__ = ["GpuParams", "PARAMS", "applicable", "params_for", "estimate", "estimate_trace",
+           "gemm_time", "attention_prefill_time", "attention_decode_time", "fa2_num_splits",
+           "elementwise_time", "energy_j", "kernels_of", "EW_KINDS", "EW_ALIAS"]
+
+# ---------------------------------------------------------------------------- parameters
+
+# name -> (unit kind for hwmodels.units or None for dimensionless, what it means)
+PARAMS = {
+    "gemm.mma_eff.bf16": (None, "bf16 tensor-core efficiency inside a full tile (fraction of datasheet peak)"),
+    "gemm.mma_eff.fp8_e4m3": (None, "fp8 e4m3 tensor-core efficiency inside a full tile (torch._scaled_mm)"),
+    "gemm.tile_c": (None, "extra time per MAC of a BM x BN tile = tile_c * (1/BM + 1/BN)"),
+    "gemm.bw": ("bandwidth", "achievable HBM bandwidth of GEMM operand streaming"),
+    "gemm.floor": ("time", "shortest GEMM kernel (launch, pipeline fill, DRAM latency)"),
+    "gemm.overlap_p": (None, "p-norm exponent combining compute and memory time"),
+    "attn.eff": (None, "flash prefill tensor-core efficiency (fraction of bf16 peak) per score block"),
+    "attn.cta_overhead": ("time", "per-CTA fixed time of flash prefill (Q load, O write, softmax epilogue)"),
+    "attn.floor": ("time", "shortest attention kernel"),
+    "attn.tail": (None, "fraction of the longest CTA that outlasts the average SM (last-wave tail)"),
+    "attn.dec_floor": ("time", "shortest decode-attention kernel"),
+    "attn.dec_bw": ("bandwidth", "achievable KV-streaming bandwidth of decode attention"),
+    "attn.cta_bw_split": ("bandwidth", "per-CTA KV streaming rate of the split-KV decode kernel"),
+    "attn.cta_bw_nosplit": ("bandwidth", "per-CTA KV streaming rate when one CTA streams a whole head"),
+    "attn.combine": ("time", "split-KV combine kernel time"),
+    "ew.bw": ("bandwidth", "achievable streaming bandwidth of elementwise kernels"),
+    "ew.overlap_p": (None, "p-norm exponent combining the floor and the streaming time"),
+    "graph.gap": ("time", "GPU time per tiny kernel replayed in a CUDA graph (in-stream floor)"),
+    "launch.overlap": ("time", "per-kernel launch latency an isolated, event-timed kernel pays and a "
+                               "kernel inside a stream/graph hides behind its predecessor"),
+    "eager.cpu_per_kernel": ("time", "host time per kernel launch of eager PyTorch model code"),
+    "energy.static": ("power", "board power when idle (static + uncore)"),
+    "energy.per_byte": ("energy_per_byte", "energy per HBM byte moved (J/B, whole-chip)"),
+    "energy.per_flop.bf16": ("energy_per_flop", "energy per bf16 tensor FLOP (whole-chip)"),
+    "energy.per_flop.fp8_e4m3": ("energy_per_flop", "energy per fp8 tensor FLOP (whole-chip)"),
+    "energy.per_flop.attention": ("energy_per_flop", "energy per attention FLOP (tensor + softmax)"),
+    "energy.per_kv_byte": ("energy_per_byte", "energy per KV-cache byte streamed by decode attention"),
+    "energy.power_cap": ("power", "board power limit (NVML)"),
+}
+
+# Elementwise kinds with their own fitted floor and traffic multiplier (ew.<kind>.floor,
+# ew.<kind>.mult); kinds we could not measure borrow the nearest kernel and say so.
+EW_KINDS = ("copy", "add", "rmsnorm", "softmax", "silu_mul", "rope", "embedding")
+EW_ALIAS = {"mul": "add", "gelu": "add", "layernorm": "rmsnorm", "quantize": "add", "dequantize": "add",
+            "topk": "softmax"}
+ROW_KINDS = ("rmsnorm", "softmax")  # one CTA reduces one row: a long row is a long serial chain
+for _k in EW_KINDS:
+    PARAMS[f"ew.{_k}.floor"] = ("time", f"shortest {_k} kernel(s) (per tensor for rope)")
+    PARAMS[f"ew.{_k}.mult"] = (None, f"{_k}: bytes moved / compulsory bytes")
+for _k in ROW_KINDS:
+    PARAMS[f"ew.{_k}.floor_per_col"] = ("time", f"{_k}: extra floor per element of the reduced row")
+
+# Kernel launches per op in the measured PyTorch implementation (structure, read off
+# torch.profiler traces in validation/logs/h100_e2e_kernel_profiles.txt).
+KERNELS = {"copy": 1, "add": 1, "rmsnorm": 1, "softmax": 1, "silu_mul": 2, "embedding": 1, "rope": 5}
+
+# Tile candidates (BM, BN) of Hopper GEMM kernels (cuBLAS nvjet names in the profiles:
+# 256x128, 192x192, 128x128, 128x64/64x128 and narrow-N tiles for skinny M).
+TILES = ((256, 128), (128, 256), (128, 128), (128, 64), (64, 128), (64, 64))
+SPLITK_MIN_K = 512  # split-K chunks are at least this deep (keeps the MMA pipeline full)
+FA2_BQ = 128  # flash-attention-2 forward query block
+FA2_DEC_BM = 64  # split-KV kernel query block
+
+
+@dataclass(frozen=True)
+class GpuParams:
+    values: dict  # PARAMS name -> SI float
+    sm_count: int
+    l2_bytes: float
+    provenance: str  # "calibrated:<device>, <date>, <software>"
+
+    def __getitem__(self, key):
+        return self.values[key]
+
+
+def params_for(hw: HardwareSpec) -> GpuParams | None:
+    """Calibrated parameters of this spec, or None when it has no analytical section."""
+    sec = hw.sections.get("analytical") if hw.sections else None
+    if not sec:
+        return None
+    from hwmodels.gpu_calibration import parse_section
+    return parse_section(sec, hw.source or hw.name)
+
+
+def applicable(hw: HardwareSpec):
+    """GPUs only. An uncalibrated GPU is still 'applicable': estimate() then answers with
+    the roofline under provenance "fallback:uncalibrated" and a note naming the file, so
+    the report says why (hwmodels.estimate would otherwise tag it generically)."""
+    if hw.kind != "gpu":
+        return False, f"the analytical GPU model needs kind gpu, {hw.name} is {hw.kind}"
+    return True, ""
+
+
+# ---------------------------------------------------------------------------- GEMM
+
+def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False):
+    """Vectorised GEMM latency (s). m, n, k, b arrays; peak FLOP/s of the format."""
+    m, n, k, b = (np.asarray(x, dtype=float) for x in (m, n, k, b))
+    sms = P.sm_count
+    eff = P[f"gemm.mma_eff.{fmt}"]
+    best = np.full(m.shape, np.inf)
+    best_tile = np.zeros(m.shape + (4,))
+    for bm, bn in TILES:
+        tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
+        # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a
+        # continuous split keeps the slice depth, and so the time, monotonic in k)
+        split = np.where(tiles >= sms, 1.0,
+                         np.maximum(1.0, np.minimum(np.floor(sms / tiles), k / SPLITK_MIN_K)))
+        units = tiles * split
+        waves = np.ceil(units / sms)
+        rate = peak / sms * eff / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
+        t = waves * 2.0 * bm * bn * (k / split) / rate
+        better = t < best
+        best = np.where(better, t, best)
+        best_tile[better] = np.stack([np.full(m.shape, bm), np.full(m.shape, bn), waves, split], -1)[better]
+    nbytes = b * (e_in * (m * k + n * k) + e_out * m * n)
+    t_mem = nbytes / P["gemm.bw"]
+    p = P["gemm.overlap_p"]
+    t = P["gemm.floor"] + (best ** p + t_mem ** p) ** (1.0 / p)
+    if details:
+        return t, {"t_compute": best, "t_memory": t_mem, "tile": best_tile, "bytes": nbytes}
+    return t
+
+
+# ---------------------------------------------------------------------------- attention
+
+def _fa2_blocks(d):
+    """(Bq, Bk) of the FlashAttention-2 forward kernel for a head dim (PyTorch's vendored FA2:
+    128x128 up to d=64, 128x64 above)."""
+    return (FA2_BQ, 128) if d <= 64 else (FA2_BQ, 64)
+
+
+def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False):
+    """Flash-style prefill: block-level causal skipping, work over SMs vs critical path."""
+    bq, bk = _fa2_blocks(d)
+    nq = math.ceil(q_len / bq)
+    nk = math.ceil(kv_len / bk)
+    offset = kv_len - q_len
+    i = np.arange(nq)
+    if causal:
+        vis = np.minimum(offset + (i + 1) * bq, kv_len)
+        blocks = np.ceil(vis / bk)
+    else:
+        blocks = np.full(nq, float(nk))
+    t_blk = 2.0 * bq * bk * (d + dv) / (peak / P.sm_count * P["attn.eff"])
+    t_cta = blocks * t_blk + P["attn.cta_overhead"]
+    work = batch * heads * t_cta.sum()
+    # greedy CTA scheduling: the work spread over the SMs, plus the tail of the last wave,
+    # a fitted fraction of the longest CTA (causal: the last query block sees every key)
+    t_comp = work / P.sm_count + P["attn.tail"] * t_cta.max()
+    t = P["attn.floor"] + t_comp
+    if details:
+        return t, {"t_compute_s": t_comp, "score_blocks": float(blocks.sum()) * batch * heads,
+                   "block_q_k": (bq, bk), "critical_path_s": float(t_cta.max())}
+    return t
+
+
+@lru_cache(maxsize=65536)
+def fa2_num_splits(batch_nheads_mblocks, num_sms, num_n_blocks, max_splits=128):
+    """FlashAttention-2's split-KV heuristic (flash_api.cpp, num_splits_heuristic)."""
+    if batch_nheads_mblocks >= 0.8 * num_sms:
+        return 1
+    max_splits = min(max_splits, num_sms, num_n_blocks)
+    ceildiv = lambda a, b: (a + b - 1) // b  # noqa: E731
+
+    def eligible(s):
+        return s == 1 or ceildiv(num_n_blocks, s) != ceildiv(num_n_blocks, s - 1)
+
+    effs = []
+    for s in range(1, max_splits + 1):
+        if not eligible(s):
+            effs.append(0.0)
+            continue
+        waves = batch_nheads_mblocks * s / num_sms
+        effs.append(waves / math.ceil(waves))
+    best = max(effs) if effs else 1.0
+    for s in range(1, max_splits + 1):
+        if eligible(s) and effs[s - 1] >= 0.85 * best:
+            return s
+    return 1
+
+
+def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=2.0, details=False):
+    """Decode attention: KV streamed once per KV head (GQA shared), split-KV parallelism."""
+    swapped = q_len == 1 and heads > kv_heads
+    h_eff = kv_heads if swapped else heads
+    q_eff = heads // kv_heads if swapped else q_len
+    bn = 256 if d <= 64 else 128
+    bnm = batch * h_eff * math.ceil(q_eff / FA2_DEC_BM)
+    n_blocks = math.ceil(kv_len / bn)
+    splits = fa2_num_splits(bnm, P.sm_count, n_blocks)
+    ctas = bnm * splits
+    kv_bytes = batch * kv_heads * kv_len * (d + dv) * e_kv
+    per_cta = kv_len * (d + dv) * e_kv / splits
+    fast = splits > 1 or swapped
+    cta_bw = P["attn.cta_bw_split"] if fast else P["attn.cta_bw_nosplit"]
+    t_stream = math.ceil(ctas / P.sm_count) * per_cta / cta_bw
+    t_bw = kv_bytes / P["attn.dec_bw"]
+    t = P["attn.dec_floor"] + max(t_bw, t_stream) + (P["attn.combine"] if splits > 1 else 0.0)
+    if details:
+        return t, {"splits": splits, "ctas": ctas, "swapped_gqa": swapped, "kv_bytes": kv_bytes,
+                   "t_bandwidth": t_bw, "t_cta_stream": t_stream}
+    return t
+
+
+def _is_decode(op: Op) -> bool:
+    d = op.dims
+    return int(d["q_len"]) * max(1, int(d["heads"]) // max(1, int(d["kv_heads"]))) <= FA2_DEC_BM and int(d["q_len"]) <= 16
+
+
+# ---------------------------------------------------------------------------- elementwise
+
+def _ew_kind(kind):
+    return kind if kind in EW_KINDS else EW_ALIAS.get(kind)
+
+
+def elementwise_time(P, kind, nbytes, tensors=1, cols=0):
+    """Vectorised over nbytes (compulsory bytes of the op); cols = row length of reductions."""
+    k = _ew_kind(kind)
+    floor = P[f"ew.{k}.floor"] * tensors
+    if k in ROW_KINDS:
+        floor = floor + P[f"ew.{k}.floor_per_col"] * np.asarray(cols, dtype=float)
+    stream = P[f"ew.{k}.mult"] * np.asarray(nbytes, dtype=float) / P["ew.bw"]
+    p = P["ew.overlap_p"]
+    return (floor ** p + stream ** p) ** (1.0 / p)
+
+
+def kernels_of(op: Op, P=None) -> int:
+    """Kernel launches this op costs in the measured PyTorch implementation."""
+    if op.kind == "attention":
+        if P is not None and _is_decode(op):
+            d = op.dims
+            _, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
+                                           int(d["kv_len"]), int(d["head_dim"]),
+                                           int(d.get("v_head_dim", d["head_dim"])), details=True)
+            return 2 if det["splits"] > 1 else 1
+        return 1
+    if op.kind == "gemm":
+        if P is None:
+            return 1
+        d = op.dims
+        _, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [d.get("b", 1)], 1e15, 2.0, 2.0, "bf16", details=True)
+        return 2 if det["tile"][0][3] > 1 else 1  # split-K adds a reduction kernel
+    k = _ew_kind(op.kind)
+    if k is None:
+        return 1
+    n = KERNELS[k]
+    if k == "rope":
+        n *= int(op.dims.get("tensors", 2))
+    return n
+
+
+# ---------------------------------------------------------------------------- energy
+
+def energy_j(P, latency_s, flops=0.0, flop_class=None, stream_bytes=0.0, kv_bytes=0.0):
+    """Energy of one op: static power over its time, per-byte energy of the HBM traffic it
+    streams (time-equivalent bytes: compulsory x the kernel's traffic multiplier), per-FLOP
+    energy of its format (attention: its own class), per-byte energy of decode attention's
+    KV stream. No cap: a power-limited kernel runs longer at lower clocks for about the same
+    dynamic energy, which static x (model) time + dynamic energy tracks better than cap x time."""
+    e = P["energy.static"] * latency_s + P["energy.per_byte"] * stream_bytes + P["energy.per_kv_byte"] * kv_bytes
+    if flop_class and flops:
+        e += P[f"energy.per_flop.{flop_class}"] * flops
+    return e
+
+
+def power_limited_time(P, t, e_dyn):
+    """Latency under the board power cap: at least the dynamic energy over the power the cap
+    leaves above static power (vectorised)."""
+    head = P["energy.power_cap"] - P["energy.static"]
+    if head <= 0:
+        return t
+    return np.maximum(t, np.asarray(e_dyn, dtype=float) / head) if np.ndim(t) else max(t, float(e_dyn) / head)
+
+
+# ---------------------------------------------------------------------------- per op
+
+def _peak(hw, fmt, compute_fallback):
+    if hw.supports(fmt):
+        return fmt, hw.peak(fmt), ""
+    if not compute_fallback:
+        hw.peak(fmt)  # raises UnsupportedFormatError naming the file and the format
+    used = hw.fallback_format(fmt)
+    return used, hw.peak(used), f"{hw.name} has no {fmt} unit; computed at the {used} rate (explicit fallback)"
+
+
+def _gemm_fmt(fmt):
+    return "fp8_e4m3" if fmt.startswith("fp8") or fmt == "int8" else "bf16"
+
+
+def _uncalibrated(op, hw, compute_fallback):
+    from hwmodels import roofline
+    c = roofline.estimate(op, hw, compute_fallback)
+    note = (f"{op.name}: {hw.source or hw.name} has no analytical calibration (no `calibration:` key; "
+            f"make one with `cosim calibrate`); roofline used (fallback:uncalibrated)")
+    return OpCost(**{**c.__dict__, "provenance": "fallback:uncalibrated", "notes": tuple(c.notes) + (note,)})
+
+
+def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:
+    """Cost of one instance of `op`; `params` overrides the spec's calibration (the fitter
+    evaluates trial parameters through this same code path)."""
+    P = params if params is not None else params_for(hw)
+    if P is None:
+        return _uncalibrated(op, hw, compute_fallback)
+    notes = []
+    det = {}
+    flops = op.flops
+    hbm = op.bytes
+    flop_class = None
+    stream_bytes, kv_bytes = hbm, 0.0
+    if op.kind == "gemm":
+        fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
+        gf = _gemm_fmt(fmt)
+        if gf != fmt:
+            notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency")
+        d = op.dims
+        b = int(d.get("b", 1))
+        e_in = (sum(t.nbytes for t in op.inputs)) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
+        e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
+        t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
+        t = float(t[0])
+        det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": int(det["tile"][0][2]),
+               "split_k": int(det["tile"][0][3]), "t_compute_s": float(det["t_compute"][0]),
+               "t_memory_s": float(det["t_memory"][0])}
+        bound = "compute" if det["t_compute_s"] >= det["t_memory_s"] else "hbm"
+        peak_used = peak
+        flop_class = gf
+        if note:
+            notes.append(f"{op.name}: {note}")
+    elif op.kind == "attention":
+        fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
+        d = op.dims
+        dv = int(d.get("v_head_dim", d["head_dim"]))
+        if _is_decode(op):
+            kc = op.inputs[1]
+            e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
+            t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
+                                           int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
+                                           e_kv, details=True)
+            bound = "hbm"
+            kv_bytes = det["kv_bytes"]
+            stream_bytes = max(0.0, hbm - kv_bytes)
+        else:
+            window = int(d.get("window", 0) or 0)
+            if window:
+                notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
+            t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
+                                            int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True)
+            if window:
+                full = attended_pairs({**d, "window": 0})
+                t = P["attn.floor"] + (t - P["attn.floor"]) * attended_pairs(d) / max(full, 1.0)
+            bound = "compute"
+        peak_used = peak
+        flop_class = "attention"
+        if note:
+            notes.append(f"{op.name}: {note}")
+    else:
+        k = _ew_kind(op.kind)
+        if k is None:
+            from hwmodels import roofline
+            c = roofline.estimate(op, hw, compute_fallback)
+            return OpCost(**{**c.__dict__, "provenance": f"fallback:roofline (no analytical model for {op.kind})",
+                             "notes": tuple(c.notes) + (f"{op.name}: kind {op.kind} has no analytical model; roofline used",)})
+        if k != op.kind:
+            notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
+        tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
+        cols = float(op.dims.get("cols", 0))
+        t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
+        bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
+        peak_used = hw.peak_flops.get("fp32", 0.0)
+        stream_bytes = P[f"ew.{k}.mult"] * hbm
+    kernels = kernels_of(op, P)
+    # `t` is the op launched alone in a short burst (what the microbenchmarks time: ~0.1 s of
+    # repeats, clocks at boost). Inside a workload two things change:
+    # 1. the board's power limit: an op whose dynamic energy over its time would push the
+    #    power above the cap runs at lower clocks until it does not (big GEMMs, long prefills);
+    # 2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
+    #    predecessor.
+    isolated = t
+    e_dyn = energy_j(P, 0.0, flops, flop_class, stream_bytes, kv_bytes)
+    t_cap = power_limited_time(P, t, e_dyn)
+    if t_cap > t:
+        det["power_limited"] = True
+        bound = "power"
+    t = max(t_cap - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
+    energy = energy_j(P, t, flops, flop_class, stream_bytes, kv_bytes)
+    util = flops / t / peak_used if (peak_used and t > 0) else 0.0
+    det.update({"kernels": kernels, "isolated_s": isolated, "power_capped_s": t_cap})
+    parts = {"static": P["energy.static"] * t, "hbm": P["energy.per_byte"] * stream_bytes,
+             "kv_stream": P["energy.per_kv_byte"] * kv_bytes}
+    if flop_class and flops:
+        parts[f"flops_{flop_class}"] = P[f"energy.per_flop.{flop_class}"] * flops
+    return OpCost(latency_s=t, energy_j=energy, bound=bound, utilization=util, flops=flops,
+                  bytes_by_level={hw.memory[0].name: hbm}, energy_breakdown=parts,
+                  provenance=P.provenance, notes=tuple(notes), details=det)
+
+
+def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None):
+    ops = list(ops)
+    P = params if params is not None else params_for(hw)
+    if P is None:
+        costs = [_uncalibrated(op, hw, compute_fallback) for op in ops]
+        return costs, (f"level=analytical: {hw.name} has no calibration; every op used the roofline "
+                       f"(fallback:uncalibrated)",)
+    costs = [estimate(op, hw, compute_fallback, P) for op in ops]
+    notes = tuple(dict.fromkeys(n for c in costs for n in c.notes))
+    return costs, notes
+
+
+def require_calibrated(hw: HardwareSpec) -> GpuParams:
+    P = params_for(hw)
+    if P is None:
+        raise HardwareError(f"{hw.source or hw.name}: analytical: missing; expected a calibration file "
+                            f"(hardware YAML key `calibration:`), made by `cosim calibrate`")
+    return P

@@ -1,0 +1,98 @@
+"""Calibration file <-> SI parameters of hwmodels.gpu (written by cosim/calibrate/fit.py).
+
+The file (configs/hw/calibration/<hw>.yaml, merged by the hardware loader into
+``sections["analytical"]``) keeps every dimensional value as text with its unit, like the
+hardware YAML, plus the provenance of the fit:
+
+    provenance: {device: ..., date: ..., software: ..., measurements: ..., fit: ...}
+    structure: {sm_count: 132, l2: 50 MiB}
+    params:
+      gemm: {bw: 2.91 TB/s, floor: 5.2 us, mma_eff: {bf16: 0.79, ...}, ...}
+"""
+
+from __future__ import annotations
+
+from hwmodels.gpu import PARAMS, GpuParams
+from hwmodels.spec import HardwareError
+from hwmodels.units import parse_quantity
+
+__all__ = ["parse_section", "to_section", "pretty"]
+
+_PREFIX = {"bandwidth": [(1e12, "TB/s"), (1e9, "GB/s")],
+           "time": [(1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")],
+           "power": [(1.0, "W")],
+           "energy_per_byte": [(1e-12, "pJ/B")],
+           "energy_per_flop": [(1e-12, "pJ")],
+           "bytes": [(2 ** 20, "MiB")]}
+
+
+def pretty(value: float, kind: str | None) -> object:
+    """SI value -> compact text with a unit that hwmodels.units reads back (4 significant digits)."""
+    if kind is None:
+        return float(f"{value:.5g}")
+    for scale, unit in _PREFIX[kind]:
+        if abs(value) >= scale or scale == _PREFIX[kind][-1][0]:
+            return f"{value / scale:.5g} {unit}"
+    raise AssertionError(kind)
+
+
+def _get(tree: dict, dotted: str):
+    node = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _put(tree: dict, dotted: str, value) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def parse_section(sec: dict, source: str) -> GpuParams:
+    """The analytical section of a hardware spec -> GpuParams; every problem names the field."""
+    src = f"{source} (analytical calibration)"
+    if not isinstance(sec, dict) or not isinstance(sec.get("params"), dict):
+        raise HardwareError(f"{src}: params: missing; expected a mapping of calibrated parameters")
+    values, missing = {}, []
+    for name, (kind, _what) in PARAMS.items():
+        raw = _get(sec["params"], name)
+        if raw is None:
+            missing.append(name)
+            continue
+        field = f"analytical.params.{name}"
+        if kind is None:
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not raw > 0:
+                raise HardwareError(f"{src}: {field}: got {raw!r}; expected a positive number")
+            values[name] = float(raw)
+        else:
+            values[name] = parse_quantity(raw, kind, src, field)
+    if missing:
+        raise HardwareError(f"{src}: params: missing {', '.join(missing)}; expected every parameter of "
+                            f"hwmodels.gpu.PARAMS (re-run cosim calibrate / fit)")
+    st = sec.get("structure") or {}
+    sms = st.get("sm_count")
+    if isinstance(sms, bool) or not isinstance(sms, int) or sms < 1:
+        raise HardwareError(f"{src}: analytical.structure.sm_count: got {sms!r}; expected a positive integer")
+    l2 = parse_quantity(st.get("l2"), "bytes", src, "analytical.structure.l2")
+    prov = sec.get("provenance") or {}
+    if not isinstance(prov, dict) or not prov.get("device") or not prov.get("date"):
+        raise HardwareError(f"{src}: analytical.provenance: got {prov!r}; expected device, date, software, "
+                            f"measurements (a calibration without provenance is not accepted)")
+    tag = f"calibrated:{prov.get('device')}, {prov.get('date')}, {prov.get('software', '?')}"
+    return GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance=tag)
+
+
+def to_section(values: dict, sm_count: int, l2_bytes: float, provenance: dict, quality: dict | None = None) -> dict:
+    params: dict = {}
+    for name, (kind, _what) in PARAMS.items():
+        _put(params, name, pretty(values[name], kind))
+    out = {"model": "hwmodels.gpu analytical v1", "provenance": provenance,
+           "structure": {"sm_count": int(sm_count), "l2": pretty(l2_bytes, "bytes")}, "params": params}
+    if quality:
+        out["fit_quality"] = quality
+    return out

@@ -1,0 +1,227 @@
+"""Analytical GPU model (hwmodels.gpu): hand-checkable mechanisms, calibration loading,
+fallback when uncalibrated, bad input."""
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwmodels import gpu
+from hwmodels.gpu import GpuParams, fa2_num_splits
+from hwmodels.gpu_calibration import parse_section, pretty, to_section
+from hwmodels.spec import load_hw
+from hwmodels.units import parse_quantity
+from workloads.io import InputError
+from workloads.ops import Op, TensorSpec
+
+
+def _params(**over):
+    """Round-number parameters for hand checks (not the calibration)."""
+    v = {n: 1.0 for n in gpu.PARAMS}
+    v.update({"gemm.mma_eff.bf16": 1.0, "gemm.mma_eff.fp8_e4m3": 1.0, "gemm.tile_c": 0.0, "gemm.bw": 1e12,
+              "gemm.floor": 0.0, "gemm.overlap_p": 50.0, "attn.eff": 1.0, "attn.cta_overhead": 0.0,
+              "attn.floor": 0.0, "attn.tail": 0.0, "ew.bw": 1e12, "ew.overlap_p": 1.0,
+              "launch.overlap": 0.0, "graph.gap": 0.0, "energy.static": 0.0, "energy.power_cap": 1e9})
+    for k in gpu.EW_KINDS:
+        v[f"ew.{k}.floor"] = 1e-6
+        v[f"ew.{k}.mult"] = 1.0
+    for k in gpu.ROW_KINDS:
+        v[f"ew.{k}.floor_per_col"] = 0.0
+    v.update(over)
+    return GpuParams(values=v, sm_count=132, l2_bytes=50 * 2 ** 20, provenance="test")
+
+
+def test_gemm_waves_4096_cube():
+    # 4096^3, tile penalty 1.376 (the calibrated value): per-SM work units x penalty
+    #   256x128: 16 x 32 = 512 tiles -> ceil(512/132) = 4 waves  x 32768 x 1.01613 = 133 186
+    #   128x128: 1024 tiles -> 8 waves x 16384 x 1.02150 = 133 890
+    #   128x64 : 2048 tiles -> 16 waves x 8192 x 1.03225 = 135 307
+    # so 256x128 (listed before 128x256, which ties) with 4 waves, no split-K.
+    P = _params(**{"gemm.tile_c": 1.376})
+    _, det = gpu.gemm_time(P, [4096], [4096], [4096], [1], 989.4e12, 2.0, details=True)
+    bm, bn, waves, split = det["tile"][0]
+    assert (bm, bn) == (256, 128) and waves == 4 and split == 1
+    rate = 989.4e12 / 132 / (1 + 1.376 * (1 / 256 + 1 / 128))  # FLOP/s per SM with the penalty
+    assert det["t_compute"][0] == pytest.approx(4 * 2 * 256 * 128 * 4096 / rate, rel=1e-12)
+
+
+def test_gemv_splits_k_to_fill_the_sms():
+    # m=1, n=k=4096 with no tile penalty: 64x64 tiles -> 64 tiles < 132 SMs, so split-K
+    # = min(floor(132/64), 4096/512) = 2 -> 128 work units, one wave. Memory-bound:
+    # (2*(4096 + 4096*4096) + 2*4096) B at 1 TB/s = 33.58 us.
+    P = _params()
+    t, det = gpu.gemm_time(P, [1], [4096], [4096], [1], 989.4e12, 2.0, details=True)
+    assert det["t_memory"][0] == pytest.approx((2 * (4096 + 4096 * 4096) + 2 * 4096) / 1e12)
+    assert t[0] == pytest.approx(det["t_memory"][0], rel=1e-3)  # p=50: effectively the max
+    bm, bn, waves, split = det["tile"][0]
+    assert waves == 1 and split >= 2
+
+
+def test_fa2_split_heuristic_hand_cases():
+    # Llama-2-7B decode, batch 1: 32 heads, 1024 keys / 128 per block = 8 blocks.
+    # waves(s) = 32 s / 132 -> efficiency 0.24, 0.48, 0.73, 0.97 for s = 1..4; first s >= 0.85 x 0.97 is 4.
+    assert fa2_num_splits(32, 132, 8) == 4
+    assert fa2_num_splits(128, 132, 64) == 1  # 128 >= 0.8 x 132: the grid is already full
+    assert fa2_num_splits(1, 132, 1) == 1
+
+
+@given(st.integers(1, 600), st.integers(1, 2000))
+@settings(max_examples=200, deadline=None)
+def test_fa2_splits_bounded(bnm, nblocks):
+    s = fa2_num_splits(bnm, 132, nblocks)
+    assert 1 <= s <= max(1, min(128, 132, nblocks))
+
+
+def test_causal_prefill_skips_blocks_above_the_diagonal():
+    # q = kv = 256, Bq = 128, Bk = 64: query block 0 sees 128 keys (2 blocks), block 1 sees
+    # 256 (4 blocks): 6 score blocks per head instead of 8.
+    P = _params()
+    _, causal = gpu.attention_prefill_time(P, 1, 1, 256, 256, 128, 128, True, 989.4e12, details=True)
+    _, full = gpu.attention_prefill_time(P, 1, 1, 256, 256, 128, 128, False, 989.4e12, details=True)
+    assert causal["score_blocks"] == 6 and full["score_blocks"] == 8
+    assert causal["block_q_k"] == (128, 64)
+
+
+def test_decode_attention_shares_kv_across_the_gqa_group():
+    P = _params(**{"attn.dec_floor": 0.0, "attn.dec_bw": 1e12, "attn.cta_bw_split": 1e15,
+                   "attn.cta_bw_nosplit": 1e15, "attn.combine": 0.0})
+    # 8 KV heads x 4096 keys x (128 + 128) x 2 B = 16.78 MB at 1 TB/s = 16.78 us, whatever the 32 query heads
+    t, det = gpu.attention_decode_time(P, 1, 32, 8, 1, 4096, 128, 128, details=True)
+    assert det["swapped_gqa"] and det["kv_bytes"] == 8 * 4096 * 256 * 2
+    assert t == pytest.approx(8 * 4096 * 256 * 2 / 1e12)
+    t_mha, _ = gpu.attention_decode_time(P, 1, 32, 32, 1, 4096, 128, 128, details=True)
+    assert t_mha == pytest.approx(4 * t)
+
+
+@given(st.integers(1, 1 << 14), st.integers(1, 1 << 14), st.integers(16, 1 << 14))
+@settings(max_examples=60, deadline=None)
+def test_gemm_time_monotonic_in_k(m, n, k):
+    P = _params(**{"gemm.tile_c": 1.4, "gemm.floor": 5e-6, "gemm.overlap_p": 3.0})
+    t1 = gpu.gemm_time(P, [m], [n], [k], [1], 989.4e12, 2.0)[0]
+    t2 = gpu.gemm_time(P, [m], [n], [2 * k], [1], 989.4e12, 2.0)[0]
+    assert t2 >= t1 * (1 - 1e-12)
+
+
+@given(st.floats(1.0, 1e10), st.floats(1.0, 4.0))
+@settings(max_examples=60, deadline=None)
+def test_elementwise_time_monotonic_in_bytes(nbytes, factor):
+    P = _params(**{"ew.overlap_p": 1.5})
+    assert gpu.elementwise_time(P, "add", nbytes * factor) >= gpu.elementwise_time(P, "add", nbytes)
+
+
+def test_power_cap_stretches_only_above_the_limit():
+    P = _params(**{"energy.static": 100.0, "energy.power_cap": 700.0})
+    assert gpu.power_limited_time(P, 1e-3, 0.5) == pytest.approx(1e-3)  # 100 + 500 W: under the cap
+    assert gpu.power_limited_time(P, 1e-3, 1.2) == pytest.approx(1.2 / 600)  # 1.3 kW -> 2 ms at 700 W
+
+
+# ---------------------------------------------------------------------------- calibrated H100
+
+@pytest.fixture(scope="module")
+def h100():
+    hw = load_hw("h100_sxm")
+    assert gpu.params_for(hw) is not None, "configs/hw/h100_sxm.yaml must name its calibration"
+    return hw
+
+
+def _gemm(m, n, k, fmt="bf16"):
+    return Op("g", "gemm", {"m": m, "n": n, "k": k},
+              (TensorSpec("x", (m, k), fmt), TensorSpec("w", (k, n), fmt, "weight")), (TensorSpec("y", (m, n), "bf16"),),
+              fmt)
+
+
+def test_calibrated_provenance_names_device_date_software(h100):
+    c = gpu.estimate(_gemm(4096, 4096, 4096), h100)
+    assert c.provenance.startswith("calibrated:NVIDIA H100")
+    assert "2026-11-23" in c.provenance and "torch 2.11" in c.provenance
+    sec = h100.sections["analytical"]
+    assert sec["provenance"]["measurements"]["ops"].endswith("h100_ops.csv")
+
+
+def test_calibrated_copy_and_gemv_match_their_measurements(h100):
+    # measured (validation/h100_ops.csv, run1): copy of 1 GiB 709.6 us; 1 x 14336 x 4096 bf16 GEMV 44.6 us
+    cp = Op("c", "copy", {"rows": 2 ** 29 // 4096, "cols": 4096}, (TensorSpec("x", (2 ** 29 // 4096, 4096), "bf16"),),
+            (TensorSpec("y", (2 ** 29 // 4096, 4096), "bf16"),), "bf16")
+    assert gpu.estimate(cp, h100).details["isolated_s"] == pytest.approx(709.6e-6, rel=0.03)
+    gv = gpu.estimate(_gemm(1, 14336, 4096), h100)
+    assert gv.details["isolated_s"] == pytest.approx(44.6e-6, rel=0.1)
+    assert gv.bound == "hbm"
+
+
+def test_sustained_big_gemm_is_power_limited(h100):
+    # energy loop (validation/h100_energy.csv): 8192^3 bf16 sustained 1.608 ms/iter at 719 W
+    c = gpu.estimate(_gemm(8192, 8192, 8192), h100)
+    assert c.details.get("power_limited") and c.bound == "power"
+    assert c.latency_s == pytest.approx(1.608e-3, rel=0.1)
+    assert c.energy_j == pytest.approx(1.1566, rel=0.1)
+
+
+def test_in_stream_latency_hides_launch_overlap(h100):
+    P = gpu.params_for(h100)
+    c = gpu.estimate(_gemm(1, 4096, 4096), h100)
+    k = c.details["kernels"]
+    assert c.latency_s == pytest.approx(max(c.details["power_capped_s"] - P["launch.overlap"] * k, P["graph.gap"] * k))
+    assert c.latency_s < c.details["isolated_s"]
+
+
+def test_uncalibrated_spec_falls_back_visibly():
+    from hwmodels.estimate import estimate
+    hw = load_hw("h200")
+    assert gpu.params_for(hw) is None
+    op = _gemm(16, 4096, 4096)
+    c = gpu.estimate(op, hw)
+    assert c.provenance == "fallback:uncalibrated" and any("fallback:uncalibrated" in n for n in c.notes)
+    via = estimate(op, hw, "analytical")
+    assert via.provenance == "fallback:uncalibrated" and via.latency_s == pytest.approx(c.latency_s)
+    assert gpu.applicable(load_hw("tpu_v5e"))[0] is False
+
+
+def test_unknown_kind_uses_roofline_with_a_note(h100):
+    op = Op("r", "moe_router", {"tokens": 16, "experts": 8, "hidden": 4096},
+            (TensorSpec("x", (16, 4096), "bf16"), TensorSpec("w", (4096, 8), "bf16", "weight")),
+            (TensorSpec("y", (16, 8), "bf16"),), "bf16")
+    c = gpu.estimate(op, h100)
+    assert c.provenance.startswith("fallback:roofline") and c.notes
+
+
+# ---------------------------------------------------------------------------- calibration file
+
+def _section():
+    import copy
+    return copy.deepcopy(load_hw("h100_sxm").sections["analytical"])
+
+
+def test_section_round_trips():
+    P = parse_section(_section(), "x.yaml")
+    assert P.sm_count == 132 and P.l2_bytes == 50 * 2 ** 20
+    again = parse_section(to_section(P.values, P.sm_count, P.l2_bytes, {"device": "X", "date": "2026-01-01"}), "y")
+    assert all(again[n] == pytest.approx(P[n], rel=1e-4) for n in gpu.PARAMS)
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda s: s["params"]["gemm"].pop("bw"), "gemm.bw"),
+    (lambda s: s["params"]["gemm"].__setitem__("bw", "3 TB"), "analytical.params.gemm.bw"),
+    (lambda s: s["params"]["gemm"]["mma_eff"].__setitem__("bf16", "fast"), "analytical.params.gemm.mma_eff.bf16"),
+    (lambda s: s["structure"].__setitem__("sm_count", 0), "structure.sm_count"),
+    (lambda s: s.__setitem__("provenance", {}), "provenance"),
+])
+def test_bad_calibration_names_the_field(mutate, field):
+    sec = _section()
+    mutate(sec)
+    with pytest.raises(InputError) as e:  # HardwareError is an InputError; unit errors come from the parser
+        parse_section(sec, "cal.yaml")
+    assert "cal.yaml" in str(e.value) and field in str(e.value)
+
+
+@given(st.floats(1e-12, 1e-2), st.sampled_from(["time", "bandwidth", "power", "energy_per_byte", "energy_per_flop"]))
+@settings(max_examples=100, deadline=None)
+def test_pretty_round_trips_through_the_unit_parser(x, kind):
+    scale = {"time": 1.0, "bandwidth": 1e15, "power": 1e5, "energy_per_byte": 1e-8, "energy_per_flop": 1e-8}[kind]
+    value = x * scale
+    lo, hi = {"time": (1e-15, 1e6), "bandwidth": (1e3, 1e17), "power": (1e-6, 1e7),
+              "energy_per_byte": (1e-17, 1e-6), "energy_per_flop": (1e-18, 1e-6)}[kind]
+    if not lo <= value <= hi:
+        return
+    back = parse_quantity(pretty(value, kind), kind, "t", "f")
+    assert math.isclose(back, value, rel_tol=1e-4)
