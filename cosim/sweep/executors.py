@@ -2,7 +2,8 @@
 and yields each task's records as soon as that task finishes; the driver stores them.
 
 - "local": in this process when there is one worker or one task (no start-up cost),
-  otherwise a process pool of `workers` processes (spawned: no state is inherited).
+  otherwise a process pool of `workers` processes (forked from a clean forkserver
+  that has imported cosim once; spawned where forkserver is unavailable).
 - "dask": a Dask distributed cluster — an existing one (`scheduler="tcp://host:8786"`
   or a `distributed.Client`), or a LocalCluster of `workers` processes when none is
   given. The same `evaluate_task` runs on the workers, so results are identical.
@@ -32,7 +33,13 @@ def _pool(tasks, workers) -> Iterable[list]:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    ctx = mp.get_context("spawn")
+    # forkserver: one clean server process imports cosim once, workers fork from it
+    # (no inherited threads or locks, no per-worker import cost); spawn where unavailable
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["cosim.sweep.evaluate", "hwmodels.estimate", "workloads.builder"])
+    else:
+        ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         # keep a bounded number in flight so results stream back (and get stored) early
         pending, queue = set(), list(reversed(tasks))
