@@ -294,7 +294,10 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     rep.meta["area_mm2"] = area
     rep.meta["provenance"] = {
         "latency_s": f"{cfg['level']} model on {hw.name} ({hw.source or 'inline'}); per-op provenance column",
-        "energy_j": "FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)",
+        "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
+                     if cfg["level"] == "roofline" else
+                     f"the {cfg['level']} model's energy (per-op provenance column; falls back to the roofline's "
+                     f"formula where the model does not apply)"),
         "footprint": "trace builder: parameters x bits/element, KV cache per token x context, live activations",
         "area_mm2": "cycle-level area model" if area is not None else "no area model for this hardware/level",
     }

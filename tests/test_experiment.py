@@ -196,3 +196,19 @@ def test_a_kv_recipe_takes_its_attention_accuracy_from_the_recipe_twin():
     assert att["sqnr_db"] == pytest.approx(-20 * math.log10(rel), rel=1e-12)  # 10 log10(1/rel^2)
     assert "functional twin of recipe kivi2" in rep.meta["accuracy"]["provenance"]
     assert rep.meta["accuracy"]["recipe_twin"]["kivi2"]["method"] == "kivi"
+
+
+def test_cycle_level_reports_area_of_the_accelerator():
+    cycle = pytest.importorskip("hwmodels.cycle")
+    from hwmodels.spec import list_hw
+    if "mx_systolic_128" not in list_hw():
+        pytest.skip("mx_systolic_128 not bundled")
+    exp = experiment_from_dict({"model": "llama3_8b", "hw": "mx_systolic_128", "level": "cycle", "batch": 8,
+                                "weights": "mxfp4", "acts": "mxfp8_e4m3"})
+    rep = run_experiment(exp)
+    hw = cosim.load_hw("mx_systolic_128")
+    assert rep.meta["area_mm2"] == cycle.area_breakdown(hw)["total"]
+    assert rep.total_latency_s == cosim.simulate(cosim.build_trace("llama3_8b", "decode", 8, 2048, weights="mxfp4",
+                                                                   acts="mxfp8_e4m3"), hw, level="cycle").total_latency_s
+    # a GPU at the roofline has no area model
+    assert run_experiment(experiment_from_dict({"model": "llama3_8b", "hw": "h100_sxm"})).meta["area_mm2"] is None

@@ -229,3 +229,21 @@ def test_a_level_model_with_a_vectorised_hook_is_used_for_whole_batches(tmp_path
     assert calls == [6, 6]  # one call per (batch size) group of 3 x 2 hardware variants
     assert np.allclose(an["latency_s"], roof["latency_s"], rtol=1e-12, atol=0)
     assert np.allclose(an["energy_j"], roof["energy_j"], rtol=1e-12, atol=0)
+
+
+def test_area_constraint_at_the_cycle_level(tmp_path):
+    cycle = pytest.importorskip("hwmodels.cycle")
+    from hwmodels.spec import list_hw
+    if "mx_systolic_128" not in list_hw():
+        pytest.skip("mx_systolic_128 not bundled")
+    spec = {"name": "cyc", "output": str(tmp_path / "o"),
+            "base": {"model": "llama3_8b", "hw": "mx_systolic_128", "level": "cycle", "batch": 8,
+                     "weights": "mxfp4", "acts": "mxfp8_e4m3"},
+            "axes": [{"grid": {"hw.memory.hbm.bandwidth": ["0.8 TB/s", "3.2 TB/s"]}}],
+            "objectives": {"latency_s": "min", "area_mm2": "min"}, "constraints": ["area_mm2 <= 230"]}
+    df = sweep(spec, quiet=True, write=False)
+    for _, r in df.iterrows():  # the HBM PHY grows with bandwidth: area is per point
+        hw = cosim.load_hw("mx_systolic_128", overrides={"memory.hbm.bandwidth": r["hw.memory.hbm.bandwidth"]})
+        assert r["area_mm2"] == pytest.approx(cycle.area_breakdown(hw)["total"], rel=1e-12)
+    assert df["area_mm2"].iloc[1] > df["area_mm2"].iloc[0]
+    assert (df["feasible"] == (df["area_mm2"] <= 230)).all()
