@@ -47,6 +47,7 @@ def test_vectorised_points_match_simulate_on_a_loaded_variant(tmp_path):
 
 
 def test_rerun_skips_everything_done(tmp_path):
+    from cosim.sweep.runner import parquet_available
     spec = _spec(tmp_path)
     df1 = sweep(spec, quiet=True)
     store = tmp_path / "out" / "results.jsonl"
@@ -54,7 +55,8 @@ def test_rerun_skips_everything_done(tmp_path):
     df2 = sweep(spec, quiet=True)
     assert store.read_bytes() == before  # nothing re-run, nothing appended
     assert df1.drop(columns=["error"]).equals(df2.drop(columns=["error"]))
-    for name in ("results.parquet", "pareto.csv", "pareto.png", "summary.json"):
+    for name in ("results.parquet" if parquet_available() else "results.csv", "pareto.csv", "pareto.png",
+                 "summary.json"):
         assert (tmp_path / "out" / name).exists(), name
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["configurations"] == 12 and summary["pareto"] >= 1
@@ -247,3 +249,21 @@ def test_area_constraint_at_the_cycle_level(tmp_path):
         assert r["area_mm2"] == pytest.approx(cycle.area_breakdown(hw)["total"], rel=1e-12)
     assert df["area_mm2"].iloc[1] > df["area_mm2"].iloc[0]
     assert (df["feasible"] == (df["area_mm2"] <= 230)).all()
+
+
+def test_outputs_heatmap_for_two_axis_grid_and_csv_without_pyarrow(tmp_path, monkeypatch):
+    spec = {"name": "hm", "base": BASE, "output": str(tmp_path / "hm"),
+            "axes": [{"grid": {"hw.memory.hbm.bandwidth": ["2 TB/s", "4 TB/s"], "batch": [1, 8, 64]}}]}
+    import cosim.sweep.runner as runner
+    sweep(spec, quiet=True)
+    table = "results.parquet" if runner.parquet_available() else "results.csv"
+    assert (tmp_path / "hm" / "heatmap.png").exists() and (tmp_path / "hm" / table).exists()
+    monkeypatch.setattr(runner, "parquet_available", lambda: False)  # as if pyarrow were not installed
+    spec3 = {**spec, "output": str(tmp_path / "pc"),
+             "axes": [{"grid": {"hw.memory.hbm.bandwidth": ["2 TB/s", "4 TB/s"], "batch": [1, 8], "seq": [1024, 2048]}}]}
+    df = sweep(spec3, quiet=True)
+    out = tmp_path / "pc"
+    assert (out / "parallel.png").exists() and not (out / "results.parquet").exists()
+    import pandas as pd
+    back = pd.read_csv(out / "results.csv")
+    assert len(back) == 8 and np.allclose(back["latency_s"], df["latency_s"], rtol=1e-15)

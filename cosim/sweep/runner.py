@@ -288,6 +288,12 @@ def _from_config(cfg: dict, f: str):
     return cfg.get(f)
 
 
+def parquet_available() -> bool:
+    """pyarrow installed (pip install 'cosim[parquet]'): the table is written as Parquet."""
+    import importlib.util
+    return importlib.util.find_spec("pyarrow") is not None
+
+
 def write_outputs(spec: SweepSpec, df) -> dict:
     """results.parquet (or .csv without pyarrow), pareto.csv, pareto.png and heatmap.png
     (2-axis grid) or parallel.png, summary.json."""
@@ -302,11 +308,10 @@ def write_outputs(spec: SweepSpec, df) -> dict:
     for c in table.columns:  # mixed-type columns (e.g. a format name axis) as text for Parquet
         if not pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]):
             table[c] = table[c].map(lambda v: None if v is None else str(v))
-    try:
-        import pyarrow  # noqa: F401
+    if parquet_available():
         paths["results"] = out / "results.parquet"
         table.to_parquet(paths["results"], index=False)
-    except ImportError:
+    else:
         paths["results"] = out / "results.csv"
         table.to_csv(paths["results"], index=False)
     paths["pareto_table"] = out / "pareto.csv"
