@@ -136,3 +136,13 @@ def test_bundled_sweeps_are_valid():
 def test_recipe_values_are_checked_up_front(tmp_path):
     msg, path = _err(tmp_path, {"base": BASE, "axes": [{"grid": {"recipe": ["no_such_recipe_xyz"]}}]})
     assert path in msg and "axes[0].grid.recipe[0]" in msg and "no_such_recipe_xyz" in msg
+
+
+def test_cli_dry_run_counts_without_running(tmp_path):
+    p = _write(tmp_path, {"base": BASE, "output": str(tmp_path / "out"),
+                          "axes": [{"grid": {"batch": [1, 2, 4], "weights": ["mxfp4", "bf16"]}}]})
+    r = subprocess.run([sys.executable, "-m", "cosim", "sweep", str(p), "--dry-run"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "6 distinct configurations" in r.stdout and "0 already" in r.stdout
+    assert not (tmp_path / "out" / "results.jsonl").exists()

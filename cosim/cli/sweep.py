@@ -16,6 +16,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, help="roofline points per task")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table (for scripts)")
     p.add_argument("--top", type=int, default=10, help="Pareto points printed")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the file and count the configurations (and how many the store already has); run nothing")
     p.set_defaults(func=run)
 
 
@@ -26,6 +28,16 @@ def run(args) -> int:
     spec = load_sweep(args.sweep, overrides={"scheduler": args.scheduler, "executor": args.executor,
                                              "workers": args.workers, "output": args.out, "store": args.store,
                                              "batch_size": args.batch_size})
+    if args.dry_run:
+        from cosim.sweep.runner import plan
+        from cosim.sweep.store import read_records
+        n, cols = spec.columns()
+        keys = {k for b in (plan(spec, n, cols) if n else []) for k in b["keys"]}
+        done = {k for r in read_records(spec.store_path) for k in r["keys"]} & keys
+        print(f"{spec.source}: valid; {len(keys)} distinct configurations from the axes ({n} points), "
+              f"{len(done)} already in {spec.store_path}"
+              + (f"; plus a {spec.search['trials']}-trial NSGA-II search" if spec.search else ""))
+        return 0
     df = run_sweep(spec, quiet=args.quiet)
     if args.quiet:
         return 0
