@@ -210,6 +210,7 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     objectives = _objectives(doc.get("objectives"), source)
     constraints = _constraints(doc.get("constraints"), source)
     _check_metric_availability(objectives, constraints, base, axes, search, source)
+    _warn_calibrated(base, axes, search, source)
     executor = doc.get("executor", "local")
     scheduler = doc.get("scheduler")
     if scheduler is not None and not isinstance(scheduler, str) and not hasattr(scheduler, "submit"):
@@ -483,6 +484,22 @@ def _constraints(v, source) -> list:
                     fail(source, "constraints", [str(lo), str(hi)],
                          f"constraints some point can satisfy; '{lo}' and '{hi}' contradict each other")
     return out
+
+
+def _warn_calibrated(base, axes, search, source) -> None:
+    """The calibrated analytical GPU model streams at its *fitted* bandwidths
+    (hw.analytical.params.*), so datasheet overrides (hw.memory.*.bandwidth, hw.compute.*) move
+    only the roofline fallback, capacity and energy there. Say so, once, up front."""
+    import warnings
+    fields = [f for _, body in axes for f in (body["fields"] if "samples" in body else body)]
+    fields += list(search["fields"]) if search else []
+    datasheet = [f for f in fields
+                 if (f.startswith("hw.memory.") and f.endswith(".bandwidth")) or f.startswith("hw.compute.")]
+    if base.config["level"] == "analytical" and datasheet:
+        warnings.warn(f"{source}: level analytical uses calibrated achievable bandwidths and efficiencies "
+                      f"(hw.analytical.params.*); sweeping {', '.join(datasheet)} leaves its latencies unchanged — "
+                      f"sweep hw.analytical.params.<group>.<name>, or use level roofline for datasheet what-ifs",
+                      stacklevel=3)
 
 
 def _check_metric_availability(objectives, constraints, base, axes, search, source) -> None:
