@@ -42,7 +42,7 @@ def spec(level: str, n: int, out: Path, workers: int, hw: str = "h100_sxm") -> d
 
 
 def run(level: str, n: int, workers: int, hw: str = "h100_sxm") -> dict:
-    from cosim.sweep import sweep
+    from cosim.dse import sweep
     from hwmodels.estimate import estimate_ops
     import cosim
 
@@ -78,7 +78,7 @@ def main(argv=None):
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "sweep_speed"))
     args = ap.parse_args(argv)
 
-    from cosim.sweep import sweep
+    from cosim.dse import sweep
     from hwmodels.spec import list_hw, load_hw
     sweep(spec("roofline", 10, Path(tempfile.mkdtemp()), 1), quiet=True, write=False)  # warm imports
 

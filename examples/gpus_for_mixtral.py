@@ -7,7 +7,7 @@ batch sizes at 4K context; accuracy of the MXFP4 weights from the functional cor
 
 # %% One sweep: device x batch
 import cosim
-from cosim.sweep import sweep
+from cosim.dse import sweep
 
 spec = {
     "name": "gpus_for_mixtral",

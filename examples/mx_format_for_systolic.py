@@ -10,7 +10,7 @@ recipe; prints what is missing otherwise.
 # %% The question as a sweep: formats (weights x activations) on one accelerator design
 import sys
 
-from cosim.sweep import sweep
+from cosim.dse import sweep
 from hwmodels.spec import list_hw
 
 HW = "mx_systolic_128"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from cosim.sweep.store import ResultStore, config_key, expand, read_records
+from cosim.dse.store import ResultStore, config_key, expand, read_records
 
 
 def _cfg(bw):

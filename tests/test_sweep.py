@@ -15,9 +15,9 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 import cosim
-from cosim.sweep import sweep
-from cosim.sweep.pareto import pareto_mask
-from cosim.sweep.store import expand, read_records
+from cosim.dse import sweep
+from cosim.dse.pareto import pareto_mask
+from cosim.dse.store import expand, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {"model": "llama3_8b", "hw": "h100_sxm", "seq": 4096, "weights": "mxfp4"}
@@ -47,7 +47,7 @@ def test_vectorised_points_match_simulate_on_a_loaded_variant(tmp_path):
 
 
 def test_rerun_skips_everything_done(tmp_path):
-    from cosim.sweep.runner import parquet_available
+    from cosim.dse.runner import parquet_available
     spec = _spec(tmp_path)
     df1 = sweep(spec, quiet=True)
     store = tmp_path / "out" / "results.jsonl"
@@ -185,7 +185,7 @@ def test_nsga2_search_respects_constraints_and_resumes(tmp_path):
 
 
 def test_variant_spec_is_what_load_hw_builds():
-    from cosim.sweep.evaluate import variant_spec
+    from cosim.dse.evaluate import variant_spec
     over = {"memory.hbm.bandwidth": 4.2e12, "memory.l2.capacity": 60e6, "compute.bf16": 1.2e15,
             "energy.per_flop.bf16": 0.25e-12, "energy.static_power": 150.0, "memory.hbm.energy": 4e-11}
     fast = variant_spec(cosim.load_hw("h100_sxm"), over)
@@ -254,7 +254,7 @@ def test_area_constraint_at_the_cycle_level(tmp_path):
 def test_outputs_heatmap_for_two_axis_grid_and_csv_without_pyarrow(tmp_path, monkeypatch):
     spec = {"name": "hm", "base": BASE, "output": str(tmp_path / "hm"),
             "axes": [{"grid": {"hw.memory.hbm.bandwidth": ["2 TB/s", "4 TB/s"], "batch": [1, 8, 64]}}]}
-    import cosim.sweep.runner as runner
+    import cosim.dse.runner as runner
     sweep(spec, quiet=True)
     table = "results.parquet" if runner.parquet_available() else "results.csv"
     assert (tmp_path / "hm" / "heatmap.png").exists() and (tmp_path / "hm" / table).exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cosim.sweep import load_sweep
+from cosim.dse import load_sweep
 from workloads.io import InputError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,15 +22,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from cosim.sweep import load_sweep
-    from cosim.sweep.runner import run_sweep
+    from cosim.dse import load_sweep
+    from cosim.dse.runner import run_sweep
 
     spec = load_sweep(args.sweep, overrides={"scheduler": args.scheduler, "executor": args.executor,
                                              "workers": args.workers, "output": args.out, "store": args.store,
                                              "batch_size": args.batch_size})
     if args.dry_run:
-        from cosim.sweep.runner import plan
-        from cosim.sweep.store import read_records
+        from cosim.dse.runner import plan
+        from cosim.dse.store import read_records
         n, cols = spec.columns()
         keys = {k for b in (plan(spec, n, cols) if n else []) for k in b["keys"]}
         done = {k for r in read_records(spec.store_path) for k in r["keys"]} & keys

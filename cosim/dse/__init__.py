@@ -1,21 +1,21 @@
 """Design-space exploration: `cosim.sweep(...)` / `cosim sweep sweep.yaml`.
 
-    from cosim.sweep import sweep       # (cosim/__init__ may re-export it as cosim.sweep)
+    from cosim.dse import sweep       # (cosim/__init__ may re-export it as cosim.sweep)
     df = sweep("configs/sweeps/hbm_vs_compute.yaml", quiet=True)
     df = sweep({"base": "quickstart", "axes": [{"grid": {"weights": ["mxfp4", "bf16"]}}]})
 
 A sweep is a base experiment plus axes (grid, zip, random) and/or an NSGA-II search,
-objectives and constraints (cosim.sweep.spec). Points run in vectorised batches on a
-local process pool or a Dask cluster (cosim.sweep.executors); every result is appended
+objectives and constraints (cosim.dse.spec). Points run in vectorised batches on a
+local process pool or a Dask cluster (cosim.dse.executors); every result is appended
 to a SIGKILL-safe JSONL store keyed by the configuration's hash, so a re-run resumes
-(cosim.sweep.store). The return value is a pandas DataFrame, one row per configuration.
+(cosim.dse.store). The return value is a pandas DataFrame, one row per configuration.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cosim.sweep.spec import SweepSpec, load_sweep, sweep_from_dict
+from cosim.dse.spec import SweepSpec, load_sweep, sweep_from_dict
 
 __all__ = ["sweep", "load_sweep", "sweep_from_dict", "SweepSpec"]
 
@@ -31,7 +31,7 @@ def sweep(spec, *, scheduler=None, executor: str | None = None, workers: int | N
     `workers`, `output` (directory), `store` (JSONL path), `batch_size`, `quiet`
     (no progress bar), `write` (False: return the table, write no files but the store).
     """
-    from cosim.sweep.runner import run_sweep
+    from cosim.dse.runner import run_sweep
 
     over = {"scheduler": scheduler, "executor": executor, "workers": workers,
             "output": str(output) if output is not None else None,

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from cosim.experiment import si_override
-from cosim.sweep.evaluate import METRIC_NAMES
-from cosim.sweep.executors import run_tasks
-from cosim.sweep.spec import SweepSpec, apply_point
-from cosim.sweep.store import ResultStore, key_prefix, row_keys, split_numeric
+from cosim.dse.evaluate import METRIC_NAMES
+from cosim.dse.executors import run_tasks
+from cosim.dse.spec import SweepSpec, apply_point
+from cosim.dse.store import ResultStore, key_prefix, row_keys, split_numeric
 
 __all__ = ["run_sweep", "plan", "make_tasks", "results_frame", "write_outputs"]
 
@@ -259,7 +259,7 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     df["feasible"] = feasible
     costs = np.column_stack([df[o].astype(float).to_numpy() * (1 if d == "min" else -1)
                              for o, d in spec.objectives.items()]) if len(df) else np.empty((0, 1))
-    from cosim.sweep.pareto import pareto_mask
+    from cosim.dse.pareto import pareto_mask
     front = np.zeros(len(df), dtype=bool)
     if len(df) and feasible.any():
         sub = np.flatnonzero(feasible)
@@ -299,7 +299,7 @@ def write_outputs(spec: SweepSpec, df) -> dict:
     (2-axis grid) or parallel.png, summary.json."""
     import pandas as pd
 
-    from cosim.sweep import pareto as P
+    from cosim.dse import pareto as P
 
     out = Path(spec.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from cosim.sweep.evaluate import evaluate_task
+from cosim.dse.evaluate import evaluate_task
 from workloads.io import InputError
 
 __all__ = ["run_tasks", "dask_client"]
@@ -37,7 +37,7 @@ def _pool(tasks, workers) -> Iterable[list]:
     # (no inherited threads or locks, no per-worker import cost); spawn where unavailable
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["cosim.sweep.evaluate", "hwmodels.estimate", "workloads.builder"])
+        ctx.set_forkserver_preload(["cosim.dse.evaluate", "hwmodels.estimate", "workloads.builder"])
     else:
         ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:

@@ -108,7 +108,7 @@ def _tokens(cfg) -> int:
 
 
 def evaluate_task(task: dict) -> dict:
-    """Evaluate one task; returns its batch record (see cosim.sweep.store). A point that
+    """Evaluate one task; returns its batch record (see cosim.dse.store). A point that
     cannot be evaluated (a format the hardware lacks…) gets status "error" and the
     message, and the sweep goes on."""
     from workloads.io import InputError
@@ -172,7 +172,7 @@ def evaluate_task(task: dict) -> dict:
 
 def _compact(a: np.ndarray):
     """A scalar when every point has the same value (memory footprint, SQNR…), else the
-    array (stored exactly, see cosim.sweep.store)."""
+    array (stored exactly, see cosim.dse.store)."""
     if not len(a):
         return a
     if a.dtype == bool:
