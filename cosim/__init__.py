@@ -9,6 +9,7 @@ from importlib import import_module
 from cosim import ops
 from cosim.report import Report
 from cosim.simulate import simulate
+from cosim.dse import sweep
 from hwmodels.estimate import estimate
 from hwmodels.spec import load_hw
 from workloads.builder import build_trace
@@ -17,7 +18,7 @@ from workloads.trace import Trace
 
 __version__ = "0.1.0"
 __all__ = ["load_hw", "load_model", "build_trace", "simulate", "estimate", "ops", "Report", "Trace",
-           "functional", "__version__"]
+           "functional", "sweep", "__version__"]
 
 _LAZY = {"functional": "cosim.functional", "plots": "cosim.plots"}
 

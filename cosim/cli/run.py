@@ -1,0 +1,42 @@
+"""`cosim run exp.yaml`: one experiment (accuracy + latency + energy) to a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run an experiment file (accuracy + latency + energy)",
+                       description="Run an experiment YAML (or a bundled name such as `quickstart`) and "
+                                   "write report.csv, report.json and report.html.")
+    p.add_argument("experiment", help="bundled experiment name (e.g. quickstart) or path to a YAML file")
+    p.add_argument("--out", help="output directory (default: the file's `output`, else reports/<name>)")
+    p.add_argument("--no-accuracy", action="store_true", help="skip the functional accuracy check")
+    p.add_argument("--top", type=int, default=10, help="ops shown in the printed table")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from cosim.cli.roofline import format_report
+    from cosim.experiment import load_experiment, run_experiment
+
+    exp = load_experiment(args.experiment)
+    out = Path(args.out or exp.config["output"] or f"reports/{exp.config['name']}")
+    rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy)
+    print(format_report(rep, args.top))
+    acc = rep.meta.get("accuracy")
+    if acc:
+        s = acc["sample"]
+        worst = min((r for r in rep.rows if r.get("sqnr_db") == r.get("sqnr_db") and "sqnr_db" in r),
+                    key=lambda r: r["sqnr_db"], default=None)
+        print(f"accuracy: output SQNR per op over {s['layers']} sampled layers x <= {s['rows']} rows x "
+              f"{s['tokens']} tokens ({acc['provenance'].split(';')[0]})")
+        for r in rep.rows:
+            if "sqnr_db" in r and r["sqnr_db"] == r["sqnr_db"]:
+                print(f"  {r['op']:<14} {r['sqnr_db']:6.2f} dB")
+        if worst:
+            print(f"  worst: {worst['op']} {worst['sqnr_db']:.2f} dB")
+    if rep.meta.get("area_mm2") is not None:
+        print(f"area: {rep.meta['area_mm2']:.4g} mm2")
+    print(f"wrote {out / 'report.html'} (+ report.csv, report.json)")
+    return 0

@@ -1,0 +1,57 @@
+"""`cosim sweep sweep.yaml`: run (or resume) a design-space sweep."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sweep", help="run or resume a design-space sweep (grid/zip/random/NSGA-II)",
+                       description="Run a sweep YAML: a base experiment plus axes, objectives and constraints. "
+                                   "Results are appended to a resumable store; re-running skips finished points.")
+    p.add_argument("sweep", help="sweep YAML path (or a bundled example name, see configs/sweeps)")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (implies --executor dask)")
+    p.add_argument("--executor", choices=("local", "dask"), help="override the file's executor")
+    p.add_argument("--workers", type=int, help="local processes / LocalCluster workers")
+    p.add_argument("--out", help="output directory (default: the file's `output`)")
+    p.add_argument("--store", help="results store (.jsonl; default <out>/results.jsonl)")
+    p.add_argument("--batch-size", type=int, help="roofline points per task")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table (for scripts)")
+    p.add_argument("--top", type=int, default=10, help="Pareto points printed")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the file and count the configurations (and how many the store already has); run nothing")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from cosim.dse import load_sweep
+    from cosim.dse.runner import run_sweep
+
+    spec = load_sweep(args.sweep, overrides={"scheduler": args.scheduler, "executor": args.executor,
+                                             "workers": args.workers, "output": args.out, "store": args.store,
+                                             "batch_size": args.batch_size})
+    if args.dry_run:
+        from cosim.dse.runner import plan
+        from cosim.dse.store import read_records
+        n, cols = spec.columns()
+        keys = {k for b in (plan(spec, n, cols) if n else []) for k in b["keys"]}
+        done = {k for r in read_records(spec.store_path) for k in r["keys"]} & keys
+        print(f"{spec.source}: valid; {len(keys)} distinct configurations from the axes ({n} points), "
+              f"{len(done)} already in {spec.store_path}"
+              + (f"; plus a {spec.search['trials']}-trial NSGA-II search" if spec.search else ""))
+        return 0
+    df = run_sweep(spec, quiet=args.quiet)
+    if args.quiet:
+        return 0
+    n_ok = int((df["status"] == "ok").sum())
+    print(f"{spec.name}: {len(df)} configurations ({n_ok} ok, {len(df) - n_ok} errors), "
+          f"{int(df['feasible'].sum())} feasible, {int(df['pareto'].sum())} on the Pareto front")
+    if spec.constraints:
+        print("constraints: " + ", ".join(str(c) for c in spec.constraints))
+    front = df[df["pareto"]].sort_values(next(iter(spec.objectives)))
+    cols = spec.fields() + [m for m in spec.objectives]
+    if len(front):
+        print(front[cols].head(args.top).to_string(index=False))
+    errs = df[df["status"] != "ok"]
+    if len(errs):
+        print(f"first error: {errs['error'].iloc[0]}")
+    print(f"wrote {spec.output}/ (results table, pareto.csv, plots, summary.json); store {spec.store_path}")
+    return 0

@@ -1,0 +1,314 @@
+"""Evaluating sweep tasks. A task is a batch of points that share one resolved
+configuration except for numeric hardware overrides (a matrix, one row per point):
+
+    {"version", "config", "fields": [override names], "values": (n, F) array,
+     "keys": [...], "index": [...], "point": {...}}
+
+At the roofline level, the vectorisable overrides (peaks per format, bandwidth /
+capacity / energy per memory level, energy per FLOP, static power) become rows of one
+`HwTable` (`hwmodels.roofline.hw_table_variants`) evaluated against one op table:
+thousands of points cost about what one costs. Other numeric overrides (the clock, an
+array size…) split the batch into sub-batches with their own base spec; other levels
+run `cosim.simulate` per point. Each point's numbers depend only on its own row —
+row-wise sums, no cross-row reductions — so local, Dask and resumed runs agree exactly.
+
+Plain data in, plain data out: this is what a worker imports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value"]
+
+METRIC_NAMES = ("latency_s", "energy_j", "tokens_per_s", "energy_per_token_j", "memory_bytes",
+                "capacity_bytes", "fits_in_memory", "sqnr_db", "gemm_sqnr_db", "attention_sqnr_db", "area_mm2")
+ACCURACY_METRICS = ("sqnr_db", "gemm_sqnr_db", "attention_sqnr_db")
+_MEMORY_FIELDS = ("bandwidth", "capacity", "energy")
+
+
+def vector_field(key: str, level_names, formats) -> bool:
+    """Can this hardware override vary along the rows of one HwTable?"""
+    p = key.split(".")
+    if p[0] == "compute" and len(p) == 2:
+        return p[1] in formats
+    if p[0] == "memory" and len(p) == 3:
+        return p[1] in level_names and p[2] in _MEMORY_FIELDS
+    if p[:2] == ["energy", "per_flop"] and len(p) == 3:
+        return p[2] in formats
+    return key == "energy.static_power"
+
+
+def override_value(key: str, v: float):
+    """A stored float back to what the hardware loader expects: integral values of
+    unit-less fields (an array's rows, a buffer count) as ints."""
+    from cosim.experiment import _override_kind
+    if _override_kind(key) is None and float(v).is_integer():
+        return int(v)
+    return float(v)
+
+
+def _hw_shape(name: str, cache: dict):
+    if name not in cache:
+        from hwmodels.spec import load_hw
+        hw = load_hw(name)
+        cache[name] = (tuple(m.name for m in hw.memory), tuple(sorted(hw.peak_flops)))
+    return cache[name]
+
+
+def _trace(cfg: dict, cache: dict):
+    import cosim
+    key = json.dumps({k: cfg[k] for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
+                                          "attention")}, sort_keys=True, default=str)
+    if key not in cache:
+        cache[key] = cosim.build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
+                                       weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
+                                       recipe=cfg["recipe"], attention=cfg["attention"])
+    return cache[key]
+
+
+def _accuracy(cfg: dict, trace) -> dict:
+    """Output SQNR (dB) from the functional core: worst op, worst weight GEMM, worst
+    attention op (nan without accuracy).
+    It depends on the layer shapes and formats, not on the hardware or the batch (a
+    fixed number of token rows is sampled), so it is memoised on exactly those."""
+    if not cfg.get("accuracy"):
+        return dict.fromkeys(ACCURACY_METRICS, math.nan)
+    key = json.dumps({k: cfg[k] for k in ("model", "phase", "seq", "weights", "acts", "kv", "recipe", "attention",
+                                          "accuracy")}, sort_keys=True, default=str)
+    return dict(zip(ACCURACY_METRICS, _accuracy_for(key)))
+
+
+@lru_cache(maxsize=256)
+def _accuracy_for(key: str) -> tuple:
+    import cosim
+    from cosim.layer_accuracy import trace_accuracy
+    c = json.loads(key)
+    acc = c["accuracy"]
+    trace = cosim.build_trace(c["model"], phase=c["phase"], batch=1, seq=c["seq"], weights=c["weights"],
+                              acts=c["acts"], kv=c["kv"], recipe=c["recipe"], attention=c["attention"])
+    res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"], seed=acc["seed"],
+                         checkpoint=None if acc["source"] == "synthetic" else acc["source"], model=c["model"])
+    kinds = {op.name: op.kind for op in trace.ops}
+
+    def worst(names):
+        vals = [res.by_op[n] for n in names]
+        return min(vals) if vals else math.nan
+    return (worst(res.by_op), worst([n for n in res.by_op if kinds.get(n) == "gemm"]),
+            worst([n for n in res.by_op if kinds.get(n) == "attention"]))
+
+
+def _tokens(cfg) -> int:
+    return cfg["batch"] * (cfg["seq"] if cfg["phase"] == "prefill" else 1)
+
+
+def evaluate_task(task: dict) -> dict:
+    """Evaluate one task; returns its batch record (see cosim.dse.store). A point that
+    cannot be evaluated (a format the hardware lacks…) gets status "error" and the
+    message, and the sweep goes on."""
+    from workloads.io import InputError
+
+    t0 = time.perf_counter()
+    cfg = task["config"]
+    fields = list(task["fields"])
+    keys = list(task["keys"])
+    n = len(keys)
+    V = np.asarray(task["values"], dtype=float).reshape(n, len(fields))
+    M = {m: np.full(n, np.nan) for m in METRIC_NAMES}
+    M["fits_in_memory"] = np.zeros(n, dtype=bool)
+    status = np.array(["ok"] * n, dtype=object)
+    errors = np.array([None] * n, dtype=object)
+    caches = {"shape": {}, "trace": {}}
+    levels, formats = _hw_shape(cfg["hw"]["name"], caches["shape"])
+    vec = [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
+    fixed = [j for j in range(len(fields)) if j not in vec]
+    if fixed:
+        uniq, inv = np.unique(V[:, fixed], axis=0, return_inverse=True)
+        subsets = [(uniq[s], np.flatnonzero(inv.ravel() == s)) for s in range(len(uniq))]
+    else:
+        subsets = [(np.empty(0), np.arange(n))]
+    for fixed_vals, rows in subsets:
+        extra = {fields[j]: override_value(fields[j], x) for j, x in zip(fixed, fixed_vals)}
+        try:
+            base = _base_spec(cfg, extra)
+        except (InputError, ValueError, KeyError) as e:
+            status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
+            continue
+        if cfg["level"] == "roofline":
+            try:
+                _roofline_rows(cfg, base, {fields[j]: V[rows, j] for j in vec}, rows, M, caches)
+            except (InputError, ValueError, KeyError) as e:
+                status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
+            continue
+        hook = _variants_hook(cfg["level"], base)
+        if hook is not None:  # the level's model evaluates many variants at once
+            try:
+                _hook_rows(hook, cfg, base, {fields[j]: V[rows, j] for j in vec}, rows, M, caches)
+            except (InputError, ValueError, KeyError) as e:
+                status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
+            continue
+        for i in rows:
+            try:
+                hw = variant_spec(base, {fields[j]: float(V[i, j]) for j in vec})
+                _full_model(cfg, hw, i, M, caches)
+            except (InputError, ValueError, KeyError) as e:
+                status[i], errors[i] = "error", f"{type(e).__name__}: {e}"
+    bad = status == "error"
+    for m in METRIC_NAMES:
+        if m != "fits_in_memory":
+            M[m][bad] = np.nan
+    any_bad = bool(bad.any())
+    return {"version": task["version"], "config": cfg, "fields": fields, "values": V, "keys": keys,
+            "index": [int(i) for i in task["index"]], "point": task.get("point", {}),
+            "metrics": {m: _compact(M[m]) for m in METRIC_NAMES},
+            "status": status.tolist() if any_bad else "ok", "error": errors.tolist() if any_bad else None,
+            "elapsed_s": time.perf_counter() - t0}
+
+
+def _compact(a: np.ndarray):
+    """A scalar when every point has the same value (memory footprint, SQNR…), else the
+    array (stored exactly, see cosim.dse.store)."""
+    if not len(a):
+        return a
+    if a.dtype == bool:
+        return bool(a[0]) if a.all() or not a.any() else a.tolist()
+    if np.isnan(a).all():
+        return None
+    if (a == a[0]).all():
+        return float(a[0])
+    return a
+
+
+def _base_spec(cfg, extra):
+    from hwmodels.spec import load_hw
+    return load_hw(cfg["hw"]["name"], overrides={**cfg["hw"]["overrides"], **extra} or None)
+
+
+def variant_spec(base, overrides: dict):
+    """`base` with vectorisable overrides (SI floats) applied — the spec
+    `load_hw(name, overrides)` builds, without re-reading and re-validating the file for
+    every point (the values were validated when the sweep file was loaded)."""
+    from dataclasses import replace
+    if not overrides:
+        return base
+    peaks, e_flop = dict(base.peak_flops), dict(base.energy_per_flop_j)
+    mem = {m.name: m for m in base.memory}
+    static = base.static_power_w
+    for key, v in overrides.items():
+        p = key.split(".")
+        if p[0] == "compute":
+            peaks[p[1]] = v
+        elif p[0] == "memory":
+            attr = {"bandwidth": "bandwidth_Bps", "capacity": "capacity_bytes", "energy": "energy_per_byte_j"}[p[2]]
+            mem[p[1]] = replace(mem[p[1]], **{attr: v})
+        elif p[:2] == ["energy", "per_flop"]:
+            e_flop[p[2]] = v
+        else:
+            static = v
+    return replace(base, peak_flops=peaks, energy_per_flop_j=e_flop, static_power_w=static,
+                   memory=tuple(mem[m.name] for m in base.memory))
+
+
+def _roofline_rows(cfg, base, arrays, rows, M, caches) -> None:
+    from hwmodels.roofline import evaluate, hw_table_variants, op_table
+
+    trace = _trace(cfg, caches["trace"])
+    t = op_table(trace.ops, base, cfg["compute_fallback"])
+    h = hw_table_variants(base, arrays)
+    r = evaluate(t, h)
+    # row-wise sums: each point's total depends on its own row only
+    lat = (r["latency_s"] * t.repeat[None, :]).sum(axis=1)
+    en = (r["energy_j"] * t.repeat[None, :]).sum(axis=1)
+    cap_key = f"memory.{base.memory[0].name}.capacity"
+    cap = arrays.get(cap_key, np.full(len(rows), base.memory[0].capacity_bytes))
+    mem = float(sum(trace.meta.get("footprint", {}).values()))
+    tokens = _tokens(cfg)
+    M["latency_s"][rows] = lat
+    M["energy_j"][rows] = en
+    M["tokens_per_s"][rows] = tokens / lat
+    M["energy_per_token_j"][rows] = en / tokens
+    M["memory_bytes"][rows] = mem
+    M["capacity_bytes"][rows] = cap
+    M["fits_in_memory"][rows] = mem <= cap
+    if "sqnr" not in caches:  # accuracy does not depend on the hardware: once per task
+        caches["sqnr"] = _accuracy(cfg, trace)
+    for m, v in caches["sqnr"].items():
+        M[m][rows] = v
+
+
+_LEVEL_MODULES = {"analytical": "hwmodels.gpu", "cycle": "hwmodels.cycle"}
+
+
+def _variants_hook(level: str, base):
+    """The level model's vectorised entry point, when it has one and applies to `base`:
+    ``evaluate_variants(ops, base, overrides: {field: array}, compute_fallback)
+    -> {"total_latency_s": (V,), "total_energy_j": (V,)}`` (row-independent, like
+    hwmodels.roofline.evaluate_tables). None -> one model call per point."""
+    from importlib import import_module
+    try:
+        mod = import_module(_LEVEL_MODULES[level])
+    except (KeyError, ModuleNotFoundError):
+        return None
+    fn = getattr(mod, "evaluate_variants", None)
+    if fn is None:
+        return None
+    ok, _ = mod.applicable(base) if hasattr(mod, "applicable") else (True, "")
+    return fn if ok else None
+
+
+def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
+    from cosim.experiment import hardware_area_mm2
+
+    trace = _trace(cfg, caches["trace"])
+    r = fn(trace.ops, base, {k: np.asarray(v, dtype=float) for k, v in arrays.items()} or
+           {}, cfg["compute_fallback"])
+    lat = np.asarray(r["total_latency_s"], dtype=float).reshape(-1)
+    en = np.asarray(r["total_energy_j"], dtype=float).reshape(-1)
+    if len(rows) > 1 and len(lat) == 1:
+        lat, en = np.repeat(lat, len(rows)), np.repeat(en, len(rows))
+    cap_key = f"memory.{base.memory[0].name}.capacity"
+    cap = arrays.get(cap_key, np.full(len(rows), base.memory[0].capacity_bytes))
+    mem = float(sum(trace.meta.get("footprint", {}).values()))
+    tokens = _tokens(cfg)
+    if "sqnr" not in caches:
+        caches["sqnr"] = _accuracy(cfg, trace)
+    if cfg["level"] == "cycle":  # area can depend on the varied fields (memory PHY ~ bandwidth)
+        area = np.array([hardware_area_mm2(trace, variant_spec(base, {k: float(v[j]) for k, v in arrays.items()}),
+                                           "cycle") or math.nan for j in range(len(rows))])
+    else:
+        area = None
+    M["latency_s"][rows], M["energy_j"][rows] = lat, en
+    M["tokens_per_s"][rows], M["energy_per_token_j"][rows] = tokens / lat, en / tokens
+    M["memory_bytes"][rows], M["capacity_bytes"][rows] = mem, cap
+    M["fits_in_memory"][rows] = mem <= cap
+    for m, v in caches["sqnr"].items():
+        M[m][rows] = v
+    M["area_mm2"][rows] = math.nan if area is None else area
+
+
+def _full_model(cfg, hw, i, M, caches) -> None:
+    """One point through the level's own model (hwmodels.estimate.estimate_ops — what
+    cosim.simulate calls, without building the per-op report rows)."""
+    from cosim.experiment import hardware_area_mm2
+    from hwmodels.estimate import estimate_ops
+
+    trace = _trace(cfg, caches["trace"])
+    costs, _ = estimate_ops(trace.ops, hw, cfg["level"], cfg["compute_fallback"])
+    lat = float(sum(c.latency_s * op.repeat for op, c in zip(trace.ops, costs)))
+    en = float(sum(c.energy_j * op.repeat for op, c in zip(trace.ops, costs)))
+    tokens = _tokens(cfg)
+    if "sqnr" not in caches:  # accuracy does not depend on the hardware: once per task
+        caches["sqnr"] = _accuracy(cfg, trace)
+    mem = float(sum(trace.meta.get("footprint", {}).values()))
+    cap = hw.main_memory.capacity_bytes
+    area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
+    vals = {"latency_s": lat, "energy_j": en, "tokens_per_s": tokens / lat, "energy_per_token_j": en / tokens,
+            "memory_bytes": mem, "capacity_bytes": cap, "fits_in_memory": mem <= cap, **caches["sqnr"],
+            "area_mm2": math.nan if area is None else area}
+    for m, v in vals.items():
+        M[m][i] = v

@@ -1,0 +1,88 @@
+"""Where sweep tasks run. Every executor takes a list of tasks (each a list of points)
+and yields each task's records as soon as that task finishes; the driver stores them.
+
+- "local": in this process when there is one worker or one task (no start-up cost),
+  otherwise a process pool of `workers` processes (forked from a clean forkserver
+  that has imported cosim once; spawned where forkserver is unavailable).
+- "dask": a Dask distributed cluster — an existing one (`scheduler="tcp://host:8786"`
+  or a `distributed.Client`), or a LocalCluster of `workers` processes when none is
+  given. The same `evaluate_task` runs on the workers, so results are identical.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from cosim.dse.evaluate import evaluate_task
+from workloads.io import InputError
+
+__all__ = ["run_tasks", "dask_client"]
+
+
+def run_tasks(tasks: list, executor: str = "local", workers: int = 1, scheduler=None) -> Iterator[list]:
+    if not tasks:
+        return iter(())
+    if executor == "dask" or scheduler is not None:
+        return _dask(tasks, workers, scheduler)
+    if workers <= 1 or len(tasks) == 1:
+        return (evaluate_task(t) for t in tasks)
+    return _pool(tasks, workers)
+
+
+def _pool(tasks, workers) -> Iterable[list]:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # forkserver: one clean server process imports cosim once, workers fork from it
+    # (no inherited threads or locks, no per-worker import cost); spawn where unavailable
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["cosim.dse.evaluate", "hwmodels.estimate", "workloads.builder"])
+    else:
+        ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        # keep a bounded number in flight so results stream back (and get stored) early
+        pending, queue = set(), list(reversed(tasks))
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:
+                pending.add(pool.submit(evaluate_task, queue.pop()))
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                yield f.result()
+
+
+def dask_client(scheduler=None, workers: int = 1):
+    """(client, owned): a Client for `scheduler` (address or Client), or a new
+    LocalCluster with `workers` single-threaded worker processes."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("executor dask: the 'distributed' package is not installed; "
+                         "pip install 'cosim[dask]' (dask[distributed], dask-jobqueue)") from None
+    if scheduler is not None and hasattr(scheduler, "submit"):
+        return scheduler, False
+    if isinstance(scheduler, str):
+        try:
+            return Client(scheduler, timeout="20s"), True
+        except (OSError, TimeoutError) as e:
+            raise InputError(f"scheduler: could not connect to {scheduler!r} ({e}); expected the address of a "
+                             f"running dask scheduler, e.g. tcp://host:8786") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), True
+
+
+def _dask(tasks, workers, scheduler) -> Iterable[list]:
+    from distributed import as_completed
+
+    client, owned = dask_client(scheduler, workers)
+    try:
+        futures = [client.submit(evaluate_task, t, pure=False) for t in tasks]
+        for fut in as_completed(futures):
+            yield fut.result()
+            fut.release()
+    finally:
+        if owned:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()

@@ -1,0 +1,340 @@
+"""Driving a sweep: expand the axes, skip what the store already holds, run the rest
+in tasks on an executor, append each task's records the moment it returns, then build
+the results table, the Pareto front and the plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from cosim.experiment import si_override
+from cosim.dse.evaluate import METRIC_NAMES
+from cosim.dse.executors import run_tasks
+from cosim.dse.spec import SweepSpec, apply_point
+from cosim.dse.store import ResultStore, key_prefix, row_keys, split_numeric
+
+__all__ = ["run_sweep", "plan", "make_tasks", "results_frame", "write_outputs"]
+
+
+def _version() -> str:
+    from cosim import __version__
+    return __version__
+
+
+def _resolved(base_cfg: dict, point: dict, source: str) -> dict:
+    cfg = apply_point(base_cfg, point, source)
+    cfg.pop("output", None)
+    cfg.pop("name", None)
+    cfg["hw"]["overrides"] = {k: si_override(k, v, source) for k, v in sorted(cfg["hw"]["overrides"].items())}
+    return cfg
+
+
+def _si_column(f: str, vals: list, source: str) -> list:
+    """A hardware-override column in SI units (each distinct value parsed once)."""
+    if not f.startswith("hw.") or f == "hw.name":
+        return vals
+    if _numeric_column(vals):
+        return vals  # already numbers (SI units): random samples, numeric grids
+    conv = {}
+    out = []
+    for v in vals:
+        k = (type(v), v)
+        if k not in conv:
+            conv[k] = si_override(f[3:], v, source)
+        out.append(conv[k])
+    return out
+
+
+def _numeric_column(vals: list) -> bool:
+    arr = np.asarray(vals)
+    return arr.dtype.kind in "fiu"
+
+
+def plan(spec: SweepSpec, n: int, cols: dict, start_index: int = 0, seen: set | None = None) -> list[dict]:
+    """Points (as columns) -> batches sharing one configuration except for numeric
+    hardware overrides: {config, fields, values (n, F), keys, index, point}.
+    Duplicate configurations (same key) are dropped, keeping the first."""
+    version = _version()
+    seen = set() if seen is None else seen
+    cols = {f: _si_column(f, v, spec.source) for f, v in cols.items()}
+    numeric = [f for f in cols if f.startswith("hw.") and f != "hw.name" and _numeric_column(cols[f])]
+    other = [f for f in cols if f not in numeric]
+    groups = {}
+    if other:
+        tuples = list(zip(*(cols[f] for f in other)))
+        for i, t in enumerate(tuples):
+            groups.setdefault(t, []).append(i)
+    else:
+        groups[()] = list(range(n))
+    out = []
+    for t, rows in groups.items():
+        point = dict(zip(other, t))
+        cfg = _resolved(spec.base.config, point, spec.source)
+        rest, base_num = split_numeric(cfg)
+        names = sorted(set(base_num) | {f[3:] for f in numeric})
+        rows = np.asarray(rows)
+        V = np.empty((len(rows), len(names)))
+        for j, name in enumerate(names):
+            if f"hw.{name}" in numeric:
+                V[:, j] = np.asarray(cols[f"hw.{name}"], dtype=float)[rows]
+            else:
+                V[:, j] = base_num[name]
+        keys = row_keys(key_prefix(rest, names, version), V)
+        keep = []
+        for i, k in enumerate(keys):
+            if k not in seen:
+                seen.add(k)
+                keep.append(i)
+        if not keep:
+            continue
+        out.append({"version": version, "config": rest, "fields": names, "values": V[keep],
+                    "keys": [keys[i] for i in keep], "index": (rows[keep] + start_index).tolist(),
+                    "point": point})
+    return out
+
+
+def _slice(b: dict, sel) -> dict:
+    return {**b, "values": b["values"][sel], "keys": b["keys"][sel], "index": b["index"][sel]}
+
+
+def make_tasks(batches: list, done: set, batch_size: int, workers: int = 1) -> list[dict]:
+    """Drop points already stored, then cut batches into tasks of at most `batch_size`
+    points (roofline) or `max(1, batch_size // 256)` (other levels), and small enough
+    that every worker gets work."""
+    todo = []
+    for b in batches:
+        keep = [i for i, k in enumerate(b["keys"]) if k not in done]
+        if keep:
+            todo.append({**b, "values": b["values"][keep], "keys": [b["keys"][i] for i in keep],
+                         "index": [b["index"][i] for i in keep]})
+    n_total = sum(len(b["keys"]) for b in todo)
+    tasks = []
+    for b in todo:
+        cap = batch_size if b["config"]["level"] == "roofline" else max(1, batch_size // 256)
+        fair = max(1, math.ceil(n_total / (4 * workers))) if workers > 1 else cap
+        size = max(1, min(cap, fair))
+        tasks += [_slice(b, slice(i, i + size)) for i in range(0, len(b["keys"]), size)]
+    return tasks
+
+
+def _progress(total: int, quiet: bool, desc: str):
+    if quiet:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="cfg", smoothing=0.1, dynamic_ncols=True)
+
+
+def _execute(spec: SweepSpec, batches: list, store: ResultStore, quiet: bool, desc: str) -> int:
+    tasks = make_tasks(batches, store.done, spec.batch_size, spec.workers)
+    if not tasks:
+        return 0
+    bar = _progress(sum(len(t["keys"]) for t in tasks), quiet, desc)
+    n = 0
+    try:
+        for record in run_tasks(tasks, spec.executor, spec.workers, spec.scheduler):
+            n += store.append(record)
+            if bar is not None:
+                bar.update(len(record["keys"]))
+    finally:
+        if bar is not None:
+            bar.close()
+    return n
+
+
+def run_sweep(spec: SweepSpec, quiet: bool = False, write: bool = True):
+    """Run (or resume) a sweep; returns the results as a pandas DataFrame (one row
+    per configuration, in axis order) and writes the outputs into `spec.output`."""
+    with ResultStore(spec.store_path) as store:
+        seen = set()
+        n, cols = spec.columns()
+        batches = plan(spec, n, cols, seen=seen) if n else []
+        _execute(spec, batches, store, quiet, spec.name)
+        wanted = {k for b in batches for k in b["keys"]}
+        if spec.search:
+            wanted |= _search(spec, store, quiet, start_index=n, seen=seen)
+        df = results_frame(spec, store.records, wanted)
+    if write:
+        write_outputs(spec, df)
+    return df
+
+
+def _search(spec: SweepSpec, store: ResultStore, quiet: bool, start_index: int, seen: set) -> set:
+    """NSGA-II over the search fields (optuna). Trials are asked a generation at a
+    time, evaluated through the same executor and store (so a resumed search replays
+    from the store without recomputing), and told their objective values and
+    constraint violations."""
+    try:
+        import optuna
+    except ImportError:
+        from workloads.io import InputError
+        raise InputError(f"{spec.source}: search: needs optuna; pip install 'cosim[optuna]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = spec.search
+    # optuna >= 5 takes constraints per trial (Trial.set_constraint); older ones a callback
+    per_trial = hasattr(optuna.trial.Trial, "set_constraint")
+    kw = {} if per_trial else {"constraints_func": lambda tr: tr.user_attrs["violation"]}
+    sampler = optuna.samplers.NSGAIISampler(population_size=s["population"], seed=s["seed"], **kw)
+    directions = ["minimize" if d == "min" else "maximize" for d in spec.objectives.values()]
+    study = optuna.create_study(directions=directions, sampler=sampler)
+    dists = {f: _optuna_dist(optuna, d) for f, d in s["fields"].items()}
+    wanted = set()
+    bar = _progress(s["trials"], quiet, f"{spec.name} (nsga2)")
+    done = 0
+    while done < s["trials"]:
+        n = min(s["population"], s["trials"] - done)
+        trials = [study.ask(dists) for _ in range(n)]
+        cols = {f: [tr.params[f] for tr in trials] for f in dists}
+        _execute(spec, plan(spec, n, cols, start_index + done, seen=seen), store, True, spec.name)
+        for i, tr in enumerate(trials):
+            key = plan(spec, 1, {f: [cols[f][i]] for f in cols})[0]["keys"][0]
+            wanted.add(key)
+            m, status = store.lookup(key)
+            viol = [c.violation(m.get(c.metric)) for c in spec.constraints] or [0.0]
+            if per_trial:
+                for j, v in enumerate(viol):
+                    tr.set_constraint(f"c{j}", v)
+            else:
+                tr.set_user_attr("violation", viol)
+            vals = [m.get(o) for o in spec.objectives]
+            if status != "ok" or any(v is None or (isinstance(v, float) and math.isnan(v)) for v in vals):
+                study.tell(tr, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(tr, vals)
+        done += n
+        if bar is not None:
+            bar.update(n)
+    if bar is not None:
+        bar.close()
+    return wanted
+
+
+def _optuna_dist(optuna, d):
+    if "choices" in d:
+        return optuna.distributions.CategoricalDistribution(d["choices"])
+    if d.get("int"):
+        return optuna.distributions.IntDistribution(int(d["low_si"]), int(d["high_si"]), log=bool(d.get("log")))
+    return optuna.distributions.FloatDistribution(d["low_si"], d["high_si"], log=bool(d.get("log")))
+
+
+def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
+    """One row per stored point (only `wanted` keys if given), in sweep order: index,
+    key, the swept fields (SI units), every metric, status/error, `feasible` (all
+    constraints hold) and `pareto` (on the front of the objectives among feasible points)."""
+    import pandas as pd
+
+    fields = spec.fields()
+    parts = []
+    for r in records:
+        n = len(r["keys"])
+        sel = np.ones(n, dtype=bool) if wanted is None else np.array([k in wanted for k in r["keys"]], dtype=bool)
+        if not sel.any():
+            continue
+        cols = {"index": np.asarray(r["index"]), "key": np.asarray(r["keys"], dtype=object)}
+        vals = np.asarray(r["values"], dtype=float).reshape(n, len(r["fields"]))
+        for f in fields:
+            if f.startswith("hw.") and f[3:] in r["fields"]:
+                cols[f] = vals[:, r["fields"].index(f[3:])]
+            else:
+                cols[f] = _broadcast(r["point"].get(f, _from_config(r["config"], f)), n)
+        for m in METRIC_NAMES:
+            v = r["metrics"].get(m)
+            cols[m] = np.asarray(v, dtype=float) if isinstance(v, (list, np.ndarray)) else \
+                np.full(n, np.nan if v is None else float(v))
+        cols["status"] = _broadcast(r["status"], n)
+        cols["error"] = _broadcast(r.get("error"), n)
+        parts.append(pd.DataFrame({k: v[sel] for k, v in cols.items()}))
+    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["status", "error"]
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    df = df.sort_values("index", kind="stable").reset_index(drop=True)[columns]
+    df["fits_in_memory"] = df["fits_in_memory"].astype(float) > 0
+    feasible = (df["status"] == "ok").to_numpy().copy()
+    for c in spec.constraints:
+        feasible &= np.array([c.ok(v) for v in df[c.metric]], dtype=bool)
+    df["feasible"] = feasible
+    costs = np.column_stack([df[o].astype(float).to_numpy() * (1 if d == "min" else -1)
+                             for o, d in spec.objectives.items()]) if len(df) else np.empty((0, 1))
+    from cosim.dse.pareto import pareto_mask
+    front = np.zeros(len(df), dtype=bool)
+    if len(df) and feasible.any():
+        sub = np.flatnonzero(feasible)
+        front[sub[pareto_mask(costs[sub])]] = True
+    df["pareto"] = front
+    return df
+
+
+def _broadcast(v, n):
+    if isinstance(v, list):
+        a = np.empty(n, dtype=object)
+        a[:] = v
+        return a
+    a = np.empty(n, dtype=object)
+    a[:] = [v] * n
+    return a
+
+
+def _from_config(cfg: dict, f: str):
+    if f in ("hw", "hw.name"):
+        return cfg["hw"]["name"]
+    if f.startswith("hw."):
+        return cfg["hw"]["overrides"].get(f[3:])
+    if f.startswith("accuracy."):
+        return (cfg.get("accuracy") or {}).get(f[9:])
+    return cfg.get(f)
+
+
+def parquet_available() -> bool:
+    """pyarrow installed (pip install 'cosim[parquet]'): the table is written as Parquet."""
+    import importlib.util
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def write_outputs(spec: SweepSpec, df) -> dict:
+    """results.parquet (or .csv without pyarrow), pareto.csv, pareto.png and heatmap.png
+    (2-axis grid) or parallel.png, summary.json."""
+    import pandas as pd
+
+    from cosim.dse import pareto as P
+
+    out = Path(spec.output)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    table = df.copy()
+    for c in table.columns:  # mixed-type columns (e.g. a format name axis) as text for Parquet
+        if not pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]):
+            table[c] = table[c].map(lambda v: None if v is None else str(v))
+    if parquet_available():
+        paths["results"] = out / "results.parquet"
+        table.to_parquet(paths["results"], index=False)
+    else:
+        paths["results"] = out / "results.csv"
+        table.to_csv(paths["results"], index=False)
+    paths["pareto_table"] = out / "pareto.csv"
+    df[df["pareto"]].to_csv(paths["pareto_table"], index=False)
+    ok = df[df["status"] == "ok"]
+    title = f"{spec.name}: {len(df)} configurations, {int(df['feasible'].sum())} feasible"
+    p = P.pareto_plot(ok, spec.objectives, out / "pareto.png", title)
+    if p:
+        paths["pareto_plot"] = p
+    grid_fields = [f for kind, body in spec.axes if kind == "grid" for f in body]
+    first_obj = next(iter(spec.objectives))
+    if len(grid_fields) == 2 and len(spec.fields()) == 2 and not ok.empty:
+        paths["heatmap"] = P.heatmap_plot(ok, grid_fields[0], grid_fields[1], first_obj, out / "heatmap.png", title)
+    elif not ok.empty:
+        q = P.parallel_plot(ok, spec.fields() + list(spec.objectives), first_obj, out / "parallel.png", title)
+        if q:
+            paths["parallel"] = q
+    summary = {"name": spec.name, "source": spec.source, "configurations": len(df),
+               "ok": int((df["status"] == "ok").sum()), "feasible": int(df["feasible"].sum()),
+               "pareto": int(df["pareto"].sum()), "objectives": spec.objectives,
+               "constraints": [str(c) for c in spec.constraints], "store": str(spec.store_path),
+               "outputs": {k: str(v) for k, v in paths.items()}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    paths["summary"] = out / "summary.json"
+    return paths
+

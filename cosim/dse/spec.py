@@ -1,0 +1,516 @@
+"""Sweep files: a base experiment plus axes, objectives and constraints — parsed and
+checked completely (every field, every axis value, every constraint) before any work.
+
+    name: hbm_vs_format
+    base: quickstart                 # bundled experiment, a path, or an inline mapping
+    axes:                            # combined as a cartesian product of the entries
+      - grid:   {weights: [mxfp4, mxfp8_e4m3, bf16], hw.memory.hbm.bandwidth: [2 TB/s, 4 TB/s]}
+      - zip:    {batch: [1, 8, 64], seq: [32768, 8192, 2048]}
+      - random: {samples: 1000, seed: 0,
+                 fields: {hw.compute.bf16: {low: 500 TFLOP/s, high: 2000 TFLOP/s, log: true},
+                          kv: {choices: [bf16, fp8_e4m3]}}}
+    search:                          # optional multi-objective search instead of / after axes
+      {method: nsga2, trials: 200, population: 20, seed: 0, fields: {...same as random...}}
+    objectives: {latency_s: min, energy_j: min}
+    constraints: ["sqnr_db >= 30", "area_mm2 <= 400"]
+    executor: local                  # local | dask
+    workers: 2
+    scheduler: null                  # tcp://host:8786 (implies executor: dask)
+    batch_size: 4096                 # roofline points per task
+    output: sweeps/hbm_vs_format     # results table, Pareto front, plots, results.jsonl store
+
+Fields: any experiment field (model, phase, batch, seq, weights, acts, kv, recipe,
+attention, level, compute_fallback, accuracy.<k>), ``hw`` / ``hw.name`` (the device) and
+``hw.<dotted path>`` (a hardware override, e.g. hw.memory.hbm.bandwidth,
+hw.compute.mxfp4, hw.clock, hw.accelerator.rows — whatever `load_hw(overrides=)` accepts).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+import math
+import operator
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cosim.experiment import (DEFAULTS, Experiment, experiment_from_dict, experiment_path, si_override)
+from workloads.io import InputError, fail, load_yaml_file
+
+__all__ = ["SweepSpec", "load_sweep", "sweep_from_dict", "METRICS", "Constraint", "apply_point"]
+
+TOP_KEYS = ("name", "base", "axes", "search", "objectives", "constraints", "executor", "workers",
+            "scheduler", "batch_size", "output", "store")
+AXIS_KINDS = ("grid", "zip", "random")
+SEARCH_KEYS = ("method", "trials", "population", "seed", "fields")
+# what every point reports; objectives and constraints may use any of them
+METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forward pass",
+           "tokens_per_s": "tokens per second", "energy_per_token_j": "joules per token",
+           "memory_bytes": "weights + KV cache + activations", "capacity_bytes": "main-memory capacity",
+           "sqnr_db": "worst op's output SQNR (needs accuracy)",
+           "gemm_sqnr_db": "worst weight GEMM's output SQNR (needs accuracy)",
+           "attention_sqnr_db": "worst attention op's output SQNR (needs accuracy)",
+           "area_mm2": "silicon area (needs an area model)"}
+EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw"))
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    metric: str
+    op: str
+    value: float
+
+    def ok(self, x) -> bool:
+        return x is not None and not (isinstance(x, float) and math.isnan(x)) and _OPS[self.op](x, self.value)
+
+    def violation(self, x) -> float:
+        """<= 0 when satisfied (optuna's convention); magnitude relative to the bound."""
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return 1.0
+        scale = abs(self.value) or 1.0
+        return (self.value - x) / scale if self.op in (">=", ">") else (x - self.value) / scale
+
+    def __str__(self):
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    base: Experiment
+    axes: list  # [(kind, {field: values}) | ("random", {"samples", "seed", "fields"})]
+    search: dict | None
+    objectives: dict  # metric -> "min" | "max"
+    constraints: list
+    executor: str = "local"
+    workers: int = 1
+    scheduler: str | None = None
+    batch_size: int = 4096
+    output: Path = field(default_factory=lambda: Path("sweeps/sweep"))
+    store: Path | None = None
+    source: str = "<sweep>"
+
+    @property
+    def store_path(self) -> Path:
+        return self.store or (self.output / "results.jsonl")
+
+    def fields(self) -> list[str]:
+        out = []
+        for kind, body in self.axes:
+            out += list(body["fields"] if kind == "random" else body)
+        if self.search:
+            out += list(self.search["fields"])
+        return list(dict.fromkeys(out))
+
+    def columns(self) -> tuple[int, dict]:
+        """Every point of the axes as columns: (n_points, {field: list of n values}).
+        Entries combine as a cartesian product (the first entry varies slowest), in a
+        stable order; a grid varies its last field fastest, like nested loops."""
+        blocks = []  # (n_rows, {field: list})
+        for kind, body in self.axes:
+            if kind == "grid":
+                keys = list(body)
+                combos = list(itertools.product(*(range(len(body[k])) for k in keys)))
+                blocks.append((len(combos), {k: [body[k][c[j]] for c in combos] for j, k in enumerate(keys)}))
+            elif kind == "zip":
+                n = len(next(iter(body.values())))
+                blocks.append((n, {k: list(v) for k, v in body.items()}))
+            else:
+                rng = np.random.default_rng(body["seed"])
+                blocks.append((body["samples"], {f: sample_field(d, rng, body["samples"])
+                                                 for f, d in body["fields"].items()}))
+        if not blocks:
+            return (0, {}) if self.search else (1, {})
+        total = int(np.prod([n for n, _ in blocks]))
+        cols, stride = {}, total
+        for n, block in blocks:
+            stride //= n
+            pick = (np.arange(total) // stride) % n
+            for f, vals in block.items():
+                arr = np.empty(n, dtype=object)
+                arr[:] = vals
+                cols[f] = arr[pick].tolist()
+        return total, cols
+
+    def points(self) -> list[dict]:
+        """Every point of the axes as dicts (see `columns`)."""
+        n, cols = self.columns()
+        return [{f: cols[f][i] for f in cols} for i in range(n)]
+
+
+def sample_field(dist: dict, rng, n: int) -> list:
+    if "choices" in dist:
+        return [dist["choices"][i] for i in rng.integers(0, len(dist["choices"]), n)]
+    lo, hi = dist["low_si"], dist["high_si"]
+    u = rng.random(n)
+    x = np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))) if dist.get("log") else lo + u * (hi - lo)
+    if dist.get("int"):
+        return [int(v) for v in np.clip(np.floor(x + 0.5), lo, hi)]
+    return [float(v) for v in x]
+
+
+# ---------------------------------------------------------------------------- applying a point
+
+def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
+    """The base experiment's config with a point's field values put in (a new dict)."""
+    cfg = copy.deepcopy(base_cfg)
+    for f, v in point.items():
+        if f in ("hw", "hw.name"):
+            cfg["hw"]["name"] = v
+        elif f.startswith("hw."):
+            cfg["hw"]["overrides"][f[3:]] = v
+        elif f.startswith("accuracy."):
+            if cfg["accuracy"] is None:
+                fail(source, f, v, "an `accuracy:` section in the base experiment to vary")
+            cfg["accuracy"][f[len("accuracy."):]] = v
+        else:
+            cfg[f] = v
+    return cfg
+
+
+# ---------------------------------------------------------------------------- loading
+
+def load_sweep(path, overrides: dict | None = None) -> SweepSpec:
+    path = Path(path)
+    if not path.is_file():
+        # a bare name resolves to a bundled example (package configs.sweeps)
+        from importlib import resources
+        if "/" not in str(path) and not path.suffix:
+            bundled = resources.files("configs") / "sweeps" / f"{path}.yaml"
+            if bundled.is_file():
+                with resources.as_file(bundled) as p:
+                    path = Path(p)
+        if not path.is_file():
+            raise InputError(f"{path}: no such sweep file")
+    doc = load_yaml_file(path, "sweep")
+    return sweep_from_dict(doc, source=str(path), base_dir=path.parent, overrides=overrides)
+
+
+def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
+                    overrides: dict | None = None) -> SweepSpec:
+    """Validate a sweep mapping. `overrides` (executor, workers, scheduler, output,
+    store, batch_size) come from the command line / function call and win."""
+    base_dir = Path(base_dir) if base_dir else Path.cwd()
+    if not isinstance(doc, dict):
+        fail(source, "", type(doc).__name__, "a mapping with base, axes, objectives ...")
+    for k in doc:
+        if k not in TOP_KEYS:
+            fail(source, k, k, f"a sweep field{_hint(k, TOP_KEYS)}: {', '.join(TOP_KEYS)}")
+    doc = {**doc, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    base = _base(doc.get("base"), source, base_dir)
+    axes = _axes(doc.get("axes"), source, base)
+    search = _search(doc.get("search"), source, base)
+    if not axes and not search:
+        fail(source, "axes", doc.get("axes"), "at least one axis (grid, zip or random) or a search section")
+    objectives = _objectives(doc.get("objectives"), source)
+    constraints = _constraints(doc.get("constraints"), source)
+    _check_metric_availability(objectives, constraints, base, axes, search, source)
+    _warn_calibrated(base, axes, search, source)
+    executor = doc.get("executor", "local")
+    scheduler = doc.get("scheduler")
+    if scheduler is not None and not isinstance(scheduler, str) and not hasattr(scheduler, "submit"):
+        fail(source, "scheduler", scheduler, "a scheduler address such as tcp://host:8786")
+    if scheduler is not None:
+        executor = "dask"
+    if executor not in ("local", "dask"):
+        fail(source, "executor", executor, "local or dask")
+    workers = doc.get("workers", 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        fail(source, "workers", workers, "an integer >= 1")
+    bs = doc.get("batch_size", 4096)
+    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+        fail(source, "batch_size", bs, "an integer >= 1")
+    name = doc.get("name") or Path(source).stem
+    out = doc.get("output") or f"sweeps/{name}"
+    if not isinstance(out, (str, Path)):
+        fail(source, "output", out, "a directory path")
+    store = doc.get("store")
+    if store is not None and not isinstance(store, (str, Path)):
+        fail(source, "store", store, "a file path (.jsonl)")
+    return SweepSpec(name=str(name), base=base, axes=axes, search=search, objectives=objectives,
+                     constraints=constraints, executor=executor, workers=workers, scheduler=scheduler,
+                     batch_size=bs, output=Path(out), store=Path(store) if store else None, source=source)
+
+
+def _hint(word, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _base(v, source, base_dir) -> Experiment:
+    if v is None:
+        fail(source, "base", v, "an experiment: a bundled name (quickstart), a path, or an inline mapping")
+    if isinstance(v, dict):
+        try:
+            return experiment_from_dict(v, source=f"{source}: base", base_dir=base_dir)
+        except InputError as e:
+            raise InputError(str(e)) from None
+    if isinstance(v, str):
+        p = Path(v)
+        cand = p if p.is_absolute() else base_dir / p
+        if "/" in v or v.endswith((".yaml", ".yml")):
+            if not cand.is_file():
+                fail(source, "base", v, f"an existing experiment file ({cand} does not exist)")
+            target = cand
+        else:
+            target = cand if cand.is_file() else v
+        try:
+            path = experiment_path(target)
+        except InputError as e:
+            raise InputError(f"{source}: base: {e}") from None
+        return experiment_from_dict(load_yaml_file(path, "experiment"), source=str(path), base_dir=path.parent)
+    fail(source, "base", v, "an experiment name, path or mapping")
+
+
+def _check_field(f, source, where, base: Experiment) -> None:
+    if not isinstance(f, str) or not f:
+        fail(source, where, f, "a field name")
+    if f in EXPERIMENT_FIELDS or f in ("hw", "hw.name"):
+        return
+    if f.startswith("hw.") and len(f) > 3:
+        return  # checked with its values against the hardware loader
+    if f.startswith("accuracy."):
+        sub = f[len("accuracy."):]
+        from cosim.experiment import ACCURACY_DEFAULTS
+        if sub not in ACCURACY_DEFAULTS:
+            fail(source, where, f, f"accuracy.<{'|'.join(ACCURACY_DEFAULTS)}>")
+        if base.config["accuracy"] is None:
+            fail(source, where, f, "an `accuracy:` section in the base experiment to vary")
+        return
+    known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>"]
+    fail(source, where, f, f"an experiment field{_hint(f, known)}: {', '.join(known)}")
+
+
+def _check_values(field_name, values, source, where, base: Experiment) -> None:
+    """Put each value into the base experiment and validate it there (model, hardware
+    with overrides, formats) — the same checks a run would hit, before any run."""
+    seen_hw = set()
+    for i, v in enumerate(values):
+        cfg = apply_point(base.config, {field_name: v}, source)
+        doc = {k: v2 for k, v2 in cfg.items()}
+        try:
+            exp = experiment_from_dict(doc, source=f"{source}: {where}[{i}]", base_dir=base.base_dir,
+                                       check_resources=False)
+        except InputError as e:
+            raise InputError(str(e)) from None
+        key = (str(exp.config["hw"]["name"]), repr(sorted(exp.config["hw"]["overrides"].items())))
+        if field_name.startswith("hw") and key not in seen_hw:
+            seen_hw.add(key)
+            from hwmodels.spec import load_hw
+            try:
+                load_hw(exp.config["hw"]["name"], overrides=exp.config["hw"]["overrides"] or None)
+            except InputError as e:
+                raise InputError(f"{source}: {where}[{i}] = {v!r}: {e}") from None
+        if field_name == "recipe" and v:
+            from cosim.experiment import check_recipe
+            check_recipe(v, source, f"{where}[{i}]")
+        if field_name == "model":
+            from workloads.models import load_model
+            try:
+                load_model(exp.config["model"])
+            except InputError as e:
+                raise InputError(f"{source}: {where}[{i}] = {v!r}: {e}") from None
+
+
+def _axes(v, source, base) -> list:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        fail(source, "axes", v, "a list of entries, each {grid: ...}, {zip: ...} or {random: ...}")
+    out = []
+    for i, entry in enumerate(v):
+        where = f"axes[{i}]"
+        if not isinstance(entry, dict) or len(entry) != 1 or next(iter(entry)) not in AXIS_KINDS:
+            key = next(iter(entry)) if isinstance(entry, dict) and entry else entry
+            fail(source, where, key, f"one of {{grid: ...}}, {{zip: ...}}, {{random: ...}}{_hint(key, AXIS_KINDS)}")
+        kind, body = next(iter(entry.items()))
+        where = f"{where}.{kind}"
+        if kind == "random":
+            out.append(("random", _random(body, source, where, base)))
+            continue
+        if not isinstance(body, dict) or not body:
+            fail(source, where, body, "a non-empty mapping of field -> list of values")
+        lengths = {}
+        for f, vals in body.items():
+            _check_field(f, source, f"{where}.{f}", base)
+            if not isinstance(vals, list):
+                fail(source, f"{where}.{f}", vals, "a list of values")
+            if not vals:
+                fail(source, f"{where}.{f}", vals, "a non-empty list of values (an empty axis has no points)")
+            _check_values(f, vals, source, f"{where}.{f}", base)
+            lengths[f] = len(vals)
+        if kind == "zip" and len(set(lengths.values())) > 1:
+            fail(source, where, lengths, "lists of one length (zip pairs values up position by position)")
+        out.append((kind, dict(body)))
+    return out
+
+
+def _distribution(f, d, source, where, base) -> dict:
+    if isinstance(d, list):
+        d = {"choices": d}
+    if not isinstance(d, dict):
+        fail(source, where, d, "{low: ..., high: ..., log: bool, int: bool} or {choices: [...]}")
+    allowed = ("choices",) if "choices" in d else ("low", "high", "log", "int")
+    for k in d:
+        if k not in allowed:
+            fail(source, f"{where}.{k}", k, f"one of {', '.join(allowed)}{_hint(k, allowed)}")
+    if "choices" in d:
+        if not isinstance(d["choices"], list) or not d["choices"]:
+            fail(source, f"{where}.choices", d["choices"], "a non-empty list")
+        _check_values(f, d["choices"], source, f"{where}.choices", base)
+        return dict(d)
+    for k in ("low", "high"):
+        if k not in d:
+            fail(source, f"{where}.{k}", None, "a number (or a quantity such as '2 TB/s' for hardware fields)")
+    key = f[3:] if f.startswith("hw.") else None
+    lo = si_override(key, d["low"], source) if key else d["low"]
+    hi = si_override(key, d["high"], source) if key else d["high"]
+    for k, x in (("low", lo), ("high", hi)):
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            fail(source, f"{where}.{k}", d[k], "a finite number or a quantity with its unit")
+    if lo > hi:
+        fail(source, where, {"low": d["low"], "high": d["high"]}, "low <= high")
+    if d.get("log") and lo <= 0:
+        fail(source, f"{where}.low", d["low"], "a positive value for a log-scale range")
+    out = {**d, "low_si": float(lo), "high_si": float(hi)}
+    _check_values(f, [lo, hi] if not d.get("int") else [int(lo), int(hi)], source, where, base)
+    return out
+
+
+def _random(body, source, where, base) -> dict:
+    if not isinstance(body, dict):
+        fail(source, where, body, "{samples: N, seed: S, fields: {field: {low, high} | {choices}}}")
+    for k in body:
+        if k not in ("samples", "seed", "fields"):
+            fail(source, f"{where}.{k}", k, f"samples, seed or fields{_hint(k, ('samples', 'seed', 'fields'))}")
+    n = body.get("samples")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        fail(source, f"{where}.samples", n, "an integer >= 1")
+    seed = body.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        fail(source, f"{where}.seed", seed, "an integer >= 0")
+    fields = body.get("fields")
+    if not isinstance(fields, dict) or not fields:
+        fail(source, f"{where}.fields", fields, "a non-empty mapping of field -> distribution")
+    dists = {}
+    for f, d in fields.items():
+        _check_field(f, source, f"{where}.fields.{f}", base)
+        dists[f] = _distribution(f, d, source, f"{where}.fields.{f}", base)
+    return {"samples": n, "seed": seed, "fields": dists}
+
+
+def _search(v, source, base):
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        fail(source, "search", v, "a mapping (method, trials, population, seed, fields)")
+    for k in v:
+        if k not in SEARCH_KEYS:
+            fail(source, f"search.{k}", k, f"one of {', '.join(SEARCH_KEYS)}{_hint(k, SEARCH_KEYS)}")
+    method = v.get("method", "nsga2")
+    if method != "nsga2":
+        fail(source, "search.method", method, "nsga2 (optuna's NSGA-II sampler)")
+    out = {"method": method}
+    for k, default, lo in (("trials", 100, 1), ("population", 20, 2), ("seed", 0, 0)):
+        x = v.get(k, default)
+        if isinstance(x, bool) or not isinstance(x, int) or x < lo:
+            fail(source, f"search.{k}", x, f"an integer >= {lo}")
+        out[k] = x
+    rnd = _random({"samples": 1, "seed": 0, "fields": v.get("fields")}, source, "search", base)
+    out["fields"] = rnd["fields"]
+    return out
+
+
+def _objectives(v, source) -> dict:
+    if v is None:
+        return {"latency_s": "min", "energy_j": "min"}
+    if isinstance(v, list):
+        v = {m: "min" for m in v}
+    if not isinstance(v, dict) or not v:
+        fail(source, "objectives", v, "a mapping metric -> min|max, e.g. {latency_s: min, energy_j: min}")
+    for m, d in v.items():
+        if m not in METRICS:
+            fail(source, f"objectives.{m}", m, f"a metric{_hint(m, METRICS)}: {', '.join(METRICS)}")
+        if d not in ("min", "max"):
+            fail(source, f"objectives.{m}", d, "min or max")
+    return dict(v)
+
+
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
+
+
+def _constraints(v, source) -> list:
+    if v is None:
+        return []
+    if isinstance(v, dict):  # {sqnr_db: ">= 30"} or {sqnr_db: {min: 30}}
+        items = []
+        for m, c in v.items():
+            if isinstance(c, dict):
+                for k, x in c.items():
+                    if k not in ("min", "max"):
+                        fail(source, f"constraints.{m}.{k}", k, "min or max")
+                    items.append(f"{m} {'>=' if k == 'min' else '<='} {x}")
+            else:
+                items.append(f"{m} {c}")
+        v = items
+    if not isinstance(v, list):
+        fail(source, "constraints", v, "a list such as ['sqnr_db >= 30', 'area_mm2 <= 400']")
+    out = []
+    for i, text in enumerate(v):
+        where = f"constraints[{i}]"
+        m = _CONSTRAINT.match(str(text))
+        if not m:
+            fail(source, where, text, "'<metric> <op> <number>' with op one of >=, <=, >, <")
+        metric, op, num = m.groups()
+        if metric not in METRICS:
+            fail(source, where, text, f"a metric{_hint(metric, METRICS)}: {', '.join(METRICS)}")
+        try:
+            value = float(num)
+        except ValueError:
+            fail(source, where, text, "a plain number on the right-hand side (SI units)")
+        out.append(Constraint(metric, op, value))
+    # contradictory bounds on one metric: no point can satisfy them, so say so now
+    for metric in {c.metric for c in out}:
+        lows = [c for c in out if c.metric == metric and c.op in (">=", ">")]
+        highs = [c for c in out if c.metric == metric and c.op in ("<=", "<")]
+        for lo in lows:
+            for hi in highs:
+                if lo.value > hi.value or (lo.value == hi.value and (lo.op == ">" or hi.op == "<")):
+                    fail(source, "constraints", [str(lo), str(hi)],
+                         f"constraints some point can satisfy; '{lo}' and '{hi}' contradict each other")
+    return out
+
+
+def _warn_calibrated(base, axes, search, source) -> None:
+    """The calibrated analytical GPU model streams at its *fitted* bandwidths
+    (hw.analytical.params.*), so datasheet overrides (hw.memory.*.bandwidth, hw.compute.*) move
+    only the roofline fallback, capacity and energy there. Say so, once, up front."""
+    import warnings
+    fields = [f for _, body in axes for f in (body["fields"] if "samples" in body else body)]
+    fields += list(search["fields"]) if search else []
+    datasheet = [f for f in fields
+                 if (f.startswith("hw.memory.") and f.endswith(".bandwidth")) or f.startswith("hw.compute.")]
+    if base.config["level"] == "analytical" and datasheet:
+        warnings.warn(f"{source}: level analytical uses calibrated achievable bandwidths and efficiencies "
+                      f"(hw.analytical.params.*); sweeping {', '.join(datasheet)} leaves its latencies unchanged — "
+                      f"sweep hw.analytical.params.<group>.<name>, or use level roofline for datasheet what-ifs",
+                      stacklevel=3)
+
+
+def _check_metric_availability(objectives, constraints, base, axes, search, source) -> None:
+    used = set(objectives) | {c.metric for c in constraints}
+    varied = {f for _, body in axes for f in (body["fields"] if "fields" in body and "samples" in body else body)}
+    if search:
+        varied |= set(search["fields"])
+    for m in sorted(used & {"sqnr_db", "gemm_sqnr_db", "attention_sqnr_db"}):
+        if base.config["accuracy"] is None:
+            fail(source, "constraints" if any(c.metric == m for c in constraints) else "objectives",
+                 m, "an `accuracy:` section in the base experiment (SQNR comes from the accuracy check)")
+    if "area_mm2" in used and base.config["level"] != "cycle" and "level" not in varied:
+        fail(source, "constraints" if any(c.metric == "area_mm2" for c in constraints) else "objectives",
+             "area_mm2", f"level: cycle in the base experiment (level {base.config['level']!r} has no area model)")

@@ -1,0 +1,343 @@
+"""Experiments: one YAML names a workload, a machine, a model level and an accuracy
+check; `run_experiment` returns a `Report` carrying latency, energy, area (where the
+hardware has an area model) AND the accuracy of every compressed op.
+
+Schema (every field but `model` and `hw` has a default; unknown fields are errors)::
+
+    name: quickstart
+    model: llama3_8b              # bundled name or path (YAML / HF config.json)
+    phase: decode                 # prefill | decode
+    batch: 1
+    seq: 4096
+    weights: mxfp4                # number formats (workloads.formats names)
+    acts: bf16
+    kv: bf16
+    recipe: null                  # compression recipe(s), e.g. kivi2
+    attention: fused              # fused | unfused
+    hw: h100_sxm                  # or {name: h100_sxm, overrides: {memory.hbm.bandwidth: 4 TB/s}}
+    level: roofline               # roofline | analytical | cycle
+    compute_fallback: false
+    accuracy:                     # or `accuracy: false`
+      source: synthetic           # or a .safetensors file / directory of them
+      layers: 2                   # layers sampled per op (evenly spaced)
+      rows: 128                   # output channels sampled per weight matrix
+      tokens: 8                   # activation rows
+      seed: 0
+    output: reports/quickstart    # where `cosim run` writes report.{csv,json,html}
+
+`load_experiment` validates everything (file, field, value, expectation) before any
+work starts; `resolve_experiment` gives the fully-resolved dict that sweeps hash.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from workloads.io import InputError, fail, load_yaml_file
+
+__all__ = ["Experiment", "load_experiment", "experiment_from_dict", "run_experiment",
+           "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS", "ACCURACY_DEFAULTS"]
+
+LEVELS = ("roofline", "analytical", "cycle")
+PHASES = ("prefill", "decode")
+
+DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, "seq": 2048,
+            "weights": "bf16", "acts": "bf16", "kv": "bf16", "recipe": None, "attention": "fused",
+            "hw": None, "level": "roofline", "compute_fallback": False, "accuracy": None,
+            "output": None}
+ACCURACY_DEFAULTS = {"source": "synthetic", "layers": 2, "rows": 128, "tokens": 8, "seed": 0}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated, fully-resolved experiment (plain values only, hashable as JSON)."""
+    config: dict  # DEFAULTS keys; hw = {"name", "overrides"}; accuracy = dict or None
+    source: str = "<experiment>"
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def __getattr__(self, name):
+        cfg = self.__dict__.get("config", {})
+        if name in cfg:
+            return cfg[name]
+        raise AttributeError(name)
+
+
+# ---------------------------------------------------------------------------- loading
+
+def _bundled_dir():
+    return resources.files("configs") / "experiments"
+
+
+def list_experiments() -> list[str]:
+    return sorted(p.name[:-5] for p in _bundled_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def experiment_path(name_or_path) -> Path:
+    """A bare name (``quickstart``) is a bundled file (package configs.experiments); a
+    path is the user's own."""
+    text = str(name_or_path)
+    if "/" in text or text.endswith((".yaml", ".yml")) or Path(text).exists():
+        p = Path(text).expanduser()
+        if not p.is_file():
+            raise InputError(f"{p}: no such experiment file")
+        return p
+    names = list_experiments()
+    if text not in names:
+        close = difflib.get_close_matches(text, names, n=3)
+        raise InputError(f"experiment: got {text!r}; expected a bundled experiment name "
+                         f"({', '.join(names)})" + (f" (did you mean {close[0]!r}?)" if close else "")
+                         + " or a path to a .yaml file")
+    with resources.as_file(_bundled_dir() / f"{text}.yaml") as p:
+        return Path(p)
+
+
+def load_experiment(name_or_path) -> Experiment:
+    path = experiment_path(name_or_path)
+    doc = load_yaml_file(path, "experiment")
+    return experiment_from_dict(doc, source=str(path), base_dir=path.parent)
+
+
+def _unknown(doc: dict, allowed, source: str, prefix: str = "") -> None:
+    for k in doc:
+        if k not in allowed:
+            close = difflib.get_close_matches(str(k), list(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            fail(source, f"{prefix}{k}", k, f"a known field{hint}: {', '.join(allowed)}")
+
+
+def _int(v, source, fld, lo=1):
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        fail(source, fld, v, f"an integer >= {lo}")
+    return v
+
+
+def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | None = None,
+                         check_resources: bool = True) -> Experiment:
+    """Validate a mapping into an Experiment. With `check_resources`, the model, the
+    hardware (with its overrides), the formats, the recipe and a checkpoint path are
+    all resolved now, so a bad name fails here rather than mid-run."""
+    base_dir = Path(base_dir) if base_dir else Path.cwd()
+    if not isinstance(doc, dict):
+        fail(source, "", type(doc).__name__, "a mapping of experiment fields")
+    _unknown(doc, DEFAULTS, source)
+    cfg = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(doc)}
+    for req in ("model", "hw"):
+        if cfg[req] in (None, ""):
+            fail(source, req, None, "a bundled name or a path" + (" (see `cosim list models`)" if req == "model"
+                                                                  else " (see `cosim list hw`)"))
+    if not isinstance(cfg["name"], str):
+        fail(source, "name", cfg["name"], "text")
+    if cfg["phase"] not in PHASES:
+        fail(source, "phase", cfg["phase"], f"one of {', '.join(PHASES)}")
+    cfg["batch"] = _int(cfg["batch"], source, "batch")
+    cfg["seq"] = _int(cfg["seq"], source, "seq")
+    if cfg["level"] not in LEVELS:
+        fail(source, "level", cfg["level"], f"one of {', '.join(LEVELS)}")
+    if cfg["attention"] not in ("fused", "unfused"):
+        fail(source, "attention", cfg["attention"], "fused or unfused")
+    if not isinstance(cfg["compute_fallback"], bool):
+        fail(source, "compute_fallback", cfg["compute_fallback"], "true or false")
+    for f in ("weights", "acts", "kv"):
+        _check_format(cfg[f], source, f)
+    if cfg["recipe"] is not None and not isinstance(cfg["recipe"], str):
+        fail(source, "recipe", cfg["recipe"], "a recipe name such as kivi2, or null")
+    cfg["hw"] = _hw_section(cfg["hw"], source, base_dir)
+    cfg["model"] = _path_or_name(cfg["model"], base_dir)
+    cfg["accuracy"] = _accuracy_section(cfg["accuracy"], source, base_dir)
+    if cfg["output"] is not None and not isinstance(cfg["output"], str):
+        fail(source, "output", cfg["output"], "a directory path")
+    exp = Experiment(cfg, source, base_dir)
+    if check_resources:
+        _check_resources(exp)
+    return exp
+
+
+def _path_or_name(v, base_dir: Path):
+    """Relative paths in a file are relative to that file; bare names stay names."""
+    if isinstance(v, str) and ("/" in v or v.endswith((".yaml", ".yml", ".json"))):
+        p = Path(v).expanduser()
+        return str(p if p.is_absolute() else (base_dir / p).resolve())
+    return v
+
+
+def _check_format(v, source, fld):
+    from workloads.formats import get_format
+    if not isinstance(v, str):
+        fail(source, fld, v, "a number-format name such as bf16, mxfp4, int4_g128")
+    try:
+        get_format(v)
+    except (ValueError, KeyError) as e:
+        fail(source, fld, v, f"a registered number format ({e})")
+
+
+def _hw_section(v, source, base_dir) -> dict:
+    if isinstance(v, str):
+        return {"name": _path_or_name(v, base_dir), "overrides": {}}
+    if not isinstance(v, dict):
+        fail(source, "hw", v, "a hardware name/path or {name: ..., overrides: {dotted.path: value}}")
+    _unknown(v, ("name", "overrides"), source, "hw.")
+    if not isinstance(v.get("name"), str):
+        fail(source, "hw.name", v.get("name"), "a bundled hardware name or a path")
+    ov = v.get("overrides") or {}
+    if not isinstance(ov, dict):
+        fail(source, "hw.overrides", ov, "a mapping of dotted paths to values, e.g. memory.hbm.bandwidth: 4 TB/s")
+    return {"name": _path_or_name(v["name"], base_dir), "overrides": dict(ov)}
+
+
+def _accuracy_section(v, source, base_dir):
+    if v in (None, False):
+        return None
+    if v is True:
+        v = {}
+    if not isinstance(v, dict):
+        fail(source, "accuracy", v, "false, true, or a mapping (source, layers, rows, tokens, seed)")
+    _unknown(v, ACCURACY_DEFAULTS, source, "accuracy.")
+    acc = {**ACCURACY_DEFAULTS, **v}
+    for f in ("layers", "rows", "tokens"):
+        acc[f] = _int(acc[f], source, f"accuracy.{f}")
+    acc["seed"] = _int(acc["seed"], source, "accuracy.seed", lo=0)
+    if not isinstance(acc["source"], str):
+        fail(source, "accuracy.source", acc["source"], "synthetic or a path to a .safetensors checkpoint")
+    if acc["source"] != "synthetic":
+        p = Path(acc["source"]).expanduser()
+        p = p if p.is_absolute() else (base_dir / p).resolve()
+        if not p.exists():
+            fail(source, "accuracy.source", acc["source"], f"an existing .safetensors file or directory ({p} does not exist)")
+        acc["source"] = str(p)
+    return acc
+
+
+def _check_resources(exp: Experiment) -> None:
+    from hwmodels.spec import load_hw
+    from workloads.models import load_model
+    cfg = exp.config
+    try:
+        load_model(cfg["model"])
+    except InputError as e:
+        raise InputError(f"{exp.source}: model: {e}") from None
+    try:
+        load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
+    except InputError as e:
+        raise InputError(f"{exp.source}: hw: {e}") from None
+    if cfg["recipe"]:
+        check_recipe(cfg["recipe"], exp.source, "recipe")
+
+
+def check_recipe(name: str, source: str, fld: str) -> None:
+    """A recipe name must load now, not halfway through a run."""
+    try:
+        from workloads.compression import load_recipe
+    except ImportError:
+        fail(source, fld, name, "no recipe: compression recipes are not available in this installation "
+                                "(workloads.compression.load_recipe is missing)")
+    try:
+        load_recipe(name)
+    except InputError as e:
+        raise InputError(f"{source}: {fld}: {e}") from None
+
+
+def resolve_experiment(exp: Experiment) -> dict:
+    """The fully-resolved configuration: every default filled, paths absolute,
+    hardware override quantities in SI floats. Two experiments that compute the same
+    thing give the same dict (and so the same sweep hash)."""
+    cfg = copy.deepcopy(exp.config)
+    cfg.pop("output", None)
+    cfg.pop("name", None)
+    cfg["hw"]["overrides"] = {k: si_override(k, v, exp.source) for k, v in sorted(cfg["hw"]["overrides"].items())}
+    return cfg
+
+
+def si_override(key: str, value, source: str = "<experiment>"):
+    """'4 TB/s' -> 4e12 for a hardware override whose quantity kind is known."""
+    from hwmodels.units import parse_quantity
+    if isinstance(value, str):
+        kind = _override_kind(key)
+        if kind:
+            return parse_quantity(value, kind, source, f"hw.overrides.{key}", allow_zero=True)
+    return value
+
+
+def _override_kind(key: str):
+    try:
+        from hwmodels.spec import _override_kind as kind_of  # the loader's own table
+        return kind_of(key.split("."))
+    except (ImportError, KeyError, IndexError):
+        return None
+
+
+# ---------------------------------------------------------------------------- running
+
+def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True):
+    """Run the experiment: trace -> performance model -> Report, plus the functional
+    accuracy check when the experiment asks for one. Writes report.{csv,json,html}
+    when `out_dir` is given."""
+    import cosim
+    from cosim.layer_accuracy import trace_accuracy
+
+    if not isinstance(exp, Experiment):
+        exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
+    cfg = exp.config
+    hw = cosim.load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
+    trace = cosim.build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
+                              weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
+                              attention=cfg["attention"])
+    rep = cosim.simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+    area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
+    for r in rep.rows:
+        r["provenance"] = f"{cfg['level']}:{r['provenance']}"
+    rep.meta["experiment"] = {"name": cfg["name"], "source": exp.source}
+    rep.meta["area_mm2"] = area
+    rep.meta["provenance"] = {
+        "latency_s": f"{cfg['level']} model on {hw.name} ({hw.source or 'inline'}); per-op provenance column",
+        "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
+                     if cfg["level"] == "roofline" else
+                     f"the {cfg['level']} model's energy (per-op provenance column; falls back to the roofline's "
+                     f"formula where the model does not apply)"),
+        "footprint": "trace builder: parameters x bits/element, KV cache per token x context, live activations",
+        "area_mm2": "cycle-level area model" if area is not None else "no area model for this hardware/level",
+    }
+    if cfg["accuracy"] and accuracy:
+        acc = cfg["accuracy"]
+        res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"],
+                             seed=acc["seed"], checkpoint=None if acc["source"] == "synthetic" else acc["source"],
+                             model=cfg["model"])
+        for r in rep.rows:
+            r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
+        rep.meta["accuracy"] = {"by_layer": res.by_layer, "sample": res.sample, "provenance": res.provenance,
+                                "min_sqnr_db": min(res.by_op.values()) if res.by_op else None,
+                                "recipe_twin": res.recipe_twin}
+        rep.meta["provenance"]["sqnr_db"] = res.provenance
+    if out_dir is not None:
+        from cosim.html_report import write_report
+        write_report(rep, hw, out_dir)
+    return rep
+
+
+def hardware_area_mm2(trace, hw, level: str, compute_fallback: bool = False):
+    """Silicon area (mm^2) where the model at this level has an area model: the cycle
+    level's `area_breakdown(hw)["total"]` (hwmodels.cycle), else an `area_mm2` the model
+    puts in OpCost.details; None otherwise (GPUs at roofline/analytical level)."""
+    if level != "cycle":
+        return None
+    from importlib import import_module
+    try:
+        cycle = import_module("hwmodels.cycle")
+    except ModuleNotFoundError:
+        return None
+    ok, _ = cycle.applicable(hw) if hasattr(cycle, "applicable") else (True, "")
+    if not ok:
+        return None
+    if hasattr(cycle, "area_breakdown"):
+        return float(cycle.area_breakdown(hw)["total"])
+    from hwmodels.estimate import estimate_ops
+    op = next((o for o in trace.ops if o.kind == "gemm"), None)
+    if op is None:
+        return None
+    costs, _ = estimate_ops([op], hw, level, compute_fallback)
+    d = costs[0].details or {}
+    return float(d["area_mm2"]) if d.get("area_mm2") is not None else None

@@ -1,0 +1,189 @@
+"""`quantize(x, fmt, ...)`: quantize then dequantize, for every registered format.
+
+Block formats are quantized along `axis`; the array is viewed as (rows, L) with the
+blocked axis last (a copy only when `axis` is not already last). The result keeps the
+input's shape and is float32. `quantize_parts` also returns the scale information that
+`encode` packs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels as K
+from workloads.formats import get_format
+
+from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
+                     rounding_code)
+
+__all__ = ["quantize", "quantize_parts", "QParts"]
+
+
+@dataclass
+class QParts:
+    """Quantized values in the blocked layout plus what a packer needs."""
+
+    fmt: object  # NumberFormat (block size already applied)
+    shape: tuple
+    axis: int | None  # normalised blocked axis (None: elementwise / per-tensor)
+    y2d: np.ndarray  # dequantized float32, (rows, L) with the blocked axis last (flat for elementwise)
+    scales: np.ndarray | None = None  # int32 exponents (mx/bfp/microexp), float32 (nvfp4, int_group, int)
+    micro: np.ndarray | None = None  # int8 microexponent bits (microexp)
+    zero_points: np.ndarray | None = None  # int32 (int_group with zero point)
+    tensor_scale: float | None = None  # nvfp4 / per-tensor int
+    elem: ElemParams | None = None
+    saturate: bool = True
+
+    def dequantized(self) -> np.ndarray:
+        if self.axis is None:
+            return self.y2d.reshape(self.shape)
+        return _from_rows(self.y2d, self.shape, self.axis)
+
+
+# registry scale_format -> the element format its values are stored in
+_SCALE_FORMAT = {"e4m3": "fp8_e4m3", "fp16": "fp16"}
+
+
+def _grid_tables(ep: ElemParams, mode: int):
+    """Non-negative grid of a narrow float (from its code table), the midpoints between
+    neighbours, and whether a tie at each midpoint goes up in this rounding mode
+    (even: to the neighbour with the even code; away: always)."""
+    from .packing import fp_code_table
+
+    grid = fp_code_table(ep)[: 2 ** (ep.bits - 1)]
+    if not (np.all(np.isfinite(grid)) and np.all(np.diff(grid) > 0)):
+        raise ValueError("grid rounding needs a format whose non-negative codes are finite and increasing")
+    mids = (grid[:-1] + grid[1:]) / 2
+    tie_up = np.ones(mids.size, dtype=np.bool_) if mode == 1 else (np.arange(1, grid.size) % 2 == 0)
+    return grid.astype(np.float64), mids.astype(np.float64), tie_up
+
+
+def _f32_bits(v: float) -> int:
+    """Bit pattern of a float32 magnitude (max normals are exact in float32)."""
+    return int(np.array([v], dtype=np.float32).view(np.uint32)[0])
+
+
+def _to_rows(x: np.ndarray, axis: int) -> np.ndarray:
+    moved = np.moveaxis(x, axis, -1)
+    n_rows = int(np.prod(moved.shape[:-1], dtype=np.int64))  # explicit: -1 is ambiguous for empty axes
+    return np.ascontiguousarray(moved).reshape(n_rows, x.shape[axis])
+
+
+def _from_rows(y2d: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
+    moved_shape = tuple(s for i, s in enumerate(shape) if i != axis) + (shape[axis],)
+    y = y2d.reshape(moved_shape)
+    return np.moveaxis(y, -1, axis)
+
+
+def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None,
+             flush_subnormals=False, compat="ocp") -> np.ndarray:
+    """Quantize `x` to `fmt` and return the dequantized float32 array (same shape).
+
+    rounding: "even" (ties to even), "nearest"/"away" (ties away from zero),
+    "floor"/"zero" (truncate toward zero) -- the reference's names and meanings.
+    saturate: None = the format's convention (block formats clamp to max normal;
+    elementwise casts overflow to +-Inf like the reference); True/False force it.
+    flush_subnormals: elementwise casts flush inputs below the target's min normal
+    to zero; MX formats zero every block whose max is a float32 subnormal (the
+    reference's mx_flush_fp32_subnorms).
+    compat: "ocp" (exact exponent extraction and rounding) or "microxcaling"
+    (reproduce the reference's float32 log2 and floor(t+0.5) artefacts bit for bit).
+    It affects the formats the reference implements (MX, BFP via MX-int elements,
+    elementwise casts); shared-microexponent, NVFP4 and integer-group formats have no
+    reference there and are always computed exactly.
+
+    Inputs are converted to float32 first (the reference works in float32). NaN or
+    +-Inf anywhere in a block turns the whole block into NaN; elementwise casts pass
+    NaN/Inf through. Block formats keep a short last block as if zero-padded.
+    """
+    return quantize_parts(x, fmt, axis=axis, block_size=block_size, rounding=rounding,
+                          saturate=saturate, flush_subnormals=flush_subnormals,
+                          compat=compat).dequantized()
+
+
+def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None,
+                   flush_subnormals=False, compat="ocp") -> QParts:
+    f = resolve(fmt, block_size)
+    mode = rounding_code(rounding)
+    microx = check_compat(compat)
+    xf = check_input(x)
+    if f.family == "float":
+        return _elementwise(xf, f, mode, microx, saturate, flush_subnormals)
+    if f.family == "int":
+        return _per_tensor_int(xf, f, mode)
+    ax = normalize_axis(axis, xf.ndim)
+    rows = _to_rows(xf, ax)
+    out = np.empty_like(rows)
+    nb = -(-rows.shape[1] // f.block_size)
+    scale_hi = 2 ** (f.scale_bits - 1) - 1  # E8M0 / 8-bit exponent range [-127, 127] (§2)
+    if f.family in ("mx", "bfp"):
+        ep = element_params(f)
+        sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
+        sat = True if saturate is None else bool(saturate)
+        K.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
+                  ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
+        return QParts(f, xf.shape, ax, out, scales=sexp, elem=ep, saturate=sat)
+    if f.family == "microexp":
+        ep = element_params(f)
+        sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
+        micro = np.empty((rows.shape[0], nb * (f.block_size // f.subblock_size)), dtype=np.int8)
+        K.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
+                        ep.max_norm, -scale_hi, scale_hi, mode, K.POW2)
+        return QParts(f, xf.shape, ax, out, scales=sexp, micro=micro, elem=ep)
+    if f.family == "nvfp4":
+        amax = float(K.finite_amax(xf.reshape(-1))) if xf.size else 0.0
+        ep = element_params(f)
+        sp = element_params(get_format(_SCALE_FORMAT[f.scale_format]))
+        # per-tensor fp32 scale maps the tensor max onto (max E4M3 scale) x (max FP4 element)
+        ts = float(np.float32(amax / (sp.max_norm * ep.max_norm))) if amax > 0 else 1.0
+        if ts == 0.0:  # amax so small that the fp32 tensor scale underflows
+            ts = float(np.float32(2.0 ** -149))
+        bscale = np.empty((rows.shape[0], nb), dtype=np.float32)
+        grid, mids, tie_up = _grid_tables(ep, mode)
+        K.nvfp4_rows(rows, out, bscale, f.block_size, ts, mode, sp.mbits, sp.emin, sp.max_norm, ep.max_norm, grid,
+                     mids, tie_up)
+        return QParts(f, xf.shape, ax, out, scales=bscale, tensor_scale=ts, elem=ep)
+    if f.family == "int_group":
+        scales = np.empty((rows.shape[0], nb), dtype=np.float32)
+        zps = np.empty((rows.shape[0], nb), dtype=np.int32)
+        sp = element_params(get_format(_SCALE_FORMAT[f.scale_format]))
+        K.int_group_rows(rows, out, scales, zps, f.block_size, f.element_bits, not f.symmetric, mode, sp.mbits,
+                         sp.emin, sp.max_norm)
+        return QParts(f, xf.shape, ax, out, scales=scales,
+                      zero_points=None if f.symmetric else zps)
+    raise ValueError(f"format {f.name!r}: family {f.family!r} has no quantizer")  # pragma: no cover
+
+
+def _elementwise(xf, f, mode, microx, saturate, flush) -> QParts:
+    flat = xf.reshape(-1)
+    if f.name == "fp32":  # the input already is fp32: identity
+        return QParts(f, xf.shape, None, flat.copy(), elem=element_params(f))
+    ep = element_params(f)
+    sat = False if saturate is None else bool(saturate)
+    out = np.empty_like(flat)
+    K.elem_flat(flat.view(np.uint32), flat, out, out.view(np.uint32), ep.mbits, ep.emin, ep.max_norm,
+                _f32_bits(ep.max_norm), float(f.min_normal), mode, microx, sat, bool(flush), K.POW2)
+    return QParts(f, xf.shape, None, out, elem=ep, saturate=sat)
+
+
+def _per_tensor_int(xf, f, mode) -> QParts:
+    """Plain int8/int4/int2 with one symmetric float32 scale per tensor: s = amax/qmax."""
+    flat = xf.reshape(-1).astype(np.float64)
+    qmax = float(f.max_normal)
+    finite = np.isfinite(flat)
+    amax = float(np.abs(flat[finite]).max()) if finite.any() else 0.0
+    scale = float(np.float32(amax / qmax)) if amax > 0 else 1.0
+    v = np.abs(flat) / scale
+    if mode == 0:
+        q = np.rint(v)
+    elif mode == 1:
+        fl = np.floor(v)
+        q = fl + (v - fl >= 0.5)
+    else:
+        q = np.floor(v)
+    q = np.minimum(q, qmax) * np.sign(flat)
+    y = (q * scale).astype(np.float32)
+    y[~finite] = np.nan
+    return QParts(f, xf.shape, None, y, tensor_scale=scale)

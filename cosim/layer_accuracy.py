@@ -1,0 +1,330 @@
+"""Accuracy of a trace's compressed layers, measured on their actual shapes.
+
+For every GEMM of the trace that reads a weight, and every attention op, the functional
+core (`cosim.functional.quantize`) runs the real narrow-precision arithmetic on a row
+sample of the layer and compares it with an fp32 reference:
+
+    y_ref = X @ W.T             (float64, the unquantized tensors)
+    y_q   = Q_a(X) @ Q_w(W).T   (operands quantized to the op's formats along k)
+    SQNR  = 10 log10(sum y_ref^2 / sum (y_ref - y_q)^2)   [dB]
+
+W is a sample of `rows` output channels (all k inputs, so every MX/BFP block is whole)
+of layer `l` for each of `layers` evenly spaced layers; X is `tokens` activation rows.
+Weights come from a safetensors checkpoint when one is given (Hugging Face names,
+``model.layers.{l}.self_attn.q_proj.weight`` …), otherwise they are synthetic with the
+structure that makes LLM quantization hard (documented in `synthetic_weight`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workloads.io import InputError
+from workloads.ops import Op
+
+__all__ = ["AccuracyResult", "trace_accuracy", "synthetic_weight", "synthetic_activations",
+           "SafetensorsFile", "sqnr_db", "HF_WEIGHT_NAMES"]
+
+# Hugging Face tensor names of the trace's weight GEMMs ({l} = layer index).
+HF_WEIGHT_NAMES = {
+    "q_proj": "model.layers.{l}.self_attn.q_proj.weight",
+    "k_proj": "model.layers.{l}.self_attn.k_proj.weight",
+    "v_proj": "model.layers.{l}.self_attn.v_proj.weight",
+    "o_proj": "model.layers.{l}.self_attn.o_proj.weight",
+    "gate_proj": "model.layers.{l}.mlp.gate_proj.weight",
+    "up_proj": "model.layers.{l}.mlp.up_proj.weight",
+    "down_proj": "model.layers.{l}.mlp.down_proj.weight",
+    "lm_head": "lm_head.weight",
+}
+
+# Formats the reference itself is held in: quantizing to them is the identity here.
+_EXACT = {"fp32", "tf32_as_fp32"}
+
+
+def sqnr_db(ref: np.ndarray, approx: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio in dB (inf when identical)."""
+    try:  # the functional core's metric when present (same definition)
+        from cosim.functional import metrics
+        return float(metrics.sqnr_db(ref, approx))
+    except (ImportError, AttributeError):
+        pass
+    ref = np.asarray(ref, dtype=np.float64)
+    noise = float(np.sum((ref - np.asarray(approx, dtype=np.float64)) ** 2))
+    sig = float(np.sum(ref ** 2))
+    return math.inf if noise == 0 else 10.0 * math.log10(sig / noise)
+
+
+def _quantize(x: np.ndarray, fmt: str) -> np.ndarray:
+    if fmt in _EXACT:
+        return x.astype(np.float32)
+    try:
+        from cosim.functional import quantize
+    except ImportError:
+        raise InputError("accuracy: the functional core (cosim.functional.quantize) is not available in "
+                         "this installation; run without accuracy (accuracy: false / --no-accuracy)") from None
+    return np.asarray(quantize(x, fmt, axis=-1), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------- synthetic tensors
+
+def synthetic_weight(rows: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """(rows, k) float32 weight sample with the structure of trained LLM weights:
+    heavy tails (Student-t, 5 degrees of freedom: kurtosis 9 vs 3 for a Gaussian, the
+    range reported for LLaMA-family linear layers), per-output-channel scale spread
+    (log-normal, sigma 0.3) and 0.5% of input channels 8x larger — the channels that
+    feed on activation outliers and that per-block scaling must absorb."""
+    w = rng.standard_t(5.0, size=(rows, k)) / math.sqrt(5.0 / 3.0)  # unit variance
+    w *= np.exp(rng.normal(0.0, 0.3, size=(rows, 1)))
+    hot = rng.choice(k, size=max(1, k // 200), replace=False)
+    w[:, hot] *= 8.0
+    return (w / math.sqrt(k)).astype(np.float32)
+
+
+def synthetic_activations(tokens: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """(tokens, k) float32 activations: Gaussian with log-normal per-channel scale and
+    a few outlier channels (0.1% of k, at least one) 30x larger, the systematic outlier
+    features LLM.int8() (Dettmers et al. 2022) found in every large transformer."""
+    x = rng.normal(0.0, 1.0, size=(tokens, k)) * np.exp(rng.normal(0.0, 0.5, size=(1, k)))
+    hot = rng.choice(k, size=max(1, k // 1000), replace=False)
+    x[:, hot] *= 30.0
+    return x.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "F64": np.float64}
+
+
+class SafetensorsFile:
+    """Minimal reader of the safetensors format (8-byte little-endian header length,
+    JSON header, raw little-endian data): memory-maps only the rows asked for, so a
+    sample of a 16 GB checkpoint costs kilobytes. BF16 is widened exactly to float32."""
+
+    def __init__(self, path: str | Path):
+        self.paths = self._files(Path(path))
+        self.index = {}
+        for p in self.paths:
+            with open(p, "rb") as f:
+                n = int.from_bytes(f.read(8), "little")
+                if n <= 0 or n > 100_000_000:
+                    raise InputError(f"{p}: not a safetensors file (header length {n})")
+                try:
+                    header = json.loads(f.read(n))
+                except ValueError as e:
+                    raise InputError(f"{p}: not a safetensors file ({e})") from None
+            for name, meta in header.items():
+                if name != "__metadata__":
+                    self.index[name] = (p, 8 + n, meta)
+
+    @staticmethod
+    def _files(path: Path) -> list:
+        if path.is_dir():
+            files = sorted(path.glob("*.safetensors"))
+            if not files:
+                raise InputError(f"{path}: accuracy.source: directory holds no *.safetensors files")
+            return files
+        if not path.is_file():
+            raise InputError(f"{path}: accuracy.source: no such checkpoint file or directory")
+        return [path]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.index
+
+    def rows(self, name: str, idx: np.ndarray) -> np.ndarray:
+        """Rows `idx` of a 2-D tensor as float32."""
+        path, base, meta = self.index[name]
+        dtype = _DTYPES.get(meta["dtype"])
+        if dtype is None:
+            raise InputError(f"{path}: tensor {name}: dtype {meta['dtype']} not supported "
+                             f"(expected one of {sorted(_DTYPES)})")
+        shape = tuple(meta["shape"])
+        start, end = meta["data_offsets"]
+        arr = np.memmap(path, dtype=dtype, mode="r", offset=base + start, shape=shape)
+        out = np.asarray(arr[np.sort(idx)])
+        if meta["dtype"] == "BF16":
+            out = (out.astype(np.uint32) << 16).view(np.float32)
+        return out.astype(np.float32)
+
+    def shape(self, name: str) -> tuple:
+        return tuple(self.index[name][2]["shape"])
+
+
+# ---------------------------------------------------------------------------- per-op accuracy
+
+@dataclass
+class AccuracyResult:
+    by_op: dict  # op name -> aggregate SQNR (dB) over the sampled layers
+    by_layer: list  # dicts: op, layer, sqnr_db, weight_sqnr_db, rows, tokens, k, formats, source
+    sample: dict  # layers, rows, tokens actually used
+    provenance: str
+    recipe_twin: dict | None = None  # the recipe's own functional twin (cosim.functional.compression), raw
+
+
+def _layers(n_layers: int, want: int) -> list[int]:
+    """`want` layers spread evenly over 0..n_layers-1 (first and last included)."""
+    want = max(1, min(want, n_layers))
+    return sorted({round(i * (n_layers - 1) / max(1, want - 1)) for i in range(want)})
+
+
+def _weight_input(op: Op):
+    for t in op.inputs:
+        if t.role == "weight":
+            return t
+    return None
+
+
+def _act_input(op: Op):
+    for t in op.inputs:
+        if t.role == "activation":
+            return t
+    return None
+
+
+def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, seed: int = 0,
+                   checkpoint: str | Path | None = None, n_layers: int | None = None,
+                   model=None) -> AccuracyResult:
+    """SQNR of every weight GEMM and attention op of `trace` (see module docstring).
+
+    With a compression recipe whose functional twin exists (cosim.functional.compression
+    .twin.run_twin: KIVI's per-channel keys and fp16 residual window, eviction policies,
+    low-rank KV…), the attention ops' figure is the twin's — the KV cache as the method
+    really keeps it — converted from its relative attention-output error:
+    SQNR = -20 log10(rel_error). `model` (name or ModelSpec) feeds the twin's shapes."""
+    ckpt = SafetensorsFile(checkpoint) if checkpoint else None
+    n_layers = n_layers or max((op.repeat for op in trace.ops), default=1)
+    by_layer, by_op = [], {}
+    used_rows = used_tokens = used_kv = 0
+    for op_i, op in enumerate(trace.ops):
+        if op.kind == "gemm" and _weight_input(op) is not None and "b" not in op.dims:
+            recs = _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers)
+        elif op.kind == "attention":
+            recs = _attention_accuracy(op, op_i, layers, tokens, seed)
+        else:
+            continue
+        if not recs:
+            continue
+        sig = sum(r.pop("_sig") for r in recs)
+        noise = sum(r.pop("_noise") for r in recs)
+        by_op[op.name] = math.inf if noise == 0 else 10 * math.log10(sig / noise)
+        by_layer += recs
+        if op.kind == "attention":
+            used_kv = max(used_kv, max(r["rows"] for r in recs))
+        else:
+            used_rows = max(used_rows, max(r["rows"] for r in recs))
+        used_tokens = max(used_tokens, max(r["tokens"] for r in recs))
+    src = f"checkpoint {Path(checkpoint).name}" if ckpt else "synthetic (student-t weights, outlier channels)"
+    twin = _recipe_twin(trace, model, checkpoint, seed)
+    twin_note = ""
+    if twin and twin.get("attn_rel_error") is not None:
+        att = [op.name for op in trace.ops if op.kind == "attention"]
+        rel = twin["attn_rel_error"]
+        db = math.inf if rel == 0 else -20.0 * math.log10(rel)
+        by_layer = [r for r in by_layer if r["op"] not in att]
+        for name in att:
+            by_op[name] = db
+            by_layer.append({"op": name, "layer": 0, "sqnr_db": db, "weight_sqnr_db": None, "rows": twin.get("prompt"),
+                             "tokens": twin.get("steps"), "k": None, "weight_fmt": None, "act_fmt": None,
+                             "source": f"recipe twin {twin['parts']}"})
+        twin_note = (f"; attention: functional twin of recipe {trace.recipe} (worst part {twin['worst']}: "
+                     f"attention-output relative error {rel:.4g})")
+    return AccuracyResult(by_op=by_op, by_layer=by_layer, recipe_twin=twin and twin["raw"],
+                          sample={"layers": len(_layers(n_layers, layers)), "rows": used_rows,
+                                  "tokens": used_tokens, "kv_positions": used_kv, "seed": seed},
+                          provenance=f"functional:{src}; SQNR of the op output vs fp32, "
+                                     f"{len(_layers(n_layers, layers))} layers x <= {rows} rows x {tokens} tokens"
+                                     + twin_note)
+
+
+def _recipe_twin(trace, model, checkpoint, seed):
+    """The recipe's functional twin over a decode run (KV methods), worst part first;
+    None without a recipe, without the twin library, or without a KV part."""
+    if not trace.recipe:
+        return None
+    try:
+        from cosim.functional.compression.twin import run_twin
+    except ImportError:
+        return None
+    prompt, steps = min(trace.seq, 4096), 8
+    raw = run_twin(trace.recipe, model=model or trace.model, checkpoint=checkpoint, seed=seed, prompt=prompt,
+                   steps=steps)
+    kv = {k: v for k, v in raw.items() if isinstance(v, dict) and v.get("attn_rel_error") is not None}
+    if not kv:
+        return {"raw": raw, "attn_rel_error": None}
+    worst = max(kv, key=lambda k: kv[k]["attn_rel_error"])
+    return {"raw": raw, "attn_rel_error": kv[worst]["attn_rel_error"], "worst": worst, "parts": "+".join(kv),
+            "prompt": prompt, "steps": steps}
+
+
+def _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers):
+    d = op.dims
+    k, n = int(d["k"]), int(d["n"])
+    w_t, a_t = _weight_input(op), _act_input(op)
+    a_fmt = a_t.fmt if a_t is not None else op.compute_fmt
+    layer_ids = _layers(op.repeat, layers) if op.repeat > 1 else [0]
+    recs = []
+    for layer in layer_ids:
+        # one stream per (op, layer): results do not depend on which other ops are sampled
+        rng = np.random.default_rng([seed, op_i, layer])
+        r = min(rows, n)
+        idx = np.sort(rng.choice(n, size=r, replace=False))
+        source = "synthetic"
+        w = None
+        if ckpt is not None:
+            name = HF_WEIGHT_NAMES.get(op.name, "").format(l=layer)
+            if name in ckpt:
+                shape = ckpt.shape(name)
+                if shape != (n, k):
+                    raise InputError(f"{ckpt.paths[0]}: tensor {name}: shape {shape}; the trace's "
+                                     f"{op.name} expects (out={n}, in={k}); is it the same model?")
+                w = ckpt.rows(name, idx)
+                source = "checkpoint"
+        if w is None:
+            w = synthetic_weight(r, k, rng)
+        x = synthetic_activations(tokens, k, rng)
+        y_ref = x.astype(np.float64) @ w.astype(np.float64).T
+        wq = _quantize(w, w_t.fmt)
+        xq = _quantize(x, a_fmt)
+        y_q = xq.astype(np.float64) @ wq.astype(np.float64).T
+        sig = float(np.sum(y_ref ** 2))
+        noise = float(np.sum((y_ref - y_q) ** 2))
+        recs.append({"op": op.name, "layer": layer, "sqnr_db": sqnr_db(y_ref, y_q),
+                     "weight_sqnr_db": sqnr_db(w, wq), "rows": r, "tokens": tokens, "k": k,
+                     "weight_fmt": w_t.fmt, "act_fmt": a_fmt, "source": source,
+                     "_sig": sig, "_noise": noise})
+    return recs
+
+
+def _attention_accuracy(op, op_i, layers, tokens, seed):
+    """Attention output with the K/V cache held in its format (per-token blocks along
+    head_dim) vs fp32: softmax(q K^T / sqrt(d)) V over a sample of `kv_len` positions."""
+    d = op.dims
+    kv = next((t for t in op.inputs if t.role == "kv"), None)
+    if kv is None:
+        return []
+    hd = int(d["head_dim"])
+    vd = int(d.get("v_head_dim", hd))
+    kv_len = min(int(d["kv_len"]), 1024)
+    recs = []
+    for layer in (_layers(op.repeat, layers) if op.repeat > 1 else [0]):
+        rng = np.random.default_rng([seed, op_i, layer])
+        q = rng.normal(size=(tokens, hd)).astype(np.float32)
+        keys = synthetic_activations(kv_len, hd, rng)
+        vals = rng.normal(size=(kv_len, vd)).astype(np.float32)
+
+        def attend(kk, vv):
+            s = q.astype(np.float64) @ kk.astype(np.float64).T / math.sqrt(hd)
+            p = np.exp(s - s.max(axis=1, keepdims=True))
+            return (p / p.sum(axis=1, keepdims=True)) @ vv.astype(np.float64)
+
+        ref = attend(keys, vals)
+        out = attend(_quantize(keys, kv.fmt), _quantize(vals, kv.fmt))
+        recs.append({"op": op.name, "layer": layer, "sqnr_db": sqnr_db(ref, out), "weight_sqnr_db": None,
+                     "rows": kv_len, "tokens": tokens, "k": hd, "weight_fmt": kv.fmt, "act_fmt": kv.fmt,
+                     "source": "synthetic", "_sig": float(np.sum(ref ** 2)),
+                     "_noise": float(np.sum((ref - out) ** 2))})
+    return recs
