@@ -262,3 +262,27 @@ def test_palu_on_checkpoint_projections(tiny_checkpoint):
     assert hi > lo
     r = run_twin("palu", checkpoint=path, prompt=256, steps=2)["palu"]
     assert r["source"] == str(path) and "k_proj_sqnr_db" in r and "attn_rel_error" in r
+
+
+@pytest.mark.parametrize("lo,hi", [("mxint4", "mxint8"), ("mxfp4", "mxfp6_e2m3"), ("mxfp6_e2m3", "mxfp8_e4m3"),
+                                   ("nvfp4", "mx6"), ("mx6", "mx9")])
+def test_registered_format_sqnr_increases_with_bits(lo, hi):
+    pytest.importorskip("cosim.functional.quantize", reason="needs the functional core")
+    w, x = wx()
+    assert gemm_sqnr(x, w, register_format_quant(w, hi, axis=0)) > gemm_sqnr(x, w, register_format_quant(w, lo, axis=0))
+
+
+def test_bare_fp8_is_cast_with_a_tensor_scale():
+    pytest.importorskip("cosim.functional.quantize", reason="needs the functional core")
+    x = np.array([[1000.0, -3.0, 0.5, 2.0]], np.float32)  # 1000 is beyond E4M3's 448
+    y = register_format_quant(x, "fp8_e4m3")
+    assert np.isfinite(y).all() and abs(y[0, 0] - 1000.0) < 1e-6 * 1000 + 32
+
+
+def test_fp8_kv_twin_is_finite_and_close():
+    pytest.importorskip("cosim.functional.quantize", reason="needs the functional core")
+    from cosim.functional.compression.twin import run_twin
+    r = run_twin("fp8_kv", prompt=512, steps=2)["fp8_kv"]
+    assert 0 < r["attn_rel_error"] < 0.1
+    s4 = run_twin("mxfp4_kv", prompt=512, steps=2)["mxfp4_kv"]["attn_rel_error"]
+    assert s4 > r["attn_rel_error"]

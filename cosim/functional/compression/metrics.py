@@ -1,4 +1,8 @@
-"""Error metrics the twins report (float64 internally)."""
+"""Error metrics the twins report (float64 internally).
+
+SQNR and the relative Frobenius error are the functional core's
+(`cosim.functional.metrics`); the KL here takes *probabilities* rather than logits,
+because an evicted token has probability 0 — something no logit can express."""
 
 from __future__ import annotations
 
@@ -7,18 +11,25 @@ import numpy as np
 __all__ = ["sqnr_db", "rel_error", "kl_divergence", "softmax"]
 
 
+try:  # the functional core's definitions, when this checkout has it
+    from cosim.functional.metrics import rel_fro_error as _rel, sqnr_db as _sqnr
+except ImportError:  # pragma: no cover - older checkouts
+    _rel = _sqnr = None
+
+
 def sqnr_db(ref: np.ndarray, approx: np.ndarray) -> float:
     """Signal-to-quantization-noise ratio, 10·log10(‖ref‖² / ‖ref − approx‖²)."""
+    if _sqnr is not None:
+        return float(_sqnr(ref, approx))
     ref = np.asarray(ref, np.float64)
     err = float(np.sum((ref - np.asarray(approx, np.float64)) ** 2))
-    sig = float(np.sum(ref ** 2))
-    if err == 0.0:
-        return float("inf")
-    return 10.0 * np.log10(sig / err)
+    return float("inf") if err == 0.0 else 10.0 * np.log10(float(np.sum(ref ** 2)) / err)
 
 
 def rel_error(ref: np.ndarray, approx: np.ndarray) -> float:
     """‖ref − approx‖ / ‖ref‖ (Frobenius)."""
+    if _rel is not None:
+        return float(_rel(ref, approx))
     ref = np.asarray(ref, np.float64)
     return float(np.linalg.norm(ref - np.asarray(approx, np.float64)) / max(np.linalg.norm(ref), 1e-300))
 

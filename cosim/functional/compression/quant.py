@@ -95,7 +95,15 @@ def register_format_quant(x: np.ndarray, fmt: str, axis: int = -1) -> np.ndarray
     except ImportError as e:  # the functional core is another helper's module
         raise ImportError(f"quantizing to {fmt!r} needs cosim.functional.quantize (the numba "
                           f"functional core), which this checkout lacks") from e
-    return np.asarray(quantize(np.asarray(x, np.float32), fmt, axis=axis), np.float32)
+    x = np.asarray(x, np.float32)
+    if f.family == "float" and f.element_bits < 16:
+        # a bare FP8/FP6/FP4 tensor is stored with one fp32 scale (amax / max normal), as
+        # FP8 KV caches and FP8 weights are in practice; without it values beyond the
+        # format's range would overflow to inf
+        amax = float(np.max(np.abs(x))) if x.size else 0.0
+        scale = np.float32(amax / f.max_normal) if amax > 0 else np.float32(1.0)
+        return (np.asarray(quantize(x / scale, fmt, axis=axis), np.float32) * scale).astype(np.float32)
+    return np.asarray(quantize(x, fmt, axis=axis), np.float32)
 
 
 def rope(x: np.ndarray, positions: np.ndarray, theta: float = 10000.0, inverse: bool = False) -> np.ndarray:
