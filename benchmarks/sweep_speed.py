@@ -4,7 +4,7 @@ Llama-3-8B decode trace (batch 8, 4K context, MXFP4 weights) on H100-SXM variant
 
     python benchmarks/sweep_speed.py [--roofline 500000] [--analytical 2000] [--cycle 200]
 
-Levels: roofline (vectorised batches), analytical and cycle (one model call per point;
+Levels: roofline and analytical (vectorised batches over hardware variants), cycle (one model call per point;
 the level's own model when it is installed, else its documented roofline fallback —
 the table says which). Executors: in-process, and the local process pool (2 workers).
 Writes benchmarks/results/sweep_speed.{json,md}.

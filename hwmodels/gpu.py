@@ -126,18 +126,41 @@ class GpuParams:
     sm_count: int
     l2_bytes: float
     provenance: str  # "calibrated:<device>, <date>, <software>"
+    reference_bandwidth: float | None = None  # datasheet main-memory B/s of the calibrated spec
 
     def __getitem__(self, key):
         return self.values[key]
 
 
+# fitted achieved bandwidths; a spec whose datasheet bandwidth differs from the calibrated
+# one (a sweep's "what if HBM were 4.8 TB/s?") scales them by the ratio: the achieved
+# fraction of the datasheet bandwidth is what the calibration measured
+BANDWIDTH_PARAMS = ("gemm.bw", "attn.dec_bw", "attn.cta_bw_split", "attn.cta_bw_nosplit", "ew.bw")
+
+
 def params_for(hw: HardwareSpec) -> GpuParams | None:
-    """Calibrated parameters of this spec, or None when it has no analytical section."""
+    """Calibrated parameters of this spec, or None when it has no analytical section.
+    Compute peaks enter through the spec directly (efficiencies are relative to them);
+    bandwidths are rescaled when the spec's main-memory bandwidth differs from the one
+    the calibration was fitted against."""
     sec = hw.sections.get("analytical") if hw.sections else None
     if not sec:
         return None
     from hwmodels.gpu_calibration import parse_section
-    return parse_section(sec, hw.source or hw.name)
+    P = parse_section(sec, hw.source or hw.name)
+    return scaled_to(P, hw.main_memory.bandwidth_Bps)
+
+
+def scaled_to(P: GpuParams, bandwidth_Bps: float) -> GpuParams:
+    ref = P.reference_bandwidth
+    if not ref or bandwidth_Bps == ref:
+        return P
+    r = bandwidth_Bps / ref
+    values = {**P.values, **{k: P.values[k] * r for k in BANDWIDTH_PARAMS}}
+    return GpuParams(values=values, sm_count=P.sm_count, l2_bytes=P.l2_bytes,
+                     provenance=f"{P.provenance}; bandwidths x{r:.4g} (datasheet {bandwidth_Bps / 1e12:.4g} "
+                                f"vs calibrated {ref / 1e12:.4g} TB/s)",
+                     reference_bandwidth=bandwidth_Bps)
 
 
 def applicable(hw: HardwareSpec):
@@ -471,3 +494,118 @@ def require_calibrated(hw: HardwareSpec) -> GpuParams:
         raise HardwareError(f"{hw.source or hw.name}: analytical: missing; expected a calibration file "
                             f"(hardware YAML key `calibration:`), made by `cosim calibrate`")
     return P
+
+
+# ---------------------------------------------------------------------------- many variants
+
+def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
+    """Split one op's isolated latency into the parts that scale with 1/peak (c) and with
+    1/bandwidth (b) at the base spec. Exact, because the tile / split choices do not depend
+    on the peak (every candidate scales alike) and the bandwidth parameters all scale by
+    the same ratio. Returns (form, terms, fmt) with form in gemm | prefill | decode | ew."""
+    d = op.dims
+    if op.kind == "gemm":
+        fmt, peak, _ = _peak(hw, op.compute_fmt, compute_fallback)
+        b = int(d.get("b", 1))
+        e_in = sum(t.nbytes for t in op.inputs) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
+        e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
+        _, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, _gemm_fmt(fmt), details=True)
+        return "gemm", (P["gemm.floor"], float(det["t_compute"][0]), float(det["t_memory"][0]), P["gemm.overlap_p"]), fmt
+    if op.kind == "attention":
+        fmt, peak, _ = _peak(hw, op.compute_fmt, compute_fallback)
+        t1 = estimate(op, hw, compute_fallback, P).details["isolated_s"]
+        if _is_decode(op):
+            # floor + max(KV stream, CTA stream) + combine: both streams scale with 1/bandwidth
+            t2 = estimate(op, hw, compute_fallback, _double_bw(P)).details["isolated_s"]
+            slope = 2.0 * (t1 - t2)
+            return "decode", (t1 - slope, slope), fmt
+        # prefill: t - floor is affine in 1/peak; two evaluations give slope and intercept
+        hw2 = HardwareSpec(**{**hw.__dict__, "peak_flops": {k: 2 * v for k, v in hw.peak_flops.items()}})
+        t2 = estimate(op, hw2, compute_fallback, P).details["isolated_s"]
+        slope = 2.0 * (t1 - t2)
+        return "prefill", (t1 - slope, slope), fmt
+    k = _ew_kind(op.kind)
+    tensors = int(d.get("tensors", 2)) if k == "rope" else 1
+    floor = P[f"ew.{k}.floor"] * tensors
+    if k in ROW_KINDS:
+        floor += P[f"ew.{k}.floor_per_col"] * float(d.get("cols", 0))
+    return "ew", (floor, P[f"ew.{k}.mult"] * op.bytes / P["ew.bw"], P["ew.overlap_p"]), None
+
+
+def _double_bw(P: GpuParams) -> GpuParams:
+    return GpuParams(values={**P.values, **{k: 2 * P.values[k] for k in BANDWIDTH_PARAMS}},
+                     sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance)
+
+
+def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
+    """Totals of one trace over many variants of a calibrated GPU, vectorised:
+    {"total_latency_s": (V,), "total_energy_j": (V,)}, equal (to rounding) to calling
+    `estimate_trace` on each variant spec. Varies ``compute.<fmt>`` (peaks) and
+    ``clock`` (scales every peak), ``memory.<main level>.bandwidth`` (the fitted bandwidths
+    scale with it). Energies, capacities and inner-level bandwidths are calibrated or unused
+    by this model, and so do not move it — exactly as in `estimate`."""
+    from hwmodels import roofline
+
+    ops = list(ops)
+    P = params_for(base)
+    if P is None:  # uncalibrated: the roofline answers, as estimate() does
+        r = roofline.evaluate_tables(roofline.op_table(ops, base, compute_fallback),
+                                     roofline.hw_table_variants(base, overrides))
+        return r
+    main = base.memory[0].name
+    n = len(next(iter(overrides.values()))) if overrides else 1
+    bw = np.full(n, base.main_memory.bandwidth_Bps)
+    clock = np.ones(n)
+    peaks = {}
+    for key, val in overrides.items():
+        parts = key.split(".")
+        if key == f"memory.{main}.bandwidth":
+            bw = np.asarray(val, dtype=float)
+        elif key == "clock":
+            clock = np.asarray(val, dtype=float) / base.clock_hz
+        elif parts[0] == "compute" and len(parts) == 2 and parts[1] in base.peak_flops:
+            peaks[parts[1]] = np.asarray(val, dtype=float)
+        elif parts[0] == "memory" or parts[0] == "energy":
+            # capacities, inner-level bandwidths and energies do not enter the calibrated
+            # model (as in estimate()); the roofline-answered kinds below still see them
+            continue
+        else:
+            raise KeyError(f"override {key!r}: the analytical model varies clock, compute.<fmt>, "
+                           f"memory.<level>.<field> and energy.* (not {key!r})")
+    b = base.main_memory.bandwidth_Bps / bw  # time multiplier of bandwidth-bound terms
+    lat = np.zeros(n)
+    en = np.zeros(n)
+    head = P["energy.power_cap"] - P["energy.static"]
+    rest = []
+    for op in ops:
+        if op.kind not in ("gemm", "attention") and _ew_kind(op.kind) is None:
+            rest.append(op)
+            continue
+        form, terms, fmt = _op_terms(op, base, P, compute_fallback)
+        c = (base.peak_flops[fmt] / peaks[fmt] if fmt in peaks else 1.0) / clock
+        if form == "gemm":
+            floor, tc, tm, p = terms
+            t = floor + ((tc * c) ** p + (tm * b) ** p) ** (1.0 / p)
+        elif form == "prefill":
+            floor, slope = terms
+            t = floor + slope * c * np.ones_like(b)
+        elif form == "decode":
+            floor, slope = terms
+            t = floor + slope * b
+        else:
+            floor, stream, p = terms
+            t = (floor ** p + (stream * b) ** p) ** (1.0 / p)
+        c0 = estimate(op, base, compute_fallback, P)  # energy terms and kernels do not vary
+        e_dyn = c0.energy_j - P["energy.static"] * c0.latency_s
+        kernels = c0.details["kernels"]
+        if head > 0:
+            t = np.maximum(t, e_dyn / head)
+        t = np.maximum(t - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
+        lat += t * op.repeat
+        en += (P["energy.static"] * t + e_dyn) * op.repeat
+    if rest:  # kinds the analytical model answers with the roofline
+        r = roofline.evaluate_tables(roofline.op_table(rest, base, compute_fallback),
+                                     roofline.hw_table_variants(base, {k: v for k, v in overrides.items()
+                                                                       if not k.endswith(".capacity")} or {}))
+        lat, en = lat + r["total_latency_s"], en + r["total_energy_j"]
+    return {"total_latency_s": lat, "total_energy_j": en}

@@ -83,16 +83,21 @@ def parse_section(sec: dict, source: str) -> GpuParams:
     if not isinstance(prov, dict) or not prov.get("device") or not prov.get("date"):
         raise HardwareError(f"{src}: analytical.provenance: got {prov!r}; expected device, date, software, "
                             f"measurements (a calibration without provenance is not accepted)")
+    ref = st.get("memory_bandwidth")
+    ref_bw = parse_quantity(ref, "bandwidth", src, "analytical.structure.memory_bandwidth") if ref is not None else None
     tag = f"calibrated:{prov.get('device')}, {prov.get('date')}, {prov.get('software', '?')}"
-    return GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance=tag)
+    return GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance=tag, reference_bandwidth=ref_bw)
 
 
-def to_section(values: dict, sm_count: int, l2_bytes: float, provenance: dict, quality: dict | None = None) -> dict:
+def to_section(values: dict, sm_count: int, l2_bytes: float, provenance: dict, quality: dict | None = None,
+               memory_bandwidth: float | None = None) -> dict:
     params: dict = {}
     for name, (kind, _what) in PARAMS.items():
         _put(params, name, pretty(values[name], kind))
     out = {"model": "hwmodels.gpu analytical v1", "provenance": provenance,
            "structure": {"sm_count": int(sm_count), "l2": pretty(l2_bytes, "bytes")}, "params": params}
+    if memory_bandwidth:
+        out["structure"]["memory_bandwidth"] = pretty(memory_bandwidth, "bandwidth")
     if quality:
         out["fit_quality"] = quality
     return out

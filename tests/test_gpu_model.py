@@ -225,3 +225,28 @@ def test_pretty_round_trips_through_the_unit_parser(x, kind):
         return
     back = parse_quantity(pretty(value, kind), kind, "t", "f")
     assert math.isclose(back, value, rel_tol=1e-4)
+
+
+def test_evaluate_variants_equals_per_variant_estimates():
+    """The vectorised sweep path gives what estimate_trace gives on each variant spec."""
+    import numpy as np
+    import cosim
+    from hwmodels import gpu
+    from hwmodels.spec import load_hw
+
+    hw = load_hw("h100_sxm")
+    bws, pks = np.array([2.0e12, 3.35e12, 4.8e12]), np.array([600e12, 989.4e12, 1500e12])
+    for name, phase in (("llama3_8b", "decode"), ("llama3_8b", "prefill"), ("mixtral_8x7b", "decode")):
+        tr = cosim.build_trace(name, phase, 4, 1024)
+        r = gpu.evaluate_variants(tr.ops, hw, {"memory.hbm.bandwidth": bws, "compute.bf16": pks})
+        for i in range(3):
+            v = load_hw("h100_sxm", overrides={"memory.hbm.bandwidth": float(bws[i]), "compute.bf16": float(pks[i])})
+            costs, _ = gpu.estimate_trace(tr.ops, v)
+            assert r["total_latency_s"][i] == pytest.approx(sum(c.latency_s * o.repeat for c, o in zip(costs, tr.ops)), rel=1e-12)
+            assert r["total_energy_j"][i] == pytest.approx(sum(c.energy_j * o.repeat for c, o in zip(costs, tr.ops)), rel=1e-12)
+    # more HBM bandwidth: a bandwidth-bound decode step gets faster, by less than the ratio
+    d = gpu.evaluate_variants(cosim.build_trace("llama3_8b", "decode", 1, 1024).ops, hw,
+                              {"memory.hbm.bandwidth": np.array([3.35e12, 6.7e12])})["total_latency_s"]
+    assert 1.0 < d[0] / d[1] < 2.0
+    with pytest.raises(KeyError, match="analytical model varies"):
+        gpu.evaluate_variants(tr.ops, hw, {"accelerator.rows": np.array([128.0])})

@@ -276,7 +276,7 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
                   "launch.overlap": "fit-suite end-to-end CUDA-graph decode steps (Llama-2-7B, Llama-3-8B)",
                   "structure.sm_count/l2": "torch.cuda.get_device_properties on the measured device"},
     }
-    section = to_section(values, sms, l2, prov, quality)
+    section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps)
     return section, {"quality": quality, "values": values}
 
 

@@ -244,6 +244,17 @@ def _roofline_rows(cfg, base, arrays, rows, M, caches) -> None:
 _LEVEL_MODULES = {"analytical": "hwmodels.gpu", "cycle": "hwmodels.cycle"}
 
 
+def vectorised_level(level: str) -> bool:
+    """Does this level evaluate many hardware variants in one call?"""
+    if level == "roofline":
+        return True
+    from importlib import import_module
+    try:
+        return hasattr(import_module(_LEVEL_MODULES[level]), "evaluate_variants")
+    except (KeyError, ModuleNotFoundError):
+        return False
+
+
 def _variants_hook(level: str, base):
     """The level model's vectorised entry point, when it has one and applies to `base`:
     ``evaluate_variants(ops, base, overrides: {field: array}, compute_fallback)

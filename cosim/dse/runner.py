@@ -102,8 +102,11 @@ def _slice(b: dict, sel) -> dict:
 
 def make_tasks(batches: list, done: set, batch_size: int, workers: int = 1) -> list[dict]:
     """Drop points already stored, then cut batches into tasks of at most `batch_size`
-    points (roofline) or `max(1, batch_size // 256)` (other levels), and small enough
-    that every worker gets work."""
+    points (levels evaluated in vectorised batches: roofline, and any level whose model has
+    `evaluate_variants`) or `max(1, batch_size // 256)` (one model call per point), and
+    small enough that every worker gets work."""
+    from cosim.dse.evaluate import vectorised_level
+
     todo = []
     for b in batches:
         keep = [i for i, k in enumerate(b["keys"]) if k not in done]
@@ -113,7 +116,7 @@ def make_tasks(batches: list, done: set, batch_size: int, workers: int = 1) -> l
     n_total = sum(len(b["keys"]) for b in todo)
     tasks = []
     for b in todo:
-        cap = batch_size if b["config"]["level"] == "roofline" else max(1, batch_size // 256)
+        cap = batch_size if vectorised_level(b["config"]["level"]) else max(1, batch_size // 256)
         fair = max(1, math.ceil(n_total / (4 * workers))) if workers > 1 else cap
         size = max(1, min(cap, fair))
         tasks += [_slice(b, slice(i, i + size)) for i in range(0, len(b["keys"]), size)]

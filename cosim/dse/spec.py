@@ -487,18 +487,17 @@ def _constraints(v, source) -> list:
 
 
 def _warn_calibrated(base, axes, search, source) -> None:
-    """The calibrated analytical GPU model streams at its *fitted* bandwidths
-    (hw.analytical.params.*), so datasheet overrides (hw.memory.*.bandwidth, hw.compute.*) move
-    only the roofline fallback, capacity and energy there. Say so, once, up front."""
+    """The calibrated analytical GPU model takes peaks and the main-memory bandwidth from the
+    spec (its fitted efficiencies and achieved bandwidths scale with them), but its energies
+    are calibrated: energy overrides do not move it. Say so, once, up front."""
     import warnings
     fields = [f for _, body in axes for f in (body["fields"] if "samples" in body else body)]
     fields += list(search["fields"]) if search else []
-    datasheet = [f for f in fields
-                 if (f.startswith("hw.memory.") and f.endswith(".bandwidth")) or f.startswith("hw.compute.")]
-    if base.config["level"] == "analytical" and datasheet:
-        warnings.warn(f"{source}: level analytical uses calibrated achievable bandwidths and efficiencies "
-                      f"(hw.analytical.params.*); sweeping {', '.join(datasheet)} leaves its latencies unchanged — "
-                      f"sweep hw.analytical.params.<group>.<name>, or use level roofline for datasheet what-ifs",
+    energy = [f for f in fields if f.startswith("hw.energy.") or (f.startswith("hw.memory.") and f.endswith(".energy"))]
+    if base.config["level"] == "analytical" and energy:
+        warnings.warn(f"{source}: level analytical uses calibrated energies (hw.analytical.params.energy.*); "
+                      f"sweeping {', '.join(energy)} does not change them — sweep "
+                      f"hw.analytical.params.energy.<name>, or use level roofline for datasheet energy what-ifs",
                       stacklevel=3)
 
 
