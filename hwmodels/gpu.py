@@ -377,12 +377,26 @@ def _uncalibrated(op, hw, compute_fallback):
     return OpCost(**{**c.__dict__, "provenance": "fallback:uncalibrated", "notes": tuple(c.notes) + (note,)})
 
 
+def _fused(op, hw, compute_fallback, P):
+    """Work a recipe fused into another kernel (a dequantize inside the attention GEMV):
+    no launch, no floor, no traffic of its own (its host op streams the bytes), only its
+    arithmetic at the unit's peak — the roofline's compute term — plus its static energy."""
+    from hwmodels import roofline
+    c = roofline.estimate(op, hw, compute_fallback)
+    t = c.details["t_compute_s"]
+    return OpCost(latency_s=t, energy_j=P["energy.static"] * t, bound="compute", utilization=1.0 if t else 0.0,
+                  flops=op.flops, bytes_by_level={hw.memory[0].name: 0.0}, provenance=P.provenance,
+                  notes=tuple(c.notes), details={"fused": True, "kernels": 0, "isolated_s": t})
+
+
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:
     """Cost of one instance of `op`; `params` overrides the spec's calibration (the fitter
     evaluates trial parameters through this same code path)."""
     P = params if params is not None else params_for(hw)
     if P is None:
         return _uncalibrated(op, hw, compute_fallback)
+    if op.dims.get("fused"):
+        return _fused(op, hw, compute_fallback, P)
     notes = []
     det = {}
     flops = op.flops
@@ -576,8 +590,11 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
     lat = np.zeros(n)
     en = np.zeros(n)
     head = P["energy.power_cap"] - P["energy.static"]
-    rest = []
+    rest, fused_rest = [], []
     for op in ops:
+        if op.dims.get("fused"):
+            fused_rest.append(op)
+            continue
         if op.kind not in ("gemm", "attention") and _ew_kind(op.kind) is None:
             rest.append(op)
             continue
@@ -603,6 +620,13 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
         t = np.maximum(t - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
         lat += t * op.repeat
         en += (P["energy.static"] * t + e_dyn) * op.repeat
+    for op in fused_rest:  # compute-only, at the (possibly varied) peak of its format
+        c0 = _fused(op, base, compute_fallback, P)
+        fmt = c0.details.get("compute_fmt") or roofline.compute_format_for(op, base, compute_fallback)[0]
+        c = (base.peak_flops[fmt] / peaks[fmt] if fmt in peaks else 1.0) / clock
+        t = c0.latency_s * c
+        lat += t * op.repeat
+        en += P["energy.static"] * t * op.repeat
     if rest:  # kinds the analytical model answers with the roofline
         r = roofline.evaluate_tables(roofline.op_table(rest, base, compute_fallback),
                                      roofline.hw_table_variants(base, {k: v for k, v in overrides.items()

@@ -250,3 +250,25 @@ def test_evaluate_variants_equals_per_variant_estimates():
     assert 1.0 < d[0] / d[1] < 2.0
     with pytest.raises(KeyError, match="analytical model varies"):
         gpu.evaluate_variants(tr.ops, hw, {"accelerator.rows": np.array([128.0])})
+
+
+def test_fused_recipe_work_costs_flops_not_a_kernel():
+    import cosim
+    from hwmodels import gpu
+    from hwmodels.spec import load_hw
+
+    hw = load_hw("h100_sxm")
+    tr = cosim.build_trace("llama3_8b", "decode", 1, 32768, recipe="kivi2")
+    fused = [o for o in tr.ops if o.dims.get("fused")]
+    assert fused
+    for op in fused:
+        c = gpu.estimate(op, hw)
+        assert c.details["kernels"] == 0 and c.bytes_by_level["hbm"] == 0.0
+        from hwmodels import roofline
+        # its arithmetic at the unit's peak: FLOPs / peak, no launch floor
+        assert c.latency_s == pytest.approx(roofline.estimate(op, hw).details["t_compute_s"])
+    # vectorised path agrees with per-op estimates on a recipe trace
+    import numpy as np
+    r = gpu.evaluate_variants(tr.ops, hw, {"memory.hbm.bandwidth": np.array([3.35e12])})
+    costs, _ = gpu.estimate_trace(tr.ops, hw)
+    assert r["total_latency_s"][0] == pytest.approx(sum(c.latency_s * o.repeat for c, o in zip(costs, tr.ops)), rel=1e-12)
