@@ -622,7 +622,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
         en += (P["energy.static"] * t + e_dyn) * op.repeat
     for op in fused_rest:  # compute-only, at the (possibly varied) peak of its format
         c0 = _fused(op, base, compute_fallback, P)
-        fmt = c0.details.get("compute_fmt") or roofline.compute_format_for(op, base, compute_fallback)[0]
+        fmt = roofline.compute_format_for(op, base, compute_fallback)[0]
         c = (base.peak_flops[fmt] / peaks[fmt] if fmt in peaks else 1.0) / clock
         t = c0.latency_s * c
         lat += t * op.repeat
