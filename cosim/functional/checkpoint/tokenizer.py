@@ -40,7 +40,11 @@ def tokenizer_from_gguf(fields: dict, source: str):
                               f"{sorted(p for p in _DIGIT_SPLIT_PRE | _PLAIN_GPT2_PRE if p)}")
     vocab = {t: i for i, t in enumerate(tokens)}
     pairs = [tuple(m.split(" ", 1)) for m in merges]
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False))
+    try:
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False))
+    except Exception as e:  # the Rust side raises a bare Exception for inconsistent vocab/merges
+        raise CheckpointError(f"{source}: GGUF tokenizer vocabulary/merges are inconsistent ({str(e)[:160]})") \
+            from None
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     if pre in _DIGIT_SPLIT_PRE:
         tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
