@@ -272,11 +272,12 @@ def _override_kind(key: str):
 
 # ---------------------------------------------------------------------------- running
 
-def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True):
+def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True, interactive: bool = False):
     """Run the experiment: trace -> performance model -> Report, plus the functional
     accuracy check when the experiment asks for one. Writes report.{csv,json,html}
-    when `out_dir` is given."""
+    when `out_dir` is given (and report_interactive.html with `interactive`)."""
     import cosim
+    from cosim.humanize import display_source
     from cosim.layer_accuracy import trace_accuracy
 
     if not isinstance(exp, Experiment):
@@ -293,7 +294,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     rep.meta["experiment"] = {"name": cfg["name"], "source": exp.source}
     rep.meta["area_mm2"] = area
     rep.meta["provenance"] = {
-        "latency_s": f"{cfg['level']} model on {hw.name} ({hw.source or 'inline'}); per-op provenance column",
+        "latency_s": f"{cfg['level']} model on {hw.name} ({display_source(hw.source)}); per-op provenance column",
         "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
                      if cfg["level"] == "roofline" else
                      f"the {cfg['level']} model's energy (per-op provenance column; falls back to the roofline's "
@@ -314,7 +315,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         rep.meta["provenance"]["sqnr_db"] = res.provenance
     if out_dir is not None:
         from cosim.html_report import write_report
-        write_report(rep, hw, out_dir)
+        write_report(rep, hw, out_dir, interactive=interactive)
     return rep
 
 

@@ -83,7 +83,7 @@ def test_report_files_and_html_plots(tmp_path):
     assert doc["totals"]["model"] == "llama3_8b" and doc["accuracy"]["sample"]["rows"] == 32
     assert "sqnr_db" in doc["provenance"] and "latency_s" in doc["provenance"]
     html = (tmp_path / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3  # roofline, breakdown, accuracy by layer
+    assert html.count("data:image/png;base64,") == 4  # roofline, breakdown, footprint, accuracy by layer
     assert "sqnr_db" in (tmp_path / "report.csv").read_text().splitlines()[0]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from cosim.humanize import si  # noqa: F401  (one formatter for the CLI and the reports)
 
 
 def add_workload_args(p) -> None:
@@ -18,15 +18,3 @@ def add_workload_args(p) -> None:
     p.add_argument("--attention", choices=("fused", "unfused"), default="fused")
     p.add_argument("--compute-fallback", action="store_true",
                    help="run ops whose format the hardware lacks at the next wider format's peak (reported)")
-
-
-def si(x: float, unit: str = "", digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if x == 0:
-        return f"0 {unit}".strip()
-    prefixes = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")]
-    for scale, p in prefixes:
-        if abs(x) >= scale:
-            return f"{x / scale:.{digits}g} {p}{unit}".strip()
-    return f"{x:.{digits}g} {unit}".strip()
