@@ -264,7 +264,7 @@ def si_override(key: str, value, source: str = "<experiment>"):
 
 def _override_kind(key: str):
     try:
-        from hwmodels.spec import _override_kind as kind_of  # the loader's own table
+        from hwmodels.spec import override_kind as kind_of  # the loader's own table
         return kind_of(key.split("."))
     except (ImportError, KeyError, IndexError):
         return None

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-__all__ = ["si", "seconds", "nbytes", "flops", "flops_per_s", "joules", "percent", "quantity",
+__all__ = ["PREFIXES", "si", "seconds", "nbytes", "flops", "flops_per_s", "joules", "percent", "quantity",
            "format_name", "formats_line", "display_source"]
 
-_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""),
+PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""),
              (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"))
 
 
@@ -25,7 +25,7 @@ def si(x, unit: str = "", digits: int = 3) -> str:
         return f"{'-' if x < 0 else ''}inf {unit}".strip()
     if x == 0:
         return f"0 {unit}".strip()
-    for scale, p in _PREFIXES:
+    for scale, p in PREFIXES:
         if abs(x) >= scale * 0.9995:  # 999.96 ms prints as "1 s", not "1e+03 ms"
             return f"{x / scale:.{digits}g} {p}{unit}".strip()
     return f"{x:.{digits}g} {unit}".strip()

@@ -269,6 +269,9 @@ def _override_kind(parts: list) -> str | None:
     return None
 
 
+override_kind = _override_kind  # public name for callers outside this module (sweep plot ticks)
+
+
 def _apply_overrides(doc: dict, overrides, src: str) -> None:
     if not isinstance(overrides, Mapping):
         raise HardwareError(_msg(src, "overrides", type(overrides).__name__,
