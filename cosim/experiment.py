@@ -35,10 +35,9 @@ import copy
 import difflib
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-from workloads.io import InputError, fail, load_yaml_file
+from workloads.io import InputError, bundled_names, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["Experiment", "load_experiment", "experiment_from_dict", "run_experiment",
            "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS", "ACCURACY_DEFAULTS"]
@@ -69,31 +68,17 @@ class Experiment:
 
 # ---------------------------------------------------------------------------- loading
 
-def _bundled_dir():
-    return resources.files("configs") / "experiments"
-
-
 def list_experiments() -> list[str]:
-    return sorted(p.name[:-5] for p in _bundled_dir().iterdir() if p.name.endswith(".yaml"))
+    return bundled_names("experiments")
 
 
 def experiment_path(name_or_path) -> Path:
     """A bare name (``quickstart``) is a bundled file (package configs.experiments); a
     path is the user's own."""
-    text = str(name_or_path)
-    if "/" in text or text.endswith((".yaml", ".yml")) or Path(text).exists():
-        p = Path(text).expanduser()
-        if not p.is_file():
-            raise InputError(f"{p}: no such experiment file")
-        return p
-    names = list_experiments()
-    if text not in names:
-        close = difflib.get_close_matches(text, names, n=3)
-        raise InputError(f"experiment: got {text!r}; expected a bundled experiment name "
-                         f"({', '.join(names)})" + (f" (did you mean {close[0]!r}?)" if close else "")
-                         + " or a path to a .yaml file")
-    with resources.as_file(_bundled_dir() / f"{text}.yaml") as p:
-        return Path(p)
+    p = resolve_bundled("experiments", name_or_path, "experiment")
+    if not p.is_file():
+        raise InputError(f"{p}: no such experiment file")
+    return p
 
 
 def load_experiment(name_or_path) -> Experiment:

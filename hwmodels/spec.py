@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import importlib.resources
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from hwmodels.units import BASE_UNIT, format_quantity, parse_quantity
 from workloads.formats import FormatError, get_format, list_formats
-from workloads.io import InputError, load_yaml_file
+from workloads.io import InputError, bundled_dir, bundled_names, load_yaml_file, resolve_bundled
 
 __all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError",
            "load_hw", "list_hw", "hw_path"]
@@ -144,18 +143,9 @@ def _hint(word: str, choices) -> str:
 
 # ---------------------------------------------------------------------------- resolving names
 
-def _bundled_dir():
-    return importlib.resources.files("configs.hw")
-
-
 def list_hw() -> list[str]:
     """Names of the bundled hardware files (configs/hw/*.yaml)."""
-    return sorted(p.name[:-5] for p in _bundled_dir().iterdir()
-                  if p.name.endswith(".yaml") and p.is_file())
-
-
-def _looks_like_path(text: str) -> bool:
-    return "/" in text or os.sep in text or text.endswith((".yaml", ".yml"))
+    return bundled_names("hw")
 
 
 def hw_path(name_or_path) -> Path:
@@ -165,18 +155,7 @@ def hw_path(name_or_path) -> Path:
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise HardwareError(_msg("hw", "", name_or_path,
                                  "a bundled hardware name (see list_hw()) or a path to a .yaml file"))
-    text = name_or_path.strip()
-    if _looks_like_path(text):
-        return Path(text).expanduser()
-    names = list_hw()
-    if text not in names:
-        close = difflib.get_close_matches(text, names, n=4, cutoff=0.4)
-        hint = f"; close matches: {', '.join(close)}" if close else ""
-        raise HardwareError(_msg("hw", "name", text,
-                                 f"a bundled hardware name{hint}; bundled: {', '.join(names)}; "
-                                 f"or a path to your own .yaml file"))
-    with importlib.resources.as_file(_bundled_dir() / f"{text}.yaml") as p:
-        return Path(p)
+    return resolve_bundled("hw", name_or_path, "hardware", HardwareError)
 
 
 # ---------------------------------------------------------------------------- reading (cached)
@@ -225,6 +204,21 @@ def _read(path: Path, what: str):
     return copy.deepcopy(doc)
 
 
+def _calibration_path(path: Path, cal: str, src: str) -> tuple[Path, str]:
+    """The calibration file named relative to the hardware file; when a bundled hardware
+    file was copied elsewhere without its calibration/ folder, the bundled calibration of
+    that name — with a note that travels into every op's provenance (never silent)."""
+    cpath = (path.parent / cal).resolve()
+    if cpath.is_file():
+        return cpath, ""
+    bundled = bundled_dir("hw") / "calibration" / Path(cal).name
+    if bundled.is_file():
+        return Path(str(bundled)), f"bundled calibration/{Path(cal).name} ({cal!r} is not beside {path.name})"
+    raise HardwareError(_msg(src, "calibration", cal,
+                             f"an existing YAML file relative to {path.parent} (no file {cpath}) or the name "
+                             f"of a bundled calibration ({', '.join(p.name for p in (bundled_dir('hw') / 'calibration').iterdir() if p.name.endswith('.yaml'))})"))
+
+
 def _merge_calibration(doc: dict, path: Path, src: str) -> None:
     cal = doc.get("calibration")
     if cal is None:
@@ -232,14 +226,13 @@ def _merge_calibration(doc: dict, path: Path, src: str) -> None:
     if not isinstance(cal, str) or not cal.strip():
         raise HardwareError(_msg(src, "calibration", cal,
                                  "a path (text) to a YAML file, relative to this hardware file"))
-    cpath = (path.parent / cal.strip()).resolve()
-    if not cpath.is_file():
-        raise HardwareError(_msg(src, "calibration", cal,
-                                 f"an existing YAML file relative to {path.parent} (no file {cpath})"))
+    cpath, note = _calibration_path(path, cal.strip(), src)
     cdoc = _read(cpath, "calibration")
     if not isinstance(cdoc, dict):
         raise HardwareError(_msg(str(cpath), "", type(cdoc).__name__,
                                  "a YAML mapping of analytical-model parameters"))
+    if note and isinstance(cdoc.get("provenance"), dict):
+        cdoc = {**cdoc, "provenance": {**cdoc["provenance"], "note": note}}
     inline = doc.get("analytical")
     if inline is None:
         inline = {}

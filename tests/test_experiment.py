@@ -37,6 +37,7 @@ def test_quickstart_is_bundled_and_valid():
     assert (c["model"], c["hw"]["name"], c["weights"], c["phase"], c["level"]) == \
         ("llama3_8b", "h100_sxm", "mxfp4", "decode", "roofline")
     assert c["accuracy"]["source"] == "synthetic"
+    assert (c["batch"], c["seq"]) == (8, 4096)  # README: "Llama-3-8B decode at 4K context", batch 8
 
 
 def test_run_without_accuracy_is_exactly_simulate():

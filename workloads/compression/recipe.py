@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from workloads.io import InputError, load_yaml_file
+from workloads.io import InputError, bundled_names, load_yaml_file, resolve_bundled
 from workloads.io import require as _require
 
 __all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_recipe",
@@ -116,12 +115,8 @@ class Recipe:
         return record_effects(out, self, before)
 
 
-def _bundled_dir():
-    return resources.files("configs") / "recipes"
-
-
 def list_recipes() -> list[str]:
-    return sorted(p.name[:-5] for p in _bundled_dir().iterdir() if p.name.endswith(".yaml"))
+    return bundled_names("recipes")
 
 
 def load_recipe(spec: "str | Path | Recipe") -> Recipe:
@@ -182,17 +177,10 @@ def _load_part(text: str) -> Recipe:
 def _load_one(text: str) -> Recipe:
     path = Path(text)
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
-        data = load_yaml_file(path, what="recipe")
-        return recipe_from_dict(data, str(path))
-    bundled = _bundled_dir() / f"{text}.yaml"
-    if not bundled.is_file():
-        close = difflib.get_close_matches(text, list_recipes(), n=4, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise RecipeError(f"unknown recipe {text!r}: not a bundled recipe ({', '.join(list_recipes())}) "
-                          f"nor an existing .yaml path{hint}")
-    with resources.as_file(bundled) as p:
-        data = load_yaml_file(p, what="recipe")
-        return recipe_from_dict(data, str(p))
+        path = path if path.exists() else resolve_bundled("recipes", path, "recipe", RecipeError)
+        return recipe_from_dict(load_yaml_file(path, what="recipe"), str(path))
+    path = resolve_bundled("recipes", text, "recipe", RecipeError)
+    return recipe_from_dict(load_yaml_file(path, what="recipe"), str(path))
 
 
 def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
