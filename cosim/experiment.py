@@ -37,12 +37,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwmodels.level_registry import LEVELS  # noqa: F401  (one list of levels; re-exported)
 from workloads.io import InputError, bundled_names, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["Experiment", "load_experiment", "experiment_from_dict", "run_experiment",
            "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS", "ACCURACY_DEFAULTS"]
 
-LEVELS = ("roofline", "analytical", "cycle")
 PHASES = ("prefill", "decode")
 
 DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, "seq": 2048,
@@ -261,18 +261,20 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     """Run the experiment: trace -> performance model -> Report, plus the functional
     accuracy check when the experiment asks for one. Writes report.{csv,json,html}
     when `out_dir` is given (and report_interactive.html with `interactive`)."""
-    import cosim
     from cosim.humanize import display_source
     from cosim.layer_accuracy import trace_accuracy
+    from cosim.simulate import simulate
+    from hwmodels.spec import load_hw
+    from workloads.builder import build_trace
 
     if not isinstance(exp, Experiment):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
     cfg = exp.config
-    hw = cosim.load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
-    trace = cosim.build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
-                              weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
-                              attention=cfg["attention"])
-    rep = cosim.simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+    hw = load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
+    trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
+                        weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
+                        attention=cfg["attention"])
+    rep = simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
     area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
     for r in rep.rows:
         r["provenance"] = f"{cfg['level']}:{r['provenance']}"
@@ -305,25 +307,13 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
 
 
 def hardware_area_mm2(trace, hw, level: str, compute_fallback: bool = False):
-    """Silicon area (mm^2) where the model at this level has an area model: the cycle
-    level's `area_breakdown(hw)["total"]` (hwmodels.cycle), else an `area_mm2` the model
-    puts in OpCost.details; None otherwise (GPUs at roofline/analytical level)."""
+    """Silicon area (mm^2) where the level has an area model — the cycle level's
+    `area_breakdown(hw)["total"]` (hwmodels.cycle) on hardware it applies to; None
+    otherwise (GPUs at roofline/analytical level). `trace` and `compute_fallback` are
+    kept for callers; the area does not depend on them."""
     if level != "cycle":
         return None
-    from importlib import import_module
-    try:
-        cycle = import_module("hwmodels.cycle")
-    except ModuleNotFoundError:
+    from hwmodels.cycle import applicable, area_breakdown
+    if not applicable(hw)[0]:
         return None
-    ok, _ = cycle.applicable(hw) if hasattr(cycle, "applicable") else (True, "")
-    if not ok:
-        return None
-    if hasattr(cycle, "area_breakdown"):
-        return float(cycle.area_breakdown(hw)["total"])
-    from hwmodels.estimate import estimate_ops
-    op = next((o for o in trace.ops if o.kind == "gemm"), None)
-    if op is None:
-        return None
-    costs, _ = estimate_ops([op], hw, level, compute_fallback)
-    d = costs[0].details or {}
-    return float(d["area_mm2"]) if d.get("area_mm2") is not None else None
+    return float(area_breakdown(hw)["total"])

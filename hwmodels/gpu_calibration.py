@@ -12,7 +12,7 @@ hardware YAML, plus the provenance of the fit:
 
 from __future__ import annotations
 
-from hwmodels.gpu import PARAMS, GpuParams
+from hwmodels.gpu_params import PARAMS, GpuParams
 from hwmodels.spec import HardwareError
 from hwmodels.units import parse_quantity
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hwmodels.units import BASE_UNIT, format_quantity, parse_quantity
 from workloads.formats import FormatError, get_format, list_formats
-from workloads.io import InputError, bundled_dir, bundled_names, load_yaml_file, resolve_bundled
+from workloads.io import InputError, bundled_dir, bundled_names, load_yaml_file, looks_like_path, resolve_bundled
 
 __all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError",
            "load_hw", "list_hw", "hw_path"]
@@ -146,6 +146,10 @@ def _hint(word: str, choices) -> str:
 def list_hw() -> list[str]:
     """Names of the bundled hardware files (configs/hw/*.yaml)."""
     return bundled_names("hw")
+
+
+def _looks_like_path(text: str) -> bool:
+    return looks_like_path(text)
 
 
 def hw_path(name_or_path) -> Path:

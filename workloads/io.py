@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["InputError", "require", "fail", "load_yaml_file", "MAX_INPUT_FILE_BYTES", "bundled_dir",
-           "bundled_names", "resolve_bundled"]
+           "bundled_names", "looks_like_path", "resolve_bundled"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
 MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024

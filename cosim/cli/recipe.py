@@ -37,7 +37,7 @@ def run(args) -> int:
         print(f"{part.name}: method {part.method} ({params})\n    {part.citation}")
     base = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq)
     comp = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq, recipe=recipe)
-    from workloads.compression.effects import compare_traces
+    from cosim.compare import compare_traces
     print(f"\n{model.name}, {args.phase}, batch {args.batch}, seq {args.seq}")
     width = max(14, len(recipe.name) + 2)
     print(f"{'':<24}{'baseline':>12}{recipe.name:>{width}}{'ratio':>9}")

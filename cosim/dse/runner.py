@@ -20,7 +20,7 @@ __all__ = ["run_sweep", "plan", "make_tasks", "results_frame", "write_outputs"]
 
 
 def _version() -> str:
-    from cosim import __version__
+    from cosim.version import __version__
     return __version__
 
 

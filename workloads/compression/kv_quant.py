@@ -19,7 +19,7 @@ from typing import Callable
 
 from workloads.compression.common import (VECTOR_FMT, attention_ops, byte_tensor, codes_tensor, fused_op, insert_after,
                                           kv_state, kv_write_parts, replace_op, rewrite)
-from workloads.compression.recipe import Param, bits, fraction, register_method
+from workloads.compression.registry import Param, bits, fraction, register_method
 from workloads.formats import FormatError, get_format
 from workloads.ops import Op, TensorSpec
 

@@ -19,7 +19,7 @@ import math
 
 from workloads.compression.common import (byte_tensor, fused_op, gemm_k_axis, gemm_weight_ops, replace_op,
                                           resident_bytes, rewrite, weight_codes, weight_inputs)
-from workloads.compression.recipe import Param, bits, fraction, register_method
+from workloads.compression.registry import Param, bits, fraction, register_method
 from workloads.formats import FormatError, get_format
 from workloads.ops import Op, TensorSpec
 
