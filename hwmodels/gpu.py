@@ -49,6 +49,7 @@ itself returns the roofline cost with provenance "fallback:uncalibrated".
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -331,6 +332,72 @@ def _fused(op, hw, compute_fallback, P):
                   notes=tuple(c.notes), details={"fused": True, "kernels": 0, "isolated_s": t})
 
 
+@dataclass
+class _Terms:
+    """One op's isolated time and what it is made of, before the in-workload corrections."""
+    t: float  # seconds, launched alone in a short burst (what the microbenchmarks time)
+    det: dict
+    bound: str
+    peak: float  # FLOP/s the utilisation is measured against
+    flop_class: str | None  # energy.per_flop.<class> that prices its FLOPs
+    stream_bytes: float  # HBM bytes priced at energy.per_byte
+    kv_bytes: float = 0.0  # KV bytes streamed by decode attention (energy.per_kv_byte)
+
+
+def _gemm_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool, notes: list) -> _Terms:
+    fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
+    gf = _gemm_fmt(fmt)
+    if gf != fmt:
+        notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency")
+    d = op.dims
+    b = int(d.get("b", 1))
+    e_in = (sum(t.nbytes for t in op.inputs)) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
+    e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
+    t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
+    det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": int(det["tile"][0][2]),
+           "split_k": int(det["tile"][0][3]), "t_compute_s": float(det["t_compute"][0]),
+           "t_memory_s": float(det["t_memory"][0])}
+    if note:
+        notes.append(f"{op.name}: {note}")
+    bound = "compute" if det["t_compute_s"] >= det["t_memory_s"] else "hbm"
+    return _Terms(float(t[0]), det, bound, peak, gf, op.bytes)
+
+
+def _attention_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool, notes: list) -> _Terms:
+    fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
+    d = op.dims
+    dv = int(d.get("v_head_dim", d["head_dim"]))
+    if note:
+        notes.append(f"{op.name}: {note}")
+    if _is_decode(op):
+        kc = op.inputs[1]
+        e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
+        t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
+                                       int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
+                                       e_kv, details=True)
+        return _Terms(t, det, "hbm", peak, "attention", max(0.0, op.bytes - det["kv_bytes"]), det["kv_bytes"])
+    window = int(d.get("window", 0) or 0)
+    if window:
+        notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
+    t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
+                                    int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True)
+    if window:
+        full = attended_pairs({**d, "window": 0})
+        t = P["attn.floor"] + (t - P["attn.floor"]) * attended_pairs(d) / max(full, 1.0)
+    return _Terms(t, det, "compute", peak, "attention", op.bytes)
+
+
+def _elementwise_terms(op: Op, hw: HardwareSpec, P: GpuParams, k: str, notes: list) -> _Terms:
+    if k != op.kind:
+        notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
+    hbm = op.bytes
+    tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
+    cols = float(op.dims.get("cols", 0))
+    t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
+    bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
+    return _Terms(t, {}, bound, hw.peak_flops.get("fp32", 0.0), None, P[f"ew.{k}.mult"] * hbm)
+
+
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:
     """Cost of one instance of `op`; `params` overrides the spec's calibration (the fitter
     evaluates trial parameters through this same code path)."""
@@ -339,58 +406,11 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
         return _uncalibrated(op, hw, compute_fallback)
     if op.dims.get("fused"):
         return _fused(op, hw, compute_fallback, P)
-    notes = []
-    det = {}
-    flops = op.flops
-    hbm = op.bytes
-    flop_class = None
-    stream_bytes, kv_bytes = hbm, 0.0
+    notes: list = []
     if op.kind == "gemm":
-        fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
-        gf = _gemm_fmt(fmt)
-        if gf != fmt:
-            notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency")
-        d = op.dims
-        b = int(d.get("b", 1))
-        e_in = (sum(t.nbytes for t in op.inputs)) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
-        e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
-        t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
-        t = float(t[0])
-        det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": int(det["tile"][0][2]),
-               "split_k": int(det["tile"][0][3]), "t_compute_s": float(det["t_compute"][0]),
-               "t_memory_s": float(det["t_memory"][0])}
-        bound = "compute" if det["t_compute_s"] >= det["t_memory_s"] else "hbm"
-        peak_used = peak
-        flop_class = gf
-        if note:
-            notes.append(f"{op.name}: {note}")
+        terms = _gemm_terms(op, hw, P, compute_fallback, notes)
     elif op.kind == "attention":
-        fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
-        d = op.dims
-        dv = int(d.get("v_head_dim", d["head_dim"]))
-        if _is_decode(op):
-            kc = op.inputs[1]
-            e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
-            t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
-                                           int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
-                                           e_kv, details=True)
-            bound = "hbm"
-            kv_bytes = det["kv_bytes"]
-            stream_bytes = max(0.0, hbm - kv_bytes)
-        else:
-            window = int(d.get("window", 0) or 0)
-            if window:
-                notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
-            t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
-                                            int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True)
-            if window:
-                full = attended_pairs({**d, "window": 0})
-                t = P["attn.floor"] + (t - P["attn.floor"]) * attended_pairs(d) / max(full, 1.0)
-            bound = "compute"
-        peak_used = peak
-        flop_class = "attention"
-        if note:
-            notes.append(f"{op.name}: {note}")
+        terms = _attention_terms(op, hw, P, compute_fallback, notes)
     else:
         k = _ew_kind(op.kind)
         if k is None:
@@ -398,37 +418,34 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
             c = roofline.estimate(op, hw, compute_fallback)
             return OpCost(**{**c.__dict__, "provenance": f"fallback:roofline (no analytical model for {op.kind})",
                              "notes": tuple(c.notes) + (f"{op.name}: kind {op.kind} has no analytical model; roofline used",)})
-        if k != op.kind:
-            notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
-        tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
-        cols = float(op.dims.get("cols", 0))
-        t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
-        bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
-        peak_used = hw.peak_flops.get("fp32", 0.0)
-        stream_bytes = P[f"ew.{k}.mult"] * hbm
+        terms = _elementwise_terms(op, hw, P, k, notes)
+    return _in_workload(op, hw, P, terms, notes)
+
+
+def _in_workload(op: Op, hw: HardwareSpec, P: GpuParams, x: _Terms, notes: list) -> OpCost:
+    """`x.t` is the op launched alone in a short burst (what the microbenchmarks time: ~0.1 s
+    of repeats, clocks at boost). Inside a workload two things change:
+    1. the board's power limit: an op whose dynamic energy over its time would push the
+       power above the cap runs at lower clocks until it does not (big GEMMs, long prefills);
+    2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
+       predecessor."""
+    flops, det, bound = op.flops, x.det, x.bound
     kernels = kernels_of(op, P)
-    # `t` is the op launched alone in a short burst (what the microbenchmarks time: ~0.1 s of
-    # repeats, clocks at boost). Inside a workload two things change:
-    # 1. the board's power limit: an op whose dynamic energy over its time would push the
-    #    power above the cap runs at lower clocks until it does not (big GEMMs, long prefills);
-    # 2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
-    #    predecessor.
-    isolated = t
-    e_dyn = energy_j(P, 0.0, flops, flop_class, stream_bytes, kv_bytes)
-    t_cap = power_limited_time(P, t, e_dyn)
-    if t_cap > t:
+    e_dyn = energy_j(P, 0.0, flops, x.flop_class, x.stream_bytes, x.kv_bytes)
+    t_cap = power_limited_time(P, x.t, e_dyn)
+    if t_cap > x.t:
         det["power_limited"] = True
         bound = "power"
     t = max(t_cap - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
-    energy = energy_j(P, t, flops, flop_class, stream_bytes, kv_bytes)
-    util = flops / t / peak_used if (peak_used and t > 0) else 0.0
-    det.update({"kernels": kernels, "isolated_s": isolated, "power_capped_s": t_cap})
-    parts = {"static": P["energy.static"] * t, "hbm": P["energy.per_byte"] * stream_bytes,
-             "kv_stream": P["energy.per_kv_byte"] * kv_bytes}
-    if flop_class and flops:
-        parts[f"flops_{flop_class}"] = P[f"energy.per_flop.{flop_class}"] * flops
+    energy = energy_j(P, t, flops, x.flop_class, x.stream_bytes, x.kv_bytes)
+    util = flops / t / x.peak if (x.peak and t > 0) else 0.0
+    det.update({"kernels": kernels, "isolated_s": x.t, "power_capped_s": t_cap})
+    parts = {"static": P["energy.static"] * t, "hbm": P["energy.per_byte"] * x.stream_bytes,
+             "kv_stream": P["energy.per_kv_byte"] * x.kv_bytes}
+    if x.flop_class and flops:
+        parts[f"flops_{x.flop_class}"] = P[f"energy.per_flop.{x.flop_class}"] * flops
     return OpCost(latency_s=t, energy_j=energy, bound=bound, utilization=util, flops=flops,
-                  bytes_by_level={hw.memory[0].name: hbm}, energy_breakdown=parts,
+                  bytes_by_level={hw.memory[0].name: op.bytes}, energy_breakdown=parts,
                   provenance=P.provenance, notes=tuple(notes), details=det)
 
 

@@ -407,11 +407,8 @@ class _Checker:
                 self.err(f"{prefix}{k}", k, f"one of {', '.join(allowed)}" + _hint(k, allowed))
 
 
-def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
-    c = _Checker(src)
-    if not isinstance(doc, dict):
-        raise HardwareError(_msg(src, "", type(doc).__name__ if doc is not None else "an empty file",
-                                 "a YAML mapping with keys " + ", ".join(_REQUIRED)))
+def _check_top(c: "_Checker", doc: dict):
+    """Top-level keys: known and required ones, name, kind, description, clock."""
     for k in doc:
         if k not in _TOP_KEYS:
             c.err(str(k), k, f"a known top-level key ({', '.join(_TOP_KEYS)})" + _hint(k, _TOP_KEYS))
@@ -432,19 +429,28 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
     if desc is not None and not isinstance(desc, str):
         c.err("description", desc, "text")
     clock = c.qty(doc["clock"], "frequency", "clock") if doc.get("clock") is not None else None
+    return name, kind, desc, clock
 
-    # compute: registered format names -> dense peaks; keys are stored under canonical names.
+
+def _format_keyed(c: "_Checker", mapping: dict, prefix: str):
+    """(canonical format, key, value, field) for each entry of a mapping keyed by number-format
+    names (compute peaks, energy per FLOP); a name the registry does not know is an error."""
+    for key, value in mapping.items():
+        fld = f"{prefix}.{key}"
+        try:
+            yield get_format(str(key)).name, key, value, fld
+        except FormatError as e:
+            c.err(fld, key, f"a registered number-format name ({e})")
+
+
+def _check_compute(c: "_Checker", doc: dict):
+    """compute: registered format names -> dense peaks, stored under canonical names (and
+    their aliases). Returns (peaks, the raw mapping)."""
     peaks: dict = {}
     compute = c.mapping(doc.get("compute"), "compute", "a mapping of format name -> dense peak")
     if doc.get("compute") is not None and isinstance(doc.get("compute"), dict) and not compute:
         c.err("compute", compute, "at least one format with its dense peak, e.g. {bf16: 989.4 TFLOP/s}")
-    for key, value in compute.items():
-        fld = f"compute.{key}"
-        try:
-            fmt = get_format(str(key)).name
-        except FormatError as e:
-            c.err(fld, key, f"a registered number-format name ({e})")
-            continue
+    for fmt, key, value, fld in _format_keyed(c, compute, "compute"):
         v = c.qty(value, "flops", fld)
         if fmt in peaks:
             c.err(fld, key, f"each format once (it repeats {fmt!r})")
@@ -455,8 +461,11 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
             if alias in peaks and peaks[alias] != v:
                 c.err(f"compute.{alias}", alias, f"the same peak as its alias {fmt!r} ({v:.6g} FLOP/s)")
             peaks.setdefault(alias, v)
+    return peaks, compute
 
-    # memory: outermost first.
+
+def _check_memory(c: "_Checker", doc: dict) -> list:
+    """memory: a list of levels, outermost first."""
     memory = []
     levels = doc.get("memory")
     if levels is not None and (not isinstance(levels, list) or not levels):
@@ -493,8 +502,12 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
                                       bandwidth_Bps=vals["bandwidth"],
                                       energy_per_byte_j=vals["energy"], latency_s=vals["latency"],
                                       instances=inst))
+    return memory
 
-    # power and energy
+
+def _check_energy(c: "_Checker", doc: dict, peaks: dict, compute: dict, memory: list):
+    """power.tdp, energy.static_power and energy.per_flop, with the physics checks that
+    catch unit slips (nothing may draw more than the TDP at peak)."""
     power = c.mapping(doc.get("power"), "power", "a mapping such as {tdp: 700 W}")
     c.known_keys(power, _POWER_FIELDS, "power.")
     tdp = c.qty(power["tdp"], "power", "power.tdp") if power.get("tdp") is not None else None
@@ -505,14 +518,9 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
     if static is not None and tdp is not None and static > tdp:
         c.err("energy.static_power", energy["static_power"], f"at most the TDP ({tdp:g} W)")
     per_flop: dict = {}
-    for key, value in c.mapping(energy.get("per_flop"), "energy.per_flop",
-                                "a mapping of format name -> energy per FLOP").items():
-        fld = f"energy.per_flop.{key}"
-        try:
-            fmt = get_format(str(key)).name
-        except FormatError as e:
-            c.err(fld, key, f"a registered number-format name ({e})")
-            continue
+    for fmt, key, value, fld in _format_keyed(c, c.mapping(energy.get("per_flop"), "energy.per_flop",
+                                                           "a mapping of format name -> energy per FLOP"),
+                                              "energy.per_flop"):
         if fmt not in peaks and compute:
             c.err(fld, key, f"a format listed under compute ({', '.join(compute)})")
             continue
@@ -533,14 +541,26 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
                 c.err(f"memory.{lv.name}.energy", lv.energy_per_byte_j,
                       f"at most TDP/bandwidth = {tdp / lv.bandwidth_Bps:.3g} J/B (streaming at full "
                       f"bandwidth would draw {lv.energy_per_byte_j * lv.bandwidth_Bps:.0f} W)")
+    return tdp, static, per_flop
 
+
+def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
+    """Validate a hardware mapping, collecting every problem (file, field, value,
+    expectation) before raising one error that lists them all."""
+    c = _Checker(src)
+    if not isinstance(doc, dict):
+        raise HardwareError(_msg(src, "", type(doc).__name__ if doc is not None else "an empty file",
+                                 "a YAML mapping with keys " + ", ".join(_REQUIRED)))
+    name, kind, desc, clock = _check_top(c, doc)
+    peaks, compute = _check_compute(c, doc)
+    memory = _check_memory(c, doc)
+    tdp, static, per_flop = _check_energy(c, doc, peaks, compute, memory)
     links = {}
     for key, value in c.mapping(doc.get("interconnect"), "interconnect",
                                 "a mapping of link name -> per-direction bandwidth").items():
         v = c.qty(value, "bandwidth", f"interconnect.{key}")
         if v is not None:
             links[str(key)] = v
-
     sections = {}
     for sec in _RAW_SECTIONS:
         if doc.get(sec) is not None:
