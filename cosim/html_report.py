@@ -144,7 +144,13 @@ def _summary(rep) -> list[tuple]:
         s.append(("area", f"{rep.meta['area_mm2']:.4g} mm²", False))
     acc = rep.meta.get("accuracy") or {}
     if acc.get("min_sqnr_db") is not None:
-        s.append(("worst op output SQNR", f"{acc['min_sqnr_db']:.2f} dB", False))
+        s.append(("worst op output SQNR (synthetic tensors)", f"{acc['min_sqnr_db']:.2f} dB", False))
+    ck = acc.get("checkpoint")
+    if ck:
+        s.append((f"perplexity on {ck['checkpoint']} (real checkpoint)",
+                  f"{ck['baseline_perplexity']:.4g} → {ck['perplexity']:.4g} (Δ {ck['perplexity_delta']:+.3g}), "
+                  f"KL {ck['kl']:.3g}, top-1 agreement {H.percent(ck['top1_agreement'])}"
+                  + (f" — proxy for {ck['proxy_for']}" if ck.get("proxy_for") else ""), False))
     return s
 
 
