@@ -144,3 +144,20 @@ def test_parallel_categorical_ticks_and_density_for_large_sweeps():
     ax = SP.parallel_plot(big, ["weights", "latency_s", "energy_j"], "latency_s", None, draw_only=True).axes[0]
     assert len(ax.images) == 2 and len(ax.lines) == 3  # one density image per gap; only the 3 axis lines
     assert f"density of {n:,} configurations" in ax.get_title()
+
+
+def test_report_page_footprint_per_device_and_units(h100):
+    import re
+    from cosim.html_report import render_html
+    rep = _report(h100)
+    rep.meta["footprint_by_device"] = {"gpu0": {"weights": 2.13e9, "kv_cache": 2.15e9, "activations": 4.8e6,
+                                                "capacity": 80e9},
+                                       "gpu1": {"weights": 2.13e9, "kv_cache": 2.15e9, "activations": 4.8e6,
+                                                "capacity": 80e9}}
+    page = render_html(rep, h100)
+    table = page[page.index('<table id="footprint">'):]
+    table = table[:table.index("</table>")]
+    assert re.findall(r"<tr><td>(gpu\d)</td>", table) == ["gpu0", "gpu1"]
+    assert "2.13 GB" in table and "4.8 MB" in table and "80 GB" in table
+    text = re.sub(r"<[^>]+>", " ", page.split("<script>")[0])  # what a reader sees (raw SI stays in data-v)
+    assert "2.5 ms" in text and "MXFP4 (4.25 bits)" in text and not re.search(r"\de[-+]\d", text)

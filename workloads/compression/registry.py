@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 __all__ = ["Param", "Method", "METHODS", "register_method", "positive", "non_negative", "fraction",
-           "open_fraction", "bits"]
+           "open_fraction", "bits", "registered_format"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,13 @@ def open_fraction(x) -> bool:
 
 def bits(x) -> bool:
     return 1 <= x <= 16
+
+
+def registered_format(name) -> bool:
+    """A number-format name the registry knows (workloads.formats)."""
+    from workloads.formats import FormatError, get_format
+    try:
+        get_format(name)
+    except FormatError:
+        return False
+    return True
