@@ -25,6 +25,8 @@ _METRIC_TEXT = {"latency_s": ("latency per forward pass", "s"), "energy_j": ("en
 _NO_PREFIX = ("dB", "mm²", "tokens/s")  # units shown as they are, never rescaled
 DENSITY_ABOVE = 2000  # lines drawn one by one up to this many points, a density image beyond
 _FRONT_LABELS = 12
+MAX_CELL_LABELS = 400  # heatmap cells that get their number printed (20 x 20)
+MAX_TICKS = 30  # tick labels per heatmap axis
 
 
 def axis_scale(values, unit: str) -> tuple[float, str]:
@@ -127,28 +129,29 @@ def heatmap_plot(df, ax_x: str, ax_y: str, metric: str, path: Path, title: str =
                  phase: str | None = None, draw_only: bool = False):
     """Metric over a 2-axis grid (the first value of any other varied field), ticks and
     cells in units ("2 TB/s", "12.3 ms")."""
+    import pandas as pd
+
     plt = pyplot()
     xs = sorted(dict.fromkeys(df[ax_x]), key=_sort_key)
     ys = sorted(dict.fromkeys(df[ax_y]), key=_sort_key)
+    first = df.drop_duplicates([ax_y, ax_x], keep="first")  # one vectorised lookup, not list.index per cell
     grid = np.full((len(ys), len(xs)), np.nan)
-    for vx, vy, m in zip(df[ax_x], df[ax_y], df[metric]):
-        i, j = ys.index(vy), xs.index(vx)
-        if np.isnan(grid[i, j]):
-            grid[i, j] = m
+    grid[pd.Index(ys).get_indexer(first[ax_y]), pd.Index(xs).get_indexer(first[ax_x])] = \
+        first[metric].astype(float).to_numpy()
     scale, label = metric_label(metric, grid[np.isfinite(grid)], goal, phase)
     fig, ax = plt.subplots(figsize=(7, 4.8), dpi=120)
-    im = ax.imshow(grid / scale, aspect="auto", origin="lower", cmap="viridis")
-    ax.set_xticks(range(len(xs)), [value_text(ax_x, v) for v in xs], rotation=30, fontsize=7)
-    ax.set_yticks(range(len(ys)), [value_text(ax_y, v) for v in ys], fontsize=7)
+    im = ax.imshow(grid / scale, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
+    for field, vals, set_ticks, kw in ((ax_x, xs, ax.set_xticks, {"rotation": 30}), (ax_y, ys, ax.set_yticks, {})):
+        idx = list(range(0, len(vals), max(1, -(-len(vals) // MAX_TICKS))))  # at most MAX_TICKS labels
+        set_ticks(idx, [value_text(field, vals[i]) for i in idx], fontsize=7, **kw)
     ax.set_xlabel(ax_x)
     ax.set_ylabel(ax_y)
     lo, hi = np.nanmin(grid / scale), np.nanmax(grid / scale)
-    for i in range(len(ys)):
-        for j in range(len(xs)):
-            if not np.isnan(grid[i, j]):
-                v = grid[i, j] / scale
-                dark = hi > lo and (v - lo) / (hi - lo) > 0.6  # viridis is light at the top: dark text there
-                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7, color="k" if dark else "w")
+    if grid.size <= MAX_CELL_LABELS:  # beyond ~20 x 20 per-cell numbers are unreadable
+        for i, j in zip(*np.nonzero(~np.isnan(grid))):
+            v = grid[i, j] / scale
+            dark = hi > lo and (v - lo) / (hi - lo) > 0.6  # viridis is light at the top: dark text there
+            ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7, color="k" if dark else "w")
     fig.colorbar(im, ax=ax, label=label)
     ax.set_title(title, fontsize=9)
     return fig if draw_only else _save(fig, path)
