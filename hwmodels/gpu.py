@@ -502,21 +502,9 @@ def _double_bw(P: GpuParams) -> GpuParams:
                      sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance)
 
 
-def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
-    """Totals of one trace over many variants of a calibrated GPU, vectorised:
-    {"total_latency_s": (V,), "total_energy_j": (V,)}, equal (to rounding) to calling
-    `estimate_trace` on each variant spec. Varies ``compute.<fmt>`` (peaks) and
-    ``clock`` (scales every peak), ``memory.<main level>.bandwidth`` (the fitted bandwidths
-    scale with it). Energies, capacities and inner-level bandwidths are calibrated or unused
-    by this model, and so do not move it — exactly as in `estimate`."""
-    from hwmodels import roofline
-
-    ops = list(ops)
-    P = params_for(base)
-    if P is None:  # uncalibrated: the roofline answers, as estimate() does
-        r = roofline.evaluate_tables(roofline.op_table(ops, base, compute_fallback),
-                                     roofline.hw_table_variants(base, overrides))
-        return r
+def _variant_scales(base: HardwareSpec, overrides: dict):
+    """(variants, bandwidth-time multiplier (V,), clock ratio (V,), {fmt: varied peak (V,)})
+    of the overrides the calibrated model responds to; the others are checked and skipped."""
     main = base.memory[0].name
     n = len(next(iter(overrides.values()))) if overrides else 1
     bw = np.full(n, base.main_memory.bandwidth_Bps)
@@ -532,12 +520,30 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
             peaks[parts[1]] = np.asarray(val, dtype=float)
         elif parts[0] == "memory" or parts[0] == "energy":
             # capacities, inner-level bandwidths and energies do not enter the calibrated
-            # model (as in estimate()); the roofline-answered kinds below still see them
+            # model (as in estimate()); the roofline-answered kinds still see them
             continue
         else:
             raise KeyError(f"override {key!r}: the analytical model varies clock, compute.<fmt>, "
                            f"memory.<level>.<field> and energy.* (not {key!r})")
-    b = base.main_memory.bandwidth_Bps / bw  # time multiplier of bandwidth-bound terms
+    return n, base.main_memory.bandwidth_Bps / bw, clock, peaks
+
+
+def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
+    """Totals of one trace over many variants of a calibrated GPU, vectorised:
+    {"total_latency_s": (V,), "total_energy_j": (V,)}, equal (to rounding) to calling
+    `estimate_trace` on each variant spec. Varies ``compute.<fmt>`` (peaks) and
+    ``clock`` (scales every peak), ``memory.<main level>.bandwidth`` (the fitted bandwidths
+    scale with it). Energies, capacities and inner-level bandwidths are calibrated or unused
+    by this model, and so do not move it — exactly as in `estimate`."""
+    from hwmodels import roofline
+
+    ops = list(ops)
+    P = params_for(base)
+    if P is None:  # uncalibrated: the roofline answers, as estimate() does
+        r = roofline.evaluate_tables(roofline.op_table(ops, base, compute_fallback),
+                                     roofline.hw_table_variants(base, overrides))
+        return r
+    n, b, clock, peaks = _variant_scales(base, overrides)
     lat = np.zeros(n)
     en = np.zeros(n)
     head = P["energy.power_cap"] - P["energy.static"]
