@@ -58,10 +58,17 @@ def _check_positive(name: str, value, limit: int, source: str = "build_trace") -
 
 def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, seq: int = 2048,
                 weights: str = "bf16", acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
-                attention: str = "fused") -> Trace:
+                attention: str = "fused", parallel=None) -> Trace:
     """Build the trace of one forward pass. ``attention="unfused"`` emits the
-    score GEMM, softmax and PV GEMM instead of one flash-attention op."""
+    score GEMM, softmax and PV GEMM instead of one flash-attention op. ``parallel``
+    ({"tp": 8, "pp": 2, "ep": 8, "dp": 1, "sp": False, "microbatches": 1}) returns one
+    device's sharded trace with its collectives (workloads.parallel)."""
     model = load_model(model)
+    if parallel is not None:
+        from workloads.parallel import build_parallel_trace
+
+        return build_parallel_trace(build_trace, model, batch, parallel, phase=phase, seq=seq, weights=weights,
+                                    acts=acts, kv=kv, recipe=recipe, attention=attention)
     if phase not in PHASES:
         raise InputError(f"build_trace: phase: got {phase!r}; expected one of {PHASES}")
     if attention not in ("fused", "unfused"):
