@@ -1,11 +1,11 @@
-"""`cosim list hw|models|formats|recipes`."""
+"""`cosim list hw|systems|models|formats|recipes`."""
 
 from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("list", help="list bundled hardware, models, number formats or recipes")
-    p.add_argument("what", choices=("hw", "models", "formats", "recipes"))
+    p = sub.add_parser("list", help="list bundled hardware, systems, models, number formats or recipes")
+    p.add_argument("what", choices=("hw", "systems", "models", "formats", "recipes"))
     p.set_defaults(func=run)
 
 
@@ -27,6 +27,11 @@ def run(args) -> int:
         for name in list_hw():
             h = load_hw(name)
             print(f"{name:<22}{h.kind:<12}{h.description}")
+    elif args.what == "systems":
+        from hwmodels.system import list_systems, load_system
+        for name in list_systems():
+            s = load_system(name)
+            print(f"{name:<22}{s.devices:>4} x {s.device.name:<18}{s.description}")
     else:
         try:
             from workloads.compression import list_recipes
