@@ -55,3 +55,26 @@ def test_cli_plan_bad_system_is_one_error_line(capsys):
     rc = main(["plan", "--model", "llama3_70b", "--system", "dgx_h1000"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error:") and "dgx_h100" in err
+
+
+def test_tensor_parallel_degree_as_a_sweep_axis(tmp_path):
+    from cosim.dse import sweep
+    import cosim
+    spec = {"name": "tp", "base": {"model": "llama3_70b", "phase": "decode", "batch": 64, "seq": 8192,
+                                   "system": "dgx_h100", "parallel": {"tp": 1}},
+            "axes": [{"grid": {"parallel.tp": [1, 2, 4, 8]}}], "output": str(tmp_path / "out")}
+    df = sweep(spec, quiet=True, write=False).set_index("parallel.tp")
+    assert (df["status"] == "ok").all()
+    assert list(df.loc[[1, 2, 4, 8], "fits_in_memory"]) == [False, False, True, True]
+    t = cosim.build_trace("llama3_70b", phase="decode", batch=64, seq=8192, parallel={"tp": 8})
+    rep = cosim.simulate(t, "dgx_h100")
+    assert df.loc[8, "latency_s"] == pytest.approx(rep.meta["parallel"]["step_latency_s"])
+    assert df.loc[8, "latency_s"] < df.loc[4, "latency_s"] < df.loc[1, "latency_s"]
+
+
+def test_parallel_sweep_field_needs_a_system(tmp_path):
+    from cosim.dse import sweep
+    spec = {"name": "tp", "base": {"model": "llama3_70b", "hw": "h100_sxm"},
+            "axes": [{"grid": {"parallel.tp": [1, 2]}}], "output": str(tmp_path / "out")}
+    with pytest.raises(InputError, match="system"):
+        sweep(spec, quiet=True, write=False)
