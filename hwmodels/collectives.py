@@ -20,9 +20,10 @@ Algorithms (time for n ranks, message S, per-step latency a):
 
 `level="roofline"` uses the link's datasheet bandwidth and NCCL's alpha constants;
 `level="analytical"` scales bandwidth and alpha by the efficiencies fitted to published
-measurements (system file `collectives.efficiency`), falling back to the roofline for any
-(scope, algorithm) without a fit — with a note, never silently. The fastest applicable
-algorithm is chosen, as NCCL's tuner does, unless one is forced.
+measurements (system file `collectives.efficiency`). Where a link has a fitted table only its
+algorithms compete (NCCL has no recursive doubling, say); a link without one, or a forced
+algorithm without a fit, is priced at the roofline with a note, never silently. The fastest
+applicable algorithm is chosen, as NCCL's tuner does, unless one is forced.
 """
 
 from __future__ import annotations
@@ -267,9 +268,12 @@ def _candidates(kind, S, ranks, local, nodes, system, level, forced):
     if nodes == 1 or local == 1:
         scope = "intra_node" if nodes == 1 else "inter_node"
         t_topo = topo if scope == "intra_node" else "switch"
+        fitted = ((system.collectives.get("efficiency") or {}).get(scope) or {}) if level == "analytical" else {}
         for alg in ("ring", "tree", "recursive_doubling", "nvls", "direct", "torus"):
             if forced and alg != forced:
                 continue
+            if fitted and alg not in fitted and not forced:
+                continue  # with a fitted table, only the algorithms measured (what the library runs) compete
             L = _params(system, scope, alg, level)
             r = _flat(kind, alg, ranks, S, L, t_topo, dims, per_node)
             if r:

@@ -162,3 +162,28 @@ def test_llama70b_does_not_fit_one_h100_but_fits_tp8():
     t = cosim.build_trace("llama3_70b", phase="decode", batch=64, seq=8192, parallel={"tp": 8})
     assert cosim.simulate(t, "dgx_h100").fits_in_memory
     assert math.isclose(t.meta["footprint"]["weights"], one.footprint["weights"] / 8, rel_tol=0.001)
+
+
+def test_system_file_carries_the_fit_of_the_published_points():
+    from pathlib import Path
+    from cosim.calibrate.collective_fit import fit_collective_efficiency, load_points
+    from hwmodels.units import parse_quantity
+    root = Path(__file__).resolve().parents[1]
+    s = load_system("dgx_h100")
+    fit = fit_collective_efficiency(s, load_points(root / "validation/published/nccl_tests_hopper_nvlink4.csv"))
+    eff = s.collectives["efficiency"]["intra_node"]
+    for alg, f in fit.items():
+        assert eff[alg]["bw"] == pytest.approx(f["bw"], abs=5e-4)
+        assert parse_quantity(eff[alg]["latency"], "time", "t", "t") == pytest.approx(f["latency_s"], abs=5e-9)
+    # the fit reproduces its small-message point: 1 KB all-reduce in 16.38 us, whichever algorithm wins
+    assert collective_cost("allreduce", 1024, 8, 1, s, "analytical").time_s == pytest.approx(16.38e-6, rel=1e-3)
+    # hold-outs within 15 %: 2 KB and 4 KB all-reduce (16.49, 16.69 us), H200 NVLS busbw 475 GB/s
+    for S, t in ((2048, 16.49e-6), (4096, 16.69e-6)):
+        assert collective_cost("allreduce", S, 8, 1, s, "analytical").time_s == pytest.approx(t, rel=0.15)
+    h200 = collective_cost("allreduce", 2 ** 32, 8, 1, load_system("dgx_h200"), "analytical")
+    assert h200.busbw / 1e9 == pytest.approx(475, rel=0.15)
+
+
+def test_analytical_without_a_fit_falls_back_with_a_note():
+    c = collective_cost("allreduce", 1e6, 4, 1, load_system("u280_qsfp_4"), "analytical")
+    assert any("no fitted efficiency" in n for n in c.notes)
