@@ -78,3 +78,12 @@ def test_parallel_sweep_field_needs_a_system(tmp_path):
             "axes": [{"grid": {"parallel.tp": [1, 2]}}], "output": str(tmp_path / "out")}
     with pytest.raises(InputError, match="system"):
         sweep(spec, quiet=True, write=False)
+
+
+def test_cli_simulate_accepts_a_system_and_a_layout(capsys):
+    rc = main(["simulate", "--model", "llama3_70b", "--hw", "dgx_h100", "--parallel", "tp=8", "--batch", "64",
+               "--seq", "8192"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "attn_allreduce" in out and "link:intra_node" in out and "(fits)" in out
+    rc = main(["simulate", "--model", "llama3_70b", "--hw", "dgx_h100", "--parallel", "tp=eight"])
+    assert rc == 2 and "expected a positive integer" in capsys.readouterr().err

@@ -187,3 +187,40 @@ def test_system_file_carries_the_fit_of_the_published_points():
 def test_analytical_without_a_fit_falls_back_with_a_note():
     c = collective_cost("allreduce", 1e6, 4, 1, load_system("u280_qsfp_4"), "analytical")
     assert any("no fitted efficiency" in n for n in c.notes)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_SYSTEMS = {n: load_system(n) for n in ("dgx_h100", "mi300x_8", "tpu_v5e_256", "u280_qsfp_4")}
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(_SYSTEMS)), kind=st.sampled_from(["allreduce", "allgather", "reducescatter", "alltoall"]),
+       e=st.integers(6, 32), ranks=st.sampled_from([2, 4]), level=st.sampled_from(["roofline", "analytical"]))
+def test_collective_time_grows_with_size_and_ring_busbw_stays_under_the_link(name, kind, e, ranks, level):
+    s = _SYSTEMS[name]
+    small = collective_cost(kind, 2.0 ** e, ranks, 1, s, level)
+    big = collective_cost(kind, 2.0 ** (e + 1), ranks, 1, s, level)
+    assert 0 < small.time_s <= big.time_s
+    assert big.energy_j >= small.energy_j >= 0
+    if kind in ("allgather", "reducescatter") and s.link("intra_node").topology in ("switch", "ring"):
+        assert big.busbw <= s.link("intra_node").bandwidth_Bps * (1 + 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(gbps=st.floats(1, 5000), lat_us=st.floats(0.01, 100))
+def test_link_overrides_round_trip(gbps, lat_us):
+    s = load_system("dgx_h100", {"links.intra_node.bandwidth": gbps * 1e9, "links.intra_node.latency": lat_us * 1e-6})
+    assert s.link("intra_node").bandwidth_Bps == pytest.approx(gbps * 1e9)
+    assert s.link("intra_node").latency_s == pytest.approx(lat_us * 1e-6)
+
+
+def test_full_mesh_uses_every_link_directly():
+    s = load_system("mi300x_8")
+    c = collective_cost("allreduce", 1e8, 8, 1, s)
+    assert c.algorithm == "direct"
+    assert c.time_s == pytest.approx(3.6 * US + 2 * 0.47 * US + 2 * 7 / 8 * 1e8 / 448e9)
+    ring = collective_cost("allreduce", 1e8, 8, 1, s, algorithm="ring")  # one 64 GB/s link per neighbour
+    assert ring.time_s == pytest.approx(3.6 * US + 14 * 0.47 * US + 2 * 7 / 8 * 1e8 / 64e9)
+    two = collective_cost("allreduce", 1e8, 2, 1, s)  # a pair shares one of the seven links
+    assert two.time_s == pytest.approx(3.6 * US + 2 * 0.47 * US + 2 * 1 / 2 * 1e8 / 64e9)

@@ -51,6 +51,25 @@ def run(args) -> int:
     return 0
 
 
+def parse_parallel_flag(text: str) -> dict:
+    """'tp=8,pp=2,sp=true' -> {"tp": 8, "pp": 2, "sp": True} (checked by workloads.parallel)."""
+    from workloads.io import InputError
+
+    out = {}
+    for part in (p for p in text.split(",") if p.strip()):
+        key, eq, val = part.partition("=")
+        if not eq:
+            raise InputError(f"--parallel: got {part!r}; expected key=value pairs such as tp=8,pp=2")
+        key, val = key.strip(), val.strip().lower()
+        if val in ("true", "false"):
+            out[key] = val == "true"
+        elif val.isdigit():
+            out[key] = int(val)
+        else:
+            raise InputError(f"--parallel: {key}: got {val!r}; expected a positive integer (or true/false for sp)")
+    return out
+
+
 def format_plan(res, top: int = 15) -> str:
     lines = [f"{res.model} {res.phase} batch {res.batch} seq {res.seq} on {res.system} — objective "
              f"{res.objective}, level {res.level}", ""]
