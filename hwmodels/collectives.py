@@ -105,21 +105,29 @@ class _Link:
     energy: float | None
     isr: bool = False  # the switch reduces in-network (NVLS / SHARP)
     note: str = ""
+    protocol: str = ""  # "" (one figure for all sizes), or ll / ll128 / simple
 
 
-def _params(system: SystemSpec, scope: str, alg: str, level: str) -> _Link:
+def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
+    """One _Link per protocol the fit lists for (scope, alg) — NCCL runs each algorithm with a
+    low-latency (LL) or a bulk (Simple) protocol and picks the faster; the roofline has one."""
     lk: LinkSpec = system.link(scope)
-    bw, alpha, note = lk.bandwidth_Bps, lk.latency_s, ""
-    if level == "analytical":
-        fit = ((system.collectives.get("efficiency") or {}).get(scope) or {}).get(alg)
-        if fit:
-            bw *= float(fit["bw"])
-            if fit.get("latency") is not None:
-                alpha = parse_quantity(fit["latency"], "time", system.source, f"collectives.efficiency.{scope}.{alg}.latency")
-        else:
-            note = (f"{system.name}: no fitted efficiency for {scope}/{alg}; "
-                    f"speed-of-light alpha-beta used (roofline)")
-    return _Link(scope, bw, alpha, lk.base_latency_s, lk.energy_per_byte_j, lk.in_switch_reduction, note)
+    mk = lambda bw, alpha, proto="", note="": _Link(scope, bw, alpha, lk.base_latency_s, lk.energy_per_byte_j,  # noqa: E731
+                                                  lk.in_switch_reduction, note, proto)
+    if level != "analytical":
+        return [mk(lk.bandwidth_Bps, lk.latency_s)]
+    fit = ((system.collectives.get("efficiency") or {}).get(scope) or {}).get(alg)
+    if not fit:
+        return [mk(lk.bandwidth_Bps, lk.latency_s, note=f"{system.name}: no fitted efficiency for {scope}/{alg}; "
+                                                        f"speed-of-light alpha-beta used (roofline)")]
+    per_proto = [("", fit)] if "bw" in fit else sorted(fit.items())
+    out = []
+    for proto, f in per_proto:
+        alpha = lk.latency_s
+        if f.get("latency") is not None:
+            alpha = parse_quantity(f["latency"], "time", system.source, f"collectives.efficiency.{scope}.{alg}.latency")
+        out.append(mk(lk.bandwidth_Bps * float(f["bw"]), alpha, proto))
+    return out
 
 
 # ---------------------------------------------------------------------------- flat algorithms
@@ -274,19 +282,20 @@ def _candidates(kind, S, ranks, local, nodes, system, level, forced):
                 continue
             if fitted and alg not in fitted and not forced:
                 continue  # with a fitted table, only the algorithms measured (what the library runs) compete
-            L = _params(system, scope, alg, level)
-            r = _flat(kind, alg, ranks, S, L, t_topo, dims, per_node)
-            if r:
-                out.append((L.base + r[0], alg, scope, {scope: r[1]}, (L.note,) if L.note else ()))
+            for L in _params(system, scope, alg, level):
+                r = _flat(kind, alg, ranks, S, L, t_topo, dims, per_node)
+                if r:
+                    label = f"{alg}/{L.protocol}" if L.protocol else alg
+                    out.append((L.base + r[0], label, scope, {scope: r[1]}, (L.note,) if L.note else ()))
         return out
     if forced and forced != "hierarchical":
         return out
-    intra = _params(system, "intra_node", "ring", level)
-    inter = _params(system, "inter_node", "ring", level)
-    r = _hierarchical(kind, S, local, nodes, intra, inter, topo, dims, per_node)
-    if r:
-        notes = tuple(n for n in (intra.note, inter.note) if n)
-        out.append((intra.base + r[0], "hierarchical", "intra_node+inter_node", r[1], notes))
+    for intra in _params(system, "intra_node", "ring", level):
+        for inter in _params(system, "inter_node", "ring", level):
+            r = _hierarchical(kind, S, local, nodes, intra, inter, topo, dims, per_node)
+            if r:
+                notes = tuple(n for n in (intra.note, inter.note) if n)
+                out.append((intra.base + r[0], "hierarchical", "intra_node+inter_node", r[1], notes))
     return out
 
 

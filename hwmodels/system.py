@@ -247,8 +247,12 @@ def _check(doc, src: str, device: HardwareSpec | None, dev_error: str | None) ->
                       source=src)
 
 
+PROTOCOLS = ("ll", "ll128", "simple")  # NCCL's protocols: low latency / low bandwidth ... bulk
+
+
 def _check_efficiency(c: _Checker, eff) -> None:
-    """collectives.efficiency: {scope: {algorithm: {bw: 0<f<=1, latency: '<time>'}}}."""
+    """collectives.efficiency: {scope: {algorithm: {bw, latency}}}, or per protocol
+    {scope: {algorithm: {ll: {bw, latency}, simple: {bw, latency}}}}."""
     if eff is None:
         return
     if not isinstance(eff, dict):
@@ -260,14 +264,23 @@ def _check_efficiency(c: _Checker, eff) -> None:
             continue
         for alg, p in algs.items():
             fld = f"collectives.efficiency.{scope}.{alg}"
-            if not isinstance(p, dict) or set(p) - {"bw", "latency"}:
-                c.err(fld, p, "a mapping with bw (fraction of link bandwidth) and latency (per step)")
-                continue
-            bw = p.get("bw")
-            if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not 0 < bw <= 2:
-                c.err(f"{fld}.bw", bw, "a fraction in (0, 2] of the link bandwidth (busbw / link)")
-            if p.get("latency") is not None:
-                c.qty(p["latency"], "time", f"{fld}.latency")
+            if isinstance(p, dict) and p and "bw" not in p and set(p) <= set(PROTOCOLS):
+                for proto, q in p.items():
+                    _check_fit(c, f"{fld}.{proto}", q)
+            else:
+                _check_fit(c, fld, p)
+
+
+def _check_fit(c: _Checker, fld: str, p) -> None:
+    if not isinstance(p, dict) or set(p) - {"bw", "latency"}:
+        c.err(fld, p, f"a mapping with bw (fraction of link bandwidth) and latency (per step), "
+                      f"or one such mapping per protocol ({', '.join(PROTOCOLS)})")
+        return
+    bw = p.get("bw")
+    if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not 0 < bw <= 2:
+        c.err(f"{fld}.bw", bw, "a fraction in (0, 2] of the link bandwidth (busbw / link)")
+    if p.get("latency") is not None:
+        c.qty(p["latency"], "time", f"{fld}.latency")
 
 
 def _device(doc: dict, path: Path, src: str, dev_overrides: dict):

@@ -166,22 +166,28 @@ def test_llama70b_does_not_fit_one_h100_but_fits_tp8():
 
 def test_system_file_carries_the_fit_of_the_published_points():
     from pathlib import Path
-    from cosim.calibrate.collective_fit import fit_collective_efficiency, load_points
+    from cosim.calibrate.collective_fit import fit_collective_efficiency, load_points, load_vidur
     from hwmodels.units import parse_quantity
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[1] / "validation" / "published"
     s = load_system("dgx_h100")
-    fit = fit_collective_efficiency(s, load_points(root / "validation/published/nccl_tests_hopper_nvlink4.csv"))
+    vidur = load_vidur(root / "vidur_h100_dgx_allreduce.csv")
+    fit = fit_collective_efficiency(s, load_points(root / "nccl_tests_hopper_nvlink4.csv"), vidur)
     eff = s.collectives["efficiency"]["intra_node"]
     for alg, f in fit.items():
-        assert eff[alg]["bw"] == pytest.approx(f["bw"], abs=5e-4)
-        assert parse_quantity(eff[alg]["latency"], "time", "t", "t") == pytest.approx(f["latency_s"], abs=5e-9)
-    # the fit reproduces its small-message point: 1 KB all-reduce in 16.38 us, whichever algorithm wins
+        pairs = [(eff[alg], f)] if "bw" in f else [(eff[alg][p], q) for p, q in f.items()]
+        for file_fit, new_fit in pairs:
+            assert file_fit["bw"] == pytest.approx(new_fit["bw"], abs=5e-4)
+            assert parse_quantity(file_fit["latency"], "time", "t", "t") == pytest.approx(new_fit["latency_s"], abs=5e-9)
+    # the fit reproduces its points: 1 KB all-reduce 16.38 us (LL), 8 MB 74 us (Simple)
     assert collective_cost("allreduce", 1024, 8, 1, s, "analytical").time_s == pytest.approx(16.38e-6, rel=1e-3)
-    # hold-outs within 15 %: 2 KB and 4 KB all-reduce (16.49, 16.69 us), H200 NVLS busbw 475 GB/s
+    # hold-outs within 15 %: 2 KB and 4 KB all-reduce (16.49, 16.69 us), H200 NVLS busbw 475 GB/s,
+    # Vidur's ring-protocol curve from 2 MB to 64 MB
     for S, t in ((2048, 16.49e-6), (4096, 16.69e-6)):
         assert collective_cost("allreduce", S, 8, 1, s, "analytical").time_s == pytest.approx(t, rel=0.15)
     h200 = collective_cost("allreduce", 2 ** 32, 8, 1, load_system("dgx_h200"), "analytical")
     assert h200.busbw / 1e9 == pytest.approx(475, rel=0.15)
+    for S in (2 << 20, 4 << 20, 16 << 20, 32 << 20, 64 << 20):
+        assert collective_cost("allreduce", S, 8, 1, s, "analytical", "ring").time_s == pytest.approx(vidur[S], rel=0.15)
 
 
 def test_analytical_without_a_fit_falls_back_with_a_note():
