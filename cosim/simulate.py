@@ -18,9 +18,25 @@ def _resolve(hw):
     """A HardwareSpec, or a SystemSpec for a system name/path (configs/systems)."""
     if isinstance(hw, (HardwareSpec, SystemSpec)):
         return hw
-    if isinstance(hw, str) and (hw in list_systems() or "/systems/" in hw):
+    if isinstance(hw, str) and (hw in list_systems() or _is_system_file(hw)):
         return load_system(hw)
     return load_hw(hw)
+
+
+def _is_system_file(text: str) -> bool:
+    """A user's YAML that describes a system (it has devices_per_node), not one device."""
+    from pathlib import Path
+
+    from workloads.io import InputError, load_yaml_file
+
+    path = Path(text).expanduser()
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        return False
+    try:
+        doc = load_yaml_file(path, "system")
+    except InputError:
+        return False  # the hardware loader will report what is wrong with it
+    return isinstance(doc, dict) and "devices_per_node" in doc
 
 
 def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "roofline",

@@ -152,3 +152,13 @@ def test_tensor_parallel_gemm_flops_add_up_to_the_whole_model(tp, batch, phase):
     shard = cosim.build_trace("llama3_8b", phase=phase, batch=batch, seq=seq, parallel={"tp": tp})
     for name in ("q_proj", "o_proj", "gate_proj", "down_proj", "attention", "lm_head"):
         assert shard.find(name).total_flops * tp == pytest.approx(whole.find(name).total_flops)
+
+
+def test_unfused_attention_shards_heads_and_bytes():
+    whole = cosim.build_trace("llama3_70b", phase="prefill", batch=2, seq=512, attention="unfused")
+    t = cosim.build_trace("llama3_70b", phase="prefill", batch=2, seq=512, attention="unfused", parallel={"tp": 8})
+    for name in ("attn_scores", "attn_softmax", "attn_pv"):
+        assert t.find(name).total_flops * 8 == pytest.approx(whole.find(name).total_flops)
+    sm, w = t.find("attn_softmax"), whole.find("attn_softmax")
+    assert sm.inputs[0].shape == (2 * 64 // 8, 512, 512) and sm.bytes * 8 == pytest.approx(w.bytes)
+    assert t.find("attn_scores").inputs[1].shape == (2, 512, 1, 128)  # one KV head per rank

@@ -230,3 +230,15 @@ def test_full_mesh_uses_every_link_directly():
     assert ring.time_s == pytest.approx(3.6 * US + 14 * 0.47 * US + 2 * 7 / 8 * 1e8 / 64e9)
     two = collective_cost("allreduce", 1e8, 2, 1, s)  # a pair shares one of the seven links
     assert two.time_s == pytest.approx(3.6 * US + 2 * 0.47 * US + 2 * 1 / 2 * 1e8 / 64e9)
+
+
+def test_a_user_system_file_is_recognised_by_simulate(tmp_path):
+    p = tmp_path / "my_node.yaml"
+    p.write_text(BASE)
+    t = cosim.build_trace("llama3_8b", phase="decode", batch=4, seq=256, parallel={"tp": 4})
+    rep = cosim.simulate(t, str(p))
+    assert rep.hw == "t" and any(r["kind"] == "allreduce" for r in rep.rows)
+    ar = next(r for r in rep.rows if r["op"] == "attn_allreduce")
+    # 4 ranks, 32 KiB, alpha 1 us, 100 GB/s: recursive doubling 2 (a + S/B) beats ring 6a + 1.5 S/B
+    assert ar["algorithm"] == "recursive_doubling"
+    assert ar["latency_s"] == pytest.approx(32 * 2 * (1e-6 + 4 * 4096 * 2 / 100e9), rel=1e-9)

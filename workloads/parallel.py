@@ -341,8 +341,9 @@ class _Sharder:
     def unfused(self, op: Op) -> Op:
         """Unfused attention: b = batch x heads shrinks to batch x heads/tp."""
         t, d = self.t, dict(op.dims)
-        if op.kind == "softmax":
-            return _rows(op, d["rows"] // t)
+        if op.kind == "softmax":  # (batch x heads, q, kv) probabilities: axis 0 holds the heads
+            return op.with_(dims={**d, "rows": d["rows"] // t}, inputs=tuple(_scale(x, 0, 1, t) for x in op.inputs),
+                            outputs=tuple(_scale(x, 0, 1, t) for x in op.outputs))
 
         def shard(x):
             if len(x.shape) == 4:  # (B, len, heads, dim): queries split, KV per kv_heads_here
