@@ -156,3 +156,33 @@ def test_live_reference_with_torch():
         new = np.load(script.parent / "smollm2_reference.npz")
     old = np.load(REF / "smollm2_reference.npz")
     np.testing.assert_allclose(new["logits"], old["logits"], rtol=1e-4, atol=1e-3)
+
+
+@smollm
+def test_sweep_puts_checkpoint_accuracy_beside_latency(tmp_path):
+    import cosim
+    import yaml
+    doc = {"name": "t", "base": {"model": "llama3_8b", "phase": "decode", "seq": 1024, "hw": "h100_sxm",
+                                 "level": "roofline",
+                                 "accuracy": {"layers": 1, "rows": 16, "tokens": 24, "checkpoint": "smollm2_135m"}},
+           "axes": [{"grid": {"weights": ["mxfp8_e4m3", "mxfp4"], "batch": [1, 8]}}],
+           "objectives": {"latency_s": "min", "kl": "min"}, "output": str(tmp_path / "out")}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    df = cosim.sweep(str(p), quiet=True)
+    assert len(df) == 4 and (df["accuracy_provenance"] == "checkpoint+synthetic").all()
+    by = df.groupby("weights")["kl"].first()
+    assert by["mxfp8_e4m3"] < by["mxfp4"]  # same formats -> same KL for every batch size
+    assert df.groupby("weights")["kl"].nunique().max() == 1 and df["latency_s"].notna().all()
+
+
+def test_checkpoint_metrics_need_a_checkpoint(tmp_path):
+    import yaml
+    from cosim.dse.spec import load_sweep
+    from workloads.io import InputError
+    doc = {"base": {"model": "llama3_8b", "hw": "h100_sxm", "accuracy": {"layers": 1}},
+           "axes": [{"grid": {"batch": [1]}}], "objectives": {"kl": "min"}}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    with pytest.raises(InputError, match="accuracy.checkpoint"):
+        load_sweep(p)
