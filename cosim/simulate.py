@@ -6,6 +6,7 @@ import math
 
 from cosim.report import Report
 from hwmodels.estimate import estimate_ops
+from hwmodels.levels import priced_level, summarize_levels
 from hwmodels.spec import HardwareSpec, load_hw
 from workloads.trace import Trace
 
@@ -30,14 +31,22 @@ def simulate(trace: Trace, hw: HardwareSpec | str, level: str = "roofline",
                "flops": op.total_flops, "bytes": op.total_bytes,
                "intensity": op.intensity if op.bytes else math.inf, "bound": c.bound,
                "latency_s": lat, "energy_j": c.energy_j * op.repeat, "utilization": c.utilization,
-               "share": lat / total_lat, "provenance": c.provenance}
+               "share": lat / total_lat, "provenance": c.provenance, "level": priced_level(c, level)}
         for lvl, b in c.bytes_by_level.items():
             row[f"bytes_{lvl}"] = b * op.repeat
         for comp, e in c.energy_breakdown.items():
             row[f"energy_{comp}_j"] = e * op.repeat
         rows.append(row)
-    return Report(model=trace.model, hw=hw.name, level=level, phase=trace.phase, batch=trace.batch,
+    used = summarize_levels(r["level"] for r in rows)
+    if used != level:  # never silent: the report names the level that ran, and says so
+        notes = tuple(notes) + (f"level {level} requested; the ops were priced at level {used} "
+                                f"(per-op `level` and `provenance` columns)",)
+    meta_prov = tuple(dict.fromkeys(r["provenance"] for r in rows))
+    return Report(model=trace.model, hw=hw.name, level=used, phase=trace.phase, batch=trace.batch,
                   seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
                   capacity_bytes=hw.main_memory.capacity_bytes, notes=tuple(dict.fromkeys(notes)),
                   recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
-                                             "recipe_effects": trace.meta.get("recipe_effects", {})})
+                                             "recipe_effects": trace.meta.get("recipe_effects", {}),
+                                             "level_requested": level, "priced_from": list(meta_prov),
+                                             **({"implementation": trace.meta["implementation"]}
+                                                if trace.meta.get("implementation") else {})})

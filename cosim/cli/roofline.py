@@ -37,8 +37,15 @@ def run(args) -> int:
 
 
 def format_report(rep, top: int = 10) -> str:
-    lines = [f"{rep.model} on {rep.hw} — {rep.phase}, batch {rep.batch}, seq {rep.seq}, level {rep.level}"
+    req = rep.meta.get("level_requested", rep.level)
+    ran = f"level {rep.level}" + (f" (requested {req}: fell back)" if req != rep.level else "")
+    lines = [f"{rep.model} on {rep.hw} — {rep.phase}, batch {rep.batch}, seq {rep.seq}, {ran}"
              + (f", recipe {rep.recipe}" if rep.recipe else "")]
+    prov = rep.meta.get("priced_from") or []
+    if prov:
+        lines.append("priced from: " + "; ".join(prov[:3]) + (f" (+{len(prov) - 3} more)" if len(prov) > 3 else ""))
+    if rep.meta.get("implementation"):
+        lines.append("implementation: " + rep.meta["implementation"])
     fm = rep.meta.get("formats", {})
     if fm:
         lines.append("formats: " + ", ".join(f"{k}={v}" for k, v in fm.items()))
