@@ -148,6 +148,9 @@ def params_for(hw: HardwareSpec) -> GpuParams | None:
         return None
     from hwmodels.gpu_calibration import parse_section
     P = parse_section(sec, hw.source or hw.name)
+    if sec.get("transfer"):  # a sibling's calibration (calibration: {from: ...}): scale to this GPU
+        from hwmodels.gpu_transfer import transfer
+        P = transfer(P, sec["transfer"], hw)
     return scaled_to(P, hw.main_memory.bandwidth_Bps)
 
 
