@@ -100,7 +100,9 @@ PARAMS = {
 # ew.<kind>.mult); kinds we could not measure borrow the nearest kernel and say so.
 EW_KINDS = ("copy", "add", "rmsnorm", "softmax", "silu_mul", "rope", "embedding")
 EW_ALIAS = {"mul": "add", "gelu": "add", "layernorm": "rmsnorm", "quantize": "add", "dequantize": "add",
-            "topk": "softmax"}
+            "topk": "softmax", "gelu_mul": "silu_mul", "softcap": "add",
+            # engine-fused kernels (one streaming pass each; not measured here): see workloads/profiles.py
+            "add_rmsnorm": "rmsnorm", "rope_fused": "add"}
 ROW_KINDS = ("rmsnorm", "softmax")  # one CTA reduces one row: a long row is a long serial chain
 for _k in EW_KINDS:
     PARAMS[f"ew.{_k}.floor"] = ("time", f"shortest {_k} kernel(s) (per tensor for rope)")
