@@ -96,6 +96,18 @@ PARAMS = {
     "energy.power_cap": ("power", "board power limit (NVML)"),
 }
 
+# Attention backends. "fa2" (FlashAttention-2) uses the attn.* parameters above; other fused
+# backends have their own set (same formulas, own fitted values, own block shape), optional in
+# a calibration file: a backend a calibration did not measure is never priced silently with
+# another's numbers (estimate raises, naming the backends it has). "unfused" (Hugging Face
+# eager attention) needs no parameters: it is priced as its separate kernels.
+ATTN_BACKENDS = ("fa2", "cudnn", "unfused")
+ATTN_BACKEND_KEYS = ("eff", "cta_overhead", "floor", "tail", "dec_floor", "dec_bw", "cta_bw_split",
+                     "cta_bw_nosplit", "combine")
+ATTN_BLOCKS = {"cudnn": (128, 128)}  # cuDNN's sm90 flash forward (wgmma) kernel, FA3-class
+OPTIONAL_PARAMS = {f"attn_cudnn.{k}": (PARAMS[f"attn.{k}"][0], f"cuDNN attention: {PARAMS[f'attn.{k}'][1]}")
+                   for k in ATTN_BACKEND_KEYS}
+
 # Elementwise kinds with their own fitted floor and traffic multiplier (ew.<kind>.floor,
 # ew.<kind>.mult); kinds we could not measure borrow the nearest kernel and say so.
 EW_KINDS = ("copy", "add", "rmsnorm", "softmax", "silu_mul", "rope", "embedding")
@@ -129,6 +141,7 @@ class GpuParams:
     l2_bytes: float
     provenance: str  # "calibrated:<device>, <date>, <software>"
     reference_bandwidth: float | None = None  # datasheet main-memory B/s of the calibrated spec
+    attention_default: str = "fa2"  # the backend PyTorch's SDPA picked on the measured device
 
     def __getitem__(self, key):
         return self.values[key]
@@ -161,11 +174,38 @@ def scaled_to(P: GpuParams, bandwidth_Bps: float) -> GpuParams:
     if not ref or bandwidth_Bps == ref:
         return P
     r = bandwidth_Bps / ref
-    values = {**P.values, **{k: P.values[k] * r for k in BANDWIDTH_PARAMS}}
+    values = {**P.values, **{k: P.values[k] * r for k in _bandwidth_keys(P.values)}}
     return GpuParams(values=values, sm_count=P.sm_count, l2_bytes=P.l2_bytes,
                      provenance=f"{P.provenance}; bandwidths x{r:.4g} (datasheet {bandwidth_Bps / 1e12:.4g} "
                                 f"vs calibrated {ref / 1e12:.4g} TB/s)",
-                     reference_bandwidth=bandwidth_Bps)
+                     reference_bandwidth=bandwidth_Bps, attention_default=P.attention_default)
+
+
+def _bandwidth_keys(values):
+    extra = [f"attn_{b}.{k[5:]}" for b in ATTN_BACKENDS for k in BANDWIDTH_PARAMS if k.startswith("attn.")]
+    return [k for k in BANDWIDTH_PARAMS + tuple(extra) if k in values]
+
+
+def attention_backend(op: Op, P: GpuParams) -> str:
+    """The op's backend (dims["backend"]; "default" or none: the calibration's default)."""
+    b = op.dims.get("backend") or "default"
+    return P.attention_default if b == "default" else b
+
+
+def for_backend(P: GpuParams, backend: str, where: str = "") -> GpuParams:
+    """P with the attn.* parameters of `backend` (fa2: as is)."""
+    if backend == "fa2":
+        return P
+    if backend not in ATTN_BACKENDS:
+        raise HardwareError(f"{where}attention backend: got {backend!r}; expected one of {ATTN_BACKENDS} or default")
+    keys = [f"attn_{backend}.{k}" for k in ATTN_BACKEND_KEYS]
+    if any(k not in P.values for k in keys):
+        have = ["fa2"] + [b for b in ATTN_BACKENDS[1:-1] if f"attn_{b}.eff" in P.values] + ["unfused"]
+        raise HardwareError(f"{where}attention backend {backend!r}: this calibration ({P.provenance[:80]}...) did not "
+                            f"measure it; calibrated backends: {', '.join(have)}")
+    return GpuParams(values={**P.values, **{f"attn.{k}": P.values[f"attn_{backend}.{k}"] for k in ATTN_BACKEND_KEYS}},
+                     sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance,
+                     reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default)
 
 
 def applicable(hw: HardwareSpec):
@@ -216,9 +256,9 @@ def _fa2_blocks(d):
     return (FA2_BQ, 128) if d <= 64 else (FA2_BQ, 64)
 
 
-def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False):
+def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False, blocks=None):
     """Flash-style prefill: block-level causal skipping, work over SMs vs critical path."""
-    bq, bk = _fa2_blocks(d)
+    bq, bk = blocks or _fa2_blocks(d)
     nq = math.ceil(q_len / bq)
     nk = math.ceil(kv_len / bk)
     offset = kv_len - q_len
@@ -315,6 +355,7 @@ def kernels_of(op: Op, P=None) -> int:
     """Kernel launches this op costs in the measured PyTorch implementation."""
     if op.kind == "attention":
         if P is not None and _is_decode(op):
+            P = for_backend(P, attention_backend(op, P))
             d = op.dims
             _, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
                                            int(d["kv_len"]), int(d["head_dim"]),
@@ -394,6 +435,57 @@ def _fused(op, hw, compute_fallback, P):
                   notes=tuple(c.notes), details={"fused": True, "kernels": 0, "isolated_s": t})
 
 
+def unfused_parts(op: Op) -> list:
+    """Hugging Face eager attention as the kernels it launches (microbench.unfused_attention,
+    profiled in validation/logs/h200_attn_kernels.txt): repeat_kv copies of K and V (GQA),
+    Q K^T (batched GEMM), the scale, the additive mask (causal), fp32 softmax, the cast back
+    to bf16, P V (batched GEMM)."""
+    from workloads.ops import TensorSpec
+    d = op.dims
+    B, H, KV, q, kv, hd = (int(d[k]) for k in ("batch", "heads", "kv_heads", "q_len", "kv_len", "head_dim"))
+    dv = int(d.get("v_head_dim", hd))
+    bh, e = B * H, op.compute_fmt if op.compute_fmt in ("bf16", "fp16") else "bf16"
+
+    def t(name, shape, fmt=e, role="activation"):
+        return TensorSpec(name, shape, fmt, role)
+
+    def ew(name, kind, rows, cols, ins, out_fmt=e):
+        return Op(name, kind, {"rows": rows, "cols": cols}, ins, (t(f"{name}.out", (rows, cols), out_fmt),), e)
+    parts = []
+    if H != KV:
+        parts += [ew("repeat_k", "copy", bh * kv, hd, (t("k", (B * KV * kv, hd)),)),
+                  ew("repeat_v", "copy", bh * kv, dv, (t("v", (B * KV * kv, dv)),))]
+    scores = t("s", (bh, q, kv))
+    parts.append(Op("qk", "gemm", {"b": bh, "m": q, "n": kv, "k": hd}, (t("q", (bh, q, hd)), t("k", (bh, kv, hd), e, "kv")),
+                    (scores,), e))
+    parts.append(ew("scale", "mul", bh * q, kv, (scores,)))
+    if d.get("causal", True) and q > 1:
+        parts.append(ew("mask", "add", bh * q, kv, (scores, t("mask", (q, kv)))))
+    parts.append(ew("softmax", "softmax", bh * q, kv, (scores,), out_fmt="fp32"))
+    parts.append(ew("cast", "copy", bh * q, kv, (t("p32", (bh, q, kv), "fp32"),)))
+    parts.append(Op("pv", "gemm", {"b": bh, "m": q, "n": dv, "k": kv}, (scores, t("v", (bh, kv, dv), e, "kv")),
+                    (t("o", (bh, q, dv)),), e))
+    return parts
+
+
+def _unfused_attention(op, hw, compute_fallback, P):
+    """Sum of the eager-attention kernels, each priced by its own calibrated model."""
+    costs = [estimate(p, hw, compute_fallback, P) for p in unfused_parts(op)]
+    iso = sum(c.details["isolated_s"] for c in costs)
+    lat = sum(c.latency_s for c in costs)
+    parts = {}
+    for c in costs:
+        for k, v in c.energy_breakdown.items():
+            parts[k] = parts.get(k, 0.0) + v
+    return OpCost(latency_s=lat, energy_j=sum(c.energy_j for c in costs), bound="hbm",
+                  utilization=op.flops / lat / hw.peak_flops.get("bf16", 1.0) if lat else 0.0, flops=op.flops,
+                  bytes_by_level={hw.memory[0].name: sum(c.bytes_by_level.get(hw.memory[0].name, 0.0) for c in costs)},
+                  energy_breakdown=parts, provenance=P.provenance,
+                  notes=(f"{op.name}: unfused (Hugging Face eager) attention priced as {len(costs)} separate kernels",),
+                  details={"attention_backend": "unfused", "isolated_s": iso, "power_capped_s": sum(
+                      c.details["power_capped_s"] for c in costs), "kernels": sum(c.details["kernels"] for c in costs)})
+
+
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:
     """Cost of one instance of `op`; `params` overrides the spec's calibration (the fitter
     evaluates trial parameters through this same code path)."""
@@ -428,6 +520,11 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
         if note:
             notes.append(f"{op.name}: {note}")
     elif op.kind == "attention":
+        backend = attention_backend(op, P)
+        if backend == "unfused":
+            return _unfused_attention(op, hw, compute_fallback, P)
+        P = for_backend(P, backend, f"{hw.source or hw.name}: {op.name}: ")
+        det_backend = {"attention_backend": backend}
         fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
         d = op.dims
         dv = int(d.get("v_head_dim", d["head_dim"]))
@@ -445,13 +542,15 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
             if window:
                 notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
             t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
-                                            int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True)
+                                            int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True,
+                                            blocks=ATTN_BLOCKS.get(backend))
             if window:
                 full = attended_pairs({**d, "window": 0})
                 t = P["attn.floor"] + (t - P["attn.floor"]) * attended_pairs(d) / max(full, 1.0)
             bound = "compute"
         peak_used = peak
         flop_class = "attention"
+        det.update(det_backend)
         if note:
             notes.append(f"{op.name}: {note}")
     else:
@@ -552,8 +651,9 @@ def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
 
 
 def _double_bw(P: GpuParams) -> GpuParams:
-    return GpuParams(values={**P.values, **{k: 2 * P.values[k] for k in BANDWIDTH_PARAMS}},
-                     sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance)
+    return GpuParams(values={**P.values, **{k: 2 * P.values[k] for k in _bandwidth_keys(P.values)}},
+                     sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance,
+                     attention_default=P.attention_default)
 
 
 def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:

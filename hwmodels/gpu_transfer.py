@@ -35,8 +35,9 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
     sib = sibling or _sibling(block["source"])
     c = sib.clock_hz / hw.clock_hz
     values = dict(P.values)
-    for k in CLOCK_PARAMS:
-        values[k] = P.values[k] * c
+    for k in CLOCK_PARAMS + ("attn_cudnn.cta_overhead",):
+        if k in values:
+            values[k] = P.values[k] * c
     parts = [f"SMs {P.sm_count}->{block['sm_count']}", f"clock x{1 / c:.4g}"]
     if hw.tdp_w and sib.tdp_w:
         values["energy.power_cap"] = hw.tdp_w
@@ -46,7 +47,7 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
     family = "" if _same_family(sib, P.sm_count, hw, int(block["sm_count"])) else "; CROSS-ARCHITECTURE: efficiencies unvalidated on the target"
     prov = f"transferred from {block['from']} ({P.provenance}); {', '.join(parts)}{family}"
     return GpuParams(values=values, sm_count=int(block["sm_count"]), l2_bytes=l2, provenance=prov,
-                     reference_bandwidth=P.reference_bandwidth)
+                     reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default)
 
 
 @lru_cache(maxsize=16)

@@ -58,9 +58,11 @@ def _check_positive(name: str, value, limit: int, source: str = "build_trace") -
 
 def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, seq: int = 2048,
                 weights: str = "bf16", acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
-                attention: str = "fused") -> Trace:
+                attention: str = "fused", profile=None) -> Trace:
     """Build the trace of one forward pass. ``attention="unfused"`` emits the
-    score GEMM, softmax and PV GEMM instead of one flash-attention op."""
+    score GEMM, softmax and PV GEMM instead of one flash-attention op. ``profile`` (a name
+    such as "engine" or "eager+fa2", see workloads/profiles.py) rewrites the ops into the
+    kernels that software stack launches."""
     model = load_model(model)
     if phase not in PHASES:
         raise InputError(f"build_trace: phase: got {phase!r}; expected one of {PHASES}")
@@ -82,6 +84,10 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
         from workloads.compression import apply_recipe
 
         trace = apply_recipe(trace, recipe, model)
+    if profile:
+        from workloads.profiles import apply_profile
+
+        trace = apply_profile(trace, profile)
     return trace
 
 

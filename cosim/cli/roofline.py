@@ -11,6 +11,9 @@ def register(sub) -> None:
         p = sub.add_parser(name, help=text, description=text)
         add_workload_args(p)
         p.add_argument("--level", choices=("roofline", "analytical", "cycle"), default=level)
+        p.add_argument("--profile", default=None,
+                       help="implementation profile: eager, hf_eager, engine, engine_gemm, optionally "
+                            "+<attention backend> (default, fa2, cudnn, unfused), e.g. engine+fa2")
         p.add_argument("--out", help="write the per-op table (.csv) or the full report (.json)")
         p.add_argument("--plot", help="write a roofline plot (.png or .svg)")
         p.add_argument("--top", type=int, default=10, help="ops shown in the table")
@@ -23,7 +26,7 @@ def run(args) -> int:
     hw = cosim.load_hw(args.hw)
     trace = cosim.build_trace(args.model, phase=args.phase, batch=args.batch, seq=args.seq,
                               weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe,
-                              attention=args.attention)
+                              attention=args.attention, profile=args.profile)
     rep = cosim.simulate(trace, hw, level=args.level, compute_fallback=args.compute_fallback)
     print(format_report(rep, args.top))
     if args.out:
