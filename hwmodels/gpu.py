@@ -107,6 +107,15 @@ ATTN_BACKEND_KEYS = ("eff", "cta_overhead", "floor", "tail", "dec_floor", "dec_b
 ATTN_BLOCKS = {"cudnn": (128, 128)}  # cuDNN's sm90 flash forward (wgmma) kernel, FA3-class
 OPTIONAL_PARAMS = {f"attn_cudnn.{k}": (PARAMS[f"attn.{k}"][0], f"cuDNN attention: {PARAMS[f'attn.{k}'][1]}")
                    for k in ATTN_BACKEND_KEYS}
+# unfused attention: its kernels are priced by the GEMM / elementwise models, but two of them
+# are not the kernels those models were fitted on: repeat_kv's expand().reshape() is a strided
+# gather (no vectorised loads), and the score passes stream (bh*q, kv) matrices with a
+# broadcast mask and fp32 output. One traffic multiplier each, fitted on the unfused rows.
+UNFUSED_KEYS = ("unfused.gather_mult", "unfused.score_mult")
+OPTIONAL_PARAMS.update({
+    "unfused.gather_mult": (None, "unfused attention: time multiplier of the repeat_kv strided copies"),
+    "unfused.score_mult": (None, "unfused attention: time multiplier of the scale/mask/softmax/cast passes"),
+})
 
 # Elementwise kinds with their own fitted floor and traffic multiplier (ew.<kind>.floor,
 # ew.<kind>.mult); kinds we could not measure borrow the nearest kernel and say so.
@@ -198,11 +207,14 @@ def for_backend(P: GpuParams, backend: str, where: str = "") -> GpuParams:
         return P
     if backend not in ATTN_BACKENDS:
         raise HardwareError(f"{where}attention backend: got {backend!r}; expected one of {ATTN_BACKENDS} or default")
-    keys = [f"attn_{backend}.{k}" for k in ATTN_BACKEND_KEYS]
+    keys = list(UNFUSED_KEYS) if backend == "unfused" else [f"attn_{backend}.{k}" for k in ATTN_BACKEND_KEYS]
     if any(k not in P.values for k in keys):
-        have = ["fa2"] + [b for b in ATTN_BACKENDS[1:-1] if f"attn_{b}.eff" in P.values] + ["unfused"]
+        have = (["fa2"] + [b for b in ATTN_BACKENDS[1:-1] if f"attn_{b}.eff" in P.values]
+                + (["unfused"] if UNFUSED_KEYS[0] in P.values else []))
         raise HardwareError(f"{where}attention backend {backend!r}: this calibration ({P.provenance[:80]}...) did not "
                             f"measure it; calibrated backends: {', '.join(have)}")
+    if backend == "unfused":
+        return P
     return GpuParams(values={**P.values, **{f"attn.{k}": P.values[f"attn_{backend}.{k}"] for k in ATTN_BACKEND_KEYS}},
                      sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance,
                      reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default)
@@ -468,11 +480,19 @@ def unfused_parts(op: Op) -> list:
     return parts
 
 
+_GATHER, _SCORE = ("repeat_k", "repeat_v"), ("scale", "mask", "softmax", "cast")
+
+
 def _unfused_attention(op, hw, compute_fallback, P):
-    """Sum of the eager-attention kernels, each priced by its own calibrated model."""
-    costs = [estimate(p, hw, compute_fallback, P) for p in unfused_parts(op)]
-    iso = sum(c.details["isolated_s"] for c in costs)
-    lat = sum(c.latency_s for c in costs)
+    """Sum of the eager-attention kernels, each priced by its own calibrated model (the
+    gather and score passes scaled by their fitted multipliers)."""
+    for_backend(P, "unfused", f"{hw.source or hw.name}: {op.name}: ")  # raises when not calibrated
+    parts = unfused_parts(op)
+    costs = [estimate(p, hw, compute_fallback, P) for p in parts]
+    mult = [P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else 1.0
+            for p in parts]
+    iso = sum(c.details["isolated_s"] * f for c, f in zip(costs, mult))
+    lat = sum(c.latency_s * f for c, f in zip(costs, mult))
     parts = {}
     for c in costs:
         for k, v in c.energy_breakdown.items():
@@ -483,7 +503,8 @@ def _unfused_attention(op, hw, compute_fallback, P):
                   energy_breakdown=parts, provenance=P.provenance,
                   notes=(f"{op.name}: unfused (Hugging Face eager) attention priced as {len(costs)} separate kernels",),
                   details={"attention_backend": "unfused", "isolated_s": iso, "power_capped_s": sum(
-                      c.details["power_capped_s"] for c in costs), "kernels": sum(c.details["kernels"] for c in costs)})
+                      c.details["power_capped_s"] * f for c, f in zip(costs, mult)),
+                      "kernels": sum(c.details["kernels"] for c in costs)})
 
 
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:

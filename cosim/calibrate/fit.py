@@ -272,6 +272,12 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
                 values.setdefault(f"attn_{backend}.{k}", values[f"attn.{k}"])
             quality[group] = _fit_group([f"attn_{backend}.{k}" for k in keys], rows, hw, values, sms, l2,
                                         default or "fa2")
+    rows = [m for m in meas if m.split == "fit" and m.reliable and m.cls.endswith("_unfused")]
+    if rows:
+        for k in gpu.UNFUSED_KEYS:
+            values.setdefault(k, 1.0)
+        quality["attention_unfused"] = _fit_group(list(gpu.UNFUSED_KEYS), rows, hw, values, sms, l2,
+                                                  default or "fa2")
     default_used = default or "fa2"
     e_vals, n_energy = fit_energy(erows, hw, values, sms, l2, static, cap, default_used)
     values.update(e_vals)
