@@ -23,6 +23,7 @@ def held_out():
     return validate("h200", VAL / "h200_ops.csv", split="test", include_unreliable=True)
 
 
+@pytest.mark.slow  # ~40 s: a full re-fit over 1471 rows
 def test_fit_reproduces_the_committed_h200_calibration():
     section, _ = fit(VAL / "h200_ops.csv", "h200", VAL / "h200_energy.csv", VAL / "h200_e2e.csv",
                      VAL / "h200_env.json")
