@@ -14,9 +14,9 @@ is the same work: every decoder GEMM's weight and activation operand along its r
 dimension in 32-element MX blocks, and Q·Kᵀ / P·V operands in the activation format.
 cosim stores quantized weights once at construction; the reference is given its weights
 quantized once too (mx.Linear then skips per-call weight quantization), so neither side
-is timed quantizing weights. Times are the median of the repeats, the two sides timed alternately (A B A B) after a
-warm-up pass on 64 tokens (numba compiled, torch warmed). Agreement: mean KL(p_ref || p_cosim) and top-1
-agreement of the final logits, in cosim's default numerics (OCP: exact exponents, ties to
+is timed quantizing weights. Times are the median of the repeats, the two sides timed
+alternately (A B A B) after a warm-up pass on 64 tokens (numba compiled, torch
+warmed). Agreement: mean KL(p_ref || p_cosim) and top-1 agreement of the final logits, in cosim's default numerics (OCP: exact exponents, ties to
 even) and with cosim switched to microxcaling's rounding (compat="microxcaling", ties
 away), which should agree to float-summation noise. Writes
 benchmarks/results/real_forward_speed.json and .md.
@@ -197,7 +197,7 @@ def markdown(res: dict) -> str:
     lines = [f"# Real-checkpoint forward pass speed (SmolLM2-135M, {res['cpus']} CPUs, 2 threads each side)", "",
              f"cosim: numpy {res['numpy']} + numba {res['numba']}; reference: microxcaling ({res['microxcaling']}) "
              f"on torch {res['torch']} CPU + transformers {res['transformers']}. Machine load "
-             f"(1/5/15-min) at start {res['load_start']}, end {res['load_end']}: the machine is shared, so "
+             f"(1/5/15-min) at start {res['load_start']}, end {res.get('load_end', 'not reached')}: the machine is shared, so "
              "absolute times are inflated; the ratio is measured side by side.", "",
              "| weights | acts | tokens | cosim s (n) | cosim tok/s | microxcaling s (n) | microxcaling tok/s | "
              "speedup | goal | KL ref‖cosim (OCP) | top-1 | KL ref‖cosim (compat) | top-1 (compat) | load | "
@@ -284,15 +284,17 @@ def main(argv=None) -> int:
     else:
         res["notes"].append(f"microxcaling NOT RUN ({args.mx_why}); only cosim's side is reported")
         print(f"microxcaling not run: {args.mx_why}", flush=True)
-    res["rows"] = [one_config(ck, mx, hf, ids[:args.tokens if win == "main" else args.extra_tokens], w, a, args)
-                   for w, a, win in CONFIGS]
+    res["rows"] = []
+    RESULTS.mkdir(exist_ok=True)
+    for w, a, win in CONFIGS:  # the JSON is rewritten after each row: a long run killed midway keeps its rows
+        res["rows"].append(one_config(ck, mx, hf, ids[:args.tokens if win == "main" else args.extra_tokens], w, a, args))
+        (RESULTS / "real_forward_speed.json").write_text(json.dumps(res, indent=2) + "\n")
     if not args.no_evaluate:
         ev = {"load_before": _load(), "gemm_gflops_before": _gemm_gflops()}
         ev.update(evaluate_child(args.tokens))
         ev["load_after"] = _load()
         res["evaluate"] = ev
     res["load_end"] = _load()
-    RESULTS.mkdir(exist_ok=True)
     (RESULTS / "real_forward_speed.json").write_text(json.dumps(res, indent=2) + "\n")
     md = markdown(res)
     (RESULTS / "real_forward_speed.md").write_text(md)
