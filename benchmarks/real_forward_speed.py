@@ -15,10 +15,11 @@ dimension in 32-element MX blocks, and Q·Kᵀ / P·V operands in the activation
 cosim stores quantized weights once at construction; the reference is given its weights
 quantized once too (mx.Linear then skips per-call weight quantization), so neither side
 is timed quantizing weights. Times are the median of the repeats, the two sides timed
-alternately (A B A B) after a warm-up pass on 64 tokens (numba compiled, torch
-warmed). Agreement: mean KL(p_ref || p_cosim) and top-1 agreement of the final logits, in cosim's default numerics (OCP: exact exponents, ties to
-even) and with cosim switched to microxcaling's rounding (compat="microxcaling", ties
-away), which should agree to float-summation noise. Writes
+alternately (A B A B) after a warm-up pass on 64 tokens (numba compiled, torch warmed).
+Agreement: mean KL(p_ref || p_cosim) and top-1 agreement of the final logits, in cosim's
+default numerics (OCP: exact exponents, ties to even) and with cosim switched to
+microxcaling's conventions (rounding="nearest", compat="microxcaling": ties away, float32
+log2 exponents), where only float32 summation order should differ. Writes
 benchmarks/results/real_forward_speed.json and .md.
 """
 
