@@ -133,6 +133,42 @@ class Replica:
             self.kv.release(r.rid)
             self.engine.done += 1
 
+    # ---- fast path: runs of identical decode-only steps ---------------------------
+    def _can_skip(self, plan) -> bool:
+        """A decode-only step of every running request, with nothing that a step
+        boundary could change but an arrival or a finish: the next steps are the same
+        plan with every KV one token longer, so they are priced and applied together."""
+        return (not plan.prefill and not plan.swap_bytes and self.spec is None and self.role == "both"
+                and not self.cfg.offload and len(plan.decode) == len(self.running)
+                and hasattr(self.steps, "decode_run"))
+
+    def _decode_run(self, plan):
+        env, reqs = self.engine.env, plan.decode
+        k = min(r.output_len - r.generated for r in reqs)
+        k = min(k, 256)
+        # KV growth for k steps must fit without preemption, else go step by step
+        bs = self.kv.block_size
+        need = sum(-(-(r.context + k) // bs) - -(-(r.context + 1) // bs) for r in reqs)
+        while k > 1 and need > self.kv.free:
+            k //= 2
+            need = sum(-(-(r.context + k) // bs) - -(-(r.context + 1) // bs) for r in reqs)
+        lat, en = self.steps.decode_run(len(reqs), sum(r.context for r in reqs), k)
+        t_next = self.engine.next_arrival() if not self.waiting else float("inf")
+        t, n = env.now, 0
+        for n, dt in enumerate(lat, 1):
+            t += dt
+            if t >= t_next:  # the arrival is seen at this step's boundary
+                break
+        for r in reqs:
+            self.kv.grow(r.rid, r.context + n)
+        yield env.timeout(t - env.now)
+        self.energy_j += sum(en[:n])
+        self.busy_s += sum(lat[:n])
+        self.n_steps += n
+        for r in list(reqs):
+            self._emit(r, n, env.now)
+        self.engine.record(self, env.now, 0, len(reqs))
+
     def loop(self):
         env = self.engine.env
         while True:
@@ -141,6 +177,9 @@ class Replica:
                 self.wake = env.event()
                 yield self.wake
                 self.wake = None
+                continue
+            if self._can_skip(plan):
+                yield from self._decode_run(plan)
                 continue
             cost = self.price(plan)
             yield env.timeout(cost.latency_s)
@@ -157,6 +196,7 @@ class Engine:
         self.requests = [Request(s) for s in specs]
         self.host_bw, self.kv_link_bw = host_bw, kv_link_bw
         self.done = 0
+        self._next = 0
         self.timeline = {k: [] for k in ("time_s", "replica", "kv_used", "kv_capacity", "kv_host_used",
                                          "running", "waiting", "prefills", "decodes")}
         self.replicas = make_replicas(self)
@@ -185,15 +225,20 @@ class Engine:
         dst.waiting.append(r)
         dst.notify()
 
+    def next_arrival(self) -> float:
+        return self.requests[self._next].arrival_s if self._next < len(self.requests) else float("inf")
+
     def arrivals(self):
         env = self.env
-        for r in self.requests:
+        for i, r in enumerate(self.requests):
+            self._next = i
             if r.arrival_s > env.now:
                 yield env.timeout(r.arrival_s - env.now)
             rep = min(self.entry, key=lambda d: len(d.waiting) + len(d.running))
             r.replica = rep.name
             rep.waiting.append(r)
             rep.notify()
+        self._next = len(self.requests)
 
     def record(self, rep, now, n_pre, n_dec):
         t = self.timeline

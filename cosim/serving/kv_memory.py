@@ -83,7 +83,7 @@ class PagedKV:
     def grow(self, rid, tokens: int) -> bool:
         """Make `rid` hold `tokens` tokens; False (nothing changed) if memory is short."""
         d, h = self.held.get(rid, (0, 0))
-        need = self.blocks_for(tokens) - d - h
+        need = -(-tokens // self.block_size) - d - h
         if need <= 0:
             return True
         on_dev = min(need, self.free)

@@ -50,7 +50,7 @@ def _reserve_decodes(rep, reqs, plan: Plan) -> list:
     latest-admitted running requests when memory runs out. Returns who still decodes."""
     out = []
     extra = rep.tokens_per_decode
-    for r in sorted(reqs, key=lambda r: r.admit_seq):
+    for r in reqs:  # `running` is kept in admission order
         if r.state != "running":
             continue  # preempted earlier in this loop
         while not rep.kv.grow(r.rid, r.context + extra):

@@ -203,6 +203,18 @@ class DeviceStepCost:
             cost = cost + self.prefill_context_cost(c, ctx, last)
         return cost
 
+    def decode_run(self, seqs: int, kv_sum: int, steps: int):
+        """Latency and energy of `steps` consecutive decode-only steps of the same
+        `seqs` sequences, every KV growing by one token a step (the engine's fast path;
+        equal to calling step_cost once per step)."""
+        const = self.token_cost(seqs, prefill=False) + self.head_cost(seqs)
+        lat, en = [], []
+        for j in range(steps):
+            c = self.decode_context_cost(seqs, (kv_sum + j * seqs) / seqs)
+            lat.append(const.latency_s + c.latency_s)
+            en.append(const.energy_j + c.energy_j)
+        return lat, en
+
 
 def _chunk_attention(op, c: int):
     """The prefill attention op restricted to the last c queries (kv_len unchanged)."""
