@@ -191,3 +191,17 @@ def test_cli_serve_and_generate(tmp_path, capsys):
     assert (tmp_path / "o" / "requests.csv").is_file() and (tmp_path / "o" / "latency_cdf.png").is_file()
     assert main(["serve", "--model", MODEL, "--hw", HW, "--qps", "-2"]) == 2
     assert "error: serve: qps" in capsys.readouterr().err
+
+
+def test_experiment_and_sweep_serve_section(tmp_path):
+    from cosim.experiment import experiment_from_dict, run_experiment
+    from cosim.dse.spec import sweep_from_dict, apply_point
+    base = {"model": MODEL, "hw": HW, "serve": {"qps": 4, "requests": 30, "slo_ttft_s": 0.5}}
+    rep = run_experiment(experiment_from_dict(base), accuracy=False)
+    assert rep.meta["serve"]["summary"]["requests"] == 30
+    with pytest.raises(InputError, match="serve.*qps"):
+        experiment_from_dict({**base, "serve": {"qps": -3}})
+    sw = sweep_from_dict({"base": base, "axes": [{"grid": {"serve.qps": [2, 8]}}],
+                          "objectives": {"goodput_req_s": "max"}})
+    cfg = apply_point(sw.base.config, {"serve.qps": 8})
+    assert cfg["serve"]["qps"] == 8 and sw.base.config["serve"]["qps"] == 4

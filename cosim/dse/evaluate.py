@@ -27,7 +27,8 @@ import numpy as np
 __all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value"]
 
 METRIC_NAMES = ("latency_s", "energy_j", "tokens_per_s", "energy_per_token_j", "memory_bytes",
-                "capacity_bytes", "fits_in_memory", "sqnr_db", "gemm_sqnr_db", "attention_sqnr_db", "area_mm2")
+                "capacity_bytes", "fits_in_memory", "sqnr_db", "gemm_sqnr_db", "attention_sqnr_db", "area_mm2",
+                "ttft_p99_s", "tpot_p99_s", "goodput_req_s", "throughput_tok_s", "slo_attainment")
 ACCURACY_METRICS = ("sqnr_db", "gemm_sqnr_db", "attention_sqnr_db")
 _MEMORY_FIELDS = ("bandwidth", "capacity", "energy")
 
@@ -138,6 +139,13 @@ def evaluate_task(task: dict) -> dict:
             base = _base_spec(cfg, extra)
         except (InputError, ValueError, KeyError) as e:
             status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
+            continue
+        if cfg.get("serve"):  # a serving run per point (cosim.serving), any level
+            for i in rows:
+                try:
+                    _serve_point(cfg, variant_spec(base, {fields[j]: float(V[i, j]) for j in vec}), i, M)
+                except (InputError, ValueError, KeyError) as e:
+                    status[i], errors[i] = "error", f"{type(e).__name__}: {e}"
             continue
         if cfg["level"] == "roofline":
             try:
@@ -300,6 +308,23 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     for m, v in caches["sqnr"].items():
         M[m][rows] = v
     M["area_mm2"][rows] = math.nan if area is None else area
+
+
+def _serve_point(cfg, hw, i, M) -> None:
+    """One point as a serving run: latency percentiles, goodput, throughput, energy/token."""
+    from cosim.serving import serve
+    res = serve(cfg["model"], hw, level=cfg["level"], weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
+                recipe=cfg["recipe"], attention=cfg["attention"], compute_fallback=cfg["compute_fallback"],
+                **cfg["serve"])
+    s = res.summary
+    for m in ("ttft_p99_s", "tpot_p99_s", "goodput_req_s", "throughput_tok_s", "slo_attainment"):
+        M[m][i] = s[m]
+    M["energy_per_token_j"][i], M["tokens_per_s"][i] = s["energy_per_token_j"], s["throughput_tok_s"]
+    M["energy_j"][i], M["latency_s"][i] = s["energy_j"], s["e2e_mean_s"]
+    cap = res.capacity[next(iter(res.capacity))]
+    M["memory_bytes"][i] = cap.weights_bytes + cap.activations_bytes + cap.blocks * cap.block_size * cap.bytes_per_token
+    M["capacity_bytes"][i] = hw.main_memory.capacity_bytes
+    M["fits_in_memory"][i] = True
 
 
 def _full_model(cfg, hw, i, M, caches) -> None:

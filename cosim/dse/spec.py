@@ -54,8 +54,12 @@ METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forw
            "sqnr_db": "worst op's output SQNR (needs accuracy)",
            "gemm_sqnr_db": "worst weight GEMM's output SQNR (needs accuracy)",
            "attention_sqnr_db": "worst attention op's output SQNR (needs accuracy)",
-           "area_mm2": "silicon area (needs an area model)"}
-EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw"))
+           "area_mm2": "silicon area (needs an area model)",
+           "ttft_p99_s": "p99 time to first token (needs serve:)", "tpot_p99_s": "p99 time per output token (needs serve:)",
+           "goodput_req_s": "requests/s meeting the SLOs (needs serve:)",
+           "throughput_tok_s": "output tokens/s served (needs serve:)",
+           "slo_attainment": "fraction of requests meeting the SLOs (needs serve:)"}
+EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw", "serve"))
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
@@ -164,6 +168,10 @@ def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
             cfg["hw"]["name"] = v
         elif f.startswith("hw."):
             cfg["hw"]["overrides"][f[3:]] = v
+        elif f.startswith("serve."):
+            if cfg.get("serve") is None:
+                fail(source, f, v, "a `serve:` section in the base experiment to vary")
+            cfg["serve"][f[len("serve."):]] = v
         elif f.startswith("accuracy."):
             if cfg["accuracy"] is None:
                 fail(source, f, v, "an `accuracy:` section in the base experiment to vary")
@@ -274,6 +282,10 @@ def _check_field(f, source, where, base: Experiment) -> None:
         return
     if f.startswith("hw.") and len(f) > 3:
         return  # checked with its values against the hardware loader
+    if f.startswith("serve."):
+        if base.config.get("serve") is None:
+            fail(source, where, f, "a `serve:` section in the base experiment to vary")
+        return  # values are checked against ServeConfig with the rest of the experiment
     if f.startswith("accuracy."):
         sub = f[len("accuracy."):]
         from cosim.experiment import ACCURACY_DEFAULTS
@@ -282,7 +294,7 @@ def _check_field(f, source, where, base: Experiment) -> None:
         if base.config["accuracy"] is None:
             fail(source, where, f, "an `accuracy:` section in the base experiment to vary")
         return
-    known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>"]
+    known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>", "serve.<field>"]
     fail(source, where, f, f"an experiment field{_hint(f, known)}: {', '.join(known)}")
 
 
