@@ -61,14 +61,22 @@ def _check_requests(specs, cfg, caps):
                                  f"more memory, a compressed KV recipe or offload")
 
 
-def serve(model, hw, **options) -> ServeResult:
-    """Simulate serving a request stream; options are `ServeConfig` fields."""
+def serve(model, hw, step_model: StepCostModel | None = None, **options) -> ServeResult:
+    """Simulate serving a request stream; options are `ServeConfig` fields.
+
+    `step_model` replaces the device's step-cost model: anything with `step_cost(StepBatch)
+    -> StepCost` and `notes` (a multi-device system, or step times fitted to measurements).
+    KV capacity still comes from `hw` and the workload."""
     t0 = time.perf_counter()
     cfg = ServeConfig(model=model, hw=hw, **options)
     model = load_model(cfg.model)
     hw = cfg.hw if isinstance(cfg.hw, HardwareSpec) else load_hw(cfg.hw)
     w = Workload(model, cfg.weights, cfg.acts, cfg.kv, cfg.recipe, cfg.attention)
-    steps = DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback)
+    steps = step_model if step_model is not None else DeviceStepCost(w, hw, cfg.level, cfg.bucket,
+                                                                     cfg.compute_fallback)
+    if not isinstance(steps, StepCostModel):
+        raise InputError(f"serve: step_model: got {type(steps).__name__}; expected an object with "
+                         f"step_cost(StepBatch) -> StepCost and notes")
     draft_w, draft = _draft(cfg, w, hw)
     cap = kv_capacity(w, hw, cfg.block_size, cfg.token_budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
     notes = []
@@ -104,10 +112,12 @@ def serve(model, hw, **options) -> ServeResult:
     summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s)
     summary["steps"] = sum(r.n_steps for r in eng.replicas)
     notes += list(steps.notes) + (list(draft.notes) if draft else [])
-    notes.append(f"step costs: {cfg.level} model, {len(steps._cache)} distinct step components priced"
-                 + (f" (shapes bucketed at {cfg.bucket:.0%})" if cfg.bucket else " (exact shapes)"))
+    n_priced = len(getattr(steps, "_cache", ()))
+    notes.append(f"step costs: {cfg.level} model, {n_priced} distinct step components priced"
+                 + (f" (shapes bucketed at {cfg.bucket:.0%})" if cfg.bucket else " (exact shapes)")
+                 if step_model is None else f"step costs: {type(steps).__name__} (given)")
     if cfg.preemption == "swap" or cfg.offload or cfg.scheduler == "disaggregated":
         notes.append("link transfers (swap, offload, KV hand-over) cost time only: the hardware spec gives "
                      "no energy per byte for its links")
     return ServeResult(cfg, df, summary, pd.DataFrame(eng.timeline), {name: cap for _, name in layout},
-                       tuple(dict.fromkeys(notes)), time.perf_counter() - t0, len(steps._cache))
+                       tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced)
