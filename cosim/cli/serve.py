@@ -13,7 +13,7 @@ def register(sub) -> None:
     p.add_argument("--kv", default="bf16")
     p.add_argument("--recipe", default=None)
     p.add_argument("--qps", type=float, help="mean request rate (requests/s)")
-    p.add_argument("--requests", type=int, default=1000)
+    p.add_argument("--requests", type=int, help="number of requests (default 1000; with --trace, all its rows)")
     p.add_argument("--arrival", choices=("poisson", "gamma"), default="poisson")
     p.add_argument("--burstiness", type=float, default=1.0, help="gamma inter-arrival CV (>1 bursty)")
     p.add_argument("--trace", help="CSV trace (arrival_s,prompt_len,output_len) or bundled name, e.g. sharegpt_synth")

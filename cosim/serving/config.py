@@ -107,7 +107,7 @@ class ServeConfig:
     attention: str = "fused"
     # the requests
     qps: float | None = None
-    requests: int | None = 1000
+    requests: int | None = None  # default: every row of a trace, else 1000 synthetic requests
     arrival: str = "poisson"  # poisson | gamma (bursty); a `trace` file replaces both
     burstiness: float = 1.0  # gamma inter-arrival coefficient of variation
     trace: str | None = None
@@ -145,6 +145,10 @@ class ServeConfig:
             if self.qps is None or isinstance(self.qps, bool) or not isinstance(self.qps, (int, float)) \
                     or not self.qps > 0:
                 _bad("qps", self.qps, "a positive number of requests per second")
+            if self.requests is None:
+                object.__setattr__(self, "requests", 1000)
+            _pos_int("requests", self.requests)
+        elif self.requests is not None:
             _pos_int("requests", self.requests)
         for f in ("max_num_seqs", "block_size", "replicas", "prefill_replicas", "decode_replicas"):
             _pos_int(f, getattr(self, f))

@@ -145,10 +145,12 @@ class Replica:
     def _decode_run(self, plan):
         env, reqs = self.engine.env, plan.decode
         k = min(r.output_len - r.generated for r in reqs)
-        k = min(k, 256)
+        k = min(k, 1024)
         # KV growth for k steps must fit without preemption, else go step by step
         bs = self.kv.block_size
-        need = sum(-(-(r.context + k) // bs) - -(-(r.context + 1) // bs) for r in reqs)
+        # each request needs at most ceil(k / bs) + 1 new blocks: skip the exact count when that fits
+        need = 0 if self.kv.free >= len(reqs) * (k // bs + 2) else \
+            sum(-(-(r.context + k) // bs) - -(-(r.context + 1) // bs) for r in reqs)
         while k > 1 and need > self.kv.free:
             k //= 2
             need = sum(-(-(r.context + k) // bs) - -(-(r.context + 1) // bs) for r in reqs)

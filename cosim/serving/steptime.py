@@ -204,10 +204,14 @@ class DeviceStepCost:
         return cost
 
     def decode_run(self, seqs: int, kv_sum: int, steps: int):
-        """Latency and energy of `steps` consecutive decode-only steps of the same
+        """Latency and energy lists of `steps` consecutive decode-only steps of the same
         `seqs` sequences, every KV growing by one token a step (the engine's fast path;
         equal to calling step_cost once per step)."""
         const = self.token_cost(seqs, prefill=False) + self.head_cost(seqs)
+        first = self.decode_context_cost(seqs, kv_sum / seqs)
+        last = self.decode_context_cost(seqs, (kv_sum + (steps - 1) * seqs) / seqs)
+        if first is last:  # one cache entry (one bucket) covers the whole run
+            return [const.latency_s + first.latency_s] * steps, [const.energy_j + first.energy_j] * steps
         lat, en = [], []
         for j in range(steps):
             c = self.decode_context_cost(seqs, (kv_sum + j * seqs) / seqs)
