@@ -55,7 +55,7 @@ PHASES = ("prefill", "decode")
 DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, "seq": 2048,
             "weights": "bf16", "acts": "bf16", "kv": "bf16", "recipe": None, "attention": "fused",
             "hw": None, "level": "roofline", "compute_fallback": False, "accuracy": None,
-            "output": None, "serve": None}
+            "output": None, "system": None, "parallel": None, "serve": None}
 ACCURACY_DEFAULTS = {"source": "synthetic", "layers": 2, "rows": 128, "tokens": 8, "seed": 0, "checkpoint": None,
                      "text": None, "prefill": None}
 CHECKPOINT_TOKENS = 256  # default text tokens when an experiment names a checkpoint
@@ -120,6 +120,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
         fail(source, "", type(doc).__name__, "a mapping of experiment fields")
     _unknown(doc, DEFAULTS, source)
     cfg = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(doc)}
+    _system_fields(cfg, source, base_dir)
     for req in ("model", "hw"):
         if cfg[req] in (None, ""):
             fail(source, req, None, "a bundled name or a path" + (" (see `cosim list models`)" if req == "model"
@@ -164,6 +165,24 @@ def _serve_section(v, source):
     except InputError as e:
         raise InputError(f"{source}: {e}") from None
     return dict(v)
+
+
+def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
+    """`system` (a multi-device system; its device becomes `hw` when hw is not given) and
+    `parallel` (a layout such as {tp: 8}; needs a system to price its collectives)."""
+    if cfg["parallel"] is not None:
+        from workloads.parallel import parse_layout
+        parse_layout(cfg["parallel"], source=f"{source}: parallel")
+        cfg["parallel"] = dict(cfg["parallel"])
+        if cfg["system"] is None:
+            fail(source, "system", None, "a system (e.g. dgx_h100) to price a parallel layout's collectives")
+    if cfg["system"] is not None:
+        if not isinstance(cfg["system"], str) or not cfg["system"]:
+            fail(source, "system", cfg["system"], "a bundled system name (see `cosim list systems`) or a path")
+        cfg["system"] = _path_or_name(cfg["system"], base_dir)
+        if cfg["hw"] in (None, ""):
+            from hwmodels.system import load_system
+            cfg["hw"] = load_system(cfg["system"]).device.source
 
 
 def _path_or_name(v, base_dir: Path):
@@ -329,7 +348,17 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                         weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
                         attention=cfg["attention"])
-    rep = simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+    if cfg.get("system"):
+        from hwmodels.system import load_system
+        system = load_system(cfg["system"], overrides={f"device.{k}": v for k, v in
+                                                       (cfg["hw"]["overrides"] or {}).items()} or None)
+        trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
+                            weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
+                            attention=cfg["attention"], parallel=cfg["parallel"] or {})
+        rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+        hw = system.device
+    else:
+        rep = simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
     area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
     for r in rep.rows:
         r["provenance"] = f"{cfg['level']}:{r['provenance']}"

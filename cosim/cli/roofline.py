@@ -17,17 +17,24 @@ def register(sub) -> None:
         p.add_argument("--out", help="write the per-op table (.csv) or the full report (.json)")
         p.add_argument("--plot", help="write a roofline plot (.png or .svg)")
         p.add_argument("--top", type=int, default=10, help="ops shown in the table")
+        p.add_argument("--parallel", help="a layout on a system given as --hw, e.g. tp=8,pp=2,ep=8,dp=1,sp=true")
         p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import cosim
 
-    hw = cosim.load_hw(args.hw)
+    from cosim.cli.plan import parse_parallel_flag
+    from cosim.simulate import _resolve
+    from hwmodels.system import SystemSpec
+
+    target = _resolve(args.hw)  # a device, or a system (configs/systems) for parallel layouts
+    hw = target.device if isinstance(target, SystemSpec) else target
+    parallel = parse_parallel_flag(args.parallel) if args.parallel else ({} if hw is not target else None)
     trace = cosim.build_trace(args.model, phase=args.phase, batch=args.batch, seq=args.seq,
                               weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe,
-                              attention=args.attention)
-    rep = cosim.simulate(trace, hw, level=args.level, compute_fallback=args.compute_fallback)
+                              attention=args.attention, parallel=parallel)
+    rep = cosim.simulate(trace, target, level=args.level, compute_fallback=args.compute_fallback)
     print(format_report(rep, args.top))
     if args.out:
         rep.save(args.out)

@@ -66,12 +66,13 @@ def _hw_shape(name: str, cache: dict):
 
 def _trace(cfg: dict, cache: dict):
     from workloads.builder import build_trace  # the module, not `cosim`: no cosim <-> dse import cycle
-    key = json.dumps({k: cfg[k] for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
-                                          "attention")}, sort_keys=True, default=str)
+    key = json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
+                                              "attention", "parallel", "system")}, sort_keys=True, default=str)
     if key not in cache:
+        par = (cfg.get("parallel") or {}) if cfg.get("system") else None
         cache[key] = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                                  weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
-                                 recipe=cfg["recipe"], attention=cfg["attention"])
+                                 recipe=cfg["recipe"], attention=cfg["attention"], parallel=par)
     return cache[key]
 
 
@@ -143,6 +144,15 @@ def evaluate_task(task: dict) -> dict:
     status = np.array(["ok"] * n, dtype=object)
     errors = np.array([None] * n, dtype=object)
     caches = {"shape": {}, "trace": {}}
+    if cfg.get("system"):  # a multi-device point: one simulate per point on the system
+        for i in range(n):
+            try:
+                _system_point(cfg, {fields[j]: float(V[i, j]) for j in range(len(fields))}, i, M, caches)
+            except (InputError, ValueError, KeyError) as e:
+                status[i], errors[i] = "error", f"{type(e).__name__}: {e}"
+        fields_done = True
+    else:
+        fields_done = False
     levels, formats = _hw_shape(cfg["hw"]["name"], caches["shape"])
     vec = [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
     fixed = [j for j in range(len(fields)) if j not in vec]
@@ -151,7 +161,7 @@ def evaluate_task(task: dict) -> dict:
         subsets = [(uniq[s], np.flatnonzero(inv.ravel() == s)) for s in range(len(uniq))]
     else:
         subsets = [(np.empty(0), np.arange(n))]
-    for fixed_vals, rows in subsets:
+    for fixed_vals, rows in ([] if fields_done else subsets):
         extra = {fields[j]: override_value(fields[j], x) for j, x in zip(fixed, fixed_vals)}
         try:
             base = _base_spec(cfg, extra)
@@ -328,6 +338,29 @@ def _serve_point(cfg, hw, i, M) -> None:
     M["memory_bytes"][i] = cap.weights_bytes + cap.activations_bytes + cap.blocks * cap.block_size * cap.bytes_per_token
     M["capacity_bytes"][i] = hw.main_memory.capacity_bytes
     M["fits_in_memory"][i] = True
+
+
+def _system_point(cfg, hw_values: dict, i, M, caches) -> None:
+    """A point on a multi-device system: latency is the pipeline step, energy the whole
+    system's per step, memory the fullest device's (hw.* fields override the device)."""
+    from cosim.simulate import simulate
+    from hwmodels.system import load_system
+
+    over = {f"device.{k}": v for k, v in {**cfg["hw"]["overrides"], **hw_values}.items()}
+    system = load_system(cfg["system"], overrides=over or None)
+    trace = _trace(cfg, caches["trace"])
+    rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+    par = rep.meta["parallel"]
+    shards = par["tp"] * par["dp"] * par["microbatches"]
+    tokens = _tokens(cfg)
+    lat, en = par["step_latency_s"], rep.total_energy_j * shards
+    if "sqnr" not in caches:
+        caches["sqnr"] = _accuracy(cfg, trace)
+    vals = {"latency_s": lat, "energy_j": en, "tokens_per_s": tokens / lat, "energy_per_token_j": en / tokens,
+            "memory_bytes": rep.memory_bytes, "capacity_bytes": rep.capacity_bytes,
+            "fits_in_memory": rep.fits_in_memory, **caches["sqnr"], "area_mm2": math.nan}
+    for m, v in vals.items():
+        M[m][i] = v
 
 
 def _full_model(cfg, hw, i, M, caches) -> None:

@@ -64,7 +64,8 @@ METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forw
            "goodput_req_s": "requests/s meeting the SLOs (needs serve:)",
            "throughput_tok_s": "output tokens/s served (needs serve:)",
            "slo_attainment": "fraction of requests meeting the SLOs (needs serve:)"}
-EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw", "serve"))
+EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw", "parallel",
+                                                           "serve"))
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
@@ -177,6 +178,8 @@ def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
             if cfg.get("serve") is None:
                 fail(source, f, v, "a `serve:` section in the base experiment to vary")
             cfg["serve"][f[len("serve."):]] = v
+        elif f.startswith("parallel."):
+            cfg["parallel"] = {**(cfg.get("parallel") or {}), f[len("parallel."):]: v}
         elif f.startswith("accuracy."):
             if cfg["accuracy"] is None:
                 fail(source, f, v, "an `accuracy:` section in the base experiment to vary")
@@ -284,6 +287,13 @@ def _check_field(f, source, where, base: Experiment) -> None:
         if base.config.get("serve") is None:
             fail(source, where, f, "a `serve:` section in the base experiment to vary")
         return  # values are checked against ServeConfig with the rest of the experiment
+    if f.startswith("parallel."):
+        from workloads.parallel import Layout
+        if f[len("parallel."):] not in Layout.__dataclass_fields__:
+            fail(source, where, f, f"parallel.<{'|'.join(Layout.__dataclass_fields__)}>")
+        if base.config.get("system") is None:
+            fail(source, where, f, "a `system:` in the base experiment (collectives need links)")
+        return
     if f.startswith("accuracy."):
         sub = f[len("accuracy."):]
         from cosim.experiment import ACCURACY_DEFAULTS
@@ -292,7 +302,8 @@ def _check_field(f, source, where, base: Experiment) -> None:
         if base.config["accuracy"] is None:
             fail(source, where, f, "an `accuracy:` section in the base experiment to vary")
         return
-    known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>", "serve.<field>"]
+    known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>", "parallel.<tp|pp|ep|dp|sp>",
+                                       "serve.<field>"]
     fail(source, where, f, f"an experiment field{_hint(f, known)}: {', '.join(known)}")
 
 
