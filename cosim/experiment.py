@@ -27,6 +27,10 @@ Schema (every field but `model` and `hw` has a default; unknown fields are error
       text: null                  #   (cosim.accuracy): perplexity delta, KL, top-1 agreement
       prefill: null               #   prompt tokens before teacher-forced decode (default tokens/2)
     output: reports/quickstart    # where `cosim run` writes report.{csv,json,html}
+    serve:                        # optional: a serving run (cosim.serving.ServeConfig fields)
+      qps: 5
+      requests: 2000
+      scheduler: chunked
 
 `load_experiment` validates everything (file, field, value, expectation) before any
 work starts; `resolve_experiment` gives the fully-resolved dict that sweeps hash.
@@ -51,7 +55,7 @@ PHASES = ("prefill", "decode")
 DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, "seq": 2048,
             "weights": "bf16", "acts": "bf16", "kv": "bf16", "recipe": None, "attention": "fused",
             "hw": None, "level": "roofline", "compute_fallback": False, "accuracy": None,
-            "output": None, "system": None, "parallel": None}
+            "output": None, "system": None, "parallel": None, "serve": None}
 ACCURACY_DEFAULTS = {"source": "synthetic", "layers": 2, "rows": 128, "tokens": 8, "seed": 0, "checkpoint": None,
                      "text": None, "prefill": None}
 CHECKPOINT_TOKENS = 256  # default text tokens when an experiment names a checkpoint
@@ -140,12 +144,27 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     cfg["hw"] = _hw_section(cfg["hw"], source, base_dir)
     cfg["model"] = _path_or_name(cfg["model"], base_dir)
     cfg["accuracy"] = _accuracy_section(cfg["accuracy"], source, base_dir)
+    cfg["serve"] = _serve_section(cfg["serve"], source)
     if cfg["output"] is not None and not isinstance(cfg["output"], str):
         fail(source, "output", cfg["output"], "a directory path")
     exp = Experiment(cfg, source, base_dir)
     if check_resources:
         _check_resources(exp)
     return exp
+
+
+def _serve_section(v, source):
+    """Serving options (cosim.serving.ServeConfig fields), checked now; None = no serving run."""
+    if v in (None, False):
+        return None
+    if not isinstance(v, dict):
+        fail(source, "serve", v, "a mapping of serving options (qps, requests, scheduler, ...)")
+    from cosim.serving.config import ServeConfig
+    try:
+        ServeConfig.from_dict({"model": "-", "hw": "-", **v}, source=f"{source}: serve")
+    except InputError as e:
+        raise InputError(f"{source}: {e}") from None
+    return dict(v)
 
 
 def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
@@ -369,6 +388,14 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         rep.meta["provenance"]["sqnr_db"] = res.provenance
         if acc.get("checkpoint"):
             _checkpoint_accuracy(rep, cfg, acc)
+    if cfg["serve"]:
+        from cosim.serving import serve
+        res = serve(cfg["model"], hw, level=cfg["level"], weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
+                    recipe=cfg["recipe"], attention=cfg["attention"], **cfg["serve"])
+        rep.meta["serve"] = {"summary": res.summary, "notes": list(res.notes)}
+        if out_dir is not None:
+            from cosim.serving.output import write_outputs
+            write_outputs(res, Path(out_dir) / "serve")
     if out_dir is not None:
         from cosim.html_report import write_report
         write_report(rep, hw, out_dir, interactive=interactive)
