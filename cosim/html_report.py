@@ -118,8 +118,11 @@ def write_report(rep, hw, out_dir: str | Path) -> dict:
         summary.append(("area", f"{rep.meta['area_mm2']:.4g} mm²"))
     if acc.get("min_sqnr_db") is not None:
         summary.append(("worst op SQNR", f"{acc['min_sqnr_db']:.2f} dB"))
+    n_nan = sum(1 for r in rep.rows if str(r.get("accuracy_status", "ok")).startswith("nan"))
+    if n_nan:
+        summary.append(("ops with NaN accuracy", f"{n_nan} (see the accuracy_status column)"))
     cols = ["op", "kind", "repeat", "compute_fmt", "bound", "latency_s", "energy_j", "utilization", "share",
-            "sqnr_db", "provenance"]
+            "sqnr_db", "accuracy_status", "provenance"]
     cols = [c for c in cols if any(c in r for r in rep.rows)]
     rows_html = "\n".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>"
                           for r in rep.rows)

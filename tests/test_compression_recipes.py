@@ -155,12 +155,27 @@ def test_kivi_prefill_writes_compressed_cache():
     assert only(t2, "kivi2.quantize").flops == 4 * 2 * 4096 * 8 * 128
 
 
-@pytest.mark.parametrize("recipe,bits", [("fp8_kv", 8), ("mxfp8_kv", 8.25), ("mxfp4_kv", 4.25)])
-def test_kv_format_scales_reads_exactly(recipe, bits):
+@pytest.mark.parametrize("recipe,bits,scale_bytes", [("fp8_kv", 8, 2 * 8 * 4 * 32), ("mxfp8_kv", 8.25, 0),
+                                                     ("mxfp4_kv", 4.25, 0)])
+def test_kv_format_scales_reads_exactly(recipe, bits, scale_bytes):
+    # fp8_kv: one fp32 scale per KV head for K and V (2 x 8 heads x 4 B) in each of 32
+    # layers; MX formats carry their block scales inside bits_per_element
     t = trace_for(LLAMA3_8B, seq=8192)
     t2 = apply_recipe(t, recipe, LLAMA3_8B)
-    assert kv_read(t2) == pytest.approx(kv_read(t) * bits / 16)
-    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(t.meta["footprint"]["kv_cache"] * bits / 16)
+    assert kv_read(t2) == pytest.approx(kv_read(t) * bits / 16 + scale_bytes, rel=1e-12)
+    assert t2.meta["footprint"]["kv_cache"] == pytest.approx(t.meta["footprint"]["kv_cache"] * bits / 16, rel=1e-5)
+
+
+@pytest.mark.parametrize("scale,n_scales", [("head", 8), ("tensor", 1), ("none", 0)])
+def test_fp8_kv_scale_granularity_is_charged_and_shown(scale, n_scales):
+    r = load_recipe(f"fp8_kv(scale={scale})")
+    t = trace_for(LLAMA3_8B, seq=8192)
+    t2 = apply_recipe(t, r, LLAMA3_8B)
+    attn = only(t2, "attention")
+    scales = [x for x in attn.inputs if x.name.endswith(".scale")]
+    assert sum(x.nbytes for x in scales) == 2 * 4 * n_scales  # K and V, fp32 each
+    eff = t2.meta["recipe_effects"][r.name]
+    assert eff["key_scale"] == eff["value_scale"] == scale
 
 
 def test_kvquant_bytes_rope_and_spmv():

@@ -281,10 +281,35 @@ def _format_or_empty(name) -> bool:
     return name == "" or _check_format(name)
 
 
+def kv_scale_granularity(f, scale: str) -> str:
+    """What scales a KV format stores: its own block scales, none (a 16-bit format or
+    an explicitly unscaled cast), or fp32 scales per KV head / per tensor."""
+    if f.is_block:
+        return "block"
+    if f.family != "float" or f.element_bits >= 16 or scale == "none":
+        return "none"
+    return scale
+
+
+def kv_scale_tensors(name: str, h: int, f, scale: str) -> list:
+    """fp32 scales of a bare FP8/FP6/FP4 KV cache, per layer: one per KV head (h) or one
+    for the tensor. Static (calibrated), so the count does not grow with the tokens;
+    resident bytes per token amortise them over the capacity (4h / capacity B)."""
+    g = kv_scale_granularity(f, scale)
+    if g == "head":
+        return [TensorSpec(f"{name}.scale", (h,), "fp32", "kv")]
+    if g == "tensor":
+        return [TensorSpec(f"{name}.scale", (1,), "fp32", "kv")]
+    return []
+
+
 @register_method("kv_format", {
     "format": Param("fp8_e4m3", str, _check_format, "a registered number format"),
     "key_format": Param("", str, _format_or_empty, "'' (use format) or a registered number format"),
     "value_format": Param("", str, _format_or_empty, "'' (use format) or a registered number format"),
+    # a bare FP8/FP6/FP4 cache keeps fp32 scales (amax / max normal), as vLLM's and
+    # TensorRT-LLM's FP8 KV caches do; block formats carry their own and ignore this
+    "scale": Param("head", str, choices=("head", "tensor", "none")),
 }, "KV cache stored in a registered format (FP8, MXFP8/6/4, NVFP4, BFP); K and V may differ")
 def apply_kv_format(trace, model, recipe):
     p = recipe.params
@@ -298,7 +323,7 @@ def apply_kv_format(trace, model, recipe):
             fld = f"parameters.{key}" if p[key] else "parameters.format"
             recipe.require(d % f.block_size == 0, fld, fmt,
                            f"a format whose block size ({f.block_size}) divides the head dimension {d}")
-        return [TensorSpec(name, (B, n, h, d), fmt, "kv")]
+        return [TensorSpec(name, (B, n, h, d), fmt, "kv"), *kv_scale_tensors(name, h, f, p["scale"])]
 
     def step_ops(attn, n):
         B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
@@ -307,8 +332,10 @@ def apply_kv_format(trace, model, recipe):
                          phase=attn.phase, group=attn.group, into="kv_write")]
 
     bits = {k: get_format(v).bits_per_element for k, v in fmts.items()}
+    scales = {k: kv_scale_granularity(get_format(v), p["scale"]) for k, v in fmts.items()}
     return apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
-                         {"key_bits_per_element": bits["k"], "value_bits_per_element": bits["v"]},
+                         {"key_bits_per_element": bits["k"], "value_bits_per_element": bits["v"],
+                          "key_scale": scales["k"], "value_scale": scales["v"]},
                          lambda name, n: n, write_repr=repr_fn)
 
 

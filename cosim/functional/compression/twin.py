@@ -19,12 +19,13 @@ from cosim.functional.compression.attention import evaluate_policy
 from cosim.functional.compression.metrics import rel_error
 from cosim.functional.compression.synthetic import activations, heavy_tailed_weights, kv_sequence, moe_layer
 
-__all__ = ["run_twin", "kv_policy", "TWIN_METHODS"]
+__all__ = ["run_twin", "kv_policy", "TWIN_METHODS", "with_status", "METRICS"]
 
 KV_METHODS = {
     "kivi": lambda p: kv.KIVIPolicy(p["k_bits"], p["v_bits"], p["group_size"], p["residual_length"]),
     "kvquant": lambda p: kv.KVQuantPolicy(p["bits"], p["outlier_fraction"], p["first_few_fp16"]),
-    "kv_format": lambda p: kv.FormatKVPolicy(p["key_format"] or p["format"], p["value_format"] or p["format"]),
+    "kv_format": lambda p: kv.FormatKVPolicy(p["key_format"] or p["format"], p["value_format"] or p["format"],
+                                             p.get("scale", "head")),
     "mixed_precision_kv": lambda p: kv.MixedPrecisionPolicy(p["hi_bits"], p["lo_bits"], p["salient_ratio"],
                                                             p["group_size"], p["saliency"], p["probe_ratio"],
                                                             p["channel_normalizers"]),
@@ -43,6 +44,7 @@ TWIN_METHODS = tuple(KV_METHODS) + WEIGHT_METHODS + MOE_METHODS + ("mla", "cla",
 # cosine similarity of adjacent layers' K/V directions assumed by the cross-layer twins
 # (MiniCache reports high similarity in the deep half; the value is an assumption [U])
 LAYER_SIMILARITY = 0.9
+METRICS = ("weight_gemm_sqnr_db", "attn_rel_error", "attn_kl", "mass_kept", "moe_rel_error")
 
 
 def kv_policy(recipe, model=None):
@@ -64,10 +66,23 @@ def run_twin(spec, model=None, checkpoint=None, seed: int = 0, prompt: int = 409
     out = {}
     for p in parts:
         try:
-            out[p.name] = _one(p, m, checkpoint, seed, prompt, steps, layer)
+            out[p.name] = with_status(_one(p, m, checkpoint, seed, prompt, steps, layer))
         except ImportError as e:  # a format only the functional core can quantize
-            out[p.name] = {"method": p.method, "skipped": str(e)}
+            out[p.name] = with_status({"method": p.method, "skipped": str(e)})
     return out
+
+
+def with_status(res: dict) -> dict:
+    """Add `status`: "ok", "skipped: <why>", "no twin: <note>" or "nan: <metrics>" —
+    so a printed or tabled row with a NaN or a missing figure says why, never vanishes."""
+    if "skipped" in res:
+        return {**res, "status": f"skipped: {res['skipped']}"}
+    nan = [k for k, v in res.items() if isinstance(v, float) and v != v]
+    if nan:
+        return {**res, "status": f"nan: {', '.join(nan)} not finite"}
+    if not any(k in res for k in METRICS):
+        return {**res, "status": f"no twin: {res.get('note', 'no accuracy metric')}"}
+    return {**res, "status": "ok"}
 
 
 def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
@@ -77,7 +92,10 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
         d = model.head_dim if model is not None else 128
         g = model.heads // model.kv_heads if model is not None else 4
         seq = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
-        out = {"method": meth, **evaluate_policy(kv_policy(recipe, model), seq)}
+        pol = kv_policy(recipe, model)
+        out = {"method": meth, **evaluate_policy(pol, seq)}
+        if getattr(pol, "scale_label", None):  # which scales the cache kept (shown, never implied)
+            out["kv_scale"] = "K: {key}; V: {value}".format(**pol.scale_label)
         if meth == "palu" and checkpoint is not None:
             out.update(_palu_weights(recipe, model, checkpoint, rng, layer, d))
         return out
