@@ -189,6 +189,20 @@ class AccuracyResult:
     status_by_op: dict | None = None  # op name -> "ok" or "nan: <why>" (a NaN figure always carries its reason)
 
 
+def _check_names(ckpt: SafetensorsFile, trace) -> None:
+    """A checkpoint that holds none of the trace's weight tensors under Hugging Face
+    Llama-style names would silently fall back to synthetic weights everywhere: refuse
+    it, naming the file and the names looked for. (A checkpoint missing only some ops,
+    e.g. a tied lm_head, falls back per op and says so in the row's `source`.)"""
+    ops = [op.name for op in trace.ops if op.name in HF_WEIGHT_NAMES]
+    expected = [HF_WEIGHT_NAMES[o].format(l=0) for o in ops]
+    if expected and not any(n in ckpt for n in expected):
+        have = list(ckpt.index)
+        raise InputError(f"{ckpt.paths[0]}: none of the expected tensors {', '.join(expected[:4])}"
+                         f"{', ...' if len(expected) > 4 else ''} (Hugging Face Llama-style names) is in this "
+                         f"checkpoint; it has {len(have)} tensors named e.g. {', '.join(have[:4]) or 'nothing'}")
+
+
 def _layers(n_layers: int, want: int) -> list[int]:
     """`want` layers spread evenly over 0..n_layers-1 (first and last included)."""
     want = max(1, min(want, n_layers))
@@ -221,6 +235,8 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
     SQNR = -20 log10(rel_error). `model` (name or ModelSpec) feeds the twin's shapes."""
     ckpt = SafetensorsFile(checkpoint) if checkpoint else None
     n_layers = n_layers or max((op.repeat for op in trace.ops), default=1)
+    if ckpt is not None:
+        _check_names(ckpt, trace)
     by_layer, by_op, status = [], {}, {}
     used_rows = used_tokens = used_kv = 0
     for op_i, op in enumerate(trace.ops):

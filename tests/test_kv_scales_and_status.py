@@ -108,3 +108,31 @@ def test_twin_status_marks_nan_skipped_and_missing():
     assert with_status({"method": "kivi", "attn_rel_error": math.nan})["status"] == "nan: attn_rel_error not finite"
     assert with_status({"method": "x", "skipped": "needs numba"})["status"] == "skipped: needs numba"
     assert with_status({"method": "y", "note": "no functional twin for 'y'"})["status"].startswith("no twin")
+
+
+def _bert_like(tmp_path):
+    from cosim.functional.compression.safetensors_io import write_safetensors
+    rng = np.random.default_rng(0)
+    return write_safetensors(tmp_path / "bert.safetensors", {
+        "encoder.layer.0.attention.self.query.weight": rng.standard_normal((64, 64)).astype(F32),
+        "encoder.layer.0.output.dense.weight": rng.standard_normal((64, 256)).astype(F32)})
+
+
+def test_non_llama_checkpoint_is_one_clear_error_not_nan(tmp_path, capsys):
+    from workloads.io import InputError
+    path = _bert_like(tmp_path)
+    with pytest.raises(InputError) as e:
+        run_twin("mxfp4_weights", checkpoint=path)
+    msg = str(e.value)
+    assert str(path) in msg and "model.layers.0.self_attn.q_proj.weight" in msg
+    assert "encoder.layer.0.attention.self.query.weight" in msg  # what the file does have
+    with pytest.raises(InputError, match="palu|k_proj"):
+        run_twin("palu", checkpoint=path, prompt=64, steps=2)
+    tr = cosim.build_trace("llama3_8b", phase="decode", batch=1, seq=256, weights="mxfp4")
+    with pytest.raises(InputError, match=r"bert\.safetensors: none of the expected tensors "
+                                         r"model\.layers\.0\.self_attn\.q_proj\.weight"):
+        trace_accuracy(tr, layers=1, rows=8, tokens=2, checkpoint=path)
+    from cosim.cli import main
+    assert main(["recipe", "mxfp4_weights", "--accuracy", "--checkpoint", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and str(path) in err and len(err.strip().splitlines()) == 1

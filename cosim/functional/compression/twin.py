@@ -144,7 +144,7 @@ def _palu_weights(recipe, model, checkpoint, rng, layer, head_dim) -> dict:
     for proj, ratio in (("k_proj", p["key_rank_ratio"]), ("v_proj", p["value_rank_ratio"])):
         name = f"model.layers.{layer}.self_attn.{proj}.weight"
         if name not in ck.entries:
-            continue
+            _missing(ck, [name], f"Palu's {proj} of layer {layer}")
         w = hf_weight(ck, name)
         hd = head_dim if w.shape[1] % head_dim == 0 else w.shape[1]  # no model given: one head
         heads = w.shape[1] // hd
@@ -156,11 +156,24 @@ def _palu_weights(recipe, model, checkpoint, rng, layer, head_dim) -> dict:
     return res
 
 
+def _missing(ck, expected: list, what: str):
+    """One clear error: the file, the tensor names expected, and what the file has."""
+    from workloads.io import InputError
+    have = ck.names()
+    raise InputError(f"{ck.path}: no tensor {', '.join(repr(n) for n in expected)} ({what}); the twins read "
+                     f"Hugging Face Llama-style names, and this file has {len(have)} tensors named e.g. "
+                     f"{', '.join(repr(n) for n in have[:4]) or 'nothing'}")
+
+
 def _weights_twin(recipe, model, checkpoint, rng, layer) -> dict:
     if checkpoint is not None:
         from cosim.functional.compression.safetensors_io import SafetensorsFile, hf_weight
         ck = SafetensorsFile(checkpoint)
         names = [n for n in ck.names() if n.startswith(f"model.layers.{layer}.") and n.endswith("proj.weight")]
+        if not names:  # a mean over no tensors would be a silent NaN
+            _missing(ck, [f"model.layers.{layer}.self_attn.q_proj.weight",
+                          f"model.layers.{layer}.mlp.down_proj.weight"],
+                     f"Llama-style projection weights of layer {layer} (model.layers.{layer}.*proj.weight)")
         mats = {n: hf_weight(ck, n) for n in sorted(names)}
         source = str(checkpoint)
     else:
