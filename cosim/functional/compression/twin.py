@@ -17,7 +17,7 @@ import numpy as np
 from cosim.functional.compression import eviction, kv, lowrank, moe, weights
 from cosim.functional.compression.attention import evaluate_policy
 from cosim.functional.compression.metrics import rel_error
-from cosim.functional.compression.synthetic import activations, fitted_weights, kv_sequence, moe_layer
+from cosim.functional.compression.synthetic import activations, fitted_kv_sequence, fitted_weights, moe_layer
 
 __all__ = ["run_twin", "kv_policy", "TWIN_METHODS", "with_status", "METRICS"]
 
@@ -44,6 +44,7 @@ TWIN_METHODS = tuple(KV_METHODS) + WEIGHT_METHODS + MOE_METHODS + ("mla", "cla",
 # cosine similarity of adjacent layers' K/V directions assumed by the cross-layer twins
 # (MiniCache reports high similarity in the deep half; the value is an assumption [U])
 LAYER_SIMILARITY = 0.9
+KV_SOURCE = "synthetic KV head (fitted to SmolLM2-135M K/V/Q statistics, real_kv_stats.json)"
 METRICS = ("weight_gemm_sqnr_db", "attn_rel_error", "attn_kl", "mass_kept", "moe_rel_error")
 
 
@@ -66,7 +67,10 @@ def run_twin(spec, model=None, checkpoint=None, seed: int = 0, prompt: int = 409
     out = {}
     for p in parts:
         try:
-            out[p.name] = with_status(_one(p, m, checkpoint, seed, prompt, steps, layer))
+            res = _one(p, m, checkpoint, seed, prompt, steps, layer)
+            if "attn_rel_error" in res:  # every KV figure says what tensors it came from
+                res.setdefault("source", KV_SOURCE)
+            out[p.name] = with_status(res)
         except ImportError as e:  # a format only the functional core can quantize
             out[p.name] = with_status({"method": p.method, "skipped": str(e)})
     return out
@@ -91,7 +95,7 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
     if meth in KV_METHODS or meth == "mla":
         d = model.head_dim if model is not None else 128
         g = model.heads // model.kv_heads if model is not None else 4
-        seq = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        seq = fitted_kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
         pol = kv_policy(recipe, model)
         out = {"method": meth, **evaluate_policy(pol, seq)}
         if getattr(pol, "scale_label", None):  # which scales the cache kept (shown, never implied)
@@ -104,7 +108,7 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
         # effect on the later layers' hidden states needs the whole model
         d = model.head_dim if model is not None else 128
         g = model.heads // model.kv_heads if model is not None else 4
-        seq = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        seq = fitted_kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
         p = recipe.params
         pol = eviction.SnapKVPolicy(max(p["window"], int(p["retain_rate"] * prompt)), p["window"], p["kernel"], "avg")
         return {"method": meth, "note": "KV retention only; token-selective propagation not modelled",
@@ -112,7 +116,7 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
     if meth == "razor_attention":
         d = model.head_dim if model is not None else 128
         g = model.heads // model.kv_heads if model is not None else 4
-        seq = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        seq = fitted_kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
         p = recipe.params
         local = evaluate_policy(eviction.CompensatedWindowPolicy(p["sink_tokens"], p["window"]), seq)
         f = p["retrieval_head_fraction"]
@@ -124,7 +128,7 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
         from cosim.functional.compression.crosslayer import MiniCachePolicy, SharedKVPolicy, neighbour_layer
         d = model.head_dim if model is not None else 128
         g = model.heads // model.kv_heads if model is not None else 4
-        src = kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        src = fitted_kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
         mine = neighbour_layer(src, rng, LAYER_SIMILARITY)
         pol = SharedKVPolicy(src) if meth == "cla" else MiniCachePolicy(src, 0.6, recipe.params["retention_ratio"])
         return {"method": meth, "layer_similarity": LAYER_SIMILARITY, **evaluate_policy(pol, mine)}
