@@ -118,3 +118,15 @@ def test_kv_fit_file_and_fitted_heads_match_real_attention_shape_and_error():
     assert kivi == pytest.approx(err["synthetic_fitted"]["kivi2"], rel=1e-9)
     assert 1 / 1.25 < kivi / err["real_median"]["kivi2"] < 1.25
     assert err["synthetic_default"]["kivi2"] / err["real_median"]["kivi2"] > 1.8
+
+
+def test_kv_method_ranking_of_the_stored_fit():
+    # docs/synthetic-vs-real.md §3: the four KV twins ordered by error on the real heads,
+    # the earlier generator and the fitted one (figures written by fit_synthetic_kv.py)
+    from cosim.functional.compression.synthetic import fitted_kv_stats
+    e = fitted_kv_stats()["twin_attn_rel_error"]
+
+    def order(d):
+        return sorted(d, key=d.get)
+    assert order(e["synthetic_fitted"]) == order(e["real_median"]) == ["kivi4", "fp8_kv", "kivi2", "mxfp4_kv"]
+    assert order(e["synthetic_default"]) == ["fp8_kv", "kivi4", "mxfp4_kv", "kivi2"]
