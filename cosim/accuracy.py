@@ -120,8 +120,8 @@ def _sqnr(ref: np.ndarray, x: np.ndarray) -> float:
 
 def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
                       prefill: int | None = None, weights: str = "fp32", acts: str = "fp32", kv: str = "fp32",
-                      recipe: str | None = None, exact: bool = False, quantize_head: bool = False
-                      ) -> AccuracyResult:
+                      recipe: str | None = None, exact: bool = False, quantize_head: bool = False,
+                      kv_policy=None) -> AccuracyResult:
     """Run the baseline and the compressed model on the same tokens and compare."""
     from workloads.io import InputError
     from cosim.functional.lm import Numerics
@@ -133,6 +133,9 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     if tokens > ck.config.max_positions:
         raise InputError(f"accuracy: tokens: got {tokens}; {checkpoint} has a context of {ck.config.max_positions}")
     num = Numerics.from_options(weights, acts, kv, recipe, exact, quantize_head)
+    if kv_policy is not None:  # an ablation given as a policy factory (benchmarks/real_accuracy_table.py)
+        import dataclasses
+        num = dataclasses.replace(num, kv_policy=kv_policy)
     ids, text_name = load_text_tokens(ck, text, tokens)
     common = dict(checkpoint=str(checkpoint), checkpoint_format=ck.file_format, baseline_note=ck.baseline_note,
                   numerics=num.describe(), weights=num.weights, acts=num.acts, kv=num.kv, recipe=recipe,

@@ -128,9 +128,19 @@ class DecoderLM:
         return out
 
     def _kv_policy_factory(self):
+        if self.num.kv_policy is not None:
+            return self.num.kv_policy
         r = self.num.kv_recipe
         if r is None:
             return None
+        if r.method == "kvquant":
+            # KVQuant quantizes keys before RoPE: the policy un-rotates the real post-RoPE
+            # keys with the checkpoint's own theta (rotate-half layout, as here) and re-rotates
+            from cosim.functional.compression.kv import KVQuantPolicy
+            p = r.params
+            theta = self.c.rope_theta if p.get("pre_rope_keys", True) else None
+            return lambda: KVQuantPolicy(p["bits"], p["outlier_fraction"], p["first_few_fp16"], rope_theta=theta,
+                                         pre_rope=theta is not None)
         from cosim.functional.compression.twin import kv_policy
         return lambda: kv_policy(r, None)
 

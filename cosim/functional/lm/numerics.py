@@ -35,6 +35,7 @@ class Numerics:
     quantize_head: bool = False  # the LM head / embeddings stay in baseline precision unless asked
     attention_acts: bool = True  # Q·Kᵀ and P·V operands follow `acts` too
     notes: tuple = field(default_factory=tuple)
+    kv_policy: object = None  # a zero-argument factory of a cache policy (ablations the recipes lack)
 
     @staticmethod
     def from_options(weights="fp32", acts="fp32", kv="fp32", recipe=None, exact=False, quantize_head=False,
@@ -79,12 +80,14 @@ class Numerics:
     @property
     def is_baseline(self) -> bool:
         return (self.weights in HIGH_PRECISION and self.acts in HIGH_PRECISION and self.kv in HIGH_PRECISION
-                and self.kv_recipe is None and self.weight_recipe is None)
+                and self.kv_recipe is None and self.weight_recipe is None and self.kv_policy is None)
 
     def describe(self) -> str:
         parts = [f"weights={self.weights}", f"acts={self.acts}", f"kv={self.kv}"]
         if self.kv_recipe is not None:
             parts.append(f"kv_recipe={self.kv_recipe.name}")
+        if self.kv_policy is not None:
+            parts.append(f"kv_policy={getattr(self.kv_policy, '__name__', 'custom')}")
         if self.weight_recipe is not None:
             parts.append(f"weight_recipe={self.weight_recipe.name}")
         if self.exact:
