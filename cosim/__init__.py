@@ -16,7 +16,7 @@ from workloads.builder import build_trace
 from workloads.models import load_model
 from workloads.trace import Trace
 
-__version__ = "0.1.0"
+from cosim.version import __version__
 __all__ = ["load_hw", "load_model", "build_trace", "simulate", "estimate", "ops", "Report", "Trace",
            "functional", "sweep", "__version__"]
 

@@ -38,15 +38,14 @@ import copy
 import difflib
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-from workloads.io import InputError, fail, load_yaml_file
+from hwmodels.level_registry import LEVELS  # noqa: F401  (one list of levels; re-exported)
+from workloads.io import InputError, bundled_names, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["Experiment", "load_experiment", "experiment_from_dict", "run_experiment",
            "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS", "ACCURACY_DEFAULTS"]
 
-LEVELS = ("roofline", "analytical", "cycle")
 PHASES = ("prefill", "decode")
 
 DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, "seq": 2048,
@@ -74,31 +73,17 @@ class Experiment:
 
 # ---------------------------------------------------------------------------- loading
 
-def _bundled_dir():
-    return resources.files("configs") / "experiments"
-
-
 def list_experiments() -> list[str]:
-    return sorted(p.name[:-5] for p in _bundled_dir().iterdir() if p.name.endswith(".yaml"))
+    return bundled_names("experiments")
 
 
 def experiment_path(name_or_path) -> Path:
     """A bare name (``quickstart``) is a bundled file (package configs.experiments); a
     path is the user's own."""
-    text = str(name_or_path)
-    if "/" in text or text.endswith((".yaml", ".yml")) or Path(text).exists():
-        p = Path(text).expanduser()
-        if not p.is_file():
-            raise InputError(f"{p}: no such experiment file")
-        return p
-    names = list_experiments()
-    if text not in names:
-        close = difflib.get_close_matches(text, names, n=3)
-        raise InputError(f"experiment: got {text!r}; expected a bundled experiment name "
-                         f"({', '.join(names)})" + (f" (did you mean {close[0]!r}?)" if close else "")
-                         + " or a path to a .yaml file")
-    with resources.as_file(_bundled_dir() / f"{text}.yaml") as p:
-        return Path(p)
+    p = resolve_bundled("experiments", name_or_path, "experiment")
+    if not p.is_file():
+        raise InputError(f"{p}: no such experiment file")
+    return p
 
 
 def load_experiment(name_or_path) -> Experiment:
@@ -300,7 +285,7 @@ def si_override(key: str, value, source: str = "<experiment>"):
 
 def _override_kind(key: str):
     try:
-        from hwmodels.spec import _override_kind as kind_of  # the loader's own table
+        from hwmodels.spec import override_kind as kind_of  # the loader's own table
         return kind_of(key.split("."))
     except (ImportError, KeyError, IndexError):
         return None
@@ -317,28 +302,31 @@ def _min_sqnr(by_op: dict):
     return math.nan if any(v != v for v in vals) else min(vals)
 
 
-def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True):
+def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True, interactive: bool = False):
     """Run the experiment: trace -> performance model -> Report, plus the functional
     accuracy check when the experiment asks for one. Writes report.{csv,json,html}
-    when `out_dir` is given."""
-    import cosim
+    when `out_dir` is given (and report_interactive.html with `interactive`)."""
+    from cosim.humanize import display_source
     from cosim.layer_accuracy import trace_accuracy
+    from cosim.simulate import simulate
+    from hwmodels.spec import load_hw
+    from workloads.builder import build_trace
 
     if not isinstance(exp, Experiment):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
     cfg = exp.config
-    hw = cosim.load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
-    trace = cosim.build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
-                              weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
-                              attention=cfg["attention"])
-    rep = cosim.simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+    hw = load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
+    trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
+                        weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
+                        attention=cfg["attention"])
+    rep = simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
     area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
     for r in rep.rows:
         r["provenance"] = f"{cfg['level']}:{r['provenance']}"
     rep.meta["experiment"] = {"name": cfg["name"], "source": exp.source}
     rep.meta["area_mm2"] = area
     rep.meta["provenance"] = {
-        "latency_s": f"{cfg['level']} model on {hw.name} ({hw.source or 'inline'}); per-op provenance column",
+        "latency_s": f"{cfg['level']} model on {hw.name} ({display_source(hw.source)}); per-op provenance column",
         "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
                      if cfg["level"] == "roofline" else
                      f"the {cfg['level']} model's energy (per-op provenance column; falls back to the roofline's "
@@ -366,7 +354,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
             _checkpoint_accuracy(rep, cfg, acc)
     if out_dir is not None:
         from cosim.html_report import write_report
-        write_report(rep, hw, out_dir)
+        write_report(rep, hw, out_dir, interactive=interactive)
     return rep
 
 
@@ -390,25 +378,13 @@ def _checkpoint_accuracy(rep, cfg: dict, acc: dict) -> None:
 
 
 def hardware_area_mm2(trace, hw, level: str, compute_fallback: bool = False):
-    """Silicon area (mm^2) where the model at this level has an area model: the cycle
-    level's `area_breakdown(hw)["total"]` (hwmodels.cycle), else an `area_mm2` the model
-    puts in OpCost.details; None otherwise (GPUs at roofline/analytical level)."""
+    """Silicon area (mm^2) where the level has an area model — the cycle level's
+    `area_breakdown(hw)["total"]` (hwmodels.cycle) on hardware it applies to; None
+    otherwise (GPUs at roofline/analytical level). `trace` and `compute_fallback` are
+    kept for callers; the area does not depend on them."""
     if level != "cycle":
         return None
-    from importlib import import_module
-    try:
-        cycle = import_module("hwmodels.cycle")
-    except ModuleNotFoundError:
+    from hwmodels.cycle import applicable, area_breakdown
+    if not applicable(hw)[0]:
         return None
-    ok, _ = cycle.applicable(hw) if hasattr(cycle, "applicable") else (True, "")
-    if not ok:
-        return None
-    if hasattr(cycle, "area_breakdown"):
-        return float(cycle.area_breakdown(hw)["total"])
-    from hwmodels.estimate import estimate_ops
-    op = next((o for o in trace.ops if o.kind == "gemm"), None)
-    if op is None:
-        return None
-    costs, _ = estimate_ops([op], hw, level, compute_fallback)
-    d = costs[0].details or {}
-    return float(d["area_mm2"]) if d.get("area_mm2") is not None else None
+    return float(area_breakdown(hw)["total"])

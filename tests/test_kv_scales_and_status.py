@@ -100,7 +100,7 @@ def test_nan_rows_are_kept_with_a_reason(monkeypatch, capsys, tmp_path):
     assert "nan" in line and "quantized outputs are NaN/Inf" in line
     assert "worst: q_proj NaN" in out or "NaN (" in out
     html = (tmp_path / "r" / "report.html").read_text()
-    assert "accuracy_status" in html and "ops with NaN accuracy" in html
+    assert "accuracy status" in html and "ops with NaN accuracy" in html
 
 
 def test_twin_status_marks_nan_skipped_and_missing():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cosim.cli._common import add_workload_args, si
+from hwmodels.level_registry import LEVELS
 
 
 def register(sub) -> None:
@@ -10,7 +11,9 @@ def register(sub) -> None:
                               ("simulate", "roofline", "simulate a model on a device at a chosen level")):
         p = sub.add_parser(name, help=text, description=text)
         add_workload_args(p)
-        p.add_argument("--level", choices=("roofline", "analytical", "cycle"), default=level)
+        p.add_argument("--level", choices=LEVELS, default=level,
+                       help="model level: roofline (speed of light), analytical (calibrated GPU model), "
+                            "cycle (systolic/FPGA); a level that cannot answer falls back with a note")
         p.add_argument("--out", help="write the per-op table (.csv) or the full report (.json)")
         p.add_argument("--plot", help="write a roofline plot (.png or .svg)")
         p.add_argument("--top", type=int, default=10, help="ops shown in the table")

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.experiment import (DEFAULTS, Experiment, experiment_from_dict, experiment_path, si_override)
-from workloads.io import InputError, fail, load_yaml_file
+from workloads.io import InputError, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["SweepSpec", "load_sweep", "sweep_from_dict", "METRICS", "Constraint", "apply_point"]
 
@@ -181,17 +181,10 @@ def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
 # ---------------------------------------------------------------------------- loading
 
 def load_sweep(path, overrides: dict | None = None) -> SweepSpec:
-    path = Path(path)
+    # a bare name or a docs-style path (configs/sweeps/x.yaml) resolves to a bundled example
+    path = Path(path) if Path(path).is_file() else resolve_bundled("sweeps", path, "sweep")
     if not path.is_file():
-        # a bare name resolves to a bundled example (package configs.sweeps)
-        from importlib import resources
-        if "/" not in str(path) and not path.suffix:
-            bundled = resources.files("configs") / "sweeps" / f"{path}.yaml"
-            if bundled.is_file():
-                with resources.as_file(bundled) as p:
-                    path = Path(p)
-        if not path.is_file():
-            raise InputError(f"{path}: no such sweep file")
+        raise InputError(f"{path}: no such sweep file")
     doc = load_yaml_file(path, "sweep")
     return sweep_from_dict(doc, source=str(path), base_dir=path.parent, overrides=overrides)
 
