@@ -51,7 +51,7 @@ PHASES = ("prefill", "decode")
 DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, "seq": 2048,
             "weights": "bf16", "acts": "bf16", "kv": "bf16", "recipe": None, "attention": "fused",
             "hw": None, "level": "roofline", "compute_fallback": False, "accuracy": None,
-            "output": None}
+            "output": None, "system": None, "parallel": None}
 ACCURACY_DEFAULTS = {"source": "synthetic", "layers": 2, "rows": 128, "tokens": 8, "seed": 0, "checkpoint": None,
                      "text": None, "prefill": None}
 CHECKPOINT_TOKENS = 256  # default text tokens when an experiment names a checkpoint
@@ -116,6 +116,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
         fail(source, "", type(doc).__name__, "a mapping of experiment fields")
     _unknown(doc, DEFAULTS, source)
     cfg = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(doc)}
+    _system_fields(cfg, source, base_dir)
     for req in ("model", "hw"):
         if cfg[req] in (None, ""):
             fail(source, req, None, "a bundled name or a path" + (" (see `cosim list models`)" if req == "model"
@@ -145,6 +146,24 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     if check_resources:
         _check_resources(exp)
     return exp
+
+
+def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
+    """`system` (a multi-device system; its device becomes `hw` when hw is not given) and
+    `parallel` (a layout such as {tp: 8}; needs a system to price its collectives)."""
+    if cfg["parallel"] is not None:
+        from workloads.parallel import parse_layout
+        parse_layout(cfg["parallel"], source=f"{source}: parallel")
+        cfg["parallel"] = dict(cfg["parallel"])
+        if cfg["system"] is None:
+            fail(source, "system", None, "a system (e.g. dgx_h100) to price a parallel layout's collectives")
+    if cfg["system"] is not None:
+        if not isinstance(cfg["system"], str) or not cfg["system"]:
+            fail(source, "system", cfg["system"], "a bundled system name (see `cosim list systems`) or a path")
+        cfg["system"] = _path_or_name(cfg["system"], base_dir)
+        if cfg["hw"] in (None, ""):
+            from hwmodels.system import load_system
+            cfg["hw"] = load_system(cfg["system"]).device.source
 
 
 def _path_or_name(v, base_dir: Path):
@@ -319,14 +338,26 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                         weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
                         attention=cfg["attention"])
-    rep = simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+    if cfg.get("system"):
+        from hwmodels.system import load_system
+        system = load_system(cfg["system"], overrides={f"device.{k}": v for k, v in
+                                                       (cfg["hw"]["overrides"] or {}).items()} or None)
+        trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
+                            weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
+                            attention=cfg["attention"], parallel=cfg["parallel"] or {})
+        rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+        hw = system.device
+    else:
+        rep = simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
     area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
-    for r in rep.rows:
-        r["provenance"] = f"{cfg['level']}:{r['provenance']}"
+    for r in rep.rows:  # the level that priced the op (a fallback says roofline), then its source
+        r["provenance"] = f"{r['level']}:{r['provenance']}"
     rep.meta["experiment"] = {"name": cfg["name"], "source": exp.source}
     rep.meta["area_mm2"] = area
     rep.meta["provenance"] = {
-        "latency_s": f"{cfg['level']} model on {hw.name} ({display_source(hw.source)}); per-op provenance column",
+        "latency_s": f"{rep.level} model on {hw.name} ({display_source(hw.source)})"
+                     + (f" (requested {cfg['level']}: fell back)" if rep.level != cfg["level"] else "")
+                     + "; per-op level and provenance columns",
         "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
                      if cfg["level"] == "roofline" else
                      f"the {cfg['level']} model's energy (per-op provenance column; falls back to the roofline's "

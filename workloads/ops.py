@@ -24,7 +24,7 @@ from typing import Mapping
 
 from workloads.formats import get_format
 
-__all__ = ["TensorSpec", "Op", "OpError", "ROLES", "OP_KINDS", "ELEMENTWISE_FLOPS"]
+__all__ = ["TensorSpec", "Op", "OpError", "ROLES", "OP_KINDS", "ELEMENTWISE_FLOPS", "COLLECTIVE_KINDS"]
 
 ROLES = ("weight", "activation", "kv", "state")
 
@@ -78,15 +78,25 @@ ELEMENTWISE_FLOPS: Mapping[str, float] = {
     "layernorm": 7.0,
     "softmax": 5.0,
     "silu_mul": 5.0,
+    "gelu_mul": 9.0,  # GeGLU: tanh-GELU of the gate times the up projection
     "gelu": 8.0,
+    "softcap": 3.0,  # cap * tanh(x / cap): Gemma-2's logit soft-capping
+    "add_rmsnorm": 5.0,  # fused residual add + RMSNorm (serving engines)
     "rope": 3.0,
+    "rope_fused": 3.0,  # RoPE on q and k in one kernel (serving engines)
     "embedding": 0.0,
     "quantize": 4.0,
     "dequantize": 2.0,
     "topk": 2.0,
 }
 
-OP_KINDS = ("gemm", "attention") + tuple(ELEMENTWISE_FLOPS) + ("moe_router", "allreduce", "custom")
+# Communication between devices (emitted by workloads.parallel); priced by the system's
+# link and collective models, never by a device's memory roofline. dims: ranks (group
+# size), stride (distance between members in the device order), message bytes come from
+# the op's tensors (see workloads.parallel.message_bytes).
+COLLECTIVE_KINDS = ("allreduce", "allgather", "reducescatter", "alltoall", "sendrecv")
+
+OP_KINDS = ("gemm", "attention") + tuple(ELEMENTWISE_FLOPS) + ("moe_router",) + COLLECTIVE_KINDS + ("custom",)
 
 
 @dataclass(frozen=True)
@@ -122,13 +132,14 @@ class Op:
             return 2.0 * d.get("b", 1) * d["m"] * d["n"] * d["k"]
         if self.kind == "attention":
             dv = d.get("v_head_dim", d["head_dim"])
-            return 2.0 * d["batch"] * d["heads"] * attended_pairs(d) * (d["head_dim"] + dv)
+            capped = 3.0 if d.get("softcap") else 0.0  # cap * tanh(s / cap) per score
+            return d["batch"] * d["heads"] * attended_pairs(d) * (2.0 * (d["head_dim"] + dv) + capped)
         if self.kind == "moe_router":
             return 2.0 * d["tokens"] * d["experts"] * d["hidden"]
         if self.kind == "custom":
             return float(d.get("flops", 0.0))
-        if self.kind == "allreduce":
-            return 0.0
+        if self.kind in COLLECTIVE_KINDS:
+            return 0.0  # the reduction adds are negligible next to the transfer
         return ELEMENTWISE_FLOPS[self.kind] * d["rows"] * d["cols"]
 
     @property

@@ -24,6 +24,10 @@ EXAMPLES = {
     "calibrate": "cosim calibrate --fit-only --hw h100_sxm --measurements validation/h100_ops.csv "
                  "--out my_h100_calibration.yaml",
     "list": "cosim list recipes",
+    "plan": "cosim plan --model llama3_70b --system dgx_h100 --phase decode --batch 64 --seq 8192 "
+            "--objective latency",
+    "generate": "cosim generate --model llama3_8b --hw h100_sxm --prompt 1024 --output 256 --batch 8",
+    "serve": "cosim serve --model llama3_8b --hw h100_sxm --qps 5 --requests 2000 --level roofline",
     "plot": "cosim roofline --model llama3_8b --hw h100_sxm --out report.json && "
             "cosim plot report.json --out roofline.svg",
     "recipe": "cosim recipe kivi2+h2o --model llama3_8b --hw h100_sxm --seq 32768",

@@ -1,11 +1,12 @@
-"""`cosim list hw|models|formats|recipes|sweeps|experiments`: what is bundled, one line each."""
+"""`cosim list hw|systems|models|formats|recipes|sweeps|experiments`: what is bundled, one line each."""
 
 from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("list", help="list bundled hardware, models, number formats, recipes, sweeps or experiments")
-    p.add_argument("what", choices=("hw", "models", "formats", "recipes", "sweeps", "experiments"),
+    p = sub.add_parser("list", help="list bundled hardware, systems, models, number formats, recipes, sweeps or "
+                                    "experiments")
+    p.add_argument("what", choices=("hw", "systems", "models", "formats", "recipes", "sweeps", "experiments"),
                    help="which bundled things to list (recipes: with a one-line description and the paper)")
     p.set_defaults(func=run)
 
@@ -30,6 +31,11 @@ def run(args) -> int:
             print(f"{name:<22}{h.kind:<12}{h.description}")
     elif args.what == "recipes":
         _recipes()
+    elif args.what == "systems":
+        from hwmodels.system import list_systems, load_system
+        for name in list_systems():
+            s = load_system(name)
+            print(f"{name:<22}{s.devices:>4} x {s.device.name:<18}{s.description}")
     else:
         _described(args.what)
     return 0

@@ -65,12 +65,13 @@ def _hw_shape(name: str, cache: dict):
 
 def _trace(cfg: dict, cache: dict):
     from workloads.builder import build_trace  # the module, not `cosim`: no cosim <-> dse import cycle
-    key = json.dumps({k: cfg[k] for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
-                                          "attention")}, sort_keys=True, default=str)
+    key = json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
+                                              "attention", "parallel", "system")}, sort_keys=True, default=str)
     if key not in cache:
+        par = (cfg.get("parallel") or {}) if cfg.get("system") else None
         cache[key] = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                                  weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
-                                 recipe=cfg["recipe"], attention=cfg["attention"])
+                                 recipe=cfg["recipe"], attention=cfg["attention"], parallel=par)
     return cache[key]
 
 
@@ -141,7 +142,18 @@ def evaluate_task(task: dict) -> dict:
     M["fits_in_memory"] = np.zeros(n, dtype=bool)
     status = np.array(["ok"] * n, dtype=object)
     errors = np.array([None] * n, dtype=object)
+    level_used = np.array([None] * n, dtype=object)
+    provenance = np.array([None] * n, dtype=object)
     caches = {"shape": {}, "trace": {}}
+    if cfg.get("system"):  # a multi-device point: one simulate per point on the system
+        for i in range(n):
+            try:
+                _system_point(cfg, {fields[j]: float(V[i, j]) for j in range(len(fields))}, i, M, caches)
+            except (InputError, ValueError, KeyError) as e:
+                status[i], errors[i] = "error", f"{type(e).__name__}: {e}"
+        fields_done = True
+    else:
+        fields_done = False
     levels, formats = _hw_shape(cfg["hw"]["name"], caches["shape"])
     vec = [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
     fixed = [j for j in range(len(fields)) if j not in vec]
@@ -150,14 +162,19 @@ def evaluate_task(task: dict) -> dict:
         subsets = [(uniq[s], np.flatnonzero(inv.ravel() == s)) for s in range(len(uniq))]
     else:
         subsets = [(np.empty(0), np.arange(n))]
-    for fixed_vals, rows in subsets:
+    for fixed_vals, rows in ([] if fields_done else subsets):
         extra = {fields[j]: override_value(fields[j], x) for j, x in zip(fixed, fixed_vals)}
         try:
             base = _base_spec(cfg, extra)
         except (InputError, ValueError, KeyError) as e:
             status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
             continue
-        if cfg["level"] == "roofline":
+        used, prov, why = _level_of(cfg, base, caches)
+        if used is None:
+            status[rows], errors[rows] = "error", why
+            continue
+        level_used[rows], provenance[rows] = used, prov
+        if used == "roofline":
             try:
                 _roofline_rows(cfg, base, {fields[j]: V[rows, j] for j in vec}, rows, M, caches)
             except (InputError, ValueError, KeyError) as e:
@@ -182,10 +199,32 @@ def evaluate_task(task: dict) -> dict:
             M[m][bad] = np.nan
     any_bad = bool(bad.any())
     return {"version": task["version"], "config": cfg, "fields": fields, "values": V, "keys": keys,
+            "level_used": _compact_text(level_used), "provenance": _compact_text(provenance),
             "index": [int(i) for i in task["index"]], "point": task.get("point", {}),
             "metrics": {m: _compact(M[m]) for m in METRIC_NAMES},
             "status": status.tolist() if any_bad else "ok", "error": errors.tolist() if any_bad else None,
             "elapsed_s": time.perf_counter() - t0}
+
+
+def _level_of(cfg, base, caches):
+    """(level that prices the points, provenance, error). A level the hardware cannot do is
+    an error unless the sweep allowed `fallback: roofline`; a level whose model hands some op
+    kinds to the roofline is reported as mixed ("analytical+roofline")."""
+    from hwmodels.levels import level_support, levels_of_ops, summarize_levels
+    level = cfg["level"]
+    sup = level_support(base, level)
+    if not sup.ok:
+        if cfg.get("fallback") == "roofline":
+            return "roofline", f"fallback:roofline ({level} unavailable: {sup.reason})", ""
+        return None, None, (f"LevelUnavailable: level {level} cannot price {base.name}: {sup.reason}; "
+                            f"add `fallback: roofline` to the sweep to price it with the roofline")
+    used = summarize_levels(levels_of_ops(_trace(cfg, caches["trace"]).ops, level))
+    return used, sup.provenance, ""
+
+
+def _compact_text(a: np.ndarray):
+    vals = a.tolist()
+    return vals[0] if vals and all(v == vals[0] for v in vals) else vals
 
 
 def _compact(a: np.ndarray):
@@ -303,6 +342,29 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     else:
         area = None
     _fill_metrics(M, rows, cfg, trace, caches, lat, en, _capacity(base, arrays, len(rows)), area)
+
+
+def _system_point(cfg, hw_values: dict, i, M, caches) -> None:
+    """A point on a multi-device system: latency is the pipeline step, energy the whole
+    system's per step, memory the fullest device's (hw.* fields override the device)."""
+    from cosim.simulate import simulate
+    from hwmodels.system import load_system
+
+    over = {f"device.{k}": v for k, v in {**cfg["hw"]["overrides"], **hw_values}.items()}
+    system = load_system(cfg["system"], overrides=over or None)
+    trace = _trace(cfg, caches["trace"])
+    rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+    par = rep.meta["parallel"]
+    shards = par["tp"] * par["dp"] * par["microbatches"]
+    tokens = _tokens(cfg)
+    lat, en = par["step_latency_s"], rep.total_energy_j * shards
+    if "sqnr" not in caches:
+        caches["sqnr"] = _accuracy(cfg, trace)
+    vals = {"latency_s": lat, "energy_j": en, "tokens_per_s": tokens / lat, "energy_per_token_j": en / tokens,
+            "memory_bytes": rep.memory_bytes, "capacity_bytes": rep.capacity_bytes,
+            "fits_in_memory": rep.fits_in_memory, **caches["sqnr"], "area_mm2": math.nan}
+    for m, v in vals.items():
+        M[m][i] = v
 
 
 def _full_model(cfg, hw, i, M, caches) -> None:
