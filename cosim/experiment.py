@@ -331,6 +331,15 @@ def _override_kind(key: str):
 
 # ---------------------------------------------------------------------------- running
 
+def _min_sqnr(by_op: dict):
+    """Worst op SQNR; NaN when any op has no finite figure (min() would skip or keep a
+    NaN depending on its position)."""
+    vals = list(by_op.values())
+    if not vals:
+        return None
+    return math.nan if any(v != v for v in vals) else min(vals)
+
+
 def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True, interactive: bool = False):
     """Run the experiment: trace -> performance model -> Report, plus the functional
     accuracy check when the experiment asks for one. Writes report.{csv,json,html}
@@ -380,10 +389,15 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"],
                              seed=acc["seed"], checkpoint=None if acc["source"] == "synthetic" else acc["source"],
                              model=cfg["model"])
+        status = res.status_by_op or {}
         for r in rep.rows:
             r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
+            # every row says whether its accuracy figure exists and, if NaN, why
+            r["accuracy_status"] = status.get(r["op"], "ok" if r["op"] in res.by_op else
+                                              "not measured (no weight or KV operand)")
         rep.meta["accuracy"] = {"by_layer": res.by_layer, "sample": res.sample, "provenance": res.provenance,
-                                "min_sqnr_db": min(res.by_op.values()) if res.by_op else None,
+                                "min_sqnr_db": _min_sqnr(res.by_op),
+                                "status_by_op": res.status_by_op,
                                 "recipe_twin": res.recipe_twin}
         rep.meta["provenance"]["sqnr_db"] = res.provenance
         if acc.get("checkpoint"):
