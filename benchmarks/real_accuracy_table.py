@@ -109,6 +109,8 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=512)
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--no-synthetic", action="store_true", help="skip the synthetic-twin ranking comparison")
+    ap.add_argument("--resynthetic", action="store_true",
+                    help="recompute only the synthetic twins' scores of finished rows (after a generator change)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     log = OUT / "real_accuracy.jsonl"
@@ -124,6 +126,16 @@ def main() -> int:
             if d.get("tokens_window") == args.tokens:
                 done[d["label"]] = d
     t0 = time.perf_counter()
+    if args.resynthetic:
+        for group, label, opts in CONFIGS:
+            row = done.get(label)
+            if row and row["status"] == "ok":
+                try:
+                    row["synthetic_error"] = synthetic_score(group, opts)
+                    row.pop("synthetic_status", None)
+                except Exception as e:
+                    row["synthetic_error"], row["synthetic_status"] = None, f"error: {e}"
+        log.write_text("".join(json.dumps(r, default=float) + "\n" for r in done.values()))
     for group, label, opts in CONFIGS:
         if label in done:
             continue
