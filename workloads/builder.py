@@ -73,11 +73,18 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
             get_format(f)
         except ValueError as e:
             raise InputError(f"build_trace: {role}: {e}") from None
-    b = _Builder(model, phase, batch, seq, weights, acts, kv, attention)
-    trace = Trace(ops=tuple(b.ops()), model=model.name, phase=phase, batch=batch, seq=seq,
-                  meta={"formats": {"weights": weights, "acts": acts, "kv": kv},
-                        "attention": attention, "footprint": b.footprint(),
-                        "params": model.params})
+    # the numbers come from the traced template of this structure (workloads.template);
+    # the ops themselves are built only when someone reads trace.ops
+    from workloads.template import template_for
+
+    tmpl = template_for(model, phase, batch, seq, weights, acts, kv, attention)
+    nums = tmpl.numbers(batch, seq)
+    args = (model, phase, batch, seq, weights, acts, kv, attention)
+    trace = Trace.deferred(lambda: _Builder(*args).ops(), numbers=(tmpl, nums), model=model.name, phase=phase,
+                           batch=batch, seq=seq,
+                           meta={"formats": {"weights": weights, "acts": acts, "kv": kv},
+                                 "attention": attention, "footprint": tmpl.footprint(nums),
+                                 "params": tmpl.params})
     if recipe:
         from workloads.compression import apply_recipe
 

@@ -220,7 +220,7 @@ def _roofline_rows(cfg, base, arrays, rows, M, caches) -> None:
     trace = _trace(cfg, caches["trace"])
     t = op_table(trace.ops, base, cfg["compute_fallback"])
     h = hw_table_variants(base, arrays)
-    r = evaluate(t, h)
+    r = evaluate(t, h, bound=False)
     # row-wise sums: each point's total depends on its own row only
     lat = (r["latency_s"] * t.repeat[None, :]).sum(axis=1)
     en = (r["energy_j"] * t.repeat[None, :]).sum(axis=1)
