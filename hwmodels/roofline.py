@@ -177,16 +177,20 @@ def evaluate(t: OpTable, h: HwTable, bound: bool = True) -> dict:
     t_compute = t.flops / peak
     # reuse-limited traffic of GEMMs at each level (Hong-Kung), never below compulsory;
     # at the innermost level (no inner memory, capacity inf) the bound is num / inf = 0
-    s_el = h.inner_capacity[..., None, :] / t.elem_bytes[:, None]  # (V, N, L)
+    # variants that share capacities (or energies per byte) share the per-level traffic
+    # (or its energy): computed once, broadcast — the same values elementwise
+    cap = _shared_rows(h.inner_capacity)
+    s_el = cap[..., None, :] / t.elem_bytes[:, None]  # (V or 1, N, L)
     with np.errstate(divide="ignore", invalid="ignore"):
         reuse = ((2.0 * t.mnk) * t.elem_bytes)[:, None] / np.sqrt(s_el)
-    traffic = np.maximum(t.bytes[:, None], reuse)  # (V, N, L)
+    traffic = np.maximum(t.bytes[:, None], reuse)  # (V or 1, N, L)
     t_mem = traffic / h.bandwidth[..., None, :]
     t_mem_max = np.maximum.reduce(t_mem, axis=-1)
     latency = np.maximum(t_compute, t_mem_max)
-    energy = (t.flops * h.e_flop[..., col]
-              + np.add.reduce(traffic * h.e_byte[..., None, :], axis=-1)
-              + h.static_w[..., None] * latency)
+    e_mem = np.add.reduce(traffic * _shared_rows(h.e_byte)[..., None, :], axis=-1)
+    energy = t.flops * h.e_flop[..., col] + e_mem + h.static_w[..., None] * latency
+    if traffic.shape[:-1] != t_mem.shape[:-1]:
+        traffic = np.broadcast_to(traffic, t_mem.shape)
     r = {"latency_s": latency, "energy_j": energy, "traffic": traffic, "t_mem": t_mem,
          "t_compute": t_compute, "peak": peak}
     if bound:
@@ -201,7 +205,46 @@ def bound_index(r: dict) -> np.ndarray:
     return np.where(r["t_compute"] >= np.maximum.reduce(t_mem, axis=-1), -1, t_mem.argmax(axis=-1))
 
 
+def evaluate_totals(t: OpTable, h: HwTable) -> tuple[np.ndarray, np.ndarray]:
+    """Total latency and energy (over repeats) per variant: `evaluate`'s per-op values
+    times `repeat`, summed over ops in trace order — the same sum, term by term, that
+    `cosim.simulate` takes per point, so a sweep row equals that point's report exactly.
+    Computed op by op over the variant axis (vectors of V), which is cheaper than
+    (V, N, L) temporaries for the thousands of variants of a sweep task."""
+    col = _format_columns(t.fmt, h.formats)
+    cap, e_byte = _shared_rows(h.inner_capacity), _shared_rows(h.e_byte)
+    n_lvl = h.bandwidth.shape[-1]
+    lat_tot = en_tot = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(len(t.fmt)):
+            eb = t.elem_bytes[i]
+            t_compute = t.flops[i] / h.peak[:, col[i]]
+            reuse = ((2.0 * t.mnk[i]) * eb) / np.sqrt(cap / eb)  # (V or 1, L)
+            traffic = np.maximum(t.bytes[i], reuse)
+            t_mem = traffic / h.bandwidth
+            t_max = t_mem[:, 0]
+            for j in range(1, n_lvl):
+                t_max = np.maximum(t_max, t_mem[:, j])
+            latency = np.maximum(t_compute, t_max)
+            e_tr = traffic * e_byte
+            e_mem = e_tr[:, 0] + e_tr[:, 1] if n_lvl == 2 else np.add.reduce(e_tr, axis=-1)
+            energy = t.flops[i] * h.e_flop[:, col[i]] + e_mem + h.static_w * latency
+            lat_tot = lat_tot + latency * t.repeat[i]
+            en_tot = en_tot + energy * t.repeat[i]
+    n = h.peak.shape[0]
+    return np.broadcast_to(lat_tot, (n,)).copy(), np.broadcast_to(en_tot, (n,)).copy()
+
+
 _COLUMNS: dict = {}
+
+
+def _shared_rows(a: np.ndarray) -> np.ndarray:
+    """`a` (V, L) as one row (1, L) when every variant has the same values (nan-aware)."""
+    if a.ndim < 2 or len(a) < 2:
+        return a
+    first = a[:1]
+    same = (a == first) | (np.isnan(a) & np.isnan(first))
+    return first if same.all() else a
 
 
 def _format_columns(fmts: tuple, formats: tuple) -> np.ndarray:
@@ -231,9 +274,7 @@ def evaluate_tables(t: OpTable, h: HwTable, chunk: int = 16384) -> dict:
         sl = slice(s, s + chunk)
         part = HwTable(h.formats, h.levels, h.peak[sl], h.bandwidth[sl], h.inner_capacity[sl],
                        h.e_flop[sl], h.e_byte[sl], h.static_w[sl])
-        r = evaluate(t, part, bound=False)
-        lat[sl] = r["latency_s"] @ t.repeat
-        en[sl] = r["energy_j"] @ t.repeat
+        lat[sl], en[sl] = evaluate_totals(t, part)
     return {"total_latency_s": lat, "total_energy_j": en}
 
 
