@@ -59,15 +59,21 @@ def _simulate_template(trace: Trace, hw: HardwareSpec, tmpl, nums, compute_fallb
     arithmetic on the same values as the per-op path (tests compare them exactly).
     Totals come from the roofline compiled for this (template, spec)
     (hwmodels.roofline_compiled); the other columns, and the rows, only when asked for."""
-    hit = _PLANS.get((id(tmpl), id(hw), compute_fallback))
+    key = (id(tmpl), id(hw), compute_fallback)
+    hit = _PLANS.get(key)
     if hit is None or hit[0] is not tmpl or hit[1] is not hw:
+        # first use of this (template, spec): numpy; compiling (~1 ms) pays off from the
+        # second use on, and a sweep's one-off variant specs never pay for it
         _, _, fmts, notes, _ = template_formats(tmpl, hw, compute_fallback)
         h = _cached_hw_table(hw, single=True)
         if len(_PLANS) > 4096:
             _PLANS.clear()
-        hit = _PLANS[(id(tmpl), id(hw), compute_fallback)] = (
-            tmpl, hw, compiled_totals(tmpl, _format_columns(fmts, h.formats), h), notes, h)
-    _, _, fn, notes, h = hit
+        hit = _PLANS[key] = (tmpl, hw, None, notes, h, fmts)
+    elif hit[2] is None:
+        h = hit[4]
+        hit = _PLANS[key] = (tmpl, hw, compiled_totals(tmpl, _format_columns(hit[5], h.formats), h) or False,
+                             hit[3], h, hit[5])
+    _, _, fn, notes, h, _ = hit
     try:
         eager = dict(zip(("latency_s", "energy_j", "flops", "bytes"), fn(nums))) if fn else None
     except ZeroDivisionError:  # a zero-sized operand: numpy's inf/nan semantics below

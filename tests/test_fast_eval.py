@@ -66,6 +66,7 @@ def test_simulate_fast_path_equals_per_op_path(hw):
         for phase in ("decode", "prefill"):
             for b, s in ((1, 1), (8, 4096), (2, 5000)):
                 t = cosim.build_trace(model, phase, b, s, weights="mxfp4")
+                cosim.simulate(t, spec, compute_fallback=True)  # first use: numpy; then compiled
                 fast = cosim.simulate(t, spec, compute_fallback=True)
                 slow = cosim.simulate(_materialised(t), spec, compute_fallback=True)
                 assert fast.total_latency_s == slow.total_latency_s
@@ -79,16 +80,19 @@ def test_simulate_fast_path_equals_per_op_path(hw):
 
 
 def test_every_bundled_spec_compiled_roofline_matches_numpy():
-    from cosim.simulate import _numpy_columns
+    from cosim.simulate import _PLANS, _numpy_columns
     from hwmodels.roofline import _cached_hw_table
 
     t = cosim.build_trace("llama3_8b", "prefill", 4, 3000, weights="mxfp4")
     for hw in list_hw():
         spec = cosim.load_hw(hw)
-        rep = cosim.simulate(t, spec, compute_fallback=True)
+        cosim.simulate(t, spec, compute_fallback=True)  # the first use prices with numpy
+        rep = cosim.simulate(t, spec, compute_fallback=True)  # the second with the compiled roofline
         ref = _numpy_columns(t, *t._numbers, spec, _cached_hw_table(spec, single=True), True, None)
         for k, v in ref.items():
             assert all(_same(a, b) for a, b in zip(v, rep._eager[k])), (hw, k)
+        compiled = [p[2] for p in _PLANS.values() if p[0] is t._numbers[0] and p[1] is spec]
+        assert compiled and compiled[0] is not None  # the compiled path (or False: not compilable) ran
 
 
 def test_lazy_trace_and_report_pickle_and_copy():
