@@ -278,6 +278,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     when `out_dir` is given."""
     import cosim
     from cosim.layer_accuracy import trace_accuracy
+    from cosim.progress import step
 
     if not isinstance(exp, Experiment):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
@@ -303,9 +304,12 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     }
     if cfg["accuracy"] and accuracy:
         acc = cfg["accuracy"]
-        res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"],
-                             seed=acc["seed"], checkpoint=None if acc["source"] == "synthetic" else acc["source"],
-                             model=cfg["model"])
+        with step(f"accuracy: functional core on {acc['layers']} layers x {acc['rows']} rows x {acc['tokens']} "
+                  f"tokens per op ({acc['source']} weights; a first run also compiles the numba kernels, "
+                  f"cached for later runs)"):
+            res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"],
+                                 seed=acc["seed"], checkpoint=None if acc["source"] == "synthetic" else acc["source"],
+                                 model=cfg["model"])
         for r in rep.rows:
             r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
         rep.meta["accuracy"] = {"by_layer": res.by_layer, "sample": res.sample, "provenance": res.provenance,
@@ -314,7 +318,8 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         rep.meta["provenance"]["sqnr_db"] = res.provenance
     if out_dir is not None:
         from cosim.html_report import write_report
-        write_report(rep, hw, out_dir)
+        with step(f"writing report.csv, report.json and report.html (with plots) to {out_dir}"):
+            write_report(rep, hw, out_dir)
     return rep
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -363,40 +364,51 @@ def parquet_available() -> bool:
 
 
 def write_outputs(spec: SweepSpec, df) -> dict:
-    """results.parquet (or .csv without pyarrow), pareto.csv, pareto.png and heatmap.png
-    (2-axis grid) or parallel.png, summary.json."""
+    """results.parquet (default; results.csv with `table_format: csv`), pareto.csv,
+    pareto.png and heatmap.png (2-axis grid) or parallel.png, summary.json. Steps over
+    2 s say so on stderr (cosim.progress); plots of many points are binned/sampled."""
     import pandas as pd
 
     from cosim.dse import pareto as P
+    from cosim.progress import step
 
     out = Path(spec.output)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    table = df.copy()
-    for c in table.columns:  # mixed-type columns (e.g. a format name axis) as text for Parquet
-        if not pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]):
-            table[c] = table[c].map(lambda v: None if v is None else str(v))
-    if parquet_available():
-        paths["results"] = out / "results.parquet"
-        table.to_parquet(paths["results"], index=False)
-    else:
-        paths["results"] = out / "results.csv"
-        table.to_csv(paths["results"], index=False)
-    paths["pareto_table"] = out / "pareto.csv"
-    df[df["pareto"]].to_csv(paths["pareto_table"], index=False)
+    fmt = spec.table_format
+    if fmt == "parquet" and not parquet_available():
+        print(f"cosim: pyarrow is not installed: writing {out / 'results.csv'} instead of results.parquet "
+              f"(pip install pyarrow)", file=sys.stderr)
+        fmt = "csv"
+    with step(f"writing {len(df):,} rows to {out / ('results.' + fmt)}"):
+        table = df.copy()
+        for c in table.columns:  # mixed-type columns (e.g. a format name axis) as text for Parquet
+            if pd.api.types.is_string_dtype(table[c]) and table[c].dtype != object:
+                continue  # already text
+            if not pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]):
+                table[c] = table[c].map(lambda v: None if v is None else str(v))
+        paths["results"] = out / f"results.{fmt}"
+        if fmt == "parquet":
+            table.to_parquet(paths["results"], index=False)
+        else:
+            table.to_csv(paths["results"], index=False)
+        paths["pareto_table"] = out / "pareto.csv"
+        df[df["pareto"]].to_csv(paths["pareto_table"], index=False)
     ok = df[df["status"] == "ok"]
     title = f"{spec.name}: {len(df)} configurations, {int(df['feasible'].sum())} feasible"
-    p = P.pareto_plot(ok, spec.objectives, out / "pareto.png", title)
-    if p:
-        paths["pareto_plot"] = p
-    grid_fields = [f for kind, body in spec.axes if kind == "grid" for f in body]
-    first_obj = next(iter(spec.objectives))
-    if len(grid_fields) == 2 and len(spec.fields()) == 2 and not ok.empty:
-        paths["heatmap"] = P.heatmap_plot(ok, grid_fields[0], grid_fields[1], first_obj, out / "heatmap.png", title)
-    elif not ok.empty:
-        q = P.parallel_plot(ok, spec.fields() + list(spec.objectives), first_obj, out / "parallel.png", title)
-        if q:
-            paths["parallel"] = q
+    with step(f"plotting {len(ok):,} points to {out}"):
+        p = P.pareto_plot(ok, spec.objectives, out / "pareto.png", title)
+        if p:
+            paths["pareto_plot"] = p
+        grid_fields = [f for kind, body in spec.axes if kind == "grid" for f in body]
+        first_obj = next(iter(spec.objectives))
+        if len(grid_fields) == 2 and len(spec.fields()) == 2 and not ok.empty:
+            paths["heatmap"] = P.heatmap_plot(ok, grid_fields[0], grid_fields[1], first_obj, out / "heatmap.png",
+                                              title)
+        elif not ok.empty:
+            q = P.parallel_plot(ok, spec.fields() + list(spec.objectives), first_obj, out / "parallel.png", title)
+            if q:
+                paths["parallel"] = q
     summary = {"name": spec.name, "source": spec.source, "configurations": len(df),
                "ok": int((df["status"] == "ok").sum()), "feasible": int(df["feasible"].sum()),
                "pareto": int(df["pareto"].sum()), "objectives": spec.objectives,
