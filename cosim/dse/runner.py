@@ -264,7 +264,7 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     import pandas as pd
 
     fields = spec.fields()
-    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["status", "error"]
+    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["accuracy_provenance", "status", "error"]
     parts = {c: [] for c in columns}  # per column, one array per record: concatenated once
     for r in records:
         n = len(r["keys"])
@@ -286,6 +286,10 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
             v = r["metrics"].get(m)
             parts[m].append((np.asarray(v, dtype=float) if isinstance(v, (list, np.ndarray)) else
                              np.full(n, np.nan if v is None else float(v)))[sel])
+        acc = r["config"].get("accuracy") or {}
+        # which tensors the accuracy metrics come from: never leave a reader guessing
+        parts["accuracy_provenance"].append(_Const("checkpoint+synthetic" if acc.get("checkpoint") else
+                                                   ("synthetic" if acc else "none"), _count(sel, n)))
         for c, v in (("status", r["status"]), ("error", r.get("error"))):
             parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
     if parts["index"]:
