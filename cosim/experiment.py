@@ -353,7 +353,9 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
                                 "recipe_twin": res.recipe_twin}
         rep.meta["provenance"]["sqnr_db"] = res.provenance
         if acc.get("checkpoint"):
-            _checkpoint_accuracy(rep, cfg, acc)
+            with step(f"accuracy on the real checkpoint {acc['checkpoint']} (a forward pass over real text per "
+                      f"format)"):
+                _checkpoint_accuracy(rep, cfg, acc)
     if out_dir is not None:
         from cosim.html_report import write_report
         with step(f"writing report.csv, report.json and report.html (with plots) to {out_dir}"):
