@@ -75,6 +75,8 @@ def template_for(model, phase: str, batch, seq, wf: str, af: str, kf: str, atten
     key = (id(model), phase, wf, af, kf, attention)
     entry = _TEMPLATES.get(key)
     if entry is None or entry[0] is not model:  # keyed on id: keep the model alive beside it
+        if len(_TEMPLATES) > 512:  # a caller making a new ModelSpec per call: bounded, not a leak
+            _TEMPLATES.clear()
         entry = _TEMPLATES[key] = (model, [])
     for t in entry[1]:
         if t.guards(batch, seq) == t.expected:
