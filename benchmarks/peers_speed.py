@@ -305,7 +305,9 @@ def main(argv=None):
             f"{', '.join(res['peers'].values())}. {machine}, {time.strftime('%Y-%m-%d')}.\n\n")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".md").write_text(head + text + "\n")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     Path(args.out + ".json").write_text(json.dumps({"benchmark": "peers_speed", "machine": machine,
+                                                    "load_average": load,
                                                     "date": time.strftime("%Y-%m-%d"), "goal_speedup": 2.0,
                                                     **res}, indent=1, default=str))
     print(f"wrote {args.out}.json and .md")

@@ -104,6 +104,15 @@ def build() -> str:
             continue
         for what, ref, ratio, detail, src in rows:
             lines.append(f"| {what} | {ref} | **{ratio}** | {detail} | benchmarks/results/{src}.json |")
+    loads = []
+    for name, _ in SOURCES:
+        d = _load(name) or {}
+        la = d.get("load_average", (d.get("info") or {}).get("load_average"))
+        if la is not None:
+            loads.append(f"{name} {la:.1f}")
+    if loads:
+        lines += ["", "Load average (1 min) on the 2-core machine when each benchmark finished: " + ", ".join(loads)
+                  + " — ratios are same-run, absolute rates are depressed by that load."]
     if missing:
         lines += ["", "Not run (no result file): " + ", ".join(missing)]
     lines += ["", "Regenerate: `python benchmarks/speed_table.py` after the benchmarks above "
