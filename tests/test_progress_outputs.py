@@ -11,6 +11,7 @@ import pytest
 
 from cosim.dse import pareto as P
 from cosim.dse import sweep
+from cosim.dse import sweep_plots as SP
 from cosim.progress import quiet, step
 
 
@@ -51,8 +52,7 @@ def test_bad_table_format_is_one_clear_error(tmp_path):
 
 
 def test_many_points_are_binned_and_sampled(tmp_path, monkeypatch):
-    monkeypatch.setattr(P, "MAX_SCATTER", 100)
-    monkeypatch.setattr(P, "MAX_LINES", 50)
+    monkeypatch.setattr(SP, "MAX_SCATTER", 100)
     rng = np.random.default_rng(0)
     n = 1000
     df = pd.DataFrame({"latency_s": rng.lognormal(size=n), "energy_j": rng.lognormal(size=n),
