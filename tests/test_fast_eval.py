@@ -50,10 +50,10 @@ def test_template_numbers_equal_the_built_ops(model):
 def test_sliding_window_branches_get_their_own_template():
     # Mistral's 4096-token window: decode below and above it take different branches
     m = cosim.load_model("mistral_7b")
-    below = template_for(m, "decode", 1, 1000, "bf16", "bf16", "bf16", "fused")
-    above = template_for(m, "decode", 1, 9000, "bf16", "bf16", "bf16", "fused")
+    below = template_for(m, "decode", 1, 1000, "bf16", "bf16", "bf16", "fused", builder=_Builder)
+    above = template_for(m, "decode", 1, 9000, "bf16", "bf16", "bf16", "fused", builder=_Builder)
     assert below is not above
-    assert template_for(m, "decode", 4, 2000, "bf16", "bf16", "bf16", "fused") is below
+    assert template_for(m, "decode", 4, 2000, "bf16", "bf16", "bf16", "fused", builder=_Builder) is below
     t = cosim.build_trace(m, "decode", 1, 9000)
     kv = t.ops[[o.name for o in t.ops].index("attention")].dims["kv_len"]
     assert kv == 4096  # the cache holds the window, not the context

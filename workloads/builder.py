@@ -23,6 +23,7 @@ from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
 from workloads.moe import experts_touched  # noqa: F401  (re-exported: tests and users import it from here)
 from workloads.ops import Op, TensorSpec
+from workloads.template import template_for
 from workloads.trace import Trace
 
 __all__ = ["build_trace", "experts_touched", "wider_format"]
@@ -77,9 +78,8 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
             raise InputError(f"build_trace: {role}: {e}") from None
     # the numbers come from the traced template of this structure (workloads.template);
     # the ops themselves are built only when someone reads trace.ops
-    from workloads.template import template_for
 
-    tmpl = template_for(model, phase, batch, seq, weights, acts, kv, attention)
+    tmpl = template_for(model, phase, batch, seq, weights, acts, kv, attention, builder=_Builder)
     nums = tmpl.numbers(batch, seq)
     args = (model, phase, batch, seq, weights, acts, kv, attention)
     trace = Trace.deferred(lambda: _Builder(*args).ops(), numbers=(tmpl, nums), model=model.name, phase=phase,

@@ -69,9 +69,12 @@ class TraceTemplate:
 _TEMPLATES: dict = {}
 
 
-def template_for(model, phase: str, batch, seq, wf: str, af: str, kf: str, attention: str) -> TraceTemplate:
+def template_for(model, phase: str, batch, seq, wf: str, af: str, kf: str, attention: str, *,
+                 builder) -> TraceTemplate:
     """The template valid for this workload, traced now if none is (per structure, a
-    new one only when the inputs take other branches: a sliding window reached...)."""
+    new one only when the inputs take other branches: a sliding window reached...).
+    `builder` is the trace builder class (workloads.builder._Builder), passed in so this
+    module does not import the builder that imports it."""
     key = (id(model), phase, wf, af, kf, attention)
     entry = _TEMPLATES.get(key)
     if entry is None or entry[0] is not model:  # keyed on id: keep the model alive beside it
@@ -81,16 +84,14 @@ def template_for(model, phase: str, batch, seq, wf: str, af: str, kf: str, atten
     for t in entry[1]:
         if t.guards(batch, seq) == t.expected:
             return t
-    t = _trace(model, phase, batch, seq, wf, af, kf, attention)
+    t = _trace(builder, model, phase, batch, seq, wf, af, kf, attention)
     entry[1].append(t)
     return t
 
 
-def _trace(model, phase, batch, seq, wf, af, kf, attention) -> TraceTemplate:
-    from workloads.builder import _Builder
-
+def _trace(builder, model, phase, batch, seq, wf, af, kf, attention) -> TraceTemplate:
     tape = Tape({"B": batch, "S": seq})
-    b = _Builder(model, phase, tape.inputs["B"], tape.inputs["S"], wf, af, kf, attention)
+    b = builder(model, phase, tape.inputs["B"], tape.inputs["S"], wf, af, kf, attention)
     ops = b.ops()
     nums = [op_numbers(op) for op in ops]
     fp = b.footprint()
@@ -103,7 +104,7 @@ def _trace(model, phase, batch, seq, wf, af, kf, attention) -> TraceTemplate:
                          params=model.params)
 
 
-def numbers_many(model, phase: str, batch, seq, wf: str, af: str, kf: str, attention: str):
+def numbers_many(model, phase: str, batch, seq, wf: str, af: str, kf: str, attention: str, *, builder):
     """Per-op numbers of many workloads of one structure: batch and seq are int arrays
     of one length W. Returns [(rows, template, parts)]: `rows` indexes the workloads
     that share a template, `parts` are `TraceTemplate.split` arrays shaped (len(rows),)
@@ -117,7 +118,7 @@ def numbers_many(model, phase: str, batch, seq, wf: str, af: str, kf: str, atten
     todo = np.arange(len(batch))
     while len(todo):
         i0 = int(todo[0])
-        t = template_for(model, phase, int(batch[i0]), int(seq[i0]), wf, af, kf, attention)
+        t = template_for(model, phase, int(batch[i0]), int(seq[i0]), wf, af, kf, attention, builder=builder)
         g = t.guards(batch[todo], seq[todo])
         same = np.ones(len(todo), dtype=bool)
         for val, want in zip(g, t.expected):
