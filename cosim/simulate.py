@@ -10,6 +10,7 @@ from cosim.report import Report
 from hwmodels.estimate import estimate_ops
 from hwmodels.roofline import _cached_hw_table, _format_columns, bound_index, evaluate, template_formats, template_table
 from hwmodels.roofline_compiled import compiled_totals
+from hwmodels.levels import priced_level, summarize_levels
 from hwmodels.spec import HardwareError, HardwareSpec, load_hw
 from hwmodels.system import SystemSpec, list_systems, load_system
 from workloads.ops import COLLECTIVE_KINDS
@@ -90,7 +91,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
                "flops": op.total_flops, "bytes": op.total_bytes,
                "intensity": op.intensity if op.bytes else math.inf, "bound": c.bound,
                "latency_s": lat, "energy_j": c.energy_j * op.repeat, "utilization": c.utilization,
-               "share": lat / total_lat, "provenance": c.provenance}
+               "share": lat / total_lat, "provenance": c.provenance, "level": priced_level(c, level)}
         for lvl, b in c.bytes_by_level.items():
             row[f"bytes_{lvl}"] = b * op.repeat
         for comp, e in c.energy_breakdown.items():
@@ -107,11 +108,19 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
             from cosim.parallel_timing import pipeline_timing
 
             meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"])}
-    return Report(model=trace.model, hw=system.name if system else hw.name, level=level, phase=trace.phase, batch=trace.batch,
-                  seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
+    used = summarize_levels(r["level"] for r in rows)
+    if used != level:  # never silent: the report names the level that ran, and says so
+        notes = tuple(notes) + (f"level {level} requested; the ops were priced at level {used} "
+                                f"(per-op `level` and `provenance` columns)",)
+    meta_prov = tuple(dict.fromkeys(r["provenance"] for r in rows))
+    if trace.meta.get("implementation"):
+        meta["implementation"] = trace.meta["implementation"]
+    return Report(model=trace.model, hw=system.name if system else hw.name, level=used, phase=trace.phase,
+                  batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
                   capacity_bytes=hw.main_memory.capacity_bytes, notes=tuple(dict.fromkeys(notes)),
                   recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
-                                             "recipe_effects": trace.meta.get("recipe_effects", {}), **meta})
+                                             "recipe_effects": trace.meta.get("recipe_effects", {}),
+                                             "level_requested": level, "priced_from": list(meta_prov), **meta})
 
 
 def _overlap(rows: list, frac: float) -> None:
@@ -131,7 +140,9 @@ def _report_fields(trace: Trace, hw: HardwareSpec, notes) -> dict:
     meta = trace.meta
     return {"footprint": dict(meta.get("footprint", {})), "capacity_bytes": hw.memory[0].capacity_bytes,
             "notes": tuple(dict.fromkeys(notes)) if notes else (), "recipe": trace.recipe,
-            "meta": {"formats": meta.get("formats", {}), "recipe_effects": meta.get("recipe_effects", {})}}
+            "meta": {"formats": meta.get("formats", {}), "recipe_effects": meta.get("recipe_effects", {}),
+                     "level_requested": "roofline", "priced_from": ["speed-of-light"],
+                     **({"implementation": meta["implementation"]} if meta.get("implementation") else {})}}
 
 
 def _simulate_template(trace: Trace, hw: HardwareSpec, tmpl, nums, compute_fallback: bool) -> Report:
@@ -191,7 +202,8 @@ def _numpy_columns(trace, tmpl, nums, hw, h, compute_fallback, eager) -> dict:
             "flops": eager["flops"], "bytes": eager["bytes"], "intensity": intensity.tolist(),
             "bound": [names[b + 1] for b in bound_index(r).tolist()],
             "latency_s": eager["latency_s"], "energy_j": eager["energy_j"], "utilization": util.tolist(),
-            "share": (lat / total_lat).tolist(), "provenance": ("speed-of-light",) * len(lat)}
+            "share": (lat / total_lat).tolist(), "provenance": ("speed-of-light",) * len(lat),
+            "level": ("roofline",) * len(lat)}
     for j, lvl in enumerate(h.levels):
         cols[f"bytes_{lvl}"] = (r["traffic"][:, j] * t.repeat).tolist()
     return cols

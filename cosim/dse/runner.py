@@ -68,6 +68,8 @@ def plan(spec: SweepSpec, n: int, cols: dict, start_index: int = 0, seen: set | 
     for t, rows in _groups(cols, other, n):
         point = dict(zip(other, t))
         cfg = _resolved(spec.base.config, point, spec.source)
+        if spec.fallback:  # only when set, so existing sweeps keep their keys
+            cfg["fallback"] = spec.fallback
         rest, base_num = split_numeric(cfg)
         names = sorted(set(base_num) | {f[3:] for f in numeric})
         rows = np.asarray(rows)
@@ -264,7 +266,8 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     import pandas as pd
 
     fields = spec.fields()
-    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["accuracy_provenance", "status", "error"]
+    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["level_used", "provenance", "accuracy_provenance",
+                                                               "status", "error"]
     parts = {c: [] for c in columns}  # per column, one array per record: concatenated once
     for r in records:
         n = len(r["keys"])
@@ -286,6 +289,9 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
             v = r["metrics"].get(m)
             parts[m].append((np.asarray(v, dtype=float) if isinstance(v, (list, np.ndarray)) else
                              np.full(n, np.nan if v is None else float(v)))[sel])
+        for c in ("level_used", "provenance"):
+            v = r.get(c)
+            parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
         acc = r["config"].get("accuracy") or {}
         # which tensors the accuracy metrics come from: never leave a reader guessing
         parts["accuracy_provenance"].append(_Const("checkpoint+synthetic" if acc.get("checkpoint") else
@@ -303,6 +309,8 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
         df = pd.DataFrame(columns=columns)
     df["fits_in_memory"] = df["fits_in_memory"].astype(float) > 0
     feasible = (df["status"] == "ok").to_numpy().copy()
+    if spec.require_memory_fit:  # a configuration that does not fit is not a design point
+        feasible &= df["fits_in_memory"].to_numpy(dtype=bool)
     for c in spec.constraints:
         feasible &= np.array([c.ok(v) for v in df[c.metric]], dtype=bool)
     df["feasible"] = feasible
