@@ -1,18 +1,19 @@
-"""Speed of cosim's systolic cycle model vs SCALE-Sim 3.0.0 on the same grid of layers.
+"""Speed of cosim's systolic cycle model vs SCALE-Sim 3.0.0 on the same grid of layers,
+timed side by side in ONE run.
 
-Without --with-reference: times our closed forms (compat="scalesim") on every distinct
-(layer, array, dataflow) of the golden set, checks compute cycles against the golden
-rows, and sets them beside the SCALE-Sim wall times recorded in the golden set (same
-2-core class of machine, one run each). Also times a full Llama-3-8B decode trace at
-level="cycle" on mx_systolic_128.
+By default the script installs scalesim==3.0.0 (with numpy<2.4) into a separate virtual
+environment (never into this one; ~/.cache/cosim/scalesim-venv or $COSIM_SCALESIM_VENV),
+runs it on the first --ref-limit grid points in a subprocess while our closed forms
+(compat="scalesim") run on the same points in this process, and reports the same-run
+speed-up, checking compute cycles case by case. If SCALE-Sim cannot be installed or run
+here, the table says so in its first line and every ratio is against the wall times
+RECORDED in the golden set (an earlier run on the same class of machine) — labelled so.
+The other grid points (beyond --ref-limit) are listed with the recorded-time ratio,
+labelled, and kept out of the same-run summary. Also times a full Llama-3-8B decode
+trace at level="cycle" on mx_systolic_128.
 
-With --with-reference: installs scalesim==3.0.0 (numpy<2.4) into a separate virtual
-environment (never into this one), runs it on the grid in a subprocess, times it and
-compares its compute cycles to ours case by case; the measurements are kept in
-benchmarks/results/scalesim_reference.json and reused by later runs without the flag.
-
-Writes benchmarks/results/systolic_speed.{json,md,png}.
-    PYTHONPATH=. python benchmarks/systolic_speed.py [--with-reference] [--ref-limit N]
+Writes benchmarks/results/systolic_speed.{json,md,png} and scalesim_reference.json.
+    PYTHONPATH=. python benchmarks/systolic_speed.py [--ref-limit N] [--no-reference]
 """
 
 from __future__ import annotations
@@ -174,20 +175,23 @@ def run_reference(grid: dict, limit: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--with-reference", action="store_true", help="install and run SCALE-Sim 3.0.0 (separate venv)")
-    ap.add_argument("--ref-limit", type=int, default=0, help="run the reference on the first N grid points only")
+    ap.add_argument("--ref-limit", type=int, default=40, help="grid points SCALE-Sim runs on in this run (0 = all)")
+    ap.add_argument("--no-reference", action="store_true", help="do not run SCALE-Sim: recorded times only")
+    ap.add_argument("--with-reference", action="store_true", help=argparse.SUPPRESS)  # the default now
     args = ap.parse_args(argv)
     if not GOLDEN.is_file():
         print(f"golden set not found at {GOLDEN}; nothing to compare against")
         return 1
     grid = load_grid()
-    cache = OUT / "scalesim_reference.json"  # SCALE-Sim timings of the last --with-reference run
-    if args.with_reference:
-        ref = run_reference(grid, args.ref_limit)
-        OUT.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(ref, indent=1))
-    else:
-        ref = json.loads(cache.read_text()) if cache.is_file() else {}
+    ref, ref_status = {}, "not run (--no-reference)"
+    if not args.no_reference:
+        try:
+            ref = run_reference(grid, args.ref_limit)
+            ref_status = f"SCALE-Sim 3.0.0 run in this same run on {len(ref)} grid points"
+            OUT.mkdir(parents=True, exist_ok=True)
+            (OUT / "scalesim_reference.json").write_text(json.dumps(ref, indent=1))
+        except (OSError, subprocess.SubprocessError) as e:
+            ref_status = f"SCALE-Sim could not be installed or run here ({type(e).__name__})"
     rows = []
     for key, g in grid.items():
         o = ours(g["row"])
@@ -201,33 +205,39 @@ def main(argv=None) -> int:
             rec["scalesim_measured_s"] = ref[k]["wall_s"]
             rec["scalesim_measured_cycles"] = ref[k]["total"] - ref[k]["stall"]
             rec["match_measured"] = rec["scalesim_measured_cycles"] == o["compute_cycles"]
-        ref_t = rec.get("scalesim_measured_s") or rec["scalesim_recorded_s"]
-        rec["speedup"] = ref_t / t if ref_t else None
+            rec["speedup_same_run"] = ref[k]["wall_s"] / t
+        rec["speedup_recorded"] = rec["scalesim_recorded_s"] / t if rec["scalesim_recorded_s"] else None
+        rec["speedup"] = rec.get("speedup_same_run") or rec["speedup_recorded"]
         rows.append(rec)
-    sp = [r["speedup"] for r in rows if r["speedup"]]
+    same = [r["speedup_same_run"] for r in rows if r.get("speedup_same_run")]
+    sp = same or [r["speedup_recorded"] for r in rows if r["speedup_recorded"]]
     llama = llama_decode_seconds()
     summary = {"grid_points": len(rows), "all_match_golden": all(r["match"] for r in rows),
+               "same_run": bool(same), "same_run_points": len(same), "reference_status": ref_status,
                "speedup_min": min(sp), "speedup_median": statistics.median(sp), "speedup_max": max(sp),
                "ours_total_s": sum(r["ours_s"] for r in rows),
                "scalesim_total_s": sum((r.get("scalesim_measured_s") or r["scalesim_recorded_s"] or 0) for r in rows),
-               "reference": (f"SCALE-Sim 3.0.0 measured with --with-reference on {len(ref)} points "
-                             f"(benchmarks/results/scalesim_reference.json), recorded in the golden set "
-                             f"(CALC rows, median) for the other {len(rows) - len(ref)}") if ref
-                            else "recorded in the golden set (CALC rows, median)",
+               "reference": (f"SCALE-Sim 3.0.0 timed in this same run on {len(same)} grid points "
+                             f"(ratios over those only)") if same
+                            else f"RECORDED SCALE-Sim wall times of the golden set (CALC rows, median; an earlier "
+                                 f"run, not this one): {ref_status}",
                "reference_measured_match": all(r.get("match_measured", True) for r in rows),
                "llama3_8b_decode_cycle_level": llama}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "systolic_speed.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
-    hdr = "| layer | array | df | cycles (ours) | golden | ours (µs) | SCALE-Sim (s) | speed-up |"
-    lines = [hdr, "|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: -(r["speedup"] or 0)):
-        ref_t = r.get("scalesim_measured_s") or r["scalesim_recorded_s"]
-        ref_s = "n/a" if ref_t is None else f"{ref_t:.3g}"
-        spd = "" if r["speedup"] is None else f"{r['speedup']:,.0f}x"
+    hdr = ("| layer | array | df | cycles (ours) | golden | ours (µs) | SCALE-Sim this run (s) | speed-up (same run) "
+           "| SCALE-Sim recorded (s) | speed-up vs recorded |")
+    lines = [hdr, "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: -(r.get("speedup_same_run") or 0)):
+        f = lambda v, fmt: "n/a" if v is None else format(v, fmt)  # noqa: E731
         lines.append(f"| {r['layer']} | {r['array']} | {r['dataflow']} | {r['compute_cycles_ours']} | "
-                     f"{r['compute_cycles_golden']} | {r['ours_s'] * 1e6:.1f} | "
-                     f"{ref_s} | {spd} |")
-    head = [f"Grid points: {summary['grid_points']}; compute cycles identical to SCALE-Sim on all: "
+                     f"{r['compute_cycles_golden']} | {r['ours_s'] * 1e6:.1f} | {f(r.get('scalesim_measured_s'), '.3g')} | "
+                     f"{f(r.get('speedup_same_run'), ',.0f')}{'x' if r.get('speedup_same_run') else ''} | "
+                     f"{f(r['scalesim_recorded_s'], '.3g')} | {f(r['speedup_recorded'], ',.0f')}"
+                     f"{'x' if r['speedup_recorded'] else ''} |")
+    head = [("Same-run comparison: SCALE-Sim timed in this run." if same else
+             f"NOTE: {ref_status}; every ratio below uses SCALE-Sim wall times RECORDED in the golden set."),
+            f"Grid points: {summary['grid_points']}; compute cycles identical to SCALE-Sim on all: "
             f"{summary['all_match_golden']}.",
             f"Speed-up (reference {summary['reference']}): min {summary['speedup_min']:,.0f}x, "
             f"median {summary['speedup_median']:,.0f}x, max {summary['speedup_max']:,.0f}x; whole grid "

@@ -346,6 +346,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     when `out_dir` is given (and report_interactive.html with `interactive`)."""
     from cosim.humanize import display_source
     from cosim.layer_accuracy import trace_accuracy
+    from cosim.progress import step
     from cosim.simulate import simulate
     from hwmodels.spec import load_hw
     from workloads.builder import build_trace
@@ -386,9 +387,12 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     }
     if cfg["accuracy"] and accuracy:
         acc = cfg["accuracy"]
-        res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"],
-                             seed=acc["seed"], checkpoint=None if acc["source"] == "synthetic" else acc["source"],
-                             model=cfg["model"])
+        with step(f"accuracy: functional core on {acc['layers']} layers x {acc['rows']} rows x {acc['tokens']} "
+                  f"tokens per op ({acc['source']} weights; a first run also compiles the numba kernels, "
+                  f"cached for later runs)"):
+            res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"],
+                                 seed=acc["seed"], checkpoint=None if acc["source"] == "synthetic" else acc["source"],
+                                 model=cfg["model"])
         status = res.status_by_op or {}
         for r in rep.rows:
             r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
@@ -401,7 +405,9 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
                                 "recipe_twin": res.recipe_twin}
         rep.meta["provenance"]["sqnr_db"] = res.provenance
         if acc.get("checkpoint"):
-            _checkpoint_accuracy(rep, cfg, acc)
+            with step(f"accuracy on the real checkpoint {acc['checkpoint']} (a forward pass over real text per "
+                      f"format)"):
+                _checkpoint_accuracy(rep, cfg, acc)
     if cfg["serve"]:
         from cosim.serving import serve
         res = serve(cfg["model"], hw, level=cfg["level"], weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
@@ -412,7 +418,8 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
             write_outputs(res, Path(out_dir) / "serve")
     if out_dir is not None:
         from cosim.html_report import write_report
-        write_report(rep, hw, out_dir, interactive=interactive)
+        with step(f"writing report.csv, report.json and report.html (with plots) to {out_dir}"):
+            write_report(rep, hw, out_dir, interactive=interactive)
     return rep
 
 

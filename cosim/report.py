@@ -31,22 +31,66 @@ class Report:
     recipe: str = ""
     meta: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_columns(cls, eager: dict, columns, **fields) -> "Report":
+        """A report whose per-op rows are kept as columns and turned into row dicts only
+        when `rows` is first read. `eager` holds the columns the totals need
+        (latency_s, energy_j, flops, bytes: lists, one value per op); `columns()` returns
+        every column (lists of equal length) and runs only for `rows` or `to_frame()`."""
+        rep = object.__new__(cls)
+        unknown = fields.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"Report.from_columns: unknown fields {sorted(unknown)}")
+        rep.__dict__.update(_DEFAULTS)
+        rep.__dict__.update(fields)
+        if "meta" not in fields:
+            rep.meta = {}
+        rep._eager, rep._make_columns = eager, columns
+        return rep
+
+    def _all_columns(self) -> dict:
+        cols = self.__dict__.get("_columns")
+        if cols is None:
+            cols = self._columns = self.__dict__["_make_columns"]()
+        return cols
+
+    def __getattr__(self, name):
+        if name == "rows" and "_make_columns" in self.__dict__:
+            cols = self._all_columns()
+            keys = list(cols)
+            self.rows = [dict(zip(keys, vals)) for vals in zip(*cols.values())]
+            return self.rows
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self):
+        # pickles and copies carry the rows, not the closure that would build them
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        state["rows"] = self.rows
+        return state
+
+    def _column(self, key: str) -> list:
+        """One per-op column: from the columns while rows were never built (after that,
+        from the rows, which a caller may have edited)."""
+        if "rows" not in self.__dict__ and "_eager" in self.__dict__:
+            return self.__dict__["_eager"][key]
+        return [r[key] for r in self.rows]
+
     # ---- totals -----------------------------------------------------------
     @property
     def total_latency_s(self) -> float:
-        return float(sum(r["latency_s"] for r in self.rows))
+        return float(sum(self._column("latency_s")))
 
     @property
     def total_energy_j(self) -> float:
-        return float(sum(r["energy_j"] for r in self.rows))
+        return float(sum(self._column("energy_j")))
 
     @property
     def total_flops(self) -> float:
-        return float(sum(r["flops"] for r in self.rows))
+        return float(sum(self._column("flops")))
 
     @property
     def total_bytes(self) -> float:
-        return float(sum(r["bytes"] for r in self.rows))
+        return float(sum(self._column("bytes")))
 
     @property
     def tokens(self) -> int:
@@ -82,6 +126,11 @@ class Report:
     def to_frame(self):
         import pandas as pd
 
+        if "rows" not in self.__dict__ and "_make_columns" in self.__dict__:
+            cols = self._all_columns()
+            extra = [k for k in cols if k not in COLUMNS]
+            return pd.DataFrame({k: list(cols[k]) if k in cols else [None] * len(cols["op"])
+                                 for k in COLUMNS + extra})
         extra = [k for r in self.rows for k in r if k not in COLUMNS]
         cols = COLUMNS + sorted(set(extra), key=extra.index)
         return pd.DataFrame(self.rows, columns=cols)
@@ -142,3 +191,7 @@ def _default(o):
     if isinstance(o, float) and math.isnan(o):
         return None
     return str(o)
+
+
+_FIELDS = frozenset(Report.__dataclass_fields__) - {"rows"}
+_DEFAULTS = {"notes": (), "recipe": ""}

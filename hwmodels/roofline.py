@@ -23,6 +23,7 @@ import numpy as np
 from hwmodels.cost import OpCost
 from hwmodels.spec import HardwareSpec, UnsupportedFormatError
 from workloads.ops import Op
+from workloads.template import op_numbers
 
 __all__ = ["estimate", "estimate_trace", "OpTable", "HwTable", "op_table", "hw_table", "evaluate",
            "evaluate_many", "MATRIX_KINDS", "compute_format_for"]
@@ -35,15 +36,18 @@ def compute_format_for(op: Op, hw: HardwareSpec, compute_fallback: bool = False)
     """(format whose peak bounds this op, note). Elementwise ops use the vector
     (fp32) peak where the spec lists one. A format the spec lacks is an error unless
     `compute_fallback`, and then the fallback is reported in the note."""
-    if op.kind not in MATRIX_KINDS and VECTOR_FORMAT in hw.peak_flops:
+    return _format_for(op.name, op.kind, op.compute_fmt, hw, compute_fallback)
+
+
+def _format_for(name: str, kind: str, fmt: str, hw: HardwareSpec, compute_fallback: bool) -> tuple[str, str]:
+    if kind not in MATRIX_KINDS and VECTOR_FORMAT in hw.peak_flops:
         return VECTOR_FORMAT, ""
-    fmt = op.compute_fmt
     if hw.supports(fmt):
         return fmt, ""
     if not compute_fallback:
         hw.peak(fmt)  # raises UnsupportedFormatError with the full message
     used = hw.fallback_format(fmt)
-    return used, f"{op.name}: {hw.name} has no {fmt} unit; computed at the {used} peak (explicit fallback)"
+    return used, f"{name}: {hw.name} has no {fmt} unit; computed at the {used} peak (explicit fallback)"
 
 
 @dataclass(frozen=True)
@@ -76,23 +80,64 @@ class HwTable:
 def op_table(ops, hw: HardwareSpec, compute_fallback: bool = False) -> OpTable:
     ops = list(ops)
     fmts, notes = [], []
-    mnk = np.zeros(len(ops))
-    eb = np.ones(len(ops))
-    for i, op in enumerate(ops):
+    for op in ops:
         f, note = compute_format_for(op, hw, compute_fallback)
         fmts.append(f)
         if note:
             notes.append(note)
-        if op.kind == "gemm":
-            d = op.dims
-            mnk[i] = d.get("b", 1) * d["m"] * d["n"] * d["k"]
-            n_el = sum(t.numel * t.density for t in op.inputs)
-            eb[i] = sum(t.nbytes for t in op.inputs) / n_el if n_el else 1.0
+    nums = [op_numbers(op) for op in ops]
     return OpTable(names=tuple(o.name for o in ops), kinds=tuple(o.kind for o in ops),
                    repeat=np.array([o.repeat for o in ops], dtype=float),
-                   flops=np.array([o.flops for o in ops], dtype=float),
-                   bytes=np.array([o.bytes for o in ops], dtype=float),
-                   mnk=mnk, elem_bytes=eb, fmt=tuple(fmts), notes=tuple(notes))
+                   flops=np.array([x[0] for x in nums], dtype=float),
+                   bytes=np.array([x[1] for x in nums], dtype=float),
+                   mnk=np.array([x[2] for x in nums], dtype=float),
+                   elem_bytes=np.array([x[3] for x in nums], dtype=float), fmt=tuple(fmts), notes=tuple(notes))
+
+
+# Per (template, hardware, fallback): compute formats and their notes; per hardware: its
+# table. Keyed on id with the object kept beside it, so an id is never reused while cached.
+_FORMATS: dict = {}
+_HW_TABLES: dict = {}
+
+
+def _cached_hw_table(hw: HardwareSpec, single: bool = False) -> HwTable:
+    """`hw_table(hw)`, cached; `single=True`: the same table without the variant axis
+    (every array's first dimension dropped) for `evaluate` of one spec."""
+    hit = _HW_TABLES.get(id(hw))
+    if hit is None or hit[0] is not hw:
+        if len(_HW_TABLES) > 512:
+            _HW_TABLES.clear()
+        h = hw_table(hw)
+        one = HwTable(h.formats, h.levels, h.peak[0], h.bandwidth[0], h.inner_capacity[0], h.e_flop[0],
+                      h.e_byte[0], h.static_w[0])
+        hit = _HW_TABLES[id(hw)] = (hw, h, one)
+    return hit[2] if single else hit[1]
+
+
+def template_table(tmpl, parts: dict, hw: HardwareSpec, compute_fallback: bool = False) -> OpTable:
+    """The OpTable of a traced template's numbers (workloads.template) — what `op_table`
+    gives for the built ops, without building them. `parts` = `tmpl.split(flat)` of the
+    template's numbers as one float array: (N,) per part for one workload, (N, W) for W."""
+    _, _, fmts, notes, repeat = template_formats(tmpl, hw, compute_fallback)
+    return OpTable(names=tmpl.names, kinds=tmpl.kinds, repeat=repeat, flops=parts["flops"], bytes=parts["bytes"],
+                   mnk=parts["mnk"], elem_bytes=parts["elem_bytes"], fmt=fmts, notes=notes)
+
+
+def template_formats(tmpl, hw: HardwareSpec, compute_fallback: bool = False) -> tuple:
+    """(tmpl, hw, compute format per op, fallback notes, repeat array), cached."""
+    key = (id(tmpl), id(hw), compute_fallback)
+    hit = _FORMATS.get(key)
+    if hit is None or hit[0] is not tmpl or hit[1] is not hw:
+        if len(_FORMATS) > 4096:
+            _FORMATS.clear()
+        fmts, notes = [], []
+        for name, kind, fmt in zip(tmpl.names, tmpl.kinds, tmpl.compute_fmts):
+            f, note = _format_for(name, kind, fmt, hw, compute_fallback)
+            fmts.append(f)
+            if note:
+                notes.append(note)
+        hit = _FORMATS[key] = (tmpl, hw, tuple(fmts), tuple(notes), np.array(tmpl.repeat, dtype=float))
+    return hit
 
 
 def hw_table(specs) -> HwTable:
@@ -120,28 +165,97 @@ def _inner_capacity(s: HardwareSpec, i: int) -> float:
     return inner.capacity_bytes / max(1, getattr(inner, "instances", 1) or 1)
 
 
-def evaluate(t: OpTable, h: HwTable) -> dict:
+def evaluate(t: OpTable, h: HwTable, bound: bool = True) -> dict:
     """Per-variant, per-op roofline. Returns arrays shaped (n_var, n_ops):
-    latency_s, energy_j (per instance), bound_index (-1 = compute, else level index),
-    traffic (n_var, n_ops, n_lvl) bytes per level."""
-    col = np.array([h.formats.index(f) for f in t.fmt])
-    peak = h.peak[:, col]  # (V, N)
-    t_compute = t.flops[None, :] / peak
-    # reuse-limited traffic of GEMMs at each level (Hong-Kung), never below compulsory
-    el = t.elem_bytes[None, :, None]
-    s_el = h.inner_capacity[:, None, :] / el  # (V, N, L)
+    latency_s, energy_j (per instance), bound_index (-1 = compute, else level index;
+    only with `bound=True`), traffic and t_mem (n_var, n_ops, n_lvl) bytes and seconds
+    per level."""
+    # `...` indexing: the same code prices (V, ...) variant tables and one variant whose
+    # arrays have no variant axis (the single-evaluation path), elementwise alike
+    col = _format_columns(t.fmt, h.formats)
+    peak = h.peak[..., col]  # (V, N)
+    t_compute = t.flops / peak
+    # reuse-limited traffic of GEMMs at each level (Hong-Kung), never below compulsory;
+    # at the innermost level (no inner memory, capacity inf) the bound is num / inf = 0
+    # variants that share capacities (or energies per byte) share the per-level traffic
+    # (or its energy): computed once, broadcast — the same values elementwise
+    cap = _shared_rows(h.inner_capacity)
+    s_el = cap[..., None, :] / t.elem_bytes[:, None]  # (V or 1, N, L)
     with np.errstate(divide="ignore", invalid="ignore"):
-        reuse = np.where(np.isfinite(s_el), 2.0 * t.mnk[None, :, None] * el / np.sqrt(s_el), 0.0)
-    traffic = np.maximum(t.bytes[None, :, None], reuse)  # (V, N, L)
-    t_mem = traffic / h.bandwidth[:, None, :]
-    t_mem_max = t_mem.max(axis=2)
+        reuse = ((2.0 * t.mnk) * t.elem_bytes)[:, None] / np.sqrt(s_el)
+    traffic = np.maximum(t.bytes[:, None], reuse)  # (V or 1, N, L)
+    t_mem = traffic / h.bandwidth[..., None, :]
+    t_mem_max = np.maximum.reduce(t_mem, axis=-1)
     latency = np.maximum(t_compute, t_mem_max)
-    bound = np.where(t_compute >= t_mem_max, -1, t_mem.argmax(axis=2))
-    energy = (t.flops[None, :] * h.e_flop[:, col]
-              + (traffic * h.e_byte[:, None, :]).sum(axis=2)
-              + h.static_w[:, None] * latency)
-    return {"latency_s": latency, "energy_j": energy, "bound_index": bound, "traffic": traffic,
-            "t_compute": t_compute, "peak": peak}
+    e_mem = np.add.reduce(traffic * _shared_rows(h.e_byte)[..., None, :], axis=-1)
+    energy = t.flops * h.e_flop[..., col] + e_mem + h.static_w[..., None] * latency
+    if traffic.shape[:-1] != t_mem.shape[:-1]:
+        traffic = np.broadcast_to(traffic, t_mem.shape)
+    r = {"latency_s": latency, "energy_j": energy, "traffic": traffic, "t_mem": t_mem,
+         "t_compute": t_compute, "peak": peak}
+    if bound:
+        r["bound_index"] = bound_index(r)
+    return r
+
+
+def bound_index(r: dict) -> np.ndarray:
+    """What limits each op in an `evaluate` result: -1 = compute, else the index of the
+    memory level with the longest transfer (ties go to compute, then the outer level)."""
+    t_mem = r["t_mem"]
+    return np.where(r["t_compute"] >= np.maximum.reduce(t_mem, axis=-1), -1, t_mem.argmax(axis=-1))
+
+
+def evaluate_totals(t: OpTable, h: HwTable) -> tuple[np.ndarray, np.ndarray]:
+    """Total latency and energy (over repeats) per variant: `evaluate`'s per-op values
+    times `repeat`, summed over ops in trace order — the same sum, term by term, that
+    `cosim.simulate` takes per point, so a sweep row equals that point's report exactly.
+    Computed op by op over the variant axis (vectors of V), which is cheaper than
+    (V, N, L) temporaries for the thousands of variants of a sweep task."""
+    col = _format_columns(t.fmt, h.formats)
+    cap, e_byte = _shared_rows(h.inner_capacity), _shared_rows(h.e_byte)
+    n_lvl = h.bandwidth.shape[-1]
+    lat_tot = en_tot = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(len(t.fmt)):
+            eb = t.elem_bytes[i]
+            t_compute = t.flops[i] / h.peak[:, col[i]]
+            reuse = ((2.0 * t.mnk[i]) * eb) / np.sqrt(cap / eb)  # (V or 1, L)
+            traffic = np.maximum(t.bytes[i], reuse)
+            t_mem = traffic / h.bandwidth
+            t_max = t_mem[:, 0]
+            for j in range(1, n_lvl):
+                t_max = np.maximum(t_max, t_mem[:, j])
+            latency = np.maximum(t_compute, t_max)
+            e_tr = traffic * e_byte
+            e_mem = e_tr[:, 0] + e_tr[:, 1] if n_lvl == 2 else np.add.reduce(e_tr, axis=-1)
+            energy = t.flops[i] * h.e_flop[:, col[i]] + e_mem + h.static_w * latency
+            lat_tot = lat_tot + latency * t.repeat[i]
+            en_tot = en_tot + energy * t.repeat[i]
+    n = h.peak.shape[0]
+    return np.broadcast_to(lat_tot, (n,)).copy(), np.broadcast_to(en_tot, (n,)).copy()
+
+
+_COLUMNS: dict = {}
+
+
+def _shared_rows(a: np.ndarray) -> np.ndarray:
+    """`a` (V, L) as one row (1, L) when every variant has the same values (nan-aware)."""
+    if a.ndim < 2 or len(a) < 2:
+        return a
+    first = a[:1]
+    same = (a == first) | (np.isnan(a) & np.isnan(first))
+    return first if same.all() else a
+
+
+def _format_columns(fmts: tuple, formats: tuple) -> np.ndarray:
+    """Column of each op's compute format in a HwTable (cached: the same few pairs recur)."""
+    key = (fmts, formats)
+    col = _COLUMNS.get(key)
+    if col is None:
+        if len(_COLUMNS) > 4096:
+            _COLUMNS.clear()
+        col = _COLUMNS[key] = np.array([formats.index(f) for f in fmts], dtype=np.intp)
+    return col
 
 
 def evaluate_many(trace_ops, specs, compute_fallback: bool = False, chunk: int = 16384) -> dict:
@@ -160,9 +274,7 @@ def evaluate_tables(t: OpTable, h: HwTable, chunk: int = 16384) -> dict:
         sl = slice(s, s + chunk)
         part = HwTable(h.formats, h.levels, h.peak[sl], h.bandwidth[sl], h.inner_capacity[sl],
                        h.e_flop[sl], h.e_byte[sl], h.static_w[sl])
-        r = evaluate(t, part)
-        lat[sl] = r["latency_s"] @ t.repeat
-        en[sl] = r["energy_j"] @ t.repeat
+        lat[sl], en[sl] = evaluate_totals(t, part)
     return {"total_latency_s": lat, "total_energy_j": en}
 
 
@@ -184,7 +296,7 @@ def _costs(t: OpTable, h: HwTable) -> list[OpCost]:
 
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False) -> OpCost:
     t = op_table([op], hw, compute_fallback)
-    cost = _costs(t, hw_table(hw))[0]
+    cost = _costs(t, _cached_hw_table(hw))[0]
     if t.notes:
         cost = OpCost(**{**cost.__dict__, "notes": t.notes})
     return cost
@@ -193,7 +305,7 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False) -> OpCost
 def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False) -> tuple[list[OpCost], tuple]:
     """Costs of every op in one vectorised pass, plus the fallback notes."""
     t = op_table(ops, hw, compute_fallback)
-    return _costs(t, hw_table(hw)), t.notes
+    return _costs(t, _cached_hw_table(hw)), t.notes
 
 
 def hw_table_variants(base: HardwareSpec, overrides: dict) -> HwTable:

@@ -234,6 +234,7 @@ def _merge_calibration(doc: dict, path: Path, src: str) -> None:
         raise HardwareError(_msg(src, "calibration", cal,
                                  "a path (text) to a YAML file, relative to this hardware file"))
     cpath, note = _calibration_path(path, cal.strip(), src)
+    _CAL_OF[str(path)] = str(cpath)
     cdoc = _read(cpath, "calibration")
     if not isinstance(cdoc, dict):
         raise HardwareError(_msg(str(cpath), "", type(cdoc).__name__,
@@ -613,7 +614,52 @@ def load_hw(name_or_path, overrides: Mapping | None = None) -> HardwareSpec:
             raise HardwareError(_msg(name_or_path.source or name_or_path.name, "overrides", overrides,
                                      "no overrides for an already-built HardwareSpec; pass its name or path"))
         return name_or_path
+    if not overrides and isinstance(name_or_path, str):
+        hit = _BY_NAME.get(name_or_path)
+        if hit is not None and _file_key(hit[0]) == hit[1]:
+            return hit[2]
     path = hw_path(name_or_path)
+    key = None if overrides else _file_key(path)
+    if key is not None and key in _SPEC_CACHE:
+        return _SPEC_CACHE[key]
+    spec = _load_hw_uncached(path, overrides, name_or_path)
+    key = None if overrides else _file_key(path)  # now knows the calibration file, if any
+    if key is not None and len(_SPEC_CACHE) < 256:
+        _SPEC_CACHE[key] = spec
+        if isinstance(name_or_path, str):
+            _BY_NAME[name_or_path] = (path, key, spec)
+    return spec
+
+
+# Built specs by (file, mtime, size) and those of the calibration files they merged:
+# a spec is immutable, so the same file unchanged gives the same spec (loading the
+# YAML and validating every field took ~0.7 ms a call, more than a whole roofline).
+_SPEC_CACHE: dict = {}
+
+
+_BY_NAME: dict = {}  # the name or path text a caller passed -> (file, key, spec)
+
+
+def _file_key(path: Path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    cal = _CAL_OF.get(str(path))
+    parts = [(str(path), st.st_mtime_ns, st.st_size)]
+    if cal is not None:
+        try:
+            cst = os.stat(cal)
+        except OSError:
+            return None
+        parts.append((cal, cst.st_mtime_ns, cst.st_size))
+    return tuple(parts)
+
+
+_CAL_OF: dict = {}  # hardware file -> the calibration file it names (filled on first load)
+
+
+def _load_hw_uncached(path: Path, overrides, name_or_path) -> HardwareSpec:
     src = str(path)
     if not path.is_file() and path.suffix in (".yaml", ".yml") and path.stem in list_hw():
         raise HardwareError(_msg(src, "", str(name_or_path), f"an existing hardware file; for the "

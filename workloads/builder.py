@@ -23,6 +23,7 @@ from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
 from workloads.moe import experts_touched  # noqa: F401  (re-exported: tests and users import it from here)
 from workloads.ops import Op, TensorSpec
+from workloads.template import template_for
 from workloads.trace import Trace
 
 __all__ = ["build_trace", "experts_touched", "wider_format"]
@@ -80,11 +81,17 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
             get_format(f)
         except ValueError as e:
             raise InputError(f"build_trace: {role}: {e}") from None
-    b = _Builder(model, phase, batch, seq, weights, acts, kv, attention)
-    trace = Trace(ops=tuple(b.ops()), model=model.name, phase=phase, batch=batch, seq=seq,
-                  meta={"formats": {"weights": weights, "acts": acts, "kv": kv},
-                        "attention": attention, "footprint": b.footprint(),
-                        "params": model.params})
+    # the numbers come from the traced template of this structure (workloads.template);
+    # the ops themselves are built only when someone reads trace.ops
+
+    tmpl = template_for(model, phase, batch, seq, weights, acts, kv, attention, builder=_Builder)
+    nums = tmpl.numbers(batch, seq)
+    args = (model, phase, batch, seq, weights, acts, kv, attention)
+    trace = Trace.deferred(lambda: _Builder(*args).ops(), numbers=(tmpl, nums), model=model.name, phase=phase,
+                           batch=batch, seq=seq,
+                           meta={"formats": {"weights": weights, "acts": acts, "kv": kv},
+                                 "attention": attention, "footprint": tmpl.footprint(nums),
+                                 "params": tmpl.params})
     if recipe:
         from workloads.compression import apply_recipe
 

@@ -8,6 +8,7 @@ KV-cache sizes are derived from the shape, never stored.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,9 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
     """A bundled name (``llama3_8b``), a path to our YAML, or a path to an HF config.json."""
     if isinstance(name_or_path, ModelSpec):
         return name_or_path
+    hit = _BY_NAME.get(name_or_path) if isinstance(name_or_path, str) else None
+    if hit is not None and _stat_key(hit[0]) == hit[1]:
+        return hit[2]  # same text, same unchanged file: the spec parsed last time
     text = str(name_or_path)
     path = Path(text)
     if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
@@ -204,11 +208,44 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
             raise InputError(f"{path}: no such model file")
         if path.suffix.lower() == ".json":
             return model_from_hf_config(path)
-        return _from_yaml(path)
-    return _from_yaml(resolve_bundled("models", text, "model"))
+        return _remember(text, path, _from_yaml(path))
+    p = resolve_bundled("models", text, "model")
+    return _remember(text, p, _from_yaml(p))
+
+
+def _remember(text: str, path, spec: ModelSpec) -> ModelSpec:
+    key = _stat_key(path)
+    if key is not None and len(_BY_NAME) < 256:
+        _BY_NAME[text] = (str(path), key, spec)
+    return spec
 
 
 def _from_yaml(path: Path) -> ModelSpec:
+    # a ModelSpec is immutable: the same unchanged file gives the same spec (parsing and
+    # validating the YAML cost ~1 ms a call, more than a whole roofline evaluation)
+    key = _stat_key(path)
+    if key in _MODEL_CACHE:
+        spec = _MODEL_CACHE[key]
+    else:
+        spec = _from_yaml_uncached(path)
+        if key is not None and len(_MODEL_CACHE) < 256:
+            _MODEL_CACHE[key] = spec
+    return spec
+
+
+_MODEL_CACHE: dict = {}
+_BY_NAME: dict = {}  # the text a caller passed -> (file, stat key, spec)
+
+
+def _stat_key(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _from_yaml_uncached(path: Path) -> ModelSpec:
     data = load_yaml_file(path, what="model")
     src = str(path)
     require(isinstance(data, dict), src, "", data, "a mapping of model fields")

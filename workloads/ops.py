@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from workloads.formats import get_format
+from workloads.symbolic import is_sym
 
 __all__ = ["TensorSpec", "Op", "OpError", "ROLES", "OP_KINDS", "ELEMENTWISE_FLOPS", "COLLECTIVE_KINDS"]
 
@@ -42,12 +43,13 @@ class TensorSpec:
     density: float = 1.0  # fraction stored/touched (sparsity, eviction)
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
-        if any(s < 0 for s in self.shape):
+        # traced (symbolic) sizes stay symbolic: see workloads.symbolic / workloads.template
+        object.__setattr__(self, "shape", tuple(s if is_sym(s) else int(s) for s in self.shape))
+        if any(not is_sym(s) and s < 0 for s in self.shape):
             raise OpError(f"tensor {self.name!r}: shape must be non-negative, got {self.shape}")
         if self.role not in ROLES:
             raise OpError(f"tensor {self.name!r}: role must be one of {ROLES}, got {self.role!r}")
-        if not 0.0 <= self.density <= 1.0:
+        if not is_sym(self.density) and not 0.0 <= self.density <= 1.0:
             raise OpError(f"tensor {self.name!r}: density must be in [0, 1], got {self.density!r}")
         get_format(self.fmt)  # validates the name
 
@@ -182,8 +184,8 @@ class Op:
 def attended_pairs(d: Mapping) -> float:
     """Query-key pairs one head scores. Causal: query i (of q_len, aligned to the end
     of kv_len) sees kv_len - q_len + i + 1 keys; a `window` caps what each sees."""
-    q, kv = int(d["q_len"]), int(d["kv_len"])
-    window = int(d.get("window", 0) or 0)
+    q, kv = _int(d["q_len"]), _int(d["kv_len"])
+    window = _int(d.get("window", 0) or 0)
     if not d.get("causal", True):
         return float(q * (min(kv, window) if window else kv))
     offset = kv - q
@@ -198,4 +200,8 @@ def attended_pairs(d: Mapping) -> float:
         if n_cap:
             lo, hi = offset + first + 1, offset + q
             total -= (lo + hi) * n_cap / 2.0 - window * n_cap
-    return float(total)
+    return total if is_sym(total) else float(total)
+
+
+def _int(x):
+    return x if is_sym(x) else int(x)

@@ -43,6 +43,38 @@ class Trace:
     def __post_init__(self):
         object.__setattr__(self, "ops", tuple(self.ops))
 
+    @classmethod
+    def deferred(cls, make_ops, numbers=None, **fields) -> "Trace":
+        """A trace whose ops are built on first access to `.ops` by `make_ops()`.
+        `numbers` = (template, flat numbers) from workloads.template lets a cost model
+        price it without building the ops (cosim.simulate's roofline fast path)."""
+        t = object.__new__(cls)
+        unknown = fields.keys() - _DEFERRED_FIELDS
+        if unknown:
+            raise TypeError(f"Trace.deferred: unknown fields {sorted(unknown)}")
+        d = t.__dict__  # frozen: fill the instance dict directly, as __init__ would
+        d.update(_DEFERRED_DEFAULTS)
+        d.update(fields)
+        if "meta" not in fields:
+            d["meta"] = {}
+        d["_make_ops"], d["_numbers"] = make_ops, numbers
+        return t
+
+    def __getattr__(self, name):
+        if name == "ops":
+            make = self.__dict__.get("_make_ops")
+            if make is not None:
+                ops = tuple(make())
+                object.__setattr__(self, "ops", ops)
+                return ops
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self):
+        # pickles and copies carry the built ops, not the (unpicklable) builder closure
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        state["ops"] = self.ops
+        return state
+
     @property
     def total_flops(self) -> float:
         return sum(op.total_flops for op in self.ops)
@@ -118,6 +150,10 @@ class Trace:
         return cls(ops=tuple(ops), model=str(data.get("model", "")), phase=str(data.get("phase", "")),
                    batch=batch, seq=seq, recipe=str(data.get("recipe", "") or ""),
                    meta=dict(data.get("meta") or {}))
+
+
+_DEFERRED_FIELDS = frozenset({"model", "phase", "batch", "seq", "recipe", "meta"})
+_DEFERRED_DEFAULTS = {"model": "", "phase": "", "batch": 1, "seq": 0, "recipe": ""}
 
 
 def _op_from_dict(o: Any, source: str, i: int) -> Op:

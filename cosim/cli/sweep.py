@@ -14,6 +14,7 @@ def register(sub) -> None:
     p.add_argument("--out", help="output directory (default: the file's `output`)")
     p.add_argument("--store", help="results store (.jsonl; default <out>/results.jsonl)")
     p.add_argument("--batch-size", type=int, help="roofline points per task")
+    p.add_argument("--csv", action="store_true", help="write the results table as CSV (default: Parquet)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table (for scripts)")
     p.add_argument("--top", type=int, default=10, help="Pareto points printed")
     p.add_argument("--dry-run", action="store_true",
@@ -27,7 +28,8 @@ def run(args) -> int:
 
     spec = load_sweep(args.sweep, overrides={"scheduler": args.scheduler, "executor": args.executor,
                                              "workers": args.workers, "output": args.out, "store": args.store,
-                                             "batch_size": args.batch_size})
+                                             "batch_size": args.batch_size,
+                                             "table_format": "csv" if args.csv else None})
     if args.dry_run:
         from cosim.dse.runner import plan
         from cosim.dse.store import read_records

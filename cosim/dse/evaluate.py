@@ -141,7 +141,7 @@ def evaluate_task(task: dict) -> dict:
     V = np.asarray(task["values"], dtype=float).reshape(n, len(fields))
     M = {m: np.full(n, np.nan) for m in METRIC_NAMES}
     M["fits_in_memory"] = np.zeros(n, dtype=bool)
-    status = np.array(["ok"] * n, dtype=object)
+    status = np.full(n, "ok", dtype=object)
     errors = np.array([None] * n, dtype=object)
     level_used = np.array([None] * n, dtype=object)
     provenance = np.array([None] * n, dtype=object)
@@ -208,7 +208,7 @@ def evaluate_task(task: dict) -> dict:
     any_bad = bool(bad.any())
     return {"version": task["version"], "config": cfg, "fields": fields, "values": V, "keys": keys,
             "level_used": _compact_text(level_used), "provenance": _compact_text(provenance),
-            "index": [int(i) for i in task["index"]], "point": task.get("point", {}),
+            "index": np.asarray(task["index"], dtype=np.int64).tolist(), "point": task.get("point", {}),
             "metrics": {m: _compact(M[m]) for m in METRIC_NAMES},
             "status": status.tolist() if any_bad else "ok", "error": errors.tolist() if any_bad else None,
             "elapsed_s": time.perf_counter() - t0}
@@ -280,15 +280,18 @@ def variant_spec(base, overrides: dict):
 
 
 def _roofline_rows(cfg, base, arrays, rows, M, caches) -> None:
-    from hwmodels.roofline import evaluate, hw_table_variants, op_table
+    from hwmodels.roofline import evaluate_totals, hw_table_variants, op_table, template_table
 
     trace = _trace(cfg, caches["trace"])
-    t = op_table(trace.ops, base, cfg["compute_fallback"])
+    nums = trace.__dict__.get("_numbers")
+    if nums is not None:  # the traced template's numbers: the same table without building ops
+        t = template_table(nums[0], nums[0].split(np.array(nums[1], dtype=float)), base, cfg["compute_fallback"])
+    else:
+        t = op_table(trace.ops, base, cfg["compute_fallback"])
     h = hw_table_variants(base, arrays)
-    r = evaluate(t, h)
-    # row-wise sums: each point's total depends on its own row only
-    lat = (r["latency_s"] * t.repeat[None, :]).sum(axis=1)
-    en = (r["energy_j"] * t.repeat[None, :]).sum(axis=1)
+    # row-wise sums in trace order: each point's total depends on its own row only, and
+    # equals cosim.simulate's total for that point exactly
+    lat, en = evaluate_totals(t, h)
     _fill_metrics(M, rows, cfg, trace, caches, lat, en, _capacity(base, arrays, len(rows)))
 
 

@@ -23,6 +23,12 @@ def pareto_mask(costs: np.ndarray) -> np.ndarray:
     c = costs[idx]
     order = np.lexsort(c.T[::-1])  # by first objective, ties by the next ones
     idx, c = idx[order], c[order]
+    if c.shape[1] == 2 and len(c):
+        # two objectives, sorted: a point is on the front iff its second cost is below
+        # every earlier point's (an equal one is dominated or a duplicate: the first stays)
+        prev_min = np.minimum.accumulate(np.concatenate([[np.inf], c[:-1, 1]]))
+        mask[idx[c[:, 1] < prev_min]] = True
+        return mask
     keep = np.ones(len(idx), dtype=bool)
     for i in range(len(idx)):
         if not keep[i]:

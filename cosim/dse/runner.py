@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,15 +63,9 @@ def plan(spec: SweepSpec, n: int, cols: dict, start_index: int = 0, seen: set | 
     cols = {f: _si_column(f, v, spec.source) for f, v in cols.items()}
     numeric = [f for f in cols if f.startswith("hw.") and f != "hw.name" and _numeric_column(cols[f])]
     other = [f for f in cols if f not in numeric]
-    groups = {}
-    if other:
-        tuples = list(zip(*(cols[f] for f in other)))
-        for i, t in enumerate(tuples):
-            groups.setdefault(t, []).append(i)
-    else:
-        groups[()] = list(range(n))
+    arrays = {f: np.asarray(cols[f], dtype=float) for f in numeric}  # once, not per group
     out = []
-    for t, rows in groups.items():
+    for t, rows in _groups(cols, other, n):
         point = dict(zip(other, t))
         cfg = _resolved(spec.base.config, point, spec.source)
         if spec.fallback:  # only when set, so existing sweeps keep their keys
@@ -81,20 +76,54 @@ def plan(spec: SweepSpec, n: int, cols: dict, start_index: int = 0, seen: set | 
         V = np.empty((len(rows), len(names)))
         for j, name in enumerate(names):
             if f"hw.{name}" in numeric:
-                V[:, j] = np.asarray(cols[f"hw.{name}"], dtype=float)[rows]
+                V[:, j] = arrays[f"hw.{name}"][rows]
             else:
                 V[:, j] = base_num[name]
         keys = row_keys(key_prefix(rest, names, version), V)
-        keep = []
-        for i, k in enumerate(keys):
-            if k not in seen:
-                seen.add(k)
-                keep.append(i)
-        if not keep:
-            continue
+        n_seen = len(seen)
+        seen.update(keys)
+        if len(seen) - n_seen == len(keys) and len(set(keys)) == len(keys):  # all new, no repeats: keep all
+            keep = slice(None)
+        else:
+            seen.difference_update(keys)
+            keep = []
+            for i, k in enumerate(keys):
+                if k not in seen:
+                    seen.add(k)
+                    keep.append(i)
+            if not keep:
+                continue
+            keys = [keys[i] for i in keep]
         out.append({"version": version, "config": rest, "fields": names, "values": V[keep],
-                    "keys": [keys[i] for i in keep], "index": (rows[keep] + start_index).tolist(),
-                    "point": point})
+                    "keys": keys, "index": (rows[keep] + start_index).tolist(), "point": point})
+    return out
+
+
+def _groups(cols: dict, other: list, n: int):
+    """(values of the `other` fields, row indices) per distinct combination, in order of
+    first appearance — the sweep's non-numeric axes (model, format, batch...) define
+    the batches. Vectorised: each column is factorised once."""
+    if not other:
+        return [((), np.arange(n))]
+    import pandas as pd
+
+    codes, uniques = [], []
+    for f in other:
+        c, u = pd.factorize(pd.Series(cols[f], dtype=object), sort=False)
+        codes.append(c.astype(np.int64))
+        uniques.append(list(u))
+    combined = np.zeros(n, dtype=np.int64)
+    for c, u in zip(codes, uniques):  # renumbered after each field: never overflows
+        combined = np.unique(combined * (len(u) + 1) + c, return_inverse=True)[1].ravel()
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # groups in order of first appearance
+    rows_sorted = np.argsort(inverse.ravel(), kind="stable")
+    bounds = np.searchsorted(inverse.ravel()[rows_sorted], np.arange(len(first) + 1))
+    out = []
+    for g in order:
+        rows = rows_sorted[bounds[g]:bounds[g + 1]]
+        i0 = int(first[g])
+        out.append((tuple(u[int(c[i0])] for c, u in zip(codes, uniques)), rows))
     return out
 
 
@@ -111,6 +140,9 @@ def make_tasks(batches: list, done: set, batch_size: int, workers: int = 1) -> l
 
     todo = []
     for b in batches:
+        if done.isdisjoint(b["keys"]):  # nothing of this batch stored yet (a fresh sweep)
+            todo.append(b)
+            continue
         keep = [i for i, k in enumerate(b["keys"]) if k not in done]
         if keep:
             todo.append({**b, "values": b["values"][keep], "keys": [b["keys"][i] for i in keep],
@@ -234,36 +266,47 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     import pandas as pd
 
     fields = spec.fields()
-    parts = []
+    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["level_used", "provenance", "accuracy_provenance",
+                                                               "status", "error"]
+    parts = {c: [] for c in columns}  # per column, one array per record: concatenated once
     for r in records:
         n = len(r["keys"])
-        sel = np.ones(n, dtype=bool) if wanted is None else np.array([k in wanted for k in r["keys"]], dtype=bool)
-        if not sel.any():
-            continue
-        cols = {"index": np.asarray(r["index"]), "key": np.asarray(r["keys"], dtype=object)}
+        if wanted is None or wanted.issuperset(r["keys"]):
+            sel = slice(None)
+        else:
+            sel = np.array([k in wanted for k in r["keys"]], dtype=bool)
+            if not sel.any():
+                continue
+        parts["index"].append(np.asarray(r["index"])[sel])
+        parts["key"].append(np.asarray(r["keys"], dtype=object)[sel])
         vals = np.asarray(r["values"], dtype=float).reshape(n, len(r["fields"]))
         for f in fields:
             if f.startswith("hw.") and f[3:] in r["fields"]:
-                cols[f] = vals[:, r["fields"].index(f[3:])]
+                parts[f].append(vals[:, r["fields"].index(f[3:])][sel])
             else:
-                cols[f] = _broadcast(r["point"].get(f, _from_config(r["config"], f)), n)
+                parts[f].append(_Const(r["point"].get(f, _from_config(r["config"], f)), _count(sel, n)))
         for m in METRIC_NAMES:
             v = r["metrics"].get(m)
-            cols[m] = np.asarray(v, dtype=float) if isinstance(v, (list, np.ndarray)) else \
-                np.full(n, np.nan if v is None else float(v))
-        cols["level_used"] = _broadcast(r.get("level_used"), n)
-        cols["provenance"] = _broadcast(r.get("provenance"), n)
+            parts[m].append((np.asarray(v, dtype=float) if isinstance(v, (list, np.ndarray)) else
+                             np.full(n, np.nan if v is None else float(v)))[sel])
+        for c in ("level_used", "provenance"):
+            v = r.get(c)
+            parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
         acc = r["config"].get("accuracy") or {}
         # which tensors the accuracy metrics come from: never leave a reader guessing
-        cols["accuracy_provenance"] = _broadcast("checkpoint+synthetic" if acc.get("checkpoint") else
-                                                 ("synthetic" if acc else "none"), n)
-        cols["status"] = _broadcast(r["status"], n)
-        cols["error"] = _broadcast(r.get("error"), n)
-        parts.append(pd.DataFrame({k: v[sel] for k, v in cols.items()}))
-    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["level_used", "provenance", "accuracy_provenance",
-                                                               "status", "error"]
-    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    df = df.sort_values("index", kind="stable").reset_index(drop=True)[columns]
+        parts["accuracy_provenance"].append(_Const("checkpoint+synthetic" if acc.get("checkpoint") else
+                                                   ("synthetic" if acc else "none"), _count(sel, n)))
+        for c, v in (("status", r["status"]), ("error", r.get("error"))):
+            parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
+    if parts["index"]:
+        data = {c: _concat(v) for c, v in parts.items()}
+        idx = data["index"]
+        if len(idx) > 1 and not (idx[1:] >= idx[:-1]).all():  # sweep order (records arrive as tasks finish)
+            order = np.argsort(idx, kind="stable")
+            data = {c: v.take(order) if hasattr(v, "take") else v[order] for c, v in data.items()}
+        df = pd.DataFrame(data, columns=columns)
+    else:
+        df = pd.DataFrame(columns=columns)
     df["fits_in_memory"] = df["fits_in_memory"].astype(float) > 0
     feasible = (df["status"] == "ok").to_numpy().copy()
     if spec.require_memory_fit:  # a configuration that does not fit is not a design point
@@ -282,13 +325,37 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     return df
 
 
+class _Const:
+    """One value repeated `n` times (a field constant over a record), expanded late."""
+    __slots__ = ("v", "n")
+
+    def __init__(self, v, n):
+        self.v, self.n = v, n
+
+
+def _count(sel, n: int) -> int:
+    return n if isinstance(sel, slice) else int(np.count_nonzero(sel))
+
+
+def _concat(parts: list):
+    """One column from its per-record parts: constant-per-record values (model, format,
+    status...) are expanded by one take over the records, other parts concatenated."""
+    if not all(isinstance(p, _Const) for p in parts):
+        return np.concatenate([_broadcast(p.v, p.n) if isinstance(p, _Const) else p for p in parts])
+    values = [p.v for p in parts]
+    counts = np.array([p.n for p in parts], dtype=np.int64)
+    per_record = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # element-wise: a list value stays one object
+        per_record[i] = v
+    return per_record[np.repeat(np.arange(len(values)), counts)]
+
+
 def _broadcast(v, n):
-    if isinstance(v, list):
-        a = np.empty(n, dtype=object)
-        a[:] = v
-        return a
     a = np.empty(n, dtype=object)
-    a[:] = [v] * n
+    if isinstance(v, list):
+        a[:] = v
+    else:
+        a.fill(v)
     return a
 
 
@@ -309,42 +376,52 @@ def parquet_available() -> bool:
 
 
 def write_outputs(spec: SweepSpec, df) -> dict:
-    """results.parquet (or .csv without pyarrow), pareto.csv, pareto.png and heatmap.png
-    (2-axis grid) or parallel.png, summary.json."""
+    """results.parquet (default; results.csv with `table_format: csv`), pareto.csv,
+    pareto.png and heatmap.png (2-axis grid) or parallel.png, summary.json. Steps over
+    2 s say so on stderr (cosim.progress); plots of many points are binned/sampled."""
     import pandas as pd
 
     from cosim.dse import sweep_plots as P
+    from cosim.progress import step
 
     out = Path(spec.output)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    table = df.copy()
-    for c in table.columns:  # mixed-type columns (e.g. a format name axis) as text for Parquet
-        if not pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]):
-            table[c] = table[c].map(lambda v: None if v is None else str(v))
-    if parquet_available():
-        paths["results"] = out / "results.parquet"
-        table.to_parquet(paths["results"], index=False)
-    else:
-        paths["results"] = out / "results.csv"
-        table.to_csv(paths["results"], index=False)
-    paths["pareto_table"] = out / "pareto.csv"
-    df[df["pareto"]].to_csv(paths["pareto_table"], index=False)
+    fmt = spec.table_format
+    if fmt == "parquet" and not parquet_available():
+        print(f"cosim: pyarrow is not installed: writing {out / 'results.csv'} instead of results.parquet "
+              f"(pip install pyarrow)", file=sys.stderr)
+        fmt = "csv"
+    with step(f"writing {len(df):,} rows to {out / ('results.' + fmt)}"):
+        table = df.copy()
+        for c in table.columns:  # mixed-type columns (e.g. a format name axis) as text for Parquet
+            if pd.api.types.is_string_dtype(table[c]) and table[c].dtype != object:
+                continue  # already text
+            if not pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]):
+                table[c] = table[c].map(lambda v: None if v is None else str(v))
+        paths["results"] = out / f"results.{fmt}"
+        if fmt == "parquet":
+            table.to_parquet(paths["results"], index=False)
+        else:
+            table.to_csv(paths["results"], index=False)
+        paths["pareto_table"] = out / "pareto.csv"
+        df[df["pareto"]].to_csv(paths["pareto_table"], index=False)
     ok = df[df["status"] == "ok"]
     title = f"{spec.name}: {len(df)} configurations, {int(df['feasible'].sum())} feasible"
-    phase = spec.base.config.get("phase") if "phase" not in spec.fields() else None
-    p = P.pareto_plot(ok, spec.objectives, out / "pareto.png", title, fields=spec.fields(), phase=phase)
-    if p:
-        paths["pareto_plot"] = p
-    grid_fields = [f for kind, body in spec.axes if kind == "grid" for f in body]
-    first_obj = next(iter(spec.objectives))
-    if len(grid_fields) == 2 and len(spec.fields()) == 2 and not ok.empty:
-        paths["heatmap"] = P.heatmap_plot(ok, grid_fields[0], grid_fields[1], first_obj, out / "heatmap.png", title,
-                                          goal=spec.objectives[first_obj], phase=phase)
-    elif not ok.empty:
-        q = P.parallel_plot(ok, spec.fields() + list(spec.objectives), first_obj, out / "parallel.png", title)
-        if q:
-            paths["parallel"] = q
+    with step(f"plotting {len(ok):,} points to {out}"):
+        phase = spec.base.config.get("phase") if "phase" not in spec.fields() else None
+        p = P.pareto_plot(ok, spec.objectives, out / "pareto.png", title, fields=spec.fields(), phase=phase)
+        if p:
+            paths["pareto_plot"] = p
+        grid_fields = [f for kind, body in spec.axes if kind == "grid" for f in body]
+        first_obj = next(iter(spec.objectives))
+        if len(grid_fields) == 2 and len(spec.fields()) == 2 and not ok.empty:
+            paths["heatmap"] = P.heatmap_plot(ok, grid_fields[0], grid_fields[1], first_obj, out / "heatmap.png", title,
+                                              goal=spec.objectives[first_obj], phase=phase)
+        elif not ok.empty:
+            q = P.parallel_plot(ok, spec.fields() + list(spec.objectives), first_obj, out / "parallel.png", title)
+            if q:
+                paths["parallel"] = q
     summary = {"name": spec.name, "source": spec.source, "configurations": len(df),
                "ok": int((df["status"] == "ok").sum()), "feasible": int(df["feasible"].sum()),
                "pareto": int(df["pareto"].sum()), "objectives": spec.objectives,

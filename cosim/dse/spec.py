@@ -18,6 +18,7 @@ checked completely (every field, every axis value, every constraint) before any 
     scheduler: null                  # tcp://host:8786 (implies executor: dask)
     batch_size: 4096                 # roofline points per task
     output: sweeps/hbm_vs_format     # results table, Pareto front, plots, results.jsonl store
+    table_format: parquet            # results table: parquet (default) or csv
 
 Fields: any experiment field (model, phase, batch, seq, weights, acts, kv, recipe,
 attention, level, compute_fallback, accuracy.<k>), ``hw`` / ``hw.name`` (the device) and
@@ -44,7 +45,7 @@ from workloads.io import InputError, fail, load_yaml_file, resolve_bundled
 __all__ = ["SweepSpec", "load_sweep", "sweep_from_dict", "METRICS", "Constraint", "apply_point"]
 
 TOP_KEYS = ("name", "base", "axes", "search", "objectives", "constraints", "executor", "workers",
-            "scheduler", "batch_size", "output", "store", "fallback", "require_memory_fit")
+            "scheduler", "batch_size", "output", "store", "fallback", "require_memory_fit", "table_format")
 AXIS_KINDS = ("grid", "zip", "random")
 SEARCH_KEYS = ("method", "trials", "population", "seed", "fields")
 # what every point reports; objectives and constraints may use any of them
@@ -108,6 +109,7 @@ class SweepSpec:
     # (then every such row says level_used roofline and why); memory fit is a constraint
     fallback: str | None = None
     require_memory_fit: bool = True
+    table_format: str = "parquet"  # the results table: parquet (default) or csv
 
     @property
     def store_path(self) -> Path:
@@ -253,10 +255,14 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     store = doc.get("store")
     if store is not None and not isinstance(store, (str, Path)):
         fail(source, "store", store, "a file path (.jsonl)")
+    table_format = doc.get("table_format", "parquet")
+    if table_format not in ("parquet", "csv"):
+        fail(source, "table_format", table_format, "parquet or csv")
     return SweepSpec(name=str(name), base=base, axes=axes, search=search, objectives=objectives,
                      constraints=constraints, executor=executor, workers=workers, scheduler=scheduler,
                      batch_size=bs, output=Path(out), store=Path(store) if store else None, source=source,
-                     fallback=fallback, require_memory_fit=fit)
+                     fallback=fallback, require_memory_fit=fit,
+                     table_format=table_format)
 
 
 def _hint(word, choices) -> str:

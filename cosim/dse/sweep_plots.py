@@ -23,6 +23,7 @@ _METRIC_TEXT = {"latency_s": ("latency per forward pass", "s"), "energy_j": ("en
                 "sqnr_db": ("worst op output SQNR", "dB"), "gemm_sqnr_db": ("worst GEMM output SQNR", "dB"),
                 "attention_sqnr_db": ("worst attention output SQNR", "dB"), "area_mm2": ("area", "mm²")}
 _NO_PREFIX = ("dB", "mm²", "tokens/s")  # units shown as they are, never rescaled
+MAX_SCATTER = 20_000  # more points than this: the Pareto plot bins them (hexbin density of every point)
 DENSITY_ABOVE = 2000  # lines drawn one by one up to this many points, a density image beyond
 _FRONT_LABELS = 12
 MAX_CELL_LABELS = 400  # heatmap cells that get their number printed (20 x 20)
@@ -103,8 +104,20 @@ def pareto_plot(df, objectives: dict, path: Path, title: str = "", fields=(), ph
     sy, ly = metric_label(y, df[y].to_numpy(), objectives[y], phase)
     fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=120)
     feas = df["feasible"].astype(bool)
-    ax.scatter(df.loc[~feas, x] / sx, df.loc[~feas, y] / sy, s=10, marker="x", c="0.7", label="violates constraints")
-    ax.scatter(df.loc[feas, x] / sx, df.loc[feas, y] / sy, s=12, c="tab:blue", alpha=0.5, label="feasible")
+    if len(df) > MAX_SCATTER:
+        # a million points as a binned density (every point counted), not a million markers
+        xs, ys = df[x].to_numpy(dtype=float) / sx, df[y].to_numpy(dtype=float) / sy
+        log = {a: bool((v > 0).all() and v.max() / max(v.min(), 1e-300) > 30) for a, v in (("x", xs), ("y", ys))}
+        for sel, cmap, lab in ((~feas.to_numpy(), "Greys", "violates constraints"), (feas.to_numpy(), "Blues",
+                                                                                      "feasible")):
+            if sel.any():
+                ax.hexbin(xs[sel], ys[sel], gridsize=120, bins="log", mincnt=1, cmap=cmap, linewidths=0,
+                          xscale="log" if log["x"] else "linear", yscale="log" if log["y"] else "linear")
+                ax.plot([], [], "h", c=plt.get_cmap(cmap)(0.7), label=f"{lab} (binned, {int(sel.sum()):,})")
+    else:
+        ax.scatter(df.loc[~feas, x] / sx, df.loc[~feas, y] / sy, s=10, marker="x", c="0.7",
+                   label="violates constraints")
+        ax.scatter(df.loc[feas, x] / sx, df.loc[feas, y] / sy, s=12, c="tab:blue", alpha=0.5, label="feasible")
     front = df[df["pareto"].astype(bool)].sort_values(x)
     ax.plot(front[x] / sx, front[y] / sy, "o-", c="tab:red", ms=5, lw=1.2, label=f"Pareto front ({len(front)})")
     ax.set_xlabel(lx)

@@ -230,6 +230,79 @@ def _exact_gemm_f32(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, bf, out, 
                     out[i, j] = np.nan
 
 
+@njit(inline="always", cache=True, fastmath={"reassoc", "contract"})
+def _block_dots4(ca, cb, i0, j, lo, hi):
+    """Four exact block sums of integer-valued float32 codes (rows i0..i0+3 against row j
+    of B). Exact: every partial sum is an integer below 2^24 (checked by the caller), so
+    any summation order (reassociation lets LLVM vectorise the K loop) gives the same
+    float32 — the same integer S as the int64 kernel."""
+    s0 = np.float32(0.0)
+    s1 = np.float32(0.0)
+    s2 = np.float32(0.0)
+    s3 = np.float32(0.0)
+    for k in range(lo, hi):
+        bk = cb[j, k]
+        s0 += ca[i0, k] * bk
+        s1 += ca[i0 + 1, k] * bk
+        s2 += ca[i0 + 2, k] * bk
+        s3 += ca[i0 + 3, k] * bk
+    return s0, s1, s2, s3
+
+
+@njit(inline="always", cache=True, fastmath={"reassoc", "contract"})
+def _block_dot1(ca, cb, i, j, lo, hi):
+    sm = np.float32(0.0)
+    for k in range(lo, hi):
+        sm += ca[i, k] * cb[j, k]
+    return sm
+
+
+@njit(parallel=True, cache=True)
+def _exact_gemm_small(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, bf, out, pow2):
+    """`_exact_gemm_f32` for codes narrow enough that a block's dot product stays below
+    2^24 (mxfp4, mxfp6, mxint8, bfp12...): the codes are float32 and the block sums run
+    in float32 SIMD — exactly the same integers, hence bit-identical results."""
+    M, Kd = ca.shape
+    N = cb.shape[0]
+    nb = sa.shape[1]
+    R = 4
+    ntiles = (M + R - 1) // R
+    for t in prange(ntiles):
+        i0 = t * R
+        full = i0 + R <= M
+        for j in range(N):
+            if full:
+                a0 = np.float32(0.0)
+                a1 = np.float32(0.0)
+                a2 = np.float32(0.0)
+                a3 = np.float32(0.0)
+                for kb in range(nb):
+                    lo = kb * block
+                    hi = min(lo + block, Kd)
+                    eb = np.int64(sb[j, kb])
+                    s0, s1, s2, s3 = _block_dots4(ca, cb, i0, j, lo, hi)
+                    a0 = _acc_block(a0, np.float64(s0), sa[i0, kb] + eb + ue, use_bf16, bf, pow2)
+                    a1 = _acc_block(a1, np.float64(s1), sa[i0 + 1, kb] + eb + ue, use_bf16, bf, pow2)
+                    a2 = _acc_block(a2, np.float64(s2), sa[i0 + 2, kb] + eb + ue, use_bf16, bf, pow2)
+                    a3 = _acc_block(a3, np.float64(s3), sa[i0 + 3, kb] + eb + ue, use_bf16, bf, pow2)
+                out[i0, j] = a0
+                out[i0 + 1, j] = a1
+                out[i0 + 2, j] = a2
+                out[i0 + 3, j] = a3
+            else:
+                for i in range(i0, M):
+                    acc = np.float32(0.0)
+                    for kb in range(nb):
+                        lo = kb * block
+                        hi = min(lo + block, Kd)
+                        sm = _block_dot1(ca, cb, i, j, lo, hi)
+                        acc = _acc_block(acc, np.float64(sm), sa[i, kb] + sb[j, kb] + ue, use_bf16, bf, pow2)
+                    out[i, j] = acc
+            for i in range(i0, min(i0 + R, M)):
+                if nan_a[i] or nan_b[j]:
+                    out[i, j] = np.nan
+
+
 @njit(parallel=True, cache=True)
 def _exact_gemm_nvfp4(ca, sa, cb, sb, block, unit, alpha, out):
     """NVFP4 dot-product unit: per 16-block an exact integer sum S of FP4 code products,
@@ -360,8 +433,12 @@ def matmul(a, b, fmt_a, fmt_b=None, *, mode="fast", accum="fp32", rounding="even
     if not split and acc_kind in (0, 1) and ba + bb + math.ceil(math.log2(fa.block_size)) + 1 <= 53:
         nan_a = (sa == K.NAN_EXP).any(axis=1)
         nan_b = (sb == K.NAN_EXP).any(axis=1)
-        _exact_gemm_f32(ca, np.where(sa == K.NAN_EXP, 0, sa), cb, np.where(sb == K.NAN_EXP, 0, sb),
-                        nan_a, nan_b, fa.block_size, ua + ub, acc_kind == 1, _bf16(), out, K.POW2)
+        kernel = _exact_gemm_f32
+        if ba + bb + math.ceil(math.log2(fa.block_size)) <= 24:  # block sums exact in float32
+            kernel = _exact_gemm_small
+            ca, cb = ca.astype(np.float32), cb.astype(np.float32)
+        kernel(ca, np.where(sa == K.NAN_EXP, 0, sa), cb, np.where(sb == K.NAN_EXP, 0, sb),
+               nan_a, nan_b, fa.block_size, ua + ub, acc_kind == 1, _bf16(), out, K.POW2)
         return out
     _exact_gemm(ca, sa, cb, sb, fa.block_size, ua + ub, split, acc_kind, frac, width, _bf16(), out, K.POW2)
     return out

@@ -1,0 +1,134 @@
+"""The README speed table, regenerated from benchmarks/results/*.json.
+
+    python benchmarks/speed_table.py            # -> benchmarks/results/speed_table.md
+
+Every figure is a ratio measured in ONE run against the named peer or numpy baseline
+(its result file says how): no absolute time from one run is divided by one from
+another. A benchmark whose file is missing is listed as "not run"; a ratio whose
+reference was not timed in the same run (SCALE-Sim recorded times) is marked so.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _load(name: str):
+    p = RESULTS / f"{name}.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def _x(v: float) -> str:
+    return f"{v:,.0f}x" if v >= 100 else f"{v:,.2f}x"
+
+
+def peers_rows(d) -> list:
+    names = {"llm_viewer": "LLM-Viewer", "llm_analysis": "llm-analysis", "genz": "GenZ"}
+    out = []
+    for r in d["rows"]:
+        peers = {p: r[f"{p}_us"] for p in d["peers"] if f"{p}_us" in r}
+        if not peers:
+            continue
+        fast = min(peers, key=peers.get)
+        both = f"; prefill+decode vs one call {_x(r[fast + '_ratio_both'])}" if f"{fast}_ratio_both" in r else ""
+        out.append((f"one full-model estimate, {r['config']} {r['phase']} (roofline)",
+                    f"fastest peer: {names[fast]} ({d['peers'][fast]})", _x(r[f"{fast}_ratio"]),
+                    f"cosim {r['cosim_us']:.0f} us vs {peers[fast]:.0f} us per call{both}", "peers_speed"))
+    return out
+
+
+def workload_rows(d) -> list:
+    rows = d["rows"]
+    pp = next((r for r in rows if r["path"].startswith("point by point")), None)
+    out = []
+    for r in rows:
+        if r is pp or not pp or r["path"].startswith("cycle"):  # the cycle row has no same-run peer yet
+            continue
+        out.append((f"{r['path']} ({r['configs']:,} configs)", "point-by-point build_trace + simulate",
+                    _x(r["vs_point_by_point"]), f"{r['configs_per_s']:,.0f} vs {pp['configs_per_s']:,.0f} configs/s",
+                    "workload_sweep_speed"))
+    return out
+
+
+def functional_rows(d) -> list:
+    out = []
+    q = [r for r in d["quantize"] if r.get("goal", "-") != "-"]
+    if q:
+        worst = min(q, key=lambda r: r["fraction_of_memcpy"])
+        med = statistics.median(r["fraction_of_memcpy"] for r in q)
+        out.append((f"quantize -> dequantize, {len(q)} MX/BFP formats", "numpy memcpy (np.copyto) of the same array",
+                    f"{100 * med:.0f}% (median)", f"worst {worst['format']} {100 * worst['fraction_of_memcpy']:.0f}%",
+                    "functional_speed"))
+    for g in d["gemm"]:
+        if "fraction_of_numpy" not in g:
+            continue
+        out.append((f"MX GEMM {g['shape'][0]}^3 {g['format']} {g['mode']}",
+                    "numpy float32 matmul of the dequantized operands", f"{100 * g['fraction_of_numpy']:.0f}%",
+                    f"{g['GMACs']:.2f} vs {g['numpy_f32_GMACs']:.2f} GMAC/s", "functional_speed"))
+    return out
+
+
+def systolic_rows(d) -> list:
+    s = d["summary"]
+    same = s.get("same_run")
+    label = "SCALE-Sim 3.0.0, same run" if same else "SCALE-Sim 3.0.0, RECORDED times (not same run)"
+    pts = s.get("same_run_points") if same else s["grid_points"]
+    return [(f"systolic cycle count per layer ({pts} layers x arrays x dataflows)", label,
+             f"{_x(s['speedup_median'])} (median)",
+             f"min {_x(s['speedup_min'])}, max {_x(s['speedup_max'])}; cycles identical: {s['all_match_golden']}",
+             "systolic_speed")]
+
+
+SOURCES = [("peers_speed", peers_rows), ("workload_sweep_speed", workload_rows),
+           ("functional_speed", functional_rows), ("systolic_speed", systolic_rows)]
+
+
+def build() -> str:
+    lines = ["| what | measured against (same run) | cosim speed-up / share | detail | source |",
+             "|---|---|---|---|---|"]
+    missing = []
+    for name, fn in SOURCES:
+        d = _load(name)
+        if d is None:
+            missing.append(name)
+            continue
+        try:
+            rows = fn(d)
+        except (KeyError, TypeError, ValueError) as e:  # an older result file without same-run ratios
+            missing.append(f"{name} (no same-run ratios in its result file: {type(e).__name__} {e}; re-run it)")
+            continue
+        for what, ref, ratio, detail, src in rows:
+            lines.append(f"| {what} | {ref} | **{ratio}** | {detail} | benchmarks/results/{src}.json |")
+    loads = []
+    for name, _ in SOURCES:
+        d = _load(name) or {}
+        la = d.get("load_average", (d.get("info") or {}).get("load_average"))
+        if la is not None:
+            loads.append(f"{name} {la:.1f}")
+    if loads:
+        lines += ["", "Load average (1 min) on the 2-core machine when each benchmark finished: " + ", ".join(loads)
+                  + " — ratios are same-run, absolute rates are depressed by that load."]
+    if missing:
+        lines += ["", "Not run (no result file): " + ", ".join(missing)]
+    lines += ["", "Regenerate: `python benchmarks/speed_table.py` after the benchmarks above "
+                  "(`benchmarks/peers_speed.py`, `workload_sweep_speed.py`, `functional_speed.py`, "
+                  "`systolic_speed.py`). Machine load at run time is recorded in each result file."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    text = build()
+    out = RESULTS / "speed_table.md"
+    out.write_text(text)
+    print(text)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Warm start and big outputs (issue 14), wall clock of fresh processes:
+
+- `cosim run quickstart` cold (an empty numba cache: kernels compile) and warm (the
+  cache filled by the cold run), each in a new process, next to `python -c "import
+  numpy"` timed the same way (the floor any Python tool pays) in the same run;
+- a 1,000,000-point hardware sweep (roofline, Llama-3-8B decode on random H100-SXM
+  variants) end to end in a new process: plan, evaluation, store, results table
+  (Parquet), Pareto front and the plots (binned).
+
+    python benchmarks/startup_speed.py [--points 1000000]
+
+Writes benchmarks/results/startup_speed.{json,md}. Goals: quickstart < 5 s warm,
+< 20 s cold; the 1M-point sweep < 20 s including writing results and plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SWEEP = """name: million
+base: {{model: llama3_8b, phase: decode, batch: 8, seq: 4096, weights: mxfp4, hw: h100_sxm, level: roofline}}
+axes:
+  - random: {{samples: {n}, seed: 0, fields: {{
+      hw.memory.hbm.bandwidth: {{low: 1 TB/s, high: 10 TB/s, log: true}},
+      hw.compute.bf16: {{low: 200 TFLOP/s, high: 2400 TFLOP/s, log: true}},
+      hw.memory.l2.bandwidth: {{low: 5 TB/s, high: 40 TB/s}}}}}}
+objectives: {{latency_s: min, energy_j: min}}
+batch_size: 65536
+output: {out}
+"""
+
+
+def _timed(cmd: list, env: dict, cwd: Path) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr[-800:]}")
+    return dt, r.stderr
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "startup_speed"))
+    args = ap.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               "NUMBA_CACHE_DIR": str(d / "numba_cache")}
+        floor, _ = _timed([sys.executable, "-c", "import numpy"], env, ROOT)
+        rows.append({"what": "python -c 'import numpy' (floor)", "seconds": floor, "goal_s": None})
+        run = [sys.executable, "-m", "cosim", "run", "quickstart", "--out", str(d / "qs")]
+        print("quickstart, cold (empty numba cache) ...", flush=True)
+        cold, err_cold = _timed(run, env, ROOT)
+        rows.append({"what": "cosim run quickstart, cold (empty numba cache)", "seconds": cold, "goal_s": 20.0,
+                     "progress_lines": [ln for ln in err_cold.splitlines() if ln.startswith("cosim:")]})
+        print("quickstart, warm ...", flush=True)
+        warm, err_warm = _timed(run, env, ROOT)
+        rows.append({"what": "cosim run quickstart, warm (cache filled)", "seconds": warm, "goal_s": 5.0,
+                     "progress_lines": [ln for ln in err_warm.splitlines() if ln.startswith("cosim:")]})
+        sweep_file = d / "million.yaml"
+        sweep_file.write_text(SWEEP.format(n=args.points, out=d / "million"))
+        print(f"{args.points:,}-point sweep ...", flush=True)
+        big, err_big = _timed([sys.executable, "-m", "cosim", "sweep", str(sweep_file), "--quiet"], env, ROOT)
+        outs = sorted(p.name for p in (d / "million").iterdir())
+        rows.append({"what": f"{args.points:,}-point sweep end to end (results.parquet, Pareto, plots)",
+                     "seconds": big, "goal_s": 20.0, "outputs": outs,
+                     "progress_lines": [ln for ln in err_big.splitlines() if ln.startswith("cosim:")]})
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines = ["| what | seconds | x the `import numpy` floor | goal |", "|---|---|---|---|"]
+    for r in rows:
+        g = r["goal_s"]
+        met = "" if g is None else f"< {g:g} s " + ("(met)" if r["seconds"] < g else "(NOT met)")
+        lines.append(f"| {r['what']} | {r['seconds']:.2f} | {r['seconds'] / floor:.1f}x | {met} |")
+    text = "\n".join(lines)
+    print(text)
+    for r in rows:
+        for ln in r.get("progress_lines", []):
+            print(f"  [{r['what'][:30]}] {ln}")
+    machine = f"{platform.machine()} ({os.cpu_count()} cpus), Python {platform.python_version()}"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out + ".md").write_text(f"# startup_speed\n\nFresh processes, {machine}, load average {load:.1f} at "
+                                      f"the end, {time.strftime('%Y-%m-%d')}.\n\n{text}\n")
+    Path(args.out + ".json").write_text(json.dumps({"benchmark": "startup_speed", "machine": machine,
+                                                    "load_average": load, "date": time.strftime("%Y-%m-%d"),
+                                                    "rows": rows}, indent=1))
+    print(f"wrote {args.out}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
