@@ -12,7 +12,7 @@ from typing import Any
 __all__ = ["InputError", "require", "fail", "load_yaml_file", "MAX_INPUT_FILE_BYTES"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
-MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024
+MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
 
 
 class InputError(ValueError):
@@ -20,10 +20,9 @@ class InputError(ValueError):
 
 
 def fail(source: str, field: str, value: Any, expected: str, error: type = InputError) -> None:
+    from workloads.yamlsafe import short_repr  # bounded: never stringify a huge value whole
     where = f"{source}: {field}" if field else source
-    shown = "missing" if value is None else repr(value)
-    if len(shown) > 120:
-        shown = shown[:117] + "..."
+    shown = "missing" if value is None else short_repr(value)
     raise error(f"{where}: got {shown}; expected {expected}")
 
 
@@ -33,25 +32,7 @@ def require(ok: bool, source: str, field: str, value: Any, expected: str, error:
 
 
 def load_yaml_file(path: str | Path, what: str = "config") -> Any:
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such {what} file")
-    size = path.stat().st_size
-    if size > MAX_INPUT_FILE_BYTES:
-        raise InputError(f"{path}: {what} file is {size} bytes; refusing files over "
-                         f"{MAX_INPUT_FILE_BYTES} bytes")
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file; expected a UTF-8 YAML {what} file") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as e:
-        raise InputError(f"{path}: refused a YAML tag the safe loader does not allow "
-                         f"({e.problem}); {what} files hold plain data only") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        loc = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(f"{path}: malformed YAML{loc}: {getattr(e, 'problem', e)}") from None
+    """A YAML input file as plain data, read under workloads.yamlsafe's budgets (regular
+    UTF-8 file, size, alias expansion, depth, duplicate keys refused at every depth)."""
+    from workloads.yamlsafe import load_yaml_path
+    return load_yaml_path(path, what)
