@@ -519,6 +519,7 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
     for sec in _RAW_SECTIONS:
         if doc.get(sec) is not None:
             sections[sec] = c.mapping(doc[sec], sec, f"a mapping (raw {sec} section)")
+    c.errors += _section_key_errors(sections, src)
     if overrides:
         sections["overrides"] = dict(overrides)
 
@@ -530,6 +531,29 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
                         memory=tuple(memory), energy_per_flop_j=per_flop, static_power_w=static,
                         tdp_w=tdp, interconnect=links, sections=sections,
                         description=(desc or "").strip(), source=str(path))
+
+
+def _section_key_errors(sections: dict, src: str) -> list:
+    """Typos inside the raw sections (accelerator.pe.lanse, analytical: {paramz: ...})
+    would otherwise be ignored: their keys are checked against workloads.schema tables and,
+    for the analytical section, against the parameter names of hwmodels.gpu.PARAMS."""
+    from workloads.schema import ACCELERATOR_FIELDS, FPGA_FIELDS, Field, check
+    errors: list = []
+    for sec, table in (("accelerator", ACCELERATOR_FIELDS), ("fpga", FPGA_FIELDS)):
+        if isinstance(sections.get(sec), dict):
+            check(sections[sec], table, src, f"{sec}.", errors)
+    ana = sections.get("analytical")
+    if isinstance(ana, dict):
+        from hwmodels.gpu import PARAMS
+        groups: dict = {}
+        for name in PARAMS:
+            head, _, rest = name.partition(".")
+            groups.setdefault(head, {})[rest.split(".")[0]] = Field("any")
+        params = {g: Field("map", sub=sub) for g, sub in groups.items()}
+        table = {k: Field("any") for k in ("model", "provenance", "structure", "fit_quality", "from")}
+        table["params"] = Field("map", sub=params)
+        check(ana, table, src, "analytical.", errors)
+    return errors
 
 
 def load_hw(name_or_path, overrides: Mapping | None = None) -> HardwareSpec:

@@ -68,6 +68,9 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
         raise InputError(f"build_trace: attention: got {attention!r}; expected 'fused' or 'unfused'")
     batch = _check_positive("batch", batch, MAX_BATCH)
     seq = _check_positive("seq", seq, MAX_SEQ)
+    if model.max_context and seq > model.max_context:
+        raise InputError(f"build_trace: seq: got {seq:,}; expected at most the model's maximum context "
+                         f"({model.max_context:,} positions, max_context of {model.source or model.name})")
     for role, f in (("weights", weights), ("acts", acts), ("kv", kv)):
         try:
             get_format(f)
@@ -82,7 +85,18 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
         from workloads.compression import apply_recipe
 
         trace = apply_recipe(trace, recipe, model)
+        _note_recipe_formats(trace, recipe)
     return trace
+
+
+def _note_recipe_formats(trace: Trace, recipe) -> None:
+    """A recipe may store weights or KV in other formats than the flags named; the
+    header (meta.formats) then names what the trace actually holds, never just the flag."""
+    fm = trace.meta["formats"]
+    for role, key in (("weight", "weights"), ("kv", "kv")):
+        used = {t.fmt for op in trace.ops for t in (*op.inputs, *op.outputs) if t.role == role}
+        if used and used != {fm[key]}:
+            fm[key] = f"{'/'.join(sorted(used))} (recipe {recipe}; flag {fm[key]})"
 
 
 class _Builder:
