@@ -38,6 +38,6 @@ def simulate(trace: Trace, hw: HardwareSpec | str, level: str = "roofline",
         rows.append(row)
     return Report(model=trace.model, hw=hw.name, level=level, phase=trace.phase, batch=trace.batch,
                   seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
-                  capacity_bytes=hw.main_memory.capacity_bytes, notes=tuple(dict.fromkeys(notes)),
+                  capacity_bytes=hw.main_memory.capacity_bytes, notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *notes])),
                   recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
                                              "recipe_effects": trace.meta.get("recipe_effects", {})})

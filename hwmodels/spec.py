@@ -543,8 +543,11 @@ def _section_key_errors(sections: dict, src: str) -> list:
         if isinstance(sections.get(sec), dict):
             check(sections[sec], table, src, f"{sec}.", errors)
     ana = sections.get("analytical")
-    if isinstance(ana, dict):
+    try:
         from hwmodels.gpu import PARAMS
+    except ImportError:  # a build without the analytical GPU model: nothing to check against
+        PARAMS = None
+    if isinstance(ana, dict) and PARAMS:
         groups: dict = {}
         for name in PARAMS:
             head, _, rest = name.partition(".")

@@ -19,6 +19,12 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import cosim
+    from cosim.cli._paths import check_output_file
+
+    if args.out:
+        check_output_file(args.out, "--out", (".csv", ".json"))
+    if args.plot:
+        check_output_file(args.plot, "--plot", (".png", ".svg", ".pdf"))
 
     hw = cosim.load_hw(args.hw)
     trace = cosim.build_trace(args.model, phase=args.phase, batch=args.batch, seq=args.seq,

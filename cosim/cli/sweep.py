@@ -28,6 +28,10 @@ def run(args) -> int:
     spec = load_sweep(args.sweep, overrides={"scheduler": args.scheduler, "executor": args.executor,
                                              "workers": args.workers, "output": args.out, "store": args.store,
                                              "batch_size": args.batch_size})
+    from cosim.cli._paths import check_output_dir, check_output_file
+    if not args.dry_run:
+        check_output_dir(spec.output, "--out" if args.out else f"{spec.source}: output")
+        check_output_file(spec.store_path, "--store", (".jsonl",))
     if args.dry_run:
         from cosim.dse.runner import plan
         from cosim.dse.store import read_records

@@ -364,6 +364,9 @@ def _distribution(f, d, source, where, base) -> dict:
             fail(source, f"{where}.choices", d["choices"], "a non-empty list")
         _check_values(f, d["choices"], source, f"{where}.choices", base)
         return dict(d)
+    for k in ("log", "int"):  # strict: the text "false" must not read as true
+        if k in d and not isinstance(d[k], bool):
+            fail(source, f"{where}.{k}", d[k], "true or false (a YAML boolean, not text)")
     for k in ("low", "high"):
         if k not in d:
             fail(source, f"{where}.{k}", None, "a number (or a quantity such as '2 TB/s' for hardware fields)")
