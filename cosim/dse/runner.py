@@ -161,6 +161,7 @@ def run_sweep(spec: SweepSpec, quiet: bool = False, write: bool = True):
         wanted = {k for b in batches for k in b["keys"]}
         if spec.search:
             wanted |= _search(spec, store, quiet, start_index=n, seen=seen)
+        store.refresh()  # records another sweep on the same store appended meanwhile
         df = results_frame(spec, store.records, wanted)
     if write:
         write_outputs(spec, df)
