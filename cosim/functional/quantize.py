@@ -105,6 +105,10 @@ def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None
 
 def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None,
                    flush_subnormals=False, compat="ocp") -> QParts:
+    if saturate is not None and not isinstance(saturate, (bool, np.bool_)):  # "no" must not mean True
+        raise ValueError(f"saturate must be None, True or False, got {saturate!r}")
+    if not isinstance(flush_subnormals, (bool, np.bool_)):
+        raise ValueError(f"flush_subnormals must be True or False, got {flush_subnormals!r}")
     f = resolve(fmt, block_size)
     mode = rounding_code(rounding)
     microx = check_compat(compat)
@@ -175,6 +179,8 @@ def _per_tensor_int(xf, f, mode) -> QParts:
     finite = np.isfinite(flat)
     amax = float(np.abs(flat[finite]).max()) if finite.any() else 0.0
     scale = float(np.float32(amax / qmax)) if amax > 0 else 1.0
+    if scale == 0.0:  # amax / qmax underflows float32 (subnormal-only input): 0/0 gave NaN
+        scale = float(np.float32(2.0 ** -149))
     v = np.abs(flat) / scale
     if mode == 0:
         q = np.rint(v)
