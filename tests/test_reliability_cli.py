@@ -147,3 +147,29 @@ def test_ctrl_c_is_one_line_exit_130_and_fast(tmp_path):
     assert p.returncode == 130
     assert err.strip().splitlines() == ["error: interrupted (Ctrl-C); finished results are kept, a re-run resumes"]
     assert took < 5 and left == []
+
+
+def test_huge_sweeps_refused_in_dry_run_before_allocating(tmp_path, capsys):
+    vals = list(range(1, 101))
+    f = tmp_path / "g.yaml"
+    f.write_text("name: g\nbase: quickstart\naxes:\n"
+                 f"  - grid: {{batch: {vals}, seq: {vals}}}\n"
+                 f"  - grid: {{hw.clock: {[f'{v} GHz' for v in vals]}}}\n"
+                 f"  - grid: {{hw.memory.hbm.bandwidth: {[f'{v} GB/s' for v in vals]}}}\n")
+    _one_error(capsys, ["sweep", str(f), "--dry-run"], "100,000,000 points", "at most 2,000,000")
+    f.write_text("base: quickstart\naxes:\n  - random: {samples: 1000000000, fields: {batch: {low: 1, high: 8, int: true}}}\n")
+    _one_error(capsys, ["sweep", str(f), "--dry-run"], "samples", "1000000000")
+    f.write_text("base: quickstart\naxes:\n  - random: {samples: 10, fields: {hw.clock: {low: 1 GHz, high: 2 GHz, log: 'false'}}}\n")
+    _one_error(capsys, ["sweep", str(f), "--dry-run"], "log", "YAML boolean")
+
+
+def test_heatmap_of_a_large_grid_is_fast(tmp_path):
+    import numpy as np
+    import pandas as pd
+    from cosim.dse.pareto import heatmap_plot
+    n = 400
+    x, y = np.meshgrid(np.arange(n) * 1.5, np.arange(n) * 2.0)
+    df = pd.DataFrame({"a": x.ravel(), "b": y.ravel(), "m": (x * y).ravel()})
+    t0 = time.time()
+    heatmap_plot(df, "a", "b", "m", tmp_path / "h.png")
+    assert (tmp_path / "h.png").stat().st_size > 0 and time.time() - t0 < 30

@@ -56,6 +56,10 @@ METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forw
            "attention_sqnr_db": "worst attention op's output SQNR (needs accuracy)",
            "area_mm2": "silicon area (needs an area model)"}
 EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw"))
+# Points are materialised as columns before any run (and by --dry-run): 2 million is
+# twice the bundled big_random sweep and ~0.5 GB of columns; beyond it, refuse up front
+# (a 10^12 grid reached 15 GB before failing) and say how to split the work.
+MAX_POINTS = 2_000_000
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
@@ -143,6 +147,19 @@ class SweepSpec:
         return [{f: cols[f][i] for f in cols} for i in range(n)]
 
 
+def count_points(axes: list) -> int:
+    """Points of the axes' cartesian product, computed without building any of them."""
+    total = 1
+    for kind, body in axes:
+        if kind == "grid":
+            total *= math.prod(len(v) for v in body.values())
+        elif kind == "zip":
+            total *= len(next(iter(body.values())))
+        else:
+            total *= body["samples"]
+    return total if axes else 0
+
+
 def sample_field(dist: dict, rng, n: int) -> list:
     if "choices" in dist:
         return [dist["choices"][i] for i in rng.integers(0, len(dist["choices"]), n)]
@@ -207,6 +224,10 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     search = _search(doc.get("search"), source, base)
     if not axes and not search:
         fail(source, "axes", doc.get("axes"), "at least one axis (grid, zip or random) or a search section")
+    total = count_points(axes)
+    if total > MAX_POINTS:
+        fail(source, "axes", f"{total:,} points", f"at most {MAX_POINTS:,} points per sweep (split the axes over "
+                                                  f"several sweeps sharing one store, or use a search section)")
     objectives = _objectives(doc.get("objectives"), source)
     constraints = _constraints(doc.get("constraints"), source)
     _check_metric_availability(objectives, constraints, base, axes, search, source)
@@ -392,8 +413,8 @@ def _random(body, source, where, base) -> dict:
         if k not in ("samples", "seed", "fields"):
             fail(source, f"{where}.{k}", k, f"samples, seed or fields{_hint(k, ('samples', 'seed', 'fields'))}")
     n = body.get("samples")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        fail(source, f"{where}.samples", n, "an integer >= 1")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POINTS:
+        fail(source, f"{where}.samples", n, f"an integer from 1 to {MAX_POINTS:,}")
     seed = body.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         fail(source, f"{where}.seed", seed, "an integer >= 0")
@@ -419,10 +440,11 @@ def _search(v, source, base):
     if method != "nsga2":
         fail(source, "search.method", method, "nsga2 (optuna's NSGA-II sampler)")
     out = {"method": method}
-    for k, default, lo in (("trials", 100, 1), ("population", 20, 2), ("seed", 0, 0)):
+    for k, default, lo, hi in (("trials", 100, 1, MAX_POINTS), ("population", 20, 2, MAX_POINTS),
+                               ("seed", 0, 0, 2 ** 32 - 1)):
         x = v.get(k, default)
-        if isinstance(x, bool) or not isinstance(x, int) or x < lo:
-            fail(source, f"search.{k}", x, f"an integer >= {lo}")
+        if isinstance(x, bool) or not isinstance(x, int) or not lo <= x <= hi:
+            fail(source, f"search.{k}", x, f"an integer from {lo} to {hi:,}")
         out[k] = x
     rnd = _random({"samples": 1, "seed": 0, "fields": v.get("fields")}, source, "search", base)
     out["fields"] = rnd["fields"]

@@ -26,7 +26,7 @@ from workloads.formats import FormatError, get_format
 
 __all__ = ["CHUNK_ELEMENTS", "pack_in_chunks", "decode_in_chunks", "check_layout", "load_npz", "expected_sizes"]
 
-CHUNK_ELEMENTS = 1 << 20  # elements per block of work: temporaries ~40 MB whatever the tensor size
+CHUNK_ELEMENTS = 1 << 18  # elements per block of work: temporaries ~30 MB whatever the tensor size
 MAX_ELEMENTS = 1 << 40  # a shape beyond this is not a tensor anyone stores
 
 
