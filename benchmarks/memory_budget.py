@@ -5,8 +5,9 @@ Each (format, operation) runs in a fresh Python process on one float32 tensor of
 - traced: tracemalloc's peak of Python/numpy allocations during the call, minus what
   was allocated before it (the input, and for decode the packed tensor) — the
   operation's own working memory;
-- rss: the process's peak resident set (ru_maxrss) minus its resident set just before
-  the call — catches anything tracemalloc does not see (numba-internal buffers).
+- rss: the process's peak resident set during the call (Linux VmHWM, reset just before
+  it through /proc/self/clear_refs) minus its resident set just before the call —
+  catches anything tracemalloc does not see (numba-internal buffers).
 Budget (issue 15): working memory <= 2x the input. The result (a float32 tensor for
 quantize/decode, the packed tensor for encode) is part of the working memory.
 
@@ -35,13 +36,19 @@ import cosim.functional as F
 fmt, op, mib = sys.argv[1], sys.argv[2], int(sys.argv[3])
 n = mib * 2**20 // 4
 side = int(n ** 0.5)
-x = np.random.default_rng(0).standard_normal((side, n // side)).astype(np.float32)
+x = np.random.default_rng(0).standard_normal((side, n // side), dtype=np.float32)
 F.decode(F.encode(x[:64, :256], fmt)); F.quantize(x[:64, :256], fmt)  # compile outside the measurement
 arg = F.encode(x, fmt) if op == "decode" else x
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
-before_rss = rss()
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith(key + ":"))
+try:  # reset the peak-RSS mark (Linux: VmHWM), so setup (encode before decode) does not count
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    reset = True
+except OSError:
+    reset = False
+before_rss = status("VmRSS")
 tracemalloc.start()
 base, _ = tracemalloc.get_traced_memory()
 import time
@@ -50,7 +57,7 @@ out = {{"quantize": lambda: F.quantize(x, fmt), "encode": lambda: F.encode(x, fm
 dt = time.perf_counter() - t0
 _, peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
-maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+maxrss = status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({{"input_bytes": x.nbytes, "traced_peak": peak - base, "rss_peak_delta": max(0, maxrss - before_rss),
                   "result_bytes": int(out.nbytes), "seconds": dt}}))
 """

@@ -165,6 +165,8 @@ def hw_path(name_or_path) -> Path:
         raise HardwareError(_msg("hw", "", name_or_path,
                                  "a bundled hardware name (see list_hw()) or a path to a .yaml file"))
     text = name_or_path.strip()
+    from workloads.io import check_name
+    check_name(text, "hardware")
     if _looks_like_path(text):
         return Path(text).expanduser()
     names = list_hw()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputError", "require", "fail", "load_yaml_file", "MAX_INPUT_FILE_BYTES"]
+__all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
 MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
@@ -24,6 +24,17 @@ def fail(source: str, field: str, value: Any, expected: str, error: type = Input
     where = f"{source}: {field}" if field else source
     shown = "missing" if value is None else short_repr(value)
     raise error(f"{where}: got {shown}; expected {expected}")
+
+
+def check_name(text: str, what: str) -> None:
+    """A name or path longer than any file system allows (255 bytes a component) is
+    refused here, before `Path.exists` turns it into an OSError traceback."""
+    parts = str(text).replace("\\", "/").split("/")
+    longest = max((len(p.encode()) for p in parts), default=0)
+    if longest > 255 or len(str(text)) > 4096:
+        from workloads.yamlsafe import short_repr
+        raise InputError(f"{what}: got {short_repr(str(text), 60)} ({len(str(text))} characters); expected a "
+                         f"bundled {what} name or a path (at most 255 bytes per path component)")
 
 
 def require(ok: bool, source: str, field: str, value: Any, expected: str, error: type = InputError) -> None:

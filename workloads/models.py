@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workloads.formats import get_format
-from workloads.io import InputError, load_yaml_file, require
+from workloads.io import InputError, check_name, load_yaml_file, require
 
 __all__ = ["ModelSpec", "MoESpec", "MLASpec", "load_model", "list_models", "model_from_hf_config"]
 
@@ -158,6 +158,7 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
     if isinstance(name_or_path, ModelSpec):
         return name_or_path
     text = str(name_or_path)
+    check_name(text, "model")
     path = Path(text)
     if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
         if path.is_dir():

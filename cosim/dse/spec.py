@@ -193,6 +193,8 @@ def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
 # ---------------------------------------------------------------------------- loading
 
 def load_sweep(path, overrides: dict | None = None) -> SweepSpec:
+    from workloads.io import check_name
+    check_name(str(path), "sweep")
     path = Path(path)
     if not path.is_file():
         # a bare name resolves to a bundled example (package configs.sweeps)
@@ -241,11 +243,11 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     if executor not in ("local", "dask"):
         fail(source, "executor", executor, "local or dask")
     workers = doc.get("workers", 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        fail(source, "workers", workers, "an integer >= 1")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 4096:
+        fail(source, "workers", workers, "an integer from 1 to 4,096")
     bs = doc.get("batch_size", 4096)
-    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
-        fail(source, "batch_size", bs, "an integer >= 1")
+    if isinstance(bs, bool) or not isinstance(bs, int) or not 1 <= bs <= MAX_POINTS:
+        fail(source, "batch_size", bs, f"an integer from 1 to {MAX_POINTS:,}")
     name = doc.get("name") or Path(source).stem
     out = doc.get("output") or f"sweeps/{name}"
     if not isinstance(out, (str, Path)):

@@ -82,8 +82,14 @@ def check_layout(q) -> None:
     if f.is_block and f.family not in ("float", "int"):
         if not isinstance(q.axis, (int, np.integer)) or isinstance(q.axis, bool) or not 0 <= q.axis < len(shape):
             raise ValueError(f"QTensor axis: got {q.axis!r}; expected an axis of shape {shape}")
-    if f.family in ("nvfp4", "int") and (q.tensor_scale is None or not math.isfinite(q.tensor_scale)):
-        raise ValueError(f"QTensor tensor_scale: got {q.tensor_scale!r}; expected a finite float")
+    ts = q.tensor_scale
+    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts)):
+        raise ValueError(f"QTensor tensor_scale: got {str(ts)[:40]!r}; expected a finite float or null")
+    if f.family in ("nvfp4", "int") and ts is None:
+        raise ValueError(f"QTensor tensor_scale: missing; format {q.fmt} needs its tensor scale")
+    if f.family in ("float", "int") and (q.block_size is not None or q.axis is not None):
+        raise ValueError(f"QTensor block_size/axis: got {q.block_size!r}/{q.axis!r}; expected null for the "
+                         f"elementwise format {q.fmt}")
     for name, size in expected_sizes(f, tuple(int(d) for d in shape), q.axis).items():
         a = getattr(q, name)
         if a is None or not isinstance(a, np.ndarray) or a.dtype != np.uint8 or a.ndim != 1:
