@@ -75,8 +75,8 @@ def check_output_file(path, flag: str = "--out", exts: tuple = ()) -> Path:
     shown = str(p)[:200]
     _name_ok(p, flag)
     if exts and p.suffix.lower() not in exts:
-        raise InputError(f"{flag}: {shown}: unknown extension {p.suffix or '(none)'!r}; expected one of "
-                         f"{', '.join(exts)}")
+        raise InputError(f"{flag}: {shown}: unknown extension {p.suffix or '(none)'!r}; expected "
+                         f"{' or '.join(exts)}")
     if p.exists():
         if not p.is_file():
             raise InputError(f"{flag}: {shown}: exists and is not a regular file; expected a file path")
