@@ -21,8 +21,11 @@ Schema (every field but `model` and `hw` has a default; unknown fields are error
       source: synthetic           # or a .safetensors file / directory of them
       layers: 2                   # layers sampled per op (evenly spaced)
       rows: 128                   # output channels sampled per weight matrix
-      tokens: 8                   # activation rows
+      tokens: 8                   # activation rows (with `checkpoint`: text tokens, default 256)
       seed: 0
+      checkpoint: smollm2_135m    # optional: a real checkpoint run end to end on real text
+      text: null                  #   (cosim.accuracy): perplexity delta, KL, top-1 agreement
+      prefill: null               #   prompt tokens before teacher-forced decode (default tokens/2)
     output: reports/quickstart    # where `cosim run` writes report.{csv,json,html}
 
 `load_experiment` validates everything (file, field, value, expectation) before any
@@ -50,7 +53,9 @@ DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, 
             "weights": "bf16", "acts": "bf16", "kv": "bf16", "recipe": None, "attention": "fused",
             "hw": None, "level": "roofline", "compute_fallback": False, "accuracy": None,
             "output": None}
-ACCURACY_DEFAULTS = {"source": "synthetic", "layers": 2, "rows": 128, "tokens": 8, "seed": 0}
+ACCURACY_DEFAULTS = {"source": "synthetic", "layers": 2, "rows": 128, "tokens": 8, "seed": 0, "checkpoint": None,
+                     "text": None, "prefill": None}
+CHECKPOINT_TOKENS = 256  # default text tokens when an experiment names a checkpoint
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,8 @@ def _accuracy_section(v, source, base_dir):
         fail(source, "accuracy", v, "false, true, or a mapping (source, layers, rows, tokens, seed)")
     _unknown(v, ACCURACY_DEFAULTS, source, "accuracy.")
     acc = {**ACCURACY_DEFAULTS, **v}
+    if v.get("checkpoint") is not None and "tokens" not in v:
+        acc["tokens"] = CHECKPOINT_TOKENS
     for f in ("layers", "rows", "tokens"):
         acc[f] = _int(acc[f], source, f"accuracy.{f}")
     acc["seed"] = _int(acc["seed"], source, "accuracy.seed", lo=0)
@@ -212,7 +219,36 @@ def _accuracy_section(v, source, base_dir):
         if not p.exists():
             fail(source, "accuracy.source", acc["source"], f"an existing .safetensors file or directory ({p} does not exist)")
         acc["source"] = str(p)
+    _checkpoint_fields(acc, source, base_dir)
     return acc
+
+
+def _checkpoint_fields(acc: dict, source: str, base_dir: Path) -> None:
+    """accuracy.checkpoint / text / prefill: a bundled checkpoint name or a path."""
+    from cosim.functional.checkpoint import BUNDLED_CHECKPOINTS
+    ck = acc["checkpoint"]
+    if ck is not None:
+        if not isinstance(ck, str) or not ck:
+            fail(source, "accuracy.checkpoint", ck, f"a bundled checkpoint ({', '.join(BUNDLED_CHECKPOINTS)}) or "
+                                                    f"a path to a .gguf / .safetensors checkpoint")
+        if ck not in BUNDLED_CHECKPOINTS:
+            acc["checkpoint"] = _existing(ck, source, "accuracy.checkpoint", base_dir)
+    if acc["text"] is not None:
+        if not isinstance(acc["text"], str):
+            fail(source, "accuracy.text", acc["text"], "a path to a UTF-8 text file")
+        acc["text"] = _existing(acc["text"], source, "accuracy.text", base_dir)
+    if acc["prefill"] is not None:
+        acc["prefill"] = _int(acc["prefill"], source, "accuracy.prefill")
+        if acc["prefill"] > acc["tokens"] - 2:
+            fail(source, "accuracy.prefill", acc["prefill"], f"at most accuracy.tokens - 2 = {acc['tokens'] - 2}")
+
+
+def _existing(v: str, source: str, fld: str, base_dir: Path) -> str:
+    p = Path(v).expanduser()
+    p = p if p.is_absolute() else (base_dir / p).resolve()
+    if not p.exists():
+        fail(source, fld, v, f"an existing file ({p} does not exist)")
+    return str(p)
 
 
 def _check_resources(exp: Experiment) -> None:
@@ -315,10 +351,31 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
                                 "min_sqnr_db": min(res.by_op.values()) if res.by_op else None,
                                 "recipe_twin": res.recipe_twin}
         rep.meta["provenance"]["sqnr_db"] = res.provenance
+        if acc.get("checkpoint"):
+            _checkpoint_accuracy(rep, cfg, acc)
     if out_dir is not None:
         from cosim.html_report import write_report
         write_report(rep, hw, out_dir)
     return rep
+
+
+def _checkpoint_accuracy(rep, cfg: dict, acc: dict) -> None:
+    """Perplexity delta / KL / top-1 of the experiment's formats and recipe on a real
+    checkpoint, beside latency and energy. The checkpoint may be a smaller model than the
+    one priced (a proxy): the report says so."""
+    from cosim.accuracy import evaluate_accuracy
+    res = evaluate_accuracy(acc["checkpoint"], acc["text"], acc["tokens"], acc["prefill"], weights=cfg["weights"],
+                            acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"])
+    d = res.to_dict()
+    d.pop("layers")
+    model = str(cfg["model"])
+    d["proxy_for"] = None if Path(model).stem == Path(str(acc["checkpoint"])).stem else model
+    rep.meta["accuracy"]["checkpoint"] = d
+    rep.meta["provenance"]["perplexity"] = (
+        f"checkpoint: {res.checkpoint} ({res.checkpoint_format}) run end to end by the functional core on "
+        f"{res.tokens} predicted tokens of {res.text}; {res.baseline_note}"
+        + (f"; a proxy for {model}, which is what latency and energy price" if d["proxy_for"] else ""))
+    rep.meta["provenance"]["sqnr_db"] = "synthetic: " + rep.meta["provenance"]["sqnr_db"]
 
 
 def hardware_area_mm2(trace, hw, level: str, compute_fallback: bool = False):

@@ -117,7 +117,13 @@ def write_report(rep, hw, out_dir: str | Path) -> dict:
     if rep.meta.get("area_mm2") is not None:
         summary.append(("area", f"{rep.meta['area_mm2']:.4g} mm²"))
     if acc.get("min_sqnr_db") is not None:
-        summary.append(("worst op SQNR", f"{acc['min_sqnr_db']:.2f} dB"))
+        summary.append(("worst op SQNR (synthetic)", f"{acc['min_sqnr_db']:.2f} dB"))
+    ck = acc.get("checkpoint")
+    if ck:
+        summary.append((f"perplexity on {ck['checkpoint']} (checkpoint)",
+                        f"{ck['baseline_perplexity']:.4g} → {ck['perplexity']:.4g} (Δ {ck['perplexity_delta']:+.3g}), "
+                        f"KL {ck['kl']:.3g}, top-1 {ck['top1_agreement']:.1%}"
+                        + (f" — proxy for {ck['proxy_for']}" if ck.get("proxy_for") else "")))
     cols = ["op", "kind", "repeat", "compute_fmt", "bound", "latency_s", "energy_j", "utilization", "share",
             "sqnr_db", "provenance"]
     cols = [c for c in cols if any(c in r for r in rep.rows)]

@@ -38,6 +38,14 @@ def run(args) -> int:
                 print(f"  {r['op']:<14} {r['sqnr_db']:6.2f} dB")
         if worst:
             print(f"  worst: {worst['op']} {worst['sqnr_db']:.2f} dB")
+        ck = acc.get("checkpoint")
+        if ck:
+            print(f"accuracy on a real checkpoint ({ck['checkpoint']}, {ck['tokens']} tokens of {ck['text']}"
+                  + (f"; proxy for {ck['proxy_for']}" if ck.get("proxy_for") else "") + "):")
+            print(f"  perplexity {ck['baseline_perplexity']:.4g} -> {ck['perplexity']:.4g} "
+                  f"(delta {ck['perplexity_delta']:+.4g}), KL {ck['kl']:.4g} nats/token, "
+                  f"top-1 agreement {ck['top1_agreement']:.1%}  [provenance: checkpoint]")
+            print(f"  {ck['baseline_note']}")
     if rep.meta.get("area_mm2") is not None:
         print(f"area: {rep.meta['area_mm2']:.4g} mm2")
     print(f"wrote {out / 'report.html'} (+ report.csv, report.json)")

@@ -27,8 +27,10 @@ import numpy as np
 __all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value"]
 
 METRIC_NAMES = ("latency_s", "energy_j", "tokens_per_s", "energy_per_token_j", "memory_bytes",
-                "capacity_bytes", "fits_in_memory", "sqnr_db", "gemm_sqnr_db", "attention_sqnr_db", "area_mm2")
+                "capacity_bytes", "fits_in_memory", "sqnr_db", "gemm_sqnr_db", "attention_sqnr_db", "area_mm2",
+                "perplexity", "perplexity_delta", "kl", "top1_agreement")
 ACCURACY_METRICS = ("sqnr_db", "gemm_sqnr_db", "attention_sqnr_db")
+CHECKPOINT_METRICS = ("perplexity", "perplexity_delta", "kl", "top1_agreement")
 _MEMORY_FIELDS = ("bandwidth", "capacity", "energy")
 
 
@@ -78,10 +80,28 @@ def _accuracy(cfg: dict, trace) -> dict:
     It depends on the layer shapes and formats, not on the hardware or the batch (a
     fixed number of token rows is sampled), so it is memoised on exactly those."""
     if not cfg.get("accuracy"):
-        return dict.fromkeys(ACCURACY_METRICS, math.nan)
+        return dict.fromkeys(ACCURACY_METRICS + CHECKPOINT_METRICS, math.nan)
     key = json.dumps({k: cfg[k] for k in ("model", "phase", "seq", "weights", "acts", "kv", "recipe", "attention",
                                           "accuracy")}, sort_keys=True, default=str)
-    return dict(zip(ACCURACY_METRICS, _accuracy_for(key)))
+    out = dict(zip(ACCURACY_METRICS, _accuracy_for(key)))
+    acc = cfg["accuracy"]
+    ck_key = json.dumps({k: cfg[k] for k in ("weights", "acts", "kv", "recipe")} |
+                        {k: acc.get(k) for k in ("checkpoint", "text", "tokens", "prefill")}, sort_keys=True)
+    out.update(zip(CHECKPOINT_METRICS, _checkpoint_accuracy_for(ck_key) if acc.get("checkpoint")
+                   else (math.nan,) * len(CHECKPOINT_METRICS)))
+    return out
+
+
+@lru_cache(maxsize=256)
+def _checkpoint_accuracy_for(key: str) -> tuple:
+    """Perplexity, its delta, KL and top-1 agreement on a real checkpoint (cosim.accuracy):
+    independent of the hardware, the batch and the priced model, so memoised on the
+    formats, the recipe and the evaluation text only."""
+    from cosim.accuracy import evaluate_accuracy
+    c = json.loads(key)
+    r = evaluate_accuracy(c["checkpoint"], c["text"], c["tokens"], c["prefill"], weights=c["weights"],
+                          acts=c["acts"], kv=c["kv"], recipe=c["recipe"])
+    return r.perplexity, r.perplexity_delta, r.kl, r.top1_agreement
 
 
 @lru_cache(maxsize=256)

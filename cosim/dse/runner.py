@@ -254,10 +254,14 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
             v = r["metrics"].get(m)
             cols[m] = np.asarray(v, dtype=float) if isinstance(v, (list, np.ndarray)) else \
                 np.full(n, np.nan if v is None else float(v))
+        acc = r["config"].get("accuracy") or {}
+        # which tensors the accuracy metrics come from: never leave a reader guessing
+        cols["accuracy_provenance"] = _broadcast("checkpoint+synthetic" if acc.get("checkpoint") else
+                                                 ("synthetic" if acc else "none"), n)
         cols["status"] = _broadcast(r["status"], n)
         cols["error"] = _broadcast(r.get("error"), n)
         parts.append(pd.DataFrame({k: v[sel] for k, v in cols.items()}))
-    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["status", "error"]
+    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["accuracy_provenance", "status", "error"]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     df = df.sort_values("index", kind="stable").reset_index(drop=True)[columns]
     df["fits_in_memory"] = df["fits_in_memory"].astype(float) > 0

@@ -54,7 +54,12 @@ METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forw
            "sqnr_db": "worst op's output SQNR (needs accuracy)",
            "gemm_sqnr_db": "worst weight GEMM's output SQNR (needs accuracy)",
            "attention_sqnr_db": "worst attention op's output SQNR (needs accuracy)",
-           "area_mm2": "silicon area (needs an area model)"}
+           "area_mm2": "silicon area (needs an area model)",
+           "perplexity": "perplexity of the compressed real checkpoint (needs accuracy.checkpoint)",
+           "perplexity_delta": "perplexity increase over the unquantized checkpoint (needs accuracy.checkpoint)",
+           "kl": "KL(baseline || compressed) per token, nats (needs accuracy.checkpoint)",
+           "top1_agreement": "fraction of next tokens the compressed model ranks first like the baseline "
+                             "(needs accuracy.checkpoint)"}
 EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw"))
 # Points are materialised as columns before any run (and by --dry-run): 2 million is
 # twice the bundled big_random sweep and ~0.5 GB of columns; beyond it, refuse up front
@@ -537,6 +542,10 @@ def _check_metric_availability(objectives, constraints, base, axes, search, sour
         if base.config["accuracy"] is None:
             fail(source, "constraints" if any(c.metric == m for c in constraints) else "objectives",
                  m, "an `accuracy:` section in the base experiment (SQNR comes from the accuracy check)")
+    for m in sorted(used & {"perplexity", "perplexity_delta", "kl", "top1_agreement"}):
+        if not (base.config["accuracy"] or {}).get("checkpoint"):
+            fail(source, "constraints" if any(c.metric == m for c in constraints) else "objectives",
+                 m, "accuracy.checkpoint in the base experiment (a real checkpoint run on real text)")
     if "area_mm2" in used and base.config["level"] != "cycle" and "level" not in varied:
         fail(source, "constraints" if any(c.metric == "area_mm2" for c in constraints) else "objectives",
              "area_mm2", f"level: cycle in the base experiment (level {base.config['level']!r} has no area model)")

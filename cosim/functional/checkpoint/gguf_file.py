@@ -1,0 +1,57 @@
+"""GGUF checkpoints through the `gguf` package: metadata, tensors dequantized to float32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError
+
+__all__ = ["read_gguf", "SUPPORTED_GGUF_TYPES"]
+
+# the types this loader is tested on (round-trip tests in tests/test_checkpoint_loaders.py)
+SUPPORTED_GGUF_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1")
+
+
+def _field_value(field):
+    try:
+        return field.contents()
+    except Exception:  # a field the library cannot decode is not one we need
+        return None
+
+
+def read_gguf(path: Path) -> tuple[dict, dict[str, np.ndarray], dict[str, str]]:
+    """-> (metadata fields, {gguf tensor name: float32 array}, {name: stored type})."""
+    import gguf
+    from gguf.quants import dequantize
+
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except Exception as e:  # truncated or not GGUF: the library raises many kinds
+        raise CheckpointError(f"{path}: not a readable GGUF file ({type(e).__name__}: {str(e)[:160]})") from None
+    fields = {name: _field_value(f) for name, f in reader.fields.items()}
+    tensors, types = {}, {}
+    for t in reader.tensors:
+        kind = t.tensor_type.name
+        if kind not in SUPPORTED_GGUF_TYPES:
+            raise CheckpointError(f"{path}: tensor {t.name!r} is stored as {kind}; supported types are "
+                                  f"{', '.join(SUPPORTED_GGUF_TYPES)}")
+        try:
+            a = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32)
+        except Exception as e:
+            raise CheckpointError(f"{path}: tensor {t.name!r} ({kind}) cannot be decoded: {str(e)[:160]}") from None
+        shape = tuple(int(s) for s in reversed(t.shape))  # GGUF lists the fastest dimension first
+        if a.size != int(np.prod(shape)):
+            raise CheckpointError(f"{path}: tensor {t.name!r} holds {a.size} values; its header says {shape}")
+        tensors[t.name] = a.reshape(shape)
+        types[t.name] = kind
+    return fields, tensors, types
+
+
+def unpermute_rope_rows(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """llama.cpp's converter reorders Q/K rows per head so its adjacent-pair RoPE matches
+    Hugging Face's rotate-half RoPE; undo it so one RoPE layout serves every format."""
+    rows = w.shape[0]
+    half = rows // n_heads // 2
+    return w.reshape(n_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)

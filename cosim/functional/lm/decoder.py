@@ -1,0 +1,223 @@
+"""Decoder-only LM forward pass (Llama family, optionally Mixtral-style MoE) on a real
+checkpoint, layer by layer over the whole teacher-forced sequence.
+
+Protocol: tokens [0, prefill) are the prompt: their attention reads the freshly
+computed K/V, as prefill kernels do, and the cache is filled from them. Tokens
+[prefill, N) are decode steps: their attention reads the KV cache as the recipe stores
+it (a KV number format, or a cache policy that quantizes, evicts or compresses).
+Processing layer by layer is exact for teacher forcing because every cache decision is
+causal: step t of layer l depends only on positions <= t of layer l.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cosim.functional.metrics import sqnr_db
+
+from ..checkpoint import Checkpoint
+from .attention import PolicyStats, causal_attention, policy_attention
+from .numerics import Numerics, quantize_operand
+
+__all__ = ["DecoderLM", "ForwardResult"]
+
+_LAYER_MATS = ("q", "k", "v", "o", "mlp_gate", "mlp_up", "mlp_down")
+_MOE_MATS = ("q", "k", "v", "o", "router", "experts_gate", "experts_up", "experts_down")
+
+
+@dataclass
+class ForwardResult:
+    logits: np.ndarray  # (len(positions), vocab) float32
+    positions: np.ndarray  # the positions whose next-token logits these are
+    hidden: list = field(default_factory=list)  # per layer: residual stream at `positions` (collect=True)
+    weight_sqnr_db: list = field(default_factory=list)  # per layer: SQNR of its stored weights
+    mass_kept: float = float("nan")  # mean exact attention mass on what decode steps read (KV policies)
+    tokens_read: float = float("nan")  # mean tokens a decode step's attention reads per KV head
+    notes: tuple = ()
+
+
+def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
+    var = np.mean(np.square(x, dtype=np.float32), axis=-1, keepdims=True)
+    return (x / np.sqrt(var + np.float32(eps))) * w
+
+
+def rope_tables(n: int, d: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
+    inv = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+    ang = np.arange(n, dtype=np.float64)[:, None] * inv[None, :]
+    return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+
+
+def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """x (N, heads, d), Hugging Face rotate-half layout."""
+    half = x.shape[-1] // 2
+    a, b = x[..., :half], x[..., half:]
+    c, s = cos[:, None, :], sin[:, None, :]
+    return np.concatenate([a * c - b * s, a * s + b * c], axis=-1)
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    return x / (1.0 + np.exp(-x))
+
+
+class DecoderLM:
+    """Weights are stored (quantized) once at construction; `forward` runs a sequence."""
+
+    def __init__(self, ck: Checkpoint, numerics: Numerics | None = None):
+        if not ck.config.is_decoder:
+            raise ValueError(f"{ck.path}: {ck.config.arch} is an encoder; use EncoderLM")
+        self.ck, self.c, self.num = ck, ck.config, numerics or Numerics()
+        self.W: dict[str, np.ndarray] = {}
+        self.weight_sqnr_db: list[float] = []
+        mats = _MOE_MATS if self.c.experts else _LAYER_MATS
+        for i in range(self.c.layers):
+            sq = []
+            for m in mats:
+                name = f"layers.{i}.{m}"
+                w = ck.tensor(name)
+                wq = self._store(w, m)
+                self.W[name] = wq
+                if wq is not w:
+                    sq.append(sqnr_db(w, wq))
+            self.weight_sqnr_db.append(float(np.mean(sq)) if sq else float("inf"))
+        head = ck.tensors.get("lm_head", ck.tensor("embed"))
+        self.head = self.num.weight(head) if self.num.quantize_head else head
+        self.embed = ck.tensor("embed")
+
+    def _store(self, w: np.ndarray, kind: str) -> np.ndarray:
+        if kind == "router":
+            return w  # routers are tiny and kept in high precision by every MoE quantizer we model
+        if w.ndim == 3:
+            return np.stack([self.num.weight(e) for e in w])
+        return self.num.weight(w)
+
+    # -- pieces -------------------------------------------------------------------------
+    def linear(self, x: np.ndarray, name: str, bias: str | None = None) -> np.ndarray:
+        w = self.W[name]
+        if self.num.exact:
+            from cosim.functional import matmul
+            y = matmul(x, self.ck.tensor(name).T, self.num.acts, self.num.weights, mode="exact")
+        else:
+            y = self.num.act(x) @ w.T
+        if bias is not None and bias in self.ck.tensors:
+            y = y + self.ck.tensors[bias]
+        return y
+
+    def mlp(self, x: np.ndarray, i: int) -> np.ndarray:
+        p = f"layers.{i}."
+        if not self.c.experts:
+            a = silu(self.linear(x, p + "mlp_gate")) * self.linear(x, p + "mlp_up")
+            return self.linear(a, p + "mlp_down")
+        logits = x @ self.W[p + "router"].T
+        k = self.c.experts_per_token
+        top = np.argsort(-logits, axis=1)[:, :k]
+        sel = np.take_along_axis(logits, top, axis=1)
+        gate = np.exp(sel - sel.max(axis=1, keepdims=True))
+        gate /= gate.sum(axis=1, keepdims=True)  # Mixtral: softmax over the chosen experts' logits
+        out = np.zeros_like(x)
+        xq = self.num.act(x)
+        for e in range(self.c.experts):
+            rows, slot = np.nonzero(top == e)
+            if rows.size == 0:
+                continue
+            xe = xq[rows]
+            a = silu(xe @ self.W[p + "experts_gate"][e].T) * (xe @ self.W[p + "experts_up"][e].T)
+            y = self.num.act(a) @ self.W[p + "experts_down"][e].T
+            np.add.at(out, rows, y * gate[rows, slot][:, None])
+        return out
+
+    def _kv_policy_factory(self):
+        if self.num.kv_policy is not None:
+            return self.num.kv_policy
+        r = self.num.kv_recipe
+        if r is None:
+            return None
+        if r.method == "kvquant":
+            # KVQuant quantizes keys before RoPE: the policy un-rotates the real post-RoPE
+            # keys with the checkpoint's own theta (rotate-half layout, as here) and re-rotates
+            from cosim.functional.compression.kv import KVQuantPolicy
+            p = r.params
+            theta = self.c.rope_theta if p.get("pre_rope_keys", True) else None
+            return lambda: KVQuantPolicy(p["bits"], p["outlier_fraction"], p["first_few_fp16"], rope_theta=theta,
+                                         pre_rope=theta is not None)
+        from cosim.functional.compression.twin import kv_policy
+        return lambda: kv_policy(r, None)
+
+    def attention(self, q, k, v, prefill: int, stats: PolicyStats) -> np.ndarray:
+        N = q.shape[0]
+        num = self.num
+        qa, ka, va = num.attn_operand(q), num.attn_operand(k), num.attn_operand(v, axis=0)
+        quant_p = (lambda p: num.attn_operand(p)) if num.attention_acts and num.acts != "fp32" else None
+        out = np.empty_like(q)
+        out[:prefill] = causal_attention(qa, ka, va, range(0, prefill), quant_p)
+        if prefill == N:
+            return out
+        factory = self._kv_policy_factory()
+        if factory is not None:
+            out[prefill:] = policy_attention(q, k, v, prefill, factory, stats)
+            return out
+        kc, vc = kv_cache_view(k, v, num.kv, prefill)
+        kc, vc = num.attn_operand(kc), num.attn_operand(vc, axis=0)
+        out[prefill:] = causal_attention(qa, kc, vc, range(prefill, N), quant_p)
+        return out
+
+    # -- the pass -----------------------------------------------------------------------
+    def forward(self, ids: np.ndarray, prefill: int, positions: np.ndarray | None = None,
+                collect_hidden: bool = False) -> ForwardResult:
+        c = self.c
+        ids = np.asarray(ids, dtype=np.int64)
+        N = ids.size
+        if not 1 <= prefill <= N:
+            raise ValueError(f"prefill must be in [1, {N}], got {prefill}")
+        if N > c.max_positions:
+            raise ValueError(f"{N} tokens exceed the checkpoint's context of {c.max_positions}")
+        positions = np.arange(prefill, N - 1) if positions is None else np.asarray(positions)
+        cos, sin = rope_tables(N, c.head_dim, c.rope_theta)
+        h = self.embed[ids].astype(np.float32)
+        stats, hidden = PolicyStats(), []
+        for i in range(c.layers):
+            p = f"layers.{i}."
+            x = rms_norm(h, self.ck.tensor(p + "attn_norm"), c.norm_eps)
+            q = self.linear(x, p + "q", p + "q_bias").reshape(N, c.heads, c.head_dim)
+            k = self.linear(x, p + "k", p + "k_bias").reshape(N, c.kv_heads, c.head_dim)
+            v = self.linear(x, p + "v", p + "v_bias").reshape(N, c.kv_heads, c.head_dim)
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+            a = self.attention(q, k, v, prefill, stats).reshape(N, c.heads * c.head_dim)
+            h = h + self.linear(a, p + "o")
+            h = h + self.mlp(rms_norm(h, self.ck.tensor(p + "mlp_norm"), c.norm_eps), i)
+            if collect_hidden:
+                hidden.append(h[positions].copy())
+        hf = rms_norm(h[positions], self.ck.tensor("final_norm"), c.norm_eps)
+        logits = np.empty((positions.size, self.head.shape[0]), dtype=np.float32)
+        for b0 in range(0, positions.size, 256):
+            xb = hf[b0:b0 + 256]
+            logits[b0:b0 + 256] = (self.num.act(xb) if self.num.quantize_head else xb) @ self.head.T
+        notes = self.num.notes
+        if self.num.kv_recipe is not None and self.num.attention_acts and self.num.acts != "fp32":
+            notes = notes + ("decode attention through a KV policy reads its view in float64; acts format not "
+                             "applied to Q.K/P.V there",)
+        return ForwardResult(logits, positions, hidden, list(self.weight_sqnr_db),
+                             stats.mass_kept if stats.steps else float("nan"),
+                             stats.tokens_read if stats.steps else float("nan"), notes)
+
+
+def kv_cache_view(k: np.ndarray, v: np.ndarray, fmt: str, prefill: int) -> tuple[np.ndarray, np.ndarray]:
+    """K/V as a cache stored in number format `fmt` holds them. Block formats (MX, NVFP4,
+    BFP, int groups) are blocked along head_dim and carry their own scales; a bare narrow
+    float gets one fp32 scale per KV head, amax of the prompt's K (or V) / max normal,
+    fixed after prefill (later tokens beyond it saturate), as serving engines calibrate
+    FP8 KV caches."""
+    if fmt in ("fp32", "baseline"):
+        return k, v
+    from workloads.formats import get_format
+    f = get_format(fmt)
+    if f.family == "float" and f.element_bits < 16:
+        out = []
+        for x in (k, v):
+            amax = np.abs(x[:prefill]).max(axis=(0, 2), keepdims=True)
+            scale = np.where(amax > 0, amax / np.float32(f.max_normal), 1.0).astype(np.float32)
+            xs = np.clip(x / scale, -f.max_normal, f.max_normal)
+            out.append(quantize_operand(xs, fmt) * scale)
+        return out[0], out[1]
+    return quantize_operand(k, fmt), quantize_operand(v, fmt)
