@@ -114,12 +114,12 @@ SWEEP = """name: twin
 base: {model: llama3_8b, phase: decode, batch: 8, seq: 4096, weights: mxfp4, hw: h100_sxm}
 axes:
   - random:
-      samples: 3000
+      samples: 1000
       seed: 1
       fields:
         hw.memory.hbm.bandwidth: {low: 1 TB/s, high: 10 TB/s, log: true}
 objectives: {latency_s: min, energy_per_token_j: min}
-batch_size: 100
+batch_size: 50
 output: OUT
 """
 
@@ -137,7 +137,7 @@ def test_two_sweeps_on_one_directory_give_the_uninterrupted_result(tmp_path):
     ref = sweep(str(ref_yaml), quiet=True, write=False)
     raw = [k for ln in (tmp_path / "shared" / "results.jsonl").read_bytes().splitlines()
            for k in __import__("json").loads(ln)["keys"]]
-    assert len(raw) == len(set(raw)) == len(ref) == 3000
+    assert len(raw) == len(set(raw)) == len(ref) == 1000
     again = sweep(str(f), quiet=True, write=False)  # a third run: all from the store
     cols = ["key", "latency_s", "energy_j", "pareto"]
     pd.testing.assert_frame_equal(again[cols].reset_index(drop=True), ref[cols].reset_index(drop=True))
