@@ -22,7 +22,8 @@ __all__ = ["check_output_file", "check_output_dir", "check_numeric_flags", "POSI
 
 # flag -> (lowest allowed value, what it is); flags absent from a command are skipped
 POSITIVE_INT_FLAGS = {"top": 1, "steps": 1, "batch": 1, "seq": 1, "prompt": 1, "workers": 1,
-                      "batch_size": 1, "stride": 1, "seed": 0, "layers": 1, "rows": 1, "tokens": 1}
+                      "batch_size": 1, "stride": 1, "seed": 0, "layers": 1, "rows": 1, "tokens": 1,
+                      "prefill": 0}
 POSITIVE_FLOAT_FLAGS = {"bandwidth": (0.0, False), "latency": (0.0, True), "sram": (0.0, False),
                         "sram_bandwidth": (0.0, False)}  # (bound, zero allowed)
 
