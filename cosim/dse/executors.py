@@ -65,6 +65,7 @@ def _stop(pool) -> None:
     """Shut a pool down now: cancel queued tasks, end the workers (the results of running
     tasks are not wanted; the store has every finished one)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)  # shutdown() drops the reference
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         if p.is_alive():
@@ -73,6 +74,17 @@ def _stop(pool) -> None:
         p.join(timeout=2)
         if p.is_alive():
             p.kill()
+    # A worker terminated while writing its result leaves a partial message in the result
+    # pipe, and the pool's manager thread then waits in recv() forever (the driver holds
+    # the pipe's other write end, so no EOF comes) — and interpreter exit joins that
+    # thread. Closing the driver's write end gives the reader its EOF: the manager marks
+    # the pool broken and ends.
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        try:
+            writer.close()
+        except OSError:
+            pass
 
 
 def _worker_init(driver_pid: int) -> None:
