@@ -12,12 +12,13 @@ from cosim.simulate import simulate
 from cosim.dse import sweep
 from hwmodels.estimate import estimate
 from hwmodels.spec import load_hw
+from hwmodels.system import load_system
 from workloads.builder import build_trace
 from workloads.models import load_model
 from workloads.trace import Trace
 
-__version__ = "0.1.0"
-__all__ = ["load_hw", "load_model", "build_trace", "simulate", "estimate", "ops", "Report", "Trace",
+from cosim.version import __version__
+__all__ = ["load_hw", "load_system", "load_model", "build_trace", "simulate", "estimate", "ops", "Report", "Trace",
            "functional", "sweep", "__version__"]
 
 _LAZY = {"functional": "cosim.functional", "plots": "cosim.plots"}

@@ -38,21 +38,20 @@ import copy
 import difflib
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-from workloads.io import InputError, fail, load_yaml_file
+from hwmodels.level_registry import LEVELS  # noqa: F401  (one list of levels; re-exported)
+from workloads.io import InputError, bundled_names, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["Experiment", "load_experiment", "experiment_from_dict", "run_experiment",
            "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS", "ACCURACY_DEFAULTS"]
 
-LEVELS = ("roofline", "analytical", "cycle")
 PHASES = ("prefill", "decode")
 
 DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, "seq": 2048,
             "weights": "bf16", "acts": "bf16", "kv": "bf16", "recipe": None, "attention": "fused",
             "hw": None, "level": "roofline", "compute_fallback": False, "accuracy": None,
-            "output": None}
+            "output": None, "system": None, "parallel": None}
 ACCURACY_DEFAULTS = {"source": "synthetic", "layers": 2, "rows": 128, "tokens": 8, "seed": 0, "checkpoint": None,
                      "text": None, "prefill": None}
 CHECKPOINT_TOKENS = 256  # default text tokens when an experiment names a checkpoint
@@ -74,33 +73,17 @@ class Experiment:
 
 # ---------------------------------------------------------------------------- loading
 
-def _bundled_dir():
-    return resources.files("configs") / "experiments"
-
-
 def list_experiments() -> list[str]:
-    return sorted(p.name[:-5] for p in _bundled_dir().iterdir() if p.name.endswith(".yaml"))
+    return bundled_names("experiments")
 
 
 def experiment_path(name_or_path) -> Path:
     """A bare name (``quickstart``) is a bundled file (package configs.experiments); a
     path is the user's own."""
-    text = str(name_or_path)
-    from workloads.io import check_name
-    check_name(text, "experiment")
-    if "/" in text or text.endswith((".yaml", ".yml")) or Path(text).exists():
-        p = Path(text).expanduser()
-        if not p.is_file():
-            raise InputError(f"{p}: no such experiment file")
-        return p
-    names = list_experiments()
-    if text not in names:
-        close = difflib.get_close_matches(text, names, n=3)
-        raise InputError(f"experiment: got {text!r}; expected a bundled experiment name "
-                         f"({', '.join(names)})" + (f" (did you mean {close[0]!r}?)" if close else "")
-                         + " or a path to a .yaml file")
-    with resources.as_file(_bundled_dir() / f"{text}.yaml") as p:
-        return Path(p)
+    p = resolve_bundled("experiments", name_or_path, "experiment")
+    if not p.is_file():
+        raise InputError(f"{p}: no such experiment file")
+    return p
 
 
 def load_experiment(name_or_path) -> Experiment:
@@ -133,6 +116,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
         fail(source, "", type(doc).__name__, "a mapping of experiment fields")
     _unknown(doc, DEFAULTS, source)
     cfg = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(doc)}
+    _system_fields(cfg, source, base_dir)
     for req in ("model", "hw"):
         if cfg[req] in (None, ""):
             fail(source, req, None, "a bundled name or a path" + (" (see `cosim list models`)" if req == "model"
@@ -163,6 +147,24 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     if check_resources:
         _check_resources(exp)
     return exp
+
+
+def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
+    """`system` (a multi-device system; its device becomes `hw` when hw is not given) and
+    `parallel` (a layout such as {tp: 8}; needs a system to price its collectives)."""
+    if cfg["parallel"] is not None:
+        from workloads.parallel import parse_layout
+        parse_layout(cfg["parallel"], source=f"{source}: parallel")
+        cfg["parallel"] = dict(cfg["parallel"])
+        if cfg["system"] is None:
+            fail(source, "system", None, "a system (e.g. dgx_h100) to price a parallel layout's collectives")
+    if cfg["system"] is not None:
+        if not isinstance(cfg["system"], str) or not cfg["system"]:
+            fail(source, "system", cfg["system"], "a bundled system name (see `cosim list systems`) or a path")
+        cfg["system"] = _path_or_name(cfg["system"], base_dir)
+        if cfg["hw"] in (None, ""):
+            from hwmodels.system import load_system
+            cfg["hw"] = load_system(cfg["system"]).device.source
 
 
 def _path_or_name(v, base_dir: Path):
@@ -303,7 +305,7 @@ def si_override(key: str, value, source: str = "<experiment>"):
 
 def _override_kind(key: str):
     try:
-        from hwmodels.spec import _override_kind as kind_of  # the loader's own table
+        from hwmodels.spec import override_kind as kind_of  # the loader's own table
         return kind_of(key.split("."))
     except (ImportError, KeyError, IndexError):
         return None
@@ -311,28 +313,41 @@ def _override_kind(key: str):
 
 # ---------------------------------------------------------------------------- running
 
-def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True):
+def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True, interactive: bool = False):
     """Run the experiment: trace -> performance model -> Report, plus the functional
     accuracy check when the experiment asks for one. Writes report.{csv,json,html}
-    when `out_dir` is given."""
-    import cosim
+    when `out_dir` is given (and report_interactive.html with `interactive`)."""
+    from cosim.humanize import display_source
     from cosim.layer_accuracy import trace_accuracy
+    from cosim.simulate import simulate
+    from hwmodels.spec import load_hw
+    from workloads.builder import build_trace
 
     if not isinstance(exp, Experiment):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
     cfg = exp.config
-    hw = cosim.load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
-    trace = cosim.build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
-                              weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
-                              attention=cfg["attention"])
-    rep = cosim.simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+    hw = load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
+    trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
+                        weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
+                        attention=cfg["attention"])
+    if cfg.get("system"):
+        from hwmodels.system import load_system
+        system = load_system(cfg["system"], overrides={f"device.{k}": v for k, v in
+                                                       (cfg["hw"]["overrides"] or {}).items()} or None)
+        trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
+                            weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
+                            attention=cfg["attention"], parallel=cfg["parallel"] or {})
+        rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+        hw = system.device
+    else:
+        rep = simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
     area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
     for r in rep.rows:
         r["provenance"] = f"{cfg['level']}:{r['provenance']}"
     rep.meta["experiment"] = {"name": cfg["name"], "source": exp.source}
     rep.meta["area_mm2"] = area
     rep.meta["provenance"] = {
-        "latency_s": f"{cfg['level']} model on {hw.name} ({hw.source or 'inline'}); per-op provenance column",
+        "latency_s": f"{cfg['level']} model on {hw.name} ({display_source(hw.source)}); per-op provenance column",
         "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
                      if cfg["level"] == "roofline" else
                      f"the {cfg['level']} model's energy (per-op provenance column; falls back to the roofline's "
@@ -355,7 +370,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
             _checkpoint_accuracy(rep, cfg, acc)
     if out_dir is not None:
         from cosim.html_report import write_report
-        write_report(rep, hw, out_dir)
+        write_report(rep, hw, out_dir, interactive=interactive)
     return rep
 
 
@@ -379,25 +394,13 @@ def _checkpoint_accuracy(rep, cfg: dict, acc: dict) -> None:
 
 
 def hardware_area_mm2(trace, hw, level: str, compute_fallback: bool = False):
-    """Silicon area (mm^2) where the model at this level has an area model: the cycle
-    level's `area_breakdown(hw)["total"]` (hwmodels.cycle), else an `area_mm2` the model
-    puts in OpCost.details; None otherwise (GPUs at roofline/analytical level)."""
+    """Silicon area (mm^2) where the level has an area model — the cycle level's
+    `area_breakdown(hw)["total"]` (hwmodels.cycle) on hardware it applies to; None
+    otherwise (GPUs at roofline/analytical level). `trace` and `compute_fallback` are
+    kept for callers; the area does not depend on them."""
     if level != "cycle":
         return None
-    from importlib import import_module
-    try:
-        cycle = import_module("hwmodels.cycle")
-    except ModuleNotFoundError:
+    from hwmodels.cycle import applicable, area_breakdown
+    if not applicable(hw)[0]:
         return None
-    ok, _ = cycle.applicable(hw) if hasattr(cycle, "applicable") else (True, "")
-    if not ok:
-        return None
-    if hasattr(cycle, "area_breakdown"):
-        return float(cycle.area_breakdown(hw)["total"])
-    from hwmodels.estimate import estimate_ops
-    op = next((o for o in trace.ops if o.kind == "gemm"), None)
-    if op is None:
-        return None
-    costs, _ = estimate_ops([op], hw, level, compute_fallback)
-    d = costs[0].details or {}
-    return float(d["area_mm2"]) if d.get("area_mm2") is not None else None
+    return float(area_breakdown(hw)["total"])

@@ -1,51 +1,78 @@
-"""One experiment's report on disk: report.csv (per-op table), report.json (totals, rows,
-accuracy by layer, provenance) and report.html (a small self-contained page with the
-plots embedded as PNG: roofline, latency/energy by op kind, accuracy by layer)."""
+"""One experiment's report on disk: report.csv (per-op table, SI units), report.json
+(totals, rows, accuracy by layer, provenance) and report.html, rendered from the jinja2
+template cosim/templates/report.html.j2: a summary in units people read (ms, GB,
+TFLOP/s, %), the memory footprint per device, the roofline, latency/energy by op kind,
+accuracy by layer, a sortable per-op table and the provenance of every figure.
+`interactive=True` adds report_interactive.html (plotly, optional extra)."""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
 from pathlib import Path
 
-__all__ = ["write_report", "breakdown_plot", "accuracy_plot"]
+from cosim import humanize as H
+
+__all__ = ["write_report", "render_html", "breakdown_plot", "accuracy_plot", "FOOTPRINT_PARTS"]
+
+FOOTPRINT_PARTS = (("weights", "weights"), ("kv_cache", "KV cache"), ("activations", "activations"))
+_MIN_VISIBLE = 0.01  # op kinds under 1 % of both latency and energy are drawn as one "other" segment
 
 
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def breakdown_plot(rep):
-    """Two horizontal bars: share of latency and of energy per op kind."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _kind_shares(rows, key: str) -> dict:
+    total = sum(r[key] for r in rows) or 1.0
+    out: dict = {}
+    for r in rows:
+        out[r["kind"]] = out.get(r["kind"], 0.0) + r[key] / total
+    return out
 
-    kinds = sorted({r["kind"] for r in rep.rows})
-    lat = {k: sum(r["latency_s"] for r in rep.rows if r["kind"] == k) for k in kinds}
-    en = {k: sum(r["energy_j"] for r in rep.rows if r["kind"] == k) for k in kinds}
-    fig, ax = plt.subplots(figsize=(7, 2.4))
-    cmap = plt.get_cmap("tab10")
-    for y, (label, vals) in enumerate((("latency", lat), ("energy", en))):
-        total = sum(vals.values()) or 1.0
+
+def visible_kinds(rows) -> tuple[list, list]:
+    """(kinds drawn on their own, kinds folded into "other"): a kind is drawn when it is
+    at least 1 % of latency or of energy, so the legend lists only what can be seen."""
+    lat, en = _kind_shares(rows, "latency_s"), _kind_shares(rows, "energy_j")
+    kinds = sorted(lat, key=lambda k: -lat[k])
+    shown = [k for k in kinds if max(lat[k], en.get(k, 0.0)) >= _MIN_VISIBLE]
+    return shown, [k for k in kinds if k not in shown]
+
+
+def breakdown_plot(rep):
+    """Two stacked horizontal bars, share of latency and of energy per op kind; kinds too
+    small to see are one grey "other" segment whose legend entry names them."""
+    from cosim.plots import kind_colour, pyplot
+
+    plt = pyplot()
+    shown, small = visible_kinds(rep.rows)
+    lat, en = _kind_shares(rep.rows, "latency_s"), _kind_shares(rep.rows, "energy_j")
+    segments = [(k, kind_colour(k)) for k in shown] + ([("other", "0.75")] if small else [])
+    fig, ax = plt.subplots(figsize=(7.5, 2.6))
+    for y, shares in enumerate((lat, en)):
         left = 0.0
-        for i, k in enumerate(kinds):
-            w = vals[k] / total
-            ax.barh(y, w, left=left, color=cmap(i % 10), label=k if y == 0 else None)
+        for k, colour in segments:
+            w = sum(shares.get(s, 0.0) for s in small) if k == "other" else shares.get(k, 0.0)
+            label = None
+            if y == 0:
+                label = (f"other: {', '.join(small)} (< {H.percent(_MIN_VISIBLE, 2)} each)"
+                         if k == "other" else k)
+            ax.barh(y, w, left=left, color=colour, edgecolor="white", lw=0.5, label=label)
             if w > 0.06:
-                ax.text(left + w / 2, y, f"{100 * w:.0f}%", ha="center", va="center", fontsize=7)
+                ax.text(left + w / 2, y, H.percent(w, 2), ha="center", va="center", fontsize=7)
             left += w
     ax.set_yticks([0, 1], ["latency", "energy"])
     ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(lambda v, _: H.percent(v, 2))
     ax.set_xlabel("share of the forward pass")
-    ax.legend(fontsize=7, ncol=min(len(kinds), 6), loc="upper center", bbox_to_anchor=(0.5, -0.35))
+    ax.legend(fontsize=7, ncol=min(len(segments), 4), loc="upper center", bbox_to_anchor=(0.5, -0.4))
     fig.tight_layout()
     return fig
 
@@ -55,10 +82,9 @@ def accuracy_plot(rep):
     acc = rep.meta.get("accuracy")
     if not acc or not acc.get("by_layer"):
         return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from cosim.plots import pyplot
 
+    plt = pyplot()
     recs = acc["by_layer"]
     ops = list(dict.fromkeys(r["op"] for r in recs))
     layers = sorted({r["layer"] for r in recs})
@@ -68,7 +94,7 @@ def accuracy_plot(rep):
         ys = [next((r["sqnr_db"] for r in recs if r["op"] == op and r["layer"] == layer), math.nan) for op in ops]
         ax.bar([i + j * width for i in range(len(ops))], ys, width, label=f"layer {layer}")
     ax.set_xticks([i + width * (len(layers) - 1) / 2 for i in range(len(ops))], ops, rotation=30, fontsize=7)
-    ax.set_ylabel("output SQNR (dB)")
+    ax.set_ylabel("output SQNR (dB), higher is better")
     ax.set_title(f"accuracy by layer ({acc['sample']['tokens']} tokens x <= {acc['sample']['rows']} rows sampled)",
                  fontsize=9)
     ax.grid(True, axis="y", lw=0.4, alpha=0.5)
@@ -77,25 +103,140 @@ def accuracy_plot(rep):
     return fig
 
 
-def _roofline_png(rep, hw) -> str | None:
-    from cosim.plots import roofline_plot
-    import tempfile
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "roofline.png"
-        roofline_plot(rep, hw, p)
-        return base64.b64encode(p.read_bytes()).decode()
+# ---------------------------------------------------------------------------- the page's data
+
+def footprints(rep) -> list[dict]:
+    """[{name, parts: {weights, kv_cache, activations} bytes, capacity}] — one entry per
+    device: `rep.meta["footprint_by_device"]` ({device: {part: bytes, "capacity": bytes}})
+    when a report spans several devices, else the report's own footprint."""
+    per = rep.meta.get("footprint_by_device")
+    if per:
+        return [{"name": name, "parts": {k: float(d.get(k, 0.0)) for k, _ in FOOTPRINT_PARTS},
+                 "capacity": float(d.get("capacity", rep.capacity_bytes))} for name, d in per.items()]
+    return [{"name": rep.hw, "parts": {k: float(rep.footprint.get(k, 0.0)) for k, _ in FOOTPRINT_PARTS},
+             "capacity": float(rep.capacity_bytes)}]
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return ""
-        return f"{v:.4g}"
-    return html.escape(str(v))
+def _footprint_view(rep) -> dict:
+    devices = []
+    for d in footprints(rep):
+        total = sum(d["parts"].values())
+        devices.append({"name": d["name"], "sizes": [H.nbytes(d["parts"][k]) for k, _ in FOOTPRINT_PARTS],
+                        "total": H.nbytes(total), "capacity": H.nbytes(d["capacity"]),
+                        "fits": total <= d["capacity"]})
+    return {"parts": [label for _, label in FOOTPRINT_PARTS], "devices": devices}
 
 
-def write_report(rep, hw, out_dir: str | Path) -> dict:
-    """Write report.csv, report.json and report.html into `out_dir`; returns their paths."""
+def _summary(rep) -> list[tuple]:
+    t = rep.totals()
+    lat = t["total_latency_s"]
+    s = [("latency per forward pass", H.seconds(lat), False),
+         ("throughput", f"{t['tokens_per_s']:,.1f} tokens/s", False),
+         ("energy per token", H.joules(t["energy_per_token_j"]), False),
+         ("energy per forward pass", H.joules(t["total_energy_j"]), False),
+         ("work", f"{H.flops(t['total_flops'])}, {H.nbytes(t['total_bytes'])} moved", False),
+         ("attained compute", H.flops_per_s(t["total_flops"] / lat if lat else math.nan), False),
+         ("attained bandwidth", H.si(t["total_bytes"] / lat if lat else math.nan, "B/s"), False),
+         ("memory footprint", f"{H.nbytes(t['memory_bytes'])} of {H.nbytes(t['capacity_bytes'])} "
+          f"({H.percent(t['memory_bytes'] / t['capacity_bytes'] if t['capacity_bytes'] else math.nan)})"
+          + ("" if t["fits_in_memory"] else " — DOES NOT FIT"), not t["fits_in_memory"])]
+    if rep.meta.get("area_mm2") is not None:
+        s.append(("area", f"{rep.meta['area_mm2']:.4g} mm²", False))
+    acc = rep.meta.get("accuracy") or {}
+    if acc.get("min_sqnr_db") is not None:
+        s.append(("worst op output SQNR (synthetic tensors)", f"{acc['min_sqnr_db']:.2f} dB", False))
+    ck = acc.get("checkpoint")
+    if ck:
+        s.append((f"perplexity on {ck['checkpoint']} (real checkpoint)",
+                  f"{ck['baseline_perplexity']:.4g} → {ck['perplexity']:.4g} (Δ {ck['perplexity_delta']:+.3g}), "
+                  f"KL {ck['kl']:.3g}, top-1 agreement {H.percent(ck['top1_agreement'])}"
+                  + (f" — proxy for {ck['proxy_for']}" if ck.get("proxy_for") else ""), False))
+    return s
+
+
+# (column key, header, type, help text, display function of the raw value)
+_COLUMNS = (
+    ("op", "op", "text", "operation name in the trace", str),
+    ("kind", "kind", "text", "op kind", str),
+    ("group", "group", "text", "block the op belongs to", str),
+    ("repeat", "repeat", "num", "times the op runs per pass (e.g. layers)", lambda v: f"{int(v):,}"),
+    ("compute_fmt", "format", "text", "number format the op computes in", lambda v: str(v).upper()),
+    ("flops", "FLOPs", "num", "floating-point operations, all repeats", H.flops),
+    ("bytes", "bytes", "num", "off-chip bytes moved, all repeats", H.nbytes),
+    ("intensity", "intensity", "num", "FLOP per byte of off-chip traffic",
+     lambda v: "n/a" if v is None or v != v else ("inf" if math.isinf(v) else f"{v:.3g} FLOP/B")),
+    ("bound", "bound", "text", "what limits the op: compute or a memory level", str),
+    ("latency_s", "latency", "num", "time, all repeats", H.seconds),
+    ("energy_j", "energy", "num", "energy, all repeats", H.joules),
+    ("utilization", "utilisation", "num", "attained / peak compute", H.percent),
+    ("share", "share of time", "num", "fraction of the pass's latency", H.percent),
+    ("sqnr_db", "SQNR", "num", "output signal-to-quantization-noise ratio (functional core)",
+     lambda v: "" if v is None or v != v else f"{v:.2f} dB"),
+    ("provenance", "provenance", "text", "model level and source of the figure", str),
+)
+
+
+def _table(rep) -> tuple[list, list]:
+    cols = [c for c in _COLUMNS if any(c[0] in r for r in rep.rows)]
+    rows = []
+    for r in rep.rows:
+        cells = []
+        for key, _, typ, _, show in cols:
+            v = r.get(key)
+            if typ == "num":
+                num = float(v) if isinstance(v, (int, float)) and v == v else math.nan
+                cells.append({"num": True, "sort": "NaN" if math.isnan(num) else repr(num),
+                              "text": "" if v is None else show(v)})
+            else:
+                cells.append({"num": False, "text": "" if v is None else _clean(show(v))})
+        rows.append(cells)
+    return [{"label": c[1], "type": c[2], "help": c[3]} for c in cols], rows
+
+
+def _clean(text: str) -> str:
+    """Install paths of bundled files become bundled names (no site-packages in a report)."""
+    from importlib import resources
+    root = str(Path(str(resources.files("configs"))).resolve())
+    return text.replace(root + "/", "configs/").replace(root, "configs")
+
+
+def render_html(rep, hw, interactive: str | None = None) -> str:
+    """The report page as text (jinja2 template, autoescaped)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from cosim.plots import footprint_plot, roofline_figure
+
+    figures = [{"id": "roofline", "title": "Roofline", "png": _png(roofline_figure(rep, hw)),
+                "caption": "Each point is one op (size = share of time); ceilings per number format "
+                           "and per memory level, ridge points marked."},
+               {"id": "breakdown", "title": "Latency and energy by op kind", "png": _png(breakdown_plot(rep))},
+               {"id": "footprint", "title": "Memory footprint", "png": _png(footprint_plot(footprints(rep)))}]
+    fig = accuracy_plot(rep)
+    if fig is not None:
+        figures.append({"id": "accuracy", "title": "Accuracy by layer", "png": _png(fig)})
+    columns, rows = _table(rep)
+    title = (f"{rep.model} on {rep.hw} — {rep.phase}, batch {rep.batch}, "
+             f"{'prompt' if rep.phase == 'prefill' else 'context'} {rep.seq:,} tokens, {rep.level} model")
+    env = Environment(loader=PackageLoader("cosim", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    return env.get_template("report.html.j2").render(
+        title=title, formats=H.formats_line(rep.meta.get("formats", {})), recipe=rep.recipe,
+        notes=[_clean(n) for n in rep.notes], summary=_summary(rep), footprint=_footprint_view(rep),
+        figures=figures, interactive=interactive, columns=columns, rows=rows,
+        provenance=[(k, _clean(str(v))) for k, v in _provenance(rep).items()])
+
+
+def _provenance(rep) -> dict:
+    """The report's own provenance (run_experiment fills it), else what every report knows."""
+    return rep.meta.get("provenance") or {
+        "latency_s, energy_j": f"{rep.level} model on {rep.hw}; per-op provenance column",
+        "footprint": "trace builder: parameters x bits/element, KV cache per token x context, live activations"}
+
+
+def write_report(rep, hw, out_dir: str | Path, interactive: bool = False) -> dict:
+    """Write report.csv, report.json and report.html (and report_interactive.html when
+    `interactive`) into `out_dir`; returns their paths."""
+    from cosim.report import _default
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "report.csv", "json": out / "report.json", "html": out / "report.html"}
@@ -104,49 +245,11 @@ def write_report(rep, hw, out_dir: str | Path) -> dict:
     doc["totals"]["area_mm2"] = rep.meta.get("area_mm2")
     doc["accuracy"] = rep.meta.get("accuracy")
     doc["provenance"] = rep.meta.get("provenance", {})
-    from cosim.report import _default
     paths["json"].write_text(json.dumps(doc, indent=1, default=_default))
-
-    t = rep.totals()
-    acc = rep.meta.get("accuracy") or {}
-    summary = [("latency per pass", f"{t['total_latency_s'] * 1e3:.4g} ms"),
-               ("tokens/s", f"{t['tokens_per_s']:,.1f}"),
-               ("energy per token", f"{t['energy_per_token_j'] * 1e3:.4g} mJ"),
-               ("memory footprint", f"{t['memory_bytes'] / 1e9:.3g} GB of {t['capacity_bytes'] / 1e9:.3g} GB"
-                + ("" if t["fits_in_memory"] else " (DOES NOT FIT)"))]
-    if rep.meta.get("area_mm2") is not None:
-        summary.append(("area", f"{rep.meta['area_mm2']:.4g} mm²"))
-    if acc.get("min_sqnr_db") is not None:
-        summary.append(("worst op SQNR (synthetic)", f"{acc['min_sqnr_db']:.2f} dB"))
-    ck = acc.get("checkpoint")
-    if ck:
-        summary.append((f"perplexity on {ck['checkpoint']} (checkpoint)",
-                        f"{ck['baseline_perplexity']:.4g} → {ck['perplexity']:.4g} (Δ {ck['perplexity_delta']:+.3g}), "
-                        f"KL {ck['kl']:.3g}, top-1 {ck['top1_agreement']:.1%}"
-                        + (f" — proxy for {ck['proxy_for']}" if ck.get("proxy_for") else "")))
-    cols = ["op", "kind", "repeat", "compute_fmt", "bound", "latency_s", "energy_j", "utilization", "share",
-            "sqnr_db", "provenance"]
-    cols = [c for c in cols if any(c in r for r in rep.rows)]
-    rows_html = "\n".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>"
-                          for r in rep.rows)
-    imgs = [("roofline", _roofline_png(rep, hw)), ("latency and energy by op kind", _png(breakdown_plot(rep)))]
-    fig = accuracy_plot(rep)
-    if fig is not None:
-        imgs.append(("accuracy by layer", _png(fig)))
-    prov = rep.meta.get("provenance", {})
-    title = html.escape(f"{rep.model} on {rep.hw} — {rep.phase}, batch {rep.batch}, seq {rep.seq}, level {rep.level}")
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse;font-size:12px}}
-td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}img{{max-width:100%}}</style></head><body>
-<h1>{title}</h1>
-<p>formats: {html.escape(json.dumps(rep.meta.get('formats', {})))}{' — recipe ' + html.escape(rep.recipe) if rep.recipe else ''}</p>
-<table>{''.join(f'<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>' for k, v in summary)}</table>
-{''.join(f'<h2>{html.escape(n)}</h2><img alt="{html.escape(n)}" src="data:image/png;base64,{b}">' for n, b in imgs if b)}
-<h2>per-op table</h2><table><tr>{''.join(f'<th>{c}</th>' for c in cols)}</tr>
-{rows_html}</table>
-<h2>provenance</h2><ul>{''.join(f'<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>' for k, v in prov.items())}</ul>
-{''.join(f'<p>note: {html.escape(n)}</p>' for n in rep.notes)}
-<p>also: <a href="report.csv">report.csv</a>, <a href="report.json">report.json</a></p>
-</body></html>"""
-    paths["html"].write_text(page)
+    link = None
+    if interactive:
+        from cosim.interactive import write_interactive
+        paths["interactive"] = write_interactive(rep, hw, out / "report_interactive.html")
+        link = paths["interactive"].name
+    paths["html"].write_text(render_html(rep, hw, interactive=link))
     return paths

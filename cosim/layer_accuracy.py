@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cosim.functional.metrics import sqnr_db  # the one definition (float64, inf when identical)
 from workloads.io import InputError
 from workloads.ops import Op
 
@@ -44,19 +45,6 @@ HF_WEIGHT_NAMES = {
 
 # Formats the reference itself is held in: quantizing to them is the identity here.
 _EXACT = {"fp32", "tf32_as_fp32"}
-
-
-def sqnr_db(ref: np.ndarray, approx: np.ndarray) -> float:
-    """Signal-to-quantization-noise ratio in dB (inf when identical)."""
-    try:  # the functional core's metric when present (same definition)
-        from cosim.functional import metrics
-        return float(metrics.sqnr_db(ref, approx))
-    except (ImportError, AttributeError):
-        pass
-    ref = np.asarray(ref, dtype=np.float64)
-    noise = float(np.sum((ref - np.asarray(approx, dtype=np.float64)) ** 2))
-    sig = float(np.sum(ref ** 2))
-    return math.inf if noise == 0 else 10.0 * math.log10(sig / noise)
 
 
 def _quantize(x: np.ndarray, fmt: str) -> np.ndarray:

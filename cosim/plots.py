@@ -1,4 +1,12 @@
-"""Plots an architect would put in a paper: the hierarchical roofline."""
+"""Plots an architect would put in a paper: the hierarchical roofline and the memory
+footprint. (Sweep plots — Pareto, heatmap, parallel coordinates — are in cosim.dse.pareto.)
+
+The roofline draws one ceiling per number format the ops use and one slanted ceiling per
+memory level, marks and labels every ridge point (where a level's slope meets a format's
+peak), colours ops by kind (attention apart, so it is never hidden among GEMMs), sizes
+them by their share of time, labels the heaviest ops one by one at places where no label
+overlaps another (greedy placement on the rendered text), and notes when a stored format
+runs at a wider format's ceiling (MXFP4 weights at the bf16 peak of an H100)."""
 
 from __future__ import annotations
 
@@ -7,81 +15,175 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["roofline_plot"]
+from cosim import humanize as H
 
-_PHASE_COLOURS = {"prefill": "#1f77b4", "decode": "#d62728"}
+__all__ = ["roofline_plot", "roofline_figure", "footprint_plot", "kind_colour", "plot_kind", "pyplot",
+           "place_labels", "wider_ceiling_notes"]
+
 _LEVEL_STYLES = ["-", "--", ":", "-."]
+# fixed colours for the kinds a transformer trace has, so a colour means the same in every plot
+_KIND_COLOURS = {"gemm": "#1f77b4", "attention": "#d62728", "softmax": "#ff7f0e", "rmsnorm": "#2ca02c",
+                 "layernorm": "#2ca02c", "add": "#9467bd", "silu_mul": "#8c564b", "gelu": "#8c564b",
+                 "rope": "#e377c2", "copy": "#7f7f7f", "embedding": "#bcbd22", "quantize": "#17becf",
+                 "dequantize": "#17becf", "topk": "#aec7e8", "moe_router": "#ffbb78", "allreduce": "#98df8a"}
+_ATTENTION_OPS = ("attn_scores", "attn_pv", "attn_softmax")
 
 
-def roofline_plot(reports, hw, path: str | Path, title: str | None = None, label_top: int = 5):
-    """Log-log roofline: one ceiling per number format the ops use (and the widest
-    the device has), one slanted ceiling per memory level, each op a point at
-    (FLOP per byte of off-chip traffic, achieved FLOP/s) sized by its share of time."""
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
-
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
 
-    reports = reports if isinstance(reports, (list, tuple)) else [reports]
-    fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=150)
-    pts = [r for rep in reports for r in rep.rows if r["flops"] > 0 and r["latency_s"] > 0]
+
+def plot_kind(row) -> str:
+    """The kind an op is shown as: its kind, except that the pieces of unfused attention
+    (QK^T and PV GEMMs, the softmax) are shown as "attention", like the fused kernel."""
+    if row["kind"] == "attention" or row["op"] in _ATTENTION_OPS:
+        return "attention"
+    return row["kind"]
+
+
+def kind_colour(kind: str):
+    if kind in _KIND_COLOURS:
+        return _KIND_COLOURS[kind]
+    import matplotlib
+    return matplotlib.colormaps["tab20"](sum(map(ord, kind)) % 20)
+
+
+# ---------------------------------------------------------------------------- label placement
+
+# offsets (points) tried around a point, nearest ring first; labels off the first ring get a leader line
+_OFFSETS = [(round(r * math.cos(a)), round(r * math.sin(a)))
+            for r in (8, 20, 34, 50, 68, 88) for a in np.radians([30, -30, 150, -150, 90, -90, 0, 180,
+                                                                    60, -60, 120, -120])]
+
+
+def place_labels(ax, items, avoid_points=()) -> list:
+    """Greedy placement: for each item in order — (text, (x, y)) or (text, (x, y), style
+    dict of Text properties) — try offsets around the point and keep the first whose
+    rendered box overlaps no earlier label and no marker and stays inside the axes; a label
+    that fits nowhere is left out. Returns the placed matplotlib Text artists."""
+    fig = ax.figure
+    fig.canvas.draw()  # fixes the transforms and text sizes the placement measures
+    renderer = fig.canvas.get_renderer()
+    axbox = ax.get_window_extent(renderer)
+    taken = []
+    for px, py in avoid_points:  # markers: a small box around each point, in display pixels
+        dx, dy = ax.transData.transform((px, py))
+        taken.append((dx - 3, dy - 3, dx + 3, dy + 3))
+    for artist in [ax.get_legend(), *ax.texts]:  # the legend and notes already drawn stay readable
+        if artist is not None:
+            bb = artist.get_window_extent(renderer)
+            taken.append((bb.x0, bb.y0, bb.x1, bb.y1))
+    placed = []
+    for item in items:
+        text, xy, style = item if len(item) == 3 else (*item, {})
+        for ox, oy in _OFFSETS:
+            kw = {"xytext": (ox, oy), "textcoords": "offset points", "zorder": 5,
+                  "ha": "left" if ox > 0 else ("right" if ox < 0 else "center"),
+                  "va": "bottom" if oy > 0 else ("top" if oy < 0 else "center"), "fontsize": 7, **style,
+                  "bbox": {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}}
+            t = ax.annotate(text, xy, **kw)
+            bb = t.get_window_extent(renderer)  # the text alone: a leader line may cross markers
+            box = (bb.x0, bb.y0, bb.x1, bb.y1)
+            t.remove()
+            inside = bb.x0 >= axbox.x0 and bb.x1 <= axbox.x1 and bb.y0 >= axbox.y0 and bb.y1 <= axbox.y1
+            if inside and not any(_overlap(box, o) for o in taken):
+                taken.append(box)
+                if math.hypot(ox, oy) > 10:
+                    kw["arrowprops"] = {"arrowstyle": "-", "lw": 0.4, "color": "0.4"}
+                placed.append(ax.annotate(text, xy, **kw))
+                break
+    return placed
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+# ---------------------------------------------------------------------------- roofline
+
+def wider_ceiling_notes(reports, hw) -> list[str]:
+    """Where a report stores a tensor in a format the hardware has no peak for while its
+    ops compute in another format: "MXFP4 weights: no MXFP4 peak on h100_sxm; GEMMs run
+    at the BF16 ceiling (989 TFLOP/s)". Derived from the report's formats and rows."""
+    notes = []
+    for rep in reports:
+        stored = (rep.meta.get("formats") or {}).get("weights")
+        if not stored or stored in hw.peak_flops:
+            continue
+        used = sorted({r["compute_fmt"] for r in rep.rows if r["kind"] == "gemm" and r["op"] not in _ATTENTION_OPS
+                       and r["compute_fmt"] != stored})
+        for f in used:
+            peak = hw.peak_flops.get(f)
+            note = (f"{stored.upper()} weights: {hw.name} has no {stored.upper()} peak; their GEMMs run at the "
+                    f"{f.upper()} ceiling" + (f" ({H.flops_per_s(peak)})" if peak else ""))
+            if note not in notes:
+                notes.append(note)
+    return notes
+
+
+def _points(reports):
+    return [r for rep in reports for r in rep.rows if r["flops"] > 0 and r["latency_s"] > 0 and r["bytes"] > 0]
+
+
+def _draw_ceilings(ax, hw, fmts, x, x_lo, x_hi) -> list:
+    """Slanted memory ceilings and flat compute ceilings, each labelled, and a marker on the
+    ridge point of each (format, memory level); returns the ridge labels, for placement."""
+    top_peak = max(hw.peak_flops[f] for f in fmts)
+    for lvl, style in zip(hw.memory, _LEVEL_STYLES):
+        ax.plot(x, np.minimum(x * lvl.bandwidth_Bps, top_peak), style, color="0.35", lw=1.2, zorder=1)
+        xl = x_lo * 10 ** 0.8
+        if xl * lvl.bandwidth_Bps < top_peak:  # text up-left of a point on the line: the line never crosses it
+            ax.annotate(f"{lvl.name.upper()} {H.si(lvl.bandwidth_Bps, 'B/s')}", (xl, xl * lvl.bandwidth_Bps),
+                        xytext=(-2, 2), textcoords="offset points", ha="right", va="bottom", fontsize=7,
+                        color="0.25", zorder=2)
+    ridges = []
+    for i, f in enumerate(fmts):
+        peak = hw.peak_flops[f]
+        colour = f"C{(i + 4) % 10}"
+        ridge_main = peak / hw.memory[0].bandwidth_Bps
+        ax.hlines(peak, ridge_main, x_hi, colors=[colour], lw=1.4, zorder=1)
+        vec = " (vector)" if f == "fp32" else ""
+        ax.text(x_hi / 1.1, peak * 1.1, f"{f.upper()}{vec} {H.flops_per_s(peak)}", ha="right", fontsize=7,
+                color=colour)
+        for lvl in hw.memory:
+            ridge = peak / lvl.bandwidth_Bps
+            if x_lo < ridge < x_hi:
+                ax.plot([ridge], [peak], "D", ms=4, color=colour, mec="k", mew=0.4, zorder=4)
+                ridges.append((f"ridge {f.upper()}/{lvl.name.upper()} {ridge:.3g} FLOP/B", (ridge, peak),
+                               {"fontsize": 6, "color": colour}))
+    return ridges
+
+
+def roofline_figure(reports, hw, title: str | None = None, label_top: int = 8):
+    """The roofline as a matplotlib Figure (see roofline_plot)."""
+    plt = pyplot()
+    reports = list(reports) if isinstance(reports, (list, tuple)) else [reports]
+    fig, ax = plt.subplots(figsize=(8, 5.6), dpi=150)
+    pts = _points(reports)
     xs = np.array([r["flops"] / r["bytes"] for r in pts]) if pts else np.array([1.0])
     x_lo = 10 ** math.floor(math.log10(max(min(xs.min(), 0.5), 1e-3)))
     x_hi = 10 ** math.ceil(math.log10(max(xs.max(), 1e3) * 2))
     x = np.logspace(math.log10(x_lo), math.log10(x_hi), 256)
-
     used = {r["compute_fmt"] for r in pts}
-    fmts = sorted((f for f in hw.peak_flops if f in used or f in ("bf16", "fp8_e4m3", "mxfp4", "fp32")),
-                  key=lambda f: -hw.peak_flops[f])
-    top_peak = max(hw.peak_flops[f] for f in fmts) if fmts else max(hw.peak_flops.values())
-    for lvl, style in zip(hw.memory, _LEVEL_STYLES):
-        y = np.minimum(x * lvl.bandwidth_Bps, top_peak)
-        ax.plot(x, y, style, color="0.35", lw=1.2)
-        xr = top_peak / lvl.bandwidth_Bps
-        xl = x_lo * 1.3
-        if xl < xr:
-            ax.text(xl, xl * lvl.bandwidth_Bps * 1.15, f"{lvl.name.upper()} {lvl.bandwidth_Bps / 1e12:.3g} TB/s",
-                    rotation=0, fontsize=7, color="0.3")
-    cmap = plt.get_cmap("tab10")
-    for i, f in enumerate(fmts):
-        peak = hw.peak_flops[f]
-        ridge = peak / hw.memory[0].bandwidth_Bps
-        ax.hlines(peak, ridge, x_hi, colors=[cmap(i + 2)], lw=1.4)
-        kind = " (vector)" if f == "fp32" else ""
-        ax.text(x_hi / 1.1, peak * 1.08, f"{f}{kind} {peak / 1e12:.4g} TFLOP/s", ha="right", fontsize=7, color=cmap(i + 2))
-
-    total = sum(r["latency_s"] for r in pts) or 1.0
-    for phase in sorted({r["phase"] for r in pts}):
-        sel = [r for r in pts if r["phase"] == phase]
-        ax.scatter([r["flops"] / r["bytes"] for r in sel], [r["flops"] / r["latency_s"] for r in sel],
-                   s=[15 + 600 * r["latency_s"] / total for r in sel], c=_PHASE_COLOURS.get(phase, "0.2"),
-                   alpha=0.7, edgecolors="k", linewidths=0.4, label=phase, zorder=3)
-    # ops at (nearly) the same point share one label, heaviest first
-    clusters: list[list] = []
-    for r in sorted(pts, key=lambda r: -r["latency_s"]):
-        xy = (r["flops"] / r["bytes"], r["flops"] / r["latency_s"])
-        for c in clusters:
-            if abs(math.log10(c[0][0] / xy[0])) < 0.05 and abs(math.log10(c[0][1] / xy[1])) < 0.05:
-                c[1].append(r)
-                break
-        else:
-            clusters.append((xy, [r]))
-    clusters.sort(key=lambda c: -sum(r["latency_s"] for r in c[1]))
-    mid = math.sqrt(x_lo * x_hi)
-    for i, (xy, members) in enumerate(clusters[:label_top]):
-        names = [m["op"] for m in members]
-        text = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
-        share = 100 * sum(m["latency_s"] for m in members) / total
-        right = xy[0] > mid  # keep labels inside the axes: right-hand points label leftwards
-        dy = (-14, 8, -26, 20, -38)[i % 5]  # stagger neighbours so labels do not overprint
-        ax.annotate(f"{text} ({share:.0f}%)", xy, fontsize=7, xytext=(-8 if right else 8, dy),
-                    textcoords="offset points", ha="right" if right else "left",
-                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.4"})
+    fmts = sorted((f for f in hw.peak_flops if f in used or f in ("bf16", "fp8_e4m3", "mxfp4")),
+                  key=lambda f: -hw.peak_flops[f]) or [max(hw.peak_flops, key=hw.peak_flops.get)]
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(x_lo, x_hi)
+    top_peak = max(hw.peak_flops[f] for f in fmts)
     ymin = min([r["flops"] / r["latency_s"] for r in pts] + [top_peak / 1e4]) / 3
-    ax.set_ylim(ymin, top_peak * 2.5)
+    ax.set_ylim(ymin, top_peak * 3)
+    ridges = _draw_ceilings(ax, hw, fmts, x, x_lo, x_hi)
+    total = sum(r["latency_s"] for r in pts) or 1.0
+    for kind in sorted({plot_kind(r) for r in pts}):
+        sel = [r for r in pts if plot_kind(r) == kind]
+        ax.scatter([r["flops"] / r["bytes"] for r in sel], [r["flops"] / r["latency_s"] for r in sel],
+                   s=[12 + 500 * r["latency_s"] / total for r in sel], c=[kind_colour(kind)], alpha=0.75,
+                   edgecolors="k", linewidths=0.4, label=kind, zorder=3)
     ax.set_xlabel("arithmetic intensity (FLOP per byte of off-chip traffic)")
     ax.set_ylabel("attained performance (FLOP/s)")
     rep = reports[0]
@@ -90,9 +192,77 @@ def roofline_plot(reports, hw, path: str | Path, title: str | None = None, label
     ax.set_title(title or f"{rep.model} on {rep.hw}: {rep.phase}, batch {rep.batch}, seq {rep.seq}{fmt_txt}",
                  fontsize=9)
     ax.grid(True, which="major", lw=0.4, alpha=0.5)
-    ax.legend(title="phase (size = share of time)", fontsize=7, title_fontsize=7, loc="lower right")
+    ax.legend(title="op kind (marker area = share of time)", fontsize=7, title_fontsize=7, loc="lower right")
+    notes = wider_ceiling_notes(reports, hw)
+    skipped = sum(1 for rep in reports for r in rep.rows) - len(pts)
+    if skipped:
+        notes.append(f"{skipped} op(s) without FLOPs (e.g. embedding lookup, copies) not drawn")
+    if notes:
+        ax.text(0.01, 0.99, "\n".join(notes), transform=ax.transAxes, ha="left", va="top", fontsize=6.5,
+                bbox={"boxstyle": "round,pad=0.3", "fc": "#fff8e1", "ec": "#f0b400", "lw": 0.6}, zorder=6)
     fig.tight_layout()
+    _label_ops(ax, pts, total, label_top, ridges)
+    return fig
+
+
+def _label_ops(ax, pts, total, label_top, ridges=()):
+    """Label every attention op, then the `label_top` heaviest other ops, then the ridge
+    points; each op by its own name (never merged, so attention is never hidden in a list)."""
+    order = sorted(pts, key=lambda r: -r["latency_s"])
+    attn = [r for r in order if plot_kind(r) == "attention"]
+    chosen = attn + [r for r in order if plot_kind(r) != "attention"][:label_top]
+    items = [(f"{r['op']} ({H.percent(r['latency_s'] / total, 2)})",
+              (r["flops"] / r["bytes"], r["flops"] / r["latency_s"])) for r in chosen]
+    return place_labels(ax, items + list(ridges), avoid_points=[it[1] for it in items + list(ridges)])
+
+
+def roofline_plot(reports, hw, path: str | Path, title: str | None = None, label_top: int = 8):
+    """Log-log roofline of one or more reports on `hw`, saved to `path` (.png or .svg):
+    each op a point at (FLOP per byte of off-chip traffic, attained FLOP/s)."""
+    plt = pyplot()
+    fig = roofline_figure(reports, hw, title, label_top)
     path = Path(path)
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------------------- memory footprint
+
+_PART_COLOURS = {"weights": "#1f77b4", "kv_cache": "#ff7f0e", "activations": "#2ca02c"}
+_PART_LABELS = {"weights": "weights", "kv_cache": "KV cache", "activations": "activations"}
+
+
+def footprint_plot(devices, path: str | Path | None = None, title: str = ""):
+    """Stacked horizontal bar per device — weights, KV cache, activations in GB — with the
+    device's capacity marked and the parts written out beside it. `devices`: [{name,
+    parts: {part: bytes}, capacity: bytes}] (cosim.html_report.footprints(report) gives
+    it). Returns the Figure, or the path when `path` is given."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 1.5 + 0.5 * len(devices)))
+    most = max(max(sum(d["parts"].values()), d["capacity"]) for d in devices) / 1e9
+    for y, d in enumerate(devices):
+        left = 0.0
+        for part, b in d["parts"].items():
+            ax.barh(y, b / 1e9, left=left, color=_PART_COLOURS.get(part, "0.6"), edgecolor="white", lw=0.5,
+                    label=_PART_LABELS.get(part, part) if y == 0 else None)
+            left += b / 1e9
+        ax.plot([d["capacity"] / 1e9] * 2, [y - 0.42, y + 0.42], color="k", lw=1.6,
+                label="capacity" if y == 0 else None)
+        fits = left * 1e9 <= d["capacity"]
+        parts = " + ".join(f"{_PART_LABELS.get(p, p)} {H.nbytes(b)}" for p, b in d["parts"].items())
+        ax.text(most * 0.02 + left, y, f"{parts} = {H.nbytes(left * 1e9)} of {H.nbytes(d['capacity'])}"
+                + ("" if fits else " — DOES NOT FIT"), va="center", fontsize=7, color="k" if fits else "#b00020")
+    ax.set_yticks(range(len(devices)), [d["name"] for d in devices], fontsize=8)
+    ax.set_ylim(-0.6, len(devices) - 0.4)
+    ax.set_xlim(0, most * 1.08)
+    ax.set_xlabel("memory (GB)")
+    ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    if path is None:
+        return fig
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

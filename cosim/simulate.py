@@ -6,21 +6,66 @@ import math
 
 from cosim.report import Report
 from hwmodels.estimate import estimate_ops
-from hwmodels.spec import HardwareSpec, load_hw
+from hwmodels.spec import HardwareError, HardwareSpec, load_hw
+from hwmodels.system import SystemSpec, list_systems, load_system
+from workloads.ops import COLLECTIVE_KINDS
 from workloads.trace import Trace
 
 __all__ = ["simulate"]
 
 
-def simulate(trace: Trace, hw: HardwareSpec | str, level: str = "roofline",
-             compute_fallback: bool = False) -> Report:
+def _resolve(hw):
+    """A HardwareSpec, or a SystemSpec for a system name/path (configs/systems)."""
+    if isinstance(hw, (HardwareSpec, SystemSpec)):
+        return hw
+    if isinstance(hw, str) and (hw in list_systems() or _is_system_file(hw)):
+        return load_system(hw)
+    return load_hw(hw)
+
+
+def _is_system_file(text: str) -> bool:
+    """A user's YAML that describes a system (it has devices_per_node), not one device."""
+    from pathlib import Path
+
+    from workloads.io import InputError, load_yaml_file
+
+    path = Path(text).expanduser()
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        return False
+    try:
+        doc = load_yaml_file(path, "system")
+    except InputError:
+        return False  # the hardware loader will report what is wrong with it
+    return isinstance(doc, dict) and "devices_per_node" in doc
+
+
+def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "roofline",
+             compute_fallback: bool = False, overlap: float = 0.0) -> Report:
     """Cost every op of `trace` on `hw` at `level` and return a Report.
 
+    `hw` may be one device or a system (`cosim.load_system`); a trace with collectives
+    (a parallel trace) needs a system. `overlap` in [0, 1] hides that share of each
+    collective behind the compute op before it (never more than that op's time); 0 (the
+    default) runs communication and compute back to back.
     `compute_fallback=True` lets ops whose compute format the hardware lacks run at
     the peak of the nearest wider format; each such op is listed in `Report.notes`.
     """
-    hw = load_hw(hw) if not isinstance(hw, HardwareSpec) else hw
-    costs, notes = estimate_ops(trace.ops, hw, level, compute_fallback)
+    hw = _resolve(hw)
+    if not 0.0 <= overlap <= 1.0:
+        raise HardwareError(f"simulate: overlap: got {overlap!r}; expected a fraction in [0, 1]")
+    system = hw if isinstance(hw, SystemSpec) else None
+    if system is None:
+        comm = [op.name for op in trace.ops if op.kind in COLLECTIVE_KINDS]
+        if comm:
+            raise HardwareError(f"simulate: the trace has collectives ({', '.join(comm[:4])}) that need a "
+                                f"system's links; pass a system (cosim.load_system, e.g. 'dgx_h100'), "
+                                f"not the single device {hw.name!r}")
+        costs, notes = estimate_ops(trace.ops, hw, level, compute_fallback)
+    else:
+        from hwmodels.collectives import estimate_system_ops
+
+        costs, notes = estimate_system_ops(trace.ops, system, level, compute_fallback)
+        hw = system.device
     total_lat = sum(c.latency_s * op.repeat for op, c in zip(trace.ops, costs)) or 1.0
     rows = []
     for op, c in zip(trace.ops, costs):
@@ -35,9 +80,33 @@ def simulate(trace: Trace, hw: HardwareSpec | str, level: str = "roofline",
             row[f"bytes_{lvl}"] = b * op.repeat
         for comp, e in c.energy_breakdown.items():
             row[f"energy_{comp}_j"] = e * op.repeat
+        for key in ("algorithm", "link", "ranks", "message_bytes", "busbw_Bps"):
+            if key in c.details:
+                row[key] = c.details[key]
         rows.append(row)
-    return Report(model=trace.model, hw=hw.name, level=level, phase=trace.phase, batch=trace.batch,
+    meta = {}
+    if system is not None:
+        _overlap(rows, overlap)
+        meta = {"system": system.name, "devices_in_system": system.devices, "overlap": overlap}
+        if "parallel" in trace.meta:
+            from cosim.parallel_timing import pipeline_timing
+
+            meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"])}
+    return Report(model=trace.model, hw=system.name if system else hw.name, level=level, phase=trace.phase, batch=trace.batch,
                   seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
                   capacity_bytes=hw.main_memory.capacity_bytes, notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *notes])),
                   recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
-                                             "recipe_effects": trace.meta.get("recipe_effects", {})})
+                                             "recipe_effects": trace.meta.get("recipe_effects", {}), **meta})
+
+
+def _overlap(rows: list, frac: float) -> None:
+    """Hide `frac` of each collective behind the compute op just before it (at most that op's
+    time); the full transfer time stays in `comm_latency_s`."""
+    prev = 0.0
+    for r in rows:
+        if r["kind"] in COLLECTIVE_KINDS:
+            r["comm_latency_s"] = r["latency_s"]
+            r["hidden_s"] = min(frac * r["latency_s"], frac * prev)
+            r["latency_s"] -= r["hidden_s"]
+        else:
+            prev = r["latency_s"]

@@ -23,7 +23,6 @@ Every error names the file, the field, the bad value and what was expected.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from hwmodels.arith import DotProductUnit
@@ -149,20 +148,3 @@ def parse_accelerator(sec: dict, source: str, where: str = "accelerator") -> Acc
     widest = max(get_format(f).bits_per_element for f in unit.formats) / 8
     cfg.check_fits(widest)
     return cfg
-
-
-def config_for(hw: HardwareSpec) -> AcceleratorConfig:
-    """The accelerator a spec describes: its ``accelerator:`` section, or for an FPGA the
-    largest array its resources allow (hwmodels.fpga)."""
-    src = hw.source or hw.name
-    if "accelerator" in hw.sections:
-        return parse_accelerator(hw.sections["accelerator"], src)
-    if "fpga" in hw.sections:
-        from hwmodels.fpga import fpga_accelerator
-        return fpga_accelerator(hw)
-    raise HardwareError(f"{src}: no accelerator: or fpga: section; the cycle model needs one "
-                        f"(see configs/hw/mx_systolic_128.yaml)")
-
-
-def ceil_div(a: float, b: float) -> int:
-    return int(math.ceil(a / b))

@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 
 from hwmodels import roofline
-from hwmodels.accel import AcceleratorConfig, config_for
+from hwmodels.accel import AcceleratorConfig
+from hwmodels.accelerators import config_for
 from hwmodels.arith import DotProductUnit
 from hwmodels.cost import OpCost
 from hwmodels.energy import (EnergyParams, WIRE_J_PER_BIT_MM, op_energy, phy_area_mm2, sram_area_mm2,

@@ -8,31 +8,13 @@ roofline with a note saying so — never silently.
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from hwmodels import roofline
 from hwmodels.cost import OpCost
-from hwmodels.spec import HardwareError, HardwareSpec
+from hwmodels.level_registry import LEVELS, check_level, get_level
+from hwmodels.spec import HardwareSpec
 from workloads.ops import Op
 
 __all__ = ["estimate", "estimate_ops", "LEVELS"]
-
-LEVELS = ("roofline", "analytical", "cycle")
-_MODULES = {"analytical": "hwmodels.gpu", "cycle": "hwmodels.cycle"}
-
-
-def _check_level(level: str) -> None:
-    if level not in LEVELS:
-        raise HardwareError(f"level: got {level!r}; expected one of {LEVELS}")
-
-
-def _model(level: str):
-    try:
-        return import_module(_MODULES[level])
-    except ModuleNotFoundError as e:
-        if e.name != _MODULES[level]:
-            raise
-        return None
 
 
 def estimate(op: Op, hw: HardwareSpec, level: str = "roofline", compute_fallback: bool = False) -> OpCost:
@@ -42,16 +24,16 @@ def estimate(op: Op, hw: HardwareSpec, level: str = "roofline", compute_fallback
 def estimate_ops(ops, hw: HardwareSpec, level: str = "roofline", compute_fallback: bool = False):
     """Costs of ops at a level: (list[OpCost], notes). Models may offer a vectorised
     `estimate_trace(ops, hw, compute_fallback)`; otherwise `estimate(op, hw)` per op."""
-    _check_level(level)
+    check_level(level)
     ops = list(ops)
     if level == "roofline":
         return roofline.estimate_trace(ops, hw, compute_fallback)
-    mod = _model(level)
+    model = get_level(level)
     reason = None
-    if mod is None:
+    if model is None:
         reason = f"the {level} model is not available in this installation"
     else:
-        ok, why = mod.applicable(hw) if hasattr(mod, "applicable") else (True, "")
+        ok, why = model.applicable(hw)
         if not ok:
             reason = why
     if reason:
@@ -59,8 +41,4 @@ def estimate_ops(ops, hw: HardwareSpec, level: str = "roofline", compute_fallbac
         note = f"level={level} unavailable for {hw.name}: {reason}; fell back to roofline"
         costs = [OpCost(**{**c.__dict__, "provenance": f"fallback:roofline ({level} unavailable)"}) for c in costs]
         return costs, tuple(notes) + (note,)
-    if hasattr(mod, "estimate_trace"):
-        return mod.estimate_trace(ops, hw, compute_fallback=compute_fallback)
-    costs = [mod.estimate(op, hw, compute_fallback=compute_fallback) for op in ops]
-    notes = tuple(n for c in costs for n in c.notes)
-    return costs, notes
+    return model.estimate_trace(ops, hw, compute_fallback=compute_fallback)

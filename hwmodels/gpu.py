@@ -55,6 +55,7 @@ from functools import lru_cache
 import numpy as np
 
 from hwmodels.cost import OpCost
+from hwmodels.gpu_params import BANDWIDTH_PARAMS, EW_ALIAS, EW_KINDS, PARAMS, ROW_KINDS, GpuParams  # noqa: F401
 from hwmodels.spec import HardwareError, HardwareSpec
 from workloads.ops import Op, attended_pairs
 
@@ -64,49 +65,9 @@ __all__ = ["GpuParams", "PARAMS", "applicable", "params_for", "estimate", "estim
 
 # ---------------------------------------------------------------------------- parameters
 
-# name -> (unit kind for hwmodels.units or None for dimensionless, what it means)
-PARAMS = {
-    "gemm.mma_eff.bf16": (None, "bf16 tensor-core efficiency inside a full tile (fraction of datasheet peak)"),
-    "gemm.mma_eff.fp8_e4m3": (None, "fp8 e4m3 tensor-core efficiency inside a full tile (torch._scaled_mm)"),
-    "gemm.tile_c": (None, "extra time per MAC of a BM x BN tile = tile_c * (1/BM + 1/BN)"),
-    "gemm.bw": ("bandwidth", "achievable HBM bandwidth of GEMM operand streaming"),
-    "gemm.floor": ("time", "shortest GEMM kernel (launch, pipeline fill, DRAM latency)"),
-    "gemm.overlap_p": (None, "p-norm exponent combining compute and memory time"),
-    "attn.eff": (None, "flash prefill tensor-core efficiency (fraction of bf16 peak) per score block"),
-    "attn.cta_overhead": ("time", "per-CTA fixed time of flash prefill (Q load, O write, softmax epilogue)"),
-    "attn.floor": ("time", "shortest attention kernel"),
-    "attn.tail": (None, "fraction of the longest CTA that outlasts the average SM (last-wave tail)"),
-    "attn.dec_floor": ("time", "shortest decode-attention kernel"),
-    "attn.dec_bw": ("bandwidth", "achievable KV-streaming bandwidth of decode attention"),
-    "attn.cta_bw_split": ("bandwidth", "per-CTA KV streaming rate of the split-KV decode kernel"),
-    "attn.cta_bw_nosplit": ("bandwidth", "per-CTA KV streaming rate when one CTA streams a whole head"),
-    "attn.combine": ("time", "split-KV combine kernel time"),
-    "ew.bw": ("bandwidth", "achievable streaming bandwidth of elementwise kernels"),
-    "ew.overlap_p": (None, "p-norm exponent combining the floor and the streaming time"),
-    "graph.gap": ("time", "GPU time per tiny kernel replayed in a CUDA graph (in-stream floor)"),
-    "launch.overlap": ("time", "per-kernel launch latency an isolated, event-timed kernel pays and a "
-                               "kernel inside a stream/graph hides behind its predecessor"),
-    "eager.cpu_per_kernel": ("time", "host time per kernel launch of eager PyTorch model code"),
-    "energy.static": ("power", "board power when idle (static + uncore)"),
-    "energy.per_byte": ("energy_per_byte", "energy per HBM byte moved (J/B, whole-chip)"),
-    "energy.per_flop.bf16": ("energy_per_flop", "energy per bf16 tensor FLOP (whole-chip)"),
-    "energy.per_flop.fp8_e4m3": ("energy_per_flop", "energy per fp8 tensor FLOP (whole-chip)"),
-    "energy.per_flop.attention": ("energy_per_flop", "energy per attention FLOP (tensor + softmax)"),
-    "energy.per_kv_byte": ("energy_per_byte", "energy per KV-cache byte streamed by decode attention"),
-    "energy.power_cap": ("power", "board power limit (NVML)"),
-}
-
-# Elementwise kinds with their own fitted floor and traffic multiplier (ew.<kind>.floor,
-# ew.<kind>.mult); kinds we could not measure borrow the nearest kernel and say so.
-EW_KINDS = ("copy", "add", "rmsnorm", "softmax", "silu_mul", "rope", "embedding")
-EW_ALIAS = {"mul": "add", "gelu": "add", "layernorm": "rmsnorm", "quantize": "add", "dequantize": "add",
-            "topk": "softmax"}
-ROW_KINDS = ("rmsnorm", "softmax")  # one CTA reduces one row: a long row is a long serial chain
-for _k in EW_KINDS:
-    PARAMS[f"ew.{_k}.floor"] = ("time", f"shortest {_k} kernel(s) (per tensor for rope)")
-    PARAMS[f"ew.{_k}.mult"] = (None, f"{_k}: bytes moved / compulsory bytes")
-for _k in ROW_KINDS:
-    PARAMS[f"ew.{_k}.floor_per_col"] = ("time", f"{_k}: extra floor per element of the reduced row")
+# The parameter table (PARAMS, EW_KINDS ...) and the parameter set (GpuParams) live in
+# hwmodels.gpu_params, apart from the model code, so the calibration reader
+# (hwmodels.gpu_calibration) depends on them and not on this module.
 
 # Kernel launches per op in the measured PyTorch implementation (structure, read off
 # torch.profiler traces in validation/logs/h100_e2e_kernel_profiles.txt).
@@ -118,24 +79,6 @@ TILES = ((256, 128), (128, 256), (128, 128), (128, 64), (64, 128), (64, 64))
 SPLITK_MIN_K = 512  # split-K chunks are at least this deep (keeps the MMA pipeline full)
 FA2_BQ = 128  # flash-attention-2 forward query block
 FA2_DEC_BM = 64  # split-KV kernel query block
-
-
-@dataclass(frozen=True)
-class GpuParams:
-    values: dict  # PARAMS name -> SI float
-    sm_count: int
-    l2_bytes: float
-    provenance: str  # "calibrated:<device>, <date>, <software>"
-    reference_bandwidth: float | None = None  # datasheet main-memory B/s of the calibrated spec
-
-    def __getitem__(self, key):
-        return self.values[key]
-
-
-# fitted achieved bandwidths; a spec whose datasheet bandwidth differs from the calibrated
-# one (a sweep's "what if HBM were 4.8 TB/s?") scales them by the ratio: the achieved
-# fraction of the datasheet bandwidth is what the calibration measured
-BANDWIDTH_PARAMS = ("gemm.bw", "attn.dec_bw", "attn.cta_bw_split", "attn.cta_bw_nosplit", "ew.bw")
 
 
 def params_for(hw: HardwareSpec) -> GpuParams | None:
@@ -389,6 +332,72 @@ def _fused(op, hw, compute_fallback, P):
                   notes=tuple(c.notes), details={"fused": True, "kernels": 0, "isolated_s": t})
 
 
+@dataclass
+class _Terms:
+    """One op's isolated time and what it is made of, before the in-workload corrections."""
+    t: float  # seconds, launched alone in a short burst (what the microbenchmarks time)
+    det: dict
+    bound: str
+    peak: float  # FLOP/s the utilisation is measured against
+    flop_class: str | None  # energy.per_flop.<class> that prices its FLOPs
+    stream_bytes: float  # HBM bytes priced at energy.per_byte
+    kv_bytes: float = 0.0  # KV bytes streamed by decode attention (energy.per_kv_byte)
+
+
+def _gemm_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool, notes: list) -> _Terms:
+    fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
+    gf = _gemm_fmt(fmt)
+    if gf != fmt:
+        notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency")
+    d = op.dims
+    b = int(d.get("b", 1))
+    e_in = (sum(t.nbytes for t in op.inputs)) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
+    e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
+    t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
+    det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": int(det["tile"][0][2]),
+           "split_k": int(det["tile"][0][3]), "t_compute_s": float(det["t_compute"][0]),
+           "t_memory_s": float(det["t_memory"][0])}
+    if note:
+        notes.append(f"{op.name}: {note}")
+    bound = "compute" if det["t_compute_s"] >= det["t_memory_s"] else "hbm"
+    return _Terms(float(t[0]), det, bound, peak, gf, op.bytes)
+
+
+def _attention_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool, notes: list) -> _Terms:
+    fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
+    d = op.dims
+    dv = int(d.get("v_head_dim", d["head_dim"]))
+    if note:
+        notes.append(f"{op.name}: {note}")
+    if _is_decode(op):
+        kc = op.inputs[1]
+        e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
+        t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
+                                       int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
+                                       e_kv, details=True)
+        return _Terms(t, det, "hbm", peak, "attention", max(0.0, op.bytes - det["kv_bytes"]), det["kv_bytes"])
+    window = int(d.get("window", 0) or 0)
+    if window:
+        notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
+    t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
+                                    int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True)
+    if window:
+        full = attended_pairs({**d, "window": 0})
+        t = P["attn.floor"] + (t - P["attn.floor"]) * attended_pairs(d) / max(full, 1.0)
+    return _Terms(t, det, "compute", peak, "attention", op.bytes)
+
+
+def _elementwise_terms(op: Op, hw: HardwareSpec, P: GpuParams, k: str, notes: list) -> _Terms:
+    if k != op.kind:
+        notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
+    hbm = op.bytes
+    tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
+    cols = float(op.dims.get("cols", 0))
+    t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
+    bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
+    return _Terms(t, {}, bound, hw.peak_flops.get("fp32", 0.0), None, P[f"ew.{k}.mult"] * hbm)
+
+
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:
     """Cost of one instance of `op`; `params` overrides the spec's calibration (the fitter
     evaluates trial parameters through this same code path)."""
@@ -397,58 +406,11 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
         return _uncalibrated(op, hw, compute_fallback)
     if op.dims.get("fused"):
         return _fused(op, hw, compute_fallback, P)
-    notes = []
-    det = {}
-    flops = op.flops
-    hbm = op.bytes
-    flop_class = None
-    stream_bytes, kv_bytes = hbm, 0.0
+    notes: list = []
     if op.kind == "gemm":
-        fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
-        gf = _gemm_fmt(fmt)
-        if gf != fmt:
-            notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency")
-        d = op.dims
-        b = int(d.get("b", 1))
-        e_in = (sum(t.nbytes for t in op.inputs)) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
-        e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
-        t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
-        t = float(t[0])
-        det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": int(det["tile"][0][2]),
-               "split_k": int(det["tile"][0][3]), "t_compute_s": float(det["t_compute"][0]),
-               "t_memory_s": float(det["t_memory"][0])}
-        bound = "compute" if det["t_compute_s"] >= det["t_memory_s"] else "hbm"
-        peak_used = peak
-        flop_class = gf
-        if note:
-            notes.append(f"{op.name}: {note}")
+        terms = _gemm_terms(op, hw, P, compute_fallback, notes)
     elif op.kind == "attention":
-        fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
-        d = op.dims
-        dv = int(d.get("v_head_dim", d["head_dim"]))
-        if _is_decode(op):
-            kc = op.inputs[1]
-            e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
-            t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
-                                           int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
-                                           e_kv, details=True)
-            bound = "hbm"
-            kv_bytes = det["kv_bytes"]
-            stream_bytes = max(0.0, hbm - kv_bytes)
-        else:
-            window = int(d.get("window", 0) or 0)
-            if window:
-                notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
-            t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
-                                            int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True)
-            if window:
-                full = attended_pairs({**d, "window": 0})
-                t = P["attn.floor"] + (t - P["attn.floor"]) * attended_pairs(d) / max(full, 1.0)
-            bound = "compute"
-        peak_used = peak
-        flop_class = "attention"
-        if note:
-            notes.append(f"{op.name}: {note}")
+        terms = _attention_terms(op, hw, P, compute_fallback, notes)
     else:
         k = _ew_kind(op.kind)
         if k is None:
@@ -456,37 +418,34 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
             c = roofline.estimate(op, hw, compute_fallback)
             return OpCost(**{**c.__dict__, "provenance": f"fallback:roofline (no analytical model for {op.kind})",
                              "notes": tuple(c.notes) + (f"{op.name}: kind {op.kind} has no analytical model; roofline used",)})
-        if k != op.kind:
-            notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
-        tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
-        cols = float(op.dims.get("cols", 0))
-        t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
-        bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
-        peak_used = hw.peak_flops.get("fp32", 0.0)
-        stream_bytes = P[f"ew.{k}.mult"] * hbm
+        terms = _elementwise_terms(op, hw, P, k, notes)
+    return _in_workload(op, hw, P, terms, notes)
+
+
+def _in_workload(op: Op, hw: HardwareSpec, P: GpuParams, x: _Terms, notes: list) -> OpCost:
+    """`x.t` is the op launched alone in a short burst (what the microbenchmarks time: ~0.1 s
+    of repeats, clocks at boost). Inside a workload two things change:
+    1. the board's power limit: an op whose dynamic energy over its time would push the
+       power above the cap runs at lower clocks until it does not (big GEMMs, long prefills);
+    2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
+       predecessor."""
+    flops, det, bound = op.flops, x.det, x.bound
     kernels = kernels_of(op, P)
-    # `t` is the op launched alone in a short burst (what the microbenchmarks time: ~0.1 s of
-    # repeats, clocks at boost). Inside a workload two things change:
-    # 1. the board's power limit: an op whose dynamic energy over its time would push the
-    #    power above the cap runs at lower clocks until it does not (big GEMMs, long prefills);
-    # 2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
-    #    predecessor.
-    isolated = t
-    e_dyn = energy_j(P, 0.0, flops, flop_class, stream_bytes, kv_bytes)
-    t_cap = power_limited_time(P, t, e_dyn)
-    if t_cap > t:
+    e_dyn = energy_j(P, 0.0, flops, x.flop_class, x.stream_bytes, x.kv_bytes)
+    t_cap = power_limited_time(P, x.t, e_dyn)
+    if t_cap > x.t:
         det["power_limited"] = True
         bound = "power"
     t = max(t_cap - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
-    energy = energy_j(P, t, flops, flop_class, stream_bytes, kv_bytes)
-    util = flops / t / peak_used if (peak_used and t > 0) else 0.0
-    det.update({"kernels": kernels, "isolated_s": isolated, "power_capped_s": t_cap})
-    parts = {"static": P["energy.static"] * t, "hbm": P["energy.per_byte"] * stream_bytes,
-             "kv_stream": P["energy.per_kv_byte"] * kv_bytes}
-    if flop_class and flops:
-        parts[f"flops_{flop_class}"] = P[f"energy.per_flop.{flop_class}"] * flops
+    energy = energy_j(P, t, flops, x.flop_class, x.stream_bytes, x.kv_bytes)
+    util = flops / t / x.peak if (x.peak and t > 0) else 0.0
+    det.update({"kernels": kernels, "isolated_s": x.t, "power_capped_s": t_cap})
+    parts = {"static": P["energy.static"] * t, "hbm": P["energy.per_byte"] * x.stream_bytes,
+             "kv_stream": P["energy.per_kv_byte"] * x.kv_bytes}
+    if x.flop_class and flops:
+        parts[f"flops_{x.flop_class}"] = P[f"energy.per_flop.{x.flop_class}"] * flops
     return OpCost(latency_s=t, energy_j=energy, bound=bound, utilization=util, flops=flops,
-                  bytes_by_level={hw.memory[0].name: hbm}, energy_breakdown=parts,
+                  bytes_by_level={hw.memory[0].name: op.bytes}, energy_breakdown=parts,
                   provenance=P.provenance, notes=tuple(notes), details=det)
 
 
@@ -500,14 +459,6 @@ def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False, params
     costs = [estimate(op, hw, compute_fallback, P) for op in ops]
     notes = tuple(dict.fromkeys(n for c in costs for n in c.notes))
     return costs, notes
-
-
-def require_calibrated(hw: HardwareSpec) -> GpuParams:
-    P = params_for(hw)
-    if P is None:
-        raise HardwareError(f"{hw.source or hw.name}: analytical: missing; expected a calibration file "
-                            f"(hardware YAML key `calibration:`), made by `cosim calibrate`")
-    return P
 
 
 # ---------------------------------------------------------------------------- many variants
@@ -551,21 +502,9 @@ def _double_bw(P: GpuParams) -> GpuParams:
                      sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance)
 
 
-def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
-    """Totals of one trace over many variants of a calibrated GPU, vectorised:
-    {"total_latency_s": (V,), "total_energy_j": (V,)}, equal (to rounding) to calling
-    `estimate_trace` on each variant spec. Varies ``compute.<fmt>`` (peaks) and
-    ``clock`` (scales every peak), ``memory.<main level>.bandwidth`` (the fitted bandwidths
-    scale with it). Energies, capacities and inner-level bandwidths are calibrated or unused
-    by this model, and so do not move it — exactly as in `estimate`."""
-    from hwmodels import roofline
-
-    ops = list(ops)
-    P = params_for(base)
-    if P is None:  # uncalibrated: the roofline answers, as estimate() does
-        r = roofline.evaluate_tables(roofline.op_table(ops, base, compute_fallback),
-                                     roofline.hw_table_variants(base, overrides))
-        return r
+def _variant_scales(base: HardwareSpec, overrides: dict):
+    """(variants, bandwidth-time multiplier (V,), clock ratio (V,), {fmt: varied peak (V,)})
+    of the overrides the calibrated model responds to; the others are checked and skipped."""
     main = base.memory[0].name
     n = len(next(iter(overrides.values()))) if overrides else 1
     bw = np.full(n, base.main_memory.bandwidth_Bps)
@@ -581,12 +520,30 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
             peaks[parts[1]] = np.asarray(val, dtype=float)
         elif parts[0] == "memory" or parts[0] == "energy":
             # capacities, inner-level bandwidths and energies do not enter the calibrated
-            # model (as in estimate()); the roofline-answered kinds below still see them
+            # model (as in estimate()); the roofline-answered kinds still see them
             continue
         else:
             raise KeyError(f"override {key!r}: the analytical model varies clock, compute.<fmt>, "
                            f"memory.<level>.<field> and energy.* (not {key!r})")
-    b = base.main_memory.bandwidth_Bps / bw  # time multiplier of bandwidth-bound terms
+    return n, base.main_memory.bandwidth_Bps / bw, clock, peaks
+
+
+def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
+    """Totals of one trace over many variants of a calibrated GPU, vectorised:
+    {"total_latency_s": (V,), "total_energy_j": (V,)}, equal (to rounding) to calling
+    `estimate_trace` on each variant spec. Varies ``compute.<fmt>`` (peaks) and
+    ``clock`` (scales every peak), ``memory.<main level>.bandwidth`` (the fitted bandwidths
+    scale with it). Energies, capacities and inner-level bandwidths are calibrated or unused
+    by this model, and so do not move it — exactly as in `estimate`."""
+    from hwmodels import roofline
+
+    ops = list(ops)
+    P = params_for(base)
+    if P is None:  # uncalibrated: the roofline answers, as estimate() does
+        r = roofline.evaluate_tables(roofline.op_table(ops, base, compute_fallback),
+                                     roofline.hw_table_variants(base, overrides))
+        return r
+    n, b, clock, peaks = _variant_scales(base, overrides)
     lat = np.zeros(n)
     en = np.zeros(n)
     head = P["energy.power_cap"] - P["energy.static"]

@@ -12,7 +12,7 @@ hardware YAML, plus the provenance of the fit:
 
 from __future__ import annotations
 
-from hwmodels.gpu import PARAMS, GpuParams
+from hwmodels.gpu_params import PARAMS, GpuParams
 from hwmodels.spec import HardwareError
 from hwmodels.units import parse_quantity
 
@@ -86,6 +86,8 @@ def parse_section(sec: dict, source: str) -> GpuParams:
     ref = st.get("memory_bandwidth")
     ref_bw = parse_quantity(ref, "bandwidth", src, "analytical.structure.memory_bandwidth") if ref is not None else None
     tag = f"calibrated:{prov.get('device')}, {prov.get('date')}, {prov.get('software', '?')}"
+    if prov.get("note"):  # e.g. the bundled calibration stood in for a missing relative path
+        tag += f"; {prov['note']}"
     return GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance=tag, reference_bandwidth=ref_bw)
 
 

@@ -116,109 +116,121 @@ def fold_plan(m: int, n: int, k: int, cfg: PipelineConfig) -> list[dict]:
 
 def simulate_gemm(m: int, n: int, k: int, cfg: PipelineConfig, keep_timeline: bool = True) -> dict:
     """Run the pipeline for one (m x k)(k x n) GEMM; see the module docstring."""
-    import simpy
-
     if cfg.ports not in ("shared", "per_operand"):
         raise SystolicError(f"pipeline: ports: got {cfg.ports!r}; expected 'shared' or 'per_operand'")
     if not cfg.bandwidth > 0:
         raise SystolicError(f"pipeline: bandwidth: got {cfg.bandwidth!r}; expected > 0 bytes/cycle")
-    plan = fold_plan(m, n, k, cfg)
-    env = simpy.Environment()
-    if cfg.ports == "shared":
-        chan = simpy.Resource(env, capacity=1)
-        port = {name: chan for name in ("ifmap", "filter", "psum", "ofmap")}
-    else:
-        port = {name: simpy.Resource(env, capacity=1) for name in ("ifmap", "filter", "ofmap")}
-        port["psum"] = port["ofmap"]
-    inf_bw = math.isinf(cfg.bandwidth)
-    timeline: list[tuple] = []
-    ready = [env.event() for _ in plan]  # all operands of fold f in SRAM
-    arrival: list[dict] = [dict() for _ in plan]
-    slots = simpy.Container(env, capacity=2 if cfg.double_buffered else 1,
-                            init=2 if cfg.double_buffered else 1)
-    out_q = simpy.Store(env, capacity=1)  # the other half of the ofmap buffer
-    written = [env.event() for _ in plan]  # fold f's write-back finished
-    stats = {"read": 0.0, "write": 0.0, "stall": {"ifmap": 0.0, "filter": 0.0, "psum": 0.0, "ofmap": 0.0}}
+    return _GemmPipeline(fold_plan(m, n, k, cfg), cfg, keep_timeline).run()
 
-    def transfer(name, nbytes, label):
+
+class _GemmPipeline:
+    """The simpy processes of one GEMM: a reader filling the (double-)buffered SRAM, the
+    array computing fold after fold, a writer draining the ofmap buffer; all share the
+    DRAM port(s)."""
+
+    def __init__(self, plan: list, cfg: PipelineConfig, keep_timeline: bool):
+        import simpy
+
+        self.simpy, self.plan, self.cfg, self.keep = simpy, plan, cfg, keep_timeline
+        env = self.env = simpy.Environment()
+        if cfg.ports == "shared":
+            chan = simpy.Resource(env, capacity=1)
+            self.port = {name: chan for name in ("ifmap", "filter", "psum", "ofmap")}
+        else:
+            self.port = {name: simpy.Resource(env, capacity=1) for name in ("ifmap", "filter", "ofmap")}
+            self.port["psum"] = self.port["ofmap"]
+        self.timeline: list[tuple] = []
+        self.ready = [env.event() for _ in plan]  # all operands of fold f in SRAM
+        self.arrival: list[dict] = [dict() for _ in plan]
+        n_slots = 2 if cfg.double_buffered else 1
+        self.slots = simpy.Container(env, capacity=n_slots, init=n_slots)
+        self.out_q = simpy.Store(env, capacity=1)  # the other half of the ofmap buffer
+        self.written = [env.event() for _ in plan]  # fold f's write-back finished
+        self.done = env.event()
+        self.stats = {"read": 0.0, "write": 0.0, "stall": {"ifmap": 0.0, "filter": 0.0, "psum": 0.0, "ofmap": 0.0}}
+
+    def _mark(self, lane, start, label):
+        if self.keep:
+            self.timeline.append((lane, start, self.env.now, label))
+
+    def transfer(self, name, nbytes, label):
         if nbytes <= 0:
             return
-        dur = 0.0 if inf_bw else nbytes / cfg.bandwidth
-        with port[name].request() as req:
+        env, cfg = self.env, self.cfg
+        dur = 0.0 if math.isinf(cfg.bandwidth) else nbytes / cfg.bandwidth
+        with self.port[name].request() as req:
             yield req
             start = env.now
             if dur:
                 yield env.timeout(dur)
-            if keep_timeline:
-                timeline.append((f"dram:{name}" if cfg.ports == "per_operand" else "dram", start, env.now, label))
+            self._mark(f"dram:{name}" if cfg.ports == "per_operand" else "dram", start, label)
         if cfg.latency:
             yield env.timeout(cfg.latency)
 
-    def fetch(f, name, nbytes):
+    def fetch(self, f, name, nbytes):
         if name == "psum":  # partial sums come back only after the previous fold wrote them
-            yield written[f - 1]
-        yield from transfer(name, nbytes, f"{name} f{f}")
-        arrival[f][name] = env.now
+            yield self.written[f - 1]
+        yield from self.transfer(name, nbytes, f"{name} f{f}")
+        self.arrival[f][name] = self.env.now
 
-    def reader():
-        for f, p in enumerate(plan):
-            yield slots.get(1)
-            procs = [env.process(fetch(f, name, b)) for name, b in p["read"].items() if b > 0]
-            stats["read"] += sum(p["read"].values())
+    def reader(self):
+        for f, p in enumerate(self.plan):
+            yield self.slots.get(1)
+            procs = [self.env.process(self.fetch(f, name, b)) for name, b in p["read"].items() if b > 0]
+            self.stats["read"] += sum(p["read"].values())
             if procs:
-                yield simpy.AllOf(env, procs)
-            ready[f].succeed()
+                yield self.simpy.AllOf(self.env, procs)
+            self.ready[f].succeed()
 
-    def writer():
+    def writer(self):
         while True:
-            f, nbytes = yield out_q.get()
-            stats["write"] += nbytes
-            yield from transfer("ofmap", nbytes, f"ofmap f{f}")
-            written[f].succeed()
+            f, nbytes = yield self.out_q.get()
+            self.stats["write"] += nbytes
+            yield from self.transfer("ofmap", nbytes, f"ofmap f{f}")
+            self.written[f].succeed()
 
-    def compute():
-        for f, p in enumerate(plan):
+    def compute(self):
+        env, stall = self.env, self.stats["stall"]
+        for f, p in enumerate(self.plan):
             t0 = env.now
-            yield ready[f]
+            yield self.ready[f]
             if env.now > t0:
-                cause = max(arrival[f], key=arrival[f].get) if arrival[f] else "ifmap"
-                stats["stall"][cause] += env.now - t0
-                if keep_timeline:
-                    timeline.append(("array", t0, env.now, f"stall:{cause}"))
+                cause = max(self.arrival[f], key=self.arrival[f].get) if self.arrival[f] else "ifmap"
+                stall[cause] += env.now - t0
+                self._mark("array", t0, f"stall:{cause}")
             start = env.now
             yield env.timeout(p["cycles"])
-            if keep_timeline:
-                timeline.append(("array", start, env.now, f"fold {f}"))
-            yield slots.put(1)
+            self._mark("array", start, f"fold {f}")
+            yield self.slots.put(1)
             if p["write"] <= 0:
-                written[f].succeed()
+                self.written[f].succeed()
             else:
                 t1 = env.now
-                yield out_q.put((f, p["write"]))
+                yield self.out_q.put((f, p["write"]))
                 if env.now > t1:
-                    stats["stall"]["ofmap"] += env.now - t1
-                    if keep_timeline:
-                        timeline.append(("array", t1, env.now, "stall:ofmap"))
-        done.succeed()
+                    stall["ofmap"] += env.now - t1
+                    self._mark("array", t1, "stall:ofmap")
+        self.done.succeed()
 
-    done = env.event()
-    env.process(reader())
-    env.process(writer())
-    env.process(compute())
-    env.run(until=done)
-    compute_end = env.now
-    env.run()  # drain the last write-backs
-    total = env.now
-    busy = sum(p["cycles"] for p in plan)
-    port_stall = busy - sum(p["array_cycles"] for p in plan)  # folds slowed by SRAM ports
-    moved = stats["read"] + stats["write"]
-    return {"total_cycles": total, "compute_cycles": busy - port_stall, "compute_end": compute_end,
-            "stall_cycles": compute_end - busy + port_stall,
-            "stalls_by_cause": {**stats["stall"], "sram_port": port_stall},
-            "drain_cycles": total - compute_end,
-            "dram_read_bytes": stats["read"], "dram_write_bytes": stats["write"],
-            "achieved_bandwidth": moved / total if total else 0.0, "folds": len(plan),
-            "timeline": timeline}
+    def run(self) -> dict:
+        env, plan, stats = self.env, self.plan, self.stats
+        env.process(self.reader())
+        env.process(self.writer())
+        env.process(self.compute())
+        env.run(until=self.done)
+        compute_end = env.now
+        env.run()  # drain the last write-backs
+        total = env.now
+        busy = sum(p["cycles"] for p in plan)
+        port_stall = busy - sum(p["array_cycles"] for p in plan)  # folds slowed by SRAM ports
+        moved = stats["read"] + stats["write"]
+        return {"total_cycles": total, "compute_cycles": busy - port_stall, "compute_end": compute_end,
+                "stall_cycles": compute_end - busy + port_stall,
+                "stalls_by_cause": {**stats["stall"], "sram_port": port_stall},
+                "drain_cycles": total - compute_end,
+                "dram_read_bytes": stats["read"], "dram_write_bytes": stats["write"],
+                "achieved_bandwidth": moved / total if total else 0.0, "folds": len(plan),
+                "timeline": self.timeline}
 
 
 def gantt_png(result: dict, path: str, title: str = "", max_bars: int = 4000) -> str:

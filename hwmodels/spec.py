@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import importlib.resources
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from hwmodels.units import BASE_UNIT, format_quantity, parse_quantity
 from workloads.formats import FormatError, get_format, list_formats
-from workloads.io import InputError, load_yaml_file
+from workloads.io import InputError, bundled_dir, bundled_names, load_yaml_file, looks_like_path, resolve_bundled
 from workloads.yamlsafe import short_repr
 
 __all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError",
@@ -143,18 +142,13 @@ def _hint(word: str, choices) -> str:
 
 # ---------------------------------------------------------------------------- resolving names
 
-def _bundled_dir():
-    return importlib.resources.files("configs.hw")
-
-
 def list_hw() -> list[str]:
     """Names of the bundled hardware files (configs/hw/*.yaml)."""
-    return sorted(p.name[:-5] for p in _bundled_dir().iterdir()
-                  if p.name.endswith(".yaml") and p.is_file())
+    return bundled_names("hw")
 
 
 def _looks_like_path(text: str) -> bool:
-    return "/" in text or os.sep in text or text.endswith((".yaml", ".yml"))
+    return looks_like_path(text)
 
 
 def hw_path(name_or_path) -> Path:
@@ -164,20 +158,7 @@ def hw_path(name_or_path) -> Path:
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise HardwareError(_msg("hw", "", name_or_path,
                                  "a bundled hardware name (see list_hw()) or a path to a .yaml file"))
-    text = name_or_path.strip()
-    from workloads.io import check_name
-    check_name(text, "hardware")
-    if _looks_like_path(text):
-        return Path(text).expanduser()
-    names = list_hw()
-    if text not in names:
-        close = difflib.get_close_matches(text, names, n=4, cutoff=0.4)
-        hint = f"; close matches: {', '.join(close)}" if close else ""
-        raise HardwareError(_msg("hw", "name", text,
-                                 f"a bundled hardware name{hint}; bundled: {', '.join(names)}; "
-                                 f"or a path to your own .yaml file"))
-    with importlib.resources.as_file(_bundled_dir() / f"{text}.yaml") as p:
-        return Path(p)
+    return resolve_bundled("hw", name_or_path, "hardware", HardwareError)
 
 
 # ---------------------------------------------------------------------------- reading (cached)
@@ -201,6 +182,21 @@ def _read(path: Path, what: str):
     return copy.deepcopy(doc)
 
 
+def _calibration_path(path: Path, cal: str, src: str) -> tuple[Path, str]:
+    """The calibration file named relative to the hardware file; when a bundled hardware
+    file was copied elsewhere without its calibration/ folder, the bundled calibration of
+    that name — with a note that travels into every op's provenance (never silent)."""
+    cpath = (path.parent / cal).resolve()
+    if cpath.is_file():
+        return cpath, ""
+    bundled = bundled_dir("hw") / "calibration" / Path(cal).name
+    if bundled.is_file():
+        return Path(str(bundled)), f"bundled calibration/{Path(cal).name} ({cal!r} is not beside {path.name})"
+    raise HardwareError(_msg(src, "calibration", cal,
+                             f"an existing YAML file relative to {path.parent} (no file {cpath}) or the name "
+                             f"of a bundled calibration ({', '.join(p.name for p in (bundled_dir('hw') / 'calibration').iterdir() if p.name.endswith('.yaml'))})"))
+
+
 def _merge_calibration(doc: dict, path: Path, src: str) -> None:
     cal = doc.get("calibration")
     if cal is None:
@@ -208,14 +204,13 @@ def _merge_calibration(doc: dict, path: Path, src: str) -> None:
     if not isinstance(cal, str) or not cal.strip():
         raise HardwareError(_msg(src, "calibration", cal,
                                  "a path (text) to a YAML file, relative to this hardware file"))
-    cpath = (path.parent / cal.strip()).resolve()
-    if not cpath.is_file():
-        raise HardwareError(_msg(src, "calibration", cal,
-                                 f"an existing YAML file relative to {path.parent} (no file {cpath})"))
+    cpath, note = _calibration_path(path, cal.strip(), src)
     cdoc = _read(cpath, "calibration")
     if not isinstance(cdoc, dict):
         raise HardwareError(_msg(str(cpath), "", type(cdoc).__name__,
                                  "a YAML mapping of analytical-model parameters"))
+    if note and isinstance(cdoc.get("provenance"), dict):
+        cdoc = {**cdoc, "provenance": {**cdoc["provenance"], "note": note}}
     inline = doc.get("analytical")
     if inline is None:
         inline = {}
@@ -243,6 +238,9 @@ def _override_kind(parts: list) -> str | None:
     if head == "power":
         return "power"
     return None
+
+
+override_kind = _override_kind  # public name for callers outside this module (sweep plot ticks)
 
 
 def _apply_overrides(doc: dict, overrides, src: str) -> None:
@@ -383,11 +381,8 @@ class _Checker:
                 self.err(f"{prefix}{k}", k, f"one of {', '.join(allowed)}" + _hint(k, allowed))
 
 
-def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
-    c = _Checker(src)
-    if not isinstance(doc, dict):
-        raise HardwareError(_msg(src, "", type(doc).__name__ if doc is not None else "an empty file",
-                                 "a YAML mapping with keys " + ", ".join(_REQUIRED)))
+def _check_top(c: "_Checker", doc: dict):
+    """Top-level keys: known and required ones, name, kind, description, clock."""
     for k in doc:
         if k not in _TOP_KEYS:
             c.err(str(k), k, f"a known top-level key ({', '.join(_TOP_KEYS)})" + _hint(k, _TOP_KEYS))
@@ -408,19 +403,28 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
     if desc is not None and not isinstance(desc, str):
         c.err("description", desc, "text")
     clock = c.qty(doc["clock"], "frequency", "clock") if doc.get("clock") is not None else None
+    return name, kind, desc, clock
 
-    # compute: registered format names -> dense peaks; keys are stored under canonical names.
+
+def _format_keyed(c: "_Checker", mapping: dict, prefix: str):
+    """(canonical format, key, value, field) for each entry of a mapping keyed by number-format
+    names (compute peaks, energy per FLOP); a name the registry does not know is an error."""
+    for key, value in mapping.items():
+        fld = f"{prefix}.{key}"
+        try:
+            yield get_format(str(key)).name, key, value, fld
+        except FormatError as e:
+            c.err(fld, key, f"a registered number-format name ({e})")
+
+
+def _check_compute(c: "_Checker", doc: dict):
+    """compute: registered format names -> dense peaks, stored under canonical names (and
+    their aliases). Returns (peaks, the raw mapping)."""
     peaks: dict = {}
     compute = c.mapping(doc.get("compute"), "compute", "a mapping of format name -> dense peak")
     if doc.get("compute") is not None and isinstance(doc.get("compute"), dict) and not compute:
         c.err("compute", compute, "at least one format with its dense peak, e.g. {bf16: 989.4 TFLOP/s}")
-    for key, value in compute.items():
-        fld = f"compute.{key}"
-        try:
-            fmt = get_format(str(key)).name
-        except FormatError as e:
-            c.err(fld, key, f"a registered number-format name ({e})")
-            continue
+    for fmt, key, value, fld in _format_keyed(c, compute, "compute"):
         v = c.qty(value, "flops", fld)
         if fmt in peaks:
             c.err(fld, key, f"each format once (it repeats {fmt!r})")
@@ -431,8 +435,11 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
             if alias in peaks and peaks[alias] != v:
                 c.err(f"compute.{alias}", alias, f"the same peak as its alias {fmt!r} ({v:.6g} FLOP/s)")
             peaks.setdefault(alias, v)
+    return peaks, compute
 
-    # memory: outermost first.
+
+def _check_memory(c: "_Checker", doc: dict) -> list:
+    """memory: a list of levels, outermost first."""
     memory = []
     levels = doc.get("memory")
     if levels is not None and (not isinstance(levels, list) or not levels):
@@ -469,8 +476,12 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
                                       bandwidth_Bps=vals["bandwidth"],
                                       energy_per_byte_j=vals["energy"], latency_s=vals["latency"],
                                       instances=inst))
+    return memory
 
-    # power and energy
+
+def _check_energy(c: "_Checker", doc: dict, peaks: dict, compute: dict, memory: list):
+    """power.tdp, energy.static_power and energy.per_flop, with the physics checks that
+    catch unit slips (nothing may draw more than the TDP at peak)."""
     power = c.mapping(doc.get("power"), "power", "a mapping such as {tdp: 700 W}")
     c.known_keys(power, _POWER_FIELDS, "power.")
     tdp = c.qty(power["tdp"], "power", "power.tdp") if power.get("tdp") is not None else None
@@ -481,14 +492,9 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
     if static is not None and tdp is not None and static > tdp:
         c.err("energy.static_power", energy["static_power"], f"at most the TDP ({tdp:g} W)")
     per_flop: dict = {}
-    for key, value in c.mapping(energy.get("per_flop"), "energy.per_flop",
-                                "a mapping of format name -> energy per FLOP").items():
-        fld = f"energy.per_flop.{key}"
-        try:
-            fmt = get_format(str(key)).name
-        except FormatError as e:
-            c.err(fld, key, f"a registered number-format name ({e})")
-            continue
+    for fmt, key, value, fld in _format_keyed(c, c.mapping(energy.get("per_flop"), "energy.per_flop",
+                                                           "a mapping of format name -> energy per FLOP"),
+                                              "energy.per_flop"):
         if fmt not in peaks and compute:
             c.err(fld, key, f"a format listed under compute ({', '.join(compute)})")
             continue
@@ -509,14 +515,26 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
                 c.err(f"memory.{lv.name}.energy", lv.energy_per_byte_j,
                       f"at most TDP/bandwidth = {tdp / lv.bandwidth_Bps:.3g} J/B (streaming at full "
                       f"bandwidth would draw {lv.energy_per_byte_j * lv.bandwidth_Bps:.0f} W)")
+    return tdp, static, per_flop
 
+
+def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
+    """Validate a hardware mapping, collecting every problem (file, field, value,
+    expectation) before raising one error that lists them all."""
+    c = _Checker(src)
+    if not isinstance(doc, dict):
+        raise HardwareError(_msg(src, "", type(doc).__name__ if doc is not None else "an empty file",
+                                 "a YAML mapping with keys " + ", ".join(_REQUIRED)))
+    name, kind, desc, clock = _check_top(c, doc)
+    peaks, compute = _check_compute(c, doc)
+    memory = _check_memory(c, doc)
+    tdp, static, per_flop = _check_energy(c, doc, peaks, compute, memory)
     links = {}
     for key, value in c.mapping(doc.get("interconnect"), "interconnect",
                                 "a mapping of link name -> per-direction bandwidth").items():
         v = c.qty(value, "bandwidth", f"interconnect.{key}")
         if v is not None:
             links[str(key)] = v
-
     sections = {}
     for sec in _RAW_SECTIONS:
         if doc.get(sec) is not None:

@@ -34,7 +34,7 @@ def test_recipe_errors_are_one_line(capsys, tmp_path):
 def test_compare_traces_rows():
     from compression_helpers import LLAMA3_8B, trace_for
     from workloads.compression import apply_recipe
-    from workloads.compression.effects import compare_traces
+    from cosim.compare import compare_traces
     t = trace_for(LLAMA3_8B, seq=32768)
     rows = {r["quantity"]: r for r in compare_traces(t, apply_recipe(t, "kivi2", LLAMA3_8B), "h100_sxm")}
     assert rows["footprint kv_cache"]["ratio"] == 4294967296 / 812122112

@@ -37,6 +37,7 @@ def test_quickstart_is_bundled_and_valid():
     assert (c["model"], c["hw"]["name"], c["weights"], c["phase"], c["level"]) == \
         ("llama3_8b", "h100_sxm", "mxfp4", "decode", "roofline")
     assert c["accuracy"]["source"] == "synthetic"
+    assert (c["batch"], c["seq"]) == (8, 4096)  # README: "Llama-3-8B decode at 4K context", batch 8
 
 
 def test_run_without_accuracy_is_exactly_simulate():
@@ -83,7 +84,7 @@ def test_report_files_and_html_plots(tmp_path):
     assert doc["totals"]["model"] == "llama3_8b" and doc["accuracy"]["sample"]["rows"] == 32
     assert "sqnr_db" in doc["provenance"] and "latency_s" in doc["provenance"]
     html = (tmp_path / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3  # roofline, breakdown, accuracy by layer
+    assert html.count("data:image/png;base64,") == 4  # roofline, breakdown, footprint, accuracy by layer
     assert "sqnr_db" in (tmp_path / "report.csv").read_text().splitlines()[0]
 
 

@@ -166,7 +166,7 @@ def test_huge_sweeps_refused_in_dry_run_before_allocating(tmp_path, capsys):
 def test_heatmap_of_a_large_grid_is_fast(tmp_path):
     import numpy as np
     import pandas as pd
-    from cosim.dse.pareto import heatmap_plot
+    from cosim.dse.sweep_plots import heatmap_plot
     n = 400
     x, y = np.meshgrid(np.arange(n) * 1.5, np.arange(n) * 2.0)
     df = pd.DataFrame({"a": x.ravel(), "b": y.ravel(), "m": (x * y).ravel()})

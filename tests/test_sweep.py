@@ -42,7 +42,7 @@ def test_vectorised_points_match_simulate_on_a_loaded_variant(tmp_path):
     # decode at batch 1 is HBM-bound throughout: 4x the bandwidth (2 -> 8 TB/s) is 4x faster
     lat = df[(df["batch"] == 1) & (df["hw.compute.bf16"] == 989.4e12)].set_index("hw.memory.hbm.bandwidth")["latency_s"]
     assert lat[2e12] / lat[8e12] == pytest.approx(4.0, rel=1e-6)
-    # and 3.35 TB/s (the real H100) gives the quickstart's 1.354 ms: 4.54 GB / 3.35 TB/s
+    # and 3.35 TB/s (the real H100) gives batch-1 decode's 1.354 ms: 4.54 GB / 3.35 TB/s
     assert lat[3.35e12] == pytest.approx(4.536e9 / 3.35e12, rel=2e-3)
 
 

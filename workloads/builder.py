@@ -21,6 +21,7 @@ from __future__ import annotations
 from workloads.formats import get_format
 from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
+from workloads.moe import experts_touched  # noqa: F401  (re-exported: tests and users import it from here)
 from workloads.ops import Op, TensorSpec
 from workloads.trace import Trace
 
@@ -34,12 +35,6 @@ def wider_format(a: str, b: str) -> str:
     (bf16 activations × mxfp4 weights compute in bf16 after dequantisation)."""
     fa, fb = get_format(a), get_format(b)
     return a if fa.element_bits >= fb.element_bits else b
-
-
-def experts_touched(num_experts: int, top_k: int, tokens: int) -> float:
-    """Expected number of distinct experts hit by `tokens` tokens, each routed to top_k
-    of num_experts uniformly: E * (1 - (1 - k/E)^T)."""
-    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
 
 
 # Beyond these a run is a typo, not a workload (a 1e12-token context would need
@@ -58,10 +53,17 @@ def _check_positive(name: str, value, limit: int, source: str = "build_trace") -
 
 def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, seq: int = 2048,
                 weights: str = "bf16", acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
-                attention: str = "fused") -> Trace:
+                attention: str = "fused", parallel=None) -> Trace:
     """Build the trace of one forward pass. ``attention="unfused"`` emits the
-    score GEMM, softmax and PV GEMM instead of one flash-attention op."""
+    score GEMM, softmax and PV GEMM instead of one flash-attention op. ``parallel``
+    ({"tp": 8, "pp": 2, "ep": 8, "dp": 1, "sp": False, "microbatches": 1}) returns one
+    device's sharded trace with its collectives (workloads.parallel)."""
     model = load_model(model)
+    if parallel is not None:
+        from workloads.parallel import build_parallel_trace
+
+        return build_parallel_trace(build_trace, model, batch, parallel, phase=phase, seq=seq, weights=weights,
+                                    acts=acts, kv=kv, recipe=recipe, attention=attention)
     if phase not in PHASES:
         raise InputError(f"build_trace: phase: got {phase!r}; expected one of {PHASES}")
     if attention not in ("fused", "unfused"):

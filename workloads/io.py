@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES"]
+__all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES",
+           "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
 MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
@@ -47,3 +48,52 @@ def load_yaml_file(path: str | Path, what: str = "config") -> Any:
     UTF-8 file, size, alias expansion, depth, duplicate keys refused at every depth)."""
     from workloads.yamlsafe import load_yaml_path
     return load_yaml_path(path, what)
+
+
+# ---------------------------------------------------------------------------- bundled files
+
+def bundled_dir(kind: str):
+    """The folder of bundled files of one kind ("hw", "models", "recipes", "sweeps",
+    "experiments") inside the installed package data."""
+    from importlib import resources
+    return resources.files("configs") / kind
+
+
+def bundled_names(kind: str) -> list[str]:
+    return sorted(p.name[:-5] for p in bundled_dir(kind).iterdir() if p.name.endswith(".yaml") and p.is_file())
+
+
+def looks_like_path(text: str) -> bool:
+    import os
+    return "/" in text or os.sep in text or text.endswith((".yaml", ".yml", ".json"))
+
+
+def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError) -> Path:
+    """One rule for every loader: a bare name ("h100_sxm") is the bundled file
+    configs/<kind>/<name>.yaml; a path is the user's own file. A path written as in the
+    docs ("configs/sweeps/x.yaml") that does not exist from the current directory is the
+    bundled file of that name, so example commands work from any directory. An unknown
+    bare name raises `error` naming the close matches and the bundled names."""
+    import difflib
+    from importlib import resources
+
+    from workloads.yamlsafe import short_repr
+    text = str(name_or_path).strip()
+    check_name(text, what)
+    if looks_like_path(text) or isinstance(name_or_path, Path):
+        p = Path(text).expanduser()
+        parts = p.parts
+        if not p.exists() and len(parts) == 3 and parts[0] == "configs" and parts[1] == kind:
+            bundled = bundled_dir(kind) / parts[2]
+            if bundled.is_file():
+                with resources.as_file(bundled) as q:
+                    return Path(q)
+        return p
+    names = bundled_names(kind)
+    if text not in names:
+        close = difflib.get_close_matches(text, names, n=4, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise error(f"unknown {what} {short_repr(text)}: not a bundled {what} name (see `cosim list {kind}`){hint}; "
+                    f"bundled: {', '.join(names)}; or give a path to your own .yaml file")
+    with resources.as_file(bundled_dir(kind) / f"{text}.yaml") as q:
+        return Path(q)

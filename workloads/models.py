@@ -7,15 +7,13 @@ KV-cache sizes are derived from the shape, never stored.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from workloads.formats import get_format
-from workloads.io import InputError, check_name, load_yaml_file, require
+from workloads.io import InputError, bundled_names, check_name, load_yaml_file, require, resolve_bundled
 
 __all__ = ["ModelSpec", "MoESpec", "MLASpec", "load_model", "list_models", "model_from_hf_config"]
 
@@ -145,12 +143,8 @@ class ModelSpec:
 
 
 
-def _bundled_dir():
-    return resources.files("configs") / "models"
-
-
 def list_models() -> list[str]:
-    return sorted(p.name[:-5] for p in _bundled_dir().iterdir() if p.name.endswith(".yaml"))
+    return bundled_names("models")
 
 
 def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
@@ -161,6 +155,7 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
     check_name(text, "model")
     path = Path(text)
     if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
+        path = path if path.exists() else resolve_bundled("models", path, "model")
         if path.is_dir():
             path = path / "config.json"
         if not path.is_file():
@@ -168,14 +163,7 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
         if path.suffix.lower() == ".json":
             return model_from_hf_config(path)
         return _from_yaml(path)
-    bundled = _bundled_dir() / f"{text}.yaml"
-    if not bundled.is_file():
-        close = difflib.get_close_matches(text, list_models(), n=4, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise InputError(f"unknown model {text!r}: not a bundled name (see `cosim list models`) "
-                         f"nor an existing .yaml/.json path{hint}")
-    with resources.as_file(bundled) as p:
-        return _from_yaml(p)
+    return _from_yaml(resolve_bundled("models", text, "model"))
 
 
 def _from_yaml(path: Path) -> ModelSpec:

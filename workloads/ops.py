@@ -24,7 +24,7 @@ from typing import Mapping
 
 from workloads.formats import get_format
 
-__all__ = ["TensorSpec", "Op", "OpError", "ROLES", "OP_KINDS", "ELEMENTWISE_FLOPS"]
+__all__ = ["TensorSpec", "Op", "OpError", "ROLES", "OP_KINDS", "ELEMENTWISE_FLOPS", "COLLECTIVE_KINDS"]
 
 ROLES = ("weight", "activation", "kv", "state")
 
@@ -86,7 +86,13 @@ ELEMENTWISE_FLOPS: Mapping[str, float] = {
     "topk": 2.0,
 }
 
-OP_KINDS = ("gemm", "attention") + tuple(ELEMENTWISE_FLOPS) + ("moe_router", "allreduce", "custom")
+# Communication between devices (emitted by workloads.parallel); priced by the system's
+# link and collective models, never by a device's memory roofline. dims: ranks (group
+# size), stride (distance between members in the device order), message bytes come from
+# the op's tensors (see workloads.parallel.message_bytes).
+COLLECTIVE_KINDS = ("allreduce", "allgather", "reducescatter", "alltoall", "sendrecv")
+
+OP_KINDS = ("gemm", "attention") + tuple(ELEMENTWISE_FLOPS) + ("moe_router",) + COLLECTIVE_KINDS + ("custom",)
 
 
 @dataclass(frozen=True)
@@ -127,8 +133,8 @@ class Op:
             return 2.0 * d["tokens"] * d["experts"] * d["hidden"]
         if self.kind == "custom":
             return float(d.get("flops", 0.0))
-        if self.kind == "allreduce":
-            return 0.0
+        if self.kind in COLLECTIVE_KINDS:
+            return 0.0  # the reduction adds are negligible next to the transfer
         return ELEMENTWISE_FLOPS[self.kind] * d["rows"] * d["cols"]
 
     @property

@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         module = import_module(f"{__name__}.{info.name}")
         if hasattr(module, "register"):
             module.register(sub)
+    from cosim.cli._help import finish
+    finish(sub)
     return parser
 
 

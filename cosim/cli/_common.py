@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import math
+from cosim.humanize import si  # noqa: F401  (one formatter for the CLI and the reports)
+
+
+# one default per option across every command (the experiment file's defaults too)
+DEFAULT_SEQ = 2048
+DEFAULT_BATCH = 1
+PHASES = ("prefill", "decode")
+PHASE_HELP = ("prefill: the whole prompt of --seq tokens in one pass; decode: one new token per sequence "
+              "with --seq tokens of context in the KV cache")
+SEQ_HELP = "prompt length (prefill) or context length (decode), in tokens"
+ATTENTION_HELP = ("fused: one attention kernel (FlashAttention-style, scores stay on chip); unfused: QK^T, "
+                  "softmax and PV as separate ops with the score matrix in memory")
 
 
 def add_workload_args(p) -> None:
     p.add_argument("--model", required=True, help="bundled model name (see `cosim list models`) or a YAML/config.json path")
     p.add_argument("--hw", required=True, help="bundled hardware name (see `cosim list hw`) or a YAML path")
-    p.add_argument("--phase", choices=("prefill", "decode"), default="decode")
-    p.add_argument("--batch", type=int, default=1, help="sequences in the batch")
-    p.add_argument("--seq", type=int, default=2048, help="prompt length (prefill) or context length (decode)")
+    p.add_argument("--phase", choices=PHASES, default="decode", help=PHASE_HELP)
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="sequences in the batch")
+    p.add_argument("--seq", type=int, default=DEFAULT_SEQ, help=SEQ_HELP)
     p.add_argument("--weights", default="bf16", help="weight number format (e.g. mxfp4, int4_g128)")
     p.add_argument("--acts", default="bf16", help="activation number format")
     p.add_argument("--kv", default="bf16", help="KV-cache number format")
     p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2 or mxfp4_weights+h2o")
-    p.add_argument("--attention", choices=("fused", "unfused"), default="fused")
+    p.add_argument("--attention", choices=("fused", "unfused"), default="fused", help=ATTENTION_HELP)
     p.add_argument("--compute-fallback", action="store_true",
                    help="run ops whose format the hardware lacks at the next wider format's peak (reported)")
-
-
-def si(x: float, unit: str = "", digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if x == 0:
-        return f"0 {unit}".strip()
-    prefixes = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")]
-    for scale, p in prefixes:
-        if abs(x) >= scale:
-            return f"{x / scale:.{digits}g} {p}{unit}".strip()
-    return f"{x:.{digits}g} {unit}".strip()

@@ -16,12 +16,15 @@ def register(sub) -> None:
     p.add_argument("--out-dir", default="validation", help="where the measurement CSVs are written/read")
     p.add_argument("--measurements", help="ops CSV to fit (default: <out-dir>/<hw>_ops.csv); "
                                           "energy/e2e/env files are its siblings *_energy.csv, *_e2e.csv, *_env.json")
-    p.add_argument("--calibration", help="calibration YAML to write (default: configs/hw/calibration/<hw>.yaml "
-                                         "next to the hardware file)")
+    p.add_argument("--out", "--calibration", dest="calibration",
+                   help="calibration YAML to write; with --fit-only nothing is written without it (the fit "
+                        "quality is printed); when measuring: configs/hw/calibration/<hw>.yaml next to the "
+                        "hardware file")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
     p.add_argument("--variant", choices=("default", "heldout"), default="default",
                    help="measurement suite: default (fitted, then the fit runs) or heldout (validation-only shapes)")
-    p.add_argument("--sections", default="launch,gemm,attention,elementwise,energy,e2e")
+    p.add_argument("--sections", default="launch,gemm,attention,elementwise,energy,e2e",
+                   help="measurement sections to run, comma-separated")
     p.add_argument("--run-name", help="name of this run in the combined CSVs (default: <variant>-<UTC time>)")
     p.set_defaults(func=run)
 
@@ -54,10 +57,14 @@ def run(args) -> int:
                 print(f"appended {n} rows to {path}")
             if args.variant != "default":
                 return 0  # held-out rows are never fitted
-        from cosim.calibrate.fit import fit_to_file
+        from cosim.calibrate.fit import fit, fit_to_file
 
-        _section, rep = fit_to_file(ops, cal, args.hw, energy, e2e, env)
-        print(f"wrote {cal}")
+        if args.fit_only and not args.calibration:  # write only where asked: never into the install
+            _section, rep = fit(ops, args.hw, energy, e2e, env)
+            print("fitted (not written; give --out FILE.yaml to save the calibration)")
+        else:
+            _section, rep = fit_to_file(ops, cal, args.hw, energy, e2e, env)
+            print(f"wrote {cal}")
         for group, q in rep["quality"].items():
             print(f"  {group:<18} " + ", ".join(f"{k}={v}" for k, v in q.items()))
         return 0

@@ -1,11 +1,13 @@
-"""`cosim list hw|models|formats|recipes`."""
+"""`cosim list hw|systems|models|formats|recipes|sweeps|experiments`: what is bundled, one line each."""
 
 from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("list", help="list bundled hardware, models, number formats or recipes")
-    p.add_argument("what", choices=("hw", "models", "formats", "recipes"))
+    p = sub.add_parser("list", help="list bundled hardware, systems, models, number formats, recipes, sweeps or "
+                                    "experiments")
+    p.add_argument("what", choices=("hw", "systems", "models", "formats", "recipes", "sweeps", "experiments"),
+                   help="which bundled things to list (recipes: with a one-line description and the paper)")
     p.set_defaults(func=run)
 
 
@@ -27,12 +29,39 @@ def run(args) -> int:
         for name in list_hw():
             h = load_hw(name)
             print(f"{name:<22}{h.kind:<12}{h.description}")
+    elif args.what == "recipes":
+        _recipes()
+    elif args.what == "systems":
+        from hwmodels.system import list_systems, load_system
+        for name in list_systems():
+            s = load_system(name)
+            print(f"{name:<22}{s.devices:>4} x {s.device.name:<18}{s.description}")
     else:
-        try:
-            from workloads.compression import list_recipes
-        except ImportError:
-            print("no compression recipes in this installation")
-            return 0
-        for name in list_recipes():
-            print(name)
+        _described(args.what)
     return 0
+
+
+def _first_comment(path) -> str:
+    """A bundled sweep/experiment's first comment line: what it asks."""
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def _described(kind: str) -> None:
+    from workloads.io import bundled_dir, bundled_names
+    for name in bundled_names(kind):
+        print(f"{name:<20}{_first_comment(bundled_dir(kind) / f'{name}.yaml')}")
+
+
+def _recipes() -> None:
+    """name, method, what it does (the file's description) and the paper (first part of
+    its citation: authors, title, venue)."""
+    from workloads.io import bundled_dir, bundled_names, load_yaml_file
+    for name in bundled_names("recipes"):
+        doc = load_yaml_file(bundled_dir("recipes") / f"{name}.yaml", "recipe")
+        paper = str(doc.get("citation", "")).split(";")[0].split(" (")[0].strip()
+        what = str(doc.get("description", "")).split(". ")[0].rstrip(".")
+        print(f"{name:<18}{doc.get('method', ''):<16}{what}"
+              + (f"  [{paper}]" if paper else ""))

@@ -4,7 +4,7 @@ optionally what it costs in accuracy (its functional twin)."""
 
 from __future__ import annotations
 
-from cosim.cli._common import si
+from cosim.cli._common import DEFAULT_BATCH, DEFAULT_SEQ, PHASE_HELP, PHASES, SEQ_HELP, si
 
 
 def register(sub) -> None:
@@ -12,14 +12,14 @@ def register(sub) -> None:
     p.add_argument("spec", help="recipe name, path, or names joined by '+' (see `cosim list recipes`)")
     p.add_argument("--model", default="llama3_8b", help="bundled model name or a YAML/config.json path")
     p.add_argument("--hw", default=None, help="also price both traces on this hardware (roofline)")
-    p.add_argument("--phase", choices=("prefill", "decode"), default="decode")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--seq", type=int, default=32768, help="prompt length (prefill) or context (decode)")
+    p.add_argument("--phase", choices=PHASES, default="decode", help=PHASE_HELP)
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="sequences in the batch")
+    p.add_argument("--seq", type=int, default=DEFAULT_SEQ, help=SEQ_HELP)
     p.add_argument("--accuracy", action="store_true", help="run the recipe's functional twin")
     p.add_argument("--checkpoint", default=None, help="safetensors file for the weight twins (HF layout)")
     p.add_argument("--prompt", type=int, default=4096, help="synthetic prompt length for the KV twins")
     p.add_argument("--steps", type=int, default=32, help="decode steps the KV twins evaluate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic tensors")
     p.add_argument("--compute-fallback", action="store_true",
                    help="run ops whose format the hardware lacks at the next wider format's peak")
     p.set_defaults(func=run)
@@ -37,7 +37,7 @@ def run(args) -> int:
         print(f"{part.name}: method {part.method} ({params})\n    {part.citation}")
     base = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq)
     comp = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq, recipe=recipe)
-    from workloads.compression.effects import compare_traces
+    from cosim.compare import compare_traces
     print(f"\n{model.name}, {args.phase}, batch {args.batch}, seq {args.seq}")
     width = max(14, len(recipe.name) + 2)
     print(f"{'':<24}{'baseline':>12}{recipe.name:>{width}}{'ratio':>9}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cosim.cli._common import add_workload_args, si
+from hwmodels.level_registry import LEVELS
 
 
 def register(sub) -> None:
@@ -10,10 +11,13 @@ def register(sub) -> None:
                               ("simulate", "roofline", "simulate a model on a device at a chosen level")):
         p = sub.add_parser(name, help=text, description=text)
         add_workload_args(p)
-        p.add_argument("--level", choices=("roofline", "analytical", "cycle"), default=level)
+        p.add_argument("--level", choices=LEVELS, default=level,
+                       help="model level: roofline (speed of light), analytical (calibrated GPU model), "
+                            "cycle (systolic/FPGA); a level that cannot answer falls back with a note")
         p.add_argument("--out", help="write the per-op table (.csv) or the full report (.json)")
         p.add_argument("--plot", help="write a roofline plot (.png or .svg)")
         p.add_argument("--top", type=int, default=10, help="ops shown in the table")
+        p.add_argument("--parallel", help="a layout on a system given as --hw, e.g. tp=8,pp=2,ep=8,dp=1,sp=true")
         p.set_defaults(func=run)
 
 
@@ -26,11 +30,17 @@ def run(args) -> int:
     if args.plot:
         check_output_file(args.plot, "--plot", (".png", ".svg", ".pdf"))
 
-    hw = cosim.load_hw(args.hw)
+    from cosim.cli.plan import parse_parallel_flag
+    from cosim.simulate import _resolve
+    from hwmodels.system import SystemSpec
+
+    target = _resolve(args.hw)  # a device, or a system (configs/systems) for parallel layouts
+    hw = target.device if isinstance(target, SystemSpec) else target
+    parallel = parse_parallel_flag(args.parallel) if args.parallel else ({} if hw is not target else None)
     trace = cosim.build_trace(args.model, phase=args.phase, batch=args.batch, seq=args.seq,
                               weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe,
-                              attention=args.attention)
-    rep = cosim.simulate(trace, hw, level=args.level, compute_fallback=args.compute_fallback)
+                              attention=args.attention, parallel=parallel)
+    rep = cosim.simulate(trace, target, level=args.level, compute_fallback=args.compute_fallback)
     print(format_report(rep, args.top))
     if args.out:
         rep.save(args.out)

@@ -12,6 +12,9 @@ def register(sub) -> None:
     p.add_argument("experiment", help="bundled experiment name (e.g. quickstart) or path to a YAML file")
     p.add_argument("--out", help="output directory (default: the file's `output`, else reports/<name>)")
     p.add_argument("--no-accuracy", action="store_true", help="skip the functional accuracy check")
+    p.add_argument("--interactive", action="store_true",
+                   help="also write report_interactive.html, a roofline to hover over (needs the optional "
+                        "extra: pip install 'cosim[interactive]')")
     p.add_argument("--top", type=int, default=10, help="ops shown in the printed table")
     p.set_defaults(func=run)
 
@@ -24,7 +27,7 @@ def run(args) -> int:
     out = Path(args.out or exp.config["output"] or f"reports/{exp.config['name']}")
     from cosim.cli._paths import check_output_dir
     check_output_dir(out, "--out" if args.out else f"{exp.source}: output")
-    rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy)
+    rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive)
     print(format_report(rep, args.top))
     acc = rep.meta.get("accuracy")
     if acc:
@@ -48,5 +51,6 @@ def run(args) -> int:
             print(f"  {ck['baseline_note']}")
     if rep.meta.get("area_mm2") is not None:
         print(f"area: {rep.meta['area_mm2']:.4g} mm2")
-    print(f"wrote {out / 'report.html'} (+ report.csv, report.json)")
+    extra = ", report_interactive.html" if args.interactive else ""
+    print(f"wrote {out / 'report.html'} (+ report.csv, report.json{extra})")
     return 0

@@ -16,13 +16,15 @@ from workloads.io import InputError
 def register(sub) -> None:
     p = sub.add_parser("systolic", help="systolic-array cycles of one layer, or an accelerator's area",
                        description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("gemm", "conv", "area", "pipeline"))
+    p.add_argument("what", choices=("gemm", "conv", "area", "pipeline"),
+                   help="gemm/conv: cycles of one layer; pipeline: a GEMM through the simpy memory pipeline; "
+                        "area: an accelerator's area breakdown")
     p.add_argument("args", nargs="+", help="gemm/pipeline: M N K; conv: IH IW FH FW C NF; area: hardware name")
     p.add_argument("--array", default="128x128", help="rows x cols, e.g. 32x32")
     p.add_argument("--dataflow", default="os", help="os | ws | is")
     p.add_argument("--compat", choices=("scalesim",), default=None, help="SCALE-Sim 3.0.0 counting conventions")
     p.add_argument("--overlap", action="store_true", help="double-buffered stationary registers (folds back to back)")
-    p.add_argument("--stride", type=int, default=1)
+    p.add_argument("--stride", type=int, default=1, help="conv: filter stride")
     p.add_argument("--bandwidth", type=float, default=float("inf"), help="pipeline: DRAM bytes per cycle")
     p.add_argument("--latency", type=float, default=0.0, help="pipeline: DRAM latency, cycles")
     p.add_argument("--sram", type=float, default=2**20, help="pipeline: bytes per buffer (ifmap, filter, ofmap)")

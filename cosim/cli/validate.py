@@ -20,7 +20,8 @@ def register(sub) -> None:
                    help="test = held-out shapes never used by the fit (default)")
     p.add_argument("--include-unreliable", action="store_true",
                    help="also score rows whose repeats spread > 50%% of the median (host-bound launches)")
-    p.add_argument("--plot", default="validation/h100_scatter.png", help="predicted-vs-measured scatter (.png)")
+    p.add_argument("--plot", help="write the predicted-vs-measured scatter to this file (.png); nothing is "
+                                  "written without it")
     p.add_argument("--json", help="write every comparison row as JSON")
     p.set_defaults(func=run)
 

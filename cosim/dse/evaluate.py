@@ -64,13 +64,14 @@ def _hw_shape(name: str, cache: dict):
 
 
 def _trace(cfg: dict, cache: dict):
-    import cosim
-    key = json.dumps({k: cfg[k] for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
-                                          "attention")}, sort_keys=True, default=str)
+    from workloads.builder import build_trace  # the module, not `cosim`: no cosim <-> dse import cycle
+    key = json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
+                                              "attention", "parallel", "system")}, sort_keys=True, default=str)
     if key not in cache:
-        cache[key] = cosim.build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
-                                       weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
-                                       recipe=cfg["recipe"], attention=cfg["attention"])
+        par = (cfg.get("parallel") or {}) if cfg.get("system") else None
+        cache[key] = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
+                                 weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
+                                 recipe=cfg["recipe"], attention=cfg["attention"], parallel=par)
     return cache[key]
 
 
@@ -106,12 +107,10 @@ def _checkpoint_accuracy_for(key: str) -> tuple:
 
 @lru_cache(maxsize=256)
 def _accuracy_for(key: str) -> tuple:
-    import cosim
     from cosim.layer_accuracy import trace_accuracy
     c = json.loads(key)
     acc = c["accuracy"]
-    trace = cosim.build_trace(c["model"], phase=c["phase"], batch=1, seq=c["seq"], weights=c["weights"],
-                              acts=c["acts"], kv=c["kv"], recipe=c["recipe"], attention=c["attention"])
+    trace = _trace({**c, "batch": 1}, {})
     res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"], seed=acc["seed"],
                          checkpoint=None if acc["source"] == "synthetic" else acc["source"], model=c["model"])
     kinds = {op.name: op.kind for op in trace.ops}
@@ -144,6 +143,15 @@ def evaluate_task(task: dict) -> dict:
     status = np.array(["ok"] * n, dtype=object)
     errors = np.array([None] * n, dtype=object)
     caches = {"shape": {}, "trace": {}}
+    if cfg.get("system"):  # a multi-device point: one simulate per point on the system
+        for i in range(n):
+            try:
+                _system_point(cfg, {fields[j]: float(V[i, j]) for j in range(len(fields))}, i, M, caches)
+            except (InputError, ValueError, KeyError) as e:
+                status[i], errors[i] = "error", f"{type(e).__name__}: {e}"
+        fields_done = True
+    else:
+        fields_done = False
     levels, formats = _hw_shape(cfg["hw"]["name"], caches["shape"])
     vec = [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
     fixed = [j for j in range(len(fields)) if j not in vec]
@@ -152,7 +160,7 @@ def evaluate_task(task: dict) -> dict:
         subsets = [(uniq[s], np.flatnonzero(inv.ravel() == s)) for s in range(len(uniq))]
     else:
         subsets = [(np.empty(0), np.arange(n))]
-    for fixed_vals, rows in subsets:
+    for fixed_vals, rows in ([] if fields_done else subsets):
         extra = {fields[j]: override_value(fields[j], x) for j, x in zip(fixed, fixed_vals)}
         try:
             base = _base_spec(cfg, extra)
@@ -244,35 +252,37 @@ def _roofline_rows(cfg, base, arrays, rows, M, caches) -> None:
     # row-wise sums: each point's total depends on its own row only
     lat = (r["latency_s"] * t.repeat[None, :]).sum(axis=1)
     en = (r["energy_j"] * t.repeat[None, :]).sum(axis=1)
-    cap_key = f"memory.{base.memory[0].name}.capacity"
-    cap = arrays.get(cap_key, np.full(len(rows), base.memory[0].capacity_bytes))
-    mem = float(sum(trace.meta.get("footprint", {}).values()))
+    _fill_metrics(M, rows, cfg, trace, caches, lat, en, _capacity(base, arrays, len(rows)))
+
+
+def _capacity(base, arrays, n: int):
+    """Main-memory capacity per point: the swept values when capacity is an axis."""
+    return arrays.get(f"memory.{base.memory[0].name}.capacity", np.full(n, base.memory[0].capacity_bytes))
+
+
+def _fill_metrics(M, rows, cfg, trace, caches, lat, en, cap, area=None) -> None:
+    """Every metric a point reports, derived from its latency and energy in one place
+    (whichever path priced it: roofline tables, a model's variants hook, or one call)."""
     tokens = _tokens(cfg)
-    M["latency_s"][rows] = lat
-    M["energy_j"][rows] = en
-    M["tokens_per_s"][rows] = tokens / lat
-    M["energy_per_token_j"][rows] = en / tokens
-    M["memory_bytes"][rows] = mem
-    M["capacity_bytes"][rows] = cap
-    M["fits_in_memory"][rows] = mem <= cap
+    mem = float(sum(trace.meta.get("footprint", {}).values()))
     if "sqnr" not in caches:  # accuracy does not depend on the hardware: once per task
         caches["sqnr"] = _accuracy(cfg, trace)
+    M["latency_s"][rows], M["energy_j"][rows] = lat, en
+    M["tokens_per_s"][rows], M["energy_per_token_j"][rows] = tokens / lat, en / tokens
+    M["memory_bytes"][rows], M["capacity_bytes"][rows] = mem, cap
+    M["fits_in_memory"][rows] = mem <= cap
     for m, v in caches["sqnr"].items():
         M[m][rows] = v
-
-
-_LEVEL_MODULES = {"analytical": "hwmodels.gpu", "cycle": "hwmodels.cycle"}
+    M["area_mm2"][rows] = math.nan if area is None else area
 
 
 def vectorised_level(level: str) -> bool:
     """Does this level evaluate many hardware variants in one call?"""
     if level == "roofline":
         return True
-    from importlib import import_module
-    try:
-        return hasattr(import_module(_LEVEL_MODULES[level]), "evaluate_variants")
-    except (KeyError, ModuleNotFoundError):
-        return False
+    from hwmodels.level_registry import LEVELS, get_level
+    model = get_level(level) if level in LEVELS else None
+    return model is not None and model.evaluate_variants is not None
 
 
 def _variants_hook(level: str, base):
@@ -280,16 +290,11 @@ def _variants_hook(level: str, base):
     ``evaluate_variants(ops, base, overrides: {field: array}, compute_fallback)
     -> {"total_latency_s": (V,), "total_energy_j": (V,)}`` (row-independent, like
     hwmodels.roofline.evaluate_tables). None -> one model call per point."""
-    from importlib import import_module
-    try:
-        mod = import_module(_LEVEL_MODULES[level])
-    except (KeyError, ModuleNotFoundError):
+    from hwmodels.level_registry import LEVELS, get_level
+    model = get_level(level) if level in LEVELS else None
+    if model is None or model.evaluate_variants is None:
         return None
-    fn = getattr(mod, "evaluate_variants", None)
-    if fn is None:
-        return None
-    ok, _ = mod.applicable(base) if hasattr(mod, "applicable") else (True, "")
-    return fn if ok else None
+    return model.evaluate_variants if model.applicable(base)[0] else None
 
 
 def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
@@ -302,24 +307,35 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     en = np.asarray(r["total_energy_j"], dtype=float).reshape(-1)
     if len(rows) > 1 and len(lat) == 1:
         lat, en = np.repeat(lat, len(rows)), np.repeat(en, len(rows))
-    cap_key = f"memory.{base.memory[0].name}.capacity"
-    cap = arrays.get(cap_key, np.full(len(rows), base.memory[0].capacity_bytes))
-    mem = float(sum(trace.meta.get("footprint", {}).values()))
-    tokens = _tokens(cfg)
-    if "sqnr" not in caches:
-        caches["sqnr"] = _accuracy(cfg, trace)
     if cfg["level"] == "cycle":  # area can depend on the varied fields (memory PHY ~ bandwidth)
         area = np.array([hardware_area_mm2(trace, variant_spec(base, {k: float(v[j]) for k, v in arrays.items()}),
                                            "cycle") or math.nan for j in range(len(rows))])
     else:
         area = None
-    M["latency_s"][rows], M["energy_j"][rows] = lat, en
-    M["tokens_per_s"][rows], M["energy_per_token_j"][rows] = tokens / lat, en / tokens
-    M["memory_bytes"][rows], M["capacity_bytes"][rows] = mem, cap
-    M["fits_in_memory"][rows] = mem <= cap
-    for m, v in caches["sqnr"].items():
-        M[m][rows] = v
-    M["area_mm2"][rows] = math.nan if area is None else area
+    _fill_metrics(M, rows, cfg, trace, caches, lat, en, _capacity(base, arrays, len(rows)), area)
+
+
+def _system_point(cfg, hw_values: dict, i, M, caches) -> None:
+    """A point on a multi-device system: latency is the pipeline step, energy the whole
+    system's per step, memory the fullest device's (hw.* fields override the device)."""
+    from cosim.simulate import simulate
+    from hwmodels.system import load_system
+
+    over = {f"device.{k}": v for k, v in {**cfg["hw"]["overrides"], **hw_values}.items()}
+    system = load_system(cfg["system"], overrides=over or None)
+    trace = _trace(cfg, caches["trace"])
+    rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+    par = rep.meta["parallel"]
+    shards = par["tp"] * par["dp"] * par["microbatches"]
+    tokens = _tokens(cfg)
+    lat, en = par["step_latency_s"], rep.total_energy_j * shards
+    if "sqnr" not in caches:
+        caches["sqnr"] = _accuracy(cfg, trace)
+    vals = {"latency_s": lat, "energy_j": en, "tokens_per_s": tokens / lat, "energy_per_token_j": en / tokens,
+            "memory_bytes": rep.memory_bytes, "capacity_bytes": rep.capacity_bytes,
+            "fits_in_memory": rep.fits_in_memory, **caches["sqnr"], "area_mm2": math.nan}
+    for m, v in vals.items():
+        M[m][i] = v
 
 
 def _full_model(cfg, hw, i, M, caches) -> None:
@@ -332,14 +348,5 @@ def _full_model(cfg, hw, i, M, caches) -> None:
     costs, _ = estimate_ops(trace.ops, hw, cfg["level"], cfg["compute_fallback"])
     lat = float(sum(c.latency_s * op.repeat for op, c in zip(trace.ops, costs)))
     en = float(sum(c.energy_j * op.repeat for op, c in zip(trace.ops, costs)))
-    tokens = _tokens(cfg)
-    if "sqnr" not in caches:  # accuracy does not depend on the hardware: once per task
-        caches["sqnr"] = _accuracy(cfg, trace)
-    mem = float(sum(trace.meta.get("footprint", {}).values()))
-    cap = hw.main_memory.capacity_bytes
     area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
-    vals = {"latency_s": lat, "energy_j": en, "tokens_per_s": tokens / lat, "energy_per_token_j": en / tokens,
-            "memory_bytes": mem, "capacity_bytes": cap, "fits_in_memory": mem <= cap, **caches["sqnr"],
-            "area_mm2": math.nan if area is None else area}
-    for m, v in vals.items():
-        M[m][i] = v
+    _fill_metrics(M, i, cfg, trace, caches, lat, en, hw.main_memory.capacity_bytes, area)

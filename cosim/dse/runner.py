@@ -20,7 +20,7 @@ __all__ = ["run_sweep", "plan", "make_tasks", "results_frame", "write_outputs"]
 
 
 def _version() -> str:
-    from cosim import __version__
+    from cosim.version import __version__
     return __version__
 
 
@@ -311,7 +311,7 @@ def write_outputs(spec: SweepSpec, df) -> dict:
     (2-axis grid) or parallel.png, summary.json."""
     import pandas as pd
 
-    from cosim.dse import pareto as P
+    from cosim.dse import sweep_plots as P
 
     out = Path(spec.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -330,13 +330,15 @@ def write_outputs(spec: SweepSpec, df) -> dict:
     df[df["pareto"]].to_csv(paths["pareto_table"], index=False)
     ok = df[df["status"] == "ok"]
     title = f"{spec.name}: {len(df)} configurations, {int(df['feasible'].sum())} feasible"
-    p = P.pareto_plot(ok, spec.objectives, out / "pareto.png", title)
+    phase = spec.base.config.get("phase") if "phase" not in spec.fields() else None
+    p = P.pareto_plot(ok, spec.objectives, out / "pareto.png", title, fields=spec.fields(), phase=phase)
     if p:
         paths["pareto_plot"] = p
     grid_fields = [f for kind, body in spec.axes if kind == "grid" for f in body]
     first_obj = next(iter(spec.objectives))
     if len(grid_fields) == 2 and len(spec.fields()) == 2 and not ok.empty:
-        paths["heatmap"] = P.heatmap_plot(ok, grid_fields[0], grid_fields[1], first_obj, out / "heatmap.png", title)
+        paths["heatmap"] = P.heatmap_plot(ok, grid_fields[0], grid_fields[1], first_obj, out / "heatmap.png", title,
+                                          goal=spec.objectives[first_obj], phase=phase)
     elif not ok.empty:
         q = P.parallel_plot(ok, spec.fields() + list(spec.objectives), first_obj, out / "parallel.png", title)
         if q:

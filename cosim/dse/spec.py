@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.experiment import (DEFAULTS, Experiment, experiment_from_dict, experiment_path, si_override)
-from workloads.io import InputError, fail, load_yaml_file
+from workloads.io import InputError, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["SweepSpec", "load_sweep", "sweep_from_dict", "METRICS", "Constraint", "apply_point"]
 
@@ -60,7 +60,7 @@ METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forw
            "kl": "KL(baseline || compressed) per token, nats (needs accuracy.checkpoint)",
            "top1_agreement": "fraction of next tokens the compressed model ranks first like the baseline "
                              "(needs accuracy.checkpoint)"}
-EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw"))
+EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw", "parallel"))
 # Points are materialised as columns before any run (and by --dry-run): 2 million is
 # twice the bundled big_random sweep and ~0.5 GB of columns; beyond it, refuse up front
 # (a 10^12 grid reached 15 GB before failing) and say how to split the work.
@@ -186,6 +186,8 @@ def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
             cfg["hw"]["name"] = v
         elif f.startswith("hw."):
             cfg["hw"]["overrides"][f[3:]] = v
+        elif f.startswith("parallel."):
+            cfg["parallel"] = {**(cfg.get("parallel") or {}), f[len("parallel."):]: v}
         elif f.startswith("accuracy."):
             if cfg["accuracy"] is None:
                 fail(source, f, v, "an `accuracy:` section in the base experiment to vary")
@@ -200,17 +202,10 @@ def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
 def load_sweep(path, overrides: dict | None = None) -> SweepSpec:
     from workloads.io import check_name
     check_name(str(path), "sweep")
-    path = Path(path)
+    # a bare name or a docs-style path (configs/sweeps/x.yaml) resolves to a bundled example
+    path = Path(path) if Path(path).is_file() else resolve_bundled("sweeps", path, "sweep")
     if not path.is_file():
-        # a bare name resolves to a bundled example (package configs.sweeps)
-        from importlib import resources
-        if "/" not in str(path) and not path.suffix:
-            bundled = resources.files("configs") / "sweeps" / f"{path}.yaml"
-            if bundled.is_file():
-                with resources.as_file(bundled) as p:
-                    path = Path(p)
-        if not path.is_file():
-            raise InputError(f"{path}: no such sweep file")
+        raise InputError(f"{path}: no such sweep file")
     doc = load_yaml_file(path, "sweep")
     return sweep_from_dict(doc, source=str(path), base_dir=path.parent, overrides=overrides)
 
@@ -302,6 +297,13 @@ def _check_field(f, source, where, base: Experiment) -> None:
         return
     if f.startswith("hw.") and len(f) > 3:
         return  # checked with its values against the hardware loader
+    if f.startswith("parallel."):
+        from workloads.parallel import Layout
+        if f[len("parallel."):] not in Layout.__dataclass_fields__:
+            fail(source, where, f, f"parallel.<{'|'.join(Layout.__dataclass_fields__)}>")
+        if base.config.get("system") is None:
+            fail(source, where, f, "a `system:` in the base experiment (collectives need links)")
+        return
     if f.startswith("accuracy."):
         sub = f[len("accuracy."):]
         from cosim.experiment import ACCURACY_DEFAULTS
@@ -310,7 +312,7 @@ def _check_field(f, source, where, base: Experiment) -> None:
         if base.config["accuracy"] is None:
             fail(source, where, f, "an `accuracy:` section in the base experiment to vary")
         return
-    known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>"]
+    known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>", "parallel.<tp|pp|ep|dp|sp>"]
     fail(source, where, f, f"an experiment field{_hint(f, known)}: {', '.join(known)}")
 
 

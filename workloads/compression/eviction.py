@@ -16,7 +16,7 @@ import math
 
 from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, kv_write_parts,
                                           replace_op, rewrite)
-from workloads.compression.recipe import Param, fraction, register_method
+from workloads.compression.registry import Param, fraction, register_method
 from workloads.ops import Op, TensorSpec
 
 _FIXED_SUFFIXES = (".residual", ".sink")
@@ -57,12 +57,6 @@ def resize_kv_read(attn: Op, n_new: int, proportional: bool = False, **dims) -> 
 
 def _decode_attn(trace):
     return [a for a in attention_ops(trace) if int(a.dims.get("q_len", 1)) == 1]
-
-
-def _kv_bytes_per_token_layer(attn: Op) -> float:
-    """Bytes per cached token of one layer and sequence, as this op reads them."""
-    B, n = int(attn.dims["batch"]), max(int(attn.dims["kv_len"]), 1)
-    return sum(t.nbytes for t in attn.inputs if t.role == "kv") / (B * n)
 
 
 def unfused_prefill_attention(attn: Op, prefix: str) -> list[Op]:

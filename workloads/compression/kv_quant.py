@@ -19,8 +19,8 @@ from typing import Callable
 
 from workloads.compression.common import (VECTOR_FMT, attention_ops, byte_tensor, codes_tensor, fused_op, insert_after,
                                           kv_state, kv_write_parts, replace_op, rewrite)
-from workloads.compression.recipe import Param, bits, fraction, register_method
-from workloads.formats import FormatError, get_format
+from workloads.compression.registry import Param, bits, fraction, register_method, registered_format
+from workloads.formats import get_format
 from workloads.ops import Op, TensorSpec
 
 Repr = Callable[[str, int, int, int, int, str], list]  # (name, batch, n, heads, dim, fmt) -> tensors
@@ -269,12 +269,7 @@ def apply_gear(trace, model, recipe):
 
 
 # ---- MX / FP8 / any registered format ----------------------------------------
-def _check_format(name) -> bool:
-    try:
-        get_format(name)
-    except FormatError:
-        return False
-    return True
+_check_format = registered_format  # one definition, in the method registry
 
 
 def _format_or_empty(name) -> bool:

@@ -20,7 +20,7 @@ import math
 
 from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, replace_op,
                                           rewrite, set_kv_write_width, weight_inputs, resident_bytes)
-from workloads.compression.recipe import Param, fraction, open_fraction, register_method
+from workloads.compression.registry import Param, fraction, open_fraction, register_method
 from workloads.ops import Op, TensorSpec
 
 
@@ -42,14 +42,6 @@ def _set_gemm_n(op: Op, n: int) -> Op:
 
 def _weight_delta(old: Op, new: Op, model) -> float:
     return resident_bytes(weight_inputs(new), new) - resident_bytes(weight_inputs(old), old)
-
-
-def _rewrite_kv_write(ops, shape_fn):
-    for w in [op for op in ops if op.name == "kv_write"]:
-        outs = tuple(TensorSpec(t.name, shape_fn(t), t.fmt, t.role, t.density) if t.role == "kv" else t
-                     for t in w.outputs)
-        ops = replace_op(ops, w, w.with_(outputs=outs))
-    return ops
 
 
 # ---- Palu ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import math
 
 from workloads.compression.common import (byte_tensor, find_all, fused_op, replace_op, resident_bytes,
                                           rewrite, weight_inputs)
-from workloads.compression.recipe import Param, fraction, open_fraction, register_method
+from workloads.compression.registry import Param, fraction, open_fraction, register_method
 from workloads.ops import Op, TensorSpec
 
 EXPERT_GEMMS = ("expert_gate_proj", "expert_up_proj", "expert_down_proj")

@@ -17,7 +17,7 @@ import math
 
 from workloads.compression.common import attention_ops, kv_state, replace_op, rewrite
 from workloads.compression.eviction import _snap_prefill, prefill_transient_kv, resize_kv_read
-from workloads.compression.recipe import Param, open_fraction, register_method
+from workloads.compression.registry import Param, open_fraction, register_method
 from workloads.ops import Op, TensorSpec
 
 

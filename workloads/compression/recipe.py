@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from workloads.io import InputError, load_yaml_file
+from workloads.io import InputError, bundled_names, load_yaml_file, resolve_bundled
 from workloads.io import require as _require
+# the method registry lives in its own module: method modules register into it without
+# importing this loader (which imports them), so there is no import cycle
+from workloads.compression.registry import (METHODS, Method, Param, bits, fraction, non_negative,  # noqa: F401
+                                            open_fraction, positive, register_method)
 
 __all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_recipe",
            "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict"]
@@ -39,48 +42,17 @@ def require(ok, source, field, value, expected):
     _require(ok, source, field, value, expected, error=RecipeError)
 
 
-@dataclass(frozen=True)
-class Param:
-    default: Any
-    kind: type | tuple = int  # int, float, str, bool (int accepted where float is)
-    check: Callable[[Any], bool] | None = None
-    expected: str = ""  # what the check demands, shown in errors
-    choices: tuple = ()
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    apply: Callable  # (trace, model, recipe) -> Trace
-    params: Mapping[str, Param]
-    summary: str = ""
-    validate: Callable | None = None  # (recipe) -> None: cross-parameter checks at load time
-
-
-_METHODS: dict[str, Method] = {}
 MAX_PARAM = 1 << 40  # bound on any numeric recipe parameter (tokens, bits, ranks ...)
 
 
-def register_method(name: str, params: Mapping[str, Param], summary: str = "",
-                    validate: Callable | None = None):
-    """Decorator: register `fn(trace, model, recipe) -> Trace` as method `name`;
-    `validate(recipe)` runs cross-parameter checks when a recipe is loaded."""
-    def deco(fn):
-        _METHODS[name] = Method(name=name, apply=fn, params=dict(params), summary=summary,
-                                validate=validate)
-        return fn
-    return deco
-
-
 def _ensure_methods_loaded() -> None:
-    # The method modules register themselves on import; import them lazily so this
-    # module has no import cycle with them.
+    # The method modules register themselves (into workloads.compression.registry) on import.
     from workloads.compression import eviction, kv_quant, lowrank, moe, propagation, weights  # noqa: F401
 
 
 def list_methods() -> list[str]:
     _ensure_methods_loaded()
-    return sorted(_METHODS)
+    return sorted(METHODS)
 
 
 @dataclass(frozen=True)
@@ -111,18 +83,14 @@ class Recipe:
                                                   unfuse_attention)
         before = snapshot(trace)
         work, unfused = fuse_unfused_attention(trace)
-        out = _METHODS[self.method].apply(work, model, self)
+        out = METHODS[self.method].apply(work, model, self)
         if unfused:
             out = unfuse_attention(out)
         return record_effects(out, self, before)
 
 
-def _bundled_dir():
-    return resources.files("configs") / "recipes"
-
-
 def list_recipes() -> list[str]:
-    return sorted(p.name[:-5] for p in _bundled_dir().iterdir() if p.name.endswith(".yaml"))
+    return bundled_names("recipes")
 
 
 def load_recipe(spec: "str | Path | Recipe") -> Recipe:
@@ -185,17 +153,10 @@ def _load_part(text: str) -> Recipe:
 def _load_one(text: str) -> Recipe:
     path = Path(text)
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
-        data = load_yaml_file(path, what="recipe")
-        return recipe_from_dict(data, str(path))
-    bundled = _bundled_dir() / f"{text}.yaml"
-    if not bundled.is_file():
-        close = difflib.get_close_matches(text, list_recipes(), n=4, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise RecipeError(f"unknown recipe {text!r}: not a bundled recipe ({', '.join(list_recipes())}) "
-                          f"nor an existing .yaml path{hint}")
-    with resources.as_file(bundled) as p:
-        data = load_yaml_file(p, what="recipe")
-        return recipe_from_dict(data, str(p))
+        path = path if path.exists() else resolve_bundled("recipes", path, "recipe", RecipeError)
+        return recipe_from_dict(load_yaml_file(path, what="recipe"), str(path))
+    path = resolve_bundled("recipes", text, "recipe", RecipeError)
+    return recipe_from_dict(load_yaml_file(path, what="recipe"), str(path))
 
 
 def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
@@ -211,17 +172,17 @@ def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
     require(isinstance(name, str) and name and "+" not in name, source, "name", name,
             "a non-empty name without '+'")
     method = data.get("method")
-    if not isinstance(method, str) or method not in _METHODS:
-        close = difflib.get_close_matches(str(method), list(_METHODS), n=3, cutoff=0.4)
+    if not isinstance(method, str) or method not in METHODS:
+        close = difflib.get_close_matches(str(method), list(METHODS), n=3, cutoff=0.4)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        require(False, source, "method", method, f"one of {sorted(_METHODS)}{hint}")
+        require(False, source, "method", method, f"one of {sorted(METHODS)}{hint}")
     citation = data.get("citation", "")
     require(isinstance(citation, str) and citation.strip(), source, "citation", citation,
             "a non-empty string naming the paper (and code) the defaults come from")
     given = data.get("parameters")
     given = {} if given is None else given  # an explicit 0, '' or [] is a mistake, not "no parameters"
     require(isinstance(given, dict), source, "parameters", given, "a mapping of parameter -> value")
-    schema = _METHODS[method].params
+    schema = METHODS[method].params
     params: dict[str, Any] = {}
     for key in given:
         require(key in schema, source, f"parameters.{key}", key,
@@ -230,8 +191,8 @@ def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
         value = given.get(key, spec.default)
         params[key] = _check_param(value, spec, source, f"parameters.{key}")
     recipe = Recipe(name=name, method=method, params=params, citation=citation.strip(), source=source)
-    if _METHODS[method].validate is not None:
-        _METHODS[method].validate(recipe)
+    if METHODS[method].validate is not None:
+        METHODS[method].validate(recipe)
     return recipe
 
 
@@ -265,24 +226,3 @@ def apply_recipe(trace, spec, model):
     prior = trace.recipe
     name = recipe.name if not prior else f"{prior}+{recipe.name}"
     return out.replace_ops(out.ops, recipe=name)
-
-
-# ---- reusable parameter checks ----------------------------------------------
-def positive(x) -> bool:
-    return x > 0
-
-
-def non_negative(x) -> bool:
-    return x >= 0
-
-
-def fraction(x) -> bool:
-    return 0.0 <= x <= 1.0
-
-
-def open_fraction(x) -> bool:
-    return 0.0 < x <= 1.0
-
-
-def bits(x) -> bool:
-    return 1 <= x <= 16

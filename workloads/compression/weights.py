@@ -19,17 +19,12 @@ import math
 
 from workloads.compression.common import (byte_tensor, fused_op, gemm_k_axis, gemm_weight_ops, replace_op,
                                           resident_bytes, rewrite, weight_codes, weight_inputs)
-from workloads.compression.recipe import Param, bits, fraction, register_method
-from workloads.formats import FormatError, get_format
+from workloads.compression.registry import Param, bits, fraction, register_method, registered_format
+from workloads.formats import get_format
 from workloads.ops import Op, TensorSpec
 
 
-def _check_format(name) -> bool:
-    try:
-        get_format(name)
-    except FormatError:
-        return False
-    return True
+_check_format = registered_format  # one definition, in the method registry
 
 
 _SCOPE = {"include_lm_head": Param(False, bool), "experts_only": Param(False, bool)}

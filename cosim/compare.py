@@ -1,4 +1,6 @@
-"""A recipe's effect next to the uncompressed baseline, as plain rows (for reports)."""
+"""A recipe's effect next to the uncompressed baseline, as plain rows (for `cosim recipe`).
+It prices both traces, so it lives in cosim, above the hardware models (it was in
+workloads.compression, which must not import cosim)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ def compare_traces(baseline, compressed, hw=None, level: str = "roofline", compu
         rows.append((f"footprint {key}", "B", (baseline.meta.get("footprint") or {}).get(key, 0.0),
                      (compressed.meta.get("footprint") or {}).get(key, 0.0)))
     if hw is not None:
-        from cosim.simulate import simulate  # cosim imports workloads, never the reverse at import time
+        from cosim.simulate import simulate
         rb = simulate(baseline, hw, level, compute_fallback)
         rc = simulate(compressed, hw, level, compute_fallback)
         rows += [(f"latency on {rb.hw}", "s", rb.total_latency_s, rc.total_latency_s),

@@ -1,0 +1,95 @@
+"""`cosim plan`: rank the parallel layouts of a model on a multi-device system."""
+
+from __future__ import annotations
+
+from cosim.cli._common import si
+
+
+def register(sub) -> None:
+    text = "rank tensor/pipeline/expert/data-parallel layouts of a model on a system"
+    p = sub.add_parser("plan", help=text, description=text)
+    p.add_argument("--model", required=True, help="bundled model name or a YAML/config.json path")
+    p.add_argument("--system", required=True, help="bundled system (see `cosim list systems`) or a YAML path")
+    p.add_argument("--phase", choices=("prefill", "decode"), default="decode",
+                   help="prefill: the whole prompt in one pass; decode: one new token per sequence")
+    p.add_argument("--batch", type=int, default=1, help="sequences in the global batch")
+    p.add_argument("--seq", type=int, default=2048, help="prompt length (prefill) or context length (decode)")
+    p.add_argument("--objective", choices=("latency", "throughput", "cost"), default="latency",
+                   help="rank by step latency, tokens/s, or tokens/s per device")
+    p.add_argument("--level", choices=("roofline", "analytical"), default="roofline",
+                   help="cost model for compute and collectives")
+    p.add_argument("--weights", default="bf16", help="weight number format")
+    p.add_argument("--acts", default="bf16", help="activation number format")
+    p.add_argument("--kv", default="bf16", help="KV-cache number format")
+    p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2")
+    p.add_argument("--sp", choices=("off", "on", "both"), default="off", help="sequence parallelism")
+    p.add_argument("--max-devices", type=int, default=None, help="use at most this many devices")
+    p.add_argument("--top", type=int, default=15, help="rows shown")
+    p.add_argument("--out", help="write the whole table (.csv or .json)")
+    p.add_argument("--plot", help="write a bar chart of the objective per layout (.png/.svg)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from cosim.plan import plan, plot_plan
+    from workloads.io import InputError
+
+    res = plan(args.model, args.system, phase=args.phase, batch=args.batch, seq=args.seq,
+               objective=args.objective, level=args.level, weights=args.weights, acts=args.acts, kv=args.kv,
+               recipe=args.recipe, sp={"off": False, "on": True, "both": None}[args.sp],
+               max_devices=args.max_devices)
+    print(format_plan(res, args.top))
+    if args.out:
+        df = res.to_frame()
+        if args.out.endswith(".csv"):
+            df.to_csv(args.out, index=False)
+        elif args.out.endswith(".json"):
+            df.to_json(args.out, orient="records", indent=1)
+        else:
+            raise InputError(f"--out: got {args.out!r}; expected a path ending in .csv or .json")
+        print(f"wrote {args.out}")
+    if args.plot:
+        plot_plan(res, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def parse_parallel_flag(text: str) -> dict:
+    """'tp=8,pp=2,sp=true' -> {"tp": 8, "pp": 2, "sp": True} (checked by workloads.parallel)."""
+    from workloads.io import InputError
+
+    out = {}
+    for part in (p for p in text.split(",") if p.strip()):
+        key, eq, val = part.partition("=")
+        if not eq:
+            raise InputError(f"--parallel: got {part!r}; expected key=value pairs such as tp=8,pp=2")
+        key, val = key.strip(), val.strip().lower()
+        if val in ("true", "false"):
+            out[key] = val == "true"
+        elif val.isdigit():
+            out[key] = int(val)
+        else:
+            raise InputError(f"--parallel: {key}: got {val!r}; expected a positive integer (or true/false for sp)")
+    return out
+
+
+def format_plan(res, top: int = 15) -> str:
+    lines = [f"{res.model} {res.phase} batch {res.batch} seq {res.seq} on {res.system} — objective "
+             f"{res.objective}, level {res.level}", ""]
+    hdr = (f"{'#':>3} {'layout':<22}{'dev':>4} {'fits':<5}{'mem/dev':>10} {'step':>10} {'tok/s':>10} "
+           f"{'dev-s/tok':>10} {'comm':>6} {'bubble':>7}")
+    lines += [hdr, "-" * len(hdr)]
+    for i, r in enumerate(res.rows[:top], 1):
+        rank = str(i) if r.fits else "-"
+        lines.append(f"{rank:>3} {r.layout:<22}{r.devices:>4} {str(r.fits):<5}{si(r.memory_per_device_bytes, 'B'):>10} "
+                     f"{si(r.step_latency_s, 's'):>10} {r.tokens_per_s:>10,.0f} {r.device_s_per_token:>10.3g} "
+                     f"{100 * r.comm_share:>5.1f}% {100 * r.bubble_fraction:>6.1f}%")
+    if len(res.rows) > top:
+        lines.append(f"    ({len(res.rows) - top} more layouts; --top or --out for all)")
+    lines.append("")
+    best = res.best
+    lines.append(f"best: {best.layout} ({res.objective})" if best else "best: none — no layout fits in memory")
+    if res.skipped:
+        lines.append(f"skipped {len(res.skipped)} layouts that cannot shard {res.model} exactly, e.g. "
+                     f"{res.skipped[0][0]}: {res.skipped[0][1]}")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""Pipeline timing of a sharded trace: per-stage time, bubble and step latency.
+
+A parallel trace (workloads.parallel) lists one micro-batch's path through every pipeline
+stage. Stage s runs its share of the per-layer ops (layers_s / layers of each), the
+embedding (stage 0), the head (last stage) and one point-to-point send (all but the last).
+A synchronous step of m micro-batches on p stages takes (m + p - 1) x the slowest stage
+(GPipe schedule); (p - 1) x that stage is the bubble. Decode sequences wait for their
+step, so the step is also each sequence's time per output token.
+"""
+
+from __future__ import annotations
+
+__all__ = ["pipeline_timing"]
+
+
+def pipeline_timing(rows: list, parallel: dict) -> dict:
+    """Stage latencies and step figures from report rows (latency_s totals over repeat)."""
+    layers = parallel["stage_layers"]
+    p, m = len(layers), int(parallel.get("microbatches", 1))
+    total_layers = sum(layers)
+    stage = [0.0] * p
+    for r in rows:
+        lat, g = r["latency_s"], r.get("group", "")
+        if g == "embed":
+            stage[0] += lat
+        elif g == "head":
+            stage[-1] += lat
+        elif g == "pp":
+            for s in range(p - 1):
+                stage[s] += lat / (p - 1)
+        else:  # per-layer work, split by each stage's share of the layers
+            for s in range(p):
+                stage[s] += lat * layers[s] / total_layers
+    slowest = max(stage)
+    step = (m + p - 1) * slowest
+    return {"stage_latency_s": stage, "slowest_stage_s": slowest, "step_latency_s": step,
+            "bubble_s": (p - 1) * slowest, "bubble_fraction": (p - 1) / (m + p - 1),
+            "microbatches": m}

@@ -1,0 +1,164 @@
+"""The layout planner: every TP x PP x EP x DP layout of a model on a system, priced and ranked.
+
+For each layout that shards the model exactly (workloads.parallel.check_layout), the planner
+builds one device's trace, prices it on the system (compute on the device model, collectives
+on the links) and reads the pipeline step from cosim.parallel_timing. Layouts whose fullest
+device exceeds its memory stay in the table with ``fits = False`` and are never ranked.
+
+Objectives (one number per layout, the first column of the ranking):
+- latency: the step time — time per output token in decode, time to first token in prefill;
+- throughput: tokens per second of the whole layout (all replicas);
+- cost: device-seconds per token (devices x step / tokens per step), i.e. what the layout
+  costs in accelerator time; multiply by a price per device-hour for money.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from cosim.simulate import simulate
+from hwmodels.system import SystemSpec, load_system
+from workloads.builder import build_trace
+from workloads.io import InputError
+from workloads.models import load_model
+from workloads.ops import COLLECTIVE_KINDS
+from workloads.parallel import Layout, check_layout
+
+__all__ = ["plan", "PlanRow", "PlanResult", "enumerate_layouts", "OBJECTIVES"]
+
+OBJECTIVES = {"latency": ("step_latency_s", min), "throughput": ("tokens_per_s", max),
+              "cost": ("device_s_per_token", min)}
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    layout: str
+    tp: int
+    pp: int
+    ep: int
+    dp: int
+    sp: bool
+    microbatches: int
+    devices: int
+    fits: bool
+    memory_per_device_bytes: float
+    capacity_bytes: float
+    step_latency_s: float = math.nan
+    tokens_per_s: float = math.nan
+    device_s_per_token: float = math.nan
+    comm_share: float = math.nan  # collectives' share of one micro-batch's path
+    bubble_fraction: float = 0.0
+    energy_per_token_j: float = math.nan
+    note: str = ""
+
+
+@dataclass
+class PlanResult:
+    model: str
+    system: str
+    phase: str
+    batch: int
+    seq: int
+    objective: str
+    level: str
+    rows: list = field(default_factory=list)  # ranked fitting rows first, then fits=False rows
+    skipped: list = field(default_factory=list)  # (layout, why it cannot shard this model)
+
+    @property
+    def best(self) -> PlanRow | None:
+        return self.rows[0] if self.rows and self.rows[0].fits else None
+
+    def to_frame(self):
+        import pandas as pd
+        return pd.DataFrame([asdict(r) for r in self.rows])
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def enumerate_layouts(model, devices: int, batch: int, sp_options=(False,)):
+    """(valid layouts, skipped (label, reason)) on at most `devices` devices."""
+    valid, skipped = [], []
+    E = model.moe.num_experts if model.moe else 1
+    for tp in _divisors(devices):
+        for pp in _divisors(devices // tp):
+            for dp in _divisors(devices // (tp * pp)):
+                eps = [1] + ([e for e in _divisors(E) if e > 1 and e % tp == 0 and (tp * dp) % e == 0]
+                             if model.moe else [])
+                mb = pp if pp > 1 and batch % (dp * pp) == 0 else 1
+                for ep in eps:
+                    for sp in sp_options:
+                        if sp and tp == 1:
+                            continue
+                        L = Layout(tp=tp, pp=pp, ep=ep, dp=dp, sp=sp, microbatches=mb)
+                        try:
+                            check_layout(L, model, batch)
+                        except InputError as e:
+                            skipped.append((L.label(), str(e)))
+                            continue
+                        valid.append(L)
+    return valid, skipped
+
+
+def _row(model, system, L: Layout, phase, batch, seq, level, fmt) -> PlanRow:
+    trace = build_trace(model, phase=phase, batch=batch, seq=seq, parallel=L, **fmt)
+    rep = simulate(trace, system, level=level)
+    par = rep.meta["parallel"]
+    step = par["step_latency_s"]
+    tokens = batch * (seq if phase == "prefill" else 1)  # per step, all replicas
+    comm = sum(r["latency_s"] for r in rep.rows if r["kind"] in COLLECTIVE_KINDS)
+    # system energy of a step: every tp x dp shard walks all stages once per micro-batch
+    energy = rep.total_energy_j * L.microbatches * L.tp * L.dp
+    mem = rep.memory_bytes
+    return PlanRow(L.label(), L.tp, L.pp, L.ep, L.dp, L.sp, L.microbatches, L.devices, rep.fits_in_memory, mem,
+                   rep.capacity_bytes, step, tokens / step, L.devices * step / tokens,
+                   comm / rep.total_latency_s, par["bubble_fraction"], energy / tokens,
+                   "; ".join(rep.notes[:2]) if rep.notes else "")
+
+
+def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",
+         level: str = "roofline", weights: str = "bf16", acts: str = "bf16", kv: str = "bf16",
+         recipe: str | None = None, sp: bool | None = False, max_devices: int | None = None) -> PlanResult:
+    """Rank every exact layout of `model` on `system` by `objective` (see module docstring).
+    ``sp=None`` tries both with and without sequence parallelism."""
+    if objective not in OBJECTIVES:
+        raise InputError(f"plan: objective: got {objective!r}; expected one of {', '.join(OBJECTIVES)}")
+    model = load_model(model)
+    system = system if isinstance(system, SystemSpec) else load_system(system)
+    devices = system.devices if max_devices is None else max_devices
+    if not 1 <= devices <= system.devices:
+        raise InputError(f"plan: max_devices: got {max_devices!r}; expected 1 .. {system.devices} ({system.name})")
+    layouts, skipped = enumerate_layouts(model, devices, batch, (False, True) if sp is None else (sp,))
+    fmt = {"weights": weights, "acts": acts, "kv": kv, "recipe": recipe}
+    rows = [_row(model, system, L, phase, batch, seq, level, fmt) for L in layouts]
+    key, pick = OBJECTIVES[objective]
+    sign = 1 if pick is min else -1
+    fit = sorted((r for r in rows if r.fits), key=lambda r: (sign * getattr(r, key), r.devices))
+    nofit = sorted((r for r in rows if not r.fits), key=lambda r: r.memory_per_device_bytes)
+    return PlanResult(model.name, system.name, phase, batch, seq, objective, level, fit + nofit, skipped)
+
+
+def plot_plan(result: PlanResult, path) -> None:
+    """Horizontal bars of the objective per layout; layouts that do not fit are hatched grey."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key, _ = OBJECTIVES[result.objective]
+    rows = result.rows[:30]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.5))
+    vals = [getattr(r, key) if r.fits else 0.0 for r in rows]
+    colors = ["tab:blue" if r.fits else "lightgrey" for r in rows]
+    ax.barh([r.layout for r in rows][::-1], vals[::-1], color=colors[::-1])
+    for i, r in enumerate(rows[::-1]):
+        if not r.fits:
+            ax.text(0, i, f"  does not fit ({r.memory_per_device_bytes / 1e9:.0f} GB > "
+                          f"{r.capacity_bytes / 1e9:.0f} GB)", va="center", fontsize=7)
+    ax.set_xlabel(key)
+    ax.set_title(f"{result.model} {result.phase} b={result.batch} s={result.seq} on {result.system} "
+                 f"({result.objective}, {result.level})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

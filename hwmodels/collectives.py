@@ -1,0 +1,334 @@
+"""What a collective costs on a system: alpha-beta models per algorithm and link topology.
+
+Conventions (those of nccl-tests, so results compare directly):
+- ``nbytes`` is the full buffer: the all-reduce buffer, the all-gather *output*, the
+  reduce-scatter *input*, the all-to-all send buffer of one rank, the send/recv message.
+- ``busbw = algbw x factor`` with algbw = nbytes / time and factor 2(n-1)/n for all-reduce,
+  (n-1)/n for all-gather, reduce-scatter and all-to-all, 1 for send/recv.
+- A link's bandwidth B is per device, per direction; alpha is its per-step latency, plus one
+  ``base_latency`` per collective.
+
+Algorithms (time for n ranks, message S, per-step latency a):
+- ring:  all-reduce 2(n-1) a + 2 (n-1)/n S/B; all-gather / reduce-scatter (n-1) a + (n-1)/n S/B
+- tree (double binary tree, all-reduce): 2 ceil(log2 n) a + 2 S/B (pipelined reduce + broadcast)
+- recursive doubling (all-reduce, n a power of two): log2(n) (a + S/B)
+- nvls (in-switch reduction, all-reduce): 2 a + S/B: each device sends S up and receives S down
+- direct (all-to-all on a switch or full mesh): (n-1) a + (n-1)/n S/B
+- torus: rings per dimension on bidirectional links; all-to-all bounded by the bisection
+- hierarchical (group spans nodes): reduce-scatter inside the node, all-reduce across nodes on
+  S/local bytes (one NIC per device: `local` parallel rails), all-gather inside the node.
+
+`level="roofline"` uses the link's datasheet bandwidth and NCCL's alpha constants;
+`level="analytical"` scales bandwidth and alpha by the efficiencies fitted to published
+measurements (system file `collectives.efficiency`). Where a link has a fitted table only its
+algorithms compete (NCCL has no recursive doubling, say); a link without one, or a forced
+algorithm without a fit, is priced at the roofline with a note, never silently. The fastest
+applicable algorithm is chosen, as NCCL's tuner does, unless one is forced.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hwmodels.cost import OpCost
+from hwmodels.spec import HardwareError
+from hwmodels.system import LinkSpec, SystemSpec
+from hwmodels.units import parse_quantity
+from workloads.ops import COLLECTIVE_KINDS, Op
+
+__all__ = ["CollectiveCost", "collective_cost", "estimate_collective", "bus_factor", "group_span",
+           "message_bytes", "ALGORITHMS"]
+
+ALGORITHMS = ("ring", "tree", "recursive_doubling", "nvls", "direct", "torus", "hierarchical")
+
+
+@dataclass(frozen=True)
+class CollectiveCost:
+    time_s: float
+    algorithm: str
+    scope: str  # link(s) used: intra_node, inter_node or intra_node+inter_node
+    kind: str
+    nbytes: float
+    ranks: int
+    bytes_sent: dict = field(default_factory=dict)  # scope -> bytes one device puts on that link
+    energy_j: float = 0.0  # one device's link energy
+    notes: tuple = ()
+
+    @property
+    def algbw(self) -> float:
+        return self.nbytes / self.time_s if self.time_s else math.inf
+
+    @property
+    def busbw(self) -> float:
+        return self.algbw * bus_factor(self.kind, self.ranks)
+
+
+def bus_factor(kind: str, n: int) -> float:
+    if kind == "allreduce":
+        return 2.0 * (n - 1) / n
+    if kind in ("allgather", "reducescatter", "alltoall"):
+        return (n - 1) / n
+    return 1.0
+
+
+def message_bytes(op: Op) -> float:
+    """The nccl-tests buffer size of a collective op (see module docstring)."""
+    if op.kind not in COLLECTIVE_KINDS:
+        raise HardwareError(f"op {op.name!r}: kind {op.kind!r} is not a collective")
+    if op.kind == "allgather":
+        return op.outputs[0].nbytes
+    return op.inputs[0].nbytes
+
+
+def group_span(system: SystemSpec, ranks: int, stride: int) -> tuple[int, int]:
+    """(members per node, nodes spanned) of a group of `ranks` devices `stride` apart in the
+    device order (tensor parallel innermost, as Megatron and vLLM place ranks)."""
+    g = system.devices_per_node
+    local = 1 if stride >= g else max(1, min(ranks, g // stride))
+    nodes = math.ceil(ranks / local)
+    if nodes > system.nodes:
+        raise HardwareError(f"{system.source or system.name}: a collective over {ranks} ranks at stride "
+                            f"{stride} spans {nodes} nodes; the system has {system.nodes} "
+                            f"(override 'nodes' for a larger cluster)")
+    return local, nodes
+
+
+# ---------------------------------------------------------------------------- link parameters
+
+@dataclass(frozen=True)
+class _Link:
+    scope: str
+    bw: float  # bytes/s per device per direction (after efficiency)
+    alpha: float  # per step
+    base: float
+    energy: float | None
+    isr: bool = False  # the switch reduces in-network (NVLS / SHARP)
+    note: str = ""
+    protocol: str = ""  # "" (one figure for all sizes), or ll / ll128 / simple
+
+
+def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
+    """One _Link per protocol the fit lists for (scope, alg) — NCCL runs each algorithm with a
+    low-latency (LL) or a bulk (Simple) protocol and picks the faster; the roofline has one."""
+    lk: LinkSpec = system.link(scope)
+    mk = lambda bw, alpha, proto="", note="": _Link(scope, bw, alpha, lk.base_latency_s, lk.energy_per_byte_j,  # noqa: E731
+                                                  lk.in_switch_reduction, note, proto)
+    if level != "analytical":
+        return [mk(lk.bandwidth_Bps, lk.latency_s)]
+    fit = ((system.collectives.get("efficiency") or {}).get(scope) or {}).get(alg)
+    if not fit:
+        return [mk(lk.bandwidth_Bps, lk.latency_s, note=f"{system.name}: no fitted efficiency for {scope}/{alg}; "
+                                                        f"speed-of-light alpha-beta used (roofline)")]
+    per_proto = [("", fit)] if "bw" in fit else sorted(fit.items())
+    out = []
+    for proto, f in per_proto:
+        alpha = lk.latency_s
+        if f.get("latency") is not None:
+            alpha = parse_quantity(f["latency"], "time", system.source, f"collectives.efficiency.{scope}.{alg}.latency")
+        out.append(mk(lk.bandwidth_Bps * float(f["bw"]), alpha, proto))
+    return out
+
+
+# ---------------------------------------------------------------------------- flat algorithms
+# Each returns (time_s, bytes one device sends) on one link level, or None if not applicable.
+
+def _flat(kind: str, alg: str, n: int, S: float, L: _Link, topo: str, dims: tuple, per_node: int):
+    if n == 1:
+        return 0.0, 0.0
+    a, B = L.alpha, L.bw
+    if topo == "mesh":
+        # a full mesh: one link per peer; a sub-group of n of the node's devices uses n-1 links
+        B = B * (n - 1) / max(per_node - 1, 1)
+        if alg == "ring":  # a ring uses a single link to its neighbour
+            B = L.bw / max(per_node - 1, 1)
+    if topo == "ring":
+        B = B / 2 if alg != "ring" else B  # a ring algorithm runs both directions; others cross single links
+    if topo in ("torus2d", "torus3d"):
+        return _torus(kind, n, S, L, dims) if alg == "torus" else None
+    if alg == "torus":
+        return None
+    f = (n - 1) / n
+    if kind == "allreduce":
+        if alg == "ring":
+            return 2 * (n - 1) * a + 2 * f * S / B, 2 * f * S
+        if alg == "tree" and topo in ("switch",):
+            return 2 * math.ceil(math.log2(n)) * a + 2 * S / B, 2 * S
+        if alg == "recursive_doubling" and topo == "switch" and n & (n - 1) == 0:
+            steps = int(math.log2(n))
+            return steps * (a + S / B), steps * S
+        if alg == "nvls" and topo == "switch" and L.isr:
+            return 2 * a + S / B, S
+        if alg == "direct" and topo == "mesh":
+            return 2 * a + 2 * f * S / B, 2 * f * S
+        return None
+    if kind in ("allgather", "reducescatter"):
+        if alg == "ring":
+            return (n - 1) * a + f * S / B, f * S
+        if alg == "direct" and topo == "mesh":
+            return a + f * S / B, f * S
+        return None
+    if kind == "alltoall":
+        if alg == "direct" and topo in ("switch", "mesh"):
+            return (n - 1) * a + f * S / B, f * S
+        if alg == "ring" and topo == "ring":
+            # bisection bound of a bidirectional ring: n S / 4 bytes cross 2 links per direction
+            return (n - 1) * a + n * S / (8 * (B / 2)), f * S * n / 4
+        return None
+    if kind == "sendrecv":
+        if alg == "direct":
+            return a + S / (L.bw / max(per_node - 1, 1) if topo == "mesh" else B), S
+        return None
+    raise HardwareError(f"collective kind {kind!r}: expected one of {COLLECTIVE_KINDS}")
+
+
+def _torus(kind: str, n: int, S: float, L: _Link, dims: tuple):
+    """Rings along torus dimensions on bidirectional links (each of the 2 x len(dims) ports gets
+    B / (2 len(dims)) per direction). A group of n <= dims[0] rides one dimension; a larger group
+    spans dims[0] x ceil(n / dims[0]) and reduces one dimension after the other."""
+    a, B = L.alpha, L.bw
+    port = B / (2 * len(dims))
+    ring_bw = 2 * port  # a bidirectional ring in one dimension
+    x = min(n, dims[0])
+    y = math.ceil(n / x)
+    fx, fy = (x - 1) / x, (y - 1) / y
+    if kind == "allreduce":
+        t = 2 * ((x - 1) + (y - 1)) * a + 2 * (fx * S + fy * S / x) / ring_bw
+        return t, 2 * (fx * S + fy * S / x)
+    if kind in ("allgather", "reducescatter"):
+        return ((x - 1) + (y - 1)) * a + (fx * S + fy * S / x) / ring_bw, fx * S + fy * S / x
+    if kind == "alltoall":
+        # bisection: n S / 4 bytes cross the cut; a 2-D cut has 2 y links per direction (wrap-around)
+        cut_links = 2 * (y if y > 1 else 1)
+        return (x + y - 2) * a + n * S / 4 / (cut_links * port), (n - 1) / n * S
+    if kind == "sendrecv":
+        return a + S / port, S
+    return None
+
+
+def _hierarchical(kind, S, local, nodes, intra: _Link, inter: _Link, topo_intra, dims, per_node):
+    """Two-level collective: node-local phase on the intra link, cross-node phase on the inter
+    link (`local` NICs in parallel, each carrying S/local)."""
+    def best(k, n, s, L, topo):
+        algs = ("ring", "tree", "direct", "torus") if topo != "switch" or L.scope == "inter_node" else ("ring", "direct")
+        res = [r for r in (_flat(k, alg, n, s, L, topo, dims, per_node) for alg in algs) if r]
+        return min(res) if res else None
+
+    if kind == "allreduce":
+        rs = best("reducescatter", local, S, intra, topo_intra)
+        ar = best("allreduce", nodes, S / local, inter, "switch")
+        ag = best("allgather", local, S, intra, topo_intra)
+        return rs[0] + ar[0] + ag[0], {"intra_node": rs[1] + ag[1], "inter_node": ar[1]}
+    if kind in ("allgather", "reducescatter"):
+        a1 = best(kind, local, S, intra, topo_intra)
+        a2 = best(kind, nodes, S / local, inter, "switch")
+        return a1[0] + a2[0], {"intra_node": a1[1], "inter_node": a2[1]}
+    if kind == "alltoall":
+        n = local * nodes
+        t_intra = (local - 1) * intra.alpha + S * (local - 1) / n / intra.bw
+        t_inter = (nodes - 1) * inter.alpha + S * (n - local) / n / inter.bw
+        return max(t_intra, t_inter), {"intra_node": S * (local - 1) / n, "inter_node": S * (n - local) / n}
+    return None
+
+
+# ---------------------------------------------------------------------------- entry points
+
+def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: SystemSpec,
+                    level: str = "roofline", algorithm: str | None = None) -> CollectiveCost:
+    """Time, chosen algorithm, bytes and energy of one collective on `system`."""
+    if kind not in COLLECTIVE_KINDS:
+        raise HardwareError(f"collective kind: got {kind!r}; expected one of {COLLECTIVE_KINDS}")
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise HardwareError(f"collective algorithm: got {algorithm!r}; expected one of {ALGORITHMS}")
+    if ranks < 1 or nbytes < 0:
+        raise HardwareError(f"collective {kind}: got ranks={ranks}, bytes={nbytes}; expected ranks >= 1, bytes >= 0")
+    if ranks == 1:
+        return CollectiveCost(0.0, "none", "none", kind, nbytes, 1)
+    if kind == "sendrecv":
+        local, nodes = (1, 2) if stride >= system.devices_per_node else (2, 1)
+        if nodes > system.nodes:
+            raise HardwareError(f"{system.source or system.name}: a send/recv between nodes needs "
+                                f"at least 2 nodes; the system has {system.nodes}")
+    else:
+        local, nodes = group_span(system, ranks, stride)
+    candidates = _candidates(kind, nbytes, ranks, local, nodes, system, level, algorithm)
+    if not candidates:
+        raise HardwareError(f"{system.name}: no algorithm "
+                            f"{'named ' + repr(algorithm) + ' ' if algorithm else ''}applies to {kind} over "
+                            f"{ranks} ranks on topology {system.link('intra_node').topology}")
+    t, alg, scope, sent, notes = min(candidates, key=lambda c: c[0])
+    energy, missing = 0.0, []
+    for sc, b in sent.items():
+        e = system.link(sc).energy_per_byte_j
+        if e is None:
+            missing.append(sc)
+        else:
+            energy += b * e
+    if missing:
+        notes += (f"{system.name}: link {', '.join(missing)} has no energy figure; its transfer energy is not counted",)
+    return CollectiveCost(t, alg, scope, kind, nbytes, ranks, dict(sent), energy, notes)
+
+
+def _candidates(kind, S, ranks, local, nodes, system, level, forced):
+    intra_spec = system.link("intra_node")
+    topo, dims, per_node = intra_spec.topology, intra_spec.dims, system.devices_per_node
+    out = []
+    if nodes == 1 or local == 1:
+        scope = "intra_node" if nodes == 1 else "inter_node"
+        t_topo = topo if scope == "intra_node" else "switch"
+        fitted = ((system.collectives.get("efficiency") or {}).get(scope) or {}) if level == "analytical" else {}
+        for alg in ("ring", "tree", "recursive_doubling", "nvls", "direct", "torus"):
+            if forced and alg != forced:
+                continue
+            if fitted and alg not in fitted and not forced:
+                continue  # with a fitted table, only the algorithms measured (what the library runs) compete
+            for L in _params(system, scope, alg, level):
+                r = _flat(kind, alg, ranks, S, L, t_topo, dims, per_node)
+                if r:
+                    label = f"{alg}/{L.protocol}" if L.protocol else alg
+                    out.append((L.base + r[0], label, scope, {scope: r[1]}, (L.note,) if L.note else ()))
+        return out
+    if forced and forced != "hierarchical":
+        return out
+    for intra in _params(system, "intra_node", "ring", level):
+        for inter in _params(system, "inter_node", "ring", level):
+            r = _hierarchical(kind, S, local, nodes, intra, inter, topo, dims, per_node)
+            if r:
+                notes = tuple(n for n in (intra.note, inter.note) if n)
+                out.append((intra.base + r[0], "hierarchical", "intra_node+inter_node", r[1], notes))
+    return out
+
+
+def estimate_collective(op: Op, system: SystemSpec, level: str = "roofline") -> OpCost:
+    """A collective op priced on `system` (one instance; multiply by op.repeat)."""
+    ranks = int(op.dims.get("ranks", 1))
+    stride = int(op.dims.get("stride", 1))
+    c = collective_cost(op.kind, message_bytes(op), ranks, stride, system, level)
+    prov = ("speed-of-light:alpha-beta" if level == "roofline" or any("no fitted" in n for n in c.notes)
+            else f"fitted:{system.name} collectives")
+    return OpCost(latency_s=c.time_s, energy_j=c.energy_j, bound=f"link:{c.scope}", utilization=0.0,
+                  flops=0.0, bytes_by_level={f"link_{k}": v for k, v in c.bytes_sent.items()},
+                  energy_breakdown={"link": c.energy_j}, provenance=prov, notes=c.notes,
+                  details={"algorithm": c.algorithm, "link": c.scope, "ranks": ranks,
+                           "message_bytes": c.nbytes, "busbw_Bps": c.busbw if c.time_s else 0.0})
+
+
+def estimate_system_ops(ops, system: SystemSpec, level: str = "roofline", compute_fallback: bool = False):
+    """(costs, notes) for a sharded trace on a system: compute and memory ops on one device of
+    the system at `level`, collectives on its links (the same level's collective model)."""
+    from hwmodels.estimate import estimate_ops
+
+    ops = list(ops)
+    dev_idx = [i for i, op in enumerate(ops) if op.kind not in COLLECTIVE_KINDS]
+    costs = [None] * len(ops)
+    dev_costs, notes = estimate_ops([ops[i] for i in dev_idx], system.device, level, compute_fallback)
+    for i, c in zip(dev_idx, dev_costs):
+        costs[i] = c
+    notes = list(notes)
+    for i, op in enumerate(ops):
+        if costs[i] is None:
+            costs[i] = estimate_collective(op, system, level if level != "cycle" else "roofline")
+            notes += list(costs[i].notes)
+            if level == "cycle":
+                notes.append(f"{op.name}: collectives have no cycle-level model; alpha-beta (roofline) used")
+    return costs, tuple(notes)

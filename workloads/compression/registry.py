@@ -1,0 +1,75 @@
+"""The registry of compression methods: `register_method` records a method's trace
+rewrite and parameter schema under its name. Method modules (kv_quant, eviction, lowrank,
+moe, propagation, weights) import only this module; the recipe loader (recipe.py) imports
+them, so the dependency runs one way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+__all__ = ["Param", "Method", "METHODS", "register_method", "positive", "non_negative", "fraction",
+           "open_fraction", "bits", "registered_format"]
+
+
+@dataclass(frozen=True)
+class Param:
+    default: Any
+    kind: type | tuple = int  # int, float, str, bool (int accepted where float is)
+    check: Callable[[Any], bool] | None = None
+    expected: str = ""  # what the check demands, shown in errors
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    apply: Callable  # (trace, model, recipe) -> Trace
+    params: Mapping[str, Param]
+    summary: str = ""
+    validate: Callable | None = None  # (recipe) -> None: cross-parameter checks at load time
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(name: str, params: Mapping[str, Param], summary: str = "",
+                    validate: Callable | None = None):
+    """Decorator: register `fn(trace, model, recipe) -> Trace` as method `name`;
+    `validate(recipe)` runs cross-parameter checks when a recipe is loaded."""
+    def deco(fn):
+        METHODS[name] = Method(name=name, apply=fn, params=dict(params), summary=summary,
+                                validate=validate)
+        return fn
+    return deco
+
+
+# ---- reusable parameter checks ----------------------------------------------
+def positive(x) -> bool:
+    return x > 0
+
+
+def non_negative(x) -> bool:
+    return x >= 0
+
+
+def fraction(x) -> bool:
+    return 0.0 <= x <= 1.0
+
+
+def open_fraction(x) -> bool:
+    return 0.0 < x <= 1.0
+
+
+def bits(x) -> bool:
+    return 1 <= x <= 16
+
+
+def registered_format(name) -> bool:
+    """A number-format name the registry knows (workloads.formats)."""
+    from workloads.formats import FormatError, get_format
+    try:
+        get_format(name)
+    except FormatError:
+        return False
+    return True
