@@ -564,7 +564,7 @@ def _section_key_errors(sections: dict, src: str) -> list:
             check(sections[sec], table, src, f"{sec}.", errors)
     ana = sections.get("analytical")
     try:
-        from hwmodels.gpu import PARAMS
+        from hwmodels.gpu_params import PARAMS
     except ImportError:  # a build without the analytical GPU model: nothing to check against
         PARAMS = None
     if isinstance(ana, dict) and PARAMS:

@@ -16,12 +16,10 @@ __all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX
 MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
 
 
-class InputError(ValueError):
-    """Bad user input: message names file, field, value and expectation."""
+from workloads.yamlsafe import InputError, short_repr  # noqa: E402 (defined there: no import cycle)
 
 
 def fail(source: str, field: str, value: Any, expected: str, error: type = InputError) -> None:
-    from workloads.yamlsafe import short_repr  # bounded: never stringify a huge value whole
     where = f"{source}: {field}" if field else source
     shown = "missing" if value is None else short_repr(value)
     raise error(f"{where}: got {shown}; expected {expected}")
@@ -33,7 +31,6 @@ def check_name(text: str, what: str) -> None:
     parts = str(text).replace("\\", "/").split("/")
     longest = max((len(p.encode()) for p in parts), default=0)
     if longest > 255 or len(str(text)) > 4096:
-        from workloads.yamlsafe import short_repr
         raise InputError(f"{what}: got {short_repr(str(text), 60)} ({len(str(text))} characters); expected a "
                          f"bundled {what} name or a path (at most 255 bytes per path component)")
 
@@ -77,7 +74,6 @@ def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError
     import difflib
     from importlib import resources
 
-    from workloads.yamlsafe import short_repr
     text = str(name_or_path).strip()
     check_name(text, what)
     if looks_like_path(text) or isinstance(name_or_path, Path):

@@ -22,8 +22,13 @@ import reprlib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["short_repr", "load_yaml_text", "load_yaml_path", "load_json_path", "MAX_YAML_BYTES",
+__all__ = ["InputError", "short_repr", "load_yaml_text", "load_yaml_path", "load_json_path", "MAX_YAML_BYTES",
            "MAX_EXPANDED_NODES", "MAX_DEPTH"]
+
+class InputError(ValueError):
+    """Bad user input: message names file, field, value and expectation. (Defined here,
+    re-exported by workloads.io, so that io can use this module without an import cycle.)"""
+
 
 MAX_YAML_BYTES = 1024 * 1024
 MAX_EXPANDED_NODES = 200_000
@@ -49,7 +54,6 @@ def short_repr(value: Any, limit: int = MAX_SHOWN) -> str:
 
 
 def _error(source: str, what: str, message: str):
-    from workloads.io import InputError
     return InputError(f"{source}: {message}" + (f" ({what} file)" if what else ""))
 
 
@@ -144,7 +148,6 @@ def load_yaml_text(text: str, source: str = "<yaml>", what: str = "") -> Any:
 
 
 def _read_text(path: Path, what: str, limit: int) -> str:
-    from workloads.io import InputError
     try:
         if not path.is_file():  # a FIFO, /dev/zero, a directory: never read "forever"
             kind = "directory" if path.is_dir() else "special file" if path.exists() else None
@@ -176,7 +179,6 @@ def load_json_path(path: str | Path, what: str = "config") -> Any:
     duplicate keys are refused, as in YAML."""
     import json
 
-    from workloads.io import InputError
     path = Path(path)
     text = _read_text(path, what, MAX_YAML_BYTES)
 

@@ -139,9 +139,9 @@ def pack_in_chunks(parts, meta: dict, pack):
         step, total = _rows_per_chunk(parts.y2d.shape[1]), parts.y2d.shape[0]
     if total <= step:
         return pack(parts, meta)
-    from .qtensor import QTensor
-    full = QTensor(fmt=parts.fmt.name, shape=tuple(parts.shape), axis=parts.axis, block_size=parts.fmt.block_size,
-                   codes=None, tensor_scale=parts.tensor_scale, meta=meta)
+    full = None  # built from the first piece's class (no import of .qtensor: no cycle)
+    head = dict(fmt=parts.fmt.name, shape=tuple(parts.shape), axis=parts.axis, block_size=parts.fmt.block_size,
+                codes=None, tensor_scale=parts.tensor_scale, meta=meta)
     sizes = expected_sizes(parts.fmt, tuple(parts.shape), parts.axis)
     bufs = {k: np.empty(v, dtype=np.uint8) for k, v in sizes.items()}  # the result, filled in place
     at = dict.fromkeys(bufs, 0)
@@ -153,6 +153,8 @@ def pack_in_chunks(parts, meta: dict, pack):
                      zero_points=None if parts.zero_points is None else parts.zero_points[sl],
                      tensor_scale=parts.tensor_scale, elem=parts.elem, saturate=parts.saturate)
         piece = pack(sub, meta)
+        if full is None:
+            full = type(piece)(**head)
         full.tensor_scale = piece.tensor_scale
         for k in bufs:
             a = getattr(piece, k)
@@ -166,7 +168,7 @@ def pack_in_chunks(parts, meta: dict, pack):
 
 def decode_in_chunks(q, decode_one) -> np.ndarray:
     """`decode_one(QTensor) -> float32` on row blocks, written straight into the result."""
-    from .qtensor import QTensor
+    QTensor = type(q)  # noqa: N806 (the caller's class; importing .qtensor would be a cycle)
 
     f = q.format
     n = q.size
