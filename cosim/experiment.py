@@ -342,12 +342,14 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     else:
         rep = simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
     area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
-    for r in rep.rows:
-        r["provenance"] = f"{cfg['level']}:{r['provenance']}"
+    for r in rep.rows:  # the level that priced the op (a fallback says roofline), then its source
+        r["provenance"] = f"{r['level']}:{r['provenance']}"
     rep.meta["experiment"] = {"name": cfg["name"], "source": exp.source}
     rep.meta["area_mm2"] = area
     rep.meta["provenance"] = {
-        "latency_s": f"{cfg['level']} model on {hw.name} ({display_source(hw.source)}); per-op provenance column",
+        "latency_s": f"{rep.level} model on {hw.name} ({display_source(hw.source)})"
+                     + (f" (requested {cfg['level']}: fell back)" if rep.level != cfg["level"] else "")
+                     + "; per-op level and provenance columns",
         "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
                      if cfg["level"] == "roofline" else
                      f"the {cfg['level']} model's energy (per-op provenance column; falls back to the roofline's "

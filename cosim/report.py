@@ -10,7 +10,7 @@ from pathlib import Path
 __all__ = ["Report"]
 
 COLUMNS = ["op", "kind", "phase", "group", "repeat", "compute_fmt", "flops", "bytes", "intensity",
-           "bound", "latency_s", "energy_j", "utilization", "share", "provenance"]
+           "bound", "latency_s", "energy_j", "utilization", "share", "provenance", "level"]
 
 
 @dataclass

@@ -6,6 +6,7 @@ import math
 
 from cosim.report import Report
 from hwmodels.estimate import estimate_ops
+from hwmodels.levels import priced_level, summarize_levels
 from hwmodels.spec import HardwareError, HardwareSpec, load_hw
 from hwmodels.system import SystemSpec, list_systems, load_system
 from workloads.ops import COLLECTIVE_KINDS
@@ -75,7 +76,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
                "flops": op.total_flops, "bytes": op.total_bytes,
                "intensity": op.intensity if op.bytes else math.inf, "bound": c.bound,
                "latency_s": lat, "energy_j": c.energy_j * op.repeat, "utilization": c.utilization,
-               "share": lat / total_lat, "provenance": c.provenance}
+               "share": lat / total_lat, "provenance": c.provenance, "level": priced_level(c, level)}
         for lvl, b in c.bytes_by_level.items():
             row[f"bytes_{lvl}"] = b * op.repeat
         for comp, e in c.energy_breakdown.items():
@@ -92,11 +93,19 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
             from cosim.parallel_timing import pipeline_timing
 
             meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"])}
-    return Report(model=trace.model, hw=system.name if system else hw.name, level=level, phase=trace.phase, batch=trace.batch,
-                  seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
+    used = summarize_levels(r["level"] for r in rows)
+    if used != level:  # never silent: the report names the level that ran, and says so
+        notes = tuple(notes) + (f"level {level} requested; the ops were priced at level {used} "
+                                f"(per-op `level` and `provenance` columns)",)
+    meta_prov = tuple(dict.fromkeys(r["provenance"] for r in rows))
+    if trace.meta.get("implementation"):
+        meta["implementation"] = trace.meta["implementation"]
+    return Report(model=trace.model, hw=system.name if system else hw.name, level=used, phase=trace.phase,
+                  batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
                   capacity_bytes=hw.main_memory.capacity_bytes, notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *notes])),
                   recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
-                                             "recipe_effects": trace.meta.get("recipe_effects", {}), **meta})
+                                             "recipe_effects": trace.meta.get("recipe_effects", {}),
+                                             "level_requested": level, "priced_from": list(meta_prov), **meta})
 
 
 def _overlap(rows: list, frac: float) -> None:

@@ -49,13 +49,11 @@ itself returns the roofline cost with provenance "fallback:uncalibrated".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from hwmodels.cost import OpCost
-from hwmodels.gpu_params import BANDWIDTH_PARAMS, EW_ALIAS, EW_KINDS, PARAMS, ROW_KINDS, GpuParams  # noqa: F401
 from hwmodels.spec import HardwareError, HardwareSpec
 from workloads.ops import Op, attended_pairs
 
@@ -63,22 +61,9 @@ __all__ = ["GpuParams", "PARAMS", "applicable", "params_for", "estimate", "estim
            "gemm_time", "attention_prefill_time", "attention_decode_time", "fa2_num_splits",
            "elementwise_time", "energy_j", "kernels_of", "EW_KINDS", "EW_ALIAS"]
 
-# ---------------------------------------------------------------------------- parameters
-
-# The parameter table (PARAMS, EW_KINDS ...) and the parameter set (GpuParams) live in
-# hwmodels.gpu_params, apart from the model code, so the calibration reader
-# (hwmodels.gpu_calibration) depends on them and not on this module.
-
-# Kernel launches per op in the measured PyTorch implementation (structure, read off
-# torch.profiler traces in validation/logs/h100_e2e_kernel_profiles.txt).
-KERNELS = {"copy": 1, "add": 1, "rmsnorm": 1, "softmax": 1, "silu_mul": 2, "embedding": 1, "rope": 5}
-
-# Tile candidates (BM, BN) of Hopper GEMM kernels (cuBLAS nvjet names in the profiles:
-# 256x128, 192x192, 128x128, 128x64/64x128 and narrow-N tiles for skinny M).
-TILES = ((256, 128), (128, 256), (128, 128), (128, 64), (64, 128), (64, 64))
-SPLITK_MIN_K = 512  # split-K chunks are at least this deep (keeps the MMA pipeline full)
-FA2_BQ = 128  # flash-attention-2 forward query block
-FA2_DEC_BM = 64  # split-KV kernel query block
+from hwmodels.gpu_params import (ATTN_BACKEND_KEYS, ATTN_BACKENDS, ATTN_BLOCKS, BANDWIDTH_PARAMS, EW_ALIAS,  # noqa: F401
+                                 EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS,
+                                 SPLITK_MIN_K, TILES, UNFUSED_KEYS, GpuParams)
 
 
 def params_for(hw: HardwareSpec) -> GpuParams | None:
@@ -91,6 +76,9 @@ def params_for(hw: HardwareSpec) -> GpuParams | None:
         return None
     from hwmodels.gpu_calibration import parse_section
     P = parse_section(sec, hw.source or hw.name)
+    if sec.get("transfer"):  # a sibling's calibration (calibration: {from: ...}): scale to this GPU
+        from hwmodels.gpu_transfer import transfer
+        P = transfer(P, sec["transfer"], hw)
     return scaled_to(P, hw.main_memory.bandwidth_Bps)
 
 
@@ -99,11 +87,41 @@ def scaled_to(P: GpuParams, bandwidth_Bps: float) -> GpuParams:
     if not ref or bandwidth_Bps == ref:
         return P
     r = bandwidth_Bps / ref
-    values = {**P.values, **{k: P.values[k] * r for k in BANDWIDTH_PARAMS}}
+    values = {**P.values, **{k: P.values[k] * r for k in _bandwidth_keys(P.values)}}
     return GpuParams(values=values, sm_count=P.sm_count, l2_bytes=P.l2_bytes,
                      provenance=f"{P.provenance}; bandwidths x{r:.4g} (datasheet {bandwidth_Bps / 1e12:.4g} "
                                 f"vs calibrated {ref / 1e12:.4g} TB/s)",
-                     reference_bandwidth=bandwidth_Bps)
+                     reference_bandwidth=bandwidth_Bps, attention_default=P.attention_default)
+
+
+def _bandwidth_keys(values):
+    extra = [f"attn_{b}.{k[5:]}" for b in ATTN_BACKENDS for k in BANDWIDTH_PARAMS if k.startswith("attn.")]
+    return [k for k in BANDWIDTH_PARAMS + tuple(extra) if k in values]
+
+
+def attention_backend(op: Op, P: GpuParams) -> str:
+    """The op's backend (dims["backend"]; "default" or none: the calibration's default)."""
+    b = op.dims.get("backend") or "default"
+    return P.attention_default if b == "default" else b
+
+
+def for_backend(P: GpuParams, backend: str, where: str = "") -> GpuParams:
+    """P with the attn.* parameters of `backend` (fa2: as is)."""
+    if backend == "fa2":
+        return P
+    if backend not in ATTN_BACKENDS:
+        raise HardwareError(f"{where}attention backend: got {backend!r}; expected one of {ATTN_BACKENDS} or default")
+    keys = list(UNFUSED_KEYS) if backend == "unfused" else [f"attn_{backend}.{k}" for k in ATTN_BACKEND_KEYS]
+    if any(k not in P.values for k in keys):
+        have = (["fa2"] + [b for b in ATTN_BACKENDS[1:-1] if f"attn_{b}.eff" in P.values]
+                + (["unfused"] if UNFUSED_KEYS[0] in P.values else []))
+        raise HardwareError(f"{where}attention backend {backend!r}: this calibration ({P.provenance[:80]}...) did not "
+                            f"measure it; calibrated backends: {', '.join(have)}")
+    if backend == "unfused":
+        return P
+    return GpuParams(values={**P.values, **{f"attn.{k}": P.values[f"attn_{backend}.{k}"] for k in ATTN_BACKEND_KEYS}},
+                     sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance,
+                     reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default)
 
 
 def applicable(hw: HardwareSpec):
@@ -154,9 +172,9 @@ def _fa2_blocks(d):
     return (FA2_BQ, 128) if d <= 64 else (FA2_BQ, 64)
 
 
-def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False):
+def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False, blocks=None):
     """Flash-style prefill: block-level causal skipping, work over SMs vs critical path."""
-    bq, bk = _fa2_blocks(d)
+    bq, bk = blocks or _fa2_blocks(d)
     nq = math.ceil(q_len / bq)
     nk = math.ceil(kv_len / bk)
     offset = kv_len - q_len
@@ -253,6 +271,7 @@ def kernels_of(op: Op, P=None) -> int:
     """Kernel launches this op costs in the measured PyTorch implementation."""
     if op.kind == "attention":
         if P is not None and _is_decode(op):
+            P = for_backend(P, attention_backend(op, P))
             d = op.dims
             _, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
                                            int(d["kv_len"]), int(d["head_dim"]),
@@ -332,70 +351,64 @@ def _fused(op, hw, compute_fallback, P):
                   notes=tuple(c.notes), details={"fused": True, "kernels": 0, "isolated_s": t})
 
 
-@dataclass
-class _Terms:
-    """One op's isolated time and what it is made of, before the in-workload corrections."""
-    t: float  # seconds, launched alone in a short burst (what the microbenchmarks time)
-    det: dict
-    bound: str
-    peak: float  # FLOP/s the utilisation is measured against
-    flop_class: str | None  # energy.per_flop.<class> that prices its FLOPs
-    stream_bytes: float  # HBM bytes priced at energy.per_byte
-    kv_bytes: float = 0.0  # KV bytes streamed by decode attention (energy.per_kv_byte)
-
-
-def _gemm_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool, notes: list) -> _Terms:
-    fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
-    gf = _gemm_fmt(fmt)
-    if gf != fmt:
-        notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency")
+def unfused_parts(op: Op) -> list:
+    """Hugging Face eager attention as the kernels it launches (microbench.unfused_attention,
+    profiled in validation/logs/h200_attn_kernels.txt): repeat_kv copies of K and V (GQA),
+    Q K^T (batched GEMM), the scale, the additive mask (causal), fp32 softmax, the cast back
+    to bf16, P V (batched GEMM)."""
+    from workloads.ops import TensorSpec
     d = op.dims
-    b = int(d.get("b", 1))
-    e_in = (sum(t.nbytes for t in op.inputs)) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
-    e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
-    t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
-    det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": int(det["tile"][0][2]),
-           "split_k": int(det["tile"][0][3]), "t_compute_s": float(det["t_compute"][0]),
-           "t_memory_s": float(det["t_memory"][0])}
-    if note:
-        notes.append(f"{op.name}: {note}")
-    bound = "compute" if det["t_compute_s"] >= det["t_memory_s"] else "hbm"
-    return _Terms(float(t[0]), det, bound, peak, gf, op.bytes)
+    B, H, KV, q, kv, hd = (int(d[k]) for k in ("batch", "heads", "kv_heads", "q_len", "kv_len", "head_dim"))
+    dv = int(d.get("v_head_dim", hd))
+    bh, e = B * H, op.compute_fmt if op.compute_fmt in ("bf16", "fp16") else "bf16"
+
+    def t(name, shape, fmt=e, role="activation"):
+        return TensorSpec(name, shape, fmt, role)
+
+    def ew(name, kind, rows, cols, ins, out_fmt=e):
+        return Op(name, kind, {"rows": rows, "cols": cols}, ins, (t(f"{name}.out", (rows, cols), out_fmt),), e)
+    parts = []
+    if H != KV:
+        parts += [ew("repeat_k", "copy", bh * kv, hd, (t("k", (B * KV * kv, hd)),)),
+                  ew("repeat_v", "copy", bh * kv, dv, (t("v", (B * KV * kv, dv)),))]
+    scores = t("s", (bh, q, kv))
+    parts.append(Op("qk", "gemm", {"b": bh, "m": q, "n": kv, "k": hd}, (t("q", (bh, q, hd)), t("k", (bh, kv, hd), e, "kv")),
+                    (scores,), e))
+    parts.append(ew("scale", "mul", bh * q, kv, (scores,)))
+    if d.get("causal", True) and q > 1:
+        parts.append(ew("mask", "add", bh * q, kv, (scores, t("mask", (q, kv)))))
+    parts.append(ew("softmax", "softmax", bh * q, kv, (scores,), out_fmt="fp32"))
+    parts.append(ew("cast", "copy", bh * q, kv, (t("p32", (bh, q, kv), "fp32"),)))
+    parts.append(Op("pv", "gemm", {"b": bh, "m": q, "n": dv, "k": kv}, (scores, t("v", (bh, kv, dv), e, "kv")),
+                    (t("o", (bh, q, dv)),), e))
+    return parts
 
 
-def _attention_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool, notes: list) -> _Terms:
-    fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
-    d = op.dims
-    dv = int(d.get("v_head_dim", d["head_dim"]))
-    if note:
-        notes.append(f"{op.name}: {note}")
-    if _is_decode(op):
-        kc = op.inputs[1]
-        e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
-        t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
-                                       int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
-                                       e_kv, details=True)
-        return _Terms(t, det, "hbm", peak, "attention", max(0.0, op.bytes - det["kv_bytes"]), det["kv_bytes"])
-    window = int(d.get("window", 0) or 0)
-    if window:
-        notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
-    t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
-                                    int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True)
-    if window:
-        full = attended_pairs({**d, "window": 0})
-        t = P["attn.floor"] + (t - P["attn.floor"]) * attended_pairs(d) / max(full, 1.0)
-    return _Terms(t, det, "compute", peak, "attention", op.bytes)
+_GATHER, _SCORE = ("repeat_k", "repeat_v"), ("scale", "mask", "softmax", "cast")
 
 
-def _elementwise_terms(op: Op, hw: HardwareSpec, P: GpuParams, k: str, notes: list) -> _Terms:
-    if k != op.kind:
-        notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
-    hbm = op.bytes
-    tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
-    cols = float(op.dims.get("cols", 0))
-    t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
-    bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
-    return _Terms(t, {}, bound, hw.peak_flops.get("fp32", 0.0), None, P[f"ew.{k}.mult"] * hbm)
+def _unfused_attention(op, hw, compute_fallback, P):
+    """Sum of the eager-attention kernels, each priced by its own calibrated model (the
+    gather and score passes scaled by their fitted multipliers)."""
+    for_backend(P, "unfused", f"{hw.source or hw.name}: {op.name}: ")  # raises when not calibrated
+    parts = unfused_parts(op)
+    costs = [estimate(p, hw, compute_fallback, P) for p in parts]
+    mult = [P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else 1.0
+            for p in parts]
+    iso = sum(c.details["isolated_s"] * f for c, f in zip(costs, mult))
+    lat = sum(c.latency_s * f for c, f in zip(costs, mult))
+    parts = {}
+    for c in costs:
+        for k, v in c.energy_breakdown.items():
+            parts[k] = parts.get(k, 0.0) + v
+    return OpCost(latency_s=lat, energy_j=sum(c.energy_j for c in costs), bound="hbm",
+                  utilization=op.flops / lat / hw.peak_flops.get("bf16", 1.0) if lat else 0.0, flops=op.flops,
+                  bytes_by_level={hw.memory[0].name: sum(c.bytes_by_level.get(hw.memory[0].name, 0.0) for c in costs)},
+                  energy_breakdown=parts, provenance=P.provenance,
+                  notes=(f"{op.name}: unfused (Hugging Face eager) attention priced as {len(costs)} separate kernels",),
+                  details={"attention_backend": "unfused", "isolated_s": iso, "power_capped_s": sum(
+                      c.details["power_capped_s"] * f for c, f in zip(costs, mult)),
+                      "kernels": sum(c.details["kernels"] for c in costs)})
 
 
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:
@@ -406,11 +419,65 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
         return _uncalibrated(op, hw, compute_fallback)
     if op.dims.get("fused"):
         return _fused(op, hw, compute_fallback, P)
-    notes: list = []
+    notes = []
+    det = {}
+    flops = op.flops
+    hbm = op.bytes
+    flop_class = None
+    stream_bytes, kv_bytes = hbm, 0.0
     if op.kind == "gemm":
-        terms = _gemm_terms(op, hw, P, compute_fallback, notes)
+        fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
+        gf = _gemm_fmt(fmt)
+        if gf != fmt:
+            notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency")
+        d = op.dims
+        b = int(d.get("b", 1))
+        e_in = (sum(t.nbytes for t in op.inputs)) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
+        e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
+        t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
+        t = float(t[0])
+        det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": int(det["tile"][0][2]),
+               "split_k": int(det["tile"][0][3]), "t_compute_s": float(det["t_compute"][0]),
+               "t_memory_s": float(det["t_memory"][0])}
+        bound = "compute" if det["t_compute_s"] >= det["t_memory_s"] else "hbm"
+        peak_used = peak
+        flop_class = gf
+        if note:
+            notes.append(f"{op.name}: {note}")
     elif op.kind == "attention":
-        terms = _attention_terms(op, hw, P, compute_fallback, notes)
+        backend = attention_backend(op, P)
+        if backend == "unfused":
+            return _unfused_attention(op, hw, compute_fallback, P)
+        P = for_backend(P, backend, f"{hw.source or hw.name}: {op.name}: ")
+        det_backend = {"attention_backend": backend}
+        fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
+        d = op.dims
+        dv = int(d.get("v_head_dim", d["head_dim"]))
+        if _is_decode(op):
+            kc = op.inputs[1]
+            e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
+            t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
+                                           int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
+                                           e_kv, details=True)
+            bound = "hbm"
+            kv_bytes = det["kv_bytes"]
+            stream_bytes = max(0.0, hbm - kv_bytes)
+        else:
+            window = int(d.get("window", 0) or 0)
+            if window:
+                notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
+            t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
+                                            int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True,
+                                            blocks=ATTN_BLOCKS.get(backend))
+            if window:
+                full = attended_pairs({**d, "window": 0})
+                t = P["attn.floor"] + (t - P["attn.floor"]) * attended_pairs(d) / max(full, 1.0)
+            bound = "compute"
+        peak_used = peak
+        flop_class = "attention"
+        det.update(det_backend)
+        if note:
+            notes.append(f"{op.name}: {note}")
     else:
         k = _ew_kind(op.kind)
         if k is None:
@@ -418,34 +485,37 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
             c = roofline.estimate(op, hw, compute_fallback)
             return OpCost(**{**c.__dict__, "provenance": f"fallback:roofline (no analytical model for {op.kind})",
                              "notes": tuple(c.notes) + (f"{op.name}: kind {op.kind} has no analytical model; roofline used",)})
-        terms = _elementwise_terms(op, hw, P, k, notes)
-    return _in_workload(op, hw, P, terms, notes)
-
-
-def _in_workload(op: Op, hw: HardwareSpec, P: GpuParams, x: _Terms, notes: list) -> OpCost:
-    """`x.t` is the op launched alone in a short burst (what the microbenchmarks time: ~0.1 s
-    of repeats, clocks at boost). Inside a workload two things change:
-    1. the board's power limit: an op whose dynamic energy over its time would push the
-       power above the cap runs at lower clocks until it does not (big GEMMs, long prefills);
-    2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
-       predecessor."""
-    flops, det, bound = op.flops, x.det, x.bound
+        if k != op.kind:
+            notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
+        tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
+        cols = float(op.dims.get("cols", 0))
+        t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
+        bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
+        peak_used = hw.peak_flops.get("fp32", 0.0)
+        stream_bytes = P[f"ew.{k}.mult"] * hbm
     kernels = kernels_of(op, P)
-    e_dyn = energy_j(P, 0.0, flops, x.flop_class, x.stream_bytes, x.kv_bytes)
-    t_cap = power_limited_time(P, x.t, e_dyn)
-    if t_cap > x.t:
+    # `t` is the op launched alone in a short burst (what the microbenchmarks time: ~0.1 s of
+    # repeats, clocks at boost). Inside a workload two things change:
+    # 1. the board's power limit: an op whose dynamic energy over its time would push the
+    #    power above the cap runs at lower clocks until it does not (big GEMMs, long prefills);
+    # 2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
+    #    predecessor.
+    isolated = t
+    e_dyn = energy_j(P, 0.0, flops, flop_class, stream_bytes, kv_bytes)
+    t_cap = power_limited_time(P, t, e_dyn)
+    if t_cap > t:
         det["power_limited"] = True
         bound = "power"
     t = max(t_cap - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
-    energy = energy_j(P, t, flops, x.flop_class, x.stream_bytes, x.kv_bytes)
-    util = flops / t / x.peak if (x.peak and t > 0) else 0.0
-    det.update({"kernels": kernels, "isolated_s": x.t, "power_capped_s": t_cap})
-    parts = {"static": P["energy.static"] * t, "hbm": P["energy.per_byte"] * x.stream_bytes,
-             "kv_stream": P["energy.per_kv_byte"] * x.kv_bytes}
-    if x.flop_class and flops:
-        parts[f"flops_{x.flop_class}"] = P[f"energy.per_flop.{x.flop_class}"] * flops
+    energy = energy_j(P, t, flops, flop_class, stream_bytes, kv_bytes)
+    util = flops / t / peak_used if (peak_used and t > 0) else 0.0
+    det.update({"kernels": kernels, "isolated_s": isolated, "power_capped_s": t_cap})
+    parts = {"static": P["energy.static"] * t, "hbm": P["energy.per_byte"] * stream_bytes,
+             "kv_stream": P["energy.per_kv_byte"] * kv_bytes}
+    if flop_class and flops:
+        parts[f"flops_{flop_class}"] = P[f"energy.per_flop.{flop_class}"] * flops
     return OpCost(latency_s=t, energy_j=energy, bound=bound, utilization=util, flops=flops,
-                  bytes_by_level={hw.memory[0].name: op.bytes}, energy_breakdown=parts,
+                  bytes_by_level={hw.memory[0].name: hbm}, energy_breakdown=parts,
                   provenance=P.provenance, notes=tuple(notes), details=det)
 
 
@@ -459,6 +529,14 @@ def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False, params
     costs = [estimate(op, hw, compute_fallback, P) for op in ops]
     notes = tuple(dict.fromkeys(n for c in costs for n in c.notes))
     return costs, notes
+
+
+def require_calibrated(hw: HardwareSpec) -> GpuParams:
+    P = params_for(hw)
+    if P is None:
+        raise HardwareError(f"{hw.source or hw.name}: analytical: missing; expected a calibration file "
+                            f"(hardware YAML key `calibration:`), made by `cosim calibrate`")
+    return P
 
 
 # ---------------------------------------------------------------------------- many variants
@@ -498,34 +576,9 @@ def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
 
 
 def _double_bw(P: GpuParams) -> GpuParams:
-    return GpuParams(values={**P.values, **{k: 2 * P.values[k] for k in BANDWIDTH_PARAMS}},
-                     sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance)
-
-
-def _variant_scales(base: HardwareSpec, overrides: dict):
-    """(variants, bandwidth-time multiplier (V,), clock ratio (V,), {fmt: varied peak (V,)})
-    of the overrides the calibrated model responds to; the others are checked and skipped."""
-    main = base.memory[0].name
-    n = len(next(iter(overrides.values()))) if overrides else 1
-    bw = np.full(n, base.main_memory.bandwidth_Bps)
-    clock = np.ones(n)
-    peaks = {}
-    for key, val in overrides.items():
-        parts = key.split(".")
-        if key == f"memory.{main}.bandwidth":
-            bw = np.asarray(val, dtype=float)
-        elif key == "clock":
-            clock = np.asarray(val, dtype=float) / base.clock_hz
-        elif parts[0] == "compute" and len(parts) == 2 and parts[1] in base.peak_flops:
-            peaks[parts[1]] = np.asarray(val, dtype=float)
-        elif parts[0] == "memory" or parts[0] == "energy":
-            # capacities, inner-level bandwidths and energies do not enter the calibrated
-            # model (as in estimate()); the roofline-answered kinds still see them
-            continue
-        else:
-            raise KeyError(f"override {key!r}: the analytical model varies clock, compute.<fmt>, "
-                           f"memory.<level>.<field> and energy.* (not {key!r})")
-    return n, base.main_memory.bandwidth_Bps / bw, clock, peaks
+    return GpuParams(values={**P.values, **{k: 2 * P.values[k] for k in _bandwidth_keys(P.values)}},
+                     sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance,
+                     attention_default=P.attention_default)
 
 
 def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
@@ -543,7 +596,27 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
         r = roofline.evaluate_tables(roofline.op_table(ops, base, compute_fallback),
                                      roofline.hw_table_variants(base, overrides))
         return r
-    n, b, clock, peaks = _variant_scales(base, overrides)
+    main = base.memory[0].name
+    n = len(next(iter(overrides.values()))) if overrides else 1
+    bw = np.full(n, base.main_memory.bandwidth_Bps)
+    clock = np.ones(n)
+    peaks = {}
+    for key, val in overrides.items():
+        parts = key.split(".")
+        if key == f"memory.{main}.bandwidth":
+            bw = np.asarray(val, dtype=float)
+        elif key == "clock":
+            clock = np.asarray(val, dtype=float) / base.clock_hz
+        elif parts[0] == "compute" and len(parts) == 2 and parts[1] in base.peak_flops:
+            peaks[parts[1]] = np.asarray(val, dtype=float)
+        elif parts[0] == "memory" or parts[0] == "energy":
+            # capacities, inner-level bandwidths and energies do not enter the calibrated
+            # model (as in estimate()); the roofline-answered kinds below still see them
+            continue
+        else:
+            raise KeyError(f"override {key!r}: the analytical model varies clock, compute.<fmt>, "
+                           f"memory.<level>.<field> and energy.* (not {key!r})")
+    b = base.main_memory.bandwidth_Bps / bw  # time multiplier of bandwidth-bound terms
     lat = np.zeros(n)
     en = np.zeros(n)
     head = P["energy.power_cap"] - P["energy.static"]

@@ -12,7 +12,7 @@ hardware YAML, plus the provenance of the fit:
 
 from __future__ import annotations
 
-from hwmodels.gpu_params import PARAMS, GpuParams
+from hwmodels.gpu_params import ATTN_BACKENDS, OPTIONAL_PARAMS, PARAMS, GpuParams
 from hwmodels.spec import HardwareError
 from hwmodels.units import parse_quantity
 
@@ -71,6 +71,10 @@ def parse_section(sec: dict, source: str) -> GpuParams:
             values[name] = float(raw)
         else:
             values[name] = parse_quantity(raw, kind, src, field)
+    for name, (kind, _what) in OPTIONAL_PARAMS.items():  # per-backend sets: all or none
+        raw = _get(sec["params"], name)
+        if raw is not None:
+            values[name] = parse_quantity(raw, kind, src, f"analytical.params.{name}") if kind else float(raw)
     if missing:
         raise HardwareError(f"{src}: params: missing {', '.join(missing)}; expected every parameter of "
                             f"hwmodels.gpu.PARAMS (re-run cosim calibrate / fit)")
@@ -88,18 +92,28 @@ def parse_section(sec: dict, source: str) -> GpuParams:
     tag = f"calibrated:{prov.get('device')}, {prov.get('date')}, {prov.get('software', '?')}"
     if prov.get("note"):  # e.g. the bundled calibration stood in for a missing relative path
         tag += f"; {prov['note']}"
-    return GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance=tag, reference_bandwidth=ref_bw)
+    default = st.get("attention_default", "fa2")
+    if default not in ATTN_BACKENDS:
+        raise HardwareError(f"{src}: analytical.structure.attention_default: got {default!r}; expected one of "
+                            f"{ATTN_BACKENDS}")
+    return GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance=tag, reference_bandwidth=ref_bw,
+                     attention_default=default)
 
 
 def to_section(values: dict, sm_count: int, l2_bytes: float, provenance: dict, quality: dict | None = None,
-               memory_bandwidth: float | None = None) -> dict:
+               memory_bandwidth: float | None = None, attention_default: str | None = None) -> dict:
     params: dict = {}
     for name, (kind, _what) in PARAMS.items():
         _put(params, name, pretty(values[name], kind))
+    for name, (kind, _what) in OPTIONAL_PARAMS.items():
+        if name in values:
+            _put(params, name, pretty(values[name], kind))
     out = {"model": "hwmodels.gpu analytical v1", "provenance": provenance,
            "structure": {"sm_count": int(sm_count), "l2": pretty(l2_bytes, "bytes")}, "params": params}
     if memory_bandwidth:
         out["structure"]["memory_bandwidth"] = pretty(memory_bandwidth, "bandwidth")
+    if attention_default:
+        out["structure"]["attention_default"] = attention_default
     if quality:
         out["fit_quality"] = quality
     return out

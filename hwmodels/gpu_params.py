@@ -1,13 +1,15 @@
-"""The analytical GPU model's parameters: their table (name -> unit kind, meaning) and the
-calibrated parameter set. Kept apart from the model code (hwmodels.gpu) so the
-calibration reader (hwmodels.gpu_calibration) depends on the data, not on the model."""
+"""The analytical GPU model's parameter table and its fitted-parameter container, apart
+from the model code so the calibration loader and the model import it without a cycle."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PARAMS", "EW_KINDS", "EW_ALIAS", "ROW_KINDS", "GpuParams", "BANDWIDTH_PARAMS"]
+__all__ = ["PARAMS", "GpuParams", "ATTN_BACKENDS", "ATTN_BACKEND_KEYS", "ATTN_BLOCKS", "OPTIONAL_PARAMS",
+           "UNFUSED_KEYS", "EW_KINDS", "EW_ALIAS", "ROW_KINDS", "KERNELS", "TILES", "SPLITK_MIN_K", "FA2_BQ",
+           "FA2_DEC_BM", "BANDWIDTH_PARAMS"]
 
+# ---------------------------------------------------------------------------- parameters
 
 # name -> (unit kind for hwmodels.units or None for dimensionless, what it means)
 PARAMS = {
@@ -41,17 +43,51 @@ PARAMS = {
     "energy.power_cap": ("power", "board power limit (NVML)"),
 }
 
+# Attention backends. "fa2" (FlashAttention-2) uses the attn.* parameters above; other fused
+# backends have their own set (same formulas, own fitted values, own block shape), optional in
+# a calibration file: a backend a calibration did not measure is never priced silently with
+# another's numbers (estimate raises, naming the backends it has). "unfused" (Hugging Face
+# eager attention) needs no parameters: it is priced as its separate kernels.
+ATTN_BACKENDS = ("fa2", "cudnn", "unfused")
+ATTN_BACKEND_KEYS = ("eff", "cta_overhead", "floor", "tail", "dec_floor", "dec_bw", "cta_bw_split",
+                     "cta_bw_nosplit", "combine")
+ATTN_BLOCKS = {"cudnn": (128, 128)}  # cuDNN's sm90 flash forward (wgmma) kernel, FA3-class
+OPTIONAL_PARAMS = {f"attn_cudnn.{k}": (PARAMS[f"attn.{k}"][0], f"cuDNN attention: {PARAMS[f'attn.{k}'][1]}")
+                   for k in ATTN_BACKEND_KEYS}
+# unfused attention: its kernels are priced by the GEMM / elementwise models, but two of them
+# are not the kernels those models were fitted on: repeat_kv's expand().reshape() is a strided
+# gather (no vectorised loads), and the score passes stream (bh*q, kv) matrices with a
+# broadcast mask and fp32 output. One traffic multiplier each, fitted on the unfused rows.
+UNFUSED_KEYS = ("unfused.gather_mult", "unfused.score_mult")
+OPTIONAL_PARAMS.update({
+    "unfused.gather_mult": (None, "unfused attention: time multiplier of the repeat_kv strided copies"),
+    "unfused.score_mult": (None, "unfused attention: time multiplier of the scale/mask/softmax/cast passes"),
+})
+
 # Elementwise kinds with their own fitted floor and traffic multiplier (ew.<kind>.floor,
 # ew.<kind>.mult); kinds we could not measure borrow the nearest kernel and say so.
 EW_KINDS = ("copy", "add", "rmsnorm", "softmax", "silu_mul", "rope", "embedding")
 EW_ALIAS = {"mul": "add", "gelu": "add", "layernorm": "rmsnorm", "quantize": "add", "dequantize": "add",
-            "topk": "softmax"}
+            "topk": "softmax", "gelu_mul": "silu_mul", "softcap": "add",
+            # engine-fused kernels (one streaming pass each; not measured here): see workloads/profiles.py
+            "add_rmsnorm": "rmsnorm", "rope_fused": "add"}
 ROW_KINDS = ("rmsnorm", "softmax")  # one CTA reduces one row: a long row is a long serial chain
 for _k in EW_KINDS:
     PARAMS[f"ew.{_k}.floor"] = ("time", f"shortest {_k} kernel(s) (per tensor for rope)")
     PARAMS[f"ew.{_k}.mult"] = (None, f"{_k}: bytes moved / compulsory bytes")
 for _k in ROW_KINDS:
     PARAMS[f"ew.{_k}.floor_per_col"] = ("time", f"{_k}: extra floor per element of the reduced row")
+
+# Kernel launches per op in the measured PyTorch implementation (structure, read off
+# torch.profiler traces in validation/logs/h100_e2e_kernel_profiles.txt).
+KERNELS = {"copy": 1, "add": 1, "rmsnorm": 1, "softmax": 1, "silu_mul": 2, "embedding": 1, "rope": 5}
+
+# Tile candidates (BM, BN) of Hopper GEMM kernels (cuBLAS nvjet names in the profiles:
+# 256x128, 192x192, 128x128, 128x64/64x128 and narrow-N tiles for skinny M).
+TILES = ((256, 128), (128, 256), (128, 128), (128, 64), (64, 128), (64, 64))
+SPLITK_MIN_K = 512  # split-K chunks are at least this deep (keeps the MMA pipeline full)
+FA2_BQ = 128  # flash-attention-2 forward query block
+FA2_DEC_BM = 64  # split-KV kernel query block
 
 
 @dataclass(frozen=True)
@@ -61,6 +97,7 @@ class GpuParams:
     l2_bytes: float
     provenance: str  # "calibrated:<device>, <date>, <software>"
     reference_bandwidth: float | None = None  # datasheet main-memory B/s of the calibrated spec
+    attention_default: str = "fa2"  # the backend PyTorch's SDPA picked on the measured device
 
     def __getitem__(self, key):
         return self.values[key]

@@ -201,6 +201,9 @@ def _merge_calibration(doc: dict, path: Path, src: str) -> None:
     cal = doc.get("calibration")
     if cal is None:
         return
+    if isinstance(cal, dict):  # {from: <sibling gpu>, sm_count: N}: family transfer (hwmodels.gpu_transfer)
+        doc["analytical"] = _transferred_calibration(cal, path, src)
+        return
     if not isinstance(cal, str) or not cal.strip():
         raise HardwareError(_msg(src, "calibration", cal,
                                  "a path (text) to a YAML file, relative to this hardware file"))
@@ -218,6 +221,27 @@ def _merge_calibration(doc: dict, path: Path, src: str) -> None:
         raise HardwareError(_msg(src, "analytical", inline, "a mapping (raw analytical-model section)"))
     # Calibration file first, inline keys of the hardware file win: a hand edit is the newer word.
     doc["analytical"] = {**cdoc, **inline}
+
+
+def _transferred_calibration(cal: dict, path: Path, src: str) -> dict:
+    """The sibling's calibration section plus a `transfer` block; the scaling itself happens
+    where the parameters are read (hwmodels.gpu_transfer), against both datasheets."""
+    bad = sorted(set(cal) - {"from", "sm_count"})
+    if bad or not isinstance(cal.get("from"), str) or not cal["from"].strip():
+        raise HardwareError(_msg(src, "calibration", cal, "a calibration file path, or {from: <calibrated "
+                                 "sibling GPU>, sm_count: <this GPU's SM count>} (family transfer)"))
+    sms = cal.get("sm_count")
+    if isinstance(sms, bool) or not isinstance(sms, int) or sms < 1:
+        raise HardwareError(_msg(src, "calibration.sm_count", sms, "this GPU's SM count, a positive integer "
+                                 "(the transfer re-spreads the sibling's per-SM work over it)"))
+    frm = cal["from"].strip()
+    spath = hw_path(frm) if not _looks_like_path(frm) else (path.parent / frm).resolve()
+    sdoc = _read(spath, "hardware")
+    if not isinstance(sdoc, dict) or not isinstance(sdoc.get("calibration"), str):
+        raise HardwareError(_msg(src, "calibration.from", frm, "a GPU with its own calibration file "
+                                 "(`calibration: <file>` in its YAML; transfers do not chain)"))
+    _merge_calibration(sdoc, spath, str(spath))
+    return {**sdoc["analytical"], "transfer": {"from": frm, "source": str(spath), "sm_count": sms}}
 
 
 # ---------------------------------------------------------------------------- overrides

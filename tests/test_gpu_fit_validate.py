@@ -53,7 +53,8 @@ def test_heldout_op_errors_meet_the_targets(held_out):
     assert a["n"] > 500
     assert a["median"] <= 8.0 and a["p90"] <= 20.0  # issue 4 acceptance, across all op classes
     assert r["median"] > 4 * a["median"]  # the roofline on the same rows, for contrast
-    for cls in ("gemm_bf16", "gemm_fp8", "attention_prefill", "attention_decode", "elementwise"):
+    # the H100 runs pinned FlashAttention-2 (its default-backend attention was not measured)
+    for cls in ("gemm_bf16", "gemm_fp8", "attention_prefill_fa2", "attention_decode_fa2", "elementwise"):
         assert held_out["classes"][cls]["analytical"]["median"] <= 8.0, cls
 
 

@@ -167,7 +167,7 @@ def test_in_stream_latency_hides_launch_overlap(h100):
 
 def test_uncalibrated_spec_falls_back_visibly():
     from hwmodels.estimate import estimate
-    hw = load_hw("h200")
+    hw = load_hw("a100_sxm_80gb")  # a GPU without calibration or transfer
     assert gpu.params_for(hw) is None
     op = _gemm(16, 4096, 4096)
     c = gpu.estimate(op, hw)

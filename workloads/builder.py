@@ -53,13 +53,18 @@ def _check_positive(name: str, value, limit: int, source: str = "build_trace") -
 
 def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, seq: int = 2048,
                 weights: str = "bf16", acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
-                attention: str = "fused", parallel=None) -> Trace:
+                attention: str = "fused", parallel=None, profile=None) -> Trace:
     """Build the trace of one forward pass. ``attention="unfused"`` emits the
     score GEMM, softmax and PV GEMM instead of one flash-attention op. ``parallel``
     ({"tp": 8, "pp": 2, "ep": 8, "dp": 1, "sp": False, "microbatches": 1}) returns one
-    device's sharded trace with its collectives (workloads.parallel)."""
+    device's sharded trace with its collectives (workloads.parallel). ``profile`` (a name
+    such as "engine" or "eager+fa2", see workloads/profiles.py) rewrites the ops into the
+    kernels that software stack launches."""
     model = load_model(model)
     if parallel is not None:
+        if profile:
+            raise InputError("build_trace: profile and parallel together are not supported yet; "
+                             "give one of them")
         from workloads.parallel import build_parallel_trace
 
         return build_parallel_trace(build_trace, model, batch, parallel, phase=phase, seq=seq, weights=weights,
@@ -90,6 +95,10 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
 
         trace = apply_recipe(trace, recipe, model)
         _note_recipe_formats(trace, recipe)
+    if profile:
+        from workloads.profiles import apply_profile
+
+        trace = apply_profile(trace, profile)
     return trace
 
 
@@ -109,9 +118,6 @@ class _Builder:
         self.wf, self.af, self.kf, self.attention = wf, af, kf, attention
         self.T = batch * seq if phase == "prefill" else batch  # tokens this pass
         self.q_len = seq if phase == "prefill" else 1
-        window = m.sliding_window
-        # a sliding-window cache holds at most `window` tokens
-        self.kv_len = min(seq, window) if (window and phase == "decode") else seq
         self.gemm_fmt = wider_format(af, wf)
 
     # ---- helpers --------------------------------------------------------
@@ -155,14 +161,25 @@ class _Builder:
             ops += self.moe_block()
         ops.append(self.ew("final_norm", m.norm, self.B, h, 1, "head", weight_cols=h))
         ops.append(self.gemm("lm_head", m.vocab, h, 1, "head", m=self.B))
+        if m.logit_softcap:  # Gemma-2: cap * tanh(logits / cap) over the vocabulary
+            ops.append(self.ew("logit_softcap", "softcap", self.B, m.vocab, 1, "head"))
+        if m.norms_per_layer == 4:  # Gemma-2: a post-norm after attention and after the MLP
+            at = next(i for i, op in enumerate(ops) if op.name == "attn_residual")
+            ops.insert(at, self.ew("attn_post_norm", m.norm, T, h, L, "attn", weight_cols=h))
+            if m.dense_layers:
+                at = next(i for i, op in enumerate(ops) if op.name == "mlp_residual")
+                ops.insert(at, self.ew("mlp_post_norm", m.norm, T, h, m.dense_layers, "mlp", weight_cols=h))
         return ops
 
     def attention_block(self):
         m, T, L, h = self.m, self.T, self.m.layers, self.m.hidden
         ops = [self.gemm("q_proj", m.q_dim, h, L, "attn"),
                self.gemm("k_proj", m.kv_dim, h, L, "attn"),
-               self.gemm("v_proj", m.kv_dim, h, L, "attn"),
-               self.ew("rope", "rope", T, m.q_dim + m.kv_dim, L, "attn"),
+               self.gemm("v_proj", m.kv_dim, h, L, "attn")]
+        if m.qk_norm:  # Qwen3: RMSNorm over every q and k head before RoPE
+            ops += [self.ew("q_norm", "rmsnorm", T * m.heads, m.head_dim, L, "attn", weight_cols=m.head_dim),
+                    self.ew("k_norm", "rmsnorm", T * m.kv_heads, m.head_dim, L, "attn", weight_cols=m.head_dim)]
+        ops += [self.ew("rope", "rope", T, m.q_dim + m.kv_dim, L, "attn"),
                self.ew("kv_write", "copy", T, 2 * m.kv_dim, L, "attn", out_role="kv", out_fmt=self.kf)]
         ops += self.attend(m.heads, m.kv_heads, m.head_dim, m.head_dim, L, kv_role="kv", shared_latent=False)
         ops.append(self.gemm("o_proj", h, m.heads * m.head_dim, L, "attn"))
@@ -197,33 +214,46 @@ class _Builder:
         return ops
 
     def attend(self, heads, kv_heads, d, dv, repeat, kv_role, shared_latent):
-        B, q, kvl = self.B, self.q_len, self.kv_len
+        """Attention of `repeat` layers; a model whose window covers only some layers
+        (Gemma-2: every other one) gets a windowed op for those and a full one for the rest."""
+        wl = self.m.window_layers
+        if not wl or wl >= repeat:
+            return self._attend(heads, kv_heads, d, dv, repeat, kv_role, shared_latent, bool(wl), "")
+        return (self._attend(heads, kv_heads, d, dv, wl, kv_role, shared_latent, True, "_local")
+                + self._attend(heads, kv_heads, d, dv, repeat - wl, kv_role, shared_latent, False, ""))
+
+    def _attend(self, heads, kv_heads, d, dv, repeat, kv_role, shared_latent, windowed, suffix):
+        B, q = self.B, self.q_len
+        # a sliding-window cache holds at most `window` tokens
+        kvl = min(self.S, self.m.sliding_window) if (windowed and self.phase == "decode") else self.S
         kfmt = self.kf if kv_role == "kv" else self.af
         qt = self.act("q", B, q, heads, d)
         kc = TensorSpec("k_cache", (B, kvl, kv_heads, d), kfmt, kv_role)
         # MLA's absorbed values are the first kv_lora_rank columns of the same latent: read once
         vc = () if shared_latent else (TensorSpec("v_cache", (B, kvl, kv_heads, dv), kfmt, kv_role),)
         out = self.act("attention.out", B, q, heads, dv)
-        window = self.m.sliding_window if (self.m.sliding_window and self.phase == "prefill") else 0
+        window = self.m.sliding_window if (windowed and self.phase == "prefill") else 0
         dims = {"batch": B, "heads": heads, "kv_heads": kv_heads, "q_len": q, "kv_len": kvl,
                 "head_dim": d, "causal": True}
         if dv != d:
             dims["v_head_dim"] = dv
         if window and window < kvl:
             dims["window"] = window
+        if self.m.attn_softcap:  # tanh capping of the scores inside the kernel: ~3 FLOPs per score
+            dims["softcap"] = self.m.attn_softcap
         cfmt = wider_format(self.af, kfmt)
         if self.attention == "fused":
-            return [Op("attention", "attention", dims, (qt,) + (kc,) + vc, (out,), cfmt, repeat, self.phase, "attn")]
+            return [Op("attention" + suffix, "attention", dims, (qt,) + (kc,) + vc, (out,), cfmt, repeat, self.phase, "attn")]
         bh = B * heads
         scores = self.act("attn_scores.out", bh, q, kvl)
         probs = self.act("attn_softmax.out", bh, q, kvl)
         v_in = vc[0] if vc else kc
         return [
-            Op("attn_scores", "gemm", {"b": bh, "m": q, "n": kvl, "k": d}, (qt, kc), (scores,), cfmt,
+            Op("attn_scores" + suffix, "gemm", {"b": bh, "m": q, "n": kvl, "k": d}, (qt, kc), (scores,), cfmt,
                repeat, self.phase, "attn"),
-            Op("attn_softmax", "softmax", {"rows": bh * q, "cols": kvl}, (scores,), (probs,), self.af,
+            Op("attn_softmax" + suffix, "softmax", {"rows": bh * q, "cols": kvl}, (scores,), (probs,), self.af,
                repeat, self.phase, "attn"),
-            Op("attn_pv", "gemm", {"b": bh, "m": q, "n": dv, "k": kvl}, (probs, v_in), (out,), cfmt,
+            Op("attn_pv" + suffix, "gemm", {"b": bh, "m": q, "n": dv, "k": kvl}, (probs, v_in), (out,), cfmt,
                repeat, self.phase, "attn"),
         ]
 
@@ -237,7 +267,8 @@ class _Builder:
                                  weight_shape=ws(h, width), density=density, dims_extra=extra))
         ops.append(self.gemm(f"{prefix}up_proj", width, h, repeat, group, m=T,
                              weight_shape=ws(h, width), density=density, dims_extra=extra))
-        ops.append(self.ew(f"{prefix}act", "silu_mul" if self.m.gated_mlp else "gelu", T, width, repeat,
+        gated = "silu_mul" if self.m.activation == "silu" else "gelu_mul"  # SwiGLU / GeGLU
+        ops.append(self.ew(f"{prefix}act", gated if self.m.gated_mlp else "gelu", T, width, repeat,
                            group, n_in=2 if self.m.gated_mlp else 1))
         ops.append(self.gemm(f"{prefix}down_proj", h, width, repeat, group, m=T,
                              weight_shape=ws(width, h), density=density, dims_extra=extra))
@@ -266,7 +297,10 @@ class _Builder:
         w_bits = get_format(self.wf).bits_per_element
         a_bytes = get_format(self.af).bits_per_element / 8
         weights = m.params * w_bits / 8
-        cached = self.B * (self.kv_len if self.phase == "decode" else min(self.S, m.sliding_window or self.S))
+        # windowed layers cache at most `window` tokens, the others the whole sequence
+        wl = m.window_layers
+        win = min(self.S, m.sliding_window) if wl else self.S
+        cached = self.B * (wl * win + (m.layers - wl) * self.S) / m.layers
         kv_cache = cached * m.kv_bytes_per_token(self.kf)
         widest = max(m.intermediate, (m.moe.expert_intermediate * m.moe.top_k + m.moe.shared_intermediate) if m.moe else 0)
         # live activations of one layer: residual + normed input, the widest MLP pair,
@@ -274,5 +308,5 @@ class _Builder:
         per_token = 2 * m.hidden + 2 * widest + m.q_dim + 2 * m.kv_dim
         acts = self.T * per_token * a_bytes + self.B * m.vocab * 4
         if self.attention == "unfused":
-            acts += self.B * m.heads * self.q_len * self.kv_len * a_bytes
+            acts += self.B * m.heads * self.q_len * self.S * a_bytes
         return {"weights": weights, "kv_cache": kv_cache, "activations": acts}

@@ -56,6 +56,18 @@ class ModelSpec:
     moe: MoESpec | None = None
     mla: MLASpec | None = None
     source: str = ""
+    # ---- fields that change FLOPs, bytes or memory beyond the plain decoder above
+    sliding_window_layers: int | None = None  # layers using the window (None: all); Gemma-2: every other
+    activation: str = "silu"  # gated MLP activation: silu (SwiGLU) | gelu_tanh / gelu (GeGLU)
+    norms_per_layer: int = 2  # Gemma-2: pre+post norm around attention and MLP = 4
+    qk_norm: bool = False  # Qwen3 / OLMo-2: RMSNorm over each q and k head
+    o_bias: bool = False  # bias on the output projection (Llama attention_bias)
+    mlp_bias: bool = False  # biases on the MLP projections
+    attn_softcap: float | None = None  # Gemma-2: tanh soft-capping of attention scores (in-kernel)
+    logit_softcap: float | None = None  # Gemma-2: tanh soft-capping of the final logits (extra op)
+    rope_scaling: str | None = None  # llama3 / yarn / longrope...: changes frequencies, not FLOPs
+    mtp_layers: int = 0  # DeepSeek-V3 multi-token-prediction modules (not in `params`, see mtp_params)
+    router_bias: bool = False  # DeepSeek-V3 e_score_correction_bias (one per expert per MoE layer)
 
     def __post_init__(self):
         if not self.head_dim:
@@ -71,6 +83,13 @@ class ModelSpec:
     @property
     def kv_dim(self) -> int:
         return self.kv_heads * self.head_dim
+
+    @property
+    def window_layers(self) -> int:
+        """Layers whose attention is limited to the sliding window."""
+        if not self.sliding_window:
+            return 0
+        return self.layers if self.sliding_window_layers is None else self.sliding_window_layers
 
     @property
     def moe_layers(self) -> int:
@@ -90,20 +109,26 @@ class ModelSpec:
             o = self.heads * m.v_head_dim * h
             return q + kv_a + kv_b + o + m.kv_lora_rank  # + kv_a layernorm
         bias = (self.q_dim + 2 * self.kv_dim) if self.qkv_bias else 0
-        return h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h + bias
+        bias += h if self.o_bias else 0
+        qk_norm = 2 * self.head_dim if self.qk_norm else 0
+        return h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h + bias + qk_norm
 
     def mlp_params(self, width: int) -> int:
-        return (3 if self.gated_mlp else 2) * self.hidden * width
+        if not width:
+            return 0
+        bias = ((2 * width if self.gated_mlp else width) + self.hidden) if self.mlp_bias else 0
+        return (3 if self.gated_mlp else 2) * self.hidden * width + bias
 
     def layer_params(self) -> int:
         """All layers' parameters (attention, MLP or experts, router, norms)."""
-        norms = 2 * self.hidden
+        norms = self.norms_per_layer * self.hidden
         per_attn = self.attention_params() + norms
         total = self.layers * per_attn + self.dense_layers * self.mlp_params(self.intermediate)
         if self.moe:
             m = self.moe
             per_moe = (m.num_experts * self.mlp_params(m.expert_intermediate)
-                       + self.mlp_params(m.shared_intermediate) + m.num_experts * self.hidden)
+                       + self.mlp_params(m.shared_intermediate) + m.num_experts * self.hidden
+                       + (m.num_experts if self.router_bias else 0))
             total += self.moe_layers * per_moe
         return total
 
@@ -116,6 +141,23 @@ class ModelSpec:
     @property
     def params(self) -> int:
         return self.layer_params() + self.embedding_params() + self.lm_head_params() + self.hidden
+
+    @property
+    def mtp_params(self) -> int:
+        """DeepSeek-V3's multi-token-prediction module(s): one more MoE layer each plus
+        two norms and the 2h -> h projection (embedding and head shared). They serve
+        speculative decoding only; `params` (and the memory footprint) leave them out, as an
+        engine without MTP speculation does not load them."""
+        if not self.mtp_layers:
+            return 0
+        m = self.moe
+        per_layer = self.attention_params() + self.norms_per_layer * self.hidden
+        if m:
+            per_layer += (m.num_experts * self.mlp_params(m.expert_intermediate) + self.mlp_params(m.shared_intermediate)
+                          + m.num_experts * self.hidden + (m.num_experts if self.router_bias else 0))
+        else:
+            per_layer += self.mlp_params(self.intermediate)
+        return self.mtp_layers * (per_layer + 2 * self.hidden * self.hidden + 3 * self.hidden)
 
     def active_params_per_token(self) -> int:
         """Parameters one token multiplies by (routed experts: top_k of them)."""
@@ -175,8 +217,13 @@ def _from_yaml(path: Path) -> ModelSpec:
 
 def _build(data: dict, src: str) -> ModelSpec:
     # field tables and cross-field rules live in workloads.schema (one checker for every file)
-    from workloads.schema import MODEL_FIELDS, check, check_model_fields
-    problems = check(data, MODEL_FIELDS, src)
+    from dataclasses import fields as dc_fields
+
+    from workloads.schema import MODEL_FIELDS, Field, check, check_model_fields
+    # fields beyond the table (activation, soft-caps, norms per layer ...) are known keys
+    # too; their values are checked by _check_extras below
+    extra = {f.name: Field("any") for f in dc_fields(ModelSpec) if f.name not in MODEL_FIELDS}
+    problems = check(data, {**MODEL_FIELDS, **extra}, src)
     if not problems:
         problems = check_model_fields(data, src)
     if len(problems) == 1:
@@ -184,6 +231,7 @@ def _build(data: dict, src: str) -> ModelSpec:
     if problems:
         raise InputError(f"{src}: {len(problems)} problems:\n  " + "\n  ".join(problems))
     data = dict(data)
+    _check_extras(data, src)
     data.setdefault("kv_heads", data["heads"])
     if data.get("moe") is not None:
         data["moe"] = MoESpec(**data["moe"])
@@ -192,6 +240,112 @@ def _build(data: dict, src: str) -> ModelSpec:
     data.setdefault("name", Path(src).stem)
     data.setdefault("source", src)
     return ModelSpec(**data)
+
+
+def _check_extras(data: dict, src: str) -> None:
+    if data.get("sliding_window_layers") is not None:
+        v = data["sliding_window_layers"]
+        require(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= data["layers"], src,
+                "sliding_window_layers", v, f"an integer in 0..layers ({data['layers']})")
+    if "activation" in data:
+        require(data["activation"] in ("silu", "gelu", "gelu_tanh"), src, "activation", data["activation"],
+                "silu (SwiGLU), gelu or gelu_tanh (GeGLU)")
+    if "norms_per_layer" in data:
+        require(data["norms_per_layer"] in (2, 4), src, "norms_per_layer", data["norms_per_layer"], "2 or 4")
+    for key in ("attn_softcap", "logit_softcap"):
+        v = data.get(key)
+        require(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0), src, key, v,
+                "a positive number or null")
+    for key in ("qk_norm", "o_bias", "mlp_bias", "router_bias", "tie_embeddings", "gated_mlp", "qkv_bias"):
+        if key in data:
+            require(isinstance(data[key], bool), src, key, data[key], "true or false")
+    v = data.get("mtp_layers", 0)
+    require(isinstance(v, int) and not isinstance(v, bool) and v >= 0, src, "mtp_layers", v, "a non-negative integer")
+
+
+# HF model types whose layers are not (only) softmax attention + MLP: refused, not guessed
+_REFUSED_TYPES = ("mamba", "mamba2", "jamba", "falcon_mamba", "rwkv", "recurrent_gemma", "zamba", "zamba2",
+                  "granitemoehybrid", "falcon_h1", "qwen3_next", "lfm2", "mllama", "gpt_oss", "llama4",
+                  "llama4_text")
+# tie_word_embeddings when config.json leaves it out: the default of each model's HF config class
+# (PretrainedConfig's own default is True, so an unknown type without the key is refused)
+_TIE_DEFAULT = {"llama": False, "mistral": False, "mixtral": False, "qwen2": False, "qwen2_moe": False,
+                "qwen3": False, "qwen3_moe": False, "phi3": False, "deepseek_v2": False, "deepseek_v3": False,
+                "gemma": True, "gemma2": True, "gemma3_text": True, "olmo2": False}
+_ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh",
+                "gelu": "gelu"}
+_FOUR_NORMS = ("gemma2", "gemma3_text")  # pre- and post-norm around attention and MLP
+_QK_NORM = ("qwen3", "qwen3_moe", "olmo2", "gemma3_text")
+
+
+def _hf_refuse(cfg: dict, src: str) -> None:
+    """Fields that change FLOPs, bytes or memory in ways this spec does not model: one clear
+    error naming the field, never a silently different model."""
+    mt = cfg.get("model_type")
+    require(mt not in _REFUSED_TYPES, src, "model_type", mt,
+            "a decoder of softmax-attention + MLP layers (this architecture is not modelled)")
+    checks = [("attention_chunk_size", lambda v: v in (None, 0), "null (chunked attention is not modelled)"),
+              ("cross_attention_layers", lambda v: not v, "empty (cross-attention is not modelled)"),
+              ("decoder_sparse_step", lambda v: v in (None, 1), "1 (MoE in every layer; sparser steps are not modelled)"),
+              ("mlp_only_layers", lambda v: not v, "empty (mixed dense/MoE layer lists are not modelled)"),
+              ("moe_layer_freq", lambda v: v in (None, 1), "1 (every layer after first_k_dense_replace is MoE)"),
+              ("hidden_act", lambda v: v is None or v in _ACTIVATIONS, f"one of {sorted(_ACTIVATIONS)}"),
+              ("hidden_activation", lambda v: v is None or v in _ACTIVATIONS, f"one of {sorted(_ACTIVATIONS)}")]
+    for key, ok, expected in checks:
+        if key in cfg:
+            require(ok(cfg[key]), src, key, cfg[key], expected)
+    lt = cfg.get("layer_types")
+    if lt is not None:
+        require(isinstance(lt, list) and set(lt) <= {"sliding_attention", "full_attention"}, src, "layer_types", lt,
+                "a list of 'sliding_attention' / 'full_attention' (other layer kinds are not modelled)")
+    if "tie_word_embeddings" not in cfg:
+        require(mt in _TIE_DEFAULT, src, "tie_word_embeddings", None,
+                f"present (model_type {mt!r} has no known default; it decides whether the lm_head "
+                f"shares the embedding's {cfg.get('vocab_size')} x {cfg.get('hidden_size')} weights)")
+
+
+def _window_layers(cfg: dict, layers: int):
+    """How many layers use the sliding window (None: all of them)."""
+    mt = cfg.get("model_type")
+    if cfg.get("layer_types") is not None:
+        return sum(t == "sliding_attention" for t in cfg["layer_types"])
+    if mt == "gemma2":  # layer i slides when i is even (Gemma2DecoderLayer.is_sliding)
+        return (layers + 1) // 2
+    if cfg.get("sliding_window_pattern"):  # Gemma-3: every n-th layer is global
+        return layers - layers // int(cfg["sliding_window_pattern"])
+    if mt in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe") and cfg.get("max_window_layers") is not None:
+        return max(0, layers - int(cfg["max_window_layers"]))  # layers >= max_window_layers slide
+    return None
+
+
+def _hf_extras(cfg: dict, d: dict) -> None:
+    """The fields beyond the plain decoder shape (see ModelSpec's second block)."""
+    mt = cfg.get("model_type")
+    act = cfg.get("hidden_activation") or cfg.get("hidden_act") or "silu"
+    d["activation"] = _ACTIVATIONS[act]
+    d["tie_embeddings"] = bool(cfg.get("tie_word_embeddings", _TIE_DEFAULT.get(mt, False)))
+    if mt in _FOUR_NORMS:
+        d["norms_per_layer"] = 4
+    if mt in _QK_NORM:
+        d["qk_norm"] = True
+    if cfg.get("attention_bias") and mt not in ("qwen2", "qwen2_moe"):
+        d["o_bias"] = True  # Llama-style attention_bias: q, k, v and o
+    if cfg.get("mlp_bias"):
+        d["mlp_bias"] = True
+    for key, field in (("attn_logit_softcapping", "attn_softcap"), ("final_logit_softcapping", "logit_softcap")):
+        if cfg.get(key):
+            d[field] = float(cfg[key])
+    rs = cfg.get("rope_scaling")
+    if isinstance(rs, dict):
+        d["rope_scaling"] = str(rs.get("rope_type") or rs.get("type"))
+    if cfg.get("num_nextn_predict_layers"):
+        d["mtp_layers"] = int(cfg["num_nextn_predict_layers"])
+    if cfg.get("topk_method") == "noaux_tc":
+        d["router_bias"] = True
+    if d.get("sliding_window"):
+        wl = _window_layers(cfg, d["layers"])
+        if wl is not None:
+            d["sliding_window_layers"] = wl
 
 
 def model_from_hf_config(path: str | Path) -> ModelSpec:
@@ -218,16 +372,17 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         "hidden": cfg["hidden_size"], "layers": cfg["num_hidden_layers"], "heads": heads,
         "kv_heads": cfg.get("num_key_value_heads") or heads,
         "intermediate": cfg.get("intermediate_size") or 0, "vocab": cfg["vocab_size"],
-        "tie_embeddings": bool(cfg.get("tie_word_embeddings", False)),
         "qkv_bias": bool(cfg.get("attention_bias", False) or cfg.get("model_type") in ("qwen2", "qwen2_moe")),
         "source": src,
     }
+    _hf_refuse(cfg, src)
     if cfg.get("head_dim"):
         d["head_dim"] = cfg["head_dim"]
     if cfg.get("sliding_window") and cfg.get("use_sliding_window") is not False:
         d["sliding_window"] = cfg["sliding_window"]
     if cfg.get("max_position_embeddings"):
         d["max_context"] = cfg["max_position_embeddings"]
+    _hf_extras(cfg, d)
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
     if experts:
         shared = cfg.get("n_shared_experts") or 0

@@ -78,8 +78,12 @@ ELEMENTWISE_FLOPS: Mapping[str, float] = {
     "layernorm": 7.0,
     "softmax": 5.0,
     "silu_mul": 5.0,
+    "gelu_mul": 9.0,  # GeGLU: tanh-GELU of the gate times the up projection
     "gelu": 8.0,
+    "softcap": 3.0,  # cap * tanh(x / cap): Gemma-2's logit soft-capping
+    "add_rmsnorm": 5.0,  # fused residual add + RMSNorm (serving engines)
     "rope": 3.0,
+    "rope_fused": 3.0,  # RoPE on q and k in one kernel (serving engines)
     "embedding": 0.0,
     "quantize": 4.0,
     "dequantize": 2.0,
@@ -128,7 +132,8 @@ class Op:
             return 2.0 * d.get("b", 1) * d["m"] * d["n"] * d["k"]
         if self.kind == "attention":
             dv = d.get("v_head_dim", d["head_dim"])
-            return 2.0 * d["batch"] * d["heads"] * attended_pairs(d) * (d["head_dim"] + dv)
+            capped = 3.0 if d.get("softcap") else 0.0  # cap * tanh(s / cap) per score
+            return d["batch"] * d["heads"] * attended_pairs(d) * (2.0 * (d["head_dim"] + dv) + capped)
         if self.kind == "moe_router":
             return 2.0 * d["tokens"] * d["experts"] * d["hidden"]
         if self.kind == "custom":

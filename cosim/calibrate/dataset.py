@@ -19,7 +19,7 @@ from pathlib import Path
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 
-__all__ = ["merge_run", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
+__all__ = ["backend_of", "carve_validation", "merge_run", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
            "reliable", "MAX_SPREAD"]
 
 # A row whose repeats spread by more than half its median, (p90 - p10) / median > 0.5, was
@@ -35,7 +35,7 @@ MAX_SPREAD = 0.5
 @dataclass(frozen=True)
 class Measurement:
     op: Op
-    cls: str  # gemm_bf16 | gemm_fp8 | attention_prefill | attention_decode | elementwise | launch
+    cls: str  # gemm_bf16 | gemm_fp8 | attention_prefill[_<backend>] | attention_decode[_<backend>] | elementwise | launch
     time_s: float
     split: str  # fit | test | other
     suite: str
@@ -88,7 +88,7 @@ def op_from_row(row: dict, source: str = "") -> Op | None:
     if kind == "attention":
         b, h, kvh, q, kv, hd = (int(d[x]) for x in ("batch", "heads", "kv_heads", "q_len", "kv_len", "head_dim"))
         dims = {"batch": b, "heads": h, "kv_heads": kvh, "q_len": q, "kv_len": kv, "head_dim": hd,
-                "causal": bool(d.get("causal", True))}
+                "causal": bool(d.get("causal", True)), "backend": backend_of(row.get("impl") or "")}
         ins = (_act("q", (b, q, h, hd)), TensorSpec("k", (b, kv, kvh, hd), "bf16", "kv"),
                TensorSpec("v", (b, kv, kvh, hd), "bf16", "kv"))
         return Op("attention", "attention", dims, ins, (_act("o", (b, q, h, hd)),), "bf16")
@@ -113,11 +113,28 @@ def op_from_row(row: dict, source: str = "") -> Op | None:
     return Op(kind, kind, dims, ins, (_act("y", (rows, cols)),), "bf16")
 
 
+# microbench impl -> attention backend of hwmodels.gpu ("default": whatever PyTorch's SDPA
+# picked, which the calibration's structure.attention_default names)
+_BACKENDS = {"sdpa:FLASH_ATTENTION": "fa2", "sdpa:CUDNN_ATTENTION": "cudnn", "sdpa:default": "default",
+             "unfused": "unfused"}
+
+
+def backend_of(impl: str) -> str:
+    for prefix, b in _BACKENDS.items():
+        if impl.startswith(prefix):
+            return b
+    return "default"
+
+
 def op_class(op: Op) -> str:
+    """gemm_bf16 | gemm_fp8 | attention_{prefill,decode}[_fa2|_cudnn|_unfused] | elementwise;
+    attention without a suffix is the device's default SDPA backend (what users get)."""
     if op.kind == "gemm":
         return "gemm_fp8" if op.compute_fmt.startswith("fp8") else "gemm_bf16"
     if op.kind == "attention":
-        return "attention_decode" if int(op.dims["q_len"]) == 1 else "attention_prefill"
+        base = "attention_decode" if int(op.dims["q_len"]) == 1 else "attention_prefill"
+        b = op.dims.get("backend", "default")
+        return base if b == "default" else f"{base}_{b}"
     return "elementwise"
 
 
@@ -204,3 +221,15 @@ def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
         env[run] = json.loads(env_src.read_text())
         env_dst.write_text(json.dumps(env, indent=1))
     return added
+
+
+def carve_validation(meas: list, k: int = 5) -> tuple[list, list]:
+    """Split fit rows into (train, validation): a row whose (kind, fmt, dims, impl) hashes
+    (crc32) to 0 modulo k is held back. Model choices are scored on the validation rows,
+    never on the held-out suite (docs/gpu-validation.md, held-out rules)."""
+    import zlib
+    train, val = [], []
+    for m in meas:
+        key = f"{m.row.get('kind')}|{m.row.get('fmt')}|{m.row.get('dims')}|{m.row.get('impl')}".encode()
+        (val if zlib.crc32(key) % k == 0 else train).append(m)
+    return train, val

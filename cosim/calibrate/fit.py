@@ -56,8 +56,15 @@ GROUPS = {
                    + [f"ew.{k}.mult" for k in gpu.EW_KINDS if f"ew.{k}.mult" not in FIXED]
                    + [f"ew.{k}.floor_per_col" for k in gpu.ROW_KINDS],
 }
-CLASSES = {"gemm": ("gemm_bf16", "gemm_fp8"), "attention_prefill": ("attention_prefill",),
-           "attention_decode": ("attention_decode",), "elementwise": ("elementwise",)}
+CLASSES = {"gemm": ("gemm_bf16", "gemm_fp8"), "attention_prefill": ("attention_prefill_fa2",),
+           "attention_decode": ("attention_decode_fa2",), "elementwise": ("elementwise",)}
+# other fused attention backends: their own parameter set, fitted when the suite measured them
+# (rows pinned to the backend, plus the default-backend rows when the default ran that backend)
+BACKEND_GROUPS = {
+    "attention_prefill_cudnn": ("cudnn", ["eff", "cta_overhead", "floor", "tail"], "attention_prefill"),
+    "attention_decode_cudnn": ("cudnn", ["dec_floor", "dec_bw", "cta_bw_split", "cta_bw_nosplit", "combine"],
+                               "attention_decode"),
+}
 
 
 def base_spec(hw_name: str):
@@ -135,13 +142,13 @@ def lm_fit(residual, x0, iters=60, huber=0.15):
     return x, r
 
 
-def _fit_group(names, meas, hw, values, sms, l2):
+def _fit_group(names, meas, hw, values, sms, l2, default="fa2"):
     t = np.array([m.time_s for m in meas])
 
     def residual(x):
         v = dict(values)
         v.update({n: float(math.exp(xi)) for n, xi in zip(names, x)})
-        P = GpuParams(values=v, sm_count=sms, l2_bytes=l2, provenance="fit")
+        P = GpuParams(values=v, sm_count=sms, l2_bytes=l2, provenance="fit", attention_default=default)
         return np.log(predict(P, meas, hw) / t)
 
     x0 = [math.log(values[n]) for n in names]
@@ -158,19 +165,20 @@ ENERGY_COLS = ("energy.per_byte", "energy.per_kv_byte", "energy.per_flop.bf16", 
                "energy.per_flop.attention")
 
 
-def energy_features(op, hw, values, sms, l2):
+def energy_features(op, hw, values, sms, l2, default="fa2"):
     """Per-coefficient quantities of one op (bytes streamed, KV bytes, FLOPs per class),
     read off the model's own energy breakdown evaluated with unit coefficients."""
     unit = dict(values)
     unit.update({c: 1.0 for c in ENERGY_COLS})
     unit["energy.static"] = 0.0
-    c = gpu.estimate(op, hw, params=GpuParams(values=unit, sm_count=sms, l2_bytes=l2, provenance="fit"))
+    c = gpu.estimate(op, hw, params=GpuParams(values=unit, sm_count=sms, l2_bytes=l2, provenance="fit",
+                                              attention_default=default))
     parts = c.energy_breakdown
     return [parts.get("hbm", 0.0), parts.get("kv_stream", 0.0), parts.get("flops_bf16", 0.0),
             parts.get("flops_fp8_e4m3", 0.0), parts.get("flops_attention", 0.0)]
 
 
-def fit_energy(rows, hw, values, sms, l2, static_w, cap_w):
+def fit_energy(rows, hw, values, sms, l2, static_w, cap_w, default="fa2"):
     """Linear least squares (relative: each row weighted 1/E) of E - P_static x t_measured
     on the model's energy features, over the fit-split loops."""
     fit_rows = [r for r in rows if r["split"] == "fit" and r["kind"] != "idle" and r.get("energy_per_iter_j")]
@@ -178,7 +186,7 @@ def fit_energy(rows, hw, values, sms, l2, static_w, cap_w):
     for r in fit_rows:
         op = dataset.op_from_row({"kind": r["kind"], "fmt": r.get("fmt") or "bf16", "dims": json.dumps(r["dims"]),
                                   "note": ""})
-        A.append(energy_features(op, hw, values, sms, l2))
+        A.append(energy_features(op, hw, values, sms, l2, default))
         y.append(r["energy_per_iter_j"] - static_w * r["time_per_iter_s"])
     A, y = np.array(A), np.array(y)
     wts = 1.0 / np.array([r["energy_per_iter_j"] for r in fit_rows])
@@ -192,12 +200,13 @@ def fit_energy(rows, hw, values, sms, l2, static_w, cap_w):
     return out, len(fit_rows)
 
 
-def fit_launch(e2e_rows, hw, values, sms, l2):
+def fit_launch(e2e_rows, hw, values, sms, l2, default="fa2"):
     """launch.overlap from the fit suite's CUDA-graph decode steps (one scalar, grid search on
     the median |log error|); eager.cpu_per_kernel from its host-bound eager decode steps."""
     from cosim.validate import e2e_parts
     graph = [r for r in e2e_rows if r["split"] == "fit" and r["mode"] == "graph"]
-    P = GpuParams(values={**values, "launch.overlap": 0.0}, sm_count=sms, l2_bytes=l2, provenance="fit")
+    P = GpuParams(values={**values, "launch.overlap": 0.0}, sm_count=sms, l2_bytes=l2, provenance="fit",
+                  attention_default=default)
     parts = [e2e_parts(r, hw, P) for r in graph]
     meas = np.array([r["median_s"] for r in graph])
     best = (np.inf, 0.0)
@@ -207,7 +216,7 @@ def fit_launch(e2e_rows, hw, values, sms, l2):
         if err < best[0]:
             best = (err, float(delta))
     values["launch.overlap"] = best[1]
-    P = GpuParams(values=dict(values), sm_count=sms, l2_bytes=l2, provenance="fit")
+    P = GpuParams(values=dict(values), sm_count=sms, l2_bytes=l2, provenance="fit", attention_default=default)
     ratios = []
     for r in e2e_rows:
         if r["split"] == "fit" and r["mode"] == "eager" and r["phase"] == "decode":
@@ -230,7 +239,9 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     env = {}
     if env_json and Path(env_json).is_file():
         env = json.loads(Path(env_json).read_text())
-    run_env = env.get("run1", env) if isinstance(env, dict) else {}
+    runs = [v for v in env.values() if isinstance(v, dict) and v.get("variant", "default") == "default"] \
+        if isinstance(env, dict) else []
+    run_env = env.get("run1") or (runs[0] if runs else env) if isinstance(env, dict) else {}
     sms = int(run_env.get("sm_count") or 132)
     l2 = float(run_env.get("l2_bytes") or 50 * 2 ** 20)
     values = dict(INITIAL)
@@ -252,10 +263,26 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
             raise InputError(f"{ops_csv}: rows: no fit-split rows of class {CLASSES[group]}; "
                              f"expected the default microbenchmark suite")
         quality[group] = _fit_group(names, rows, hw, values, sms, l2)
-    e_vals, n_energy = fit_energy(erows, hw, values, sms, l2, static, cap)
+    default = _default_backend(meas)
+    for group, (backend, keys, base_cls) in BACKEND_GROUPS.items():
+        classes = (f"{base_cls}_{backend}",) + ((base_cls,) if default == backend else ())
+        rows = [m for m in meas if m.split == "fit" and m.reliable and m.cls in classes]
+        if rows:
+            for k in gpu.ATTN_BACKEND_KEYS:  # start from the FA2 fit
+                values.setdefault(f"attn_{backend}.{k}", values[f"attn.{k}"])
+            quality[group] = _fit_group([f"attn_{backend}.{k}" for k in keys], rows, hw, values, sms, l2,
+                                        default or "fa2")
+    rows = [m for m in meas if m.split == "fit" and m.reliable and m.cls.endswith("_unfused")]
+    if rows:
+        for k in gpu.UNFUSED_KEYS:
+            values.setdefault(k, 1.0)
+        quality["attention_unfused"] = _fit_group(list(gpu.UNFUSED_KEYS), rows, hw, values, sms, l2,
+                                                  default or "fa2")
+    default_used = default or "fa2"
+    e_vals, n_energy = fit_energy(erows, hw, values, sms, l2, static, cap, default_used)
     values.update(e_vals)
     if e2e_csv and Path(e2e_csv).is_file():
-        quality["launch"] = fit_launch(dataset.load_e2e(e2e_csv), hw, values, sms, l2)
+        quality["launch"] = fit_launch(dataset.load_e2e(e2e_csv), hw, values, sms, l2, default_used)
     dev = run_env.get("device_name", "?")
     sw = (f"torch {run_env.get('torch', '?')}, CUDA {run_env.get('cuda_runtime', '?')}, "
           f"cuDNN {run_env.get('cudnn', '?')}, triton {run_env.get('triton', '?')}, "
@@ -276,15 +303,36 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
                   "launch.overlap": "fit-suite end-to-end CUDA-graph decode steps (Llama-2-7B, Llama-3-8B)",
                   "structure.sm_count/l2": "torch.cuda.get_device_properties on the measured device"},
     }
-    section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps)
+    if default:
+        prov["fixed"]["structure.attention_default"] = (
+            f"{default}: the default-backend (sdpa:default) rows time within 5 % of the {default} rows "
+            f"(median ratio); the profiled kernel names agree (validation/logs/*attn_kernels.txt)")
+    section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps,
+                         attention_default=default)
     return section, {"quality": quality, "values": values}
+
+
+def _default_backend(meas) -> str | None:
+    """Which backend did PyTorch's default SDPA run? The pinned backend whose times the
+    default rows match (median ratio within 5 %); None when the suite has no default rows."""
+    by = {}
+    for m in meas:
+        if m.op is not None and m.op.kind == "attention" and m.split == "fit" and m.reliable:
+            key = json.dumps({k: v for k, v in m.op.dims.items() if k != "backend"}, sort_keys=True)
+            by.setdefault(key, {})[m.op.dims["backend"]] = m.time_s
+    best = None
+    for b in ("cudnn", "fa2"):
+        r = [v["default"] / v[b] for v in by.values() if "default" in v and b in v]
+        if r and abs(float(np.median(r)) - 1) <= 0.05 and (best is None or abs(np.median(r) - 1) < best[1]):
+            best = (b, abs(float(np.median(r)) - 1))
+    return best[0] if best else None
 
 
 HEADER = """# Analytical-model calibration of {hw} (hwmodels.gpu), written by `cosim calibrate --fit-only`
 # (cosim/calibrate/fit.py) from the measurement CSVs named under provenance.measurements.
 # Every parameter below is fitted (or measured, see provenance.fixed) on the device named in
 # provenance.device, on provenance.date, with provenance.software. Re-fit without a GPU:
-#   cosim calibrate --fit-only --hw {hw} --measurements validation/h100_ops.csv
+#   cosim calibrate --fit-only --hw {hw} --measurements {ops}
 # Parameter meanings: hwmodels.gpu.PARAMS.
 """
 
@@ -293,5 +341,5 @@ def fit_to_file(ops_csv, out_path, hw_name="h100_sxm", energy_csv=None, e2e_csv=
     section, rep = fit(ops_csv, hw_name, energy_csv, e2e_csv, env_json)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(HEADER.format(hw=hw_name) + yaml.safe_dump(copy.deepcopy(section), sort_keys=False, width=110))
+    out.write_text(HEADER.format(hw=hw_name, ops=ops_csv) + yaml.safe_dump(copy.deepcopy(section), sort_keys=False, width=110))
     return section, rep

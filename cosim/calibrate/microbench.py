@@ -137,7 +137,7 @@ ENERGY_FIELDS = ["name", "kind", "fmt", "dims", "impl", "iters", "elapsed_s", "e
                  "bytes_per_iter", "sm_clock_mhz", "temp_c", "note"]
 E2E_FIELDS = ["model", "phase", "mode", "batch", "seq", "ctx", "layers", "layers_full", "hidden",
               "heads", "kv_heads", "head_dim", "intermediate", "vocab", "lm_head_tokens", "attn_impl",
-              "median_s", "p10_s", "p90_s", "reps", "kernels", "kernel_time_s", "sm_clock_mhz",
+              "fusion", "median_s", "p10_s", "p90_s", "reps", "kernels", "kernel_time_s", "sm_clock_mhz",
               "temp_c", "note"]
 
 
@@ -328,25 +328,72 @@ def section_gemm(torch, bench, out, budget_s, variant="default"):
 
 
 def _sdpa_ctx(torch, backend):
+    """"default" = no pin: PyTorch's own backend choice (cuDNN attention on Hopper in torch
+    2.5+), which is what a user of F.scaled_dot_product_attention gets."""
+    if backend == "default":
+        import contextlib
+        return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
     return sdpa_kernel([getattr(SDPBackend, backend)])
 
 
-def attention_policy(torch):
-    """Find how this torch runs GQA attention on the flash backend; used by e2e too."""
+# attention implementations measured by the attention section: PyTorch's default choice, the
+# two fused backends it can pin (cuDNN = FA3-class on Hopper, FlashAttention-2), and the
+# unfused attention of a plain Hugging Face model (attn_implementation="eager")
+ATTN_BACKENDS = ("default", "CUDNN_ATTENTION", "FLASH_ATTENTION", "unfused")
+
+
+def backend_gqa(torch, backend):
+    """Does this backend take GQA natively (enable_gqa=True)? Else K/V are expanded first
+    (outside the timed region). None: the backend cannot run here at all."""
     import torch.nn.functional as F
     q = torch.randn(1, 8, 16, 128, device="cuda", dtype=torch.bfloat16)
     kv = torch.randn(1, 2, 16, 128, device="cuda", dtype=torch.bfloat16)
-    for backend in ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION"):
+    kvf = kv.repeat_interleave(4, 1)
+    for gqa in (True, False):
         try:
             with _sdpa_ctx(torch, backend):
-                F.scaled_dot_product_attention(q, kv, kv, is_causal=True, enable_gqa=True)
-                F.scaled_dot_product_attention(q[:, :, :1], kv, kv, is_causal=False, enable_gqa=True)
+                F.scaled_dot_product_attention(q, kv if gqa else kvf, kv if gqa else kvf, is_causal=True,
+                                               enable_gqa=gqa)
+                F.scaled_dot_product_attention(q[:, :, :1], kv if gqa else kvf, kv if gqa else kvf,
+                                               is_causal=False, enable_gqa=gqa)
             torch.cuda.synchronize()
-            return backend, True
+            return gqa
         except Exception as exc:  # noqa: BLE001
-            log(f"sdpa {backend} with enable_gqa failed: {str(exc).splitlines()[0][:160]}")
-    return "FLASH_ATTENTION", False
+            log(f"sdpa {backend} enable_gqa={gqa} failed: {str(exc).splitlines()[0][:160]}")
+    return None
+
+
+def unfused_attention(torch, q, k, v, mask):
+    """Hugging Face eager_attention_forward: repeat_kv (expand + copy), Q K^T, scale, additive
+    mask, fp32 softmax, cast back, P V — six or seven kernels, the scores in HBM."""
+    b, h, ql, d = q.shape
+    kvh, kl = k.shape[1], k.shape[2]
+    if h != kvh:
+        k = k[:, :, None].expand(b, kvh, h // kvh, kl, d).reshape(b, h, kl, d)
+        v = v[:, :, None].expand(b, kvh, h // kvh, kl, v.shape[-1]).reshape(b, h, kl, v.shape[-1])
+    s = torch.matmul(q, k.transpose(2, 3)) * (d ** -0.5)
+    if mask is not None:
+        s = s + mask
+    p = torch.softmax(s, dim=-1, dtype=torch.float32).to(q.dtype)
+    return torch.matmul(p, v)
+
+
+def attn_mask(torch, ql, kl, device="cuda", dtype=None):
+    """HF-style additive causal mask (1, 1, ql, kl): 0 where visible, dtype min above the diagonal."""
+    dtype = dtype or torch.bfloat16
+    m = torch.full((ql, kl), torch.finfo(dtype).min, device=device, dtype=dtype).triu(kl - ql + 1)
+    return m[None, None]
+
+
+def attention_policy(torch, backend="default"):
+    """The attention used by the energy and end-to-end sections: `backend` (default: PyTorch's
+    own choice, what users run) with native GQA when it takes it."""
+    gqa = backend_gqa(torch, backend)
+    if gqa is None:
+        log(f"attention policy: {backend} unavailable; FLASH_ATTENTION used")
+        return "FLASH_ATTENTION", bool(backend_gqa(torch, "FLASH_ATTENTION"))
+    return backend, gqa
 
 
 def _sdpa(torch, backend, gqa_native, q, k, v, causal, ctx=True):
@@ -365,11 +412,7 @@ def _sdpa(torch, backend, gqa_native, q, k, v, causal, ctx=True):
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=(h != kvh and gqa_native))
 
 
-def section_attention(torch, bench, out, budget_s, policy, variant="default"):
-    backend, gqa_native = policy
-    t_start = time.time()
-    dev = "cuda"
-    impl = f"sdpa:{backend}" + (":gqa" if gqa_native else ":expand")
+def _attention_cases(variant):
     cases = []
     # prefill (q_len == kv_len), causal; a few non-causal to separate the causal skip
     for b in (1, 2, 4, 8):
@@ -401,35 +444,81 @@ def section_attention(torch, bench, out, budget_s, policy, variant="default"):
                 for ctx in (200, 700, 1500, 3000, 6000, 12000, 24000):
                     if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
                         cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+    return cases
+
+
+UNFUSED_MAX_SCORES = 1.2e9  # score elements (b*h*q*kv) the unfused path may materialise (~7 GB with fp32)
+
+
+def section_attention(torch, bench, out, budget_s, policy, variant="default", backends=ATTN_BACKENDS,
+                      out_dir=None):
+    """Every attention case on every backend (round-robin per case, so a budget cut leaves
+    the backends comparable). One prefill and one decode case per backend are profiled and
+    the kernel names written to attn_kernels.txt: they say what "default" really ran."""
+    t_start = time.time()
+    dev = "cuda"
+    cases = _attention_cases(variant)
+    gqa = {}
+    for be in backends:
+        gqa[be] = True if be == "unfused" else backend_gqa(torch, be)
+        if gqa[be] is None:
+            log(f"attention: backend {be} unavailable here; not measured")
+    backends = [be for be in backends if gqa[be] is not None]
+    prof_lines, profiled = [], set()
     done = 0
     for (phase, b, h, kvh, d, ql, kl, causal) in cases:
         if time.time() - t_start > budget_s:
             log(f"attention: budget {budget_s}s reached after {done}/{len(cases)}; skipping the rest")
             break
-        try:
-            q = torch.randn(b, h, ql, d, device=dev, dtype=torch.bfloat16)
-            k = torch.randn(b, kvh, kl, d, device=dev, dtype=torch.bfloat16)
-            v = torch.randn(b, kvh, kl, d, device=dev, dtype=torch.bfloat16)
-            if h != kvh and not gqa_native:  # expand outside the timed region
-                k = k.repeat_interleave(h // kvh, dim=1); v = v.repeat_interleave(h // kvh, dim=1)
-            with _sdpa_ctx(torch, backend):
-                t = bench.time(lambda: _sdpa(torch, backend, True, q, k, v, causal, ctx=False))
-            if causal:
-                pairs = ql * (kl - ql) + ql * (ql + 1) / 2.0
-            else:
-                pairs = ql * kl
-            flops = 4.0 * b * h * pairs * d
-            byt = 2.0 * (2 * b * h * ql * d + 2 * b * kvh * kl * d)
-            _row(out, bench, "attention", "attention", phase, "bf16",
-                 {"batch": b, "heads": h, "kv_heads": kvh, "q_len": ql, "kv_len": kl, "head_dim": d,
-                  "causal": causal}, impl, t, flops, byt)
-            del q, k, v
-        except Exception as exc:  # noqa: BLE001
-            log(f"attention {phase} b{b} h{h}/{kvh} {ql}x{kl} failed: {str(exc).splitlines()[0][:160]}")
+        for be in backends:
+            if be == "unfused" and b * h * ql * kl > UNFUSED_MAX_SCORES:
+                continue
+            try:
+                q = torch.randn(b, h, ql, d, device=dev, dtype=torch.bfloat16)
+                k = torch.randn(b, kvh, kl, d, device=dev, dtype=torch.bfloat16)
+                v = torch.randn(b, kvh, kl, d, device=dev, dtype=torch.bfloat16)
+                if be == "unfused":
+                    impl = "unfused:hf_eager"
+                    mask = attn_mask(torch, ql, kl) if causal else None
+                    fn = lambda: unfused_attention(torch, q, k, v, mask)  # noqa: E731
+                    ctx = _sdpa_ctx(torch, "default")
+                else:
+                    impl = f"sdpa:{be}" + (":gqa" if gqa[be] else ":expand")
+                    if h != kvh and not gqa[be]:  # expand outside the timed region
+                        k = k.repeat_interleave(h // kvh, dim=1); v = v.repeat_interleave(h // kvh, dim=1)
+                    fn = lambda: _sdpa(torch, be, True, q, k, v, causal, ctx=False)  # noqa: E731
+                    ctx = _sdpa_ctx(torch, be)
+                with ctx:
+                    t = bench.time(fn)
+                    want = (phase, b, h, kvh, ql, kl) in (("prefill", 1, 32, 8, 4096, 4096), ("decode", 8, 32, 8, 1, 4096))
+                    if want and causal == (phase == "prefill") and (be, phase) not in profiled:
+                        profiled.add((be, phase))
+                        try:
+                            n, kt, names = _profile_kernels(torch, fn)
+                            prof_lines.append(f"== {impl} {phase} b{b} h{h}/{kvh} q{ql} kv{kl}: {n} kernels, "
+                                              f"{kt * 1e6:.1f} us")
+                            for k_, (cnt, us) in sorted(names.items(), key=lambda kv: -kv[1][1]):
+                                prof_lines.append(f"  {cnt:4d} {us:9.1f} us  {k_}")
+                        except Exception as exc:  # noqa: BLE001
+                            log(f"attention profile failed: {str(exc)[:160]}")
+                pairs = (ql * (kl - ql) + ql * (ql + 1) / 2.0) if causal else ql * kl
+                flops = 4.0 * b * h * pairs * d
+                byt = 2.0 * (2 * b * h * ql * d + 2 * b * kvh * kl * d)
+                _row(out, bench, "attention", "attention", phase, "bf16",
+                     {"batch": b, "heads": h, "kv_heads": kvh, "q_len": ql, "kv_len": kl, "head_dim": d,
+                      "causal": causal}, impl, t, flops, byt)
+                del q, k, v
+            except Exception as exc:  # noqa: BLE001
+                log(f"attention {be} {phase} b{b} h{h}/{kvh} {ql}x{kl} failed: {str(exc).splitlines()[0][:160]}")
+            fn = None
             torch.cuda.empty_cache()
         done += 1
     torch.cuda.empty_cache()
-    log(f"attention: {done} cases in {time.time() - t_start:.0f}s ({impl})")
+    if out_dir and prof_lines:
+        with open(os.path.join(out_dir, "attn_kernels.txt"), "w") as f:
+            f.write("\n".join(prof_lines) + "\n")
+        log("attention kernels:\n" + "\n".join(prof_lines))
+    log(f"attention: {done} cases x {len(backends)} backends in {time.time() - t_start:.0f}s ({backends})")
 
 
 def rope_apply(torch, x, cos, sin):
@@ -458,7 +547,7 @@ def section_elementwise(torch, bench, out, budget_s, variant="default"):
         cases.append(("add", 4096, sz))
         for cols in (4096, 8192):
             cases.append(("rmsnorm", cols, sz))
-        for cols in (4096, 32000):
+        for cols in (1024, 4096, 32000):  # 1024: PyTorch's warp-per-row softmax (held-out H100 miss)
             cases.append(("softmax", cols, sz))
         for cols in (11008, 14336):
             cases.append(("silu_mul", cols, sz))
@@ -706,10 +795,13 @@ LLAMA = {
 
 
 class Llama:
-    """Plain-PyTorch Llama (HF-style ops: separate q/k/v, gate/up projections, rotate-half RoPE,
-    SDPA attention, F.rms_norm), random bf16 weights, preallocated KV cache."""
+    """Plain-PyTorch Llama (HF-style ops: rotate-half RoPE, SDPA attention, F.rms_norm), random
+    bf16 weights, preallocated KV cache. fusion="eager": separate q/k/v and gate/up projections
+    (a Hugging Face model); "engine": one QKV GEMM and one gate-up GEMM (as vLLM/TRT-LLM/SGLang
+    do; their fused RoPE and residual+norm kernels are not reproduced here, see docs)."""
 
-    def __init__(self, torch, cfg, layers, policy, device="cuda", dtype=None):
+    def __init__(self, torch, cfg, layers, policy, device="cuda", dtype=None, fusion="eager"):
+        self.fusion = fusion
         self.t = torch
         self.c = cfg
         self.layers = layers
@@ -726,10 +818,13 @@ class Llama:
         self.final_norm = torch.ones(Hd, device=device, dtype=dt)
         self.L = []
         for _ in range(layers):
-            self.L.append(dict(wq=w(H * D, Hd), wk=w(KV * D, Hd), wv=w(KV * D, Hd), wo=w(Hd, H * D),
-                               wg=w(I, Hd), wu=w(I, Hd), wd=w(Hd, I),
-                               n1=torch.ones(Hd, device=device, dtype=dt),
-                               n2=torch.ones(Hd, device=device, dtype=dt)))
+            norms = dict(n1=torch.ones(Hd, device=device, dtype=dt), n2=torch.ones(Hd, device=device, dtype=dt))
+            if fusion == "engine":
+                self.L.append(dict(wqkv=w((H + 2 * KV) * D, Hd), wo=w(Hd, H * D), wgu=w(2 * I, Hd), wd=w(Hd, I),
+                                   **norms))
+            else:
+                self.L.append(dict(wq=w(H * D, Hd), wk=w(KV * D, Hd), wv=w(KV * D, Hd), wo=w(Hd, H * D),
+                                   wg=w(I, Hd), wu=w(I, Hd), wd=w(Hd, I), **norms))
         self.device = device
 
     def rope_tables(self, positions):
@@ -755,9 +850,13 @@ class Llama:
         x = F.embedding(ids, self.embed)
         for lw, (kc, vc) in zip(self.L, cache):
             h = F.rms_norm(x, (Hd,), lw["n1"], c["eps"])
-            q = F.linear(h, lw["wq"]).view(B, L, H, D)
-            k = F.linear(h, lw["wk"]).view(B, L, KV, D)
-            v = F.linear(h, lw["wv"]).view(B, L, KV, D)
+            if self.fusion == "engine":
+                q, k, v = F.linear(h, lw["wqkv"]).split([H * D, KV * D, KV * D], dim=-1)
+                q, k, v = q.view(B, L, H, D), k.view(B, L, KV, D), v.view(B, L, KV, D)
+            else:
+                q = F.linear(h, lw["wq"]).view(B, L, H, D)
+                k = F.linear(h, lw["wk"]).view(B, L, KV, D)
+                v = F.linear(h, lw["wv"]).view(B, L, KV, D)
             q = rope_apply(t, q, cos, sin)
             k = rope_apply(t, k, cos, sin)
             kc[:, :, pos:pos + L] = k.transpose(1, 2)
@@ -767,7 +866,11 @@ class Llama:
             o = o.transpose(1, 2).reshape(B, L, H * D)
             x = x + F.linear(o, lw["wo"])
             h = F.rms_norm(x, (Hd,), lw["n2"], c["eps"])
-            x = x + F.linear(F.silu(F.linear(h, lw["wg"])) * F.linear(h, lw["wu"]), lw["wd"])
+            if self.fusion == "engine":
+                g, u = F.linear(h, lw["wgu"]).chunk(2, dim=-1)
+            else:
+                g, u = F.linear(h, lw["wg"]), F.linear(h, lw["wu"])
+            x = x + F.linear(F.silu(g) * u, lw["wd"])
         if last_only:
             x = x[:, -1:]
         x = F.rms_norm(x, (Hd,), self.final_norm, c["eps"])
@@ -806,25 +909,28 @@ def _profile_kernels(torch, fn):
 
 
 def section_e2e(torch, nvml, out, budget_s, policy, out_dir, models=("llama2_7b", "llama3_8b"),
-                kv_budget=24e9):
+                kv_budget=24e9, fusions=("eager", "engine")):
     t_start = time.time()
     impl = f"sdpa:{policy[0]}" + (":gqa" if policy[1] else ":expand")
     prof_lines = []
-    per_model = budget_s / len(models)
-    for mi, name in enumerate(models):
+    combos = [(name, fu) for name in models for fu in fusions]
+    per_model = budget_s / len(combos)
+    for mi, (name, fusion) in enumerate(combos):
         cfg = LLAMA[name]
         m_start = time.time()
         m_budget = per_model * (mi + 1) - (m_start - t_start)
         D = cfg["hidden"] // cfg["heads"]
         try:
-            model = Llama(torch, cfg, cfg["layers"], policy)
+            model = Llama(torch, cfg, cfg["layers"], policy, fusion=fusion)
         except Exception as exc:  # noqa: BLE001
-            log(f"e2e {name}: cannot build ({exc})")
+            log(f"e2e {name} {fusion}: cannot build ({exc})")
             continue
-        log(f"e2e {name}: built in {time.time() - m_start:.1f}s, mem {torch.cuda.memory_allocated() / 1e9:.1f} GB")
+        log(f"e2e {name} {fusion}: built in {time.time() - m_start:.1f}s, "
+            f"mem {torch.cuda.memory_allocated() / 1e9:.1f} GB")
         base = dict(model=name, layers_full=cfg["layers"], hidden=cfg["hidden"], heads=cfg["heads"],
                     kv_heads=cfg["kv_heads"], head_dim=D, intermediate=cfg["intermediate"], vocab=cfg["vocab"],
-                    attn_impl=impl)
+                    attn_impl=impl, fusion=fusion)
+        name_f = f"{name}/{fusion}"
 
         def layers_for(batch, max_len):
             per_layer = 2.0 * batch * cfg["kv_heads"] * max_len * D * 2
@@ -835,7 +941,7 @@ def section_e2e(torch, nvml, out, budget_s, policy, out_dir, models=("llama2_7b"
         dec += [(8, 2048), (32, 512), (2, 8192)]
         for (b, ctx) in dec:
             if time.time() - m_start > m_budget * 0.6:
-                log(f"e2e {name}: decode budget reached at b{b} ctx{ctx}")
+                log(f"e2e {name_f}: decode budget reached at b{b} ctx{ctx}")
                 break
             nl = layers_for(b, ctx + 1)
             Ls = model.L
@@ -879,25 +985,25 @@ def section_e2e(torch, nvml, out, budget_s, policy, out_dir, models=("llama2_7b"
                             out.row(**base, phase="decode", mode="profile_eager", batch=b, seq=1, ctx=ctx,
                                     layers=nl, lm_head_tokens=b, kernels=n, kernel_time_s=kt,
                                     note="torch.profiler CUDA kernels of one eager step")
-                            prof_lines.append(f"== {name} decode b{b} ctx{ctx} layers{nl}: {n} kernels, {kt * 1e3:.3f} ms")
+                            prof_lines.append(f"== {name_f} decode b{b} ctx{ctx} layers{nl}: {n} kernels, {kt * 1e3:.3f} ms")
                             for k_, (cnt, us) in sorted(names.items(), key=lambda kv: -kv[1][1])[:25]:
                                 prof_lines.append(f"  {cnt:5d} {us / 1e3:9.3f} ms  {k_}")
                         except Exception as exc:  # noqa: BLE001
                             log(f"profile failed: {str(exc)[:160]}")
                     del g
-                log(f"e2e {name} decode b{b} ctx{ctx} L{nl}: eager {eager * 1e3:.2f} ms graph {med * 1e3:.2f} ms")
+                log(f"e2e {name_f} decode b{b} ctx{ctx} L{nl}: eager {eager * 1e3:.2f} ms graph {med * 1e3:.2f} ms")
                 model.L = Ls
                 del cache
                 torch.cuda.empty_cache()
             except Exception as exc:  # noqa: BLE001
                 model.L = Ls
-                log(f"e2e {name} decode b{b} ctx{ctx} failed: {str(exc).splitlines()[0][:200]}")
+                log(f"e2e {name_f} decode b{b} ctx{ctx} failed: {str(exc).splitlines()[0][:200]}")
                 torch.cuda.empty_cache()
         # ---- prefill
         pre = [(b, L) for b in (1, 2, 4, 8) for L in (128, 512, 1024, 2048, 4096) if b * L <= 16384]
         for (b, L) in pre:
             if time.time() - m_start > m_budget:
-                log(f"e2e {name}: prefill budget reached at b{b} L{L}")
+                log(f"e2e {name_f}: prefill budget reached at b{b} L{L}")
                 break
             nl = layers_for(b, L)
             Ls = model.L
@@ -922,18 +1028,18 @@ def section_e2e(torch, nvml, out, budget_s, policy, out_dir, models=("llama2_7b"
                             n, kt, names = _profile_kernels(torch, step)
                             out.row(**base, phase="prefill", mode="profile_eager", batch=b, seq=L, ctx=0,
                                     layers=nl, lm_head_tokens=b, kernels=n, kernel_time_s=kt)
-                            prof_lines.append(f"== {name} prefill b{b} L{L} layers{nl}: {n} kernels, {kt * 1e3:.3f} ms")
+                            prof_lines.append(f"== {name_f} prefill b{b} L{L} layers{nl}: {n} kernels, {kt * 1e3:.3f} ms")
                             for k_, (cnt, us) in sorted(names.items(), key=lambda kv: -kv[1][1])[:25]:
                                 prof_lines.append(f"  {cnt:5d} {us / 1e3:9.3f} ms  {k_}")
                         except Exception as exc:  # noqa: BLE001
                             log(f"profile failed: {str(exc)[:160]}")
-                log(f"e2e {name} prefill b{b} L{L} L{nl}: {med * 1e3:.2f} ms")
+                log(f"e2e {name_f} prefill b{b} L{L} L{nl}: {med * 1e3:.2f} ms")
                 model.L = Ls
                 del cache
                 torch.cuda.empty_cache()
             except Exception as exc:  # noqa: BLE001
                 model.L = Ls
-                log(f"e2e {name} prefill b{b} L{L} failed: {str(exc).splitlines()[0][:200]}")
+                log(f"e2e {name_f} prefill b{b} L{L} failed: {str(exc).splitlines()[0][:200]}")
                 torch.cuda.empty_cache()
         del model
         torch.cuda.empty_cache()
@@ -945,10 +1051,10 @@ def section_e2e(torch, nvml, out, budget_s, policy, out_dir, models=("llama2_7b"
 # ----------------------------------------------------------------------------- main
 
 SECTIONS = ("env", "launch", "gemm", "attention", "elementwise", "energy", "e2e")
-DEFAULT_BUDGET = {"gemm": 130, "attention": 45, "elementwise": 35, "energy": 55, "e2e": 150}
+DEFAULT_BUDGET = {"gemm": 130, "attention": 120, "elementwise": 35, "energy": 55, "e2e": 240}
 
 
-def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=1024):
+def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=1024, attention="default"):
     torch = _lazy_torch()
     if not torch.cuda.is_available():
         raise SystemExit("cosim calibrate needs a CUDA GPU (torch.cuda.is_available() is False)")
@@ -959,7 +1065,7 @@ def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=10
     section_env(torch, nvml, out_dir)
     bench = Bench(torch, nvml, flush_mb)
     ops = CsvOut(os.path.join(out_dir, "ops.csv"), OPS_FIELDS)
-    policy = attention_policy(torch)
+    policy = attention_policy(torch, attention)
     log(f"attention policy: backend={policy[0]} native_gqa={policy[1]}")
     for sec in sections:
         t0 = time.time()
@@ -969,7 +1075,7 @@ def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=10
             elif sec == "gemm":
                 section_gemm(torch, bench, ops, budgets["gemm"], variant)
             elif sec == "attention":
-                section_attention(torch, bench, ops, budgets["attention"], policy, variant)
+                section_attention(torch, bench, ops, budgets["attention"], policy, variant, out_dir=out_dir)
             elif sec == "elementwise":
                 section_elementwise(torch, bench, ops, budgets["elementwise"], variant)
             elif sec == "energy":
@@ -1008,10 +1114,13 @@ def main(argv=None):
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "energy2"), default="default",
                     help="heldout: a second suite with shapes the default suite does not have")
+    ap.add_argument("--attention", default="default",
+                    help="SDPA backend of the energy and end-to-end sections: default (PyTorch's choice), "
+                         "FLASH_ATTENTION (the H100 runs), CUDNN_ATTENTION")
     a = ap.parse_args(argv)
     budgets = {k: float(v) for k, v in (b.split("=") for b in a.budget)}
     secs = [s for s in a.sections.split(",") if s and s != "env"]
-    run(a.out, secs, budgets, a.variant, a.flush_mb)
+    run(a.out, secs, budgets, a.variant, a.flush_mb, a.attention)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ def register(sub) -> None:
         p.add_argument("--level", choices=LEVELS, default=level,
                        help="model level: roofline (speed of light), analytical (calibrated GPU model), "
                             "cycle (systolic/FPGA); a level that cannot answer falls back with a note")
+        p.add_argument("--profile", default=None,
+                       help="implementation profile: eager, hf_eager, engine, engine_gemm, optionally "
+                            "+<attention backend> (default, fa2, cudnn, unfused), e.g. engine+fa2")
         p.add_argument("--out", help="write the per-op table (.csv) or the full report (.json)")
         p.add_argument("--plot", help="write a roofline plot (.png or .svg)")
         p.add_argument("--top", type=int, default=10, help="ops shown in the table")
@@ -39,7 +42,7 @@ def run(args) -> int:
     parallel = parse_parallel_flag(args.parallel) if args.parallel else ({} if hw is not target else None)
     trace = cosim.build_trace(args.model, phase=args.phase, batch=args.batch, seq=args.seq,
                               weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe,
-                              attention=args.attention, parallel=parallel)
+                              attention=args.attention, parallel=parallel, profile=getattr(args, "profile", None))
     rep = cosim.simulate(trace, target, level=args.level, compute_fallback=args.compute_fallback)
     print(format_report(rep, args.top))
     if args.out:
@@ -53,8 +56,15 @@ def run(args) -> int:
 
 
 def format_report(rep, top: int = 10) -> str:
-    lines = [f"{rep.model} on {rep.hw} — {rep.phase}, batch {rep.batch}, seq {rep.seq}, level {rep.level}"
+    req = rep.meta.get("level_requested", rep.level)
+    ran = f"level {rep.level}" + (f" (requested {req}: fell back)" if req != rep.level else "")
+    lines = [f"{rep.model} on {rep.hw} — {rep.phase}, batch {rep.batch}, seq {rep.seq}, {ran}"
              + (f", recipe {rep.recipe}" if rep.recipe else "")]
+    prov = rep.meta.get("priced_from") or []
+    if prov:
+        lines.append("priced from: " + "; ".join(prov[:3]) + (f" (+{len(prov) - 3} more)" if len(prov) > 3 else ""))
+    if rep.meta.get("implementation"):
+        lines.append("implementation: " + rep.meta["implementation"])
     fm = rep.meta.get("formats", {})
     if fm:
         lines.append("formats: " + ", ".join(f"{k}={v}" for k, v in fm.items()))

@@ -142,6 +142,8 @@ def evaluate_task(task: dict) -> dict:
     M["fits_in_memory"] = np.zeros(n, dtype=bool)
     status = np.array(["ok"] * n, dtype=object)
     errors = np.array([None] * n, dtype=object)
+    level_used = np.array([None] * n, dtype=object)
+    provenance = np.array([None] * n, dtype=object)
     caches = {"shape": {}, "trace": {}}
     if cfg.get("system"):  # a multi-device point: one simulate per point on the system
         for i in range(n):
@@ -167,7 +169,12 @@ def evaluate_task(task: dict) -> dict:
         except (InputError, ValueError, KeyError) as e:
             status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
             continue
-        if cfg["level"] == "roofline":
+        used, prov, why = _level_of(cfg, base, caches)
+        if used is None:
+            status[rows], errors[rows] = "error", why
+            continue
+        level_used[rows], provenance[rows] = used, prov
+        if used == "roofline":
             try:
                 _roofline_rows(cfg, base, {fields[j]: V[rows, j] for j in vec}, rows, M, caches)
             except (InputError, ValueError, KeyError) as e:
@@ -192,10 +199,32 @@ def evaluate_task(task: dict) -> dict:
             M[m][bad] = np.nan
     any_bad = bool(bad.any())
     return {"version": task["version"], "config": cfg, "fields": fields, "values": V, "keys": keys,
+            "level_used": _compact_text(level_used), "provenance": _compact_text(provenance),
             "index": [int(i) for i in task["index"]], "point": task.get("point", {}),
             "metrics": {m: _compact(M[m]) for m in METRIC_NAMES},
             "status": status.tolist() if any_bad else "ok", "error": errors.tolist() if any_bad else None,
             "elapsed_s": time.perf_counter() - t0}
+
+
+def _level_of(cfg, base, caches):
+    """(level that prices the points, provenance, error). A level the hardware cannot do is
+    an error unless the sweep allowed `fallback: roofline`; a level whose model hands some op
+    kinds to the roofline is reported as mixed ("analytical+roofline")."""
+    from hwmodels.levels import level_support, levels_of_ops, summarize_levels
+    level = cfg["level"]
+    sup = level_support(base, level)
+    if not sup.ok:
+        if cfg.get("fallback") == "roofline":
+            return "roofline", f"fallback:roofline ({level} unavailable: {sup.reason})", ""
+        return None, None, (f"LevelUnavailable: level {level} cannot price {base.name}: {sup.reason}; "
+                            f"add `fallback: roofline` to the sweep to price it with the roofline")
+    used = summarize_levels(levels_of_ops(_trace(cfg, caches["trace"]).ops, level))
+    return used, sup.provenance, ""
+
+
+def _compact_text(a: np.ndarray):
+    vals = a.tolist()
+    return vals[0] if vals and all(v == vals[0] for v in vals) else vals
 
 
 def _compact(a: np.ndarray):

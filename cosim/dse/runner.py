@@ -73,6 +73,8 @@ def plan(spec: SweepSpec, n: int, cols: dict, start_index: int = 0, seen: set | 
     for t, rows in groups.items():
         point = dict(zip(other, t))
         cfg = _resolved(spec.base.config, point, spec.source)
+        if spec.fallback:  # only when set, so existing sweeps keep their keys
+            cfg["fallback"] = spec.fallback
         rest, base_num = split_numeric(cfg)
         names = sorted(set(base_num) | {f[3:] for f in numeric})
         rows = np.asarray(rows)
@@ -254,6 +256,8 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
             v = r["metrics"].get(m)
             cols[m] = np.asarray(v, dtype=float) if isinstance(v, (list, np.ndarray)) else \
                 np.full(n, np.nan if v is None else float(v))
+        cols["level_used"] = _broadcast(r.get("level_used"), n)
+        cols["provenance"] = _broadcast(r.get("provenance"), n)
         acc = r["config"].get("accuracy") or {}
         # which tensors the accuracy metrics come from: never leave a reader guessing
         cols["accuracy_provenance"] = _broadcast("checkpoint+synthetic" if acc.get("checkpoint") else
@@ -261,11 +265,14 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
         cols["status"] = _broadcast(r["status"], n)
         cols["error"] = _broadcast(r.get("error"), n)
         parts.append(pd.DataFrame({k: v[sel] for k, v in cols.items()}))
-    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["accuracy_provenance", "status", "error"]
+    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["level_used", "provenance", "accuracy_provenance",
+                                                               "status", "error"]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     df = df.sort_values("index", kind="stable").reset_index(drop=True)[columns]
     df["fits_in_memory"] = df["fits_in_memory"].astype(float) > 0
     feasible = (df["status"] == "ok").to_numpy().copy()
+    if spec.require_memory_fit:  # a configuration that does not fit is not a design point
+        feasible &= df["fits_in_memory"].to_numpy(dtype=bool)
     for c in spec.constraints:
         feasible &= np.array([c.ok(v) for v in df[c.metric]], dtype=bool)
     df["feasible"] = feasible

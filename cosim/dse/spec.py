@@ -44,7 +44,7 @@ from workloads.io import InputError, fail, load_yaml_file, resolve_bundled
 __all__ = ["SweepSpec", "load_sweep", "sweep_from_dict", "METRICS", "Constraint", "apply_point"]
 
 TOP_KEYS = ("name", "base", "axes", "search", "objectives", "constraints", "executor", "workers",
-            "scheduler", "batch_size", "output", "store")
+            "scheduler", "batch_size", "output", "store", "fallback", "require_memory_fit")
 AXIS_KINDS = ("grid", "zip", "random")
 SEARCH_KEYS = ("method", "trials", "population", "seed", "fields")
 # what every point reports; objectives and constraints may use any of them
@@ -103,6 +103,10 @@ class SweepSpec:
     output: Path = field(default_factory=lambda: Path("sweeps/sweep"))
     store: Path | None = None
     source: str = "<sweep>"
+    # a point whose level the hardware cannot do is an error unless fallback == "roofline"
+    # (then every such row says level_used roofline and why); memory fit is a constraint
+    fallback: str | None = None
+    require_memory_fit: bool = True
 
     @property
     def store_path(self) -> Path:
@@ -234,6 +238,14 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     constraints = _constraints(doc.get("constraints"), source)
     _check_metric_availability(objectives, constraints, base, axes, search, source)
     _warn_calibrated(base, axes, search, source)
+    fallback = doc.get("fallback")
+    if fallback not in (None, "roofline"):
+        fail(source, "fallback", fallback, "roofline (price points whose level the hardware cannot do with the "
+                                           "roofline, saying so in every row) or no fallback key")
+    _check_levels(base, axes, search, fallback, source)
+    fit = doc.get("require_memory_fit", True)
+    if not isinstance(fit, bool):
+        fail(source, "require_memory_fit", fit, "true (a point must fit in main memory to be feasible) or false")
     executor = doc.get("executor", "local")
     scheduler = doc.get("scheduler")
     if scheduler is not None and not isinstance(scheduler, str) and not hasattr(scheduler, "submit"):
@@ -257,7 +269,8 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
         fail(source, "store", store, "a file path (.jsonl)")
     return SweepSpec(name=str(name), base=base, axes=axes, search=search, objectives=objectives,
                      constraints=constraints, executor=executor, workers=workers, scheduler=scheduler,
-                     batch_size=bs, output=Path(out), store=Path(store) if store else None, source=source)
+                     batch_size=bs, output=Path(out), store=Path(store) if store else None, source=source,
+                     fallback=fallback, require_memory_fit=fit)
 
 
 def _hint(word, choices) -> str:
@@ -533,6 +546,41 @@ def _warn_calibrated(base, axes, search, source) -> None:
                       f"sweeping {', '.join(energy)} does not change them — sweep "
                       f"hw.analytical.params.energy.<name>, or use level roofline for datasheet energy what-ifs",
                       stacklevel=3)
+
+
+def _axis_values(axes, search, name):
+    vals = []
+    for kind, body in axes:
+        fields = body["fields"] if kind == "random" else body
+        if name in fields:
+            v = fields[name]
+            vals += list(v.get("choices", [])) if isinstance(v, dict) else list(v)
+    if search and name in search["fields"]:
+        vals += list(search["fields"][name].get("choices", []))
+    return vals
+
+
+def _check_levels(base, axes, search, fallback, source) -> None:
+    """Every (hardware, level) pair the sweep can reach must be priced by that level's own
+    model, unless the sweep says `fallback: roofline`: a level that silently became the
+    roofline would put roofline numbers under an analytical or cycle label."""
+    if fallback == "roofline":
+        return
+    from hwmodels.levels import level_support
+    from hwmodels.spec import HardwareError, load_hw
+    hws = [base.config["hw"]["name"]] + _axis_values(axes, search, "hw") + _axis_values(axes, search, "hw.name")
+    levels = [base.config["level"]] + _axis_values(axes, search, "level")
+    for name in dict.fromkeys(map(str, hws)):
+        try:
+            hw = load_hw(name, overrides=base.config["hw"]["overrides"] or None)
+        except (HardwareError, InputError, ValueError, KeyError):
+            continue  # a bad hardware name is reported where the point is evaluated
+        for lv in dict.fromkeys(levels):
+            sup = level_support(hw, lv)
+            if not sup.ok:
+                fail(source, "level", lv, f"a level that {name} supports ({sup.reason}); or set "
+                                          f"`fallback: roofline` to price such points with the roofline, "
+                                          f"every row then saying so")
 
 
 def _check_metric_availability(objectives, constraints, base, axes, search, source) -> None:

@@ -1,0 +1,65 @@
+"""Family transfer: a GPU without its own calibration inherits a calibrated sibling's fitted
+parameters, scaled by the differences between the two datasheets.
+
+    calibration: {from: h100_sxm, sm_count: 114}      # in the target's hardware YAML
+
+What carries over, and why:
+- efficiencies (fractions of the datasheet peak: tensor-core `mma_eff`, flash `attn.eff`)
+  carry over unchanged: the target's own peaks (its YAML) enter the model directly;
+- achieved bandwidths scale with the main-memory datasheet bandwidth (hwmodels.gpu.scaled_to,
+  the same rule a bandwidth what-if uses);
+- work is re-spread over the target's SM count (`structure.sm_count`: waves, splits, CTAs);
+- per-CTA compute times (`attn.cta_overhead`, the per-column cost of row reductions) scale
+  with the SM clock ratio sibling/target;
+- the power cap is the target's TDP and the static (idle) power scales with the TDP ratio;
+- launch and host constants (floors, graph gap, eager launch rate) and the energy per FLOP
+  and per byte carry over unchanged (same software stack; same process family assumed — the
+  provenance says so, and a cross-architecture transfer is flagged in it).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from hwmodels.spec import HardwareSpec, load_hw
+
+__all__ = ["transfer", "CLOCK_PARAMS"]
+
+CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.floor_per_col")
+
+
+def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = None):
+    """`P` (the sibling's parameters as calibrated) -> parameters for `hw`."""
+    from hwmodels.gpu_params import GpuParams
+
+    sib = sibling or _sibling(block["source"])
+    c = sib.clock_hz / hw.clock_hz
+    values = dict(P.values)
+    for k in CLOCK_PARAMS + ("attn_cudnn.cta_overhead",):
+        if k in values:
+            values[k] = P.values[k] * c
+    parts = [f"SMs {P.sm_count}->{block['sm_count']}", f"clock x{1 / c:.4g}"]
+    if hw.tdp_w and sib.tdp_w:
+        values["energy.power_cap"] = hw.tdp_w
+        values["energy.static"] = P.values["energy.static"] * hw.tdp_w / sib.tdp_w
+        parts.append(f"power cap {sib.tdp_w:.0f}->{hw.tdp_w:.0f} W")
+    l2 = next((m.capacity_bytes for m in hw.memory if m.name == "l2"), P.l2_bytes)
+    family = "" if _same_family(sib, P.sm_count, hw, int(block["sm_count"])) else "; CROSS-ARCHITECTURE: efficiencies unvalidated on the target"
+    prov = f"transferred from {block['from']} ({P.provenance}); {', '.join(parts)}{family}"
+    return GpuParams(values=values, sm_count=int(block["sm_count"]), l2_bytes=l2, provenance=prov,
+                     reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default)
+
+
+@lru_cache(maxsize=16)
+def _sibling(source: str) -> HardwareSpec:
+    return load_hw(source)
+
+
+def _same_family(a: HardwareSpec, sms_a: int, b: HardwareSpec, sms_b: int) -> bool:
+    """Same tensor-core generation: the same formats have a peak and the bf16 rate per SM per
+    clock agrees (H100 SXM, H100 PCIe, H200: 4096 FLOP/clk/SM; Blackwell adds fp4)."""
+    if set(a.peak_flops) != set(b.peak_flops):
+        return False
+    ra = a.peak_flops.get("bf16", 0) / (a.clock_hz * sms_a)
+    rb = b.peak_flops.get("bf16", 0) / (b.clock_hz * sms_b)
+    return bool(rb) and abs(ra / rb - 1) < 0.02

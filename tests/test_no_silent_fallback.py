@@ -1,0 +1,85 @@
+"""No silent fallback: every result row names the level that priced it and its provenance;
+a sweep at a level the hardware cannot do fails clearly unless it allows the roofline;
+memory fit is part of sweep feasibility."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import cosim
+from cosim.dse import sweep
+from hwmodels.levels import level_support
+from workloads.io import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = {"model": "llama3_8b", "hw": "h100_sxm", "seq": 1024, "phase": "decode", "batch": 1}
+
+
+def _spec(tmp_path, base=None, **kw):
+    return {"name": "t", "base": {**BASE, **(base or {})}, "axes": [{"grid": {"batch": [1, 4]}}],
+            "output": str(tmp_path / "out"), **kw}
+
+
+def test_level_support_names_the_reason():
+    assert level_support(cosim.load_hw("h100_sxm"), "analytical").ok
+    cyc = level_support(cosim.load_hw("h100_sxm"), "cycle")
+    assert not cyc.ok and "gpu" in cyc.reason
+    assert level_support(cosim.load_hw("mx_systolic_128"), "cycle").ok
+    assert not level_support(cosim.load_hw("mx_systolic_128"), "analytical").ok
+
+
+def test_simulate_reports_the_level_that_ran():
+    trace = cosim.build_trace("llama3_8b", "decode", 1, 1024)
+    rep = cosim.simulate(trace, "h100_sxm", level="cycle")
+    assert rep.level == "roofline" and rep.meta["level_requested"] == "cycle"
+    assert {r["level"] for r in rep.rows} == {"roofline"}
+    assert all(r["provenance"].startswith("fallback:") for r in rep.rows)
+    assert any("requested" in n for n in rep.notes)
+    rep = cosim.simulate(trace, "h100_sxm", level="analytical")
+    assert rep.level == "analytical" and {r["level"] for r in rep.rows} == {"analytical"}
+    assert rep.meta["priced_from"][0].startswith("calibrated:NVIDIA H100")
+
+
+def test_cli_header_names_the_level_that_ran():
+    r = subprocess.run([sys.executable, "-m", "cosim", "simulate", "--model", "llama3_8b", "--hw", "h100_sxm",
+                        "--level", "cycle", "--phase", "decode", "--seq", "1024"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    head = r.stdout.splitlines()[0]
+    assert "level roofline (requested cycle: fell back)" in head
+    assert "fallback:roofline" in r.stdout.splitlines()[1]
+
+
+def test_sweep_at_an_unsupported_level_fails_clearly(tmp_path):
+    with pytest.raises(InputError) as e:
+        sweep(_spec(tmp_path, {"level": "cycle"}), quiet=True, write=False)
+    msg = str(e.value)
+    assert "level" in msg and "cycle" in msg and "fallback: roofline" in msg
+
+
+def test_sweep_fallback_is_written_in_every_row(tmp_path):
+    df = sweep(_spec(tmp_path, {"level": "cycle"}, fallback="roofline"), quiet=True, write=False)
+    assert (df["status"] == "ok").all() and len(df) == 2
+    assert (df["level_used"] == "roofline").all()
+    assert df["provenance"].str.startswith("fallback:roofline (cycle unavailable").all()
+
+
+def test_provenance_reaches_the_sweep_table(tmp_path):
+    df = sweep(_spec(tmp_path, {"level": "analytical"}), quiet=True, write=False)
+    assert (df["level_used"] == "analytical").all()
+    assert df["provenance"].str.startswith("calibrated:NVIDIA H100").all()
+    df = sweep(_spec(tmp_path / "r"), quiet=True, write=False)
+    assert (df["level_used"] == "roofline").all() and df["provenance"].str.startswith("datasheet:").all()
+
+
+def test_feasible_requires_memory_fit_by_default(tmp_path):
+    # Llama-3-8B decode at 32K context: batch 64 needs 64 x 4.3 GB of KV cache > 80 GB
+    spec = _spec(tmp_path, {"seq": 32768}, axes=[{"grid": {"batch": [1, 64]}}])
+    df = sweep(spec, quiet=True, write=False).set_index("batch")
+    assert bool(df.loc[1, "fits_in_memory"]) and not bool(df.loc[64, "fits_in_memory"])
+    assert bool(df.loc[1, "feasible"]) and not bool(df.loc[64, "feasible"])
+    spec = _spec(tmp_path / "nofit", {"seq": 32768}, axes=[{"grid": {"batch": [1, 64]}}], require_memory_fit=False)
+    df = sweep(spec, quiet=True, write=False).set_index("batch")
+    assert bool(df.loc[64, "feasible"])

@@ -1,0 +1,137 @@
+"""Implementation profiles: which kernels a software stack launches for the same model.
+
+The trace builder emits the ops of a plain Hugging Face model (separate q/k/v and gate/up
+projections, unfused RoPE and norms). A profile rewrites that trace into the ops another
+stack launches — like a compression recipe rewrites formats — so the cost models price
+what that stack runs:
+
+- ``attention``: the attention backend (``default``: what PyTorch's SDPA picks on the device,
+  named by its calibration; ``fa2``; ``cudnn`` — FA3-class on Hopper; ``unfused`` — Hugging
+  Face eager attention, priced as its separate kernels);
+- ``fused_qkv`` / ``fused_gate_up``: one GEMM over the concatenated weights;
+- ``fused_rope``: RoPE on q and k in one kernel (``rope_fused``);
+- ``fused_add_norm``: the residual add folded into the following RMSNorm (``add_rmsnorm``);
+- ``cuda_graphs``: the step replays as a CUDA graph (no host launch cost); recorded in the
+  trace's meta for the reports and the end-to-end model.
+
+Profiles: ``eager`` (a plain HF model, SDPA default attention, no graphs), ``hf_eager``
+(the same with attn_implementation="eager": unfused attention), ``engine`` (vLLM /
+TensorRT-LLM / SGLang: everything fused, CUDA graphs), ``engine_gemm`` (what
+cosim/calibrate/microbench.py measures as "engine": fused QKV and gate-up GEMMs, CUDA graphs,
+RoPE and norms as in the plain model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from workloads.io import InputError
+from workloads.ops import TensorSpec
+from workloads.trace import Trace
+
+__all__ = ["ImplProfile", "PROFILES", "get_profile", "apply_profile"]
+
+
+@dataclass(frozen=True)
+class ImplProfile:
+    name: str
+    attention: str = "default"
+    fused_qkv: bool = False
+    fused_gate_up: bool = False
+    fused_rope: bool = False
+    fused_add_norm: bool = False
+    cuda_graphs: bool = False
+
+    def describe(self) -> str:
+        fused = [k[6:] for k in ("fused_qkv", "fused_gate_up", "fused_rope", "fused_add_norm") if getattr(self, k)]
+        return (f"{self.name}: attention {self.attention}, fused {'+'.join(fused) or 'nothing'}, "
+                f"CUDA graphs {'on' if self.cuda_graphs else 'off'}")
+
+
+PROFILES = {
+    "eager": ImplProfile("eager"),
+    "hf_eager": ImplProfile("hf_eager", attention="unfused"),
+    "engine": ImplProfile("engine", fused_qkv=True, fused_gate_up=True, fused_rope=True, fused_add_norm=True,
+                          cuda_graphs=True),
+    "engine_gemm": ImplProfile("engine_gemm", fused_qkv=True, fused_gate_up=True, cuda_graphs=True),
+}
+ATTENTION = ("default", "fa2", "cudnn", "unfused")
+
+
+def get_profile(profile: str | ImplProfile, attention: str | None = None) -> ImplProfile:
+    """A profile by name (optionally "name+backend", e.g. "engine+fa2"), or as given."""
+    if isinstance(profile, ImplProfile):
+        p = profile
+    else:
+        name, _, att = str(profile).partition("+")
+        if name not in PROFILES:
+            raise InputError(f"profile: got {profile!r}; expected one of {', '.join(PROFILES)} "
+                             f"(optionally +<attention backend>, e.g. engine+fa2)")
+        p = PROFILES[name]
+        attention = attention or att or None
+    if attention:
+        if attention not in ATTENTION:
+            raise InputError(f"profile: attention backend: got {attention!r}; expected one of {', '.join(ATTENTION)}")
+        p = dataclasses.replace(p, attention=attention, name=p.name if attention == p.attention
+                                else f"{p.name}+{attention}")
+    return p
+
+
+def apply_profile(trace: Trace, profile: str | ImplProfile) -> Trace:
+    p = get_profile(profile)
+    ops = list(trace.ops)
+    if p.attention != "default":
+        ops = [dataclasses.replace(op, dims={**op.dims, "backend": p.attention}) if op.kind == "attention" else op
+               for op in ops]
+    if p.fused_qkv:
+        ops = _merge(ops, ("q_proj", "k_proj", "v_proj"), "qkv_proj")
+    if p.fused_gate_up:
+        for prefix in ("", "expert_", "shared_"):
+            ops = _merge(ops, (f"{prefix}gate_proj", f"{prefix}up_proj"), f"{prefix}gate_up_proj")
+    if p.fused_rope:
+        ops = [dataclasses.replace(op, kind="rope_fused", dims={**op.dims, "tensors": 1}) if op.kind == "rope" else op
+               for op in ops]
+    if p.fused_add_norm:
+        ops = _fuse_add_norm(ops)
+    meta = {**trace.meta, "implementation": p.describe(), "cuda_graphs": p.cuda_graphs, "profile": p.name}
+    return dataclasses.replace(trace, ops=tuple(ops), meta=meta)
+
+
+def _merge(ops: list, names: tuple, merged: str) -> list:
+    """GEMMs on the same input (same m, k, repeat) -> one GEMM over the concatenated weights."""
+    idx = [i for i, op in enumerate(ops) if op.name in names]
+    if len(idx) != len(names):
+        return ops
+    parts = [ops[i] for i in idx]
+    first = parts[0]
+    if any(op.dims["m"] != first.dims["m"] or op.dims["k"] != first.dims["k"] or op.repeat != first.repeat
+           for op in parts):
+        return ops
+    n = sum(op.dims["n"] for op in parts)
+    w0 = first.inputs[1]
+    wshape = w0.shape[:-1] + (sum(op.inputs[1].shape[-1] for op in parts),)
+    x = first.inputs[0]
+    y0 = first.outputs[0]
+    w = TensorSpec(f"{merged}.weight", wshape, w0.fmt, w0.role, w0.density)
+    y = TensorSpec(f"{merged}.out", y0.shape[:-1] + (n,), y0.fmt, y0.role)
+    op = dataclasses.replace(first, name=merged, dims={**first.dims, "n": n}, inputs=(x, w), outputs=(y,))
+    out = [o for i, o in enumerate(ops) if i not in idx[1:]]
+    out[idx[0]] = op
+    return out
+
+
+def _fuse_add_norm(ops: list) -> list:
+    """Engines fold each residual add into the RMSNorm that follows it (one kernel reads x and
+    the residual, writes both): the *_residual adds disappear and the norms read and write
+    one more tensor. (The first layer's norm has no residual to add: a one-layer overcount.)"""
+    out = []
+    for op in ops:
+        if op.kind == "add" and op.name.endswith("_residual"):
+            continue
+        if op.kind == "rmsnorm" and op.name in ("attn_norm", "mlp_norm", "final_norm"):
+            x = op.inputs[0]
+            r = TensorSpec(f"{op.name}.residual", x.shape, x.fmt, x.role)
+            op = dataclasses.replace(op, kind="add_rmsnorm", inputs=op.inputs + (r,), outputs=op.outputs + (r,))
+        out.append(op)
+    return out
