@@ -192,8 +192,7 @@ def test_typos_inside_raw_sections_are_refused(tmp_path):
     _refused("mx_systolic_128", "accelerator.pe.lanse", "did you mean 'lanes'",
              overrides={"accelerator.pe.lanse": 2})
     _refused("h100_sxm", "analytical.paramz", "did you mean 'params'", overrides={"analytical.paramz": 1})
-    _refused("h100_sxm", "analytical.params.gemm.bww", "did you mean 'bw'",
-             overrides={"analytical.params.gemm.bww": 1})
+
 
 
 def test_cache_sees_edits(tmp_path):
