@@ -16,7 +16,7 @@ import json
 import math
 from pathlib import Path
 
-from cosim.functional.compression.twin import run_twin
+from cosim.functional.compression.twin import METRICS, run_twin
 from cosim.simulate import simulate
 from workloads.builder import build_trace
 from workloads.compression import list_recipes, load_recipe
@@ -48,16 +48,16 @@ def main(argv=None) -> int:
                "kv_GB": trace.meta["footprint"]["kv_cache"] / 1e9}
         if name != "(none)":
             tw = run_twin(name, model=model, checkpoint=args.checkpoint, prompt=args.prompt, steps=args.steps)[name]
-            for key in ("weight_gemm_sqnr_db", "attn_rel_error", "attn_kl", "mass_kept", "moe_rel_error"):
-                row[key] = tw.get(key, math.nan)
-            row["twin_note"] = tw.get("skipped", "")[:60]
+            for key in METRICS:
+                row[key] = tw.get(key)  # None: the method has no such metric (blank cell)
+            row["status"] = tw.get("status", "ok")  # a NaN or skipped twin says why
         rows.append(row)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "compression_tradeoffs.json").write_text(json.dumps({"hw": args.hw, "rows": rows}, indent=1))
     keys = ["recipe", "model", "decode_ms", "speedup", "memory_GB", "kv_GB", "weight_gemm_sqnr_db",
-            "attn_rel_error", "attn_kl", "mass_kept", "moe_rel_error"]
-    fmt = lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else (
-        f"{v:.3g}" if isinstance(v, float) else str(v))
+            "attn_rel_error", "attn_kl", "mass_kept", "moe_rel_error", "status"]
+    fmt = lambda v: "" if v is None else ("NaN" if isinstance(v, float) and math.isnan(v) else (
+        f"{v:.3g}" if isinstance(v, float) else str(v)[:80]))
     lines = [f"# Recipes on {args.hw}: decode at 32K, batch 8 (roofline) and twin error", "",
              "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(r.get(k)) for k in keys) + " |" for r in rows]

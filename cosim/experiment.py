@@ -27,6 +27,10 @@ Schema (every field but `model` and `hw` has a default; unknown fields are error
       text: null                  #   (cosim.accuracy): perplexity delta, KL, top-1 agreement
       prefill: null               #   prompt tokens before teacher-forced decode (default tokens/2)
     output: reports/quickstart    # where `cosim run` writes report.{csv,json,html}
+    serve:                        # optional: a serving run (cosim.serving.ServeConfig fields)
+      qps: 5
+      requests: 2000
+      scheduler: chunked
 
 `load_experiment` validates everything (file, field, value, expectation) before any
 work starts; `resolve_experiment` gives the fully-resolved dict that sweeps hash.
@@ -51,7 +55,7 @@ PHASES = ("prefill", "decode")
 DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, "seq": 2048,
             "weights": "bf16", "acts": "bf16", "kv": "bf16", "recipe": None, "attention": "fused",
             "hw": None, "level": "roofline", "compute_fallback": False, "accuracy": None,
-            "output": None, "system": None, "parallel": None}
+            "output": None, "system": None, "parallel": None, "serve": None}
 ACCURACY_DEFAULTS = {"source": "synthetic", "layers": 2, "rows": 128, "tokens": 8, "seed": 0, "checkpoint": None,
                      "text": None, "prefill": None}
 CHECKPOINT_TOKENS = 256  # default text tokens when an experiment names a checkpoint
@@ -141,12 +145,27 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     cfg["hw"] = _hw_section(cfg["hw"], source, base_dir)
     cfg["model"] = _path_or_name(cfg["model"], base_dir)
     cfg["accuracy"] = _accuracy_section(cfg["accuracy"], source, base_dir)
+    cfg["serve"] = _serve_section(cfg["serve"], source)
     if cfg["output"] is not None and not isinstance(cfg["output"], str):
         fail(source, "output", cfg["output"], "a directory path")
     exp = Experiment(cfg, source, base_dir)
     if check_resources:
         _check_resources(exp)
     return exp
+
+
+def _serve_section(v, source):
+    """Serving options (cosim.serving.ServeConfig fields), checked now; None = no serving run."""
+    if v in (None, False):
+        return None
+    if not isinstance(v, dict):
+        fail(source, "serve", v, "a mapping of serving options (qps, requests, scheduler, ...)")
+    from cosim.serving.config import ServeConfig
+    try:
+        ServeConfig.from_dict({"model": "-", "hw": "-", **v}, source=f"{source}: serve")
+    except InputError as e:
+        raise InputError(f"{source}: {e}") from None
+    return dict(v)
 
 
 def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
@@ -313,6 +332,15 @@ def _override_kind(key: str):
 
 # ---------------------------------------------------------------------------- running
 
+def _min_sqnr(by_op: dict):
+    """Worst op SQNR; NaN when any op has no finite figure (min() would skip or keep a
+    NaN depending on its position)."""
+    vals = list(by_op.values())
+    if not vals:
+        return None
+    return math.nan if any(v != v for v in vals) else min(vals)
+
+
 def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True, interactive: bool = False):
     """Run the experiment: trace -> performance model -> Report, plus the functional
     accuracy check when the experiment asks for one. Writes report.{csv,json,html}
@@ -362,14 +390,27 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"],
                              seed=acc["seed"], checkpoint=None if acc["source"] == "synthetic" else acc["source"],
                              model=cfg["model"])
+        status = res.status_by_op or {}
         for r in rep.rows:
             r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
+            # every row says whether its accuracy figure exists and, if NaN, why
+            r["accuracy_status"] = status.get(r["op"], "ok" if r["op"] in res.by_op else
+                                              "not measured (no weight or KV operand)")
         rep.meta["accuracy"] = {"by_layer": res.by_layer, "sample": res.sample, "provenance": res.provenance,
-                                "min_sqnr_db": min(res.by_op.values()) if res.by_op else None,
+                                "min_sqnr_db": _min_sqnr(res.by_op),
+                                "status_by_op": res.status_by_op,
                                 "recipe_twin": res.recipe_twin}
         rep.meta["provenance"]["sqnr_db"] = res.provenance
         if acc.get("checkpoint"):
             _checkpoint_accuracy(rep, cfg, acc)
+    if cfg["serve"]:
+        from cosim.serving import serve
+        res = serve(cfg["model"], hw, level=cfg["level"], weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
+                    recipe=cfg["recipe"], attention=cfg["attention"], **cfg["serve"])
+        rep.meta["serve"] = {"summary": res.summary, "notes": list(res.notes)}
+        if out_dir is not None:
+            from cosim.serving.output import write_outputs
+            write_outputs(res, Path(out_dir) / "serve")
     if out_dir is not None:
         from cosim.html_report import write_report
         write_report(rep, hw, out_dir, interactive=interactive)

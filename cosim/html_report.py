@@ -145,6 +145,9 @@ def _summary(rep) -> list[tuple]:
     acc = rep.meta.get("accuracy") or {}
     if acc.get("min_sqnr_db") is not None:
         s.append(("worst op output SQNR (synthetic tensors)", f"{acc['min_sqnr_db']:.2f} dB", False))
+    n_nan = sum(1 for r in rep.rows if str(r.get("accuracy_status", "ok")).startswith("nan"))
+    if n_nan:  # a NaN figure is shown with its reason, never dropped
+        s.append(("ops with NaN accuracy", f"{n_nan} (see the accuracy status column)", True))
     ck = acc.get("checkpoint")
     if ck:
         s.append((f"perplexity on {ck['checkpoint']} (real checkpoint)",
@@ -172,6 +175,8 @@ _COLUMNS = (
     ("share", "share of time", "num", "fraction of the pass's latency", H.percent),
     ("sqnr_db", "SQNR", "num", "output signal-to-quantization-noise ratio (functional core)",
      lambda v: "" if v is None or v != v else f"{v:.2f} dB"),
+    ("accuracy_status", "accuracy status", "text", "ok, nan: <why>, or not measured (no weight or KV operand)",
+     str),
     ("provenance", "provenance", "text", "model level and source of the figure", str),
 )
 

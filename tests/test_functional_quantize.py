@@ -53,9 +53,18 @@ def test_mxint8_symmetric_clamp():
     (61440, "fp8_e5m2", math.inf, math.inf, 57344), (65520, "fp16", math.inf, math.inf, 65504),
     (65519, "fp16", 65504, 65504, 65504), (1 + 2 ** -8, "bf16", 1.0078125, 1.0, 1.0)])
 def test_elementwise_overflow_thresholds(x, fmt, nearest, even, floor):
-    # §7 table: the reference's elementwise casts overflow to Inf
+    # §7 table: the reference's elementwise casts overflow to Inf (compat="microxcaling")
+    f = get_format(fmt)
     for mode, want in (("nearest", nearest), ("even", even), ("floor", floor)):
-        assert q([x], fmt, rounding=mode)[0] == want, mode
+        assert q([x], fmt, rounding=mode, compat="microxcaling")[0] == want, mode
+        # OCP: E4M3 has no Inf: saturate by default, NaN when asked not to saturate
+        ocp = q([x], fmt, rounding=mode)[0]
+        if f.has_inf:
+            assert ocp == want, mode
+        else:
+            assert ocp == min(want, f.max_normal), mode
+            nosat = q([x], fmt, rounding=mode, saturate=False)[0]
+            assert (math.isnan(nosat) if want == math.inf else nosat == want), mode
     big = 3.4e38  # above every max normal, still a finite float32
     assert q([big], fmt, saturate=True)[0] == F32(get_format(fmt).max_normal)
 
@@ -66,8 +75,13 @@ def test_special_blocks():
     assert np.isnan(y[0, :2]).all() and y[0, 2:].tolist() == [2.0, 3.0]
     assert np.isnan(y[2, :2]).all() and y[2, 2:].tolist() == [1.0, 1.0]
     assert y[1].tolist() == [1, 2, 3, 4]
-    e = quantize(np.array([np.inf, -np.inf, np.nan, 1.0], F32), "fp8_e4m3", saturate=True)
+    specials = np.array([np.inf, -np.inf, np.nan, 1.0], F32)
+    e = quantize(specials, "fp8_e4m3", saturate=True, compat="microxcaling")  # the reference passes Inf through
     assert e[0] == np.inf and e[1] == -np.inf and np.isnan(e[2]) and e[3] == 1.0
+    # OCP: E4M3 cannot hold Inf: saturating mode clamps it, non-saturating makes it NaN
+    assert quantize(specials, "fp8_e4m3", saturate=True).tolist()[:2] == [448.0, -448.0]
+    e = quantize(specials, "fp8_e4m3", saturate=False)
+    assert np.isnan(e[:3]).all() and e[3] == 1.0
 
 
 def test_tiny_blocks_use_scale_floor():

@@ -56,8 +56,8 @@ def run(args) -> int:
         res = run_twin(recipe, model=model, checkpoint=args.checkpoint, seed=args.seed, prompt=args.prompt,
                        steps=args.steps)
         print("\naccuracy (functional twin):")
-        for name, metrics in res.items():
+        for name, metrics in res.items():  # every part, NaN and skipped ones with their status
             shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                              for k, v in metrics.items() if k not in ("method", "per_tensor_sqnr_db"))
-            print(f"  {name}: {shown}")
+                              for k, v in metrics.items() if k not in ("method", "per_tensor_sqnr_db", "status"))
+            print(f"  {name}: {shown}; status: {metrics.get('status', 'ok')}")
     return 0

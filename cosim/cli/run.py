@@ -36,10 +36,14 @@ def run(args) -> int:
                     key=lambda r: r["sqnr_db"], default=None)
         print(f"accuracy: output SQNR per op over {s['layers']} sampled layers x <= {s['rows']} rows x "
               f"{s['tokens']} tokens ({acc['provenance'].split(';')[0]})")
-        for r in rep.rows:
-            if "sqnr_db" in r and r["sqnr_db"] == r["sqnr_db"]:
-                print(f"  {r['op']:<14} {r['sqnr_db']:6.2f} dB")
-        if worst:
+        measured = [r for r in rep.rows if "sqnr_db" in r and not str(r.get("accuracy_status", "")).startswith("not ")]
+        for r in measured:  # NaN rows are printed with their reason, never dropped
+            st = r.get("accuracy_status", "ok")
+            print(f"  {r['op']:<14} {r['sqnr_db']:6.2f} dB" + ("" if st == "ok" else f"  [{st}]"))
+        nan_rows = [r for r in measured if r["sqnr_db"] != r["sqnr_db"]]
+        if nan_rows:
+            print(f"  worst: {nan_rows[0]['op']} NaN ({len(nan_rows)} op(s) without a finite SQNR)")
+        elif worst:
             print(f"  worst: {worst['op']} {worst['sqnr_db']:.2f} dB")
         ck = acc.get("checkpoint")
         if ck:

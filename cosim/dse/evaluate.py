@@ -28,7 +28,8 @@ __all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value"]
 
 METRIC_NAMES = ("latency_s", "energy_j", "tokens_per_s", "energy_per_token_j", "memory_bytes",
                 "capacity_bytes", "fits_in_memory", "sqnr_db", "gemm_sqnr_db", "attention_sqnr_db", "area_mm2",
-                "perplexity", "perplexity_delta", "kl", "top1_agreement")
+                "perplexity", "perplexity_delta", "kl", "top1_agreement",
+                "ttft_p99_s", "tpot_p99_s", "goodput_req_s", "throughput_tok_s", "slo_attainment")
 ACCURACY_METRICS = ("sqnr_db", "gemm_sqnr_db", "attention_sqnr_db")
 CHECKPOINT_METRICS = ("perplexity", "perplexity_delta", "kl", "top1_agreement")
 _MEMORY_FIELDS = ("bandwidth", "capacity", "energy")
@@ -174,6 +175,13 @@ def evaluate_task(task: dict) -> dict:
             status[rows], errors[rows] = "error", why
             continue
         level_used[rows], provenance[rows] = used, prov
+        if cfg.get("serve"):  # a serving run per point (cosim.serving), any level
+            for i in rows:
+                try:
+                    _serve_point(cfg, variant_spec(base, {fields[j]: float(V[i, j]) for j in vec}), i, M)
+                except (InputError, ValueError, KeyError) as e:
+                    status[i], errors[i] = "error", f"{type(e).__name__}: {e}"
+            continue
         if used == "roofline":
             try:
                 _roofline_rows(cfg, base, {fields[j]: V[rows, j] for j in vec}, rows, M, caches)
@@ -342,6 +350,23 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     else:
         area = None
     _fill_metrics(M, rows, cfg, trace, caches, lat, en, _capacity(base, arrays, len(rows)), area)
+
+
+def _serve_point(cfg, hw, i, M) -> None:
+    """One point as a serving run: latency percentiles, goodput, throughput, energy/token."""
+    from cosim.serving import serve
+    res = serve(cfg["model"], hw, level=cfg["level"], weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
+                recipe=cfg["recipe"], attention=cfg["attention"], compute_fallback=cfg["compute_fallback"],
+                **cfg["serve"])
+    s = res.summary
+    for m in ("ttft_p99_s", "tpot_p99_s", "goodput_req_s", "throughput_tok_s", "slo_attainment"):
+        M[m][i] = s[m]
+    M["energy_per_token_j"][i], M["tokens_per_s"][i] = s["energy_per_token_j"], s["throughput_tok_s"]
+    M["energy_j"][i], M["latency_s"][i] = s["energy_j"], s["e2e_mean_s"]
+    cap = res.capacity[next(iter(res.capacity))]
+    M["memory_bytes"][i] = cap.weights_bytes + cap.activations_bytes + cap.blocks * cap.block_size * cap.bytes_per_token
+    M["capacity_bytes"][i] = hw.main_memory.capacity_bytes
+    M["fits_in_memory"][i] = True
 
 
 def _system_point(cfg, hw_values: dict, i, M, caches) -> None:

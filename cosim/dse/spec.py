@@ -59,8 +59,13 @@ METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forw
            "perplexity_delta": "perplexity increase over the unquantized checkpoint (needs accuracy.checkpoint)",
            "kl": "KL(baseline || compressed) per token, nats (needs accuracy.checkpoint)",
            "top1_agreement": "fraction of next tokens the compressed model ranks first like the baseline "
-                             "(needs accuracy.checkpoint)"}
-EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw", "parallel"))
+                             "(needs accuracy.checkpoint)",
+           "ttft_p99_s": "p99 time to first token (needs serve:)", "tpot_p99_s": "p99 time per output token (needs serve:)",
+           "goodput_req_s": "requests/s meeting the SLOs (needs serve:)",
+           "throughput_tok_s": "output tokens/s served (needs serve:)",
+           "slo_attainment": "fraction of requests meeting the SLOs (needs serve:)"}
+EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw", "parallel",
+                                                           "serve"))
 # Points are materialised as columns before any run (and by --dry-run): 2 million is
 # twice the bundled big_random sweep and ~0.5 GB of columns; beyond it, refuse up front
 # (a 10^12 grid reached 15 GB before failing) and say how to split the work.
@@ -190,6 +195,10 @@ def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
             cfg["hw"]["name"] = v
         elif f.startswith("hw."):
             cfg["hw"]["overrides"][f[3:]] = v
+        elif f.startswith("serve."):
+            if cfg.get("serve") is None:
+                fail(source, f, v, "a `serve:` section in the base experiment to vary")
+            cfg["serve"][f[len("serve."):]] = v
         elif f.startswith("parallel."):
             cfg["parallel"] = {**(cfg.get("parallel") or {}), f[len("parallel."):]: v}
         elif f.startswith("accuracy."):
@@ -310,6 +319,10 @@ def _check_field(f, source, where, base: Experiment) -> None:
         return
     if f.startswith("hw.") and len(f) > 3:
         return  # checked with its values against the hardware loader
+    if f.startswith("serve."):
+        if base.config.get("serve") is None:
+            fail(source, where, f, "a `serve:` section in the base experiment to vary")
+        return  # values are checked against ServeConfig with the rest of the experiment
     if f.startswith("parallel."):
         from workloads.parallel import Layout
         if f[len("parallel."):] not in Layout.__dataclass_fields__:
@@ -325,7 +338,8 @@ def _check_field(f, source, where, base: Experiment) -> None:
         if base.config["accuracy"] is None:
             fail(source, where, f, "an `accuracy:` section in the base experiment to vary")
         return
-    known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>", "parallel.<tp|pp|ep|dp|sp>"]
+    known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>", "parallel.<tp|pp|ep|dp|sp>",
+                                       "serve.<field>"]
     fail(source, where, f, f"an experiment field{_hint(f, known)}: {', '.join(known)}")
 
 

@@ -83,8 +83,16 @@ def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None
 
     rounding: "even" (ties to even), "nearest"/"away" (ties away from zero),
     "floor"/"zero" (truncate toward zero) -- the reference's names and meanings.
-    saturate: None = the format's convention (block formats clamp to max normal;
-    elementwise casts overflow to +-Inf like the reference); True/False force it.
+    saturate: what happens to a value beyond the format's max normal (OCP OFP8 §5 and
+    MX §6.3 conversions). None = the format's convention: formats WITHOUT an Inf
+    encoding (fp8_e4m3, fp6, fp4, every MX/BFP element) saturate to +-max normal;
+    formats with Inf (fp8_e5m2, fp16, bf16) overflow to +-Inf as IEEE casts do.
+    True: saturate always (an Inf input of a no-Inf format becomes +-max normal too).
+    False: non-saturating: +-Inf where the format has it, NaN where it only has NaN
+    (E4M3's single NaN code, OFP8's non-saturating mode); formats with neither
+    (fp6, fp4, MX integer elements) raise, since they can only saturate.
+    compat="microxcaling" keeps the reference's own convention instead (§7): its
+    elementwise casts default to non-saturating and overflow to Inf even for E4M3.
     flush_subnormals: elementwise casts flush inputs below the target's min normal
     to zero; MX formats zero every block whose max is a float32 subnormal (the
     reference's mx_flush_fp32_subnorms).
@@ -125,9 +133,11 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
     if f.family in ("mx", "bfp"):
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
-        sat = True if saturate is None else bool(saturate)
+        sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
         K.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
                   ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
+        if not microx and not sat:  # only a non-saturating overflow can leave Inf here
+            _no_inf_encoding(out, ep, sat)
         return QParts(f, xf.shape, ax, out, scales=sexp, elem=ep, saturate=sat)
     if f.family == "microexp":
         ep = element_params(f)
@@ -165,11 +175,35 @@ def _elementwise(xf, f, mode, microx, saturate, flush) -> QParts:
     if f.name == "fp32":  # the input already is fp32: identity
         return QParts(f, xf.shape, None, flat.copy(), elem=element_params(f))
     ep = element_params(f)
-    sat = False if saturate is None else bool(saturate)
+    # OCP: no-Inf formats saturate by default; the reference's casts never do (§7)
+    sat = _saturation(f.name, ep, saturate, microx, default=not ep.has_inf, default_microx=False)
     out = np.empty_like(flat)
     K.elem_flat(flat.view(np.uint32), flat, out, out.view(np.uint32), ep.mbits, ep.emin, ep.max_norm,
                 _f32_bits(ep.max_norm), float(f.min_normal), mode, microx, sat, bool(flush), K.POW2)
+    if not microx and not ep.has_inf:
+        _no_inf_encoding(out, ep, sat)
     return QParts(f, xf.shape, None, out, elem=ep, saturate=sat)
+
+
+def _saturation(name: str, ep: ElemParams, saturate, microx: bool, default: bool, default_microx: bool) -> bool:
+    """Resolve the overflow mode (see `quantize`); a non-saturating cast into a format
+    with neither Inf nor NaN has no defined result, so it is refused (OCP compat)."""
+    if saturate is None:
+        return default_microx if microx else default
+    sat = bool(saturate)
+    if not sat and not microx and not (ep.has_inf or ep.has_nan):
+        raise ValueError(f"format {name!r} has no Inf/NaN encoding: values beyond its max normal "
+                         f"{ep.max_norm:g} can only saturate; use saturate=True (or None, the default)")
+    return sat
+
+
+def _no_inf_encoding(out: np.ndarray, ep: ElemParams, sat: bool) -> None:
+    """Formats without Inf (E4M3, fp6, fp4, MX elements): an Inf left by the kernel (an
+    overflow in non-saturating mode, or an Inf input passed through) becomes what the
+    format can hold: +-max normal when saturating, NaN otherwise (OFP8 §5)."""
+    inf = np.isinf(out)
+    if inf.any():
+        out[inf] = np.copysign(np.float32(ep.max_norm), out[inf]) if sat else np.float32(np.nan)
 
 
 def _per_tensor_int(xf, f, mode) -> QParts:

@@ -116,13 +116,33 @@ class KVQuantPolicy(_Accumulating):
 
 
 class FormatKVPolicy(_Accumulating):
-    """K and V stored in registered number formats, blocks along head_dim."""
+    """K and V stored in registered number formats, blocks along head_dim. A bare
+    FP8/FP6/FP4 cache keeps an fp32 scale per KV head (`scale="head"`, the default) or
+    per tensor (`"tensor"`), amax/max_normal calibrated on the prompt and then fixed,
+    as vLLM's fp8 KV cache (`k_scale`/`v_scale`) and TensorRT-LLM's are; decode tokens
+    beyond the calibrated range saturate. `scale="none"` casts unscaled (saturating).
+    This twin simulates one KV head, so per-tensor and per-head scales coincide here."""
 
-    def __init__(self, fmt="fp8_e4m3", value_fmt=None):
-        self.kf, self.vf = fmt, value_fmt or fmt
+    def __init__(self, fmt="fp8_e4m3", value_fmt=None, scale="head"):
+        from cosim.functional.scaled import GRANULARITIES, scale_label
+        if scale not in GRANULARITIES:
+            raise ValueError(f"kv scale must be one of {GRANULARITIES}, got {scale!r}")
+        self.kf, self.vf, self.scale = fmt, value_fmt or fmt, scale
+        self.scale_label = {"key": scale_label(self.kf, scale), "value": scale_label(self.vf, scale)}
+
+    def on_prefill(self):
+        from cosim.functional.scaled import amax_scale, needs_scale
+        self.k_s = amax_scale(self.K, self.kf, "tensor") if needs_scale(self.kf) and self.scale != "none" else None
+        self.v_s = amax_scale(self.V, self.vf, "tensor") if needs_scale(self.vf) and self.scale != "none" else None
+
+    def _q(self, X, fmt, s):
+        from cosim.functional.scaled import scaled_quantize
+        if s is None:
+            return register_format_quant(X, fmt, -1, scale="none")
+        return scaled_quantize(X, fmt, "tensor", scales=s, axis=-1)[0]
 
     def view(self):
-        return register_format_quant(self.K, self.kf, -1), register_format_quant(self.V, self.vf, -1)
+        return self._q(self.K, self.kf, self.k_s), self._q(self.V, self.vf, self.v_s)
 
 
 class MixedPrecisionPolicy(_Accumulating):

@@ -71,10 +71,12 @@ def codebook_quant(x: np.ndarray, codebook: np.ndarray) -> np.ndarray:
     return c[np.searchsorted(edges, np.asarray(x, np.float64))].astype(np.float32)
 
 
-def register_format_quant(x: np.ndarray, fmt: str, axis: int = -1) -> np.ndarray:
+def register_format_quant(x: np.ndarray, fmt: str, axis: int = -1, scale: str = "tensor") -> np.ndarray:
     """Quantize-dequantize to a registered number format. Integer-group formats are
     simple enough to do here; every other family (MX, NVFP4, BFP, microexponents,
-    floats) comes from the functional core."""
+    floats) comes from the functional core. A bare FP8/FP6/FP4 tensor is stored with
+    an fp32 scale (`scale`: "tensor", or "none" to cast unscaled and saturate), as FP8
+    weights and KV caches are in practice (cosim.functional.scaled)."""
     from workloads.formats import get_format
     f = get_format(fmt)
     if f.name == "fp32":
@@ -91,19 +93,11 @@ def register_format_quant(x: np.ndarray, fmt: str, axis: int = -1) -> np.ndarray
             return sym_group_quant(x, f.element_bits, f.block_size, axis)
         return asym_group_quant(x, f.element_bits, f.block_size, axis)
     try:
-        from cosim.functional import quantize
+        from cosim.functional.scaled import scaled_quantize
     except ImportError as e:  # the functional core is another helper's module
         raise ImportError(f"quantizing to {fmt!r} needs cosim.functional.quantize (the numba "
                           f"functional core), which this checkout lacks") from e
-    x = np.asarray(x, np.float32)
-    if f.family == "float" and f.element_bits < 16:
-        # a bare FP8/FP6/FP4 tensor is stored with one fp32 scale (amax / max normal), as
-        # FP8 KV caches and FP8 weights are in practice; without it values beyond the
-        # format's range would overflow to inf
-        amax = float(np.max(np.abs(x))) if x.size else 0.0
-        scale = np.float32(amax / f.max_normal) if amax > 0 else np.float32(1.0)
-        return (np.asarray(quantize(x / scale, fmt, axis=axis), np.float32) * scale).astype(np.float32)
-    return np.asarray(quantize(x, fmt, axis=axis), np.float32)
+    return scaled_quantize(np.asarray(x, np.float32), f, scale, axis=axis)[0]
 
 
 def rope(x: np.ndarray, positions: np.ndarray, theta: float = 10000.0, inverse: bool = False) -> np.ndarray:

@@ -4,8 +4,13 @@ Real checkpoints and activations are not always at hand; these generators give t
 whose *statistics* match what the papers report, so a method's error moves the way it
 does on a real model:
 
-- weights: heavy tails (Student-t) and a few input channels with much larger magnitude
-  (the outliers SpQR and OCS target);
+- weights (`fitted_weights`, the default): fitted to SmolLM2-135M layer statistics
+  (benchmarks/fit_synthetic_weights.py -> real_weight_stats.json): log-normal per-input-
+  and per-output-channel scales with the measured spreads and Student-t entries whose
+  kurtosis matches the measured one. `heavy_tailed_weights` (Student-t df 4 and 0.5 % of
+  input channels 8x larger) is the earlier, much heavier model: it overstated int4-group
+  error by ~5 dB against real weights (docs/synthetic-vs-real.md); it stays for the
+  outlier-targeting methods' unit tests and the MoE layers;
 - keys: a few **outlier channels** with a large offset and spread (KIVI, KVQuant: why
   keys are quantized per channel), temporal **locality** (an AR(1) process along the
   sequence: neighbouring keys are alike), an **attention sink** (token 0 aligned with
@@ -18,11 +23,45 @@ All generators take a seeded `numpy.random.Generator`; nothing is global.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["heavy_tailed_weights", "KVSequence", "kv_sequence", "moe_layer", "MoELayer", "activations"]
+__all__ = ["heavy_tailed_weights", "fitted_weights", "fitted_weight_stats", "KVSequence", "kv_sequence", "fitted_kv_sequence",
+           "fitted_kv_stats", "moe_layer",
+           "MoELayer", "activations"]
+
+_FIT_FILE = Path(__file__).with_name("real_weight_stats.json")
+
+
+@lru_cache(maxsize=1)
+def fitted_weight_stats() -> dict:
+    """The generator parameters fitted to real weights, with their provenance (written by
+    benchmarks/fit_synthetic_weights.py; never typed in here)."""
+    try:
+        doc = json.loads(_FIT_FILE.read_text())
+    except (OSError, ValueError) as e:
+        raise RuntimeError(f"{_FIT_FILE}: fitted weight statistics unreadable ({e}); regenerate them with "
+                           f"`PYTHONPATH=. python benchmarks/fit_synthetic_weights.py`") from None
+    return doc
+
+
+def fitted_weights(k: int, n: int, rng: np.random.Generator, stats: dict | None = None) -> np.ndarray:
+    """A (k, n) weight with the statistics of real LLM linear layers ("fitted to SmolLM2-135M
+    layer statistics", real_weight_stats.json): w_ij = z_ij * r_i * c_j / sqrt(k) with
+    z ~ Student-t(df) at unit variance (df from the measured excess kurtosis of the
+    scale-normalised entries: kurtosis = 6/(df-4)), log r_i ~ N(0, row_log_std) per
+    input channel (what block/group scales along k see) and log c_j ~ N(0, col_log_std)
+    per output channel."""
+    g = (stats or fitted_weight_stats())["generator"]
+    df = float(g["t_df"])
+    z = rng.standard_t(df, size=(k, n)) / np.sqrt(df / (df - 2.0))
+    r = np.exp(rng.normal(0.0, g["row_log_std"], size=(k, 1)))
+    c = np.exp(rng.normal(0.0, g["col_log_std"], size=(1, n)))
+    return (z * r * c / np.sqrt(k)).astype(np.float32)
 
 
 def heavy_tailed_weights(k: int, n: int, rng: np.random.Generator, df: float = 4.0,
@@ -72,11 +111,19 @@ def kv_sequence(rng: np.random.Generator, prompt: int = 1024, steps: int = 32, h
                 group: int = 4, n_outlier_channels: int = 4, outlier_offset: float = 6.0,
                 rho: float = 0.95, heavy_fraction: float = 0.02,
                 key_spectrum: tuple[float, float] | None = (4.0, 1.0),
-                value_spectrum: tuple[float, float] | None = (16.0, 1.0)) -> KVSequence:
+                value_spectrum: tuple[float, float] | None = (16.0, 1.0), query_scale: float = 1.0,
+                sink_strength: float = 5.0, value_mean_share: float = 0.0,
+                recent_weight: float = 2.5) -> KVSequence:
     """`key_spectrum` / `value_spectrum` = (a, p): singular values ∝ (1 + i/a)^−p in a
     random basis, so keys are low-rank-ish (defaults: 90 % of the energy in ~20 % of
     the channels for keys, ~50 % for values — what Palu/Loki-style analyses report);
-    None keeps them isotropic."""
+    None keeps them isotropic. `query_scale` multiplies every query (a sharper softmax:
+    real attention is much peakier than the default), `sink_strength` sets token 0's
+    alignment with the queries (score ~ sink_strength for the sink), `value_mean_share`
+    the share of the values' energy in a direction common to all tokens (real value heads
+    carry ~15 %: attention outputs add it coherently, while quantization errors of
+    different tokens average out), `recent_weight` how strongly queries aim at the most
+    recent keys (the locality KIVI's full-precision window and StreamingLLM rely on)."""
     n = prompt + steps
     d = head_dim
     # locality: an AR(1) latent along the sequence
@@ -97,26 +144,53 @@ def kv_sequence(rng: np.random.Generator, prompt: int = 1024, steps: int = 32, h
     # recent keys and N(0, 1) noise elsewhere, so attention is spread but structured
     u_sink = _unit(rng, d)
     u_heavy = _unit(rng, d)
-    keys[0] += 5.0 * np.sqrt(d) * u_sink
+    keys[0] += sink_strength * np.sqrt(d) * u_sink
     n_heavy = max(1, int(round(heavy_fraction * prompt)))
     heavy = np.sort(rng.choice(np.arange(1, prompt), n_heavy, replace=False))
     keys[heavy] += (2.0 + 2.0 * rng.random(n_heavy))[:, None] * np.sqrt(d) * u_heavy
     # values: per-token heavy tails
     scale = 1.0 + rng.standard_t(3, size=(n, 1)) ** 2 * 0.1
     values = _spectrum(rng.standard_normal((n, d)), rng, value_spectrum) * scale
+    if value_mean_share > 0:
+        energy = float(np.mean(np.sum(values ** 2, axis=1)))
+        values = np.sqrt(1 - value_mean_share) * values + np.sqrt(value_mean_share * energy) * _unit(rng, d)
 
     def queries(t_end: int) -> np.ndarray:
         recent = z[max(0, t_end - 4):t_end + 1].mean(axis=0)
-        base = 2.5 * recent / max(np.linalg.norm(recent), 1e-9) + u_sink + u_heavy
+        base = recent_weight * recent / max(np.linalg.norm(recent), 1e-9) + u_sink + u_heavy
         q = base[None, :] * np.sqrt(d) / np.sqrt(d) + rng.standard_normal((group, d))
         q[:, ch] *= 0.05  # queries carry little of the keys' outlier channels
-        return q * 1.0
+        return q * query_scale
 
     pq = np.stack([queries(t) for t in range(prompt)])
     dq = np.stack([queries(prompt + t) for t in range(steps)])
     f = np.float32
     return KVSequence(keys.astype(f), values.astype(f), pq.astype(f), dq.astype(f), prompt,
                       np.sort(ch), heavy)
+
+
+def fitted_kv_sequence(rng: np.random.Generator, prompt: int = 1024, steps: int = 32, head_dim: int = 128,
+                       group: int = 4) -> KVSequence:
+    """`kv_sequence` with the parameters fitted to real SmolLM2-135M K/V/Q
+    (benchmarks/fit_synthetic_kv.py -> real_kv_stats.json): outlier-channel count and
+    offset, query sharpness and sink strength chosen so the key channel-RMS ratio, the
+    attention mass of the top 20 % of tokens, the sink's mass and the KIVI-2 / MXFP4-KV
+    errors match the real medians; the values' common-direction share is measured."""
+    g = fitted_kv_stats()["generator"]
+    return kv_sequence(rng, prompt=prompt, steps=steps, head_dim=head_dim, group=group,
+                       n_outlier_channels=int(g["n_outlier_channels"]), outlier_offset=float(g["outlier_offset"]),
+                       query_scale=float(g["query_scale"]), sink_strength=float(g["sink_strength"]),
+                       value_mean_share=float(g["value_mean_share"]), recent_weight=float(g["recent_weight"]))
+
+
+@lru_cache(maxsize=1)
+def fitted_kv_stats() -> dict:
+    f = _FIT_FILE.with_name("real_kv_stats.json")
+    try:
+        return json.loads(f.read_text())
+    except (OSError, ValueError) as e:
+        raise RuntimeError(f"{f}: fitted KV statistics unreadable ({e}); regenerate them with "
+                           f"`PYTHONPATH=. python benchmarks/fit_synthetic_kv.py`") from None
 
 
 def _spectrum(x: np.ndarray, rng: np.random.Generator, shape: tuple[float, float] | None) -> np.ndarray:

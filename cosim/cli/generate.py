@@ -1,0 +1,47 @@
+"""`cosim generate`: one batch of requests, prefill then every decode step."""
+
+from __future__ import annotations
+
+from cosim.cli._common import si
+
+
+def register(sub) -> None:
+    text = "whole-generation time of one batch: TTFT, TPOT, per-token decode times, energy"
+    p = sub.add_parser("generate", help=text, description=text,
+                       epilog="example:\n  cosim generate --model llama3_8b --hw h100_sxm --prompt-len 1024 "
+                              "--output-len 256 --batch 8 --recipe kivi2")
+    p.add_argument("--model", required=True, help="bundled model name or a YAML/config.json path")
+    p.add_argument("--hw", required=True, help="bundled hardware name or a YAML path")
+    p.add_argument("--prompt-len", type=int, default=1024, help="prompt tokens per sequence")
+    p.add_argument("--output-len", type=int, default=256, help="generated tokens per sequence (the first from prefill)")
+    p.add_argument("--batch", type=int, default=1, help="sequences generated together")
+    p.add_argument("--level", choices=("roofline", "analytical", "cycle"), default="roofline",
+                   help="cost-model level pricing every step")
+    p.add_argument("--weights", default="bf16", help="weight number format")
+    p.add_argument("--acts", default="bf16", help="activation number format")
+    p.add_argument("--kv", default="bf16", help="KV-cache number format")
+    p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2")
+    p.add_argument("--out", help="write the per-step decode times (.csv)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from cosim.serving.generate import generate
+
+    g = generate(args.model, args.hw, args.prompt_len, args.output_len, args.batch, level=args.level,
+                 weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe)
+    print(f"{g.model} on {g.hw} — batch {g.batch}, prompt {g.prompt_len}, output {g.output_len}, level {g.level}"
+          + (f", recipe {args.recipe}" if args.recipe else ""))
+    d = g.decode_times_s
+    print(f"TTFT {si(g.ttft_s, 's')}   TPOT {si(g.tpot_s, 's')} (mean)"
+          + (f", first {si(d[0], 's')}, last {si(d[-1], 's')}" if d.size else ""))
+    print(f"total {si(g.total_s, 's')}, {g.tokens_per_s:,.1f} tokens/s, energy {si(g.energy_j, 'J')} "
+          f"({si(g.energy_per_token_j, 'J')}/token)")
+    for n in g.notes:
+        print(f"note: {n}")
+    if args.out:
+        import pandas as pd
+        pd.DataFrame({"step": range(1, d.size + 1), "context_len": [g.prompt_len + i for i in range(1, d.size + 1)],
+                      "latency_s": d, "energy_j": g.decode_energy_j}).to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    return 0

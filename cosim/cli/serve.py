@@ -1,0 +1,70 @@
+"""`cosim serve`: a request stream on a device, over time (TTFT, TPOT, throughput)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    text = "simulate serving a request stream: continuous batching, chunked prefill, disaggregation"
+    p = sub.add_parser("serve", help=text, description=text,
+                       epilog="example:\n  cosim serve --model llama3_8b --hw h100_sxm --qps 5 --requests 2000 "
+                              "--level roofline --scheduler chunked --slo-ttft 0.5 --slo-tpot 0.05")
+    p.add_argument("--model", required=True, help="bundled model name or a YAML/config.json path")
+    p.add_argument("--hw", required=True, help="bundled hardware name or a YAML path")
+    p.add_argument("--level", choices=("roofline", "analytical", "cycle"), default="roofline", help="cost-model level pricing every step")
+    p.add_argument("--weights", default="bf16", help="weight number format")
+    p.add_argument("--kv", default="bf16", help="KV-cache number format (sets bytes per token, so KV capacity)")
+    p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2")
+    p.add_argument("--qps", type=float, help="mean request rate (requests/s)")
+    p.add_argument("--requests", type=int, help="number of requests (default 1000; with --trace, all its rows)")
+    p.add_argument("--arrival", choices=("poisson", "gamma"), default="poisson", help="arrival process (gamma: bursty)")
+    p.add_argument("--burstiness", type=float, default=1.0, help="gamma inter-arrival CV (>1 bursty)")
+    p.add_argument("--trace", help="CSV trace (arrival_s,prompt_len,output_len) or bundled name, e.g. sharegpt_synth")
+    p.add_argument("--lengths-from", help="draw prompt/output lengths from this trace's rows")
+    p.add_argument("--prompt-len", type=int, help="fixed prompt length (default: ShareGPT-like lengths)")
+    p.add_argument("--output-len", type=int, help="fixed output length (default: ShareGPT-like lengths)")
+    p.add_argument("--scheduler", choices=("static", "continuous", "chunked", "disaggregated"), default="continuous", help="batching policy")
+    p.add_argument("--max-num-seqs", type=int, default=256, help="running sequences per replica (vLLM default)")
+    p.add_argument("--max-batched-tokens", type=int, help="token budget per step (default 512 chunked, 8192 else)")
+    p.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
+    p.add_argument("--kv-capacity-tokens", type=int, help="fix the KV capacity instead of deriving it")
+    p.add_argument("--preemption", choices=("recompute", "swap"), default="recompute", help="what happens to a preempted request")
+    p.add_argument("--replicas", type=int, default=1, help="independent devices behind a least-loaded router")
+    p.add_argument("--prefill-replicas", type=int, default=1, help="prefill pool size (disaggregated)")
+    p.add_argument("--decode-replicas", type=int, default=1, help="decode pool size (disaggregated)")
+    p.add_argument("--draft-model", help="speculative decoding with this draft model")
+    p.add_argument("--draft-weights", help="self-speculation (QuantSpec-style): draft = target with these weights")
+    p.add_argument("--draft-len", type=int, default=4, help="tokens drafted per speculative step")
+    p.add_argument("--acceptance", type=float, default=0.7, help="probability each drafted token is accepted")
+    p.add_argument("--offload", default=None, help="KV offload host capacity, e.g. '256 GiB'")
+    p.add_argument("--slo-ttft", type=float, help="TTFT SLO in seconds (goodput)")
+    p.add_argument("--slo-tpot", type=float, help="TPOT SLO in seconds (goodput)")
+    p.add_argument("--seed", type=int, default=0, help="seed of arrivals, lengths and acceptance draws")
+    p.add_argument("--out", help="directory for requests.csv, timeline.csv, summary.json and plots")
+    p.set_defaults(func=run)
+
+
+def options_from_args(a) -> dict:
+    spec = None
+    if a.draft_model or a.draft_weights:
+        spec = {"draft_len": a.draft_len, "acceptance": a.acceptance, "draft_model": a.draft_model,
+                "draft_weights": a.draft_weights}
+    return dict(level=a.level, weights=a.weights, kv=a.kv, recipe=a.recipe, qps=a.qps, requests=a.requests,
+                arrival=a.arrival, burstiness=a.burstiness, trace=a.trace, lengths_from=a.lengths_from,
+                prompt_len=a.prompt_len, output_len=a.output_len, scheduler=a.scheduler,
+                max_num_seqs=a.max_num_seqs, max_batched_tokens=a.max_batched_tokens, block_size=a.block_size,
+                kv_capacity_tokens=a.kv_capacity_tokens, preemption=a.preemption, replicas=a.replicas,
+                prefill_replicas=a.prefill_replicas, decode_replicas=a.decode_replicas, speculative=spec,
+                offload={"host_capacity": a.offload} if a.offload else None, slo_ttft_s=a.slo_ttft,
+                slo_tpot_s=a.slo_tpot, seed=a.seed)
+
+
+def run(args) -> int:
+    from cosim.serving import serve
+    from cosim.serving.output import write_outputs
+
+    res = serve(args.model, args.hw, **options_from_args(args))
+    print(res.format())
+    if args.out:
+        for path in write_outputs(res, args.out):
+            print(f"wrote {path}")
+    return 0

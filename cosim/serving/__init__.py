@@ -1,0 +1,123 @@
+"""Serving simulation: requests over time on a device (or a pool of them).
+
+    res = cosim.serve("llama3_8b", "h100_sxm", qps=5, requests=2000, scheduler="chunked")
+    res.summary["ttft_p99_s"], res.requests (per-request table), res.timeline (KV over time)
+
+Modules, one job each: arrivals (requests), kv_memory (paged KV), scheduler (policies),
+steptime (the step-cost model over the existing cost models), engine (simpy), metrics.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from cosim.serving.arrivals import make_requests
+from cosim.serving.config import ServeConfig
+from cosim.serving.engine import Engine, Replica
+from cosim.serving.generate import GenerationResult, generate
+from cosim.serving.kv_memory import PagedKV, kv_capacity
+from cosim.serving.metrics import ServeResult, request_table, summarize
+from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
+from hwmodels.spec import HardwareSpec, load_hw
+from workloads.io import InputError
+from workloads.models import load_model
+
+__all__ = ["serve", "generate", "ServeConfig", "ServeResult", "GenerationResult", "StepBatch", "StepCost",
+           "StepCostModel", "DeviceStepCost", "Workload"]
+
+
+def _link(hw, name, fld):
+    bw = hw.interconnect.get(name)
+    if not bw:
+        raise InputError(f"serve: {fld}: {hw.name} declares no interconnect {name!r} "
+                         f"(it has {', '.join(hw.interconnect) or 'none'}); name one of its links")
+    return bw
+
+
+def _draft(cfg, workload, hw):
+    s = cfg.speculative
+    if s is None:
+        return None, None
+    w = Workload(load_model(s.draft_model) if s.draft_model else workload.model,
+                 s.draft_weights or workload.weights, workload.acts, s.draft_kv or workload.kv, None,
+                 workload.attention)
+    return w, DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback)
+
+
+def _check_requests(specs, cfg, caps):
+    for r in specs:
+        total = r.prompt_len + r.output_len
+        if cfg.context_window and total > cfg.context_window:
+            raise InputError(f"serve: output_len: request {r.rid} has prompt {r.prompt_len} + output "
+                             f"{r.output_len} = {total} tokens; expected at most context_window "
+                             f"{cfg.context_window}")
+        for name, (cap, host_blocks) in caps.items():
+            room = (cap.blocks + host_blocks) * cap.block_size
+            if total + (cfg.speculative.draft_len if cfg.speculative else 0) > room:
+                raise InputError(f"serve: kv capacity: request {r.rid} needs {total:,} tokens of KV but "
+                                 f"replica {name} holds {room:,} ({cap.source}); use a smaller request, "
+                                 f"more memory, a compressed KV recipe or offload")
+
+
+def serve(model, hw, step_model: StepCostModel | None = None, **options) -> ServeResult:
+    """Simulate serving a request stream; options are `ServeConfig` fields.
+
+    `step_model` replaces the device's step-cost model: anything with `step_cost(StepBatch)
+    -> StepCost` and `notes` (a multi-device system, or step times fitted to measurements).
+    KV capacity still comes from `hw` and the workload."""
+    t0 = time.perf_counter()
+    cfg = ServeConfig(model=model, hw=hw, **options)
+    model = load_model(cfg.model)
+    hw = cfg.hw if isinstance(cfg.hw, HardwareSpec) else load_hw(cfg.hw)
+    w = Workload(model, cfg.weights, cfg.acts, cfg.kv, cfg.recipe, cfg.attention)
+    steps = step_model if step_model is not None else DeviceStepCost(w, hw, cfg.level, cfg.bucket,
+                                                                     cfg.compute_fallback)
+    if not isinstance(steps, StepCostModel):
+        raise InputError(f"serve: step_model: got {type(steps).__name__}; expected an object with "
+                         f"step_cost(StepBatch) -> StepCost and notes")
+    draft_w, draft = _draft(cfg, w, hw)
+    cap = kv_capacity(w, hw, cfg.block_size, cfg.token_budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
+    notes = []
+    if draft_w is not None and cfg.speculative.draft_model and cfg.kv_capacity_tokens is None:
+        dw = draft_w.trace("decode", 1, 1).meta["footprint"]["weights"]
+        cap = cap.__class__(max(0, cap.blocks - int(dw // (cap.block_size * cap.bytes_per_token))), cap.block_size,
+                            cap.bytes_per_token, cap.memory_bytes, cap.weights_bytes + dw, cap.activations_bytes,
+                            cap.source + f" - draft weights {dw / 2**30:.2f} GiB")
+        notes.append("speculative: the draft model's own KV cache is not counted against capacity")
+    host_bw = _link(hw, cfg.host_link, "host_link") if (cfg.offload or cfg.preemption == "swap") else float("inf")
+    kv_bw = _link(hw, cfg.kv_link, "kv_link") if cfg.scheduler == "disaggregated" else float("inf")
+    host_blocks = int(cfg.offload.host_capacity // (cap.block_size * cap.bytes_per_token)) if cfg.offload else 0
+    if cfg.scheduler == "disaggregated":
+        layout = [("prefill", f"prefill{i}") for i in range(cfg.prefill_replicas)] + \
+                 [("decode", f"decode{i}") for i in range(cfg.decode_replicas)]
+    else:
+        layout = [("both", f"replica{i}") for i in range(cfg.replicas)]
+    specs = make_requests(cfg.requests, cfg.qps, cfg.arrival, cfg.burstiness, cfg.prompt_len, cfg.output_len,
+                          cfg.lengths_from, cfg.trace, cfg.seed)
+    if not specs:
+        raise InputError("serve: trace: the trace holds no requests")
+    _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout})
+
+    def make(engine):
+        return [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
+                        cap.bytes_per_token, draft) for role, name in layout]
+
+    eng = Engine(cfg, specs, make, host_bw, kv_bw, np.random.default_rng(cfg.seed + 1)).run()
+    import pandas as pd
+
+    df = request_table(eng.requests)
+    energy = sum(r.energy_j for r in eng.replicas)
+    summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s)
+    summary["steps"] = sum(r.n_steps for r in eng.replicas)
+    notes += list(steps.notes) + (list(draft.notes) if draft else [])
+    n_priced = len(getattr(steps, "_cache", ()))
+    notes.append(f"step costs: {cfg.level} model, {n_priced} distinct step components priced"
+                 + (f" (shapes bucketed at {cfg.bucket:.0%})" if cfg.bucket else " (exact shapes)")
+                 if step_model is None else f"step costs: {type(steps).__name__} (given)")
+    if cfg.preemption == "swap" or cfg.offload or cfg.scheduler == "disaggregated":
+        notes.append("link transfers (swap, offload, KV hand-over) cost time only: the hardware spec gives "
+                     "no energy per byte for its links")
+    return ServeResult(cfg, df, summary, pd.DataFrame(eng.timeline), {name: cap for _, name in layout},
+                       tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced)

@@ -1,0 +1,129 @@
+"""Requests over time: Poisson or gamma (bursty) arrivals, or a trace file.
+
+A trace file is CSV with columns ``arrival_s,prompt_len,output_len`` (one request a
+row, arrival times in seconds from the start). Lengths for synthetic arrivals are fixed
+numbers, or drawn (with replacement) from a trace file's rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workloads.io import InputError
+
+__all__ = ["RequestSpec", "load_trace", "make_requests", "sharegpt_like_lengths", "TRACE_COLUMNS"]
+
+TRACE_COLUMNS = ("arrival_s", "prompt_len", "output_len")
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    rid: int
+    arrival_s: float
+    prompt_len: int
+    output_len: int
+
+
+def _bundled_trace(name: str) -> Path | None:
+    from importlib import resources
+    p = resources.files("configs") / "traces" / f"{name}.csv"
+    return Path(str(p)) if p.is_file() else None
+
+
+def load_trace(path_or_name, source_field: str = "trace") -> list[RequestSpec]:
+    """Requests from a CSV trace (a path, or a bundled name such as sharegpt_synth)."""
+    import pandas as pd
+
+    path = Path(path_or_name)
+    if not path.is_file():
+        path = _bundled_trace(str(path_or_name)) or path
+    if not path.is_file():
+        raise InputError(f"{source_field}: no such trace file {str(path_or_name)!r}; expected a CSV with "
+                         f"columns {', '.join(TRACE_COLUMNS)} or a bundled trace name (sharegpt_synth)")
+    try:
+        df = pd.read_csv(path)
+    except Exception as e:  # pandas raises several parser errors; the message is what matters
+        raise InputError(f"{path}: not a readable CSV trace ({e})") from None
+    missing = [c for c in TRACE_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected columns "
+                         f"{', '.join(TRACE_COLUMNS)} (found {', '.join(map(str, df.columns))})")
+    for c in TRACE_COLUMNS:
+        col = pd.to_numeric(df[c], errors="coerce")
+        bad = col.isna() | (col < 0) | ((col < 1) & (c != "arrival_s"))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{path}: row {i + 2}: {c}: got {df[c].iloc[i]!r}; expected "
+                             + ("a time >= 0 in seconds" if c == "arrival_s" else "a positive token count"))
+    order = np.argsort(df["arrival_s"].to_numpy(), kind="stable")
+    a, p, o = (df[c].to_numpy()[order] for c in TRACE_COLUMNS)
+    return [RequestSpec(i, float(a[i]), int(p[i]), int(o[i])) for i in range(len(a))]
+
+
+def _check_rate(qps, requests):
+    if isinstance(qps, bool) or not isinstance(qps, (int, float)) or not np.isfinite(qps) or qps <= 0:
+        raise InputError(f"serve: qps: got {qps!r}; expected a positive number of requests per second")
+    if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
+        raise InputError(f"serve: requests: got {requests!r}; expected a positive integer")
+
+
+def arrival_times(n: int, qps: float, process: str, cv: float, rng) -> np.ndarray:
+    """n arrival times at mean rate qps. gamma: inter-arrival gaps with coefficient of
+    variation cv (cv = 1 is Poisson; cv > 1 is bursty)."""
+    if process == "poisson":
+        gaps = rng.exponential(1.0 / qps, n)
+    elif process == "gamma":
+        if not (isinstance(cv, (int, float)) and cv > 0):
+            raise InputError(f"serve: burstiness: got {cv!r}; expected a positive coefficient of variation")
+        shape = 1.0 / cv ** 2
+        gaps = rng.gamma(shape, 1.0 / (qps * shape), n)
+    else:
+        raise InputError(f"serve: arrival: got {process!r}; expected poisson, gamma or trace")
+    return np.cumsum(gaps) - gaps[0]
+
+
+def sharegpt_like_lengths(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Prompt and output lengths with ShareGPT's means (vLLM paper, Kwon et al. SOSP 2023,
+    Fig. 11a: mean input 161 tokens, mean output 338) as lognormals with sigma 1.0 (an
+    assumption: a long right tail like the dataset's), clipped to [4, 4096]."""
+    sigma = 1.0
+    mu_p, mu_o = np.log(161.0) - sigma ** 2 / 2, np.log(338.0) - sigma ** 2 / 2
+    p = np.clip(np.round(rng.lognormal(mu_p, sigma, n)), 4, 4096).astype(int)
+    o = np.clip(np.round(rng.lognormal(mu_o, sigma, n)), 4, 4096).astype(int)
+    return p, o
+
+
+def _lengths(value, n, rng, fld):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"serve: {fld}: got {value!r}; expected a positive integer token count")
+    return np.full(n, int(value))
+
+
+def make_requests(requests: int, qps: float, arrival: str = "poisson", burstiness: float = 1.0,
+                  prompt_len=None, output_len=None, lengths_from=None, trace=None,
+                  seed: int = 0) -> list[RequestSpec]:
+    """The request list of one run. With `trace`, arrivals and lengths come from the file
+    (the first `requests` rows). Otherwise arrivals are synthetic at `qps`, and lengths are
+    fixed (`prompt_len`, `output_len`), drawn from `lengths_from` (a trace file), or
+    ShareGPT-like by default."""
+    if trace is not None:
+        rows = load_trace(trace)
+        if isinstance(requests, int) and not isinstance(requests, bool) and requests >= 1:
+            rows = rows[:requests]
+        return rows
+    _check_rate(qps, requests)
+    rng = np.random.default_rng(seed)
+    t = arrival_times(requests, float(qps), arrival, burstiness, rng)
+    if lengths_from is not None:
+        rows = load_trace(lengths_from, "lengths_from")
+        pick = rng.integers(0, len(rows), requests)
+        p = np.array([rows[i].prompt_len for i in pick])
+        o = np.array([rows[i].output_len for i in pick])
+    else:
+        p_def, o_def = sharegpt_like_lengths(requests, rng)
+        p = p_def if prompt_len is None else _lengths(prompt_len, requests, rng, "prompt_len")
+        o = o_def if output_len is None else _lengths(output_len, requests, rng, "output_len")
+    return [RequestSpec(i, float(t[i]), int(p[i]), int(o[i])) for i in range(requests)]

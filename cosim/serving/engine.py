@@ -1,0 +1,269 @@
+"""The serving engine on simpy: requests arrive, replicas run scheduler steps, each
+step's time comes from a StepCostModel (cost models through a cache), KV memory is
+paged, and every request's timestamps are recorded."""
+
+from __future__ import annotations
+
+from collections import deque
+from itertools import count
+
+import numpy as np
+import simpy
+
+from cosim.serving.kv_memory import PagedKV
+from cosim.serving.scheduler import Plan, get_policy
+from cosim.serving.steptime import StepBatch, StepCost
+
+__all__ = ["Request", "Replica", "Engine"]
+
+
+class Request:
+    __slots__ = ("rid", "arrival_s", "prompt_len", "output_len", "prefilled", "prefill_target", "generated",
+                 "state", "admit_seq", "first_sched_s", "first_token_s", "finish_s", "preemptions", "replica",
+                 "decode_replica")
+
+    def __init__(self, spec):
+        self.rid, self.arrival_s = spec.rid, spec.arrival_s
+        self.prompt_len, self.output_len = spec.prompt_len, spec.output_len
+        self.prefilled, self.prefill_target, self.generated = 0, spec.prompt_len, 0
+        self.state, self.admit_seq = "waiting", -1
+        self.first_sched_s = self.first_token_s = self.finish_s = None
+        self.preemptions, self.replica, self.decode_replica = 0, "", ""
+
+    @property
+    def context(self) -> int:
+        """Tokens in the KV cache once the last emitted token is written."""
+        return self.prompt_len + self.generated
+
+    @property
+    def prefill_done(self) -> bool:
+        return self.prefilled >= self.prefill_target
+
+
+class Replica:
+    """One device (or one system, through its StepCostModel) with its own queue and KV."""
+
+    def __init__(self, engine, name, role, steps, kv: PagedKV, cfg, bytes_per_token, draft=None):
+        self.engine, self.name, self.role = engine, name, role
+        self.policy = get_policy({"both": cfg.scheduler, "prefill": "prefill", "decode": "decode"}[role])
+        self.steps, self.draft, self.kv, self.cfg = steps, draft, kv, cfg
+        self.bytes_per_token = bytes_per_token
+        self.max_num_seqs, self.max_batched_tokens = cfg.max_num_seqs, cfg.token_budget
+        self.spec = cfg.speculative
+        self.tokens_per_decode = 1 + (self.spec.draft_len if self.spec else 0)
+        self.waiting, self.swapped, self.running = deque(), deque(), []
+        self.wake = None
+        self._admits = count()
+        self.energy_j = self.busy_s = 0.0
+        self.n_steps = 0
+
+    # ---- bookkeeping used by the policies -------------------------------------
+    def reserve_tokens(self, r) -> int:
+        """KV tokens reserved at admission beyond the prompt: static batching holds the
+        whole output; iteration-level schedulers grow the cache step by step."""
+        return r.output_len if self.policy.name == "static" else 0
+
+    def admit(self, r) -> None:
+        r.state, r.admit_seq = "running", next(self._admits)
+        if r.first_sched_s is None:
+            r.first_sched_s = self.engine.env.now
+        self.running.append(r)
+
+    def preempt(self, r) -> float:
+        """Preempt r; returns bytes moved to host (swap) for the step to pay for."""
+        self.running.remove(r)
+        r.preemptions += 1
+        moved = 0.0
+        if self.cfg.preemption == "swap" and r.prefill_done:
+            moved = r.context * self.bytes_per_token
+            self.kv.release(r.rid)
+            r.state = "swapped"
+            self.swapped.append(r)
+        else:
+            self.kv.release(r.rid)
+            r.prefill_target, r.prefilled, r.state = r.context, 0, "waiting"
+            self.waiting.appendleft(r)
+        return moved
+
+    def notify(self) -> None:
+        if self.wake is not None and not self.wake.triggered:
+            self.wake.succeed()
+
+    # ---- one step -------------------------------------------------------------------
+    def price(self, plan: Plan) -> StepCost:
+        prefill = tuple((c, r.prefilled, r.prefilled + c >= r.prefill_target) for r, c in plan.prefill)
+        kvs = tuple(r.context + self.tokens_per_decode - 1 for r in plan.decode)
+        cost = self.steps.step_cost(StepBatch(prefill, kvs, self.tokens_per_decode))
+        if self.draft is not None:
+            if kvs:
+                d = self.draft.step_cost(StepBatch((), tuple(r.context for r in plan.decode), 1))
+                cost = cost + StepCost(d.latency_s * self.spec.draft_len, d.energy_j * self.spec.draft_len)
+            if prefill:
+                cost = cost + self.draft.step_cost(StepBatch(prefill, (), 1))
+        link = self.engine.host_bw
+        moved = plan.swap_bytes
+        if self.cfg.offload and plan.decode:
+            moved += (sum(self.kv.host_tokens(r.rid) for r in plan.decode) * self.bytes_per_token
+                      * self.cfg.offload.fetch_fraction)
+        if moved:
+            cost = cost + StepCost(moved / link, 0.0)
+        return cost
+
+    def apply(self, plan: Plan, now: float) -> None:
+        eng = self.engine
+        for r, c in plan.prefill:
+            r.prefilled += c
+            if r.prefilled >= r.prefill_target:
+                self._emit(r, 1, now)
+                if self.role == "prefill" and r.state == "running":
+                    self.running.remove(r)
+                    r.state = "transfer"
+                    eng.env.process(eng.hand_over(self, r))
+        for r in plan.decode:
+            if r.state == "running":
+                self._emit(r, eng.emitted(self), now)
+
+    def _emit(self, r, n, now):
+        if r.first_token_s is None:
+            r.first_token_s = now
+        r.generated = min(r.output_len, r.generated + n)
+        if r.generated >= r.output_len:
+            r.finish_s, r.state = now, "done"
+            self.running.remove(r)
+            self.kv.release(r.rid)
+            self.engine.done += 1
+
+    # ---- fast path: runs of identical decode-only steps ---------------------------
+    def _can_skip(self, plan) -> bool:
+        """A decode-only step of every running request, with nothing that a step
+        boundary could change but an arrival or a finish: the next steps are the same
+        plan with every KV one token longer, so they are priced and applied together."""
+        return (not plan.prefill and not plan.swap_bytes and self.spec is None and self.role == "both"
+                and not self.cfg.offload and len(plan.decode) == len(self.running)
+                and hasattr(self.steps, "decode_run"))
+
+    def _decode_run(self, plan):
+        env, reqs = self.engine.env, plan.decode
+        k = min(r.output_len - r.generated for r in reqs)
+        k = min(k, 1024)
+        # KV growth for k steps must fit without preemption, else go step by step
+        bs = self.kv.block_size
+        # each request needs at most ceil(k / bs) + 1 new blocks: skip the exact count when that fits
+        need = 0 if self.kv.free >= len(reqs) * (k // bs + 2) else \
+            sum(-(-(r.context + k) // bs) - -(-(r.context + 1) // bs) for r in reqs)
+        while k > 1 and need > self.kv.free:
+            k //= 2
+            need = sum(-(-(r.context + k) // bs) - -(-(r.context + 1) // bs) for r in reqs)
+        lat, en = self.steps.decode_run(len(reqs), sum(r.context for r in reqs), k)
+        t_next = self.engine.next_arrival() if not self.waiting else float("inf")
+        t, n = env.now, 0
+        for n, dt in enumerate(lat, 1):
+            t += dt
+            if t >= t_next:  # the arrival is seen at this step's boundary
+                break
+        for r in reqs:
+            self.kv.grow(r.rid, r.context + n)
+        yield env.timeout(t - env.now)
+        self.energy_j += sum(en[:n])
+        self.busy_s += sum(lat[:n])
+        self.n_steps += n
+        for r in list(reqs):
+            self._emit(r, n, env.now)
+        self.engine.record(self, env.now, 0, len(reqs))
+
+    def loop(self):
+        env = self.engine.env
+        while True:
+            plan = self.policy.plan(self)
+            if plan is None:
+                self.wake = env.event()
+                yield self.wake
+                self.wake = None
+                continue
+            if self._can_skip(plan):
+                yield from self._decode_run(plan)
+                continue
+            cost = self.price(plan)
+            yield env.timeout(cost.latency_s)
+            self.energy_j += cost.energy_j
+            self.busy_s += cost.latency_s
+            self.n_steps += 1
+            self.apply(plan, env.now)
+            self.engine.record(self, env.now, len(plan.prefill), len(plan.decode))
+
+
+class Engine:
+    def __init__(self, cfg, specs, make_replicas, host_bw, kv_link_bw, rng):
+        self.cfg, self.env, self.rng = cfg, simpy.Environment(), rng
+        self.requests = [Request(s) for s in specs]
+        self.host_bw, self.kv_link_bw = host_bw, kv_link_bw
+        self.done = 0
+        self._next = 0
+        self.timeline = {k: [] for k in ("time_s", "replica", "kv_used", "kv_capacity", "kv_host_used",
+                                         "running", "waiting", "prefills", "decodes")}
+        self.replicas = make_replicas(self)
+        self.entry = [r for r in self.replicas if r.role in ("both", "prefill")]
+        self.decoders = [r for r in self.replicas if r.role == "decode"]
+
+    def emitted(self, rep) -> int:
+        """Tokens one decoding sequence emits this step: 1, or with speculation 1 + the
+        accepted prefix of the draft (each draft token accepted with probability a)."""
+        s = rep.spec
+        if s is None:
+            return 1
+        # accepted prefix length ~ truncated geometric: P(>= i) = a^i, i <= draft_len
+        u = self.rng.random()
+        acc = 0 if s.acceptance <= 0 else min(s.draft_len, int(np.floor(np.log(max(u, 1e-300)) / np.log(s.acceptance))))
+        return 1 + acc
+
+    def hand_over(self, src, r):
+        """Disaggregation: move r's KV (prompt + first token) over the KV link, then queue
+        it on the least-loaded decode replica."""
+        yield self.env.timeout(r.context * src.bytes_per_token / self.kv_link_bw)
+        src.kv.release(r.rid)
+        src.notify()
+        dst = min(self.decoders, key=lambda d: len(d.waiting) + len(d.running))
+        r.state, r.decode_replica = "waiting", dst.name
+        dst.waiting.append(r)
+        dst.notify()
+
+    def next_arrival(self) -> float:
+        return self.requests[self._next].arrival_s if self._next < len(self.requests) else float("inf")
+
+    def arrivals(self):
+        env = self.env
+        for i, r in enumerate(self.requests):
+            self._next = i
+            if r.arrival_s > env.now:
+                yield env.timeout(r.arrival_s - env.now)
+            rep = min(self.entry, key=lambda d: len(d.waiting) + len(d.running))
+            r.replica = rep.name
+            rep.waiting.append(r)
+            rep.notify()
+        self._next = len(self.requests)
+
+    def record(self, rep, now, n_pre, n_dec):
+        t = self.timeline
+        t["time_s"].append(now)
+        t["replica"].append(rep.name)
+        t["kv_used"].append(rep.kv.used)
+        t["kv_capacity"].append(rep.kv.capacity)
+        t["kv_host_used"].append(rep.kv.host_used)
+        t["running"].append(len(rep.running))
+        t["waiting"].append(len(rep.waiting))
+        t["prefills"].append(n_pre)
+        t["decodes"].append(n_dec)
+
+    def run(self):
+        for rep in self.replicas:
+            self.env.process(rep.loop())
+        self.env.process(self.arrivals())
+        n = len(self.requests)
+        # the run ends when every request is done (replicas idle forever afterwards)
+        while self.done < n:
+            if self.env.peek() == float("inf"):  # nothing scheduled: the run is stuck
+                stuck = [r for r in self.requests if r.state != "done"]
+                raise RuntimeError(f"serving engine stalled with {len(stuck)} requests unfinished "
+                                   f"(first: rid {stuck[0].rid}, state {stuck[0].state})")
+            self.env.step()
+        return self

@@ -1,0 +1,162 @@
+"""Whole generation of one batch of requests: prefill, then output_len - 1 decode steps
+with the KV cache growing by one token per step.
+
+Token 1 comes out of the prefill (TTFT = prefill time); decode step j (1 .. N-1) runs with
+prompt_len + j tokens of context (the builder's decode convention: the new token's K/V
+included). Decode steps are priced without one trace per token: the ops that do not
+depend on the context (projections, MLP, head) are priced once; the context ops
+(attention, cache-reading recipe ops) are priced at every step —
+
+- roofline: their FLOPs and bytes are affine in the context length, so they are built at
+  the first and last step, checked at the midpoint, interpolated for every step and
+  evaluated in one vectorised roofline call (`hwmodels.roofline.evaluate`), exact;
+- where they are not affine (a sliding window or an eviction budget reached inside the
+  range), and at the analytical / cycle levels, each step's context ops are priced
+  individually; the result's `notes` say which path ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cosim.serving.steptime import Workload, DeviceStepCost
+from cosim.simulate import simulate
+from hwmodels import roofline
+from hwmodels.spec import HardwareSpec, load_hw
+from workloads.io import InputError
+from workloads.models import load_model
+
+__all__ = ["generate", "GenerationResult"]
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    model: str
+    hw: str
+    level: str
+    batch: int
+    prompt_len: int
+    output_len: int
+    ttft_s: float  # prefill of the whole batch: time to the first token
+    prefill_energy_j: float
+    decode_times_s: np.ndarray = field(repr=False)  # per decode step (output_len - 1 of them)
+    decode_energy_j: np.ndarray = field(repr=False)
+    notes: tuple = ()
+
+    @property
+    def tpot_s(self) -> float:
+        """Mean time per output token after the first (0 when output_len == 1)."""
+        return float(self.decode_times_s.mean()) if self.decode_times_s.size else 0.0
+
+    @property
+    def total_s(self) -> float:
+        return self.ttft_s + float(self.decode_times_s.sum())
+
+    @property
+    def energy_j(self) -> float:
+        return self.prefill_energy_j + float(self.decode_energy_j.sum())
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.batch * self.output_len / self.total_s
+
+    @property
+    def energy_per_token_j(self) -> float:
+        return self.energy_j / (self.batch * self.output_len)
+
+    def summary(self) -> dict:
+        return {"model": self.model, "hw": self.hw, "level": self.level, "batch": self.batch,
+                "prompt_len": self.prompt_len, "output_len": self.output_len, "ttft_s": self.ttft_s,
+                "tpot_s": self.tpot_s, "total_s": self.total_s, "energy_j": self.energy_j,
+                "tokens_per_s": self.tokens_per_s, "energy_per_token_j": self.energy_per_token_j}
+
+
+def _positive(name, v):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise InputError(f"generate: {name}: got {v!r}; expected a positive integer")
+    return int(v)
+
+
+def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level: str = "roofline",
+             weights: str = "bf16", acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
+             attention: str = "fused", compute_fallback: bool = False) -> GenerationResult:
+    prompt_len, output_len, batch = (_positive(n, v) for n, v in
+                                     (("prompt_len", prompt_len), ("output_len", output_len), ("batch", batch)))
+    model = load_model(model)
+    hw = hw if isinstance(hw, HardwareSpec) else load_hw(hw)
+    w = Workload(model, weights, acts, kv, recipe, attention)
+    pre = simulate(w.trace("prefill", batch, prompt_len), hw, level, compute_fallback)
+    steps = DeviceStepCost(w, hw, level, 0.0, compute_fallback)
+    const = steps.token_cost(batch, prefill=False) + steps.head_cost(batch)
+    seqs = prompt_len + np.arange(1, output_len)
+    notes = list(pre.notes)
+    if seqs.size == 0:
+        lat = en = np.zeros(0)
+    else:
+        got = _affine_roofline(steps, batch, seqs) if level == "roofline" else None
+        if got is None:
+            lat, en = _per_step(steps, batch, seqs)
+            notes.append(f"decode context ops priced step by step ({seqs.size} steps, level {level})")
+        else:
+            lat, en = got
+            notes.append("decode context ops evaluated in one vectorised roofline call (affine in KV length)")
+    notes += list(steps.notes)
+    return GenerationResult(model.name, hw.name, level, batch, prompt_len, output_len, pre.total_latency_s,
+                            pre.total_energy_j, lat + const.latency_s, en + const.energy_j,
+                            tuple(dict.fromkeys(notes)))
+
+
+def _context_ops(steps: DeviceStepCost, batch: int, seq: int):
+    return [o for o in steps.workload.trace("decode", batch, int(seq)).ops if o.name in steps.context_names]
+
+
+def _per_step(steps: DeviceStepCost, batch: int, seqs):
+    lat, en = np.empty(seqs.size), np.empty(seqs.size)
+    for i, s in enumerate(seqs):
+        c = steps._price(_context_ops(steps, batch, s))
+        lat[i], en[i] = c.latency_s, c.energy_j
+    return lat, en
+
+
+_FIELDS = ("repeat", "flops", "bytes", "mnk", "elem_bytes")
+
+
+def _probe_points(s0: int, s1: int) -> list[int]:
+    """Interior steps that expose non-affine context costs: the midpoint and offsets
+    that are not multiples of the group sizes recipes use (a KIVI residual window of 128
+    makes the cost a sawtooth that a midpoint alone could miss)."""
+    pts = {(s0 + s1) // 2, s0 + 1, s0 + 7, s0 + 37, s0 + 101, s1 - 1, s1 - 53, (s0 + 3 * s1) // 4 + 13}
+    return sorted(p for p in pts if s0 < p < s1)
+
+
+def _affine_roofline(steps: DeviceStepCost, batch: int, seqs):
+    """Context-op costs at every step from tables at the two ends, or None when the
+    tables at the probe points show they are not affine in the context length."""
+    s0, s1 = int(seqs[0]), int(seqs[-1])
+    table = lambda s: roofline.op_table(_context_ops(steps, batch, s), steps.hw, steps.compute_fallback)
+    a, b = table(s0), table(s1)
+    if a.names != b.names or a.fmt != b.fmt or not a.names:
+        return None
+    span = max(1, s1 - s0)
+    for p in _probe_points(s0, s1):
+        m = table(p)
+        if m.names != a.names or m.fmt != a.fmt:
+            return None
+        for f in _FIELDS:
+            va, vb = getattr(a, f), getattr(b, f)
+            if not np.allclose(va + (vb - va) * (p - s0) / span, getattr(m, f), rtol=1e-12, atol=0):
+                return None
+    frac = (seqs - s0) / span
+    cols = {f: getattr(a, f)[None, :] + (getattr(b, f) - getattr(a, f))[None, :] * frac[:, None]
+            for f in _FIELDS}  # (steps, ops)
+    n_steps, n_ops = cols["flops"].shape
+    flat = roofline.OpTable(names=a.names * n_steps, kinds=a.kinds * n_steps, repeat=cols["repeat"].ravel(),
+                            flops=cols["flops"].ravel(), bytes=cols["bytes"].ravel(), mnk=cols["mnk"].ravel(),
+                            elem_bytes=cols["elem_bytes"].ravel(), fmt=a.fmt * n_steps, notes=a.notes)
+    r = roofline.evaluate(flat, roofline.hw_table(steps.hw))
+    rep = cols["repeat"]
+    lat = (r["latency_s"][0].reshape(n_steps, n_ops) * rep).sum(axis=1)
+    en = (r["energy_j"][0].reshape(n_steps, n_ops) * rep).sum(axis=1)
+    return lat, en

@@ -1,0 +1,105 @@
+"""Paged KV memory (vLLM's PagedAttention block manager, reduced to counting).
+
+Capacity in blocks = (device memory - weights - peak activations) / (block_size x bytes
+per token). Bytes per token come from the trace builder's footprint with the workload's
+KV format and recipe (a KIVI-2 cache stores ~2.x bits a value instead of 16, so the same
+memory holds more tokens). An optional host tier (KV offload) adds blocks that live in
+host memory across the host link.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from workloads.io import InputError
+
+__all__ = ["PagedKV", "KVCapacity", "kv_capacity", "bytes_per_token"]
+
+_REF_CONTEXT = 4096  # context at which a recipe's cache bytes/token are read (KIVI keeps a
+                     # 128-token full-precision residual, so short contexts cost more per token)
+
+
+def bytes_per_token(workload, context: int = _REF_CONTEXT) -> float:
+    """KV bytes one token occupies on the device under this workload's format and recipe."""
+    tr = workload.trace("decode", 1, context)
+    return tr.meta["footprint"]["kv_cache"] / context
+
+
+@dataclass(frozen=True)
+class KVCapacity:
+    blocks: int
+    block_size: int
+    bytes_per_token: float
+    memory_bytes: float
+    weights_bytes: float
+    activations_bytes: float
+    source: str  # how the capacity was set
+
+    @property
+    def tokens(self) -> int:
+        return self.blocks * self.block_size
+
+
+def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override_tokens: int | None = None,
+                memory_fraction: float = 1.0) -> KVCapacity:
+    bpt = bytes_per_token(workload)
+    mem = hw.main_memory.capacity_bytes * memory_fraction
+    fp = workload.trace("prefill", 1, max_batched_tokens).meta["footprint"]
+    w, act = fp["weights"], fp["activations"]
+    if override_tokens is not None:
+        blocks, src = override_tokens // block_size, f"kv_capacity_tokens={override_tokens} (given)"
+    else:
+        free = mem - w - act
+        if free <= 0:
+            raise InputError(f"serve: hw: {hw.name} has {mem / 2**30:.1f} GiB; weights {w / 2**30:.1f} GiB + "
+                             f"activations {act / 2**30:.2f} GiB leave no room for a KV cache")
+        blocks = int(free // (block_size * bpt))
+        src = (f"({hw.main_memory.capacity_bytes / 2**30:.2f} GiB x {memory_fraction} - weights {w / 2**30:.2f} GiB - activations "
+               f"{act / 2**30:.3f} GiB at {max_batched_tokens} tokens) / ({block_size} x {bpt:.0f} B/token)")
+    return KVCapacity(blocks, block_size, bpt, mem, w, act, src)
+
+
+class PagedKV:
+    """Block accounting for one device (plus an optional host tier for offload)."""
+
+    def __init__(self, blocks: int, block_size: int, host_blocks: int = 0):
+        self.capacity, self.block_size, self.host_capacity = blocks, block_size, host_blocks
+        self.used = self.host_used = 0
+        self.held: dict = {}  # rid -> (device blocks, host blocks)
+
+    def blocks_for(self, tokens: int) -> int:
+        return math.ceil(tokens / self.block_size)
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.used
+
+    def can_hold(self, rid, tokens: int) -> bool:
+        d, h = self.held.get(rid, (0, 0))
+        need = self.blocks_for(tokens) - d - h
+        return need <= self.free + (self.host_capacity - self.host_used)
+
+    def grow(self, rid, tokens: int) -> bool:
+        """Make `rid` hold `tokens` tokens; False (nothing changed) if memory is short."""
+        d, h = self.held.get(rid, (0, 0))
+        need = -(-tokens // self.block_size) - d - h
+        if need <= 0:
+            return True
+        on_dev = min(need, self.free)
+        on_host = need - on_dev
+        if on_host > self.host_capacity - self.host_used:
+            return False
+        self.used += on_dev
+        self.host_used += on_host
+        self.held[rid] = (d + on_dev, h + on_host)
+        return True
+
+    def release(self, rid) -> int:
+        d, h = self.held.pop(rid, (0, 0))
+        self.used -= d
+        self.host_used -= h
+        return d + h
+
+    def host_tokens(self, rid) -> int:
+        return self.held.get(rid, (0, 0))[1] * self.block_size

@@ -1,0 +1,79 @@
+"""What a serving run reports: per-request table, percentiles, throughput, goodput under
+SLOs, energy per token, KV utilisation over time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["ServeResult", "request_table", "summarize", "PCTS"]
+
+PCTS = (50, 90, 99)
+
+
+def request_table(requests):
+    import pandas as pd
+
+    rows = []
+    for r in requests:
+        ttft = r.first_token_s - r.arrival_s
+        tpot = (r.finish_s - r.first_token_s) / (r.output_len - 1) if r.output_len > 1 else 0.0
+        rows.append((r.rid, r.arrival_s, r.first_sched_s - r.arrival_s, ttft, tpot, r.finish_s - r.arrival_s,
+                     r.prompt_len, r.output_len, r.preemptions, r.replica, r.decode_replica or r.replica))
+    return pd.DataFrame(rows, columns=["rid", "arrival_s", "queueing_s", "ttft_s", "tpot_s", "e2e_s",
+                                       "prompt_len", "output_len", "preemptions", "replica", "decode_replica"])
+
+
+def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s) -> dict:
+    start, end = df["arrival_s"].min(), (df["arrival_s"] + df["e2e_s"]).max()
+    makespan = end - start
+    out = {"requests": len(df), "makespan_s": makespan,
+           "throughput_req_s": len(df) / makespan if makespan > 0 else float("nan"),
+           "throughput_tok_s": df["output_len"].sum() / makespan if makespan > 0 else float("nan"),
+           "energy_j": energy_j, "energy_per_token_j": energy_j / df["output_len"].sum(),
+           "preemptions": int(df["preemptions"].sum())}
+    for col in ("ttft_s", "tpot_s", "e2e_s", "queueing_s"):
+        v = df[col].to_numpy()
+        out[f"{col[:-2]}_mean_s"] = float(v.mean())
+        for p in PCTS:
+            out[f"{col[:-2]}_p{p}_s"] = float(np.percentile(v, p))
+    ok = np.ones(len(df), dtype=bool)
+    if slo_ttft_s is not None:
+        ok &= df["ttft_s"].to_numpy() <= slo_ttft_s
+    if slo_tpot_s is not None:
+        ok &= df["tpot_s"].to_numpy() <= slo_tpot_s
+    out["slo_attainment"] = float(ok.mean())
+    out["goodput_req_s"] = float(ok.sum() / makespan) if makespan > 0 else float("nan")
+    return out
+
+
+@dataclass
+class ServeResult:
+    config: object
+    requests: object  # pandas DataFrame, one row per request
+    summary: dict
+    timeline: object  # pandas DataFrame, one row per engine step
+    capacity: dict  # replica -> KVCapacity
+    notes: tuple = ()
+    wall_s: float = 0.0
+    steps_priced: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def format(self) -> str:
+        s, c = self.summary, self.config
+        lines = [f"serve {getattr(c.model, 'name', c.model)} on {getattr(c.hw, 'name', c.hw)} — scheduler "
+                 f"{c.scheduler}, level {c.level}, {s['requests']} requests"
+                 + (f", qps {c.qps}" if c.trace is None else f", trace {c.trace}")]
+        for name, cap in self.capacity.items():
+            lines.append(f"KV capacity [{name}]: {cap.blocks} blocks x {cap.block_size} = {cap.tokens:,} tokens "
+                         f"at {cap.bytes_per_token:,.0f} B/token ({cap.source})")
+        lines.append(f"{'':10}{'mean':>10}{'p50':>10}{'p90':>10}{'p99':>10}")
+        for k in ("ttft", "tpot", "e2e", "queueing"):
+            lines.append(f"{k:<10}" + "".join(f"{s[f'{k}_{p}_s'] * 1e3:>8.1f}ms" for p in ("mean", "p50", "p90", "p99")))
+        lines.append(f"throughput {s['throughput_req_s']:.2f} req/s, {s['throughput_tok_s']:,.0f} output tok/s; "
+                     f"goodput {s['goodput_req_s']:.2f} req/s (SLO attainment {100 * s['slo_attainment']:.1f} %)")
+        lines.append(f"energy {s['energy_per_token_j'] * 1e3:.1f} mJ/output token (busy steps only); "
+                     f"preemptions {s['preemptions']}; simulated in {self.wall_s:.2f} s")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)

@@ -1,0 +1,100 @@
+"""Files and plots of a serving run: per-request table, step timeline, summary, latency
+CDFs, KV-memory timeline, and the throughput-latency curve of a QPS sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["write_outputs", "latency_cdf_plot", "memory_timeline_plot", "throughput_latency_plot", "qps_sweep"]
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def latency_cdf_plot(results: dict, path) -> Path:
+    """CDFs of TTFT and TPOT, one line per labelled run."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for label, res in results.items():
+        for ax, col in zip(axes, ("ttft_s", "tpot_s")):
+            v = np.sort(res.requests[col].to_numpy() * 1e3)
+            ax.plot(v, np.arange(1, v.size + 1) / v.size, label=label)
+    for ax, name in zip(axes, ("TTFT (ms)", "TPOT (ms)")):
+        ax.set_xlabel(name)
+        ax.set_ylabel("fraction of requests")
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def memory_timeline_plot(res, path) -> Path:
+    plt = _plt()
+    tl = res.timeline
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    for name, g in tl.groupby("replica"):
+        ax.plot(g["time_s"], 100 * g["kv_used"] / g["kv_capacity"].clip(lower=1), label=f"{name} KV used %", lw=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("KV blocks in use (%)")
+    ax2 = ax.twinx()
+    ax2.plot(tl["time_s"], tl["running"], color="gray", lw=0.5, alpha=0.6, label="running requests")
+    ax2.set_ylabel("running requests")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def qps_sweep(model, hw, qps_values, **options):
+    """Summaries of one configuration at several request rates (a pandas DataFrame)."""
+    import pandas as pd
+    from cosim.serving import serve
+
+    rows = []
+    for q in qps_values:
+        s = serve(model, hw, qps=q, **options).summary
+        rows.append({"qps": q, **s})
+    return pd.DataFrame(rows)
+
+
+def throughput_latency_plot(frames: dict, path, metric: str = "tpot_p99_s") -> Path:
+    """Throughput (output tok/s) against a latency percentile, one curve per label."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, df in frames.items():
+        ax.plot(df["throughput_tok_s"], df[metric] * 1e3, marker="o", label=label)
+    ax.set_xlabel("throughput (output tokens/s)")
+    ax.set_ylabel(metric.replace("_s", "").replace("_", " ") + " (ms)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_outputs(res, out_dir) -> list[Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "requests.csv", out / "timeline.csv", out / "summary.json"]
+    res.requests.to_csv(paths[0], index=False)
+    res.timeline.to_csv(paths[1], index=False)
+    paths[2].write_text(json.dumps({"summary": res.summary, "notes": list(res.notes),
+                                    "kv_capacity": {k: {"blocks": v.blocks, "block_size": v.block_size,
+                                                        "bytes_per_token": v.bytes_per_token, "source": v.source}
+                                                    for k, v in res.capacity.items()}}, indent=2))
+    paths.append(latency_cdf_plot({res.config.scheduler: res}, out / "latency_cdf.png"))
+    paths.append(memory_timeline_plot(res, out / "kv_timeline.png"))
+    return paths

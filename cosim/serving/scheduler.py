@@ -1,0 +1,174 @@
+"""Scheduling policies: which requests run in the next step, and how much of each.
+
+A policy is anything with a `name` and `plan(replica) -> Plan | None` (None: nothing
+to run until a request arrives). One registry (`POLICIES`) maps names to classes:
+
+- static: a batch of up to `max_num_seqs` requests is prefilled together and decoded
+  until its last request finishes; nothing joins mid-batch. KV for prompt + output is
+  reserved at admission (what a static-batching server must do).
+- continuous: vLLM/Orca iteration-level scheduling. Waiting prompts are prefilled as
+  soon as KV blocks and the `max_batched_tokens` budget allow (prefill-only steps take
+  priority, as in vLLM's default scheduler); otherwise every running sequence decodes.
+- chunked: Sarathi-Serve. Each step has a token budget; running decodes go first, then
+  prompt chunks fill what is left, so decodes never stall behind a long prompt.
+- prefill / decode: the two pools of a disaggregated deployment (DistServe,
+  Splitwise): the prefill pool runs prompt batches and hands each request (with its KV
+  moved over the link) to the decode pool, which only decodes.
+
+Memory pressure: when a decoding sequence cannot grow its KV, the most recently admitted
+running request is preempted, by recompute (its blocks freed, its prompt + generated
+tokens prefilled again later) or by swap (its blocks copied to host over the host link
+and back when memory frees), as in vLLM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = ["Plan", "Policy", "POLICIES", "get_policy"]
+
+
+@dataclass
+class Plan:
+    prefill: list = field(default_factory=list)  # (request, new tokens)
+    decode: list = field(default_factory=list)  # requests decoding this step
+    swap_bytes: float = 0.0  # KV moved over the host link this step (swap in/out)
+
+    def __bool__(self):
+        return bool(self.prefill or self.decode)
+
+
+class Policy(Protocol):
+    name: str
+
+    def plan(self, replica) -> Plan | None: ...
+
+
+def _reserve_decodes(rep, reqs, plan: Plan) -> list:
+    """Grow KV of each decoding request by the tokens this step may write; preempt the
+    latest-admitted running requests when memory runs out. Returns who still decodes."""
+    out = []
+    extra = rep.tokens_per_decode
+    for r in reqs:  # `running` is kept in admission order
+        if r.state != "running":
+            continue  # preempted earlier in this loop
+        while not rep.kv.grow(r.rid, r.context + extra):
+            victim = max((x for x in rep.running if x.state == "running"), key=lambda x: x.admit_seq)
+            plan.swap_bytes += rep.preempt(victim)
+            if victim is r:
+                break
+        if r.state == "running":
+            out.append(r)
+    return out
+
+
+def _swap_in(rep, plan: Plan) -> None:
+    while rep.swapped and rep.kv.can_hold(rep.swapped[0].rid, rep.swapped[0].context + rep.tokens_per_decode):
+        r = rep.swapped.popleft()
+        rep.kv.grow(r.rid, r.context)
+        plan.swap_bytes += r.context * rep.bytes_per_token
+        rep.admit(r)
+
+
+def _admit_prompts(rep, budget: int, chunked: bool, plan: Plan) -> int:
+    """Admit waiting prompts (FIFO) while KV blocks, the sequence cap and the token
+    budget allow; returns the budget left."""
+    while rep.waiting and budget > 0 and len(rep.running) < rep.max_num_seqs:
+        r = rep.waiting[0]
+        need = r.prefill_target
+        if not chunked and need > budget:
+            break
+        if not rep.kv.can_hold(r.rid, need + rep.reserve_tokens(r)):
+            break
+        rep.waiting.popleft()
+        rep.kv.grow(r.rid, need + rep.reserve_tokens(r))
+        rep.admit(r)
+        c = min(need, budget)
+        plan.prefill.append((r, c))
+        budget -= c
+    return budget
+
+
+class Continuous:
+    name = "continuous"
+
+    def plan(self, rep) -> Plan | None:
+        plan = Plan()
+        _swap_in(rep, plan)
+        if not rep.swapped:
+            _admit_prompts(rep, rep.max_batched_tokens, False, plan)
+        if plan.prefill:
+            return plan
+        plan.decode = _reserve_decodes(rep, [r for r in rep.running if r.prefill_done], plan)
+        return plan if plan or plan.swap_bytes else None
+
+
+class Chunked:
+    name = "chunked"
+
+    def plan(self, rep) -> Plan | None:
+        plan = Plan()
+        _swap_in(rep, plan)
+        plan.decode = _reserve_decodes(rep, [r for r in rep.running if r.prefill_done], plan)
+        budget = rep.max_batched_tokens - rep.tokens_per_decode * len(plan.decode)
+        for r in sorted((r for r in rep.running if not r.prefill_done and r.state == "running"),
+                        key=lambda r: r.admit_seq):
+            if budget <= 0:
+                break
+            c = min(r.prefill_target - r.prefilled, budget)
+            plan.prefill.append((r, c))
+            budget -= c
+        if not rep.swapped:
+            _admit_prompts(rep, budget, True, plan)
+        return plan if plan or plan.swap_bytes else None
+
+
+class Static:
+    name = "static"
+
+    def plan(self, rep) -> Plan | None:
+        plan = Plan()
+        if not rep.running:
+            _admit_prompts(rep, rep.max_batched_tokens, False, plan)
+            return plan or None
+        plan.decode = _reserve_decodes(rep, [r for r in rep.running if r.prefill_done], plan)
+        return plan if plan or plan.swap_bytes else None
+
+
+class PrefillPool(Continuous):
+    """Prompt batches only; finished prompts leave for the decode pool."""
+    name = "prefill"
+
+    def plan(self, rep) -> Plan | None:
+        plan = Plan()
+        _admit_prompts(rep, rep.max_batched_tokens, False, plan)
+        return plan or None
+
+
+class DecodePool:
+    """Admits handed-over requests whose KV fits, then decodes everything running."""
+    name = "decode"
+
+    def plan(self, rep) -> Plan | None:
+        plan = Plan()
+        _swap_in(rep, plan)
+        while not rep.swapped and rep.waiting and len(rep.running) < rep.max_num_seqs:
+            r = rep.waiting[0]
+            if not rep.kv.grow(r.rid, r.context + rep.tokens_per_decode):
+                break
+            rep.waiting.popleft()
+            rep.admit(r)
+        plan.decode = _reserve_decodes(rep, [r for r in rep.running if r.prefill_done], plan)
+        return plan if plan or plan.swap_bytes else None
+
+
+POLICIES = {p.name: p for p in (Static, Continuous, Chunked, PrefillPool, DecodePool)}
+USER_POLICIES = ("static", "continuous", "chunked", "disaggregated")
+
+
+def get_policy(name: str):
+    if name not in POLICIES:
+        from workloads.io import InputError
+        raise InputError(f"serve: scheduler: got {name!r}; expected one of {', '.join(USER_POLICIES)}")
+    return POLICIES[name]()

@@ -1,0 +1,238 @@
+"""Step-time model: what one scheduler step costs, asked of the existing cost models.
+
+A serving step runs a *mixed batch*: prefill chunks (c new tokens after `ctx` cached
+ones) and decoding sequences (one new token each, or k+1 when speculative decoding
+verifies k drafted tokens), each with its own KV length. No trace builder emits such a
+batch in one piece, but every op of it already exists in the builder's traces, and every
+cost model prices ops independently (latency and energy add over ops). So a step is
+composed from builder ops and priced by `hwmodels.estimate.estimate_ops` at the chosen
+level — this module never computes a cost itself:
+
+- token-wise ops (projections, MLP/MoE, norms, KV write, per-token recipe work): their
+  shape depends only on the number of tokens T in the step, taken from a trace of T
+  tokens (decode trace batch=T, or the prefill trace of T tokens when the step holds
+  prefill work);
+- head ops (final norm, LM head): one row per sequence that emits a token;
+- context ops (attention and the recipe ops that read the cache): for the decoding
+  sequences, the decode trace at their mean KV length (attention traffic and FLOPs are
+  linear in batch x KV length, so the mean is exact for a linear op); for each prefill
+  chunk, the prefill trace's attention at q_len=c, kv_len=ctx+c, plus the prompt-level
+  recipe ops (e.g. SnapKV's selection) on the chunk that completes the prompt.
+
+Which ops are context ops is found, not listed: ops that change between two decode
+traces differing only in context length, plus ops only the prefill trace has.
+
+Speed: components are cached by bucketed shape. `bucket=0` prices exact shapes;
+`bucket=r` rounds token counts and KV lengths above 64 to a geometric grid of relative
+step r and prices at the grid point (error <= r/2 on that component).
+
+A multi-device system plugs in through `StepCostModel`: anything with `step_cost(batch)
+-> StepCost` and `notes` (a tensor/pipeline-parallel system would shard the same
+composed ops and add the collectives its layout emits).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from hwmodels.estimate import LEVELS, estimate_ops
+from hwmodels.spec import HardwareSpec, load_hw
+from workloads.builder import build_trace
+from workloads.io import InputError
+from workloads.models import ModelSpec, load_model
+
+__all__ = ["StepBatch", "StepCost", "StepCostModel", "DeviceStepCost", "Workload", "ATTENTION_KINDS"]
+
+ATTENTION_KINDS = frozenset({"attention"})
+_REF_KV = (1024, 2048)  # two context lengths that tell context ops from token-wise ones
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What is served: model, number formats, compression recipe."""
+    model: ModelSpec
+    weights: str = "bf16"
+    acts: str = "bf16"
+    kv: str = "bf16"
+    recipe: str | None = None
+    attention: str = "fused"
+
+    def trace(self, phase: str, batch: int, seq: int):
+        return build_trace(self.model, phase=phase, batch=batch, seq=seq, weights=self.weights,
+                           acts=self.acts, kv=self.kv, recipe=self.recipe, attention=self.attention)
+
+
+@dataclass(frozen=True)
+class StepBatch:
+    """One scheduler step. prefill: (new tokens, cached tokens before them, completes
+    the prompt?) per chunk; decode_kv: KV length (new tokens included) per decoding
+    sequence; tokens_per_decode: new tokens per decoding sequence (k+1 when verifying
+    k drafted tokens)."""
+    prefill: tuple = ()
+    decode_kv: tuple = ()
+    tokens_per_decode: int = 1
+
+    @property
+    def tokens(self) -> int:
+        return sum(c for c, _, _ in self.prefill) + self.tokens_per_decode * len(self.decode_kv)
+
+    @property
+    def sequences_emitting(self) -> int:
+        return len(self.decode_kv) + sum(1 for _, _, last in self.prefill if last)
+
+
+@dataclass(frozen=True)
+class StepCost:
+    latency_s: float
+    energy_j: float
+
+    def __add__(self, other: "StepCost") -> "StepCost":
+        return StepCost(self.latency_s + other.latency_s, self.energy_j + other.energy_j)
+
+
+ZERO = StepCost(0.0, 0.0)
+
+
+@runtime_checkable
+class StepCostModel(Protocol):
+    """What the serving engine needs from hardware: the cost of one step."""
+    notes: tuple
+
+    def step_cost(self, batch: StepBatch) -> StepCost: ...
+
+
+def bucketed(x: int, r: float) -> int:
+    """x on a geometric grid of relative step r (exact up to 64 or when r == 0)."""
+    if r <= 0 or x <= 64:
+        return int(x)
+    step = math.log1p(r)
+    return max(65, int(round(math.exp(round(math.log(x) / step) * step))))
+
+
+@dataclass
+class DeviceStepCost:
+    """Step costs of one workload on one device at one level, cached by bucketed shape."""
+    workload: Workload
+    hw: HardwareSpec
+    level: str = "roofline"
+    bucket: float = 0.0
+    compute_fallback: bool = False
+    notes: tuple = ()
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.level not in LEVELS:
+            raise InputError(f"serve: level: got {self.level!r}; expected one of {LEVELS}")
+        if not (isinstance(self.bucket, (int, float)) and 0 <= self.bucket < 1):
+            raise InputError(f"serve: bucket: got {self.bucket!r}; expected a relative step in [0, 1)")
+        w = self.workload
+        a, b = (w.trace("decode", 1, s) for s in _REF_KV)
+        # attention is context work even where a recipe caps the cache (SnapKV's budget)
+        same = {op.name for op in a.ops if op in b.ops and op.kind not in ATTENTION_KINDS}
+        self.context_names = frozenset(op.name for op in a.ops if op.name not in same)
+        self.token_names = frozenset(same)
+
+    # ---- pricing (the only place costs are asked for) ----------------------
+    def _price(self, ops) -> StepCost:
+        ops = list(ops)
+        if not ops:
+            return ZERO
+        costs, notes = estimate_ops(ops, self.hw, self.level, self.compute_fallback)
+        if notes:
+            self.notes = tuple(dict.fromkeys(self.notes + tuple(notes)))
+        return StepCost(sum(c.latency_s * o.repeat for o, c in zip(ops, costs)),
+                        sum(c.energy_j * o.repeat for o, c in zip(ops, costs)))
+
+    def _cached(self, key, make):
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._price(make())
+        return hit
+
+    # ---- components -----------------------------------------------------------
+    def token_cost(self, tokens: int, prefill: bool) -> StepCost:
+        t = bucketed(tokens, self.bucket)
+        def make():
+            tr = self.workload.trace("prefill", 1, t) if prefill else self.workload.trace("decode", t, _REF_KV[0])
+            return [o for o in tr.ops if o.name in self.token_names and o.group != "head"]
+        return self._cached(("tok", t, prefill), make)
+
+    def head_cost(self, seqs: int) -> StepCost:
+        n = bucketed(seqs, self.bucket)
+        return self._cached(("head", n), lambda: [o for o in self.workload.trace("decode", n, _REF_KV[0]).ops
+                                                  if o.name in self.token_names and o.group == "head"])
+
+    def decode_context_cost(self, seqs: int, mean_kv: float) -> StepCost:
+        n, kv = bucketed(seqs, self.bucket), bucketed(max(1, int(round(mean_kv))), self.bucket)
+        return self._cached(("dctx", n, kv), lambda: [o for o in self.workload.trace("decode", n, kv).ops
+                                                      if o.name in self.context_names])
+
+    def prefill_context_cost(self, new: int, cached: int, last: bool) -> StepCost:
+        c, ctx = bucketed(new, self.bucket), bucketed(cached, self.bucket) if cached else 0
+        return self._cached(("pctx", c, ctx, last), lambda: self._chunk_ops(c, ctx, last))
+
+    def _chunk_ops(self, c: int, ctx: int, last: bool):
+        tr = self.workload.trace("prefill", 1, ctx + c)
+        ops = []
+        for o in tr.ops:
+            if o.name in self.token_names:
+                continue
+            if o.kind in ATTENTION_KINDS:
+                ops.append(_chunk_attention(o, c) if ctx else o)
+            elif ctx and o.kind == "gemm" and o.group == "attn" and o.name.startswith("attn_"):
+                raise InputError("serve: attention: chunked prefill after cached context needs the fused "
+                                 f"attention op; this workload's prefill trace has unfused {o.name!r} "
+                                 f"(recipe {self.workload.recipe!r}); use an unchunked scheduler")
+            elif last:
+                ops.append(o)
+        return ops
+
+    # ---- the step ------------------------------------------------------------
+    def step_cost(self, batch: StepBatch) -> StepCost:
+        if not batch.prefill and not batch.decode_kv:
+            return ZERO
+        cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill))
+        if batch.sequences_emitting:
+            cost = cost + self.head_cost(batch.sequences_emitting)
+        if batch.decode_kv:
+            n = len(batch.decode_kv)
+            cost = cost + self.decode_context_cost(n, sum(batch.decode_kv) / n)
+        for c, ctx, last in batch.prefill:
+            cost = cost + self.prefill_context_cost(c, ctx, last)
+        return cost
+
+    def decode_run(self, seqs: int, kv_sum: int, steps: int):
+        """Latency and energy lists of `steps` consecutive decode-only steps of the same
+        `seqs` sequences, every KV growing by one token a step (the engine's fast path;
+        equal to calling step_cost once per step)."""
+        const = self.token_cost(seqs, prefill=False) + self.head_cost(seqs)
+        first = self.decode_context_cost(seqs, kv_sum / seqs)
+        last = self.decode_context_cost(seqs, (kv_sum + (steps - 1) * seqs) / seqs)
+        if first is last:  # one cache entry (one bucket) covers the whole run
+            return [const.latency_s + first.latency_s] * steps, [const.energy_j + first.energy_j] * steps
+        lat, en = [], []
+        for j in range(steps):
+            c = self.decode_context_cost(seqs, (kv_sum + j * seqs) / seqs)
+            lat.append(const.latency_s + c.latency_s)
+            en.append(const.energy_j + c.energy_j)
+        return lat, en
+
+
+def _chunk_attention(op, c: int):
+    """The prefill attention op restricted to the last c queries (kv_len unchanged)."""
+    dims = {**op.dims, "q_len": c}
+    def resize(t):
+        if t.role == "activation" and len(t.shape) == 4:  # (batch, q_len, heads, d): q and the output
+            return t.__class__(t.name, (t.shape[0], c) + tuple(t.shape[2:]), t.fmt, t.role, t.density)
+        return t
+    return op.with_(dims=dims, inputs=tuple(resize(t) for t in op.inputs),
+                    outputs=tuple(resize(t) for t in op.outputs))
+
+
+def device_step_cost(model, hw, level="roofline", weights="bf16", acts="bf16", kv="bf16", recipe=None,
+                     attention="fused", bucket=0.0, compute_fallback=False) -> DeviceStepCost:
+    model = load_model(model)
+    hw = hw if isinstance(hw, HardwareSpec) else load_hw(hw)
+    return DeviceStepCost(Workload(model, weights, acts, kv, recipe, attention), hw, level, bucket, compute_fallback)
