@@ -222,7 +222,7 @@ def _build(data: dict, src: str) -> ModelSpec:
     from workloads.schema import MODEL_FIELDS, Field, check, check_model_fields
     # fields beyond the table (activation, soft-caps, norms per layer ...) are known keys
     # too; their values are checked by _check_extras below
-    extra = {f.name: Field("any") for f in dc_fields(ModelSpec) if f.name not in MODEL_FIELDS}
+    extra = {f.name: Field("any", nullable=True) for f in dc_fields(ModelSpec) if f.name not in MODEL_FIELDS}
     problems = check(data, {**MODEL_FIELDS, **extra}, src)
     if not problems:
         problems = check_model_fields(data, src)

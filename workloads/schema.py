@@ -107,8 +107,8 @@ def check(doc: Any, table: dict, src: str, prefix: str = "", errors: list | None
     for k, f in table.items():
         v = doc.get(k)
         if v is None:
-            if f.required:
-                err(k, None, _describe(f))
+            if f.required or (k in doc and not f.nullable):  # an explicit null is not a default
+                err(k, None if k not in doc else "null", _describe(f))
             continue
         if not _type_ok(f, v):
             err(k, v, _describe(f))
