@@ -104,9 +104,9 @@ def _unknown(doc: dict, allowed, source: str, prefix: str = "") -> None:
             fail(source, f"{prefix}{k}", k, f"a known field{hint}: {', '.join(allowed)}")
 
 
-def _int(v, source, fld, lo=1):
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        fail(source, fld, v, f"an integer >= {lo}")
+def _int(v, source, fld, lo=1, hi=2 ** 40):
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        fail(source, fld, v, f"an integer from {lo} to {hi:,}")
     return v
 
 
@@ -129,8 +129,9 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
         fail(source, "name", cfg["name"], "text")
     if cfg["phase"] not in PHASES:
         fail(source, "phase", cfg["phase"], f"one of {', '.join(PHASES)}")
-    cfg["batch"] = _int(cfg["batch"], source, "batch")
-    cfg["seq"] = _int(cfg["seq"], source, "seq")
+    from workloads.builder import MAX_BATCH, MAX_SEQ
+    cfg["batch"] = _int(cfg["batch"], source, "batch", hi=MAX_BATCH)
+    cfg["seq"] = _int(cfg["seq"], source, "seq", hi=MAX_SEQ)
     if cfg["level"] not in LEVELS:
         fail(source, "level", cfg["level"], f"one of {', '.join(LEVELS)}")
     if cfg["attention"] not in ("fused", "unfused"):

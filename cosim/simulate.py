@@ -117,7 +117,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
         meta["implementation"] = trace.meta["implementation"]
     return Report(model=trace.model, hw=system.name if system else hw.name, level=used, phase=trace.phase,
                   batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
-                  capacity_bytes=hw.main_memory.capacity_bytes, notes=tuple(dict.fromkeys(notes)),
+                  capacity_bytes=hw.main_memory.capacity_bytes, notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *notes])),
                   recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
                                              "recipe_effects": trace.meta.get("recipe_effects", {}),
                                              "level_requested": level, "priced_from": list(meta_prov), **meta})

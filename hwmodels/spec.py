@@ -17,6 +17,7 @@ from pathlib import Path
 from hwmodels.units import BASE_UNIT, format_quantity, parse_quantity
 from workloads.formats import FormatError, get_format, list_formats
 from workloads.io import InputError, bundled_dir, bundled_names, load_yaml_file, looks_like_path, resolve_bundled
+from workloads.yamlsafe import short_repr
 
 __all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError",
            "load_hw", "list_hw", "hw_path"]
@@ -130,9 +131,7 @@ _POWER_FIELDS = ("tdp",)
 def _msg(source: str, fld: str, value, expected: str) -> str:
     # Same shape as workloads.io.fail, but returned so that all problems can be collected.
     where = f"{source}: {fld}" if fld else source
-    shown = "missing" if value is None else repr(value)
-    if len(shown) > 120:
-        shown = shown[:117] + "..."
+    shown = "missing" if value is None else short_repr(value)  # bounded, never the whole value
     return f"{where}: got {shown}; expected {expected}"
 
 
@@ -166,33 +165,8 @@ def hw_path(name_or_path) -> Path:
 
 @lru_cache(maxsize=128)
 def _read_cached(path: str, mtime_ns: int, size: int, what: str):
-    doc = load_yaml_file(path, what)
-    _refuse_duplicate_keys(path, what)
-    return doc
-
-
-def _refuse_duplicate_keys(path: str, what: str) -> None:
-    """YAML silently keeps the last of two equal keys; in a spec sheet (two `bf16:` peaks)
-    that hides a mistake. Composing builds only the node tree: no objects, no tags run."""
-    import yaml
-
-    node = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
-    stack = [node] if node is not None else []
-    while stack:
-        n = stack.pop()
-        if isinstance(n, yaml.MappingNode):
-            seen = {}
-            for k, v in n.value:
-                if isinstance(k, yaml.ScalarNode):
-                    if k.value in seen:
-                        raise HardwareError(_msg(path, k.value, k.value,
-                                                 f"each key once per mapping; line {k.start_mark.line + 1} "
-                                                 f"repeats the key of line {seen[k.value] + 1} "
-                                                 f"(YAML would silently keep only the last)"))
-                    seen[k.value] = k.start_mark.line
-                stack.append(v)
-        elif isinstance(n, yaml.SequenceNode):
-            stack.extend(n.value)
+    # load_yaml_file refuses duplicate keys at every depth, alias bombs and huge files
+    return load_yaml_file(path, what)
 
 
 def _read(path: Path, what: str):
@@ -590,6 +564,7 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
     for sec in _RAW_SECTIONS:
         if doc.get(sec) is not None:
             sections[sec] = c.mapping(doc[sec], sec, f"a mapping (raw {sec} section)")
+    c.errors += _section_key_errors(sections, src)
     if overrides:
         sections["overrides"] = dict(overrides)
 
@@ -601,6 +576,24 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
                         memory=tuple(memory), energy_per_flop_j=per_flop, static_power_w=static,
                         tdp_w=tdp, interconnect=links, sections=sections,
                         description=(desc or "").strip(), source=str(path))
+
+
+def _section_key_errors(sections: dict, src: str) -> list:
+    """Typos inside the raw sections (accelerator.pe.lanse, analytical: {paramz: ...})
+    would otherwise be ignored: their keys are checked against workloads.schema tables and,
+    for the analytical section, against its top-level keys."""
+    from workloads.schema import ACCELERATOR_FIELDS, FPGA_FIELDS, Field, check
+    errors: list = []
+    for sec, table in (("accelerator", ACCELERATOR_FIELDS), ("fpga", FPGA_FIELDS)):
+        if isinstance(sections.get(sec), dict):
+            check(sections[sec], table, src, f"{sec}.", errors)
+    ana = sections.get("analytical")
+    if isinstance(ana, dict):
+        # top level only: the parameter groups grow with each calibrated kernel backend
+        table = {k: Field("any") for k in ("model", "provenance", "structure", "fit_quality", "from", "transfer",
+                                           "params")}
+        check(ana, table, src, "analytical.", errors)
+    return errors
 
 
 def load_hw(name_or_path, overrides: Mapping | None = None) -> HardwareSpec:

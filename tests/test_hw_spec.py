@@ -177,14 +177,22 @@ def test_memory_instances(tmp_path):
 
 def test_calibration_file_lands_in_analytical_section(tmp_path):
     (tmp_path / "cal").mkdir()
-    (tmp_path / "cal" / "h.yaml").write_text("gemm_efficiency: 0.78\nmem_efficiency: 0.92\n")
+    (tmp_path / "cal" / "h.yaml").write_text("model: fitted\nfit_quality: 0.92\n")
     doc = _doc()
     doc["calibration"] = "cal/h.yaml"
-    doc["analytical"] = {"mem_efficiency": 0.9}   # inline keys win over the file
-    doc["accelerator"] = {"array": {"rows": 128}}
-    h = load_hw(_write(tmp_path, doc), overrides={"accelerator.array.rows": 64})
-    assert h.sections["analytical"] == {"gemm_efficiency": 0.78, "mem_efficiency": 0.9}
-    assert h.sections["accelerator"] == {"array": {"rows": 64}}
+    doc["analytical"] = {"fit_quality": 0.9}   # inline keys win over the file
+    doc["accelerator"] = {"pe": {"lanes": 1}}
+    h = load_hw(_write(tmp_path, doc), overrides={"accelerator.pe.lanes": 64})
+    assert h.sections["analytical"] == {"model": "fitted", "fit_quality": 0.9}
+    assert h.sections["accelerator"] == {"pe": {"lanes": 64}}
+
+
+def test_typos_inside_raw_sections_are_refused(tmp_path):
+    # issue 15: nested typos were ignored silently
+    _refused("mx_systolic_128", "accelerator.pe.lanse", "did you mean 'lanes'",
+             overrides={"accelerator.pe.lanse": 2})
+    _refused("h100_sxm", "analytical.paramz", "did you mean 'params'", overrides={"analytical.paramz": 1})
+
 
 
 def test_cache_sees_edits(tmp_path):

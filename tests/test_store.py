@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from cosim.dse.store import ResultStore, config_key, expand, read_records
@@ -53,17 +54,20 @@ def test_torn_last_line_is_dropped_then_truncated_before_appending(tmp_path):
     assert pts[1]["config"]["hw"]["overrides"] == {"memory.hbm.bandwidth": 1e12}
 
 
-def test_damage_in_the_middle_is_an_error_not_silently_skipped(tmp_path):
+def test_damage_in_the_middle_is_reported_with_its_line_and_skipped(tmp_path):
+    from cosim.dse.store import StoreWarning
     p = tmp_path / "r.jsonl"
     with ResultStore(p) as s:
         s.append(_batch(["a"], [1.0]))
-    p.write_bytes(p.read_bytes() + b"not json\n" + p.read_bytes())
-    try:
-        read_records(p)
-    except ValueError as e:
-        assert "line 2" in str(e)
-    else:
-        raise AssertionError("a damaged middle line must be reported")
+    one = p.read_bytes()
+    p.write_bytes(one + b"not json\n" + b"{}\n" + one)  # damage, an empty record, a duplicate
+    with pytest.warns(StoreWarning) as w:
+        assert _keys(p) == ["a"]
+    msgs = [str(x.message) for x in w]
+    assert any("line 2" in m for m in msgs) and any("line 3" in m for m in msgs)
+    with pytest.warns(StoreWarning):
+        with ResultStore(p) as s:  # a resume does not crash on them
+            assert s.append(_batch(["a", "b"], [1.0, 2.0])) == 1
 
 
 @settings(max_examples=40, deadline=None)

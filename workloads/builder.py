@@ -92,15 +92,31 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
                            meta={"formats": {"weights": weights, "acts": acts, "kv": kv},
                                  "attention": attention, "footprint": tmpl.footprint(nums),
                                  "params": tmpl.params})
+    if model.max_context and seq > model.max_context:
+        # priced as asked (long-context compression studies extrapolate on purpose), never silently
+        trace.meta["notes"] = [f"seq {seq:,} is beyond {model.name}'s maximum context of "
+                               f"{model.max_context:,} positions (max_context, from {model.source or 'its file'}); "
+                               f"the model was not trained there"]
     if recipe:
         from workloads.compression import apply_recipe
 
         trace = apply_recipe(trace, recipe, model)
+        _note_recipe_formats(trace, recipe)
     if profile:
         from workloads.profiles import apply_profile
 
         trace = apply_profile(trace, profile)
     return trace
+
+
+def _note_recipe_formats(trace: Trace, recipe) -> None:
+    """A recipe may store weights or KV in other formats than the flags named; the
+    header (meta.formats) then names what the trace actually holds, never just the flag."""
+    fm = trace.meta["formats"]
+    for role, key in (("weight", "weights"), ("kv", "kv")):
+        used = {t.fmt for op in trace.ops for t in (*op.inputs, *op.outputs) if t.role == role}
+        if used and used != {fm[key]}:
+            fm[key] = f"{'/'.join(sorted(used))} (recipe {recipe}; flag {fm[key]})"
 
 
 class _Builder:

@@ -88,8 +88,9 @@ class NumberFormat:
     def with_block_size(self, block_size: int) -> "NumberFormat":
         if not self.is_block:
             raise FormatError(f"format {self.name!r} has no block; cannot set block_size={block_size}")
-        if block_size <= 0:
-            raise FormatError(f"block_size must be a positive integer, got {block_size!r}")
+        if block_size <= 0 or block_size > MAX_BLOCK_SIZE:
+            raise FormatError(f"block_size must be a positive integer of at most {MAX_BLOCK_SIZE:,}, "
+                              f"got {block_size!r}")
         return replace(self, block_size=int(block_size))
 
 
@@ -202,6 +203,9 @@ def _static_registry() -> dict[str, NumberFormat]:
 
 
 _REGISTRY = _static_registry()
+# Blocks share one scale; published block formats use 16-128 elements. Far larger values
+# are typos, and per-block work buffers grow with them (block_size=10**12 exhausted memory).
+MAX_BLOCK_SIZE = 1 << 20
 
 _PARAMETRIC = [
     (re.compile(r"^bfp_m(\d+)_b(\d+)$"), lambda m, b: _bfp(int(m), int(b), f"bfp_m{m}_b{b}")),
@@ -212,7 +216,7 @@ _PARAMETRIC = [
 ]
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=4096)  # bounded: parametric names (int4_g<any>) are unbounded in number
 def get_format(name: str) -> NumberFormat:
     """Look up a format by name; parametric names are parsed. Unknown names raise
     `FormatError` listing the closest registered names."""
@@ -243,8 +247,8 @@ def _check_parametric(f: NumberFormat, name: str) -> None:
         raise FormatError(f"format {name!r}: BFP mantissa bits must be 1..23, got {f.mantissa_bits}")
     if f.family == "int_group" and not 2 <= f.element_bits <= 8:
         raise FormatError(f"format {name!r}: integer group bits must be 2..8, got {f.element_bits}")
-    if f.block_size is not None and f.block_size <= 0:
-        raise FormatError(f"format {name!r}: block size must be positive, got {f.block_size}")
+    if f.block_size is not None and not 0 < f.block_size <= MAX_BLOCK_SIZE:
+        raise FormatError(f"format {name!r}: block size must be in 1..{MAX_BLOCK_SIZE:,}, got {f.block_size}")
 
 
 def list_formats() -> list[NumberFormat]:

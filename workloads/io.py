@@ -9,23 +9,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputError", "require", "fail", "load_yaml_file", "MAX_INPUT_FILE_BYTES", "bundled_dir",
-           "bundled_names", "looks_like_path", "resolve_bundled"]
+__all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES",
+           "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
-MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024
+MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
 
 
-class InputError(ValueError):
-    """Bad user input: message names file, field, value and expectation."""
+from workloads.yamlsafe import InputError, short_repr  # noqa: E402 (defined there: no import cycle)
 
 
 def fail(source: str, field: str, value: Any, expected: str, error: type = InputError) -> None:
     where = f"{source}: {field}" if field else source
-    shown = "missing" if value is None else repr(value)
-    if len(shown) > 120:
-        shown = shown[:117] + "..."
+    shown = "missing" if value is None else short_repr(value)
     raise error(f"{where}: got {shown}; expected {expected}")
+
+
+def check_name(text: str, what: str) -> None:
+    """A name or path longer than any file system allows (255 bytes a component) is
+    refused here, before `Path.exists` turns it into an OSError traceback."""
+    parts = str(text).replace("\\", "/").split("/")
+    longest = max((len(p.encode()) for p in parts), default=0)
+    if longest > 255 or len(str(text)) > 4096:
+        raise InputError(f"{what}: got {short_repr(str(text), 60)} ({len(str(text))} characters); expected a "
+                         f"bundled {what} name or a path (at most 255 bytes per path component)")
 
 
 def require(ok: bool, source: str, field: str, value: Any, expected: str, error: type = InputError) -> None:
@@ -34,28 +41,10 @@ def require(ok: bool, source: str, field: str, value: Any, expected: str, error:
 
 
 def load_yaml_file(path: str | Path, what: str = "config") -> Any:
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such {what} file")
-    size = path.stat().st_size
-    if size > MAX_INPUT_FILE_BYTES:
-        raise InputError(f"{path}: {what} file is {size} bytes; refusing files over "
-                         f"{MAX_INPUT_FILE_BYTES} bytes")
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file; expected a UTF-8 YAML {what} file") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as e:
-        raise InputError(f"{path}: refused a YAML tag the safe loader does not allow "
-                         f"({e.problem}); {what} files hold plain data only") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        loc = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(f"{path}: malformed YAML{loc}: {getattr(e, 'problem', e)}") from None
+    """A YAML input file as plain data, read under workloads.yamlsafe's budgets (regular
+    UTF-8 file, size, alias expansion, depth, duplicate keys refused at every depth)."""
+    from workloads.yamlsafe import load_yaml_path
+    return load_yaml_path(path, what)
 
 
 # ---------------------------------------------------------------------------- bundled files
@@ -86,6 +75,7 @@ def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError
     from importlib import resources
 
     text = str(name_or_path).strip()
+    check_name(text, what)
     if looks_like_path(text) or isinstance(name_or_path, Path):
         p = Path(text).expanduser()
         parts = p.parts
@@ -99,7 +89,7 @@ def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError
     if text not in names:
         close = difflib.get_close_matches(text, names, n=4, cutoff=0.4)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise error(f"unknown {what} {text!r}: not a bundled {what} name (see `cosim list {kind}`){hint}; "
+        raise error(f"unknown {what} {short_repr(text)}: not a bundled {what} name (see `cosim list {kind}`){hint}; "
                     f"bundled: {', '.join(names)}; or give a path to your own .yaml file")
     with resources.as_file(bundled_dir(kind) / f"{text}.yaml") as q:
         return Path(q)

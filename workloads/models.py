@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workloads.formats import get_format
-from workloads.io import InputError, bundled_names, load_yaml_file, require, resolve_bundled
+from workloads.io import InputError, bundled_names, check_name, load_yaml_file, require, resolve_bundled
 
 __all__ = ["ModelSpec", "MoESpec", "MLASpec", "load_model", "list_models", "model_from_hf_config"]
 
@@ -53,6 +53,7 @@ class ModelSpec:
     norm: str = "rmsnorm"
     qkv_bias: bool = False
     sliding_window: int | None = None
+    max_context: int | None = None  # longest context (HF max_position_embeddings); None: not stated
     moe: MoESpec | None = None
     mla: MLASpec | None = None
     source: str = ""
@@ -183,8 +184,6 @@ class ModelSpec:
 # ---------------------------------------------------------------------------
 # loading
 
-_REQUIRED = ("hidden", "layers", "heads", "intermediate", "vocab")
-_MAX_DIM = 10_000_000  # no real model dimension comes near; larger values are typos
 
 
 def list_models() -> list[str]:
@@ -199,6 +198,7 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
     if hit is not None and _stat_key(hit[0]) == hit[1]:
         return hit[2]  # same text, same unchanged file: the spec parsed last time
     text = str(name_or_path)
+    check_name(text, "model")
     path = Path(text)
     if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
         path = path if path.exists() else resolve_bundled("models", path, "model")
@@ -253,28 +253,27 @@ def _from_yaml_uncached(path: Path) -> ModelSpec:
 
 
 def _build(data: dict, src: str) -> ModelSpec:
-    allowed = {f.name for f in fields(ModelSpec)}
-    for key in data:
-        require(key in allowed, src, key, key, f"one of {sorted(allowed)}")
-    for key in _REQUIRED:
-        require(key in data, src, key, None, "a positive integer")
-    for key in ("hidden", "layers", "heads", "kv_heads", "intermediate", "vocab", "head_dim"):
-        if key in data:
-            v = data[key]
-            ok = isinstance(v, int) and not isinstance(v, bool) and (v > 0 or (key in ("head_dim", "intermediate") and v == 0))
-            require(ok, src, key, v, "a positive integer")
-            require(v <= _MAX_DIM, src, key, v, f"at most {_MAX_DIM:,} (larger is not a transformer we can model)")
+    # field tables and cross-field rules live in workloads.schema (one checker for every file)
+    from dataclasses import fields as dc_fields
+
+    from workloads.schema import MODEL_FIELDS, Field, check, check_model_fields
+    # fields beyond the table (activation, soft-caps, norms per layer ...) are known keys
+    # too; their values are checked by _check_extras below
+    extra = {f.name: Field("any", nullable=True) for f in dc_fields(ModelSpec) if f.name not in MODEL_FIELDS}
+    problems = check(data, {**MODEL_FIELDS, **extra}, src)
+    if not problems:
+        problems = check_model_fields(data, src)
+    if len(problems) == 1:
+        raise InputError(problems[0])
+    if problems:
+        raise InputError(f"{src}: {len(problems)} problems:\n  " + "\n  ".join(problems))
     data = dict(data)
     _check_extras(data, src)
     data.setdefault("kv_heads", data["heads"])
-    require(data["heads"] % data["kv_heads"] == 0, src, "kv_heads", data["kv_heads"],
-            f"a divisor of heads ({data['heads']})")
     if data.get("moe") is not None:
-        data["moe"] = _sub(MoESpec, data["moe"], src, "moe")
-        require(data["moe"].top_k <= data["moe"].num_experts, src, "moe.top_k", data["moe"].top_k,
-                f"at most num_experts ({data['moe'].num_experts})")
+        data["moe"] = MoESpec(**data["moe"])
     if data.get("mla") is not None:
-        data["mla"] = _sub(MLASpec, data["mla"], src, "mla")
+        data["mla"] = MLASpec(**data["mla"])
     data.setdefault("name", Path(src).stem)
     data.setdefault("source", src)
     return ModelSpec(**data)
@@ -299,18 +298,6 @@ def _check_extras(data: dict, src: str) -> None:
             require(isinstance(data[key], bool), src, key, data[key], "true or false")
     v = data.get("mtp_layers", 0)
     require(isinstance(v, int) and not isinstance(v, bool) and v >= 0, src, "mtp_layers", v, "a non-negative integer")
-
-
-def _sub(cls, d: Any, src: str, field: str):
-    require(isinstance(d, dict), src, field, d, "a mapping")
-    names = {f.name for f in fields(cls)}
-    for k, v in d.items():
-        require(k in names, src, f"{field}.{k}", k, f"one of {sorted(names)}")
-        require(v is None or (isinstance(v, int) and v >= 0), src, f"{field}.{k}", v, "a non-negative integer")
-    try:
-        return cls(**d)
-    except TypeError as e:
-        raise InputError(f"{src}: {field}: {e}") from None
 
 
 # HF model types whose layers are not (only) softmax attention + MLP: refused, not guessed
@@ -400,15 +387,20 @@ def _hf_extras(cfg: dict, d: dict) -> None:
 
 def model_from_hf_config(path: str | Path) -> ModelSpec:
     """Read a Hugging Face config.json (as JSON data only)."""
+    from workloads.schema import check_hf_fields
+    from workloads.yamlsafe import load_json_path
     path = Path(path)
-    try:
-        cfg = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    cfg = load_json_path(path, "Hugging Face config.json")
     src = str(path)
     require(isinstance(cfg, dict), src, "", cfg, "a JSON object")
     if "text_config" in cfg and "hidden_size" not in cfg:
+        require(isinstance(cfg["text_config"], dict), src, "text_config", cfg["text_config"],
+                "a JSON object holding the text model's fields")
         cfg = cfg["text_config"]
+    problems = check_hf_fields(cfg, src)
+    if problems:
+        raise InputError(problems[0] if len(problems) == 1 else
+                         f"{src}: {len(problems)} problems:\n  " + "\n  ".join(problems))
     for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"):
         require(key in cfg, src, key, None, "present in a decoder-only transformer config")
     heads = cfg["num_attention_heads"]
@@ -423,14 +415,16 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     _hf_refuse(cfg, src)
     if cfg.get("head_dim"):
         d["head_dim"] = cfg["head_dim"]
-    if cfg.get("sliding_window") and cfg.get("use_sliding_window", True):
+    if cfg.get("sliding_window") and cfg.get("use_sliding_window") is not False:
         d["sliding_window"] = cfg["sliding_window"]
+    if cfg.get("max_position_embeddings"):
+        d["max_context"] = cfg["max_position_embeddings"]
     _hf_extras(cfg, d)
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
     if experts:
         shared = cfg.get("n_shared_experts") or 0
         moe_inter = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
-        shared_inter = cfg.get("shared_expert_intermediate_size") or shared * moe_inter
+        shared_inter = cfg.get("shared_expert_intermediate_size") or shared * (moe_inter or 0)
         d["moe"] = {"num_experts": experts, "top_k": cfg.get("num_experts_per_tok", 2),
                     "expert_intermediate": moe_inter, "shared_experts": shared or (1 if shared_inter else 0),
                     "shared_intermediate": shared_inter,
@@ -441,5 +435,5 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         d["mla"] = {k: cfg.get(k) for k in ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim",
                                             "qk_rope_head_dim", "v_head_dim")}
         d["kv_heads"] = heads
-        d["head_dim"] = cfg["v_head_dim"]
+        d["head_dim"] = cfg.get("v_head_dim") or 0  # missing v_head_dim: refused by the mla table
     return _build(d, src)

@@ -29,7 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every failure at the edge is one `error:` line and exit 2 (bad
+    input, or an OS error such as a full disk or an unwritable path); Ctrl-C is one line
+    and exit 130 (what shells report for SIGINT), after the pools have been shut down."""
     from workloads.io import InputError
+
+    from cosim.cli._paths import check_numeric_flags
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -37,12 +42,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_numeric_flags(args)
         return int(args.func(args) or 0)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C); finished results are kept, a re-run resumes", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; use a smaller input, sweep or --batch-size", file=sys.stderr)
+        return 2
+    except OSError as e:
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

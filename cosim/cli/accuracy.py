@@ -73,6 +73,8 @@ def run(args) -> int:
         out = Path(args.out)
         if out.is_dir() or not out.parent.is_dir():
             raise InputError(f"--out: {out}: expected a file path in an existing directory")
+        from cosim.cli._paths import check_output_file
+        check_output_file(out, "--out")  # writable (read-only file, /proc, name length) before the run
     try:
         res = evaluate_accuracy(args.checkpoint, args.text, args.tokens, args.prefill, args.weights, args.acts,
                                 args.kv, args.recipe, args.exact, args.quantize_head)

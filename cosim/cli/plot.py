@@ -12,7 +12,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from cosim.cli._paths import check_output_file
     from cosim.plots import roofline_plot
+
+    check_output_file(args.out, "--out", (".png", ".svg", ".pdf"))
     from cosim.report import Report
     from hwmodels.spec import load_hw
 

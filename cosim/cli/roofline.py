@@ -26,6 +26,12 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import cosim
+    from cosim.cli._paths import check_output_file
+
+    if args.out:
+        check_output_file(args.out, "--out", (".csv", ".json"))
+    if args.plot:
+        check_output_file(args.plot, "--plot", (".png", ".svg", ".pdf"))
 
     from cosim.cli.plan import parse_parallel_flag
     from cosim.simulate import _resolve

@@ -25,6 +25,8 @@ def run(args) -> int:
 
     exp = load_experiment(args.experiment)
     out = Path(args.out or exp.config["output"] or f"reports/{exp.config['name']}")
+    from cosim.cli._paths import check_output_dir
+    check_output_dir(out, "--out" if args.out else f"{exp.source}: output")
     rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive)
     print(format_report(rep, args.top))
     acc = rep.meta.get("accuracy")

@@ -7,7 +7,7 @@ def register(sub) -> None:
     p = sub.add_parser("sweep", help="run or resume a design-space sweep (grid/zip/random/NSGA-II)",
                        description="Run a sweep YAML: a base experiment plus axes, objectives and constraints. "
                                    "Results are appended to a resumable store; re-running skips finished points.")
-    p.add_argument("sweep", help="sweep YAML path (or a bundled example name, see configs/sweeps)")
+    p.add_argument("sweep", nargs="?", help="sweep YAML path (or a bundled example name, see configs/sweeps)")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (implies --executor dask)")
     p.add_argument("--executor", choices=("local", "dask"), help="override the file's executor")
     p.add_argument("--workers", type=int, help="local processes / LocalCluster workers")
@@ -19,17 +19,30 @@ def register(sub) -> None:
     p.add_argument("--top", type=int, default=10, help="Pareto points printed")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the file and count the configurations (and how many the store already has); run nothing")
+    p.add_argument("--repair", action="store_true",
+                   help="rewrite the store (--store, or the sweep's) without damaged or duplicate lines; run nothing")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from cosim.dse import load_sweep
     from cosim.dse.runner import run_sweep
+    from workloads.io import InputError
 
+    if args.repair and args.sweep is None and args.store:
+        return _repair(args.store)
+    if args.sweep is None:
+        raise InputError("sweep: a sweep YAML is required (or --repair --store FILE)")
     spec = load_sweep(args.sweep, overrides={"scheduler": args.scheduler, "executor": args.executor,
                                              "workers": args.workers, "output": args.out, "store": args.store,
                                              "batch_size": args.batch_size,
                                              "table_format": "csv" if args.csv else None})
+    if args.repair:
+        return _repair(spec.store_path)
+    from cosim.cli._paths import check_output_dir, check_output_file
+    if not args.dry_run:
+        check_output_dir(spec.output, "--out" if args.out else f"{spec.source}: output")
+        check_output_file(spec.store_path, "--store", (".jsonl",))
     if args.dry_run:
         from cosim.dse.runner import plan
         from cosim.dse.store import read_records
@@ -56,4 +69,14 @@ def run(args) -> int:
     if len(errs):
         print(f"first error: {errs['error'].iloc[0]}")
     print(f"wrote {spec.output}/ (results table, pareto.csv, plots, summary.json); store {spec.store_path}")
+    return 0
+
+
+def _repair(path) -> int:
+    from cosim.dse.store import repair_store
+    r = repair_store(path)
+    lines = r["damaged_lines"]
+    print(f"{path}: kept {r['points']} points in {r['records']} records; dropped {len(lines)} damaged line"
+          f"{'s' if len(lines) != 1 else ''}" + (f" (lines {', '.join(map(str, lines[:20]))})" if lines else "")
+          + f", {r['duplicate_points']} duplicate points, {r['torn_tail_bytes']} torn tail bytes")
     return 0

@@ -31,6 +31,7 @@ def run_tasks(tasks: list, executor: str = "local", workers: int = 1, scheduler=
 
 def _pool(tasks, workers) -> Iterable[list]:
     import multiprocessing as mp
+    import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     # forkserver: one clean server process imports cosim once, workers fork from it
@@ -40,7 +41,10 @@ def _pool(tasks, workers) -> Iterable[list]:
         ctx.set_forkserver_preload(["cosim.dse.evaluate", "hwmodels.estimate", "workloads.builder"])
     else:
         ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                               initargs=(os.getpid(),))
+    finished = False
+    try:
         # keep a bounded number in flight so results stream back (and get stored) early
         pending, queue = set(), list(reversed(tasks))
         while queue or pending:
@@ -49,6 +53,74 @@ def _pool(tasks, workers) -> Iterable[list]:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
                 yield f.result()
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # Ctrl-C, an error, or the consumer stopped: do not wait for running tasks
+            _stop(pool)
+
+
+def _stop(pool) -> None:
+    """Shut a pool down now: cancel queued tasks, end the workers (the results of running
+    tasks are not wanted; the store has every finished one)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)  # shutdown() drops the reference
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=2)
+        if p.is_alive():
+            p.kill()
+    # A worker terminated while writing its result leaves a partial message in the result
+    # pipe, and the pool's manager thread then waits in recv() forever (the driver holds
+    # the pipe's other write end, so no EOF comes) — and interpreter exit joins that
+    # thread. Closing the driver's write end gives the reader its EOF: the manager marks
+    # the pool broken and ends.
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        try:
+            writer.close()
+        except OSError:
+            pass
+
+
+def _worker_init(driver_pid: int) -> None:
+    """In each worker: Ctrl-C is the driver's to handle (workers printed a traceback each),
+    and a worker ends itself when the driver is gone (SIGKILL of the driver left the
+    workers, the forkserver and the resource tracker alive)."""
+    import signal
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_driver, args=(driver_pid,), daemon=True, name="cosim-driver-watch").start()
+
+
+def _driver_alive(pid: int) -> bool:
+    import os
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:  # a killed, unreaped driver is a zombie: 'Z'
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (macOS): signal 0 tells whether the pid exists
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+
+
+def _watch_driver(pid: int) -> None:
+    import os
+    import time
+    while _driver_alive(pid):
+        time.sleep(0.25)
+    os._exit(1)
 
 
 def dask_client(scheduler=None, workers: int = 1):

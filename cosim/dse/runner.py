@@ -173,12 +173,16 @@ def _execute(spec: SweepSpec, batches: list, store: ResultStore, quiet: bool, de
         return 0
     bar = _progress(sum(len(t["keys"]) for t in tasks), quiet, desc)
     n = 0
+    results = run_tasks(tasks, spec.executor, spec.workers, spec.scheduler)
     try:
-        for record in run_tasks(tasks, spec.executor, spec.workers, spec.scheduler):
+        for record in results:
             n += store.append(record)
             if bar is not None:
                 bar.update(len(record["keys"]))
     finally:
+        # Close the executor now (Ctrl-C while storing): left to the garbage collector,
+        # the pool was shut down at interpreter exit, waiting for every queued task.
+        getattr(results, "close", lambda: None)()
         if bar is not None:
             bar.close()
     return n
@@ -195,6 +199,7 @@ def run_sweep(spec: SweepSpec, quiet: bool = False, write: bool = True):
         wanted = {k for b in batches for k in b["keys"]}
         if spec.search:
             wanted |= _search(spec, store, quiet, start_index=n, seen=seen)
+        store.refresh()  # records another sweep on the same store appended meanwhile
         df = results_frame(spec, store.records, wanted)
     if write:
         write_outputs(spec, df)

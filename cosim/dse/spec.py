@@ -67,6 +67,10 @@ METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forw
            "slo_attainment": "fraction of requests meeting the SLOs (needs serve:)"}
 EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw", "parallel",
                                                            "serve"))
+# Points are materialised as columns before any run (and by --dry-run): 2 million is
+# twice the bundled big_random sweep and ~0.5 GB of columns; beyond it, refuse up front
+# (a 10^12 grid reached 15 GB before failing) and say how to split the work.
+MAX_POINTS = 2_000_000
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
@@ -159,6 +163,19 @@ class SweepSpec:
         return [{f: cols[f][i] for f in cols} for i in range(n)]
 
 
+def count_points(axes: list) -> int:
+    """Points of the axes' cartesian product, computed without building any of them."""
+    total = 1
+    for kind, body in axes:
+        if kind == "grid":
+            total *= math.prod(len(v) for v in body.values())
+        elif kind == "zip":
+            total *= len(next(iter(body.values())))
+        else:
+            total *= body["samples"]
+    return total if axes else 0
+
+
 def sample_field(dist: dict, rng, n: int) -> list:
     if "choices" in dist:
         return [dist["choices"][i] for i in rng.integers(0, len(dist["choices"]), n)]
@@ -198,6 +215,8 @@ def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
 # ---------------------------------------------------------------------------- loading
 
 def load_sweep(path, overrides: dict | None = None) -> SweepSpec:
+    from workloads.io import check_name
+    check_name(str(path), "sweep")
     # a bare name or a docs-style path (configs/sweeps/x.yaml) resolves to a bundled example
     path = Path(path) if Path(path).is_file() else resolve_bundled("sweeps", path, "sweep")
     if not path.is_file():
@@ -222,6 +241,10 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     search = _search(doc.get("search"), source, base)
     if not axes and not search:
         fail(source, "axes", doc.get("axes"), "at least one axis (grid, zip or random) or a search section")
+    total = count_points(axes)
+    if total > MAX_POINTS:
+        fail(source, "axes", f"{total:,} points", f"at most {MAX_POINTS:,} points per sweep (split the axes over "
+                                                  f"several sweeps sharing one store, or use a search section)")
     objectives = _objectives(doc.get("objectives"), source)
     constraints = _constraints(doc.get("constraints"), source)
     _check_metric_availability(objectives, constraints, base, axes, search, source)
@@ -243,11 +266,11 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     if executor not in ("local", "dask"):
         fail(source, "executor", executor, "local or dask")
     workers = doc.get("workers", 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        fail(source, "workers", workers, "an integer >= 1")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 4096:
+        fail(source, "workers", workers, "an integer from 1 to 4,096")
     bs = doc.get("batch_size", 4096)
-    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
-        fail(source, "batch_size", bs, "an integer >= 1")
+    if isinstance(bs, bool) or not isinstance(bs, int) or not 1 <= bs <= MAX_POINTS:
+        fail(source, "batch_size", bs, f"an integer from 1 to {MAX_POINTS:,}")
     name = doc.get("name") or Path(source).stem
     out = doc.get("output") or f"sweeps/{name}"
     if not isinstance(out, (str, Path)):
@@ -404,6 +427,9 @@ def _distribution(f, d, source, where, base) -> dict:
             fail(source, f"{where}.choices", d["choices"], "a non-empty list")
         _check_values(f, d["choices"], source, f"{where}.choices", base)
         return dict(d)
+    for k in ("log", "int"):  # strict: the text "false" must not read as true
+        if k in d and not isinstance(d[k], bool):
+            fail(source, f"{where}.{k}", d[k], "true or false (a YAML boolean, not text)")
     for k in ("low", "high"):
         if k not in d:
             fail(source, f"{where}.{k}", None, "a number (or a quantity such as '2 TB/s' for hardware fields)")
@@ -429,8 +455,8 @@ def _random(body, source, where, base) -> dict:
         if k not in ("samples", "seed", "fields"):
             fail(source, f"{where}.{k}", k, f"samples, seed or fields{_hint(k, ('samples', 'seed', 'fields'))}")
     n = body.get("samples")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        fail(source, f"{where}.samples", n, "an integer >= 1")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POINTS:
+        fail(source, f"{where}.samples", n, f"an integer from 1 to {MAX_POINTS:,}")
     seed = body.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         fail(source, f"{where}.seed", seed, "an integer >= 0")
@@ -456,10 +482,11 @@ def _search(v, source, base):
     if method != "nsga2":
         fail(source, "search.method", method, "nsga2 (optuna's NSGA-II sampler)")
     out = {"method": method}
-    for k, default, lo in (("trials", 100, 1), ("population", 20, 2), ("seed", 0, 0)):
+    for k, default, lo, hi in (("trials", 100, 1, MAX_POINTS), ("population", 20, 2, MAX_POINTS),
+                               ("seed", 0, 0, 2 ** 32 - 1)):
         x = v.get(k, default)
-        if isinstance(x, bool) or not isinstance(x, int) or x < lo:
-            fail(source, f"search.{k}", x, f"an integer >= {lo}")
+        if isinstance(x, bool) or not isinstance(x, int) or not lo <= x <= hi:
+            fail(source, f"search.{k}", x, f"an integer from {lo} to {hi:,}")
         out[k] = x
     rnd = _random({"samples": 1, "seed": 0, "fields": v.get("fields")}, source, "search", base)
     out["fields"] = rnd["fields"]

@@ -1,11 +1,18 @@
 """The results store: append-only JSONL, one line per finished task, written the moment
 the task's results arrive.
 
-Why JSONL rather than sqlite: there is exactly one writer (the process that drives the
-sweep; workers only return results), so no locking is needed; one task's results are
-one `write` of one line (fsync'd at most a second later and at close), so after a SIGKILL at any instant the file
-is every line that was complete plus at most one torn last line — which the reader
-drops and the writer truncates away before it appends again. Nothing committed is
+Why JSONL rather than sqlite: one task's results are one `write` of one line followed by
+`fsync`, so after a SIGKILL at any instant the file is every line that was complete plus
+at most one torn last line — which the reader drops and the writer truncates away before
+it appends again. Several sweeps may share one store (two runs on one output directory,
+a cluster job array): every append happens under an exclusive `fcntl` lock on
+`<store>.lock`, after reading what the others appended since, so a key is written once
+however many processes computed it. Readers de-duplicate by key as well (first
+occurrence wins), so `cat a.jsonl b.jsonl > c.jsonl` counts each configuration once.
+Each line carries a checksum (`"crc"`: the first 16 hex digits of the SHA-256 of the
+line without it); a line that fails it, or does not parse, or lacks a record's fields
+(a bit flip, a hand edit, a `{}`) is reported with its line number and skipped, and
+`cosim sweep --repair` rewrites the store without such lines. Nothing committed is
 lost, nothing torn is ever read, and a re-run skips every key already present, so
 nothing is run or stored twice. A line per *task* (thousands of roofline points) keeps
 the store near 40 bytes per point and writing it far faster than evaluating; the file
@@ -29,13 +36,18 @@ import hashlib
 import json
 import math
 import os
-import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["ResultStore", "config_key", "key_prefix", "row_keys", "read_records", "expand", "split_numeric",
-           "encode", "decode"]
+           "encode", "decode", "scan", "repair_store", "StoreWarning"]
+
+
+class StoreWarning(UserWarning):
+    """A damaged store line was skipped (its line number and why are in the message)."""
 
 
 def _canon(o):
@@ -113,24 +125,143 @@ def config_key(config: dict, version: str) -> str:
     return row_keys(key_prefix(rest, fields, version), np.array([[num[f] for f in fields]], dtype=float))[0]
 
 
-def read_records(path: str | Path) -> list[dict]:
-    """Every complete line; a torn last line (no newline yet, or unparsable) is dropped."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    lines = path.read_bytes().split(b"\n")[:-1]  # the piece after the last newline is torn (or empty)
+_CRC_TAIL = len(b',"crc":"') + 16 + len(b'"}')
+
+
+def _with_crc(body: bytes) -> bytes:
+    """A JSON object's bytes with its checksum appended as the last field."""
+    crc = hashlib.sha256(body).hexdigest()[:16]
+    return body[:-1] + b',"crc":"' + crc.encode() + b'"}'
+
+
+def _parse_line(line: bytes):
+    """(record, None) or (None, why). Lines of stores written before checksums have none."""
+    line = line.rstrip(b"\r")
+    if line.endswith(b'"}') and line[-_CRC_TAIL:].startswith(b',"crc":"'):
+        body = line[:-_CRC_TAIL] + b"}"
+        if hashlib.sha256(body).hexdigest()[:16].encode() != line[-18:-2]:
+            return None, "checksum mismatch (the line was changed after it was written)"
+    try:
+        doc = json.loads(line)
+        if not isinstance(doc, dict):
+            return None, "not a JSON object"
+        doc.pop("crc", None)
+        rec = decode(doc)
+        n = len(rec["keys"])
+        if not (len(rec["index"]) == n and len(rec["values"]) == n and isinstance(rec["config"], dict)):
+            return None, "record fields of different lengths"
+        return rec, None
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+        return None, f"not a store record ({type(e).__name__}: {str(e)[:80]})"
+
+
+def _dedup(records: list, seen: set) -> list:
+    """Records with every key already in `seen` dropped (and partly-seen ones cut)."""
     out = []
-    for i, line in enumerate(lines):
+    for r in records:
+        keep = [i for i, k in enumerate(r["keys"]) if k not in seen]
+        if not keep:
+            continue
+        if len(keep) != len(r["keys"]):
+            r = _subset(r, keep)
+        seen.update(r["keys"])
+        out.append(r)
+    return out
+
+
+def scan(path: str | Path, data: bytes | None = None, first_line: int = 1):
+    """(records, problems, complete_bytes) of a store's bytes: every complete line that
+    parses and passes its checksum, de-duplicated by key (first wins); problems as
+    (line number, why); complete_bytes: length up to the last newline (a torn tail
+    after it is not a problem: a writer was killed, or is writing it now)."""
+    if data is None:
+        data = _read_store_bytes(Path(path))
+    end = data.rfind(b"\n") + 1
+    records, problems = [], []
+    for i, line in enumerate(data[:end].split(b"\n")[:-1]):
         if not line.strip():
             continue
-        try:
-            out.append(decode(json.loads(line)))
-        except ValueError:
-            if i == len(lines) - 1:
-                continue
-            raise ValueError(f"{path}: line {i + 1} is not a JSON record; the store is damaged "
-                             f"(a kill only ever tears the last line)") from None
-    return out
+        rec, why = _parse_line(line)
+        if why:
+            problems.append((first_line + i, why))
+        else:
+            records.append(rec)
+    return records, problems, end
+
+
+def _read_store_bytes(path: Path) -> bytes:
+    from workloads.io import InputError
+    if not path.exists():
+        return b""
+    if not path.is_file():  # /dev/zero, a FIFO, a directory: never read "forever"
+        raise InputError(f"{path}: the results store must be a regular file (.jsonl)")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the results store ({e.strerror or e})") from None
+
+
+def _report(path, problems) -> None:
+    for line, why in problems[:20]:
+        warnings.warn(f"{path}: line {line}: {why}; skipped (`cosim sweep --repair` rewrites the store "
+                      f"without damaged lines)", StoreWarning, stacklevel=3)
+    if len(problems) > 20:
+        warnings.warn(f"{path}: {len(problems) - 20} more damaged lines skipped", StoreWarning, stacklevel=3)
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Every complete, intact record, each key once (first occurrence); a torn last
+    line is dropped; damaged lines are reported (StoreWarning, with line numbers) and
+    skipped."""
+    records, problems, _ = scan(path)
+    _report(path, problems)
+    return _dedup(records, set())
+
+
+@contextmanager
+def _locked(path: Path):
+    """Exclusive lock on <store>.lock (fcntl; where unavailable, no lock: one writer)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def repair_store(path: str | Path) -> dict:
+    """Rewrite a store with only its intact records, each key once (atomically: a new
+    file renamed over the old, under the lock). Returns counts for the report."""
+    from workloads.io import InputError
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no results store to repair (expected a regular .jsonl file)")
+    with _locked(path):
+        data = _read_store_bytes(path)
+        records, problems, end = scan(path, data)
+        kept = _dedup(records, set())
+        tmp = path.with_name(path.name + ".repair")
+        with open(tmp, "wb") as f:
+            for r in kept:
+                f.write(_line(r))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    n_in = sum(len(r["keys"]) for r in records)
+    n_out = sum(len(r["keys"]) for r in kept)
+    return {"damaged_lines": [ln for ln, _ in problems], "torn_tail_bytes": len(data) - end,
+            "duplicate_points": n_in - n_out, "points": n_out, "records": len(kept)}
+
+
+def _line(record: dict) -> bytes:
+    body = json.dumps(encode(record), separators=(",", ":"), default=_np).encode()
+    return _with_crc(body) + b"\n"
 
 
 def _at(v, i):
@@ -205,40 +336,48 @@ def _subset(record: dict, keep: list[int]) -> dict:
             "level_used": pick(record.get("level_used")), "provenance": pick(record.get("provenance"))}
 
 
-def _valid_prefix_len(data: bytes) -> int:
-    """Length of the leading part of `data` made of complete, parsable lines."""
-    end = data.rfind(b"\n") + 1
-    body = data[:end].rstrip(b"\n")
-    if body:
-        try:
-            decode(json.loads(body.rsplit(b"\n", 1)[-1]))
-        except ValueError:
-            end = body.rfind(b"\n") + 1
-    return end
-
-
 class ResultStore:
-    """Append-only JSONL store of batch records; `done` holds every stored key."""
+    """Append-only JSONL store of batch records shared safely by concurrent writers;
+    `done` holds every stored key (including those other processes appended)."""
 
     def __init__(self, path: str | Path):
+        from workloads.io import InputError
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_file():
+            raise InputError(f"{self.path}: the results store must be a regular file (.jsonl)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._repair()
-        self.records = read_records(self.path)
-        self.done = {k for r in self.records for k in r["keys"]}
-        self._f = None
-        self._synced = float("-inf")  # the first append syncs
+        self.records: list = []
+        self.done: set = set()
+        self._offset = 0  # bytes of the file already read into `records`
+        self._lines = 0
+        with _locked(self.path):
+            self._truncate_torn_tail()
+            self._refresh()
 
-    def _repair(self) -> None:
+    def _truncate_torn_tail(self) -> None:
+        """Under the lock: a tail without a newline is a killed writer's torn line."""
         if not self.path.exists():
             return
-        data = self.path.read_bytes()
-        keep = _valid_prefix_len(data)
+        data = _read_store_bytes(self.path)
+        keep = data.rfind(b"\n") + 1
         if keep != len(data):
             with open(self.path, "r+b") as f:
                 f.truncate(keep)
                 f.flush()
                 os.fsync(f.fileno())
+
+    def _refresh(self) -> None:
+        """Under the lock: read what was appended since the last read (other writers)."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        records, problems, end = scan(self.path, data, first_line=self._lines + 1)
+        _report(self.path, problems)
+        self.records += _dedup(records, self.done)
+        self._offset += end
+        self._lines += data[:end].count(b"\n")
 
     def __contains__(self, key: str) -> bool:
         return key in self.done
@@ -251,41 +390,45 @@ class ResultStore:
                 return {m: _at(v, i) for m, v in r["metrics"].items()}, _at(r["status"], i)
         raise KeyError(key)
 
-    # fsync at most this often (and at close): a write() already survives a killed
-    # process (it is in the OS page cache); fsync guards against an OS crash or power
-    # loss, and at ~10 ms each it cost more than evaluating a task of roofline points
-    FSYNC_INTERVAL_S = 1.0
-
     def append(self, record: dict) -> int:
-        """Store the record's points that are not stored yet: one write (flushed to the
-        OS at once), fsync'd within FSYNC_INTERVAL_S and at close."""
-        if self.done.isdisjoint(record["keys"]):
-            keep = record["keys"]
-        else:
-            keep = [i for i, k in enumerate(record["keys"]) if k not in self.done]
-            if not keep:
-                return 0
-            if len(keep) != len(record["keys"]):
-                record = _subset(record, keep)
-        line = json.dumps(encode(record), separators=(",", ":"), default=_np).encode() + b"\n"
-        if self._f is None:
-            self._f = open(self.path, "ab")
-        self._f.write(line)
-        self._f.flush()
-        now = time.monotonic()
-        if now - self._synced >= self.FSYNC_INTERVAL_S:
-            os.fsync(self._f.fileno())
-            self._synced = now
-        self.records.append(record)
-        self.done.update(record["keys"])
-        return len(keep)
+        """Store the record's points that no writer has stored yet: under the lock, read
+        the others' new lines, then one write + fsync of the rest. SIGINT is held off
+        during the write so Ctrl-C never tears a line."""
+        import signal
+        import threading
+        main = threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask")
+        if main:
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            with _locked(self.path):
+                self._truncate_torn_tail()
+                self._refresh()
+                keep = [i for i, k in enumerate(record["keys"]) if k not in self.done]
+                if not keep:
+                    return 0
+                if len(keep) != len(record["keys"]):
+                    record = _subset(record, keep)
+                line = _line(record)
+                with open(self.path, "ab") as f:
+                    f.write(line)
+                    f.flush()
+                    os.fsync(f.fileno())
+                self._offset += len(line)
+                self._lines += 1
+                self.records.append(record)
+                self.done.update(record["keys"])
+                return len(keep)
+        finally:
+            if main:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def refresh(self) -> None:
+        """Pick up records other writers appended (call before building the table)."""
+        with _locked(self.path):
+            self._refresh()
 
     def close(self) -> None:
-        if self._f is not None:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
-            self._f = None
+        pass
 
     def __enter__(self):
         return self

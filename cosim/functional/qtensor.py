@@ -16,6 +16,7 @@ Element codes follow the blocked layout: the blocked axis moved last, row-major.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from . import kernels as K
 from .packing import fp_code_table, fp_encode, pack_bits, unpack_bits
 from .params import element_params
 from .quantize import _SCALE_FORMAT, QParts, _from_rows, quantize_parts
+from .stream import check_layout, decode_in_chunks, load_npz, pack_in_chunks
 
 __all__ = ["QTensor", "encode", "decode"]
 
@@ -77,13 +79,20 @@ class QTensor:
 
     @classmethod
     def load(cls, path) -> "QTensor":
-        with np.load(Path(path), allow_pickle=False) as d:
-            header = json.loads(str(d["header"]))
-            arrays = {k: d[k] for k in d.files if k != "header"}
-        return cls(fmt=header["fmt"], shape=tuple(header["shape"]), axis=header["axis"],
-                   block_size=header["block_size"], codes=arrays["codes"], scales=arrays.get("scales"),
-                   micro=arrays.get("micro"), zero_points=arrays.get("zero_points"),
-                   tensor_scale=header["tensor_scale"], meta=header.get("meta", {}))
+        """Read a .npz written by `save`; every size is checked against the bytes present."""
+        try:
+            arrays = load_npz(Path(path))
+            header = json.loads(str(arrays.pop("header")))
+            if not isinstance(header, dict) or not isinstance(header.get("shape"), list):
+                raise ValueError("header: expected a JSON object with a shape list")
+            q = cls(fmt=header["fmt"], shape=tuple(header["shape"]), axis=header.get("axis"),
+                    block_size=header.get("block_size"), codes=arrays["codes"], scales=arrays.get("scales"),
+                    micro=arrays.get("micro"), zero_points=arrays.get("zero_points"),
+                    tensor_scale=header.get("tensor_scale"), meta=header.get("meta", {}))
+        except (KeyError, TypeError, ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+            raise ValueError(f"{path}: not a valid QTensor file ({type(e).__name__}: {str(e)[:200]})") from None
+        check_layout(q)
+        return q
 
 
 def _per_element(a: np.ndarray, block: int, L: int) -> np.ndarray:
@@ -118,7 +127,7 @@ def encode(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None, 
     parts = quantize_parts(x, fmt, axis=axis, block_size=block_size, rounding=rounding, saturate=saturate,
                            flush_subnormals=flush_subnormals, compat=compat)
     meta = dict(rounding=rounding, compat=compat, saturate=saturate, flush_subnormals=flush_subnormals)
-    return _pack_parts(parts, meta)
+    return pack_in_chunks(parts, meta, _pack_parts)  # bounded memory: packs row blocks
 
 
 def _pack_parts(p: QParts, meta: dict) -> QTensor:
@@ -202,7 +211,14 @@ def _pack_parts(p: QParts, meta: dict) -> QTensor:
 
 
 def decode(q: QTensor) -> np.ndarray:
-    """Unpack and dequantize; equals `quantize(x, ...)` of the same call bit for bit."""
+    """Unpack and dequantize; equals `quantize(x, ...)` of the same call bit for bit.
+    The header is checked against the buffers first (a truncated `codes` array decoded
+    to zeros); work runs in row blocks so memory stays near the output's size."""
+    check_layout(q)
+    return decode_in_chunks(q, _decode_whole)
+
+
+def _decode_whole(q: QTensor) -> np.ndarray:
     f = q.format
     n = q.size
     if f.family == "float":

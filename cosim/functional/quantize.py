@@ -113,6 +113,10 @@ def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None
 
 def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None,
                    flush_subnormals=False, compat="ocp") -> QParts:
+    if saturate is not None and not isinstance(saturate, (bool, np.bool_)):  # "no" must not mean True
+        raise ValueError(f"saturate must be None, True or False, got {saturate!r}")
+    if not isinstance(flush_subnormals, (bool, np.bool_)):
+        raise ValueError(f"flush_subnormals must be True or False, got {flush_subnormals!r}")
     f = resolve(fmt, block_size)
     mode = rounding_code(rounding)
     microx = check_compat(compat)
@@ -203,21 +207,28 @@ def _no_inf_encoding(out: np.ndarray, ep: ElemParams, sat: bool) -> None:
 
 
 def _per_tensor_int(xf, f, mode) -> QParts:
-    """Plain int8/int4/int2 with one symmetric float32 scale per tensor: s = amax/qmax."""
-    flat = xf.reshape(-1).astype(np.float64)
+    """Plain int8/int4/int2 with one symmetric float32 scale per tensor: s = amax/qmax.
+    Float64 work runs in blocks of 2^18 elements so memory stays near the output's size."""
+    flat = xf.reshape(-1)
     qmax = float(f.max_normal)
-    finite = np.isfinite(flat)
-    amax = float(np.abs(flat[finite]).max()) if finite.any() else 0.0
+    amax = float(K.finite_amax(flat)) if flat.size else 0.0  # max |x| over finite entries
     scale = float(np.float32(amax / qmax)) if amax > 0 else 1.0
-    v = np.abs(flat) / scale
-    if mode == 0:
-        q = np.rint(v)
-    elif mode == 1:
-        fl = np.floor(v)
-        q = fl + (v - fl >= 0.5)
-    else:
-        q = np.floor(v)
-    q = np.minimum(q, qmax) * np.sign(flat)
-    y = (q * scale).astype(np.float32)
-    y[~finite] = np.nan
+    if scale == 0.0:  # amax / qmax underflows float32 (subnormal-only input): 0/0 gave NaN
+        scale = float(np.float32(2.0 ** -149))
+    y = np.empty(flat.size, dtype=np.float32)
+    step = 1 << 18
+    for i in range(0, flat.size, step):
+        blk = flat[i:i + step].astype(np.float64)
+        v = np.abs(blk) / scale
+        if mode == 0:
+            q = np.rint(v)
+        elif mode == 1:
+            fl = np.floor(v)
+            q = fl + (v - fl >= 0.5)
+        else:
+            q = np.floor(v)
+        q = np.minimum(q, qmax) * np.sign(blk)
+        out = (q * scale).astype(np.float32)
+        out[~np.isfinite(blk)] = np.nan
+        y[i:i + step] = out
     return QParts(f, xf.shape, None, y, tensor_scale=scale)

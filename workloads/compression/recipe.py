@@ -42,6 +42,9 @@ def require(ok, source, field, value, expected):
     _require(ok, source, field, value, expected, error=RecipeError)
 
 
+MAX_PARAM = 1 << 40  # bound on any numeric recipe parameter (tokens, bits, ranks ...)
+
+
 def _ensure_methods_loaded() -> None:
     # The method modules register themselves (into workloads.compression.registry) on import.
     from workloads.compression import eviction, kv_quant, lowrank, moe, propagation, weights  # noqa: F401
@@ -99,6 +102,8 @@ def load_recipe(spec: "str | Path | Recipe") -> Recipe:
     text = str(spec).strip()
     if not text:
         raise RecipeError("recipe: got ''; expected a bundled recipe name, a path, or names joined by '+'")
+    from workloads.io import check_name
+    check_name(text, "recipe")
     if Path(text).exists():
         return _load_one(text)
     pieces = _split_top(text, "+")
@@ -160,19 +165,22 @@ def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
     require(isinstance(data, dict), source, "", data, "a mapping with name, method, parameters, citation")
     allowed = {"name", "method", "parameters", "citation", "description"}
     for key in data:
-        require(key in allowed, source, str(key), key, f"one of {sorted(allowed)}")
+        close = difflib.get_close_matches(str(key), sorted(allowed), n=1, cutoff=0.6)
+        require(key in allowed, source, str(key), key, f"one of {sorted(allowed)}"
+                + (f" (did you mean {close[0]!r}?)" if close else ""))
     name = data.get("name", Path(source).stem)
     require(isinstance(name, str) and name and "+" not in name, source, "name", name,
             "a non-empty name without '+'")
     method = data.get("method")
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         close = difflib.get_close_matches(str(method), list(METHODS), n=3, cutoff=0.4)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         require(False, source, "method", method, f"one of {sorted(METHODS)}{hint}")
     citation = data.get("citation", "")
     require(isinstance(citation, str) and citation.strip(), source, "citation", citation,
             "a non-empty string naming the paper (and code) the defaults come from")
-    given = data.get("parameters") or {}
+    given = data.get("parameters")
+    given = {} if given is None else given  # an explicit 0, '' or [] is a mistake, not "no parameters"
     require(isinstance(given, dict), source, "parameters", given, "a mapping of parameter -> value")
     schema = METHODS[method].params
     params: dict[str, Any] = {}
@@ -199,6 +207,8 @@ def _check_param(value, spec: Param, source: str, fld: str):
     words = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     names = " or ".join(words.get(k, k.__name__) for k in kinds if k is not type(None))
     require(ok_type, source, fld, value, names + (f" ({spec.expected})" if spec.expected else ""))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # 10**20 tokens is a typo, not a setting
+        require(abs(value) <= MAX_PARAM, source, fld, value, f"at most {MAX_PARAM:,} in magnitude")
     if spec.choices:
         require(value in spec.choices, source, fld, value, f"one of {list(spec.choices)}")
     if spec.check is not None:

@@ -1,0 +1,100 @@
+"""Output paths and numeric flags checked before any work starts, so that an hour-long
+sweep never ends in a traceback because its output directory is read-only.
+
+`check_output_file` / `check_output_dir` prove writability the only reliable way: by
+creating (and removing) a probe file where the output will go — that catches read-only
+files and file systems, /proc, a file where a directory is expected, names longer than
+the file system allows, and permission problems alike. Every failure is an InputError
+naming the flag, the path and the reason (the CLI prints it as one `error:` line).
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from workloads.io import InputError
+
+__all__ = ["check_output_file", "check_output_dir", "check_numeric_flags", "POSITIVE_INT_FLAGS"]
+
+# flag -> (lowest allowed value, what it is); flags absent from a command are skipped
+POSITIVE_INT_FLAGS = {"top": 1, "steps": 1, "batch": 1, "seq": 1, "prompt": 1, "workers": 1,
+                      "batch_size": 1, "stride": 1, "seed": 0, "layers": 1, "rows": 1, "tokens": 1,
+                      "prefill": 0}
+POSITIVE_FLOAT_FLAGS = {"bandwidth": (0.0, False), "latency": (0.0, True), "sram": (0.0, False),
+                        "sram_bandwidth": (0.0, False)}  # (bound, zero allowed)
+
+
+def _why(e: OSError) -> str:
+    if e.errno == errno.ENAMETOOLONG:
+        return "a name longer than the file system allows"
+    return e.strerror or str(e)
+
+
+def _probe_dir(d: Path, flag: str, shown: str) -> None:
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".cosim-probe-", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise InputError(f"{flag}: {shown}: cannot write into {d} ({_why(e)}); expected a writable directory") from None
+
+
+def _name_ok(p: Path, flag: str) -> None:
+    try:
+        limit = os.pathconf(p.parent if p.parent.exists() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for part in p.parts:
+        if len(part.encode()) > limit:
+            raise InputError(f"{flag}: path component of {len(part.encode())} bytes; expected at most {limit} "
+                             f"(the file system's name limit)")
+
+
+def check_output_dir(path, flag: str = "--out") -> Path:
+    """`path` is (or can be made) a writable directory; created now if missing."""
+    p = Path(path).expanduser()
+    shown = str(p)[:200]
+    _name_ok(p, flag)
+    try:
+        if p.exists() and not p.is_dir():
+            raise InputError(f"{flag}: {shown}: is a file; expected a directory")
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{flag}: {shown}: cannot create the directory ({_why(e)})") from None
+    _probe_dir(p, flag, shown)
+    return p
+
+
+def check_output_file(path, flag: str = "--out", exts: tuple = ()) -> Path:
+    """`path` can be written: a known extension, an existing (or creatable) writable
+    parent directory, and — if it exists — a writable regular file."""
+    p = Path(path).expanduser()
+    shown = str(p)[:200]
+    _name_ok(p, flag)
+    if exts and p.suffix.lower() not in exts:
+        raise InputError(f"{flag}: {shown}: unknown extension {p.suffix or '(none)'!r}; expected "
+                         f"{' or '.join(exts)}")
+    if p.exists():
+        if not p.is_file():
+            raise InputError(f"{flag}: {shown}: exists and is not a regular file; expected a file path")
+        if not os.access(p, os.W_OK):
+            raise InputError(f"{flag}: {shown}: the file is read-only; expected a writable path")
+    check_output_dir(p.parent if str(p.parent) else Path("."), flag)
+    return p
+
+
+def check_numeric_flags(args) -> None:
+    """Counts must be positive (a `--top -1` silently meant 'all but one'), floats finite."""
+    for name, lo in POSITIVE_INT_FLAGS.items():
+        v = getattr(args, name, None)
+        if isinstance(v, int) and not isinstance(v, bool) and v < lo:
+            raise InputError(f"--{name.replace('_', '-')}: got {v}; expected an integer >= {lo}")
+    for name, (lo, zero_ok) in POSITIVE_FLOAT_FLAGS.items():
+        v = getattr(args, name, None)
+        if isinstance(v, float) and (math.isnan(v) or v < lo or (v == lo and not zero_ok)):
+            raise InputError(f"--{name.replace('_', '-')}: got {v}; expected a number "
+                             f"{'>=' if zero_ok else '>'} {lo:g}")
