@@ -26,7 +26,7 @@ EXAMPLES = {
     "list": "cosim list recipes",
     "plan": "cosim plan --model llama3_70b --system dgx_h100 --phase decode --batch 64 --seq 8192 "
             "--objective latency",
-    "generate": "cosim generate --model llama3_8b --hw h100_sxm --prompt 1024 --output 256 --batch 8",
+    "generate": "cosim generate --model llama3_8b --hw h100_sxm --prompt-len 1024 --output-len 256 --batch 8",
     "serve": "cosim serve --model llama3_8b --hw h100_sxm --qps 5 --requests 2000 --level roofline",
     "plot": "cosim roofline --model llama3_8b --hw h100_sxm --out report.json && "
             "cosim plot report.json --out roofline.svg",
