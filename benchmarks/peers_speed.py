@@ -2,11 +2,11 @@
 `simulate`, roofline) against LLM-Viewer's `ModelAnalyzer.analyze()`, llm-analysis'
 `LLMAnalysis.inference()` and GenZ's `prefill_moddeling` / `decode_moddeling`.
 
-    python benchmarks/peers_speed.py [--llm-viewer /tmp/llm-viewer] [--genz PATH] [--rounds 7]
+    python benchmarks/peers_speed.py [--llm-viewer DIR] [--genz PATH] [--rounds 7]
 
 Peers:
 - LLM-Viewer (github hahnyuan/LLM-Viewer) is not on PyPI: the script imports it from
-  --llm-viewer (default /tmp/llm-viewer), cloning it there with git if absent. Its
+  --llm-viewer (default $LLM_VIEWER_DIR, else ~/.cache/cosim/llm-viewer), cloning it there with git if absent. Its
   module imports `transformers` at the top for Hugging Face configs we do not use (the
   model shape is passed in directly); when transformers is not installed a stub module
   stands in for those three names, and the output says so.
@@ -290,7 +290,8 @@ def table(res: dict) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--llm-viewer", default="/tmp/llm-viewer", help="LLM-Viewer checkout (cloned there if absent)")
+    ap.add_argument("--llm-viewer", default=os.environ.get("LLM_VIEWER_DIR",
+                                                          os.path.expanduser("~/.cache/cosim/llm-viewer")), help="LLM-Viewer checkout (cloned there if absent)")
     ap.add_argument("--genz", default=None, help="extra sys.path entry holding GenZ (pip install --target ...)")
     ap.add_argument("--no-genz", action="store_true")
     ap.add_argument("--rounds", type=int, default=9)

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cosim.functional.metrics import sqnr_db
+
 __all__ = ["evaluate_accuracy", "AccuracyResult", "LayerAccuracy", "default_text_path", "load_text_tokens"]
 
 DEFAULT_TEXT = "us_founding_documents.txt"
@@ -113,11 +115,6 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def _sqnr(ref: np.ndarray, x: np.ndarray) -> float:
-    from cosim.functional.metrics import sqnr_db
-    return float(sqnr_db(ref, x))
-
-
 def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
                       prefill: int | None = None, weights: str = "fp32", acts: str = "fp32", kv: str = "fp32",
                       recipe: str | None = None, exact: bool = False, quantize_head: bool = False,
@@ -156,7 +153,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     idx = np.arange(target.size)
     nll_ref, nll = -lp_ref[idx, target], -lp[idx, target]
     kl = float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1)))
-    layers = [LayerAccuracy(i, w, _sqnr(hr, hq)) for i, (w, hr, hq) in
+    layers = [LayerAccuracy(i, w, sqnr_db(hr, hq)) for i, (w, hr, hq) in
               enumerate(zip(out.weight_sqnr_db, base.hidden, out.hidden))]
     notes = list(num.notes) + list(out.notes) + [ck.baseline_note]
     if not num.quantize_head:
@@ -189,12 +186,12 @@ def _encoder_accuracy(ck, num, ids, common, t0) -> AccuracyResult:
         pairs = list(zip(lref, lq))
         per_layer = pairs if per_layer is None else [(np.concatenate([x, u]), np.concatenate([y, w]))
                                                      for (x, y), (u, w) in zip(per_layer, pairs)]
-    layers = [LayerAccuracy(i, w, _sqnr(r, q)) for i, (w, (r, q)) in enumerate(zip(q_m.weight_sqnr_db, per_layer))]
+    layers = [LayerAccuracy(i, w, sqnr_db(r, q)) for i, (w, (r, q)) in enumerate(zip(q_m.weight_sqnr_db, per_layer))]
     nan = float("nan")
     notes = list(num.notes) + [ck.baseline_note, "encoder checkpoint: no next-token distribution, so perplexity, "
                                                  "KL and top-1 are NaN; compare hidden_sqnr_db and embedding_cosine"]
     return AccuracyResult(**common, prefill=0, tokens=int(ids.size), baseline_perplexity=nan, perplexity=nan,
                           perplexity_delta=nan, kl=nan, top1_agreement=nan, mass_kept=nan, tokens_read=nan,
-                          hidden_sqnr_db=_sqnr(np.concatenate(hs_ref), np.concatenate(hs)),
+                          hidden_sqnr_db=sqnr_db(np.concatenate(hs_ref), np.concatenate(hs)),
                           embedding_cosine=float(np.mean(emb_cos)), layers=layers, notes=notes,
                           elapsed_s=time.perf_counter() - t0)

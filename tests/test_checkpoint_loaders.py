@@ -186,3 +186,16 @@ def test_mixtral_style_moe_checkpoint_routes_like_a_per_token_reference(tmp_path
     safetensors.numpy.save_file(missing, str(d / "model.safetensors"))
     with pytest.raises(CheckpointError, match=r"layers\.0\.experts_down: experts \[3\] are missing"):
         load_checkpoint(d)
+
+
+def test_short_int_group_is_reported_and_fp8_kv_saturates_at_the_prompt_scale(tmp_path):
+    from cosim.functional.lm import DecoderLM, Numerics
+    from cosim.functional.lm.decoder import kv_cache_view
+    ck = load_checkpoint(write_tiny_safetensors(tmp_path / "st", tiny_weights()))
+    out = DecoderLM(ck, Numerics.from_options(weights="int4_g128")).forward(np.arange(12) % 64, 6)
+    assert any("not a multiple of the group of 128" in n and "[64, 96]" in n for n in out.notes)
+    # per-KV-head scale = prompt amax / 448: a later value 10x the prompt's range saturates at it
+    k = np.ones((4, 2, 8), np.float32)
+    k[3, 0, 0] = 10.0
+    kc, _ = kv_cache_view(k, k, "fp8_e4m3", prefill=3)
+    assert kc[3, 0, 0] == pytest.approx(1.0) and np.isfinite(kc).all()

@@ -30,8 +30,10 @@ def test_smollm2_config_and_parameter_count(smol):
     c = smol.config
     assert (c.layers, c.heads, c.kv_heads, c.hidden, c.intermediate, c.vocab) == (30, 9, 3, 576, 1536, 49152)
     assert c.tied_embeddings and c.rope_theta == 100000.0
-    # published: 134,515,008 parameters (SmolLM2-135M model card / safetensors index); 135M by name
-    assert smol.n_params == 134_515_008
+    # by hand: tied embedding V*h + per layer (2 norms, q/o h*h, k/v h*(kv*d), gate/up/down 3*h*ff) + final norm
+    h, kv, ff, L, V = 576, 3 * 64, 1536, 30, 49152
+    expected = V * h + L * (2 * h + 2 * h * h + 2 * h * kv + 3 * h * ff) + h
+    assert smol.n_params == expected == 134_515_008  # "135M" on the model card
 
 
 @smollm

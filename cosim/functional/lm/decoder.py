@@ -81,6 +81,7 @@ class DecoderLM:
                 if wq is not w:
                     sq.append(sqnr_db(w, wq))
             self.weight_sqnr_db.append(float(np.mean(sq)) if sq else float("inf"))
+        self.notes = _short_group_notes(self.c, self.num)
         head = ck.tensors.get("lm_head", ck.tensor("embed"))
         self.head = self.num.weight(head) if self.num.quantize_head else head
         self.embed = ck.tensor("embed")
@@ -197,7 +198,7 @@ class DecoderLM:
         for b0 in range(0, positions.size, 256):
             xb = hf[b0:b0 + 256]
             logits[b0:b0 + 256] = (self.num.act(xb) if self.num.quantize_head else xb) @ self.head.T
-        notes = self.num.notes
+        notes = self.num.notes + self.notes
         if self.num.kv_recipe is not None and self.num.attention_acts and self.num.acts != "fp32":
             notes = notes + ("decode attention through a KV policy reads its view in float64; acts format not "
                              "applied to Q.K/P.V there",)
@@ -206,22 +207,33 @@ class DecoderLM:
                              stats.tokens_read if stats.steps else float("nan"), notes)
 
 
+def _short_group_notes(c, num) -> tuple:
+    """Group formats whose group does not divide a reduction length end in a short group
+    (quantize_operand pads it with zeros, as group kernels do): say so in the result."""
+    from workloads.formats import get_format
+    out = []
+    for what, fmt in (("weights", num.weights), ("acts", num.acts)):
+        if fmt in ("fp32", "baseline"):
+            continue
+        f = get_format(fmt)
+        short = sorted({n for n in (c.hidden, c.intermediate, c.heads * c.head_dim)
+                        if f.family == "int_group" and n % f.block_size})
+        if short:
+            out.append(f"{what} {fmt}: reduction length(s) {short} are not a multiple of the group of "
+                       f"{f.block_size}; the last group of each row is short (zero-padded)")
+    return tuple(out)
+
+
 def kv_cache_view(k: np.ndarray, v: np.ndarray, fmt: str, prefill: int) -> tuple[np.ndarray, np.ndarray]:
     """K/V as a cache stored in number format `fmt` holds them. Block formats (MX, NVFP4,
     BFP, int groups) are blocked along head_dim and carry their own scales; a bare narrow
-    float gets one fp32 scale per KV head, amax of the prompt's K (or V) / max normal,
-    fixed after prefill (later tokens beyond it saturate), as serving engines calibrate
-    FP8 KV caches."""
+    float gets one fp32 scale per KV head (cosim.functional.scaled), calibrated on the
+    prompt's K (or V) and fixed after prefill, so later tokens beyond it saturate, as
+    serving engines calibrate FP8 KV caches."""
     if fmt in ("fp32", "baseline"):
         return k, v
-    from workloads.formats import get_format
-    f = get_format(fmt)
-    if f.family == "float" and f.element_bits < 16:
-        out = []
-        for x in (k, v):
-            amax = np.abs(x[:prefill]).max(axis=(0, 2), keepdims=True)
-            scale = np.where(amax > 0, amax / np.float32(f.max_normal), 1.0).astype(np.float32)
-            xs = np.clip(x / scale, -f.max_normal, f.max_normal)
-            out.append(quantize_operand(xs, fmt) * scale)
-        return out[0], out[1]
-    return quantize_operand(k, fmt), quantize_operand(v, fmt)
+    from cosim.functional.scaled import amax_scale, needs_scale, scaled_quantize
+    if not needs_scale(fmt):
+        return quantize_operand(k, fmt), quantize_operand(v, fmt)
+    return tuple(scaled_quantize(x, fmt, "head", head_axis=1, scales=amax_scale(x[:prefill], fmt, "head", 1))[0]
+                 for x in (k, v))

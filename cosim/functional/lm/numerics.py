@@ -19,9 +19,7 @@ from workloads.formats import get_format
 __all__ = ["Numerics", "HIGH_PRECISION"]
 
 HIGH_PRECISION = ("fp32", "baseline")  # no quantization at all
-WEIGHT_METHODS = ("weight_format",)
 WEIGHT_TRANSFORMS = ("spqr", "ocs")
-UNSUPPORTED_ON_DENSE = ("moe_prune", "resmoe", "qmoe")
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class Numerics:
             if f not in HIGH_PRECISION:
                 get_format(f)  # unknown names fail here with the registry's message
         kv_recipe = weight_recipe = None
-        notes = []
+        notes, unsupported = [], []
         if recipe:
             r = load_recipe(recipe)
             for part in (r.parts or (r,)):
@@ -65,14 +63,11 @@ class Numerics:
                         raise ValueError(f"recipe {recipe!r}: two KV-cache methods ({kv_recipe.name}, {part.name}); "
                                          f"the real-checkpoint forward pass runs one at a time")
                     kv_recipe = part
-                elif m in UNSUPPORTED_ON_DENSE:
-                    notes.append(f"UNSUPPORTED:{part.name}")
-                else:
-                    notes.append(f"UNSUPPORTED:{part.name}")
-        bad = [n.split(":", 1)[1] for n in notes if n.startswith("UNSUPPORTED:")]
-        if bad:
+                else:  # MoE methods need an MoE checkpoint; cross-layer methods are synthetic-only
+                    unsupported.append(part.name)
+        if unsupported:
             from workloads.io import InputError
-            raise InputError(f"recipe {recipe!r}: part(s) {', '.join(bad)} have no real-checkpoint twin "
+            raise InputError(f"recipe {recipe!r}: part(s) {', '.join(unsupported)} have no real-checkpoint twin "
                              f"(MoE methods need an MoE checkpoint; cross-layer methods are synthetic-only)")
         return Numerics(weights, acts, kv, kv_recipe, weight_recipe, exact, quantize_head, attention_acts,
                         tuple(notes))
