@@ -605,20 +605,28 @@ def section_elementwise(torch, bench, out, budget_s, variant="default"):
     log(f"elementwise: {done} cases in {time.time() - t_start:.0f}s")
 
 
-def section_energy(torch, bench, nvml, out, budget_s, policy, loop_s=2.0, variant="default"):
-    import torch.nn.functional as F
-    t_start = time.time()
-    dev = "cuda"
-    one = torch.ones((), device=dev, dtype=torch.float32)
-    backend, gqa_native = policy
-    cases = []
+class _EnergyCases:
+    """Builders of the energy section's cases, each (name, kind, fmt, dims, make, flops, bytes):
+    make() allocates the operands and returns the call the measured loop repeats (None: idle)."""
 
-    def gemm_case(name, m, n, k, fmt):
+    def __init__(self, torch, policy, dev="cuda"):
+        self.torch, self.dev = torch, dev
+        self.backend, self.gqa_native = policy
+
+    @staticmethod
+    def idle(name):
+        return (name, "idle", "", {}, None, 0.0, 0.0)
+
+    def gemm(self, name, m, n, k, fmt):
+        torch, dev = self.torch, self.dev
+
         def make():
+            import torch.nn.functional as F
             if fmt == "bf16":
                 a = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
                 w = torch.randn(n, k, device=dev, dtype=torch.bfloat16)
                 return lambda: F.linear(a, w)
+            one = torch.ones((), device=dev, dtype=torch.float32)
             a = torch.randn(m, k, device=dev).to(torch.float8_e4m3fn)
             w = torch.randn(n, k, device=dev).to(torch.float8_e4m3fn)
             return lambda: torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
@@ -626,146 +634,153 @@ def section_energy(torch, bench, nvml, out, budget_s, policy, loop_s=2.0, varian
         return (name, "gemm", fmt, {"m": m, "n": n, "k": k}, make, 2.0 * m * n * k,
                 eb * (m * k + n * k) + 2 * m * n)
 
-    def copy_case(name, nbytes):
+    def copy(self, name, nbytes):
+        torch, dev = self.torch, self.dev
+
         def make():
             x = torch.empty(nbytes // 2, device=dev, dtype=torch.bfloat16).normal_()
             y = torch.empty_like(x)
             return lambda: y.copy_(x)
         return (name, "copy", "bf16", {"rows": nbytes // 2 // 4096, "cols": 4096}, make, 0.0, 2.0 * nbytes)
 
-    def add_case(name, nbytes):
+    def add(self, name, nbytes):
+        torch, dev = self.torch, self.dev
+
         def make():
             x = torch.randn(nbytes // 2, device=dev, dtype=torch.bfloat16)
             y = torch.randn_like(x); z = torch.empty_like(x)
             return lambda: torch.add(x, y, out=z)
         return (name, "add", "bf16", {"rows": nbytes // 2 // 4096, "cols": 4096}, make, nbytes // 2, 3.0 * nbytes)
 
-    def attn_case(name, b, h, kvh, ql, kl, causal):
+    def attn(self, name, b, h, kvh, ql, kl, causal):
+        torch, dev = self.torch, self.dev
+
         def make():
             q = torch.randn(b, h, ql, 128, device=dev, dtype=torch.bfloat16)
             k = torch.randn(b, kvh, kl, 128, device=dev, dtype=torch.bfloat16)
             v = torch.randn_like(k)
-            if h != kvh and not gqa_native:
+            if h != kvh and not self.gqa_native:
                 k = k.repeat_interleave(h // kvh, 1); v = v.repeat_interleave(h // kvh, 1)
-            return lambda: _sdpa(torch, backend, True, q, k, v, causal)
+            return lambda: _sdpa(torch, self.backend, True, q, k, v, causal)
         pairs = (ql * (ql + 1) / 2.0 + ql * (kl - ql)) if causal else ql * kl
         return (name, "attention", "bf16", {"batch": b, "heads": h, "kv_heads": kvh, "q_len": ql, "kv_len": kl,
                                             "head_dim": 128, "causal": causal}, make,
                 4.0 * b * h * pairs * 128, 2.0 * (2 * b * h * ql * 128 + 2 * b * kvh * kl * 128))
 
-    cases = [
-        ("idle", "idle", "", {}, None, 0.0, 0.0),
-        gemm_case("gemm_bf16_8192", 8192, 8192, 8192, "bf16"),
-        gemm_case("gemm_fp8_8192", 8192, 8192, 8192, "fp8_e4m3"),
-        copy_case("copy_1GiB", 2 ** 30),
-        gemm_case("gemv_bf16_14336x4096", 1, 14336, 4096, "bf16"),
+    def elementwise(self, name, kind, nbytes, cols):
+        torch, dev = self.torch, self.dev
+        rows = nbytes // 2 // cols
+
+        def make():
+            import torch.nn.functional as F
+            x = torch.randn(rows, cols, device=dev, dtype=torch.bfloat16)
+            if kind == "rmsnorm":
+                w = torch.ones(cols, device=dev, dtype=torch.bfloat16)
+                return lambda: F.rms_norm(x, (cols,), w, 1e-5)
+            if kind == "softmax":
+                return lambda: torch.softmax(x, dim=-1)
+            u = torch.randn_like(x)
+            return lambda: F.silu(x) * u
+        byt = {"rmsnorm": 4, "softmax": 4, "silu_mul": 6}[kind] * rows * cols
+        return (name, kind, "bf16", {"rows": rows, "cols": cols}, make, 0.0, byt)
+
+
+MiB = 2 ** 20
+# One suite per --variant, each case (builder, name, *shape); idle rows first and last give the
+# static power the per-class energy fit subtracts.
+ENERGY_SUITES = {
+    "default": [
+        ("idle", "idle"), ("gemm", "gemm_bf16_8192", 8192, 8192, 8192, "bf16"),
+        ("gemm", "gemm_fp8_8192", 8192, 8192, 8192, "fp8_e4m3"), ("copy", "copy_1GiB", 2 ** 30),
+        ("gemm", "gemv_bf16_14336x4096", 1, 14336, 4096, "bf16"),
         # held-out candidates (different shapes / kinds)
-        gemm_case("gemm_bf16_4096x14336x4096", 4096, 14336, 4096, "bf16"),
-        gemm_case("gemm_fp8_4096x14336x4096", 4096, 14336, 4096, "fp8_e4m3"),
-        gemm_case("gemm_bf16_2048x4096x4096", 2048, 4096, 4096, "bf16"),
-        gemm_case("gemv_bf16_16x128256x4096", 16, 128256, 4096, "bf16"),
-        gemm_case("gemv_bf16_1x4096x14336", 1, 4096, 14336, "bf16"),
-        copy_case("copy_256MiB", 2 ** 28),
-        add_case("add_512MiB", 2 ** 29),
-        attn_case("attn_prefill_b4_4096", 4, 32, 8, 4096, 4096, True),
-        attn_case("attn_decode_b16_8192", 16, 32, 8, 1, 8192, False),
-        ("idle2", "idle", "", {}, None, 0.0, 0.0),
-    ]
-    if variant == "heldout":
-        def ew_case(name, kind, nbytes, cols):
-            rows = nbytes // 2 // cols
+        ("gemm", "gemm_bf16_4096x14336x4096", 4096, 14336, 4096, "bf16"),
+        ("gemm", "gemm_fp8_4096x14336x4096", 4096, 14336, 4096, "fp8_e4m3"),
+        ("gemm", "gemm_bf16_2048x4096x4096", 2048, 4096, 4096, "bf16"),
+        ("gemm", "gemv_bf16_16x128256x4096", 16, 128256, 4096, "bf16"),
+        ("gemm", "gemv_bf16_1x4096x14336", 1, 4096, 14336, "bf16"),
+        ("copy", "copy_256MiB", 2 ** 28), ("add", "add_512MiB", 2 ** 29),
+        ("attn", "attn_prefill_b4_4096", 4, 32, 8, 4096, 4096, True),
+        ("attn", "attn_decode_b16_8192", 16, 32, 8, 1, 8192, False), ("idle", "idle2"),
+    ],
+    "heldout": [
+        ("idle", "idle"), ("gemm", "gemm_bf16_5120", 5120, 5120, 5120, "bf16"),
+        ("gemm", "gemm_bf16_3072x18944x3584", 3072, 18944, 3584, "bf16"),
+        ("gemm", "gemm_fp8_2048x18944x3584", 2048, 18944, 3584, "fp8_e4m3"),
+        ("gemm", "gemm_fp8_6144", 6144, 6144, 6144, "fp8_e4m3"), ("gemm", "gemv_fp8_1x18944x3584", 1, 18944, 3584,
+                                                                 "fp8_e4m3"),
+        ("gemm", "gemv_bf16_8x152064x3584", 8, 152064, 3584, "bf16"),
+        ("gemm", "gemm_bf16_256x13824x5120", 256, 13824, 5120, "bf16"),
+        ("copy", "copy_96MiB", 96 * MiB), ("add", "add_192MiB", 192 * MiB),
+        ("elementwise", "rmsnorm_384MiB", "rmsnorm", 384 * MiB, 3584),
+        ("elementwise", "softmax_256MiB", "softmax", 256 * MiB, 1024),
+        ("elementwise", "silu_mul_384MiB", "silu_mul", 384 * MiB, 18944),
+        ("attn", "attn_prefill_b1_6144_h28", 1, 28, 4, 6144, 6144, True),
+        ("attn", "attn_prefill_b3_3072_h40", 3, 40, 40, 3072, 3072, True),
+        ("attn", "attn_decode_b48_3000_h28", 48, 28, 4, 1, 3000, False),
+        ("attn", "attn_decode_b6_12000_h40", 6, 40, 40, 1, 12000, False), ("idle", "idle2"),
+    ],
+    # more fit points (default-suite shapes) for the per-class energy terms
+    "energy2": [
+        ("idle", "idle"), ("elementwise", "rmsnorm_512MiB", "rmsnorm", 2 ** 29, 4096),
+        ("elementwise", "softmax_512MiB", "softmax", 2 ** 29, 4096),
+        ("elementwise", "silu_mul_512MiB", "silu_mul", 2 ** 29, 14336),
+        ("attn", "attn_decode_b64_2048_h32", 64, 32, 32, 1, 2048, False),
+        ("attn", "attn_prefill_b2_8192_h32", 2, 32, 32, 8192, 8192, True),
+        ("gemm", "gemm_bf16_512x14336x4096", 512, 14336, 4096, "bf16"),
+        ("gemm", "gemv_fp8_1x14336x4096", 1, 14336, 4096, "fp8_e4m3"), ("idle", "idle2"),
+    ],
+}
 
-            def make():
-                x = torch.randn(rows, cols, device=dev, dtype=torch.bfloat16)
-                if kind == "rmsnorm":
-                    w = torch.ones(cols, device=dev, dtype=torch.bfloat16)
-                    return lambda: F.rms_norm(x, (cols,), w, 1e-5)
-                if kind == "softmax":
-                    return lambda: torch.softmax(x, dim=-1)
-                u = torch.randn_like(x)
-                return lambda: F.silu(x) * u
-            byt = {"rmsnorm": 4, "softmax": 4, "silu_mul": 6}[kind] * rows * cols
-            return (name, kind, "bf16", {"rows": rows, "cols": cols}, make, 0.0, byt)
-        cases = [
-            ("idle", "idle", "", {}, None, 0.0, 0.0),
-            gemm_case("gemm_bf16_5120", 5120, 5120, 5120, "bf16"),
-            gemm_case("gemm_bf16_3072x18944x3584", 3072, 18944, 3584, "bf16"),
-            gemm_case("gemm_fp8_2048x18944x3584", 2048, 18944, 3584, "fp8_e4m3"),
-            gemm_case("gemm_fp8_6144", 6144, 6144, 6144, "fp8_e4m3"),
-            gemm_case("gemv_fp8_1x18944x3584", 1, 18944, 3584, "fp8_e4m3"),
-            gemm_case("gemv_bf16_8x152064x3584", 8, 152064, 3584, "bf16"),
-            gemm_case("gemm_bf16_256x13824x5120", 256, 13824, 5120, "bf16"),
-            copy_case("copy_96MiB", 96 * 2 ** 20),
-            add_case("add_192MiB", 192 * 2 ** 20),
-            ew_case("rmsnorm_384MiB", "rmsnorm", 384 * 2 ** 20, 3584),
-            ew_case("softmax_256MiB", "softmax", 256 * 2 ** 20, 1024),
-            ew_case("silu_mul_384MiB", "silu_mul", 384 * 2 ** 20, 18944),
-            attn_case("attn_prefill_b1_6144_h28", 1, 28, 4, 6144, 6144, True),
-            attn_case("attn_prefill_b3_3072_h40", 3, 40, 40, 3072, 3072, True),
-            attn_case("attn_decode_b48_3000_h28", 48, 28, 4, 1, 3000, False),
-            attn_case("attn_decode_b6_12000_h40", 6, 40, 40, 1, 12000, False),
-            ("idle2", "idle", "", {}, None, 0.0, 0.0),
-        ]
-    if variant == "energy2":  # more fit points (default-suite shapes) for the per-class energy terms
-        def ew2(name, kind, nbytes, cols):
-            rows = nbytes // 2 // cols
 
-            def make():
-                x = torch.randn(rows, cols, device=dev, dtype=torch.bfloat16)
-                if kind == "rmsnorm":
-                    w = torch.ones(cols, device=dev, dtype=torch.bfloat16)
-                    return lambda: F.rms_norm(x, (cols,), w, 1e-5)
-                if kind == "softmax":
-                    return lambda: torch.softmax(x, dim=-1)
-                u = torch.randn_like(x)
-                return lambda: F.silu(x) * u
-            byt = {"rmsnorm": 4, "softmax": 4, "silu_mul": 6}[kind] * rows * cols
-            return (name, kind, "bf16", {"rows": rows, "cols": cols}, make, 0.0, byt)
-        cases = [
-            ("idle", "idle", "", {}, None, 0.0, 0.0),
-            ew2("rmsnorm_512MiB", "rmsnorm", 2 ** 29, 4096),
-            ew2("softmax_512MiB", "softmax", 2 ** 29, 4096),
-            ew2("silu_mul_512MiB", "silu_mul", 2 ** 29, 14336),
-            attn_case("attn_decode_b64_2048_h32", 64, 32, 32, 1, 2048, False),
-            attn_case("attn_prefill_b2_8192_h32", 2, 32, 32, 8192, 8192, True),
-            gemm_case("gemm_bf16_512x14336x4096", 512, 14336, 4096, "bf16"),
-            gemm_case("gemv_fp8_1x14336x4096", 1, 14336, 4096, "fp8_e4m3"),
-            ("idle2", "idle", "", {}, None, 0.0, 0.0),
-        ]
-    for (name, kind, fmt, dims, make, flops, byt) in cases:
+def energy_cases(torch, policy, variant="default", dev="cuda"):
+    """The energy section's cases of one suite, built (operands not yet allocated)."""
+    b = _EnergyCases(torch, policy, dev)
+    return [getattr(b, spec[0])(*spec[1:]) for spec in ENERGY_SUITES[variant]]
+
+
+def _energy_loop(torch, nvml, make, loop_s):
+    """(iterations, elapsed s, energy J or None) of a loop of about loop_s seconds of make()'s call
+    (make None: the idle GPU for loop_s)."""
+    if make is None:
+        torch.cuda.synchronize(); time.sleep(0.5)
+        e0, t0 = nvml.energy_j(), time.perf_counter()
+        time.sleep(loop_s)
+        e1, t1 = nvml.energy_j(), time.perf_counter()
+        iters = 0
+    else:
+        fn = make()
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(5):
+            fn()
+        torch.cuda.synchronize()
+        per = (time.perf_counter() - t0) / 5
+        iters = max(10, int(loop_s / max(per, 1e-6)))
+        # warm the clocks/power for ~0.3 s before the measured loop
+        for _ in range(max(1, int(0.3 / max(per, 1e-6)))):
+            fn()
+        torch.cuda.synchronize()
+        e0, t0 = nvml.energy_j(), time.perf_counter()
+        for _ in range(iters):
+            fn()
+        torch.cuda.synchronize()
+        e1, t1 = nvml.energy_j(), time.perf_counter()
+    ej = (e1 - e0) if (e0 is not None and e1 is not None) else None
+    return iters, t1 - t0, ej
+
+
+def section_energy(torch, bench, nvml, out, budget_s, policy, loop_s=2.0, variant="default"):
+    t_start = time.time()
+    for (name, kind, fmt, dims, make, flops, byt) in energy_cases(torch, policy, variant):
         if time.time() - t_start > budget_s:
             log(f"energy: budget reached before {name}")
             break
         try:
-            if make is None:
-                torch.cuda.synchronize(); time.sleep(0.5)
-                e0, t0 = nvml.energy_j(), time.perf_counter()
-                time.sleep(loop_s)
-                e1, t1 = nvml.energy_j(), time.perf_counter()
-                iters = 0
-            else:
-                fn = make()
-                for _ in range(3):
-                    fn()
-                torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                for _ in range(5):
-                    fn()
-                torch.cuda.synchronize()
-                per = (time.perf_counter() - t0) / 5
-                iters = max(10, int(loop_s / max(per, 1e-6)))
-                # warm the clocks/power for ~0.3 s before the measured loop
-                for _ in range(max(1, int(0.3 / max(per, 1e-6)))):
-                    fn()
-                torch.cuda.synchronize()
-                e0, t0 = nvml.energy_j(), time.perf_counter()
-                for _ in range(iters):
-                    fn()
-                torch.cuda.synchronize()
-                e1, t1 = nvml.energy_j(), time.perf_counter()
+            iters, el, ej = _energy_loop(torch, nvml, make, loop_s)
             st = nvml.state()
-            el = t1 - t0
-            ej = (e1 - e0) if (e0 is not None and e1 is not None) else None
             out.row(name=name, kind=kind, fmt=fmt, dims=json.dumps(dims, sort_keys=True), impl="loop",
                     iters=iters, elapsed_s=el, energy_j=ej, avg_power_w=(ej / el if ej is not None else None),
                     time_per_iter_s=(el / iters if iters else None),
@@ -773,7 +788,6 @@ def section_energy(torch, bench, nvml, out, budget_s, policy, loop_s=2.0, varian
                     flops_per_iter=flops, bytes_per_iter=byt, sm_clock_mhz=st["sm_clock_mhz"],
                     temp_c=st["temp_c"], note="")
             log(f"energy {name}: {iters} iters {el:.2f}s {ej}J -> {ej / el if ej else float('nan'):.1f} W")
-            fn = None
             torch.cuda.empty_cache()
         except Exception as exc:  # noqa: BLE001
             log(f"energy {name} failed: {str(exc).splitlines()[0][:160]}")
@@ -908,6 +922,119 @@ def _profile_kernels(torch, fn):
     return n, tot / 1e6, names
 
 
+E2E_DECODE = [(b, c) for c in (128, 1024, 4096, 16384) for b in (1, 4, 16, 64)] + [(8, 2048), (32, 512), (2, 8192)]
+E2E_PREFILL = [(b, L) for b in (1, 2, 4, 8) for L in (128, 512, 1024, 2048, 4096) if b * L <= 16384]
+E2E_PROFILED = {"decode": ((1, 1024), (16, 4096)), "prefill": ((1, 2048),)}
+
+
+class _E2EModel:
+    """One built model of the end-to-end section: measures decode steps and prefills at a
+    number of layers that keeps the KV cache under kv_budget, writes one row each."""
+
+    def __init__(self, torch, nvml, out, model, cfg, base, name_f, kv_budget, prof_lines):
+        self.torch, self.nvml, self.out, self.model, self.cfg = torch, nvml, out, model, cfg
+        self.base, self.name_f, self.kv_budget, self.prof_lines = base, name_f, kv_budget, prof_lines
+
+    def layers_for(self, batch, max_len):
+        per_layer = 2.0 * batch * self.cfg["kv_heads"] * max_len * self.base["head_dim"] * 2
+        return int(max(1, min(self.cfg["layers"], self.kv_budget // per_layer)))
+
+    def timed_row(self, step, reps, **kw):
+        """Median/p10/p90 event time of step() over reps calls, written as one row."""
+        med, p10, p90 = _ev_times(self.torch, step, reps)
+        st = self.nvml.state()
+        self.out.row(**self.base, **kw, median_s=med, p10_s=p10, p90_s=p90, reps=reps,
+                     sm_clock_mhz=st["sm_clock_mhz"], temp_c=st["temp_c"])
+        return med
+
+    def profile(self, step, label, note=None, **kw):
+        """Kernel count and time of one step, as a row and as lines of e2e_profile.txt."""
+        try:
+            n, kt, names = _profile_kernels(self.torch, step)
+            extra = {} if note is None else {"note": note}
+            self.out.row(**self.base, **kw, mode="profile_eager", kernels=n, kernel_time_s=kt, **extra)
+            self.prof_lines.append(f"== {self.name_f} {label} layers{kw['layers']}: {n} kernels, {kt * 1e3:.3f} ms")
+            for k_, (cnt, us) in sorted(names.items(), key=lambda kv: -kv[1][1])[:25]:
+                self.prof_lines.append(f"  {cnt:5d} {us / 1e3:9.3f} ms  {k_}")
+        except Exception as exc:  # noqa: BLE001
+            log(f"profile failed: {str(exc)[:160]}")
+
+    def point(self, phase, b, n, measure):
+        """Run measure(nl) with the model cut to the layers the KV budget allows; the full
+        layer list is restored and the cache freed whatever happens."""
+        torch, model = self.torch, self.model
+        nl = self.layers_for(b, n + 1 if phase == "decode" else n)
+        Ls = model.L
+        try:
+            model.layers = nl
+            model.L = Ls[:nl]
+            measure(nl)
+            model.L = Ls
+            torch.cuda.empty_cache()
+        except Exception as exc:  # noqa: BLE001
+            model.L = Ls
+            what = f"ctx{n}" if phase == "decode" else f"L{n}"
+            log(f"e2e {self.name_f} {phase} b{b} {what} failed: {str(exc).splitlines()[0][:200]}")
+            torch.cuda.empty_cache()
+
+    def decode(self, b, ctx):
+        torch, model = self.torch, self.model
+
+        def measure(nl):
+            cache = model.alloc_cache(b, ctx + 1)
+            ids = torch.randint(0, self.cfg["vocab"], (b, 1), device="cuda")
+            cos, sin = model.rope_tables(torch.tensor([ctx], device="cuda"))
+            step = lambda: model.forward(ids, cache, ctx, cos, sin, False)  # noqa: E731
+            kw = dict(phase="decode", batch=b, seq=1, ctx=ctx, layers=nl, lm_head_tokens=b)
+            small = nl * b * ctx < 4e6
+            with torch.no_grad():
+                for _ in range(2):
+                    step()
+                torch.cuda.synchronize()
+                eager = self.timed_row(step, 8 if small else 4, mode="eager", **kw)
+                g = _capture_graph(torch, step)
+                graph = self.timed_row(g.replay, 15 if small else 6, mode="graph", **kw)
+                if (b, ctx) in E2E_PROFILED["decode"]:
+                    self.profile(step, f"decode b{b} ctx{ctx}", note="torch.profiler CUDA kernels of one eager step",
+                                 **kw)
+                del g
+            log(f"e2e {self.name_f} decode b{b} ctx{ctx} L{nl}: eager {eager * 1e3:.2f} ms graph {graph * 1e3:.2f} ms")
+        self.point("decode", b, ctx, measure)
+
+    def prefill(self, b, L):
+        torch, model = self.torch, self.model
+
+        def measure(nl):
+            cache = model.alloc_cache(b, L)
+            ids = torch.randint(0, self.cfg["vocab"], (b, L), device="cuda")
+            cos, sin = model.rope_tables(torch.arange(L, device="cuda"))
+            step = lambda: model.forward(ids, cache, 0, cos, sin, True)  # noqa: E731
+            kw = dict(phase="prefill", batch=b, seq=L, ctx=0, layers=nl, lm_head_tokens=b)
+            with torch.no_grad():
+                step(); torch.cuda.synchronize()
+                med = self.timed_row(step, 5 if b * L <= 4096 else 3, mode="eager",
+                                     note="lm_head on the last position of each sequence only", **kw)
+                if (b, L) in E2E_PROFILED["prefill"]:
+                    self.profile(step, f"prefill b{b} L{L}", **kw)
+            log(f"e2e {self.name_f} prefill b{b} L{L} L{nl}: {med * 1e3:.2f} ms")
+        self.point("prefill", b, L, measure)
+
+
+def _capture_graph(torch, step):
+    """A CUDA graph of step() (warmed on a side stream first, as capture requires), replayed once."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(2):
+            step()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        step()
+    g.replay(); torch.cuda.synchronize()
+    return g
+
+
 def section_e2e(torch, nvml, out, budget_s, policy, out_dir, models=("llama2_7b", "llama3_8b"),
                 kv_budget=24e9, fusions=("eager", "engine")):
     t_start = time.time()
@@ -919,7 +1046,6 @@ def section_e2e(torch, nvml, out, budget_s, policy, out_dir, models=("llama2_7b"
         cfg = LLAMA[name]
         m_start = time.time()
         m_budget = per_model * (mi + 1) - (m_start - t_start)
-        D = cfg["hidden"] // cfg["heads"]
         try:
             model = Llama(torch, cfg, cfg["layers"], policy, fusion=fusion)
         except Exception as exc:  # noqa: BLE001
@@ -928,120 +1054,20 @@ def section_e2e(torch, nvml, out, budget_s, policy, out_dir, models=("llama2_7b"
         log(f"e2e {name} {fusion}: built in {time.time() - m_start:.1f}s, "
             f"mem {torch.cuda.memory_allocated() / 1e9:.1f} GB")
         base = dict(model=name, layers_full=cfg["layers"], hidden=cfg["hidden"], heads=cfg["heads"],
-                    kv_heads=cfg["kv_heads"], head_dim=D, intermediate=cfg["intermediate"], vocab=cfg["vocab"],
-                    attn_impl=impl, fusion=fusion)
-        name_f = f"{name}/{fusion}"
-
-        def layers_for(batch, max_len):
-            per_layer = 2.0 * batch * cfg["kv_heads"] * max_len * D * 2
-            return int(max(1, min(cfg["layers"], kv_budget // per_layer)))
-
-        # ---- decode
-        dec = [(b, c) for c in (128, 1024, 4096, 16384) for b in (1, 4, 16, 64)]
-        dec += [(8, 2048), (32, 512), (2, 8192)]
-        for (b, ctx) in dec:
+                    kv_heads=cfg["kv_heads"], head_dim=cfg["hidden"] // cfg["heads"],
+                    intermediate=cfg["intermediate"], vocab=cfg["vocab"], attn_impl=impl, fusion=fusion)
+        run = _E2EModel(torch, nvml, out, model, cfg, base, f"{name}/{fusion}", kv_budget, prof_lines)
+        for (b, ctx) in E2E_DECODE:
             if time.time() - m_start > m_budget * 0.6:
-                log(f"e2e {name_f}: decode budget reached at b{b} ctx{ctx}")
+                log(f"e2e {run.name_f}: decode budget reached at b{b} ctx{ctx}")
                 break
-            nl = layers_for(b, ctx + 1)
-            Ls = model.L
-            try:
-                model.layers = nl
-                model.L = Ls[:nl]
-                cache = model.alloc_cache(b, ctx + 1)
-                ids = torch.randint(0, cfg["vocab"], (b, 1), device="cuda")
-                cos, sin = model.rope_tables(torch.tensor([ctx], device="cuda"))
-                step = lambda: model.forward(ids, cache, ctx, cos, sin, False)  # noqa: E731
-                with torch.no_grad():
-                    for _ in range(2):
-                        step()
-                    torch.cuda.synchronize()
-                    reps = 8 if nl * b * ctx < 4e6 else 4
-                    med, p10, p90 = _ev_times(torch, step, reps)
-                    st = nvml.state()
-                    out.row(**base, phase="decode", mode="eager", batch=b, seq=1, ctx=ctx, layers=nl,
-                            lm_head_tokens=b, median_s=med, p10_s=p10, p90_s=p90, reps=reps,
-                            sm_clock_mhz=st["sm_clock_mhz"], temp_c=st["temp_c"])
-                    eager = med
-                    s = torch.cuda.Stream()
-                    s.wait_stream(torch.cuda.current_stream())
-                    with torch.cuda.stream(s):
-                        for _ in range(2):
-                            step()
-                    torch.cuda.current_stream().wait_stream(s)
-                    g = torch.cuda.CUDAGraph()
-                    with torch.cuda.graph(g):
-                        step()
-                    g.replay(); torch.cuda.synchronize()
-                    reps = 15 if nl * b * ctx < 4e6 else 6
-                    med, p10, p90 = _ev_times(torch, g.replay, reps)
-                    st = nvml.state()
-                    out.row(**base, phase="decode", mode="graph", batch=b, seq=1, ctx=ctx, layers=nl,
-                            lm_head_tokens=b, median_s=med, p10_s=p10, p90_s=p90, reps=reps,
-                            sm_clock_mhz=st["sm_clock_mhz"], temp_c=st["temp_c"])
-                    if (b, ctx) in ((1, 1024), (16, 4096)):
-                        try:
-                            n, kt, names = _profile_kernels(torch, step)
-                            out.row(**base, phase="decode", mode="profile_eager", batch=b, seq=1, ctx=ctx,
-                                    layers=nl, lm_head_tokens=b, kernels=n, kernel_time_s=kt,
-                                    note="torch.profiler CUDA kernels of one eager step")
-                            prof_lines.append(f"== {name_f} decode b{b} ctx{ctx} layers{nl}: {n} kernels, {kt * 1e3:.3f} ms")
-                            for k_, (cnt, us) in sorted(names.items(), key=lambda kv: -kv[1][1])[:25]:
-                                prof_lines.append(f"  {cnt:5d} {us / 1e3:9.3f} ms  {k_}")
-                        except Exception as exc:  # noqa: BLE001
-                            log(f"profile failed: {str(exc)[:160]}")
-                    del g
-                log(f"e2e {name_f} decode b{b} ctx{ctx} L{nl}: eager {eager * 1e3:.2f} ms graph {med * 1e3:.2f} ms")
-                model.L = Ls
-                del cache
-                torch.cuda.empty_cache()
-            except Exception as exc:  # noqa: BLE001
-                model.L = Ls
-                log(f"e2e {name_f} decode b{b} ctx{ctx} failed: {str(exc).splitlines()[0][:200]}")
-                torch.cuda.empty_cache()
-        # ---- prefill
-        pre = [(b, L) for b in (1, 2, 4, 8) for L in (128, 512, 1024, 2048, 4096) if b * L <= 16384]
-        for (b, L) in pre:
+            run.decode(b, ctx)
+        for (b, L) in E2E_PREFILL:
             if time.time() - m_start > m_budget:
-                log(f"e2e {name_f}: prefill budget reached at b{b} L{L}")
+                log(f"e2e {run.name_f}: prefill budget reached at b{b} L{L}")
                 break
-            nl = layers_for(b, L)
-            Ls = model.L
-            try:
-                model.L = Ls[:nl]
-                model.layers = nl
-                cache = model.alloc_cache(b, L)
-                ids = torch.randint(0, cfg["vocab"], (b, L), device="cuda")
-                cos, sin = model.rope_tables(torch.arange(L, device="cuda"))
-                step = lambda: model.forward(ids, cache, 0, cos, sin, True)  # noqa: E731
-                with torch.no_grad():
-                    step(); torch.cuda.synchronize()
-                    reps = 5 if b * L <= 4096 else 3
-                    med, p10, p90 = _ev_times(torch, step, reps)
-                    st = nvml.state()
-                    out.row(**base, phase="prefill", mode="eager", batch=b, seq=L, ctx=0, layers=nl,
-                            lm_head_tokens=b, median_s=med, p10_s=p10, p90_s=p90, reps=reps,
-                            sm_clock_mhz=st["sm_clock_mhz"], temp_c=st["temp_c"],
-                            note="lm_head on the last position of each sequence only")
-                    if (b, L) == (1, 2048):
-                        try:
-                            n, kt, names = _profile_kernels(torch, step)
-                            out.row(**base, phase="prefill", mode="profile_eager", batch=b, seq=L, ctx=0,
-                                    layers=nl, lm_head_tokens=b, kernels=n, kernel_time_s=kt)
-                            prof_lines.append(f"== {name_f} prefill b{b} L{L} layers{nl}: {n} kernels, {kt * 1e3:.3f} ms")
-                            for k_, (cnt, us) in sorted(names.items(), key=lambda kv: -kv[1][1])[:25]:
-                                prof_lines.append(f"  {cnt:5d} {us / 1e3:9.3f} ms  {k_}")
-                        except Exception as exc:  # noqa: BLE001
-                            log(f"profile failed: {str(exc)[:160]}")
-                log(f"e2e {name_f} prefill b{b} L{L} L{nl}: {med * 1e3:.2f} ms")
-                model.L = Ls
-                del cache
-                torch.cuda.empty_cache()
-            except Exception as exc:  # noqa: BLE001
-                model.L = Ls
-                log(f"e2e {name_f} prefill b{b} L{L} failed: {str(exc).splitlines()[0][:200]}")
-                torch.cuda.empty_cache()
-        del model
+            run.prefill(b, L)
+        del model, run
         torch.cuda.empty_cache()
     with open(os.path.join(out_dir, "e2e_profile.txt"), "w") as f:
         f.write("\n".join(prof_lines) + "\n")
