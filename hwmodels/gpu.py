@@ -411,95 +411,84 @@ def _unfused_attention(op, hw, compute_fallback, P):
                       "kernels": sum(c.details["kernels"] for c in costs)})
 
 
-def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:
-    """Cost of one instance of `op`; `params` overrides the spec's calibration (the fitter
-    evaluates trial parameters through this same code path)."""
-    P = params if params is not None else params_for(hw)
-    if P is None:
-        return _uncalibrated(op, hw, compute_fallback)
-    if op.dims.get("fused"):
-        return _fused(op, hw, compute_fallback, P)
-    notes = []
-    det = {}
-    flops = op.flops
-    hbm = op.bytes
-    flop_class = None
-    stream_bytes, kv_bytes = hbm, 0.0
-    if op.kind == "gemm":
-        fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
-        gf = _gemm_fmt(fmt)
-        if gf != fmt:
-            notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency")
-        d = op.dims
-        b = int(d.get("b", 1))
-        e_in = (sum(t.nbytes for t in op.inputs)) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
-        e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
-        t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
-        t = float(t[0])
-        det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": int(det["tile"][0][2]),
-               "split_k": int(det["tile"][0][3]), "t_compute_s": float(det["t_compute"][0]),
-               "t_memory_s": float(det["t_memory"][0])}
-        bound = "compute" if det["t_compute_s"] >= det["t_memory_s"] else "hbm"
-        peak_used = peak
-        flop_class = gf
-        if note:
-            notes.append(f"{op.name}: {note}")
-    elif op.kind == "attention":
-        backend = attention_backend(op, P)
-        if backend == "unfused":
-            return _unfused_attention(op, hw, compute_fallback, P)
-        P = for_backend(P, backend, f"{hw.source or hw.name}: {op.name}: ")
-        det_backend = {"attention_backend": backend}
-        fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
-        d = op.dims
-        dv = int(d.get("v_head_dim", d["head_dim"]))
-        if _is_decode(op):
-            kc = op.inputs[1]
-            e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
-            t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
-                                           int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
-                                           e_kv, details=True)
-            bound = "hbm"
-            kv_bytes = det["kv_bytes"]
-            stream_bytes = max(0.0, hbm - kv_bytes)
-        else:
-            window = int(d.get("window", 0) or 0)
-            if window:
-                notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
-            t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
-                                            int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True,
-                                            blocks=ATTN_BLOCKS.get(backend))
-            if window:
-                full = attended_pairs({**d, "window": 0})
-                t = P["attn.floor"] + (t - P["attn.floor"]) * attended_pairs(d) / max(full, 1.0)
-            bound = "compute"
-        peak_used = peak
-        flop_class = "attention"
-        det.update(det_backend)
-        if note:
-            notes.append(f"{op.name}: {note}")
+def _gemm_elem_bytes(op: Op):
+    """Bytes per input element (A and W, format + scales) and per output element of a GEMM."""
+    d = op.dims
+    b = int(d.get("b", 1))
+    e_in = sum(t.nbytes for t in op.inputs) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
+    e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
+    return b, e_in, e_out
+
+
+def _gemm_part(op, hw, P, compute_fallback, notes):
+    """(isolated time, details, bound, peak, flop class) of a GEMM."""
+    fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
+    gf = _gemm_fmt(fmt)
+    if gf != fmt:
+        notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency")
+    d = op.dims
+    b, e_in, e_out = _gemm_elem_bytes(op)
+    t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
+    det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": int(det["tile"][0][2]),
+           "split_k": int(det["tile"][0][3]), "t_compute_s": float(det["t_compute"][0]),
+           "t_memory_s": float(det["t_memory"][0])}
+    bound = "compute" if det["t_compute_s"] >= det["t_memory_s"] else "hbm"
+    if note:
+        notes.append(f"{op.name}: {note}")
+    return float(t[0]), det, bound, peak, gf
+
+
+def _attention_part(op, hw, P, backend, compute_fallback, notes):
+    """(isolated time, details, bound, peak, KV bytes) of a fused attention on P's backend."""
+    fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
+    d = op.dims
+    dv = int(d.get("v_head_dim", d["head_dim"]))
+    if _is_decode(op):
+        kc = op.inputs[1]
+        e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
+        t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
+                                       int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
+                                       e_kv, details=True)
+        bound, kv_bytes = "hbm", det["kv_bytes"]
     else:
-        k = _ew_kind(op.kind)
-        if k is None:
-            from hwmodels import roofline
-            c = roofline.estimate(op, hw, compute_fallback)
-            return OpCost(**{**c.__dict__, "provenance": f"fallback:roofline (no analytical model for {op.kind})",
-                             "notes": tuple(c.notes) + (f"{op.name}: kind {op.kind} has no analytical model; roofline used",)})
-        if k != op.kind:
-            notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
-        tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
-        cols = float(op.dims.get("cols", 0))
-        t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
-        bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
-        peak_used = hw.peak_flops.get("fp32", 0.0)
-        stream_bytes = P[f"ew.{k}.mult"] * hbm
+        window = int(d.get("window", 0) or 0)
+        if window:
+            notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
+        t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
+                                        int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True,
+                                        blocks=ATTN_BLOCKS.get(backend))
+        if window:
+            full = attended_pairs({**d, "window": 0})
+            t = P["attn.floor"] + (t - P["attn.floor"]) * attended_pairs(d) / max(full, 1.0)
+        bound, kv_bytes = "compute", 0.0
+    if note:
+        notes.append(f"{op.name}: {note}")
+    return t, det, bound, peak, kv_bytes
+
+
+def _elementwise_part(op, hw, P, notes):
+    """(isolated time, bound, peak, streamed bytes) of an elementwise / row kernel."""
+    k = _ew_kind(op.kind)
+    hbm = op.bytes
+    if k != op.kind:
+        notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
+    tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
+    cols = float(op.dims.get("cols", 0))
+    t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
+    bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
+    return t, bound, hw.peak_flops.get("fp32", 0.0), P[f"ew.{k}.mult"] * hbm
+
+
+def _in_workload(op, hw, P, t, det, bound, peak_used, flop_class, stream_bytes, kv_bytes, notes):
+    """The OpCost of an op whose isolated time is `t`. `t` is the op launched alone in a short
+    burst (what the microbenchmarks time: ~0.1 s of repeats, clocks at boost). Inside a
+    workload two things change:
+    1. the board's power limit: an op whose dynamic energy over its time would push the
+       power above the cap runs at lower clocks until it does not (big GEMMs, long prefills);
+    2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
+       predecessor."""
+    flops = op.flops
     kernels = kernels_of(op, P)
-    # `t` is the op launched alone in a short burst (what the microbenchmarks time: ~0.1 s of
-    # repeats, clocks at boost). Inside a workload two things change:
-    # 1. the board's power limit: an op whose dynamic energy over its time would push the
-    #    power above the cap runs at lower clocks until it does not (big GEMMs, long prefills);
-    # 2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
-    #    predecessor.
     isolated = t
     e_dyn = energy_j(P, 0.0, flops, flop_class, stream_bytes, kv_bytes)
     t_cap = power_limited_time(P, t, e_dyn)
@@ -515,8 +504,40 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
     if flop_class and flops:
         parts[f"flops_{flop_class}"] = P[f"energy.per_flop.{flop_class}"] * flops
     return OpCost(latency_s=t, energy_j=energy, bound=bound, utilization=util, flops=flops,
-                  bytes_by_level={hw.memory[0].name: hbm}, energy_breakdown=parts,
+                  bytes_by_level={hw.memory[0].name: op.bytes}, energy_breakdown=parts,
                   provenance=P.provenance, notes=tuple(notes), details=det)
+
+
+def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:
+    """Cost of one instance of `op`; `params` overrides the spec's calibration (the fitter
+    evaluates trial parameters through this same code path)."""
+    P = params if params is not None else params_for(hw)
+    if P is None:
+        return _uncalibrated(op, hw, compute_fallback)
+    if op.dims.get("fused"):
+        return _fused(op, hw, compute_fallback, P)
+    notes = []
+    stream_bytes, kv_bytes = op.bytes, 0.0
+    if op.kind == "gemm":
+        t, det, bound, peak_used, flop_class = _gemm_part(op, hw, P, compute_fallback, notes)
+    elif op.kind == "attention":
+        backend = attention_backend(op, P)
+        if backend == "unfused":
+            return _unfused_attention(op, hw, compute_fallback, P)
+        P = for_backend(P, backend, f"{hw.source or hw.name}: {op.name}: ")
+        t, det, bound, peak_used, kv_bytes = _attention_part(op, hw, P, backend, compute_fallback, notes)
+        stream_bytes = max(0.0, op.bytes - kv_bytes)
+        flop_class = "attention"
+        det["attention_backend"] = backend
+    elif _ew_kind(op.kind) is None:
+        from hwmodels import roofline
+        c = roofline.estimate(op, hw, compute_fallback)
+        return OpCost(**{**c.__dict__, "provenance": f"fallback:roofline (no analytical model for {op.kind})",
+                         "notes": tuple(c.notes) + (f"{op.name}: kind {op.kind} has no analytical model; roofline used",)})
+    else:
+        t, bound, peak_used, stream_bytes = _elementwise_part(op, hw, P, notes)
+        det, flop_class = {}, None
+    return _in_workload(op, hw, P, t, det, bound, peak_used, flop_class, stream_bytes, kv_bytes, notes)
 
 
 def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None):
@@ -549,9 +570,7 @@ def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
     d = op.dims
     if op.kind == "gemm":
         fmt, peak, _ = _peak(hw, op.compute_fmt, compute_fallback)
-        b = int(d.get("b", 1))
-        e_in = sum(t.nbytes for t in op.inputs) / max(1.0, b * (d["m"] * d["k"] + d["n"] * d["k"]))
-        e_out = sum(t.nbytes for t in op.outputs) / max(1.0, b * d["m"] * d["n"])
+        b, e_in, e_out = _gemm_elem_bytes(op)
         _, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, _gemm_fmt(fmt), details=True)
         return "gemm", (P["gemm.floor"], float(det["t_compute"][0]), float(det["t_memory"][0]), P["gemm.overlap_p"]), fmt
     if op.kind == "attention":
@@ -581,21 +600,8 @@ def _double_bw(P: GpuParams) -> GpuParams:
                      attention_default=P.attention_default)
 
 
-def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
-    """Totals of one trace over many variants of a calibrated GPU, vectorised:
-    {"total_latency_s": (V,), "total_energy_j": (V,)}, equal (to rounding) to calling
-    `estimate_trace` on each variant spec. Varies ``compute.<fmt>`` (peaks) and
-    ``clock`` (scales every peak), ``memory.<main level>.bandwidth`` (the fitted bandwidths
-    scale with it). Energies, capacities and inner-level bandwidths are calibrated or unused
-    by this model, and so do not move it — exactly as in `estimate`."""
-    from hwmodels import roofline
-
-    ops = list(ops)
-    P = params_for(base)
-    if P is None:  # uncalibrated: the roofline answers, as estimate() does
-        r = roofline.evaluate_tables(roofline.op_table(ops, base, compute_fallback),
-                                     roofline.hw_table_variants(base, overrides))
-        return r
+def _variant_axes(base: HardwareSpec, overrides: dict):
+    """(variants, main-memory bandwidths, clock ratios, {fmt: peaks}) of a variant table."""
     main = base.memory[0].name
     n = len(next(iter(overrides.values()))) if overrides else 1
     bw = np.full(n, base.main_memory.bandwidth_Bps)
@@ -616,6 +622,41 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
         else:
             raise KeyError(f"override {key!r}: the analytical model varies clock, compute.<fmt>, "
                            f"memory.<level>.<field> and energy.* (not {key!r})")
+    return n, bw, clock, peaks
+
+
+def _variant_time(form, terms, c, b):
+    """Isolated time of one op over the variants from its `_op_terms`: c multiplies the
+    compute-bound terms (1/peak), b the bandwidth-bound ones (1/bandwidth)."""
+    if form == "gemm":
+        floor, tc, tm, p = terms
+        return floor + ((tc * c) ** p + (tm * b) ** p) ** (1.0 / p)
+    if form == "prefill":
+        floor, slope = terms
+        return floor + slope * c * np.ones_like(b)
+    if form == "decode":
+        floor, slope = terms
+        return floor + slope * b
+    floor, stream, p = terms
+    return (floor ** p + (stream * b) ** p) ** (1.0 / p)
+
+
+def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
+    """Totals of one trace over many variants of a calibrated GPU, vectorised:
+    {"total_latency_s": (V,), "total_energy_j": (V,)}, equal (to rounding) to calling
+    `estimate_trace` on each variant spec. Varies ``compute.<fmt>`` (peaks) and
+    ``clock`` (scales every peak), ``memory.<main level>.bandwidth`` (the fitted bandwidths
+    scale with it). Energies, capacities and inner-level bandwidths are calibrated or unused
+    by this model, and so do not move it — exactly as in `estimate`."""
+    from hwmodels import roofline
+
+    ops = list(ops)
+    P = params_for(base)
+    if P is None:  # uncalibrated: the roofline answers, as estimate() does
+        r = roofline.evaluate_tables(roofline.op_table(ops, base, compute_fallback),
+                                     roofline.hw_table_variants(base, overrides))
+        return r
+    n, bw, clock, peaks = _variant_axes(base, overrides)
     b = base.main_memory.bandwidth_Bps / bw  # time multiplier of bandwidth-bound terms
     lat = np.zeros(n)
     en = np.zeros(n)
@@ -630,18 +671,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
             continue
         form, terms, fmt = _op_terms(op, base, P, compute_fallback)
         c = (base.peak_flops[fmt] / peaks[fmt] if fmt in peaks else 1.0) / clock
-        if form == "gemm":
-            floor, tc, tm, p = terms
-            t = floor + ((tc * c) ** p + (tm * b) ** p) ** (1.0 / p)
-        elif form == "prefill":
-            floor, slope = terms
-            t = floor + slope * c * np.ones_like(b)
-        elif form == "decode":
-            floor, slope = terms
-            t = floor + slope * b
-        else:
-            floor, stream, p = terms
-            t = (floor ** p + (stream * b) ** p) ** (1.0 / p)
+        t = _variant_time(form, terms, c, b)
         c0 = estimate(op, base, compute_fallback, P)  # energy terms and kernels do not vary
         e_dyn = c0.energy_j - P["energy.static"] * c0.latency_s
         kernels = c0.details["kernels"]
