@@ -127,12 +127,50 @@ def _tokens(cfg) -> int:
     return cfg["batch"] * (cfg["seq"] if cfg["phase"] == "prefill" else 1)
 
 
+def _guarded(status, errors, where, fn, *args):
+    """fn(*args); a point error (bad input for this point) marks the rows `where` as errors
+    with the message instead of stopping the sweep."""
+    from workloads.io import InputError
+    try:
+        fn(*args)
+    except (InputError, ValueError, KeyError) as e:
+        status[where], errors[where] = "error", f"{type(e).__name__}: {e}"
+
+
+def _fixed_subsets(V, fixed):
+    """[(values of the fixed fields, rows)] of the task's points grouped by the fields that
+    change the base spec (the rest vary inside one vectorised call)."""
+    if not fixed:
+        return [(np.empty(0), np.arange(len(V)))]
+    uniq, inv = np.unique(V[:, fixed], axis=0, return_inverse=True)
+    return [(uniq[s], np.flatnonzero(inv.ravel() == s)) for s in range(len(uniq))]
+
+
+def _price_subset(cfg, base, used, fields, vec, V, rows, M, caches, status, errors):
+    """Price the points `rows` (one base spec) with the level `used`: a serving run per
+    point, the roofline's or the level's vectorised variants, or the full model per point."""
+    vary = {fields[j]: V[rows, j] for j in vec}
+    if cfg.get("serve"):  # a serving run per point (cosim.serving), any level
+        for i in rows:
+            _guarded(status, errors, i, lambda i=i: _serve_point(
+                cfg, variant_spec(base, {fields[j]: float(V[i, j]) for j in vec}), i, M))
+        return
+    if used == "roofline":
+        _guarded(status, errors, rows, _roofline_rows, cfg, base, vary, rows, M, caches)
+        return
+    hook = _variants_hook(cfg["level"], base)
+    if hook is not None:  # the level's model evaluates many variants at once
+        _guarded(status, errors, rows, _hook_rows, hook, cfg, base, vary, rows, M, caches)
+        return
+    for i in rows:
+        _guarded(status, errors, i, lambda i=i: _full_model(
+            cfg, variant_spec(base, {fields[j]: float(V[i, j]) for j in vec}), i, M, caches))
+
+
 def evaluate_task(task: dict) -> dict:
     """Evaluate one task; returns its batch record (see cosim.dse.store). A point that
     cannot be evaluated (a format the hardware lacks…) gets status "error" and the
     message, and the sweep goes on."""
-    from workloads.io import InputError
-
     t0 = time.perf_counter()
     cfg = task["config"]
     fields = list(task["fields"])
@@ -148,59 +186,24 @@ def evaluate_task(task: dict) -> dict:
     caches = {"shape": {}, "trace": {}}
     if cfg.get("system"):  # a multi-device point: one simulate per point on the system
         for i in range(n):
-            try:
-                _system_point(cfg, {fields[j]: float(V[i, j]) for j in range(len(fields))}, i, M, caches)
-            except (InputError, ValueError, KeyError) as e:
-                status[i], errors[i] = "error", f"{type(e).__name__}: {e}"
-        fields_done = True
-    else:
-        fields_done = False
+            _guarded(status, errors, i, _system_point, cfg, {fields[j]: float(V[i, j]) for j in range(len(fields))},
+                     i, M, caches)
     levels, formats = _hw_shape(cfg["hw"]["name"], caches["shape"])
     vec = [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
     fixed = [j for j in range(len(fields)) if j not in vec]
-    if fixed:
-        uniq, inv = np.unique(V[:, fixed], axis=0, return_inverse=True)
-        subsets = [(uniq[s], np.flatnonzero(inv.ravel() == s)) for s in range(len(uniq))]
-    else:
-        subsets = [(np.empty(0), np.arange(n))]
-    for fixed_vals, rows in ([] if fields_done else subsets):
+    for fixed_vals, rows in ([] if cfg.get("system") else _fixed_subsets(V, fixed)):
         extra = {fields[j]: override_value(fields[j], x) for j, x in zip(fixed, fixed_vals)}
-        try:
-            base = _base_spec(cfg, extra)
-        except (InputError, ValueError, KeyError) as e:
-            status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
+        spec = []
+        _guarded(status, errors, rows, lambda: spec.append(_base_spec(cfg, extra)))
+        if not spec:
             continue
+        base = spec[0]
         used, prov, why = _level_of(cfg, base, caches)
         if used is None:
             status[rows], errors[rows] = "error", why
             continue
         level_used[rows], provenance[rows] = used, prov
-        if cfg.get("serve"):  # a serving run per point (cosim.serving), any level
-            for i in rows:
-                try:
-                    _serve_point(cfg, variant_spec(base, {fields[j]: float(V[i, j]) for j in vec}), i, M)
-                except (InputError, ValueError, KeyError) as e:
-                    status[i], errors[i] = "error", f"{type(e).__name__}: {e}"
-            continue
-        if used == "roofline":
-            try:
-                _roofline_rows(cfg, base, {fields[j]: V[rows, j] for j in vec}, rows, M, caches)
-            except (InputError, ValueError, KeyError) as e:
-                status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
-            continue
-        hook = _variants_hook(cfg["level"], base)
-        if hook is not None:  # the level's model evaluates many variants at once
-            try:
-                _hook_rows(hook, cfg, base, {fields[j]: V[rows, j] for j in vec}, rows, M, caches)
-            except (InputError, ValueError, KeyError) as e:
-                status[rows], errors[rows] = "error", f"{type(e).__name__}: {e}"
-            continue
-        for i in rows:
-            try:
-                hw = variant_spec(base, {fields[j]: float(V[i, j]) for j in vec})
-                _full_model(cfg, hw, i, M, caches)
-            except (InputError, ValueError, KeyError) as e:
-                status[i], errors[i] = "error", f"{type(e).__name__}: {e}"
+        _price_subset(cfg, base, used, fields, vec, V, rows, M, caches, status, errors)
     bad = status == "error"
     for m in METRIC_NAMES:
         if m != "fits_in_memory":
