@@ -41,38 +41,26 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from cosim.experiment_config import AccuracyConfig, ExperimentConfig, HwRef, config_defaults  # noqa: F401
 
 from hwmodels.level_registry import LEVELS  # noqa: F401  (one list of levels; re-exported)
 from workloads.io import InputError, bundled_names, fail, load_yaml_file, resolve_bundled
 
-__all__ = ["Experiment", "load_experiment", "experiment_from_dict", "run_experiment",
-           "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS", "ACCURACY_DEFAULTS"]
+__all__ = ["Experiment", "ExperimentConfig", "HwRef", "AccuracyConfig", "load_experiment", "experiment_from_dict",
+           "run_experiment",           "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS", "ACCURACY_DEFAULTS"]
 
 PHASES = ("prefill", "decode")
 
-DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, "seq": 2048,
-            "weights": "bf16", "acts": "bf16", "kv": "bf16", "recipe": None, "attention": "fused",
-            "hw": None, "level": "roofline", "compute_fallback": False, "accuracy": None,
-            "output": None, "system": None, "parallel": None, "serve": None}
-ACCURACY_DEFAULTS = {"source": "synthetic", "layers": 2, "rows": 128, "tokens": 8, "seed": 0, "checkpoint": None,
-                     "text": None, "prefill": None}
+# one source of truth for fields and defaults: the typed config (cosim.experiment_config)
+DEFAULTS = config_defaults()
+ACCURACY_DEFAULTS = AccuracyConfig().to_dict()
 CHECKPOINT_TOKENS = 256  # default text tokens when an experiment names a checkpoint
 
-
-@dataclass(frozen=True)
-class Experiment:
-    """A validated, fully-resolved experiment (plain values only, hashable as JSON)."""
-    config: dict  # DEFAULTS keys; hw = {"name", "overrides"}; accuracy = dict or None
-    source: str = "<experiment>"
-    base_dir: Path = field(default_factory=Path.cwd)
-
-    def __getattr__(self, name):
-        cfg = self.__dict__.get("config", {})
-        if name in cfg:
-            return cfg[name]
-        raise AttributeError(name)
+# a validated experiment is an ExperimentConfig (typed, frozen; `.config` / `to_dict()` give
+# the plain mapping); the name Experiment stays for callers
+Experiment = ExperimentConfig
 
 
 # ---------------------------------------------------------------------------- loading
@@ -111,7 +99,7 @@ def _int(v, source, fld, lo=1, hi=2 ** 40):
 
 
 def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | None = None,
-                         check_resources: bool = True) -> Experiment:
+                         check_resources: bool = True) -> ExperimentConfig:
     """Validate a mapping into an Experiment. With `check_resources`, the model, the
     hardware (with its overrides), the formats, the recipe and a checkpoint path are
     all resolved now, so a bad name fails here rather than mid-run."""
@@ -148,7 +136,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     cfg["serve"] = _serve_section(cfg["serve"], source)
     if cfg["output"] is not None and not isinstance(cfg["output"], str):
         fail(source, "output", cfg["output"], "a directory path")
-    exp = Experiment(cfg, source, base_dir)
+    exp = ExperimentConfig.from_dict(cfg, source, base_dir)
     if check_resources:
         _check_resources(exp)
     return exp
@@ -272,20 +260,19 @@ def _existing(v: str, source: str, fld: str, base_dir: Path) -> str:
     return str(p)
 
 
-def _check_resources(exp: Experiment) -> None:
+def _check_resources(exp: ExperimentConfig) -> None:
     from hwmodels.spec import load_hw
     from workloads.models import load_model
-    cfg = exp.config
     try:
-        load_model(cfg["model"])
+        load_model(exp.model)
     except InputError as e:
         raise InputError(f"{exp.source}: model: {e}") from None
     try:
-        load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
+        load_hw(exp.hw.name, overrides=exp.hw.overrides_dict() or None)
     except InputError as e:
         raise InputError(f"{exp.source}: hw: {e}") from None
-    if cfg["recipe"]:
-        check_recipe(cfg["recipe"], exp.source, "recipe")
+    if exp.recipe:
+        check_recipe(exp.recipe, exp.source, "recipe")
 
 
 def check_recipe(name: str, source: str, fld: str) -> None:
@@ -301,11 +288,11 @@ def check_recipe(name: str, source: str, fld: str) -> None:
         raise InputError(f"{source}: {fld}: {e}") from None
 
 
-def resolve_experiment(exp: Experiment) -> dict:
+def resolve_experiment(exp: ExperimentConfig) -> dict:
     """The fully-resolved configuration: every default filled, paths absolute,
     hardware override quantities in SI floats. Two experiments that compute the same
     thing give the same dict (and so the same sweep hash)."""
-    cfg = copy.deepcopy(exp.config)
+    cfg = exp.to_dict()
     cfg.pop("output", None)
     cfg.pop("name", None)
     cfg["hw"]["overrides"] = {k: si_override(k, v, exp.source) for k, v in sorted(cfg["hw"]["overrides"].items())}
@@ -345,78 +332,20 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     """Run the experiment: trace -> performance model -> Report, plus the functional
     accuracy check when the experiment asks for one. Writes report.{csv,json,html}
     when `out_dir` is given (and report_interactive.html with `interactive`)."""
-    from cosim.humanize import display_source
-    from cosim.layer_accuracy import trace_accuracy
     from cosim.progress import step
-    from cosim.simulate import simulate
-    from hwmodels.spec import load_hw
-    from workloads.builder import build_trace
 
-    if not isinstance(exp, Experiment):
+    if not isinstance(exp, ExperimentConfig):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
-    cfg = exp.config
-    hw = load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
-    trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
-                        weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
-                        attention=cfg["attention"])
-    if cfg.get("system"):
-        from hwmodels.system import load_system
-        system = load_system(cfg["system"], overrides={f"device.{k}": v for k, v in
-                                                       (cfg["hw"]["overrides"] or {}).items()} or None)
-        trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
-                            weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
-                            attention=cfg["attention"], parallel=cfg["parallel"] or {})
-        rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
-        hw = system.device
-    else:
-        rep = simulate(trace, hw, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
-    area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])
-    for r in rep.rows:  # the level that priced the op (a fallback says roofline), then its source
-        r["provenance"] = f"{r['level']}:{r['provenance']}"
-    rep.meta["experiment"] = {"name": cfg["name"], "source": exp.source}
-    rep.meta["area_mm2"] = area
-    rep.meta["provenance"] = {
-        "latency_s": f"{rep.level} model on {hw.name} ({display_source(hw.source)})"
-                     + (f" (requested {cfg['level']}: fell back)" if rep.level != cfg["level"] else "")
-                     + "; per-op level and provenance columns",
-        "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
-                     if cfg["level"] == "roofline" else
-                     f"the {cfg['level']} model's energy (per-op provenance column; falls back to the roofline's "
-                     f"formula where the model does not apply)"),
-        "footprint": "trace builder: parameters x bits/element, KV cache per token x context, live activations",
-        "area_mm2": "cycle-level area model" if area is not None else "no area model for this hardware/level",
-    }
-    if cfg["accuracy"] and accuracy:
-        acc = cfg["accuracy"]
-        with step(f"accuracy: functional core on {acc['layers']} layers x {acc['rows']} rows x {acc['tokens']} "
-                  f"tokens per op ({acc['source']} weights; a first run also compiles the numba kernels, "
-                  f"cached for later runs)"):
-            res = trace_accuracy(trace, layers=acc["layers"], rows=acc["rows"], tokens=acc["tokens"],
-                                 seed=acc["seed"], checkpoint=None if acc["source"] == "synthetic" else acc["source"],
-                                 model=cfg["model"])
-        status = res.status_by_op or {}
-        for r in rep.rows:
-            r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
-            # every row says whether its accuracy figure exists and, if NaN, why
-            r["accuracy_status"] = status.get(r["op"], "ok" if r["op"] in res.by_op else
-                                              "not measured (no weight or KV operand)")
-        rep.meta["accuracy"] = {"by_layer": res.by_layer, "sample": res.sample, "provenance": res.provenance,
-                                "min_sqnr_db": _min_sqnr(res.by_op),
-                                "status_by_op": res.status_by_op,
-                                "recipe_twin": res.recipe_twin}
-        rep.meta["provenance"]["sqnr_db"] = res.provenance
-        if acc.get("checkpoint"):
-            with step(f"accuracy on the real checkpoint {acc['checkpoint']} (a forward pass over real text per "
-                      f"format)"):
-                _checkpoint_accuracy(rep, cfg, acc)
-    if cfg["serve"]:
-        from cosim.serving import serve
-        res = serve(cfg["model"], hw, level=cfg["level"], weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
-                    recipe=cfg["recipe"], attention=cfg["attention"], **cfg["serve"])
-        rep.meta["serve"] = {"summary": res.summary, "notes": list(res.notes)}
-        if out_dir is not None:
-            from cosim.serving.output import write_outputs
-            write_outputs(res, Path(out_dir) / "serve")
+    trace, rep, hw = _performance(exp)
+    _provenance(rep, exp, hw, hardware_area_mm2(trace, hw, exp.level, exp.compute_fallback))
+    if exp.accuracy and accuracy:
+        _synthetic_accuracy(rep, trace, exp)
+        if exp.accuracy.checkpoint:
+            with step(f"accuracy on the real checkpoint {exp.accuracy.checkpoint} (a forward pass over real text "
+                      f"per format)"):
+                _checkpoint_accuracy(rep, exp)
+    if exp.serve:
+        _serving(rep, exp, hw, out_dir)
     if out_dir is not None:
         from cosim.html_report import write_report
         with step(f"writing report.csv, report.json and report.html (with plots) to {out_dir}"):
@@ -424,17 +353,95 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     return rep
 
 
-def _checkpoint_accuracy(rep, cfg: dict, acc: dict) -> None:
+def _performance(exp: ExperimentConfig):
+    """(trace, Report, device spec): the trace built and priced at the experiment's level,
+    on its system (with its parallel layout) when it names one."""
+    from cosim.simulate import simulate
+    from hwmodels.spec import load_hw
+    from workloads.builder import build_trace
+
+    overrides = exp.hw.overrides_dict()
+    build = dict(phase=exp.phase, batch=exp.batch, seq=exp.seq, weights=exp.weights, acts=exp.acts, kv=exp.kv,
+                 recipe=exp.recipe, attention=exp.attention)
+    if exp.system:
+        from hwmodels.system import load_system
+        system = load_system(exp.system, overrides={f"device.{k}": v for k, v in overrides.items()} or None)
+        trace = build_trace(exp.model, **build, parallel=exp.parallel_dict())
+        rep = simulate(trace, system, level=exp.level, compute_fallback=exp.compute_fallback)
+        return trace, rep, system.device
+    hw = load_hw(exp.hw.name, overrides=overrides or None)
+    trace = build_trace(exp.model, **build)
+    return trace, simulate(trace, hw, level=exp.level, compute_fallback=exp.compute_fallback), hw
+
+
+def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
+    """Where every reported figure comes from, in the report's meta and per-op rows."""
+    from cosim.humanize import display_source
+    for r in rep.rows:  # the level that priced the op (a fallback says roofline), then its source
+        r["provenance"] = f"{r['level']}:{r['provenance']}"
+    rep.meta["experiment"] = {"name": exp.name, "source": exp.source}
+    rep.meta["area_mm2"] = area
+    rep.meta["provenance"] = {
+        "latency_s": f"{rep.level} model on {hw.name} ({display_source(hw.source)})"
+                     + (f" (requested {exp.level}: fell back)" if rep.level != exp.level else "")
+                     + "; per-op level and provenance columns",
+        "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
+                     if exp.level == "roofline" else
+                     f"the {exp.level} model's energy (per-op provenance column; falls back to the roofline's "
+                     f"formula where the model does not apply)"),
+        "footprint": "trace builder: parameters x bits/element, KV cache per token x context, live activations",
+        "area_mm2": "cycle-level area model" if area is not None else "no area model for this hardware/level",
+    }
+
+
+def _synthetic_accuracy(rep, trace, exp: ExperimentConfig) -> None:
+    """Per-op output SQNR of the trace's formats (functional core on sampled layers, rows
+    and tokens): a column per op row (NaN says why in accuracy_status) and meta."""
+    from cosim.layer_accuracy import trace_accuracy
+    from cosim.progress import step
+    acc = exp.accuracy
+    with step(f"accuracy: functional core on {acc.layers} layers x {acc.rows} rows x {acc.tokens} "
+              f"tokens per op ({acc.source} weights; a first run also compiles the numba kernels, "
+              f"cached for later runs)"):
+        res = trace_accuracy(trace, layers=acc.layers, rows=acc.rows, tokens=acc.tokens, seed=acc.seed,
+                             checkpoint=acc.weights_path, model=exp.model)
+    status = res.status_by_op or {}
+    for r in rep.rows:
+        r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
+        # every row says whether its accuracy figure exists and, if NaN, why
+        r["accuracy_status"] = status.get(r["op"], "ok" if r["op"] in res.by_op else
+                                          "not measured (no weight or KV operand)")
+    rep.meta["accuracy"] = {"by_layer": res.by_layer, "sample": res.sample, "provenance": res.provenance,
+                            "min_sqnr_db": _min_sqnr(res.by_op),
+                            "status_by_op": res.status_by_op,
+                            "recipe_twin": res.recipe_twin}
+    rep.meta["provenance"]["sqnr_db"] = res.provenance
+
+
+def _serving(rep, exp: ExperimentConfig, hw, out_dir) -> None:
+    """A serving run (cosim.serving) of the experiment's model and formats: summary in meta,
+    its own outputs under out_dir/serve."""
+    from cosim.serving import serve
+    res = serve(exp.model, hw, level=exp.level, weights=exp.weights, acts=exp.acts, kv=exp.kv,
+                recipe=exp.recipe, attention=exp.attention, **exp.serve_dict())
+    rep.meta["serve"] = {"summary": res.summary, "notes": list(res.notes)}
+    if out_dir is not None:
+        from cosim.serving.output import write_outputs
+        write_outputs(res, Path(out_dir) / "serve")
+
+
+def _checkpoint_accuracy(rep, exp: ExperimentConfig) -> None:
     """Perplexity delta / KL / top-1 of the experiment's formats and recipe on a real
     checkpoint, beside latency and energy. The checkpoint may be a smaller model than the
     one priced (a proxy): the report says so."""
     from cosim.accuracy import evaluate_accuracy
-    res = evaluate_accuracy(acc["checkpoint"], acc["text"], acc["tokens"], acc["prefill"], weights=cfg["weights"],
-                            acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"])
+    acc = exp.accuracy
+    res = evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=exp.weights,
+                            acts=exp.acts, kv=exp.kv, recipe=exp.recipe)
     d = res.to_dict()
     d.pop("layers")
-    model = str(cfg["model"])
-    d["proxy_for"] = None if Path(model).stem == Path(str(acc["checkpoint"])).stem else model
+    model = str(exp.model)
+    d["proxy_for"] = None if Path(model).stem == Path(str(acc.checkpoint)).stem else model
     rep.meta["accuracy"]["checkpoint"] = d
     rep.meta["provenance"]["perplexity"] = (
         f"checkpoint: {res.checkpoint} ({res.checkpoint_format}) run end to end by the functional core on "

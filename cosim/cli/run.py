@@ -24,7 +24,7 @@ def run(args) -> int:
     from cosim.experiment import load_experiment, run_experiment
 
     exp = load_experiment(args.experiment)
-    out = Path(args.out or exp.config["output"] or f"reports/{exp.config['name']}")
+    out = Path(args.out or exp.output or f"reports/{exp.name}")
     from cosim.cli._paths import check_output_dir
     check_output_dir(out, "--out" if args.out else f"{exp.source}: output")
     rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive)

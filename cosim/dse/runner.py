@@ -414,7 +414,7 @@ def write_outputs(spec: SweepSpec, df) -> dict:
     ok = df[df["status"] == "ok"]
     title = f"{spec.name}: {len(df)} configurations, {int(df['feasible'].sum())} feasible"
     with step(f"plotting {len(ok):,} points to {out}"):
-        phase = spec.base.config.get("phase") if "phase" not in spec.fields() else None
+        phase = spec.base.phase if "phase" not in spec.fields() else None
         p = P.pareto_plot(ok, spec.objectives, out / "pareto.png", title, fields=spec.fields(), phase=phase)
         if p:
             paths["pareto_plot"] = p

@@ -326,14 +326,14 @@ def _check_field(f, source, where, base: Experiment) -> None:
     if f.startswith("hw.") and len(f) > 3:
         return  # checked with its values against the hardware loader
     if f.startswith("serve."):
-        if base.config.get("serve") is None:
+        if base.serve is None:
             fail(source, where, f, "a `serve:` section in the base experiment to vary")
         return  # values are checked against ServeConfig with the rest of the experiment
     if f.startswith("parallel."):
         from workloads.parallel import Layout
         if f[len("parallel."):] not in Layout.__dataclass_fields__:
             fail(source, where, f, f"parallel.<{'|'.join(Layout.__dataclass_fields__)}>")
-        if base.config.get("system") is None:
+        if base.system is None:
             fail(source, where, f, "a `system:` in the base experiment (collectives need links)")
         return
     if f.startswith("accuracy."):
@@ -341,7 +341,7 @@ def _check_field(f, source, where, base: Experiment) -> None:
         from cosim.experiment import ACCURACY_DEFAULTS
         if sub not in ACCURACY_DEFAULTS:
             fail(source, where, f, f"accuracy.<{'|'.join(ACCURACY_DEFAULTS)}>")
-        if base.config["accuracy"] is None:
+        if base.accuracy is None:
             fail(source, where, f, "an `accuracy:` section in the base experiment to vary")
         return
     known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>", "parallel.<tp|pp|ep|dp|sp>",
@@ -361,12 +361,12 @@ def _check_values(field_name, values, source, where, base: Experiment) -> None:
                                        check_resources=False)
         except InputError as e:
             raise InputError(str(e)) from None
-        key = (str(exp.config["hw"]["name"]), repr(sorted(exp.config["hw"]["overrides"].items())))
+        key = (str(exp.hw.name), repr(sorted(exp.hw.overrides)))
         if field_name.startswith("hw") and key not in seen_hw:
             seen_hw.add(key)
             from hwmodels.spec import load_hw
             try:
-                load_hw(exp.config["hw"]["name"], overrides=exp.config["hw"]["overrides"] or None)
+                load_hw(exp.hw.name, overrides=exp.hw.overrides_dict() or None)
             except InputError as e:
                 raise InputError(f"{source}: {where}[{i}] = {v!r}: {e}") from None
         if field_name == "recipe" and v:
@@ -375,7 +375,7 @@ def _check_values(field_name, values, source, where, base: Experiment) -> None:
         if field_name == "model":
             from workloads.models import load_model
             try:
-                load_model(exp.config["model"])
+                load_model(exp.model)
             except InputError as e:
                 raise InputError(f"{source}: {where}[{i}] = {v!r}: {e}") from None
 
@@ -561,7 +561,7 @@ def _warn_calibrated(base, axes, search, source) -> None:
     fields = [f for _, body in axes for f in (body["fields"] if "samples" in body else body)]
     fields += list(search["fields"]) if search else []
     energy = [f for f in fields if f.startswith("hw.energy.") or (f.startswith("hw.memory.") and f.endswith(".energy"))]
-    if base.config["level"] == "analytical" and energy:
+    if base.level == "analytical" and energy:
         warnings.warn(f"{source}: level analytical uses calibrated energies (hw.analytical.params.energy.*); "
                       f"sweeping {', '.join(energy)} does not change them — sweep "
                       f"hw.analytical.params.energy.<name>, or use level roofline for datasheet energy what-ifs",
@@ -588,11 +588,11 @@ def _check_levels(base, axes, search, fallback, source) -> None:
         return
     from hwmodels.levels import level_support
     from hwmodels.spec import HardwareError, load_hw
-    hws = [base.config["hw"]["name"]] + _axis_values(axes, search, "hw") + _axis_values(axes, search, "hw.name")
-    levels = [base.config["level"]] + _axis_values(axes, search, "level")
+    hws = [base.hw.name] + _axis_values(axes, search, "hw") + _axis_values(axes, search, "hw.name")
+    levels = [base.level] + _axis_values(axes, search, "level")
     for name in dict.fromkeys(map(str, hws)):
         try:
-            hw = load_hw(name, overrides=base.config["hw"]["overrides"] or None)
+            hw = load_hw(name, overrides=base.hw.overrides_dict() or None)
         except (HardwareError, InputError, ValueError, KeyError):
             continue  # a bad hardware name is reported where the point is evaluated
         for lv in dict.fromkeys(levels):
@@ -609,13 +609,13 @@ def _check_metric_availability(objectives, constraints, base, axes, search, sour
     if search:
         varied |= set(search["fields"])
     for m in sorted(used & {"sqnr_db", "gemm_sqnr_db", "attention_sqnr_db"}):
-        if base.config["accuracy"] is None:
+        if base.accuracy is None:
             fail(source, "constraints" if any(c.metric == m for c in constraints) else "objectives",
                  m, "an `accuracy:` section in the base experiment (SQNR comes from the accuracy check)")
     for m in sorted(used & {"perplexity", "perplexity_delta", "kl", "top1_agreement"}):
-        if not (base.config["accuracy"] or {}).get("checkpoint"):
+        if not (base.accuracy and base.accuracy.checkpoint):
             fail(source, "constraints" if any(c.metric == m for c in constraints) else "objectives",
                  m, "accuracy.checkpoint in the base experiment (a real checkpoint run on real text)")
-    if "area_mm2" in used and base.config["level"] != "cycle" and "level" not in varied:
+    if "area_mm2" in used and base.level != "cycle" and "level" not in varied:
         fail(source, "constraints" if any(c.metric == "area_mm2" for c in constraints) else "objectives",
-             "area_mm2", f"level: cycle in the base experiment (level {base.config['level']!r} has no area model)")
+             "area_mm2", f"level: cycle in the base experiment (level {base.level!r} has no area model)")
