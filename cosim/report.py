@@ -13,6 +13,11 @@ COLUMNS = ["op", "kind", "phase", "group", "repeat", "compute_fmt", "flops", "by
            "bound", "latency_s", "energy_j", "utilization", "share", "provenance", "level"]
 
 
+def _column_total(key: str) -> property:
+    """A Report property: the sum of one per-op column (a float)."""
+    return property(lambda self: float(sum(self._column(key))), doc=f"sum of the per-op {key} column")
+
+
 @dataclass
 class Report:
     """Result of `cosim.simulate`. Per-op figures in `rows` are totals over the op's
@@ -76,21 +81,10 @@ class Report:
         return [r[key] for r in self.rows]
 
     # ---- totals -----------------------------------------------------------
-    @property
-    def total_latency_s(self) -> float:
-        return float(sum(self._column("latency_s")))
-
-    @property
-    def total_energy_j(self) -> float:
-        return float(sum(self._column("energy_j")))
-
-    @property
-    def total_flops(self) -> float:
-        return float(sum(self._column("flops")))
-
-    @property
-    def total_bytes(self) -> float:
-        return float(sum(self._column("bytes")))
+    total_latency_s = _column_total("latency_s")
+    total_energy_j = _column_total("energy_j")
+    total_flops = _column_total("flops")
+    total_bytes = _column_total("bytes")
 
     @property
     def tokens(self) -> int:

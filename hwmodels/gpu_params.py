@@ -11,37 +11,39 @@ __all__ = ["PARAMS", "GpuParams", "ATTN_BACKENDS", "ATTN_BACKEND_KEYS", "ATTN_BL
 
 # ---------------------------------------------------------------------------- parameters
 
-# name -> (unit kind for hwmodels.units or None for dimensionless, what it means)
-PARAMS = {
-    "gemm.mma_eff.bf16": (None, "bf16 tensor-core efficiency inside a full tile (fraction of datasheet peak)"),
-    "gemm.mma_eff.fp8_e4m3": (None, "fp8 e4m3 tensor-core efficiency inside a full tile (torch._scaled_mm)"),
-    "gemm.tile_c": (None, "extra time per MAC of a BM x BN tile = tile_c * (1/BM + 1/BN)"),
-    "gemm.bw": ("bandwidth", "achievable HBM bandwidth of GEMM operand streaming"),
-    "gemm.floor": ("time", "shortest GEMM kernel (launch, pipeline fill, DRAM latency)"),
-    "gemm.overlap_p": (None, "p-norm exponent combining compute and memory time"),
-    "attn.eff": (None, "flash prefill tensor-core efficiency (fraction of bf16 peak) per score block"),
-    "attn.cta_overhead": ("time", "per-CTA fixed time of flash prefill (Q load, O write, softmax epilogue)"),
-    "attn.floor": ("time", "shortest attention kernel"),
-    "attn.tail": (None, "fraction of the longest CTA that outlasts the average SM (last-wave tail)"),
-    "attn.dec_floor": ("time", "shortest decode-attention kernel"),
-    "attn.dec_bw": ("bandwidth", "achievable KV-streaming bandwidth of decode attention"),
-    "attn.cta_bw_split": ("bandwidth", "per-CTA KV streaming rate of the split-KV decode kernel"),
-    "attn.cta_bw_nosplit": ("bandwidth", "per-CTA KV streaming rate when one CTA streams a whole head"),
-    "attn.combine": ("time", "split-KV combine kernel time"),
-    "ew.bw": ("bandwidth", "achievable streaming bandwidth of elementwise kernels"),
-    "ew.overlap_p": (None, "p-norm exponent combining the floor and the streaming time"),
-    "graph.gap": ("time", "GPU time per tiny kernel replayed in a CUDA graph (in-stream floor)"),
-    "launch.overlap": ("time", "per-kernel launch latency an isolated, event-timed kernel pays and a "
-                               "kernel inside a stream/graph hides behind its predecessor"),
-    "eager.cpu_per_kernel": ("time", "host time per kernel launch of eager PyTorch model code"),
-    "energy.static": ("power", "board power when idle (static + uncore)"),
-    "energy.per_byte": ("energy_per_byte", "energy per HBM byte moved (J/B, whole-chip)"),
-    "energy.per_flop.bf16": ("energy_per_flop", "energy per bf16 tensor FLOP (whole-chip)"),
-    "energy.per_flop.fp8_e4m3": ("energy_per_flop", "energy per fp8 tensor FLOP (whole-chip)"),
-    "energy.per_flop.attention": ("energy_per_flop", "energy per attention FLOP (tensor + softmax)"),
-    "energy.per_kv_byte": ("energy_per_byte", "energy per KV-cache byte streamed by decode attention"),
-    "energy.power_cap": ("power", "board power limit (NVML)"),
-}
+# name -> (unit kind for hwmodels.units or None for dimensionless, what it means); written
+# as a table (name, unit kind or "-", what it means), parsed below
+_PARAM_TABLE = """
+gemm.mma_eff.bf16          -                bf16 tensor-core efficiency inside a full tile (fraction of datasheet peak)
+gemm.mma_eff.fp8_e4m3      -                fp8 e4m3 tensor-core efficiency inside a full tile (torch._scaled_mm)
+gemm.tile_c                -                extra time per MAC of a BM x BN tile = tile_c * (1/BM + 1/BN)
+gemm.bw                    bandwidth        achievable HBM bandwidth of GEMM operand streaming
+gemm.floor                 time             shortest GEMM kernel (launch, pipeline fill, DRAM latency)
+gemm.overlap_p             -                p-norm exponent combining compute and memory time
+attn.eff                   -                flash prefill tensor-core efficiency (fraction of bf16 peak) per score block
+attn.cta_overhead          time             per-CTA fixed time of flash prefill (Q load, O write, softmax epilogue)
+attn.floor                 time             shortest attention kernel
+attn.tail                  -                fraction of the longest CTA that outlasts the average SM (last-wave tail)
+attn.dec_floor             time             shortest decode-attention kernel
+attn.dec_bw                bandwidth        achievable KV-streaming bandwidth of decode attention
+attn.cta_bw_split          bandwidth        per-CTA KV streaming rate of the split-KV decode kernel
+attn.cta_bw_nosplit        bandwidth        per-CTA KV streaming rate when one CTA streams a whole head
+attn.combine               time             split-KV combine kernel time
+ew.bw                      bandwidth        achievable streaming bandwidth of elementwise kernels
+ew.overlap_p               -                p-norm exponent combining the floor and the streaming time
+graph.gap                  time             GPU time per tiny kernel replayed in a CUDA graph (in-stream floor)
+launch.overlap             time             per-kernel launch latency an isolated, event-timed kernel pays and a kernel inside a stream/graph hides behind its predecessor
+eager.cpu_per_kernel       time             host time per kernel launch of eager PyTorch model code
+energy.static              power            board power when idle (static + uncore)
+energy.per_byte            energy_per_byte  energy per HBM byte moved (J/B, whole-chip)
+energy.per_flop.bf16       energy_per_flop  energy per bf16 tensor FLOP (whole-chip)
+energy.per_flop.fp8_e4m3   energy_per_flop  energy per fp8 tensor FLOP (whole-chip)
+energy.per_flop.attention  energy_per_flop  energy per attention FLOP (tensor + softmax)
+energy.per_kv_byte         energy_per_byte  energy per KV-cache byte streamed by decode attention
+energy.power_cap           power            board power limit (NVML)
+"""
+PARAMS = {name: (None if kind == "-" else kind, what)
+          for name, kind, what in (line.split(None, 2) for line in _PARAM_TABLE.strip().splitlines())}
 
 # Attention backends. "fa2" (FlashAttention-2) uses the attn.* parameters above; other fused
 # backends have their own set (same formulas, own fitted values, own block shape), optional in
