@@ -59,7 +59,7 @@ def call(row: dict):
                          i("num_filters"), i("stride_h"), i("stride_w")), kw
 
 
-def ours(row: dict) -> dict:
+def ours(row: dict):
     fn, a, kw = call(row)
     return fn(*a, **kw)
 
@@ -195,16 +195,16 @@ def main(argv=None) -> int:
     rows = []
     for key, g in grid.items():
         o = ours(g["row"])
-        t = time_ours(g["row"], repeat=50 if o["folds"] > 10_000 else 200)
+        t = time_ours(g["row"], repeat=50 if o.folds > 10_000 else 200)
         rec = {"layer": key[0], "array": f"{key[1]}x{key[2]}", "dataflow": key[3],
-               "compute_cycles_ours": o["compute_cycles"], "compute_cycles_golden": g["compute_cycles"],
-               "match": o["compute_cycles"] == g["compute_cycles"], "ours_s": t,
+               "compute_cycles_ours": o.compute_cycles, "compute_cycles_golden": g["compute_cycles"],
+               "match": o.compute_cycles == g["compute_cycles"], "ours_s": t,
                "scalesim_recorded_s": statistics.median(g["ref_wall"]) if g["ref_wall"] else None}
         k = "|".join(map(str, key))
         if k in ref:
             rec["scalesim_measured_s"] = ref[k]["wall_s"]
             rec["scalesim_measured_cycles"] = ref[k]["total"] - ref[k]["stall"]
-            rec["match_measured"] = rec["scalesim_measured_cycles"] == o["compute_cycles"]
+            rec["match_measured"] = rec["scalesim_measured_cycles"] == o.compute_cycles
             rec["speedup_same_run"] = ref[k]["wall_s"] / t
         rec["speedup_recorded"] = rec["scalesim_recorded_s"] / t if rec["scalesim_recorded_s"] else None
         rec["speedup"] = rec.get("speedup_same_run") or rec["speedup_recorded"]

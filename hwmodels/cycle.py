@@ -86,12 +86,12 @@ def _piece(m, n, k, k_eff, cfg: AcceleratorConfig, cap: dict, ba, bb, bc) -> dic
     g = gemm_cycles(m, n, k_eff, cfg.rows, cfg.cols, cfg.dataflow, overlap=cfg.fold_overlap)
     t = dram_traffic(m, n, k, cfg.rows, cfg.cols, cfg.dataflow, cap["ifmap"], cap["filter"], cap["ofmap"])
     packed = k / k_eff  # a packed PE reads p narrow elements per K step
-    return {"cycles": g["compute_cycles"], "folds": g["folds"], "g": g,
+    return {"cycles": g.compute_cycles, "folds": g.folds, "g": g,
             "dram": {"ifmap": t["ifmap_dram_reads"] * ba, "filter": t["filter_dram_reads"] * bb,
                      "ofmap": (t["ofmap_dram_writes"] - m * n) * PSUM_BYTES + m * n * bc
                               + t["ofmap_dram_reads"] * PSUM_BYTES},
-            "sram": {"ifmap": g["ifmap_sram_reads"] * packed * ba, "filter": g["filter_sram_reads"] * packed * bb,
-                     "ofmap": (g["ofmap_sram_writes"] + g["ofmap_sram_reads"]) * PSUM_BYTES}}
+            "sram": {"ifmap": g.ifmap_sram_reads * packed * ba, "filter": g.filter_sram_reads * packed * bb,
+                     "ofmap": (g.ofmap_sram_writes + g.ofmap_sram_reads) * PSUM_BYTES}}
 
 
 def _chunked(m, n, k, k_eff, cfg, cap, ba, bb, bc, chunk) -> dict:
@@ -136,8 +136,8 @@ def _os_k_tiled(m, n, k, p, cfg: AcceleratorConfig, cap: dict, ba, bb, bc) -> di
     g0 = None
     for kk, count in parts:
         g = gemm_cycles(m, n, kt_eff(kk), R, C, "os", overlap=cfg.fold_overlap)
-        cycles += count * g["compute_cycles"]
-        folds += count * g["folds"]
+        cycles += count * g.compute_cycles
+        folds += count * g.folds
         g0 = g0 or g
     chunks = len(parts) if rest else full
     m_chunks = math.ceil(m / m_t)
@@ -217,7 +217,7 @@ def gemm_cost(m: int, n: int, k: int, b: int, fmt: str, cfg: AcceleratorConfig,
     first, last = _edge_bytes(pl["m"], pl["n"], k, cfg, bytes_a, bytes_b, bytes_c)
     busy = min(pl["busy"], cfg.arrays)
     return dict(cycles=cycles, macs=m * n * k * b, dram=dram, sram=sram, folds=piece["folds"] * pl["waves"],
-                cycles_per_fold=g["cycles_per_fold"] * stretch, mapping_efficiency=g["mapping_efficiency"],
+                cycles_per_fold=g.cycles_per_fold * stretch, mapping_efficiency=g.mapping_efficiency,
                 arrays_busy=busy, waves=pl["waves"], split=pl["split"], split_dim={"ifmap": "n", "filter": "m"}.get(
                     pl["shared"], "batch"), prologue_bytes=first * busy, epilogue_bytes=last * busy, rate=p,
                 stream_chunk=piece["chunk"], k_chunk=piece.get("k_chunk", k))

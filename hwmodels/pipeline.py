@@ -54,7 +54,7 @@ def fold_plan(m: int, n: int, k: int, cfg: PipelineConfig) -> list[dict]:
     sr, sc, t = fold_geometry(m, n, k, R, C, df)
     rf, cf = _ceil(sr, R), _ceil(sc, C)
     g = gemm_cycles(m, n, k, R, C, df, overlap=False)
-    per_fold = g["cycles_per_fold"]
+    per_fold = g.cycles_per_fold
     folds = rf * cf
     preload = 0 if df == "os" else R
     step = max(t, R)

@@ -31,12 +31,13 @@ evaluated at once (`gemm_cycles_array`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from workloads.io import InputError
 
-__all__ = ["DATAFLOWS", "COMPAT_MODES", "SystolicError", "gemm_cycles", "conv_cycles",
+__all__ = ["DATAFLOWS", "COMPAT_MODES", "SystolicError", "GemmCycles", "gemm_cycles", "conv_cycles",
            "gemm_cycles_array", "conv_output_size", "conv_to_gemm", "fold_geometry",
            "dram_traffic"]
 
@@ -46,6 +47,53 @@ COMPAT_MODES = (None, "scalesim")
 
 class SystolicError(InputError):
     """A mapping question the array cannot answer (bad dataflow, empty array …)."""
+
+
+@dataclass
+class GemmCycles:
+    """Cycles and SRAM access counts of one GEMM (or im2col-lowered convolution) on an
+    R x C array. Words are operand elements (SCALE-Sim: bytes); utilisations in percent.
+    From `gemm_cycles_array` every count is a numpy array over the GEMMs."""
+    m: int
+    n: int
+    k: int
+    rows: int
+    cols: int
+    dataflow: str
+    compat: str | None
+    overlap: bool
+    folds: int
+    row_folds: int
+    col_folds: int
+    cycles_per_fold: int
+    compute_cycles: int  # stall-free (SCALE-Sim's Total - Stall in compat="scalesim")
+    stall_cycles: int
+    total_cycles: int  # compute + stall
+    macs: int
+    mapping_efficiency: float
+    compute_utilization: float
+    overall_utilization: float
+    ifmap_sram_reads: int
+    filter_sram_reads: int
+    ofmap_sram_writes: int
+    ofmap_sram_reads: int  # partial-sum read-back; 0 in scalesim mode
+    ofmap_h: int | None = None  # convolutions only
+    ofmap_w: int | None = None
+
+    @classmethod
+    def _of(cls, values: dict) -> "GemmCycles":
+        """From a dict holding every field but the conv-only ones. The closed forms run in
+        a few microseconds and sweeps call them per layer: filling the instance's dict
+        directly keeps the result object from doubling that (the generated __init__ with
+        25 keyword arguments costs ~2 us; the dict is taken over, not copied)."""
+        obj = cls.__new__(cls)
+        obj.__dict__ = values  # ofmap_h / ofmap_w: the class defaults (None) unless given
+        return obj
+
+    def to_dict(self) -> dict:
+        """Every field (ofmap_h / ofmap_w only for a convolution)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if not (f.name in ("ofmap_h", "ofmap_w") and getattr(self, f.name) is None)}
 
 
 def _check(dataflow: str, rows: int, cols: int, compat, source: str = "systolic") -> str:
@@ -158,10 +206,10 @@ def _scalesim_means(m, n, k, rows, cols, df):
 
 
 def gemm_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str = "os",
-                compat: str | None = None, stall_cycles: int = 0, overlap: bool = False) -> dict:
+                compat: str | None = None, stall_cycles: int = 0, overlap: bool = False) -> GemmCycles:
     """Cycles and access counts of C[m x n] = A[m x k] B[k x n] on a rows x cols array.
 
-    Returns a dict with ``compute_cycles`` (stall-free; SCALE-Sim's Total - Stall in
+    Returns a `GemmCycles` with ``compute_cycles`` (stall-free; SCALE-Sim's Total - Stall in
     ``compat="scalesim"``), ``total_cycles`` (= compute + ``stall_cycles``),
     ``folds``, ``cycles_per_fold``, ``mapping_efficiency`` / ``compute_utilization`` /
     ``overall_utilization`` (percent), ``ifmap_sram_reads``, ``filter_sram_reads``,
@@ -189,11 +237,11 @@ def gemm_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str = "o
     out["overall_utilization"] = 100.0 * out["macs"] / (total * rows * cols) if total > 0 else 0.0
     out.update(m=int(m), n=int(n), k=int(k), rows=int(rows), cols=int(cols), dataflow=df,
                compat=compat, overlap=bool(overlap))
-    return out
+    return GemmCycles._of(out)
 
 
 def gemm_cycles_array(m, n, k, rows: int, cols: int, dataflow: str = "os",
-                      compat: str | None = None, overlap: bool = False) -> dict:
+                      compat: str | None = None, overlap: bool = False) -> GemmCycles:
     """Vectorised `gemm_cycles` over numpy arrays of m, n, k (broadcast). Used by the
     cycle-level model to cost a whole trace in one call."""
     df = _check(dataflow, rows, cols, compat)
@@ -201,8 +249,10 @@ def gemm_cycles_array(m, n, k, rows: int, cols: int, dataflow: str = "os",
     if np.any(m < 1) or np.any(n < 1) or np.any(k < 1):
         raise SystolicError("gemm_cycles_array: m, n, k must all be >= 1")
     out = _core(m, n, k, int(rows), int(cols), df, compat, overlap)
-    out["overall_utilization"] = 100.0 * out["macs"] / (out["compute_cycles"] * rows * cols)
-    return out
+    return GemmCycles(**out, stall_cycles=0 * m, total_cycles=out["compute_cycles"],
+                      overall_utilization=100.0 * out["macs"] / (out["compute_cycles"] * rows * cols),
+                      m=m, n=n, k=k, rows=int(rows), cols=int(cols), dataflow=df, compat=compat,
+                      overlap=bool(overlap))
 
 
 def conv_output_size(in_size: int, filt: int, stride: int, compat: str | None = None) -> int:
@@ -234,14 +284,14 @@ def conv_to_gemm(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters,
 def conv_cycles(ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: int, channels: int,
                 num_filters: int, stride_h: int = 1, stride_w: int | None = None, *,
                 rows: int, cols: int, dataflow: str = "os", compat: str | None = None,
-                stall_cycles: int = 0, overlap: bool = False) -> dict:
+                stall_cycles: int = 0, overlap: bool = False) -> GemmCycles:
     """A convolution layer given as SCALE-Sim's topology row (no padding), lowered to a
     GEMM by im2col and costed with `gemm_cycles`. Adds ``ofmap_h``/``ofmap_w``."""
     stride_w = stride_h if stride_w is None else stride_w
     m, n, k, oh, ow = conv_to_gemm(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters,
                                    stride_h, stride_w, compat)
     out = gemm_cycles(m, n, k, rows, cols, dataflow, compat, stall_cycles, overlap)
-    out.update(ofmap_h=oh, ofmap_w=ow)
+    out.ofmap_h, out.ofmap_w = oh, ow
     return out
 
 

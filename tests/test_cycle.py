@@ -33,7 +33,7 @@ def gemm(m, n, k, fmt="bf16", wfmt=None):
 def test_compute_bound_gemm_is_the_closed_form():
     hw = tiny()
     c = cycle.estimate(gemm(64, 64, 64), hw)
-    want = gemm_cycles(64, 64, 64, 8, 8, "ws")["compute_cycles"]  # 64 folds x (16+8+64-2) = 5504
+    want = gemm_cycles(64, 64, 64, 8, 8, "ws").compute_cycles  # 64 folds x (16+8+64-2) = 5504
     assert want == 64 * 86
     assert c.details["compute_cycles"] == want
     assert c.bound == "compute"
@@ -101,8 +101,8 @@ def test_attention_decode_two_matmuls_and_softmax():
              TensorSpec("v", (b, kv, kvh, d), "bf16", "kv")), (TensorSpec("o", (b, 1, h, d), "bf16"),), "bf16")
     c = cycle.estimate(op, hw)
     # GQA group of 2 query heads packed in M: QK^T = 2 instances of (2 x 32 x 16), PV = (2 x 16 x 32)
-    s1 = gemm_cycles(2, 32, 16, 8, 8, "ws")["compute_cycles"] * 2
-    s2 = gemm_cycles(2, 16, 32, 8, 8, "ws")["compute_cycles"] * 2
+    s1 = gemm_cycles(2, 32, 16, 8, 8, "ws").compute_cycles * 2
+    s2 = gemm_cycles(2, 16, 32, 8, 8, "ws").compute_cycles * 2
     assert c.details["compute_cycles"] == s1 + s2
     assert c.details["vector_cycles"] == pytest.approx(5 * h * kv / 16)  # softmax 5 FLOP/elem, 16 FLOP/cycle
     assert c.bytes_by_level["dram"] == pytest.approx(op.bytes)

@@ -17,7 +17,7 @@ small = st.integers(1, 70)
 def test_infinite_bandwidth_is_the_closed_form(m, n, k, df, overlap, sram):
     cfg = PipelineConfig(4, 8, df, sram_bytes={"ifmap": sram, "filter": sram, "ofmap": sram}, overlap=overlap)
     r = simulate_gemm(m, n, k, cfg, keep_timeline=False)
-    assert r["total_cycles"] == gemm_cycles(m, n, k, 4, 8, df, overlap=overlap)["compute_cycles"]
+    assert r["total_cycles"] == gemm_cycles(m, n, k, 4, 8, df, overlap=overlap).compute_cycles
     assert r["stall_cycles"] == 0
     t = dram_traffic(m, n, k, 4, 8, df, sram, sram, sram / 4)  # psums are 4-byte words
     assert r["dram_read_bytes"] == t["ifmap_dram_reads"] + t["filter_dram_reads"] + 4 * t["ofmap_dram_reads"]
@@ -33,7 +33,7 @@ def test_bandwidth_bound_approaches_bytes_over_bandwidth(m, n, k, df, bw):
     # stick out before the first byte or after the last)
     assert r["total_cycles"] >= moved / bw - 1e-6
     assert r["total_cycles"] >= r["compute_cycles"]
-    per_fold = gemm_cycles(m, n, k, 4, 4, df)["cycles_per_fold"]
+    per_fold = gemm_cycles(m, n, k, 4, 4, df).cycles_per_fold
     assert r["total_cycles"] <= max(moved / bw, r["compute_cycles"]) + moved / bw + per_fold
 
 

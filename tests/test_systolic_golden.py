@@ -49,8 +49,9 @@ def test_every_golden_row_matches_exactly():
         if r["layer_type"] == "conv":
             want["ofmap_h"], want["ofmap_w"] = int(r["ofmap_h"]), int(r["ofmap_w"])
         for key, v in want.items():
-            if o[key] != v:  # bit-exact, floats included
-                mismatches.append((r["case_id"], key, o[key], v))
+            got = getattr(o, key)
+            if got != v:  # bit-exact, floats included
+                mismatches.append((r["case_id"], key, got, v))
     assert not mismatches, f"{len(mismatches)} mismatches, first: {mismatches[:5]}"
     assert len(ROWS) > 1000
 
@@ -59,5 +60,5 @@ def test_every_golden_row_matches_exactly():
 def test_golden_formula_columns_agree_with_our_folds():
     for r in ROWS:
         o = _model(r)
-        assert o["folds"] == int(r["formula_folds"])
-        assert o["cycles_per_fold"] == int(r["formula_cycles_per_fold"])
+        assert o.folds == int(r["formula_folds"])
+        assert o.cycles_per_fold == int(r["formula_cycles_per_fold"])

@@ -95,5 +95,5 @@ def _run(args) -> int:
     for key in ("m", "n", "k", "folds", "cycles_per_fold", "compute_cycles", "mapping_efficiency",
                 "compute_utilization", "overall_utilization", "ifmap_sram_reads", "filter_sram_reads",
                 "ofmap_sram_writes", "ofmap_sram_reads"):
-        print(f"{key:<22}{out[key]}")
+        print(f"{key:<22}{getattr(out, key)}")
     return 0
