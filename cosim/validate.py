@@ -18,11 +18,30 @@ from hwmodels import gpu, roofline
 from hwmodels.spec import HardwareError, load_hw
 from workloads.io import InputError
 
-__all__ = ["validate", "e2e_predict", "summarize", "format_tables", "OP_CLASSES", "scatter_plot"]
+__all__ = ["ValidationResult", "validate", "e2e_predict", "summarize", "format_tables", "OP_CLASSES", "scatter_plot"]
 
 OP_CLASSES = ("gemm_bf16", "gemm_fp8", "attention_prefill", "attention_decode", "attention_prefill_cudnn",
               "attention_decode_cudnn", "attention_prefill_fa2", "attention_decode_fa2", "attention_prefill_unfused",
               "attention_decode_unfused", "elementwise")
+
+
+@dataclasses.dataclass
+class ValidationResult:
+    """Predicted vs measured on one device: per-op rows and per-class error summaries
+    (roofline and analytical), plus end-to-end steps and energy loops when measured."""
+    hw: str
+    split: str
+    ops: list  # rows: cls, kind, dims, fmt, measured_s, roofline_s, analytical_s, provenance
+    classes: dict  # op class (and "all") -> {"roofline"|"analytical": {n, median, p90}}
+    notes: list
+    provenance: str  # the analytical parameters' provenance (or fallback:uncalibrated)
+    e2e: list | None = None  # rows: model, phase, mode, batch, seq, ctx, layers, fusion, *_s, kernels
+    energy: list | None = None  # rows: name, measured_j, analytical_j, roofline_j, measured_w, analytical_w
+
+    def to_dict(self) -> dict:
+        """The JSON of `cosim validate --json` (e2e / energy only when measured)."""
+        d = dataclasses.asdict(self)
+        return {k: v for k, v in d.items() if not (k in ("e2e", "energy") and v is None)}
 
 
 def ape(pred, meas):
@@ -113,8 +132,8 @@ def _default_sibling(measurements: Path, what: str):
 
 
 def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "test",
-             include_unreliable: bool = False) -> dict:
-    """All comparisons; returns {"ops": rows, "classes": {...}, "e2e": [...], "energy": [...]}."""
+             include_unreliable: bool = False) -> ValidationResult:
+    """All comparisons of the device's models with the measurements."""
     measurements = Path(measurements)
     hw = load_hw(hw_name)
     P = gpu.params_for(hw)
@@ -159,11 +178,11 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
         sel = [r for r in rows if cls == "all" or r["cls"] == cls]
         classes[cls] = {lvl: summarize(ape([r[f"{lvl}_s"] for r in sel], [r["measured_s"] for r in sel]))
                         for lvl in ("roofline", "analytical")}
-    out = {"hw": hw.name, "split": split, "ops": rows, "classes": classes, "notes": notes,
-           "provenance": P.provenance if P else "fallback:uncalibrated"}
+    out = ValidationResult(hw=hw.name, split=split, ops=rows, classes=classes, notes=notes,
+                           provenance=P.provenance if P else "fallback:uncalibrated")
     e2e = Path(e2e) if e2e else _default_sibling(measurements, "e2e")
     if e2e and P is not None:
-        out["e2e"] = []
+        out.e2e = []
         for r in dataset.load_e2e(e2e):
             if split != "all" and r["split"] != split:
                 continue
@@ -171,13 +190,13 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
                 continue
             pa = e2e_predict(r, hw, P, mode=r["mode"])
             pr = e2e_predict(r, hw, P, mode=r["mode"], level="roofline")
-            out["e2e"].append({**{k: r[k] for k in ("model", "phase", "mode", "batch", "seq", "ctx", "layers")},
+            out.e2e.append({**{k: r[k] for k in ("model", "phase", "mode", "batch", "seq", "ctx", "layers")},
                                "fusion": r.get("fusion") or "eager",
                                "measured_s": r["median_s"], "analytical_s": pa["latency_s"],
                                "roofline_s": pr["latency_s"], "kernels": pa["kernels"]})
     energy = Path(energy) if energy else _default_sibling(measurements, "energy")
     if energy and P is not None:
-        out["energy"] = []
+        out.energy = []
         for r in dataset.load_energy(energy):
             if r["kind"] == "idle" or (split != "all" and r["split"] != split):
                 continue
@@ -186,7 +205,7 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
             op = dataset.op_from_row(fake)
             c = gpu.estimate(op, hw)
             rc = roofline.estimate(op, hw)
-            out["energy"].append({"name": r["name"], "measured_j": r["energy_per_iter_j"], "analytical_j": c.energy_j,
+            out.energy.append({"name": r["name"], "measured_j": r["energy_per_iter_j"], "analytical_j": c.energy_j,
                                   "roofline_j": rc.energy_j, "measured_w": r["avg_power_w"],
                                   "analytical_w": c.energy_j / c.latency_s})
     return out
@@ -197,26 +216,26 @@ def _fmt_row(name, d):
     return f"| {name:<18} | {a['n']:>4} | {r['median']:8.1f} | {r['p90']:8.1f} | {a['median']:8.1f} | {a['p90']:8.1f} |"
 
 
-def format_tables(res: dict) -> str:
-    lines = [f"hardware {res['hw']}, split={res['split']} ({'held-out shapes only' if res['split'] == 'test' else res['split']}); "
-             f"analytical parameters: {res['provenance']}", ""]
+def format_tables(res: ValidationResult) -> str:
+    lines = [f"hardware {res.hw}, split={res.split} ({'held-out shapes only' if res.split == 'test' else res.split}); "
+             f"analytical parameters: {res.provenance}", ""]
     lines += ["Per-op kernel time, absolute % error",
               "| op class           |    n | roofline median | p90 | analytical median | p90 |".replace(
                   " roofline median | p90 | analytical median | p90 |", " roof med | roof p90 |  ana med |  ana p90 |"),
               "|--------------------|-----:|---------:|---------:|---------:|---------:|"]
     for cls in OP_CLASSES + ("all",):
-        if res["classes"][cls]["analytical"]["n"]:
-            lines.append(_fmt_row("ALL op classes" if cls == "all" else cls, res["classes"][cls]))
-    if res.get("e2e"):
+        if res.classes[cls]["analytical"]["n"]:
+            lines.append(_fmt_row("ALL op classes" if cls == "all" else cls, res.classes[cls]))
+    if res.e2e:
         lines += ["", "End to end (predicted sum over the trace vs measured step), absolute % error",
                   "| model        | fusion | phase   | mode  |  n | roof med | roof p90 |  ana med |  ana p90 |",
                   "|--------------|--------|---------|-------|---:|---------:|---------:|---------:|---------:|"]
         groups = {}
-        for r in res["e2e"]:
+        for r in res.e2e:
             groups.setdefault((r["model"], r.get("fusion", "eager"), r["phase"], r["mode"]), []).append(r)
         for phase, mode in (("decode", "graph"), ("prefill", "eager"), ("decode", "eager")):
             for fu in sorted({k[1] for k in groups}):
-                groups[("ALL", fu, phase, mode)] = [r for r in res["e2e"] if r["phase"] == phase and r["mode"] == mode
+                groups[("ALL", fu, phase, mode)] = [r for r in res.e2e if r["phase"] == phase and r["mode"] == mode
                                                     and r.get("fusion", "eager") == fu]
         for key in sorted(groups, key=lambda k: (k[0] == "ALL", k)):
             g = groups[key]
@@ -226,26 +245,26 @@ def format_tables(res: dict) -> str:
             aa = summarize(ape([x["analytical_s"] for x in g], [x["measured_s"] for x in g]))
             lines.append(f"| {key[0]:<12} | {key[1]:<6} | {key[2]:<7} | {key[3]:<5} | {aa['n']:>2} | {ra['median']:8.1f} | "
                          f"{ra['p90']:8.1f} | {aa['median']:8.1f} | {aa['p90']:8.1f} |")
-    if res.get("energy"):
+    if res.energy:
         lines += ["", "Energy per op (NVML loops), absolute % error",
                   "| op                          | measured J | analytical J | err % | roofline J | err % |",
                   "|-----------------------------|-----------:|-------------:|------:|-----------:|------:|"]
-        for r in res["energy"]:
+        for r in res.energy:
             ea = abs(r["analytical_j"] / r["measured_j"] - 1) * 100
             er = abs(r["roofline_j"] / r["measured_j"] - 1) * 100
             lines.append(f"| {r['name']:<27} | {r['measured_j']:10.4g} | {r['analytical_j']:12.4g} | {ea:5.1f} | "
                          f"{r['roofline_j']:10.4g} | {er:5.1f} |")
-        ea = summarize(ape([r["analytical_j"] for r in res["energy"]], [r["measured_j"] for r in res["energy"]]))
-        er = summarize(ape([r["roofline_j"] for r in res["energy"]], [r["measured_j"] for r in res["energy"]]))
+        ea = summarize(ape([r["analytical_j"] for r in res.energy], [r["measured_j"] for r in res.energy]))
+        er = summarize(ape([r["roofline_j"] for r in res.energy], [r["measured_j"] for r in res.energy]))
         lines.append(f"| ALL (median / p90)          |            |              | {ea['median']:5.1f} | "
                      f"           | {er['median']:5.1f} |")
         lines.append(f"|                             |            |              | {ea['p90']:5.1f} |            | {er['p90']:5.1f} |")
-    for n in res.get("notes", ()):
+    for n in res.notes:
         lines.append(f"note: {n}")
     return "\n".join(lines)
 
 
-def scatter_plot(res: dict, path) -> Path:
+def scatter_plot(res: ValidationResult, path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -254,24 +273,24 @@ def scatter_plot(res: dict, path) -> Path:
     colors = dict(zip(OP_CLASSES, plt.get_cmap("tab20").colors))
     for ax, lvl in zip(axes, ("roofline", "analytical")):
         for cls in OP_CLASSES:
-            sel = [r for r in res["ops"] if r["cls"] == cls]
+            sel = [r for r in res.ops if r["cls"] == cls]
             if sel:
                 ax.scatter([r["measured_s"] * 1e6 for r in sel], [r[f"{lvl}_s"] * 1e6 for r in sel], s=9,
                            alpha=0.7, color=colors[cls], label=cls)
-        lo = min(r["measured_s"] for r in res["ops"]) * 1e6 / 2
-        hi = max(r["measured_s"] for r in res["ops"]) * 1e6 * 2
+        lo = min(r["measured_s"] for r in res.ops) * 1e6 / 2
+        hi = max(r["measured_s"] for r in res.ops) * 1e6 * 2
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
         ax.plot([lo, hi], [lo * 1.2, hi * 1.2], "k:", lw=0.6)
         ax.plot([lo, hi], [lo / 1.2, hi / 1.2], "k:", lw=0.6)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        s = res["classes"]["all"][lvl]
+        s = res.classes["all"][lvl]
         ax.set_title(f"{lvl}: median {s['median']:.1f} %, p90 {s['p90']:.1f} % (n={s['n']})")
         ax.set_xlabel("measured kernel time (us)")
         ax.grid(True, which="both", alpha=0.2)
     axes[0].set_ylabel("predicted (us)")
     axes[1].legend(fontsize=8, loc="upper left")
-    fig.suptitle(f"{res['hw']}: predicted vs measured, {res['split']} split (dotted: +-20 %)")
+    fig.suptitle(f"{res.hw}: predicted vs measured, {res.split} split (dotted: +-20 %)")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

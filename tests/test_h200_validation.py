@@ -40,7 +40,7 @@ def test_h200_held_out_has_no_unreliable_rows_and_no_shared_shapes(held_out):
 
 
 def test_h200_held_out_kernel_targets(held_out):
-    c = held_out["classes"]
+    c = held_out.classes
     # default SDPA backend (cuDNN on the H200), GEMMs: median <= 5 %, p90 <= 15 % (issue 11)
     for cls in ("gemm_bf16", "gemm_fp8", "attention_prefill", "attention_decode"):
         assert c[cls]["analytical"]["median"] <= 5.0 and c[cls]["analytical"]["p90"] <= 15.0, cls
@@ -53,18 +53,18 @@ def test_h200_held_out_kernel_targets(held_out):
 
 def test_h200_graph_decode_end_to_end(held_out):
     for fusion in ("eager", "engine"):
-        g = [r for r in held_out["e2e"] if r["mode"] == "graph" and r["fusion"] == fusion]
+        g = [r for r in held_out.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 38 and s["median"] <= 4.0 and s["p90"] <= 6.0, fusion
 
 
 def test_transfer_both_ways():
     # H100 parameters -> H200 kernels (like for like: the H100 calibration measured FA2 only)
-    a = transfer_validate("h200", "h100_sxm", VAL / "h200_ops.csv")["classes"]
+    a = transfer_validate("h200", "h100_sxm", VAL / "h200_ops.csv").classes
     for cls in ("gemm_bf16", "gemm_fp8", "attention_prefill_fa2", "attention_decode_fa2", "elementwise"):
         assert a[cls]["analytical"]["median"] <= 10.0, cls
     # H200 parameters -> H100 kernels
-    b = transfer_validate("h100_sxm", "h200", VAL / "h100_ops.csv")["classes"]
+    b = transfer_validate("h100_sxm", "h200", VAL / "h100_ops.csv").classes
     assert b["all"]["analytical"]["median"] <= 10.0
 
 

@@ -39,6 +39,6 @@ def run(args) -> int:
         print(f"wrote {scatter_plot(res, args.plot)}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(res, f, indent=1, default=str)
+            json.dump(res.to_dict(), f, indent=1, default=str)
         print(f"wrote {args.json}")
     return 0
