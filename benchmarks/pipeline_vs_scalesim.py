@@ -48,14 +48,14 @@ def run_row(r: dict) -> dict:
     res = simulate_gemm(m, n, k, cfg, keep_timeline=True)
     wall = time.perf_counter() - t0
     # the array's wait for fold 0's operands = SCALE-Sim's prefetch before cycle 0
-    first = next((t for t in res["timeline"] if t[0] == "array"), None)
+    first = next((t for t in res.timeline if t[0] == "array"), None)
     first_wait = first[2] - first[1] if first and first[1] == 0 and first[3].startswith("stall") else 0.0
     foot_a = i("ifmap_h") * i("ifmap_w") * i("channels")  # distinct ifmap words (conv windows overlap)
-    return {"case_id": r["case_id"], "mode": r["bw_mode"], "stall_ours": res["stall_cycles"] - first_wait,
-            "stall_scalesim": float(r["stall_cycles"]), "read_bytes_ours": res["dram_read_bytes"],
+    return {"case_id": r["case_id"], "mode": r["bw_mode"], "stall_ours": res.stall_cycles - first_wait,
+            "stall_scalesim": float(r["stall_cycles"]), "read_bytes_ours": res.dram_read_bytes,
             "ifmap_reads_scalesim": float(r["dram_ifmap_reads"]), "filter_reads_scalesim": float(r["dram_filter_reads"]),
-            "ofmap_writes_scalesim": float(r["dram_ofmap_writes"]), "write_bytes_ours": res["dram_write_bytes"],
-            "footprint": m * k + k * n, "distinct_footprint": foot_a + k * n, "ofmap_footprint": m * n, "compute": res["compute_cycles"], "wall_s": wall,
+            "ofmap_writes_scalesim": float(r["dram_ofmap_writes"]), "write_bytes_ours": res.dram_write_bytes,
+            "footprint": m * k + k * n, "distinct_footprint": foot_a + k * n, "ofmap_footprint": m * n, "compute": res.compute_cycles, "wall_s": wall,
             "sim_wall_s": float(r["sim_wall_s"])}
 
 

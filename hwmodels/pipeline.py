@@ -21,11 +21,12 @@ a full ofmap buffer), DRAM bytes, achieved bandwidth and a timeline (`gantt_png`
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass, field
 
 from hwmodels.systolic import SystolicError, _ceil, fold_geometry, gemm_cycles
 
-__all__ = ["PipelineConfig", "simulate_gemm", "gantt_png", "fold_plan"]
+__all__ = ["PipelineConfig", "PipelineResult", "simulate_gemm", "gantt_png", "fold_plan"]
 
 PSUM_BYTES = 4
 
@@ -114,7 +115,26 @@ def fold_plan(m: int, n: int, k: int, cfg: PipelineConfig) -> list[dict]:
     return plan
 
 
-def simulate_gemm(m: int, n: int, k: int, cfg: PipelineConfig, keep_timeline: bool = True) -> dict:
+@dataclass
+class PipelineResult:
+    """One GEMM through the event-driven memory pipeline (cycles of the array clock)."""
+    total_cycles: float  # until the last write-back
+    compute_cycles: float  # folds at the array's own pace
+    compute_end: float  # the last fold's end
+    stall_cycles: float  # waits of the array (operands, ofmap buffer, SRAM ports)
+    stalls_by_cause: dict  # ifmap / filter / psum / ofmap / sram_port -> cycles
+    drain_cycles: float  # write-backs after the last fold
+    dram_read_bytes: float
+    dram_write_bytes: float
+    achieved_bandwidth: float  # DRAM bytes per cycle over the whole run
+    folds: int
+    timeline: list  # (lane, start, end, label) when kept
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def simulate_gemm(m: int, n: int, k: int, cfg: PipelineConfig, keep_timeline: bool = True) -> PipelineResult:
     """Run the pipeline for one (m x k)(k x n) GEMM; see the module docstring."""
     if cfg.ports not in ("shared", "per_operand"):
         raise SystolicError(f"pipeline: ports: got {cfg.ports!r}; expected 'shared' or 'per_operand'")
@@ -212,7 +232,7 @@ class _GemmPipeline:
                     self._mark("array", t1, "stall:ofmap")
         self.done.succeed()
 
-    def run(self) -> dict:
+    def run(self) -> PipelineResult:
         env, plan, stats = self.env, self.plan, self.stats
         env.process(self.reader())
         env.process(self.writer())
@@ -224,23 +244,23 @@ class _GemmPipeline:
         busy = sum(p["cycles"] for p in plan)
         port_stall = busy - sum(p["array_cycles"] for p in plan)  # folds slowed by SRAM ports
         moved = stats["read"] + stats["write"]
-        return {"total_cycles": total, "compute_cycles": busy - port_stall, "compute_end": compute_end,
-                "stall_cycles": compute_end - busy + port_stall,
-                "stalls_by_cause": {**stats["stall"], "sram_port": port_stall},
-                "drain_cycles": total - compute_end,
-                "dram_read_bytes": stats["read"], "dram_write_bytes": stats["write"],
-                "achieved_bandwidth": moved / total if total else 0.0, "folds": len(plan),
-                "timeline": self.timeline}
+        return PipelineResult(total_cycles=total, compute_cycles=busy - port_stall, compute_end=compute_end,
+                              stall_cycles=compute_end - busy + port_stall,
+                              stalls_by_cause={**stats["stall"], "sram_port": port_stall},
+                              drain_cycles=total - compute_end,
+                              dram_read_bytes=stats["read"], dram_write_bytes=stats["write"],
+                              achieved_bandwidth=moved / total if total else 0.0, folds=len(plan),
+                              timeline=self.timeline)
 
 
-def gantt_png(result: dict, path: str, title: str = "", max_bars: int = 4000) -> str:
+def gantt_png(result: PipelineResult, path: str, title: str = "", max_bars: int = 4000) -> str:
     """A Gantt chart of the timeline: one lane per resource, stalls in red."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tl = result["timeline"][:max_bars]
+    tl = result.timeline[:max_bars]
     lanes = sorted({t[0] for t in tl}, key=lambda s: (s != "array", s))
     fig, ax = plt.subplots(figsize=(10, 1.8 + 0.6 * len(lanes)))
     colours = {"fold": "tab:blue", "stall": "tab:red", "ifmap": "tab:green", "filter": "tab:orange",
@@ -251,8 +271,8 @@ def gantt_png(result: dict, path: str, title: str = "", max_bars: int = 4000) ->
                 color=colours.get(key, "tab:cyan"), edgecolor="none")
     ax.set_yticks(range(len(lanes)), lanes)
     ax.set_xlabel("cycle")
-    ax.set_title(title or f"{result['folds']} folds, {result['total_cycles']:.0f} cycles, "
-                          f"{result['stall_cycles']:.0f} stall")
+    ax.set_title(title or f"{result.folds} folds, {result.total_cycles:.0f} cycles, "
+                          f"{result.stall_cycles:.0f} stall")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
     ax.legend(handles, list(colours), ncol=6, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.45))
     fig.tight_layout()

@@ -17,10 +17,10 @@ small = st.integers(1, 70)
 def test_infinite_bandwidth_is_the_closed_form(m, n, k, df, overlap, sram):
     cfg = PipelineConfig(4, 8, df, sram_bytes={"ifmap": sram, "filter": sram, "ofmap": sram}, overlap=overlap)
     r = simulate_gemm(m, n, k, cfg, keep_timeline=False)
-    assert r["total_cycles"] == gemm_cycles(m, n, k, 4, 8, df, overlap=overlap).compute_cycles
-    assert r["stall_cycles"] == 0
+    assert r.total_cycles == gemm_cycles(m, n, k, 4, 8, df, overlap=overlap).compute_cycles
+    assert r.stall_cycles == 0
     t = dram_traffic(m, n, k, 4, 8, df, sram, sram, sram / 4)  # psums are 4-byte words
-    assert r["dram_read_bytes"] == t["ifmap_dram_reads"] + t["filter_dram_reads"] + 4 * t["ofmap_dram_reads"]
+    assert r.dram_read_bytes == t["ifmap_dram_reads"] + t["filter_dram_reads"] + 4 * t["ofmap_dram_reads"]
 
 
 @settings(max_examples=25, deadline=None)
@@ -28,13 +28,13 @@ def test_infinite_bandwidth_is_the_closed_form(m, n, k, df, overlap, sram):
 def test_bandwidth_bound_approaches_bytes_over_bandwidth(m, n, k, df, bw):
     cfg = PipelineConfig(4, 4, df, bandwidth=bw, sram_bytes={"ifmap": 256, "filter": 256, "ofmap": 256})
     r = simulate_gemm(m, n, k, cfg, keep_timeline=False)
-    moved = r["dram_read_bytes"] + r["dram_write_bytes"]
+    moved = r.dram_read_bytes + r.dram_write_bytes
     # never faster than either bound; close to the larger one (only one fold of compute can
     # stick out before the first byte or after the last)
-    assert r["total_cycles"] >= moved / bw - 1e-6
-    assert r["total_cycles"] >= r["compute_cycles"]
+    assert r.total_cycles >= moved / bw - 1e-6
+    assert r.total_cycles >= r.compute_cycles
     per_fold = gemm_cycles(m, n, k, 4, 4, df).cycles_per_fold
-    assert r["total_cycles"] <= max(moved / bw, r["compute_cycles"]) + moved / bw + per_fold
+    assert r.total_cycles <= max(moved / bw, r.compute_cycles) + moved / bw + per_fold
 
 
 def test_hand_example_memory_bound():
@@ -42,11 +42,11 @@ def test_hand_example_memory_bound():
     # reads 64 (filter) + 64 (ifmap), then compute 2*8+8+8-2 = 30 cycles, then writes 64.
     cfg = PipelineConfig(8, 8, "ws", bandwidth=1.0)
     r = simulate_gemm(8, 8, 8, cfg)
-    assert r["compute_cycles"] == 30
-    assert r["total_cycles"] == 128 + 30 + 64
-    assert r["stall_cycles"] == 128
-    assert sum(r["stalls_by_cause"].values()) == 128
-    assert r["achieved_bandwidth"] == pytest.approx(192 / 222)
+    assert r.compute_cycles == 30
+    assert r.total_cycles == 128 + 30 + 64
+    assert r.stall_cycles == 128
+    assert sum(r.stalls_by_cause.values()) == 128
+    assert r.achieved_bandwidth == pytest.approx(192 / 222)
 
 
 def test_per_operand_ports_never_slower_than_shared():
@@ -54,14 +54,14 @@ def test_per_operand_ports_never_slower_than_shared():
     shared = simulate_gemm(40, 40, 40, PipelineConfig(8, 8, "os", **kw), keep_timeline=False)
     ports = simulate_gemm(40, 40, 40, PipelineConfig(8, 8, "os", ports="per_operand", **kw),
                           keep_timeline=False)
-    assert ports["total_cycles"] <= shared["total_cycles"]
-    assert ports["dram_read_bytes"] == shared["dram_read_bytes"]
+    assert ports.total_cycles <= shared.total_cycles
+    assert ports.dram_read_bytes == shared.dram_read_bytes
 
 
 def test_latency_adds_to_exposed_fill():
     a = simulate_gemm(8, 8, 8, PipelineConfig(8, 8, "ws", bandwidth=8.0))
     b = simulate_gemm(8, 8, 8, PipelineConfig(8, 8, "ws", bandwidth=8.0, latency=100))
-    assert b["total_cycles"] >= a["total_cycles"] + 100
+    assert b.total_cycles >= a.total_cycles + 100
 
 
 def test_gantt_png(tmp_path):
@@ -102,14 +102,20 @@ def test_cycle_model_closed_form_tracks_the_pipeline(m, n, k, df, overlap, sram,
     closed = max(g["cycles"] + (g["prologue_bytes"] + g["epilogue_bytes"]) / bw, moved / bw)
     p = simulate_gemm(m, n, k, PipelineConfig(8, 8, df, sram_bytes={"ifmap": sram, "filter": sram, "ofmap": sram},
                                               bandwidth=bw, overlap=overlap), keep_timeline=False)
-    assert p["dram_read_bytes"] + p["dram_write_bytes"] == pytest.approx(moved)
-    assert 0.55 <= closed / p["total_cycles"] <= 1 + 1e-9
+    assert p.dram_read_bytes + p.dram_write_bytes == pytest.approx(moved)
+    assert 0.55 <= closed / p.total_cycles <= 1 + 1e-9
 
 
 def test_sram_port_limit_stretches_folds():
     # 8x8x8 os on 8x8: one fold of 8 + 8 + 8 - 2 = 22 cycles that moves 64 + 64 + 64 = 192 B
     # through the SRAM ports; at 4 B/cycle it takes 48 cycles, 26 of them port stalls.
     r = simulate_gemm(8, 8, 8, PipelineConfig(8, 8, "os", sram_bandwidth=4.0))
-    assert r["compute_cycles"] == 22
-    assert r["total_cycles"] == 48
-    assert r["stalls_by_cause"]["sram_port"] == 26 and r["stall_cycles"] == 26
+    assert r.compute_cycles == 22
+    assert r.total_cycles == 48
+    assert r.stalls_by_cause["sram_port"] == 26 and r.stall_cycles == 26
+
+
+def test_result_is_a_dataclass_with_to_dict():
+    # the SRAM-port case above: 48 cycles, 26 of them port stalls, one fold
+    d = simulate_gemm(8, 8, 8, PipelineConfig(8, 8, "os", sram_bandwidth=4.0), keep_timeline=False).to_dict()
+    assert (d["total_cycles"], d["stall_cycles"], d["folds"]) == (48, 26, 1) and d["timeline"] == []

@@ -79,7 +79,7 @@ def _run(args) -> int:
         r = simulate_gemm(m, n, k, cfg, keep_timeline=bool(args.gantt))
         for key in ("total_cycles", "compute_cycles", "stall_cycles", "stalls_by_cause", "dram_read_bytes",
                     "dram_write_bytes", "achieved_bandwidth"):
-            print(f"{key:<20}{r[key]}")
+            print(f"{key:<20}{getattr(r, key)}")
         if args.gantt:
             print(f"wrote {gantt_png(r, args.gantt)}")
         return 0
