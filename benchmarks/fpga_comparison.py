@@ -37,8 +37,8 @@ def main() -> int:
     sizing = []
     for fmts in (["bf16", "int8", "int4"], ["int8"], ["int4"], ["mxfp8_e4m3"], ["mxfp4"], ["mx6"]):
         s = size_array(res, {"dsp": 0.8, "lut": 0.6}, fmts, "dsp48e2")
-        sizing.append({"formats": "+".join(fmts), "pes": s["rows"] * s["cols"], "bound_by": s["bound_by"],
-                       "dsp_per_pe": s["dsp_per_pe"], "lut_per_pe": round(s["lut_per_pe"], 1)})
+        sizing.append({"formats": "+".join(fmts), "pes": s.rows * s.cols, "bound_by": s.bound_by,
+                       "dsp_per_pe": s.dsp_per_pe, "lut_per_pe": round(s.lut_per_pe, 1)})
     square = replace(u280, name="alveo_u280 (84x85 ws)", sections={"fpga": {
         **u280.sections["fpga"], "array": {"rows": "auto", "cols": "auto", "arrays": 1}, "dataflow": "ws"}})
     runs = [

@@ -22,6 +22,7 @@ fpga:
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 from hwmodels.accel import AcceleratorConfig, quantity
 from hwmodels.arith import CellCosts, DotProductUnit, mac_cost
@@ -83,8 +84,25 @@ def _auto_or_int(v, source, field):
     return v
 
 
+@dataclass(frozen=True)
+class ArraySizing:
+    """A PE array sized to an FPGA's DSP and LUT budget."""
+    rows: int
+    cols: int
+    arrays: int
+    dsp_per_pe: float  # the widest of the formats' MAC units
+    lut_per_pe: float
+    dsp_used: float
+    lut_used: float
+    limits: dict  # "dsp" / "lut" -> PEs that resource's budget allows
+    bound_by: str  # the resource that limits the array
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def size_array(resources: dict, budget: dict, formats, dsp_type: str, rows=None, cols=None,
-               arrays: int = 1, source: str = "fpga") -> dict:
+               arrays: int = 1, source: str = "fpga") -> ArraySizing:
     """The largest rows x cols x arrays PE array whose DSPs and LUTs fit the budget.
     Given rows and cols, check they fit and say which resource they exceed."""
     per = [mac_resources(f, dsp_type) for f in formats]
@@ -109,9 +127,9 @@ def size_array(resources: dict, budget: dict, formats, dsp_type: str, rows=None,
             raise HardwareError(f"{source}: fpga.resources: not even one PE fits the budget ({limits})")
         rows = rows or side
         cols = cols or max(1, int(max_pe // arrays // rows))
-    return {"rows": rows, "cols": cols, "arrays": arrays, "dsp_per_pe": dsp_pe, "lut_per_pe": lut_pe,
-            "dsp_used": rows * cols * arrays * dsp_pe, "lut_used": rows * cols * arrays * lut_pe,
-            "limits": limits, "bound_by": min(limits, key=limits.get)}
+    return ArraySizing(rows=rows, cols=cols, arrays=arrays, dsp_per_pe=dsp_pe, lut_per_pe=lut_pe,
+                       dsp_used=rows * cols * arrays * dsp_pe, lut_used=rows * cols * arrays * lut_pe,
+                       limits=limits, bound_by=min(limits, key=limits.get))
 
 
 def _sram_bytes(res: dict, budget: float) -> float:
@@ -158,12 +176,12 @@ def fpga_accelerator(hw: HardwareSpec) -> AcceleratorConfig:
     cols = _auto_or_int(arr.get("cols"), src, "fpga.array.cols")
     arrays = _auto_or_int(arr.get("arrays", 1), src, "fpga.array.arrays") or 1
     sz = size_array(res, budget, fmts, dsp_type, rows, cols, arrays, src)
-    mem = _sram_bytes(res, budget["memory"]) / sz["arrays"]
+    mem = _sram_bytes(res, budget["memory"]) / sz.arrays
     sram = {"ifmap": 0.4 * mem, "filter": 0.4 * mem, "ofmap": 0.2 * mem}
     # pack_narrow: a DSP sized for the widest format packs narrower MACs (2 int8 / 4 int4 per bf16 DSP)
     unit = DotProductUnit(tuple(fmts), lanes=1, pack_narrow=True, node_nm=node, name="fpga.pe", source=src)
-    cfg = AcceleratorConfig(rows=sz["rows"], cols=sz["cols"], arrays=sz["arrays"], dataflow=df, pe=unit,
-                            vector_lanes=int((sec.get("vector") or {}).get("lanes", sz["cols"])),
+    cfg = AcceleratorConfig(rows=sz.rows, cols=sz.cols, arrays=sz.arrays, dataflow=df, pe=unit,
+                            vector_lanes=int((sec.get("vector") or {}).get("lanes", sz.cols)),
                             vector_flops_per_lane=2.0, sram_bytes=sram, dram_latency_s=lat, node_nm=node,
                             vdd=0.85, source=src, fold_overlap=bool(sec.get("fold_overlap", True)),
                             extra={"fpga": sz, "energy_factor": FPGA_ENERGY_FACTOR})

@@ -27,8 +27,9 @@ def test_dsp_packing_per_format():
 def test_u280_bf16_array_is_dsp_bound():
     s = size_array(U280, {"dsp": 0.8, "lut": 0.6}, ["bf16", "int8", "int4"], "dsp48e2")
     # floor(0.8 * 9024) = 7219 one-DSP PEs -> side 84, cols = 7219 // 84 = 85
-    assert (s["rows"], s["cols"]) == (84, 85) and s["bound_by"] == "dsp"
-    assert s["dsp_used"] <= 0.8 * 9024
+    assert (s.rows, s.cols) == (84, 85) and s.bound_by == "dsp"
+    assert s.dsp_used <= 0.8 * 9024
+    assert s.to_dict()["rows"] == 84 and s.to_dict()["bound_by"] == "dsp"
 
 
 def test_array_too_large_names_the_resource():
@@ -40,8 +41,8 @@ def test_array_too_large_names_the_resource():
 
 def test_lut_bound_for_fp4():
     s = size_array(U280, {"dsp": 0.8, "lut": 0.6}, ["mxfp4"], "dsp48e2")
-    assert s["bound_by"] == "lut"
-    assert s["lut_used"] <= 0.6 * U280["lut"]
+    assert s.bound_by == "lut"
+    assert s.lut_used <= 0.6 * U280["lut"]
 
 
 @pytest.mark.parametrize("name", ["alveo_u280", "versal_vck190"])
