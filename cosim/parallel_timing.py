@@ -10,10 +10,26 @@ step, so the step is also each sequence's time per output token.
 
 from __future__ import annotations
 
-__all__ = ["pipeline_timing"]
+from dataclasses import asdict, dataclass
+
+__all__ = ["PipelineTiming", "pipeline_timing"]
 
 
-def pipeline_timing(rows: list, parallel: dict) -> dict:
+@dataclass(frozen=True)
+class PipelineTiming:
+    """One synchronous pipeline step (GPipe schedule) of a sharded trace, in seconds."""
+    stage_latency_s: list  # one micro-batch's time on each stage
+    slowest_stage_s: float
+    step_latency_s: float  # (microbatches + stages - 1) x the slowest stage
+    bubble_s: float  # (stages - 1) x the slowest stage
+    bubble_fraction: float
+    microbatches: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pipeline_timing(rows: list, parallel: dict) -> PipelineTiming:
     """Stage latencies and step figures from report rows (latency_s totals over repeat)."""
     layers = parallel["stage_layers"]
     p, m = len(layers), int(parallel.get("microbatches", 1))
@@ -33,6 +49,5 @@ def pipeline_timing(rows: list, parallel: dict) -> dict:
                 stage[s] += lat * layers[s] / total_layers
     slowest = max(stage)
     step = (m + p - 1) * slowest
-    return {"stage_latency_s": stage, "slowest_stage_s": slowest, "step_latency_s": step,
-            "bubble_s": (p - 1) * slowest, "bubble_fraction": (p - 1) / (m + p - 1),
-            "microbatches": m}
+    return PipelineTiming(stage_latency_s=stage, slowest_stage_s=slowest, step_latency_s=step,
+                          bubble_s=(p - 1) * slowest, bubble_fraction=(p - 1) / (m + p - 1), microbatches=m)

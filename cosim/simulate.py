@@ -107,7 +107,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
         if "parallel" in trace.meta:
             from cosim.parallel_timing import pipeline_timing
 
-            meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"])}
+            meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"]).to_dict()}
     used = summarize_levels(r["level"] for r in rows)
     if used != level:  # never silent: the report names the level that ran, and says so
         notes = tuple(notes) + (f"level {level} requested; the ops were priced at level {used} "

@@ -113,8 +113,9 @@ def test_pipeline_timing_from_report_rows():
     rows = [{"latency_s": 0.8, "group": "attn"}, {"latency_s": 0.1, "group": "embed"},
             {"latency_s": 0.1, "group": "head"}, {"latency_s": 0.06, "group": "pp"}]
     t = pipeline_timing(rows, {"stage_layers": [2, 2], "microbatches": 3})
-    assert t["stage_latency_s"] == pytest.approx([0.4 + 0.1 + 0.06, 0.4 + 0.1])
-    assert t["step_latency_s"] == pytest.approx(4 * 0.56) and t["bubble_s"] == pytest.approx(0.56)
+    assert t.stage_latency_s == pytest.approx([0.4 + 0.1 + 0.06, 0.4 + 0.1])
+    assert t.step_latency_s == pytest.approx(4 * 0.56) and t.bubble_s == pytest.approx(0.56)
+    assert t.to_dict()["bubble_fraction"] == pytest.approx(1 / 4)  # (p - 1) / (m + p - 1) = 1 / 4
 
 
 @pytest.mark.parametrize("parallel, words", [
