@@ -35,7 +35,7 @@ docs/systolic-vs-scalesim.md). Costs move between nodes with Stillmaker-Baas fac
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -43,7 +43,7 @@ import numpy as np
 from workloads.formats import NumberFormat, get_format
 from hwmodels.spec import HardwareError, UnsupportedFormatError
 
-__all__ = ["CellCosts", "DotProductUnit", "mac_cost", "tech_scale", "CONTEXTS", "context_cells",
+__all__ = ["CellCosts", "DotProductUnit", "MacCost", "mac_cost", "tech_scale", "CONTEXTS", "context_cells",
            "anchor_ratio", "STILLMAKER_NODES", "HOROWITZ_NODE_NM", "HOROWITZ_VDD"]
 
 HOROWITZ_NODE_NM = 45
@@ -159,8 +159,23 @@ NVINT4 = replace(get_format("int4"), name="nvint4", family="mx", element="int4",
                  scale_format="e4m3", scale_bits=8)
 
 
+@dataclass(frozen=True)
+class MacCost:
+    """Area and energy of one MAC lane of a k-lane dot-product unit, by component."""
+    format: str
+    lanes: int
+    node_nm: float
+    area_um2: float
+    energy_j: float
+    area_breakdown: dict  # component -> um^2
+    energy_breakdown: dict  # component -> J
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def mac_cost(fmt: str, lanes: int | None = None, psum_bits: int = 24,
-             cells: CellCosts | None = None, registers: bool = True) -> dict:
+             cells: CellCosts | None = None, registers: bool = True) -> MacCost:
     """Area (um^2) and energy (J) per MAC lane of a k-lane dot product in ``fmt``, at the
     node of ``cells`` (default: the "intfp25" context at 45 nm), by component.
     ``lanes`` defaults to the block size of a block format, else 32.
@@ -210,20 +225,19 @@ def mac_cost(fmt: str, lanes: int | None = None, psum_bits: int = 24,
     # align + normalise shifters (Table 6 "shared FP32 accumulator / k")
     put("accumulator", (24 + 16) / k, c.add_bit_um2, c.add_bit_j)
     put("accumulator", 2 * 24 * math.log2(24) / k, c.mux_bit_um2, c.mux_bit_j)
-    return {"format": f.name, "lanes": k, "node_nm": c.node_nm,
-            "area_um2": sum(comp_a.values()), "energy_j": sum(comp_e.values()),
-            "area_breakdown": comp_a, "energy_breakdown": comp_e}
+    return MacCost(format=f.name, lanes=k, node_nm=c.node_nm, area_um2=sum(comp_a.values()),
+                   energy_j=sum(comp_e.values()), area_breakdown=comp_a, energy_breakdown=comp_e)
 
 
 def _union_cost(formats, lanes, psum_bits, cells, registers):
     """A unit serving several formats: each component sized for the most demanding format
     (a configurable datapath shares its multiplier, tree and shifters)."""
     costs = [mac_cost(f, lanes, psum_bits, cells, registers) for f in formats]
-    keys = set().union(*(c["area_breakdown"] for c in costs))
-    area = {k: max(c["area_breakdown"].get(k, 0.0) for c in costs) for k in keys}
-    energy = {k: max(c["energy_breakdown"].get(k, 0.0) for c in costs) for k in keys}
+    keys = set().union(*(c.area_breakdown for c in costs))
+    area = {k: max(c.area_breakdown.get(k, 0.0) for c in costs) for k in keys}
+    energy = {k: max(c.energy_breakdown.get(k, 0.0) for c in costs) for k in keys}
     # every format keeps its own scale handling
-    area["scale"] = sum(c["area_breakdown"].get("scale", 0.0) for c in costs)
+    area["scale"] = sum(c.area_breakdown.get("scale", 0.0) for c in costs)
     return {"area_um2": sum(area.values()), "energy_j": sum(energy.values()),
             "area_breakdown": area, "energy_breakdown": energy}
 
@@ -429,7 +443,7 @@ class DotProductUnit:
     def energy_per_mac_j(self, fmt: str) -> float:
         f = self._require(fmt)
         ef, _ = self._factors()
-        return mac_cost(f.name, None, self.psum_bits, self._cells(), self.registers)["energy_j"] * ef
+        return mac_cost(f.name, None, self.psum_bits, self._cells(), self.registers).energy_j * ef
 
     def area_um2(self) -> float:
         _, af = self._factors()
@@ -443,4 +457,4 @@ class DotProductUnit:
         u = _union_cost(self.formats, None, self.psum_bits, self._cells(), self.registers)
         c = mac_cost(f.name, None, self.psum_bits, self._cells(), self.registers)
         return {"area_um2": {k: v * af * self.lanes for k, v in u["area_breakdown"].items()},
-                "energy_j": {k: v * ef for k, v in c["energy_breakdown"].items()}}
+                "energy_j": {k: v * ef for k, v in c.energy_breakdown.items()}}

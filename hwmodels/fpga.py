@@ -55,7 +55,7 @@ def _component_counts(fmt: str, lanes=None) -> dict:
         v = [0.0] * 4
         v[i] = 1.0
         cells = CellCosts(0, v[0], 0, v[1], 0, v[2], 0, v[3], 0)
-        out[key] = mac_cost(fmt, lanes, cells=cells, registers=True)["area_um2"]
+        out[key] = mac_cost(fmt, lanes, cells=cells, registers=True).area_um2
     return out
 
 

@@ -82,8 +82,9 @@ FMTS = ["fp32", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2", "int8", "int4", "mxfp8_e
 @given(st.sampled_from(FMTS), st.sampled_from([7, 10, 16, 28, 45]))
 def test_costs_positive_and_scale_monotone(fmt, node):
     c = mac_cost(fmt)
-    assert c["area_um2"] > 0 and c["energy_j"] > 0
-    assert sum(c["area_breakdown"].values()) == pytest.approx(c["area_um2"])
+    assert c.area_um2 > 0 and c.energy_j > 0
+    assert sum(c.area_breakdown.values()) == pytest.approx(c.area_um2)
+    assert c.to_dict()["format"] == fmt and c.to_dict()["area_breakdown"] == c.area_breakdown
     small = DotProductUnit((fmt,), node_nm=node)
     big = DotProductUnit((fmt,), node_nm=65)
     assert small.area_um2() <= big.area_um2()
@@ -91,5 +92,5 @@ def test_costs_positive_and_scale_monotone(fmt, node):
 
 def test_mantissa_width_drives_cost():
     # same family, more mantissa bits -> more area (multiplier ~ (m+1)^2)
-    assert mac_cost("msfp16")["area_um2"] > mac_cost("msfp12")["area_um2"]
-    assert mac_cost("mx9")["area_um2"] > mac_cost("mx6")["area_um2"] > mac_cost("mx4")["area_um2"]
+    assert mac_cost("msfp16").area_um2 > mac_cost("msfp12").area_um2
+    assert mac_cost("mx9").area_um2 > mac_cost("mx6").area_um2 > mac_cost("mx4").area_um2
