@@ -62,7 +62,8 @@ def test_repair_rewrites_only_intact_unique_records(tmp_path):
     good = p.read_bytes()
     p.write_bytes(good + b"{}\n" + good + b'{"torn')
     out = repair_store(p)
-    assert out == {"damaged_lines": [2], "torn_tail_bytes": 6, "duplicate_points": 1, "points": 1, "records": 1}
+    assert out.to_dict() == {"damaged_lines": [2], "torn_tail_bytes": 6, "duplicate_points": 1, "points": 1,
+                             "records": 1}
     assert p.read_bytes() == good
 
 

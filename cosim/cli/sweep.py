@@ -75,8 +75,8 @@ def run(args) -> int:
 def _repair(path) -> int:
     from cosim.dse.store import repair_store
     r = repair_store(path)
-    lines = r["damaged_lines"]
-    print(f"{path}: kept {r['points']} points in {r['records']} records; dropped {len(lines)} damaged line"
+    lines = r.damaged_lines
+    print(f"{path}: kept {r.points} points in {r.records} records; dropped {len(lines)} damaged line"
           f"{'s' if len(lines) != 1 else ''}" + (f" (lines {', '.join(map(str, lines[:20]))})" if lines else "")
-          + f", {r['duplicate_points']} duplicate points, {r['torn_tail_bytes']} torn tail bytes")
+          + f", {r.duplicate_points} duplicate points, {r.torn_tail_bytes} torn tail bytes")
     return 0

@@ -38,12 +38,13 @@ import math
 import os
 import warnings
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["ResultStore", "config_key", "key_prefix", "row_keys", "read_records", "expand", "split_numeric",
-           "encode", "decode", "scan", "repair_store", "StoreWarning"]
+           "encode", "decode", "scan", "repair_store", "RepairSummary", "StoreWarning"]
 
 
 class StoreWarning(UserWarning):
@@ -235,7 +236,20 @@ def _locked(path: Path):
         os.close(fd)
 
 
-def repair_store(path: str | Path) -> dict:
+@dataclass(frozen=True)
+class RepairSummary:
+    """What `repair_store` kept and dropped."""
+    damaged_lines: list  # 1-based line numbers that failed their checksum or did not parse
+    torn_tail_bytes: int  # an unfinished last line (a killed writer)
+    duplicate_points: int  # points stored more than once (kept once)
+    points: int  # points kept
+    records: int  # records (batches) kept
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def repair_store(path: str | Path) -> RepairSummary:
     """Rewrite a store with only its intact records, each key once (atomically: a new
     file renamed over the old, under the lock). Returns counts for the report."""
     from workloads.io import InputError
@@ -255,8 +269,8 @@ def repair_store(path: str | Path) -> dict:
         os.replace(tmp, path)
     n_in = sum(len(r["keys"]) for r in records)
     n_out = sum(len(r["keys"]) for r in kept)
-    return {"damaged_lines": [ln for ln, _ in problems], "torn_tail_bytes": len(data) - end,
-            "duplicate_points": n_in - n_out, "points": n_out, "records": len(kept)}
+    return RepairSummary(damaged_lines=[ln for ln, _ in problems], torn_tail_bytes=len(data) - end,
+                         duplicate_points=n_in - n_out, points=n_out, records=len(kept))
 
 
 def _line(record: dict) -> bytes:
