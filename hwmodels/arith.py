@@ -233,7 +233,9 @@ def _union_cost(formats, lanes, psum_bits, cells, registers):
     """A unit serving several formats: each component sized for the most demanding format
     (a configurable datapath shares its multiplier, tree and shifters)."""
     costs = [mac_cost(f, lanes, psum_bits, cells, registers) for f in formats]
-    keys = set().union(*(c.area_breakdown for c in costs))
+    # sorted: a set's order follows the per-process string hash, and float sums below
+    # would then differ in the last bit from one run to the next
+    keys = sorted(set().union(*(c.area_breakdown for c in costs)))
     area = {k: max(c.area_breakdown.get(k, 0.0) for c in costs) for k in keys}
     energy = {k: max(c.energy_breakdown.get(k, 0.0) for c in costs) for k in keys}
     # every format keeps its own scale handling

@@ -25,6 +25,7 @@ Energy by component comes from `hwmodels.energy`, MAC energy from `hwmodels.arit
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 from hwmodels import roofline
 from hwmodels.accel import AcceleratorConfig
@@ -38,7 +39,7 @@ from hwmodels.systolic import dram_traffic, fold_geometry, gemm_cycles
 from workloads.formats import get_format
 from workloads.ops import ELEMENTWISE_FLOPS, Op, attended_pairs
 
-__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost"]
+__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost", "GemmCost"]
 
 PSUM_BYTES = 4  # partial sums spilled between K-folds are fp32
 
@@ -173,8 +174,32 @@ def _best_piece(m, n, k, k_eff, p, cfg: AcceleratorConfig, cap, ba, bb, bc, busy
     return best
 
 
+@dataclass(frozen=True)
+class GemmCost:
+    """b GEMMs mapped onto the arrays: cycles, MACs and bytes (DRAM and SRAM per operand)."""
+    cycles: float
+    macs: int
+    dram: dict  # ifmap / filter / ofmap -> bytes
+    sram: dict  # ifmap / filter / ofmap -> bytes
+    folds: int
+    cycles_per_fold: float
+    mapping_efficiency: float  # percent
+    arrays_busy: int
+    waves: int
+    split: int  # pieces each instance is cut into across arrays
+    split_dim: str  # n (A broadcast), m (B broadcast) or batch
+    prologue_bytes: float  # must arrive before the first MAC
+    epilogue_bytes: float  # leaves after the last
+    rate: float  # narrow elements per PE per K step
+    stream_chunk: int | None  # the streamed dimension's tile (None: not tiled)
+    k_chunk: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def gemm_cost(m: int, n: int, k: int, b: int, fmt: str, cfg: AcceleratorConfig,
-              bytes_a: float, bytes_b: float, bytes_c: float, bytes_per_cycle: float = math.inf) -> dict:
+              bytes_a: float, bytes_b: float, bytes_c: float, bytes_per_cycle: float = math.inf) -> GemmCost:
     """Cycles, SRAM and DRAM traffic of b independent (m x k)(k x n) GEMMs on the arrays.
     ``bytes_*``: bytes per element of A (ifmap), B (filter/weights), C (ofmap).
 
@@ -216,11 +241,11 @@ def gemm_cost(m: int, n: int, k: int, b: int, fmt: str, cfg: AcceleratorConfig,
     # pipeline prologue / epilogue: what must arrive before the first MAC / leave after the last
     first, last = _edge_bytes(pl["m"], pl["n"], k, cfg, bytes_a, bytes_b, bytes_c)
     busy = min(pl["busy"], cfg.arrays)
-    return dict(cycles=cycles, macs=m * n * k * b, dram=dram, sram=sram, folds=piece["folds"] * pl["waves"],
-                cycles_per_fold=g.cycles_per_fold * stretch, mapping_efficiency=g.mapping_efficiency,
-                arrays_busy=busy, waves=pl["waves"], split=pl["split"], split_dim={"ifmap": "n", "filter": "m"}.get(
-                    pl["shared"], "batch"), prologue_bytes=first * busy, epilogue_bytes=last * busy, rate=p,
-                stream_chunk=piece["chunk"], k_chunk=piece.get("k_chunk", k))
+    return GemmCost(cycles=cycles, macs=m * n * k * b, dram=dram, sram=sram, folds=piece["folds"] * pl["waves"],
+                    cycles_per_fold=g.cycles_per_fold * stretch, mapping_efficiency=g.mapping_efficiency,
+                    arrays_busy=busy, waves=pl["waves"], split=pl["split"],
+                    split_dim={"ifmap": "n", "filter": "m"}.get(pl["shared"], "batch"), prologue_bytes=first * busy,
+                    epilogue_bytes=last * busy, rate=p, stream_chunk=piece["chunk"], k_chunk=piece.get("k_chunk", k))
 
 
 def _edge_bytes(m, n, k, cfg: AcceleratorConfig, ba, bb, bc) -> tuple[float, float]:
@@ -296,10 +321,10 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
             return OpCost(latency_s=0.0, provenance="cycle-model", flops=0.0, notes=(f"{op.name}: empty GEMM",))
         ba, bb, bc = _gemm_operands(op)
         g = gemm_cost(m, n, k, b, fmt, cfg, ba, bb, bc, hw.main_memory.bandwidth_Bps / hw.clock_hz)
-        details = {k_: g[k_] for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy", "rate",
-                                        "stream_chunk", "k_chunk", "split_dim")}
-        return _finish(op, hw, cfg, ep, fmt, g["cycles"], 0.0, g["macs"], g["dram"], g["sram"],
-                       g["prologue_bytes"], g["epilogue_bytes"], details, notes)
+        details = {k_: getattr(g, k_) for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy",
+                                                 "rate", "stream_chunk", "k_chunk", "split_dim")}
+        return _finish(op, hw, cfg, ep, fmt, g.cycles, 0.0, g.macs, g.dram, g.sram,
+                       g.prologue_bytes, g.epilogue_bytes, details, notes)
     if op.kind == "attention":
         fmt, note = _compute_format(op, cfg, hw, compute_fallback)
         notes.append(note)
@@ -316,16 +341,16 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         bpc = hw.main_memory.bandwidth_Bps / hw.clock_hz
         s1 = gemm_cost(q * group, kv, hd, batch * kvh, fmt, cfg, bq, bk, 4, bpc)
         s2 = gemm_cost(q * group, dv, kv, batch * kvh, fmt, cfg, 4, bk, bq, bpc)
-        cycles = (s1["cycles"] + s2["cycles"]) * frac
+        cycles = (s1.cycles + s2.cycles) * frac
         vec = ELEMENTWISE_FLOPS["softmax"] * batch * heads * pairs
-        sram = {k_: (s1["sram"][k_] + s2["sram"][k_]) * frac for k_ in s1["sram"]}
+        sram = {k_: (s1.sram[k_] + s2.sram[k_]) * frac for k_ in s1.sram}
         dram = {"ifmap": sum(t.nbytes for t in op.inputs if t.role != "kv"),
                 "filter": sum(t.nbytes for t in op.inputs if t.role == "kv"),
                 "ofmap": sum(t.nbytes for t in op.outputs)}
-        details = {"folds": s1["folds"] + s2["folds"], "causal_fraction": frac,
-                   "mapping_efficiency": s1["mapping_efficiency"]}
-        return _finish(op, hw, cfg, ep, fmt, cycles, vec, (s1["macs"] + s2["macs"]) * frac, dram, sram,
-                       s1["prologue_bytes"], s2["epilogue_bytes"], details, notes)
+        details = {"folds": s1.folds + s2.folds, "causal_fraction": frac,
+                   "mapping_efficiency": s1.mapping_efficiency}
+        return _finish(op, hw, cfg, ep, fmt, cycles, vec, (s1.macs + s2.macs) * frac, dram, sram,
+                       s1.prologue_bytes, s2.epilogue_bytes, details, notes)
     if op.kind in ELEMENTWISE_FLOPS:
         dram = {"vector_in": sum(t.nbytes for t in op.inputs), "vector_out": sum(t.nbytes for t in op.outputs)}
         sram = {"default": sum(dram.values())}

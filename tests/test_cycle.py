@@ -205,11 +205,11 @@ def test_gemm_cost_invariants(m, n, k, b, df, arrays, sram):
     hw = tiny(dataflow=df, arrays=arrays, sram=sram, overlap=True)
     cfg = cycle.config_for(hw)
     g = gemm_cost(m, n, k, b, "bf16", cfg, 2, 2, 2, bytes_per_cycle=4.0)
-    assert g["cycles"] * cfg.pes >= m * n * k * b  # never beats the PEs
-    d = g["dram"]
+    assert g.cycles * cfg.pes >= m * n * k * b  # never beats the PEs
+    d = g.dram
     assert d["ifmap"] >= m * k * b * 2 - 1e-9 and d["filter"] >= k * n * b * 2 - 1e-9
     assert d["ofmap"] >= m * n * b * 2 - 1e-9
-    assert g["macs"] == m * n * k * b and 1 <= g["arrays_busy"] <= cfg.arrays
+    assert g.macs == m * n * k * b and 1 <= g.arrays_busy <= cfg.arrays
 
 
 def test_os_k_tiling_reuses_weight_blocks():
@@ -239,3 +239,12 @@ def test_prefill_splits_rows_when_columns_are_few():
     assert c.details["compute_cycles"] == 4 * 22
     # a GEMV (M = 1) can only split its columns
     assert cycle.estimate(gemm(1, 16, 8), tiny(arrays=4, dataflow="os")).details["split_dim"] == "n"
+
+
+def test_gemm_cost_is_a_dataclass_with_to_dict():
+    from hwmodels.cycle import GemmCost, gemm_cost
+
+    cfg = cycle.config_for(tiny(dataflow="os"))
+    g = gemm_cost(8, 8, 8, 1, "bf16", cfg, 2, 2, 2)
+    assert isinstance(g, GemmCost) and g.macs == 8 ** 3 and g.to_dict()["macs"] == 512
+    assert g.to_dict()["dram"] == g.dram and g.folds >= 1

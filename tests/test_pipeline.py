@@ -98,8 +98,8 @@ def test_cycle_model_closed_form_tracks_the_pipeline(m, n, k, df, overlap, sram,
                              "pe": {"formats": ["int8"]}, "sram": {"ifmap": size, "filter": size, "ofmap": size}},
                             "t.yaml")
     g = gemm_cost(m, n, k, 1, "int8", acc, 1, 1, 1)
-    moved = sum(g["dram"].values())
-    closed = max(g["cycles"] + (g["prologue_bytes"] + g["epilogue_bytes"]) / bw, moved / bw)
+    moved = sum(g.dram.values())
+    closed = max(g.cycles + (g.prologue_bytes + g.epilogue_bytes) / bw, moved / bw)
     p = simulate_gemm(m, n, k, PipelineConfig(8, 8, df, sram_bytes={"ifmap": sram, "filter": sram, "ofmap": sram},
                                               bandwidth=bw, overlap=overlap), keep_timeline=False)
     assert p.dram_read_bytes + p.dram_write_bytes == pytest.approx(moved)
