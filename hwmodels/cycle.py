@@ -88,9 +88,9 @@ def _piece(m, n, k, k_eff, cfg: AcceleratorConfig, cap: dict, ba, bb, bc) -> dic
     t = dram_traffic(m, n, k, cfg.rows, cfg.cols, cfg.dataflow, cap["ifmap"], cap["filter"], cap["ofmap"])
     packed = k / k_eff  # a packed PE reads p narrow elements per K step
     return {"cycles": g.compute_cycles, "folds": g.folds, "g": g,
-            "dram": {"ifmap": t["ifmap_dram_reads"] * ba, "filter": t["filter_dram_reads"] * bb,
-                     "ofmap": (t["ofmap_dram_writes"] - m * n) * PSUM_BYTES + m * n * bc
-                              + t["ofmap_dram_reads"] * PSUM_BYTES},
+            "dram": {"ifmap": t.ifmap_dram_reads * ba, "filter": t.filter_dram_reads * bb,
+                     "ofmap": (t.ofmap_dram_writes - m * n) * PSUM_BYTES + m * n * bc
+                              + t.ofmap_dram_reads * PSUM_BYTES},
             "sram": {"ifmap": g.ifmap_sram_reads * packed * ba, "filter": g.filter_sram_reads * packed * bb,
                      "ofmap": (g.ofmap_sram_writes + g.ofmap_sram_reads) * PSUM_BYTES}}
 

@@ -31,13 +31,13 @@ evaluated at once (`gemm_cycles_array`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from workloads.io import InputError
 
-__all__ = ["DATAFLOWS", "COMPAT_MODES", "SystolicError", "GemmCycles", "gemm_cycles", "conv_cycles",
+__all__ = ["DATAFLOWS", "COMPAT_MODES", "SystolicError", "GemmCycles", "DramTraffic", "gemm_cycles", "conv_cycles",
            "gemm_cycles_array", "conv_output_size", "conv_to_gemm", "fold_geometry",
            "dram_traffic"]
 
@@ -304,9 +304,22 @@ def _col_classes(sc: int, cols: int):
     return out
 
 
+@dataclass(frozen=True)
+class DramTraffic:
+    """Words moved between DRAM and the scratchpads for one GEMM (see `dram_traffic`)."""
+    ifmap_dram_reads: float
+    filter_dram_reads: float
+    ofmap_dram_writes: float  # results, and partial sums that spill
+    ofmap_dram_reads: float  # spilled partial sums read back
+    total: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def dram_traffic(m: int, n: int, k: int, rows: int, cols: int, dataflow: str,
                  ifmap_words: float, filter_words: float, ofmap_words: float,
-                 double_buffered: bool = True) -> dict:
+                 double_buffered: bool = True) -> DramTraffic:
     """Words moved between DRAM and the three scratchpads for the fold order above
     (column folds outer, row folds inner), reusing an operand on chip when the part the
     inner loop revisits fits in the usable buffer (half of it when double buffered).
@@ -344,6 +357,5 @@ def dram_traffic(m: int, n: int, k: int, rows: int, cols: int, dataflow: str,
             spill = row_folds > 1 and block > cap_o
             ofmap_w += cnt * block * (row_folds if spill else 1)
             ofmap_r += cnt * block * (row_folds - 1) if spill else 0
-    return dict(ifmap_dram_reads=ifmap, filter_dram_reads=filt, ofmap_dram_writes=ofmap_w,
-                ofmap_dram_reads=ofmap_r,
-                total=ifmap + filt + ofmap_w + ofmap_r)
+    return DramTraffic(ifmap_dram_reads=ifmap, filter_dram_reads=filt, ofmap_dram_writes=ofmap_w,
+                       ofmap_dram_reads=ofmap_r, total=ifmap + filt + ofmap_w + ofmap_r)

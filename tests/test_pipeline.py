@@ -20,7 +20,7 @@ def test_infinite_bandwidth_is_the_closed_form(m, n, k, df, overlap, sram):
     assert r.total_cycles == gemm_cycles(m, n, k, 4, 8, df, overlap=overlap).compute_cycles
     assert r.stall_cycles == 0
     t = dram_traffic(m, n, k, 4, 8, df, sram, sram, sram / 4)  # psums are 4-byte words
-    assert r.dram_read_bytes == t["ifmap_dram_reads"] + t["filter_dram_reads"] + 4 * t["ofmap_dram_reads"]
+    assert r.dram_read_bytes == t.ifmap_dram_reads + t.filter_dram_reads + 4 * t.ofmap_dram_reads
 
 
 @settings(max_examples=25, deadline=None)

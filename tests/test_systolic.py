@@ -98,10 +98,11 @@ def test_properties(m, n, k, r, c, df):
        st.floats(1e2, 1e8))
 def test_dram_traffic_at_least_footprint(m, n, k, r, c, df, cap):
     t = dram_traffic(m, n, k, r, c, df, cap, cap, cap)
-    assert t["ifmap_dram_reads"] >= m * k and t["filter_dram_reads"] >= k * n
-    assert t["ofmap_dram_writes"] >= m * n
+    assert t.ifmap_dram_reads >= m * k and t.filter_dram_reads >= k * n
+    assert t.ofmap_dram_writes >= m * n
     big = dram_traffic(m, n, k, r, c, df, 1e12, 1e12, 1e12)
-    assert big["total"] == m * k + k * n + m * n
+    assert big.total == m * k + k * n + m * n
+    assert big.to_dict()["total"] == big.total
 
 
 def test_overlap_hand_numbers():
