@@ -4,12 +4,28 @@ workloads.compression, which must not import cosim)."""
 
 from __future__ import annotations
 
-__all__ = ["compare_traces"]
+from dataclasses import asdict, dataclass
+
+__all__ = ["Comparison", "compare_traces"]
 
 
-def compare_traces(baseline, compressed, hw=None, level: str = "roofline", compute_fallback: bool = False) -> list[dict]:
-    """Rows {quantity, unit, baseline, compressed, ratio (baseline / compressed)} for
-    FLOPs, bytes moved, the footprint parts and, with `hw`, latency and energy."""
+@dataclass(frozen=True)
+class Comparison:
+    """One quantity of the baseline and the compressed trace, in SI units."""
+    quantity: str
+    unit: str
+    baseline: float
+    compressed: float
+    ratio: float  # baseline / compressed (inf when the compressed figure is 0)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare_traces(baseline, compressed, hw=None, level: str = "roofline",
+                   compute_fallback: bool = False) -> list[Comparison]:
+    """One row per quantity: FLOPs, bytes moved, the footprint parts and, with `hw`,
+    latency and energy."""
     rows = [("FLOPs", "FLOP", baseline.total_flops, compressed.total_flops),
             ("bytes moved", "B", baseline.total_bytes, compressed.total_bytes)]
     for key in ("weights", "kv_cache", "activations"):
@@ -21,5 +37,4 @@ def compare_traces(baseline, compressed, hw=None, level: str = "roofline", compu
         rc = simulate(compressed, hw, level, compute_fallback)
         rows += [(f"latency on {rb.hw}", "s", rb.total_latency_s, rc.total_latency_s),
                  ("energy", "J", rb.total_energy_j, rc.total_energy_j)]
-    return [{"quantity": q, "unit": u, "baseline": b, "compressed": c, "ratio": b / c if c else float("inf")}
-            for q, u, b, c in rows]
+    return [Comparison(q, u, b, c, b / c if c else float("inf")) for q, u, b, c in rows]

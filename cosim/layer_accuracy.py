@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +173,9 @@ class AccuracyResult:
     provenance: str
     recipe_twin: dict | None = None  # the recipe's own functional twin (cosim.functional.compression), raw
     status_by_op: dict | None = None  # op name -> "ok" or "nan: <why>" (a NaN figure always carries its reason)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def _check_names(ckpt: SafetensorsFile, trace) -> None:

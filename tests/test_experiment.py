@@ -168,6 +168,7 @@ def test_checkpoint_weights_are_used(tmp_path):
     assert gemms and all(r["source"] == "checkpoint" for r in gemms)
     assert all(r["weight_sqnr_db"] == math.inf for r in gemms)
     assert {r["layer"] for r in gemms if r["op"] == "q_proj"} == {0, 1}
+    assert res.to_dict()["sample"] == res.sample and res.to_dict()["by_op"] == res.by_op
     syn = trace_accuracy(trace, layers=1, rows=16, tokens=4)
     assert all(math.isfinite(r["weight_sqnr_db"]) for r in syn.by_layer if r["op"] != "attention")
     # a checkpoint of another model is refused with the tensor and both shapes named

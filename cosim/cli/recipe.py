@@ -42,8 +42,7 @@ def run(args) -> int:
     width = max(14, len(recipe.name) + 2)
     print(f"{'':<24}{'baseline':>12}{recipe.name:>{width}}{'ratio':>9}")
     for r in compare_traces(base, comp, args.hw, compute_fallback=args.compute_fallback):
-        print(f"{r['quantity']:<24}{si(r['baseline'], r['unit']):>12}{si(r['compressed'], r['unit']):>{width}}"
-              f"{r['ratio']:>8.2f}x")
+        print(f"{r.quantity:<24}{si(r.baseline, r.unit):>12}{si(r.compressed, r.unit):>{width}}{r.ratio:>8.2f}x")
     st = comp.meta.get("kv_state")
     if st:
         print(f"KV tokens per sequence and layer: context {st['context']}, kept {st['capacity']}, "
