@@ -45,6 +45,8 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
+from cosim.functional.metrics import log_softmax  # noqa: E402  (after the path set-up)
+
 # (weights, acts, which token window: "main" = --tokens, "extra" = --extra-tokens)
 CONFIGS = [("mxfp4", "mxfp8_e4m3", "main"), ("mxfp8_e4m3", "mxfp8_e4m3", "extra"), ("mx6", "mx6", "extra")]
 GOAL_RATIO, GOAL_EVAL_S = 5.0, 30.0
@@ -76,17 +78,11 @@ def _repeat(fn, n: int):
     return ts, out
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
 def agreement(ref: np.ndarray, ours: np.ndarray) -> tuple[float, float]:
     """Mean KL(p_ref || p_ours) in nats and top-1 agreement, in row chunks (float64)."""
     kl = []
     for r0 in range(0, ref.shape[0], 256):
-        a, b = _log_softmax(ref[r0:r0 + 256]), _log_softmax(ours[r0:r0 + 256])
+        a, b = log_softmax(ref[r0:r0 + 256], axis=1), log_softmax(ours[r0:r0 + 256], axis=1)
         kl.append(np.sum(np.exp(a) * (a - b), axis=1))
     return float(np.mean(np.concatenate(kl))), float(np.mean(ref.argmax(1) == ours.argmax(1)))
 
