@@ -53,6 +53,11 @@ CONFIGS = [
     ("eviction", "StreamingLLM 4+60", dict(recipe="streaming_llm(recent_tokens=60)")),
     ("eviction", "RocketKV 128", dict(recipe="rocketkv(token_budget=128,window=16)")),
     ("eviction", "RocketKV 64", dict(recipe="rocketkv(token_budget=64,window=16)")),
+    # low-rank K/V from whitened SVDs of SmolLM2's own W_k/W_v (K+V width 384 per layer)
+    ("low_rank", "Palu K 25 % / V 75 % rank", dict(recipe="palu")),
+    ("low_rank", "Palu K 50 % / V 75 % rank", dict(recipe="palu(key_rank_ratio=0.5,value_rank_ratio=0.75)")),
+    ("low_rank", "MLA latent 192", dict(recipe="mla(kv_lora_rank=192)")),
+    ("low_rank", "MLA latent 96", dict(recipe="mla(kv_lora_rank=96)")),
 ] + [("weights_fp32_encoder", f"MiniLM {f}", dict(checkpoint="minilm_l6", weights=f))
      # an encoder whose published weights are fp32 (SmolLM2's bundled weights are already Q4_1):
      # the weight-format ranking without a 4-bit grid underneath
@@ -179,6 +184,10 @@ SUMMARY = [
     ("SnapKV 128 / 64 tokens", ["SnapKV 128", "SnapKV 64"]),
     ("StreamingLLM 4+124 / 4+60", ["StreamingLLM 4+124", "StreamingLLM 4+60"]),
     ("RocketKV 128 / 64 tokens", ["RocketKV 128", "RocketKV 64"]),
+    ("Palu K/V rank 25/75 % / 50/75 % (whitened SVD, no fine-tuning)",
+     ["Palu K 25 % / V 75 % rank", "Palu K 50 % / V 75 % rank"]),
+    ("MLA conversion, latent 192 / 96 of 384 (whitened joint SVD, no fine-tuning)",
+     ["MLA latent 192", "MLA latent 96"]),
 ]
 
 
