@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 __all__ = ["Comparison", "compare_traces"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Comparison:
     """One quantity of the baseline and the compressed trace, in SI units."""
     quantity: str
