@@ -2,8 +2,8 @@
 
 Prints one table per trend and writes benchmarks/results/compression_trends.{json,md}.
 Every number comes from build_trace(..., recipe=...) + cosim.simulate(level="roofline")
-on configs/hw/a100_sxm_80gb.yaml (the GPU of KIVI, SnapKV and LLM-Viewer), except
-RocketKV, whose published headline is on an H100 (configs/hw/h100_sxm.yaml). Fused ops (a
+on cosim/configs/hw/a100_sxm_80gb.yaml (the GPU of KIVI, SnapKV and LLM-Viewer), except
+RocketKV, whose published headline is on an H100 (cosim/configs/hw/h100_sxm.yaml). Fused ops (a
 dequantize inside the attention kernel, RoPE re-applied to cached keys) are charged
 twice over: "conservative" sums them after their host op, "overlapped" assumes they
 hide under it; the truth for a well-written kernel lies between.

@@ -144,7 +144,7 @@ def main(argv=None) -> int:
                       value_mean_share=params["value_mean_share"], recent_weight=params["recent_weight"])
     doc = {"provenance": {"what": "SmolLM2-135M-Instruct post-RoPE Q/K/V from cosim.functional.lm.DecoderLM "
                                   "(Q4_1 GGUF dequantized: the baseline is the Q4_1 model)",
-                          "text": "configs/text/us_founding_documents.txt, first 1056 tokens",
+                          "text": "cosim/configs/text/us_founding_documents.txt, first 1056 tokens",
                           "layers": list(LAYERS), "heads": len(seqs), "prompt": PROMPT, "decode_steps": STEPS,
                           "script": "benchmarks/fit_synthetic_kv.py"},
            "generator": params,

@@ -118,7 +118,7 @@ def llm_viewer_tool(path: Path, notes: list):
                      "but this benchmark does not call (model shapes are passed in)")
     sys.path.insert(0, str(path))
     ma = importlib.import_module("model_analyzer")
-    # its configs/ package would clash with cosim's configs/: load the Llama one by file
+    # its top-level configs/ package is not importable beside other packages: load the Llama one by file
     spec = importlib.util.spec_from_file_location("llm_viewer_configs_llama", path / "configs" / "Llama.py")
     llama = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(llama)

@@ -7,7 +7,7 @@ issue's accuracy job (evaluate_accuracy over 2,048 tokens, mxfp4 weights, mxfp8 
         [--tokens 2048] [--extra-tokens 256] [--repeats 2] [--ref-repeats 1] [--no-evaluate]
 
 Both sides run SmolLM2-135M-Instruct (the bundled Q4_1 GGUF, dequantized to float32) over
-the same tokens of configs/text/us_founding_documents.txt, one dense causal pass, logits
+the same tokens of cosim/configs/text/us_founding_documents.txt, one dense causal pass, logits
 for every position, 2 threads each (torch.set_num_threads(2); numba and OpenBLAS on the
 machine's 2 cores). What each side quantizes is listed in benchmarks/mx_reference.py and
 is the same work: every decoder GEMM's weight and activation operand along its reduction
@@ -303,7 +303,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(2)
         res.update(torch=torch.__version__, transformers=transformers.__version__, microxcaling=args.microxcaling)
         tok, hf = load_hf_model(bundled_checkpoint_path("smollm2_135m")[0])
-        text = (ROOT / "configs" / "text" / "us_founding_documents.txt").read_text(encoding="utf-8")
+        text = (ROOT / "cosim" / "configs" / "text" / "us_founding_documents.txt").read_text(encoding="utf-8")
         same = np.array_equal(np.asarray(tok(text, add_special_tokens=False)["input_ids"][:ids.size]), ids)
         res["notes"].append(f"token ids from cosim's tokenizer and transformers' GGUF tokenizer identical: {same}")
     else:

@@ -20,7 +20,6 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +73,8 @@ class AccuracyResult:
 
 
 def default_text_path() -> Path:
-    with resources.as_file(resources.files("configs") / "text" / DEFAULT_TEXT) as p:
-        return Path(p)
+    from workloads.io import bundled_dir
+    return bundled_dir("text") / DEFAULT_TEXT
 
 
 def load_text_tokens(ck, text_path: str | Path | None, tokens: int) -> tuple[np.ndarray, str]:

@@ -70,7 +70,7 @@ def list_experiments() -> list[str]:
 
 
 def experiment_path(name_or_path) -> Path:
-    """A bare name (``quickstart``) is a bundled file (package configs.experiments); a
+    """A bare name (``quickstart``) is a bundled file (package cosim.configs.experiments); a
     path is the user's own."""
     p = resolve_bundled("experiments", name_or_path, "experiment")
     if not p.is_file():

@@ -200,9 +200,9 @@ def _table(rep) -> tuple[list, list]:
 
 def _clean(text: str) -> str:
     """Install paths of bundled files become bundled names (no site-packages in a report)."""
-    from importlib import resources
-    root = str(Path(str(resources.files("configs"))).resolve())
-    return text.replace(root + "/", "configs/").replace(root, "configs")
+    from workloads.io import bundled_root
+    root = str(bundled_root().resolve())
+    return text.replace(root + "/", "cosim/configs/").replace(root, "cosim/configs")
 
 
 def render_html(rep, hw, interactive: str | None = None) -> str:

@@ -93,16 +93,15 @@ def formats_line(formats: dict) -> str:
 
 
 def display_source(path) -> str:
-    """A file the package ships is shown by its bundled name ("configs/hw/h100_sxm.yaml
-    (bundled)") so reports never carry an install path such as site-packages; a
-    user's own file keeps its path."""
+    """A file the package ships is shown by its place in the package
+    ("cosim/configs/hw/h100_sxm.yaml (bundled)") so reports never carry an install path
+    such as site-packages; a user's own file keeps its path."""
     if not path:
         return "inline"
     p = Path(str(path))
     try:
-        from importlib import resources
-        root = Path(str(resources.files("configs"))).resolve()
-        rel = p.resolve().relative_to(root)
-    except (ValueError, OSError, ModuleNotFoundError, TypeError):
+        from workloads.io import InputError, bundled_root
+        rel = p.resolve().relative_to(bundled_root().resolve())
+    except (ValueError, OSError, InputError, TypeError):
         return str(path)
-    return f"configs/{rel.as_posix()} (bundled)"
+    return f"cosim/configs/{rel.as_posix()} (bundled)"

@@ -20,7 +20,7 @@ __all__ = ["simulate"]
 
 
 def _resolve(hw):
-    """A HardwareSpec, or a SystemSpec for a system name/path (configs/systems)."""
+    """A HardwareSpec, or a SystemSpec for a system name/path (cosim/configs/systems)."""
     if isinstance(hw, (HardwareSpec, SystemSpec)):
         return hw
     if isinstance(hw, str) and hw in _DEVICE_NAMES:  # resolved to one device before: skip the system scan

@@ -24,4 +24,4 @@ def config_for(hw: HardwareSpec) -> AcceleratorConfig:
         if section in hw.sections:
             return build(hw)
     raise HardwareError(f"{hw.source or hw.name}: no accelerator: or fpga: section; the cycle model needs one "
-                        f"(see configs/hw/mx_systolic_128.yaml)")
+                        f"(see cosim/configs/hw/mx_systolic_128.yaml)")

@@ -1,6 +1,6 @@
 """Calibration file <-> SI parameters of hwmodels.gpu (written by cosim/calibrate/fit.py).
 
-The file (configs/hw/calibration/<hw>.yaml, merged by the hardware loader into
+The file (cosim/configs/hw/calibration/<hw>.yaml, merged by the hardware loader into
 ``sections["analytical"]``) keeps every dimensional value as text with its unit, like the
 hardware YAML, plus the provenance of the fit:
 

@@ -106,7 +106,7 @@ class HardwareSpec:
 #
 # A hardware file is read in four steps, each able to fail with a message naming the file,
 # the field, the bad value and what was expected:
-#   1. resolve a bare name to the bundled configs/hw/<name>.yaml, or take a path as given;
+#   1. resolve a bare name to the bundled cosim/configs/hw/<name>.yaml, or take a path as given;
 #   2. read it with the safe YAML loader (cached on path + mtime: sweeps load the same file
 #      thousands of times) and merge the `calibration:` file into the `analytical` section;
 #   3. apply dotted-path overrides ("memory.hbm.bandwidth": "4 TB/s") to the plain document;
@@ -143,7 +143,7 @@ def _hint(word: str, choices) -> str:
 # ---------------------------------------------------------------------------- resolving names
 
 def list_hw() -> list[str]:
-    """Names of the bundled hardware files (configs/hw/*.yaml)."""
+    """Names of the bundled hardware files (cosim/configs/hw/*.yaml)."""
     return bundled_names("hw")
 
 

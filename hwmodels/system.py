@@ -1,11 +1,11 @@
 """Multi-device systems: N devices of one `HardwareSpec` joined by a hierarchy of links.
 
-A system file (configs/systems/<name>.yaml) names its device (a bundled hardware name or a
+A system file (cosim/configs/systems/<name>.yaml) names its device (a bundled hardware name or a
 path relative to the file), how many devices share a node, how many nodes it has, and one
 entry per link level (``intra_node`` and, for multi-node systems, ``inter_node``): per-device
 per-direction bandwidth, per-step latency, energy per bit, topology, and whether the
 switch reduces in the network (NVLink SHARP / InfiniBand SHARP). Every number carries its
-source and status (V/R/D/U) in a comment, as in configs/hw.
+source and status (V/R/D/U) in a comment, as in cosim/configs/hw.
 
 Loading follows hwmodels.spec: a bare name resolves to the bundled file, a path is taken as
 given, dotted overrides (``{"links.intra_node.bandwidth": "900 GB/s", "nodes": 2,
@@ -16,7 +16,6 @@ reported with the file, field, bad value and what was expected.
 from __future__ import annotations
 
 import difflib
-import importlib.resources
 import math
 import os
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from hwmodels.spec import HardwareError, HardwareSpec, _Checker, _hint, _msg, _read, load_hw
 from hwmodels.units import format_quantity
+from workloads.io import bundled_dir
 
 __all__ = ["SystemSpec", "LinkSpec", "load_system", "list_systems", "system_path", "TOPOLOGIES",
            "LINK_SCOPES"]
@@ -81,7 +81,7 @@ class SystemSpec:
 # ---------------------------------------------------------------------------- names and paths
 
 def _bundled_dir():
-    return importlib.resources.files("configs") / "systems"
+    return bundled_dir("systems")
 
 
 def list_systems() -> list[str]:
@@ -102,8 +102,7 @@ def system_path(name_or_path) -> Path:
         hint = f"; close matches: {', '.join(close)}" if close else ""
         raise HardwareError(_msg("system", "name", text, f"a bundled system name{hint}; bundled: "
                                  f"{', '.join(names)}; or a path to your own .yaml file"))
-    with importlib.resources.as_file(_bundled_dir() / f"{text}.yaml") as p:
-        return Path(p)
+    return _bundled_dir() / f"{text}.yaml"
 
 
 # ---------------------------------------------------------------------------- overrides

@@ -75,6 +75,23 @@ def test_docs_paths_and_bundled_names_resolve_from_any_directory(tmp_path, monke
     assert load_recipe("configs/recipes/kivi2.yaml").name == "kivi2"
     with pytest.raises(Exception, match="no such sweep file"):
         load_sweep("configs/sweeps/nosuch.yaml")
+    # the place the files have in a checkout works from anywhere too
+    assert load_sweep("cosim/configs/sweeps/hbm_vs_compute.yaml").name == "hbm_vs_compute"
+    assert load_model("cosim/configs/models/llama3_8b.yaml").layers == 32
+
+
+def test_no_top_level_configs_package():
+    """The bundled files are package data of cosim (cosim/configs); a top-level `configs`
+    package would clash with other distributions that ship one (LLM-Viewer does)."""
+    import importlib.util
+    from pathlib import Path
+
+    from workloads.io import bundled_root
+    root = Path(__file__).resolve().parents[1]
+    assert not (root / "configs").exists() and bundled_root() == root / "cosim" / "configs"
+    assert importlib.util.find_spec("configs") is None
+    text = (root / "pyproject.toml").read_text()
+    assert '"configs*"' not in text and "configs/hw/calibration/*.yaml" in text
 
 
 def test_copied_hardware_file_falls_back_to_bundled_calibration_and_says_so(tmp_path):

@@ -39,7 +39,7 @@ def test_fit_reproduces_the_committed_calibration(tmp_path):
     section, rep = fit_to_file(OPS, out, "h100_sxm", VAL / "h100_energy.csv", VAL / "h100_e2e.csv",
                                VAL / "h100_env.json")
     fresh = parse_section(yaml.safe_load(out.read_text()), str(out))
-    committed = parse_section(yaml.safe_load((ROOT / "configs/hw/calibration/h100_sxm.yaml").read_text()), "c")
+    committed = parse_section(yaml.safe_load((ROOT / "cosim/configs/hw/calibration/h100_sxm.yaml").read_text()), "c")
     for name in gpu.PARAMS:
         assert fresh[name] == pytest.approx(committed[name], rel=2e-3), name
     assert rep["quality"]["gemm"]["median_abs_pct"] < 8

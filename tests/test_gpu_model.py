@@ -121,7 +121,7 @@ def test_power_cap_stretches_only_above_the_limit():
 @pytest.fixture(scope="module")
 def h100():
     hw = load_hw("h100_sxm")
-    assert gpu.params_for(hw) is not None, "configs/hw/h100_sxm.yaml must name its calibration"
+    assert gpu.params_for(hw) is not None, "cosim/configs/hw/h100_sxm.yaml must name its calibration"
     return hw
 
 

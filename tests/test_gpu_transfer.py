@@ -38,7 +38,7 @@ def test_cross_architecture_transfer_is_flagged_in_every_row():
 
 def _yaml(tmp_path, cal):
     import re
-    src = re.sub(r"(?m)^calibration:.*$", "", (ROOT / "configs/hw/h200.yaml").read_text())
+    src = re.sub(r"(?m)^calibration:.*$", "", (ROOT / "cosim/configs/hw/h200.yaml").read_text())
     p = tmp_path / "gpu.yaml"
     p.write_text(src + f"\ncalibration: {cal}\n")
     return p

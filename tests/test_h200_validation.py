@@ -27,7 +27,7 @@ def held_out():
 def test_fit_reproduces_the_committed_h200_calibration():
     section, _ = fit(VAL / "h200_ops.csv", "h200", VAL / "h200_energy.csv", VAL / "h200_e2e.csv",
                      VAL / "h200_env.json")
-    committed = yaml.safe_load((ROOT / "configs/hw/calibration/h200.yaml").read_text())
+    committed = yaml.safe_load((ROOT / "cosim/configs/hw/calibration/h200.yaml").read_text())
     assert section["params"] == committed["params"]
     assert committed["structure"]["attention_default"] == "cudnn"  # what PyTorch's SDPA ran
 

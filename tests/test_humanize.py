@@ -23,7 +23,7 @@ def test_pinned_examples():
 
 def test_bundled_files_show_by_name_user_files_by_path(tmp_path):
     from hwmodels.spec import load_hw
-    assert H.display_source(load_hw("h100_sxm").source) == "configs/hw/h100_sxm.yaml (bundled)"
+    assert H.display_source(load_hw("h100_sxm").source) == "cosim/configs/hw/h100_sxm.yaml (bundled)"
     own = tmp_path / "mine.yaml"
     assert H.display_source(own) == str(own)
     assert H.display_source(None) == "inline"

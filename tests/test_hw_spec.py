@@ -12,7 +12,7 @@ from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError, l
 from workloads.io import InputError
 
 BUNDLED = ["h100_sxm", "h100_pcie", "h200", "a100_sxm_80gb", "b200", "mi300x", "l40s", "tpu_v5e"]
-HW_DIR = Path(__file__).resolve().parents[1] / "configs" / "hw"
+HW_DIR = Path(__file__).resolve().parents[1] / "cosim" / "configs" / "hw"
 
 
 # ----------------------------------------------------------------------------- pinned numbers
@@ -123,7 +123,7 @@ def test_memory_energy_matches_its_technology_row():
 
 def _doc():
     doc = yaml.safe_load((HW_DIR / "h100_sxm.yaml").read_text())
-    doc.pop("calibration", None)  # relative to configs/hw: a copy written elsewhere cannot carry it
+    doc.pop("calibration", None)  # relative to cosim/configs/hw: a copy written elsewhere cannot carry it
     return doc
 
 

@@ -40,7 +40,7 @@ def test_smollm2_config_and_parameter_count(smol):
 def test_smollm2_logits_match_transformers(smol):
     from cosim.functional.lm import DecoderLM
     ref = np.load(REF / "smollm2_reference.npz")
-    text = (ROOT / "configs" / "text" / "us_founding_documents.txt").read_text(encoding="utf-8")
+    text = (ROOT / "cosim" / "configs" / "text" / "us_founding_documents.txt").read_text(encoding="utf-8")
     ids = smol.encode(text)[: ref["ids"].size]
     assert np.array_equal(ids, ref["ids"]), "tokenizer differs from transformers' GGUF tokenizer"
     out = DecoderLM(smol).forward(ids, prefill=ids.size, positions=ref["positions"])
@@ -153,8 +153,9 @@ def test_live_reference_with_torch():
         script = Path(tmp) / "validation" / "reference" / "reference_outputs.py"
         script.parent.mkdir(parents=True)
         shutil.copy(REF / "reference_outputs.py", script)
-        (Path(tmp) / "configs" / "text").mkdir(parents=True)
-        shutil.copy(ROOT / "configs" / "text" / "us_founding_documents.txt", Path(tmp) / "configs" / "text")
+        (Path(tmp) / "cosim" / "configs" / "text").mkdir(parents=True)
+        shutil.copy(ROOT / "cosim" / "configs" / "text" / "us_founding_documents.txt",
+                    Path(tmp) / "cosim" / "configs" / "text")
         subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
         new = np.load(script.parent / "smollm2_reference.npz")
     old = np.load(REF / "smollm2_reference.npz")

@@ -119,9 +119,9 @@ def test_cli_prints_one_line_error_and_exits_2(tmp_path):
 
 
 def test_bundled_sweeps_are_valid():
-    from importlib import resources
     from hwmodels.spec import list_hw
-    files = sorted(p for p in (resources.files("configs") / "sweeps").iterdir() if p.name.endswith(".yaml"))
+    from workloads.io import bundled_dir
+    files = sorted(p for p in bundled_dir("sweeps").iterdir() if p.name.endswith(".yaml"))
     assert len(files) >= 3
     for f in files:
         doc = yaml.safe_load(f.read_text())

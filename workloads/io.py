@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES",
-           "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled"]
+           "bundled_root", "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
 MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
@@ -49,11 +49,23 @@ def load_yaml_file(path: str | Path, what: str = "config") -> Any:
 
 # ---------------------------------------------------------------------------- bundled files
 
-def bundled_dir(kind: str):
+def bundled_root() -> Path:
+    """The bundled YAML/data folder: package data of the `cosim` distribution, in
+    cosim/configs/ (not a top-level `configs` package, which would clash with other
+    packages that ship one). Found through the import system's spec of `cosim` WITHOUT
+    importing it: workloads sits below cosim and never runs its code."""
+    import importlib.util
+    spec = importlib.util.find_spec("cosim")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("bundled files: the cosim package (which ships them under cosim/configs/) is not "
+                         "installed; expected `pip install cosim` or running from a checkout")
+    return Path(next(iter(spec.submodule_search_locations))) / "configs"
+
+
+def bundled_dir(kind: str) -> Path:
     """The folder of bundled files of one kind ("hw", "models", "recipes", "sweeps",
-    "experiments") inside the installed package data."""
-    from importlib import resources
-    return resources.files("configs") / kind
+    "experiments", "systems", "traces", "text")."""
+    return bundled_root() / kind
 
 
 def bundled_names(kind: str) -> list[str]:
@@ -67,23 +79,22 @@ def looks_like_path(text: str) -> bool:
 
 def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError) -> Path:
     """One rule for every loader: a bare name ("h100_sxm") is the bundled file
-    configs/<kind>/<name>.yaml; a path is the user's own file. A path written as in the
-    docs ("configs/sweeps/x.yaml") that does not exist from the current directory is the
-    bundled file of that name, so example commands work from any directory. An unknown
-    bare name raises `error` naming the close matches and the bundled names."""
+    cosim/configs/<kind>/<name>.yaml; a path is the user's own file. A path written as in
+    the docs ("cosim/configs/sweeps/x.yaml", or the shorter "configs/sweeps/x.yaml") that
+    does not exist from the current directory is the bundled file of that name, so example
+    commands work from any directory. An unknown bare name raises `error` naming the close
+    matches and the bundled names."""
     import difflib
-    from importlib import resources
 
     text = str(name_or_path).strip()
     check_name(text, what)
     if looks_like_path(text) or isinstance(name_or_path, Path):
         p = Path(text).expanduser()
-        parts = p.parts
+        parts = p.parts[1:] if p.parts[:1] == ("cosim",) else p.parts
         if not p.exists() and len(parts) == 3 and parts[0] == "configs" and parts[1] == kind:
             bundled = bundled_dir(kind) / parts[2]
             if bundled.is_file():
-                with resources.as_file(bundled) as q:
-                    return Path(q)
+                return bundled
         return p
     names = bundled_names(kind)
     if text not in names:
@@ -91,5 +102,4 @@ def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise error(f"unknown {what} {short_repr(text)}: not a bundled {what} name (see `cosim list {kind}`){hint}; "
                     f"bundled: {', '.join(names)}; or give a path to your own .yaml file")
-    with resources.as_file(bundled_dir(kind) / f"{text}.yaml") as q:
-        return Path(q)
+    return bundled_dir(kind) / f"{text}.yaml"

@@ -1,6 +1,6 @@
 """Transformer model specs: dense MHA, GQA, MoE (routed + shared experts) and MLA.
 
-A `ModelSpec` is read from our YAML (configs/models/) or straight from a Hugging Face
+A `ModelSpec` is read from our YAML (cosim/configs/models/) or straight from a Hugging Face
 ``config.json`` (offline, plain JSON: no remote code is ever executed). Parameter and
 KV-cache sizes are derived from the shape, never stored.
 """

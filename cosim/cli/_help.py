@@ -35,7 +35,7 @@ EXAMPLES = {
                 "--weights mxfp4 --plot roofline.png --out report.json",
     "run": "cosim run quickstart --interactive",
     "simulate": "cosim simulate --model llama3_8b --hw h100_sxm --level analytical --batch 8 --seq 4096",
-    "sweep": "cosim sweep configs/sweeps/hbm_vs_compute.yaml --out sweeps/hbm_vs_compute",
+    "sweep": "cosim sweep cosim/configs/sweeps/hbm_vs_compute.yaml --out sweeps/hbm_vs_compute",
     "systolic": "cosim systolic gemm 512 4096 4096 --array 128x128 --dataflow ws",
     "validate": "cosim validate --hw h100_sxm --measurements validation/h100_ops.csv --plot h100_scatter.png",
 }

@@ -18,7 +18,7 @@ def register(sub) -> None:
                                           "energy/e2e/env files are its siblings *_energy.csv, *_e2e.csv, *_env.json")
     p.add_argument("--out", "--calibration", dest="calibration",
                    help="calibration YAML to write; with --fit-only nothing is written without it (the fit "
-                        "quality is printed); when measuring: configs/hw/calibration/<hw>.yaml next to the "
+                        "quality is printed); when measuring: cosim/configs/hw/calibration/<hw>.yaml next to the "
                         "hardware file")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
     p.add_argument("--variant", choices=("default", "heldout"), default="default",

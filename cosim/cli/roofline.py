@@ -37,7 +37,7 @@ def run(args) -> int:
     from cosim.simulate import _resolve
     from hwmodels.system import SystemSpec
 
-    target = _resolve(args.hw)  # a device, or a system (configs/systems) for parallel layouts
+    target = _resolve(args.hw)  # a device, or a system (cosim/configs/systems) for parallel layouts
     hw = target.device if isinstance(target, SystemSpec) else target
     parallel = parse_parallel_flag(args.parallel) if args.parallel else ({} if hw is not target else None)
     trace = cosim.build_trace(args.model, phase=args.phase, batch=args.batch, seq=args.seq,

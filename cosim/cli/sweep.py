@@ -7,7 +7,7 @@ def register(sub) -> None:
     p = sub.add_parser("sweep", help="run or resume a design-space sweep (grid/zip/random/NSGA-II)",
                        description="Run a sweep YAML: a base experiment plus axes, objectives and constraints. "
                                    "Results are appended to a resumable store; re-running skips finished points.")
-    p.add_argument("sweep", nargs="?", help="sweep YAML path (or a bundled example name, see configs/sweeps)")
+    p.add_argument("sweep", nargs="?", help="sweep YAML path (or a bundled example name, see cosim/configs/sweeps)")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (implies --executor dask)")
     p.add_argument("--executor", choices=("local", "dask"), help="override the file's executor")
     p.add_argument("--workers", type=int, help="local processes / LocalCluster workers")

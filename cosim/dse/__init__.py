@@ -1,7 +1,7 @@
 """Design-space exploration: `cosim.sweep(...)` / `cosim sweep sweep.yaml`.
 
     from cosim.dse import sweep       # (cosim/__init__ may re-export it as cosim.sweep)
-    df = sweep("configs/sweeps/hbm_vs_compute.yaml", quiet=True)
+    df = sweep("cosim/configs/sweeps/hbm_vs_compute.yaml", quiet=True)
     df = sweep({"base": "quickstart", "axes": [{"grid": {"weights": ["mxfp4", "bf16"]}}]})
 
 A sweep is a base experiment plus axes (grid, zip, random) and/or an NSGA-II search,

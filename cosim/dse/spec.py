@@ -217,7 +217,7 @@ def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
 def load_sweep(path, overrides: dict | None = None) -> SweepSpec:
     from workloads.io import check_name
     check_name(str(path), "sweep")
-    # a bare name or a docs-style path (configs/sweeps/x.yaml) resolves to a bundled example
+    # a bare name or a docs-style path (cosim/configs/sweeps/x.yaml) resolves to a bundled example
     path = Path(path) if Path(path).is_file() else resolve_bundled("sweeps", path, "sweep")
     if not path.is_file():
         raise InputError(f"{path}: no such sweep file")

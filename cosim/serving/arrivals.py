@@ -28,9 +28,9 @@ class RequestSpec:
 
 
 def _bundled_trace(name: str) -> Path | None:
-    from importlib import resources
-    p = resources.files("configs") / "traces" / f"{name}.csv"
-    return Path(str(p)) if p.is_file() else None
+    from workloads.io import bundled_dir
+    p = bundled_dir("traces") / f"{name}.csv"
+    return p if p.is_file() else None
 
 
 def load_trace(path_or_name, source_field: str = "trace") -> list[RequestSpec]:

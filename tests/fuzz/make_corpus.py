@@ -216,7 +216,7 @@ def sweep_cases() -> list:
 
 
 def hw_cases() -> list:
-    base = yaml.safe_load((HERE.parents[1] / "configs" / "hw" / "mx_systolic_128.yaml").read_text())
+    base = yaml.safe_load((HERE.parents[1] / "cosim" / "configs" / "hw" / "mx_systolic_128.yaml").read_text())
     out = [{"kind": "hw_yaml", "expect": "ok", "text": y(base)}]
     for path, v, needle in [
         (("accelerator", "pe", "lanse"), 2, "lanse"), (("accelerator", "technology", "nodenm"), 7, "nodenm"),

@@ -41,7 +41,7 @@ def main() -> int:
     tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
     model.eval()
-    text = (ROOT / "configs" / "text" / "us_founding_documents.txt").read_text(encoding="utf-8")
+    text = (ROOT / "cosim" / "configs" / "text" / "us_founding_documents.txt").read_text(encoding="utf-8")
     ids = tok(text, add_special_tokens=False)["input_ids"][:TOKENS]
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0].float().numpy()

@@ -4,7 +4,7 @@ For each measured QPS run (results/requests_qps*.csv: the very arrivals and leng
 ran), cosim.serve replays the trace with the measured engine's settings (continuous
 batching, 32 sequence slots) and three step-time models:
 
-- roofline: the H200 datasheet spec (configs/hw/h200.yaml) at level roofline;
+- roofline: the H200 datasheet spec (cosim/configs/hw/h200.yaml) at level roofline;
 - analytical: the analytical GPU model with the H100-SXM calibration (fitted on real
   PyTorch kernels) on an H100 spec whose HBM is overridden to the H200's 4.8 TB/s and
   141 GB (the H200 is the H100 die with HBM3e; no H200 calibration exists);

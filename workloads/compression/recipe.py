@@ -1,6 +1,6 @@
 """Compression recipes: a named method with its parameters, and how to load and compose them.
 
-A recipe file (configs/recipes/<name>.yaml) says which method, with which parameters
+A recipe file (cosim/configs/recipes/<name>.yaml) says which method, with which parameters
 (paper/code defaults), and where they come from:
 
     name: kivi2
