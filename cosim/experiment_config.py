@@ -98,6 +98,14 @@ class ExperimentConfig:
     def parallel_dict(self) -> dict:
         return {k: copy.deepcopy(v) for k, v in self.parallel or ()}
 
+    @property
+    def layout(self):
+        """The parallel layout as `workloads.parallel.Layout` (None without one)."""
+        if self.parallel is None:
+            return None
+        from workloads.parallel import parse_layout
+        return parse_layout(self.parallel_dict(), source=f"{self.source}: parallel")
+
     def serve_dict(self) -> dict:
         return {k: copy.deepcopy(v) for k, v in self.serve or ()}
 

@@ -31,7 +31,7 @@ def test_plain_mapping_keeps_its_format():
     assert list(d) == list(DEFAULTS) and exp.config == d
     assert d["hw"] == {"name": "h100_sxm", "overrides": {"memory.hbm.bandwidth": "4 TB/s"}}
     assert d["accuracy"] == ACCURACY_DEFAULTS and list(d["accuracy"]) == list(ACCURACY_DEFAULTS)
-    assert d["serve"] == {"qps": 2} and d["parallel"] is None and d["output"] == "out"
+    assert d["serve"] == {"qps": 2} and d["parallel"] is None and d["output"] == "out" and exp.layout is None
     assert resolve_experiment(exp)["hw"]["overrides"] == {"memory.hbm.bandwidth": 4e12}
     assert ExperimentConfig.from_dict(d, exp.source, exp.base_dir) == exp
     # the mapping handed out is a copy: editing it does not touch the frozen config
@@ -62,3 +62,10 @@ def test_round_trip(batch, seq, seed, fallback, phase):
                                                                                          fallback, seed)
     again = experiment_from_dict(exp.to_dict(), check_resources=False)
     assert again == exp and again.to_dict() == exp.to_dict()
+
+
+def test_parallel_layout_is_typed():
+    exp = experiment_from_dict({"model": "llama3_8b", "system": "dgx_h100", "parallel": {"tp": 8}},
+                               check_resources=False)
+    assert exp.parallel == (("tp", 8),) and exp.to_dict()["parallel"] == {"tp": 8}
+    assert exp.layout.tp == 8 and exp.hw.name.endswith("h100_sxm.yaml")
