@@ -117,3 +117,12 @@ def test_list_sweeps_and_experiments(capsys):
     assert "hbm_vs_compute" in capsys.readouterr().out
     assert main(["list", "experiments"]) == 0
     assert capsys.readouterr().out.startswith("quickstart")
+
+
+def test_bundled_root_without_cosim_is_one_clear_error(monkeypatch):
+    import importlib.util
+
+    from workloads.io import InputError, bundled_root
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(InputError, match="cosim package .* is not installed"):
+        bundled_root()
