@@ -44,12 +44,12 @@ import math
 from pathlib import Path
 
 from cosim.experiment_config import AccuracyConfig, ExperimentConfig, HwRef, config_defaults  # noqa: F401
-
 from hwmodels.level_registry import LEVELS  # noqa: F401  (one list of levels; re-exported)
 from workloads.io import InputError, bundled_names, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["Experiment", "ExperimentConfig", "HwRef", "AccuracyConfig", "load_experiment", "experiment_from_dict",
-           "run_experiment",           "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS", "ACCURACY_DEFAULTS"]
+           "run_experiment", "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS",
+           "ACCURACY_DEFAULTS"]
 
 PHASES = ("prefill", "decode")
 
