@@ -21,8 +21,10 @@ Layout (Megatron / vLLM placement: tensor parallel innermost, then data, then pi
   point-to-point sends of T x hidden); memory is per device of the fullest stage. With
   ``microbatches`` m the trace is one micro-batch; the bubble fraction is (p-1)/(m+p-1).
 - ``dp``: replicas; the trace is one replica's share, batch / dp sequences.
-Ops the transformation does not know (e.g. added by a recipe) stay whole and are listed in
-``meta["parallel"]["unsharded_ops"]`` — replicated work, never silently dropped.
+Ops a compression recipe inserted are sharded with the op or block they serve
+(workloads.parallel_recipe; each op's share in ``meta["parallel"]["recipe_op_shares"]``). Ops the
+transformation does not know stay whole and are listed in ``meta["parallel"]["unsharded_ops"]`` —
+replicated work, never silently dropped.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Mapping
 
 from workloads.moe import experts_touched
+from workloads.parallel_recipe import apply_share, recipe_share
 from workloads.formats import get_format
 from workloads.io import InputError
 from workloads.models import ModelSpec
@@ -244,6 +247,8 @@ class _Sharder:
         self.hl = model.heads // self.t
         self.kvl = _kv_local(model, self.t)
         self.unsharded: list[str] = []
+        self.recipe_shares: dict[str, str] = {}
+        self.builder_names = frozenset(op.name for op in trace.ops if "." not in op.name)
         self.E_local = model.moe.num_experts // L.ep if model.moe else 0
 
     def coll(self, name, kind, rows, repeat, group, ranks=None, stride=1, cols=None):
@@ -276,6 +281,8 @@ class _Sharder:
         name, g = op.name, op.group
         if t == 1 and self.L.ep == 1:
             return [op]
+        if "." in name:
+            return self.recipe_op(op)
         if name == "embed":
             w = _scale(op.inputs[0], 0, 1, t)  # vocab-parallel: each rank gathers its vocabulary's rows
             kind = "reducescatter" if sp else "allreduce"
@@ -300,6 +307,18 @@ class _Sharder:
         self.unsharded.append(name)
         return [op]
 
+    def recipe_op(self, op: Op) -> list[Op]:
+        """An op a compression recipe inserted: this device's share (workloads.parallel_recipe)."""
+        m = self.m
+        f = recipe_share(op, tp=self.t, ep=self.L.ep, batch=self.B, heads=m.heads, heads_local=self.hl,
+                         kv_heads=1 if m.mla else m.kv_heads, kv_local=1 if m.mla else self.kvl,
+                         builder_names=self.builder_names)
+        if f is None:
+            self.unsharded.append(op.name)
+            return [op]
+        self.recipe_shares[op.name] = f"{f.numerator}/{f.denominator}"
+        return [apply_share(op, f)]
+
     def attention(self, op: Op) -> list[Op]:
         m, t, d, name = self.m, self.t, op.dims, op.name
         hd, hl, kvl = m.head_dim, self.hl, self.kvl
@@ -321,7 +340,7 @@ class _Sharder:
             return [op if m.mla else _cols(op, 2 * kvl * hd)]
         if name == "attention":
             q = _resize(op.inputs[0], 2, hl)
-            kv = tuple(_resize(x, 2, self.kv_heads_here(x.shape[2])) for x in op.inputs[1:])
+            kv = tuple(self.kv_input(x) for x in op.inputs[1:])
             dims = {**d, "heads": hl, "kv_heads": self.kv_heads_here(d["kv_heads"])}
             return [op.with_(dims=dims, inputs=(q,) + kv, outputs=(_resize(op.outputs[0], 2, hl),))]
         if name in ("attn_scores", "attn_pv", "attn_softmax"):
@@ -330,6 +349,16 @@ class _Sharder:
             return [_gemm(op, k=d["k"] // t)] + self.tp_reduce("attn", op.repeat, "attn")
         self.unsharded.append(name)
         return [op]
+
+    def kv_input(self, x: TensorSpec) -> TensorSpec:
+        """A K/V input of fused attention: (B, len, kv_heads, dim) split on heads; a recipe's
+        per-head side tensor (a (kv_heads,) scale of fp8_kv, kvquant's per-head tables) likewise."""
+        if len(x.shape) >= 3:
+            return _resize(x, 2, self.kv_heads_here(x.shape[2]))
+        h = self.m.kv_heads
+        if not self.m.mla and x.shape and x.shape[0] == h:
+            return _resize(x, 0, self.kvl)
+        return x
 
     def kv_heads_here(self, n: int) -> int:
         """KV heads one rank holds of a tensor carrying n: a shared latent (n = 1) stays whole,
@@ -466,6 +495,7 @@ def shard_trace(trace: Trace, model: ModelSpec, layout: Layout | Mapping, global
         "kv_heads_replicated": (not model.mla) and model.kv_heads < L.tp,
         "experts_per_device": (model.moe.num_experts // L.ep if L.ep > 1 else model.moe.num_experts) if model.moe else 0,
         "unsharded_ops": sorted(set(sh.unsharded)),
+        "recipe_op_shares": dict(sorted(sh.recipe_shares.items())),
         "trace_covers": "one device's tensor/expert shard of one micro-batch, through all pipeline stages in sequence",
     }
     return trace.replace_ops(ops, meta=meta)
