@@ -70,7 +70,8 @@ def _microbatches(text: str) -> int | None:
 
 
 def parse_parallel_flag(text: str) -> dict:
-    """'tp=8,pp=2,sp=true' -> {"tp": 8, "pp": 2, "sp": True} (checked by workloads.parallel)."""
+    """'tp=8,pp=2,sp=true,routing=zipf:1' -> {"tp": 8, "pp": 2, "sp": True, "routing": "zipf:1"}
+    (checked by workloads.parallel)."""
     from workloads.io import InputError
 
     out = {}
@@ -79,7 +80,9 @@ def parse_parallel_flag(text: str) -> dict:
         if not eq:
             raise InputError(f"--parallel: got {part!r}; expected key=value pairs such as tp=8,pp=2")
         key, val = key.strip(), val.strip().lower()
-        if val in ("true", "false"):
+        if key == "routing":  # uniform | sampled | zipf:<s> (checked by workloads.routing)
+            out[key] = val
+        elif val in ("true", "false"):
             out[key] = val == "true"
         elif val.isdigit():
             out[key] = int(val)
