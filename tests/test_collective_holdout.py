@@ -46,3 +46,9 @@ def test_scores_pin_the_reported_errors(rows):
     assert s4["max_abs_err_pct"] == pytest.approx(62.8, abs=0.2)
     big4 = [r for r in rows if r.n_gpus == 4 and r.size_bytes >= 1 << 27]
     assert all(-14.0 < r.err_pct < -12.0 for r in big4)   # 128 MB - 1 GB: NVLS line 12-14 % fast at 4 ranks
+
+
+def test_one_definition_of_the_bus_factors():
+    from cosim.calibrate.collectives import bus_factor as measured
+    from hwmodels.collectives import bus_factor as modelled
+    assert measured is modelled
