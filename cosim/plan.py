@@ -97,7 +97,7 @@ def microbatch_options(batch: int, dp: int, pp: int, fixed: int | None = None, c
 
 
 def enumerate_layouts(model, devices: int, batch: int, sp_options=(False,), microbatches: int | None = None,
-                      max_microbatches: int | None = None):
+                      max_microbatches: int | None = None, routing="uniform"):
     """(valid layouts, skipped (label, reason)) on at most `devices` devices; a pipelined
     layout appears once per micro-batch count searched."""
     valid, skipped = [], []
@@ -112,7 +112,8 @@ def enumerate_layouts(model, devices: int, batch: int, sp_options=(False,), micr
                         if sp and tp == 1:
                             continue
                         for mb in microbatch_options(batch, dp, pp, microbatches, max_microbatches):
-                            L = Layout(tp=tp, pp=pp, ep=ep, dp=dp, sp=sp, microbatches=mb)
+                            L = Layout(tp=tp, pp=pp, ep=ep, dp=dp, sp=sp, microbatches=mb,
+                                       routing=routing if ep > 1 else "uniform")
                             try:
                                 check_layout(L, model, batch)
                             except InputError as e:
@@ -141,10 +142,11 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt) -> PlanRow:
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",
          level: str = "roofline", weights: str = "bf16", acts: str = "bf16", kv: str = "bf16",
          recipe: str | None = None, sp: bool | None = False, max_devices: int | None = None,
-         microbatches: int | None = None, max_microbatches: int | None = None) -> PlanResult:
+         microbatches: int | None = None, max_microbatches: int | None = None, routing="uniform") -> PlanResult:
     """Rank every exact layout of `model` on `system` by `objective` (see module docstring).
     ``sp=None`` tries both with and without sequence parallelism; ``microbatches=None`` searches
-    the micro-batch count of pipelined layouts (an int fixes it)."""
+    the micro-batch count of pipelined layouts (an int fixes it); ``routing`` is the expert routing
+    EP layouts are priced under (workloads.routing: the busiest device sets the MoE step)."""
     if objective not in OBJECTIVES:
         raise InputError(f"plan: objective: got {objective!r}; expected one of {', '.join(OBJECTIVES)}")
     model = load_model(model)
@@ -154,8 +156,10 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
         raise InputError(f"plan: max_devices: got {max_devices!r}; expected 1 .. {system.devices} ({system.name})")
     if microbatches is not None and microbatches < 1:
         raise InputError(f"plan: microbatches: got {microbatches!r}; expected a positive integer (or None to search)")
+    from workloads.routing import parse_routing
+    routing = parse_routing(routing, model.moe.num_experts if model.moe else None, "plan: routing")
     layouts, skipped = enumerate_layouts(model, devices, batch, (False, True) if sp is None else (sp,),
-                                         microbatches, max_microbatches)
+                                         microbatches, max_microbatches, routing)
     fmt = {"weights": weights, "acts": acts, "kv": kv, "recipe": recipe}
     key, pick = OBJECTIVES[objective]
     sign = 1 if pick is min else -1

@@ -72,3 +72,15 @@ def test_cli_routing_flag(capsys):
                  "--batch", "8", "--seq", "1024"]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "routing" in err
+
+
+def test_planner_prices_ep_layouts_under_skew():
+    from cosim.plan import plan
+    uni = plan("mixtral_8x7b", "dgx_h100", phase="prefill", batch=8, seq=2048)
+    hot = plan("mixtral_8x7b", "dgx_h100", phase="prefill", batch=8, seq=2048, routing="zipf:1")
+    assert uni.best.ep > 1                      # balanced experts: EP wins
+    assert hot.best.ep == 1                     # a hot expert block makes EP lose to TP-split experts
+    ep_uni = {(r.tp, r.ep, r.dp): r.step_latency_s for r in uni.rows if r.ep > 1 and r.pp == 1}
+    ep_hot = {(r.tp, r.ep, r.dp): r.step_latency_s for r in hot.rows if r.ep > 1 and r.pp == 1}
+    assert all(ep_hot[k] > ep_uni[k] for k in ep_uni)
+    assert all(r.layout.endswith("-zipf1") for r in hot.rows if r.ep > 1)

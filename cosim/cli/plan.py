@@ -28,6 +28,8 @@ def register(sub) -> None:
                    help="micro-batches of pipelined layouts: 'auto' searches them (default), or a number fixes it")
     p.add_argument("--max-microbatches", type=int, default=None,
                    help="largest micro-batch count searched (default 4 x pp)")
+    p.add_argument("--routing", default="uniform",
+                   help="expert routing for EP layouts: uniform (default), sampled, or zipf:<s>")
     p.add_argument("--top", type=int, default=15, help="rows shown")
     p.add_argument("--out", help="write the whole table (.csv or .json)")
     p.add_argument("--plot", help="write a bar chart of the objective per layout (.png/.svg)")
@@ -42,7 +44,7 @@ def run(args) -> int:
                objective=args.objective, level=args.level, weights=args.weights, acts=args.acts, kv=args.kv,
                recipe=args.recipe, sp={"off": False, "on": True, "both": None}[args.sp],
                max_devices=args.max_devices, microbatches=_microbatches(args.microbatches),
-               max_microbatches=args.max_microbatches)
+               max_microbatches=args.max_microbatches, routing=args.routing)
     print(format_plan(res, args.top))
     if args.out:
         df = res.to_frame()
