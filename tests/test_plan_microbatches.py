@@ -24,8 +24,8 @@ def _step(m, phase, batch, seq):
     rep = cosim.simulate(tr, "dgx_h100")
     t = pipeline_timing(rep.rows, rep.meta["parallel"])
     # the synchronous step by hand: (m + p - 1) x the slowest stage of one micro-batch
-    assert t["step_latency_s"] == pytest.approx((m + 1) * max(t["stage_latency_s"]))
-    return t["step_latency_s"]
+    assert t.step_latency_s == pytest.approx((m + 1) * max(t.stage_latency_s))
+    return t.step_latency_s
 
 
 def test_decode_prefers_few_microbatches_prefill_many():
