@@ -244,7 +244,7 @@ def _level_of(cfg, base, caches):
 
 def _compact_text(a: np.ndarray):
     vals = a.tolist()
-    return vals[0] if vals and all(v == vals[0] for v in vals) else vals
+    return vals[0] if vals and vals.count(vals[0]) == len(vals) else vals
 
 
 def _compact(a: np.ndarray):
