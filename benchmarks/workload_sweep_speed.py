@@ -91,12 +91,12 @@ def run_cycle(n_point: int, n_vec: int) -> list:
     """Cycle level on array configurations of the MX systolic accelerator (rows x cols
     varied): one model call per configuration (hwmodels.estimate.estimate_ops, what the
     sweep did before) on a sample, against the vectorised model over all of them
-    (hwmodels.cycle.evaluate_variants), and the whole sweep machinery on a rows x cols grid.
+    (hwmodels.cycle_variants.evaluate_variants), and the whole sweep machinery on a rows x cols grid.
     The sample's per-op latencies and energies are checked identical."""
     import numpy as np
 
     import cosim
-    from hwmodels.cycle import evaluate_variants
+    from hwmodels.cycle_variants import evaluate_variants
     from hwmodels.estimate import estimate_ops
 
     trace = cosim.build_trace("llama3_8b", "decode", 8, 4096, weights="mxfp4", acts="mxfp8_e4m3")

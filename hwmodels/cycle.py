@@ -38,7 +38,7 @@ from hwmodels.systolic import dram_traffic, fold_geometry, gemm_cycles
 from workloads.formats import get_format
 from workloads.ops import ELEMENTWISE_FLOPS, Op, attended_pairs
 
-__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost", "evaluate_variants"]
+__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost"]
 
 PSUM_BYTES = 4  # partial sums spilled between K-folds are fp32
 
@@ -354,13 +354,6 @@ def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False):
                f"{area['total']:.1f} mm2 (" + ", ".join(f"{k} {v:.1f}" for k, v in area.items() if k != "total")
                + ")" + ("" if hw.kind != "fpga" else "; FPGA: area of the equivalent standard-cell design"))
     return costs, notes + (summary,)
-
-
-def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
-    """Many variants of an accelerator (array sizes, SRAM, clock, bandwidth …) in one numpy
-    evaluation, equal bit for bit to `estimate_trace` per variant (hwmodels.cycle_variants)."""
-    from hwmodels.cycle_variants import evaluate_variants as _variants
-    return _variants(ops, base, overrides, compute_fallback)
 
 
 def area_breakdown(hw: HardwareSpec, cfg: AcceleratorConfig | None = None) -> dict:

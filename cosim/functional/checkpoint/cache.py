@@ -44,15 +44,16 @@ def _key(path: Path) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
-def cached_checkpoint(path: Path, build):
-    """`build()` (-> Checkpoint) through the cache for the file at `path`."""
+def cached_checkpoint(path: Path, build, checkpoint_cls):
+    """`build()` (-> a `checkpoint_cls`, loader.Checkpoint) through the cache for the
+    file at `path` (the class is passed in: the loader imports this module)."""
     root = cache_root()
     if root is None:
         return build()
     d = root / "checkpoints" / _key(path)
     try:
         if (d / "meta.pkl").exists():
-            return _read(d)
+            return _read(d, checkpoint_cls)
     except Exception:  # a damaged or foreign cache entry: rebuild it below
         shutil.rmtree(d, ignore_errors=True)
     ck = build()
@@ -63,10 +64,9 @@ def cached_checkpoint(path: Path, build):
     return ck
 
 
-def _read(d: Path):
+def _read(d: Path, Checkpoint):
     from tokenizers import Tokenizer
 
-    from .loader import Checkpoint
     meta = pickle.loads((d / "meta.pkl").read_bytes())
     # np.asarray: plain ndarray views of the maps (numba and isinstance checks see arrays)
     tensors = {name: np.asarray(np.load(d / f"{i}.npy", mmap_mode="c")) for i, name in enumerate(meta["order"])}

@@ -59,7 +59,7 @@ def load_checkpoint(spec: str | Path) -> Checkpoint:
     if path.suffix == ".gguf":
         if str(spec) in BUNDLED_CHECKPOINTS:  # never changes: parsed once, then read from the disk cache
             from .cache import cached_checkpoint
-            ck = cached_checkpoint(path, lambda: _load_gguf(path, name))
+            ck = cached_checkpoint(path, lambda: _load_gguf(path, name), Checkpoint)
         else:
             ck = _load_gguf(path, name)
     else:
