@@ -40,8 +40,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from hwmodels.collectives import estimate_system_ops
 from hwmodels.estimate import LEVELS, estimate_ops
 from hwmodels.spec import HardwareSpec, load_hw
+from hwmodels.system import SystemSpec
 from workloads.builder import build_trace
 from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
@@ -61,10 +63,13 @@ class Workload:
     kv: str = "bf16"
     recipe: str | None = None
     attention: str = "fused"
+    profile: str | None = None  # implementation profile (workloads.profiles): the kernels a stack launches
+    parallel: tuple | None = None  # TP/PP layout as sorted (key, value) pairs: one device's sharded trace
 
     def trace(self, phase: str, batch: int, seq: int):
         return build_trace(self.model, phase=phase, batch=batch, seq=seq, weights=self.weights,
-                           acts=self.acts, kv=self.kv, recipe=self.recipe, attention=self.attention)
+                           acts=self.acts, kv=self.kv, recipe=self.recipe, attention=self.attention,
+                           profile=self.profile, parallel=dict(self.parallel) if self.parallel else None)
 
 
 @dataclass(frozen=True)
@@ -90,9 +95,11 @@ class StepBatch:
 class StepCost:
     latency_s: float
     energy_j: float
+    kernels: float = 0.0  # kernel launches of the step (host-overhead models need them)
 
     def __add__(self, other: "StepCost") -> "StepCost":
-        return StepCost(self.latency_s + other.latency_s, self.energy_j + other.energy_j)
+        return StepCost(self.latency_s + other.latency_s, self.energy_j + other.energy_j,
+                        self.kernels + other.kernels)
 
 
 ZERO = StepCost(0.0, 0.0)
@@ -124,6 +131,7 @@ class DeviceStepCost:
     level: str = "roofline"
     bucket: float = 0.0
     compute_fallback: bool = False
+    system: SystemSpec | None = None  # set with a parallel workload: its device is `hw`
     notes: tuple = ()
     _cache: dict = field(default_factory=dict, repr=False)
     _ctx_ops: dict = field(default_factory=dict, repr=False)
@@ -146,11 +154,15 @@ class DeviceStepCost:
         ops = list(ops)
         if not ops:
             return ZERO
-        costs, notes = estimate_ops(ops, self.hw, self.level, self.compute_fallback)
+        if self.system is not None:  # collectives on the system's links, the rest on its device
+            costs, notes = estimate_system_ops(ops, self.system, self.level, self.compute_fallback)
+        else:
+            costs, notes = estimate_ops(ops, self.hw, self.level, self.compute_fallback)
         if notes:
             self.notes = tuple(dict.fromkeys(self.notes + tuple(notes)))
         return StepCost(sum(c.latency_s * o.repeat for o, c in zip(ops, costs)),
-                        sum(c.energy_j * o.repeat for o, c in zip(ops, costs)))
+                        sum(c.energy_j * o.repeat for o, c in zip(ops, costs)),
+                        sum(c.details.get("kernels", 1) * o.repeat for o, c in zip(ops, costs)))
 
     def _cached(self, key, make):
         hit = self._cache.get(key)
