@@ -180,18 +180,21 @@ def main():
         vdf, vwall = run_vidur(a.vidur_python, vd, vtrace, sch, work / f"vidur_{sch}")
         print(f"vidur {sch}: {vwall:.1f} s", flush=True)
         vt, vp, vthr = vidur_stats(vdf, pd.read_csv(vtrace))
-        rows.append({"scheduler": sch, "simulator": "vidur", "wall_s": vwall, "throughput_tok_s": vthr,
+        rows.append({"scheduler": sch, "simulator": "vidur", "wall_s": vwall, "load_1m": os.getloadavg()[0],
+                     "throughput_tok_s": vthr,
                      **{f"ttft_p{p}_ms": 1e3 * np.percentile(vt, p) for p in (50, 90, 99)},
                      **{f"tpot_p{p}_ms": 1e3 * np.percentile(vp, p) for p in (50, 90, 99)}})
         for lvl in a.levels.split(","):
             ct, cp, cthr, cwall = cosim_run(ctrace, sch, lvl)
-            rows.append({"scheduler": sch, "simulator": f"cosim {lvl}", "wall_s": cwall, "throughput_tok_s": cthr,
+            rows.append({"scheduler": sch, "simulator": f"cosim {lvl}", "wall_s": cwall,
+                         "load_1m": os.getloadavg()[0], "throughput_tok_s": cthr,
                          **{f"ttft_p{p}_ms": 1e3 * np.percentile(ct, p) for p in (50, 90, 99)},
                          **{f"tpot_p{p}_ms": 1e3 * np.percentile(cp, p) for p in (50, 90, 99)}})
         print(pd.DataFrame(rows).to_string(index=False), flush=True)
     df = pd.DataFrame(rows)
     OUT.mkdir(exist_ok=True)
     (OUT / "serving_vs_vidur.json").write_text(json.dumps({"requests": a.requests, "qps": a.qps,
+                                                          "cpus": os.cpu_count(),
                                                           "rows": rows}, indent=1))
     cols = list(df.columns)
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

@@ -22,12 +22,12 @@ from cosim.serving.kv_memory import PagedKV, kv_capacity
 from cosim.serving.metrics import ServeResult, request_table, summarize
 from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
 from hwmodels.spec import HardwareSpec, load_hw
-from hwmodels.system import SystemSpec, load_system
+from hwmodels.system import SystemSpec, list_systems, load_system
 from workloads.parallel import parse_layout
 from workloads.io import InputError
 from workloads.models import load_model
 
-__all__ = ["serve", "generate", "ServeConfig", "ServeResult", "GenerationResult", "StepBatch", "StepCost",
+__all__ = ["serve", "generate", "ServeConfig", "HostOverhead", "ServeResult", "GenerationResult", "StepBatch", "StepCost",
            "StepCostModel", "DeviceStepCost", "Workload"]
 
 
@@ -42,9 +42,10 @@ def _link(hw, name, fld):
 def _device(cfg):
     """(device spec, system or None): a parallel layout runs on a system's devices."""
     if cfg.parallel is None:
-        if isinstance(cfg.hw, SystemSpec):
-            raise InputError(f"serve: parallel: hw is the system {cfg.hw.name}; give its layout, e.g. "
-                             f"parallel={{'tp': {cfg.hw.devices_per_node}}}")
+        if isinstance(cfg.hw, SystemSpec) or (isinstance(cfg.hw, str) and cfg.hw in list_systems()):
+            name = getattr(cfg.hw, "name", cfg.hw)
+            raise InputError(f"serve: parallel: hw {name!r} is a system; give the replica's layout "
+                             f"(parallel={{'tp': 2}}, CLI --tp/--pp) or name one device")
         return (cfg.hw if isinstance(cfg.hw, HardwareSpec) else load_hw(cfg.hw)), None
     system = cfg.hw if isinstance(cfg.hw, SystemSpec) else load_system(cfg.hw)
     layout = parse_layout(cfg.parallel, "serve: parallel")
@@ -64,6 +65,12 @@ def _workload(cfg, model, layout_items):
 def _step_model(cfg, w, hw, system):
     """The device (or system) step-cost model, wrapped with the host model when one applies."""
     steps = DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback, system=system)
+    if system is not None:
+        L = parse_layout(cfg.parallel)
+        steps.notes += (f"parallel {L.label()} on {system.name}: each step is one device's sharded trace with its "
+                        f"collectives priced on the system's links; KV capacity per device"
+                        + ("; pipeline stages run one after another within a step (no overlap of "
+                           "micro-batches across stages)" if L.pp > 1 else ""),)
     host = cfg.host
     if host is None and cfg.profile and cfg.level == "analytical":
         from workloads.profiles import get_profile
@@ -85,13 +92,15 @@ def _draft(cfg, workload, hw):
     return w, DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback)
 
 
-def _check_requests(specs, cfg, caps):
+def _check_requests(specs, cfg, caps, model):
+    window, where = cfg.context_window, "context_window"
+    if window is None and model.max_context:  # the model's own limit unless one is given
+        window, where = model.max_context, f"{model.name}'s max_context (set context_window to change it)"
     for r in specs:
         total = r.prompt_len + r.output_len
-        if cfg.context_window and total > cfg.context_window:
+        if window and total > window:
             raise InputError(f"serve: output_len: request {r.rid} has prompt {r.prompt_len} + output "
-                             f"{r.output_len} = {total} tokens; expected at most context_window "
-                             f"{cfg.context_window}")
+                             f"{r.output_len} = {total} tokens; expected at most {window} ({where})")
         for name, (cap, host_blocks) in caps.items():
             room = (cap.blocks + host_blocks) * cap.block_size
             if total + (cfg.speculative.draft_len if cfg.speculative else 0) > room:
@@ -136,7 +145,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                           cfg.lengths_from, cfg.trace, cfg.seed)
     if not specs:
         raise InputError("serve: trace: the trace holds no requests")
-    _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout})
+    _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model)
 
     def make(engine):
         return [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
