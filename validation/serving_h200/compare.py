@@ -20,6 +20,7 @@ batching, 32 sequence slots) and three step-time models:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -114,10 +115,9 @@ def warm_before(q) -> tuple:
     return tuple(sorted(seen))
 
 
-def fit_step_overheads(h200, steps: pd.DataFrame, q) -> HostOverhead:
-    """Host time the model lacks, from ONE run's logged steps (the fit split): median residuals
-    (measured - modelled) of decode steps, of prefills of lengths run before, and the extra of
-    prefills of new lengths (eager PyTorch's first-shape cost)."""
+def step_residuals(h200, steps: pd.DataFrame, warm) -> tuple:
+    """Residuals (measured - modelled) of one run's logged steps: decode steps, prefills of
+    lengths run before (`warm` and earlier in the run), prefills of new lengths."""
     base = engine_model(h200, HostOverhead(source="fit"))
     steps = steps.sort_values("start_s")
     s = steps[steps["duration_s"] < 0.15]  # graph captures (~0.2 s) are one-offs
@@ -125,25 +125,31 @@ def fit_step_overheads(h200, steps: pd.DataFrame, q) -> HostOverhead:
     # decode rows log (batch, padded length): price that padded graph directly
     dec = [base.step_cost(StepBatch((), (int(L),) * int(B))).latency_s for B, L in zip(d.batch, d.tokens_or_padded_len)]
     pre = np.array([base.step_cost(StepBatch(((int(L), 0, True),), ())).latency_s for L in p.tokens_or_padded_len])
-    seen, new = set(warm_before(q)), []
+    seen, new = set(warm), []
     for L in p.tokens_or_padded_len:
         new.append(int(L) not in seen)
         seen.add(int(L))
-    new = np.array(new)
-    res = p.duration_s.to_numpy() - pre
-    warm_s = float(np.median(res[~new]))
-    return HostOverhead(prefill_step_s=warm_s, decode_step_s=float(np.median(d.duration_s - np.array(dec))),
-                        new_shape_s=float(np.median(res[new])) - warm_s, source="fit")
+    new, res = np.array(new), p.duration_s.to_numpy() - pre
+    return d.duration_s.to_numpy() - np.array(dec), res[~new], res[new]
+
+
+def fit_step_overheads(h200, splits, source) -> HostOverhead:
+    """Host time the model lacks, from the fit split only: medians of the pooled residuals of
+    the given runs [(steps, warm lengths)] — per decode step, per prefill of a length run
+    before, and the extra of a new length (eager PyTorch's first-shape cost)."""
+    parts = [step_residuals(h200, st, warm) for st, warm in splits]
+    dec, warm, new = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    w = float(np.median(warm))
+    return HostOverhead(prefill_step_s=w, decode_step_s=float(np.median(dec)), new_shape_s=float(np.median(new)) - w,
+                        source=source)
 
 
 def predictions(q, trace_csv, own_steps, fit_steps, fit_q):
     h200 = cosim.load_hw("h200")
     common = dict(trace=str(trace_csv), scheduler="continuous", max_num_seqs=SLOTS, bucket=0.02)
     engine = dict(common, max_prefill_seqs=1)  # the engine prefills one admitted prompt per step
-    fit = fit_step_overheads(h200, fit_steps, fit_q)
-    fit = HostOverhead(prefill_step_s=fit.prefill_step_s, decode_step_s=fit.decode_step_s,
-                       new_shape_s=fit.new_shape_s, warm_lengths=warm_before(q),
-                       source=f"median residuals of the QPS {fit_q} run's steps")
+    fit = fit_step_overheads(h200, [(fit_steps, warm_before(fit_q))], f"median residuals of the QPS {fit_q} run")
+    fit = dataclasses.replace(fit, warm_lengths=warm_before(q))
     out = {"roofline (h200)": serve("llama3_8b", h200, level="roofline", **common),
            "analytical (h200 calib.)": serve("llama3_8b", h200, level="analytical", **common),
            f"analytical + {PROFILE} + host": serve("llama3_8b", h200, step_model=engine_model(h200, HostOverhead(
@@ -153,6 +159,35 @@ def predictions(q, trace_csv, own_steps, fit_steps, fit_q):
     out["isolated-steps fit"] = serve("llama3_8b", h200, step_model=MeasuredStepCost(isolated_steps()), **common)
     out["same-run steps (engine check)"] = serve("llama3_8b", h200, step_model=MeasuredStepCost(own_steps), **common)
     return out, fit
+
+
+HELD_OUT = Path(__file__).resolve().parent / "results_qps4"  # a later, separate measurement (fresh process)
+
+
+def held_out_qps4():
+    """QPS 4 measured in a new process after this model was built: every host overhead is fitted
+    on the QPS 2 and 8 runs (pooled), nothing on this run."""
+    h200 = cosim.load_hw("h200")
+    meas = pd.read_csv(HELD_OUT / "requests_qps4.csv")
+    trace = HELD_OUT / "trace_qps4.csv"
+    meas[["arrival_s", "prompt_len", "output_len"]].to_csv(trace, index=False)
+    fit = fit_step_overheads(h200, [(pd.read_csv(HERE / f"steps_qps{q}.csv"), warm_before(q)) for q in QPS],
+                             "median residuals of the QPS 2 and 8 runs")
+    fit = dataclasses.replace(fit, warm_lengths=ISOLATED_LENGTHS)  # a fresh process: only the isolated steps ran
+    common = dict(trace=str(trace), scheduler="continuous", max_num_seqs=SLOTS, bucket=0.02)
+    preds = {"analytical (h200 calib.)": serve("llama3_8b", h200, level="analytical", **common),
+             f"analytical + {PROFILE} + host, overheads fit on QPS 2+8": serve(
+                 "llama3_8b", h200, step_model=engine_model(h200, fit), max_prefill_seqs=1, **common)}
+    rows = []
+    for m in ("ttft", "tpot"):
+        for p in (50, 90, 99):
+            v = float(np.percentile(meas[f"{m}_s"], p))
+            row = {"qps": 4, "metric": f"{m.upper()} p{p}", "measured_ms": 1e3 * v}
+            for name, res in preds.items():
+                u = float(np.percentile(res.requests[f"{m}_s"], p))
+                row[f"{name} ms"], row[f"{name} err%"] = 1e3 * u, 100 * (u / v - 1)
+            rows.append(row)
+    return pd.DataFrame(rows), fit
 
 
 def markdown(df) -> str:
@@ -192,8 +227,13 @@ def main():
                     row[f"{label} err%"] = 100 * (v / meas_v - 1)
                 rows.append(row)
     df = pd.DataFrame(rows)
+    h4, fit4 = held_out_qps4()
+    js["4 (held-out run)"] = {"rows": h4.to_dict("records"), "fitted_overheads": {
+        "fit_on_qps": list(QPS), "prefill_step_s": fit4.prefill_step_s, "decode_step_s": fit4.decode_step_s,
+        "new_shape_s": fit4.new_shape_s}}
     (HERE / "comparison.json").write_text(json.dumps(js, indent=1))
-    md = markdown(df)
+    md = markdown(df) + "\n\nHeld-out run (QPS 4, measured later in a fresh process; overheads fitted on QPS 2 + 8):\n\n" \
+        + markdown(h4)
     (HERE / "comparison.md").write_text(md + "\n")
     print(md)
 
