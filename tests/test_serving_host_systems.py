@@ -73,17 +73,6 @@ def test_first_shape_cost_is_paid_once_per_prefill_length():
     assert m.step_cost(warm).latency_s == m.step_cost(warm).latency_s  # listed as warm: never pays
 
 
-def test_host_fast_path_equals_step_by_step(tmp_path, monkeypatch):
-    from cosim.serving.engine import Replica
-    opts = dict(qps=20, requests=60, prompt_len=300, output_len=120, level="analytical", profile="engine",
-                host={"prefill_step_s": 0.003, "decode_step_s": "0.5 ms"}, seed=3)
-    fast = serve(MODEL, HW, **opts).requests
-    monkeypatch.setattr(Replica, "_can_skip", lambda self, plan: False)
-    slow = serve(MODEL, HW, **opts).requests
-    for col in ("ttft_s", "tpot_s", "e2e_s"):
-        np.testing.assert_allclose(fast[col], slow[col], rtol=1e-9)
-
-
 def test_profile_and_host_change_step_times_and_say_so():
     base = serve(MODEL, HW, qps=4, requests=40, level="analytical", seed=1)
     eng = serve(MODEL, HW, qps=4, requests=40, level="analytical", profile="engine", seed=1)

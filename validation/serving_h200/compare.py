@@ -1,16 +1,20 @@
-"""Predicted vs measured serving percentiles for the H200 continuous-batching run.
+"""Predicted vs measured serving percentiles for the H200 continuous-batching runs.
 
-For each measured QPS run (results/requests_qps*.csv: the very arrivals and lengths that
-ran), cosim.serve replays the trace with the measured engine's settings (continuous
-batching, 32 sequence slots) and three step-time models:
+For each measured QPS run (results/requests_qps*.csv and the later results_qps4/: the very
+arrivals and lengths that ran), cosim.serve replays the trace with the measured engine's
+settings (continuous batching, 32 sequence slots) and these step-time models:
 
 - roofline: the H200 datasheet spec (configs/hw/h200.yaml) at level roofline;
-- analytical: the analytical GPU model with the H100-SXM calibration (fitted on real
-  PyTorch kernels) on an H100 spec whose HBM is overridden to the H200's 4.8 TB/s and
-  141 GB (the H200 is the H100 die with HBM3e; no H200 calibration exists);
-- isolated-steps: a StepCostModel fitted to the step times measured in isolation before
-  the runs (results/meta.json "isolated": prefill at 128/512/1024 tokens, decode at batch
-  1/8/32 x context 256/1024): a calibration independent of both runs;
+- analytical (h200 calib.): the plain trace at level analytical (the H200 calibration);
+- analytical + engine_gemm + host: the kernels the engine launches (fused QKV and gate-up,
+  plain RoPE/norms), its padded CUDA-graph decode, eager prefill at the calibration's host
+  time per kernel launch, one prompt per prefill step (calibration only, nothing fitted);
+- the same + step overheads: per-decode-step, per-prefill and first-shape host time fitted
+  as median residuals on a FIT SPLIT only: QPS 2 is predicted with constants fitted on the
+  QPS 8 run and vice versa; the QPS 4 run (measured later, fresh process) with constants
+  fitted on both;
+- isolated-steps fit: a StepCostModel fitted to the step times measured in isolation before
+  the runs (results/meta.json "isolated");
 - same-run steps: the same form fitted to the run's own logged steps (decode: a + b*batch
   + c*batch*padded_len; prefill: a + b*tokens). Not a prediction: it checks the engine
   (queueing, batching, admission) when step times are right.
