@@ -158,8 +158,8 @@ class Replica:
         t_next = self.engine.next_arrival() if not self.waiting else float("inf")
         # step boundaries, summed left to right exactly as a step-by-step loop would
         ends = np.cumsum(np.concatenate(([env.now], lat)))[1:]
-        hit = np.flatnonzero(ends >= t_next)  # the arrival is seen at this step's boundary
-        n = int(hit[0]) + 1 if hit.size else len(lat)
+        # the arrival is seen at the first step boundary at or after it (ends never decrease)
+        n = min(int(np.searchsorted(ends, t_next, side="left")) + 1, len(lat))
         t = float(ends[n - 1])
         for r in reqs:
             self.kv.grow(r.rid, r.context + n)

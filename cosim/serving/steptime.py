@@ -148,6 +148,13 @@ class DeviceStepCost:
         same = {op.name for op in a.ops if op in b.ops and op.kind not in ATTENTION_KINDS}
         self.context_names = frozenset(op.name for op in a.ops if op.name not in same)
         self.token_names = frozenset(same)
+        # the analytical level parses the device calibration on every call: parse it once
+        self._gpu_params = None
+        if self.level == "analytical" and self.system is None:
+            from hwmodels import gpu
+            from hwmodels.level_registry import MODULES
+            if MODULES["analytical"] == gpu.__name__ and gpu.applicable(self.hw)[0]:
+                self._gpu_params = gpu.params_for(self.hw)
 
     # ---- pricing (the only place costs are asked for) ----------------------
     def _price(self, ops) -> StepCost:
@@ -156,6 +163,9 @@ class DeviceStepCost:
             return ZERO
         if self.system is not None:  # collectives on the system's links, the rest on its device
             costs, notes = estimate_system_ops(ops, self.system, self.level, self.compute_fallback)
+        elif self._gpu_params is not None:  # what estimate_ops does, without re-parsing the calibration
+            from hwmodels import gpu
+            costs, notes = gpu.estimate_trace(ops, self.hw, self.compute_fallback, params=self._gpu_params)
         else:
             costs, notes = estimate_ops(ops, self.hw, self.level, self.compute_fallback)
         if notes:
@@ -250,9 +260,16 @@ class DeviceStepCost:
         mean = (kv_sum + np.arange(steps, dtype=np.int64) * seqs) / seqs  # exact: ints < 2**53
         kv = np.maximum(1, np.rint(mean).astype(np.int64))
         kv = self._bucket_table(int(kv[-1]))[kv]  # kv grows with the step: the last is the largest
-        uniq, inv = np.unique(kv, return_inverse=True)
+        # kv is non-decreasing, so its distinct values start where it changes (no sort needed)
+        start = np.empty(steps, dtype=bool)
+        start[0] = True
+        np.not_equal(kv[1:], kv[:-1], out=start[1:])
         n = bucketed(seqs, self.bucket)
-        comps = [self._decode_context_at(n, int(k)) for k in uniq]
+        comps = [self._decode_context_at(n, k) for k in kv[start].tolist()]
+        if len(comps) == 1:  # one bucket covers the run
+            return (np.full(steps, const.latency_s + comps[0].latency_s),
+                    np.full(steps, const.energy_j + comps[0].energy_j))
+        inv = np.cumsum(start) - 1
         lat = const.latency_s + np.array([c.latency_s for c in comps])[inv]
         en = const.energy_j + np.array([c.energy_j for c in comps])[inv]
         return lat, en
