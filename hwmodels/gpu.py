@@ -48,6 +48,8 @@ itself returns the roofline cost with provenance "fallback:uncalibrated".
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from functools import lru_cache
 
@@ -270,6 +272,8 @@ def elementwise_time(P, kind, nbytes, tensors=1, cols=0):
 def kernels_of(op: Op, P=None) -> int:
     """Kernel launches this op costs in the measured PyTorch implementation."""
     if op.kind == "attention":
+        if P is not None and attention_backend(op, P) == "unfused":  # HF eager: its separate kernels
+            return sum(kernels_of(p, P) for p in unfused_parts(op))
         if P is not None and _is_decode(op):
             P = for_backend(P, attention_backend(op, P))
             d = op.dims
@@ -387,14 +391,19 @@ def unfused_parts(op: Op) -> list:
 _GATHER, _SCORE = ("repeat_k", "repeat_v"), ("scale", "mask", "softmax", "cast")
 
 
+def unfused_scaled(op: Op, P: GpuParams) -> list:
+    """(kernel, time multiplier) pairs of HF eager attention: the gather and score passes
+    carry their fitted multipliers (they run slower than the plain kernels they resemble)."""
+    return [(p, P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE
+             else 1.0) for p in unfused_parts(op)]
+
+
 def _unfused_attention(op, hw, compute_fallback, P):
     """Sum of the eager-attention kernels, each priced by its own calibrated model (the
     gather and score passes scaled by their fitted multipliers)."""
     for_backend(P, "unfused", f"{hw.source or hw.name}: {op.name}: ")  # raises when not calibrated
-    parts = unfused_parts(op)
+    parts, mult = zip(*unfused_scaled(op, P))
     costs = [estimate(p, hw, compute_fallback, P) for p in parts]
-    mult = [P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else 1.0
-            for p in parts]
     iso = sum(c.details["isolated_s"] * f for c, f in zip(costs, mult))
     lat = sum(c.latency_s * f for c, f in zip(costs, mult))
     parts = {}
@@ -581,6 +590,18 @@ def _double_bw(P: GpuParams) -> GpuParams:
                      attention_default=P.attention_default)
 
 
+def _expand_unfused(ops, base: HardwareSpec, P: GpuParams):
+    """(op, latency multiplier) pairs: an attention op on the unfused backend becomes its
+    separate kernels (as `_unfused_attention` prices it), every other op itself (x 1)."""
+    for op in ops:
+        if op.kind == "attention" and not op.dims.get("fused") and attention_backend(op, P) == "unfused":
+            for_backend(P, "unfused", f"{base.source or base.name}: {op.name}: ")  # raises when not calibrated
+            for part, f in unfused_scaled(op, P):
+                yield dataclasses.replace(part, repeat=op.repeat), f
+        else:
+            yield op, 1.0
+
+
 def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
     """Totals of one trace over many variants of a calibrated GPU, vectorised:
     {"total_latency_s": (V,), "total_energy_j": (V,)}, equal (to rounding) to calling
@@ -621,7 +642,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
     en = np.zeros(n)
     head = P["energy.power_cap"] - P["energy.static"]
     rest, fused_rest = [], []
-    for op in ops:
+    for op, scale in _expand_unfused(ops, base, P):
         if op.dims.get("fused"):
             fused_rest.append(op)
             continue
@@ -648,7 +669,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
         if head > 0:
             t = np.maximum(t, e_dyn / head)
         t = np.maximum(t - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
-        lat += t * op.repeat
+        lat += t * scale * op.repeat  # scale: an HF eager attention kernel's multiplier, as in estimate()
         en += (P["energy.static"] * t + e_dyn) * op.repeat
     for op in fused_rest:  # compute-only, at the (possibly varied) peak of its format
         c0 = _fused(op, base, compute_fallback, P)
