@@ -123,10 +123,10 @@ def moe_layer_from_checkpoint(ck, layer: int, top_k: int) -> MoELayer | None:
     for router, prefix, g, u, d in _MOE_LAYOUTS:
         if base + router not in names:
             continue
-        E = ck.entries[base + router]["shape"][0]
+        E = ck.shape(base + router)[0]
 
         def stack(proj):
-            return np.stack([np.asarray(ck.tensor(base + prefix.format(e=e) + proj + ".weight"), np.float32).T
+            return np.stack([ck.tensor(base + prefix.format(e=e) + proj + ".weight").T
                              for e in range(E)])
-        return MoELayer(np.asarray(ck.tensor(base + router), np.float32).T, stack(g), stack(u), stack(d), top_k)
+        return MoELayer(ck.tensor(base + router).T, stack(g), stack(u), stack(d), top_k)
     return None

@@ -141,16 +141,16 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
 
 def _palu_weights(recipe, model, checkpoint, rng, layer, head_dim) -> dict:
     """Palu on the checkpoint's own W_k / W_v: SQNR of x·W against x·(A·B)."""
-    from cosim.functional.compression.safetensors_io import SafetensorsFile, hf_weight
-    ck = SafetensorsFile(checkpoint)
+    from cosim.functional.checkpoint.lazy import LazySafetensors, hf_linear
+    ck = LazySafetensors(checkpoint)
     p = recipe.params
     res = {"source": str(checkpoint)}
     for proj, ratio in (("k_proj", p["key_rank_ratio"]), ("v_proj", p["value_rank_ratio"])):
         name = f"model.layers.{layer}.self_attn.{proj}.weight"
-        if name not in ck.entries:  # shown in the result, never skipped silently
+        if name not in ck:  # shown in the result, never skipped silently
             res.setdefault("missing_tensors", []).append(name)
             continue
-        w = hf_weight(ck, name)
+        w = hf_linear(ck, name)
         hd = head_dim if w.shape[1] % head_dim == 0 else w.shape[1]  # no model given: one head
         heads = w.shape[1] // hd
         gs = min(p["head_group_size"], heads)
@@ -174,14 +174,14 @@ def _missing(ck, expected: list, what: str):
 
 def _weights_twin(recipe, model, checkpoint, rng, layer) -> dict:
     if checkpoint is not None:
-        from cosim.functional.compression.safetensors_io import SafetensorsFile, hf_weight
-        ck = SafetensorsFile(checkpoint)
+        from cosim.functional.checkpoint.lazy import LazySafetensors, hf_linear
+        ck = LazySafetensors(checkpoint)
         names = [n for n in ck.names() if n.startswith(f"model.layers.{layer}.") and n.endswith("proj.weight")]
         if not names:  # a mean over no tensors would be a silent NaN
             _missing(ck, [f"model.layers.{layer}.self_attn.q_proj.weight",
                           f"model.layers.{layer}.mlp.down_proj.weight"],
                      f"Llama-style projection weights of layer {layer} (model.layers.{layer}.*proj.weight)")
-        mats = {n: hf_weight(ck, n) for n in sorted(names)}
+        mats = {n: hf_linear(ck, n) for n in sorted(names)}
         source = str(checkpoint)
     else:
         k = model.hidden if model is not None else 1024
@@ -211,8 +211,8 @@ def _moe_twin(recipe, model, rng, checkpoint=None, layer_index=0) -> dict:
     k = model.moe.top_k if model is not None and model.moe else 2
     layer, source = None, "synthetic"
     if checkpoint is not None:
-        from cosim.functional.compression.safetensors_io import SafetensorsFile
-        layer = moe.moe_layer_from_checkpoint(SafetensorsFile(checkpoint), layer_index, k)
+        from cosim.functional.checkpoint.lazy import LazySafetensors
+        layer = moe.moe_layer_from_checkpoint(LazySafetensors(checkpoint), layer_index, k)
         source = str(checkpoint)
         if layer is None:
             from workloads.io import InputError
