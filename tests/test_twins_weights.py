@@ -141,12 +141,44 @@ def test_merging_is_no_worse_than_dropping_by_much_and_keeps_router_alive():
     assert np.isfinite(moe_twin.moe_forward(merged, x, alive=alive2)).all()
 
 
-def test_qmoe_ternary_has_three_levels_per_row_and_mostly_zeros():
-    layer, _, _ = moe_setup()
-    t = moe_twin.qmoe_ternary(layer)
-    col = t.up[0][:, 0]
-    assert len(np.unique(col)) <= 3
-    assert np.mean(t.up == 0) == pytest.approx(0.885, abs=0.02)
+def test_qmoe_is_ternary_per_output_channel_and_gptq_beats_round_to_nearest():
+    layer, x, calib = moe_setup()
+    t, stats = moe_twin.qmoe_ternary(layer, calib)
+    for w in (t.gate, t.up, t.down):  # (E, in, out): every output channel holds {its min, 0, its max}
+        for e in range(w.shape[0]):
+            col = w[e][:, 0]
+            assert set(np.unique(col)) <= {0.0, col.min(), col.max()} and col.min() <= 0 <= col.max()
+    assert 0 < stats["zero_fraction"] < 1 and stats["experts_without_calibration"] == 0
+    rtn, rtn_stats = moe_twin.qmoe_ternary(layer, None)  # no calibration: identity Hessian = round to nearest
+    assert rtn_stats["experts_without_calibration"] == layer.num_experts
+    assert np.isfinite(moe_twin.moe_forward(t, x)).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gptq_has_less_output_error_than_round_to_nearest_on_its_calibration(seed):
+    """What GPTQ minimises: ||X·Wᵀ - X·Qᵀ|| on the calibration inputs (ample data, so H is
+    well conditioned); ternary rounding alone ignores the inputs."""
+    from cosim.functional.compression.gptq import gptq
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((512, 32)) * np.exp(rng.normal(0, 0.7, 32))
+    w = rng.standard_normal((16, 32))
+    err = lambda q: np.linalg.norm(x @ w.T - x @ q.T)  # noqa: E731
+    assert err(gptq(w, x, damp=0.01)) < err(gptq(w, None))
+
+
+def test_gptq_by_hand():
+    """One output row, two inputs: column 0 rounds to the grid and its error moves onto
+    column 1 through H^-1 (the textbook OBS update)."""
+    from cosim.functional.compression.gptq import gptq, ternary
+    w = np.array([[0.3, 1.0]])
+    x = np.array([[1.0, 1.0], [1.0, -1.0], [2.0, 0.0]])
+    q = gptq(w, x, damp=0.0)
+    h = x.T @ x * (2 / 3)
+    hinv = np.linalg.inv(h)
+    # lo = 0, hi = 1: 0.3 < 0.5 -> 0; error 0.3 is compensated on w1 by -e * Hinv01 / Hinv00
+    w1 = 1.0 - 0.3 * hinv[0, 1] / hinv[0, 0]
+    assert q[0, 0] == 0.0 and q[0, 1] == ternary(np.array([w1]), np.array([0.0]), np.array([1.0]))[0]
+    assert np.array_equal(gptq(w, None), ternary(w[0], np.array([0.0]), np.array([1.0]))[None])
 
 
 # ---- safetensors ------------------------------------------------------------------------

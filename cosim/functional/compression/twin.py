@@ -230,5 +230,6 @@ def _moe_twin(recipe, model, rng, checkpoint=None, layer_index=0) -> dict:
     elif recipe.method == "resmoe":
         y = moe.moe_forward(moe.resmoe_compress(layer, **p), x)
     else:
-        y = moe.moe_forward(moe.qmoe_ternary(layer), x)
+        q, stats = moe.qmoe_ternary(layer, calib)
+        return {"moe_rel_error": rel_error(ref, moe.moe_forward(q, x)), "source": source, **stats}
     return {"moe_rel_error": rel_error(ref, y), "source": source}

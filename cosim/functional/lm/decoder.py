@@ -71,7 +71,8 @@ class DecoderLM:
         self.W: dict[str, np.ndarray] = {}
         self.source: dict[str, np.ndarray] = {}  # weights a structural recipe rebuilt, before quantization
         self.weight_sqnr_db: list[float] = []
-        self.prune = next((r for r in self.num.structure if r.method == "moe_prune"), None)
+        self.calibrated_moe = [r for r in self.num.structure if r.method in ("moe_prune", "qmoe")]
+        self.alive: dict[int, np.ndarray] = {}  # layer -> experts still routable (expert pruning)
         self.notes = _short_group_notes(self.c, self.num) + self._check_structure()
         self.lowrank = [r for r in self.num.structure if r.method in ("palu", "mla")]
         self.mats = _MOE_MATS if self.c.experts else _LAYER_MATS
@@ -100,8 +101,11 @@ class DecoderLM:
                 notes.append(f"{r.name}: experts kept per layer by the real router's top-{self.c.experts_per_token} "
                              f"usage on the prompt tokens (the scored tokens are not used to choose them)"
                              + ("; skip_rate (dynamic skipping) not modelled" if r.params.get("skip_rate") else ""))
-            if r.method in ("resmoe", "qmoe"):
+            if r.method == "resmoe":
                 notes.append(f"{r.name}: applied to the checkpoint's own experts of every layer")
+            if r.method == "qmoe":
+                notes.append(f"{r.name}: ternary GPTQ (damping 0.1) of every expert on the prompt tokens the real "
+                             f"router sends it; an expert with none is rounded to nearest")
         return tuple(notes)
 
     def _weight_sqnr(self, i: int) -> float:
@@ -133,7 +137,7 @@ class DecoderLM:
         from .structural import compress_experts
         out = {}
         for r in self.num.structure:
-            if r.method in ("resmoe", "qmoe"):
+            if r.method == "resmoe":
                 stacks = compress_experts(r, raw["router"], out.get("experts_gate", raw["experts_gate"]),
                                           out.get("experts_up", raw["experts_up"]),
                                           out.get("experts_down", raw["experts_down"]), self.c.experts_per_token)
@@ -162,17 +166,16 @@ class DecoderLM:
             y = y + self.ck.tensors[bias]
         return y
 
-    def mlp(self, x: np.ndarray, i: int, prefill: int | None = None) -> np.ndarray:
-        """`prefill`: rows [0, prefill) are the prompt (expert pruning calibrates on them)."""
+    def mlp(self, x: np.ndarray, i: int) -> np.ndarray:
         p = f"layers.{i}."
         if not self.c.experts:
             xq = None if self.num.exact else self.num.act(x)
             a = silu(self.linear(x, p + "mlp_gate", xq=xq)) * self.linear(x, p + "mlp_up", xq=xq)
             return self.linear(a, p + "mlp_down")
         logits = x @ self.W[p + "router"].T
+        if i in self.alive:  # pruned experts are out of the routing
+            logits = np.where(self.alive[i][None, :], logits, -np.inf)
         experts = {m: self.W[p + m] for m in ("experts_gate", "experts_up", "experts_down")}
-        if self.prune is not None:
-            logits, experts = self._pruned(x, i, logits, prefill)
         k = self.c.experts_per_token
         top = np.argsort(-logits, axis=1)[:, :k]
         sel = np.take_along_axis(logits, top, axis=1)
@@ -190,22 +193,23 @@ class DecoderLM:
             np.add.at(out, rows, y * gate[rows, slot][:, None])
         return out
 
-    def _pruned(self, x, i, logits, prefill):
-        """Expert pruning: the kept experts chosen on the prompt rows, the rest masked out
-        of routing; merged experts (merge: true) are re-stored in the weight format."""
-        from .structural import prune_experts_on_prompt
-        p = f"layers.{i}."
-        calib = x[:prefill if prefill is not None else x.shape[0]]
-        src = {m: self.source.get(p + m, self.ck.tensor(p + m)) for m in ("experts_gate", "experts_up", "experts_down")}
-        alive, *stacks = prune_experts_on_prompt(self.prune, self.ck.tensor(p + "router"), src["experts_gate"],
-                                                 src["experts_up"], src["experts_down"], self.c.experts_per_token,
-                                                 calib)
-        names = ("experts_gate", "experts_up", "experts_down")
-        if self.prune.params.get("merge"):
-            experts = {m: self._store(w, m) for m, w in zip(names, stacks)}
-        else:
-            experts = {m: self.W[p + m] for m in names}
-        return np.where(alive[None, :], logits, -np.inf), experts
+    def _calibrate_moe(self, i: int, calib: np.ndarray) -> tuple:
+        """Expert pruning / QMoE of layer i from its real MLP inputs on the prompt rows;
+        the rebuilt experts are re-stored in the weight format."""
+        from .structural import calibrate_experts
+        p, names, stats = f"layers.{i}.", ("experts_gate", "experts_up", "experts_down"), []
+        for r in self.calibrated_moe:
+            src = [self.source.get(p + m, self.ck.tensor(p + m)) for m in names]
+            alive, *stacks, st = calibrate_experts(r, self.ck.tensor(p + "router"), *src,
+                                                   self.c.experts_per_token, calib)
+            if alive is not None:
+                self.alive[i] = alive
+            for m, w in zip(names, stacks):
+                self.source[p + m] = w
+                self.W[p + m] = self._store(w, m)
+            stats.append(st)
+        self.weight_sqnr_db[i] = self._weight_sqnr(i)
+        return stats
 
     def _kv_policy_factory(self):
         if self.num.kv_policy is not None:
@@ -255,7 +259,7 @@ class DecoderLM:
         positions = np.arange(prefill, N - 1) if positions is None else np.asarray(positions)
         cos, sin = rope_tables(N, c.head_dim, c.rope_theta)
         h = self.embed[ids].astype(np.float32)
-        stats, hidden, lr_notes = PolicyStats(), [], ()
+        stats, hidden, lr_notes, moe_stats = PolicyStats(), [], (), []
         for i in range(c.layers):
             p = f"layers.{i}."
             x = rms_norm(h, self.ck.tensor(p + "attn_norm"), c.norm_eps)
@@ -269,7 +273,10 @@ class DecoderLM:
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
             a = self.attention(q, k, v, prefill, stats).reshape(N, c.heads * c.head_dim)
             h = h + self.linear(a, p + "o")
-            h = h + self.mlp(rms_norm(h, self.ck.tensor(p + "mlp_norm"), c.norm_eps), i, prefill)
+            xm = rms_norm(h, self.ck.tensor(p + "mlp_norm"), c.norm_eps)
+            if self.calibrated_moe:
+                moe_stats.append(self._calibrate_moe(i, xm[:prefill]))
+            h = h + self.mlp(xm, i)
             if collect_hidden:
                 hidden.append(h[positions].copy())
         hf = rms_norm(h[positions], self.ck.tensor("final_norm"), c.norm_eps)
@@ -277,13 +284,31 @@ class DecoderLM:
         for b0 in range(0, positions.size, 256):
             xb = hf[b0:b0 + 256]
             logits[b0:b0 + 256] = (self.num.act(xb) if self.num.quantize_head else xb) @ self.head.T
-        notes = self.num.notes + self.notes + lr_notes
+        notes = self.num.notes + self.notes + lr_notes + _moe_notes(moe_stats)
         if self.num.kv_recipe is not None and self.num.attention_acts and self.num.acts != "fp32":
             notes = notes + ("decode attention through a KV policy reads its view in float64; acts format not "
                              "applied to Q.K/P.V there",)
         return ForwardResult(logits, positions, hidden, list(self.weight_sqnr_db),
                              stats.mass_kept if stats.steps else float("nan"),
                              stats.tokens_read if stats.steps else float("nan"), notes)
+
+
+def _moe_notes(per_layer: list) -> tuple:
+    """What calibrated MoE compression did, summed over layers (e.g. QMoE's resulting
+    zero fraction, experts left uncalibrated, experts kept)."""
+    flat = [st for layer in per_layer for st in layer]
+    if not flat:
+        return ()
+    out = []
+    if any("zero_fraction" in st for st in flat):
+        z = [st["zero_fraction"] for st in flat if "zero_fraction" in st]
+        cold = sum(st["experts_without_calibration"] for st in flat if "zero_fraction" in st)
+        out.append(f"qmoe: mean ternary zero fraction {np.mean(z):.3f}; {cold} expert-layer(s) had no prompt "
+                   f"token routed to them and were rounded to nearest")
+    kept = [st["experts_kept"] for st in flat if "experts_kept" in st]
+    if kept:
+        out.append(f"expert pruning: {min(kept)}-{max(kept)} experts kept per layer")
+    return tuple(out)
 
 
 def _short_group_notes(c, num) -> tuple:

@@ -12,7 +12,7 @@ import numpy as np
 from cosim.functional.compression import moe as moe_twins
 from cosim.functional.compression.synthetic import MoELayer
 
-__all__ = ["LOW_RANK_METHODS", "MOE_METHODS", "low_rank_kv", "whitening", "compress_experts", "prune_experts_on_prompt"]
+__all__ = ["LOW_RANK_METHODS", "MOE_METHODS", "low_rank_kv", "whitening", "compress_experts", "calibrate_experts"]
 
 LOW_RANK_METHODS = ("palu", "mla")
 MOE_METHODS = ("moe_prune", "resmoe", "qmoe")
@@ -103,18 +103,23 @@ def _stacks(layer: MoELayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def compress_experts(recipe, router, gate, up, down, top_k):
-    """ResMoE / QMoE on one layer's real experts -> (gate', up', down') in (E, out, in)."""
+    """ResMoE on one layer's real experts (weights only) -> (gate', up', down') (E, out, in)."""
     layer = _layer(router, gate, up, down, top_k)
-    p = dict(recipe.params)
-    if recipe.method == "resmoe":
-        return _stacks(moe_twins.resmoe_compress(layer, **p))
-    return _stacks(moe_twins.qmoe_ternary(layer, **p))
+    return _stacks(moe_twins.resmoe_compress(layer, **dict(recipe.params)))
 
 
-def prune_experts_on_prompt(recipe, router, gate, up, down, top_k, calib: np.ndarray):
-    """Expert pruning ("Not All Experts are Equal"): keep the experts the real router uses
-    most on `calib` (the prompt's MLP inputs; the scored tokens are never used) ->
-    (alive mask (E,), gate', up', down'), merged stacks when the recipe merges."""
+def calibrate_experts(recipe, router, gate, up, down, top_k, calib: np.ndarray):
+    """MoE parts that need the layer's real inputs, taken on `calib` (the prompt's MLP
+    inputs; the scored tokens never choose their own compression) ->
+    (alive mask (E,) or None, gate', up', down', stats).
+    - expert pruning ("Not All Experts are Equal"): keep the experts the real router uses
+      most; merged stacks when the recipe merges;
+    - QMoE: ternary GPTQ of every expert on the tokens the real router sends it."""
     layer = _layer(router, gate, up, down, top_k)
-    new, alive = moe_twins.prune_experts(layer, np.asarray(calib, np.float64), **dict(recipe.params))
-    return (alive, *(_stacks(new) if new is not layer else (gate, up, down)))
+    x = np.asarray(calib, np.float64)
+    if recipe.method == "qmoe":
+        new, stats = moe_twins.qmoe_ternary(layer, x)
+        return (None, *_stacks(new), stats)
+    new, alive = moe_twins.prune_experts(layer, x, **dict(recipe.params))
+    stacks = _stacks(new) if new is not layer else (gate, up, down)
+    return (alive, *stacks, {"experts_kept": int(alive.sum())})
