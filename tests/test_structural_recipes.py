@@ -122,3 +122,14 @@ def test_qmoe_in_the_forward_pass_is_ternary_per_channel(mixtral):
 def test_moe_recipe_on_a_dense_checkpoint_is_one_clear_error(dense):
     with pytest.raises(InputError, match="qmoe.*dense MLPs"):
         DecoderLM(dense, Numerics.from_options(recipe="qmoe"))
+
+
+def test_synthetic_mla_twin_shares_one_latent_across_kv_heads():
+    """The twin's projection figure has MLA's structure (one latent for K and V of all KV
+    heads); a bigger latent keeps more, and the model's width is scaled with the latent."""
+    from cosim.functional.compression.twin import run_twin
+    small = next(iter(run_twin("mla(kv_lora_rank=256)", model="llama3_8b", prompt=64, steps=2).values()))
+    big = next(iter(run_twin("mla(kv_lora_rank=1024)", model="llama3_8b", prompt=64, steps=2).values()))
+    assert small["kv_latent_fraction"] == 256 / 2048 and big["kv_latent_fraction"] == 1024 / 2048
+    assert 0 < small["kv_proj_sqnr_db"] < big["kv_proj_sqnr_db"]
+    assert "latent 256 (scale 0.25" in big["mla_projection"]

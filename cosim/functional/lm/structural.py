@@ -10,42 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from cosim.functional.compression import moe as moe_twins
+from cosim.functional.compression.lowrank import grouped_low_rank, truncated_low_rank, whitening
 from cosim.functional.compression.synthetic import MoELayer
 
 __all__ = ["LOW_RANK_METHODS", "MOE_METHODS", "low_rank_kv", "whitening", "compress_experts", "calibrate_experts"]
 
 LOW_RANK_METHODS = ("palu", "mla")
 MOE_METHODS = ("moe_prune", "resmoe", "qmoe")
-
-
-def whitening(x: np.ndarray, damp: float = 0.01) -> np.ndarray:
-    """Lower-triangular S with S Sᵀ = XᵀX + λI (SVD-LLM's truncation-aware whitening, as
-    Palu computes it from calibration inputs): truncating the SVD of Sᵀ·A then minimises
-    the output error ||X·A - X·A'|| rather than the weight error. λ = `damp` x mean
-    diagonal keeps S invertible when the calibration has fewer tokens than channels."""
-    g = np.asarray(x, np.float64).T @ np.asarray(x, np.float64)
-    g[np.diag_indices_from(g)] += damp * max(float(np.mean(np.diag(g))), 1e-12)
-    return np.linalg.cholesky(g)
-
-
-def _truncated(a: np.ndarray, rank: int, s: np.ndarray | None) -> np.ndarray:
-    """Best rank-`rank` A' for A (in, out): plain SVD, or whitened when S is given."""
-    m = np.asarray(a, np.float64) if s is None else s.T @ a
-    u, sv, vt = np.linalg.svd(m, full_matrices=False)
-    mr = (u[:, :rank] * sv[:rank]) @ vt[:rank]
-    return (mr if s is None else np.linalg.solve(s.T, mr)).astype(np.float32)
-
-
-def _grouped(w: np.ndarray, head_dim: int, group: int, ratio: float, s) -> np.ndarray:
-    """Palu's G-LRD on W (out, in): each group of `group` heads (rows) at rank
-    ratio x group width."""
-    a = np.asarray(w, np.float64).T
-    width = head_dim * group
-    r = max(1, int(round(ratio * width)))
-    out = np.empty_like(a, dtype=np.float32)
-    for g0 in range(0, a.shape[1], width):
-        out[:, g0:g0 + width] = _truncated(a[:, g0:g0 + width], r, s)
-    return np.ascontiguousarray(out.T)
 
 
 def _palu_group(kv_heads: int, wanted: int) -> int:
@@ -77,15 +48,15 @@ def low_rank_kv(recipe, wk: np.ndarray, wv: np.ndarray, kv_heads: int, head_dim:
                          f"groups of {g} used")
         notes.append(f"palu: truncated SVD of the checkpoint's W_k/W_v per group of {g} heads, {how}; one rank "
                      f"per group (Palu's Fisher-information rank search and latent quantization not modelled)")
-        return (_grouped(wk, head_dim, g, float(p["key_rank_ratio"]), s),
-                _grouped(wv, head_dim, g, float(p["value_rank_ratio"]), s), notes)
+        return (np.ascontiguousarray(grouped_low_rank(wk.T, head_dim, g, float(p["key_rank_ratio"]), s).T),
+                np.ascontiguousarray(grouped_low_rank(wv.T, head_dim, g, float(p["value_rank_ratio"]), s).T), notes)
     width = wk.shape[0] + wv.shape[0]
     rank = int(p["kv_lora_rank"])
     if rank >= width:
         notes.append(f"mla: kv_lora_rank {rank} >= K+V width {width} of this model: the conversion is "
                      f"lossless here; pass e.g. mla(kv_lora_rank={width // 4}) to compress")
         return wk, wv, notes
-    joint = _truncated(np.concatenate([wk, wv], axis=0).T.astype(np.float64), rank, s).T
+    joint = truncated_low_rank(np.concatenate([wk, wv], axis=0).T, rank, s).T
     notes.append(f"mla: joint rank-{rank} SVD of [W_k; W_v] ({width} rows), {how}; MHA2MLA's SVD_joint "
                  f"initialisation without its fine-tuning; keys keep RoPE on all dimensions (the decoupled "
                  f"rope_dim {p.get('rope_dim')} split, which needs fine-tuning, is not modelled)")
