@@ -64,7 +64,8 @@ def reliable(row: dict) -> bool:
 
 
 def split_of(row: dict) -> str:
-    """fit (default suite), test (held-out suite), test2 (the second, fresh held-out suite); variant kernels (fp8 fast accumulation)
+    """fit (default suite), test (held-out suite), test2 (the second, fresh held-out suite);
+    variant kernels (fp8 fast accumulation)
     are 'other': measured, reported, but neither fitted nor counted in the targets."""
     if "fast_accum" in (row.get("impl") or ""):
         return "other"
