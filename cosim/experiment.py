@@ -14,6 +14,8 @@ Schema (every field but `model` and `hw` has a default; unknown fields are error
     kv: bf16
     recipe: null                  # compression recipe(s), e.g. kivi2
     attention: fused              # fused | unfused
+    profile: null                 # implementation profile: eager | hf_eager | engine | engine_gemm
+                                  #   (optionally +fa2 / +cudnn / +unfused / +default), workloads/profiles.py
     hw: h100_sxm                  # or {name: h100_sxm, overrides: {memory.hbm.bandwidth: 4 TB/s}}
     level: roofline               # roofline | analytical | cycle
     compute_fallback: false
@@ -124,6 +126,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
         fail(source, "level", cfg["level"], f"one of {', '.join(LEVELS)}")
     if cfg["attention"] not in ("fused", "unfused"):
         fail(source, "attention", cfg["attention"], "fused or unfused")
+    _profile_field(cfg, source)
     if not isinstance(cfg["compute_fallback"], bool):
         fail(source, "compute_fallback", cfg["compute_fallback"], "true or false")
     for f in ("weights", "acts", "kv"):
@@ -140,6 +143,20 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     if check_resources:
         _check_resources(exp)
     return exp
+
+
+def _profile_field(cfg: dict, source: str) -> None:
+    """`profile` (workloads/profiles.py): checked by the schema; refused where the run
+    would not honour it (a parallel layout, a serving run), never silently dropped."""
+    from workloads.schema import check_profile
+    problems = check_profile(cfg["profile"], source)
+    if problems:
+        raise InputError(problems[0])
+    if cfg["profile"] is not None:
+        for other in ("system", "parallel", "serve"):
+            if cfg[other] not in (None, False):
+                fail(source, "profile", cfg["profile"], f"null when `{other}` is set (a profile with {other} "
+                                                        f"is not supported yet)")
 
 
 def _serve_section(v, source):
@@ -370,7 +387,7 @@ def _performance(exp: ExperimentConfig):
         rep = simulate(trace, system, level=exp.level, compute_fallback=exp.compute_fallback)
         return trace, rep, system.device
     hw = load_hw(exp.hw.name, overrides=overrides or None)
-    trace = build_trace(exp.model, **build)
+    trace = build_trace(exp.model, **build, profile=exp.profile)  # a profile is refused with a system
     return trace, simulate(trace, hw, level=exp.level, compute_fallback=exp.compute_fallback), hw
 
 

@@ -75,6 +75,7 @@ class ExperimentConfig:
     kv: str = "bf16"
     recipe: str | None = None
     attention: str = "fused"
+    profile: str | None = None  # implementation profile (workloads/profiles.py), e.g. engine+cudnn
     level: str = "roofline"
     compute_fallback: bool = False
     accuracy: AccuracyConfig | None = None
@@ -133,8 +134,8 @@ class ExperimentConfig:
 
 
 # the configuration fields in file order (source and base_dir say where it came from)
-CONFIG_FIELDS = ("name", "model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe", "attention", "hw",
-                 "level", "compute_fallback", "accuracy", "output", "system", "parallel", "serve")
+CONFIG_FIELDS = ("name", "model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe", "attention",
+                 "profile", "hw", "level", "compute_fallback", "accuracy", "output", "system", "parallel", "serve")
 
 
 def config_defaults() -> dict:

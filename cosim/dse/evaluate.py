@@ -80,12 +80,14 @@ def _vector_fields(cfg: dict, fields, caches) -> list:
 def _trace(cfg: dict, cache: dict):
     from workloads.builder import build_trace  # the module, not `cosim`: no cosim <-> dse import cycle
     key = json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
-                                              "attention", "parallel", "system")}, sort_keys=True, default=str)
+                                              "attention", "profile", "parallel", "system")}, sort_keys=True,
+                     default=str)
     if key not in cache:
         par = (cfg.get("parallel") or {}) if cfg.get("system") else None
         cache[key] = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                                  weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
-                                 recipe=cfg["recipe"], attention=cfg["attention"], parallel=par)
+                                 recipe=cfg["recipe"], attention=cfg["attention"], parallel=par,
+                                 profile=cfg.get("profile"))
     return cache[key]
 
 
