@@ -290,6 +290,15 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     values.update(e_vals)
     if e2e_csv and Path(e2e_csv).is_file():
         quality["launch"] = fit_launch(dataset.load_e2e(e2e_csv), hw, values, sms, l2, default_used)
+    prov = _fit_provenance(run_env, sms, l2, (ops_csv, energy_csv, e2e_csv, env_json), n_energy, default)
+    section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps,
+                         attention_default=default)
+    return section, {"quality": quality, "values": values}
+
+
+def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, default) -> dict:
+    """Where a calibration comes from: device, date, software, measurement files, method."""
+    ops_csv, energy_csv, e2e_csv, env_json = files
     dev = run_env.get("device_name", "?")
     sw = (f"torch {run_env.get('torch', '?')}, CUDA {run_env.get('cuda_runtime', '?')}, "
           f"cuDNN {run_env.get('cudnn', '?')}, triton {run_env.get('triton', '?')}, "
@@ -314,9 +323,7 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
         prov["fixed"]["structure.attention_default"] = (
             f"{default}: the default-backend (sdpa:default) rows time within 5 % of the {default} rows "
             f"(median ratio); the profiled kernel names agree (validation/logs/*attn_kernels.txt)")
-    section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps,
-                         attention_default=default)
-    return section, {"quality": quality, "values": values}
+    return prov
 
 
 def _ew_optional(rows, values) -> list:

@@ -556,10 +556,8 @@ def rope_apply(torch, x, cos, sin):
     return x * cos + rot * sin
 
 
-def section_elementwise(torch, bench, out, budget_s, variant="default"):
-    import torch.nn.functional as F
-    t_start = time.time()
-    dev = "cuda"
+def _elementwise_cases(variant):
+    """(kind, row length, bytes of the main bf16 input) of every elementwise case of a suite."""
     sizes = [2 ** p for p in range(16, 31)]  # 64 KiB .. 1 GiB of the main bf16 input
     cases = []
     if variant == "heldout":
@@ -590,6 +588,14 @@ def section_elementwise(torch, bench, out, budget_s, variant="default"):
         if sz <= 2 ** 28:
             cases.append(("rope", 128, sz))
             cases.append(("embedding", 4096, sz))
+    return cases
+
+
+def section_elementwise(torch, bench, out, budget_s, variant="default"):
+    import torch.nn.functional as F
+    t_start = time.time()
+    dev = "cuda"
+    cases = _elementwise_cases(variant)
     done = 0
     for (kind, cols, sz) in cases:
         if time.time() - t_start > budget_s:
