@@ -80,7 +80,7 @@ def test_heldout2_shares_no_shape_with_the_other_suites():
 def test_heldout2_figures_as_published():
     """The fresh suite, scored once with the frozen model (docs/gpu-validation.md): these are
     the published figures, pinned so that a later change that moves them is seen."""
-    c = validate("h200", VAL / "h200_ops.csv", split="test2", include_unreliable=True)["classes"]
+    c = validate("h200", VAL / "h200_ops.csv", split="test2", include_unreliable=True).classes
     a = {k: c[k]["analytical"] for k in c}
     assert a["all"]["n"] == 1013
     assert a["all"]["median"] == pytest.approx(5.4, abs=0.05) and a["all"]["p90"] == pytest.approx(22.1, abs=0.05)

@@ -22,8 +22,8 @@ def op_table(title, res_all, res_excl):
            "| op class | n | roof med | roof p90 | ana med | ana p90 | excl. | ana med (excl.) | ana p90 (excl.) |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for cls in CLASSES:
-        a, r = res_all["classes"][cls]["analytical"], res_all["classes"][cls]["roofline"]
-        x = res_excl["classes"][cls]["analytical"]
+        a, r = res_all.classes[cls]["analytical"], res_all.classes[cls]["roofline"]
+        x = res_excl.classes[cls]["analytical"]
         if not a["n"]:
             continue
         out.append(f"| {cls} | {a['n']} | {r['median']:.1f} | {r['p90']:.1f} | {a['median']:.1f} | {a['p90']:.1f} | "
@@ -33,15 +33,15 @@ def op_table(title, res_all, res_excl):
 
 def e2e_lines(res):
     groups = {}
-    for r in res.get("e2e", []):
+    for r in (res.e2e or []):
         groups.setdefault((r["fusion"], r["phase"], r["mode"]), []).append(abs(r["analytical_s"] / r["measured_s"] - 1) * 100)
     return [f"| e2e {f} {p} {m} | {summarize(v)['n']} | {summarize(v)['median']:.1f} | {summarize(v)['p90']:.1f} |"
             for (f, p, m), v in sorted(groups.items())]
 
 
 def energy_lines(res):
-    e = [abs(r["analytical_j"] / r["measured_j"] - 1) * 100 for r in res.get("energy", [])]
-    er = [abs(r["roofline_j"] / r["measured_j"] - 1) * 100 for r in res.get("energy", [])]
+    e = [abs(r["analytical_j"] / r["measured_j"] - 1) * 100 for r in (res.energy or [])]
+    er = [abs(r["roofline_j"] / r["measured_j"] - 1) * 100 for r in (res.energy or [])]
     s, sr = summarize(e), summarize(er)
     return s, sr
 
@@ -86,7 +86,7 @@ def main():
                                             ("h100_sxm", "h200", h100, "test", "H200 params -> H100 kernels")):
         res = transfer_validate(target, sib, csv_, split=split, sm_count=132)
         for cls in CLASSES:
-            a = res["classes"][cls]["analytical"]
+            a = res.classes[cls]["analytical"]
             if a["n"]:
                 ok = "yes" if a["median"] <= 10 and a["p90"] <= 25 else "no"
                 lines.append(f"| {label} | {split} | {cls} | {a['n']} | {a['median']:.1f} | {a['p90']:.1f} | {ok} |")
