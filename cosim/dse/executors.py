@@ -11,6 +11,8 @@ and yields each task's records as soon as that task finishes; the driver stores 
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from typing import Iterable, Iterator
 
 from cosim.dse.evaluate import evaluate_task
@@ -47,6 +49,9 @@ def _pool(tasks, workers) -> Iterable[list]:
     try:
         # keep a bounded number in flight so results stream back (and get stored) early
         pending, queue = set(), list(reversed(tasks))
+        with _sigint_ignored():  # the first submits start the forkserver and workers: born ignoring Ctrl-C
+            while queue and len(pending) < 2 * workers:
+                pending.add(pool.submit(evaluate_task, queue.pop()))
         while queue or pending:
             while queue and len(pending) < 2 * workers:
                 pending.add(pool.submit(evaluate_task, queue.pop()))
@@ -139,22 +144,64 @@ def dask_client(scheduler=None, workers: int = 1):
         except (OSError, TimeoutError) as e:
             raise InputError(f"scheduler: could not connect to {scheduler!r} ({e}); expected the address of a "
                              f"running dask scheduler, e.g. tcp://host:8786") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster), True
+    with _sigint_ignored():  # workers are spawned now and inherit the ignore (see _sigint_ignored)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.CRITICAL, preload=["cosim.dse.dask_preload"])
+        return Client(cluster), True
 
 
 def _dask(tasks, workers, scheduler) -> Iterable[list]:
     from distributed import as_completed
 
     client, owned = dask_client(scheduler, workers)
+    futures = []
+    finished = False
     try:
         futures = [client.submit(evaluate_task, t, pure=False) for t in tasks]
         for fut in as_completed(futures):
             yield fut.result()
             fut.release()
+        finished = True
     finally:
-        if owned:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        _close_dask(client, owned, futures, finished)
+
+
+@contextmanager
+def _sigint_ignored():
+    """SIGINT ignored in this process for the block (main thread only; elsewhere a no-op).
+    Used while a LocalCluster starts: its worker processes are spawned (fork + exec), and
+    an ignored signal is the one disposition that survives exec, so the workers never see
+    the terminal's Ctrl-C (sent to the whole process group) and print no tracebacks; the
+    driver alone handles it. A Ctrl-C in this window (the cluster's start, about a second)
+    is dropped; the preload covers workers a nanny restarts later."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _close_dask(client, owned: bool, futures: list, finished: bool) -> None:
+    """Shut down what the sweep started. After Ctrl-C or an error: cancel what is queued,
+    silence distributed's teardown logging (the in-process scheduler logged a page of
+    CancelledError/CommClosedError tracebacks), and close with bounded timeouts while
+    SIGINT is ignored, so a second Ctrl-C cannot cut the shutdown short and orphan workers."""
+    if not finished:  # the scheduler logs even its teardown races at CRITICAL: mute it whole
+        logging.getLogger("distributed").setLevel(logging.CRITICAL + 10)
+    with _sigint_ignored():
+        if not finished and futures:
+            try:
+                client.cancel(futures, force=True)
+            except Exception:  # the cluster may already be going away; closing follows regardless
+                pass
+        if not owned:
+            return
+        cluster = getattr(client, "cluster", None)
+        client.close(timeout=10)
+        if cluster is not None:
+            cluster.close(timeout=10)
