@@ -8,7 +8,8 @@ Schema (every field but `model` and `hw` has a default; unknown fields are error
     model: llama3_8b              # bundled name or path (YAML / HF config.json)
     phase: decode                 # prefill | decode
     batch: 1
-    seq: 4096
+    seq: 4096                     # at most the model's max_context, unless:
+    allow_beyond_max_context: false   # true: price a longer context anyway (a note on every row)
     weights: mxfp4                # number formats (workloads.formats names)
     acts: bf16
     kv: bf16
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwmodels.level_registry import LEVELS  # noqa: F401  (one list of levels; re-exported)
+from workloads.context import OPT_IN, context_note
 from workloads.io import InputError, bundled_names, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["Experiment", "load_experiment", "experiment_from_dict", "run_experiment",
@@ -118,8 +120,9 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     base_dir = Path(base_dir) if base_dir else Path.cwd()
     if not isinstance(doc, dict):
         fail(source, "", type(doc).__name__, "a mapping of experiment fields")
-    _unknown(doc, DEFAULTS, source)
+    _unknown(doc, {**DEFAULTS, OPT_IN: False}, source)
     cfg = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(doc)}
+    _context_opt_in(cfg, source)
     _system_fields(cfg, source, base_dir)
     for req in ("model", "hw"):
         if cfg[req] in (None, ""):
@@ -152,6 +155,17 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     if check_resources:
         _check_resources(exp)
     return exp
+
+
+def _context_opt_in(cfg: dict, source: str) -> None:
+    """`allow_beyond_max_context: true` (workloads.context) is kept only when set, so the
+    configuration keys of existing sweep stores do not change."""
+    if OPT_IN not in cfg:
+        return
+    if not isinstance(cfg[OPT_IN], bool):
+        fail(source, OPT_IN, cfg[OPT_IN], "true or false")
+    if not cfg[OPT_IN]:
+        del cfg[OPT_IN]
 
 
 def _serve_section(v, source):
@@ -277,9 +291,10 @@ def _check_resources(exp: Experiment) -> None:
     from workloads.models import load_model
     cfg = exp.config
     try:
-        load_model(cfg["model"])
+        model = load_model(cfg["model"])
     except InputError as e:
         raise InputError(f"{exp.source}: model: {e}") from None
+    context_note(model, cfg["seq"], bool(cfg.get(OPT_IN)), exp.source)  # refused here, not mid-run
     try:
         load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
     except InputError as e:
@@ -358,14 +373,15 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     hw = load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
     trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                         weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
-                        attention=cfg["attention"])
+                        attention=cfg["attention"], allow_beyond_max_context=bool(cfg.get(OPT_IN)))
     if cfg.get("system"):
         from hwmodels.system import load_system
         system = load_system(cfg["system"], overrides={f"device.{k}": v for k, v in
                                                        (cfg["hw"]["overrides"] or {}).items()} or None)
         trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                             weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
-                            attention=cfg["attention"], parallel=cfg["parallel"] or {})
+                            attention=cfg["attention"], parallel=cfg["parallel"] or {},
+                            allow_beyond_max_context=bool(cfg.get(OPT_IN)))
         rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
         hw = system.device
     else:

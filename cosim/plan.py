@@ -120,7 +120,8 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt) -> PlanRow:
 
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",
          level: str = "roofline", weights: str = "bf16", acts: str = "bf16", kv: str = "bf16",
-         recipe: str | None = None, sp: bool | None = False, max_devices: int | None = None) -> PlanResult:
+         recipe: str | None = None, sp: bool | None = False, max_devices: int | None = None,
+         allow_beyond_max_context: bool = False) -> PlanResult:
     """Rank every exact layout of `model` on `system` by `objective` (see module docstring).
     ``sp=None`` tries both with and without sequence parallelism."""
     if objective not in OBJECTIVES:
@@ -131,7 +132,8 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
     if not 1 <= devices <= system.devices:
         raise InputError(f"plan: max_devices: got {max_devices!r}; expected 1 .. {system.devices} ({system.name})")
     layouts, skipped = enumerate_layouts(model, devices, batch, (False, True) if sp is None else (sp,))
-    fmt = {"weights": weights, "acts": acts, "kv": kv, "recipe": recipe}
+    fmt = {"weights": weights, "acts": acts, "kv": kv, "recipe": recipe,
+           "allow_beyond_max_context": allow_beyond_max_context}
     rows = [_row(model, system, L, phase, batch, seq, level, fmt) for L in layouts]
     key, pick = OBJECTIVES[objective]
     sign = 1 if pick is min else -1

@@ -173,6 +173,19 @@ def test_ctrl_c_is_one_line_exit_130_and_fast(tmp_path):
     assert took < 15 and left == []  # about 0.5 s on an idle machine
 
 
+@needs_proc
+def test_sigterm_takes_the_same_clean_path_exit_143(tmp_path):
+    """`kill PID` of a sweep (a script's `cosim sweep ... &` has SIGINT ignored by the shell)."""
+    with _sweep_proc(tmp_path) as (p, _):
+        _wait_pool_up(p)
+        os.kill(p.pid, signal.SIGTERM)
+        err = p.communicate(timeout=60)[1]
+        left = _wait_gone(p.pid)
+    assert p.returncode == 143
+    assert err.strip().splitlines() == ["error: terminated (SIGTERM); finished results are kept, a re-run resumes"]
+    assert left == []
+
+
 def _stored_points(store: Path) -> int:
     from cosim.dse.store import read_records
     return sum(len(r["keys"]) for r in read_records(store)) if store.exists() else 0

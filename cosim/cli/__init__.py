@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Every failure at the edge is one `error:` line and exit 2 (bad
     input, or an OS error such as a full disk or an unwritable path); Ctrl-C is one line
-    and exit 130 (what shells report for SIGINT), after the pools have been shut down."""
+    and exit 130 (what shells report for SIGINT), after the pools have been shut down; as
+    a command, SIGTERM takes the same path (exit 143)."""
     from workloads.io import InputError
 
     from cosim.cli._paths import check_numeric_flags
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if argv is None:  # run as the `cosim` command (tests pass argv and keep their process)
+        _sigterm_as_interrupt()
     try:
         check_numeric_flags(args)
         return int(args.func(args) or 0)
@@ -49,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
-    except KeyboardInterrupt:
-        print("error: interrupted (Ctrl-C); finished results are kept, a re-run resumes", file=sys.stderr)
-        if argv is None:  # run as the `cosim` command (tests pass argv and keep their process)
-            _exit_guard(130)
-        return 130
+    except KeyboardInterrupt as e:
+        code, why = (143, "terminated (SIGTERM)") if isinstance(e, Terminated) else (130, "interrupted (Ctrl-C)")
+        print(f"error: {why}; finished results are kept, a re-run resumes", file=sys.stderr)
+        if argv is None:
+            _exit_guard(code)
+        return code
     except MemoryError:
         print("error: out of memory; use a smaller input, sweep or --batch-size", file=sys.stderr)
         return 2
@@ -61,6 +65,24 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM raised like Ctrl-C, so `kill PID` runs the same clean shutdown (a sweep
+    started with `&` from a script has SIGINT ignored by the shell, but not SIGTERM)."""
+
+
+def _sigterm_as_interrupt() -> None:
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, raise_terminated)
 
 
 def _exit_guard(code: int, seconds: float = 10.0) -> None:

@@ -14,6 +14,8 @@ def register(sub) -> None:
                    help="prefill: the whole prompt in one pass; decode: one new token per sequence")
     p.add_argument("--batch", type=int, default=1, help="sequences in the global batch")
     p.add_argument("--seq", type=int, default=2048, help="prompt length (prefill) or context length (decode)")
+    p.add_argument("--allow-beyond-max-context", action="store_true",
+                   help="price a --seq beyond the model's maximum context (refused otherwise; the report notes it)")
     p.add_argument("--objective", choices=("latency", "throughput", "cost"), default="latency",
                    help="rank by step latency, tokens/s, or tokens/s per device")
     p.add_argument("--level", choices=("roofline", "analytical"), default="roofline",
@@ -37,7 +39,7 @@ def run(args) -> int:
     res = plan(args.model, args.system, phase=args.phase, batch=args.batch, seq=args.seq,
                objective=args.objective, level=args.level, weights=args.weights, acts=args.acts, kv=args.kv,
                recipe=args.recipe, sp={"off": False, "on": True, "both": None}[args.sp],
-               max_devices=args.max_devices)
+               max_devices=args.max_devices, allow_beyond_max_context=args.allow_beyond_max_context)
     print(format_plan(res, args.top))
     if args.out:
         df = res.to_frame()

@@ -99,6 +99,10 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     if not specs:
         raise InputError("serve: trace: the trace holds no requests")
     _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout})
+    over = sum(1 for r in specs if model.max_context and r.prompt_len + r.output_len > model.max_context)
+    if over:  # served as asked (as a server with a longer max_model_len would), never silently
+        notes.append(f"{over:,} of {len(specs):,} requests run beyond {model.name}'s maximum context of "
+                     f"{model.max_context:,} positions (prompt + output); set context_window to refuse them")
 
     def make(engine):
         return [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,

@@ -60,8 +60,11 @@ class Workload:
     attention: str = "fused"
 
     def trace(self, phase: str, batch: int, seq: int):
+        # internal pricing traces: `seq` is a step's token count or a KV length, not a user's
+        # context; requests beyond the model's maximum context are noted by serve()
         return build_trace(self.model, phase=phase, batch=batch, seq=seq, weights=self.weights,
-                           acts=self.acts, kv=self.kv, recipe=self.recipe, attention=self.attention)
+                           acts=self.acts, kv=self.kv, recipe=self.recipe, attention=self.attention,
+                           allow_beyond_max_context=True)
 
 
 @dataclass(frozen=True)
