@@ -53,6 +53,11 @@ CONFIGS = [
     ("eviction", "StreamingLLM 4+60", dict(recipe="streaming_llm(recent_tokens=60)")),
     ("eviction", "RocketKV 128", dict(recipe="rocketkv(token_budget=128,window=16)")),
     ("eviction", "RocketKV 64", dict(recipe="rocketkv(token_budget=64,window=16)")),
+    # low-rank K/V from whitened SVDs of SmolLM2's own W_k/W_v (K+V width 384 per layer)
+    ("low_rank", "Palu K 25 % / V 75 % rank", dict(recipe="palu")),
+    ("low_rank", "Palu K 50 % / V 75 % rank", dict(recipe="palu(key_rank_ratio=0.5,value_rank_ratio=0.75)")),
+    ("low_rank", "MLA latent 192", dict(recipe="mla(kv_lora_rank=192)")),
+    ("low_rank", "MLA latent 96", dict(recipe="mla(kv_lora_rank=96)")),
 ] + [("weights_fp32_encoder", f"MiniLM {f}", dict(checkpoint="minilm_l6", weights=f))
      # an encoder whose published weights are fp32 (SmolLM2's bundled weights are already Q4_1):
      # the weight-format ranking without a 4-bit grid underneath
@@ -109,6 +114,8 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=512)
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--no-synthetic", action="store_true", help="skip the synthetic-twin ranking comparison")
+    ap.add_argument("--tables-only", action="store_true",
+                    help="rewrite the tables from the finished rows in real_accuracy.jsonl; run nothing")
     ap.add_argument("--resynthetic", action="store_true",
                     help="recompute only the synthetic twins' scores of finished rows (after a generator change)")
     args = ap.parse_args()
@@ -126,6 +133,9 @@ def main() -> int:
             if d.get("tokens_window") == args.tokens:
                 done[d["label"]] = d
     t0 = time.perf_counter()
+    if args.tables_only:
+        write_tables([done[label] for _, label, _ in CONFIGS if label in done], args.tokens, None)
+        return 0
     if args.resynthetic:
         for group, label, opts in CONFIGS:
             row = done.get(label)
@@ -158,6 +168,46 @@ def main() -> int:
     rows = [done[label] for _, label, _ in CONFIGS if label in done]
     write_tables(rows, args.tokens, time.perf_counter() - t0)
     return 0
+
+
+# The README's compact table: one line per family, configurations joined by " / ".
+SUMMARY = [
+    ("weights bf16 / fp8_e4m3 (scaled) / mxfp8", ["bf16", "fp8_e4m3 (per-tensor scale)", "mxfp8_e4m3"]),
+    ("weights mxfp6_e2m3 / mx6", ["mxfp6_e2m3", "mx6"]),
+    ("weights nvfp4 / mxfp4 / int4_g128 / mx4", ["nvfp4", "mxfp4", "int4_g128", "mx4"]),
+    ("activations mxfp8_e4m3 / mxfp4", ["mxfp8_e4m3 acts", "mxfp4 acts"]),
+    ("weights mxfp4 + activations mxfp8_e4m3", ["mxfp4 weights + mxfp8 acts"]),
+    ("KV fp8_e4m3 (per-head scale) / mxfp8 / mxfp4", ["fp8_e4m3 KV (per-head scale)", "mxfp8 KV", "mxfp4 KV"]),
+    ("KV KIVI-4 / KIVI-2 / KIVI-2 per-token keys / KVQuant-3",
+     ["KIVI-4", "KIVI-2", "KIVI-2, per-token keys (ablation)", "KVQuant-3 (nuq3-1%)"]),
+    ("H2O 50 % / 20 % of the prompt", ["H2O 50%", "H2O 20%"]),
+    ("SnapKV 128 / 64 tokens", ["SnapKV 128", "SnapKV 64"]),
+    ("StreamingLLM 4+124 / 4+60", ["StreamingLLM 4+124", "StreamingLLM 4+60"]),
+    ("RocketKV 128 / 64 tokens", ["RocketKV 128", "RocketKV 64"]),
+    ("Palu K/V rank 25/75 % / 50/75 % (whitened SVD, no fine-tuning)",
+     ["Palu K 25 % / V 75 % rank", "Palu K 50 % / V 75 % rank"]),
+    ("MLA conversion, latent 192 / 96 of 384 (whitened joint SVD, no fine-tuning)",
+     ["MLA latent 192", "MLA latent 96"]),
+]
+
+
+def _joined(rows, fmt) -> str:
+    return " / ".join("n/a" if r is None or r["status"] != "ok" else fmt(r) for r in rows)
+
+
+def summary_lines(rows, tokens) -> list[str]:
+    """The README-sized table (benchmarks/readme_sync.py copies it into README.md);
+    a configuration that did not run shows as n/a, never as a gap."""
+    by_label = {r["label"]: r for r in rows}
+    out = [f"| choice (SmolLM2-135M, {tokens}-token window) | Δ perplexity | KL (nats/token) | top-1 agreement |",
+           "|---|--:|--:|--:|"]
+    for title, labels in SUMMARY:
+        rs = [by_label.get(lb) for lb in labels]
+        delta = _joined(rs, lambda r: f"{r['perplexity_delta']:+.2f}")
+        kl = _joined(rs, lambda r: f"{r['kl']:#.3g}")
+        top1 = _joined(rs, lambda r: f"{100 * r['top1_agreement']:.1f}")
+        out.append(f"| {title} | {delta} | {kl} | {top1} % |")
+    return out
 
 
 def write_tables(rows, tokens, elapsed):
@@ -208,6 +258,10 @@ def write_tables(rows, tokens, elapsed):
     for g, a in agreement.items():
         lines.append(f"| {g} | {a['pairs']} | {a['pairwise_agreement']:.0%} |")
     (OUT / "real_accuracy.md").write_text("\n".join(lines) + "\n")
+    (OUT / "real_accuracy_summary.md").write_text("\n".join(summary_lines(rows, tokens)) + "\n")
+    if elapsed is None:  # --tables-only: the JSON (and its run time) stays as the run wrote it
+        print("\n".join(lines))
+        return
     (OUT / "real_accuracy.json").write_text(json.dumps({"tokens": tokens, "rows": rows, "agreement": agreement,
                                                         "elapsed_s": elapsed}, indent=1, default=float) + "\n")
     print("\n".join(lines))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cosim.functional.metrics import sqnr_db
+from cosim.functional.metrics import log_softmax, sqnr_db
 
 __all__ = ["evaluate_accuracy", "AccuracyResult", "LayerAccuracy", "default_text_path", "load_text_tokens"]
 
@@ -109,12 +109,6 @@ def _baseline_run(spec: str, ids_key: bytes, prefill: int):
     return DecoderLM(ck, Numerics()).forward(ids, prefill, collect_hidden=True)
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
 def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
                       prefill: int | None = None, weights: str = "fp32", acts: str = "fp32", kv: str = "fp32",
                       recipe: str | None = None, exact: bool = False, quantize_head: bool = False,
@@ -149,7 +143,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
         from cosim.functional.lm import DecoderLM
         out = DecoderLM(ck, num).forward(ids, P, collect_hidden=True)
     target = ids[out.positions + 1]
-    lp_ref, lp = _log_softmax(base.logits), _log_softmax(out.logits)
+    lp_ref, lp = log_softmax(base.logits, axis=1), log_softmax(out.logits, axis=1)
     idx = np.arange(target.size)
     nll_ref, nll = -lp_ref[idx, target], -lp[idx, target]
     kl = float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1)))

@@ -17,19 +17,19 @@ structure that makes LLM quantization hard (documented in `synthetic_weight`).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from cosim.functional.checkpoint.lazy import LazySafetensors
 from cosim.functional.metrics import sqnr_db  # the one definition (float64, inf when identical)
 from workloads.io import InputError
 from workloads.ops import Op
 
 __all__ = ["AccuracyResult", "trace_accuracy", "synthetic_weight", "synthetic_activations",
-           "SafetensorsFile", "sqnr_db", "HF_WEIGHT_NAMES"]
+           "sqnr_db", "HF_WEIGHT_NAMES"]
 
 # Hugging Face tensor names of the trace's weight GEMMs ({l} = layer index).
 HF_WEIGHT_NAMES = {
@@ -88,63 +88,6 @@ def synthetic_activations(tokens: int, k: int, rng: np.random.Generator) -> np.n
 
 # ---------------------------------------------------------------------------- checkpoints
 
-_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "F64": np.float64}
-
-
-class SafetensorsFile:
-    """Minimal reader of the safetensors format (8-byte little-endian header length,
-    JSON header, raw little-endian data): memory-maps only the rows asked for, so a
-    sample of a 16 GB checkpoint costs kilobytes. BF16 is widened exactly to float32."""
-
-    def __init__(self, path: str | Path):
-        self.paths = self._files(Path(path))
-        self.index = {}
-        for p in self.paths:
-            with open(p, "rb") as f:
-                n = int.from_bytes(f.read(8), "little")
-                if n <= 0 or n > 100_000_000:
-                    raise InputError(f"{p}: not a safetensors file (header length {n})")
-                try:
-                    header = json.loads(f.read(n))
-                except ValueError as e:
-                    raise InputError(f"{p}: not a safetensors file ({e})") from None
-            for name, meta in header.items():
-                if name != "__metadata__":
-                    self.index[name] = (p, 8 + n, meta)
-
-    @staticmethod
-    def _files(path: Path) -> list:
-        if path.is_dir():
-            files = sorted(path.glob("*.safetensors"))
-            if not files:
-                raise InputError(f"{path}: accuracy.source: directory holds no *.safetensors files")
-            return files
-        if not path.is_file():
-            raise InputError(f"{path}: accuracy.source: no such checkpoint file or directory")
-        return [path]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.index
-
-    def rows(self, name: str, idx: np.ndarray) -> np.ndarray:
-        """Rows `idx` of a 2-D tensor as float32."""
-        path, base, meta = self.index[name]
-        dtype = _DTYPES.get(meta["dtype"])
-        if dtype is None:
-            raise InputError(f"{path}: tensor {name}: dtype {meta['dtype']} not supported "
-                             f"(expected one of {sorted(_DTYPES)})")
-        shape = tuple(meta["shape"])
-        start, end = meta["data_offsets"]
-        arr = np.memmap(path, dtype=dtype, mode="r", offset=base + start, shape=shape)
-        out = np.asarray(arr[np.sort(idx)])
-        if meta["dtype"] == "BF16":
-            out = (out.astype(np.uint32) << 16).view(np.float32)
-        return out.astype(np.float32)
-
-    def shape(self, name: str) -> tuple:
-        return tuple(self.index[name][2]["shape"])
-
-
 # ---------------------------------------------------------------------------- per-op accuracy
 
 def _status(y_q: np.ndarray) -> dict:
@@ -175,7 +118,7 @@ class AccuracyResult:
     status_by_op: dict | None = None  # op name -> "ok" or "nan: <why>" (a NaN figure always carries its reason)
 
 
-def _check_names(ckpt: SafetensorsFile, trace) -> None:
+def _check_names(ckpt, trace) -> None:
     """A checkpoint that holds none of the trace's weight tensors under Hugging Face
     Llama-style names would silently fall back to synthetic weights everywhere: refuse
     it, naming the file and the names looked for. (A checkpoint missing only some ops,
@@ -183,7 +126,7 @@ def _check_names(ckpt: SafetensorsFile, trace) -> None:
     ops = [op.name for op in trace.ops if op.name in HF_WEIGHT_NAMES]
     expected = [HF_WEIGHT_NAMES[o].format(l=0) for o in ops]
     if expected and not any(n in ckpt for n in expected):
-        have = list(ckpt.index)
+        have = ckpt.names()
         raise InputError(f"{ckpt.paths[0]}: none of the expected tensors {', '.join(expected[:4])}"
                          f"{', ...' if len(expected) > 4 else ''} (Hugging Face Llama-style names) is in this "
                          f"checkpoint; it has {len(have)} tensors named e.g. {', '.join(have[:4]) or 'nothing'}")
@@ -219,7 +162,7 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
     low-rank KV…), the attention ops' figure is the twin's — the KV cache as the method
     really keeps it — converted from its relative attention-output error:
     SQNR = -20 log10(rel_error). `model` (name or ModelSpec) feeds the twin's shapes."""
-    ckpt = SafetensorsFile(checkpoint) if checkpoint else None
+    ckpt = LazySafetensors(checkpoint) if checkpoint else None
     n_layers = n_layers or max((op.repeat for op in trace.ops), default=1)
     if ckpt is not None:
         _check_names(ckpt, trace)

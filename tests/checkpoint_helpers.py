@@ -106,3 +106,31 @@ def write_tiny_safetensors(folder: Path, weights: dict, config: dict | None = No
     safetensors.numpy.save_file(out, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(config or hf_config()))
     return folder
+
+
+def write_tiny_mixtral(folder: Path, experts: int = 4, top_k: int = 2, seed: int = 1) -> tuple[Path, dict]:
+    """A tiny Mixtral-layout safetensors checkpoint (HF names, block_sparse_moe experts)
+    -> (folder, the HF-named tensors written)."""
+    import safetensors.numpy
+    rng = np.random.default_rng(seed)
+    w = tiny_weights(seed)
+    h, ff = TINY["hidden"], TINY["ff"]
+    out = {}
+    for n, a in w.items():
+        base = n.split(".")[-1]
+        if base.startswith("mlp_") and base != "mlp_norm":
+            continue
+        out[_HF_NAMES[base] if n.count(".") == 0 else f"model.layers.{n.split('.')[1]}.{_HF_NAMES[base]}"] = a
+    for i in range(TINY["layers"]):
+        out[f"model.layers.{i}.block_sparse_moe.gate.weight"] = rng.standard_normal((experts, h)).astype(np.float32)
+        for e in range(experts):
+            for wn, shape in (("w1", (ff, h)), ("w3", (ff, h)), ("w2", (h, ff))):
+                out[f"model.layers.{i}.block_sparse_moe.experts.{e}.{wn}.weight"] = \
+                    (rng.standard_normal(shape) / 8).astype(np.float32)
+    folder.mkdir(parents=True, exist_ok=True)
+    safetensors.numpy.save_file(out, str(folder / "model.safetensors"))
+    cfg = hf_config()
+    cfg.update(architectures=["MixtralForCausalLM"], model_type="mixtral", num_local_experts=experts,
+               num_experts_per_tok=top_k)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder, out

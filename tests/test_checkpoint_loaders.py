@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cosim.functional.checkpoint import CheckpointError, load_checkpoint
-from tests.checkpoint_helpers import hf_config, tiny_weights, write_tiny_gguf, write_tiny_safetensors
+from tests.checkpoint_helpers import (hf_config, tiny_weights, write_tiny_gguf, write_tiny_mixtral,
+                                     write_tiny_safetensors)
 
 pytest.importorskip("gguf")
 pytest.importorskip("safetensors")
@@ -135,35 +136,12 @@ def test_random_bytes_never_crash_the_gguf_loader(tmp_path_factory, blob):
 def test_mixtral_style_moe_checkpoint_routes_like_a_per_token_reference(tmp_path):
     """A tiny Mixtral-layout safetensors checkpoint: the stacked experts load by name, and
     the MoE MLP equals a plain per-token loop (softmax over the top-k router logits)."""
-    import json
     import safetensors.numpy
     from cosim.functional.lm import DecoderLM
-    from cosim.functional.lm.decoder import rms_norm, silu
+    from cosim.functional.lm.decoder import silu
     rng = np.random.default_rng(1)
-    w = tiny_weights(1)
     E, k, ff, h = 4, 2, 96, 64
-    out = {}
-    names = {"embed": "model.embed_tokens.weight", "lm_head": "lm_head.weight", "final_norm": "model.norm.weight"}
-    per = {"attn_norm": "input_layernorm.weight", "q": "self_attn.q_proj.weight", "k": "self_attn.k_proj.weight",
-           "v": "self_attn.v_proj.weight", "o": "self_attn.o_proj.weight", "mlp_norm": "post_attention_layernorm.weight"}
-    for n, a in w.items():
-        base = n.split(".")[-1]
-        if base in names:
-            out[names[base]] = a
-        elif base in per:
-            out[f"model.layers.{n.split('.')[1]}.{per[base]}"] = a
-    for i in range(2):
-        out[f"model.layers.{i}.block_sparse_moe.gate.weight"] = rng.standard_normal((E, h)).astype(np.float32)
-        for e in range(E):
-            for wn, shape in (("w1", (ff, h)), ("w3", (ff, h)), ("w2", (h, ff))):
-                out[f"model.layers.{i}.block_sparse_moe.experts.{e}.{wn}.weight"] = \
-                    (rng.standard_normal(shape) / 8).astype(np.float32)
-    d = tmp_path / "moe"
-    d.mkdir()
-    safetensors.numpy.save_file(out, str(d / "model.safetensors"))
-    cfg = hf_config()
-    cfg.update(architectures=["MixtralForCausalLM"], model_type="mixtral", num_local_experts=E, num_experts_per_tok=k)
-    (d / "config.json").write_text(json.dumps(cfg))
+    d, out = write_tiny_mixtral(tmp_path / "moe", E, k)
     ck = load_checkpoint(d)
     assert ck.tensor("layers.1.experts_gate").shape == (E, ff, h)
     m = DecoderLM(ck)

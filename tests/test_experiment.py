@@ -12,7 +12,8 @@ import yaml
 
 import cosim
 from cosim.experiment import experiment_from_dict, load_experiment, run_experiment
-from cosim.layer_accuracy import SafetensorsFile, trace_accuracy
+from cosim.functional.checkpoint.lazy import LazySafetensors as SafetensorsFile
+from cosim.layer_accuracy import trace_accuracy
 from workloads.io import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +133,7 @@ def test_safetensors_reader_rows_f32_and_bf16(tmp_path):
     idx = np.array([4, 1])
     assert np.array_equal(SafetensorsFile(tmp_path / "f.safetensors").rows("x", idx), a[[1, 4]])
     assert np.array_equal(SafetensorsFile(tmp_path / "b.safetensors").rows("x", idx), a_bf16[[1, 4]])
-    with pytest.raises(InputError, match="not a safetensors file"):
+    with pytest.raises(InputError, match="not a readable safetensors file"):
         (tmp_path / "bad.safetensors").write_bytes(b"\xff" * 16)
         SafetensorsFile(tmp_path / "bad.safetensors")
 

@@ -111,11 +111,13 @@ def test_twin_status_marks_nan_skipped_and_missing():
 
 
 def _bert_like(tmp_path):
-    from cosim.functional.compression.safetensors_io import write_safetensors
+    import safetensors.numpy
     rng = np.random.default_rng(0)
-    return write_safetensors(tmp_path / "bert.safetensors", {
+    path = tmp_path / "bert.safetensors"
+    safetensors.numpy.save_file({
         "encoder.layer.0.attention.self.query.weight": rng.standard_normal((64, 64)).astype(F32),
-        "encoder.layer.0.output.dense.weight": rng.standard_normal((64, 256)).astype(F32)})
+        "encoder.layer.0.output.dense.weight": rng.standard_normal((64, 256)).astype(F32)}, str(path))
+    return path
 
 
 def test_non_llama_checkpoint_is_one_clear_error_not_nan(tmp_path, capsys):

@@ -115,8 +115,9 @@ def test_accuracy_cli_bad_input(capsys):
     assert "error:" in capsys.readouterr().err
     assert main(["accuracy", "--tokens", "32", "--weights", "mxfp5"]) == 2
     assert main(["accuracy", "--tokens", "32", "--recipe", "qmoe"]) == 2
-    err = capsys.readouterr().err
-    assert "no real-checkpoint twin" in err
+    assert "qmoe (qmoe) compresses routed experts; this checkpoint (llama) has dense MLPs" in capsys.readouterr().err
+    assert main(["accuracy", "--tokens", "32", "--recipe", "minicache"]) == 2
+    assert "no real-checkpoint twin" in capsys.readouterr().err
 
 
 def test_missing_asset_names_the_pip_command(monkeypatch):

@@ -1,5 +1,6 @@
 """Functional twins of the weight and MoE recipes, and the safetensors loading path."""
 
+import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -7,10 +8,20 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from cosim.functional.compression import moe as moe_twin
 from cosim.functional.compression.metrics import rel_error
 from cosim.functional.compression.quant import register_format_quant, sym_group_quant
-from cosim.functional.compression.safetensors_io import SafetensorsFile, hf_weight, write_safetensors
+from cosim.functional.checkpoint import CheckpointError
+from cosim.functional.checkpoint import lazy as lazy_reader
+from cosim.functional.checkpoint.lazy import LazySafetensors, hf_linear
 from cosim.functional.compression.synthetic import activations, heavy_tailed_weights, moe_layer
 from cosim.functional.compression.weights import gemm_sqnr, ocs_quantize, spqr_quantize
 from workloads.io import InputError
+
+
+
+def write_safetensors(path, tensors, metadata=None):
+    import safetensors.numpy
+    safetensors.numpy.save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path), metadata=metadata)
+    return path
+
 
 SETTINGS = settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
@@ -130,12 +141,44 @@ def test_merging_is_no_worse_than_dropping_by_much_and_keeps_router_alive():
     assert np.isfinite(moe_twin.moe_forward(merged, x, alive=alive2)).all()
 
 
-def test_qmoe_ternary_has_three_levels_per_row_and_mostly_zeros():
-    layer, _, _ = moe_setup()
-    t = moe_twin.qmoe_ternary(layer)
-    col = t.up[0][:, 0]
-    assert len(np.unique(col)) <= 3
-    assert np.mean(t.up == 0) == pytest.approx(0.885, abs=0.02)
+def test_qmoe_is_ternary_per_output_channel_and_gptq_beats_round_to_nearest():
+    layer, x, calib = moe_setup()
+    t, stats = moe_twin.qmoe_ternary(layer, calib)
+    for w in (t.gate, t.up, t.down):  # (E, in, out): every output channel holds {its min, 0, its max}
+        for e in range(w.shape[0]):
+            col = w[e][:, 0]
+            assert set(np.unique(col)) <= {0.0, col.min(), col.max()} and col.min() <= 0 <= col.max()
+    assert 0 < stats["zero_fraction"] < 1 and stats["experts_without_calibration"] == 0
+    rtn, rtn_stats = moe_twin.qmoe_ternary(layer, None)  # no calibration: identity Hessian = round to nearest
+    assert rtn_stats["experts_without_calibration"] == layer.num_experts
+    assert np.isfinite(moe_twin.moe_forward(t, x)).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gptq_has_less_output_error_than_round_to_nearest_on_its_calibration(seed):
+    """What GPTQ minimises: ||X·Wᵀ - X·Qᵀ|| on the calibration inputs (ample data, so H is
+    well conditioned); ternary rounding alone ignores the inputs."""
+    from cosim.functional.compression.gptq import gptq
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((512, 32)) * np.exp(rng.normal(0, 0.7, 32))
+    w = rng.standard_normal((16, 32))
+    err = lambda q: np.linalg.norm(x @ w.T - x @ q.T)  # noqa: E731
+    assert err(gptq(w, x, damp=0.01)) < err(gptq(w, None))
+
+
+def test_gptq_by_hand():
+    """One output row, two inputs: column 0 rounds to the grid and its error moves onto
+    column 1 through H^-1 (the textbook OBS update)."""
+    from cosim.functional.compression.gptq import gptq, ternary
+    w = np.array([[0.3, 1.0]])
+    x = np.array([[1.0, 1.0], [1.0, -1.0], [2.0, 0.0]])
+    q = gptq(w, x, damp=0.0)
+    h = x.T @ x * (2 / 3)
+    hinv = np.linalg.inv(h)
+    # lo = 0, hi = 1: 0.3 < 0.5 -> 0; error 0.3 is compensated on w1 by -e * Hinv01 / Hinv00
+    w1 = 1.0 - 0.3 * hinv[0, 1] / hinv[0, 0]
+    assert q[0, 0] == 0.0 and q[0, 1] == ternary(np.array([w1]), np.array([0.0]), np.array([1.0]))[0]
+    assert np.array_equal(gptq(w, None), ternary(w[0], np.array([0.0]), np.array([1.0]))[None])
 
 
 # ---- safetensors ------------------------------------------------------------------------
@@ -153,41 +196,42 @@ def tiny_checkpoint(tmp_path):
         t[p + "mlp.down_proj.weight"] = heavy_tailed_weights(F, D, rng).T.astype(np.float16).copy()
         t[p + "input_layernorm.weight"] = np.ones(D, np.float32)
     t["model.embed_tokens.weight"] = rng.standard_normal((100, D)).astype(np.float32)
-    path = write_safetensors(tmp_path / "model.safetensors", t, bf16=("model.layers.1.self_attn.q_proj.weight",),
-                             metadata={"format": "pt"})
+    bf = "model.layers.1.self_attn.q_proj.weight"
+    path = write_safetensors(tmp_path / "model.safetensors", {k: (v.astype(ml_dtypes.bfloat16) if k == bf else v)
+                                                              for k, v in t.items()}, metadata={"format": "pt"})
     return path, t
 
 
-def test_safetensors_round_trip_and_lazy_load(tiny_checkpoint):
+def test_safetensors_lazy_load_f32_f16_bf16(tiny_checkpoint):
     path, t = tiny_checkpoint
-    raw = path.read_bytes()
-    n = int.from_bytes(raw[:8], "little")
-    assert (8 + n) % 8 == 0 and raw[8:9] == b"{"
-    ck = SafetensorsFile(path)
+    ck = LazySafetensors(path)
     assert ck.metadata == {"format": "pt"} and len(ck.names()) == len(t)
     assert ck.loaded == []  # header only
     q = ck.tensor("model.layers.0.self_attn.q_proj.weight")
-    assert isinstance(q, np.memmap) and np.array_equal(q, t["model.layers.0.self_attn.q_proj.weight"])
+    assert q.dtype == np.float32 and np.array_equal(q, t["model.layers.0.self_attn.q_proj.weight"])
     assert ck.loaded == ["model.layers.0.self_attn.q_proj.weight"]
-    assert ck.tensor("model.layers.0.mlp.down_proj.weight").dtype == np.float16
+    down = ck.tensor("model.layers.0.mlp.down_proj.weight")  # stored F16: widened exactly
+    assert down.dtype == np.float32 and np.array_equal(down, t["model.layers.0.mlp.down_proj.weight"])
     bf = ck.tensor("model.layers.1.self_attn.q_proj.weight")
     ref = t["model.layers.1.self_attn.q_proj.weight"]
     assert np.allclose(bf, ref, rtol=2 ** -8, atol=0) and not np.array_equal(bf, ref)
-    assert hf_weight(ck, "model.layers.0.self_attn.k_proj.weight").shape == (128, 64)  # (in, out) = (k, n)
+    assert hf_linear(ck, "model.layers.0.self_attn.k_proj.weight").shape == (128, 64)  # (in, out) = (k, n)
+    rows = ck.rows("model.layers.0.self_attn.q_proj.weight", [5, 2])
+    assert np.array_equal(rows, t["model.layers.0.self_attn.q_proj.weight"][[2, 5]])
+    assert ck.shape("model.layers.0.mlp.down_proj.weight") == (128, 256)
 
 
 def test_run_twin_on_checkpoint_reads_only_one_layers_projections(tiny_checkpoint, monkeypatch):
-    from cosim.functional.compression import safetensors_io
     from cosim.functional.compression.twin import run_twin
     path, t = tiny_checkpoint
     opened = []
-    real = safetensors_io.SafetensorsFile
+    real = lazy_reader.LazySafetensors
 
     class Spy(real):
         def __init__(self, p):
             super().__init__(p)
             opened.append(self)
-    monkeypatch.setattr(safetensors_io, "SafetensorsFile", Spy)
+    monkeypatch.setattr(lazy_reader, "LazySafetensors", Spy)
     r = run_twin("int4_g128_weights", checkpoint=path)["int4_g128_weights"]
     assert r["source"] == str(path)
     assert sorted(opened[0].loaded) == ["model.layers.0.mlp.down_proj.weight",
@@ -199,22 +243,24 @@ def test_run_twin_on_checkpoint_reads_only_one_layers_projections(tiny_checkpoin
 
 
 def test_bad_checkpoints(tmp_path):
-    with pytest.raises(InputError, match="no such checkpoint"):
-        SafetensorsFile(tmp_path / "nope.safetensors")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        LazySafetensors(tmp_path / "nope.safetensors")
     p = tmp_path / "bad.safetensors"
-    p.write_bytes((10 ** 12).to_bytes(8, "little") + b"{}")
-    with pytest.raises(InputError, match="header length"):
-        SafetensorsFile(p)
-    p.write_bytes((4).to_bytes(8, "little") + b"{not")
-    with pytest.raises(InputError, match="not valid JSON"):
-        SafetensorsFile(p)
-    good = write_safetensors(tmp_path / "g.safetensors", {"a": np.zeros(3, np.float32)})
-    with pytest.raises(InputError, match="no tensor 'b'"):
-        SafetensorsFile(good).tensor("b")
+    for raw in ((10 ** 12).to_bytes(8, "little") + b"{}", (4).to_bytes(8, "little") + b"{not", b"\xff" * 3):
+        p.write_bytes(raw)
+        with pytest.raises(CheckpointError, match="bad.safetensors: not a readable safetensors file"):
+            LazySafetensors(p)
+    good = write_safetensors(tmp_path / "g.safetensors", {"a": np.zeros(3, np.float32), "i": np.zeros(2, np.int64)})
+    with pytest.raises(CheckpointError, match="no tensor 'b'"):
+        LazySafetensors(good).tensor("b")
+    with pytest.raises(CheckpointError, match="tensor 'i' has dtype int64; expected a floating-point"):
+        LazySafetensors(good).tensor("i")
+    with pytest.raises(CheckpointError, match="has 3 rows; rows 1..7"):
+        LazySafetensors(good).rows("a", [1, 7])
+    assert issubclass(CheckpointError, InputError)  # the CLI's one-line error path
 
 
 def test_moe_twin_from_a_mixtral_style_checkpoint_reads_one_layer(tmp_path, monkeypatch):
-    from cosim.functional.compression import safetensors_io
     from cosim.functional.compression.twin import run_twin
     rng = np.random.default_rng(3)
     D, F, E = 64, 128, 4
@@ -228,13 +274,13 @@ def test_moe_twin_from_a_mixtral_style_checkpoint_reads_one_layer(tmp_path, monk
             t[p + f"experts.{e}.w2.weight"] = heavy_tailed_weights(F, D, rng).T.copy()
     path = write_safetensors(tmp_path / "moe.safetensors", t)
     opened = []
-    real = safetensors_io.SafetensorsFile
+    real = lazy_reader.LazySafetensors
 
     class Spy(real):
         def __init__(self, p):
             super().__init__(p)
             opened.append(self)
-    monkeypatch.setattr(safetensors_io, "SafetensorsFile", Spy)
+    monkeypatch.setattr(lazy_reader, "LazySafetensors", Spy)
     r = run_twin("resmoe", checkpoint=path, layer=1)["resmoe"]
     assert r["source"] == str(path) and 0 < r["moe_rel_error"] < 1
     assert all(n.startswith("model.layers.1.") for n in opened[0].loaded) and len(opened[0].loaded) == 1 + 3 * E
@@ -255,7 +301,7 @@ def test_palu_on_checkpoint_projections(tiny_checkpoint):
     from cosim.functional.compression.lowrank import grouped_low_rank
     from cosim.functional.compression.twin import run_twin
     path, t = tiny_checkpoint
-    w = hf_weight(SafetensorsFile(path), "model.layers.0.self_attn.k_proj.weight")  # 128 x 64: 2 heads of 32
+    w = hf_linear(LazySafetensors(path), "model.layers.0.self_attn.k_proj.weight")  # 128 x 64: 2 heads of 32
     assert np.allclose(grouped_low_rank(w, 32, 2, 1.0), w, atol=1e-5)  # full rank: exact
     lo, hi = (gemm_sqnr(activations(16, 128, np.random.default_rng(0)), w, grouped_low_rank(w, 32, 2, q))
               for q in (0.25, 0.75))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sqnr_db", "rel_fro_error", "max_abs_error", "cosine_similarity", "kl_divergence_softmax",
+__all__ = ["sqnr_db", "rel_fro_error", "max_abs_error", "cosine_similarity", "kl_divergence_softmax", "log_softmax",
            "qsnr_gaussian"]
 
 
@@ -51,7 +51,9 @@ def cosine_similarity(x, y) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def _log_softmax(z, axis):
+def log_softmax(z, axis=-1) -> np.ndarray:
+    """log(softmax(z)) along `axis` in float64, stable for any logit range."""
+    z = np.asarray(z, dtype=np.float64)
     m = np.max(z, axis=axis, keepdims=True)
     s = z - m
     return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
@@ -61,8 +63,8 @@ def kl_divergence_softmax(logits_ref, logits_q, axis=-1) -> float:
     """Mean over rows of KL(softmax(ref) || softmax(q)) in nats (e.g. attention or
     next-token distributions before/after quantization)."""
     a, b = _pair(logits_ref, logits_q)
-    lp = _log_softmax(a, axis)
-    lq = _log_softmax(b, axis)
+    lp = log_softmax(a, axis)
+    lq = log_softmax(b, axis)
     kl = np.sum(np.exp(lp) * (lp - lq), axis=axis)
     return float(np.mean(kl))
 

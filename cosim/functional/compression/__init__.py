@@ -6,5 +6,4 @@ what it costs in accuracy (numpy in, numpy out).
 - `kv`, `eviction`, `lowrank`, `crosslayer`: cache policies per method family;
 - `weights`, `moe`: weight and MoE-layer twins; `quant`: the methods' own quantizers;
 - `synthetic`: tensors with outlier channels, sinks, heavy hitters and locality;
-- `safetensors_io`: lazy checkpoint reading (and writing, for tests).
 """

@@ -12,7 +12,7 @@ import numpy as np
 
 from cosim.functional.compression.attention import CachePolicy, CacheView
 
-__all__ = ["LowRankPolicy", "low_rank_basis"]
+__all__ = ["LowRankPolicy", "low_rank_basis", "whitening", "truncated_low_rank", "grouped_low_rank"]
 
 
 def low_rank_basis(X: np.ndarray, rank: int) -> np.ndarray:
@@ -49,17 +49,37 @@ class LowRankPolicy(CachePolicy):
         return CacheView(k.astype(np.float32), v.astype(np.float32), np.arange(k.shape[0]))
 
 
-def grouped_low_rank(w: np.ndarray, head_dim: int, group_size: int, rank_ratio: float) -> np.ndarray:
+def whitening(x: np.ndarray, damp: float = 0.01) -> np.ndarray:
+    """Lower-triangular S with S Sᵀ = XᵀX + λI (SVD-LLM's truncation-aware whitening, as
+    Palu computes it from calibration inputs): truncating the SVD of Sᵀ·A then minimises
+    the output error ||X·A - X·A'|| rather than the weight error. λ = `damp` x mean
+    diagonal keeps S invertible when the calibration has fewer tokens than channels."""
+    g = np.asarray(x, np.float64).T @ np.asarray(x, np.float64)
+    g[np.diag_indices_from(g)] += damp * max(float(np.mean(np.diag(g))), 1e-12)
+    return np.linalg.cholesky(g)
+
+
+def truncated_low_rank(a: np.ndarray, rank: int, s: np.ndarray | None = None) -> np.ndarray:
+    """Best rank-`rank` A' for A (in, out): plain truncated SVD, or whitened when S is given."""
+    a = np.asarray(a, np.float64)
+    m = a if s is None else s.T @ a
+    u, sv, vt = np.linalg.svd(m, full_matrices=False)
+    mr = (u[:, :rank] * sv[:rank]) @ vt[:rank]
+    return (mr if s is None else np.linalg.solve(s.T, mr)).astype(np.float32)
+
+
+def grouped_low_rank(w: np.ndarray, head_dim: int, group_size: int, rank_ratio: float,
+                     s: np.ndarray | None = None) -> np.ndarray:
     """Palu's G-LRD on a (k, n) projection W: columns are KV heads of `head_dim`;
     each group of `group_size` heads is replaced by its best rank-r approximation,
-    r = rank_ratio · group width (the truncated SVD Palu initialises from)."""
+    r = rank_ratio · group width (the truncated SVD Palu initialises from; whitened by
+    S = whitening(X) when given, as Palu's code decomposes)."""
     w = np.asarray(w, np.float64)
     width = head_dim * group_size
     if w.shape[1] % width:
         raise ValueError(f"{w.shape[1]} output columns are not whole groups of {group_size} heads x {head_dim}")
-    out = np.empty_like(w)
+    out = np.empty(w.shape, dtype=np.float32)
     r = max(1, int(round(rank_ratio * width)))
     for g0 in range(0, w.shape[1], width):
-        u, s, vt = np.linalg.svd(w[:, g0:g0 + width], full_matrices=False)
-        out[:, g0:g0 + width] = (u[:, :r] * s[:r]) @ vt[:r]
-    return out.astype(np.float32)
+        out[:, g0:g0 + width] = truncated_low_rank(w[:, g0:g0 + width], r, s)
+    return out

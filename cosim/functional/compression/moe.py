@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cosim.functional.compression.gptq import gptq
 from cosim.functional.compression.metrics import softmax
 from cosim.functional.compression.synthetic import MoELayer
 
@@ -90,22 +91,29 @@ def resmoe_compress(layer: MoELayer, residual_density=0.25, residual="prune", ra
     return MoELayer(layer.router, comp(layer.gate), comp(layer.up), comp(layer.down), layer.top_k)
 
 
-def qmoe_ternary(layer: MoELayer, zero_fraction=0.885, **_) -> MoELayer:
-    """Ternary experts: per output row (column of W) the weights become {lo, 0, hi}; the
-    `zero_fraction` smallest-magnitude weights are zero (QMoE's dictionary was built for
-    P(zero) = 0.885) and the rest take their row's mean positive / negative value. Round
-    to nearest, no GPTQ error feedback, so this bounds QMoE's error from above."""
-    def tern(W):
-        out = np.empty_like(W)
-        for e in range(W.shape[0]):
-            A = W[e]
-            thr = np.quantile(np.abs(A), zero_fraction, axis=0, keepdims=True)
-            pos, neg = A > thr, A < -thr
-            hi = np.where(pos.any(0), (A * pos).sum(0) / np.maximum(pos.sum(0), 1), 0.0)
-            lo = np.where(neg.any(0), (A * neg).sum(0) / np.maximum(neg.sum(0), 1), 0.0)
-            out[e] = np.where(pos, hi, np.where(neg, lo, 0.0))
-        return out
-    return MoELayer(layer.router, tern(layer.gate), tern(layer.up), tern(layer.down), layer.top_k)
+def qmoe_ternary(layer: MoELayer, calib: np.ndarray | None = None) -> tuple[MoELayer, dict]:
+    """QMoE: every expert's weights ternary ({row min, 0, row max} per output channel)
+    by GPTQ on the calibration tokens the router sends to that expert (gate/up on the
+    tokens, down on the expert's own hidden activations from its already-quantized
+    gate/up, layer-sequential as GPTQ runs). An expert that gets no calibration token is
+    rounded to nearest (identity Hessian), as QMoE's code does; the count is returned.
+    -> (layer, {"zero_fraction", "experts_without_calibration"})."""
+    E = layer.num_experts
+    routed = [np.zeros((0, layer.router.shape[0]))] * E
+    if calib is not None and len(calib):
+        logits = np.asarray(calib, np.float64) @ layer.router
+        top = np.argsort(-logits, axis=1)[:, :layer.top_k]
+        routed = [np.asarray(calib, np.float64)[np.nonzero((top == e).any(axis=1))[0]] for e in range(E)]
+    gate, up, down = np.empty_like(layer.gate), np.empty_like(layer.up), np.empty_like(layer.down)
+    for e in range(E):
+        xe = routed[e]
+        gate[e] = gptq(layer.gate[e].T, xe).T  # MoELayer weights are (in, out); GPTQ takes (out, in)
+        up[e] = gptq(layer.up[e].T, xe).T
+        hidden = _silu(xe @ gate[e]) * (xe @ up[e])
+        down[e] = gptq(layer.down[e].T, hidden).T
+    stats = {"zero_fraction": float(np.mean(np.concatenate([gate.ravel(), up.ravel(), down.ravel()]) == 0)),
+             "experts_without_calibration": int(sum(len(r) == 0 for r in routed))}
+    return MoELayer(layer.router, gate, up, down, layer.top_k), stats
 
 
 _MOE_LAYOUTS = (  # (router, expert prefix, gate, up, down) in Hugging Face checkpoints
@@ -123,10 +131,10 @@ def moe_layer_from_checkpoint(ck, layer: int, top_k: int) -> MoELayer | None:
     for router, prefix, g, u, d in _MOE_LAYOUTS:
         if base + router not in names:
             continue
-        E = ck.entries[base + router]["shape"][0]
+        E = ck.shape(base + router)[0]
 
         def stack(proj):
-            return np.stack([np.asarray(ck.tensor(base + prefix.format(e=e) + proj + ".weight"), np.float32).T
+            return np.stack([ck.tensor(base + prefix.format(e=e) + proj + ".weight").T
                              for e in range(E)])
-        return MoELayer(np.asarray(ck.tensor(base + router), np.float32).T, stack(g), stack(u), stack(d), top_k)
+        return MoELayer(ck.tensor(base + router).T, stack(g), stack(u), stack(d), top_k)
     return None

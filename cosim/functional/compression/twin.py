@@ -45,7 +45,7 @@ TWIN_METHODS = tuple(KV_METHODS) + WEIGHT_METHODS + MOE_METHODS + ("mla", "cla",
 # (MiniCache reports high similarity in the deep half; the value is an assumption [U])
 LAYER_SIMILARITY = 0.9
 KV_SOURCE = "synthetic KV head (fitted to SmolLM2-135M K/V/Q statistics, real_kv_stats.json)"
-METRICS = ("weight_gemm_sqnr_db", "attn_rel_error", "attn_kl", "mass_kept", "moe_rel_error")
+METRICS = ("weight_gemm_sqnr_db", "attn_rel_error", "attn_kl", "mass_kept", "moe_rel_error", "kv_proj_sqnr_db")
 
 
 def kv_policy(recipe, model=None):
@@ -102,6 +102,8 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
             out["kv_scale"] = "K: {key}; V: {value}".format(**pol.scale_label)
         if meth == "palu" and checkpoint is not None:
             out.update(_palu_weights(recipe, model, checkpoint, rng, layer, d))
+        if meth == "mla":
+            out.update(_mla_projection(recipe, model, rng))
         return out
     if meth == "fastkv":
         # the KV retention (SnapKV-like, avg-pool) is what a single head can show; TSP's
@@ -141,16 +143,16 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
 
 def _palu_weights(recipe, model, checkpoint, rng, layer, head_dim) -> dict:
     """Palu on the checkpoint's own W_k / W_v: SQNR of x·W against x·(A·B)."""
-    from cosim.functional.compression.safetensors_io import SafetensorsFile, hf_weight
-    ck = SafetensorsFile(checkpoint)
+    from cosim.functional.checkpoint.lazy import LazySafetensors, hf_linear
+    ck = LazySafetensors(checkpoint)
     p = recipe.params
     res = {"source": str(checkpoint)}
     for proj, ratio in (("k_proj", p["key_rank_ratio"]), ("v_proj", p["value_rank_ratio"])):
         name = f"model.layers.{layer}.self_attn.{proj}.weight"
-        if name not in ck.entries:  # shown in the result, never skipped silently
+        if name not in ck:  # shown in the result, never skipped silently
             res.setdefault("missing_tensors", []).append(name)
             continue
-        w = hf_weight(ck, name)
+        w = hf_linear(ck, name)
         hd = head_dim if w.shape[1] % head_dim == 0 else w.shape[1]  # no model given: one head
         heads = w.shape[1] // hd
         gs = min(p["head_group_size"], heads)
@@ -161,6 +163,32 @@ def _palu_weights(recipe, model, checkpoint, rng, layer, head_dim) -> dict:
     if len(res.get("missing_tensors", [])) == 2:
         _missing(ck, res["missing_tensors"], f"Palu's k_proj/v_proj of layer {layer}")
     return res
+
+
+MLA_TWIN_MAX_HIDDEN = 1024  # the SVDs stay fast; widths and the latent scale together
+
+
+def _mla_projection(recipe, model, rng) -> dict:
+    """MLA's actual structure: one latent of kv_lora_rank for the K and V of ALL KV heads.
+    SQNR of [K | V] = x·[W_k | W_v] against the whitened joint rank-r projection, on
+    synthetic weights fitted to real ones and LLM-like activations (calibration and
+    evaluation rows apart). The per-head cache policy above cannot show cross-head
+    sharing; this figure can. Models wider than MLA_TWIN_MAX_HIDDEN are scaled down with
+    the latent, keeping kv_lora_rank / (K+V width)."""
+    from cosim.functional.compression.lowrank import truncated_low_rank, whitening
+    hidden = model.hidden if model is not None else 4096
+    kvd = model.kv_heads * model.head_dim if model is not None else 1024
+    f = min(1.0, MLA_TWIN_MAX_HIDDEN / hidden)
+    h, kv = max(8, round(hidden * f)), max(2, round(kvd * f))
+    rank = max(1, min(2 * kv, round(recipe.params["kv_lora_rank"] * f)))
+    w = np.concatenate([fitted_weights(h, kv, rng), fitted_weights(h, kv, rng)], axis=1)
+    calib, x = activations(2 * h, h, rng), activations(256, h, rng)
+    y_hat = x @ truncated_low_rank(w, rank, whitening(calib))
+    y = x @ w
+    err = float(np.sum((y - y_hat) ** 2))
+    return {"kv_proj_sqnr_db": float("inf") if err == 0 else float(10 * np.log10(np.sum(y ** 2) / err)),
+            "kv_latent_fraction": rank / (2 * kv),
+            "mla_projection": f"hidden {h}, K+V width {2 * kv}, latent {rank} (scale {f:.3g} of the model)"}
 
 
 def _missing(ck, expected: list, what: str):
@@ -174,14 +202,14 @@ def _missing(ck, expected: list, what: str):
 
 def _weights_twin(recipe, model, checkpoint, rng, layer) -> dict:
     if checkpoint is not None:
-        from cosim.functional.compression.safetensors_io import SafetensorsFile, hf_weight
-        ck = SafetensorsFile(checkpoint)
+        from cosim.functional.checkpoint.lazy import LazySafetensors, hf_linear
+        ck = LazySafetensors(checkpoint)
         names = [n for n in ck.names() if n.startswith(f"model.layers.{layer}.") and n.endswith("proj.weight")]
         if not names:  # a mean over no tensors would be a silent NaN
             _missing(ck, [f"model.layers.{layer}.self_attn.q_proj.weight",
                           f"model.layers.{layer}.mlp.down_proj.weight"],
                      f"Llama-style projection weights of layer {layer} (model.layers.{layer}.*proj.weight)")
-        mats = {n: hf_weight(ck, n) for n in sorted(names)}
+        mats = {n: hf_linear(ck, n) for n in sorted(names)}
         source = str(checkpoint)
     else:
         k = model.hidden if model is not None else 1024
@@ -211,8 +239,8 @@ def _moe_twin(recipe, model, rng, checkpoint=None, layer_index=0) -> dict:
     k = model.moe.top_k if model is not None and model.moe else 2
     layer, source = None, "synthetic"
     if checkpoint is not None:
-        from cosim.functional.compression.safetensors_io import SafetensorsFile
-        layer = moe.moe_layer_from_checkpoint(SafetensorsFile(checkpoint), layer_index, k)
+        from cosim.functional.checkpoint.lazy import LazySafetensors
+        layer = moe.moe_layer_from_checkpoint(LazySafetensors(checkpoint), layer_index, k)
         source = str(checkpoint)
         if layer is None:
             from workloads.io import InputError
@@ -230,5 +258,6 @@ def _moe_twin(recipe, model, rng, checkpoint=None, layer_index=0) -> dict:
     elif recipe.method == "resmoe":
         y = moe.moe_forward(moe.resmoe_compress(layer, **p), x)
     else:
-        y = moe.moe_forward(moe.qmoe_ternary(layer), x)
+        q, stats = moe.qmoe_ternary(layer, calib)
+        return {"moe_rel_error": rel_error(ref, moe.moe_forward(q, x)), "source": source, **stats}
     return {"moe_rel_error": rel_error(ref, y), "source": source}

@@ -45,9 +45,12 @@ def causal_attention(q, k, v, rows: range, quant_p=None) -> np.ndarray:
             b1 = min(b0 + ROW_BLOCK, rows.stop)
             r = b1 - b0
             qb = np.ascontiguousarray(q[b0:b1, h * g:(h + 1) * g]).reshape(r * g, d)
-            s = (qb @ kh[:b1].T) * scale  # (r*g, b1); row i is query position b0 + i // g
+            s = qb @ kh[:b1].T  # (r*g, b1); row i is query position b0 + i // g
+            s *= scale
+            # keys before b0 are visible to every row: only the diagonal block is masked
             pos = np.repeat(np.arange(b0, b1), g)
-            s[np.arange(b1)[None, :] > pos[:, None]] = -np.inf
+            diag = s[:, b0:b1]
+            diag[np.arange(b0, b1)[None, :] > pos[:, None]] = -np.inf
             p = _softmax_rows(s)
             if quant_p is not None:
                 p = quant_p(p)

@@ -69,22 +69,80 @@ class DecoderLM:
             raise ValueError(f"{ck.path}: {ck.config.arch} is an encoder; use EncoderLM")
         self.ck, self.c, self.num = ck, ck.config, numerics or Numerics()
         self.W: dict[str, np.ndarray] = {}
+        self.source: dict[str, np.ndarray] = {}  # weights a structural recipe rebuilt, before quantization
         self.weight_sqnr_db: list[float] = []
-        mats = _MOE_MATS if self.c.experts else _LAYER_MATS
+        self.calibrated_moe = [r for r in self.num.structure if r.method in ("moe_prune", "qmoe")]
+        self.alive: dict[int, np.ndarray] = {}  # layer -> experts still routable (expert pruning)
+        self.notes = _short_group_notes(self.c, self.num) + self._check_structure()
+        self.lowrank = [r for r in self.num.structure if r.method in ("palu", "mla")]
+        self.mats = _MOE_MATS if self.c.experts else _LAYER_MATS
         for i in range(self.c.layers):
-            sq = []
-            for m in mats:
+            raw = {m: ck.tensor(f"layers.{i}.{m}") for m in self.mats}
+            rebuilt = self._restructure(raw)
+            for m in self.mats:
                 name = f"layers.{i}.{m}"
-                w = ck.tensor(name)
-                wq = self._store(w, m)
-                self.W[name] = wq
-                if wq is not w:
-                    sq.append(sqnr_db(w, wq))
-            self.weight_sqnr_db.append(float(np.mean(sq)) if sq else float("inf"))
-        self.notes = _short_group_notes(self.c, self.num)
+                if m in rebuilt:
+                    self.source[name] = rebuilt[m]
+                self.W[name] = self._store(rebuilt.get(m, raw[m]), m)
+            self.weight_sqnr_db.append(self._weight_sqnr(i))
         head = ck.tensors.get("lm_head", ck.tensor("embed"))
         self.head = self.num.weight(head) if self.num.quantize_head else head
         self.embed = ck.tensor("embed")
+
+    def _check_structure(self) -> tuple:
+        from workloads.io import InputError
+        from .structural import MOE_METHODS
+        notes = []
+        for r in self.num.structure:
+            if r.method in MOE_METHODS and not self.c.experts:
+                raise InputError(f"{self.ck.path}: recipe part {r.name} ({r.method}) compresses routed experts; "
+                                 f"this checkpoint ({self.c.arch}) has dense MLPs; use a Mixtral-style MoE checkpoint")
+            if r.method == "moe_prune":
+                notes.append(f"{r.name}: experts kept per layer by the real router's top-{self.c.experts_per_token} "
+                             f"usage on the prompt tokens (the scored tokens are not used to choose them)"
+                             + ("; skip_rate (dynamic skipping) not modelled" if r.params.get("skip_rate") else ""))
+            if r.method == "resmoe":
+                notes.append(f"{r.name}: applied to the checkpoint's own experts of every layer")
+            if r.method == "qmoe":
+                notes.append(f"{r.name}: ternary GPTQ (damping 0.1) of every expert on the prompt tokens the real "
+                             f"router sends it; an expert with none is rounded to nearest")
+        return tuple(notes)
+
+    def _weight_sqnr(self, i: int) -> float:
+        """Mean SQNR of layer i's stored weights against the checkpoint's (inf: unchanged)."""
+        sq = []
+        for m in self.mats:
+            raw, stored = self.ck.tensor(f"layers.{i}.{m}"), self.W[f"layers.{i}.{m}"]
+            if stored is not raw:
+                sq.append(sqnr_db(raw, stored))
+        return float(np.mean(sq)) if sq else float("inf")
+
+    def _low_rank_layer(self, i: int, calib: np.ndarray) -> tuple:
+        """Palu / MLA conversion of layer i's K/V projections, whitened by the layer's real
+        inputs on the prompt rows (calibrated as the method would be, scored after it)."""
+        from .structural import low_rank_kv
+        p, notes = f"layers.{i}.", ()
+        for r in self.lowrank:
+            wk, wv, n = low_rank_kv(r, self.source.get(p + "k", self.ck.tensor(p + "k")),
+                                    self.source.get(p + "v", self.ck.tensor(p + "v")), self.c.kv_heads,
+                                    self.c.head_dim, calib)
+            self.source[p + "k"], self.source[p + "v"] = wk, wv
+            notes += tuple(n)
+        self.W[p + "k"], self.W[p + "v"] = self._store(self.source[p + "k"], "k"), self._store(self.source[p + "v"], "v")
+        self.weight_sqnr_db[i] = self._weight_sqnr(i)
+        return notes
+
+    def _restructure(self, raw: dict) -> dict:
+        """Weights of one layer rebuilt by the recipe's weight-only structural parts."""
+        from .structural import compress_experts
+        out = {}
+        for r in self.num.structure:
+            if r.method == "resmoe":
+                stacks = compress_experts(r, raw["router"], out.get("experts_gate", raw["experts_gate"]),
+                                          out.get("experts_up", raw["experts_up"]),
+                                          out.get("experts_down", raw["experts_down"]), self.c.experts_per_token)
+                out["experts_gate"], out["experts_up"], out["experts_down"] = stacks
+        return out
 
     def _store(self, w: np.ndarray, kind: str) -> np.ndarray:
         if kind == "router":
@@ -100,7 +158,8 @@ class DecoderLM:
         w = self.W[name]
         if self.num.exact:
             from cosim.functional import matmul
-            y = matmul(x, self.ck.tensor(name).T, self.num.acts, self.num.weights, mode="exact")
+            w_src = self.source[name] if name in self.source else self.ck.tensor(name)
+            y = matmul(x, w_src.T, self.num.acts, self.num.weights, mode="exact")
         else:
             y = (self.num.act(x) if xq is None else xq) @ w.T
         if bias is not None and bias in self.ck.tensors:
@@ -114,6 +173,9 @@ class DecoderLM:
             a = silu(self.linear(x, p + "mlp_gate", xq=xq)) * self.linear(x, p + "mlp_up", xq=xq)
             return self.linear(a, p + "mlp_down")
         logits = x @ self.W[p + "router"].T
+        if i in self.alive:  # pruned experts are out of the routing
+            logits = np.where(self.alive[i][None, :], logits, -np.inf)
+        experts = {m: self.W[p + m] for m in ("experts_gate", "experts_up", "experts_down")}
         k = self.c.experts_per_token
         top = np.argsort(-logits, axis=1)[:, :k]
         sel = np.take_along_axis(logits, top, axis=1)
@@ -126,10 +188,28 @@ class DecoderLM:
             if rows.size == 0:
                 continue
             xe = xq[rows]
-            a = silu(xe @ self.W[p + "experts_gate"][e].T) * (xe @ self.W[p + "experts_up"][e].T)
-            y = self.num.act(a) @ self.W[p + "experts_down"][e].T
+            a = silu(xe @ experts["experts_gate"][e].T) * (xe @ experts["experts_up"][e].T)
+            y = self.num.act(a) @ experts["experts_down"][e].T
             np.add.at(out, rows, y * gate[rows, slot][:, None])
         return out
+
+    def _calibrate_moe(self, i: int, calib: np.ndarray) -> tuple:
+        """Expert pruning / QMoE of layer i from its real MLP inputs on the prompt rows;
+        the rebuilt experts are re-stored in the weight format."""
+        from .structural import calibrate_experts
+        p, names, stats = f"layers.{i}.", ("experts_gate", "experts_up", "experts_down"), []
+        for r in self.calibrated_moe:
+            src = [self.source.get(p + m, self.ck.tensor(p + m)) for m in names]
+            alive, *stacks, st = calibrate_experts(r, self.ck.tensor(p + "router"), *src,
+                                                   self.c.experts_per_token, calib)
+            if alive is not None:
+                self.alive[i] = alive
+            for m, w in zip(names, stacks):
+                self.source[p + m] = w
+                self.W[p + m] = self._store(w, m)
+            stats.append(st)
+        self.weight_sqnr_db[i] = self._weight_sqnr(i)
+        return stats
 
     def _kv_policy_factory(self):
         if self.num.kv_policy is not None:
@@ -179,10 +259,13 @@ class DecoderLM:
         positions = np.arange(prefill, N - 1) if positions is None else np.asarray(positions)
         cos, sin = rope_tables(N, c.head_dim, c.rope_theta)
         h = self.embed[ids].astype(np.float32)
-        stats, hidden = PolicyStats(), []
+        stats, hidden, lr_notes, moe_stats = PolicyStats(), [], (), []
         for i in range(c.layers):
             p = f"layers.{i}."
             x = rms_norm(h, self.ck.tensor(p + "attn_norm"), c.norm_eps)
+            if self.lowrank:
+                notes_i = self._low_rank_layer(i, x[:prefill])
+                lr_notes = lr_notes or notes_i  # layer 0's notes speak for every layer
             xq = None if self.num.exact else self.num.act(x)
             q = self.linear(x, p + "q", p + "q_bias", xq).reshape(N, c.heads, c.head_dim)
             k = self.linear(x, p + "k", p + "k_bias", xq).reshape(N, c.kv_heads, c.head_dim)
@@ -190,7 +273,10 @@ class DecoderLM:
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
             a = self.attention(q, k, v, prefill, stats).reshape(N, c.heads * c.head_dim)
             h = h + self.linear(a, p + "o")
-            h = h + self.mlp(rms_norm(h, self.ck.tensor(p + "mlp_norm"), c.norm_eps), i)
+            xm = rms_norm(h, self.ck.tensor(p + "mlp_norm"), c.norm_eps)
+            if self.calibrated_moe:
+                moe_stats.append(self._calibrate_moe(i, xm[:prefill]))
+            h = h + self.mlp(xm, i)
             if collect_hidden:
                 hidden.append(h[positions].copy())
         hf = rms_norm(h[positions], self.ck.tensor("final_norm"), c.norm_eps)
@@ -198,13 +284,31 @@ class DecoderLM:
         for b0 in range(0, positions.size, 256):
             xb = hf[b0:b0 + 256]
             logits[b0:b0 + 256] = (self.num.act(xb) if self.num.quantize_head else xb) @ self.head.T
-        notes = self.num.notes + self.notes
+        notes = self.num.notes + self.notes + lr_notes + _moe_notes(moe_stats)
         if self.num.kv_recipe is not None and self.num.attention_acts and self.num.acts != "fp32":
             notes = notes + ("decode attention through a KV policy reads its view in float64; acts format not "
                              "applied to Q.K/P.V there",)
         return ForwardResult(logits, positions, hidden, list(self.weight_sqnr_db),
                              stats.mass_kept if stats.steps else float("nan"),
                              stats.tokens_read if stats.steps else float("nan"), notes)
+
+
+def _moe_notes(per_layer: list) -> tuple:
+    """What calibrated MoE compression did, summed over layers (e.g. QMoE's resulting
+    zero fraction, experts left uncalibrated, experts kept)."""
+    flat = [st for layer in per_layer for st in layer]
+    if not flat:
+        return ()
+    out = []
+    if any("zero_fraction" in st for st in flat):
+        z = [st["zero_fraction"] for st in flat if "zero_fraction" in st]
+        cold = sum(st["experts_without_calibration"] for st in flat if "zero_fraction" in st)
+        out.append(f"qmoe: mean ternary zero fraction {np.mean(z):.3f}; {cold} expert-layer(s) had no prompt "
+                   f"token routed to them and were rounded to nearest")
+    kept = [st["experts_kept"] for st in flat if "experts_kept" in st]
+    if kept:
+        out.append(f"expert pruning: {min(kept)}-{max(kept)} experts kept per layer")
+    return tuple(out)
 
 
 def _short_group_notes(c, num) -> tuple:

@@ -34,18 +34,20 @@ class Numerics:
     attention_acts: bool = True  # Q·Kᵀ and P·V operands follow `acts` too
     notes: tuple = field(default_factory=tuple)
     kv_policy: object = None  # a zero-argument factory of a cache policy (ablations the recipes lack)
+    structure: tuple = ()  # recipe parts that rebuild weights: low-rank K/V (palu, mla), MoE (structural.py)
 
     @staticmethod
     def from_options(weights="fp32", acts="fp32", kv="fp32", recipe=None, exact=False, quantize_head=False,
                      attention_acts=True) -> "Numerics":
         from workloads.compression import load_recipe
         from cosim.functional.compression.twin import KV_METHODS
+        from .structural import LOW_RANK_METHODS, MOE_METHODS
 
         for what, f in (("weights", weights), ("acts", acts), ("kv", kv)):
             if f not in HIGH_PRECISION:
                 get_format(f)  # unknown names fail here with the registry's message
         kv_recipe = weight_recipe = None
-        notes, unsupported = [], []
+        notes, unsupported, structure = [], [], []
         if recipe:
             r = load_recipe(recipe)
             for part in (r.parts or (r,)):
@@ -58,24 +60,27 @@ class Numerics:
                     notes.append(f"kv from recipe {part.name}: {kv}")
                 elif m in WEIGHT_TRANSFORMS:
                     weight_recipe = part
-                elif m in KV_METHODS or m == "mla":
+                elif m in LOW_RANK_METHODS or m in MOE_METHODS:
+                    structure.append(part)
+                elif m in KV_METHODS:
                     if kv_recipe is not None:
                         raise ValueError(f"recipe {recipe!r}: two KV-cache methods ({kv_recipe.name}, {part.name}); "
                                          f"the real-checkpoint forward pass runs one at a time")
                     kv_recipe = part
-                else:  # MoE methods need an MoE checkpoint; cross-layer methods are synthetic-only
+                else:  # cross-layer and head-selection methods are synthetic-only
                     unsupported.append(part.name)
         if unsupported:
             from workloads.io import InputError
             raise InputError(f"recipe {recipe!r}: part(s) {', '.join(unsupported)} have no real-checkpoint twin "
-                             f"(MoE methods need an MoE checkpoint; cross-layer methods are synthetic-only)")
+                             f"(cross-layer and head-selection methods are synthetic-only)")
         return Numerics(weights, acts, kv, kv_recipe, weight_recipe, exact, quantize_head, attention_acts,
-                        tuple(notes))
+                        tuple(notes), structure=tuple(structure))
 
     @property
     def is_baseline(self) -> bool:
         return (self.weights in HIGH_PRECISION and self.acts in HIGH_PRECISION and self.kv in HIGH_PRECISION
-                and self.kv_recipe is None and self.weight_recipe is None and self.kv_policy is None)
+                and self.kv_recipe is None and self.weight_recipe is None and self.kv_policy is None
+                and not self.structure)
 
     def describe(self) -> str:
         parts = [f"weights={self.weights}", f"acts={self.acts}", f"kv={self.kv}"]
@@ -85,6 +90,7 @@ class Numerics:
             parts.append(f"kv_policy={getattr(self.kv_policy, '__name__', 'custom')}")
         if self.weight_recipe is not None:
             parts.append(f"weight_recipe={self.weight_recipe.name}")
+        parts += [f"structure={r.name}" for r in self.structure]
         if self.exact:
             parts.append("exact MX dot products")
         return ", ".join(parts)
