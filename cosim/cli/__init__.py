@@ -33,10 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     input, or an OS error such as a full disk or an unwritable path); Ctrl-C is one line
     and exit 130 (what shells report for SIGINT), after the pools have been shut down; as
     a command, SIGTERM takes the same path (exit 143)."""
-    from workloads.io import InputError
-
-    from cosim.cli._paths import check_numeric_flags
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -44,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if argv is None:  # run as the `cosim` command (tests pass argv and keep their process)
         _sigterm_as_interrupt()
+    code = _run(args)
+    if argv is None and code != 0:
+        _exit_guard(code)  # an interrupted or failed run ends even if interpreter exit blocks
+    return code
+
+
+def _run(args) -> int:
+    from workloads.io import InputError
+
+    from cosim.cli._paths import check_numeric_flags
+
     try:
         check_numeric_flags(args)
         return int(args.func(args) or 0)
@@ -55,8 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         code, why = (143, "terminated (SIGTERM)") if isinstance(e, Terminated) else (130, "interrupted (Ctrl-C)")
         print(f"error: {why}; finished results are kept, a re-run resumes", file=sys.stderr)
-        if argv is None:
-            _exit_guard(code)
         return code
     except MemoryError:
         print("error: out of memory; use a smaller input, sweep or --batch-size", file=sys.stderr)
@@ -86,7 +91,7 @@ def _sigterm_as_interrupt() -> None:
 
 
 def _exit_guard(code: int, seconds: float = 10.0) -> None:
-    """After Ctrl-C the process must end even if interpreter exit blocks: exit joins every
+    """After Ctrl-C (or an error) the process must end even if interpreter exit blocks: exit joins every
     non-daemon thread and a pool's manager thread once waited in recv() forever (three
     interrupted `cosim sweep` processes were found alive 90 minutes later). A daemon
     thread ends the process with `code` if a normal exit has not happened within

@@ -154,16 +154,28 @@ def _dask(tasks, workers, scheduler) -> Iterable[list]:
     from distributed import as_completed
 
     client, owned = dask_client(scheduler, workers)
-    futures = []
     finished = False
+    done = as_completed()
     try:
-        futures = [client.submit(evaluate_task, t, pure=False) for t in tasks]
-        for fut in as_completed(futures):
-            yield fut.result()
+        # a bounded number in flight (as the local pool does): results stream back early and
+        # Ctrl-C leaves the scheduler no backlog of thousands of queued tasks to unwind
+        try:
+            n_workers = len(client.scheduler_info().get("workers", ()))
+        except Exception:
+            n_workers = 0
+        limit = 4 * max(1, workers, n_workers)
+        queue = list(reversed(tasks))
+        while queue and done.count() < limit:
+            done.add(client.submit(evaluate_task, queue.pop(), pure=False))
+        for fut in done:
+            result = fut.result()
             fut.release()
+            if queue:
+                done.add(client.submit(evaluate_task, queue.pop(), pure=False))
+            yield result
         finished = True
     finally:
-        _close_dask(client, owned, futures, finished)
+        _close_dask(client, owned, done, finished)
 
 
 @contextmanager
@@ -186,22 +198,61 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, old)
 
 
-def _close_dask(client, owned: bool, futures: list, finished: bool) -> None:
-    """Shut down what the sweep started. After Ctrl-C or an error: cancel what is queued,
-    silence distributed's teardown logging (the in-process scheduler logged a page of
-    CancelledError/CommClosedError tracebacks), and close with bounded timeouts while
-    SIGINT is ignored, so a second Ctrl-C cannot cut the shutdown short and orphan workers."""
-    if not finished:  # the scheduler logs even its teardown races at CRITICAL: mute it whole
-        logging.getLogger("distributed").setLevel(logging.CRITICAL + 10)
+def _close_dask(client, owned: bool, done, finished: bool) -> None:
+    """Shut down what the sweep started. After Ctrl-C or an error, on a cluster of our own:
+    mute distributed's teardown logging (the in-process scheduler logged a page of
+    CancelledError/CommClosedError tracebacks), kill the worker processes first (so none
+    can outlive us whatever happens next), then close client and cluster with short
+    timeouts while SIGINT is ignored; a close that does not finish (a CPU-starved scheduler
+    took over a minute) is abandoned, never allowed to replace the interrupt or to be
+    retried at interpreter exit. On someone else's cluster: cancel our tasks only."""
+    if finished:
+        if owned:
+            cluster = getattr(client, "cluster", None)
+            client.close(timeout=30)
+            if cluster is not None:
+                cluster.close(timeout=30)
+        return
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 10)  # even teardown races log at CRITICAL
     with _sigint_ignored():
-        if not finished and futures:
-            try:
-                client.cancel(futures, force=True)
-            except Exception:  # the cluster may already be going away; closing follows regardless
-                pass
         if not owned:
+            try:
+                client.cancel(list(done.futures), force=True)
+            except Exception:  # the cluster may be going away; nothing of ours is left running then
+                pass
             return
         cluster = getattr(client, "cluster", None)
-        client.close(timeout=10)
-        if cluster is not None:
-            cluster.close(timeout=10)
+        _kill_local_workers(cluster)
+        for obj in (client, cluster):
+            if obj is None:
+                continue
+            try:
+                obj.close(timeout=5)
+            except Exception:
+                _mark_closed(obj)
+
+
+def _kill_local_workers(cluster) -> None:
+    """SIGKILL the worker processes of a LocalCluster's nannies (they live in this process)."""
+    for nanny in list((getattr(cluster, "workers", None) or {}).values()):
+        try:  # a killed worker is not to be replaced: the nanny closes itself instead
+            from distributed.core import Status
+            nanny.status = Status.closing_gracefully
+        except Exception:
+            pass
+        proc = getattr(getattr(getattr(nanny, "process", None), "process", None), "_process", None)
+        try:
+            if proc is not None and proc.is_alive():
+                proc.kill()
+        except Exception:  # already reaped
+            pass
+
+
+def _mark_closed(obj) -> None:
+    """A client or cluster whose close timed out: mark it closed so that __del__ and the
+    atexit hooks do not try again (Client.__del__ waited 60 s at interpreter exit)."""
+    try:
+        from distributed.core import Status
+        obj.status = "closed" if obj.__class__.__name__ == "Client" else Status.closed
+    except Exception:
+        pass
