@@ -10,13 +10,20 @@ Objectives (one number per layout, the first column of the ranking):
 - throughput: tokens per second of the whole layout (all replicas);
 - cost: device-seconds per token (devices x step / tokens per step), i.e. what the layout
   costs in accelerator time; multiply by a price per device-hour for money.
+
+Micro-batches are a searched dimension of pipelined layouts: more micro-batches shrink the
+bubble, (p-1)/(m+p-1), but each is a smaller batch that re-reads its stage's weights and runs
+at lower efficiency, and a synchronous step is (m + p - 1) x the slowest stage's micro-batch
+time. For pp > 1 every m dividing the replica's batch up to ``max_microbatches`` (default 4 x pp)
+is priced; the layout keeps its best m for the objective, and the row's note lists what was tried.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
+from cosim.humanize import si
 from cosim.simulate import simulate
 from hwmodels.system import SystemSpec, load_system
 from workloads.builder import build_trace
@@ -25,7 +32,7 @@ from workloads.models import load_model
 from workloads.ops import COLLECTIVE_KINDS
 from workloads.parallel import Layout, check_layout
 
-__all__ = ["plan", "PlanRow", "PlanResult", "enumerate_layouts", "OBJECTIVES"]
+__all__ = ["plan", "PlanRow", "PlanResult", "enumerate_layouts", "microbatch_options", "OBJECTIVES"]
 
 OBJECTIVES = {"latency": ("step_latency_s", min), "throughput": ("tokens_per_s", max),
               "cost": ("device_s_per_token", min)}
@@ -78,8 +85,21 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def enumerate_layouts(model, devices: int, batch: int, sp_options=(False,)):
-    """(valid layouts, skipped (label, reason)) on at most `devices` devices."""
+def microbatch_options(batch: int, dp: int, pp: int, fixed: int | None = None, cap: int | None = None) -> list[int]:
+    """Micro-batch counts to price for one (dp, pp): 1 without pipelining; `fixed` when given;
+    else every divisor of the replica's batch up to `cap` (default 4 x pp)."""
+    if pp == 1 or batch % dp:
+        return [1]
+    if fixed is not None:
+        return [fixed]
+    cap = 4 * pp if cap is None else cap
+    return [m for m in _divisors(batch // dp) if m <= cap]
+
+
+def enumerate_layouts(model, devices: int, batch: int, sp_options=(False,), microbatches: int | None = None,
+                      max_microbatches: int | None = None, routing="uniform"):
+    """(valid layouts, skipped (label, reason)) on at most `devices` devices; a pipelined
+    layout appears once per micro-batch count searched."""
     valid, skipped = [], []
     E = model.moe.num_experts if model.moe else 1
     for tp in _divisors(devices):
@@ -87,18 +107,19 @@ def enumerate_layouts(model, devices: int, batch: int, sp_options=(False,)):
             for dp in _divisors(devices // (tp * pp)):
                 eps = [1] + ([e for e in _divisors(E) if e > 1 and e % tp == 0 and (tp * dp) % e == 0]
                              if model.moe else [])
-                mb = pp if pp > 1 and batch % (dp * pp) == 0 else 1
                 for ep in eps:
                     for sp in sp_options:
                         if sp and tp == 1:
                             continue
-                        L = Layout(tp=tp, pp=pp, ep=ep, dp=dp, sp=sp, microbatches=mb)
-                        try:
-                            check_layout(L, model, batch)
-                        except InputError as e:
-                            skipped.append((L.label(), str(e)))
-                            continue
-                        valid.append(L)
+                        for mb in microbatch_options(batch, dp, pp, microbatches, max_microbatches):
+                            L = Layout(tp=tp, pp=pp, ep=ep, dp=dp, sp=sp, microbatches=mb,
+                                       routing=routing if ep > 1 else "uniform")
+                            try:
+                                check_layout(L, model, batch)
+                            except InputError as e:
+                                skipped.append((L.label(), str(e)))
+                                continue
+                            valid.append(L)
     return valid, skipped
 
 
@@ -121,9 +142,12 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt) -> PlanRow:
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",
          level: str = "roofline", weights: str = "bf16", acts: str = "bf16", kv: str = "bf16",
          recipe: str | None = None, sp: bool | None = False, max_devices: int | None = None,
+         microbatches: int | None = None, max_microbatches: int | None = None, routing="uniform",
          allow_beyond_max_context: bool = False) -> PlanResult:
     """Rank every exact layout of `model` on `system` by `objective` (see module docstring).
-    ``sp=None`` tries both with and without sequence parallelism."""
+    ``sp=None`` tries both with and without sequence parallelism; ``microbatches=None`` searches
+    the micro-batch count of pipelined layouts (an int fixes it); ``routing`` is the expert routing
+    EP layouts are priced under (workloads.routing: the busiest device sets the MoE step)."""
     if objective not in OBJECTIVES:
         raise InputError(f"plan: objective: got {objective!r}; expected one of {', '.join(OBJECTIVES)}")
     model = load_model(model)
@@ -131,15 +155,40 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
     devices = system.devices if max_devices is None else max_devices
     if not 1 <= devices <= system.devices:
         raise InputError(f"plan: max_devices: got {max_devices!r}; expected 1 .. {system.devices} ({system.name})")
-    layouts, skipped = enumerate_layouts(model, devices, batch, (False, True) if sp is None else (sp,))
+    if microbatches is not None and microbatches < 1:
+        raise InputError(f"plan: microbatches: got {microbatches!r}; expected a positive integer (or None to search)")
+    from workloads.routing import parse_routing
+    routing = parse_routing(routing, model.moe.num_experts if model.moe else None, "plan: routing")
+    layouts, skipped = enumerate_layouts(model, devices, batch, (False, True) if sp is None else (sp,),
+                                         microbatches, max_microbatches, routing)
     fmt = {"weights": weights, "acts": acts, "kv": kv, "recipe": recipe,
            "allow_beyond_max_context": allow_beyond_max_context}
-    rows = [_row(model, system, L, phase, batch, seq, level, fmt) for L in layouts]
     key, pick = OBJECTIVES[objective]
     sign = 1 if pick is min else -1
+    rows = _best_microbatches([_row(model, system, L, phase, batch, seq, level, fmt) for L in layouts], key, sign)
     fit = sorted((r for r in rows if r.fits), key=lambda r: (sign * getattr(r, key), r.devices))
     nofit = sorted((r for r in rows if not r.fits), key=lambda r: r.memory_per_device_bytes)
     return PlanResult(model.name, system.name, phase, batch, seq, objective, level, fit + nofit, skipped)
+
+
+def _best_microbatches(rows: list, key: str, sign: int) -> list:
+    """One row per layout: the micro-batch count best for the objective among those that fit
+    (or the smallest footprint when none fits), with the counts tried in its note."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r.tp, r.pp, r.ep, r.dp, r.sp), []).append(r)
+    out = []
+    for g in groups.values():
+        if len(g) == 1:
+            out.append(g[0])
+            continue
+        fit = [r for r in g if r.fits]
+        best = (min(fit, key=lambda r: sign * getattr(r, key)) if fit
+                else min(g, key=lambda r: r.memory_per_device_bytes))
+        tried = ", ".join(f"{r.microbatches}: {si(r.step_latency_s, 's')}" for r in sorted(g, key=lambda r: r.microbatches))
+        note = f"micro-batches searched (m: step) {tried}; best m = {best.microbatches}"
+        out.append(replace(best, note="; ".join(x for x in (note, best.note) if x)))
+    return out
 
 
 def plot_plan(result: PlanResult, path) -> None:

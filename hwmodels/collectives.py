@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from hwmodels.nccl import bus_factor  # noqa: F401  (re-exported: the nccl-tests busbw factors)
 from hwmodels.cost import OpCost
 from hwmodels.spec import HardwareError
 from hwmodels.system import LinkSpec, SystemSpec
@@ -62,14 +63,6 @@ class CollectiveCost:
     @property
     def busbw(self) -> float:
         return self.algbw * bus_factor(self.kind, self.ranks)
-
-
-def bus_factor(kind: str, n: int) -> float:
-    if kind == "allreduce":
-        return 2.0 * (n - 1) / n
-    if kind in ("allgather", "reducescatter", "alltoall"):
-        return (n - 1) / n
-    return 1.0
 
 
 def message_bytes(op: Op) -> float:

@@ -12,8 +12,9 @@ Layout (Megatron / vLLM placement: tensor parallel innermost, then data, then pi
   or with ``sp`` (sequence parallel) a reduce-scatter + all-gather pair in their place and
   norms / residuals on T/tp rows. Vocab-parallel embedding (+ all-reduce) and lm_head
   (+ all-gather of the logits).
-- ``ep``: experts placed round-robin, E/ep whole experts per rank; the EP group spans whole
-  TP groups (ep a multiple of tp, dividing tp x dp). Tokens are dispatched and combined by
+- ``ep``: E/ep whole experts per rank in contiguous blocks; the EP group spans whole
+  TP groups (ep a multiple of tp, dividing tp x dp). ``routing`` (workloads.routing) sets how
+  unevenly tokens reach the experts; the trace is the busiest device's (gamma x the mean rows). Tokens are dispatched and combined by
   two all-to-alls (each rank owns T/tp tokens, sending T/tp x top_k x hidden); with tp > 1
   an all-gather restores replicated activations. ep = 1 shards every expert's width by tp.
 - ``pp``: layers split into pp contiguous stages (earlier stages take the remainder); the
@@ -21,8 +22,10 @@ Layout (Megatron / vLLM placement: tensor parallel innermost, then data, then pi
   point-to-point sends of T x hidden); memory is per device of the fullest stage. With
   ``microbatches`` m the trace is one micro-batch; the bubble fraction is (p-1)/(m+p-1).
 - ``dp``: replicas; the trace is one replica's share, batch / dp sequences.
-Ops the transformation does not know (e.g. added by a recipe) stay whole and are listed in
-``meta["parallel"]["unsharded_ops"]`` — replicated work, never silently dropped.
+Ops a compression recipe inserted are sharded with the op or block they serve
+(workloads.parallel_recipe; each op's share in ``meta["parallel"]["recipe_op_shares"]``). Ops the
+transformation does not know stay whole and are listed in ``meta["parallel"]["unsharded_ops"]`` —
+replicated work, never silently dropped.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Mapping
 
 from workloads.moe import experts_touched
+from workloads.parallel_recipe import apply_share, recipe_share
+from workloads.routing import describe, ep_imbalance, parse_routing
 from workloads.formats import get_format
 from workloads.io import InputError
 from workloads.models import ModelSpec
@@ -50,6 +55,7 @@ class Layout:
     dp: int = 1
     sp: bool = False
     microbatches: int = 1
+    routing: object = "uniform"  # expert routing under EP (workloads.routing): uniform, sampled, zipf:<s>, loads
 
     @property
     def devices(self) -> int:
@@ -60,7 +66,10 @@ class Layout:
 
     def label(self) -> str:
         s = f"tp{self.tp}-pp{self.pp}-ep{self.ep}-dp{self.dp}"
-        return s + ("-sp" if self.sp else "") + (f"-mb{self.microbatches}" if self.microbatches > 1 else "")
+        s += ("-sp" if self.sp else "") + (f"-mb{self.microbatches}" if self.microbatches > 1 else "")
+        if self.routing != "uniform":
+            s += "-" + (self.routing.replace(":", "") if isinstance(self.routing, str) else "measured")
+        return s
 
 
 def parse_layout(parallel, source: str = "parallel") -> Layout:
@@ -78,6 +87,8 @@ def parse_layout(parallel, source: str = "parallel") -> Layout:
         if k == "sp":
             if not isinstance(v, bool):
                 raise InputError(f"{source}: sp: got {v!r}; expected true or false")
+        elif k == "routing":
+            v = parse_routing(v, source=f"{source}: routing")
         elif isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise InputError(f"{source}: {k}: got {v!r}; expected a positive integer")
         vals[k] = v
@@ -105,6 +116,9 @@ def check_layout(layout: Layout, model: ModelSpec, batch: int, source: str = "pa
         E = model.moe.num_experts
         if E % layout.ep:
             raise InputError(f"{source}: ep: got {layout.ep}; expected a divisor of the {E} experts of {model.name}")
+        if isinstance(layout.routing, tuple) and len(layout.routing) != E:
+            raise InputError(f"{source}: routing: got {len(layout.routing)} loads; expected one per expert ({E}) "
+                             f"of {model.name}")
         if layout.ep % t or (t * layout.dp) % layout.ep:
             raise InputError(f"{source}: ep: got {layout.ep}; expected a multiple of tp ({t}) that divides "
                              f"tp x dp ({t * layout.dp}): the expert-parallel group spans whole TP groups")
@@ -244,7 +258,12 @@ class _Sharder:
         self.hl = model.heads // self.t
         self.kvl = _kv_local(model, self.t)
         self.unsharded: list[str] = []
+        self.recipe_shares: dict[str, str] = {}
+        self.builder_names = frozenset(op.name for op in trace.ops if "." not in op.name)
         self.E_local = model.moe.num_experts // L.ep if model.moe else 0
+        # busiest EP device / mean device (1 under uniform expected routing): it sets the MoE block's time
+        self.gamma = (ep_imbalance(L.routing, model.moe.num_experts, model.moe.top_k, L.ep, self.T * L.ep // self.t)
+                      if model.moe and L.ep > 1 else 1.0)
 
     def coll(self, name, kind, rows, repeat, group, ranks=None, stride=1, cols=None):
         return collective(name, kind, rows, cols or self.m.hidden, self.af, ranks or self.t, stride,
@@ -276,6 +295,8 @@ class _Sharder:
         name, g = op.name, op.group
         if t == 1 and self.L.ep == 1:
             return [op]
+        if "." in name:
+            return self.recipe_op(op)
         if name == "embed":
             w = _scale(op.inputs[0], 0, 1, t)  # vocab-parallel: each rank gathers its vocabulary's rows
             kind = "reducescatter" if sp else "allreduce"
@@ -300,6 +321,18 @@ class _Sharder:
         self.unsharded.append(name)
         return [op]
 
+    def recipe_op(self, op: Op) -> list[Op]:
+        """An op a compression recipe inserted: this device's share (workloads.parallel_recipe)."""
+        m = self.m
+        f = recipe_share(op, tp=self.t, ep=self.L.ep, batch=self.B, heads=m.heads, heads_local=self.hl,
+                         kv_heads=1 if m.mla else m.kv_heads, kv_local=1 if m.mla else self.kvl,
+                         builder_names=self.builder_names)
+        if f is None:
+            self.unsharded.append(op.name)
+            return [op]
+        self.recipe_shares[op.name] = f"{f.numerator}/{f.denominator}"
+        return [apply_share(op, f)]
+
     def attention(self, op: Op) -> list[Op]:
         m, t, d, name = self.m, self.t, op.dims, op.name
         hd, hl, kvl = m.head_dim, self.hl, self.kvl
@@ -321,7 +354,7 @@ class _Sharder:
             return [op if m.mla else _cols(op, 2 * kvl * hd)]
         if name == "attention":
             q = _resize(op.inputs[0], 2, hl)
-            kv = tuple(_resize(x, 2, self.kv_heads_here(x.shape[2])) for x in op.inputs[1:])
+            kv = tuple(self.kv_input(x) for x in op.inputs[1:])
             dims = {**d, "heads": hl, "kv_heads": self.kv_heads_here(d["kv_heads"])}
             return [op.with_(dims=dims, inputs=(q,) + kv, outputs=(_resize(op.outputs[0], 2, hl),))]
         if name in ("attn_scores", "attn_pv", "attn_softmax"):
@@ -330,6 +363,16 @@ class _Sharder:
             return [_gemm(op, k=d["k"] // t)] + self.tp_reduce("attn", op.repeat, "attn")
         self.unsharded.append(name)
         return [op]
+
+    def kv_input(self, x: TensorSpec) -> TensorSpec:
+        """A K/V input of fused attention: (B, len, kv_heads, dim) split on heads; a recipe's
+        per-head side tensor (a (kv_heads,) scale of fp8_kv, kvquant's per-head tables) likewise."""
+        if len(x.shape) >= 3:
+            return _resize(x, 2, self.kv_heads_here(x.shape[2]))
+        h = self.m.kv_heads
+        if not self.m.mla and x.shape and x.shape[0] == h:
+            return _resize(x, 0, self.kvl)
+        return x
 
     def kv_heads_here(self, n: int) -> int:
         """KV heads one rank holds of a tensor carrying n: a shared latent (n = 1) stays whole,
@@ -380,8 +423,8 @@ class _Sharder:
             x = _resize(op.inputs[0], 0, own)
             y = _resize(op.outputs[0], 0, own)
             router = op.with_(dims={**d, "tokens": own}, inputs=(x,) + op.inputs[1:], outputs=(y,))
-            return [router, self.coll("moe_dispatch_alltoall", "alltoall", own * e.top_k, op.repeat, "moe",
-                                      ranks=L.ep)]
+            return [router, self.coll("moe_dispatch_alltoall", "alltoall", self.busiest(own * e.top_k), op.repeat,
+                                      "moe", ranks=L.ep)]
         if name.startswith("expert_"):
             return self.moe_ep(op, own)
         if name.startswith("shared_"):
@@ -407,11 +450,16 @@ class _Sharder:
         self.unsharded.append(name)
         return [op]
 
+    def busiest(self, rows: int) -> int:
+        """Token-expert rows of the busiest EP device: the mean device's rows x gamma (workloads.routing)."""
+        return rows if self.gamma == 1.0 else math.ceil(rows * self.gamma)
+
     def moe_ep(self, op: Op, own: int) -> list[Op]:
-        """ep > 1: E/ep whole experts here; the EP group's tokens T x ep/tp, each to top_k experts,
-        spread evenly: T x top_k / tp token-expert rows per rank (uniform routing, in expectation)."""
+        """ep > 1: E/ep whole experts here; the EP group's tokens T x ep/tp, each to top_k experts:
+        T x top_k / tp token-expert rows on the mean rank, x gamma on the busiest (the trace is the
+        busiest device's: it sets the step)."""
         e, El = self.m.moe, self.E_local
-        rows = math.ceil(self.T * e.top_k / self.t)
+        rows = self.busiest(math.ceil(self.T * e.top_k / self.t))
         touched = experts_touched(El, 1, rows) if El > 1 else 1.0
         extra = {"experts": El, "experts_touched": touched}
         out = []
@@ -420,7 +468,7 @@ class _Sharder:
         else:
             out.append(_rows(op, rows))
         if op.name == "expert_down_proj":
-            out.append(self.coll("moe_combine_alltoall", "alltoall", own * e.top_k, op.repeat, "moe",
+            out.append(self.coll("moe_combine_alltoall", "alltoall", self.busiest(own * e.top_k), op.repeat, "moe",
                                  ranks=self.L.ep))
         return out
 
@@ -447,6 +495,18 @@ def _footprint(trace: Trace, model: ModelSpec, L: Layout) -> tuple[dict, list]:
     return {k: worst[k] for k in ("weights", "kv_cache", "activations")}, rows
 
 
+def _routing_note(L: Layout, model: ModelSpec, gamma: float) -> str:
+    if not model.moe:
+        return ""
+    if L.ep == 1:
+        return ("experts split by width over TP: every device computes its slice of every expert, so routing "
+                "skew does not unbalance devices" + ("" if L.routing == "uniform" else f" ({describe(L.routing)} ignored)"))
+    if L.routing == "uniform":
+        return "uniform routing in expectation: every EP device gets the mean token-expert rows (gamma = 1)"
+    return (f"{describe(L.routing)} routing: the busiest EP device gets {gamma:.3f} x the mean token-expert rows; "
+            "this trace is that device's (it sets the MoE step), all-to-all sized by its share")
+
+
 def shard_trace(trace: Trace, model: ModelSpec, layout: Layout | Mapping, global_batch: int | None = None) -> Trace:
     """One device's trace under `layout` (see the module docstring)."""
     L = parse_layout(layout)
@@ -465,7 +525,10 @@ def shard_trace(trace: Trace, model: ModelSpec, layout: Layout | Mapping, global
         "heads_per_device": model.heads // L.tp, "kv_heads_per_device": _kv_local(model, L.tp),
         "kv_heads_replicated": (not model.mla) and model.kv_heads < L.tp,
         "experts_per_device": (model.moe.num_experts // L.ep if L.ep > 1 else model.moe.num_experts) if model.moe else 0,
+        "routing": describe(L.routing), "ep_imbalance": sh.gamma,
+        "routing_note": _routing_note(L, model, sh.gamma),
         "unsharded_ops": sorted(set(sh.unsharded)),
+        "recipe_op_shares": dict(sorted(sh.recipe_shares.items())),
         "trace_covers": "one device's tensor/expert shard of one micro-batch, through all pipeline stages in sequence",
     }
     return trace.replace_ops(ops, meta=meta)

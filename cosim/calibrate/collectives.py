@@ -15,7 +15,8 @@ environment).
 NVLink SHARP and multicast are switched off (NCCL_NVLS_ENABLE=0,
 TORCH_SYMM_MEM_DISABLE_MULTICAST=1, NVSHMEM_DISABLE_NVLS=1) unless --allow-nvls: on shared
 machines the multicast objects are a lent resource, and the ring/tree curves are what the
-fit needs first. Nothing here imports cosim's models; only torch is needed.
+fit needs first. Nothing here imports cosim's models; only torch (and the pure-Python
+hwmodels.nccl conventions) is needed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import platform
 import socket
 import sys
 import time
+
+from hwmodels.nccl import bus_factor  # the one definition of nccl-tests' busbw factors (pure Python)
 
 __all__ = ["main", "parse_size", "bus_factor", "COLLECTIVES"]
 
@@ -48,15 +51,6 @@ def parse_size(text: str) -> int:
     if value < 1:
         raise SystemExit(f"error: size: got {text!r}; expected at least 1 byte")
     return value
-
-
-def bus_factor(kind: str, n: int) -> float:
-    """nccl-tests' bus-bandwidth factors (same as hwmodels.collectives.bus_factor)."""
-    if kind == "allreduce":
-        return 2.0 * (n - 1) / n
-    if kind in ("allgather", "reducescatter", "alltoall"):
-        return (n - 1) / n
-    return 1.0
 
 
 def _sizes(lo: int, hi: int, world: int, elem: int) -> list[int]:

@@ -26,6 +26,12 @@ def register(sub) -> None:
     p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2")
     p.add_argument("--sp", choices=("off", "on", "both"), default="off", help="sequence parallelism")
     p.add_argument("--max-devices", type=int, default=None, help="use at most this many devices")
+    p.add_argument("--microbatches", default="auto",
+                   help="micro-batches of pipelined layouts: 'auto' searches them (default), or a number fixes it")
+    p.add_argument("--max-microbatches", type=int, default=None,
+                   help="largest micro-batch count searched (default 4 x pp)")
+    p.add_argument("--routing", default="uniform",
+                   help="expert routing for EP layouts: uniform (default), sampled, or zipf:<s>")
     p.add_argument("--top", type=int, default=15, help="rows shown")
     p.add_argument("--out", help="write the whole table (.csv or .json)")
     p.add_argument("--plot", help="write a bar chart of the objective per layout (.png/.svg)")
@@ -39,7 +45,9 @@ def run(args) -> int:
     res = plan(args.model, args.system, phase=args.phase, batch=args.batch, seq=args.seq,
                objective=args.objective, level=args.level, weights=args.weights, acts=args.acts, kv=args.kv,
                recipe=args.recipe, sp={"off": False, "on": True, "both": None}[args.sp],
-               max_devices=args.max_devices, allow_beyond_max_context=args.allow_beyond_max_context)
+               max_devices=args.max_devices, microbatches=_microbatches(args.microbatches),
+               max_microbatches=args.max_microbatches, routing=args.routing,
+               allow_beyond_max_context=args.allow_beyond_max_context)
     print(format_plan(res, args.top))
     if args.out:
         df = res.to_frame()
@@ -56,8 +64,19 @@ def run(args) -> int:
     return 0
 
 
+def _microbatches(text: str) -> int | None:
+    from workloads.io import InputError
+
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(f"--microbatches: got {text!r}; expected 'auto' or a positive integer")
+    return int(text)
+
+
 def parse_parallel_flag(text: str) -> dict:
-    """'tp=8,pp=2,sp=true' -> {"tp": 8, "pp": 2, "sp": True} (checked by workloads.parallel)."""
+    """'tp=8,pp=2,sp=true,routing=zipf:1' -> {"tp": 8, "pp": 2, "sp": True, "routing": "zipf:1"}
+    (checked by workloads.parallel)."""
     from workloads.io import InputError
 
     out = {}
@@ -66,7 +85,9 @@ def parse_parallel_flag(text: str) -> dict:
         if not eq:
             raise InputError(f"--parallel: got {part!r}; expected key=value pairs such as tp=8,pp=2")
         key, val = key.strip(), val.strip().lower()
-        if val in ("true", "false"):
+        if key == "routing":  # uniform | sampled | zipf:<s> (checked by workloads.routing)
+            out[key] = val
+        elif val in ("true", "false"):
             out[key] = val == "true"
         elif val.isdigit():
             out[key] = int(val)

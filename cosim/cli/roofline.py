@@ -69,6 +69,10 @@ def format_report(rep, top: int = 10) -> str:
     fm = rep.meta.get("formats", {})
     if fm:
         lines.append("formats: " + ", ".join(f"{k}={v}" for k, v in fm.items()))
+    par = rep.meta.get("parallel") or {}
+    if par.get("label"):  # one device's share of a parallel layout: say which, and how routing was taken
+        lines.append(f"parallel: {par['label']} ({par.get('devices', '?')} devices), one device's trace"
+                     + (f"; {par['routing_note']}" if par.get("routing_note") else ""))
     lines.append("")
     hdr = f"{'op':<18}{'kind':<11}{'x':>4}  {'FLOPs':>10}  {'bytes':>10}  {'FLOP/B':>8}  {'bound':<8}{'time':>10}  {'share':>6}  {'energy':>9}"
     lines += [hdr, "-" * len(hdr)]
