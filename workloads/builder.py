@@ -72,9 +72,9 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
         if profile:
             raise InputError("build_trace: profile and parallel together are not supported yet; "
                              "give one of them")
-        from workloads.parallel import build_parallel_trace
-
         from functools import partial
+
+        from workloads.parallel import build_parallel_trace
 
         trace = build_parallel_trace(partial(build_trace, allow_beyond_max_context=True), model, batch, parallel,
                                      phase=phase, seq=seq, weights=weights, acts=acts, kv=kv, recipe=recipe,
