@@ -154,6 +154,27 @@ def cosim_run(trace: Path, scheduler: str, level: str):
         res.summary["throughput_tok_s"], res.wall_s
 
 
+def cosim_only(a):
+    """cosim's wall time alone on the benchmark trace (written by a full run to /tmp), with the
+    load; for reading speed on a quiet machine, never for the ratio to Vidur."""
+    trace = Path("/tmp/serving_vs_vidur/cosim_trace.csv")
+    if not trace.is_file():
+        raise SystemExit(f"error: {trace} missing: run the full benchmark once first")
+    rows = []
+    for sch in a.schedulers.split(","):
+        for lvl in a.levels.split(","):
+            _, _, thr, wall = cosim_run(trace, sch, lvl)
+            rows.append({"scheduler": sch, "level": lvl, "requests": a.requests, "wall_s": round(wall, 2),
+                         "load_1m": round(os.getloadavg()[0], 2), "throughput_tok_s": round(thr, 1)})
+            print(rows[-1], flush=True)
+    cols = list(rows[0])
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    (OUT / "serving_speed_cosim.md").write_text(f"cosim alone on the serving_vs_vidur trace ({os.cpu_count()} CPUs, "
+                                                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
+                                                 + "\n".join(md) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vidur-dir", default="/tmp/vidur")
@@ -163,7 +184,11 @@ def main():
     ap.add_argument("--schedulers", default="vllm,sarathi")
     ap.add_argument("--levels", default="roofline,analytical")
     ap.add_argument("--skip-warmup", action="store_true", help="Vidur's predictor is already trained and cached")
+    ap.add_argument("--cosim-only", action="store_true",
+                    help="time only cosim on the same trace (writes serving_speed_cosim.md; no Vidur ratio)")
     a = ap.parse_args()
+    if a.cosim_only:
+        return cosim_only(a)
     vd = Path(a.vidur_dir)
     work = Path("/tmp/serving_vs_vidur")
     work.mkdir(exist_ok=True)
@@ -181,18 +206,21 @@ def main():
         vdf, vwall = run_vidur(a.vidur_python, vd, vtrace, sch, work / f"vidur_{sch}")
         print(f"vidur {sch}: {vwall:.1f} s", flush=True)
         vt, vp, vthr = vidur_stats(vdf, pd.read_csv(vtrace))
-        rows.append({"scheduler": sch, "simulator": "vidur", "wall_s": vwall, "throughput_tok_s": vthr,
+        rows.append({"scheduler": sch, "simulator": "vidur", "wall_s": vwall, "load_1m": os.getloadavg()[0],
+                     "throughput_tok_s": vthr,
                      **{f"ttft_p{p}_ms": 1e3 * np.percentile(vt, p) for p in (50, 90, 99)},
                      **{f"tpot_p{p}_ms": 1e3 * np.percentile(vp, p) for p in (50, 90, 99)}})
         for lvl in a.levels.split(","):
             ct, cp, cthr, cwall = cosim_run(ctrace, sch, lvl)
-            rows.append({"scheduler": sch, "simulator": f"cosim {lvl}", "wall_s": cwall, "throughput_tok_s": cthr,
+            rows.append({"scheduler": sch, "simulator": f"cosim {lvl}", "wall_s": cwall,
+                         "load_1m": os.getloadavg()[0], "throughput_tok_s": cthr,
                          **{f"ttft_p{p}_ms": 1e3 * np.percentile(ct, p) for p in (50, 90, 99)},
                          **{f"tpot_p{p}_ms": 1e3 * np.percentile(cp, p) for p in (50, 90, 99)}})
         print(pd.DataFrame(rows).to_string(index=False), flush=True)
     df = pd.DataFrame(rows)
     OUT.mkdir(exist_ok=True)
     (OUT / "serving_vs_vidur.json").write_text(json.dumps({"requests": a.requests, "qps": a.qps,
+                                                          "cpus": os.cpu_count(),
                                                           "rows": rows}, indent=1))
     cols = list(df.columns)
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

@@ -117,8 +117,12 @@ def test_kivi2_raises_admitted_batch_by_bytes_per_token_ratio(tmp_path):
     assert ratio > 4
 
 
-def test_fast_path_equals_step_by_step(tmp_path, monkeypatch):
-    opts = dict(qps=20, requests=150, seed=3)
+@pytest.mark.parametrize("opts", [
+    dict(qps=20, requests=150, seed=3),
+    # the host model's decode runs (graph replay: the inner run plus a constant per step)
+    dict(qps=20, requests=60, prompt_len=300, output_len=120, level="analytical", profile="engine",
+         host={"prefill_step_s": 0.003, "decode_step_s": "0.5 ms"}, seed=3)])
+def test_fast_path_equals_step_by_step(opts, monkeypatch):
     fast = serve(MODEL, HW, **opts).requests
     monkeypatch.setattr(Replica, "_can_skip", lambda self, plan: False)
     slow = serve(MODEL, HW, **opts).requests

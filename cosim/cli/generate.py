@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cosim.cli._common import si
+from cosim.cli._workload_args import add_workload_args
 
 
 def register(sub) -> None:
@@ -10,17 +11,10 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help=text, description=text,
                        epilog="example:\n  cosim generate --model llama3_8b --hw h100_sxm --prompt-len 1024 "
                               "--output-len 256 --batch 8 --recipe kivi2")
-    p.add_argument("--model", required=True, help="bundled model name or a YAML/config.json path")
-    p.add_argument("--hw", required=True, help="bundled hardware name or a YAML path")
+    add_workload_args(p, acts=True)
     p.add_argument("--prompt-len", type=int, default=1024, help="prompt tokens per sequence")
     p.add_argument("--output-len", type=int, default=256, help="generated tokens per sequence (the first from prefill)")
     p.add_argument("--batch", type=int, default=1, help="sequences generated together")
-    p.add_argument("--level", choices=("roofline", "analytical", "cycle"), default="roofline",
-                   help="cost-model level pricing every step")
-    p.add_argument("--weights", default="bf16", help="weight number format")
-    p.add_argument("--acts", default="bf16", help="activation number format")
-    p.add_argument("--kv", default="bf16", help="KV-cache number format")
-    p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2")
     p.add_argument("--out", help="write the per-step decode times (.csv)")
     p.set_defaults(func=run)
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from cosim.cli._workload_args import add_workload_args
+
 
 def register(sub) -> None:
     text = "simulate serving a request stream: continuous batching, chunked prefill, disaggregation"
     p = sub.add_parser("serve", help=text, description=text,
                        epilog="example:\n  cosim serve --model llama3_8b --hw h100_sxm --qps 5 --requests 2000 "
                               "--level roofline --scheduler chunked --slo-ttft 0.5 --slo-tpot 0.05")
-    p.add_argument("--model", required=True, help="bundled model name or a YAML/config.json path")
-    p.add_argument("--hw", required=True, help="bundled hardware name or a YAML path")
-    p.add_argument("--level", choices=("roofline", "analytical", "cycle"), default="roofline", help="cost-model level pricing every step")
-    p.add_argument("--weights", default="bf16", help="weight number format")
-    p.add_argument("--kv", default="bf16", help="KV-cache number format (sets bytes per token, so KV capacity)")
-    p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2")
+    add_workload_args(p, hw_help="bundled hardware name or a YAML path; with --tp/--pp a system "
+                                 "(configs/systems, e.g. dgx_h100)")
+    p.add_argument("--profile", help="implementation profile (eager, hf_eager, engine, engine_gemm): the kernels "
+                                     "the serving stack launches; at level analytical also its host launch time")
+    p.add_argument("--tp", type=int, help="tensor-parallel devices per replica (--hw names a system)")
+    p.add_argument("--pp", type=int, help="pipeline stages per replica (--hw names a system)")
     p.add_argument("--qps", type=float, help="mean request rate (requests/s)")
     p.add_argument("--requests", type=int, help="number of requests (default 1000; with --trace, all its rows)")
     p.add_argument("--arrival", choices=("poisson", "gamma"), default="poisson", help="arrival process (gamma: bursty)")
@@ -25,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("--scheduler", choices=("static", "continuous", "chunked", "disaggregated"), default="continuous", help="batching policy")
     p.add_argument("--max-num-seqs", type=int, default=256, help="running sequences per replica (vLLM default)")
     p.add_argument("--max-batched-tokens", type=int, help="token budget per step (default 512 chunked, 8192 else)")
+    p.add_argument("--max-prefill-seqs", type=int, help="prompts prefilled per step (default: as the budget allows)")
+    p.add_argument("--context-window", type=int, help="longest prompt + output (default: the model's max context)")
     p.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
     p.add_argument("--kv-capacity-tokens", type=int, help="fix the KV capacity instead of deriving it")
     p.add_argument("--preemption", choices=("recompute", "swap"), default="recompute", help="what happens to a preempted request")
@@ -48,7 +52,9 @@ def options_from_args(a) -> dict:
     if a.draft_model or a.draft_weights:
         spec = {"draft_len": a.draft_len, "acceptance": a.acceptance, "draft_model": a.draft_model,
                 "draft_weights": a.draft_weights}
-    return dict(level=a.level, weights=a.weights, kv=a.kv, recipe=a.recipe, qps=a.qps, requests=a.requests,
+    par = {k: v for k, v in (("tp", a.tp), ("pp", a.pp)) if v is not None} or None
+    return dict(level=a.level, weights=a.weights, kv=a.kv, recipe=a.recipe, profile=a.profile, parallel=par,
+                max_prefill_seqs=a.max_prefill_seqs, context_window=a.context_window, qps=a.qps, requests=a.requests,
                 arrival=a.arrival, burstiness=a.burstiness, trace=a.trace, lengths_from=a.lengths_from,
                 prompt_len=a.prompt_len, output_len=a.output_len, scheduler=a.scheduler,
                 max_num_seqs=a.max_num_seqs, max_batched_tokens=a.max_batched_tokens, block_size=a.block_size,

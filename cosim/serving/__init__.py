@@ -14,17 +14,20 @@ import time
 import numpy as np
 
 from cosim.serving.arrivals import make_requests
-from cosim.serving.config import ServeConfig
+from cosim.serving.config import HostOverhead, ServeConfig
+from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
 from cosim.serving.kv_memory import PagedKV, kv_capacity
 from cosim.serving.metrics import ServeResult, request_table, summarize
 from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
 from hwmodels.spec import HardwareSpec, load_hw
+from hwmodels.system import SystemSpec, list_systems, load_system
+from workloads.parallel import parse_layout
 from workloads.io import InputError
 from workloads.models import load_model
 
-__all__ = ["serve", "generate", "ServeConfig", "ServeResult", "GenerationResult", "StepBatch", "StepCost",
+__all__ = ["serve", "generate", "ServeConfig", "HostOverhead", "ServeResult", "GenerationResult", "StepBatch", "StepCost",
            "StepCostModel", "DeviceStepCost", "Workload"]
 
 
@@ -34,6 +37,49 @@ def _link(hw, name, fld):
         raise InputError(f"serve: {fld}: {hw.name} declares no interconnect {name!r} "
                          f"(it has {', '.join(hw.interconnect) or 'none'}); name one of its links")
     return bw
+
+
+def _device(cfg):
+    """(device spec, system or None): a parallel layout runs on a system's devices."""
+    if cfg.parallel is None:
+        if isinstance(cfg.hw, SystemSpec) or (isinstance(cfg.hw, str) and cfg.hw in list_systems()):
+            name = getattr(cfg.hw, "name", cfg.hw)
+            raise InputError(f"serve: parallel: hw {name!r} is a system; give the replica's layout "
+                             f"(parallel={{'tp': 2}}, CLI --tp/--pp) or name one device")
+        return (cfg.hw if isinstance(cfg.hw, HardwareSpec) else load_hw(cfg.hw)), None
+    system = cfg.hw if isinstance(cfg.hw, SystemSpec) else load_system(cfg.hw)
+    layout = parse_layout(cfg.parallel, "serve: parallel")
+    if layout.dp != 1 or layout.microbatches != 1 or layout.ep != 1:
+        raise InputError(f"serve: parallel: got {cfg.parallel!r}; a serving replica is one TP x PP group "
+                         f"(dp, ep and microbatches stay 1: use `replicas` for data parallelism)")
+    if layout.devices > system.devices:
+        raise InputError(f"serve: parallel: layout {layout.label()} needs {layout.devices} devices; system "
+                         f"{system.name} has {system.devices}")
+    return system.device, system
+
+
+def _workload(cfg, model, layout_items):
+    return Workload(model, cfg.weights, cfg.acts, cfg.kv, cfg.recipe, cfg.attention, cfg.profile, layout_items)
+
+
+def _step_model(cfg, w, hw, system):
+    """The device (or system) step-cost model, wrapped with the host model when one applies."""
+    steps = DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback, system=system)
+    if system is not None:
+        L = parse_layout(cfg.parallel)
+        steps.notes += (f"parallel {L.label()} on {system.name}: each step is one device's sharded trace with its "
+                        f"collectives priced on the system's links; KV capacity per device"
+                        + ("; pipeline stages run one after another within a step (no overlap of "
+                           "micro-batches across stages)" if L.pp > 1 else ""),)
+    host = cfg.host
+    if host is None and cfg.profile and cfg.level == "analytical":
+        from workloads.profiles import get_profile
+        p = get_profile(cfg.profile)
+        host = HostOverhead(prefill_graphs=False, decode_graphs=p.cuda_graphs, source=f"profile {p.name}")
+    elif host is None and cfg.profile:
+        steps.notes += (f"profile {cfg.profile}: kernels priced at level {cfg.level}; host launch time not "
+                        f"priced (needs level analytical's eager.cpu_per_kernel or a `host` setting)",)
+    return host_for(steps, host, hw, cfg.level) if host is not None else steps
 
 
 def _draft(cfg, workload, hw):
@@ -46,13 +92,15 @@ def _draft(cfg, workload, hw):
     return w, DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback)
 
 
-def _check_requests(specs, cfg, caps):
+def _check_requests(specs, cfg, caps, model):
+    window, where = cfg.context_window, "context_window"
+    if window is None and model.max_context:  # the model's own limit unless one is given
+        window, where = model.max_context, f"{model.name}'s max_context (set context_window to change it)"
     for r in specs:
         total = r.prompt_len + r.output_len
-        if cfg.context_window and total > cfg.context_window:
+        if window and total > window:
             raise InputError(f"serve: output_len: request {r.rid} has prompt {r.prompt_len} + output "
-                             f"{r.output_len} = {total} tokens; expected at most context_window "
-                             f"{cfg.context_window}")
+                             f"{r.output_len} = {total} tokens; expected at most {window} ({where})")
         for name, (cap, host_blocks) in caps.items():
             room = (cap.blocks + host_blocks) * cap.block_size
             if total + (cfg.speculative.draft_len if cfg.speculative else 0) > room:
@@ -70,10 +118,9 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     t0 = time.perf_counter()
     cfg = ServeConfig(model=model, hw=hw, **options)
     model = load_model(cfg.model)
-    hw = cfg.hw if isinstance(cfg.hw, HardwareSpec) else load_hw(cfg.hw)
-    w = Workload(model, cfg.weights, cfg.acts, cfg.kv, cfg.recipe, cfg.attention)
-    steps = step_model if step_model is not None else DeviceStepCost(w, hw, cfg.level, cfg.bucket,
-                                                                     cfg.compute_fallback)
+    hw, system = _device(cfg)
+    w = _workload(cfg, model, tuple(sorted(cfg.parallel.items())) if cfg.parallel else None)
+    steps = step_model if step_model is not None else _step_model(cfg, w, hw, system)
     if not isinstance(steps, StepCostModel):
         raise InputError(f"serve: step_model: got {type(steps).__name__}; expected an object with "
                          f"step_cost(StepBatch) -> StepCost and notes")
@@ -98,11 +145,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                           cfg.lengths_from, cfg.trace, cfg.seed)
     if not specs:
         raise InputError("serve: trace: the trace holds no requests")
-    _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout})
-    over = sum(1 for r in specs if model.max_context and r.prompt_len + r.output_len > model.max_context)
-    if over:  # served as asked (as a server with a longer max_model_len would), never silently
-        notes.append(f"{over:,} of {len(specs):,} requests run beyond {model.name}'s maximum context of "
-                     f"{model.max_context:,} positions (prompt + output); set context_window to refuse them")
+    _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model)
 
     def make(engine):
         return [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
@@ -116,7 +159,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s)
     summary["steps"] = sum(r.n_steps for r in eng.replicas)
     notes += list(steps.notes) + (list(draft.notes) if draft else [])
-    n_priced = len(getattr(steps, "_cache", ()))
+    n_priced = len(getattr(getattr(steps, "inner", steps), "_cache", ()))
     notes.append(f"step costs: {cfg.level} model, {n_priced} distinct step components priced"
                  + (f" (shapes bucketed at {cfg.bucket:.0%})" if cfg.bucket else " (exact shapes)")
                  if step_model is None else f"step costs: {type(steps).__name__} (given)")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from hwmodels.units import parse_quantity
 from workloads.io import InputError
 
-__all__ = ["ServeConfig", "SpecDecode", "Offload"]
+__all__ = ["ServeConfig", "SpecDecode", "Offload", "HostOverhead"]
 
 
 def _bad(fld, v, expected):
@@ -20,6 +20,28 @@ def _pos_int(fld, v, allow_none=False):
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         _bad(fld, v, "a positive integer")
     return v
+
+
+def _mapping(fld, d, cls, expected):
+    """d as keyword arguments of the option dataclass cls: a mapping of its fields only."""
+    if not isinstance(d, dict):
+        _bad(fld, d, expected)
+    known = {f.name for f in fields(cls)}
+    for k in d:
+        if k not in known:
+            _bad(f"{fld}.{k}", k, f"one of {', '.join(sorted(known))}")
+    return dict(d)
+
+
+def _time(fld, v):
+    if isinstance(v, str):
+        try:
+            v = parse_quantity(v, "time", "serve", fld)
+        except Exception:
+            _bad(fld, v, "a time such as '20 us'")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v == float("inf"):
+        _bad(fld, v, "a non-negative time in seconds")
+    return float(v)
 
 
 def _pos_num(fld, v, allow_none=False):
@@ -46,13 +68,7 @@ class SpecDecode:
     def parse(cls, d):
         if d is None or isinstance(d, cls):
             return d
-        if not isinstance(d, dict):
-            _bad("speculative", d, "a mapping with draft_len, acceptance and draft_model or draft_weights")
-        known = {f.name for f in fields(cls)}
-        for k in d:
-            if k not in known:
-                _bad(f"speculative.{k}", k, f"one of {', '.join(sorted(known))}")
-        s = cls(**d)
+        s = cls(**_mapping("speculative", d, cls, "a mapping with draft_len, acceptance and draft_model or draft_weights"))
         _pos_int("speculative.draft_len", s.draft_len)
         a = s.acceptance
         if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a < 1:
@@ -74,11 +90,7 @@ class Offload:
     def parse(cls, d):
         if d is None or isinstance(d, cls):
             return d
-        if not isinstance(d, dict):
-            _bad("offload", d, "a mapping with host_capacity and fetch_fraction")
-        for k in d:
-            if k not in ("host_capacity", "fetch_fraction"):
-                _bad(f"offload.{k}", k, "host_capacity or fetch_fraction")
+        d = _mapping("offload", d, cls, "a mapping with host_capacity and fetch_fraction")
         cap = d.get("host_capacity", cls.host_capacity)
         if isinstance(cap, str):
             try:
@@ -90,6 +102,41 @@ class Offload:
         if isinstance(ff, bool) or not isinstance(ff, (int, float)) or not 0 <= ff <= 1:
             _bad("offload.fetch_fraction", ff, "a fraction in [0, 1]")
         return cls(cap, float(ff))
+
+
+@dataclass(frozen=True)
+class HostOverhead:
+    """Host time a software stack adds per step (cosim.serving.host): which steps replay a
+    CUDA graph, the host time per eager kernel launch (None: the device calibration's
+    eager.cpu_per_kernel) and a fixed host time per prefill / decode step."""
+    prefill_graphs: bool = False
+    decode_graphs: bool = True
+    cpu_per_kernel_s: float | None = None
+    prefill_step_s: float = 0.0
+    decode_step_s: float = 0.0
+    new_shape_s: float = 0.0  # extra host time of an eager prefill of a token count not run before
+    warm_lengths: tuple = ()  # prefill token counts already run (warm) when the stream starts
+    source: str = "given"
+
+    @classmethod
+    def parse(cls, d):
+        if d is None or isinstance(d, cls):
+            return d
+        v = _mapping("host", d, cls, "a mapping with prefill_graphs, decode_graphs, cpu_per_kernel_s, "
+                                     "prefill_step_s, decode_step_s")
+        for k in ("prefill_graphs", "decode_graphs"):
+            if k in v and not isinstance(v[k], bool):
+                _bad(f"host.{k}", v[k], "true or false")
+        for k in ("prefill_step_s", "decode_step_s", "new_shape_s", "cpu_per_kernel_s"):
+            if v.get(k) is not None:
+                v[k] = _time(f"host.{k}", v[k])
+        if "warm_lengths" in v:
+            w = v["warm_lengths"]
+            if not isinstance(w, (list, tuple)) or any(isinstance(x, bool) or not isinstance(x, int) or x < 1
+                                                       for x in w):
+                _bad("host.warm_lengths", w, "a list of positive token counts")
+            v["warm_lengths"] = tuple(w)
+        return cls(**v)
 
 
 SCHEDULERS = ("static", "continuous", "chunked", "disaggregated")
@@ -105,6 +152,10 @@ class ServeConfig:
     kv: str = "bf16"
     recipe: str | None = None
     attention: str = "fused"
+    profile: str | None = None  # implementation profile (workloads.profiles), e.g. engine, eager
+    host: HostOverhead | None = None  # host time per step (cosim.serving.host); default from `profile`
+    # a multi-device replica: `hw` names a system (configs/systems) and `parallel` its layout
+    parallel: dict | None = None  # {"tp": 2, "pp": 1}
     # the requests
     qps: float | None = None
     requests: int | None = None  # default: every row of a trace, else 1000 synthetic requests
@@ -120,6 +171,7 @@ class ServeConfig:
     scheduler: str = "continuous"
     max_num_seqs: int = 256  # vLLM default
     max_batched_tokens: int | None = None  # default: 512 for chunked (Sarathi-Serve), else 8192
+    max_prefill_seqs: int | None = None  # prompts per prefill step (1: one prompt a step, like HF/TGI loops)
     block_size: int = 16  # vLLM default
     memory_fraction: float = 0.9  # vLLM gpu_memory_utilization default
     kv_capacity_tokens: int | None = None  # fix the KV capacity instead of deriving it
@@ -152,7 +204,8 @@ class ServeConfig:
             _pos_int("requests", self.requests)
         for f in ("max_num_seqs", "block_size", "replicas", "prefill_replicas", "decode_replicas"):
             _pos_int(f, getattr(self, f))
-        for f in ("max_batched_tokens", "kv_capacity_tokens", "context_window", "prompt_len", "output_len"):
+        for f in ("max_batched_tokens", "max_prefill_seqs", "kv_capacity_tokens", "context_window", "prompt_len",
+                  "output_len"):
             _pos_int(f, getattr(self, f), allow_none=True)
         for f in ("slo_ttft_s", "slo_tpot_s"):
             _pos_num(f, getattr(self, f), allow_none=True)
@@ -161,6 +214,9 @@ class ServeConfig:
             _bad("memory_fraction", mf, "a fraction in (0, 1]")
         object.__setattr__(self, "speculative", SpecDecode.parse(self.speculative))
         object.__setattr__(self, "offload", Offload.parse(self.offload))
+        object.__setattr__(self, "host", HostOverhead.parse(self.host))
+        if self.parallel is not None and not isinstance(self.parallel, dict):
+            _bad("parallel", self.parallel, "a mapping such as {tp: 2, pp: 1}")
 
     @property
     def token_budget(self) -> int:

@@ -156,16 +156,16 @@ class Replica:
             need = sum(-(-(r.context + k) // bs) - -(-(r.context + 1) // bs) for r in reqs)
         lat, en = self.steps.decode_run(len(reqs), sum(r.context for r in reqs), k)
         t_next = self.engine.next_arrival() if not self.waiting else float("inf")
-        t, n = env.now, 0
-        for n, dt in enumerate(lat, 1):
-            t += dt
-            if t >= t_next:  # the arrival is seen at this step's boundary
-                break
+        # step boundaries, summed left to right exactly as a step-by-step loop would
+        ends = np.cumsum(np.concatenate(([env.now], lat)))[1:]
+        # the arrival is seen at the first step boundary at or after it (ends never decrease)
+        n = min(int(np.searchsorted(ends, t_next, side="left")) + 1, len(lat))
+        t = float(ends[n - 1])
         for r in reqs:
             self.kv.grow(r.rid, r.context + n)
         yield env.timeout(t - env.now)
-        self.energy_j += sum(en[:n])
-        self.busy_s += sum(lat[:n])
+        self.energy_j += sum(en[:n].tolist())
+        self.busy_s += sum(lat[:n].tolist())
         self.n_steps += n
         for r in list(reqs):
             self._emit(r, n, env.now)

@@ -74,7 +74,8 @@ def _swap_in(rep, plan: Plan) -> None:
 def _admit_prompts(rep, budget: int, chunked: bool, plan: Plan) -> int:
     """Admit waiting prompts (FIFO) while KV blocks, the sequence cap and the token
     budget allow; returns the budget left."""
-    while rep.waiting and budget > 0 and len(rep.running) < rep.max_num_seqs:
+    cap = rep.cfg.max_prefill_seqs or float("inf")
+    while rep.waiting and budget > 0 and len(rep.running) < rep.max_num_seqs and len(plan.prefill) < cap:
         r = rep.waiting[0]
         need = r.prefill_target
         if not chunked and need > budget:

@@ -35,10 +35,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
+from hwmodels.collectives import estimate_system_ops
 from hwmodels.estimate import LEVELS, estimate_ops
 from hwmodels.spec import HardwareSpec, load_hw
+from hwmodels.system import SystemSpec
 from workloads.builder import build_trace
 from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
@@ -58,12 +63,15 @@ class Workload:
     kv: str = "bf16"
     recipe: str | None = None
     attention: str = "fused"
+    profile: str | None = None  # implementation profile (workloads.profiles): the kernels a stack launches
+    parallel: tuple | None = None  # TP/PP layout as sorted (key, value) pairs: one device's sharded trace
 
     def trace(self, phase: str, batch: int, seq: int):
         # internal pricing traces: `seq` is a step's token count or a KV length, not a user's
-        # context; requests beyond the model's maximum context are noted by serve()
+        # context; serve() refuses requests beyond the model's maximum context (_check_requests)
         return build_trace(self.model, phase=phase, batch=batch, seq=seq, weights=self.weights,
                            acts=self.acts, kv=self.kv, recipe=self.recipe, attention=self.attention,
+                           profile=self.profile, parallel=dict(self.parallel) if self.parallel else None,
                            allow_beyond_max_context=True)
 
 
@@ -90,9 +98,11 @@ class StepBatch:
 class StepCost:
     latency_s: float
     energy_j: float
+    kernels: float = 0.0  # kernel launches of the step (host-overhead models need them)
 
     def __add__(self, other: "StepCost") -> "StepCost":
-        return StepCost(self.latency_s + other.latency_s, self.energy_j + other.energy_j)
+        return StepCost(self.latency_s + other.latency_s, self.energy_j + other.energy_j,
+                        self.kernels + other.kernels)
 
 
 ZERO = StepCost(0.0, 0.0)
@@ -106,8 +116,10 @@ class StepCostModel(Protocol):
     def step_cost(self, batch: StepBatch) -> StepCost: ...
 
 
+@lru_cache(maxsize=1 << 16)
 def bucketed(x: int, r: float) -> int:
-    """x on a geometric grid of relative step r (exact up to 64 or when r == 0)."""
+    """x on a geometric grid of relative step r (exact up to 64 or when r == 0);
+    memoised: a 10,000-request run asks for the same few thousand values a million times."""
     if r <= 0 or x <= 64:
         return int(x)
     step = math.log1p(r)
@@ -122,8 +134,11 @@ class DeviceStepCost:
     level: str = "roofline"
     bucket: float = 0.0
     compute_fallback: bool = False
+    system: SystemSpec | None = None  # set with a parallel workload: its device is `hw`
     notes: tuple = ()
     _cache: dict = field(default_factory=dict, repr=False)
+    _ctx_ops: dict = field(default_factory=dict, repr=False)
+    _btab: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -136,17 +151,31 @@ class DeviceStepCost:
         same = {op.name for op in a.ops if op in b.ops and op.kind not in ATTENTION_KINDS}
         self.context_names = frozenset(op.name for op in a.ops if op.name not in same)
         self.token_names = frozenset(same)
+        # the analytical level parses the device calibration on every call: parse it once
+        self._gpu_params = None
+        if self.level == "analytical" and self.system is None:
+            from hwmodels import gpu
+            from hwmodels.level_registry import MODULES
+            if MODULES["analytical"] == gpu.__name__ and gpu.applicable(self.hw)[0]:
+                self._gpu_params = gpu.params_for(self.hw)
 
     # ---- pricing (the only place costs are asked for) ----------------------
     def _price(self, ops) -> StepCost:
         ops = list(ops)
         if not ops:
             return ZERO
-        costs, notes = estimate_ops(ops, self.hw, self.level, self.compute_fallback)
+        if self.system is not None:  # collectives on the system's links, the rest on its device
+            costs, notes = estimate_system_ops(ops, self.system, self.level, self.compute_fallback)
+        elif self._gpu_params is not None:  # what estimate_ops does, without re-parsing the calibration
+            from hwmodels import gpu
+            costs, notes = gpu.estimate_trace(ops, self.hw, self.compute_fallback, params=self._gpu_params)
+        else:
+            costs, notes = estimate_ops(ops, self.hw, self.level, self.compute_fallback)
         if notes:
             self.notes = tuple(dict.fromkeys(self.notes + tuple(notes)))
         return StepCost(sum(c.latency_s * o.repeat for o, c in zip(ops, costs)),
-                        sum(c.energy_j * o.repeat for o, c in zip(ops, costs)))
+                        sum(c.energy_j * o.repeat for o, c in zip(ops, costs)),
+                        sum(c.details.get("kernels", 1) * o.repeat for o, c in zip(ops, costs)))
 
     def _cached(self, key, make):
         hit = self._cache.get(key)
@@ -168,20 +197,38 @@ class DeviceStepCost:
                                                   if o.name in self.token_names and o.group == "head"])
 
     def decode_context_cost(self, seqs: int, mean_kv: float) -> StepCost:
-        n, kv = bucketed(seqs, self.bucket), bucketed(max(1, int(round(mean_kv))), self.bucket)
+        return self._decode_context_at(bucketed(seqs, self.bucket),
+                                       bucketed(max(1, int(round(mean_kv))), self.bucket))
+
+    def _decode_context_at(self, n: int, kv: int) -> StepCost:
+        """Context ops of n sequences at mean KV kv, both already on the grid."""
         return self._cached(("dctx", n, kv), lambda: [o for o in self.workload.trace("decode", n, kv).ops
                                                       if o.name in self.context_names])
+
+    def _bucket_table(self, upto: int) -> np.ndarray:
+        """bucketed(x) for every x < upto+1 as an array (decode runs gather from it)."""
+        tab = self._btab
+        if tab is None or tab.size <= upto:
+            size = max(2 * upto, 8192)
+            tab = self._btab = np.array([bucketed(x, self.bucket) for x in range(size)], dtype=np.int64)
+        return tab
 
     def prefill_context_cost(self, new: int, cached: int, last: bool) -> StepCost:
         c, ctx = bucketed(new, self.bucket), bucketed(cached, self.bucket) if cached else 0
         return self._cached(("pctx", c, ctx, last), lambda: self._chunk_ops(c, ctx, last))
 
+    def _prefill_context_ops(self, seq: int):
+        """The context ops of a `seq`-token prefill trace (built once per length: chunks
+        (c, ctx) with the same ctx + c share it)."""
+        hit = self._ctx_ops.get(seq)
+        if hit is None:
+            hit = self._ctx_ops[seq] = [o for o in self.workload.trace("prefill", 1, seq).ops
+                                        if o.name not in self.token_names]
+        return hit
+
     def _chunk_ops(self, c: int, ctx: int, last: bool):
-        tr = self.workload.trace("prefill", 1, ctx + c)
         ops = []
-        for o in tr.ops:
-            if o.name in self.token_names:
-                continue
+        for o in self._prefill_context_ops(ctx + c):
             if o.kind in ATTENTION_KINDS:
                 ops.append(_chunk_attention(o, c) if ctx else o)
             elif ctx and o.kind == "gemm" and o.group == "attn" and o.name.startswith("attn_"):
@@ -207,19 +254,27 @@ class DeviceStepCost:
         return cost
 
     def decode_run(self, seqs: int, kv_sum: int, steps: int):
-        """Latency and energy lists of `steps` consecutive decode-only steps of the same
-        `seqs` sequences, every KV growing by one token a step (the engine's fast path;
-        equal to calling step_cost once per step)."""
+        """Latency and energy arrays of `steps` consecutive decode-only steps of the same
+        `seqs` sequences, every KV growing by one token a step (the engine's fast path).
+        Equal to calling step_cost once per step: the per-step mean KV is computed as
+        step_cost does (one correctly rounded division, round half to even), each distinct
+        bucketed KV is priced once through the same cache, then gathered."""
         const = self.token_cost(seqs, prefill=False) + self.head_cost(seqs)
-        first = self.decode_context_cost(seqs, kv_sum / seqs)
-        last = self.decode_context_cost(seqs, (kv_sum + (steps - 1) * seqs) / seqs)
-        if first is last:  # one cache entry (one bucket) covers the whole run
-            return [const.latency_s + first.latency_s] * steps, [const.energy_j + first.energy_j] * steps
-        lat, en = [], []
-        for j in range(steps):
-            c = self.decode_context_cost(seqs, (kv_sum + j * seqs) / seqs)
-            lat.append(const.latency_s + c.latency_s)
-            en.append(const.energy_j + c.energy_j)
+        mean = (kv_sum + np.arange(steps, dtype=np.int64) * seqs) / seqs  # exact: ints < 2**53
+        kv = np.maximum(1, np.rint(mean).astype(np.int64))
+        kv = self._bucket_table(int(kv[-1]))[kv]  # kv grows with the step: the last is the largest
+        # kv is non-decreasing, so its distinct values start where it changes (no sort needed)
+        start = np.empty(steps, dtype=bool)
+        start[0] = True
+        np.not_equal(kv[1:], kv[:-1], out=start[1:])
+        n = bucketed(seqs, self.bucket)
+        comps = [self._decode_context_at(n, k) for k in kv[start].tolist()]
+        if len(comps) == 1:  # one bucket covers the run
+            return (np.full(steps, const.latency_s + comps[0].latency_s),
+                    np.full(steps, const.energy_j + comps[0].energy_j))
+        inv = np.cumsum(start) - 1
+        lat = const.latency_s + np.array([c.latency_s for c in comps])[inv]
+        en = const.energy_j + np.array([c.energy_j for c in comps])[inv]
         return lat, en
 
 
