@@ -45,14 +45,30 @@ def peers_rows(d) -> list:
 def workload_rows(d) -> list:
     rows = d["rows"]
     pp = next((r for r in rows if r["path"].startswith("point by point")), None)
+    cyc = next((r for r in rows if r["path"].startswith("cycle level, Llama-3-8B decode, one call")), None)
     out = []
     for r in rows:
-        if r is pp or not pp or r["path"].startswith("cycle"):  # the cycle row has no same-run peer yet
+        ref = cyc if r["path"].startswith("cycle") else pp
+        if r is pp or r is cyc or not ref:
             continue
-        out.append((f"{r['path']} ({r['configs']:,} configs)", "point-by-point build_trace + simulate",
-                    _x(r["vs_point_by_point"]), f"{r['configs_per_s']:,.0f} vs {pp['configs_per_s']:,.0f} configs/s",
+        what = "cycle-level model call per array config" if ref is cyc else "point-by-point build_trace + simulate"
+        same = f"; per-op results identical: {r['identical_to_per_point']}" if "identical_to_per_point" in r else ""
+        out.append((f"{r['path']} ({r['configs']:,} configs)", what, _x(r["vs_point_by_point"]),
+                    f"{r['configs_per_s']:,.0f} vs {ref['configs_per_s']:,.0f} configs/s{same}",
                     "workload_sweep_speed"))
     return out
+
+
+def startup_rows(d) -> list:
+    """Fresh-process wall times next to `python -c 'import numpy'` timed in the same run."""
+    rows = d["rows"]
+    floor = next((r for r in rows if "floor" in r["what"]), None)
+    if floor is None:
+        return []
+    return [(r["what"], "python -c 'import numpy' (same run)", f"{r['seconds'] / floor['seconds']:.1f}x the floor",
+             f"{r['seconds']:.1f} s vs {floor['seconds']:.2f} s; goal < {r['goal_s']:g} s "
+             f"({'met' if r['seconds'] < r['goal_s'] else 'NOT met'} at load {d['load_average']:.1f})",
+             "startup_speed") for r in rows if r is not floor and r.get("goal_s")]
 
 
 def functional_rows(d) -> list:
@@ -85,7 +101,7 @@ def systolic_rows(d) -> list:
 
 
 SOURCES = [("peers_speed", peers_rows), ("workload_sweep_speed", workload_rows),
-           ("functional_speed", functional_rows), ("systolic_speed", systolic_rows)]
+           ("functional_speed", functional_rows), ("systolic_speed", systolic_rows), ("startup_speed", startup_rows)]
 
 
 def build() -> str:
@@ -117,7 +133,8 @@ def build() -> str:
         lines += ["", "Not run (no result file): " + ", ".join(missing)]
     lines += ["", "Regenerate: `python benchmarks/speed_table.py` after the benchmarks above "
                   "(`benchmarks/peers_speed.py`, `workload_sweep_speed.py`, `functional_speed.py`, "
-                  "`systolic_speed.py`). Machine load at run time is recorded in each result file."]
+                  "`systolic_speed.py`, `startup_speed.py`). Machine load at run time is recorded in each result "
+                  "file."]
     return "\n".join(lines) + "\n"
 
 

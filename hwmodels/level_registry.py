@@ -16,6 +16,8 @@ __all__ = ["LEVELS", "MODULES", "LevelModel", "Level", "get_level", "check_level
 
 LEVELS = ("roofline", "analytical", "cycle")
 MODULES = {"roofline": "hwmodels.roofline", "analytical": "hwmodels.gpu", "cycle": "hwmodels.cycle"}
+# a level whose many-variant evaluation lives in a module of its own (it imports the model)
+VARIANT_MODULES = {"cycle": "hwmodels.cycle_variants"}
 
 
 class LevelModel(Protocol):
@@ -66,4 +68,10 @@ def get_level(name: str) -> Level | None:
     return Level(name=name, estimate=mod.estimate,
                  estimate_trace=getattr(mod, "estimate_trace", None) or _per_op(mod.estimate),
                  applicable=getattr(mod, "applicable", None) or (lambda hw: (True, "")),
-                 evaluate_variants=getattr(mod, "evaluate_variants", None))
+                 evaluate_variants=getattr(mod, "evaluate_variants", None) or _variants(name))
+
+
+def _variants(name: str):
+    if name not in VARIANT_MODULES:
+        return None
+    return import_module(VARIANT_MODULES[name]).evaluate_variants

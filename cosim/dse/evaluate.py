@@ -59,11 +59,24 @@ def override_value(key: str, v: float):
 
 
 def _hw_shape(name: str, cache: dict):
+    """(memory level names, formats, main memory name, has an accelerator: section) of a spec."""
     if name not in cache:
         from hwmodels.spec import load_hw
         hw = load_hw(name)
-        cache[name] = (tuple(m.name for m in hw.memory), tuple(sorted(hw.peak_flops)))
+        cache[name] = (tuple(m.name for m in hw.memory), tuple(sorted(hw.peak_flops)), hw.memory[0].name,
+                       "accelerator" in hw.sections and hw.kind in ("accelerator", "tpu"))
     return cache[name]
+
+
+def _vector_fields(cfg: dict, fields, caches) -> list:
+    """Indices of the fields that vary along the rows of one evaluation. At the cycle level
+    on an accelerator these are the fields its vectorised model takes (array sizes, SRAM,
+    clock, main memory: hwmodels.cycle_variants); elsewhere the roofline table's fields."""
+    levels, formats, main, accel = _hw_shape(cfg["hw"]["name"], caches["shape"])
+    if cfg["level"] == "cycle" and accel and not cfg.get("serve") and not cfg.get("system"):
+        from hwmodels.cycle_variants import variant_field
+        return [j for j, f in enumerate(fields) if variant_field(f, main)]
+    return [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
 
 
 def _trace(cfg: dict, cache: dict):
@@ -158,8 +171,7 @@ def evaluate_task(task: dict) -> dict:
         fields_done = True
     else:
         fields_done = False
-    levels, formats = _hw_shape(cfg["hw"]["name"], caches["shape"])
-    vec = [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
+    vec = _vector_fields(cfg, fields, caches)
     fixed = [j for j in range(len(fields)) if j not in vec]
     if fixed:
         uniq, inv = np.unique(V[:, fixed], axis=0, return_inverse=True)
@@ -238,7 +250,7 @@ def _level_of(cfg, base, caches):
 
 def _compact_text(a: np.ndarray):
     vals = a.tolist()
-    return vals[0] if vals and all(v == vals[0] for v in vals) else vals
+    return vals[0] if vals and vals.count(vals[0]) == len(vals) else vals
 
 
 def _compact(a: np.ndarray):
@@ -340,6 +352,8 @@ def _variants_hook(level: str, base):
     model = get_level(level) if level in LEVELS else None
     if model is None or model.evaluate_variants is None:
         return None
+    if level == "cycle" and "accelerator" not in base.sections:  # an FPGA's array is sized per point
+        return None
     return model.evaluate_variants if model.applicable(base)[0] else None
 
 
@@ -353,7 +367,9 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     en = np.asarray(r["total_energy_j"], dtype=float).reshape(-1)
     if len(rows) > 1 and len(lat) == 1:
         lat, en = np.repeat(lat, len(rows)), np.repeat(en, len(rows))
-    if cfg["level"] == "cycle":  # area can depend on the varied fields (memory PHY ~ bandwidth)
+    if r.get("area_mm2") is not None:  # the model's own area per variant (hwmodels.cycle_variants)
+        area = np.broadcast_to(np.asarray(r["area_mm2"], dtype=float), (len(rows),))
+    elif cfg["level"] == "cycle":  # area can depend on the varied fields (memory PHY ~ bandwidth)
         area = np.array([hardware_area_mm2(trace, variant_spec(base, {k: float(v[j]) for k, v in arrays.items()}),
                                            "cycle") or math.nan for j in range(len(rows))])
     else:

@@ -113,8 +113,12 @@ def row_keys(prefix, values: np.ndarray) -> list[str]:
             for j in range(bits.shape[1]):
                 h = _mix(h ^ _mix(bits[:, j] + _GOLD * np.uint64(2 * j + lane + 1)))
             lanes.append(_mix(h))
-    text = np.column_stack(lanes).astype(">u8").tobytes().hex()
-    return [text[i:i + 24] for i in range(0, 32 * len(values), 32)]
+    # the first 12 bytes of each row's two big-endian lanes as 24 hex digits, built in numpy
+    raw = np.column_stack(lanes).astype(">u8").view(np.uint8).reshape(len(values), 16)[:, :12]
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    hexa = np.empty((len(values), 24), dtype=np.uint8)
+    hexa[:, 0::2], hexa[:, 1::2] = digits[raw >> 4], digits[raw & 15]
+    return hexa.view("S24").ravel().astype("U24").tolist()
 
 
 def config_key(config: dict, version: str) -> str:
@@ -355,9 +359,18 @@ class ResultStore:
             self._refresh()
 
     def _truncate_torn_tail(self) -> None:
-        """Under the lock: a tail without a newline is a killed writer's torn line."""
+        """Under the lock: a tail without a newline is a killed writer's torn line. The last
+        byte decides (reading the whole file before every append made a sweep quadratic)."""
         if not self.path.exists():
             return
+        if self.path.is_file():
+            with open(self.path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                if size == 0:
+                    return
+                f.seek(size - 1)
+                if f.read(1) == b"\n":
+                    return
         data = _read_store_bytes(self.path)
         keep = data.rfind(b"\n") + 1
         if keep != len(data):
@@ -403,11 +416,13 @@ class ResultStore:
             with _locked(self.path):
                 self._truncate_torn_tail()
                 self._refresh()
-                keep = [i for i, k in enumerate(record["keys"]) if k not in self.done]
-                if not keep:
-                    return 0
-                if len(keep) != len(record["keys"]):
-                    record = _subset(record, keep)
+                keep = record["keys"]
+                if not self.done.isdisjoint(keep):  # (a set test in C: the common case)
+                    keep = [i for i, k in enumerate(record["keys"]) if k not in self.done]
+                    if not keep:
+                        return 0
+                    if len(keep) != len(record["keys"]):
+                        record = _subset(record, keep)
                 line = _line(record)
                 with open(self.path, "ab") as f:
                     f.write(line)

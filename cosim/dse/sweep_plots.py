@@ -240,14 +240,20 @@ def parallel_plot(df, columns: list, color_by: str, path: Path, title: str = "",
 
 
 def _density(ax, data, bins: int = 120) -> None:
-    """Each gap between neighbouring axes as an image: how many lines cross each pixel."""
+    """Each gap between neighbouring axes as an image: how many lines cross each pixel.
+    Binned by arithmetic and np.bincount (not np.histogram2d, whose searchsorted over the
+    edges took 6 of 15 s of a 300,000-point sweep's outputs): each line is sampled at
+    len(t) columns, column k is x-bin k, and y in [0, 1] falls in bin floor(y * bins)
+    (y == 1 in the top bin); lines off the axis range (NaN) are not counted."""
     t = np.linspace(0, 1, 48)
+    cols = np.arange(len(t))[None, :] * bins
     for j in range(data.shape[1] - 1):
-        h = np.zeros((len(t), bins))
+        h = np.zeros(len(t) * bins)
         for k in range(0, len(data), 50_000):  # chunks keep memory flat at a million lines
             a, b = data[k:k + 50_000, j], data[k:k + 50_000, j + 1]
             ys = a[:, None] + (b - a)[:, None] * t[None, :]  # each line sampled across the gap
-            h += np.histogram2d(np.broadcast_to(t, ys.shape).ravel(), ys.ravel(), bins=(len(t), bins),
-                                range=((0, 1), (0, 1)))[0]
-        ax.imshow(np.log1p(h.T), extent=(j, j + 1, 0, 1), origin="lower", aspect="auto", cmap="magma_r",
-                  interpolation="bilinear")
+            ok = (ys >= 0) & (ys <= 1)
+            iy = np.minimum((np.where(ok, ys, 0.0) * bins).astype(np.int64), bins - 1)
+            h += np.bincount((cols + iy)[ok], minlength=h.size)
+        ax.imshow(np.log1p(h.reshape(len(t), bins).T), extent=(j, j + 1, 0, 1), origin="lower", aspect="auto",
+                  cmap="magma_r", interpolation="bilinear")

@@ -154,6 +154,45 @@ def round_grid(ax, c, mode):
     return r + step if (ax - r) == step * np.float32(0.5) else r
 
 
+@njit(inline="always", cache=True)
+def block_span(b, block, L):
+    """(lo, hi, n, lo and n as uint64) of block b of a row of length L (the last one short)."""
+    lo = b * block
+    hi = min(lo + block, L)
+    return lo, hi, hi - lo, np.uint64(lo), np.uint64(hi - lo)
+
+
+@njit(inline="always", cache=True)
+def block_amax(bb, lo, n):
+    """max of the magnitude bits of bb[lo:lo + n] (uint32 float32 patterns). lo and n are
+    uint64: a signed index (lo + k) keeps numba's negative-index wraparound in the loop,
+    and LLVM then does not vectorize it (measured 25x slower); slices cost a reference
+    count per block."""
+    amax = np.uint32(0)
+    for k in range(n):
+        amax = max(amax, bb[lo + k] & np.uint32(0x7FFFFFFF))
+    return amax
+
+
+@njit(inline="always", cache=True)
+def grid_consts(bb, lo, cbits, n, Fu, sh):
+    """Per element the rounding constant of `round_grid` as float32 bits: c = 2^(e + 23)
+    with e = max(exponent field, Fu) + sh - 127, the element grid's step at x's binade."""
+    for k in range(n):
+        E = (bb[lo + k] >> np.uint32(23)) & np.uint32(0xFF)
+        cbits[k] = ((E if E > Fu else Fu) + sh) << np.uint32(23)
+
+
+@njit(inline="always", cache=True)
+def round_one(xv, c, maxv, mode, saturate):
+    """x rounded with `round_grid` at constant c, beyond maxv saturated (or Inf), sign
+    restored: the loop body of every fast path."""
+    q = round_grid(abs(xv), c, mode)
+    if q > maxv:
+        q = maxv if saturate else np.float32(np.inf)
+    return q if xv >= 0 else -q
+
+
 @njit(parallel=True, cache=True)
 def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi,
             mode, microx, flush_sub, saturate, pow2):
@@ -177,13 +216,8 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
         cbits = np.empty(block, dtype=np.uint32)
         cf = cbits.view(np.float32)
         for b in range(nb):
-            lo = b * block
-            hi = min(lo + block, L)
-            n = hi - lo
-            amax = np.uint32(0)
-            for k in range(n):  # range(n) + offset: the form LLVM vectorizes
-                a = br[lo + k] & m31
-                amax = a if a > amax else amax
+            lo, hi, n, ulo, un = block_span(b, block, L)
+            amax = block_amax(br, ulo, un)
             if amax >= 0x7F800000:
                 sexp[r, b] = NAN_EXP
                 for i in range(lo, hi):
@@ -224,13 +258,9 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
                 ce = s - mbits + 150  # exponent field of c = 2^(step + 23)
                 fast = fast and 1 <= ce <= 254
                 if fast:
-                    c = np.float32(pow2[_OFF + ce - 127])
-                    for k in range(n):
-                        xv = xr[lo + k]
-                        q = round_grid(abs(xv), c, mode)
-                        if q > maxv:
-                            q = maxv if saturate else np.float32(np.inf)
-                        orow[lo + k] = q if xv >= 0 else -q
+                    c = np.float32(pow2[_OFF + ce - 127])  # one constant for the block
+                    for k in range(un):
+                        orow[ulo + k] = round_one(xr[ulo + k], c, maxv, mode, saturate)
                     continue
             else:
                 F = emin + s + 127  # exponent field of the element grid's min normal
@@ -241,17 +271,9 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
                         if a != 0 and a < 0x800000:
                             fast = False
                 if fast:
-                    Fu = np.uint32(max(F, 0))
-                    sh = np.uint32(23 - mbits)
-                    for k in range(n):
-                        E = (br[lo + k] >> np.uint32(23)) & np.uint32(0xFF)
-                        cbits[k] = ((E if E > Fu else Fu) + sh) << np.uint32(23)
-                    for k in range(n):
-                        xv = xr[lo + k]
-                        q = round_grid(abs(xv), cf[k], mode)
-                        if q > maxv:
-                            q = maxv if saturate else np.float32(np.inf)
-                        orow[lo + k] = q if xv >= 0 else -q
+                    grid_consts(br, ulo, cbits, un, np.uint32(max(F, 0)), np.uint32(23 - mbits))
+                    for k in range(un):
+                        orow[ulo + k] = round_one(xr[ulo + k], cf[k], maxv, mode, saturate)
                     continue
             for i in range(lo, hi):
                 orow[i] = q_elem(xr[i], np.int64(br[i] & m31), s, is_int, mbits, emin, max_norm, mode, microx,
@@ -283,23 +305,18 @@ def elem_flat(xb, x, out, ob, mbits, emin, max_norm, maxn_bits, min_norm, mode, 
         cbits = np.empty(chunk, dtype=np.uint32)
         cf = cbits.view(np.float32)
         nslow = 0
-        for k in range(cnt):  # range(n) + offset: the loop form LLVM vectorizes
-            ab = xb[lo + k] & 0x7FFFFFFF
+        ulo, ucnt = np.uint64(lo), np.uint64(cnt)
+        for k in range(ucnt):  # unsigned indices: the form LLVM vectorizes (see block_amax)
+            ab = xb[ulo + k] & 0x7FFFFFFF
             # float32 subnormals are fine here (c is normal since Fu >= 1); specials, huge
             # values and flush candidates are not
             nslow += (ab >= ebig) | ((ab != 0) & (ab < minb))
             if microx:
                 nslow += (ab & 0x7FFFFF) >= 0x7FFF00
         if nslow == 0:
-            for k in range(cnt):
-                E = (xb[lo + k] >> np.uint32(23)) & np.uint32(0xFF)
-                cbits[k] = ((E if E > Fu else Fu) + sh) << np.uint32(23)
-            for k in range(cnt):
-                xv = x[lo + k]
-                q = round_grid(abs(xv), cf[k], mode)
-                if q > maxv:
-                    q = maxv if saturate else np.float32(np.inf)
-                out[lo + k] = q if xv >= 0 else -q
+            grid_consts(xb, ulo, cbits, ucnt, Fu, sh)
+            for k in range(ucnt):
+                out[ulo + k] = round_one(x[ulo + k], cf[k], maxv, mode, saturate)
             continue
         for i in range(lo, hi):
             ab = xb[i] & 0x7FFFFFFF
@@ -314,6 +331,19 @@ def elem_flat(xb, x, out, ob, mbits, emin, max_norm, maxn_bits, min_norm, mode, 
                 else:
                     out[i] = q_elem(x[i], ab, 0, False, mbits, emin, max_norm, mode, microx, saturate,
                                     pow2)
+
+
+@njit(inline="always", cache=True)
+def micro_round_run(xx, oo, lo, cf, n, mscale, mode):
+    """`round_run` for shared-microexponent elements: the top code saturates at
+    c * mscale = max_norm * 2^s (exact), one step past it never bumps the exponent."""
+    for k in range(n):
+        c = cf[k]
+        xv = xx[lo + k]
+        q = round_grid(abs(xv), c, mode)
+        mv = c * mscale
+        q = mv if q > mv else q
+        oo[lo + k] = q if xv >= 0 else -q
 
 
 @njit(parallel=True, cache=True)
@@ -341,15 +371,10 @@ def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo
         orow = out[r]
         mrow = micro[r]
         for b in range(nb):
-            lo = b * block
-            hi = min(lo + block, L)
-            n = hi - lo
             # (float32-subnormal elements need no special care here: the rounding constant
             # c of round_grid is a normal float32 and the hardware add handles them)
-            amax = np.uint32(0)
-            for k in range(n):
-                ab = br[lo + k] & m31
-                amax = ab if ab > amax else amax
+            lo, hi, n, ulo, un = block_span(b, block, L)
+            amax = block_amax(br, ulo, un)
             if sub == 2 and n == block and amax < 0x7F800000 and amax >= 0x800000:
                 # the common case, in straight-line pair loops: E from the exponent field,
                 # pair maxima against the pattern of 2^E, one magic constant per pair
@@ -358,22 +383,18 @@ def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo
                     sexp[r, b] = e
                     top = np.uint32((e + 127) << 23)
                     base = np.uint32(e - mbits + 150)
-                    m0 = b * nsub
-                    for j in range(nsub):
-                        a0 = br[lo + 2 * j] & m31
-                        a1 = br[lo + 2 * j + 1] & m31
+                    m0 = np.uint64(b * nsub)
+                    one = np.uint64(1)
+                    for j in range(np.uint64(nsub)):
+                        j2 = j + j  # unsigned indices throughout (see block_amax)
+                        a0 = br[ulo + j2] & m31
+                        a1 = br[ulo + j2 + one] & m31
                         mu = np.uint32((a0 < top) & (a1 < top))
                         mrow[m0 + j] = mu
                         cb = (base - mu) << np.uint32(23)
-                        cbits[2 * j] = cb
-                        cbits[2 * j + 1] = cb
-                    for k in range(n):
-                        c = cf[k]
-                        xv = xr[lo + k]
-                        q = round_grid(abs(xv), c, mode)
-                        mv = c * mscale
-                        q = mv if q > mv else q
-                        orow[lo + k] = q if xv >= 0 else -q
+                        cbits[j2] = cb
+                        cbits[j2 + one] = cb
+                    micro_round_run(xr, orow, ulo, cf, un, mscale, mode)
                     continue
             if amax >= 0x7F800000:
                 sexp[r, b] = NAN_EXP
@@ -403,13 +424,7 @@ def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo
                 base = np.uint32(e - mbits + 150)
                 for k in range(n):
                     cbits[k] = (base - np.uint32(micro[r, m0 + (k >> sub_shift)])) << np.uint32(23)
-                for k in range(n):
-                    c = cf[k]
-                    xv = x[r, lo + k]
-                    q = round_grid(abs(xv), c, mode)
-                    mv = c * mscale  # max_norm * 2^s, exact
-                    q = mv if q > mv else q
-                    out[r, lo + k] = q if xv >= 0 else -q
+                micro_round_run(xr, orow, ulo, cf, un, mscale, mode)
                 continue
             for i in range(lo, hi):
                 s = e - micro[r, b * nsub + (i - lo) // sub]
@@ -465,6 +480,25 @@ def round_table(av, grid, mids, tie_up, mode):
     return grid[idx]
 
 
+@njit(inline="always", cache=True)
+def block_range(xr, orow, lo, n):
+    """(count of NaN/Inf, min(x, 0), max(x, 0)) over xr[lo:lo + n] in float64, branch-free
+    (vectorizable; unsigned lo and n, see block_amax). A block holding NaN/Inf becomes
+    NaN in orow."""
+    vmin = 0.0
+    vmax = 0.0
+    nbad = 0
+    for k in range(n):
+        v = np.float64(xr[lo + k])
+        nbad += not (v - v == 0.0)  # NaN or +-Inf
+        vmax = v if v > vmax else vmax
+        vmin = v if v < vmin else vmin
+    if nbad > 0:
+        for k in range(n):
+            orow[lo + k] = np.nan
+    return nbad, vmin, vmax
+
+
 @njit(parallel=True, cache=True)
 def nvfp4_rows(x, out, bscale, block, tensor_scale, mode, s_mbits, s_emin, s_max, e_max, grid, mids, tie_up):
     """NVFP4: E4M3 scale per block of 16 (amax / e_max relative to the fp32 tensor
@@ -479,23 +513,16 @@ def nvfp4_rows(x, out, bscale, block, tensor_scale, mode, s_mbits, s_emin, s_max
         for b in range(nb):
             lo = b * block
             n = min(lo + block, L) - lo
-            amax = 0.0
-            nbad = 0
-            for k in range(n):
-                v = abs(np.float64(xr[lo + k]))
-                nbad += not (v < np.inf)
-                amax = v if v > amax else amax
+            nbad, vmin, vmax = block_range(xr, orow, np.uint64(lo), np.uint64(n))
+            amax = max(vmax, -vmin)
             if nbad > 0:
                 bscale[r, b] = np.nan
-                for k in range(n):
-                    orow[lo + k] = np.nan
                 continue
             bs = round_fp64(amax / e_max / tensor_scale, s_mbits, s_emin, s_max, 0, True)
             bscale[r, b] = bs
             d = bs * tensor_scale  # 4-bit by 24-bit significand product: exact in float64
-            if d == 0.0:
-                for k in range(n):
-                    orow[lo + k] = 0.0
+            if d == 0.0:  # every element rounds to zero
+                orow[lo:lo + n] = 0.0
                 continue
             for k in range(n):
                 v = np.float64(xr[lo + k]) / d
@@ -524,20 +551,11 @@ def int_group_rows(x, out, scales, zps, group, bits, zero_point, mode, s_mbits, 
         orow = out[r]
         for g in range(ng):
             lo = g * group
-            n = min(lo + group, L) - lo
-            vmin = 0.0
-            vmax = 0.0
-            nbad = 0
-            for k in range(n):  # branch-free reductions (vectorizable)
-                v = np.float64(xr[lo + k])
-                nbad += not (v - v == 0.0)  # NaN or +-Inf
-                vmax = v if v > vmax else vmax
-                vmin = v if v < vmin else vmin
-            if nbad > 0:
+            n = min(group, L - lo)
+            nbad, vmin, vmax = block_range(xr, orow, np.uint64(lo), np.uint64(n))
+            if nbad > 0:  # the group is NaN
                 scales[r, g] = np.nan
                 zps[r, g] = 0
-                for k in range(n):
-                    orow[lo + k] = np.nan
                 continue
             if zero_point:
                 qmax = 2.0 ** bits - 1.0
@@ -556,8 +574,7 @@ def int_group_rows(x, out, scales, zps, group, bits, zero_point, mode, s_mbits, 
                 hi_q = qmax
             scales[r, g] = sc
             if sc == 0.0:
-                for k in range(n):
-                    orow[lo + k] = 0.0
+                orow[lo:lo + n] = 0.0
                 continue
             for k in range(n):
                 v = np.float64(xr[lo + k]) / sc

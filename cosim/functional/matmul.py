@@ -170,77 +170,19 @@ def _acc_block(acc, sm, e, use_bf16, bf, pow2):
     return acc
 
 
-@njit(parallel=True, cache=True)
-def _exact_gemm_f32(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, bf, out, pow2):
-    """Fast path of `_exact_gemm` for fp32/bf16 accumulation when every block sum fits
-    below 2^53 (all MX formats but E5M2): float64(S) is then exact and one cast to
-    float32 is the single rounding. Rows are processed four at a time so each B block
-    is loaded once for four dot products (register blocking); prange over row tiles."""
-    M, Kd = ca.shape
-    N = cb.shape[0]
-    nb = sa.shape[1]
-    R = 4
-    ntiles = (M + R - 1) // R
-    for t in prange(ntiles):
-        i0 = t * R
-        full = i0 + R <= M
-        for j in range(N):
-            a0 = np.float32(0.0)
-            a1 = np.float32(0.0)
-            a2 = np.float32(0.0)
-            a3 = np.float32(0.0)
-            for kb in range(nb):
-                lo = kb * block
-                hi = min(lo + block, Kd)
-                eb = np.int64(sb[j, kb])
-                if full:
-                    s0 = np.int64(0)
-                    s1 = np.int64(0)
-                    s2 = np.int64(0)
-                    s3 = np.int64(0)
-                    for k in range(lo, hi):
-                        bk = np.int64(cb[j, k])
-                        s0 += np.int64(ca[i0, k]) * bk
-                        s1 += np.int64(ca[i0 + 1, k]) * bk
-                        s2 += np.int64(ca[i0 + 2, k]) * bk
-                        s3 += np.int64(ca[i0 + 3, k]) * bk
-                    a0 = _acc_block(a0, s0, sa[i0, kb] + eb + ue, use_bf16, bf, pow2)
-                    a1 = _acc_block(a1, s1, sa[i0 + 1, kb] + eb + ue, use_bf16, bf, pow2)
-                    a2 = _acc_block(a2, s2, sa[i0 + 2, kb] + eb + ue, use_bf16, bf, pow2)
-                    a3 = _acc_block(a3, s3, sa[i0 + 3, kb] + eb + ue, use_bf16, bf, pow2)
-            if full:
-                out[i0, j] = a0
-                out[i0 + 1, j] = a1
-                out[i0 + 2, j] = a2
-                out[i0 + 3, j] = a3
-            else:
-                for i in range(i0, M):
-                    acc = np.float32(0.0)
-                    for kb in range(nb):
-                        lo = kb * block
-                        hi = min(lo + block, Kd)
-                        sm = np.int64(0)
-                        for k in range(lo, hi):
-                            sm += np.int64(ca[i, k]) * np.int64(cb[j, k])
-                        acc = _acc_block(acc, sm, sa[i, kb] + sb[j, kb] + ue, use_bf16, bf, pow2)
-                    out[i, j] = acc
-            # NaN blocks (scale code 0xFF) poison their whole dot product
-            for i in range(i0, min(i0 + R, M)):
-                if nan_a[i] or nan_b[j]:
-                    out[i, j] = np.nan
-
-
 @njit(inline="always", cache=True, fastmath={"reassoc", "contract"})
 def _block_dots4(ca, cb, i0, j, lo, hi):
-    """Four exact block sums of integer-valued float32 codes (rows i0..i0+3 against row j
-    of B). Exact: every partial sum is an integer below 2^24 (checked by the caller), so
-    any summation order (reassociation lets LLVM vectorise the K loop) gives the same
-    float32 — the same integer S as the int64 kernel."""
-    s0 = np.float32(0.0)
-    s1 = np.float32(0.0)
-    s2 = np.float32(0.0)
-    s3 = np.float32(0.0)
-    for k in range(lo, hi):
+    """Four exact block sums S = sum_k ca[i, k] * cb[j, k] (rows i0..i0+3 of A against row
+    j of B) over a non-empty block. Integer codes are summed in int64 (numba widens their
+    products); float32 codes, used when every partial sum is an integer below 2^24 (the
+    caller checks), in float32: any order gives the same integer, so reassociation is
+    harmless. Inlined: a call per block costs 2x (measured)."""
+    bk = cb[j, lo]
+    s0 = ca[i0, lo] * bk
+    s1 = ca[i0 + 1, lo] * bk
+    s2 = ca[i0 + 2, lo] * bk
+    s3 = ca[i0 + 3, lo] * bk
+    for k in range(lo + 1, hi):
         bk = cb[j, k]
         s0 += ca[i0, k] * bk
         s1 += ca[i0 + 1, k] * bk
@@ -251,17 +193,22 @@ def _block_dots4(ca, cb, i0, j, lo, hi):
 
 @njit(inline="always", cache=True, fastmath={"reassoc", "contract"})
 def _block_dot1(ca, cb, i, j, lo, hi):
-    sm = np.float32(0.0)
-    for k in range(lo, hi):
+    """One block sum, as `_block_dots4`."""
+    sm = ca[i, lo] * cb[j, lo]
+    for k in range(lo + 1, hi):
         sm += ca[i, k] * cb[j, k]
     return sm
 
 
 @njit(parallel=True, cache=True)
-def _exact_gemm_small(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, bf, out, pow2):
-    """`_exact_gemm_f32` for codes narrow enough that a block's dot product stays below
-    2^24 (mxfp4, mxfp6, mxint8, bfp12...): the codes are float32 and the block sums run
-    in float32 SIMD — exactly the same integers, hence bit-identical results."""
+def _exact_gemm_f32(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, bf, out, pow2):
+    """Fast path of `_exact_gemm` for fp32/bf16 accumulation when every block sum fits
+    below 2^53 (all MX formats but E5M2): float64(S) is then exact and one cast to
+    float32 is the single rounding. The codes are integers, or float32 when a block's
+    dot product stays below 2^24 (mxfp4, mxfp6, mxint8, bfp12...: float32 SIMD, the same
+    integers, hence bit-identical results). Rows are processed four at a time so each B
+    block is loaded once for four dot products (register blocking); prange over row
+    tiles."""
     M, Kd = ca.shape
     N = cb.shape[0]
     nb = sa.shape[1]
@@ -298,6 +245,7 @@ def _exact_gemm_small(ca, sa, cb, sb, nan_a, nan_b, block, ue, use_bf16, bf, out
                         sm = _block_dot1(ca, cb, i, j, lo, hi)
                         acc = _acc_block(acc, np.float64(sm), sa[i, kb] + sb[j, kb] + ue, use_bf16, bf, pow2)
                     out[i, j] = acc
+            # NaN blocks (scale code 0xFF) poison their whole dot product
             for i in range(i0, min(i0 + R, M)):
                 if nan_a[i] or nan_b[j]:
                     out[i, j] = np.nan
@@ -433,11 +381,9 @@ def matmul(a, b, fmt_a, fmt_b=None, *, mode="fast", accum="fp32", rounding="even
     if not split and acc_kind in (0, 1) and ba + bb + math.ceil(math.log2(fa.block_size)) + 1 <= 53:
         nan_a = (sa == K.NAN_EXP).any(axis=1)
         nan_b = (sb == K.NAN_EXP).any(axis=1)
-        kernel = _exact_gemm_f32
         if ba + bb + math.ceil(math.log2(fa.block_size)) <= 24:  # block sums exact in float32
-            kernel = _exact_gemm_small
             ca, cb = ca.astype(np.float32), cb.astype(np.float32)
-        kernel(ca, np.where(sa == K.NAN_EXP, 0, sa), cb, np.where(sb == K.NAN_EXP, 0, sb),
+        _exact_gemm_f32(ca, np.where(sa == K.NAN_EXP, 0, sa), cb, np.where(sb == K.NAN_EXP, 0, sb),
                nan_a, nan_b, fa.block_size, ua + ub, acc_kind == 1, _bf16(), out, K.POW2)
         return out
     _exact_gemm(ca, sa, cb, sb, fa.block_size, ua + ub, split, acc_kind, frac, width, _bf16(), out, K.POW2)

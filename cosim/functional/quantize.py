@@ -15,6 +15,7 @@ import numpy as np
 from . import kernels as K
 from workloads.formats import get_format
 
+from .threads import threads_for
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
 
@@ -113,6 +114,13 @@ def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None
 
 def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None,
                    flush_subnormals=False, compat="ocp") -> QParts:
+    """`quantize` with the scale information kept (see `QParts`); small arrays run on one
+    numba thread (cosim.functional.threads)."""
+    with threads_for(int(np.size(x))):
+        return _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat)
+
+
+def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat) -> QParts:
     if saturate is not None and not isinstance(saturate, (bool, np.bool_)):  # "no" must not mean True
         raise ValueError(f"saturate must be None, True or False, got {saturate!r}")
     if not isinstance(flush_subnormals, (bool, np.bool_)):

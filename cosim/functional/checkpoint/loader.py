@@ -57,7 +57,11 @@ def load_checkpoint(spec: str | Path) -> Checkpoint:
             raise CheckpointError(f"{path}: no such checkpoint; expected a .gguf / .safetensors file, a directory of "
                                   f"them, or a bundled name ({', '.join(BUNDLED_CHECKPOINTS)})")
     if path.suffix == ".gguf":
-        ck = _load_gguf(path, name)
+        if str(spec) in BUNDLED_CHECKPOINTS:  # never changes: parsed once, then read from the disk cache
+            from .cache import cached_checkpoint
+            ck = cached_checkpoint(path, lambda: _load_gguf(path, name), Checkpoint)
+        else:
+            ck = _load_gguf(path, name)
     else:
         ck = _load_safetensors(path, name)
     ck.baseline_note = note or ck.baseline_note

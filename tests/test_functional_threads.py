@@ -1,0 +1,70 @@
+"""Kernel results do not depend on how many numba threads run them (issue 14: small
+arrays run on one thread, cosim.functional.threads), and the shared fast-path helpers
+(unsigned-index block loops) agree with the float64 model on random blocks."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cosim.functional.threads as T
+from cosim.functional import matmul
+from cosim.functional.quantize import quantize_parts
+
+FORMATS = ["mxfp4", "mxfp8_e4m3", "mxint8", "bfp16", "mx6", "mx9", "nvfp4", "int4_g128", "fp8_e4m3"]
+
+
+def _parts(x, fmt, axis, rounding):
+    p = quantize_parts(x, fmt, axis=axis, rounding=rounding)
+    return p.dequantized(), p.scales, p.micro
+
+
+@settings(max_examples=40, deadline=None)
+@given(fmt=st.sampled_from(FORMATS), rows=st.integers(1, 9), cols=st.integers(1, 100), axis=st.sampled_from([0, -1]),
+       rounding=st.sampled_from(["even", "nearest", "floor"]), scale=st.integers(-130, 120), seed=st.integers(0, 99))
+def test_one_thread_and_all_threads_agree(fmt, rows, cols, axis, rounding, scale, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, cols)) * 2.0 ** scale).astype(np.float32)
+    if seed % 7 == 0:
+        x.flat[seed % x.size] = np.nan
+    old = T.PARALLEL_MIN_ELEMENTS
+    try:
+        T.PARALLEL_MIN_ELEMENTS = 0  # every call parallel
+        par = _parts(x, fmt, axis, rounding)
+        T.PARALLEL_MIN_ELEMENTS = 1 << 62  # every call on one thread
+        ser = _parts(x, fmt, axis, rounding)
+    finally:
+        T.PARALLEL_MIN_ELEMENTS = old
+    for a, b in zip(par, ser):
+        if a is not None:
+            assert np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+
+
+def test_threads_for_restores_the_thread_count():
+    before = numba.get_num_threads()
+    with T.threads_for(10):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+    with T.threads_for(10, min_elements=5):
+        assert numba.get_num_threads() == before
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 80), n=st.integers(1, 7), fmt=st.sampled_from(["mxfp4", "mxfp8_e4m3"]),
+       seed=st.integers(0, 99))
+def test_exact_gemm_equals_block_sums_in_float64(m, k, n, fmt, seed):
+    """Exact mode = per K-block exact dot products of the dequantized operands (float64 is
+    exact for these narrow codes), rounded to fp32 and accumulated in fp32 in k order —
+    whichever kernel (int64 or float32 codes, 4-row tiles or the tail) runs."""
+    from cosim.functional import quantize
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    qa = quantize(a, fmt, axis=-1).astype(np.float64)
+    qb = quantize(b, fmt, axis=0).astype(np.float64)
+    want = np.zeros((m, n), dtype=np.float32)
+    for lo in range(0, k, 32):
+        want = (want + (qa[:, lo:lo + 32] @ qb[lo:lo + 32]).astype(np.float32)).astype(np.float32)
+    assert np.array_equal(matmul(a, b, fmt, mode="exact"), want)
