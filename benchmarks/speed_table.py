@@ -100,8 +100,39 @@ def systolic_rows(d) -> list:
              "systolic_speed")]
 
 
+def serving_rows(d) -> list:
+    """cosim's serving simulator against Vidur on the same 10,000-request trace, per scheduler."""
+    out = []
+    for sched in sorted({r["scheduler"] for r in d["rows"]}):
+        rs = {r["simulator"]: r for r in d["rows"] if r["scheduler"] == sched}
+        vid = rs["vidur"]
+        for name in sorted(k for k in rs if k != "vidur"):
+            r = rs[name]
+            out.append((f"serving, {d['requests']:,} requests, {sched} scheduler ({name})", "Vidur, same trace",
+                        _x(vid["wall_s"] / r["wall_s"]),
+                        f"{r['wall_s']:.1f} s vs {vid['wall_s']:.1f} s (goal: 10x and < 10 s); load "
+                        f"{r['load_1m']:.1f}", "serving_vs_vidur"))
+    return out
+
+
+def real_forward_rows(d) -> list:
+    """The real-checkpoint forward pass against microxcaling (same operands quantized), with
+    the float32 GEMM floor that bounds any speed-up."""
+    out = []
+    for r in d["rows"]:
+        if "speedup" not in r:
+            continue
+        bound = f"; bound from the GEMM floor {r['speedup_bound']:.1f}x" if r.get("speedup_bound") else ""
+        out.append((f"real-checkpoint forward, SmolLM2-135M, {r['tokens']} tokens, {r['weights']} weights + "
+                    f"{r['acts']} acts", "transformers + microxcaling (torch CPU), same operands quantized",
+                    _x(r["speedup"]), f"{r['cosim']['median_s']:.1f} s vs {r['reference']['median_s']:.1f} s "
+                    f"(goal 5x){bound}; load {r['load_before']}", "real_forward_speed"))
+    return out
+
+
 SOURCES = [("peers_speed", peers_rows), ("workload_sweep_speed", workload_rows),
-           ("functional_speed", functional_rows), ("systolic_speed", systolic_rows), ("startup_speed", startup_rows)]
+           ("functional_speed", functional_rows), ("systolic_speed", systolic_rows), ("startup_speed", startup_rows),
+           ("serving_vs_vidur", serving_rows), ("real_forward_speed", real_forward_rows)]
 
 
 def build() -> str:
@@ -133,8 +164,8 @@ def build() -> str:
         lines += ["", "Not run (no result file): " + ", ".join(missing)]
     lines += ["", "Regenerate: `python benchmarks/speed_table.py` after the benchmarks above "
                   "(`benchmarks/peers_speed.py`, `workload_sweep_speed.py`, `functional_speed.py`, "
-                  "`systolic_speed.py`, `startup_speed.py`). Machine load at run time is recorded in each result "
-                  "file."]
+                  "`systolic_speed.py`, `startup_speed.py`, `serving_vs_vidur.py`, `real_forward_speed.py`), then "
+                  "`python benchmarks/readme_sync.py`. Machine load at run time is recorded in each result file."]
     return "\n".join(lines) + "\n"
 
 

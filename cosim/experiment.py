@@ -15,6 +15,8 @@ Schema (every field but `model` and `hw` has a default; unknown fields are error
     kv: bf16
     recipe: null                  # compression recipe(s), e.g. kivi2
     attention: fused              # fused | unfused
+    profile: null                 # implementation profile: eager | hf_eager | engine | engine_gemm
+                                  #   (optionally +fa2 / +cudnn / +unfused / +default), workloads/profiles.py
     hw: h100_sxm                  # or {name: h100_sxm, overrides: {memory.hbm.bandwidth: 4 TB/s}}
     level: roofline               # roofline | analytical | cycle
     compute_fallback: false
@@ -56,7 +58,7 @@ PHASES = ("prefill", "decode")
 
 DEFAULTS = {"name": "experiment", "model": None, "phase": "decode", "batch": 1, "seq": 2048,
             "weights": "bf16", "acts": "bf16", "kv": "bf16", "recipe": None, "attention": "fused",
-            "hw": None, "level": "roofline", "compute_fallback": False, "accuracy": None,
+            "profile": None, "hw": None, "level": "roofline", "compute_fallback": False, "accuracy": None,
             "output": None, "system": None, "parallel": None, "serve": None}
 ACCURACY_DEFAULTS = {"source": "synthetic", "layers": 2, "rows": 128, "tokens": 8, "seed": 0, "checkpoint": None,
                      "text": None, "prefill": None}
@@ -139,6 +141,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
         fail(source, "level", cfg["level"], f"one of {', '.join(LEVELS)}")
     if cfg["attention"] not in ("fused", "unfused"):
         fail(source, "attention", cfg["attention"], "fused or unfused")
+    _profile_field(cfg, source)
     if not isinstance(cfg["compute_fallback"], bool):
         fail(source, "compute_fallback", cfg["compute_fallback"], "true or false")
     for f in ("weights", "acts", "kv"):
@@ -166,6 +169,20 @@ def _context_opt_in(cfg: dict, source: str) -> None:
         fail(source, OPT_IN, cfg[OPT_IN], "true or false")
     if not cfg[OPT_IN]:
         del cfg[OPT_IN]
+
+
+def _profile_field(cfg: dict, source: str) -> None:
+    """`profile` (workloads/profiles.py): checked by the schema; refused where the run
+    would not honour it (a parallel layout, a serving run), never silently dropped."""
+    from workloads.schema import check_profile
+    problems = check_profile(cfg["profile"], source)
+    if problems:
+        raise InputError(problems[0])
+    if cfg["profile"] is not None:
+        for other in ("system", "parallel", "serve"):
+            if cfg[other] not in (None, False):
+                fail(source, "profile", cfg["profile"], f"null when `{other}` is set (a profile with {other} "
+                                                        f"is not supported yet)")
 
 
 def _serve_section(v, source):
@@ -373,7 +390,8 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     hw = load_hw(cfg["hw"]["name"], overrides=cfg["hw"]["overrides"] or None)
     trace = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                         weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"], recipe=cfg["recipe"],
-                        attention=cfg["attention"], allow_beyond_max_context=bool(cfg.get(OPT_IN)))
+                        attention=cfg["attention"], profile=cfg.get("profile"),
+                        allow_beyond_max_context=bool(cfg.get(OPT_IN)))
     if cfg.get("system"):
         from hwmodels.system import load_system
         system = load_system(cfg["system"], overrides={f"device.{k}": v for k, v in

@@ -48,6 +48,8 @@ itself returns the roofline cost with provenance "fallback:uncalibrated".
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from functools import lru_cache
 
@@ -63,7 +65,7 @@ __all__ = ["GpuParams", "PARAMS", "applicable", "params_for", "estimate", "estim
 
 from hwmodels.gpu_params import (ATTN_BACKEND_KEYS, ATTN_BACKENDS, ATTN_BLOCKS, BANDWIDTH_PARAMS, EW_ALIAS,  # noqa: F401
                                  EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS,
-                                 SPLITK_MIN_K, TILES, UNFUSED_KEYS, GpuParams)
+                                 SPLITK_MIN_K, TILES, UNFUSED_KEYS, WARP_SOFTMAX_MAX_COLS, GpuParams)
 
 
 def params_for(hw: HardwareSpec) -> GpuParams | None:
@@ -256,20 +258,42 @@ def _ew_kind(kind):
     return kind if kind in EW_KINDS else EW_ALIAS.get(kind)
 
 
-def elementwise_time(P, kind, nbytes, tensors=1, cols=0):
-    """Vectorised over nbytes (compulsory bytes of the op); cols = row length of reductions."""
+def ew_regime(P, kind, cols=0.0) -> str | None:
+    """The parameter set pricing an elementwise kind: its own, an alias's, or (softmax rows of
+    <= 1024 elements, when the calibration measured them) PyTorch's warp-per-row softmax
+    kernel, which keeps a row in registers instead of one CTA reducing it through shared
+    memory (ATen's SoftMax.cu dispatch)."""
     k = _ew_kind(kind)
+    if k == "softmax" and float(np.max(cols)) <= WARP_SOFTMAX_MAX_COLS and "ew.softmax_warp.mult" in P.values:
+        return "softmax_warp"
+    return k
+
+
+def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
+    """(regime, floor, bandwidth-bound stream time, fixed stream time, p) of an elementwise
+    op. Block-per-row kernels (rmsnorm, softmax over long rows) pay a per-row serial cost
+    (two block-wide reductions and their barriers) on top of the bytes, when calibrated."""
+    k = ew_regime(P, kind, cols)
     floor = P[f"ew.{k}.floor"] * tensors
     if k in ROW_KINDS:
         floor = floor + P[f"ew.{k}.floor_per_col"] * np.asarray(cols, dtype=float)
     stream = P[f"ew.{k}.mult"] * np.asarray(nbytes, dtype=float) / P["ew.bw"]
-    p = P["ew.overlap_p"]
-    return (floor ** p + stream ** p) ** (1.0 / p)
+    fixed = P.values.get(f"ew.{k}.per_row", 0.0) * np.asarray(rows, dtype=float)
+    return k, floor, stream, fixed, P["ew.overlap_p"]
+
+
+def elementwise_time(P, kind, nbytes, tensors=1, cols=0, rows=0):
+    """Vectorised over nbytes (compulsory bytes of the op); cols = row length of reductions,
+    rows = their count."""
+    _, floor, stream, fixed, p = ew_terms(P, kind, nbytes, tensors, cols, rows)
+    return (floor ** p + (stream + fixed) ** p) ** (1.0 / p)
 
 
 def kernels_of(op: Op, P=None) -> int:
     """Kernel launches this op costs in the measured PyTorch implementation."""
     if op.kind == "attention":
+        if P is not None and attention_backend(op, P) == "unfused":  # HF eager: its separate kernels
+            return sum(kernels_of(p, P) for p in unfused_parts(op))
         if P is not None and _is_decode(op):
             P = for_backend(P, attention_backend(op, P))
             d = op.dims
@@ -387,16 +411,33 @@ def unfused_parts(op: Op) -> list:
 _GATHER, _SCORE = ("repeat_k", "repeat_v"), ("scale", "mask", "softmax", "cast")
 
 
+def unfused_scaled(op: Op, P: GpuParams) -> list:
+    """(kernel, parameters pricing it) pairs of HF eager attention. The gather and score
+    passes are not the kernels the elementwise model was fitted on: repeat_kv's
+    expand().reshape() is a strided gather, the score passes stream (bh*q, kv) matrices with
+    a broadcast mask and fp32 output. Each carries its fitted multiplier on its *streaming*
+    term (slow per byte; its launch floor is the plain kernel's)."""
+    out = []
+    for p in unfused_parts(op):
+        f = P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else None
+        if f is None:
+            out.append((p, P))
+            continue
+        key = f"ew.{ew_regime(P, p.kind, float(p.dims.get('cols', 0)))}.mult"
+        out.append((p, dataclasses.replace(P, values={**P.values, key: P[key] * f})))
+    return out
+
+
 def _unfused_attention(op, hw, compute_fallback, P):
-    """Sum of the eager-attention kernels, each priced by its own calibrated model (the
-    gather and score passes scaled by their fitted multipliers)."""
+    """Sum of the eager-attention kernels, each priced by its own calibrated model. Event-timed
+    alone, the sequence pays one launch latency: every kernel after the first is issued while
+    its predecessor runs and hides `launch.overlap` (floored at the in-stream gap)."""
     for_backend(P, "unfused", f"{hw.source or hw.name}: {op.name}: ")  # raises when not calibrated
-    parts = unfused_parts(op)
-    costs = [estimate(p, hw, compute_fallback, P) for p in parts]
-    mult = [P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else 1.0
-            for p in parts]
-    iso = sum(c.details["isolated_s"] * f for c, f in zip(costs, mult))
-    lat = sum(c.latency_s * f for c, f in zip(costs, mult))
+    costs = [estimate(p, hw, compute_fallback, Pp) for p, Pp in unfused_scaled(op, P)]
+    iso = costs[0].details["isolated_s"] + sum(
+        max(c.details["isolated_s"] - P["launch.overlap"] * c.details["kernels"], P["graph.gap"] * c.details["kernels"])
+        for c in costs[1:])
+    lat = sum(c.latency_s for c in costs)
     parts = {}
     for c in costs:
         for k, v in c.energy_breakdown.items():
@@ -406,9 +447,9 @@ def _unfused_attention(op, hw, compute_fallback, P):
                   bytes_by_level={hw.memory[0].name: sum(c.bytes_by_level.get(hw.memory[0].name, 0.0) for c in costs)},
                   energy_breakdown=parts, provenance=P.provenance,
                   notes=(f"{op.name}: unfused (Hugging Face eager) attention priced as {len(costs)} separate kernels",),
-                  details={"attention_backend": "unfused", "isolated_s": iso, "power_capped_s": sum(
-                      c.details["power_capped_s"] * f for c, f in zip(costs, mult)),
-                      "kernels": sum(c.details["kernels"] for c in costs)})
+                  details={"attention_backend": "unfused", "isolated_s": iso,
+                           "power_capped_s": sum(c.details["power_capped_s"] for c in costs),
+                           "kernels": sum(c.details["kernels"] for c in costs)})
 
 
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:
@@ -488,9 +529,12 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
         if k != op.kind:
             notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
         tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
-        cols = float(op.dims.get("cols", 0))
-        t = float(np.atleast_1d(elementwise_time(P, op.kind, [hbm], tensors, cols))[0])
-        bound = "hbm" if P[f"ew.{k}.mult"] * hbm / P["ew.bw"] > P[f"ew.{k}.floor"] * tensors else "latency"
+        cols, rows = float(op.dims.get("cols", 0)), float(op.dims.get("rows", 0))
+        k, floor, stream, fixed, p = ew_terms(P, op.kind, hbm, tensors, cols, rows)
+        t = float((floor ** p + (stream + fixed) ** p) ** (1.0 / p))
+        bound = "hbm" if stream > max(floor, fixed) else "latency"
+        if k == "softmax_warp":
+            det["regime"] = "softmax warp-per-row kernel (rows <= 1024 elements)"
         peak_used = hw.peak_flops.get("fp32", 0.0)
         stream_bytes = P[f"ew.{k}.mult"] * hbm
     kernels = kernels_of(op, P)
@@ -567,18 +611,28 @@ def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
         t2 = estimate(op, hw2, compute_fallback, P).details["isolated_s"]
         slope = 2.0 * (t1 - t2)
         return "prefill", (t1 - slope, slope), fmt
-    k = _ew_kind(op.kind)
-    tensors = int(d.get("tensors", 2)) if k == "rope" else 1
-    floor = P[f"ew.{k}.floor"] * tensors
-    if k in ROW_KINDS:
-        floor += P[f"ew.{k}.floor_per_col"] * float(d.get("cols", 0))
-    return "ew", (floor, P[f"ew.{k}.mult"] * op.bytes / P["ew.bw"], P["ew.overlap_p"]), None
+    tensors = int(d.get("tensors", 2)) if _ew_kind(op.kind) == "rope" else 1
+    _, floor, stream, fixed, p = ew_terms(P, op.kind, op.bytes, tensors, float(d.get("cols", 0)),
+                                          float(d.get("rows", 0)))
+    return "ew", (float(floor), float(stream), float(fixed), p), None
 
 
 def _double_bw(P: GpuParams) -> GpuParams:
     return GpuParams(values={**P.values, **{k: 2 * P.values[k] for k in _bandwidth_keys(P.values)}},
                      sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance,
                      attention_default=P.attention_default)
+
+
+def _expand_unfused(ops, base: HardwareSpec, P: GpuParams):
+    """(op, parameters) pairs: an attention op on the unfused backend becomes its separate
+    kernels (as `_unfused_attention` prices it), every other op itself with P."""
+    for op in ops:
+        if op.kind == "attention" and not op.dims.get("fused") and attention_backend(op, P) == "unfused":
+            for_backend(P, "unfused", f"{base.source or base.name}: {op.name}: ")  # raises when not calibrated
+            for part, Pp in unfused_scaled(op, P):
+                yield dataclasses.replace(part, repeat=op.repeat), Pp
+        else:
+            yield op, P
 
 
 def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:
@@ -621,7 +675,8 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
     en = np.zeros(n)
     head = P["energy.power_cap"] - P["energy.static"]
     rest, fused_rest = [], []
-    for op in ops:
+    P0 = P
+    for op, P in _expand_unfused(ops, base, P0):
         if op.dims.get("fused"):
             fused_rest.append(op)
             continue
@@ -640,8 +695,8 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
             floor, slope = terms
             t = floor + slope * b
         else:
-            floor, stream, p = terms
-            t = (floor ** p + (stream * b) ** p) ** (1.0 / p)
+            floor, stream, fixed, p = terms  # the per-row cost does not scale with bandwidth
+            t = (floor ** p + (stream * b + fixed) ** p) ** (1.0 / p)
         c0 = estimate(op, base, compute_fallback, P)  # energy terms and kernels do not vary
         e_dyn = c0.energy_j - P["energy.static"] * c0.latency_s
         kernels = c0.details["kernels"]
@@ -650,6 +705,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
         t = np.maximum(t - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
         lat += t * op.repeat
         en += (P["energy.static"] * t + e_dyn) * op.repeat
+    P = P0  # (the loop above rebinds P per op)
     for op in fused_rest:  # compute-only, at the (possibly varied) peak of its format
         c0 = _fused(op, base, compute_fallback, P)
         fmt = roofline.compute_format_for(op, base, compute_fallback)[0]

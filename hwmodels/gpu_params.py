@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 __all__ = ["PARAMS", "GpuParams", "ATTN_BACKENDS", "ATTN_BACKEND_KEYS", "ATTN_BLOCKS", "OPTIONAL_PARAMS",
            "UNFUSED_KEYS", "EW_KINDS", "EW_ALIAS", "ROW_KINDS", "KERNELS", "TILES", "SPLITK_MIN_K", "FA2_BQ",
-           "FA2_DEC_BM", "BANDWIDTH_PARAMS"]
+           "FA2_DEC_BM", "BANDWIDTH_PARAMS", "WARP_SOFTMAX_MAX_COLS", "EW_WARP_KEYS", "EW_ROW_KEYS"]
 
 # ---------------------------------------------------------------------------- parameters
 
@@ -77,6 +77,23 @@ for _k in EW_KINDS:
     PARAMS[f"ew.{_k}.mult"] = (None, f"{_k}: bytes moved / compulsory bytes")
 for _k in ROW_KINDS:
     PARAMS[f"ew.{_k}.floor_per_col"] = ("time", f"{_k}: extra floor per element of the reduced row")
+
+# Row-reduction kernels, optional in a calibration (fitted when its suite identifies them;
+# docs/gpu-validation.md, model selection on the validation split carved from the fit rows):
+# - PyTorch runs softmax over rows of <= 1024 elements with a warp-per-row kernel (the row stays
+#   in registers), longer rows with one CTA per row through shared memory: its own floor and
+#   traffic multiplier;
+# - a CTA-per-row kernel pays a serial cost per row (block-wide max/sum reductions and their
+#   barriers) that bytes do not capture: seconds per row at full occupancy of the measured chip.
+WARP_SOFTMAX_MAX_COLS = 1024
+EW_WARP_KEYS = ("ew.softmax_warp.floor", "ew.softmax_warp.mult")
+EW_ROW_KEYS = tuple(f"ew.{k}.per_row" for k in ROW_KINDS)
+OPTIONAL_PARAMS.update({
+    "ew.softmax_warp.floor": ("time", "shortest warp-per-row softmax kernel (rows <= 1024 elements)"),
+    "ew.softmax_warp.mult": (None, "warp-per-row softmax: bytes moved / compulsory bytes"),
+    **{k: ("time", f"{k.split('.')[1]}: serial time per reduced row (CTA-per-row kernel), whole chip")
+       for k in EW_ROW_KEYS},
+})
 
 # Kernel launches per op in the measured PyTorch implementation (structure, read off
 # torch.profiler traces in validation/logs/h100_e2e_kernel_profiles.txt).

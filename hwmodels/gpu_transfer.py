@@ -10,7 +10,8 @@ What carries over, and why:
   the same rule a bandwidth what-if uses);
 - work is re-spread over the target's SM count (`structure.sm_count`: waves, splits, CTAs);
 - per-CTA compute times (`attn.cta_overhead`, the per-column cost of row reductions) scale
-  with the SM clock ratio sibling/target;
+  with the SM clock ratio sibling/target; the per-row cost of CTA-per-row reductions
+  (`ew.<kind>.per_row`, whole chip) also with the SM-count ratio;
 - the power cap is the target's TDP and the static (idle) power scales with the TDP ratio;
 - launch and host constants (floors, graph gap, eager launch rate) and the energy per FLOP
   and per byte carry over unchanged (same software stack; same process family assumed — the
@@ -30,7 +31,7 @@ CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.flo
 
 def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = None):
     """`P` (the sibling's parameters as calibrated) -> parameters for `hw`."""
-    from hwmodels.gpu_params import GpuParams
+    from hwmodels.gpu_params import EW_ROW_KEYS, GpuParams
 
     sib = sibling or _sibling(block["source"])
     c = sib.clock_hz / hw.clock_hz
@@ -38,6 +39,9 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
     for k in CLOCK_PARAMS + ("attn_cudnn.cta_overhead",):
         if k in values:
             values[k] = P.values[k] * c
+    for k in EW_ROW_KEYS:  # rows are spread over the SMs: per-row time x clock ratio x SM ratio
+        if k in values:
+            values[k] = P.values[k] * c * P.sm_count / int(block["sm_count"])
     parts = [f"SMs {P.sm_count}->{block['sm_count']}", f"clock x{1 / c:.4g}"]
     if hw.tdp_w and sib.tdp_w:
         values["energy.power_cap"] = hw.tdp_w

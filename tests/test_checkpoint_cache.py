@@ -51,6 +51,8 @@ def test_cache_off_and_damaged_entries(tmp_path, monkeypatch):
     def build():
         calls.append(1)
         return _ck(f)
+    monkeypatch.delenv("COSIM_CACHE_DIR", raising=False)
+    assert cache.cache_root() is None  # opt-in: nothing is written unless asked
     monkeypatch.setenv("COSIM_CACHE_DIR", "")
     assert cache.cache_root() is None
     cache.cached_checkpoint(f, build, Checkpoint)

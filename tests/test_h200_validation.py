@@ -44,7 +44,7 @@ def test_h200_held_out_kernel_targets(held_out):
     # default SDPA backend (cuDNN on the H200), GEMMs: median <= 5 %, p90 <= 15 % (issue 11)
     for cls in ("gemm_bf16", "gemm_fp8", "attention_prefill", "attention_decode"):
         assert c[cls]["analytical"]["median"] <= 5.0 and c[cls]["analytical"]["p90"] <= 15.0, cls
-    assert c["elementwise"]["analytical"]["median"] <= 5.0  # its p90 (18.9 %) misses 15 %
+    assert c["elementwise"]["analytical"]["median"] <= 5.0  # its p90 (18.4 %) misses 15 %
     # cuDNN prefill is ~1.7x faster than FA2 on the same shapes: the backends are told apart
     assert c["attention_prefill_fa2"]["roofline"]["median"] > c["attention_prefill"]["roofline"]["median"] + 10
     for cls in ("attention_prefill_unfused", "attention_decode_unfused"):

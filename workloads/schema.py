@@ -24,7 +24,8 @@ from workloads.io import InputError
 from workloads.yamlsafe import short_repr
 
 __all__ = ["Field", "check", "validate", "hint", "MODEL_FIELDS", "MOE_FIELDS", "MLA_FIELDS",
-           "HF_FIELDS", "ACCELERATOR_FIELDS", "FPGA_FIELDS", "check_model_fields", "NORMS", "MAX_DIM"]
+           "HF_FIELDS", "ACCELERATOR_FIELDS", "FPGA_FIELDS", "check_model_fields", "NORMS", "MAX_DIM",
+           "check_profile"]
 
 MAX_DIM = 10_000_000  # no real model dimension comes near; larger values are typos
 MAX_CONTEXT = 1 << 27  # 134M positions: above any published context window
@@ -265,3 +266,26 @@ FPGA_FIELDS = {
     "aie": Field("map", sub={"tiles": _ANY, "macs_per_tile": _FORMAT_MAP, "data_memory": Field("qty"),
                              "vector_lanes": _ANY}),
 }
+
+
+# ---------------------------------------------------------------------------- implementation profiles
+
+def check_profile(value, src: str, fld: str = "profile") -> list:
+    """Problems of an implementation-profile field (experiments, sweep axes): null (the plain
+    trace, no profile) or a name of workloads.profiles.PROFILES, optionally "+<backend>"
+    (e.g. "engine+fa2"). One message naming the file, the field, the value and the choices."""
+    from workloads.profiles import ATTENTION, PROFILES
+
+    if value is None:
+        return []
+    expected = (f"one of {', '.join(PROFILES)}, optionally +<attention backend> "
+                f"({', '.join(ATTENTION)}), e.g. engine+fa2; or null for no profile")
+    if not isinstance(value, str) or not value:
+        return [f"{src}: {fld}: got {short_repr(value)}; expected {expected}"]
+    name, plus, att = value.partition("+")
+    if name not in PROFILES:
+        return [f"{src}: {fld}: got {short_repr(value)}; expected {expected}{hint(name, PROFILES)}"]
+    if plus and att not in ATTENTION:
+        return [f"{src}: {fld}: got {short_repr(value)}; expected the attention backend after '+' to be one of "
+                f"{', '.join(ATTENTION)}{hint(att, ATTENTION)}"]
+    return []

@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from cosim.calibrate import dataset
-from hwmodels import gpu
+from hwmodels import gpu, gpu_params
 from hwmodels.gpu import GpuParams
 from hwmodels.gpu_calibration import to_section
 from workloads.io import InputError
@@ -252,7 +252,8 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     idle = [r["avg_power_w"] for r in erows if r["kind"] == "idle" and r["split"] == "fit"]
     static = float(np.mean(idle)) if idle else 0.0
     cap = float(run_env.get("nvml_power_limit_w") or hw.tdp_w or 700.0)
-    launch = {m.row.get("name"): m.time_s for m in meas if m.cls == "launch" and m.suite != "heldout"}
+    launch = {m.row.get("name"): m.time_s for m in meas
+              if m.cls == "launch" and m.suite not in ("heldout", "heldout2")}
     values["graph.gap"] = launch.get("graph_tiny_kernel", 1e-6)
     quality = {}
     # latency of ops in short bursts (the microbenchmarks), then energy (whose fitted
@@ -262,7 +263,13 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
         if not rows:
             raise InputError(f"{ops_csv}: rows: no fit-split rows of class {CLASSES[group]}; "
                              f"expected the default microbenchmark suite")
+        if group == "elementwise":
+            names = names + _ew_optional(rows, values)
         quality[group] = _fit_group(names, rows, hw, values, sms, l2)
+        for key in gpu_params.EW_ROW_KEYS:  # a per-row cost the fit drives to nothing is no term
+            if values.get(key, 1.0) < 1e-15:
+                del values[key]
+                quality[group][f"{key}"] = "fitted to < 1e-15 s: dropped (no per-row cost)"
     default = _default_backend(meas)
     for group, (backend, keys, base_cls) in BACKEND_GROUPS.items():
         classes = (f"{base_cls}_{backend}",) + ((base_cls,) if default == backend else ())
@@ -310,6 +317,26 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps,
                          attention_default=default)
     return section, {"quality": quality, "values": values}
+
+
+def _ew_optional(rows, values) -> list:
+    """The optional row-reduction terms the fit rows identify (hwmodels.gpu_params): the
+    warp-per-row softmax regime when softmax rows of <= 1024 elements were measured, the
+    per-row cost of a row kind measured at two or more row widths. Started from the
+    block kernel's values / a nanosecond per row."""
+    out = []
+    cols = {}
+    for m in rows:
+        cols.setdefault(m.op.kind, set()).add(int(m.op.dims.get("cols", 0)))
+    if any(c <= gpu.WARP_SOFTMAX_MAX_COLS for c in cols.get("softmax", ())):
+        for key in gpu_params.EW_WARP_KEYS:
+            values.setdefault(key, values[key.replace("softmax_warp", "softmax")])
+        out += list(gpu_params.EW_WARP_KEYS)
+    for kind, key in zip(gpu.ROW_KINDS, gpu_params.EW_ROW_KEYS):
+        if len([c for c in cols.get(kind, ()) if c > gpu.WARP_SOFTMAX_MAX_COLS or kind != "softmax"]) >= 2:
+            values.setdefault(key, 1e-9)
+            out.append(key)
+    return out
 
 
 def _default_backend(meas) -> str | None:

@@ -269,15 +269,29 @@ HELDOUT = {
 }
 
 
+# Third suite (--variant heldout2, issue 11): a fresh held-out set measured after the model
+# changes of 2026-12-04 were frozen (rules in docs/gpu-validation.md). Shapes of models in
+# neither earlier suite (Gemma-2-9B: 3584 -> 4096 / 14336, lm head 256000; Phi-3-mini: 3072 ->
+# 9216 / 16384, 8192 -> 3072; Yi-34B: 7168 -> 20480), M = 5 x 2^k, other squares; attention
+# head layouts 24/8, 48/8, 16/4 (d 128) and 12/12 (d 64), lengths 5 x 2^k; elementwise row
+# widths 512..65536 the other suites do not have, sizes 5 x 2^k.
+HELDOUT2 = {
+    "gemm_nk": [(4096, 3584), (14336, 3584), (3584, 14336), (256000, 3584), (9216, 3072), (16384, 3072),
+                (3072, 8192), (20480, 7168), (7168, 20480)],
+    "gemm_m": [1, 5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120],
+    "gemm_square": [448, 896, 1792, 3584, 4608],
+}
+
+
 def section_gemm(torch, bench, out, budget_s, variant="default"):
     import torch.nn.functional as F
     t_start = time.time()
     dev = "cuda"
     has_fp8 = hasattr(torch, "float8_e4m3fn") and hasattr(torch, "_scaled_mm")
     one = torch.ones((), device=dev, dtype=torch.float32)
-    if variant == "heldout":
-        cases = ([(m, n, k) for (n, k) in HELDOUT["gemm_nk"] for m in HELDOUT["gemm_m"]]
-                 + [(s, s, s) for s in HELDOUT["gemm_square"]])
+    if variant in ("heldout", "heldout2"):
+        H = HELDOUT if variant == "heldout" else HELDOUT2
+        cases = [(m, n, k) for (n, k) in H["gemm_nk"] for m in H["gemm_m"]] + [(s, s, s) for s in H["gemm_square"]]
     else:
         cases = [(m, n, k) for (n, k) in GEMM_NK for m in GEMM_M] + [(s, s, s) for s in GEMM_SQUARE]
     wcache = {}
@@ -444,6 +458,20 @@ def _attention_cases(variant):
                 for ctx in (200, 700, 1500, 3000, 6000, 12000, 24000):
                     if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
                         cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+    if variant == "heldout2":
+        cases = []
+        for b in (1, 2, 5):
+            for (h, kvh, d) in ((24, 8, 128), (48, 8, 128), (16, 4, 128), (12, 12, 64)):
+                for L in (320, 640, 1280, 2560, 5120, 10240):
+                    if b * L <= 20480:
+                        cases.append(("prefill", b, h, kvh, d, L, L, True))
+        for L in (640, 2560):
+            cases.append(("prefill", 2, 24, 8, 128, L, L, False))
+        for b in (1, 5, 10, 20, 40):
+            for (h, kvh) in ((24, 8), (48, 8), (16, 16)):
+                for ctx in (300, 1000, 2500, 5000, 10000, 20000):
+                    if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
+                        cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
     return cases
 
 
@@ -541,6 +569,14 @@ def section_elementwise(torch, bench, out, budget_s, variant="default"):
                       ("silu_mul", 13824, sz)]
             if sz <= 3 * 2 ** 26:
                 cases += [("rope", 128, sz), ("embedding", 3584, sz)]
+        sizes = []
+    if variant == "heldout2":
+        for sz in [5 * 2 ** p for p in range(14, 28)]:  # 80 KiB .. 640 MiB
+            cases += [("copy", 2048, sz), ("add", 6144, sz), ("rmsnorm", 2048, sz), ("rmsnorm", 7168, sz),
+                      ("softmax", 512, sz), ("softmax", 2048, sz), ("softmax", 8192, sz), ("softmax", 65536, sz),
+                      ("silu_mul", 8192, sz), ("silu_mul", 28672, sz)]
+            if sz <= 5 * 2 ** 25:
+                cases += [("rope", 64, sz), ("rope", 256, sz), ("embedding", 3072, sz)]
         sizes = []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
@@ -1112,8 +1148,9 @@ def main(argv=None):
     ap.add_argument("--flush-mb", type=int, default=1024,
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
-    ap.add_argument("--variant", choices=("default", "heldout", "energy2"), default="default",
-                    help="heldout: a second suite with shapes the default suite does not have")
+    ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2"), default="default",
+                    help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
+                         "third, fresh one (shapes in neither)")
     ap.add_argument("--attention", default="default",
                     help="SDPA backend of the energy and end-to-end sections: default (PyTorch's choice), "
                          "FLASH_ATTENTION (the H100 runs), CUDNN_ATTENTION")

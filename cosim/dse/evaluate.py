@@ -82,13 +82,14 @@ def _vector_fields(cfg: dict, fields, caches) -> list:
 def _trace(cfg: dict, cache: dict):
     from workloads.builder import build_trace  # the module, not `cosim`: no cosim <-> dse import cycle
     key = json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
-                                              "attention", "parallel", "system", OPT_IN)}, sort_keys=True, default=str)
+                                              "attention", "profile", "parallel", "system", OPT_IN)}, sort_keys=True,
+                     default=str)
     if key not in cache:
         par = (cfg.get("parallel") or {}) if cfg.get("system") else None
         cache[key] = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                                  weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
                                  recipe=cfg["recipe"], attention=cfg["attention"], parallel=par,
-                                 allow_beyond_max_context=bool(cfg.get(OPT_IN)))
+                                 profile=cfg.get("profile"), allow_beyond_max_context=bool(cfg.get(OPT_IN)))
     return cache[key]
 
 

@@ -8,9 +8,10 @@ read back: pages load on first touch and writes stay private), the config, the
 tokenizer as JSON and the provenance strings — under the cache directory, keyed by the
 file's path, size and modification time; later processes read that back. Only bundled
 files are cached (a user's file may change between runs; a test's temporary file would
-fill the cache). COSIM_CACHE_DIR moves the cache; COSIM_CACHE_DIR="" turns it off. A
-cache that cannot be written or read is skipped (the checkpoint is then parsed as
-before), never an error.
+fill the cache). The cache is opt-in: commands write only where the user asked, and an
+entry is ~4x the GGUF (515 MB for SmolLM2-135M), so nothing is written unless
+COSIM_CACHE_DIR names a directory. A cache that cannot be written or read is skipped
+(the checkpoint is then parsed as before), never an error.
 """
 
 from __future__ import annotations
@@ -31,11 +32,9 @@ _VERSION = 2  # bump when what load_checkpoint builds changes
 
 
 def cache_root() -> Path | None:
+    """The directory COSIM_CACHE_DIR names, or None (no cache) when it is unset or empty."""
     env = os.environ.get("COSIM_CACHE_DIR")
-    if env is not None:
-        return Path(env) if env else None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cosim"
+    return Path(env).expanduser() if env else None
 
 
 def _key(path: Path) -> str:

@@ -1,0 +1,114 @@
+"""Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
+calibrations: the fresh H200 suite (heldout2), the first H200 held-out suite, the H100
+held-out suite (each with and without the exclusion rule), the published H100 attention
+set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
+
+Run from the repository root: PYTHONPATH=. python validation/heldout_tables.py
+"""
+import os
+from pathlib import Path
+
+from cosim.calibrate import published
+from cosim.calibrate.transfer import transfer_validate, transferred_spec
+from cosim.validate import OP_CLASSES, summarize, validate
+from hwmodels.spec import load_hw
+
+VAL = Path("validation")
+CLASSES = OP_CLASSES + ("all",)
+
+
+def op_table(title, res_all, res_excl):
+    out = [f"### {title}", "",
+           "| op class | n | roof med | roof p90 | ana med | ana p90 | excl. | ana med (excl.) | ana p90 (excl.) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for cls in CLASSES:
+        a, r = res_all["classes"][cls]["analytical"], res_all["classes"][cls]["roofline"]
+        x = res_excl["classes"][cls]["analytical"]
+        if not a["n"]:
+            continue
+        out.append(f"| {cls} | {a['n']} | {r['median']:.1f} | {r['p90']:.1f} | {a['median']:.1f} | {a['p90']:.1f} | "
+                   f"{a['n'] - x['n']} | {x['median']:.1f} | {x['p90']:.1f} |")
+    return out + [""]
+
+
+def e2e_lines(res):
+    groups = {}
+    for r in res.get("e2e", []):
+        groups.setdefault((r["fusion"], r["phase"], r["mode"]), []).append(abs(r["analytical_s"] / r["measured_s"] - 1) * 100)
+    return [f"| e2e {f} {p} {m} | {summarize(v)['n']} | {summarize(v)['median']:.1f} | {summarize(v)['p90']:.1f} |"
+            for (f, p, m), v in sorted(groups.items())]
+
+
+def energy_lines(res):
+    e = [abs(r["analytical_j"] / r["measured_j"] - 1) * 100 for r in res.get("energy", [])]
+    er = [abs(r["roofline_j"] / r["measured_j"] - 1) * 100 for r in res.get("energy", [])]
+    s, sr = summarize(e), summarize(er)
+    return s, sr
+
+
+def main():
+    lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
+    h200 = VAL / "h200_ops.csv"
+    for split, title in (("test2", "H200 heldout2 (fresh suite, measured and scored once after the 2026-12-04 freeze)"),
+                         ("test", "H200 first held-out suite (seen before the 2026-12-04 model changes: not a clean test)")):
+        lines += op_table(title, validate("h200", h200, split=split, include_unreliable=True),
+                          validate("h200", h200, split=split))
+    h100 = VAL / "h100_ops.csv"
+    r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
+    lines += op_table("H100 held-out suite (FA2 pinned; seen before)", r_all, validate("h100_sxm", h100, split="test"))
+    # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
+    rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")
+    h100_from_h200 = transferred_spec("h100_sxm", "h200", 132)
+    cud = published.score_published([r for r in rows if r["impl"] == "cudnn"], h100_from_h200)
+    fa2 = published.score_published([r for r in rows if r["impl"] == "fa2"], load_hw("h100_sxm"))
+    lines += ["### Published H100 attention forward (FA3 paper Fig. 5; status U)", "",
+              "| set | model | n | ana med | ana p90 |", "|---|---|---:|---:|---:|"]
+    for name, sel, model in (
+            ("cuDNN (default backend), d 64/128 [headline]", [r for r in cud if r["head_dim"] <= 128],
+             "h100 datasheet + H200 cuDNN params (transfer)"),
+            ("cuDNN, d 64/128, causal", [r for r in cud if r["head_dim"] <= 128 and r["causal"]], "same"),
+            ("cuDNN, d 64/128, non-causal", [r for r in cud if r["head_dim"] <= 128 and not r["causal"]], "same"),
+            ("cuDNN, d 256 (extrapolation)", [r for r in cud if r["head_dim"] == 256], "same"),
+            ("FA2, d 64/128", [r for r in fa2 if r["head_dim"] <= 128], "H100's own FA2 calibration"),
+            ("FA2, d 256 (extrapolation)", [r for r in fa2 if r["head_dim"] == 256], "same")):
+        s = published.summary(sel)
+        lines.append(f"| {name} | {model} | {s['n']} | {s['median']:.1f} | {s['p90']:.1f} |")
+    lines += ["", "| impl | d | causal | seqlen | measured us | predicted us | err % |", "|---|---:|---|---:|---:|---:|---:|"]
+    for r in cud + fa2:
+        lines.append(f"| {r['impl']} | {r['head_dim']} | {r['causal']} | {r['seqlen']} | {r['measured_s'] * 1e6:.0f} | "
+                     f"{r['analytical_s'] * 1e6:.0f} | {r['err_pct']:.1f} |")
+    lines.append("")
+    # family transfer both ways (all rows, exclusions off), goal median <= 10 %, p90 <= 25 %
+    lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
+              "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
+    for target, sib, csv_, split, label in (("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
+                                            ("h200", "h100_sxm", h200, "test", "H100 params -> H200 kernels"),
+                                            ("h100_sxm", "h200", h100, "test", "H200 params -> H100 kernels")):
+        res = transfer_validate(target, sib, csv_, split=split, sm_count=132)
+        for cls in CLASSES:
+            a = res["classes"][cls]["analytical"]
+            if a["n"]:
+                ok = "yes" if a["median"] <= 10 and a["p90"] <= 25 else "no"
+                lines.append(f"| {label} | {split} | {cls} | {a['n']} | {a['median']:.1f} | {a['p90']:.1f} | {ok} |")
+        for ln in e2e_lines(res):
+            cells = ln.strip("|").split("|")
+            med, p90 = float(cells[2]), float(cells[3])
+            lines.append(f"| {label} | {split} |{cells[0]}|{cells[1]}|{cells[2]}|{cells[3]}| "
+                         f"{'yes' if med <= 10 and p90 <= 25 else 'no'} |")
+    lines.append("")
+    # energy (NVML total-energy counter loops)
+    lines += ["### Energy per op loop (NVML)", "", "| GPU | split | n | ana med | ana p90 | roof med | roof p90 |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for hw, csv_ in (("h200", h200), ("h100_sxm", h100)):
+        for split in ("fit", "test"):
+            s, sr = energy_lines(validate(hw, csv_, split=split, include_unreliable=True))
+            lines.append(f"| {hw} | {split} | {s['n']} | {s['median']:.1f} | {s['p90']:.1f} | {sr['median']:.1f} | "
+                         f"{sr['p90']:.1f} |")
+    lines.append(f"\n(load {os.getloadavg()[0]:.1f})")
+    text = "\n".join(lines) + "\n"
+    (VAL / "heldout_tables.txt").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
