@@ -8,7 +8,8 @@ Schema (every field but `model` and `hw` has a default; unknown fields are error
     model: llama3_8b              # bundled name or path (YAML / HF config.json)
     phase: decode                 # prefill | decode
     batch: 1
-    seq: 4096
+    seq: 4096                     # at most the model's max_context, unless:
+    allow_beyond_max_context: false   # true: price a longer context anyway (a note on every row)
     weights: mxfp4                # number formats (workloads.formats names)
     acts: bf16
     kv: bf16
@@ -47,6 +48,7 @@ from pathlib import Path
 
 from cosim.experiment_config import AccuracyConfig, ExperimentConfig, HwRef, config_defaults  # noqa: F401
 from hwmodels.level_registry import LEVELS  # noqa: F401  (one list of levels; re-exported)
+from workloads.context import OPT_IN, context_note
 from workloads.io import InputError, bundled_names, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["Experiment", "ExperimentConfig", "HwRef", "AccuracyConfig", "load_experiment", "experiment_from_dict",
@@ -108,8 +110,9 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     base_dir = Path(base_dir) if base_dir else Path.cwd()
     if not isinstance(doc, dict):
         fail(source, "", type(doc).__name__, "a mapping of experiment fields")
-    _unknown(doc, DEFAULTS, source)
+    _unknown(doc, {**DEFAULTS, OPT_IN: False}, source)
     cfg = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(doc)}
+    _context_opt_in(cfg, source)
     _system_fields(cfg, source, base_dir)
     for req in ("model", "hw"):
         if cfg[req] in (None, ""):
@@ -143,6 +146,17 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     if check_resources:
         _check_resources(exp)
     return exp
+
+
+def _context_opt_in(cfg: dict, source: str) -> None:
+    """`allow_beyond_max_context: true` (workloads.context) is kept only when set, so the
+    configuration keys of existing sweep stores do not change."""
+    if OPT_IN not in cfg:
+        return
+    if not isinstance(cfg[OPT_IN], bool):
+        fail(source, OPT_IN, cfg[OPT_IN], "true or false")
+    if not cfg[OPT_IN]:
+        del cfg[OPT_IN]
 
 
 def _profile_field(cfg: dict, source: str) -> None:
@@ -281,9 +295,10 @@ def _check_resources(exp: ExperimentConfig) -> None:
     from hwmodels.spec import load_hw
     from workloads.models import load_model
     try:
-        load_model(exp.model)
+        model = load_model(exp.model)
     except InputError as e:
         raise InputError(f"{exp.source}: model: {e}") from None
+    context_note(model, exp.seq, exp.allow_beyond_max_context, exp.source)  # refused here, not mid-run
     try:
         load_hw(exp.hw.name, overrides=exp.hw.overrides_dict() or None)
     except InputError as e:
@@ -379,7 +394,7 @@ def _performance(exp: ExperimentConfig):
 
     overrides = exp.hw.overrides_dict()
     build = dict(phase=exp.phase, batch=exp.batch, seq=exp.seq, weights=exp.weights, acts=exp.acts, kv=exp.kv,
-                 recipe=exp.recipe, attention=exp.attention)
+                 recipe=exp.recipe, attention=exp.attention, allow_beyond_max_context=exp.allow_beyond_max_context)
     if exp.system:
         from hwmodels.system import load_system
         system = load_system(exp.system, overrides={f"device.{k}": v for k, v in overrides.items()} or None)

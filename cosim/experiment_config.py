@@ -83,6 +83,7 @@ class ExperimentConfig:
     system: str | None = None
     parallel: tuple | None = None  # ((axis, ranks), ...) e.g. (("tp", 8),)
     serve: tuple | None = None  # ((ServeConfig field, value), ...)
+    allow_beyond_max_context: bool = False  # in the mapping only when true (store keys unchanged)
     source: str = field(default="<experiment>", compare=False)
     base_dir: Path = field(default_factory=Path.cwd, compare=False)
 
@@ -94,6 +95,7 @@ class ExperimentConfig:
         kw["accuracy"] = None if cfg.get("accuracy") is None else AccuracyConfig(**cfg["accuracy"])
         kw["parallel"] = None if cfg.get("parallel") is None else _pairs(cfg["parallel"])
         kw["serve"] = None if cfg.get("serve") is None else _pairs(cfg["serve"])
+        kw["allow_beyond_max_context"] = bool(cfg.get("allow_beyond_max_context", False))
         return cls(**kw, source=source, base_dir=Path(base_dir) if base_dir else Path.cwd())
 
     def parallel_dict(self) -> dict:
@@ -125,6 +127,8 @@ class ExperimentConfig:
             elif k == "serve":
                 v = None if v is None else self.serve_dict()
             d[k] = v
+        if self.allow_beyond_max_context:
+            d["allow_beyond_max_context"] = True
         return d
 
     @property

@@ -142,7 +142,8 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt) -> PlanRow:
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",
          level: str = "roofline", weights: str = "bf16", acts: str = "bf16", kv: str = "bf16",
          recipe: str | None = None, sp: bool | None = False, max_devices: int | None = None,
-         microbatches: int | None = None, max_microbatches: int | None = None, routing="uniform") -> PlanResult:
+         microbatches: int | None = None, max_microbatches: int | None = None, routing="uniform",
+         allow_beyond_max_context: bool = False) -> PlanResult:
     """Rank every exact layout of `model` on `system` by `objective` (see module docstring).
     ``sp=None`` tries both with and without sequence parallelism; ``microbatches=None`` searches
     the micro-batch count of pipelined layouts (an int fixes it); ``routing`` is the expert routing
@@ -160,7 +161,8 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
     routing = parse_routing(routing, model.moe.num_experts if model.moe else None, "plan: routing")
     layouts, skipped = enumerate_layouts(model, devices, batch, (False, True) if sp is None else (sp,),
                                          microbatches, max_microbatches, routing)
-    fmt = {"weights": weights, "acts": acts, "kv": kv, "recipe": recipe}
+    fmt = {"weights": weights, "acts": acts, "kv": kv, "recipe": recipe,
+           "allow_beyond_max_context": allow_beyond_max_context}
     key, pick = OBJECTIVES[objective]
     sign = 1 if pick is min else -1
     rows = _best_microbatches([_row(model, system, L, phase, batch, seq, level, fmt) for L in layouts], key, sign)

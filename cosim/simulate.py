@@ -138,8 +138,9 @@ def _overlap(rows: list, frac: float) -> None:
 
 def _report_fields(trace: Trace, hw: HardwareSpec, notes) -> dict:
     meta = trace.meta
+    notes = [*meta.get("notes", ()), *(notes or ())]  # the trace's own (e.g. beyond max context) first, as per op
     return {"footprint": dict(meta.get("footprint", {})), "capacity_bytes": hw.memory[0].capacity_bytes,
-            "notes": tuple(dict.fromkeys(notes)) if notes else (), "recipe": trace.recipe,
+            "notes": tuple(dict.fromkeys(notes)), "recipe": trace.recipe,
             "meta": {"formats": meta.get("formats", {}), "recipe_effects": meta.get("recipe_effects", {}),
                      "level_requested": "roofline", "priced_from": ["speed-of-light"],
                      **({"implementation": meta["implementation"]} if meta.get("implementation") else {})}}

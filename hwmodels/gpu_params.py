@@ -126,3 +126,28 @@ class GpuParams:
 # one (a sweep's "what if HBM were 4.8 TB/s?") scales them by the ratio: the achieved
 # fraction of the datasheet bandwidth is what the calibration measured
 BANDWIDTH_PARAMS = ("gemm.bw", "attn.dec_bw", "attn.cta_bw_split", "attn.cta_bw_nosplit", "ew.bw")
+
+
+def unknown_param_errors(params, src: str) -> list[str]:
+    """Names inside `analytical.params` that are no parameter of PARAMS / OPTIONAL_PARAMS
+    (a typo such as `gemm.bww` was read as "absent" and silently ignored), each as one
+    message naming the file, the field, its value and the names valid at that depth."""
+    from workloads.schema import hint
+    from workloads.yamlsafe import short_repr
+
+    known = tuple(PARAMS) + tuple(OPTIONAL_PARAMS)
+    errors: list[str] = []
+
+    def walk(node, prefix: str) -> None:
+        children = sorted({k[len(prefix):].split(".")[0] for k in known if k.startswith(prefix)})
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if key not in children:
+                errors.append(f"{src}: analytical.params.{name}: got {short_repr(value)}; expected a parameter of "
+                              f"hwmodels.gpu.PARAMS{hint(key, children)}; known here: {', '.join(children)}")
+            elif isinstance(value, dict) and name not in known:
+                walk(value, f"{name}.")
+
+    if isinstance(params, dict):
+        walk(params, "")
+    return errors

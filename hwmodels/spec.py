@@ -213,6 +213,10 @@ def _merge_calibration(doc: dict, path: Path, src: str) -> None:
     if not isinstance(cdoc, dict):
         raise HardwareError(_msg(str(cpath), "", type(cdoc).__name__,
                                  "a YAML mapping of analytical-model parameters"))
+    from hwmodels.gpu_params import unknown_param_errors
+    bad = unknown_param_errors(cdoc.get("params"), str(cpath))  # name the file the typo is in
+    if bad:
+        raise HardwareError(bad[0] if len(bad) == 1 else f"{cpath}: {len(bad)} problems:\n  " + "\n  ".join(bad))
     if note and isinstance(cdoc.get("provenance"), dict):
         cdoc = {**cdoc, "provenance": {**cdoc["provenance"], "note": note}}
     inline = doc.get("analytical")
@@ -581,7 +585,7 @@ def _check(doc, src: str, path: Path, overrides) -> HardwareSpec:
 def _section_key_errors(sections: dict, src: str) -> list:
     """Typos inside the raw sections (accelerator.pe.lanse, analytical: {paramz: ...})
     would otherwise be ignored: their keys are checked against workloads.schema tables and,
-    for the analytical section, against its top-level keys."""
+    for the analytical section, against its top-level keys and hwmodels.gpu.PARAMS."""
     from workloads.schema import ACCELERATOR_FIELDS, FPGA_FIELDS, Field, check
     errors: list = []
     for sec, table in (("accelerator", ACCELERATOR_FIELDS), ("fpga", FPGA_FIELDS)):
@@ -589,10 +593,12 @@ def _section_key_errors(sections: dict, src: str) -> list:
             check(sections[sec], table, src, f"{sec}.", errors)
     ana = sections.get("analytical")
     if isinstance(ana, dict):
-        # top level only: the parameter groups grow with each calibrated kernel backend
+        # top-level keys; the names under params: against the parameter table (unknown_param_errors)
         table = {k: Field("any") for k in ("model", "provenance", "structure", "fit_quality", "from", "transfer",
                                            "params")}
         check(ana, table, src, "analytical.", errors)
+        from hwmodels.gpu_params import unknown_param_errors
+        errors += unknown_param_errors(ana.get("params"), src)
     return errors
 
 

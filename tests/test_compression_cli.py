@@ -4,7 +4,7 @@ from cosim.cli import main
 
 
 def test_recipe_effect_table(capsys):
-    assert main(["recipe", "kivi2", "--model", "llama3_8b", "--seq", "32768", "--hw", "a100_sxm_80gb"]) == 0
+    assert main(["recipe", "kivi2", "--model", "llama3_8b", "--seq", "32768", "--allow-beyond-max-context", "--hw", "a100_sxm_80gb"]) == 0
     out = capsys.readouterr().out
     assert "kivi2: method kivi" in out and "arXiv:2402.02750" in out
     # 4.29 GB of bf16 KV at 32K -> 812 MB (doc §1.1): 5.29x
@@ -14,7 +14,7 @@ def test_recipe_effect_table(capsys):
 
 
 def test_recipe_with_accuracy(capsys):
-    assert main(["recipe", "snapkv", "--seq", "16384", "--accuracy", "--prompt", "2048", "--steps", "4"]) == 0
+    assert main(["recipe", "snapkv", "--seq", "16384", "--allow-beyond-max-context", "--accuracy", "--prompt", "2048", "--steps", "4"]) == 0
     out = capsys.readouterr().out
     assert "kept 1024, read per step 1024" in out
     assert "snapkv: attn_rel_error" in out and "mass_kept" in out

@@ -54,7 +54,7 @@ def test_composition_applies_left_to_right_and_is_recorded():
 
 def test_build_trace_recipe_argument_uses_the_registry():
     from workloads.builder import build_trace
-    t = build_trace("llama3_8b", phase="decode", batch=1, seq=32768, recipe="kivi2")
+    t = build_trace("llama3_8b", phase="decode", batch=1, seq=32768, recipe="kivi2", allow_beyond_max_context=True)
     assert t.recipe == "kivi2" and "kivi2" in t.meta["recipe_effects"]
 
 

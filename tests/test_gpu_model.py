@@ -258,7 +258,7 @@ def test_fused_recipe_work_costs_flops_not_a_kernel():
     from hwmodels.spec import load_hw
 
     hw = load_hw("h100_sxm")
-    tr = cosim.build_trace("llama3_8b", "decode", 1, 32768, recipe="kivi2")
+    tr = cosim.build_trace("llama3_8b", "decode", 1, 32768, recipe="kivi2", allow_beyond_max_context=True)
     fused = [o for o in tr.ops if o.dims.get("fused")]
     assert fused
     for op in fused:

@@ -75,11 +75,12 @@ def test_provenance_reaches_the_sweep_table(tmp_path):
 
 
 def test_feasible_requires_memory_fit_by_default(tmp_path):
-    # Llama-3-8B decode at 32K context: batch 64 needs 64 x 4.3 GB of KV cache > 80 GB
-    spec = _spec(tmp_path, {"seq": 32768}, axes=[{"grid": {"batch": [1, 64]}}])
+    # Llama-3-8B decode at its full 8K context: batch 64 needs 64 x 1.07 GB of KV cache + 16 GB of
+    # weights > 80 GB
+    spec = _spec(tmp_path, {"seq": 8192}, axes=[{"grid": {"batch": [1, 64]}}])
     df = sweep(spec, quiet=True, write=False).set_index("batch")
     assert bool(df.loc[1, "fits_in_memory"]) and not bool(df.loc[64, "fits_in_memory"])
     assert bool(df.loc[1, "feasible"]) and not bool(df.loc[64, "feasible"])
-    spec = _spec(tmp_path / "nofit", {"seq": 32768}, axes=[{"grid": {"batch": [1, 64]}}], require_memory_fit=False)
+    spec = _spec(tmp_path / "nofit", {"seq": 8192}, axes=[{"grid": {"batch": [1, 64]}}], require_memory_fit=False)
     df = sweep(spec, quiet=True, write=False).set_index("batch")
     assert bool(df.loc[64, "feasible"])

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -90,10 +91,13 @@ axes:
       fields:
         hw.memory.hbm.bandwidth: {low: 1 TB/s, high: 10 TB/s, log: true}
 objectives: {latency_s: min, energy_per_token_j: min}
-batch_size: 2000
+batch_size: BATCH
 workers: 2
+executor: EXECUTOR
 output: OUT
 """
+ONE_LINE = ["error: interrupted (Ctrl-C); finished results are kept, a re-run resumes"]
+needs_proc = pytest.mark.skipif(not Path("/proc").is_dir(), reason="process-group checks use Linux ps//proc")
 
 
 def _group(pgid: int) -> list[str]:
@@ -102,51 +106,122 @@ def _group(pgid: int) -> list[str]:
     return [ln for ln in out.splitlines() if ln.split()[0] == str(pgid) and not ln.split()[1].startswith("Z")]
 
 
-def _start_sweep(tmp_path):
+def _wait_gone(pgid: int, seconds: float = 10) -> list[str]:
+    t0 = time.time()
+    while _group(pgid) and time.time() - t0 < seconds:
+        time.sleep(0.2)
+    return _group(pgid)
+
+
+@contextmanager
+def _sweep_proc(tmp_path, executor="local", batch=2000):
+    """A `cosim sweep` in its own process group. Whatever happens in the test (a failed
+    wait, an assertion, a timeout), the whole group is SIGKILLed on the way out: an
+    earlier version leaked three hung sweeps for 90 minutes when its wait timed out."""
     f = tmp_path / "s.yaml"
-    f.write_text(SWEEP.replace("OUT", str(tmp_path / "out")))
+    f.write_text(SWEEP.replace("OUT", str(tmp_path / "out")).replace("EXECUTOR", executor)
+                 .replace("BATCH", str(batch)))
     p = subprocess.Popen([sys.executable, "-m", "cosim", "sweep", str(f), "-q"], cwd=ROOT,
                          start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        yield p, f
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.communicate()
+        for ln in _group(p.pid):  # a child that left the group's leader behind
+            os.kill(int(ln.split()[2]), signal.SIGKILL)
+
+
+def _wait_for(cond, seconds: float, what: str) -> None:
     t0 = time.time()
-    while time.time() - t0 < 60 and len(_group(p.pid)) < 5:  # driver, tracker, forkserver, 2 workers
-        time.sleep(0.2)
-    assert len(_group(p.pid)) >= 5, _group(p.pid)
+    while not cond():
+        assert time.time() - t0 < seconds, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _wait_pool_up(p) -> None:
+    _wait_for(lambda: len(_group(p.pid)) >= 5, 60, "driver, tracker, forkserver and 2 workers")
     time.sleep(1.0)
-    return p
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="process-group checks use Linux ps//proc")
+@needs_proc
 def test_sigkill_of_a_two_worker_sweep_leaves_no_orphans(tmp_path):
-    p = _start_sweep(tmp_path)
-    os.kill(p.pid, signal.SIGKILL)
-    p.wait()
-    t0 = time.time()
-    while _group(p.pid) and time.time() - t0 < 10:
-        time.sleep(0.2)
-    left = _group(p.pid)
-    for ln in left:  # never leave them behind, even when the test fails
-        os.kill(int(ln.split()[2]), signal.SIGKILL)
+    with _sweep_proc(tmp_path) as (p, _):
+        _wait_pool_up(p)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        left = _wait_gone(p.pid)
     assert left == []
     from cosim.dse.store import read_records
     read_records(tmp_path / "out" / "results.jsonl")  # the store reads back cleanly
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="process-group checks use Linux ps//proc")
+@needs_proc
 def test_ctrl_c_is_one_line_exit_130_and_fast(tmp_path):
-    p = _start_sweep(tmp_path)
-    os.killpg(p.pid, signal.SIGINT)
-    t0 = time.time()
-    err = p.communicate(timeout=90)[1]
-    took = time.time() - t0
-    t1 = time.time()
-    while _group(p.pid) and time.time() - t1 < 10:
-        time.sleep(0.2)
-    left = _group(p.pid)
-    for ln in left:
-        os.kill(int(ln.split()[2]), signal.SIGKILL)
+    with _sweep_proc(tmp_path) as (p, _):
+        _wait_pool_up(p)
+        os.killpg(p.pid, signal.SIGINT)  # as a terminal does: the driver and every worker
+        t0 = time.time()
+        err = p.communicate(timeout=60)[1]
+        took = time.time() - t0
+        left = _wait_gone(p.pid)
     assert p.returncode == 130
-    assert err.strip().splitlines() == ["error: interrupted (Ctrl-C); finished results are kept, a re-run resumes"]
+    assert err.strip().splitlines() == ONE_LINE
     assert took < 15 and left == []  # about 0.5 s on an idle machine
+
+
+@needs_proc
+def test_sigterm_takes_the_same_clean_path_exit_143(tmp_path):
+    """`kill PID` of a sweep (a script's `cosim sweep ... &` has SIGINT ignored by the shell)."""
+    with _sweep_proc(tmp_path) as (p, _):
+        _wait_pool_up(p)
+        os.kill(p.pid, signal.SIGTERM)
+        err = p.communicate(timeout=60)[1]
+        left = _wait_gone(p.pid)
+    assert p.returncode == 143
+    assert err.strip().splitlines() == ["error: terminated (SIGTERM); finished results are kept, a re-run resumes"]
+    assert left == []
+
+
+def _stored_points(store: Path) -> int:
+    from cosim.dse.store import read_records
+    return sum(len(r["keys"]) for r in read_records(store)) if store.exists() else 0
+
+
+@needs_proc
+@pytest.mark.slow  # a LocalCluster starts in 5-15 s on the shared 2-core machine
+@pytest.mark.parametrize("to_group", [True, False], ids=["terminal", "driver-only"])
+def test_ctrl_c_ends_a_dask_sweep_and_a_resume_completes_it(tmp_path, to_group):
+    pytest.importorskip("distributed")
+    from cosim.dse import sweep
+
+    store = tmp_path / "out" / "results.jsonl"
+    with _sweep_proc(tmp_path, executor="dask", batch=1000) as (p, f):
+        _wait_for(lambda: _stored_points(store) > 0 or p.poll() is not None, 120, "the first stored record")
+        children = [int(ln.split()[2]) for ln in _group(p.pid) if int(ln.split()[2]) != p.pid]
+        assert len(children) >= 2  # the two dask workers (plus the resource tracker)
+        (os.killpg if to_group else os.kill)(p.pid, signal.SIGINT)
+        t0 = time.time()
+        err = p.communicate(timeout=60)[1]
+        took = time.time() - t0
+        left = _wait_gone(p.pid)
+    assert p.returncode == 130, err[-2000:]
+    assert err.strip().splitlines() == ONE_LINE
+    assert left == [] and not [c for c in children if Path(f"/proc/{c}").exists()
+                               and Path(f"/proc/{c}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert took < 30
+    partial = _stored_points(store)
+    assert 0 < partial < 400_000  # stopped part-way
+    resumed = sweep(str(f), executor="local", workers=1, quiet=True, write=False)  # finishes only the rest
+    ref = sweep(str(f), executor="local", workers=1, store=str(tmp_path / "ref.jsonl"), quiet=True, write=False)
+    from cosim.dse.store import scan
+    raw = sum(len(r["keys"]) for r in scan(store)[0])  # every intact line, duplicates not removed
+    assert raw == 400_000 and len(resumed) == len(ref)  # each point stored once: the re-run did only the rest
+    cols = ["key", "latency_s", "energy_j", "tokens_per_s", "memory_bytes", "feasible", "pareto"]
+    assert resumed[cols].equals(ref[cols])  # exactly the uninterrupted result
 
 
 def test_huge_sweeps_refused_in_dry_run_before_allocating(tmp_path, capsys):

@@ -18,6 +18,7 @@ Conventions an architect should know:
 
 from __future__ import annotations
 
+from workloads.context import context_note
 from workloads.formats import get_format
 from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
@@ -54,28 +55,37 @@ def _check_positive(name: str, value, limit: int, source: str = "build_trace") -
 
 def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, seq: int = 2048,
                 weights: str = "bf16", acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
-                attention: str = "fused", parallel=None, profile=None) -> Trace:
+                attention: str = "fused", parallel=None, profile=None,
+                allow_beyond_max_context: bool = False) -> Trace:
     """Build the trace of one forward pass. ``attention="unfused"`` emits the
     score GEMM, softmax and PV GEMM instead of one flash-attention op. ``parallel``
     ({"tp": 8, "pp": 2, "ep": 8, "dp": 1, "sp": False, "microbatches": 1}) returns one
     device's sharded trace with its collectives (workloads.parallel). ``profile`` (a name
     such as "engine" or "eager+fa2", see workloads/profiles.py) rewrites the ops into the
-    kernels that software stack launches."""
+    kernels that software stack launches. A ``seq`` beyond the model's maximum context is
+    refused unless ``allow_beyond_max_context`` (then the trace carries a note)."""
     model = load_model(model)
+    batch = _check_positive("batch", batch, MAX_BATCH)
+    seq = _check_positive("seq", seq, MAX_SEQ)
+    note = context_note(model, seq, allow_beyond_max_context)
     if parallel is not None:
         if profile:
             raise InputError("build_trace: profile and parallel together are not supported yet; "
                              "give one of them")
+        from functools import partial
+
         from workloads.parallel import build_parallel_trace
 
-        return build_parallel_trace(build_trace, model, batch, parallel, phase=phase, seq=seq, weights=weights,
-                                    acts=acts, kv=kv, recipe=recipe, attention=attention)
+        trace = build_parallel_trace(partial(build_trace, allow_beyond_max_context=True), model, batch, parallel,
+                                     phase=phase, seq=seq, weights=weights, acts=acts, kv=kv, recipe=recipe,
+                                     attention=attention)
+        if note and note not in trace.meta.get("notes", []):
+            trace.meta["notes"] = [*trace.meta.get("notes", []), note]
+        return trace
     if phase not in PHASES:
         raise InputError(f"build_trace: phase: got {phase!r}; expected one of {PHASES}")
     if attention not in ("fused", "unfused"):
         raise InputError(f"build_trace: attention: got {attention!r}; expected 'fused' or 'unfused'")
-    batch = _check_positive("batch", batch, MAX_BATCH)
-    seq = _check_positive("seq", seq, MAX_SEQ)
     for role, f in (("weights", weights), ("acts", acts), ("kv", kv)):
         try:
             get_format(f)
@@ -92,11 +102,8 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
                            meta={"formats": {"weights": weights, "acts": acts, "kv": kv},
                                  "attention": attention, "footprint": tmpl.footprint(nums),
                                  "params": tmpl.params})
-    if model.max_context and seq > model.max_context:
-        # priced as asked (long-context compression studies extrapolate on purpose), never silently
-        trace.meta["notes"] = [f"seq {seq:,} is beyond {model.name}'s maximum context of "
-                               f"{model.max_context:,} positions (max_context, from {model.source or 'its file'}); "
-                               f"the model was not trained there"]
+    if note:  # priced on request (workloads.context), never silently
+        trace.meta["notes"] = [note]
     if recipe:
         from workloads.compression import apply_recipe
 

@@ -355,6 +355,26 @@ def _window_layers(cfg: dict, layers: int):
     return None
 
 
+def _rope_extended(cfg: dict, max_pos: int, src: str) -> int:
+    """The longest context of an HF config: max_position_embeddings, or longer where its
+    rope scaling extends it. Llama-3.1 ("llama3") and longrope configs already state the
+    extended length there; a YaRN / linear / dynamic entry (e.g. Qwen2.5's documented
+    {type: yarn, factor: 4, original_max_position_embeddings: 32768}) multiplies the
+    original length by its factor."""
+    rs = cfg.get("rope_scaling")
+    if not isinstance(rs, dict) or (rs.get("rope_type") or rs.get("type")) not in ("yarn", "linear", "dynamic"):
+        return max_pos
+    factor, orig = rs.get("factor"), rs.get("original_max_position_embeddings") or max_pos
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1 \
+            or isinstance(orig, bool) or not isinstance(orig, int) or orig < 1:
+        return max_pos
+    from workloads.schema import MAX_CONTEXT
+    if orig * factor > MAX_CONTEXT:
+        raise InputError(f"{src}: rope_scaling.factor: got {factor!r}; expected a factor keeping the context "
+                         f"({orig:,} x factor) at most {MAX_CONTEXT:,} positions")
+    return max(max_pos, int(orig * factor))
+
+
 def _hf_extras(cfg: dict, d: dict) -> None:
     """The fields beyond the plain decoder shape (see ModelSpec's second block)."""
     mt = cfg.get("model_type")
@@ -418,7 +438,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     if cfg.get("sliding_window") and cfg.get("use_sliding_window") is not False:
         d["sliding_window"] = cfg["sliding_window"]
     if cfg.get("max_position_embeddings"):
-        d["max_context"] = cfg["max_position_embeddings"]
+        d["max_context"] = _rope_extended(cfg, cfg["max_position_embeddings"], src)
     _hf_extras(cfg, d)
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
     if experts:

@@ -31,16 +31,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Every failure at the edge is one `error:` line and exit 2 (bad
     input, or an OS error such as a full disk or an unwritable path); Ctrl-C is one line
-    and exit 130 (what shells report for SIGINT), after the pools have been shut down."""
-    from workloads.io import InputError
-
-    from cosim.cli._paths import check_numeric_flags
-
+    and exit 130 (what shells report for SIGINT), after the pools have been shut down; as
+    a command, SIGTERM takes the same path (exit 143)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if argv is None:  # run as the `cosim` command (tests pass argv and keep their process)
+        _sigterm_as_interrupt()
+    code = _run(args)
+    if argv is None and code != 0:
+        _exit_guard(code)  # an interrupted or failed run ends even if interpreter exit blocks
+    return code
+
+
+def _run(args) -> int:
+    from workloads.io import InputError
+
+    from cosim.cli._paths import check_numeric_flags
+
     try:
         check_numeric_flags(args)
         return int(args.func(args) or 0)
@@ -49,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
-    except KeyboardInterrupt:
-        print("error: interrupted (Ctrl-C); finished results are kept, a re-run resumes", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        code, why = (143, "terminated (SIGTERM)") if isinstance(e, Terminated) else (130, "interrupted (Ctrl-C)")
+        print(f"error: {why}; finished results are kept, a re-run resumes", file=sys.stderr)
+        return code
     except MemoryError:
         print("error: out of memory; use a smaller input, sweep or --batch-size", file=sys.stderr)
         return 2
@@ -59,6 +70,45 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM raised like Ctrl-C, so `kill PID` runs the same clean shutdown (a sweep
+    started with `&` from a script has SIGINT ignored by the shell, but not SIGTERM)."""
+
+
+def _sigterm_as_interrupt() -> None:
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, raise_terminated)
+
+
+def _exit_guard(code: int, seconds: float = 10.0) -> None:
+    """After Ctrl-C (or an error) the process must end even if interpreter exit blocks: exit joins every
+    non-daemon thread and a pool's manager thread once waited in recv() forever (three
+    interrupted `cosim sweep` processes were found alive 90 minutes later). A daemon
+    thread ends the process with `code` if a normal exit has not happened within
+    `seconds`; the store is already consistent (each line is written whole, with SIGINT
+    held off) and pool and Dask workers end themselves when the driver is gone."""
+    import os
+    import threading
+    import time
+
+    def force() -> None:
+        time.sleep(seconds)
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+    threading.Thread(target=force, daemon=True, name="cosim-exit-guard").start()
 
 
 if __name__ == "__main__":

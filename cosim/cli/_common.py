@@ -27,5 +27,7 @@ def add_workload_args(p) -> None:
     p.add_argument("--kv", default="bf16", help="KV-cache number format")
     p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2 or mxfp4_weights+h2o")
     p.add_argument("--attention", choices=("fused", "unfused"), default="fused", help=ATTENTION_HELP)
+    p.add_argument("--allow-beyond-max-context", action="store_true",
+                   help="price a --seq beyond the model's maximum context (refused otherwise; the report notes it)")
     p.add_argument("--compute-fallback", action="store_true",
                    help="run ops whose format the hardware lacks at the next wider format's peak (reported)")

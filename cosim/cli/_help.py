@@ -30,7 +30,7 @@ EXAMPLES = {
     "serve": "cosim serve --model llama3_8b --hw h100_sxm --qps 5 --requests 2000 --level roofline",
     "plot": "cosim roofline --model llama3_8b --hw h100_sxm --out report.json && "
             "cosim plot report.json --out roofline.svg",
-    "recipe": "cosim recipe kivi2+h2o --model llama3_8b --hw h100_sxm --seq 32768",
+    "recipe": "cosim recipe kivi2+h2o --model llama3_8b --hw h100_sxm --seq 8192",
     "roofline": "cosim roofline --model llama3_8b --hw h100_sxm --phase decode --batch 8 --seq 4096 "
                 "--weights mxfp4 --plot roofline.png --out report.json",
     "run": "cosim run quickstart --interactive",

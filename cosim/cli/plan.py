@@ -14,6 +14,8 @@ def register(sub) -> None:
                    help="prefill: the whole prompt in one pass; decode: one new token per sequence")
     p.add_argument("--batch", type=int, default=1, help="sequences in the global batch")
     p.add_argument("--seq", type=int, default=2048, help="prompt length (prefill) or context length (decode)")
+    p.add_argument("--allow-beyond-max-context", action="store_true",
+                   help="price a --seq beyond the model's maximum context (refused otherwise; the report notes it)")
     p.add_argument("--objective", choices=("latency", "throughput", "cost"), default="latency",
                    help="rank by step latency, tokens/s, or tokens/s per device")
     p.add_argument("--level", choices=("roofline", "analytical"), default="roofline",
@@ -44,7 +46,8 @@ def run(args) -> int:
                objective=args.objective, level=args.level, weights=args.weights, acts=args.acts, kv=args.kv,
                recipe=args.recipe, sp={"off": False, "on": True, "both": None}[args.sp],
                max_devices=args.max_devices, microbatches=_microbatches(args.microbatches),
-               max_microbatches=args.max_microbatches, routing=args.routing)
+               max_microbatches=args.max_microbatches, routing=args.routing,
+               allow_beyond_max_context=args.allow_beyond_max_context)
     print(format_plan(res, args.top))
     if args.out:
         df = res.to_frame()

@@ -15,6 +15,8 @@ def register(sub) -> None:
     p.add_argument("--phase", choices=PHASES, default="decode", help=PHASE_HELP)
     p.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="sequences in the batch")
     p.add_argument("--seq", type=int, default=DEFAULT_SEQ, help=SEQ_HELP)
+    p.add_argument("--allow-beyond-max-context", action="store_true",
+                   help="price a --seq beyond the model's maximum context (refused otherwise; the report notes it)")
     p.add_argument("--accuracy", action="store_true", help="run the recipe's functional twin")
     p.add_argument("--checkpoint", default=None, help="safetensors file for the weight twins (HF layout)")
     p.add_argument("--prompt", type=int, default=4096, help="synthetic prompt length for the KV twins")
@@ -35,8 +37,9 @@ def run(args) -> int:
     for part in recipe.parts or (recipe,):
         params = ", ".join(f"{k}={v}" for k, v in part.params.items())
         print(f"{part.name}: method {part.method} ({params})\n    {part.citation}")
-    base = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq)
-    comp = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq, recipe=recipe)
+    ctx = {"allow_beyond_max_context": args.allow_beyond_max_context}
+    base = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq, **ctx)
+    comp = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq, recipe=recipe, **ctx)
     from cosim.compare import compare_traces
     print(f"\n{model.name}, {args.phase}, batch {args.batch}, seq {args.seq}")
     width = max(14, len(recipe.name) + 2)

@@ -42,7 +42,8 @@ def run(args) -> int:
     parallel = parse_parallel_flag(args.parallel) if args.parallel else ({} if hw is not target else None)
     trace = cosim.build_trace(args.model, phase=args.phase, batch=args.batch, seq=args.seq,
                               weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe,
-                              attention=args.attention, parallel=parallel, profile=getattr(args, "profile", None))
+                              attention=args.attention, parallel=parallel, profile=getattr(args, "profile", None),
+                              allow_beyond_max_context=args.allow_beyond_max_context)
     rep = cosim.simulate(trace, target, level=args.level, compute_fallback=args.compute_fallback)
     print(format_report(rep, args.top))
     if args.out:

@@ -24,6 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from workloads.context import OPT_IN
+
 __all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value"]
 
 METRIC_NAMES = ("latency_s", "energy_j", "tokens_per_s", "energy_per_token_j", "memory_bytes",
@@ -80,14 +82,14 @@ def _vector_fields(cfg: dict, fields, caches) -> list:
 def _trace(cfg: dict, cache: dict):
     from workloads.builder import build_trace  # the module, not `cosim`: no cosim <-> dse import cycle
     key = json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
-                                              "attention", "profile", "parallel", "system")}, sort_keys=True,
+                                              "attention", "profile", "parallel", "system", OPT_IN)}, sort_keys=True,
                      default=str)
     if key not in cache:
         par = (cfg.get("parallel") or {}) if cfg.get("system") else None
         cache[key] = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                                  weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
                                  recipe=cfg["recipe"], attention=cfg["attention"], parallel=par,
-                                 profile=cfg.get("profile"))
+                                 profile=cfg.get("profile"), allow_beyond_max_context=bool(cfg.get(OPT_IN)))
     return cache[key]
 
 
@@ -212,7 +214,10 @@ def evaluate_task(task: dict) -> dict:
         if not spec:
             continue
         base = spec[0]
-        used, prov, why = _level_of(cfg, base, caches)
+        try:  # builds the trace: a point it refuses (e.g. seq beyond the model's context) is an error row
+            used, prov, why = _level_of(cfg, base, caches)
+        except (InputError, ValueError, KeyError) as e:
+            used, why = None, f"{type(e).__name__}: {e}"
         if used is None:
             status[rows], errors[rows] = "error", why
             continue

@@ -419,13 +419,13 @@ class ResultStore:
 
     def append(self, record: dict) -> int:
         """Store the record's points that no writer has stored yet: under the lock, read
-        the others' new lines, then one write + fsync of the rest. SIGINT is held off
-        during the write so Ctrl-C never tears a line."""
+        the others' new lines, then one write + fsync of the rest. SIGINT and SIGTERM are
+        held off during the write so Ctrl-C (or `kill`) never tears a line."""
         import signal
         import threading
         main = threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask")
         if main:
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             with _locked(self.path):
                 self._truncate_torn_tail()

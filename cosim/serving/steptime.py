@@ -67,9 +67,12 @@ class Workload:
     parallel: tuple | None = None  # TP/PP layout as sorted (key, value) pairs: one device's sharded trace
 
     def trace(self, phase: str, batch: int, seq: int):
+        # internal pricing traces: `seq` is a step's token count or a KV length, not a user's
+        # context; serve() refuses requests beyond the model's maximum context (_check_requests)
         return build_trace(self.model, phase=phase, batch=batch, seq=seq, weights=self.weights,
                            acts=self.acts, kv=self.kv, recipe=self.recipe, attention=self.attention,
-                           profile=self.profile, parallel=dict(self.parallel) if self.parallel else None)
+                           profile=self.profile, parallel=dict(self.parallel) if self.parallel else None,
+                           allow_beyond_max_context=True)
 
 
 @dataclass(frozen=True)

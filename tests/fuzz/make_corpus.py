@@ -152,6 +152,11 @@ def hf_cases() -> list:
         {"kind": "hf_json", "expect": "error", "needle": "hidden_size", "text": "{}"},
         {"kind": "hf_json", "expect": "error", "text": "NaN"},
         {"kind": "hf_json", "expect": "error", "gen": {"repeat": " ", "times": 1_100_000}, "text": "{}"},
+        # rope scaling extends the context (yarn x4 of 4096: ok); an absurd factor is refused by name
+        {"kind": "hf_json", "expect": "ok", "text": json.dumps(
+            {**HF, "rope_scaling": {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 4096}})},
+        {"kind": "hf_json", "expect": "error", "needle": "rope_scaling.factor", "text": json.dumps(
+            {**HF, "rope_scaling": {"type": "yarn", "factor": 1e12}})},
     ]
     return out
 
@@ -189,6 +194,13 @@ def experiment_cases() -> list:
         ({"model": "/nonexistent/x.yaml"}, "model"), ({"weights": "mxfp5"}, "weights"),
     ]:
         out.append({"kind": "experiment_yaml", "expect": "error", "needle": needle, "text": y({**EXPERIMENT, **change})})
+    # context within the model's maximum (llama3_8b: 8,192), unless opted in
+    out.append({"kind": "experiment_yaml", "expect": "error", "needle": "maximum context",
+                "text": y({**EXPERIMENT, "seq": 1_000_000})})
+    out.append({"kind": "experiment_yaml", "expect": "ok",
+                "text": y({**EXPERIMENT, "seq": 32768, "allow_beyond_max_context": True})})
+    out.append({"kind": "experiment_yaml", "expect": "error", "needle": "allow_beyond_max_context",
+                "text": y({**EXPERIMENT, "seq": 32768, "allow_beyond_max_context": "yes"})})
     return out
 
 
@@ -224,6 +236,8 @@ def hw_cases() -> list:
         (("accelerator", "technology", "vdd"), "0.8", "vdd"), (("clock",), "fast", "clock"),
         (("clock",), 0, "clock"), (("name",), 7, "name"), (("kind",), "gpuu", "kind"),
         (("analytical",), {"paramz": 1}, "paramz"),
+        (("analytical",), {"params": {"gemm": {"bww": "1 TB/s"}}}, "did you mean 'bw'"),
+        (("analytical",), {"params": {"atn": {"eff": 0.3}}}, "did you mean 'attn'"),
     ]:
         d = json.loads(json.dumps(base))
         node = d
@@ -251,12 +265,14 @@ def cli_cases() -> list:
         (rf + ["--recipe", "r" * 5000], "error", ""), (["run", "e" * 5000], "error", ""),
         (["sweep", "s" * 5000 + ".yaml"], "error", ""), (["sweep", "quickstart", "--store", "/dev/zero"], "error", ""),
         (["sweep", "--repair", "--store", "/dev/zero"], "error", "regular"),
-        (rf + ["--seq", "1000000"], "ok", ""), (rf + ["--weights", "mxfp5"], "error", "mxfp5"),
+        (rf + ["--seq", "1000000"], "error", "maximum context"), (rf + ["--weights", "mxfp5"], "error", "mxfp5"),
         (rf + ["--recipe", "kivi2(k_bits=0)"], "error", "k_bits"), (rf + ["--recipe", "kivi2(k_bits=no)"], "error", "k_bits"),
         (["roofline", "--model", "/dev/zero", "--hw", "h100_sxm"], "error", ""),
         (["roofline", "--model", "llama3_8b", "--hw", "/dev/zero"], "error", ""),
         (["roofline", "--model", "{tmp}", "--hw", "h100_sxm"], "error", ""),
         (["run", "/dev/zero"], "error", ""), (["sweep", "/dev/zero", "--dry-run"], "error", ""),
+        (rf + ["--seq", "32768", "--allow-beyond-max-context"], "ok", ""),
+        (["recipe", "kivi2", "--seq", "100000"], "error", "maximum context"),
     ]
     return [{"kind": "cli", "argv": a, "expect": e, "needle": n} for a, e, n in cases]
 
