@@ -119,12 +119,12 @@ def test_absurd_rope_factor_is_refused_by_name(tmp_path):
 # ---------------------------------------------------------------- analytical.params names
 
 def _hw_with(tmp_path, calib_edit=None, inline: str = "") -> Path:
-    cal = (ROOT / "configs/hw/calibration/h100_sxm.yaml").read_text()
+    cal = (ROOT / "cosim/configs/hw/calibration/h100_sxm.yaml").read_text()
     if calib_edit:
         assert calib_edit[0] in cal
         cal = cal.replace(calib_edit[0], calib_edit[1])
     (tmp_path / "cal.yaml").write_text(cal)
-    hw = (ROOT / "configs/hw/h100_sxm.yaml").read_text().replace("calibration/h100_sxm.yaml", "cal.yaml")
+    hw = (ROOT / "cosim/configs/hw/h100_sxm.yaml").read_text().replace("calibration/h100_sxm.yaml", "cal.yaml")
     (tmp_path / "hw.yaml").write_text(hw + inline)
     return tmp_path / "hw.yaml"
 
@@ -139,7 +139,7 @@ def test_unknown_parameter_in_the_calibration_file_names_that_file(tmp_path):
 
 
 def test_unknown_parameter_inline_names_the_hardware_file_and_every_typo(tmp_path):
-    cal = yaml.safe_load((ROOT / "configs/hw/calibration/h100_sxm.yaml").read_text())
+    cal = yaml.safe_load((ROOT / "cosim/configs/hw/calibration/h100_sxm.yaml").read_text())
     cal["params"]["atn"] = cal["params"].pop("attn")
     cal["params"]["gemm"]["mma_eff"]["bf61"] = 0.8
     p = _hw_with(tmp_path, inline="\n" + yaml.safe_dump({"analytical": {"params": cal["params"]}}))
@@ -152,7 +152,7 @@ def test_unknown_parameter_inline_names_the_hardware_file_and_every_typo(tmp_pat
 
 def test_every_bundled_calibration_uses_only_known_names():
     from hwmodels.gpu_params import unknown_param_errors
-    for f in sorted((ROOT / "configs/hw/calibration").glob("*.yaml")):
+    for f in sorted((ROOT / "cosim/configs/hw/calibration").glob("*.yaml")):
         assert unknown_param_errors(yaml.safe_load(f.read_text())["params"], str(f)) == []
     from hwmodels.spec import list_hw
     for name in list_hw():

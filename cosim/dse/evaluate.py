@@ -188,6 +188,7 @@ def evaluate_task(task: dict) -> dict:
     """Evaluate one task; returns its batch record (see cosim.dse.store). A point that
     cannot be evaluated (a format the hardware lacks…) gets status "error" and the
     message, and the sweep goes on."""
+    from workloads.io import InputError
     t0 = time.perf_counter()
     cfg = task["config"]
     fields = list(task["fields"])
