@@ -115,7 +115,7 @@ def serving_rows(d) -> list:
     return out
 
 
-def real_forward_rows(d) -> list:
+def real_forward_rows(d, src="real_forward_speed") -> list:
     """The real-checkpoint forward pass against microxcaling (same operands quantized), with
     the float32 GEMM floor that bounds any speed-up."""
     out = []
@@ -126,13 +126,14 @@ def real_forward_rows(d) -> list:
         out.append((f"real-checkpoint forward, SmolLM2-135M, {r['tokens']} tokens, {r['weights']} weights + "
                     f"{r['acts']} acts", "transformers + microxcaling (torch CPU), same operands quantized",
                     _x(r["speedup"]), f"{r['cosim']['median_s']:.1f} s vs {r['reference']['median_s']:.1f} s "
-                    f"(goal 5x){bound}; load {r['load_before']}", "real_forward_speed"))
+                    f"(goal 5x){bound}; load {r['load_before']}", src))
     return out
 
 
 SOURCES = [("peers_speed", peers_rows), ("workload_sweep_speed", workload_rows),
            ("functional_speed", functional_rows), ("systolic_speed", systolic_rows), ("startup_speed", startup_rows),
-           ("serving_vs_vidur", serving_rows), ("real_forward_speed", real_forward_rows)]
+           ("serving_vs_vidur", serving_rows), ("real_forward_speed", real_forward_rows),
+           ("real_forward_speed_512", real_forward_rows)]
 
 
 def build() -> str:
@@ -145,7 +146,7 @@ def build() -> str:
             missing.append(name)
             continue
         try:
-            rows = fn(d)
+            rows = fn(d, name) if fn is real_forward_rows else fn(d)
         except (KeyError, TypeError, ValueError) as e:  # an older result file without same-run ratios
             missing.append(f"{name} (no same-run ratios in its result file: {type(e).__name__} {e}; re-run it)")
             continue
