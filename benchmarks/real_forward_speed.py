@@ -2,8 +2,8 @@
 emulated by Microsoft's MX library (microxcaling, PyTorch CPU), plus the wall time of the
 issue's accuracy job (evaluate_accuracy over 2,048 tokens, mxfp4 weights, mxfp8 acts).
 
-    git --git-dir=<microxcaling mirror> archive HEAD | tar -x -C /tmp/microxcaling   # not vendored
-    PYTHONPATH=. python benchmarks/real_forward_speed.py --microxcaling /tmp/microxcaling
+    git clone https://github.com/microsoft/microxcaling ../microxcaling   # not vendored
+    PYTHONPATH=. python benchmarks/real_forward_speed.py --microxcaling ../microxcaling
         [--tokens 2048] [--extra-tokens 256] [--repeats 2] [--ref-repeats 1] [--no-evaluate]
 
 Both sides run SmolLM2-135M-Instruct (the bundled Q4_1 GGUF, dequantized to float32) over
@@ -120,6 +120,17 @@ def build_ref(mx, hf, weights, acts):
             return hf(torch.tensor(ids[None]), use_cache=False).logits[0].numpy()
     fwd(np.arange(WARM_TOKENS))
     return build_s, fwd, swap
+
+
+def _mx_label(path: str) -> str:
+    """The reference as a checkout name and commit, not a machine path (results are committed)."""
+    p = Path(path)
+    try:
+        commit = subprocess.run(["git", "-C", str(p), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "commit not recorded (no .git in the checkout)"
+    return f"{p.name} checkout, {commit}"
 
 
 def gemm_floor(cfg, vocab: int):
@@ -305,7 +316,7 @@ def main(argv=None) -> int:
         import torch
         import transformers
         torch.set_num_threads(2)
-        res.update(torch=torch.__version__, transformers=transformers.__version__, microxcaling=args.microxcaling)
+        res.update(torch=torch.__version__, transformers=transformers.__version__, microxcaling=_mx_label(args.microxcaling))
         tok, hf = load_hf_model(bundled_checkpoint_path("smollm2_135m")[0])
         text = (ROOT / "cosim" / "configs" / "text" / "us_founding_documents.txt").read_text(encoding="utf-8")
         same = np.array_equal(np.asarray(tok(text, add_special_tokens=False)["input_ids"][:ids.size]), ids)

@@ -133,7 +133,7 @@ def real_forward_rows(d, src="real_forward_speed") -> list:
 SOURCES = [("peers_speed", peers_rows), ("workload_sweep_speed", workload_rows),
            ("functional_speed", functional_rows), ("systolic_speed", systolic_rows), ("startup_speed", startup_rows),
            ("serving_vs_vidur", serving_rows), ("real_forward_speed", real_forward_rows),
-           ("real_forward_speed_512", real_forward_rows)]
+           ("real_forward_speed_512", lambda d: real_forward_rows(d, "real_forward_speed_512"))]
 
 
 def build() -> str:
@@ -146,7 +146,7 @@ def build() -> str:
             missing.append(name)
             continue
         try:
-            rows = fn(d, name) if fn is real_forward_rows else fn(d)
+            rows = fn(d)
         except (KeyError, TypeError, ValueError) as e:  # an older result file without same-run ratios
             missing.append(f"{name} (no same-run ratios in its result file: {type(e).__name__} {e}; re-run it)")
             continue

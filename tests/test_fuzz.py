@@ -4,7 +4,6 @@ gives a traceback; each either works or raises the documented error."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import string
 import subprocess
@@ -18,15 +17,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from workloads.io import InputError
 
+from tests.script_loader import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fuzz" / "corpus.jsonl"
 
 
 def _fuzz_module():
-    spec = importlib.util.spec_from_file_location("cosim_fuzz", ROOT / "scripts" / "fuzz.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/fuzz.py", "cosim_fuzz")
 
 
 def test_corpus_covers_every_input_kind_with_300_cases():

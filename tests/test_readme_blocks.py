@@ -1,18 +1,12 @@
 """README tables are copies of generated result files, never typed by hand."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.script_loader import ROOT, load_script
 
 
 def _sync():
-    spec = importlib.util.spec_from_file_location("readme_sync", ROOT / "benchmarks" / "readme_sync.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/readme_sync.py", "readme_sync")
 
 
 def test_readme_blocks_match_their_result_files():

@@ -46,11 +46,12 @@ class LazySafetensors:
             raise CheckpointError(f"{self.path}: no such checkpoint file or directory")
         self._where: dict[str, Path] = {}
         self.metadata: dict = {}
-        for p in self.paths:
-            with _open(p) as f:
-                self.metadata.update(f.metadata() or {})
-                for name in f.keys():
-                    self._where[name] = p
+        # one open handle per shard: safe_open parses the JSON header once and maps the file
+        self._handles = {p: _open(p) for p in self.paths}
+        for p, f in self._handles.items():
+            self.metadata.update(f.metadata() or {})
+            for name in f.keys():
+                self._where[name] = p
         self.loaded: list[str] = []
 
     def names(self) -> list[str]:
@@ -59,16 +60,16 @@ class LazySafetensors:
     def __contains__(self, name: str) -> bool:
         return name in self._where
 
-    def _file(self, name: str) -> Path:
+    def _file(self, name: str):
+        """The open shard holding `name`."""
         if name not in self._where:
             have = self.names()
             raise CheckpointError(f"{self.path}: no tensor {name!r} (it has {len(have)}, e.g. "
                                   f"{', '.join(have[:4]) or 'nothing'})")
-        return self._where[name]
+        return self._handles[self._where[name]]
 
     def shape(self, name: str) -> tuple[int, ...]:
-        with _open(self._file(name)) as f:
-            return tuple(f.get_slice(name).get_shape())
+        return tuple(self._file(name).get_slice(name).get_shape())
 
     def _float32(self, name: str, a: np.ndarray) -> np.ndarray:
         if a.dtype.kind != "f" and a.dtype.name != "bfloat16":
@@ -78,22 +79,20 @@ class LazySafetensors:
 
     def tensor(self, name: str) -> np.ndarray:
         """The whole tensor as float32 (BF16/F16 widen exactly)."""
-        with _open(self._file(name)) as f:
-            a = f.get_tensor(name)
+        a = self._file(name).get_tensor(name)
         self.loaded.append(name)
         return self._float32(name, a)
 
     def rows(self, name: str, idx) -> np.ndarray:
         """Rows `idx` (sorted ascending) of a tensor as float32, reading only those rows."""
         idx = np.sort(np.asarray(idx, dtype=np.int64))
-        with _open(self._file(name)) as f:
-            sl = f.get_slice(name)
-            n = sl.get_shape()[0]
-            if idx.size and (idx[0] < 0 or idx[-1] >= n):
-                raise CheckpointError(f"{self._where[name]}: tensor {name!r} has {n} rows; rows "
-                                      f"{int(idx[0])}..{int(idx[-1])} were asked for")
-            parts = [sl[int(i):int(i) + 1] for i in idx]
-            empty = np.zeros((0, *sl.get_shape()[1:]), np.float32)
+        sl = self._file(name).get_slice(name)
+        n = sl.get_shape()[0]
+        if idx.size and (idx[0] < 0 or idx[-1] >= n):
+            raise CheckpointError(f"{self._where[name]}: tensor {name!r} has {n} rows; rows "
+                                  f"{int(idx[0])}..{int(idx[-1])} were asked for")
+        parts = [sl[int(i):int(i) + 1] for i in idx]
+        empty = np.zeros((0, *sl.get_shape()[1:]), np.float32)
         self.loaded.append(name)
         return self._float32(name, np.concatenate(parts) if parts else empty)
 

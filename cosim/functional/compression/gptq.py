@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gptq", "ternary_grid", "ternary"]
+__all__ = ["gptq", "ternary_grid", "ternary", "QMOE_DAMP"]
+
+QMOE_DAMP = 0.1  # x mean Hessian diagonal: IST-DASLab/qmoe gptq.py percdamp
 
 
 def ternary_grid(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -27,7 +29,7 @@ def ternary(col: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.where(col > hi / 2, hi, np.where(col < lo / 2, lo, 0.0))
 
 
-def gptq(w: np.ndarray, x: np.ndarray | None, damp: float = 0.1, block: int = 128) -> np.ndarray:
+def gptq(w: np.ndarray, x: np.ndarray | None, damp: float = QMOE_DAMP, block: int = 128) -> np.ndarray:
     """Ternary GPTQ of W (out, in) on calibration inputs X (tokens, in) -> Q (out, in).
 
     `damp` x mean diagonal is added to H (QMoE uses 0.1); with no calibration rows the

@@ -12,7 +12,7 @@ import numpy as np
 
 from cosim.functional.compression.attention import CachePolicy, CacheView
 
-__all__ = ["LowRankPolicy", "low_rank_basis", "whitening", "truncated_low_rank", "grouped_low_rank"]
+__all__ = ["LowRankPolicy", "low_rank_basis", "whitening", "truncated_low_rank", "grouped_low_rank", "WHITENING_DAMP"]
 
 
 def low_rank_basis(X: np.ndarray, rank: int) -> np.ndarray:
@@ -49,7 +49,10 @@ class LowRankPolicy(CachePolicy):
         return CacheView(k.astype(np.float32), v.astype(np.float32), np.arange(k.shape[0]))
 
 
-def whitening(x: np.ndarray, damp: float = 0.01) -> np.ndarray:
+WHITENING_DAMP = 0.01  # x mean diagonal, GPTQ's usual damping fraction
+
+
+def whitening(x: np.ndarray, damp: float = WHITENING_DAMP) -> np.ndarray:
     """Lower-triangular S with S Sᵀ = XᵀX + λI (SVD-LLM's truncation-aware whitening, as
     Palu computes it from calibration inputs): truncating the SVD of Sᵀ·A then minimises
     the output error ||X·A - X·A'|| rather than the weight error. λ = `damp` x mean

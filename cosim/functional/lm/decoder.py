@@ -71,6 +71,7 @@ class DecoderLM:
         self.W: dict[str, np.ndarray] = {}
         self.source: dict[str, np.ndarray] = {}  # weights a structural recipe rebuilt, before quantization
         self.weight_sqnr_db: list[float] = []
+        self._sqnr: dict[str, float] = {}  # per stored matrix, cleared when a recipe rebuilds it
         self.calibrated_moe = [r for r in self.num.structure if r.method in ("moe_prune", "qmoe")]
         self.alive: dict[int, np.ndarray] = {}  # layer -> experts still routable (expert pruning)
         self.notes = _short_group_notes(self.c, self.num) + self._check_structure()
@@ -104,17 +105,22 @@ class DecoderLM:
             if r.method == "resmoe":
                 notes.append(f"{r.name}: applied to the checkpoint's own experts of every layer")
             if r.method == "qmoe":
-                notes.append(f"{r.name}: ternary GPTQ (damping 0.1) of every expert on the prompt tokens the real "
+                from cosim.functional.compression.gptq import QMOE_DAMP
+                notes.append(f"{r.name}: ternary GPTQ (damping {QMOE_DAMP:g}) of every expert on the prompt tokens the real "
                              f"router sends it; an expert with none is rounded to nearest")
         return tuple(notes)
 
     def _weight_sqnr(self, i: int) -> float:
-        """Mean SQNR of layer i's stored weights against the checkpoint's (inf: unchanged)."""
+        """Mean SQNR of layer i's stored weights against the checkpoint's (inf: unchanged);
+        per-matrix figures are kept, so a recipe that rebuilds two matrices recomputes two."""
         sq = []
         for m in self.mats:
-            raw, stored = self.ck.tensor(f"layers.{i}.{m}"), self.W[f"layers.{i}.{m}"]
+            name = f"layers.{i}.{m}"
+            raw, stored = self.ck.tensor(name), self.W[name]
             if stored is not raw:
-                sq.append(sqnr_db(raw, stored))
+                if name not in self._sqnr:
+                    self._sqnr[name] = sqnr_db(raw, stored)
+                sq.append(self._sqnr[name])
         return float(np.mean(sq)) if sq else float("inf")
 
     def _low_rank_layer(self, i: int, calib: np.ndarray) -> tuple:
@@ -129,6 +135,8 @@ class DecoderLM:
             self.source[p + "k"], self.source[p + "v"] = wk, wv
             notes += tuple(n)
         self.W[p + "k"], self.W[p + "v"] = self._store(self.source[p + "k"], "k"), self._store(self.source[p + "v"], "v")
+        self._sqnr.pop(p + "k", None)
+        self._sqnr.pop(p + "v", None)
         self.weight_sqnr_db[i] = self._weight_sqnr(i)
         return notes
 
@@ -204,9 +212,11 @@ class DecoderLM:
                                                    self.c.experts_per_token, calib)
             if alive is not None:
                 self.alive[i] = alive
-            for m, w in zip(names, stacks):
-                self.source[p + m] = w
-                self.W[p + m] = self._store(w, m)
+            for m, w, old in zip(names, stacks, src):
+                if w is not old:  # pruning without merge keeps the experts: nothing to re-store
+                    self.source[p + m] = w
+                    self.W[p + m] = self._store(w, m)
+                    self._sqnr.pop(p + m, None)
             stats.append(st)
         self.weight_sqnr_db[i] = self._weight_sqnr(i)
         return stats

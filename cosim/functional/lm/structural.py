@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cosim.functional.compression import moe as moe_twins
-from cosim.functional.compression.lowrank import grouped_low_rank, truncated_low_rank, whitening
+from cosim.functional.compression.lowrank import WHITENING_DAMP, grouped_low_rank, truncated_low_rank, whitening
 from cosim.functional.compression.synthetic import MoELayer
 
 __all__ = ["LOW_RANK_METHODS", "MOE_METHODS", "low_rank_kv", "whitening", "compress_experts", "calibrate_experts"]
@@ -38,7 +38,7 @@ def low_rank_kv(recipe, wk: np.ndarray, wv: np.ndarray, kv_heads: int, head_dim:
     one latent of `kv_lora_rank`."""
     p = recipe.params
     s = whitening(calib) if calib is not None else None
-    how = (f"whitened by the prompt's {len(calib)} real input rows (SVD-LLM whitening, damping 0.01)"
+    how = (f"whitened by the prompt's {len(calib)} real input rows (SVD-LLM whitening, damping {WHITENING_DAMP:g})"
            if s is not None else "plain (no calibration inputs)")
     notes = []
     if recipe.method == "palu":
