@@ -76,7 +76,8 @@ def e2e_profile(row: dict):
     as in the plain model); attention = the SDPA backend of the row (attn_impl)."""
     from workloads.profiles import get_profile
     backend = dataset.backend_of(row.get("attn_impl") or "")
-    return get_profile("engine_gemm" if row.get("fusion") == "engine" else "eager", attention=backend)
+    name = {"engine": "engine_gemm", "engine_fused": "engine"}.get(row.get("fusion") or "eager", "eager")
+    return get_profile(name, attention=backend)
 
 
 def e2e_parts(row: dict, hw, P):

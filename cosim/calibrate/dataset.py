@@ -69,9 +69,13 @@ def split_of(row: dict) -> str:
     are 'other': measured, reported, but neither fitted nor counted in the targets."""
     if "fast_accum" in (row.get("impl") or ""):
         return "other"
-    suite = row.get("suite")
-    # heldout2: the fresh held-out suite measured after the 2026-12-04 model freeze (issue 11)
-    return "test" if suite == "heldout" else "test2" if suite == "heldout2" else "fit"
+    return HELDOUT_SPLITS.get(row.get("suite"), "fit")
+
+
+# suite -> split of the held-out suites; every other suite (default, fit3) is fitted.
+# heldout2: the fresh held-out suite measured after the 2026-12-04 model freeze; heldout3: the
+# one measured after the session-4 freeze (rules: validation/heldout3_rules.md) (issue 11)
+HELDOUT_SPLITS = {"heldout": "test", "heldout2": "test2", "heldout3": "test3"}
 
 
 def _act(name, shape, fmt="bf16"):
@@ -105,6 +109,11 @@ def op_from_row(row: dict, source: str = "") -> Op | None:
         rows, cols = rows // heads, cols * heads
         extra = {"tensors": 1}
     dims = {"rows": rows, "cols": cols, **extra}
+    if kind == "add_rmsnorm":  # as workloads.profiles writes it: x, weight, residual in; y, residual out
+        ins = (_act("x", (rows, cols)), TensorSpec("g", (cols,), "bf16", "weight"), _act("r", (rows, cols)))
+        return Op(kind, kind, dims, ins, (_act("y", (rows, cols)), _act("r_out", (rows, cols))), "bf16")
+    if kind == "rope_fused":  # q and k of `rows` tokens, (heads + kv_heads) * d = cols, one kernel
+        dims["tensors"] = 1
     if kind in ("add", "silu_mul", "mul"):
         ins = (_act("a", (rows, cols)), _act("b", (rows, cols)))
     elif kind in ("rmsnorm", "layernorm"):
@@ -170,7 +179,7 @@ def load_energy(path) -> list[dict]:
         for key in ("elapsed_s", "energy_j", "avg_power_w", "time_per_iter_s", "energy_per_iter_j",
                     "flops_per_iter", "bytes_per_iter"):
             r[key] = float(row[key]) if row.get(key) not in (None, "") else None
-        r["split"] = "test" if row.get("suite") == "heldout" else "fit"
+        r["split"] = HELDOUT_SPLITS.get(row.get("suite"), "fit")
         rows.append(r)
     return rows
 
@@ -184,7 +193,7 @@ def load_e2e(path) -> list[dict]:
         for key in ("batch", "seq", "ctx", "layers", "layers_full"):
             r[key] = int(float(row[key]))
         r["median_s"] = float(row["median_s"])
-        r["split"] = "test" if row.get("suite") == "heldout" else "fit"
+        r["split"] = HELDOUT_SPLITS.get(row.get("suite"), "fit")
         rows.append(r)
     return rows
 

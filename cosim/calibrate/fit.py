@@ -253,7 +253,7 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     static = float(np.mean(idle)) if idle else 0.0
     cap = float(run_env.get("nvml_power_limit_w") or hw.tdp_w or 700.0)
     launch = {m.row.get("name"): m.time_s for m in meas
-              if m.cls == "launch" and m.suite not in ("heldout", "heldout2")}
+              if m.cls == "launch" and m.suite not in dataset.HELDOUT_SPLITS}
     values["graph.gap"] = launch.get("graph_tiny_kernel", 1e-6)
     quality = {}
     # latency of ops in short bursts (the microbenchmarks), then energy (whose fitted

@@ -21,8 +21,9 @@ def register(sub) -> None:
                         "quality is printed); when measuring: cosim/configs/hw/calibration/<hw>.yaml next to the "
                         "hardware file")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
-    p.add_argument("--variant", choices=("default", "heldout"), default="default",
-                   help="measurement suite: default (fitted, then the fit runs) or heldout (validation-only shapes)")
+    p.add_argument("--variant", choices=("default", "heldout", "heldout2", "fit3", "heldout3"), default="default",
+                   help="measurement suite: default / fit3 (fitted, then the fit runs) or heldout* "
+                        "(validation-only shapes)")
     p.add_argument("--sections", default="launch,gemm,attention,elementwise,energy,e2e",
                    help="measurement sections to run, comma-separated")
     p.add_argument("--run-name", help="name of this run in the combined CSVs (default: <variant>-<UTC time>)")
@@ -55,7 +56,8 @@ def run(args) -> int:
             microbench.run(str(raw), [s for s in args.sections.split(",") if s], variant=args.variant)
             for path, n in merge_run(raw, ops, args.variant, run_name).items():
                 print(f"appended {n} rows to {path}")
-            if args.variant != "default":
+            from cosim.calibrate.dataset import HELDOUT_SPLITS
+            if args.variant in HELDOUT_SPLITS:
                 return 0  # held-out rows are never fitted
         from cosim.calibrate.fit import fit, fit_to_file
 
