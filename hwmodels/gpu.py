@@ -63,6 +63,7 @@ __all__ = ["GpuParams", "PARAMS", "applicable", "params_for", "estimate", "estim
            "gemm_time", "attention_prefill_time", "attention_decode_time", "fa2_num_splits",
            "elementwise_time", "energy_j", "kernels_of", "EW_KINDS", "EW_ALIAS"]
 
+from hwmodels import gpu_params as _gp
 from hwmodels.gpu_params import (ATTN_BACKEND_KEYS, ATTN_BACKENDS, ATTN_BLOCKS, BANDWIDTH_PARAMS, EW_ALIAS,  # noqa: F401
                                  EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS,
                                  SPLITK_MIN_K, TILES, UNFUSED_KEYS, WARP_SOFTMAX_MAX_COLS, GpuParams)
@@ -121,7 +122,13 @@ def for_backend(P: GpuParams, backend: str, where: str = "") -> GpuParams:
                             f"measure it; calibrated backends: {', '.join(have)}")
     if backend == "unfused":
         return P
-    return GpuParams(values={**P.values, **{f"attn.{k}": P.values[f"attn_{backend}.{k}"] for k in ATTN_BACKEND_KEYS}},
+    values = {**P.values, **{f"attn.{k}": P.values[f"attn_{backend}.{k}"] for k in ATTN_BACKEND_KEYS}}
+    for k in _gp.ATTN_OPTIONAL_KEYS:  # a backend's optional term is its own or absent, never FA2's
+        if f"attn_{backend}.{k}" in P.values:
+            values[f"attn.{k}"] = P.values[f"attn_{backend}.{k}"]
+        else:
+            values.pop(f"attn.{k}", None)
+    return GpuParams(values=values,
                      sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance,
                      reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default)
 
@@ -239,7 +246,9 @@ def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=
     fast = splits > 1 or swapped
     cta_bw = P["attn.cta_bw_split"] if fast else P["attn.cta_bw_nosplit"]
     t_stream = math.ceil(ctas / P.sm_count) * per_cta / cta_bw
-    t_bw = kv_bytes / P["attn.dec_bw"]
+    # several CTAs per SM without split-KV stream at their own rate, when calibrated (gpu_params)
+    multi = splits == 1 and ctas > P.sm_count and "attn.dec_bw_multi" in P.values
+    t_bw = kv_bytes / P["attn.dec_bw_multi" if multi else "attn.dec_bw"]
     t = P["attn.dec_floor"] + max(t_bw, t_stream) + (P["attn.combine"] if splits > 1 else 0.0)
     if details:
         return t, {"splits": splits, "ctas": ctas, "swapped_gqa": swapped, "kv_bytes": kv_bytes,
@@ -254,39 +263,64 @@ def _is_decode(op: Op) -> bool:
 
 # ---------------------------------------------------------------------------- elementwise
 
-def _ew_kind(kind):
-    return kind if kind in EW_KINDS else EW_ALIAS.get(kind)
+def _ew_kind(kind, P=None):
+    """The kind whose parameters price `kind`: its own; an engine-fused kind's own when the
+    calibration P measured it; else its alias (the note on the row says so)."""
+    if kind in EW_KINDS:
+        return kind
+    if kind in _gp.FUSED_EW_KINDS and P is not None and f"ew.{kind}.mult" in P.values:
+        return kind
+    return EW_ALIAS.get(kind)
 
 
 def ew_regime(P, kind, cols=0.0) -> str | None:
     """The parameter set pricing an elementwise kind: its own, an alias's, or (softmax rows of
-    <= 1024 elements, when the calibration measured them) PyTorch's warp-per-row softmax
-    kernel, which keeps a row in registers instead of one CTA reducing it through shared
-    memory (ATen's SoftMax.cu dispatch)."""
-    k = _ew_kind(kind)
-    if k == "softmax" and float(np.max(cols)) <= WARP_SOFTMAX_MAX_COLS and "ew.softmax_warp.mult" in P.values:
+    <= WARP_SOFTMAX_MAX_COLS elements, when the calibration measured them) PyTorch's
+    warp-per-row softmax kernel, which keeps a row in registers instead of one CTA reducing it
+    through shared memory (ATen's SoftMax.cu dispatch)."""
+    k = _ew_kind(kind, P)
+    if k == "softmax" and float(np.max(cols)) <= _gp.WARP_SOFTMAX_MAX_COLS and "ew.softmax_warp.mult" in P.values:
         return "softmax_warp"
     return k
 
 
+def row_waves(P, k, cols, rows):
+    """Wave time of a CTA-per-row reduction kernel (gpu_params, "row waves"), or 0 when the
+    calibration has no wave term for kind k. Vectorised over cols and rows."""
+    lat = P.values.get(f"ew.{k}.row_lat")
+    if lat is None:
+        return 0.0
+    cols, rows = np.asarray(cols, dtype=float), np.asarray(rows, dtype=float)
+    threads = np.clip(np.ceil(np.ceil(cols / 8.0) / 32.0) * 32.0, 32.0, _gp.ROW_THREADS_MAX)
+    resident = np.maximum(1.0, np.floor(np.minimum(65536.0 / (_gp.ROW_REGS * threads), 2048.0 / threads)))
+    iters = np.ceil(cols / (threads * 8.0))
+    waves = np.ceil(rows / (P.sm_count * resident))
+    return waves * (lat + P.values.get(f"ew.{k}.row_lat_iter", 0.0) * np.maximum(iters - 1.0, 0.0))
+
+
 def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
-    """(regime, floor, bandwidth-bound stream time, fixed stream time, p) of an elementwise
-    op. Block-per-row kernels (rmsnorm, softmax over long rows) pay a per-row serial cost
-    (two block-wide reductions and their barriers) on top of the bytes, when calibrated."""
+    """(regime, floor, bandwidth-bound stream time, fixed stream time, row-wave time, p) of an
+    elementwise op; its time is (floor^p + max(stream + fixed, waves)^p)^(1/p). Block-per-row
+    kernels (rmsnorm, softmax over long rows) pay either a per-row serial cost on top of the
+    bytes (`ew.<k>.per_row`) or run in row waves (`row_waves`), whichever the calibration has."""
     k = ew_regime(P, kind, cols)
     floor = P[f"ew.{k}.floor"] * tensors
-    if k in ROW_KINDS:
-        floor = floor + P[f"ew.{k}.floor_per_col"] * np.asarray(cols, dtype=float)
+    if k in ROW_KINDS or k == "softmax_warp":
+        floor = floor + P.values.get(f"ew.{k}.floor_per_col", 0.0) * np.asarray(cols, dtype=float)
     stream = P[f"ew.{k}.mult"] * np.asarray(nbytes, dtype=float) / P["ew.bw"]
     fixed = P.values.get(f"ew.{k}.per_row", 0.0) * np.asarray(rows, dtype=float)
-    return k, floor, stream, fixed, P["ew.overlap_p"]
+    return k, floor, stream, fixed, row_waves(P, k, cols, rows), P["ew.overlap_p"]
+
+
+def ew_combine(floor, stream, fixed, waves, p):
+    return (floor ** p + np.maximum(stream + fixed, waves) ** p) ** (1.0 / p)
 
 
 def elementwise_time(P, kind, nbytes, tensors=1, cols=0, rows=0):
     """Vectorised over nbytes (compulsory bytes of the op); cols = row length of reductions,
     rows = their count."""
-    _, floor, stream, fixed, p = ew_terms(P, kind, nbytes, tensors, cols, rows)
-    return (floor ** p + (stream + fixed) ** p) ** (1.0 / p)
+    _, floor, stream, fixed, waves, p = ew_terms(P, kind, nbytes, tensors, cols, rows)
+    return ew_combine(floor, stream, fixed, waves, p)
 
 
 def kernels_of(op: Op, P=None) -> int:
@@ -308,7 +342,7 @@ def kernels_of(op: Op, P=None) -> int:
         d = op.dims
         _, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [d.get("b", 1)], 1e15, 2.0, 2.0, "bf16", details=True)
         return 2 if det["tile"][0][3] > 1 else 1  # split-K adds a reduction kernel
-    k = _ew_kind(op.kind)
+    k = _ew_kind(op.kind, P)
     if k is None:
         return 1
     n = KERNELS[k]
@@ -509,15 +543,15 @@ def _attention_part(op, hw, P, backend, compute_fallback, notes):
 
 def _elementwise_part(op, hw, P, notes):
     """(isolated time, details, bound, peak, streamed bytes) of an elementwise / row kernel."""
-    k = _ew_kind(op.kind)
+    k = _ew_kind(op.kind, P)
     hbm = op.bytes
     if k != op.kind:
         notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
     tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
     cols, rows = float(op.dims.get("cols", 0)), float(op.dims.get("rows", 0))
-    k, floor, stream, fixed, p = ew_terms(P, op.kind, hbm, tensors, cols, rows)
-    t = float((floor ** p + (stream + fixed) ** p) ** (1.0 / p))
-    bound = "hbm" if stream > max(floor, fixed) else "latency"
+    k, floor, stream, fixed, waves, p = ew_terms(P, op.kind, hbm, tensors, cols, rows)
+    t = float(ew_combine(floor, stream, fixed, waves, p))
+    bound = "hbm" if stream > max(floor, fixed, waves) else "latency"
     det = {"regime": "softmax warp-per-row kernel (rows <= 1024 elements)"} if k == "softmax_warp" else {}
     return t, det, bound, hw.peak_flops.get("fp32", 0.0), P[f"ew.{k}.mult"] * hbm
 
@@ -629,10 +663,10 @@ def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
         t2 = estimate(op, hw2, compute_fallback, P).details["isolated_s"]
         slope = 2.0 * (t1 - t2)
         return "prefill", (t1 - slope, slope), fmt
-    tensors = int(d.get("tensors", 2)) if _ew_kind(op.kind) == "rope" else 1
-    _, floor, stream, fixed, p = ew_terms(P, op.kind, op.bytes, tensors, float(d.get("cols", 0)),
-                                          float(d.get("rows", 0)))
-    return "ew", (float(floor), float(stream), float(fixed), p), None
+    tensors = int(d.get("tensors", 2)) if _ew_kind(op.kind, P) == "rope" else 1
+    _, floor, stream, fixed, waves, p = ew_terms(P, op.kind, op.bytes, tensors, float(d.get("cols", 0)),
+                                                 float(d.get("rows", 0)))
+    return "ew", (float(floor), float(stream), float(fixed), float(waves), p), None
 
 
 def _double_bw(P: GpuParams) -> GpuParams:
@@ -690,8 +724,8 @@ def _variant_time(form, terms, c, b):
     if form == "decode":
         floor, slope = terms
         return floor + slope * b
-    floor, stream, fixed, p = terms  # the per-row cost does not scale with bandwidth
-    return (floor ** p + (stream * b + fixed) ** p) ** (1.0 / p)
+    floor, stream, fixed, waves, p = terms  # per-row cost and row waves do not scale with bandwidth
+    return ew_combine(floor, stream * b, fixed, waves, p)
 
 
 def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback: bool = False) -> dict:

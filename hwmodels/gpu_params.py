@@ -82,24 +82,58 @@ for _k in ROW_KINDS:
 
 # Row-reduction kernels, optional in a calibration (fitted when its suite identifies them;
 # docs/gpu-validation.md, model selection on the validation split carved from the fit rows):
-# - PyTorch runs softmax over rows of <= 1024 elements with a warp-per-row kernel (the row stays
+# - PyTorch runs softmax over rows of <= WARP_SOFTMAX_MAX_COLS elements with a warp-per-row kernel (the row stays
 #   in registers), longer rows with one CTA per row through shared memory: its own floor and
 #   traffic multiplier;
 # - a CTA-per-row kernel pays a serial cost per row (block-wide max/sum reductions and their
 #   barriers) that bytes do not capture: seconds per row at full occupancy of the measured chip.
-WARP_SOFTMAX_MAX_COLS = 1024
+WARP_SOFTMAX_MAX_COLS = 2048  # bf16 rows of <= 4 KiB (session 4: the 2048-wide rows take the warp kernel's floor)
 EW_WARP_KEYS = ("ew.softmax_warp.floor", "ew.softmax_warp.mult")
 EW_ROW_KEYS = tuple(f"ew.{k}.per_row" for k in ROW_KINDS)
 OPTIONAL_PARAMS.update({
-    "ew.softmax_warp.floor": ("time", "shortest warp-per-row softmax kernel (rows <= 1024 elements)"),
+    "ew.softmax_warp.floor": ("time", "shortest warp-per-row softmax kernel (rows <= WARP_SOFTMAX_MAX_COLS elements)"),
     "ew.softmax_warp.mult": (None, "warp-per-row softmax: bytes moved / compulsory bytes"),
     **{k: ("time", f"{k.split('.')[1]}: serial time per reduced row (CTA-per-row kernel), whole chip")
        for k in EW_ROW_KEYS},
 })
 
+# Session-4 terms (issue 11; each optional, used only where a calibration fitted it, chosen on the
+# validation split carved from the fit rows: validation/model_selection/s4_candidates.txt):
+# - row waves: a CTA-per-row reduction (PyTorch's block softmax, F.rms_norm) runs
+#   ceil(rows / (SMs x resident CTAs per SM)) waves; each row is a serial chain of ceil(cols /
+#   (threads x 8)) vectorised iterations plus block-wide reductions: wave time = row_lat +
+#   row_lat_iter x iterations. Threads per CTA follow ATen's SoftMax_getBlockSize (cols / 8
+#   bf16 elements per 16-byte load, a multiple of 32, at most 1024); resident CTAs per SM are
+#   register-limited, ROW_REGS registers per thread of 65,536 per SM. The kernel's time is the
+#   larger of its streaming time and its waves;
+# - the warp-per-row softmax's floor grows with the row length (`ew.softmax_warp.floor_per_col`);
+# - FlashAttention-2's decode kernel without split-KV, with more CTAs than SMs (several CTAs
+#   per SM), streams the KV cache at its own bandwidth `attn.dec_bw_multi`;
+# - the engine-fused kernels (fused residual add + RMSNorm, fused RoPE of q and k) have their
+#   own floor and traffic multiplier when measured (FUSED_EW_KINDS); otherwise they borrow the
+#   rmsnorm / add kernel's parameters and say so on the row.
+ROW_REGS = 40
+ATTN_OPTIONAL_KEYS = ("dec_bw_multi",)
+ROW_THREADS_MAX = 1024
+FUSED_EW_KINDS = ("add_rmsnorm", "rope_fused")
+EW_ROW_WAVE_KEYS = tuple(f"ew.{k}.{x}" for k in ROW_KINDS for x in ("row_lat", "row_lat_iter"))
+OPTIONAL_PARAMS.update({
+    **{f"ew.{k}.row_lat": ("time", f"{k}: time of one wave of rows of one vectorised iteration (CTA-per-row)")
+       for k in ROW_KINDS},
+    **{f"ew.{k}.row_lat_iter": ("time", f"{k}: extra wave time per further vectorised iteration over a row")
+       for k in ROW_KINDS},
+    "ew.softmax_warp.floor_per_col": ("time", "warp-per-row softmax: extra floor per element of the row"),
+    "attn.dec_bw_multi": ("bandwidth", "decode without split-KV, more CTAs than SMs: KV streaming bandwidth"),
+    "attn_cudnn.dec_bw_multi": ("bandwidth", "cuDNN decode, more CTAs than SMs: KV streaming bandwidth"),
+    **{f"ew.{k}.floor": ("time", f"shortest {k} kernel (engine-fused; measured as Triton, vLLM semantics)")
+       for k in FUSED_EW_KINDS},
+    **{f"ew.{k}.mult": (None, f"{k}: bytes moved / compulsory bytes (engine-fused kernel)") for k in FUSED_EW_KINDS},
+})
+
 # Kernel launches per op in the measured PyTorch implementation (structure, read off
 # torch.profiler traces in validation/logs/h100_e2e_kernel_profiles.txt).
-KERNELS = {"copy": 1, "add": 1, "rmsnorm": 1, "softmax": 1, "silu_mul": 2, "embedding": 1, "rope": 5}
+KERNELS = {"copy": 1, "add": 1, "rmsnorm": 1, "softmax": 1, "silu_mul": 2, "embedding": 1, "rope": 5,
+           "add_rmsnorm": 1, "rope_fused": 1}
 
 # Tile candidates (BM, BN) of Hopper GEMM kernels (cuBLAS nvjet names in the profiles:
 # 256x128, 192x192, 128x128, 128x64/64x128 and narrow-N tiles for skinny M).
@@ -125,7 +159,7 @@ class GpuParams:
 # fitted achieved bandwidths; a spec whose datasheet bandwidth differs from the calibrated
 # one (a sweep's "what if HBM were 4.8 TB/s?") scales them by the ratio: the achieved
 # fraction of the datasheet bandwidth is what the calibration measured
-BANDWIDTH_PARAMS = ("gemm.bw", "attn.dec_bw", "attn.cta_bw_split", "attn.cta_bw_nosplit", "ew.bw")
+BANDWIDTH_PARAMS = ("gemm.bw", "attn.dec_bw", "attn.cta_bw_split", "attn.cta_bw_nosplit", "ew.bw", "attn.dec_bw_multi")
 
 
 def unknown_param_errors(params, src: str) -> list[str]:

@@ -9,8 +9,8 @@ What carries over, and why:
 - achieved bandwidths scale with the main-memory datasheet bandwidth (hwmodels.gpu.scaled_to,
   the same rule a bandwidth what-if uses);
 - work is re-spread over the target's SM count (`structure.sm_count`: waves, splits, CTAs);
-- per-CTA compute times (`attn.cta_overhead`, the per-column cost of row reductions) scale
-  with the SM clock ratio sibling/target; the per-row cost of CTA-per-row reductions
+- per-CTA compute times (`attn.cta_overhead`, the per-column cost of row reductions, the
+  per-wave time of row waves) scale with the SM clock ratio sibling/target; the per-row cost of CTA-per-row reductions
   (`ew.<kind>.per_row`, whole chip) also with the SM-count ratio;
 - the power cap is the target's TDP and the static (idle) power scales with the TDP ratio;
 - launch and host constants (floors, graph gap, eager launch rate) and the energy per FLOP
@@ -26,7 +26,10 @@ from hwmodels.spec import HardwareSpec, load_hw
 
 __all__ = ["transfer", "CLOCK_PARAMS"]
 
-CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.floor_per_col")
+CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.floor_per_col",
+                # per-wave times of row reductions (the waves are counted on the target's SMs)
+                "ew.softmax_warp.floor_per_col", "ew.softmax.row_lat", "ew.softmax.row_lat_iter",
+                "ew.rmsnorm.row_lat", "ew.rmsnorm.row_lat_iter")
 
 
 def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = None):

@@ -128,7 +128,9 @@ def lm_fit(residual, x0, iters=60, huber=0.15):
         A, g = Jw.T @ Jw, Jw.T @ rw
         improved = False
         for _ in range(8):
-            step = np.linalg.solve(A + lam * np.diag(np.diag(A) + 1e-9), -g)
+            # at most a factor e^5 per parameter and step: a parameter with almost no gradient
+            # (the losing term of a max()) must not jump to overflow
+            step = np.clip(np.linalg.solve(A + lam * np.diag(np.diag(A) + 1e-9), -g), -5.0, 5.0)
             xn = x + step
             rn = residual(xn)
             cn = cost(rn)
@@ -255,36 +257,8 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     launch = {m.row.get("name"): m.time_s for m in meas
               if m.cls == "launch" and m.suite not in dataset.HELDOUT_SPLITS}
     values["graph.gap"] = launch.get("graph_tiny_kernel", 1e-6)
-    quality = {}
-    # latency of ops in short bursts (the microbenchmarks), then energy (whose fitted
-    # coefficients also set where the power cap stretches an op in a sustained workload)
-    for group, names in GROUPS.items():
-        rows = [m for m in meas if m.split == "fit" and m.reliable and m.cls in CLASSES[group]]
-        if not rows:
-            raise InputError(f"{ops_csv}: rows: no fit-split rows of class {CLASSES[group]}; "
-                             f"expected the default microbenchmark suite")
-        if group == "elementwise":
-            names = names + _ew_optional(rows, values)
-        quality[group] = _fit_group(names, rows, hw, values, sms, l2)
-        for key in gpu_params.EW_ROW_KEYS:  # a per-row cost the fit drives to nothing is no term
-            if values.get(key, 1.0) < 1e-15:
-                del values[key]
-                quality[group][f"{key}"] = "fitted to < 1e-15 s: dropped (no per-row cost)"
-    default = _default_backend(meas)
-    for group, (backend, keys, base_cls) in BACKEND_GROUPS.items():
-        classes = (f"{base_cls}_{backend}",) + ((base_cls,) if default == backend else ())
-        rows = [m for m in meas if m.split == "fit" and m.reliable and m.cls in classes]
-        if rows:
-            for k in gpu.ATTN_BACKEND_KEYS:  # start from the FA2 fit
-                values.setdefault(f"attn_{backend}.{k}", values[f"attn.{k}"])
-            quality[group] = _fit_group([f"attn_{backend}.{k}" for k in keys], rows, hw, values, sms, l2,
-                                        default or "fa2")
-    rows = [m for m in meas if m.split == "fit" and m.reliable and m.cls.endswith("_unfused")]
-    if rows:
-        for k in gpu.UNFUSED_KEYS:
-            values.setdefault(k, 1.0)
-        quality["attention_unfused"] = _fit_group(list(gpu.UNFUSED_KEYS), rows, hw, values, sms, l2,
-                                                  default or "fa2")
+    quality, default = fit_latency([m for m in meas if m.split == "fit"], hw, values, sms, l2, ops_csv,
+                                   TERMS_BY_HW.get(Path(str(hw_name)).stem, TERMS))
     default_used = default or "fa2"
     e_vals, n_energy = fit_energy(erows, hw, values, sms, l2, static, cap, default_used)
     values.update(e_vals)
@@ -294,6 +268,66 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps,
                          attention_default=default)
     return section, {"quality": quality, "values": values}
+
+
+# Optional terms the fit adds where its rows identify them (hwmodels.gpu_params). Which of the
+# session-4 candidates are on was chosen on the validation split carved from the fit rows
+# (validation/model_selection/s4_candidates.py and .txt), before the heldout3 suite was measured.
+TERMS = {"row_waves": ("softmax",), "warp_floor_per_col": True, "dec_bw_multi": ("fa2",), "fused_kinds": True}
+# the H100 suite has no row widths that identify row waves (its validation split chose the
+# per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
+TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": ()}}
+
+
+def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
+    """Fit every latency parameter group on `meas` (fit rows; the model-selection script passes
+    the train part of a carved split) into `values`. Returns (quality, default backend)."""
+    terms = TERMS if terms is None else terms
+    quality = {}
+    # latency of ops in short bursts (the microbenchmarks), then energy (whose fitted
+    # coefficients also set where the power cap stretches an op in a sustained workload)
+    for group, names in GROUPS.items():
+        rows = [m for m in meas if m.reliable and m.cls in CLASSES[group]]
+        if not rows:
+            raise InputError(f"{src}: rows: no fit-split rows of class {CLASSES[group]}; "
+                             f"expected the default microbenchmark suite")
+        if group == "elementwise":
+            names = names + _ew_optional(rows, values, terms)
+        elif group == "attention_decode" and "fa2" in (terms.get("dec_bw_multi") or ()) and _has_multi(rows, sms):
+            values.setdefault("attn.dec_bw_multi", values["attn.dec_bw"])
+            names = names + ["attn.dec_bw_multi"]
+        quality[group] = _fit_group(names, rows, hw, values, sms, l2)
+        for key in gpu_params.EW_ROW_KEYS:  # a per-row cost the fit drives to nothing is no term
+            if values.get(key, 1.0) < 1e-15:
+                del values[key]
+                quality[group][f"{key}"] = "fitted to < 1e-15 s: dropped (no per-row cost)"
+    default = _default_backend(meas)
+    for group, (backend, keys, base_cls) in BACKEND_GROUPS.items():
+        classes = (f"{base_cls}_{backend}",) + ((base_cls,) if default == backend else ())
+        rows = [m for m in meas if m.reliable and m.cls in classes]
+        if rows:
+            for k in gpu.ATTN_BACKEND_KEYS:  # start from the FA2 fit
+                values.setdefault(f"attn_{backend}.{k}", values[f"attn.{k}"])
+            names = [f"attn_{backend}.{k}" for k in keys]
+            if group.startswith("attention_decode") and backend in (terms.get("dec_bw_multi") or ()) \
+                    and _has_multi(rows, sms):
+                values.setdefault(f"attn_{backend}.dec_bw_multi", values[f"attn_{backend}.dec_bw"])
+                names.append(f"attn_{backend}.dec_bw_multi")
+            quality[group] = _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
+    rows = [m for m in meas if m.reliable and m.cls.endswith("_unfused")]
+    if rows:
+        for k in gpu.UNFUSED_KEYS:
+            values.setdefault(k, 1.0)
+        quality["attention_unfused"] = _fit_group(list(gpu.UNFUSED_KEYS), rows, hw, values, sms, l2,
+                                                  default or "fa2")
+    return quality, default
+
+
+def _has_multi(rows, sms) -> bool:
+    """Do decode rows include no-split launches with more CTAs than SMs (batch x heads of the
+    kernel > SMs, >= 0.8 x SMs so FA2 does not split)? Then attn.dec_bw_multi is identifiable."""
+    return sum(1 for m in rows if int(m.op.dims["q_len"]) == 1
+               and int(m.op.dims["batch"]) * int(m.op.dims["kv_heads"]) > sms) >= 3
 
 
 def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, default) -> dict:
@@ -326,23 +360,41 @@ def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, de
     return prov
 
 
-def _ew_optional(rows, values) -> list:
+def _ew_optional(rows, values, terms=None) -> list:
     """The optional row-reduction terms the fit rows identify (hwmodels.gpu_params): the
-    warp-per-row softmax regime when softmax rows of <= 1024 elements were measured, the
-    per-row cost of a row kind measured at two or more row widths. Started from the
-    block kernel's values / a nanosecond per row."""
+    warp-per-row softmax regime when softmax rows of <= WARP_SOFTMAX_MAX_COLS elements were
+    measured (its floor per column when measured at two or more widths); for a row kind
+    measured at two or more row widths either row waves (kinds in terms["row_waves"]) or a
+    per-row cost; the engine-fused kinds when measured. Started from the block kernel's values /
+    a nanosecond per row / a few microseconds per wave."""
+    terms = TERMS if terms is None else terms
     out = []
     cols = {}
     for m in rows:
         cols.setdefault(m.op.kind, set()).add(int(m.op.dims.get("cols", 0)))
-    if any(c <= gpu.WARP_SOFTMAX_MAX_COLS for c in cols.get("softmax", ())):
+    warp = [c for c in cols.get("softmax", ()) if c <= gpu_params.WARP_SOFTMAX_MAX_COLS]
+    if warp:
         for key in gpu_params.EW_WARP_KEYS:
             values.setdefault(key, values[key.replace("softmax_warp", "softmax")])
         out += list(gpu_params.EW_WARP_KEYS)
+        if terms.get("warp_floor_per_col") and len(warp) >= 2:
+            values.setdefault("ew.softmax_warp.floor_per_col", 1e-9)
+            out.append("ew.softmax_warp.floor_per_col")
     for kind, key in zip(gpu.ROW_KINDS, gpu_params.EW_ROW_KEYS):
-        if len([c for c in cols.get(kind, ()) if c > gpu.WARP_SOFTMAX_MAX_COLS or kind != "softmax"]) >= 2:
+        if len([c for c in cols.get(kind, ()) if c > gpu_params.WARP_SOFTMAX_MAX_COLS or kind != "softmax"]) < 2:
+            continue
+        if kind in (terms.get("row_waves") or ()):
+            values.setdefault(f"ew.{kind}.row_lat", 4e-6)
+            values.setdefault(f"ew.{kind}.row_lat_iter", 1e-8)  # starts stream-bound: max() has no gradient in the losing term
+            out += [f"ew.{kind}.row_lat", f"ew.{kind}.row_lat_iter"]
+        else:
             values.setdefault(key, 1e-9)
             out.append(key)
+    for kind in gpu_params.FUSED_EW_KINDS if terms.get("fused_kinds") else ():
+        if kind in cols:
+            values.setdefault(f"ew.{kind}.floor", 5e-6)
+            values.setdefault(f"ew.{kind}.mult", 1.0)
+            out += [f"ew.{kind}.floor", f"ew.{kind}.mult"]
     return out
 
 
