@@ -1,20 +1,68 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite (heldout2), the first H200 held-out suite, the H100
-held-out suite (each with and without the exclusion rule), the published H100 attention
-set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
+calibrations: the fresh H200 suite heldout3 (measured after the session-4 freeze, scored with
+the exclusion rules of validation/heldout3_rules.md), the previously seen suites re-scored
+with the same frozen model (H200 heldout2 and first held-out, H100 held-out; each with and
+without the exclusion rules), the published H100 attention set, family transfer both ways,
+and the H200 energy loops. Writes validation/heldout_tables.txt.
 
 Run from the repository root: PYTHONPATH=. python validation/heldout_tables.py
 """
 import os
 from pathlib import Path
 
-from cosim.calibrate import published
+from cosim.calibrate import dataset, published
 from cosim.calibrate.transfer import transfer_validate, transferred_spec
-from cosim.validate import OP_CLASSES, summarize, validate
+from cosim.validate import OP_CLASSES, ape, summarize, validate
 from hwmodels.spec import load_hw
 
 VAL = Path("validation")
 CLASSES = OP_CLASSES + ("all",)
+
+
+def _key(kind, fmt, dims):
+    return kind, fmt, tuple(sorted(dims.items()))
+
+
+def fit_shapes(csv_):
+    """(kind, format, dims) of every fit-split row: exclusion rule 2 (a shape seen in fitting)."""
+    return {_key(m.op.kind, m.op.compute_fmt, m.op.dims) for m in dataset.load_ops(csv_)
+            if m.op is not None and m.split == "fit"}
+
+
+class _Classes:
+    """A ValidationResult's per-class summary over a subset of its rows."""
+
+    def __init__(self, rows):
+        self.ops = rows
+        self.classes = {}
+        for cls in CLASSES:
+            sel = [r for r in rows if cls == "all" or r["cls"] == cls]
+            self.classes[cls] = {lvl: summarize(ape([r[f"{lvl}_s"] for r in sel], [r["measured_s"] for r in sel]))
+                                 for lvl in ("roofline", "analytical")}
+
+
+def excluded(res_spread, seen):
+    """Rules 1 (spread: already applied by validate without include_unreliable) and 2 (shape
+    seen in fitting) applied; returns (classes, rows removed by rule 2)."""
+    keep = [r for r in res_spread.ops if _key(r["kind"], r["fmt"], r["dims"]) not in seen]
+    return _Classes(keep), len(res_spread.ops) - len(keep)
+
+
+def e2e_table(res, exclude_fused_eager=True):
+    """End to end per (fusion, phase, mode); rule 3 marks engine_fused eager rows."""
+    out = ["| fusion | phase | mode | n | roof med | roof p90 | ana med | ana p90 | note |",
+           "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    groups = {}
+    for r in (res.e2e or []):
+        groups.setdefault((r["fusion"], r["phase"], r["mode"]), []).append(r)
+    for (f, ph, mo), rs in sorted(groups.items()):
+        a = summarize([abs(r["analytical_s"] / r["measured_s"] - 1) * 100 for r in rs])
+        ro = summarize([abs(r["roofline_s"] / r["measured_s"] - 1) * 100 for r in rs])
+        note = "excluded by rule 3 (Triton host launch cost)" if (exclude_fused_eager and f == "engine_fused"
+                                                                  and mo == "eager") else ""
+        out.append(f"| {f} | {ph} | {mo} | {a['n']} | {ro['median']:.1f} | {ro['p90']:.1f} | {a['median']:.1f} | "
+                   f"{a['p90']:.1f} | {note} |")
+    return out + [""]
 
 
 def op_table(title, res_all, res_excl):
@@ -48,14 +96,24 @@ def energy_lines(res):
 
 def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
-    h200 = VAL / "h200_ops.csv"
-    for split, title in (("test2", "H200 heldout2 (fresh suite, measured and scored once after the 2026-12-04 freeze)"),
-                         ("test", "H200 first held-out suite (seen before the 2026-12-04 model changes: not a clean test)")):
-        lines += op_table(title, validate("h200", h200, split=split, include_unreliable=True),
-                          validate("h200", h200, split=split))
-    h100 = VAL / "h100_ops.csv"
+    h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
+    seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
+    for split, title in (
+            ("test3", "H200 heldout3 (fresh suite, measured after the session-4 freeze, scored once; "
+                      "rules: validation/heldout3_rules.md)"),
+            ("test2", "H200 heldout2 (PREVIOUSLY SEEN: session-3 fresh suite, re-scored with the session-4 model)"),
+            ("test", "H200 first held-out suite (PREVIOUSLY SEEN, re-scored with the session-4 model)")):
+        r_all = validate("h200", h200, split=split, include_unreliable=True)
+        ex, n2 = excluded(validate("h200", h200, split=split), seen200)
+        lines += op_table(title, r_all, ex)
+        lines.append(f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)")
+        lines.append("")
+        if split == "test3":
+            lines += ["#### End to end, heldout3 (Llama-3.2-3B, Qwen2.5-14B shapes)", ""] + e2e_table(r_all)
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
-    lines += op_table("H100 held-out suite (FA2 pinned; seen before)", r_all, validate("h100_sxm", h100, split="test"))
+    ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
+    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-4 model)", r_all, ex)
+    lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
     # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")
     h100_from_h200 = transferred_spec("h100_sxm", "h200", 132)
@@ -81,7 +139,8 @@ def main():
     # family transfer both ways (all rows, exclusions off), goal median <= 10 %, p90 <= 25 %
     lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
               "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
-    for target, sib, csv_, split, label in (("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
+    for target, sib, csv_, split, label in (("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
+                                            ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test", "H100 params -> H200 kernels"),
                                             ("h100_sxm", "h200", h100, "test", "H200 params -> H100 kernels")):
         res = transfer_validate(target, sib, csv_, split=split, sm_count=132)
