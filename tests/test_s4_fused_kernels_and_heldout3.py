@@ -126,3 +126,37 @@ def test_heldout3_graph_decode_end_to_end(heldout3):
         g = [r for r in heldout3.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and s["median"] <= 4.0, (fusion, s)
+
+
+def test_vectorised_variants_price_the_new_terms_like_estimate():
+    """Sweeps (hwmodels.gpu.evaluate_variants) give what estimate_trace gives on each variant
+    spec for traces that use the session-4 terms: softmax row waves (hf_eager's unfused softmax),
+    the fused kinds (engine), FA2 decode with more CTAs than SMs (batch 32)."""
+    import numpy as np
+    from hwmodels.spec import load_hw
+
+    hw = load_hw("h200")
+    bws = np.array([3.0e12, 4.8e12, 8.0e12])
+    for profile, phase, batch in (("hf_eager", "prefill", 2), ("engine", "decode", 8), ("eager+fa2", "decode", 32)):
+        tr = cosim.build_trace("llama3_8b", phase, batch, 2048, profile=profile)
+        r = gpu.evaluate_variants(tr.ops, hw, {"memory.hbm.bandwidth": bws})
+        for i, bw in enumerate(bws):
+            costs, _ = gpu.estimate_trace(tr.ops, load_hw("h200", overrides={"memory.hbm.bandwidth": float(bw)}))
+            assert r["total_latency_s"][i] == pytest.approx(sum(c.latency_s * o.repeat for c, o in zip(costs, tr.ops)),
+                                                            rel=1e-9), (profile, bw)
+
+
+def test_measured_fused_rows_rebuild_the_profile_ops():
+    """A fit-suite-3 CSV row rebuilds the same op (kind, dims, bytes) the engine profile emits,
+    so the fitted parameters price exactly what the trace contains."""
+    ops, _ = _engine_ops()
+    row = {"kind": "add_rmsnorm", "fmt": "bf16", "impl": "triton:fused_add_rmsnorm",
+           "dims": '{"cols": 4096, "rows": 512}', "note": ""}
+    op = dataset.op_from_row(row)
+    assert (op.kind, op.bytes) == ("add_rmsnorm", ops["attn_norm"].bytes)
+    row = {"kind": "rope_fused", "fmt": "bf16", "impl": "triton:rotary_embedding_neox",
+           "dims": '{"cols": 5120, "rows": 512}', "note": "heads=32 kv_heads=8 head_dim=128"}
+    op = dataset.op_from_row(row)
+    assert (op.kind, op.dims["tensors"], op.bytes) == ("rope_fused", 1, ops["rope"].bytes)
+    meas = [m for m in dataset.load_ops(VAL / "h200_ops.csv") if m.op is not None and m.split == "fit"]
+    assert sum(m.op.kind == "add_rmsnorm" for m in meas) == 40 and sum(m.op.kind == "rope_fused" for m in meas) == 28

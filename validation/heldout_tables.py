@@ -94,6 +94,30 @@ def energy_lines(res):
     return s, sr
 
 
+def transfer_lines(h200, h100):
+    """Family transfer both ways (all rows, exclusions off), goal median <= 10 %, p90 <= 25 %."""
+    lines = []
+    lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
+              "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
+    for target, sib, csv_, split, label in (("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
+                                            ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
+                                            ("h200", "h100_sxm", h200, "test", "H100 params -> H200 kernels"),
+                                            ("h100_sxm", "h200", h100, "test", "H200 params -> H100 kernels")):
+        res = transfer_validate(target, sib, csv_, split=split, sm_count=132)
+        for cls in CLASSES:
+            a = res.classes[cls]["analytical"]
+            if a["n"]:
+                ok = "yes" if a["median"] <= 10 and a["p90"] <= 25 else "no"
+                lines.append(f"| {label} | {split} | {cls} | {a['n']} | {a['median']:.1f} | {a['p90']:.1f} | {ok} |")
+        for ln in e2e_lines(res):
+            cells = ln.strip("|").split("|")
+            med, p90 = float(cells[2]), float(cells[3])
+            lines.append(f"| {label} | {split} |{cells[0]}|{cells[1]}|{cells[2]}|{cells[3]}| "
+                         f"{'yes' if med <= 10 and p90 <= 25 else 'no'} |")
+    lines.append("")
+    return lines
+
+
 def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
@@ -136,25 +160,7 @@ def main():
         lines.append(f"| {r['impl']} | {r['head_dim']} | {r['causal']} | {r['seqlen']} | {r['measured_s'] * 1e6:.0f} | "
                      f"{r['analytical_s'] * 1e6:.0f} | {r['err_pct']:.1f} |")
     lines.append("")
-    # family transfer both ways (all rows, exclusions off), goal median <= 10 %, p90 <= 25 %
-    lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
-              "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
-    for target, sib, csv_, split, label in (("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
-                                            ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
-                                            ("h200", "h100_sxm", h200, "test", "H100 params -> H200 kernels"),
-                                            ("h100_sxm", "h200", h100, "test", "H200 params -> H100 kernels")):
-        res = transfer_validate(target, sib, csv_, split=split, sm_count=132)
-        for cls in CLASSES:
-            a = res.classes[cls]["analytical"]
-            if a["n"]:
-                ok = "yes" if a["median"] <= 10 and a["p90"] <= 25 else "no"
-                lines.append(f"| {label} | {split} | {cls} | {a['n']} | {a['median']:.1f} | {a['p90']:.1f} | {ok} |")
-        for ln in e2e_lines(res):
-            cells = ln.strip("|").split("|")
-            med, p90 = float(cells[2]), float(cells[3])
-            lines.append(f"| {label} | {split} |{cells[0]}|{cells[1]}|{cells[2]}|{cells[3]}| "
-                         f"{'yes' if med <= 10 and p90 <= 25 else 'no'} |")
-    lines.append("")
+    lines += transfer_lines(h200, h100)
     # energy (NVML total-energy counter loops)
     lines += ["### Energy per op loop (NVML)", "", "| GPU | split | n | ana med | ana p90 | roof med | roof p90 |",
               "|---|---|---:|---:|---:|---:|---:|"]
