@@ -70,7 +70,7 @@ def test_fa2_decode_with_more_ctas_than_sms_by_hand():
     t_stream = 2 * (4096 * 256 * 2) / P["attn.cta_bw_split"]  # 2 waves of CTAs, each its head's KV
     want = P["attn.dec_floor"] + max(kv / P["attn.dec_bw_multi"], t_stream)
     assert c.details["isolated_s"] == pytest.approx(want, rel=1e-9)
-    assert P["attn.dec_bw_multi"] < 0.8 * P["attn.dec_bw"]  # measured 2.7 vs 4.4 TB/s class
+    assert P["attn.dec_bw_multi"] < 0.8 * P["attn.dec_bw"]  # fitted 2.73 vs 4.18 TB/s
     # 16 x 8 = 128 CTAs <= 132 SMs: the ordinary bandwidth
     c = gpu.estimate(_decode(16, 32, 8, 4096), hw)
     t_stream = (4096 * 256 * 2) / P["attn.cta_bw_split"]
