@@ -5,6 +5,7 @@ The pins are the published numbers of benchmarks/results/collective_holdout_s4b.
 import csv
 
 import pytest
+from hypothesis import given, strategies as st
 
 from cosim.calibrate.collective_holdout import HOLDOUT_CSV, HOLDOUT_S4_CSV
 from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, score_file, summary, x3_x4
@@ -61,5 +62,28 @@ def test_a_source_without_a_launch_mode_is_one_clear_error(tmp_path):
     p = tmp_path / "rows.csv"
     p.write_text("source,url,gpu,n_gpus,collective,size_bytes,time_us,in_range\n"
                  "mystery,u,H100 SXM,8,allreduce,1024,20,yes\n")
-    with pytest.raises(HardwareError, match=r"rows\.csv: source 'mystery': launch ''; expected one of"):
+    with pytest.raises(HardwareError, match=r"rows\.csv: source 'mystery': launch read from its harness / header \[\]"):
         score_file(p)
+
+
+def test_a_stated_mode_that_contradicts_the_command_line_is_refused(tmp_path):
+    p = tmp_path / "rows.csv"
+    p.write_text("source,url,gpu,n_gpus,harness,launch,collective,size_bytes,time_us,in_range\n"
+                 "x,u,H100 SXM,8,mpirun -np 8 all_reduce_perf -g 1,single_process,allreduce,1024,20,yes\n")
+    with pytest.raises(HardwareError, match=r"read from .* \['one_process_per_gpu'\], stated \['single_process'\]"):
+        score_file(p)
+
+
+@given(n=st.integers(1, 64), threads=st.integers(1, 4), cmd=st.booleans())
+def test_launch_mode_read_from_header_or_command_line(n, threads, cmd):
+    from hwmodels.nccl import launch_from_harness
+    text = (f"mpirun ./build/all_reduce_perf -b 8 -e 8G -f 2 -t {threads} -g {n} -G 10" if cmd else
+            f"# nThread {threads} nGpus {n} minBytes 8 maxBytes 8589934592 step: 2(factor)")
+    assert launch_from_harness(text) == ("single_process" if n > 1 else "one_process_per_gpu")
+
+
+def test_launch_mode_is_never_guessed():
+    from hwmodels.nccl import launch_from_harness
+    assert launch_from_harness("nccl-tests") is None
+    assert launch_from_harness("./all_reduce_perf -G 10") is None  # -G: CUDA graphs, not GPUs per process
+    assert launch_from_harness("torch.distributed NCCL") == "one_process_per_gpu"

@@ -1,7 +1,8 @@
 """Score published nccl-tests rows with each row priced in the launch mode its harness used
 (PREREGISTRATION_nccl_session4b.md): `-g N` single-process runs as ``single_process``, one rank per
-process as ``one_process_per_gpu``. The mode comes from the row's own ``launch`` column, else from
-nccl_launch_modes_session4b.csv (the header / command line quoted per source), never from the error.
+process as ``one_process_per_gpu``. The mode is read from the row's harness text and from the header or
+command line quoted per source in nccl_launch_modes_session4b.csv (hwmodels.nccl.launch_from_harness);
+a stated ``launch`` must agree with what is read; never chosen from the error.
 H200 rows are priced on dgx_h200, the others on dgx_h100. Nothing here fits anything.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from hwmodels.collectives import collective_cost
 from hwmodels.launch import LAUNCH_MODES
+from hwmodels.nccl import launch_from_harness
 from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
 
@@ -51,15 +53,20 @@ class ScoredRow:
 
 def _launch_map() -> dict:
     with open(LAUNCH_CSV, newline="") as f:
-        return {r["source"]: r["launch"] for r in csv.DictReader(f)}
+        return {r["source"]: r for r in csv.DictReader(f)}
 
 
-def _launch_of(r: dict, modes: dict, path) -> str:
-    mode = (r.get("launch") or "").strip() or modes.get(r["source"], "")
-    if mode not in LAUNCH_MODES:
-        raise HardwareError(f"{path}: source {r['source']!r}: launch {mode!r}; expected one of {LAUNCH_MODES} "
-                            f"(a launch column, or a row in {LAUNCH_CSV.name})")
-    return mode
+def _launch_of(r: dict, sources: dict, path) -> str:
+    """The mode read from the row's harness text and its source's quoted header / command line
+    (hwmodels.nccl.launch_from_harness); a stated mode must agree with it."""
+    side = sources.get(r["source"], {})
+    read = {m for m in (launch_from_harness(r.get("harness") or ""), launch_from_harness(side.get("evidence", ""))) if m}
+    stated = {m for m in ((r.get("launch") or "").strip(), side.get("launch", "")) if m}
+    if len(read) != 1 or not stated <= read:
+        raise HardwareError(f"{path}: source {r['source']!r}: launch read from its harness / header {sorted(read)}, "
+                            f"stated {sorted(stated)}; expected exactly one of {LAUNCH_MODES}, agreeing "
+                            f"(a harness column, or a row in {LAUNCH_CSV.name} quoting the header or command line)")
+    return read.pop()
 
 
 def score_file(path, level: str = "analytical") -> list[ScoredRow]:
