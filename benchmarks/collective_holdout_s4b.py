@@ -54,7 +54,8 @@ def main() -> None:
     md = ["# Session-4b: collective model with the launch-mode term vs published nccl-tests", "",
           "error = model / published - 1; each row priced in its harness's launch mode (one_process_per_gpu | "
           "single_process) and with the run's forced algorithm (NCCL_ALGO), as pre-registered. "
-          "X2: outside 1 KB - 1 GB (not scored); X3: single-row spike; X4: busbw < 0.10 GB/s (rounding).", ""]
+          "X2: outside 1 KB - 1 GB (not scored); X3: single-row spike; X4: busbw < 0.10 GB/s (rounding). "
+          "Model frozen at commit 1470d5a (PREREGISTRATION_nccl_session4b.md); the new held-out is scored once.", ""]
     result, summaries = {}, []
     for title, path in SETS:
         rows = score_file(path)
