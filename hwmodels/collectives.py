@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from hwmodels.nccl import bus_factor  # noqa: F401  (re-exported: the nccl-tests busbw factors)
 from hwmodels.cost import OpCost
+from hwmodels.launch import DEFAULT_LAUNCH, apply_launch, check_launch
 from hwmodels.spec import HardwareError
 from hwmodels.system import LinkSpec, SystemSpec
 from hwmodels.units import parse_quantity
@@ -55,6 +56,7 @@ class CollectiveCost:
     bytes_sent: dict = field(default_factory=dict)  # scope -> bytes one device puts on that link
     energy_j: float = 0.0  # one device's link energy
     notes: tuple = ()
+    launch: str = DEFAULT_LAUNCH  # one_process_per_gpu | single_process (hwmodels.launch)
 
     @property
     def algbw(self) -> float:
@@ -235,8 +237,12 @@ def _hierarchical(kind, S, local, nodes, intra: _Link, inter: _Link, topo_intra,
 # ---------------------------------------------------------------------------- entry points
 
 def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: SystemSpec,
-                    level: str = "roofline", algorithm: str | None = None) -> CollectiveCost:
-    """Time, chosen algorithm, bytes and energy of one collective on `system`."""
+                    level: str = "roofline", algorithm: str | None = None,
+                    launch: str = DEFAULT_LAUNCH) -> CollectiveCost:
+    """Time, chosen algorithm, bytes and energy of one collective on `system`. `launch` is how the
+    ranks are driven (hwmodels.launch): one process per GPU (default, serving engines) or one process
+    driving the node's GPUs (nccl-tests -g N), which adds the system file's fitted harness term."""
+    check_launch(launch)
     if kind not in COLLECTIVE_KINDS:
         raise HardwareError(f"collective kind: got {kind!r}; expected one of {COLLECTIVE_KINDS}")
     if algorithm is not None and algorithm not in ALGORITHMS:
@@ -244,7 +250,7 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
     if ranks < 1 or nbytes < 0:
         raise HardwareError(f"collective {kind}: got ranks={ranks}, bytes={nbytes}; expected ranks >= 1, bytes >= 0")
     if ranks == 1:
-        return CollectiveCost(0.0, "none", "none", kind, nbytes, 1)
+        return CollectiveCost(0.0, "none", "none", kind, nbytes, 1, launch=launch)
     if kind == "sendrecv":
         local, nodes = (1, 2) if stride >= system.devices_per_node else (2, 1)
         if nodes > system.nodes:
@@ -258,6 +264,9 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
                             f"{'named ' + repr(algorithm) + ' ' if algorithm else ''}applies to {kind} over "
                             f"{ranks} ranks on topology {system.link('intra_node').topology}")
     t, alg, scope, sent, notes = min(candidates, key=lambda c: c[0])
+    # a floor or a constant shift keeps the algorithm order, so the choice above stands
+    t, launch_notes = apply_launch(t, launch, local, system, level)
+    notes += launch_notes
     energy, missing = 0.0, []
     for sc, b in sent.items():
         e = system.link(sc).energy_per_byte_j
@@ -267,7 +276,7 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
             energy += b * e
     if missing:
         notes += (f"{system.name}: link {', '.join(missing)} has no energy figure; its transfer energy is not counted",)
-    return CollectiveCost(t, alg, scope, kind, nbytes, ranks, dict(sent), energy, notes)
+    return CollectiveCost(t, alg, scope, kind, nbytes, ranks, dict(sent), energy, notes, launch)
 
 
 def _candidates(kind, S, ranks, local, nodes, system, level, forced):
@@ -310,7 +319,7 @@ def estimate_collective(op: Op, system: SystemSpec, level: str = "roofline") -> 
     return OpCost(latency_s=c.time_s, energy_j=c.energy_j, bound=f"link:{c.scope}", utilization=0.0,
                   flops=0.0, bytes_by_level={f"link_{k}": v for k, v in c.bytes_sent.items()},
                   energy_breakdown={"link": c.energy_j}, provenance=prov, notes=c.notes,
-                  details={"algorithm": c.algorithm, "link": c.scope, "ranks": ranks,
+                  details={"algorithm": c.algorithm, "link": c.scope, "ranks": ranks, "launch": c.launch,
                            "message_bytes": c.nbytes, "busbw_Bps": c.busbw if c.time_s else 0.0})
 
 

@@ -1,8 +1,14 @@
 """nccl-tests conventions shared by the collective model (hwmodels.collectives) and the
-measurement script (cosim.calibrate.collectives). Pure Python, no imports: the script runs on
-a bare GPU node."""
+measurement script (cosim.calibrate.collectives). Pure Python (standard library only): the script
+runs on a bare GPU node."""
 
-__all__ = ["bus_factor"]
+import re
+
+__all__ = ["bus_factor", "launch_from_harness"]
+
+_NGPUS = re.compile(r"\bnGpus\s+(\d+)")  # the nccl-tests header: "# nThread 1 nGpus 8 minBytes ..."
+_G_FLAG = re.compile(r"(?:^|\s)(?:-g|--ngpus)\s*(\d+)\b")  # the command line: "... -g 8" (not -G: CUDA graphs)
+_ONE_RANK_PER_PROCESS = re.compile(r"torch\.distributed|torchrun|ProcessGroupNCCL")
 
 
 def bus_factor(kind: str, n: int) -> float:
@@ -13,3 +19,14 @@ def bus_factor(kind: str, n: int) -> float:
     if kind in ("allgather", "reducescatter", "alltoall"):
         return (n - 1) / n
     return 1.0
+
+
+def launch_from_harness(text: str) -> str | None:
+    """The launch mode (hwmodels.launch) an nccl-tests header or command line states: GPUs per process
+    (`nGpus N` in the header, `-g N` / `--ngpus N` on the command line) > 1 is ``single_process``, 1 is
+    ``one_process_per_gpu``; a torch.distributed harness is one rank per process. None if the text says
+    neither (never guessed)."""
+    m = _NGPUS.search(text) or _G_FLAG.search(text)
+    if m:
+        return "single_process" if int(m.group(1)) > 1 else "one_process_per_gpu"
+    return "one_process_per_gpu" if _ONE_RANK_PER_PROCESS.search(text) else None

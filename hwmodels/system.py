@@ -37,7 +37,7 @@ _LINK_FIELDS = {"name": None, "topology": None, "bandwidth": "bandwidth", "laten
                 "energy": "energy_per_byte", "in_switch_reduction": None, "dims": None,
                 "base_latency": "time"}
 _LINK_REQUIRED = ("topology", "bandwidth", "latency")
-_COLLECTIVE_KEYS = ("efficiency", "provenance")
+_COLLECTIVE_KEYS = ("efficiency", "provenance", "launch")
 
 
 @dataclass(frozen=True)
@@ -234,6 +234,7 @@ def _check(doc, src: str, device: HardwareSpec | None, dev_error: str | None) ->
     coll = c.mapping(doc.get("collectives"), "collectives", "a mapping with efficiency (and provenance)")
     c.known_keys(coll, _COLLECTIVE_KEYS, "collectives.")
     _check_efficiency(c, coll.get("efficiency"))
+    _check_launch(c, coll.get("launch"))
     name = doc.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         c.err("name", name, "a non-empty name (text)")
@@ -268,6 +269,24 @@ def _check_efficiency(c: _Checker, eff) -> None:
                     _check_fit(c, f"{fld}.{proto}", q)
             else:
                 _check_fit(c, fld, p)
+
+
+def _check_launch(c: _Checker, launch) -> None:
+    """collectives.launch: {single_process: {law: floor|additive, a: time, b: time}} (hwmodels.launch)."""
+    if launch is None:
+        return
+    if not isinstance(launch, dict) or set(launch) - {"single_process"}:
+        c.err("collectives.launch", launch, "a mapping single_process -> {law, a, b}")
+        return
+    for mode, p in launch.items():
+        fld = f"collectives.launch.{mode}"
+        if not isinstance(p, dict) or set(p) != {"law", "a", "b"}:
+            c.err(fld, p, "a mapping with law (floor or additive), a (time per collective), b (time per driven GPU)")
+            continue
+        if p["law"] not in ("floor", "additive"):
+            c.err(f"{fld}.law", p["law"], "floor or additive")
+        c.qty(p["a"], "time", f"{fld}.a", allow_zero=True)
+        c.qty(p["b"], "time", f"{fld}.b", allow_zero=True)
 
 
 def _check_fit(c: _Checker, fld: str, p) -> None:

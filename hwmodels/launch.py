@@ -1,0 +1,78 @@
+"""How the collective is launched: one process per GPU, or one process driving several GPUs.
+
+nccl-tests runs either way: `mpirun -np 8 ... -g 1` (one process per GPU, what vLLM, TensorRT-LLM
+and Megatron do: one rank per process) or `-g 8` (one thread enqueues every local rank's kernel, one
+after the other). The second has a higher small-message floor (23 us at 4 GPUs, 35 us at 8 GPUs,
+against 16.4 us one-process-per-GPU on the same NVLink4 fabric; docs/multi-device.md 5.1.3). The
+fitted collective model prices ``one_process_per_gpu`` (the default: what serving engines run); the
+``single_process`` mode adds the harness term the system file states, fitted only on fit data
+(``collectives.launch`` in the system YAML, cosim.calibrate.launch_fit):
+
+- ``floor``: max(t, a + b n): the host enqueues the n kernels of one collective in a + b n seconds and
+  the GPUs work while the next one is enqueued, so back-to-back collectives cost whichever is longer;
+- ``additive``: t + a + b n: the enqueue does not overlap the GPU work.
+
+n is the number of GPUs the one process drives (the ranks of the group on one node).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwmodels.spec import HardwareError
+from hwmodels.units import parse_quantity
+
+__all__ = ["LAUNCH_MODES", "DEFAULT_LAUNCH", "LAUNCH_LAWS", "LaunchTerm", "launch_term", "apply_launch",
+           "check_launch"]
+
+LAUNCH_MODES = ("one_process_per_gpu", "single_process")
+DEFAULT_LAUNCH = "one_process_per_gpu"
+LAUNCH_LAWS = ("floor", "additive")
+
+
+@dataclass(frozen=True)
+class LaunchTerm:
+    law: str  # floor | additive
+    a_s: float  # seconds per collective
+    b_s: float  # seconds per driven GPU
+
+    def overhead(self, n: int) -> float:
+        return self.a_s + self.b_s * n
+
+    def apply(self, t: float, n: int) -> float:
+        h = self.overhead(n)
+        return max(t, h) if self.law == "floor" else t + h
+
+
+def check_launch(launch: str) -> None:
+    if launch not in LAUNCH_MODES:
+        raise HardwareError(f"collective launch: got {launch!r}; expected one of {LAUNCH_MODES}")
+
+
+def launch_term(system, mode: str) -> LaunchTerm | None:
+    """The system file's term for `mode` (None for the default one-process-per-GPU mode); a clear
+    error when the file has none for a non-default mode (never a silent fallback)."""
+    check_launch(mode)
+    if mode == DEFAULT_LAUNCH:
+        return None
+    src = system.source or system.name
+    spec = (system.collectives.get("launch") or {}).get(mode)
+    if not spec:
+        raise HardwareError(f"{src}: collectives.launch.{mode}: missing; expected {{law, a, b}} fitted to "
+                            f"single-process nccl-tests runs (cosim.calibrate.launch_fit)")
+    fld = f"collectives.launch.{mode}"
+    return LaunchTerm(spec["law"], parse_quantity(spec["a"], "time", src, f"{fld}.a", allow_zero=True),
+                      parse_quantity(spec["b"], "time", src, f"{fld}.b", allow_zero=True))
+
+
+def apply_launch(t: float, mode: str, n_local: int, system, level: str) -> tuple[float, tuple]:
+    """(time, notes) of a collective of model time t launched in `mode` by one process per node
+    driving n_local GPUs. The roofline (a bound) carries no harness term and says so."""
+    term = launch_term(system, mode)
+    if term is None or n_local <= 1:
+        return t, ()
+    if level != "analytical":
+        return t, (f"launch {mode}: the harness term is an analytical-level fit; not added at the {level} level",)
+    t2 = term.apply(t, n_local)
+    return t2, (f"launch {mode}: {term.law} {term.a_s * 1e6:.2f} us + {term.b_s * 1e6:.3f} us x {n_local} GPUs "
+                f"= {term.overhead(n_local) * 1e6:.2f} us ({system.name} collectives.launch)",)
