@@ -1,4 +1,4 @@
-"""Reinterpret an integer's low 32 bits as a float32 inside numba kernels.
+"""Reinterpret an integer's bits as a float32 / float64 inside numba kernels.
 
 numba has no scalar bit cast. Without one, a rounding constant built from exponent bits
 had to go through a scratch array viewed as float32 (write, then read back): on the
@@ -13,7 +13,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["f32_from_bits"]
+__all__ = ["f32_from_bits", "f64_from_bits"]
 
 
 @intrinsic
@@ -32,3 +32,15 @@ def f32_from_bits(typingctx, bits):
         return builder.bitcast(v, ir.FloatType())
 
     return types.float32(bits), codegen
+
+
+@intrinsic
+def f64_from_bits(typingctx, bits):
+    """The float64 whose bit pattern is the 64-bit integer `bits`."""
+    if not isinstance(bits, types.Integer) or bits.bitwidth != 64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(bits), codegen
