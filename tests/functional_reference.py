@@ -1,6 +1,6 @@
-"""The single-pass block kernel the issue-14 rewrite replaced (`cosim/functional/blockq.py`),
-kept verbatim as a reference: tests/test_functional_blockq.py checks that the new
-two-pass row kernel and the column kernel give the same bits on random inputs."""
+"""The single-pass block kernels the issue-14 rewrite replaced (by `cosim/functional/blockq.py`
+and `microq.py`), kept verbatim as references: tests/test_functional_blockq.py checks
+that the new kernels give the same bits on random inputs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from cosim.functional.kernels import (NAN_EXP, _OFF, block_amax, block_span, flog2_f32, grid_consts, ilog2_bits,
-                                      q_elem, round_one)
+                                      micro_round_run, q_elem, round_one)
 
 
 @njit(parallel=True, cache=True)
@@ -96,3 +96,89 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
             for i in range(lo, hi):
                 orow[i] = q_elem(xr[i], np.int64(br[i] & m31), s, is_int, mbits, emin, max_norm, mode, microx,
                                  saturate, pow2)
+
+
+@njit(parallel=True, cache=True)
+def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
+    """Shared-microexponent MX4/6/9 (Rouhani et al., ISCA 2023; mx-formats.md §11).
+
+    Level 1: E = floor(log2 amax) of the block. Level 2: a pair gets microexponent 1
+    (its elements use E-1) when every element of the pair is below 2^E. Elements are
+    sign + magnitude with one integer bit: value = n * 2^(E - mu - (m-1)), n saturated
+    at 2^m - 1 (rounding one step past the top is clamped, never bumps the exponent).
+    """
+    rows, L = x.shape
+    nb = sexp.shape[1]
+    nsub = block // sub
+    sub_shift = 0
+    while (1 << sub_shift) < sub:  # sub-blocks are powers of two (registry: 2)
+        sub_shift += 1
+    mscale = np.float32(max_norm * 2.0 ** (mbits - 23))
+    m31 = np.uint32(0x7FFFFFFF)
+    for r in prange(rows):
+        cbits = np.empty(block, dtype=np.uint32)
+        cf = cbits.view(np.float32)
+        br = xb[r]
+        xr = x[r]
+        orow = out[r]
+        mrow = micro[r]
+        for b in range(nb):
+            # (float32-subnormal elements need no special care here: the rounding constant
+            # c of round_grid is a normal float32 and the hardware add handles them)
+            lo, hi, n, ulo, un = block_span(b, block, L)
+            amax = block_amax(br, ulo, un)
+            if sub == 2 and n == block and amax < 0x7F800000 and amax >= 0x800000:
+                # the common case, in straight-line pair loops: E from the exponent field,
+                # pair maxima against the pattern of 2^E, one magic constant per pair
+                e = np.int64(amax >> np.uint32(23)) - 127
+                if e >= scale_lo and e <= scale_hi and e - 1 - mbits + 150 >= 1 and e - mbits + 150 <= 254:
+                    sexp[r, b] = e
+                    top = np.uint32((e + 127) << 23)
+                    base = np.uint32(e - mbits + 150)
+                    m0 = np.uint64(b * nsub)
+                    one = np.uint64(1)
+                    for j in range(np.uint64(nsub)):
+                        j2 = j + j  # unsigned indices throughout (see block_amax)
+                        a0 = br[ulo + j2] & m31
+                        a1 = br[ulo + j2 + one] & m31
+                        mu = np.uint32((a0 < top) & (a1 < top))
+                        mrow[m0 + j] = mu
+                        cb = (base - mu) << np.uint32(23)
+                        cbits[j2] = cb
+                        cbits[j2 + one] = cb
+                    micro_round_run(xr, orow, ulo, cf, un, mscale, mode)
+                    continue
+            if amax >= 0x7F800000:
+                sexp[r, b] = NAN_EXP
+                for j in range(nsub):
+                    micro[r, b * nsub + j] = 0
+                for i in range(lo, hi):
+                    out[r, i] = np.nan
+                continue
+            e = np.int64(-126) if amax == 0 else ilog2_bits(amax)
+            if e > scale_hi:
+                e = scale_hi  # only reachable with a narrowed exponent; saturates below
+            if e < scale_lo:
+                e = scale_lo
+            sexp[r, b] = e
+            # |x| < 2^e compares as magnitude bits below the pattern of 2^e
+            top = (e + 127) << 23 if e >= -126 else np.int64(1) << (e + 149)
+            for j in range(nsub):
+                slo = lo + j * sub
+                shi = min(slo + sub, hi)
+                pmax = 0
+                for i in range(slo, shi):
+                    pmax = max(pmax, xb[r, i] & 0x7FFFFFFF)
+                micro[r, b * nsub + j] = (pmax < top) & (slo < hi)
+            # c = 2^(s - mbits + 23) per pair (s = e - mu) must be a normal float32
+            if e - 1 - mbits + 150 >= 1 and e - mbits + 150 <= 254:
+                m0 = b * nsub
+                base = np.uint32(e - mbits + 150)
+                for k in range(n):
+                    cbits[k] = (base - np.uint32(micro[r, m0 + (k >> sub_shift)])) << np.uint32(23)
+                micro_round_run(xr, orow, ulo, cf, un, mscale, mode)
+                continue
+            for i in range(lo, hi):
+                s = e - micro[r, b * nsub + (i - lo) // sub]
+                out[r, i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, s, True, mbits, 0,
+                                   max_norm, mode, False, True, pow2)

@@ -77,3 +77,26 @@ def test_column_path_serves_quantize_along_axis_0():
         a = quantize(x, fmt, axis=0)
         b = quantize(np.ascontiguousarray(x.T), fmt, axis=1).T
         assert a.shape == x.shape and a.tobytes() == np.ascontiguousarray(b).tobytes()
+
+
+@settings(max_examples=80, deadline=None)
+@given(fmt=st.sampled_from(["mx4", "mx6", "mx9"]), rows=st.integers(1, 30), cols=st.integers(1, 120),
+       scale=st.integers(-150, 125), nspecial=st.integers(0, 12), seed=st.integers(0, 2 ** 20),
+       rounding=st.sampled_from([0, 1, 2]), block=st.sampled_from([None, 8, 32]))
+def test_microexponent_kernel_gives_the_reference_bits(fmt, rows, cols, scale, nspecial, seed, rounding, block):
+    from cosim.functional import microq as MQ
+
+    x = _inputs(seed, rows, cols, scale, nspecial)
+    f = resolve(fmt, block)
+    ep = element_params(f)
+    hi = 2 ** (f.scale_bits - 1) - 1
+    nb = -(-cols // f.block_size)
+    res = []
+    for mod in (REF, MQ):
+        out = np.empty_like(x)
+        sexp = np.empty((rows, nb), np.int32)
+        micro = np.empty((rows, nb * (f.block_size // f.subblock_size)), np.int8)
+        mod.microexp_rows(x.view(np.uint32), x, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
+                          ep.max_norm, -hi, hi, rounding, K.POW2)
+        res.append(out.tobytes() + sexp.tobytes() + micro.tobytes())
+    assert res[0] == res[1]

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import blockq as BQ
 from . import kernels as K
+from . import microq as MQ
 from workloads.formats import get_format
 
 from .threads import threads_for
@@ -154,7 +155,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         micro = np.empty((rows.shape[0], nb * (f.block_size // f.subblock_size)), dtype=np.int8)
-        K.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
+        MQ.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
                         ep.max_norm, -scale_hi, scale_hi, mode, K.POW2)
         return QParts(f, xf.shape, ax, out, scales=sexp, micro=micro, elem=ep)
     if f.family == "nvfp4":
