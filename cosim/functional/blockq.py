@@ -2,15 +2,16 @@
 §4, §13): `mx_rows` for blocks along the last axis of a 2-D float32 array, `mx_cols`
 for blocks along the first.
 
-`mx_rows` runs in two passes over the array: a *plan* pass decides every block's shared
-exponent and how its elements are rounded; an *apply* pass runs the element loops.
-Why (measured on this 2-core machine, 4096 x 4096 float32, one thread, CPU time,
-issue 14): with the scalar chain of a block (amax reduction, exponent, constants)
-interleaved with its 16- or 32-element loop, a row of 32-element blocks cost twice
-the per-element time of 1024-element blocks; fusing the two passes per row or per 16
-rows kept most of that cost (10-11 ms against 8.5 ms for the two passes, mxint8). The
-rounding constant of a float element is built from its exponent bits with a bit cast
-(`bits.f32_from_bits`), not through a scratch array.
+`mx_rows` runs in two passes over each task of 16 rows: a *plan* pass decides every
+block's shared exponent and how its elements are rounded; an *apply* pass runs the
+element loops. Why (measured on this 2-core machine, 4096 x 4096 float32, issue 14):
+with the scalar chain of a block (amax reduction, exponent, constants) in front of its
+16- or 32-element loop, a row of 32-element blocks cost twice the per-element time of
+1024-element blocks. Two passes over the whole array were fastest into a reused output
+(8.5 against 11.3 ms CPU, one thread, mxint8) but per 16 rows is faster into the fresh
+array quantize returns (a few % of memcpy speed better, interleaved, both thread counts).
+The rounding constant of a float element is built from its exponent bits with a bit
+cast (`bits.f32_from_bits`), not through a scratch array.
 
 The arithmetic is that of the single-pass kernel it replaced, operation for
 operation: tests/test_functional_digests.py checks 1,059 cases against the digests of
@@ -29,6 +30,7 @@ from .kernels import (NAN_EXP, _OFF, block_amax, block_span, flog2_f32, ilog2_bi
 
 # How a block is served (decided by the plan pass)
 MX_NAN, MX_ZERO, MX_INT, MX_FP, MX_ELEM = 0, 1, 2, 3, 4
+ROWS = 16  # rows per task: plan all their blocks, then round them
 
 
 @njit(inline="always", cache=True)
@@ -80,22 +82,6 @@ def mx_plan(br, xr, lo, n, emax_elem, is_int, mbits, emin, scale_lo, scale_hi, m
     return (MX_FP if fast else MX_ELEM), s
 
 
-@njit(parallel=True, cache=True)
-def mx_plan_rows(xb, x, sexp, how, block, emax_elem, is_int, mbits, emin, scale_lo, scale_hi, microx, flush_sub):
-    """Plan pass of `mx_rows`: sexp[r, b] and how[r, b] for every block."""
-    rows, L = x.shape
-    nb = sexp.shape[1]
-    for r in prange(rows):
-        xr = x[r]
-        br = xb[r]
-        for b in range(nb):
-            lo = b * block
-            h, s = mx_plan(br, xr, lo, min(block, L - lo), emax_elem, is_int, mbits, emin, scale_lo, scale_hi,
-                           microx, flush_sub)
-            how[r, b] = h
-            sexp[r, b] = s
-
-
 @njit(inline="always", cache=True)
 def mx_apply_block(h, s, xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mode, microx, saturate, pow2):
     """Round block xr[lo:lo + n] into orow as its plan (how h, exponent s) says. Integer
@@ -131,29 +117,36 @@ def mx_apply_block(h, s, xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mod
 
 
 @njit(parallel=True, cache=True)
-def mx_apply_rows(xb, x, out, sexp, how, block, is_int, mbits, emin, max_norm, mode, microx, saturate, pow2):
-    """Apply pass of `mx_rows` (see `mx_apply_block`)."""
-    rows, L = x.shape
-    nb = sexp.shape[1]
-    for r in prange(rows):
-        xr = x[r]
-        br = xb[r]
-        orow = out[r]
-        for b in range(nb):
-            lo = b * block
-            mx_apply_block(how[r, b], np.int64(sexp[r, b]), xr, br, orow, lo, min(block, L - lo), is_int, mbits, emin,
-                           max_norm, mode, microx, saturate, pow2)
-
-
 def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode, microx,
             flush_sub, saturate, pow2):
-    """OCP-MX / BFP block quantization along the last axis of a 2-D array (plan, then
-    apply). Shared exponent s = floor(log2 amax) - emax_elem clamped below at scale_lo;
-    a block with NaN/Inf (or s above scale_hi) becomes NaN; a short last block is
-    treated as zero-padded (padding cannot change amax)."""
-    how = np.empty(sexp.shape, dtype=np.uint8)
-    mx_plan_rows(xb, x, sexp, how, block, emax_elem, is_int, mbits, emin, scale_lo, scale_hi, microx, flush_sub)
-    mx_apply_rows(xb, x, out, sexp, how, block, is_int, mbits, emin, max_norm, mode, microx, saturate, pow2)
+    """OCP-MX / BFP block quantization along the last axis of a 2-D array. Shared exponent
+    s = floor(log2 amax) - emax_elem clamped below at scale_lo; a block with NaN/Inf (or s
+    above scale_hi) becomes NaN; a short last block is treated as zero-padded (padding
+    cannot change amax). Per task of ROWS rows: the plan of every block, then the
+    element loops (`mx_apply_block`)."""
+    rows, L = x.shape
+    nb = sexp.shape[1]
+    for t in prange((rows + ROWS - 1) // ROWS):
+        r0 = t * ROWS
+        r1 = min(r0 + ROWS, rows)
+        how = np.empty((ROWS, nb), dtype=np.uint8)
+        for r in range(r0, r1):
+            xr = x[r]
+            br = xb[r]
+            for b in range(nb):
+                lo = b * block
+                h, s = mx_plan(br, xr, lo, min(block, L - lo), emax_elem, is_int, mbits, emin, scale_lo, scale_hi,
+                               microx, flush_sub)
+                how[r - r0, b] = h
+                sexp[r, b] = s
+        for r in range(r0, r1):
+            xr = x[r]
+            br = xb[r]
+            orow = out[r]
+            for b in range(nb):
+                lo = b * block
+                mx_apply_block(how[r - r0, b], np.int64(sexp[r, b]), xr, br, orow, lo, min(block, L - lo), is_int,
+                               mbits, emin, max_norm, mode, microx, saturate, pow2)
 
 
 @njit(inline="always", cache=True)
