@@ -100,3 +100,22 @@ def test_microexponent_kernel_gives_the_reference_bits(fmt, rows, cols, scale, n
                           ep.max_norm, -hi, hi, rounding, K.POW2)
         res.append(out.tobytes() + sexp.tobytes() + micro.tobytes())
     assert res[0] == res[1]
+
+
+def test_axis_0_edge_shapes_equal_the_row_path():
+    """3-D arrays (blocks down axis 0 of a (K, rest) view), empty axes, fewer than 16
+    columns (the transposing path): quantize(axis=0) equals the row path on the moved
+    axis, values and scales."""
+    from cosim.functional import quantize
+    from cosim.functional.quantize import quantize_parts
+
+    rng = np.random.default_rng(5)
+    for shape in [(64, 3, 20), (33, 2, 8), (40, 16), (5, 16), (1, 32), (0, 16), (64, 0), (0, 0), (70, 7)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        moved = np.ascontiguousarray(np.moveaxis(x, 0, -1))
+        for fmt in ("mxfp4", "bfp16", "mxint8"):
+            a = quantize(x, fmt, axis=0)
+            b = np.moveaxis(quantize(moved, fmt, axis=-1), -1, 0)
+            assert a.shape == x.shape and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+            pa, pb = quantize_parts(x, fmt, axis=0), quantize_parts(moved, fmt, axis=-1)
+            assert pa.scales.shape == pb.scales.shape and pa.scales.tobytes() == pb.scales.tobytes()

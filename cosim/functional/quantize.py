@@ -136,7 +136,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
     if f.family == "int":
         return _per_tensor_int(xf, f, mode)
     ax = normalize_axis(axis, xf.ndim)
-    if f.family in ("mx", "bfp") and ax == 0 and xf.ndim >= 2 and xf.size >= 16 * xf.shape[0]:
+    if f.family in ("mx", "bfp") and ax == 0 and xf.ndim >= 2 and xf.shape[0] > 0 and xf.size >= 16 * xf.shape[0]:
         return _mx_first_axis(xf, f, mode, microx, saturate, flush_subnormals)
     rows = _to_rows(xf, ax)
     out = np.empty_like(rows)
