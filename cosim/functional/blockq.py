@@ -25,8 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f32_from_bits
-from .kernels import (NAN_EXP, _OFF, block_amax, block_span, flog2_f32, ilog2_bits, q_elem, round_grid,
-                      round_one)
+from .kernels import NAN_EXP, _OFF, block_amax, flog2_f32, ilog2_bits, q_elem, round_one
 
 # How a block is served (decided by the plan pass)
 MX_NAN, MX_ZERO, MX_INT, MX_FP, MX_ELEM = 0, 1, 2, 3, 4

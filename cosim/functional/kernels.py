@@ -15,6 +15,9 @@ t = 0.5 - 2^-25 into 1.
 
 Rounding modes (reference names, §6): 0 = even (ties to even), 1 = nearest (ties away
 from zero), 2 = floor (magnitude truncated, i.e. toward zero).
+
+The shared-exponent block kernels live in blockq.py (MX / BFP) and microq.py (MX4/6/9);
+this module holds the element-level helpers they share and the other families' kernels.
 """
 
 from __future__ import annotations
