@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import blockq as BQ
 from . import kernels as K
+from . import microq as MQ
 from workloads.formats import get_format
 
 from .threads import threads_for
@@ -134,6 +136,8 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
     if f.family == "int":
         return _per_tensor_int(xf, f, mode)
     ax = normalize_axis(axis, xf.ndim)
+    if f.family in ("mx", "bfp") and ax == 0 and xf.ndim >= 2 and xf.shape[0] > 0 and xf.size >= 16 * xf.shape[0]:
+        return _mx_first_axis(xf, f, mode, microx, saturate, flush_subnormals)
     rows = _to_rows(xf, ax)
     out = np.empty_like(rows)
     nb = -(-rows.shape[1] // f.block_size)
@@ -142,7 +146,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
-        K.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
+        BQ.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
                   ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
         if not microx and not sat:  # only a non-saturating overflow can leave Inf here
             _no_inf_encoding(out, ep, sat)
@@ -151,7 +155,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         micro = np.empty((rows.shape[0], nb * (f.block_size // f.subblock_size)), dtype=np.int8)
-        K.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
+        MQ.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
                         ep.max_norm, -scale_hi, scale_hi, mode, K.POW2)
         return QParts(f, xf.shape, ax, out, scales=sexp, micro=micro, elem=ep)
     if f.family == "nvfp4":
@@ -176,6 +180,25 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         return QParts(f, xf.shape, ax, out, scales=scales,
                       zero_points=None if f.symmetric else zps)
     raise ValueError(f"format {f.name!r}: family {f.family!r} has no quantizer")  # pragma: no cover
+
+
+def _mx_first_axis(xf, f, mode, microx, saturate, flush) -> QParts:
+    """MX / BFP blocks along axis 0 without transposing: x as (K, Q), blocks down the
+    columns (`blockq.mx_cols`, bit-identical to the row kernel on the transposed array).
+    The blocked layout `y2d` is then the transposed view of the (K, Q) result."""
+    K_ = xf.shape[0]
+    x2 = xf.reshape(K_, -1)
+    out = np.empty_like(x2)
+    nb = -(-K_ // f.block_size)
+    scale_hi = 2 ** (f.scale_bits - 1) - 1
+    ep = element_params(f)
+    sexp = np.empty((nb, x2.shape[1]), dtype=np.int32)
+    sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
+    BQ.mx_cols(x2.view(np.uint32), x2, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin, ep.max_norm,
+               -scale_hi, scale_hi, mode, microx, bool(flush), sat, K.POW2)
+    if not microx and not sat:
+        _no_inf_encoding(out, ep, sat)
+    return QParts(f, xf.shape, 0, out.T, scales=np.ascontiguousarray(sexp.T), elem=ep, saturate=sat)
 
 
 def _elementwise(xf, f, mode, microx, saturate, flush) -> QParts:
