@@ -369,6 +369,10 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
     trace, rep, hw = _performance(exp)
     _provenance(rep, exp, hw, hardware_area_mm2(trace, hw, exp.level, exp.compute_fallback))
+    early = None
+    if out_dir is not None and exp.accuracy and accuracy:  # plots drawn while the accuracy checks run
+        from cosim.html_report import EarlyFigures
+        early = EarlyFigures(rep, hw)
     if exp.accuracy and accuracy:
         _synthetic_accuracy(rep, trace, exp)
         if exp.accuracy.checkpoint:
@@ -380,7 +384,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     if out_dir is not None:
         from cosim.html_report import write_report
         with step(f"writing report.csv, report.json and report.html (with plots) to {out_dir}"):
-            write_report(rep, hw, out_dir, interactive=interactive)
+            write_report(rep, hw, out_dir, interactive=interactive, early=early)
     return rep
 
 

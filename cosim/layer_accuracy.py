@@ -18,6 +18,8 @@ structure that makes LLM quantization hard (documented in `synthetic_weight`).
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,8 +61,14 @@ def _quantize(x: np.ndarray, fmt: str, granularity: str = "tensor", head_axis: i
     except ImportError:
         raise InputError("accuracy: the functional core (cosim.functional.quantize) is not available in "
                          "this installation; run without accuracy (accuracy: false / --no-accuracy)") from None
-    y, info = scaled_quantize(x, fmt, granularity, head_axis=head_axis, axis=-1)
+    with _KERNELS:
+        y, info = scaled_quantize(x, fmt, granularity, head_axis=head_axis, axis=-1)
     return y, info.label
+
+
+# One numba kernel call at a time: ops are sampled on two threads (trace_accuracy), and
+# numba's fallback "workqueue" threading layer aborts on concurrent parallel launches.
+_KERNELS = threading.Lock()
 
 
 # ---------------------------------------------------------------------------- synthetic tensors
@@ -171,13 +179,23 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
         _check_names(ckpt, trace)
     by_layer, by_op, status = [], {}, {}
     used_rows = used_tokens = used_kv = 0
-    for op_i, op in enumerate(trace.ops):
-        if op.kind == "gemm" and _weight_input(op) is not None and "b" not in op.dims:
-            recs = _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers)
-        elif op.kind == "attention":
-            recs = _attention_accuracy(op, op_i, layers, tokens, seed)
-        else:
-            continue
+    jobs = [(op_i, op) for op_i, op in enumerate(trace.ops)
+            if (op.kind == "gemm" and _weight_input(op) is not None and "b" not in op.dims) or op.kind == "attention"]
+
+    def sample(job):
+        op_i, op = job
+        if op.kind == "attention":
+            return _attention_accuracy(op, op_i, layers, tokens, seed)
+        return _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers)
+    # each (op, layer) draws from its own seeded stream, so ops can be sampled in any
+    # order: two threads (numpy's generators and BLAS release the GIL; most of the time is
+    # drawing the synthetic tensors); checkpoint rows are read on one
+    if ckpt is None and len(jobs) > 1:
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            results = list(ex.map(sample, jobs))
+    else:
+        results = [sample(j) for j in jobs]
+    for (op_i, op), recs in zip(jobs, results):
         if not recs:
             continue
         sig = sum(r.pop("_sig") for r in recs)
