@@ -60,8 +60,8 @@ def _pool(tasks, workers) -> Iterable[list]:
                 yield f.result()
         finished = True
     finally:
-        if finished:
-            pool.shutdown(wait=True)
+        if finished:  # every result is in: the idle workers get their exit sentinel and end on their
+            pool.shutdown(wait=False)  # own while the driver builds the table (joined at interpreter exit)
         else:  # Ctrl-C, an error, or the consumer stopped: do not wait for running tasks
             _stop(pool)
 
