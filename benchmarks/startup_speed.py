@@ -4,6 +4,8 @@
   warm (the numba cache the cold run filled), each in a new process, with the defaults a
   user gets: the opt-in checkpoint cache (COSIM_CACHE_DIR) is NOT set, so nothing but
   numba's own cache is written and the bundled GGUF checkpoint is parsed every time;
+  then warm again with COSIM_ONE_PROCESS=1 (the checkpoint accuracy in the same process
+  instead of a second one: which of the two is faster depends on how idle the cores are);
   next to `python -c "import numpy"` timed the same way (the floor any Python tool
   pays) in the same run;
 - a 1,000,000-point hardware sweep (roofline, Llama-3-8B decode on random H100-SXM
@@ -79,6 +81,10 @@ def main(argv=None) -> int:
         rows.append({"what": "cosim run quickstart, warm (numba cache filled, defaults)", "seconds": warm,
                      "goal_s": 5.0,
                      "progress_lines": [ln for ln in err_warm.splitlines() if ln.startswith("cosim:")]})
+        print("quickstart, warm, one process ...", flush=True)
+        one, _ = _timed(run, {**env, "COSIM_ONE_PROCESS": "1"}, ROOT)
+        rows.append({"what": "cosim run quickstart, warm, checkpoint accuracy in this process (COSIM_ONE_PROCESS=1)",
+                     "seconds": one, "goal_s": None})
         if args.no_sweep:
             return _finish(rows, floor, load_before, args.out)
         sweep_file = d / "million.yaml"

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from pathlib import Path
 
 from cosim.experiment_config import AccuracyConfig, ExperimentConfig, HwRef, config_defaults  # noqa: F401
@@ -369,16 +370,25 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
     trace, rep, hw = _performance(exp)
     _provenance(rep, exp, hw, hardware_area_mm2(trace, hw, exp.level, exp.compute_fallback))
-    early = None
-    if out_dir is not None and exp.accuracy and accuracy:  # plots drawn while the accuracy checks run
-        from cosim.html_report import EarlyFigures
-        early = EarlyFigures(rep, hw)
-    if exp.accuracy and accuracy:
-        _synthetic_accuracy(rep, trace, exp)
-        if exp.accuracy.checkpoint:
-            with step(f"accuracy on the real checkpoint {exp.accuracy.checkpoint} (a forward pass over real text "
-                      f"per format)"):
-                _checkpoint_accuracy(rep, exp)
+    early = ckpt = None
+    if exp.accuracy and accuracy and exp.accuracy.checkpoint and _checkpoint_beside(exp):
+        from cosim.second_process import SecondProcess  # started first: its imports overlap ours
+        ckpt = SecondProcess(_checkpoint_result, exp)
+    try:
+        if out_dir is not None and exp.accuracy and accuracy:  # plots drawn while the accuracy checks run
+            from cosim.html_report import EarlyFigures
+            early = EarlyFigures(rep, hw)
+        if exp.accuracy and accuracy:
+            _synthetic_accuracy(rep, trace, exp)
+            if exp.accuracy.checkpoint:
+                where = " (in a second process, beside the functional core)" if ckpt else ""
+                with step(f"accuracy on the real checkpoint {exp.accuracy.checkpoint} (a forward pass over real "
+                          f"text per format){where}"):
+                    _checkpoint_accuracy(rep, exp, ckpt.result() if ckpt else _checkpoint_result(exp))
+    except BaseException:
+        if ckpt is not None:
+            ckpt.cancel()
+        raise
     if exp.serve:
         _serving(rep, exp, hw, out_dir)
     if out_dir is not None:
@@ -465,14 +475,31 @@ def _serving(rep, exp: ExperimentConfig, hw, out_dir) -> None:
         write_outputs(res, Path(out_dir) / "serve")
 
 
-def _checkpoint_accuracy(rep, exp: ExperimentConfig) -> None:
-    """Perplexity delta / KL / top-1 of the experiment's formats and recipe on a real
-    checkpoint, beside latency and energy. The checkpoint may be a smaller model than the
-    one priced (a proxy): the report says so."""
+def _checkpoint_beside(exp: ExperimentConfig) -> bool:
+    """Run the checkpoint accuracy in a second process? When this process has not loaded
+    the checkpoint yet (else its in-process caches make it fast here), and not inside a
+    process that must not start children."""
+    import multiprocessing as mp
+
+    from cosim.accuracy import _checkpoint
+    if os.environ.get("COSIM_ONE_PROCESS", "") not in ("", "0"):
+        return False
+    return _checkpoint.cache_info().currsize == 0 and not mp.current_process().daemon
+
+
+def _checkpoint_result(exp: ExperimentConfig):
+    """evaluate_accuracy for the experiment's checkpoint, formats and recipe."""
     from cosim.accuracy import evaluate_accuracy
     acc = exp.accuracy
-    res = evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=exp.weights,
-                            acts=exp.acts, kv=exp.kv, recipe=exp.recipe)
+    return evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=exp.weights,
+                             acts=exp.acts, kv=exp.kv, recipe=exp.recipe)
+
+
+def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
+    """Perplexity delta / KL / top-1 of the experiment's formats and recipe on a real
+    checkpoint (`res`: _checkpoint_result), beside latency and energy. The checkpoint may
+    be a smaller model than the one priced (a proxy): the report says so."""
+    acc = exp.accuracy
     d = res.to_dict()
     d.pop("layers")
     model = str(exp.model)

@@ -1,0 +1,65 @@
+"""One call run in a second Python process while this one goes on (`cosim run` with both
+accuracy checks: the real-checkpoint forward passes there, the functional core here).
+
+Why a process and not a thread: both halves are mostly numba kernels, which hold the GIL,
+and a numba parallel launch from two threads at once aborts under numba's fallback
+threading layer. Why "spawn": a fork of a process whose numba or OpenMP threads already
+ran is not safe. The child ignores Ctrl-C and ends itself if this process dies (the
+sweep workers' initializer), so an interrupt is handled here once, as before.
+
+Nothing changes in the numbers: the child runs the same function on the same inputs,
+with the same environment (numba cache, thread counts). Where a second process cannot be
+started, `result()` runs the call here (and says so on stderr).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["SecondProcess"]
+
+
+class SecondProcess:
+    def __init__(self, fn, *args, **kwargs):
+        self._call = (fn, args, kwargs)
+        self._pool = self._future = None
+        try:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            from cosim.dse.executors import _worker_init
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
+                                             initializer=_worker_init, initargs=(os.getpid(),))
+            self._future = self._pool.submit(fn, *args, **kwargs)
+        except (OSError, ImportError, RuntimeError, ValueError) as e:
+            self._fallback_note(e)
+
+    def _fallback_note(self, e) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._future = None
+        print(f"cosim: no second process ({type(e).__name__}: {e}); running it in this one", file=sys.stderr)
+
+    def result(self):
+        """The call's return value (its exception re-raised here), waiting for the child."""
+        from concurrent.futures.process import BrokenProcessPool
+        if self._future is not None:
+            try:
+                out = self._future.result()
+                self._pool.shutdown(wait=False)
+                return out
+            except BrokenProcessPool as e:  # the child died (killed, out of memory): do it here
+                self._fallback_note(e)
+            except BaseException:
+                self.cancel()
+                raise
+        fn, args, kwargs = self._call
+        return fn(*args, **kwargs)
+
+    def cancel(self) -> None:
+        """End the child now (an error or Ctrl-C in this process)."""
+        if self._pool is not None:
+            from cosim.dse.executors import _stop
+            _stop(self._pool)
+            self._pool = self._future = None
