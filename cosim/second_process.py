@@ -5,7 +5,8 @@ Why a process and not a thread: both halves are mostly numba kernels, which hold
 and a numba parallel launch from two threads at once aborts under numba's fallback
 threading layer. Why "spawn": a fork of a process whose numba or OpenMP threads already
 ran is not safe. The child ignores Ctrl-C and ends itself if this process dies (the
-sweep workers' initializer), so an interrupt is handled here once, as before.
+sweep workers' initializer), so an interrupt is handled here once, as before; its BLAS
+runs on one thread (see `_child_init`).
 
 Nothing changes in the numbers: the child runs the same function on the same inputs,
 with the same environment (numba cache, thread counts). Where a second process cannot be
@@ -28,9 +29,8 @@ class SecondProcess:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            from cosim.dse.executors import _worker_init
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
-                                             initializer=_worker_init, initargs=(os.getpid(),))
+                                             initializer=_child_init, initargs=(os.getpid(),))
             self._future = self._pool.submit(fn, *args, **kwargs)
         except (OSError, ImportError, RuntimeError, ValueError) as e:
             self._fallback_note(e)
@@ -63,3 +63,18 @@ class SecondProcess:
             from cosim.dse.executors import _stop
             _stop(self._pool)
             self._pool = self._future = None
+
+
+def _child_init(parent_pid: int) -> None:
+    """In the child: Ctrl-C is the parent's, the child ends with the parent, and BLAS runs
+    on one thread — the parent keeps the other core busy, and two processes each with two
+    spinning OpenBLAS threads on two cores made a 0.3 s forward pass take 2-3 s. (OpenBLAS
+    splits a GEMM's output among its threads, never the dot products, so the numbers do
+    not change: tests/test_second_process.py compares the reports.)"""
+    from cosim.dse.executors import _worker_init
+    _worker_init(parent_pid)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up only
+        return
+    threadpool_limits(1, user_api="blas")
