@@ -24,9 +24,13 @@ def main() -> None:
     summary = {f"{n}_gpus": summarise(g) for n, g in groups.items()}
     summary["8_gpus_without_2MB_outlier"] = summarise([r for r in groups[8] if r.size_bytes != 1 << 21])
     summary["all"] = summarise(rows)
-    md = ["# Held-out H100 all-reduce curves vs the analytical collective model (dgx_h100)", "",
-          "Fit: nccl-tests large-message busbw, 1 KB all-reduce (H20), Vidur 1 MB / 8 MB (docs/multi-device.md 5.1). "
-          "Every row below is a hold-out; error = model / published - 1.", "",
+    # X3 of PREREGISTRATION_nccl_session4.md: a row > 2x the geometric mean of its two neighbours
+    summary["all_with_exclusion_X3"] = summarise([r for r in rows if r.size_bytes != 1 << 21 or r.n_gpus != 8])
+    md = ["# Session-3 held-out H100 all-reduce curves vs the analytical collective model (dgx_h100)", "",
+          "Model: the session-4 refit (docs/multi-device.md 5.1.2). These 33 in-range points were a hold-out in "
+          "session 3 and are PREVIOUSLY SEEN now; the 4-GPU rows come from the same box as part of the session-4 "
+          "fit data (nccl-collectives-bench). The new session-4 held-out set has no transcribed rows "
+          "(validation/published/nccl_sources_session4.csv). error = model / published - 1.",
           "| source | GPUs | harness | size (B) | published (us) | model (us) | algorithm | error | in 1 KB-1 GB |",
           "|---|---:|---|---:|---:|---:|---|---:|---|"]
     for r in rows:

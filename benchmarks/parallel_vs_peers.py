@@ -25,32 +25,20 @@ import warnings
 from pathlib import Path
 
 import cosim
-from cosim.calibrate.collective_fit import FIT_SIZES, fit_collective_efficiency, load_points, load_vidur
+from cosim.calibrate.collective_fit import (FIT_SIZES, SIMPLE_MIN_BYTES, fit_check, fit_collective_efficiency,
+                                           load_extra, load_points, load_vidur)
 from hwmodels.collectives import collective_cost
 from hwmodels.system import load_system
-from hwmodels.units import parse_quantity
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
 POINTS = ROOT / "validation" / "published" / "nccl_tests_hopper_nvlink4.csv"
 VIDUR = ROOT / "validation" / "published" / "vidur_h100_dgx_allreduce.csv"
+EXTRA = ROOT / "validation" / "published" / "nccl_fit_session4.csv"
 MODEL, BATCH, CTX = "llama2_70b", 16, 2048
 
 
 # ---------------------------------------------------------------------------- 1. collectives
-
-def _fit_check(system, fit) -> list:
-    eff = system.collectives["efficiency"]["intra_node"]
-    rows = []
-    for alg, f in fit.items():
-        pairs = [("", eff[alg], f)] if "bw" in f else [(p, eff[alg][p], q) for p, q in f.items()]
-        for proto, file_fit, new in pairs:
-            lat = parse_quantity(file_fit["latency"], "time", "dgx_h100", alg)
-            rows.append({"algorithm": alg, "protocol": proto, "bw_fit": new["bw"], "bw_file": file_fit["bw"],
-                         "latency_fit_us": new["latency_s"] * 1e6, "latency_file_us": lat * 1e6,
-                         "agree": abs(new["bw"] - file_fit["bw"]) < 5e-4 and abs(new["latency_s"] - lat) < 5e-9})
-    return rows
-
 
 def _point_row(p, s) -> dict:
     alg = None if p["algorithm"] == "auto" else p["algorithm"]
@@ -72,7 +60,7 @@ def collectives_section() -> dict:
     sysm = {"H100 SXM": load_system("dgx_h100"), "H200": load_system("dgx_h200"), "H20": load_system("dgx_h100")}
     h100 = sysm["H100 SXM"]
     pts, vidur = load_points(POINTS), load_vidur(VIDUR)
-    fit = fit_collective_efficiency(h100, pts, vidur)
+    fit = fit_collective_efficiency(h100, pts, vidur, extra=load_extra(EXTRA))
     rows = [_point_row(p, sysm[p["gpu"]]) for p in pts]
     with open(VIDUR, newline="") as f:
         mins = {int(r["size_bytes"]): float(r["time_min_us"]) for r in csv.DictReader(f) if r["n_gpus"] == "8"}
@@ -84,7 +72,7 @@ def collectives_section() -> dict:
                          "auto_us": auto.time_s * 1e6, "auto_err_pct": 100 * (auto.time_s / t - 1),
                          "ring_algorithm": ring.algorithm, "ring_us": ring.time_s * 1e6,
                          "ring_err_pct": 100 * (ring.time_s / t - 1),
-                         "holdout": S not in FIT_SIZES.values()})
+                         "holdout": S not in FIT_SIZES.values() and S < SIMPLE_MIN_BYTES})
     curve = []
     for e in range(10, 31, 2):
         S = 2.0 ** e
@@ -92,7 +80,7 @@ def collectives_section() -> dict:
         r = collective_cost("allreduce", S, 8, 1, h100, "analytical", "ring")
         curve.append({"size_bytes": S, "algorithm": a.algorithm, "time_us": a.time_s * 1e6, "busbw_GBps": a.busbw / 1e9,
                       "ring_busbw_GBps": r.busbw / 1e9})
-    return {"fit_check": _fit_check(h100, fit), "points": rows, "vidur": measured, "curve": curve}
+    return {"fit_check": fit_check(h100, fit), "points": rows, "vidur": measured, "curve": curve}
 
 
 # ---------------------------------------------------------------------------- 2. peers

@@ -186,9 +186,17 @@ SUMMARY = [
     ("RocketKV 128 / 64 tokens", ["RocketKV 128", "RocketKV 64"]),
     ("Palu K/V rank 25/75 % / 50/75 % (whitened SVD, no fine-tuning)",
      ["Palu K 25 % / V 75 % rank", "Palu K 50 % / V 75 % rank"]),
-    ("MLA conversion, latent 192 / 96 of 384 (whitened joint SVD, no fine-tuning)",
+    ("MLA conversion, latent 192 / 96 of {kv_width} (whitened joint SVD, no fine-tuning)",
      ["MLA latent 192", "MLA latent 96"]),
 ]
+
+
+def kv_width(checkpoint: str = "smollm2_135m") -> int:
+    """K+V width per token of one layer (2 x kv_heads x head_dim), read from the checkpoint's
+    config so the MLA label's denominator is derived, not typed."""
+    from cosim.functional.checkpoint.loader import load_checkpoint
+    cfg = load_checkpoint(checkpoint).config
+    return 2 * cfg.kv_heads * cfg.head_dim
 
 
 def _joined(rows, fmt) -> str:
@@ -201,7 +209,9 @@ def summary_lines(rows, tokens) -> list[str]:
     by_label = {r["label"]: r for r in rows}
     out = [f"| choice (SmolLM2-135M, {tokens}-token window) | Δ perplexity | KL (nats/token) | top-1 agreement |",
            "|---|--:|--:|--:|"]
+    fields = {"kv_width": kv_width()} if any("{kv_width}" in t for t, _ in SUMMARY) else {}
     for title, labels in SUMMARY:
+        title = title.format(**fields)
         rs = [by_label.get(lb) for lb in labels]
         delta = _joined(rs, lambda r: f"{r['perplexity_delta']:+.2f}")
         kl = _joined(rs, lambda r: f"{r['kl']:#.3g}")

@@ -99,14 +99,16 @@ class _Link:
     isr: bool = False  # the switch reduces in-network (NVLS / SHARP)
     note: str = ""
     protocol: str = ""  # "" (one figure for all sizes), or ll / ll128 / simple
+    fixed: float = 0.0  # per-collective latency of this (algorithm, protocol), independent of ranks (fitted)
+    rank_coeff: float = 0.0  # NVLS: bandwidth x (1 - rank_coeff / n), fitted to 2/4/6/8-rank runs
 
 
 def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
     """One _Link per protocol the fit lists for (scope, alg) — NCCL runs each algorithm with a
     low-latency (LL) or a bulk (Simple) protocol and picks the faster; the roofline has one."""
     lk: LinkSpec = system.link(scope)
-    mk = lambda bw, alpha, proto="", note="": _Link(scope, bw, alpha, lk.base_latency_s, lk.energy_per_byte_j,  # noqa: E731
-                                                  lk.in_switch_reduction, note, proto)
+    mk = lambda bw, alpha, proto="", note="", fixed=0.0, rc=0.0: _Link(  # noqa: E731
+        scope, bw, alpha, lk.base_latency_s, lk.energy_per_byte_j, lk.in_switch_reduction, note, proto, fixed, rc)
     if level != "analytical":
         return [mk(lk.bandwidth_Bps, lk.latency_s)]
     fit = ((system.collectives.get("efficiency") or {}).get(scope) or {}).get(alg)
@@ -119,7 +121,10 @@ def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
         alpha = lk.latency_s
         if f.get("latency") is not None:
             alpha = parse_quantity(f["latency"], "time", system.source, f"collectives.efficiency.{scope}.{alg}.latency")
-        out.append(mk(lk.bandwidth_Bps * float(f["bw"]), alpha, proto))
+        fixed = 0.0
+        if f.get("fixed") is not None:
+            fixed = parse_quantity(f["fixed"], "time", system.source, f"collectives.efficiency.{scope}.{alg}.fixed")
+        out.append(mk(lk.bandwidth_Bps * float(f["bw"]), alpha, proto, fixed=fixed, rc=float(f.get("rank_coeff", 0.0))))
     return out
 
 
@@ -151,7 +156,10 @@ def _flat(kind: str, alg: str, n: int, S: float, L: _Link, topo: str, dims: tupl
             steps = int(math.log2(n))
             return steps * (a + S / B), steps * S
         if alg == "nvls" and topo == "switch" and L.isr:
-            return 2 * a + S / B, S
+            # in-switch reduction: each device sends S up and receives S down; the achieved rate grows
+            # with the group (fitted rank_coeff, docs/multi-device.md 5.1.2)
+            B = B * (1 - L.rank_coeff / n)
+            return (2 * a + S / B, S) if B > 0 else None
         if alg == "direct" and topo == "mesh":
             return 2 * a + 2 * f * S / B, 2 * f * S
         return None
@@ -279,7 +287,7 @@ def _candidates(kind, S, ranks, local, nodes, system, level, forced):
                 r = _flat(kind, alg, ranks, S, L, t_topo, dims, per_node)
                 if r:
                     label = f"{alg}/{L.protocol}" if L.protocol else alg
-                    out.append((L.base + r[0], label, scope, {scope: r[1]}, (L.note,) if L.note else ()))
+                    out.append((L.base + L.fixed + r[0], label, scope, {scope: r[1]}, (L.note,) if L.note else ()))
         return out
     if forced and forced != "hierarchical":
         return out

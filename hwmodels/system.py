@@ -271,8 +271,9 @@ def _check_efficiency(c: _Checker, eff) -> None:
 
 
 def _check_fit(c: _Checker, fld: str, p) -> None:
-    if not isinstance(p, dict) or set(p) - {"bw", "latency"}:
-        c.err(fld, p, f"a mapping with bw (fraction of link bandwidth) and latency (per step), "
+    if not isinstance(p, dict) or set(p) - {"bw", "latency", "fixed", "rank_coeff"}:
+        c.err(fld, p, f"a mapping with bw (fraction of link bandwidth), latency (per step) and optional fixed "
+                      f"(per collective) and rank_coeff (NVLS: bw x (1 - rank_coeff / n)), "
                       f"or one such mapping per protocol ({', '.join(PROTOCOLS)})")
         return
     bw = p.get("bw")
@@ -280,6 +281,11 @@ def _check_fit(c: _Checker, fld: str, p) -> None:
         c.err(f"{fld}.bw", bw, "a fraction in (0, 2] of the link bandwidth (busbw / link)")
     if p.get("latency") is not None:
         c.qty(p["latency"], "time", f"{fld}.latency")
+    if p.get("fixed") is not None:
+        c.qty(p["fixed"], "time", f"{fld}.fixed")
+    rc = p.get("rank_coeff")
+    if rc is not None and (isinstance(rc, bool) or not isinstance(rc, (int, float)) or not 0 <= rc < 2):
+        c.err(f"{fld}.rank_coeff", rc, "a number in [0, 2): NVLS bandwidth x (1 - rank_coeff / ranks)")
 
 
 def _device(doc: dict, path: Path, src: str, dev_overrides: dict):

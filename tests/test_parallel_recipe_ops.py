@@ -72,3 +72,21 @@ def test_recipe_ops_do_less_work_per_device(recipe):
             assert P[n].flops + P[n].bytes < W[n].flops + W[n].bytes
         seen += len(names)
     assert seen
+
+
+def test_fastkv_token_selective_propagation_under_tp():
+    # llama3_70b TP8 prefill, batch 2 x 4096: the TSP window scores do the device's 8 of 64 query heads
+    # (b = 2 x 64 = 128 -> 16), their head sums are all-reduced over the 8 ranks (2 x 4096 fp32 = 32 KiB),
+    # and the gather of the kept hidden rows reads the replicated residual stream whole (1640 x 8192)
+    W, P, meta = _pair("llama3_70b", "fastkv", {"tp": 8}, phase="prefill", batch=2, seq=4096)
+    assert meta["unsharded_ops"] == []
+    assert meta["recipe_op_shares"]["fastkv.tsp_scores"] == "1/8"
+    assert meta["recipe_op_shares"]["fastkv.tsp_gather"] == "1/1"
+    assert (W["fastkv.tsp_scores"].dims["b"], P["fastkv.tsp_scores"].dims["b"]) == (128, 16)
+    assert P["fastkv.tsp_gather"].dims == W["fastkv.tsp_gather"].dims == {"rows": 1640, "cols": 8192}
+    ar = P["fastkv.tsp_scores_allreduce"]
+    assert ar.kind == "allreduce" and ar.dims["ranks"] == 8 and ar.inputs[0].nbytes == 2 * 4096 * 4
+    assert "fastkv.tsp_scores_allreduce" not in W
+    # with sequence parallelism each rank gathers its token shard: ceil(1640 / 8) = 205 rows
+    _, P2, meta2 = _pair("llama3_70b", "fastkv", {"tp": 8, "sp": True}, phase="prefill", batch=2, seq=4096)
+    assert meta2["recipe_op_shares"]["fastkv.tsp_gather"] == "1/8" and P2["fastkv.tsp_gather"].dims["rows"] == 205

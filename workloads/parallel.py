@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Mapping
 
 from workloads.moe import experts_touched
-from workloads.parallel_recipe import apply_share, recipe_share
+from workloads.parallel_recipe import apply_share, head_summed, recipe_share
 from workloads.routing import describe, ep_imbalance, parse_routing
 from workloads.formats import get_format
 from workloads.io import InputError
@@ -326,12 +326,18 @@ class _Sharder:
         m = self.m
         f = recipe_share(op, tp=self.t, ep=self.L.ep, batch=self.B, heads=m.heads, heads_local=self.hl,
                          kv_heads=1 if m.mla else m.kv_heads, kv_local=1 if m.mla else self.kvl,
-                         builder_names=self.builder_names)
+                         builder_names=self.builder_names, sp=self.L.sp)
         if f is None:
             self.unsharded.append(op.name)
             return [op]
         self.recipe_shares[op.name] = f"{f.numerator}/{f.denominator}"
-        return [apply_share(op, f)]
+        out = [apply_share(op, f)]
+        if head_summed(op) and self.t > 1:
+            # per-head partial scores (batch x prompt, fp32) summed over the TP group's heads
+            rows, cols = int(op.dims["b"]) // m.heads, int(op.dims["n"])
+            out.append(collective(f"{op.name}_allreduce", "allreduce", rows, cols, "fp32", self.t, 1,
+                                  op.repeat, self.tr.phase, op.group))
+        return out
 
     def attention(self, op: Op) -> list[Op]:
         m, t, d, name = self.m, self.t, op.dims, op.name

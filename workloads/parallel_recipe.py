@@ -12,6 +12,12 @@ A recipe adds ops of two shapes (workloads/compression):
   touches the KV cache (a ``kv`` tensor, or rows counting batch x kv_heads); dense-MLP ops 1/tp;
   MoE-block ops not attached to an expert (qmoe's decode table) are replicated: every device
   reads them whole (share 1).
+Two block ops outside those groups are placed by what they do (fastkv's token-selective
+propagation, group ``recipe``): ``*.tsp_scores`` (window queries x prompt, per query head) does its
+device's heads, heads_local/heads, and the per-head scores are then summed across the TP group
+(``head_summed``: every rank must keep the same tokens of the replicated hidden state);
+``*.tsp_gather`` gathers rows of the residual stream, which every TP rank holds whole (share 1),
+or its 1/tp token shard under sequence parallelism.
 The share scales the op's work dimension (the first of ``b``, ``rows``, ``flops``, ``m``, ``cols``
 that it divides exactly: a fused ``rows = 1`` dequantisation shrinks its ``cols``)
 and every tensor's size (on its head axis for (batch, len, heads, dim) tensors, else on the
@@ -27,20 +33,32 @@ from fractions import Fraction
 
 from workloads.ops import Op, TensorSpec
 
-__all__ = ["recipe_share", "apply_share"]
+__all__ = ["recipe_share", "apply_share", "head_summed"]
 
 _COLUMN_OR_ROW = ("q_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "q_b_proj", "kv_b_proj", "lm_head")
 _KV_PROJ = ("k_proj", "v_proj")
 _WORK_DIMS = ("b", "rows", "flops", "m", "cols", "tokens")
+_HEAD_SCORE_OPS = ("tsp_scores",)   # per-query-head attention scores whose head sum picks tokens
+_RESIDUAL_OPS = ("tsp_gather",)     # reads the residual stream (replicated under TP, token-split under SP)
+
+
+def head_summed(op: Op) -> bool:
+    """True for a per-head score op whose scores are summed over all heads before use: under TP its
+    partial sums need an all-reduce over the TP group."""
+    return op.name.partition(".")[2] in _HEAD_SCORE_OPS
 
 
 def recipe_share(op: Op, *, tp: int, ep: int, batch: int, heads: int, heads_local: int, kv_heads: int,
-                 kv_local: int, builder_names: frozenset) -> Fraction | None:
+                 kv_local: int, builder_names: frozenset, sp: bool = False) -> Fraction | None:
     """The fraction of a recipe op one device executes, or None when the op is not a recipe op
     this module knows (it then stays whole and is reported)."""
-    base, dot, _ = op.name.partition(".")
+    base, dot, what = op.name.partition(".")
     if not dot:
         return None
+    if what in _HEAD_SCORE_OPS:
+        return Fraction(heads_local, heads)
+    if what in _RESIDUAL_OPS:
+        return Fraction(1, tp) if sp else Fraction(1)
     if base in builder_names or base.startswith(("expert_", "shared_")):
         g = _gemm_share(base, tp, ep, kv_heads, kv_local)
         if g is not None:

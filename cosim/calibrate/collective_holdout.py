@@ -18,9 +18,11 @@ from pathlib import Path
 from hwmodels.collectives import collective_cost
 from hwmodels.system import SystemSpec
 
-__all__ = ["HoldoutRow", "HOLDOUT_CSV", "score_holdout", "summarise"]
+__all__ = ["HoldoutRow", "HOLDOUT_CSV", "HOLDOUT_S4_CSV", "score_holdout", "summarise", "x3_spikes"]
 
-HOLDOUT_CSV = Path(__file__).resolve().parents[2] / "validation" / "published" / "allreduce_h100_curve_heldout.csv"
+_PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
+HOLDOUT_CSV = _PUB / "allreduce_h100_curve_heldout.csv"
+HOLDOUT_S4_CSV = _PUB / "nccl_8xh100_heldout_session4.csv"  # session 4 (PREREGISTRATION_nccl_session4.md)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class HoldoutRow:
     algorithm: str
     in_range: bool          # inside the 1 KB - 1 GB acceptance range
     note: str
+    collective: str = "allreduce"
+    forced: str = ""        # the algorithm the run forced (NCCL_ALGO), priced the same; "" = the model chooses
 
     @property
     def err_pct(self) -> float:
@@ -45,10 +49,28 @@ def score_holdout(system: SystemSpec, path=HOLDOUT_CSV, level: str = "analytical
     out = []
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
-            S, n = int(r["size_bytes"]), int(r["n_gpus"])
-            c = collective_cost(r["collective"], S, n, 1, system, level)
+            S, n, forced = int(r["size_bytes"]), int(r["n_gpus"]), r.get("forced") or ""
+            c = collective_cost(r["collective"], S, n, 1, system, level, forced or None)
             out.append(HoldoutRow(r["source"], r["url"], n, r["harness"], S, float(r["time_us"]),
-                                  c.time_s * 1e6, c.algorithm, r["in_range"] == "yes", r["note"]))
+                                  c.time_s * 1e6, c.algorithm, r["in_range"] == "yes", r["note"],
+                                  r["collective"], forced))
+    return out
+
+
+def x3_spikes(rows: list[HoldoutRow]) -> set[int]:
+    """Indices of rows excluded by rule X3 (pre-registered): more than 2x the geometric mean of the
+    (mean) times at the neighbouring sizes of the same source and collective; ends are never flagged."""
+    series: dict = {}
+    for r in rows:
+        series.setdefault((r.source, r.collective), {}).setdefault(r.size_bytes, []).append(r.published_us)
+    out = set()
+    for i, r in enumerate(rows):
+        sizes = sorted(series[(r.source, r.collective)])
+        k = sizes.index(r.size_bytes)
+        if 0 < k < len(sizes) - 1:
+            lo, hi = (statistics.mean(series[(r.source, r.collective)][sizes[j]]) for j in (k - 1, k + 1))
+            if r.published_us > 2 * (lo * hi) ** 0.5:
+                out.add(i)
     return out
 
 
