@@ -360,10 +360,14 @@ def _min_sqnr(by_op: dict):
     return math.nan if any(v != v for v in vals) else min(vals)
 
 
-def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True, interactive: bool = False):
+def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True, interactive: bool = False,
+                   second_process: bool = False):
     """Run the experiment: trace -> performance model -> Report, plus the functional
     accuracy check when the experiment asks for one. Writes report.{csv,json,html}
-    when `out_dir` is given (and report_interactive.html with `interactive`)."""
+    when `out_dir` is given (and report_interactive.html with `interactive`).
+    `second_process`: run the real-checkpoint accuracy in a spawned child meanwhile (the
+    same numbers; `cosim run` passes it — a spawned child imports the caller's __main__
+    module, so only a caller whose main module is guarded may ask for it)."""
     from cosim.progress import step
 
     if not isinstance(exp, ExperimentConfig):
@@ -371,7 +375,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     trace, rep, hw = _performance(exp)
     _provenance(rep, exp, hw, hardware_area_mm2(trace, hw, exp.level, exp.compute_fallback))
     early = ckpt = None
-    if exp.accuracy and accuracy and exp.accuracy.checkpoint and _checkpoint_beside(exp):
+    if second_process and exp.accuracy and accuracy and exp.accuracy.checkpoint and _checkpoint_beside(exp):
         from cosim.second_process import SecondProcess  # started first: its imports overlap ours
         ckpt = SecondProcess(_checkpoint_result, exp)
     try:

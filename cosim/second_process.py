@@ -60,8 +60,8 @@ class SecondProcess:
     def cancel(self) -> None:
         """End the child now (an error or Ctrl-C in this process)."""
         if self._pool is not None:
-            from cosim.dse.executors import _stop
-            _stop(self._pool)
+            from cosim.pool_children import stop_pool
+            stop_pool(self._pool)
             self._pool = self._future = None
 
 
@@ -71,8 +71,8 @@ def _child_init(parent_pid: int) -> None:
     spinning OpenBLAS threads on two cores made a 0.3 s forward pass take 2-3 s. (OpenBLAS
     splits a GEMM's output among its threads, never the dot products, so the numbers do
     not change: tests/test_second_process.py compares the reports.)"""
-    from cosim.dse.executors import _worker_init
-    _worker_init(parent_pid)
+    from cosim.pool_children import worker_init
+    worker_init(parent_pid)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # an optional speed-up only

@@ -32,10 +32,10 @@ def test_run_experiment_gives_the_same_report_with_and_without_the_second_proces
     exp = load_experiment("quickstart")
     accuracy._checkpoint.cache_clear()
     accuracy._baseline_run.cache_clear()
-    beside = run_experiment(exp)  # the checkpoint is not loaded here yet: a child runs it
+    beside = run_experiment(exp, second_process=True)  # the checkpoint is not loaded here yet: a child runs it
     assert accuracy._checkpoint.cache_info().currsize == 0
     monkeypatch.setenv("COSIM_ONE_PROCESS", "1")
-    here = run_experiment(exp)
+    here = run_experiment(exp, second_process=True)
     a, b = beside.meta["accuracy"]["checkpoint"], here.meta["accuracy"]["checkpoint"]
     a.pop("elapsed_s"), b.pop("elapsed_s")
     same = lambda x, y: json.dumps(x, sort_keys=True, default=str) == json.dumps(y, sort_keys=True, default=str)

@@ -361,9 +361,9 @@ def _concat(parts: list):
     per_record = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):  # element-wise: a list value stays one object
         per_record[i] = v
-    small = pd.Series(per_record).array  # inferred on the per-record values, as on all rows
+    small = pd.Series(per_record)  # inferred on the per-record values, as on all rows
     take = np.repeat(np.arange(len(values)), counts)
-    return small.to_numpy()[take] if isinstance(small, pd.arrays.NumpyExtensionArray) else small.take(take)
+    return small.to_numpy()[take] if isinstance(small.dtype, np.dtype) else small.array.take(take)
 
 
 def _key_column(parts: list):
