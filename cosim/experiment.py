@@ -392,6 +392,8 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     except BaseException:
         if ckpt is not None:
             ckpt.cancel()
+        if early is not None:
+            early.cancel()
         raise
     if exp.serve:
         _serving(rep, exp, hw, out_dir)

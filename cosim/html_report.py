@@ -205,15 +205,22 @@ def _clean(text: str) -> str:
     return text.replace(root + "/", "cosim/configs/").replace(root, "cosim/configs")
 
 
-def performance_figures(rep, hw) -> list:
-    """The figures drawn from the priced trace alone (roofline, breakdown, footprint)."""
+def performance_figures(rep, hw, stop=None) -> list | None:
+    """The figures drawn from the priced trace alone (roofline, breakdown, footprint);
+    None if `stop()` turns true between two figures."""
     from cosim.plots import footprint_plot, roofline_figure
 
-    return [{"id": "roofline", "title": "Roofline", "png": _png(roofline_figure(rep, hw)),
-             "caption": "Each point is one op (size = share of time); ceilings per number format "
-                        "and per memory level, ridge points marked."},
-            {"id": "breakdown", "title": "Latency and energy by op kind", "png": _png(breakdown_plot(rep))},
-            {"id": "footprint", "title": "Memory footprint", "png": _png(footprint_plot(footprints(rep)))}]
+    parts = [("roofline", "Roofline", lambda: roofline_figure(rep, hw),
+              "Each point is one op (size = share of time); ceilings per number format "
+              "and per memory level, ridge points marked."),
+             ("breakdown", "Latency and energy by op kind", lambda: breakdown_plot(rep), None),
+             ("footprint", "Memory footprint", lambda: footprint_plot(footprints(rep)), None)]
+    out = []
+    for fid, title, draw, caption in parts:
+        if stop is not None and stop():
+            return None
+        out.append({"id": fid, "title": title, "png": _png(draw())} | ({"caption": caption} if caption else {}))
+    return out
 
 
 class EarlyFigures:
@@ -222,26 +229,34 @@ class EarlyFigures:
     numpy and BLAS with the GIL released: the report's plots then cost little extra
     time. The figures read a snapshot of the report taken here, so what the accuracy
     checks add to it later cannot change them. `result()` waits; an error in the thread
-    is not kept: render_html then draws the figures itself and the error surfaces there."""
+    is not kept: render_html then draws the figures itself and the error surfaces there.
+    The thread is not a daemon: interpreter exit waits for it (a daemon thread stopped
+    inside matplotlib's C++ at exit aborted the process); `cancel()` (Ctrl-C, an error)
+    stops it after the figure in progress."""
 
     def __init__(self, rep, hw):
         import dataclasses
         import threading
         snap = dataclasses.replace(rep, rows=[dict(r) for r in rep.rows], meta=dict(rep.meta))
         self._figures = None
-        self._thread = threading.Thread(target=self._draw, args=(snap, hw), daemon=True, name="cosim-report-plots")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._draw, args=(snap, hw), name="cosim-report-plots")
         self._thread.start()
 
     def _draw(self, rep, hw) -> None:
         try:
             import pandas  # noqa: F401 (report.csv needs it: imported off the critical path)
-            self._figures = performance_figures(rep, hw)
+            self._figures = performance_figures(rep, hw, stop=self._stop.is_set)
         except Exception:
             self._figures = None
 
     def result(self):
         self._thread.join()
         return self._figures
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def render_html(rep, hw, interactive: str | None = None, early: EarlyFigures | None = None) -> str:

@@ -3,6 +3,8 @@ re-raises its exception here, and runs here when no child can be started."""
 
 import json
 import math
+import os
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +42,28 @@ def test_run_experiment_gives_the_same_report_with_and_without_the_second_proces
     a.pop("elapsed_s"), b.pop("elapsed_s")
     same = lambda x, y: json.dumps(x, sort_keys=True, default=str) == json.dumps(y, sort_keys=True, default=str)
     assert same(a, b) and same(beside.rows, here.rows)  # (as text: NaN fields compare equal)
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups")
+def test_ctrl_c_during_cosim_run_is_one_line_exit_130_and_leaves_no_process(tmp_path):
+    """Interrupted while the functional core, the child and the plot thread all run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.Popen([sys.executable, "-m", "cosim", "run", "quickstart", "--out", str(tmp_path / "qs")],
+                         cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(3.5)
+    os.killpg(p.pid, signal.SIGINT)  # as a terminal does: every process of the group
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C); finished results are kept, a re-run resumes"
+    t0 = time.time()
+    while time.time() - t0 < 20:
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    raise AssertionError("a process of the interrupted run is still alive")
