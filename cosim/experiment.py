@@ -377,13 +377,17 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     early = ckpt = None
     if second_process and exp.accuracy and accuracy and exp.accuracy.checkpoint and _checkpoint_beside(exp):
         from cosim.second_process import SecondProcess  # started first: its imports overlap ours
-        ckpt = SecondProcess(_checkpoint_result, exp)
+        ckpt = SecondProcess(_checkpoint_result, exp, True)
     try:
         if out_dir is not None and exp.accuracy and accuracy:  # plots drawn while the accuracy checks run
             from cosim.html_report import EarlyFigures
             early = EarlyFigures(rep, hw)
         if exp.accuracy and accuracy:
-            _synthetic_accuracy(rep, trace, exp)
+            # its first op compiles (or loads) the kernels of the experiment's formats; the child,
+            # which quantizes with the same kernels, then goes on and reads them from the cache
+            _synthetic_accuracy(rep, trace, exp, after_first=ckpt.go_on if ckpt is not None else None)
+            if ckpt is not None:
+                ckpt.go_on()
             if exp.accuracy.checkpoint:
                 where = " (in a second process, beside the functional core)" if ckpt else ""
                 with step(f"accuracy on the real checkpoint {exp.accuracy.checkpoint} (a forward pass over real "
@@ -445,7 +449,7 @@ def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
     }
 
 
-def _synthetic_accuracy(rep, trace, exp: ExperimentConfig) -> None:
+def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None) -> None:
     """Per-op output SQNR of the trace's formats (functional core on sampled layers, rows
     and tokens): a column per op row (NaN says why in accuracy_status) and meta."""
     from cosim.layer_accuracy import trace_accuracy
@@ -455,7 +459,7 @@ def _synthetic_accuracy(rep, trace, exp: ExperimentConfig) -> None:
               f"tokens per op ({acc.source} weights; a first run also compiles the numba kernels, "
               f"cached for later runs)"):
         res = trace_accuracy(trace, layers=acc.layers, rows=acc.rows, tokens=acc.tokens, seed=acc.seed,
-                             checkpoint=acc.weights_path, model=exp.model)
+                             checkpoint=acc.weights_path, model=exp.model, after_first=after_first)
     status = res.status_by_op or {}
     for r in rep.rows:
         r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
@@ -493,10 +497,16 @@ def _checkpoint_beside(exp: ExperimentConfig) -> bool:
     return _checkpoint.cache_info().currsize == 0 and not mp.current_process().daemon
 
 
-def _checkpoint_result(exp: ExperimentConfig):
-    """evaluate_accuracy for the experiment's checkpoint, formats and recipe."""
-    from cosim.accuracy import evaluate_accuracy
+def _checkpoint_result(exp: ExperimentConfig, beside: bool = False):
+    """evaluate_accuracy for the experiment's checkpoint, formats and recipe. `beside` (in
+    the second process): the checkpoint load and the unquantized pass first, then wait
+    for the parent's functional core to have compiled the kernels, then the rest."""
+    from cosim.accuracy import evaluate_accuracy, warm_baseline
     acc = exp.accuracy
+    if beside:
+        from cosim.second_process import wait_for_parent
+        warm_baseline(acc.checkpoint, acc.text, acc.tokens, acc.prefill)
+        wait_for_parent()
     return evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=exp.weights,
                              acts=exp.acts, kv=exp.kv, recipe=exp.recipe)
 

@@ -165,14 +165,16 @@ def _act_input(op: Op):
 
 def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, seed: int = 0,
                    checkpoint: str | Path | None = None, n_layers: int | None = None,
-                   model=None) -> AccuracyResult:
+                   model=None, after_first=None) -> AccuracyResult:
     """SQNR of every weight GEMM and attention op of `trace` (see module docstring).
 
     With a compression recipe whose functional twin exists (cosim.functional.compression
     .twin.run_twin: KIVI's per-channel keys and fp16 residual window, eviction policies,
     low-rank KV…), the attention ops' figure is the twin's — the KV cache as the method
     really keeps it — converted from its relative attention-output error:
-    SQNR = -20 log10(rel_error). `model` (name or ModelSpec) feeds the twin's shapes."""
+    SQNR = -20 log10(rel_error). `model` (name or ModelSpec) feeds the twin's shapes.
+    `after_first()` is called once the first sampled op is done (its weight and activation
+    formats' numba kernels are compiled by then: cosim run's second process waits for it)."""
     ckpt = LazySafetensors(checkpoint) if checkpoint else None
     n_layers = n_layers or max((op.repeat for op in trace.ops), default=1)
     if ckpt is not None:
@@ -190,12 +192,17 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
     # each (op, layer) draws from its own seeded stream, so ops can be sampled in any
     # order: two threads (numpy's generators and BLAS release the GIL; most of the time is
     # drawing the synthetic tensors); checkpoint rows are read on one
-    if ckpt is None and len(jobs) > 1:
-        with ThreadPoolExecutor(max_workers=2) as ex:
-            results = list(ex.map(sample, jobs))
-    else:
-        results = [sample(j) for j in jobs]
-    for (op_i, op), recs in zip(jobs, results):
+    ex = ThreadPoolExecutor(max_workers=2) if ckpt is None and len(jobs) > 1 else None
+    results = ex.map(sample, jobs) if ex is not None else map(sample, jobs)  # in order, as each is done
+    try:
+        done = [(job, next(results)) for job in jobs[:1]]
+        if after_first is not None:
+            after_first()
+        done += list(zip(jobs[1:], results))
+    finally:
+        if ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True)
+    for (op_i, op), recs in done:
         if not recs:
             continue
         sig = sum(r.pop("_sig") for r in recs)

@@ -18,22 +18,41 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["SecondProcess"]
+__all__ = ["SecondProcess", "wait_for_parent"]
+
+
+_GATE = None  # in the child: the parent's "go on" event (see `wait_for_parent`)
+
+
+def wait_for_parent(timeout_s: float = 600.0) -> None:
+    """In a child started by SecondProcess: wait until the parent calls `go_on()` (at most
+    `timeout_s`); elsewhere return at once. The quickstart's child loads the checkpoint
+    and runs the unquantized pass, then waits here while the parent's functional core
+    compiles the numba kernels both need: a cold start compiles them once, not twice."""
+    if _GATE is not None:
+        _GATE.wait(timeout_s)
 
 
 class SecondProcess:
     def __init__(self, fn, *args, **kwargs):
         self._call = (fn, args, kwargs)
-        self._pool = self._future = None
+        self._pool = self._future = self._gate = None
         try:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
-                                             initializer=_child_init, initargs=(os.getpid(),))
+            ctx = mp.get_context("spawn")
+            self._gate = ctx.Event()  # handed over when the child starts (initargs), as events must be
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_child_init,
+                                             initargs=(os.getpid(), self._gate))
             self._future = self._pool.submit(fn, *args, **kwargs)
         except (OSError, ImportError, RuntimeError, ValueError) as e:
             self._fallback_note(e)
+
+    def go_on(self) -> None:
+        """Release a child waiting in `wait_for_parent`."""
+        if self._gate is not None:
+            self._gate.set()
 
     def _fallback_note(self, e) -> None:
         if self._pool is not None:
@@ -65,14 +84,16 @@ class SecondProcess:
             self._pool = self._future = None
 
 
-def _child_init(parent_pid: int) -> None:
+def _child_init(parent_pid: int, gate=None) -> None:
     """In the child: Ctrl-C is the parent's, the child ends with the parent, and BLAS runs
     on one thread — the parent keeps the other core busy, and two processes each with two
     spinning OpenBLAS threads on two cores made a 0.3 s forward pass take 2-3 s. (OpenBLAS
     splits a GEMM's output among its threads, never the dot products, so the numbers do
     not change: tests/test_second_process.py compares the reports.)"""
+    global _GATE
     from cosim.pool_children import worker_init
     worker_init(parent_pid)
+    _GATE = gate
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # an optional speed-up only
