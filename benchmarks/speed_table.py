@@ -52,7 +52,7 @@ def workload_rows(d) -> list:
         if r is pp or r is cyc or not ref:
             continue
         what = "cycle-level model call per array config" if ref is cyc else "point-by-point build_trace + simulate"
-        same = f"; per-op results identical: {r['identical_to_per_point']}" if "identical_to_per_point" in r else ""
+        same = f"; identical to the per-point path: {r['identical_to_per_point']}" if "identical_to_per_point" in r else ""
         out.append((f"{r['path']} ({r['configs']:,} configs)", what, _x(r["vs_point_by_point"]),
                     f"{r['configs_per_s']:,.0f} vs {ref['configs_per_s']:,.0f} configs/s{same}",
                     "workload_sweep_speed"))

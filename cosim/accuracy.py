@@ -108,6 +108,24 @@ def _baseline_run(spec: str, ids_key: bytes, prefill: int):
     return DecoderLM(ck, Numerics()).forward(ids, prefill, collect_hidden=True)
 
 
+def warm_baseline(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
+                  prefill: int | None = None) -> None:
+    """Load the checkpoint and run the unquantized pass into the caches evaluate_accuracy
+    reads (nothing is quantized: no numba kernel runs). A second process does this while
+    the first compiles the kernels both need (cosim.second_process). Bad input is left
+    to evaluate_accuracy, which raises it with its own message."""
+    try:
+        ck = _checkpoint(str(checkpoint))
+        if not ck.config.is_decoder:
+            return
+        ids, _ = load_text_tokens(ck, text, tokens)
+        P = ids.size // 2 if prefill is None else prefill  # evaluate_accuracy's default prefill
+        if 1 <= P <= ids.size - 2:
+            _baseline_run(str(checkpoint), ids.tobytes(), P)
+    except Exception:
+        return
+
+
 def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
                       prefill: int | None = None, weights: str = "fp32", acts: str = "fp32", kv: str = "fp32",
                       recipe: str | None = None, exact: bool = False, quantize_head: bool = False,

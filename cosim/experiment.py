@@ -41,15 +41,15 @@ work starts; `resolve_experiment` gives the fully-resolved dict that sweeps hash
 
 from __future__ import annotations
 
-import copy
 import difflib
 import math
+import os
 from pathlib import Path
 
 from cosim.experiment_config import AccuracyConfig, ExperimentConfig, HwRef, config_defaults  # noqa: F401
 from hwmodels.level_registry import LEVELS  # noqa: F401  (one list of levels; re-exported)
 from workloads.context import OPT_IN, context_note
-from workloads.io import InputError, bundled_names, fail, load_yaml_file, resolve_bundled
+from workloads.io import InputError, bundled_names, copy_tree, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["Experiment", "ExperimentConfig", "HwRef", "AccuracyConfig", "load_experiment", "experiment_from_dict",
            "run_experiment", "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS",
@@ -111,7 +111,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     if not isinstance(doc, dict):
         fail(source, "", type(doc).__name__, "a mapping of experiment fields")
     _unknown(doc, {**DEFAULTS, OPT_IN: False}, source)
-    cfg = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(doc)}
+    cfg = {**copy_tree(DEFAULTS), **copy_tree(doc)}
     _context_opt_in(cfg, source)
     _system_fields(cfg, source, base_dir)
     for req in ("model", "hw"):
@@ -360,28 +360,51 @@ def _min_sqnr(by_op: dict):
     return math.nan if any(v != v for v in vals) else min(vals)
 
 
-def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True, interactive: bool = False):
+def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True, interactive: bool = False,
+                   second_process: bool = False):
     """Run the experiment: trace -> performance model -> Report, plus the functional
     accuracy check when the experiment asks for one. Writes report.{csv,json,html}
-    when `out_dir` is given (and report_interactive.html with `interactive`)."""
+    when `out_dir` is given (and report_interactive.html with `interactive`).
+    `second_process`: run the real-checkpoint accuracy in a spawned child meanwhile (the
+    same numbers; `cosim run` passes it — a spawned child imports the caller's __main__
+    module, so only a caller whose main module is guarded may ask for it)."""
     from cosim.progress import step
 
     if not isinstance(exp, ExperimentConfig):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
     trace, rep, hw = _performance(exp)
     _provenance(rep, exp, hw, hardware_area_mm2(trace, hw, exp.level, exp.compute_fallback))
-    if exp.accuracy and accuracy:
-        _synthetic_accuracy(rep, trace, exp)
-        if exp.accuracy.checkpoint:
-            with step(f"accuracy on the real checkpoint {exp.accuracy.checkpoint} (a forward pass over real text "
-                      f"per format)"):
-                _checkpoint_accuracy(rep, exp)
+    early = ckpt = None
+    if second_process and exp.accuracy and accuracy and exp.accuracy.checkpoint and _checkpoint_beside(exp):
+        from cosim.second_process import SecondProcess  # started first: its imports overlap ours
+        ckpt = SecondProcess(_checkpoint_result, exp, True)
+    try:
+        if out_dir is not None and exp.accuracy and accuracy:  # plots drawn while the accuracy checks run
+            from cosim.html_report import EarlyFigures
+            early = EarlyFigures(rep, hw)
+        if exp.accuracy and accuracy:
+            # its first op compiles (or loads) the kernels of the experiment's formats; the child,
+            # which quantizes with the same kernels, then goes on and reads them from the cache
+            _synthetic_accuracy(rep, trace, exp, after_first=ckpt.go_on if ckpt is not None else None)
+            if ckpt is not None:
+                ckpt.go_on()
+            if exp.accuracy.checkpoint:
+                where = " (in a second process, beside the functional core)" if ckpt else ""
+                with step(f"accuracy on the real checkpoint {exp.accuracy.checkpoint} (a forward pass over real "
+                          f"text per format){where}"):
+                    _checkpoint_accuracy(rep, exp, ckpt.result() if ckpt else _checkpoint_result(exp))
+    except BaseException:
+        if ckpt is not None:
+            ckpt.cancel()
+        if early is not None:
+            early.cancel()
+        raise
     if exp.serve:
         _serving(rep, exp, hw, out_dir)
     if out_dir is not None:
         from cosim.html_report import write_report
         with step(f"writing report.csv, report.json and report.html (with plots) to {out_dir}"):
-            write_report(rep, hw, out_dir, interactive=interactive)
+            write_report(rep, hw, out_dir, interactive=interactive, early=early)
     return rep
 
 
@@ -426,7 +449,7 @@ def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
     }
 
 
-def _synthetic_accuracy(rep, trace, exp: ExperimentConfig) -> None:
+def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None) -> None:
     """Per-op output SQNR of the trace's formats (functional core on sampled layers, rows
     and tokens): a column per op row (NaN says why in accuracy_status) and meta."""
     from cosim.layer_accuracy import trace_accuracy
@@ -436,7 +459,7 @@ def _synthetic_accuracy(rep, trace, exp: ExperimentConfig) -> None:
               f"tokens per op ({acc.source} weights; a first run also compiles the numba kernels, "
               f"cached for later runs)"):
         res = trace_accuracy(trace, layers=acc.layers, rows=acc.rows, tokens=acc.tokens, seed=acc.seed,
-                             checkpoint=acc.weights_path, model=exp.model)
+                             checkpoint=acc.weights_path, model=exp.model, after_first=after_first)
     status = res.status_by_op or {}
     for r in rep.rows:
         r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
@@ -462,14 +485,37 @@ def _serving(rep, exp: ExperimentConfig, hw, out_dir) -> None:
         write_outputs(res, Path(out_dir) / "serve")
 
 
-def _checkpoint_accuracy(rep, exp: ExperimentConfig) -> None:
-    """Perplexity delta / KL / top-1 of the experiment's formats and recipe on a real
-    checkpoint, beside latency and energy. The checkpoint may be a smaller model than the
-    one priced (a proxy): the report says so."""
-    from cosim.accuracy import evaluate_accuracy
+def _checkpoint_beside(exp: ExperimentConfig) -> bool:
+    """Run the checkpoint accuracy in a second process? When this process has not loaded
+    the checkpoint yet (else its in-process caches make it fast here), and not inside a
+    process that must not start children."""
+    import multiprocessing as mp
+
+    from cosim.accuracy import _checkpoint
+    if os.environ.get("COSIM_ONE_PROCESS", "") not in ("", "0"):
+        return False
+    return _checkpoint.cache_info().currsize == 0 and not mp.current_process().daemon
+
+
+def _checkpoint_result(exp: ExperimentConfig, beside: bool = False):
+    """evaluate_accuracy for the experiment's checkpoint, formats and recipe. `beside` (in
+    the second process): the checkpoint load and the unquantized pass first, then wait
+    for the parent's functional core to have compiled the kernels, then the rest."""
+    from cosim.accuracy import evaluate_accuracy, warm_baseline
     acc = exp.accuracy
-    res = evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=exp.weights,
-                            acts=exp.acts, kv=exp.kv, recipe=exp.recipe)
+    if beside:
+        from cosim.second_process import wait_for_parent
+        warm_baseline(acc.checkpoint, acc.text, acc.tokens, acc.prefill)
+        wait_for_parent()
+    return evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=exp.weights,
+                             acts=exp.acts, kv=exp.kv, recipe=exp.recipe)
+
+
+def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
+    """Perplexity delta / KL / top-1 of the experiment's formats and recipe on a real
+    checkpoint (`res`: _checkpoint_result), beside latency and energy. The checkpoint may
+    be a smaller model than the one priced (a proxy): the report says so."""
+    acc = exp.accuracy
     d = res.to_dict()
     d.pop("layers")
     model = str(exp.model)

@@ -205,17 +205,65 @@ def _clean(text: str) -> str:
     return text.replace(root + "/", "cosim/configs/").replace(root, "cosim/configs")
 
 
-def render_html(rep, hw, interactive: str | None = None) -> str:
+def performance_figures(rep, hw, stop=None) -> list | None:
+    """The figures drawn from the priced trace alone (roofline, breakdown, footprint);
+    None if `stop()` turns true between two figures."""
+    from cosim.plots import footprint_plot, roofline_figure
+
+    parts = [("roofline", "Roofline", lambda: roofline_figure(rep, hw),
+              "Each point is one op (size = share of time); ceilings per number format "
+              "and per memory level, ridge points marked."),
+             ("breakdown", "Latency and energy by op kind", lambda: breakdown_plot(rep), None),
+             ("footprint", "Memory footprint", lambda: footprint_plot(footprints(rep)), None)]
+    out = []
+    for fid, title, draw, caption in parts:
+        if stop is not None and stop():
+            return None
+        out.append({"id": fid, "title": title, "png": _png(draw())} | ({"caption": caption} if caption else {}))
+    return out
+
+
+class EarlyFigures:
+    """`performance_figures` drawn on a background thread (with pandas imported for the
+    CSV) while the caller runs the accuracy checks, which spend most of their time in
+    numpy and BLAS with the GIL released: the report's plots then cost little extra
+    time. The figures read a snapshot of the report taken here, so what the accuracy
+    checks add to it later cannot change them. `result()` waits; an error in the thread
+    is not kept: render_html then draws the figures itself and the error surfaces there.
+    The thread is not a daemon: interpreter exit waits for it (a daemon thread stopped
+    inside matplotlib's C++ at exit aborted the process); `cancel()` (Ctrl-C, an error)
+    stops it after the figure in progress."""
+
+    def __init__(self, rep, hw):
+        import dataclasses
+        import threading
+        snap = dataclasses.replace(rep, rows=[dict(r) for r in rep.rows], meta=dict(rep.meta))
+        self._figures = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._draw, args=(snap, hw), name="cosim-report-plots")
+        self._thread.start()
+
+    def _draw(self, rep, hw) -> None:
+        try:
+            import pandas  # noqa: F401 (report.csv needs it: imported off the critical path)
+            self._figures = performance_figures(rep, hw, stop=self._stop.is_set)
+        except Exception:
+            self._figures = None
+
+    def result(self):
+        self._thread.join()
+        return self._figures
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def render_html(rep, hw, interactive: str | None = None, early: EarlyFigures | None = None) -> str:
     """The report page as text (jinja2 template, autoescaped)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from cosim.plots import footprint_plot, roofline_figure
-
-    figures = [{"id": "roofline", "title": "Roofline", "png": _png(roofline_figure(rep, hw)),
-                "caption": "Each point is one op (size = share of time); ceilings per number format "
-                           "and per memory level, ridge points marked."},
-               {"id": "breakdown", "title": "Latency and energy by op kind", "png": _png(breakdown_plot(rep))},
-               {"id": "footprint", "title": "Memory footprint", "png": _png(footprint_plot(footprints(rep)))}]
+    figures = (early.result() if early is not None else None) or performance_figures(rep, hw)
     fig = accuracy_plot(rep)
     if fig is not None:
         figures.append({"id": "accuracy", "title": "Accuracy by layer", "png": _png(fig)})
@@ -237,9 +285,10 @@ def _provenance(rep) -> dict:
         "footprint": "trace builder: parameters x bits/element, KV cache per token x context, live activations"}
 
 
-def write_report(rep, hw, out_dir: str | Path, interactive: bool = False) -> dict:
+def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early: EarlyFigures | None = None) -> dict:
     """Write report.csv, report.json and report.html (and report_interactive.html when
-    `interactive`) into `out_dir`; returns their paths."""
+    `interactive`) into `out_dir`; returns their paths. `early`: the performance figures
+    already being drawn (EarlyFigures, started before the accuracy checks)."""
     from cosim.report import _default
 
     out = Path(out_dir)
@@ -256,5 +305,5 @@ def write_report(rep, hw, out_dir: str | Path, interactive: bool = False) -> dic
         from cosim.interactive import write_interactive
         paths["interactive"] = write_interactive(rep, hw, out / "report_interactive.html")
         link = paths["interactive"].name
-    paths["html"].write_text(render_html(rep, hw, interactive=link))
+    paths["html"].write_text(render_html(rep, hw, interactive=link, early=early))
     return paths

@@ -18,6 +18,8 @@ structure that makes LLM quantization hard (documented in `synthetic_weight`).
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,8 +61,14 @@ def _quantize(x: np.ndarray, fmt: str, granularity: str = "tensor", head_axis: i
     except ImportError:
         raise InputError("accuracy: the functional core (cosim.functional.quantize) is not available in "
                          "this installation; run without accuracy (accuracy: false / --no-accuracy)") from None
-    y, info = scaled_quantize(x, fmt, granularity, head_axis=head_axis, axis=-1)
+    with _KERNELS:
+        y, info = scaled_quantize(x, fmt, granularity, head_axis=head_axis, axis=-1)
     return y, info.label
+
+
+# One numba kernel call at a time: ops are sampled on two threads (trace_accuracy), and
+# numba's fallback "workqueue" threading layer aborts on concurrent parallel launches.
+_KERNELS = threading.Lock()
 
 
 # ---------------------------------------------------------------------------- synthetic tensors
@@ -157,27 +165,44 @@ def _act_input(op: Op):
 
 def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, seed: int = 0,
                    checkpoint: str | Path | None = None, n_layers: int | None = None,
-                   model=None) -> AccuracyResult:
+                   model=None, after_first=None) -> AccuracyResult:
     """SQNR of every weight GEMM and attention op of `trace` (see module docstring).
 
     With a compression recipe whose functional twin exists (cosim.functional.compression
     .twin.run_twin: KIVI's per-channel keys and fp16 residual window, eviction policies,
     low-rank KV…), the attention ops' figure is the twin's — the KV cache as the method
     really keeps it — converted from its relative attention-output error:
-    SQNR = -20 log10(rel_error). `model` (name or ModelSpec) feeds the twin's shapes."""
+    SQNR = -20 log10(rel_error). `model` (name or ModelSpec) feeds the twin's shapes.
+    `after_first()` is called once the first sampled op is done (its weight and activation
+    formats' numba kernels are compiled by then: cosim run's second process waits for it)."""
     ckpt = LazySafetensors(checkpoint) if checkpoint else None
     n_layers = n_layers or max((op.repeat for op in trace.ops), default=1)
     if ckpt is not None:
         _check_names(ckpt, trace)
     by_layer, by_op, status = [], {}, {}
     used_rows = used_tokens = used_kv = 0
-    for op_i, op in enumerate(trace.ops):
-        if op.kind == "gemm" and _weight_input(op) is not None and "b" not in op.dims:
-            recs = _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers)
-        elif op.kind == "attention":
-            recs = _attention_accuracy(op, op_i, layers, tokens, seed)
-        else:
-            continue
+    jobs = [(op_i, op) for op_i, op in enumerate(trace.ops)
+            if (op.kind == "gemm" and _weight_input(op) is not None and "b" not in op.dims) or op.kind == "attention"]
+
+    def sample(job):
+        op_i, op = job
+        if op.kind == "attention":
+            return _attention_accuracy(op, op_i, layers, tokens, seed)
+        return _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers)
+    # each (op, layer) draws from its own seeded stream, so ops can be sampled in any
+    # order: two threads (numpy's generators and BLAS release the GIL; most of the time is
+    # drawing the synthetic tensors); checkpoint rows are read on one
+    ex = ThreadPoolExecutor(max_workers=2) if ckpt is None and len(jobs) > 1 else None
+    results = ex.map(sample, jobs) if ex is not None else map(sample, jobs)  # in order, as each is done
+    try:
+        done = [(job, next(results)) for job in jobs[:1]]
+        if after_first is not None:
+            after_first()
+        done += list(zip(jobs[1:], results))
+    finally:
+        if ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True)
+    for (op_i, op), recs in done:
         if not recs:
             continue
         sig = sum(r.pop("_sig") for r in recs)

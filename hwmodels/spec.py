@@ -16,7 +16,8 @@ from pathlib import Path
 
 from hwmodels.units import BASE_UNIT, format_quantity, parse_quantity
 from workloads.formats import FormatError, get_format, list_formats
-from workloads.io import InputError, bundled_dir, bundled_names, load_yaml_file, looks_like_path, resolve_bundled
+from workloads.io import (InputError, bundled_dir, bundled_names, copy_tree, load_yaml_file, looks_like_path,
+                          resolve_bundled)
 from workloads.yamlsafe import short_repr
 
 __all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError",
@@ -179,7 +180,7 @@ def _read(path: Path, what: str):
     except (OSError, UnicodeDecodeError) as e:
         raise HardwareError(_msg(str(path), "", type(e).__name__,
                                  f"a readable UTF-8 text {what} file ({e})")) from None
-    return copy.deepcopy(doc)
+    return copy_tree(doc)
 
 
 def _calibration_path(path: Path, cal: str, src: str) -> tuple[Path, str]:

@@ -111,6 +111,10 @@ def parse_quantity(text, kind: str, source: str, field: str, *, allow_zero: bool
                    allow_number: bool = False) -> float:
     """Parse "3.35 TB/s" (kind="bandwidth") -> 3.35e12. Raises InputError naming source
     (file), field, the bad value and the expected unit on any problem."""
+    if type(text) is str:  # a spec's quantities are re-read on every load with overrides
+        hit = _PARSED.get((text, kind, allow_zero))
+        if hit is not None:
+            return hit
     if kind not in _UNITS:
         raise ValueError(f"parse_quantity: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
     expected = _expected(kind, allow_zero)
@@ -148,7 +152,14 @@ def parse_quantity(text, kind: str, source: str, field: str, *, allow_zero: bool
     if value != 0 and not lo <= value <= hi:
         fail(source, field, text, f"{expected}; {value:.4g} {BASE_UNIT[kind]} is outside the "
                                   f"plausible range [{lo:g}, {hi:g}] for one device (unit slip?)")
+    if type(text) is str:
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        _PARSED[(text, kind, allow_zero)] = value
     return value
+
+
+_PARSED: dict = {}  # (text, kind, allow_zero) -> value, for text that parsed (errors name their field: not cached)
 
 
 def format_quantity(value: float, kind: str) -> str:

@@ -62,3 +62,35 @@ def test_row_keys_are_stable_and_distinct():
     assert k1 == row_keys(hashlib.sha256(b"a"), v.copy())  # stable
     assert len(set(k1)) == 4 and all(len(k) == 24 for k in k1)  # one ulp, order, sign of zero
     assert set(k1).isdisjoint(row_keys(hashlib.sha256(b"b"), v))  # the shared config matters
+
+
+def test_table_columns_have_the_dtypes_the_dataframe_constructor_infers():
+    """The column builders (per-record inference + take, keys from one pyarrow buffer) give
+    the frame pandas builds from the object arrays, values and dtypes."""
+    import pandas as pd
+
+    from cosim.dse.runner import _Const, _concat, _key_column
+    parts = [_Const("mxfp4", 2), _Const(None, 1), _Const(7, 2)]
+    ref = pd.Series(np.array(["mxfp4", "mxfp4", None, 7, 7], dtype=object))
+    assert pd.Series(_concat(parts)).equals(ref)
+    for vals in (["a", "b"], [1, 2], [None, None], ["x", None], [[1, 2], "y"]):
+        parts = [_Const(v, 3) for v in vals]
+        expanded = np.empty(6, dtype=object)
+        expanded[:] = [v for v in vals for _ in range(3)]
+        got, want = pd.Series(_concat(parts)), pd.Series(expanded)
+        assert got.dtype == want.dtype and got.astype(str).tolist() == want.astype(str).tolist()
+    keys = [["a" * 24, "b" * 24], ["c" * 24]]
+    assert pd.Series(_key_column(keys)).equals(pd.Series(np.array(["a" * 24, "b" * 24, "c" * 24], dtype=object)))
+    odd = [["a" * 24], ["short"]]  # a key of another length: built from the objects
+    assert pd.Series(_key_column(odd)).tolist() == ["a" * 24, "short"]
+
+
+def test_a_smaller_sweep_on_a_shared_store_returns_only_its_rows(tmp_path):
+    store = tmp_path / "shared.jsonl"
+    big = sweep({**_spec(tmp_path / "big", samples=6), "store": str(store)}, quiet=True, write=False)
+    small_spec = _spec(tmp_path / "small", samples=6)
+    small_spec["axes"][0]["grid"]["model"] = ["mistral_7b"]
+    small = sweep({**small_spec, "store": str(store)}, quiet=True, write=False)  # all read back, filtered
+    assert len(small) == len(big) // 2 and set(small["model"]) == {"mistral_7b"}
+    want = big[big["model"] == "mistral_7b"]
+    assert small["latency_s"].tolist() == want["latency_s"].tolist() and small["key"].tolist() == want["key"].tolist()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES",
-           "bundled_root", "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled"]
+           "bundled_root", "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled", "copy_tree"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
 MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
@@ -69,7 +69,38 @@ def bundled_dir(kind: str) -> Path:
 
 
 def bundled_names(kind: str) -> list[str]:
-    return sorted(p.name[:-5] for p in bundled_dir(kind).iterdir() if p.name.endswith(".yaml") and p.is_file())
+    d = bundled_dir(kind)
+    try:  # listed once per folder state: a sweep resolves one name per value it checks
+        key = (str(d), d.stat().st_mtime_ns)
+    except OSError:
+        key = None
+    if key is None or key not in _NAMES:
+        names = sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".yaml") and p.is_file())
+        if key is None:
+            return names
+        _NAMES[key] = names
+    return list(_NAMES[key])
+
+
+_NAMES: dict = {}  # (folder, its mtime) -> bundled names: adding or removing a file changes the mtime
+
+
+_ATOMS = (str, int, float, bool, type(None), bytes)
+
+
+def copy_tree(doc):
+    """A deep copy of parsed YAML/JSON data (dicts, lists, scalars), several times faster
+    than `copy.deepcopy`, which a sweep paid per checked value; anything else is copied
+    by `copy.deepcopy`."""
+    t = type(doc)
+    if t is dict:
+        return {k: v if type(v) in _ATOMS else copy_tree(v) for k, v in doc.items()}
+    if t is list:
+        return [v if type(v) in _ATOMS else copy_tree(v) for v in doc]
+    if t in _ATOMS:
+        return doc
+    import copy
+    return copy.deepcopy(doc)
 
 
 def looks_like_path(text: str) -> bool:

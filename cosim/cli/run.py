@@ -27,7 +27,8 @@ def run(args) -> int:
     out = Path(args.out or exp.output or f"reports/{exp.name}")
     from cosim.cli._paths import check_output_dir
     check_output_dir(out, "--out" if args.out else f"{exp.source}: output")
-    rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive)
+    rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive,
+                         second_process=True)  # the CLI's __main__ is guarded: a spawned child may import it
     print(format_report(rep, args.top))
     acc = rep.meta.get("accuracy")
     if acc:

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from typing import Iterable, Iterator
 
 from cosim.dse.evaluate import evaluate_task
+from cosim.pool_children import stop_pool as _stop
+from cosim.pool_children import worker_init as _worker_init
 from workloads.io import InputError
 
 __all__ = ["run_tasks", "dask_client"]
@@ -60,72 +62,10 @@ def _pool(tasks, workers) -> Iterable[list]:
                 yield f.result()
         finished = True
     finally:
-        if finished:
-            pool.shutdown(wait=True)
+        if finished:  # every result is in: the idle workers get their exit sentinel and end on their
+            pool.shutdown(wait=False)  # own while the driver builds the table (joined at interpreter exit)
         else:  # Ctrl-C, an error, or the consumer stopped: do not wait for running tasks
             _stop(pool)
-
-
-def _stop(pool) -> None:
-    """Shut a pool down now: cancel queued tasks, end the workers (the results of running
-    tasks are not wanted; the store has every finished one)."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    results = getattr(pool, "_result_queue", None)  # shutdown() drops the reference
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    for p in procs:
-        p.join(timeout=2)
-        if p.is_alive():
-            p.kill()
-    # A worker terminated while writing its result leaves a partial message in the result
-    # pipe, and the pool's manager thread then waits in recv() forever (the driver holds
-    # the pipe's other write end, so no EOF comes) — and interpreter exit joins that
-    # thread. Closing the driver's write end gives the reader its EOF: the manager marks
-    # the pool broken and ends.
-    writer = getattr(results, "_writer", None)
-    if writer is not None:
-        try:
-            writer.close()
-        except OSError:
-            pass
-
-
-def _worker_init(driver_pid: int) -> None:
-    """In each worker: Ctrl-C is the driver's to handle (workers printed a traceback each),
-    and a worker ends itself when the driver is gone (SIGKILL of the driver left the
-    workers, the forkserver and the resource tracker alive)."""
-    import signal
-    import threading
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_driver, args=(driver_pid,), daemon=True, name="cosim-driver-watch").start()
-
-
-def _driver_alive(pid: int) -> bool:
-    import os
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:  # a killed, unreaped driver is a zombie: 'Z'
-            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc (macOS): signal 0 tells whether the pid exists
-        try:
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-
-
-def _watch_driver(pid: int) -> None:
-    import os
-    import time
-    while _driver_alive(pid):
-        time.sleep(0.25)
-    os._exit(1)
 
 
 def dask_client(scheduler=None, workers: int = 1):

@@ -193,14 +193,15 @@ def run_sweep(spec: SweepSpec, quiet: bool = False, write: bool = True):
     per configuration, in axis order) and writes the outputs into `spec.output`."""
     with ResultStore(spec.store_path) as store:
         seen = set()
-        n, cols = spec.columns()
+        n, cols = spec.columns(arrays=True)
         batches = plan(spec, n, cols, seen=seen) if n else []
         _execute(spec, batches, store, quiet, spec.name)
-        wanted = {k for b in batches for k in b["keys"]}
         if spec.search:
-            wanted |= _search(spec, store, quiet, start_index=n, seen=seen)
+            _search(spec, store, quiet, start_index=n, seen=seen)
+        # every key planned (axes and search trials) is in `seen`: those are the rows wanted
         store.refresh()  # records another sweep on the same store appended meanwhile
-        df = results_frame(spec, store.records, wanted)
+        # a store holding only this run's records holds only wanted keys: no per-record filter
+        df = results_frame(spec, store.records, None if store.read_records == 0 else seen)
     if write:
         write_outputs(spec, df)
     return df
@@ -274,7 +275,9 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["level_used", "provenance", "accuracy_provenance",
                                                                "status", "error"]
     parts = {c: [] for c in columns}  # per column, one array per record: concatenated once
-    for r in records:
+    # records arrive as tasks finish; each is usually a run of consecutive indices, so
+    # ordering the records by their first index mostly leaves no rows to sort
+    for r in sorted(records, key=lambda r: r["index"][0] if len(r["index"]) else -1):
         n = len(r["keys"])
         if wanted is None or wanted.issuperset(r["keys"]):
             sel = slice(None)
@@ -283,7 +286,7 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
             if not sel.any():
                 continue
         parts["index"].append(np.asarray(r["index"])[sel])
-        parts["key"].append(np.asarray(r["keys"], dtype=object)[sel])
+        parts["key"].append(r["keys"] if isinstance(sel, slice) else [k for k, s in zip(r["keys"], sel) if s])
         vals = np.asarray(r["values"], dtype=float).reshape(n, len(r["fields"]))
         for f in fields:
             if f.startswith("hw.") and f[3:] in r["fields"]:
@@ -304,7 +307,7 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
         for c, v in (("status", r["status"]), ("error", r.get("error"))):
             parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
     if parts["index"]:
-        data = {c: _concat(v) for c, v in parts.items()}
+        data = {c: (_key_column(v) if c == "key" else _concat(v)) for c, v in parts.items()}
         idx = data["index"]
         if len(idx) > 1 and not (idx[1:] >= idx[:-1]).all():  # sweep order (records arrive as tasks finish)
             order = np.argsort(idx, kind="stable")
@@ -344,15 +347,42 @@ def _count(sel, n: int) -> int:
 
 def _concat(parts: list):
     """One column from its per-record parts: constant-per-record values (model, format,
-    status...) are expanded by one take over the records, other parts concatenated."""
+    status...) are expanded by one take over the records, other parts concatenated.
+    Object parts get the dtype pandas would infer for them (text: pandas' string dtype),
+    inferred once on the distinct per-record values and expanded with `take`: the same
+    column the DataFrame constructor would build from the object array, without
+    converting every row's Python object."""
+    import pandas as pd
     if not all(isinstance(p, _Const) for p in parts):
-        return np.concatenate([_broadcast(p.v, p.n) if isinstance(p, _Const) else p for p in parts])
+        col = np.concatenate([_broadcast(p.v, p.n) if isinstance(p, _Const) else p for p in parts])
+        return col if col.dtype != object else pd.Series(col).array
     values = [p.v for p in parts]
     counts = np.array([p.n for p in parts], dtype=np.int64)
     per_record = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):  # element-wise: a list value stays one object
         per_record[i] = v
-    return per_record[np.repeat(np.arange(len(values)), counts)]
+    small = pd.Series(per_record)  # inferred on the per-record values, as on all rows
+    take = np.repeat(np.arange(len(values)), counts)
+    return small.to_numpy()[take] if isinstance(small.dtype, np.dtype) else small.array.take(take)
+
+
+def _key_column(parts: list):
+    """The key column with pandas' inferred dtype for text, built from the keys' bytes in
+    one piece (pyarrow string buffers) when every key has the usual 24 characters, else
+    by the same inference from the objects."""
+    import pandas as pd
+    n = sum(len(p) for p in parts)
+    dtype = pd.Series(np.array(["0" * 24], dtype=object)).dtype
+    if n and getattr(dtype, "storage", "") == "pyarrow" and all(min(map(len, p)) == 24 for p in parts if len(p)):
+        joined = "".join("".join(p) for p in parts)
+        if len(joined) == 24 * n and joined.isascii():  # one byte per character: fixed offsets
+            import pyarrow as pa
+            offsets = pa.py_buffer(np.arange(0, 24 * (n + 1), 24, dtype=np.int64))
+            arr = pa.Array.from_buffers(pa.large_string(), n, [None, offsets, pa.py_buffer(joined.encode())])
+            return pd.array(arr, dtype=dtype)
+    col = np.empty(n, dtype=object)
+    col[:] = [k for p in parts for k in p]
+    return pd.Series(col).array
 
 
 def _broadcast(v, n):

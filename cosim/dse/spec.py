@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.experiment import (DEFAULTS, Experiment, experiment_from_dict, experiment_path, si_override)
-from workloads.io import InputError, fail, load_yaml_file, resolve_bundled
+from workloads.io import InputError, copy_tree, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["SweepSpec", "load_sweep", "sweep_from_dict", "METRICS", "Constraint", "apply_point"]
 
@@ -127,10 +127,12 @@ class SweepSpec:
             out += list(self.search["fields"])
         return list(dict.fromkeys(out))
 
-    def columns(self) -> tuple[int, dict]:
+    def columns(self, arrays: bool = False) -> tuple[int, dict]:
         """Every point of the axes as columns: (n_points, {field: list of n values}).
         Entries combine as a cartesian product (the first entry varies slowest), in a
-        stable order; a grid varies its last field fastest, like nested loops."""
+        stable order; a grid varies its last field fastest, like nested loops.
+        `arrays`: numpy arrays instead of lists (what the sweep planner takes: no Python
+        object per value) — numeric hardware fields as int/float arrays, others as object arrays."""
         blocks = []  # (n_rows, {field: list})
         for kind, body in self.axes:
             if kind == "grid":
@@ -152,9 +154,14 @@ class SweepSpec:
             stride //= n
             pick = (np.arange(total) // stride) % n
             for f, vals in block.items():
+                if arrays and f.startswith("hw.") and f != "hw.name":
+                    num = np.asarray(vals)
+                    if num.ndim == 1 and num.dtype.kind in "fiu":  # the values np.asarray(list) gives
+                        cols[f] = num[pick]
+                        continue
                 arr = np.empty(n, dtype=object)
                 arr[:] = vals
-                cols[f] = arr[pick].tolist()
+                cols[f] = arr[pick] if arrays else arr[pick].tolist()
         return total, cols
 
     def points(self) -> list[dict]:
@@ -191,7 +198,7 @@ def sample_field(dist: dict, rng, n: int) -> list:
 
 def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
     """The base experiment's config with a point's field values put in (a new dict)."""
-    cfg = copy.deepcopy(base_cfg)
+    cfg = copy_tree(base_cfg)
     for f, v in point.items():
         if f in ("hw", "hw.name"):
             cfg["hw"]["name"] = v

@@ -368,6 +368,7 @@ class ResultStore:
         self.done: set = set()
         self._offset = 0  # bytes of the file already read into `records`
         self._lines = 0
+        self.read_records = 0  # records read from the file (earlier runs, other writers), not appended here
         with _locked(self.path):
             self._truncate_torn_tail()
             self._refresh()
@@ -402,7 +403,9 @@ class ResultStore:
             data = f.read()
         records, problems, end = scan(self.path, data, first_line=self._lines + 1)
         _report(self.path, problems)
-        self.records += _dedup(records, self.done)
+        records = _dedup(records, self.done)
+        self.read_records += len(records)
+        self.records += records
         self._offset += end
         self._lines += data[:end].count(b"\n")
 

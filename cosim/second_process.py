@@ -1,0 +1,101 @@
+"""One call run in a second Python process while this one goes on (`cosim run` with both
+accuracy checks: the real-checkpoint forward passes there, the functional core here).
+
+Why a process and not a thread: both halves are mostly numba kernels, which hold the GIL,
+and a numba parallel launch from two threads at once aborts under numba's fallback
+threading layer. Why "spawn": a fork of a process whose numba or OpenMP threads already
+ran is not safe. The child ignores Ctrl-C and ends itself if this process dies (the
+sweep workers' initializer), so an interrupt is handled here once, as before; its BLAS
+runs on one thread (see `_child_init`).
+
+Nothing changes in the numbers: the child runs the same function on the same inputs,
+with the same environment (numba cache, thread counts). Where a second process cannot be
+started, `result()` runs the call here (and says so on stderr).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["SecondProcess", "wait_for_parent"]
+
+
+_GATE = None  # in the child: the parent's "go on" event (see `wait_for_parent`)
+
+
+def wait_for_parent(timeout_s: float = 600.0) -> None:
+    """In a child started by SecondProcess: wait until the parent calls `go_on()` (at most
+    `timeout_s`); elsewhere return at once. The quickstart's child loads the checkpoint
+    and runs the unquantized pass, then waits here while the parent's functional core
+    compiles the numba kernels both need: a cold start compiles them once, not twice."""
+    if _GATE is not None:
+        _GATE.wait(timeout_s)
+
+
+class SecondProcess:
+    def __init__(self, fn, *args, **kwargs):
+        self._call = (fn, args, kwargs)
+        self._pool = self._future = self._gate = None
+        try:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = mp.get_context("spawn")
+            self._gate = ctx.Event()  # handed over when the child starts (initargs), as events must be
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_child_init,
+                                             initargs=(os.getpid(), self._gate))
+            self._future = self._pool.submit(fn, *args, **kwargs)
+        except (OSError, ImportError, RuntimeError, ValueError) as e:
+            self._fallback_note(e)
+
+    def go_on(self) -> None:
+        """Release a child waiting in `wait_for_parent`."""
+        if self._gate is not None:
+            self._gate.set()
+
+    def _fallback_note(self, e) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._future = None
+        print(f"cosim: no second process ({type(e).__name__}: {e}); running it in this one", file=sys.stderr)
+
+    def result(self):
+        """The call's return value (its exception re-raised here), waiting for the child."""
+        from concurrent.futures.process import BrokenProcessPool
+        if self._future is not None:
+            try:
+                out = self._future.result()
+                self._pool.shutdown(wait=False)
+                return out
+            except BrokenProcessPool as e:  # the child died (killed, out of memory): do it here
+                self._fallback_note(e)
+            except BaseException:
+                self.cancel()
+                raise
+        fn, args, kwargs = self._call
+        return fn(*args, **kwargs)
+
+    def cancel(self) -> None:
+        """End the child now (an error or Ctrl-C in this process)."""
+        if self._pool is not None:
+            from cosim.pool_children import stop_pool
+            stop_pool(self._pool)
+            self._pool = self._future = None
+
+
+def _child_init(parent_pid: int, gate=None) -> None:
+    """In the child: Ctrl-C is the parent's, the child ends with the parent, and BLAS runs
+    on one thread — the parent keeps the other core busy, and two processes each with two
+    spinning OpenBLAS threads on two cores made a 0.3 s forward pass take 2-3 s. (OpenBLAS
+    splits a GEMM's output among its threads, never the dot products, so the numbers do
+    not change: tests/test_second_process.py compares the reports.)"""
+    global _GATE
+    from cosim.pool_children import worker_init
+    worker_init(parent_pid)
+    _GATE = gate
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up only
+        return
+    threadpool_limits(1, user_api="blas")

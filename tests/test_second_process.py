@@ -1,0 +1,69 @@
+"""cosim.second_process: a call run in a spawned child gives what the call gives here,
+re-raises its exception here, and runs here when no child can be started."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from cosim.second_process import SecondProcess
+
+
+def test_result_and_error_come_back_from_the_child():
+    assert SecondProcess(math.comb, 52, 5).result() == 2598960
+    with pytest.raises(ValueError, match="invalid literal"):
+        SecondProcess(int, "not a number").result()
+
+
+def test_without_a_child_the_call_runs_here(monkeypatch, capsys):
+    import concurrent.futures
+
+    def refuse(*a, **k):
+        raise OSError("no processes left")
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refuse)
+    assert SecondProcess(math.comb, 10, 3).result() == 120
+    assert "no second process (OSError: no processes left); running it in this one" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two quickstart-sized runs
+def test_run_experiment_gives_the_same_report_with_and_without_the_second_process(monkeypatch):
+    from cosim import accuracy
+    from cosim.experiment import load_experiment, run_experiment
+    exp = load_experiment("quickstart")
+    accuracy._checkpoint.cache_clear()
+    accuracy._baseline_run.cache_clear()
+    beside = run_experiment(exp, second_process=True)  # the checkpoint is not loaded here yet: a child runs it
+    assert accuracy._checkpoint.cache_info().currsize == 0
+    monkeypatch.setenv("COSIM_ONE_PROCESS", "1")
+    here = run_experiment(exp, second_process=True)
+    a, b = beside.meta["accuracy"]["checkpoint"], here.meta["accuracy"]["checkpoint"]
+    a.pop("elapsed_s"), b.pop("elapsed_s")
+    same = lambda x, y: json.dumps(x, sort_keys=True, default=str) == json.dumps(y, sort_keys=True, default=str)
+    assert same(a, b) and same(beside.rows, here.rows)  # (as text: NaN fields compare equal)
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups")
+def test_ctrl_c_during_cosim_run_is_one_line_exit_130_and_leaves_no_process(tmp_path):
+    """Interrupted while the functional core, the child and the plot thread all run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.Popen([sys.executable, "-m", "cosim", "run", "quickstart", "--out", str(tmp_path / "qs")],
+                         cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(3.5)
+    os.killpg(p.pid, signal.SIGINT)  # as a terminal does: every process of the group
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C); finished results are kept, a re-run resumes"
+    t0 = time.time()
+    while time.time() - t0 < 20:
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    raise AssertionError("a process of the interrupted run is still alive")
