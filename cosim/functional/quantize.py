@@ -237,6 +237,9 @@ def _no_inf_encoding(out: np.ndarray, ep: ElemParams, sat: bool) -> None:
         out[inf] = np.copysign(np.float32(ep.max_norm), out[inf]) if sat else np.float32(np.nan)
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
 def _per_tensor_int(xf, f, mode) -> QParts:
     """Plain int8/int4/int2 with one symmetric float32 scale per tensor: s = amax/qmax.
     Float64 work runs in blocks of 2^18 elements so memory stays near the output's size."""
@@ -259,7 +262,10 @@ def _per_tensor_int(xf, f, mode) -> QParts:
         else:
             q = np.floor(v)
         q = np.minimum(q, qmax) * np.sign(blk)
-        out = (q * scale).astype(np.float32)
+        # scale is amax/qmax rounded to float32, so qmax*scale can land a few ulps above
+        # amax; for amax near float32's max that product would overflow to Inf, so clip to
+        # the largest finite float32 (a no-op for every other input)
+        out = np.clip(q * scale, -_F32_MAX, _F32_MAX).astype(np.float32)
         out[~np.isfinite(blk)] = np.nan
         y[i:i + step] = out
     return QParts(f, xf.shape, None, y, tensor_scale=scale)
