@@ -4,7 +4,7 @@ scheduler; TTFT/TPOT percentiles, throughput, and simulator wall time.
 Setup (Vidur is not a dependency of cosim):
     fetch/clone microsoft/vidur to VIDUR_DIR; python -m venv V; V/bin/pip install numpy pandas
     scikit-learn wandb ddsketch plotly_express matplotlib seaborn fasteners kaleido pyyaml
-    python benchmarks/serving_vs_vidur.py --vidur-dir /tmp/vidur --vidur-python /tmp/vidur_venv/bin/python
+    python benchmarks/serving_vs_vidur.py --vidur-dir VIDUR_CHECKOUT --vidur-python VIDUR_VENV/bin/python
 
 What is compared, and what is not the same on both sides:
 - model Llama-2-7B on H100 (Vidur's profiled pair: data/profiling/compute/h100/

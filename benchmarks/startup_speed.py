@@ -46,6 +46,11 @@ output: {out}
 """
 
 
+def _progress(stderr: str, tmp) -> list[str]:
+    """The run's progress lines, with its temporary folder shown as <tmp> (results stay machine-free)."""
+    return [ln.replace(str(tmp), "<tmp>") for ln in stderr.splitlines() if ln.startswith("cosim:")]
+
+
 def _timed(cmd: list, env: dict, cwd: Path) -> tuple[float, str]:
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
@@ -75,12 +80,12 @@ def main(argv=None) -> int:
         cold, err_cold = _timed(run, env, ROOT)
         rows.append({"what": "cosim run quickstart, cold (empty numba cache, defaults)", "seconds": cold,
                      "goal_s": 20.0,
-                     "progress_lines": [ln for ln in err_cold.splitlines() if ln.startswith("cosim:")]})
+                     "progress_lines": _progress(err_cold, d)})
         print("quickstart, warm ...", flush=True)
         warm, err_warm = _timed(run, env, ROOT)
         rows.append({"what": "cosim run quickstart, warm (numba cache filled, defaults)", "seconds": warm,
                      "goal_s": 5.0,
-                     "progress_lines": [ln for ln in err_warm.splitlines() if ln.startswith("cosim:")]})
+                     "progress_lines": _progress(err_warm, d)})
         print("quickstart, warm, one process ...", flush=True)
         one, _ = _timed(run, {**env, "COSIM_ONE_PROCESS": "1"}, ROOT)
         rows.append({"what": "cosim run quickstart, warm, checkpoint accuracy in this process (COSIM_ONE_PROCESS=1)",
@@ -94,7 +99,7 @@ def main(argv=None) -> int:
         outs = sorted(p.name for p in (d / "million").iterdir())
         rows.append({"what": f"{args.points:,}-point sweep end to end (results.parquet, Pareto, plots)",
                      "seconds": big, "goal_s": 20.0, "outputs": outs,
-                     "progress_lines": [ln for ln in err_big.splitlines() if ln.startswith("cosim:")]})
+                     "progress_lines": _progress(err_big, d)})
     return _finish(rows, floor, load_before, args.out)
 
 
