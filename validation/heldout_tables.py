@@ -1,8 +1,8 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout3 (measured after the session-4 freeze, scored with
-the exclusion rules of validation/heldout3_rules.md), the previously seen suites re-scored
-with the same frozen model (H200 heldout2 and first held-out, H100 held-out; each with and
-without the exclusion rules), the published H100 attention set, family transfer both ways,
+calibrations: the fresh H200 suite heldout4 (measured after the session-6 freeze, scored with
+the exclusion rules of validation/heldout4_rules.md), the previously seen suites re-scored
+with the same frozen model (H200 heldout3, heldout2 and first held-out, H100 held-out; each
+with and without the exclusion rules), the published H100 attention set, family transfer both ways,
 and the H200 energy loops. Writes validation/heldout_tables.txt.
 
 Run from the repository root: PYTHONPATH=. python validation/heldout_tables.py

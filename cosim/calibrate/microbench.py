@@ -456,6 +456,13 @@ def _sdpa(torch, backend, gqa_native, q, k, v, causal, ctx=True):
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=(h != kvh and gqa_native))
 
 
+def _decode_cases(batches, layouts, contexts, max_kv_bytes=8e9):
+    """Decode cases (q_len 1, d 128) over batch x (heads, KV heads) x context, in that loop
+    order, keeping those whose bf16 KV cache fits in max_kv_bytes."""
+    return [("decode", b, h, kvh, 128, 1, ctx, False) for b in batches for (h, kvh) in layouts for ctx in contexts
+            if 2 * b * kvh * ctx * 128 * 2 <= max_kv_bytes]
+
+
 def _attention_cases(variant):
     cases = []
     # prefill (q_len == kv_len), causal; a few non-causal to separate the causal skip
@@ -483,11 +490,8 @@ def _attention_cases(variant):
                 for L in (192, 384, 768, 1536, 3072, 6144):
                     if b * L <= 24576:
                         cases.append(("prefill", b, h, kvh, d, L, L, True))
-        for b in (1, 3, 6, 12, 24, 48):
-            for (h, kvh) in ((28, 4), (40, 40), (32, 8)):
-                for ctx in (200, 700, 1500, 3000, 6000, 12000, 24000):
-                    if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
-                        cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+        cases += _decode_cases((1, 3, 6, 12, 24, 48), ((28, 4), (40, 40), (32, 8)),
+                               (200, 700, 1500, 3000, 6000, 12000, 24000))
     if variant == "heldout2":
         cases = []
         for b in (1, 2, 5):
@@ -497,18 +501,12 @@ def _attention_cases(variant):
                         cases.append(("prefill", b, h, kvh, d, L, L, True))
         for L in (640, 2560):
             cases.append(("prefill", 2, 24, 8, 128, L, L, False))
-        for b in (1, 5, 10, 20, 40):
-            for (h, kvh) in ((24, 8), (48, 8), (16, 16)):
-                for ctx in (300, 1000, 2500, 5000, 10000, 20000):
-                    if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
-                        cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+        cases += _decode_cases((1, 5, 10, 20, 40), ((24, 8), (48, 8), (16, 16)),
+                               (300, 1000, 2500, 5000, 10000, 20000))
     if variant == "fit3":  # decode over batch x context where the 2026-12-04 model missed (FA2 p90 40 %)
         cases = []
-        for b in (1, 2, 4, 8, 16, 32, 48, 64, 96, 128):
-            for (h, kvh) in ((32, 8), (32, 32), (8, 8), (32, 4), (64, 8)):
-                for ctx in (256, 1024, 4096, 16384, 65536):
-                    if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
-                        cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+        cases += _decode_cases((1, 2, 4, 8, 16, 32, 48, 64, 96, 128), ((32, 8), (32, 32), (8, 8), (32, 4), (64, 8)),
+                               (256, 1024, 4096, 16384, 65536))
     if variant == "heldout3":
         cases = _heldout3_attention_cases()
     if variant == "fit4":
@@ -532,11 +530,8 @@ def _fit4_attention_cases():
     for (h, kvh, d) in ((32, 8, 128), (16, 16, 64)):
         for L in (700, 1500, 3000):
             cases.append(("prefill", 1, h, kvh, d, L, L, False))
-    for b in (1, 4, 9, 17, 26, 33, 45):
-        for (h, kvh) in ((32, 8), (16, 16), (56, 8)):
-            for ctx in (600, 1100, 2300, 5100, 9800, 20100):
-                if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
-                    cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+    cases += _decode_cases((1, 4, 9, 17, 26, 33, 45), ((32, 8), (16, 16), (56, 8)),
+                           (600, 1100, 2300, 5100, 9800, 20100))
     return cases
 
 
@@ -551,11 +546,8 @@ def _heldout3_attention_cases():
                     cases.append(("prefill", b, h, kvh, d, L, L, True))
     for L in (896, 3584):
         cases.append(("prefill", 3, 40, 8, 128, L, L, False))
-    for b in (1, 3, 7, 14, 28, 56, 112):
-        for (h, kvh) in ((40, 8), (32, 16), (20, 20)):
-            for ctx in (448, 1400, 3500, 7000, 14000, 28000):
-                if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
-                    cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+    cases += _decode_cases((1, 3, 7, 14, 28, 56, 112), ((40, 8), (32, 16), (20, 20)),
+                           (448, 1400, 3500, 7000, 14000, 28000))
     return cases
 
 
