@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hwmodels.spec import HardwareError
+from workloads.yamlsafe import InputError
 from hwmodels.units import parse_quantity
 
 __all__ = ["CollectiveCalibration", "calibration_of", "check_calibration", "LAWS", "STATUSES", "DEFAULT_PROVENANCE"]
@@ -91,7 +92,7 @@ def check_calibration(block, where: str) -> list:
         errs.append(f"{where}: collectives.calibration: neither floor nor latency given; expected at least one")
     try:
         calibration_of_block(block, where)
-    except HardwareError as e:
+    except InputError as e:  # HardwareError and parse_quantity's errors
         errs.append(str(e))
     return errs
 

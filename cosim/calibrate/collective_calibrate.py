@@ -23,6 +23,7 @@ from dataclasses import replace
 from hwmodels.collective_calibration import CollectiveCalibration
 from hwmodels.collectives import candidate_lines
 from hwmodels.spec import HardwareError
+from workloads.yamlsafe import InputError
 
 __all__ = ["fit_calibration", "uncalibrated", "yaml_block", "main", "FLOOR_MAX", "LATENCY_BAND"]
 
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
         pts = [(r.size_bytes, (r.ip_time_us if a.in_place else r.oop_time_us) * 1e-6) for r in table.rows]
         cal = fit_calibration(pts, system, table.collective, a.ranks or system.devices_per_node, a.algorithm,
                               table.launch, f"{a.file} ({table.collective}, {len(pts)} rows)", blend=blend)
-    except (NcclTableError, HardwareError) as e:
+    except (NcclTableError, InputError) as e:  # InputError: HardwareError and quantity errors
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(yaml_block(cal))

@@ -7,7 +7,7 @@ The format (nccl-tests 2.x, src/common.cu):
     #        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
             1024           256     float     sum      -1    25.61    0.04    0.07      0    25.60    0.04    0.07      0
 
-Older versions have no ``root`` column (12 fields). Data rows are the lines whose first field is a whole
+Older versions have no ``root`` column (12 fields); the column header, when present, fixes which. Data rows are the lines whose first field is a whole
 number; '#' lines are headers; anything else (NCCL INFO logs, MPI banners) is not table and is skipped.
 A data row that does not parse is one error naming the file, line, field, the bad value and what was
 expected. The launch mode (hwmodels.launch) is read from the header's ``nGpus`` (never guessed).
@@ -74,9 +74,12 @@ def _num(src, line, fld, tok, kind):
     return v
 
 
-def _row(src: str, line: int, toks: list) -> NcclRow:
-    if len(toks) not in (12, 13):
-        raise _bad(src, line, "row", " ".join(toks), f"12 or 13 fields ({' '.join(_FIELDS13)}), got {len(toks)}")
+def _row(src: str, line: int, toks: list, width: int | None) -> NcclRow:
+    """One data row; `width` is the field count the column header states (None: no header, 12 or 13)."""
+    if len(toks) not in ((width,) if width else (12, 13)):
+        want = f"{width} fields as the column header states" if width else "12 or 13 fields"
+        raise _bad(src, line, "row", " ".join(toks), f"{want} ({' '.join(_FIELDS13 if width != 12 else _FIELDS12)}), "
+                                                     f"got {len(toks)}")
     f = dict(zip(_FIELDS13 if len(toks) == 13 else _FIELDS12, toks))
     size = _num(src, line, "size", f["size"], "int")
     count = _num(src, line, "count", f["count"], "int")
@@ -99,12 +102,14 @@ def parse_nccl_tests(text: str, source: str = "<text>", collective: str | None =
     if kind is None:
         raise NcclTableError(f"{source}: collective: not named by the text (no '<name>_perf'); expected it given "
                              f"(one of {COLLECTIVE_KINDS})")
-    rows = []
+    rows, width = [], None
     for i, raw in enumerate(text.splitlines(), 1):
         toks = raw.split()
+        if toks[:1] == ["#"] and "size" in toks and "redop" in toks:  # the column header
+            width = 13 if "root" in toks else 12
         if not toks or toks[0].startswith("#") or not toks[0].isdigit():
             continue
-        rows.append(_row(source, i, toks))
+        rows.append(_row(source, i, toks, width))
     if not rows:
         raise NcclTableError(f"{source}: no data rows; expected lines 'size count type redop [root] time algbw "
                              f"busbw #wrong time algbw busbw #wrong' as nccl-tests prints them")
