@@ -128,6 +128,9 @@ def test_cli_fits_from_an_nccl_tests_file(tmp_path, capsys):
     out = yaml.safe_load(capsys.readouterr().out)["calibration"]
     assert out["launch"] == "single_process" and out["floor"] == "26.00 us" and out["status"] == "V"
     assert out["latency"]["nvls"] == "20.00 us"  # the 2-decimal times keep alpha to 0.01 us
+    from hwmodels.collective_calibration import calibration_of_block
+    back = calibration_of_block(out, "printed")  # the printed block is a valid system-file block
+    assert back.floor_s == pytest.approx(26e-6) and back.latency_s["nvls"] == pytest.approx(20e-6)
 
 
 def test_cli_malformed_file_is_one_error_line(tmp_path, capsys):
