@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cosim.calibrate.collective_calibrate import fit_calibration, main, uncalibrated
+from cosim.calibrate.calibration_fit import fit_calibration, uncalibrated
+from cosim.calibrate.collective_calibrate import main
 from hwmodels.collective_calibration import CollectiveCalibration
 from hwmodels.collectives import collective_cost, estimate_collective
 from hwmodels.spec import HardwareError

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from cosim.calibrate.collective_calibrate import FLOOR_MAX, LATENCY_BAND, fit_calibration, uncalibrated
+from cosim.calibrate.calibration_fit import FLOOR_MAX, LATENCY_BAND, fit_calibration, uncalibrated
 from hwmodels.collectives import collective_cost
 from hwmodels.system import load_system
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cosim.calibrate.calibration_law_fit import chosen_blend
-from cosim.calibrate.collective_calibrate import fit_calibration
+from cosim.calibrate.calibration_fit import fit_calibration
 from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, ScoredRow, score_file, x3_x4
 from hwmodels.collectives import collective_cost
 from hwmodels.system import load_system
