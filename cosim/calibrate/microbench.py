@@ -27,8 +27,10 @@ import argparse
 import csv
 import datetime as _dt
 import json
+import math
 import os
 import platform
+import random
 import sys
 import time
 
@@ -309,6 +311,7 @@ if __package__:
 else:  # run as a script on the measurement machine, where the cosim package is not installed
     from heldout4_shapes import (HELDOUT4, HELDOUT4_SEED, E2E_DECODE4, E2E_PREFILL4,  # noqa: E402,F401
                                  heldout4_attention_cases, heldout4_elementwise_cases)
+
 GEMM_SUITES = {"heldout": HELDOUT, "heldout2": HELDOUT2, "fit3": FIT3, "heldout3": HELDOUT3, "heldout4": HELDOUT4}
 
 
@@ -463,6 +466,80 @@ def _decode_cases(batches, layouts, contexts, max_kv_bytes=8e9):
             if 2 * b * kvh * ctx * 128 * 2 <= max_kv_bytes]
 
 
+# Fit suite 5 (--variant fit5, session 6; measured for the next session's model work, neither merged
+# nor fitted yet): the shapes the held-out-4 tails were made of (docs/gpu-validation.md), drawn at
+# random (seed FIT5_SEED) from narrow ranges around them. tests/test_fit5_suite.py pins the
+# digest and asserts that no case is a case of any held-out suite.
+FIT5_SEED = 20261204_5
+FIT5_M_BANDS = ((129, 160), (193, 230), (257, 300), (385, 420), (513, 560), (1025, 1100))  # just above tiles
+FIT5_DECODE_LAYOUTS = ((8, 1), (16, 1), (32, 1), (16, 8), (32, 16), (64, 32))  # MQA and GQA groups of 2
+FIT5_PREFILL_LAYOUTS = ((32, 8, 128), (16, 8, 128), (8, 1, 128), (32, 32, 128), (16, 16, 64), (40, 20, 128))
+
+
+def _logu(rng, a, b):
+    return math.exp(rng.uniform(math.log(a), math.log(b)))
+
+
+def _fit5_gemm(rng):
+    """bf16 + fp8 GEMMs: M just above a tile multiple with N, K multiples of 128 log-uniform in
+    [1024, 32768] (N x K <= 2^28, as heldout4), then small M (1-64) with K of 16-32 K (split-K)."""
+    cases = []
+    while len(cases) < 108:
+        lo, hi = FIT5_M_BANDS[len(cases) % len(FIT5_M_BANDS)]
+        m = rng.randint(lo, hi)
+        n, k = (128 * int(round(_logu(rng, 8, 256))) for _ in range(2))
+        if n * k <= 2 ** 28:
+            cases.append((m, n, k))
+    while len(cases) < 156:
+        m, k = max(1, int(round(_logu(rng, 1, 64)))), 128 * rng.randint(128, 256)
+        n = 128 * int(round(_logu(rng, 8, 128)))
+        if n * k <= 2 ** 28:
+            cases.append((m, n, k))
+    return sorted(cases, key=lambda c: (c[1], c[2], c[0]))  # one weight allocation per (N, K)
+
+
+def _distinct(rng, draw, n):
+    out = set()
+    while len(out) < n:
+        out.add(draw(rng))
+    return sorted(out)
+
+
+def _fit5_attention(rng):
+    """Short causal prefill (200-500 tokens, batch 1-4) on six layouts; decode (d 128) per MQA /
+    GQA-2 layout over its own 5 batches (log-uniform 1-128) x 6 contexts (log-uniform
+    128-32768, half of them rounded to a multiple of 8)."""
+    cases = [("prefill", rng.randint(1, 4), h, kvh, d, L, L, True)
+             for (h, kvh, d) in FIT5_PREFILL_LAYOUTS for L in (rng.randint(200, 500) for _ in range(7))]
+    for layout in FIT5_DECODE_LAYOUTS:
+        batches = _distinct(rng, lambda r: max(1, int(round(_logu(r, 1, 128)))), 5)
+        ctxs = _distinct(rng, lambda r: int(round(_logu(r, 128, 32768))), 6)
+        ctxs = [8 * max(16, round(c / 8)) if i % 2 else c for i, c in enumerate(ctxs)]
+        cases += _decode_cases(batches, (layout,), ctxs)
+    return cases
+
+
+def _fit5_elementwise(rng):
+    """Embeddings (gathers) of 1-32 rows of widths 256 x U{4..64}; softmax rows 10,000-16,384
+    wide over main-input sizes log-uniform in [64 KiB, 1 GiB]."""
+    cases = []
+    for _ in range(32):
+        rows, cols = rng.randint(1, 32), 256 * rng.randint(4, 64)
+        cases.append(("embedding", cols, 2 * rows * cols))
+    for _ in range(32):
+        cases.append(("softmax", rng.randint(10000, 16384), 2 * int(_logu(rng, 2 ** 16, 2 ** 30) / 2)))
+    return cases
+
+
+def _fit5_draw(seed=FIT5_SEED):
+    rng = random.Random(seed)
+    return _fit5_gemm(rng), _fit5_attention(rng), _fit5_elementwise(rng)
+
+
+_GEMM5, _ATTN5, _EW5 = _fit5_draw()
+FIT5 = {"gemm_mnk": _GEMM5, "gemm_nk": [], "gemm_m": [], "gemm_square": []}
+GEMM_SUITES["fit5"] = FIT5
+
 def _attention_cases(variant):
     cases = []
     # prefill (q_len == kv_len), causal; a few non-causal to separate the causal skip
@@ -513,6 +590,8 @@ def _attention_cases(variant):
         cases = _fit4_attention_cases()
     if variant == "heldout4":
         cases = heldout4_attention_cases()
+    if variant == "fit5":
+        cases = list(_ATTN5)
     return cases
 
 
@@ -660,6 +739,8 @@ def _elementwise_cases(variant):
         cases, sizes = _fit4_elementwise_cases(), []
     if variant == "heldout4":
         cases, sizes = heldout4_elementwise_cases(), []
+    if variant == "fit5":
+        cases, sizes = list(_EW5), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1474,7 +1555,7 @@ def main(argv=None):
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
-                                          "heldout4"),
+                                          "heldout4", "fit5"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")
