@@ -82,6 +82,20 @@ def mx_plan(br, xr, lo, n, emax_elem, is_int, mbits, emin, scale_lo, scale_hi, m
 
 
 @njit(inline="always", cache=True)
+def _int_run(xr, orow, ulo, un, c, maxv, mode, saturate):
+    for k in range(un):
+        orow[ulo + k] = round_one(xr[ulo + k], c, maxv, mode, saturate)
+
+
+@njit(inline="always", cache=True)
+def _fp_run(xr, br, orow, ulo, un, Fu, sh, maxv, mode, saturate):
+    for k in range(un):
+        E = (br[ulo + k] >> np.uint32(23)) & np.uint32(0xFF)
+        c = f32_from_bits(((E if E > Fu else Fu) + sh) << np.uint32(23))
+        orow[ulo + k] = round_one(xr[ulo + k], c, maxv, mode, saturate)
+
+
+@njit(inline="always", cache=True)
 def mx_apply_block(h, s, xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mode, microx, saturate, pow2):
     """Round block xr[lo:lo + n] into orow as its plan (how h, exponent s) says. Integer
     elements: one `round_grid` constant c = 2^(s - mbits + 23) per block; float elements:
@@ -93,16 +107,18 @@ def mx_apply_block(h, s, xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mod
     if h == MX_INT:
         c = np.float32(pow2[_OFF + s - mbits + 23])
         maxv = np.float32(max_norm * pow2[_OFF + s])
-        for k in range(un):
-            orow[ulo + k] = round_one(xr[ulo + k], c, maxv, mode, saturate)
+        if n == 32:
+            _int_run(xr, orow, ulo, np.uint64(32), c, maxv, mode, saturate)
+        else:
+            _int_run(xr, orow, ulo, un, c, maxv, mode, saturate)
     elif h == MX_FP:
         maxv = np.float32(max_norm * pow2[_OFF + s])
         Fu = np.uint32(max(emin + s + 127, 0))
         sh = np.uint32(23 - mbits)
-        for k in range(un):
-            E = (br[ulo + k] >> np.uint32(23)) & np.uint32(0xFF)
-            c = f32_from_bits(((E if E > Fu else Fu) + sh) << np.uint32(23))
-            orow[ulo + k] = round_one(xr[ulo + k], c, maxv, mode, saturate)
+        if n == 32:
+            _fp_run(xr, br, orow, ulo, np.uint64(32), Fu, sh, maxv, mode, saturate)
+        else:
+            _fp_run(xr, br, orow, ulo, un, Fu, sh, maxv, mode, saturate)
     elif h == MX_NAN:
         for i in range(lo, hi):
             orow[i] = np.nan

@@ -33,7 +33,17 @@ def _plan_block(br, lo, n, block, sub, mbits, scale_lo, scale_hi):
     """(how, E) of one block: PAIR for the pair fast path (E its exponent), else GENERAL
     (always when sub is 0: odd row lengths)."""
     amax = block_amax(br, np.uint64(lo), np.uint64(n))
-    if sub == 2 and n == block and amax < 0x7F800000 and amax >= 0x800000:
+    if sub == 2 and n == block:
+        return _plan_amax(amax, mbits, scale_lo, scale_hi)
+    return GENERAL, np.int64(0)
+
+
+@njit(inline="always", cache=True)
+def _plan_amax(amax, mbits, scale_lo, scale_hi):
+    """(how, E) of a full block of pairs with magnitude-bit maximum amax: PAIR when amax
+    is a finite normal and E and the rounding constants 2^(E - mu - mbits + 23) are in
+    range."""
+    if amax < 0x7F800000 and amax >= 0x800000:
         e = np.int64(amax >> np.uint32(23)) - 127
         if e >= scale_lo and e <= scale_hi and e - 1 - mbits + 150 >= 1 and e - mbits + 150 <= 254:
             return PAIR, e
@@ -148,4 +158,74 @@ def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo
     """Shared-microexponent quantization along the last axis of a 2-D array."""
     pairs = x.shape[1] % 2 == 0 and x.shape[1] > 0  # the pair path reads a row as uint64 pairs
     xp = xb.view(np.uint64) if pairs else np.zeros((1, 1), dtype=np.uint64)
+    if pairs and block == PAIR_BLOCK and sub == 2:
+        micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
+        return
     micro_rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
+
+PAIR_BLOCK = 16  # the registry's shared-microexponent block: 16 elements, 8 pairs (mx-formats.md §11)
+
+
+@njit(parallel=True, cache=True)
+def micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
+    """`micro_rows` for blocks of 16 in pairs and rows of even length, one row at a time
+    in loops along the whole row (`_pair_row`); the blocks the pair path does not take
+    (and a short last block) are redone by `_general_block`."""
+    rows, L = x.shape
+    nb = sexp.shape[1]
+    nfull = L // PAIR_BLOCK
+    mscale = np.float32(max_norm * 2.0 ** (mbits - 23))
+    for t in prange((rows + ROWS - 1) // ROWS):
+        how = np.empty(nb, dtype=np.uint8)
+        pm = np.empty(nfull * 8, dtype=np.uint32)
+        bt = np.empty(nfull * 8, dtype=np.uint32)
+        c64 = np.empty(nfull * 8, dtype=np.uint64)
+        cbits = np.empty(PAIR_BLOCK, dtype=np.uint32)
+        for r in range(t * ROWS, min(t * ROWS + ROWS, rows)):
+            ngen = _pair_row(xp[r], x[r], out[r], micro[r], sexp[r], how, pm, bt, c64, nfull, mbits, scale_lo,
+                             scale_hi, mscale, mode)
+            if ngen == 0 and nfull == nb:
+                continue  # the usual row: skipping the scan below saved a third of the time (measured)
+            for b in range(nb):
+                if b >= nfull or how[b] != PAIR:
+                    _general_block(xb, x, out, sexp, micro, cbits, r, b, PAIR_BLOCK, 2, mbits, max_norm, scale_lo,
+                                   scale_hi, mode, mscale, pow2)
+
+
+@njit(inline="always", cache=True)
+def _pair_row(xpr, xr, orow, mrow, srow, how, pm, bt, c64, nfull, mbits, scale_lo, scale_hi, mscale, mode):
+    """The pair path of `_pair_block` for the nfull full blocks of one row, as four loops
+    along the row instead of short loops per block (a 16-element block never reached the
+    vectorized body of its loops, measured): pair maxima, block plan, per-pair
+    microexponent and rounding constant, rounding. The same operations per element:
+    mu = (both magnitudes < 2^E) is max(pair) < 2^E; blocks not PAIR get garbage here
+    and are redone by the caller."""
+    m31 = np.uint64(0x7FFFFFFF)
+    npairs = np.uint64(nfull * 8)
+    ngen = 0
+    for j in range(npairs):
+        pv = xpr[j]
+        a0 = np.uint32(pv & m31)
+        a1 = np.uint32((pv >> np.uint64(32)) & m31)
+        pm[j] = a0 if a0 > a1 else a1
+    for b in range(nfull):
+        amax = np.uint32(0)
+        for k in range(8):
+            a = pm[8 * b + k]
+            amax = a if a > amax else amax
+        h, e = _plan_amax(amax, mbits, scale_lo, scale_hi)
+        how[b] = h
+        srow[b] = e
+        ngen += h
+        for k in range(8):
+            bt[8 * b + k] = amax
+    exp_mask = np.uint32(0x7F800000)
+    sh = np.uint32(23 - mbits)
+    for j in range(npairs):
+        bm = bt[j]
+        mu = np.uint32(pm[j] < (bm & exp_mask))
+        mrow[j] = mu
+        cb = np.uint64((((bm >> np.uint32(23)) + sh) - mu) << np.uint32(23))
+        c64[j] = cb | (cb << np.uint64(32))
+    micro_round_run(xr, orow, np.uint64(0), c64.view(np.float32), npairs * np.uint64(2), mscale, mode)
+    return ngen
