@@ -11,7 +11,12 @@ with the scalar chain of a block (amax reduction, exponent, constants) in front 
 (8.5 against 11.3 ms CPU, one thread, mxint8) but per 16 rows is faster into the fresh
 array quantize returns (a few % of memcpy speed better, interleaved, both thread counts).
 The rounding constant of a float element is built from its exponent bits with a bit
-cast (`bits.f32_from_bits`), not through a scratch array.
+cast (`bits.f32_from_bits`), not through a scratch array. The apply pass rounds a run
+of neighbouring blocks with the same plan (how, s) in one element loop: an element's
+result depends only on its value and its block's (how, s), so the bits are the same,
+and N(0,1) rows of 32-element blocks average about three blocks per run (interleaved
+A/B in one process, 4096 x 4096: mxint8 11.3 -> 10.2 ms on one thread, mxfp4 7.9 ->
+7.4 ms on two; 16-element blocks, with shorter runs, within noise).
 
 The arithmetic is that of the single-pass kernel it replaced, operation for
 operation: tests/test_functional_digests.py checks 1,059 cases against the digests of
@@ -142,10 +147,17 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
             xr = x[r]
             br = xb[r]
             orow = out[r]
-            for b in range(nb):
+            b = 0
+            while b < nb:
+                h = how[r - r0, b]
+                s = sexp[r, b]
+                b1 = b + 1
+                while b1 < nb and how[r - r0, b1] == h and sexp[r, b1] == s:
+                    b1 += 1  # neighbours rounded alike: one longer element loop
                 lo = b * block
-                mx_apply_block(how[r - r0, b], np.int64(sexp[r, b]), xr, br, orow, lo, min(block, L - lo), is_int,
-                               mbits, emin, max_norm, mode, microx, saturate, pow2)
+                mx_apply_block(h, np.int64(s), xr, br, orow, lo, min(b1 * block, L) - lo, is_int, mbits, emin,
+                               max_norm, mode, microx, saturate, pow2)
+                b = b1
 
 
 @njit(inline="always", cache=True)
