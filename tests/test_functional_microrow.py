@@ -74,3 +74,18 @@ def test_microexponent_decisions_at_the_pair_boundary():
     _, sexp, micro = _micro(MQ, x, "mx9", 0)
     assert np.frombuffer(sexp, np.int32).tolist() == [0]
     assert np.frombuffer(micro, np.int8).tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
+
+
+def test_rows_longer_than_a_segment():
+    """Rows of several SEG-block segments (8,200 = 2 x 4,096 + 8: two full segments, half a
+    block left) with NaN, zero and huge-valued blocks in the later segments: same bits as
+    the reference, for every format and rounding."""
+    cols = 2 * MQ.SEG * MQ.PAIR_BLOCK + 8
+    x = _inputs(11, 3, cols, 0, 0, 200)
+    x[0, 5000:5016] = 0.0
+    x[1, 4100] = np.nan
+    x[2, 8190] = 3.0e38
+    x[2, 4096:4112] = 1e-40
+    for fmt in ("mx4", "mx6", "mx9"):
+        for rounding in (0, 1, 2):
+            assert _micro(MQ, x, fmt, rounding) == _micro(REF, x, fmt, rounding)
