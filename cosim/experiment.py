@@ -507,8 +507,9 @@ def _checkpoint_result(exp: ExperimentConfig, beside: bool = False):
         from cosim.second_process import wait_for_parent
         warm_baseline(acc.checkpoint, acc.text, acc.tokens, acc.prefill)
         wait_for_parent()
+    # per_layer=False: the report keeps no per-layer checkpoint figures (_checkpoint_accuracy)
     return evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=exp.weights,
-                             acts=exp.acts, kv=exp.kv, recipe=exp.recipe)
+                             acts=exp.acts, kv=exp.kv, recipe=exp.recipe, per_layer=False)
 
 
 def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
