@@ -224,10 +224,10 @@ def performance_figures(rep, hw, stop=None) -> list | None:
 
 
 class EarlyFigures:
-    """`performance_figures` drawn on a background thread (with pandas imported for the
-    CSV) while the caller runs the accuracy checks, which spend most of their time in
-    numpy and BLAS with the GIL released: the report's plots then cost little extra
-    time. The figures read a snapshot of the report taken here, so what the accuracy
+    """`performance_figures` drawn on a background thread while the caller runs the
+    accuracy checks, which spend most of their time in numpy and BLAS with the GIL
+    released: the report's plots then cost little extra time (report.csv needs no
+    pandas: cosim.table_csv). The figures read a snapshot of the report taken here, so what the accuracy
     checks add to it later cannot change them. `result()` waits; an error in the thread
     is not kept: render_html then draws the figures itself and the error surfaces there.
     The thread is not a daemon: interpreter exit waits for it (a daemon thread stopped
@@ -245,7 +245,6 @@ class EarlyFigures:
 
     def _draw(self, rep, hw) -> None:
         try:
-            import pandas  # noqa: F401 (report.csv needs it: imported off the critical path)
             self._figures = performance_figures(rep, hw, stop=self._stop.is_set)
         except Exception:
             self._figures = None
