@@ -388,6 +388,8 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
             _synthetic_accuracy(rep, trace, exp, after_first=ckpt.go_on if ckpt is not None else None)
             if ckpt is not None:
                 ckpt.go_on()
+            if early is not None:  # its figure drawn while the checkpoint check runs
+                early.add_accuracy(rep)
             if exp.accuracy.checkpoint:
                 where = " (in a second process, beside the functional core)" if ckpt else ""
                 with step(f"accuracy on the real checkpoint {exp.accuracy.checkpoint} (a forward pass over real "
