@@ -4,7 +4,7 @@ scheduler; TTFT/TPOT percentiles, throughput, and simulator wall time.
 Setup (Vidur is not a dependency of cosim):
     fetch/clone microsoft/vidur to VIDUR_DIR; python -m venv V; V/bin/pip install numpy pandas
     scikit-learn wandb ddsketch plotly_express matplotlib seaborn fasteners kaleido pyyaml
-    python benchmarks/serving_vs_vidur.py --vidur-dir VIDUR_CHECKOUT --vidur-python VIDUR_VENV/bin/python
+    python benchmarks/serving_vs_vidur.py --vidur-dir VIDUR_CHECKOUT --vidur-python VIDUR_VENV/bin/python --work-dir SCRATCH
 
 What is compared, and what is not the same on both sides:
 - model Llama-2-7B on H100 (Vidur's profiled pair: data/profiling/compute/h100/
@@ -155,9 +155,9 @@ def cosim_run(trace: Path, scheduler: str, level: str):
 
 
 def cosim_only(a):
-    """cosim's wall time alone on the benchmark trace (written by a full run to /tmp), with the
-    load; for reading speed on a quiet machine, never for the ratio to Vidur."""
-    trace = Path("/tmp/serving_vs_vidur/cosim_trace.csv")
+    """cosim's wall time alone on the benchmark trace (written by a full run into --work-dir), with
+    the load; for reading speed on a quiet machine, never for the ratio to Vidur."""
+    trace = Path(a.work_dir) / "cosim_trace.csv"
     if not trace.is_file():
         raise SystemExit(f"error: {trace} missing: run the full benchmark once first")
     rows = []
@@ -177,8 +177,9 @@ def cosim_only(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--vidur-dir", default="/tmp/vidur")
-    ap.add_argument("--vidur-python", default="/tmp/vidur_venv/bin/python")
+    ap.add_argument("--vidur-dir", required=True, help="a microsoft/vidur checkout (its attention profile is written there)")
+    ap.add_argument("--vidur-python", required=True, help="the python of a venv with Vidur's requirements")
+    ap.add_argument("--work-dir", required=True, help="scratch folder for the traces and Vidur's outputs (created)")
     ap.add_argument("--requests", type=int, default=10000)
     ap.add_argument("--qps", type=float, default=4.0)
     ap.add_argument("--schedulers", default="vllm,sarathi")
@@ -190,8 +191,8 @@ def main():
     if a.cosim_only:
         return cosim_only(a)
     vd = Path(a.vidur_dir)
-    work = Path("/tmp/serving_vs_vidur")
-    work.mkdir(exist_ok=True)
+    work = Path(a.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
     write_attention_profile(vd)
     vtrace, ctrace = make_trace(vd, a.requests, a.qps, 0, work)
     warm = work / "vidur_warmup_trace.csv"

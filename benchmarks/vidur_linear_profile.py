@@ -18,7 +18,9 @@ sys.path.insert(0, str(ROOT))
 import cosim  # noqa: E402
 from hwmodels.estimate import estimate_ops  # noqa: E402
 
-VIDUR = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/vidur")
+if len(sys.argv) != 2:
+    raise SystemExit("usage: python benchmarks/vidur_linear_profile.py VIDUR_CHECKOUT")
+VIDUR = Path(sys.argv[1])
 # Vidur op -> cosim ops of one layer (Vidur's attn_pre_proj is the fused QKV GEMM)
 GROUPS = {"attn_pre_proj": ("q_proj", "k_proj", "v_proj"), "attn_post_proj": ("o_proj",),
           "mlp_up_proj": ("gate_proj", "up_proj"), "mlp_act": ("act",), "mlp_down_proj": ("down_proj",),

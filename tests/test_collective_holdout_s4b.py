@@ -58,19 +58,21 @@ def test_seen_sets_in_their_harness_launch_mode():
     assert {r.launch for r in tg} == {"single_process"} and summary(tg)["within"] == 154
 
 
-def test_a_source_without_a_launch_mode_is_one_clear_error(tmp_path):
-    p = tmp_path / "rows.csv"
-    p.write_text("source,url,gpu,n_gpus,collective,size_bytes,time_us,in_range\n"
-                 "mystery,u,H100 SXM,8,allreduce,1024,20,yes\n")
-    with pytest.raises(HardwareError, match=r"rows\.csv: source 'mystery': launch read from its harness / header \[\]"):
-        score_file(p)
+_HEADER = "source,url,gpu,n_gpus,harness,launch,collective,size_bytes,time_us,in_range\n"
 
 
-def test_a_stated_mode_that_contradicts_the_command_line_is_refused(tmp_path):
+@pytest.mark.parametrize("header, row, message", [
+    # no harness and no launch column: the mode cannot be read and is never guessed
+    ("source,url,gpu,n_gpus,collective,size_bytes,time_us,in_range\n", "mystery,u,H100 SXM,8,allreduce,1024,20,yes\n",
+     r"rows\.csv: source 'mystery': launch read from its harness / header \[\]"),
+    # -g 1 under mpirun is one process per GPU; a row stating single_process contradicts its own command line
+    (_HEADER, "x,u,H100 SXM,8,mpirun -np 8 all_reduce_perf -g 1,single_process,allreduce,1024,20,yes\n",
+     r"read from .* \['one_process_per_gpu'\], stated \['single_process'\]"),
+], ids=["missing_launch_mode", "contradicting_launch_mode"])
+def test_a_bad_launch_mode_is_one_clear_error(tmp_path, header, row, message):
     p = tmp_path / "rows.csv"
-    p.write_text("source,url,gpu,n_gpus,harness,launch,collective,size_bytes,time_us,in_range\n"
-                 "x,u,H100 SXM,8,mpirun -np 8 all_reduce_perf -g 1,single_process,allreduce,1024,20,yes\n")
-    with pytest.raises(HardwareError, match=r"read from .* \['one_process_per_gpu'\], stated \['single_process'\]"):
+    p.write_text(header + row)
+    with pytest.raises(HardwareError, match=message):
         score_file(p)
 
 
