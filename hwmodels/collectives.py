@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 
 from hwmodels.nccl import bus_factor  # noqa: F401  (re-exported: the nccl-tests busbw factors)
 from hwmodels.cost import OpCost
+from hwmodels.collective_calibration import DEFAULT_PROVENANCE, CollectiveCalibration, calibration_of
 from hwmodels.launch import DEFAULT_LAUNCH, apply_launch, check_launch
 from hwmodels.spec import HardwareError
 from hwmodels.system import LinkSpec, SystemSpec
 from hwmodels.units import parse_quantity
 from workloads.ops import COLLECTIVE_KINDS, Op
 
-__all__ = ["CollectiveCost", "collective_cost", "estimate_collective", "bus_factor", "group_span",
+__all__ = ["CollectiveCost", "collective_cost", "candidate_lines", "estimate_collective", "bus_factor", "group_span",
            "message_bytes", "ALGORITHMS"]
 
 ALGORITHMS = ("ring", "tree", "recursive_doubling", "nvls", "direct", "torus", "hierarchical")
@@ -57,6 +58,7 @@ class CollectiveCost:
     energy_j: float = 0.0  # one device's link energy
     notes: tuple = ()
     launch: str = DEFAULT_LAUNCH  # one_process_per_gpu | single_process (hwmodels.launch)
+    calibration: str = DEFAULT_PROVENANCE  # "calibrated from <source>" or "default floor"
 
     @property
     def algbw(self) -> float:
@@ -238,10 +240,12 @@ def _hierarchical(kind, S, local, nodes, intra: _Link, inter: _Link, topo_intra,
 
 def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: SystemSpec,
                     level: str = "roofline", algorithm: str | None = None,
-                    launch: str = DEFAULT_LAUNCH) -> CollectiveCost:
+                    launch: str = DEFAULT_LAUNCH, calibration: CollectiveCalibration | None = None) -> CollectiveCost:
     """Time, chosen algorithm, bytes and energy of one collective on `system`. `launch` is how the
     ranks are driven (hwmodels.launch): one process per GPU (default, serving engines) or one process
-    driving the node's GPUs (nccl-tests -g N), which adds the system file's fitted harness term."""
+    driving the node's GPUs (nccl-tests -g N), which adds the system file's fitted harness term.
+    `calibration` (default: the system file's ``collectives.calibration``, if any) is one machine's
+    measured small-message latency and floor (hwmodels.collective_calibration)."""
     check_launch(launch)
     if kind not in COLLECTIVE_KINDS:
         raise HardwareError(f"collective kind: got {kind!r}; expected one of {COLLECTIVE_KINDS}")
@@ -259,14 +263,23 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
     else:
         local, nodes = group_span(system, ranks, stride)
     candidates = _candidates(kind, nbytes, ranks, local, nodes, system, level, algorithm)
+    cal = calibration if calibration is not None else calibration_of(system)
+    cal, cal_notes = _usable_calibration(cal, launch, level, system)
+    if cal is not None and candidates:
+        zero = {c[1]: c[0] for c in _candidates(kind, 0.0, ranks, local, nodes, system, level, algorithm)}
+        candidates = [(cal.adjust(c[0], zero[c[1]], nbytes, c[1].split("/")[0]),) + tuple(c[1:]) for c in candidates]
     if not candidates:
         raise HardwareError(f"{system.name}: no algorithm "
                             f"{'named ' + repr(algorithm) + ' ' if algorithm else ''}applies to {kind} over "
                             f"{ranks} ranks on topology {system.link('intra_node').topology}")
     t, alg, scope, sent, notes = min(candidates, key=lambda c: c[0])
     # a floor or a constant shift keeps the algorithm order, so the choice above stands
-    t, launch_notes = apply_launch(t, launch, local, system, level)
-    notes += launch_notes
+    if cal is not None and cal.floor_s is not None and local > 1:
+        t = cal.apply_floor(t)  # the machine's measured floor stands in for the launch term
+        launch_notes = (f"floor {cal.floor_s * 1e6:.2f} us {cal.provenance}",)
+    else:
+        t, launch_notes = apply_launch(t, launch, local, system, level)
+    notes += cal_notes + launch_notes
     energy, missing = 0.0, []
     for sc, b in sent.items():
         e = system.link(sc).energy_per_byte_j
@@ -276,7 +289,32 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
             energy += b * e
     if missing:
         notes += (f"{system.name}: link {', '.join(missing)} has no energy figure; its transfer energy is not counted",)
-    return CollectiveCost(t, alg, scope, kind, nbytes, ranks, dict(sent), energy, notes, launch)
+    return CollectiveCost(t, alg, scope, kind, nbytes, ranks, dict(sent), energy, notes, launch,
+                          cal.provenance if cal is not None else DEFAULT_PROVENANCE)
+
+
+def candidate_lines(kind: str, nbytes: float, ranks: int, stride: int, system: SystemSpec,
+                    level: str = "analytical", algorithm: str | None = None) -> list:
+    """[(label, time_s, intercept_s)] of every (algorithm, protocol) the model weighs for this collective,
+    before any calibration or launch term: the intercept is the same line's time at 0 bytes (what a
+    calibration replaces, hwmodels.collective_calibration)."""
+    local, nodes = group_span(system, ranks, stride)
+    zero = {c[1]: c[0] for c in _candidates(kind, 0.0, ranks, local, nodes, system, level, algorithm)}
+    return [(c[1], c[0], zero[c[1]]) for c in _candidates(kind, nbytes, ranks, local, nodes, system, level, algorithm)]
+
+
+def _usable_calibration(cal, launch, level, system):
+    """(calibration or None, notes): a calibration applies at the analytical level to collectives
+    priced in the launch mode it was measured in; otherwise the default floor, and a note says why."""
+    if cal is None:
+        return None, ()
+    if level != "analytical":
+        return None, (f"{system.name}: collective calibration ({cal.source}) is an analytical-level term; "
+                      f"default floor at the {level} level",)
+    if cal.launch != launch:
+        return None, (f"{system.name}: collective calibration measured in launch {cal.launch}, this collective "
+                      f"is priced in launch {launch}: default floor",)
+    return cal, ()
 
 
 def _candidates(kind, S, ranks, local, nodes, system, level, forced):
@@ -315,12 +353,13 @@ def estimate_collective(op: Op, system: SystemSpec, level: str = "roofline") -> 
     stride = int(op.dims.get("stride", 1))
     c = collective_cost(op.kind, message_bytes(op), ranks, stride, system, level)
     prov = ("speed-of-light:alpha-beta" if level == "roofline" or any("no fitted" in n for n in c.notes)
-            else f"fitted:{system.name} collectives")
+            else f"fitted:{system.name} collectives; {c.calibration}")
     return OpCost(latency_s=c.time_s, energy_j=c.energy_j, bound=f"link:{c.scope}", utilization=0.0,
                   flops=0.0, bytes_by_level={f"link_{k}": v for k, v in c.bytes_sent.items()},
                   energy_breakdown={"link": c.energy_j}, provenance=prov, notes=c.notes,
                   details={"algorithm": c.algorithm, "link": c.scope, "ranks": ranks, "launch": c.launch,
-                           "message_bytes": c.nbytes, "busbw_Bps": c.busbw if c.time_s else 0.0})
+                           "message_bytes": c.nbytes, "busbw_Bps": c.busbw if c.time_s else 0.0,
+                           "calibration": c.calibration})
 
 
 def estimate_system_ops(ops, system: SystemSpec, level: str = "roofline", compute_fallback: bool = False):

@@ -37,7 +37,7 @@ _LINK_FIELDS = {"name": None, "topology": None, "bandwidth": "bandwidth", "laten
                 "energy": "energy_per_byte", "in_switch_reduction": None, "dims": None,
                 "base_latency": "time"}
 _LINK_REQUIRED = ("topology", "bandwidth", "latency")
-_COLLECTIVE_KEYS = ("efficiency", "provenance", "launch")
+_COLLECTIVE_KEYS = ("efficiency", "provenance", "launch", "calibration")
 
 
 @dataclass(frozen=True)
@@ -235,6 +235,8 @@ def _check(doc, src: str, device: HardwareSpec | None, dev_error: str | None) ->
     c.known_keys(coll, _COLLECTIVE_KEYS, "collectives.")
     _check_efficiency(c, coll.get("efficiency"))
     _check_launch(c, coll.get("launch"))
+    from hwmodels.collective_calibration import check_calibration  # lazy: it imports units / spec only
+    c.errors.extend(check_calibration(coll.get("calibration"), src))
     name = doc.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         c.err("name", name, "a non-empty name (text)")

@@ -1,0 +1,65 @@
+"""Score the held-out machines with a per-machine calibration (validation/collective_calibration_rules.md).
+
+Each machine of nccl_8gpu_heldout_session4b.csv (Azure ND H100 v5, ND H200 v5) is calibrated from its own
+rows at 2 / 4 / 8 KB (floor) and 1 / 2 MiB (NVLS latency, the law chosen on fit data by
+cosim.calibrate.calibration_law_fit); every other row in 1 KB - 1 GB is scored, priced as in session 4b
+(forced NVLS, single_process, H200 rows on dgx_h200). The uncalibrated session-4b price of each row is kept
+side by side. Nothing here is fitted on a scored row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cosim.calibrate.calibration_law_fit import chosen_blend
+from cosim.calibrate.calibration_fit import fit_calibration
+from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, ScoredRow, score_file, x3_x4
+from hwmodels.collectives import collective_cost
+from hwmodels.system import load_system
+
+__all__ = ["CALIBRATION_SIZES", "CalibratedRow", "calibrate_machines", "score_calibrated"]
+
+CALIBRATION_SIZES = (2 << 10, 4 << 10, 8 << 10, 1 << 20, 2 << 20)
+
+
+@dataclass(frozen=True)
+class CalibratedRow:
+    row: ScoredRow  # the session-4b pricing (uncalibrated) of the same row
+    calibrated_us: float
+    calibration: str  # "calibrated from ..." / "default floor"
+    excluded: str  # "", "X3", "X4"
+
+    @property
+    def err_pct(self) -> float:
+        return 100.0 * (self.calibrated_us / self.row.published_us - 1.0)
+
+
+def _system_of(gpu: str) -> str:
+    return "dgx_h200" if gpu.startswith("H200") else "dgx_h100"
+
+
+def calibrate_machines(rows: list[ScoredRow]) -> dict:
+    """{source: CollectiveCalibration} from each machine's calibration rows only."""
+    blend, out = chosen_blend(), {}
+    for src in dict.fromkeys(r.source for r in rows):
+        mine = [r for r in rows if r.source == src]
+        pts = [(r.size_bytes, r.published_us * 1e-6) for r in mine if r.size_bytes in CALIBRATION_SIZES]
+        first = mine[0]
+        out[src] = fit_calibration(pts, load_system(_system_of(first.gpu)), first.collective, first.n_gpus,
+                                   first.forced or None, first.launch, f"{src} rows of {HELDOUT_S4B_CSV.name}",
+                                   blend={a: hp for a, hp in blend.items() if a == (first.forced or "nvls")})
+    return out
+
+
+def score_calibrated(path=HELDOUT_S4B_CSV) -> tuple[list[CalibratedRow], dict]:
+    rows = score_file(path)
+    x3, x4 = x3_x4(rows)
+    cals, systems, out = calibrate_machines(rows), {}, []
+    for i, r in enumerate(rows):
+        if r.size_bytes in CALIBRATION_SIZES or not r.in_range:
+            continue
+        s = systems.setdefault(_system_of(r.gpu), load_system(_system_of(r.gpu)))
+        c = collective_cost(r.collective, r.size_bytes, r.n_gpus, 1, s, "analytical", r.forced or None,
+                            launch=r.launch, calibration=cals[r.source])
+        out.append(CalibratedRow(r, c.time_s * 1e6, c.calibration, "X3" if i in x3 else "X4" if i in x4 else ""))
+    return out, cals
