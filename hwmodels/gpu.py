@@ -65,7 +65,7 @@ __all__ = ["GpuParams", "PARAMS", "applicable", "params_for", "estimate", "estim
 
 from hwmodels import gpu_params as _gp
 from hwmodels.gpu_params import (ATTN_BACKEND_KEYS, ATTN_BACKENDS, ATTN_BLOCKS, BANDWIDTH_PARAMS, EW_ALIAS,  # noqa: F401
-                                 EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS,
+                                 EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS, UNFUSED_ALIGN,
                                  SPLITK_MIN_K, TILES, UNFUSED_KEYS, WARP_SOFTMAX_MAX_COLS, GpuParams)
 
 
@@ -193,17 +193,39 @@ def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
         blocks = np.ceil(vis / bk)
     else:
         blocks = np.full(nq, float(nk))
-    t_blk = 2.0 * bq * bk * (d + dv) / (peak / P.sm_count * P["attn.eff"])
-    t_cta = blocks * t_blk + P["attn.cta_overhead"]
+    # softmax of a score block runs on the CUDA cores whatever the head dim: `attn.soft_c` (when
+    # calibrated) is its time in units of a d = 128 block's per-column MMA time (gpu_params)
+    t_blk = 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * 256.0) / (peak / P.sm_count * P["attn.eff"])
+    t_cta = (blocks + P.values.get("attn.diag_c", 0.0) * diagonal_blocks(q_len, kv_len, bq, bk, causal)) * t_blk \
+        + P["attn.cta_overhead"]
     work = batch * heads * t_cta.sum()
     # greedy CTA scheduling: the work spread over the SMs, plus the tail of the last wave,
     # a fitted fraction of the longest CTA (causal: the last query block sees every key)
     t_comp = work / P.sm_count + P["attn.tail"] * t_cta.max()
+    if _gp.ATTN_WAVE_CAP:  # a greedy schedule never outlasts its waves at the longest CTA's time
+        t_comp = min(t_comp, math.ceil(batch * heads * nq / P.sm_count) * float(t_cta.max()))
     t = P["attn.floor"] + t_comp
     if details:
         return t, {"t_compute_s": t_comp, "score_blocks": float(blocks.sum()) * batch * heads,
                    "block_q_k": (bq, bk), "critical_path_s": float(t_cta.max())}
     return t
+
+
+def diagonal_blocks(q_len, kv_len, bq, bk, causal):
+    """Score blocks per query block that the causal mask cuts (partly masked), vectorised over
+    query blocks. Rows r of query block i see keys 0 .. offset + r (offset = kv_len - q_len); key
+    block j is cut when it holds a key some row sees and a key the first row does not:
+    floor((offset + r_min + 1) / bk) <= j <= floor((offset + r_max) / bk), j < ceil(kv_len / bk).
+    Example: q = kv = 448, bq 128, bk 64 -> [2, 2, 2, 1]."""
+    nq = math.ceil(q_len / bq)
+    if not causal:
+        return np.zeros(nq)
+    i = np.arange(nq)
+    off = kv_len - q_len
+    r_min, r_max = i * bq, np.minimum((i + 1) * bq, q_len) - 1
+    j_lo = np.floor((off + r_min + 1) / bk)
+    j_hi = np.minimum(np.floor((off + r_max) / bk), math.ceil(kv_len / bk) - 1)
+    return np.maximum(j_hi - j_lo + 1, 0.0)
 
 
 @lru_cache(maxsize=65536)
@@ -231,15 +253,17 @@ def fa2_num_splits(batch_nheads_mblocks, num_sms, num_n_blocks, max_splits=128):
     return 1
 
 
-def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=2.0, details=False):
-    """Decode attention: KV streamed once per KV head (GQA shared), split-KV parallelism."""
+def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=2.0, details=False, split_sms_x=1):
+    """Decode attention: KV streamed once per KV head (GQA shared), split-KV parallelism.
+    split_sms_x: the SM multiple the backend's split heuristic is called with (FlashAttention-2:
+    FA2_SPLIT_SMS_X = 2; gpu_params)."""
     swapped = q_len == 1 and heads > kv_heads
     h_eff = kv_heads if swapped else heads
     q_eff = heads // kv_heads if swapped else q_len
     bn = 256 if d <= 64 else 128
     bnm = batch * h_eff * math.ceil(q_eff / FA2_DEC_BM)
     n_blocks = math.ceil(kv_len / bn)
-    splits = fa2_num_splits(bnm, P.sm_count, n_blocks)
+    splits = fa2_num_splits(bnm, split_sms_x * P.sm_count, n_blocks)
     ctas = bnm * splits
     kv_bytes = batch * kv_heads * kv_len * (d + dv) * e_kv
     per_cta = kv_len * (d + dv) * e_kv / splits
@@ -254,6 +278,13 @@ def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=
         return t, {"splits": splits, "ctas": ctas, "swapped_gqa": swapped, "kv_bytes": kv_bytes,
                    "t_bandwidth": t_bw, "t_cta_stream": t_stream}
     return t
+
+
+def split_sms_x(backend: str, P: GpuParams) -> int:
+    """SM multiple of the backend's split-KV heuristic: FlashAttention-2 calls it with 2 x SMs
+    (flash_api.cpp), recorded as `attn.split_sms_x` by a calibration whose validation split
+    chose it (absent: 1, the session-4 form); cuDNN's decode keeps the session-4 form."""
+    return int(P.values.get("attn.split_sms_x", 1)) if backend == "fa2" else 1
 
 
 def _is_decode(op: Op) -> bool:
@@ -329,11 +360,13 @@ def kernels_of(op: Op, P=None) -> int:
         if P is not None and attention_backend(op, P) == "unfused":  # HF eager: its separate kernels
             return sum(kernels_of(p, P) for p in unfused_parts(op))
         if P is not None and _is_decode(op):
-            P = for_backend(P, attention_backend(op, P))
+            backend = attention_backend(op, P)
+            P = for_backend(P, backend)
             d = op.dims
             _, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
                                            int(d["kv_len"]), int(d["head_dim"]),
-                                           int(d.get("v_head_dim", d["head_dim"])), details=True)
+                                           int(d.get("v_head_dim", d["head_dim"])), details=True,
+                                           split_sms_x=split_sms_x(backend, P))
             return 2 if det["splits"] > 1 else 1
         return 1
     if op.kind == "gemm":
@@ -452,13 +485,21 @@ def unfused_scaled(op: Op, P: GpuParams) -> list:
     a broadcast mask and fp32 output. Each carries its fitted multiplier on its *streaming*
     term (slow per byte; its launch floor is the plain kernel's)."""
     out = []
+    # rows of kv_len bf16 elements that are no multiple of 16 bytes: the score GEMMs and passes
+    # lose their vectorised / TMA loads (`unfused.unaligned_mult`, when calibrated; gpu_params)
+    u = P.values.get("unfused.unaligned_mult", 1.0) if int(op.dims["kv_len"]) % UNFUSED_ALIGN else 1.0
     for p in unfused_parts(op):
         f = P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else None
         if f is None:
-            out.append((p, P))
+            if p.kind == "gemm" and u != 1.0:  # throughput / u: the time above the floor x u
+                fmt = _gemm_fmt(p.compute_fmt)
+                out.append((p, dataclasses.replace(P, values={**P.values, f"gemm.mma_eff.{fmt}": P[f"gemm.mma_eff.{fmt}"] / u,
+                                                              "gemm.bw": P["gemm.bw"] / u})))
+            else:
+                out.append((p, P))
             continue
         key = f"ew.{ew_regime(P, p.kind, float(p.dims.get('cols', 0)))}.mult"
-        out.append((p, dataclasses.replace(P, values={**P.values, key: P[key] * f})))
+        out.append((p, dataclasses.replace(P, values={**P.values, key: P[key] * f * (1.0 if p.name in _GATHER else u)})))
     return out
 
 
@@ -523,7 +564,7 @@ def _attention_part(op, hw, P, backend, compute_fallback, notes):
         e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
         t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
                                        int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
-                                       e_kv, details=True)
+                                       e_kv, details=True, split_sms_x=split_sms_x(backend, P))
         bound, kv_bytes = "hbm", det["kv_bytes"]
     else:
         window = int(d.get("window", 0) or 0)

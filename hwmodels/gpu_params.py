@@ -64,6 +64,8 @@ UNFUSED_KEYS = ("unfused.gather_mult", "unfused.score_mult")
 OPTIONAL_PARAMS.update({
     "unfused.gather_mult": (None, "unfused attention: time multiplier of the repeat_kv strided copies"),
     "unfused.score_mult": (None, "unfused attention: time multiplier of the scale/mask/softmax/cast passes"),
+    "unfused.unaligned_mult": (None, "unfused attention, KV length no multiple of 8: time multiplier of the "
+                                     "score GEMMs and passes"),
 })
 
 # Elementwise kinds with their own fitted floor and traffic multiplier (ew.<kind>.floor,
@@ -113,7 +115,7 @@ OPTIONAL_PARAMS.update({
 #   own floor and traffic multiplier when measured (FUSED_EW_KINDS); otherwise they borrow the
 #   rmsnorm / add kernel's parameters and say so on the row.
 ROW_REGS = 40
-ATTN_OPTIONAL_KEYS = ("dec_bw_multi",)
+ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "diag_c", "soft_c")
 ROW_THREADS_MAX = 1024
 FUSED_EW_KINDS = ("add_rmsnorm", "rope_fused")
 EW_ROW_WAVE_KEYS = tuple(f"ew.{k}.{x}" for k in ROW_KINDS for x in ("row_lat", "row_lat_iter"))
@@ -125,6 +127,12 @@ OPTIONAL_PARAMS.update({
     "ew.softmax_warp.floor_per_col": ("time", "warp-per-row softmax: extra floor per element of the row"),
     "attn.dec_bw_multi": ("bandwidth", "decode without split-KV, more CTAs than SMs: KV streaming bandwidth"),
     "attn_cudnn.dec_bw_multi": ("bandwidth", "cuDNN decode, more CTAs than SMs: KV streaming bandwidth"),
+    "attn.split_sms_x": (None, "FlashAttention-2 decode: SM multiple its split-KV heuristic is called with "
+                               "(structure: 2 in flash_api.cpp; absent = 1, the session-4 form)"),
+    "attn.soft_c": (None, "prefill: softmax time of a score block, in units of a d = 128 block's MMA time per column"),
+    "attn_cudnn.soft_c": (None, "cuDNN prefill: softmax time of a score block, as attn.soft_c"),
+    "attn.diag_c": (None, "causal prefill: extra time of a masked (diagonal) score block, fraction of a block"),
+    "attn_cudnn.diag_c": (None, "cuDNN causal prefill: extra time of a masked (diagonal) score block, fraction"),
     **{f"ew.{k}.floor": ("time", f"shortest {k} kernel (engine-fused; measured as Triton, vLLM semantics)")
        for k in FUSED_EW_KINDS},
     **{f"ew.{k}.mult": (None, f"{k}: bytes moved / compulsory bytes (engine-fused kernel)") for k in FUSED_EW_KINDS},
@@ -141,6 +149,27 @@ TILES = ((256, 128), (128, 256), (128, 128), (128, 64), (64, 128), (64, 64))
 SPLITK_MIN_K = 512  # split-K chunks are at least this deep (keeps the MMA pipeline full)
 FA2_BQ = 128  # flash-attention-2 forward query block
 FA2_DEC_BM = 64  # split-KV kernel query block
+# Session-6 terms (issue 11; chosen on the validation split carved from the fit rows:
+# validation/model_selection/s6_candidates.txt, before held-out suite 4 was measured):
+# - FlashAttention-2's split-KV heuristic is called with twice the SM count ("We multiply number
+#   of SMs by 2 to hard-code the fact that we're using 128 threads per block", flash_api.cpp,
+#   set_params_splitkv; PyTorch's vendored copy is the same): a decode launch of 106..211 CTAs on
+#   132 SMs is split, not streamed one CTA per head (session-5 model: +40..60 % at 140-192 CTAs);
+# - a causal prefill's diagonal score blocks are masked element-wise before the softmax: each
+#   costs `attn.diag_c` of a block more (short causal sequences are mostly diagonal blocks).
+FA2_SPLIT_SMS_X = 2  # recorded as attn.split_sms_x by a calibration whose validation split chose it
+# - wave cap: a flash prefill of C CTAs (batch x heads x query blocks) on S SMs, scheduled
+#   greedily, never takes longer than ceil(C / S) waves of its longest CTA; the session-4 form
+#   (work / S + tail x longest CTA) overshoots when C <= S or the CTAs are equal (non-causal);
+# - `attn.soft_c`: the softmax of a score block (exp, row max/sum on the CUDA cores) costs the
+#   same whatever the head dim, so a d = 64 block runs at a lower fraction of the MMA peak
+#   (cuDNN d 64 causal prefill: -22 % with one efficiency for all head dims).
+ATTN_WAVE_CAP = True
+# - unaligned unfused attention: Hugging Face eager attention over a KV length that is no
+#   multiple of UNFUSED_ALIGN elements (16 bytes of bf16) runs its score GEMMs and score passes
+#   `unfused.unaligned_mult` times slower (no 16-byte vector / TMA loads on rows of odd stride;
+#   fit suite 4: -20 % median at such lengths with the session-4 model, 0 % at aligned ones).
+UNFUSED_ALIGN = 8
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,12 @@ What carries over, and why:
 - per-CTA compute times (`attn.cta_overhead`, the per-column cost of row reductions, the
   per-wave time of row waves) scale with the SM clock ratio sibling/target; the per-row cost of CTA-per-row reductions
   (`ew.<kind>.per_row`, whole chip) also with the SM-count ratio;
+- the KV bandwidth of FlashAttention-2 decode launches with more CTAs than SMs and no split
+  (`attn.dec_bw_multi`, SM_BOUND_BW) is bound by the SMs, not by HBM (fitted 2.7 TB/s on the
+  H200, 2.6 on the H100, whose datasheets differ by 1.43x): it scales with SMs x clock, not
+  with the datasheet bandwidth (session 6: chosen on the validation split carved from the fit
+  rows, H100 -> H200 FA2 decode median/p90 5.5/13.2 % vs 12.6/28.7 % scaled,
+  validation/model_selection/s6_candidates.txt);
 - the power cap is the target's TDP and the static (idle) power scales with the TDP ratio;
 - launch and host constants (floors, graph gap, eager launch rate) and the energy per FLOP
   and per byte carry over unchanged (same software stack; same process family assumed — the
@@ -24,7 +30,9 @@ from functools import lru_cache
 
 from hwmodels.spec import HardwareSpec, load_hw
 
-__all__ = ["transfer", "CLOCK_PARAMS"]
+__all__ = ["transfer", "CLOCK_PARAMS", "SM_BOUND_BW"]
+
+SM_BOUND_BW = ("attn.dec_bw_multi", "attn_cudnn.dec_bw_multi")
 
 CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.floor_per_col",
                 # per-wave times of row reductions (the waves are counted on the target's SMs)
@@ -45,6 +53,10 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
     for k in EW_ROW_KEYS:  # rows are spread over the SMs: per-row time x clock ratio x SM ratio
         if k in values:
             values[k] = P.values[k] * c * P.sm_count / int(block["sm_count"])
+    r_bw = hw.main_memory.bandwidth_Bps / P.reference_bandwidth if P.reference_bandwidth else 1.0
+    for k in SM_BOUND_BW:  # SMs x clock, undoing the datasheet-bandwidth scaling params_for applies next
+        if k in values:
+            values[k] = P.values[k] * int(block["sm_count"]) / P.sm_count / c / r_bw
     parts = [f"SMs {P.sm_count}->{block['sm_count']}", f"clock x{1 / c:.4g}"]
     if hw.tdp_w and sib.tdp_w:
         values["energy.power_cap"] = hw.tdp_w

@@ -71,11 +71,14 @@ def test_fa2_decode_with_more_ctas_than_sms_by_hand():
     want = P["attn.dec_floor"] + max(kv / P["attn.dec_bw_multi"], t_stream)
     assert c.details["isolated_s"] == pytest.approx(want, rel=1e-9)
     assert P["attn.dec_bw_multi"] < 0.8 * P["attn.dec_bw"]  # fitted 2.73 vs 4.18 TB/s
-    # 16 x 8 = 128 CTAs <= 132 SMs: the ordinary bandwidth
+    # 16 x 8 = 128 CTAs < 0.8 x (2 x 132) = 211.2: FA2 splits the KV (heuristic over 2 x SMs,
+    # attn.split_sms_x, session 6): 2 splits (128 x 2 / 264 = 0.97 of a wave), 256 CTAs of half
+    # a head's KV each, at the ordinary bandwidth, plus the combine kernel
+    assert P["attn.split_sms_x"] == 2 and gpu.fa2_num_splits(128, 264, 32) == 2
     c = gpu.estimate(_decode(16, 32, 8, 4096), hw)
-    t_stream = (4096 * 256 * 2) / P["attn.cta_bw_split"]
+    t_stream = 2 * (4096 * 256 * 2 / 2) / P["attn.cta_bw_split"]
     assert c.details["isolated_s"] == pytest.approx(
-        P["attn.dec_floor"] + max(16 * 8 * 4096 * 512 / P["attn.dec_bw"], t_stream), rel=1e-9)
+        P["attn.dec_floor"] + max(16 * 8 * 4096 * 512 / P["attn.dec_bw"], t_stream) + P["attn.combine"], rel=1e-9)
     # cuDNN's decode kept the session-3 form on its validation split: no multi-CTA term of its own
     assert "attn_cudnn.dec_bw_multi" not in P.values
     assert "attn.dec_bw_multi" not in gpu.for_backend(P, "cudnn").values
@@ -110,15 +113,17 @@ def heldout3():
 
 
 def test_heldout3_figures_as_published(heldout3):
-    """Scored once after the freeze (docs/gpu-validation.md): pinned so that any later change
-    that moves them is seen."""
+    """Scored once after the session-4 freeze at 3.8 / 14.7 (docs/gpu-validation.md); since
+    session 6 a SEEN suite, re-scored with the session-6 model (chosen on fit-split validation,
+    not on these rows): pinned so that any later change that moves them is seen."""
     a = {k: v["analytical"] for k, v in heldout3.classes.items()}
     assert a["all"]["n"] == 1025
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.8, 14.7)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.4, 12.3)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
-    assert met == {"gemm_bf16", "gemm_fp8", "attention_decode", "attention_decode_cudnn", "all"}
-    assert (round(a["attention_prefill"]["median"], 1), round(a["attention_prefill"]["p90"], 1)) == (4.1, 17.3)
-    assert (round(a["elementwise"]["median"], 1), round(a["elementwise"]["p90"], 1)) == (4.0, 16.5)
+    assert met == {"gemm_bf16", "gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_decode",
+                   "attention_decode_cudnn", "attention_decode_fa2", "elementwise", "all"}
+    assert (round(a["attention_prefill"]["median"], 1), round(a["attention_prefill"]["p90"], 1)) == (1.8, 6.5)
+    assert (round(a["elementwise"]["median"], 1), round(a["elementwise"]["p90"], 1)) == (4.1, 15.0)
 
 
 def test_heldout3_graph_decode_end_to_end(heldout3):

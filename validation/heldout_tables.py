@@ -1,8 +1,8 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout3 (measured after the session-4 freeze, scored with
-the exclusion rules of validation/heldout3_rules.md), the previously seen suites re-scored
-with the same frozen model (H200 heldout2 and first held-out, H100 held-out; each with and
-without the exclusion rules), the published H100 attention set, family transfer both ways,
+calibrations: the fresh H200 suite heldout4 (measured after the session-6 freeze, scored with
+the exclusion rules of validation/heldout4_rules.md), the previously seen suites re-scored
+with the same frozen model (H200 heldout3, heldout2 and first held-out, H100 held-out; each
+with and without the exclusion rules), the published H100 attention set, family transfer both ways,
 and the H200 energy loops. Writes validation/heldout_tables.txt.
 
 Run from the repository root: PYTHONPATH=. python validation/heldout_tables.py
@@ -99,10 +99,12 @@ def transfer_lines(h200, h100):
     lines = []
     lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
               "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
-    for target, sib, csv_, split, label in (("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
+    splits4 = [("h200", "h100_sxm", h200, "test4", "H100 params -> H200 kernels")] if any(
+        m.split == "test4" for m in dataset.load_ops(h200)) else []
+    for target, sib, csv_, split, label in splits4 + [("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test", "H100 params -> H200 kernels"),
-                                            ("h100_sxm", "h200", h100, "test", "H200 params -> H100 kernels")):
+                                            ("h100_sxm", "h200", h100, "test", "H200 params -> H100 kernels")]:
         res = transfer_validate(target, sib, csv_, split=split, sm_count=132)
         for cls in CLASSES:
             a = res.classes[cls]["analytical"]
@@ -118,25 +120,44 @@ def transfer_lines(h200, h100):
     return lines
 
 
+def _failed_rows(raw_csv):
+    """Rule 4: rows that failed to run are counted and listed, never scored."""
+    import csv
+    if not raw_csv.is_file():
+        return []
+    with open(raw_csv, newline="") as f:
+        bad = [r for r in csv.DictReader(f) if (r.get("note") or "").startswith("FAILED")]
+    return [f"(rule 4, failed rows: {len(bad)})"] + [f"- {r['kind']} {r['fmt']} {r['dims']} {r['impl']}: "
+                                                     f"{r['note'][:120]}" for r in bad] + [""]
+
+
 def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
     seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
     for split, title in (
-            ("test3", "H200 heldout3 (fresh suite, measured after the session-4 freeze, scored once; "
-                      "rules: validation/heldout3_rules.md)"),
-            ("test2", "H200 heldout2 (PREVIOUSLY SEEN: session-3 fresh suite, re-scored with the session-4 model)"),
-            ("test", "H200 first held-out suite (PREVIOUSLY SEEN, re-scored with the session-4 model)")):
+            ("test4", "H200 heldout4 (fresh random suite, measured after the session-6 freeze, scored once; "
+                      "rules: validation/heldout4_rules.md)"),
+            ("test3", "H200 heldout3 (PREVIOUSLY SEEN: session-4 fresh suite, scored once at 3.8 / 14.7; "
+                      "re-scored with the session-6 model)"),
+            ("test2", "H200 heldout2 (PREVIOUSLY SEEN: session-3 fresh suite, re-scored with the session-6 model)"),
+            ("test", "H200 first held-out suite (PREVIOUSLY SEEN, re-scored with the session-6 model)")):
+        if not any(m.split == split for m in dataset.load_ops(h200)):
+            lines += [f"### {title}", "", "(not measured yet)", ""]
+            continue
         r_all = validate("h200", h200, split=split, include_unreliable=True)
         ex, n2 = excluded(validate("h200", h200, split=split), seen200)
         lines += op_table(title, r_all, ex)
         lines.append(f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)")
         lines.append("")
+        if split == "test4":
+            lines += ["#### End to end, heldout4 (Qwen2.5-7B, Llama-2-13B shapes, random points)", ""] + e2e_table(r_all)
+            lines += _failed_rows(VAL / "raw_h200_run7" / "ops.csv")
         if split == "test3":
             lines += ["#### End to end, heldout3 (Llama-3.2-3B, Qwen2.5-14B shapes)", ""] + e2e_table(r_all)
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
     ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
-    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-4 model)", r_all, ex)
+    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-6 model)", r_all, ex)
     lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
     # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")

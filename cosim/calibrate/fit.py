@@ -273,10 +273,16 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
 # Optional terms the fit adds where its rows identify them (hwmodels.gpu_params). Which of the
 # session-4 candidates are on was chosen on the validation split carved from the fit rows
 # (validation/model_selection/s4_candidates.py and .txt), before the heldout3 suite was measured.
-TERMS = {"row_waves": ("softmax",), "warp_floor_per_col": True, "dec_bw_multi": ("fa2",), "fused_kinds": True}
+# Session 6 (validation/model_selection/s6_candidates.txt, chosen before held-out suite 4): the
+# H200 split chose the head-dim-independent softmax cost for cuDNN prefill only, FA2's split
+# heuristic over 2 x SMs and the unaligned-KV multiplier of unfused attention; the H100 split
+# chose neither soft_c nor the x2 heuristic (no unfused rows there). The wave cap
+# (gpu_params.ATTN_WAVE_CAP) was chosen on both.
+TERMS = {"row_waves": ("softmax",), "warp_floor_per_col": True, "dec_bw_multi": ("fa2",), "fused_kinds": True,
+         "prefill_diag": (), "prefill_soft": ("cudnn",), "fa2_split_x2": True, "unfused_unaligned": True}
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
-TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": ()}}
+TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False}}
 
 
 def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
@@ -293,11 +299,17 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
                              f"expected the default microbenchmark suite")
         if group == "elementwise":
             names = names + _ew_optional(rows, values, terms)
-        elif group == "attention_decode" and "fa2" in (terms.get("dec_bw_multi") or ()) and _has_multi(rows, sms):
-            values.setdefault("attn.dec_bw_multi", values["attn.dec_bw"])
-            names = names + ["attn.dec_bw_multi"]
+        elif group == "attention_prefill":
+            names = names + _prefill_optional("attn.", "fa2", terms, values)
+        elif group == "attention_decode":
+            if terms.get("fa2_split_x2"):  # structure, not fitted: recorded in the calibration
+                values["attn.split_sms_x"] = float(gpu_params.FA2_SPLIT_SMS_X)
+            if "fa2" in (terms.get("dec_bw_multi") or ()) and _has_multi(rows, sms):
+                values.setdefault("attn.dec_bw_multi", values["attn.dec_bw"])
+                names = names + ["attn.dec_bw_multi"]
         quality[group] = _fit_group(names, rows, hw, values, sms, l2)
-        for key in gpu_params.EW_ROW_KEYS:  # a per-row cost the fit drives to nothing is no term
+        for key in gpu_params.EW_ROW_KEYS + ("ew.softmax.row_lat_iter", "ew.rmsnorm.row_lat_iter"):
+            # a per-row (or per-iteration) cost the fit drives to nothing is no term
             if values.get(key, 1.0) < 1e-15:
                 del values[key]
                 quality[group][f"{key}"] = "fitted to < 1e-15 s: dropped (no per-row cost)"
@@ -313,14 +325,30 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
                     and _has_multi(rows, sms):
                 values.setdefault(f"attn_{backend}.dec_bw_multi", values[f"attn_{backend}.dec_bw"])
                 names.append(f"attn_{backend}.dec_bw_multi")
+            if group.startswith("attention_prefill"):
+                names += _prefill_optional(f"attn_{backend}.", backend, terms, values)
             quality[group] = _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
     rows = [m for m in meas if m.reliable and m.cls.endswith("_unfused")]
     if rows:
         for k in gpu.UNFUSED_KEYS:
             values.setdefault(k, 1.0)
-        quality["attention_unfused"] = _fit_group(list(gpu.UNFUSED_KEYS), rows, hw, values, sms, l2,
-                                                  default or "fa2")
+        names = list(gpu.UNFUSED_KEYS)
+        if terms.get("unfused_unaligned") and sum(int(m.op.dims["kv_len"]) % gpu_params.UNFUSED_ALIGN != 0
+                                                  for m in rows) >= 3:
+            values.setdefault("unfused.unaligned_mult", 1.0)
+            names.append("unfused.unaligned_mult")
+        quality["attention_unfused"] = _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
     return quality, default
+
+
+def _prefill_optional(pre, backend, terms, values) -> list:
+    """Optional prefill terms switched on for `backend` (TERMS: prefill_diag, prefill_soft)."""
+    names = []
+    for term, key, start in (("prefill_diag", "diag_c", 0.5), ("prefill_soft", "soft_c", 0.3)):
+        if backend in (terms.get(term) or ()):
+            values.setdefault(pre + key, start)
+            names.append(pre + key)
+    return names
 
 
 def _has_multi(rows, sms) -> bool:

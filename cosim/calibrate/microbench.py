@@ -301,7 +301,15 @@ HELDOUT3 = {
     "gemm_m": [1, 7, 14, 28, 56, 112, 224, 448, 896, 1792, 3584, 7168],
     "gemm_square": [320, 960, 1920, 3840, 5760],
 }
-GEMM_SUITES = {"heldout": HELDOUT, "heldout2": HELDOUT2, "fit3": FIT3, "heldout3": HELDOUT3}
+# Held-out suite 4 (--variant heldout4, rules in validation/heldout4_rules.md): shapes drawn at
+# random (seed HELDOUT4_SEED) from the acceptance classes' ranges, see heldout4_shapes.py.
+if __package__:
+    from cosim.calibrate.heldout4_shapes import (HELDOUT4, HELDOUT4_SEED, E2E_DECODE4, E2E_PREFILL4,  # noqa: E402,F401
+                                                 heldout4_attention_cases, heldout4_elementwise_cases)
+else:  # run as a script on the measurement machine, where the cosim package is not installed
+    from heldout4_shapes import (HELDOUT4, HELDOUT4_SEED, E2E_DECODE4, E2E_PREFILL4,  # noqa: E402,F401
+                                 heldout4_attention_cases, heldout4_elementwise_cases)
+GEMM_SUITES = {"heldout": HELDOUT, "heldout2": HELDOUT2, "fit3": FIT3, "heldout3": HELDOUT3, "heldout4": HELDOUT4}
 
 
 def section_gemm(torch, bench, out, budget_s, variant="default"):
@@ -313,6 +321,7 @@ def section_gemm(torch, bench, out, budget_s, variant="default"):
     if variant in GEMM_SUITES:
         H = GEMM_SUITES[variant]
         cases = [(m, n, k) for (n, k) in H["gemm_nk"] for m in H["gemm_m"]] + [(s, s, s) for s in H["gemm_square"]]
+        cases += list(H.get("gemm_mnk", ()))  # heldout4: drawn (M, N, K) triples
     else:
         cases = [(m, n, k) for (n, k) in GEMM_NK for m in GEMM_M] + [(s, s, s) for s in GEMM_SQUARE]
     wcache = {}
@@ -447,6 +456,13 @@ def _sdpa(torch, backend, gqa_native, q, k, v, causal, ctx=True):
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=(h != kvh and gqa_native))
 
 
+def _decode_cases(batches, layouts, contexts, max_kv_bytes=8e9):
+    """Decode cases (q_len 1, d 128) over batch x (heads, KV heads) x context, in that loop
+    order, keeping those whose bf16 KV cache fits in max_kv_bytes."""
+    return [("decode", b, h, kvh, 128, 1, ctx, False) for b in batches for (h, kvh) in layouts for ctx in contexts
+            if 2 * b * kvh * ctx * 128 * 2 <= max_kv_bytes]
+
+
 def _attention_cases(variant):
     cases = []
     # prefill (q_len == kv_len), causal; a few non-causal to separate the causal skip
@@ -474,11 +490,8 @@ def _attention_cases(variant):
                 for L in (192, 384, 768, 1536, 3072, 6144):
                     if b * L <= 24576:
                         cases.append(("prefill", b, h, kvh, d, L, L, True))
-        for b in (1, 3, 6, 12, 24, 48):
-            for (h, kvh) in ((28, 4), (40, 40), (32, 8)):
-                for ctx in (200, 700, 1500, 3000, 6000, 12000, 24000):
-                    if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
-                        cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+        cases += _decode_cases((1, 3, 6, 12, 24, 48), ((28, 4), (40, 40), (32, 8)),
+                               (200, 700, 1500, 3000, 6000, 12000, 24000))
     if variant == "heldout2":
         cases = []
         for b in (1, 2, 5):
@@ -488,20 +501,37 @@ def _attention_cases(variant):
                         cases.append(("prefill", b, h, kvh, d, L, L, True))
         for L in (640, 2560):
             cases.append(("prefill", 2, 24, 8, 128, L, L, False))
-        for b in (1, 5, 10, 20, 40):
-            for (h, kvh) in ((24, 8), (48, 8), (16, 16)):
-                for ctx in (300, 1000, 2500, 5000, 10000, 20000):
-                    if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
-                        cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+        cases += _decode_cases((1, 5, 10, 20, 40), ((24, 8), (48, 8), (16, 16)),
+                               (300, 1000, 2500, 5000, 10000, 20000))
     if variant == "fit3":  # decode over batch x context where the 2026-12-04 model missed (FA2 p90 40 %)
         cases = []
-        for b in (1, 2, 4, 8, 16, 32, 48, 64, 96, 128):
-            for (h, kvh) in ((32, 8), (32, 32), (8, 8), (32, 4), (64, 8)):
-                for ctx in (256, 1024, 4096, 16384, 65536):
-                    if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
-                        cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+        cases += _decode_cases((1, 2, 4, 8, 16, 32, 48, 64, 96, 128), ((32, 8), (32, 32), (8, 8), (32, 4), (64, 8)),
+                               (256, 1024, 4096, 16384, 65536))
     if variant == "heldout3":
         cases = _heldout3_attention_cases()
+    if variant == "fit4":
+        cases = _fit4_attention_cases()
+    if variant == "heldout4":
+        cases = heldout4_attention_cases()
+    return cases
+
+
+def _fit4_attention_cases():
+    """Fit suite 4 (session 6): the shapes the session-5 tails were made of, absent from the fit
+    suites: decode contexts that are no multiple of 8 (unfused bmm alignment) and FA2 decode
+    launches of 132..420 CTAs (split heuristic, waves); prefill lengths that are no multiple of
+    128 (causal diagonal, partial waves), non-causal, head dims 64 and 128."""
+    cases = []
+    for b in (1, 2):
+        for (h, kvh, d) in ((32, 8, 128), (16, 16, 64), (28, 4, 128)):
+            for L in (300, 700, 1100, 2500, 5000, 9000):
+                if b * L <= 18000:
+                    cases.append(("prefill", b, h, kvh, d, L, L, True))
+    for (h, kvh, d) in ((32, 8, 128), (16, 16, 64)):
+        for L in (700, 1500, 3000):
+            cases.append(("prefill", 1, h, kvh, d, L, L, False))
+    cases += _decode_cases((1, 4, 9, 17, 26, 33, 45), ((32, 8), (16, 16), (56, 8)),
+                           (600, 1100, 2300, 5100, 9800, 20100))
     return cases
 
 
@@ -516,11 +546,8 @@ def _heldout3_attention_cases():
                     cases.append(("prefill", b, h, kvh, d, L, L, True))
     for L in (896, 3584):
         cases.append(("prefill", 3, 40, 8, 128, L, L, False))
-    for b in (1, 3, 7, 14, 28, 56, 112):
-        for (h, kvh) in ((40, 8), (32, 16), (20, 20)):
-            for ctx in (448, 1400, 3500, 7000, 14000, 28000):
-                if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
-                    cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+    cases += _decode_cases((1, 3, 7, 14, 28, 56, 112), ((40, 8), (32, 16), (20, 20)),
+                           (448, 1400, 3500, 7000, 14000, 28000))
     return cases
 
 
@@ -629,6 +656,10 @@ def _elementwise_cases(variant):
         cases, sizes = _fit3_elementwise_cases(), []
     if variant == "heldout3":
         cases, sizes = _heldout3_elementwise_cases(), []
+    if variant == "fit4":
+        cases, sizes = _fit4_elementwise_cases(), []
+    if variant == "heldout4":
+        cases, sizes = heldout4_elementwise_cases(), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -656,6 +687,19 @@ def _fit3_elementwise_cases():
         cases += [("add_rmsnorm", c, sz) for c in (2048, 3072, 4096, 8192, 16384)]
         if sz <= 2 ** 28:
             cases += [("rope_fused", hk, sz) for hk in ((32, 8, 128), (32, 32, 128), (16, 4, 64), (64, 8, 128))]
+    return cases
+
+
+def _fit4_elementwise_cases():
+    """Fit suite 4 (session 6): softmax rows of 10-50 K elements (block softmax near the L2
+    size), small copies / adds / embeddings (launch floors), RMSNorm widths 5-7 K."""
+    cases = []
+    for sz in [3 * 2 ** p for p in range(14, 29, 2)]:  # 48 KiB .. 768 MiB
+        cases += [("softmax", c, sz) for c in (10240, 12800, 20480, 40960)]
+        cases += [("copy", c, sz) for c in (1024, 2560)] + [("add", 3072, sz), ("rmsnorm", 5120, sz),
+                                                            ("rmsnorm", 7168, sz)]
+        if sz <= 3 * 2 ** 24:
+            cases += [("embedding", 2048, sz), ("embedding", 5120, sz)]
     return cases
 
 
@@ -1398,6 +1442,9 @@ def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=10
                 elif variant == "heldout3":
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("llama3_2_3b", "qwen2_5_14b"),
                                 fusions=("eager", "engine", "engine_fused"), points=(E2E_DECODE3, E2E_PREFILL3))
+                elif variant == "heldout4":
+                    section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("qwen2_5_7b", "llama2_13b"),
+                                fusions=("eager", "engine", "engine_fused"), points=(E2E_DECODE4, E2E_PREFILL4))
                 else:
                     models = ("qwen2_5_7b", "llama2_13b") if variant == "heldout" else ("llama2_7b", "llama3_8b")
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=models)
@@ -1426,7 +1473,8 @@ def main(argv=None):
     ap.add_argument("--flush-mb", type=int, default=1024,
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
-    ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3"),
+    ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
+                                          "heldout4"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")

@@ -1,0 +1,41 @@
+"""SHA-256 digests of the microbenchmark suites' case lists (issue 11, held-out discipline): a
+rules file pins the digest of the suite it defines before the suite is measured, and a test
+asserts it, so a later edit of microbench.py cannot silently change a measured suite.
+
+    python -m cosim.calibrate.suite_digest heldout4
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+
+__all__ = ["suite_cases", "suite_digest"]
+
+
+def suite_cases(variant: str) -> dict:
+    """Every case list of a microbench variant: GEMM (M, N, K), attention, elementwise, and the
+    end-to-end points where the variant has its own."""
+    from cosim.calibrate import microbench as mb
+    out = {"attention": mb._attention_cases(variant), "elementwise": mb._elementwise_cases(variant)}
+    if variant in mb.GEMM_SUITES:
+        H = mb.GEMM_SUITES[variant]
+        out["gemm"] = ([(m, n, k) for (n, k) in H["gemm_nk"] for m in H["gemm_m"]]
+                       + [(s, s, s) for s in H["gemm_square"]] + list(H.get("gemm_mnk", ())))
+    if variant == "heldout3":
+        out["e2e"] = [mb.E2E_DECODE3, mb.E2E_PREFILL3]
+    if variant == "heldout4":
+        out["e2e"] = [mb.E2E_DECODE4, mb.E2E_PREFILL4]
+    return out
+
+
+def suite_digest(variant: str) -> str:
+    text = json.dumps(suite_cases(variant), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+if __name__ == "__main__":
+    for v in sys.argv[1:]:
+        c = suite_cases(v)
+        print(v, suite_digest(v), {k: len(x) for k, x in c.items()})
