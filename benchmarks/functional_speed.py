@@ -14,7 +14,8 @@ Measures, in one run on this machine:
   keep spinning after each numpy call; its share of numpy is from the interleaved loop;
 - first-call times: in a child process with an empty numba cache (compile) and again
   with that cache filled (load), next to the warm steady-state time.
-Repetitions alternate cosim and baseline calls; each ratio is the median of the
+Repetitions alternate cosim and baseline calls (the quantize repetitions go round-robin
+over the formats, so a burst of load hits one sample of each); each ratio is the median of the
 per-repetition ratios (neighbours in time see the same machine load), times are
 medians. The load average before and after is recorded: other processes on this
 2-core machine move the ratios (at load 8 a fast-GEMM ratio read 94 % that was 62 %
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
                 python=platform.python_version(), tensor=[args.size, args.size], repeat=args.repeat,
                 import_s_compile=cold.get("import_s", float("nan")),
                 import_s_cached=loaded.get("import_s", float("nan")),
-                note="times are medians of interleaved repetitions and each ratio the median of per-repetition "
+                note="quantize repetitions run round-robin over the formats (each next to its own memcpy and "
+                     "copy); times are medians of interleaved repetitions and each ratio the median of per-repetition "
                      "ratios (the exact GEMM's GMAC/s: a loop of its own, OpenBLAS threads spin after numpy "
                      "calls); memcpy is np.copyto of the same float32 array into a preallocated one (the goal "
                      "is checked against it), copy is x.copy() which allocates its result as quantize does; "
@@ -148,12 +150,21 @@ def _quantize_rows(args, rng, cold, loaded, quantize, get_format) -> list:
     """quantize -> dequantize of every format next to np.copyto / x.copy() of the same array."""
     x = rng.standard_normal((args.size, args.size)).astype(np.float32)
     dst = np.empty_like(x)
-    rows = []
     for f in QUANT_FORMATS:
         quantize(x, f)  # warm
-        t = _interleaved({"memcpy": lambda: np.copyto(dst, x),  # into a preallocated array
-                          "copy": lambda: x.copy(),  # allocates its result, as quantize does
-                          "q": lambda f=f: quantize(x, f)}, args.repeat)
+    # round-robin: each repetition visits every format, so a load burst of a few seconds
+    # from another process lands on one sample of each format, not on all of one format's
+    ts = {f: {"memcpy": [], "copy": [], "q": []} for f in QUANT_FORMATS}
+    for _ in range(args.repeat):
+        for f in QUANT_FORMATS:
+            t = _interleaved({"memcpy": lambda: np.copyto(dst, x),  # into a preallocated array
+                              "copy": lambda: x.copy(),  # allocates its result, as quantize does
+                              "q": lambda f=f: quantize(x, f)}, 1)
+            for k, v in t.items():
+                ts[f][k] += v
+    rows = []
+    for f in QUANT_FORMATS:
+        t = ts[f]
         tq, tm, tc = (float(np.median(t[k])) for k in ("q", "memcpy", "copy"))
         frac = _ratio(t["memcpy"], t["q"])
         fam = get_format(f).family

@@ -129,8 +129,10 @@ def warm_baseline(checkpoint: str = "smollm2_135m", text: str | Path | None = No
 def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
                       prefill: int | None = None, weights: str = "fp32", acts: str = "fp32", kv: str = "fp32",
                       recipe: str | None = None, exact: bool = False, quantize_head: bool = False,
-                      kv_policy=None) -> AccuracyResult:
-    """Run the baseline and the compressed model on the same tokens and compare."""
+                      kv_policy=None, per_layer: bool = True) -> AccuracyResult:
+    """Run the baseline and the compressed model on the same tokens and compare.
+    `per_layer=False` (decoders): `layers` is left empty and the per-layer weight SQNR is
+    not computed (`cosim run` reports none); every other field is the same."""
     from workloads.io import InputError
     from cosim.functional.lm import Numerics
 
@@ -158,14 +160,18 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
         out = base
     else:
         from cosim.functional.lm import DecoderLM
-        out = DecoderLM(ck, num).forward(ids, P, collect_hidden=True)
+        out = DecoderLM(ck, num, weight_sqnr=per_layer).forward(ids, P, collect_hidden=True)
     target = ids[out.positions + 1]
     lp_ref, lp = log_softmax(base.logits, axis=1), log_softmax(out.logits, axis=1)
     idx = np.arange(target.size)
     nll_ref, nll = -lp_ref[idx, target], -lp[idx, target]
     kl = float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1)))
     layers = [LayerAccuracy(i, w, sqnr_db(hr, hq)) for i, (w, hr, hq) in
-              enumerate(zip(out.weight_sqnr_db, base.hidden, out.hidden))]
+              enumerate(zip(out.weight_sqnr_db, base.hidden, out.hidden))] if per_layer else []
+    if per_layer:
+        final_hidden = layers[-1].hidden_sqnr_db if layers else math.nan
+    else:  # the same figure, for the last layer only
+        final_hidden = sqnr_db(base.hidden[-1], out.hidden[-1]) if base.hidden else math.nan
     notes = list(num.notes) + list(out.notes) + [ck.baseline_note]
     if not num.quantize_head:
         notes.append("embeddings and LM head kept at baseline precision (as weight-quantization recipes do)")
@@ -174,7 +180,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
                           perplexity=ppl, perplexity_delta=ppl - ppl_ref, kl=max(kl, 0.0),
                           top1_agreement=float(np.mean(lp.argmax(1) == lp_ref.argmax(1))),
                           mass_kept=out.mass_kept, tokens_read=out.tokens_read,
-                          hidden_sqnr_db=layers[-1].hidden_sqnr_db if layers else math.nan, layers=layers,
+                          hidden_sqnr_db=final_hidden, layers=layers,
                           notes=notes, elapsed_s=time.perf_counter() - t0)
 
 

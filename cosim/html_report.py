@@ -224,12 +224,14 @@ def performance_figures(rep, hw, stop=None) -> list | None:
 
 
 class EarlyFigures:
-    """`performance_figures` drawn on a background thread (with pandas imported for the
-    CSV) while the caller runs the accuracy checks, which spend most of their time in
-    numpy and BLAS with the GIL released: the report's plots then cost little extra
-    time. The figures read a snapshot of the report taken here, so what the accuracy
-    checks add to it later cannot change them. `result()` waits; an error in the thread
-    is not kept: render_html then draws the figures itself and the error surfaces there.
+    """`performance_figures` drawn on a background thread while the caller runs the
+    accuracy checks, which spend most of their time in numpy and BLAS with the GIL
+    released: the report's plots then cost little extra time (report.csv needs no
+    pandas: cosim.table_csv). The figures read a snapshot of the report taken here, so
+    what the accuracy checks add to it later cannot change them. `add_accuracy(rep)`
+    (once the synthetic check is done) draws the accuracy figure on the same thread
+    while the checkpoint check still runs. `result()` waits; an error in the thread is
+    not kept: render_html then draws the figures itself and the error surfaces there.
     The thread is not a daemon: interpreter exit waits for it (a daemon thread stopped
     inside matplotlib's C++ at exit aborted the process); `cancel()` (Ctrl-C, an error)
     stops it after the figure in progress."""
@@ -239,24 +241,61 @@ class EarlyFigures:
         import threading
         snap = dataclasses.replace(rep, rows=[dict(r) for r in rep.rows], meta=dict(rep.meta))
         self._figures = None
+        self._accuracy = None  # the meta["accuracy"] dict add_accuracy handed over
+        self.accuracy_png = _NOT_DRAWN  # its figure: PNG text, or None for "no figure"
+        self._wake = threading.Event()  # add_accuracy, result or cancel
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._draw, args=(snap, hw), name="cosim-report-plots")
         self._thread.start()
 
     def _draw(self, rep, hw) -> None:
         try:
-            import pandas  # noqa: F401 (report.csv needs it: imported off the critical path)
             self._figures = performance_figures(rep, hw, stop=self._stop.is_set)
         except Exception:
             self._figures = None
+        self._wake.wait()
+        acc = self._accuracy
+        if acc is not None and not self._stop.is_set():
+            try:
+                fig = accuracy_plot(_MetaOnly({"accuracy": acc}))
+                self.accuracy_png = _png(fig) if fig is not None else None
+            except Exception:
+                self.accuracy_png = _NOT_DRAWN
+
+    def add_accuracy(self, rep) -> None:
+        """Draw the accuracy figure of `rep` now (its per-layer SQNR, which nothing after the
+        synthetic check changes; render_html checks that it is still the same list)."""
+        acc = rep.meta.get("accuracy")
+        if acc is not None:
+            self._accuracy = {k: acc.get(k) for k in ("by_layer", "sample")}  # what accuracy_plot reads
+        self._wake.set()
+
+    def accuracy_for(self, rep):
+        """The drawn accuracy PNG (None: no figure) if it was drawn from `rep`'s figures, else _NOT_DRAWN."""
+        acc = rep.meta.get("accuracy")
+        same = self._accuracy is not None and acc is not None and \
+            all(acc.get(k) is v for k, v in self._accuracy.items())
+        return self.accuracy_png if same else _NOT_DRAWN
 
     def result(self):
+        self._wake.set()
         self._thread.join()
         return self._figures
 
     def cancel(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join()
+
+
+_NOT_DRAWN = object()
+
+
+class _MetaOnly:
+    """What accuracy_plot reads of a report: its meta."""
+
+    def __init__(self, meta: dict):
+        self.meta = meta
 
 
 def render_html(rep, hw, interactive: str | None = None, early: EarlyFigures | None = None) -> str:
@@ -264,9 +303,12 @@ def render_html(rep, hw, interactive: str | None = None, early: EarlyFigures | N
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     figures = (early.result() if early is not None else None) or performance_figures(rep, hw)
-    fig = accuracy_plot(rep)
-    if fig is not None:
-        figures.append({"id": "accuracy", "title": "Accuracy by layer", "png": _png(fig)})
+    png = early.accuracy_for(rep) if early is not None else _NOT_DRAWN
+    if png is _NOT_DRAWN:
+        fig = accuracy_plot(rep)
+        png = _png(fig) if fig is not None else None
+    if png is not None:
+        figures.append({"id": "accuracy", "title": "Accuracy by layer", "png": png})
     columns, rows = _table(rep)
     title = (f"{rep.model} on {rep.hw} — {rep.phase}, batch {rep.batch}, "
              f"{'prompt' if rep.phase == 'prefill' else 'context'} {rep.seq:,} tokens, {rep.level} model")

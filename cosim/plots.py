@@ -66,7 +66,7 @@ def place_labels(ax, items, avoid_points=()) -> list:
     rendered box overlaps no earlier label and no marker and stays inside the axes; a label
     that fits nowhere is left out. Returns the placed matplotlib Text artists."""
     fig = ax.figure
-    fig.canvas.draw()  # fixes the transforms and text sizes the placement measures
+    fig.draw_without_rendering()  # fixes the transforms and text sizes the placement measures (no raster)
     renderer = fig.canvas.get_renderer()
     axbox = ax.get_window_extent(renderer)
     taken = []

@@ -139,7 +139,13 @@ class Report:
         return text
 
     def to_csv(self, path: str | Path | None = None) -> str:
-        text = self.to_frame().to_csv(index=False)
+        text = None
+        if "rows" in self.__dict__ or "_make_columns" not in self.__dict__:  # rows of dicts: no pandas needed
+            from cosim.table_csv import rows_to_csv
+            extra = [k for r in self.rows for k in r if k not in COLUMNS]
+            text = rows_to_csv(self.rows, COLUMNS + sorted(set(extra), key=extra.index))
+        if text is None:
+            text = self.to_frame().to_csv(index=False)
         if path:
             Path(path).write_text(text)
         return text

@@ -3,10 +3,11 @@ accuracy checks: the real-checkpoint forward passes there, the functional core h
 
 Why a process and not a thread: both halves are mostly numba kernels, which hold the GIL,
 and a numba parallel launch from two threads at once aborts under numba's fallback
-threading layer. Why "spawn": a fork of a process whose numba or OpenMP threads already
-ran is not safe. The child ignores Ctrl-C and ends itself if this process dies (the
-sweep workers' initializer), so an interrupt is handled here once, as before; its BLAS
-runs on one thread (see `_child_init`).
+threading layer. The child is forked where that is safe (`_start_method`: no fresh
+interpreter, no second round of imports) and spawned otherwise: a fork of a process
+whose numba or OpenMP threads already ran is not safe. The child ignores Ctrl-C and
+ends itself if this process dies (the sweep workers' initializer), so an interrupt is
+handled here once, as before; its BLAS runs on one thread (see `_child_init`).
 
 Nothing changes in the numbers: the child runs the same function on the same inputs,
 with the same environment (numba cache, thread counts). Where a second process cannot be
@@ -41,7 +42,11 @@ class SecondProcess:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            ctx = mp.get_context("spawn")
+            method = _start_method()
+            if method == "fork":  # text buffered here would be written again by the child at its exit
+                sys.stdout.flush()
+                sys.stderr.flush()
+            ctx = mp.get_context(method)
             self._gate = ctx.Event()  # handed over when the child starts (initargs), as events must be
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_child_init,
                                              initargs=(os.getpid(), self._gate))
@@ -82,6 +87,21 @@ class SecondProcess:
             from cosim.pool_children import stop_pool
             stop_pool(self._pool)
             self._pool = self._future = None
+
+
+def _start_method() -> str:
+    """"fork" while this process is still single-threaded and numba has not started its
+    threading layer (the child then skips a fresh interpreter's imports, ~0.5 s);
+    "spawn" otherwise, and off Linux (macOS system libraries are not fork-safe)."""
+    import threading
+    if os.environ.get("COSIM_SPAWN", "") not in ("", "0") or not sys.platform.startswith("linux"):
+        return "spawn"
+    if threading.active_count() > 1:
+        return "spawn"
+    par = sys.modules.get("numba.np.ufunc.parallel")
+    if par is not None and getattr(par, "_is_initialized", True):
+        return "spawn"
+    return "fork"
 
 
 def _child_init(parent_pid: int, gate=None) -> None:

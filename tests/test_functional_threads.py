@@ -1,5 +1,6 @@
 """Kernel results do not depend on how many numba threads run them (issue 14: small
-arrays run on one thread, cosim.functional.threads), and the shared fast-path helpers
+arrays run on one thread, through the kernels' serial twins, cosim.functional.threads;
+the first test compares the parallel kernels with the twins), and the shared fast-path helpers
 (unsigned-index block loops) agree with the float64 model on random blocks."""
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ def test_one_thread_and_all_threads_agree(fmt, rows, cols, axis, rounding, scale
     for a, b in zip(par, ser):
         if a is not None:
             assert np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+
+
+def test_serial_twins_are_cached_apart_and_only_for_parallel_kernels():
+    from cosim.functional import blockq, kernels
+    twin = T.serial_twin(blockq.mx_rows)
+    assert twin.py_func.__qualname__ == "mx_rows_serial" and not twin.targetoptions.get("parallel")
+    assert twin.py_func.__code__ is blockq.mx_rows.py_func.__code__  # the same code, not a copy
+    assert T.serial_twin(kernels.round_one) is kernels.round_one  # not parallel: itself
+    assert T.serial_twin(len) is len
 
 
 def test_threads_for_restores_the_thread_count():

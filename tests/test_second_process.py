@@ -67,3 +67,28 @@ def test_ctrl_c_during_cosim_run_is_one_line_exit_130_and_leaves_no_process(tmp_
             return
         time.sleep(0.2)
     raise AssertionError("a process of the interrupted run is still alive")
+
+
+def test_the_child_is_forked_only_where_that_is_safe(monkeypatch):
+    """A fresh single-threaded Linux process forks (no second round of imports); another
+    live thread, numba's started threading layer or COSIM_SPAWN=1 make it spawn."""
+    import subprocess
+    import sys
+    import threading
+
+    from cosim import second_process as sp
+    root = Path(__file__).resolve().parents[1]
+    code = "from cosim.second_process import _start_method; print(_start_method())"
+    fresh = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                           env={**os.environ, "COSIM_SPAWN": ""}).stdout.strip()
+    assert fresh == ("fork" if sys.platform.startswith("linux") else "spawn")
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert sp._start_method() == "spawn"
+    finally:
+        stop.set()
+        t.join()
+    monkeypatch.setenv("COSIM_SPAWN", "1")
+    assert sp._start_method() == "spawn"

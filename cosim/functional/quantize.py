@@ -17,6 +17,7 @@ from . import kernels as K
 from . import microq as MQ
 from workloads.formats import get_format
 
+from . import threads as T
 from .threads import threads_for
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
@@ -114,15 +115,39 @@ def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None
                           compat=compat).dequantized()
 
 
+class _Kernels:
+    """The row kernels quantize_parts calls: the parallel ones, or their serial twins
+    (cosim.functional.threads.serial_twin, same numbers) for arrays below the
+    threading threshold. Twins are made on first use."""
+
+    _NAMES = {"mx_rows": BQ, "mx_cols": BQ, "microexp_rows": MQ, "elem_flat": K, "finite_amax": K,
+              "nvfp4_rows": K, "int_group_rows": K}
+
+    def __init__(self, serial: bool):
+        self._serial = serial
+
+    def __getattr__(self, name):
+        kernel = getattr(self._NAMES[name], name)
+        if self._serial:
+            kernel = T.serial_twin(kernel)
+        setattr(self, name, kernel)
+        return kernel
+
+
+_PARALLEL, _SERIAL = _Kernels(False), _Kernels(True)
+
+
 def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None,
                    flush_subnormals=False, compat="ocp") -> QParts:
     """`quantize` with the scale information kept (see `QParts`); small arrays run on one
-    numba thread (cosim.functional.threads)."""
-    with threads_for(int(np.size(x))):
-        return _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat)
+    numba thread, through the kernels' serial twins (cosim.functional.threads)."""
+    n = int(np.size(x))
+    with threads_for(n):
+        return _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat,
+                               _SERIAL if T.is_small(n) else _PARALLEL)
 
 
-def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat) -> QParts:
+def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, kern) -> QParts:
     if saturate is not None and not isinstance(saturate, (bool, np.bool_)):  # "no" must not mean True
         raise ValueError(f"saturate must be None, True or False, got {saturate!r}")
     if not isinstance(flush_subnormals, (bool, np.bool_)):
@@ -132,12 +157,12 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
     microx = check_compat(compat)
     xf = check_input(x)
     if f.family == "float":
-        return _elementwise(xf, f, mode, microx, saturate, flush_subnormals)
+        return _elementwise(xf, f, mode, microx, saturate, flush_subnormals, kern)
     if f.family == "int":
-        return _per_tensor_int(xf, f, mode)
+        return _per_tensor_int(xf, f, mode, kern)
     ax = normalize_axis(axis, xf.ndim)
     if f.family in ("mx", "bfp") and ax == 0 and xf.ndim >= 2 and xf.shape[0] > 0 and xf.size >= 16 * xf.shape[0]:
-        return _mx_first_axis(xf, f, mode, microx, saturate, flush_subnormals)
+        return _mx_first_axis(xf, f, mode, microx, saturate, flush_subnormals, kern)
     rows = _to_rows(xf, ax)
     out = np.empty_like(rows)
     nb = -(-rows.shape[1] // f.block_size)
@@ -146,7 +171,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
-        BQ.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
+        kern.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
                   ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
         if not microx and not sat:  # only a non-saturating overflow can leave Inf here
             _no_inf_encoding(out, ep, sat)
@@ -155,11 +180,11 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         micro = np.empty((rows.shape[0], nb * (f.block_size // f.subblock_size)), dtype=np.int8)
-        MQ.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
+        kern.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
                         ep.max_norm, -scale_hi, scale_hi, mode, K.POW2)
         return QParts(f, xf.shape, ax, out, scales=sexp, micro=micro, elem=ep)
     if f.family == "nvfp4":
-        amax = float(K.finite_amax(xf.reshape(-1))) if xf.size else 0.0
+        amax = float(kern.finite_amax(xf.reshape(-1))) if xf.size else 0.0
         ep = element_params(f)
         sp = element_params(get_format(_SCALE_FORMAT[f.scale_format]))
         # per-tensor fp32 scale maps the tensor max onto (max E4M3 scale) x (max FP4 element)
@@ -168,21 +193,21 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
             ts = float(np.float32(2.0 ** -149))
         bscale = np.empty((rows.shape[0], nb), dtype=np.float32)
         grid, mids, tie_up = _grid_tables(ep, mode)
-        K.nvfp4_rows(rows, out, bscale, f.block_size, ts, mode, sp.mbits, sp.emin, sp.max_norm, ep.max_norm, grid,
+        kern.nvfp4_rows(rows, out, bscale, f.block_size, ts, mode, sp.mbits, sp.emin, sp.max_norm, ep.max_norm, grid,
                      mids, tie_up)
         return QParts(f, xf.shape, ax, out, scales=bscale, tensor_scale=ts, elem=ep)
     if f.family == "int_group":
         scales = np.empty((rows.shape[0], nb), dtype=np.float32)
         zps = np.empty((rows.shape[0], nb), dtype=np.int32)
         sp = element_params(get_format(_SCALE_FORMAT[f.scale_format]))
-        K.int_group_rows(rows, out, scales, zps, f.block_size, f.element_bits, not f.symmetric, mode, sp.mbits,
+        kern.int_group_rows(rows, out, scales, zps, f.block_size, f.element_bits, not f.symmetric, mode, sp.mbits,
                          sp.emin, sp.max_norm)
         return QParts(f, xf.shape, ax, out, scales=scales,
                       zero_points=None if f.symmetric else zps)
     raise ValueError(f"format {f.name!r}: family {f.family!r} has no quantizer")  # pragma: no cover
 
 
-def _mx_first_axis(xf, f, mode, microx, saturate, flush) -> QParts:
+def _mx_first_axis(xf, f, mode, microx, saturate, flush, kern) -> QParts:
     """MX / BFP blocks along axis 0 without transposing: x as (K, Q), blocks down the
     columns (`blockq.mx_cols`, bit-identical to the row kernel on the transposed array).
     The blocked layout `y2d` is then the transposed view of the (K, Q) result."""
@@ -194,14 +219,14 @@ def _mx_first_axis(xf, f, mode, microx, saturate, flush) -> QParts:
     ep = element_params(f)
     sexp = np.empty((nb, x2.shape[1]), dtype=np.int32)
     sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
-    BQ.mx_cols(x2.view(np.uint32), x2, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin, ep.max_norm,
+    kern.mx_cols(x2.view(np.uint32), x2, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin, ep.max_norm,
                -scale_hi, scale_hi, mode, microx, bool(flush), sat, K.POW2)
     if not microx and not sat:
         _no_inf_encoding(out, ep, sat)
     return QParts(f, xf.shape, 0, out.T, scales=np.ascontiguousarray(sexp.T), elem=ep, saturate=sat)
 
 
-def _elementwise(xf, f, mode, microx, saturate, flush) -> QParts:
+def _elementwise(xf, f, mode, microx, saturate, flush, kern) -> QParts:
     flat = xf.reshape(-1)
     if f.name == "fp32":  # the input already is fp32: identity
         return QParts(f, xf.shape, None, flat.copy(), elem=element_params(f))
@@ -209,7 +234,7 @@ def _elementwise(xf, f, mode, microx, saturate, flush) -> QParts:
     # OCP: no-Inf formats saturate by default; the reference's casts never do (§7)
     sat = _saturation(f.name, ep, saturate, microx, default=not ep.has_inf, default_microx=False)
     out = np.empty_like(flat)
-    K.elem_flat(flat.view(np.uint32), flat, out, out.view(np.uint32), ep.mbits, ep.emin, ep.max_norm,
+    kern.elem_flat(flat.view(np.uint32), flat, out, out.view(np.uint32), ep.mbits, ep.emin, ep.max_norm,
                 _f32_bits(ep.max_norm), float(f.min_normal), mode, microx, sat, bool(flush), K.POW2)
     if not microx and not ep.has_inf:
         _no_inf_encoding(out, ep, sat)
@@ -240,12 +265,12 @@ def _no_inf_encoding(out: np.ndarray, ep: ElemParams, sat: bool) -> None:
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
-def _per_tensor_int(xf, f, mode) -> QParts:
+def _per_tensor_int(xf, f, mode, kern) -> QParts:
     """Plain int8/int4/int2 with one symmetric float32 scale per tensor: s = amax/qmax.
     Float64 work runs in blocks of 2^18 elements so memory stays near the output's size."""
     flat = xf.reshape(-1)
     qmax = float(f.max_normal)
-    amax = float(K.finite_amax(flat)) if flat.size else 0.0  # max |x| over finite entries
+    amax = float(kern.finite_amax(flat)) if flat.size else 0.0  # max |x| over finite entries
     scale = float(np.float32(amax / qmax)) if amax > 0 else 1.0
     if scale == 0.0:  # amax / qmax underflows float32 (subnormal-only input): 0/0 gave NaN
         scale = float(np.float32(2.0 ** -149))

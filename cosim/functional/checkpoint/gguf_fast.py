@@ -160,24 +160,20 @@ def dequantize_fast(raw: np.ndarray, t: int) -> np.ndarray:
         return (raw.view("<i2").astype(np.int32) << 16).view(np.float32)
     _, per_block, block_bytes = GGUF_TYPES[t]
     blocks = raw.reshape(-1, block_bytes)
-    d = np.ascontiguousarray(blocks[:, :2]).view("<f2").astype(np.float32)  # (n, 1)
+    d = np.ascontiguousarray(blocks[:, :2]).view("<f2").astype(np.float32).reshape(-1)  # (n,)
+    out = np.empty((len(blocks), per_block), dtype=np.float32)
+    from . import gguf_kernels as K  # numba: imported with the first quantized tensor
     if kind == "Q8_0":
-        return (np.ascontiguousarray(blocks[:, 2:]).view(np.int8).astype(np.float32) * d).reshape(-1)
-    qs = blocks[:, 4:] if kind == "Q4_1" else blocks[:, 2:]
-    q = np.empty((len(blocks), per_block), dtype=np.uint8)  # low nibbles are values 0-15, high ones 16-31
-    np.bitwise_and(qs, 15, out=q[:, :16])
-    np.right_shift(qs, 4, out=q[:, 16:])
-    if kind == "Q4_0":
-        out = (q.view(np.int8) - np.int8(8)).astype(np.float32)
-        out *= d
-        return out.reshape(-1)
-    m = np.ascontiguousarray(blocks[:, 2:4]).view("<f2").astype(np.float32)
-    out = np.multiply(q, d, dtype=np.float32)  # the codes cast to float32 exactly inside the loop
-    out += m
+        K.q8_0_rows(blocks[:, 2:].view(np.int8), d, out)
+    elif kind == "Q4_0":
+        K.q4_0_rows(blocks[:, 2:], d, out)
+    else:
+        m = np.ascontiguousarray(blocks[:, 2:4]).view("<f2").astype(np.float32).reshape(-1)
+        K.q4_1_rows(blocks[:, 4:], d, m, out)
     return out.reshape(-1)
 
 
 def dequantize_all(tensors: list) -> list:
-    """Every tensor dequantized, two at a time (numpy's element-wise loops release the GIL)."""
+    """Every tensor dequantized, two at a time (the kernels release the GIL)."""
     with ThreadPoolExecutor(max_workers=2) as ex:
         return list(ex.map(lambda x: dequantize_fast(x[3], x[1]), tensors))

@@ -84,10 +84,9 @@ def register_format_quant(x: np.ndarray, fmt: str, axis: int = -1, scale: str = 
     if f.name == "fp16":  # IEEE cast: beyond 65504 overflows to inf, as the format does
         with np.errstate(over="ignore"):
             return np.asarray(x, np.float32).astype(np.float16).astype(np.float32)
-    if f.name == "bf16":  # round to nearest even on the upper 16 bits
-        u = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
-        u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
-        return u.astype(np.uint32).view(np.float32)
+    if f.name == "bf16":  # round to nearest even on the upper 16 bits (one numba pass)
+        from .bf16 import bf16_round
+        return bf16_round(x)
     if f.family == "int_group":
         if f.symmetric:
             return sym_group_quant(x, f.element_bits, f.block_size, axis)

@@ -1,0 +1,91 @@
+"""The row-long shared-microexponent kernel (`microq.micro_rows16`, blocks of 16 in pairs,
+rows of even length) gives the bits of the kernel it replaced
+(tests/functional_reference.py), element for element, scales and microexponents
+included.
+
+The inputs aim at the decisions the new code takes differently from the reference's
+per-block loops: pairs exactly at 2^E (microexponent 0) next to pairs just below it
+(microexponent 1), blocks the pair path must refuse (NaN/Inf, zero or subnormal maxima,
+maxima near float32's top where the rounding constant would overflow), and a short
+last block when the row length is not a multiple of 16."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cosim.functional import kernels as K
+from cosim.functional import microq as MQ
+from cosim.functional.params import element_params, resolve
+from tests.script_loader import load_script
+
+REF = load_script("tests/functional_reference.py", "functional_reference")
+EDGE = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -3e-39, 1.1754942e-38, 3.4e38, -3.0e38, 1.7e38],
+                dtype=np.float32)
+
+
+def _inputs(seed, rows, cols, scale, nedge, npow2):
+    """N(0,1) rows scaled by 2^k, then elements set to exact powers of two, to the float32
+    just below one (the microexponent boundary of a pair), and to the values in EDGE."""
+    rng = np.random.default_rng(seed)
+    with np.errstate(over="ignore"):
+        x = rng.standard_normal((rows, cols)) * 2.0 ** rng.integers(scale - 8, scale + 8, (rows, 1))
+        x = x.astype(np.float32)
+    flat = x.reshape(-1)
+    idx = rng.integers(0, flat.size, npow2)
+    k = np.clip(scale + rng.integers(-3, 4, npow2), -126, 127)
+    below = rng.random(npow2) < 0.5
+    p2 = np.ldexp(np.float32(1.0), k).astype(np.float32)
+    flat[idx] = np.where(below, np.nextafter(p2, np.float32(0)), p2) * rng.choice([-1, 1], npow2)
+    flat[rng.integers(0, flat.size, nedge)] = rng.choice(EDGE, nedge)
+    return x
+
+
+def _micro(mod, x, fmt, rounding):
+    f = resolve(fmt, None)
+    ep = element_params(f)
+    hi = 2 ** (f.scale_bits - 1) - 1
+    rows, cols = x.shape
+    nb = -(-cols // f.block_size)
+    out = np.empty_like(x)
+    sexp = np.empty((rows, nb), np.int32)
+    micro = np.empty((rows, nb * (f.block_size // f.subblock_size)), np.int8)
+    mod.microexp_rows(x.view(np.uint32), x, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits, ep.max_norm,
+                      -hi, hi, rounding, K.POW2)
+    return out.tobytes(), sexp.tobytes(), micro.tobytes()
+
+
+@settings(max_examples=80, deadline=None)
+@given(fmt=st.sampled_from(["mx4", "mx6", "mx9"]), rows=st.integers(1, 24), half=st.integers(1, 90),
+       scale=st.integers(-150, 127), nedge=st.integers(0, 6), npow2=st.integers(0, 40), seed=st.integers(0, 2 ** 20),
+       rounding=st.sampled_from([0, 1, 2]))
+def test_row_long_microexponent_kernel_gives_the_reference_bits(fmt, rows, half, scale, nedge, npow2, seed, rounding):
+    x = _inputs(seed, rows, 2 * half, scale, nedge, npow2)  # even rows: the pair kernel serves them
+    assert _micro(MQ, x, fmt, rounding) == _micro(REF, x, fmt, rounding)
+
+
+def test_microexponent_decisions_at_the_pair_boundary():
+    """One block by hand: amax 1.5 gives E = 0; the pair (1.0, 0.25) holds an element at
+    2^E, so its microexponent is 0; the pair (0.99999994, 0.5) is all below 2^E: 1."""
+    x = np.zeros((1, 16), np.float32)
+    x[0, :4] = [1.5, 0.0, 1.0, 0.25]
+    x[0, 4:6] = [np.nextafter(np.float32(1.0), np.float32(0)), 0.5]
+    _, sexp, micro = _micro(MQ, x, "mx9", 0)
+    assert np.frombuffer(sexp, np.int32).tolist() == [0]
+    assert np.frombuffer(micro, np.int8).tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
+
+
+def test_rows_longer_than_a_segment():
+    """Rows of several SEG-block segments (8,200 = 2 x 4,096 + 8: two full segments, half a
+    block left) with NaN, zero and huge-valued blocks in the later segments: same bits as
+    the reference, for every format and rounding."""
+    cols = 2 * MQ.SEG * MQ.PAIR_BLOCK + 8
+    x = _inputs(11, 3, cols, 0, 0, 200)
+    x[0, 5000:5016] = 0.0
+    x[1, 4100] = np.nan
+    x[2, 8190] = 3.0e38
+    x[2, 4096:4112] = 1e-40
+    for fmt in ("mx4", "mx6", "mx9"):
+        for rounding in (0, 1, 2):
+            assert _micro(MQ, x, fmt, rounding) == _micro(REF, x, fmt, rounding)
