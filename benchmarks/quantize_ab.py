@@ -7,8 +7,9 @@ next to a memcpy (np.copyto) of the same array.
 
 Why: on a 2-core machine shared with other sessions, whole runs of
 functional_speed.py moved by 20 points of memcpy share minutes apart; two kernels
-alternating in one process see the same load. Each call writes into a fresh output as
-quantize does (--reuse: into one reused array, the kernel alone). The old kernels are
+alternating in one process see the same load. Each call is quantize's own path
+(`_quantize_parts` with the given kernel modules), writing a fresh output as quantize
+does (--reuse: into one reused array). The old kernels are
 loaded from `git show REV:cosim/functional/{blockq,microq}.py` into a temporary module
 (its own numba cache); the first call checks both give the same bits. Prints one line
 per format: median ms of each and the median per-repetition share of memcpy.
@@ -45,31 +46,13 @@ def _old_module(rev: str, name: str, tmp: Path):
     return mod
 
 
-def _caller(mod, fmt, x, reuse):
-    """A thunk running mod's row kernel for fmt on x (blocks along the last axis)."""
-    from cosim.functional import kernels as K
-    from cosim.functional.params import element_params, resolve
+def _caller(mod, x, fmt, reuse):
+    """A thunk quantizing x to fmt (blocks along the last axis) through quantize's own path
+    with mod's row kernels (`_quantize_parts(..., kern=mod)`); its row-layout result."""
+    from cosim.functional.quantize import _quantize_parts
 
-    f = resolve(fmt, None)
-    ep = element_params(f)
-    hi = 2 ** (f.scale_bits - 1) - 1
-    rows, L = x.shape
-    nb = -(-L // f.block_size)
-    xb = x.view(np.uint32)
-    keep = np.empty_like(x)
-
-    def run():
-        out = keep if reuse else np.empty_like(x)
-        sexp = np.empty((rows, nb), np.int32)
-        if f.family == "microexp":
-            micro = np.empty((rows, nb * (f.block_size // f.subblock_size)), np.int8)
-            mod.microexp_rows(xb, x, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits, ep.max_norm, -hi, hi,
-                              0, K.POW2)
-        else:
-            mod.mx_rows(xb, x, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin, ep.max_norm, -hi, hi,
-                        0, False, False, True, K.POW2)
-        return out
-    return run
+    keep = np.empty_like(x) if reuse else None
+    return lambda: _quantize_parts(x, fmt, -1, None, "even", None, False, "ocp", mod, out=keep).y2d
 
 
 def main(argv=None) -> int:
@@ -93,8 +76,8 @@ def main(argv=None) -> int:
               f"load {os.getloadavg()[0]:.2f}")
         for fmt in args.formats.split(","):
             key = "microq" if get_format(fmt).family == "microexp" else "blockq"
-            a = _caller(old[key], fmt, x, args.reuse)
-            b = _caller(microq if key == "microq" else blockq, fmt, x, args.reuse)
+            a = _caller(old[key], x, fmt, args.reuse)
+            b = _caller(microq if key == "microq" else blockq, x, fmt, args.reuse)
             if a().tobytes() != b().tobytes():
                 print(f"{fmt}: old and new kernels give different bits", file=sys.stderr)
                 return 1

@@ -15,12 +15,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cosim.functional import kernels as K
 from cosim.functional import microq as MQ
-from cosim.functional.params import element_params, resolve
+from cosim.functional.params import ROUNDING
+from cosim.functional.quantize import _quantize_parts
 from tests.script_loader import load_script
 
 REF = load_script("tests/functional_reference.py", "functional_reference")
+ROUNDING_NAME = {code: name for name, code in ROUNDING.items()}  # 0 even, 1 nearest/away, 2 floor/zero
 EDGE = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -3e-39, 1.1754942e-38, 3.4e38, -3.0e38, 1.7e38],
                 dtype=np.float32)
 
@@ -43,17 +44,9 @@ def _inputs(seed, rows, cols, scale, nedge, npow2):
 
 
 def _micro(mod, x, fmt, rounding):
-    f = resolve(fmt, None)
-    ep = element_params(f)
-    hi = 2 ** (f.scale_bits - 1) - 1
-    rows, cols = x.shape
-    nb = -(-cols // f.block_size)
-    out = np.empty_like(x)
-    sexp = np.empty((rows, nb), np.int32)
-    micro = np.empty((rows, nb * (f.block_size // f.subblock_size)), np.int8)
-    mod.microexp_rows(x.view(np.uint32), x, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits, ep.max_norm,
-                      -hi, hi, rounding, K.POW2)
-    return out.tobytes(), sexp.tobytes(), micro.tobytes()
+    """Values, scales and microexponents of quantize's own path run with mod's row kernels."""
+    q = _quantize_parts(x, fmt, -1, None, ROUNDING_NAME[rounding], None, False, "ocp", mod)
+    return q.y2d.tobytes(), q.scales.tobytes(), q.micro.tobytes()
 
 
 @settings(max_examples=80, deadline=None)

@@ -147,7 +147,12 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
                                _SERIAL if T.is_small(n) else _PARALLEL)
 
 
-def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, kern) -> QParts:
+def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, kern,
+                    out=None) -> QParts:
+    """`kern`: any namespace with the row kernels (the parallel/serial sets here; another
+    revision's modules in benchmarks/quantize_ab.py, the reference kernels in the tests);
+    `out`: a preallocated row-layout result for the MX/BFP/microexponent paths (the A/B's
+    kernel-only timing), else a fresh array as `quantize` returns."""
     if saturate is not None and not isinstance(saturate, (bool, np.bool_)):  # "no" must not mean True
         raise ValueError(f"saturate must be None, True or False, got {saturate!r}")
     if not isinstance(flush_subnormals, (bool, np.bool_)):
@@ -164,7 +169,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
     if f.family in ("mx", "bfp") and ax == 0 and xf.ndim >= 2 and xf.shape[0] > 0 and xf.size >= 16 * xf.shape[0]:
         return _mx_first_axis(xf, f, mode, microx, saturate, flush_subnormals, kern)
     rows = _to_rows(xf, ax)
-    out = np.empty_like(rows)
+    out = np.empty_like(rows) if out is None else out
     nb = -(-rows.shape[1] // f.block_size)
     scale_hi = 2 ** (f.scale_bits - 1) - 1  # E8M0 / 8-bit exponent range [-127, 127] (§2)
     if f.family in ("mx", "bfp"):
