@@ -119,21 +119,35 @@ def choose(res, lines):
     return pick[0]
 
 
-def main():
+def run_selection(out: Path, per_gpu, after=None):
+    """The selection driver both sessions' scripts share: per GPU named on the command line
+    (default both), its fit rows split into train / validation (dataset.carve_validation),
+    `per_gpu(hw_name, train, val, hw, lines)` appends its candidates and choices; `after(hws,
+    lines)` runs once at the end; the lines go to `out`."""
     hws = sys.argv[1:] or ["h200", "h100_sxm"]
-    lines = ["# validation/model_selection/s4_candidates.py (fit rows only; rule in the script's docstring)", ""]
+    lines = [f"# {out.with_suffix('.py')} (fit rows only; rule in the script's docstring)", ""]
     t0 = time.time()
     for hw_name in hws:
         hw = fit.base_spec(hw_name)
         meas = [m for m in dataset.load_ops(CSV[hw_name]) if m.split == "fit" and m.op is not None]
         train, val = dataset.carve_validation(meas)
-        run_ew(hw_name, train, val, hw, lines)
-        for backend in ("fa2", "cudnn"):
-            run_dec(hw_name, train, val, hw, lines, backend)
+        per_gpu(hw_name, train, val, hw, lines)
         print("\n".join(lines), flush=True)
+    if after is not None:
+        after(hws, lines)
     lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
-    OUT.write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n")
     print(lines[-1])
+
+
+def _per_gpu(hw_name, train, val, hw, lines):
+    run_ew(hw_name, train, val, hw, lines)
+    for backend in ("fa2", "cudnn"):
+        run_dec(hw_name, train, val, hw, lines, backend)
+
+
+def main():
+    run_selection(OUT, _per_gpu)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,12 @@ rows' validation part, with and without scaling attn.dec_bw_multi by the bandwid
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s6_candidates.py [hw ...]
 Writes validation/model_selection/s6_candidates.txt.
 """
-import os
-import sys
-import time
 from pathlib import Path
 
 from cosim.calibrate import dataset, fit
 from hwmodels import gpu_params
 from hwmodels.gpu import GpuParams
-from validation.model_selection.s4_candidates import CSV, choose, start_values, stats
+from validation.model_selection.s4_candidates import CSV, choose, run_selection, start_values, stats
 
 OUT = Path("validation/model_selection/s6_candidates.txt")
 PREFILL = {"fa2": ("attention_prefill_fa2",), "cudnn": ("attention_prefill_cudnn", "attention_prefill")}
@@ -117,24 +114,20 @@ def run_transfer(lines):
         choose(res, lines)
 
 
-def main():
-    hws = sys.argv[1:] or ["h200", "h100_sxm"]
-    lines = ["# validation/model_selection/s6_candidates.py (fit rows only; rule in the script's docstring)", ""]
-    t0 = time.time()
-    for hw_name in hws:
-        hw = fit.base_spec(hw_name)
-        meas = [m for m in dataset.load_ops(CSV[hw_name]) if m.split == "fit" and m.op is not None]
-        train, val = dataset.carve_validation(meas)
-        for backend in ("fa2", "cudnn"):
-            run_prefill(hw_name, train, val, hw, lines, backend)
-        run_decode_fa2(hw_name, train, val, hw, lines)
-        run_unfused(hw_name, train, val, hw, lines)
-        print("\n".join(lines), flush=True)
+def _per_gpu(hw_name, train, val, hw, lines):
+    for backend in ("fa2", "cudnn"):
+        run_prefill(hw_name, train, val, hw, lines, backend)
+    run_decode_fa2(hw_name, train, val, hw, lines)
+    run_unfused(hw_name, train, val, hw, lines)
+
+
+def _transfer_when_both(hws, lines):
     if len(hws) == 2:
         run_transfer(lines)
-    lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
-    OUT.write_text("\n".join(lines) + "\n")
-    print(lines[-1])
+
+
+def main():
+    run_selection(OUT, _per_gpu, after=_transfer_when_both)
 
 
 if __name__ == "__main__":
