@@ -122,7 +122,15 @@ def calibration_of_block(block: dict, where: str) -> CollectiveCalibration:
                                  str(block.get("launch", "")), latency, floor_s, law["form"], blend)
 
 
+_PARSED: dict = {}  # id(block) -> (block, parsed): a loaded system's block is parsed once, not per collective
+
+
 def calibration_of(system) -> CollectiveCalibration | None:
     """The system file's calibration, or None (then every collective is priced with the default floor)."""
     block = (system.collectives or {}).get("calibration")
-    return None if block is None else calibration_of_block(block, system.source or system.name)
+    if block is None:
+        return None
+    hit = _PARSED.get(id(block))
+    if hit is None or hit[0] is not block:  # the block is kept in the entry, so its id is not reused
+        hit = _PARSED[id(block)] = (block, calibration_of_block(block, system.source or system.name))
+    return hit[1]

@@ -266,7 +266,7 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
     cal = calibration if calibration is not None else calibration_of(system)
     cal, cal_notes = _usable_calibration(cal, launch, level, system)
     if cal is not None and candidates:
-        zero = {c[1]: c[0] for c in _candidates(kind, 0.0, ranks, local, nodes, system, level, algorithm)}
+        zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm)
         candidates = [(cal.adjust(c[0], zero[c[1]], nbytes, c[1].split("/")[0]),) + tuple(c[1:]) for c in candidates]
     if not candidates:
         raise HardwareError(f"{system.name}: no algorithm "
@@ -299,8 +299,13 @@ def candidate_lines(kind: str, nbytes: float, ranks: int, stride: int, system: S
     before any calibration or launch term: the intercept is the same line's time at 0 bytes (what a
     calibration replaces, hwmodels.collective_calibration)."""
     local, nodes = group_span(system, ranks, stride)
-    zero = {c[1]: c[0] for c in _candidates(kind, 0.0, ranks, local, nodes, system, level, algorithm)}
+    zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm)
     return [(c[1], c[0], zero[c[1]]) for c in _candidates(kind, nbytes, ranks, local, nodes, system, level, algorithm)]
+
+
+def _intercepts(kind, ranks, local, nodes, system, level, algorithm) -> dict:
+    """label -> each candidate line's time at 0 bytes (the intercept a calibration replaces)."""
+    return {c[1]: c[0] for c in _candidates(kind, 0.0, ranks, local, nodes, system, level, algorithm)}
 
 
 def _usable_calibration(cal, launch, level, system):

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwmodels.collective_calibration import check_calibration
 from hwmodels.spec import HardwareError, HardwareSpec, _Checker, _hint, _msg, _read, load_hw
 from hwmodels.units import format_quantity
 from workloads.io import bundled_dir
@@ -235,7 +236,6 @@ def _check(doc, src: str, device: HardwareSpec | None, dev_error: str | None) ->
     c.known_keys(coll, _COLLECTIVE_KEYS, "collectives.")
     _check_efficiency(c, coll.get("efficiency"))
     _check_launch(c, coll.get("launch"))
-    from hwmodels.collective_calibration import check_calibration  # lazy: it imports units / spec only
     c.errors.extend(check_calibration(coll.get("calibration"), src))
     name = doc.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
