@@ -195,9 +195,11 @@ def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
         blocks = np.full(nq, float(nk))
     # softmax of a score block runs on the CUDA cores whatever the head dim: `attn.soft_c` (when
     # calibrated) is its time in units of a d = 128 block's per-column MMA time (gpu_params)
-    t_blk = 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * 256.0) / (peak / P.sm_count * P["attn.eff"])
-    t_cta = (blocks + P.values.get("attn.diag_c", 0.0) * diagonal_blocks(q_len, kv_len, bq, bk, causal)) * t_blk \
-        + P["attn.cta_overhead"]
+    t_blk = 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * (128 + 128)) / (peak / P.sm_count * P["attn.eff"])
+    diag_c = P.values.get("attn.diag_c")  # a candidate term the session-6 selection rejected: absent from every calibration
+    if diag_c:
+        blocks = blocks + diag_c * diagonal_blocks(q_len, kv_len, bq, bk, causal)
+    t_cta = blocks * t_blk + P["attn.cta_overhead"]
     work = batch * heads * t_cta.sum()
     # greedy CTA scheduling: the work spread over the SMs, plus the tail of the last wave,
     # a fitted fraction of the longest CTA (causal: the last query block sees every key)
