@@ -26,6 +26,8 @@ DIGESTS = {
     "heldout3": ("1630054fcbb0a676942295c8880f637dfcbf7e90d43e132798f2c09b162a6b5c",
                  {"attention": 162, "elementwise": 143, "gemm": 125, "e2e": 2}),
     "fit4": ("81bfb869b3eedf460c140f20e96b19d44eceb47bd61d682d6495625a52ed32c5", {"attention": 168, "elementwise": 84}),
+    "fit5": ("cb855e9ad784e62ccc37e263635c36a9b89b6e26e2f6883a9f9dba5dcc80ab27",
+             {"attention": 216, "elementwise": 64, "gemm": 156}),
     "heldout4": ("c5a379a7fbb13ecf5fe817f3a25c1d2e2e1dec2a2cb7f0c52f171fbbf466f592",
                  {"attention": 120, "elementwise": 140, "gemm": 120, "e2e": 2}),
 }
