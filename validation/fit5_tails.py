@@ -1,6 +1,8 @@
 """Fit suite 5 (validation/raw_h200_run8/, measured in session 6) against the CURRENT H200 model,
-grouped by the held-out-4 tail each group was drawn for. Read-only: fit5 is neither merged nor
-fitted; this says how large each tail is on fresh fit data (for the next session's model work).
+grouped by the held-out-4 tail each group was drawn for. Session 6 scored it before fitting (the
+table in docs/gpu-validation.md, "Left after session 6"); since session 7 fit5 is merged and
+fitted, so these are in-sample figures of the session-7 model. validation/heldout_tables.py
+groups heldout5's tail classes with `_group` and `table` too.
 
     PYTHONPATH=. python validation/fit5_tails.py    # writes validation/fit5_tails.txt
 """
