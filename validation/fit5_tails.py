@@ -46,8 +46,8 @@ def rows(hw_name="h200"):
     return out
 
 
-def table(groups) -> str:
-    lines = ["| group (fit5, H200 run 8) | n | median signed err % | median |err| % | p90 |err| % | min..max % |",
+def table(groups, title="group (fit5, H200 run 8)") -> str:
+    lines = [f"| {title} | n | median signed err % | median |err| % | p90 |err| % | min..max % |",
              "|---|---:|---:|---:|---:|---:|"]
     for g in sorted(groups):
         e = np.array(groups[g]) * 100
