@@ -93,3 +93,27 @@ def test_fa2_forward_split_blocks_by_hand():
     assert (splits, blocks_qk) == (2, (64, 128))
     assert list(blocks) == [1, 0, 1, 0, 1, 1, 1, 1]
     assert gpu_library.fa2_fwd_split_blocks(64 * 8, 256, 256, 128, True, 264, gpu.fa2_num_splits) is None
+
+
+def test_calibrations_carry_the_chosen_terms_only():
+    """The H200 split chose four of the five session-7 terms (s7_candidates.txt); the H100 split
+    none: its calibration has none of their parameters, and FA2's forward split-KV is in neither."""
+    h200 = gpu.params_for(cosim.load_hw("h200")).values
+    h100 = gpu.params_for(cosim.load_hw("h100_sxm")).values
+    s7 = ("gemm.tile_set", "ew.softmax.multipass", "ew.embedding.small_idx", "unfused.transpose_mult")
+    assert all(k in h200 for k in s7) and h200["gemm.tile_set"] == 1.0
+    assert not any(k in h100 for k in s7 + ("attn.fwd_split",)) and "attn.fwd_split" not in h200
+    assert 1.0 < h200["ew.softmax.multipass"] < 3.0 and 1e-7 < h200["ew.embedding.small_idx"] < 5e-6
+
+
+def test_fit_adds_a_term_only_where_its_rows_identify_it():
+    from cosim.calibrate import fit
+    rows = [m for m in dataset.load_ops("validation/h200_ops.csv") if m.split == "fit" and m.op is not None]
+    ew = [m for m in rows if m.cls == "elementwise"]
+    values = {}
+    assert fit._s7_optional("elementwise", ew, values, fit.TERMS) == ["ew.softmax.multipass", "ew.embedding.small_idx"]
+    assert fit._s7_optional("elementwise", ew, {}, fit.S7_OFF) == []
+    big = [m for m in ew if m.op.kind != "embedding" or m.op.dims["rows"] > 16]
+    assert "ew.embedding.small_idx" not in fit._s7_optional("elementwise", big, {}, fit.TERMS)
+    unf = [m for m in rows if m.cls.endswith("_unfused") and m.op.dims["kv_heads"] > 1]
+    assert fit._s7_optional("unfused", unf, {}, fit.TERMS) == []  # no MQA row with batch > 1
