@@ -274,11 +274,11 @@ def _check_efficiency(c: _Checker, eff) -> None:
 
 
 def _check_launch(c: _Checker, launch) -> None:
-    """collectives.launch: {single_process: {law: floor|additive, a: time, b: time}} (hwmodels.launch)."""
+    """collectives.launch: {single_process | graph: {law: floor|additive, a: time, b: time}} (hwmodels.launch)."""
     if launch is None:
         return
-    if not isinstance(launch, dict) or set(launch) - {"single_process"}:
-        c.err("collectives.launch", launch, "a mapping single_process -> {law, a, b}")
+    if not isinstance(launch, dict) or set(launch) - {"single_process", "graph"}:
+        c.err("collectives.launch", launch, "a mapping single_process and/or graph -> {law, a, b}")
         return
     for mode, p in launch.items():
         fld = f"collectives.launch.{mode}"

@@ -76,16 +76,20 @@ def test_a_bad_launch_mode_is_one_clear_error(tmp_path, header, row, message):
         score_file(p)
 
 
-@given(n=st.integers(1, 64), threads=st.integers(1, 4), cmd=st.booleans())
-def test_launch_mode_read_from_header_or_command_line(n, threads, cmd):
+@given(n=st.integers(1, 64), threads=st.integers(1, 4), cmd=st.booleans(), graph=st.sampled_from([0, 1, 10]))
+def test_launch_mode_read_from_header_or_command_line(n, threads, cmd, graph):
     from hwmodels.nccl import launch_from_harness
-    text = (f"mpirun ./build/all_reduce_perf -b 8 -e 8G -f 2 -t {threads} -g {n} -G 10" if cmd else
-            f"# nThread {threads} nGpus {n} minBytes 8 maxBytes 8589934592 step: 2(factor)")
-    assert launch_from_harness(text) == ("single_process" if n > 1 else "one_process_per_gpu")
+    text = (f"mpirun ./build/all_reduce_perf -b 8 -e 8G -f 2 -t {threads} -g {n} -G {graph}" if cmd else
+            f"# nThread {threads} nGpus {n} minBytes 8 maxBytes 8589934592 step: 2(factor) warmup iters: 5 "
+            f"iters: 20 agg iters: 1 validation: 1 graph: {graph}")
+    # CUDA-graph launches (-G N / graph: N, N > 0) are the graph mode whatever the process layout
+    want = "graph" if graph else ("single_process" if n > 1 else "one_process_per_gpu")
+    assert launch_from_harness(text) == want
 
 
 def test_launch_mode_is_never_guessed():
     from hwmodels.nccl import launch_from_harness
     assert launch_from_harness("nccl-tests") is None
-    assert launch_from_harness("./all_reduce_perf -G 10") is None  # -G: CUDA graphs, not GPUs per process
+    assert launch_from_harness("./all_reduce_perf -G 0") is None  # -G 0: no CUDA graph, and no -g / nGpus given
+    assert launch_from_harness("./all_reduce_perf -G 10") == "graph"  # -G: CUDA graphs, not GPUs per process
     assert launch_from_harness("torch.distributed NCCL") == "one_process_per_gpu"
