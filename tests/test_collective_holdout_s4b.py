@@ -8,13 +8,16 @@ import pytest
 from hypothesis import given, strategies as st
 
 from cosim.calibrate.collective_holdout import HOLDOUT_CSV, HOLDOUT_S4_CSV
-from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, score_file, summary, x3_x4
+from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, score_file, session4b_systems, summary, x3_x4
 from hwmodels.spec import HardwareError
+
+
+S4B = session4b_systems()  # the frozen session-4b model: one NVLS line (the session-7 small-chunk line left out)
 
 
 @pytest.fixture(scope="module")
 def azure():
-    return score_file(HELDOUT_S4B_CSV)
+    return score_file(HELDOUT_S4B_CSV, systems=S4B)
 
 
 def test_every_row_is_cited_with_status_launch_and_forced_algorithm():
@@ -50,11 +53,11 @@ def test_heldout_scores_pin_the_published_table(azure):
 
 
 def test_seen_sets_in_their_harness_launch_mode():
-    s3 = score_file(HOLDOUT_CSV)
+    s3 = score_file(HOLDOUT_CSV, systems=S4B)
     assert {r.launch for r in s3 if r.source == "triton_dist_57"} == {"one_process_per_gpu"}
     assert {r.launch for r in s3 if r.source == "nccl_collectives_bench"} == {"single_process"}
     assert summary(s3)["within"] == 18  # 10 of 33 with every row priced one process per GPU
-    tg = score_file(HOLDOUT_S4_CSV)
+    tg = score_file(HOLDOUT_S4_CSV, systems=S4B)
     assert {r.launch for r in tg} == {"single_process"} and summary(tg)["within"] == 154
 
 
