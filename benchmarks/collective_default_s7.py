@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from cosim.calibrate.collective_default_s7 import default_rows, empty_sizes, feasibility, kept
-from cosim.calibrate.collective_holdout_s4b import BANDS, summary
+from cosim.calibrate.collective_holdout_s4b import BANDS, session4b_systems, summary
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
@@ -23,9 +23,9 @@ def _fmt(s: dict) -> str:
     return f"{s['median_abs_err_pct']:.1f}% | {s['max_abs_err_pct']:.1f}% | {s['within']} of {s['points']}"
 
 
-def _score_table(rows) -> tuple[list, dict]:
+def _score_table(rows, label: str = "all 8 x H100 curves") -> tuple[list, dict]:
     keep = kept(rows)
-    sets = {"all 8 x H100 curves": (rows, keep)}
+    sets = {label: (rows, keep)}
     for src in dict.fromkeys(r.source for r in rows):
         sets[src] = ([r for r in rows if r.source == src], [r for r in keep if r.source == src])
     for name, lo, hi in BANDS:
@@ -46,23 +46,31 @@ def _band_table(bands) -> list:
     return md
 
 
+def _split(rows) -> tuple[list, list]:
+    return [r for r in rows if r.gpu.startswith("H100")], [r for r in rows if r.gpu.startswith("H200")]
+
+
 def main() -> None:
-    allrows = default_rows()
-    h100 = [r for r in allrows if r.gpu.startswith("H100")]
-    h200 = [r for r in allrows if r.gpu.startswith("H200")]
+    h100, h200 = _split(default_rows())  # N1: the bundled files (with the NVLS small-chunk line)
+    h100_n0, h200_n0 = _split(default_rows(session4b_systems()))  # N0: one NVLS line (sessions 4b-6)
     md = ["# Session 7: bundled dgx_h100 (no calibration) vs every published single-node 8 x H100 nccl-tests curve", "",
-          "Rules: validation/collective_default_rules_s7.md (committed before this ran). Each row priced as its harness "
-          "ran it (single_process, the run's forced algorithm, else the model's choice), analytical level, no "
-          "calibration. error = model / published - 1. All rows were seen in sessions 4-6 (the launch term was "
-          "fitted on together_pod_all_reduce_ring).", "", "## 1. Scores, 8 x H100 on dgx_h100", ""]
+          "Rules: validation/collective_default_rules_s7.md and validation/nvls_regime_rules_s7.md (both committed "
+          "before scoring). Each row priced as its harness ran it (single_process, the run's forced algorithm, else "
+          "the model's choice), analytical level, no calibration. error = model / published - 1. All rows were seen "
+          "in sessions 4-6 (the launch term was fitted on together_pod_all_reduce_ring). N1 = the bundled files "
+          "(NVLS small-chunk line, fitted on ND H200 v5: ND H100 v5 is its held-out); N0 = one NVLS line (as scored "
+          "in sessions 4b-6).", "", "## 1. Scores, 8 x H100 on dgx_h100, N1 (bundled)", ""]
     t1, s1 = _score_table(h100)
-    md += t1 + ["", "## 2. ND H200 v5 on dgx_h200 (shown apart: not an 8 x H100 curve)", ""]
-    t2, s2 = _score_table(h200)
-    md += t2
+    t0, s0 = _score_table(h100_n0)
+    md += t1 + ["", "## 1b. The same rows, N0 (one NVLS line)", ""] + t0
+    md += ["", "## 2. ND H200 v5 on dgx_h200 (the N1 fit machine: no held-out claim), N1 then N0", ""]
+    t2, s2 = _score_table(h200, "ND H200 v5, N1")
+    md += t2 + [""] + _score_table(h200_n0, "ND H200 v5, N0")[0]
     b_all = feasibility(h100)
     b_grp = feasibility(h100, lambda r: r.forced or "unforced")
     e_all, e_grp = empty_sizes(b_all), empty_sizes(b_grp)
-    md += ["", "## 3. Could any single default meet 15 % on every curve? (interval: max 0.85 p_i .. min 1.15 p_i)", "",
+    md += ["", "## 3. Could any single default meet 15 % on every curve? (interval: max 0.85 p_i .. min 1.15 p_i; "
+           "prices: N1)", "",
            f"Over all 8 x H100 curves: empty at {len(e_all)} of {len(b_all)} sizes "
            f"({', '.join(f'{s:,}' for _, s in e_all) or 'none'}). Within the groups the model tells apart (forced "
            f"algorithm): empty at {len(e_grp)} of {sum(b.curves > 1 for b in b_grp)} multi-curve cells "
@@ -71,6 +79,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "collective_default_s7.json").write_text(json.dumps({
         "h100": {k: {"all": a, "kept": b} for k, (a, b) in s1.items()},
+        "h100_n0": {k: {"all": a, "kept": b} for k, (a, b) in s0.items()},
         "h200": {k: {"all": a, "kept": b} for k, (a, b) in s2.items()},
         "empty_all": e_all, "empty_grouped": e_grp,
         "bands_all": [b.__dict__ for b in b_all], "bands_grouped": [b.__dict__ for b in b_grp]}, indent=1))

@@ -15,10 +15,11 @@ __all__ = ["TOLERANCE", "default_rows", "kept", "Band", "feasibility", "empty_si
 TOLERANCE = 0.15
 
 
-def default_rows() -> list[ScoredRow]:
+def default_rows(systems: dict | None = None) -> list[ScoredRow]:
     """Every in-range all-reduce row of the Together and Azure single-node files, each priced as its harness ran
-    it (single_process, the run's forced algorithm or the model's own choice), uncalibrated."""
-    rows = score_file(TOGETHER_CSV) + score_file(HELDOUT_S4B_CSV)
+    it (single_process, the run's forced algorithm or the model's own choice), uncalibrated, on `systems`
+    (default: the bundled files; collective_holdout_s4b.session4b_systems() for the one-NVLS-line model)."""
+    rows = score_file(TOGETHER_CSV, systems=systems) + score_file(HELDOUT_S4B_CSV, systems=systems)
     return [r for r in rows if r.collective == "allreduce" and r.in_range and r.n_gpus == 8]
 
 
