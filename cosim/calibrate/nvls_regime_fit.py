@@ -100,6 +100,10 @@ def _price(system, rows, fixed_s, bw) -> np.ndarray:
 
 
 def fit_regime(system: SystemSpec) -> list[RegimeFit]:
+    """N0 and the fitted N1 on the fit machine's rows; `system` is taken without its regime lines (N0 is the one
+    line the bundled files carried before the regime line)."""
+    from cosim.calibrate.calibration_fit import single_line
+    system = single_line(system)
     fit, val = fit_rows()
     out = []
     p0f, p0v = _launched(system, _large(system, fit)), _launched(system, _large(system, val))
