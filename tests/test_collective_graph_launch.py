@@ -2,18 +2,15 @@
 replaced by a per-collective graph-node term fitted on a same-run eager / graph A/B (cosim.calibrate.graph_fit,
 validation/published/PREREGISTRATION_nccl_graph_session7.md)."""
 
-from pathlib import Path
 
 import pytest
-import yaml
-from hypothesis import given, settings, strategies as st
 
 from hwmodels.collectives import collective_cost
 from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
+from tests.system_edit import write_system
 
 H100 = load_system("dgx_h100")
-SRC = Path(__file__).resolve().parents[1] / "cosim" / "configs" / "systems" / "dgx_h100.yaml"
 G = 6.60e-6  # dgx_h100 collectives.launch.graph: additive 6.60 us per collective
 
 
@@ -55,12 +52,7 @@ def test_the_system_files_carry_the_law_chosen_on_the_validation_split():
         assert load_system(name).collectives["launch"]["graph"] == yaml_entry(best)
 
 
-def _write(tmp_path, mutate):
-    doc = yaml.safe_load(SRC.read_text())
-    mutate(doc["collectives"])
-    p = tmp_path / "sys.yaml"
-    p.write_text(yaml.safe_dump(doc))
-    return str(p)
+_write = write_system
 
 
 def test_a_system_without_the_graph_term_refuses_graph(tmp_path):
@@ -99,12 +91,3 @@ def test_the_nccl_tests_header_of_a_graph_run_reads_as_graph():
             "        2048           512     float     sum      -1    15.25    0.13    0.20       0    15.04    0.14    0.20       0\n")
     t = parse_nccl_tests(text, "g.txt", "allreduce")
     assert t.launch == "graph" and t.rows[0].oop_time_us == 15.25
-
-
-@settings(max_examples=40, deadline=None)
-@given(kind=st.sampled_from(["allreduce", "allgather", "reducescatter", "alltoall"]),
-       log2_size=st.integers(10, 30), ranks=st.integers(2, 8))
-def test_graph_is_the_default_plus_the_node_term(kind, log2_size, ranks):
-    a = collective_cost(kind, 2 ** log2_size, ranks, 1, H100, "analytical")
-    b = collective_cost(kind, 2 ** log2_size, ranks, 1, H100, "analytical", launch="graph")
-    assert b.time_s == pytest.approx(a.time_s + G, rel=1e-12) and b.algorithm == a.algorithm

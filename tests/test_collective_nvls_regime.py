@@ -2,10 +2,8 @@
 chosen on ND H200 v5 fit data (validation/nvls_regime_rules_s7.md, cosim.calibrate.nvls_regime_fit), and the
 session-7 score of the bundled dgx_h100 against every published single-node curve."""
 
-from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import given, settings, strategies as st
 
 from cosim.calibrate.calibration_fit import single_line
@@ -13,10 +11,10 @@ from hwmodels.collective_calibration import CollectiveCalibration
 from hwmodels.collectives import collective_cost, is_regime_line
 from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
+from tests.system_edit import write_system
 
 H100 = load_system("dgx_h100")
 ONE_LINE = single_line(H100)
-SRC = Path(__file__).resolve().parents[1] / "cosim" / "configs" / "systems" / "dgx_h100.yaml"
 B_SMALL = 0.423 * 450e9 * (1 - 0.35 / 8)  # bytes/s of the small line at 8 ranks
 B_LARGE = 0.618 * 450e9 * (1 - 0.35 / 8)
 
@@ -73,11 +71,7 @@ def test_a_regime_line_only_ever_lowers_the_nvls_price(log2_size, ranks, launch)
 
 
 def _write(tmp_path, mutate):
-    doc = yaml.safe_load(SRC.read_text())
-    mutate(doc["collectives"]["efficiency"]["intra_node"]["nvls"])
-    p = tmp_path / "sys.yaml"
-    p.write_text(yaml.safe_dump(doc))
-    return str(p)
+    return write_system(tmp_path, lambda c: mutate(c["efficiency"]["intra_node"]["nvls"]))
 
 
 def test_bad_regime_entries_name_the_field(tmp_path):
