@@ -13,6 +13,8 @@ from pathlib import Path
 
 from cosim.calibrate.collective_default_s7 import default_rows, empty_sizes, feasibility, kept
 from cosim.calibrate.collective_holdout_s4b import BANDS, session4b_systems, summary
+from cosim.calibrate.protocol_crossovers import model_crossovers, tuner_crossovers
+from hwmodels.system import load_system
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
@@ -76,12 +78,22 @@ def main() -> None:
            f"algorithm): empty at {len(e_grp)} of {sum(b.curves > 1 for b in b_grp)} multi-curve cells "
            f"({', '.join(f'{g} {s:,}' for g, s in e_grp) or 'none'}).", ""]
     md += _band_table(b_all) + [""] + _band_table(b_grp)
+    md += ["", "## 4. Protocol / regime crossovers: the model's fitted lines vs NCCL's own tuning table", "",
+           "NCCL 2.29.2's tuner table (ring all-reduce, 4 x H100; cosim.calibrate.protocol_crossovers) vs the bundled "
+           "dgx_h100's fitted lines (one_process_per_gpu, the model's own choice; forced NVLS for the regime line).", "",
+           "| what | switch | at |", "|---|---|---:|"]
+    system = load_system("dgx_h100")
+    cross = {"NCCL 2.29.2 tuner, 4 ranks": tuner_crossovers(),
+             "model, 4 ranks": model_crossovers(system, "allreduce", 4),
+             "model, 8 ranks": model_crossovers(system, "allreduce", 8),
+             "model, 8 ranks, NVLS forced": model_crossovers(system, "allreduce", 8, "nvls")}
+    md += [f"| {k} | {a} -> {b} | {S / 2**20:.2f} MiB |" for k, v in cross.items() for S, a, b in v]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "collective_default_s7.json").write_text(json.dumps({
         "h100": {k: {"all": a, "kept": b} for k, (a, b) in s1.items()},
         "h100_n0": {k: {"all": a, "kept": b} for k, (a, b) in s0.items()},
         "h200": {k: {"all": a, "kept": b} for k, (a, b) in s2.items()},
-        "empty_all": e_all, "empty_grouped": e_grp,
+        "empty_all": e_all, "empty_grouped": e_grp, "crossovers": cross,
         "bands_all": [b.__dict__ for b in b_all], "bands_grouped": [b.__dict__ for b in b_grp]}, indent=1))
     (OUT / "collective_default_s7.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -101,3 +101,19 @@ def test_session7_default_score_pinned():
     assert all(r.model_us == pytest.approx(38.11) for r in az1 if abs(r.err_pct) > 15)
     assert [s for _, s in empty_sizes(feasibility(n1))] == [1024, 2048, 4096, 524288]
     assert empty_sizes(feasibility(n1, lambda r: r.forced or "unforced")) == []
+
+
+def test_protocol_crossovers_model_vs_nccl_tuner():
+    from cosim.calibrate.protocol_crossovers import model_crossovers, tuner_crossovers
+    # NCCL 2.29.2's printed table, 4 x H100 ring: LL 10.2 us / 94.0 GB/s, LL128 25.4 / 220.8, Simple 28.8 / 240.0;
+    # LL = LL128 at (25.4 - 10.2) / (1/94000 - 1/220800) B = 2.488 MB, LL128 = Simple at 3.4 / (1/220800 - 1/240000)
+    (s1, a1, b1), (s2, a2, b2) = tuner_crossovers()
+    assert (a1, b1, a2, b2) == ("ring/ll", "ring/ll128", "ring/ll128", "ring/simple")
+    assert s1 == pytest.approx(15.2 / (1 / 94000 - 1 / 220800)) and s2 == pytest.approx(3.4 / (1 / 220800 - 1 / 240000))
+    m4 = model_crossovers(H100, "allreduce", 4)
+    assert [(a, b) for _, a, b in m4] == [("ring/ll", "ring/ll128"), ("ring/ll128", "ring/simple"),
+                                          ("ring/simple", "nvls/simple")]
+    assert m4[1][0] == pytest.approx(s2, rel=0.06)  # LL128 -> Simple within 5 % of NCCL's tuner (9.84 vs 9.38 MB)
+    assert m4[0][0] == pytest.approx(0.493e6, rel=0.01)  # LL -> LL128 5x below NCCL's 2.49 MB (fitted LL slope)
+    (sn, an, bn), = model_crossovers(H100, "allreduce", 8, "nvls")
+    assert (an, bn) == ("nvls/simple_small", "nvls/simple") and sn == pytest.approx(28.64e6, rel=0.002)
