@@ -23,7 +23,9 @@ Algorithms (time for n ranks, message S, per-step latency a):
 measurements (system file `collectives.efficiency`). Where a link has a fitted table only its
 algorithms compete (NCCL has no recursive doubling, say); a link without one, or a forced
 algorithm without a fit, is priced at the roofline with a note, never silently. The fastest
-applicable algorithm is chosen, as NCCL's tuner does, unless one is forced.
+applicable algorithm is chosen, as NCCL's tuner does, unless one is forced. A protocol may carry a second line for a
+size regime (``<protocol>_<regime>``: NVLS shrinks its chunk for small messages, ``nvls/simple_small``); the faster
+line is priced, so protocol and regime crossovers are where fitted lines meet (docs/multi-device.md 5.1.5).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class CollectiveCost:
     bytes_sent: dict = field(default_factory=dict)  # scope -> bytes one device puts on that link
     energy_j: float = 0.0  # one device's link energy
     notes: tuple = ()
-    launch: str = DEFAULT_LAUNCH  # one_process_per_gpu | single_process (hwmodels.launch)
+    launch: str = DEFAULT_LAUNCH  # one_process_per_gpu | single_process | graph (hwmodels.launch)
     calibration: str = DEFAULT_PROVENANCE  # "calibrated from <source>" or "default floor"
 
     @property

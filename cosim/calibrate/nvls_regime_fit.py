@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from cosim.calibrate.calibration_fit import single_line
 from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV
 from hwmodels.collectives import collective_cost
 from hwmodels.launch import launch_term
@@ -93,16 +94,15 @@ def _errs(pred: np.ndarray, rows: list[Row]) -> np.ndarray:
     return np.abs(pred / np.array([r.measured_s for r in rows]) - 1.0) * 100
 
 
-def _price(system, rows, fixed_s, bw) -> np.ndarray:
+def _price(system, rows, fixed_s, bw, large=None) -> np.ndarray:
     """N1 prices (broadcast over arrays of fixed_s / bw): the launch term on the faster of the two NVLS lines."""
     small = small_line_s(system, [r.size for r in rows], 8, np.asarray(fixed_s)[..., None], np.asarray(bw)[..., None])
-    return _launched(system, np.minimum(_large(system, rows), small))
+    return _launched(system, np.minimum(_large(system, rows) if large is None else large, small))
 
 
 def fit_regime(system: SystemSpec) -> list[RegimeFit]:
     """N0 and the fitted N1 on the fit machine's rows; `system` is taken without its regime lines (N0 is the one
     line the bundled files carried before the regime line)."""
-    from cosim.calibrate.calibration_fit import single_line
     system = single_line(system)
     fit, val = fit_rows()
     out = []
@@ -110,10 +110,10 @@ def fit_regime(system: SystemSpec) -> list[RegimeFit]:
     e0v = _errs(p0v, val)
     out.append(RegimeFit("N0", None, None, float(statistics.median(_errs(p0f, fit))), float(statistics.median(e0v)),
                          int(np.sum(e0v <= 15.0)), len(val)))
-    meas = np.array([r.measured_s for r in fit])
+    meas, large = np.array([r.measured_s for r in fit]), _large(system, fit)
     best = None
     for f in F_GRID:  # one fixed cost at a time, every bandwidth at once
-        pred = _price(system, fit, np.full(B_GRID.shape, f), B_GRID)
+        pred = _price(system, fit, np.full(B_GRID.shape, f), B_GRID, large)
         sse = np.sum((pred / meas - 1.0) ** 2, axis=-1)
         k = int(np.argmin(sse))
         if best is None or sse[k] < best[0] - 1e-15:
