@@ -308,11 +308,11 @@ HELDOUT3 = {
 if __package__:
     from cosim.calibrate.heldout4_shapes import (HELDOUT4, HELDOUT4_SEED, E2E_DECODE4, E2E_PREFILL4,  # noqa: E402,F401
                                                  heldout4_attention_cases, heldout4_elementwise_cases)
-    from cosim.calibrate.heldout4_shapes import _draw as _draw_heldout  # noqa: E402
+    from cosim.calibrate.heldout4_shapes import _draw as _draw_heldout, _layout  # noqa: E402
 else:  # run as a script on the measurement machine, where the cosim package is not installed
     from heldout4_shapes import (HELDOUT4, HELDOUT4_SEED, E2E_DECODE4, E2E_PREFILL4,  # noqa: E402,F401
                                  heldout4_attention_cases, heldout4_elementwise_cases)
-    from heldout4_shapes import _draw as _draw_heldout  # noqa: E402
+    from heldout4_shapes import _draw as _draw_heldout, _layout  # noqa: E402
 
 GEMM_SUITES = {"heldout": HELDOUT, "heldout2": HELDOUT2, "fit3": FIT3, "heldout3": HELDOUT3, "heldout4": HELDOUT4}
 
@@ -521,15 +521,15 @@ def _fit5_attention(rng, n_prefill=7, n_batch=5, n_ctx=6):
     return cases
 
 
-def _fit5_elementwise(rng, n_emb=32, n_soft=32):
-    """Embeddings (gathers) of 1-32 rows of widths 256 x U{4..64}; softmax rows 10,000-16,384
-    wide over main-input sizes log-uniform in [64 KiB, 1 GiB]."""
+def _fit5_elementwise(rng, n_emb=32, n_soft=32, soft_cols=(10000, 16384)):
+    """Embeddings (gathers) of 1-32 rows of widths 256 x U{4..64}; softmax rows soft_cols wide
+    (uniform; fit5 10,000-16,384) over main-input sizes log-uniform in [64 KiB, 1 GiB]."""
     cases = []
     for _ in range(n_emb):
         rows, cols = rng.randint(1, 32), 256 * rng.randint(4, 64)
         cases.append(("embedding", cols, 2 * rows * cols))
     for _ in range(n_soft):
-        cases.append(("softmax", rng.randint(10000, 16384), 2 * int(_logu(rng, 2 ** 16, 2 ** 30) / 2)))
+        cases.append(("softmax", rng.randint(*soft_cols), 2 * int(_logu(rng, 2 ** 16, 2 ** 30) / 2)))
     return cases
 
 
@@ -547,13 +547,70 @@ FIT5 = {"gemm_mnk": _GEMM5, "gemm_nk": [], "gemm_m": [], "gemm_square": []}
 # 24 + 8 GEMMs, 12 short causal prefills (2 per layout), 24 MQA / GQA-2 decodes (2 batches x 2
 # contexts per layout), 12 small embeddings, 12 wide softmaxes.
 HELDOUT5_SEED = 20261204_7
-_G5, _A5, _E5, E2E_DECODE5, E2E_PREFILL5 = _draw_heldout(HELDOUT5_SEED)
-_tail = random.Random(HELDOUT5_SEED + 1)
-_GT5, _AT5, _ET5 = _fit5_gemm(_tail, 24, 8), _fit5_attention(_tail, 2, 2, 2), _fit5_elementwise(_tail, 12, 12)
-HELDOUT5 = {"gemm_mnk": sorted(_G5 + _GT5, key=lambda c: (c[1], c[2], c[0])), "gemm_nk": [], "gemm_m": [],
-            "gemm_square": []}
+
+
+def _heldout_with_tails(seed):
+    """heldout5's construction, by seed (heldout6 reuses it): the held-out-4 draw of `seed` plus
+    the fit-5 tail functions on a second generator seeded seed + 1. Returns (GEMM suite, attention
+    draw, attention tails, elementwise draw, elementwise tails, GEMM tails, e2e decode, e2e prefill)."""
+    g, a, e, dec, pre = _draw_heldout(seed)
+    tail = random.Random(seed + 1)
+    gt, at, et = _fit5_gemm(tail, 24, 8), _fit5_attention(tail, 2, 2, 2), _fit5_elementwise(tail, 12, 12)
+    suite = {"gemm_mnk": sorted(g + gt, key=lambda c: (c[1], c[2], c[0])), "gemm_nk": [], "gemm_m": [],
+             "gemm_square": []}
+    return suite, a, at, e, et, gt, dec, pre
+
+
+HELDOUT5, _A5, _AT5, _E5, _ET5, _GT5, E2E_DECODE5, E2E_PREFILL5 = _heldout_with_tails(HELDOUT5_SEED)
 GEMM_SUITES["heldout5"] = HELDOUT5
 GEMM_SUITES["fit5"] = FIT5
+
+# Fit suite 6 (--variant fit6, session 7, second round): more fit rows of the classes heldout5
+# missed (docs/gpu-validation.md, session 7), from seeds no held-out suite uses: the held-out-4
+# distributions drawn with FIT6_SEED (every acceptance class, no end to end), then on a second
+# generator (FIT6_SEED + 1): fp8/bf16 GEMMs with M just above a tile multiple and small-M
+# long-K (fit-5 function), causal prefills at lengths no multiple of 128, decode at short
+# contexts (128-1024) over batch 1-128 and long contexts at small batch, softmax rows 8-32 K.
+FIT6_SEED = 20261204_60
+
+
+def _fit6_prefill(rng, n=48):
+    """Causal prefill on held-out-4 layouts, length uniform 129..4000 and no multiple of 128,
+    batch 1..4 with batch x length <= 24576 (FA2's partial last tile on the causal diagonal)."""
+    cases = []
+    while len(cases) < n:
+        h, kvh, d = _layout(rng)
+        L, b = rng.randint(129, 4000), rng.randint(1, 4)
+        if L % 128 and b * L <= 24576:
+            cases.append(("prefill", b, h, kvh, d, L, L, True))
+    return cases
+
+
+def _fit6_decode(rng, n_short=48, n_long=24):
+    """Decode (d 128) on held-out-4 layouts: n_short at context log-uniform 128-1024 and batch
+    log-uniform 1-128; n_long at context log-uniform 4096-32768 and batch 1-8."""
+    cases = []
+    while len(cases) < n_short + n_long:
+        h, kvh, d = _layout(rng, 128)
+        short = len(cases) < n_short
+        b = int(round(_logu(rng, 1, 128))) if short else rng.randint(1, 8)
+        ctx = int(round(_logu(rng, 128, 1024) if short else _logu(rng, 4096, 32768)))
+        if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
+            cases.append(("decode", b, h, kvh, 128, 1, ctx, False))
+    return cases
+
+
+def _fit6_draw(seed=FIT6_SEED):
+    g, a, e, _, _ = _draw_heldout(seed)
+    rng = random.Random(seed + 1)
+    gt = _fit5_gemm(rng, 48, 16)
+    at = _fit6_prefill(rng) + _fit6_decode(rng)
+    et = _fit5_elementwise(rng, 0, 40, (8192, 32768))
+    return sorted(g + gt, key=lambda c: (c[1], c[2], c[0])), a + at, e + et
+
+
+_GEMM6, _ATTN6, _EW6 = _fit6_draw()
+GEMM_SUITES["fit6"] = {"gemm_mnk": _GEMM6, "gemm_nk": [], "gemm_m": [], "gemm_square": []}
 
 def _attention_cases(variant):
     cases = []
@@ -609,6 +666,8 @@ def _attention_cases(variant):
         cases = list(_ATTN5)
     if variant == "heldout5":
         cases = list(_A5) + list(_AT5)
+    if variant == "fit6":
+        cases = list(_ATTN6)
     return cases
 
 
@@ -760,6 +819,8 @@ def _elementwise_cases(variant):
         cases, sizes = list(_EW5), []
     if variant == "heldout5":
         cases, sizes = list(_E5) + list(_ET5), []
+    if variant == "fit6":
+        cases, sizes = list(_EW6), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1575,7 +1636,7 @@ def main(argv=None):
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
-                                          "heldout4", "fit5", "heldout5"),
+                                          "heldout4", "fit5", "heldout5", "fit6"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")
