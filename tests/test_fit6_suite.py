@@ -48,3 +48,18 @@ def test_fit6_draws_follow_the_stated_ranges():
 
 def test_heldout5_digest_unchanged_by_the_shared_construction():
     assert suite_digest("heldout5") == "9342e6c466f574bad993134979293738e7225a879ad1969a5e8a952278fd4afd"
+
+
+def test_fit6_is_merged_as_a_fit_suite_row_for_row():
+    """Run 10 merged into h200_ops.csv as suite fit6 (run h200_run10), every raw row once,
+    unchanged, and fitted (split fit, except the fast-accumulation fp8 row)."""
+    import csv
+    from cosim.calibrate import dataset
+    with open("validation/raw_h200_run10/ops.csv", newline="") as f:
+        raw = list(csv.DictReader(f))
+    with open("validation/h200_ops.csv", newline="") as f:
+        merged = [r for r in csv.DictReader(f) if r["suite"] == "fit6"]
+    assert len(raw) == len(merged) == 1493
+    assert all(r["run"] == "h200_run10" and {k: r[k] for k in raw[0]} == q for r, q in zip(merged, raw))
+    splits = [dataset.split_of(r) for r in merged]
+    assert splits.count("other") == sum("fast_accum" in r["impl"] for r in raw) and "test" not in "".join(splits)
