@@ -279,9 +279,13 @@ def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=
     ctas = bnm * splits
     kv_bytes = batch * kv_heads * kv_len * (d + dv) * e_kv
     per_cta = kv_len * (d + dv) * e_kv / splits
+    if P.values.get("attn.lean"):  # cuDNN's Lean Attention: stream-K over (row, KV block) units (gpu_library)
+        ctas, per_blocks, reduce = _lib.lean_attention(bnm, n_blocks, P.sm_count)
+        splits, per_cta = (2 if reduce else 1), per_blocks * bn * (d + dv) * e_kv
     fast = splits > 1 or swapped
     cta_bw = P["attn.cta_bw_split"] if fast else P["attn.cta_bw_nosplit"]
-    t_stream = math.ceil(ctas / P.sm_count) * per_cta / cta_bw
+    # per wave of CTAs: its stream plus, when calibrated, a CTA's fixed time (Q load, output write)
+    t_stream = math.ceil(ctas / P.sm_count) * (per_cta / cta_bw + P.values.get("attn.dec_cta_lat", 0.0))
     # several CTAs per SM without split-KV stream at their own rate, when calibrated (gpu_params)
     multi = splits == 1 and ctas > P.sm_count and "attn.dec_bw_multi" in P.values
     t_bw = kv_bytes / P["attn.dec_bw_multi" if multi else "attn.dec_bw"]
@@ -356,6 +360,8 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     multipass = P.values.get("ew.softmax.multipass") if k == "softmax" else None
     if multipass:  # no shared-memory row cache: the row is read from memory once per pass (gpu_library)
         f = np.where(_lib.softmax_multipass(cols), multipass, 1.0)
+        if "ew.softmax.reread_bytes" in P.values:  # small rows re-read from L1 (session 7, round 2)
+            f = 1.0 + (f - 1.0) * _lib.softmax_reread_share(cols, P["ew.softmax.reread_bytes"])
         stream, waves = stream * f, waves * f
     small = P.values.get("ew.embedding.small_idx") if k == "embedding" else None
     if small:  # <= 16 rows: the small-index gather walks its rows one after another (gpu_library)
@@ -523,6 +529,8 @@ def unfused_scaled(op: Op, P: GpuParams) -> list:
         f = P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else None
         if p.name == "bcast_kT":  # MQA's transposing copy, its own multiplier when calibrated
             f = P.values.get("unfused.transpose_mult", f)
+        if p.name == "softmax":  # the score softmax (bf16 in, fp32 out), its own multiplier when calibrated
+            f = P.values.get("unfused.softmax_mult", f)
         if f is None:
             if p.kind == "gemm" and u != 1.0:  # throughput / u: the time above the floor x u
                 fmt = _gemm_fmt(p.compute_fmt)

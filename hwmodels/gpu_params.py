@@ -115,7 +115,7 @@ OPTIONAL_PARAMS.update({
 #   own floor and traffic multiplier when measured (FUSED_EW_KINDS); otherwise they borrow the
 #   rmsnorm / add kernel's parameters and say so on the row.
 ROW_REGS = 40
-ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "diag_c", "soft_c")
+ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "diag_c", "soft_c", "lean", "dec_cta_lat")  # last two: session 7, round 2
 ROW_THREADS_MAX = 1024
 FUSED_EW_KINDS = ("add_rmsnorm", "rope_fused")
 EW_ROW_WAVE_KEYS = tuple(f"ew.{k}.{x}" for k in ROW_KINDS for x in ("row_lat", "row_lat_iter"))
@@ -185,6 +185,18 @@ OPTIONAL_PARAMS.update({
     "attn.fwd_split": (None, "FlashAttention-2 prefill: 1 = its forward split-KV heuristic is priced (split kernel "
                              "of 64-row query blocks + combine; structure recorded by a calibration that chose it)"),
     "ew.embedding.small_idx": ("time", "embedding of <= 16 rows (index_select small-index kernel): time per row"),
+})
+# Session-7 second-round terms (fit suite 6; each optional, chosen on the validation split carved
+# from the fit rows: validation/model_selection/s7b_candidates.txt, before held-out suite 6).
+OPTIONAL_PARAMS.update({
+    "attn_cudnn.lean": (None, "cuDNN decode: 1 = Lean Attention (stream-K over (row, KV block) units on at most one "
+                              "CTA per SM, then lean_reduction_kernel; structure recorded by a calibration that chose it)"),
+    "attn.dec_cta_lat": ("time", "FA2 decode: fixed time of a CTA (Q load, output normalise and write) per wave"),
+    "attn_cudnn.dec_cta_lat": ("time", "cuDNN decode: fixed time of a CTA per wave"),
+    "unfused.softmax_mult": (None, "unfused attention: time multiplier of the score softmax (bf16 in, fp32 out) "
+                                   "on its own, instead of the score passes' shared one"),
+    "ew.softmax.reread_bytes": (None, "multi-pass block softmax: row bytes below which its re-reads stay on chip "
+                                      "(factor 1), ramping to the full multi-pass factor at twice that"),
 })
 
 

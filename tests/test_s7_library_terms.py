@@ -116,4 +116,6 @@ def test_fit_adds_a_term_only_where_its_rows_identify_it():
     big = [m for m in ew if m.op.kind != "embedding" or m.op.dims["rows"] > 16]
     assert "ew.embedding.small_idx" not in fit._s7_optional("elementwise", big, {}, fit.TERMS)
     unf = [m for m in rows if m.cls.endswith("_unfused") and m.op.dims["kv_heads"] > 1]
-    assert fit._s7_optional("unfused", unf, {}, fit.TERMS) == []  # no MQA row with batch > 1
+    # no MQA row with batch > 1: only the second round's score-softmax multiplier (every unfused row has one)
+    assert fit._s7_optional("unfused", unf, {}, fit.TERMS) == ["unfused.softmax_mult"]
+    assert fit._s7_optional("unfused", unf, {}, fit.S7_OFF) == []

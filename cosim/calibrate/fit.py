@@ -289,6 +289,17 @@ S7_TERMS = {"gemm_tile_set": 1, "softmax_multipass": True, "embedding_small": Tr
             "fa2_fwd_split": False}
 S7_OFF = {"gemm_tile_set": 0, "softmax_multipass": False, "embedding_small": False, "unfused_transpose": False,
           "fa2_fwd_split": False}
+# Session 7, second round (fit suite 6 merged; validation/model_selection/s7b_candidates.txt, chosen
+# before held-out suite 6): cuDNN decode as Lean Attention (cudnn_lean), a per-wave CTA time of decode
+# (dec_cta_lat: backends), the eager score softmax's own multiplier (unfused_softmax), on-chip
+# re-reads of small multi-pass softmax rows (softmax_reread). S7B_OFF: the session-7 form.
+# The H200 split chose the FA2 per-wave CTA time and the score softmax's own multiplier; it kept
+# cuDNN's decode form (Lean Attention alone and with the CTA time within 2 points of it, more
+# parameters) and the elementwise form (re-reads within 2 points, one parameter more).
+S7B_OFF = {"cudnn_lean": False, "dec_cta_lat": (), "unfused_softmax": False, "softmax_reread": False}
+S7B_TERMS = {**S7B_OFF, "dec_cta_lat": ("fa2",), "unfused_softmax": True}
+S7_TERMS.update(S7B_TERMS)
+S7_OFF = {**S7_OFF, **S7B_OFF}
 TERMS = {"row_waves": ("softmax",), "warp_floor_per_col": True, "dec_bw_multi": ("fa2",), "fused_kinds": True,
          "prefill_diag": (), "prefill_soft": ("cudnn",), "fa2_split_x2": True, "unfused_unaligned": True,
          **S7_TERMS}
@@ -314,6 +325,12 @@ def _s7_optional(group, rows, values, terms) -> list:
         if terms.get("embedding_small") and len(emb) >= 3:
             values.setdefault("ew.embedding.small_idx", 5e-7)
             names.append("ew.embedding.small_idx")
+    if group == "elementwise" and terms.get("softmax_reread") and "ew.softmax.multipass" in names:
+        values.setdefault("ew.softmax.reread_bytes", 32768.0)
+        names.append("ew.softmax.reread_bytes")
+    if group == "unfused" and terms.get("unfused_softmax"):
+        values.setdefault("unfused.softmax_mult", values.get("unfused.score_mult", 1.0))
+        names.append("unfused.softmax_mult")
     if group == "unfused" and terms.get("unfused_transpose") and sum(
             1 for m in rows if m.op.dims["kv_heads"] == 1 and m.op.dims["heads"] > 1 and m.op.dims["batch"] > 1) >= 3:
         values.setdefault("unfused.transpose_mult", values.get("unfused.gather_mult", 1.0))
@@ -346,6 +363,7 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
             if "fa2" in (terms.get("dec_bw_multi") or ()) and _has_multi(rows, sms):
                 values.setdefault("attn.dec_bw_multi", values["attn.dec_bw"])
                 names = names + ["attn.dec_bw_multi"]
+            names = names + _decode_optional("attn.", "fa2", terms, values)
         quality[group] = _fit_group(names, rows, hw, values, sms, l2)
         for key in gpu_params.EW_ROW_KEYS + ("ew.softmax.row_lat_iter", "ew.rmsnorm.row_lat_iter"):
             # a per-row (or per-iteration) cost the fit drives to nothing is no term
@@ -366,6 +384,8 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
                 names.append(f"attn_{backend}.dec_bw_multi")
             if group.startswith("attention_prefill"):
                 names += _prefill_optional(f"attn_{backend}.", backend, terms, values)
+            else:
+                names += _decode_optional(f"attn_{backend}.", backend, terms, values)
             quality[group] = _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
     rows = [m for m in meas if m.reliable and m.cls.endswith("_unfused")]
     if rows:
@@ -389,6 +409,20 @@ def _prefill_optional(pre, backend, terms, values) -> list:
             values.setdefault(pre + key, start)
             names.append(pre + key)
     return names
+
+
+def _decode_optional(pre, backend, terms, values) -> list:
+    """Session-7 second-round decode terms for `backend`: cuDNN's Lean Attention (structure,
+    recorded, not fitted) and the per-wave CTA time (fitted)."""
+    if backend == "cudnn" and terms.get("cudnn_lean"):
+        values[pre + "lean"] = 1.0
+        # a CTA now streams many KV blocks: its rate restarts where it binds (max() has no gradient
+        # in the losing term; FA2's fitted split rate may not bind at all)
+        values[pre + "cta_bw_split"] = INITIAL["attn.cta_bw_split"]
+    if backend in (terms.get("dec_cta_lat") or ()):
+        values.setdefault(pre + "dec_cta_lat", 1e-6)
+        return [pre + "dec_cta_lat"]
+    return []
 
 
 def _has_multi(rows, sms) -> bool:
