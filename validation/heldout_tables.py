@@ -1,9 +1,9 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout5 (measured after the session-7 freeze, scored with
-the exclusion rules of validation/heldout5_rules.md), the previously seen suites re-scored
-with the same frozen model (H200 heldout4, heldout3, heldout2 and first held-out, H100 held-out; each
-with and without the exclusion rules), the published H100 attention set, family transfer both ways,
-and the H200 energy loops. Writes validation/heldout_tables.txt.
+calibrations: the fresh H200 suite heldout6 (measured after the session-7 second-round freeze,
+scored with the exclusion rules of validation/heldout6_rules.md), the previously seen suites
+re-scored with the same frozen model (H200 heldout5, heldout4, heldout3, heldout2 and first
+held-out, H100 held-out; each with and without the exclusion rules), the published H100 attention
+set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
 Run from the repository root: PYTHONPATH=. python validation/heldout_tables.py
 """
@@ -100,7 +100,7 @@ def transfer_lines(h200, h100):
     lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
               "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
     have = {m.split for m in dataset.load_ops(h200)}
-    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test5", "test4") if s in have]
+    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test6", "test5", "test4") if s in have]
     for target, sib, csv_, split, label in splits4 + [("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test", "H100 params -> H200 kernels"),
@@ -120,26 +120,50 @@ def transfer_lines(h200, h100):
     return lines
 
 
-def tail_table(split):
-    """heldout5's tail classes (rules file: drawn by the fit-5 functions, second generator), all
-    rows, grouped as validation/fit5_tails.py groups fit suite 5."""
+def _tail_sets(split):
+    """{group label prefix: case keys} of a suite's tail classes: heldout5's (fit-5 functions,
+    second generator); heldout6's fit-5 tails (second generator) and fit-6 tails (third)."""
+    from cosim.calibrate import microbench as mb
+
+    def keys(g, a, e):
+        return ({("gemm",) + tuple(c) for c in g} | {tuple(c) for c in a}
+                | {(kind, (sz // 2) // cols, cols) for kind, cols, sz in e})
+    if split == "test5":
+        return {"": keys(mb._GT5, mb._AT5, mb._ET5)}
+    _, _, at, _, et, gt, _, _ = mb._heldout_with_tails(mb.HELDOUT6_SEED)
+    return {"": keys(gt, at, et), "fit-6 tail: ": keys((), mb._AT6[len(at):], mb._ET6[len(et):])}
+
+
+def _group6(m) -> str:
+    """fit suite 6's tail classes (microbench._fit6_prefill, _fit6_decode, softmax 8-32 K)."""
+    d = m.op.dims
+    if m.op.kind == "attention":
+        if d["q_len"] > 1:
+            return f"{m.cls} causal, length no multiple of 128"
+        return f"{m.cls} {'context 128-1024' if d['kv_len'] <= 1024 else 'context 4-32 K, batch 1-8'}"
+    return "softmax 8-32 K wide"
+
+
+def tail_table(split, title):
+    """A held-out suite's tail classes, all rows, grouped as validation/fit5_tails.py groups fit
+    suite 5 (and _group6 the fit-6 tails)."""
     import importlib.util
-    import numpy as np
     from hwmodels import gpu
     spec = importlib.util.spec_from_file_location("fit5_tails", VAL / "fit5_tails.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    from cosim.calibrate import microbench as mb
-    tails = ({("gemm",) + tuple(c) for c in mb._GT5} | {tuple(c) for c in mb._AT5}
-             | {(kind, (sz // 2) // cols, cols) for kind, cols, sz in mb._ET5})
+    sets = _tail_sets(split)
     hw = load_hw("h200")
     groups = {}
     for m in dataset.load_ops(VAL / "h200_ops.csv"):
-        if m.op is None or m.split != split or _case_key(m) not in tails:
+        if m.op is None or m.split != split:
             continue
-        c = gpu.estimate(m.op, hw)
-        groups.setdefault(mod._group(m), []).append(c.details.get("isolated_s", c.latency_s) / m.time_s - 1.0)
-    return ["#### heldout5 tail classes (all rows)", "", mod.table(groups, "group (heldout5, H200 run 9)"), ""] if groups else []
+        for prefix, tails in sets.items():
+            if _case_key(m) in tails:
+                c = gpu.estimate(m.op, hw)
+                g = prefix + (_group6(m) if prefix else mod._group(m))
+                groups.setdefault(g, []).append(c.details.get("isolated_s", c.latency_s) / m.time_s - 1.0)
+    return [f"#### {title} tail classes (all rows)", "", mod.table(groups, f"group ({title})"), ""] if groups else []
 
 
 def _case_key(m):
@@ -171,15 +195,18 @@ def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
     seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
+    model = "the session-7 second-round model"
     for split, title in (
-            ("test5", "H200 heldout5 (fresh random suite + tail classes, measured after the session-7 freeze, "
-                      "scored once; rules: validation/heldout5_rules.md)"),
+            ("test6", "H200 heldout6 (fresh random suite + tail classes, measured after the session-7 second-round "
+                      "freeze, scored once; rules: validation/heldout6_rules.md)"),
+            ("test5", "H200 heldout5 (PREVIOUSLY SEEN: session-7 fresh suite, scored once at 4.7 / 15.9; "
+                      f"re-scored with {model})"),
             ("test4", "H200 heldout4 (PREVIOUSLY SEEN: session-6 fresh suite, scored once at 5.1 / 18.6; "
-                      "re-scored with the session-7 model)"),
+                      f"re-scored with {model})"),
             ("test3", "H200 heldout3 (PREVIOUSLY SEEN: session-4 fresh suite, scored once at 3.8 / 14.7; "
-                      "re-scored with the session-7 model)"),
-            ("test2", "H200 heldout2 (PREVIOUSLY SEEN: session-3 fresh suite, re-scored with the session-7 model)"),
-            ("test", "H200 first held-out suite (PREVIOUSLY SEEN, re-scored with the session-7 model)")):
+                      f"re-scored with {model})"),
+            ("test2", f"H200 heldout2 (PREVIOUSLY SEEN: session-3 fresh suite, re-scored with {model})"),
+            ("test", f"H200 first held-out suite (PREVIOUSLY SEEN, re-scored with {model})")):
         if not any(m.split == split for m in dataset.load_ops(h200)):
             lines += [f"### {title}", "", "(not measured yet)", ""]
             continue
@@ -188,9 +215,14 @@ def main():
         lines += op_table(title, r_all, ex)
         lines.append(f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)")
         lines.append("")
+        if split == "test6":
+            lines += ["#### End to end, heldout6 (Qwen2.5-7B, Llama-2-13B shapes, new random points)", ""]
+            lines += e2e_table(r_all) + tail_table(split, "heldout6, H200 run 11")
+            lines += _failed_rows(VAL / "raw_h200_run11" / "ops.csv")
         if split == "test5":
-            lines += ["#### End to end, heldout5 (Qwen2.5-7B, Llama-2-13B shapes, new random points)", ""]
-            lines += e2e_table(r_all) + tail_table(split) + _failed_rows(VAL / "raw_h200_run9" / "ops.csv")
+            lines += ["#### End to end, heldout5 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""]
+            lines += e2e_table(r_all) + tail_table(split, "heldout5, H200 run 9")
+            lines += _failed_rows(VAL / "raw_h200_run9" / "ops.csv")
         if split == "test4":
             lines += ["#### End to end, heldout4 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""] + e2e_table(r_all)
             lines += _failed_rows(VAL / "raw_h200_run7" / "ops.csv")
@@ -198,8 +230,8 @@ def main():
             lines += ["#### End to end, heldout3 (Llama-3.2-3B, Qwen2.5-14B shapes)", ""] + e2e_table(r_all)
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
     ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
-    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-7 model: "
-                      "H100 calibration unchanged)", r_all, ex)
+    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-7 "
+                      "second-round model: H100 calibration unchanged)", r_all, ex)
     lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
     # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")
