@@ -77,8 +77,10 @@ def split_of(row: dict) -> str:
 # one measured after the session-4 freeze (rules: validation/heldout3_rules.md); heldout4: after the
 # session-6 freeze (validation/heldout4_rules.md) (issue 11). fit4 and fit5 (session 6, run 8; merged
 # in session 7) are fitted.
-# heldout5: after the session-7 freeze (validation/heldout5_rules.md).
-HELDOUT_SPLITS = {"heldout": "test", "heldout2": "test2", "heldout3": "test3", "heldout4": "test4", "heldout5": "test5"}
+# heldout5: after the session-7 freeze (validation/heldout5_rules.md); heldout6: after the session-7
+# second-round freeze (validation/heldout6_rules.md). fit6 (run 10) is fitted.
+HELDOUT_SPLITS = {"heldout": "test", "heldout2": "test2", "heldout3": "test3", "heldout4": "test4", "heldout5": "test5",
+                  "heldout6": "test6"}
 
 
 def _act(name, shape, fmt="bf16"):

@@ -612,6 +612,17 @@ def _fit6_draw(seed=FIT6_SEED):
 _GEMM6, _ATTN6, _EW6 = _fit6_draw()
 GEMM_SUITES["fit6"] = {"gemm_mnk": _GEMM6, "gemm_nk": [], "gemm_m": [], "gemm_square": []}
 
+# Held-out suite 6 (--variant heldout6, session 7 second round; rules in validation/heldout6_rules.md):
+# heldout5's construction (_heldout_with_tails) with a new seed, plus fit suite 6's tail functions on
+# a third generator (seed + 2) with fewer cases: 12 causal prefills at lengths no multiple of 128,
+# 12 short-context + 6 long-context decodes, 12 softmaxes of 8-32 K-wide rows.
+HELDOUT6_SEED = 20261204_80
+HELDOUT6, _A6, _AT6, _E6, _ET6, _GT6, E2E_DECODE6, E2E_PREFILL6 = _heldout_with_tails(HELDOUT6_SEED)
+_tail6 = random.Random(HELDOUT6_SEED + 2)
+_AT6 = _AT6 + _fit6_prefill(_tail6, 12) + _fit6_decode(_tail6, 12, 6)
+_ET6 = _ET6 + _fit5_elementwise(_tail6, 0, 12, (8192, 32768))
+GEMM_SUITES["heldout6"] = HELDOUT6
+
 def _attention_cases(variant):
     cases = []
     # prefill (q_len == kv_len), causal; a few non-causal to separate the causal skip
@@ -668,6 +679,8 @@ def _attention_cases(variant):
         cases = list(_A5) + list(_AT5)
     if variant == "fit6":
         cases = list(_ATTN6)
+    if variant == "heldout6":
+        cases = list(_A6) + list(_AT6)
     return cases
 
 
@@ -821,6 +834,8 @@ def _elementwise_cases(variant):
         cases, sizes = list(_E5) + list(_ET5), []
     if variant == "fit6":
         cases, sizes = list(_EW6), []
+    if variant == "heldout6":
+        cases, sizes = list(_E6) + list(_ET6), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1603,8 +1618,9 @@ def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=10
                 elif variant == "heldout3":
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("llama3_2_3b", "qwen2_5_14b"),
                                 fusions=("eager", "engine", "engine_fused"), points=(E2E_DECODE3, E2E_PREFILL3))
-                elif variant in ("heldout4", "heldout5"):
-                    points = (E2E_DECODE4, E2E_PREFILL4) if variant == "heldout4" else (E2E_DECODE5, E2E_PREFILL5)
+                elif variant in ("heldout4", "heldout5", "heldout6"):
+                    points = {"heldout4": (E2E_DECODE4, E2E_PREFILL4), "heldout5": (E2E_DECODE5, E2E_PREFILL5),
+                              "heldout6": (E2E_DECODE6, E2E_PREFILL6)}[variant]
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("qwen2_5_7b", "llama2_13b"),
                                 fusions=("eager", "engine", "engine_fused"), points=points)
                 else:
@@ -1636,7 +1652,7 @@ def main(argv=None):
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
-                                          "heldout4", "fit5", "heldout5", "fit6"),
+                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")

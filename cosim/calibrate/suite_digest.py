@@ -29,6 +29,8 @@ def suite_cases(variant: str) -> dict:
         out["e2e"] = [mb.E2E_DECODE4, mb.E2E_PREFILL4]
     if variant == "heldout5":
         out["e2e"] = [mb.E2E_DECODE5, mb.E2E_PREFILL5]
+    if variant == "heldout6":
+        out["e2e"] = [mb.E2E_DECODE6, mb.E2E_PREFILL6]
     return out
 
 

@@ -1,0 +1,50 @@
+"""Held-out suite 6 (issue 11, session 7 second round): its case lists are pinned in
+validation/heldout6_rules.md before it is measured; it is heldout5's construction with a new seed
+(one function, by parameter) plus fit suite 6's tail functions on a third generator."""
+import importlib.util
+import random
+
+from cosim.calibrate import dataset, heldout4_shapes
+from cosim.calibrate import microbench as mb
+from cosim.calibrate.suite_digest import suite_cases, suite_digest
+
+HELDOUT6_DIGEST = "e221b3a0e8b276ef80f0bf33e2c3843fca9b95e2accca03e8c6e08f5a9c2d4a8"
+
+
+def _keys(variant):
+    spec = importlib.util.spec_from_file_location("t5", "tests/test_fit5_suite.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod._keys(variant)
+
+
+def test_heldout6_case_lists_are_pinned_in_the_rules_file():
+    assert {k: len(v) for k, v in suite_cases("heldout6").items()} == {"attention": 186, "elementwise": 176,
+                                                                      "gemm": 152, "e2e": 2}
+    assert suite_digest("heldout6") == HELDOUT6_DIGEST
+    text = open("validation/heldout6_rules.md").read()
+    assert HELDOUT6_DIGEST in text and str(mb.HELDOUT6_SEED) in text
+
+
+def test_heldout6_is_heldout5s_construction_with_a_new_seed_plus_fit6_tails():
+    suite, a, at, e, et, gt, dec, pre = mb._heldout_with_tails(mb.HELDOUT6_SEED)
+    rng = random.Random(mb.HELDOUT6_SEED + 2)
+    at6 = at + mb._fit6_prefill(rng, 12) + mb._fit6_decode(rng, 12, 6)
+    et6 = et + mb._fit5_elementwise(rng, 0, 12, (8192, 32768))
+    c = suite_cases("heldout6")
+    assert c["gemm"] == suite["gemm_mnk"] and c["attention"] == a + at6 and c["elementwise"] == e + et6
+    assert c["e2e"] == [dec, pre]
+    seeds = {heldout4_shapes.HELDOUT4_SEED, mb.HELDOUT5_SEED, mb.HELDOUT5_SEED + 1, mb.FIT5_SEED, mb.FIT6_SEED,
+             mb.FIT6_SEED + 1}
+    assert not {mb.HELDOUT6_SEED, mb.HELDOUT6_SEED + 1, mb.HELDOUT6_SEED + 2} & seeds
+
+
+def test_heldout6_shares_no_case_with_any_earlier_suite():
+    h6 = _keys("heldout6")
+    for v in ("default", "fit3", "fit4", "fit5", "fit6", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"):
+        assert not h6 & _keys(v), v
+
+
+def test_heldout6_is_a_held_out_split():
+    assert dataset.split_of({"suite": "heldout6", "impl": "F.linear"}) == "test6"
+    assert dataset.split_of({"suite": "fit6", "impl": "F.linear"}) == "fit"
