@@ -48,3 +48,16 @@ def test_heldout6_shares_no_case_with_any_earlier_suite():
 def test_heldout6_is_a_held_out_split():
     assert dataset.split_of({"suite": "heldout6", "impl": "F.linear"}) == "test6"
     assert dataset.split_of({"suite": "fit6", "impl": "F.linear"}) == "fit"
+
+
+def test_heldout6_is_merged_row_for_row_and_never_fitted():
+    """Run 11 merged into h200_ops.csv as suite heldout6 (run h200_run11), every raw row once, unchanged,
+    split test6 (never fitted)."""
+    import csv
+    with open("validation/raw_h200_run11/ops.csv", newline="") as f:
+        raw = list(csv.DictReader(f))
+    with open("validation/h200_ops.csv", newline="") as f:
+        merged = [r for r in csv.DictReader(f) if r["suite"] == "heldout6"]
+    assert len(raw) == len(merged) == 1219
+    assert all(r["run"] == "h200_run11" and {k: r[k] for k in raw[0]} == q for r, q in zip(merged, raw))
+    assert {dataset.split_of(r) for r in merged} <= {"test6", "other"}
