@@ -211,12 +211,14 @@ def roofline_figure(reports, hw, title: str | None = None, label_top: int = 8, d
 def _plain_log_ticks(ax) -> None:
     """Decade ticks as plain text (0.01, 1, 1000, 10 k; 100 T for FLOP/s) instead of
     matplotlib's mathtext 10^n: the same values, and no mathtext parse on every draw
-    (~0.1 s a figure, and ~0.2 s to build the parser on the first)."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    (~0.1 s a figure, and ~0.2 s to build the parser on the first). No minor ticks: the
+    eight unlabelled marks per decade were ~100 tick objects re-laid out on every draw
+    (0.2 s of the report's 0.75 s of figures, measured); the decade grid stays."""
+    from matplotlib.ticker import FuncFormatter, NullLocator
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}" if 1e-3 <= v < 1e4 else H.si(v)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: H.si(v)))
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_minor_formatter(NullFormatter())
+        axis.set_minor_locator(NullLocator())
 
 
 def _label_ops(ax, pts, total, label_top, ridges=()):
