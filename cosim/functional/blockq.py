@@ -32,6 +32,7 @@ from numba import njit, prange
 
 from .bits import f32_from_bits
 from .kernels import NAN_EXP, _OFF, block_amax, flog2_f32, ilog2_bits, q_elem, round_one
+from .nontemporal import store_fence, stream_row
 
 # How a block is served (decided by the plan pass)
 MX_NAN, MX_ZERO, MX_INT, MX_FP, MX_ELEM = 0, 1, 2, 3, 4
@@ -123,12 +124,13 @@ def mx_apply_block(h, s, xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mod
 
 @njit(parallel=True, cache=True)
 def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode, microx,
-            flush_sub, saturate, pow2):
+            flush_sub, saturate, pow2, stream=False):
     """OCP-MX / BFP block quantization along the last axis of a 2-D array. Shared exponent
     s = floor(log2 amax) - emax_elem clamped below at scale_lo; a block with NaN/Inf (or s
     above scale_hi) becomes NaN; a short last block is treated as zero-padded (padding
     cannot change amax). Per task of ROWS rows: the plan of every block, then the
-    element loops (`mx_apply_block`)."""
+    element loops (`mx_apply_block`); with `stream` each row is rounded into a scratch
+    row and written out with streaming stores (nontemporal.py: a large reused output)."""
     rows, L = x.shape
     nb = sexp.shape[1]
     merge = block >= 32  # runs of 16-element blocks are too short to repay the scan (module doc)
@@ -136,6 +138,7 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
         r0 = t * ROWS
         r1 = min(r0 + ROWS, rows)
         how = np.empty((ROWS, nb), dtype=np.uint8)
+        scratch = np.empty(L if stream else 0, dtype=np.float32)
         for r in range(r0, r1):
             xr = x[r]
             br = xb[r]
@@ -148,7 +151,7 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
         for r in range(r0, r1):
             xr = x[r]
             br = xb[r]
-            orow = out[r]
+            orow = scratch if stream else out[r]
             b = 0
             while b < nb:
                 h = how[r - r0, b]
@@ -160,6 +163,10 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
                 mx_apply_block(h, np.int64(s), xr, br, orow, lo, min(b1 * block, L) - lo, is_int, mbits, emin,
                                max_norm, mode, microx, saturate, pow2)
                 b = b1
+            if stream:
+                stream_row(out[r], scratch, L)
+        if stream:
+            store_fence()
 
 
 @njit(inline="always", cache=True)

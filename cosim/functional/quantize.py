@@ -18,6 +18,7 @@ from . import microq as MQ
 from workloads.formats import get_format
 
 from . import threads as T
+from .nontemporal import use_streaming
 from .threads import threads_for
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
@@ -82,8 +83,15 @@ def _from_rows(y2d: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
 
 
 def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None,
-             flush_subnormals=False, compat="ocp") -> np.ndarray:
+             flush_subnormals=False, compat="ocp", out=None) -> np.ndarray:
     """Quantize `x` to `fmt` and return the dequantized float32 array (same shape).
+
+    out: a writeable C-contiguous float32 array of x's shape to hold the result (returned),
+    as numpy's `out=`: a loop that quantizes many tensors of one shape reuses one buffer
+    instead of having the kernel map and zero fresh pages on every call. The MX / BFP /
+    shared-microexponent / NVFP4 / integer-group kernels write into it directly when the
+    blocked axis is the last one (other paths compute a fresh result and copy it in);
+    the values are the same bits either way.
 
     rounding: "even" (ties to even), "nearest"/"away" (ties away from zero),
     "floor"/"zero" (truncate toward zero) -- the reference's names and meanings.
@@ -110,9 +118,32 @@ def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None
     +-Inf anywhere in a block turns the whole block into NaN; elementwise casts pass
     NaN/Inf through. Block formats keep a short last block as if zero-padded.
     """
-    return quantize_parts(x, fmt, axis=axis, block_size=block_size, rounding=rounding,
-                          saturate=saturate, flush_subnormals=flush_subnormals,
-                          compat=compat).dequantized()
+    if out is None:
+        return quantize_parts(x, fmt, axis=axis, block_size=block_size, rounding=rounding,
+                              saturate=saturate, flush_subnormals=flush_subnormals,
+                              compat=compat).dequantized()
+    _check_out(out, np.shape(x))
+    n = int(np.size(x))
+    direct = None if np.may_share_memory(out, x) else out  # the kernels read x while they write
+    with threads_for(n):
+        y = _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat,
+                            _SERIAL if T.is_small(n) else _PARALLEL, out=direct).dequantized()
+    if not (y.ctypes.data == out.ctypes.data and y.strides == out.strides):  # a path that allocated its own
+        np.copyto(out, y)
+    return out
+
+
+def _check_out(out, shape) -> None:
+    """`quantize(out=...)`: one clear error for an unusable output array."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    problems = [p for p, bad in (
+        (f"dtype {out.dtype} (expected float32)", out.dtype != np.float32),
+        (f"shape {out.shape} (expected x's shape {tuple(shape)})", out.shape != tuple(shape)),
+        ("not C-contiguous", not out.flags.c_contiguous),
+        ("read-only", not out.flags.writeable)) if bad]
+    if problems:
+        raise ValueError("out: " + "; ".join(problems))
 
 
 class _Kernels:
@@ -148,11 +179,14 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
 
 
 def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, kern,
-                    out=None) -> QParts:
+                    out=None, stream=None) -> QParts:
     """`kern`: any namespace with the row kernels (the parallel/serial sets here; another
     revision's modules in benchmarks/quantize_ab.py, the reference kernels in the tests);
     `out`: a preallocated row-layout result for the MX/BFP/microexponent paths (the A/B's
-    kernel-only timing), else a fresh array as `quantize` returns."""
+    kernel-only timing, `quantize(out=...)`; x's shape or the row layout, C order), else a
+    fresh array as `quantize` returns; `stream`: write the MX/BFP/microexponent rows with
+    streaming stores (None: when `out` is given and large, nontemporal.use_streaming; a
+    kernel module without that option, another revision's, needs False)."""
     if saturate is not None and not isinstance(saturate, (bool, np.bool_)):  # "no" must not mean True
         raise ValueError(f"saturate must be None, True or False, got {saturate!r}")
     if not isinstance(flush_subnormals, (bool, np.bool_)):
@@ -169,7 +203,11 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
     if f.family in ("mx", "bfp") and ax == 0 and xf.ndim >= 2 and xf.shape[0] > 0 and xf.size >= 16 * xf.shape[0]:
         return _mx_first_axis(xf, f, mode, microx, saturate, flush_subnormals, kern)
     rows = _to_rows(xf, ax)
-    out = np.empty_like(rows) if out is None else out
+    # a caller's output (full shape, C order) is the row layout itself when the blocked axis is last
+    given = out is not None and ax == xf.ndim - 1
+    out = out.reshape(rows.shape) if given else np.empty_like(rows)
+    stream = (given and use_streaming(out)) if stream is None else stream
+    tail = (True,) if stream else ()  # passed only when set: kernel modules without the option work unchanged
     nb = -(-rows.shape[1] // f.block_size)
     scale_hi = 2 ** (f.scale_bits - 1) - 1  # E8M0 / 8-bit exponent range [-127, 127] (§2)
     if f.family in ("mx", "bfp"):
@@ -177,7 +215,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
         kern.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
-                  ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
+                  ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2, *tail)
         if not microx and not sat:  # only a non-saturating overflow can leave Inf here
             _no_inf_encoding(out, ep, sat)
         return QParts(f, xf.shape, ax, out, scales=sexp, elem=ep, saturate=sat)
@@ -186,7 +224,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         micro = np.empty((rows.shape[0], nb * (f.block_size // f.subblock_size)), dtype=np.int8)
         kern.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
-                        ep.max_norm, -scale_hi, scale_hi, mode, K.POW2)
+                        ep.max_norm, -scale_hi, scale_hi, mode, K.POW2, *tail)
         return QParts(f, xf.shape, ax, out, scales=sexp, micro=micro, elem=ep)
     if f.family == "nvfp4":
         amax = float(kern.finite_amax(xf.reshape(-1))) if xf.size else 0.0
