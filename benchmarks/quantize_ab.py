@@ -9,8 +9,7 @@ Why: on a 2-core machine shared with other sessions, whole runs of
 functional_speed.py moved by 20 points of memcpy share minutes apart; two kernels
 alternating in one process see the same load. Each call is quantize's own path
 (`_quantize_parts` with the given kernel modules), writing a fresh output as quantize
-does (--reuse: into one reused array, as `quantize(out=)`; the new kernels then stream
-a large output, nontemporal.py). The old kernels are
+does (--reuse: into one reused array, as `quantize(out=)`). The old kernels are
 loaded from `git show REV:cosim/functional/{blockq,microq}.py` into a temporary module
 (its own numba cache); the first call checks both give the same bits. Prints one line
 per format: median ms of each and the median per-repetition share of memcpy.
@@ -47,16 +46,13 @@ def _old_module(rev: str, name: str, tmp: Path):
     return mod
 
 
-def _caller(mod, x, fmt, reuse, old):
+def _caller(mod, x, fmt, reuse):
     """A thunk quantizing x to fmt (blocks along the last axis) through quantize's own path
-    with mod's row kernels (`_quantize_parts(..., kern=mod)`); its row-layout result. The
-    working tree's kernels stream a large reused output as `quantize(out=)` does; an old
-    revision's get no streaming option (stream=False: kernels before session 7 lack it)."""
+    with mod's row kernels (`_quantize_parts(..., kern=mod)`); its row-layout result."""
     from cosim.functional.quantize import _quantize_parts
 
     keep = np.empty_like(x) if reuse else None
-    stream = False if old else None
-    return lambda: _quantize_parts(x, fmt, -1, None, "even", None, False, "ocp", mod, out=keep, stream=stream).y2d
+    return lambda: _quantize_parts(x, fmt, -1, None, "even", None, False, "ocp", mod, out=keep).y2d
 
 
 def main(argv=None) -> int:
@@ -80,8 +76,8 @@ def main(argv=None) -> int:
               f"load {os.getloadavg()[0]:.2f}")
         for fmt in args.formats.split(","):
             key = "microq" if get_format(fmt).family == "microexp" else "blockq"
-            a = _caller(old[key], x, fmt, args.reuse, True)
-            b = _caller(microq if key == "microq" else blockq, x, fmt, args.reuse, False)
+            a = _caller(old[key], x, fmt, args.reuse)
+            b = _caller(microq if key == "microq" else blockq, x, fmt, args.reuse)
             if a().tobytes() != b().tobytes():
                 print(f"{fmt}: old and new kernels give different bits", file=sys.stderr)
                 return 1

@@ -32,7 +32,7 @@ from numba import njit, prange
 
 from .bits import f32_from_bits
 from .kernels import NAN_EXP, _OFF, block_amax, flog2_f32, ilog2_bits, q_elem, round_one
-from .nontemporal import store_fence, stream_row
+from .vecblock import LANES, amax_lines, round_group, round_lines
 
 # How a block is served (decided by the plan pass)
 MX_NAN, MX_ZERO, MX_INT, MX_FP, MX_ELEM = 0, 1, 2, 3, 4
@@ -122,23 +122,96 @@ def mx_apply_block(h, s, xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mod
                              microx, saturate, pow2)
 
 
+@njit(inline="always", cache=True)
+def mx_fast_block(br, orow, lo, nvec, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode, saturate,
+                  pow2):
+    """Plan and round a full block br[lo : lo + 16 * nvec] in one pass with explicit vectors
+    (vecblock.py) when `mx_plan` would give it MX_INT / MX_FP without microxcaling
+    candidates: a finite normal amax, exponent and rounding constants in range, a normal
+    element-grid minimum. Returns (done, s); not done: nothing written, the caller takes
+    the general path."""
+    amax = amax_lines(br, np.int64(lo), np.int64(nvec))
+    if amax >= 0x7F800000 or amax < 0x800000:
+        return False, np.int64(0)
+    s = np.int64(amax >> np.uint32(23)) - 127 - emax_elem
+    if s > scale_hi:
+        return False, np.int64(0)
+    s = max(s, scale_lo)
+    maxv = np.float32(max_norm * pow2[_OFF + s])
+    cf, fu, sh = np.float32(1.0), np.uint32(0), np.uint32(0)
+    if is_int:
+        ce = s - mbits + 150  # exponent field of c = 2^(s - mbits + 23)
+        if ce < 1 or ce > 254:
+            return False, np.int64(0)
+        cf = f32_from_bits(np.uint32(ce) << np.uint32(23))
+    else:
+        F = emin + s + 127  # exponent field of the element grid's min normal
+        if F < 1 or np.int64(amax >> np.uint32(23)) + 23 - mbits > 254 or F + 23 - mbits > 254:
+            return False, np.int64(0)
+        fu, sh = np.uint32(F), np.uint32(23 - mbits)
+    round_lines(br, orow, np.int64(lo), np.int64(nvec), bool(is_int), cf, fu, sh, maxv, np.int64(mode), bool(saturate))
+    return True, s
+
+
+@njit(inline="always", cache=True)
+def mx_fused_rows(xb, x, out, sexp, r0, r1, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode,
+                  microx, flush_sub, saturate, pow2):
+    """Rows r0..r1-1 in one pass, block by block: `mx_fast_block`, else the plan and
+    element loops of the two-pass code for that block (and a short last block)."""
+    L = x.shape[1]
+    nvec = block // LANES
+    grouped = (L // block) // LANES * LANES  # blocks served sixteen at a time by round_group
+    for r in range(r0, r1):
+        xr = x[r]
+        br = xb[r]
+        orow = out[r]
+        for b0 in range(0, grouped, LANES):
+            bad = round_group(br, orow, sexp[r], np.int64(b0), np.int64(nvec), np.int64(emax_elem), bool(is_int),
+                              np.int64(mbits), np.int64(emin), np.float64(max_norm), np.int64(scale_lo),
+                              np.int64(scale_hi), np.int64(mode), bool(saturate))
+            if bad != 0:
+                for j in range(LANES):
+                    if (bad >> np.uint32(j)) & np.uint32(1):
+                        lo = (b0 + j) * block
+                        h, s = mx_plan(br, xr, lo, block, emax_elem, is_int, mbits, emin, scale_lo, scale_hi, microx,
+                                       flush_sub)
+                        mx_apply_block(h, np.int64(s), xr, br, orow, lo, block, is_int, mbits, emin, max_norm, mode,
+                                       microx, saturate, pow2)
+                        sexp[r, b0 + j] = s
+        for b in range(grouped, sexp.shape[1]):
+            lo = b * block
+            n = min(block, L - lo)
+            done, s = False, np.int64(0)
+            if n == block:
+                done, s = mx_fast_block(br, orow, lo, nvec, emax_elem, is_int, mbits, emin, max_norm,
+                                        scale_lo, scale_hi, mode, saturate, pow2)
+            if not done:
+                h, s = mx_plan(br, xr, lo, n, emax_elem, is_int, mbits, emin, scale_lo, scale_hi, microx, flush_sub)
+                mx_apply_block(h, np.int64(s), xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mode, microx,
+                               saturate, pow2)
+            sexp[r, b] = s
+
+
 @njit(parallel=True, cache=True)
 def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode, microx,
-            flush_sub, saturate, pow2, stream=False):
+            flush_sub, saturate, pow2):
     """OCP-MX / BFP block quantization along the last axis of a 2-D array. Shared exponent
     s = floor(log2 amax) - emax_elem clamped below at scale_lo; a block with NaN/Inf (or s
     above scale_hi) becomes NaN; a short last block is treated as zero-padded (padding
     cannot change amax). Per task of ROWS rows: the plan of every block, then the
-    element loops (`mx_apply_block`); with `stream` each row is rounded into a scratch
-    row and written out with streaming stores (nontemporal.py: a large reused output)."""
+    element loops (`mx_apply_block`)."""
     rows, L = x.shape
     nb = sexp.shape[1]
     merge = block >= 32  # runs of 16-element blocks are too short to repay the scan (module doc)
+    fused = not microx and block % LANES == 0  # whole vectors per block, no microxcaling candidates
     for t in prange((rows + ROWS - 1) // ROWS):
         r0 = t * ROWS
         r1 = min(r0 + ROWS, rows)
+        if fused:
+            mx_fused_rows(xb, x, out, sexp, r0, r1, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo,
+                          scale_hi, mode, microx, flush_sub, saturate, pow2)
+            continue
         how = np.empty((ROWS, nb), dtype=np.uint8)
-        scratch = np.empty(L if stream else 0, dtype=np.float32)
         for r in range(r0, r1):
             xr = x[r]
             br = xb[r]
@@ -151,7 +224,7 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
         for r in range(r0, r1):
             xr = x[r]
             br = xb[r]
-            orow = scratch if stream else out[r]
+            orow = out[r]
             b = 0
             while b < nb:
                 h = how[r - r0, b]
@@ -163,10 +236,6 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
                 mx_apply_block(h, np.int64(s), xr, br, orow, lo, min(b1 * block, L) - lo, is_int, mbits, emin,
                                max_norm, mode, microx, saturate, pow2)
                 b = b1
-            if stream:
-                stream_row(out[r], scratch, L)
-        if stream:
-            store_fence()
 
 
 @njit(inline="always", cache=True)

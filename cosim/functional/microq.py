@@ -25,7 +25,6 @@ import numpy as np
 from numba import njit, prange
 
 from .kernels import NAN_EXP, block_amax, block_span, ilog2_bits, micro_round_run, q_elem
-from .nontemporal import store_fence, stream_row
 
 PAIR, GENERAL = 0, 1
 ROWS = 16  # rows per task: plan all their blocks, then round them (as blockq.mx_rows)
@@ -77,12 +76,10 @@ def _pair_block(pr, xr, orow, mrow, c64, cf, b, e, block, nsub, mbits, mscale, m
 
 
 @njit(parallel=True, cache=True)
-def micro_rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2,
-               stream=False):
+def micro_rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
     """Per task of ROWS rows: the plan of every block, then the rounding. xp is xb viewed
     as uint64 pairs when `pairs` (rows of even length), else a dummy and no block takes
-    the pair path. `stream`: rows rounded into a scratch row, then streamed out
-    (nontemporal.py)."""
+    the pair path."""
     rows, L = x.shape
     nb = sexp.shape[1]
     nsub = block // sub
@@ -95,7 +92,6 @@ def micro_rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, 
         cbits = np.empty(block, dtype=np.uint32)
         c64 = np.empty(max(block // 2, 1), dtype=np.uint64)
         cf = c64.view(np.float32)
-        scratch = np.empty(L if stream else 0, dtype=np.float32)
         for r in range(r0, r1):
             br = xb[r]
             for b in range(nb):
@@ -104,25 +100,19 @@ def micro_rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, 
                 how[r - r0, b] = h
                 sexp[r, b] = e
         for r in range(r0, r1):
-            orow = scratch if stream else out[r]
             for b in range(nb):
                 if how[r - r0, b] == PAIR:
-                    _pair_block(xp[r], x[r], orow, micro[r], c64, cf, b, np.int64(sexp[r, b]), block, nsub, mbits,
+                    _pair_block(xp[r], x[r], out[r], micro[r], c64, cf, b, np.int64(sexp[r, b]), block, nsub, mbits,
                                 mscale, mode)
                 else:
-                    _general_block(xb, x, orow, sexp, micro, cbits, r, b, block, sub, mbits, max_norm, scale_lo,
+                    _general_block(xb, x, out, sexp, micro, cbits, r, b, block, sub, mbits, max_norm, scale_lo,
                                    scale_hi, mode, mscale, pow2)
-            if stream:
-                stream_row(out[r], scratch, L)
-        if stream:
-            store_fence()
 
 
 @njit(inline="always", cache=True)
-def _general_block(xb, x, orow, sexp, micro, cbits, r, b, block, sub, mbits, max_norm, scale_lo, scale_hi, mode,
+def _general_block(xb, x, out, sexp, micro, cbits, r, b, block, sub, mbits, max_norm, scale_lo, scale_hi, mode,
                    mscale, pow2):
-    """Any block: NaN/Inf, clamped exponents, short blocks, sub-blocks other than pairs;
-    row r's result goes to orow (out[r] or a scratch row)."""
+    """Any block: NaN/Inf, clamped exponents, short blocks, sub-blocks other than pairs."""
     L = x.shape[1]
     nsub = block // sub
     sub_shift = 0
@@ -136,7 +126,7 @@ def _general_block(xb, x, orow, sexp, micro, cbits, r, b, block, sub, mbits, max
         for j in range(nsub):
             micro[r, b * nsub + j] = 0
         for i in range(lo, hi):
-            orow[i] = np.nan
+            out[r, i] = np.nan
         return
     e = np.int64(-126) if amax == 0 else ilog2_bits(amax)
     if e > scale_hi:
@@ -159,11 +149,11 @@ def _general_block(xb, x, orow, sexp, micro, cbits, r, b, block, sub, mbits, max
         base = np.uint32(e - mbits + 150)
         for k in range(n):
             cbits[k] = (base - np.uint32(micro[r, m0 + (k >> sub_shift)])) << np.uint32(23)
-        micro_round_run(x[r], orow, ulo, cf, un, mscale, mode)
+        micro_round_run(x[r], out[r], ulo, cf, un, mscale, mode)
         return
     for i in range(lo, hi):
         s = e - micro[r, b * nsub + (i - lo) // sub]
-        orow[i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, s, True, mbits, 0, max_norm, mode, False, True, pow2)
+        out[r, i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, s, True, mbits, 0, max_norm, mode, False, True, pow2)
 
 
 PAIR_BLOCK = 16  # the registry's shared-microexponent block: 16 elements, 8 pairs (mx-formats.md §11)
@@ -171,7 +161,7 @@ SEG = 256  # blocks per segment of a row: the per-task scratch stays 32 KiB howe
 
 
 @njit(parallel=True, cache=True)
-def micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2, stream=False):
+def micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
     """`micro_rows` for blocks of 16 in pairs and rows of even length, a segment of SEG
     blocks at a time in loops along the segment (`_pair_run`); the blocks the pair path
     does not take (and a short last block) are redone by `_general_block`. 4096 x 4096
@@ -187,26 +177,20 @@ def micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_h
         bt = np.empty(SEG * 8, dtype=np.uint32)
         c64 = np.empty(SEG * 8, dtype=np.uint64)
         cbits = np.empty(PAIR_BLOCK, dtype=np.uint32)
-        scratch = np.empty(L if stream else 0, dtype=np.float32)
         for r in range(t * ROWS, min(t * ROWS + ROWS, rows)):
-            orow = scratch if stream else out[r]
             for b0 in range(0, nfull, SEG):
                 nblk = min(SEG, nfull - b0)
-                ngen = _pair_run(xp[r], x[r], orow, micro[r], sexp[r], how, pm, bt, c64, b0, nblk, mbits,
+                ngen = _pair_run(xp[r], x[r], out[r], micro[r], sexp[r], how, pm, bt, c64, b0, nblk, mbits,
                                  scale_lo, scale_hi, mscale, mode)
                 if ngen == 0:
                     continue  # the usual segment: scanning `how` anyway cost 22.4 against 15.2 ms (measured)
                 for b in range(nblk):
                     if how[b] != PAIR:
-                        _general_block(xb, x, orow, sexp, micro, cbits, r, b0 + b, PAIR_BLOCK, 2, mbits, max_norm,
+                        _general_block(xb, x, out, sexp, micro, cbits, r, b0 + b, PAIR_BLOCK, 2, mbits, max_norm,
                                        scale_lo, scale_hi, mode, mscale, pow2)
             if nb > nfull:  # the short last block
-                _general_block(xb, x, orow, sexp, micro, cbits, r, nfull, PAIR_BLOCK, 2, mbits, max_norm, scale_lo,
+                _general_block(xb, x, out, sexp, micro, cbits, r, nfull, PAIR_BLOCK, 2, mbits, max_norm, scale_lo,
                                scale_hi, mode, mscale, pow2)
-            if stream:
-                stream_row(out[r], scratch, L)
-        if stream:
-            store_fence()
 
 
 @njit(inline="always", cache=True)
@@ -251,12 +235,11 @@ def _pair_run(xpr, xr, orow, mrow, srow, how, pm, bt, c64, b0, nblk, mbits, scal
     return ngen
 
 
-def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2, stream=False):
-    """Shared-microexponent quantization along the last axis of a 2-D array (`stream`:
-    streaming row stores, nontemporal.py)."""
+def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
+    """Shared-microexponent quantization along the last axis of a 2-D array."""
     pairs = x.shape[1] % 2 == 0 and x.shape[1] > 0  # the pair path reads a row as uint64 pairs
     xp = xb.view(np.uint64) if pairs else np.zeros((1, 1), dtype=np.uint64)
     if pairs and block == PAIR_BLOCK and sub == 2:
-        micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2, stream)
+        micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
         return
-    micro_rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2, stream)
+    micro_rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2)

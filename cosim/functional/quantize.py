@@ -18,7 +18,6 @@ from . import microq as MQ
 from workloads.formats import get_format
 
 from . import threads as T
-from .nontemporal import use_streaming
 from .threads import threads_for
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
@@ -179,14 +178,12 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
 
 
 def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, kern,
-                    out=None, stream=None) -> QParts:
+                    out=None) -> QParts:
     """`kern`: any namespace with the row kernels (the parallel/serial sets here; another
     revision's modules in benchmarks/quantize_ab.py, the reference kernels in the tests);
     `out`: a preallocated row-layout result for the MX/BFP/microexponent paths (the A/B's
     kernel-only timing, `quantize(out=...)`; x's shape or the row layout, C order), else a
-    fresh array as `quantize` returns; `stream`: write the MX/BFP/microexponent rows with
-    streaming stores (None: when `out` is given and large, nontemporal.use_streaming; a
-    kernel module without that option, another revision's, needs False)."""
+    fresh array as `quantize` returns."""
     if saturate is not None and not isinstance(saturate, (bool, np.bool_)):  # "no" must not mean True
         raise ValueError(f"saturate must be None, True or False, got {saturate!r}")
     if not isinstance(flush_subnormals, (bool, np.bool_)):
@@ -206,8 +203,6 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
     # a caller's output (full shape, C order) is the row layout itself when the blocked axis is last
     given = out is not None and ax == xf.ndim - 1
     out = out.reshape(rows.shape) if given else np.empty_like(rows)
-    stream = (given and use_streaming(out)) if stream is None else stream
-    tail = (True,) if stream else ()  # passed only when set: kernel modules without the option work unchanged
     nb = -(-rows.shape[1] // f.block_size)
     scale_hi = 2 ** (f.scale_bits - 1) - 1  # E8M0 / 8-bit exponent range [-127, 127] (§2)
     if f.family in ("mx", "bfp"):
@@ -215,7 +210,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
         kern.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
-                  ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2, *tail)
+                  ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
         if not microx and not sat:  # only a non-saturating overflow can leave Inf here
             _no_inf_encoding(out, ep, sat)
         return QParts(f, xf.shape, ax, out, scales=sexp, elem=ep, saturate=sat)
@@ -224,7 +219,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         micro = np.empty((rows.shape[0], nb * (f.block_size // f.subblock_size)), dtype=np.int8)
         kern.microexp_rows(rows.view(np.uint32), rows, out, sexp, micro, f.block_size, f.subblock_size, ep.mbits,
-                        ep.max_norm, -scale_hi, scale_hi, mode, K.POW2, *tail)
+                        ep.max_norm, -scale_hi, scale_hi, mode, K.POW2)
         return QParts(f, xf.shape, ax, out, scales=sexp, micro=micro, elem=ep)
     if f.family == "nvfp4":
         amax = float(kern.finite_amax(xf.reshape(-1))) if xf.size else 0.0

@@ -1,0 +1,276 @@
+"""Explicit 16-lane vector code for whole MX / BFP blocks (blocks of 16, 32, ...
+elements), as LLVM intrinsics: `amax_lines` (the block's largest magnitude bits) and
+`round_lines` (the `round_one` rounding of every element), so that the common block is
+planned and rounded in ONE pass over its elements (`blockq.mx_fast_block`).
+
+Why not a numba loop: LLVM vectorizes a runtime-length loop 16 lanes x an interleave
+of 2-4, so a 16- or 32-element block runs in its scalar remainder; with a literal trip
+count it unrolls fully and then fails to vectorize (docs/speed.md). The two-pass row
+kernel worked around this by rounding runs of alike blocks in one loop, which blocks
+of 16 rarely form (bfp16/msfp: 1.5x the time of mxint8 per element, issue 14). Here
+every block is whole <16 x i32> / <16 x float> vectors: one load, the reduction or
+the rounding, one store per 16 elements (LLVM splits them on a machine with narrower
+vectors).
+
+Same operations as the scalar code, lane by lane: `a & 0x7FFFFFFF`, unsigned max;
+r = (|x| + c) - c in float32, the truncation / ties-away corrections by one step
+c * 2^-23, saturation above maxv, the sign restored as `q if x >= 0 else -q` — so the
+same bits (tests/test_functional_blockq.py checks against the reference kernels, with
+hypothesis; tests/test_functional_digests.py pins 1,059 outputs).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["LANES", "amax_lines", "round_lines"]
+
+LANES = 16
+_I32, _F32 = ir.IntType(32), ir.FloatType()
+_VI, _VF = ir.VectorType(_I32, LANES), ir.VectorType(_F32, LANES)
+
+
+def _splat(builder, scalar, vt):
+    """<LANES x T> with every lane = scalar."""
+    undef = ir.Constant(vt, ir.Undefined)
+    v = builder.insert_element(undef, scalar, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
+
+
+def _vec_ptr(context, builder, arrty, arr, lo, vt):
+    a = context.make_array(arrty)(context, builder, arr)
+    return builder.bitcast(builder.gep(a.data, [lo]), vt.as_pointer())
+
+
+@intrinsic
+def amax_lines(typingctx, bits, lo, nvec):
+    """max over bits[lo : lo + 16 * nvec] (uint32 float32 patterns) of the magnitude bits
+    (v & 0x7FFFFFFF), as uint32."""
+    if not (isinstance(bits, types.Array) and isinstance(lo, types.Integer) and isinstance(nvec, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        p = _vec_ptr(context, builder, sig.args[0], args[0], args[1], _VI)
+        mod = builder.module
+        umax = cgutils.get_or_insert_function(mod, ir.FunctionType(_VI, [_VI, _VI]), "llvm.umax.v16i32")
+        reduce = cgutils.get_or_insert_function(mod, ir.FunctionType(_I32, [_VI]), "llvm.vector.reduce.umax.v16i32")
+        mask = ir.Constant(_VI, [0x7FFFFFFF] * LANES)
+        acc = cgutils.alloca_once_value(builder, ir.Constant(_VI, [0] * LANES))
+        with cgutils.for_range(builder, args[2]) as loop:
+            v = builder.and_(builder.load(builder.gep(p, [loop.index]), align=4), mask)
+            builder.store(builder.call(umax, [builder.load(acc), v]), acc)
+        return builder.call(reduce, [builder.load(acc)])
+
+    return types.uint32(bits, lo, nvec), codegen
+
+
+def _round_body(builder, v, c, maxv_lim, maxv, mode):
+    """One vector of `round_one`: v the float32 patterns (<16 x i32>), c the rounding
+    constants (<16 x float>), elements above maxv become maxv_lim (maxv or +Inf)."""
+    xv = builder.bitcast(v, _VF)
+    ax = builder.bitcast(builder.and_(v, ir.Constant(_VI, [0x7FFFFFFF] * LANES)), _VF)
+    r = builder.fsub(builder.fadd(ax, c), c)  # round_grid, nearest even
+    if mode != 0:
+        step = builder.fmul(c, ir.Constant(_VF, [2.0 ** -23] * LANES))
+        if mode == 2:  # truncate: one step down where rounding went up
+            r = builder.select(builder.fcmp_ordered(">", r, ax), builder.fsub(r, step), r)
+        else:  # ties away: a tie went to even below, one step up
+            half = builder.fmul(step, ir.Constant(_VF, [0.5] * LANES))
+            r = builder.select(builder.fcmp_ordered("==", builder.fsub(ax, r), half), builder.fadd(r, step), r)
+    q = builder.select(builder.fcmp_ordered(">", r, maxv), maxv_lim, r)
+    neg = builder.fsub(ir.Constant(_VF, [-0.0] * LANES), q)
+    return builder.select(builder.fcmp_ordered(">=", xv, ir.Constant(_VF, [0.0] * LANES)), q, neg)
+
+
+@intrinsic
+def round_lines(typingctx, bits, out, lo, nvec, is_int, cf, fu, sh, maxv, mode, saturate):
+    """out[lo + k] = round_one(x[lo + k], c_k, maxv, mode, saturate) for k < 16 * nvec, x
+    given by its float32 patterns `bits`. Integer elements (is_int): c_k = cf for all k.
+    Float elements: c_k = bits((max(E_k, fu) + sh) << 23), E_k the exponent field of
+    x[lo + k] (the grid step at x's binade, as `blockq.mx_apply_block`). mode: 0 even,
+    1 ties away, 2 truncate (the loop is chosen once per call)."""
+    want = (types.boolean, types.float32, types.uint32, types.uint32, types.float32, types.int64, types.boolean)
+    if not (isinstance(bits, types.Array) and isinstance(out, types.Array)
+            and (is_int, cf, fu, sh, maxv, mode, saturate) == want):
+        return None  # the caller converts: bool, float32, uint32, uint32, float32, int64, bool
+
+    def codegen(context, builder, sig, args):
+        _, _, lo_, nvec_, is_int_, cf_, fu_, sh_, maxv_, mode_, sat_ = args
+        pin = _vec_ptr(context, builder, sig.args[0], args[0], lo_, _VI)
+        pout = _vec_ptr(context, builder, sig.args[1], args[1], lo_, _VF)
+        maxv_s = builder.select(sat_, maxv_, ir.Constant(_F32, float("inf")))
+        vmax, vlim = _splat(builder, maxv_, _VF), _splat(builder, maxv_s, _VF)
+        vcf = _splat(builder, cf_, _VF)
+        vfu, vsh = _splat(builder, fu_, _VI), _splat(builder, sh_, _VI)
+
+        def loop(mode, int_elems):
+            with cgutils.for_range(builder, nvec_) as it:
+                v = builder.load(builder.gep(pin, [it.index]), align=4)
+                if int_elems:
+                    c = vcf
+                else:
+                    e = builder.and_(builder.lshr(v, ir.Constant(_VI, [23] * LANES)), ir.Constant(_VI, [0xFF] * LANES))
+                    e = builder.select(builder.icmp_unsigned(">", e, vfu), e, vfu)
+                    c = builder.bitcast(builder.shl(builder.add(e, vsh), ir.Constant(_VI, [23] * LANES)), _VF)
+                builder.store(_round_body(builder, v, c, vlim, vmax, mode), builder.gep(pout, [it.index]), align=4)
+
+        def by_mode(int_elems):
+            m = mode_
+            with builder.if_else(builder.icmp_signed("==", m, ir.Constant(m.type, 0))) as (m0, other):
+                with m0:
+                    loop(0, int_elems)
+                with other:
+                    with builder.if_else(builder.icmp_signed("==", m, ir.Constant(m.type, 2))) as (m2, m1):
+                        with m2:
+                            loop(2, int_elems)
+                        with m1:
+                            loop(1, int_elems)
+
+        with builder.if_else(is_int_) as (ints, floats):
+            with ints:
+                by_mode(True)
+            with floats:
+                by_mode(False)
+        return context.get_dummy_value()
+
+    return types.void(bits, out, lo, nvec, *want), codegen
+
+
+def _transpose_max(builder, vecs, umax):
+    """16 vectors of 16 uint32 -> one vector whose lane j is the max over vecs[j]: four
+    levels of pairwise shuffles (lanes of neighbours interleaved) and unsigned max."""
+    g = LANES // 2
+    while len(vecs) > 1:
+        k = LANES // (2 * g)  # sources per input vector at this level
+        lo = [j * 2 * g + i for j in range(k) for i in range(g)]
+        lo = lo + [LANES + m for m in lo]
+        hi = [m + g for m in lo]
+        nxt = []
+        for a, b in zip(vecs[0::2], vecs[1::2]):
+            pa = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, LANES), lo))
+            pb = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, LANES), hi))
+            nxt.append(builder.call(umax, [pa, pb]))
+        vecs, g = nxt, g // 2
+    return vecs[0]
+
+
+def _vconst(vt, v):
+    return ir.Constant(vt, [v] * LANES)
+
+
+def _group_plan(builder, am, emax, is_int, mbits, emin, max_norm, scale_lo, scale_hi, smax, smin):
+    """Lane j: block j's plan from its amax `am` (as `blockq.mx_fast_block`): the shared
+    exponent s, the rounding constant (int elements) or grid-minimum field (float
+    elements), maxv = float32(max_norm * 2^s), and whether the block must take the
+    general path instead (bad)."""
+    i32 = lambda v: builder.trunc(v, _I32)  # noqa: E731  (int64 scalars -> lanes)
+    sp = lambda v: _splat(builder, i32(v), _VI)  # noqa: E731
+    ult = lambda a, b: builder.icmp_unsigned("<", a, b)  # noqa: E731
+    slt = lambda a, b: builder.icmp_signed("<", a, b)  # noqa: E731
+    bad = builder.or_(builder.icmp_unsigned(">=", am, _vconst(_VI, 0x7F800000)), ult(am, _vconst(_VI, 0x800000)))
+    ef = builder.lshr(am, _vconst(_VI, 23))
+    s = builder.sub(builder.sub(ef, _vconst(_VI, 127)), sp(emax))
+    bad = builder.or_(bad, slt(sp(scale_hi), s))
+    s = builder.call(smax, [s, sp(scale_lo)])
+    s = builder.call(smin, [s, _vconst(_VI, 1000)])  # bad lanes only: keeps 2^s a finite float64 below
+    ce = builder.add(builder.sub(s, sp(mbits)), _vconst(_VI, 150))
+    bad_int = builder.or_(slt(ce, _vconst(_VI, 1)), slt(_vconst(_VI, 254), ce))
+    F = builder.add(builder.add(s, sp(emin)), _vconst(_VI, 127))
+    top = builder.sub(_vconst(_VI, 23), sp(mbits))
+    bad_fp = builder.or_(slt(F, _vconst(_VI, 1)), builder.or_(
+        slt(_vconst(_VI, 254), builder.add(ef, top)), slt(_vconst(_VI, 254), builder.add(F, top))))
+    bad = builder.or_(bad, builder.select(is_int, bad_int, bad_fp))
+    i64v = ir.VectorType(ir.IntType(64), LANES)
+    p2 = builder.bitcast(builder.shl(builder.add(builder.sext(s, i64v), _vconst(i64v, 1023)), _vconst(i64v, 52)),
+                         ir.VectorType(ir.DoubleType(), LANES))
+    maxv = builder.fptrunc(builder.fmul(p2, _splat(builder, max_norm, ir.VectorType(ir.DoubleType(), LANES))), _VF)
+    cst = builder.select(is_int, builder.shl(ce, _vconst(_VI, 23)), F)  # int: c's bits; float: Fu
+    return s, cst, maxv, bad
+
+
+@intrinsic
+def round_group(typingctx, bits, out, srow, b0, nvec, emax, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode,
+                saturate):
+    """Sixteen whole blocks b0 .. b0 + 15 of nvec vectors each (bits/out: one row's float32
+    patterns and result; srow: its shared exponents): block maxima for all sixteen at
+    once (`_transpose_max`), their plans as lanes of one vector (`_group_plan`), then
+    every element rounded as `round_lines`. Returns the mask of blocks (bit j) the plan
+    refused: their values and exponents are garbage and the caller redoes them."""
+    ints = (emax, mbits, emin, scale_lo, scale_hi, mode)
+    if not (isinstance(bits, types.Array) and isinstance(out, types.Array) and isinstance(srow, types.Array)
+            and all(t == types.int64 for t in ints + (b0, nvec)) and is_int == types.boolean
+            and saturate == types.boolean and max_norm == types.float64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        (_, _, _, b0_, nvec_, emax_, is_int_, mbits_, emin_, maxn_, slo_, shi_, mode_, sat_) = args
+        mod = builder.module
+        umax = cgutils.get_or_insert_function(mod, ir.FunctionType(_VI, [_VI, _VI]), "llvm.umax.v16i32")
+        smax = cgutils.get_or_insert_function(mod, ir.FunctionType(_VI, [_VI, _VI]), "llvm.smax.v16i32")
+        smin = cgutils.get_or_insert_function(mod, ir.FunctionType(_VI, [_VI, _VI]), "llvm.smin.v16i32")
+        i64 = ir.IntType(64)
+        lo = builder.mul(builder.mul(b0_, nvec_), ir.Constant(i64, LANES))  # first element of the group
+        pin = _vec_ptr(context, builder, sig.args[0], args[0], lo, _VI)
+        pout = _vec_ptr(context, builder, sig.args[1], args[1], lo, _VF)
+        mask = _vconst(_VI, 0x7FFFFFFF)
+        accs = []
+        for j in range(LANES):  # block j: max over its nvec vectors
+            acc = cgutils.alloca_once_value(builder, _vconst(_VI, 0))
+            base = builder.mul(ir.Constant(i64, j), nvec_)
+            with cgutils.for_range(builder, nvec_) as it:
+                v = builder.and_(builder.load(builder.gep(pin, [builder.add(base, it.index)]), align=4), mask)
+                builder.store(builder.call(umax, [builder.load(acc), v]), acc)
+            accs.append(builder.load(acc))
+        am = _transpose_max(builder, accs, umax)
+        s, cst, maxv, bad = _group_plan(builder, am, emax_, is_int_, mbits_, emin_, maxn_, slo_, shi_, smax, smin)
+        ps = _vec_ptr(context, builder, sig.args[2], args[2], b0_, _VI)
+        builder.store(s, ps, align=4)
+        lim = builder.select(sat_, maxv, _vconst(_VF, float("inf")))
+        stash = [cgutils.alloca_once(builder, t) for t in (_VI, _VF, _VF)]
+        for p, v in zip(stash, (cst, maxv, lim)):
+            builder.store(v, p)
+        lanes = [builder.bitcast(p, t.element.as_pointer()) for p, t in zip(stash, (_VI, _VF, _VF))]
+
+        def blocks(mode, int_elems):
+            with cgutils.for_range(builder, ir.Constant(i64, LANES)) as jt:
+                j = jt.index
+                cj = _splat(builder, builder.load(builder.gep(lanes[0], [j])), _VI)
+                mj = _splat(builder, builder.load(builder.gep(lanes[1], [j])), _VF)
+                lj = _splat(builder, builder.load(builder.gep(lanes[2], [j])), _VF)
+                base = builder.mul(j, nvec_)
+                sh = _splat(builder, builder.trunc(builder.sub(ir.Constant(i64, 23), mbits_), _I32), _VI)
+                with cgutils.for_range(builder, nvec_) as it:
+                    k = builder.add(base, it.index)
+                    v = builder.load(builder.gep(pin, [k]), align=4)
+                    if int_elems:
+                        c = builder.bitcast(cj, _VF)
+                    else:
+                        e = builder.and_(builder.lshr(v, _vconst(_VI, 23)), _vconst(_VI, 0xFF))
+                        e = builder.select(builder.icmp_unsigned(">", e, cj), e, cj)
+                        c = builder.bitcast(builder.shl(builder.add(e, sh), _vconst(_VI, 23)), _VF)
+                    builder.store(_round_body(builder, v, c, lj, mj, mode), builder.gep(pout, [k]), align=4)
+
+        def by_mode(int_elems):
+            with builder.if_else(builder.icmp_signed("==", mode_, ir.Constant(i64, 0))) as (m0, other):
+                with m0:
+                    blocks(0, int_elems)
+                with other:
+                    with builder.if_else(builder.icmp_signed("==", mode_, ir.Constant(i64, 2))) as (m2, m1):
+                        with m2:
+                            blocks(2, int_elems)
+                        with m1:
+                            blocks(1, int_elems)
+
+        with builder.if_else(is_int_) as (ii, ff):
+            with ii:
+                by_mode(True)
+            with ff:
+                by_mode(False)
+        bits16 = builder.bitcast(bad, ir.IntType(LANES))
+        return builder.zext(bits16, ir.IntType(32))
+
+    return types.uint32(bits, out, srow, b0, nvec, *ints[:1], types.boolean, mbits, emin, max_norm, scale_lo,
+                        scale_hi, mode, types.boolean), codegen
