@@ -26,7 +26,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "amax_lines", "round_lines"]
+__all__ = ["LANES", "amax_lines", "round_lines", "round_group", "micro_group"]
 
 LANES = 16
 _I32, _F32 = ir.IntType(32), ir.FloatType()
@@ -215,16 +215,7 @@ def round_group(typingctx, bits, out, srow, b0, nvec, emax, is_int, mbits, emin,
         lo = builder.mul(builder.mul(b0_, nvec_), ir.Constant(i64, LANES))  # first element of the group
         pin = _vec_ptr(context, builder, sig.args[0], args[0], lo, _VI)
         pout = _vec_ptr(context, builder, sig.args[1], args[1], lo, _VF)
-        mask = _vconst(_VI, 0x7FFFFFFF)
-        accs = []
-        for j in range(LANES):  # block j: max over its nvec vectors
-            acc = cgutils.alloca_once_value(builder, _vconst(_VI, 0))
-            base = builder.mul(ir.Constant(i64, j), nvec_)
-            with cgutils.for_range(builder, nvec_) as it:
-                v = builder.and_(builder.load(builder.gep(pin, [builder.add(base, it.index)]), align=4), mask)
-                builder.store(builder.call(umax, [builder.load(acc), v]), acc)
-            accs.append(builder.load(acc))
-        am = _transpose_max(builder, accs, umax)
+        am = _block_maxima(builder, pin, nvec_, umax)
         s, cst, maxv, bad = _group_plan(builder, am, emax_, is_int_, mbits_, emin_, maxn_, slo_, shi_, smax, smin)
         ps = _vec_ptr(context, builder, sig.args[2], args[2], b0_, _VI)
         builder.store(s, ps, align=4)
@@ -274,3 +265,90 @@ def round_group(typingctx, bits, out, srow, b0, nvec, emax, is_int, mbits, emin,
 
     return types.uint32(bits, out, srow, b0, nvec, *ints[:1], types.boolean, mbits, emin, max_norm, scale_lo,
                         scale_hi, mode, types.boolean), codegen
+
+
+def _block_maxima(builder, pin, nvec, umax):
+    """Lane j: the largest magnitude bits of block j (nvec vectors each) of a group."""
+    i64 = ir.IntType(64)
+    mask = _vconst(_VI, 0x7FFFFFFF)
+    accs = []
+    for j in range(LANES):
+        acc = cgutils.alloca_once_value(builder, _vconst(_VI, 0))
+        base = builder.mul(ir.Constant(i64, j), nvec)
+        with cgutils.for_range(builder, nvec) as it:
+            v = builder.and_(builder.load(builder.gep(pin, [builder.add(base, it.index)]), align=4), mask)
+            builder.store(builder.call(umax, [builder.load(acc), v]), acc)
+        accs.append(builder.load(acc))
+    return _transpose_max(builder, accs, umax)
+
+
+@intrinsic
+def micro_group(typingctx, bits, out, srow, mrow, b0, mbits, scale_lo, scale_hi, mscale, mode):
+    """Sixteen shared-microexponent blocks b0 .. b0 + 15 of 16 elements in pairs (one
+    vector each), as `microq._pair_run`: E = the block's amax exponent (lanes of one
+    vector, with `_plan_amax`'s range tests), per pair mu = max(pair) < 2^E, c =
+    2^(E - mu - mbits + 23) per element, rounding clamped at c * mscale (`micro_round_run`).
+    Writes values, exponents (srow) and microexponents (mrow, one int8 per pair); returns
+    the mask of blocks the pair path refuses (bit j): the caller redoes them."""
+    ints = (b0, mbits, scale_lo, scale_hi, mode)
+    if not (isinstance(bits, types.Array) and isinstance(out, types.Array) and isinstance(srow, types.Array)
+            and isinstance(mrow, types.Array) and all(t == types.int64 for t in ints) and mscale == types.float32):
+        return None
+
+    def codegen(context, builder, sig, args):
+        _, _, _, _, b0_, mbits_, slo_, shi_, mscale_, mode_ = args
+        mod = builder.module
+        umax = cgutils.get_or_insert_function(mod, ir.FunctionType(_VI, [_VI, _VI]), "llvm.umax.v16i32")
+        i64 = ir.IntType(64)
+        one = ir.Constant(i64, 1)
+        lo = builder.mul(b0_, ir.Constant(i64, LANES))
+        pin = _vec_ptr(context, builder, sig.args[0], args[0], lo, _VI)
+        pout = _vec_ptr(context, builder, sig.args[1], args[1], lo, _VF)
+        am = _block_maxima(builder, pin, one, umax)
+        sp = lambda v: _splat(builder, builder.trunc(v, _I32), _VI)  # noqa: E731
+        slt = lambda a, b: builder.icmp_signed("<", a, b)  # noqa: E731
+        e = builder.sub(builder.lshr(am, _vconst(_VI, 23)), _vconst(_VI, 127))
+        bad = builder.or_(builder.icmp_unsigned(">=", am, _vconst(_VI, 0x7F800000)),
+                          builder.icmp_unsigned("<", am, _vconst(_VI, 0x800000)))
+        bad = builder.or_(bad, builder.or_(slt(e, sp(slo_)), slt(sp(shi_), e)))
+        ce = builder.add(builder.sub(e, sp(mbits_)), _vconst(_VI, 150))
+        bad = builder.or_(bad, builder.or_(slt(ce, _vconst(_VI, 2)), slt(_vconst(_VI, 254), ce)))
+        builder.store(e, _vec_ptr(context, builder, sig.args[2], args[2], b0_, _VI), align=4)
+        stash = cgutils.alloca_once(builder, _VI)
+        builder.store(am, stash)
+        lanes = builder.bitcast(stash, _I32.as_pointer())
+        pmu = _vec_ptr(context, builder, sig.args[3], args[3], builder.mul(b0_, ir.Constant(i64, 8)),
+                       ir.VectorType(ir.IntType(8), 8))
+        swap = ir.Constant(ir.VectorType(_I32, LANES), [k ^ 1 for k in range(LANES)])
+        evens = ir.Constant(ir.VectorType(_I32, 8), list(range(0, LANES, 2)))
+        sh = builder.trunc(builder.sub(ir.Constant(i64, 23), mbits_), _I32)
+        vms = _splat(builder, mscale_, _VF)
+
+        def blocks(mode):
+            with cgutils.for_range(builder, ir.Constant(i64, LANES)) as jt:
+                j = jt.index
+                amj = builder.load(builder.gep(lanes, [j]))
+                top = _splat(builder, builder.and_(amj, ir.Constant(_I32, 0x7F800000)), _VI)
+                base = _splat(builder, builder.add(builder.lshr(amj, ir.Constant(_I32, 23)), sh), _VI)
+                v = builder.load(builder.gep(pin, [j]), align=4)
+                a = builder.and_(v, _vconst(_VI, 0x7FFFFFFF))
+                pm = builder.call(umax, [a, builder.shuffle_vector(a, a, swap)])
+                mu = builder.zext(builder.icmp_unsigned("<", pm, top), _VI)
+                c = builder.bitcast(builder.shl(builder.sub(base, mu), _vconst(_VI, 23)), _VF)
+                mv = builder.fmul(c, vms)
+                builder.store(_round_body(builder, v, c, mv, mv, mode), builder.gep(pout, [j]), align=4)
+                mu8 = builder.trunc(builder.shuffle_vector(mu, mu, evens), ir.VectorType(ir.IntType(8), 8))
+                builder.store(mu8, builder.gep(pmu, [j]), align=1)
+
+        with builder.if_else(builder.icmp_signed("==", mode_, ir.Constant(i64, 0))) as (m0, other):
+            with m0:
+                blocks(0)
+            with other:
+                with builder.if_else(builder.icmp_signed("==", mode_, ir.Constant(i64, 2))) as (m2, m1):
+                    with m2:
+                        blocks(2)
+                    with m1:
+                        blocks(1)
+        return builder.zext(builder.bitcast(bad, ir.IntType(LANES)), ir.IntType(32))
+
+    return types.uint32(bits, out, srow, mrow, b0, mbits, scale_lo, scale_hi, mscale, mode), codegen
