@@ -1,10 +1,11 @@
-"""The one-pass vector paths of the MX/BFP row kernel (cosim/functional/vecblock.py, used
-by `blockq.mx_rows` for blocks of 16, 32, 64 ... elements without microxcaling) and of
-the shared-microexponent kernel (`microq.micro_rows16`) give the reference kernels' bits (tests/functional_reference.py: the single-pass scalar
-kernel the issue-14 rewrites replaced).
+"""The one-pass vector paths (cosim/functional/vecblock.py) of the MX/BFP row kernel
+(`blockq.mx_rows`, blocks of 16, 32, 64 ... elements without microxcaling) and of the
+shared-microexponent kernel (`microq.micro_rows16`) give the reference kernels' bits
+(tests/functional_reference.py: the single-pass scalar kernels the issue-14 rewrites
+replaced).
 
 Rows here are long enough for groups of sixteen blocks (`round_group`), plus a
-remainder of whole blocks (`mx_fast_block`) and a short last block, and the inputs put
+remainder of fewer than sixteen whole blocks and a short last block (`blockq._mx_block`), and the inputs put
 into some blocks what the vector plan must refuse (NaN/Inf, zero and subnormal maxima,
 scales at both ends of the float32 range, so that constants leave the normal range),
 every rounding mode, saturating or not."""

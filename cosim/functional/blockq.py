@@ -32,7 +32,7 @@ from numba import njit, prange
 
 from .bits import f32_from_bits
 from .kernels import NAN_EXP, _OFF, block_amax, flog2_f32, ilog2_bits, q_elem, round_one
-from .vecblock import LANES, amax_lines, round_group, round_lines
+from .vecblock import LANES, round_group
 
 # How a block is served (decided by the plan pass)
 MX_NAN, MX_ZERO, MX_INT, MX_FP, MX_ELEM = 0, 1, 2, 3, 4
@@ -122,42 +122,23 @@ def mx_apply_block(h, s, xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mod
                              microx, saturate, pow2)
 
 
-@njit(inline="always", cache=True)
-def mx_fast_block(br, orow, lo, nvec, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode, saturate,
-                  pow2):
-    """Plan and round a full block br[lo : lo + 16 * nvec] in one pass with explicit vectors
-    (vecblock.py) when `mx_plan` would give it MX_INT / MX_FP without microxcaling
-    candidates: a finite normal amax, exponent and rounding constants in range, a normal
-    element-grid minimum. Returns (done, s); not done: nothing written, the caller takes
-    the general path."""
-    amax = amax_lines(br, np.int64(lo), np.int64(nvec))
-    if amax >= 0x7F800000 or amax < 0x800000:
-        return False, np.int64(0)
-    s = np.int64(amax >> np.uint32(23)) - 127 - emax_elem
-    if s > scale_hi:
-        return False, np.int64(0)
-    s = max(s, scale_lo)
-    maxv = np.float32(max_norm * pow2[_OFF + s])
-    cf, fu, sh = np.float32(1.0), np.uint32(0), np.uint32(0)
-    if is_int:
-        ce = s - mbits + 150  # exponent field of c = 2^(s - mbits + 23)
-        if ce < 1 or ce > 254:
-            return False, np.int64(0)
-        cf = f32_from_bits(np.uint32(ce) << np.uint32(23))
-    else:
-        F = emin + s + 127  # exponent field of the element grid's min normal
-        if F < 1 or np.int64(amax >> np.uint32(23)) + 23 - mbits > 254 or F + 23 - mbits > 254:
-            return False, np.int64(0)
-        fu, sh = np.uint32(F), np.uint32(23 - mbits)
-    round_lines(br, orow, np.int64(lo), np.int64(nvec), bool(is_int), cf, fu, sh, maxv, np.int64(mode), bool(saturate))
-    return True, s
+@njit(cache=True)
+def _mx_block(br, xr, orow, lo, n, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode, microx,
+              flush_sub, saturate, pow2):
+    """One block through `mx_plan` and `mx_apply_block` (a call, not inlined: the one-pass
+    path needs it only for blocks its vector plan refuses and the row's last few blocks,
+    and two more inlined copies of the element code tripled the compile time)."""
+    h, s = mx_plan(br, xr, lo, n, emax_elem, is_int, mbits, emin, scale_lo, scale_hi, microx, flush_sub)
+    mx_apply_block(h, np.int64(s), xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mode, microx, saturate, pow2)
+    return s
 
 
 @njit(inline="always", cache=True)
 def mx_fused_rows(xb, x, out, sexp, r0, r1, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode,
                   microx, flush_sub, saturate, pow2):
-    """Rows r0..r1-1 in one pass, block by block: `mx_fast_block`, else the plan and
-    element loops of the two-pass code for that block (and a short last block)."""
+    """Rows r0..r1-1 in one pass: sixteen blocks at a time by `vecblock.round_group`, the
+    blocks it refuses and the row's last few (fewer than sixteen, a short one) by
+    `_mx_block`."""
     L = x.shape[1]
     nvec = block // LANES
     grouped = (L // block) // LANES * LANES  # blocks served sixteen at a time by round_group
@@ -166,30 +147,21 @@ def mx_fused_rows(xb, x, out, sexp, r0, r1, block, emax_elem, is_int, mbits, emi
         br = xb[r]
         orow = out[r]
         for b0 in range(0, grouped, LANES):
-            bad = round_group(br, orow, sexp[r], np.int64(b0), np.int64(nvec), np.int64(emax_elem), bool(is_int),
+            # nblk is always LANES here; as a runtime value LLVM keeps the block loops rolled
+            nblk = np.int64(min(LANES, grouped - b0))
+            bad = round_group(br, orow, sexp[r], np.int64(b0), nblk, np.int64(nvec), np.int64(emax_elem), bool(is_int),
                               np.int64(mbits), np.int64(emin), np.float64(max_norm), np.int64(scale_lo),
                               np.int64(scale_hi), np.int64(mode), bool(saturate))
             if bad != 0:
                 for j in range(LANES):
                     if (bad >> np.uint32(j)) & np.uint32(1):
-                        lo = (b0 + j) * block
-                        h, s = mx_plan(br, xr, lo, block, emax_elem, is_int, mbits, emin, scale_lo, scale_hi, microx,
-                                       flush_sub)
-                        mx_apply_block(h, np.int64(s), xr, br, orow, lo, block, is_int, mbits, emin, max_norm, mode,
-                                       microx, saturate, pow2)
-                        sexp[r, b0 + j] = s
-        for b in range(grouped, sexp.shape[1]):
+                        sexp[r, b0 + j] = _mx_block(br, xr, orow, (b0 + j) * block, block, emax_elem, is_int, mbits,
+                                                    emin, max_norm, scale_lo, scale_hi, mode, microx, flush_sub,
+                                                    saturate, pow2)
+        for b in range(grouped, sexp.shape[1]):  # fewer than sixteen blocks left, a short one last
             lo = b * block
-            n = min(block, L - lo)
-            done, s = False, np.int64(0)
-            if n == block:
-                done, s = mx_fast_block(br, orow, lo, nvec, emax_elem, is_int, mbits, emin, max_norm,
-                                        scale_lo, scale_hi, mode, saturate, pow2)
-            if not done:
-                h, s = mx_plan(br, xr, lo, n, emax_elem, is_int, mbits, emin, scale_lo, scale_hi, microx, flush_sub)
-                mx_apply_block(h, np.int64(s), xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mode, microx,
-                               saturate, pow2)
-            sexp[r, b] = s
+            sexp[r, b] = _mx_block(br, xr, orow, lo, min(block, L - lo), emax_elem, is_int, mbits, emin, max_norm,
+                                   scale_lo, scale_hi, mode, microx, flush_sub, saturate, pow2)
 
 
 @njit(parallel=True, cache=True)

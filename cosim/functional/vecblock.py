@@ -1,22 +1,31 @@
-"""Explicit 16-lane vector code for whole MX / BFP blocks (blocks of 16, 32, ...
-elements), as LLVM intrinsics: `amax_lines` (the block's largest magnitude bits) and
-`round_lines` (the `round_one` rounding of every element), so that the common block is
-planned and rounded in ONE pass over its elements (`blockq.mx_fast_block`).
+"""Explicit 16-lane vector code for whole MX / BFP and shared-microexponent blocks, as
+LLVM intrinsics: `round_group` plans and rounds sixteen MX/BFP blocks (of 16, 32, 64 ...
+elements) in one pass over their elements, `micro_group` sixteen MX4/6/9 blocks.
 
-Why not a numba loop: LLVM vectorizes a runtime-length loop 16 lanes x an interleave
-of 2-4, so a 16- or 32-element block runs in its scalar remainder; with a literal trip
-count it unrolls fully and then fails to vectorize (docs/speed.md). The two-pass row
-kernel worked around this by rounding runs of alike blocks in one loop, which blocks
-of 16 rarely form (bfp16/msfp: 1.5x the time of mxint8 per element, issue 14). Here
-every block is whole <16 x i32> / <16 x float> vectors: one load, the reduction or
-the rounding, one store per 16 elements (LLVM splits them on a machine with narrower
-vectors).
+Why not numba loops: LLVM vectorizes a runtime-length loop 16 lanes x an interleave of
+2-4, so a 16- or 32-element block ran in its scalar remainder; with a literal trip count
+it unrolls fully and then fails to vectorize (docs/speed.md). The two-pass row kernels
+worked around this by rounding runs of alike blocks in one loop, which blocks of 16
+rarely form, and every block still paid its scalar plan (amax reduction, exponent,
+range tests, constants: about 35 cycles a block, measured as the same per-block time
+for blocks of 16 and 32). Here sixteen blocks are planned together: their maxima come
+out of a shuffle transpose as the lanes of one vector (`_transpose_max`), the plan of
+each block is a lane (`_group_plan`), and every element is rounded in whole vectors.
+4096 x 4096 into a reused output, one thread, against np.copyto: bfp16 0.39 -> 0.74,
+mxfp4 0.45 -> 0.90, mx9 0.44 -> 0.95 (CPU time, interleaved A/B, issue 14).
 
-Same operations as the scalar code, lane by lane: `a & 0x7FFFFFFF`, unsigned max;
-r = (|x| + c) - c in float32, the truncation / ties-away corrections by one step
-c * 2^-23, saturation above maxv, the sign restored as `q if x >= 0 else -q` — so the
-same bits (tests/test_functional_blockq.py checks against the reference kernels, with
-hypothesis; tests/test_functional_digests.py pins 1,059 outputs).
+Same operations as the scalar code, lane by lane: `a & 0x7FFFFFFF`, unsigned max; the
+plan's range tests; r = (|x| + c) - c in float32, the truncation / ties-away
+corrections by one step c * 2^-23, the clamp above maxv, the sign restored as
+`q if x >= 0 else -q`; maxv = float32(max_norm * 2^s) from a float64 product. So the
+same bits: tests/test_functional_vecblock.py checks against the reference kernels with
+hypothesis, tests/test_functional_digests.py pins 1,059 outputs. Blocks whose plan
+the vector code refuses (NaN/Inf, zero or subnormal maxima, constants outside the
+normal range, float elements with a subnormal grid) come back in a bit mask and the
+caller redoes them with the scalar code.
+
+numba's cache does not see edits to this module (it watches the kernel's own file):
+after changing it, remove the cached blockq / microq entries (or touch those files).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "amax_lines", "round_lines", "round_group", "micro_group"]
+__all__ = ["LANES", "round_group", "micro_group"]
 
 LANES = 16
 _I32, _F32 = ir.IntType(32), ir.FloatType()
@@ -45,28 +54,6 @@ def _vec_ptr(context, builder, arrty, arr, lo, vt):
     return builder.bitcast(builder.gep(a.data, [lo]), vt.as_pointer())
 
 
-@intrinsic
-def amax_lines(typingctx, bits, lo, nvec):
-    """max over bits[lo : lo + 16 * nvec] (uint32 float32 patterns) of the magnitude bits
-    (v & 0x7FFFFFFF), as uint32."""
-    if not (isinstance(bits, types.Array) and isinstance(lo, types.Integer) and isinstance(nvec, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        p = _vec_ptr(context, builder, sig.args[0], args[0], args[1], _VI)
-        mod = builder.module
-        umax = cgutils.get_or_insert_function(mod, ir.FunctionType(_VI, [_VI, _VI]), "llvm.umax.v16i32")
-        reduce = cgutils.get_or_insert_function(mod, ir.FunctionType(_I32, [_VI]), "llvm.vector.reduce.umax.v16i32")
-        mask = ir.Constant(_VI, [0x7FFFFFFF] * LANES)
-        acc = cgutils.alloca_once_value(builder, ir.Constant(_VI, [0] * LANES))
-        with cgutils.for_range(builder, args[2]) as loop:
-            v = builder.and_(builder.load(builder.gep(p, [loop.index]), align=4), mask)
-            builder.store(builder.call(umax, [builder.load(acc), v]), acc)
-        return builder.call(reduce, [builder.load(acc)])
-
-    return types.uint32(bits, lo, nvec), codegen
-
-
 def _round_body(builder, v, c, maxv_lim, maxv, mode):
     """One vector of `round_one`: v the float32 patterns (<16 x i32>), c the rounding
     constants (<16 x float>), elements above maxv become maxv_lim (maxv or +Inf)."""
@@ -83,60 +70,6 @@ def _round_body(builder, v, c, maxv_lim, maxv, mode):
     q = builder.select(builder.fcmp_ordered(">", r, maxv), maxv_lim, r)
     neg = builder.fsub(ir.Constant(_VF, [-0.0] * LANES), q)
     return builder.select(builder.fcmp_ordered(">=", xv, ir.Constant(_VF, [0.0] * LANES)), q, neg)
-
-
-@intrinsic
-def round_lines(typingctx, bits, out, lo, nvec, is_int, cf, fu, sh, maxv, mode, saturate):
-    """out[lo + k] = round_one(x[lo + k], c_k, maxv, mode, saturate) for k < 16 * nvec, x
-    given by its float32 patterns `bits`. Integer elements (is_int): c_k = cf for all k.
-    Float elements: c_k = bits((max(E_k, fu) + sh) << 23), E_k the exponent field of
-    x[lo + k] (the grid step at x's binade, as `blockq.mx_apply_block`). mode: 0 even,
-    1 ties away, 2 truncate (the loop is chosen once per call)."""
-    want = (types.boolean, types.float32, types.uint32, types.uint32, types.float32, types.int64, types.boolean)
-    if not (isinstance(bits, types.Array) and isinstance(out, types.Array)
-            and (is_int, cf, fu, sh, maxv, mode, saturate) == want):
-        return None  # the caller converts: bool, float32, uint32, uint32, float32, int64, bool
-
-    def codegen(context, builder, sig, args):
-        _, _, lo_, nvec_, is_int_, cf_, fu_, sh_, maxv_, mode_, sat_ = args
-        pin = _vec_ptr(context, builder, sig.args[0], args[0], lo_, _VI)
-        pout = _vec_ptr(context, builder, sig.args[1], args[1], lo_, _VF)
-        maxv_s = builder.select(sat_, maxv_, ir.Constant(_F32, float("inf")))
-        vmax, vlim = _splat(builder, maxv_, _VF), _splat(builder, maxv_s, _VF)
-        vcf = _splat(builder, cf_, _VF)
-        vfu, vsh = _splat(builder, fu_, _VI), _splat(builder, sh_, _VI)
-
-        def loop(mode, int_elems):
-            with cgutils.for_range(builder, nvec_) as it:
-                v = builder.load(builder.gep(pin, [it.index]), align=4)
-                if int_elems:
-                    c = vcf
-                else:
-                    e = builder.and_(builder.lshr(v, ir.Constant(_VI, [23] * LANES)), ir.Constant(_VI, [0xFF] * LANES))
-                    e = builder.select(builder.icmp_unsigned(">", e, vfu), e, vfu)
-                    c = builder.bitcast(builder.shl(builder.add(e, vsh), ir.Constant(_VI, [23] * LANES)), _VF)
-                builder.store(_round_body(builder, v, c, vlim, vmax, mode), builder.gep(pout, [it.index]), align=4)
-
-        def by_mode(int_elems):
-            m = mode_
-            with builder.if_else(builder.icmp_signed("==", m, ir.Constant(m.type, 0))) as (m0, other):
-                with m0:
-                    loop(0, int_elems)
-                with other:
-                    with builder.if_else(builder.icmp_signed("==", m, ir.Constant(m.type, 2))) as (m2, m1):
-                        with m2:
-                            loop(2, int_elems)
-                        with m1:
-                            loop(1, int_elems)
-
-        with builder.if_else(is_int_) as (ints, floats):
-            with ints:
-                by_mode(True)
-            with floats:
-                by_mode(False)
-        return context.get_dummy_value()
-
-    return types.void(bits, out, lo, nvec, *want), codegen
 
 
 def _transpose_max(builder, vecs, umax):
@@ -162,7 +95,8 @@ def _vconst(vt, v):
 
 
 def _group_plan(builder, am, emax, is_int, mbits, emin, max_norm, scale_lo, scale_hi, smax, smin):
-    """Lane j: block j's plan from its amax `am` (as `blockq.mx_fast_block`): the shared
+    """Lane j: block j's plan from its amax `am` (the MX_INT / MX_FP cases of `blockq.mx_plan`
+    without microxcaling): the shared
     exponent s, the rounding constant (int elements) or grid-minimum field (float
     elements), maxv = float32(max_norm * 2^s), and whether the block must take the
     general path instead (bad)."""
@@ -192,21 +126,21 @@ def _group_plan(builder, am, emax, is_int, mbits, emin, max_norm, scale_lo, scal
 
 
 @intrinsic
-def round_group(typingctx, bits, out, srow, b0, nvec, emax, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode,
-                saturate):
+def round_group(typingctx, bits, out, srow, b0, nblk, nvec, emax, is_int, mbits, emin, max_norm, scale_lo, scale_hi,
+                mode, saturate):
     """Sixteen whole blocks b0 .. b0 + 15 of nvec vectors each (bits/out: one row's float32
     patterns and result; srow: its shared exponents): block maxima for all sixteen at
     once (`_transpose_max`), their plans as lanes of one vector (`_group_plan`), then
-    every element rounded as `round_lines`. Returns the mask of blocks (bit j) the plan
+    every element rounded as `blockq.mx_apply_block` does. Returns the mask of blocks (bit j) the plan
     refused: their values and exponents are garbage and the caller redoes them."""
     ints = (emax, mbits, emin, scale_lo, scale_hi, mode)
     if not (isinstance(bits, types.Array) and isinstance(out, types.Array) and isinstance(srow, types.Array)
-            and all(t == types.int64 for t in ints + (b0, nvec)) and is_int == types.boolean
+            and all(t == types.int64 for t in ints + (b0, nblk, nvec)) and is_int == types.boolean
             and saturate == types.boolean and max_norm == types.float64):
         return None
 
     def codegen(context, builder, sig, args):
-        (_, _, _, b0_, nvec_, emax_, is_int_, mbits_, emin_, maxn_, slo_, shi_, mode_, sat_) = args
+        (_, _, _, b0_, nblk_, nvec_, emax_, is_int_, mbits_, emin_, maxn_, slo_, shi_, mode_, sat_) = args
         mod = builder.module
         umax = cgutils.get_or_insert_function(mod, ir.FunctionType(_VI, [_VI, _VI]), "llvm.umax.v16i32")
         smax = cgutils.get_or_insert_function(mod, ir.FunctionType(_VI, [_VI, _VI]), "llvm.smax.v16i32")
@@ -215,7 +149,7 @@ def round_group(typingctx, bits, out, srow, b0, nvec, emax, is_int, mbits, emin,
         lo = builder.mul(builder.mul(b0_, nvec_), ir.Constant(i64, LANES))  # first element of the group
         pin = _vec_ptr(context, builder, sig.args[0], args[0], lo, _VI)
         pout = _vec_ptr(context, builder, sig.args[1], args[1], lo, _VF)
-        am = _block_maxima(builder, pin, nvec_, umax)
+        am = _block_maxima(builder, pin, nvec_, nblk_, umax)
         s, cst, maxv, bad = _group_plan(builder, am, emax_, is_int_, mbits_, emin_, maxn_, slo_, shi_, smax, smin)
         ps = _vec_ptr(context, builder, sig.args[2], args[2], b0_, _VI)
         builder.store(s, ps, align=4)
@@ -226,7 +160,7 @@ def round_group(typingctx, bits, out, srow, b0, nvec, emax, is_int, mbits, emin,
         lanes = [builder.bitcast(p, t.element.as_pointer()) for p, t in zip(stash, (_VI, _VF, _VF))]
 
         def blocks(mode, int_elems):
-            with cgutils.for_range(builder, ir.Constant(i64, LANES)) as jt:
+            with cgutils.for_range(builder, nblk_) as jt:
                 j = jt.index
                 cj = _splat(builder, builder.load(builder.gep(lanes[0], [j])), _VI)
                 mj = _splat(builder, builder.load(builder.gep(lanes[1], [j])), _VF)
@@ -263,40 +197,48 @@ def round_group(typingctx, bits, out, srow, b0, nvec, emax, is_int, mbits, emin,
         bits16 = builder.bitcast(bad, ir.IntType(LANES))
         return builder.zext(bits16, ir.IntType(32))
 
-    return types.uint32(bits, out, srow, b0, nvec, *ints[:1], types.boolean, mbits, emin, max_norm, scale_lo,
+    return types.uint32(bits, out, srow, b0, nblk, nvec, *ints[:1], types.boolean, mbits, emin, max_norm, scale_lo,
                         scale_hi, mode, types.boolean), codegen
 
 
-def _block_maxima(builder, pin, nvec, umax):
-    """Lane j: the largest magnitude bits of block j (nvec vectors each) of a group."""
+def _block_maxima(builder, pin, nvec, nblk, umax):
+    """Lane j: the largest magnitude bits of block j (nvec vectors each) of a group of
+    nblk <= 16 blocks (lanes past nblk: 0). One loop nest over a stack array of sixteen
+    vectors, then the transpose: sixteen separate loops made LLVM unroll each of them
+    (and compile for a minute)."""
     i64 = ir.IntType(64)
-    mask = _vconst(_VI, 0x7FFFFFFF)
-    accs = []
+    zero = _vconst(_VI, 0)
+    slots = builder.bitcast(cgutils.alloca_once(builder, ir.ArrayType(_VI, LANES)), _VI.as_pointer())
     for j in range(LANES):
-        acc = cgutils.alloca_once_value(builder, _vconst(_VI, 0))
-        base = builder.mul(ir.Constant(i64, j), nvec)
+        builder.store(zero, builder.gep(slots, [ir.Constant(i64, j)]))
+    acc = cgutils.alloca_once(builder, _VI)
+    mask = _vconst(_VI, 0x7FFFFFFF)
+    with cgutils.for_range(builder, nblk) as jt:
+        builder.store(zero, acc)
+        base = builder.mul(jt.index, nvec)
         with cgutils.for_range(builder, nvec) as it:
             v = builder.and_(builder.load(builder.gep(pin, [builder.add(base, it.index)]), align=4), mask)
             builder.store(builder.call(umax, [builder.load(acc), v]), acc)
-        accs.append(builder.load(acc))
-    return _transpose_max(builder, accs, umax)
+        builder.store(builder.load(acc), builder.gep(slots, [jt.index]))
+    vecs = [builder.load(builder.gep(slots, [ir.Constant(i64, j)])) for j in range(LANES)]
+    return _transpose_max(builder, vecs, umax)
 
 
 @intrinsic
-def micro_group(typingctx, bits, out, srow, mrow, b0, mbits, scale_lo, scale_hi, mscale, mode):
+def micro_group(typingctx, bits, out, srow, mrow, b0, nblk, mbits, scale_lo, scale_hi, mscale, mode):
     """Sixteen shared-microexponent blocks b0 .. b0 + 15 of 16 elements in pairs (one
     vector each), as `microq._pair_run`: E = the block's amax exponent (lanes of one
     vector, with `_plan_amax`'s range tests), per pair mu = max(pair) < 2^E, c =
     2^(E - mu - mbits + 23) per element, rounding clamped at c * mscale (`micro_round_run`).
     Writes values, exponents (srow) and microexponents (mrow, one int8 per pair); returns
     the mask of blocks the pair path refuses (bit j): the caller redoes them."""
-    ints = (b0, mbits, scale_lo, scale_hi, mode)
+    ints = (b0, nblk, mbits, scale_lo, scale_hi, mode)
     if not (isinstance(bits, types.Array) and isinstance(out, types.Array) and isinstance(srow, types.Array)
             and isinstance(mrow, types.Array) and all(t == types.int64 for t in ints) and mscale == types.float32):
         return None
 
     def codegen(context, builder, sig, args):
-        _, _, _, _, b0_, mbits_, slo_, shi_, mscale_, mode_ = args
+        _, _, _, _, b0_, nblk_, mbits_, slo_, shi_, mscale_, mode_ = args
         mod = builder.module
         umax = cgutils.get_or_insert_function(mod, ir.FunctionType(_VI, [_VI, _VI]), "llvm.umax.v16i32")
         i64 = ir.IntType(64)
@@ -304,7 +246,7 @@ def micro_group(typingctx, bits, out, srow, mrow, b0, mbits, scale_lo, scale_hi,
         lo = builder.mul(b0_, ir.Constant(i64, LANES))
         pin = _vec_ptr(context, builder, sig.args[0], args[0], lo, _VI)
         pout = _vec_ptr(context, builder, sig.args[1], args[1], lo, _VF)
-        am = _block_maxima(builder, pin, one, umax)
+        am = _block_maxima(builder, pin, one, nblk_, umax)
         sp = lambda v: _splat(builder, builder.trunc(v, _I32), _VI)  # noqa: E731
         slt = lambda a, b: builder.icmp_signed("<", a, b)  # noqa: E731
         e = builder.sub(builder.lshr(am, _vconst(_VI, 23)), _vconst(_VI, 127))
@@ -325,7 +267,7 @@ def micro_group(typingctx, bits, out, srow, mrow, b0, mbits, scale_lo, scale_hi,
         vms = _splat(builder, mscale_, _VF)
 
         def blocks(mode):
-            with cgutils.for_range(builder, ir.Constant(i64, LANES)) as jt:
+            with cgutils.for_range(builder, nblk_) as jt:
                 j = jt.index
                 amj = builder.load(builder.gep(lanes, [j]))
                 top = _splat(builder, builder.and_(amj, ir.Constant(_I32, 0x7F800000)), _VI)
@@ -351,4 +293,4 @@ def micro_group(typingctx, bits, out, srow, mrow, b0, mbits, scale_lo, scale_hi,
                         blocks(1)
         return builder.zext(builder.bitcast(bad, ir.IntType(LANES)), ir.IntType(32))
 
-    return types.uint32(bits, out, srow, mrow, b0, mbits, scale_lo, scale_hi, mscale, mode), codegen
+    return types.uint32(bits, out, srow, mrow, b0, nblk, mbits, scale_lo, scale_hi, mscale, mode), codegen
