@@ -1,5 +1,5 @@
 """The one-pass vector paths (cosim/functional/vecblock.py) of the MX/BFP row kernel
-(`blockq.mx_rows`, blocks of 16, 32, 64 ... elements without microxcaling) and of the
+(`blockq.mx_rows_vec`, blocks of 16, 32, 64 ... elements without microxcaling) and of the
 shared-microexponent kernel (`microq.micro_rows16`) give the reference kernels' bits
 (tests/functional_reference.py: the single-pass scalar kernels the issue-14 rewrites
 replaced).
@@ -35,8 +35,9 @@ def _run(mod, x, fmt, block, rounding, sat, flush):
     hi = 2 ** (f.scale_bits - 1) - 1
     out = np.empty_like(x)
     sexp = np.empty((x.shape[0], -(-x.shape[1] // f.block_size)), np.int32)
-    mod.mx_rows(x.view(np.uint32), x, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin, ep.max_norm,
-                -hi, hi, rounding, False, flush, sat, K.POW2)
+    kernel = mod.mx_rows_vec if mod is BQ else mod.mx_rows
+    kernel(x.view(np.uint32), x, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin, ep.max_norm,
+           -hi, hi, rounding, False, flush, sat, K.POW2)
     return out.tobytes(), sexp.tobytes()
 
 

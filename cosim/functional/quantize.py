@@ -19,6 +19,7 @@ from workloads.formats import get_format
 
 from . import threads as T
 from .threads import threads_for
+from .vecblock import LANES
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
 
@@ -150,7 +151,7 @@ class _Kernels:
     (cosim.functional.threads.serial_twin, same numbers) for arrays below the
     threading threshold. Twins are made on first use."""
 
-    _NAMES = {"mx_rows": BQ, "mx_cols": BQ, "microexp_rows": MQ, "elem_flat": K, "finite_amax": K,
+    _NAMES = {"mx_rows": BQ, "mx_rows_vec": BQ, "mx_cols": BQ, "microexp_rows": MQ, "elem_flat": K, "finite_amax": K,
               "nvfp4_rows": K, "int_group_rows": K}
 
     def __init__(self, serial: bool):
@@ -209,8 +210,12 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
-        kern.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
-                  ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
+        # one pass with explicit vectors where it applies; a kernel namespace without it (the
+        # reference, another revision's) has the two-pass kernel only
+        vec = not microx and f.block_size % LANES == 0 and hasattr(kern, "mx_rows_vec")
+        (kern.mx_rows_vec if vec else kern.mx_rows)(
+            rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin, ep.max_norm,
+            -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
         if not microx and not sat:  # only a non-saturating overflow can leave Inf here
             _no_inf_encoding(out, ep, sat)
         return QParts(f, xf.shape, ax, out, scales=sexp, elem=ep, saturate=sat)
