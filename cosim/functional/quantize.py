@@ -194,7 +194,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
     microx = check_compat(compat)
     xf = check_input(x)
     if f.family == "float":
-        return _elementwise(xf, f, mode, microx, saturate, flush_subnormals, kern)
+        return _elementwise(xf, f, mode, microx, saturate, flush_subnormals, kern, out)
     if f.family == "int":
         return _per_tensor_int(xf, f, mode, kern)
     ax = normalize_axis(axis, xf.ndim)
@@ -269,14 +269,15 @@ def _mx_first_axis(xf, f, mode, microx, saturate, flush, kern) -> QParts:
     return QParts(f, xf.shape, 0, out.T, scales=np.ascontiguousarray(sexp.T), elem=ep, saturate=sat)
 
 
-def _elementwise(xf, f, mode, microx, saturate, flush, kern) -> QParts:
+def _elementwise(xf, f, mode, microx, saturate, flush, kern, out=None) -> QParts:
+    """Elementwise casts; `out`: a caller's C-contiguous result of x's size, written directly."""
     flat = xf.reshape(-1)
     if f.name == "fp32":  # the input already is fp32: identity
         return QParts(f, xf.shape, None, flat.copy(), elem=element_params(f))
     ep = element_params(f)
     # OCP: no-Inf formats saturate by default; the reference's casts never do (§7)
     sat = _saturation(f.name, ep, saturate, microx, default=not ep.has_inf, default_microx=False)
-    out = np.empty_like(flat)
+    out = np.empty_like(flat) if out is None else out.reshape(-1)
     kern.elem_flat(flat.view(np.uint32), flat, out, out.view(np.uint32), ep.mbits, ep.emin, ep.max_norm,
                 _f32_bits(ep.max_norm), float(f.min_normal), mode, microx, sat, bool(flush), K.POW2)
     if not microx and not ep.has_inf:
