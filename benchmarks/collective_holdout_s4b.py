@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from cosim.calibrate.collective_holdout import HOLDOUT_CSV, HOLDOUT_S4_CSV
-from cosim.calibrate.collective_holdout_s4b import BANDS, HELDOUT_S4B_CSV, score_file, summary, x3_x4
+from cosim.calibrate.collective_holdout_s4b import BANDS, HELDOUT_S4B_CSV, score_file, session4b_systems, summary, x3_x4
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 SETS = (("NEW held-out: Azure ND H100 v5 / ND H200 v5 (NVLS forced, -g 8)", HELDOUT_S4B_CSV),
@@ -58,7 +58,7 @@ def main() -> None:
           "Model frozen at commit 1470d5a (PREREGISTRATION_nccl_session4b.md); the new held-out is scored once.", ""]
     result, summaries = {}, []
     for title, path in SETS:
-        rows = score_file(path)
+        rows = score_file(path, systems=session4b_systems())  # the session-4b model (no NVLS regime line)
         g = groups(rows)
         result[title] = {"rows": [asdict(r) | {"err_pct": r.err_pct} for r in rows], "summary": g}
         summaries += [f"### {title}", "", "| set | points | median abs error | max abs error | within 15 % |",

@@ -23,7 +23,9 @@ Algorithms (time for n ranks, message S, per-step latency a):
 measurements (system file `collectives.efficiency`). Where a link has a fitted table only its
 algorithms compete (NCCL has no recursive doubling, say); a link without one, or a forced
 algorithm without a fit, is priced at the roofline with a note, never silently. The fastest
-applicable algorithm is chosen, as NCCL's tuner does, unless one is forced.
+applicable algorithm is chosen, as NCCL's tuner does, unless one is forced. A protocol may carry a second line for a
+size regime (``<protocol>_<regime>``: NVLS shrinks its chunk for small messages, ``nvls/simple_small``); the faster
+line is priced, so protocol and regime crossovers are where fitted lines meet (docs/multi-device.md 5.1.5).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from hwmodels.system import LinkSpec, SystemSpec
 from hwmodels.units import parse_quantity
 from workloads.ops import COLLECTIVE_KINDS, Op
 
-__all__ = ["CollectiveCost", "collective_cost", "candidate_lines", "estimate_collective", "bus_factor", "group_span",
+__all__ = ["CollectiveCost", "collective_cost", "candidate_lines", "is_regime_line", "estimate_collective", "bus_factor", "group_span",
            "message_bytes", "ALGORITHMS"]
 
 ALGORITHMS = ("ring", "tree", "recursive_doubling", "nvls", "direct", "torus", "hierarchical")
@@ -57,7 +59,7 @@ class CollectiveCost:
     bytes_sent: dict = field(default_factory=dict)  # scope -> bytes one device puts on that link
     energy_j: float = 0.0  # one device's link energy
     notes: tuple = ()
-    launch: str = DEFAULT_LAUNCH  # one_process_per_gpu | single_process (hwmodels.launch)
+    launch: str = DEFAULT_LAUNCH  # one_process_per_gpu | single_process | graph (hwmodels.launch)
     calibration: str = DEFAULT_PROVENANCE  # "calibrated from <source>" or "default floor"
 
     @property
@@ -266,6 +268,9 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
     cal = calibration if calibration is not None else calibration_of(system)
     cal, cal_notes = _usable_calibration(cal, launch, level, system)
     if cal is not None and candidates:
+        # a machine's calibration of an algorithm carries its own small-message law: that algorithm's regime lines
+        # (e.g. nvls/simple_small) would count the small-message regime twice, so they step aside
+        candidates = [c for c in candidates if not (is_regime_line(c[1]) and c[1].split("/")[0] in cal.latency_s)]
         zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm)
         candidates = [(cal.adjust(c[0], zero[c[1]], nbytes, c[1].split("/")[0]),) + tuple(c[1:]) for c in candidates]
     if not candidates:
@@ -294,13 +299,20 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
 
 
 def candidate_lines(kind: str, nbytes: float, ranks: int, stride: int, system: SystemSpec,
-                    level: str = "analytical", algorithm: str | None = None) -> list:
+                    level: str = "analytical", algorithm: str | None = None, regimes: bool = True) -> list:
     """[(label, time_s, intercept_s)] of every (algorithm, protocol) the model weighs for this collective,
     before any calibration or launch term: the intercept is the same line's time at 0 bytes (what a
-    calibration replaces, hwmodels.collective_calibration)."""
+    calibration replaces, hwmodels.collective_calibration). ``regimes=False`` leaves out the size-regime lines
+    (``<protocol>_<regime>``), as a calibrated algorithm is priced."""
     local, nodes = group_span(system, ranks, stride)
     zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm)
-    return [(c[1], c[0], zero[c[1]]) for c in _candidates(kind, nbytes, ranks, local, nodes, system, level, algorithm)]
+    return [(c[1], c[0], zero[c[1]]) for c in _candidates(kind, nbytes, ranks, local, nodes, system, level, algorithm)
+            if regimes or not is_regime_line(c[1])]
+
+
+def is_regime_line(label: str) -> bool:
+    """A size-regime line of a protocol (``nvls/simple_small``), not the protocol's base line."""
+    return "_" in label.partition("/")[2]
 
 
 def _intercepts(kind, ranks, local, nodes, system, level, algorithm) -> dict:

@@ -63,6 +63,7 @@ __all__ = ["GpuParams", "PARAMS", "applicable", "params_for", "estimate", "estim
            "gemm_time", "attention_prefill_time", "attention_decode_time", "fa2_num_splits",
            "elementwise_time", "energy_j", "kernels_of", "EW_KINDS", "EW_ALIAS"]
 
+from hwmodels import gpu_library as _lib
 from hwmodels import gpu_params as _gp
 from hwmodels.gpu_params import (ATTN_BACKEND_KEYS, ATTN_BACKENDS, ATTN_BLOCKS, BANDWIDTH_PARAMS, EW_ALIAS,  # noqa: F401
                                  EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS, UNFUSED_ALIGN,
@@ -151,7 +152,7 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False):
     eff = P[f"gemm.mma_eff.{fmt}"]
     best = np.full(m.shape, np.inf)
     best_tile = np.zeros(m.shape + (4,))
-    for bm, bn in TILES:
+    for bm, bn in _lib.tiles(TILES, P.values.get("gemm.tile_set")):
         tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
         # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a
         # continuous split keeps the slice depth, and so the time, monotonic in k)
@@ -183,16 +184,25 @@ def _fa2_blocks(d):
 
 def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False, blocks=None):
     """Flash-style prefill: block-level causal skipping, work over SMs vs critical path."""
-    bq, bk = blocks or _fa2_blocks(d)
-    nq = math.ceil(q_len / bq)
-    nk = math.ceil(kv_len / bk)
-    offset = kv_len - q_len
-    i = np.arange(nq)
-    if causal:
-        vis = np.minimum(offset + (i + 1) * bq, kv_len)
-        blocks = np.ceil(vis / bk)
+    split = None
+    if blocks is None and P.values.get("attn.fwd_split"):  # FA2's forward split-KV (gpu_library)
+        split = _lib.fa2_fwd_split_blocks(batch * heads, q_len, kv_len, d, causal,
+                                          int(P.values.get("attn.split_sms_x", 1)) * P.sm_count, fa2_num_splits)
+    if split is not None:
+        splits, (bq, bk), blocks = split
+        nq = len(blocks)  # CTAs of one (batch, head): query blocks x splits
     else:
-        blocks = np.full(nq, float(nk))
+        splits = 1
+        bq, bk = blocks or _fa2_blocks(d)
+        nq = math.ceil(q_len / bq)
+        nk = math.ceil(kv_len / bk)
+        offset = kv_len - q_len
+        i = np.arange(nq)
+        if causal:
+            vis = np.minimum(offset + (i + 1) * bq, kv_len)
+            blocks = np.ceil(vis / bk)
+        else:
+            blocks = np.full(nq, float(nk))
     # softmax of a score block runs on the CUDA cores whatever the head dim: `attn.soft_c` (when
     # calibrated) is its time in units of a d = 128 block's per-column MMA time (gpu_params)
     t_blk = 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * (128 + 128)) / (peak / P.sm_count * P["attn.eff"])
@@ -206,10 +216,10 @@ def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
     t_comp = work / P.sm_count + P["attn.tail"] * t_cta.max()
     if _gp.ATTN_WAVE_CAP:  # a greedy schedule never outlasts its waves at the longest CTA's time
         t_comp = min(t_comp, math.ceil(batch * heads * nq / P.sm_count) * float(t_cta.max()))
-    t = P["attn.floor"] + t_comp
+    t = P["attn.floor"] + t_comp + (P["attn.combine"] if splits > 1 else 0.0)
     if details:
         return t, {"t_compute_s": t_comp, "score_blocks": float(blocks.sum()) * batch * heads,
-                   "block_q_k": (bq, bk), "critical_path_s": float(t_cta.max())}
+                   "block_q_k": (bq, bk), "critical_path_s": float(t_cta.max()), "splits": splits}
     return t
 
 
@@ -342,7 +352,15 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
         floor = floor + P.values.get(f"ew.{k}.floor_per_col", 0.0) * np.asarray(cols, dtype=float)
     stream = P[f"ew.{k}.mult"] * np.asarray(nbytes, dtype=float) / P["ew.bw"]
     fixed = P.values.get(f"ew.{k}.per_row", 0.0) * np.asarray(rows, dtype=float)
-    return k, floor, stream, fixed, row_waves(P, k, cols, rows), P["ew.overlap_p"]
+    waves = row_waves(P, k, cols, rows)
+    multipass = P.values.get("ew.softmax.multipass") if k == "softmax" else None
+    if multipass:  # no shared-memory row cache: the row is read from memory once per pass (gpu_library)
+        f = np.where(_lib.softmax_multipass(cols), multipass, 1.0)
+        stream, waves = stream * f, waves * f
+    small = P.values.get("ew.embedding.small_idx") if k == "embedding" else None
+    if small:  # <= 16 rows: the small-index gather walks its rows one after another (gpu_library)
+        fixed = fixed + np.where(_lib.index_select_small(rows), small * np.asarray(rows, dtype=float), 0.0)
+    return k, floor, stream, fixed, waves, P["ew.overlap_p"]
 
 
 def ew_combine(floor, stream, fixed, waves, p):
@@ -370,6 +388,12 @@ def kernels_of(op: Op, P=None) -> int:
                                            int(d.get("v_head_dim", d["head_dim"])), details=True,
                                            split_sms_x=split_sms_x(backend, P))
             return 2 if det["splits"] > 1 else 1
+        if P is not None and P.values.get("attn.fwd_split") and attention_backend(op, P) == "fa2":
+            d = op.dims  # FA2's forward split-KV: the split kernel and its combine
+            split = _lib.fa2_fwd_split_blocks(int(d["batch"]) * int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
+                                              int(d["head_dim"]), bool(d.get("causal", True)),
+                                              int(P.values.get("attn.split_sms_x", 1)) * P.sm_count, fa2_num_splits)
+            return 1 if split is None else 2
         return 1
     if op.kind == "gemm":
         if P is None:
@@ -461,7 +485,12 @@ def unfused_parts(op: Op) -> list:
     def ew(name, kind, rows, cols, ins, out_fmt=e):
         return Op(name, kind, {"rows": rows, "cols": cols}, ins, (t(f"{name}.out", (rows, cols), out_fmt),), e)
     parts = []
-    if H != KV:
+    mqa = _lib.mqa_copies(B, H, KV) if _gp.UNFUSED_MQA_VIEW else None
+    if mqa is not None:  # MQA: repeat_kv is a view; matmul clones the broadcast K^T and V when B > 1
+        copy_kt, copy_v = mqa
+        parts += ([ew("bcast_kT", "copy", bh * kv, hd, (t("k", (B * kv, hd)),))] if copy_kt else []) \
+            + ([ew("bcast_v", "copy", bh * kv, dv, (t("v", (B * kv, dv)),))] if copy_v else [])
+    elif H != KV:
         parts += [ew("repeat_k", "copy", bh * kv, hd, (t("k", (B * KV * kv, hd)),)),
                   ew("repeat_v", "copy", bh * kv, dv, (t("v", (B * KV * kv, dv)),))]
     scores = t("s", (bh, q, kv))
@@ -477,7 +506,7 @@ def unfused_parts(op: Op) -> list:
     return parts
 
 
-_GATHER, _SCORE = ("repeat_k", "repeat_v"), ("scale", "mask", "softmax", "cast")
+_GATHER, _SCORE = ("repeat_k", "repeat_v", "bcast_v", "bcast_kT"), ("scale", "mask", "softmax", "cast")
 
 
 def unfused_scaled(op: Op, P: GpuParams) -> list:
@@ -492,6 +521,8 @@ def unfused_scaled(op: Op, P: GpuParams) -> list:
     u = P.values.get("unfused.unaligned_mult", 1.0) if int(op.dims["kv_len"]) % UNFUSED_ALIGN else 1.0
     for p in unfused_parts(op):
         f = P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else None
+        if p.name == "bcast_kT":  # MQA's transposing copy, its own multiplier when calibrated
+            f = P.values.get("unfused.transpose_mult", f)
         if f is None:
             if p.kind == "gemm" and u != 1.0:  # throughput / u: the time above the floor x u
                 fmt = _gemm_fmt(p.compute_fmt)

@@ -170,6 +170,22 @@ ATTN_WAVE_CAP = True
 #   `unfused.unaligned_mult` times slower (no 16-byte vector / TMA loads on rows of odd stride;
 #   fit suite 4: -20 % median at such lengths with the session-4 model, 0 % at aligned ones).
 UNFUSED_ALIGN = 8
+# Session-7 terms (issue 11; library dispatch rules in hwmodels/gpu_library.py, each chosen on the
+# validation split carved from the fit rows: validation/model_selection/s7_candidates.txt, before
+# held-out suite 5 was measured). UNFUSED_MQA_VIEW: eager MQA attention copies inside matmul, not
+# in repeat_kv (structure, no parameter; the selection script switches it to score the old form).
+UNFUSED_MQA_VIEW = True
+OPTIONAL_PARAMS.update({
+    "gemm.tile_set": (None, "GEMM tile candidates: 0/absent = TILES, 1 = TILES + cuBLAS's 192 x 192 tile "
+                            "(structure recorded by a calibration whose validation split chose it)"),
+    "unfused.transpose_mult": (None, "unfused MQA attention (batch > 1): time multiplier of the transposing "
+                                     "copy of K^T that torch.matmul makes"),
+    "ew.softmax.multipass": (None, "block softmax whose row is not cached in shared memory (>= 24,512 bf16 "
+                                   "elements or no multiple of 8): time multiplier of its stream and waves"),
+    "attn.fwd_split": (None, "FlashAttention-2 prefill: 1 = its forward split-KV heuristic is priced (split kernel "
+                             "of 64-row query blocks + combine; structure recorded by a calibration that chose it)"),
+    "ew.embedding.small_idx": ("time", "embedding of <= 16 rows (index_select small-index kernel): time per row"),
+})
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""How the collective is launched: one process per GPU, or one process driving several GPUs.
+"""How the collective is launched: one process per GPU, one process driving several GPUs, or a CUDA graph.
 
 nccl-tests runs either way: `mpirun -np 8 ... -g 1` (one process per GPU, what vLLM, TensorRT-LLM
 and Megatron do: one rank per process) or `-g 8` (one thread enqueues every local rank's kernel, one
@@ -13,6 +13,12 @@ fitted collective model prices ``one_process_per_gpu`` (the default: what servin
 - ``additive``: t + a + b n: the enqueue does not overlap the GPU work.
 
 n is the number of GPUs the one process drives (the ranks of the group on one node).
+
+``graph`` (CUDA-graph capture and replay: nccl-tests ``-G``, a serving engine's captured decode step): the host
+enqueues nothing per collective, so the host term a + b n is replaced by the per-collective graph-node term of
+``collectives.launch.graph`` (b = 0: one graph launch replays every GPU's node). Law and g were chosen and fitted
+on a same-run eager / graph A/B (validation/published/PREREGISTRATION_nccl_graph_session7.md,
+cosim.calibrate.graph_fit).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from hwmodels.units import parse_quantity
 __all__ = ["LAUNCH_MODES", "DEFAULT_LAUNCH", "LAUNCH_LAWS", "LaunchTerm", "launch_term", "apply_launch",
            "check_launch"]
 
-LAUNCH_MODES = ("one_process_per_gpu", "single_process")
+LAUNCH_MODES = ("one_process_per_gpu", "single_process", "graph")
 DEFAULT_LAUNCH = "one_process_per_gpu"
 LAUNCH_LAWS = ("floor", "additive")
 
@@ -58,8 +64,9 @@ def launch_term(system, mode: str) -> LaunchTerm | None:
     src = system.source or system.name
     spec = (system.collectives.get("launch") or {}).get(mode)
     if not spec:
-        raise HardwareError(f"{src}: collectives.launch.{mode}: missing; expected {{law, a, b}} fitted to "
-                            f"single-process nccl-tests runs (cosim.calibrate.launch_fit)")
+        fitted_by = ("CUDA-graph nccl-tests runs (cosim.calibrate.graph_fit)" if mode == "graph"
+                     else "single-process nccl-tests runs (cosim.calibrate.launch_fit)")
+        raise HardwareError(f"{src}: collectives.launch.{mode}: missing; expected {{law, a, b}} fitted to {fitted_by}")
     fld = f"collectives.launch.{mode}"
     return LaunchTerm(spec["law"], parse_quantity(spec["a"], "time", src, f"{fld}.a", allow_zero=True),
                       parse_quantity(spec["b"], "time", src, f"{fld}.b", allow_zero=True))
@@ -69,10 +76,14 @@ def apply_launch(t: float, mode: str, n_local: int, system, level: str) -> tuple
     """(time, notes) of a collective of model time t launched in `mode` by one process per node
     driving n_local GPUs. The roofline (a bound) carries no harness term and says so."""
     term = launch_term(system, mode)
-    if term is None or n_local <= 1:
+    # a process driving one GPU enqueues as one process per GPU does; a graph replaces the launch whatever n is
+    if term is None or (n_local <= 1 and mode != "graph"):
         return t, ()
     if level != "analytical":
         return t, (f"launch {mode}: the harness term is an analytical-level fit; not added at the {level} level",)
     t2 = term.apply(t, n_local)
+    if mode == "graph":
+        return t2, (f"launch graph: {term.law} {term.overhead(n_local) * 1e6:.2f} us per collective (CUDA-graph node; "
+                    f"{system.name} collectives.launch.graph)",)
     return t2, (f"launch {mode}: {term.law} {term.a_s * 1e6:.2f} us + {term.b_s * 1e6:.3f} us x {n_local} GPUs "
                 f"= {term.overhead(n_local) * 1e6:.2f} us ({system.name} collectives.launch)",)

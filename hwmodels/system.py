@@ -15,6 +15,8 @@ reported with the file, field, bad value and what was expected.
 
 from __future__ import annotations
 
+import re
+
 import difflib
 import math
 import os
@@ -250,6 +252,9 @@ def _check(doc, src: str, device: HardwareSpec | None, dev_error: str | None) ->
 
 
 PROTOCOLS = ("ll", "ll128", "simple")  # NCCL's protocols: low latency / low bandwidth ... bulk
+# A protocol may have more than one line, one per size regime, named <protocol>_<regime> (NVLS shrinks its chunk
+# for small messages: `simple_small`); the faster line is priced, so the crossover is where the lines meet.
+_REGIME_KEY = re.compile(r"^(ll|ll128|simple)(_[a-z0-9]+)?$")
 
 
 def _check_efficiency(c: _Checker, eff) -> None:
@@ -266,7 +271,7 @@ def _check_efficiency(c: _Checker, eff) -> None:
             continue
         for alg, p in algs.items():
             fld = f"collectives.efficiency.{scope}.{alg}"
-            if isinstance(p, dict) and p and "bw" not in p and set(p) <= set(PROTOCOLS):
+            if isinstance(p, dict) and p and "bw" not in p and all(_REGIME_KEY.match(str(k)) for k in p):
                 for proto, q in p.items():
                     _check_fit(c, f"{fld}.{proto}", q)
             else:
@@ -274,11 +279,11 @@ def _check_efficiency(c: _Checker, eff) -> None:
 
 
 def _check_launch(c: _Checker, launch) -> None:
-    """collectives.launch: {single_process: {law: floor|additive, a: time, b: time}} (hwmodels.launch)."""
+    """collectives.launch: {single_process | graph: {law: floor|additive, a: time, b: time}} (hwmodels.launch)."""
     if launch is None:
         return
-    if not isinstance(launch, dict) or set(launch) - {"single_process"}:
-        c.err("collectives.launch", launch, "a mapping single_process -> {law, a, b}")
+    if not isinstance(launch, dict) or set(launch) - {"single_process", "graph"}:
+        c.err("collectives.launch", launch, "a mapping single_process and/or graph -> {law, a, b}")
         return
     for mode, p in launch.items():
         fld = f"collectives.launch.{mode}"
@@ -295,7 +300,8 @@ def _check_fit(c: _Checker, fld: str, p) -> None:
     if not isinstance(p, dict) or set(p) - {"bw", "latency", "fixed", "rank_coeff"}:
         c.err(fld, p, f"a mapping with bw (fraction of link bandwidth), latency (per step) and optional fixed "
                       f"(per collective) and rank_coeff (NVLS: bw x (1 - rank_coeff / n)), "
-                      f"or one such mapping per protocol ({', '.join(PROTOCOLS)})")
+                      f"or one such mapping per protocol ({', '.join(PROTOCOLS)}, or <protocol>_<regime> for a "
+                      f"second size regime)")
         return
     bw = p.get("bw")
     if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not 0 < bw <= 2:

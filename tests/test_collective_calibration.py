@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cosim.calibrate.calibration_fit import fit_calibration, uncalibrated
+from cosim.calibrate.calibration_fit import fit_calibration, single_line, uncalibrated
 from cosim.calibrate.collective_calibrate import main
 from hwmodels.collective_calibration import CollectiveCalibration
 from hwmodels.collectives import collective_cost, estimate_collective
@@ -44,9 +44,12 @@ def test_floor_is_the_median_of_the_small_rows_and_blend_weight_by_hand():
     blend = CollectiveCalibration("s", "V", "one_process_per_gpu", {"nvls": 30e-6}, None, "blend", {"nvls": (16 * MIB, 1.5)})
     assert blend.weight(16 * MIB, "nvls") == pytest.approx(0.5) and blend.weight(16 * MIB, "ring") == 0.0
     # at S = half the intercept is halfway between the measured 30 us and the model's: t - i + (30 + i) / 2
-    c0 = collective_cost("allreduce", 0, 8, 1, uncalibrated(H100), "analytical", "nvls")
+    # (a calibrated algorithm is priced on its base line: nvls/simple, without the simple_small regime line)
+    base = single_line(uncalibrated(H100))
+    c0 = collective_cost("allreduce", 0, 8, 1, base, "analytical", "nvls")
     c = collective_cost("allreduce", 16 * MIB, 8, 1, H100, "analytical", "nvls", calibration=blend)
-    raw = collective_cost("allreduce", 16 * MIB, 8, 1, H100, "analytical", "nvls")
+    raw = collective_cost("allreduce", 16 * MIB, 8, 1, base, "analytical", "nvls")
+    assert c.algorithm == raw.algorithm == "nvls/simple"
     assert c.time_s == pytest.approx(raw.time_s - c0.time_s + (30e-6 + c0.time_s) / 2)
 
 

@@ -8,13 +8,16 @@ import pytest
 from hypothesis import given, strategies as st
 
 from cosim.calibrate.collective_holdout import HOLDOUT_CSV, HOLDOUT_S4_CSV
-from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, score_file, summary, x3_x4
+from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, score_file, session4b_systems, summary, x3_x4
 from hwmodels.spec import HardwareError
+
+
+S4B = session4b_systems()  # the frozen session-4b model: one NVLS line (the session-7 small-chunk line left out)
 
 
 @pytest.fixture(scope="module")
 def azure():
-    return score_file(HELDOUT_S4B_CSV)
+    return score_file(HELDOUT_S4B_CSV, systems=S4B)
 
 
 def test_every_row_is_cited_with_status_launch_and_forced_algorithm():
@@ -50,11 +53,11 @@ def test_heldout_scores_pin_the_published_table(azure):
 
 
 def test_seen_sets_in_their_harness_launch_mode():
-    s3 = score_file(HOLDOUT_CSV)
+    s3 = score_file(HOLDOUT_CSV, systems=S4B)
     assert {r.launch for r in s3 if r.source == "triton_dist_57"} == {"one_process_per_gpu"}
     assert {r.launch for r in s3 if r.source == "nccl_collectives_bench"} == {"single_process"}
     assert summary(s3)["within"] == 18  # 10 of 33 with every row priced one process per GPU
-    tg = score_file(HOLDOUT_S4_CSV)
+    tg = score_file(HOLDOUT_S4_CSV, systems=S4B)
     assert {r.launch for r in tg} == {"single_process"} and summary(tg)["within"] == 154
 
 
@@ -76,16 +79,20 @@ def test_a_bad_launch_mode_is_one_clear_error(tmp_path, header, row, message):
         score_file(p)
 
 
-@given(n=st.integers(1, 64), threads=st.integers(1, 4), cmd=st.booleans())
-def test_launch_mode_read_from_header_or_command_line(n, threads, cmd):
+@given(n=st.integers(1, 64), threads=st.integers(1, 4), cmd=st.booleans(), graph=st.sampled_from([0, 1, 10]))
+def test_launch_mode_read_from_header_or_command_line(n, threads, cmd, graph):
     from hwmodels.nccl import launch_from_harness
-    text = (f"mpirun ./build/all_reduce_perf -b 8 -e 8G -f 2 -t {threads} -g {n} -G 10" if cmd else
-            f"# nThread {threads} nGpus {n} minBytes 8 maxBytes 8589934592 step: 2(factor)")
-    assert launch_from_harness(text) == ("single_process" if n > 1 else "one_process_per_gpu")
+    text = (f"mpirun ./build/all_reduce_perf -b 8 -e 8G -f 2 -t {threads} -g {n} -G {graph}" if cmd else
+            f"# nThread {threads} nGpus {n} minBytes 8 maxBytes 8589934592 step: 2(factor) warmup iters: 5 "
+            f"iters: 20 agg iters: 1 validation: 1 graph: {graph}")
+    # CUDA-graph launches (-G N / graph: N, N > 0) are the graph mode whatever the process layout
+    want = "graph" if graph else ("single_process" if n > 1 else "one_process_per_gpu")
+    assert launch_from_harness(text) == want
 
 
 def test_launch_mode_is_never_guessed():
     from hwmodels.nccl import launch_from_harness
     assert launch_from_harness("nccl-tests") is None
-    assert launch_from_harness("./all_reduce_perf -G 10") is None  # -G: CUDA graphs, not GPUs per process
+    assert launch_from_harness("./all_reduce_perf -G 0") is None  # -G 0: no CUDA graph, and no -g / nGpus given
+    assert launch_from_harness("./all_reduce_perf -G 10") == "graph"  # -G: CUDA graphs, not GPUs per process
     assert launch_from_harness("torch.distributed NCCL") == "one_process_per_gpu"

@@ -1,18 +1,15 @@
 """The launch-mode option of the collective model (hwmodels.launch): one process per GPU (default,
 unchanged numbers) vs one process driving the node's GPUs (nccl-tests -g N), fitted on fit data only."""
 
-from pathlib import Path
-
 import pytest
-import yaml
 from hypothesis import given, settings, strategies as st
 
 from hwmodels.collectives import collective_cost
 from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
+from tests.system_edit import write_system
 
 H100 = load_system("dgx_h100")
-SRC = Path(__file__).resolve().parents[1] / "cosim" / "configs" / "systems" / "dgx_h100.yaml"
 
 
 def test_single_process_floor_by_hand():
@@ -53,12 +50,7 @@ def test_bad_launch_mode_is_one_clear_error():
         collective_cost("allreduce", 1024, 8, 1, H100, "analytical", launch="threads")
 
 
-def _write(tmp_path, mutate):
-    doc = yaml.safe_load(SRC.read_text())
-    mutate(doc["collectives"])
-    p = tmp_path / "sys.yaml"
-    p.write_text(yaml.safe_dump(doc))
-    return str(p)
+_write = write_system
 
 
 def test_a_system_without_the_term_refuses_single_process(tmp_path):
@@ -90,11 +82,16 @@ def test_system_files_carry_the_fit_chosen_on_the_validation_split():
         assert load_system(name).collectives["launch"]["single_process"] == yaml_entry(best)
 
 
+_LAW = {"single_process": lambda t, n: max(t, 8.35e-6 + 3.72e-6 * n),  # floor: host enqueue of n kernels
+        "graph": lambda t, n: t + 6.60e-6}  # additive CUDA-graph node term (tests/test_collective_graph_launch.py)
+
+
+@pytest.mark.parametrize("mode", sorted(_LAW))
 @settings(max_examples=40, deadline=None)
 @given(kind=st.sampled_from(["allreduce", "allgather", "reducescatter", "alltoall"]),
        log2_size=st.integers(10, 30), ranks=st.integers(2, 8))
-def test_single_process_is_the_floor_of_the_default(kind, log2_size, ranks):
+def test_each_launch_mode_is_its_law_on_the_default(mode, kind, log2_size, ranks):
     a = collective_cost(kind, 2 ** log2_size, ranks, 1, H100, "analytical")
-    b = collective_cost(kind, 2 ** log2_size, ranks, 1, H100, "analytical", launch="single_process")
-    assert b.time_s == pytest.approx(max(a.time_s, 8.35e-6 + 3.72e-6 * ranks), rel=1e-12)
+    b = collective_cost(kind, 2 ** log2_size, ranks, 1, H100, "analytical", launch=mode)
+    assert b.time_s == pytest.approx(_LAW[mode](a.time_s, ranks), rel=1e-12)
     assert b.algorithm == a.algorithm

@@ -60,7 +60,7 @@ def test_fit5_draws_follow_the_stated_ranges():
 
 def test_fit5_tail_table_is_the_committed_one():
     """The per-tail figures in docs/gpu-validation.md come from validation/fit5_tails.txt, which is
-    the current model on the raw run-8 rows; fit5 is not in the merged CSV (not fitted)."""
+    the current model on the raw run-8 rows."""
     import importlib.util
     from pathlib import Path
     spec = importlib.util.spec_from_file_location("fit5_tails", "validation/fit5_tails.py")
@@ -69,4 +69,18 @@ def test_fit5_tail_table_is_the_committed_one():
     groups = mod.rows()
     assert sum(len(v) for v in groups.values()) == 1240  # 1241 rows less the one fast-accum fp8 row
     assert mod.table(groups) == Path("validation/fit5_tails.txt").read_text()
-    assert "fit5" not in Path("validation/h200_ops.csv").read_text()
+
+
+def test_fit5_is_merged_as_a_fit_suite_row_for_row():
+    """Session 7: run 8 merged into h200_ops.csv as suite fit5 (run h200_run8), every raw row once,
+    unchanged, and fitted (split fit, except the fast-accumulation fp8 row)."""
+    import csv
+    with open("validation/raw_h200_run8/ops.csv", newline="") as f:
+        raw = list(csv.DictReader(f))
+    with open("validation/h200_ops.csv", newline="") as f:
+        merged = [r for r in csv.DictReader(f) if r["suite"] == "fit5"]
+    assert len(raw) == len(merged) == 1241
+    assert all(r["run"] == "h200_run8" and {k: r[k] for k in raw[0]} == q for r, q in zip(merged, raw))
+    from cosim.calibrate import dataset
+    splits = [dataset.split_of(r) for r in merged]
+    assert splits.count("fit") == 1240 and splits.count("other") == 1

@@ -114,16 +114,16 @@ def heldout3():
 
 def test_heldout3_figures_as_published(heldout3):
     """Scored once after the session-4 freeze at 3.8 / 14.7 (docs/gpu-validation.md); since
-    session 6 a SEEN suite, re-scored with the session-6 model (chosen on fit-split validation,
-    not on these rows): pinned so that any later change that moves them is seen."""
+    session 6 a SEEN suite, re-scored with the session-7 model (chosen on fit-split validation,
+    not on these rows; session-6 model: 3.4 / 12.3): pinned so that any later change that moves them is seen."""
     a = {k: v["analytical"] for k, v in heldout3.classes.items()}
     assert a["all"]["n"] == 1025
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.4, 12.3)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.4, 11.9)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     assert met == {"gemm_bf16", "gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_decode",
-                   "attention_decode_cudnn", "attention_decode_fa2", "elementwise", "all"}
-    assert (round(a["attention_prefill"]["median"], 1), round(a["attention_prefill"]["p90"], 1)) == (1.8, 6.5)
-    assert (round(a["elementwise"]["median"], 1), round(a["elementwise"]["p90"], 1)) == (4.1, 15.0)
+                   "attention_decode_cudnn", "attention_decode_fa2", "attention_decode_unfused", "elementwise", "all"}
+    assert (round(a["attention_prefill"]["median"], 1), round(a["attention_prefill"]["p90"], 1)) == (1.9, 6.1)
+    assert (round(a["elementwise"]["median"], 1), round(a["elementwise"]["p90"], 1)) == (4.4, 13.9)
 
 
 def test_heldout3_graph_decode_end_to_end(heldout3):

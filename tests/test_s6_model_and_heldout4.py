@@ -26,6 +26,8 @@ DIGESTS = {
     "heldout3": ("1630054fcbb0a676942295c8880f637dfcbf7e90d43e132798f2c09b162a6b5c",
                  {"attention": 162, "elementwise": 143, "gemm": 125, "e2e": 2}),
     "fit4": ("81bfb869b3eedf460c140f20e96b19d44eceb47bd61d682d6495625a52ed32c5", {"attention": 168, "elementwise": 84}),
+    "fit5": ("cb855e9ad784e62ccc37e263635c36a9b89b6e26e2f6883a9f9dba5dcc80ab27",
+             {"attention": 216, "elementwise": 64, "gemm": 156}),
     "heldout4": ("c5a379a7fbb13ecf5fe817f3a25c1d2e2e1dec2a2cb7f0c52f171fbbf466f592",
                  {"attention": 120, "elementwise": 140, "gemm": 120, "e2e": 2}),
 }
@@ -153,20 +155,21 @@ def heldout4():
 
 
 def test_heldout4_figures_as_published(heldout4):
-    """Scored once after the session-6 freeze (4d5243a; docs/gpu-validation.md): pinned so that
-    any later change that moves them is seen. Met and missed as published."""
+    """Scored once after the session-6 freeze (4d5243a; docs/gpu-validation.md) at 5.1 / 18.6; since
+    session 7 a SEEN suite, re-scored with the session-7 model (chosen on fit-split validation, not
+    on these rows): pinned so that any later change that moves them is seen."""
     a = {k: v["analytical"] for k, v in heldout4.classes.items()}
     assert a["all"]["n"] == 851
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (5.1, 18.6)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.5, 16.2)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
-    assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_decode_cudnn"}
-    assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (5.5, 18.2)
-    assert (round(a["attention_decode_unfused"]["median"], 1), round(a["attention_decode_unfused"]["p90"], 1)) == (10.1, 32.7)
+    assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_decode_cudnn", "elementwise"}
+    assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (5.0, 15.7)
+    assert (round(a["attention_decode_unfused"]["median"], 1), round(a["attention_decode_unfused"]["p90"], 1)) == (11.0, 21.7)
 
 
 def test_heldout4_graph_decode_end_to_end(heldout4):
     from cosim.validate import ape, summarize
-    for fusion, want in (("eager", 2.5), ("engine", 1.6), ("engine_fused", 2.5)):
+    for fusion, want in (("eager", 2.7), ("engine", 1.7), ("engine_fused", 1.7)):  # session-6 model: 2.5, 1.6, 2.5
         g = [r for r in heldout4.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

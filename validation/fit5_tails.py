@@ -1,6 +1,8 @@
 """Fit suite 5 (validation/raw_h200_run8/, measured in session 6) against the CURRENT H200 model,
-grouped by the held-out-4 tail each group was drawn for. Read-only: fit5 is neither merged nor
-fitted; this says how large each tail is on fresh fit data (for the next session's model work).
+grouped by the held-out-4 tail each group was drawn for. Session 6 scored it before fitting (the
+table in docs/gpu-validation.md, "Left after session 6"); since session 7 fit5 is merged and
+fitted, so these are in-sample figures of the session-7 model. validation/heldout_tables.py
+groups heldout5's tail classes with `_group` and `table` too.
 
     PYTHONPATH=. python validation/fit5_tails.py    # writes validation/fit5_tails.txt
 """
@@ -44,8 +46,8 @@ def rows(hw_name="h200"):
     return out
 
 
-def table(groups) -> str:
-    lines = ["| group (fit5, H200 run 8) | n | median signed err % | median |err| % | p90 |err| % | min..max % |",
+def table(groups, title="group (fit5, H200 run 8)") -> str:
+    lines = [f"| {title} | n | median signed err % | median |err| % | p90 |err| % | min..max % |",
              "|---|---:|---:|---:|---:|---:|"]
     for g in sorted(groups):
         e = np.array(groups[g]) * 100

@@ -1,7 +1,7 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout4 (measured after the session-6 freeze, scored with
-the exclusion rules of validation/heldout4_rules.md), the previously seen suites re-scored
-with the same frozen model (H200 heldout3, heldout2 and first held-out, H100 held-out; each
+calibrations: the fresh H200 suite heldout5 (measured after the session-7 freeze, scored with
+the exclusion rules of validation/heldout5_rules.md), the previously seen suites re-scored
+with the same frozen model (H200 heldout4, heldout3, heldout2 and first held-out, H100 held-out; each
 with and without the exclusion rules), the published H100 attention set, family transfer both ways,
 and the H200 energy loops. Writes validation/heldout_tables.txt.
 
@@ -99,8 +99,8 @@ def transfer_lines(h200, h100):
     lines = []
     lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
               "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
-    splits4 = [("h200", "h100_sxm", h200, "test4", "H100 params -> H200 kernels")] if any(
-        m.split == "test4" for m in dataset.load_ops(h200)) else []
+    have = {m.split for m in dataset.load_ops(h200)}
+    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test5", "test4") if s in have]
     for target, sib, csv_, split, label in splits4 + [("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test", "H100 params -> H200 kernels"),
@@ -120,6 +120,42 @@ def transfer_lines(h200, h100):
     return lines
 
 
+def tail_table(split):
+    """heldout5's tail classes (rules file: drawn by the fit-5 functions, second generator), all
+    rows, grouped as validation/fit5_tails.py groups fit suite 5."""
+    import importlib.util
+    import numpy as np
+    from hwmodels import gpu
+    spec = importlib.util.spec_from_file_location("fit5_tails", VAL / "fit5_tails.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from cosim.calibrate import microbench as mb
+    tails = ({("gemm",) + tuple(c) for c in mb._GT5} | {tuple(c) for c in mb._AT5}
+             | {(kind, (sz // 2) // cols, cols) for kind, cols, sz in mb._ET5})
+    hw = load_hw("h200")
+    groups = {}
+    for m in dataset.load_ops(VAL / "h200_ops.csv"):
+        if m.op is None or m.split != split or _case_key(m) not in tails:
+            continue
+        c = gpu.estimate(m.op, hw)
+        groups.setdefault(mod._group(m), []).append(c.details.get("isolated_s", c.latency_s) / m.time_s - 1.0)
+    return ["#### heldout5 tail classes (all rows)", "", mod.table(groups, "group (heldout5, H200 run 9)"), ""] if groups else []
+
+
+def _case_key(m):
+    """The microbench case a heldout5 row measured (GEMM (M, N, K), the attention tuple,
+    elementwise (kind, rows, cols) with rows as section_elementwise derives them from the bytes)."""
+    import json
+    d, r = m.op.dims, m.row
+    if m.op.kind == "gemm":
+        return ("gemm", d["m"], d["n"], d["k"])
+    if m.op.kind == "attention":
+        ph = "decode" if d["q_len"] == 1 else "prefill"
+        return (ph, d["batch"], d["heads"], d["kv_heads"], d["head_dim"], d["q_len"], d["kv_len"], d["causal"])
+    raw = json.loads(r["dims"])
+    return (m.op.kind, int(raw["rows"]), int(raw["cols"]))
+
+
 def _failed_rows(raw_csv):
     """Rule 4: rows that failed to run are counted and listed, never scored."""
     import csv
@@ -136,12 +172,14 @@ def main():
     h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
     seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
     for split, title in (
-            ("test4", "H200 heldout4 (fresh random suite, measured after the session-6 freeze, scored once; "
-                      "rules: validation/heldout4_rules.md)"),
+            ("test5", "H200 heldout5 (fresh random suite + tail classes, measured after the session-7 freeze, "
+                      "scored once; rules: validation/heldout5_rules.md)"),
+            ("test4", "H200 heldout4 (PREVIOUSLY SEEN: session-6 fresh suite, scored once at 5.1 / 18.6; "
+                      "re-scored with the session-7 model)"),
             ("test3", "H200 heldout3 (PREVIOUSLY SEEN: session-4 fresh suite, scored once at 3.8 / 14.7; "
-                      "re-scored with the session-6 model)"),
-            ("test2", "H200 heldout2 (PREVIOUSLY SEEN: session-3 fresh suite, re-scored with the session-6 model)"),
-            ("test", "H200 first held-out suite (PREVIOUSLY SEEN, re-scored with the session-6 model)")):
+                      "re-scored with the session-7 model)"),
+            ("test2", "H200 heldout2 (PREVIOUSLY SEEN: session-3 fresh suite, re-scored with the session-7 model)"),
+            ("test", "H200 first held-out suite (PREVIOUSLY SEEN, re-scored with the session-7 model)")):
         if not any(m.split == split for m in dataset.load_ops(h200)):
             lines += [f"### {title}", "", "(not measured yet)", ""]
             continue
@@ -150,14 +188,18 @@ def main():
         lines += op_table(title, r_all, ex)
         lines.append(f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)")
         lines.append("")
+        if split == "test5":
+            lines += ["#### End to end, heldout5 (Qwen2.5-7B, Llama-2-13B shapes, new random points)", ""]
+            lines += e2e_table(r_all) + tail_table(split) + _failed_rows(VAL / "raw_h200_run9" / "ops.csv")
         if split == "test4":
-            lines += ["#### End to end, heldout4 (Qwen2.5-7B, Llama-2-13B shapes, random points)", ""] + e2e_table(r_all)
+            lines += ["#### End to end, heldout4 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""] + e2e_table(r_all)
             lines += _failed_rows(VAL / "raw_h200_run7" / "ops.csv")
         if split == "test3":
             lines += ["#### End to end, heldout3 (Llama-3.2-3B, Qwen2.5-14B shapes)", ""] + e2e_table(r_all)
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
     ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
-    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-6 model)", r_all, ex)
+    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-7 model: "
+                      "H100 calibration unchanged)", r_all, ex)
     lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
     # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")

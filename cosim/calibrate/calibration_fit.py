@@ -6,7 +6,8 @@ From the machine's rows of one collective run with one algorithm:
 - latency[algorithm] = the median over the rows in ``latency_band`` (default 1 - 2 MiB) of the intercept
   that makes the law give the measured time: t = a + w(S) (i - a) + b(S), so a = (t - b - w i) / (1 - w),
   with i and b the fitted model's intercept and bytes term of the algorithm's fastest protocol at S.
-Nothing else of the model moves: bandwidths stay the fitted ones.
+Nothing else of the model moves: bandwidths stay the fitted ones. A calibrated algorithm is fitted and priced
+without its size-regime lines (``nvls/simple_small``): the calibration's own law covers that regime.
 
 The CLI is cosim.calibrate.collective_calibrate.
 """
@@ -20,7 +21,7 @@ from hwmodels.collective_calibration import CollectiveCalibration
 from hwmodels.collectives import candidate_lines
 from hwmodels.spec import HardwareError
 
-__all__ = ["fit_calibration", "uncalibrated", "yaml_block", "FLOOR_MAX", "LATENCY_BAND"]
+__all__ = ["fit_calibration", "uncalibrated", "single_line", "yaml_block", "FLOOR_MAX", "LATENCY_BAND"]
 
 FLOOR_MAX = 8 << 10
 LATENCY_BAND = (1 << 20, 2 << 20)
@@ -32,9 +33,20 @@ def uncalibrated(system):
     return replace(system, collectives=coll)
 
 
+def single_line(system):
+    """The system with one line per (algorithm, protocol): its size-regime lines (``<protocol>_<regime>``, e.g.
+    nvls simple_small) left out. A calibration acts on these base lines (its law is chosen on them, and a
+    calibrated algorithm is priced without its regime lines, hwmodels.collectives.collective_cost)."""
+    coll = dict(system.collectives or {})
+    eff = coll.get("efficiency") or {}
+    coll["efficiency"] = {sc: {a: ({p: q for p, q in f.items() if "_" not in p} if isinstance(f, dict) and "bw" not in f
+                                   else f) for a, f in algs.items()} for sc, algs in eff.items()}
+    return replace(system, collectives=coll)
+
+
 def _line(kind, S, ranks, system, algorithm):
     """(intercept, bytes term) of the algorithm's fastest protocol at S (the model's choice if None)."""
-    lines = [x for x in candidate_lines(kind, S, ranks, 1, system, "analytical", algorithm)]
+    lines = [x for x in candidate_lines(kind, S, ranks, 1, system, "analytical", algorithm, regimes=False)]
     if not lines:
         raise HardwareError(f"{system.name}: no {algorithm or 'model'} line for {kind} over {ranks} ranks")
     label, t, i = min(lines, key=lambda x: x[1])
@@ -56,7 +68,8 @@ def fit_calibration(points, system, kind: str, ranks: int, algorithm: str | None
     for S, t in points:
         if not latency_band[0] <= S <= latency_band[1]:
             continue
-        label = min(candidate_lines(kind, S, ranks, 1, base, "analytical", algorithm), key=lambda x: x[1])[0]
+        label = min(candidate_lines(kind, S, ranks, 1, base, "analytical", algorithm, regimes=False),
+                    key=lambda x: x[1])[0]
         alg_name = alg_name or label.split("/")[0]
         i, b = _line(kind, S, ranks, base, label.split("/")[0])
         w = probe.weight(S, label.split("/")[0])

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from cosim.calibrate.calibration_fit import FLOOR_MAX, LATENCY_BAND, fit_calibration, uncalibrated
+from cosim.calibrate.calibration_fit import FLOOR_MAX, LATENCY_BAND, fit_calibration, single_line, uncalibrated
 from hwmodels.collectives import collective_cost
 from hwmodels.system import load_system
 
@@ -111,7 +111,9 @@ def fit_blend(runs, system, family: str) -> tuple:
 
 
 def compare_laws(family: str, path=TOGETHER_CSV) -> list:
-    system, runs = load_system("dgx_h100"), load_runs(path)
+    # every law acts on the base lines (a calibrated algorithm is priced without its size-regime lines), so the
+    # laws, "none" included, are compared on the one-line-per-protocol model (as in session 6)
+    system, runs = single_line(load_system("dgx_h100")), load_runs(path)
     fit_keep, val_keep = FAMILIES[family]
     half, p = fit_blend(runs, system, family)
     out = []

@@ -19,7 +19,7 @@ from hwmodels.nccl import launch_from_harness
 from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
 
-__all__ = ["HELDOUT_S4B_CSV", "LAUNCH_CSV", "ScoredRow", "score_file", "x3_x4", "summary", "BANDS"]
+__all__ = ["HELDOUT_S4B_CSV", "LAUNCH_CSV", "ScoredRow", "score_file", "session4b_systems", "x3_x4", "summary", "BANDS"]
 
 _PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
 HELDOUT_S4B_CSV = _PUB / "nccl_8gpu_heldout_session4b.csv"
@@ -69,8 +69,16 @@ def _launch_of(r: dict, sources: dict, path) -> str:
     return read.pop()
 
 
-def score_file(path, level: str = "analytical") -> list[ScoredRow]:
-    modes, systems, out = _launch_map(), {}, []
+def session4b_systems() -> dict:
+    """The bundled systems as session 4b scored them: one line per (algorithm, protocol), no size-regime lines
+    (the NVLS small-chunk line came in session 7, validation/nvls_regime_rules_s7.md)."""
+    from cosim.calibrate.calibration_fit import single_line
+    return {n: single_line(load_system(n)) for n in ("dgx_h100", "dgx_h200")}
+
+
+def score_file(path, level: str = "analytical", systems: dict | None = None) -> list[ScoredRow]:
+    """Every row priced as its harness ran it, on `systems` {name: SystemSpec} (default: the bundled files)."""
+    modes, systems, out = _launch_map(), dict(systems or {}), []
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             name = "dgx_h200" if r["gpu"].startswith("H200") else "dgx_h100"

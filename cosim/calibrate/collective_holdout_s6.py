@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from cosim.calibrate.calibration_law_fit import chosen_blend
 from cosim.calibrate.calibration_fit import fit_calibration
-from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, ScoredRow, score_file, x3_x4
+from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, ScoredRow, score_file, session4b_systems, x3_x4
 from hwmodels.collectives import collective_cost
 from hwmodels.system import load_system
 
@@ -52,7 +52,7 @@ def calibrate_machines(rows: list[ScoredRow]) -> dict:
 
 
 def score_calibrated(path=HELDOUT_S4B_CSV) -> tuple[list[CalibratedRow], dict]:
-    rows = score_file(path)
+    rows = score_file(path, systems=session4b_systems())  # the uncalibrated session-4b price, as in session 6
     x3, x4 = x3_x4(rows)
     cals, systems, out = calibrate_machines(rows), {}, []
     for i, r in enumerate(rows):

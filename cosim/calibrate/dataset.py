@@ -75,8 +75,10 @@ def split_of(row: dict) -> str:
 # suite -> split of the held-out suites; every other suite (default, fit3) is fitted.
 # heldout2: the fresh held-out suite measured after the 2026-12-04 model freeze; heldout3: the
 # one measured after the session-4 freeze (rules: validation/heldout3_rules.md); heldout4: after the
-# session-6 freeze (validation/heldout4_rules.md) (issue 11). fit4 (session 6) is fitted.
-HELDOUT_SPLITS = {"heldout": "test", "heldout2": "test2", "heldout3": "test3", "heldout4": "test4"}
+# session-6 freeze (validation/heldout4_rules.md) (issue 11). fit4 and fit5 (session 6, run 8; merged
+# in session 7) are fitted.
+# heldout5: after the session-7 freeze (validation/heldout5_rules.md).
+HELDOUT_SPLITS = {"heldout": "test", "heldout2": "test2", "heldout3": "test3", "heldout4": "test4", "heldout5": "test5"}
 
 
 def _act(name, shape, fmt="bf16"):

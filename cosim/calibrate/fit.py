@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from cosim.calibrate import dataset
-from hwmodels import gpu, gpu_params
+from hwmodels import gpu, gpu_library, gpu_params
 from hwmodels.gpu import GpuParams
 from hwmodels.gpu_calibration import to_section
 from workloads.io import InputError
@@ -50,8 +50,10 @@ FIXED = {"ew.copy.mult": 1.0}
 
 GROUPS = {
     "gemm": ["gemm.mma_eff.bf16", "gemm.mma_eff.fp8_e4m3", "gemm.tile_c", "gemm.bw", "gemm.floor", "gemm.overlap_p"],
-    "attention_prefill": ["attn.eff", "attn.cta_overhead", "attn.floor", "attn.tail"],
+    # decode before prefill: FA2's forward split-KV (session 7) prices the prefill with decode's
+    # split heuristic multiple and combine kernel
     "attention_decode": ["attn.dec_floor", "attn.dec_bw", "attn.cta_bw_split", "attn.cta_bw_nosplit", "attn.combine"],
+    "attention_prefill": ["attn.eff", "attn.cta_overhead", "attn.floor", "attn.tail"],
     "elementwise": ["ew.bw", "ew.overlap_p"] + [f"ew.{k}.floor" for k in gpu.EW_KINDS]
                    + [f"ew.{k}.mult" for k in gpu.EW_KINDS if f"ew.{k}.mult" not in FIXED]
                    + [f"ew.{k}.floor_per_col" for k in gpu.ROW_KINDS],
@@ -278,11 +280,45 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
 # heuristic over 2 x SMs and the unaligned-KV multiplier of unfused attention; the H100 split
 # chose neither soft_c nor the x2 heuristic (no unfused rows there). The wave cap
 # (gpu_params.ATTN_WAVE_CAP) was chosen on both.
+# Session 7 (validation/model_selection/s7_candidates.txt, chosen before held-out suite 5): library
+# dispatch rules of hwmodels/gpu_library.py. The H200 split chose the 192 x 192 GEMM tile, the
+# multi-pass block softmax with the small-index embedding, and the transposing K^T copy of eager
+# MQA attention; it rejected FA2's forward split-KV. The H100 split chose none of them (its rows
+# have no fit-5 shapes): its calibration is unchanged.
+S7_TERMS = {"gemm_tile_set": 1, "softmax_multipass": True, "embedding_small": True, "unfused_transpose": True,
+            "fa2_fwd_split": False}
+S7_OFF = {"gemm_tile_set": 0, "softmax_multipass": False, "embedding_small": False, "unfused_transpose": False,
+          "fa2_fwd_split": False}
 TERMS = {"row_waves": ("softmax",), "warp_floor_per_col": True, "dec_bw_multi": ("fa2",), "fused_kinds": True,
-         "prefill_diag": (), "prefill_soft": ("cudnn",), "fa2_split_x2": True, "unfused_unaligned": True}
+         "prefill_diag": (), "prefill_soft": ("cudnn",), "fa2_split_x2": True, "unfused_unaligned": True,
+         **S7_TERMS}
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
-TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False}}
+TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF}}
+
+
+def _s7_optional(group, rows, values, terms) -> list:
+    """Session-7 terms (hwmodels/gpu_library.py) the rows of a group identify: the 192 x 192
+    GEMM tile (structure, recorded), the multi-pass block softmax, the small-index embedding,
+    the transposing K^T copy of eager MQA attention (rows with one KV head and batch > 1)."""
+    names = []
+    if group == "gemm" and terms.get("gemm_tile_set"):
+        values["gemm.tile_set"] = float(terms["gemm_tile_set"])
+    if group == "elementwise":
+        soft = [m for m in rows if m.op.kind == "softmax" and m.op.dims["cols"] > gpu_params.WARP_SOFTMAX_MAX_COLS]
+        if terms.get("softmax_multipass") and sum(bool(gpu_library.softmax_multipass(m.op.dims["cols"]))
+                                                  for m in soft) >= 3:
+            values.setdefault("ew.softmax.multipass", 1.5)
+            names.append("ew.softmax.multipass")
+        emb = [m for m in rows if m.op.kind == "embedding" and gpu_library.index_select_small(m.op.dims["rows"])]
+        if terms.get("embedding_small") and len(emb) >= 3:
+            values.setdefault("ew.embedding.small_idx", 5e-7)
+            names.append("ew.embedding.small_idx")
+    if group == "unfused" and terms.get("unfused_transpose") and sum(
+            1 for m in rows if m.op.dims["kv_heads"] == 1 and m.op.dims["heads"] > 1 and m.op.dims["batch"] > 1) >= 3:
+        values.setdefault("unfused.transpose_mult", values.get("unfused.gather_mult", 1.0))
+        names.append("unfused.transpose_mult")
+    return names
 
 
 def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
@@ -297,10 +333,13 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
         if not rows:
             raise InputError(f"{src}: rows: no fit-split rows of class {CLASSES[group]}; "
                              f"expected the default microbenchmark suite")
+        names = names + _s7_optional(group, rows, values, terms)
         if group == "elementwise":
             names = names + _ew_optional(rows, values, terms)
         elif group == "attention_prefill":
             names = names + _prefill_optional("attn.", "fa2", terms, values)
+            if terms.get("fa2_fwd_split"):  # structure, not fitted: recorded in the calibration
+                values["attn.fwd_split"] = 1.0
         elif group == "attention_decode":
             if terms.get("fa2_split_x2"):  # structure, not fitted: recorded in the calibration
                 values["attn.split_sms_x"] = float(gpu_params.FA2_SPLIT_SMS_X)
@@ -337,6 +376,7 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
                                                   for m in rows) >= 3:
             values.setdefault("unfused.unaligned_mult", 1.0)
             names.append("unfused.unaligned_mult")
+        names += _s7_optional("unfused", rows, values, terms)
         quality["attention_unfused"] = _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
     return quality, default
 

@@ -24,8 +24,8 @@ from hwmodels.collectives import collective_cost
 from hwmodels.launch import LaunchTerm
 from hwmodels.system import SystemSpec
 
-__all__ = ["FIT_CSV", "TOGETHER_CSV", "FIT_RING_SOURCE", "LAWS", "LawFit", "split_rows", "fit_laws",
-           "choose", "yaml_entry"]
+__all__ = ["FIT_CSV", "TOGETHER_CSV", "FIT_RING_SOURCE", "LAWS", "LawFit", "Row", "split_rows", "fit_laws",
+           "fit_law", "predict", "choose", "yaml_entry"]
 
 _PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
 FIT_CSV = _PUB / "nccl_fit_session4.csv"
@@ -96,7 +96,7 @@ def _rel(pred, rows) -> np.ndarray:
     return pred / np.array([r.measured_s for r in rows]) - 1.0
 
 
-def _fit_one(law: str, rows: list[Row]) -> tuple[float, float]:
+def _fit_one(law: str, rows: list[Row], step_s: float = 0.05e-6) -> tuple[float, float]:
     m = np.array([r.measured_s for r in rows])
     t = np.array([r.model_s for r in rows])
     n = np.array([r.n for r in rows], dtype=float)
@@ -104,7 +104,7 @@ def _fit_one(law: str, rows: list[Row]) -> tuple[float, float]:
         return float(np.sum((m - t) / m**2) / np.sum(1 / m**2)), 0.0
     if law == "A2":
         return 0.0, float(np.sum(n * (m - t) / m**2) / np.sum(n**2 / m**2))
-    grid_a = np.arange(0.0, 60e-6 + 1e-12, 0.05e-6)
+    grid_a = np.arange(0.0, 60e-6 + 1e-12, step_s)
     grid_b = np.arange(0.0, 10e-6 + 1e-12, 0.01e-6) if law == "F2" else np.array([0.0])
     best = None
     for a in grid_a:
@@ -113,6 +113,16 @@ def _fit_one(law: str, rows: list[Row]) -> tuple[float, float]:
         if best is None or sse[k] < best[0] - 1e-15:
             best = (float(sse[k]), float(a), float(grid_b[k]))
     return best[1], best[2]
+
+
+def fit_law(law: str, rows: list[Row], step_s: float = 0.05e-6) -> tuple[float, float]:
+    """(a, b) of `law` by least squares of the relative error on `rows` (floor laws on a grid of `step_s`)."""
+    return _fit_one(law, rows, step_s)
+
+
+def predict(law: str, a: float, b: float, rows: list[Row]) -> np.ndarray:
+    """Each row's time under `law` with constants a, b."""
+    return _predict(law, a, b, rows)
 
 
 def _median_abs_pct(pred, rows) -> float:

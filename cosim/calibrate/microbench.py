@@ -308,9 +308,11 @@ HELDOUT3 = {
 if __package__:
     from cosim.calibrate.heldout4_shapes import (HELDOUT4, HELDOUT4_SEED, E2E_DECODE4, E2E_PREFILL4,  # noqa: E402,F401
                                                  heldout4_attention_cases, heldout4_elementwise_cases)
+    from cosim.calibrate.heldout4_shapes import _draw as _draw_heldout  # noqa: E402
 else:  # run as a script on the measurement machine, where the cosim package is not installed
     from heldout4_shapes import (HELDOUT4, HELDOUT4_SEED, E2E_DECODE4, E2E_PREFILL4,  # noqa: E402,F401
                                  heldout4_attention_cases, heldout4_elementwise_cases)
+    from heldout4_shapes import _draw as _draw_heldout  # noqa: E402
 
 GEMM_SUITES = {"heldout": HELDOUT, "heldout2": HELDOUT2, "fit3": FIT3, "heldout3": HELDOUT3, "heldout4": HELDOUT4}
 
@@ -480,17 +482,17 @@ def _logu(rng, a, b):
     return math.exp(rng.uniform(math.log(a), math.log(b)))
 
 
-def _fit5_gemm(rng):
+def _fit5_gemm(rng, n_tile=108, n_small=48):
     """bf16 + fp8 GEMMs: M just above a tile multiple with N, K multiples of 128 log-uniform in
     [1024, 32768] (N x K <= 2^28, as heldout4), then small M (1-64) with K of 16-32 K (split-K)."""
     cases = []
-    while len(cases) < 108:
+    while len(cases) < n_tile:
         lo, hi = FIT5_M_BANDS[len(cases) % len(FIT5_M_BANDS)]
         m = rng.randint(lo, hi)
         n, k = (128 * int(round(_logu(rng, 8, 256))) for _ in range(2))
         if n * k <= 2 ** 28:
             cases.append((m, n, k))
-    while len(cases) < 156:
+    while len(cases) < n_tile + n_small:
         m, k = max(1, int(round(_logu(rng, 1, 64)))), 128 * rng.randint(128, 256)
         n = 128 * int(round(_logu(rng, 8, 128)))
         if n * k <= 2 ** 28:
@@ -505,28 +507,28 @@ def _distinct(rng, draw, n):
     return sorted(out)
 
 
-def _fit5_attention(rng):
+def _fit5_attention(rng, n_prefill=7, n_batch=5, n_ctx=6):
     """Short causal prefill (200-500 tokens, batch 1-4) on six layouts; decode (d 128) per MQA /
     GQA-2 layout over its own 5 batches (log-uniform 1-128) x 6 contexts (log-uniform
     128-32768, half of them rounded to a multiple of 8)."""
     cases = [("prefill", rng.randint(1, 4), h, kvh, d, L, L, True)
-             for (h, kvh, d) in FIT5_PREFILL_LAYOUTS for L in (rng.randint(200, 500) for _ in range(7))]
+             for (h, kvh, d) in FIT5_PREFILL_LAYOUTS for L in (rng.randint(200, 500) for _ in range(n_prefill))]
     for layout in FIT5_DECODE_LAYOUTS:
-        batches = _distinct(rng, lambda r: max(1, int(round(_logu(r, 1, 128)))), 5)
-        ctxs = _distinct(rng, lambda r: int(round(_logu(r, 128, 32768))), 6)
+        batches = _distinct(rng, lambda r: max(1, int(round(_logu(r, 1, 128)))), n_batch)
+        ctxs = _distinct(rng, lambda r: int(round(_logu(r, 128, 32768))), n_ctx)
         ctxs = [8 * max(16, round(c / 8)) if i % 2 else c for i, c in enumerate(ctxs)]
         cases += _decode_cases(batches, (layout,), ctxs)
     return cases
 
 
-def _fit5_elementwise(rng):
+def _fit5_elementwise(rng, n_emb=32, n_soft=32):
     """Embeddings (gathers) of 1-32 rows of widths 256 x U{4..64}; softmax rows 10,000-16,384
     wide over main-input sizes log-uniform in [64 KiB, 1 GiB]."""
     cases = []
-    for _ in range(32):
+    for _ in range(n_emb):
         rows, cols = rng.randint(1, 32), 256 * rng.randint(4, 64)
         cases.append(("embedding", cols, 2 * rows * cols))
-    for _ in range(32):
+    for _ in range(n_soft):
         cases.append(("softmax", rng.randint(10000, 16384), 2 * int(_logu(rng, 2 ** 16, 2 ** 30) / 2)))
     return cases
 
@@ -538,6 +540,19 @@ def _fit5_draw(seed=FIT5_SEED):
 
 _GEMM5, _ATTN5, _EW5 = _fit5_draw()
 FIT5 = {"gemm_mnk": _GEMM5, "gemm_nk": [], "gemm_m": [], "gemm_square": []}
+
+# Held-out suite 5 (--variant heldout5, session 7; rules in validation/heldout5_rules.md): the
+# held-out-4 distributions (heldout4_shapes._draw) with a new seed, plus the tail classes drawn
+# by the fit-5 functions above from a second generator of that seed with fewer cases each:
+# 24 + 8 GEMMs, 12 short causal prefills (2 per layout), 24 MQA / GQA-2 decodes (2 batches x 2
+# contexts per layout), 12 small embeddings, 12 wide softmaxes.
+HELDOUT5_SEED = 20261204_7
+_G5, _A5, _E5, E2E_DECODE5, E2E_PREFILL5 = _draw_heldout(HELDOUT5_SEED)
+_tail = random.Random(HELDOUT5_SEED + 1)
+_GT5, _AT5, _ET5 = _fit5_gemm(_tail, 24, 8), _fit5_attention(_tail, 2, 2, 2), _fit5_elementwise(_tail, 12, 12)
+HELDOUT5 = {"gemm_mnk": sorted(_G5 + _GT5, key=lambda c: (c[1], c[2], c[0])), "gemm_nk": [], "gemm_m": [],
+            "gemm_square": []}
+GEMM_SUITES["heldout5"] = HELDOUT5
 GEMM_SUITES["fit5"] = FIT5
 
 def _attention_cases(variant):
@@ -592,6 +607,8 @@ def _attention_cases(variant):
         cases = heldout4_attention_cases()
     if variant == "fit5":
         cases = list(_ATTN5)
+    if variant == "heldout5":
+        cases = list(_A5) + list(_AT5)
     return cases
 
 
@@ -741,6 +758,8 @@ def _elementwise_cases(variant):
         cases, sizes = heldout4_elementwise_cases(), []
     if variant == "fit5":
         cases, sizes = list(_EW5), []
+    if variant == "heldout5":
+        cases, sizes = list(_E5) + list(_ET5), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1523,9 +1542,10 @@ def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=10
                 elif variant == "heldout3":
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("llama3_2_3b", "qwen2_5_14b"),
                                 fusions=("eager", "engine", "engine_fused"), points=(E2E_DECODE3, E2E_PREFILL3))
-                elif variant == "heldout4":
+                elif variant in ("heldout4", "heldout5"):
+                    points = (E2E_DECODE4, E2E_PREFILL4) if variant == "heldout4" else (E2E_DECODE5, E2E_PREFILL5)
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("qwen2_5_7b", "llama2_13b"),
-                                fusions=("eager", "engine", "engine_fused"), points=(E2E_DECODE4, E2E_PREFILL4))
+                                fusions=("eager", "engine", "engine_fused"), points=points)
                 else:
                     models = ("qwen2_5_7b", "llama2_13b") if variant == "heldout" else ("llama2_7b", "llama3_8b")
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=models)
@@ -1555,7 +1575,7 @@ def main(argv=None):
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
-                                          "heldout4", "fit5"),
+                                          "heldout4", "fit5", "heldout5"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")

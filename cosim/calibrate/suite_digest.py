@@ -27,6 +27,8 @@ def suite_cases(variant: str) -> dict:
         out["e2e"] = [mb.E2E_DECODE3, mb.E2E_PREFILL3]
     if variant == "heldout4":
         out["e2e"] = [mb.E2E_DECODE4, mb.E2E_PREFILL4]
+    if variant == "heldout5":
+        out["e2e"] = [mb.E2E_DECODE5, mb.E2E_PREFILL5]
     return out
 
 

@@ -21,9 +21,10 @@ def register(sub) -> None:
                         "quality is printed); when measuring: cosim/configs/hw/calibration/<hw>.yaml next to the "
                         "hardware file")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
-    p.add_argument("--variant", choices=("default", "heldout", "heldout2", "fit3", "heldout3", "fit4", "heldout4"),
+    p.add_argument("--variant", choices=("default", "heldout", "heldout2", "fit3", "heldout3", "fit4", "heldout4", "fit5",
+                                            "heldout5"),
                    default="default",
-                   help="measurement suite: default / fit3 / fit4 (fitted, then the fit runs) or heldout* "
+                   help="measurement suite: default / fit3 / fit4 / fit5 (fitted, then the fit runs) or heldout* "
                         "(validation-only shapes)")
     p.add_argument("--sections", default="launch,gemm,attention,elementwise,energy,e2e",
                    help="measurement sections to run, comma-separated")

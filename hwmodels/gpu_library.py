@@ -1,0 +1,91 @@
+"""Which kernel the library picks (issue 11, session 7): dispatch rules of ATen, cuBLAS and
+FlashAttention-2 that change a kernel's cost at shape boundaries, read off their sources, each
+used by hwmodels.gpu only where a calibration carries the parameter the rule prices (chosen on
+the validation split carved from the fit rows: validation/model_selection/s7_candidates.txt).
+
+- Softmax (ATen SoftMax.cu, host_softmax): a row longer than the warp-per-row limit runs one CTA
+  per row; the CTA keeps the row in shared memory (cunn_SoftMaxForwardSmem) only when the row
+  has fewer than (sharedMemPerBlock - reduction scratch) / sizeof(elem) elements AND a multiple
+  of ILP = 16 / sizeof(elem) elements; otherwise (cunn_SoftMaxForward) it reads the row from
+  global memory once per pass (max, sum of exponentials, normalised write): `softmax_multipass`.
+- Embedding (ATen index_select, Indexing.cu): 16 or fewer indices take indexSelectSmallIndex,
+  whose threads walk the indices one after another (a dependent index load, then the row copy,
+  per index); more indices take indexSelectLargeIndex, parallel over all elements:
+  `index_select_small`.
+- Hugging Face eager attention with one KV head (MQA): repeat_kv's expand().reshape() of a
+  (b, 1, kv, d) tensor is a view (stride 0 over heads), so no copy is made there; torch.matmul
+  then folds (b, h) into one batch dimension, which a stride-0 head axis cannot be viewed as
+  when b > 1: it clones the broadcast operand, K^T as a transposing copy ((kv, d) rows written
+  as (d, kv)) and V as a plain broadcast copy; at b = 1 the fold is a view and nothing is
+  copied (checked with torch.profiler: aten::clone/copy_ inside matmul only when b > 1):
+  `mqa_copies`.
+- cuBLAS tiles: the profiled Hopper kernels include a 192 x 192 cooperative tile
+  (nvjet_sm90_tst_192x192 in validation/logs), which the session-4 tile list lacked: `tiles`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
+           "TILE_SETS", "tiles"]
+
+SMEM_PER_BLOCK = 49152  # cudaDeviceProp.sharedMemPerBlock (48 KiB without the opt-in carve-out)
+_REDUCE_SCRATCH = 1024 // 32 * 4  # block of 1024 threads: one fp32 per warp for the block reductions
+INDEX_SELECT_SMALL = 16  # Indexing.cu: numIndices <= 16 -> indexSelectSmallIndex
+
+
+def softmax_multipass(cols, elem_bytes: float = 2.0):
+    """True where a block-per-row softmax over rows of `cols` elements cannot cache the row in
+    shared memory (vectorised over cols). Rows of the warp-per-row kernel never get here."""
+    cols = np.asarray(cols, dtype=float)
+    ilp = 16.0 / elem_bytes
+    fits = cols < (SMEM_PER_BLOCK - _REDUCE_SCRATCH) / elem_bytes
+    return ~(fits & (np.mod(cols, ilp) == 0))
+
+
+def index_select_small(rows):
+    """True where an embedding gathers few enough rows for the serial small-index kernel."""
+    return np.asarray(rows, dtype=float) <= INDEX_SELECT_SMALL
+
+
+def mqa_copies(batch: int, heads: int, kv_heads: int):
+    """(copy K^T transposed?, copy V?) that eager MQA attention makes inside torch.matmul;
+    None when the layout is not MQA (GQA copies in repeat_kv itself)."""
+    if kv_heads != 1 or heads == 1:
+        return None
+    return (batch > 1, batch > 1)
+
+
+# gemm.tile_set -> (BM, BN) candidates; 0: the session-4 list (hwmodels.gpu_params.TILES)
+TILE_SETS = {1: ((192, 192),)}
+
+
+def tiles(base, tile_set) -> tuple:
+    """The tile candidates of a calibration: the base list plus those of its tile set."""
+    return tuple(base) + TILE_SETS.get(int(tile_set or 0), ())
+
+
+# FlashAttention-2 forward (PyTorch's vendored flash_api.cpp, mha_fwd): set_params_splitkv is
+# called for prefill too. With b x h x ceil(q / 64) query blocks below 0.8 x (2 x SMs) the
+# num_splits heuristic may split the keys; then the split-KV kernel runs (query blocks of 64,
+# key blocks of 256 / 128 for head dim <= 64 / <= 128) followed by a combine kernel.
+FA2_SPLIT_BM = 64
+
+
+def fa2_fwd_split_blocks(bh: int, q_len: int, kv_len: int, d: int, causal: bool, num_sms: int, splits_fn):
+    """(splits, (Bq, Bk), score blocks of each split-kernel CTA of one (batch, head)) of FA2's
+    forward, or None when the heuristic keeps one split (the regular kernel runs). `splits_fn`
+    is the num_splits heuristic (hwmodels.gpu.fa2_num_splits); num_sms already x 2."""
+    bk = 256 if d <= 64 else 128
+    nq, nb = -(-q_len // FA2_SPLIT_BM), -(-kv_len // bk)
+    splits = splits_fn(bh * nq, num_sms, nb)
+    if splits <= 1:
+        return None
+    per = -(-nb // splits)
+    i = np.arange(nq)[:, None]
+    s = np.arange(splits)[None, :]
+    vis = np.minimum(kv_len - q_len + (i + 1) * FA2_SPLIT_BM, kv_len) if causal else np.full((nq, 1), kv_len)
+    visible = np.ceil(vis / bk)
+    blocks = np.clip(np.minimum(visible, (s + 1) * per) - s * per, 0, None)
+    return splits, (FA2_SPLIT_BM, bk), blocks.ravel().astype(float)
