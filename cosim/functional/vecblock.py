@@ -90,6 +90,12 @@ def _transpose_max(builder, vecs, umax):
     return vecs[0]
 
 
+def _c_rows(*arrays) -> bool:
+    """The intrinsics address rows through their data pointer: 1-D C-contiguous arrays only
+    (anything else fails to type, it is never read with the wrong strides)."""
+    return all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays)
+
+
 def _vconst(vt, v):
     return ir.Constant(vt, [v] * LANES)
 
@@ -134,8 +140,8 @@ def round_group(typingctx, bits, out, srow, b0, nblk, nvec, emax, is_int, mbits,
     every element rounded as `blockq.mx_apply_block` does. Returns the mask of blocks (bit j) the plan
     refused: their values and exponents are garbage and the caller redoes them."""
     ints = (emax, mbits, emin, scale_lo, scale_hi, mode)
-    if not (isinstance(bits, types.Array) and isinstance(out, types.Array) and isinstance(srow, types.Array)
-            and all(t == types.int64 for t in ints + (b0, nblk, nvec)) and is_int == types.boolean
+    if not (_c_rows(bits, out, srow) and all(t == types.int64 for t in ints + (b0, nblk, nvec))
+            and is_int == types.boolean
             and saturate == types.boolean and max_norm == types.float64):
         return None
 
@@ -233,8 +239,7 @@ def micro_group(typingctx, bits, out, srow, mrow, b0, nblk, mbits, scale_lo, sca
     Writes values, exponents (srow) and microexponents (mrow, one int8 per pair); returns
     the mask of blocks the pair path refuses (bit j): the caller redoes them."""
     ints = (b0, nblk, mbits, scale_lo, scale_hi, mode)
-    if not (isinstance(bits, types.Array) and isinstance(out, types.Array) and isinstance(srow, types.Array)
-            and isinstance(mrow, types.Array) and all(t == types.int64 for t in ints) and mscale == types.float32):
+    if not (_c_rows(bits, out, srow, mrow) and all(t == types.int64 for t in ints) and mscale == types.float32):
         return None
 
     def codegen(context, builder, sig, args):
