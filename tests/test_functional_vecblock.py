@@ -113,3 +113,21 @@ def test_microexponent_vector_groups_give_the_reference_bits(fmt, rows, groups, 
     x[0, 16:32] = 0.0
     flat[rng.integers(0, flat.size, nspecial)] = rng.choice(SPECIALS, nspecial)
     assert _micro_run(BQ_MICRO, x, fmt, rounding) == _micro_run(REF, x, fmt, rounding)
+
+
+def test_quantize_small_and_large_calls_use_the_vector_groups_alike():
+    """quantize runs arrays below the threading threshold through the kernels' serial twins
+    (cosim.functional.threads) and larger ones in parallel: with rows of whole groups both
+    give the reference kernels' values and scales (MX/BFP and shared-microexponent)."""
+    from cosim.functional.quantize import _PARALLEL, _SERIAL, _quantize_parts
+
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((24, 1024 + 48)) * 2.0 ** rng.integers(-20, 20, (24, 1))).astype(np.float32)
+    x[3, 100:140] = 0.0
+    x[5, 700] = np.nan
+    for fmt in ("mxfp4", "mxint8", "bfp16", "msfp12", "mx9", "mx4"):
+        for rounding in ("even", "nearest", "floor"):
+            want = _quantize_parts(x, fmt, -1, None, rounding, None, False, "ocp", REF)
+            for kern in (_SERIAL, _PARALLEL):
+                got = _quantize_parts(x, fmt, -1, None, rounding, None, False, "ocp", kern)
+                assert got.y2d.tobytes() == want.y2d.tobytes() and got.scales.tobytes() == want.scales.tobytes()
