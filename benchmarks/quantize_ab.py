@@ -2,14 +2,14 @@
 git revision against the working tree's, alternating in ONE process, each repetition
 next to a memcpy (np.copyto) of the same array.
 
-    PYTHONPATH=. python benchmarks/quantize_ab.py [--rev 1ee6232] [--threads 2] [--reuse]
+    PYTHONPATH=. python benchmarks/quantize_ab.py [--rev 08bb993] [--threads 2] [--reuse]
                                                   [--repeat 21] [--formats mx9,mx6,...]
 
 Why: on a 2-core machine shared with other sessions, whole runs of
 functional_speed.py moved by 20 points of memcpy share minutes apart; two kernels
 alternating in one process see the same load. Each call is quantize's own path
 (`_quantize_parts` with the given kernel modules), writing a fresh output as quantize
-does (--reuse: into one reused array). The old kernels are
+does (--reuse: into one reused array, as `quantize(out=)`). The old kernels are
 loaded from `git show REV:cosim/functional/{blockq,microq}.py` into a temporary module
 (its own numba cache); the first call checks both give the same bits. Prints one line
 per format: median ms of each and the median per-repetition share of memcpy.
@@ -57,7 +57,7 @@ def _caller(mod, x, fmt, reuse):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rev", default="1ee6232", help="git revision of the old kernels (default: before session 6)")
+    ap.add_argument("--rev", default="08bb993", help="git revision of the old kernels (default: before session 7)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reuse", action="store_true", help="write into one reused output (kernel only)")
     ap.add_argument("--repeat", type=int, default=21)

@@ -74,12 +74,14 @@ def startup_rows(d) -> list:
 def functional_rows(d) -> list:
     out = []
     q = [r for r in d["quantize"] if r.get("goal", "-") != "-"]
-    if q:
-        worst = min(q, key=lambda r: r["fraction_of_memcpy"])
-        med = statistics.median(r["fraction_of_memcpy"] for r in q)
-        out.append((f"quantize -> dequantize, {len(q)} MX/BFP formats", "numpy memcpy (np.copyto) of the same array",
-                    f"{100 * med:.0f}% (median)", f"worst {worst['format']} {100 * worst['fraction_of_memcpy']:.0f}%",
-                    "functional_speed"))
+    policies = (("fraction_fresh_vs_copy", "fresh output", "numpy x.copy() of the same array (both allocate)"),
+                ("fraction_reused_vs_copyto", "reused output (out=)",
+                 "numpy memcpy (np.copyto) into a preallocated array (both reuse)"))
+    for key, what, peer in (policies if q and policies[0][0] in q[0] else ()):
+        worst = min(q, key=lambda r: r[key])
+        med = statistics.median(r[key] for r in q)
+        out.append((f"quantize -> dequantize, {len(q)} MX/BFP formats, {what}", peer, f"{100 * med:.0f}% (median)",
+                    f"worst {worst['format']} {100 * worst[key]:.0f}%", "functional_speed"))
     for g in d["gemm"]:
         if "fraction_of_numpy" not in g:
             continue

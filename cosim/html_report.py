@@ -18,13 +18,16 @@ from cosim import humanize as H
 __all__ = ["write_report", "render_html", "breakdown_plot", "accuracy_plot", "FOOTPRINT_PARTS"]
 
 FOOTPRINT_PARTS = (("weights", "weights"), ("kv_cache", "KV cache"), ("activations", "activations"))
+# the report's PNGs are saved at this dpi and every figure is drawn at it from the start:
+# matplotlib caches text sizes per dpi, so a figure drawn at another one lays its text out twice
+PNG_DPI = 110
 _MIN_VISIBLE = 0.01  # op kinds under 1 % of both latency and energy are drawn as one "other" segment
 
 
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=PNG_DPI, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
@@ -55,7 +58,7 @@ def breakdown_plot(rep):
     shown, small = visible_kinds(rep.rows)
     lat, en = _kind_shares(rep.rows, "latency_s"), _kind_shares(rep.rows, "energy_j")
     segments = [(k, kind_colour(k)) for k in shown] + ([("other", "0.75")] if small else [])
-    fig, ax = plt.subplots(figsize=(7.5, 2.6))
+    fig, ax = plt.subplots(figsize=(7.5, 2.6), dpi=PNG_DPI)
     for y, shares in enumerate((lat, en)):
         left = 0.0
         for k, colour in segments:
@@ -88,7 +91,7 @@ def accuracy_plot(rep):
     recs = acc["by_layer"]
     ops = list(dict.fromkeys(r["op"] for r in recs))
     layers = sorted({r["layer"] for r in recs})
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=PNG_DPI)
     width = 0.8 / max(1, len(layers))
     for j, layer in enumerate(layers):
         ys = [next((r["sqnr_db"] for r in recs if r["op"] == op and r["layer"] == layer), math.nan) for op in ops]
@@ -210,11 +213,11 @@ def performance_figures(rep, hw, stop=None) -> list | None:
     None if `stop()` turns true between two figures."""
     from cosim.plots import footprint_plot, roofline_figure
 
-    parts = [("roofline", "Roofline", lambda: roofline_figure(rep, hw),
+    parts = [("roofline", "Roofline", lambda: roofline_figure(rep, hw, dpi=PNG_DPI),
               "Each point is one op (size = share of time); ceilings per number format "
               "and per memory level, ridge points marked."),
              ("breakdown", "Latency and energy by op kind", lambda: breakdown_plot(rep), None),
-             ("footprint", "Memory footprint", lambda: footprint_plot(footprints(rep)), None)]
+             ("footprint", "Memory footprint", lambda: footprint_plot(footprints(rep), dpi=PNG_DPI), None)]
     out = []
     for fid, title, draw, caption in parts:
         if stop is not None and stop():

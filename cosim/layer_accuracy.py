@@ -4,9 +4,15 @@ For every GEMM of the trace that reads a weight, and every attention op, the fun
 core (`cosim.functional.quantize`) runs the real narrow-precision arithmetic on a row
 sample of the layer and compares it with an fp32 reference:
 
-    y_ref = X @ W.T             (float64, the unquantized tensors)
+    y_ref = X @ W.T             (the unquantized float32 tensors)
     y_q   = Q_a(X) @ Q_w(W).T   (operands quantized to the op's formats along k)
     SQNR  = 10 log10(sum y_ref^2 / sum (y_ref - y_q)^2)   [dB]
+
+Both products are float32 GEMMs and the sums are taken in float64: the products'
+rounding (~1e-7 x sqrt(k) of an output, i.e. ~-120 dB) is far below any format's error
+(bf16 is ~-50 dB), and an operand its format leaves unchanged gives the identical
+product, so SQNR stays +inf there (tests/test_layer_accuracy_draws.py checks both
+against a float64 reference).
 
 W is a sample of `rows` output channels (all k inputs, so every MX/BFP block is whole)
 of layer `l` for each of `layers` evenly spaced layers; X is `tokens` activation rows.
@@ -75,23 +81,34 @@ _KERNELS = threading.Lock()
 
 def synthetic_weight(rows: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """(rows, k) float32 weight sample with the statistics of real LLM linear layers,
-    fitted to SmolLM2-135M (cosim.functional.compression.synthetic.fitted_weights:
-    log-normal per-input and per-output channel scales, Student-t entries of the
-    measured kurtosis; docs/synthetic-vs-real.md shows it ranks the bundled weight
-    formats as real weights do). The earlier model here (Student-t df 5, 0.5 % of input
-    channels 8x) overstated int4-group error by ~6 dB."""
-    from cosim.functional.compression.synthetic import fitted_weights
-    return np.ascontiguousarray(fitted_weights(k, rows, rng).T)
+    fitted to SmolLM2-135M (cosim.functional.compression.synthetic.fitted_weight_rows,
+    the float32 draw of `fitted_weights`' model: log-normal per-input and per-output
+    channel scales, Student-t entries of the measured kurtosis; docs/synthetic-vs-real.md
+    shows the model ranks the bundled weight formats as real weights do). The earlier
+    model here (Student-t df 5, 0.5 % of input channels 8x) overstated int4-group error
+    by ~6 dB. Until session 7 the entries were drawn in float64 (fitted_weights) and
+    transposed: the same distribution, other values (docs/speed.md)."""
+    from cosim.functional.compression.synthetic import fitted_weight_rows
+    return fitted_weight_rows(rows, k, rng)
 
 
-def synthetic_activations(tokens: int, k: int, rng: np.random.Generator) -> np.ndarray:
+def synthetic_activations(tokens: int, k: int, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
     """(tokens, k) float32 activations: Gaussian with log-normal per-channel scale and
     a few outlier channels (0.1% of k, at least one) 30x larger, the systematic outlier
-    features LLM.int8() (Dettmers et al. 2022) found in every large transformer."""
-    x = rng.normal(0.0, 1.0, size=(tokens, k)) * np.exp(rng.normal(0.0, 0.5, size=(1, k)))
+    features LLM.int8() (Dettmers et al. 2022) found in every large transformer. Drawn in
+    that order — entries N(0, 1), the channel scales exp(N(0, 0.5)), the outlier channels.
+    `dtype` is the precision the entries are drawn in: float32 for the GEMM samples (the
+    Llama-3-8B quickstart draws ~22M of them; float64 until session 7: other values, same
+    distribution), float64 for the attention sample's keys (1024 x head_dim: nothing to
+    gain, so its values, and its figure, stay those of earlier sessions)."""
+    if dtype == np.float64:
+        x = rng.normal(0.0, 1.0, size=(tokens, k)) * np.exp(rng.normal(0.0, 0.5, size=(1, k)))
+    else:
+        x = rng.standard_normal((tokens, k), dtype=np.float32)
+        x *= np.exp(rng.normal(0.0, 0.5, size=(1, k))).astype(np.float32)
     hot = rng.choice(k, size=max(1, k // 1000), replace=False)
     x[:, hot] *= 30.0
-    return x.astype(np.float32)
+    return x.astype(np.float32, copy=False)
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -287,10 +304,10 @@ def _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers):
         if w is None:
             w = synthetic_weight(r, k, rng)
         x = synthetic_activations(tokens, k, rng)
-        y_ref = x.astype(np.float64) @ w.astype(np.float64).T
+        y_ref = (x @ w.T).astype(np.float64)  # float32 GEMMs, float64 sums (module docstring)
         wq, w_scale = _quantize(w, w_t.fmt)
         xq, x_scale = _quantize(x, a_fmt)
-        y_q = xq.astype(np.float64) @ wq.astype(np.float64).T
+        y_q = (np.asarray(xq, dtype=np.float32) @ np.asarray(wq, dtype=np.float32).T).astype(np.float64)
         sig = float(np.sum(y_ref ** 2))
         noise = float(np.sum((y_ref - y_q) ** 2))
         recs.append({"op": op.name, "layer": layer, "sqnr_db": sqnr_db(y_ref, y_q),
@@ -315,7 +332,7 @@ def _attention_accuracy(op, op_i, layers, tokens, seed):
     for layer in (_layers(op.repeat, layers) if op.repeat > 1 else [0]):
         rng = np.random.default_rng([seed, op_i, layer])
         q = rng.normal(size=(tokens, hd)).astype(np.float32)
-        keys = synthetic_activations(kv_len, hd, rng)
+        keys = synthetic_activations(kv_len, hd, rng, dtype=np.float64)
         vals = rng.normal(size=(kv_len, vd)).astype(np.float32)
 
         def attend(kk, vv):

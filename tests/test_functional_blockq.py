@@ -59,6 +59,11 @@ def test_new_block_kernels_give_the_reference_bits(fmt, rows, cols, scale, nspec
     s_got = np.empty((rows, nb), np.int32)
     BQ.mx_rows(x.view(np.uint32), x, got, s_got, bs, *rest)
     assert got.tobytes() == want.tobytes() and s_got.tobytes() == s_want.tobytes()
+    # the one-pass kernel: vector groups need 16 blocks a row (tests/test_functional_vecblock.py); rows this
+    # short take its per-block path, and microxcaling or other block sizes its fallback: same bits
+    got[:] = np.nan
+    BQ.mx_rows_vec(x.view(np.uint32), x, got, s_got, bs, *rest)
+    assert got.tobytes() == want.tobytes() and s_got.tobytes() == s_want.tobytes()
     # blocks down the columns of x.T (C-contiguous) are the rows of x
     xt = np.ascontiguousarray(x.T)
     got_t = np.empty_like(xt)

@@ -92,3 +92,27 @@ def test_the_child_is_forked_only_where_that_is_safe(monkeypatch):
         t.join()
     monkeypatch.setenv("COSIM_SPAWN", "1")
     assert sp._start_method() == "spawn"
+
+
+def test_numba_set_up_before_the_fork_keeps_the_fork_safe():
+    """_numba_target_ready (run before forking the child) builds numba's target in this
+    process without starting a thread or numba's threading layer: the start method stays
+    "fork", and a forked child then runs a cached kernel with the same result."""
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    code = ("import numpy as np, threading\n"
+            "from cosim.second_process import _numba_target_ready, _start_method, SecondProcess\n"
+            "from cosim.functional import quantize\n"
+            "_numba_target_ready()\n"
+            "x = np.linspace(-3, 3, 64, dtype=np.float32).reshape(2, 32)\n"
+            "print(_start_method(), threading.active_count())\n"
+            "if __name__ == '__main__':\n"
+            "    y = SecondProcess(quantize, x, 'mxfp4').result()\n"
+            "    print(bool(np.array_equal(y, quantize(x, 'mxfp4'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         env={**os.environ, "COSIM_SPAWN": ""})
+    lines = out.stdout.split()
+    if not sys.platform.startswith("linux"):
+        pytest.skip("fork is used on Linux only")
+    assert lines == ["fork", "1", "True"], out.stderr[-1500:]

@@ -32,6 +32,7 @@ from numba import njit, prange
 
 from .bits import f32_from_bits
 from .kernels import NAN_EXP, _OFF, block_amax, flog2_f32, ilog2_bits, q_elem, round_one
+from .vecblock import LANES, round_group
 
 # How a block is served (decided by the plan pass)
 MX_NAN, MX_ZERO, MX_INT, MX_FP, MX_ELEM = 0, 1, 2, 3, 4
@@ -121,6 +122,48 @@ def mx_apply_block(h, s, xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mod
                              microx, saturate, pow2)
 
 
+@njit(cache=True)
+def _mx_block(br, xr, orow, lo, n, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode, microx,
+              flush_sub, saturate, pow2):
+    """One block through `mx_plan` and `mx_apply_block` (a call, not inlined: the one-pass
+    path needs it only for blocks its vector plan refuses and the row's last few blocks,
+    and two more inlined copies of the element code tripled the compile time)."""
+    h, s = mx_plan(br, xr, lo, n, emax_elem, is_int, mbits, emin, scale_lo, scale_hi, microx, flush_sub)
+    mx_apply_block(h, np.int64(s), xr, br, orow, lo, n, is_int, mbits, emin, max_norm, mode, microx, saturate, pow2)
+    return s
+
+
+@njit(inline="always", cache=True)
+def mx_fused_rows(xb, x, out, sexp, r0, r1, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode,
+                  microx, flush_sub, saturate, pow2):
+    """Rows r0..r1-1 in one pass: sixteen blocks at a time by `vecblock.round_group`, the
+    blocks it refuses and the row's last few (fewer than sixteen, a short one) by
+    `_mx_block`."""
+    L = x.shape[1]
+    nvec = block // LANES
+    grouped = (L // block) // LANES * LANES  # blocks served sixteen at a time by round_group
+    for r in range(r0, r1):
+        xr = x[r]
+        br = xb[r]
+        orow = out[r]
+        for b0 in range(0, grouped, LANES):
+            # nblk is always LANES here; as a runtime value LLVM keeps the block loops rolled
+            nblk = np.int64(min(LANES, grouped - b0))
+            bad = round_group(br, orow, sexp[r], np.int64(b0), nblk, np.int64(nvec), np.int64(emax_elem), bool(is_int),
+                              np.int64(mbits), np.int64(emin), np.float64(max_norm), np.int64(scale_lo),
+                              np.int64(scale_hi), np.int64(mode), bool(saturate))
+            if bad != 0:
+                for j in range(LANES):
+                    if (bad >> np.uint32(j)) & np.uint32(1):
+                        sexp[r, b0 + j] = _mx_block(br, xr, orow, (b0 + j) * block, block, emax_elem, is_int, mbits,
+                                                    emin, max_norm, scale_lo, scale_hi, mode, microx, flush_sub,
+                                                    saturate, pow2)
+        for b in range(grouped, sexp.shape[1]):  # fewer than sixteen blocks left, a short one last
+            lo = b * block
+            sexp[r, b] = _mx_block(br, xr, orow, lo, min(block, L - lo), emax_elem, is_int, mbits, emin, max_norm,
+                                   scale_lo, scale_hi, mode, microx, flush_sub, saturate, pow2)
+
+
 @njit(parallel=True, cache=True)
 def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode, microx,
             flush_sub, saturate, pow2):
@@ -160,6 +203,30 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
                 mx_apply_block(h, np.int64(s), xr, br, orow, lo, min(b1 * block, L) - lo, is_int, mbits, emin,
                                max_norm, mode, microx, saturate, pow2)
                 b = b1
+
+
+@njit(parallel=True, cache=True)
+def mx_rows_vec(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode, microx,
+                flush_sub, saturate, pow2):
+    """`mx_rows` in one pass (`mx_fused_rows`, explicit vectors) for blocks of a multiple of
+    16 elements without microxcaling: quantize's choice there. A kernel of its own, so a
+    process compiles only the variant it uses (both in one kernel took 1.7x the compile
+    time). Any other call (microx, other block sizes) still gets the right bits, block
+    by block through `_mx_block`."""
+    rows, L = x.shape
+    grouped = not microx and block % LANES == 0
+    for t in prange((rows + ROWS - 1) // ROWS):
+        r0 = t * ROWS
+        r1 = min(r0 + ROWS, rows)
+        if grouped:
+            mx_fused_rows(xb, x, out, sexp, r0, r1, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo,
+                          scale_hi, mode, microx, flush_sub, saturate, pow2)
+        else:
+            for r in range(r0, r1):
+                for b in range(sexp.shape[1]):
+                    lo = b * block
+                    sexp[r, b] = _mx_block(xb[r], x[r], out[r], lo, min(block, L - lo), emax_elem, is_int, mbits, emin,
+                                           max_norm, scale_lo, scale_hi, mode, microx, flush_sub, saturate, pow2)
 
 
 @njit(inline="always", cache=True)

@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from .kernels import NAN_EXP, block_amax, block_span, ilog2_bits, micro_round_run, q_elem
+from .vecblock import LANES, micro_group
 
 PAIR, GENERAL = 0, 1
 ROWS = 16  # rows per task: plan all their blocks, then round them (as blockq.mx_rows)
@@ -156,6 +157,15 @@ def _general_block(xb, x, out, sexp, micro, cbits, r, b, block, sub, mbits, max_
         out[r, i] = q_elem(x[r, i], xb[r, i] & 0x7FFFFFFF, s, True, mbits, 0, max_norm, mode, False, True, pow2)
 
 
+@njit(cache=True)
+def _general_block_call(xb, x, out, sexp, micro, cbits, r, b, block, sub, mbits, max_norm, scale_lo, scale_hi, mode,
+                        mscale, pow2):
+    """`_general_block` as a call, for `micro_rows16`'s rare blocks (refused by the pair or
+    vector path, the short last one): three inlined copies cost compile time, not speed."""
+    _general_block(xb, x, out, sexp, micro, cbits, r, b, block, sub, mbits, max_norm, scale_lo, scale_hi, mode,
+                   mscale, pow2)
+
+
 PAIR_BLOCK = 16  # the registry's shared-microexponent block: 16 elements, 8 pairs (mx-formats.md §11)
 SEG = 256  # blocks per segment of a row: the per-task scratch stays 32 KiB however long the row
 
@@ -170,6 +180,7 @@ def micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_h
     rows, L = x.shape
     nb = sexp.shape[1]
     nfull = L // PAIR_BLOCK
+    grouped = nfull // LANES * LANES  # blocks served by vecblock.micro_group; the rest by _pair_run
     mscale = np.float32(max_norm * 2.0 ** (mbits - 23))
     for t in prange((rows + ROWS - 1) // ROWS):
         how = np.empty(SEG, dtype=np.uint8)
@@ -178,7 +189,16 @@ def micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_h
         c64 = np.empty(SEG * 8, dtype=np.uint64)
         cbits = np.empty(PAIR_BLOCK, dtype=np.uint32)
         for r in range(t * ROWS, min(t * ROWS + ROWS, rows)):
-            for b0 in range(0, nfull, SEG):
+            for b0 in range(0, grouped, LANES):  # sixteen blocks per call, explicit vectors
+                nblk = np.int64(min(LANES, grouped - b0))  # always LANES; runtime keeps LLVM's loops rolled
+                bad = micro_group(xb[r], out[r], sexp[r], micro[r], np.int64(b0), nblk, np.int64(mbits),
+                                  np.int64(scale_lo), np.int64(scale_hi), mscale, np.int64(mode))
+                if bad != 0:
+                    for j in range(LANES):
+                        if (bad >> np.uint32(j)) & np.uint32(1):
+                            _general_block_call(xb, x, out, sexp, micro, cbits, r, b0 + j, PAIR_BLOCK, 2, mbits,
+                                                max_norm, scale_lo, scale_hi, mode, mscale, pow2)
+            for b0 in range(grouped, nfull, SEG):
                 nblk = min(SEG, nfull - b0)
                 ngen = _pair_run(xp[r], x[r], out[r], micro[r], sexp[r], how, pm, bt, c64, b0, nblk, mbits,
                                  scale_lo, scale_hi, mscale, mode)
@@ -186,11 +206,11 @@ def micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_h
                     continue  # the usual segment: scanning `how` anyway cost 22.4 against 15.2 ms (measured)
                 for b in range(nblk):
                     if how[b] != PAIR:
-                        _general_block(xb, x, out, sexp, micro, cbits, r, b0 + b, PAIR_BLOCK, 2, mbits, max_norm,
-                                       scale_lo, scale_hi, mode, mscale, pow2)
+                        _general_block_call(xb, x, out, sexp, micro, cbits, r, b0 + b, PAIR_BLOCK, 2, mbits,
+                                            max_norm, scale_lo, scale_hi, mode, mscale, pow2)
             if nb > nfull:  # the short last block
-                _general_block(xb, x, out, sexp, micro, cbits, r, nfull, PAIR_BLOCK, 2, mbits, max_norm, scale_lo,
-                               scale_hi, mode, mscale, pow2)
+                _general_block_call(xb, x, out, sexp, micro, cbits, r, nfull, PAIR_BLOCK, 2, mbits, max_norm,
+                                    scale_lo, scale_hi, mode, mscale, pow2)
 
 
 @njit(inline="always", cache=True)

@@ -19,6 +19,7 @@ from workloads.formats import get_format
 
 from . import threads as T
 from .threads import threads_for
+from .vecblock import LANES
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
 
@@ -82,8 +83,15 @@ def _from_rows(y2d: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
 
 
 def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None,
-             flush_subnormals=False, compat="ocp") -> np.ndarray:
+             flush_subnormals=False, compat="ocp", out=None) -> np.ndarray:
     """Quantize `x` to `fmt` and return the dequantized float32 array (same shape).
+
+    out: a writeable C-contiguous float32 array of x's shape to hold the result (returned),
+    as numpy's `out=`: a loop that quantizes many tensors of one shape reuses one buffer
+    instead of having the kernel map and zero fresh pages on every call. The MX / BFP /
+    shared-microexponent / NVFP4 / integer-group kernels write into it directly when the
+    blocked axis is the last one (other paths compute a fresh result and copy it in);
+    the values are the same bits either way.
 
     rounding: "even" (ties to even), "nearest"/"away" (ties away from zero),
     "floor"/"zero" (truncate toward zero) -- the reference's names and meanings.
@@ -110,9 +118,32 @@ def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None
     +-Inf anywhere in a block turns the whole block into NaN; elementwise casts pass
     NaN/Inf through. Block formats keep a short last block as if zero-padded.
     """
-    return quantize_parts(x, fmt, axis=axis, block_size=block_size, rounding=rounding,
-                          saturate=saturate, flush_subnormals=flush_subnormals,
-                          compat=compat).dequantized()
+    if out is None:
+        return quantize_parts(x, fmt, axis=axis, block_size=block_size, rounding=rounding,
+                              saturate=saturate, flush_subnormals=flush_subnormals,
+                              compat=compat).dequantized()
+    _check_out(out, np.shape(x))
+    n = int(np.size(x))
+    direct = None if np.may_share_memory(out, x) else out  # the kernels read x while they write
+    with threads_for(n):
+        y = _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat,
+                            _SERIAL if T.is_small(n) else _PARALLEL, out=direct).dequantized()
+    if not (y.ctypes.data == out.ctypes.data and y.strides == out.strides):  # a path that allocated its own
+        np.copyto(out, y)
+    return out
+
+
+def _check_out(out, shape) -> None:
+    """`quantize(out=...)`: one clear error for an unusable output array."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    problems = [p for p, bad in (
+        (f"dtype {out.dtype} (expected float32)", out.dtype != np.float32),
+        (f"shape {out.shape} (expected x's shape {tuple(shape)})", out.shape != tuple(shape)),
+        ("not C-contiguous", not out.flags.c_contiguous),
+        ("read-only", not out.flags.writeable)) if bad]
+    if problems:
+        raise ValueError("out: " + "; ".join(problems))
 
 
 class _Kernels:
@@ -120,7 +151,7 @@ class _Kernels:
     (cosim.functional.threads.serial_twin, same numbers) for arrays below the
     threading threshold. Twins are made on first use."""
 
-    _NAMES = {"mx_rows": BQ, "mx_cols": BQ, "microexp_rows": MQ, "elem_flat": K, "finite_amax": K,
+    _NAMES = {"mx_rows": BQ, "mx_rows_vec": BQ, "mx_cols": BQ, "microexp_rows": MQ, "elem_flat": K, "finite_amax": K,
               "nvfp4_rows": K, "int_group_rows": K}
 
     def __init__(self, serial: bool):
@@ -152,7 +183,8 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
     """`kern`: any namespace with the row kernels (the parallel/serial sets here; another
     revision's modules in benchmarks/quantize_ab.py, the reference kernels in the tests);
     `out`: a preallocated row-layout result for the MX/BFP/microexponent paths (the A/B's
-    kernel-only timing), else a fresh array as `quantize` returns."""
+    kernel-only timing, `quantize(out=...)`; x's shape or the row layout, C order), else a
+    fresh array as `quantize` returns."""
     if saturate is not None and not isinstance(saturate, (bool, np.bool_)):  # "no" must not mean True
         raise ValueError(f"saturate must be None, True or False, got {saturate!r}")
     if not isinstance(flush_subnormals, (bool, np.bool_)):
@@ -162,22 +194,28 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
     microx = check_compat(compat)
     xf = check_input(x)
     if f.family == "float":
-        return _elementwise(xf, f, mode, microx, saturate, flush_subnormals, kern)
+        return _elementwise(xf, f, mode, microx, saturate, flush_subnormals, kern, out)
     if f.family == "int":
         return _per_tensor_int(xf, f, mode, kern)
     ax = normalize_axis(axis, xf.ndim)
     if f.family in ("mx", "bfp") and ax == 0 and xf.ndim >= 2 and xf.shape[0] > 0 and xf.size >= 16 * xf.shape[0]:
         return _mx_first_axis(xf, f, mode, microx, saturate, flush_subnormals, kern)
     rows = _to_rows(xf, ax)
-    out = np.empty_like(rows) if out is None else out
+    # a caller's output (full shape, C order) is the row layout itself when the blocked axis is last
+    given = out is not None and ax == xf.ndim - 1
+    out = out.reshape(rows.shape) if given else np.empty_like(rows)
     nb = -(-rows.shape[1] // f.block_size)
     scale_hi = 2 ** (f.scale_bits - 1) - 1  # E8M0 / 8-bit exponent range [-127, 127] (§2)
     if f.family in ("mx", "bfp"):
         ep = element_params(f)
         sexp = np.empty((rows.shape[0], nb), dtype=np.int32)
         sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
-        kern.mx_rows(rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin,
-                  ep.max_norm, -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
+        # one pass with explicit vectors where it applies; a kernel namespace without it (the
+        # reference, another revision's) has the two-pass kernel only
+        vec = not microx and f.block_size % LANES == 0 and hasattr(kern, "mx_rows_vec")
+        (kern.mx_rows_vec if vec else kern.mx_rows)(
+            rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin, ep.max_norm,
+            -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
         if not microx and not sat:  # only a non-saturating overflow can leave Inf here
             _no_inf_encoding(out, ep, sat)
         return QParts(f, xf.shape, ax, out, scales=sexp, elem=ep, saturate=sat)
@@ -231,14 +269,15 @@ def _mx_first_axis(xf, f, mode, microx, saturate, flush, kern) -> QParts:
     return QParts(f, xf.shape, 0, out.T, scales=np.ascontiguousarray(sexp.T), elem=ep, saturate=sat)
 
 
-def _elementwise(xf, f, mode, microx, saturate, flush, kern) -> QParts:
+def _elementwise(xf, f, mode, microx, saturate, flush, kern, out=None) -> QParts:
+    """Elementwise casts; `out`: a caller's C-contiguous result of x's size, written directly."""
     flat = xf.reshape(-1)
     if f.name == "fp32":  # the input already is fp32: identity
         return QParts(f, xf.shape, None, flat.copy(), elem=element_params(f))
     ep = element_params(f)
     # OCP: no-Inf formats saturate by default; the reference's casts never do (§7)
     sat = _saturation(f.name, ep, saturate, microx, default=not ep.has_inf, default_microx=False)
-    out = np.empty_like(flat)
+    out = np.empty_like(flat) if out is None else out.reshape(-1)
     kern.elem_flat(flat.view(np.uint32), flat, out, out.view(np.uint32), ep.mbits, ep.emin, ep.max_norm,
                 _f32_bits(ep.max_norm), float(f.min_normal), mode, microx, sat, bool(flush), K.POW2)
     if not microx and not ep.has_inf:

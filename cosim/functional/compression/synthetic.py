@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["heavy_tailed_weights", "fitted_weights", "fitted_weight_stats", "KVSequence", "kv_sequence", "fitted_kv_sequence",
+__all__ = ["heavy_tailed_weights", "fitted_weights", "fitted_weight_rows", "fitted_weight_stats", "KVSequence", "kv_sequence", "fitted_kv_sequence",
            "fitted_kv_stats", "moe_layer",
            "MoELayer", "activations"]
 
@@ -62,6 +62,29 @@ def fitted_weights(k: int, n: int, rng: np.random.Generator, stats: dict | None 
     r = np.exp(rng.normal(0.0, g["row_log_std"], size=(k, 1)))
     c = np.exp(rng.normal(0.0, g["col_log_std"], size=(1, n)))
     return (z * r * c / np.sqrt(k)).astype(np.float32)
+
+
+def fitted_weight_rows(n: int, k: int, rng: np.random.Generator, stats: dict | None = None) -> np.ndarray:
+    """`fitted_weights`' model drawn as (n output channels, k inputs) in float32 — the
+    layout and precision `cosim.layer_accuracy` quantizes (about half the time of the
+    float64 draw and its transposed copy; the values differ, the distribution does not):
+    w_ij = z_ij * c_i * r_j / sqrt(k), with z = N / sqrt(G / (df/2)) / sqrt(df / (df - 2)),
+    N ~ N(0, 1) and G ~ Gamma(df/2, 1), both float32 (Student-t(df) at unit variance, the
+    construction numpy's own standard_t uses), log c_i ~ N(0, col_log_std) per output
+    channel and log r_j ~ N(0, row_log_std) per input channel, drawn in that order:
+    N, G, c, r."""
+    g = (stats or fitted_weight_stats())["generator"]
+    df = float(g["t_df"])
+    z = rng.standard_normal((n, k), dtype=np.float32)
+    gam = rng.standard_gamma(df / 2.0, size=(n, k), dtype=np.float32)
+    c = np.exp(rng.normal(0.0, g["col_log_std"], size=(n, 1)))
+    r = np.exp(rng.normal(0.0, g["row_log_std"], size=(1, k)))
+    np.divide(np.float32(df / 2.0), gam, out=gam)
+    np.sqrt(gam, out=gam)
+    z *= gam
+    z *= (c / np.sqrt(k) / np.sqrt(df / (df - 2.0))).astype(np.float32)
+    z *= r.astype(np.float32)
+    return z
 
 
 def heavy_tailed_weights(k: int, n: int, rng: np.random.Generator, df: float = 4.0,
