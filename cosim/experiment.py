@@ -379,16 +379,23 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         from cosim.second_process import SecondProcess  # started first: its imports overlap ours
         ckpt = SecondProcess(_checkpoint_result, exp, True)
     try:
-        if out_dir is not None and exp.accuracy and accuracy:  # plots drawn while the accuracy checks run
+        # plots drawn while the accuracy checks run; beside a second process only once the synthetic
+        # check is done: on two cores the child's forward passes are the longer path, and the plot
+        # thread would take the core it needs (benchmarks/results/startup_speed_s7b_ab: 0.92x the wall)
+        if out_dir is not None and exp.accuracy and accuracy and ckpt is None:
             from cosim.html_report import EarlyFigures
             early = EarlyFigures(rep, hw)
         if exp.accuracy and accuracy:
             # its first op compiles (or loads) the kernels of the experiment's formats; the child,
             # which quantizes with the same kernels, then goes on and reads them from the cache
             with _one_blas_thread(ckpt is not None):
-                _synthetic_accuracy(rep, trace, exp, after_first=ckpt.go_on if ckpt is not None else None)
+                _synthetic_accuracy(rep, trace, exp, after_first=ckpt.go_on if ckpt is not None else None,
+                                    threads=1 if ckpt is not None else 2)
             if ckpt is not None:
                 ckpt.go_on()
+                if out_dir is not None:
+                    from cosim.html_report import EarlyFigures
+                    early = EarlyFigures(rep, hw)
             if early is not None:  # its figure drawn while the checkpoint check runs
                 early.add_accuracy(rep)
             if exp.accuracy.checkpoint:
@@ -468,9 +475,11 @@ def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
     }
 
 
-def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None) -> None:
+def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None, threads: int = 2) -> None:
     """Per-op output SQNR of the trace's formats (functional core on sampled layers, rows
-    and tokens): a column per op row (NaN says why in accuracy_status) and meta."""
+    and tokens): a column per op row (NaN says why in accuracy_status) and meta. `threads`
+    is 1 beside the second process, which needs the other core (the figures do not depend
+    on it: each op draws from its own seeded stream)."""
     from cosim.layer_accuracy import trace_accuracy
     from cosim.progress import step
     acc = exp.accuracy
@@ -478,7 +487,8 @@ def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None) -> 
               f"tokens per op ({acc.source} weights; a first run also compiles the numba kernels, "
               f"cached for later runs)"):
         res = trace_accuracy(trace, layers=acc.layers, rows=acc.rows, tokens=acc.tokens, seed=acc.seed,
-                             checkpoint=acc.weights_path, model=exp.model, after_first=after_first)
+                             checkpoint=acc.weights_path, model=exp.model, after_first=after_first,
+                             threads=threads)
     status = res.status_by_op or {}
     for r in rep.rows:
         r["sqnr_db"] = res.by_op.get(r["op"], math.nan)

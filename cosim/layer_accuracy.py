@@ -182,7 +182,7 @@ def _act_input(op: Op):
 
 def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, seed: int = 0,
                    checkpoint: str | Path | None = None, n_layers: int | None = None,
-                   model=None, after_first=None) -> AccuracyResult:
+                   model=None, after_first=None, threads: int = 2) -> AccuracyResult:
     """SQNR of every weight GEMM and attention op of `trace` (see module docstring).
 
     With a compression recipe whose functional twin exists (cosim.functional.compression
@@ -191,7 +191,8 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
     really keeps it — converted from its relative attention-output error:
     SQNR = -20 log10(rel_error). `model` (name or ModelSpec) feeds the twin's shapes.
     `after_first()` is called once the first sampled op is done (its weight and activation
-    formats' numba kernels are compiled by then: cosim run's second process waits for it)."""
+    formats' numba kernels are compiled by then: cosim run's second process waits for it).
+    `threads`: how many ops are sampled at once (1 while a second process needs the other core)."""
     ckpt = LazySafetensors(checkpoint) if checkpoint else None
     n_layers = n_layers or max((op.repeat for op in trace.ops), default=1)
     if ckpt is not None:
@@ -209,7 +210,7 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
     # each (op, layer) draws from its own seeded stream, so ops can be sampled in any
     # order: two threads (numpy's generators and BLAS release the GIL; most of the time is
     # drawing the synthetic tensors); checkpoint rows are read on one
-    ex = ThreadPoolExecutor(max_workers=2) if ckpt is None and len(jobs) > 1 else None
+    ex = ThreadPoolExecutor(max_workers=threads) if ckpt is None and len(jobs) > 1 and threads > 1 else None
     results = ex.map(sample, jobs) if ex is not None else map(sample, jobs)  # in order, as each is done
     try:
         done = [(job, next(results)) for job in jobs[:1]]

@@ -69,3 +69,14 @@ def test_float32_products_agree_with_a_float64_reference(fmt, k):
     f64 = sqnr_db(x.astype(np.float64) @ w.astype(np.float64).T, xq.astype(np.float64) @ wq.astype(np.float64).T)
     assert abs(f32 - f64) < 1e-3
     assert sqnr_db((x @ w.T).astype(np.float64), (x.copy() @ w.copy().T).astype(np.float64)) == math.inf
+
+
+def test_one_sampling_thread_gives_the_same_figures_as_two():
+    """cosim run samples on one thread beside its second process: each (op, layer) draws
+    from its own seeded stream, so the thread count cannot change a figure."""
+    from cosim.layer_accuracy import trace_accuracy
+    from workloads.builder import build_trace
+    tr = build_trace("llama3_8b", phase="decode", batch=1, seq=64, weights="mxfp4", acts="bf16", kv="bf16")
+    one = trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=1)
+    two = trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=2)
+    assert one.by_op == two.by_op and len(one.by_op) >= 8
