@@ -74,13 +74,8 @@ def test_fit5_tail_table_is_the_committed_one():
 def test_fit5_is_merged_as_a_fit_suite_row_for_row():
     """Session 7: run 8 merged into h200_ops.csv as suite fit5 (run h200_run8), every raw row once,
     unchanged, and fitted (split fit, except the fast-accumulation fp8 row)."""
-    import csv
-    with open("validation/raw_h200_run8/ops.csv", newline="") as f:
-        raw = list(csv.DictReader(f))
-    with open("validation/h200_ops.csv", newline="") as f:
-        merged = [r for r in csv.DictReader(f) if r["suite"] == "fit5"]
-    assert len(raw) == len(merged) == 1241
-    assert all(r["run"] == "h200_run8" and {k: r[k] for k in raw[0]} == q for r, q in zip(merged, raw))
+    from tests.merged_suite import merged_row_for_row
+    merged = merged_row_for_row(8, "fit5", 1241)
     from cosim.calibrate import dataset
     splits = [dataset.split_of(r) for r in merged]
     assert splits.count("fit") == 1240 and splits.count("other") == 1

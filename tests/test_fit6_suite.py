@@ -53,13 +53,8 @@ def test_heldout5_digest_unchanged_by_the_shared_construction():
 def test_fit6_is_merged_as_a_fit_suite_row_for_row():
     """Run 10 merged into h200_ops.csv as suite fit6 (run h200_run10), every raw row once,
     unchanged, and fitted (split fit, except the fast-accumulation fp8 row)."""
-    import csv
     from cosim.calibrate import dataset
-    with open("validation/raw_h200_run10/ops.csv", newline="") as f:
-        raw = list(csv.DictReader(f))
-    with open("validation/h200_ops.csv", newline="") as f:
-        merged = [r for r in csv.DictReader(f) if r["suite"] == "fit6"]
-    assert len(raw) == len(merged) == 1493
-    assert all(r["run"] == "h200_run10" and {k: r[k] for k in raw[0]} == q for r, q in zip(merged, raw))
+    from tests.merged_suite import merged_row_for_row
+    merged = merged_row_for_row(10, "fit6", 1493)
     splits = [dataset.split_of(r) for r in merged]
-    assert splits.count("other") == sum("fast_accum" in r["impl"] for r in raw) and "test" not in "".join(splits)
+    assert splits.count("other") == sum("fast_accum" in r["impl"] for r in merged) and "test" not in "".join(splits)
