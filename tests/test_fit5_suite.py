@@ -4,19 +4,10 @@ work. Its case lists are pinned, no case is a case of any held-out suite, and th
 ranges microbench.py states."""
 from cosim.calibrate import microbench as mb
 from cosim.calibrate.suite_digest import suite_cases, suite_digest
+from tests.suite_checks import suite_shapes
 
 FIT5_DIGEST = "cb855e9ad784e62ccc37e263635c36a9b89b6e26e2f6883a9f9dba5dcc80ab27"
 HELDOUT_SUITES = ("heldout", "heldout2", "heldout3", "heldout4")
-
-
-def _keys(variant):
-    """The shape each case measures (what dataset.op_from_row rebuilds): GEMM (M, N, K), the
-    attention tuple, elementwise (kind, rows, cols) with rows as section_elementwise computes them."""
-    c = suite_cases(variant)
-    ew = set()
-    for kind, cols, sz in c["elementwise"]:
-        ew.add((kind, cols, sz) if kind == "rope_fused" else (kind, (sz // 2) // cols, cols))
-    return {("gemm",) + tuple(x) for x in c.get("gemm", ())} | {tuple(x) for x in c["attention"]} | ew
 
 
 def test_fit5_case_lists_are_pinned():
@@ -25,16 +16,16 @@ def test_fit5_case_lists_are_pinned():
 
 
 def test_fit5_has_no_held_out_shape():
-    fit5 = _keys("fit5")
+    fit5 = suite_shapes("fit5")
     assert len(fit5) == 216 + 64 + 156  # no duplicate cases either
     for v in HELDOUT_SUITES:
-        assert not fit5 & _keys(v), v
+        assert not fit5 & suite_shapes(v), v
 
 
 def test_overlap_check_sees_a_shared_shape():
     # the check above can fail: heldout4's first GEMM, as fit5 would list it, is found
     m, n, k = suite_cases("heldout4")["gemm"][0]
-    assert ("gemm", m, n, k) in _keys("heldout4")
+    assert ("gemm", m, n, k) in suite_shapes("heldout4")
 
 
 def test_fit5_draws_follow_the_stated_ranges():
@@ -61,11 +52,10 @@ def test_fit5_draws_follow_the_stated_ranges():
 def test_fit5_tail_table_is_the_committed_one():
     """The per-tail figures in docs/gpu-validation.md come from validation/fit5_tails.txt, which is
     the current model on the raw run-8 rows."""
-    import importlib.util
     from pathlib import Path
-    spec = importlib.util.spec_from_file_location("fit5_tails", "validation/fit5_tails.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+
+    from tests.script_loader import load_script
+    mod = load_script("validation/fit5_tails.py", "fit5_tails")
     groups = mod.rows()
     assert sum(len(v) for v in groups.values()) == 1240  # 1241 rows less the one fast-accum fp8 row
     assert mod.table(groups) == Path("validation/fit5_tails.txt").read_text()
@@ -74,7 +64,7 @@ def test_fit5_tail_table_is_the_committed_one():
 def test_fit5_is_merged_as_a_fit_suite_row_for_row():
     """Session 7: run 8 merged into h200_ops.csv as suite fit5 (run h200_run8), every raw row once,
     unchanged, and fitted (split fit, except the fast-accumulation fp8 row)."""
-    from tests.merged_suite import merged_row_for_row
+    from tests.suite_checks import merged_row_for_row
     merged = merged_row_for_row(8, "fit5", 1241)
     from cosim.calibrate import dataset
     splits = [dataset.split_of(r) for r in merged]

@@ -1,21 +1,14 @@
 """Fit suite 6 (issue 11, session 7, second round): more fit rows of the classes heldout5 missed,
 drawn from seeds no held-out suite uses. Its case lists are pinned, no case is a case of any held-out
 suite, and the draws follow the ranges microbench.py states."""
-import importlib.util
 
 from cosim.calibrate import heldout4_shapes
 from cosim.calibrate import microbench as mb
 from cosim.calibrate.suite_digest import suite_cases, suite_digest
+from tests.suite_checks import suite_shapes
 
 FIT6_DIGEST = "755e718fc9d1053f8a52850471c520aa0a423ef23eff745dc34c46c2d63d0b5f"
 HELDOUT_SUITES = ("heldout", "heldout2", "heldout3", "heldout4", "heldout5")
-
-
-def _keys(variant):
-    spec = importlib.util.spec_from_file_location("t5", "tests/test_fit5_suite.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod._keys(variant)
 
 
 def test_fit6_case_lists_are_pinned():
@@ -26,9 +19,9 @@ def test_fit6_case_lists_are_pinned():
 def test_fit6_seed_is_no_held_out_seed_and_shares_no_held_out_shape():
     held_seeds = {heldout4_shapes.HELDOUT4_SEED, mb.HELDOUT5_SEED, mb.HELDOUT5_SEED + 1}
     assert not {mb.FIT6_SEED, mb.FIT6_SEED + 1} & held_seeds
-    fit6 = _keys("fit6")
+    fit6 = suite_shapes("fit6")
     for v in HELDOUT_SUITES:
-        assert not fit6 & _keys(v), v
+        assert not fit6 & suite_shapes(v), v
 
 
 def test_fit6_draws_follow_the_stated_ranges():
@@ -54,7 +47,7 @@ def test_fit6_is_merged_as_a_fit_suite_row_for_row():
     """Run 10 merged into h200_ops.csv as suite fit6 (run h200_run10), every raw row once,
     unchanged, and fitted (split fit, except the fast-accumulation fp8 row)."""
     from cosim.calibrate import dataset
-    from tests.merged_suite import merged_row_for_row
+    from tests.suite_checks import merged_row_for_row
     merged = merged_row_for_row(10, "fit6", 1493)
     splits = [dataset.split_of(r) for r in merged]
     assert splits.count("other") == sum("fast_accum" in r["impl"] for r in merged) and "test" not in "".join(splits)

@@ -6,16 +6,9 @@ import random
 from cosim.calibrate import heldout4_shapes
 from cosim.calibrate import microbench as mb
 from cosim.calibrate.suite_digest import suite_cases, suite_digest
+from tests.suite_checks import suite_shapes
 
 HELDOUT5_DIGEST = "9342e6c466f574bad993134979293738e7225a879ad1969a5e8a952278fd4afd"
-
-
-def _keys(variant):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("t5", "tests/test_fit5_suite.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod._keys(variant)
 
 
 def test_heldout5_case_lists_are_pinned_in_the_rules_file():
@@ -38,10 +31,10 @@ def test_heldout5_is_heldout4s_draw_with_a_new_seed_plus_the_fit5_tail_functions
 
 
 def test_heldout5_shares_no_case_with_earlier_held_out_suites_and_two_with_fit_suites():
-    h5 = _keys("heldout5")
+    h5 = suite_shapes("heldout5")
     for v in ("heldout", "heldout2", "heldout3", "heldout4"):
-        assert not h5 & _keys(v), v
-    shared = {v: len(h5 & _keys(v)) for v in ("default", "fit3", "fit4", "fit5")}
+        assert not h5 & suite_shapes(v), v
+    shared = {v: len(h5 & suite_shapes(v)) for v in ("default", "fit3", "fit4", "fit5")}
     assert shared == {"default": 1, "fit3": 0, "fit4": 0, "fit5": 1}  # rule 2 drops their rows
 
 

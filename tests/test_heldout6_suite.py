@@ -1,21 +1,14 @@
 """Held-out suite 6 (issue 11, session 7 second round): its case lists are pinned in
 validation/heldout6_rules.md before it is measured; it is heldout5's construction with a new seed
 (one function, by parameter) plus fit suite 6's tail functions on a third generator."""
-import importlib.util
 import random
 
 from cosim.calibrate import dataset, heldout4_shapes
 from cosim.calibrate import microbench as mb
 from cosim.calibrate.suite_digest import suite_cases, suite_digest
+from tests.suite_checks import suite_shapes
 
 HELDOUT6_DIGEST = "e221b3a0e8b276ef80f0bf33e2c3843fca9b95e2accca03e8c6e08f5a9c2d4a8"
-
-
-def _keys(variant):
-    spec = importlib.util.spec_from_file_location("t5", "tests/test_fit5_suite.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod._keys(variant)
 
 
 def test_heldout6_case_lists_are_pinned_in_the_rules_file():
@@ -40,9 +33,9 @@ def test_heldout6_is_heldout5s_construction_with_a_new_seed_plus_fit6_tails():
 
 
 def test_heldout6_shares_no_case_with_any_earlier_suite():
-    h6 = _keys("heldout6")
+    h6 = suite_shapes("heldout6")
     for v in ("default", "fit3", "fit4", "fit5", "fit6", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"):
-        assert not h6 & _keys(v), v
+        assert not h6 & suite_shapes(v), v
 
 
 def test_heldout6_is_a_held_out_split():
@@ -53,7 +46,7 @@ def test_heldout6_is_a_held_out_split():
 def test_heldout6_is_merged_row_for_row_and_never_fitted():
     """Run 11 merged into h200_ops.csv as suite heldout6 (run h200_run11), every raw row once, unchanged,
     split test6 (never fitted)."""
-    from tests.merged_suite import merged_row_for_row
+    from tests.suite_checks import merged_row_for_row
     merged = merged_row_for_row(11, "heldout6", 1219)
     assert {dataset.split_of(r) for r in merged} <= {"test6", "other"}
 
