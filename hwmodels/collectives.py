@@ -271,19 +271,25 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
         # a machine's calibration of an algorithm carries its own small-message law: that algorithm's regime lines
         # (e.g. nvls/simple_small) would count the small-message regime twice, so they step aside
         candidates = [c for c in candidates if not (is_regime_line(c[1]) and c[1].split("/")[0] in cal.latency_s)]
-        zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm)
-        candidates = [(cal.adjust(c[0], zero[c[1]], nbytes, c[1].split("/")[0]),) + tuple(c[1:]) for c in candidates]
+        if any(c[1].split("/")[0] in cal.latency_s for c in candidates):  # the zero-byte pass only when needed
+            zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm)
+            candidates = [(cal.adjust(c[0], zero[c[1]], nbytes, c[1].split("/")[0]),) + tuple(c[1:])
+                          for c in candidates]
     if not candidates:
         raise HardwareError(f"{system.name}: no algorithm "
                             f"{'named ' + repr(algorithm) + ' ' if algorithm else ''}applies to {kind} over "
                             f"{ranks} ranks on topology {system.link('intra_node').topology}")
     t, alg, scope, sent, notes = min(candidates, key=lambda c: c[0])
     # a floor or a constant shift keeps the algorithm order, so the choice above stands
-    if cal is not None and cal.floor_s is not None and local > 1:
+    floored = cal is not None and cal.floor_s is not None and local > 1
+    if floored:
         t = cal.apply_floor(t)  # the machine's measured floor stands in for the launch term
         launch_notes = (f"floor {cal.floor_s * 1e6:.2f} us {cal.provenance}",)
     else:
         t, launch_notes = apply_launch(t, launch, local, system, level)
+    # the row says "calibrated" only where the calibration priced it: its latency law for the
+    # winning algorithm, or its floor in place of the launch term
+    calibrated = cal is not None and (floored or alg.split("/")[0] in cal.latency_s)
     notes += cal_notes + launch_notes
     energy, missing = 0.0, []
     for sc, b in sent.items():
@@ -295,7 +301,7 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
     if missing:
         notes += (f"{system.name}: link {', '.join(missing)} has no energy figure; its transfer energy is not counted",)
     return CollectiveCost(t, alg, scope, kind, nbytes, ranks, dict(sent), energy, notes, launch,
-                          cal.provenance if cal is not None else DEFAULT_PROVENANCE)
+                          cal.provenance if calibrated else DEFAULT_PROVENANCE)
 
 
 def candidate_lines(kind: str, nbytes: float, ranks: int, stride: int, system: SystemSpec,

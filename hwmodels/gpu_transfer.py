@@ -13,7 +13,7 @@ What carries over, and why:
   per-wave time of row waves) scale with the SM clock ratio sibling/target; the per-row cost of CTA-per-row reductions
   (`ew.<kind>.per_row`, whole chip) also with the SM-count ratio;
 - the KV bandwidth of FlashAttention-2 decode launches with more CTAs than SMs and no split
-  (`attn.dec_bw_multi`, SM_BOUND_BW) is bound by the SMs, not by HBM (fitted 2.7 TB/s on the
+  (`attn.dec_bw_multi`, SM_BOUND_BW) is bound by the SMs, not by HBM (fitted ~2.6 TB/s on the
   H200, 2.6 on the H100, whose datasheets differ by 1.43x): it scales with SMs x clock, not
   with the datasheet bandwidth (session 6: chosen on the validation split carved from the fit
   rows, H100 -> H200 FA2 decode median/p90 5.5/13.2 % vs 12.6/28.7 % scaled,
@@ -58,6 +58,8 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
         if k in values:
             values[k] = P.values[k] * int(block["sm_count"]) / P.sm_count / c / r_bw
     parts = [f"SMs {P.sm_count}->{block['sm_count']}", f"clock x{1 / c:.4g}"]
+    if any(k in values for k in SM_BOUND_BW):
+        parts.append("SM-bound decode bandwidth x SMs x clock (not the datasheet bandwidth)")
     if hw.tdp_w and sib.tdp_w:
         values["energy.power_cap"] = hw.tdp_w
         values["energy.static"] = P.values["energy.static"] * hw.tdp_w / sib.tdp_w

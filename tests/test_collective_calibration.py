@@ -2,7 +2,6 @@
 hand-checkable fits, provenance in every priced row, clear errors, and the pre-registered held-out score."""
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import yaml
@@ -13,10 +12,10 @@ from hwmodels.collective_calibration import CollectiveCalibration
 from hwmodels.collectives import collective_cost, estimate_collective
 from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
+from tests.system_edit import write_system
 from workloads.ops import Op, TensorSpec
 
 H100 = load_system("dgx_h100")
-SRC = Path(__file__).resolve().parents[1] / "cosim" / "configs" / "systems" / "dgx_h100.yaml"
 MIB = 1 << 20
 # dgx_h100 NVLS algbw: 0.618 x 450 GB/s x (1 - 0.35 / 8) = 265.96 GB/s (collectives.efficiency.intra_node.nvls)
 B_NVLS = 0.618 * 450e9 * (1 - 0.35 / 8)
@@ -84,11 +83,19 @@ def test_calibration_in_another_launch_mode_is_not_applied_and_says_so():
 
 
 def _yaml_with(tmp_path, block):
-    doc = yaml.safe_load(SRC.read_text())
-    doc["collectives"]["calibration"] = block
-    p = tmp_path / "mine.yaml"
-    p.write_text(yaml.safe_dump(doc))
-    return p
+    return write_system(tmp_path, lambda c: c.__setitem__("calibration", block))
+
+
+def test_a_row_says_calibrated_only_where_the_calibration_priced_it():
+    """A calibration of NVLS alone (no floor) leaves a ring-priced small message as the model
+    has it: that row keeps the default label; an NVLS-priced one carries the calibration."""
+    cal = CollectiveCalibration("nvls only", "V", "one_process_per_gpu", {"nvls": 30e-6}, None)
+    small = collective_cost("allreduce", 1024, 8, 1, H100, "analytical", calibration=cal)
+    plain = collective_cost("allreduce", 1024, 8, 1, H100, "analytical")
+    assert not small.algorithm.startswith("nvls") and small.time_s == plain.time_s
+    assert small.calibration == "default floor"
+    forced = collective_cost("allreduce", 1024, 8, 1, H100, "analytical", "nvls", calibration=cal)
+    assert forced.calibration == "calibrated from nvls only [V]"
 
 
 def test_system_file_carries_a_calibration(tmp_path):

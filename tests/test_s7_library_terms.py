@@ -16,7 +16,7 @@ from hwmodels import gpu, gpu_library, gpu_params
 def test_softmax_shared_memory_rule_by_hand():
     # 48 KiB per block less 32 fp32 warp sums = 49,024 B: rows of < 24,512 bf16 elements that are
     # a multiple of 8 (16-byte vectors) stay in shared memory; the others re-read the row per pass
-    assert (49152 - 128) / 2 == 24512
+    assert (gpu_library.SMEM_PER_BLOCK - gpu_library._REDUCE_SCRATCH) / 2 == 24512
     got = gpu_library.softmax_multipass([12800, 10263, 24504, 24512, 32000, 16384, 16385])
     assert list(got) == [False, True, False, True, True, False, True]
 

@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     ap.add_argument("--system", required=True, help="bundled system name or YAML path")
     ap.add_argument("--collective", default=None, help="allreduce, allgather, ... (if the text does not name it)")
     ap.add_argument("--algorithm", default=None, help="the NCCL_ALGO the run forced (ring, nvls); default: the model's choice")
-    ap.add_argument("--ranks", type=int, default=None, help="ranks of the run (default: the system's devices per node)")
+    ap.add_argument("--ranks", type=int, default=None, help="ranks of the run (default: N of a -g N single-process run, else the system's devices per node)")
     ap.add_argument("--law", default="blend", choices=("replace", "blend"))
     ap.add_argument("--in-place", action="store_true", help="use the in-place times (default out-of-place)")
     a = ap.parse_args(argv)
@@ -38,8 +38,10 @@ def main(argv=None) -> int:
         if a.law == "blend":
             blend = chosen_blend()
         pts = [(r.size_bytes, (r.ip_time_us if a.in_place else r.oop_time_us) * 1e-6) for r in table.rows]
-        cal = fit_calibration(pts, system, table.collective, a.ranks or system.devices_per_node, a.algorithm,
-                              table.launch, f"{a.file} ({table.collective}, {len(pts)} rows)", blend=blend)
+        # a single-process run (-g N) drives N ranks; otherwise the node's devices unless told: said in the source
+        ranks = a.ranks or (table.launch == "single_process" and table.n_gpus_per_process) or system.devices_per_node
+        cal = fit_calibration(pts, system, table.collective, ranks, a.algorithm, table.launch,
+                              f"{a.file} ({table.collective}, {len(pts)} rows, {ranks} ranks)", blend=blend)
     except (NcclTableError, InputError) as e:  # InputError: HardwareError and quantity errors
         print(f"error: {e}", file=sys.stderr)
         return 2

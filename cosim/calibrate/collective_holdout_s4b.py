@@ -82,7 +82,7 @@ def score_file(path, level: str = "analytical", systems: dict | None = None) -> 
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             name = "dgx_h200" if r["gpu"].startswith("H200") else "dgx_h100"
-            s = systems.setdefault(name, load_system(name))
+            s = systems[name] if name in systems else systems.setdefault(name, load_system(name))
             S, n, forced, mode = int(r["size_bytes"]), int(r["n_gpus"]), r.get("forced") or "", _launch_of(r, modes, path)
             c = collective_cost(r["collective"], S, n, 1, s, level, forced or None, launch=mode)
             free = collective_cost(r["collective"], S, n, 1, s, level, None, launch=mode)

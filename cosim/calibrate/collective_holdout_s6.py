@@ -58,7 +58,8 @@ def score_calibrated(path=HELDOUT_S4B_CSV) -> tuple[list[CalibratedRow], dict]:
     for i, r in enumerate(rows):
         if r.size_bytes in CALIBRATION_SIZES or not r.in_range:
             continue
-        s = systems.setdefault(_system_of(r.gpu), load_system(_system_of(r.gpu)))
+        name = _system_of(r.gpu)
+        s = systems[name] if name in systems else systems.setdefault(name, load_system(name))
         c = collective_cost(r.collective, r.size_bytes, r.n_gpus, 1, s, "analytical", r.forced or None,
                             launch=r.launch, calibration=cals[r.source])
         out.append(CalibratedRow(r, c.time_s * 1e6, c.calibration, "X3" if i in x3 else "X4" if i in x4 else ""))

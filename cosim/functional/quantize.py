@@ -158,6 +158,8 @@ class _Kernels:
         self._serial = serial
 
     def __getattr__(self, name):
+        if name not in self._NAMES:  # hasattr(kern, name) must read False, not raise
+            raise AttributeError(name)
         kernel = getattr(self._NAMES[name], name)
         if self._serial:
             kernel = T.serial_twin(kernel)
