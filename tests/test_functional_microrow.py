@@ -69,16 +69,20 @@ def test_microexponent_decisions_at_the_pair_boundary():
     assert np.frombuffer(micro, np.int8).tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
 
 
-def test_rows_longer_than_a_segment():
-    """Rows of several SEG-block segments (8,200 = 2 x 4,096 + 8: two full segments, half a
-    block left) with NaN, zero and huge-valued blocks in the later segments: same bits as
-    the reference, for every format and rounding."""
-    cols = 2 * MQ.SEG * MQ.PAIR_BLOCK + 8
+def test_long_rows_with_a_tail_past_the_vector_groups():
+    """Rows of 519 blocks and half a block (8,312 = 2 x 4,096 + 7 x 16 + 8): 32 sixteen-block
+    vector groups, then 7 tail blocks through the pair-run path (_pair_run) and a partial block,
+    with NaN, zero, subnormal and huge-valued blocks in groups and in the tail: same bits as the
+    reference, for every format and rounding."""
+    cols = 2 * MQ.SEG * MQ.PAIR_BLOCK + 7 * MQ.PAIR_BLOCK + 8
     x = _inputs(11, 3, cols, 0, 0, 200)
     x[0, 5000:5016] = 0.0
     x[1, 4100] = np.nan
     x[2, 8190] = 3.0e38
     x[2, 4096:4112] = 1e-40
+    x[0, 8200:8216] = 0.0  # tail blocks
+    x[1, 8250] = np.nan
+    x[2, 8280] = 3.0e38
     for fmt in ("mx4", "mx6", "mx9"):
         for rounding in (0, 1, 2):
             assert _micro(MQ, x, fmt, rounding) == _micro(REF, x, fmt, rounding)
