@@ -36,3 +36,13 @@ def test_fit7_decode_grid_follows_the_stated_ranges():
     assert all(kvh in mb.FIT7_DECODE_KVH and 8 <= h <= 64 and h % kvh == 0 for _, _, h, kvh, *_ in dec)
     mqa = [x for x in dec if x[3] == 1]
     assert len(mqa) >= 40  # MQA is weighted (3 of 7 KV-head choices)
+
+
+def test_fit7_is_merged_as_a_fit_suite_row_for_row():
+    """Run 12 merged into h200_ops.csv as suite fit7 (run h200_run12), every raw row once, unchanged,
+    and fitted (split fit, except the fast-accumulation fp8 rows)."""
+    from cosim.calibrate import dataset
+    from tests.suite_checks import merged_row_for_row
+    merged = merged_row_for_row(12, "fit7", 1822)
+    splits = [dataset.split_of(r) for r in merged]
+    assert splits.count("other") == sum("fast_accum" in r["impl"] for r in merged) and "test" not in "".join(splits)

@@ -78,7 +78,7 @@ def split_of(row: dict) -> str:
 # session-6 freeze (validation/heldout4_rules.md) (issue 11). fit4 and fit5 (session 6, run 8; merged
 # in session 7) are fitted.
 # heldout5: after the session-7 freeze (validation/heldout5_rules.md); heldout6: after the session-7
-# second-round freeze (validation/heldout6_rules.md). fit6 (run 10) is fitted.
+# second-round freeze (validation/heldout6_rules.md). fit6 (run 10) and fit7 (run 12, session 8) are fitted.
 HELDOUT_SPLITS = {"heldout": "test", "heldout2": "test2", "heldout3": "test3", "heldout4": "test4", "heldout5": "test5",
                   "heldout6": "test6"}
 
