@@ -289,7 +289,12 @@ def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=
     # several CTAs per SM without split-KV stream at their own rate, when calibrated (gpu_params)
     multi = splits == 1 and ctas > P.sm_count and "attn.dec_bw_multi" in P.values
     t_bw = kv_bytes / P["attn.dec_bw_multi" if multi else "attn.dec_bw"]
-    t = P["attn.dec_floor"] + max(t_bw, t_stream) + (P["attn.combine"] if splits > 1 else 0.0)
+    if P.values.get("attn.dec_sm_share") and ctas < P.sm_count:  # fewer CTAs than SMs: only theirs stream
+        t_bw = t_bw * P.sm_count / ctas
+    # the split-KV combine kernel loops over the splits one after another (FA2's
+    # combine_attn_seqk_parallel): when calibrated, a time per split on top of its fixed cost
+    combine = P["attn.combine"] + P.values.get("attn.combine_split", 0.0) * splits if splits > 1 else 0.0
+    t = P["attn.dec_floor"] + max(t_bw, t_stream) + combine
     if details:
         return t, {"splits": splits, "ctas": ctas, "swapped_gqa": swapped, "kv_bytes": kv_bytes,
                    "t_bandwidth": t_bw, "t_cta_stream": t_stream}

@@ -115,7 +115,7 @@ OPTIONAL_PARAMS.update({
 #   own floor and traffic multiplier when measured (FUSED_EW_KINDS); otherwise they borrow the
 #   rmsnorm / add kernel's parameters and say so on the row.
 ROW_REGS = 40
-ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "diag_c", "soft_c", "lean", "dec_cta_lat")  # last two: session 7, round 2
+ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "diag_c", "soft_c", "lean", "dec_cta_lat", "combine_split", "dec_sm_share")
 ROW_THREADS_MAX = 1024
 FUSED_EW_KINDS = ("add_rmsnorm", "rope_fused")
 EW_ROW_WAVE_KEYS = tuple(f"ew.{k}.{x}" for k in ROW_KINDS for x in ("row_lat", "row_lat_iter"))
@@ -197,6 +197,13 @@ OPTIONAL_PARAMS.update({
                                    "on its own, instead of the score passes' shared one"),
     "ew.softmax.reread_bytes": (None, "multi-pass block softmax: row bytes below which its re-reads stay on chip "
                                       "(factor 1), ramping to the full multi-pass factor at twice that"),
+})
+# Session-8 candidate (fit suite 7; validation/model_selection/s8_candidates.txt, before held-out suite 7).
+OPTIONAL_PARAMS.update({
+    "attn.combine_split": ("time", "FA2 split-KV decode: combine-kernel time per split (its loop over the splits)"),
+    "attn_cudnn.combine_split": ("time", "cuDNN split decode: reduction time per split"),
+    "attn_cudnn.dec_sm_share": (None, "cuDNN decode: 1 = a launch of fewer CTAs than SMs streams the KV cache at "
+                                      "their share of the aggregate bandwidth (structure recorded by a calibration)"),
 })
 
 

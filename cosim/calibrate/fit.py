@@ -266,7 +266,8 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     values.update(e_vals)
     if e2e_csv and Path(e2e_csv).is_file():
         quality["launch"] = fit_launch(dataset.load_e2e(e2e_csv), hw, values, sms, l2, default_used)
-    prov = _fit_provenance(run_env, sms, l2, (ops_csv, energy_csv, e2e_csv, env_json), n_energy, default)
+    suites = sorted({m.suite for m in meas if m.split == "fit"})
+    prov = _fit_provenance(run_env, sms, l2, (ops_csv, energy_csv, e2e_csv, env_json), n_energy, default, suites)
     section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps,
                          attention_default=default)
     return section, {"quality": quality, "values": values}
@@ -296,8 +297,13 @@ S7_OFF = {"gemm_tile_set": 0, "softmax_multipass": False, "embedding_small": Fal
 # The H200 split chose the FA2 per-wave CTA time and the score softmax's own multiplier; it kept
 # cuDNN's decode form (Lean Attention alone and with the CTA time within 2 points of it, more
 # parameters) and the elementwise form (re-reads within 2 points, one parameter more).
-S7B_OFF = {"cudnn_lean": False, "dec_cta_lat": (), "unfused_softmax": False, "softmax_reread": False}
+S7B_OFF = {"cudnn_lean": False, "dec_cta_lat": (), "unfused_softmax": False, "softmax_reread": False,
+           "combine_split": (), "dec_sm_share": ()}
 S7B_TERMS = {**S7B_OFF, "dec_cta_lat": ("fa2",), "unfused_softmax": True}
+# Session 8 (fit suite 7 merged; validation/model_selection/s8_candidates.txt, chosen before held-out
+# suite 7): FA2's split-KV combine kernel loops over the splits (combine_split: a time per split),
+# chosen on the H200 (validation p90 15.4 -> 8.6); the H100 split kept its form (6.6 vs 13.8).
+S7B_TERMS["combine_split"] = ("fa2",)
 S7_TERMS.update(S7B_TERMS)
 S7_OFF = {**S7_OFF, **S7B_OFF}
 TERMS = {"row_waves": ("softmax",), "warp_floor_per_col": True, "dec_bw_multi": ("fa2",), "fused_kinds": True,
@@ -419,10 +425,16 @@ def _decode_optional(pre, backend, terms, values) -> list:
         # a CTA now streams many KV blocks: its rate restarts where it binds (max() has no gradient
         # in the losing term; FA2's fitted split rate may not bind at all)
         values[pre + "cta_bw_split"] = INITIAL["attn.cta_bw_split"]
+    names = []
     if backend in (terms.get("dec_cta_lat") or ()):
         values.setdefault(pre + "dec_cta_lat", 1e-6)
-        return [pre + "dec_cta_lat"]
-    return []
+        names.append(pre + "dec_cta_lat")
+    if backend in (terms.get("dec_sm_share") or ()):  # structure, recorded, not fitted
+        values[pre + "dec_sm_share"] = 1.0
+    if backend in (terms.get("combine_split") or ()):
+        values.setdefault(pre + "combine_split", 1e-7)
+        names.append(pre + "combine_split")
+    return names
 
 
 def _has_multi(rows, sms) -> bool:
@@ -432,8 +444,9 @@ def _has_multi(rows, sms) -> bool:
                and int(m.op.dims["batch"]) * int(m.op.dims["kv_heads"]) > sms) >= 3
 
 
-def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, default) -> dict:
-    """Where a calibration comes from: device, date, software, measurement files, method."""
+def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, default, suites=()) -> dict:
+    """Where a calibration comes from: device, date, software, measurement files, method (`suites`:
+    the measurement suites whose rows were fitted)."""
     ops_csv, energy_csv, e2e_csv, env_json = files
     dev = run_env.get("device_name", "?")
     sw = (f"torch {run_env.get('torch', '?')}, CUDA {run_env.get('cuda_runtime', '?')}, "
@@ -446,8 +459,8 @@ def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, de
         "software": sw,
         "measurements": {"ops": str(ops_csv), "energy": str(energy_csv), "e2e": str(e2e_csv), "env": str(env_json)},
         "fit": ("cosim/calibrate/fit.py: Levenberg-Marquardt on log(pred/measured), Huber 0.15, "
-                "rows of the default suite only (held-out suite never fitted); "
-                f"energy: linear least squares on {n_energy} default-suite loops (>= 1.5 s each, NVML "
+                f"rows of the fit suites ({', '.join(suites) or 'default'}; held-out suites never fitted); "
+                f"energy: linear least squares on {n_energy} fit-suite loops (>= 1.5 s each, NVML "
                 f"total-energy counter); static = mean idle power; power cap from NVML"),
         "fixed": {"ew.copy.mult": "1 by definition (ew.bw is the copy kernel's bandwidth)",
                   "graph.gap": "launch rows: GPU time per tiny kernel replayed in a CUDA graph",

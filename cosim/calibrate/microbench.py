@@ -468,8 +468,7 @@ def _decode_cases(batches, layouts, contexts, max_kv_bytes=8e9):
             if 2 * b * kvh * ctx * 128 * 2 <= max_kv_bytes]
 
 
-# Fit suite 5 (--variant fit5, session 6; measured for the next session's model work, neither merged
-# nor fitted yet): the shapes the held-out-4 tails were made of (docs/gpu-validation.md), drawn at
+# Fit suite 5 (--variant fit5, measured in session 6 (run 8), merged and fitted since session 7): the shapes the held-out-4 tails were made of (docs/gpu-validation.md), drawn at
 # random (seed FIT5_SEED) from narrow ranges around them. tests/test_fit5_suite.py pins the
 # digest and asserts that no case is a case of any held-out suite.
 FIT5_SEED = 20261204_5

@@ -16,7 +16,7 @@ from pathlib import Path
 from cosim.calibrate import dataset, fit
 from hwmodels import gpu_params
 from hwmodels.gpu import GpuParams
-from validation.model_selection.s4_candidates import CSV, choose, run_selection, start_values, stats
+from validation.model_selection.common import CSV, choose, run_selection, start_values, stats
 
 OUT = Path("validation/model_selection/s6_candidates.txt")
 PREFILL = {"fa2": ("attention_prefill_fa2",), "cudnn": ("attention_prefill_cudnn", "attention_prefill")}

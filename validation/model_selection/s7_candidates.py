@@ -16,7 +16,7 @@ from pathlib import Path
 from cosim.calibrate import fit
 from hwmodels import gpu_params
 from hwmodels.gpu import GpuParams
-from validation.model_selection.s4_candidates import choose, run_selection, start_values, stats
+from validation.model_selection.common import choose, run_selection, start_values, stats
 
 OUT = Path("validation/model_selection/s7_candidates.txt")
 HEADER = "cand | params | train med/p90 | validation med/p90"
