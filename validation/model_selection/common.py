@@ -1,7 +1,11 @@
 """What every model-selection script shares (issue 11): the fit rows of a GPU split into train and
 validation (dataset.carve_validation, crc32 mod 5; no held-out suite is read), the start values
 (the committed calibration), the score of a fitted candidate, and the choice rule (per group the
-lowest validation p90; a candidate with fewer parameters within 2 points of it is preferred)."""
+lowest validation p90; a candidate with fewer parameters within 2 points of it is preferred).
+
+Every selection record (<script>.txt) is a frozen record of the commit that wrote it: later fit suites
+change the fit rows and the committed calibration the candidates start from, and since session 8 the
+candidate terms a selection rejected are no longer in the model (their code is at that commit)."""
 import os
 import sys
 import time
@@ -14,6 +18,16 @@ from hwmodels.gpu import GpuParams
 
 CSV = {"h200": "validation/h200_ops.csv", "h100_sxm": "validation/h100_ops.csv"}
 HEADER = "cand | params | train med/p90 | validation med/p90"
+
+
+def frozen_record(script: str, commit: str):
+    """Stop a selection script whose candidates need code the model no longer has, saying where its
+    record reproduces."""
+    name = Path(script).stem
+    raise SystemExit(f"error: {name}.py is a frozen record of commit {commit}: the candidate terms it scored "
+                     f"and rejected are no longer in the model; reproduce {name}.txt there: git worktree add "
+                     f"/tmp/{name} {commit} && cd /tmp/{name} && PYTHONPATH=. python "
+                     f"validation/model_selection/{name}.py")
 
 
 def stats(pred, meas):

@@ -10,7 +10,15 @@ rows' validation part, with and without scaling attn.dec_bw_multi by the bandwid
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s6_candidates.py [hw ...]
 Writes validation/model_selection/s6_candidates.txt.
+
+FROZEN RECORD of commit 4d5243a: the diagonal-block term (attn.diag_c), rejected here, left the
+model in session 8; run it at that commit to reproduce s6_candidates.txt (running it here says so
+and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "4d5243a")
+
 from pathlib import Path
 
 from cosim.calibrate import dataset, fit

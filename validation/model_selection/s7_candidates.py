@@ -10,7 +10,15 @@ small-index embedding), unfused attention (MQA copies inside matmul; their trans
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s7_candidates.py [hw ...]
 Writes validation/model_selection/s7_candidates.txt.
+
+FROZEN RECORD of commit 70c3bc3: FA2's forward split-KV (attn.fwd_split), rejected here, left the
+model in session 8; run it at that commit to reproduce s7_candidates.txt (running it here says so
+and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "70c3bc3")
+
 from pathlib import Path
 
 from cosim.calibrate import fit

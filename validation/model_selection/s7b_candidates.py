@@ -12,7 +12,15 @@ of small multi-pass softmax rows).
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s7b_candidates.py [hw ...]
 Writes validation/model_selection/s7b_candidates.txt.
+
+FROZEN RECORD of commit 8757251: cuDNN Lean Attention (attn_cudnn.lean) and the softmax re-read
+threshold (ew.softmax.reread_bytes), rejected here, left the model in session 8; run it at that
+commit to reproduce s7b_candidates.txt (running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "8757251")
+
 from pathlib import Path
 
 from cosim.calibrate import fit

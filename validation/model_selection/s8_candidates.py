@@ -18,7 +18,14 @@ is preferred. Groups: cuDNN decode (pinned + default-backend rows), FA2 decode.
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s8_candidates.py [hw ...]
 Writes validation/model_selection/s8_candidates.txt.
+
+FROZEN RECORD of commit 390db74: cuDNN Lean Attention and the SM share of the decode bandwidth
+(candidates E-G), rejected here, left the model in session 8; run it at that commit to reproduce s8_candidates.txt (running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "390db74")
+
 from pathlib import Path
 
 from cosim.calibrate import fit
