@@ -659,6 +659,25 @@ def _fit7_draw(seed=FIT7_SEED):
 _GEMM7, _ATTN7, _EW7 = _fit7_draw()
 GEMM_SUITES["fit7"] = {"gemm_mnk": _GEMM7, "gemm_nk": [], "gemm_m": [], "gemm_square": []}
 
+# Held-out suite 7 (--variant heldout7, session 8; rules in validation/heldout7_rules.md): heldout6's
+# construction with a new seed (heldout5's construction by seed, plus fit suite 6's tail functions on a
+# third generator), plus fit suite 7's decode grid on a fourth generator (seed + 3) with fewer cases:
+# 24 short-context and 12 long-context decodes over KV-head groups 1..64.
+HELDOUT7_SEED = 20261204_92  # the first seed from 2026120490 whose draw shares no shape with an earlier suite (90, 91: one each)
+
+
+def _heldout7_draw(seed=HELDOUT7_SEED):
+    suite, a, at, e, et, gt, dec, pre = _heldout_with_tails(seed)
+    tail = random.Random(seed + 2)
+    at = at + _fit6_prefill(tail, 12) + _fit6_decode(tail, 12, 6)
+    et = et + _fit5_elementwise(tail, 0, 12, (8192, 32768))
+    at = at + _fit7_decode(random.Random(seed + 3), 24, 12)
+    return suite, a, at, e, et, dec, pre
+
+
+HELDOUT7, _A7, _AT7, _E7, _ET7, E2E_DECODE7, E2E_PREFILL7 = _heldout7_draw()
+GEMM_SUITES["heldout7"] = HELDOUT7
+
 def _attention_cases(variant):
     cases = []
     # prefill (q_len == kv_len), causal; a few non-causal to separate the causal skip
@@ -719,6 +738,8 @@ def _attention_cases(variant):
         cases = list(_A6) + list(_AT6)
     if variant == "fit7":
         cases = list(_ATTN7)
+    if variant == "heldout7":
+        cases = list(_A7) + list(_AT7)
     return cases
 
 
@@ -876,6 +897,8 @@ def _elementwise_cases(variant):
         cases, sizes = list(_E6) + list(_ET6), []
     if variant == "fit7":
         cases, sizes = list(_EW7), []
+    if variant == "heldout7":
+        cases, sizes = list(_E7) + list(_ET7), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1658,9 +1681,9 @@ def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=10
                 elif variant == "heldout3":
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("llama3_2_3b", "qwen2_5_14b"),
                                 fusions=("eager", "engine", "engine_fused"), points=(E2E_DECODE3, E2E_PREFILL3))
-                elif variant in ("heldout4", "heldout5", "heldout6"):
+                elif variant in ("heldout4", "heldout5", "heldout6", "heldout7"):
                     points = {"heldout4": (E2E_DECODE4, E2E_PREFILL4), "heldout5": (E2E_DECODE5, E2E_PREFILL5),
-                              "heldout6": (E2E_DECODE6, E2E_PREFILL6)}[variant]
+                              "heldout6": (E2E_DECODE6, E2E_PREFILL6), "heldout7": (E2E_DECODE7, E2E_PREFILL7)}[variant]
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("qwen2_5_7b", "llama2_13b"),
                                 fusions=("eager", "engine", "engine_fused"), points=points)
                 else:
@@ -1692,7 +1715,7 @@ def main(argv=None):
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
-                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7"),
+                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")
