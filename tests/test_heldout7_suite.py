@@ -44,3 +44,11 @@ def test_heldout7_shares_no_case_with_any_earlier_suite():
 def test_heldout7_is_a_held_out_split():
     assert dataset.split_of({"suite": "heldout7", "impl": "F.linear"}) == "test7"
     assert dataset.split_of({"suite": "fit7", "impl": "F.linear"}) == "fit"
+
+
+def test_heldout7_is_merged_row_for_row_and_never_fitted():
+    """Run 13 merged into h200_ops.csv as suite heldout7 (run h200_run13), every raw row once, unchanged,
+    split test7 (never fitted)."""
+    from tests.suite_checks import merged_row_for_row
+    merged = merged_row_for_row(13, "heldout7", 1363)
+    assert {dataset.split_of(r) for r in merged} <= {"test7", "other"}
