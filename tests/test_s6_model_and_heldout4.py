@@ -36,6 +36,10 @@ DIGESTS = {
              {"attention": 240, "elementwise": 180, "gemm": 184}),
     "heldout6": ("e221b3a0e8b276ef80f0bf33e2c3843fca9b95e2accca03e8c6e08f5a9c2d4a8",
                  {"attention": 186, "elementwise": 176, "gemm": 152, "e2e": 2}),
+    "fit7": ("ca1ee20007a51c849f36c0819058b0d8f50c0c9ddd048d7e251426c9e63dfc61",
+             {"attention": 288, "elementwise": 200, "gemm": 240}),
+    "heldout7": ("90aee88dae6d456c504f60f3010f2de50cb46ef6f28abae09fce5b4f195be896",
+                 {"attention": 222, "elementwise": 176, "gemm": 152, "e2e": 2}),
 }
 
 
