@@ -19,7 +19,6 @@ from workloads.formats import get_format
 
 from . import threads as T
 from .threads import threads_for
-from .vecblock import LANES
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
 
@@ -214,7 +213,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
         # one pass with explicit vectors where it applies; a kernel namespace without it (the
         # reference, another revision's) has the two-pass kernel only
-        vec = not microx and f.block_size % LANES == 0 and hasattr(kern, "mx_rows_vec")
+        vec = hasattr(kern, "mx_rows_vec") and BQ.vec_serves(f.block_size, microx)
         (kern.mx_rows_vec if vec else kern.mx_rows)(
             rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin, ep.max_norm,
             -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)
