@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from .kernels import NAN_EXP, block_amax, block_span, ilog2_bits, micro_round_run, q_elem
+from .threads import serial_twin
 from .vecblock import LANES, micro_group
 
 PAIR, GENERAL = 0, 1
@@ -254,11 +255,22 @@ def _pair_run(xpr, xr, orow, mrow, srow, how, pm, bt, c64, b0, nblk, mbits, scal
     return ngen
 
 
-def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
-    """Shared-microexponent quantization along the last axis of a 2-D array."""
-    pairs = x.shape[1] % 2 == 0 and x.shape[1] > 0  # the pair path reads a row as uint64 pairs
-    xp = xb.view(np.uint64) if pairs else np.zeros((1, 1), dtype=np.uint64)
-    if pairs and block == PAIR_BLOCK and sub == 2:
-        micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
-        return
-    micro_rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
+def _rows_over(rows16, rows):
+    """`microexp_rows` calling these two kernels: the parallel ones, or (its
+    `serial_twin`, cosim.functional.threads) their serial twins, which small calls take."""
+
+    def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
+        """Shared-microexponent quantization along the last axis of a 2-D array."""
+        pairs = x.shape[1] % 2 == 0 and x.shape[1] > 0  # the pair path reads a row as uint64 pairs
+        xp = xb.view(np.uint64) if pairs else np.zeros((1, 1), dtype=np.uint64)
+        if pairs and block == PAIR_BLOCK and sub == 2:
+            rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
+            return
+        rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
+
+    microexp_rows.kernels = (rows16, rows)
+    microexp_rows.serial_twin = lambda: _rows_over(serial_twin(rows16), serial_twin(rows))
+    return microexp_rows
+
+
+microexp_rows = _rows_over(micro_rows16, micro_rows)
