@@ -26,7 +26,7 @@ CALIBRATION_SIZES = (2 << 10, 4 << 10, 8 << 10, 1 << 20, 2 << 20)
 class CalibratedRow:
     row: ScoredRow  # the session-4b pricing (uncalibrated) of the same row
     calibrated_us: float
-    calibration: str  # "calibrated from ..." / "default floor"
+    calibration: str  # what priced it: "calibrated from ..." or the model's label (hwmodels.collectives)
     excluded: str  # "", "X3", "X4"
 
     @property
