@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 from cosim.calibrate.collective_default_s7 import band_table, default_rows, empty_sizes, feasibility, kept, score_table
 from cosim.calibrate.collective_heldout_s8 import HELDOUT_S8_CSV, headline_sources
 from cosim.calibrate.collective_holdout_s4b import score_file, x3_x4
+from cosim.calibrate.collective_holdout_s6 import score_calibrated
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
@@ -81,11 +83,30 @@ def main(argv=None) -> None:
     md += ["", f"Feasibility (any single prediction within 15 % of every curve of the same launch mode and algorithm "
                f"group): empty at {len(empty)} of {sum(b.curves > 1 for b in bands)} multi-curve cells "
                f"({', '.join(f'{g} {s:,}' for g, s in empty) or 'none'}).", ""] + band_table(bands)
+    md += ["", "## 5. Information, not pre-registered: the session-6 per-machine calibration applied to g138", "",
+           "validation/collective_calibration_rules.md's procedure as is: floor = median of the node's own 2 / 4 / 8 KB "
+           "rows, latency of the algorithm the model runs at 1 - 2 MiB (ring: replace law) from its own 1 / 2 MiB rows; "
+           "every other row of 1 KB - 1 GB scored (priced on the one-line-per-protocol model, as in session 6). "
+           "A machine's calibration belongs in that machine's system file; the bundled dgx_h100 carries none.", ""]
+    cal_rows, cals = score_calibrated(HELDOUT_S8_CSV, ("vp_g138_all_reduce",))
+    cal_ar = [c for c in cal_rows if c.row.source == "vp_g138_all_reduce"]
+    cal_kept = [c for c in cal_ar if not c.excluded]
+    errs = lambda cs: [abs(c.err_pct) for c in cs]  # noqa: E731
+    cal_s = {k: {"points": len(v), "within": sum(e <= 15 for e in v), "median_abs_err_pct": statistics.median(v),
+                 "max_abs_err_pct": max(v)} for k, v in (("all", errs(cal_ar)), ("kept", errs(cal_kept)))}
+    g = cals["vp_g138_all_reduce"]
+    md += [f"Calibration: floor {g.floor_s * 1e6:.2f} us, latency "
+           f"{', '.join(f'{a} {v * 1e6:.2f} us' for a, v in g.latency_s.items())}. Scored rows: "
+           f"{cal_s['all']['within']} of {cal_s['all']['points']} within 15 % (max {cal_s['all']['max_abs_err_pct']:.1f} %); "
+           f"without X3 / X4 {cal_s['kept']['within']} of {cal_s['kept']['points']}.", "",
+           "| size (B) | published (us) | calibrated (us) | error | excluded |", "|---:|---:|---:|---:|---|"]
+    md += [f"| {c.row.size_bytes:,} | {c.row.published_us:.2f} | {c.calibrated_us:.2f} | {c.err_pct:+.1f}% | {c.excluded} |"
+           for c in cal_ar]
     met = all(abs(r.err_pct) <= 15.0 for r in kept(ar) if r.in_range)
     md += ["", f"Acceptance on this held-out (every kept headline all-reduce row within 15 %): "
                f"{'MET' if met else 'NOT MET'}."]
     res = {"headline_allreduce": s_ar, "allgather": s_ag, "info": s_in, "pooled": s_p, "met": met,
-           "empty_cells": empty, "rows": [r.__dict__ for r in rows]}
+           "empty_cells": empty, "calibrated_g138": cal_s, "rows": [r.__dict__ for r in rows]}
     if args.frozen:
         fp = frozen_prices(HELDOUT_S8_CSV)
         same = fp == [r.model_us for r in rows]
