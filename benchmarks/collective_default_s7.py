@@ -11,41 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cosim.calibrate.collective_default_s7 import default_rows, empty_sizes, feasibility, kept
-from cosim.calibrate.collective_holdout_s4b import BANDS, session4b_systems, summary
+from cosim.calibrate.collective_default_s7 import band_table as _band_table, default_rows, empty_sizes, feasibility
+from cosim.calibrate.collective_default_s7 import score_table as _score_table
+from cosim.calibrate.collective_holdout_s4b import session4b_systems
 from cosim.calibrate.protocol_crossovers import model_crossovers, tuner_crossovers
 from hwmodels.system import load_system
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-
-
-def _fmt(s: dict) -> str:
-    if not s.get("points"):
-        return "- | - | -"
-    return f"{s['median_abs_err_pct']:.1f}% | {s['max_abs_err_pct']:.1f}% | {s['within']} of {s['points']}"
-
-
-def _score_table(rows, label: str = "all 8 x H100 curves") -> tuple[list, dict]:
-    keep = kept(rows)
-    sets = {label: (rows, keep)}
-    for src in dict.fromkeys(r.source for r in rows):
-        sets[src] = ([r for r in rows if r.source == src], [r for r in keep if r.source == src])
-    for name, lo, hi in BANDS:
-        sets[f"size {name}"] = ([r for r in rows if lo <= r.size_bytes <= hi], [r for r in keep if lo <= r.size_bytes <= hi])
-    res = {k: (summary(a), summary(b)) for k, (a, b) in sets.items()}
-    md = ["| set | median | max | within 15 % | without X3 / X4: median | max | within 15 % |",
-          "|---|---:|---:|---:|---:|---:|---:|"]
-    md += [f"| {k} | {_fmt(a)} | {_fmt(b)} |" for k, (a, b) in res.items()]
-    return md, res
-
-
-def _band_table(bands) -> list:
-    md = ["| group | size (B) | curves | feasible interval (us) | empty? | default's prices (us) |",
-          "|---|---:|---:|---|---|---|"]
-    md += [f"| {b.group} | {b.size_bytes:,} | {b.curves} | {b.lo_us:.1f} - {b.hi_us:.1f} | "
-           f"{'**empty**' if b.curves > 1 and not b.feasible else 'no'} | {', '.join(f'{m:.1f}' for m in b.model_us)} |"
-           for b in bands]
-    return md
 
 
 def _split(rows) -> tuple[list, list]:

@@ -20,7 +20,8 @@ Priced time of a candidate (algorithm, protocol) with model time t = i + b(S) (i
   intercept at small S, the fitted (large-message) intercept at large S (NCCL grows its channel count,
   and with it the per-collective overhead, with the message size);
 then max(floor, .) where a floor is given (else the system's launch term, hwmodels.launch).
-Every priced collective says which it got: ``calibrated from <source>`` or ``default floor``.
+Every priced collective says what priced it (hwmodels.collectives): ``calibrated from <source> [status]`` where the
+calibration did, else the model's own label (``fitted model``, ``launch floor single_process``, ...).
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ from hwmodels.spec import HardwareError
 from workloads.yamlsafe import InputError
 from hwmodels.units import parse_quantity
 
-__all__ = ["CollectiveCalibration", "calibration_of", "check_calibration", "LAWS", "STATUSES", "DEFAULT_PROVENANCE"]
+__all__ = ["CollectiveCalibration", "calibration_of", "parse_calibration", "calibration_of_block", "LAWS", "STATUSES"]
 
 LAWS = ("replace", "blend")
 STATUSES = ("V", "R", "D", "U")
-DEFAULT_PROVENANCE = "default floor"
 _KEYS = {"source", "status", "launch", "floor", "latency", "law"}
 
 
@@ -73,12 +73,13 @@ class CollectiveCalibration:
         return t if self.floor_s is None else max(t, self.floor_s)
 
 
-def check_calibration(block, where: str) -> list:
-    """Problems of a ``collectives.calibration`` block, each naming field, value and what was expected."""
+def parse_calibration(block, where: str) -> tuple:
+    """(calibration or None, problems) of a ``collectives.calibration`` block: parsed once, at load
+    (hwmodels.system keeps the result on the SystemSpec); each problem names field, value and what was expected."""
     if block is None:
-        return []
+        return None, []
     if not isinstance(block, dict):
-        return [f"{where}: collectives.calibration: got {block!r}; expected a mapping with {sorted(_KEYS)}"]
+        return None, [f"{where}: collectives.calibration: got {block!r}; expected a mapping with {sorted(_KEYS)}"]
     errs = []
     for k in set(block) - _KEYS:
         errs.append(f"{where}: collectives.calibration.{k}: unknown key; expected one of {sorted(_KEYS)}")
@@ -90,11 +91,12 @@ def check_calibration(block, where: str) -> list:
         errs.append(f"{where}: collectives.calibration.status: got {block.get('status')!r}; expected one of {STATUSES}")
     if block.get("floor") is None and not block.get("latency"):
         errs.append(f"{where}: collectives.calibration: neither floor nor latency given; expected at least one")
+    cal = None
     try:
-        calibration_of_block(block, where)
+        cal = calibration_of_block(block, where)
     except InputError as e:  # HardwareError and parse_quantity's errors
         errs.append(str(e))
-    return errs
+    return (None if errs else cal), errs
 
 
 def calibration_of_block(block: dict, where: str) -> CollectiveCalibration:
@@ -122,15 +124,7 @@ def calibration_of_block(block: dict, where: str) -> CollectiveCalibration:
                                  str(block.get("launch", "")), latency, floor_s, law["form"], blend)
 
 
-_PARSED: dict = {}  # id(block) -> (block, parsed): a loaded system's block is parsed once, not per collective
-
-
 def calibration_of(system) -> CollectiveCalibration | None:
-    """The system file's calibration, or None (then every collective is priced with the default floor)."""
-    block = (system.collectives or {}).get("calibration")
-    if block is None:
-        return None
-    hit = _PARSED.get(id(block))
-    if hit is None or hit[0] is not block:  # the block is kept in the entry, so its id is not reused
-        hit = _PARSED[id(block)] = (block, calibration_of_block(block, system.source or system.name))
-    return hit[1]
+    """The system file's calibration (parsed once when the system was loaded), or None: then every collective
+    is priced by the model and the system's launch term (hwmodels.collectives labels what priced each row)."""
+    return getattr(system, "calibration", None)

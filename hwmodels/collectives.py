@@ -35,17 +35,18 @@ from dataclasses import dataclass, field
 
 from hwmodels.nccl import bus_factor  # noqa: F401  (re-exported: the nccl-tests busbw factors)
 from hwmodels.cost import OpCost
-from hwmodels.collective_calibration import DEFAULT_PROVENANCE, CollectiveCalibration, calibration_of
+from hwmodels.collective_calibration import CollectiveCalibration, calibration_of
 from hwmodels.launch import DEFAULT_LAUNCH, apply_launch, check_launch
 from hwmodels.spec import HardwareError
-from hwmodels.system import LinkSpec, SystemSpec
+from hwmodels.system import LinkSpec, SystemSpec, is_regime_protocol
 from hwmodels.units import parse_quantity
 from workloads.ops import COLLECTIVE_KINDS, Op
 
-__all__ = ["CollectiveCost", "collective_cost", "candidate_lines", "is_regime_line", "estimate_collective", "bus_factor", "group_span",
+__all__ = ["CollectiveCost", "collective_cost", "candidate_lines", "is_regime_line", "algorithm_of", "nvls_time", "estimate_collective", "bus_factor", "group_span",
            "message_bytes", "ALGORITHMS"]
 
 ALGORITHMS = ("ring", "tree", "recursive_doubling", "nvls", "direct", "torus", "hierarchical")
+_NO_FIT = "no fitted efficiency"  # the note of a link / algorithm priced at the roofline at the analytical level
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class CollectiveCost:
     energy_j: float = 0.0  # one device's link energy
     notes: tuple = ()
     launch: str = DEFAULT_LAUNCH  # one_process_per_gpu | single_process | graph (hwmodels.launch)
-    calibration: str = DEFAULT_PROVENANCE  # "calibrated from <source>" or "default floor"
+    calibration: str = "fitted model"  # what priced it: "calibrated from <source> [status]" or the model's own
+    # label: "fitted model", "roofline alpha-beta", "launch floor <mode>" (a binding floor), "... + launch <mode>"
 
     @property
     def algbw(self) -> float:
@@ -119,7 +121,7 @@ def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
         return [mk(lk.bandwidth_Bps, lk.latency_s)]
     fit = ((system.collectives.get("efficiency") or {}).get(scope) or {}).get(alg)
     if not fit:
-        return [mk(lk.bandwidth_Bps, lk.latency_s, note=f"{system.name}: no fitted efficiency for {scope}/{alg}; "
+        return [mk(lk.bandwidth_Bps, lk.latency_s, note=f"{system.name}: {_NO_FIT} for {scope}/{alg}; "
                                                         f"speed-of-light alpha-beta used (roofline)")]
     per_proto = [("", fit)] if "bw" in fit else sorted(fit.items())
     out = []
@@ -164,8 +166,7 @@ def _flat(kind: str, alg: str, n: int, S: float, L: _Link, topo: str, dims: tupl
         if alg == "nvls" and topo == "switch" and L.isr:
             # in-switch reduction: each device sends S up and receives S down; the achieved rate grows
             # with the group (fitted rank_coeff, docs/multi-device.md 5.1.2)
-            B = B * (1 - L.rank_coeff / n)
-            return (2 * a + S / B, S) if B > 0 else None
+            return (nvls_time(S, n, a, B, L.rank_coeff), S) if B * (1 - L.rank_coeff / n) > 0 else None
         if alg == "direct" and topo == "mesh":
             return 2 * a + 2 * f * S / B, 2 * f * S
         return None
@@ -187,6 +188,12 @@ def _flat(kind: str, alg: str, n: int, S: float, L: _Link, topo: str, dims: tupl
             return a + S / (L.bw / max(per_node - 1, 1) if topo == "mesh" else B), S
         return None
     raise HardwareError(f"collective kind {kind!r}: expected one of {COLLECTIVE_KINDS}")
+
+
+def nvls_time(S, n: int, alpha: float, bw_Bps, rank_coeff: float):
+    """In-switch reduction over n ranks (before the line's fixed and base terms): 2 alpha + S / (bw (1 - c / n)).
+    Numbers or numpy arrays (cosim.calibrate.nvls_regime_fit prices a grid of lines with it)."""
+    return 2 * alpha + S / (bw_Bps * (1 - rank_coeff / n))
 
 
 def _torus(kind: str, n: int, S: float, L: _Link, dims: tuple):
@@ -256,7 +263,7 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
     if ranks < 1 or nbytes < 0:
         raise HardwareError(f"collective {kind}: got ranks={ranks}, bytes={nbytes}; expected ranks >= 1, bytes >= 0")
     if ranks == 1:
-        return CollectiveCost(0.0, "none", "none", kind, nbytes, 1, launch=launch)
+        return CollectiveCost(0.0, "none", "none", kind, nbytes, 1, launch=launch, calibration="none (one rank)")
     if kind == "sendrecv":
         local, nodes = (1, 2) if stride >= system.devices_per_node else (2, 1)
         if nodes > system.nodes:
@@ -270,10 +277,10 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
     if cal is not None and candidates:
         # a machine's calibration of an algorithm carries its own small-message law: that algorithm's regime lines
         # (e.g. nvls/simple_small) would count the small-message regime twice, so they step aside
-        candidates = [c for c in candidates if not (is_regime_line(c[1]) and c[1].split("/")[0] in cal.latency_s)]
-        if any(c[1].split("/")[0] in cal.latency_s for c in candidates):  # the zero-byte pass only when needed
+        candidates = [c for c in candidates if not (is_regime_line(c[1]) and algorithm_of(c[1]) in cal.latency_s)]
+        if any(algorithm_of(c[1]) in cal.latency_s for c in candidates):  # the zero-byte pass only when needed
             zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm)
-            candidates = [(cal.adjust(c[0], zero[c[1]], nbytes, c[1].split("/")[0]),) + tuple(c[1:])
+            candidates = [(cal.adjust(c[0], zero[c[1]], nbytes, algorithm_of(c[1])),) + tuple(c[1:])
                           for c in candidates]
     if not candidates:
         raise HardwareError(f"{system.name}: no algorithm "
@@ -284,12 +291,12 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
     floored = cal is not None and cal.floor_s is not None and local > 1
     if floored:
         t = cal.apply_floor(t)  # the machine's measured floor stands in for the launch term
-        launch_notes = (f"floor {cal.floor_s * 1e6:.2f} us {cal.provenance}",)
+        launch_notes, launch_by = (f"floor {cal.floor_s * 1e6:.2f} us {cal.provenance}",), ""
     else:
-        t, launch_notes = apply_launch(t, launch, local, system, level)
+        t, launch_notes, launch_by = apply_launch(t, launch, local, system, level)
     # the row says "calibrated" only where the calibration priced it: its latency law for the
-    # winning algorithm, or its floor in place of the launch term
-    calibrated = cal is not None and (floored or alg.split("/")[0] in cal.latency_s)
+    # winning algorithm, or its floor in place of the launch term; else what of the model priced it
+    calibrated = cal is not None and (floored or algorithm_of(alg) in cal.latency_s)
     notes += cal_notes + launch_notes
     energy, missing = 0.0, []
     for sc, b in sent.items():
@@ -301,7 +308,16 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
     if missing:
         notes += (f"{system.name}: link {', '.join(missing)} has no energy figure; its transfer energy is not counted",)
     return CollectiveCost(t, alg, scope, kind, nbytes, ranks, dict(sent), energy, notes, launch,
-                          cal.provenance if calibrated else DEFAULT_PROVENANCE)
+                          cal.provenance if calibrated else _priced_by(level, notes, launch_by))
+
+
+def _priced_by(level: str, notes: tuple, launch_by: str) -> str:
+    """The label of an uncalibrated row: the fitted model or the alpha-beta roofline (also where a link has no fitted
+    efficiency), and the launch term where it moved the time (a binding floor replaces the model time)."""
+    if launch_by.startswith("launch floor"):
+        return launch_by
+    model = "roofline alpha-beta" if level != "analytical" or any(_NO_FIT in n for n in notes) else "fitted model"
+    return f"{model} {launch_by}" if launch_by else model
 
 
 def candidate_lines(kind: str, nbytes: float, ranks: int, stride: int, system: SystemSpec,
@@ -318,7 +334,12 @@ def candidate_lines(kind: str, nbytes: float, ranks: int, stride: int, system: S
 
 def is_regime_line(label: str) -> bool:
     """A size-regime line of a protocol (``nvls/simple_small``), not the protocol's base line."""
-    return "_" in label.partition("/")[2]
+    return is_regime_protocol(label.partition("/")[2])
+
+
+def algorithm_of(label: str) -> str:
+    """The algorithm of a candidate label (``nvls/simple_small`` -> ``nvls``)."""
+    return label.partition("/")[0]
 
 
 def _intercepts(kind, ranks, local, nodes, system, level, algorithm) -> dict:
@@ -328,15 +349,15 @@ def _intercepts(kind, ranks, local, nodes, system, level, algorithm) -> dict:
 
 def _usable_calibration(cal, launch, level, system):
     """(calibration or None, notes): a calibration applies at the analytical level to collectives
-    priced in the launch mode it was measured in; otherwise the default floor, and a note says why."""
+    priced in the launch mode it was measured in; otherwise the model prices it, and a note says why."""
     if cal is None:
         return None, ()
     if level != "analytical":
         return None, (f"{system.name}: collective calibration ({cal.source}) is an analytical-level term; "
-                      f"default floor at the {level} level",)
+                      f"not applied at the {level} level",)
     if cal.launch != launch:
         return None, (f"{system.name}: collective calibration measured in launch {cal.launch}, this collective "
-                      f"is priced in launch {launch}: default floor",)
+                      f"is priced in launch {launch}: not applied",)
     return cal, ()
 
 
@@ -375,7 +396,7 @@ def estimate_collective(op: Op, system: SystemSpec, level: str = "roofline") -> 
     ranks = int(op.dims.get("ranks", 1))
     stride = int(op.dims.get("stride", 1))
     c = collective_cost(op.kind, message_bytes(op), ranks, stride, system, level)
-    prov = ("speed-of-light:alpha-beta" if level == "roofline" or any("no fitted" in n for n in c.notes)
+    prov = ("speed-of-light:alpha-beta" if level == "roofline" or any(_NO_FIT in n for n in c.notes)
             else f"fitted:{system.name} collectives; {c.calibration}")
     return OpCost(latency_s=c.time_s, energy_j=c.energy_j, bound=f"link:{c.scope}", utilization=0.0,
                   flops=0.0, bytes_by_level={f"link_{k}": v for k, v in c.bytes_sent.items()},

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from hwmodels.spec import HardwareError
 from hwmodels.units import parse_quantity
 
@@ -45,9 +47,12 @@ class LaunchTerm:
     def overhead(self, n: int) -> float:
         return self.a_s + self.b_s * n
 
-    def apply(self, t: float, n: int) -> float:
+    def apply(self, t, n: int):
+        """The launched time of model time t (a number, or a numpy array as the fit scripts pass)."""
         h = self.overhead(n)
-        return max(t, h) if self.law == "floor" else t + h
+        if self.law != "floor":
+            return t + h
+        return max(t, h) if np.ndim(t) == 0 else np.maximum(t, h)
 
 
 def check_launch(launch: str) -> None:
@@ -72,18 +77,24 @@ def launch_term(system, mode: str) -> LaunchTerm | None:
                       parse_quantity(spec["b"], "time", src, f"{fld}.b", allow_zero=True))
 
 
-def apply_launch(t: float, mode: str, n_local: int, system, level: str) -> tuple[float, tuple]:
-    """(time, notes) of a collective of model time t launched in `mode` by one process per node
-    driving n_local GPUs. The roofline (a bound) carries no harness term and says so."""
+def apply_launch(t: float, mode: str, n_local: int, system, level: str) -> tuple[float, tuple, str]:
+    """(time, notes, what priced it) of a collective of model time t launched in `mode` by one process per node
+    driving n_local GPUs. What priced it: "" (the model time stands: no term, a floor that does not bind, or a level
+    without the term), ``launch floor <mode>`` (a binding floor) or ``+ launch <mode>`` (an additive term).
+    The roofline (a bound) carries no harness term and says so."""
     term = launch_term(system, mode)
     # a process driving one GPU enqueues as one process per GPU does; a graph replaces the launch whatever n is
     if term is None or (n_local <= 1 and mode != "graph"):
-        return t, ()
+        return t, (), ""
     if level != "analytical":
-        return t, (f"launch {mode}: the harness term is an analytical-level fit; not added at the {level} level",)
+        return t, (f"launch {mode}: the harness term is an analytical-level fit; not added at the {level} level",), ""
     t2 = term.apply(t, n_local)
+    if term.law == "floor":
+        by = f"launch floor {mode}" if t2 > t else ""
+    else:
+        by = f"+ launch {mode}"
     if mode == "graph":
         return t2, (f"launch graph: {term.law} {term.overhead(n_local) * 1e6:.2f} us per collective (CUDA-graph node; "
-                    f"{system.name} collectives.launch.graph)",)
+                    f"{system.name} collectives.launch.graph)",), by
     return t2, (f"launch {mode}: {term.law} {term.a_s * 1e6:.2f} us + {term.b_s * 1e6:.3f} us x {n_local} GPUs "
-                f"= {term.overhead(n_local) * 1e6:.2f} us ({system.name} collectives.launch)",)
+                f"= {term.overhead(n_local) * 1e6:.2f} us ({system.name} collectives.launch)",), by

@@ -24,12 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hwmodels.collective_calibration import check_calibration
+from hwmodels.collective_calibration import CollectiveCalibration, parse_calibration  # noqa: F401
 from hwmodels.spec import HardwareError, HardwareSpec, _Checker, _hint, _msg, _read, load_hw
 from hwmodels.units import format_quantity
 from workloads.io import bundled_dir
 
-__all__ = ["SystemSpec", "LinkSpec", "load_system", "list_systems", "system_path", "TOPOLOGIES",
+__all__ = ["SystemSpec", "LinkSpec", "is_regime_protocol", "load_system", "list_systems", "system_path", "TOPOLOGIES",
            "LINK_SCOPES"]
 
 TOPOLOGIES = ("switch", "mesh", "ring", "torus2d", "torus3d")
@@ -67,6 +67,9 @@ class SystemSpec:
     collectives: dict = field(default_factory=dict)  # analytical-level fitted efficiencies
     description: str = ""
     source: str = ""
+    # collectives.calibration, parsed once at load (hwmodels.collective_calibration); not kept in `collectives`,
+    # so a copy made with dataclasses.replace carries exactly one calibration: this one
+    calibration: "CollectiveCalibration | None" = None
 
     @property
     def devices(self) -> int:
@@ -238,7 +241,8 @@ def _check(doc, src: str, device: HardwareSpec | None, dev_error: str | None) ->
     c.known_keys(coll, _COLLECTIVE_KEYS, "collectives.")
     _check_efficiency(c, coll.get("efficiency"))
     _check_launch(c, coll.get("launch"))
-    c.errors.extend(check_calibration(coll.get("calibration"), src))
+    calibration, cal_errors = parse_calibration(coll.get("calibration"), src)
+    c.errors.extend(cal_errors)
     name = doc.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         c.err("name", name, "a non-empty name (text)")
@@ -247,14 +251,21 @@ def _check(doc, src: str, device: HardwareSpec | None, dev_error: str | None) ->
             raise HardwareError(c.errors[0])
         raise HardwareError(f"{src}: {len(c.errors)} problems:\n  " + "\n  ".join(c.errors))
     return SystemSpec(name=name.strip(), device=device, devices_per_node=per_node, nodes=nodes,
-                      links=links, collectives=dict(coll), description=str(doc.get("description") or "").strip(),
-                      source=src)
+                      links=links, collectives={k: v for k, v in coll.items() if k != "calibration"},
+                      description=str(doc.get("description") or "").strip(), source=src, calibration=calibration)
 
 
 PROTOCOLS = ("ll", "ll128", "simple")  # NCCL's protocols: low latency / low bandwidth ... bulk
 # A protocol may have more than one line, one per size regime, named <protocol>_<regime> (NVLS shrinks its chunk
 # for small messages: `simple_small`); the faster line is priced, so the crossover is where the lines meet.
 _REGIME_KEY = re.compile(r"^(ll|ll128|simple)(_[a-z0-9]+)?$")
+
+
+def is_regime_protocol(key: str) -> bool:
+    """A protocol key that names a size-regime line (``simple_small``), not a protocol's base line (``simple``).
+    The one test of it: collective labels (``nvls/simple_small``) and the fit scripts use it too."""
+    m = _REGIME_KEY.match(str(key))
+    return bool(m and m.group(2))
 
 
 def _check_efficiency(c: _Checker, eff) -> None:

@@ -8,7 +8,7 @@ import yaml
 
 from cosim.calibrate.calibration_fit import fit_calibration, single_line, uncalibrated
 from cosim.calibrate.collective_calibrate import main
-from hwmodels.collective_calibration import CollectiveCalibration
+from hwmodels.collective_calibration import CollectiveCalibration, calibration_of_block
 from hwmodels.collectives import collective_cost, estimate_collective
 from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
@@ -64,10 +64,10 @@ def test_provenance_reaches_every_priced_row():
     cal = CollectiveCalibration("my node all_reduce.txt", "V", "one_process_per_gpu", {"ring": 10e-6}, 20e-6)
     op = Op("ar", "allreduce", {"ranks": 8}, (TensorSpec("x", (512,), "bf16"),), (TensorSpec("y", (512,), "bf16"),))
     default = estimate_collective(op, H100, "analytical")
-    assert default.details["calibration"] == "default floor" and default.provenance.endswith("; default floor")
-    sysc = replace(H100, collectives={**H100.collectives, "calibration": {
+    assert default.details["calibration"] == "fitted model" and default.provenance.endswith("; fitted model")
+    sysc = replace(H100, calibration=calibration_of_block({
         "source": "my node all_reduce.txt", "status": "V", "launch": "one_process_per_gpu",
-        "floor": "20 us", "latency": {"ring": "10 us"}}})
+        "floor": "20 us", "latency": {"ring": "10 us"}}, "test"))
     got = estimate_collective(op, sysc, "analytical")
     assert got.details["calibration"] == cal.provenance == "calibrated from my node all_reduce.txt [V]"
     assert got.provenance.endswith(cal.provenance) and got.latency_s == pytest.approx(20e-6)  # the floor
@@ -78,8 +78,21 @@ def test_calibration_in_another_launch_mode_is_not_applied_and_says_so():
     cal = CollectiveCalibration("x", "V", "single_process", {"ring": 1e-6}, 1e-6)
     c = collective_cost("allreduce", 1024, 8, 1, H100, "analytical", calibration=cal)
     d = collective_cost("allreduce", 1024, 8, 1, H100, "analytical")
-    assert c.time_s == d.time_s and c.calibration == "default floor"
+    assert c.time_s == d.time_s and c.calibration == "fitted model"
     assert any("measured in launch single_process" in n for n in c.notes)
+
+
+def test_an_uncalibrated_row_says_what_priced_it():
+    """dgx_h100 single_process floor: 35.0 us at 8 GPUs (collectives.launch; docs/multi-device.md 5.1.3)."""
+    assert H100.calibration is None
+    lab = lambda S, launch="one_process_per_gpu", level="analytical": collective_cost(  # noqa: E731
+        "allreduce", S, 8, 1, H100, level, launch=launch).calibration
+    assert lab(1024) == "fitted model"  # one process per GPU: no launch term, no floor
+    assert lab(1024, "single_process") == "launch floor single_process"  # the floor binds at 1 KB
+    assert lab(1 << 30, "single_process") == "fitted model"  # 1 GB takes ms: the floor does not bind
+    assert lab(1024, "graph") == "fitted model + launch graph"  # additive
+    assert lab(1024, "single_process", "roofline") == "roofline alpha-beta"  # no floor at the roofline
+    assert collective_cost("allreduce", 1024, 1, 1, H100, "analytical").calibration == "none (one rank)"
 
 
 def _yaml_with(tmp_path, block):
@@ -93,7 +106,7 @@ def test_a_row_says_calibrated_only_where_the_calibration_priced_it():
     small = collective_cost("allreduce", 1024, 8, 1, H100, "analytical", calibration=cal)
     plain = collective_cost("allreduce", 1024, 8, 1, H100, "analytical")
     assert not small.algorithm.startswith("nvls") and small.time_s == plain.time_s
-    assert small.calibration == "default floor"
+    assert small.calibration == "fitted model"
     forced = collective_cost("allreduce", 1024, 8, 1, H100, "analytical", "nvls", calibration=cal)
     assert forced.calibration == "calibrated from nvls only [V]"
 
@@ -103,6 +116,9 @@ def test_system_file_carries_a_calibration(tmp_path):
                               "floor": "26.5 us", "latency": {"nvls": "36.2 us"},
                               "law": {"form": "blend", "half": {"nvls": "16 MiB"}, "p": {"nvls": 1.5}}})
     s = load_system(p)
+    # parsed once, at load: the SystemSpec carries it, the collectives mapping does not (one calibration per system)
+    assert s.calibration.floor_s == pytest.approx(26.5e-6) and "calibration" not in s.collectives
+    assert uncalibrated(s).calibration is None
     c = collective_cost("allreduce", 1024, 8, 1, s, "analytical", "nvls", launch="single_process")
     assert c.calibration == "calibrated from node7 nccl-tests [V]"
     assert c.time_s * 1e6 == pytest.approx(36.21, abs=0.05)  # 36.2 us + 1 KB at 266 GB/s, above the 26.5 us floor

@@ -18,8 +18,9 @@ import statistics
 from dataclasses import replace
 
 from hwmodels.collective_calibration import CollectiveCalibration
-from hwmodels.collectives import candidate_lines
+from hwmodels.collectives import algorithm_of, candidate_lines
 from hwmodels.spec import HardwareError
+from hwmodels.system import is_regime_protocol
 
 __all__ = ["fit_calibration", "uncalibrated", "single_line", "yaml_block", "FLOOR_MAX", "LATENCY_BAND"]
 
@@ -29,8 +30,7 @@ LATENCY_BAND = (1 << 20, 2 << 20)
 
 def uncalibrated(system):
     """The system without any ``collectives.calibration`` (what a calibration is fitted against)."""
-    coll = {k: v for k, v in (system.collectives or {}).items() if k != "calibration"}
-    return replace(system, collectives=coll)
+    return replace(system, calibration=None)
 
 
 def single_line(system):
@@ -39,8 +39,9 @@ def single_line(system):
     calibrated algorithm is priced without its regime lines, hwmodels.collectives.collective_cost)."""
     coll = dict(system.collectives or {})
     eff = coll.get("efficiency") or {}
-    coll["efficiency"] = {sc: {a: ({p: q for p, q in f.items() if "_" not in p} if isinstance(f, dict) and "bw" not in f
-                                   else f) for a, f in algs.items()} for sc, algs in eff.items()}
+    coll["efficiency"] = {sc: {a: ({p: q for p, q in f.items() if not is_regime_protocol(p)}
+                                   if isinstance(f, dict) and "bw" not in f else f) for a, f in algs.items()}
+                          for sc, algs in eff.items()}
     return replace(system, collectives=coll)
 
 
@@ -70,9 +71,9 @@ def fit_calibration(points, system, kind: str, ranks: int, algorithm: str | None
             continue
         label = min(candidate_lines(kind, S, ranks, 1, base, "analytical", algorithm, regimes=False),
                     key=lambda x: x[1])[0]
-        alg_name = alg_name or label.split("/")[0]
-        i, b = _line(kind, S, ranks, base, label.split("/")[0])
-        w = probe.weight(S, label.split("/")[0])
+        alg_name = alg_name or algorithm_of(label)
+        i, b = _line(kind, S, ranks, base, algorithm_of(label))
+        w = probe.weight(S, algorithm_of(label))
         alphas.append((t - b - w * i) / (1.0 - w))
     if floor is None and not alphas:
         raise HardwareError(f"{source}: no rows at <= {floor_max} B (floor) nor in {latency_band[0]}-"

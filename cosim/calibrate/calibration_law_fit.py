@@ -19,24 +19,22 @@ import csv
 import statistics
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 
 from cosim.calibrate.calibration_fit import FLOOR_MAX, LATENCY_BAND, fit_calibration, single_line, uncalibrated
+from cosim.calibrate.launch_fit import FIT_RING_SOURCE, TOGETHER_CSV
 from hwmodels.collectives import collective_cost
 from hwmodels.system import load_system
 
-__all__ = ["TOGETHER_CSV", "FAMILIES", "FIT_FILES", "LAW_CANDIDATES", "HALF_GRID", "P_GRID", "LawScore",
+__all__ = ["TOGETHER_CSV", "FAMILIES", "LAW_CANDIDATES", "HALF_GRID", "P_GRID", "LawScore",
            "load_runs", "score_run", "fit_blend", "compare_laws", "choose", "chosen_blend", "is_calibration_point"]
 
-TOGETHER_CSV = Path(__file__).resolve().parents[2] / "validation" / "published" / "nccl_8xh100_heldout_session4.csv"
 NVLS_FILE = "together_slurm_all_reduce_nvls"
 FAMILIES = {  # family -> (fit selector, validation selector): (source, size) -> bool
-    "ring": (lambda src, S: src == "together_pod_all_reduce_ring",
-             lambda src, S: src not in ("together_pod_all_reduce_ring", NVLS_FILE)),
+    "ring": (lambda src, S: src == FIT_RING_SOURCE,
+             lambda src, S: src not in (FIT_RING_SOURCE, NVLS_FILE)),
     "nvls": (lambda src, S: src == NVLS_FILE and S.bit_length() % 2 == 1,  # log2(S) even
              lambda src, S: src == NVLS_FILE and S.bit_length() % 2 == 0),
 }
-FIT_FILES = ("together_pod_all_reduce_ring", NVLS_FILE)
 LAW_CANDIDATES = ("none", "floor", "replace", "blend")
 HALF_GRID = tuple(1 << k for k in range(20, 31))  # 1 MiB .. 1 GiB
 P_GRID = (0.5, 1.0, 1.5, 2.0, 3.0)

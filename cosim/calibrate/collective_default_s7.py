@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, ScoredRow, score_file, x3_x4
+from cosim.calibrate.collective_holdout_s4b import BANDS, HELDOUT_S4B_CSV, ScoredRow, score_file, summary, x3_x4
 from cosim.calibrate.launch_fit import TOGETHER_CSV
 
-__all__ = ["TOLERANCE", "default_rows", "kept", "Band", "feasibility", "empty_sizes"]
+__all__ = ["TOLERANCE", "default_rows", "kept", "Band", "feasibility", "empty_sizes", "score_table", "band_table"]
 
 TOLERANCE = 0.15
 
@@ -60,3 +60,34 @@ def feasibility(rows: list[ScoredRow], group_of=lambda r: "all") -> list[Band]:
 def empty_sizes(bands: list[Band]) -> list:
     """(group, size) where no single prediction is within 15 % of every curve (needs >= 2 curves)."""
     return [(b.group, b.size_bytes) for b in bands if b.curves > 1 and not b.feasible]
+
+
+def _fmt(s: dict) -> str:
+    if not s.get("points"):
+        return "- | - | -"
+    return f"{s['median_abs_err_pct']:.1f}% | {s['max_abs_err_pct']:.1f}% | {s['within']} of {s['points']}"
+
+
+def score_table(rows, label: str = "all 8 x H100 curves") -> tuple[list, dict]:
+    """(markdown lines, {set: (summary, summary without X3 / X4)}) over all rows, per source and per size band."""
+    keep = kept(rows)
+    sets = {label: (rows, keep)}
+    for src in dict.fromkeys(r.source for r in rows):
+        sets[src] = ([r for r in rows if r.source == src], [r for r in keep if r.source == src])
+    for name, lo, hi in BANDS:
+        sets[f"size {name}"] = ([r for r in rows if lo <= r.size_bytes <= hi], [r for r in keep if lo <= r.size_bytes <= hi])
+    res = {k: (summary(a), summary(b)) for k, (a, b) in sets.items()}
+    md = ["| set | median | max | within 15 % | without X3 / X4: median | max | within 15 % |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
+    md += [f"| {k} | {_fmt(a)} | {_fmt(b)} |" for k, (a, b) in res.items()]
+    return md, res
+
+
+def band_table(bands) -> list:
+    """Markdown lines of feasibility() cells."""
+    md = ["| group | size (B) | curves | feasible interval (us) | empty? | default's prices (us) |",
+          "|---|---:|---:|---|---|---|"]
+    md += [f"| {b.group} | {b.size_bytes:,} | {b.curves} | {b.lo_us:.1f} - {b.hi_us:.1f} | "
+           f"{'**empty**' if b.curves > 1 and not b.feasible else 'no'} | {', '.join(f'{m:.1f}' for m in b.model_us)} |"
+           for b in bands]
+    return md

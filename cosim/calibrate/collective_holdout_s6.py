@@ -10,6 +10,7 @@ side by side. Nothing here is fitted on a scored row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cosim.calibrate.calibration_law_fit import chosen_blend
 from cosim.calibrate.calibration_fit import fit_calibration
@@ -26,7 +27,7 @@ CALIBRATION_SIZES = (2 << 10, 4 << 10, 8 << 10, 1 << 20, 2 << 20)
 class CalibratedRow:
     row: ScoredRow  # the session-4b pricing (uncalibrated) of the same row
     calibrated_us: float
-    calibration: str  # "calibrated from ..." / "default floor"
+    calibration: str  # what priced it: "calibrated from ..." or the model's label (hwmodels.collectives)
     excluded: str  # "", "X3", "X4"
 
     @property
@@ -38,23 +39,26 @@ def _system_of(gpu: str) -> str:
     return "dgx_h200" if gpu.startswith("H200") else "dgx_h100"
 
 
-def calibrate_machines(rows: list[ScoredRow]) -> dict:
-    """{source: CollectiveCalibration} from each machine's calibration rows only."""
+def calibrate_machines(rows: list[ScoredRow], table: str = HELDOUT_S4B_CSV.name) -> dict:
+    """{source: CollectiveCalibration} from each machine's calibration rows only (`table`: the file they come from)."""
     blend, out = chosen_blend(), {}
     for src in dict.fromkeys(r.source for r in rows):
         mine = [r for r in rows if r.source == src]
         pts = [(r.size_bytes, r.published_us * 1e-6) for r in mine if r.size_bytes in CALIBRATION_SIZES]
         first = mine[0]
         out[src] = fit_calibration(pts, load_system(_system_of(first.gpu)), first.collective, first.n_gpus,
-                                   first.forced or None, first.launch, f"{src} rows of {HELDOUT_S4B_CSV.name}",
+                                   first.forced or None, first.launch, f"{src} rows of {table}",
                                    blend={a: hp for a, hp in blend.items() if a == (first.forced or "nvls")})
     return out
 
 
-def score_calibrated(path=HELDOUT_S4B_CSV) -> tuple[list[CalibratedRow], dict]:
+def score_calibrated(path=HELDOUT_S4B_CSV, sources=None) -> tuple[list[CalibratedRow], dict]:
+    """Every machine of the file (or only `sources`) calibrated from its own rows and scored on its others."""
     rows = score_file(path, systems=session4b_systems())  # the uncalibrated session-4b price, as in session 6
+    if sources is not None:
+        rows = [r for r in rows if r.source in sources]
     x3, x4 = x3_x4(rows)
-    cals, systems, out = calibrate_machines(rows), {}, []
+    cals, systems, out = calibrate_machines(rows, Path(path).name), {}, []
     for i, r in enumerate(rows):
         if r.size_bytes in CALIBRATION_SIZES or not r.in_range:
             continue

@@ -20,15 +20,14 @@ import numpy as np
 
 from cosim.calibrate.calibration_fit import single_line
 from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV
-from hwmodels.collectives import collective_cost
+from hwmodels.collectives import collective_cost, nvls_time
 from hwmodels.launch import launch_term
 from hwmodels.system import SystemSpec
 
-__all__ = ["FIT_SOURCE", "RegimeFit", "fit_rows", "small_line_s", "with_small_line", "fit_regime", "choose_regime",
+__all__ = ["FIT_SOURCE", "RegimeFit", "fit_rows", "rank_coeff", "small_line_s", "with_small_line", "fit_regime", "choose_regime",
            "yaml_entry"]
 
 FIT_SOURCE = "azure_nd_h200_v5"
-RANK_COEFF = 0.35  # the NVLS rank law of the large line (docs/multi-device.md 5.1.2), kept for the small line
 F_GRID = np.round(np.arange(0.0, 75.0 + 1e-9, 0.1), 1) * 1e-6
 B_GRID = np.round(np.arange(0.050, 0.618 + 1e-9, 0.001), 3)
 
@@ -60,12 +59,17 @@ def fit_rows() -> tuple[list[Row], list[Row]]:
     return ([r for r in rows if int(math.log2(r.size)) % 2 == 0], [r for r in rows if int(math.log2(r.size)) % 2])
 
 
+def rank_coeff(system: SystemSpec) -> float:
+    """The NVLS rank law of the system's large (Simple) line (docs/multi-device.md 5.1.2), kept for the small line."""
+    return float(system.collectives["efficiency"]["intra_node"]["nvls"]["simple"]["rank_coeff"])
+
+
 def small_line_s(system: SystemSpec, S, n: int, fixed_s, bw):
-    """The small-regime NVLS line: base latency + fixed + 2 link alphas + S / (bw x B x (1 - c / n)) (the same
-    form hwmodels.collectives prices an NVLS line with)."""
+    """The small-regime NVLS line, priced as hwmodels.collectives prices an NVLS line: base latency + fixed +
+    nvls_time (2 link alphas + S / (bw x B x (1 - c / n)))."""
     lk = system.link("intra_node")
-    B = np.multiply(bw, lk.bandwidth_Bps) * (1 - RANK_COEFF / n)
-    return lk.base_latency_s + fixed_s + 2 * lk.latency_s + np.asarray(S, dtype=float) / B
+    return lk.base_latency_s + fixed_s + nvls_time(np.asarray(S, dtype=float), n, lk.latency_s,
+                                                   np.multiply(bw, lk.bandwidth_Bps), rank_coeff(system))
 
 
 def with_small_line(system: SystemSpec, fixed_s: float, bw: float) -> SystemSpec:
@@ -73,7 +77,7 @@ def with_small_line(system: SystemSpec, fixed_s: float, bw: float) -> SystemSpec
     coll = dict(system.collectives)
     eff = {k: dict(v) for k, v in coll["efficiency"].items()}
     eff["intra_node"]["nvls"] = dict(eff["intra_node"]["nvls"], simple_small={
-        "bw": bw, "fixed": f"{fixed_s * 1e6:.1f} us", "rank_coeff": RANK_COEFF})
+        "bw": bw, "fixed": f"{fixed_s * 1e6:.1f} us", "rank_coeff": rank_coeff(system)})
     coll["efficiency"] = eff
     return replace(system, collectives=coll)
 
@@ -85,9 +89,7 @@ def _large(system: SystemSpec, rows: list[Row]) -> np.ndarray:
 
 def _launched(system: SystemSpec, t: np.ndarray) -> np.ndarray:
     """The single_process launch term of the system file applied to model times (hwmodels.launch)."""
-    term = launch_term(system, "single_process")
-    h = term.overhead(8)
-    return np.maximum(t, h) if term.law == "floor" else t + h
+    return launch_term(system, "single_process").apply(t, 8)
 
 
 def _errs(pred: np.ndarray, rows: list[Row]) -> np.ndarray:
@@ -130,5 +132,6 @@ def choose_regime(fits: list[RegimeFit]) -> RegimeFit:
     return min(fits, key=lambda f: (-f.val_within15, round(f.val_median_pct, 6), f.law != "N0"))
 
 
-def yaml_entry(f: RegimeFit) -> dict:
-    return {"bw": round(f.bw, 3), "fixed": f"{f.fixed_s * 1e6:.1f} us", "rank_coeff": RANK_COEFF}
+def yaml_entry(f: RegimeFit, system: SystemSpec) -> dict:
+    """The system file's ``nvls.simple_small`` entry of the chosen fit (the rank law is the system's large line's)."""
+    return {"bw": round(f.bw, 3), "fixed": f"{f.fixed_s * 1e6:.1f} us", "rank_coeff": rank_coeff(system)}
