@@ -57,6 +57,28 @@ def score_fitted(values, sms, l2, default, tr, va, hw, n_params, lines, label):
     return label, n_params, t, v
 
 
+DEC_KEYS = ("dec_floor", "dec_bw", "cta_bw_split", "cta_bw_nosplit", "combine")
+
+
+def score_decode(hw_name, hw, tr, va, backend, terms, lines, label):
+    """Fit one backend's decode parameters on tr (from fit.INITIAL), score tr and va; every other
+    parameter keeps the committed calibration (FA2's split heuristic multiple included)."""
+    base, sms, l2 = start_values(hw_name)
+    pre = "attn." if backend == "fa2" else f"attn_{backend}."
+    values = {k: v for k, v in base.items()
+              if not (k.startswith(pre) and k[len(pre):].startswith(("dec_", "cta_bw", "combine", "lean")))}
+    for k in DEC_KEYS:  # every candidate of both backends starts from fit.INITIAL
+        values[pre + k] = fit.INITIAL[f"attn.{k}"]
+    names = [pre + k for k in DEC_KEYS]
+    if pre + "dec_bw_multi" in base:
+        values[pre + "dec_bw_multi"] = values[pre + "dec_bw"]
+        names.append(pre + "dec_bw_multi")
+    names += fit._decode_optional(pre, backend, terms, values)
+    default = "cudnn" if backend == "cudnn" else "fa2"
+    fit._fit_group(names, tr, hw, values, sms, l2, default)
+    return score_fitted(values, sms, l2, default, tr, va, hw, len(names), lines, label)
+
+
 def choose(res, lines):
     best = min(res, key=lambda r: r[3][1])
     pick = min((r for r in res if r[3][1] <= best[3][1] + 2.0), key=lambda r: (r[1], r[3][1]))

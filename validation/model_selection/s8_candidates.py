@@ -29,32 +29,12 @@ if __name__ == "__main__":  # before the imports: the rejected terms' code is go
 from pathlib import Path
 
 from cosim.calibrate import fit
-from validation.model_selection.common import HEADER, choose, rows_of, run_selection, score_fitted, start_values
+from validation.model_selection.common import HEADER, choose, rows_of, run_selection, score_decode
 
 OUT = Path("validation/model_selection/s8_candidates.txt")
-DEC_KEYS = ("dec_floor", "dec_bw", "cta_bw_split", "cta_bw_nosplit", "combine")
 # the session-7 (second-round) terms of each GPU, every session-8 candidate off
 BASE_TERMS = {hw: {**terms, "cudnn_lean": False, "combine_split": (), "dec_sm_share": ()}
               for hw, terms in (("h200", fit.TERMS), ("h100_sxm", fit.TERMS_BY_HW["h100_sxm"]))}
-
-
-def score_decode(hw_name, hw, tr, va, backend, terms, lines, label):
-    """Fit one backend's decode parameters on tr (from fit.INITIAL), score tr and va; every other
-    parameter keeps the committed calibration (FA2's split heuristic multiple included)."""
-    base, sms, l2 = start_values(hw_name)
-    pre = "attn." if backend == "fa2" else f"attn_{backend}."
-    values = {k: v for k, v in base.items()
-              if not (k.startswith(pre) and k[len(pre):].startswith(("dec_", "cta_bw", "combine", "lean")))}
-    for k in DEC_KEYS:  # every candidate of both backends starts from fit.INITIAL
-        values[pre + k] = fit.INITIAL[f"attn.{k}"]
-    names = [pre + k for k in DEC_KEYS]
-    if pre + "dec_bw_multi" in base:
-        values[pre + "dec_bw_multi"] = values[pre + "dec_bw"]
-        names.append(pre + "dec_bw_multi")
-    names += fit._decode_optional(pre, backend, terms, values)
-    default = "cudnn" if backend == "cudnn" else "fa2"
-    fit._fit_group(names, tr, hw, values, sms, l2, default)
-    return score_fitted(values, sms, l2, default, tr, va, hw, len(names), lines, label)
 
 
 def _terms(hw_name, **on):
