@@ -678,6 +678,83 @@ def _heldout7_draw(seed=HELDOUT7_SEED):
 HELDOUT7, _A7, _AT7, _E7, _ET7, E2E_DECODE7, E2E_PREFILL7 = _heldout7_draw()
 GEMM_SUITES["heldout7"] = HELDOUT7
 
+# Fit suite 8 (--variant fit8, session 8 second round): more fit rows of the classes heldout7 missed
+# (docs/gpu-validation.md, session 8), from seeds no held-out suite uses: the held-out-4 distributions
+# drawn with FIT8_SEED (every acceptance class on all four attention implementations, so unfused
+# prefill/decode get fresh fit rows), then on a second generator (FIT8_SEED + 1) the tail functions
+# below: split-K GEMMs (small M, long K: fp8 ran up to 40 % slower than priced) and few-tile long-K
+# GEMMs (M 500-1100: up to 34 % faster), one- and two-wave causal prefills (FA2 200-500 tokens -21 %),
+# decodes over GQA groups 2 and 4 at short contexts (cuDNN +28 / -26 %), and elementwise cases of the
+# kinds heldout7 missed (rmsnorm, softmax, copy, add_rmsnorm, rope_fused).
+FIT8_SEED = 20261204_105  # the first seed from 20261204100 whose draw shares no shape with an earlier suite (100-104: 1-4 each)
+FIT8_EW_KINDS = ("copy", "rmsnorm", "add_rmsnorm", "softmax", "rope_fused")
+
+
+def _fit8_gemm(rng, n_splitk=60, n_long=36):
+    """Split-K GEMMs: M log-uniform 40-320, N 128 x U{8..24}, K 128 x U{32..224} (K 4-28 K); few-tile
+    long-K GEMMs: M 480-1150, N 128 x U{8..24}, K 128 x U{80..224}."""
+    cases = []
+    while len(cases) < n_splitk + n_long:
+        splitk = len(cases) < n_splitk
+        m = int(round(_logu(rng, 40, 320))) if splitk else rng.randint(480, 1150)
+        n, k = 128 * rng.randint(8, 24), 128 * rng.randint(32 if splitk else 80, 224)
+        cases.append((m, n, k))
+    return cases
+
+
+def _fit8_prefill(rng, n=60):
+    """Causal prefill on held-out-4 layouts, length uniform 129..1024 (a quarter rounded to a multiple
+    of 64), batch 1..4, launching one or two waves of FA2 CTAs (batch x heads x 128-row query blocks
+    <= 2 x 132)."""
+    cases = []
+    while len(cases) < n:
+        h, kvh, d = _layout(rng)
+        L, b = rng.randint(129, 1024), rng.randint(1, 4)
+        if len(cases) % 4 == 3:
+            L = 64 * max(3, round(L / 64))
+        if b * h * math.ceil(L / 128) <= 264:
+            cases.append(("prefill", b, h, kvh, d, L, L, True))
+    return cases
+
+
+def _fit8_decode(rng, n_short=72, n_long=24):
+    """Decode (d 128) over GQA groups 2 and 4 (and MQA, group 8): KV heads 1..16, heads 8..64;
+    n_short at context log-uniform 128-2048 and batch log-uniform 1-128, n_long at 2048-32768, batch 1-32."""
+    cases = []
+    while len(cases) < n_short + n_long:
+        kvh, g = rng.choice((1, 2, 4, 8, 16)), rng.choice((2, 2, 4, 4, 8))
+        if not 8 <= kvh * g <= 64:
+            continue
+        short = len(cases) < n_short
+        b = int(round(_logu(rng, 1, 128 if short else 32)))
+        ctx = int(round(_logu(rng, 128, 2048) if short else _logu(rng, 2048, 32768)))
+        if 2 * b * kvh * ctx * 128 * 2 <= 8e9:
+            cases.append(("decode", b, kvh * g, kvh, 128, 1, ctx, False))
+    return cases
+
+
+def _fit8_elementwise(rng, n=100):
+    """The held-out-4 elementwise distribution restricted to FIT8_EW_KINDS."""
+    cases = []
+    while len(cases) < n:
+        c = _draw_heldout(rng.randrange(2 ** 31))[2]
+        cases += [x for x in c if x[0] in FIT8_EW_KINDS][:5]
+    return cases[:n]
+
+
+def _fit8_draw(seed=FIT8_SEED):
+    g, a, e, _, _ = _draw_heldout(seed)
+    rng = random.Random(seed + 1)
+    gt = _fit8_gemm(rng)
+    at = _fit8_prefill(rng) + _fit8_decode(rng)
+    et = _fit8_elementwise(rng)
+    return sorted(g + gt, key=lambda c: (c[1], c[2], c[0])), a + at, e + et
+
+
+_GEMM8, _ATTN8, _EW8 = _fit8_draw()
+GEMM_SUITES["fit8"] = {"gemm_mnk": _GEMM8, "gemm_nk": [], "gemm_m": [], "gemm_square": []}
+
+
 def _attention_cases(variant):
     cases = []
     # prefill (q_len == kv_len), causal; a few non-causal to separate the causal skip
@@ -740,6 +817,8 @@ def _attention_cases(variant):
         cases = list(_ATTN7)
     if variant == "heldout7":
         cases = list(_A7) + list(_AT7)
+    if variant == "fit8":
+        cases = list(_ATTN8)
     return cases
 
 
@@ -899,6 +978,8 @@ def _elementwise_cases(variant):
         cases, sizes = list(_EW7), []
     if variant == "heldout7":
         cases, sizes = list(_E7) + list(_ET7), []
+    if variant == "fit8":
+        cases, sizes = list(_EW8), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1715,7 +1796,7 @@ def main(argv=None):
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
-                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7"),
+                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")
