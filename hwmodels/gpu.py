@@ -67,7 +67,7 @@ from hwmodels import gpu_library as _lib
 from hwmodels import gpu_params as _gp
 from hwmodels.gpu_params import (ATTN_BACKEND_KEYS, ATTN_BACKENDS, ATTN_BLOCKS, BANDWIDTH_PARAMS, EW_ALIAS,  # noqa: F401
                                  EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS, UNFUSED_ALIGN,
-                                 SPLITK_MIN_K, TILES, UNFUSED_KEYS, WARP_SOFTMAX_MAX_COLS, GpuParams)
+                                 SPLITK_MIN_K, SPLITK_WS_BYTES, TILES, UNFUSED_KEYS, WARP_SOFTMAX_MAX_COLS, GpuParams)
 
 
 def params_for(hw: HardwareSpec) -> GpuParams | None:
@@ -151,6 +151,7 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False):
     sms = P.sm_count
     eff = P[f"gemm.mma_eff.{fmt}"]
     best = np.full(m.shape, np.inf)
+    best_red = np.zeros(m.shape)
     best_tile = np.zeros(m.shape + (4,))
     for bm, bn in _lib.tiles(TILES, P.values.get("gemm.tile_set")):
         tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
@@ -162,16 +163,29 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False):
         waves = np.ceil(units / sms)
         rate = peak / sms * eff / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
         t = waves * 2.0 * bm * bn * (k / split) / rate
-        better = t < best
+        # the library picks the fastest configuration, its split-K reduction included (when priced)
+        better = t + splitk_reduce_time(P, m, n, b, split) < best + best_red
         best = np.where(better, t, best)
+        best_red = np.where(better, splitk_reduce_time(P, m, n, b, split), best_red)
         best_tile[better] = np.stack([np.full(m.shape, bm), np.full(m.shape, bn), waves, split], -1)[better]
     nbytes = b * (e_in * (m * k + n * k) + e_out * m * n)
     t_mem = nbytes / P["gemm.bw"]
     p = P["gemm.overlap_p"]
-    t = P["gemm.floor"] + (best ** p + t_mem ** p) ** (1.0 / p)
+    t = P["gemm.floor"] + (best ** p + t_mem ** p) ** (1.0 / p) + best_red
     if details:
         return t, {"t_compute": best, "t_memory": t_mem, "tile": best_tile, "bytes": nbytes}
     return t
+
+
+def splitk_reduce_time(P, m, n, b, split):
+    """Split-K's reduction (session 8, second round; when a calibration records `gemm.splitk_ws`): each
+    of the `split` K-slices writes its fp32 partial tile to a workspace and a reduction reads them back,
+    2 x split x M x N x 4 bytes at the GEMM bandwidth, plus the reduction's fixed time when calibrated
+    (`gemm.splitk_floor`). No split, no reduction."""
+    if "gemm.splitk_ws" not in P.values:
+        return np.zeros(np.shape(split))
+    ws = 2.0 * split * b * m * n * SPLITK_WS_BYTES / P["gemm.bw"] + P.values.get("gemm.splitk_floor", 0.0)
+    return np.where(split > 1, ws, 0.0)
 
 
 # ---------------------------------------------------------------------------- attention
@@ -204,11 +218,22 @@ def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
     t_comp = work / P.sm_count + P["attn.tail"] * t_cta.max()
     if _gp.ATTN_WAVE_CAP:  # a greedy schedule never outlasts its waves at the longest CTA's time
         t_comp = min(t_comp, math.ceil(batch * heads * nq / P.sm_count) * float(t_cta.max()))
-    t = P["attn.floor"] + t_comp
+    t = P["attn.floor"] + t_comp + ragged_time(P, batch * heads * nq, q_len, bq, causal)
     if details:
         return t, {"t_compute_s": t_comp, "score_blocks": float(blocks.sum()) * batch * heads,
                    "block_q_k": (bq, bk), "critical_path_s": float(t_cta.max()), "splits": 1}
     return t
+
+
+def ragged_time(P, ctas, q_len, bq, causal):
+    """FA2 causal prefill whose length is no multiple of the 128-row query block (session 8, second
+    round; when a calibration carries `attn.ragged`): the kernel's uneven instantiation (Is_even_MN
+    false: predicated loads, one more masking step) costs a fixed time; `attn.ragged_wave` adds the part
+    measured on single-wave launches that fill more than half the SMs, in proportion to that fill."""
+    if not causal or q_len % bq == 0 or "attn.ragged" not in P.values:
+        return 0.0
+    fill = min(1.0, max(0.0, 2.0 * ctas / P.sm_count - 1.0)) if ctas <= P.sm_count else 0.0
+    return P["attn.ragged"] + P.values.get("attn.ragged_wave", 0.0) * fill
 
 
 @lru_cache(maxsize=65536)
@@ -240,7 +265,9 @@ def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=
     """Decode attention: KV streamed once per KV head (GQA shared), split-KV parallelism.
     split_sms_x: the SM multiple the backend's split heuristic is called with (FlashAttention-2:
     FA2_SPLIT_SMS_X = 2; gpu_params)."""
-    swapped = q_len == 1 and heads > kv_heads
+    # FA2 packs a decode's query group into one CTA (seqlenq_ngroups_swapped); a calibration carrying
+    # attn.dec_qhead_ctas (cuDNN, session 8 second round) prices one CTA per query head instead
+    swapped = q_len == 1 and heads > kv_heads and not P.values.get("attn.dec_qhead_ctas")
     h_eff = kv_heads if swapped else heads
     q_eff = heads // kv_heads if swapped else q_len
     bn = 256 if d <= 64 else 128

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 __all__ = ["PARAMS", "GpuParams", "ATTN_BACKENDS", "ATTN_BACKEND_KEYS", "ATTN_BLOCKS", "OPTIONAL_PARAMS",
            "UNFUSED_KEYS", "EW_KINDS", "EW_ALIAS", "ROW_KINDS", "KERNELS", "TILES", "SPLITK_MIN_K", "FA2_BQ",
-           "FA2_DEC_BM", "BANDWIDTH_PARAMS", "WARP_SOFTMAX_MAX_COLS", "EW_WARP_KEYS", "EW_ROW_KEYS"]
+           "FA2_DEC_BM", "BANDWIDTH_PARAMS", "WARP_SOFTMAX_MAX_COLS", "EW_WARP_KEYS", "EW_ROW_KEYS", "SPLITK_WS_BYTES"]
 
 # ---------------------------------------------------------------------------- parameters
 
@@ -115,7 +115,7 @@ OPTIONAL_PARAMS.update({
 #   own floor and traffic multiplier when measured (FUSED_EW_KINDS); otherwise they borrow the
 #   rmsnorm / add kernel's parameters and say so on the row.
 ROW_REGS = 40
-ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "soft_c", "dec_cta_lat", "combine_split")
+ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "soft_c", "dec_cta_lat", "combine_split", "ragged", "ragged_wave", "dec_qhead_ctas")
 ROW_THREADS_MAX = 1024
 FUSED_EW_KINDS = ("add_rmsnorm", "rope_fused")
 EW_ROW_WAVE_KEYS = tuple(f"ew.{k}.{x}" for k in ROW_KINDS for x in ("row_lat", "row_lat_iter"))
@@ -197,6 +197,20 @@ OPTIONAL_PARAMS.update({
 OPTIONAL_PARAMS.update({
     "attn.combine_split": ("time", "FA2 split-KV decode: combine-kernel time per split (its loop over the splits)"),
     "attn_cudnn.combine_split": ("time", "cuDNN split decode: reduction time per split"),
+})
+
+# Session-8 second-round candidates (fit suite 8; validation/model_selection/s8b_candidates.txt, before
+# held-out suite 8): split-K's fp32 workspace reduction, FA2's uneven causal prefill.
+SPLITK_WS_BYTES = 4  # cuBLAS split-K partial tiles are fp32 (the accumulator type)
+OPTIONAL_PARAMS.update({
+    "gemm.splitk_ws": (None, "split-K reduction through the fp32 workspace priced (structure recorded by a "
+                             "calibration whose validation split chose it: 1)"),
+    "gemm.splitk_floor": ("time", "split-K: fixed time of the reduction over the workspace"),
+    "attn_cudnn.dec_qhead_ctas": (None, "cuDNN decode: one CTA per query head (the query group not packed; "
+                                        "structure recorded by a calibration whose validation split chose it: 1)"),
+    "attn.ragged": ("time", "FA2 causal prefill of a length no multiple of 128: fixed time of the uneven kernel"),
+    "attn.ragged_wave": ("time", "FA2 uneven causal prefill, one wave filling more than half the SMs: extra "
+                                 "time at a full wave (in proportion to the fill above half)"),
 })
 
 
