@@ -173,7 +173,7 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False):
     p = P["gemm.overlap_p"]
     t = P["gemm.floor"] + (best ** p + t_mem ** p) ** (1.0 / p) + best_red
     if details:
-        return t, {"t_compute": best, "t_memory": t_mem, "tile": best_tile, "bytes": nbytes}
+        return t, {"t_compute": best, "t_memory": t_mem, "tile": best_tile, "bytes": nbytes, "t_reduce": best_red}
     return t
 
 
@@ -721,7 +721,12 @@ def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
         fmt, peak, _ = _peak(hw, op.compute_fmt, compute_fallback)
         b, e_in, e_out = _gemm_elem_bytes(op)
         _, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, _gemm_fmt(fmt), details=True)
-        return "gemm", (P["gemm.floor"], float(det["t_compute"][0]), float(det["t_memory"][0]), P["gemm.overlap_p"]), fmt
+        # split-K's reduction (when priced): its workspace bytes scale with 1/bandwidth, its fixed time not;
+        # the variants keep the base spec's tile and split (not re-chosen per bandwidth-to-peak ratio)
+        red = float(det["t_reduce"][0])
+        fixed = P.values.get("gemm.splitk_floor", 0.0) if red > 0 else 0.0
+        return "gemm", (P["gemm.floor"], float(det["t_compute"][0]), float(det["t_memory"][0]), P["gemm.overlap_p"],
+                        red - fixed, fixed), fmt
     if op.kind == "attention":
         fmt, peak, _ = _peak(hw, op.compute_fmt, compute_fallback)
         t1 = estimate(op, hw, compute_fallback, P).details["isolated_s"]
@@ -788,8 +793,8 @@ def _variant_time(form, terms, c, b):
     """Isolated time of one op over the variants from its `_op_terms`: c multiplies the
     compute-bound terms (1/peak), b the bandwidth-bound ones (1/bandwidth)."""
     if form == "gemm":
-        floor, tc, tm, p = terms
-        return floor + ((tc * c) ** p + (tm * b) ** p) ** (1.0 / p)
+        floor, tc, tm, p, red_bw, red_fixed = terms
+        return floor + ((tc * c) ** p + (tm * b) ** p) ** (1.0 / p) + red_bw * b + red_fixed
     if form == "prefill":
         floor, slope = terms
         return floor + slope * c * np.ones_like(b)

@@ -71,5 +71,5 @@ def test_frozen_selection_scripts_name_their_commit(name, commit):
 
 def test_calibration_fit_text_names_the_fitted_suites():
     text = open("cosim/configs/hw/calibration/h200.yaml").read()
-    assert "fit suites (default,\n    fit3, fit4, fit5, fit6, fit7; held-out suites never fitted)" in text
+    assert "fit suites (default,\n    fit3, fit4, fit5, fit6, fit7, fit8; held-out suites never fitted)" in text
     assert "default suite only" not in text

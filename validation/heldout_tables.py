@@ -1,13 +1,14 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout7 (measured after the session-8 freeze, scored with the
-exclusion rules of validation/heldout7_rules.md), the previously seen suites re-scored with the same
-frozen model (H200 heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
+calibrations: the fresh H200 suite heldout8 (measured after the session-8 second-round freeze, scored
+with the exclusion rules of validation/heldout8_rules.md), the previously seen suites re-scored with the
+same frozen model (H200 heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
 Run from the repository root: PYTHONPATH=. python validation/heldout_tables.py
 """
 import os
+import random
 from pathlib import Path
 
 from cosim.calibrate import dataset, published
@@ -100,7 +101,7 @@ def transfer_lines(h200, h100):
     lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
               "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
     have = {m.split for m in dataset.load_ops(h200)}
-    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test7", "test6", "test5", "test4")
+    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test8", "test7", "test6", "test5", "test4")
                if s in have]
     for target, sib, csv_, split, label in splits4 + [("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
@@ -132,12 +133,16 @@ def _tail_sets(split):
                 | {(kind, (sz // 2) // cols, cols) for kind, cols, sz in e})
     if split == "test5":
         return {"": keys(mb._GT5, mb._AT5, mb._ET5)}
-    seed, at_all, et_all = ((mb.HELDOUT6_SEED, mb._AT6, mb._ET6) if split == "test6"
-                            else (mb.HELDOUT7_SEED, mb._AT7, mb._ET7))
+    seed, at_all, et_all = {"test6": (mb.HELDOUT6_SEED, mb._AT6, mb._ET6), "test7": (mb.HELDOUT7_SEED, mb._AT7, mb._ET7),
+                             "test8": (mb.HELDOUT8_SEED, mb._AT8, mb._ET8)}[split]
     _, _, at, _, et, gt, _, _ = mb._heldout_with_tails(seed)
-    sets = {"": keys(gt, at, et), "fit-6 tail: ": keys((), at_all[len(at):len(at) + 30], et_all[len(et):])}
-    if split == "test7":  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
-        sets["fit-7 tail: "] = keys((), at_all[len(at) + 30:], ())
+    n6 = len(et) + 12  # the fit-6 softmaxes follow the fit-5 elementwise tails
+    sets = {"": keys(gt, at, et), "fit-6 tail: ": keys((), at_all[len(at):len(at) + 30], et_all[len(et):n6])}
+    if split in ("test7", "test8"):  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
+        sets["fit-7 tail: "] = keys((), at_all[len(at) + 30:len(at) + 66], ())
+    if split == "test8":  # then fit suite 8's tail functions (fifth generator)
+        g8 = mb._fit8_gemm(random.Random(mb.HELDOUT8_SEED + 4), 20, 12)
+        sets["fit-8 tail: "] = keys(g8, at_all[len(at) + 66:], et_all[n6:])
     return sets
 
 
@@ -158,6 +163,20 @@ def _group7(m) -> str:
     return f"{m.cls} {'MQA' if d['kv_heads'] == 1 else 'GQA/MHA'} {ctx}"
 
 
+def _group8(m) -> str:
+    """fit suite 8's tail classes (microbench._fit8_gemm, _fit8_prefill, _fit8_decode, _fit8_elementwise)."""
+    d = m.op.dims
+    if m.op.kind == "gemm":
+        return f"{m.cls} {'split-K (M 40-320, K 4-28 K)' if d['m'] <= 320 else 'few tiles, long K (M 480-1150)'}"
+    if m.op.kind == "attention":
+        if d["q_len"] > 1:
+            even = "length a multiple of 128" if d["q_len"] % 128 == 0 else "length no multiple of 128"
+            return f"{m.cls} one/two-wave causal, {even}"
+        ctx = "context 128-2048" if d["kv_len"] <= 2048 else "context 2-32 K"
+        return f"{m.cls} GQA group {d['heads'] // d['kv_heads']} {ctx}"
+    return m.op.kind
+
+
 def tail_table(split, title):
     """A held-out suite's tail classes, all rows, grouped as validation/fit5_tails.py groups fit
     suite 5 (and _group6 the fit-6 tails)."""
@@ -175,7 +194,7 @@ def tail_table(split, title):
         for prefix, tails in sets.items():
             if _case_key(m) in tails:
                 c = gpu.estimate(m.op, hw)
-                g = prefix + ({"fit-6 tail: ": _group6, "fit-7 tail: ": _group7}[prefix](m) if prefix
+                g = prefix + ({"fit-6 tail: ": _group6, "fit-7 tail: ": _group7, "fit-8 tail: ": _group8}[prefix](m) if prefix
                               else mod._group(m))
                 groups.setdefault(g, []).append(c.details.get("isolated_s", c.latency_s) / m.time_s - 1.0)
     return [f"#### {title} tail classes (all rows)", "", mod.table(groups, f"group ({title})"), ""] if groups else []
@@ -210,10 +229,12 @@ def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
     seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
-    model = "the session-8 model"
+    model = "the session-8 second-round model"
     for split, title in (
-            ("test7", "H200 heldout7 (fresh random suite + tail classes, measured after the session-8 freeze, "
-                      "scored once; rules: validation/heldout7_rules.md)"),
+            ("test8", "H200 heldout8 (fresh random suite + tail classes, measured after the session-8 second-round "
+                      "freeze, scored once; rules: validation/heldout8_rules.md)"),
+            ("test7", "H200 heldout7 (PREVIOUSLY SEEN: session-8 fresh suite, scored once at 4.7 / 15.3; "
+                      f"re-scored with {model})"),
             ("test6", "H200 heldout6 (PREVIOUSLY SEEN: session-7 second-round fresh suite, scored once at 4.4 / 15.7; "
                       f"re-scored with {model})"),
             ("test5", "H200 heldout5 (PREVIOUSLY SEEN: session-7 fresh suite, scored once at 4.7 / 15.9; "
@@ -232,8 +253,12 @@ def main():
         lines += op_table(title, r_all, ex)
         lines.append(f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)")
         lines.append("")
+        if split == "test8":
+            lines += ["#### End to end, heldout8 (Qwen2.5-7B, Llama-2-13B shapes, new random points)", ""]
+            lines += e2e_table(r_all) + tail_table(split, "heldout8, H200 run 15")
+            lines += _failed_rows(VAL / "raw_h200_run15" / "ops.csv")
         if split == "test7":
-            lines += ["#### End to end, heldout7 (Qwen2.5-7B, Llama-2-13B shapes, new random points)", ""]
+            lines += ["#### End to end, heldout7 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""]
             lines += e2e_table(r_all) + tail_table(split, "heldout7, H200 run 13")
             lines += _failed_rows(VAL / "raw_h200_run13" / "ops.csv")
         if split == "test6":
@@ -252,7 +277,7 @@ def main():
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
     ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
     lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-8 "
-                      "model: H100 calibration unchanged)", r_all, ex)
+                      "second-round model: H100 re-fitted with the split-K workspace reduction)", r_all, ex)
     lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
     # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")

@@ -755,6 +755,28 @@ _GEMM8, _ATTN8, _EW8 = _fit8_draw()
 GEMM_SUITES["fit8"] = {"gemm_mnk": _GEMM8, "gemm_nk": [], "gemm_m": [], "gemm_square": []}
 
 
+# Held-out suite 8 (--variant heldout8, session 8 second round; rules in validation/heldout8_rules.md):
+# heldout7's construction with a new seed (_heldout7_draw: heldout5's construction, fit suite 6's tails,
+# fit suite 7's decode grid), plus fit suite 8's tail functions on a fifth generator (seed + 4) with
+# fewer cases: 20 split-K and 12 few-tile long-K GEMMs, 16 one/two-wave causal prefills, 24 short- and 8
+# long-context decodes over GQA groups 2-8, 30 elementwise cases of FIT8_EW_KINDS.
+HELDOUT8_SEED = 20261204_152  # the first seed from 20261204120 whose draw shares no shape with an earlier suite (120-151: 1-5 each)
+
+
+def _heldout8_draw(seed=HELDOUT8_SEED):
+    suite, a, at, e, et, dec, pre = _heldout7_draw(seed)
+    tail = random.Random(seed + 4)
+    gt = _fit8_gemm(tail, 20, 12)
+    at = at + _fit8_prefill(tail, 16) + _fit8_decode(tail, 24, 8)
+    et = et + _fit8_elementwise(tail, 30)
+    suite = {**suite, "gemm_mnk": sorted(suite["gemm_mnk"] + gt, key=lambda c: (c[1], c[2], c[0]))}
+    return suite, a, at, e, et, dec, pre
+
+
+HELDOUT8, _A8, _AT8, _E8, _ET8, E2E_DECODE8, E2E_PREFILL8 = _heldout8_draw()
+GEMM_SUITES["heldout8"] = HELDOUT8
+
+
 def _attention_cases(variant):
     cases = []
     # prefill (q_len == kv_len), causal; a few non-causal to separate the causal skip
@@ -819,6 +841,8 @@ def _attention_cases(variant):
         cases = list(_A7) + list(_AT7)
     if variant == "fit8":
         cases = list(_ATTN8)
+    if variant == "heldout8":
+        cases = list(_A8) + list(_AT8)
     return cases
 
 
@@ -980,6 +1004,8 @@ def _elementwise_cases(variant):
         cases, sizes = list(_E7) + list(_ET7), []
     if variant == "fit8":
         cases, sizes = list(_EW8), []
+    if variant == "heldout8":
+        cases, sizes = list(_E8) + list(_ET8), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1762,9 +1788,10 @@ def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=10
                 elif variant == "heldout3":
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("llama3_2_3b", "qwen2_5_14b"),
                                 fusions=("eager", "engine", "engine_fused"), points=(E2E_DECODE3, E2E_PREFILL3))
-                elif variant in ("heldout4", "heldout5", "heldout6", "heldout7"):
+                elif variant in ("heldout4", "heldout5", "heldout6", "heldout7", "heldout8"):
                     points = {"heldout4": (E2E_DECODE4, E2E_PREFILL4), "heldout5": (E2E_DECODE5, E2E_PREFILL5),
-                              "heldout6": (E2E_DECODE6, E2E_PREFILL6), "heldout7": (E2E_DECODE7, E2E_PREFILL7)}[variant]
+                              "heldout6": (E2E_DECODE6, E2E_PREFILL6), "heldout7": (E2E_DECODE7, E2E_PREFILL7),
+                              "heldout8": (E2E_DECODE8, E2E_PREFILL8)}[variant]
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("qwen2_5_7b", "llama2_13b"),
                                 fusions=("eager", "engine", "engine_fused"), points=points)
                 else:
@@ -1796,7 +1823,7 @@ def main(argv=None):
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
-                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8"),
+                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8", "heldout8"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")

@@ -33,6 +33,8 @@ def suite_cases(variant: str) -> dict:
         out["e2e"] = [mb.E2E_DECODE6, mb.E2E_PREFILL6]
     if variant == "heldout7":
         out["e2e"] = [mb.E2E_DECODE7, mb.E2E_PREFILL7]
+    if variant == "heldout8":
+        out["e2e"] = [mb.E2E_DECODE8, mb.E2E_PREFILL8]
     return out
 
 

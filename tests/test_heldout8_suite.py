@@ -1,0 +1,47 @@
+"""Held-out suite 8 (issue 11, session 8 second round): its case lists are pinned in
+validation/heldout8_rules.md before it is measured; it is heldout7's construction with a new seed plus
+fit suite 8's tail functions on a fifth generator, and shares no case with any earlier suite."""
+import random
+
+from cosim.calibrate import dataset, heldout4_shapes
+from cosim.calibrate import microbench as mb
+from cosim.calibrate.suite_digest import suite_cases, suite_digest
+from tests.suite_checks import suite_shapes
+
+HELDOUT8_DIGEST = "7c3d8d1acb828a4275515578affef8f13dac8dbf39e955f758404b93a62f633b"
+EARLIER = ("default", "fit3", "fit4", "fit5", "fit6", "fit7", "fit8", "heldout", "heldout2", "heldout3", "heldout4",
+           "heldout5", "heldout6", "heldout7")
+
+
+def test_heldout8_case_lists_are_pinned_in_the_rules_file():
+    assert {k: len(v) for k, v in suite_cases("heldout8").items()} == {"attention": 270, "elementwise": 206,
+                                                                      "gemm": 184, "e2e": 2}
+    assert suite_digest("heldout8") == HELDOUT8_DIGEST
+    text = open("validation/heldout8_rules.md").read()
+    assert HELDOUT8_DIGEST in text and str(mb.HELDOUT8_SEED) in text
+
+
+def test_heldout8_is_heldout7s_construction_with_a_new_seed_plus_fit8_tails():
+    suite7, a, at, e, et, dec, pre = mb._heldout7_draw(mb.HELDOUT8_SEED)
+    rng = random.Random(mb.HELDOUT8_SEED + 4)
+    gt = mb._fit8_gemm(rng, 20, 12)
+    at8 = at + mb._fit8_prefill(rng, 16) + mb._fit8_decode(rng, 24, 8)
+    et8 = et + mb._fit8_elementwise(rng, 30)
+    c = suite_cases("heldout8")
+    assert c["gemm"] == sorted(suite7["gemm_mnk"] + gt, key=lambda x: (x[1], x[2], x[0]))
+    assert c["attention"] == a + at8 and c["elementwise"] == e + et8 and c["e2e"] == [dec, pre]
+    used = {heldout4_shapes.HELDOUT4_SEED, mb.HELDOUT5_SEED, mb.HELDOUT5_SEED + 1, mb.FIT5_SEED}
+    used |= {s + i for s in (mb.FIT6_SEED, mb.HELDOUT6_SEED, mb.FIT7_SEED, mb.HELDOUT7_SEED, mb.FIT8_SEED)
+             for i in range(4)}
+    assert not {mb.HELDOUT8_SEED + i for i in range(5)} & used
+
+
+def test_heldout8_shares_no_case_with_any_earlier_suite():
+    h8 = suite_shapes("heldout8")
+    for v in EARLIER:
+        assert not h8 & suite_shapes(v), v
+
+
+def test_heldout8_is_a_held_out_split():
+    assert dataset.split_of({"suite": "heldout8", "impl": "F.linear"}) == "test8"
+    assert dataset.split_of({"suite": "fit8", "impl": "F.linear"}) == "fit"
