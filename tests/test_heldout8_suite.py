@@ -45,3 +45,11 @@ def test_heldout8_shares_no_case_with_any_earlier_suite():
 def test_heldout8_is_a_held_out_split():
     assert dataset.split_of({"suite": "heldout8", "impl": "F.linear"}) == "test8"
     assert dataset.split_of({"suite": "fit8", "impl": "F.linear"}) == "fit"
+
+
+def test_heldout8_is_merged_row_for_row_and_never_fitted():
+    """Run 15 merged into h200_ops.csv as suite heldout8 (run h200_run15), every raw row once, unchanged,
+    split test8 (never fitted)."""
+    from tests.suite_checks import merged_row_for_row
+    merged = merged_row_for_row(15, "heldout8", 1645)
+    assert {dataset.split_of(r) for r in merged} <= {"test8", "other"}
