@@ -21,7 +21,8 @@ candidate with the lowest validation p90; a candidate with fewer parameters with
 preferred. Groups: GEMM (bf16 + fp8), FA2 prefill; on both GPUs where their fit rows have the shapes.
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s8b_candidates.py [hw ...]
-Writes validation/model_selection/s8b_candidates.txt.
+Writes validation/model_selection/s8b_candidates.txt (committed with 7909f6d, whose fit.py lacked the terms'
+switches; re-run at the frozen commit 523b183 it reproduces every line but the load line).
 """
 from pathlib import Path
 
