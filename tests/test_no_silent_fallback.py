@@ -84,3 +84,21 @@ def test_feasible_requires_memory_fit_by_default(tmp_path):
     spec = _spec(tmp_path / "nofit", {"seq": 8192}, axes=[{"grid": {"batch": [1, 64]}}], require_memory_fit=False)
     df = sweep(spec, quiet=True, write=False).set_index("batch")
     assert bool(df.loc[64, "feasible"])
+
+
+def test_system_sweep_rows_name_the_level_and_provenance(tmp_path):
+    """A sweep over layouts on a system (`system:` + `parallel.tp`) priced every point but
+    left `level_used` and `provenance` empty (session-8 audit): each row now says what
+    `cosim simulate` says for the same point."""
+    spec = {"name": "tp", "base": {"model": "llama3_70b", "phase": "decode", "batch": 16, "seq": 4096,
+                                   "system": "dgx_h100", "hw": "h100_sxm", "parallel": {"tp": 1},
+                                   "level": "analytical"},
+            "axes": [{"grid": {"parallel.tp": [4, 8]}}], "output": str(tmp_path / "out")}
+    df = sweep(spec, quiet=True, write=False).set_index("parallel.tp")
+    rep = cosim.simulate(cosim.build_trace("llama3_70b", phase="decode", batch=16, seq=4096, parallel={"tp": 4}),
+                         "dgx_h100", level="analytical")
+    assert df.loc[4, "latency_s"] == pytest.approx(rep.meta["parallel"]["step_latency_s"])
+    assert df.loc[4, "level_used"] == rep.level
+    assert df.loc[4, "provenance"] == "; ".join(rep.meta["priced_from"])
+    assert "calibrated:" in df.loc[4, "provenance"] and "collectives" in df.loc[4, "provenance"]
+    assert df["level_used"].notna().all() and df["provenance"].notna().all()
