@@ -102,3 +102,23 @@ def test_system_sweep_rows_name_the_level_and_provenance(tmp_path):
     assert df.loc[4, "provenance"] == "; ".join(rep.meta["priced_from"])
     assert "calibrated:" in df.loc[4, "provenance"] and "collectives" in df.loc[4, "provenance"]
     assert df["level_used"].notna().all() and df["provenance"].notna().all()
+
+
+def test_sweep_console_and_summary_count_the_fallback_rows(tmp_path, capsys):
+    """The rows said `fallback:roofline`, but the printed summary, the printed Pareto front
+    and summary.json did not: a front mixing analytical and roofline points read as one
+    model (session-8 audit). Now: a `levels:` line, a level_used column in the printed front,
+    and `levels` / `fallback_rows` in summary.json."""
+    import json
+    from cosim.cli import main
+    path = tmp_path / "s.yaml"
+    path.write_text("name: fb\nbase: {model: llama3_8b, hw: h100_sxm, phase: decode, batch: 1, seq: 1024, level: analytical}\n"
+                    "axes:\n  - grid: {hw: [h100_sxm, mi300x]}\nfallback: roofline\n"
+                    f"output: {tmp_path / 'out'}\n")
+    assert main(["sweep", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "levels: analytical 1, roofline 1 (1 by fallback: roofline)" in out
+    front = out.split("Pareto front")[1]
+    assert "level_used" in front and "roofline" in front
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["levels"] == {"analytical": 1, "roofline": 1} and summary["fallback_rows"] == 1

@@ -61,8 +61,13 @@ def run(args) -> int:
           f"{int(df['feasible'].sum())} feasible, {int(df['pareto'].sum())} on the Pareto front")
     if spec.constraints:
         print("constraints: " + ", ".join(str(c) for c in spec.constraints))
+    from cosim.dse.runner import level_counts
+    levels, n_fb = level_counts(df)
+    if len(levels) > 1 or n_fb:  # never silent: rows priced by different levels or by the fallback
+        print("levels: " + ", ".join(f"{k} {v}" for k, v in levels.items())
+              + (f" ({n_fb} by fallback: roofline)" if n_fb else "") + "; per row: level_used, provenance")
     front = df[df["pareto"]].sort_values(next(iter(spec.objectives)))
-    cols = spec.fields() + [m for m in spec.objectives]
+    cols = spec.fields() + [m for m in spec.objectives] + (["level_used"] if len(levels) > 1 or n_fb else [])
     if len(front):
         print(front[cols].head(args.top).to_string(index=False))
     errs = df[df["status"] != "ok"]
