@@ -194,7 +194,10 @@ class ServeConfig:
         if self.preemption not in ("recompute", "swap"):
             _bad("preemption", self.preemption, "recompute or swap")
         if self.trace is None:
-            if self.qps is None or isinstance(self.qps, bool) or not isinstance(self.qps, (int, float)) \
+            if self.qps is None:  # neither a rate nor a trace: say what to give, not "got None"
+                raise InputError("serve: qps: missing; expected a positive number of requests per second "
+                                 "(CLI --qps, e.g. --qps 5) or a request trace (--trace FILE)")
+            if isinstance(self.qps, bool) or not isinstance(self.qps, (int, float)) \
                     or not self.qps > 0:
                 _bad("qps", self.qps, "a positive number of requests per second")
             if self.requests is None:

@@ -1,0 +1,19 @@
+"""Session-8 new-user audit: each test pins a defect found by running the README's and
+docs' commands as a first-time user, and fails on the code before its fix."""
+
+import pytest
+
+from cosim.cli import main
+
+
+def _err(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_serve_without_a_rate_says_what_is_missing(capsys):
+    # was: "error: serve: qps: got None; expected a positive number ..."
+    msg = _err(capsys, ["serve", "--model", "llama3_8b", "--hw", "h100_sxm", "--requests", "10"])
+    assert "qps: missing" in msg and "--qps" in msg and "--trace" in msg and "None" not in msg
