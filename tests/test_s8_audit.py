@@ -17,3 +17,15 @@ def test_serve_without_a_rate_says_what_is_missing(capsys):
     # was: "error: serve: qps: got None; expected a positive number ..."
     msg = _err(capsys, ["serve", "--model", "llama3_8b", "--hw", "h100_sxm", "--requests", "10"])
     assert "qps: missing" in msg and "--qps" in msg and "--trace" in msg and "None" not in msg
+
+
+@pytest.mark.parametrize("argv", [["run", "{f}"], ["sweep", "{f}"], ["plan", "--model", "llama3_8b", "--system", "{f}"],
+                                  ["roofline", "--model", "{f}", "--hw", "h100_sxm"],
+                                  ["roofline", "--model", "llama3_8b", "--hw", "{f}"],
+                                  ["roofline", "--model", "llama3_8b", "--hw", "h100_sxm", "--recipe", "{f}"]])
+def test_an_empty_yaml_file_is_called_empty(tmp_path, capsys, argv):
+    # was: "got 'NoneType'" (experiment, sweep, system) or "got missing" (model) for an empty file
+    f = tmp_path / "empty.yaml"
+    f.write_text("")
+    msg = _err(capsys, [a.format(f=f) for a in argv])
+    assert str(f) in msg and "an empty file" in msg and "NoneType" not in msg

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workloads.formats import get_format
-from workloads.io import InputError, bundled_names, check_name, load_yaml_file, require, resolve_bundled
+from workloads.io import InputError, bundled_names, check_name, doc_kind, load_yaml_file, require, resolve_bundled
 
 __all__ = ["ModelSpec", "MoESpec", "MLASpec", "load_model", "list_models", "model_from_hf_config"]
 
@@ -248,7 +248,7 @@ def _stat_key(path):
 def _from_yaml_uncached(path: Path) -> ModelSpec:
     data = load_yaml_file(path, what="model")
     src = str(path)
-    require(isinstance(data, dict), src, "", data, "a mapping of model fields")
+    require(isinstance(data, dict), src, "", doc_kind(data), "a mapping of model fields")
     return _build(data, src)
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.experiment import (DEFAULTS, Experiment, experiment_from_dict, experiment_path, si_override)
-from workloads.io import InputError, copy_tree, fail, load_yaml_file, resolve_bundled
+from workloads.io import InputError, copy_tree, doc_kind, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["SweepSpec", "load_sweep", "sweep_from_dict", "METRICS", "Constraint", "apply_point"]
 
@@ -238,7 +238,7 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     store, batch_size) come from the command line / function call and win."""
     base_dir = Path(base_dir) if base_dir else Path.cwd()
     if not isinstance(doc, dict):
-        fail(source, "", type(doc).__name__, "a mapping with base, axes, objectives ...")
+        fail(source, "", doc_kind(doc), "a mapping with base, axes, objectives ...")
     for k in doc:
         if k not in TOP_KEYS:
             fail(source, k, k, f"a sweep field{_hint(k, TOP_KEYS)}: {', '.join(TOP_KEYS)}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from workloads.io import InputError, bundled_names, load_yaml_file, resolve_bundled
+from workloads.io import InputError, bundled_names, doc_kind, load_yaml_file, resolve_bundled
 from workloads.io import require as _require
 # the method registry lives in its own module: method modules register into it without
 # importing this loader (which imports them), so there is no import cycle
@@ -162,7 +162,7 @@ def _load_one(text: str) -> Recipe:
 def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
     """Validate a recipe mapping (from YAML) and fill in the method's defaults."""
     _ensure_methods_loaded()
-    require(isinstance(data, dict), source, "", data, "a mapping with name, method, parameters, citation")
+    require(isinstance(data, dict), source, "", doc_kind(data), "a mapping with name, method, parameters, citation")
     allowed = {"name", "method", "parameters", "citation", "description"}
     for key in data:
         close = difflib.get_close_matches(str(key), sorted(allowed), n=1, cutoff=0.6)
