@@ -29,3 +29,16 @@ def test_an_empty_yaml_file_is_called_empty(tmp_path, capsys, argv):
     f.write_text("")
     msg = _err(capsys, [a.format(f=f) for a in argv])
     assert str(f) in msg and "an empty file" in msg and "NoneType" not in msg
+
+
+def test_quiet_sweep_still_says_when_points_failed(tmp_path, capsys):
+    # was: `cosim sweep --quiet` printed nothing and exited 0 when a point was an error row
+    # (tp = 3 does not divide Llama-3-8B's 32 heads), so a script never learnt of it
+    f = tmp_path / "s.yaml"
+    f.write_text("name: s\nbase: {model: llama3_8b, hw: h100_sxm, system: dgx_h100, parallel: {tp: 1}}\n"
+                 f"axes:\n  - grid: {{parallel.tp: [2, 3]}}\noutput: {tmp_path / 'o'}\n")
+    assert main(["sweep", str(f), "--quiet"]) == 0
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    assert cap.err.strip().splitlines()[-1].startswith("note: s: 1 of 2 configurations are error rows; first: ")
+    assert "divisor of the 32 attention heads" in cap.err
