@@ -42,3 +42,9 @@ def test_quiet_sweep_still_says_when_points_failed(tmp_path, capsys):
     assert cap.out == ""
     assert cap.err.strip().splitlines()[-1].startswith("note: s: 1 of 2 configurations are error rows; first: ")
     assert "divisor of the 32 attention heads" in cap.err
+
+
+def test_cycle_format_error_names_the_cli_flag(capsys):
+    # the roofline's message names --compute-fallback; the cycle model's named only the Python keyword
+    msg = _err(capsys, ["simulate", "--model", "llama3_8b", "--hw", "versal_vck190", "--level", "cycle"])
+    assert "fpga.pe.formats" in msg and "'bf16'" in msg and "--compute-fallback" in msg

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES",
-           "doc_kind", "bundled_root", "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled", "copy_tree"]
+__all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES", "doc_kind",
+           "bundled_root", "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled", "copy_tree"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
 MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
