@@ -48,3 +48,21 @@ def test_cycle_format_error_names_the_cli_flag(capsys):
     # the roofline's message names --compute-fallback; the cycle model's named only the Python keyword
     msg = _err(capsys, ["simulate", "--model", "llama3_8b", "--hw", "versal_vck190", "--level", "cycle"])
     assert "fpga.pe.formats" in msg and "'bf16'" in msg and "--compute-fallback" in msg
+
+
+@pytest.mark.parametrize("what", ["sweeps", "experiments", "recipes", "hw", "models", "systems"])
+def test_list_columns_never_run_together(capsys, what):
+    # was: "formats_real_accuracyWeight formats ..." and "mikv   mixed_precision_kvMiKV-style ...":
+    # a name as long as its column ran into the next one
+    from workloads.io import bundled_names
+    assert main(["list", what]) == 0
+    kind = {"hw": "hw", "models": "models", "systems": "systems"}.get(what, what)
+    names = set(bundled_names(kind))
+    lines = capsys.readouterr().out.splitlines()
+    assert {ln.split()[0] for ln in lines} == names
+    if what == "recipes":  # the method column too
+        from workloads.io import bundled_dir, load_yaml_file
+        for ln in lines:
+            name = ln.split()[0]
+            method = load_yaml_file(bundled_dir("recipes") / f"{name}.yaml", "recipe")["method"]
+            assert ln.split()[1] == method
