@@ -68,7 +68,8 @@ def _step_model(cfg, w, hw, system):
     if system is not None:
         L = parse_layout(cfg.parallel)
         steps.notes += (f"parallel {L.label()} on {system.name}: each step is one device's sharded trace with its "
-                        f"collectives priced on the system's links; KV capacity per device"
+                        f"collectives priced on the system's links; KV capacity per device; energy: the replica's "
+                        f"{L.tp} tensor-parallel devices"
                         + ("; pipeline stages run one after another within a step (no overlap of "
                            "micro-batches across stages)" if L.pp > 1 else ""),)
     host = cfg.host
@@ -155,7 +156,9 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     import pandas as pd
 
     df = request_table(eng.requests)
-    energy = sum(r.energy_j for r in eng.replicas)
+    # a step is priced on one device's sharded trace (all pipeline stages in sequence); a
+    # replica is tp such shards, so its energy is tp x that (as cosim plan and sweeps count it)
+    energy = sum(r.energy_j for r in eng.replicas) * (parse_layout(cfg.parallel).tp if system is not None else 1)
     summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s)
     summary["steps"] = sum(r.n_steps for r in eng.replicas)
     notes += list(steps.notes) + (list(draft.notes) if draft else [])
