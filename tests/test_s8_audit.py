@@ -82,3 +82,22 @@ def test_serve_energy_on_a_tp_replica_counts_every_device():
     r = two.summary["energy_per_token_j"] / one.summary["energy_per_token_j"]
     assert 0.9 < r < 1.5, r
     assert any("energy: the replica's 2 tensor-parallel devices" in n for n in two.notes)
+
+
+def test_simulate_on_a_layout_prints_the_layout_step_as_plan_does(capsys):
+    """`cosim simulate --parallel tp=1,pp=8,microbatches=4 --batch 64` printed one micro-batch's
+    trace (batch 16, 54.6 ms, 292.9 tokens/s, energy per token of that trace) and nothing of the
+    layout; `cosim plan` ranks the same layout at an 81.1 ms step and 789 tokens/s. Now a
+    `layout:` line gives the step, the global batch, tokens/s and the system's energy, equal
+    to plan's row; and with tp = 8 the energy counts all 8 shards (was one device's)."""
+    from cosim.cli._common import si
+    from cosim.plan import plan
+    argv = ["simulate", "--model", "llama3_70b", "--hw", "dgx_h100", "--batch", "64", "--seq", "8192"]
+    rows = {r.layout: r for r in plan("llama3_70b", "dgx_h100", batch=64, seq=8192).rows}
+    for layout, par in (("tp1-pp8-ep1-dp1-mb4", "tp=1,pp=8,microbatches=4"), ("tp8-pp1-ep1-dp1", "tp=8")):
+        assert main(argv + ["--parallel", par]) == 0
+        out = capsys.readouterr().out
+        line = next(ln for ln in out.splitlines() if ln.startswith("layout: "))
+        r = rows[layout]
+        assert f"batch 64" in line and f"{r.tokens_per_s:,.1f} tokens/s" in line, (line, r)
+        assert f"({si(r.energy_per_token_j, 'J')}/token)" in line, (line, r.energy_per_token_j)

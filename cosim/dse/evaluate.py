@@ -407,6 +407,7 @@ def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     """A point on a multi-device system: latency is the pipeline step, energy the whole
     system's per step, memory the fullest device's (hw.* fields override the device).
     `labels` = (level_used, provenance) arrays: the row says what priced it, as simulate does."""
+    from cosim.parallel_timing import layout_step
     from cosim.simulate import simulate
     from hwmodels.system import load_system
 
@@ -415,10 +416,9 @@ def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     trace = _trace(cfg, caches["trace"])
     rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
     labels[0][i], labels[1][i] = rep.level, "; ".join(rep.meta["priced_from"])
-    par = rep.meta["parallel"]
-    shards = par["tp"] * par["dp"] * par["microbatches"]
+    st = layout_step(rep)  # as cosim plan: system energy = tp x dp x micro-batch traces
     tokens = _tokens(cfg)
-    lat, en = par["step_latency_s"], rep.total_energy_j * shards
+    lat, en = st["step_latency_s"], st["energy_j"]
     if "sqnr" not in caches:
         caches["sqnr"] = _accuracy(cfg, trace)
     vals = {"latency_s": lat, "energy_j": en, "tokens_per_s": tokens / lat, "energy_per_token_j": en / tokens,
