@@ -101,3 +101,32 @@ def test_simulate_on_a_layout_prints_the_layout_step_as_plan_does(capsys):
         r = rows[layout]
         assert f"batch 64" in line and f"{r.tokens_per_s:,.1f} tokens/s" in line, (line, r)
         assert f"({si(r.energy_per_token_j, 'J')}/token)" in line, (line, r.energy_per_token_j)
+
+
+def test_a_bundled_model_name_is_the_bundled_model_even_beside_a_same_named_folder(tmp_path, monkeypatch):
+    """`cosim roofline --model llama3_8b` run from a directory holding a folder `llama3_8b/`
+    (here a Phi-3 config.json) priced the folder's model and still printed "llama3_8b on
+    h100_sxm" (7.64 GB of weights instead of Llama-3-8B's 16.1 GB). The one rule
+    (workloads.io.resolve_bundled, docs/architecture.md): a bare name is the bundled file, a
+    path the user's own; a bare name that is not bundled may still be a local folder."""
+    import json
+    from workloads.models import load_model
+    cfg = {"model_type": "phi3", "hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 32,
+           "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32064,
+           "max_position_embeddings": 4096, "tie_word_embeddings": False}
+    for d in ("llama3_8b", "my_phi3"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.chdir(tmp_path)
+    bundled = load_model("llama3_8b")
+    assert (bundled.hidden, bundled.layers, bundled.kv_heads) == (4096, 32, 8)
+    assert load_model("./llama3_8b").hidden == 3072  # written as a path: the user's own
+    assert load_model("my_phi3").hidden == 3072  # not a bundled name: the local folder
+
+
+def test_a_bundled_recipe_name_is_the_bundled_recipe_even_beside_a_same_named_folder(tmp_path, monkeypatch):
+    # was: "error: kivi2: is a directory; expected a regular recipe file" from a directory holding kivi2/
+    from workloads.compression.recipe import load_recipe
+    (tmp_path / "kivi2").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe("kivi2").name == "kivi2"

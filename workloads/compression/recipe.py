@@ -104,7 +104,7 @@ def load_recipe(spec: "str | Path | Recipe") -> Recipe:
         raise RecipeError("recipe: got ''; expected a bundled recipe name, a path, or names joined by '+'")
     from workloads.io import check_name
     check_name(text, "recipe")
-    if Path(text).exists():
+    if Path(text).exists() and text not in bundled_names("recipes"):  # a bare bundled name is bundled
         return _load_one(text)
     pieces = _split_top(text, "+")
     if any(not p.strip() for p in pieces):
@@ -152,7 +152,7 @@ def _load_part(text: str) -> Recipe:
 
 def _load_one(text: str) -> Recipe:
     path = Path(text)
-    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+    if path.suffix.lower() in (".yaml", ".yml") or (path.exists() and text not in bundled_names("recipes")):
         path = path if path.exists() else resolve_bundled("recipes", path, "recipe", RecipeError)
         return recipe_from_dict(load_yaml_file(path, what="recipe"), str(path))
     path = resolve_bundled("recipes", text, "recipe", RecipeError)
