@@ -130,3 +130,13 @@ def test_a_bundled_recipe_name_is_the_bundled_recipe_even_beside_a_same_named_fo
     (tmp_path / "kivi2").mkdir()
     monkeypatch.chdir(tmp_path)
     assert load_recipe("kivi2").name == "kivi2"
+
+
+def test_plot_redraws_a_report_saved_on_a_system(tmp_path, capsys):
+    # was: "error: unknown hardware 'dgx_h100'" for a report written by
+    # `cosim simulate --hw dgx_h100 --parallel tp=8 --out r.json`: the ceilings are its device's
+    rep = tmp_path / "r.json"
+    assert main(["simulate", "--model", "llama3_8b", "--hw", "dgx_h100", "--parallel", "tp=8", "--out", str(rep)]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(rep), "--out", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "r.png").stat().st_size > 1000
