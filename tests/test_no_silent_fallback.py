@@ -122,3 +122,20 @@ def test_sweep_console_and_summary_count_the_fallback_rows(tmp_path, capsys):
     assert "level_used" in front and "roofline" in front
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["levels"] == {"analytical": 1, "roofline": 1} and summary["fallback_rows"] == 1
+
+
+def test_sweep_over_systems_refuses_a_level_a_system_device_cannot_do(tmp_path):
+    """A `system` axis at level analytical with mi300x_8 (its MI300X has no calibration) ran
+    every mi300x_8 point on the roofline without `fallback: roofline` (the load-time check
+    looked only at `hw`, not at the systems' devices; session-8 audit)."""
+    spec = {"name": "s", "base": {"model": "llama3_8b", "phase": "decode", "batch": 8, "seq": 2048,
+                                  "system": "dgx_h100", "hw": "h100_sxm", "parallel": {"tp": 1},
+                                  "level": "analytical"},
+            "axes": [{"grid": {"system": ["dgx_h100", "mi300x_8"], "parallel.tp": [2]}}],
+            "output": str(tmp_path / "out")}
+    with pytest.raises(InputError) as e:
+        sweep(spec, quiet=True, write=False)
+    assert "level" in str(e.value) and "mi300x_8" in str(e.value) and "fallback: roofline" in str(e.value)
+    df = sweep({**spec, "fallback": "roofline"}, quiet=True, write=False).set_index("system")
+    assert df.loc["mi300x_8", "provenance"].startswith("fallback:")
+    assert df.loc["dgx_h100", "level_used"] == "analytical"

@@ -594,20 +594,39 @@ def _check_levels(base, axes, search, fallback, source) -> None:
     if fallback == "roofline":
         return
     from hwmodels.levels import level_support
-    from hwmodels.spec import HardwareError, load_hw
+    from hwmodels.spec import load_hw
     hws = [base.hw.name] + _axis_values(axes, search, "hw") + _axis_values(axes, search, "hw.name")
     levels = [base.level] + _axis_values(axes, search, "level")
-    for name in dict.fromkeys(map(str, hws)):
-        try:
-            hw = load_hw(name, overrides=base.hw.overrides_dict() or None)
-        except (HardwareError, InputError, ValueError, KeyError):
-            continue  # a bad hardware name is reported where the point is evaluated
+    for name, hw in [*_loaded(hws, base, load_hw), *_system_devices(base, axes, search)]:
         for lv in dict.fromkeys(levels):
             sup = level_support(hw, lv)
             if not sup.ok:
                 fail(source, "level", lv, f"a level that {name} supports ({sup.reason}); or set "
                                           f"`fallback: roofline` to price such points with the roofline, "
                                           f"every row then saying so")
+
+
+def _loaded(hws, base, load_hw):
+    """(name, spec) of each hardware name that loads (a bad name is reported at its point)."""
+    from hwmodels.spec import HardwareError
+    for name in dict.fromkeys(map(str, hws)):
+        try:
+            yield name, load_hw(name, overrides=base.hw.overrides_dict() or None)
+        except (HardwareError, InputError, ValueError, KeyError):
+            continue
+
+
+def _system_devices(base, axes, search):
+    """(system name, its device) of the base system and every `system` axis value: a system
+    point is priced on its own device, whatever `hw` says."""
+    from hwmodels.spec import HardwareError
+    from hwmodels.system import load_system
+    names = ([base.system] if base.system else []) + _axis_values(axes, search, "system")
+    for name in dict.fromkeys(map(str, names)):
+        try:
+            yield name, load_system(name).device
+        except (HardwareError, InputError, ValueError, KeyError):
+            continue
 
 
 def _check_metric_availability(objectives, constraints, base, axes, search, source) -> None:
