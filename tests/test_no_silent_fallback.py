@@ -139,3 +139,20 @@ def test_sweep_over_systems_refuses_a_level_a_system_device_cannot_do(tmp_path):
     df = sweep({**spec, "fallback": "roofline"}, quiet=True, write=False).set_index("system")
     assert df.loc["mi300x_8", "provenance"].startswith("fallback:")
     assert df.loc["dgx_h100", "level_used"] == "analytical"
+
+
+def test_collectives_priced_by_the_roofline_alpha_beta_are_labelled_roofline():
+    """At the cycle level (no cycle model for links) and at the analytical level on a system
+    with no fitted collectives, collectives are priced by the roofline alpha-beta
+    (provenance `speed-of-light:alpha-beta`) but their rows said level `cycle` /
+    `analytical` and the header `level cycle` (session-8 audit)."""
+    t = cosim.build_trace("llama3_8b", phase="decode", batch=1, seq=2048, weights="mxfp4", acts="mxfp8_e4m3",
+                          kv="mxfp8_e4m3", parallel={"tp": 4})
+    rep = cosim.simulate(t, "mx_systolic_board_4", level="cycle")
+    coll = [r for r in rep.rows if r["kind"] in ("allreduce", "allgather")]
+    assert coll and all(r["level"] == "roofline" and r["provenance"].startswith("speed-of-light") for r in coll)
+    assert {r["level"] for r in rep.rows if r["kind"] == "gemm"} == {"cycle"}
+    assert rep.level == "cycle+roofline" and any("priced at level cycle+roofline" in n for n in rep.notes)
+    rep = cosim.simulate(cosim.build_trace("llama3_8b", phase="decode", batch=8, seq=2048, parallel={"tp": 2}),
+                         "dgx_h100", level="analytical")  # fitted collectives: analytical throughout
+    assert rep.level == "analytical"
