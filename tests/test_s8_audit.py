@@ -140,3 +140,13 @@ def test_plot_redraws_a_report_saved_on_a_system(tmp_path, capsys):
     capsys.readouterr()
     assert main(["plot", str(rep), "--out", str(tmp_path / "r.png")]) == 0
     assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_serve_trace_path_as_written_in_the_docs_works_from_any_directory(tmp_path, monkeypatch):
+    # docs/serving.md: `cosim serve ... --trace cosim/configs/traces/sharegpt_synth.csv` failed outside
+    # the repository ("no such trace file"); the docs-style path of every other loader resolves there
+    from cosim.serving.arrivals import load_trace
+    monkeypatch.chdir(tmp_path)
+    want = load_trace("sharegpt_synth")
+    assert load_trace("cosim/configs/traces/sharegpt_synth.csv") == want
+    assert load_trace("configs/traces/sharegpt_synth.csv") == want

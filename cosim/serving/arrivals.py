@@ -28,7 +28,13 @@ class RequestSpec:
 
 
 def _bundled_trace(name: str) -> Path | None:
+    """A bundled trace by name, or by the docs-style path (cosim/)configs/traces/<name>.csv
+    that resolves from any directory, as resolve_bundled does for the YAML kinds."""
     from workloads.io import bundled_dir
+    parts = Path(name).parts
+    parts = parts[1:] if parts[:1] == ("cosim",) else parts
+    if len(parts) == 3 and parts[:2] == ("configs", "traces") and parts[2].endswith(".csv"):
+        name = parts[2][:-4]
     p = bundled_dir("traces") / f"{name}.csv"
     return p if p.is_file() else None
 
