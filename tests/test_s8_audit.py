@@ -150,3 +150,9 @@ def test_serve_trace_path_as_written_in_the_docs_works_from_any_directory(tmp_pa
     want = load_trace("sharegpt_synth")
     assert load_trace("cosim/configs/traces/sharegpt_synth.csv") == want
     assert load_trace("configs/traces/sharegpt_synth.csv") == want
+
+
+def test_generate_on_a_system_says_it_runs_on_one_device(capsys):
+    # was: "unknown hardware 'dgx_h100': not a bundled hardware name" for a bundled system
+    msg = _err(capsys, ["generate", "--model", "llama3_8b", "--hw", "dgx_h100"])
+    assert "dgx_h100" in msg and "is a system" in msg and "cosim serve" in msg and "not a bundled" not in msg
