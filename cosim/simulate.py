@@ -80,6 +80,10 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
     else:
         from hwmodels.collectives import estimate_system_ops
 
+        par = trace.meta.get("parallel") or {}
+        if par.get("devices", 1) > system.devices:  # before a link error that names neither the layout nor the count
+            raise HardwareError(f"parallel: layout {par.get('label')} needs {par['devices']} devices; system "
+                                f"{system.name} has {system.devices} (override 'nodes' for a larger cluster)")
         costs, notes = estimate_system_ops(trace.ops, system, level, compute_fallback)
         hw = system.device
     total_lat = sum(c.latency_s * op.repeat for op, c in zip(trace.ops, costs)) or 1.0

@@ -156,3 +156,15 @@ def test_generate_on_a_system_says_it_runs_on_one_device(capsys):
     # was: "unknown hardware 'dgx_h100': not a bundled hardware name" for a bundled system
     msg = _err(capsys, ["generate", "--model", "llama3_8b", "--hw", "dgx_h100"])
     assert "dgx_h100" in msg and "is a system" in msg and "cosim serve" in msg and "not a bundled" not in msg
+
+
+def test_parallel_flag_refuses_a_repeated_key(capsys):
+    # was: `--parallel tp=8,tp=4` priced tp=4 without a word
+    msg = _err(capsys, ["simulate", "--model", "llama3_70b", "--hw", "dgx_h100", "--parallel", "tp=8,tp=4"])
+    assert "--parallel" in msg and "tp" in msg and "twice" in msg
+
+
+def test_a_layout_larger_than_the_system_names_the_layout(capsys):
+    # was: "dgx_h100.yaml: a send/recv between nodes needs at least 2 nodes; the system has 1" for tp=8,pp=2
+    msg = _err(capsys, ["simulate", "--model", "llama3_70b", "--hw", "dgx_h100", "--parallel", "tp=8,pp=2"])
+    assert "parallel" in msg and "tp8-pp2" in msg and "16 devices" in msg and "dgx_h100 has 8" in msg

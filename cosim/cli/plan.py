@@ -85,6 +85,8 @@ def parse_parallel_flag(text: str) -> dict:
         if not eq:
             raise InputError(f"--parallel: got {part!r}; expected key=value pairs such as tp=8,pp=2")
         key, val = key.strip(), val.strip().lower()
+        if key in out:  # the last would win silently
+            raise InputError(f"--parallel: {key}: given twice in {text!r}; expected each key once")
         if key == "routing":  # uniform | sampled | zipf:<s> (checked by workloads.routing)
             out[key] = val
         elif val in ("true", "false"):
