@@ -79,6 +79,18 @@ _KERNELS = threading.Lock()
 
 # ---------------------------------------------------------------------------- synthetic tensors
 
+# The precision the synthetic samples are drawn in (values differ between the two, the
+# distribution does not; synthetic_activations): the GEMM samples' activations in
+# float32 (their weights too: fitted_weight_rows draws in float32 only), the attention
+# sample's in float64. The SQNR provenance names them (_draw_note).
+GEMM_ACT_DRAW, ATTENTION_DRAW = np.float32, np.float64
+
+
+def _draw_note() -> str:
+    return (f"synthetic draws: GEMM weights in float32, GEMM activations in {np.dtype(GEMM_ACT_DRAW).name}, "
+            f"attention Q/K/V in {np.dtype(ATTENTION_DRAW).name}")
+
+
 def synthetic_weight(rows: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """(rows, k) float32 weight sample with the statistics of real LLM linear layers,
     fitted to SmolLM2-135M (cosim.functional.compression.synthetic.fitted_weight_rows,
@@ -89,7 +101,7 @@ def synthetic_weight(rows: int, k: int, rng: np.random.Generator) -> np.ndarray:
     by ~6 dB. Until session 7 the entries were drawn in float64 (fitted_weights) and
     transposed: the same distribution, other values (docs/speed.md)."""
     from cosim.functional.compression.synthetic import fitted_weight_rows
-    return fitted_weight_rows(rows, k, rng)
+    return fitted_weight_rows(rows, k, rng)  # drawn in float32 (_draw_note)
 
 
 def synthetic_activations(tokens: int, k: int, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
@@ -253,7 +265,7 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
     return AccuracyResult(by_op=by_op, by_layer=by_layer, recipe_twin=twin and twin["raw"], status_by_op=status,
                           sample={"layers": len(_layers(n_layers, layers)), "rows": used_rows,
                                   "tokens": used_tokens, "kv_positions": used_kv, "seed": seed},
-                          provenance=f"functional:{src}; SQNR of the op output vs fp32, "
+                          provenance=f"functional:{src}; {_draw_note()}; SQNR of the op output vs fp32, "
                                      f"{len(_layers(n_layers, layers))} layers x <= {rows} rows x {tokens} tokens"
                                      + twin_note)
 
@@ -304,7 +316,7 @@ def _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers):
                 source = "checkpoint"
         if w is None:
             w = synthetic_weight(r, k, rng)
-        x = synthetic_activations(tokens, k, rng)
+        x = synthetic_activations(tokens, k, rng, dtype=GEMM_ACT_DRAW)
         y_ref = (x @ w.T).astype(np.float64)  # float32 GEMMs, float64 sums (module docstring)
         wq, w_scale = _quantize(w, w_t.fmt)
         xq, x_scale = _quantize(x, a_fmt)
@@ -332,8 +344,8 @@ def _attention_accuracy(op, op_i, layers, tokens, seed):
     recs = []
     for layer in (_layers(op.repeat, layers) if op.repeat > 1 else [0]):
         rng = np.random.default_rng([seed, op_i, layer])
-        q = rng.normal(size=(tokens, hd)).astype(np.float32)
-        keys = synthetic_activations(kv_len, hd, rng, dtype=np.float64)
+        q = rng.normal(size=(tokens, hd)).astype(np.float32)  # float64 draws (ATTENTION_DRAW)
+        keys = synthetic_activations(kv_len, hd, rng, dtype=ATTENTION_DRAW)
         vals = rng.normal(size=(kv_len, vd)).astype(np.float32)
 
         def attend(kk, vv):

@@ -117,17 +117,24 @@ class Report:
                 "notes": list(self.notes), **{k: v for k, v in self.meta.items() if _jsonable(v)}}
 
     # ---- export -------------------------------------------------------------
+    def _lazy(self) -> bool:
+        """Rows still kept as columns (`from_columns`, `rows` never read)."""
+        return "rows" not in self.__dict__ and "_make_columns" in self.__dict__
+
+    def _frame_columns(self) -> list:
+        """The exported column order (to_frame, to_csv): COLUMNS, then every other key in
+        the order first seen."""
+        keys = list(self._all_columns()) if self._lazy() else [k for r in self.rows for k in r]
+        return COLUMNS + list(dict.fromkeys(k for k in keys if k not in COLUMNS))
+
     def to_frame(self):
         import pandas as pd
 
-        if "rows" not in self.__dict__ and "_make_columns" in self.__dict__:
+        names = self._frame_columns()
+        if self._lazy():
             cols = self._all_columns()
-            extra = [k for k in cols if k not in COLUMNS]
-            return pd.DataFrame({k: list(cols[k]) if k in cols else [None] * len(cols["op"])
-                                 for k in COLUMNS + extra})
-        extra = [k for r in self.rows for k in r if k not in COLUMNS]
-        cols = COLUMNS + sorted(set(extra), key=extra.index)
-        return pd.DataFrame(self.rows, columns=cols)
+            return pd.DataFrame({k: list(cols[k]) if k in cols else [None] * len(cols["op"]) for k in names})
+        return pd.DataFrame(self.rows, columns=names)
 
     def to_dict(self) -> dict:
         return {"totals": self.totals(), "ops": self.rows}
@@ -140,10 +147,9 @@ class Report:
 
     def to_csv(self, path: str | Path | None = None) -> str:
         text = None
-        if "rows" in self.__dict__ or "_make_columns" not in self.__dict__:  # rows of dicts: no pandas needed
+        if not self._lazy():  # rows of dicts: no pandas needed
             from cosim.table_csv import rows_to_csv
-            extra = [k for r in self.rows for k in r if k not in COLUMNS]
-            text = rows_to_csv(self.rows, COLUMNS + sorted(set(extra), key=extra.index))
+            text = rows_to_csv(self.rows, self._frame_columns())
         if text is None:
             text = self.to_frame().to_csv(index=False)
         if path:

@@ -125,15 +125,11 @@ def _numba_target_ready() -> None:
 def _child_init(parent_pid: int, gate=None) -> None:
     """In the child: Ctrl-C is the parent's, the child ends with the parent, and BLAS runs
     on one thread — the parent keeps the other core busy, and two processes each with two
-    spinning OpenBLAS threads on two cores made a 0.3 s forward pass take 2-3 s. (OpenBLAS
-    splits a GEMM's output among its threads, never the dot products, so the numbers do
-    not change: tests/test_second_process.py compares the reports.)"""
+    spinning OpenBLAS threads on two cores made a 0.3 s forward pass take 2-3 s (same
+    numbers: cosim.blas_threads)."""
     global _GATE
     from cosim.pool_children import worker_init
     worker_init(parent_pid)
     _GATE = gate
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # an optional speed-up only
-        return
-    threadpool_limits(1, user_api="blas")
+    from cosim.blas_threads import one_blas_thread
+    one_blas_thread()  # for the child's whole life: its restoring context is dropped

@@ -8,6 +8,7 @@ over the whole float32 range, every rounding / compat / saturation / flush setti
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,10 +61,14 @@ def test_new_block_kernels_give_the_reference_bits(fmt, rows, cols, scale, nspec
     BQ.mx_rows(x.view(np.uint32), x, got, s_got, bs, *rest)
     assert got.tobytes() == want.tobytes() and s_got.tobytes() == s_want.tobytes()
     # the one-pass kernel: vector groups need 16 blocks a row (tests/test_functional_vecblock.py); rows this
-    # short take its per-block path, and microxcaling or other block sizes its fallback: same bits
+    # short take its per-block tail path. It serves blocks of a multiple of 16 without microxcaling only.
     got[:] = np.nan
-    BQ.mx_rows_vec(x.view(np.uint32), x, got, s_got, bs, *rest)
-    assert got.tobytes() == want.tobytes() and s_got.tobytes() == s_want.tobytes()
+    if BQ.vec_serves(bs, microx):
+        BQ.mx_rows_vec(x.view(np.uint32), x, got, s_got, bs, *rest)
+        assert got.tobytes() == want.tobytes() and s_got.tobytes() == s_want.tobytes()
+    else:
+        with pytest.raises(ValueError, match="mx_rows_vec"):
+            BQ.mx_rows_vec(x.view(np.uint32), x, got, s_got, bs, *rest)
     # blocks down the columns of x.T (C-contiguous) are the rows of x
     xt = np.ascontiguousarray(x.T)
     got_t = np.empty_like(xt)
@@ -124,3 +129,27 @@ def test_axis_0_edge_shapes_equal_the_row_path():
             assert a.shape == x.shape and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
             pa, pb = quantize_parts(x, fmt, axis=0), quantize_parts(moved, fmt, axis=-1)
             assert pa.scales.shape == pb.scales.shape and pa.scales.tobytes() == pb.scales.tobytes()
+
+
+def test_quantize_calls_the_one_pass_kernel_only_where_it_serves():
+    """quantize picks `mx_rows_vec` exactly when `vec_serves` (blocks of a multiple of 16,
+    no microxcaling), else `mx_rows`, so the one-pass kernel's refusal is unreachable from
+    quantize; a spy namespace records which kernel each call took."""
+    from types import SimpleNamespace
+
+    from cosim.functional.quantize import _quantize_parts
+
+    assert [BQ.vec_serves(b, m) for b, m in [(16, False), (32, False), (64, False), (8, False), (24, False),
+                                              (32, True), (16, True)]] == [True, True, True, False, False, False,
+                                                                           False]
+    took = []
+    spy = SimpleNamespace(mx_rows=lambda *a: (took.append("mx_rows"), BQ.mx_rows(*a)),
+                          mx_rows_vec=lambda *a: (took.append("vec"), BQ.mx_rows_vec(*a)))
+    x = _inputs(1, 4, 300, 0, 4)
+    for block, compat, want in [(None, "ocp", "vec"), (16, "ocp", "vec"), (64, "ocp", "vec"), (8, "ocp", "mx_rows"),
+                                (24, "ocp", "mx_rows"), (None, "microxcaling", "mx_rows")]:
+        took.clear()
+        got = _quantize_parts(x, "mxfp4", -1, block, "even", None, False, compat, spy).y2d
+        assert took == [want], (block, compat)
+        ref = _quantize_parts(x, "mxfp4", -1, block, "even", None, False, compat, REF).y2d
+        assert got.tobytes() == ref.tobytes()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from cosim.functional import microq as MQ
 from cosim.functional.params import ROUNDING
 from cosim.functional.quantize import _quantize_parts
+from cosim.functional.vecblock import LANES
 from tests.script_loader import load_script
 
 REF = load_script("tests/functional_reference.py", "functional_reference")
@@ -74,7 +75,8 @@ def test_long_rows_with_a_tail_past_the_vector_groups():
     vector groups, then 7 tail blocks through the pair-run path (_pair_run) and a partial block,
     with NaN, zero, subnormal and huge-valued blocks in groups and in the tail: same bits as the
     reference, for every format and rounding."""
-    cols = 2 * MQ.SEG * MQ.PAIR_BLOCK + 7 * MQ.PAIR_BLOCK + 8
+    cols = 32 * LANES * MQ.PAIR_BLOCK + 7 * MQ.PAIR_BLOCK + 8
+    assert cols == 8312
     x = _inputs(11, 3, cols, 0, 0, 200)
     x[0, 5000:5016] = 0.0
     x[1, 4100] = np.nan
@@ -86,3 +88,52 @@ def test_long_rows_with_a_tail_past_the_vector_groups():
     for fmt in ("mx4", "mx6", "mx9"):
         for rounding in (0, 1, 2):
             assert _micro(MQ, x, fmt, rounding) == _micro(REF, x, fmt, rounding)
+
+
+def _specials_in(x, rng, cols_from):
+    """Put a NaN, a zero block, a subnormal-maximum block and a huge maximum (rounding
+    constant out of range) into blocks from column `cols_from` on, where there are any:
+    blocks the pair path refuses, redone by the general code."""
+    nblk = (x.shape[1] - cols_from) // 16
+    kinds = rng.permutation(4)[:nblk]
+    for i, kind in enumerate(kinds):
+        r = rng.integers(0, x.shape[0])
+        lo = cols_from + 16 * i
+        if kind == 0:
+            x[r, lo + rng.integers(0, 16)] = np.nan
+        elif kind == 1:
+            x[r, lo:lo + 16] = 0.0
+        elif kind == 2:
+            x[r, lo:lo + 16] = np.float32(1e-40)
+        else:
+            x[r, lo + rng.integers(0, 16)] = np.float32(3.0e38)
+
+
+@settings(max_examples=60, deadline=None)
+@given(fmt=st.sampled_from(["mx4", "mx6", "mx9"]), groups=st.integers(0, 2), tail=st.integers(0, 15),
+       short=st.sampled_from([0, 2, 8, 14]), refused=st.booleans(), seed=st.integers(0, 2 ** 20),
+       rounding=st.sampled_from([0, 1, 2]))
+def test_every_tail_length_after_the_vector_groups(fmt, groups, tail, short, refused, seed, rounding):
+    """Rows of 0-2 sixteen-block vector groups, then 0-15 whole tail blocks (`_pair_run`,
+    one run after the groups; its scratch holds LANES blocks) and a short block of 0-14
+    elements: values, exponents and microexponents equal the reference's, with or without
+    refused blocks in the tail."""
+    cols = (groups * LANES + tail) * 16 + short
+    if cols == 0:
+        cols = 2
+    x = _inputs(seed, 3, cols, 0, 0, 12)
+    if refused:
+        _specials_in(x, np.random.default_rng(seed), groups * LANES * 16)
+    assert _micro(MQ, x, fmt, rounding) == _micro(REF, x, fmt, rounding)
+
+
+def test_tail_lengths_zero_to_fifteen_each():
+    """Each tail length 0..15 once (after one vector group), with a refused block in the
+    tail where it has one: the hypothesis test above samples them; this pins all sixteen."""
+    rng = np.random.default_rng(3)
+    for tail in range(16):
+        x = _inputs(tail, 2, (LANES + tail) * 16 + 6, 0, 0, 20)
+        if tail:
+            x[1, LANES * 16 + 16 * rng.integers(0, tail)] = np.nan
+        for fmt in ("mx4", "mx9"):
+            assert _micro(MQ, x, fmt, 0) == _micro(REF, x, fmt, 0), (tail, fmt)

@@ -54,3 +54,32 @@ def test_out_errors_name_the_problem():
         quantize(x, "mxfp4", out=ro)
     with pytest.raises(TypeError, match="out must be a numpy array, got list"):
         quantize(x, "mxfp4", out=[0.0] * 128)
+
+
+def test_quantize_out_and_quantize_parts_set_up_kernels_and_threads_alike(monkeypatch):
+    """Both entry points run small arrays on one numba thread through the serial twins and
+    large ones (here: a threshold of 0) on every thread through the parallel kernels."""
+    import importlib
+
+    import numba
+
+    import cosim.functional.threads as T
+
+    Q = importlib.import_module("cosim.functional.quantize")  # the package's `quantize` is the function
+
+    seen = []
+    real = Q._quantize_parts
+
+    def spy(*a, **kw):
+        seen.append((a[8], numba.get_num_threads()))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(Q, "_quantize_parts", spy)
+    x = np.random.default_rng(2).standard_normal((8, 64)).astype(np.float32)
+    all_threads = numba.get_num_threads()
+    for threshold, want in [(T.PARALLEL_MIN_ELEMENTS, (Q._SERIAL, 1)), (0, (Q._PARALLEL, all_threads))]:
+        monkeypatch.setattr(T, "PARALLEL_MIN_ELEMENTS", threshold)
+        seen.clear()
+        a = quantize(x, "mx9", out=np.empty_like(x))
+        b = Q.quantize_parts(x, "mx9").dequantized()
+        assert seen == [want, want] and a.tobytes() == b.tobytes()

@@ -52,6 +52,29 @@ def test_serial_twins_are_cached_apart_and_only_for_parallel_kernels():
     assert T.serial_twin(len) is len
 
 
+def test_small_microexponent_calls_take_serial_kernels():
+    """`microq.microexp_rows` is a Python wrapper over two parallel kernels; its serial twin
+    (what quantize's small calls take) is the same wrapper over their serial twins, and
+    both give the same bits on rows that take each kernel (mx9 in pairs of 16-element
+    blocks: micro_rows16; odd rows and blocks of 8: micro_rows)."""
+    from cosim.functional import microq
+    from cosim.functional.quantize import _PARALLEL, _SERIAL, _quantize_parts
+
+    par = microq.microexp_rows.kernels
+    twin = T.serial_twin(microq.microexp_rows)
+    assert [k.targetoptions.get("parallel") for k in par] == [True, True]
+    assert [k.py_func.__qualname__ for k in twin.kernels] == ["micro_rows16_serial", "micro_rows_serial"]
+    assert not any(k.targetoptions.get("parallel") for k in twin.kernels)
+    assert not any(k.targetoptions.get("parallel") for k in _SERIAL.microexp_rows.kernels)
+    rng = np.random.default_rng(4)
+    for cols, block in [(600, None), (301, None), (600, 8)]:
+        x = (rng.standard_normal((20, cols)) * 2.0 ** rng.integers(-30, 30, (20, 1))).astype(np.float32)
+        x[2, 40] = np.nan
+        ser, par = (_quantize_parts(x, "mx9", -1, block, "even", None, False, "ocp", k) for k in (_SERIAL, _PARALLEL))
+        assert (ser.y2d.tobytes(), ser.scales.tobytes(), ser.micro.tobytes()) == (
+            par.y2d.tobytes(), par.scales.tobytes(), par.micro.tobytes())
+
+
 def test_threads_for_restores_the_thread_count():
     before = numba.get_num_threads()
     with T.threads_for(10):

@@ -80,3 +80,29 @@ def test_one_sampling_thread_gives_the_same_figures_as_two():
     one = trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=1)
     two = trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=2)
     assert one.by_op == two.by_op and len(one.by_op) >= 8
+
+
+def test_sqnr_provenance_names_the_draw_precision(monkeypatch):
+    """The SQNR provenance names the precision of the synthetic draws, after the clause
+    `cosim run` prints (up to the first ';', unchanged); drawing the GEMM activations in
+    float64 instead changes both the figures and what the provenance says."""
+    import cosim.layer_accuracy as LA
+    from workloads.builder import build_trace
+    tr = build_trace("llama3_8b", phase="decode", batch=1, seq=64, weights="mxfp4", acts="mxfp8_e4m3", kv="bf16")
+    res = LA.trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=1)
+    head, draw = res.provenance.split("; ")[:2]
+    assert head == "functional:synthetic (weights fitted to SmolLM2-135M statistics)"
+    assert draw == "synthetic draws: GEMM weights in float32, GEMM activations in float32, attention Q/K/V in float64"
+    monkeypatch.setattr(LA, "GEMM_ACT_DRAW", np.float64)
+    res64 = LA.trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=1)
+    assert "GEMM activations in float64" in res64.provenance
+    assert res64.by_op["q_proj"] != res.by_op["q_proj"]
+
+
+def test_the_weight_twin_names_its_float64_draw():
+    """The recipe twin's synthetic weights stay a float64 draw (cosim.functional.compression
+    .twin._weights_twin says why) and its source says so."""
+    pytest.importorskip("numba")
+    from cosim.functional.compression.twin import run_twin
+    src = run_twin("int4_g128_weights")["int4_g128_weights"]["source"]
+    assert src == "synthetic (fitted to SmolLM2-135M weight statistics; drawn in float64, rounded to float32)"

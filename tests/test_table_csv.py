@@ -55,3 +55,32 @@ def test_quickstart_sized_report_csv_matches_pandas():
     rep.rows[0]["sqnr_db"] = math.nan  # accuracy columns as `cosim run` adds them
     rep.rows[1]["accuracy_status"] = "ok"
     assert rep.to_csv() == rep.to_frame().to_csv(index=False)
+
+
+def _small_report(lazy: bool):
+    """Two ops with extra keys: rows of dicts (row 1 has a; row 2 has b, then a) or, with
+    `lazy`, columns (z_extra before the standard ones, b last)."""
+    from cosim.report import COLUMNS, Report
+
+    base = {k: None for k in COLUMNS}
+    r1 = {**base, "op": "q_proj", "latency_s": 1.0e-6, "energy_j": 2.0, "flops": 8, "bytes": 4, "a": 1.5}
+    r2 = {**base, "op": "o_proj", "latency_s": 3.0e-6, "energy_j": 1.0, "flops": 8, "bytes": 4, "b": "x", "a": 2.5}
+    fields = dict(model="m", hw="h", level="roofline", phase="decode", batch=1, seq=1, footprint={},
+                  capacity_bytes=1.0)
+    if not lazy:
+        return Report(rows=[r1, r2], **fields)
+    cols = {k: [r1.get(k), r2.get(k)] for k in ["op", "z_extra", *COLUMNS[1:], "b"]}
+    eager = {k: cols[k] for k in ("latency_s", "energy_j", "flops", "bytes")}
+    return Report.from_columns(eager, lambda: cols, **fields)
+
+
+def test_report_csv_and_frame_share_one_column_order():
+    """to_csv and to_frame write COLUMNS, then the extra keys in the order first seen: rows
+    of dicts (a before b: row 1 has a) and columns (z_extra, then b, as the columns come)."""
+    from cosim.report import COLUMNS
+
+    for lazy, extras in [(False, ["a", "b"]), (True, ["z_extra", "b"])]:
+        rep = _small_report(lazy)
+        header = rep.to_csv().splitlines()[0].split(",")
+        assert header == COLUMNS + extras == list(rep.to_frame().columns)
+        assert rep.to_csv() == _small_report(lazy).to_frame().to_csv(index=False)

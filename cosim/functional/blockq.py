@@ -205,28 +205,29 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
                 b = b1
 
 
+@njit(cache=True)
+def vec_serves(block, microx):
+    """Whether `mx_rows_vec` takes these blocks: a multiple of 16 elements (its vector
+    groups round 16 lanes at a time), no microxcaling (its float32-log2 candidates go
+    element by element). quantize asks this before choosing the kernel."""
+    return not microx and block % LANES == 0
+
+
 @njit(parallel=True, cache=True)
 def mx_rows_vec(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo, scale_hi, mode, microx,
                 flush_sub, saturate, pow2):
     """`mx_rows` in one pass (`mx_fused_rows`, explicit vectors) for blocks of a multiple of
-    16 elements without microxcaling: quantize's choice there. A kernel of its own, so a
-    process compiles only the variant it uses (both in one kernel took 1.7x the compile
-    time). Any other call (microx, other block sizes) still gets the right bits, block
-    by block through `_mx_block`."""
-    rows, L = x.shape
-    grouped = not microx and block % LANES == 0
+    16 elements without microxcaling: quantize's choice there, and only there (other
+    calls raise; `mx_rows` serves them). A kernel of its own, so a process compiles only
+    the variant it uses (both in one kernel took 1.7x the compile time). Same signature as
+    `mx_rows`, so quantize calls either alike."""
+    if not vec_serves(block, microx):
+        raise ValueError("mx_rows_vec: blocks of a multiple of 16 elements without microxcaling only (mx_rows)")
+    rows = x.shape[0]
     for t in prange((rows + ROWS - 1) // ROWS):
         r0 = t * ROWS
-        r1 = min(r0 + ROWS, rows)
-        if grouped:
-            mx_fused_rows(xb, x, out, sexp, r0, r1, block, emax_elem, is_int, mbits, emin, max_norm, scale_lo,
-                          scale_hi, mode, microx, flush_sub, saturate, pow2)
-        else:
-            for r in range(r0, r1):
-                for b in range(sexp.shape[1]):
-                    lo = b * block
-                    sexp[r, b] = _mx_block(xb[r], x[r], out[r], lo, min(block, L - lo), emax_elem, is_int, mbits, emin,
-                                           max_norm, scale_lo, scale_hi, mode, microx, flush_sub, saturate, pow2)
+        mx_fused_rows(xb, x, out, sexp, r0, min(r0 + ROWS, rows), block, emax_elem, is_int, mbits, emin, max_norm,
+                      scale_lo, scale_hi, mode, microx, flush_sub, saturate, pow2)
 
 
 @njit(inline="always", cache=True)

@@ -14,8 +14,10 @@ replaced were not vectorized, 30.8 -> 18.7 ms for a 4096 x 4096 mx6 apply pass o
 thread, measured).
 Other blocks (NaN/Inf, subnormal or zero maxima, odd sizes) take `_general_block`, the
 single-pass kernel's general code unchanged. The registry's blocks (16 elements in
-pairs) in rows of even length go through `micro_rows16` instead: the same pair path
-as loops along the whole row, not per block (1.7x faster, measured). Same operations as that kernel (kept in
+pairs) in rows of even length go through `micro_rows16` instead: sixteen blocks at a
+time in explicit vectors (`vecblock.micro_group`), the row's last few whole blocks by
+the same pair path as one loop along them, not per block (1.7x faster than per block
+over whole rows, measured). Same operations as that kernel (kept in
 tests/functional_reference.py): same bits.
 """
 
@@ -25,6 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from .kernels import NAN_EXP, block_amax, block_span, ilog2_bits, micro_round_run, q_elem
+from .threads import serial_twin
 from .vecblock import LANES, micro_group
 
 PAIR, GENERAL = 0, 1
@@ -167,26 +170,26 @@ def _general_block_call(xb, x, out, sexp, micro, cbits, r, b, block, sub, mbits,
 
 
 PAIR_BLOCK = 16  # the registry's shared-microexponent block: 16 elements, 8 pairs (mx-formats.md §11)
-SEG = 256  # blocks per segment of a row: the per-task scratch stays 32 KiB however long the row
 
 
 @njit(parallel=True, cache=True)
 def micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
-    """`micro_rows` for blocks of 16 in pairs and rows of even length, a segment of SEG
-    blocks at a time in loops along the segment (`_pair_run`); the blocks the pair path
-    does not take (and a short last block) are redone by `_general_block`. 4096 x 4096
-    mx9 into a reused output: 25.2 -> 14.3 ms on one thread, 13.7 -> 7.5 ms on two
-    (interleaved A/B with the per-block kernel, measured, issue 14)."""
+    """`micro_rows` for blocks of 16 in pairs and rows of even length: sixteen blocks at a
+    time by `vecblock.micro_group`, the at most fifteen whole blocks left in one loop along
+    them (`_pair_run`, scratch for LANES blocks); the blocks the pair path does not take
+    (and a short last block) are redone by `_general_block`. 4096 x 4096 mx9 into a
+    reused output: 25.2 -> 14.3 ms on one thread, 13.7 -> 7.5 ms on two with `_pair_run`
+    over whole rows (interleaved A/B with the per-block kernel, measured, issue 14)."""
     rows, L = x.shape
     nb = sexp.shape[1]
     nfull = L // PAIR_BLOCK
     grouped = nfull // LANES * LANES  # blocks served by vecblock.micro_group; the rest by _pair_run
     mscale = np.float32(max_norm * 2.0 ** (mbits - 23))
     for t in prange((rows + ROWS - 1) // ROWS):
-        how = np.empty(SEG, dtype=np.uint8)
-        pm = np.empty(SEG * 8, dtype=np.uint32)
-        bt = np.empty(SEG * 8, dtype=np.uint32)
-        c64 = np.empty(SEG * 8, dtype=np.uint64)
+        how = np.empty(LANES, dtype=np.uint8)  # nfull - grouped < LANES tail blocks
+        pm = np.empty(LANES * 8, dtype=np.uint32)
+        bt = np.empty(LANES * 8, dtype=np.uint32)
+        c64 = np.empty(LANES * 8, dtype=np.uint64)
         cbits = np.empty(PAIR_BLOCK, dtype=np.uint32)
         for r in range(t * ROWS, min(t * ROWS + ROWS, rows)):
             for b0 in range(0, grouped, LANES):  # sixteen blocks per call, explicit vectors
@@ -198,15 +201,12 @@ def micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_h
                         if (bad >> np.uint32(j)) & np.uint32(1):
                             _general_block_call(xb, x, out, sexp, micro, cbits, r, b0 + j, PAIR_BLOCK, 2, mbits,
                                                 max_norm, scale_lo, scale_hi, mode, mscale, pow2)
-            for b0 in range(grouped, nfull, SEG):
-                nblk = min(SEG, nfull - b0)
-                ngen = _pair_run(xp[r], x[r], out[r], micro[r], sexp[r], how, pm, bt, c64, b0, nblk, mbits,
-                                 scale_lo, scale_hi, mscale, mode)
-                if ngen == 0:
-                    continue  # the usual segment: scanning `how` anyway cost 22.4 against 15.2 ms (measured)
-                for b in range(nblk):
+            ntail = nfull - grouped
+            if ntail > 0 and _pair_run(xp[r], x[r], out[r], micro[r], sexp[r], how, pm, bt, c64, grouped, ntail,
+                                       mbits, scale_lo, scale_hi, mscale, mode) != 0:
+                for b in range(ntail):  # scanned only when a block was refused
                     if how[b] != PAIR:
-                        _general_block_call(xb, x, out, sexp, micro, cbits, r, b0 + b, PAIR_BLOCK, 2, mbits,
+                        _general_block_call(xb, x, out, sexp, micro, cbits, r, grouped + b, PAIR_BLOCK, 2, mbits,
                                             max_norm, scale_lo, scale_hi, mode, mscale, pow2)
             if nb > nfull:  # the short last block
                 _general_block_call(xb, x, out, sexp, micro, cbits, r, nfull, PAIR_BLOCK, 2, mbits, max_norm,
@@ -216,15 +216,15 @@ def micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_h
 @njit(inline="always", cache=True)
 def _pair_run(xpr, xr, orow, mrow, srow, how, pm, bt, c64, b0, nblk, mbits, scale_lo, scale_hi, mscale, mode):
     """The pair path of `_pair_block` for blocks b0 .. b0 + nblk - 1 of one row, as four
-    loops along the segment instead of short loops per block: loops of a runtime 8 or 16
+    loops along the run instead of short loops per block: loops of a runtime 8 or 16
     trips are too short for LLVM's vectorized loop body (our reading of the 23 ms) and
     literal trip counts made them slower still (45 ms, measured). Loops: pair maxima,
     block plan, per-pair microexponent and rounding constant, rounding. Same operations
     per element as `_pair_block`: mu = (both magnitudes < 2^E) is max(pair) < 2^E.
     Blocks that are not PAIR get garbage here; the caller redoes them (return: how
-    many). Scratch (how, pm, bt, c64) is indexed from the segment's start."""
+    many). Scratch (how, pm, bt, c64) is indexed from b0, sized for nblk blocks."""
     m31 = np.uint64(0x7FFFFFFF)
-    p0 = np.uint64(b0 * 8)  # first pair of the segment
+    p0 = np.uint64(b0 * 8)  # first pair of the run
     npairs = np.uint64(nblk * 8)
     ngen = 0
     for j in range(npairs):
@@ -255,11 +255,22 @@ def _pair_run(xpr, xr, orow, mrow, srow, how, pm, bt, c64, b0, nblk, mbits, scal
     return ngen
 
 
-def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
-    """Shared-microexponent quantization along the last axis of a 2-D array."""
-    pairs = x.shape[1] % 2 == 0 and x.shape[1] > 0  # the pair path reads a row as uint64 pairs
-    xp = xb.view(np.uint64) if pairs else np.zeros((1, 1), dtype=np.uint64)
-    if pairs and block == PAIR_BLOCK and sub == 2:
-        micro_rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
-        return
-    micro_rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
+def _rows_over(rows16, rows):
+    """`microexp_rows` calling these two kernels: the parallel ones, or (its
+    `serial_twin`, cosim.functional.threads) their serial twins, which small calls take."""
+
+    def microexp_rows(xb, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2):
+        """Shared-microexponent quantization along the last axis of a 2-D array."""
+        pairs = x.shape[1] % 2 == 0 and x.shape[1] > 0  # the pair path reads a row as uint64 pairs
+        xp = xb.view(np.uint64) if pairs else np.zeros((1, 1), dtype=np.uint64)
+        if pairs and block == PAIR_BLOCK and sub == 2:
+            rows16(xb, xp, x, out, sexp, micro, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
+            return
+        rows(xb, xp, pairs, x, out, sexp, micro, block, sub, mbits, max_norm, scale_lo, scale_hi, mode, pow2)
+
+    microexp_rows.kernels = (rows16, rows)
+    microexp_rows.serial_twin = lambda: _rows_over(serial_twin(rows16), serial_twin(rows))
+    return microexp_rows
+
+
+microexp_rows = _rows_over(micro_rows16, micro_rows)

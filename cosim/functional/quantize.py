@@ -19,7 +19,6 @@ from workloads.formats import get_format
 
 from . import threads as T
 from .threads import threads_for
-from .vecblock import LANES
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
 
@@ -123,11 +122,8 @@ def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None
                               saturate=saturate, flush_subnormals=flush_subnormals,
                               compat=compat).dequantized()
     _check_out(out, np.shape(x))
-    n = int(np.size(x))
     direct = None if np.may_share_memory(out, x) else out  # the kernels read x while they write
-    with threads_for(n):
-        y = _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat,
-                            _SERIAL if T.is_small(n) else _PARALLEL, out=direct).dequantized()
+    y = _sized_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, out=direct).dequantized()
     if not (y.ctypes.data == out.ctypes.data and y.strides == out.strides):  # a path that allocated its own
         np.copyto(out, y)
     return out
@@ -174,10 +170,17 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
                    flush_subnormals=False, compat="ocp") -> QParts:
     """`quantize` with the scale information kept (see `QParts`); small arrays run on one
     numba thread, through the kernels' serial twins (cosim.functional.threads)."""
+    return _sized_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat)
+
+
+def _sized_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, out=None) -> QParts:
+    """`_quantize_parts` with the kernels and thread count x's size calls for: below the
+    threading threshold one numba thread and the serial twins, else all threads and the
+    parallel kernels (cosim.functional.threads)."""
     n = int(np.size(x))
     with threads_for(n):
         return _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat,
-                               _SERIAL if T.is_small(n) else _PARALLEL)
+                               _SERIAL if T.is_small(n) else _PARALLEL, out=out)
 
 
 def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, kern,
@@ -214,7 +217,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         sat = _saturation(f.name, ep, saturate, microx, default=True, default_microx=True)
         # one pass with explicit vectors where it applies; a kernel namespace without it (the
         # reference, another revision's) has the two-pass kernel only
-        vec = not microx and f.block_size % LANES == 0 and hasattr(kern, "mx_rows_vec")
+        vec = hasattr(kern, "mx_rows_vec") and BQ.vec_serves(f.block_size, microx)
         (kern.mx_rows_vec if vec else kern.mx_rows)(
             rows.view(np.uint32), rows, out, sexp, f.block_size, ep.emax, ep.is_int, ep.mbits, ep.emin, ep.max_norm,
             -scale_hi, scale_hi, mode, microx, bool(flush_subnormals), sat, K.POW2)

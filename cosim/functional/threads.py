@@ -26,8 +26,9 @@ def is_small(n_elements: int) -> bool:
 
 
 def serial_twin(kernel):
-    """`kernel` (a `parallel=True` numba dispatcher; anything else is returned as is)
-    compiled without `parallel`: its
+    """`kernel` (a `parallel=True` numba dispatcher) compiled without `parallel`; a Python
+    wrapper over such kernels names its own twin (a `serial_twin` attribute that builds it
+    over theirs, as `microq.microexp_rows`); anything else is returned as is. The twin: its
     `prange` loops run as plain loops. The same code, so the same numbers (every kernel
     writes disjoint rows; the only reduction, `finite_amax`, is a max); what changes is
     the cost: a small call skips the parallel launch (~1 ms instead of 6-8 ms for a
@@ -37,6 +38,9 @@ def serial_twin(kernel):
     import types
 
     from numba import njit
+    build = getattr(kernel, "serial_twin", None)
+    if callable(build):
+        return build()
     if not (getattr(kernel, "targetoptions", None) or {}).get("parallel"):
         return kernel  # a plain function or a serial kernel already
     f = kernel.py_func
