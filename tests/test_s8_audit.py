@@ -168,3 +168,17 @@ def test_a_layout_larger_than_the_system_names_the_layout(capsys):
     # was: "dgx_h100.yaml: a send/recv between nodes needs at least 2 nodes; the system has 1" for tp=8,pp=2
     msg = _err(capsys, ["simulate", "--model", "llama3_70b", "--hw", "dgx_h100", "--parallel", "tp=8,pp=2"])
     assert "parallel" in msg and "tp8-pp2" in msg and "16 devices" in msg and "dgx_h100 has 8" in msg
+
+
+def test_serve_says_where_the_request_lengths_came_from(capsys):
+    """`cosim serve --qps 5 --requests 200` drew ShareGPT-like lognormal lengths (means 161 /
+    338 tokens) without saying so: every TTFT/TPOT depends on them. Now a note names the
+    source and the drawn means; fixed lengths and traces say so too."""
+    from cosim.serving import serve
+    r = serve("llama3_8b", "h100_sxm", qps=5, requests=40, seed=1)
+    note = next(n for n in r.notes if n.startswith("request lengths: "))
+    p, o = r.requests["prompt_len"].mean(), r.requests["output_len"].mean()
+    assert "ShareGPT-like" in note and f"prompt mean {p:,.0f}" in note and f"output mean {o:,.0f}" in note
+    assert "--prompt-len" in note
+    r = serve("llama3_8b", "h100_sxm", qps=5, requests=10, prompt_len=512, output_len=64)
+    assert "request lengths: fixed (prompt 512, output 64 tokens)" in r.notes
