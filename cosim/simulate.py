@@ -100,7 +100,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
             row[f"bytes_{lvl}"] = b * op.repeat
         for comp, e in c.energy_breakdown.items():
             row[f"energy_{comp}_j"] = e * op.repeat
-        for key in ("algorithm", "link", "ranks", "message_bytes", "busbw_Bps"):
+        for key in ("algorithm", "link", "ranks", "message_bytes", "busbw_Bps", "attention_backend"):
             if key in c.details:
                 row[key] = c.details[key]
         rows.append(row)

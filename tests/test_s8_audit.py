@@ -182,3 +182,16 @@ def test_serve_says_where_the_request_lengths_came_from(capsys):
     assert "--prompt-len" in note
     r = serve("llama3_8b", "h100_sxm", qps=5, requests=10, prompt_len=512, output_len=64)
     assert "request lengths: fixed (prompt 512, output 64 tokens)" in r.notes
+
+
+def test_analytical_rows_and_header_name_the_attention_backend(capsys):
+    """At the analytical level without --profile the calibration's default attention backend
+    prices attention (FA2 on the H100, cuDNN on the H200: different numbers), but neither the
+    rows nor the header said which (session-8 audit)."""
+    import cosim
+    for hw, backend in (("h100_sxm", "fa2"), ("h200", "cudnn")):
+        rep = cosim.simulate(cosim.build_trace("llama3_8b", phase="prefill", batch=1, seq=4096), hw,
+                             level="analytical")
+        assert {r.get("attention_backend") for r in rep.rows if r["kind"] == "attention"} == {backend}
+        assert main(["simulate", "--model", "llama3_8b", "--hw", hw, "--level", "analytical"]) == 0
+        assert f"attention backend: {backend}" in capsys.readouterr().out

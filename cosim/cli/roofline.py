@@ -66,6 +66,10 @@ def format_report(rep, top: int = 10) -> str:
         lines.append("priced from: " + "; ".join(prov[:3]) + (f" (+{len(prov) - 3} more)" if len(prov) > 3 else ""))
     if rep.meta.get("implementation"):
         lines.append("implementation: " + rep.meta["implementation"])
+    backends = sorted({r["attention_backend"] for r in rep.rows if r.get("attention_backend")})
+    if backends and not rep.meta.get("implementation"):  # the calibration's default prices attention: say which
+        lines.append(f"attention backend: {', '.join(backends)} (the calibration's default; --profile "
+                     f"<profile>+fa2|cudnn|unfused to choose)")
     fm = rep.meta.get("formats", {})
     if fm:
         lines.append("formats: " + ", ".join(f"{k}={v}" for k, v in fm.items()))
