@@ -195,3 +195,15 @@ def test_analytical_rows_and_header_name_the_attention_backend(capsys):
         assert {r.get("attention_backend") for r in rep.rows if r["kind"] == "attention"} == {backend}
         assert main(["simulate", "--model", "llama3_8b", "--hw", hw, "--level", "analytical"]) == 0
         assert f"attention backend: {backend}" in capsys.readouterr().out
+
+
+def test_estimate_takes_a_hardware_name_as_simulate_does():
+    # was: AttributeError: 'str' object has no attribute 'supports' (cosim.simulate takes names)
+    import cosim
+    op = cosim.ops.gemm(m=1, n=4096, k=4096, fmt="bf16")
+    c = cosim.estimate(op, "h100_sxm", level="roofline")
+    # by hand: 4096 x 4096 bf16 weights = 33.6 MB read once at 3.35 TB/s (memory-bound GEMV)
+    assert c.latency_s == pytest.approx(cosim.estimate(op, cosim.load_hw("h100_sxm")).latency_s)
+    assert c.latency_s == pytest.approx(4096 * 4096 * 2 / 3.35e12, rel=0.01)
+    with pytest.raises(Exception, match="unknown hardware 'h100sxm'"):
+        cosim.estimate(op, "h100sxm")
