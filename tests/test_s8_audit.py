@@ -207,3 +207,13 @@ def test_estimate_takes_a_hardware_name_as_simulate_does():
     assert c.latency_s == pytest.approx(4096 * 4096 * 2 / 3.35e12, rel=0.01)
     with pytest.raises(Exception, match="unknown hardware 'h100sxm'"):
         cosim.estimate(op, "h100sxm")
+
+
+@pytest.mark.parametrize("what", ["sweeps", "experiments"])
+def test_list_descriptions_are_whole_sentences(capsys, what):
+    # was the first comment line only: "... on an H100 SXM, with" / "... latency and energy per"
+    assert main(["list", what]) == 0
+    for ln in capsys.readouterr().out.splitlines():
+        desc = ln.split(None, 1)[1]
+        assert desc.rstrip().endswith((".", "?", ")")), ln
+        assert "cosim sweep" not in desc, ln

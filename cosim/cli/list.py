@@ -42,11 +42,17 @@ def run(args) -> int:
 
 
 def _first_comment(path) -> str:
-    """A bundled sweep/experiment's first comment line: what it asks."""
+    """A bundled sweep/experiment's first sentence of its leading comment: what it asks (the
+    first line alone stopped mid-sentence)."""
+    import re
+    block = []
     for line in path.read_text().splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
+        if not line.startswith("#"):
+            break
+        block.append(line.lstrip("# ").strip())
+    text = " ".join(block).split("cosim sweep ")[0].strip()  # not the run command the comment ends with
+    m = re.search(r"[.?](?=\s|$)", text)
+    return text[:m.end()] if m else text
 
 
 def _described(kind: str) -> None:
