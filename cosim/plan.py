@@ -59,6 +59,7 @@ class PlanRow:
     bubble_fraction: float = 0.0
     energy_per_token_j: float = math.nan
     note: str = ""
+    level: str = ""  # the level that priced it (e.g. roofline where the device has no calibration)
 
 
 @dataclass
@@ -135,7 +136,7 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt) -> PlanRow:
     return PlanRow(L.label(), L.tp, L.pp, L.ep, L.dp, L.sp, L.microbatches, L.devices, rep.fits_in_memory, mem,
                    rep.capacity_bytes, step, tokens / step, L.devices * step / tokens,
                    comm / rep.total_latency_s, par["bubble_fraction"], energy / tokens,
-                   "; ".join(rep.notes[:2]) if rep.notes else "")
+                   "; ".join(rep.notes[:2]) if rep.notes else "", rep.level)
 
 
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",

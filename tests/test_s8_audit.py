@@ -217,3 +217,18 @@ def test_list_descriptions_are_whole_sentences(capsys, what):
         desc = ln.split(None, 1)[1]
         assert desc.rstrip().endswith((".", "?", ")")), ln
         assert "cosim sweep" not in desc, ln
+
+
+def test_plan_says_when_the_requested_level_did_not_price_it(capsys):
+    """`cosim plan --system mi300x_8 --level analytical` printed "level analytical" while every
+    layout was priced by the roofline (the MI300X has no calibration; collectives alpha-beta).
+    Rows now carry the level that priced them (CSV column `level`) and the header says so."""
+    from cosim.plan import plan
+    res = plan("llama3_70b", "mi300x_8", batch=8, level="analytical")
+    assert {r.level for r in res.rows} == {"roofline"}
+    assert main(["plan", "--model", "llama3_70b", "--system", "mi300x_8", "--level", "analytical", "--batch", "8",
+                 "--top", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "level analytical requested; priced at roofline" in out.splitlines()[0]
+    res = plan("llama3_70b", "dgx_h100", batch=8, level="analytical")
+    assert {r.level for r in res.rows} == {"analytical"}
