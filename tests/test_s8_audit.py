@@ -232,3 +232,16 @@ def test_plan_says_when_the_requested_level_did_not_price_it(capsys):
     assert "level analytical requested; priced at roofline" in out.splitlines()[0]
     res = plan("llama3_70b", "dgx_h100", batch=8, level="analytical")
     assert {r.level for r in res.rows} == {"analytical"}
+
+
+def test_serve_names_the_level_that_priced_the_steps(capsys):
+    """`cosim serve --hw mi300x --level analytical` printed "level analytical" and the note
+    "step costs: analytical model" while every step was priced by the roofline (no MI300X
+    calibration; only a per-op note said so). Same for --level cycle on a GPU."""
+    from cosim.serving import serve
+    r = serve("llama3_8b", "mi300x", level="analytical", qps=2, requests=5, prompt_len=128, output_len=8)
+    assert r.summary["level_used"] == "roofline"
+    assert r.format().splitlines()[0].count("level analytical requested; steps priced at roofline") == 1
+    assert any(n.startswith("step costs: roofline model") for n in r.notes)
+    r = serve("llama3_8b", "h100_sxm", level="analytical", qps=2, requests=5, prompt_len=128, output_len=8)
+    assert r.summary["level_used"] == "analytical" and "requested" not in r.format().splitlines()[0]

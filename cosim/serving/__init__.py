@@ -162,9 +162,12 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     energy = sum(r.energy_j for r in eng.replicas) * (parse_layout(cfg.parallel).tp if system is not None else 1)
     summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s)
     summary["steps"] = sum(r.n_steps for r in eng.replicas)
+    from hwmodels.levels import level_support
+    # the level whose model priced the steps: a device the level cannot do is priced by the roofline
+    summary["level_used"] = cfg.level if level_support(hw, cfg.level).ok else "roofline"
     notes += list(steps.notes) + (list(draft.notes) if draft else [])
     n_priced = len(getattr(getattr(steps, "inner", steps), "_cache", ()))
-    notes.append(f"step costs: {cfg.level} model, {n_priced} distinct step components priced"
+    notes.append(f"step costs: {summary['level_used']} model, {n_priced} distinct step components priced"
                  + (f" (shapes bucketed at {cfg.bucket:.0%})" if cfg.bucket else " (exact shapes)")
                  if step_model is None else f"step costs: {type(steps).__name__} (given)")
     if cfg.preemption == "swap" or cfg.offload or cfg.scheduler == "disaggregated":
