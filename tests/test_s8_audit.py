@@ -245,3 +245,13 @@ def test_serve_names_the_level_that_priced_the_steps(capsys):
     assert any(n.startswith("step costs: roofline model") for n in r.notes)
     r = serve("llama3_8b", "h100_sxm", level="analytical", qps=2, requests=5, prompt_len=128, output_len=8)
     assert r.summary["level_used"] == "analytical" and "requested" not in r.format().splitlines()[0]
+
+
+def test_generate_names_the_level_that_priced_it(capsys):
+    # was: "... level analytical" in the header and summary while the MI300X (no calibration) ran the roofline
+    from cosim.serving.generate import generate
+    g = generate("llama3_8b", "mi300x", 128, 4, level="analytical")
+    assert g.level == "roofline" and g.summary()["level"] == "roofline"
+    assert main(["generate", "--model", "llama3_8b", "--hw", "mi300x", "--level", "analytical"]) == 0
+    assert "level roofline (requested analytical: fell back)" in capsys.readouterr().out.splitlines()[0]
+    assert generate("llama3_8b", "h100_sxm", 128, 4, level="analytical").level == "analytical"

@@ -109,7 +109,8 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
             lat, en = got
             notes.append("decode context ops evaluated in one vectorised roofline call (affine in KV length)")
     notes += list(steps.notes)
-    return GenerationResult(model.name, hw.name, level, batch, prompt_len, output_len, pre.total_latency_s,
+    # the level that priced it (the prefill report's: roofline where the device cannot do `level`)
+    return GenerationResult(model.name, hw.name, pre.level, batch, prompt_len, output_len, pre.total_latency_s,
                             pre.total_energy_j, lat + const.latency_s, en + const.energy_j,
                             tuple(dict.fromkeys(notes)))
 
