@@ -121,10 +121,17 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
         meta["implementation"] = trace.meta["implementation"]
     return Report(model=trace.model, hw=system.name if system else hw.name, level=used, phase=trace.phase,
                   batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
-                  capacity_bytes=hw.main_memory.capacity_bytes, notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *notes])),
+                  capacity_bytes=hw.main_memory.capacity_bytes,
+                  notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *notes])),
                   recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
                                              "recipe_effects": trace.meta.get("recipe_effects", {}),
                                              "level_requested": level, "priced_from": list(meta_prov), **meta})
+
+
+def recipe_notes(meta) -> list:
+    """A recipe's own remark on what it did (e.g. "natively MLA; trace unchanged"), as a report note."""
+    return [f"recipe {name}: {e['note']}" for name, e in (meta.get("recipe_effects") or {}).items()
+            if isinstance(e, dict) and e.get("note")]
 
 
 def _overlap(rows: list, frac: float) -> None:
@@ -142,7 +149,7 @@ def _overlap(rows: list, frac: float) -> None:
 
 def _report_fields(trace: Trace, hw: HardwareSpec, notes) -> dict:
     meta = trace.meta
-    notes = [*meta.get("notes", ()), *(notes or ())]  # the trace's own (e.g. beyond max context) first, as per op
+    notes = [*meta.get("notes", ()), *recipe_notes(meta), *(notes or ())]  # the trace's own (e.g. beyond max context) first
     return {"footprint": dict(meta.get("footprint", {})), "capacity_bytes": hw.memory[0].capacity_bytes,
             "notes": tuple(dict.fromkeys(notes)), "recipe": trace.recipe,
             "meta": {"formats": meta.get("formats", {}), "recipe_effects": meta.get("recipe_effects", {}),

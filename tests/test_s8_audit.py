@@ -255,3 +255,15 @@ def test_generate_names_the_level_that_priced_it(capsys):
     assert main(["generate", "--model", "llama3_8b", "--hw", "mi300x", "--level", "analytical"]) == 0
     assert "level roofline (requested analytical: fell back)" in capsys.readouterr().out.splitlines()[0]
     assert generate("llama3_8b", "h100_sxm", 128, 4, level="analytical").level == "analytical"
+
+
+@pytest.mark.parametrize("level", ["roofline", "analytical"])
+def test_a_recipe_that_changes_nothing_says_so(capsys, level):
+    # was: `--recipe mla` on DeepSeek-V2-Lite (natively MLA) printed "recipe mla" over the baseline
+    # numbers; the recipe's own note ("natively MLA; trace unchanged") was in the trace only
+    import cosim
+    rep = cosim.simulate(cosim.build_trace("deepseek_v2_lite", "decode", 1, 2048, recipe="mla"), "h100_sxm",
+                         level=level)
+    assert "recipe mla: deepseek_v2_lite is natively MLA; trace unchanged" in rep.notes
+    assert main(["roofline", "--model", "deepseek_v2_lite", "--hw", "h100_sxm", "--recipe", "mla"]) == 0
+    assert "note: recipe mla: deepseek_v2_lite is natively MLA; trace unchanged" in capsys.readouterr().out
