@@ -243,7 +243,7 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
         if k not in TOP_KEYS:
             fail(source, k, k, f"a sweep field{_hint(k, TOP_KEYS)}: {', '.join(TOP_KEYS)}")
     doc = {**doc, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    base = _base(doc.get("base"), source, base_dir)
+    base = _base(_hw_from_axes(doc.get("base"), doc.get("axes")), source, base_dir)
     axes = _axes(doc.get("axes"), source, base)
     search = _search(doc.get("search"), source, base)
     if not axes and not search:
@@ -298,6 +298,19 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
 def _hint(word, choices) -> str:
     close = difflib.get_close_matches(str(word), list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _hw_from_axes(base, axes):
+    """An inline base without `hw` takes the first device of an `hw` grid/zip axis (every
+    point sets its own): the sweep names its hardware once, on the axis."""
+    if not isinstance(base, dict) or "hw" in base or not isinstance(axes, list):
+        return base
+    for ax in axes:
+        body = next(iter(ax.values()), None) if isinstance(ax, dict) and len(ax) == 1 else None
+        vals = body.get("hw") if isinstance(body, dict) else None
+        if isinstance(vals, list) and vals:
+            return {**base, "hw": vals[0]}
+    return base
 
 
 def _base(v, source, base_dir) -> Experiment:
