@@ -119,13 +119,19 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
     meta_prov = tuple(dict.fromkeys(r["provenance"] for r in rows))
     if trace.meta.get("implementation"):
         meta["implementation"] = trace.meta["implementation"]
-    return Report(model=trace.model, hw=system.name if system else hw.name, level=used, phase=trace.phase,
-                  batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
-                  capacity_bytes=hw.main_memory.capacity_bytes,
-                  notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *notes])),
-                  recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
-                                             "recipe_effects": trace.meta.get("recipe_effects", {}),
-                                             "level_requested": level, "priced_from": list(meta_prov), **meta})
+    rep = Report(model=trace.model, hw=system.name if system else hw.name, level=used, phase=trace.phase,
+                 batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
+                 capacity_bytes=hw.main_memory.capacity_bytes,
+                 notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *notes])),
+                 recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
+                                            "recipe_effects": trace.meta.get("recipe_effects", {}),
+                                            "level_requested": level, "priced_from": list(meta_prov), **meta})
+    if "step_latency_s" in meta.get("parallel", {}):  # the totals are one device's trace: keep the layout's step too
+        from cosim.parallel_timing import layout_step
+        st = layout_step(rep)
+        rep.meta["parallel"].update(tokens_per_step=st["tokens"], layout_tokens_per_s=st["tokens_per_s"],
+                                    system_energy_j=st["energy_j"], system_energy_per_token_j=st["energy_per_token_j"])
+    return rep
 
 
 def recipe_notes(meta) -> list:

@@ -279,3 +279,18 @@ def test_sweep_base_may_leave_hw_to_an_axis(tmp_path):
     assert df.loc["h200", "latency_s"] < df.loc["h100_sxm", "latency_s"]  # 4.8 vs 3.35 TB/s, decode is memory-bound
     with pytest.raises(Exception, match="hw"):  # no hw anywhere: still refused
         sweep({**spec, "axes": [{"grid": {"batch": [1, 2]}}]}, quiet=True, write=False)
+
+
+def test_parallel_report_json_carries_the_layout_step(tmp_path, capsys):
+    # report.json of `simulate --parallel` held only one device's micro-batch totals; the layout's
+    # step, tokens/s and system energy (what plan and sweeps use) are now under totals.parallel
+    import json
+    from cosim.plan import plan
+    out = tmp_path / "r.json"
+    assert main(["simulate", "--model", "llama3_70b", "--hw", "dgx_h100", "--batch", "64", "--seq", "8192",
+                 "--parallel", "tp=1,pp=8,microbatches=4", "--out", str(out)]) == 0
+    par = json.loads(out.read_text())["totals"]["parallel"]
+    row = next(r for r in plan("llama3_70b", "dgx_h100", batch=64, seq=8192).rows if r.layout == "tp1-pp8-ep1-dp1-mb4")
+    assert par["layout_tokens_per_s"] == pytest.approx(row.tokens_per_s)
+    assert par["system_energy_per_token_j"] == pytest.approx(row.energy_per_token_j)
+    assert par["tokens_per_step"] == 64
