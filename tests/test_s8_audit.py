@@ -294,3 +294,20 @@ def test_parallel_report_json_carries_the_layout_step(tmp_path, capsys):
     assert par["layout_tokens_per_s"] == pytest.approx(row.tokens_per_s)
     assert par["system_energy_per_token_j"] == pytest.approx(row.energy_per_token_j)
     assert par["tokens_per_step"] == 64
+
+
+@pytest.mark.parametrize("level", ["roofline", "analytical"])
+def test_unknown_energy_says_which_figure_is_missing(level):
+    """An experiment that adds an mxfp4 peak to the H100 (`overrides: {compute.mxfp4: ...}`)
+    printed `energy n/a (n/a/token)` with no word on why: the file has no energy per FLOP for
+    mxfp4. The report now names the format and the ops."""
+    import cosim
+    hw = cosim.load_hw("h100_sxm", overrides={"compute.mxfp4": "2 PFLOP/s"})
+    rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 1024, weights="mxfp4", acts="mxfp4"), hw,
+                         level="roofline")
+    assert rep.total_energy_j != rep.total_energy_j  # nan: unknown, never zero
+    note = next(n for n in rep.notes if n.startswith("energy unknown"))
+    assert "energy.per_flop" in note and "mxfp4" in note and "q_proj" in note
+    if level == "analytical":  # the calibrated model has its own energies: no gap, no note
+        rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 1024), "h100_sxm", level="analytical")
+        assert not any(n.startswith("energy unknown") for n in rep.notes)
