@@ -311,3 +311,15 @@ def test_unknown_energy_says_which_figure_is_missing(level):
     if level == "analytical":  # the calibrated model has its own energies: no gap, no note
         rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 1024), "h100_sxm", level="analytical")
         assert not any(n.startswith("energy unknown") for n in rep.notes)
+
+
+def test_a_refused_peak_is_reported_once():
+    # was a second, contradictory line: "energy.per_flop.bf16: got 'bf16'; expected a format listed
+    # under compute (fp32, tf32, bf16, ...)" after "compute.bf16: got '-5 TFLOP/s'"
+    import cosim
+    with pytest.raises(Exception) as e:
+        cosim.load_hw("h100_sxm", overrides={"compute.bf16": "-5 TFLOP/s"})
+    msg = str(e.value)
+    assert "compute.bf16: got '-5 TFLOP/s'" in msg and "energy.per_flop.bf16" not in msg
+    with pytest.raises(Exception, match="energy.per_flop.mxfp4.*a format listed under compute"):
+        cosim.load_hw("h100_sxm", overrides={"energy.per_flop.mxfp4": "0.1 pJ"})
