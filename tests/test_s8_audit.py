@@ -323,3 +323,11 @@ def test_a_refused_peak_is_reported_once():
     assert "compute.bf16: got '-5 TFLOP/s'" in msg and "energy.per_flop.bf16" not in msg
     with pytest.raises(Exception, match="energy.per_flop.mxfp4.*a format listed under compute"):
         cosim.load_hw("h100_sxm", overrides={"energy.per_flop.mxfp4": "0.1 pJ"})
+
+
+def test_serve_profile_with_tp_names_the_flags(capsys):
+    # README lists `serve --hw dgx_h100 --tp 2` and `serve ... --profile engine`; together they
+    # failed with "build_trace: profile and parallel together are not supported yet" (no flag named)
+    msg = _err(capsys, ["serve", "--model", "llama3_8b", "--hw", "dgx_h100", "--tp", "2", "--qps", "5",
+                        "--profile", "engine"])
+    assert "--profile" in msg and "--tp" in msg and "not supported" in msg

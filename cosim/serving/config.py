@@ -220,6 +220,9 @@ class ServeConfig:
         object.__setattr__(self, "host", HostOverhead.parse(self.host))
         if self.parallel is not None and not isinstance(self.parallel, dict):
             _bad("parallel", self.parallel, "a mapping such as {tp: 2, pp: 1}")
+        if self.parallel and self.profile:  # the trace builder cannot shard a profiled trace yet
+            _bad("profile", self.profile, f"no profile with a parallel layout {self.parallel} (not supported yet: "
+                                          f"CLI --profile with --tp/--pp; drop one of them)")
 
     @property
     def token_budget(self) -> int:
