@@ -106,3 +106,58 @@ def test_the_weight_twin_names_its_float64_draw():
     from cosim.functional.compression.twin import run_twin
     src = run_twin("int4_g128_weights")["int4_g128_weights"]["source"]
     assert src == "synthetic (fitted to SmolLM2-135M weight statistics; drawn in float64, rounded to float32)"
+
+
+def _tiny_checkpoint(tmp_path, skip=()):
+    """A 2-layer Llama-shaped model and a safetensors file of its weights (less `skip`)."""
+    import yaml
+    from safetensors.numpy import save_file
+
+    import cosim
+    p = tmp_path / "tiny.yaml"
+    p.write_text(yaml.safe_dump({"name": "tiny", "hidden": 64, "layers": 2, "heads": 4, "kv_heads": 2,
+                                 "intermediate": 128, "vocab": 256}))
+    m = cosim.load_model(p)
+    rng = np.random.default_rng(1)
+    shapes = {"self_attn.q_proj": (m.q_dim, m.hidden), "self_attn.k_proj": (m.kv_dim, m.hidden),
+              "self_attn.v_proj": (m.kv_dim, m.hidden), "self_attn.o_proj": (m.hidden, m.q_dim),
+              "mlp.gate_proj": (m.intermediate, m.hidden), "mlp.up_proj": (m.intermediate, m.hidden),
+              "mlp.down_proj": (m.hidden, m.intermediate)}
+    tensors = {f"model.layers.{layer}.{name}.weight": rng.normal(size=shape).astype(np.float32)
+               for layer in range(m.layers) for name, shape in shapes.items()}
+    tensors["lm_head.weight"] = rng.normal(size=(m.vocab, m.hidden)).astype(np.float32)
+    save_file({k: v for k, v in tensors.items() if not any(s in k for s in skip)}, str(tmp_path / "model.safetensors"))
+    return m, tmp_path / "model.safetensors"
+
+
+def test_checkpoint_provenance_names_only_the_draws_made(tmp_path):
+    """A checkpoint run draws no GEMM weight: its provenance names the activations and the
+    attention sample only; a checkpoint without lm_head names the one op drawn."""
+    pytest.importorskip("numba")
+    import cosim
+    from cosim.layer_accuracy import trace_accuracy
+    m, ck = _tiny_checkpoint(tmp_path)
+    tr = cosim.build_trace(m, "decode", 1, 64, weights="mxfp4")
+    res = trace_accuracy(tr, layers=2, rows=16, tokens=4, checkpoint=ck, threads=1)
+    assert all(r["source"] == "checkpoint" for r in res.by_layer if r["op"] != "attention")
+    assert res.provenance.split("; ")[:2] == ["functional:checkpoint model.safetensors",
+                                              "synthetic draws: GEMM activations in float32, attention Q/K/V in float64"]
+    assert not any(k.startswith("_") for r in res.by_layer for k in r)  # private draw keys never reach the report
+    m, ck = _tiny_checkpoint(tmp_path, skip=("lm_head",))
+    res = trace_accuracy(tr, layers=2, rows=16, tokens=4, checkpoint=ck, threads=1)
+    assert {r["op"] for r in res.by_layer if r["source"] == "synthetic"} == {"lm_head", "attention"}
+    assert res.provenance.split("; ")[1] == ("synthetic draws: GEMM weights of lm_head in float32 (the rest from the "
+                                             "checkpoint), GEMM activations in float32, attention Q/K/V in float64")
+
+
+def test_recipe_twin_drops_the_attention_draw_clause():
+    """Where the recipe twin's figure replaces the attention sample, the discarded sample's
+    draw is not named."""
+    pytest.importorskip("numba")
+    from cosim.layer_accuracy import trace_accuracy
+    from workloads.builder import build_trace
+    tr = build_trace("llama3_8b", phase="decode", batch=1, seq=256, weights="mxfp4", kv="bf16", recipe="kivi2")
+    res = trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=1, model="llama3_8b")
+    assert any(r["source"].startswith("recipe twin") for r in res.by_layer)
+    assert res.provenance.split("; ")[1] == "synthetic draws: GEMM weights in float32, GEMM activations in float32"
+    assert "attention: functional twin of recipe kivi2" in res.provenance
