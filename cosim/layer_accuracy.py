@@ -81,10 +81,22 @@ _KERNELS = threading.Lock()
 
 # The precision the synthetic samples are drawn in (values differ between the two, the
 # distribution does not; synthetic_activations): the GEMM samples' activations in
-# float32, the attention sample's in float64. The GEMM weights' precision is the dtype
-# of the array fitted_weight_rows returns. The SQNR provenance names only the draws a
-# figure kept (_draw_note).
+# float32, the attention sample's Q, K and V in float64 (_attention_sample). The GEMM
+# weights' precision is the dtype of the array fitted_weight_rows returns. The SQNR
+# provenance names only the draws a figure kept (_draw_note).
 GEMM_ACT_DRAW, ATTENTION_DRAW = np.float32, np.float64
+
+
+def _gaussian(rng: np.random.Generator, shape, dtype) -> np.ndarray:
+    """N(0, 1) entries drawn in `dtype` (float64: numpy's `normal`, the stream of earlier
+    sessions; float32: `standard_normal(dtype=float32)`); any other dtype is refused
+    rather than silently drawn in one of them."""
+    dt = np.dtype(dtype)
+    if dt == np.float64:
+        return rng.normal(0.0, 1.0, size=shape)
+    if dt == np.float32:
+        return rng.standard_normal(shape, dtype=np.float32)
+    raise ValueError(f"synthetic draw dtype {dt.name}: expected float32 or float64")
 
 
 def _draw_note(by_layer: list) -> str:
@@ -131,11 +143,8 @@ def synthetic_activations(tokens: int, k: int, rng: np.random.Generator, dtype=n
     Llama-3-8B quickstart draws ~22M of them; float64 until session 7: other values, same
     distribution), float64 for the attention sample's keys (1024 x head_dim: nothing to
     gain, so its values, and its figure, stay those of earlier sessions)."""
-    if dtype == np.float64:
-        x = rng.normal(0.0, 1.0, size=(tokens, k)) * np.exp(rng.normal(0.0, 0.5, size=(1, k)))
-    else:
-        x = rng.standard_normal((tokens, k), dtype=np.float32)
-        x *= np.exp(rng.normal(0.0, 0.5, size=(1, k))).astype(np.float32)
+    x = _gaussian(rng, (tokens, k), dtype)  # any dtype but float32/float64 is refused
+    x *= np.exp(rng.normal(0.0, 0.5, size=(1, k))).astype(x.dtype, copy=False)
     hot = rng.choice(k, size=max(1, k // 1000), replace=False)
     x[:, hot] *= 30.0
     return x.astype(np.float32, copy=False)
@@ -366,9 +375,7 @@ def _attention_accuracy(op, op_i, layers, tokens, seed):
     recs = []
     for layer in (_layers(op.repeat, layers) if op.repeat > 1 else [0]):
         rng = np.random.default_rng([seed, op_i, layer])
-        q = rng.normal(size=(tokens, hd)).astype(np.float32)  # float64 draws (ATTENTION_DRAW)
-        keys = synthetic_activations(kv_len, hd, rng, dtype=ATTENTION_DRAW)
-        vals = rng.normal(size=(kv_len, vd)).astype(np.float32)
+        q, keys, vals = _attention_sample(rng, tokens, kv_len, hd, vd)
 
         def attend(kk, vv):
             s = q.astype(np.float64) @ kk.astype(np.float64).T / math.sqrt(hd)
@@ -387,3 +394,12 @@ def _attention_accuracy(op, op_i, layers, tokens, seed):
                      "_qkv_draw": np.dtype(ATTENTION_DRAW).name,
                      "_noise": float(np.sum((ref - out) ** 2))})
     return recs
+
+
+def _attention_sample(rng: np.random.Generator, tokens: int, kv_len: int, hd: int, vd: int):
+    """The attention sample's queries, keys (with outlier channels: synthetic_activations)
+    and values, drawn in that order in ATTENTION_DRAW's precision, held as float32."""
+    q = _gaussian(rng, (tokens, hd), ATTENTION_DRAW).astype(np.float32)
+    keys = synthetic_activations(kv_len, hd, rng, dtype=ATTENTION_DRAW)
+    vals = _gaussian(rng, (kv_len, vd), ATTENTION_DRAW).astype(np.float32)
+    return q, keys, vals

@@ -99,13 +99,46 @@ def test_sqnr_provenance_names_the_draw_precision(monkeypatch):
     assert res64.by_op["q_proj"] != res.by_op["q_proj"]
 
 
-def test_the_weight_twin_names_its_float64_draw():
-    """The recipe twin's synthetic weights stay a float64 draw (cosim.functional.compression
-    .twin._weights_twin says why) and its source says so."""
+def test_the_weight_twin_names_its_float64_draw(monkeypatch):
+    """The recipe twin's synthetic weights are a float64 draw rounded to float32
+    (cosim.functional.compression.twin._weights_twin says why): the first matrix it uses
+    equals the float64 Student-t draw of its seeded stream, re-derived by hand and
+    rounded, and its source names those two dtypes."""
     pytest.importorskip("numba")
-    from cosim.functional.compression.twin import run_twin
-    src = run_twin("int4_g128_weights")["int4_g128_weights"]["source"]
-    assert src == "synthetic (fitted to SmolLM2-135M weight statistics; drawn in float64, rounded to float32)"
+    import cosim.functional.compression.twin as T
+    used = []
+    real = T.fitted_weights
+    monkeypatch.setattr(T, "fitted_weights", lambda *a, **kw: used.append(real(*a, **kw)) or used[-1])
+    src = T.run_twin("int4_g128_weights")["int4_g128_weights"]["source"]
+    g = fitted_weight_stats()["generator"]
+    df, k, n = g["t_df"], 1024, 256  # no model: k = 1024 inputs, 256 outputs, seed 0, first draws of the stream
+    rng = np.random.default_rng(0)
+    z = rng.standard_t(df, size=(k, n)) / np.sqrt(df / (df - 2.0))
+    r = np.exp(rng.normal(0.0, g["row_log_std"], size=(k, 1)))
+    c = np.exp(rng.normal(0.0, g["col_log_std"], size=(1, n)))
+    drawn = z * r * c / np.sqrt(k)
+    assert drawn.dtype == np.float64 and used[0].dtype == np.float32
+    np.testing.assert_array_equal(used[0], drawn.astype(np.float32))
+    assert src.endswith(f"drawn in {drawn.dtype.name}, rounded to {used[0].dtype.name})")
+
+
+def test_attention_sample_draws_q_k_v_in_the_attention_precision(monkeypatch):
+    """Q, K and V are all drawn in ATTENTION_DRAW's precision, in that order (re-derived
+    by hand from the same stream for float64 and for float32); other dtypes are refused."""
+    import cosim.layer_accuracy as LA
+    r = np.random.default_rng(3)
+    want = (r.normal(size=(4, 8)).astype(np.float32), LA.synthetic_activations(16, 8, r, dtype=np.float64),
+            r.normal(size=(16, 8)).astype(np.float32))
+    for got, w in zip(LA._attention_sample(np.random.default_rng(3), 4, 16, 8, 8), want):
+        np.testing.assert_array_equal(got, w)
+    monkeypatch.setattr(LA, "ATTENTION_DRAW", np.float32)
+    r = np.random.default_rng(3)
+    want = (r.standard_normal((4, 8), dtype=np.float32), LA.synthetic_activations(16, 8, r, dtype=np.float32),
+            r.standard_normal((16, 8), dtype=np.float32))
+    for got, w in zip(LA._attention_sample(np.random.default_rng(3), 4, 16, 8, 8), want):
+        np.testing.assert_array_equal(got, w)
+    with pytest.raises(ValueError, match="float16: expected float32 or float64"):
+        LA.synthetic_activations(4, 8, np.random.default_rng(0), dtype=np.float16)
 
 
 def _tiny_checkpoint(tmp_path, skip=()):
