@@ -84,3 +84,33 @@ def test_frozen_commit_prices_every_row_the_same():
     if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", FROZEN], capture_output=True).returncode:
         pytest.skip("the frozen commit is not in this clone's history")
     assert frozen_prices(HELDOUT_S8_CSV) == [r.model_us for r in score_file(HELDOUT_S8_CSV)]
+
+
+def _bench():
+    from tests.script_loader import load_script
+    return load_script("benchmarks/collective_heldout_s8.py", "collective_heldout_s8_bench")
+
+
+def test_script_without_the_frozen_commit_says_one_error_and_writes_nothing(monkeypatch, tmp_path, capsys):
+    bench = _bench()
+    monkeypatch.setattr(bench, "FROZEN", "0" * 40)  # a commit no clone has
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    assert bench.main([]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: frozen commit 0000000: `git -C ") and "Traceback" not in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_frozen_price_that_differs_is_the_one_tabled(monkeypatch, tmp_path):
+    """Every run prices the rows with the frozen commit (no flag); where its price differs from this tree's, the
+    tables show the frozen one. Here the frozen price of g138's 32 KB row is set to the published 32.74 us."""
+    bench = _bench()
+    rows = score_file(HELDOUT_S8_CSV)
+    fake = [32.74 if (r.source, r.size_bytes) == ("vp_g138_all_reduce", 32768) else r.model_us for r in rows]
+    monkeypatch.setattr(bench, "frozen_prices", lambda path: fake)
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    assert bench.main([]) == 0
+    md = (tmp_path / "collective_heldout_s8.md").read_text()
+    assert "| 32,768 | 32.74 | 32.74 | " in md and "| +0.0% |" in md
+    assert f"DIFFERENT at 1 of {len(rows)} rows; the frozen prices are the result" in md
+    assert "| vp_g138_all_reduce | " in md and " 19 of 21 |" in md  # 18 of 21 within 15 % with this tree's prices
