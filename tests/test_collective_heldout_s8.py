@@ -114,3 +114,19 @@ def test_a_frozen_price_that_differs_is_the_one_tabled(monkeypatch, tmp_path):
     assert "| 32,768 | 32.74 | 32.74 | " in md and "| +0.0% |" in md
     assert f"DIFFERENT at 1 of {len(rows)} rows; the frozen prices are the result" in md
     assert "| vp_g138_all_reduce | " in md and " 19 of 21 |" in md  # 18 of 21 within 15 % with this tree's prices
+
+
+def test_pooled_feasibility_holds_scored_sizes_only(monkeypatch, tmp_path):
+    """Section 4's feasibility cells are the scored sizes (1 KB - 1 GB, rule X2): the held-out's 8 - 512 B and
+    2 - 8 GB rows are transcribed, not scored, so they make no cell."""
+    from cosim.calibrate.collective_heldout_s8 import IN_RANGE
+    bench = _bench()
+    monkeypatch.setattr(bench, "frozen_prices", lambda path: [r.model_us for r in score_file(path)])
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    assert bench.main([]) == 0
+    md = (tmp_path / "collective_heldout_s8.md").read_text()
+    cells = md.split("## 4.")[1].split("## 5.")[0]
+    sizes = [int(line.split(" | ")[1].replace(",", "")) for line in cells.splitlines()
+             if line.startswith("| single_process ")]
+    assert len(sizes) > 21 and all(IN_RANGE[0] <= s <= IN_RANGE[1] for s in sizes)
+    assert min(sizes) == 1024 and max(sizes) == 1 << 30
