@@ -32,6 +32,31 @@ def test_headline_is_one_unseen_single_node_all_reduce_table():
     ar = [r for r in rows if r.collective == "allreduce"]
     assert len(ar) == 21 and {r.launch for r in ar} == {"single_process"} and not any(r.forced for r in ar)
     assert [r.size_bytes for r in ar] == [1 << k for k in range(10, 31)]
+    # unseen (rule Q4): neither the repository, the file nor the source name is in any earlier file of
+    # validation/published (the transcribed tables and the session 4 / 4b / 6 source lists) ...
+    pub = HELDOUT_S8_CSV.parent
+    earlier = [p for p in sorted(pub.rglob("*")) if p.is_file() and "session8" not in p.name
+               and "raw_s8" not in p.relative_to(pub).parts]
+    assert {"nccl_sources_session4.csv", "nccl_sources_session4b.csv", "nccl_sources_session6.csv"} <= \
+        {p.name for p in earlier}
+    url = ar[0].url
+    assert url.startswith("https://github.com/ZiyanIshani/vpbenchmarking/blob/") and url.endswith(
+        "/results/nccl/nccl_allreduce_20260224_223444.txt")
+    for p in earlier:
+        text = p.read_text(errors="replace")
+        assert not any(key in text for key in ("vpbenchmarking", "nccl_allreduce_20260224_223444", "vp_g138")), p
+    # ... and no earlier table holds the same curve: a re-transcription would share all 21 (size, time) rows;
+    # the most any earlier source shares is one (session 4's 588.39 us at 128 MB, a coincidence of 2 decimals)
+    g138 = {(r.size_bytes, r.published_us) for r in ar}
+    shared: dict = {}
+    for p in earlier:
+        if p.suffix == ".csv":
+            with open(p, newline="") as f:
+                for r in csv.DictReader(f):
+                    if (r.get("size_bytes") or "").isdigit() and r.get("time_us"):
+                        if (int(r["size_bytes"]), float(r["time_us"])) in g138:
+                            shared[(p.name, r.get("source"))] = shared.get((p.name, r.get("source")), 0) + 1
+    assert max(shared.values(), default=0) <= 1
 
 
 def test_headline_score_pinned_and_its_misses_are_the_launch_floor():
