@@ -27,6 +27,27 @@ def test_committed_rows_are_the_raw_tables_read_again():
         assert list(csv.DictReader(f)) == build_rows()
 
 
+def test_gpu_ranks_and_status_come_from_the_sources(tmp_path):
+    """The GPU and rank count are read from each table's header Rank lines (a 4-rank copy of the g138 table reads
+    back as 4 ranks; an unknown device is refused); the index README without a stable URL is R (rule Q1)."""
+    from dataclasses import replace
+
+    from cosim.calibrate.collective_heldout_s8 import RAW, TABLES
+    rows = build_rows()
+    assert {(r["source"], r["status"]) for r in rows} == {
+        ("vp_g138_all_reduce", "V"), ("vp_g138_all_gather", "V"), ("nccl_tests_290", "V"), ("index_15601983362", "R")}
+    assert {(r["gpu"], r["n_gpus"]) for r in rows} == {("H100 SXM", "8")}
+    g138 = TABLES[0]
+    text = (RAW / g138.raw).read_text().splitlines()
+    four = [ln for ln in text if not any(f"Rank  {k} " in ln for k in range(4, 8))]
+    (tmp_path / g138.raw).write_text("\n".join(four).replace("nGpus 8", "nGpus 4") + "\n")
+    got = build_rows((g138,), tmp_path)
+    assert {r["n_gpus"] for r in got} == {"4"} and len(got) == sum(r["source"] == g138.source for r in rows)
+    (tmp_path / "pcie.txt").write_text((RAW / g138.raw).read_text().replace("H100 80GB HBM3", "H100 PCIe"))
+    with pytest.raises(ValueError, match=r"pcie.txt: header Rank lines: device NVIDIA H100 PCIe; expected one of"):
+        build_rows((replace(g138, raw="pcie.txt"),), tmp_path)
+
+
 def test_headline_is_one_unseen_single_node_all_reduce_table():
     rows = [r for r in score_file(HELDOUT_S8_CSV) if r.source in headline_sources() and r.in_range]
     ar = [r for r in rows if r.collective == "allreduce"]
