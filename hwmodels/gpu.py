@@ -184,31 +184,19 @@ def _fa2_blocks(d):
 
 def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False, blocks=None):
     """Flash-style prefill: block-level causal skipping, work over SMs vs critical path."""
-    split = None
-    if blocks is None and P.values.get("attn.fwd_split"):  # FA2's forward split-KV (gpu_library)
-        split = _lib.fa2_fwd_split_blocks(batch * heads, q_len, kv_len, d, causal,
-                                          int(P.values.get("attn.split_sms_x", 1)) * P.sm_count, fa2_num_splits)
-    if split is not None:
-        splits, (bq, bk), blocks = split
-        nq = len(blocks)  # CTAs of one (batch, head): query blocks x splits
+    bq, bk = blocks or _fa2_blocks(d)
+    nq = math.ceil(q_len / bq)
+    nk = math.ceil(kv_len / bk)
+    offset = kv_len - q_len
+    i = np.arange(nq)
+    if causal:
+        vis = np.minimum(offset + (i + 1) * bq, kv_len)
+        blocks = np.ceil(vis / bk)
     else:
-        splits = 1
-        bq, bk = blocks or _fa2_blocks(d)
-        nq = math.ceil(q_len / bq)
-        nk = math.ceil(kv_len / bk)
-        offset = kv_len - q_len
-        i = np.arange(nq)
-        if causal:
-            vis = np.minimum(offset + (i + 1) * bq, kv_len)
-            blocks = np.ceil(vis / bk)
-        else:
-            blocks = np.full(nq, float(nk))
+        blocks = np.full(nq, float(nk))
     # softmax of a score block runs on the CUDA cores whatever the head dim: `attn.soft_c` (when
     # calibrated) is its time in units of a d = 128 block's per-column MMA time (gpu_params)
     t_blk = 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * (128 + 128)) / (peak / P.sm_count * P["attn.eff"])
-    diag_c = P.values.get("attn.diag_c")  # a candidate term the session-6 selection rejected: absent from every calibration
-    if diag_c:
-        blocks = blocks + diag_c * diagonal_blocks(q_len, kv_len, bq, bk, causal)
     t_cta = blocks * t_blk + P["attn.cta_overhead"]
     work = batch * heads * t_cta.sum()
     # greedy CTA scheduling: the work spread over the SMs, plus the tail of the last wave,
@@ -216,28 +204,11 @@ def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
     t_comp = work / P.sm_count + P["attn.tail"] * t_cta.max()
     if _gp.ATTN_WAVE_CAP:  # a greedy schedule never outlasts its waves at the longest CTA's time
         t_comp = min(t_comp, math.ceil(batch * heads * nq / P.sm_count) * float(t_cta.max()))
-    t = P["attn.floor"] + t_comp + (P["attn.combine"] if splits > 1 else 0.0)
+    t = P["attn.floor"] + t_comp
     if details:
         return t, {"t_compute_s": t_comp, "score_blocks": float(blocks.sum()) * batch * heads,
-                   "block_q_k": (bq, bk), "critical_path_s": float(t_cta.max()), "splits": splits}
+                   "block_q_k": (bq, bk), "critical_path_s": float(t_cta.max()), "splits": 1}
     return t
-
-
-def diagonal_blocks(q_len, kv_len, bq, bk, causal):
-    """Score blocks per query block that the causal mask cuts (partly masked), vectorised over
-    query blocks. Rows r of query block i see keys 0 .. offset + r (offset = kv_len - q_len); key
-    block j is cut when it holds a key some row sees and a key the first row does not:
-    floor((offset + r_min + 1) / bk) <= j <= floor((offset + r_max) / bk), j < ceil(kv_len / bk).
-    Example: q = kv = 448, bq 128, bk 64 -> [2, 2, 2, 1]."""
-    nq = math.ceil(q_len / bq)
-    if not causal:
-        return np.zeros(nq)
-    i = np.arange(nq)
-    off = kv_len - q_len
-    r_min, r_max = i * bq, np.minimum((i + 1) * bq, q_len) - 1
-    j_lo = np.floor((off + r_min + 1) / bk)
-    j_hi = np.minimum(np.floor((off + r_max) / bk), math.ceil(kv_len / bk) - 1)
-    return np.maximum(j_hi - j_lo + 1, 0.0)
 
 
 @lru_cache(maxsize=65536)
@@ -279,9 +250,6 @@ def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=
     ctas = bnm * splits
     kv_bytes = batch * kv_heads * kv_len * (d + dv) * e_kv
     per_cta = kv_len * (d + dv) * e_kv / splits
-    if P.values.get("attn.lean"):  # cuDNN's Lean Attention: stream-K over (row, KV block) units (gpu_library)
-        ctas, per_blocks, reduce = _lib.lean_attention(bnm, n_blocks, P.sm_count)
-        splits, per_cta = (2 if reduce else 1), per_blocks * bn * (d + dv) * e_kv
     fast = splits > 1 or swapped
     cta_bw = P["attn.cta_bw_split"] if fast else P["attn.cta_bw_nosplit"]
     # per wave of CTAs: its stream plus, when calibrated, a CTA's fixed time (Q load, output write)
@@ -289,7 +257,10 @@ def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=
     # several CTAs per SM without split-KV stream at their own rate, when calibrated (gpu_params)
     multi = splits == 1 and ctas > P.sm_count and "attn.dec_bw_multi" in P.values
     t_bw = kv_bytes / P["attn.dec_bw_multi" if multi else "attn.dec_bw"]
-    t = P["attn.dec_floor"] + max(t_bw, t_stream) + (P["attn.combine"] if splits > 1 else 0.0)
+    # the split-KV combine kernel loops over the splits one after another (FA2's
+    # combine_attn_seqk_parallel): when calibrated, a time per split on top of its fixed cost
+    combine = P["attn.combine"] + P.values.get("attn.combine_split", 0.0) * splits if splits > 1 else 0.0
+    t = P["attn.dec_floor"] + max(t_bw, t_stream) + combine
     if details:
         return t, {"splits": splits, "ctas": ctas, "swapped_gqa": swapped, "kv_bytes": kv_bytes,
                    "t_bandwidth": t_bw, "t_cta_stream": t_stream}
@@ -360,8 +331,6 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     multipass = P.values.get("ew.softmax.multipass") if k == "softmax" else None
     if multipass:  # no shared-memory row cache: the row is read from memory once per pass (gpu_library)
         f = np.where(_lib.softmax_multipass(cols), multipass, 1.0)
-        if "ew.softmax.reread_bytes" in P.values:  # small rows re-read from L1 (session 7, round 2)
-            f = 1.0 + (f - 1.0) * _lib.softmax_reread_share(cols, P["ew.softmax.reread_bytes"])
         stream, waves = stream * f, waves * f
     small = P.values.get("ew.embedding.small_idx") if k == "embedding" else None
     if small:  # <= 16 rows: the small-index gather walks its rows one after another (gpu_library)
@@ -394,12 +363,6 @@ def kernels_of(op: Op, P=None) -> int:
                                            int(d.get("v_head_dim", d["head_dim"])), details=True,
                                            split_sms_x=split_sms_x(backend, P))
             return 2 if det["splits"] > 1 else 1
-        if P is not None and P.values.get("attn.fwd_split") and attention_backend(op, P) == "fa2":
-            d = op.dims  # FA2's forward split-KV: the split kernel and its combine
-            split = _lib.fa2_fwd_split_blocks(int(d["batch"]) * int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
-                                              int(d["head_dim"]), bool(d.get("causal", True)),
-                                              int(P.values.get("attn.split_sms_x", 1)) * P.sm_count, fa2_num_splits)
-            return 1 if split is None else 2
         return 1
     if op.kind == "gemm":
         if P is None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
-           "TILE_SETS", "tiles", "softmax_reread_share", "lean_attention"]
+           "TILE_SETS", "tiles"]
 
 SMEM_PER_BLOCK = 49152  # cudaDeviceProp.sharedMemPerBlock (48 KiB without the opt-in carve-out)
 _REDUCE_SCRATCH = 1024 // 32 * 4  # block of 1024 threads: one fp32 per warp for the block reductions
@@ -64,53 +64,3 @@ TILE_SETS = {1: ((192, 192),)}
 def tiles(base, tile_set) -> tuple:
     """The tile candidates of a calibration: the base list plus those of its tile set."""
     return tuple(base) + TILE_SETS.get(int(tile_set or 0), ())
-
-
-# FlashAttention-2 forward (PyTorch's vendored flash_api.cpp, mha_fwd): set_params_splitkv is
-# called for prefill too. With b x h x ceil(q / 64) query blocks below 0.8 x (2 x SMs) the
-# num_splits heuristic may split the keys; then the split-KV kernel runs (query blocks of 64,
-# key blocks of 256 / 128 for head dim <= 64 / <= 128) followed by a combine kernel.
-FA2_SPLIT_BM = 64
-
-
-def fa2_fwd_split_blocks(bh: int, q_len: int, kv_len: int, d: int, causal: bool, num_sms: int, splits_fn):
-    """(splits, (Bq, Bk), score blocks of each split-kernel CTA of one (batch, head)) of FA2's
-    forward, or None when the heuristic keeps one split (the regular kernel runs). `splits_fn`
-    is the num_splits heuristic (hwmodels.gpu.fa2_num_splits); num_sms already x 2."""
-    bk = 256 if d <= 64 else 128
-    nq, nb = -(-q_len // FA2_SPLIT_BM), -(-kv_len // bk)
-    splits = splits_fn(bh * nq, num_sms, nb)
-    if splits <= 1:
-        return None
-    per = -(-nb // splits)
-    i = np.arange(nq)[:, None]
-    s = np.arange(splits)[None, :]
-    vis = np.minimum(kv_len - q_len + (i + 1) * FA2_SPLIT_BM, kv_len) if causal else np.full((nq, 1), kv_len)
-    visible = np.ceil(vis / bk)
-    blocks = np.clip(np.minimum(visible, (s + 1) * per) - s * per, 0, None)
-    return splits, (FA2_SPLIT_BM, bk), blocks.ravel().astype(float)
-
-
-# Session 7, second round (fit suite 6; chosen or rejected on the validation split:
-# validation/model_selection/s7b_candidates.txt).
-
-def softmax_reread_share(cols, reread_bytes, elem_bytes: float = 2.0):
-    """Share (0..1) of the multi-pass softmax's extra passes that reach L2 / HBM: cunn_SoftMaxForward
-    re-reads the row its first pass just loaded (max, then sum of exponentials, then the write),
-    so while a row is small those re-reads hit the SM's L1 and cost nothing extra; the share ramps
-    from 0 at `reread_bytes` per row to 1 at twice that (fit suite 6: 7-10 K-wide unaligned rows run
-    as fast as cached ones, 20-30 K-wide rows slower than the fit-5 factor)."""
-    b = np.asarray(cols, dtype=float) * elem_bytes
-    return np.clip(b / reread_bytes - 1.0, 0.0, 1.0)
-
-
-def lean_attention(rows: int, n_blocks: int, num_sms: int):
-    """(CTAs, KV blocks per CTA, reduction?) of cuDNN's decode: the profiled kernels are
-    cudnn_generated_fort_native_sdpa_sm80_flash_fprop followed by cudnn::fusion::lean_reduction_kernel
-    (validation/logs/h200_attn_kernels.txt), i.e. Lean Attention: rows x n_blocks (query row, KV
-    block) units are dealt out evenly (stream-K) to at most one CTA per SM; a row whose blocks
-    span several CTAs is merged by the reduction kernel."""
-    units = rows * n_blocks
-    ctas = min(units, num_sms)
-    per = -(-units // ctas)
-    return ctas, per, per < n_blocks

@@ -115,7 +115,7 @@ OPTIONAL_PARAMS.update({
 #   own floor and traffic multiplier when measured (FUSED_EW_KINDS); otherwise they borrow the
 #   rmsnorm / add kernel's parameters and say so on the row.
 ROW_REGS = 40
-ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "diag_c", "soft_c", "lean", "dec_cta_lat")  # last two: session 7, round 2
+ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "soft_c", "dec_cta_lat", "combine_split")
 ROW_THREADS_MAX = 1024
 FUSED_EW_KINDS = ("add_rmsnorm", "rope_fused")
 EW_ROW_WAVE_KEYS = tuple(f"ew.{k}.{x}" for k in ROW_KINDS for x in ("row_lat", "row_lat_iter"))
@@ -131,8 +131,6 @@ OPTIONAL_PARAMS.update({
                                "(structure: 2 in flash_api.cpp; absent = 1, the session-4 form)"),
     "attn.soft_c": (None, "prefill: softmax time of a score block, in units of a d = 128 block's MMA time per column"),
     "attn_cudnn.soft_c": (None, "cuDNN prefill: softmax time of a score block, as attn.soft_c"),
-    "attn.diag_c": (None, "causal prefill: extra time of a masked (diagonal) score block, fraction of a block"),
-    "attn_cudnn.diag_c": (None, "cuDNN causal prefill: extra time of a masked (diagonal) score block, fraction"),
     **{f"ew.{k}.floor": ("time", f"shortest {k} kernel (engine-fused; measured as Triton, vLLM semantics)")
        for k in FUSED_EW_KINDS},
     **{f"ew.{k}.mult": (None, f"{k}: bytes moved / compulsory bytes (engine-fused kernel)") for k in FUSED_EW_KINDS},
@@ -154,9 +152,11 @@ FA2_DEC_BM = 64  # split-KV kernel query block
 # - FlashAttention-2's split-KV heuristic is called with twice the SM count ("We multiply number
 #   of SMs by 2 to hard-code the fact that we're using 128 threads per block", flash_api.cpp,
 #   set_params_splitkv; PyTorch's vendored copy is the same): a decode launch of 106..211 CTAs on
-#   132 SMs is split, not streamed one CTA per head (session-5 model: +40..60 % at 140-192 CTAs);
-# - a causal prefill's diagonal score blocks are masked element-wise before the softmax: each
-#   costs `attn.diag_c` of a block more (short causal sequences are mostly diagonal blocks).
+#   132 SMs is split, not streamed one CTA per head (session-5 model: +40..60 % at 140-192 CTAs).
+# Candidate terms the selections rejected (the diagonal-block cost, FA2's forward split-KV, cuDNN as
+# Lean Attention, on-chip softmax re-reads, an SM share of the decode bandwidth) are not in the model
+# since session 8: each selection script and its record (validation/model_selection/) is a frozen
+# record of the commit that wrote it, where the term's code still is.
 FA2_SPLIT_SMS_X = 2  # recorded as attn.split_sms_x by a calibration whose validation split chose it
 # - wave cap: a flash prefill of C CTAs (batch x heads x query blocks) on S SMs, scheduled
 #   greedily, never takes longer than ceil(C / S) waves of its longest CTA; the session-4 form
@@ -182,21 +182,21 @@ OPTIONAL_PARAMS.update({
                                      "copy of K^T that torch.matmul makes"),
     "ew.softmax.multipass": (None, "block softmax whose row is not cached in shared memory (>= 24,512 bf16 "
                                    "elements or no multiple of 8): time multiplier of its stream and waves"),
-    "attn.fwd_split": (None, "FlashAttention-2 prefill: 1 = its forward split-KV heuristic is priced (split kernel "
-                             "of 64-row query blocks + combine; structure recorded by a calibration that chose it)"),
     "ew.embedding.small_idx": ("time", "embedding of <= 16 rows (index_select small-index kernel): time per row"),
 })
 # Session-7 second-round terms (fit suite 6; each optional, chosen on the validation split carved
 # from the fit rows: validation/model_selection/s7b_candidates.txt, before held-out suite 6).
 OPTIONAL_PARAMS.update({
-    "attn_cudnn.lean": (None, "cuDNN decode: 1 = Lean Attention (stream-K over (row, KV block) units on at most one "
-                              "CTA per SM, then lean_reduction_kernel; structure recorded by a calibration that chose it)"),
     "attn.dec_cta_lat": ("time", "FA2 decode: fixed time of a CTA (Q load, output normalise and write) per wave"),
     "attn_cudnn.dec_cta_lat": ("time", "cuDNN decode: fixed time of a CTA per wave"),
     "unfused.softmax_mult": (None, "unfused attention: time multiplier of the score softmax (bf16 in, fp32 out) "
                                    "on its own, instead of the score passes' shared one"),
-    "ew.softmax.reread_bytes": (None, "multi-pass block softmax: row bytes below which its re-reads stay on chip "
-                                      "(factor 1), ramping to the full multi-pass factor at twice that"),
+})
+# Session-8 term (fit suite 7; validation/model_selection/s8_candidates.txt, before held-out suite 7):
+# chosen for FA2 on the H200; cuDNN's (same formula) was scored and not chosen.
+OPTIONAL_PARAMS.update({
+    "attn.combine_split": ("time", "FA2 split-KV decode: combine-kernel time per split (its loop over the splits)"),
+    "attn_cudnn.combine_split": ("time", "cuDNN split decode: reduction time per split"),
 })
 
 

@@ -51,20 +51,24 @@ def test_heldout6_is_merged_row_for_row_and_never_fitted():
     assert {dataset.split_of(r) for r in merged} <= {"test6", "other"}
 
 
-def test_heldout6_figures_as_published():
-    """Scored once after the session-7 second-round freeze (5e95801; docs/gpu-validation.md): pinned so
-    that any later change that moves them is seen. Met and missed as published."""
+def test_heldout6_figures_re_scored_as_seen():
+    """Scored once after the session-7 second-round freeze (5e95801; docs/gpu-validation.md) at 4.4 / 15.7
+    (met: fp8 GEMM, every prefill but unfused, elementwise; bf16 GEMM 5.4 / 14.0, default decode
+    4.1 / 22.5, FA2 decode 4.5 / 20.1; graph e2e 2.8 / 1.4 / 2.0); since session 8 a SEEN suite, re-scored
+    with the session-8 model (chosen on fit-split validation, not on these rows): pinned so that any later
+    change that moves them is seen."""
     from cosim.validate import ape, summarize, validate
     res = validate("h200", "validation/h200_ops.csv", split="test6", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1215
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.4, 15.7)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.0, 14.9)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
-    assert met == {"gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2", "elementwise"}
-    assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (5.4, 14.0)
-    assert (round(a["attention_decode"]["median"], 1), round(a["attention_decode"]["p90"], 1)) == (4.1, 22.5)
-    assert (round(a["attention_decode_fa2"]["median"], 1), round(a["attention_decode_fa2"]["p90"], 1)) == (4.5, 20.1)
-    for fusion, want in (("eager", 2.8), ("engine", 1.4), ("engine_fused", 2.0)):
+    assert met == {"gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2",
+                   "attention_decode_fa2", "elementwise", "all"}
+    assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (5.4, 13.4)
+    assert (round(a["attention_decode"]["median"], 1), round(a["attention_decode"]["p90"], 1)) == (4.0, 22.5)
+    assert (round(a["attention_decode_fa2"]["median"], 1), round(a["attention_decode_fa2"]["p90"], 1)) == (3.0, 12.0)
+    for fusion, want in (("eager", 2.9), ("engine", 1.8), ("engine_fused", 2.2)):
         g = [r for r in res.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

@@ -74,12 +74,14 @@ def test_fa2_decode_with_more_ctas_than_sms_by_hand():
     assert P["attn.dec_bw_multi"] < 0.8 * P["attn.dec_bw"]  # fitted 2.61 vs 4.47 TB/s
     # 16 x 8 = 128 CTAs < 0.8 x (2 x 132) = 211.2: FA2 splits the KV (heuristic over 2 x SMs,
     # attn.split_sms_x, session 6): 2 splits (128 x 2 / 264 = 0.97 of a wave), 256 CTAs of half
-    # a head's KV each, at the ordinary bandwidth, plus the combine kernel
+    # a head's KV each, at the ordinary bandwidth, plus the combine kernel (its fixed cost and, since
+    # session 8, its time per split: it loops over the 2 splits)
     assert P["attn.split_sms_x"] == 2 and gpu.fa2_num_splits(128, 264, 32) == 2
     c = gpu.estimate(_decode(16, 32, 8, 4096), hw)
     t_stream = 2 * ((4096 * 256 * 2 / 2) / P["attn.cta_bw_split"] + lat)
+    combine = P["attn.combine"] + 2 * P["attn.combine_split"]
     assert c.details["isolated_s"] == pytest.approx(
-        P["attn.dec_floor"] + max(16 * 8 * 4096 * 512 / P["attn.dec_bw"], t_stream) + P["attn.combine"], rel=1e-9)
+        P["attn.dec_floor"] + max(16 * 8 * 4096 * 512 / P["attn.dec_bw"], t_stream) + combine, rel=1e-9)
     # cuDNN's decode kept the session-3 form on its validation split: no multi-CTA term of its own
     assert "attn_cudnn.dec_bw_multi" not in P.values
     assert "attn.dec_bw_multi" not in gpu.for_backend(P, "cudnn").values
@@ -116,16 +118,16 @@ def heldout3():
 def test_heldout3_figures_as_published(heldout3):
     """Scored once after the session-4 freeze at 3.8 / 14.7 (docs/gpu-validation.md); since
     session 6 a SEEN suite, re-scored with the session-7 model (chosen on fit-split validation,
-    not on these rows; session-6 model: 3.4 / 12.3; session-7 model 3.4 / 11.9), now with the
-    session-7 second-round model: pinned so that any later change that moves them is seen."""
+    not on these rows; session-6 model: 3.4 / 12.3; session-7 model 3.4 / 11.9, its second round
+    3.6 / 12.1), now with the session-8 model: pinned so that any later change that moves them is seen."""
     a = {k: v["analytical"] for k, v in heldout3.classes.items()}
     assert a["all"]["n"] == 1025
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.6, 12.1)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.5, 12.5)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     assert met == {"gemm_bf16", "gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_decode",
-                   "attention_decode_cudnn", "elementwise", "all"}
-    assert (round(a["attention_prefill"]["median"], 1), round(a["attention_prefill"]["p90"], 1)) == (1.8, 5.6)
-    assert (round(a["elementwise"]["median"], 1), round(a["elementwise"]["p90"], 1)) == (4.7, 14.1)
+                   "attention_decode_cudnn", "attention_decode_fa2", "elementwise", "all"}
+    assert (round(a["attention_prefill"]["median"], 1), round(a["attention_prefill"]["p90"], 1)) == (1.6, 5.7)
+    assert (round(a["elementwise"]["median"], 1), round(a["elementwise"]["p90"], 1)) == (4.5, 15.0)
 
 
 def test_heldout3_graph_decode_end_to_end(heldout3):
@@ -166,5 +168,5 @@ def test_measured_fused_rows_rebuild_the_profile_ops():
     op = dataset.op_from_row(row)
     assert (op.kind, op.dims["tensors"], op.bytes) == ("rope_fused", 1, ops["rope"].bytes)
     meas = [m for m in dataset.load_ops(VAL / "h200_ops.csv") if m.op is not None and m.split == "fit"]
-    # fit suite 6 (session 7) added 22 and 24 rows of each drawn from the held-out-4 distributions
-    assert sum(m.op.kind == "add_rmsnorm" for m in meas) == 62 and sum(m.op.kind == "rope_fused" for m in meas) == 52
+    # fit suites 6 and 7 (sessions 7, 8) added rows of each drawn from the held-out-4 distributions
+    assert sum(m.op.kind == "add_rmsnorm" for m in meas) == 83 and sum(m.op.kind == "rope_fused" for m in meas) == 74

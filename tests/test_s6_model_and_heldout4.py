@@ -36,6 +36,10 @@ DIGESTS = {
              {"attention": 240, "elementwise": 180, "gemm": 184}),
     "heldout6": ("e221b3a0e8b276ef80f0bf33e2c3843fca9b95e2accca03e8c6e08f5a9c2d4a8",
                  {"attention": 186, "elementwise": 176, "gemm": 152, "e2e": 2}),
+    "fit7": ("ca1ee20007a51c849f36c0819058b0d8f50c0c9ddd048d7e251426c9e63dfc61",
+             {"attention": 288, "elementwise": 200, "gemm": 240}),
+    "heldout7": ("90aee88dae6d456c504f60f3010f2de50cb46ef6f28abae09fce5b4f195be896",
+                 {"attention": 222, "elementwise": 176, "gemm": 152, "e2e": 2}),
 }
 
 
@@ -61,15 +65,6 @@ def test_heldout4_draws_follow_the_stated_ranges():
     assert all(2 * b * kvh * ctx * 128 * 2 <= 8e9 and 128 <= ctx <= 32768 for _, b, h, kvh, _, _, ctx, _ in dec)
     dec_e2e, pre_e2e = c["e2e"]
     assert len(dec_e2e) == 10 and len(pre_e2e) == 6
-
-
-def test_diagonal_blocks_by_hand():
-    # q = kv = 448, Bq 128, Bk 64: query block 0 (rows 0..127) cuts key blocks 0 and 1 (keys
-    # 0..127), block 3 (rows 384..447) cuts key block 6 only (keys 384..447)
-    assert list(gpu.diagonal_blocks(448, 448, 128, 64, True)) == [2, 2, 2, 1]
-    assert list(gpu.diagonal_blocks(512, 512, 128, 128, True)) == [1, 1, 1, 1]
-    assert list(gpu.diagonal_blocks(1, 4096, 128, 64, True)) == [0]  # decode sees every key
-    assert not gpu.diagonal_blocks(448, 448, 128, 64, False).any()
 
 
 def _attn(b, h, kvh, q, kv, d, causal, impl):
@@ -164,22 +159,22 @@ def heldout4():
 def test_heldout4_figures_as_published(heldout4):
     """Scored once after the session-6 freeze (4d5243a; docs/gpu-validation.md) at 5.1 / 18.6; since
     session 7 a SEEN suite, re-scored with the session-7 model (chosen on fit-split validation, not
-    on these rows; session-7 model 4.5 / 16.2), now with the session-7 second-round model: pinned so
-    that any later change that moves them is seen."""
+    on these rows; session-7 model 4.5 / 16.2, its second round 4.4 / 15.2), now with the session-8
+    model: pinned so that any later change that moves them is seen."""
     a = {k: v["analytical"] for k, v in heldout4.classes.items()}
     assert a["all"]["n"] == 851
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.4, 15.2)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.1, 14.5)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
-    assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_decode", "attention_decode_cudnn",
-                   "attention_decode_fa2", "elementwise"}
-    assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (5.0, 15.3)
-    assert (round(a["attention_decode_unfused"]["median"], 1), round(a["attention_decode_unfused"]["p90"], 1)) == (10.2, 20.6)
+    assert met == {"gemm_bf16", "attention_prefill", "attention_prefill_cudnn", "attention_decode",
+                   "attention_decode_fa2", "elementwise", "all"}
+    assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (4.8, 14.5)
+    assert (round(a["attention_decode_unfused"]["median"], 1), round(a["attention_decode_unfused"]["p90"], 1)) == (9.5, 20.0)
 
 
 def test_heldout4_graph_decode_end_to_end(heldout4):
     from cosim.validate import ape, summarize
-    # session-6 model: 2.5, 1.6, 2.5; session-7 model: 2.7, 1.7, 1.7
-    for fusion, want in (("eager", 2.8), ("engine", 1.6), ("engine_fused", 1.9)):
+    # session-6 model: 2.5, 1.6, 2.5; session-7 model: 2.7, 1.7, 1.7; its second round 2.8, 1.6, 1.9
+    for fusion, want in (("eager", 2.5), ("engine", 1.8), ("engine_fused", 2.0)):
         g = [r for r in heldout4.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

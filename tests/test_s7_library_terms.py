@@ -85,16 +85,6 @@ def test_more_tile_candidates_never_slow_a_gemm(m, n128, k128):
     assert gpu.gemm_time(P1, *args)[0] <= gpu.gemm_time(P0, *args)[0] * (1 + 1e-12)
 
 
-def test_fa2_forward_split_blocks_by_hand():
-    """b 1, 32 heads, 256 x 256 causal, d 128: 32 x ceil(256 / 64) = 128 query blocks < 0.8 x 264,
-    2 key blocks of 128; one split: 128 / 264 = 0.48 of a wave, two: 0.97 -> 2 splits. Each query
-    block of 64 sees ceil(vis / 128) key blocks, split 0 the first, split 1 the second."""
-    splits, blocks_qk, blocks = gpu_library.fa2_fwd_split_blocks(32, 256, 256, 128, True, 264, gpu.fa2_num_splits)
-    assert (splits, blocks_qk) == (2, (64, 128))
-    assert list(blocks) == [1, 0, 1, 0, 1, 1, 1, 1]
-    assert gpu_library.fa2_fwd_split_blocks(64 * 8, 256, 256, 128, True, 264, gpu.fa2_num_splits) is None
-
-
 def test_calibrations_carry_the_chosen_terms_only():
     """The H200 split chose four of the five session-7 terms (s7_candidates.txt); the H100 split
     none: its calibration has none of their parameters, and FA2's forward split-KV is in neither."""

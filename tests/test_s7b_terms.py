@@ -6,35 +6,10 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import cosim
 from cosim.calibrate import dataset, fit
-from hwmodels import gpu, gpu_library
-
-
-def test_lean_attention_split_by_hand():
-    # b8 h32/8 kv4096 (the profiled case): 64 rows x 32 blocks of 128 keys = 2048 units over 132 CTAs:
-    # 16 blocks each, a row spans two CTAs -> lean_reduction_kernel
-    assert gpu_library.lean_attention(64, 32, 132) == (132, 16, True)
-    assert gpu_library.lean_attention(768, 2, 132) == (132, 12, False)  # rows whole inside a CTA
-    assert gpu_library.lean_attention(1, 5, 132) == (5, 1, True)  # fewer units than SMs
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.integers(1, 5000), st.integers(1, 300), st.integers(1, 200))
-def test_lean_attention_deals_every_unit(rows, blocks, sms):
-    ctas, per, reduce = gpu_library.lean_attention(rows, blocks, sms)
-    units = rows * blocks  # dealt evenly: the busiest CTA takes ceil(units / CTAs), none is idle
-    assert ctas == min(units, sms) and 0 <= ctas * per - units < ctas
-    assert reduce == (per < blocks)
-
-
-def test_softmax_reread_share_by_hand():
-    # 32 KiB threshold: 16 KiB rows (8192 bf16) re-read on chip, 48 KiB half-way, 64 KiB and up in full
-    got = gpu_library.softmax_reread_share([8192, 16384, 24576, 32768, 100000], 32768.0)
-    assert list(got) == [0.0, 0.0, 0.5, 1.0, 1.0]
+from hwmodels import gpu
 
 
 def _P(**extra):
@@ -55,14 +30,6 @@ def test_decode_cta_time_is_paid_once_per_wave():
     assert d1["t_cta_stream"] - d0["t_cta_stream"] == pytest.approx(32e-6)
 
 
-def test_lean_flag_prices_cudnn_decode_as_stream_k():
-    P = gpu.for_backend(_P(**{"attn_cudnn.lean": 1.0}), "cudnn")
-    t, d = gpu.attention_decode_time(P, 8, 32, 8, 1, 4096, 128, 128, details=True)
-    assert d["ctas"] == 132 and d["splits"] == 2  # 2048 units, 16 per CTA, reduction kernel
-    per_cta = 16 * 128 * 256 * 2.0
-    assert d["t_cta_stream"] == pytest.approx(per_cta / P["attn.cta_bw_split"] + P.values.get("attn.dec_cta_lat", 0.0))
-
-
 def _attn(b, h, kvh, q, kv, causal=True):
     return dataset.op_from_row({"kind": "attention", "fmt": "bf16", "impl": "unfused:hf_eager", "dims": json.dumps(
         {"batch": b, "heads": h, "kv_heads": kvh, "q_len": q, "kv_len": kv, "head_dim": 128, "causal": causal})})
@@ -79,12 +46,12 @@ def test_score_softmax_takes_its_own_multiplier():
 
 
 def test_calibrations_carry_the_chosen_second_round_terms_only():
-    """H200: FA2's per-wave CTA time and the score softmax's multiplier (chosen); not Lean Attention,
-    cuDNN's CTA time or the softmax re-read threshold (rejected). H100: none (its split chose none)."""
+    """H200: FA2's per-wave CTA time and the score softmax's multiplier (chosen); not cuDNN's CTA time
+    (rejected). H100: none (its split chose none)."""
     h200 = gpu.params_for(cosim.load_hw("h200")).values
     h100 = gpu.params_for(cosim.load_hw("h100_sxm")).values
     chosen = ("attn.dec_cta_lat", "unfused.softmax_mult")
-    rejected = ("attn_cudnn.lean", "attn_cudnn.dec_cta_lat", "ew.softmax.reread_bytes")
+    rejected = ("attn_cudnn.dec_cta_lat",)
     assert all(k in h200 for k in chosen) and not any(k in h200 for k in rejected)
     assert not any(k in h100 for k in chosen + rejected)
     assert 1e-7 < h200["attn.dec_cta_lat"] < 1e-5 and 0.3 < h200["unfused.softmax_mult"] < 10

@@ -1,8 +1,8 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout6 (measured after the session-7 second-round freeze,
-scored with the exclusion rules of validation/heldout6_rules.md), the previously seen suites
-re-scored with the same frozen model (H200 heldout5, heldout4, heldout3, heldout2 and first
-held-out, H100 held-out; each with and without the exclusion rules), the published H100 attention
+calibrations: the fresh H200 suite heldout7 (measured after the session-8 freeze, scored with the
+exclusion rules of validation/heldout7_rules.md), the previously seen suites re-scored with the same
+frozen model (H200 heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
+held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
 Run from the repository root: PYTHONPATH=. python validation/heldout_tables.py
@@ -100,7 +100,8 @@ def transfer_lines(h200, h100):
     lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
               "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
     have = {m.split for m in dataset.load_ops(h200)}
-    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test6", "test5", "test4") if s in have]
+    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test7", "test6", "test5", "test4")
+               if s in have]
     for target, sib, csv_, split, label in splits4 + [("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test", "H100 params -> H200 kernels"),
@@ -122,7 +123,8 @@ def transfer_lines(h200, h100):
 
 def _tail_sets(split):
     """{group label prefix: case keys} of a suite's tail classes: heldout5's (fit-5 functions,
-    second generator); heldout6's fit-5 tails (second generator) and fit-6 tails (third)."""
+    second generator); heldout6's fit-5 tails (second generator) and fit-6 tails (third); heldout7's
+    the same by its seed, and fit suite 7's decode grid (fourth generator)."""
     from cosim.calibrate import microbench as mb
 
     def keys(g, a, e):
@@ -130,8 +132,13 @@ def _tail_sets(split):
                 | {(kind, (sz // 2) // cols, cols) for kind, cols, sz in e})
     if split == "test5":
         return {"": keys(mb._GT5, mb._AT5, mb._ET5)}
-    _, _, at, _, et, gt, _, _ = mb._heldout_with_tails(mb.HELDOUT6_SEED)
-    return {"": keys(gt, at, et), "fit-6 tail: ": keys((), mb._AT6[len(at):], mb._ET6[len(et):])}
+    seed, at_all, et_all = ((mb.HELDOUT6_SEED, mb._AT6, mb._ET6) if split == "test6"
+                            else (mb.HELDOUT7_SEED, mb._AT7, mb._ET7))
+    _, _, at, _, et, gt, _, _ = mb._heldout_with_tails(seed)
+    sets = {"": keys(gt, at, et), "fit-6 tail: ": keys((), at_all[len(at):len(at) + 30], et_all[len(et):])}
+    if split == "test7":  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
+        sets["fit-7 tail: "] = keys((), at_all[len(at) + 30:], ())
+    return sets
 
 
 def _group6(m) -> str:
@@ -142,6 +149,13 @@ def _group6(m) -> str:
             return f"{m.cls} causal, length no multiple of 128"
         return f"{m.cls} {'context 128-1024' if d['kv_len'] <= 1024 else 'context 4-32 K, batch 1-8'}"
     return "softmax 8-32 K wide"
+
+
+def _group7(m) -> str:
+    """fit suite 7's decode grid (microbench._fit7_decode): MQA or not, short or long context."""
+    d = m.op.dims
+    ctx = "context 128-2048" if d["kv_len"] <= 2048 else "context 2-32 K"
+    return f"{m.cls} {'MQA' if d['kv_heads'] == 1 else 'GQA/MHA'} {ctx}"
 
 
 def tail_table(split, title):
@@ -161,7 +175,8 @@ def tail_table(split, title):
         for prefix, tails in sets.items():
             if _case_key(m) in tails:
                 c = gpu.estimate(m.op, hw)
-                g = prefix + (_group6(m) if prefix else mod._group(m))
+                g = prefix + ({"fit-6 tail: ": _group6, "fit-7 tail: ": _group7}[prefix](m) if prefix
+                              else mod._group(m))
                 groups.setdefault(g, []).append(c.details.get("isolated_s", c.latency_s) / m.time_s - 1.0)
     return [f"#### {title} tail classes (all rows)", "", mod.table(groups, f"group ({title})"), ""] if groups else []
 
@@ -195,10 +210,12 @@ def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
     seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
-    model = "the session-7 second-round model"
+    model = "the session-8 model"
     for split, title in (
-            ("test6", "H200 heldout6 (fresh random suite + tail classes, measured after the session-7 second-round "
-                      "freeze, scored once; rules: validation/heldout6_rules.md)"),
+            ("test7", "H200 heldout7 (fresh random suite + tail classes, measured after the session-8 freeze, "
+                      "scored once; rules: validation/heldout7_rules.md)"),
+            ("test6", "H200 heldout6 (PREVIOUSLY SEEN: session-7 second-round fresh suite, scored once at 4.4 / 15.7; "
+                      f"re-scored with {model})"),
             ("test5", "H200 heldout5 (PREVIOUSLY SEEN: session-7 fresh suite, scored once at 4.7 / 15.9; "
                       f"re-scored with {model})"),
             ("test4", "H200 heldout4 (PREVIOUSLY SEEN: session-6 fresh suite, scored once at 5.1 / 18.6; "
@@ -215,8 +232,12 @@ def main():
         lines += op_table(title, r_all, ex)
         lines.append(f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)")
         lines.append("")
+        if split == "test7":
+            lines += ["#### End to end, heldout7 (Qwen2.5-7B, Llama-2-13B shapes, new random points)", ""]
+            lines += e2e_table(r_all) + tail_table(split, "heldout7, H200 run 13")
+            lines += _failed_rows(VAL / "raw_h200_run13" / "ops.csv")
         if split == "test6":
-            lines += ["#### End to end, heldout6 (Qwen2.5-7B, Llama-2-13B shapes, new random points)", ""]
+            lines += ["#### End to end, heldout6 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""]
             lines += e2e_table(r_all) + tail_table(split, "heldout6, H200 run 11")
             lines += _failed_rows(VAL / "raw_h200_run11" / "ops.csv")
         if split == "test5":
@@ -230,8 +251,8 @@ def main():
             lines += ["#### End to end, heldout3 (Llama-3.2-3B, Qwen2.5-14B shapes)", ""] + e2e_table(r_all)
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
     ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
-    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-7 "
-                      "second-round model: H100 calibration unchanged)", r_all, ex)
+    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-8 "
+                      "model: H100 calibration unchanged)", r_all, ex)
     lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
     # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")

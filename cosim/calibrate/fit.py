@@ -266,7 +266,8 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     values.update(e_vals)
     if e2e_csv and Path(e2e_csv).is_file():
         quality["launch"] = fit_launch(dataset.load_e2e(e2e_csv), hw, values, sms, l2, default_used)
-    prov = _fit_provenance(run_env, sms, l2, (ops_csv, energy_csv, e2e_csv, env_json), n_energy, default)
+    suites = sorted({m.suite for m in meas if m.split == "fit"})
+    prov = _fit_provenance(run_env, sms, l2, (ops_csv, energy_csv, e2e_csv, env_json), n_energy, default, suites)
     section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps,
                          attention_default=default)
     return section, {"quality": quality, "values": values}
@@ -285,23 +286,24 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
 # multi-pass block softmax with the small-index embedding, and the transposing K^T copy of eager
 # MQA attention; it rejected FA2's forward split-KV. The H100 split chose none of them (its rows
 # have no fit-5 shapes): its calibration is unchanged.
-S7_TERMS = {"gemm_tile_set": 1, "softmax_multipass": True, "embedding_small": True, "unfused_transpose": True,
-            "fa2_fwd_split": False}
-S7_OFF = {"gemm_tile_set": 0, "softmax_multipass": False, "embedding_small": False, "unfused_transpose": False,
-          "fa2_fwd_split": False}
+S7_TERMS = {"gemm_tile_set": 1, "softmax_multipass": True, "embedding_small": True, "unfused_transpose": True}
+S7_OFF = {"gemm_tile_set": 0, "softmax_multipass": False, "embedding_small": False, "unfused_transpose": False}
 # Session 7, second round (fit suite 6 merged; validation/model_selection/s7b_candidates.txt, chosen
-# before held-out suite 6): cuDNN decode as Lean Attention (cudnn_lean), a per-wave CTA time of decode
-# (dec_cta_lat: backends), the eager score softmax's own multiplier (unfused_softmax), on-chip
-# re-reads of small multi-pass softmax rows (softmax_reread). S7B_OFF: the session-7 form.
-# The H200 split chose the FA2 per-wave CTA time and the score softmax's own multiplier; it kept
-# cuDNN's decode form (Lean Attention alone and with the CTA time within 2 points of it, more
-# parameters) and the elementwise form (re-reads within 2 points, one parameter more).
-S7B_OFF = {"cudnn_lean": False, "dec_cta_lat": (), "unfused_softmax": False, "softmax_reread": False}
+# before held-out suite 6): a per-wave CTA time of decode (dec_cta_lat: backends) and the eager score
+# softmax's own multiplier (unfused_softmax), chosen on the H200. S7B_OFF: the session-7 form.
+# Rejected candidates of sessions 6-8 (diagonal blocks, FA2 forward split-KV, cuDNN Lean Attention,
+# softmax re-reads, SM share of the decode bandwidth) left the model in session 8; their scripts and
+# records in validation/model_selection/ are frozen records of the commits that wrote them.
+S7B_OFF = {"dec_cta_lat": (), "unfused_softmax": False, "combine_split": ()}
 S7B_TERMS = {**S7B_OFF, "dec_cta_lat": ("fa2",), "unfused_softmax": True}
+# Session 8 (fit suite 7 merged; validation/model_selection/s8_candidates.txt, chosen before held-out
+# suite 7): FA2's split-KV combine kernel loops over the splits (combine_split: a time per split),
+# chosen on the H200 (validation p90 15.4 -> 8.6); the H100 split kept its form (6.6 vs 13.8).
+S7B_TERMS["combine_split"] = ("fa2",)
 S7_TERMS.update(S7B_TERMS)
 S7_OFF = {**S7_OFF, **S7B_OFF}
 TERMS = {"row_waves": ("softmax",), "warp_floor_per_col": True, "dec_bw_multi": ("fa2",), "fused_kinds": True,
-         "prefill_diag": (), "prefill_soft": ("cudnn",), "fa2_split_x2": True, "unfused_unaligned": True,
+         "prefill_soft": ("cudnn",), "fa2_split_x2": True, "unfused_unaligned": True,
          **S7_TERMS}
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
@@ -325,9 +327,6 @@ def _s7_optional(group, rows, values, terms) -> list:
         if terms.get("embedding_small") and len(emb) >= 3:
             values.setdefault("ew.embedding.small_idx", 5e-7)
             names.append("ew.embedding.small_idx")
-    if group == "elementwise" and terms.get("softmax_reread") and "ew.softmax.multipass" in names:
-        values.setdefault("ew.softmax.reread_bytes", 32768.0)
-        names.append("ew.softmax.reread_bytes")
     if group == "unfused" and terms.get("unfused_softmax"):
         values.setdefault("unfused.softmax_mult", values.get("unfused.score_mult", 1.0))
         names.append("unfused.softmax_mult")
@@ -355,8 +354,6 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
             names = names + _ew_optional(rows, values, terms)
         elif group == "attention_prefill":
             names = names + _prefill_optional("attn.", "fa2", terms, values)
-            if terms.get("fa2_fwd_split"):  # structure, not fitted: recorded in the calibration
-                values["attn.fwd_split"] = 1.0
         elif group == "attention_decode":
             if terms.get("fa2_split_x2"):  # structure, not fitted: recorded in the calibration
                 values["attn.split_sms_x"] = float(gpu_params.FA2_SPLIT_SMS_X)
@@ -402,27 +399,24 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
 
 
 def _prefill_optional(pre, backend, terms, values) -> list:
-    """Optional prefill terms switched on for `backend` (TERMS: prefill_diag, prefill_soft)."""
-    names = []
-    for term, key, start in (("prefill_diag", "diag_c", 0.5), ("prefill_soft", "soft_c", 0.3)):
-        if backend in (terms.get(term) or ()):
-            values.setdefault(pre + key, start)
-            names.append(pre + key)
-    return names
+    """Optional prefill terms switched on for `backend` (TERMS: prefill_soft)."""
+    if backend in (terms.get("prefill_soft") or ()):
+        values.setdefault(pre + "soft_c", 0.3)
+        return [pre + "soft_c"]
+    return []
 
 
 def _decode_optional(pre, backend, terms, values) -> list:
-    """Session-7 second-round decode terms for `backend`: cuDNN's Lean Attention (structure,
-    recorded, not fitted) and the per-wave CTA time (fitted)."""
-    if backend == "cudnn" and terms.get("cudnn_lean"):
-        values[pre + "lean"] = 1.0
-        # a CTA now streams many KV blocks: its rate restarts where it binds (max() has no gradient
-        # in the losing term; FA2's fitted split rate may not bind at all)
-        values[pre + "cta_bw_split"] = INITIAL["attn.cta_bw_split"]
+    """Optional decode terms for `backend`, fitted: the per-wave CTA time (session 7, round 2) and the
+    combine time per split (session 8)."""
+    names = []
     if backend in (terms.get("dec_cta_lat") or ()):
         values.setdefault(pre + "dec_cta_lat", 1e-6)
-        return [pre + "dec_cta_lat"]
-    return []
+        names.append(pre + "dec_cta_lat")
+    if backend in (terms.get("combine_split") or ()):
+        values.setdefault(pre + "combine_split", 1e-7)
+        names.append(pre + "combine_split")
+    return names
 
 
 def _has_multi(rows, sms) -> bool:
@@ -432,8 +426,9 @@ def _has_multi(rows, sms) -> bool:
                and int(m.op.dims["batch"]) * int(m.op.dims["kv_heads"]) > sms) >= 3
 
 
-def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, default) -> dict:
-    """Where a calibration comes from: device, date, software, measurement files, method."""
+def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, default, suites=()) -> dict:
+    """Where a calibration comes from: device, date, software, measurement files, method (`suites`:
+    the measurement suites whose rows were fitted)."""
     ops_csv, energy_csv, e2e_csv, env_json = files
     dev = run_env.get("device_name", "?")
     sw = (f"torch {run_env.get('torch', '?')}, CUDA {run_env.get('cuda_runtime', '?')}, "
@@ -446,8 +441,8 @@ def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, de
         "software": sw,
         "measurements": {"ops": str(ops_csv), "energy": str(energy_csv), "e2e": str(e2e_csv), "env": str(env_json)},
         "fit": ("cosim/calibrate/fit.py: Levenberg-Marquardt on log(pred/measured), Huber 0.15, "
-                "rows of the default suite only (held-out suite never fitted); "
-                f"energy: linear least squares on {n_energy} default-suite loops (>= 1.5 s each, NVML "
+                f"rows of the fit suites ({', '.join(suites) or 'default'}; held-out suites never fitted); "
+                f"energy: linear least squares on {n_energy} fit-suite loops (>= 1.5 s each, NVML "
                 f"total-energy counter); static = mean idle power; power cap from NVML"),
         "fixed": {"ew.copy.mult": "1 by definition (ew.bw is the copy kernel's bandwidth)",
                   "graph.gap": "launch rows: GPU time per tiny kernel replayed in a CUDA graph",

@@ -31,6 +31,8 @@ def suite_cases(variant: str) -> dict:
         out["e2e"] = [mb.E2E_DECODE5, mb.E2E_PREFILL5]
     if variant == "heldout6":
         out["e2e"] = [mb.E2E_DECODE6, mb.E2E_PREFILL6]
+    if variant == "heldout7":
+        out["e2e"] = [mb.E2E_DECODE7, mb.E2E_PREFILL7]
     return out
 
 

@@ -11,19 +11,14 @@ is preferred.
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s4_candidates.py [hw ...]
 Writes validation/model_selection/s4_candidates.txt.
 """
-import os
-import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
-from cosim.calibrate import dataset, fit
+from cosim.calibrate import fit
 from hwmodels import gpu_params
 from hwmodels.gpu import GpuParams
+from validation.model_selection.common import CSV, choose, run_selection, start_values, stats  # noqa: F401 (re-exported)
 
 OUT = Path("validation/model_selection/s4_candidates.txt")
-CSV = {"h200": "validation/h200_ops.csv", "h100_sxm": "validation/h100_ops.csv"}
 OFF = {"row_waves": False, "warp_floor_per_col": False, "dec_bw_multi": False, "fused_kinds": True}
 # (name, terms, ROW_REGS, WARP_SOFTMAX_MAX_COLS); fused_kinds is on everywhere: without it the
 # fused kernels have no parameters of their own at all (they borrow rmsnorm / add)
@@ -44,20 +39,6 @@ DEC_CANDIDATES = [
     ("A session-3 decode form", OFF),
     ("B + bandwidth of no-split launches with more CTAs than SMs", {**OFF, "dec_bw_multi": ("fa2", "cudnn")}),
 ]
-
-
-def stats(pred, meas):
-    e = np.abs(pred / np.array([m.time_s for m in meas]) - 1) * 100
-    return float(np.median(e)), float(np.percentile(e, 90))
-
-
-def start_values(hw_name):
-    """Every parameter at the committed calibration's value (the groups refitted below
-    restart from INITIAL for their own names, so only other groups' values carry over)."""
-    from hwmodels.gpu import params_for
-    from hwmodels.spec import load_hw
-    P = params_for(load_hw(hw_name))
-    return {**fit.INITIAL, **P.values, **fit.FIXED}, P.sm_count, P.l2_bytes
 
 
 def run_ew(hw_name, train, val, hw, lines):
@@ -109,35 +90,6 @@ def run_dec(hw_name, train, val, hw, lines, backend):
         res.append((name, len(names), t, v))
         lines.append(f"{name:<62} | {len(names):3d} | {t[0]:5.1f} / {t[1]:5.1f} | {v[0]:5.1f} / {v[1]:5.1f}")
     return choose(res, lines)
-
-
-def choose(res, lines):
-    best = min(res, key=lambda r: r[3][1])
-    pick = min((r for r in res if r[3][1] <= best[3][1] + 2.0), key=lambda r: (r[1], r[3][1]))
-    lines.append(f"chosen: {pick[0]}")
-    lines.append("")
-    return pick[0]
-
-
-def run_selection(out: Path, per_gpu, after=None):
-    """The selection driver both sessions' scripts share: per GPU named on the command line
-    (default both), its fit rows split into train / validation (dataset.carve_validation),
-    `per_gpu(hw_name, train, val, hw, lines)` appends its candidates and choices; `after(hws,
-    lines)` runs once at the end; the lines go to `out`."""
-    hws = sys.argv[1:] or ["h200", "h100_sxm"]
-    lines = [f"# {out.with_suffix('.py')} (fit rows only; rule in the script's docstring)", ""]
-    t0 = time.time()
-    for hw_name in hws:
-        hw = fit.base_spec(hw_name)
-        meas = [m for m in dataset.load_ops(CSV[hw_name]) if m.split == "fit" and m.op is not None]
-        train, val = dataset.carve_validation(meas)
-        per_gpu(hw_name, train, val, hw, lines)
-        print("\n".join(lines), flush=True)
-    if after is not None:
-        after(hws, lines)
-    lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
-    out.write_text("\n".join(lines) + "\n")
-    print(lines[-1])
 
 
 def _per_gpu(hw_name, train, val, hw, lines):

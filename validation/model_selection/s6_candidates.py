@@ -10,13 +10,21 @@ rows' validation part, with and without scaling attn.dec_bw_multi by the bandwid
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s6_candidates.py [hw ...]
 Writes validation/model_selection/s6_candidates.txt.
+
+FROZEN RECORD of commit 4d5243a: the diagonal-block term (attn.diag_c), rejected here, left the
+model in session 8; run it at that commit to reproduce s6_candidates.txt (running it here says so
+and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "4d5243a")
+
 from pathlib import Path
 
 from cosim.calibrate import dataset, fit
 from hwmodels import gpu_params
 from hwmodels.gpu import GpuParams
-from validation.model_selection.s4_candidates import CSV, choose, run_selection, start_values, stats
+from validation.model_selection.common import CSV, choose, run_selection, start_values, stats
 
 OUT = Path("validation/model_selection/s6_candidates.txt")
 PREFILL = {"fa2": ("attention_prefill_fa2",), "cudnn": ("attention_prefill_cudnn", "attention_prefill")}

@@ -10,13 +10,21 @@ small-index embedding), unfused attention (MQA copies inside matmul; their trans
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s7_candidates.py [hw ...]
 Writes validation/model_selection/s7_candidates.txt.
+
+FROZEN RECORD of commit 70c3bc3: FA2's forward split-KV (attn.fwd_split), rejected here, left the
+model in session 8; run it at that commit to reproduce s7_candidates.txt (running it here says so
+and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "70c3bc3")
+
 from pathlib import Path
 
 from cosim.calibrate import fit
 from hwmodels import gpu_params
 from hwmodels.gpu import GpuParams
-from validation.model_selection.s4_candidates import choose, run_selection, start_values, stats
+from validation.model_selection.common import choose, run_selection, start_values, stats
 
 OUT = Path("validation/model_selection/s7_candidates.txt")
 HEADER = "cand | params | train med/p90 | validation med/p90"

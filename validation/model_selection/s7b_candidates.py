@@ -12,45 +12,29 @@ of small multi-pass softmax rows).
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s7b_candidates.py [hw ...]
 Writes validation/model_selection/s7b_candidates.txt.
+
+FROZEN RECORD of commit 8757251: cuDNN Lean Attention (attn_cudnn.lean) and the softmax re-read
+threshold (ew.softmax.reread_bytes), rejected here, left the model in session 8; run it at that
+commit to reproduce s7b_candidates.txt (running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "8757251")
+
 from pathlib import Path
 
 from cosim.calibrate import fit
 from hwmodels import gpu_params
-from hwmodels.gpu import GpuParams
-from validation.model_selection.s4_candidates import choose, run_selection, start_values, stats
+from validation.model_selection.common import choose, run_selection, score_decode as _score_decode
 from validation.model_selection.s7_candidates import HEADER, _rows
 from validation.model_selection.s7_candidates import _score as _score_fa2
 
 OUT = Path("validation/model_selection/s7b_candidates.txt")
-DEC_KEYS = ("dec_floor", "dec_bw", "cta_bw_split", "cta_bw_nosplit", "combine")
 
 
 def _terms(hw_name, **on):
     """The session-7 (first-round) terms of this GPU with the second-round candidates `on`."""
     return {**fit.TERMS_BY_HW.get(hw_name, fit.TERMS), **fit.S7B_OFF, **on}
-
-
-def _score_decode(hw_name, hw, tr, va, backend, terms, lines, label):
-    """Fit one backend's decode parameters on tr (from fit.INITIAL), score tr and va; every other parameter keeps the
-    committed calibration (FA2's split heuristic multiple included)."""
-    base, sms, l2 = start_values(hw_name)
-    pre = "attn." if backend == "fa2" else f"attn_{backend}."
-    values = {k: v for k, v in base.items()
-              if not (k.startswith(pre) and k[len(pre):].startswith(("dec_", "cta_bw", "combine", "lean")))}
-    for k in DEC_KEYS:  # every candidate of both backends starts from fit.INITIAL
-        values[pre + k] = fit.INITIAL[f"attn.{k}"]
-    names = [pre + k for k in DEC_KEYS]
-    if pre + "dec_bw_multi" in base:
-        values[pre + "dec_bw_multi"] = values[pre + "dec_bw"]
-        names.append(pre + "dec_bw_multi")
-    names += fit._decode_optional(pre, backend, terms, values)
-    default = "cudnn" if backend == "cudnn" else "fa2"
-    fit._fit_group(names, tr, hw, values, sms, l2, default)
-    P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="candidate", attention_default=default)
-    t, v = stats(fit.predict(P, tr, hw), tr), stats(fit.predict(P, va, hw), va)
-    lines.append(f"{label:<62} | {len(names):3d} | {t[0]:5.1f} / {t[1]:5.1f} | {v[0]:5.1f} / {v[1]:5.1f}")
-    return label, len(names), t, v
 
 
 def run_cudnn_decode(hw_name, train, val, hw, lines):

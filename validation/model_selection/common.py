@@ -1,0 +1,108 @@
+"""What every model-selection script shares (issue 11): the fit rows of a GPU split into train and
+validation (dataset.carve_validation, crc32 mod 5; no held-out suite is read), the start values
+(the committed calibration), the score of a fitted candidate, and the choice rule (per group the
+lowest validation p90; a candidate with fewer parameters within 2 points of it is preferred).
+
+Every selection record (<script>.txt) is a frozen record of the commit that wrote it: later fit suites
+change the fit rows and the committed calibration the candidates start from, and since session 8 the
+candidate terms a selection rejected are no longer in the model (their code is at that commit)."""
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cosim.calibrate import dataset, fit
+from hwmodels.gpu import GpuParams
+
+CSV = {"h200": "validation/h200_ops.csv", "h100_sxm": "validation/h100_ops.csv"}
+HEADER = "cand | params | train med/p90 | validation med/p90"
+
+
+def frozen_record(script: str, commit: str):
+    """Stop a selection script whose candidates need code the model no longer has, saying where its
+    record reproduces."""
+    name = Path(script).stem
+    raise SystemExit(f"error: {name}.py is a frozen record of commit {commit}: the candidate terms it scored "
+                     f"and rejected are no longer in the model; reproduce {name}.txt there: git worktree add "
+                     f"/tmp/{name} {commit} && cd /tmp/{name} && PYTHONPATH=. python "
+                     f"validation/model_selection/{name}.py")
+
+
+def stats(pred, meas):
+    e = np.abs(pred / np.array([m.time_s for m in meas]) - 1) * 100
+    return float(np.median(e)), float(np.percentile(e, 90))
+
+
+def start_values(hw_name):
+    """Every parameter at the committed calibration's value (the groups refitted below
+    restart from INITIAL for their own names, so only other groups' values carry over)."""
+    from hwmodels.gpu import params_for
+    from hwmodels.spec import load_hw
+    P = params_for(load_hw(hw_name))
+    return {**fit.INITIAL, **P.values, **fit.FIXED}, P.sm_count, P.l2_bytes
+
+
+def rows_of(train, val, classes):
+    """The reliable train and validation rows of the op classes `classes`."""
+    return ([m for m in train if m.cls in classes and m.reliable], [m for m in val if m.cls in classes and m.reliable])
+
+
+def score_fitted(values, sms, l2, default, tr, va, hw, n_params, lines, label):
+    """Score fitted parameter `values` on the train and validation rows; one record line."""
+    P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="candidate", attention_default=default)
+    t, v = stats(fit.predict(P, tr, hw), tr), stats(fit.predict(P, va, hw), va)
+    lines.append(f"{label:<62} | {n_params:3d} | {t[0]:5.1f} / {t[1]:5.1f} | {v[0]:5.1f} / {v[1]:5.1f}")
+    return label, n_params, t, v
+
+
+DEC_KEYS = ("dec_floor", "dec_bw", "cta_bw_split", "cta_bw_nosplit", "combine")
+
+
+def score_decode(hw_name, hw, tr, va, backend, terms, lines, label):
+    """Fit one backend's decode parameters on tr (from fit.INITIAL), score tr and va; every other
+    parameter keeps the committed calibration (FA2's split heuristic multiple included)."""
+    base, sms, l2 = start_values(hw_name)
+    pre = "attn." if backend == "fa2" else f"attn_{backend}."
+    values = {k: v for k, v in base.items()
+              if not (k.startswith(pre) and k[len(pre):].startswith(("dec_", "cta_bw", "combine", "lean")))}
+    for k in DEC_KEYS:  # every candidate of both backends starts from fit.INITIAL
+        values[pre + k] = fit.INITIAL[f"attn.{k}"]
+    names = [pre + k for k in DEC_KEYS]
+    if pre + "dec_bw_multi" in base:
+        values[pre + "dec_bw_multi"] = values[pre + "dec_bw"]
+        names.append(pre + "dec_bw_multi")
+    names += fit._decode_optional(pre, backend, terms, values)
+    default = "cudnn" if backend == "cudnn" else "fa2"
+    fit._fit_group(names, tr, hw, values, sms, l2, default)
+    return score_fitted(values, sms, l2, default, tr, va, hw, len(names), lines, label)
+
+
+def choose(res, lines):
+    best = min(res, key=lambda r: r[3][1])
+    pick = min((r for r in res if r[3][1] <= best[3][1] + 2.0), key=lambda r: (r[1], r[3][1]))
+    lines.append(f"chosen: {pick[0]}")
+    lines.append("")
+    return pick[0]
+
+
+def run_selection(out: Path, per_gpu, after=None):
+    """The selection driver both sessions' scripts share: per GPU named on the command line
+    (default both), its fit rows split into train / validation (dataset.carve_validation),
+    `per_gpu(hw_name, train, val, hw, lines)` appends its candidates and choices; `after(hws,
+    lines)` runs once at the end; the lines go to `out`."""
+    hws = sys.argv[1:] or ["h200", "h100_sxm"]
+    lines = [f"# {out.with_suffix('.py')} (fit rows only; rule in the script's docstring)", ""]
+    t0 = time.time()
+    for hw_name in hws:
+        hw = fit.base_spec(hw_name)
+        meas = [m for m in dataset.load_ops(CSV[hw_name]) if m.split == "fit" and m.op is not None]
+        train, val = dataset.carve_validation(meas)
+        per_gpu(hw_name, train, val, hw, lines)
+        print("\n".join(lines), flush=True)
+    if after is not None:
+        after(hws, lines)
+    lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
+    out.write_text("\n".join(lines) + "\n")
+    print(lines[-1])
