@@ -331,3 +331,21 @@ def test_serve_profile_with_tp_names_the_flags(capsys):
     msg = _err(capsys, ["serve", "--model", "llama3_8b", "--hw", "dgx_h100", "--tp", "2", "--qps", "5",
                         "--profile", "engine"])
     assert "--profile" in msg and "--tp" in msg and "not supported" in msg
+
+
+def test_serve_notes_that_sliding_window_layers_are_paged_like_full_ones(tmp_path):
+    # Gemma-2: 21 of 42 layers keep at most 4,096 tokens, but the paged KV counts 344,064 B for
+    # every token of every layer (2 x 8 heads x 256 x 2 B x 42): pessimistic past the window, unstated
+    import json
+    from cosim.serving import serve
+    cfg = {"architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "head_dim": 256, "hidden_size": 3584,
+           "intermediate_size": 14336, "max_position_embeddings": 8192, "num_attention_heads": 16,
+           "num_hidden_layers": 42, "num_key_value_heads": 8, "query_pre_attn_scalar": 256, "sliding_window": 4096,
+           "vocab_size": 256000, "hidden_activation": "gelu_pytorch_tanh"}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    r = serve(str(tmp_path / "config.json"), "h100_sxm", qps=2, requests=3, prompt_len=128, output_len=4)
+    assert r.capacity["replica0"].bytes_per_token == 2 * 8 * 256 * 2 * 42
+    note = next(n for n in r.notes if "sliding-window" in n)
+    assert "21 sliding-window layers" in note and "4,096" in note and "pessimistic" in note
+    r = serve("llama3_8b", "h100_sxm", qps=2, requests=3, prompt_len=128, output_len=4)
+    assert not any("sliding-window" in n for n in r.notes)

@@ -18,7 +18,7 @@ from cosim.serving.config import HostOverhead, ServeConfig
 from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
-from cosim.serving.kv_memory import PagedKV, kv_capacity
+from cosim.serving.kv_memory import PagedKV, kv_capacity, window_note
 from cosim.serving.metrics import ServeResult, request_table, summarize
 from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
 from hwmodels.spec import HardwareSpec, load_hw
@@ -127,7 +127,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                          f"step_cost(StepBatch) -> StepCost and notes")
     draft_w, draft = _draft(cfg, w, hw)
     cap = kv_capacity(w, hw, cfg.block_size, cfg.token_budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
-    notes = []
+    notes = window_note(model)
     if draft_w is not None and cfg.speculative.draft_model and cfg.kv_capacity_tokens is None:
         dw = draft_w.trace("decode", 1, 1).meta["footprint"]["weights"]
         cap = cap.__class__(max(0, cap.blocks - int(dw // (cap.block_size * cap.bytes_per_token))), cap.block_size,
