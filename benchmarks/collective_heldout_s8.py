@@ -3,16 +3,20 @@ nccl-tests tables (validation/collective_heldout_s8_rules.md, committed before t
 validation/published/nccl_8xh100_heldout_session8.csv, re-derived from the verbatim raw text by
 cosim.calibrate.collective_heldout_s8). Nothing is fitted and no model change follows from this score.
 
-The rules freeze the model at bd5b763; `--frozen` re-prices every row with that commit's code (a `git archive` export)
-and checks the prices are identical to this tree's (the session-8 clean-up must not move a price).
+The rules freeze the model at bd5b763: every run re-prices every row with that commit's code (a `git archive`
+export) and checks the prices are identical to this tree's (the session-8 clean-up must not move a price); where
+they differ, the frozen prices are the ones scored and tabled (the rules: "the frozen commit's figures are the
+result"), and the difference is reported. Without the frozen commit in the clone's history it stops with one
+`error:` line (exit 2) and writes nothing.
 
 Prints and writes benchmarks/results/collective_heldout_s8.{md,json}. Run from the repo root:
-PYTHONPATH=. python benchmarks/collective_heldout_s8.py [--frozen]
+PYTHONPATH=. python benchmarks/collective_heldout_s8.py
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -42,6 +46,35 @@ def frozen_prices(csv_path: Path) -> list:
     return json.loads(out.stdout)
 
 
+def frozen_rows(rows) -> tuple[list, int]:
+    """(rows as scored, how many of them this tree prices differently): the frozen commit's prices replace this
+    tree's where they differ (model_us; the algorithm column stays this tree's choice). Raises RuntimeError
+    saying what failed when the frozen commit cannot price the rows."""
+    try:
+        fp = frozen_prices(HELDOUT_S8_CSV)
+    except subprocess.CalledProcessError as e:
+        why = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        raise RuntimeError(f"frozen commit {FROZEN[:7]}: `{' '.join(map(str, e.cmd))[:60]}` failed (exit "
+                           f"{e.returncode}: {why.strip().splitlines()[-1] if why.strip() else 'no message'}); the "
+                           f"rules score this held-out on that commit's code: fetch the full history "
+                           f"(git fetch --unshallow) and re-run") from None
+    except OSError as e:
+        raise RuntimeError(f"frozen commit {FROZEN[:7]}: cannot run git / tar ({e})") from None
+    if len(fp) != len(rows):
+        raise RuntimeError(f"frozen commit {FROZEN[:7]} priced {len(fp)} rows of {HELDOUT_S8_CSV.name}, this tree "
+                           f"read {len(rows)}; expected the same rows")
+    moved = sum(f != r.model_us for f, r in zip(fp, rows))
+    return [dataclasses.replace(r, model_us=f) for f, r in zip(fp, rows)], moved
+
+
+def _frozen_line(moved: int, n: int) -> str:
+    head = f"Frozen-commit check: every row re-priced by {FROZEN[:7]}'s own code: "
+    if not moved:
+        return head + f"identical ({n} rows)."
+    return head + (f"DIFFERENT at {moved} of {n} rows; the frozen prices are the result and every table above shows "
+                   f"them (this tree's prices differ: a bug of the clean-up).")
+
+
 def _rows_table(rows) -> list:
     x3, x4 = x3_x4(rows)
     md = ["| size (B) | published (us) | model (us) | algorithm | error | excluded |", "|---:|---:|---:|---|---:|---|"]
@@ -50,11 +83,16 @@ def _rows_table(rows) -> list:
     return md
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="session-8 held-out nccl-tests score of the bundled dgx_h100")
-    ap.add_argument("--frozen", action="store_true", help=f"also price every row with the frozen commit {FROZEN[:7]}")
-    args = ap.parse_args(argv)
-    rows = score_file(HELDOUT_S8_CSV)
+    ap.add_argument("--frozen", action="store_true",
+                    help=f"accepted for old command lines: every run prices the rows with the frozen commit {FROZEN[:7]}")
+    ap.parse_args(argv)
+    try:
+        rows, moved = frozen_rows(score_file(HELDOUT_S8_CSV))
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     head = [r for r in rows if r.source in headline_sources()]
     ar = [r for r in head if r.collective == "allreduce"]
     ag = [r for r in head if r.collective == "allgather"]
@@ -73,7 +111,7 @@ def main(argv=None) -> None:
     t_in, s_in = score_table(info, "information only (Q4 / Q1)")
     md += ["", "## 3. Information only (kept out of the headline by the rules)", ""] + t_in
     seen = [r for r in default_rows() if r.gpu.startswith("H100")]
-    pooled = seen + ar
+    pooled = seen + [r for r in ar if r.in_range]  # default_rows() holds scored (1 KB - 1 GB) rows only
     t_p, s_p = score_table(pooled, "every 8 x H100 all-reduce curve held (seen + new)")
     grp = lambda r: f"{r.launch} {r.forced or 'unforced'}"  # noqa: E731  (the groups the model tells apart)
     bands = feasibility(pooled, grp)
@@ -107,17 +145,14 @@ def main(argv=None) -> None:
                f"{'MET' if met else 'NOT MET'}."]
     res = {"headline_allreduce": s_ar, "allgather": s_ag, "info": s_in, "pooled": s_p, "met": met,
            "empty_cells": empty, "calibrated_g138": cal_s, "rows": [r.__dict__ for r in rows]}
-    if args.frozen:
-        fp = frozen_prices(HELDOUT_S8_CSV)
-        same = fp == [r.model_us for r in rows]
-        res["frozen_identical"] = same
-        md += ["", f"Frozen-commit check: every row re-priced by {FROZEN[:7]}'s own code: "
-                   f"{'identical' if same else 'DIFFERENT (the frozen prices are the result)'} ({len(fp)} rows)."]
+    res["frozen_identical"] = not moved
+    md += ["", _frozen_line(moved, len(rows))]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "collective_heldout_s8.json").write_text(json.dumps(res, indent=1, default=str))
     (OUT / "collective_heldout_s8.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -49,7 +49,7 @@ from pathlib import Path
 from cosim.experiment_config import AccuracyConfig, ExperimentConfig, HwRef, config_defaults  # noqa: F401
 from hwmodels.level_registry import LEVELS  # noqa: F401  (one list of levels; re-exported)
 from workloads.context import OPT_IN, context_note
-from workloads.io import InputError, bundled_names, copy_tree, fail, load_yaml_file, resolve_bundled
+from workloads.io import InputError, bundled_names, copy_tree, doc_kind, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["Experiment", "ExperimentConfig", "HwRef", "AccuracyConfig", "load_experiment", "experiment_from_dict",
            "run_experiment", "resolve_experiment", "experiment_path", "list_experiments", "DEFAULTS",
@@ -109,7 +109,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     all resolved now, so a bad name fails here rather than mid-run."""
     base_dir = Path(base_dir) if base_dir else Path.cwd()
     if not isinstance(doc, dict):
-        fail(source, "", type(doc).__name__, "a mapping of experiment fields")
+        fail(source, "", doc_kind(doc), "a mapping of experiment fields")
     _unknown(doc, {**DEFAULTS, OPT_IN: False}, source)
     cfg = {**copy_tree(DEFAULTS), **copy_tree(doc)}
     _context_opt_in(cfg, source)

@@ -81,14 +81,44 @@ _KERNELS = threading.Lock()
 
 # The precision the synthetic samples are drawn in (values differ between the two, the
 # distribution does not; synthetic_activations): the GEMM samples' activations in
-# float32 (their weights too: fitted_weight_rows draws in float32 only), the attention
-# sample's in float64. The SQNR provenance names them (_draw_note).
+# float32, the attention sample's Q, K and V in float64 (_attention_sample). The GEMM
+# weights' precision is the dtype of the array fitted_weight_rows returns. The SQNR
+# provenance names only the draws a figure kept (_draw_note).
 GEMM_ACT_DRAW, ATTENTION_DRAW = np.float32, np.float64
 
 
-def _draw_note() -> str:
-    return (f"synthetic draws: GEMM weights in float32, GEMM activations in {np.dtype(GEMM_ACT_DRAW).name}, "
-            f"attention Q/K/V in {np.dtype(ATTENTION_DRAW).name}")
+def _gaussian(rng: np.random.Generator, shape, dtype) -> np.ndarray:
+    """N(0, 1) entries drawn in `dtype` (float64: numpy's `normal`, the stream of earlier
+    sessions; float32: `standard_normal(dtype=float32)`); any other dtype is refused
+    rather than silently drawn in one of them."""
+    dt = np.dtype(dtype)
+    if dt == np.float64:
+        return rng.normal(0.0, 1.0, size=shape)
+    if dt == np.float32:
+        return rng.standard_normal(shape, dtype=np.float32)
+    raise ValueError(f"synthetic draw dtype {dt.name}: expected float32 or float64")
+
+
+def _draw_note(by_layer: list) -> str:
+    """The synthetic draws behind the rows kept (popping their private `_w_draw`,
+    `_x_draw`, `_qkv_draw` keys): no weight clause where every weight came from the
+    checkpoint, the ops named where only some were drawn, no attention clause where the
+    recipe twin replaced the attention sample; "" when nothing was drawn."""
+    gemm = [(r["op"], r.pop("_w_draw", None)) for r in by_layer if "_x_draw" in r]  # None: checkpoint rows
+    x = {r.pop("_x_draw", None) for r in by_layer} - {None}
+    qkv = {r.pop("_qkv_draw", None) for r in by_layer} - {None}
+    drawn = [(op, dt) for op, dt in gemm if dt is not None]
+    parts = []
+    if drawn:
+        dts = "/".join(sorted({dt for _, dt in drawn}))
+        ops = list(dict.fromkeys(op for op, _ in drawn))
+        parts.append(f"GEMM weights in {dts}" if len(drawn) == len(gemm) else
+                     f"GEMM weights of {', '.join(ops)} in {dts} (the rest from the checkpoint)")
+    if x:
+        parts.append(f"GEMM activations in {'/'.join(sorted(x))}")
+    if qkv:
+        parts.append(f"attention Q/K/V in {'/'.join(sorted(qkv))}")
+    return "synthetic draws: " + ", ".join(parts) if parts else ""
 
 
 def synthetic_weight(rows: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -101,7 +131,7 @@ def synthetic_weight(rows: int, k: int, rng: np.random.Generator) -> np.ndarray:
     by ~6 dB. Until session 7 the entries were drawn in float64 (fitted_weights) and
     transposed: the same distribution, other values (docs/speed.md)."""
     from cosim.functional.compression.synthetic import fitted_weight_rows
-    return fitted_weight_rows(rows, k, rng)  # drawn in float32 (_draw_note)
+    return fitted_weight_rows(rows, k, rng)  # float32: _draw_note names the array's dtype
 
 
 def synthetic_activations(tokens: int, k: int, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
@@ -113,11 +143,8 @@ def synthetic_activations(tokens: int, k: int, rng: np.random.Generator, dtype=n
     Llama-3-8B quickstart draws ~22M of them; float64 until session 7: other values, same
     distribution), float64 for the attention sample's keys (1024 x head_dim: nothing to
     gain, so its values, and its figure, stay those of earlier sessions)."""
-    if dtype == np.float64:
-        x = rng.normal(0.0, 1.0, size=(tokens, k)) * np.exp(rng.normal(0.0, 0.5, size=(1, k)))
-    else:
-        x = rng.standard_normal((tokens, k), dtype=np.float32)
-        x *= np.exp(rng.normal(0.0, 0.5, size=(1, k))).astype(np.float32)
+    x = _gaussian(rng, (tokens, k), dtype)  # any dtype but float32/float64 is refused
+    x *= np.exp(rng.normal(0.0, 0.5, size=(1, k))).astype(x.dtype, copy=False)
     hot = rng.choice(k, size=max(1, k // 1000), replace=False)
     x[:, hot] *= 30.0
     return x.astype(np.float32, copy=False)
@@ -262,10 +289,12 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
                              "status": status[name]})
         twin_note = (f"; attention: functional twin of recipe {trace.recipe} (worst part {twin['worst']}: "
                      f"attention-output relative error {rel:.4g})")
+    draws = _draw_note(by_layer)  # after the twin replaced the attention rows: what the figures kept
+    draws = f"{draws}; " if draws else ""
     return AccuracyResult(by_op=by_op, by_layer=by_layer, recipe_twin=twin and twin["raw"], status_by_op=status,
                           sample={"layers": len(_layers(n_layers, layers)), "rows": used_rows,
                                   "tokens": used_tokens, "kv_positions": used_kv, "seed": seed},
-                          provenance=f"functional:{src}; {_draw_note()}; SQNR of the op output vs fp32, "
+                          provenance=f"functional:{src}; {draws}SQNR of the op output vs fp32, "
                                      f"{len(_layers(n_layers, layers))} layers x <= {rows} rows x {tokens} tokens"
                                      + twin_note)
 
@@ -303,7 +332,7 @@ def _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers):
         rng = np.random.default_rng([seed, op_i, layer])
         r = min(rows, n)
         idx = np.sort(rng.choice(n, size=r, replace=False))
-        source = "synthetic"
+        source, w_draw = "synthetic", None
         w = None
         if ckpt is not None:
             name = HF_WEIGHT_NAMES.get(op.name, "").format(l=layer)
@@ -316,6 +345,7 @@ def _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers):
                 source = "checkpoint"
         if w is None:
             w = synthetic_weight(r, k, rng)
+            w_draw = w.dtype.name  # what _draw_note says: the dtype actually drawn
         x = synthetic_activations(tokens, k, rng, dtype=GEMM_ACT_DRAW)
         y_ref = (x @ w.T).astype(np.float64)  # float32 GEMMs, float64 sums (module docstring)
         wq, w_scale = _quantize(w, w_t.fmt)
@@ -327,7 +357,8 @@ def _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers):
                      "weight_sqnr_db": sqnr_db(w, wq), "rows": r, "tokens": tokens, "k": k,
                      "weight_fmt": w_t.fmt, "act_fmt": a_fmt, "source": source,
                      "scale": f"W: {w_scale}; X: {x_scale}", **_status(y_q),
-                     "_sig": sig, "_noise": noise})
+                     "_sig": sig, "_noise": noise, "_w_draw": w_draw,
+                     "_x_draw": np.dtype(GEMM_ACT_DRAW).name})
     return recs
 
 
@@ -344,9 +375,7 @@ def _attention_accuracy(op, op_i, layers, tokens, seed):
     recs = []
     for layer in (_layers(op.repeat, layers) if op.repeat > 1 else [0]):
         rng = np.random.default_rng([seed, op_i, layer])
-        q = rng.normal(size=(tokens, hd)).astype(np.float32)  # float64 draws (ATTENTION_DRAW)
-        keys = synthetic_activations(kv_len, hd, rng, dtype=ATTENTION_DRAW)
-        vals = rng.normal(size=(kv_len, vd)).astype(np.float32)
+        q, keys, vals = _attention_sample(rng, tokens, kv_len, hd, vd)
 
         def attend(kk, vv):
             s = q.astype(np.float64) @ kk.astype(np.float64).T / math.sqrt(hd)
@@ -362,5 +391,15 @@ def _attention_accuracy(op, op_i, layers, tokens, seed):
                      "rows": kv_len, "tokens": tokens, "k": hd, "weight_fmt": kv.fmt, "act_fmt": kv.fmt,
                      "source": "synthetic", "scale": f"KV: {k_scale}", **_status(out),
                      "_sig": float(np.sum(ref ** 2)),
+                     "_qkv_draw": np.dtype(ATTENTION_DRAW).name,
                      "_noise": float(np.sum((ref - out) ** 2))})
     return recs
+
+
+def _attention_sample(rng: np.random.Generator, tokens: int, kv_len: int, hd: int, vd: int):
+    """The attention sample's queries, keys (with outlier channels: synthetic_activations)
+    and values, drawn in that order in ATTENTION_DRAW's precision, held as float32."""
+    q = _gaussian(rng, (tokens, hd), ATTENTION_DRAW).astype(np.float32)
+    keys = synthetic_activations(kv_len, hd, rng, dtype=ATTENTION_DRAW)
+    vals = _gaussian(rng, (kv_len, vd), ATTENTION_DRAW).astype(np.float32)
+    return q, keys, vals

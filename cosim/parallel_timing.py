@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["PipelineTiming", "pipeline_timing"]
+__all__ = ["PipelineTiming", "pipeline_timing", "layout_step"]
 
 
 @dataclass(frozen=True)
@@ -51,3 +51,16 @@ def pipeline_timing(rows: list, parallel: dict) -> PipelineTiming:
     step = (m + p - 1) * slowest
     return PipelineTiming(stage_latency_s=stage, slowest_stage_s=slowest, step_latency_s=step,
                           bubble_s=(p - 1) * slowest, bubble_fraction=(p - 1) / (m + p - 1), microbatches=m)
+
+
+def layout_step(rep) -> dict:
+    """The whole layout's step from a parallel report (one device's trace): latency (the
+    pipeline step), tokens of the global batch, and the system's energy — every tp x dp
+    shard walks all stages once per micro-batch, so the trace's energy counts
+    tp x dp x micro-batches times. What `cosim plan`, sweeps and `cosim simulate` report."""
+    par = rep.meta["parallel"]
+    step = par["step_latency_s"]
+    tokens = par["global_batch"] * (rep.seq if rep.phase == "prefill" else 1)
+    energy = rep.total_energy_j * par["microbatches"] * par["tp"] * par["dp"]
+    return {"step_latency_s": step, "tokens": tokens, "tokens_per_s": tokens / step, "energy_j": energy,
+            "energy_per_token_j": energy / tokens}

@@ -24,6 +24,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from cosim.humanize import si
+from cosim.parallel_timing import layout_step
 from cosim.simulate import simulate
 from hwmodels.system import SystemSpec, load_system
 from workloads.builder import build_trace
@@ -58,6 +59,7 @@ class PlanRow:
     bubble_fraction: float = 0.0
     energy_per_token_j: float = math.nan
     note: str = ""
+    level: str = ""  # the level that priced it (e.g. roofline where the device has no calibration)
 
 
 @dataclass
@@ -127,16 +129,14 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt) -> PlanRow:
     trace = build_trace(model, phase=phase, batch=batch, seq=seq, parallel=L, **fmt)
     rep = simulate(trace, system, level=level)
     par = rep.meta["parallel"]
-    step = par["step_latency_s"]
-    tokens = batch * (seq if phase == "prefill" else 1)  # per step, all replicas
+    st = layout_step(rep)  # the step of all replicas; system energy = tp x dp x micro-batch traces
+    step, tokens, energy = st["step_latency_s"], st["tokens"], st["energy_j"]
     comm = sum(r["latency_s"] for r in rep.rows if r["kind"] in COLLECTIVE_KINDS)
-    # system energy of a step: every tp x dp shard walks all stages once per micro-batch
-    energy = rep.total_energy_j * L.microbatches * L.tp * L.dp
     mem = rep.memory_bytes
     return PlanRow(L.label(), L.tp, L.pp, L.ep, L.dp, L.sp, L.microbatches, L.devices, rep.fits_in_memory, mem,
                    rep.capacity_bytes, step, tokens / step, L.devices * step / tokens,
                    comm / rep.total_latency_s, par["bubble_fraction"], energy / tokens,
-                   "; ".join(rep.notes[:2]) if rep.notes else "")
+                   "; ".join(rep.notes[:2]) if rep.notes else "", rep.level)
 
 
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",

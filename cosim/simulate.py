@@ -80,6 +80,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
     else:
         from hwmodels.collectives import estimate_system_ops
 
+        _check_layout_fits(trace, system)
         costs, notes = estimate_system_ops(trace.ops, system, level, compute_fallback)
         hw = system.device
     total_lat = sum(c.latency_s * op.repeat for op, c in zip(trace.ops, costs)) or 1.0
@@ -96,7 +97,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
             row[f"bytes_{lvl}"] = b * op.repeat
         for comp, e in c.energy_breakdown.items():
             row[f"energy_{comp}_j"] = e * op.repeat
-        for key in ("algorithm", "link", "ranks", "message_bytes", "busbw_Bps"):
+        for key in ("algorithm", "link", "ranks", "message_bytes", "busbw_Bps", "attention_backend"):
             if key in c.details:
                 row[key] = c.details[key]
         rows.append(row)
@@ -108,6 +109,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
             from cosim.parallel_timing import pipeline_timing
 
             meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"]).to_dict()}
+    notes = tuple(notes) + _energy_notes(rows, hw)
     used = summarize_levels(r["level"] for r in rows)
     if used != level:  # never silent: the report names the level that ran, and says so
         notes = tuple(notes) + (f"level {level} requested; the ops were priced at level {used} "
@@ -115,12 +117,59 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
     meta_prov = tuple(dict.fromkeys(r["provenance"] for r in rows))
     if trace.meta.get("implementation"):
         meta["implementation"] = trace.meta["implementation"]
-    return Report(model=trace.model, hw=system.name if system else hw.name, level=used, phase=trace.phase,
-                  batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
-                  capacity_bytes=hw.main_memory.capacity_bytes, notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *notes])),
-                  recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
-                                             "recipe_effects": trace.meta.get("recipe_effects", {}),
-                                             "level_requested": level, "priced_from": list(meta_prov), **meta})
+    rep = Report(model=trace.model, hw=system.name if system else hw.name, level=used, phase=trace.phase,
+                 batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
+                 capacity_bytes=hw.main_memory.capacity_bytes,
+                 notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *notes])),
+                 recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
+                                            "recipe_effects": trace.meta.get("recipe_effects", {}),
+                                            "level_requested": level, "priced_from": list(meta_prov), **meta})
+    if "step_latency_s" in meta.get("parallel", {}):
+        _keep_layout_step(rep)
+    return rep
+
+
+def _check_layout_fits(trace: Trace, system: SystemSpec) -> None:
+    """Before a link error that names neither the layout nor the device count."""
+    par = trace.meta.get("parallel") or {}
+    if par.get("devices", 1) > system.devices:
+        raise HardwareError(f"parallel: layout {par.get('label')} needs {par['devices']} devices; system "
+                            f"{system.name} has {system.devices} (override 'nodes' for a larger cluster)")
+
+
+def _keep_layout_step(rep: Report) -> None:
+    """The totals are one device's trace: keep the layout's step (what plan and sweeps use) too."""
+    from cosim.parallel_timing import layout_step
+    st = layout_step(rep)
+    rep.meta["parallel"].update(tokens_per_step=st["tokens"], layout_tokens_per_s=st["tokens_per_s"],
+                                system_energy_j=st["energy_j"], system_energy_per_token_j=st["energy_per_token_j"])
+
+
+def _energy_notes(rows, hw: HardwareSpec) -> tuple:
+    """Why a device op's energy is n/a (collectives say so themselves)."""
+    nan_rows = [r for r in rows if r["energy_j"] != r["energy_j"] and r["kind"] not in COLLECTIVE_KINDS]
+    return tuple(energy_gaps(hw, [r["op"] for r in nan_rows], [r["compute_fmt"] for r in nan_rows])) if nan_rows else ()
+
+
+def energy_gaps(hw: HardwareSpec, names, fmts) -> list:
+    """Why an energy is n/a: the compute formats the spec has no energy per FLOP for (and the
+    ops that use them), and memory levels with no energy per byte. A NaN is never a silent zero,
+    and never unexplained either."""
+    miss = {}
+    for n, f in zip(names, fmts):
+        if f not in hw.energy_per_flop_j:
+            miss.setdefault(f, []).append(n)
+    out = [f"energy unknown (n/a) for ops computing in {f} ({', '.join(dict.fromkeys(ops[:4]))}"
+           f"{', ...' if len(set(ops)) > 4 else ''}): {hw.name} gives no energy.per_flop.{f}" for f, ops in miss.items()]
+    out += [f"energy unknown (n/a) for traffic at memory level {m.name}: {hw.name} gives no energy for it"
+            for m in hw.memory if m.energy_per_byte_j is None]
+    return out
+
+
+def recipe_notes(meta) -> list:
+    """A recipe's own remark on what it did (e.g. "natively MLA; trace unchanged"), as a report note."""
+    return [f"recipe {name}: {e['note']}" for name, e in (meta.get("recipe_effects") or {}).items()
+            if isinstance(e, dict) and e.get("note")]
 
 
 def _overlap(rows: list, frac: float) -> None:
@@ -138,7 +187,7 @@ def _overlap(rows: list, frac: float) -> None:
 
 def _report_fields(trace: Trace, hw: HardwareSpec, notes) -> dict:
     meta = trace.meta
-    notes = [*meta.get("notes", ()), *(notes or ())]  # the trace's own (e.g. beyond max context) first, as per op
+    notes = [*meta.get("notes", ()), *recipe_notes(meta), *(notes or ())]  # the trace's own (e.g. beyond max context) first
     return {"footprint": dict(meta.get("footprint", {})), "capacity_bytes": hw.memory[0].capacity_bytes,
             "notes": tuple(dict.fromkeys(notes)), "recipe": trace.recipe,
             "meta": {"formats": meta.get("formats", {}), "recipe_effects": meta.get("recipe_effects", {}),
@@ -157,6 +206,7 @@ def _simulate_template(trace: Trace, hw: HardwareSpec, tmpl, nums, compute_fallb
         # first use of this (template, spec): numpy; compiling (~1 ms) pays off from the
         # second use on, and a sweep's one-off variant specs never pay for it
         _, _, fmts, notes, _ = template_formats(tmpl, hw, compute_fallback)
+        notes = tuple(notes) + tuple(energy_gaps(hw, tmpl.names, fmts))
         h = _cached_hw_table(hw, single=True)
         if len(_PLANS) > 4096:
             _PLANS.clear()

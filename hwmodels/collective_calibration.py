@@ -126,5 +126,14 @@ def calibration_of_block(block: dict, where: str) -> CollectiveCalibration:
 
 def calibration_of(system) -> CollectiveCalibration | None:
     """The system file's calibration (parsed once when the system was loaded), or None: then every collective
-    is priced by the model and the system's launch term (hwmodels.collectives labels what priced each row)."""
+    is priced by the model and the system's launch term (hwmodels.collectives labels what priced each row).
+    A raw block left in SystemSpec.collectives (``replace(system, collectives={..., "calibration": block})``,
+    the pre-session-8 way) is never read, so it is refused rather than priced as uncalibrated."""
+    coll = getattr(system, "collectives", None)
+    if isinstance(coll, dict) and "calibration" in coll:
+        where = getattr(system, "source", "") or getattr(system, "name", "") or "system"
+        raise HardwareError(f"{where}: SystemSpec.collectives['calibration']: got a raw block there, which is never "
+                            f"read; expected the calibration in SystemSpec.calibration: load the file through "
+                            f"hwmodels.system.load_system (it parses collectives.calibration), or set "
+                            f"replace(system, calibration=calibration_of_block(block, where))")
     return getattr(system, "calibration", None)

@@ -17,7 +17,11 @@ from workloads.ops import Op
 __all__ = ["estimate", "estimate_ops", "LEVELS"]
 
 
-def estimate(op: Op, hw: HardwareSpec, level: str = "roofline", compute_fallback: bool = False) -> OpCost:
+def estimate(op: Op, hw: HardwareSpec | str, level: str = "roofline", compute_fallback: bool = False) -> OpCost:
+    """One op's cost; `hw` a spec, or a bundled name / YAML path as cosim.simulate takes."""
+    if not isinstance(hw, HardwareSpec):
+        from hwmodels.spec import load_hw
+        hw = load_hw(hw)
     return estimate_ops([op], hw, level, compute_fallback)[0][0]
 
 

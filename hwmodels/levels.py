@@ -50,8 +50,12 @@ def level_support(hw: HardwareSpec, level: str) -> LevelSupport:
 
 
 def priced_level(cost: OpCost, requested: str) -> str:
-    """The level whose model produced `cost`: a fallback provenance means the roofline."""
-    return "roofline" if str(cost.provenance).startswith(FALLBACK_PREFIX) else requested
+    """The level whose model produced `cost`: a fallback provenance means the roofline, and so
+    does a speed-of-light figure under another level (a collective's alpha-beta at the cycle
+    level, or at the analytical level on a system without fitted collectives)."""
+    p = str(cost.provenance)
+    return "roofline" if p.startswith(FALLBACK_PREFIX) or (requested != "roofline" and p.startswith("speed-of-light")) \
+        else requested
 
 
 def levels_of_ops(ops, level: str) -> list:

@@ -526,7 +526,8 @@ def _check_energy(c: "_Checker", doc: dict, peaks: dict, compute: dict, memory: 
                                                            "a mapping of format name -> energy per FLOP"),
                                               "energy.per_flop"):
         if fmt not in peaks and compute:
-            c.err(fld, key, f"a format listed under compute ({', '.join(compute)})")
+            if key not in compute and fmt not in compute:  # a listed peak that was refused is reported there
+                c.err(fld, key, f"a format listed under compute ({', '.join(compute)})")
             continue
         e = c.qty(value, "energy_per_flop", fld)
         if e is None:

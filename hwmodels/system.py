@@ -27,7 +27,7 @@ from pathlib import Path
 from hwmodels.collective_calibration import CollectiveCalibration, parse_calibration  # noqa: F401
 from hwmodels.spec import HardwareError, HardwareSpec, _Checker, _hint, _msg, _read, load_hw
 from hwmodels.units import format_quantity
-from workloads.io import bundled_dir
+from workloads.io import bundled_dir, doc_kind
 
 __all__ = ["SystemSpec", "LinkSpec", "is_regime_protocol", "load_system", "list_systems", "system_path", "TOPOLOGIES",
            "LINK_SCOPES"]
@@ -208,7 +208,7 @@ def _positive_int(c: _Checker, doc: dict, key: str, default=None):
 def _check(doc, src: str, device: HardwareSpec | None, dev_error: str | None) -> SystemSpec:
     c = _Checker(src)
     if not isinstance(doc, dict):
-        raise HardwareError(_msg(src, "", type(doc).__name__, "a YAML mapping with keys " + ", ".join(_REQUIRED)))
+        raise HardwareError(_msg(src, "", doc_kind(doc), "a YAML mapping with keys " + ", ".join(_REQUIRED)))
     for k in doc:
         if k not in _TOP_KEYS:
             c.err(str(k), k, f"a known top-level key ({', '.join(_TOP_KEYS)})" + _hint(k, _TOP_KEYS))

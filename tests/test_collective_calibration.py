@@ -74,6 +74,20 @@ def test_provenance_reaches_every_priced_row():
     assert any("floor 20.00 us calibrated from my node" in n for n in got.notes)
 
 
+def test_a_raw_calibration_block_in_collectives_is_refused_not_ignored():
+    """A calibration is read from SystemSpec.calibration only: a block put into SystemSpec.collectives (the
+    pre-session-8 way) would price the row uncalibrated without a word, so it is refused, naming the field."""
+    block = {"source": "my node all_reduce.txt", "status": "V", "launch": "one_process_per_gpu",
+             "floor": "20 us", "latency": {"ring": "10 us"}}
+    stale = replace(H100, collectives={**H100.collectives, "calibration": block})
+    with pytest.raises(HardwareError, match=r"dgx_h100.*SystemSpec.collectives\['calibration'\]: got a raw block.*"
+                                            r"SystemSpec.calibration: load the file through hwmodels.system.load_system"):
+        collective_cost("allreduce", 1024, 8, 1, stale, "analytical")
+    # the same block set where it is read prices the row: the 20 us floor
+    ok = replace(H100, calibration=calibration_of_block(block, "test"))
+    assert collective_cost("allreduce", 1024, 8, 1, ok, "analytical").time_s == pytest.approx(20e-6)
+
+
 def test_calibration_in_another_launch_mode_is_not_applied_and_says_so():
     cal = CollectiveCalibration("x", "V", "single_process", {"ring": 1e-6}, 1e-6)
     c = collective_cost("allreduce", 1024, 8, 1, H100, "analytical", calibration=cal)
@@ -83,8 +97,14 @@ def test_calibration_in_another_launch_mode_is_not_applied_and_says_so():
 
 
 def test_an_uncalibrated_row_says_what_priced_it():
-    """dgx_h100 single_process floor: 35.0 us at 8 GPUs (collectives.launch; docs/multi-device.md 5.1.3)."""
+    """dgx_h100 single_process floor: a + 8 b = 8.35 + 8 x 3.72 = 38.11 us at 8 GPUs (collectives.launch;
+    docs/multi-device.md 5.1.3)."""
+    from hwmodels.launch import launch_term
     assert H100.calibration is None
+    floor_us = launch_term(H100, "single_process").overhead(8) * 1e6
+    assert floor_us == pytest.approx(8.35 + 8 * 3.72, abs=1e-9) and round(floor_us, 2) == 38.11
+    assert collective_cost("allreduce", 1024, 8, 1, H100, "analytical", launch="single_process").time_s * 1e6 == \
+        pytest.approx(floor_us)  # the floor binds at 1 KB, so the price is the floor
     lab = lambda S, launch="one_process_per_gpu", level="analytical": collective_cost(  # noqa: E731
         "allreduce", S, 8, 1, H100, level, launch=launch).calibration
     assert lab(1024) == "fitted model"  # one process per GPU: no launch term, no floor

@@ -139,6 +139,9 @@ def test_quantize_calls_the_one_pass_kernel_only_where_it_serves():
 
     from cosim.functional.quantize import _quantize_parts
 
+    import inspect
+    # quantize asks on every call: a plain function (no numba dispatch, no compile), its kernel twin the same one
+    assert inspect.isfunction(BQ.vec_serves) and BQ._vec_serves_kernel.py_func is BQ.vec_serves
     assert [BQ.vec_serves(b, m) for b, m in [(16, False), (32, False), (64, False), (8, False), (24, False),
                                               (32, True), (16, True)]] == [True, True, True, False, False, False,
                                                                            False]

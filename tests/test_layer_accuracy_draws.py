@@ -99,10 +99,98 @@ def test_sqnr_provenance_names_the_draw_precision(monkeypatch):
     assert res64.by_op["q_proj"] != res.by_op["q_proj"]
 
 
-def test_the_weight_twin_names_its_float64_draw():
-    """The recipe twin's synthetic weights stay a float64 draw (cosim.functional.compression
-    .twin._weights_twin says why) and its source says so."""
+def test_the_weight_twin_names_its_float64_draw(monkeypatch):
+    """The recipe twin's synthetic weights are a float64 draw rounded to float32
+    (cosim.functional.compression.twin._weights_twin says why): the first matrix it uses
+    equals the float64 Student-t draw of its seeded stream, re-derived by hand and
+    rounded, and its source names those two dtypes."""
     pytest.importorskip("numba")
-    from cosim.functional.compression.twin import run_twin
-    src = run_twin("int4_g128_weights")["int4_g128_weights"]["source"]
-    assert src == "synthetic (fitted to SmolLM2-135M weight statistics; drawn in float64, rounded to float32)"
+    import cosim.functional.compression.twin as T
+    used = []
+    real = T.fitted_weights
+    monkeypatch.setattr(T, "fitted_weights", lambda *a, **kw: used.append(real(*a, **kw)) or used[-1])
+    src = T.run_twin("int4_g128_weights")["int4_g128_weights"]["source"]
+    g = fitted_weight_stats()["generator"]
+    df, k, n = g["t_df"], 1024, 256  # no model: k = 1024 inputs, 256 outputs, seed 0, first draws of the stream
+    rng = np.random.default_rng(0)
+    z = rng.standard_t(df, size=(k, n)) / np.sqrt(df / (df - 2.0))
+    r = np.exp(rng.normal(0.0, g["row_log_std"], size=(k, 1)))
+    c = np.exp(rng.normal(0.0, g["col_log_std"], size=(1, n)))
+    drawn = z * r * c / np.sqrt(k)
+    assert drawn.dtype == np.float64 and used[0].dtype == np.float32
+    np.testing.assert_array_equal(used[0], drawn.astype(np.float32))
+    assert src.endswith(f"drawn in {drawn.dtype.name}, rounded to {used[0].dtype.name})")
+
+
+def test_attention_sample_draws_q_k_v_in_the_attention_precision(monkeypatch):
+    """Q, K and V are all drawn in ATTENTION_DRAW's precision, in that order (re-derived
+    by hand from the same stream for float64 and for float32); other dtypes are refused."""
+    import cosim.layer_accuracy as LA
+    r = np.random.default_rng(3)
+    want = (r.normal(size=(4, 8)).astype(np.float32), LA.synthetic_activations(16, 8, r, dtype=np.float64),
+            r.normal(size=(16, 8)).astype(np.float32))
+    for got, w in zip(LA._attention_sample(np.random.default_rng(3), 4, 16, 8, 8), want):
+        np.testing.assert_array_equal(got, w)
+    monkeypatch.setattr(LA, "ATTENTION_DRAW", np.float32)
+    r = np.random.default_rng(3)
+    want = (r.standard_normal((4, 8), dtype=np.float32), LA.synthetic_activations(16, 8, r, dtype=np.float32),
+            r.standard_normal((16, 8), dtype=np.float32))
+    for got, w in zip(LA._attention_sample(np.random.default_rng(3), 4, 16, 8, 8), want):
+        np.testing.assert_array_equal(got, w)
+    with pytest.raises(ValueError, match="float16: expected float32 or float64"):
+        LA.synthetic_activations(4, 8, np.random.default_rng(0), dtype=np.float16)
+
+
+def _tiny_checkpoint(tmp_path, skip=()):
+    """A 2-layer Llama-shaped model and a safetensors file of its weights (less `skip`)."""
+    import yaml
+    from safetensors.numpy import save_file
+
+    import cosim
+    p = tmp_path / "tiny.yaml"
+    p.write_text(yaml.safe_dump({"name": "tiny", "hidden": 64, "layers": 2, "heads": 4, "kv_heads": 2,
+                                 "intermediate": 128, "vocab": 256}))
+    m = cosim.load_model(p)
+    rng = np.random.default_rng(1)
+    shapes = {"self_attn.q_proj": (m.q_dim, m.hidden), "self_attn.k_proj": (m.kv_dim, m.hidden),
+              "self_attn.v_proj": (m.kv_dim, m.hidden), "self_attn.o_proj": (m.hidden, m.q_dim),
+              "mlp.gate_proj": (m.intermediate, m.hidden), "mlp.up_proj": (m.intermediate, m.hidden),
+              "mlp.down_proj": (m.hidden, m.intermediate)}
+    tensors = {f"model.layers.{layer}.{name}.weight": rng.normal(size=shape).astype(np.float32)
+               for layer in range(m.layers) for name, shape in shapes.items()}
+    tensors["lm_head.weight"] = rng.normal(size=(m.vocab, m.hidden)).astype(np.float32)
+    save_file({k: v for k, v in tensors.items() if not any(s in k for s in skip)}, str(tmp_path / "model.safetensors"))
+    return m, tmp_path / "model.safetensors"
+
+
+def test_checkpoint_provenance_names_only_the_draws_made(tmp_path):
+    """A checkpoint run draws no GEMM weight: its provenance names the activations and the
+    attention sample only; a checkpoint without lm_head names the one op drawn."""
+    pytest.importorskip("numba")
+    import cosim
+    from cosim.layer_accuracy import trace_accuracy
+    m, ck = _tiny_checkpoint(tmp_path)
+    tr = cosim.build_trace(m, "decode", 1, 64, weights="mxfp4")
+    res = trace_accuracy(tr, layers=2, rows=16, tokens=4, checkpoint=ck, threads=1)
+    assert all(r["source"] == "checkpoint" for r in res.by_layer if r["op"] != "attention")
+    assert res.provenance.split("; ")[:2] == ["functional:checkpoint model.safetensors",
+                                              "synthetic draws: GEMM activations in float32, attention Q/K/V in float64"]
+    assert not any(k.startswith("_") for r in res.by_layer for k in r)  # private draw keys never reach the report
+    m, ck = _tiny_checkpoint(tmp_path, skip=("lm_head",))
+    res = trace_accuracy(tr, layers=2, rows=16, tokens=4, checkpoint=ck, threads=1)
+    assert {r["op"] for r in res.by_layer if r["source"] == "synthetic"} == {"lm_head", "attention"}
+    assert res.provenance.split("; ")[1] == ("synthetic draws: GEMM weights of lm_head in float32 (the rest from the "
+                                             "checkpoint), GEMM activations in float32, attention Q/K/V in float64")
+
+
+def test_recipe_twin_drops_the_attention_draw_clause():
+    """Where the recipe twin's figure replaces the attention sample, the discarded sample's
+    draw is not named."""
+    pytest.importorskip("numba")
+    from cosim.layer_accuracy import trace_accuracy
+    from workloads.builder import build_trace
+    tr = build_trace("llama3_8b", phase="decode", batch=1, seq=256, weights="mxfp4", kv="bf16", recipe="kivi2")
+    res = trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=1, model="llama3_8b")
+    assert any(r["source"].startswith("recipe twin") for r in res.by_layer)
+    assert res.provenance.split("; ")[1] == "synthetic draws: GEMM weights in float32, GEMM activations in float32"
+    assert "attention: functional twin of recipe kivi2" in res.provenance

@@ -84,3 +84,75 @@ def test_feasible_requires_memory_fit_by_default(tmp_path):
     spec = _spec(tmp_path / "nofit", {"seq": 8192}, axes=[{"grid": {"batch": [1, 64]}}], require_memory_fit=False)
     df = sweep(spec, quiet=True, write=False).set_index("batch")
     assert bool(df.loc[64, "feasible"])
+
+
+def test_system_sweep_rows_name_the_level_and_provenance(tmp_path):
+    """A sweep over layouts on a system (`system:` + `parallel.tp`) priced every point but
+    left `level_used` and `provenance` empty (session-8 audit): each row now says what
+    `cosim simulate` says for the same point."""
+    spec = {"name": "tp", "base": {"model": "llama3_70b", "phase": "decode", "batch": 16, "seq": 4096,
+                                   "system": "dgx_h100", "hw": "h100_sxm", "parallel": {"tp": 1},
+                                   "level": "analytical"},
+            "axes": [{"grid": {"parallel.tp": [4, 8]}}], "output": str(tmp_path / "out")}
+    df = sweep(spec, quiet=True, write=False).set_index("parallel.tp")
+    rep = cosim.simulate(cosim.build_trace("llama3_70b", phase="decode", batch=16, seq=4096, parallel={"tp": 4}),
+                         "dgx_h100", level="analytical")
+    assert df.loc[4, "latency_s"] == pytest.approx(rep.meta["parallel"]["step_latency_s"])
+    assert df.loc[4, "level_used"] == rep.level
+    assert df.loc[4, "provenance"] == "; ".join(rep.meta["priced_from"])
+    assert "calibrated:" in df.loc[4, "provenance"] and "collectives" in df.loc[4, "provenance"]
+    assert df["level_used"].notna().all() and df["provenance"].notna().all()
+
+
+def test_sweep_console_and_summary_count_the_fallback_rows(tmp_path, capsys):
+    """The rows said `fallback:roofline`, but the printed summary, the printed Pareto front
+    and summary.json did not: a front mixing analytical and roofline points read as one
+    model (session-8 audit). Now: a `levels:` line, a level_used column in the printed front,
+    and `levels` / `fallback_rows` in summary.json."""
+    import json
+    from cosim.cli import main
+    path = tmp_path / "s.yaml"
+    path.write_text("name: fb\nbase: {model: llama3_8b, hw: h100_sxm, phase: decode, batch: 1, seq: 1024, level: analytical}\n"
+                    "axes:\n  - grid: {hw: [h100_sxm, mi300x]}\nfallback: roofline\n"
+                    f"output: {tmp_path / 'out'}\n")
+    assert main(["sweep", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "levels: analytical 1, roofline 1 (1 by fallback: roofline)" in out
+    front = out.split("Pareto front")[1]
+    assert "level_used" in front and "roofline" in front
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["levels"] == {"analytical": 1, "roofline": 1} and summary["fallback_rows"] == 1
+
+
+def test_sweep_over_systems_refuses_a_level_a_system_device_cannot_do(tmp_path):
+    """A `system` axis at level analytical with mi300x_8 (its MI300X has no calibration) ran
+    every mi300x_8 point on the roofline without `fallback: roofline` (the load-time check
+    looked only at `hw`, not at the systems' devices; session-8 audit)."""
+    spec = {"name": "s", "base": {"model": "llama3_8b", "phase": "decode", "batch": 8, "seq": 2048,
+                                  "system": "dgx_h100", "hw": "h100_sxm", "parallel": {"tp": 1},
+                                  "level": "analytical"},
+            "axes": [{"grid": {"system": ["dgx_h100", "mi300x_8"], "parallel.tp": [2]}}],
+            "output": str(tmp_path / "out")}
+    with pytest.raises(InputError) as e:
+        sweep(spec, quiet=True, write=False)
+    assert "level" in str(e.value) and "mi300x_8" in str(e.value) and "fallback: roofline" in str(e.value)
+    df = sweep({**spec, "fallback": "roofline"}, quiet=True, write=False).set_index("system")
+    assert df.loc["mi300x_8", "provenance"].startswith("fallback:")
+    assert df.loc["dgx_h100", "level_used"] == "analytical"
+
+
+def test_collectives_priced_by_the_roofline_alpha_beta_are_labelled_roofline():
+    """At the cycle level (no cycle model for links) and at the analytical level on a system
+    with no fitted collectives, collectives are priced by the roofline alpha-beta
+    (provenance `speed-of-light:alpha-beta`) but their rows said level `cycle` /
+    `analytical` and the header `level cycle` (session-8 audit)."""
+    t = cosim.build_trace("llama3_8b", phase="decode", batch=1, seq=2048, weights="mxfp4", acts="mxfp8_e4m3",
+                          kv="mxfp8_e4m3", parallel={"tp": 4})
+    rep = cosim.simulate(t, "mx_systolic_board_4", level="cycle")
+    coll = [r for r in rep.rows if r["kind"] in ("allreduce", "allgather")]
+    assert coll and all(r["level"] == "roofline" and r["provenance"].startswith("speed-of-light") for r in coll)
+    assert {r["level"] for r in rep.rows if r["kind"] == "gemm"} == {"cycle"}
+    assert rep.level == "cycle+roofline" and any("priced at level cycle+roofline" in n for n in rep.notes)
+    rep = cosim.simulate(cosim.build_trace("llama3_8b", phase="decode", batch=8, seq=2048, parallel={"tp": 2}),
+                         "dgx_h100", level="analytical")  # fitted collectives: analytical throughout
+    assert rep.level == "analytical"

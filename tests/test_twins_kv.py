@@ -237,3 +237,26 @@ def test_compensation_token_helps_the_local_heads():
         s = seq(seed)
         errs.append((err(CompensatedWindowPolicy(4, 124), s), err(StreamingPolicy(4, 124), s)))
     assert sum(c for c, _ in errs) < sum(p for _, p in errs)
+
+
+def test_kivi_prompt_shorter_than_the_residual_window():
+    """A 64-token prompt under a 128-token residual window: no key chunk is complete, so every key stays
+    fp16 until the cache holds 128; the first 63 decode steps read the exact keys (the view crashed on its
+    empty (0, 0) chunk store before). At 128 keys the chunk completes and is quantized; key 129 is fp16."""
+    s = seq(prompt=64, steps=70)
+    pol = KIVIPolicy(2, 2, 32, 128)
+    pol.prefill(s.keys[:64], s.values[:64], s.prompt_queries)
+    for t in range(63):  # n = 65 .. 127 keys after the step
+        view = pol.step(t, s.keys[64 + t], s.values[64 + t], s.decode_queries[t])
+        assert np.array_equal(view.keys, s.keys[:65 + t].astype(np.float32))
+    view = pol.step(63, s.keys[127], s.values[127], s.decode_queries[63])  # n = 128: one whole chunk
+    assert not np.array_equal(view.keys, s.keys[:128].astype(np.float32))
+    view = pol.step(64, s.keys[128], s.values[128], s.decode_queries[64])  # n = 129: the new key is fp16
+    assert np.array_equal(view.keys[128:], s.keys[128:129].astype(np.float32))
+
+
+def test_kivi_policy_reused_for_a_second_sequence_starts_afresh():
+    a, b = seq(seed=1, prompt=256, steps=2), seq(seed=2, prompt=256, steps=2)
+    reused = KIVIPolicy(2, 2, 32, 128)
+    evaluate_policy(reused, a)
+    assert evaluate_policy(reused, b) == evaluate_policy(KIVIPolicy(2, 2, 32, 128), b)

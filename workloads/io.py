@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES",
+__all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES", "doc_kind",
            "bundled_root", "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled", "copy_tree"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
@@ -23,6 +23,11 @@ def fail(source: str, field: str, value: Any, expected: str, error: type = Input
     where = f"{source}: {field}" if field else source
     shown = "missing" if value is None else short_repr(value)
     raise error(f"{where}: got {shown}; expected {expected}")
+
+
+def doc_kind(doc: Any) -> str:
+    """What a loaded YAML document is, for "got ..." in an error: an empty file loads as None."""
+    return "an empty file" if doc is None else type(doc).__name__
 
 
 def check_name(text: str, what: str) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from workloads.formats import get_format
-from workloads.io import InputError, bundled_names, check_name, load_yaml_file, require, resolve_bundled
+from workloads.io import (InputError, bundled_names, check_name, doc_kind, load_yaml_file, looks_like_path,
+                          require, resolve_bundled)
 
 __all__ = ["ModelSpec", "MoESpec", "MLASpec", "load_model", "list_models", "model_from_hf_config"]
 
@@ -200,7 +201,10 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
     text = str(name_or_path)
     check_name(text, "model")
     path = Path(text)
-    if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
+    # one rule (resolve_bundled): a bare bundled name is the bundled file even when a same-named
+    # folder sits in the working directory; other existing paths (an HF folder) are the user's
+    bare_bundled = not looks_like_path(text) and text in bundled_names("models")
+    if not bare_bundled and (path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists()):
         path = path if path.exists() else resolve_bundled("models", path, "model")
         if path.is_dir():
             path = path / "config.json"
@@ -248,7 +252,7 @@ def _stat_key(path):
 def _from_yaml_uncached(path: Path) -> ModelSpec:
     data = load_yaml_file(path, what="model")
     src = str(path)
-    require(isinstance(data, dict), src, "", data, "a mapping of model fields")
+    require(isinstance(data, dict), src, "", doc_kind(data), "a mapping of model fields")
     return _build(data, src)
 
 

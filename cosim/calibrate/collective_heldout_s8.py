@@ -5,19 +5,22 @@ The tables are kept verbatim (validation/published/raw_s8/*.txt, as nccl-tests p
 by the project's nccl-tests reader (cosim.calibrate.nccl_table), so the transcription is mechanical: every row of
 validation/published/nccl_8xh100_heldout_session8.csv is re-derived from the raw text by ``build_rows`` (a test
 checks it). Each table's role follows the rules: ``headline`` (qualifies), or ``info`` (scored for information,
-out of the headline, with the rule that keeps it out).
+out of the headline, with the rule that keeps it out). The GPU and the rank count come from the table's own header
+(its ``# Rank ... device ... NVIDIA <name>`` lines, rule Q3); the status is the source's: V with a stable URL, R
+for the one without (rule Q1).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from cosim.calibrate.nccl_table import read_nccl_tests
 
 __all__ = ["PUB", "RAW", "HELDOUT_S8_CSV", "ACCESSED", "Table", "TABLES", "IN_RANGE", "build_rows", "write_csv",
-           "headline_sources"]
+           "headline_sources", "ranks_and_gpu", "GPU_OF_DEVICE"]
 
 PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
 RAW = PUB / "raw_s8"
@@ -25,6 +28,10 @@ HELDOUT_S8_CSV = PUB / "nccl_8xh100_heldout_session8.csv"
 ACCESSED = "2026-12-04"
 IN_RANGE = (1 << 10, 1 << 30)  # X2: 1 KB - 1 GB scored
 _VP = ("https://github.com/ZiyanIshani/vpbenchmarking/blob/483959d960101f0cdf87fc0c962949c6a9975f77/results/nccl/")
+# the device names nccl-tests prints (cudaGetDeviceProperties) -> the GPU column hwmodels prices (the 80 GB HBM3
+# part is the SXM5 board; the PCIe and NVL boards print "H100 PCIe" / "H100 NVL")
+GPU_OF_DEVICE = {"NVIDIA H100 80GB HBM3": "H100 SXM"}
+_RANK = re.compile(r"^#\s*Rank\s+(\d+)\s.*\sdevice\s+\d+\s+\[[^\]]*\]\s+(.+?)\s*$", re.M)
 _COLUMNS = ("source", "url", "accessed", "gpu", "n_gpus", "harness", "launch", "collective", "forced", "nccl",
             "size_bytes", "busbw_GBps", "time_us", "status", "in_range", "role", "note")
 
@@ -38,6 +45,7 @@ class Table:
     nccl: str  # "" when the source does not state it
     role: str  # headline | info
     note: str
+    status: str = "V"  # V: a stable URL (rule Q1); R: read, but no stable URL
 
 
 TABLES = (
@@ -59,7 +67,7 @@ TABLES = (
           "find_string id 15601983362 (a 'Single Node NCCL Test' README; repository not named by the index)",
           "allreduce", "", "info",
           "Q1: no stable URL (the search index does not name the repository); 8 x H100 80GB HBM3, -g 8, CUDA 12.4, "
-          "driver 550.90.07; scored for information only"),
+          "driver 550.90.07; scored for information only", status="R"),
 )
 
 
@@ -73,16 +81,33 @@ def _harness(table) -> str:
     return f"nccl-tests {binary} (header: nThread 1 nGpus {table.n_gpus_per_process})"
 
 
-def build_rows() -> list[dict]:
-    """Every row of every table, re-derived from the verbatim raw text (out-of-place time and busbw)."""
+def ranks_and_gpu(path) -> tuple[int, str]:
+    """(ranks, GPU) read from the header's ``# Rank r ... device d [bus] <name>`` lines: every rank once, one device
+    name, one that GPU_OF_DEVICE knows."""
+    found = _RANK.findall(Path(path).read_text())
+    ranks = sorted(int(r) for r, _ in found)
+    names = sorted({n for _, n in found})
+    if not found or ranks != list(range(len(ranks))):
+        raise ValueError(f"{path}: header Rank lines: got ranks {ranks}; expected ranks 0..N-1, each once "
+                         f"('#  Rank  0 Group  0 Pid ... device  0 [bus] NVIDIA ...')")
+    if len(names) != 1 or names[0] not in GPU_OF_DEVICE:
+        raise ValueError(f"{path}: header Rank lines: device {', '.join(names)}; expected one of "
+                         f"{sorted(GPU_OF_DEVICE)} on every rank")
+    return len(ranks), GPU_OF_DEVICE[names[0]]
+
+
+def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
+    """Every row of every table, re-derived from the verbatim raw text (out-of-place time and busbw; ranks and
+    GPU from its header)."""
     out = []
-    for t in TABLES:
-        tab = read_nccl_tests(RAW / t.raw, t.collective)
+    for t in tables:
+        tab = read_nccl_tests(Path(raw) / t.raw, t.collective)
+        n, gpu = ranks_and_gpu(Path(raw) / t.raw)
         for r in tab.rows:
-            out.append({"source": t.source, "url": t.url, "accessed": ACCESSED, "gpu": "H100 SXM", "n_gpus": "8",
+            out.append({"source": t.source, "url": t.url, "accessed": ACCESSED, "gpu": gpu, "n_gpus": str(n),
                         "harness": _harness(tab), "launch": tab.launch or "", "collective": tab.collective,
                         "forced": "", "nccl": t.nccl, "size_bytes": str(r.size_bytes),
-                        "busbw_GBps": f"{r.oop_busbw_GBps:g}", "time_us": f"{r.oop_time_us:g}", "status": "V",
+                        "busbw_GBps": f"{r.oop_busbw_GBps:g}", "time_us": f"{r.oop_time_us:g}", "status": t.status,
                         "in_range": "yes" if IN_RANGE[0] <= r.size_bytes <= IN_RANGE[1] else "no",
                         "role": t.role, "note": t.note})
     return out

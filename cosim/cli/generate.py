@@ -25,6 +25,7 @@ def run(args) -> int:
     g = generate(args.model, args.hw, args.prompt_len, args.output_len, args.batch, level=args.level,
                  weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe)
     print(f"{g.model} on {g.hw} — batch {g.batch}, prompt {g.prompt_len}, output {g.output_len}, level {g.level}"
+          + (f" (requested {args.level}: fell back)" if g.level != args.level else "")
           + (f", recipe {args.recipe}" if args.recipe else ""))
     d = g.decode_times_s
     print(f"TTFT {si(g.ttft_s, 's')}   TPOT {si(g.tpot_s, 's')} (mean)"

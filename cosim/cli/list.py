@@ -42,26 +42,36 @@ def run(args) -> int:
 
 
 def _first_comment(path) -> str:
-    """A bundled sweep/experiment's first comment line: what it asks."""
+    """A bundled sweep/experiment's first sentence of its leading comment: what it asks (the
+    first line alone stopped mid-sentence)."""
+    import re
+    block = []
     for line in path.read_text().splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
+        if not line.startswith("#"):
+            break
+        block.append(line.lstrip("# ").strip())
+    text = " ".join(block).split("cosim sweep ")[0].strip()  # not the run command the comment ends with
+    m = re.search(r"[.?](?=\s|$)", text)
+    return text[:m.end()] if m else text
 
 
 def _described(kind: str) -> None:
     from workloads.io import bundled_dir, bundled_names
-    for name in bundled_names(kind):
-        print(f"{name:<20}{_first_comment(bundled_dir(kind) / f'{name}.yaml')}")
+    names = bundled_names(kind)
+    w = max(map(len, names), default=0) + 2  # a long name never runs into its description
+    for name in names:
+        print(f"{name:<{w}}{_first_comment(bundled_dir(kind) / f'{name}.yaml')}")
 
 
 def _recipes() -> None:
     """name, method, what it does (the file's description) and the paper (first part of
     its citation: authors, title, venue)."""
     from workloads.io import bundled_dir, bundled_names, load_yaml_file
-    for name in bundled_names("recipes"):
-        doc = load_yaml_file(bundled_dir("recipes") / f"{name}.yaml", "recipe")
+    docs = {n: load_yaml_file(bundled_dir("recipes") / f"{n}.yaml", "recipe") for n in bundled_names("recipes")}
+    wn = max(map(len, docs), default=0) + 2  # columns as wide as their longest entry
+    wm = max((len(str(d.get("method", ""))) for d in docs.values()), default=0) + 2
+    for name, doc in docs.items():
         paper = str(doc.get("citation", "")).split(";")[0].split(" (")[0].strip()
         what = str(doc.get("description", "")).split(". ")[0].rstrip(".")
-        print(f"{name:<18}{doc.get('method', ''):<16}{what}"
+        print(f"{name:<{wn}}{doc.get('method', ''):<{wm}}{what}"
               + (f"  [{paper}]" if paper else ""))

@@ -85,6 +85,8 @@ def parse_parallel_flag(text: str) -> dict:
         if not eq:
             raise InputError(f"--parallel: got {part!r}; expected key=value pairs such as tp=8,pp=2")
         key, val = key.strip(), val.strip().lower()
+        if key in out:  # the last would win silently
+            raise InputError(f"--parallel: {key}: given twice in {text!r}; expected each key once")
         if key == "routing":  # uniform | sampled | zipf:<s> (checked by workloads.routing)
             out[key] = val
         elif val in ("true", "false"):
@@ -97,8 +99,10 @@ def parse_parallel_flag(text: str) -> dict:
 
 
 def format_plan(res, top: int = 15) -> str:
+    used = sorted({r.level for r in res.rows if r.level and r.level != res.level})
+    ran = f"level {res.level}" + (f" requested; priced at {', '.join(used)} (column `level` in --out)" if used else "")
     lines = [f"{res.model} {res.phase} batch {res.batch} seq {res.seq} on {res.system} — objective "
-             f"{res.objective}, level {res.level}", ""]
+             f"{res.objective}, {ran}", ""]
     hdr = (f"{'#':>3} {'layout':<22}{'dev':>4} {'fits':<5}{'mem/dev':>10} {'step':>10} {'tok/s':>10} "
            f"{'dev-s/tok':>10} {'comm':>6} {'bubble':>7}")
     lines += [hdr, "-" * len(hdr)]

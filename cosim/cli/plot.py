@@ -17,9 +17,11 @@ def run(args) -> int:
 
     check_output_file(args.out, "--out", (".png", ".svg", ".pdf"))
     from cosim.report import Report
-    from hwmodels.spec import load_hw
+    from cosim.simulate import _resolve
+    from hwmodels.system import SystemSpec
 
     rep = Report.load(args.report)
-    roofline_plot(rep, load_hw(args.hw or rep.hw), args.out)
+    target = _resolve(args.hw or rep.hw)  # a report priced on a system: the ceilings are its device's
+    roofline_plot(rep, target.device if isinstance(target, SystemSpec) else target, args.out)
     print(f"wrote {args.out}")
     return 0

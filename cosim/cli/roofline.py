@@ -66,6 +66,10 @@ def format_report(rep, top: int = 10) -> str:
         lines.append("priced from: " + "; ".join(prov[:3]) + (f" (+{len(prov) - 3} more)" if len(prov) > 3 else ""))
     if rep.meta.get("implementation"):
         lines.append("implementation: " + rep.meta["implementation"])
+    backends = sorted({r["attention_backend"] for r in rep.rows if r.get("attention_backend")})
+    if backends and not rep.meta.get("implementation"):  # the calibration's default prices attention: say which
+        lines.append(f"attention backend: {', '.join(backends)} (the calibration's default; --profile "
+                     f"<profile>+fa2|cudnn|unfused to choose)")
     fm = rep.meta.get("formats", {})
     if fm:
         lines.append("formats: " + ", ".join(f"{k}={v}" for k, v in fm.items()))
@@ -94,6 +98,14 @@ def format_report(rep, top: int = 10) -> str:
     lines.append("memory: " + ", ".join(f"{k} {si(v, 'B')}" for k, v in fp.items())
                  + f" = {si(rep.memory_bytes, 'B')} of {si(rep.capacity_bytes, 'B')} "
                  + ("(fits)" if rep.fits_in_memory else "(DOES NOT FIT)"))
+    if par.get("step_latency_s"):  # the rows and totals above are one device's trace: give the layout's step
+        from cosim.parallel_timing import layout_step
+        st = layout_step(rep)
+        lines.append(f"layout: step {si(st['step_latency_s'], 's')} for batch {par['global_batch']} "
+                     f"({par['microbatches']} micro-batch{'es' if par['microbatches'] > 1 else ''}, bubble "
+                     f"{100 * par['bubble_fraction']:.1f}%), {st['tokens_per_s']:,.1f} tokens/s; system energy "
+                     f"{si(st['energy_j'], 'J')} per step ({si(st['energy_per_token_j'], 'J')}/token) = "
+                     f"tp {par['tp']} x dp {par['dp']} x {par['microbatches']} micro-batch traces")
     for n in rep.notes:
         lines.append(f"note: {n}")
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="run or resume a design-space sweep (grid/zip/random/NSGA-II)",
@@ -54,15 +56,24 @@ def run(args) -> int:
               + (f"; plus a {spec.search['trials']}-trial NSGA-II search" if spec.search else ""))
         return 0
     df = run_sweep(spec, quiet=args.quiet)
-    if args.quiet:
-        return 0
     n_ok = int((df["status"] == "ok").sum())
+    if args.quiet:  # no table, but error rows are never silent: one line on stderr
+        if n_ok < len(df):
+            first = df.loc[df["status"] != "ok", "error"].iloc[0]
+            print(f"note: {spec.name}: {len(df) - n_ok} of {len(df)} configurations are error rows; first: {first}",
+                  file=sys.stderr)
+        return 0
     print(f"{spec.name}: {len(df)} configurations ({n_ok} ok, {len(df) - n_ok} errors), "
           f"{int(df['feasible'].sum())} feasible, {int(df['pareto'].sum())} on the Pareto front")
     if spec.constraints:
         print("constraints: " + ", ".join(str(c) for c in spec.constraints))
+    from cosim.dse.runner import level_counts
+    levels, n_fb = level_counts(df)
+    if len(levels) > 1 or n_fb:  # never silent: rows priced by different levels or by the fallback
+        print("levels: " + ", ".join(f"{k} {v}" for k, v in levels.items())
+              + (f" ({n_fb} by fallback: roofline)" if n_fb else "") + "; per row: level_used, provenance")
     front = df[df["pareto"]].sort_values(next(iter(spec.objectives)))
-    cols = spec.fields() + [m for m in spec.objectives]
+    cols = spec.fields() + [m for m in spec.objectives] + (["level_used"] if len(levels) > 1 or n_fb else [])
     if len(front):
         print(front[cols].head(args.top).to_string(index=False))
     errs = df[df["status"] != "ok"]

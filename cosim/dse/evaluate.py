@@ -205,7 +205,7 @@ def evaluate_task(task: dict) -> dict:
     if cfg.get("system"):  # a multi-device point: one simulate per point on the system
         for i in range(n):
             _guarded(status, errors, i, _system_point, cfg, {fields[j]: float(V[i, j]) for j in range(len(fields))},
-                     i, M, caches)
+                     i, M, caches, (level_used, provenance))
     vec = _vector_fields(cfg, fields, caches)
     fixed = [j for j in range(len(fields)) if j not in vec]
     for fixed_vals, rows in ([] if cfg.get("system") else _fixed_subsets(V, fixed)):
@@ -403,9 +403,11 @@ def _serve_point(cfg, hw, i, M) -> None:
     M["fits_in_memory"][i] = True
 
 
-def _system_point(cfg, hw_values: dict, i, M, caches) -> None:
+def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     """A point on a multi-device system: latency is the pipeline step, energy the whole
-    system's per step, memory the fullest device's (hw.* fields override the device)."""
+    system's per step, memory the fullest device's (hw.* fields override the device).
+    `labels` = (level_used, provenance) arrays: the row says what priced it, as simulate does."""
+    from cosim.parallel_timing import layout_step
     from cosim.simulate import simulate
     from hwmodels.system import load_system
 
@@ -413,10 +415,10 @@ def _system_point(cfg, hw_values: dict, i, M, caches) -> None:
     system = load_system(cfg["system"], overrides=over or None)
     trace = _trace(cfg, caches["trace"])
     rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
-    par = rep.meta["parallel"]
-    shards = par["tp"] * par["dp"] * par["microbatches"]
+    labels[0][i], labels[1][i] = rep.level, "; ".join(rep.meta["priced_from"])
+    st = layout_step(rep)  # as cosim plan: system energy = tp x dp x micro-batch traces
     tokens = _tokens(cfg)
-    lat, en = par["step_latency_s"], rep.total_energy_j * shards
+    lat, en = st["step_latency_s"], st["energy_j"]
     if "sqnr" not in caches:
         caches["sqnr"] = _accuracy(cfg, trace)
     vals = {"latency_s": lat, "energy_j": en, "tokens_per_s": tokens / lat, "energy_per_token_j": en / tokens,

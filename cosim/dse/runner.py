@@ -410,6 +410,14 @@ def parquet_available() -> bool:
     return importlib.util.find_spec("pyarrow") is not None
 
 
+def level_counts(df) -> tuple[dict, int]:
+    """({level_used: rows}, rows priced by `fallback: roofline`) over the ok rows: what the
+    printed summary and summary.json say, so a front mixing levels never reads as one model."""
+    ok = df[df["status"] == "ok"]
+    levels = {str(k): int(v) for k, v in ok["level_used"].value_counts(dropna=False).sort_index().items()}
+    return levels, int(ok["provenance"].astype(str).str.startswith("fallback:").sum())
+
+
 def write_outputs(spec: SweepSpec, df) -> dict:
     """results.parquet (default; results.csv with `table_format: csv`), pareto.csv,
     pareto.png and heatmap.png (2-axis grid) or parallel.png, summary.json. Steps over
@@ -460,6 +468,7 @@ def write_outputs(spec: SweepSpec, df) -> dict:
     summary = {"name": spec.name, "source": spec.source, "configurations": len(df),
                "ok": int((df["status"] == "ok").sum()), "feasible": int(df["feasible"].sum()),
                "pareto": int(df["pareto"].sum()), "objectives": spec.objectives,
+               **dict(zip(("levels", "fallback_rows"), level_counts(df))),
                "constraints": [str(c) for c in spec.constraints], "store": str(spec.store_path),
                "outputs": {k: str(v) for k, v in paths.items()}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

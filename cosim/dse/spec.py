@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.experiment import (DEFAULTS, Experiment, experiment_from_dict, experiment_path, si_override)
-from workloads.io import InputError, copy_tree, fail, load_yaml_file, resolve_bundled
+from workloads.io import InputError, copy_tree, doc_kind, fail, load_yaml_file, resolve_bundled
 
 __all__ = ["SweepSpec", "load_sweep", "sweep_from_dict", "METRICS", "Constraint", "apply_point"]
 
@@ -238,12 +238,12 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     store, batch_size) come from the command line / function call and win."""
     base_dir = Path(base_dir) if base_dir else Path.cwd()
     if not isinstance(doc, dict):
-        fail(source, "", type(doc).__name__, "a mapping with base, axes, objectives ...")
+        fail(source, "", doc_kind(doc), "a mapping with base, axes, objectives ...")
     for k in doc:
         if k not in TOP_KEYS:
             fail(source, k, k, f"a sweep field{_hint(k, TOP_KEYS)}: {', '.join(TOP_KEYS)}")
     doc = {**doc, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    base = _base(doc.get("base"), source, base_dir)
+    base = _base(_hw_from_axes(doc.get("base"), doc.get("axes")), source, base_dir)
     axes = _axes(doc.get("axes"), source, base)
     search = _search(doc.get("search"), source, base)
     if not axes and not search:
@@ -298,6 +298,19 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
 def _hint(word, choices) -> str:
     close = difflib.get_close_matches(str(word), list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _hw_from_axes(base, axes):
+    """An inline base without `hw` takes the first device of an `hw` grid/zip axis (every
+    point sets its own): the sweep names its hardware once, on the axis."""
+    if not isinstance(base, dict) or "hw" in base or not isinstance(axes, list):
+        return base
+    for ax in axes:
+        body = next(iter(ax.values()), None) if isinstance(ax, dict) and len(ax) == 1 else None
+        vals = body.get("hw") if isinstance(body, dict) else None
+        if isinstance(vals, list) and vals:
+            return {**base, "hw": vals[0]}
+    return base
 
 
 def _base(v, source, base_dir) -> Experiment:
@@ -594,20 +607,39 @@ def _check_levels(base, axes, search, fallback, source) -> None:
     if fallback == "roofline":
         return
     from hwmodels.levels import level_support
-    from hwmodels.spec import HardwareError, load_hw
+    from hwmodels.spec import load_hw
     hws = [base.hw.name] + _axis_values(axes, search, "hw") + _axis_values(axes, search, "hw.name")
     levels = [base.level] + _axis_values(axes, search, "level")
-    for name in dict.fromkeys(map(str, hws)):
-        try:
-            hw = load_hw(name, overrides=base.hw.overrides_dict() or None)
-        except (HardwareError, InputError, ValueError, KeyError):
-            continue  # a bad hardware name is reported where the point is evaluated
+    for name, hw in [*_loaded(hws, base, load_hw), *_system_devices(base, axes, search)]:
         for lv in dict.fromkeys(levels):
             sup = level_support(hw, lv)
             if not sup.ok:
                 fail(source, "level", lv, f"a level that {name} supports ({sup.reason}); or set "
                                           f"`fallback: roofline` to price such points with the roofline, "
                                           f"every row then saying so")
+
+
+def _loaded(hws, base, load_hw):
+    """(name, spec) of each hardware name that loads (a bad name is reported at its point)."""
+    from hwmodels.spec import HardwareError
+    for name in dict.fromkeys(map(str, hws)):
+        try:
+            yield name, load_hw(name, overrides=base.hw.overrides_dict() or None)
+        except (HardwareError, InputError, ValueError, KeyError):
+            continue
+
+
+def _system_devices(base, axes, search):
+    """(system name, its device) of the base system and every `system` axis value: a system
+    point is priced on its own device, whatever `hw` says."""
+    from hwmodels.spec import HardwareError
+    from hwmodels.system import load_system
+    names = ([base.system] if base.system else []) + _axis_values(axes, search, "system")
+    for name in dict.fromkeys(map(str, names)):
+        try:
+            yield name, load_system(name).device
+        except (HardwareError, InputError, ValueError, KeyError):
+            continue
 
 
 def _check_metric_availability(objectives, constraints, base, axes, search, source) -> None:

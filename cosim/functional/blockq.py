@@ -205,12 +205,17 @@ def mx_rows(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_norm, s
                 b = b1
 
 
-@njit(cache=True)
-def vec_serves(block, microx):
+def vec_serves(block, microx) -> bool:
     """Whether `mx_rows_vec` takes these blocks: a multiple of 16 elements (its vector
     groups round 16 lanes at a time), no microxcaling (its float32-log2 candidates go
-    element by element). quantize asks this before choosing the kernel."""
-    return not microx and block % LANES == 0
+    element by element). quantize asks this before choosing the kernel, on every call:
+    plain Python (a compiled predicate cost a dispatch per call, and a cold process a
+    compile, for one comparison); the kernel checks through its compiled twin."""
+    return bool(not microx and block % LANES == 0)
+
+
+# the same predicate, compiled from the same function, for mx_rows_vec's own refusal
+_vec_serves_kernel = njit(inline="always", cache=True)(vec_serves)
 
 
 @njit(parallel=True, cache=True)
@@ -221,7 +226,7 @@ def mx_rows_vec(xb, x, out, sexp, block, emax_elem, is_int, mbits, emin, max_nor
     calls raise; `mx_rows` serves them). A kernel of its own, so a process compiles only
     the variant it uses (both in one kernel took 1.7x the compile time). Same signature as
     `mx_rows`, so quantize calls either alike."""
-    if not vec_serves(block, microx):
+    if not _vec_serves_kernel(block, microx):
         raise ValueError("mx_rows_vec: blocks of a multiple of 16 elements without microxcaling only (mx_rows)")
     rows = x.shape[0]
     for t in prange((rows + ROWS - 1) // ROWS):

@@ -13,12 +13,12 @@ import time
 
 import numpy as np
 
-from cosim.serving.arrivals import make_requests
+from cosim.serving.arrivals import lengths_note, make_requests
 from cosim.serving.config import HostOverhead, ServeConfig
 from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
-from cosim.serving.kv_memory import PagedKV, kv_capacity
+from cosim.serving.kv_memory import PagedKV, kv_capacity, window_note
 from cosim.serving.metrics import ServeResult, request_table, summarize
 from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
 from hwmodels.spec import HardwareSpec, load_hw
@@ -68,7 +68,8 @@ def _step_model(cfg, w, hw, system):
     if system is not None:
         L = parse_layout(cfg.parallel)
         steps.notes += (f"parallel {L.label()} on {system.name}: each step is one device's sharded trace with its "
-                        f"collectives priced on the system's links; KV capacity per device"
+                        f"collectives priced on the system's links; KV capacity per device; energy: the replica's "
+                        f"{L.tp} tensor-parallel devices"
                         + ("; pipeline stages run one after another within a step (no overlap of "
                            "micro-batches across stages)" if L.pp > 1 else ""),)
     host = cfg.host
@@ -126,7 +127,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                          f"step_cost(StepBatch) -> StepCost and notes")
     draft_w, draft = _draft(cfg, w, hw)
     cap = kv_capacity(w, hw, cfg.block_size, cfg.token_budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
-    notes = []
+    notes = window_note(model)
     if draft_w is not None and cfg.speculative.draft_model and cfg.kv_capacity_tokens is None:
         dw = draft_w.trace("decode", 1, 1).meta["footprint"]["weights"]
         cap = cap.__class__(max(0, cap.blocks - int(dw // (cap.block_size * cap.bytes_per_token))), cap.block_size,
@@ -145,6 +146,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                           cfg.lengths_from, cfg.trace, cfg.seed)
     if not specs:
         raise InputError("serve: trace: the trace holds no requests")
+    notes.append(lengths_note(specs, cfg.prompt_len, cfg.output_len, cfg.lengths_from, cfg.trace))
     _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model)
 
     def make(engine):
@@ -155,12 +157,17 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     import pandas as pd
 
     df = request_table(eng.requests)
-    energy = sum(r.energy_j for r in eng.replicas)
+    # a step is priced on one device's sharded trace (all pipeline stages in sequence); a
+    # replica is tp such shards, so its energy is tp x that (as cosim plan and sweeps count it)
+    energy = sum(r.energy_j for r in eng.replicas) * (parse_layout(cfg.parallel).tp if system is not None else 1)
     summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s)
     summary["steps"] = sum(r.n_steps for r in eng.replicas)
+    from hwmodels.levels import level_support
+    # the level whose model priced the steps: a device the level cannot do is priced by the roofline
+    summary["level_used"] = cfg.level if level_support(hw, cfg.level).ok else "roofline"
     notes += list(steps.notes) + (list(draft.notes) if draft else [])
     n_priced = len(getattr(getattr(steps, "inner", steps), "_cache", ()))
-    notes.append(f"step costs: {cfg.level} model, {n_priced} distinct step components priced"
+    notes.append(f"step costs: {summary['level_used']} model, {n_priced} distinct step components priced"
                  + (f" (shapes bucketed at {cfg.bucket:.0%})" if cfg.bucket else " (exact shapes)")
                  if step_model is None else f"step costs: {type(steps).__name__} (given)")
     if cfg.preemption == "swap" or cfg.offload or cfg.scheduler == "disaggregated":

@@ -14,7 +14,7 @@ import numpy as np
 
 from workloads.io import InputError
 
-__all__ = ["RequestSpec", "load_trace", "make_requests", "sharegpt_like_lengths", "TRACE_COLUMNS"]
+__all__ = ["RequestSpec", "load_trace", "make_requests", "sharegpt_like_lengths", "lengths_note", "TRACE_COLUMNS"]
 
 TRACE_COLUMNS = ("arrival_s", "prompt_len", "output_len")
 
@@ -28,7 +28,13 @@ class RequestSpec:
 
 
 def _bundled_trace(name: str) -> Path | None:
+    """A bundled trace by name, or by the docs-style path (cosim/)configs/traces/<name>.csv
+    that resolves from any directory, as resolve_bundled does for the YAML kinds."""
     from workloads.io import bundled_dir
+    parts = Path(name).parts
+    parts = parts[1:] if parts[:1] == ("cosim",) else parts
+    if len(parts) == 3 and parts[:2] == ("configs", "traces") and parts[2].endswith(".csv"):
+        name = parts[2][:-4]
     p = bundled_dir("traces") / f"{name}.csv"
     return p if p.is_file() else None
 
@@ -94,6 +100,21 @@ def sharegpt_like_lengths(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
     p = np.clip(np.round(rng.lognormal(mu_p, sigma, n)), 4, 4096).astype(int)
     o = np.clip(np.round(rng.lognormal(mu_o, sigma, n)), 4, 4096).astype(int)
     return p, o
+
+
+def lengths_note(specs, prompt_len=None, output_len=None, lengths_from=None, trace=None) -> str:
+    """Where a run's request lengths came from, with the drawn means: every latency depends on them."""
+    p = float(np.mean([r.prompt_len for r in specs]))
+    o = float(np.mean([r.output_len for r in specs]))
+    if trace is not None or lengths_from is not None:
+        src = f"from {trace if trace is not None else lengths_from}"
+    elif prompt_len is not None and output_len is not None:
+        return f"request lengths: fixed (prompt {prompt_len}, output {output_len} tokens)"
+    else:
+        src = ("ShareGPT-like lognormal draw (means 161 / 338 tokens, vLLM paper; set --prompt-len / "
+               "--output-len / --lengths-from / --trace)" + (f"; prompt fixed at {prompt_len}" if prompt_len else "")
+               + (f"; output fixed at {output_len}" if output_len else ""))
+    return f"request lengths: {src}: prompt mean {p:,.0f}, output mean {o:,.0f} tokens over {len(specs)} requests"
 
 
 def _lengths(value, n, rng, fld):

@@ -194,7 +194,10 @@ class ServeConfig:
         if self.preemption not in ("recompute", "swap"):
             _bad("preemption", self.preemption, "recompute or swap")
         if self.trace is None:
-            if self.qps is None or isinstance(self.qps, bool) or not isinstance(self.qps, (int, float)) \
+            if self.qps is None:  # neither a rate nor a trace: say what to give, not "got None"
+                raise InputError("serve: qps: missing; expected a positive number of requests per second "
+                                 "(CLI --qps, e.g. --qps 5) or a request trace (--trace FILE)")
+            if isinstance(self.qps, bool) or not isinstance(self.qps, (int, float)) \
                     or not self.qps > 0:
                 _bad("qps", self.qps, "a positive number of requests per second")
             if self.requests is None:
@@ -217,6 +220,9 @@ class ServeConfig:
         object.__setattr__(self, "host", HostOverhead.parse(self.host))
         if self.parallel is not None and not isinstance(self.parallel, dict):
             _bad("parallel", self.parallel, "a mapping such as {tp: 2, pp: 1}")
+        if self.parallel and self.profile:  # the trace builder cannot shard a profiled trace yet
+            _bad("profile", self.profile, f"no profile with a parallel layout {self.parallel} (not supported yet: "
+                                          f"CLI --profile with --tp/--pp; drop one of them)")
 
     @property
     def token_budget(self) -> int:

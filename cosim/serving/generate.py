@@ -85,6 +85,12 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     prompt_len, output_len, batch = (_positive(n, v) for n, v in
                                      (("prompt_len", prompt_len), ("output_len", output_len), ("batch", batch)))
     model = load_model(model)
+    if isinstance(hw, str):
+        from hwmodels.system import list_systems
+        if hw in list_systems():  # a bundled system, not a device: say where multi-device runs live
+            raise InputError(f"generate: hw: {hw!r} is a system; generate runs one device (a bundled "
+                             f"hardware name or YAML); for a TP/PP replica on a system use `cosim serve --hw "
+                             f"{hw} --tp N` or `cosim simulate --hw {hw} --parallel tp=N`")
     hw = hw if isinstance(hw, HardwareSpec) else load_hw(hw)
     w = Workload(model, weights, acts, kv, recipe, attention)
     pre = simulate(w.trace("prefill", batch, prompt_len), hw, level, compute_fallback)
@@ -103,7 +109,8 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
             lat, en = got
             notes.append("decode context ops evaluated in one vectorised roofline call (affine in KV length)")
     notes += list(steps.notes)
-    return GenerationResult(model.name, hw.name, level, batch, prompt_len, output_len, pre.total_latency_s,
+    # the level that priced it (the prefill report's: roofline where the device cannot do `level`)
+    return GenerationResult(model.name, hw.name, pre.level, batch, prompt_len, output_len, pre.total_latency_s,
                             pre.total_energy_j, lat + const.latency_s, en + const.energy_j,
                             tuple(dict.fromkeys(notes)))
 

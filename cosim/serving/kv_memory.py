@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from workloads.io import InputError
 
-__all__ = ["PagedKV", "KVCapacity", "kv_capacity", "bytes_per_token"]
+__all__ = ["PagedKV", "KVCapacity", "kv_capacity", "bytes_per_token", "window_note"]
 
 _REF_CONTEXT = 4096  # context at which a recipe's cache bytes/token are read (KIVI keeps a
                      # 128-token full-precision residual, so short contexts cost more per token)
@@ -24,6 +24,17 @@ def bytes_per_token(workload, context: int = _REF_CONTEXT) -> float:
     """KV bytes one token occupies on the device under this workload's format and recipe."""
     tr = workload.trace("decode", 1, context)
     return tr.meta["footprint"]["kv_cache"] / context
+
+
+def window_note(model) -> list:
+    """Sliding-window layers are paged per token like full layers (as vLLM's paged cache
+    does): say so where a model has them, since capacity is then pessimistic past the window."""
+    n = model.window_layers if getattr(model, "sliding_window", None) else 0
+    if not n:
+        return []
+    return [f"KV capacity: {model.name}'s {n} sliding-window layers (window {model.sliding_window:,} tokens) are "
+            f"paged per token like full-attention layers, so capacity is pessimistic for sequences longer "
+            f"than the window"]
 
 
 @dataclass(frozen=True)

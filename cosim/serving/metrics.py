@@ -63,7 +63,9 @@ class ServeResult:
     def format(self) -> str:
         s, c = self.summary, self.config
         lines = [f"serve {getattr(c.model, 'name', c.model)} on {getattr(c.hw, 'name', c.hw)} — scheduler "
-                 f"{c.scheduler}, level {c.level}, {s['requests']} requests"
+                 f"{c.scheduler}, level {c.level}"
+                 + (f" requested; steps priced at {s['level_used']}" if s.get("level_used", c.level) != c.level else "")
+                 + f", {s['requests']} requests"
                  + (f", qps {c.qps}" if c.trace is None else f", trace {c.trace}")]
         for name, cap in self.capacity.items():
             lines.append(f"KV capacity [{name}]: {cap.blocks} blocks x {cap.block_size} = {cap.tokens:,} tokens "

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from workloads.io import InputError, bundled_names, load_yaml_file, resolve_bundled
+from workloads.io import InputError, bundled_names, doc_kind, load_yaml_file, resolve_bundled
 from workloads.io import require as _require
 # the method registry lives in its own module: method modules register into it without
 # importing this loader (which imports them), so there is no import cycle
@@ -104,7 +104,7 @@ def load_recipe(spec: "str | Path | Recipe") -> Recipe:
         raise RecipeError("recipe: got ''; expected a bundled recipe name, a path, or names joined by '+'")
     from workloads.io import check_name
     check_name(text, "recipe")
-    if Path(text).exists():
+    if Path(text).exists() and text not in bundled_names("recipes"):  # a bare bundled name is bundled
         return _load_one(text)
     pieces = _split_top(text, "+")
     if any(not p.strip() for p in pieces):
@@ -152,7 +152,7 @@ def _load_part(text: str) -> Recipe:
 
 def _load_one(text: str) -> Recipe:
     path = Path(text)
-    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+    if path.suffix.lower() in (".yaml", ".yml") or (path.exists() and text not in bundled_names("recipes")):
         path = path if path.exists() else resolve_bundled("recipes", path, "recipe", RecipeError)
         return recipe_from_dict(load_yaml_file(path, what="recipe"), str(path))
     path = resolve_bundled("recipes", text, "recipe", RecipeError)
@@ -162,7 +162,7 @@ def _load_one(text: str) -> Recipe:
 def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
     """Validate a recipe mapping (from YAML) and fill in the method's defaults."""
     _ensure_methods_loaded()
-    require(isinstance(data, dict), source, "", data, "a mapping with name, method, parameters, citation")
+    require(isinstance(data, dict), source, "", doc_kind(data), "a mapping with name, method, parameters, citation")
     allowed = {"name", "method", "parameters", "citation", "description"}
     for key in data:
         close = difflib.get_close_matches(str(key), sorted(allowed), n=1, cutoff=0.6)

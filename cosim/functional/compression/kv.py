@@ -41,7 +41,10 @@ class KIVIPolicy(_Accumulating):
 
     def __init__(self, k_bits=2, v_bits=2, group_size=32, residual_length=128, key_mode="channel"):
         self.kb, self.vb, self.G, self.R, self.mode = k_bits, v_bits, group_size, residual_length, key_mode
-        self._kq = np.zeros((0, 0), np.float32)
+        self._kq = None
+
+    def on_prefill(self):
+        self._kq = self.K[:0]  # quantized key chunks of this sequence (a reused policy starts afresh)
 
     def view(self):
         n = self.K.shape[0]
@@ -49,12 +52,12 @@ class KIVIPolicy(_Accumulating):
         nq = n - rk
         # chunks of R keys are quantized once; re-quantize only when a chunk completes
         if self._kq.shape[0] != nq:
-            new = self.K[self._kq.shape[0]:nq] if self._kq.size else self.K[:nq]
+            new = self.K[self._kq.shape[0]:nq]
             if self.mode == "channel":
                 q = asym_group_quant(new, self.kb, self.G, axis=0) if new.shape[0] else new
             else:
                 q = asym_group_quant(new, self.kb, self.G, axis=1) if new.shape[0] else new
-            self._kq = np.concatenate([self._kq, q]) if self._kq.size else q
+            self._kq = np.concatenate([self._kq, q])
         k = np.concatenate([self._kq, self.K[nq:]])
         rv = min(n, self.R)
         vq = asym_group_quant(self.V[:n - rv], self.vb, self.G, axis=1) if n - rv else self.V[:0]
