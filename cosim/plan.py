@@ -140,7 +140,7 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt) -> PlanRow:
 
 
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",
-         level: str = "roofline", weights: str = "bf16", acts: str = "bf16", kv: str = "bf16",
+         level: str = "roofline", weights: str | None = None, acts: str = "bf16", kv: str = "bf16",
          recipe: str | None = None, sp: bool | None = False, max_devices: int | None = None,
          microbatches: int | None = None, max_microbatches: int | None = None, routing="uniform",
          allow_beyond_max_context: bool = False) -> PlanResult:

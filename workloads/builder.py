@@ -54,7 +54,7 @@ def _check_positive(name: str, value, limit: int, source: str = "build_trace") -
 
 
 def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, seq: int = 2048,
-                weights: str = "bf16", acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
+                weights: str | None = None, acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
                 attention: str = "fused", parallel=None, profile=None,
                 allow_beyond_max_context: bool = False) -> Trace:
     """Build the trace of one forward pass. ``attention="unfused"`` emits the
@@ -63,11 +63,14 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     device's sharded trace with its collectives (workloads.parallel). ``profile`` (a name
     such as "engine" or "eager+fa2", see workloads/profiles.py) rewrites the ops into the
     kernels that software stack launches. A ``seq`` beyond the model's maximum context is
-    refused unless ``allow_beyond_max_context`` (then the trace carries a note)."""
+    refused unless ``allow_beyond_max_context`` (then the trace carries a note). ``weights=None``
+    is the format the model's checkpoint declares (`ModelSpec.weights_format`), else bf16."""
     model = load_model(model)
     batch = _check_positive("batch", batch, MAX_BATCH)
     seq = _check_positive("seq", seq, MAX_SEQ)
+    weights, wnote = declared_weights_note(model, weights)
     note = context_note(model, seq, allow_beyond_max_context)
+    notes = [n for n in (wnote, note) if n]
     if parallel is not None:
         if profile:
             raise InputError("build_trace: profile and parallel together are not supported yet; "
@@ -79,8 +82,7 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
         trace = build_parallel_trace(partial(build_trace, allow_beyond_max_context=True), model, batch, parallel,
                                      phase=phase, seq=seq, weights=weights, acts=acts, kv=kv, recipe=recipe,
                                      attention=attention)
-        if note and note not in trace.meta.get("notes", []):
-            trace.meta["notes"] = [*trace.meta.get("notes", []), note]
+        trace.meta["notes"] = list(dict.fromkeys([*trace.meta.get("notes", []), *notes]))
         return trace
     if phase not in PHASES:
         raise InputError(f"build_trace: phase: got {phase!r}; expected one of {PHASES}")
@@ -102,8 +104,8 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
                            meta={"formats": {"weights": weights, "acts": acts, "kv": kv},
                                  "attention": attention, "footprint": tmpl.footprint(nums),
                                  "params": tmpl.params})
-    if note:  # priced on request (workloads.context), never silently
-        trace.meta["notes"] = [note]
+    if notes:  # priced on request (workloads.context) or by the checkpoint's format, never silently
+        trace.meta["notes"] = notes
     if recipe:
         from workloads.compression import apply_recipe
 
@@ -114,6 +116,20 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
 
         trace = apply_profile(trace, profile)
     return trace
+
+
+def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, str | None]:
+    """The weights format to build with, and a note when the model's checkpoint declares one:
+    used by default (weights=None), or overridden by the caller (said so)."""
+    declared = model.weights_format
+    if weights is None:
+        if declared is None:
+            return "bf16", None
+        return declared, f"weights {declared} ({model.weights_origin}; the checkpoint's format, used as no weights format was given)"
+    if declared is not None and isinstance(weights, str) and weights.strip().lower() != declared:
+        return weights, (f"weights {weights} (given; overrides the checkpoint's {declared} from "
+                         f"{model.weights_origin})")
+    return weights, None
 
 
 def _note_recipe_formats(trace: Trace, recipe) -> None:
