@@ -44,6 +44,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from pathlib import Path
 
 from cosim.experiment_config import AccuracyConfig, ExperimentConfig, HwRef, config_defaults  # noqa: F401
@@ -192,7 +193,7 @@ def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
     `parallel` (a layout such as {tp: 8}; needs a system to price its collectives)."""
     if cfg["parallel"] is not None:
         from workloads.parallel import parse_layout
-        parse_layout(cfg["parallel"], source=f"{source}: parallel")
+        _layout_field(source, parse_layout, cfg["parallel"])
         cfg["parallel"] = dict(cfg["parallel"])
         if cfg["system"] is None:
             fail(source, "system", None, "a system (e.g. dgx_h100) to price a parallel layout's collectives")
@@ -203,6 +204,17 @@ def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
         if cfg["hw"] in (None, ""):
             from hwmodels.system import load_system
             cfg["hw"] = load_system(cfg["system"]).device.source
+
+
+def _layout_field(source: str, check, *args):
+    """Run a workloads.parallel check; its error names the file and the dotted field
+    (`e.yaml: parallel.tp: got 3; ...`), as every other field of an experiment file."""
+    try:
+        return check(*args, source="parallel")
+    except InputError as e:
+        msg = str(e)
+        field = re.match(r"parallel: (?!got )", msg)
+        raise InputError(f"{source}: " + ("parallel." + msg[field.end():] if field else msg)) from None
 
 
 def _path_or_name(v, base_dir: Path):
@@ -299,6 +311,10 @@ def _check_resources(exp: ExperimentConfig) -> None:
     except InputError as e:
         raise InputError(f"{exp.source}: model: {e}") from None
     context_note(model, exp.seq, exp.allow_beyond_max_context, exp.source)  # refused here, not mid-run
+    if exp.parallel is not None:  # a layout that cannot shard this model: refused here, naming the file
+        from workloads.parallel import check_layout, parse_layout
+        _layout_field(exp.source, lambda source: check_layout(parse_layout(exp.parallel_dict()), model, exp.batch,
+                                                              source=source))
     try:
         load_hw(exp.hw.name, overrides=exp.hw.overrides_dict() or None)
     except InputError as e:
