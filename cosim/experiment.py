@@ -468,8 +468,8 @@ def _performance(exp: ExperimentConfig):
 def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
     """Where every reported figure comes from, in the report's meta and per-op rows."""
     from cosim.humanize import display_source
-    for r in rep.rows:  # the level that priced the op (a fallback says roofline), then its source
-        r["provenance"] = f"{r['level']}:{r['provenance']}"
+    # each row keeps the op's `level` (a fallback says roofline) and `provenance` columns as simulate
+    # writes them: one label scheme for simulate, run and sweep tables (hwmodels/cost.py)
     rep.meta["experiment"] = {"name": exp.name, "source": exp.source}
     rep.meta["area_mm2"] = area
     rep.meta["provenance"] = {
