@@ -139,6 +139,8 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
         fail(source, "recipe", cfg["recipe"], "a recipe name such as kivi2, or null")
     cfg["hw"] = _hw_section(cfg["hw"], source, base_dir)
     cfg["model"] = _path_or_name(cfg["model"], base_dir)
+    if "weights" not in doc:
+        cfg["weights"] = _declared_weights(cfg["model"])
     cfg["accuracy"] = _accuracy_section(cfg["accuracy"], source, base_dir)
     cfg["serve"] = _serve_section(cfg["serve"], source)
     if cfg["output"] is not None and not isinstance(cfg["output"], str):
@@ -204,6 +206,16 @@ def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
         if cfg["hw"] in (None, ""):
             from hwmodels.system import load_system
             cfg["hw"] = load_system(cfg["system"]).device.source
+
+
+def _declared_weights(model) -> str:
+    """A file that names no `weights` takes the format its model's checkpoint declares (a
+    config.json quantization_config, workloads/hf_quant.py; the report notes it), else bf16."""
+    from workloads.models import load_model
+    try:
+        return load_model(model).weights_format or DEFAULTS["weights"]
+    except (InputError, OSError):
+        return DEFAULTS["weights"]  # a bad model is refused where it is checked, naming the field
 
 
 def _layout_field(source: str, check, *args):

@@ -127,3 +127,45 @@ def test_cli_roofline_notes_the_checkpoint_format(capsys):
     assert main(["roofline", "--model", str(DSV3), "--hw", "h200", "--weights", "bf16"]) == 0
     out = capsys.readouterr().out
     assert "weights 1.34 TB" in out and "overrides the checkpoint's fp8_e4m3_b128x128" in out
+
+
+def test_experiment_file_without_weights_takes_the_checkpoint_format(tmp_path):
+    from cosim.experiment import experiment_from_dict, run_experiment
+    exp = experiment_from_dict({"model": str(DSV3), "hw": "h200", "seq": 1024}, source="e.yaml")
+    assert exp.weights == "fp8_e4m3_b128x128"
+    rep = run_experiment(exp)
+    assert rep.footprint["weights"] == pytest.approx(exp_params() * 8.001953125 / 8)
+    assert any("weights fp8_e4m3_b128x128 (config.json quantization_config: fp8; the checkpoint's format)" in n
+               for n in rep.notes)
+    given = experiment_from_dict({"model": str(DSV3), "hw": "h200", "weights": "bf16"}, source="e.yaml")
+    assert given.weights == "bf16"
+    # a model without a declared format keeps the bf16 default (sweep store keys unchanged)
+    assert experiment_from_dict({"model": "llama3_8b", "hw": "h100_sxm"}).weights == "bf16"
+
+
+def exp_params():
+    return model_from_hf_config(DSV3).params
+
+
+AWQ = {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True}
+
+
+def test_generate_serve_and_plan_use_and_note_the_declared_format(tmp_path):
+    from cosim.plan import plan
+    from cosim.serving import generate, serve
+    p = _with_quant(tmp_path, AWQ)
+    m = model_from_hf_config(p)
+    note = "weights int4_g128_zp (config.json quantization_config: awq; the checkpoint's format, used as"
+    g = generate(m, "h100_sxm", 128, 8)
+    assert any(note in n for n in g.notes)
+    s = serve(m, "h100_sxm", qps=2, requests=10)
+    assert any(note in n for n in s.notes)
+    # the KV capacity's weights: Llama-3.1-8B's parameters at 4 + (16 + 4)/128 = 4.15625 bits (3.89 GiB)
+    cap = next(iter(s.capacity.values()))
+    assert cap.weights_bytes == pytest.approx(m.params * 4.15625 / 8)
+    r = plan(m, "dgx_h100")
+    assert any(note in n for n in r.notes)
+    over = plan(m, "dgx_h100", weights="bf16")
+    assert over.notes == ["weights bf16 (given; overrides the checkpoint's int4_g128_zp from config.json "
+                          "quantization_config: awq)"]
+    assert get_format("int4_g128_zp").bits_per_element == 4 + (16 + 4) / 128

@@ -82,7 +82,9 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
         trace = build_parallel_trace(partial(build_trace, allow_beyond_max_context=True), model, batch, parallel,
                                      phase=phase, seq=seq, weights=weights, acts=acts, kv=kv, recipe=recipe,
                                      attention=attention)
-        trace.meta["notes"] = list(dict.fromkeys([*trace.meta.get("notes", []), *notes]))
+        shard_note = declared_weights_note(model, weights)[1]  # each shard's build was given the resolved format
+        kept = [n for n in trace.meta.get("notes", []) if n != shard_note or n in notes]
+        trace.meta["notes"] = list(dict.fromkeys([*kept, *notes]))
         return trace
     if phase not in PHASES:
         raise InputError(f"build_trace: phase: got {phase!r}; expected one of {PHASES}")
@@ -126,10 +128,11 @@ def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, s
         if declared is None:
             return "bf16", None
         return declared, f"weights {declared} ({model.weights_origin}; the checkpoint's format, used as no weights format was given)"
-    if declared is not None and isinstance(weights, str) and weights.strip().lower() != declared:
-        return weights, (f"weights {weights} (given; overrides the checkpoint's {declared} from "
-                         f"{model.weights_origin})")
-    return weights, None
+    if declared is None:
+        return weights, None
+    if isinstance(weights, str) and weights.strip().lower() == declared:
+        return weights, f"weights {declared} ({model.weights_origin}; the checkpoint's format)"
+    return weights, f"weights {weights} (given; overrides the checkpoint's {declared} from {model.weights_origin})"
 
 
 def _note_recipe_formats(trace: Trace, recipe) -> None:

@@ -120,4 +120,5 @@ def format_plan(res, top: int = 15) -> str:
     if res.skipped:
         lines.append(f"skipped {len(res.skipped)} layouts that cannot shard {res.model} exactly, e.g. "
                      f"{res.skipped[0][0]}: {res.skipped[0][1]}")
+    lines += [f"note: {n}" for n in getattr(res, "notes", ())]
     return "\n".join(lines)
