@@ -333,6 +333,14 @@ def _check_resources(exp: ExperimentConfig) -> None:
         raise InputError(f"{exp.source}: hw: {e}") from None
     if exp.recipe:
         check_recipe(exp.recipe, exp.source, "recipe")
+    if exp.accuracy is not None:  # the functional core refuses 2-D block scales: say so now, not mid-run
+        from workloads.formats import get_format
+        if get_format(exp.weights).family == "fp8_block":
+            fail(exp.source, "weights", exp.weights,
+                 "a format the functional core quantizes for the `accuracy:` check (fp8_e4m3, mxfp8_e4m3, ...): "
+                 "2-D block-scaled fp8 is priced by the cost models only" +
+                 ("" if exp.weights != model.weights_format else " (it is the checkpoint's declared format: "
+                  "name `weights:` or drop `accuracy:`)"))
 
 
 def check_recipe(name: str, source: str, fld: str) -> None:

@@ -169,3 +169,22 @@ def test_generate_serve_and_plan_use_and_note_the_declared_format(tmp_path):
     assert over.notes == ["weights bf16 (given; overrides the checkpoint's int4_g128_zp from config.json "
                           "quantization_config: awq)"]
     assert get_format("int4_g128_zp").bits_per_element == 4 + (16 + 4) / 128
+
+
+def test_experiment_with_accuracy_refuses_2d_block_weights_at_load():
+    from cosim.experiment import experiment_from_dict
+    with pytest.raises(InputError) as e:
+        experiment_from_dict({"model": str(DSV3), "hw": "h200", "accuracy": {"tokens": 16}}, source="e.yaml")
+    msg = str(e.value)
+    assert msg.startswith("e.yaml: weights: got 'fp8_e4m3_b128x128'") and "checkpoint's declared format" in msg
+    exp = experiment_from_dict({"model": str(DSV3), "hw": "h200", "weights": "fp8_e4m3", "accuracy": {"tokens": 16}})
+    assert exp.weights == "fp8_e4m3"
+
+
+@given(bits=st.integers(2, 8), group=st.integers(1, 4096), sym=st.booleans())
+def test_gptq_bits_per_weight_by_formula(bits, group, sym):
+    from workloads.hf_quant import declared_weights
+    name, origin = declared_weights({"quant_method": "gptq", "bits": bits, "group_size": group, "sym": sym}, "c.json")
+    # bits + one fp16 scale per group (+ a bits-wide zero point per group when asymmetric)
+    assert get_format(name).bits_per_element == pytest.approx(bits + (16 + (0 if sym else bits)) / group)
+    assert origin == "config.json quantization_config: gptq"
