@@ -84,6 +84,9 @@ def test_parallel_trace_keeps_the_declared_format_and_its_note():
     ({"quant_method": "compressed-tensors", "config_groups": {"group_0": {
         "targets": ["Linear"], "weights": {"num_bits": 8, "type": "float", "strategy": "block",
                                            "block_structure": [128, 128]}}}}, "fp8_e4m3_b128x128"),
+    ({"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized", "config_groups": {"group_0": {
+        "targets": ["Linear"], "weights": {"num_bits": 4, "type": "float", "strategy": "tensor_group",
+                                           "group_size": 16, "symmetric": True}}}}, "nvfp4"),
 ])
 def test_common_quant_methods_map_to_registered_formats(tmp_path, qc, name):
     m = model_from_hf_config(_with_quant(tmp_path, qc))

@@ -13,7 +13,7 @@ the embedding and lm_head, are priced in the same format: the note says so):
 - ``gptq`` / ``awq`` with ``bits`` in 2..8 and ``group_size`` > 0 -> ``int<bits>_g<group>``
   (fp16 scale per group), ``_zp`` with a zero point (GPTQ ``sym: false``; AWQ ``zero_point``);
 - ``compressed-tensors`` with one weight scheme: int groups as above, float8 with a block
-  strategy as fp8 above, or a per-tensor float8 scale.
+  strategy as fp8 above, a per-tensor float8 scale, or NVFP4 (float 4-bit, tensor_group of 16).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from workloads.io import InputError
 __all__ = ["declared_weights", "SUPPORTED"]
 
 SUPPORTED = ("fp8 (e4m3/e5m2, weight_block_size or per-tensor), gptq and awq (bits 2..8, group_size > 0), "
-             "compressed-tensors (int groups, float8 block or per-tensor)")
+             "compressed-tensors (int groups, float8 block or per-tensor, nvfp4)")
 
 
 def _bad(src: str, field: str, value, expected: str):
@@ -68,8 +68,11 @@ def _compressed_tensors(qc: dict, src: str) -> str:
         return _int_group(src, pre, bits, w.get("group_size"), w.get("symmetric") is False)
     if kind == "float" and bits == 8 and strategy in ("block", "tensor"):
         return _fp8(src, "e4m3", w.get("block_structure") if strategy == "block" else None, pre)
+    if kind == "float" and bits == 4 and strategy == "tensor_group" and w.get("group_size") == 16:
+        return "nvfp4"  # llm-compressor's NVFP4 scheme: FP4 E2M1, E4M3 scale per 16, fp32 per tensor
     _bad(src, pre + "strategy", {"type": kind, "num_bits": bits, "strategy": strategy},
-         "int with strategy group, or float 8-bit with strategy block or tensor")
+         "int with strategy group, float 8-bit with strategy block or tensor, or float 4-bit tensor_group of 16 "
+         "(NVFP4)")
 
 
 def declared_weights(qc, src: str) -> tuple[str, str]:
