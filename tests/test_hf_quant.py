@@ -48,10 +48,20 @@ def test_deepseek_v3_weights_are_fp8_with_block_scales_by_default():
     t = cosim.build_trace(m, "decode", 1, 2048)
     assert t.meta["formats"]["weights"] == "fp8_e4m3_b128x128"
     w = t.meta["footprint"]["weights"]
-    assert w == pytest.approx(m.params * 8.001953125 / 8, rel=1e-12)
-    # published: 671 B parameters (MTP excluded) -> 671e9 x 8.00195 / 8 = 671.16 GB, half of bf16's 1.342 TB
-    assert w == pytest.approx(671e9 * 8.001953125 / 8, rel=0.005)
-    assert any("weights fp8_e4m3_b128x128 (config.json quantization_config: fp8" in n for n in t.meta["notes"])
+    # the embedding and the lm_head stay bf16 (torch_dtype): 129280 x 7168 = 926,679,040 parameters each
+    E = 129280 * 7168
+    assert (m.embedding_params(), m.lm_head_params()) == (E, E)
+    assert (m.embed_format, m.lm_head_format) == ("bf16", "bf16")
+    assert w == pytest.approx(((m.params - 2 * E) * 8.001953125 + 2 * E * 16) / 8, rel=1e-12)
+    # published: 671 B parameters (MTP excluded) -> (671e9 - 1.853e9) x 8.00195 / 8 + 1.853e9 x 2 = 673.0 GB,
+    # about half of bf16's 1.342 TB
+    assert w == pytest.approx(((671e9 - 2 * E) * 8.001953125 + 2 * E * 16) / 8, rel=0.005)
+    assert 672e9 < w < 674e9
+    assert any("weights fp8_e4m3_b128x128 (config.json quantization_config: fp8" in n
+               and "embedding bf16 (unquantized); lm_head bf16 (unquantized)" in n for n in t.meta["notes"])
+    ops = {op.name: op for op in t.ops}
+    assert ops["lm_head"].inputs[1].fmt == "bf16" and ops["embed"].inputs[0].fmt == "bf16"
+    assert ops["o_proj"].inputs[1].fmt == "fp8_e4m3_b128x128"
 
 
 def test_explicit_weights_override_the_declared_format_and_say_so():
@@ -92,10 +102,17 @@ def test_common_quant_methods_map_to_registered_formats(tmp_path, qc, name):
     m = model_from_hf_config(_with_quant(tmp_path, qc))
     assert m.weights_format == name
     get_format(name)  # a registered (or parametric) format
-    # Llama-3.1-8B at int4_g128: 4 + 16/128 = 4.125 bits per weight
-    if name == "int4_g128":
-        t = cosim.build_trace(m, "decode", 1, 128)
-        assert t.meta["footprint"]["weights"] == pytest.approx(m.params * 4.125 / 8)
+    # the embedding stays bf16; the lm_head too, except where the scheme quantizes it (compressed-tensors
+    # without `ignore: [lm_head]`); e.g. Llama-3.1-8B GPTQ int4_g128: layers at 4 + 16/128 = 4.125 bits
+    head_quantized = qc["quant_method"] == "compressed-tensors"
+    assert (m.embed_format, m.lm_head_format) == ("bf16", None if head_quantized else "bf16")
+    E = 128256 * 4096
+    bits = get_format(name).bits_per_element
+    want = ((m.params - 2 * E) * bits + E * 16 + E * (bits if head_quantized else 16)) / 8
+    t = cosim.build_trace(m, "decode", 1, 128)
+    assert t.meta["footprint"]["weights"] == pytest.approx(want, rel=1e-12)
+    ignored = _with_quant(tmp_path, {**qc, "ignore": ["lm_head"]})
+    assert model_from_hf_config(ignored).lm_head_format == "bf16"  # compressed-tensors' usual ignore list
 
 
 @pytest.mark.parametrize("qc, field, value", [
@@ -125,7 +142,7 @@ def test_functional_core_refuses_2d_block_fp8():
 def test_cli_roofline_notes_the_checkpoint_format(capsys):
     assert main(["roofline", "--model", str(DSV3), "--hw", "h200"]) == 0
     out = capsys.readouterr().out
-    assert "weights=fp8_e4m3_b128x128" in out and "weights 671 GB" in out
+    assert "weights=fp8_e4m3_b128x128" in out and "weights 673 GB" in out
     assert "note: weights fp8_e4m3_b128x128 (config.json quantization_config: fp8" in out
     assert main(["roofline", "--model", str(DSV3), "--hw", "h200", "--weights", "bf16"]) == 0
     out = capsys.readouterr().out
@@ -137,9 +154,10 @@ def test_experiment_file_without_weights_takes_the_checkpoint_format(tmp_path):
     exp = experiment_from_dict({"model": str(DSV3), "hw": "h200", "seq": 1024}, source="e.yaml")
     assert exp.weights == "fp8_e4m3_b128x128"
     rep = run_experiment(exp)
-    assert rep.footprint["weights"] == pytest.approx(exp_params() * 8.001953125 / 8)
-    assert any("weights fp8_e4m3_b128x128 (config.json quantization_config: fp8; the checkpoint's format)" in n
-               for n in rep.notes)
+    E = 129280 * 7168  # embedding and lm_head, bf16
+    assert rep.footprint["weights"] == pytest.approx(((exp_params() - 2 * E) * 8.001953125 + 2 * E * 16) / 8)
+    assert any("weights fp8_e4m3_b128x128 (config.json quantization_config: fp8; the checkpoint's format; "
+               "embedding bf16 (unquantized); lm_head bf16 (unquantized))" in n for n in rep.notes)
     given = experiment_from_dict({"model": str(DSV3), "hw": "h200", "weights": "bf16"}, source="e.yaml")
     assert given.weights == "bf16"
     # a model without a declared format keeps the bf16 default (sweep store keys unchanged)
@@ -163,9 +181,12 @@ def test_generate_serve_and_plan_use_and_note_the_declared_format(tmp_path):
     assert any(note in n for n in g.notes)
     s = serve(m, "h100_sxm", qps=2, requests=10)
     assert any(note in n for n in s.notes)
-    # the KV capacity's weights: Llama-3.1-8B's parameters at 4 + (16 + 4)/128 = 4.15625 bits (3.89 GiB)
+    # the KV capacity's weights: Llama-3.1-8B's layers at 4 + (16 + 4)/128 = 4.15625 bits, its embedding and
+    # lm_head (128256 x 4096 each) in bf16: 3.63 + 2.10 = 5.73 GB (AWQ leaves both unquantized)
+    E = 128256 * 4096
     cap = next(iter(s.capacity.values()))
-    assert cap.weights_bytes == pytest.approx(m.params * 4.15625 / 8)
+    assert cap.weights_bytes == pytest.approx(((m.params - 2 * E) * 4.15625 + 2 * E * 16) / 8)
+    assert 5.7e9 < cap.weights_bytes < 5.76e9
     r = plan(m, "dgx_h100")
     assert any(note in n for n in r.notes)
     over = plan(m, "dgx_h100", weights="bf16")

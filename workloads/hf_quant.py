@@ -6,8 +6,9 @@ FP8 E4M3 in 128 x 128 blocks, half of bf16). The importer keeps that format on t
 whose bytes we cannot state is refused with the field, the value and what is supported; it is
 never priced as bf16 without a word.
 
-Modelled (one format for every weight matrix; a checkpoint's unquantized modules, typically
-the embedding and lm_head, are priced in the same format: the note says so):
+Modelled (the declared format for every weight matrix but the embedding table, which no
+method quantizes, and the lm_head, which stays unquantized unless the config says otherwise:
+both keep the checkpoint's ``torch_dtype``, see `unquantized_formats`):
 - ``quant_method: fp8`` -> ``fp8_<fmt>_b<R>x<C>`` with ``weight_block_size: [R, C]`` (fp32
   scale per block), or per-tensor ``fp8_<fmt>`` without a block size;
 - ``gptq`` / ``awq`` with ``bits`` in 2..8 and ``group_size`` > 0 -> ``int<bits>_g<group>``
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from workloads.io import InputError
 
-__all__ = ["declared_weights", "SUPPORTED"]
+__all__ = ["declared_weights", "unquantized_formats", "SUPPORTED"]
 
 SUPPORTED = ("fp8 (e4m3/e5m2, weight_block_size or per-tensor), gptq and awq (bits 2..8, group_size > 0), "
              "compressed-tensors (int groups, float8 block or per-tensor, nvfp4)")
@@ -91,3 +92,18 @@ def declared_weights(qc, src: str) -> tuple[str, str]:
     else:
         _bad(src, "quant_method", method, "one of fp8, gptq, awq, compressed-tensors")
     return name, f"config.json quantization_config: {method}"
+
+
+_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
+
+def unquantized_formats(qc: dict, cfg: dict) -> tuple[str, str | None]:
+    """(embedding format, lm_head format or None when the lm_head is quantized like the rest).
+    The embedding is a lookup table, never a quantized Linear; the lm_head is left out by
+    AWQ, by transformers' fp8 quantizer (modules_to_not_convert) and by GPTQ unless its
+    ``lm_head: true``; compressed-tensors quantizes it unless ``ignore`` names it."""
+    dtype = _DTYPES.get(cfg.get("torch_dtype") or cfg.get("dtype"), "bf16")
+    method = qc.get("quant_method")
+    quantized_head = ((method == "gptq" and qc.get("lm_head") is True)
+                      or (method == "compressed-tensors" and "lm_head" not in (qc.get("ignore") or [])))
+    return dtype, (None if quantized_head else dtype)
