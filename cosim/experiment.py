@@ -44,6 +44,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from pathlib import Path
 
 from cosim.experiment_config import AccuracyConfig, ExperimentConfig, HwRef, config_defaults  # noqa: F401
@@ -138,6 +139,8 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
         fail(source, "recipe", cfg["recipe"], "a recipe name such as kivi2, or null")
     cfg["hw"] = _hw_section(cfg["hw"], source, base_dir)
     cfg["model"] = _path_or_name(cfg["model"], base_dir)
+    if "weights" not in doc:
+        cfg["weights"] = _declared_weights(cfg["model"])
     cfg["accuracy"] = _accuracy_section(cfg["accuracy"], source, base_dir)
     cfg["serve"] = _serve_section(cfg["serve"], source)
     if cfg["output"] is not None and not isinstance(cfg["output"], str):
@@ -192,7 +195,7 @@ def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
     `parallel` (a layout such as {tp: 8}; needs a system to price its collectives)."""
     if cfg["parallel"] is not None:
         from workloads.parallel import parse_layout
-        parse_layout(cfg["parallel"], source=f"{source}: parallel")
+        _layout_field(source, parse_layout, cfg["parallel"])
         cfg["parallel"] = dict(cfg["parallel"])
         if cfg["system"] is None:
             fail(source, "system", None, "a system (e.g. dgx_h100) to price a parallel layout's collectives")
@@ -203,6 +206,27 @@ def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
         if cfg["hw"] in (None, ""):
             from hwmodels.system import load_system
             cfg["hw"] = load_system(cfg["system"]).device.source
+
+
+def _declared_weights(model) -> str:
+    """A file that names no `weights` takes the format its model's checkpoint declares (a
+    config.json quantization_config, workloads/hf_quant.py; the report notes it), else bf16."""
+    from workloads.models import load_model
+    try:
+        return load_model(model).weights_format or DEFAULTS["weights"]
+    except (InputError, OSError):
+        return DEFAULTS["weights"]  # a bad model is refused where it is checked, naming the field
+
+
+def _layout_field(source: str, check, *args):
+    """Run a workloads.parallel check; its error names the file and the dotted field
+    (`e.yaml: parallel.tp: got 3; ...`), as every other field of an experiment file."""
+    try:
+        return check(*args, source="parallel")
+    except InputError as e:
+        msg = str(e)
+        field = re.match(r"parallel: (?!got )", msg)
+        raise InputError(f"{source}: " + ("parallel." + msg[field.end():] if field else msg)) from None
 
 
 def _path_or_name(v, base_dir: Path):
@@ -299,12 +323,24 @@ def _check_resources(exp: ExperimentConfig) -> None:
     except InputError as e:
         raise InputError(f"{exp.source}: model: {e}") from None
     context_note(model, exp.seq, exp.allow_beyond_max_context, exp.source)  # refused here, not mid-run
+    if exp.parallel is not None:  # a layout that cannot shard this model: refused here, naming the file
+        from workloads.parallel import check_layout, parse_layout
+        _layout_field(exp.source, lambda source: check_layout(parse_layout(exp.parallel_dict()), model, exp.batch,
+                                                              source=source))
     try:
         load_hw(exp.hw.name, overrides=exp.hw.overrides_dict() or None)
     except InputError as e:
         raise InputError(f"{exp.source}: hw: {e}") from None
     if exp.recipe:
         check_recipe(exp.recipe, exp.source, "recipe")
+    if exp.accuracy is not None:  # the functional core refuses 2-D block scales: say so now, not mid-run
+        from workloads.formats import get_format
+        if get_format(exp.weights).family == "fp8_block":
+            fail(exp.source, "weights", exp.weights,
+                 "a format the functional core quantizes for the `accuracy:` check (fp8_e4m3, mxfp8_e4m3, ...): "
+                 "2-D block-scaled fp8 is priced by the cost models only" +
+                 ("" if exp.weights != model.weights_format else " (it is the checkpoint's declared format: "
+                  "name `weights:` or drop `accuracy:`)"))
 
 
 def check_recipe(name: str, source: str, fld: str) -> None:
@@ -452,8 +488,8 @@ def _performance(exp: ExperimentConfig):
 def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
     """Where every reported figure comes from, in the report's meta and per-op rows."""
     from cosim.humanize import display_source
-    for r in rep.rows:  # the level that priced the op (a fallback says roofline), then its source
-        r["provenance"] = f"{r['level']}:{r['provenance']}"
+    # each row keeps the op's `level` (a fallback says roofline) and `provenance` columns as simulate
+    # writes them: one label scheme for simulate, run and sweep tables (hwmodels/cost.py)
     rep.meta["experiment"] = {"name": exp.name, "source": exp.source}
     rep.meta["area_mm2"] = area
     rep.meta["provenance"] = {

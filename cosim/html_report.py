@@ -130,19 +130,39 @@ def _footprint_view(rep) -> dict:
     return {"parts": [label for _, label in FOOTPRINT_PARTS], "devices": devices}
 
 
+def _layout_summary(rep) -> tuple[list[tuple], str]:
+    """A parallel run's rows and totals are one device's micro-batch trace: the layout's own
+    figures (step, tokens/s, system energy) come first, as `cosim simulate --parallel` prints
+    its `layout:` line; the per-device rows then say whose they are."""
+    par = rep.meta.get("parallel") or {}
+    if not par.get("step_latency_s"):
+        return [], ""
+    from cosim.parallel_timing import layout_step
+    st, mb = layout_step(rep), par["microbatches"]
+    return [("layout", f"{par['label']} ({par['devices']} devices), global batch {par['global_batch']}, {mb} "
+                       f"micro-batch{'es' if mb > 1 else ''}, pipeline bubble {H.percent(par['bubble_fraction'])}",
+             False),
+            ("layout step time", H.seconds(st["step_latency_s"]), False),
+            ("layout throughput", f"{st['tokens_per_s']:,.1f} tokens/s", False),
+            ("system energy per token", H.joules(st["energy_per_token_j"]), False),
+            ("system energy per step", f"{H.joules(st['energy_j'])} (tp {par['tp']} x dp {par['dp']} x {mb} "
+                                       f"micro-batch traces)", False)], " (one device's micro-batch trace)"
+
+
 def _summary(rep) -> list[tuple]:
     t = rep.totals()
     lat = t["total_latency_s"]
-    s = [("latency per forward pass", H.seconds(lat), False),
-         ("throughput", f"{t['tokens_per_s']:,.1f} tokens/s", False),
-         ("energy per token", H.joules(t["energy_per_token_j"]), False),
-         ("energy per forward pass", H.joules(t["total_energy_j"]), False),
-         ("work", f"{H.flops(t['total_flops'])}, {H.nbytes(t['total_bytes'])} moved", False),
-         ("attained compute", H.flops_per_s(t["total_flops"] / lat if lat else math.nan), False),
-         ("attained bandwidth", H.si(t["total_bytes"] / lat if lat else math.nan, "B/s"), False),
-         ("memory footprint", f"{H.nbytes(t['memory_bytes'])} of {H.nbytes(t['capacity_bytes'])} "
-          f"({H.percent(t['memory_bytes'] / t['capacity_bytes'] if t['capacity_bytes'] else math.nan)})"
-          + ("" if t["fits_in_memory"] else " — DOES NOT FIT"), not t["fits_in_memory"])]
+    s, one = _layout_summary(rep)
+    s += [("latency per forward pass" + one, H.seconds(lat), False),
+          ("throughput" + one, f"{t['tokens_per_s']:,.1f} tokens/s", False),
+          ("energy per token" + one, H.joules(t["energy_per_token_j"]), False),
+          ("energy per forward pass" + one, H.joules(t["total_energy_j"]), False),
+          ("work", f"{H.flops(t['total_flops'])}, {H.nbytes(t['total_bytes'])} moved", False),
+          ("attained compute", H.flops_per_s(t["total_flops"] / lat if lat else math.nan), False),
+          ("attained bandwidth", H.si(t["total_bytes"] / lat if lat else math.nan, "B/s"), False),
+          ("memory footprint", f"{H.nbytes(t['memory_bytes'])} of {H.nbytes(t['capacity_bytes'])} "
+           f"({H.percent(t['memory_bytes'] / t['capacity_bytes'] if t['capacity_bytes'] else math.nan)})"
+           + ("" if t["fits_in_memory"] else " — DOES NOT FIT"), not t["fits_in_memory"])]
     if rep.meta.get("area_mm2") is not None:
         s.append(("area", f"{rep.meta['area_mm2']:.4g} mm²", False))
     acc = rep.meta.get("accuracy") or {}
@@ -313,7 +333,10 @@ def render_html(rep, hw, interactive: str | None = None, early: EarlyFigures | N
     if png is not None:
         figures.append({"id": "accuracy", "title": "Accuracy by layer", "png": png})
     columns, rows = _table(rep)
-    title = (f"{rep.model} on {rep.hw} — {rep.phase}, batch {rep.batch}, "
+    par = rep.meta.get("parallel") or {}
+    batch = (f"batch {rep.batch}" if not par.get("label") else  # the trace's batch is one micro-batch's
+             f"global batch {par['global_batch']} on {par['label']} (micro-batch {rep.batch})")
+    title = (f"{rep.model} on {rep.hw} — {rep.phase}, {batch}, "
              f"{'prompt' if rep.phase == 'prefill' else 'context'} {rep.seq:,} tokens, {rep.level} model")
     env = Environment(loader=PackageLoader("cosim", "templates"), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(

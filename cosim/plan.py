@@ -73,6 +73,7 @@ class PlanResult:
     level: str
     rows: list = field(default_factory=list)  # ranked fitting rows first, then fits=False rows
     skipped: list = field(default_factory=list)  # (layout, why it cannot shard this model)
+    notes: list = field(default_factory=list)  # run-wide (e.g. the checkpoint's declared weights format)
 
     @property
     def best(self) -> PlanRow | None:
@@ -140,7 +141,7 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt) -> PlanRow:
 
 
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",
-         level: str = "roofline", weights: str = "bf16", acts: str = "bf16", kv: str = "bf16",
+         level: str = "roofline", weights: str | None = None, acts: str = "bf16", kv: str = "bf16",
          recipe: str | None = None, sp: bool | None = False, max_devices: int | None = None,
          microbatches: int | None = None, max_microbatches: int | None = None, routing="uniform",
          allow_beyond_max_context: bool = False) -> PlanResult:
@@ -168,7 +169,10 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
     rows = _best_microbatches([_row(model, system, L, phase, batch, seq, level, fmt) for L in layouts], key, sign)
     fit = sorted((r for r in rows if r.fits), key=lambda r: (sign * getattr(r, key), r.devices))
     nofit = sorted((r for r in rows if not r.fits), key=lambda r: r.memory_per_device_bytes)
-    return PlanResult(model.name, system.name, phase, batch, seq, objective, level, fit + nofit, skipped)
+    from workloads.builder import declared_weights_note
+    wnote = declared_weights_note(model, weights)[1]
+    return PlanResult(model.name, system.name, phase, batch, seq, objective, level, fit + nofit, skipped,
+                      [wnote] if wnote else [])
 
 
 def _best_microbatches(rows: list, key: str, sign: int) -> list:

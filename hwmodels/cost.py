@@ -13,9 +13,12 @@ class OpCost:
 
     ``bound`` is "compute" or the name of the memory level that limits the op
     ("hbm", "l2", "dram", "sram", ...), or "latency" when a fixed floor (kernel launch,
-    pipeline fill) dominates. ``provenance`` says where the figure comes from:
-    "speed-of-light" (datasheet peaks), "calibrated:<source>" (fitted to measurements),
-    "cycle-model", or "fallback:<why>".
+    pipeline fill) dominates. ``provenance`` says where the figure comes from, one label
+    scheme in simulate rows, `cosim run` report.csv and sweep tables (the level that priced
+    the op is its own column, `level` / `level_used`, never a prefix here):
+    "speed-of-light" (the roofline: the hardware file's datasheet peaks and bandwidths),
+    "speed-of-light:alpha-beta" (a collective's alpha-beta from the link figures),
+    "calibrated:<source>" (fitted to measurements), "cycle-model", or "fallback:<why>".
     """
 
     latency_s: float

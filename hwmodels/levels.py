@@ -29,8 +29,8 @@ class LevelSupport:
 
 def level_support(hw: HardwareSpec, level: str) -> LevelSupport:
     """Can `level` price `hw` with its own model? (roofline always can.)"""
-    if level == "roofline":
-        return LevelSupport(level, True, "", f"datasheet:{hw.source or hw.name}")
+    if level == "roofline":  # the label every roofline row carries (OpCost.provenance)
+        return LevelSupport(level, True, "", "speed-of-light")
     if level == "analytical":
         from hwmodels import gpu
         ok, why = gpu.applicable(hw)

@@ -69,3 +69,26 @@ def test_parallel_layout_is_typed():
                                check_resources=False)
     assert exp.parallel == (("tp", 8),) and exp.to_dict()["parallel"] == {"tp": 8}
     assert exp.layout.tp == 8 and exp.hw.name.endswith("h100_sxm.yaml")
+
+
+@pytest.mark.parametrize("parallel, message", [
+    ({"tp": 3}, "e.yaml: parallel.tp: got 3; expected a divisor of the 32 attention heads of llama3_8b"),
+    ({"tp": 0}, "e.yaml: parallel.tp: got 0; expected a positive integer"),
+    ({"pp": 33}, "e.yaml: parallel.pp: got 33; expected at most the 32 layers of llama3_8b"),
+    ({"ep": 2}, "e.yaml: parallel.ep: got 2; expected 1 for llama3_8b, which has no experts"),
+    ({"tq": 2}, "e.yaml: parallel.tq: got 'tq'"),
+    (5, "e.yaml: parallel: got 5; expected a mapping"),
+])
+def test_a_layout_that_cannot_shard_the_model_names_the_file_and_field(parallel, message):
+    with pytest.raises(InputError) as e:
+        experiment_from_dict({"model": "llama3_8b", "system": "dgx_h100", "parallel": parallel}, source="e.yaml")
+    assert str(e.value).startswith(message)
+
+
+def test_cli_run_names_the_experiment_file_of_a_bad_layout(tmp_path, capsys):
+    from cosim.cli import main
+    p = tmp_path / "e.yaml"
+    p.write_text("model: llama3_8b\nsystem: dgx_h100\nparallel: {tp: 3}\n")
+    assert main(["run", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {p}: parallel.tp: got 3;") and err.count("\n") == 1

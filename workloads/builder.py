@@ -54,7 +54,7 @@ def _check_positive(name: str, value, limit: int, source: str = "build_trace") -
 
 
 def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, seq: int = 2048,
-                weights: str = "bf16", acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
+                weights: str | None = None, acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
                 attention: str = "fused", parallel=None, profile=None,
                 allow_beyond_max_context: bool = False) -> Trace:
     """Build the trace of one forward pass. ``attention="unfused"`` emits the
@@ -63,11 +63,14 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     device's sharded trace with its collectives (workloads.parallel). ``profile`` (a name
     such as "engine" or "eager+fa2", see workloads/profiles.py) rewrites the ops into the
     kernels that software stack launches. A ``seq`` beyond the model's maximum context is
-    refused unless ``allow_beyond_max_context`` (then the trace carries a note)."""
+    refused unless ``allow_beyond_max_context`` (then the trace carries a note). ``weights=None``
+    is the format the model's checkpoint declares (`ModelSpec.weights_format`), else bf16."""
     model = load_model(model)
     batch = _check_positive("batch", batch, MAX_BATCH)
     seq = _check_positive("seq", seq, MAX_SEQ)
+    weights, wnote = declared_weights_note(model, weights)
     note = context_note(model, seq, allow_beyond_max_context)
+    notes = [n for n in (wnote, note) if n]
     if parallel is not None:
         if profile:
             raise InputError("build_trace: profile and parallel together are not supported yet; "
@@ -79,8 +82,9 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
         trace = build_parallel_trace(partial(build_trace, allow_beyond_max_context=True), model, batch, parallel,
                                      phase=phase, seq=seq, weights=weights, acts=acts, kv=kv, recipe=recipe,
                                      attention=attention)
-        if note and note not in trace.meta.get("notes", []):
-            trace.meta["notes"] = [*trace.meta.get("notes", []), note]
+        shard_note = declared_weights_note(model, weights)[1]  # each shard's build was given the resolved format
+        kept = [n for n in trace.meta.get("notes", []) if n != shard_note or n in notes]
+        trace.meta["notes"] = list(dict.fromkeys([*kept, *notes]))
         return trace
     if phase not in PHASES:
         raise InputError(f"build_trace: phase: got {phase!r}; expected one of {PHASES}")
@@ -102,8 +106,8 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
                            meta={"formats": {"weights": weights, "acts": acts, "kv": kv},
                                  "attention": attention, "footprint": tmpl.footprint(nums),
                                  "params": tmpl.params})
-    if note:  # priced on request (workloads.context), never silently
-        trace.meta["notes"] = [note]
+    if notes:  # priced on request (workloads.context) or by the checkpoint's format, never silently
+        trace.meta["notes"] = notes
     if recipe:
         from workloads.compression import apply_recipe
 
@@ -114,6 +118,23 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
 
         trace = apply_profile(trace, profile)
     return trace
+
+
+def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, str | None]:
+    """The weights format to build with, and a note when the model's checkpoint declares one:
+    used by default (weights=None), or overridden by the caller (said so)."""
+    declared = model.weights_format
+    if declared is None:
+        return weights or "bf16", None
+    kept = [(what, f) for what, f in (("embedding", model.embed_format),
+                                      ("lm_head", None if model.tie_embeddings else model.lm_head_format)) if f]
+    tables = "".join(f"; {what} {f} (unquantized)" for what, f in kept)
+    if weights is None:
+        return declared, (f"weights {declared} ({model.weights_origin}; the checkpoint's format, used as no weights "
+                          f"format was given{tables})")
+    if isinstance(weights, str) and weights.strip().lower() == declared:
+        return weights, f"weights {declared} ({model.weights_origin}; the checkpoint's format{tables})"
+    return weights, f"weights {weights} (given; overrides the checkpoint's {declared} from {model.weights_origin})"
 
 
 def _note_recipe_formats(trace: Trace, recipe) -> None:
@@ -133,14 +154,20 @@ class _Builder:
         self.T = batch * seq if phase == "prefill" else batch  # tokens this pass
         self.q_len = seq if phase == "prefill" else 1
         self.gemm_fmt = wider_format(af, wf)
+        # a quantized checkpoint keeps its embedding (and mostly its lm_head) in torch_dtype
+        # (workloads.hf_quant.unquantized_formats); an overriding weights format covers all
+        ckpt = m.weights_format is not None and str(wf).strip().lower() == m.weights_format
+        self.embed_fmt = (m.embed_format if ckpt else None) or wf
+        self.head_fmt = self.embed_fmt if m.tie_embeddings else (m.lm_head_format if ckpt else None) or wf
 
     # ---- helpers --------------------------------------------------------
     def act(self, name, *shape):
         return TensorSpec(name, shape, self.af, "activation")
 
-    def gemm(self, name, n, k, repeat, group, m=None, weight_shape=None, density=1.0, b=1, dims_extra=None):
+    def gemm(self, name, n, k, repeat, group, m=None, weight_shape=None, density=1.0, b=1, dims_extra=None,
+             wfmt=None):
         m = self.T if m is None else m
-        w = TensorSpec(f"{name}.weight", weight_shape or (k, n), self.wf, "weight", density)
+        w = TensorSpec(f"{name}.weight", weight_shape or (k, n), wfmt or self.wf, "weight", density)
         x = self.act(f"{name}.in", b * m, k) if b == 1 else self.act(f"{name}.in", b, m, k)
         y = self.act(f"{name}.out", b * m, n) if b == 1 else self.act(f"{name}.out", b, m, n)
         dims = {"m": m, "n": n, "k": k}
@@ -148,7 +175,8 @@ class _Builder:
             dims["b"] = b
         if dims_extra:
             dims.update(dims_extra)
-        return Op(name, "gemm", dims, (x, w), (y,), self.gemm_fmt, repeat, self.phase, group)
+        gemm_fmt = self.gemm_fmt if wfmt is None else wider_format(self.af, wfmt)
+        return Op(name, "gemm", dims, (x, w), (y,), gemm_fmt, repeat, self.phase, group)
 
     def ew(self, name, kind, rows, cols, repeat, group, n_in=1, weight_cols=0, out_role="activation",
            out_fmt=None):
@@ -162,7 +190,7 @@ class _Builder:
     def ops(self):
         m, T, L, h = self.m, self.T, self.m.layers, self.m.hidden
         ops = [Op("embed", "embedding", {"rows": T, "cols": h},
-                  (TensorSpec("embed.weight", (T, h), self.wf, "weight"),),
+                  (TensorSpec("embed.weight", (T, h), self.embed_fmt, "weight"),),
                   (self.act("embed.out", T, h),), self.af, 1, self.phase, "embed")]
         ops.append(self.ew("attn_norm", m.norm, T, h, L, "attn", weight_cols=h))
         ops += self.mla_attention() if m.mla else self.attention_block()
@@ -174,7 +202,8 @@ class _Builder:
         if m.moe:
             ops += self.moe_block()
         ops.append(self.ew("final_norm", m.norm, self.B, h, 1, "head", weight_cols=h))
-        ops.append(self.gemm("lm_head", m.vocab, h, 1, "head", m=self.B))
+        ops.append(self.gemm("lm_head", m.vocab, h, 1, "head", m=self.B,
+                             wfmt=None if self.head_fmt == self.wf else self.head_fmt))
         if m.logit_softcap:  # Gemma-2: cap * tanh(logits / cap) over the vocabulary
             ops.append(self.ew("logit_softcap", "softcap", self.B, m.vocab, 1, "head"))
         if m.norms_per_layer == 4:  # Gemma-2: a post-norm after attention and after the MLP
@@ -311,6 +340,10 @@ class _Builder:
         w_bits = get_format(self.wf).bits_per_element
         a_bytes = get_format(self.af).bits_per_element / 8
         weights = m.params * w_bits / 8
+        if (self.embed_fmt, self.head_fmt) != (self.wf, self.wf):  # a checkpoint's unquantized tables
+            E, H = m.embedding_params(), m.lm_head_params()
+            weights = ((m.params - E - H) * w_bits + E * get_format(self.embed_fmt).bits_per_element
+                       + H * get_format(self.head_fmt).bits_per_element) / 8
         # windowed layers cache at most `window` tokens, the others the whole sequence
         wl = m.window_layers
         win = min(self.S, m.sliding_window) if wl else self.S

@@ -18,10 +18,15 @@ Families
 - ``int_group`` integer weights with one fp16 scale (and optionally a zero point)
               per group of G elements along the reduction axis: ``int4_g128``,
               ``int4_g128_zp``.
+- ``fp8_block`` FP8 elements with one fp32 scale per R x C tile of a weight matrix
+              (DeepSeek-V3's checkpoint: ``fp8_e4m3_b128x128``, float32
+              ``weight_scale_inv`` per 128 x 128 block): 8 + 32 / (R*C) bits.
+              Priced by the cost models; the functional core has no 2-D block
+              quantizer and refuses it.
 
 Parametric names are parsed, not enumerated: ``bfp_m5_b32`` (mantissa 5, block 32),
 ``bfp12_b32`` (12 total bits = 8 exp + sign + 3, block 32), ``mxfp8_e4m3_b16``
-(an MX format with a non-default block), ``int3_g64_zp``.
+(an MX format with a non-default block), ``int3_g64_zp``, ``fp8_e4m3_b128x128``.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ class FormatError(ValueError):
 @dataclass(frozen=True)
 class NumberFormat:
     name: str
-    family: str  # float | int | mx | nvfp4 | bfp | microexp | int_group
+    family: str  # float | int | mx | nvfp4 | bfp | microexp | int_group | fp8_block
     element_bits: int  # bits stored per element code (sign included)
     sign_bits: int
     exponent_bits: int  # private exponent bits of an element (0 for int/bfp)
@@ -53,7 +58,7 @@ class NumberFormat:
     has_nan: bool = False
     element: str | None = None  # element format name of a block format ("fp4_e2m1")
     block_size: int | None = None  # elements sharing one scale (None = elementwise)
-    scale_format: str | None = None  # e8m0 | e4m3 | fp16 | exp8
+    scale_format: str | None = None  # e8m0 | e4m3 | fp16 | exp8 | fp32
     scale_bits: int = 0  # bits of the per-block scale
     subblock_size: int | None = None  # microexp: elements sharing a microexponent
     subblock_bits: int = 0  # bits per sub-block (microexponent)
@@ -177,6 +182,15 @@ def _int_group(bits: int, group: int, zero_point: bool) -> NumberFormat:
                                     + (f" and {bits}-bit zero point" if zero_point else " (symmetric)"))
 
 
+def _fp8_block(elem: str, rows: int, cols: int) -> NumberFormat:
+    # one fp32 scale per rows x cols tile (DeepSeek-V3 stores float32 weight_scale_inv per
+    # 128 x 128 block: https://huggingface.co/deepseek-ai/DeepSeek-V3, README_WEIGHTS.md)
+    e = _ELEMENTS[f"fp8_{elem}"]
+    return replace(e, name=f"fp8_{elem}_b{rows}x{cols}", family="fp8_block", element=e.name,
+                   block_size=rows * cols, scale_format="fp32", scale_bits=32,
+                   description=f"FP8 {elem.upper()} elements, fp32 scale per {rows} x {cols} block")
+
+
 def _static_registry() -> dict[str, NumberFormat]:
     reg: dict[str, NumberFormat] = dict(_ELEMENTS)
     reg.update(_INTS)
@@ -211,6 +225,7 @@ _PARAMETRIC = [
     (re.compile(r"^bfp_m(\d+)_b(\d+)$"), lambda m, b: _bfp(int(m), int(b), f"bfp_m{m}_b{b}")),
     (re.compile(r"^(?:bfp|msfp)(\d+)_b(\d+)$"), lambda t, b: _bfp(int(t) - 9, int(b), f"bfp{t}_b{b}")),
     (re.compile(r"^int(\d+)_g(\d+)(_zp)?$"), lambda b, g, zp: _int_group(int(b), int(g), bool(zp))),
+    (re.compile(r"^fp8_(e4m3|e5m2)_b(\d+)x(\d+)$"), lambda e, r, c: _fp8_block(e, int(r), int(c))),
     (re.compile(r"^(mx[a-z0-9_]+?)_b(\d+)$"), lambda base, b: replace(
         get_format(base).with_block_size(int(b)), name=f"{base}_b{b}")),
 ]

@@ -70,6 +70,14 @@ class ModelSpec:
     rope_scaling: str | None = None  # llama3 / yarn / longrope...: changes frequencies, not FLOPs
     mtp_layers: int = 0  # DeepSeek-V3 multi-token-prediction modules (not in `params`, see mtp_params)
     router_bias: bool = False  # DeepSeek-V3 e_score_correction_bias (one per expert per MoE layer)
+    # the format the checkpoint stores its weights in (HF quantization_config; workloads.hf_quant):
+    # build_trace's default when the caller names none. None: not declared (bf16 is assumed)
+    weights_format: str | None = None
+    weights_origin: str = ""  # where weights_format was read ("config.json quantization_config: fp8")
+    # with weights_format: the embedding table's and lm_head's own format when the checkpoint keeps
+    # them unquantized (its torch_dtype); None: stored like the other weights
+    embed_format: str | None = None
+    lm_head_format: str | None = None
 
     def __post_init__(self):
         if not self.head_dim:
@@ -300,6 +308,13 @@ def _check_extras(data: dict, src: str) -> None:
     for key in ("qk_norm", "o_bias", "mlp_bias", "router_bias", "tie_embeddings", "gated_mlp", "qkv_bias"):
         if key in data:
             require(isinstance(data[key], bool), src, key, data[key], "true or false")
+    for key in ("weights_format", "embed_format", "lm_head_format"):
+        wf = data.get(key)
+        if wf is not None:
+            try:
+                get_format(wf)
+            except ValueError as e:
+                raise InputError(f"{src}: {key}: got {wf!r}; expected a registered number format ({e})") from None
     v = data.get("mtp_layers", 0)
     require(isinstance(v, int) and not isinstance(v, bool) and v >= 0, src, "mtp_layers", v, "a non-negative integer")
 
@@ -417,6 +432,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     cfg = load_json_path(path, "Hugging Face config.json")
     src = str(path)
     require(isinstance(cfg, dict), src, "", cfg, "a JSON object")
+    quant = cfg.get("quantization_config")  # top level, also for a multimodal text_config
     if "text_config" in cfg and "hidden_size" not in cfg:
         require(isinstance(cfg["text_config"], dict), src, "text_config", cfg["text_config"],
                 "a JSON object holding the text model's fields")
@@ -444,6 +460,10 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     if cfg.get("max_position_embeddings"):
         d["max_context"] = _rope_extended(cfg, cfg["max_position_embeddings"], src)
     _hf_extras(cfg, d)
+    if quant is not None:
+        from workloads.hf_quant import declared_weights, unquantized_formats
+        d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
+        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, cfg)
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
     if experts:
         shared = cfg.get("n_shared_experts") or 0

@@ -22,7 +22,8 @@ def add_workload_args(p) -> None:
     p.add_argument("--phase", choices=PHASES, default="decode", help=PHASE_HELP)
     p.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="sequences in the batch")
     p.add_argument("--seq", type=int, default=DEFAULT_SEQ, help=SEQ_HELP)
-    p.add_argument("--weights", default="bf16", help="weight number format (e.g. mxfp4, int4_g128)")
+    p.add_argument("--weights", default=None, help="weight number format (e.g. mxfp4, int4_g128) (default: "
+                                                         "what a config.json quantization_config declares, else bf16)")
     p.add_argument("--acts", default="bf16", help="activation number format")
     p.add_argument("--kv", default="bf16", help="KV-cache number format")
     p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2 or mxfp4_weights+h2o")

@@ -10,7 +10,8 @@ def add_workload_args(p, hw_help: str = "bundled hardware name or a YAML path", 
     p.add_argument("--model", required=True, help="bundled model name or a YAML/config.json path")
     p.add_argument("--hw", required=True, help=hw_help)
     p.add_argument("--level", choices=LEVELS, default="roofline", help="cost-model level pricing every step")
-    p.add_argument("--weights", default="bf16", help="weight number format")
+    p.add_argument("--weights", default=None, help="weight number format (default: the format a "
+                                                         "config.json quantization_config declares, else bf16)")
     if acts:
         p.add_argument("--acts", default="bf16", help="activation number format")
     p.add_argument("--kv", default="bf16", help="KV-cache number format (sets bytes per token, so KV capacity)")

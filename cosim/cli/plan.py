@@ -20,7 +20,8 @@ def register(sub) -> None:
                    help="rank by step latency, tokens/s, or tokens/s per device")
     p.add_argument("--level", choices=("roofline", "analytical"), default="roofline",
                    help="cost model for compute and collectives")
-    p.add_argument("--weights", default="bf16", help="weight number format")
+    p.add_argument("--weights", default=None, help="weight number format (default: the format a "
+                                                         "config.json quantization_config declares, else bf16)")
     p.add_argument("--acts", default="bf16", help="activation number format")
     p.add_argument("--kv", default="bf16", help="KV-cache number format")
     p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2")
@@ -119,4 +120,5 @@ def format_plan(res, top: int = 15) -> str:
     if res.skipped:
         lines.append(f"skipped {len(res.skipped)} layouts that cannot shard {res.model} exactly, e.g. "
                      f"{res.skipped[0][0]}: {res.skipped[0][1]}")
+    lines += [f"note: {n}" for n in getattr(res, "notes", ())]
     return "\n".join(lines)

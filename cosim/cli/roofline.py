@@ -88,8 +88,11 @@ def format_report(rep, top: int = 10) -> str:
                      f"{100 * r['share']:>5.1f}%  {si(r['energy_j'], 'J'):>9}")
     if len(rows) > top:
         rest = rows[top:]
-        lines.append(f"{'(' + str(len(rest)) + ' more ops)':<33}{'':>26}{'':<8}"
-                     f"{si(sum(r['latency_s'] for r in rest), 's'):>10}  {100 * sum(r['share'] for r in rest):>5.1f}%")
+        # empty cells of the op rows' widths, so time, share and energy sit under their headings
+        lines.append(f"{'(' + str(len(rest)) + ' more ops)':<18}{'':<11}{'':>4}  {'':>10}  {'':>10}  {'':>8}  {'':<8}"
+                     f"{si(sum(r['latency_s'] for r in rest), 's'):>10}  {100 * sum(r['share'] for r in rest):>5.1f}%  "
+                     # summed as the total line sums: an op without an energy figure makes it n/a
+                     f"{si(sum(r['energy_j'] for r in rest), 'J'):>9}")
     lines.append("")
     lines.append(f"total: {si(rep.total_latency_s, 's')} per pass, {rep.tokens_per_s:,.1f} tokens/s, "
                  f"{si(rep.total_flops, 'FLOP')}, {si(rep.total_bytes, 'B')} moved, "

@@ -73,6 +73,9 @@ def element_params(f: NumberFormat) -> ElemParams:
 def resolve(fmt, block_size=None) -> NumberFormat:
     """Registry lookup plus an optional block-size override, with clear errors."""
     f = get_format(fmt) if not isinstance(fmt, NumberFormat) else fmt
+    if f.family == "fp8_block":  # a 2-D tile scale does not fit the row-block kernels
+        raise FormatError(f"format {f.name!r}: 2-D block-scaled FP8 is priced by the cost models only; the "
+                          f"functional core quantizes 1-D blocks (use {f.element} or mx{f.element} for accuracy)")
     if block_size is not None:
         if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
             raise ValueError(f"block_size must be a positive integer, got {block_size!r}")

@@ -24,6 +24,7 @@ from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCost
 from hwmodels.spec import HardwareSpec, load_hw
 from hwmodels.system import SystemSpec, list_systems, load_system
 from workloads.parallel import parse_layout
+from workloads.builder import declared_weights_note
 from workloads.io import InputError
 from workloads.models import load_model
 
@@ -128,6 +129,9 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     draft_w, draft = _draft(cfg, w, hw)
     cap = kv_capacity(w, hw, cfg.block_size, cfg.token_budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
     notes = window_note(model)
+    wnote = declared_weights_note(model, cfg.weights)[1]  # a checkpoint's declared format: used or overridden
+    if wnote:
+        notes.append(wnote)
     if draft_w is not None and cfg.speculative.draft_model and cfg.kv_capacity_tokens is None:
         dw = draft_w.trace("decode", 1, 1).meta["footprint"]["weights"]
         cap = cap.__class__(max(0, cap.blocks - int(dw // (cap.block_size * cap.bytes_per_token))), cap.block_size,

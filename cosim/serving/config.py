@@ -147,7 +147,7 @@ class ServeConfig:
     model: object
     hw: object
     level: str = "roofline"
-    weights: str = "bf16"
+    weights: str | None = None  # None: the checkpoint's declared format, else bf16 (build_trace)
     acts: str = "bf16"
     kv: str = "bf16"
     recipe: str | None = None

@@ -80,7 +80,7 @@ def _positive(name, v):
 
 
 def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level: str = "roofline",
-             weights: str = "bf16", acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
+             weights: str | None = None, acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
              attention: str = "fused", compute_fallback: bool = False) -> GenerationResult:
     prompt_len, output_len, batch = (_positive(n, v) for n, v in
                                      (("prompt_len", prompt_len), ("output_len", output_len), ("batch", batch)))

@@ -58,7 +58,7 @@ _REF_KV = (1024, 2048)  # two context lengths that tell context ops from token-w
 class Workload:
     """What is served: model, number formats, compression recipe."""
     model: ModelSpec
-    weights: str = "bf16"
+    weights: str | None = None  # None: the checkpoint's declared format, else bf16 (build_trace)
     acts: str = "bf16"
     kv: str = "bf16"
     recipe: str | None = None
@@ -289,7 +289,7 @@ def _chunk_attention(op, c: int):
                     outputs=tuple(resize(t) for t in op.outputs))
 
 
-def device_step_cost(model, hw, level="roofline", weights="bf16", acts="bf16", kv="bf16", recipe=None,
+def device_step_cost(model, hw, level="roofline", weights=None, acts="bf16", kv="bf16", recipe=None,
                      attention="fused", bucket=0.0, compute_fallback=False) -> DeviceStepCost:
     model = load_model(model)
     hw = hw if isinstance(hw, HardwareSpec) else load_hw(hw)

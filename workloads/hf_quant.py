@@ -1,0 +1,109 @@
+"""A Hugging Face config.json's ``quantization_config``: the weight format its checkpoint stores.
+
+A quantized checkpoint's weights take fewer bytes than its ``torch_dtype`` says (DeepSeek-V3:
+FP8 E4M3 in 128 x 128 blocks, half of bf16). The importer keeps that format on the ModelSpec
+(`weights_format`), and build_trace uses it when the caller names no weights format. A method
+whose bytes we cannot state is refused with the field, the value and what is supported; it is
+never priced as bf16 without a word.
+
+Modelled (the declared format for every weight matrix but the embedding table, which no
+method quantizes, and the lm_head, which stays unquantized unless the config says otherwise:
+both keep the checkpoint's ``torch_dtype``, see `unquantized_formats`):
+- ``quant_method: fp8`` -> ``fp8_<fmt>_b<R>x<C>`` with ``weight_block_size: [R, C]`` (fp32
+  scale per block), or per-tensor ``fp8_<fmt>`` without a block size;
+- ``gptq`` / ``awq`` with ``bits`` in 2..8 and ``group_size`` > 0 -> ``int<bits>_g<group>``
+  (fp16 scale per group), ``_zp`` with a zero point (GPTQ ``sym: false``; AWQ ``zero_point``);
+- ``compressed-tensors`` with one weight scheme: int groups as above, float8 with a block
+  strategy as fp8 above, a per-tensor float8 scale, or NVFP4 (float 4-bit, tensor_group of 16).
+"""
+
+from __future__ import annotations
+
+from workloads.io import InputError
+
+__all__ = ["declared_weights", "unquantized_formats", "SUPPORTED"]
+
+SUPPORTED = ("fp8 (e4m3/e5m2, weight_block_size or per-tensor), gptq and awq (bits 2..8, group_size > 0), "
+             "compressed-tensors (int groups, float8 block or per-tensor, nvfp4)")
+
+
+def _bad(src: str, field: str, value, expected: str):
+    raise InputError(f"{src}: quantization_config.{field}: got {value!r}; expected {expected} "
+                     f"(modelled: {SUPPORTED})")
+
+
+def _int_group(src, field_prefix, bits, group, zero_point) -> str:
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
+        _bad(src, f"{field_prefix}bits", bits, "an integer 2..8")
+    if isinstance(group, bool) or not isinstance(group, int) or group <= 0:
+        _bad(src, f"{field_prefix}group_size", group,
+             "a positive group size (per-channel scales, group_size -1, are not modelled)")
+    return f"int{bits}_g{group}" + ("_zp" if zero_point else "")
+
+
+def _fp8(src, fmt, block, field_prefix="") -> str:
+    if fmt not in ("e4m3", "e5m2"):
+        _bad(src, f"{field_prefix}fmt", fmt, "e4m3 or e5m2")
+    if block is None:
+        return f"fp8_{fmt}"
+    if (not isinstance(block, (list, tuple)) or len(block) != 2
+            or any(isinstance(b, bool) or not isinstance(b, int) or b <= 0 for b in block)):
+        _bad(src, f"{field_prefix}weight_block_size", block, "[rows, cols] of positive integers")
+    return f"fp8_{fmt}_b{block[0]}x{block[1]}"
+
+
+def _compressed_tensors(qc: dict, src: str) -> str:
+    groups = qc.get("config_groups")
+    if not isinstance(groups, dict) or not groups:
+        _bad(src, "config_groups", groups, "a mapping of at least one quantization scheme")
+    schemes = {repr(g.get("weights")) if isinstance(g, dict) else repr(g) for g in groups.values()}
+    if len(schemes) != 1:
+        _bad(src, "config_groups", sorted(groups), "one weight scheme for every group (mixed schemes are not modelled)")
+    name, g = next(iter(groups.items()))
+    w = g.get("weights") if isinstance(g, dict) else None
+    pre = f"config_groups.{name}.weights."
+    if not isinstance(w, dict):
+        _bad(src, f"config_groups.{name}.weights", w, "a mapping with num_bits, type and strategy")
+    kind, bits, strategy = w.get("type"), w.get("num_bits"), w.get("strategy")
+    if kind == "int" and strategy == "group":
+        return _int_group(src, pre, bits, w.get("group_size"), w.get("symmetric") is False)
+    if kind == "float" and bits == 8 and strategy in ("block", "tensor"):
+        return _fp8(src, "e4m3", w.get("block_structure") if strategy == "block" else None, pre)
+    if kind == "float" and bits == 4 and strategy == "tensor_group" and w.get("group_size") == 16:
+        return "nvfp4"  # llm-compressor's NVFP4 scheme: FP4 E2M1, E4M3 scale per 16, fp32 per tensor
+    _bad(src, pre + "strategy", {"type": kind, "num_bits": bits, "strategy": strategy},
+         "int with strategy group, float 8-bit with strategy block or tensor, or float 4-bit tensor_group of 16 "
+         "(NVFP4)")
+
+
+def declared_weights(qc, src: str) -> tuple[str, str]:
+    """(format name, how it was read) for a config.json's quantization_config."""
+    if not isinstance(qc, dict):
+        _bad(src, "", qc, "a JSON object")
+    method = qc.get("quant_method")
+    if method == "fp8":
+        name = _fp8(src, qc.get("fmt", "e4m3"), qc.get("weight_block_size"))
+    elif method == "gptq":
+        name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("sym") is False)
+    elif method == "awq":
+        name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("zero_point", True) is not False)
+    elif method == "compressed-tensors":
+        name = _compressed_tensors(qc, src)
+    else:
+        _bad(src, "quant_method", method, "one of fp8, gptq, awq, compressed-tensors")
+    return name, f"config.json quantization_config: {method}"
+
+
+_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
+
+def unquantized_formats(qc: dict, cfg: dict) -> tuple[str, str | None]:
+    """(embedding format, lm_head format or None when the lm_head is quantized like the rest).
+    The embedding is a lookup table, never a quantized Linear; the lm_head is left out by
+    AWQ, by transformers' fp8 quantizer (modules_to_not_convert) and by GPTQ unless its
+    ``lm_head: true``; compressed-tensors quantizes it unless ``ignore`` names it."""
+    dtype = _DTYPES.get(cfg.get("torch_dtype") or cfg.get("dtype"), "bf16")
+    method = qc.get("quant_method")
+    quantized_head = ((method == "gptq" and qc.get("lm_head") is True)
+                      or (method == "compressed-tensors" and "lm_head" not in (qc.get("ignore") or [])))
+    return dtype, (None if quantized_head else dtype)
