@@ -40,6 +40,10 @@ DIGESTS = {
              {"attention": 288, "elementwise": 200, "gemm": 240}),
     "heldout7": ("90aee88dae6d456c504f60f3010f2de50cb46ef6f28abae09fce5b4f195be896",
                  {"attention": 222, "elementwise": 176, "gemm": 152, "e2e": 2}),
+    "fit8": ("8f82aa7f96c732bc97460f9b16de0d99af0b386b0adca7dc8347443de071dffb",
+             {"attention": 276, "elementwise": 240, "gemm": 216}),
+    "heldout8": ("7c3d8d1acb828a4275515578affef8f13dac8dbf39e955f758404b93a62f633b",
+                 {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}),
 }
 
 
