@@ -398,8 +398,8 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
         classes = (f"{base_cls}_{backend}",) + ((base_cls,) if default == backend else ())
         rows = [m for m in meas if m.reliable and m.cls in classes]
         if rows:
-            for k in gpu.ATTN_BACKEND_KEYS:  # start from the FA2 fit
-                values.setdefault(f"attn_{backend}.{k}", values[f"attn.{k}"])
+            for k in gpu.ATTN_BACKEND_KEYS:
+                values.setdefault(f"attn_{backend}.{k}", backend_start(k, values))
             names = [f"attn_{backend}.{k}" for k in keys]
             if group.startswith("attention_decode") and backend in (terms.get("dec_bw_multi") or ()) \
                     and _has_multi(rows, sms):
@@ -422,6 +422,17 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
         names += _s7_optional("unfused", rows, values, terms)
         quality["attention_unfused"] = _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
     return quality, default
+
+
+def backend_start(key: str, values: dict) -> float:
+    """Where a backend's parameter `key` (gpu.ATTN_BACKEND_KEYS) starts: the decode keys from fit.INITIAL,
+    where the model selection (validation/model_selection/common.score_decode) started the validated
+    candidate; a prefill key from FA2's fitted value unless FA2's fit drove it to the 1 ps floor (a floor
+    value is a log-space corner the fit cannot leave: cuDNN's combine stayed at FA2's 1 ps, session 8)."""
+    if key in BACKEND_GROUPS["attention_decode_cudnn"][1]:
+        return INITIAL[f"attn.{key}"]
+    fa2 = values[f"attn.{key}"]
+    return INITIAL[f"attn.{key}"] if fa2 <= math.exp(LOG_FLOOR) * (1 + 1e-9) else fa2
 
 
 def _prefill_optional(pre, backend, terms, values) -> list:
