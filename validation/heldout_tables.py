@@ -1,7 +1,7 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout8 (measured after the session-8 second-round freeze, scored
-with the exclusion rules of validation/heldout8_rules.md), the previously seen suites re-scored with the
-same frozen model (H200 heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
+calibrations: the fresh H200 suite heldout9 (measured after the session-8 third-round freeze, scored
+with the exclusion rules of validation/heldout9_rules.md), the previously seen suites re-scored with the
+same frozen model (H200 heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
@@ -101,7 +101,7 @@ def transfer_lines(h200, h100):
     lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
               "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
     have = {m.split for m in dataset.load_ops(h200)}
-    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test8", "test7", "test6", "test5", "test4")
+    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test9", "test8", "test7", "test6", "test5", "test4")
                if s in have]
     for target, sib, csv_, split, label in splits4 + [("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
@@ -134,14 +134,14 @@ def _tail_sets(split):
     if split == "test5":
         return {"": keys(mb._GT5, mb._AT5, mb._ET5)}
     seed, at_all, et_all = {"test6": (mb.HELDOUT6_SEED, mb._AT6, mb._ET6), "test7": (mb.HELDOUT7_SEED, mb._AT7, mb._ET7),
-                             "test8": (mb.HELDOUT8_SEED, mb._AT8, mb._ET8)}[split]
+                             "test8": (mb.HELDOUT8_SEED, mb._AT8, mb._ET8), "test9": (mb.HELDOUT9_SEED, mb._AT9, mb._ET9)}[split]
     _, _, at, _, et, gt, _, _ = mb._heldout_with_tails(seed)
     n6 = len(et) + 12  # the fit-6 softmaxes follow the fit-5 elementwise tails
     sets = {"": keys(gt, at, et), "fit-6 tail: ": keys((), at_all[len(at):len(at) + 30], et_all[len(et):n6])}
-    if split in ("test7", "test8"):  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
+    if split in ("test7", "test8", "test9"):  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
         sets["fit-7 tail: "] = keys((), at_all[len(at) + 30:len(at) + 66], ())
-    if split == "test8":  # then fit suite 8's tail functions (fifth generator)
-        g8 = mb._fit8_gemm(random.Random(mb.HELDOUT8_SEED + 4), 20, 12)
+    if split in ("test8", "test9"):  # then fit suite 8's tail functions (fifth generator)
+        g8 = mb._fit8_gemm(random.Random(seed + 4), 20, 12)
         sets["fit-8 tail: "] = keys(g8, at_all[len(at) + 66:], et_all[n6:])
     return sets
 
@@ -229,10 +229,12 @@ def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
     seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
-    model = "the session-8 second-round model"
+    model = "the session-8 third-round model"
     for split, title in (
-            ("test8", "H200 heldout8 (fresh random suite + tail classes, measured after the session-8 second-round "
-                      "freeze, scored once; rules: validation/heldout8_rules.md)"),
+            ("test9", "H200 heldout9 (fresh random suite + tail classes, measured after the session-8 third-round "
+                      "freeze, scored once; rules: validation/heldout9_rules.md)"),
+            ("test8", "H200 heldout8 (PREVIOUSLY SEEN: session-8 second-round fresh suite, scored once at 5.1 / 15.9 "
+                      f"before the cuDNN decode start fix; re-scored with {model})"),
             ("test7", "H200 heldout7 (PREVIOUSLY SEEN: session-8 fresh suite, scored once at 4.7 / 15.3; "
                       f"re-scored with {model})"),
             ("test6", "H200 heldout6 (PREVIOUSLY SEEN: session-7 second-round fresh suite, scored once at 4.4 / 15.7; "
@@ -253,8 +255,12 @@ def main():
         lines += op_table(title, r_all, ex)
         lines.append(f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)")
         lines.append("")
+        if split == "test9":
+            lines += ["#### End to end, heldout9 (Qwen2.5-7B, Llama-2-13B shapes, new random points)", ""]
+            lines += e2e_table(r_all) + tail_table(split, "heldout9, H200 run 16")
+            lines += _failed_rows(VAL / "raw_h200_run16" / "ops.csv")
         if split == "test8":
-            lines += ["#### End to end, heldout8 (Qwen2.5-7B, Llama-2-13B shapes, new random points)", ""]
+            lines += ["#### End to end, heldout8 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""]
             lines += e2e_table(r_all) + tail_table(split, "heldout8, H200 run 15")
             lines += _failed_rows(VAL / "raw_h200_run15" / "ops.csv")
         if split == "test7":
@@ -277,7 +283,7 @@ def main():
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
     ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
     lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-8 "
-                      "second-round model: H100 re-fitted with the split-K workspace reduction)", r_all, ex)
+                      "third-round model: H100 calibration as re-fitted in the second round)", r_all, ex)
     lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
     # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")

@@ -771,6 +771,13 @@ def _heldout8_draw(seed=HELDOUT8_SEED):
 HELDOUT8, _A8, _AT8, _E8, _ET8, E2E_DECODE8, E2E_PREFILL8 = _heldout8_draw()
 GEMM_SUITES["heldout8"] = HELDOUT8
 
+# Held-out suite 9 (--variant heldout9, session 8 third round; rules in validation/heldout9_rules.md):
+# heldout8's construction (_heldout8_draw) with a new seed.
+# the first seed from 20261204200 whose draw shares no shape with an earlier suite (200-229: 1-7 each)
+HELDOUT9_SEED = 20261204_230
+HELDOUT9, _A9, _AT9, _E9, _ET9, E2E_DECODE9, E2E_PREFILL9 = _heldout8_draw(HELDOUT9_SEED)
+GEMM_SUITES["heldout9"] = HELDOUT9
+
 
 def _attention_cases(variant):
     cases = []
@@ -838,6 +845,8 @@ def _attention_cases(variant):
         cases = list(_ATTN8)
     if variant == "heldout8":
         cases = list(_A8) + list(_AT8)
+    if variant == "heldout9":
+        cases = list(_A9) + list(_AT9)
     return cases
 
 
@@ -1001,6 +1010,8 @@ def _elementwise_cases(variant):
         cases, sizes = list(_EW8), []
     if variant == "heldout8":
         cases, sizes = list(_E8) + list(_ET8), []
+    if variant == "heldout9":
+        cases, sizes = list(_E9) + list(_ET9), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1783,10 +1794,11 @@ def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=10
                 elif variant == "heldout3":
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("llama3_2_3b", "qwen2_5_14b"),
                                 fusions=("eager", "engine", "engine_fused"), points=(E2E_DECODE3, E2E_PREFILL3))
-                elif variant in ("heldout4", "heldout5", "heldout6", "heldout7", "heldout8"):
+                elif variant in ("heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9"):
                     points = {"heldout4": (E2E_DECODE4, E2E_PREFILL4), "heldout5": (E2E_DECODE5, E2E_PREFILL5),
                               "heldout6": (E2E_DECODE6, E2E_PREFILL6), "heldout7": (E2E_DECODE7, E2E_PREFILL7),
-                              "heldout8": (E2E_DECODE8, E2E_PREFILL8)}[variant]
+                              "heldout8": (E2E_DECODE8, E2E_PREFILL8),
+                              "heldout9": (E2E_DECODE9, E2E_PREFILL9)}[variant]
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("qwen2_5_7b", "llama2_13b"),
                                 fusions=("eager", "engine", "engine_fused"), points=points)
                 else:
@@ -1818,7 +1830,8 @@ def main(argv=None):
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
-                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8", "heldout8"),
+                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8", "heldout8",
+                                          "heldout9"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")

@@ -35,6 +35,8 @@ def suite_cases(variant: str) -> dict:
         out["e2e"] = [mb.E2E_DECODE7, mb.E2E_PREFILL7]
     if variant == "heldout8":
         out["e2e"] = [mb.E2E_DECODE8, mb.E2E_PREFILL8]
+    if variant == "heldout9":
+        out["e2e"] = [mb.E2E_DECODE9, mb.E2E_PREFILL9]
     return out
 
 
