@@ -37,3 +37,11 @@ def test_heldout9_shares_no_case_with_any_earlier_suite():
 
 def test_heldout9_is_a_held_out_split():
     assert dataset.split_of({"suite": "heldout9", "impl": "F.linear"}) == "test9"
+
+
+def test_heldout9_is_merged_row_for_row_and_never_fitted():
+    """Run 16 merged into h200_ops.csv as suite heldout9 (run h200_run16), every raw row once, unchanged,
+    split test9 (never fitted)."""
+    from tests.suite_checks import merged_row_for_row
+    merged = merged_row_for_row(16, "heldout9", 1649)
+    assert {dataset.split_of(r) for r in merged} <= {"test9", "other"}
