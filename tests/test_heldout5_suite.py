@@ -47,19 +47,20 @@ def test_heldout5_figures_re_scored_as_seen():
     """Scored once after the session-7 freeze (7784a71; docs/gpu-validation.md) at 4.7 / 15.9 (met: bf16
     GEMM, default and cuDNN prefill; decode 3.3 / 15.3, elementwise 4.1 / 18.4; graph e2e 2.8 / 1.6 /
     2.3); since the session-7 second round a SEEN suite (re-scored then at 4.9 / 15.7), re-scored with the
-    session-8 second-round model (chosen on fit-split validation, not on these rows): pinned so that any later change
+    session-8 third-round model (second round 4.8 / 14.5; the cuDNN decode start fix, justified on fit-split
+    validation, not on these rows): pinned so that any later change
     that moves them is seen."""
     from cosim.validate import ape, summarize, validate
     res = validate("h200", "validation/h200_ops.csv", split="test5", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1077
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.8, 14.5)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.6, 14.3)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_decode", "attention_decode_cudnn",
                    "attention_decode_fa2", "all"}
-    assert (round(a["attention_decode"]["median"], 1), round(a["attention_decode"]["p90"], 1)) == (4.8, 14.6)
+    assert (round(a["attention_decode"]["median"], 1), round(a["attention_decode"]["p90"], 1)) == (4.4, 14.2)
     assert (round(a["elementwise"]["median"], 1), round(a["elementwise"]["p90"], 1)) == (3.9, 17.6)
-    for fusion, want in (("eager", 3.1), ("engine", 1.6), ("engine_fused", 2.4)):
+    for fusion, want in (("eager", 3.2), ("engine", 1.9), ("engine_fused", 2.3)):
         g = [r for r in res.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

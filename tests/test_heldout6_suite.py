@@ -55,20 +55,21 @@ def test_heldout6_figures_re_scored_as_seen():
     """Scored once after the session-7 second-round freeze (5e95801; docs/gpu-validation.md) at 4.4 / 15.7
     (met: fp8 GEMM, every prefill but unfused, elementwise; bf16 GEMM 5.4 / 14.0, default decode
     4.1 / 22.5, FA2 decode 4.5 / 20.1; graph e2e 2.8 / 1.4 / 2.0); since session 8 a SEEN suite, re-scored
-    with the session-8 second-round model (chosen on fit-split validation, not on these rows): pinned so that any later
+    with the session-8 third-round model (second round 4.4 / 14.6; the cuDNN decode start fix, justified on
+    fit-split validation, not on these rows): pinned so that any later
     change that moves them is seen."""
     from cosim.validate import ape, summarize, validate
     res = validate("h200", "validation/h200_ops.csv", split="test6", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1215
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.4, 14.6)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.2, 14.3)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     assert met == {"gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2",
                    "attention_decode_fa2", "elementwise", "all"}
     assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (5.3, 13.3)
-    assert (round(a["attention_decode"]["median"], 1), round(a["attention_decode"]["p90"], 1)) == (6.6, 18.5)
+    assert (round(a["attention_decode"]["median"], 1), round(a["attention_decode"]["p90"], 1)) == (4.5, 18.8)
     assert (round(a["attention_decode_fa2"]["median"], 1), round(a["attention_decode_fa2"]["p90"], 1)) == (3.2, 11.8)
-    for fusion, want in (("eager", 3.2), ("engine", 1.5), ("engine_fused", 2.3)):
+    for fusion, want in (("eager", 2.9), ("engine", 1.6), ("engine_fused", 1.6)):
         g = [r for r in res.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

@@ -58,20 +58,20 @@ def test_heldout7_figures_re_scored_as_seen():
     """Scored once after the session-8 freeze (fdb2a20; docs/gpu-validation.md) at 4.7 / 15.3 (met: bf16
     GEMM, default and cuDNN prefill, default decode, FA2 decode; graph e2e 4.0 / 1.9 / 3.2); since the
     session-8 second round a SEEN suite (its errors chose which classes fit suite 8 measures), re-scored
-    with the second-round model (chosen on fit-split validation, not on these rows): pinned so that any
-    later change that moves them is seen."""
+    with the second-round model at 5.1 / 15.2, and with the third-round model (the cuDNN decode start fix,
+    justified on fit-split validation, not on these rows): pinned so that any later change that moves them is seen."""
     from cosim.validate import ape, summarize, validate
     res = validate("h200", "validation/h200_ops.csv", split="test7", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1358
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (5.1, 15.2)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.8, 14.9)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
-    assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2", "attention_decode_fa2"}
-    assert (round(a["attention_decode_cudnn"]["median"], 1), round(a["attention_decode_cudnn"]["p90"], 1)) == (6.8, 17.4)
+    assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2", "attention_decode_fa2", "all"}
+    assert (round(a["attention_decode_cudnn"]["median"], 1), round(a["attention_decode_cudnn"]["p90"], 1)) == (5.6, 15.9)
     assert (round(a["attention_prefill_fa2"]["median"], 1), round(a["attention_prefill_fa2"]["p90"], 1)) == (4.5, 11.7)
     assert (round(a["gemm_fp8"]["median"], 1), round(a["gemm_fp8"]["p90"], 1)) == (6.0, 16.3)
-    # eager graph decode: 3.97 when scored once, 4.003 re-scored (just over the 4 % goal on this seen suite)
-    for fusion, want in (("eager", 4.0), ("engine", 1.4), ("engine_fused", 2.3)):
+    # eager graph decode: 3.97 when scored once, 4.003 with the second-round model, 3.71 with the third
+    for fusion, want in (("eager", 3.7), ("engine", 1.3), ("engine_fused", 2.4)):
         g = [r for r in res.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
-        assert s["n"] == 20 and round(s["median"], 1) == want and (s["median"] <= 4.0) == (fusion != "eager"), (fusion, s)
+        assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

@@ -55,23 +55,27 @@ def test_heldout8_is_merged_row_for_row_and_never_fitted():
     assert {dataset.split_of(r) for r in merged} <= {"test8", "other"}
 
 
-def test_heldout8_figures_as_published():
-    """Scored once after the session-8 second-round freeze (523b183; docs/gpu-validation.md): pinned so
-    that any later change that moves them is seen. Met and missed as published."""
+def test_heldout8_figures_re_scored_as_seen():
+    """Scored once after the session-8 second-round freeze (523b183; docs/gpu-validation.md) at 5.1 / 15.9
+    (met: default and cuDNN prefill, FA2 decode; cuDNN decode 6.2 / 18.8, default decode 6.5 / 19.7; graph
+    e2e 3.1 / 1.4 / 2.5); since the third round a SEEN suite, re-scored with the cuDNN decode start fixed
+    (justified on fit-split validation, validation/model_selection/s8c_fix.md, not on these rows): pinned
+    so that any later change that moves them is seen."""
     from cosim.validate import ape, summarize, validate
     res = validate("h200", "validation/h200_ops.csv", split="test8", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1642
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (5.1, 15.9)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.9, 14.9)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
-    assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_decode_fa2"}
-    pins = {"gemm_bf16": (6.0, 17.1), "gemm_fp8": (7.0, 18.5), "attention_decode": (6.5, 19.7),
-            "attention_decode_cudnn": (6.2, 18.8), "attention_prefill_fa2": (6.6, 13.3),
-            "attention_prefill_unfused": (11.4, 18.0), "attention_decode_unfused": (6.1, 15.6),
+    assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_decode_fa2", "attention_decode_cudnn",
+                   "all"}
+    pins = {"gemm_bf16": (6.0, 17.1), "gemm_fp8": (7.0, 18.5), "attention_decode": (5.8, 15.6),
+            "attention_decode_cudnn": (4.9, 14.4), "attention_prefill_fa2": (6.6, 13.3),
+            "attention_prefill_unfused": (10.9, 17.9), "attention_decode_unfused": (6.0, 15.3),
             "elementwise": (4.6, 17.1)}
     for cls, want in pins.items():
         assert (round(a[cls]["median"], 1), round(a[cls]["p90"], 1)) == want, cls
-    for fusion, want in (("eager", 3.1), ("engine", 1.4), ("engine_fused", 2.5)):
+    for fusion, want in (("eager", 3.2), ("engine", 1.7), ("engine_fused", 2.3)):
         g = [r for r in res.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)
