@@ -44,6 +44,8 @@ DIGESTS = {
              {"attention": 276, "elementwise": 240, "gemm": 216}),
     "heldout8": ("7c3d8d1acb828a4275515578affef8f13dac8dbf39e955f758404b93a62f633b",
                  {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}),
+    "heldout9": ("7cea4503fd4f3c10d7c11bc77847b22b16a0e6ec1b9cab7ecd38390db76f5799",
+                 {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}),
 }
 
 
