@@ -9,6 +9,7 @@ the held-out suite, whose shapes the fit never saw).
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,33 @@ def _default_sibling(measurements: Path, what: str):
     return p if p != measurements and p.is_file() else None
 
 
+def measured_devices(measurements: Path) -> list:
+    """The GPU names the measurement runs recorded (the sibling *_env.json that `cosim calibrate`
+    writes beside *_ops.csv: one entry per device run), or [] where there is none."""
+    env = measurements.with_name(measurements.stem.replace("_ops", "_env") + ".json")
+    if env == measurements or not env.is_file():
+        return []
+    try:
+        runs = json.loads(env.read_text())
+    except (OSError, ValueError):
+        return []
+    names = {r.get("device_name") for r in runs.values() if isinstance(r, dict)} if isinstance(runs, dict) else set()
+    return sorted(n for n in names if n)
+
+
+def _cross_device_note(measurements: Path, hw, P) -> list:
+    """A note where the model scored is not calibrated on the GPU that was measured (validate --hw mi300x
+    against H100 kernels is a transfer study, and the table should say so)."""
+    devices = measured_devices(measurements)
+    if not devices:
+        return []
+    if P is not None and len(devices) == 1 and P.provenance.startswith(f"calibrated:{devices[0]} ("):
+        return []
+    priced = P.provenance.split(" (")[0] if P is not None else "no analytical calibration"
+    return [f"cross-device: the measurements were taken on {', '.join(devices)}; {hw.name} is priced "
+            f"with {priced}"]
+
+
 def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "test",
              include_unreliable: bool = False) -> ValidationResult:
     """All comparisons of the device's models with the measurements."""
@@ -143,6 +171,7 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
     if P is None:
         notes.append(f"{hw.source}: no analytical calibration — the analytical column is the roofline "
                      f"(fallback:uncalibrated)")
+    notes += _cross_device_note(measurements, hw, P)
     meas = [m for m in dataset.load_ops(measurements) if m.op is not None]
     if split != "all":
         meas = [m for m in meas if m.split == split]
