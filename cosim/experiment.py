@@ -140,12 +140,12 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     cfg["hw"] = _hw_section(cfg["hw"], source, base_dir)
     cfg["model"] = _path_or_name(cfg["model"], base_dir)
     if "weights" not in doc:
-        cfg["weights"] = _declared_weights(cfg["model"])
+        cfg["weights"] = declared_weights(cfg["model"])
     cfg["accuracy"] = _accuracy_section(cfg["accuracy"], source, base_dir)
     cfg["serve"] = _serve_section(cfg["serve"], source)
     if cfg["output"] is not None and not isinstance(cfg["output"], str):
         fail(source, "output", cfg["output"], "a directory path")
-    exp = ExperimentConfig.from_dict(cfg, source, base_dir)
+    exp = ExperimentConfig.from_dict(cfg, source, base_dir, weights_from_model="weights" not in doc)
     if check_resources:
         _check_resources(exp)
     return exp
@@ -208,7 +208,7 @@ def _system_fields(cfg: dict, source: str, base_dir: Path) -> None:
             cfg["hw"] = load_system(cfg["system"]).device.source
 
 
-def _declared_weights(model) -> str:
+def declared_weights(model) -> str:
     """A file that names no `weights` takes the format its model's checkpoint declares (a
     config.json quantization_config, workloads/hf_quant.py; the report notes it), else bf16."""
     from workloads.models import load_model

@@ -86,9 +86,13 @@ class ExperimentConfig:
     allow_beyond_max_context: bool = False  # in the mapping only when true (store keys unchanged)
     source: str = field(default="<experiment>", compare=False)
     base_dir: Path = field(default_factory=Path.cwd, compare=False)
+    # the file named no `weights`: the format is its model's declared one (config.json quantization_config),
+    # so a sweep point with another model takes that model's (cosim.dse.runner); not a config field
+    weights_from_model: bool = field(default=False, compare=False)
 
     @classmethod
-    def from_dict(cls, cfg: dict, source: str = "<experiment>", base_dir: Path | None = None) -> "ExperimentConfig":
+    def from_dict(cls, cfg: dict, source: str = "<experiment>", base_dir: Path | None = None,
+                  weights_from_model: bool = False) -> "ExperimentConfig":
         """From an already validated mapping (see cosim.experiment.experiment_from_dict)."""
         kw = {k: cfg[k] for k in CONFIG_FIELDS if k in cfg}
         kw["hw"] = HwRef(cfg["hw"]["name"], _pairs(cfg["hw"].get("overrides")))
@@ -96,7 +100,8 @@ class ExperimentConfig:
         kw["parallel"] = None if cfg.get("parallel") is None else _pairs(cfg["parallel"])
         kw["serve"] = None if cfg.get("serve") is None else _pairs(cfg["serve"])
         kw["allow_beyond_max_context"] = bool(cfg.get("allow_beyond_max_context", False))
-        return cls(**kw, source=source, base_dir=Path(base_dir) if base_dir else Path.cwd())
+        return cls(**kw, source=source, base_dir=Path(base_dir) if base_dir else Path.cwd(),
+                   weights_from_model=weights_from_model)
 
     def parallel_dict(self) -> dict:
         return {k: copy.deepcopy(v) for k, v in self.parallel or ()}

@@ -4,6 +4,7 @@ the results table, the Pareto front and the plots."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cosim.experiment import si_override
+from cosim.experiment import declared_weights, si_override
 from cosim.dse.evaluate import METRIC_NAMES
 from cosim.dse.executors import run_tasks
 from cosim.dse.spec import SweepSpec, apply_point
@@ -25,12 +26,19 @@ def _version() -> str:
     return __version__
 
 
-def _resolved(base_cfg: dict, point: dict, source: str) -> dict:
+def _resolved(base_cfg: dict, point: dict, source: str, weights_from_model: bool = False) -> dict:
     cfg = apply_point(base_cfg, point, source)
+    if weights_from_model and "model" in point and "weights" not in point:
+        # the base named no weights: each model is priced in its own checkpoint's declared format (a
+        # DeepSeek-V3 point in fp8 blocks, a Llama point in bf16), not the base model's
+        cfg["weights"] = _declared_weights(cfg["model"])
     cfg.pop("output", None)
     cfg.pop("name", None)
     cfg["hw"]["overrides"] = {k: si_override(k, v, source) for k, v in sorted(cfg["hw"]["overrides"].items())}
     return cfg
+
+
+_declared_weights = functools.lru_cache(maxsize=256)(declared_weights)  # one config.json read per model
 
 
 def _si_column(f: str, vals: list, source: str) -> list:
@@ -67,7 +75,7 @@ def plan(spec: SweepSpec, n: int, cols: dict, start_index: int = 0, seen: set | 
     out = []
     for t, rows in _groups(cols, other, n):
         point = dict(zip(other, t))
-        cfg = _resolved(spec.base.config, point, spec.source)
+        cfg = _resolved(spec.base.config, point, spec.source, spec.base.weights_from_model)
         if spec.fallback:  # only when set, so existing sweeps keep their keys
             cfg["fallback"] = spec.fallback
         rest, base_num = split_numeric(cfg)
@@ -272,6 +280,8 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     import pandas as pd
 
     fields = spec.fields()
+    if spec.base.weights_from_model and "model" in fields and "weights" not in fields:
+        fields.append("weights")  # each model point's own declared format (_resolved): a column, never silent
     columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["level_used", "provenance", "accuracy_provenance",
                                                                "status", "error"]
     parts = {c: [] for c in columns}  # per column, one array per record: concatenated once
