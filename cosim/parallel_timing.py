@@ -57,10 +57,15 @@ def layout_step(rep) -> dict:
     """The whole layout's step from a parallel report (one device's trace): latency (the
     pipeline step), tokens of the global batch, and the system's energy — every tp x dp
     shard walks all stages once per micro-batch, so the trace's energy counts
-    tp x dp x micro-batches times. What `cosim plan`, sweeps and `cosim simulate` report."""
+    tp x dp x micro-batches times, and every device draws static power for the whole step:
+    the device-seconds the traces do not cover (a pipeline's idle stages, its bubble) add
+    static power x that time. What `cosim plan`, sweeps and `cosim simulate` report."""
     par = rep.meta["parallel"]
     step = par["step_latency_s"]
     tokens = par["global_batch"] * (rep.seq if rep.phase == "prefill" else 1)
-    energy = rep.total_energy_j * par["microbatches"] * par["tp"] * par["dp"]
+    copies = par["microbatches"] * par["tp"] * par["dp"]
+    idle_s = max(0.0, par["devices"] * step - copies * rep.total_latency_s)
+    idle_j = par.get("static_power_w", 0.0) * idle_s
+    energy = rep.total_energy_j * copies + idle_j
     return {"step_latency_s": step, "tokens": tokens, "tokens_per_s": tokens / step, "energy_j": energy,
-            "energy_per_token_j": energy / tokens}
+            "energy_per_token_j": energy / tokens, "idle_static_energy_j": idle_j}

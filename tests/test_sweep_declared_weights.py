@@ -35,3 +35,22 @@ def test_explicit_base_weights_apply_to_every_model(tmp_path):
     assert "weights" not in df.columns  # one format for every point: the base's, as written
     llama = df[df["model"] == "llama3_8b"].iloc[0]
     assert llama["memory_bytes"] < 5e9  # 8.03e9 params x 4.25 / 8 B = 4.27 GB (+ KV), not bf16's 16 GB
+
+
+def test_pipelined_layout_energy_counts_the_idle_stages_static_power():
+    """llama3_70b decode, batch 64, seq 8192 on dgx_h100 at tp1-pp8-mb4 (roofline): one micro-batch's trace is
+    20.42 J over 54.63 ms; 4 micro-batches walk the 8 stages, so the traces cover 4 x 54.63 ms device-seconds
+    of the 8 x 81.12 ms the step powers: the other 430.5 ms draw the H100's 210 W static power (90.4 J).
+    Without pipelining (tp 8) every device is busy for the whole step: nothing is added."""
+    from cosim.parallel_timing import layout_step
+    from cosim.simulate import simulate
+    from workloads.builder import build_trace
+    r = simulate(build_trace("llama3_70b", "decode", 64, 8192, parallel={"tp": 1, "pp": 8, "microbatches": 4}),
+                 "dgx_h100")
+    st = layout_step(r)
+    assert r.meta["parallel"]["static_power_w"] == 210.0  # energy.static_power of h100_sxm.yaml
+    idle = 8 * st["step_latency_s"] - 4 * r.total_latency_s
+    assert st["idle_static_energy_j"] == pytest.approx(210.0 * idle) and st["idle_static_energy_j"] == pytest.approx(90.4, abs=0.1)
+    assert st["energy_j"] == pytest.approx(4 * r.total_energy_j + 90.4, abs=0.1)  # 81.7 + 90.4 = 172.1 J
+    tp8 = layout_step(simulate(build_trace("llama3_70b", "decode", 64, 8192, parallel={"tp": 8}), "dgx_h100"))
+    assert tp8["idle_static_energy_j"] == pytest.approx(0.0, abs=1e-9)
