@@ -212,3 +212,26 @@ def test_gptq_bits_per_weight_by_formula(bits, group, sym):
     # bits + one fp16 scale per group (+ a bits-wide zero point per group when asymmetric)
     assert get_format(name).bits_per_element == pytest.approx(bits + (16 + (0 if sym else bits)) / group)
     assert origin == "config.json quantization_config: gptq"
+
+
+def test_unquantized_table_dtype_is_read_refused_or_said(tmp_path):
+    """The embedding/lm_head of a quantized checkpoint stay in torch_dtype: a multimodal config's top-level
+    dtype is read, an unknown one refused naming the field, and a missing one is bf16 *said in the note*."""
+    import json
+
+    from workloads.builder import build_trace
+    from workloads.hf_quant import table_dtype
+    from workloads.io import InputError
+    from workloads.models import load_model
+    assert table_dtype({"torch_dtype": "float16"}, "c.json") == ("fp16", "torch_dtype")
+    assert table_dtype({}, "c.json", {"torch_dtype": "float32"}) == ("fp32", "torch_dtype")  # top level
+    assert table_dtype({}, "c.json")[0] == "bf16"
+    with pytest.raises(InputError, match=r"c\.json: torch_dtype: got 'int8'; expected one of bfloat16"):
+        table_dtype({"torch_dtype": "int8"}, "c.json")
+    cfg = json.loads(open("tests/data/hf_configs/deepseek_v3.json").read())
+    cfg.pop("torch_dtype", None)
+    cfg.pop("dtype", None)
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(cfg))
+    note = " ".join(build_trace(load_model(p), "decode", 1, 128).meta["notes"])
+    assert "no torch_dtype: unquantized tables bf16 assumed" in note

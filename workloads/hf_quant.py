@@ -97,12 +97,26 @@ def declared_weights(qc, src: str) -> tuple[str, str]:
 _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 
 
-def unquantized_formats(qc: dict, cfg: dict) -> tuple[str, str | None]:
+def table_dtype(cfg: dict, src: str, outer: dict | None = None) -> tuple[str, str]:
+    """(format, how it was found) of the checkpoint's unquantized tables: ``torch_dtype`` (or ``dtype``) of
+    the text config, else of the top level (a multimodal config), else bf16 assumed and said so."""
+    for where in (cfg, outer or {}):
+        raw = where.get("torch_dtype") or where.get("dtype")
+        if raw is not None:
+            if raw not in _DTYPES:
+                raise InputError(f"{src}: torch_dtype: got {raw!r}; expected one of {', '.join(_DTYPES)} (the dtype "
+                                 f"of a quantized checkpoint's unquantized embedding and lm_head)")
+            return _DTYPES[raw], "torch_dtype"
+    return "bf16", "no torch_dtype: unquantized tables bf16 assumed"
+
+
+def unquantized_formats(qc: dict, cfg: dict, src: str = "config.json", outer: dict | None = None
+                        ) -> tuple[str, str | None]:
     """(embedding format, lm_head format or None when the lm_head is quantized like the rest).
     The embedding is a lookup table, never a quantized Linear; the lm_head is left out by
     AWQ, by transformers' fp8 quantizer (modules_to_not_convert) and by GPTQ unless its
     ``lm_head: true``; compressed-tensors quantizes it unless ``ignore`` names it."""
-    dtype = _DTYPES.get(cfg.get("torch_dtype") or cfg.get("dtype"), "bf16")
+    dtype = table_dtype(cfg, src, outer)[0]
     method = qc.get("quant_method")
     quantized_head = ((method == "gptq" and qc.get("lm_head") is True)
                       or (method == "compressed-tensors" and "lm_head" not in (qc.get("ignore") or [])))

@@ -433,6 +433,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     src = str(path)
     require(isinstance(cfg, dict), src, "", cfg, "a JSON object")
     quant = cfg.get("quantization_config")  # top level, also for a multimodal text_config
+    outer = cfg
     if "text_config" in cfg and "hidden_size" not in cfg:
         require(isinstance(cfg["text_config"], dict), src, "text_config", cfg["text_config"],
                 "a JSON object holding the text model's fields")
@@ -461,9 +462,12 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         d["max_context"] = _rope_extended(cfg, cfg["max_position_embeddings"], src)
     _hf_extras(cfg, d)
     if quant is not None:
-        from workloads.hf_quant import declared_weights, unquantized_formats
+        from workloads.hf_quant import declared_weights, table_dtype, unquantized_formats
         d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
-        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, cfg)
+        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, cfg, src, outer)
+        how = table_dtype(cfg, src, outer)[1]
+        if how != "torch_dtype":  # a default that sets bytes: said in the note
+            d["weights_origin"] += f"; {how}"
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
     if experts:
         shared = cfg.get("n_shared_experts") or 0
