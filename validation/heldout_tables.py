@@ -20,6 +20,11 @@ VAL = Path("validation")
 CLASSES = OP_CLASSES + ("all",)
 
 
+# held-out split -> (suite, H200 run) of the suites drawn with tail classes; LATEST is the fresh one
+TAIL_RUNS = {"test5": ("heldout5", 9), "test6": ("heldout6", 11), "test7": ("heldout7", 13),
+             "test8": ("heldout8", 15), "test9": ("heldout9", 16)}
+LATEST = "test9"
+
 def _key(kind, fmt, dims):
     return kind, fmt, tuple(sorted(dims.items()))
 
@@ -255,26 +260,13 @@ def main():
         lines += op_table(title, r_all, ex)
         lines.append(f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)")
         lines.append("")
-        if split == "test9":
-            lines += ["#### End to end, heldout9 (Qwen2.5-7B, Llama-2-13B shapes, new random points)", ""]
-            lines += e2e_table(r_all) + tail_table(split, "heldout9, H200 run 16")
-            lines += _failed_rows(VAL / "raw_h200_run16" / "ops.csv")
-        if split == "test8":
-            lines += ["#### End to end, heldout8 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""]
-            lines += e2e_table(r_all) + tail_table(split, "heldout8, H200 run 15")
-            lines += _failed_rows(VAL / "raw_h200_run15" / "ops.csv")
-        if split == "test7":
-            lines += ["#### End to end, heldout7 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""]
-            lines += e2e_table(r_all) + tail_table(split, "heldout7, H200 run 13")
-            lines += _failed_rows(VAL / "raw_h200_run13" / "ops.csv")
-        if split == "test6":
-            lines += ["#### End to end, heldout6 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""]
-            lines += e2e_table(r_all) + tail_table(split, "heldout6, H200 run 11")
-            lines += _failed_rows(VAL / "raw_h200_run11" / "ops.csv")
-        if split == "test5":
-            lines += ["#### End to end, heldout5 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""]
-            lines += e2e_table(r_all) + tail_table(split, "heldout5, H200 run 9")
-            lines += _failed_rows(VAL / "raw_h200_run9" / "ops.csv")
+        if split in TAIL_RUNS:  # the H200 runs with tail classes: end to end, tails, failed rows
+            suite, run = TAIL_RUNS[split]
+            seen = "" if split == LATEST else "previously seen; "
+            lines += [f"#### End to end, {suite} ({seen}Qwen2.5-7B, Llama-2-13B shapes"
+                      + (", new random points)" if split == LATEST else ")"), ""]
+            lines += e2e_table(r_all) + tail_table(split, f"{suite}, H200 run {run}")
+            lines += _failed_rows(VAL / f"raw_h200_run{run}" / "ops.csv")
         if split == "test4":
             lines += ["#### End to end, heldout4 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""] + e2e_table(r_all)
             lines += _failed_rows(VAL / "raw_h200_run7" / "ops.csv")

@@ -829,24 +829,11 @@ def _attention_cases(variant):
         cases = _fit4_attention_cases()
     if variant == "heldout4":
         cases = heldout4_attention_cases()
-    if variant == "fit5":
-        cases = list(_ATTN5)
-    if variant == "heldout5":
-        cases = list(_A5) + list(_AT5)
-    if variant == "fit6":
-        cases = list(_ATTN6)
-    if variant == "heldout6":
-        cases = list(_A6) + list(_AT6)
-    if variant == "fit7":
-        cases = list(_ATTN7)
-    if variant == "heldout7":
-        cases = list(_A7) + list(_AT7)
-    if variant == "fit8":
-        cases = list(_ATTN8)
-    if variant == "heldout8":
-        cases = list(_A8) + list(_AT8)
-    if variant == "heldout9":
-        cases = list(_A9) + list(_AT9)
+    drawn = {"fit5": (_ATTN5,), "heldout5": (_A5, _AT5), "fit6": (_ATTN6,), "heldout6": (_A6, _AT6),
+             "fit7": (_ATTN7,), "heldout7": (_A7, _AT7), "fit8": (_ATTN8,), "heldout8": (_A8, _AT8),
+             "heldout9": (_A9, _AT9)}  # the drawn suites: random cases, then their tail cases
+    if variant in drawn:
+        cases = [c for part in drawn[variant] for c in part]
     return cases
 
 
@@ -1598,6 +1585,11 @@ E2E_PROFILED = {"decode": ((1, 1024), (16, 4096), (6, 1500)), "prefill": ((1, 20
 # held-out suite 3: other batches and lengths (7 x / 3 x multiples), three fusion levels
 E2E_DECODE3 = [(b, c) for c in (200, 1500, 6000) for b in (1, 6, 24)] + [(48, 3000)]
 E2E_PREFILL3 = [(b, L) for b in (1, 3) for L in (300, 1200, 4000)]
+# the end-to-end (decode, prefill) points of each held-out suite (section_e2e and suite_digest read them)
+E2E_POINTS = {"heldout3": (E2E_DECODE3, E2E_PREFILL3), "heldout4": (E2E_DECODE4, E2E_PREFILL4),
+              "heldout5": (E2E_DECODE5, E2E_PREFILL5), "heldout6": (E2E_DECODE6, E2E_PREFILL6),
+              "heldout7": (E2E_DECODE7, E2E_PREFILL7), "heldout8": (E2E_DECODE8, E2E_PREFILL8),
+              "heldout9": (E2E_DECODE9, E2E_PREFILL9)}
 
 
 class _E2EModel:
@@ -1793,14 +1785,10 @@ def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=10
                                 fusions=("engine_fused",), points=(E2E_DECODE3[:4] + [(16, 4096)], [(1, 2048)]))
                 elif variant == "heldout3":
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("llama3_2_3b", "qwen2_5_14b"),
-                                fusions=("eager", "engine", "engine_fused"), points=(E2E_DECODE3, E2E_PREFILL3))
-                elif variant in ("heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9"):
-                    points = {"heldout4": (E2E_DECODE4, E2E_PREFILL4), "heldout5": (E2E_DECODE5, E2E_PREFILL5),
-                              "heldout6": (E2E_DECODE6, E2E_PREFILL6), "heldout7": (E2E_DECODE7, E2E_PREFILL7),
-                              "heldout8": (E2E_DECODE8, E2E_PREFILL8),
-                              "heldout9": (E2E_DECODE9, E2E_PREFILL9)}[variant]
+                                fusions=("eager", "engine", "engine_fused"), points=E2E_POINTS[variant])
+                elif variant in E2E_POINTS:
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=("qwen2_5_7b", "llama2_13b"),
-                                fusions=("eager", "engine", "engine_fused"), points=points)
+                                fusions=("eager", "engine", "engine_fused"), points=E2E_POINTS[variant])
                 else:
                     models = ("qwen2_5_7b", "llama2_13b") if variant == "heldout" else ("llama2_7b", "llama3_8b")
                     section_e2e(torch, nvml, e2, budgets["e2e"], policy, out_dir, models=models)

@@ -23,20 +23,8 @@ def suite_cases(variant: str) -> dict:
         H = mb.GEMM_SUITES[variant]
         out["gemm"] = ([(m, n, k) for (n, k) in H["gemm_nk"] for m in H["gemm_m"]]
                        + [(s, s, s) for s in H["gemm_square"]] + list(H.get("gemm_mnk", ())))
-    if variant == "heldout3":
-        out["e2e"] = [mb.E2E_DECODE3, mb.E2E_PREFILL3]
-    if variant == "heldout4":
-        out["e2e"] = [mb.E2E_DECODE4, mb.E2E_PREFILL4]
-    if variant == "heldout5":
-        out["e2e"] = [mb.E2E_DECODE5, mb.E2E_PREFILL5]
-    if variant == "heldout6":
-        out["e2e"] = [mb.E2E_DECODE6, mb.E2E_PREFILL6]
-    if variant == "heldout7":
-        out["e2e"] = [mb.E2E_DECODE7, mb.E2E_PREFILL7]
-    if variant == "heldout8":
-        out["e2e"] = [mb.E2E_DECODE8, mb.E2E_PREFILL8]
-    if variant == "heldout9":
-        out["e2e"] = [mb.E2E_DECODE9, mb.E2E_PREFILL9]
+    if variant in mb.E2E_POINTS:
+        out["e2e"] = list(mb.E2E_POINTS[variant])
     return out
 
 
