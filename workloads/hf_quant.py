@@ -110,13 +110,11 @@ def table_dtype(cfg: dict, src: str, outer: dict | None = None) -> tuple[str, st
     return "bf16", "no torch_dtype: unquantized tables bf16 assumed"
 
 
-def unquantized_formats(qc: dict, cfg: dict, src: str = "config.json", outer: dict | None = None
-                        ) -> tuple[str, str | None]:
+def unquantized_formats(qc: dict, dtype: str) -> tuple[str, str | None]:
     """(embedding format, lm_head format or None when the lm_head is quantized like the rest).
     The embedding is a lookup table, never a quantized Linear; the lm_head is left out by
     AWQ, by transformers' fp8 quantizer (modules_to_not_convert) and by GPTQ unless its
-    ``lm_head: true``; compressed-tensors quantizes it unless ``ignore`` names it."""
-    dtype = table_dtype(cfg, src, outer)[0]
+    ``lm_head: true``; compressed-tensors quantizes it unless ``ignore`` names it. `dtype`: table_dtype's."""
     method = qc.get("quant_method")
     quantized_head = ((method == "gptq" and qc.get("lm_head") is True)
                       or (method == "compressed-tensors" and "lm_head" not in (qc.get("ignore") or [])))

@@ -464,8 +464,8 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     if quant is not None:
         from workloads.hf_quant import declared_weights, table_dtype, unquantized_formats
         d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
-        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, cfg, src, outer)
-        how = table_dtype(cfg, src, outer)[1]
+        dtype, how = table_dtype(cfg, src, outer)
+        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype)
         if how != "torch_dtype":  # a default that sets bytes: said in the note
             d["weights_origin"] += f"; {how}"
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
