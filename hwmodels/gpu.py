@@ -145,9 +145,13 @@ def applicable(hw: HardwareSpec):
 
 # ---------------------------------------------------------------------------- GEMM
 
-def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False):
-    """Vectorised GEMM latency (s). m, n, k, b arrays; peak FLOP/s of the format."""
+def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, bw=None):
+    """Vectorised GEMM latency (s). m, n, k, b arrays; peak FLOP/s of the format (a scalar, or an
+    array broadcast with m: one peak per row); bw: the GEMM bandwidth per row (default
+    P["gemm.bw"]; the sweep path passes one per variant so the tile and split are re-chosen per
+    bandwidth-to-peak ratio, as `estimate` does on each variant spec)."""
     m, n, k, b = (np.asarray(x, dtype=float) for x in (m, n, k, b))
+    bw = P["gemm.bw"] if bw is None else np.asarray(bw, dtype=float)
     sms = P.sm_count
     eff = P[f"gemm.mma_eff.{fmt}"]
     best = np.full(m.shape, np.inf)
@@ -164,12 +168,13 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False):
         rate = peak / sms * eff / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
         t = waves * 2.0 * bm * bn * (k / split) / rate
         # the library picks the fastest configuration, its split-K reduction included (when priced)
-        better = t + splitk_reduce_time(P, m, n, b, split) < best + best_red
+        red = splitk_reduce_time(P, m, n, b, split, bw)
+        better = t + red < best + best_red
         best = np.where(better, t, best)
-        best_red = np.where(better, splitk_reduce_time(P, m, n, b, split), best_red)
+        best_red = np.where(better, red, best_red)
         best_tile[better] = np.stack([np.full(m.shape, bm), np.full(m.shape, bn), waves, split], -1)[better]
     nbytes = b * (e_in * (m * k + n * k) + e_out * m * n)
-    t_mem = nbytes / P["gemm.bw"]
+    t_mem = nbytes / bw
     p = P["gemm.overlap_p"]
     t = P["gemm.floor"] + (best ** p + t_mem ** p) ** (1.0 / p) + best_red
     if details:
@@ -177,14 +182,15 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False):
     return t
 
 
-def splitk_reduce_time(P, m, n, b, split):
+def splitk_reduce_time(P, m, n, b, split, bw=None):
     """Split-K's reduction (session 8, second round; when a calibration records `gemm.splitk_ws`): each
     of the `split` K-slices writes its fp32 partial tile to a workspace and a reduction reads them back,
     2 x split x M x N x 4 bytes at the GEMM bandwidth, plus the reduction's fixed time when calibrated
     (`gemm.splitk_floor`). No split, no reduction."""
-    if "gemm.splitk_ws" not in P.values:
+    if not P.values.get("gemm.splitk_ws"):  # absent or 0: not priced
         return np.zeros(np.shape(split))
-    ws = 2.0 * split * b * m * n * SPLITK_WS_BYTES / P["gemm.bw"] + P.values.get("gemm.splitk_floor", 0.0)
+    bw = P["gemm.bw"] if bw is None else bw
+    ws = 2.0 * split * b * m * n * SPLITK_WS_BYTES / bw + P.values.get("gemm.splitk_floor", 0.0)
     return np.where(split > 1, ws, 0.0)
 
 
@@ -376,11 +382,15 @@ def elementwise_time(P, kind, nbytes, tensors=1, cols=0, rows=0):
     return ew_combine(floor, stream, fixed, waves, p)
 
 
-def kernels_of(op: Op, P=None) -> int:
-    """Kernel launches this op costs in the measured PyTorch implementation."""
+def kernels_of(op: Op, P=None, split_k=None) -> int:
+    """Kernel launches this op costs in the measured PyTorch implementation. A calibrated GEMM's
+    count follows the split-K of the GEMM as priced (`split_k`: det["split_k"] of `_gemm_part`, at
+    the op's own format, peak and bandwidth; split-K adds a reduction kernel). Unfused attention
+    is counted kernel by kernel where its parts are priced (`_unfused_attention`)."""
     if op.kind == "attention":
-        if P is not None and attention_backend(op, P) == "unfused":  # HF eager: its separate kernels
-            return sum(kernels_of(p, P) for p in unfused_parts(op))
+        if P is not None and attention_backend(op, P) == "unfused":
+            raise HardwareError(f"{op.name}: unfused attention's kernels are counted where its parts are priced "
+                                f"(hwmodels.gpu._unfused_attention), not by kernels_of")
         if P is not None and _is_decode(op):
             backend = attention_backend(op, P)
             P = for_backend(P, backend)
@@ -392,11 +402,12 @@ def kernels_of(op: Op, P=None) -> int:
             return 2 if det["splits"] > 1 else 1
         return 1
     if op.kind == "gemm":
+        if split_k is not None:
+            return 2 if split_k > 1 else 1  # split-K adds a reduction kernel
         if P is None:
             return 1
-        d = op.dims
-        _, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [d.get("b", 1)], 1e15, 2.0, 2.0, "bf16", details=True)
-        return 2 if det["tile"][0][3] > 1 else 1  # split-K adds a reduction kernel
+        raise HardwareError(f"{op.name}: a calibrated GEMM's kernel count follows the split-K it is priced with; "
+                            f"pass split_k (details['split_k'] of the priced GEMM)")
     k = _ew_kind(op.kind, P)
     if k is None:
         return 1
@@ -637,7 +648,7 @@ def _in_workload(op, hw, P, t, det, bound, peak_used, flop_class, stream_bytes, 
     2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
        predecessor."""
     flops = op.flops
-    kernels = kernels_of(op, P)
+    kernels = kernels_of(op, P, det.get("split_k") if op.kind == "gemm" else None)
     isolated = t
     e_dyn = energy_j(P, 0.0, flops, flop_class, stream_bytes, kv_bytes)
     t_cap = power_limited_time(P, t, e_dyn)
@@ -713,20 +724,17 @@ def require_calibrated(hw: HardwareSpec) -> GpuParams:
 
 def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
     """Split one op's isolated latency into the parts that scale with 1/peak (c) and with
-    1/bandwidth (b) at the base spec. Exact, because the tile / split choices do not depend
-    on the peak (every candidate scales alike) and the bandwidth parameters all scale by
-    the same ratio. Returns (form, terms, fmt) with form in gemm | prefill | decode | ew."""
+    1/bandwidth (b) at the base spec (attention, elementwise: exact, because their block and
+    split choices do not depend on the peak and the bandwidth parameters all scale by the same
+    ratio). A GEMM is re-priced per variant instead (`_gemm_variants`): with split-K's workspace
+    reduction priced (bandwidth-bound) against the slices' compute (peak-bound), the library's
+    tile and split choice depends on the bandwidth-to-peak ratio. Returns (form, terms, fmt)
+    with form in gemm | prefill | decode | ew."""
     d = op.dims
     if op.kind == "gemm":
         fmt, peak, _ = _peak(hw, op.compute_fmt, compute_fallback)
         b, e_in, e_out = _gemm_elem_bytes(op)
-        _, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, _gemm_fmt(fmt), details=True)
-        # split-K's reduction (when priced): its workspace bytes scale with 1/bandwidth, its fixed time not;
-        # the variants keep the base spec's tile and split (not re-chosen per bandwidth-to-peak ratio)
-        red = float(det["t_reduce"][0])
-        fixed = P.values.get("gemm.splitk_floor", 0.0) if red > 0 else 0.0
-        return "gemm", (P["gemm.floor"], float(det["t_compute"][0]), float(det["t_memory"][0]), P["gemm.overlap_p"],
-                        red - fixed, fixed), fmt
+        return "gemm", (P, d["m"], d["n"], d["k"], b, peak, e_in, e_out, _gemm_fmt(fmt)), fmt
     if op.kind == "attention":
         fmt, peak, _ = _peak(hw, op.compute_fmt, compute_fallback)
         t1 = estimate(op, hw, compute_fallback, P).details["isolated_s"]
@@ -789,12 +797,23 @@ def _variant_axes(base: HardwareSpec, overrides: dict):
     return n, bw, clock, peaks
 
 
+def _gemm_variants(terms, c, b):
+    """(isolated time, kernels) of one GEMM over the variants: priced by `gemm_time` at each
+    variant's peak (base / c) and GEMM bandwidth (base / b), so tile and split-K are chosen per
+    variant exactly as `estimate` chooses them on the variant spec; split-K adds a kernel."""
+    P, m, n, k, nb, peak, e_in, e_out, gf = terms
+    c, b = np.broadcast_arrays(np.asarray(c, dtype=float), np.asarray(b, dtype=float))
+    ones = np.ones(b.shape)
+    t, det = gemm_time(P, m * ones, n * ones, k * ones, nb * ones, peak / c, e_in, e_out, gf, details=True,
+                       bw=P["gemm.bw"] / b)
+    return t, np.where(det["tile"][..., 3] > 1, 2, 1)
+
+
 def _variant_time(form, terms, c, b):
     """Isolated time of one op over the variants from its `_op_terms`: c multiplies the
     compute-bound terms (1/peak), b the bandwidth-bound ones (1/bandwidth)."""
     if form == "gemm":
-        floor, tc, tm, p, red_bw, red_fixed = terms
-        return floor + ((tc * c) ** p + (tm * b) ** p) ** (1.0 / p) + red_bw * b + red_fixed
+        return _gemm_variants(terms, c, b)[0]
     if form == "prefill":
         floor, slope = terms
         return floor + slope * c * np.ones_like(b)
@@ -836,10 +855,12 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
             continue
         form, terms, fmt = _op_terms(op, base, P, compute_fallback)
         c = (base.peak_flops[fmt] / peaks[fmt] if fmt in peaks else 1.0) / clock
-        t = _variant_time(form, terms, c, b)
-        c0 = estimate(op, base, compute_fallback, P)  # energy terms and kernels do not vary
+        c0 = estimate(op, base, compute_fallback, P)  # energy terms do not vary
         e_dyn = c0.energy_j - P["energy.static"] * c0.latency_s
-        kernels = c0.details["kernels"]
+        if form == "gemm":  # a GEMM's split-K (and so its kernel count) is chosen per variant
+            t, kernels = _gemm_variants(terms, c, b)
+        else:
+            t, kernels = _variant_time(form, terms, c, b), c0.details["kernels"]
         if head > 0:
             t = np.maximum(t, e_dyn / head)
         t = np.maximum(t - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)

@@ -12,7 +12,7 @@ hardware YAML, plus the provenance of the fit:
 
 from __future__ import annotations
 
-from hwmodels.gpu_params import ATTN_BACKENDS, OPTIONAL_PARAMS, PARAMS, GpuParams
+from hwmodels.gpu_params import ATTN_BACKENDS, OPTIONAL_PARAMS, PARAMS, SWITCH_PARAMS, GpuParams
 from hwmodels.spec import HardwareError
 from hwmodels.units import parse_quantity
 
@@ -73,8 +73,19 @@ def parse_section(sec: dict, source: str) -> GpuParams:
             values[name] = parse_quantity(raw, kind, src, field)
     for name, (kind, _what) in OPTIONAL_PARAMS.items():  # per-backend sets: all or none
         raw = _get(sec["params"], name)
-        if raw is not None:
-            values[name] = parse_quantity(raw, kind, src, f"analytical.params.{name}") if kind else float(raw)
+        if raw is None:
+            continue
+        field = f"analytical.params.{name}"
+        if name in SWITCH_PARAMS:
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw not in (0, 1):
+                raise HardwareError(f"{src}: {field}: got {raw!r}; expected 0 (off) or 1 (on)")
+            values[name] = float(raw)
+        elif kind is None:
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                raise HardwareError(f"{src}: {field}: got {raw!r}; expected a number")
+            values[name] = float(raw)
+        else:
+            values[name] = parse_quantity(raw, kind, src, field)
     if missing:
         raise HardwareError(f"{src}: params: missing {', '.join(missing)}; expected every parameter of "
                             f"hwmodels.gpu.PARAMS (re-run cosim calibrate / fit)")

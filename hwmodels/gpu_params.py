@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PARAMS", "GpuParams", "ATTN_BACKENDS", "ATTN_BACKEND_KEYS", "ATTN_BLOCKS", "OPTIONAL_PARAMS",
+__all__ = ["PARAMS", "GpuParams", "SWITCH_PARAMS", "ATTN_BACKENDS", "ATTN_BACKEND_KEYS", "ATTN_BLOCKS", "OPTIONAL_PARAMS",
            "UNFUSED_KEYS", "EW_KINDS", "EW_ALIAS", "ROW_KINDS", "KERNELS", "TILES", "SPLITK_MIN_K", "FA2_BQ",
            "FA2_DEC_BM", "BANDWIDTH_PARAMS", "WARP_SOFTMAX_MAX_COLS", "EW_WARP_KEYS", "EW_ROW_KEYS", "SPLITK_WS_BYTES"]
 
@@ -212,6 +212,9 @@ OPTIONAL_PARAMS.update({
     "attn.ragged_wave": ("time", "FA2 uneven causal prefill, one wave filling more than half the SMs: extra "
                                  "time at a full wave (in proportion to the fill above half)"),
 })
+# Structure switches: exactly 0 (off) or 1 (on); the calibration parser refuses any other value
+# (session 9: a 2 or a 0.5 used to count as "on").
+SWITCH_PARAMS = ("gemm.splitk_ws", "attn_cudnn.dec_qhead_ctas")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,14 @@ What carries over, and why:
 - per-CTA compute times (`attn.cta_overhead`, the per-column cost of row reductions, the
   per-wave time of row waves) scale with the SM clock ratio sibling/target; the per-row cost of CTA-per-row reductions
   (`ew.<kind>.per_row`, whole chip) also with the SM-count ratio;
+- the later fixed times of kernels' own work (session 9; until then they carried over unscaled, unlike
+  their siblings above) scale with the SM clock ratio the same way, each being time a CTA or a
+  kernel's serial loop spends on the SMs, not launch or host time: decode's per-wave CTA time
+  (`attn.dec_cta_lat`, per backend), the combine kernel's time per split (`attn.combine_split`, per
+  backend), FA2's uneven causal prefill (`attn.ragged`) and its single-wave part (`attn.ragged_wave`),
+  split-K's reduction fixed time (`gemm.splitk_floor`) and the small-index embedding's time per row
+  (`ew.embedding.small_idx`). Between the H100 SXM and the H200 (same 132 SMs, same 1.83 GHz
+  datasheet clock) the ratio is 1 and nothing moves;
 - the KV bandwidth of FlashAttention-2 decode launches with more CTAs than SMs and no split
   (`attn.dec_bw_multi`, SM_BOUND_BW) is bound by the SMs, not by HBM (fitted ~2.6 TB/s on the
   H200, 2.6 on the H100, whose datasheets differ by 1.43x): it scales with SMs x clock, not
@@ -37,7 +45,10 @@ SM_BOUND_BW = ("attn.dec_bw_multi", "attn_cudnn.dec_bw_multi")
 CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.floor_per_col",
                 # per-wave times of row reductions (the waves are counted on the target's SMs)
                 "ew.softmax_warp.floor_per_col", "ew.softmax.row_lat", "ew.softmax.row_lat_iter",
-                "ew.rmsnorm.row_lat", "ew.rmsnorm.row_lat_iter")
+                "ew.rmsnorm.row_lat", "ew.rmsnorm.row_lat_iter",
+                # session 9: the later fixed times of kernels' own work (module docstring)
+                "attn.dec_cta_lat", "attn_cudnn.dec_cta_lat", "attn.combine_split", "attn_cudnn.combine_split",
+                "attn.ragged", "attn.ragged_wave", "gemm.splitk_floor", "ew.embedding.small_idx")
 
 
 def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = None):

@@ -1,0 +1,87 @@
+"""Session-9 fixes of known analytical-model bugs (issue 11, round 4): each test failed before its fix.
+(a) the sweep path re-chooses split-K per variant: tests/test_gpu_model.py::test_evaluate_variants_...;
+(b) a GEMM's kernel count follows the split-K it is priced with (its own format and peak);
+(c) the later fixed times of kernels' own work transfer with the SM clock ratio like their siblings;
+(d) the structure switches accept exactly 0 or 1, with an error naming file, field and value;
+(e) split-K's reduction time is computed once per tile candidate."""
+import copy
+
+import pytest
+
+from hwmodels import gpu, gpu_transfer
+from hwmodels.gpu_calibration import parse_section
+from hwmodels.gpu_params import GpuParams
+from hwmodels.spec import HardwareError, load_hw
+from workloads.ops import Op, TensorSpec
+
+
+def _fp8_gemm(m, n, k):
+    a = TensorSpec("a", (m, k), "fp8_e4m3")
+    w = TensorSpec("w", (n, k), "fp8_e4m3", "weight")
+    return Op("g", "gemm", {"m": m, "n": n, "k": k}, (a, w), (TensorSpec("o", (m, n), "bf16"),), "fp8_e4m3")
+
+
+def test_fp8_gemm_kernel_count_follows_its_own_split():
+    """H200 fp8 GEMM M 8, N 8192, K 28672: priced at the fp8 peak it runs without split-K (one kernel);
+    the old count priced it as bf16 at 1e15 FLOP/s, chose a split and said two kernels (73 of the 2,406
+    H200 fp8 rows were miscounted), hiding one launch overlap too many in a workload."""
+    hw = load_hw("h200")
+    c = gpu.estimate(_fp8_gemm(8, 8192, 28672), hw)
+    assert c.details["split_k"] == 1 and c.details["kernels"] == 1
+    P = gpu.params_for(hw)
+    assert c.latency_s == pytest.approx(max(c.details["power_capped_s"] - P["launch.overlap"], P["graph.gap"]))
+    # and a split GEMM still counts its reduction kernel
+    c2 = gpu.estimate(_fp8_gemm(40, 4096, 14336), hw)
+    assert c2.details["kernels"] == (2 if c2.details["split_k"] > 1 else 1)
+
+
+def test_kernels_of_refuses_a_calibrated_gemm_without_its_split():
+    P = gpu.params_for(load_hw("h200"))
+    with pytest.raises(HardwareError, match="split_k"):
+        gpu.kernels_of(_fp8_gemm(8, 8192, 28672), P)
+    assert gpu.kernels_of(_fp8_gemm(8, 8192, 28672), P, split_k=3) == 2
+
+
+def test_later_fixed_times_scale_with_the_clock_under_transfer():
+    """A target at half the sibling's clock: every per-CTA / per-split / per-row fixed time doubles (as
+    attn.cta_overhead always did); launch floors do not."""
+    sib = load_hw("h200")
+    P = gpu.params_for(sib)
+    values = {**P.values, "gemm.splitk_floor": 2e-6, "attn_cudnn.combine_split": 1e-7}
+    P = GpuParams(values=values, sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance="t",
+                  reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default)
+    tgt = load_hw("h200", overrides={"clock": sib.clock_hz / 2})
+    Q = gpu_transfer.transfer(P, {"from": "h200", "source": sib.source, "sm_count": 132}, tgt, sibling=sib)
+    for k in ("attn.dec_cta_lat", "attn.combine_split", "attn_cudnn.combine_split", "attn.ragged",
+              "attn.ragged_wave", "gemm.splitk_floor", "ew.embedding.small_idx", "attn.cta_overhead"):
+        assert Q.values[k] == pytest.approx(2 * P.values[k]), k
+    for k in ("gemm.floor", "attn.dec_floor", "attn.combine", "launch.overlap"):
+        assert Q.values[k] == P.values[k], k
+
+
+@pytest.mark.parametrize("field", ["gemm.splitk_ws", "attn_cudnn.dec_qhead_ctas"])
+@pytest.mark.parametrize("bad", [2, 0.5, -1, True, "on"])
+def test_structure_switches_accept_only_0_or_1(field, bad):
+    sec = copy.deepcopy(load_hw("h200").sections["analytical"])
+    head, key = field.split(".")
+    sec["params"][head][key] = bad
+    with pytest.raises(HardwareError, match=rf"h200.*analytical\.params\.{field}: got {bad!r}; expected 0 \(off\) or 1"):
+        parse_section(sec, "h200.yaml")
+
+
+def test_splitk_ws_0_is_off():
+    sec = copy.deepcopy(load_hw("h200").sections["analytical"])
+    sec["params"]["gemm"]["splitk_ws"] = 0
+    P0 = parse_section(sec, "h200.yaml")
+    assert float(gpu.splitk_reduce_time(P0, 100, 1000, 1, 4.0)) == 0.0
+    sec["params"]["gemm"]["splitk_ws"] = 1
+    assert float(gpu.splitk_reduce_time(parse_section(sec, "h200.yaml"), 100, 1000, 1, 4.0)) > 0.0
+
+
+def test_splitk_reduce_time_once_per_tile(monkeypatch):
+    P = gpu.params_for(load_hw("h200"))
+    calls = []
+    real = gpu.splitk_reduce_time
+    monkeypatch.setattr(gpu, "splitk_reduce_time", lambda *a, **k: calls.append(1) or real(*a, **k))
+    gpu.gemm_time(P, [64], [4096], [8192], [1], 989e12, 2.0)
+    assert len(calls) == len(gpu._lib.tiles(gpu.TILES, P.values.get("gemm.tile_set")))
