@@ -67,7 +67,8 @@ from hwmodels import gpu_library as _lib
 from hwmodels import gpu_params as _gp
 from hwmodels.gpu_params import (ATTN_BACKEND_KEYS, ATTN_BACKENDS, ATTN_BLOCKS, BANDWIDTH_PARAMS, EW_ALIAS,  # noqa: F401
                                  EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS, UNFUSED_ALIGN,
-                                 SPLITK_MIN_K, SPLITK_WS_BYTES, TILES, UNFUSED_KEYS, WARP_SOFTMAX_MAX_COLS, GpuParams)
+                                 SPLITK_MIN_K, SPLITK_WS_BYTES, TILES, UNFUSED_KEYS, WARP_SOFTMAX_MAX_COLS, GpuParams,
+                                 DEC_FILL_BLOCKS, COPY_ALIGN, COPY_UNALIGNED_MIN)
 
 
 def params_for(hw: HardwareSpec) -> GpuParams | None:
@@ -156,7 +157,8 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
     eff = P[f"gemm.mma_eff.{fmt}"]
     best = np.full(m.shape, np.inf)
     best_red = np.zeros(m.shape)
-    best_tile = np.zeros(m.shape + (4,))
+    best_tile = np.zeros(m.shape + (5,))
+    stream_k = bool(P.values.get("gemm.stream_k"))
     for bm, bn in _lib.tiles(TILES, P.values.get("gemm.tile_set")):
         tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
         # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a
@@ -172,7 +174,15 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
         better = t + red < best + best_red
         best = np.where(better, t, best)
         best_red = np.where(better, red, best_red)
-        best_tile[better] = np.stack([np.full(m.shape, bm), np.full(m.shape, bn), waves, split], -1)[better]
+        best_tile[better] = np.stack([np.full(m.shape, bm), np.full(m.shape, bn), waves, split, np.zeros(m.shape)],
+                                     -1)[better]
+        if stream_k:  # session-9 candidate (gpu_library.streamk_time): the tile's MAC work spread evenly over the SMs
+            t_sk, red_sk, ok = _lib.streamk_time(bm, bn, tiles, k, sms, rate, bw, SPLITK_WS_BYTES, SPLITK_MIN_K)
+            better = ok & (t_sk + red_sk < best + best_red)
+            best = np.where(better, t_sk, best)
+            best_red = np.where(better, red_sk, best_red)
+            best_tile[better] = np.stack([np.full(m.shape, bm), np.full(m.shape, bn), tiles / sms, np.ones(m.shape),
+                                          np.ones(m.shape)], -1)[better]
     nbytes = b * (e_in * (m * k + n * k) + e_out * m * n)
     t_mem = nbytes / bw
     p = P["gemm.overlap_p"]
@@ -293,7 +303,10 @@ def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=
     # the split-KV combine kernel loops over the splits one after another (FA2's
     # combine_attn_seqk_parallel): when calibrated, a time per split on top of its fixed cost
     combine = P["attn.combine"] + P.values.get("attn.combine_split", 0.0) * splits if splits > 1 else 0.0
-    t = P["attn.dec_floor"] + max(t_bw, t_stream) + combine
+    # session-9 candidate (cuDNN): the KV pipeline's fill, a time per KV block of the first DEC_FILL_BLOCKS
+    # (a measured regularity of the fit rows, gpu_params), when calibrated
+    fill = P.values.get("attn.dec_fill", 0.0) * (min(n_blocks, DEC_FILL_BLOCKS) - 1)
+    t = P["attn.dec_floor"] + fill + max(t_bw, t_stream) + combine
     if details:
         return t, {"splits": splits, "ctas": ctas, "swapped_gqa": swapped, "kv_bytes": kv_bytes,
                    "t_bandwidth": t_bw, "t_cta_stream": t_stream}
@@ -349,7 +362,7 @@ def row_waves(P, k, cols, rows):
     return waves * (lat + P.values.get(f"ew.{k}.row_lat_iter", 0.0) * np.maximum(iters - 1.0, 0.0))
 
 
-def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
+def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0, memcpy=False):
     """(regime, floor, bandwidth-bound stream time, fixed stream time, row-wave time, p) of an
     elementwise op; its time is (floor^p + max(stream + fixed, waves)^p)^(1/p). Block-per-row
     kernels (rmsnorm, softmax over long rows) pay either a per-row serial cost on top of the
@@ -365,10 +378,22 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     if multipass:  # no shared-memory row cache: the row is read from memory once per pass (gpu_library)
         f = np.where(_lib.softmax_multipass(cols), multipass, 1.0)
         stream, waves = stream * f, waves * f
+    unal = P.values.get("ew.copy.unaligned") if (k == "copy" and memcpy) else None
+    if unal:  # session-9 candidate: a device-to-device memcpy of >= 1 MiB that is no multiple of 4 KiB (gpu_params)
+        b = np.asarray(nbytes, dtype=float) / 2.0  # compulsory bytes are read + write: the copied size
+        fixed = fixed + np.where((b >= COPY_UNALIGNED_MIN) & (np.mod(b, COPY_ALIGN) != 0), unal, 0.0)
     small = P.values.get("ew.embedding.small_idx") if k == "embedding" else None
     if small:  # <= 16 rows: the small-index gather walks its rows one after another (gpu_library)
         fixed = fixed + np.where(_lib.index_select_small(rows), small * np.asarray(rows, dtype=float), 0.0)
     return k, floor, stream, fixed, waves, P["ew.overlap_p"]
+
+
+def _is_memcpy(op: Op) -> bool:
+    """A contiguous same-format copy, which Tensor.copy_ runs as a device-to-device memcpy (not the
+    strided gathers or casts of eager attention, which unfused_parts marks `strided` or converts)."""
+    if op.kind != "copy" or op.dims.get("strided"):
+        return False
+    return len({t.fmt for t in tuple(op.inputs) + tuple(op.outputs)}) == 1
 
 
 def ew_combine(floor, stream, fixed, waves, p):
@@ -489,17 +514,18 @@ def unfused_parts(op: Op) -> list:
     def t(name, shape, fmt=e, role="activation"):
         return TensorSpec(name, shape, fmt, role)
 
-    def ew(name, kind, rows, cols, ins, out_fmt=e):
-        return Op(name, kind, {"rows": rows, "cols": cols}, ins, (t(f"{name}.out", (rows, cols), out_fmt),), e)
+    def ew(name, kind, rows, cols, ins, out_fmt=e, strided=False):
+        dims = {"rows": rows, "cols": cols, **({"strided": 1} if strided else {})}
+        return Op(name, kind, dims, ins, (t(f"{name}.out", (rows, cols), out_fmt),), e)
     parts = []
     mqa = _lib.mqa_copies(B, H, KV) if _gp.UNFUSED_MQA_VIEW else None
     if mqa is not None:  # MQA: repeat_kv is a view; matmul clones the broadcast K^T and V when B > 1
         copy_kt, copy_v = mqa
-        parts += ([ew("bcast_kT", "copy", bh * kv, hd, (t("k", (B * kv, hd)),))] if copy_kt else []) \
-            + ([ew("bcast_v", "copy", bh * kv, dv, (t("v", (B * kv, dv)),))] if copy_v else [])
+        parts += ([ew("bcast_kT", "copy", bh * kv, hd, (t("k", (B * kv, hd)),), strided=True)] if copy_kt else []) \
+            + ([ew("bcast_v", "copy", bh * kv, dv, (t("v", (B * kv, dv)),), strided=True)] if copy_v else [])
     elif H != KV:
-        parts += [ew("repeat_k", "copy", bh * kv, hd, (t("k", (B * KV * kv, hd)),)),
-                  ew("repeat_v", "copy", bh * kv, dv, (t("v", (B * KV * kv, dv)),))]
+        parts += [ew("repeat_k", "copy", bh * kv, hd, (t("k", (B * KV * kv, hd)),), strided=True),
+                  ew("repeat_v", "copy", bh * kv, dv, (t("v", (B * KV * kv, dv)),), strided=True)]
     scores = t("s", (bh, q, kv))
     parts.append(Op("qk", "gemm", {"b": bh, "m": q, "n": kv, "k": hd}, (t("q", (bh, q, hd)), t("k", (bh, kv, hd), e, "kv")),
                     (scores,), e))
@@ -587,8 +613,8 @@ def _gemm_part(op, hw, P, compute_fallback, notes):
     d = op.dims
     b, e_in, e_out = _gemm_elem_bytes(op)
     t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
-    det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": int(det["tile"][0][2]),
-           "split_k": int(det["tile"][0][3]), "t_compute_s": float(det["t_compute"][0]),
+    det = {"tile_bm_bn": tuple(int(x) for x in det["tile"][0][:2]), "waves": float(det["tile"][0][2]),
+           "split_k": int(det["tile"][0][3]), "stream_k": bool(det["tile"][0][4]), "t_compute_s": float(det["t_compute"][0]),
            "t_memory_s": float(det["t_memory"][0])}
     bound = "compute" if det["t_compute_s"] >= det["t_memory_s"] else "hbm"
     if note:
@@ -632,7 +658,7 @@ def _elementwise_part(op, hw, P, notes):
         notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
     tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
     cols, rows = float(op.dims.get("cols", 0)), float(op.dims.get("rows", 0))
-    k, floor, stream, fixed, waves, p = ew_terms(P, op.kind, hbm, tensors, cols, rows)
+    k, floor, stream, fixed, waves, p = ew_terms(P, op.kind, hbm, tensors, cols, rows, _is_memcpy(op))
     t = float(ew_combine(floor, stream, fixed, waves, p))
     bound = "hbm" if stream > max(floor, fixed, waves) else "latency"
     det = {"regime": "softmax warp-per-row kernel (rows <= 1024 elements)"} if k == "softmax_warp" else {}
@@ -750,7 +776,7 @@ def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
         return "prefill", (t1 - slope, slope), fmt
     tensors = int(d.get("tensors", 2)) if _ew_kind(op.kind, P) == "rope" else 1
     _, floor, stream, fixed, waves, p = ew_terms(P, op.kind, op.bytes, tensors, float(d.get("cols", 0)),
-                                                 float(d.get("rows", 0)))
+                                                 float(d.get("rows", 0)), _is_memcpy(op))
     return "ew", (float(floor), float(stream), float(fixed), float(waves), p), None
 
 

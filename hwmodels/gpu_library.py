@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
-           "TILE_SETS", "tiles"]
+           "TILE_SETS", "tiles", "streamk_time"]
 
 SMEM_PER_BLOCK = 49152  # cudaDeviceProp.sharedMemPerBlock (48 KiB without the opt-in carve-out)
 _REDUCE_SCRATCH = 1024 // 32 * 4  # block of 1024 threads: one fp32 per warp for the block reductions
@@ -64,3 +64,18 @@ TILE_SETS = {1: ((192, 192),)}
 def tiles(base, tile_set) -> tuple:
     """The tile candidates of a calibration: the base list plus those of its tile set."""
     return tuple(base) + TILE_SETS.get(int(tile_set or 0), ())
+
+
+def streamk_time(bm, bn, tiles, k, sms, rate, bw, ws_bytes, min_k):
+    """Stream-K (session-9 candidate; CUTLASS's StreamK tile scheduler, which cuBLAS's Hopper kernels
+    offer): the tiles' MAC iterations (tiles x K) are divided evenly over the SMs instead of in whole
+    tiles per wave, so a last partial wave costs its share, not a whole tile's time; an SM whose share
+    ends inside a tile writes its fp32 partial tile to the workspace and the tile's owner reads it back
+    (at most one partial tile per SM: 2 x SMs x BM x BN x ws_bytes at the GEMM bandwidth). Returns
+    (MAC time, fix-up time, eligible): eligible where the tiles do not fill whole waves and each SM's
+    share is at least `min_k` deep. Vectorised over tiles and k."""
+    share = tiles * k / sms  # K-iterations' depth per SM
+    t = 2.0 * bm * bn * share / rate
+    fix = 2.0 * sms * bm * bn * ws_bytes / bw
+    ok = (np.mod(tiles, sms) != 0) & (share >= min_k)
+    return t, np.where(ok, fix, 0.0), ok

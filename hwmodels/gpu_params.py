@@ -115,7 +115,8 @@ OPTIONAL_PARAMS.update({
 #   own floor and traffic multiplier when measured (FUSED_EW_KINDS); otherwise they borrow the
 #   rmsnorm / add kernel's parameters and say so on the row.
 ROW_REGS = 40
-ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "soft_c", "dec_cta_lat", "combine_split", "ragged", "ragged_wave", "dec_qhead_ctas")
+ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "soft_c", "dec_cta_lat", "combine_split", "ragged", "ragged_wave", "dec_qhead_ctas",
+                      "dec_fill")
 ROW_THREADS_MAX = 1024
 FUSED_EW_KINDS = ("add_rmsnorm", "rope_fused")
 EW_ROW_WAVE_KEYS = tuple(f"ew.{k}.{x}" for k in ROW_KINDS for x in ("row_lat", "row_lat_iter"))
@@ -214,7 +215,31 @@ OPTIONAL_PARAMS.update({
 })
 # Structure switches: exactly 0 (off) or 1 (on); the calibration parser refuses any other value
 # (session 9: a 2 or a 0.5 used to count as "on").
-SWITCH_PARAMS = ("gemm.splitk_ws", "attn_cudnn.dec_qhead_ctas")
+SWITCH_PARAMS = ("gemm.splitk_ws", "attn_cudnn.dec_qhead_ctas", "gemm.stream_k")
+
+# Session-9 candidates (issue 11 round 4; each optional, scored on the validation split carved from the
+# fit rows: validation/model_selection/s9_candidates.txt, before held-out suite 10):
+# - GEMM stream-K (hwmodels.gpu_library.streamk_time): besides split-K, a tile's MAC iterations spread
+#   evenly over the SMs (CUTLASS / cuBLAS Hopper stream-K scheduling), its partial tiles fixed up
+#   through the fp32 workspace;
+# - decode KV pipeline fill: decode time over the bytes streamed at full bandwidth rises from about 7 us
+#   at one 128-row KV block to about 11-12 us at four and stays there (cuDNN decode fit rows, splits
+#   or not): a time per KV block of the first DEC_FILL_BLOCKS (a measured regularity, not derived
+#   from the library's source);
+# - device-to-device memcpy (Tensor.copy_ of contiguous same-format tensors) of >= COPY_UNALIGNED_MIN
+#   bytes that are no multiple of COPY_ALIGN: about 2.5 us slower than an aligned copy of the same size
+#   at 1.4-50 MiB in the fit rows (36 of 36 such rows; below 1 MiB no difference): a fixed time (a
+#   measured regularity of the CUDA memcpy, not derived from its source).
+DEC_FILL_BLOCKS = 4
+COPY_ALIGN = 4096
+COPY_UNALIGNED_MIN = 2 ** 20
+OPTIONAL_PARAMS.update({
+    "gemm.stream_k": (None, "GEMM stream-K scheduling among the library's choices (structure recorded by a "
+                            "calibration whose validation split chose it: 1)"),
+    "attn.dec_fill": ("time", "decode: KV pipeline fill, time per KV block of the first DEC_FILL_BLOCKS"),
+    "attn_cudnn.dec_fill": ("time", "cuDNN decode: KV pipeline fill, time per KV block of the first DEC_FILL_BLOCKS"),
+    "ew.copy.unaligned": ("time", "device-to-device memcpy of >= 1 MiB, no multiple of 4 KiB: extra fixed time"),
+})
 
 
 @dataclass(frozen=True)

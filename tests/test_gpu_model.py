@@ -40,7 +40,7 @@ def test_gemm_waves_4096_cube():
     # so 256x128 (listed before 128x256, which ties) with 4 waves, no split-K.
     P = _params(**{"gemm.tile_c": 1.376})
     _, det = gpu.gemm_time(P, [4096], [4096], [4096], [1], 989.4e12, 2.0, details=True)
-    bm, bn, waves, split = det["tile"][0]
+    bm, bn, waves, split, stream_k = det["tile"][0]
     assert (bm, bn) == (256, 128) and waves == 4 and split == 1
     rate = 989.4e12 / 132 / (1 + 1.376 * (1 / 256 + 1 / 128))  # FLOP/s per SM with the penalty
     assert det["t_compute"][0] == pytest.approx(4 * 2 * 256 * 128 * 4096 / rate, rel=1e-12)
@@ -54,7 +54,7 @@ def test_gemv_splits_k_to_fill_the_sms():
     t, det = gpu.gemm_time(P, [1], [4096], [4096], [1], 989.4e12, 2.0, details=True)
     assert det["t_memory"][0] == pytest.approx((2 * (4096 + 4096 * 4096) + 2 * 4096) / 1e12)
     assert t[0] == pytest.approx(det["t_memory"][0], rel=1e-3)  # p=50: effectively the max
-    bm, bn, waves, split = det["tile"][0]
+    bm, bn, waves, split, stream_k = det["tile"][0]
     assert waves == 1 and split >= 2
 
 

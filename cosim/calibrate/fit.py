@@ -325,10 +325,16 @@ TERMS = {"row_waves": ("softmax",), "warp_floor_per_col": True, "dec_bw_multi": 
 # workspace reduction (12.8 -> 12.3) and kept its FA2 prefill form (8.2 either way).
 S8B_TERMS = {"gemm_splitk_ws": True, "ragged": ("fa2",), "ragged_wave": True, "dec_qhead_ctas": ("cudnn",)}
 TERMS.update(S8B_TERMS)
+# Session 9 (issue 11 round 4; validation/model_selection/s9_candidates.txt, chosen before held-out suite 10):
+# GEMM stream-K among the library's choices (gemm_stream_k), the decode KV pipeline fill per backend
+# (dec_fill), the unaligned device-to-device memcpy's fixed time (copy_unaligned). S9_OFF: the
+# session-8 form.
+S9_OFF = {"gemm_stream_k": False, "dec_fill": (), "copy_unaligned": False}
+TERMS.update(S9_OFF)
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,
-                            "gemm_splitk_ws": True}}
+                            "gemm_splitk_ws": True, **S9_OFF}}
 
 
 def _s7_optional(group, rows, values, terms) -> list:
@@ -343,6 +349,13 @@ def _s7_optional(group, rows, values, terms) -> list:
         if terms.get("splitk_floor"):
             values.setdefault("gemm.splitk_floor", 2e-6)
             names.append("gemm.splitk_floor")
+    if group == "gemm" and terms.get("gemm_stream_k"):  # structure, not fitted: recorded
+        values["gemm.stream_k"] = 1.0
+    if group == "elementwise" and terms.get("copy_unaligned") and sum(
+            1 for m in rows if m.op.kind == "copy" and gpu._is_memcpy(m.op) and m.op.bytes / 2 >= gpu_params.COPY_UNALIGNED_MIN
+            and (m.op.bytes / 2) % gpu_params.COPY_ALIGN) >= 3:
+        values.setdefault("ew.copy.unaligned", 2e-6)
+        names.append("ew.copy.unaligned")
     if group == "elementwise":
         soft = [m for m in rows if m.op.kind == "softmax" and m.op.dims["cols"] > gpu_params.WARP_SOFTMAX_MAX_COLS]
         if terms.get("softmax_multipass") and sum(bool(gpu_library.softmax_multipass(m.op.dims["cols"]))
@@ -462,6 +475,9 @@ def _decode_optional(pre, backend, terms, values) -> list:
     if backend in (terms.get("combine_split") or ()):
         values.setdefault(pre + "combine_split", 1e-7)
         names.append(pre + "combine_split")
+    if backend in (terms.get("dec_fill") or ()):
+        values.setdefault(pre + "dec_fill", 1e-6)
+        names.append(pre + "dec_fill")
     return names
 
 
