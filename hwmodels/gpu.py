@@ -68,7 +68,7 @@ from hwmodels import gpu_params as _gp
 from hwmodels.gpu_params import (ATTN_BACKEND_KEYS, ATTN_BACKENDS, ATTN_BLOCKS, BANDWIDTH_PARAMS, EW_ALIAS,  # noqa: F401
                                  EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS, UNFUSED_ALIGN,
                                  SPLITK_MIN_K, SPLITK_WS_BYTES, TILES, UNFUSED_KEYS, WARP_SOFTMAX_MAX_COLS, GpuParams,
-                                 DEC_FILL_BLOCKS, COPY_ALIGN, COPY_UNALIGNED_MIN)
+                                 DEC_FILL_BLOCKS)
 
 
 def params_for(hw: HardwareSpec) -> GpuParams | None:
@@ -195,12 +195,12 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
 def splitk_reduce_time(P, m, n, b, split, bw=None):
     """Split-K's reduction (session 8, second round; when a calibration records `gemm.splitk_ws`): each
     of the `split` K-slices writes its fp32 partial tile to a workspace and a reduction reads them back,
-    2 x split x M x N x 4 bytes at the GEMM bandwidth, plus the reduction's fixed time when calibrated
-    (`gemm.splitk_floor`). No split, no reduction."""
+    2 x split x M x N x 4 bytes at the GEMM bandwidth (a fixed time of the reduction was scored twice
+    on the validation split, s8b and s9, and rejected both times). No split, no reduction."""
     if not P.values.get("gemm.splitk_ws"):  # absent or 0: not priced
         return np.zeros(np.shape(split))
     bw = P["gemm.bw"] if bw is None else bw
-    ws = 2.0 * split * b * m * n * SPLITK_WS_BYTES / bw + P.values.get("gemm.splitk_floor", 0.0)
+    ws = 2.0 * split * b * m * n * SPLITK_WS_BYTES / bw
     return np.where(split > 1, ws, 0.0)
 
 
@@ -362,7 +362,7 @@ def row_waves(P, k, cols, rows):
     return waves * (lat + P.values.get(f"ew.{k}.row_lat_iter", 0.0) * np.maximum(iters - 1.0, 0.0))
 
 
-def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0, memcpy=False):
+def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     """(regime, floor, bandwidth-bound stream time, fixed stream time, row-wave time, p) of an
     elementwise op; its time is (floor^p + max(stream + fixed, waves)^p)^(1/p). Block-per-row
     kernels (rmsnorm, softmax over long rows) pay either a per-row serial cost on top of the
@@ -378,22 +378,10 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0, memcpy=False):
     if multipass:  # no shared-memory row cache: the row is read from memory once per pass (gpu_library)
         f = np.where(_lib.softmax_multipass(cols), multipass, 1.0)
         stream, waves = stream * f, waves * f
-    unal = P.values.get("ew.copy.unaligned") if (k == "copy" and memcpy) else None
-    if unal:  # session-9 candidate: a device-to-device memcpy of >= 1 MiB that is no multiple of 4 KiB (gpu_params)
-        b = np.asarray(nbytes, dtype=float) / 2.0  # compulsory bytes are read + write: the copied size
-        fixed = fixed + np.where((b >= COPY_UNALIGNED_MIN) & (np.mod(b, COPY_ALIGN) != 0), unal, 0.0)
     small = P.values.get("ew.embedding.small_idx") if k == "embedding" else None
     if small:  # <= 16 rows: the small-index gather walks its rows one after another (gpu_library)
         fixed = fixed + np.where(_lib.index_select_small(rows), small * np.asarray(rows, dtype=float), 0.0)
     return k, floor, stream, fixed, waves, P["ew.overlap_p"]
-
-
-def _is_memcpy(op: Op) -> bool:
-    """A contiguous same-format copy, which Tensor.copy_ runs as a device-to-device memcpy (not the
-    strided gathers or casts of eager attention, which unfused_parts marks `strided` or converts)."""
-    if op.kind != "copy" or op.dims.get("strided"):
-        return False
-    return len({t.fmt for t in tuple(op.inputs) + tuple(op.outputs)}) == 1
 
 
 def ew_combine(floor, stream, fixed, waves, p):
@@ -514,18 +502,17 @@ def unfused_parts(op: Op) -> list:
     def t(name, shape, fmt=e, role="activation"):
         return TensorSpec(name, shape, fmt, role)
 
-    def ew(name, kind, rows, cols, ins, out_fmt=e, strided=False):
-        dims = {"rows": rows, "cols": cols, **({"strided": 1} if strided else {})}
-        return Op(name, kind, dims, ins, (t(f"{name}.out", (rows, cols), out_fmt),), e)
+    def ew(name, kind, rows, cols, ins, out_fmt=e):
+        return Op(name, kind, {"rows": rows, "cols": cols}, ins, (t(f"{name}.out", (rows, cols), out_fmt),), e)
     parts = []
     mqa = _lib.mqa_copies(B, H, KV) if _gp.UNFUSED_MQA_VIEW else None
     if mqa is not None:  # MQA: repeat_kv is a view; matmul clones the broadcast K^T and V when B > 1
         copy_kt, copy_v = mqa
-        parts += ([ew("bcast_kT", "copy", bh * kv, hd, (t("k", (B * kv, hd)),), strided=True)] if copy_kt else []) \
-            + ([ew("bcast_v", "copy", bh * kv, dv, (t("v", (B * kv, dv)),), strided=True)] if copy_v else [])
+        parts += ([ew("bcast_kT", "copy", bh * kv, hd, (t("k", (B * kv, hd)),))] if copy_kt else []) \
+            + ([ew("bcast_v", "copy", bh * kv, dv, (t("v", (B * kv, dv)),))] if copy_v else [])
     elif H != KV:
-        parts += [ew("repeat_k", "copy", bh * kv, hd, (t("k", (B * KV * kv, hd)),), strided=True),
-                  ew("repeat_v", "copy", bh * kv, dv, (t("v", (B * KV * kv, dv)),), strided=True)]
+        parts += [ew("repeat_k", "copy", bh * kv, hd, (t("k", (B * KV * kv, hd)),)),
+                  ew("repeat_v", "copy", bh * kv, dv, (t("v", (B * KV * kv, dv)),))]
     scores = t("s", (bh, q, kv))
     parts.append(Op("qk", "gemm", {"b": bh, "m": q, "n": kv, "k": hd}, (t("q", (bh, q, hd)), t("k", (bh, kv, hd), e, "kv")),
                     (scores,), e))
@@ -658,7 +645,7 @@ def _elementwise_part(op, hw, P, notes):
         notes.append(f"{op.name}: {op.kind} not measured; modelled with the {k} kernel's parameters")
     tensors = int(op.dims.get("tensors", 2)) if k == "rope" else 1
     cols, rows = float(op.dims.get("cols", 0)), float(op.dims.get("rows", 0))
-    k, floor, stream, fixed, waves, p = ew_terms(P, op.kind, hbm, tensors, cols, rows, _is_memcpy(op))
+    k, floor, stream, fixed, waves, p = ew_terms(P, op.kind, hbm, tensors, cols, rows)
     t = float(ew_combine(floor, stream, fixed, waves, p))
     bound = "hbm" if stream > max(floor, fixed, waves) else "latency"
     det = {"regime": "softmax warp-per-row kernel (rows <= 1024 elements)"} if k == "softmax_warp" else {}
@@ -776,7 +763,7 @@ def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
         return "prefill", (t1 - slope, slope), fmt
     tensors = int(d.get("tensors", 2)) if _ew_kind(op.kind, P) == "rope" else 1
     _, floor, stream, fixed, waves, p = ew_terms(P, op.kind, op.bytes, tensors, float(d.get("cols", 0)),
-                                                 float(d.get("rows", 0)), _is_memcpy(op))
+                                                 float(d.get("rows", 0)))
     return "ew", (float(floor), float(stream), float(fixed), float(waves), p), None
 
 

@@ -206,7 +206,6 @@ SPLITK_WS_BYTES = 4  # cuBLAS split-K partial tiles are fp32 (the accumulator ty
 OPTIONAL_PARAMS.update({
     "gemm.splitk_ws": (None, "split-K reduction through the fp32 workspace priced (structure recorded by a "
                              "calibration whose validation split chose it: 1)"),
-    "gemm.splitk_floor": ("time", "split-K: fixed time of the reduction over the workspace"),
     "attn_cudnn.dec_qhead_ctas": (None, "cuDNN decode: one CTA per query head (the query group not packed; "
                                         "structure recorded by a calibration whose validation split chose it: 1)"),
     "attn.ragged": ("time", "FA2 causal prefill of a length no multiple of 128: fixed time of the uneven kernel"),
@@ -226,19 +225,15 @@ SWITCH_PARAMS = ("gemm.splitk_ws", "attn_cudnn.dec_qhead_ctas", "gemm.stream_k")
 #   at one 128-row KV block to about 11-12 us at four and stays there (cuDNN decode fit rows, splits
 #   or not): a time per KV block of the first DEC_FILL_BLOCKS (a measured regularity, not derived
 #   from the library's source);
-# - device-to-device memcpy (Tensor.copy_ of contiguous same-format tensors) of >= COPY_UNALIGNED_MIN
-#   bytes that are no multiple of COPY_ALIGN: about 2.5 us slower than an aligned copy of the same size
-#   at 1.4-50 MiB in the fit rows (36 of 36 such rows; below 1 MiB no difference): a fixed time (a
-#   measured regularity of the CUDA memcpy, not derived from its source).
+# Chosen (s9_candidates.txt): stream-K on the H200 (not the H100: a tie), the fill for cuDNN decode.
+# Rejected and removed: the unaligned device-to-device memcpy's fixed time (validation p90 14.1 -> 13.3
+# with one more parameter, within the rule's 2 points) and split-K's fixed reduction time (again).
 DEC_FILL_BLOCKS = 4
-COPY_ALIGN = 4096
-COPY_UNALIGNED_MIN = 2 ** 20
 OPTIONAL_PARAMS.update({
     "gemm.stream_k": (None, "GEMM stream-K scheduling among the library's choices (structure recorded by a "
                             "calibration whose validation split chose it: 1)"),
     "attn.dec_fill": ("time", "decode: KV pipeline fill, time per KV block of the first DEC_FILL_BLOCKS"),
     "attn_cudnn.dec_fill": ("time", "cuDNN decode: KV pipeline fill, time per KV block of the first DEC_FILL_BLOCKS"),
-    "ew.copy.unaligned": ("time", "device-to-device memcpy of >= 1 MiB, no multiple of 4 KiB: extra fixed time"),
 })
 
 

@@ -17,9 +17,8 @@ What carries over, and why:
   kernel's serial loop spends on the SMs, not launch or host time: decode's per-wave CTA time
   (`attn.dec_cta_lat`, per backend), the combine kernel's time per split (`attn.combine_split`, per
   backend), FA2's uneven causal prefill (`attn.ragged`) and its single-wave part (`attn.ragged_wave`),
-  split-K's reduction fixed time (`gemm.splitk_floor`) and the small-index embedding's time per row
-  (`ew.embedding.small_idx`), and the session-9 candidates' decode pipeline fill per KV block
-  (`attn.dec_fill`, per backend) and unaligned memcpy time (`ew.copy.unaligned`). Between the H100 SXM and the H200 (same 132 SMs, same 1.83 GHz
+  the small-index embedding's time per row (`ew.embedding.small_idx`), and session 9's decode KV
+  pipeline fill per block (`attn.dec_fill`, per backend). Between the H100 SXM and the H200 (same 132 SMs, same 1.83 GHz
   datasheet clock) the ratio is 1 and nothing moves;
 - the KV bandwidth of FlashAttention-2 decode launches with more CTAs than SMs and no split
   (`attn.dec_bw_multi`, SM_BOUND_BW) is bound by the SMs, not by HBM (fitted ~2.6 TB/s on the
@@ -49,8 +48,8 @@ CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.flo
                 "ew.rmsnorm.row_lat", "ew.rmsnorm.row_lat_iter",
                 # session 9: the later fixed times of kernels' own work (module docstring)
                 "attn.dec_cta_lat", "attn_cudnn.dec_cta_lat", "attn.combine_split", "attn_cudnn.combine_split",
-                "attn.ragged", "attn.ragged_wave", "gemm.splitk_floor", "ew.embedding.small_idx",
-                "attn.dec_fill", "attn_cudnn.dec_fill", "ew.copy.unaligned")
+                "attn.ragged", "attn.ragged_wave", "ew.embedding.small_idx",
+                "attn.dec_fill", "attn_cudnn.dec_fill")
 
 
 def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = None):

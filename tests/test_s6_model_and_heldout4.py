@@ -46,6 +46,8 @@ DIGESTS = {
                  {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}),
     "heldout9": ("7cea4503fd4f3c10d7c11bc77847b22b16a0e6ec1b9cab7ecd38390db76f5799",
                  {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}),
+    "heldout10": ("d9a386a98c23008c691aee396563a6ad698fd3a9e9b356a8b1d229be42679885",
+                  {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}),
 }
 
 

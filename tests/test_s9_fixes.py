@@ -1,7 +1,8 @@
 """Session-9 fixes of known analytical-model bugs (issue 11, round 4): each test failed before its fix.
 (a) the sweep path re-chooses split-K per variant: tests/test_gpu_model.py::test_evaluate_variants_...;
 (b) a GEMM's kernel count follows the split-K it is priced with (its own format and peak);
-(c) the later fixed times of kernels' own work transfer with the SM clock ratio like their siblings;
+(c) the later fixed times of kernels' own work transfer with the SM clock ratio like their siblings
+    (gemm.splitk_floor, scaled too in the fix commit, was removed after the s9 selection rejected it);
 (d) the structure switches accept exactly 0 or 1, with an error naming file, field and value;
 (e) split-K's reduction time is computed once per tile candidate."""
 import copy
@@ -47,13 +48,13 @@ def test_later_fixed_times_scale_with_the_clock_under_transfer():
     attn.cta_overhead always did); launch floors do not."""
     sib = load_hw("h200")
     P = gpu.params_for(sib)
-    values = {**P.values, "gemm.splitk_floor": 2e-6, "attn_cudnn.combine_split": 1e-7}
+    values = {**P.values, "attn_cudnn.combine_split": 1e-7, "attn.dec_fill": 1e-6}
     P = GpuParams(values=values, sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance="t",
                   reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default)
     tgt = load_hw("h200", overrides={"clock": sib.clock_hz / 2})
     Q = gpu_transfer.transfer(P, {"from": "h200", "source": sib.source, "sm_count": 132}, tgt, sibling=sib)
     for k in ("attn.dec_cta_lat", "attn.combine_split", "attn_cudnn.combine_split", "attn.ragged",
-              "attn.ragged_wave", "gemm.splitk_floor", "ew.embedding.small_idx", "attn.cta_overhead"):
+              "attn.ragged_wave", "ew.embedding.small_idx", "attn.cta_overhead", "attn.dec_fill"):
         assert Q.values[k] == pytest.approx(2 * P.values[k]), k
     for k in ("gemm.floor", "attn.dec_floor", "attn.combine", "launch.overlap"):
         assert Q.values[k] == P.values[k], k
@@ -85,3 +86,39 @@ def test_splitk_reduce_time_once_per_tile(monkeypatch):
     monkeypatch.setattr(gpu, "splitk_reduce_time", lambda *a, **k: calls.append(1) or real(*a, **k))
     gpu.gemm_time(P, [64], [4096], [8192], [1], 989e12, 2.0)
     assert len(calls) == len(gpu._lib.tiles(gpu.TILES, P.values.get("gemm.tile_set")))
+
+
+def test_stream_k_by_hand():
+    """Stream-K (chosen on the H200's validation split, s9_candidates.txt): 100 tiles of 128 x 128 on 132 SMs,
+    K 4096: each SM gets 100 x 4096 / 132 = 3103 K-iterations' depth, 2 x 128 x 128 x 3103 FLOP at 1 TFLOP/s per
+    SM = 101.7 us, plus the fix-up 2 x 132 x 128 x 128 x 4 B at 1 TB/s = 17.3 us; 132 tiles fill whole waves
+    (not eligible), as does a share shallower than 512."""
+    from hwmodels import gpu_library as lib
+    t, fix, ok = lib.streamk_time(128, 128, 100.0, 4096.0, 132, 1e12, 1e12, 4, 512)
+    assert t == pytest.approx(2 * 128 * 128 * 100 * 4096 / 132 / 1e12) and fix == pytest.approx(2 * 132 * 128 * 128 * 4 / 1e12)
+    assert bool(ok)
+    assert not bool(lib.streamk_time(128, 128, 132.0, 4096.0, 132, 1e12, 1e12, 4, 512)[2])
+    assert not bool(lib.streamk_time(128, 128, 10.0, 4096.0, 132, 1e12, 1e12, 4, 512)[2])  # 310 deep < 512
+    # in gemm_time the library takes it only where it beats every split-K configuration (H200 calibration)
+    hw = load_hw("h200")
+    P = gpu.params_for(hw)
+    assert P.values["gemm.stream_k"] == 1.0 and "gemm.stream_k" not in gpu.params_for(load_hw("h100_sxm")).values
+    t1, d = gpu.gemm_time(P, [1061], [1536], [20736], [1], hw.peak("fp8_e4m3"), 1.0, 2.0, "fp8_e4m3", details=True)
+    Poff = GpuParams(values={k: v for k, v in P.values.items() if k != "gemm.stream_k"}, sm_count=132,
+                     l2_bytes=P.l2_bytes, provenance="t")
+    t0 = gpu.gemm_time(Poff, [1061], [1536], [20736], [1], hw.peak("fp8_e4m3"), 1.0, 2.0, "fp8_e4m3")
+    assert d["tile"][0][4] == 1.0 and t1[0] < t0[0]
+
+
+def test_cudnn_decode_pipeline_fill_by_hand():
+    """attn_cudnn.dec_fill (chosen, s9_candidates.txt): a time per KV block of 128 rows beyond the first, up to
+    the fourth: context 128 pays none, 256 one, 512 and 32 K three."""
+    P = gpu.for_backend(gpu.params_for(load_hw("h200")), "cudnn")
+    fill = P.values["attn.dec_fill"]
+    assert 0 < fill < 3e-6
+    P0 = GpuParams(values={k: v for k, v in P.values.items() if k != "attn.dec_fill"}, sm_count=132,
+                   l2_bytes=P.l2_bytes, provenance="t")
+    for ctx, n in ((128, 0), (256, 1), (384, 2), (512, 3), (32768, 3)):
+        a = gpu.attention_decode_time(P, 1, 32, 8, 1, ctx, 128, 128)
+        b = gpu.attention_decode_time(P0, 1, 32, 8, 1, ctx, 128, 128)
+        assert a - b == pytest.approx(n * fill), ctx

@@ -1,7 +1,7 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout9 (measured after the session-8 third-round freeze, scored
-with the exclusion rules of validation/heldout9_rules.md), the previously seen suites re-scored with the
-same frozen model (H200 heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
+calibrations: the fresh H200 suite heldout10 (measured after the session-9 freeze, scored with the
+exclusion rules of validation/heldout10_rules.md), the previously seen suites re-scored with the same
+frozen model (H200 heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
@@ -22,8 +22,8 @@ CLASSES = OP_CLASSES + ("all",)
 
 # held-out split -> (suite, H200 run) of the suites drawn with tail classes; LATEST is the fresh one
 TAIL_RUNS = {"test5": ("heldout5", 9), "test6": ("heldout6", 11), "test7": ("heldout7", 13),
-             "test8": ("heldout8", 15), "test9": ("heldout9", 16)}
-LATEST = "test9"
+             "test8": ("heldout8", 15), "test9": ("heldout9", 16), "test10": ("heldout10", 17)}
+LATEST = "test10"
 
 def _key(kind, fmt, dims):
     return kind, fmt, tuple(sorted(dims.items()))
@@ -106,7 +106,7 @@ def transfer_lines(h200, h100):
     lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
               "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
     have = {m.split for m in dataset.load_ops(h200)}
-    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test9", "test8", "test7", "test6", "test5", "test4")
+    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test10", "test9", "test8", "test7", "test6", "test5", "test4")
                if s in have]
     for target, sib, csv_, split, label in splits4 + [("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
@@ -139,13 +139,14 @@ def _tail_sets(split):
     if split == "test5":
         return {"": keys(mb._GT5, mb._AT5, mb._ET5)}
     seed, at_all, et_all = {"test6": (mb.HELDOUT6_SEED, mb._AT6, mb._ET6), "test7": (mb.HELDOUT7_SEED, mb._AT7, mb._ET7),
-                             "test8": (mb.HELDOUT8_SEED, mb._AT8, mb._ET8), "test9": (mb.HELDOUT9_SEED, mb._AT9, mb._ET9)}[split]
+                             "test8": (mb.HELDOUT8_SEED, mb._AT8, mb._ET8), "test9": (mb.HELDOUT9_SEED, mb._AT9, mb._ET9),
+                             "test10": (mb.HELDOUT10_SEED, mb._AT10, mb._ET10)}[split]
     _, _, at, _, et, gt, _, _ = mb._heldout_with_tails(seed)
     n6 = len(et) + 12  # the fit-6 softmaxes follow the fit-5 elementwise tails
     sets = {"": keys(gt, at, et), "fit-6 tail: ": keys((), at_all[len(at):len(at) + 30], et_all[len(et):n6])}
-    if split in ("test7", "test8", "test9"):  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
+    if split in ("test7", "test8", "test9", "test10"):  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
         sets["fit-7 tail: "] = keys((), at_all[len(at) + 30:len(at) + 66], ())
-    if split in ("test8", "test9"):  # then fit suite 8's tail functions (fifth generator)
+    if split in ("test8", "test9", "test10"):  # then fit suite 8's tail functions (fifth generator)
         g8 = mb._fit8_gemm(random.Random(seed + 4), 20, 12)
         sets["fit-8 tail: "] = keys(g8, at_all[len(at) + 66:], et_all[n6:])
     return sets
@@ -234,10 +235,12 @@ def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
     seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
-    model = "the session-8 third-round model"
+    model = "the session-9 model"
     for split, title in (
-            ("test9", "H200 heldout9 (fresh random suite + tail classes, measured after the session-8 third-round "
-                      "freeze, scored once; rules: validation/heldout9_rules.md)"),
+            ("test10", "H200 heldout10 (fresh random suite + tail classes, measured after the session-9 freeze, "
+                       "scored once; rules: validation/heldout10_rules.md)"),
+            ("test9", "H200 heldout9 (PREVIOUSLY SEEN: session-8 third-round fresh suite, scored once at 4.8 / 15.4; "
+                      f"re-scored with {model})"),
             ("test8", "H200 heldout8 (PREVIOUSLY SEEN: session-8 second-round fresh suite, scored once at 5.1 / 15.9 "
                       f"before the cuDNN decode start fix; re-scored with {model})"),
             ("test7", "H200 heldout7 (PREVIOUSLY SEEN: session-8 fresh suite, scored once at 4.7 / 15.3; "
@@ -274,8 +277,8 @@ def main():
             lines += ["#### End to end, heldout3 (Llama-3.2-3B, Qwen2.5-14B shapes)", ""] + e2e_table(r_all)
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
     ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
-    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-8 "
-                      "third-round model: H100 calibration as re-fitted in the second round)", r_all, ex)
+    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-9 model: "
+                      "H100 calibration as re-fitted in session 9)", r_all, ex)
     lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
     # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")

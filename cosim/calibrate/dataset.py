@@ -81,10 +81,11 @@ def split_of(row: dict) -> str:
 # second-round freeze (validation/heldout6_rules.md); heldout7: after the session-8 freeze
 # (validation/heldout7_rules.md). fit6 (run 10), fit7 (run 12, session 8) and fit8 (run 14, session 8 second
 # round) are fitted. heldout8: after the session-8 second-round freeze (validation/heldout8_rules.md);
-# heldout9: after the session-8 third-round freeze (validation/heldout9_rules.md).
+# heldout9: after the session-8 third-round freeze (validation/heldout9_rules.md); heldout10: after the
+# session-9 freeze (validation/heldout10_rules.md).
 HELDOUT_SPLITS = {"heldout": "test", "heldout2": "test2", "heldout3": "test3", "heldout4": "test4", "heldout5": "test5",
                   "heldout6": "test6", "heldout7": "test7", "heldout8": "test8",
-                  "heldout9": "test9"}
+                  "heldout9": "test9", "heldout10": "test10"}
 
 
 def _act(name, shape, fmt="bf16"):

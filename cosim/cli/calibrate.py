@@ -22,7 +22,8 @@ def register(sub) -> None:
                         "hardware file")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
     p.add_argument("--variant", choices=("default", "heldout", "heldout2", "fit3", "heldout3", "fit4", "heldout4", "fit5",
-                                            "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8", "heldout8", "heldout9"),
+                                            "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8", "heldout8", "heldout9",
+                                            "heldout10"),
                    default="default",
                    help="measurement suite: default / fit3 / fit4 / fit5 (fitted, then the fit runs) or heldout* "
                         "(validation-only shapes)")

@@ -23,7 +23,15 @@ preferred. Groups: GEMM (bf16 + fp8), FA2 prefill; on both GPUs where their fit 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s8b_candidates.py [hw ...]
 Writes validation/model_selection/s8b_candidates.txt (committed with 7909f6d, whose fit.py lacked the terms'
 switches; re-run at the frozen commit 523b183 it reproduces every line but the load line).
+
+FROZEN RECORD of commit 523b183: split-K's fixed reduction time (candidate C), rejected here and again in
+s9_candidates, left the model in session 9; run it at that commit to reproduce s8b_candidates.txt (running
+it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected term's code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "523b183")
+
 from pathlib import Path
 
 from cosim.calibrate import fit

@@ -28,7 +28,15 @@ commit named in the .txt).
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s9_candidates.py [hw ...]
 Writes validation/model_selection/s9_candidates.txt.
+
+FROZEN RECORD of commit 269e754: the unaligned memcpy's fixed time and split-K's fixed reduction time
+(rejected here) left the model after this record; run it at that commit to reproduce s9_candidates.txt
+(running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "269e754")
+
 from pathlib import Path
 
 from cosim.calibrate import fit

@@ -1,0 +1,51 @@
+"""Held-out suite 10 (issue 11, session 9): its case lists are pinned in validation/heldout10_rules.md
+before it is measured; it is heldout8's construction with a seed from a new base, and shares no case with
+any earlier suite."""
+from cosim.calibrate import dataset
+from cosim.calibrate import microbench as mb
+from cosim.calibrate.suite_digest import suite_cases, suite_digest
+from tests.suite_checks import suite_shapes
+
+HELDOUT10_DIGEST = "d9a386a98c23008c691aee396563a6ad698fd3a9e9b356a8b1d229be42679885"
+EARLIER = ("default", "fit3", "fit4", "fit5", "fit6", "fit7", "fit8", "heldout", "heldout2", "heldout3", "heldout4",
+           "heldout5", "heldout6", "heldout7", "heldout8", "heldout9")
+
+
+def test_heldout10_case_lists_are_pinned_in_the_rules_file():
+    assert {k: len(v) for k, v in suite_cases("heldout10").items()} == {"attention": 269, "elementwise": 206,
+                                                                       "gemm": 184, "e2e": 2}
+    assert suite_digest("heldout10") == HELDOUT10_DIGEST
+    text = open("validation/heldout10_rules.md").read()
+    assert HELDOUT10_DIGEST in text and str(mb.HELDOUT10_SEED) in text
+
+
+def test_heldout10_is_heldout8s_construction_with_a_new_seed():
+    suite, a, at, e, et, dec, pre = mb._heldout8_draw(mb.HELDOUT10_SEED)
+    c = suite_cases("heldout10")
+    assert c["gemm"] == suite["gemm_mnk"] and c["attention"] == a + at and c["elementwise"] == e + et
+    assert c["e2e"] == [dec, pre]
+    # its five generators (seed .. seed + 4) are no earlier suite's
+    for s in (mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED):
+        assert not set(range(mb.HELDOUT10_SEED, mb.HELDOUT10_SEED + 5)) & set(range(s, s + 5))
+
+
+def test_heldout10_seed_is_the_first_of_its_base_sharing_no_shape():
+    seen = set().union(*(suite_shapes(v) for v in EARLIER))
+
+    def shapes(seed):
+        suite, a, at, e, et, _, _ = mb._heldout8_draw(seed)
+        ew = {(k, c, s) if k == "rope_fused" else (k, (s // 2) // c, c) for k, c, s in e + et}
+        return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
+    assert not shapes(mb.HELDOUT10_SEED) & seen
+    for s in range(20261205000, mb.HELDOUT10_SEED):
+        assert shapes(s) & seen, s
+
+
+def test_heldout10_shares_no_case_with_any_earlier_suite():
+    h10 = suite_shapes("heldout10")
+    for v in EARLIER:
+        assert not h10 & suite_shapes(v), v
+
+
+def test_heldout10_is_a_held_out_split():
+    assert dataset.split_of({"suite": "heldout10", "impl": "F.linear"}) == "test10"
