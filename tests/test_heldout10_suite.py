@@ -49,3 +49,11 @@ def test_heldout10_shares_no_case_with_any_earlier_suite():
 
 def test_heldout10_is_a_held_out_split():
     assert dataset.split_of({"suite": "heldout10", "impl": "F.linear"}) == "test10"
+
+
+def test_heldout10_is_merged_row_for_row_and_never_fitted():
+    """Run 17 merged into h200_ops.csv as suite heldout10 (run h200_run17), every raw row once, unchanged,
+    split test10 (never fitted)."""
+    from tests.suite_checks import merged_row_for_row
+    merged = merged_row_for_row(17, "heldout10", 1647)
+    assert {dataset.split_of(r) for r in merged} <= {"test10", "other"}
