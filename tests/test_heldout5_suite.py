@@ -54,13 +54,14 @@ def test_heldout5_figures_re_scored_as_seen():
     res = validate("h200", "validation/h200_ops.csv", split="test5", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1077
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.6, 14.3)
+    # re-scored with the session-9 model (e7842fc): was 4.6 / 14.3 with the third-round model
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.4, 14.3)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_decode", "attention_decode_cudnn",
-                   "attention_decode_fa2", "all"}
-    assert (round(a["attention_decode"]["median"], 1), round(a["attention_decode"]["p90"], 1)) == (4.4, 14.2)
+                   "attention_decode_fa2", "all", "gemm_bf16"}
+    assert (round(a["attention_decode"]["median"], 1), round(a["attention_decode"]["p90"], 1)) == (3.8, 12.9)
     assert (round(a["elementwise"]["median"], 1), round(a["elementwise"]["p90"], 1)) == (3.9, 17.6)
-    for fusion, want in (("eager", 3.2), ("engine", 1.9), ("engine_fused", 2.3)):
+    for fusion, want in (("eager", 2.6), ("engine", 2.4), ("engine_fused", 1.5)):
         g = [r for r in res.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

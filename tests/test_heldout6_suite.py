@@ -62,14 +62,15 @@ def test_heldout6_figures_re_scored_as_seen():
     res = validate("h200", "validation/h200_ops.csv", split="test6", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1215
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.2, 14.3)
+    # re-scored with the session-9 model (e7842fc): was 4.2 / 14.3 with the third-round model
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.0, 13.4)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     assert met == {"gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2",
-                   "attention_decode_fa2", "elementwise", "all"}
-    assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (5.3, 13.3)
-    assert (round(a["attention_decode"]["median"], 1), round(a["attention_decode"]["p90"], 1)) == (4.5, 18.8)
+                   "attention_decode_fa2", "elementwise", "all", "gemm_bf16", "attention_decode_cudnn"}
+    assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (4.2, 12.3)
+    assert (round(a["attention_decode"]["median"], 1), round(a["attention_decode"]["p90"], 1)) == (4.1, 16.3)
     assert (round(a["attention_decode_fa2"]["median"], 1), round(a["attention_decode_fa2"]["p90"], 1)) == (3.2, 11.8)
-    for fusion, want in (("eager", 2.9), ("engine", 1.6), ("engine_fused", 1.6)):
+    for fusion, want in (("eager", 2.8), ("engine", 1.5), ("engine_fused", 1.5)):
         g = [r for r in res.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

@@ -64,14 +64,17 @@ def test_heldout7_figures_re_scored_as_seen():
     res = validate("h200", "validation/h200_ops.csv", split="test7", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1358
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.8, 14.9)
+    # re-scored with the session-9 model (e7842fc): was 4.8 / 14.9 with the third-round model
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.5, 13.6)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
-    assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2", "attention_decode_fa2", "all"}
-    assert (round(a["attention_decode_cudnn"]["median"], 1), round(a["attention_decode_cudnn"]["p90"], 1)) == (5.6, 15.9)
+    assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2", "attention_decode_fa2", "all",
+                   "attention_decode", "attention_decode_cudnn", "gemm_bf16"}
+    assert (round(a["attention_decode_cudnn"]["median"], 1), round(a["attention_decode_cudnn"]["p90"], 1)) == (4.1, 13.5)
     assert (round(a["attention_prefill_fa2"]["median"], 1), round(a["attention_prefill_fa2"]["p90"], 1)) == (4.5, 11.7)
-    assert (round(a["gemm_fp8"]["median"], 1), round(a["gemm_fp8"]["p90"], 1)) == (6.0, 16.3)
-    # eager graph decode: 3.97 when scored once, 4.003 with the second-round model, 3.71 with the third
-    for fusion, want in (("eager", 3.7), ("engine", 1.3), ("engine_fused", 2.4)):
+    assert (round(a["gemm_fp8"]["median"], 1), round(a["gemm_fp8"]["p90"], 1)) == (6.1, 13.7)
+    # eager graph decode: 3.97 when scored once, 4.003 with the second-round model, 3.71 with the third,
+    # 3.23 with the session-9 model
+    for fusion, want in (("eager", 3.2), ("engine", 1.0), ("engine_fused", 2.0)):
         g = [r for r in res.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

@@ -65,17 +65,18 @@ def test_heldout8_figures_re_scored_as_seen():
     res = validate("h200", "validation/h200_ops.csv", split="test8", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1642
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.9, 14.9)
+    # re-scored with the session-9 model (e7842fc): was 4.9 / 14.9 with the third-round model
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.5, 13.9)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_decode_fa2", "attention_decode_cudnn",
-                   "all"}
-    pins = {"gemm_bf16": (6.0, 17.1), "gemm_fp8": (7.0, 18.5), "attention_decode": (5.8, 15.6),
-            "attention_decode_cudnn": (4.9, 14.4), "attention_prefill_fa2": (6.6, 13.3),
-            "attention_prefill_unfused": (10.9, 17.9), "attention_decode_unfused": (6.0, 15.3),
+                   "attention_decode", "all"}
+    pins = {"gemm_bf16": (4.6, 15.1), "gemm_fp8": (7.7, 17.1), "attention_decode": (3.6, 12.5),
+            "attention_decode_cudnn": (3.6, 12.7), "attention_prefill_fa2": (6.6, 13.3),
+            "attention_prefill_unfused": (11.1, 18.0), "attention_decode_unfused": (6.0, 15.3),
             "elementwise": (4.6, 17.1)}
     for cls, want in pins.items():
         assert (round(a[cls]["median"], 1), round(a[cls]["p90"], 1)) == want, cls
-    for fusion, want in (("eager", 3.2), ("engine", 1.7), ("engine_fused", 2.3)):
+    for fusion, want in (("eager", 2.9), ("engine", 2.5), ("engine_fused", 1.6)):
         g = [r for r in res.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

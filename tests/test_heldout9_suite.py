@@ -47,24 +47,25 @@ def test_heldout9_is_merged_row_for_row_and_never_fitted():
     assert {dataset.split_of(r) for r in merged} <= {"test9", "other"}
 
 
-def test_heldout9_figures_as_scored():
-    """Scored once after the session-8 third-round freeze (a6bf9e1; docs/gpu-validation.md,
-    validation/heldout_tables.txt): pinned so that any later change that moves them is seen. Met and
-    missed as published."""
+def test_heldout9_figures_re_scored_as_seen():
+    """Scored once after the session-8 third-round freeze (a6bf9e1) at 4.8 / 15.4; SEEN since, re-scored with
+    the session-9 model (frozen e7842fc; docs/gpu-validation.md, validation/heldout_tables.txt): pinned so
+    that any later change that moves them is seen. No choice was made on them."""
     from cosim.validate import ape, summarize, validate
     res = validate("h200", "validation/h200_ops.csv", split="test9", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1645
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.8, 15.4)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.4, 13.8)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
-    assert met == {"attention_prefill", "attention_prefill_cudnn", "attention_decode_fa2"}
-    pins = {"gemm_bf16": (5.6, 15.7), "gemm_fp8": (6.3, 17.9), "attention_decode": (4.9, 15.8),
-            "attention_decode_cudnn": (5.5, 16.3), "attention_prefill_fa2": (6.2, 13.2),
-            "attention_prefill_unfused": (8.9, 18.6), "attention_decode_unfused": (6.9, 16.9),
+    assert met == {"gemm_bf16", "attention_prefill", "attention_decode", "attention_prefill_cudnn",
+                   "attention_decode_cudnn", "attention_decode_fa2", "all"}
+    pins = {"gemm_bf16": (4.5, 12.6), "gemm_fp8": (7.6, 15.3), "attention_decode": (3.8, 11.5),
+            "attention_decode_cudnn": (3.7, 11.9), "attention_prefill_fa2": (6.2, 13.2),
+            "attention_prefill_unfused": (8.9, 18.6), "attention_decode_unfused": (6.9, 16.6),
             "elementwise": (4.3, 19.3)}
     for cls, want in pins.items():
         assert (round(a[cls]["median"], 1), round(a[cls]["p90"], 1)) == want, cls
-    for fusion, want in (("eager", 2.8), ("engine", 1.5), ("engine_fused", 2.8)):
+    for fusion, want in (("eager", 2.3), ("engine", 0.9), ("engine_fused", 2.0)):
         g = [r for r in res.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)

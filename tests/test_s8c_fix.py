@@ -33,9 +33,11 @@ def test_committed_h200_cudnn_combine_is_fitted_off_the_floor():
 
 def test_committed_cudnn_decode_scores_the_validated_form_on_the_selections_validation_split():
     """validation/model_selection/s8c_fix.md: before the fix 5.8 / 15.9 on the validation rows, the
-    validated candidate 5.0 / 15.3; the committed file (fitted on train + validation rows) 5.2 / 15.0."""
+    validated candidate 5.0 / 15.3; the committed file (fitted on train + validation rows) 5.2 / 15.0 at the
+    fix, 3.5 / 12.5 since session 9 (the KV pipeline fill chosen in s9_candidates.txt, whose validated
+    candidate B scored 3.5 / 12.5 there)."""
     from validation.model_selection.s8c_fix import DEFAULT_CAL, decode_rows, score_file
     hw, tr, va = decode_rows()
     assert (len(tr), len(va)) == (1744, 438)
     _, v = score_file(DEFAULT_CAL, hw, tr, va, [])
-    assert (round(v[0], 1), round(v[1], 1)) == (5.2, 15.0)
+    assert (round(v[0], 1), round(v[1], 1)) == (3.5, 12.5)
