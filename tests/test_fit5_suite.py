@@ -62,7 +62,7 @@ def test_fit5_tail_table_is_the_committed_one():
 
 
 def test_fit5_is_merged_as_a_fit_suite_row_for_row():
-    """Session 7: run 8 merged into h200_ops.csv as suite fit5 (run h200_run8), every raw row once,
+    """Session 7: run 8 merged into h200_runs.csv as suite fit5 (run h200_run8), every raw row once,
     unchanged, and fitted (split fit, except the fast-accumulation fp8 row)."""
     from tests.suite_checks import merged_row_for_row
     merged = merged_row_for_row(8, "fit5", 1241)

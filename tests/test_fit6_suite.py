@@ -42,7 +42,7 @@ def test_heldout5_digest_unchanged_by_the_shared_construction():
 
 
 def test_fit6_is_merged_as_a_fit_suite_row_for_row():
-    """Run 10 merged into h200_ops.csv as suite fit6 (run h200_run10), every raw row once,
+    """Run 10 merged into h200_runs.csv as suite fit6 (run h200_run10), every raw row once,
     unchanged, and fitted (split fit, except the fast-accumulation fp8 row)."""
     from cosim.calibrate import dataset
     from tests.suite_checks import merged_row_for_row

@@ -39,7 +39,7 @@ def test_fit7_decode_grid_follows_the_stated_ranges():
 
 
 def test_fit7_is_merged_as_a_fit_suite_row_for_row():
-    """Run 12 merged into h200_ops.csv as suite fit7 (run h200_run12), every raw row once, unchanged,
+    """Run 12 merged into h200_runs.csv as suite fit7 (run h200_run12), every raw row once, unchanged,
     and fitted (split fit, except the fast-accumulation fp8 rows)."""
     from cosim.calibrate import dataset
     from tests.suite_checks import merged_row_for_row

@@ -51,7 +51,7 @@ def test_heldout5_figures_re_scored_as_seen():
     validation, not on these rows): pinned so that any later change
     that moves them is seen."""
     from cosim.validate import ape, summarize, validate
-    res = validate("h200", "validation/h200_ops.csv", split="test5", include_unreliable=True)
+    res = validate("h200", "validation/h200_runs.csv", split="test5", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1077
     assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.6, 14.3)

@@ -44,7 +44,7 @@ def test_heldout6_is_a_held_out_split():
 
 
 def test_heldout6_is_merged_row_for_row_and_never_fitted():
-    """Run 11 merged into h200_ops.csv as suite heldout6 (run h200_run11), every raw row once, unchanged,
+    """Run 11 merged into h200_runs.csv as suite heldout6 (run h200_run11), every raw row once, unchanged,
     split test6 (never fitted)."""
     from tests.suite_checks import merged_row_for_row
     merged = merged_row_for_row(11, "heldout6", 1219)
@@ -59,7 +59,7 @@ def test_heldout6_figures_re_scored_as_seen():
     fit-split validation, not on these rows): pinned so that any later
     change that moves them is seen."""
     from cosim.validate import ape, summarize, validate
-    res = validate("h200", "validation/h200_ops.csv", split="test6", include_unreliable=True)
+    res = validate("h200", "validation/h200_runs.csv", split="test6", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1215
     assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.2, 14.3)

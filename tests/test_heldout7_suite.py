@@ -47,7 +47,7 @@ def test_heldout7_is_a_held_out_split():
 
 
 def test_heldout7_is_merged_row_for_row_and_never_fitted():
-    """Run 13 merged into h200_ops.csv as suite heldout7 (run h200_run13), every raw row once, unchanged,
+    """Run 13 merged into h200_runs.csv as suite heldout7 (run h200_run13), every raw row once, unchanged,
     split test7 (never fitted)."""
     from tests.suite_checks import merged_row_for_row
     merged = merged_row_for_row(13, "heldout7", 1363)
@@ -61,7 +61,7 @@ def test_heldout7_figures_re_scored_as_seen():
     with the second-round model at 5.1 / 15.2, and with the third-round model (the cuDNN decode start fix,
     justified on fit-split validation, not on these rows): pinned so that any later change that moves them is seen."""
     from cosim.validate import ape, summarize, validate
-    res = validate("h200", "validation/h200_ops.csv", split="test7", include_unreliable=True)
+    res = validate("h200", "validation/h200_runs.csv", split="test7", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1358
     assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.8, 14.9)

@@ -48,7 +48,7 @@ def test_heldout8_is_a_held_out_split():
 
 
 def test_heldout8_is_merged_row_for_row_and_never_fitted():
-    """Run 15 merged into h200_ops.csv as suite heldout8 (run h200_run15), every raw row once, unchanged,
+    """Run 15 merged into h200_runs.csv as suite heldout8 (run h200_run15), every raw row once, unchanged,
     split test8 (never fitted)."""
     from tests.suite_checks import merged_row_for_row
     merged = merged_row_for_row(15, "heldout8", 1645)
@@ -62,7 +62,7 @@ def test_heldout8_figures_re_scored_as_seen():
     (justified on fit-split validation, validation/model_selection/s8c_fix.md, not on these rows): pinned
     so that any later change that moves them is seen."""
     from cosim.validate import ape, summarize, validate
-    res = validate("h200", "validation/h200_ops.csv", split="test8", include_unreliable=True)
+    res = validate("h200", "validation/h200_runs.csv", split="test8", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1642
     assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.9, 14.9)

@@ -40,7 +40,7 @@ def test_heldout9_is_a_held_out_split():
 
 
 def test_heldout9_is_merged_row_for_row_and_never_fitted():
-    """Run 16 merged into h200_ops.csv as suite heldout9 (run h200_run16), every raw row once, unchanged,
+    """Run 16 merged into h200_runs.csv as suite heldout9 (run h200_run16), every raw row once, unchanged,
     split test9 (never fitted)."""
     from tests.suite_checks import merged_row_for_row
     merged = merged_row_for_row(16, "heldout9", 1649)
@@ -52,7 +52,7 @@ def test_heldout9_figures_as_scored():
     validation/heldout_tables.txt): pinned so that any later change that moves them is seen. Met and
     missed as published."""
     from cosim.validate import ape, summarize, validate
-    res = validate("h200", "validation/h200_ops.csv", split="test9", include_unreliable=True)
+    res = validate("h200", "validation/h200_runs.csv", split="test9", include_unreliable=True)
     a = {k: v["analytical"] for k, v in res.classes.items()}
     assert a["all"]["n"] == 1645
     assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (4.8, 15.4)

@@ -193,7 +193,7 @@ def tail_table(split, title):
     sets = _tail_sets(split)
     hw = load_hw("h200")
     groups = {}
-    for m in dataset.load_ops(VAL / "h200_ops.csv"):
+    for m in dataset.load_ops(VAL / "h200_runs.csv"):
         if m.op is None or m.split != split:
             continue
         for prefix, tails in sets.items():
@@ -232,7 +232,7 @@ def _failed_rows(raw_csv):
 
 def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
-    h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
+    h200, h100 = VAL / "h200_runs.csv", VAL / "h100_ops.csv"
     seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
     model = "the session-8 third-round model"
     for split, title in (
