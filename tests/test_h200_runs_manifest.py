@@ -123,3 +123,17 @@ def test_cosim_calibrate_reads_and_extends_the_manifest_where_there_is_one():
     ns.hw = "h100_sxm"  # no manifest: the flat file, as before
     assert str(_paths(ns)[0]) == "validation/h100_ops.csv"
 
+
+def test_one_suite_table_gives_the_splits_and_the_cli_choices():
+    import argparse
+
+    from cosim.cli import calibrate, validate
+    assert {s for _, s, _ in dataset.manifest_runs(MANIFEST)} <= set(dataset.SUITES)  # every listed run's suite
+    assert dataset.HELDOUT_SPLITS == {"heldout": "test", **{f"heldout{i}": f"test{i}" for i in range(2, 10)}}
+    assert {s for s, split in dataset.SUITES.items() if split == "fit"} == {"default"} | {f"fit{i}" for i in range(3, 9)}
+    sub = argparse.ArgumentParser().add_subparsers()
+    calibrate.register(sub)
+    validate.register(sub)
+    acts = {a.dest: a for p in sub.choices.values() for a in p._actions}
+    assert list(acts["variant"].choices) == list(dataset.SUITES)
+    assert list(acts["split"].choices) == list(dataset.HELDOUT_SPLITS.values()) + ["fit", "all"]

@@ -25,7 +25,7 @@ from pathlib import Path
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 
-__all__ = ["backend_of", "carve_validation", "merge_run", "merged_rows", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
+__all__ = ["SUITES", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
            "reliable", "MAX_SPREAD"]
 
 # A row whose repeats spread by more than half its median, (p90 - p10) / median > 0.5, was
@@ -152,7 +152,9 @@ def split_of(row: dict) -> str:
     return HELDOUT_SPLITS.get(row.get("suite"), "fit")
 
 
-# suite -> split of the held-out suites; every other suite (default, fit3) is fitted.
+# suite -> split of every measured suite, in the order the suites were first measured: the one table a
+# new suite is added to (cosim calibrate --variant and cosim validate --split read their choices from it).
+# default, fit3 .. fit8 are fitted; the held-out suites are never fitted.
 # heldout2: the fresh held-out suite measured after the 2026-12-04 model freeze; heldout3: the
 # one measured after the session-4 freeze (rules: validation/heldout3_rules.md); heldout4: after the
 # session-6 freeze (validation/heldout4_rules.md) (issue 11). fit4 and fit5 (session 6, run 8; merged
@@ -162,9 +164,11 @@ def split_of(row: dict) -> str:
 # (validation/heldout7_rules.md). fit6 (run 10), fit7 (run 12, session 8) and fit8 (run 14, session 8 second
 # round) are fitted. heldout8: after the session-8 second-round freeze (validation/heldout8_rules.md);
 # heldout9: after the session-8 third-round freeze (validation/heldout9_rules.md).
-HELDOUT_SPLITS = {"heldout": "test", "heldout2": "test2", "heldout3": "test3", "heldout4": "test4", "heldout5": "test5",
-                  "heldout6": "test6", "heldout7": "test7", "heldout8": "test8",
-                  "heldout9": "test9"}
+SUITES = {"default": "fit", "heldout": "test", "heldout2": "test2", "fit3": "fit", "heldout3": "test3", "fit4": "fit",
+          "heldout4": "test4", "fit5": "fit", "heldout5": "test5", "fit6": "fit", "heldout6": "test6", "fit7": "fit",
+          "heldout7": "test7", "fit8": "fit", "heldout8": "test8", "heldout9": "test9"}
+# suite -> split of the held-out suites; every other suite is fitted
+HELDOUT_SPLITS = {suite: split for suite, split in SUITES.items() if split != "fit"}
 
 
 def _act(name, shape, fmt="bf16"):

@@ -24,11 +24,12 @@ def register(sub) -> None:
                         "quality is printed); when measuring: cosim/configs/hw/calibration/<hw>.yaml next to the "
                         "hardware file")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
-    p.add_argument("--variant", choices=("default", "heldout", "heldout2", "fit3", "heldout3", "fit4", "heldout4", "fit5",
-                                            "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8", "heldout8", "heldout9"),
-                   default="default",
-                   help="measurement suite: default / fit3 / fit4 / fit5 (fitted, then the fit runs) or heldout* "
-                        "(validation-only shapes)")
+    from cosim.calibrate.dataset import SUITES
+
+    p.add_argument("--variant", choices=tuple(SUITES), default="default",
+                   help="measurement suite (cosim.calibrate.dataset.SUITES): "
+                        + " / ".join(s for s, split in SUITES.items() if split == "fit")
+                        + " (fitted, then the fit runs) or heldout* (validation-only shapes)")
     p.add_argument("--sections", default="launch,gemm,attention,elementwise,energy,e2e",
                    help="measurement sections to run, comma-separated")
     p.add_argument("--run-name", help="name of this run in the combined CSVs (default: <variant>-<UTC time>)")
