@@ -41,3 +41,56 @@ def test_the_cli_says_which_local_folder_a_bundled_name_passed_over(tmp_path, mo
     assert "note: recipe 'kivi2' is the bundled recipes/kivi2.yaml; the folder ./kivi2" in err, err
     assert main(["roofline", "--model", "./llama3_8b", "--hw", "h100_sxm"]) == 0  # a path: no note
     assert "note: model" not in capsys.readouterr().err
+
+
+# ---- 2. GPTQ sym: true checkpoints store qzeros too (bits per group per output column)
+
+_TINY = {"model_type": "llama", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 1,
+         "num_attention_heads": 2, "num_key_value_heads": 2, "vocab_size": 64, "tie_word_embeddings": False,
+         "max_position_embeddings": 256, "torch_dtype": "float16"}
+
+
+def _tiny(tmp_path, qc, name="config.json"):
+    p = tmp_path / name
+    p.write_text(json.dumps({**_TINY, "quantization_config": qc}))
+    return p
+
+
+def test_gptq_symmetric_weights_count_their_stored_qzeros(tmp_path):
+    """GPTQ's layout (vLLM gptq.py GPTQLinearMethod.create_weights): per Linear of in x out,
+    qweight (in x bits / 32) x out int32, scales (in / G) x out fp16, qzeros (in / G) x
+    (out x bits / 32) int32, the last one stored whether `sym` is true or not. Was priced as
+    int4_g128 (no zeros): 640 bytes short on this one-layer model, ~0.03 bit a weight."""
+    import cosim
+    from workloads.models import model_from_hf_config
+    m = model_from_hf_config(_tiny(tmp_path, {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True}))
+    assert m.weights_format == "int4_g128_symz"
+    # q, k, v, o: 128 -> 128; gate, up: 128 -> 256; down: 256 -> 128 (in, out)
+    linears = [(128, 128)] * 4 + [(128, 256)] * 2 + [(256, 128)]
+    qzeros = sum((i // 128) * (o * 4 // 32) * 4 for i, o in linears)
+    assert qzeros == 4 * 64 + 2 * 128 + 128 == 640
+    qweight = sum(i * o * 4 // 8 for i, o in linears)  # 81,920
+    scales = sum((i // 128) * o * 2 for i, o in linears)  # 2,560
+    assert (qweight, scales) == (81920, 2560)
+    t = cosim.build_trace(m, "decode", 1, 16)
+    norms = 2 * 128 + 128  # priced in the declared format too (docs/quantized-checkpoints.md, Limits)
+    tables = 2 * 64 * 128 * 2  # embedding and lm_head, float16
+    w = t.meta["footprint"]["weights"]
+    assert w == (qweight + scales + qzeros) + norms * (4 + 20 / 128) / 8 + tables == 118087.5
+    assert get_format_bits("int4_g128_symz") == get_format_bits("int4_g128_zp") == 4 + (16 + 4) / 128
+    assert any("weights int4_g128_symz (config.json quantization_config: gptq" in n for n in t.meta["notes"])
+
+
+def get_format_bits(name):
+    from workloads.formats import get_format
+    return get_format(name).bits_per_element
+
+
+def test_symz_quantizes_like_the_symmetric_format():
+    # the stored zero changes bytes, not values: GPTQ sym: true is a symmetric quantizer
+    import numpy as np
+
+    from cosim.functional import quantize
+    x = np.random.default_rng(0).standard_normal((4, 256)).astype(np.float32)
+    assert np.array_equal(quantize(x, "int4_g128_symz"), quantize(x, "int4_g128"))
+    assert not np.array_equal(quantize(x, "int4_g128_zp"), quantize(x, "int4_g128"))

@@ -13,6 +13,7 @@ both keep the checkpoint's ``torch_dtype``, see `unquantized_formats`):
   scale per block), or per-tensor ``fp8_<fmt>`` without a block size;
 - ``gptq`` / ``awq`` with ``bits`` in 2..8 and ``group_size`` > 0 -> ``int<bits>_g<group>``
   (fp16 scale per group), ``_zp`` with a zero point (GPTQ ``sym: false``; AWQ ``zero_point``);
+  GPTQ ``sym: true`` -> ``_symz``: symmetric, but its stored qzeros counted (bits per group);
 - ``compressed-tensors`` with one weight scheme: int groups as above, float8 with a block
   strategy as fp8 above, a per-tensor float8 scale, or NVFP4 (float 4-bit, tensor_group of 16).
 """
@@ -32,13 +33,13 @@ def _bad(src: str, field: str, value, expected: str):
                      f"(modelled: {SUPPORTED})")
 
 
-def _int_group(src, field_prefix, bits, group, zero_point) -> str:
+def _int_group(src, field_prefix, bits, group, zero_point, stored_zero=False) -> str:
     if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
         _bad(src, f"{field_prefix}bits", bits, "an integer 2..8")
     if isinstance(group, bool) or not isinstance(group, int) or group <= 0:
         _bad(src, f"{field_prefix}group_size", group,
              "a positive group size (per-channel scales, group_size -1, are not modelled)")
-    return f"int{bits}_g{group}" + ("_zp" if zero_point else "")
+    return f"int{bits}_g{group}" + ("_zp" if zero_point else "_symz" if stored_zero else "")
 
 
 def _fp8(src, fmt, block, field_prefix="") -> str:
@@ -84,7 +85,9 @@ def declared_weights(qc, src: str) -> tuple[str, str]:
     if method == "fp8":
         name = _fp8(src, qc.get("fmt", "e4m3"), qc.get("weight_block_size"))
     elif method == "gptq":
-        name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("sym") is False)
+        # GPTQ stores its int32-packed qzeros (bits per group per output column) even when sym is
+        # true (workloads.formats._int_group): symmetric values at the _zp format's bytes (_symz)
+        name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("sym") is False, True)
     elif method == "awq":
         name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("zero_point", True) is not False)
     elif method == "compressed-tensors":
