@@ -94,3 +94,41 @@ def test_symz_quantizes_like_the_symmetric_format():
     x = np.random.default_rng(0).standard_normal((4, 256)).astype(np.float32)
     assert np.array_equal(quantize(x, "int4_g128_symz"), quantize(x, "int4_g128"))
     assert not np.array_equal(quantize(x, "int4_g128_zp"), quantize(x, "int4_g128"))
+
+
+# ---- 3. compressed-tensors `ignore` entries written as regexes
+
+_CT = {"quant_method": "compressed-tensors", "config_groups": {"group_0": {
+    "targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128,
+                                       "symmetric": True}}}}
+
+
+def test_compressed_tensors_ignore_regexes_are_matched_and_said(tmp_path):
+    # was: only the literal "lm_head" counted, so llm-compressor's `re:.*lm_head` priced the head in int4
+    import cosim
+    from workloads.models import model_from_hf_config
+    m = model_from_hf_config(_tiny(tmp_path, {**_CT, "ignore": ["re:.*lm_head", "re:.*mlp.gate$"]}))
+    assert (m.weights_format, m.embed_format, m.lm_head_format) == ("int4_g128", "fp16", "fp16")
+    t = cosim.build_trace(m, "decode", 1, 16)
+    note = next(n for n in t.meta["notes"] if n.startswith("weights int4_g128"))
+    assert ("ignore leaves the lm_head unquantized ('re:.*lm_head'); ignore also names 're:.*mlp.gate$': "
+            "not modelled, those modules priced as int4_g128" in note), note
+    assert "lm_head fp16 (unquantized)" in note
+    # 8192 head weights at fp16, not 4 + 16/128 bits: +8192 x (16 - 4.125) / 8 = 12,160 bytes
+    quantized_head = model_from_hf_config(_tiny(tmp_path, _CT, "q.json"))
+    assert quantized_head.lm_head_format is None
+    w_q = cosim.build_trace(quantized_head, "decode", 1, 16).meta["footprint"]["weights"]
+    assert t.meta["footprint"]["weights"] - w_q == 64 * 128 * (16 - 4.125) / 8 == 12160
+
+
+def test_ignore_regex_follows_re_match_and_a_bad_one_is_refused(tmp_path):
+    import pytest
+
+    from workloads.hf_quant import ignored
+    from workloads.io import InputError
+    # re.match anchors at the start only (compressed_tensors match_name): 'model.lm_head' does not match 'lm_head'
+    assert ignored({**_CT, "ignore": ["re:lm_", "re:model.lm_head", "lm_head"]}, "c.json") == (
+        ["re:lm_", "lm_head"], ["re:model.lm_head"])
+    assert ignored({**_CT, "ignore": ["re:.*"]}, "c.json") == (["re:.*"], ["re:.*"])  # it reaches every layer
+    with pytest.raises(InputError, match=r"c.json: quantization_config.ignore\[1\]: got 're:\(lm'; expected"):
+        ignored({**_CT, "ignore": ["lm_head", "re:(lm"]}, "c.json")

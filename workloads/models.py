@@ -462,10 +462,11 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         d["max_context"] = _rope_extended(cfg, cfg["max_position_embeddings"], src)
     _hf_extras(cfg, d)
     if quant is not None:
-        from workloads.hf_quant import declared_weights, table_dtype, unquantized_formats
+        from workloads.hf_quant import declared_weights, ignore_note, table_dtype, unquantized_formats
         d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
         dtype, how = table_dtype(cfg, src, outer)
-        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype)
+        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
+        d["weights_origin"] += ignore_note(quant, src, d["weights_format"])
         if how != "torch_dtype":  # a default that sets bytes: said in the note
             d["weights_origin"] += f"; {how}"
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
