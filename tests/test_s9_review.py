@@ -132,3 +132,19 @@ def test_ignore_regex_follows_re_match_and_a_bad_one_is_refused(tmp_path):
     assert ignored({**_CT, "ignore": ["re:.*"]}, "c.json") == (["re:.*"], ["re:.*"])  # it reaches every layer
     with pytest.raises(InputError, match=r"c.json: quantization_config.ignore\[1\]: got 're:\(lm'; expected"):
         ignored({**_CT, "ignore": ["lm_head", "re:(lm"]}, "c.json")
+
+
+# ---- 7. a loose HF JSON file takes its own name, not its folder's
+
+def test_a_loose_hf_json_is_named_after_the_file_or_its_own_name_field(tmp_path):
+    from workloads.models import load_model, model_from_hf_config
+    (tmp_path / "ckpts").mkdir()
+    loose = tmp_path / "ckpts" / "tiny_llama.json"
+    loose.write_text(json.dumps(_TINY))
+    assert model_from_hf_config(loose).name == "tiny_llama"  # was "ckpts"
+    assert load_model(str(loose)).name == "tiny_llama"
+    (tmp_path / "ckpts" / "config.json").write_text(json.dumps(_TINY))
+    assert load_model(str(tmp_path / "ckpts")).name == "ckpts"  # a checkpoint folder's config.json: the folder
+    named = tmp_path / "ckpts" / "other.json"
+    named.write_text(json.dumps({**_TINY, "_name_or_path": "org/Tiny-Llama"}))
+    assert model_from_hf_config(named).name == "org/Tiny-Llama"  # the config's own name field first

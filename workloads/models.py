@@ -424,6 +424,17 @@ def _hf_extras(cfg: dict, d: dict) -> None:
             d["sliding_window_layers"] = wl
 
 
+def _hf_name(cfg: dict, outer: dict, path: Path) -> str:
+    """The config's own name (`_name_or_path`), else its checkpoint folder's for a config.json,
+    else the file's stem (a loose `qwen2_7b.json` is not named after the folder it sits in)."""
+    own = cfg.get("_name_or_path") or outer.get("_name_or_path")
+    if isinstance(own, str) and own.strip():
+        return own.strip()
+    if path.name == "config.json":
+        return path.resolve().parent.name or path.stem
+    return path.stem
+
+
 def model_from_hf_config(path: str | Path) -> ModelSpec:
     """Read a Hugging Face config.json (as JSON data only)."""
     from workloads.schema import check_hf_fields
@@ -446,7 +457,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         require(key in cfg, src, key, None, "present in a decoder-only transformer config")
     heads = cfg["num_attention_heads"]
     d: dict[str, Any] = {
-        "name": cfg.get("_name_or_path") or path.parent.name or path.stem,
+        "name": _hf_name(cfg, outer, path),
         "hidden": cfg["hidden_size"], "layers": cfg["num_hidden_layers"], "heads": heads,
         "kv_heads": cfg.get("num_key_value_heads") or heads,
         "intermediate": cfg.get("intermediate_size") or 0, "vocab": cfg["vocab_size"],
