@@ -148,3 +148,70 @@ def test_a_loose_hf_json_is_named_after_the_file_or_its_own_name_field(tmp_path)
     named = tmp_path / "ckpts" / "other.json"
     named.write_text(json.dumps({**_TINY, "_name_or_path": "org/Tiny-Llama"}))
     assert model_from_hf_config(named).name == "org/Tiny-Llama"  # the config's own name field first
+
+
+# ---- 4. serve: a pipelined replica's idle stages draw static power; a given step model's energy is its own
+
+def _system_step(par):
+    from cosim.serving.steptime import DeviceStepCost, StepBatch, Workload
+    from hwmodels.collectives import estimate_system_ops
+    from hwmodels.system import load_system
+    from workloads.builder import build_trace
+    from workloads.models import load_model
+    s = load_system("dgx_h100")
+    tr = build_trace("llama3_8b", "decode", 8, 1024, parallel=par)
+    costs, _ = estimate_system_ops(tr.ops, s, "roofline")
+    lat = sum(c.latency_s * o.repeat for c, o in zip(costs, tr.ops))
+    e = sum(c.energy_j * o.repeat for c, o in zip(costs, tr.ops))
+    m = DeviceStepCost(Workload(load_model("llama3_8b"), parallel=tuple(sorted(par.items()))), s.device,
+                       "roofline", 0.0, system=s)
+    return lat, e, m.step_cost(StepBatch((), (1024,) * 8))
+
+
+def test_a_pipelined_serving_step_counts_the_idle_stages_static_power():
+    """llama3_8b decode, 8 sequences at KV 1024, on dgx_h100 (roofline). pp2: the one-device trace walks both
+    stages in 4.835 ms for 1.778 J; while stage 0 works stage 1 waits and the other way round, so the replica's
+    two devices are powered 2 x 4.835 ms and the trace covers one of them: + 210 W (h100_sxm.yaml
+    energy.static_power) x 4.835 ms = 1.015 J, 2.793 J a step (was 1.778 J). tp2 x pp2: 2 copies x 0.891 J
+    + 210 W x 2 idle devices x 2.705 ms = 1.783 + 1.136 = 2.919 J (was 2 x 0.891 = 1.783 J)."""
+    import pytest
+    lat, e, step = _system_step({"pp": 2})
+    assert (lat, e) == (pytest.approx(4.8348e-3, rel=1e-4), pytest.approx(1.77786, rel=1e-4))
+    assert step.latency_s == pytest.approx(lat, rel=1e-12)
+    assert step.energy_j == pytest.approx(e + 210.0 * lat, rel=1e-12) == pytest.approx(2.7932, rel=1e-4)
+    lat, e, step = _system_step({"tp": 2, "pp": 2})
+    assert step.energy_j == pytest.approx(2 * e + 210.0 * 2 * lat, rel=1e-12) == pytest.approx(2.9189, rel=1e-4)
+    lat, e, step = _system_step({"tp": 2})  # no idle stage: tp copies only
+    assert step.energy_j == pytest.approx(2 * e, rel=1e-12)
+
+
+class _Fixed:
+    """A user step model: 10 ms and 3 J a step, whatever the batch."""
+    notes = ()
+
+    def step_cost(self, batch):
+        from cosim.serving.steptime import StepCost
+        return StepCost(0.01, 3.0)
+
+
+def test_serve_takes_a_given_step_models_energy_as_the_replicas():
+    # was: multiplied by the layout's tp (6 J a step here) although the model had priced the replica
+    from cosim.serving import serve
+    r = serve("llama3_8b", "dgx_h100", step_model=_Fixed(), parallel={"tp": 2}, qps=2, requests=6,
+              prompt_len=64, output_len=4, seed=1)
+    assert r.summary["energy_j"] == 3.0 * r.summary["steps"]
+    assert any("step costs: _Fixed (given; its energy is taken as the replica's, unscaled)" in n for n in r.notes)
+
+
+# ---- 5. serve's level_used comes from the priced components
+
+def test_serve_level_used_is_read_off_the_priced_components():
+    # gear2's KV ops have no analytical kernel model: the roofline priced them; level_support alone said
+    # "analytical"; a given step model priced the steps itself
+    from cosim.serving import serve
+    kw = dict(qps=2, requests=5, prompt_len=128, output_len=8)
+    r = serve("llama3_8b", "h100_sxm", level="analytical", recipe="gear2", **kw)
+    assert r.summary["level_used"] == "analytical+roofline"
+    assert "level analytical requested; steps priced at analytical+roofline" in r.format().splitlines()[0]
+    assert serve("llama3_8b", "h100_sxm", level="analytical", **kw).summary["level_used"] == "analytical"
+    assert serve("llama3_8b", "h100_sxm", step_model=_Fixed(), **kw).summary["level_used"] == "given"
