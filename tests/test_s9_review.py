@@ -215,3 +215,28 @@ def test_serve_level_used_is_read_off_the_priced_components():
     assert "level analytical requested; steps priced at analytical+roofline" in r.format().splitlines()[0]
     assert serve("llama3_8b", "h100_sxm", level="analytical", **kw).summary["level_used"] == "analytical"
     assert serve("llama3_8b", "h100_sxm", step_model=_Fixed(), **kw).summary["level_used"] == "given"
+
+
+# ---- 6. a sweep's system point takes tokens, tokens/s and energy/token from the layout step, derived once
+
+def test_a_sweep_system_point_reports_the_layout_steps_own_figures(tmp_path, monkeypatch):
+    # was: evaluate re-derived tokens from batch x seq next to layout_step's own; the row now carries layout_step's
+    import cosim.parallel_timing as pt
+    from cosim.dse import sweep
+    real = pt.layout_step
+    seen = []
+
+    def marked(rep):  # the layout step with a tell-tale token count: the row must show exactly its figures
+        st = real(rep)
+        st = {**st, "tokens": 3 * st["tokens"], "tokens_per_s": 3 * st["tokens_per_s"],
+              "energy_per_token_j": st["energy_per_token_j"] / 3}
+        seen.append(st)
+        return st
+    monkeypatch.setattr(pt, "layout_step", marked)
+    base = {"model": "llama3_8b", "hw": "h100_sxm", "system": "dgx_h100", "parallel": {"tp": 2}, "phase": "decode",
+            "batch": 8, "seq": 1024}
+    df = sweep({"name": "s", "base": base, "axes": [{"grid": {"parallel.tp": [2, 4]}}],
+                "output": str(tmp_path / "o")}, quiet=True, write=False)
+    assert len(seen) == 2
+    got = sorted(zip(df["tokens_per_s"], df["energy_per_token_j"]))
+    assert got == sorted((st["tokens_per_s"], st["energy_per_token_j"]) for st in seen)
