@@ -240,3 +240,16 @@ def test_a_sweep_system_point_reports_the_layout_steps_own_figures(tmp_path, mon
     assert len(seen) == 2
     got = sorted(zip(df["tokens_per_s"], df["energy_per_token_j"]))
     assert got == sorted((st["tokens_per_s"], st["energy_per_token_j"]) for st in seen)
+
+
+# ---- 8. the MLA projection twin labels its draw
+
+def test_the_mla_projection_twin_labels_its_weight_draw():
+    # was: kv_proj_sqnr_db came with the KV head's source only; its float64 W_k | W_v draw went unsaid
+    from cosim.functional.compression.twin import TWIN_DRAW, run_twin
+    res = next(iter(run_twin("mla(kv_lora_rank=256)", model="llama3_8b", prompt=64, steps=2, seed=3).values()))
+    assert TWIN_DRAW == "drawn in float64, rounded to float32"
+    assert res["kv_proj_source"] == ("synthetic W_k | W_v (fitted to SmolLM2-135M weight statistics) and LLM-like "
+                                     "activations, drawn in float64, rounded to float32; numpy default_rng(3), "
+                                     "drawn after the KV head")
+    assert res["status"] == "ok" and res["kv_proj_sqnr_db"] > 0
