@@ -15,7 +15,8 @@ import numpy as np
 
 from workloads.io import InputError
 
-__all__ = ["RequestSpec", "load_trace", "bundled_trace", "make_requests", "sharegpt_like_lengths", "lengths_note", "TRACE_COLUMNS"]
+__all__ = ["RequestSpec", "load_trace", "bundled_trace", "make_requests", "sharegpt_like_lengths", "lengths_note",
+           "TRACE_COLUMNS"]
 
 TRACE_COLUMNS = ("arrival_s", "prompt_len", "output_len")
 
