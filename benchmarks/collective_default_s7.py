@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cosim.calibrate.collective_default_s7 import band_table as _band_table, default_rows, empty_sizes, feasibility
 from cosim.calibrate.collective_default_s7 import score_table as _score_table
-from cosim.calibrate.collective_holdout_s4b import session4b_systems
+from cosim.calibrate.collective_holdout_s4b import session4b_systems, session8_systems
 from cosim.calibrate.protocol_crossovers import model_crossovers, tuner_crossovers
 from hwmodels.system import load_system
 
@@ -25,7 +25,8 @@ def _split(rows) -> tuple[list, list]:
 
 
 def main() -> None:
-    h100, h200 = _split(default_rows())  # N1: the bundled files (with the NVLS small-chunk line)
+    # N1: the bundled files (with the NVLS small-chunk line) and the launch term of session 7 (re-chosen in session 9)
+    h100, h200 = _split(default_rows(session8_systems()))
     h100_n0, h200_n0 = _split(default_rows(session4b_systems()))  # N0: one NVLS line (sessions 4b-6)
     md = ["# Session 7: bundled dgx_h100 (no calibration) vs every published single-node 8 x H100 nccl-tests curve", "",
           "Rules: validation/collective_default_rules_s7.md and validation/nvls_regime_rules_s7.md (both committed "

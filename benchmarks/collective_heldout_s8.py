@@ -26,7 +26,7 @@ from pathlib import Path
 
 from cosim.calibrate.collective_default_s7 import band_table, default_rows, empty_sizes, feasibility, kept, score_table
 from cosim.calibrate.collective_heldout_s8 import HELDOUT_S8_CSV, headline_sources
-from cosim.calibrate.collective_holdout_s4b import score_file, x3_x4
+from cosim.calibrate.collective_holdout_s4b import score_file, session8_systems, x3_x4
 from cosim.calibrate.collective_holdout_s6 import score_calibrated
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,8 @@ def main(argv=None) -> int:
                     help=f"accepted for old command lines: every run prices the rows with the frozen commit {FROZEN[:7]}")
     ap.parse_args(argv)
     try:
-        rows, moved = frozen_rows(score_file(HELDOUT_S8_CSV))
+        # this tree priced with the launch term the frozen commit carried (session 9 re-chose it on fit data)
+        rows, moved = frozen_rows(score_file(HELDOUT_S8_CSV, systems=session8_systems()))
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
     md += t_ag + ["", "Per row:", ""] + _rows_table(ag)
     t_in, s_in = score_table(info, "information only (Q4 / Q1)")
     md += ["", "## 3. Information only (kept out of the headline by the rules)", ""] + t_in
-    seen = [r for r in default_rows() if r.gpu.startswith("H100")]
+    seen = [r for r in default_rows(session8_systems()) if r.gpu.startswith("H100")]
     pooled = seen + [r for r in ar if r.in_range]  # default_rows() holds scored (1 KB - 1 GB) rows only
     t_p, s_p = score_table(pooled, "every 8 x H100 all-reduce curve held (seen + new)")
     grp = lambda r: f"{r.launch} {r.forced or 'unforced'}"  # noqa: E731  (the groups the model tells apart)

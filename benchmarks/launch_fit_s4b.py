@@ -38,7 +38,10 @@ def main() -> None:
                   f"{f.val_median_pct:.1f}% | {f.val_within15} of {f.val_points} | {'yes' if f is best else ''} |")
     md += ["", f"Chosen: {best.law}; floor at 4 GPUs {best.term().overhead(4) * 1e6:.2f} us, at 8 GPUs "
            f"{best.term().overhead(8) * 1e6:.2f} us. System files carry it: "
-           + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in agree.items()) + "."]
+           + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in agree.items()) + "."
+           + ("" if all(agree.values()) else " The constants were re-chosen in session 9 on every fit table held, "
+              "leave one node out (cosim.calibrate.launch_refit_s9, benchmarks/results/launch_refit_s9.md); the law is "
+              "this one.")]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "launch_fit_s4b.md").write_text("\n".join(md) + "\n")
     (OUT / "launch_fit_s4b.json").write_text(json.dumps(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["PipelineTiming", "pipeline_timing", "layout_step"]
+__all__ = ["PipelineTiming", "pipeline_timing", "layout_step", "static_power_w"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +69,15 @@ def layout_step(rep) -> dict:
     energy = rep.total_energy_j * copies + idle_j
     return {"step_latency_s": step, "tokens": tokens, "tokens_per_s": tokens / step, "energy_j": energy,
             "energy_per_token_j": energy / tokens, "idle_static_energy_j": idle_j}
+
+
+def static_power_w(parts, hw) -> float:
+    """The static power priced work carries (W), from (static J, seconds) pairs of the ops that
+    report a static term (the analytical and cycle levels): their J over their seconds; else the
+    device file's `energy.static_power` (what the roofline adds per second; 0 if absent). Idle
+    devices of a layout draw it for the time they wait (layout_step; cosim.serving.steptime)."""
+    parts = list(parts)
+    busy = sum(t for _, t in parts)
+    if busy > 0:
+        return sum(e for e, _ in parts) / busy
+    return float(getattr(hw, "static_power_w", None) or 0.0)

@@ -150,11 +150,8 @@ def _static_power(rows: list, hw) -> float:
     """The static power the priced rows carry (W): the analytical level's own static term over the rows that
     report one, else the device file's `energy.static_power` (what the roofline adds per second; 0 if absent).
     A pipelined layout's idle stages draw it too (cosim.parallel_timing.layout_step)."""
-    st = [(r["energy_static_j"], r["latency_s"]) for r in rows if "energy_static_j" in r]
-    busy = sum(t for _, t in st)
-    if busy > 0:
-        return sum(e for e, _ in st) / busy
-    return float(getattr(hw, "static_power_w", None) or 0.0)
+    from cosim.parallel_timing import static_power_w
+    return static_power_w(((r["energy_static_j"], r["latency_s"]) for r in rows if "energy_static_j" in r), hw)
 
 
 def _energy_notes(rows, hw: HardwareSpec) -> tuple:

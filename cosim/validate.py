@@ -129,15 +129,14 @@ def eager_pipeline(ops, costs, cpu_per_kernel: float) -> float:
 
 
 def _default_sibling(measurements: Path, what: str):
-    name = measurements.name.replace("_ops", f"_{what}")
-    p = measurements.with_name(name)
+    p = dataset.sibling(measurements, what)
     return p if p != measurements and p.is_file() else None
 
 
 def measured_devices(measurements: Path) -> list:
     """The GPU names the measurement runs recorded (the sibling *_env.json that `cosim calibrate`
-    writes beside *_ops.csv: one entry per device run), or [] where there is none."""
-    env = measurements.with_name(measurements.stem.replace("_ops", "_env") + ".json")
+    writes beside *_ops.csv or the *_runs.csv manifest: one entry per device run), or [] where there is none."""
+    env = dataset.sibling(measurements, "env", "json")
     if env == measurements or not env.is_file():
         return []
     try:

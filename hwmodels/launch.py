@@ -6,7 +6,9 @@ after the other). The second has a higher small-message floor (23 us at 4 GPUs, 
 against 16.4 us one-process-per-GPU on the same NVLink4 fabric; docs/multi-device.md 5.1.3). The
 fitted collective model prices ``one_process_per_gpu`` (the default: what serving engines run); the
 ``single_process`` mode adds the harness term the system file states, fitted only on fit data
-(``collectives.launch`` in the system YAML, cosim.calibrate.launch_fit):
+(``collectives.launch`` in the system YAML; law chosen by cosim.calibrate.launch_fit, constants re-chosen on every
+single-process table held, leave one node out, by cosim.calibrate.launch_refit_s9; nodes' own floors at 8 GPUs
+span 26 - 36 us, so no constant is within 15 % of every machine):
 
 - ``floor``: max(t, a + b n): the host enqueues the n kernels of one collective in a + b n seconds and
   the GPUs work while the next one is enqueued, so back-to-back collectives cost whichever is longer;

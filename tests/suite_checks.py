@@ -1,9 +1,10 @@
 """Checks shared by the calibration-suite tests: the shapes a suite measures (to prove fit and
-held-out suites disjoint), and a measured device run merged into validation/h200_ops.csv row
+held-out suites disjoint), and a measured device run listed in validation/h200_runs.csv merged row
 for row (fit and held-out suites alike; the split each lands in is the caller's check)."""
 
 import csv
 
+from cosim.calibrate import dataset
 from cosim.calibrate.suite_digest import suite_cases
 
 
@@ -22,8 +23,7 @@ def merged_row_for_row(run_number: int, suite: str, n_rows: int) -> list[dict]:
     (validation/raw_h200_run<N>/ops.csv), `n_rows` of them, in order and unchanged."""
     with open(f"validation/raw_h200_run{run_number}/ops.csv", newline="") as f:
         raw = list(csv.DictReader(f))
-    with open("validation/h200_ops.csv", newline="") as f:
-        merged = [r for r in csv.DictReader(f) if r["suite"] == suite]
+    merged = [r for _, _, r in dataset.merged_rows("validation/h200_runs.csv")[1] if r["suite"] == suite]
     assert len(raw) == len(merged) == n_rows
     assert all(r["run"] == f"h200_run{run_number}" and {k: r[k] for k in raw[0]} == q for r, q in zip(merged, raw))
     return merged

@@ -97,12 +97,12 @@ def test_calibration_in_another_launch_mode_is_not_applied_and_says_so():
 
 
 def test_an_uncalibrated_row_says_what_priced_it():
-    """dgx_h100 single_process floor: a + 8 b = 8.35 + 8 x 3.72 = 38.11 us at 8 GPUs (collectives.launch;
-    docs/multi-device.md 5.1.3)."""
+    """dgx_h100 single_process floor: a + 8 b = 17.50 + 8 x 2.08 = 34.14 us at 8 GPUs (collectives.launch, re-chosen
+    in session 9; docs/multi-device.md 5.1.8)."""
     from hwmodels.launch import launch_term
     assert H100.calibration is None
     floor_us = launch_term(H100, "single_process").overhead(8) * 1e6
-    assert floor_us == pytest.approx(8.35 + 8 * 3.72, abs=1e-9) and round(floor_us, 2) == 38.11
+    assert floor_us == pytest.approx(17.50 + 8 * 2.08, abs=1e-9) and round(floor_us, 2) == 34.14
     assert collective_cost("allreduce", 1024, 8, 1, H100, "analytical", launch="single_process").time_s * 1e6 == \
         pytest.approx(floor_us)  # the floor binds at 1 KB, so the price is the floor
     lab = lambda S, launch="one_process_per_gpu", level="analytical": collective_cost(  # noqa: E731

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cosim.calibrate.collective_heldout_s8 import HELDOUT_S8_CSV, build_rows, headline_sources
-from cosim.calibrate.collective_holdout_s4b import score_file
+from cosim.calibrate.collective_holdout_s4b import score_file, session8_systems
 from hwmodels.collectives import algorithm_of, collective_cost, is_regime_line, nvls_time
 from hwmodels.launch import LaunchTerm, launch_term
 from hwmodels.system import is_regime_protocol, load_system
@@ -81,12 +81,14 @@ def test_headline_is_one_unseen_single_node_all_reduce_table():
 
 
 def test_headline_score_pinned_and_its_misses_are_the_launch_floor():
-    ar = [r for r in score_file(HELDOUT_S8_CSV) if r.source == "vp_g138_all_reduce" and r.in_range]
+    # scored with the model frozen at bd5b763: its launch term (8.35 + 3.72 n; re-chosen in session 9)
+    s8 = session8_systems()
+    ar = [r for r in score_file(HELDOUT_S8_CSV, systems=s8) if r.source == "vp_g138_all_reduce" and r.in_range]
     assert sum(abs(r.err_pct) <= 15.0 for r in ar) == 18
     assert [r.size_bytes for r in ar if abs(r.err_pct) > 15.0] == [8192, 16384, 32768]
     # dgx_h100 single_process floor at 8 GPUs: a + 8 b (collectives.launch.single_process) = 38.11 us; the node
     # measured 32.74 us at 32 KB, so the error is 38.11 / 32.74 - 1 = +16.4 %
-    floor_us = launch_term(H100, "single_process").overhead(8) * 1e6
+    floor_us = launch_term(s8["dgx_h100"], "single_process").overhead(8) * 1e6
     row = next(r for r in ar if r.size_bytes == 32768)
     assert floor_us == pytest.approx(38.11, abs=0.005) and row.model_us == pytest.approx(floor_us)
     assert row.published_us == 32.74 and row.err_pct == pytest.approx(100 * (floor_us / 32.74 - 1))
@@ -129,7 +131,7 @@ def test_frozen_commit_prices_every_row_the_same():
     FROZEN, frozen_prices = bench.FROZEN, bench.frozen_prices
     if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", FROZEN], capture_output=True).returncode:
         pytest.skip("the frozen commit is not in this clone's history")
-    assert frozen_prices(HELDOUT_S8_CSV) == [r.model_us for r in score_file(HELDOUT_S8_CSV)]
+    assert frozen_prices(HELDOUT_S8_CSV) == [r.model_us for r in score_file(HELDOUT_S8_CSV, systems=session8_systems())]
 
 
 def _bench():
@@ -151,7 +153,7 @@ def test_a_frozen_price_that_differs_is_the_one_tabled(monkeypatch, tmp_path):
     """Every run prices the rows with the frozen commit (no flag); where its price differs from this tree's, the
     tables show the frozen one. Here the frozen price of g138's 32 KB row is set to the published 32.74 us."""
     bench = _bench()
-    rows = score_file(HELDOUT_S8_CSV)
+    rows = score_file(HELDOUT_S8_CSV, systems=session8_systems())
     fake = [32.74 if (r.source, r.size_bytes) == ("vp_g138_all_reduce", 32768) else r.model_us for r in rows]
     monkeypatch.setattr(bench, "frozen_prices", lambda path: fake)
     monkeypatch.setattr(bench, "OUT", tmp_path)
@@ -167,7 +169,8 @@ def test_pooled_feasibility_holds_scored_sizes_only(monkeypatch, tmp_path):
     2 - 8 GB rows are transcribed, not scored, so they make no cell."""
     from cosim.calibrate.collective_heldout_s8 import IN_RANGE
     bench = _bench()
-    monkeypatch.setattr(bench, "frozen_prices", lambda path: [r.model_us for r in score_file(path)])
+    monkeypatch.setattr(bench, "frozen_prices",
+                        lambda path: [r.model_us for r in score_file(path, systems=session8_systems())])
     monkeypatch.setattr(bench, "OUT", tmp_path)
     assert bench.main([]) == 0
     md = (tmp_path / "collective_heldout_s8.md").read_text()

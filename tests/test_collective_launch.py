@@ -13,13 +13,13 @@ H100 = load_system("dgx_h100")
 
 
 def test_single_process_floor_by_hand():
-    # dgx_h100 collectives.launch.single_process: floor 8.35 us + 3.72 us per driven GPU
+    # dgx_h100 collectives.launch.single_process (session 9 re-fit): floor 17.50 us + 2.08 us per driven GPU
     c8 = collective_cost("allreduce", 1024, 8, 1, H100, "analytical", launch="single_process")
-    assert c8.time_s * 1e6 == pytest.approx(8.35 + 3.72 * 8)  # 38.11 us (Together -g 8 ring: 35-39 us)
+    assert c8.time_s * 1e6 == pytest.approx(17.50 + 2.08 * 8)  # 34.14 us (node floors at 8 GPUs: 26.1 - 35.7 us)
     assert c8.launch == "single_process" and c8.algorithm == "ring/ll"
-    assert any("floor 8.35 us + 3.720 us x 8 GPUs = 38.11 us" in n for n in c8.notes)
+    assert any("floor 17.50 us + 2.080 us x 8 GPUs = 34.14 us" in n for n in c8.notes)
     c4 = collective_cost("allreduce", 1024, 4, 1, H100, "analytical", launch="single_process")
-    assert c4.time_s * 1e6 == pytest.approx(8.35 + 3.72 * 4)  # 23.23 us (nccl-collectives-bench -g 4: 23.2 us)
+    assert c4.time_s * 1e6 == pytest.approx(17.50 + 2.08 * 4)  # 25.82 us (nccl-collectives-bench -g 4: 23.2 - 25.9 us)
 
 
 def test_default_is_one_process_per_gpu_and_unchanged():
@@ -72,17 +72,27 @@ def test_bad_launch_fields_name_the_field(tmp_path):
         load_system(_write(tmp_path, missing_b))
 
 
-def test_system_files_carry_the_fit_chosen_on_the_validation_split():
-    from cosim.calibrate.launch_fit import choose, fit_laws, yaml_entry
+def test_session4b_chose_the_floor_law_and_its_constants_are_the_s4b_term():
+    # the law (floor a + b n) was chosen in session 4b; its constants were re-chosen in session 9 (next test)
+    from cosim.calibrate.launch_fit import choose, fit_laws
+    from cosim.calibrate.launch_refit_s9 import S4B_TERM
     fits = fit_laws(H100)
     best = choose(fits)
     assert best.law == "F2"  # floor a + b n: validation median 6.8 % vs 10.2-11.7 % for the others
     assert all(best.val_median_pct < f.val_median_pct for f in fits if f is not best)
+    assert (best.a_s, best.b_s) == pytest.approx((S4B_TERM.a_s, S4B_TERM.b_s), abs=0.005e-6)
+
+
+def test_system_files_carry_the_session9_refit():
+    # the rule chosen leave-one-node-out (rows_lsq, tests/test_launch_refit_s9.py) fitted on every fit row
+    from cosim.calibrate.launch_refit_s9 import fit_rows, rule_term, yaml_entry
+    entry = yaml_entry(rule_term("rows_lsq", fit_rows()))
+    assert entry == {"law": "floor", "a": "17.50 us", "b": "2.08 us"}
     for name in ("dgx_h100", "dgx_h200"):
-        assert load_system(name).collectives["launch"]["single_process"] == yaml_entry(best)
+        assert load_system(name).collectives["launch"]["single_process"] == entry
 
 
-_LAW = {"single_process": lambda t, n: max(t, 8.35e-6 + 3.72e-6 * n),  # floor: host enqueue of n kernels
+_LAW = {"single_process": lambda t, n: max(t, 17.50e-6 + 2.08e-6 * n),  # floor: host enqueue of n kernels
         "graph": lambda t, n: t + 6.60e-6}  # additive CUDA-graph node term (tests/test_collective_graph_launch.py)
 
 

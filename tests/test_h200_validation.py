@@ -20,12 +20,12 @@ VAL = ROOT / "validation"
 
 @pytest.fixture(scope="module")
 def held_out():
-    return validate("h200", VAL / "h200_ops.csv", split="test", include_unreliable=True)
+    return validate("h200", VAL / "h200_runs.csv", split="test", include_unreliable=True)
 
 
 @pytest.mark.slow  # ~40 s: a full re-fit over 1471 rows
 def test_fit_reproduces_the_committed_h200_calibration():
-    section, _ = fit(VAL / "h200_ops.csv", "h200", VAL / "h200_energy.csv", VAL / "h200_e2e.csv",
+    section, _ = fit(VAL / "h200_runs.csv", "h200", VAL / "h200_energy.csv", VAL / "h200_e2e.csv",
                      VAL / "h200_env.json")
     committed = yaml.safe_load((ROOT / "cosim/configs/hw/calibration/h200.yaml").read_text())
     assert section["params"] == committed["params"]
@@ -33,7 +33,7 @@ def test_fit_reproduces_the_committed_h200_calibration():
 
 
 def test_h200_held_out_has_no_unreliable_rows_and_no_shared_shapes(held_out):
-    meas = [m for m in dataset.load_ops(VAL / "h200_ops.csv") if m.op is not None]
+    meas = [m for m in dataset.load_ops(VAL / "h200_runs.csv") if m.op is not None]
     assert all(m.reliable for m in meas if m.split == "test")  # 1 GiB flush: no host-timed rows
     key = lambda m: (m.op.kind, m.op.compute_fmt, tuple(sorted((k, v) for k, v in m.op.dims.items())))  # noqa: E731
     test = {key(m) for m in meas if m.split == "test"}
@@ -69,7 +69,7 @@ def test_h200_graph_decode_end_to_end(held_out):
 
 def test_transfer_both_ways():
     # H100 parameters -> H200 kernels (like for like: the H100 calibration measured FA2 only)
-    a = transfer_validate("h200", "h100_sxm", VAL / "h200_ops.csv").classes
+    a = transfer_validate("h200", "h100_sxm", VAL / "h200_runs.csv").classes
     for cls in ("gemm_bf16", "gemm_fp8", "attention_prefill_fa2", "elementwise"):
         assert a[cls]["analytical"]["median"] <= 10.0, cls
     # FA2 decode missed the goal in session 4 (10.5 %): the H100's multi-CTA decode bandwidth was

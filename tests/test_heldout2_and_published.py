@@ -89,7 +89,7 @@ def test_unfused_attention_hides_launch_latency_after_the_first_kernel():
 
 
 def test_heldout2_shares_no_shape_with_the_other_suites():
-    meas = [m for m in dataset.load_ops(VAL / "h200_ops.csv") if m.op is not None]
+    meas = [m for m in dataset.load_ops(VAL / "h200_runs.csv") if m.op is not None]
     key = lambda m: (m.op.kind, m.op.compute_fmt, tuple(sorted(m.op.dims.items())))  # noqa: E731
     new = {key(m) for m in meas if m.split == "test2"}
     old = {key(m) for m in meas if m.split in ("fit", "test")}
@@ -104,7 +104,7 @@ def test_heldout2_figures_as_published():
     4.6 / 15.0, the session-7 model 4.35 / 14.64, its second round 4.13 / 13.64, session 8's second round
     4.27 / 13.70; third round, cuDNN decode start fixed, 4.20 / 13.43; session 9): pinned so that a later
     change that moves them is seen."""
-    c = validate("h200", VAL / "h200_ops.csv", split="test2", include_unreliable=True).classes
+    c = validate("h200", VAL / "h200_runs.csv", split="test2", include_unreliable=True).classes
     a = {k: c[k]["analytical"] for k in c}
     assert a["all"]["n"] == 1013
     assert a["all"]["median"] == pytest.approx(3.67, abs=0.05) and a["all"]["p90"] == pytest.approx(13.11, abs=0.05)

@@ -82,9 +82,9 @@ def test_parallel_trace_keeps_the_declared_format_and_its_note():
 
 
 @pytest.mark.parametrize("qc, name", [
-    ({"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True, "desc_act": False}, "int4_g128"),
+    ({"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True, "desc_act": False}, "int4_g128_symz"),
     ({"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": False}, "int4_g128_zp"),
-    ({"quant_method": "gptq", "bits": 8, "group_size": 64, "sym": True}, "int8_g64"),
+    ({"quant_method": "gptq", "bits": 8, "group_size": 64, "sym": True}, "int8_g64_symz"),
     ({"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True, "version": "gemm"}, "int4_g128_zp"),
     ({"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": False}, "int4_g128"),
     ({"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic"}, "fp8_e4m3"),
@@ -103,7 +103,7 @@ def test_common_quant_methods_map_to_registered_formats(tmp_path, qc, name):
     assert m.weights_format == name
     get_format(name)  # a registered (or parametric) format
     # the embedding stays bf16; the lm_head too, except where the scheme quantizes it (compressed-tensors
-    # without `ignore: [lm_head]`); e.g. Llama-3.1-8B GPTQ int4_g128: layers at 4 + 16/128 = 4.125 bits
+    # without `ignore: [lm_head]`); e.g. Llama-3.1-8B GPTQ int4_g128_symz: layers at 4 + (16 + 4)/128 = 4.156 bits
     head_quantized = qc["quant_method"] == "compressed-tensors"
     assert (m.embed_format, m.lm_head_format) == ("bf16", None if head_quantized else "bf16")
     E = 128256 * 4096
@@ -209,8 +209,9 @@ def test_experiment_with_accuracy_refuses_2d_block_weights_at_load():
 def test_gptq_bits_per_weight_by_formula(bits, group, sym):
     from workloads.hf_quant import declared_weights
     name, origin = declared_weights({"quant_method": "gptq", "bits": bits, "group_size": group, "sym": sym}, "c.json")
-    # bits + one fp16 scale per group (+ a bits-wide zero point per group when asymmetric)
-    assert get_format(name).bits_per_element == pytest.approx(bits + (16 + (0 if sym else bits)) / group)
+    # bits + one fp16 scale and one bits-wide zero per group: GPTQ stores qzeros also when sym is true
+    assert get_format(name).bits_per_element == pytest.approx(bits + (16 + bits) / group)
+    assert get_format(name).symmetric is sym
     assert origin == "config.json quantization_config: gptq"
 
 

@@ -90,7 +90,7 @@ def test_fa2_decode_with_more_ctas_than_sms_by_hand():
 def test_heldout3_rows_are_never_fitted():
     row = {"suite": "heldout3"}
     assert dataset.split_of(row) == "test3"
-    meas = dataset.load_ops(VAL / "h200_ops.csv")
+    meas = dataset.load_ops(VAL / "h200_runs.csv")
     assert {m.row["run"] for m in meas if m.split == "test3"} == {"h200_run5"}
     e2e = dataset.load_e2e(VAL / "h200_e2e.csv")
     assert {r["run"] for r in e2e if r["split"] == "test3"} == {"h200_run5"}
@@ -98,7 +98,7 @@ def test_heldout3_rows_are_never_fitted():
 
 
 def test_heldout3_shares_no_shape_with_the_fit():
-    meas = [m for m in dataset.load_ops(VAL / "h200_ops.csv") if m.op is not None]
+    meas = [m for m in dataset.load_ops(VAL / "h200_runs.csv") if m.op is not None]
     key = lambda m: (m.op.kind, m.op.compute_fmt, tuple(sorted(m.op.dims.items())))  # noqa: E731
     new = {key(m) for m in meas if m.split == "test3"}
     fitted = {key(m) for m in meas if m.split == "fit"}
@@ -112,7 +112,7 @@ def test_engine_fused_rows_map_to_the_engine_profile():
 
 @pytest.fixture(scope="module")
 def heldout3():
-    return validate("h200", VAL / "h200_ops.csv", split="test3", include_unreliable=True)
+    return validate("h200", VAL / "h200_runs.csv", split="test3", include_unreliable=True)
 
 
 def test_heldout3_figures_as_published(heldout3):
@@ -168,6 +168,6 @@ def test_measured_fused_rows_rebuild_the_profile_ops():
            "dims": '{"cols": 5120, "rows": 512}', "note": "heads=32 kv_heads=8 head_dim=128"}
     op = dataset.op_from_row(row)
     assert (op.kind, op.dims["tensors"], op.bytes) == ("rope_fused", 1, ops["rope"].bytes)
-    meas = [m for m in dataset.load_ops(VAL / "h200_ops.csv") if m.op is not None and m.split == "fit"]
+    meas = [m for m in dataset.load_ops(VAL / "h200_runs.csv") if m.op is not None and m.split == "fit"]
     # fit suites 6, 7 and 8 (sessions 7, 8) added rows of each drawn from the held-out-4 distributions
     assert sum(m.op.kind == "add_rmsnorm" for m in meas) == 128 and sum(m.op.kind == "rope_fused" for m in meas) == 113

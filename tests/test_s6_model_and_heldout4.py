@@ -161,7 +161,7 @@ def test_fa2_split_heuristic_over_twice_the_sms():
 @pytest.fixture(scope="module")
 def heldout4():
     from cosim.validate import validate
-    return validate("h200", "validation/h200_ops.csv", split="test4", include_unreliable=True)
+    return validate("h200", "validation/h200_runs.csv", split="test4", include_unreliable=True)
 
 
 def test_heldout4_figures_as_published(heldout4):

@@ -98,7 +98,7 @@ def test_calibrations_carry_the_chosen_terms_only():
 
 def test_fit_adds_a_term_only_where_its_rows_identify_it():
     from cosim.calibrate import fit
-    rows = [m for m in dataset.load_ops("validation/h200_ops.csv") if m.split == "fit" and m.op is not None]
+    rows = [m for m in dataset.load_ops("validation/h200_runs.csv") if m.split == "fit" and m.op is not None]
     ew = [m for m in rows if m.cls == "elementwise"]
     values = {}
     assert fit._s7_optional("elementwise", ew, values, fit.TERMS) == ["ew.softmax.multipass", "ew.embedding.small_idx"]

@@ -81,7 +81,7 @@ def test_serve_energy_on_a_tp_replica_counts_every_device():
     two = serve("llama3_8b", "dgx_h100", parallel={"tp": 2}, **kw)
     r = two.summary["energy_per_token_j"] / one.summary["energy_per_token_j"]
     assert 0.9 < r < 1.5, r
-    assert any("energy: the replica's 2 tensor-parallel devices" in n for n in two.notes)
+    assert any("energy: the replica's 2 devices (2 tensor-parallel copies of the trace)" in n for n in two.notes)
 
 
 def test_simulate_on_a_layout_prints_the_layout_step_as_plan_does(capsys):

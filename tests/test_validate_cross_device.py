@@ -9,7 +9,7 @@ H100 = Path("validation/h100_ops.csv")
 
 def test_measured_devices_read_from_the_sibling_env_json(tmp_path):
     assert measured_devices(H100) == ["NVIDIA H100 80GB HBM3"]
-    assert measured_devices(Path("validation/h200_ops.csv")) == ["NVIDIA H200"]
+    assert measured_devices(Path("validation/h200_runs.csv")) == ["NVIDIA H200"]
     lone = tmp_path / "x_ops.csv"
     lone.write_text(H100.read_text().splitlines()[0] + "\n")
     assert measured_devices(lone) == []  # no x_env.json beside it: nothing to say

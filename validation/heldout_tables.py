@@ -20,10 +20,13 @@ VAL = Path("validation")
 CLASSES = OP_CLASSES + ("all",)
 
 
-# held-out split -> (suite, H200 run) of the suites drawn with tail classes; LATEST is the fresh one
-TAIL_RUNS = {"test5": ("heldout5", 9), "test6": ("heldout6", 11), "test7": ("heldout7", 13),
-             "test8": ("heldout8", 15), "test9": ("heldout9", 16), "test10": ("heldout10", 17)}
-LATEST = "test10"
+# the held-out suites drawn with tail classes, oldest first; the last is the fresh one. Their splits are
+# cosim.calibrate.dataset.SUITES's, their H200 runs the run manifest's (validation/h200_runs.csv).
+TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10")
+RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
+# held-out split -> (suite, H200 run)
+TAIL_RUNS = {dataset.SUITES[s]: (s, RUN_OF[s]) for s in TAIL_SUITES}
+LATEST = dataset.SUITES[TAIL_SUITES[-1]]
 
 def _key(kind, fmt, dims):
     return kind, fmt, tuple(sorted(dims.items()))
@@ -106,7 +109,7 @@ def transfer_lines(h200, h100):
     lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
               "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
     have = {m.split for m in dataset.load_ops(h200)}
-    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in ("test10", "test9", "test8", "test7", "test6", "test5", "test4")
+    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in (*reversed(TAIL_RUNS), dataset.SUITES["heldout4"])
                if s in have]
     for target, sib, csv_, split, label in splits4 + [("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
                                             ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
@@ -194,7 +197,7 @@ def tail_table(split, title):
     sets = _tail_sets(split)
     hw = load_hw("h200")
     groups = {}
-    for m in dataset.load_ops(VAL / "h200_ops.csv"):
+    for m in dataset.load_ops(VAL / "h200_runs.csv"):
         if m.op is None or m.split != split:
             continue
         for prefix, tails in sets.items():
@@ -233,7 +236,7 @@ def _failed_rows(raw_csv):
 
 def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
-    h200, h100 = VAL / "h200_ops.csv", VAL / "h100_ops.csv"
+    h200, h100 = VAL / "h200_runs.csv", VAL / "h100_ops.csv"
     seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
     model = "the session-9 model"
     for split, title in (
@@ -272,7 +275,7 @@ def main():
             lines += _failed_rows(VAL / f"raw_h200_run{run}" / "ops.csv")
         if split == "test4":
             lines += ["#### End to end, heldout4 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""] + e2e_table(r_all)
-            lines += _failed_rows(VAL / "raw_h200_run7" / "ops.csv")
+            lines += _failed_rows(VAL / f"raw_h200_run{RUN_OF['heldout4']}" / "ops.csv")
         if split == "test3":
             lines += ["#### End to end, heldout3 (Llama-3.2-3B, Qwen2.5-14B shapes)", ""] + e2e_table(r_all)
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)

@@ -17,7 +17,8 @@ Families
               8-bit exponent per 16, 1-bit microexponent per pair.
 - ``int_group`` integer weights with one fp16 scale (and optionally a zero point)
               per group of G elements along the reduction axis: ``int4_g128``,
-              ``int4_g128_zp``.
+              ``int4_g128_zp``; ``int4_g128_symz`` is symmetric but stores a zero per
+              group anyway (a GPTQ ``sym: true`` checkpoint's qzeros), so it has _zp's bytes.
 - ``fp8_block`` FP8 elements with one fp32 scale per R x C tile of a weight matrix
               (DeepSeek-V3's checkpoint: ``fp8_e4m3_b128x128``, float32
               ``weight_scale_inv`` per 128 x 128 block): 8 + 32 / (R*C) bits.
@@ -171,15 +172,20 @@ def _microexp(magnitude: int, name: str) -> NumberFormat:
                                     f"1-bit microexponent per 2, sign + {magnitude}-bit magnitude")
 
 
-def _int_group(bits: int, group: int, zero_point: bool) -> NumberFormat:
-    name = f"int{bits}_g{group}" + ("_zp" if zero_point else "")
+def _int_group(bits: int, group: int, zero_point: bool, stored_zero: bool = False) -> NumberFormat:
+    """`stored_zero` (``_symz``): symmetric values, but the checkpoint stores a `bits`-wide zero per
+    group anyway: GPTQ's layout keeps an int32-packed ``qzeros`` tensor of (in / group) x
+    (out x bits / 32) words whether ``sym`` is true or not (vLLM
+    vllm/model_executor/layers/quantization/gptq.py, GPTQLinearMethod.create_weights)."""
+    name = f"int{bits}_g{group}" + ("_zp" if zero_point else "_symz" if stored_zero else "")
+    desc = (f" and {bits}-bit zero point" if zero_point else
+            f" (symmetric; a {bits}-bit zero per group stored, GPTQ qzeros)" if stored_zero else " (symmetric)")
     return NumberFormat(name=name, family="int_group", element_bits=bits, sign_bits=0 if zero_point else 1,
                         exponent_bits=0, mantissa_bits=bits if zero_point else bits - 1,
                         max_normal=float(2**bits - 1 if zero_point else 2 ** (bits - 1) - 1),
                         block_size=group, scale_format="fp16", scale_bits=16,
-                        zero_point_bits=bits if zero_point else 0, symmetric=not zero_point,
-                        description=f"{bits}-bit integer groups of {group} with fp16 scale"
-                                    + (f" and {bits}-bit zero point" if zero_point else " (symmetric)"))
+                        zero_point_bits=bits if zero_point or stored_zero else 0, symmetric=not zero_point,
+                        description=f"{bits}-bit integer groups of {group} with fp16 scale" + desc)
 
 
 def _fp8_block(elem: str, rows: int, cols: int) -> NumberFormat:
@@ -224,7 +230,8 @@ MAX_BLOCK_SIZE = 1 << 20
 _PARAMETRIC = [
     (re.compile(r"^bfp_m(\d+)_b(\d+)$"), lambda m, b: _bfp(int(m), int(b), f"bfp_m{m}_b{b}")),
     (re.compile(r"^(?:bfp|msfp)(\d+)_b(\d+)$"), lambda t, b: _bfp(int(t) - 9, int(b), f"bfp{t}_b{b}")),
-    (re.compile(r"^int(\d+)_g(\d+)(_zp)?$"), lambda b, g, zp: _int_group(int(b), int(g), bool(zp))),
+    (re.compile(r"^int(\d+)_g(\d+)(_zp|_symz)?$"),
+     lambda b, g, z: _int_group(int(b), int(g), z == "_zp", z == "_symz")),
     (re.compile(r"^fp8_(e4m3|e5m2)_b(\d+)x(\d+)$"), lambda e, r, c: _fp8_block(e, int(r), int(c))),
     (re.compile(r"^(mx[a-z0-9_]+?)_b(\d+)$"), lambda base, b: replace(
         get_format(base).with_block_size(int(b)), name=f"{base}_b{b}")),

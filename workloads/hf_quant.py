@@ -13,15 +13,18 @@ both keep the checkpoint's ``torch_dtype``, see `unquantized_formats`):
   scale per block), or per-tensor ``fp8_<fmt>`` without a block size;
 - ``gptq`` / ``awq`` with ``bits`` in 2..8 and ``group_size`` > 0 -> ``int<bits>_g<group>``
   (fp16 scale per group), ``_zp`` with a zero point (GPTQ ``sym: false``; AWQ ``zero_point``);
+  GPTQ ``sym: true`` -> ``_symz``: symmetric, but its stored qzeros counted (bits per group);
 - ``compressed-tensors`` with one weight scheme: int groups as above, float8 with a block
   strategy as fp8 above, a per-tensor float8 scale, or NVFP4 (float 4-bit, tensor_group of 16).
 """
 
 from __future__ import annotations
 
+import re
+
 from workloads.io import InputError
 
-__all__ = ["declared_weights", "unquantized_formats", "SUPPORTED"]
+__all__ = ["declared_weights", "unquantized_formats", "ignored", "ignore_note", "table_dtype", "SUPPORTED"]
 
 SUPPORTED = ("fp8 (e4m3/e5m2, weight_block_size or per-tensor), gptq and awq (bits 2..8, group_size > 0), "
              "compressed-tensors (int groups, float8 block or per-tensor, nvfp4)")
@@ -32,13 +35,13 @@ def _bad(src: str, field: str, value, expected: str):
                      f"(modelled: {SUPPORTED})")
 
 
-def _int_group(src, field_prefix, bits, group, zero_point) -> str:
+def _int_group(src, field_prefix, bits, group, zero_point, stored_zero=False) -> str:
     if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
         _bad(src, f"{field_prefix}bits", bits, "an integer 2..8")
     if isinstance(group, bool) or not isinstance(group, int) or group <= 0:
         _bad(src, f"{field_prefix}group_size", group,
              "a positive group size (per-channel scales, group_size -1, are not modelled)")
-    return f"int{bits}_g{group}" + ("_zp" if zero_point else "")
+    return f"int{bits}_g{group}" + ("_zp" if zero_point else "_symz" if stored_zero else "")
 
 
 def _fp8(src, fmt, block, field_prefix="") -> str:
@@ -84,7 +87,9 @@ def declared_weights(qc, src: str) -> tuple[str, str]:
     if method == "fp8":
         name = _fp8(src, qc.get("fmt", "e4m3"), qc.get("weight_block_size"))
     elif method == "gptq":
-        name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("sym") is False)
+        # GPTQ stores its int32-packed qzeros (bits per group per output column) even when sym is
+        # true (workloads.formats._int_group): symmetric values at the _zp format's bytes (_symz)
+        name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("sym") is False, True)
     elif method == "awq":
         name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("zero_point", True) is not False)
     elif method == "compressed-tensors":
@@ -110,12 +115,51 @@ def table_dtype(cfg: dict, src: str, outer: dict | None = None) -> tuple[str, st
     return "bf16", "no torch_dtype: unquantized tables bf16 assumed"
 
 
-def unquantized_formats(qc: dict, dtype: str) -> tuple[str, str | None]:
+def unquantized_formats(qc: dict, dtype: str, src: str = "config.json") -> tuple[str, str | None]:
     """(embedding format, lm_head format or None when the lm_head is quantized like the rest).
     The embedding is a lookup table, never a quantized Linear; the lm_head is left out by
     AWQ, by transformers' fp8 quantizer (modules_to_not_convert) and by GPTQ unless its
-    ``lm_head: true``; compressed-tensors quantizes it unless ``ignore`` names it. `dtype`: table_dtype's."""
+    ``lm_head: true``; compressed-tensors quantizes it unless an ``ignore`` entry matches it
+    (`ignored`). `dtype`: table_dtype's."""
     method = qc.get("quant_method")
     quantized_head = ((method == "gptq" and qc.get("lm_head") is True)
-                      or (method == "compressed-tensors" and "lm_head" not in (qc.get("ignore") or [])))
+                      or (method == "compressed-tensors" and not ignored(qc, src)[0]))
     return dtype, (None if quantized_head else dtype)
+
+
+_A_DECODER_LINEAR = "model.layers.0.mlp.down_proj"  # an entry matching this reaches past the lm_head
+
+
+def _matches(entry: str, name: str, src: str, i: int) -> bool:
+    """compressed-tensors' rule (compressed_tensors.utils.match_name; vLLM's
+    compressed_tensors/utils.py `_is_equal_or_regex_match`): the exact module name, or
+    ``re.match`` (anchored at the start only) of the pattern after ``re:``."""
+    if not entry.startswith("re:"):
+        return entry == name
+    try:
+        return re.match(entry[3:], name) is not None
+    except re.error as e:
+        raise InputError(f"{src}: quantization_config.ignore[{i}]: got {entry!r}; expected a module name or "
+                         f"'re:' and a Python regular expression ({e})") from None
+
+
+def ignored(qc: dict, src: str) -> tuple[list[str], list[str]]:
+    """compressed-tensors ``ignore``: (the entries that match the lm_head, the entries that
+    name other modules, which cosim prices in the declared format)."""
+    entries = qc.get("ignore") or []
+    if qc.get("quant_method") != "compressed-tensors":
+        return [], []
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        _bad(src, "ignore", entries, "a list of module names or 're:' patterns")
+    head = [e for i, e in enumerate(entries) if _matches(e, "lm_head", src, i)]
+    other = [e for i, e in enumerate(entries) if e not in head or _matches(e, _A_DECODER_LINEAR, src, i)]
+    return head, other
+
+
+def ignore_note(qc: dict, src: str, fmt: str) -> str:
+    """What a compressed-tensors ``ignore`` list left unquantized, for the weights note ('' if nothing)."""
+    head, other = ignored(qc, src)
+    parts = [f"ignore leaves the lm_head unquantized ({', '.join(map(repr, head))})"] if head else []
+    if other:
+        parts.append(f"ignore also names {', '.join(map(repr, other))}: not modelled, those modules priced as {fmt}")
+    return "".join(f"; {p}" for p in parts)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES", "doc_kind",
-           "bundled_root", "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled", "copy_tree"]
+           "bundled_root", "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled", "copy_tree",
+           "shadow_note"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
 MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
@@ -139,3 +140,15 @@ def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError
         raise error(f"unknown {what} {short_repr(text)}: not a bundled {what} name (see `cosim list {kind}`){hint}; "
                     f"bundled: {', '.join(names)}; or give a path to your own .yaml file")
     return bundled_dir(kind) / f"{text}.yaml"
+
+
+def shadow_note(text: str, bundled: Path | None, what: str) -> str | None:
+    """The note the one rule above owes the user: a bare name that is a bundled file
+    (`bundled`, None if not) wins over a same-named file or folder in the working
+    directory, which is then not read. None when nothing is shadowed."""
+    text = str(text).strip()
+    if bundled is None or not text or looks_like_path(text) or not Path(text).exists():
+        return None
+    kind = "folder" if Path(text).is_dir() else "file"
+    return (f"{what} {text!r} is the bundled {bundled.parent.name}/{bundled.name}; the {kind} ./{text} in the "
+            f"working directory is not read (write ./{text} to use it)")

@@ -424,6 +424,17 @@ def _hf_extras(cfg: dict, d: dict) -> None:
             d["sliding_window_layers"] = wl
 
 
+def _hf_name(cfg: dict, outer: dict, path: Path) -> str:
+    """The config's own name (`_name_or_path`), else its checkpoint folder's for a config.json,
+    else the file's stem (a loose `qwen2_7b.json` is not named after the folder it sits in)."""
+    own = cfg.get("_name_or_path") or outer.get("_name_or_path")
+    if isinstance(own, str) and own.strip():
+        return own.strip()
+    if path.name == "config.json":
+        return path.resolve().parent.name or path.stem
+    return path.stem
+
+
 def model_from_hf_config(path: str | Path) -> ModelSpec:
     """Read a Hugging Face config.json (as JSON data only)."""
     from workloads.schema import check_hf_fields
@@ -446,7 +457,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         require(key in cfg, src, key, None, "present in a decoder-only transformer config")
     heads = cfg["num_attention_heads"]
     d: dict[str, Any] = {
-        "name": cfg.get("_name_or_path") or path.parent.name or path.stem,
+        "name": _hf_name(cfg, outer, path),
         "hidden": cfg["hidden_size"], "layers": cfg["num_hidden_layers"], "heads": heads,
         "kv_heads": cfg.get("num_key_value_heads") or heads,
         "intermediate": cfg.get("intermediate_size") or 0, "vocab": cfg["vocab_size"],
@@ -462,10 +473,11 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         d["max_context"] = _rope_extended(cfg, cfg["max_position_embeddings"], src)
     _hf_extras(cfg, d)
     if quant is not None:
-        from workloads.hf_quant import declared_weights, table_dtype, unquantized_formats
+        from workloads.hf_quant import declared_weights, ignore_note, table_dtype, unquantized_formats
         d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
         dtype, how = table_dtype(cfg, src, outer)
-        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype)
+        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
+        d["weights_origin"] += ignore_note(quant, src, d["weights_format"])
         if how != "torch_dtype":  # a default that sets bytes: said in the note
             d["weights_origin"] += f"; {how}"
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")

@@ -110,8 +110,10 @@ def fit_blend(runs, system, family: str) -> tuple:
 
 def compare_laws(family: str, path=TOGETHER_CSV) -> list:
     # every law acts on the base lines (a calibrated algorithm is priced without its size-regime lines), so the
-    # laws, "none" included, are compared on the one-line-per-protocol model (as in session 6)
-    system, runs = single_line(load_system("dgx_h100")), load_runs(path)
+    # laws, "none" included, are compared on the one-line-per-protocol model with the session-6 launch term (as in
+    # session 6; session 9 re-chose that term, cosim.calibrate.launch_refit_s9)
+    from cosim.calibrate.launch_refit_s9 import S4B_TERM, with_term
+    system, runs = single_line(with_term(load_system("dgx_h100"), S4B_TERM)), load_runs(path)
     fit_keep, val_keep = FAMILIES[family]
     half, p = fit_blend(runs, system, family)
     out = []

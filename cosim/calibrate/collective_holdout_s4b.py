@@ -19,7 +19,8 @@ from hwmodels.nccl import launch_from_harness
 from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
 
-__all__ = ["HELDOUT_S4B_CSV", "LAUNCH_CSV", "ScoredRow", "score_file", "session4b_systems", "x3_x4", "summary", "BANDS"]
+__all__ = ["HELDOUT_S4B_CSV", "LAUNCH_CSV", "ScoredRow", "score_file", "session4b_systems", "session8_systems", "x3_x4",
+           "summary", "BANDS"]
 
 _PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
 HELDOUT_S4B_CSV = _PUB / "nccl_8gpu_heldout_session4b.csv"
@@ -71,9 +72,18 @@ def _launch_of(r: dict, sources: dict, path) -> str:
 
 def session4b_systems() -> dict:
     """The bundled systems as session 4b scored them: one line per (algorithm, protocol), no size-regime lines
-    (the NVLS small-chunk line came in session 7, validation/nvls_regime_rules_s7.md)."""
+    (the NVLS small-chunk line came in session 7, validation/nvls_regime_rules_s7.md), and the session-4b
+    single-process launch term (re-chosen in session 9, cosim.calibrate.launch_refit_s9)."""
     from cosim.calibrate.calibration_fit import single_line
-    return {n: single_line(load_system(n)) for n in ("dgx_h100", "dgx_h200")}
+    return {n: single_line(s) for n, s in session8_systems().items()}
+
+
+def session8_systems() -> dict:
+    """The bundled systems as sessions 7 and 8 scored them: today's files with the session-4b single-process launch
+    term (8.35 + 3.72 n us), which session 9 re-chose on fit data (cosim.calibrate.launch_refit_s9). The historical
+    scorers price with it so that their committed tables re-run unchanged."""
+    from cosim.calibrate.launch_refit_s9 import S4B_TERM, with_term
+    return {n: with_term(load_system(n), S4B_TERM) for n in ("dgx_h100", "dgx_h200")}
 
 
 def score_file(path, level: str = "analytical", systems: dict | None = None) -> list[ScoredRow]:

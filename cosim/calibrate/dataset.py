@@ -7,6 +7,12 @@ held-out suite (run 2, ``--variant heldout``) has different shapes throughout: o
 models' N/K (Qwen2.5-7B, Llama-2-13B, 70B), non-power-of-two M, square, sequence and
 tensor sizes, other head configurations (28/4, 40/40) and contexts; its rows are
 never seen by the fit.
+
+A device's measured runs are kept once, as the raw microbench folders (<dir>/raw_<run>/ops.csv), and
+listed in a run manifest, <dir>/<prefix>_runs.csv (columns run, suite; one line per run, in merge
+order). ``load_ops`` reads a manifest as the merged table: every raw row of every listed run, in order,
+with ``suite`` and ``run`` prepended (what ``merge_run`` used to append to <prefix>_ops.csv, byte for
+byte: ``write_merged`` writes it out). A flat <prefix>_ops.csv (H100) is read as before.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 
-__all__ = ["backend_of", "carve_validation", "merge_run", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
+__all__ = ["SUITES", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
            "reliable", "MAX_SPREAD"]
 
 # A row whose repeats spread by more than half its median, (p90 - p10) / median > 0.5, was
@@ -42,6 +48,80 @@ class Measurement:
     impl: str
     row: dict
     reliable: bool = True
+
+
+MANIFEST_FIELDS = ["run", "suite"]
+
+
+def is_manifest(path) -> bool:
+    """A run manifest (<prefix>_runs.csv) rather than a flat merged ops CSV (<prefix>_ops.csv)."""
+    return Path(path).name.endswith("_runs.csv")
+
+
+def sibling(path, what: str, ext: str = "csv") -> Path:
+    """<prefix>_<what>.<ext> beside a <prefix>_ops.csv or <prefix>_runs.csv (the energy, e2e and env
+    files of the same runs)."""
+    p = Path(path)
+    for tail in ("_ops.csv", "_runs.csv"):
+        if p.name.endswith(tail):
+            return p.with_name(p.name[: -len(tail)] + f"_{what}.{ext}")
+    return p.with_name(p.name.replace("_ops", f"_{what}"))
+
+
+def manifest_runs(path) -> list[tuple[str, str, Path]]:
+    """(run, suite, raw ops.csv) of every line of a run manifest, in order."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: measurements: no such file; expected a run manifest (columns run, suite)")
+    with open(p, newline="") as f:
+        r = csv.DictReader(f)
+        if r.fieldnames != MANIFEST_FIELDS:
+            raise InputError(f"{p}: header: got {r.fieldnames}; expected {MANIFEST_FIELDS}")
+        lines = list(r)
+    if not lines:
+        raise InputError(f"{p}: runs: empty; expected at least one run line")
+    out, seen = [], set()
+    for i, line in enumerate(lines):
+        run, suite = (line.get("run") or "").strip(), (line.get("suite") or "").strip()
+        if not run or not suite or run in seen:
+            raise InputError(f"{p}: line {i + 2}: got run={run!r}, suite={suite!r}; expected a new run name and "
+                             f"its suite")
+        seen.add(run)
+        raw = p.parent / f"raw_{run}" / "ops.csv"
+        if not raw.is_file():
+            raise InputError(f"{p}: line {i + 2}: run {run!r}: {raw}: no such file; expected the run's microbench "
+                             f"output folder raw_{run}/ beside the manifest")
+        out.append((run, suite, raw))
+    return out
+
+
+def merged_rows(path) -> tuple[list[str], list[tuple[str, int, dict]]]:
+    """The merged table of a run manifest: (columns, [(raw file, its row number, row)]); every raw row of
+    every run once, in manifest order, with suite and run first. All runs must share one header."""
+    fields, out = None, []
+    for run, suite, raw in manifest_runs(path):
+        with open(raw, newline="") as f:
+            rd = csv.DictReader(f)
+            rows = list(rd)
+            have = ["suite", "run"] + list(rd.fieldnames or [])
+        if fields is None:
+            fields = have
+        elif have != fields:
+            raise InputError(f"{raw}: header: got {have[2:8]}...; expected the columns of the manifest's first run "
+                             f"{fields[2:8]}... (same microbench version)")
+        out += [(str(raw), i + 2, {"suite": suite, "run": run, **r}) for i, r in enumerate(rows)]
+    return fields, out
+
+
+def write_merged(path, out_csv) -> int:
+    """Write a run manifest's merged table as one CSV (what <prefix>_ops.csv held); returns its rows."""
+    fields, rows = merged_rows(path)
+    with open(out_csv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for _src, _i, r in rows:
+            w.writerow(r)
+    return len(rows)
 
 
 def _read(path) -> list[dict]:
@@ -72,7 +152,9 @@ def split_of(row: dict) -> str:
     return HELDOUT_SPLITS.get(row.get("suite"), "fit")
 
 
-# suite -> split of the held-out suites; every other suite (default, fit3) is fitted.
+# suite -> split of every measured suite, in the order the suites were first measured: the one table a
+# new suite is added to (cosim calibrate --variant and cosim validate --split read their choices from it).
+# default, fit3 .. fit8 are fitted; the held-out suites are never fitted.
 # heldout2: the fresh held-out suite measured after the 2026-12-04 model freeze; heldout3: the
 # one measured after the session-4 freeze (rules: validation/heldout3_rules.md); heldout4: after the
 # session-6 freeze (validation/heldout4_rules.md) (issue 11). fit4 and fit5 (session 6, run 8; merged
@@ -83,9 +165,12 @@ def split_of(row: dict) -> str:
 # round) are fitted. heldout8: after the session-8 second-round freeze (validation/heldout8_rules.md);
 # heldout9: after the session-8 third-round freeze (validation/heldout9_rules.md); heldout10: after the
 # session-9 freeze (validation/heldout10_rules.md).
-HELDOUT_SPLITS = {"heldout": "test", "heldout2": "test2", "heldout3": "test3", "heldout4": "test4", "heldout5": "test5",
-                  "heldout6": "test6", "heldout7": "test7", "heldout8": "test8",
-                  "heldout9": "test9", "heldout10": "test10"}
+SUITES = {"default": "fit", "heldout": "test", "heldout2": "test2", "fit3": "fit", "heldout3": "test3", "fit4": "fit",
+          "heldout4": "test4", "fit5": "fit", "heldout5": "test5", "fit6": "fit", "heldout6": "test6", "fit7": "fit",
+          "heldout7": "test7", "fit8": "fit", "heldout8": "test8", "heldout9": "test9",
+          "heldout10": "test10"}
+# suite -> split of the held-out suites; every other suite is fitted
+HELDOUT_SPLITS = {suite: split for suite, split in SUITES.items() if split != "fit"}
 
 
 def _act(name, shape, fmt="bf16"):
@@ -170,6 +255,8 @@ def load_ops(path) -> list[Measurement]:
         return _parse_ops(path)  # its error names the file
     st = Path(path).stat()
     key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+    if is_manifest(path):  # a raw run changed on disk is a new version too
+        key += tuple((r.stat().st_mtime_ns, r.stat().st_size) for _, _, r in manifest_runs(path))
     if key not in _LOADED:
         if len(_LOADED) >= 4:
             _LOADED.pop(next(iter(_LOADED)))
@@ -179,8 +266,11 @@ def load_ops(path) -> list[Measurement]:
 
 def _parse_ops(path) -> list[Measurement]:
     out = []
-    for i, row in enumerate(_read(path)):
-        src = f"{path}: row {i + 2}"
+    rows = merged_rows(path)[1] if is_manifest(path) else [(path, i + 2, r) for i, r in enumerate(_read(path))]
+    if not rows:
+        raise InputError(f"{path}: measurements: empty; expected at least one measured row")
+    for file, line, row in rows:
+        src = f"{file}: row {line}"
         if (row.get("note") or "").startswith("FAILED") or not row.get("median_s"):
             continue
         try:
@@ -226,16 +316,39 @@ def load_e2e(path) -> list[dict]:
 
 
 def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
-    """Append one microbench output folder (ops.csv, energy.csv, e2e.csv, env.json) to the
-    combined files (<prefix>_ops.csv, _energy.csv, _e2e.csv, _env.json), tagging every row
-    with its suite (default = fit, heldout = test) and run name. Returns rows added per file."""
+    """Add one microbench output folder (ops.csv, energy.csv, e2e.csv, env.json) to a device's
+    measurements, tagging every row with its suite (default = fit, heldout = test) and run name.
+    Where ``ops_csv`` is a run manifest (<prefix>_runs.csv) the ops rows stay in the raw folder, which
+    must be <manifest dir>/raw_<run>, and one line (run, suite) is appended to the manifest; a flat
+    <prefix>_ops.csv gets the rows appended. energy/e2e rows are appended to <prefix>_energy.csv and
+    _e2e.csv, env.json becomes <prefix>_env.json's entry ``run``. Returns rows added per file."""
     raw, ops_csv = Path(raw_dir), Path(ops_csv)
     added = {}
-    for what in ("ops", "energy", "e2e"):
+    whats = ("ops", "energy", "e2e")
+    if is_manifest(ops_csv):
+        whats = ("energy", "e2e")
+        src = raw / "ops.csv"
+        if raw.resolve() != (ops_csv.parent / f"raw_{run}").resolve():
+            raise InputError(f"{ops_csv}: run {run!r}: raw folder {raw}; expected {ops_csv.parent / f'raw_{run}'} "
+                             f"(a manifest's runs live beside it as raw_<run>/)")
+        if src.is_file():
+            exists = ops_csv.is_file()
+            if exists and run in {r for r, _, _ in manifest_runs(ops_csv)}:
+                raise InputError(f"{ops_csv}: run: got {run!r}, already listed; expected a new run name")
+            with open(src, newline="") as f:
+                n = len(list(csv.DictReader(f)))
+            with open(ops_csv, "a", newline="") as f:
+                w = csv.writer(f, lineterminator="\n")
+                if not exists:
+                    w.writerow(MANIFEST_FIELDS)
+                w.writerow([run, suite])
+            merged_rows(ops_csv)  # the new run's header must be the earlier runs'
+            added[str(ops_csv)] = n
+    for what in whats:
         src = raw / f"{what}.csv"
         if not src.is_file():
             continue
-        dst = ops_csv.with_name(ops_csv.name.replace("_ops.csv", f"_{what}.csv"))
+        dst = sibling(ops_csv, what)
         with open(src, newline="") as f:
             rows = list(csv.DictReader(f))
         fields = ["suite", "run"] + (list(rows[0].keys()) if rows else [])
@@ -255,7 +368,7 @@ def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
         added[str(dst)] = len(rows)
     env_src = raw / "env.json"
     if env_src.is_file():
-        env_dst = ops_csv.with_name(ops_csv.name.replace("_ops.csv", "_env.json"))
+        env_dst = sibling(ops_csv, "env", "json")
         env = json.loads(env_dst.read_text()) if env_dst.is_file() else {}
         env[run] = json.loads(env_src.read_text())
         env_dst.write_text(json.dumps(env, indent=1))

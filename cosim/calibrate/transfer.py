@@ -1,7 +1,7 @@
 """Measured error of a family transfer: one GPU's calibration, transferred to a sibling by
 its datasheet (hwmodels.gpu_transfer), scored on the sibling's own measurements.
 
-    transfer_validate("h200", "h100_sxm", "validation/h200_ops.csv")   # H100 params -> H200 kernels
+    transfer_validate("h200", "h100_sxm", "validation/h200_runs.csv")   # H100 params -> H200 kernels
     transfer_validate("h100_sxm", "h200", "validation/h100_ops.csv")   # H200 params -> H100 kernels
 """
 

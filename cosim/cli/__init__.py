@@ -59,6 +59,9 @@ def _run(args) -> int:
 
     try:
         check_numeric_flags(args)
+        from cosim.cli._shadow import shadow_notes
+        for note in shadow_notes(args):
+            print(f"note: {note}", file=sys.stderr)
         return int(args.func(args) or 0)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -14,19 +14,22 @@ def register(sub) -> None:
                        description=__doc__)
     p.add_argument("--hw", default="h100_sxm", help="hardware spec whose calibration is written (name or YAML path)")
     p.add_argument("--out-dir", default="validation", help="where the measurement CSVs are written/read")
-    p.add_argument("--measurements", help="ops CSV to fit (default: <out-dir>/<hw>_ops.csv); "
-                                          "energy/e2e/env files are its siblings *_energy.csv, *_e2e.csv, *_env.json")
+    p.add_argument("--measurements", help="run manifest (*_runs.csv: run, suite per line; each run's rows in "
+                                          "raw_<run>/ops.csv beside it) or flat ops CSV to fit and to add the run "
+                                          "to (default: <out-dir>/<hw>_runs.csv where it exists, else "
+                                          "<out-dir>/<hw>_ops.csv); energy/e2e/env files are its siblings "
+                                          "*_energy.csv, *_e2e.csv, *_env.json")
     p.add_argument("--out", "--calibration", dest="calibration",
                    help="calibration YAML to write; with --fit-only nothing is written without it (the fit "
                         "quality is printed); when measuring: cosim/configs/hw/calibration/<hw>.yaml next to the "
                         "hardware file")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
-    p.add_argument("--variant", choices=("default", "heldout", "heldout2", "fit3", "heldout3", "fit4", "heldout4", "fit5",
-                                            "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8", "heldout8", "heldout9",
-                                            "heldout10"),
-                   default="default",
-                   help="measurement suite: default / fit3 / fit4 / fit5 (fitted, then the fit runs) or heldout* "
-                        "(validation-only shapes)")
+    from cosim.calibrate.dataset import SUITES
+
+    p.add_argument("--variant", choices=tuple(SUITES), default="default",
+                   help="measurement suite (cosim.calibrate.dataset.SUITES): "
+                        + " / ".join(s for s, split in SUITES.items() if split == "fit")
+                        + " (fitted, then the fit runs) or heldout* (validation-only shapes)")
     p.add_argument("--sections", default="launch,gemm,attention,elementwise,energy,e2e",
                    help="measurement sections to run, comma-separated")
     p.add_argument("--run-name", help="name of this run in the combined CSVs (default: <variant>-<UTC time>)")
@@ -36,9 +39,14 @@ def register(sub) -> None:
 def _paths(args):
     from hwmodels.spec import hw_path
 
+    from cosim.calibrate.dataset import sibling
+
     name = Path(args.hw).stem
-    ops = Path(args.measurements) if args.measurements else Path(args.out_dir) / f"{name.split('_')[0]}_ops.csv"
-    sib = lambda what, ext="csv": ops.with_name(ops.name.replace("_ops.csv", f"_{what}.{ext}"))  # noqa: E731
+    prefix = Path(args.out_dir) / name.split("_")[0]
+    manifest = prefix.with_name(prefix.name + "_runs.csv")
+    ops = (Path(args.measurements) if args.measurements
+           else manifest if manifest.is_file() else prefix.with_name(prefix.name + "_ops.csv"))
+    sib = lambda what, ext="csv": sibling(ops, what, ext)  # noqa: E731
     cal = Path(args.calibration) if args.calibration else hw_path(args.hw).parent / "calibration" / f"{name}.yaml"
     return ops, sib("energy"), sib("e2e"), sib("env", "json"), cal
 
@@ -51,6 +59,7 @@ def run(args) -> int:
 
             import datetime as dt
 
+            from cosim.calibrate.dataset import is_manifest as dataset_is_manifest
             from cosim.calibrate.dataset import merge_run
 
             run_name = args.run_name or f"{args.variant}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M}"
@@ -58,7 +67,8 @@ def run(args) -> int:
             print(f"measuring ({args.variant} suite) into {raw} ...")
             microbench.run(str(raw), [s for s in args.sections.split(",") if s], variant=args.variant)
             for path, n in merge_run(raw, ops, args.variant, run_name).items():
-                print(f"appended {n} rows to {path}")
+                print(f"listed run {run_name} ({n} rows in {raw / 'ops.csv'}) in {path}" if path == str(ops)
+                      and dataset_is_manifest(ops) else f"appended {n} rows to {path}")
             from cosim.calibrate.dataset import HELDOUT_SPLITS
             if args.variant in HELDOUT_SPLITS:
                 return 0  # held-out rows are never fitted

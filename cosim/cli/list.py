@@ -17,7 +17,7 @@ def run(args) -> int:
         print(f"{'name':<16}{'family':<11}{'bits/elem':>10}  {'block':>5}  description")
         for f in list_formats():
             print(f"{f.name:<16}{f.family:<11}{f.bits_per_element:>10.4g}  {f.block_size or '-':>5}  {f.description}")
-        print("parametric: bfp_m<M>_b<B>, bfp<T>_b<B>, int<N>_g<G>[_zp], <mx format>_b<B>, "
+        print("parametric: bfp_m<M>_b<B>, bfp<T>_b<B>, int<N>_g<G>[_zp|_symz], <mx format>_b<B>, "
               "fp8_<e4m3|e5m2>_b<R>x<C> (fp32 scale per R x C block; cost models only)")
     elif args.what == "models":
         from workloads.models import list_models, load_model

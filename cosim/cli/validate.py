@@ -16,11 +16,12 @@ def register(sub) -> None:
     p.add_argument("--measurements", required=True, help="ops CSV written by cosim calibrate")
     p.add_argument("--energy", help="energy CSV (default: sibling *_energy.csv)")
     p.add_argument("--e2e", help="end-to-end CSV (default: sibling *_e2e.csv)")
-    p.add_argument("--split", choices=("test", "test2", "test3", "test4", "test5", "test6", "test7", "test8", "test9",
-                                       "test10", "fit", "all"),
-                   default="test",
-                   help="test = held-out shapes never used by the fit (default); test2 .. test10 = the "
-                        "later held-out suites (heldout2 .. heldout10)")
+    from cosim.calibrate.dataset import HELDOUT_SPLITS
+
+    held = tuple(HELDOUT_SPLITS.values())
+    p.add_argument("--split", choices=held + ("fit", "all"), default="test",
+                   help=f"test = held-out shapes never used by the fit (default); {held[1]} .. {held[-1]} = the "
+                        f"later held-out suites ({list(HELDOUT_SPLITS)[1]} .. {list(HELDOUT_SPLITS)[-1]})")
     p.add_argument("--include-unreliable", action="store_true",
                    help="also score rows whose repeats spread > 50%% of the median (host-bound launches)")
     p.add_argument("--plot", help="write the predicted-vs-measured scatter to this file (.png); nothing is "

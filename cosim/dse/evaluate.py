@@ -407,7 +407,6 @@ def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     """A point on a multi-device system: latency is the pipeline step, energy the whole
     system's per step, memory the fullest device's (hw.* fields override the device).
     `labels` = (level_used, provenance) arrays: the row says what priced it, as simulate does."""
-    from cosim.parallel_timing import layout_step
     from cosim.simulate import simulate
     from hwmodels.system import load_system
 
@@ -416,12 +415,13 @@ def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     trace = _trace(cfg, caches["trace"])
     rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
     labels[0][i], labels[1][i] = rep.level, "; ".join(rep.meta["priced_from"])
-    st = layout_step(rep)  # as cosim plan: system energy = tp x dp x micro-batch traces
-    tokens = _tokens(cfg)
-    lat, en = st["step_latency_s"], st["energy_j"]
+    # as cosim plan: the layout's step (cosim.parallel_timing.layout_step: the global batch's tokens, the system
+    # energy with the idle stages' static power), which simulate already keeps in the report: derived once
+    par = rep.meta["parallel"]
     if "sqnr" not in caches:
         caches["sqnr"] = _accuracy(cfg, trace)
-    vals = {"latency_s": lat, "energy_j": en, "tokens_per_s": tokens / lat, "energy_per_token_j": en / tokens,
+    vals = {"latency_s": par["step_latency_s"], "energy_j": par["system_energy_j"],
+            "tokens_per_s": par["layout_tokens_per_s"], "energy_per_token_j": par["system_energy_per_token_j"],
             "memory_bytes": rep.memory_bytes, "capacity_bytes": rep.capacity_bytes,
             "fits_in_memory": rep.fits_in_memory, **caches["sqnr"], "area_mm2": math.nan}
     for m, v in vals.items():

@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from cosim.experiment import (DEFAULTS, Experiment, experiment_from_dict, experiment_path, si_override)
-from workloads.io import InputError, copy_tree, doc_kind, fail, load_yaml_file, resolve_bundled
+from workloads.io import (InputError, bundled_names, copy_tree, doc_kind, fail, load_yaml_file, looks_like_path,
+                          resolve_bundled)
 
 __all__ = ["SweepSpec", "load_sweep", "sweep_from_dict", "METRICS", "Constraint", "apply_point"]
 
@@ -224,8 +225,11 @@ def apply_point(base_cfg: dict, point: dict, source: str = "<sweep>") -> dict:
 def load_sweep(path, overrides: dict | None = None) -> SweepSpec:
     from workloads.io import check_name
     check_name(str(path), "sweep")
-    # a bare name or a docs-style path (cosim/configs/sweeps/x.yaml) resolves to a bundled example
-    path = Path(path) if Path(path).is_file() else resolve_bundled("sweeps", path, "sweep")
+    # a bare name or a docs-style path (cosim/configs/sweeps/x.yaml) resolves to a bundled example;
+    # a bare bundled name is the bundled file even beside a same-named local file (resolve_bundled's rule)
+    text = str(path)
+    bare_bundled = not looks_like_path(text) and text in bundled_names("sweeps")
+    path = Path(path) if Path(path).is_file() and not bare_bundled else resolve_bundled("sweeps", path, "sweep")
     if not path.is_file():
         raise InputError(f"{path}: no such sweep file")
     doc = load_yaml_file(path, "sweep")

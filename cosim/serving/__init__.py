@@ -70,9 +70,10 @@ def _step_model(cfg, w, hw, system):
         L = parse_layout(cfg.parallel)
         steps.notes += (f"parallel {L.label()} on {system.name}: each step is one device's sharded trace with its "
                         f"collectives priced on the system's links; KV capacity per device; energy: the replica's "
-                        f"{L.tp} tensor-parallel devices"
-                        + ("; pipeline stages run one after another within a step (no overlap of "
-                           "micro-batches across stages)" if L.pp > 1 else ""),)
+                        f"{L.tp * L.pp} devices ({L.tp} tensor-parallel copies of the trace"
+                        + (f", plus the static power of the {L.tp * (L.pp - 1)} device(s) of the other stages, idle "
+                           f"while one stage works; pipeline stages run one after another within a step, no "
+                           f"overlap of micro-batches across stages)" if L.pp > 1 else ")"),)
     host = cfg.host
     if host is None and cfg.profile and cfg.level == "analytical":
         from workloads.profiles import get_profile
@@ -84,14 +85,16 @@ def _step_model(cfg, w, hw, system):
     return host_for(steps, host, hw, cfg.level) if host is not None else steps
 
 
-def _draft(cfg, workload, hw):
+def _draft(cfg, workload, hw, system):
+    """The draft runs on one device; on a multi-device replica the others draw static power meanwhile."""
     s = cfg.speculative
     if s is None:
         return None, None
     w = Workload(load_model(s.draft_model) if s.draft_model else workload.model,
                  s.draft_weights or workload.weights, workload.acts, s.draft_kv or workload.kv, None,
                  workload.attention)
-    return w, DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback)
+    devices = parse_layout(cfg.parallel).devices if system is not None else None
+    return w, DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback, replica_devices=devices)
 
 
 def _check_requests(specs, cfg, caps, model):
@@ -111,12 +114,26 @@ def _check_requests(specs, cfg, caps, model):
                                  f"more memory, a compressed KV recipe or offload")
 
 
+def _level_used(steps, draft) -> str:
+    """The level(s) whose models priced the steps, read off the priced components (a device the
+    level cannot do, or an op it hands on, is priced by the roofline); 'given' for a step model
+    that does not say."""
+    from hwmodels.levels import summarize_levels
+    levels = {}
+    for m in (getattr(steps, "inner", steps), draft):
+        levels.update(getattr(m, "levels_used", None) or {})
+    if not levels:
+        return "given" if not isinstance(getattr(steps, "inner", steps), DeviceStepCost) else "none"
+    return summarize_levels(levels)
+
+
 def serve(model, hw, step_model: StepCostModel | None = None, **options) -> ServeResult:
     """Simulate serving a request stream; options are `ServeConfig` fields.
 
     `step_model` replaces the device's step-cost model: anything with `step_cost(StepBatch)
     -> StepCost` and `notes` (a multi-device system, or step times fitted to measurements).
-    KV capacity still comes from `hw` and the workload."""
+    Its energy is the whole replica's per step (not multiplied by a layout's tp). KV capacity
+    still comes from `hw` and the workload."""
     t0 = time.perf_counter()
     cfg = ServeConfig(model=model, hw=hw, **options)
     model = load_model(cfg.model)
@@ -126,7 +143,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     if not isinstance(steps, StepCostModel):
         raise InputError(f"serve: step_model: got {type(steps).__name__}; expected an object with "
                          f"step_cost(StepBatch) -> StepCost and notes")
-    draft_w, draft = _draft(cfg, w, hw)
+    draft_w, draft = _draft(cfg, w, hw, system)
     cap = kv_capacity(w, hw, cfg.block_size, cfg.token_budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
     notes = window_note(model)
     wnote = declared_weights_note(model, cfg.weights)[1]  # a checkpoint's declared format: used or overridden
@@ -161,19 +178,18 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     import pandas as pd
 
     df = request_table(eng.requests)
-    # a step is priced on one device's sharded trace (all pipeline stages in sequence); a
-    # replica is tp such shards, so its energy is tp x that (as cosim plan and sweeps count it)
-    energy = sum(r.energy_j for r in eng.replicas) * (parse_layout(cfg.parallel).tp if system is not None else 1)
+    # a step's energy is its replica's (DeviceStepCost: tp copies of the sharded trace plus the idle
+    # stages' static power, as plan and sweeps count a layout); a given step_model's is taken as it is
+    energy = sum(r.energy_j for r in eng.replicas)
     summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s)
     summary["steps"] = sum(r.n_steps for r in eng.replicas)
-    from hwmodels.levels import level_support
-    # the level whose model priced the steps: a device the level cannot do is priced by the roofline
-    summary["level_used"] = cfg.level if level_support(hw, cfg.level).ok else "roofline"
+    summary["level_used"] = _level_used(steps, draft)
     notes += list(steps.notes) + (list(draft.notes) if draft else [])
     n_priced = len(getattr(getattr(steps, "inner", steps), "_cache", ()))
     notes.append(f"step costs: {summary['level_used']} model, {n_priced} distinct step components priced"
                  + (f" (shapes bucketed at {cfg.bucket:.0%})" if cfg.bucket else " (exact shapes)")
-                 if step_model is None else f"step costs: {type(steps).__name__} (given)")
+                 if step_model is None else f"step costs: {type(steps).__name__} (given; its energy is taken "
+                                            f"as the replica's, unscaled)")
     if cfg.preemption == "swap" or cfg.offload or cfg.scheduler == "disaggregated":
         notes.append("link transfers (swap, offload, KV hand-over) cost time only: the hardware spec gives "
                      "no energy per byte for its links")

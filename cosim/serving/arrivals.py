@@ -7,6 +7,7 @@ numbers, or drawn (with replacement) from a trace file's rows.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import numpy as np
 
 from workloads.io import InputError
 
-__all__ = ["RequestSpec", "load_trace", "make_requests", "sharegpt_like_lengths", "lengths_note", "TRACE_COLUMNS"]
+__all__ = ["RequestSpec", "load_trace", "bundled_trace", "make_requests", "sharegpt_like_lengths", "lengths_note",
+           "TRACE_COLUMNS"]
 
 TRACE_COLUMNS = ("arrival_s", "prompt_len", "output_len")
 
@@ -27,7 +29,7 @@ class RequestSpec:
     output_len: int
 
 
-def _bundled_trace(name: str) -> Path | None:
+def bundled_trace(name: str) -> Path | None:
     """A bundled trace by name, or by the docs-style path (cosim/)configs/traces/<name>.csv
     that resolves from any directory, as resolve_bundled does for the YAML kinds."""
     from workloads.io import bundled_dir
@@ -43,9 +45,14 @@ def load_trace(path_or_name, source_field: str = "trace") -> list[RequestSpec]:
     """Requests from a CSV trace (a path, or a bundled name such as sharegpt_synth)."""
     import pandas as pd
 
-    path = Path(path_or_name)
-    if not path.is_file():
-        path = _bundled_trace(str(path_or_name)) or path
+    # the rule of every loader (workloads.io.resolve_bundled): a bare bundled name is the bundled
+    # trace even when a same-named file sits in the working directory (./name reads that one); a
+    # docs-style path is the bundled file only where no such file exists
+    text = str(path_or_name)
+    path, bundled = Path(text), bundled_trace(text)
+    bare = "/" not in text and os.sep not in text and not text.endswith(".csv")
+    if bundled is not None and (bare or not path.is_file()):
+        path = bundled
     if not path.is_file():
         raise InputError(f"{source_field}: no such trace file {str(path_or_name)!r}; expected a CSV with "
                          f"columns {', '.join(TRACE_COLUMNS)} or a bundled trace name (sharegpt_synth)")

@@ -40,13 +40,16 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from cosim.parallel_timing import static_power_w
 from hwmodels.collectives import estimate_system_ops
 from hwmodels.estimate import LEVELS, estimate_ops
+from hwmodels.levels import priced_level
 from hwmodels.spec import HardwareSpec, load_hw
 from hwmodels.system import SystemSpec
 from workloads.builder import build_trace
 from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
+from workloads.parallel import parse_layout
 
 __all__ = ["StepBatch", "StepCost", "StepCostModel", "DeviceStepCost", "Workload", "ATTENTION_KINDS"]
 
@@ -136,6 +139,11 @@ class DeviceStepCost:
     compute_fallback: bool = False
     system: SystemSpec | None = None  # set with a parallel workload: its device is `hw`
     notes: tuple = ()
+    # devices powered during a step (None: the workload layout's tp x pp, else 1). The step's energy
+    # is the replica's: tp copies of the priced (one tp shard's) trace, plus the static power of the
+    # device-seconds it leaves idle: (devices - tp) x the step (a pipeline's other stages; the rest
+    # of the replica while a one-device draft runs)
+    replica_devices: int | None = None
     _cache: dict = field(default_factory=dict, repr=False)
     _ctx_ops: dict = field(default_factory=dict, repr=False)
     _btab: np.ndarray | None = field(default=None, repr=False)
@@ -151,6 +159,10 @@ class DeviceStepCost:
         same = {op.name for op in a.ops if op in b.ops and op.kind not in ATTENTION_KINDS}
         self.context_names = frozenset(op.name for op in a.ops if op.name not in same)
         self.token_names = frozenset(same)
+        layout = parse_layout(dict(w.parallel)) if w.parallel else None
+        self.copies = layout.tp if layout else 1
+        self.devices = self.replica_devices or (layout.tp * layout.pp if layout else 1)
+        self.levels_used: dict = {}  # the levels whose models priced the components (ordered set)
         # the analytical level parses the device calibration on every call: parse it once
         self._gpu_params = None
         if self.level == "analytical" and self.system is None:
@@ -173,9 +185,14 @@ class DeviceStepCost:
             costs, notes = estimate_ops(ops, self.hw, self.level, self.compute_fallback)
         if notes:
             self.notes = tuple(dict.fromkeys(self.notes + tuple(notes)))
-        return StepCost(sum(c.latency_s * o.repeat for o, c in zip(ops, costs)),
-                        sum(c.energy_j * o.repeat for o, c in zip(ops, costs)),
-                        sum(c.details.get("kernels", 1) * o.repeat for o, c in zip(ops, costs)))
+        self.levels_used.update(dict.fromkeys(priced_level(c, self.level) for c in costs))
+        lat = sum(c.latency_s * o.repeat for o, c in zip(ops, costs))
+        energy = sum(c.energy_j * o.repeat for o, c in zip(ops, costs))
+        if self.devices != 1 or self.copies != 1:  # the replica's energy (see replica_devices)
+            static = static_power_w(((c.energy_breakdown["static"] * o.repeat, c.latency_s * o.repeat)
+                                     for o, c in zip(ops, costs) if "static" in c.energy_breakdown), self.hw)
+            energy = self.copies * energy + static * (self.devices - self.copies) * lat
+        return StepCost(lat, energy, sum(c.details.get("kernels", 1) * o.repeat for o, c in zip(ops, costs)))
 
     def _cached(self, key, make):
         hit = self._cache.get(key)

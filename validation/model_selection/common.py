@@ -16,7 +16,7 @@ import numpy as np
 from cosim.calibrate import dataset, fit
 from hwmodels.gpu import GpuParams
 
-CSV = {"h200": "validation/h200_ops.csv", "h100_sxm": "validation/h100_ops.csv"}
+CSV = {"h200": "validation/h200_runs.csv", "h100_sxm": "validation/h100_ops.csv"}
 HEADER = "cand | params | train med/p90 | validation med/p90"
 
 

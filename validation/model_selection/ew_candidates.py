@@ -16,7 +16,7 @@ from cosim.calibrate.fit import lm_fit
 from hwmodels import gpu
 from hwmodels.spec import load_hw
 
-OPS = sys.argv[1] if len(sys.argv) > 1 else "validation/h200_ops.csv"
+OPS = sys.argv[1] if len(sys.argv) > 1 else "validation/h200_runs.csv"
 WARP_MAX_COLS = 1024  # PyTorch dispatches softmax rows <= 1024 elements to its warp-per-row kernel
 
 

@@ -24,7 +24,7 @@ from cosim.calibrate.fit import lm_fit
 from hwmodels import gpu
 from hwmodels.spec import load_hw
 
-OPS = sys.argv[1] if len(sys.argv) > 1 else "validation/h200_ops.csv"
+OPS = sys.argv[1] if len(sys.argv) > 1 else "validation/h200_runs.csv"
 HW = sys.argv[2] if len(sys.argv) > 2 else "h200"
 
 

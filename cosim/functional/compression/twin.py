@@ -105,7 +105,7 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
         if meth == "palu" and checkpoint is not None:
             out.update(_palu_weights(recipe, model, checkpoint, rng, layer, d))
         if meth == "mla":
-            out.update(_mla_projection(recipe, model, rng))
+            out.update(_mla_projection(recipe, model, rng, seed))
         return out
     if meth == "fastkv":
         # the KV retention (SnapKV-like, avg-pool) is what a single head can show; TSP's
@@ -170,13 +170,14 @@ def _palu_weights(recipe, model, checkpoint, rng, layer, head_dim) -> dict:
 MLA_TWIN_MAX_HIDDEN = 1024  # the SVDs stay fast; widths and the latent scale together
 
 
-def _mla_projection(recipe, model, rng) -> dict:
+def _mla_projection(recipe, model, rng, seed: int) -> dict:
     """MLA's actual structure: one latent of kv_lora_rank for the K and V of ALL KV heads.
     SQNR of [K | V] = x·[W_k | W_v] against the whitened joint rank-r projection, on
     synthetic weights fitted to real ones and LLM-like activations (calibration and
     evaluation rows apart). The per-head cache policy above cannot show cross-head
     sharing; this figure can. Models wider than MLA_TWIN_MAX_HIDDEN are scaled down with
-    the latent, keeping kv_lora_rank / (K+V width)."""
+    the latent, keeping kv_lora_rank / (K+V width). `kv_proj_source` labels the draw as the
+    other twins' `source` does (dtype and seed: the stream continues after the KV head's draws)."""
     from cosim.functional.compression.lowrank import truncated_low_rank, whitening
     hidden = model.hidden if model is not None else 4096
     kvd = model.kv_heads * model.head_dim if model is not None else 1024
@@ -190,7 +191,9 @@ def _mla_projection(recipe, model, rng) -> dict:
     err = float(np.sum((y - y_hat) ** 2))
     return {"kv_proj_sqnr_db": float("inf") if err == 0 else float(10 * np.log10(np.sum(y ** 2) / err)),
             "kv_latent_fraction": rank / (2 * kv),
-            "mla_projection": f"hidden {h}, K+V width {2 * kv}, latent {rank} (scale {f:.3g} of the model)"}
+            "mla_projection": f"hidden {h}, K+V width {2 * kv}, latent {rank} (scale {f:.3g} of the model)",
+            "kv_proj_source": f"synthetic W_k | W_v (fitted to SmolLM2-135M weight statistics) and LLM-like "
+                              f"activations, {TWIN_DRAW}; numpy default_rng({seed}), drawn after the KV head"}
 
 
 def _missing(ck, expected: list, what: str):

@@ -1,0 +1,74 @@
+"""Session 9 (issue 12): the held-out nccl-tests tables, checked by hand.
+
+- the rows are re-derived from the raw nccl-tests text (nothing typed in), one node per table, 8 ranks, one process
+  per GPU as the headers state;
+- the source was not held before (rule Q4);
+- the headline score is pinned and one price is recomputed from the system file's constants.
+"""
+
+import csv
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cosim.calibrate.collective_heldout_s9 import FROZEN, HELDOUT_S9_CSV, RAW, TABLES, build_rows, headline_sources
+from cosim.calibrate.collective_holdout_s4b import score_file
+from hwmodels.system import load_system
+
+ROOT = Path(__file__).resolve().parents[1]
+H100 = load_system("dgx_h100")
+
+
+def test_committed_rows_are_the_raw_tables_read_again():
+    with open(HELDOUT_S9_CSV, newline="") as f:
+        assert list(csv.DictReader(f)) == build_rows()
+
+
+def test_each_table_is_one_node_of_eight_ranks_one_process_per_gpu():
+    rows = build_rows()
+    assert {(r["gpu"], r["n_gpus"], r["launch"]) for r in rows} == {("H100 SXM", "8", "one_process_per_gpu")}
+    for t in TABLES:
+        text = (RAW / t.raw).read_text()
+        node = t.source.split("_")[1]
+        hosts = {ln.split(" on ")[1].split()[0] for ln in text.splitlines() if ln.startswith("#  Rank")}
+        assert hosts == {node}, t.raw  # every rank on the node the source names: single node (rule Q3)
+        assert "nGpus 1 " in text and "nccl-library=22902" in text
+    assert len(headline_sources()) == 10
+
+
+def test_the_source_was_not_held_before():
+    pub = HELDOUT_S9_CSV.parent
+    earlier = [p for p in sorted(pub.rglob("*")) if p.is_file() and "session9" not in p.name
+               and "raw_s9" not in p.relative_to(pub).parts]
+    for p in earlier:
+        text = p.read_text(errors="replace")
+        assert "xxrjun" not in text and "nccl-tests-cluster" not in text and "cnode3-0" not in text, p
+
+
+def test_headline_score_pinned():
+    ar = [r for r in score_file(HELDOUT_S9_CSV) if r.source in headline_sources() and r.in_range]
+    assert len(ar) == 60 and sorted({r.size_bytes for r in ar}) == [1 << k for k in range(25, 31)]
+    errs = [abs(r.err_pct) for r in ar]
+    assert sum(e <= 15.0 for e in errs) == 60 and max(errs) == pytest.approx(11.9, abs=0.05)
+    # the largest errors are the 32 MB rows, priced on the ring (Simple) below the ring -> NVLS switch
+    worst = max(ar, key=lambda r: abs(r.err_pct))
+    assert worst.size_bytes == 1 << 25 and worst.algorithm == "ring/simple"
+
+
+def test_one_price_by_hand():
+    # 1 GB all-reduce, 8 ranks, NVLS (Simple), one process per GPU: base latency 3.6 us + fixed 75.02 us + 2 x 0.47 us
+    # + S / (0.618 x 450 GB/s x (1 - 0.35 / 8))  (dgx_h100.yaml)
+    want = 3.6 + 75.02 + 2 * 0.47 + (1 << 30) / (0.618 * 450e9 * (1 - 0.35 / 8)) * 1e6
+    row = next(r for r in score_file(HELDOUT_S9_CSV) if r.source == "xx_cnode3-002_allreduce" and r.size_bytes == 1 << 30)
+    assert row.algorithm == "nvls/simple" and row.model_us == pytest.approx(want, rel=1e-9)
+    assert row.published_us == 4000.82 and row.err_pct == pytest.approx(100 * (want / 4000.82 - 1))
+
+
+@pytest.mark.slow
+def test_frozen_commit_prices_every_row_the_same():
+    from tests.script_loader import load_script
+    bench = load_script("benchmarks/collective_heldout_s9.py", "collective_heldout_s9_bench")
+    if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", FROZEN], capture_output=True).returncode:
+        pytest.skip("the frozen commit is not in this clone's history")
+    assert bench.frozen_prices(HELDOUT_S9_CSV) == [r.model_us for r in score_file(HELDOUT_S9_CSV)]

@@ -1,0 +1,144 @@
+"""The H200 measurements are kept once, as the raw run folders validation/raw_h200_run<N>/ listed in the
+run manifest validation/h200_runs.csv (issue 11 data debt). The merged table load_ops builds from the
+manifest is the one the deleted validation/h200_ops.csv held, row for row and column for column: both
+digests below were computed from that file (git show 16eca2e:validation/h200_ops.csv) before it was
+removed. Runs listed after it (run 17, heldout10, session 9) append their rows after that table, which stays
+its prefix."""
+import csv
+import hashlib
+import json
+
+import pytest
+
+from cosim.calibrate import dataset
+from workloads.io import InputError
+
+MANIFEST = "validation/h200_runs.csv"
+OLD_RUNS = 16  # the runs h200_ops.csv held
+LATER_ROWS = 1647  # raw rows of the runs listed since: h200_run17 (heldout10)
+# sha256 of the bytes of validation/h200_ops.csv at 16eca2e (6,007,196 bytes, 20,223 lines)
+MERGED_CSV_SHA256 = "37afb0b0a0ca9f8737e67de677fdc150882c0564b95e2922bc7a6a7ee956b3c3"
+# _digest(dataset.load_ops("validation/h200_ops.csv")) at 16eca2e: 20,222 measurements
+LOAD_OPS_DIGEST = "bab372d6350eeefba02abef4d2ea32e8f564cef82945d95e80857cd055a0a6c2"
+
+
+def _digest(meas) -> str:
+    """Every field of every Measurement, in order: the row dict (columns and their order), class, time,
+    split, suite, impl, reliability and the rebuilt op."""
+    h = hashlib.sha256()
+    for m in meas:
+        h.update(json.dumps([list(m.row.items()), m.cls, repr(m.time_s), m.split, m.suite, m.impl, m.reliable,
+                             repr(m.op)]).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def test_load_ops_of_the_manifest_is_the_old_merged_csv_row_for_row():
+    meas = dataset.load_ops(MANIFEST)
+    assert len(meas) == 20222 + LATER_ROWS
+    assert _digest(meas[:20222]) == LOAD_OPS_DIGEST
+
+
+def test_write_merged_regenerates_the_old_merged_csv_byte_for_byte(tmp_path):
+    out = tmp_path / "h200_ops.csv"
+    assert dataset.write_merged(MANIFEST, out) == 20222 + LATER_ROWS
+    data = out.read_bytes()
+    old = b"".join(data.splitlines(keepends=True)[:20223])  # header + the old file's rows
+    assert hashlib.sha256(old).hexdigest() == MERGED_CSV_SHA256
+    # and a flat CSV loads as the manifest does
+    assert _digest(dataset.load_ops(out)[:20222]) == LOAD_OPS_DIGEST
+
+
+def test_every_raw_run_is_listed_once_with_its_suite():
+    runs = dataset.manifest_runs(MANIFEST)
+    assert [r for r, _, _ in runs] == [f"h200_run{i}" for i in range(1, OLD_RUNS + 2)]
+    suites = [s for _, s, _ in runs]
+    assert len(set(suites)) == len(suites) and suites[0] == "default"
+
+
+def test_siblings_of_a_manifest_and_of_a_flat_csv():
+    assert str(dataset.sibling(MANIFEST, "e2e")) == "validation/h200_e2e.csv"
+    assert str(dataset.sibling("validation/h100_ops.csv", "env", "json")) == "validation/h100_env.json"
+
+
+def _raw(folder, n, note=""):
+    folder.mkdir()
+    with open(folder / "ops.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["section", "kind", "fmt", "dims", "impl", "median_s", "note"])
+        for i in range(n):
+            w.writerow(["ew", "add", "bf16", json.dumps({"rows": 8 * (i + 1), "cols": 64}), "torch", 1e-5, note])
+
+
+def test_adding_a_run_is_one_manifest_line(tmp_path):
+    man = tmp_path / "x_runs.csv"
+    _raw(tmp_path / "raw_r1", 2)
+    _raw(tmp_path / "raw_r2", 3)
+    assert dataset.merge_run(tmp_path / "raw_r1", man, "default", "r1") == {str(man): 2}
+    assert dataset.merge_run(tmp_path / "raw_r2", man, "heldout", "r2") == {str(man): 3}
+    assert man.read_text() == "run,suite\nr1,default\nr2,heldout\n"
+    meas = dataset.load_ops(man)
+    assert [(m.suite, m.row["run"], m.split) for m in meas] == [("default", "r1", "fit")] * 2 + [
+        ("heldout", "r2", "test")] * 3
+    assert list(meas[0].row)[:3] == ["suite", "run", "section"]
+    with pytest.raises(InputError, match="already listed"):
+        dataset.merge_run(tmp_path / "raw_r2", man, "heldout", "r2")
+    _raw(tmp_path / "elsewhere", 1)
+    with pytest.raises(InputError, match="raw_r3"):
+        dataset.merge_run(tmp_path / "elsewhere", man, "fit3", "r3")
+
+
+def test_bad_manifests_say_file_line_and_what_was_expected(tmp_path):
+    man = tmp_path / "x_runs.csv"
+    man.write_text("run,split\nr1,fit\n")
+    with pytest.raises(InputError, match=r"x_runs.csv: header: got \['run', 'split'\]"):
+        dataset.load_ops(man)
+    man.write_text("run,suite\nr9,default\n")
+    with pytest.raises(InputError, match=r"line 2: run 'r9': .*raw_r9.*no such file"):
+        dataset.load_ops(man)
+    _raw(tmp_path / "raw_r1", 1)
+    man.write_text("run,suite\nr1,default\nr1,heldout\n")
+    with pytest.raises(InputError, match="line 3"):
+        dataset.load_ops(man)
+    (tmp_path / "raw_r2").mkdir()
+    (tmp_path / "raw_r2" / "ops.csv").write_text("section,kind\new,add\n")
+    man.write_text("run,suite\nr1,default\nr2,heldout\n")
+    with pytest.raises(InputError, match="raw_r2.*header"):
+        dataset.load_ops(man)
+
+
+def test_a_bad_row_is_named_by_its_raw_file_and_row(tmp_path):
+    man = tmp_path / "x_runs.csv"
+    _raw(tmp_path / "raw_r1", 2)
+    rows = (tmp_path / "raw_r1" / "ops.csv").read_text().replace("1e-05", "fast", 1)
+    (tmp_path / "raw_r1" / "ops.csv").write_text(rows)
+    man.write_text("run,suite\nr1,default\n")
+    with pytest.raises(InputError, match=r"raw_r1/ops.csv: row 2: median_s: got 'fast'"):
+        dataset.load_ops(man)
+
+
+def test_cosim_calibrate_reads_and_extends_the_manifest_where_there_is_one():
+    import argparse
+
+    from cosim.cli.calibrate import _paths
+    ns = argparse.Namespace(hw="h200", out_dir="validation", measurements=None, calibration=None)
+    ops, energy, e2e, env, _cal = _paths(ns)
+    assert (str(ops), str(energy), str(e2e), str(env)) == ("validation/h200_runs.csv", "validation/h200_energy.csv",
+                                                          "validation/h200_e2e.csv", "validation/h200_env.json")
+    ns.hw = "h100_sxm"  # no manifest: the flat file, as before
+    assert str(_paths(ns)[0]) == "validation/h100_ops.csv"
+
+
+def test_one_suite_table_gives_the_splits_and_the_cli_choices():
+    import argparse
+
+    from cosim.cli import calibrate, validate
+    assert {s for _, s, _ in dataset.manifest_runs(MANIFEST)} <= set(dataset.SUITES)  # every listed run's suite
+    assert dataset.HELDOUT_SPLITS == {"heldout": "test", **{f"heldout{i}": f"test{i}" for i in range(2, 11)}}
+    assert {s for s, split in dataset.SUITES.items() if split == "fit"} == {"default"} | {f"fit{i}" for i in range(3, 9)}
+    sub = argparse.ArgumentParser().add_subparsers()
+    calibrate.register(sub)
+    validate.register(sub)
+    acts = {a.dest: a for p in sub.choices.values() for a in p._actions}
+    assert list(acts["variant"].choices) == list(dataset.SUITES)
+    assert list(acts["split"].choices) == list(dataset.HELDOUT_SPLITS.values()) + ["fit", "all"]
