@@ -25,7 +25,7 @@ from pathlib import Path
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 
-__all__ = ["SUITES", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
+__all__ = ["SUITES", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "manifest_runs", "check_new_run", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
            "reliable", "MAX_SPREAD"]
 
 # A row whose repeats spread by more than half its median, (p90 - p10) / median > 0.5, was
@@ -60,32 +60,44 @@ def is_manifest(path) -> bool:
 
 def sibling(path, what: str, ext: str = "csv") -> Path:
     """<prefix>_<what>.<ext> beside a <prefix>_ops.csv or <prefix>_runs.csv (the energy, e2e and env
-    files of the same runs)."""
+    files of the same runs); a name with _ops inside (<prefix>_ops_v2.csv) gives <prefix>_<what>_v2.<ext>.
+    A name with neither _ops nor _runs has no siblings: refused (its sibling would be itself)."""
     p = Path(path)
     for tail in ("_ops.csv", "_runs.csv"):
         if p.name.endswith(tail):
             return p.with_name(p.name[: -len(tail)] + f"_{what}.{ext}")
-    return p.with_name(p.name.replace("_ops", f"_{what}"))
+    for mid in ("_ops", "_runs"):
+        if mid in p.stem:
+            head, _, rest = p.stem.rpartition(mid)
+            return p.with_name(f"{head}_{what}{rest}.{ext}")
+    raise InputError(f"{p}: measurements file name: got {p.name!r}; expected <prefix>_ops.csv (flat ops CSV) or "
+                     f"<prefix>_runs.csv (run manifest), whose energy/e2e/env files are <prefix>_<what>.csv/.json")
 
 
 def manifest_runs(path) -> list[tuple[str, str, Path]]:
-    """(run, suite, raw ops.csv) of every line of a run manifest, in order."""
+    """(run, suite, raw ops.csv) of every line of a run manifest, in order. Every line has exactly the two
+    fields run, suite; the suite is a key of SUITES (an unknown one would be fitted by split_of)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: measurements: no such file; expected a run manifest (columns run, suite)")
     with open(p, newline="") as f:
-        r = csv.DictReader(f)
-        if r.fieldnames != MANIFEST_FIELDS:
-            raise InputError(f"{p}: header: got {r.fieldnames}; expected {MANIFEST_FIELDS}")
-        lines = list(r)
+        lines = list(csv.reader(f))
+    head, lines = (lines[0] if lines else None), lines[1:]
+    if head != MANIFEST_FIELDS:
+        raise InputError(f"{p}: header: got {head}; expected {MANIFEST_FIELDS}")
     if not lines:
         raise InputError(f"{p}: runs: empty; expected at least one run line")
     out, seen = [], set()
     for i, line in enumerate(lines):
-        run, suite = (line.get("run") or "").strip(), (line.get("suite") or "").strip()
+        if len(line) != len(MANIFEST_FIELDS):
+            raise InputError(f"{p}: line {i + 2}: got {len(line)} fields {line}; expected 2 (run, suite)")
+        run, suite = (x.strip() for x in line)
         if not run or not suite or run in seen:
             raise InputError(f"{p}: line {i + 2}: got run={run!r}, suite={suite!r}; expected a new run name and "
                              f"its suite")
+        if suite not in SUITES:
+            raise InputError(f"{p}: line {i + 2}: suite: got {suite!r}; expected one of {list(SUITES)} "
+                             f"(cosim.calibrate.dataset.SUITES)")
         seen.add(run)
         raw = p.parent / f"raw_{run}" / "ops.csv"
         if not raw.is_file():
@@ -93,6 +105,32 @@ def manifest_runs(path) -> list[tuple[str, str, Path]]:
                              f"output folder raw_{run}/ beside the manifest")
         out.append((run, suite, raw))
     return out
+
+
+def check_new_run(manifest, run: str, suite: str) -> Path:
+    """Refuse, before anything is measured or written, a run that would overwrite or duplicate one: its name
+    already listed in the manifest, its raw folder <manifest dir>/raw_<run>/ already there, or a suite not in
+    SUITES. Returns that raw folder (where the run is to be measured)."""
+    p = Path(manifest)
+    if suite not in SUITES:
+        raise InputError(f"{p}: suite: got {suite!r}; expected one of {list(SUITES)}")
+    if p.is_file() and run in {r for r, _, _ in manifest_runs(p)}:
+        raise InputError(f"{p}: run: got {run!r}, already listed; expected a new run name (--run-name)")
+    raw = p.parent / f"raw_{run}"
+    if raw.exists():
+        raise InputError(f"{p}: run: got {run!r}, but {raw}/ already exists; expected a new run name (--run-name) "
+                         f"whose raw folder is not there yet (measuring would overwrite it)")
+    return raw
+
+
+def _header_diff(have: list, want: list) -> str:
+    """The columns that differ between two headers, named (not a fixed slice)."""
+    extra, missing = [c for c in have if c not in want], [c for c in want if c not in have]
+    if extra or missing:
+        return f"extra columns {extra}, missing columns {missing}"
+    first = next(i for i, (a, b) in enumerate(zip(have, want)) if a != b)
+    return f"same columns in another order, from column {first + 1}: got {have[first:first + 4]}, expected " \
+           f"{want[first:first + 4]}"
 
 
 def merged_rows(path) -> tuple[list[str], list[tuple[str, int, dict]]]:
@@ -107,8 +145,8 @@ def merged_rows(path) -> tuple[list[str], list[tuple[str, int, dict]]]:
         if fields is None:
             fields = have
         elif have != fields:
-            raise InputError(f"{raw}: header: got {have[2:8]}...; expected the columns of the manifest's first run "
-                             f"{fields[2:8]}... (same microbench version)")
+            raise InputError(f"{raw}: header: {_header_diff(have, fields)}; expected the columns of the manifest's "
+                             f"first run (same microbench version)")
         out += [(str(raw), i + 2, {"suite": suite, "run": run, **r}) for i, r in enumerate(rows)]
     return fields, out
 
@@ -127,7 +165,12 @@ def write_merged(path, out_csv) -> int:
 def _read(path) -> list[dict]:
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"{p}: measurements: no such file; expected a CSV written by cosim calibrate")
+        hint = ""
+        if p.name.endswith("_ops.csv"):
+            man = p.with_name(p.name[: -len("_ops.csv")] + "_runs.csv")
+            if man.is_file():  # the device's runs are listed in a manifest now (the flat file was removed)
+                hint = f" ({man} is there: the run manifest that replaced it; give that)"
+        raise InputError(f"{p}: measurements: no such file; expected a CSV written by cosim calibrate{hint}")
     with open(p, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -333,16 +376,29 @@ def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
                              f"(a manifest's runs live beside it as raw_<run>/)")
         if src.is_file():
             exists = ops_csv.is_file()
-            if exists and run in {r for r, _, _ in manifest_runs(ops_csv)}:
-                raise InputError(f"{ops_csv}: run: got {run!r}, already listed; expected a new run name")
+            if suite not in SUITES:
+                raise InputError(f"{ops_csv}: suite: got {suite!r}; expected one of {list(SUITES)}")
+            if exists:
+                listed = manifest_runs(ops_csv)
+                if run in {r for r, _, _ in listed}:
+                    raise InputError(f"{ops_csv}: run: got {run!r}, already listed; expected a new run name")
+                with open(listed[0][2], newline="") as f:
+                    want = next(csv.reader(f), [])
+                with open(src, newline="") as f:
+                    have = next(csv.reader(f), [])
+                if have != want:  # checked before the line is written: a refused run leaves the manifest as it was
+                    raise InputError(f"{src}: header: {_header_diff(have, want)}; expected the columns of "
+                                     f"{listed[0][2]} (the manifest's first run; same microbench version)")
             with open(src, newline="") as f:
                 n = len(list(csv.DictReader(f)))
+            data = ops_csv.read_bytes() if exists else b""
             with open(ops_csv, "a", newline="") as f:
+                if data and not data.endswith(b"\n"):  # a last line without its newline: end it first
+                    f.write("\n")
                 w = csv.writer(f, lineterminator="\n")
                 if not exists:
                     w.writerow(MANIFEST_FIELDS)
                 w.writerow([run, suite])
-            merged_rows(ops_csv)  # the new run's header must be the earlier runs'
             added[str(ops_csv)] = n
     for what in whats:
         src = raw / f"{what}.csv"

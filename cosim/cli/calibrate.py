@@ -16,8 +16,9 @@ def register(sub) -> None:
     p.add_argument("--out-dir", default="validation", help="where the measurement CSVs are written/read")
     p.add_argument("--measurements", help="run manifest (*_runs.csv: run, suite per line; each run's rows in "
                                           "raw_<run>/ops.csv beside it) or flat ops CSV to fit and to add the run "
-                                          "to (default: <out-dir>/<hw>_runs.csv where it exists, else "
-                                          "<out-dir>/<hw>_ops.csv); energy/e2e/env files are its siblings "
+                                          "to (default: <out-dir>/<hw>_runs.csv, created for a device "
+                                          "measured for the first time; <out-dir>/<hw>_ops.csv where only that "
+                                          "flat file exists); energy/e2e/env files are its siblings "
                                           "*_energy.csv, *_e2e.csv, *_env.json")
     p.add_argument("--out", "--calibration", dest="calibration",
                    help="calibration YAML to write; with --fit-only nothing is written without it (the fit "
@@ -44,8 +45,10 @@ def _paths(args):
     name = Path(args.hw).stem
     prefix = Path(args.out_dir) / name.split("_")[0]
     manifest = prefix.with_name(prefix.name + "_runs.csv")
-    ops = (Path(args.measurements) if args.measurements
-           else manifest if manifest.is_file() else prefix.with_name(prefix.name + "_ops.csv"))
+    flat = prefix.with_name(prefix.name + "_ops.csv")
+    # a device with a manifest, or with nothing measured yet, gets a manifest; an old flat file is read as before
+    ops = Path(args.measurements) if args.measurements else flat if flat.is_file() and not manifest.is_file() \
+        else manifest
     sib = lambda what, ext="csv": sibling(ops, what, ext)  # noqa: E731
     cal = Path(args.calibration) if args.calibration else hw_path(args.hw).parent / "calibration" / f"{name}.yaml"
     return ops, sib("energy"), sib("e2e"), sib("env", "json"), cal
@@ -62,8 +65,17 @@ def run(args) -> int:
             from cosim.calibrate.dataset import is_manifest as dataset_is_manifest
             from cosim.calibrate.dataset import merge_run
 
+            from cosim.calibrate.dataset import check_new_run
+
             run_name = args.run_name or f"{args.variant}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M}"
-            raw = Path(args.out_dir) / f"raw_{run_name}"
+            # refused before the GPU is touched: a listed run or an existing raw folder would be overwritten
+            if dataset_is_manifest(ops):  # a manifest's runs live beside it, wherever --out-dir points
+                raw = check_new_run(ops, run_name, args.variant)
+            else:
+                raw = Path(args.out_dir) / f"raw_{run_name}"
+                if raw.exists():
+                    raise InputError(f"--run-name: got {run_name!r}, but {raw}/ already exists; expected a new run "
+                                     f"name whose raw folder is not there yet (measuring would overwrite it)")
             print(f"measuring ({args.variant} suite) into {raw} ...")
             microbench.run(str(raw), [s for s in args.sections.split(",") if s], variant=args.variant)
             for path, n in merge_run(raw, ops, args.variant, run_name).items():
