@@ -34,16 +34,56 @@ def _digest(meas) -> str:
     return h.hexdigest()
 
 
-@pytest.fixture(scope="module")
-def old_manifest(tmp_path_factory):
-    """The manifest's first OLD_RUNS lines as a manifest of their own (its raw_<run>/ folders linked beside
-    it): the table h200_ops.csv held, whatever runs are listed after them."""
-    d = tmp_path_factory.mktemp("old16")
-    lines = Path(MANIFEST).read_text().splitlines(keepends=True)[: OLD_RUNS + 1]
+def _prefix_manifest(d, n_runs):
+    """The manifest's first n_runs lines as a manifest of their own (its raw_<run>/ folders linked beside it)."""
+    lines = Path(MANIFEST).read_text().splitlines(keepends=True)[: n_runs + 1]
     (d / "h200_runs.csv").write_text("".join(lines))
     for run, _suite in (ln.strip().split(",") for ln in lines[1:]):
         (d / f"raw_{run}").symlink_to(Path("validation", f"raw_{run}").resolve())
     return d / "h200_runs.csv"
+
+
+@pytest.fixture(scope="module")
+def old_manifest(tmp_path_factory):
+    """The first OLD_RUNS runs: the table h200_ops.csv held, whatever runs are listed after them."""
+    return _prefix_manifest(tmp_path_factory.mktemp("old16"), OLD_RUNS)
+
+
+# The energy, e2e and env files (validation/h200_energy.csv, h200_e2e.csv, h200_env.json, last written at c6a0b29
+# with runs 1-17) copied every raw_<run>/energy.csv, e2e.csv, env.json with suite and run prepended: what the
+# loaders returned from those files, pinned before they were removed (11 runs have e2e rows, 2 energy rows, 17 env)
+SIBLING_RUNS = 17
+E2E_DIGEST = (1715, "cd719f600ae8ba8defb84b769b92eac8becbd9ea789739304ee24e83cd00fef5")
+ENERGY_DIGEST = (33, "785f94d4230ed658d1209785c55ff806607bcb60af04a5c88e073513545dfea8")
+ENV_DIGEST = (17, "df5bab24a2d016524b5e56ca545523f827f10bb731ee7371d2563db3d2d0bed6")
+
+
+def _rows_digest(rows):
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(json.dumps(list(r.items()), default=repr).encode())
+        h.update(b"\n")
+    return len(rows), h.hexdigest()
+
+
+def _env_digest(env):
+    return len(env), hashlib.sha256(json.dumps(list(env.items())).encode()).hexdigest()
+
+
+def test_energy_e2e_and_env_of_the_first_17_runs_are_what_the_removed_flat_files_held(tmp_path):
+    man = _prefix_manifest(tmp_path, SIBLING_RUNS)
+    assert _rows_digest(dataset.load_e2e(man)) == E2E_DIGEST
+    assert _rows_digest(dataset.load_energy(man)) == ENERGY_DIGEST
+    assert _env_digest(dataset.load_env(man)) == ENV_DIGEST
+
+
+def test_the_pinned_digests_are_those_of_the_flat_files_while_they_exist():
+    flat = {w: Path("validation", f"h200_{w}") for w in ("e2e.csv", "energy.csv", "env.json")}
+    if not all(p.is_file() for p in flat.values()):
+        pytest.skip("the flat H200 energy/e2e/env files are removed (their digests are pinned above)")
+    assert _rows_digest(dataset.load_e2e(flat["e2e.csv"])) == E2E_DIGEST
+    assert _rows_digest(dataset.load_energy(flat["energy.csv"])) == ENERGY_DIGEST
+    assert _env_digest(dataset.load_env(flat["env.json"])) == ENV_DIGEST
 
 
 def test_load_ops_of_the_first_16_runs_is_the_old_merged_csv_row_for_row(old_manifest):
@@ -149,8 +189,8 @@ def test_cosim_calibrate_reads_and_extends_the_manifest_where_there_is_one():
     from cosim.cli.calibrate import _paths
     ns = argparse.Namespace(hw="h200", out_dir="validation", measurements=None, calibration=None)
     ops, energy, e2e, env, _cal = _paths(ns)
-    assert (str(ops), str(energy), str(e2e), str(env)) == ("validation/h200_runs.csv", "validation/h200_energy.csv",
-                                                          "validation/h200_e2e.csv", "validation/h200_env.json")
+    # the manifest is read for the energy, e2e and env files too (its runs' raw_<run>/energy.csv, e2e.csv, env.json)
+    assert {str(ops), str(energy), str(e2e), str(env)} == {"validation/h200_runs.csv"}
     ns.hw = "h100_sxm"  # no manifest: the flat file, as before
     assert str(_paths(ns)[0]) == "validation/h100_ops.csv"
 

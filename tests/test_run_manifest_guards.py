@@ -178,3 +178,20 @@ def test_the_removed_flat_file_points_to_the_manifest_beside_it(tmp_path, capsys
     cli_validate.register(sub)
     assert "ops CSV or run manifest" in sub.choices["validate"].format_help()
     assert not os.path.exists(tmp_path / "x_ops.csv")
+
+
+def test_a_manifest_run_keeps_its_energy_e2e_and_env_in_its_raw_folder(tmp_path):
+    _raw(tmp_path / "raw_r1", 1)
+    (tmp_path / "raw_r1" / "e2e.csv").write_text("model,phase,mode,batch,seq,ctx,layers,layers_full,median_s\n"
+                                                 "m,decode,graph,1,1,128,2,32,0.001\n")
+    (tmp_path / "raw_r1" / "env.json").write_text('{"device_name": "GPU X"}')
+    man = tmp_path / "x_runs.csv"
+    assert dataset.merge_run(tmp_path / "raw_r1", man, "heldout", "r1") == {str(man): 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw_r1", "x_runs.csv"]  # no flat copies
+    (e2e,) = dataset.load_e2e(man)
+    assert (list(e2e)[:3], e2e["split"], e2e["batch"], e2e["median_s"]) == (["suite", "run", "model"], "test", 1, 0.001)
+    assert dataset.load_env(man) == {"r1": {"device_name": "GPU X"}}
+    with pytest.raises(InputError, match=r"x_runs.csv: energy measurements: no listed run has raw_<run>/energy.csv"):
+        dataset.load_energy(man)
+    from cosim.validate import measured_devices
+    assert measured_devices(man) == ["GPU X"]

@@ -25,7 +25,7 @@ from pathlib import Path
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 
-__all__ = ["SUITES", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "manifest_runs", "check_new_run", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
+__all__ = ["SUITES", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "manifest_runs", "check_new_run", "run_files", "load_env", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
            "reliable", "MAX_SPREAD"]
 
 # A row whose repeats spread by more than half its median, (p90 - p10) / median > 0.5, was
@@ -329,9 +329,48 @@ def _parse_ops(path) -> list[Measurement]:
     return out
 
 
+def run_files(path, what: str) -> list[tuple[str, str, Path]]:
+    """(run, suite, raw_<run>/<what>) of the manifest's runs that have that file (energy.csv, e2e.csv,
+    env.json), in manifest order."""
+    return [(run, suite, raw.with_name(what)) for run, suite, raw in manifest_runs(path)
+            if raw.with_name(what).is_file()]
+
+
+def _rows_of(path, what: str) -> list[dict]:
+    """The rows of a flat <prefix>_<what>.csv, or of a manifest: every listed run's raw_<run>/<what>.csv row in
+    manifest order with suite and run first (what merge_run used to append to <prefix>_<what>.csv)."""
+    if not is_manifest(path):
+        return _read(path)
+    fields, out = None, []
+    for run, suite, f_path in run_files(path, f"{what}.csv"):
+        with open(f_path, newline="") as f:
+            rd = csv.DictReader(f)
+            rows = list(rd)
+            have = list(rd.fieldnames or [])
+        if fields is None:
+            fields = have
+        elif have != fields:
+            raise InputError(f"{f_path}: header: {_header_diff(have, fields)}; expected the columns of the "
+                             f"manifest's first run with a {what}.csv (same microbench version)")
+        out += [{"suite": suite, "run": run, **r} for r in rows]
+    if not out:
+        raise InputError(f"{path}: {what} measurements: no listed run has raw_<run>/{what}.csv; expected at least "
+                         f"one measured row")
+    return out
+
+
+def load_env(path) -> dict:
+    """run -> the device/software readings of that run (microbench's env.json): a manifest's runs' raw_<run>/
+    env.json in manifest order, or a flat <prefix>_env.json as merge_run wrote it."""
+    p = Path(path)
+    if is_manifest(p):
+        return {run: json.loads(f.read_text()) for run, _suite, f in run_files(p, "env.json")}
+    return json.loads(p.read_text())
+
+
 def load_energy(path) -> list[dict]:
     rows = []
-    for row in _read(path):
+    for row in _rows_of(path, "energy"):
         if not row.get("energy_j"):
             continue
         r = dict(row)
@@ -346,7 +385,7 @@ def load_energy(path) -> list[dict]:
 
 def load_e2e(path) -> list[dict]:
     rows = []
-    for row in _read(path):
+    for row in _rows_of(path, "e2e"):
         if not row.get("median_s") or row.get("mode", "").startswith("profile"):
             continue
         r = dict(row)
@@ -361,19 +400,23 @@ def load_e2e(path) -> list[dict]:
 def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
     """Add one microbench output folder (ops.csv, energy.csv, e2e.csv, env.json) to a device's
     measurements, tagging every row with its suite (default = fit, heldout = test) and run name.
-    Where ``ops_csv`` is a run manifest (<prefix>_runs.csv) the ops rows stay in the raw folder, which
-    must be <manifest dir>/raw_<run>, and one line (run, suite) is appended to the manifest; a flat
-    <prefix>_ops.csv gets the rows appended. energy/e2e rows are appended to <prefix>_energy.csv and
-    _e2e.csv, env.json becomes <prefix>_env.json's entry ``run``. Returns rows added per file."""
+    Where ``ops_csv`` is a run manifest (<prefix>_runs.csv) every file stays in the raw folder, which
+    must be <manifest dir>/raw_<run>, and one line (run, suite) is appended to the manifest (load_ops,
+    load_energy, load_e2e and load_env read the raw files through it). A flat <prefix>_ops.csv gets the rows
+    appended, energy/e2e rows go to <prefix>_energy.csv and _e2e.csv, env.json becomes <prefix>_env.json's
+    entry ``run``. Returns rows added per file."""
     raw, ops_csv = Path(raw_dir), Path(ops_csv)
     added = {}
     whats = ("ops", "energy", "e2e")
     if is_manifest(ops_csv):
-        whats = ("energy", "e2e")
+        whats = ()
         src = raw / "ops.csv"
         if raw.resolve() != (ops_csv.parent / f"raw_{run}").resolve():
             raise InputError(f"{ops_csv}: run {run!r}: raw folder {raw}; expected {ops_csv.parent / f'raw_{run}'} "
                              f"(a manifest's runs live beside it as raw_<run>/)")
+        if not src.is_file():
+            raise InputError(f"{src}: no such file; expected the run's microbench ops.csv (a manifest lists a run by "
+                             f"its raw_<run>/ops.csv)")
         if src.is_file():
             exists = ops_csv.is_file()
             if suite not in SUITES:
@@ -423,7 +466,7 @@ def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
                 w.writerow({"suite": suite, "run": run, **r})
         added[str(dst)] = len(rows)
     env_src = raw / "env.json"
-    if env_src.is_file():
+    if env_src.is_file() and not is_manifest(ops_csv):
         env_dst = sibling(ops_csv, "env", "json")
         env = json.loads(env_dst.read_text()) if env_dst.is_file() else {}
         env[run] = json.loads(env_src.read_text())

@@ -18,7 +18,8 @@ def register(sub) -> None:
                                           "raw_<run>/ops.csv beside it) or flat ops CSV to fit and to add the run "
                                           "to (default: <out-dir>/<hw>_runs.csv, created for a device "
                                           "measured for the first time; <out-dir>/<hw>_ops.csv where only that "
-                                          "flat file exists); energy/e2e/env files are its siblings "
+                                          "flat file exists); a manifest's energy/e2e/env are its runs' "
+                                          "raw_<run>/energy.csv, e2e.csv, env.json, a flat file's its siblings "
                                           "*_energy.csv, *_e2e.csv, *_env.json")
     p.add_argument("--out", "--calibration", dest="calibration",
                    help="calibration YAML to write; with --fit-only nothing is written without it (the fit "
@@ -40,7 +41,7 @@ def register(sub) -> None:
 def _paths(args):
     from hwmodels.spec import hw_path
 
-    from cosim.calibrate.dataset import sibling
+    from cosim.calibrate.dataset import is_manifest, sibling
 
     name = Path(args.hw).stem
     prefix = Path(args.out_dir) / name.split("_")[0]
@@ -49,9 +50,10 @@ def _paths(args):
     # a device with a manifest, or with nothing measured yet, gets a manifest; an old flat file is read as before
     ops = Path(args.measurements) if args.measurements else flat if flat.is_file() and not manifest.is_file() \
         else manifest
-    sib = lambda what, ext="csv": sibling(ops, what, ext)  # noqa: E731
     cal = Path(args.calibration) if args.calibration else hw_path(args.hw).parent / "calibration" / f"{name}.yaml"
-    return ops, sib("energy"), sib("e2e"), sib("env", "json"), cal
+    if is_manifest(ops):  # a manifest's runs keep their energy/e2e/env files in raw_<run>/: read through it too
+        return ops, ops, ops, ops, cal
+    return ops, sibling(ops, "energy"), sibling(ops, "e2e"), sibling(ops, "env", "json"), cal
 
 
 def run(args) -> int:
