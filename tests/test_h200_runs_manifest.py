@@ -51,7 +51,8 @@ def old_manifest(tmp_path_factory):
 
 # The energy, e2e and env files (validation/h200_energy.csv, h200_e2e.csv, h200_env.json, last written at c6a0b29
 # with runs 1-17) copied every raw_<run>/energy.csv, e2e.csv, env.json with suite and run prepended: what the
-# loaders returned from those files, pinned before they were removed (11 runs have e2e rows, 2 energy rows, 17 env)
+# loaders returned from those files, pinned (and checked against the files, test removed with them) before they
+# were removed (11 runs have e2e rows, 2 energy rows, 17 env)
 SIBLING_RUNS = 17
 E2E_DIGEST = (1715, "cd719f600ae8ba8defb84b769b92eac8becbd9ea789739304ee24e83cd00fef5")
 ENERGY_DIGEST = (33, "785f94d4230ed658d1209785c55ff806607bcb60af04a5c88e073513545dfea8")
@@ -75,15 +76,6 @@ def test_energy_e2e_and_env_of_the_first_17_runs_are_what_the_removed_flat_files
     assert _rows_digest(dataset.load_e2e(man)) == E2E_DIGEST
     assert _rows_digest(dataset.load_energy(man)) == ENERGY_DIGEST
     assert _env_digest(dataset.load_env(man)) == ENV_DIGEST
-
-
-def test_the_pinned_digests_are_those_of_the_flat_files_while_they_exist():
-    flat = {w: Path("validation", f"h200_{w}") for w in ("e2e.csv", "energy.csv", "env.json")}
-    if not all(p.is_file() for p in flat.values()):
-        pytest.skip("the flat H200 energy/e2e/env files are removed (their digests are pinned above)")
-    assert _rows_digest(dataset.load_e2e(flat["e2e.csv"])) == E2E_DIGEST
-    assert _rows_digest(dataset.load_energy(flat["energy.csv"])) == ENERGY_DIGEST
-    assert _env_digest(dataset.load_env(flat["env.json"])) == ENV_DIGEST
 
 
 def test_load_ops_of_the_first_16_runs_is_the_old_merged_csv_row_for_row(old_manifest):
@@ -123,7 +115,6 @@ def test_every_raw_run_is_listed_once_with_its_suite():
 
 
 def test_siblings_of_a_manifest_and_of_a_flat_csv():
-    assert str(dataset.sibling(MANIFEST, "e2e")) == "validation/h200_e2e.csv"
     assert str(dataset.sibling("validation/h100_ops.csv", "env", "json")) == "validation/h100_env.json"
 
 
