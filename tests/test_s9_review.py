@@ -76,7 +76,9 @@ def test_gptq_symmetric_weights_count_their_stored_qzeros(tmp_path):
     norms = 2 * 128 + 128  # priced in the declared format too (docs/quantized-checkpoints.md, Limits)
     tables = 2 * 64 * 128 * 2  # embedding and lm_head, float16
     w = t.meta["footprint"]["weights"]
-    assert w == (qweight + scales + qzeros) + norms * (4 + 20 / 128) / 8 + tables == 118087.5
+    g_idx = sum(i for i, o in linears) * 4  # int32 per input channel, stored whatever desc_act (test_qsfix_review)
+    assert g_idx == 4096
+    assert w == (qweight + scales + qzeros + g_idx) + norms * (4 + 20 / 128) / 8 + tables == 122183.5
     assert get_format_bits("int4_g128_symz") == get_format_bits("int4_g128_zp") == 4 + (16 + 4) / 128
     assert any("weights int4_g128_symz (config.json quantization_config: gptq" in n for n in t.meta["notes"])
 

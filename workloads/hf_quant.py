@@ -13,7 +13,8 @@ both keep the checkpoint's ``torch_dtype``, see `unquantized_formats`):
   scale per block), or per-tensor ``fp8_<fmt>`` without a block size;
 - ``gptq`` / ``awq`` with ``bits`` in 2..8 and ``group_size`` > 0 -> ``int<bits>_g<group>``
   (fp16 scale per group), ``_zp`` with a zero point (GPTQ ``sym: false``; AWQ ``zero_point``);
-  GPTQ ``sym: true`` -> ``_symz``: symmetric, but its stored qzeros counted (bits per group);
+  GPTQ ``sym: true`` and AWQ ``zero_point: false`` -> ``_symz``: symmetric, but their stored qzeros
+  counted (bits per group); GPTQ's g_idx (an int32 per input channel) counted in the weights footprint;
 - ``compressed-tensors`` with one weight scheme: int groups as above, float8 with a block
   strategy as fp8 above, a per-tensor float8 scale, or NVFP4 (float 4-bit, tensor_group of 16).
 """
@@ -24,7 +25,14 @@ import re
 
 from workloads.io import InputError
 
-__all__ = ["declared_weights", "unquantized_formats", "ignored", "ignore_note", "table_dtype", "SUPPORTED"]
+__all__ = ["declared_weights", "unquantized_formats", "ignored", "ignore_note", "table_dtype", "SUPPORTED",
+           "G_IDX_BITS"]
+
+# GPTQ's g_idx: one int32 group index per input channel of every quantized Linear, created and loaded
+# whatever desc_act says (vLLM vllm/model_executor/layers/quantization/gptq.py,
+# GPTQLinearMethod.create_weights: g_idx of input_size_per_partition int32; AutoGPTQ / GPTQModel
+# QuantLinear register it as a buffer of in_features int32). Without desc_act it is i // group_size.
+G_IDX_BITS = 32
 
 SUPPORTED = ("fp8 (e4m3/e5m2, weight_block_size or per-tensor), gptq and awq (bits 2..8, group_size > 0), "
              "compressed-tensors (int groups, float8 block or per-tensor, nvfp4)")
@@ -91,7 +99,10 @@ def declared_weights(qc, src: str) -> tuple[str, str]:
         # true (workloads.formats._int_group): symmetric values at the _zp format's bytes (_symz)
         name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("sym") is False, True)
     elif method == "awq":
-        name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("zero_point", True) is not False)
+        # AWQ's layout stores qzeros too when zero_point is false (vLLM awq.py, AWQLinearMethod.create_weights
+        # allocates qweight, qzeros and scales with no zero_point branch): _symz, as GPTQ sym: true
+        name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("zero_point", True) is not False,
+                          True)
     elif method == "compressed-tensors":
         name = _compressed_tensors(qc, src)
     else:

@@ -1,0 +1,73 @@
+"""Review of the session-9 quantized-checkpoint, serve and name-resolution fixes (9650b18..0b323a0):
+each test fails on the code before its fix (run against the HEAD copy of the changed file)."""
+
+import json
+
+import pytest
+
+# ---- 2. stored zeros and indexes: AWQ zero_point: false, GPTQ's g_idx
+
+_LLAMA31_8B = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+               "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+               "max_position_embeddings": 131072, "tie_word_embeddings": False, "torch_dtype": "bfloat16"}
+
+
+def _ckpt(tmp_path, qc, name):
+    p = tmp_path / f"{name}.json"
+    p.write_text(json.dumps({**_LLAMA31_8B, "quantization_config": qc}))
+    return p
+
+
+def test_awq_without_zero_point_still_stores_qzeros(tmp_path):
+    """vLLM awq.py AWQLinearMethod.create_weights allocates qzeros ((in / G) x (out / 8) int32) with no
+    zero_point branch: a `zero_point: false` checkpoint takes the _zp bytes (was int4_g128, 4.125 bits)."""
+    import cosim
+    from workloads.models import model_from_hf_config
+    m = model_from_hf_config(_ckpt(tmp_path, {"quant_method": "awq", "bits": 4, "group_size": 128,
+                                              "zero_point": False}, "awq_sym"))
+    assert m.weights_format == "int4_g128_symz" and m.g_idx_bits == 0  # AWQ keeps no g_idx
+    zp = model_from_hf_config(_ckpt(tmp_path, {"quant_method": "awq", "bits": 4, "group_size": 128}, "awq_zp"))
+    w = cosim.build_trace(m, "decode", 1, 128).meta["footprint"]["weights"]
+    assert w == cosim.build_trace(zp, "decode", 1, 128).meta["footprint"]["weights"]
+    # the old pricing, int4_g128 layers: 6,979,588,096 layer parameters (the final norm among them) x 4 bits / 128
+    # / 8 = 27,264,016 bytes short (the bf16 embedding and lm_head, 2 x 128256 x 4096, unchanged)
+    E = 128256 * 4096
+    layers = m.params - 2 * E
+    assert layers == 6979588096
+    assert w == (layers * (4 + 20 / 128) + 2 * E * 16) / 8
+    assert w - (layers * (4 + 16 / 128) + 2 * E * 16) / 8 == layers / 256 == 27264016
+
+
+def test_gptq_g_idx_is_counted_per_layer(tmp_path):
+    """GPTQ stores g_idx, one int32 per input channel of each Linear, whatever desc_act (vLLM gptq.py
+    GPTQLinearMethod.create_weights). Llama-3.1-8B a layer: q, k, v, gate, up 4096 inputs each, o 4096,
+    down 14336 -> 38,912 x 4 = 155,648 bytes; 32 layers 4,980,736 bytes (5.0 MB), was not counted."""
+    import cosim
+    from workloads.models import model_from_hf_config
+    qc = {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True, "desc_act": False}
+    g = model_from_hf_config(_ckpt(tmp_path, qc, "gptq"))
+    assert g.g_idx_bits == 32 and g.linear_inputs() == 32 * (6 * 4096 + 14336) == 32 * 38912
+    awq = model_from_hf_config(_ckpt(tmp_path, {"quant_method": "awq", "bits": 4, "group_size": 128,
+                                                "zero_point": False}, "awq"))
+    assert g.weights_format == awq.weights_format == "int4_g128_symz"
+    t = cosim.build_trace(g, "decode", 1, 128)
+    w = t.meta["footprint"]["weights"]
+    assert w - cosim.build_trace(awq, "decode", 1, 128).meta["footprint"]["weights"] == 4980736
+    assert "g_idx (int32 per input channel of each Linear) counted" in next(
+        n for n in t.meta["notes"] if n.startswith("weights int4_g128_symz"))
+    # another weights format prices no index; the declared one named explicitly still does
+    assert cosim.build_trace(g, "decode", 1, 128, weights="int4_g128_symz").meta["footprint"]["weights"] == w
+    assert (cosim.build_trace(g, "decode", 1, 128, weights="bf16").meta["footprint"]["weights"]
+            == g.params * 2)
+    # desc_act: true stores the same g_idx (a permuted one)
+    gd = model_from_hf_config(_ckpt(tmp_path, {**qc, "desc_act": True}, "gptq_act"))
+    assert cosim.build_trace(gd, "decode", 1, 128).meta["footprint"]["weights"] == w
+
+
+def test_a_model_file_refuses_a_bad_g_idx_width(tmp_path):
+    from workloads.io import InputError
+    from workloads.models import load_model
+    p = tmp_path / "m.yaml"
+    p.write_text("name: m\nhidden: 64\nlayers: 1\nheads: 2\nintermediate: 128\nvocab: 32\ng_idx_bits: 16\n")
+    with pytest.raises(InputError, match=r"m.yaml: g_idx_bits: got 16; expected 0 .* or 32"):
+        load_model(str(p))
