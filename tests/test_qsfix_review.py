@@ -71,3 +71,55 @@ def test_a_model_file_refuses_a_bad_g_idx_width(tmp_path):
     p.write_text("name: m\nhidden: 64\nlayers: 1\nheads: 2\nintermediate: 128\nvocab: 32\ng_idx_bits: 16\n")
     with pytest.raises(InputError, match=r"m.yaml: g_idx_bits: got 16; expected 0 .* or 32"):
         load_model(str(p))
+
+
+# ---- 3. compressed-tensors ignore entries said by what they reach
+
+_CT = {"quant_method": "compressed-tensors", "config_groups": {"group_0": {
+    "targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128,
+                                       "symmetric": True}}}}
+_TINY = {"model_type": "llama", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
+         "num_attention_heads": 2, "num_key_value_heads": 2, "vocab_size": 64, "tie_word_embeddings": False,
+         "max_position_embeddings": 256, "torch_dtype": "float16"}
+
+
+def _note(tmp_path, ignore, weights=None, extra=None, name="ct"):
+    import cosim
+    from workloads.models import model_from_hf_config
+    p = tmp_path / f"{name}.json"
+    p.write_text(json.dumps({**_TINY, **(extra or {}), "quantization_config": {**_CT, "ignore": ignore}}))
+    t = cosim.build_trace(model_from_hf_config(p), "decode", 1, 16, weights=weights)
+    return next(n for n in t.meta["notes"] if n.startswith("weights "))
+
+
+@pytest.mark.parametrize("entry", ["model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.k_proj",
+                                   "re:.*v_proj", "re:.*o_proj$", "re:model.layers.0.mlp.gate_proj",
+                                   "re:.*up_proj", "model.layers.1.mlp.down_proj", "re:.*self_attn.*"])
+def test_an_ignore_entry_reaching_a_decoder_linear_is_priced_in_the_declared_format(tmp_path, entry):
+    assert f"ignore also names {entry!r} (decoder Linears: not modelled as unquantized, priced as int4_g128)" \
+        in _note(tmp_path, ["lm_head", entry])
+
+
+def test_an_ignore_entry_is_said_by_what_it_reaches(tmp_path):
+    # was: every entry beside the lm_head "not modelled, those modules priced as int4_g128"
+    note = _note(tmp_path, ["lm_head", "model.embed_tokens", "re:vision_tower.*", "re:.*mlp.gate$"])
+    assert ("compressed-tensors; ignore leaves the lm_head unquantized ('lm_head'); ignore also names "
+            "'model.embed_tokens' (the embedding: already unquantized), 're:vision_tower.*' (matches no modelled "
+            "module), 're:.*mlp.gate$' (matches no modelled module); the checkpoint's format") in note, note
+    assert "priced as" not in note
+    # a MoE config has a router: the same entry reaches it (priced in the declared format, docs Limits)
+    moe = _note(tmp_path, ["lm_head", "re:.*mlp.gate$"], extra={"model_type": "qwen2_moe", "num_experts": 4,
+                                                                 "num_experts_per_tok": 2,
+                                                                 "moe_intermediate_size": 64}, name="moe")
+    assert "'re:.*mlp.gate$' (the MoE router: not modelled as unquantized, priced as int4_g128)" in moe, moe
+    # re:.* reaches the lm_head and every layer
+    assert "'re:.*' (decoder Linears: not modelled as unquantized, priced as int4_g128)" in _note(
+        tmp_path, ["re:.*"], name="all")
+
+
+def test_an_overriding_weights_format_drops_the_declared_formats_clauses(tmp_path):
+    # was: "... overrides the checkpoint's int4_g128 from config.json quantization_config: compressed-tensors;
+    # ignore leaves ...; ignore also names ...: not modelled, those modules priced as int4_g128" under --weights bf16
+    note = _note(tmp_path, ["lm_head", "re:.*down_proj"], weights="bf16")
+    assert note == ("weights bf16 (given; overrides the checkpoint's int4_g128 from config.json quantization_config: "
+                    "compressed-tensors)"), note

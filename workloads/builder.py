@@ -134,7 +134,10 @@ def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, s
                           f"format was given{tables})")
     if isinstance(weights, str) and weights.strip().lower() == declared:
         return weights, f"weights {declared} ({model.weights_origin}; the checkpoint's format{tables})"
-    return weights, f"weights {weights} (given; overrides the checkpoint's {declared} from {model.weights_origin})"
+    # the origin's later clauses (ignore entries priced as the declared format, g_idx counted, tables'
+    # dtype) describe pricing in the declared format: an override prices every weight in its own
+    method = model.weights_origin.split("; ")[0]
+    return weights, f"weights {weights} (given; overrides the checkpoint's {declared} from {method})"
 
 
 def _note_recipe_formats(trace: Trace, recipe) -> None:

@@ -500,7 +500,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
         dtype, how = table_dtype(cfg, src, outer)
         d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
-        d["weights_origin"] += ignore_note(quant, src, d["weights_format"])
+        d["weights_origin"] += ignore_note(quant, src, d["weights_format"], cfg)
         if quant.get("quant_method") == "gptq":  # g_idx stored whatever desc_act (workloads.hf_quant.G_IDX_BITS)
             from workloads.hf_quant import G_IDX_BITS
             d["g_idx_bits"] = G_IDX_BITS
