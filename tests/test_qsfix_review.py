@@ -123,3 +123,66 @@ def test_an_overriding_weights_format_drops_the_declared_formats_clauses(tmp_pat
     note = _note(tmp_path, ["lm_head", "re:.*down_proj"], weights="bf16")
     assert note == ("weights bf16 (given; overrides the checkpoint's int4_g128 from config.json quantization_config: "
                     "compressed-tensors)"), note
+
+
+# ---- 4 and 7. serve's replica energy: the idle pipeline stage, and a one-device draft's idle devices
+
+def _serve_with_and_without_idle_power(monkeypatch, **kw):
+    """(new, old, busy seconds): old is the same run with each step model's replica set to its tp copies
+    alone (no idle device's static power), as before session 9; the steps and their latencies are the same."""
+    from cosim.serving import engine, serve
+    from cosim.serving.steptime import DeviceStepCost
+    runs = []
+    orig_run = engine.Engine.run
+
+    def run(self):
+        runs.append(orig_run(self))
+        return runs[-1]
+
+    monkeypatch.setattr(engine.Engine, "run", run)
+    new = serve("llama3_8b", "dgx_h100", **kw)
+    busy = sum(r.busy_s for r in runs[-1].replicas)
+    orig_post = DeviceStepCost.__post_init__
+
+    def one_device_each(self):
+        orig_post(self)
+        self.devices = self.copies
+
+    monkeypatch.setattr(DeviceStepCost, "__post_init__", one_device_each)
+    old = serve("llama3_8b", "dgx_h100", **kw)
+    assert sum(r.busy_s for r in runs[-1].replicas) == pytest.approx(busy, rel=1e-12)
+    return new.summary, old.summary, busy
+
+
+def test_the_serving_docs_pp2_energy_example_is_the_run_it_describes(monkeypatch):
+    """docs/serving.md: `cosim serve --model llama3_8b --hw dgx_h100 --pp 2 --qps 2 --requests 30 --prompt-len
+    512 --output-len 64`: 2.001 J per output token, 1.276 J before session 9 (the docs said 2.15 / 1.37 J, the
+    figures of 20 requests of 256 + 32 tokens). The difference is the idle stage's 210 W (h100_sxm.yaml
+    energy.static_power) over the busy steps, per output token: 210 W x busy / 1920 tokens."""
+    new, old, busy = _serve_with_and_without_idle_power(
+        monkeypatch, parallel={"pp": 2}, qps=2, requests=30, prompt_len=512, output_len=64)
+    assert new["energy_per_token_j"] == pytest.approx(2.00126, rel=1e-5)
+    assert old["energy_per_token_j"] == pytest.approx(1.27576, rel=1e-5)
+    assert (new["energy_j"] - old["energy_j"]) / busy == pytest.approx(210.0, rel=1e-9)
+    assert new["energy_per_token_j"] - old["energy_per_token_j"] == pytest.approx(210.0 * busy / (30 * 64), rel=1e-9)
+
+
+def test_a_one_device_draft_on_a_tp2_replica_adds_the_other_devices_static_power(monkeypatch):
+    """A draft model runs on one device of the replica (serve._draft: replica_devices = the layout's devices):
+    its step is one trace, plus the other device's static power for the step's time. One draft step (llama3_2_3b,
+    8 sequences at KV 1024, dgx_h100 roofline): (E_replica - E_one) / (1 other device x latency) = 210 W."""
+    from cosim.serving.steptime import DeviceStepCost, StepBatch, Workload
+    from hwmodels.system import load_system
+    from workloads.models import load_model
+    hw = load_system("dgx_h100").device
+    w = Workload(load_model("llama3_2_3b"))
+    one = DeviceStepCost(w, hw, "roofline", 0.0).step_cost(StepBatch((), (1024,) * 8))
+    rep = DeviceStepCost(w, hw, "roofline", 0.0, replica_devices=2).step_cost(StepBatch((), (1024,) * 8))
+    assert rep.latency_s == one.latency_s
+    assert (rep.energy_j - one.energy_j) / ((2 - 1) * one.latency_s) == pytest.approx(210.0, rel=1e-12)
+    # the whole run: speculative k=4, a=0.7, 20 requests of 256 + 32 tokens (seed 0) at 2 req/s on tp2:
+    # 2.0314 J per output token (2.4187 J when the draft's energy was multiplied by tp)
+    from cosim.serving import serve
+    r = serve("llama3_8b", "dgx_h100", parallel={"tp": 2}, qps=2, requests=20, prompt_len=256, output_len=32,
+              seed=0, speculative={"draft_len": 4, "acceptance": 0.7, "draft_model": "llama3_2_3b"})
+    assert r.summary["energy_per_token_j"] == pytest.approx(2.03136, rel=1e-5)
