@@ -186,3 +186,68 @@ def test_a_one_device_draft_on_a_tp2_replica_adds_the_other_devices_static_power
     r = serve("llama3_8b", "dgx_h100", parallel={"tp": 2}, qps=2, requests=20, prompt_len=256, output_len=32,
               seed=0, speculative={"draft_len": 4, "acceptance": 0.7, "draft_model": "llama3_2_3b"})
     assert r.summary["energy_per_token_j"] == pytest.approx(2.03136, rel=1e-5)
+
+
+# ---- 5. the bare-name note: folders only where ./name reads one, a public recipe splitter, experiment and sweep files
+
+_PHI3 = {"model_type": "phi3", "hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 32,
+         "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32064,
+         "max_position_embeddings": 4096, "tie_word_embeddings": False}
+
+
+def test_a_hardware_or_recipe_folder_gets_no_note_a_file_does(tmp_path, monkeypatch, capsys):
+    # was: "write ./h100_sxm to use it" for a folder, and ./h100_sxm then errors "is a directory"
+    from cosim.cli import main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "h100_sxm").mkdir()
+    (tmp_path / "kivi2").mkdir()
+    assert main(["roofline", "--model", "llama3_8b", "--hw", "h100_sxm", "--recipe", "kivi2"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    (tmp_path / "h100_sxm").rmdir()
+    (tmp_path / "h100_sxm").write_text("name: mine\n")
+    assert main(["roofline", "--model", "llama3_8b", "--hw", "h100_sxm"]) == 0
+    assert ("note: hw 'h100_sxm' is the bundled hw/h100_sxm.yaml; the file ./h100_sxm in the working directory is "
+            "not read (write ./h100_sxm to use it)") in capsys.readouterr().err
+
+
+def test_a_model_folder_gets_the_note_only_when_it_holds_a_config(tmp_path, monkeypatch):
+    from cosim.shadow import shadow_notes_for
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "llama3_8b").mkdir()
+    assert shadow_notes_for([("model", "llama3_8b")]) == []  # ./llama3_8b would be refused: nothing to read
+    (tmp_path / "llama3_8b" / "config.json").write_text(json.dumps(_PHI3))
+    assert shadow_notes_for([("model", "llama3_8b")]) == [
+        "model 'llama3_8b' is the bundled models/llama3_8b.yaml; the folder ./llama3_8b in the working directory "
+        "is not read (write ./llama3_8b to use it)"]
+
+
+def test_recipe_part_names_is_the_public_splitter():
+    from workloads.compression.recipe import recipe_part_names
+    assert recipe_part_names("kivi2(group_size=64, bits=2)+h2o") == ["kivi2", "h2o"]
+    assert recipe_part_names("kivi2") == ["kivi2"]
+
+
+def test_an_experiment_files_bare_model_name_gets_the_note_in_its_report(tmp_path, monkeypatch):
+    # was: cosim run resolved the file's `model: llama3_8b` to the bundled model and said nothing
+    from cosim.experiment import run_experiment
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "llama3_8b").mkdir()
+    (tmp_path / "llama3_8b" / "config.json").write_text(json.dumps(_PHI3))
+    rep = run_experiment({"name": "x", "model": "llama3_8b", "phase": "decode", "batch": 1, "seq": 128,
+                          "hw": "h100_sxm"})
+    assert ("model 'llama3_8b' is the bundled models/llama3_8b.yaml; the folder ./llama3_8b in the working "
+            "directory is not read (write ./llama3_8b to use it)") in rep.notes, rep.notes
+
+
+def test_a_sweep_files_bare_names_get_the_note(tmp_path, monkeypatch, capsys):
+    from cosim.cli import main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mistral_7b").mkdir()
+    (tmp_path / "mistral_7b" / "config.json").write_text(json.dumps(_PHI3))
+    (tmp_path / "s.yaml").write_text("name: s\nbase: {model: llama3_8b, phase: decode, seq: 128, batch: 1, "
+                                     "hw: h100_sxm, level: roofline}\naxes:\n  - grid: {model: [llama3_8b, "
+                                     "mistral_7b]}\nobjectives: {latency_s: min}\noutput: out\n")
+    assert main(["sweep", "./s.yaml", "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert ("note: model 'mistral_7b' is the bundled models/mistral_7b.yaml; the folder ./mistral_7b in the "
+            "working directory is not read (write ./mistral_7b to use it)") in err, err
