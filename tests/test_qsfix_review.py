@@ -251,3 +251,17 @@ def test_a_sweep_files_bare_names_get_the_note(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert ("note: model 'mistral_7b' is the bundled models/mistral_7b.yaml; the folder ./mistral_7b in the "
             "working directory is not read (write ./mistral_7b to use it)") in err, err
+
+
+# ---- 6. a config saved from a local folder: `_name_or_path` is that folder's path
+
+@pytest.mark.parametrize("own, name", [("/home/u/models/Foo", "Foo"), ("/home/u/models/Foo/", "Foo"),
+                                       ("./ckpt/Foo-8B", "Foo-8B"), ("~/Foo", "Foo"), ("../Foo", "Foo"),
+                                       ("C:\\models\\Foo", "Foo"), ("meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.1-8B"),
+                                       ("gpt2", "gpt2"), (".", "tiny")])
+def test_a_local_name_or_path_names_the_model_by_its_last_component(tmp_path, own, name):
+    # was: the path verbatim ("/home/u/models/Foo" as the model's name)
+    from workloads.models import model_from_hf_config
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps({**_TINY, "_name_or_path": own}))
+    assert model_from_hf_config(p).name == name

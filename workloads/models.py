@@ -452,7 +452,14 @@ def _hf_name(cfg: dict, outer: dict, path: Path) -> str:
     else the file's stem (a loose `qwen2_7b.json` is not named after the folder it sits in)."""
     own = cfg.get("_name_or_path") or outer.get("_name_or_path")
     if isinstance(own, str) and own.strip():
-        return own.strip()
+        own = own.strip()
+        # a Hub id is "org/name"; a local path the checkpoint was saved from (/home/u/models/Foo,
+        # ./ckpt/Foo, ~/Foo, C:\models\Foo) is named by its last component, not verbatim
+        parts = [p for p in own.replace("\\", "/").split("/") if p not in ("", ".", "..", "~")]
+        if not (own[0] in "/.~" or "\\" in own or ":" in own or len(parts) > 2):
+            return own
+        if parts:
+            return parts[-1]  # "." or "/" alone names nothing: the file's own rule below
     if path.name == "config.json":
         return path.resolve().parent.name or path.stem
     return path.stem
