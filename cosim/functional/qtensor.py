@@ -194,27 +194,35 @@ def _pack_parts(p: QParts, meta: dict) -> QTensor:
         return QTensor(codes=pack_bits(codes, 4), scales=fp_encode(sc, e4m3, name).astype(np.uint8).reshape(-1),
                        tensor_scale=float(p.tensor_scale), **base)
     if f.family == "int_group":
-        sc = p.scales.astype(np.float64)
-        sc_el = _per_element(sc, bs, L)
-        ok = np.isfinite(sc_el) & (sc_el > 0)
-        n = np.where(ok, y / np.where(ok, sc_el, 1.0), 0.0)
-        b = f.element_bits
-        if f.symmetric and f.zero_point_bits:
-            # _symz (GPTQ sym: true): the checkpoint's layout, unsigned codes q = n + 2^(b-1)
-            # and a stored zero per group, always 2^(b-1); decode reads it like _zp's zeros
-            z = np.full(sc.shape, 1 << (b - 1), dtype=np.int64)
-            codes = (np.rint(n) + (1 << (b - 1))).astype(np.int64)
-            zp = pack_bits(z, b)
-        elif f.symmetric:
-            codes = _twos(np.rint(n), b)
-            zp = None
-        else:
-            z_el = _per_element(p.zero_points, bs, L)
-            codes = (np.rint(n) + z_el).astype(np.int64)
-            zp = pack_bits(p.zero_points.astype(np.int64), b)
-        return QTensor(codes=pack_bits(codes, b), scales=pack_bits(p.scales.astype(np.float16).view(np.uint16), 16),
-                       zero_points=zp, **base)
+        return _pack_int_group(p, y, base, L)
     raise ValueError(f"format {name!r}: no packer for family {f.family!r}")  # pragma: no cover
+
+
+def _pack_int_group(p: QParts, y: np.ndarray, base: dict, L: int) -> QTensor:
+    """fp16 group scales; two's-complement codes (symmetric), or unsigned codes against packed zero
+    points (_zp; _symz's constant 2^(b-1), GPTQ's layout). `y`: the quantized rows in float64."""
+    f = p.fmt
+    bs = f.block_size
+    sc = p.scales.astype(np.float64)
+    sc_el = _per_element(sc, bs, L)
+    ok = np.isfinite(sc_el) & (sc_el > 0)
+    n = np.where(ok, y / np.where(ok, sc_el, 1.0), 0.0)
+    b = f.element_bits
+    if f.symmetric and f.zero_point_bits:
+        # _symz (GPTQ sym: true): the checkpoint's layout, unsigned codes q = n + 2^(b-1)
+        # and a stored zero per group, always 2^(b-1); decode reads it like _zp's zeros
+        z = np.full(sc.shape, 1 << (b - 1), dtype=np.int64)
+        codes = (np.rint(n) + (1 << (b - 1))).astype(np.int64)
+        zp = pack_bits(z, b)
+    elif f.symmetric:
+        codes = _twos(np.rint(n), b)
+        zp = None
+    else:
+        z_el = _per_element(p.zero_points, bs, L)
+        codes = (np.rint(n) + z_el).astype(np.int64)
+        zp = pack_bits(p.zero_points.astype(np.int64), b)
+    return QTensor(codes=pack_bits(codes, b), scales=pack_bits(p.scales.astype(np.float16).view(np.uint16), 16),
+                   zero_points=zp, **base)
 
 
 def decode(q: QTensor) -> np.ndarray:
