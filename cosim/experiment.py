@@ -409,6 +409,8 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     if not isinstance(exp, ExperimentConfig):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
     trace, rep, hw = _performance(exp)
+    from cosim.shadow import experiment_shadow_notes  # a bare name beside a same-named local file: said
+    rep.notes = tuple(dict.fromkeys([*rep.notes, *experiment_shadow_notes(exp)]))
     _provenance(rep, exp, hw, hardware_area_mm2(trace, hw, exp.level, exp.compute_fallback))
     early = ckpt = None
     if second_process and exp.accuracy and accuracy and exp.accuracy.checkpoint and _checkpoint_beside(exp):

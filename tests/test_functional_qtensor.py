@@ -45,7 +45,7 @@ def test_bit_packing_odd_widths():
 
 @pytest.mark.parametrize("fmt", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "mxint8",
                                  "mxint4", "mxint2", "nvfp4", "msfp12", "msfp16", "bfp_m5_b32", "mx4", "mx6",
-                                 "mx9", "int4_g128", "int4_g128_zp", "int8_g32", "int3_g64_zp", "bf16", "fp16",
+                                 "mx9", "int4_g128", "int4_g128_zp", "int4_g128_symz", "int3_g64_symz", "int8_g32", "int3_g64_zp", "bf16", "fp16",
                                  "fp8_e4m3", "fp8_e5m2", "fp6_e2m3", "fp4_e2m1", "int8", "fp32"])
 def test_nbytes_equals_bits_per_element(fmt, tmp_path):
     f = get_format(fmt)
@@ -61,8 +61,20 @@ def test_nbytes_equals_bits_per_element(fmt, tmp_path):
     np.testing.assert_array_equal(decode(q2), decode(q))
 
 
+def test_symz_stores_its_constant_zeros():
+    # int4_g128_symz on 8 x 256: 16 groups; codes 8*256*4/8 = 1024 B, fp16 scales 16*2 = 32 B,
+    # the stored zeros 16 * 4 bits = 8 B, each 2^(4-1) = 8 (two per byte: 0x88) -> 1064 B
+    x = np.random.default_rng(2).standard_normal((8, 256)).astype(F32)
+    q = encode(x, "int4_g128_symz")
+    assert q.zero_points.tolist() == [0x88] * 8
+    assert q.nbytes == 1024 + 32 + 8 == x.size * (4 + (16 + 4) / 128) / 8
+    # GPTQ's layout: unsigned codes n + 8 (all in 1..15 for symmetric n in -7..7), read back against the zeros
+    assert set(np.unique(unpack_bits(q.codes, 4, x.size)).tolist()) <= set(range(1, 16))
+    np.testing.assert_array_equal(decode(q), quantize(x, "int4_g128"))
+
+
 RT = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "mxint8", "mxint4", "mxint2", "nvfp4",
-      "msfp12", "mx6", "mx9", "int4_g32", "int4_g32_zp", "bf16", "fp16", "fp8_e5m2", "fp8_e4m3", "fp4_e2m1"]
+      "msfp12", "mx6", "mx9", "int4_g32", "int4_g32_zp", "int4_g32_symz", "bf16", "fp16", "fp8_e5m2", "fp8_e4m3", "fp4_e2m1"]
 
 
 @settings(max_examples=120, deadline=None)

@@ -134,7 +134,10 @@ def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, s
                           f"format was given{tables})")
     if isinstance(weights, str) and weights.strip().lower() == declared:
         return weights, f"weights {declared} ({model.weights_origin}; the checkpoint's format{tables})"
-    return weights, f"weights {weights} (given; overrides the checkpoint's {declared} from {model.weights_origin})"
+    # the origin's later clauses (ignore entries priced as the declared format, g_idx counted, tables'
+    # dtype) describe pricing in the declared format: an override prices every weight in its own
+    method = model.weights_origin.split("; ")[0]
+    return weights, f"weights {weights} (given; overrides the checkpoint's {declared} from {method})"
 
 
 def _note_recipe_formats(trace: Trace, recipe) -> None:
@@ -159,6 +162,10 @@ class _Builder:
         ckpt = m.weights_format is not None and str(wf).strip().lower() == m.weights_format
         self.embed_fmt = (m.embed_format if ckpt else None) or wf
         self.head_fmt = self.embed_fmt if m.tie_embeddings else (m.lm_head_format if ckpt else None) or wf
+        # GPTQ's g_idx (m.g_idx_bits per input channel of each quantized Linear, a quantized lm_head too):
+        # stored beside the checkpoint's own format only; another weights format prices no index
+        head_in = m.hidden if (not m.tie_embeddings and self.head_fmt == wf) else 0
+        self.g_idx_bytes = (m.linear_inputs() + head_in) * m.g_idx_bits // 8 if ckpt else 0
 
     # ---- helpers --------------------------------------------------------
     def act(self, name, *shape):
@@ -344,6 +351,7 @@ class _Builder:
             E, H = m.embedding_params(), m.lm_head_params()
             weights = ((m.params - E - H) * w_bits + E * get_format(self.embed_fmt).bits_per_element
                        + H * get_format(self.head_fmt).bits_per_element) / 8
+        weights += self.g_idx_bytes  # a constant per layer (0 but for a GPTQ checkpoint in its own format)
         # windowed layers cache at most `window` tokens, the others the whole sequence
         wl = m.window_layers
         win = min(self.S, m.sliding_window) if wl else self.S

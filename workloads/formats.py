@@ -18,7 +18,8 @@ Families
 - ``int_group`` integer weights with one fp16 scale (and optionally a zero point)
               per group of G elements along the reduction axis: ``int4_g128``,
               ``int4_g128_zp``; ``int4_g128_symz`` is symmetric but stores a zero per
-              group anyway (a GPTQ ``sym: true`` checkpoint's qzeros), so it has _zp's bytes.
+              group anyway (a GPTQ ``sym: true`` or AWQ ``zero_point: false`` checkpoint's
+              qzeros), so it has _zp's bytes.
 - ``fp8_block`` FP8 elements with one fp32 scale per R x C tile of a weight matrix
               (DeepSeek-V3's checkpoint: ``fp8_e4m3_b128x128``, float32
               ``weight_scale_inv`` per 128 x 128 block): 8 + 32 / (R*C) bits.
@@ -179,7 +180,7 @@ def _int_group(bits: int, group: int, zero_point: bool, stored_zero: bool = Fals
     vllm/model_executor/layers/quantization/gptq.py, GPTQLinearMethod.create_weights)."""
     name = f"int{bits}_g{group}" + ("_zp" if zero_point else "_symz" if stored_zero else "")
     desc = (f" and {bits}-bit zero point" if zero_point else
-            f" (symmetric; a {bits}-bit zero per group stored, GPTQ qzeros)" if stored_zero else " (symmetric)")
+            f" (symmetric; a {bits}-bit zero per group stored, GPTQ/AWQ qzeros)" if stored_zero else " (symmetric)")
     return NumberFormat(name=name, family="int_group", element_bits=bits, sign_bits=0 if zero_point else 1,
                         exponent_bits=0, mantissa_bits=bits if zero_point else bits - 1,
                         max_normal=float(2**bits - 1 if zero_point else 2 ** (bits - 1) - 1),

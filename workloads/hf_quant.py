@@ -13,7 +13,8 @@ both keep the checkpoint's ``torch_dtype``, see `unquantized_formats`):
   scale per block), or per-tensor ``fp8_<fmt>`` without a block size;
 - ``gptq`` / ``awq`` with ``bits`` in 2..8 and ``group_size`` > 0 -> ``int<bits>_g<group>``
   (fp16 scale per group), ``_zp`` with a zero point (GPTQ ``sym: false``; AWQ ``zero_point``);
-  GPTQ ``sym: true`` -> ``_symz``: symmetric, but its stored qzeros counted (bits per group);
+  GPTQ ``sym: true`` and AWQ ``zero_point: false`` -> ``_symz``: symmetric, but their stored qzeros
+  counted (bits per group); GPTQ's g_idx (an int32 per input channel) counted in the weights footprint;
 - ``compressed-tensors`` with one weight scheme: int groups as above, float8 with a block
   strategy as fp8 above, a per-tensor float8 scale, or NVFP4 (float 4-bit, tensor_group of 16).
 """
@@ -24,7 +25,14 @@ import re
 
 from workloads.io import InputError
 
-__all__ = ["declared_weights", "unquantized_formats", "ignored", "ignore_note", "table_dtype", "SUPPORTED"]
+__all__ = ["declared_weights", "unquantized_formats", "ignored", "ignore_note", "table_dtype", "SUPPORTED",
+           "G_IDX_BITS"]
+
+# GPTQ's g_idx: one int32 group index per input channel of every quantized Linear, created and loaded
+# whatever desc_act says (vLLM vllm/model_executor/layers/quantization/gptq.py,
+# GPTQLinearMethod.create_weights: g_idx of input_size_per_partition int32; AutoGPTQ / GPTQModel
+# QuantLinear register it as a buffer of in_features int32). Without desc_act it is i // group_size.
+G_IDX_BITS = 32
 
 SUPPORTED = ("fp8 (e4m3/e5m2, weight_block_size or per-tensor), gptq and awq (bits 2..8, group_size > 0), "
              "compressed-tensors (int groups, float8 block or per-tensor, nvfp4)")
@@ -91,7 +99,10 @@ def declared_weights(qc, src: str) -> tuple[str, str]:
         # true (workloads.formats._int_group): symmetric values at the _zp format's bytes (_symz)
         name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("sym") is False, True)
     elif method == "awq":
-        name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("zero_point", True) is not False)
+        # AWQ's layout stores qzeros too when zero_point is false (vLLM awq.py, AWQLinearMethod.create_weights
+        # allocates qweight, qzeros and scales with no zero_point branch): _symz, as GPTQ sym: true
+        name = _int_group(src, "", qc.get("bits"), qc.get("group_size"), qc.get("zero_point", True) is not False,
+                          True)
     elif method == "compressed-tensors":
         name = _compressed_tensors(qc, src)
     else:
@@ -156,10 +167,47 @@ def ignored(qc: dict, src: str) -> tuple[list[str], list[str]]:
     return head, other
 
 
-def ignore_note(qc: dict, src: str, fmt: str) -> str:
-    """What a compressed-tensors ``ignore`` list left unquantized, for the weights note ('' if nothing)."""
-    head, other = ignored(qc, src)
+def _modules(cfg: dict) -> list[tuple[str, str]]:
+    """(module name, what cosim does with it) for the names an ``ignore`` entry is tested against:
+    the decoder Linears cosim prices in the declared format (first and last layer; the attention,
+    MLP, MoE expert and shared-expert projections of the HF names vLLM loads, MLA's when the config
+    has a latent), the MoE router (priced in the declared format too, Limits), the embedding."""
+    last = max(int(cfg.get("num_hidden_layers") or 1) - 1, 0)
+    moe = bool(cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts"))
+    attn = ["q_proj", "o_proj"] + (["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj"]
+                                   if cfg.get("kv_lora_rank") else ["k_proj", "v_proj"])
+    mlp = ["mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+    if moe:
+        mlp += [f"{p}.{w}" for p in ("mlp.experts.0", "mlp.shared_experts", "mlp.shared_expert")
+                for w in ("gate_proj", "up_proj", "down_proj")]
+        mlp += [f"block_sparse_moe.experts.0.{w}" for w in ("w1", "w2", "w3")]
+    out = [(f"model.layers.{i}.self_attn.{a}", "linear") for i in sorted({0, last}) for a in attn]
+    out += [(f"model.layers.{i}.{m}", "linear") for i in sorted({0, last}) for m in mlp]
+    if moe:
+        out += [(f"model.layers.{last}.{g}", "router") for g in ("mlp.gate", "block_sparse_moe.gate")]
+    return out + [("model.embed_tokens", "embedding")]
+
+
+def ignore_note(qc: dict, src: str, fmt: str, cfg: dict | None = None) -> str:
+    """What a compressed-tensors ``ignore`` list left unquantized, for the weights note ('' if nothing).
+    An entry beside the lm_head is said by what it reaches among the modelled modules (`_modules` of
+    the text config `cfg`): decoder Linears or the MoE router, still priced as `fmt`; the embedding,
+    already unquantized; or no modelled module at all (a vision tower, a name of another model)."""
+    head, _ = ignored(qc, src)
     parts = [f"ignore leaves the lm_head unquantized ({', '.join(map(repr, head))})"] if head else []
-    if other:
-        parts.append(f"ignore also names {', '.join(map(repr, other))}: not modelled, those modules priced as {fmt}")
+    mods = _modules(cfg or {})
+    said = []
+    for i, e in enumerate(qc.get("ignore") or []):
+        kinds = {k for name, k in mods if _matches(e, name, src, i)}
+        if e in head and not kinds - {"embedding"}:
+            continue  # an lm_head entry (and the embedding, unquantized anyway): said above
+        if "linear" in kinds or "router" in kinds:
+            what = " and ".join(w for k, w in (("linear", "decoder Linears"), ("router", "the MoE router")) if k in kinds)
+            said.append(f"{e!r} ({what}: not modelled as unquantized, priced as {fmt})")
+        elif "embedding" in kinds:
+            said.append(f"{e!r} (the embedding: already unquantized)")
+        else:
+            said.append(f"{e!r} (matches no modelled module)")
+    if said:
+        parts.append(f"ignore also names {', '.join(said)}")
     return "".join(f"; {p}" for p in parts)

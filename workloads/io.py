@@ -142,13 +142,21 @@ def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError
     return bundled_dir(kind) / f"{text}.yaml"
 
 
-def shadow_note(text: str, bundled: Path | None, what: str) -> str | None:
+def shadow_note(text: str, bundled: Path | None, what: str, folders: bool = False) -> str | None:
     """The note the one rule above owes the user: a bare name that is a bundled file
-    (`bundled`, None if not) wins over a same-named file or folder in the working
-    directory, which is then not read. None when nothing is shadowed."""
+    (`bundled`, None if not) wins over a same-named local file, which is then not read. A
+    same-named folder counts only with `folders` (models: a checkpoint folder's config.json is
+    what ``./name`` reads) and only when it holds a config.json; for any other kind ``./name``
+    of a folder is an error, so the note would send the user to one. None when nothing is shadowed."""
     text = str(text).strip()
-    if bundled is None or not text or looks_like_path(text) or not Path(text).exists():
+    if bundled is None or not text or looks_like_path(text):
         return None
-    kind = "folder" if Path(text).is_dir() else "file"
+    p = Path(text)
+    if p.is_file():
+        kind = "file"
+    elif folders and p.is_dir() and (p / "config.json").is_file():
+        kind = "folder"
+    else:
+        return None
     return (f"{what} {text!r} is the bundled {bundled.parent.name}/{bundled.name}; the {kind} ./{text} in the "
             f"working directory is not read (write ./{text} to use it)")

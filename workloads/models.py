@@ -78,6 +78,9 @@ class ModelSpec:
     # them unquantized (its torch_dtype); None: stored like the other weights
     embed_format: str | None = None
     lm_head_format: str | None = None
+    # bits a checkpoint stores per input channel of every quantized Linear beside its weights:
+    # GPTQ's g_idx, one int32 each whatever desc_act says (32); 0: no such index
+    g_idx_bits: int = 0
 
     def __post_init__(self):
         if not self.head_dim:
@@ -140,6 +143,23 @@ class ModelSpec:
                        + self.mlp_params(m.shared_intermediate) + m.num_experts * self.hidden
                        + (m.num_experts if self.router_bias else 0))
             total += self.moe_layers * per_moe
+        return total
+
+    def linear_inputs(self) -> int:
+        """Input channels summed over every Linear of the decoder layers (the embedding, lm_head,
+        routers and norms left out): the length of a per-input-channel index such as GPTQ's g_idx.
+        Llama-3.1-8B: q, k, v, gate, up take 4096 each, o 4096, down 14336 -> 38,912 a layer."""
+        h = self.hidden
+        if self.mla:
+            m = self.mla
+            attn = (h if m.q_lora_rank is None else h + m.q_lora_rank) + h + m.kv_lora_rank + self.heads * m.v_head_dim
+        else:
+            attn = 3 * h + self.q_dim
+        mlp = (lambda w: ((2 if self.gated_mlp else 1) * h + w) if w else 0)
+        total = self.layers * attn + self.dense_layers * mlp(self.intermediate)
+        if self.moe:
+            total += self.moe_layers * (self.moe.num_experts * mlp(self.moe.expert_intermediate)
+                                        + mlp(self.moe.shared_intermediate))
         return total
 
     def embedding_params(self) -> int:
@@ -315,6 +335,9 @@ def _check_extras(data: dict, src: str) -> None:
                 get_format(wf)
             except ValueError as e:
                 raise InputError(f"{src}: {key}: got {wf!r}; expected a registered number format ({e})") from None
+    v = data.get("g_idx_bits", 0)
+    require(v in (0, 32) and not isinstance(v, bool), src, "g_idx_bits", v,
+            "0 (no per-input-channel index) or 32 (GPTQ's int32 g_idx)")
     v = data.get("mtp_layers", 0)
     require(isinstance(v, int) and not isinstance(v, bool) and v >= 0, src, "mtp_layers", v, "a non-negative integer")
 
@@ -429,7 +452,14 @@ def _hf_name(cfg: dict, outer: dict, path: Path) -> str:
     else the file's stem (a loose `qwen2_7b.json` is not named after the folder it sits in)."""
     own = cfg.get("_name_or_path") or outer.get("_name_or_path")
     if isinstance(own, str) and own.strip():
-        return own.strip()
+        own = own.strip()
+        # a Hub id is "org/name"; a local path the checkpoint was saved from (/home/u/models/Foo,
+        # ./ckpt/Foo, ~/Foo, C:\models\Foo) is named by its last component, not verbatim
+        parts = [p for p in own.replace("\\", "/").split("/") if p not in ("", ".", "..", "~")]
+        if not (own[0] in "/.~" or "\\" in own or ":" in own or len(parts) > 2):
+            return own
+        if parts:
+            return parts[-1]  # "." or "/" alone names nothing: the file's own rule below
     if path.name == "config.json":
         return path.resolve().parent.name or path.stem
     return path.stem
@@ -477,7 +507,11 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
         dtype, how = table_dtype(cfg, src, outer)
         d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
-        d["weights_origin"] += ignore_note(quant, src, d["weights_format"])
+        d["weights_origin"] += ignore_note(quant, src, d["weights_format"], cfg)
+        if quant.get("quant_method") == "gptq":  # g_idx stored whatever desc_act (workloads.hf_quant.G_IDX_BITS)
+            from workloads.hf_quant import G_IDX_BITS
+            d["g_idx_bits"] = G_IDX_BITS
+            d["weights_origin"] += "; g_idx (int32 per input channel of each Linear) counted"
         if how != "torch_dtype":  # a default that sets bytes: said in the note
             d["weights_origin"] += f"; {how}"
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")

@@ -59,7 +59,7 @@ def _run(args) -> int:
 
     try:
         check_numeric_flags(args)
-        from cosim.cli._shadow import shadow_notes
+        from cosim.shadow import shadow_notes
         for note in shadow_notes(args):
             print(f"note: {note}", file=sys.stderr)
         return int(args.func(args) or 0)

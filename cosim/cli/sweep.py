@@ -41,6 +41,9 @@ def run(args) -> int:
                                              "table_format": "csv" if args.csv else None})
     if args.repair:
         return _repair(spec.store_path)
+    from cosim.shadow import sweep_shadow_notes  # the file's bare names, as the CLI's flags
+    for note in sweep_shadow_notes(spec):
+        print(f"note: {note}", file=sys.stderr)
     from cosim.cli._paths import check_output_dir, check_output_file
     if not args.dry_run:
         check_output_dir(spec.output, "--out" if args.out else f"{spec.source}: output")

@@ -4,7 +4,8 @@ A QTensor holds exactly the bits a device would store:
 - element codes, bit-packed (two fp4 codes per byte, 6-bit codes across byte borders);
 - per-block scales: E8M0 / 8-bit shared exponents as biased bytes (0xFF = NaN block),
   NVFP4's E4M3 scale codes, or fp16 group scales as 16-bit patterns;
-- shared-microexponent bits (1 per pair, packed) and integer zero points (packed);
+- shared-microexponent bits (1 per pair, packed) and integer zero points (packed;
+  ``_symz`` stores its constant zero 2^(b-1) per group with unsigned codes, GPTQ's layout);
 - one float32 tensor scale (NVFP4, per-tensor int).
 `nbytes` is the sum of those buffers, so it equals the registry's bits_per_element
 accounting (plus the 4-byte tensor scale) whenever the blocked length is a multiple
@@ -193,21 +194,35 @@ def _pack_parts(p: QParts, meta: dict) -> QTensor:
         return QTensor(codes=pack_bits(codes, 4), scales=fp_encode(sc, e4m3, name).astype(np.uint8).reshape(-1),
                        tensor_scale=float(p.tensor_scale), **base)
     if f.family == "int_group":
-        sc = p.scales.astype(np.float64)
-        sc_el = _per_element(sc, bs, L)
-        ok = np.isfinite(sc_el) & (sc_el > 0)
-        n = np.where(ok, y / np.where(ok, sc_el, 1.0), 0.0)
-        b = f.element_bits
-        if f.symmetric:
-            codes = _twos(np.rint(n), b)
-            zp = None
-        else:
-            z_el = _per_element(p.zero_points, bs, L)
-            codes = (np.rint(n) + z_el).astype(np.int64)
-            zp = pack_bits(p.zero_points.astype(np.int64), b)
-        return QTensor(codes=pack_bits(codes, b), scales=pack_bits(p.scales.astype(np.float16).view(np.uint16), 16),
-                       zero_points=zp, **base)
+        return _pack_int_group(p, y, base, L)
     raise ValueError(f"format {name!r}: no packer for family {f.family!r}")  # pragma: no cover
+
+
+def _pack_int_group(p: QParts, y: np.ndarray, base: dict, L: int) -> QTensor:
+    """fp16 group scales; two's-complement codes (symmetric), or unsigned codes against packed zero
+    points (_zp; _symz's constant 2^(b-1), GPTQ's layout). `y`: the quantized rows in float64."""
+    f = p.fmt
+    bs = f.block_size
+    sc = p.scales.astype(np.float64)
+    sc_el = _per_element(sc, bs, L)
+    ok = np.isfinite(sc_el) & (sc_el > 0)
+    n = np.where(ok, y / np.where(ok, sc_el, 1.0), 0.0)
+    b = f.element_bits
+    if f.symmetric and f.zero_point_bits:
+        # _symz (GPTQ sym: true): the checkpoint's layout, unsigned codes q = n + 2^(b-1)
+        # and a stored zero per group, always 2^(b-1); decode reads it like _zp's zeros
+        z = np.full(sc.shape, 1 << (b - 1), dtype=np.int64)
+        codes = (np.rint(n) + (1 << (b - 1))).astype(np.int64)
+        zp = pack_bits(z, b)
+    elif f.symmetric:
+        codes = _twos(np.rint(n), b)
+        zp = None
+    else:
+        z_el = _per_element(p.zero_points, bs, L)
+        codes = (np.rint(n) + z_el).astype(np.int64)
+        zp = pack_bits(p.zero_points.astype(np.int64), b)
+    return QTensor(codes=pack_bits(codes, b), scales=pack_bits(p.scales.astype(np.float16).view(np.uint16), 16),
+                   zero_points=zp, **base)
 
 
 def decode(q: QTensor) -> np.ndarray:
@@ -269,9 +284,9 @@ def _decode_whole(q: QTensor) -> np.ndarray:
         b = f.element_bits
         sc = unpack_bits(q.scales, 16, rows * nb).astype(np.uint16).view(np.float16)
         sc_el = _per_element(sc.astype(np.float64).reshape(rows, nb), bs, L)
-        if f.symmetric:
+        if f.symmetric and not f.zero_point_bits:
             v = _from_twos(codes, b).astype(np.float64)
-        else:
+        else:  # _zp, and _symz's stored constant zeros
             z = unpack_bits(q.zero_points, b, sc.size).reshape(rows, nb)
             v = (codes - _per_element(z, bs, L)).astype(np.float64)
         y = v * sc_el

@@ -56,7 +56,7 @@ def expected_sizes(f, shape: tuple, axis) -> dict:
         out["micro"] = -(-rows * nb * (f.block_size // f.subblock_size) // 8)
     if f.family == "int_group":
         out["scales"] = 2 * rows * nb
-        if not f.symmetric:
+        if f.zero_point_bits:  # _zp, and _symz's stored constant zeros
             out["zero_points"] = -(-rows * nb * f.element_bits // 8)
     return out
 

@@ -31,7 +31,7 @@ from workloads.compression.registry import (METHODS, Method, Param, bits, fracti
                                             open_fraction, positive, register_method)
 
 __all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_recipe",
-           "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict"]
+           "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict", "recipe_part_names"]
 
 
 class RecipeError(InputError):
@@ -114,6 +114,12 @@ def load_recipe(spec: "str | Path | Recipe") -> Recipe:
         return Recipe(name="+".join(p.name for p in parts), method="compose", parts=parts,
                       source=text)
     return _load_part(text)
+
+
+def recipe_part_names(text: str) -> list[str]:
+    """The recipe names a recipe spec is made of, overrides dropped: ``kivi2(group_size=64)+h2o`` ->
+    ``['kivi2', 'h2o']`` (split as `load_recipe` splits it)."""
+    return [p.split("(", 1)[0].strip() for p in _split_top(str(text), "+")]
 
 
 def _split_top(text: str, sep: str) -> list[str]:
