@@ -4,7 +4,7 @@ and it hands every file it does not handle back to the package."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.checkpoint_helpers import tiny_weights, write_tiny_gguf
@@ -45,11 +45,14 @@ def test_fast_reader_equals_the_package_on_the_bundled_checkpoint():
 
 
 @settings(max_examples=40, deadline=None)
+@example(kind="Q4_1", blocks=2, seed=1479343)  # a block whose scale and min are both NaN
 @given(kind=st.sampled_from(["Q4_0", "Q4_1", "Q8_0", "F16", "BF16"]), blocks=st.integers(1, 9),
        seed=st.integers(0, 2 ** 32 - 1))
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # random bytes hold NaN and Inf scales
 def test_dequantization_is_the_packages_on_any_bytes(kind, blocks, seed):
-    """Random block bytes (any scale, NaN and Inf included): the same float32 bits."""
+    """Random block bytes (any scale, NaN and Inf included): the same float32 bits. Where a block's
+    scale and min are both NaN, IEEE 754 leaves open whose payload d*q + m carries (numba's compiled
+    order and numpy's can pick different ones), so there a NaN is only required to be a NaN."""
     code = next(c for c, (name, _, _) in GGUF_TYPES.items() if name == kind)
     _, per_block, block_bytes = GGUF_TYPES[code]
     n = blocks * (32 // per_block)  # whole 32-value rows for the element types too
@@ -57,7 +60,13 @@ def test_dequantization_is_the_packages_on_any_bytes(kind, blocks, seed):
     ref = gguf.quants.dequantize(raw.reshape(1, -1), getattr(gguf.GGMLQuantizationType, kind)).reshape(-1)
     got = dequantize_fast(raw, code)
     assert got.dtype == np.float32 and got.shape == ref.shape
-    assert np.array_equal(got.view(np.uint32), np.asarray(ref, dtype=np.float32).view(np.uint32))
+    ref = np.asarray(ref, dtype=np.float32)
+    both_nan = np.zeros(ref.shape, dtype=bool)
+    if kind == "Q4_1":
+        scales = raw.reshape(blocks, block_bytes)[:, :4].copy().view("<f2")  # (blocks, 2): d, m
+        both_nan = np.repeat(np.isnan(scales).all(axis=1), per_block)
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    assert np.array_equal(got.view(np.uint32)[~both_nan], ref.view(np.uint32)[~both_nan])
 
 
 def test_files_the_fast_reader_declines_go_to_the_package(tmp_path):
