@@ -25,7 +25,7 @@ def main() -> None:
     best = choose(fits)
     files = {name: (load_system(name).collectives.get("launch") or {}).get("single_process")
              for name in ("dgx_h100", "dgx_h200")}
-    agree = {name: f == yaml_entry(best) for name, f in files.items()}
+    agree = {name: f == yaml_entry(best.term()) for name, f in files.items()}
     md = ["# Single-process launch term: candidate laws fitted on the fit split, chosen on the validation split", "",
           f"Fit split: {len(fit)} rows (4-GPU `-g 4` 1-4 KB rows of nccl_fit_session4.csv, Together 8-GPU `-g 8` "
           f"forced-ring all-reduce 1 KB - 1 GB); validation split: the other {len(val)} Together rows. "
@@ -45,7 +45,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "launch_fit_s4b.md").write_text("\n".join(md) + "\n")
     (OUT / "launch_fit_s4b.json").write_text(json.dumps(
-        {"laws": [asdict(f) for f in fits], "chosen": best.law, "yaml_entry": yaml_entry(best),
+        {"laws": [asdict(f) for f in fits], "chosen": best.law, "yaml_entry": yaml_entry(best.term()),
          "system_files_agree": agree, "fit_points": len(fit), "validation_points": len(val)}, indent=1))
     print("\n".join(md))
 

@@ -95,3 +95,17 @@ def test_with_term_restores_the_historical_price():
     for mode in ("one_process_per_gpu", "graph"):
         assert collective_cost("allreduce", 4096, 8, 1, old, "analytical", launch=mode).time_s == \
             collective_cost("allreduce", 4096, 8, 1, h, "analytical", launch=mode).time_s
+
+
+def test_weighted_fit_is_the_plain_fit_on_the_rows_it_weighs():
+    # launch_fit.fit_law is the one grid fit (rows_lsq and nodes_lsq both call it): weights of 1 give the plain fit
+    # exactly; weight 0 on a node's rows gives the fit without that node
+    from cosim.calibrate.launch_fit import fit_law
+    rs = [Row("x", "s", "H100 SXM", n, 1024 * k, "", (20 + 2 * n) * 1e-6, 1e-6) for n in (4, 8) for k in (1, 2)]
+    rs += [Row("y", "s", "H100 SXM", 8, 1024, "", 60e-6, 1e-6)]
+    step = 0.5e-6
+    assert fit_law("F2", rs, step, weights=[1.0] * 5) == fit_law("F2", rs, step)
+    assert fit_law("F2", rs, step, weights=[1, 1, 1, 1, 0]) == fit_law("F2", rs[:4], step) == \
+        pytest.approx((20e-6, 2e-6), abs=1e-9)
+    with pytest.raises(ValueError, match="4 weights for 5 rows"):
+        fit_law("F2", rs, step, weights=[1.0] * 4)

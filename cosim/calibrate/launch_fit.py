@@ -96,28 +96,40 @@ def _rel(pred, rows) -> np.ndarray:
     return pred / np.array([r.measured_s for r in rows]) - 1.0
 
 
-def _fit_one(law: str, rows: list[Row], step_s: float = 0.05e-6) -> tuple[float, float]:
+def _fit_one(law: str, rows: list, step_s: float = 0.05e-6, weights=None) -> tuple[float, float]:
+    """(a, b) minimising sum(w (pred / m - 1)^2) over `rows` (anything with measured_s, model_s and n); w = 1 when
+    `weights` is None (the plain relative least squares), else one weight per row. Floor laws on a grid (a: 0 -
+    60 us by `step_s`, b: 0 - 10 us by 0.01 us for F2), additive laws in closed form."""
     m = np.array([r.measured_s for r in rows])
     t = np.array([r.model_s for r in rows])
     n = np.array([r.n for r in rows], dtype=float)
-    if law == "A1":  # min sum(((t + a) - m) / m)^2
-        return float(np.sum((m - t) / m**2) / np.sum(1 / m**2)), 0.0
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    if w is not None and w.shape != m.shape:
+        raise ValueError(f"launch fit: {w.size} weights for {m.size} rows; expected one weight per row")
+    if law == "A1":  # min sum(w ((t + a) - m) / m)^2
+        if w is None:
+            return float(np.sum((m - t) / m**2) / np.sum(1 / m**2)), 0.0
+        return float(np.sum(w * (m - t) / m**2) / np.sum(w / m**2)), 0.0
     if law == "A2":
-        return 0.0, float(np.sum(n * (m - t) / m**2) / np.sum(n**2 / m**2))
+        if w is None:
+            return 0.0, float(np.sum(n * (m - t) / m**2) / np.sum(n**2 / m**2))
+        return 0.0, float(np.sum(w * n * (m - t) / m**2) / np.sum(w * n**2 / m**2))
     grid_a = np.arange(0.0, 60e-6 + 1e-12, step_s)
     grid_b = np.arange(0.0, 10e-6 + 1e-12, 0.01e-6) if law == "F2" else np.array([0.0])
     best = None
     for a in grid_a:
-        sse = np.sum(_rel(_predict(law, a, grid_b, rows), rows) ** 2, axis=-1)
+        r2 = _rel(_predict(law, a, grid_b, rows), rows) ** 2
+        sse = np.sum(r2 if w is None else w * r2, axis=-1)
         k = int(np.argmin(sse))
         if best is None or sse[k] < best[0] - 1e-15:
             best = (float(sse[k]), float(a), float(grid_b[k]))
     return best[1], best[2]
 
 
-def fit_law(law: str, rows: list[Row], step_s: float = 0.05e-6) -> tuple[float, float]:
-    """(a, b) of `law` by least squares of the relative error on `rows` (floor laws on a grid of `step_s`)."""
-    return _fit_one(law, rows, step_s)
+def fit_law(law: str, rows: list, step_s: float = 0.05e-6, weights=None) -> tuple[float, float]:
+    """(a, b) of `law` by (weighted: one weight per row) least squares of the relative error on `rows` (floor laws
+    on a grid of `step_s`)."""
+    return _fit_one(law, rows, step_s, weights)
 
 
 def predict(law: str, a: float, b: float, rows: list[Row]) -> np.ndarray:
@@ -145,6 +157,7 @@ def choose(fits: list[LawFit]) -> LawFit:
     return min(fits, key=lambda f: (round(f.val_median_pct, 6), _PARAMS[f.law]))
 
 
-def yaml_entry(f: LawFit) -> dict:
-    """The system file's collectives.launch.single_process entry for a chosen law."""
-    return {"law": _LAW_KIND[f.law], "a": f"{f.a_s * 1e6:.2f} us", "b": f"{f.b_s * 1e6:.2f} us"}
+def yaml_entry(term: LaunchTerm) -> dict:
+    """The system file's collectives.launch.single_process entry for a launch term (us, two decimals, as the file
+    states it); a chosen law's entry is yaml_entry(fit.term())."""
+    return {"law": term.law, "a": f"{term.a_s * 1e6:.2f} us", "b": f"{term.b_s * 1e6:.2f} us"}
