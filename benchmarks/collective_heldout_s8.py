@@ -21,9 +21,9 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from cosim.calibrate import frozen_commit
 from cosim.calibrate.collective_default_s7 import band_table, default_rows, empty_sizes, feasibility, kept, score_table
 from cosim.calibrate.collective_heldout_s8 import HELDOUT_S8_CSV, headline_sources
 from cosim.calibrate.collective_holdout_s4b import score_file, session8_systems, x3_x4
@@ -35,15 +35,8 @@ FROZEN = "bd5b7632146966309e7ac64f3b065166f04ab636"  # validation/collective_hel
 
 
 def frozen_prices(csv_path: Path) -> list:
-    """Model times (us) of every row priced by the frozen commit's own code (a git archive export)."""
-    with tempfile.TemporaryDirectory() as d:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", FROZEN], check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", d], input=archive, check=True)
-        code = ("import json, sys; from cosim.calibrate.collective_holdout_s4b import score_file; "
-                "print(json.dumps([r.model_us for r in score_file(sys.argv[1])]))")
-        out = subprocess.run([sys.executable, "-c", code, str(csv_path)], cwd=d, check=True, capture_output=True,
-                             text=True, env={"PYTHONPATH": d, "PATH": "/usr/bin:/bin"})
-    return json.loads(out.stdout)
+    """Model times (us) of every row priced by the frozen commit's own code (cosim.calibrate.frozen_commit)."""
+    return frozen_commit.frozen_prices(FROZEN, csv_path, ROOT)
 
 
 def frozen_rows(rows) -> tuple[list, int]:

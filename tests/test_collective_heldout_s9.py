@@ -72,3 +72,19 @@ def test_frozen_commit_prices_every_row_the_same():
     if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", FROZEN], capture_output=True).returncode:
         pytest.skip("the frozen commit is not in this clone's history")
     assert bench.frozen_prices(HELDOUT_S9_CSV) == [r.model_us for r in score_file(HELDOUT_S9_CSV)]
+
+
+def test_nccl_version_and_launch_are_read_from_each_log(tmp_path):
+    from cosim.calibrate.collective_heldout_s9 import nccl_library
+    assert nccl_library(RAW / TABLES[0].raw) == (22902, "2.29.2")
+    p = tmp_path / "log.txt"
+    p.write_text("# nccl-tests version 2.13.8 nccl-headers=21803 nccl-library=21803\n")
+    assert nccl_library(p) == (21803, "2.18.3")
+    p.write_text("# nccl-tests version 2.13.8\n")
+    with pytest.raises(ValueError, match=r"log\.txt: field nccl-library: not in the header"):
+        nccl_library(p)
+    # every table's version and nGpus come from its own header (nothing typed in)
+    for t in TABLES:
+        text = (RAW / t.raw).read_text()
+        assert t.nccl == "2.29.2" and f"nccl-library=22902 (NCCL {t.nccl})" in t.note and "nGpus 1 " in text
+        assert "header nGpus 1: one process per GPU" in t.note and "dtype double" in t.note

@@ -5,12 +5,14 @@ The tables are the nccl-tests output as printed (header lines and the numeric ta
 the source's logs into validation/published/raw_s9/), turned into rows by the project's nccl-tests reader
 (cosim.calibrate.nccl_table); every row of nccl_8xh100_heldout_session9.csv is re-derived from the raw text by
 ``build_rows`` (a test checks it). GPU and rank count come from each table's own ``# Rank ... device ...`` lines
-(collective_heldout_s8.ranks_and_gpu); the launch mode from its ``nGpus`` header.
+(collective_heldout_s8.ranks_and_gpu); the launch mode from its ``nGpus`` header; the
+NCCL version (``nccl-library=``), dtype and sizes of each row's note from the same log.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from cosim.calibrate.collective_heldout_s8 import ranks_and_gpu
 from cosim.calibrate.nccl_table import read_nccl_tests
 
 __all__ = ["PUB", "RAW", "HELDOUT_S9_CSV", "ACCESSED", "FROZEN", "Table", "TABLES", "IN_RANGE", "build_rows",
-           "write_csv", "headline_sources"]
+           "nccl_library", "write_csv", "headline_sources"]
 
 PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
 RAW = PUB / "raw_s9"
@@ -44,17 +46,39 @@ class Table:
     note: str
 
 
-def _xx_tables() -> tuple:
+def nccl_library(path: Path) -> tuple[int, str]:
+    """(NCCL_VERSION_CODE, version) a nccl-tests log's header states: ``nccl-library=22902`` -> (22902, "2.29.2")
+    (the code is major x 10000 + minor x 100 + patch)."""
+    m = re.search(r"\bnccl-library=(\d+)", Path(path).read_text())
+    if not m:
+        raise ValueError(f"{path}: field nccl-library: not in the header; expected a line '# nccl-tests version ... "
+                         "nccl-library=<NCCL_VERSION_CODE>' as nccl-tests prints it")
+    v = int(m.group(1))
+    return v, f"{v // 10000}.{v // 100 % 100}.{v % 100}"
+
+
+def _size(b: int) -> str:
+    return f"{b >> 30} GB" if b >= 1 << 30 else f"{b >> 20} MB"
+
+
+def _xx_tables(raw: Path = RAW) -> tuple:
+    """The 30 tables; NCCL version, nGpus, dtype and sizes of each note are read from its own raw log."""
     out = []
     for k in range(2, 12):
         node = f"cnode3-{k:03d}"
         for kind, binary in _BINARY.items():
-            out.append(Table(f"xx_{node}_{kind}", f"xxrjun_{node}_{binary}.txt", _XX + f"nccl_N1_G8_{node}.log", kind,
-                             "2.29.2", "headline" if kind == "allreduce" else "separate",
+            path = raw / f"xxrjun_{node}_{binary}.txt"
+            tab, (code, nccl) = read_nccl_tests(path, kind), nccl_library(path)
+            sizes = [r.size_bytes for r in tab.rows]
+            dtypes = sorted({r.dtype for r in tab.rows})
+            procs = "one process per GPU" if tab.launch == "one_process_per_gpu" else f"launch {tab.launch}"
+            out.append(Table(f"xx_{node}_{kind}", path.name, _XX + f"nccl_N1_G8_{node}.log", kind, nccl,
+                             "headline" if kind == "allreduce" else "separate",
                              f"xxrjun/nccl-tests-cluster example-cluster01, single node {node}, 8 x H100 80GB HBM3; "
-                             "srun -N 1 --ntasks-per-node=8 (sbatch_run_nccl_tests_single.sh), header nGpus 1: one "
-                             "process per GPU; nccl-library=22902 (NCCL 2.29.2); NCCL_ALGO not forced; sizes 32 MB - "
-                             "16 GB (-b 32M); dtype double; out-of-place time"))
+                             f"srun -N 1 --ntasks-per-node=8 (sbatch_run_nccl_tests_single.sh), header nGpus "
+                             f"{tab.n_gpus_per_process}: {procs}; nccl-library={code} (NCCL {nccl}); NCCL_ALGO not "
+                             f"forced; sizes {_size(min(sizes))} - {_size(max(sizes))} (-b {min(sizes) >> 20}M); dtype "
+                             f"{', '.join(dtypes)}; out-of-place time"))
     return tuple(out)
 
 

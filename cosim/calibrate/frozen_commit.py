@@ -1,0 +1,29 @@
+"""Price a held-out table with a frozen commit's own code (the session-8 / session-9 held-out rules: the model is
+frozen at a commit, and the scorer re-prices every row with that commit's code, exported by `git archive`, beside the
+branch head's prices)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["ROOT", "frozen_prices"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def frozen_prices(commit: str, csv_path: Path, root: Path = ROOT) -> list:
+    """Model times (us) of every row of `csv_path`, priced by `commit`'s own
+    cosim.calibrate.collective_holdout_s4b.score_file (a `git archive` export of that commit run in a fresh
+    interpreter). Raises subprocess.CalledProcessError (git / tar / the export failed) or OSError."""
+    with tempfile.TemporaryDirectory() as d:
+        archive = subprocess.run(["git", "-C", str(root), "archive", commit], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", d], input=archive, check=True)
+        code = ("import json, sys; from cosim.calibrate.collective_holdout_s4b import score_file; "
+                "print(json.dumps([r.model_us for r in score_file(sys.argv[1])]))")
+        out = subprocess.run([sys.executable, "-c", code, str(csv_path)], cwd=d, check=True, capture_output=True,
+                             text=True, env={"PYTHONPATH": d, "PATH": "/usr/bin:/bin"})
+    return json.loads(out.stdout)
