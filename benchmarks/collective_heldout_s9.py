@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 from cosim.calibrate import frozen_commit
-from cosim.calibrate.collective_heldout_s9 import FROZEN, HELDOUT_S9_CSV, headline_sources
-from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, x3_x4
+from cosim.calibrate.collective_heldout_s9 import FROZEN, HELDOUT_S9_CSV, RAW, TABLES, headline_sources
+from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, session8_systems, x3_x4
+from cosim.calibrate.nccl_table import read_nccl_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
@@ -57,10 +59,48 @@ def _table(rows, label: str) -> tuple[list, dict]:
         sets[f"size {name}"] = [r for r in rows if lo <= r.size_bytes <= hi]
     res = {k: {"time": _stats(v), "busbw": _stats(v, True),
                "time_kept": _stats([r for r in v if r in keep])} for k, v in sets.items()}
-    md = ["| set | time: within 15 % | median | max | busbw: within 15 % | median | max | without X3 / X4 (time) |",
-          "|---|---:|---:|---:|---:|---:|---:|---|"]
+    md = ["| set | time: within 15 % | median | max | busbw: within 15 % | median | max | "
+          "time without X3 / X4: within 15 % | median | max |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     md += [f"| {k} | {_fmt(v['time'])} | {_fmt(v['busbw'])} | {_fmt(v['time_kept'])} |" for k, v in res.items()]
     return md, res
+
+
+def _one_configuration(ar) -> list:
+    """What the headline rows are: which batch job(s) the source URLs name, the spread of the published 32 MB times
+    and of the per-size errors across nodes, and the dtype each raw log ran (read from the tables, not typed)."""
+    jobs = sorted({m.group(1) for t in TABLES if (m := re.search(r"/runs/([^/]+)/", t.url))})
+    by_size: dict = {}
+    for r in ar:
+        by_size.setdefault(r.size_bytes, []).append(r)
+    small = by_size[min(by_size)]
+    spread = max(max(r.err_pct for r in v) - min(r.err_pct for r in v) for v in by_size.values())
+    dtypes = sorted({row.dtype for t in TABLES for row in read_nccl_tests(RAW / t.raw, t.collective).rows})
+    nodes = len({r.source for r in ar})
+    what = (f"effectively **one machine configuration**, not {nodes} independent machines" if len(jobs) == 1 else
+            f"{len(jobs)} batch jobs")
+    return [f"What this score is: {what}. All {nodes} nodes' logs come from {'one batch job' if len(jobs) == 1 else f'{len(jobs)} batch jobs'} "
+            f"(`runs/{', '.join(jobs)}` in every source URL); the {min(by_size) >> 20} MB row takes "
+            f"{min(r.published_us for r in small):.2f} - {max(r.published_us for r in small):.2f} us on every node, "
+            f"and at each size the nodes' errors agree within {spread:.2f} percentage points. The runs used `-d "
+            f"{', '.join(dtypes)}` (nccl-tests' default is float; stated in each CSV row's note): bus bandwidth is "
+            "bytes over time, and the model (hwmodels.collectives.collective_cost) takes bytes only, with no dtype "
+            "input, so it prices a double all-reduce the same as a float one of equal bytes (NCCL allows NVLS for a "
+            "double sum, src/include/device.h ncclNvlsSupported). Whether the hardware reduces doubles at the same "
+            "byte rate as floats is not tested here."]
+
+
+def _session8_line(rows, head_rows) -> list:
+    """The pre-registration's 'session-8 term (information, not the score)': the same rows priced with the
+    session-4b/8 single-process term (collective_holdout_s4b.session8_systems)."""
+    old = score_file(HELDOUT_S9_CSV, systems=session8_systems())
+    same = sum(a.model_us == b.model_us for a, b in zip(old, head_rows))
+    ar = [o for o, r in zip(old, rows) if r.source in headline_sources() and r.in_range]
+    within = sum(abs(o.err_pct) <= TOL for o in ar)
+    return ["", "## Session-8 term (information, not the score)", "",
+            f"Priced with the session-8 single-process term (8.35 + 3.72 n us, session8_systems()): {same} of "
+            f"{len(head_rows)} rows priced as with the session-9 term ({within} of {len(ar)} headline all-reduce rows "
+            "within 15 %): every row here is one process per GPU, which does not use the single-process term."]
 
 
 def main(argv=None) -> int:
@@ -88,6 +128,7 @@ def main(argv=None) -> int:
           "bus-bandwidth error = published time / model time - 1. Scored once; no model change follows.", "",
           "## 1. Headline: all-reduce, xxrjun/nccl-tests-cluster cnode3-002..011 (NCCL 2.29.2), 32 MB - 1 GB", ""]
     md += t_ar
+    md += [""] + _one_configuration(ar)
     md += ["", f"Bands covered: {', '.join(covered)} (the tables start at 32 MB). Verdict by the rules: **{verdict}**.", "",
            "Per row (frozen price; model algorithm):", "", "| node | size (B) | published (us) | model (us) | error | algorithm |",
            "|---|---:|---:|---:|---:|---|"]
@@ -96,6 +137,7 @@ def main(argv=None) -> int:
     for k, label in (("allgather", "all-gather"), ("reducescatter", "reduce-scatter")):
         t, _ = _table(other[k], f"{label}, 10 nodes")
         md += ["", f"## {label} (same nodes; scored separately, not the all-reduce line)", ""] + t
+    md += _session8_line(rows, head_rows)
     md += ["", f"Frozen-commit check: {len(rows)} rows re-priced by {FROZEN[:7]}'s own code: "
            + ("identical to this tree's prices." if not moved else
               f"DIFFERENT at {moved} rows; the frozen prices are the result (every table above).")]

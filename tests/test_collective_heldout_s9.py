@@ -88,3 +88,28 @@ def test_nccl_version_and_launch_are_read_from_each_log(tmp_path):
         text = (RAW / t.raw).read_text()
         assert t.nccl == "2.29.2" and f"nccl-library=22902 (NCCL {t.nccl})" in t.note and "nGpus 1 " in text
         assert "header nGpus 1: one process per GPU" in t.note and "dtype double" in t.note
+
+
+def test_committed_results_tables_have_as_many_cells_as_headers():
+    # every markdown table row of the committed result has the header's column count (the 'without X3 / X4' group
+    # was 3 cells under 1 header before)
+    md = (ROOT / "benchmarks" / "results" / "collective_heldout_s9.md").read_text().splitlines()
+    width = None
+    for ln in md:
+        if not ln.startswith("|"):
+            width = None
+            continue
+        cells = ln.count("|") - 1
+        width = width or cells
+        assert cells == width, ln
+    text = "\n".join(md)
+    assert "## Session-8 term (information, not the score)" in text and "one machine configuration" in text
+
+
+def test_session8_term_prices_these_rows_the_same():
+    # one process per GPU does not use the single-process launch term: the session-8 term (8.35 + 3.72 n) and the
+    # session-9 term (17.50 + 2.08 n) price every row alike (the preregistration's information line)
+    from cosim.calibrate.collective_holdout_s4b import session8_systems
+    now, old = score_file(HELDOUT_S9_CSV), score_file(HELDOUT_S9_CSV, systems=session8_systems())
+    assert {r.launch for r in now} == {"one_process_per_gpu"}
+    assert [r.model_us for r in now] == [r.model_us for r in old] and len(now) == 300

@@ -149,7 +149,8 @@ def rule_term(rule: str, rows: list[Row]) -> LaunchTerm:
     if rule == "s4b":
         return S4B_TERM
     if rule in ("rows_lsq", "nodes_lsq"):
-        return LaunchTerm("floor", *fit_law("F2", rows, weights=_node_weights(rows) if rule == "nodes_lsq" else None))
+        weights = _node_weights(rows) if rule == "nodes_lsq" else None
+        return LaunchTerm("floor", *fit_law("F2", rows, weights=weights))
     per_n: dict = {}
     for n, fl in node_floors(rows).values():
         per_n.setdefault(n, []).append(fl)
