@@ -84,6 +84,12 @@ def test_leave_one_node_out_chooses_rows_lsq_and_the_files_carry_it(rows):
     entry = yaml_entry(rule_term("rows_lsq", rows))
     assert load_system("dgx_h100").collectives["launch"]["single_process"] == entry
     assert set(RULES) == {f.rule for f in folds}
+    # the committed folds the fast test below reads are these (the slow half of that test)
+    import json
+    from pathlib import Path
+    res = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "launch_refit_s9.json")
+                     .read_text())
+    assert [_fold_json(f) for f in folds] == [d for d in res["folds"] if d["rule"] in RULES]
 
 
 def test_with_term_restores_the_historical_price():
@@ -109,3 +115,40 @@ def test_weighted_fit_is_the_plain_fit_on_the_rows_it_weighs():
         pytest.approx((20e-6, 2e-6), abs=1e-9)
     with pytest.raises(ValueError, match="4 weights for 5 rows"):
         fit_law("F2", rs, step, weights=[1.0] * 4)
+
+
+def _fold_json(f):
+    import json
+    from dataclasses import asdict
+    return json.loads(json.dumps({**asdict(f), "term": yaml_entry(f.term)}))
+
+
+def test_bundled_term_is_what_choose_picks_fast(rows):
+    """Fast tie of the bundled YAML to choose() (the full leave-one-node-out is the slow test above): the committed
+    folds (benchmarks/results/launch_refit_s9.json) are checked against a re-run where that is cheap (every
+    node-floor rule and the s4b reference on every fold, one least-squares fold), choose() is run on them, and the
+    chosen rule fitted on every row is the term both system files carry."""
+    import json
+    from pathlib import Path
+    from cosim.calibrate.launch_refit_s9 import Fold
+    from hwmodels.launch import LaunchTerm
+    res = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "launch_refit_s9.json")
+                     .read_text())
+    committed = {(d["rule"], d["held_out"]): d for d in res["folds"]}
+    for f in loo(rows, ("median", "mean", "minimax", "s4b")):
+        assert _fold_json(f) == committed[(f.rule, f.held_out)]
+    nodes = list(dict.fromkeys(r.node for r in rows))
+    train = [r for r in rows if r.node != "vp_g138"]
+    term = rule_term("rows_lsq", train)
+    assert yaml_entry(term) == committed[("rows_lsq", "vp_g138")]["term"]
+    us = lambda s: float(s.split()[0]) * 1e-6  # noqa: E731
+    folds = [Fold(d["rule"], d["held_out"], LaunchTerm(d["term"]["law"], us(d["term"]["a"]), us(d["term"]["b"])),
+                  d["points"], d["within"], d["median_abs_pct"], d["max_abs_pct"]) for d in res["folds"]
+             if d["rule"] in RULES]
+    assert {(f.rule, f.held_out) for f in folds} == {(r, n) for r in RULES for n in nodes}
+    best = choose(folds)
+    assert best == res["chosen"] == "rows_lsq"
+    entry = yaml_entry(rule_term(best, rows))
+    assert entry == res["yaml_entry"] == {"law": "floor", "a": "17.50 us", "b": "2.08 us"}
+    for name in ("dgx_h100", "dgx_h200"):
+        assert load_system(name).collectives["launch"]["single_process"] == entry
