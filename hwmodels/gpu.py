@@ -68,7 +68,7 @@ from hwmodels import gpu_params as _gp
 from hwmodels.gpu_params import (ATTN_BACKEND_KEYS, ATTN_BACKENDS, ATTN_BLOCKS, BANDWIDTH_PARAMS, EW_ALIAS,  # noqa: F401
                                  EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS, UNFUSED_ALIGN,
                                  SPLITK_MIN_K, SPLITK_WS_BYTES, TILES, UNFUSED_KEYS, WARP_SOFTMAX_MAX_COLS, GpuParams,
-                                 DEC_FILL_BLOCKS)
+                                 DEC_FILL_BLOCKS, DEC_FILL_ROWS, DEC_FILL_VALIDATED_HEAD_DIM)
 
 
 def params_for(hw: HardwareSpec) -> GpuParams | None:
@@ -303,9 +303,11 @@ def attention_decode_time(P, batch, heads, kv_heads, q_len, kv_len, d, dv, e_kv=
     # the split-KV combine kernel loops over the splits one after another (FA2's
     # combine_attn_seqk_parallel): when calibrated, a time per split on top of its fixed cost
     combine = P["attn.combine"] + P.values.get("attn.combine_split", 0.0) * splits if splits > 1 else 0.0
-    # session-9 candidate (cuDNN): the KV pipeline's fill, a time per KV block of the first DEC_FILL_BLOCKS
-    # (a measured regularity of the fit rows, gpu_params), when calibrated
-    fill = P.values.get("attn.dec_fill", 0.0) * (min(n_blocks, DEC_FILL_BLOCKS) - 1)
+    # session-9 term (cuDNN): the KV pipeline's fill, a time per DEC_FILL_ROWS-row KV block beyond the first, up
+    # to DEC_FILL_BLOCKS (a measured regularity of the fit rows, all head dim 128: gpu_params), when calibrated;
+    # its blocks are the fill's own, not FA2's bn above (which is 256 at head dim <= 64); none for an empty cache
+    fill_blocks = math.ceil(kv_len / DEC_FILL_ROWS)
+    fill = P.values.get("attn.dec_fill", 0.0) * max(0, min(fill_blocks, DEC_FILL_BLOCKS) - 1)
     t = P["attn.dec_floor"] + fill + max(t_bw, t_stream) + combine
     if details:
         return t, {"splits": splits, "ctas": ctas, "swapped_gqa": swapped, "kv_bytes": kv_bytes,
@@ -621,6 +623,10 @@ def _attention_part(op, hw, P, backend, compute_fallback, notes):
                                        int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
                                        e_kv, details=True, split_sms_x=split_sms_x(backend, P))
         bound, kv_bytes = "hbm", det["kv_bytes"]
+        if "attn.dec_fill" in P.values and int(d["head_dim"]) != DEC_FILL_VALIDATED_HEAD_DIM:
+            notes.append(f"{op.name}: {backend} decode KV pipeline fill (dec_fill) priced per {DEC_FILL_ROWS}-row "
+                         f"KV block at head dim {int(d['head_dim'])}; validated at head dim "
+                         f"{DEC_FILL_VALIDATED_HEAD_DIM} only (every fit and held-out row)")
     else:
         window = int(d.get("window", 0) or 0)
         if window:

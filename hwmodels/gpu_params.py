@@ -223,17 +223,23 @@ SWITCH_PARAMS = ("gemm.splitk_ws", "attn_cudnn.dec_qhead_ctas", "gemm.stream_k")
 #   through the fp32 workspace;
 # - decode KV pipeline fill: decode time over the bytes streamed at full bandwidth rises from about 7 us
 #   at one 128-row KV block to about 11-12 us at four and stays there (cuDNN decode fit rows, splits
-#   or not): a time per KV block of the first DEC_FILL_BLOCKS (a measured regularity, not derived
-#   from the library's source);
+#   or not): a time per KV block of DEC_FILL_ROWS rows of the first DEC_FILL_BLOCKS (a measured
+#   regularity, not derived from the library's source), none at an empty KV cache. Every fit and
+#   held-out cuDNN decode row has head dim 128 (DEC_FILL_VALIDATED_HEAD_DIM): other head dims are
+#   priced with the same 128-row blocks, unvalidated, and say so in the row's notes;
 # Chosen (s9_candidates.txt): stream-K on the H200 (not the H100: a tie), the fill for cuDNN decode.
 # Rejected and removed: the unaligned device-to-device memcpy's fixed time (validation p90 14.1 -> 13.3
 # with one more parameter, within the rule's 2 points) and split-K's fixed reduction time (again).
 DEC_FILL_BLOCKS = 4
+DEC_FILL_ROWS = 128  # KV rows per block of the fill (the fit rows' regularity, at head dim 128)
+DEC_FILL_VALIDATED_HEAD_DIM = 128  # the only head dim of the rows the fill was fitted and scored on
 OPTIONAL_PARAMS.update({
     "gemm.stream_k": (None, "GEMM stream-K scheduling among the library's choices (structure recorded by a "
                             "calibration whose validation split chose it: 1)"),
-    "attn.dec_fill": ("time", "decode: KV pipeline fill, time per KV block of the first DEC_FILL_BLOCKS"),
-    "attn_cudnn.dec_fill": ("time", "cuDNN decode: KV pipeline fill, time per KV block of the first DEC_FILL_BLOCKS"),
+    "attn.dec_fill": ("time", "decode: KV pipeline fill, time per DEC_FILL_ROWS-row KV block beyond the first, "
+                              "up to DEC_FILL_BLOCKS (validated at head dim 128 only)"),
+    "attn_cudnn.dec_fill": ("time", "cuDNN decode: KV pipeline fill, time per DEC_FILL_ROWS-row KV block beyond the "
+                                    "first, up to DEC_FILL_BLOCKS (validated at head dim 128 only)"),
 })
 
 
