@@ -27,7 +27,7 @@ from hwmodels.gpu import GpuParams
 from hwmodels.gpu_calibration import to_section
 from workloads.io import InputError
 
-__all__ = ["fit", "fit_to_file", "lm_fit", "base_spec", "INITIAL", "FIXED"]
+__all__ = ["fit", "fit_to_file", "lm_fit", "base_spec", "terms_for", "INITIAL", "FIXED", "TERM_SETS"]
 
 # Starting points (order of magnitude only; the fit moves them).
 INITIAL = {
@@ -243,8 +243,10 @@ def fit_launch(e2e_rows, hw, values, sms, l2, default="fa2"):
 
 # ---------------------------------------------------------------------------- driver
 
-def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=None):
-    """Fit every parameter; returns (calibration section dict, report dict)."""
+def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=None, terms=None):
+    """Fit every parameter; returns (calibration section dict, report dict). `terms`: a TERM_SETS name
+    (default: the GPU's own set, else the base set: terms_for); the report's and provenance's "terms" say which."""
+    terms_name, term_set, terms_line = terms_for(hw_name, terms)
     hw = base_spec(hw_name)
     meas = dataset.load_ops(ops_csv)
     env = {}
@@ -266,8 +268,7 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     launch = {m.row.get("name"): m.time_s for m in meas
               if m.cls == "launch" and m.suite not in dataset.HELDOUT_SPLITS}
     values["graph.gap"] = launch.get("graph_tiny_kernel", 1e-6)
-    quality, default = fit_latency([m for m in meas if m.split == "fit"], hw, values, sms, l2, ops_csv,
-                                   TERMS_BY_HW.get(Path(str(hw_name)).stem, TERMS))
+    quality, default = fit_latency([m for m in meas if m.split == "fit"], hw, values, sms, l2, ops_csv, term_set)
     default_used = default or "fa2"
     e_vals, n_energy = fit_energy(erows, hw, values, sms, l2, static, cap, default_used)
     values.update(e_vals)
@@ -275,9 +276,10 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
         quality["launch"] = fit_launch(dataset.load_e2e(e2e_csv), hw, values, sms, l2, default_used)
     suites = sorted({m.suite for m in meas if m.split == "fit"})
     prov = _fit_provenance(run_env, sms, l2, (ops_csv, energy_csv, e2e_csv, env_json), n_energy, default, suites)
+    prov["terms"] = terms_line
     section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps,
                          attention_default=default)
-    return section, {"quality": quality, "values": values}
+    return section, {"quality": quality, "values": values, "terms": terms_line, "terms_set": terms_name}
 
 
 # Optional terms the fit adds where its rows identify them (hwmodels.gpu_params). Which of the
@@ -337,7 +339,39 @@ TERMS.update(S9_TERMS)
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,
-                            "gemm_splitk_ws": True, **S9_OFF}}
+                            "gemm_splitk_ws": True, **S9_OFF},
+               "h200": TERMS}
+# A GPU without its own entry (a future a100 / b200 / mi300x calibration) gets the base set unless the
+# user names one (`cosim calibrate --terms`): the session-8 form, without the session-9 terms (GEMM
+# stream-K, cuDNN's decode fill) that only the H200's validation split chose. The base set's own terms
+# (sessions 4-8) were chosen on the H200 split too (the H100 kept a subset): no set is validated on a
+# GPU that has no validation split; the calibration's provenance says which set was fitted.
+BASE_TERMS = {**TERMS, **S9_OFF}
+TERM_SETS = {**TERMS_BY_HW, "base": BASE_TERMS}
+TERM_SET_DESC = {
+    "h200": "h200 set (chosen on the validation split of the H200 fit rows: validation/model_selection s4-s9 "
+            "candidates; session 9, s9_candidates: GEMM stream-K, cuDNN decode fill)",
+    "h100_sxm": "h100_sxm set (chosen on the validation split of the H100 fit rows: validation/model_selection s4-s9 "
+                "candidates; split-K workspace reduction, no stream-K, no decode fill)",
+    "base": "base set (the session-8 form: the h200 set without the session-9 terms GEMM stream-K and cuDNN "
+            "decode fill; its session 4-8 terms were chosen on the H200 fit rows)",
+}
+
+
+def terms_for(hw_name, name=None) -> tuple[str, dict, str]:
+    """(set name, terms, provenance line) of the optional-term set a fit of `hw_name` uses: `name` when given
+    (a TERM_SETS key), else the GPU's own validated set, else the base set, said as a fallback."""
+    stem = Path(str(hw_name)).stem
+    if name is not None:
+        if name not in TERM_SETS:
+            raise InputError(f"--terms: got {name!r}; expected one of {', '.join(TERM_SETS)} (cosim.calibrate.fit."
+                             f"TERM_SETS)")
+        line = TERM_SET_DESC[name] + (f"; asked for (--terms {name})" if name != stem else "")
+        return name, TERM_SETS[name], line
+    if stem in TERMS_BY_HW:
+        return stem, TERMS_BY_HW[stem], TERM_SET_DESC[stem]
+    return "base", BASE_TERMS, (TERM_SET_DESC["base"] + f"; {stem} has no set of its own (fit.TERMS_BY_HW): "
+                                "the default, not validated on this GPU; --terms names another")
 
 
 def _s7_optional(group, rows, values, terms) -> list:
@@ -577,8 +611,8 @@ HEADER = """# Analytical-model calibration of {hw} (hwmodels.gpu), written by `c
 """
 
 
-def fit_to_file(ops_csv, out_path, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=None):
-    section, rep = fit(ops_csv, hw_name, energy_csv, e2e_csv, env_json)
+def fit_to_file(ops_csv, out_path, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=None, terms=None):
+    section, rep = fit(ops_csv, hw_name, energy_csv, e2e_csv, env_json, terms)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(HEADER.format(hw=hw_name, ops=ops_csv) + yaml.safe_dump(copy.deepcopy(section), sort_keys=False, width=110))

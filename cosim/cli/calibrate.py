@@ -26,6 +26,9 @@ def register(sub) -> None:
                         "quality is printed); when measuring: cosim/configs/hw/calibration/<hw>.yaml next to the "
                         "hardware file")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
+    p.add_argument("--terms", help="optional-term set to fit (cosim.calibrate.fit.TERM_SETS: h200, h100_sxm, base; "
+                                   "default: the GPU's own validated set, else base, the session-8 form); the "
+                                   "calibration's provenance.terms says which")
     from cosim.calibrate.dataset import SUITES
 
     p.add_argument("--variant", choices=tuple(SUITES), default="default",
@@ -59,6 +62,10 @@ def _paths(args):
 def run(args) -> int:
     try:
         ops, energy, e2e, env, cal = _paths(args)
+        from cosim.calibrate.fit import terms_for
+
+        terms = getattr(args, "terms", None)
+        terms_for(args.hw, terms)  # an unknown --terms is refused before anything is measured or fitted
         if not args.fit_only:
             from cosim.calibrate import microbench
 
@@ -89,11 +96,12 @@ def run(args) -> int:
         from cosim.calibrate.fit import fit, fit_to_file
 
         if args.fit_only and not args.calibration:  # write only where asked: never into the install
-            _section, rep = fit(ops, args.hw, energy, e2e, env)
+            _section, rep = fit(ops, args.hw, energy, e2e, env, terms)
             print("fitted (not written; give --out FILE.yaml to save the calibration)")
         else:
-            _section, rep = fit_to_file(ops, cal, args.hw, energy, e2e, env)
+            _section, rep = fit_to_file(ops, cal, args.hw, energy, e2e, env, terms)
             print(f"wrote {cal}")
+        print(f"  terms: {rep['terms']}")
         for group, q in rep["quality"].items():
             print(f"  {group:<18} " + ", ".join(f"{k}={v}" for k, v in q.items()))
         return 0
