@@ -186,7 +186,46 @@ class Bench:
 
 # ----------------------------------------------------------------------------- sections
 
-def section_env(torch, nvml, out_dir):
+def git_state(src_dir=None, probe=None):
+    """The git commit the measuring code runs at: {"git_commit": HEAD's hash or "unknown: <why>", "git_dirty":
+    True / False (tracked files modified; untracked files such as the run's own output are not counted) or None
+    when unknown}. Never fails: a tree copied without .git (as onto a device machine) or a machine without git
+    says so in git_commit. `src_dir`: the tree to ask (default: the folder of this file); `probe`: a file of
+    src_dir the repository must track (default: this file), so that a copy inside some other repository is
+    not given that repository's commit."""
+    import subprocess
+    src = src_dir or os.path.dirname(os.path.abspath(__file__))
+    probe = probe or (None if src_dir else os.path.basename(__file__))
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(src), *args], capture_output=True, text=True, timeout=30)
+
+    try:
+        inside = git("rev-parse", "--is-inside-work-tree")
+    except FileNotFoundError:
+        return {"git_commit": "unknown: git not installed", "git_dirty": None}
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"git_commit": f"unknown: git did not run ({type(exc).__name__}: {exc})", "git_dirty": None}
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        why = (inside.stderr.strip().splitlines() or ["no .git"])[0]
+        if "not a git repository" in why or why == "no .git":
+            return {"git_commit": "unknown: not a git checkout", "git_dirty": None}
+        return {"git_commit": f"unknown: git rev-parse failed ({why})", "git_dirty": None}
+    if probe and git("ls-files", "--error-unmatch", "--", probe).returncode != 0:
+        return {"git_commit": f"unknown: not a git checkout of this code (the enclosing repository does not "
+                              f"track {probe})", "git_dirty": None}
+    head = git("rev-parse", "HEAD")
+    if head.returncode != 0:
+        why = (head.stderr.strip().splitlines() or ["?"])[0]
+        return {"git_commit": f"unknown: git rev-parse HEAD failed ({why})", "git_dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+    return {"git_commit": head.stdout.strip(), "git_dirty": dirty}
+
+
+def env_record(torch, nvml, src_dir=None):
+    """The env.json record of a run: date, host, software, device properties, NVML readings and the git
+    commit of the measuring code (git_state)."""
     p = torch.cuda.get_device_properties(0)
     info = {
         "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -211,6 +250,12 @@ def section_env(torch, nvml, out_dir):
         pass
     info.update({f"nvml_{k}": v for k, v in nvml.static_info().items()})
     info["nvml_state_start"] = nvml.state()
+    info.update(git_state(src_dir))
+    return info
+
+
+def section_env(torch, nvml, out_dir):
+    info = env_record(torch, nvml)
     with open(os.path.join(out_dir, "env.json"), "w") as f:
         json.dump(info, f, indent=1, default=str)
     log("env: " + json.dumps(info, default=str))
