@@ -60,7 +60,17 @@ def test_later_fixed_times_scale_with_the_clock_under_transfer():
         assert Q.values[k] == P.values[k], k
 
 
-@pytest.mark.parametrize("field", ["gemm.splitk_ws", "attn_cudnn.dec_qhead_ctas"])
+SWITCHES = ["gemm.splitk_ws", "attn_cudnn.dec_qhead_ctas", "gemm.stream_k"]
+
+
+def test_every_switch_is_tested():
+    """The parser's 0/1 validation covers gpu_params.SWITCH_PARAMS: the list below is that tuple, so a new
+    switch cannot go untested (gemm.stream_k was validated but missing here)."""
+    from hwmodels.gpu_params import SWITCH_PARAMS
+    assert sorted(SWITCHES) == sorted(SWITCH_PARAMS)
+
+
+@pytest.mark.parametrize("field", SWITCHES)
 @pytest.mark.parametrize("bad", [2, 0.5, -1, True, "on"])
 def test_structure_switches_accept_only_0_or_1(field, bad):
     sec = copy.deepcopy(load_hw("h200").sections["analytical"])
@@ -77,6 +87,18 @@ def test_splitk_ws_0_is_off():
     assert float(gpu.splitk_reduce_time(P0, 100, 1000, 1, 4.0)) == 0.0
     sec["params"]["gemm"]["splitk_ws"] = 1
     assert float(gpu.splitk_reduce_time(parse_section(sec, "h200.yaml"), 100, 1000, 1, 4.0)) > 0.0
+
+
+def test_stream_k_0_is_off():
+    """gemm.stream_k: 0 in the calibration is off (the library never takes stream-K), 1 on; the GEMM of
+    test_stream_k_by_hand, where the H200 calibration takes it."""
+    hw = load_hw("h200")
+    sec = copy.deepcopy(hw.sections["analytical"])
+    args = ([1061], [1536], [20736], [1], hw.peak("fp8_e4m3"), 1.0, 2.0, "fp8_e4m3")
+    for flag in (0, 1):
+        sec["params"]["gemm"]["stream_k"] = flag
+        _t, d = gpu.gemm_time(parse_section(sec, "h200.yaml"), *args, details=True)
+        assert d["tile"][0][4] == float(flag), flag
 
 
 def test_splitk_reduce_time_once_per_tile(monkeypatch):
