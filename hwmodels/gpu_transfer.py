@@ -38,9 +38,21 @@ from functools import lru_cache
 
 from hwmodels.spec import HardwareSpec, load_hw
 
-__all__ = ["transfer", "CLOCK_PARAMS", "SM_BOUND_BW"]
+__all__ = ["transfer", "CLOCK_PARAMS", "SM_BOUND_BW", "SM_BOUND_CTA_BW", "SM_BOUND_MULT"]
 
 SM_BOUND_BW = ("attn.dec_bw_multi", "attn_cudnn.dec_bw_multi")
+# Session-10 transfer-law candidates (validation/model_selection/s10_transfer.py, scored on fit rows only,
+# both ways): each a set of keys that scales with SMs x clock instead of the datasheet bandwidth, off ()
+# until chosen.
+# - decode's per-CTA KV rate (one CTA's loads in flight over the memory latency, not the chip's HBM
+#   bandwidth): attn.cta_bw_split / cta_bw_nosplit, per backend;
+# - rotate_half RoPE's streaming multiplier: its cat / neg / mul kernels run at about a tenth of the copy
+#   bandwidth on both GPUs (fitted mult 10-12), a rate the SMs set, not the HBM (a multiplier of
+#   bytes / ew.bw: it scales inversely).
+CTA_BW_KEYS = ("attn.cta_bw_split", "attn.cta_bw_nosplit", "attn_cudnn.cta_bw_split", "attn_cudnn.cta_bw_nosplit")
+ROPE_KEYS = ("ew.rope.mult",)
+SM_BOUND_CTA_BW: tuple = ()
+SM_BOUND_MULT: tuple = ()
 
 CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.floor_per_col",
                 # per-wave times of row reductions (the waves are counted on the target's SMs)
@@ -66,12 +78,19 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
         if k in values:
             values[k] = P.values[k] * c * P.sm_count / int(block["sm_count"])
     r_bw = hw.main_memory.bandwidth_Bps / P.reference_bandwidth if P.reference_bandwidth else 1.0
-    for k in SM_BOUND_BW:  # SMs x clock, undoing the datasheet-bandwidth scaling params_for applies next
+    for k in SM_BOUND_BW + SM_BOUND_CTA_BW:  # SMs x clock, undoing the datasheet-bandwidth scaling params_for applies next
         if k in values:
             values[k] = P.values[k] * int(block["sm_count"]) / P.sm_count / c / r_bw
+    for k in SM_BOUND_MULT:  # a multiplier of bytes / ew.bw: the inverse of the bandwidth's scaling
+        if k in values:
+            values[k] = P.values[k] * P.sm_count / int(block["sm_count"]) * c * r_bw
     parts = [f"SMs {P.sm_count}->{block['sm_count']}", f"clock x{1 / c:.4g}"]
     if any(k in values for k in SM_BOUND_BW):
         parts.append("SM-bound decode bandwidth x SMs x clock (not the datasheet bandwidth)")
+    if any(k in values for k in SM_BOUND_CTA_BW):
+        parts.append("per-CTA decode KV rate x SMs x clock")
+    if any(k in values for k in SM_BOUND_MULT):
+        parts.append("rotate_half RoPE's stream x SMs x clock")
     if hw.tdp_w and sib.tdp_w:
         values["energy.power_cap"] = hw.tdp_w
         values["energy.static"] = P.values["energy.static"] * hw.tdp_w / sib.tdp_w
