@@ -24,8 +24,8 @@ class Suite:
     name: str
     digest: str
     counts: dict            # suite_cases lengths per section
-    run: int                # validation/raw_h200_run<run>/
-    rows: int               # raw ops rows of that run
+    run: int | None         # validation/raw_h200_run<run>/ (None: not measured yet)
+    rows: int | None        # raw ops rows of that run
     split: str
     disjoint_from: tuple    # earlier suites it shares no case with
     shared: dict = field(default_factory=dict)  # earlier suites it shares cases with, and how many
@@ -138,6 +138,13 @@ SUITES = (
                             "attention_decode_fa2": (3.3, 8.6), "attention_prefill_unfused": (9.1, 17.0),
                             "attention_decode_unfused": (7.3, 17.0), "elementwise": (4.4, 17.4)},
                    "e2e": {"eager": 2.6, "engine": 1.0, "engine_fused": 1.7}}),
+    # heldout11: rules and digest committed with the session-10 freeze, before it is measured
+    # (validation/heldout11_rules.md); run and figures filled in after the run, scored once
+    Suite("heldout11", "978590610ce1b62255df0de0c5e6e09ac9446f9d904acfce10989138012a4f74",
+          {"attention": 268, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test11",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10"),
+          rules_seeds=(mb.HELDOUT11_SEED,)),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -179,7 +186,12 @@ def test_lands_in_its_split(s):
 @pytest.mark.parametrize("s", SUITES, ids=_ids(SUITES))
 def test_run_is_listed_and_merged_row_for_row(s):
     """Run <run> listed in validation/h200_runs.csv as suite <name> (run h200_run<run>): every raw row once,
-    unchanged; a fit suite is fitted (split fit, except the fast-accumulation fp8 rows), a held-out one never."""
+    unchanged; a fit suite is fitted (split fit, except the fast-accumulation fp8 rows), a held-out one never.
+    A suite not measured yet (run None) is listed nowhere and has no row."""
+    if s.run is None:
+        assert s.name not in {su for _, su, _ in dataset.manifest_runs("validation/h200_runs.csv")}
+        assert not [r for _, _, r in dataset.merged_rows("validation/h200_runs.csv")[1] if r["suite"] == s.name]
+        return
     assert (f"h200_run{s.run}", s.name) in {(r, su) for r, su, _ in dataset.manifest_runs("validation/h200_runs.csv")}
     merged = merged_row_for_row(s.run, s.name, s.rows)
     splits = [dataset.split_of(r) for r in merged]
@@ -391,4 +403,30 @@ def test_heldout10_seed_is_the_first_of_its_base_sharing_no_shape():
         return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
     assert not shapes(mb.HELDOUT10_SEED) & seen
     for s in range(20261205000, mb.HELDOUT10_SEED):
+        assert shapes(s) & seen, s
+
+
+def test_heldout11_is_heldout8s_construction_with_a_seed_from_a_new_base():
+    suite, a, at, e, et, dec, pre = mb._heldout8_draw(mb.HELDOUT11_SEED)
+    c = suite_cases("heldout11")
+    assert c["gemm"] == suite["gemm_mnk"] and c["attention"] == a + at and c["elementwise"] == e + et
+    assert c["e2e"] == [dec, pre]
+    # its five generators (seed .. seed + 4) are no earlier suite's
+    for s in (mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED):
+        assert not set(range(mb.HELDOUT11_SEED, mb.HELDOUT11_SEED + 5)) & set(range(s, s + 5))
+
+
+def test_heldout11_seed_is_the_first_of_its_base_sharing_no_shape():
+    """validation/heldout11_rules.md: the first seed from 20261205100 whose draw shares no shape with an
+    earlier suite (20261205100-105 share some)."""
+    earlier = BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                      "heldout10")
+    seen = set().union(*(suite_shapes(v) for v in earlier))
+
+    def shapes(seed):
+        suite, a, at, e, et, _, _ = mb._heldout8_draw(seed)
+        ew = {(k, c, s) if k == "rope_fused" else (k, (s // 2) // c, c) for k, c, s in e + et}
+        return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
+    assert not shapes(mb.HELDOUT11_SEED) & seen
+    for s in range(20261205100, mb.HELDOUT11_SEED):
         assert shapes(s) & seen, s

@@ -28,7 +28,14 @@ script; no transfer law is chosen here.
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s10_candidates.py [hw ...]
 Writes validation/model_selection/s10_candidates.txt.
+
+FROZEN RECORD of commit ab7b72e: decode's own score-pass multiplier (rejected here) left the model after this
+record; run it at that commit to reproduce s10_candidates.txt (running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected term's code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "ab7b72e")
+
 from pathlib import Path
 
 from cosim.calibrate import fit

@@ -22,7 +22,14 @@ prefers fewer parameters).
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s10_transfer.py
 Writes validation/model_selection/s10_transfer.txt.
+
+FROZEN RECORD of commit ab7b72e: T-B was adopted (on by default since) and T-C's code left the model after
+this record; run it at that commit to reproduce s10_transfer.txt (running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected law's code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "ab7b72e")
+
 import dataclasses
 from collections import defaultdict
 from pathlib import Path
