@@ -129,18 +129,32 @@ def eager_pipeline(ops, costs, cpu_per_kernel: float) -> float:
 
 
 def _default_sibling(measurements: Path, what: str):
-    p = dataset.sibling(measurements, what)
-    return p if p != measurements and p.is_file() else None
+    """The e2e/energy measurements of the same runs: a run manifest itself where any listed run has
+    raw_<run>/<what>.csv, a flat *_ops.csv's sibling *_<what>.csv where it exists, else None (nothing to score)."""
+    if dataset.is_manifest(measurements):
+        return measurements if dataset.run_files(measurements, f"{what}.csv") else None
+    try:
+        p = dataset.sibling(measurements, what)
+    except InputError:  # a name with neither _ops nor _runs has no siblings
+        return None
+    return p if p.is_file() else None
 
 
 def measured_devices(measurements: Path) -> list:
-    """The GPU names the measurement runs recorded (the sibling *_env.json that `cosim calibrate`
-    writes beside *_ops.csv or the *_runs.csv manifest: one entry per device run), or [] where there is none."""
-    env = dataset.sibling(measurements, "env", "json")
-    if env == measurements or not env.is_file():
-        return []
+    """The GPU names the measurement runs recorded (a manifest's raw_<run>/env.json, or the sibling
+    *_env.json that `cosim calibrate` writes beside a flat *_ops.csv: one entry per device run), or [] where
+    there is none."""
+    if dataset.is_manifest(measurements):
+        env = measurements
+    else:
+        try:
+            env = dataset.sibling(measurements, "env", "json")
+        except InputError:
+            return []
+        if not env.is_file():
+            return []
     try:
-        runs = json.loads(env.read_text())
+        runs = dataset.load_env(env)
     except (OSError, ValueError):
         return []
     names = {r.get("device_name") for r in runs.values() if isinstance(r, dict)} if isinstance(runs, dict) else set()

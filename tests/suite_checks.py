@@ -1,6 +1,9 @@
 """Checks shared by the calibration-suite tests: the shapes a suite measures (to prove fit and
-held-out suites disjoint), and a measured device run listed in validation/h200_runs.csv merged row
-for row (fit and held-out suites alike; the split each lands in is the caller's check)."""
+held-out suites disjoint), and how a measured device run is listed in validation/h200_runs.csv (its
+suite, its row count, every merged row tagged with its run name; the split each lands in is the caller's
+check). The listing check reads the same raw file the merged table is built from, so it cannot catch a
+changed measurement: the measured values of runs 1-16 are pinned by digest in
+tests/test_h200_runs_manifest.py."""
 
 import csv
 
@@ -18,9 +21,10 @@ def suite_shapes(variant: str) -> set:
     return {("gemm",) + tuple(x) for x in c.get("gemm", ())} | {tuple(x) for x in c["attention"]} | ew
 
 
-def merged_row_for_row(run_number: int, suite: str, n_rows: int) -> list[dict]:
-    """The merged rows of `suite`, after asserting they are run `run_number`'s raw rows
-    (validation/raw_h200_run<N>/ops.csv), `n_rows` of them, in order and unchanged."""
+def listed_run_rows(run_number: int, suite: str, n_rows: int) -> list[dict]:
+    """The merged rows of `suite`, after asserting that they come from run `run_number` alone
+    (validation/raw_h200_run<N>/ops.csv): `n_rows` of them, each with run h200_run<N>, in the raw file's order
+    with its columns passed through (merged_rows adds suite and run only)."""
     with open(f"validation/raw_h200_run{run_number}/ops.csv", newline="") as f:
         raw = list(csv.DictReader(f))
     merged = [r for _, _, r in dataset.merged_rows("validation/h200_runs.csv")[1] if r["suite"] == suite]

@@ -2,11 +2,12 @@
 run manifest validation/h200_runs.csv (issue 11 data debt). The merged table load_ops builds from the
 manifest is the one the deleted validation/h200_ops.csv held, row for row and column for column: both
 digests below were computed from that file (git show 16eca2e:validation/h200_ops.csv) before it was
-removed. Runs listed after it (run 17, heldout10, session 9) append their rows after that table, which stays
-its prefix."""
+removed; they are checked on the manifest's first 16 lines (written to a temporary manifest), so a run
+listed after them (run 17 on) changes no number here: adding a run is one manifest line."""
 import csv
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,8 +15,8 @@ from cosim.calibrate import dataset
 from workloads.io import InputError
 
 MANIFEST = "validation/h200_runs.csv"
-OLD_RUNS = 16  # the runs h200_ops.csv held
-LATER_ROWS = 1647  # raw rows of the runs listed since: h200_run17 (heldout10)
+OLD_RUNS = 16  # the runs h200_ops.csv held: the manifest's first 16 lines
+OLD_ROWS = 20222  # its measured rows (20,223 lines with the header)
 # sha256 of the bytes of validation/h200_ops.csv at 16eca2e (6,007,196 bytes, 20,223 lines)
 MERGED_CSV_SHA256 = "37afb0b0a0ca9f8737e67de677fdc150882c0564b95e2922bc7a6a7ee956b3c3"
 # _digest(dataset.load_ops("validation/h200_ops.csv")) at 16eca2e: 20,222 measurements
@@ -33,31 +34,87 @@ def _digest(meas) -> str:
     return h.hexdigest()
 
 
-def test_load_ops_of_the_manifest_is_the_old_merged_csv_row_for_row():
-    meas = dataset.load_ops(MANIFEST)
-    assert len(meas) == 20222 + LATER_ROWS
-    assert _digest(meas[:20222]) == LOAD_OPS_DIGEST
+def _prefix_manifest(d, n_runs):
+    """The manifest's first n_runs lines as a manifest of their own (its raw_<run>/ folders linked beside it)."""
+    lines = Path(MANIFEST).read_text().splitlines(keepends=True)[: n_runs + 1]
+    (d / "h200_runs.csv").write_text("".join(lines))
+    for run, _suite in (ln.strip().split(",") for ln in lines[1:]):
+        (d / f"raw_{run}").symlink_to(Path("validation", f"raw_{run}").resolve())
+    return d / "h200_runs.csv"
 
 
-def test_write_merged_regenerates_the_old_merged_csv_byte_for_byte(tmp_path):
+@pytest.fixture(scope="module")
+def old_manifest(tmp_path_factory):
+    """The first OLD_RUNS runs: the table h200_ops.csv held, whatever runs are listed after them."""
+    return _prefix_manifest(tmp_path_factory.mktemp("old16"), OLD_RUNS)
+
+
+# The energy, e2e and env files (validation/h200_energy.csv, h200_e2e.csv, h200_env.json, last written at c6a0b29
+# with runs 1-17) copied every raw_<run>/energy.csv, e2e.csv, env.json with suite and run prepended: what the
+# loaders returned from those files, pinned (and checked against the files, test removed with them) before they
+# were removed (11 runs have e2e rows, 2 energy rows, 17 env)
+SIBLING_RUNS = 17
+E2E_DIGEST = (1715, "cd719f600ae8ba8defb84b769b92eac8becbd9ea789739304ee24e83cd00fef5")
+ENERGY_DIGEST = (33, "785f94d4230ed658d1209785c55ff806607bcb60af04a5c88e073513545dfea8")
+ENV_DIGEST = (17, "df5bab24a2d016524b5e56ca545523f827f10bb731ee7371d2563db3d2d0bed6")
+
+
+def _rows_digest(rows):
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(json.dumps(list(r.items()), default=repr).encode())
+        h.update(b"\n")
+    return len(rows), h.hexdigest()
+
+
+def _env_digest(env):
+    return len(env), hashlib.sha256(json.dumps(list(env.items())).encode()).hexdigest()
+
+
+def test_energy_e2e_and_env_of_the_first_17_runs_are_what_the_removed_flat_files_held(tmp_path):
+    man = _prefix_manifest(tmp_path, SIBLING_RUNS)
+    assert _rows_digest(dataset.load_e2e(man)) == E2E_DIGEST
+    assert _rows_digest(dataset.load_energy(man)) == ENERGY_DIGEST
+    assert _env_digest(dataset.load_env(man)) == ENV_DIGEST
+
+
+def test_load_ops_of_the_first_16_runs_is_the_old_merged_csv_row_for_row(old_manifest):
+    meas = dataset.load_ops(old_manifest)
+    assert len(meas) == OLD_ROWS
+    assert _digest(meas) == LOAD_OPS_DIGEST
+
+
+def test_write_merged_regenerates_the_old_merged_csv_byte_for_byte(old_manifest, tmp_path):
     out = tmp_path / "h200_ops.csv"
-    assert dataset.write_merged(MANIFEST, out) == 20222 + LATER_ROWS
-    data = out.read_bytes()
-    old = b"".join(data.splitlines(keepends=True)[:20223])  # header + the old file's rows
-    assert hashlib.sha256(old).hexdigest() == MERGED_CSV_SHA256
+    assert dataset.write_merged(old_manifest, out) == OLD_ROWS
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == MERGED_CSV_SHA256
     # and a flat CSV loads as the manifest does
-    assert _digest(dataset.load_ops(out)[:20222]) == LOAD_OPS_DIGEST
+    assert _digest(dataset.load_ops(out)) == LOAD_OPS_DIGEST
+
+
+def test_the_whole_manifest_starts_with_the_old_table_and_adds_each_later_run_once():
+    runs = dataset.manifest_runs(MANIFEST)
+    fields, rows = dataset.merged_rows(MANIFEST)
+    meas = dataset.load_ops(MANIFEST)
+    assert _digest(meas[:OLD_ROWS]) == LOAD_OPS_DIGEST
+    n_old = sum(1 for _, _, r in rows if r["run"] in {run for run, _, _ in runs[:OLD_RUNS]})
+    assert n_old == OLD_ROWS  # no FAILED or empty row among them: load_ops keeps every one
+    later = []
+    for run, suite, raw in runs[OLD_RUNS:]:
+        with open(raw, newline="") as f:
+            later += [{"suite": suite, "run": run, **r} for r in csv.DictReader(f)]
+    assert [r for _, _, r in rows[n_old:]] == later
 
 
 def test_every_raw_run_is_listed_once_with_its_suite():
     runs = dataset.manifest_runs(MANIFEST)
-    assert [r for r, _, _ in runs] == [f"h200_run{i}" for i in range(1, OLD_RUNS + 2)]
+    assert [r for r, _, _ in runs] == [f"h200_run{i}" for i in range(1, len(runs) + 1)]
+    assert sorted(p.name for p in Path("validation").glob("raw_h200_run*")) == sorted(f"raw_{r}" for r, _, _ in runs)
     suites = [s for _, s, _ in runs]
-    assert len(set(suites)) == len(suites) and suites[0] == "default"
+    assert len(set(suites)) == len(suites) and suites[0] == "default" and set(suites) <= set(dataset.SUITES)
 
 
 def test_siblings_of_a_manifest_and_of_a_flat_csv():
-    assert str(dataset.sibling(MANIFEST, "e2e")) == "validation/h200_e2e.csv"
     assert str(dataset.sibling("validation/h100_ops.csv", "env", "json")) == "validation/h100_env.json"
 
 
@@ -123,8 +180,8 @@ def test_cosim_calibrate_reads_and_extends_the_manifest_where_there_is_one():
     from cosim.cli.calibrate import _paths
     ns = argparse.Namespace(hw="h200", out_dir="validation", measurements=None, calibration=None)
     ops, energy, e2e, env, _cal = _paths(ns)
-    assert (str(ops), str(energy), str(e2e), str(env)) == ("validation/h200_runs.csv", "validation/h200_energy.csv",
-                                                          "validation/h200_e2e.csv", "validation/h200_env.json")
+    # the manifest is read for the energy, e2e and env files too (its runs' raw_<run>/energy.csv, e2e.csv, env.json)
+    assert {str(ops), str(energy), str(e2e), str(env)} == {"validation/h200_runs.csv"}
     ns.hw = "h100_sxm"  # no manifest: the flat file, as before
     assert str(_paths(ns)[0]) == "validation/h100_ops.csv"
 
@@ -134,8 +191,10 @@ def test_one_suite_table_gives_the_splits_and_the_cli_choices():
 
     from cosim.cli import calibrate, validate
     assert {s for _, s, _ in dataset.manifest_runs(MANIFEST)} <= set(dataset.SUITES)  # every listed run's suite
-    assert dataset.HELDOUT_SPLITS == {"heldout": "test", **{f"heldout{i}": f"test{i}" for i in range(2, 11)}}
-    assert {s for s, split in dataset.SUITES.items() if split == "fit"} == {"default"} | {f"fit{i}" for i in range(3, 9)}
+    # held-out suite heldout<i> has split test<i>, every other suite is fitted (read from SUITES, not typed)
+    assert dataset.HELDOUT_SPLITS == {s: s.replace("heldout", "test") for s in dataset.SUITES if
+                                      s.startswith("heldout")}
+    assert all(split == "fit" for s, split in dataset.SUITES.items() if s not in dataset.HELDOUT_SPLITS)
     sub = argparse.ArgumentParser().add_subparsers()
     calibrate.register(sub)
     validate.register(sub)

@@ -25,8 +25,8 @@ def held_out():
 
 @pytest.mark.slow  # ~40 s: a full re-fit over 1471 rows
 def test_fit_reproduces_the_committed_h200_calibration():
-    section, _ = fit(VAL / "h200_runs.csv", "h200", VAL / "h200_energy.csv", VAL / "h200_e2e.csv",
-                     VAL / "h200_env.json")
+    runs = VAL / "h200_runs.csv"  # its runs' raw ops, energy, e2e and env files
+    section, _ = fit(runs, "h200", runs, runs, runs)
     committed = yaml.safe_load((ROOT / "cosim/configs/hw/calibration/h200.yaml").read_text())
     assert section["params"] == committed["params"]
     assert committed["structure"]["attention_default"] == "cudnn"  # what PyTorch's SDPA ran

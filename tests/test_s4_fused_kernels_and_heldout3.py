@@ -92,7 +92,7 @@ def test_heldout3_rows_are_never_fitted():
     assert dataset.split_of(row) == "test3"
     meas = dataset.load_ops(VAL / "h200_runs.csv")
     assert {m.row["run"] for m in meas if m.split == "test3"} == {"h200_run5"}
-    e2e = dataset.load_e2e(VAL / "h200_e2e.csv")
+    e2e = dataset.load_e2e(VAL / "h200_runs.csv")
     assert {r["run"] for r in e2e if r["split"] == "test3"} == {"h200_run5"}
     assert not any(r["split"] == "fit" and r["run"] == "h200_run5" for r in e2e)
 

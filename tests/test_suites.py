@@ -14,7 +14,7 @@ import pytest
 from cosim.calibrate import dataset, heldout4_shapes
 from cosim.calibrate import microbench as mb
 from cosim.calibrate.suite_digest import suite_cases, suite_digest
-from tests.suite_checks import merged_row_for_row, suite_shapes
+from tests.suite_checks import listed_run_rows, suite_shapes
 
 BASE = ("default", "fit3", "fit4", "heldout", "heldout2", "heldout3", "heldout4")
 
@@ -184,16 +184,17 @@ def test_lands_in_its_split(s):
 
 
 @pytest.mark.parametrize("s", SUITES, ids=_ids(SUITES))
-def test_run_is_listed_and_merged_row_for_row(s):
-    """Run <run> listed in validation/h200_runs.csv as suite <name> (run h200_run<run>): every raw row once,
-    unchanged; a fit suite is fitted (split fit, except the fast-accumulation fp8 rows), a held-out one never.
-    A suite not measured yet (run None) is listed nowhere and has no row."""
+def test_run_is_listed_with_its_rows_and_split(s):
+    """Run <run> listed in validation/h200_runs.csv as suite <name> (run h200_run<run>): its row count, every
+    row tagged with its run (not a content check: see tests/suite_checks.py); a fit suite is fitted (split fit,
+    except the fast-accumulation fp8 rows), a held-out one never. A suite not measured yet (run None) is
+    listed nowhere and has no row."""
     if s.run is None:
         assert s.name not in {su for _, su, _ in dataset.manifest_runs("validation/h200_runs.csv")}
         assert not [r for _, _, r in dataset.merged_rows("validation/h200_runs.csv")[1] if r["suite"] == s.name]
         return
     assert (f"h200_run{s.run}", s.name) in {(r, su) for r, su, _ in dataset.manifest_runs("validation/h200_runs.csv")}
-    merged = merged_row_for_row(s.run, s.name, s.rows)
+    merged = listed_run_rows(s.run, s.name, s.rows)
     splits = [dataset.split_of(r) for r in merged]
     if s.split == "fit":
         assert splits.count("other") == sum("fast_accum" in r["impl"] for r in merged)

@@ -25,7 +25,7 @@ from pathlib import Path
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 
-__all__ = ["SUITES", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
+__all__ = ["SUITES", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "manifest_runs", "check_new_run", "run_files", "load_env", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
            "reliable", "MAX_SPREAD"]
 
 # A row whose repeats spread by more than half its median, (p90 - p10) / median > 0.5, was
@@ -60,32 +60,44 @@ def is_manifest(path) -> bool:
 
 def sibling(path, what: str, ext: str = "csv") -> Path:
     """<prefix>_<what>.<ext> beside a <prefix>_ops.csv or <prefix>_runs.csv (the energy, e2e and env
-    files of the same runs)."""
+    files of the same runs); a name with _ops inside (<prefix>_ops_v2.csv) gives <prefix>_<what>_v2.<ext>.
+    A name with neither _ops nor _runs has no siblings: refused (its sibling would be itself)."""
     p = Path(path)
     for tail in ("_ops.csv", "_runs.csv"):
         if p.name.endswith(tail):
             return p.with_name(p.name[: -len(tail)] + f"_{what}.{ext}")
-    return p.with_name(p.name.replace("_ops", f"_{what}"))
+    for mid in ("_ops", "_runs"):
+        if mid in p.stem:
+            head, _, rest = p.stem.rpartition(mid)
+            return p.with_name(f"{head}_{what}{rest}.{ext}")
+    raise InputError(f"{p}: measurements file name: got {p.name!r}; expected <prefix>_ops.csv (flat ops CSV) or "
+                     f"<prefix>_runs.csv (run manifest), whose energy/e2e/env files are <prefix>_<what>.csv/.json")
 
 
 def manifest_runs(path) -> list[tuple[str, str, Path]]:
-    """(run, suite, raw ops.csv) of every line of a run manifest, in order."""
+    """(run, suite, raw ops.csv) of every line of a run manifest, in order. Every line has exactly the two
+    fields run, suite; the suite is a key of SUITES (an unknown one would be fitted by split_of)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: measurements: no such file; expected a run manifest (columns run, suite)")
     with open(p, newline="") as f:
-        r = csv.DictReader(f)
-        if r.fieldnames != MANIFEST_FIELDS:
-            raise InputError(f"{p}: header: got {r.fieldnames}; expected {MANIFEST_FIELDS}")
-        lines = list(r)
+        lines = list(csv.reader(f))
+    head, lines = (lines[0] if lines else None), lines[1:]
+    if head != MANIFEST_FIELDS:
+        raise InputError(f"{p}: header: got {head}; expected {MANIFEST_FIELDS}")
     if not lines:
         raise InputError(f"{p}: runs: empty; expected at least one run line")
     out, seen = [], set()
     for i, line in enumerate(lines):
-        run, suite = (line.get("run") or "").strip(), (line.get("suite") or "").strip()
+        if len(line) != len(MANIFEST_FIELDS):
+            raise InputError(f"{p}: line {i + 2}: got {len(line)} fields {line}; expected 2 (run, suite)")
+        run, suite = (x.strip() for x in line)
         if not run or not suite or run in seen:
             raise InputError(f"{p}: line {i + 2}: got run={run!r}, suite={suite!r}; expected a new run name and "
                              f"its suite")
+        if suite not in SUITES:
+            raise InputError(f"{p}: line {i + 2}: suite: got {suite!r}; expected one of {list(SUITES)} "
+                             f"(cosim.calibrate.dataset.SUITES)")
         seen.add(run)
         raw = p.parent / f"raw_{run}" / "ops.csv"
         if not raw.is_file():
@@ -93,6 +105,32 @@ def manifest_runs(path) -> list[tuple[str, str, Path]]:
                              f"output folder raw_{run}/ beside the manifest")
         out.append((run, suite, raw))
     return out
+
+
+def check_new_run(manifest, run: str, suite: str) -> Path:
+    """Refuse, before anything is measured or written, a run that would overwrite or duplicate one: its name
+    already listed in the manifest, its raw folder <manifest dir>/raw_<run>/ already there, or a suite not in
+    SUITES. Returns that raw folder (where the run is to be measured)."""
+    p = Path(manifest)
+    if suite not in SUITES:
+        raise InputError(f"{p}: suite: got {suite!r}; expected one of {list(SUITES)}")
+    if p.is_file() and run in {r for r, _, _ in manifest_runs(p)}:
+        raise InputError(f"{p}: run: got {run!r}, already listed; expected a new run name (--run-name)")
+    raw = p.parent / f"raw_{run}"
+    if raw.exists():
+        raise InputError(f"{p}: run: got {run!r}, but {raw}/ already exists; expected a new run name (--run-name) "
+                         f"whose raw folder is not there yet (measuring would overwrite it)")
+    return raw
+
+
+def _header_diff(have: list, want: list) -> str:
+    """The columns that differ between two headers, named (not a fixed slice)."""
+    extra, missing = [c for c in have if c not in want], [c for c in want if c not in have]
+    if extra or missing:
+        return f"extra columns {extra}, missing columns {missing}"
+    first = next(i for i, (a, b) in enumerate(zip(have, want)) if a != b)
+    return f"same columns in another order, from column {first + 1}: got {have[first:first + 4]}, expected " \
+           f"{want[first:first + 4]}"
 
 
 def merged_rows(path) -> tuple[list[str], list[tuple[str, int, dict]]]:
@@ -107,8 +145,8 @@ def merged_rows(path) -> tuple[list[str], list[tuple[str, int, dict]]]:
         if fields is None:
             fields = have
         elif have != fields:
-            raise InputError(f"{raw}: header: got {have[2:8]}...; expected the columns of the manifest's first run "
-                             f"{fields[2:8]}... (same microbench version)")
+            raise InputError(f"{raw}: header: {_header_diff(have, fields)}; expected the columns of the manifest's "
+                             f"first run (same microbench version)")
         out += [(str(raw), i + 2, {"suite": suite, "run": run, **r}) for i, r in enumerate(rows)]
     return fields, out
 
@@ -127,7 +165,12 @@ def write_merged(path, out_csv) -> int:
 def _read(path) -> list[dict]:
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"{p}: measurements: no such file; expected a CSV written by cosim calibrate")
+        hint = ""
+        if p.name.endswith("_ops.csv"):
+            man = p.with_name(p.name[: -len("_ops.csv")] + "_runs.csv")
+            if man.is_file():  # the device's runs are listed in a manifest now (the flat file was removed)
+                hint = f" ({man} is there: the run manifest that replaced it; give that)"
+        raise InputError(f"{p}: measurements: no such file; expected a CSV written by cosim calibrate{hint}")
     with open(p, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -287,9 +330,48 @@ def _parse_ops(path) -> list[Measurement]:
     return out
 
 
+def run_files(path, what: str) -> list[tuple[str, str, Path]]:
+    """(run, suite, raw_<run>/<what>) of the manifest's runs that have that file (energy.csv, e2e.csv,
+    env.json), in manifest order."""
+    return [(run, suite, raw.with_name(what)) for run, suite, raw in manifest_runs(path)
+            if raw.with_name(what).is_file()]
+
+
+def _rows_of(path, what: str) -> list[dict]:
+    """The rows of a flat <prefix>_<what>.csv, or of a manifest: every listed run's raw_<run>/<what>.csv row in
+    manifest order with suite and run first (what merge_run used to append to <prefix>_<what>.csv)."""
+    if not is_manifest(path):
+        return _read(path)
+    fields, out = None, []
+    for run, suite, f_path in run_files(path, f"{what}.csv"):
+        with open(f_path, newline="") as f:
+            rd = csv.DictReader(f)
+            rows = list(rd)
+            have = list(rd.fieldnames or [])
+        if fields is None:
+            fields = have
+        elif have != fields:
+            raise InputError(f"{f_path}: header: {_header_diff(have, fields)}; expected the columns of the "
+                             f"manifest's first run with a {what}.csv (same microbench version)")
+        out += [{"suite": suite, "run": run, **r} for r in rows]
+    if not out:
+        raise InputError(f"{path}: {what} measurements: no listed run has raw_<run>/{what}.csv; expected at least "
+                         f"one measured row")
+    return out
+
+
+def load_env(path) -> dict:
+    """run -> the device/software readings of that run (microbench's env.json): a manifest's runs' raw_<run>/
+    env.json in manifest order, or a flat <prefix>_env.json as merge_run wrote it."""
+    p = Path(path)
+    if is_manifest(p):
+        return {run: json.loads(f.read_text()) for run, _suite, f in run_files(p, "env.json")}
+    return json.loads(p.read_text())
+
+
 def load_energy(path) -> list[dict]:
     rows = []
-    for row in _read(path):
+    for row in _rows_of(path, "energy"):
         if not row.get("energy_j"):
             continue
         r = dict(row)
@@ -304,7 +386,7 @@ def load_energy(path) -> list[dict]:
 
 def load_e2e(path) -> list[dict]:
     rows = []
-    for row in _read(path):
+    for row in _rows_of(path, "e2e"):
         if not row.get("median_s") or row.get("mode", "").startswith("profile"):
             continue
         r = dict(row)
@@ -319,31 +401,48 @@ def load_e2e(path) -> list[dict]:
 def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
     """Add one microbench output folder (ops.csv, energy.csv, e2e.csv, env.json) to a device's
     measurements, tagging every row with its suite (default = fit, heldout = test) and run name.
-    Where ``ops_csv`` is a run manifest (<prefix>_runs.csv) the ops rows stay in the raw folder, which
-    must be <manifest dir>/raw_<run>, and one line (run, suite) is appended to the manifest; a flat
-    <prefix>_ops.csv gets the rows appended. energy/e2e rows are appended to <prefix>_energy.csv and
-    _e2e.csv, env.json becomes <prefix>_env.json's entry ``run``. Returns rows added per file."""
+    Where ``ops_csv`` is a run manifest (<prefix>_runs.csv) every file stays in the raw folder, which
+    must be <manifest dir>/raw_<run>, and one line (run, suite) is appended to the manifest (load_ops,
+    load_energy, load_e2e and load_env read the raw files through it). A flat <prefix>_ops.csv gets the rows
+    appended, energy/e2e rows go to <prefix>_energy.csv and _e2e.csv, env.json becomes <prefix>_env.json's
+    entry ``run``. Returns rows added per file."""
     raw, ops_csv = Path(raw_dir), Path(ops_csv)
     added = {}
     whats = ("ops", "energy", "e2e")
     if is_manifest(ops_csv):
-        whats = ("energy", "e2e")
+        whats = ()
         src = raw / "ops.csv"
         if raw.resolve() != (ops_csv.parent / f"raw_{run}").resolve():
             raise InputError(f"{ops_csv}: run {run!r}: raw folder {raw}; expected {ops_csv.parent / f'raw_{run}'} "
                              f"(a manifest's runs live beside it as raw_<run>/)")
+        if not src.is_file():
+            raise InputError(f"{src}: no such file; expected the run's microbench ops.csv (a manifest lists a run by "
+                             f"its raw_<run>/ops.csv)")
         if src.is_file():
             exists = ops_csv.is_file()
-            if exists and run in {r for r, _, _ in manifest_runs(ops_csv)}:
-                raise InputError(f"{ops_csv}: run: got {run!r}, already listed; expected a new run name")
+            if suite not in SUITES:
+                raise InputError(f"{ops_csv}: suite: got {suite!r}; expected one of {list(SUITES)}")
+            if exists:
+                listed = manifest_runs(ops_csv)
+                if run in {r for r, _, _ in listed}:
+                    raise InputError(f"{ops_csv}: run: got {run!r}, already listed; expected a new run name")
+                with open(listed[0][2], newline="") as f:
+                    want = next(csv.reader(f), [])
+                with open(src, newline="") as f:
+                    have = next(csv.reader(f), [])
+                if have != want:  # checked before the line is written: a refused run leaves the manifest as it was
+                    raise InputError(f"{src}: header: {_header_diff(have, want)}; expected the columns of "
+                                     f"{listed[0][2]} (the manifest's first run; same microbench version)")
             with open(src, newline="") as f:
                 n = len(list(csv.DictReader(f)))
+            data = ops_csv.read_bytes() if exists else b""
             with open(ops_csv, "a", newline="") as f:
+                if data and not data.endswith(b"\n"):  # a last line without its newline: end it first
+                    f.write("\n")
                 w = csv.writer(f, lineterminator="\n")
                 if not exists:
                     w.writerow(MANIFEST_FIELDS)
                 w.writerow([run, suite])
-            merged_rows(ops_csv)  # the new run's header must be the earlier runs'
             added[str(ops_csv)] = n
     for what in whats:
         src = raw / f"{what}.csv"
@@ -368,7 +467,7 @@ def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
                 w.writerow({"suite": suite, "run": run, **r})
         added[str(dst)] = len(rows)
     env_src = raw / "env.json"
-    if env_src.is_file():
+    if env_src.is_file() and not is_manifest(ops_csv):
         env_dst = sibling(ops_csv, "env", "json")
         env = json.loads(env_dst.read_text()) if env_dst.is_file() else {}
         env[run] = json.loads(env_src.read_text())

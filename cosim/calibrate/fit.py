@@ -248,8 +248,8 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     hw = base_spec(hw_name)
     meas = dataset.load_ops(ops_csv)
     env = {}
-    if env_json and Path(env_json).is_file():
-        env = json.loads(Path(env_json).read_text())
+    if env_json and Path(env_json).is_file():  # a flat <prefix>_env.json or a run manifest (raw_<run>/env.json)
+        env = dataset.load_env(env_json)
     runs = [v for v in env.values() if isinstance(v, dict) and v.get("variant", "default") == "default"] \
         if isinstance(env, dict) else []
     run_env = env.get("run1") or (runs[0] if runs else env) if isinstance(env, dict) else {}

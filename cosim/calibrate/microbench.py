@@ -116,11 +116,13 @@ class Nvml:
 
 
 class CsvOut:
-    """Append rows to a CSV as they come (a killed run keeps what it measured)."""
+    """Append rows to a CSV as they come (a killed run keeps what it measured). A non-empty file already
+    there is refused, never truncated: it holds an earlier run's measurements."""
 
     def __init__(self, path, fields):
         self.path, self.fields = path, fields
-        self.f = open(path, "w", newline="")
+        refuse_existing(path)
+        self.f = open(path, "w", newline="")  # absent or empty: nothing is lost
         self.w = csv.DictWriter(self.f, fieldnames=fields, extrasaction="ignore")
         self.w.writeheader()
         self.n = 0
@@ -1766,7 +1768,16 @@ SECTIONS = ("env", "launch", "gemm", "attention", "elementwise", "energy", "e2e"
 DEFAULT_BUDGET = {"gemm": 130, "attention": 120, "elementwise": 35, "energy": 55, "e2e": 240}
 
 
+def refuse_existing(path) -> None:
+    """SystemExit naming a non-empty measurement file that writing `path` would truncate."""
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        raise SystemExit(f"{path}: exists with {os.path.getsize(path)} bytes (an earlier run's measurements); "
+                         f"expected a new, empty output folder (give another run name / folder)")
+
+
 def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=1024, attention="default"):
+    for name in ("ops.csv", "energy.csv", "e2e.csv"):  # before anything is measured or written
+        refuse_existing(os.path.join(out_dir, name))
     torch = _lazy_torch()
     if not torch.cuda.is_available():
         raise SystemExit("cosim calibrate needs a CUDA GPU (torch.cuda.is_available() is False)")

@@ -16,8 +16,10 @@ def register(sub) -> None:
     p.add_argument("--out-dir", default="validation", help="where the measurement CSVs are written/read")
     p.add_argument("--measurements", help="run manifest (*_runs.csv: run, suite per line; each run's rows in "
                                           "raw_<run>/ops.csv beside it) or flat ops CSV to fit and to add the run "
-                                          "to (default: <out-dir>/<hw>_runs.csv where it exists, else "
-                                          "<out-dir>/<hw>_ops.csv); energy/e2e/env files are its siblings "
+                                          "to (default: <out-dir>/<hw>_runs.csv, created for a device "
+                                          "measured for the first time; <out-dir>/<hw>_ops.csv where only that "
+                                          "flat file exists); a manifest's energy/e2e/env are its runs' "
+                                          "raw_<run>/energy.csv, e2e.csv, env.json, a flat file's its siblings "
                                           "*_energy.csv, *_e2e.csv, *_env.json")
     p.add_argument("--out", "--calibration", dest="calibration",
                    help="calibration YAML to write; with --fit-only nothing is written without it (the fit "
@@ -39,16 +41,19 @@ def register(sub) -> None:
 def _paths(args):
     from hwmodels.spec import hw_path
 
-    from cosim.calibrate.dataset import sibling
+    from cosim.calibrate.dataset import is_manifest, sibling
 
     name = Path(args.hw).stem
     prefix = Path(args.out_dir) / name.split("_")[0]
     manifest = prefix.with_name(prefix.name + "_runs.csv")
-    ops = (Path(args.measurements) if args.measurements
-           else manifest if manifest.is_file() else prefix.with_name(prefix.name + "_ops.csv"))
-    sib = lambda what, ext="csv": sibling(ops, what, ext)  # noqa: E731
+    flat = prefix.with_name(prefix.name + "_ops.csv")
+    # a device with a manifest, or with nothing measured yet, gets a manifest; an old flat file is read as before
+    ops = Path(args.measurements) if args.measurements else flat if flat.is_file() and not manifest.is_file() \
+        else manifest
     cal = Path(args.calibration) if args.calibration else hw_path(args.hw).parent / "calibration" / f"{name}.yaml"
-    return ops, sib("energy"), sib("e2e"), sib("env", "json"), cal
+    if is_manifest(ops):  # a manifest's runs keep their energy/e2e/env files in raw_<run>/: read through it too
+        return ops, ops, ops, ops, cal
+    return ops, sibling(ops, "energy"), sibling(ops, "e2e"), sibling(ops, "env", "json"), cal
 
 
 def run(args) -> int:
@@ -62,8 +67,17 @@ def run(args) -> int:
             from cosim.calibrate.dataset import is_manifest as dataset_is_manifest
             from cosim.calibrate.dataset import merge_run
 
+            from cosim.calibrate.dataset import check_new_run
+
             run_name = args.run_name or f"{args.variant}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M}"
-            raw = Path(args.out_dir) / f"raw_{run_name}"
+            # refused before the GPU is touched: a listed run or an existing raw folder would be overwritten
+            if dataset_is_manifest(ops):  # a manifest's runs live beside it, wherever --out-dir points
+                raw = check_new_run(ops, run_name, args.variant)
+            else:
+                raw = Path(args.out_dir) / f"raw_{run_name}"
+                if raw.exists():
+                    raise InputError(f"--run-name: got {run_name!r}, but {raw}/ already exists; expected a new run "
+                                     f"name whose raw folder is not there yet (measuring would overwrite it)")
             print(f"measuring ({args.variant} suite) into {raw} ...")
             microbench.run(str(raw), [s for s in args.sections.split(",") if s], variant=args.variant)
             for path, n in merge_run(raw, ops, args.variant, run_name).items():

@@ -13,9 +13,12 @@ def register(sub) -> None:
     p = sub.add_parser("validate", help="compare roofline/analytical predictions with GPU measurements",
                        description=__doc__)
     p.add_argument("--hw", required=True, help="hardware spec (name or YAML path)")
-    p.add_argument("--measurements", required=True, help="ops CSV written by cosim calibrate")
-    p.add_argument("--energy", help="energy CSV (default: sibling *_energy.csv)")
-    p.add_argument("--e2e", help="end-to-end CSV (default: sibling *_e2e.csv)")
+    p.add_argument("--measurements", required=True, help="ops CSV or run manifest (*_runs.csv) written by "
+                                                             "cosim calibrate")
+    p.add_argument("--energy", help="energy CSV (default: a manifest's runs' raw_<run>/energy.csv, a flat "
+                                        "CSV's sibling *_energy.csv)")
+    p.add_argument("--e2e", help="end-to-end CSV (default: a manifest's runs' raw_<run>/e2e.csv, a flat "
+                                     "CSV's sibling *_e2e.csv)")
     from cosim.calibrate.dataset import HELDOUT_SPLITS
 
     held = tuple(HELDOUT_SPLITS.values())
