@@ -542,9 +542,8 @@ def unfused_scaled(op: Op, P: GpuParams) -> list:
     dec = int(op.dims["q_len"]) == 1
     ukey = "unfused.dec_unaligned_mult" if dec and "unfused.dec_unaligned_mult" in P.values else "unfused.unaligned_mult"
     u = P.values.get(ukey, 1.0) if int(op.dims["kv_len"]) % UNFUSED_ALIGN else 1.0
-    score = P.values.get("unfused.dec_score_mult", P["unfused.score_mult"]) if dec else P["unfused.score_mult"]
     for p in unfused_parts(op):
-        f = P["unfused.gather_mult"] if p.name in _GATHER else score if p.name in _SCORE else None
+        f = P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else None
         if p.name == "bcast_kT":  # MQA's transposing copy, its own multiplier when calibrated
             f = P.values.get("unfused.transpose_mult", f)
         if p.name == "softmax":  # the score softmax (bf16 in, fp32 out), its own multiplier when calibrated

@@ -246,8 +246,6 @@ OPTIONAL_PARAMS.update({
 OPTIONAL_PARAMS.update({
     "unfused.dec_unaligned_mult": (None, "unfused decode attention (q_len 1), KV length no multiple of 8: its own "
                                          "time multiplier instead of unfused.unaligned_mult"),
-    "unfused.dec_score_mult": (None, "unfused decode attention (q_len 1): its own multiplier of the scale/cast "
-                                     "passes instead of unfused.score_mult"),
 })
 
 

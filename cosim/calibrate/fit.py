@@ -338,7 +338,7 @@ TERMS.update(S9_TERMS)
 # unfused decode's own unaligned multiplier (unfused_dec_unaligned; validation p90 16.1 -> 13.4). Rejected and
 # removed: decode's own score-pass multiplier (15.9; with both 13.4, one more parameter). S10_OFF: the
 # session-9 form.
-S10_OFF = {"unfused_dec_unaligned": False, "unfused_dec_score": False}
+S10_OFF = {"unfused_dec_unaligned": False}
 S10_TERMS = {"unfused_dec_unaligned": True}
 TERMS.update(S10_TERMS)
 # the H100 suite has no row widths that identify row waves (its validation split chose the
@@ -446,11 +446,6 @@ def fit_unfused(meas, hw, values, sms, l2, terms, default):
         names.append("unfused.unaligned_mult")
     names += _s7_optional("unfused", rows, values, terms)
     names += _unfused_optional(rows, values, terms)
-    # fitted twice, the second pass from the first's result: lm_fit stops once 8 damping increases find no
-    # lower cost, and on these rows (multipliers of passes that price alike: the score passes' and the score
-    # softmax's) it stopped at 6.3 / 18.3 % in-sample where a restart from that point reaches 4.7 / 13.8 %
-    # (session 10, with unfused.dec_unaligned_mult; a fit-procedure fix, on the fit rows only)
-    _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
     return _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
 
 
@@ -461,13 +456,8 @@ def _unfused_optional(rows, values, terms) -> list:
     if terms.get("unfused_dec_unaligned") and "unfused.unaligned_mult" in values and sum(
             int(m.op.dims["kv_len"]) % gpu_params.UNFUSED_ALIGN != 0 for m in dec) >= 3:
         values.setdefault("unfused.dec_unaligned_mult", values["unfused.unaligned_mult"])
-        names = ["unfused.dec_unaligned_mult"]
-    else:
-        names = []
-    if terms.get("unfused_dec_score") and len(dec) >= 3:  # candidate C (re-scored with the restart)
-        values.setdefault("unfused.dec_score_mult", values["unfused.score_mult"])
-        names.append("unfused.dec_score_mult")
-    return names
+        return ["unfused.dec_unaligned_mult"]
+    return []
 
 
 def backend_start(key: str, values: dict) -> float:

@@ -29,18 +29,17 @@ script; no transfer law is chosen here.
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s10_candidates.py [hw ...]
 Writes validation/model_selection/s10_candidates.txt.
 
-Second scoring (s10_candidates.txt): the same four candidates, each fitted with fit.fit_unfused (the
-calibration's own group fit, which since this commit fits the group twice, the second pass from the first's
-result: the committed calibration's fit stopped early, 6.3 / 18.3 in-sample, where a restart reached 4.7 / 13.8);
-the first scoring (one pass, candidate code at ab7b72e) is kept in the .txt. The four candidates run in four
-processes (multiprocessing), the lines in the same order.
+FROZEN RECORD of commit ab7b72e: decode's own score-pass multiplier (rejected here) left the model after this
+record; run it at that commit to reproduce s10_candidates.txt (running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected term's code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "ab7b72e")
 
-import multiprocessing
 from pathlib import Path
 
 from cosim.calibrate import fit
-from hwmodels import gpu
+from hwmodels import gpu, gpu_params
 from validation.model_selection.common import HEADER, choose, rows_of, run_selection, score_fitted, start_values
 
 OUT = Path("validation/model_selection/s10_candidates.txt")
@@ -54,22 +53,23 @@ def _terms(hw_name, **on):
 
 
 def score_unfused(hw_name, hw, tr, va, terms, lines, label):
-    """Fit unfused attention's multipliers on tr with fit.fit_unfused (the calibration's own group fit, each
-    multiplier from 1.0, the optional ones where the rows identify them); every other parameter keeps the
-    committed calibration; score tr and va."""
+    """Fit unfused attention's multipliers on tr exactly as fit.fit_latency does (each from 1.0, the optional
+    ones where the rows identify them, through fit's own helpers); every other parameter keeps the committed
+    calibration; score tr and va."""
     base, sms, l2 = start_values(hw_name)
     values = {k: v for k, v in base.items() if k not in UNFUSED_ALL}
-    default = "cudnn" if hw_name == "h200" else "fa2"
-    fit.fit_unfused(tr, hw, values, sms, l2, terms, default)
-    names = [k for k in values if k.startswith("unfused.")]
-    return score_fitted(values, sms, l2, default, tr, va, hw, len(names), lines, label)
-
-
-def _one(args):
-    hw_name, tr, va, on, label = args
-    lines = []
-    r = score_unfused(hw_name, fit.base_spec(hw_name), tr, va, _terms(hw_name, **on), lines, label)
-    return r, lines
+    for k in gpu.UNFUSED_KEYS:
+        values[k] = 1.0
+    names = list(gpu.UNFUSED_KEYS)
+    if terms.get("unfused_unaligned") and sum(int(m.op.dims["kv_len"]) % gpu_params.UNFUSED_ALIGN != 0
+                                              for m in tr) >= 3:
+        values["unfused.unaligned_mult"] = 1.0
+        names.append("unfused.unaligned_mult")
+    names += fit._s7_optional("unfused", tr, values, terms)
+    names += fit._unfused_optional(tr, values, terms)
+    fit._fit_group(names, tr, hw, values, sms, l2, "cudnn" if hw_name == "h200" else "fa2")
+    return score_fitted(values, sms, l2, "cudnn" if hw_name == "h200" else "fa2", tr, va, hw, len(names), lines,
+                        label)
 
 
 def run_unfused(hw_name, train, val, hw, lines):
@@ -78,15 +78,11 @@ def run_unfused(hw_name, train, val, hw, lines):
         return None
     lines += [f"{hw_name} unfused attention fit rows (prefill + decode): {len(tr)} train, {len(va)} validation",
               HEADER]
-    cands = (({}, "A session-9 form (multipliers shared by both phases)"),
-             ({"unfused_dec_unaligned": True}, "B + decode's own unaligned multiplier"),
-             ({"unfused_dec_score": True}, "C + decode's own score-pass multiplier"),
-             ({"unfused_dec_unaligned": True, "unfused_dec_score": True}, "D + both"))
-    with multiprocessing.get_context("fork").Pool(len(cands)) as pool:
-        out = pool.map(_one, [(hw_name, tr, va, on, label) for on, label in cands])
-    res = [r for r, _ in out]
-    for _, ln in out:
-        lines += ln
+    res = [score_unfused(hw_name, hw, tr, va, _terms(hw_name, **on), lines, label)
+           for on, label in (({}, "A session-9 form (multipliers shared by both phases)"),
+                             ({"unfused_dec_unaligned": True}, "B + decode's own unaligned multiplier"),
+                             ({"unfused_dec_score": True}, "C + decode's own score-pass multiplier"),
+                             ({"unfused_dec_unaligned": True, "unfused_dec_score": True}, "D + both"))]
     return choose(res, lines)
 
 
