@@ -284,7 +284,7 @@ def main():
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
     ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
     lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-10 model: "
-                      "H100 calibration as re-fitted in session 10)", r_all, ex)
+                      "H100 calibration unchanged since session 9)", r_all, ex)
     lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
     # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")
