@@ -540,7 +540,10 @@ def unfused_scaled(op: Op, P: GpuParams) -> list:
     out = []
     # rows of kv_len bf16 elements that are no multiple of 16 bytes: the score GEMMs and passes
     # lose their vectorised / TMA loads (`unfused.unaligned_mult`, when calibrated; gpu_params)
-    u = P.values.get("unfused.unaligned_mult", 1.0) if int(op.dims["kv_len"]) % UNFUSED_ALIGN else 1.0
+    # decode (q_len 1) takes its own unaligned multiplier when calibrated (session 10, gpu_params)
+    dec = int(op.dims["q_len"]) == 1
+    ukey = "unfused.dec_unaligned_mult" if dec and "unfused.dec_unaligned_mult" in P.values else "unfused.unaligned_mult"
+    u = P.values.get(ukey, 1.0) if int(op.dims["kv_len"]) % UNFUSED_ALIGN else 1.0
     for p in unfused_parts(op):
         f = P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else None
         if p.name == "bcast_kT":  # MQA's transposing copy, its own multiplier when calibrated

@@ -241,6 +241,18 @@ OPTIONAL_PARAMS.update({
     "attn_cudnn.dec_fill": ("time", "cuDNN decode: KV pipeline fill, time per DEC_FILL_ROWS-row KV block beyond the "
                                     "first, up to DEC_FILL_BLOCKS (validated at head dim 128 only)"),
 })
+# Session 10 (issue 11 round 5; chosen on the validation split carved from the fit rows:
+# validation/model_selection/s10_candidates.txt, before held-out suite 11). Unfused (Hugging Face eager)
+# attention's multipliers were shared by its prefill and its decode; on the fit rows the unaligned-KV rows
+# of decode (q_len 1) ran 6.5 % slower than priced (median, signed), aligned decode 1.1 %, while prefill's
+# aligned rows ran 11.7 % slower and its unaligned ones 1.0 % faster: one unaligned multiplier could not
+# serve both shapes of score matrix ((bh, 1, kv) rows against (bh, q, kv) matrices). Decode takes its own
+# (validation p90 16.1 -> 13.4; a fitted regularity per phase, not derived from PyTorch's kernels).
+# Rejected and removed: decode's own score-pass multiplier (15.9 alone; with both 13.4, one more parameter).
+OPTIONAL_PARAMS.update({
+    "unfused.dec_unaligned_mult": (None, "unfused decode attention (q_len 1), KV length no multiple of 8: its own "
+                                         "time multiplier instead of unfused.unaligned_mult"),
+})
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,11 @@ What carries over, and why:
   with the datasheet bandwidth (session 6: chosen on the validation split carved from the fit
   rows, H100 -> H200 FA2 decode median/p90 5.5/13.2 % vs 12.6/28.7 % scaled,
   validation/model_selection/s6_candidates.txt);
+- decode's per-CTA KV rate (`attn.cta_bw_split` / `cta_bw_nosplit`, per backend: what one CTA's loads in
+  flight sustain over the memory latency) scales the same way, SMs x clock (session 10, chosen on the fit
+  rows of both directions, validation/model_selection/s10_transfer.txt: H200 -> H100 FA2 decode p90 31.9 ->
+  14.3 %; with the datasheet ratio the H200's per-CTA rate, 1.43x slower on the H100, priced MHA decodes
+  of many CTAs 32-34 % slow);
 - the power cap is the target's TDP and the static (idle) power scales with the TDP ratio;
 - launch and host constants (floors, graph gap, eager launch rate) and the energy per FLOP
   and per byte carry over unchanged (same software stack; same process family assumed — the
@@ -38,9 +43,17 @@ from functools import lru_cache
 
 from hwmodels.spec import HardwareSpec, load_hw
 
-__all__ = ["transfer", "CLOCK_PARAMS", "SM_BOUND_BW"]
+__all__ = ["transfer", "CLOCK_PARAMS", "SM_BOUND_BW", "SM_BOUND_CTA_BW"]
 
 SM_BOUND_BW = ("attn.dec_bw_multi", "attn_cudnn.dec_bw_multi")
+# Session 10 (validation/model_selection/s10_transfer.txt, chosen on the fit rows of both directions by the
+# rule stated there before scoring): decode's per-CTA KV rate (one CTA's loads in flight over the memory
+# latency, not the chip's HBM bandwidth) scales with SMs x clock too: H200 -> H100 FA2 decode fit rows p90
+# 31.9 -> 14.3 (median 3.9 -> 7.1), H100 -> H200 unchanged (21.6). Rejected: rotate_half RoPE's stream
+# scaled the same way (elementwise mean p90 32.5 -> 32.2, within the rule's 2 points; its code left).
+# SM_BOUND_CTA_BW is a module switch so that the record's script can score the old law.
+CTA_BW_KEYS = ("attn.cta_bw_split", "attn.cta_bw_nosplit", "attn_cudnn.cta_bw_split", "attn_cudnn.cta_bw_nosplit")
+SM_BOUND_CTA_BW: tuple = CTA_BW_KEYS
 
 CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.floor_per_col",
                 # per-wave times of row reductions (the waves are counted on the target's SMs)
@@ -66,12 +79,14 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
         if k in values:
             values[k] = P.values[k] * c * P.sm_count / int(block["sm_count"])
     r_bw = hw.main_memory.bandwidth_Bps / P.reference_bandwidth if P.reference_bandwidth else 1.0
-    for k in SM_BOUND_BW:  # SMs x clock, undoing the datasheet-bandwidth scaling params_for applies next
+    for k in SM_BOUND_BW + SM_BOUND_CTA_BW:  # SMs x clock, undoing the datasheet-bandwidth scaling params_for applies next
         if k in values:
             values[k] = P.values[k] * int(block["sm_count"]) / P.sm_count / c / r_bw
     parts = [f"SMs {P.sm_count}->{block['sm_count']}", f"clock x{1 / c:.4g}"]
     if any(k in values for k in SM_BOUND_BW):
         parts.append("SM-bound decode bandwidth x SMs x clock (not the datasheet bandwidth)")
+    if any(k in values for k in SM_BOUND_CTA_BW):
+        parts.append("per-CTA decode KV rate x SMs x clock")
     if hw.tdp_w and sib.tdp_w:
         values["energy.power_cap"] = hw.tdp_w
         values["energy.static"] = P.values["energy.static"] * hw.tdp_w / sib.tdp_w

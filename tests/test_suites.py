@@ -24,8 +24,8 @@ class Suite:
     name: str
     digest: str
     counts: dict            # suite_cases lengths per section
-    run: int                # validation/raw_h200_run<run>/
-    rows: int               # raw ops rows of that run
+    run: int | None         # validation/raw_h200_run<run>/ (None: not measured yet)
+    rows: int | None        # raw ops rows of that run
     split: str
     disjoint_from: tuple    # earlier suites it shares no case with
     shared: dict = field(default_factory=dict)  # earlier suites it shares cases with, and how many
@@ -58,7 +58,7 @@ SUITES = (
           ("heldout", "heldout2", "heldout3", "heldout4"),
           shared={"default": 1, "fit3": 0, "fit4": 0, "fit5": 1},  # rule 2 drops their rows
           rules_seeds=(mb.HELDOUT5_SEED, mb.HELDOUT5_SEED + 1),
-          figures={"n": 1077, "all": (4.4, 14.3),
+          figures={"n": 1077, "all": (4.3, 13.7),
                    "met": {"attention_prefill", "attention_prefill_cudnn", "attention_decode",
                            "attention_decode_cudnn", "attention_decode_fa2", "all", "gemm_bf16"},
                    "pins": {"attention_decode": (3.8, 12.9), "elementwise": (3.9, 17.6)},
@@ -70,7 +70,7 @@ SUITES = (
     Suite("heldout6", "e221b3a0e8b276ef80f0bf33e2c3843fca9b95e2accca03e8c6e08f5a9c2d4a8",
           {"attention": 186, "elementwise": 176, "gemm": 152, "e2e": 2}, 11, 1219, "test6",
           BASE + ("fit5", "fit6", "heldout5"), rules_seeds=(mb.HELDOUT6_SEED,),
-          figures={"n": 1215, "all": (4.0, 13.4),
+          figures={"n": 1215, "all": (4.0, 12.9),
                    "met": {"gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2",
                            "attention_decode_fa2", "elementwise", "all", "gemm_bf16", "attention_decode_cudnn"},
                    "pins": {"gemm_bf16": (4.2, 12.3), "attention_decode": (4.1, 16.3),
@@ -84,7 +84,7 @@ SUITES = (
     Suite("heldout7", "90aee88dae6d456c504f60f3010f2de50cb46ef6f28abae09fce5b4f195be896",
           {"attention": 222, "elementwise": 176, "gemm": 152, "e2e": 2}, 13, 1363, "test7",
           BASE + ("fit5", "fit6", "fit7", "heldout5", "heldout6"), rules_seeds=(mb.HELDOUT7_SEED,),
-          figures={"n": 1358, "all": (4.5, 13.6),
+          figures={"n": 1358, "all": (4.3, 13.0),
                    "met": {"attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2",
                            "attention_decode_fa2", "all", "attention_decode", "attention_decode_cudnn", "gemm_bf16"},
                    "pins": {"attention_decode_cudnn": (4.1, 13.5), "attention_prefill_fa2": (4.5, 11.7),
@@ -99,12 +99,12 @@ SUITES = (
           {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, 15, 1645, "test8",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7"),
           rules_seeds=(mb.HELDOUT8_SEED,),
-          figures={"n": 1642, "all": (4.5, 13.9),
+          figures={"n": 1642, "all": (4.4, 13.5),
                    "met": {"attention_prefill", "attention_prefill_cudnn", "attention_decode_fa2",
                            "attention_decode_cudnn", "attention_decode", "all"},
                    "pins": {"gemm_bf16": (4.6, 15.1), "gemm_fp8": (7.7, 17.1), "attention_decode": (3.6, 12.5),
                             "attention_decode_cudnn": (3.6, 12.7), "attention_prefill_fa2": (6.6, 13.3),
-                            "attention_prefill_unfused": (11.1, 18.0), "attention_decode_unfused": (6.0, 15.3),
+                            "attention_prefill_unfused": (9.4, 17.7), "attention_decode_unfused": (5.1, 13.2),
                             "elementwise": (4.6, 17.1)},
                    "e2e": {"eager": 2.9, "engine": 2.5, "engine_fused": 1.6}}),
     # heldout9: scored once after the session-8 third-round freeze (a6bf9e1; docs/gpu-validation.md,
@@ -115,12 +115,12 @@ SUITES = (
           {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, 16, 1649, "test9",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8"),
           rules_seeds=(mb.HELDOUT9_SEED,),
-          figures={"n": 1645, "all": (4.4, 13.8),
+          figures={"n": 1645, "all": (4.2, 13.3),
                    "met": {"gemm_bf16", "attention_prefill", "attention_decode", "attention_prefill_cudnn",
                            "attention_decode_cudnn", "attention_decode_fa2", "all"},
                    "pins": {"gemm_bf16": (4.5, 12.6), "gemm_fp8": (7.6, 15.3), "attention_decode": (3.8, 11.5),
                             "attention_decode_cudnn": (3.7, 11.9), "attention_prefill_fa2": (6.2, 13.2),
-                            "attention_prefill_unfused": (8.9, 18.6), "attention_decode_unfused": (6.9, 16.6),
+                            "attention_prefill_unfused": (6.2, 20.2), "attention_decode_unfused": (5.9, 14.1),
                             "elementwise": (4.3, 19.3)},
                    "e2e": {"eager": 2.3, "engine": 0.9, "engine_fused": 2.0}}),
     # heldout10: scored once after the session-9 freeze (e7842fc; docs/gpu-validation.md,
@@ -129,15 +129,22 @@ SUITES = (
           {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, 17, 1647, "test10",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9"),
           rules_seeds=(mb.HELDOUT10_SEED,),
-          figures={"n": 1644, "all": (4.4, 14.3),
+          figures={"n": 1644, "all": (4.2, 13.5),
                    "met": {"gemm_bf16", "attention_prefill", "attention_decode", "attention_prefill_cudnn",
                            "attention_decode_cudnn", "attention_decode_fa2", "all"},
                    "pins": {"gemm_bf16": (4.9, 12.7), "gemm_fp8": (6.9, 15.5), "attention_prefill": (2.1, 6.2),
                             "attention_decode": (3.7, 12.4), "attention_prefill_cudnn": (2.1, 5.9),
                             "attention_decode_cudnn": (3.1, 11.5), "attention_prefill_fa2": (6.2, 14.6),
-                            "attention_decode_fa2": (3.3, 8.6), "attention_prefill_unfused": (9.1, 17.0),
-                            "attention_decode_unfused": (7.3, 17.0), "elementwise": (4.4, 17.4)},
+                            "attention_decode_fa2": (3.3, 8.6), "attention_prefill_unfused": (7.1, 16.9),
+                            "attention_decode_unfused": (6.2, 13.8), "elementwise": (4.4, 17.4)},
                    "e2e": {"eager": 2.6, "engine": 1.0, "engine_fused": 1.7}}),
+    # heldout11: rules and digest committed with the session-10 freeze, before it is measured
+    # (validation/heldout11_rules.md); run and figures filled in after the run, scored once
+    Suite("heldout11", "978590610ce1b62255df0de0c5e6e09ac9446f9d904acfce10989138012a4f74",
+          {"attention": 268, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test11",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10"),
+          rules_seeds=(mb.HELDOUT11_SEED,)),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -180,7 +187,12 @@ def test_lands_in_its_split(s):
 def test_run_is_listed_with_its_rows_and_split(s):
     """Run <run> listed in validation/h200_runs.csv as suite <name> (run h200_run<run>): its row count, every
     row tagged with its run (not a content check: see tests/suite_checks.py); a fit suite is fitted (split fit,
-    except the fast-accumulation fp8 rows), a held-out one never."""
+    except the fast-accumulation fp8 rows), a held-out one never. A suite not measured yet (run None) is
+    listed nowhere and has no row."""
+    if s.run is None:
+        assert s.name not in {su for _, su, _ in dataset.manifest_runs("validation/h200_runs.csv")}
+        assert not [r for _, _, r in dataset.merged_rows("validation/h200_runs.csv")[1] if r["suite"] == s.name]
+        return
     assert (f"h200_run{s.run}", s.name) in {(r, su) for r, su, _ in dataset.manifest_runs("validation/h200_runs.csv")}
     merged = listed_run_rows(s.run, s.name, s.rows)
     splits = [dataset.split_of(r) for r in merged]
@@ -392,4 +404,30 @@ def test_heldout10_seed_is_the_first_of_its_base_sharing_no_shape():
         return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
     assert not shapes(mb.HELDOUT10_SEED) & seen
     for s in range(20261205000, mb.HELDOUT10_SEED):
+        assert shapes(s) & seen, s
+
+
+def test_heldout11_is_heldout8s_construction_with_a_seed_from_a_new_base():
+    suite, a, at, e, et, dec, pre = mb._heldout8_draw(mb.HELDOUT11_SEED)
+    c = suite_cases("heldout11")
+    assert c["gemm"] == suite["gemm_mnk"] and c["attention"] == a + at and c["elementwise"] == e + et
+    assert c["e2e"] == [dec, pre]
+    # its five generators (seed .. seed + 4) are no earlier suite's
+    for s in (mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED):
+        assert not set(range(mb.HELDOUT11_SEED, mb.HELDOUT11_SEED + 5)) & set(range(s, s + 5))
+
+
+def test_heldout11_seed_is_the_first_of_its_base_sharing_no_shape():
+    """validation/heldout11_rules.md: the first seed from 20261205100 whose draw shares no shape with an
+    earlier suite (20261205100-105 share some)."""
+    earlier = BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                      "heldout10")
+    seen = set().union(*(suite_shapes(v) for v in earlier))
+
+    def shapes(seed):
+        suite, a, at, e, et, _, _ = mb._heldout8_draw(seed)
+        ew = {(k, c, s) if k == "rope_fused" else (k, (s // 2) // c, c) for k, c, s in e + et}
+        return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
+    assert not shapes(mb.HELDOUT11_SEED) & seen
+    for s in range(20261205100, mb.HELDOUT11_SEED):
         assert shapes(s) & seen, s

@@ -1,7 +1,7 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout10 (measured after the session-9 freeze, scored with the
-exclusion rules of validation/heldout10_rules.md), the previously seen suites re-scored with the same
-frozen model (H200 heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
+calibrations: the fresh H200 suite heldout11 (measured after the session-10 freeze, scored with the
+exclusion rules of validation/heldout11_rules.md), the previously seen suites re-scored with the same
+frozen model (H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
@@ -22,10 +22,10 @@ CLASSES = OP_CLASSES + ("all",)
 
 # the held-out suites drawn with tail classes, oldest first; the last is the fresh one. Their splits are
 # cosim.calibrate.dataset.SUITES's, their H200 runs the run manifest's (validation/h200_runs.csv).
-TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10")
+TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
 # held-out split -> (suite, H200 run)
-TAIL_RUNS = {dataset.SUITES[s]: (s, RUN_OF[s]) for s in TAIL_SUITES}
+TAIL_RUNS = {dataset.SUITES[s]: (s, RUN_OF[s]) for s in TAIL_SUITES if s in RUN_OF}  # listed once measured
 LATEST = dataset.SUITES[TAIL_SUITES[-1]]
 
 def _key(kind, fmt, dims):
@@ -143,13 +143,14 @@ def _tail_sets(split):
         return {"": keys(mb._GT5, mb._AT5, mb._ET5)}
     seed, at_all, et_all = {"test6": (mb.HELDOUT6_SEED, mb._AT6, mb._ET6), "test7": (mb.HELDOUT7_SEED, mb._AT7, mb._ET7),
                              "test8": (mb.HELDOUT8_SEED, mb._AT8, mb._ET8), "test9": (mb.HELDOUT9_SEED, mb._AT9, mb._ET9),
-                             "test10": (mb.HELDOUT10_SEED, mb._AT10, mb._ET10)}[split]
+                             "test10": (mb.HELDOUT10_SEED, mb._AT10, mb._ET10),
+                             "test11": (mb.HELDOUT11_SEED, mb._AT11, mb._ET11)}[split]
     _, _, at, _, et, gt, _, _ = mb._heldout_with_tails(seed)
     n6 = len(et) + 12  # the fit-6 softmaxes follow the fit-5 elementwise tails
     sets = {"": keys(gt, at, et), "fit-6 tail: ": keys((), at_all[len(at):len(at) + 30], et_all[len(et):n6])}
-    if split in ("test7", "test8", "test9", "test10"):  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
+    if split in ("test7", "test8", "test9", "test10", "test11"):  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
         sets["fit-7 tail: "] = keys((), at_all[len(at) + 30:len(at) + 66], ())
-    if split in ("test8", "test9", "test10"):  # then fit suite 8's tail functions (fifth generator)
+    if split in ("test8", "test9", "test10", "test11"):  # then fit suite 8's tail functions (fifth generator)
         g8 = mb._fit8_gemm(random.Random(seed + 4), 20, 12)
         sets["fit-8 tail: "] = keys(g8, at_all[len(at) + 66:], et_all[n6:])
     return sets
@@ -238,10 +239,12 @@ def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     h200, h100 = VAL / "h200_runs.csv", VAL / "h100_ops.csv"
     seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
-    model = "the session-9 model"
+    model = "the session-10 model"
     for split, title in (
-            ("test10", "H200 heldout10 (fresh random suite + tail classes, measured after the session-9 freeze, "
-                       "scored once; rules: validation/heldout10_rules.md)"),
+            ("test11", "H200 heldout11 (fresh random suite + tail classes, measured after the session-10 freeze, "
+                       "scored once; rules: validation/heldout11_rules.md)"),
+            ("test10", "H200 heldout10 (PREVIOUSLY SEEN: session-9 fresh suite, scored once at 4.4 / 14.3; "
+                       f"re-scored with {model})"),
             ("test9", "H200 heldout9 (PREVIOUSLY SEEN: session-8 third-round fresh suite, scored once at 4.8 / 15.4; "
                       f"re-scored with {model})"),
             ("test8", "H200 heldout8 (PREVIOUSLY SEEN: session-8 second-round fresh suite, scored once at 5.1 / 15.9 "
@@ -280,8 +283,8 @@ def main():
             lines += ["#### End to end, heldout3 (Llama-3.2-3B, Qwen2.5-14B shapes)", ""] + e2e_table(r_all)
     r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
     ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
-    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-9 model: "
-                      "H100 calibration as re-fitted in session 9)", r_all, ex)
+    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-10 model: "
+                      "H100 calibration unchanged since session 9)", r_all, ex)
     lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
     # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")

@@ -336,6 +336,13 @@ TERMS.update(S8B_TERMS)
 S9_OFF = {"gemm_stream_k": False, "dec_fill": ()}
 S9_TERMS = {"gemm_stream_k": True, "dec_fill": ("cudnn",)}
 TERMS.update(S9_TERMS)
+# Session 10 (issue 11 round 5; validation/model_selection/s10_candidates.txt, chosen before held-out suite 11):
+# unfused decode's own unaligned multiplier (unfused_dec_unaligned; validation p90 16.1 -> 13.4). Rejected and
+# removed: decode's own score-pass multiplier (15.9; with both 13.4, one more parameter). S10_OFF: the
+# session-9 form.
+S10_OFF = {"unfused_dec_unaligned": False}
+S10_TERMS = {"unfused_dec_unaligned": True}
+TERMS.update(S10_TERMS)
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,
@@ -452,18 +459,39 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
             else:
                 names += _decode_optional(f"attn_{backend}.", backend, terms, values)
             quality[group] = _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
-    rows = [m for m in meas if m.reliable and m.cls.endswith("_unfused")]
-    if rows:
-        for k in gpu.UNFUSED_KEYS:
-            values.setdefault(k, 1.0)
-        names = list(gpu.UNFUSED_KEYS)
-        if terms.get("unfused_unaligned") and sum(int(m.op.dims["kv_len"]) % gpu_params.UNFUSED_ALIGN != 0
-                                                  for m in rows) >= 3:
-            values.setdefault("unfused.unaligned_mult", 1.0)
-            names.append("unfused.unaligned_mult")
-        names += _s7_optional("unfused", rows, values, terms)
-        quality["attention_unfused"] = _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
+    q = fit_unfused(meas, hw, values, sms, l2, terms, default)
+    if q:
+        quality["attention_unfused"] = q
     return quality, default
+
+
+def fit_unfused(meas, hw, values, sms, l2, terms, default):
+    """Unfused (Hugging Face eager) attention's multipliers on its reliable rows (the last group: its kernels
+    are priced by the GEMM and elementwise groups' parameters, which `values` holds); None without rows."""
+    rows = [m for m in meas if m.reliable and m.cls.endswith("_unfused")]
+    if not rows:
+        return None
+    for k in gpu.UNFUSED_KEYS:
+        values.setdefault(k, 1.0)
+    names = list(gpu.UNFUSED_KEYS)
+    if terms.get("unfused_unaligned") and sum(int(m.op.dims["kv_len"]) % gpu_params.UNFUSED_ALIGN != 0
+                                              for m in rows) >= 3:
+        values.setdefault("unfused.unaligned_mult", 1.0)
+        names.append("unfused.unaligned_mult")
+    names += _s7_optional("unfused", rows, values, terms)
+    names += _unfused_optional(rows, values, terms)
+    return _fit_group(names, rows, hw, values, sms, l2, default or "fa2")
+
+
+def _unfused_optional(rows, values, terms) -> list:
+    """Session-10 term of unfused attention (TERMS: unfused_dec_unaligned): decode's own unaligned multiplier,
+    where >= 3 decode rows identify it; it starts at the shared multiplier's value."""
+    dec = [m for m in rows if int(m.op.dims["q_len"]) == 1]
+    if terms.get("unfused_dec_unaligned") and "unfused.unaligned_mult" in values and sum(
+            int(m.op.dims["kv_len"]) % gpu_params.UNFUSED_ALIGN != 0 for m in dec) >= 3:
+        values.setdefault("unfused.dec_unaligned_mult", values["unfused.unaligned_mult"])
+        return ["unfused.dec_unaligned_mult"]
+    return []
 
 
 def backend_start(key: str, values: dict) -> float:

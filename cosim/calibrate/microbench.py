@@ -832,6 +832,13 @@ HELDOUT10_SEED = 20261205_003
 HELDOUT10, _A10, _AT10, _E10, _ET10, E2E_DECODE10, E2E_PREFILL10 = _heldout8_draw(HELDOUT10_SEED)
 GEMM_SUITES["heldout10"] = HELDOUT10
 
+# Held-out suite 11 (--variant heldout11, session 10; rules in validation/heldout11_rules.md): heldout8's
+# construction (_heldout8_draw) with a seed from a new base: the first from 20261205100 whose draw shares no
+# shape with an earlier suite (20261205100-105: 1-8 each)
+HELDOUT11_SEED = 20261205_106
+HELDOUT11, _A11, _AT11, _E11, _ET11, E2E_DECODE11, E2E_PREFILL11 = _heldout8_draw(HELDOUT11_SEED)
+GEMM_SUITES["heldout11"] = HELDOUT11
+
 
 def _attention_cases(variant):
     cases = []
@@ -885,7 +892,7 @@ def _attention_cases(variant):
         cases = heldout4_attention_cases()
     drawn = {"fit5": (_ATTN5,), "heldout5": (_A5, _AT5), "fit6": (_ATTN6,), "heldout6": (_A6, _AT6),
              "fit7": (_ATTN7,), "heldout7": (_A7, _AT7), "fit8": (_ATTN8,), "heldout8": (_A8, _AT8),
-             "heldout9": (_A9, _AT9), "heldout10": (_A10, _AT10)}  # the drawn suites: random cases, then their tail cases
+             "heldout9": (_A9, _AT9), "heldout10": (_A10, _AT10), "heldout11": (_A11, _AT11)}  # the drawn suites: random cases, then their tail cases
     if variant in drawn:
         cases = [c for part in drawn[variant] for c in part]
     return cases
@@ -1055,6 +1062,8 @@ def _elementwise_cases(variant):
         cases, sizes = list(_E9) + list(_ET9), []
     if variant == "heldout10":
         cases, sizes = list(_E10) + list(_ET10), []
+    if variant == "heldout11":
+        cases, sizes = list(_E11) + list(_ET11), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1645,7 +1654,8 @@ E2E_PREFILL3 = [(b, L) for b in (1, 3) for L in (300, 1200, 4000)]
 E2E_POINTS = {"heldout3": (E2E_DECODE3, E2E_PREFILL3), "heldout4": (E2E_DECODE4, E2E_PREFILL4),
               "heldout5": (E2E_DECODE5, E2E_PREFILL5), "heldout6": (E2E_DECODE6, E2E_PREFILL6),
               "heldout7": (E2E_DECODE7, E2E_PREFILL7), "heldout8": (E2E_DECODE8, E2E_PREFILL8),
-              "heldout9": (E2E_DECODE9, E2E_PREFILL9), "heldout10": (E2E_DECODE10, E2E_PREFILL10)}
+              "heldout9": (E2E_DECODE9, E2E_PREFILL9), "heldout10": (E2E_DECODE10, E2E_PREFILL10),
+              "heldout11": (E2E_DECODE11, E2E_PREFILL11)}
 
 
 class _E2EModel:
@@ -1884,7 +1894,7 @@ def main(argv=None):
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
                                           "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8", "heldout8",
-                                          "heldout9", "heldout10"),
+                                          "heldout9", "heldout10", "heldout11"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")
