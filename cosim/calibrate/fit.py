@@ -349,19 +349,22 @@ TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_s
                             "gemm_splitk_ws": True, **S9_OFF},
                "h200": TERMS}
 # A GPU without its own entry (a future a100 / b200 / mi300x calibration) gets the base set unless the
-# user names one (`cosim calibrate --terms`): the session-8 form, without the session-9 terms (GEMM
-# stream-K, cuDNN's decode fill) that only the H200's validation split chose. The base set's own terms
+# user names one (`cosim calibrate --terms`): the session-8 form, without the session-9 and -10 terms (GEMM
+# stream-K, cuDNN's decode fill, unfused decode's own unaligned multiplier) that only the H200's validation
+# split chose. The base set's own terms
 # (sessions 4-8) were chosen on the H200 split too (the H100 kept a subset): no set is validated on a
 # GPU that has no validation split; the calibration's provenance says which set was fitted.
-BASE_TERMS = {**TERMS, **S9_OFF}
+BASE_TERMS = {**TERMS, **S9_OFF, **S10_OFF}
 TERM_SETS = {**TERMS_BY_HW, "base": BASE_TERMS}
 TERM_SET_DESC = {
-    "h200": "h200 set (chosen on the validation split of the H200 fit rows: validation/model_selection s4-s9 "
-            "candidates; session 9, s9_candidates: GEMM stream-K, cuDNN decode fill)",
+    "h200": "h200 set (chosen on the validation split of the H200 fit rows: validation/model_selection s4-s10 "
+            "candidates; session 9, s9_candidates: GEMM stream-K, cuDNN decode fill; session 10, "
+            "s10_candidates: unfused decode's own unaligned multiplier)",
     "h100_sxm": "h100_sxm set (chosen on the validation split of the H100 fit rows: validation/model_selection s4-s9 "
                 "candidates; split-K workspace reduction, no stream-K, no decode fill)",
-    "base": "base set (the session-8 form: the h200 set without the session-9 terms GEMM stream-K and cuDNN "
-            "decode fill; its session 4-8 terms were chosen on the H200 fit rows)",
+    "base": "base set (the session-8 form: the h200 set without the session-9 and -10 terms GEMM stream-K, "
+            "cuDNN decode fill and unfused decode's own unaligned multiplier; its session 4-8 terms were chosen "
+            "on the H200 fit rows)",
 }
 
 
