@@ -3,7 +3,8 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cosim.calibrate.nccl_table import NcclTableError, parse_nccl_tests, read_nccl_tests
+from cosim.calibrate.nccl_table import (NcclTableError, parse_nccl_tests, read_nccl_tests, table_rows,
+                                       write_table_rows)
 
 # nccl-tests 2.20.0 output, first rows as posted in NVIDIA/dgx-spark-playbooks PR #103 (2 x GB10): the format only
 REAL = """# nccl-tests version 2.20.0 (b4d5bee) nccl-headers=23102 nccl-library=23102
@@ -84,3 +85,19 @@ def test_round_trip(rows, binary, ngpus):
     assert t.launch == ("single_process" if ngpus > 1 else "one_process_per_gpu")
     assert [(r.size_bytes, r.oop_time_us, r.oop_busbw_GBps, r.ip_time_us, r.ip_busbw_GBps) for r in t.rows] == \
         [(S, float(f"{t1:.2f}"), float(f"{b1:.2f}"), float(f"{t2:.2f}"), float(f"{b2:.2f}")) for S, t1, b1, t2, b2, _ in rows]
+
+
+def test_table_rows_and_csv_by_hand(tmp_path):
+    """The published-table CSV rows: out-of-place time / busbw as %g, in_range inclusive at both ends, the exact
+    header and '\\n' line ends."""
+    tab = parse_nccl_tests(REAL, "real.txt")
+    rows = table_rows(tab, (8192, 16384), source="s", url="u", accessed="2026-12-04", gpu="H100 SXM", n_gpus=8,
+                      harness="h", nccl="2.31.2", status="V", role="headline", note="n")
+    assert [(r["size_bytes"], r["time_us"], r["busbw_GBps"], r["in_range"]) for r in rows] == [
+        ("8192", "35.15", "0.23", "yes"), ("16384", "31.67", "0.52", "yes"), ("32768", "39.56", "0.83", "no")]
+    assert rows[0]["n_gpus"] == "8" and rows[0]["forced"] == "" and rows[0]["collective"] == "allreduce"
+    assert rows[0]["launch"] == tab.launch
+    text = write_table_rows(tmp_path / "t.csv", rows[:1]).read_bytes().decode()
+    assert text == ("source,url,accessed,gpu,n_gpus,harness,launch,collective,forced,nccl,size_bytes,busbw_GBps,"
+                    "time_us,status,in_range,role,note\n"
+                    f"s,u,2026-12-04,H100 SXM,8,h,{tab.launch},allreduce,,2.31.2,8192,0.23,35.15,V,yes,headline,n\n")

@@ -12,12 +12,11 @@ for the one without (rule Q1).
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosim.calibrate.nccl_table import read_nccl_tests
+from cosim.calibrate.nccl_table import read_nccl_tests, table_rows, write_table_rows
 
 __all__ = ["PUB", "RAW", "HELDOUT_S8_CSV", "ACCESSED", "Table", "TABLES", "IN_RANGE", "build_rows", "write_csv",
            "headline_sources", "ranks_and_gpu", "GPU_OF_DEVICE"]
@@ -32,8 +31,6 @@ _VP = ("https://github.com/ZiyanIshani/vpbenchmarking/blob/483959d960101f0cdf87f
 # part is the SXM5 board; the PCIe and NVL boards print "H100 PCIe" / "H100 NVL")
 GPU_OF_DEVICE = {"NVIDIA H100 80GB HBM3": "H100 SXM"}
 _RANK = re.compile(r"^#\s*Rank\s+(\d+)\s.*\sdevice\s+\d+\s+\[[^\]]*\]\s+(.+?)\s*$", re.M)
-_COLUMNS = ("source", "url", "accessed", "gpu", "n_gpus", "harness", "launch", "collective", "forced", "nccl",
-            "size_bytes", "busbw_GBps", "time_us", "status", "in_range", "role", "note")
 
 
 @dataclass(frozen=True)
@@ -103,20 +100,10 @@ def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
     for t in tables:
         tab = read_nccl_tests(Path(raw) / t.raw, t.collective)
         n, gpu = ranks_and_gpu(Path(raw) / t.raw)
-        for r in tab.rows:
-            out.append({"source": t.source, "url": t.url, "accessed": ACCESSED, "gpu": gpu, "n_gpus": str(n),
-                        "harness": _harness(tab), "launch": tab.launch or "", "collective": tab.collective,
-                        "forced": "", "nccl": t.nccl, "size_bytes": str(r.size_bytes),
-                        "busbw_GBps": f"{r.oop_busbw_GBps:g}", "time_us": f"{r.oop_time_us:g}", "status": t.status,
-                        "in_range": "yes" if IN_RANGE[0] <= r.size_bytes <= IN_RANGE[1] else "no",
-                        "role": t.role, "note": t.note})
+        out += table_rows(tab, IN_RANGE, source=t.source, url=t.url, accessed=ACCESSED, gpu=gpu, n_gpus=n,
+                          harness=_harness(tab), nccl=t.nccl, status=t.status, role=t.role, note=t.note)
     return out
 
 
 def write_csv(path=HELDOUT_S8_CSV) -> Path:
-    path = Path(path)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(build_rows())
-    return path
+    return write_table_rows(path, build_rows())

@@ -11,13 +11,12 @@ NCCL version (``nccl-library=``), dtype and sizes of each row's note from the sa
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from cosim.calibrate.collective_heldout_s8 import ranks_and_gpu
-from cosim.calibrate.nccl_table import read_nccl_tests
+from cosim.calibrate.nccl_table import read_nccl_tests, table_rows, write_table_rows
 
 __all__ = ["PUB", "RAW", "HELDOUT_S9_CSV", "ACCESSED", "FROZEN", "Table", "TABLES", "IN_RANGE", "build_rows",
            "nccl_library", "write_csv", "headline_sources"]
@@ -31,8 +30,6 @@ IN_RANGE = (1 << 10, 1 << 30)  # X2: 1 KB - 1 GB scored
 _XX = ("https://github.com/xxrjun/nccl-tests-cluster/blob/455de4f8dee2fa94cd4044a7109fd8c576f9e6c1/benchmarks/"
        "example-cluster01/nccl-benchmark-results/single-node/runs/20260128-145017/without-debug/logs/")
 _BINARY = {"allreduce": "all_reduce_perf", "allgather": "all_gather_perf", "reducescatter": "reduce_scatter_perf"}
-_COLUMNS = ("source", "url", "accessed", "gpu", "n_gpus", "harness", "launch", "collective", "forced", "nccl",
-            "size_bytes", "busbw_GBps", "time_us", "status", "in_range", "role", "note")
 
 
 @dataclass(frozen=True)
@@ -98,20 +95,10 @@ def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
         n, gpu = ranks_and_gpu(Path(raw) / t.raw)
         harness = (f"nccl-tests {_BINARY[t.collective]} (header: nThread 1 nGpus {tab.n_gpus_per_process}; "
                    f"{n} ranks, one per process)")
-        for r in tab.rows:
-            out.append({"source": t.source, "url": t.url, "accessed": ACCESSED, "gpu": gpu, "n_gpus": str(n),
-                        "harness": harness, "launch": tab.launch or "", "collective": tab.collective, "forced": "",
-                        "nccl": t.nccl, "size_bytes": str(r.size_bytes), "busbw_GBps": f"{r.oop_busbw_GBps:g}",
-                        "time_us": f"{r.oop_time_us:g}", "status": "V",
-                        "in_range": "yes" if IN_RANGE[0] <= r.size_bytes <= IN_RANGE[1] else "no",
-                        "role": t.role, "note": t.note})
+        out += table_rows(tab, IN_RANGE, source=t.source, url=t.url, accessed=ACCESSED, gpu=gpu, n_gpus=n,
+                          harness=harness, nccl=t.nccl, status="V", role=t.role, note=t.note)
     return out
 
 
 def write_csv(path=HELDOUT_S9_CSV) -> Path:
-    path = Path(path)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(build_rows())
-    return path
+    return write_table_rows(path, build_rows())

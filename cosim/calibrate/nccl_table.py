@@ -15,6 +15,7 @@ expected. The launch mode (hwmodels.launch) is read from the header's ``nGpus`` 
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,8 @@ from pathlib import Path
 from hwmodels.nccl import launch_from_harness
 from workloads.ops import COLLECTIVE_KINDS
 
-__all__ = ["NcclRow", "NcclTable", "NcclTableError", "parse_nccl_tests", "read_nccl_tests", "COLLECTIVE_OF_BINARY"]
+__all__ = ["NcclRow", "NcclTable", "NcclTableError", "parse_nccl_tests", "read_nccl_tests", "COLLECTIVE_OF_BINARY",
+           "TABLE_ROW_COLUMNS", "table_rows", "write_table_rows"]
 
 COLLECTIVE_OF_BINARY = {"all_reduce": "allreduce", "all_gather": "allgather", "reduce_scatter": "reducescatter",
                         "alltoall": "alltoall", "sendrecv": "sendrecv"}
@@ -124,3 +126,30 @@ def read_nccl_tests(path, collective: str | None = None) -> NcclTable:
     except (OSError, UnicodeDecodeError) as e:
         raise NcclTableError(f"{p}: cannot read ({e.__class__.__name__}: {e}); expected an nccl-tests text output")
     return parse_nccl_tests(text, str(p), collective)
+
+
+# the columns of a published-table CSV (validation/published/nccl_8xh100_heldout_session*.csv): one row per size
+TABLE_ROW_COLUMNS = ("source", "url", "accessed", "gpu", "n_gpus", "harness", "launch", "collective", "forced",
+                     "nccl", "size_bytes", "busbw_GBps", "time_us", "status", "in_range", "role", "note")
+
+
+def table_rows(tab: NcclTable, in_range: tuple[int, int], *, source: str, url: str, accessed: str, gpu: str,
+               n_gpus: int, harness: str, nccl: str, status: str, role: str, note: str) -> list[dict]:
+    """One TABLE_ROW_COLUMNS dict per size of ``tab`` (out-of-place time and busbw, as strings ``%g``; no NCCL_ALGO
+    forced); ``in_range`` (lo, hi) bytes, inclusive, marks the scored sizes."""
+    return [{"source": source, "url": url, "accessed": accessed, "gpu": gpu, "n_gpus": str(n_gpus),
+             "harness": harness, "launch": tab.launch or "", "collective": tab.collective, "forced": "",
+             "nccl": nccl, "size_bytes": str(r.size_bytes), "busbw_GBps": f"{r.oop_busbw_GBps:g}",
+             "time_us": f"{r.oop_time_us:g}", "status": status,
+             "in_range": "yes" if in_range[0] <= r.size_bytes <= in_range[1] else "no", "role": role, "note": note}
+            for r in tab.rows]
+
+
+def write_table_rows(path, rows: list[dict]) -> Path:
+    """``rows`` (table_rows dicts) to ``path`` as CSV with the TABLE_ROW_COLUMNS header, '\\n' line ends."""
+    path = Path(path)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=TABLE_ROW_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return path
