@@ -178,3 +178,19 @@ def test_env_record_carries_the_git_state(tmp_path, monkeypatch):
     import json
     written = json.loads((out / "env.json").read_text()) if microbench.section_env(torch, nvml, str(out)) else {}
     assert written["git_commit"] == microbench.git_state()["git_commit"]
+
+
+def test_late_review_fixes(tmp_path, monkeypatch):
+    """Final session-9 review: a manifest with _runs inside its name is read as a manifest (it was parsed as
+    a flat ops CSV and every row skipped: 'no test-split rows'); a CSV without the ops columns is refused
+    naming them; a caller-given commit reaches env.json; the H100 set leaves session 10's term off."""
+    from cosim.calibrate import dataset
+    assert dataset.is_manifest("v/h200_runs_v2.csv") and dataset.is_manifest("v/h200_runs.csv")
+    assert not dataset.is_manifest("v/h200_ops.csv") and not dataset.is_manifest("v/h200_ops_v2.csv")
+    flat = tmp_path / "x_ops.csv"
+    flat.write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match=r"header: missing column\(s\) kind, median_s"):
+        dataset._parse_ops(flat)
+    monkeypatch.setenv("COSIM_GIT_COMMIT", "7afb60e")
+    assert microbench.git_state(str(tmp_path))["git_commit"] == "7afb60e (given by the caller: COSIM_GIT_COMMIT)"
+    assert fit.TERMS_BY_HW["h100_sxm"]["unfused_dec_unaligned"] is False

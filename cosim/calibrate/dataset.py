@@ -51,11 +51,17 @@ class Measurement:
 
 
 MANIFEST_FIELDS = ["run", "suite"]
+OPS_REQUIRED = ("kind", "median_s")  # the columns every ops row is read by
 
 
 def is_manifest(path) -> bool:
-    """A run manifest (<prefix>_runs.csv) rather than a flat merged ops CSV (<prefix>_ops.csv)."""
-    return Path(path).name.endswith("_runs.csv")
+    """A run manifest (<prefix>_runs.csv, or _runs inside the name as sibling() reads it: <prefix>_runs_v2.csv)
+    rather than a flat merged ops CSV (<prefix>_ops.csv, <prefix>_ops_v2.csv); _ops wins where both appear,
+    as in sibling()."""
+    p = Path(path)
+    if p.name.endswith("_ops.csv") or p.name.endswith("_runs.csv"):
+        return p.name.endswith("_runs.csv")
+    return p.suffix == ".csv" and "_runs" in p.stem and "_ops" not in p.stem
 
 
 def sibling(path, what: str, ext: str = "csv") -> Path:
@@ -313,6 +319,10 @@ def _parse_ops(path) -> list[Measurement]:
     rows = merged_rows(path)[1] if is_manifest(path) else [(path, i + 2, r) for i, r in enumerate(_read(path))]
     if not rows:
         raise InputError(f"{path}: measurements: empty; expected at least one measured row")
+    missing = [c for c in OPS_REQUIRED if c not in rows[0][2]]
+    if missing:  # a manifest under another name, or not an ops CSV: its rows would all be skipped below
+        raise InputError(f"{path}: header: missing column(s) {', '.join(missing)}; expected an ops CSV with "
+                         f"{', '.join(OPS_REQUIRED)} (or a run manifest named <prefix>_runs.csv)")
     for file, line, row in rows:
         src = f"{file}: row {line}"
         if (row.get("note") or "").startswith("FAILED") or not row.get("median_s"):

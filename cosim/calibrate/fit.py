@@ -346,7 +346,7 @@ TERMS.update(S10_TERMS)
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,
-                            "gemm_splitk_ws": True, **S9_OFF},
+                            "gemm_splitk_ws": True, **S9_OFF, **S10_OFF},
                "h200": TERMS}
 # A GPU without its own entry (a future a100 / b200 / mi300x calibration) gets the base set unless the
 # user names one (`cosim calibrate --terms`): the session-8 form, without the session-9 and -10 terms (GEMM
@@ -361,7 +361,7 @@ TERM_SET_DESC = {
             "candidates; session 9, s9_candidates: GEMM stream-K, cuDNN decode fill; session 10, "
             "s10_candidates: unfused decode's own unaligned multiplier)",
     "h100_sxm": "h100_sxm set (chosen on the validation split of the H100 fit rows: validation/model_selection s4-s9 "
-                "candidates; split-K workspace reduction, no stream-K, no decode fill)",
+                "candidates; split-K workspace reduction, no stream-K, no decode fill, no unfused decode multiplier)",
     "base": "base set (the session-8 form: the h200 set without the session-9 and -10 terms GEMM stream-K, "
             "cuDNN decode fill and unfused decode's own unaligned multiplier; its session 4-8 terms were chosen "
             "on the H200 fit rows)",

@@ -194,6 +194,9 @@ def git_state(src_dir=None, probe=None):
     src_dir the repository must track (default: this file), so that a copy inside some other repository is
     not given that repository's commit."""
     import subprocess
+    given = os.environ.get("COSIM_GIT_COMMIT", "").strip()
+    if given:  # a device copy has no .git: whoever copied the tree says which commit it was
+        return {"git_commit": f"{given} (given by the caller: COSIM_GIT_COMMIT)", "git_dirty": None}
     src = src_dir or os.path.dirname(os.path.abspath(__file__))
     probe = probe or (None if src_dir else os.path.basename(__file__))
 
