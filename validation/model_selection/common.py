@@ -79,6 +79,30 @@ def score_decode(hw_name, hw, tr, va, backend, terms, lines, label):
     return score_fitted(values, sms, l2, default, tr, va, hw, len(names), lines, label)
 
 
+def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), default="fa2"):
+    """Fit one group's parameters (fit.GROUPS[group], each from fit.INITIAL, plus the optional terms
+    `terms` switches on, through cosim.calibrate.fit's own helpers) on tr; score tr and va. Every other
+    parameter keeps the committed calibration; the keys in `drop` (candidate terms) are removed first so
+    no candidate starts from a fitted value of itself."""
+    base, sms, l2 = start_values(hw_name)
+    values = {k: v for k, v in base.items() if k not in drop}
+    names = list(fit.GROUPS[group])
+    for k in names:
+        values[k] = fit.INITIAL[k]
+    names += fit._s7_optional(group, tr, values, terms)
+    if group == "elementwise":
+        names += fit._ew_optional(tr, values, terms)
+    fit._fit_group(names, tr, hw, values, sms, l2, default)
+    return score_fitted(values, sms, l2, default, tr, va, hw, len(names), lines, label)
+
+
+def score_candidates(tr, va, candidates, score, lines, title):
+    """The loop every selection repeats: a title line and the header, then `score(terms_on, label)` for
+    each (terms_on, label) of `candidates` (the first is the current form), then the rule's choice."""
+    lines += [f"{title}: {len(tr)} train, {len(va)} validation", HEADER]
+    return choose([score(on, label) for on, label in candidates], lines)
+
+
 def choose(res, lines):
     best = min(res, key=lambda r: r[3][1])
     pick = min((r for r in res if r[3][1] <= best[3][1] + 2.0), key=lambda r: (r[1], r[3][1]))
