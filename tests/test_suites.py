@@ -145,6 +145,14 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10"),
           rules_seeds=(mb.HELDOUT11_SEED,)),
+    # heldout12: drawn in session 11 to replace heldout11 (retired unmeasured when the session-11 model moved
+    # its prices); rules and digest committed with the session-11 freeze, before it is measured
+    # (validation/heldout12_rules.md); run and figures filled in after the run, scored once
+    Suite("heldout12", "39ad150e66bb9ac519c57fb101a50c36624a595e59ca751120192a5bac58c343",
+          {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test12",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11"),
+          rules_seeds=(mb.HELDOUT12_SEED,)),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -430,4 +438,30 @@ def test_heldout11_seed_is_the_first_of_its_base_sharing_no_shape():
         return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
     assert not shapes(mb.HELDOUT11_SEED) & seen
     for s in range(20261205100, mb.HELDOUT11_SEED):
+        assert shapes(s) & seen, s
+
+
+def test_heldout12_is_heldout8s_construction_with_a_seed_from_a_new_base():
+    suite, a, at, e, et, dec, pre = mb._heldout8_draw(mb.HELDOUT12_SEED)
+    c = suite_cases("heldout12")
+    assert c["gemm"] == suite["gemm_mnk"] and c["attention"] == a + at and c["elementwise"] == e + et
+    assert c["e2e"] == [dec, pre]
+    # its five generators (seed .. seed + 4) are no earlier suite's
+    for s in (mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED):
+        assert not set(range(mb.HELDOUT12_SEED, mb.HELDOUT12_SEED + 5)) & set(range(s, s + 5))
+
+
+def test_heldout12_seed_is_the_first_of_its_base_sharing_no_shape():
+    """validation/heldout12_rules.md: the first seed from 20261205200 whose draw shares no shape with an
+    earlier suite, heldout11 included (20261205200-234 share some)."""
+    earlier = BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                      "heldout10", "heldout11")
+    seen = set().union(*(suite_shapes(v) for v in earlier))
+
+    def shapes(seed):
+        suite, a, at, e, et, _, _ = mb._heldout8_draw(seed)
+        ew = {(k, c, s) if k == "rope_fused" else (k, (s // 2) // c, c) for k, c, s in e + et}
+        return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
+    assert not shapes(mb.HELDOUT12_SEED) & seen
+    for s in range(20261205200, mb.HELDOUT12_SEED):
         assert shapes(s) & seen, s

@@ -842,6 +842,14 @@ HELDOUT11_SEED = 20261205_106
 HELDOUT11, _A11, _AT11, _E11, _ET11, E2E_DECODE11, E2E_PREFILL11 = _heldout8_draw(HELDOUT11_SEED)
 GEMM_SUITES["heldout11"] = HELDOUT11
 
+# Held-out suite 12 (--variant heldout12, session 11; rules in validation/heldout12_rules.md): heldout8's
+# construction (_heldout8_draw) with a seed from a new base: the first from 20261205200 whose draw shares no
+# shape with an earlier suite, heldout11 included (20261205200-234: 1-8 each). heldout11 was retired unmeasured
+# when the session-11 model changed its prices (validation/heldout11_rules.md says so).
+HELDOUT12_SEED = 20261205_235
+HELDOUT12, _A12, _AT12, _E12, _ET12, E2E_DECODE12, E2E_PREFILL12 = _heldout8_draw(HELDOUT12_SEED)
+GEMM_SUITES["heldout12"] = HELDOUT12
+
 
 def _attention_cases(variant):
     cases = []
@@ -895,7 +903,8 @@ def _attention_cases(variant):
         cases = heldout4_attention_cases()
     drawn = {"fit5": (_ATTN5,), "heldout5": (_A5, _AT5), "fit6": (_ATTN6,), "heldout6": (_A6, _AT6),
              "fit7": (_ATTN7,), "heldout7": (_A7, _AT7), "fit8": (_ATTN8,), "heldout8": (_A8, _AT8),
-             "heldout9": (_A9, _AT9), "heldout10": (_A10, _AT10), "heldout11": (_A11, _AT11)}  # the drawn suites: random cases, then their tail cases
+             "heldout9": (_A9, _AT9), "heldout10": (_A10, _AT10), "heldout11": (_A11, _AT11),
+             "heldout12": (_A12, _AT12)}  # the drawn suites: random cases, then their tail cases
     if variant in drawn:
         cases = [c for part in drawn[variant] for c in part]
     return cases
@@ -1067,6 +1076,8 @@ def _elementwise_cases(variant):
         cases, sizes = list(_E10) + list(_ET10), []
     if variant == "heldout11":
         cases, sizes = list(_E11) + list(_ET11), []
+    if variant == "heldout12":
+        cases, sizes = list(_E12) + list(_ET12), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1658,7 +1669,7 @@ E2E_POINTS = {"heldout3": (E2E_DECODE3, E2E_PREFILL3), "heldout4": (E2E_DECODE4,
               "heldout5": (E2E_DECODE5, E2E_PREFILL5), "heldout6": (E2E_DECODE6, E2E_PREFILL6),
               "heldout7": (E2E_DECODE7, E2E_PREFILL7), "heldout8": (E2E_DECODE8, E2E_PREFILL8),
               "heldout9": (E2E_DECODE9, E2E_PREFILL9), "heldout10": (E2E_DECODE10, E2E_PREFILL10),
-              "heldout11": (E2E_DECODE11, E2E_PREFILL11)}
+              "heldout11": (E2E_DECODE11, E2E_PREFILL11), "heldout12": (E2E_DECODE12, E2E_PREFILL12)}
 
 
 class _E2EModel:
@@ -1897,7 +1908,7 @@ def main(argv=None):
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
                                           "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8", "heldout8",
-                                          "heldout9", "heldout10", "heldout11"),
+                                          "heldout9", "heldout10", "heldout11", "heldout12"),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")
