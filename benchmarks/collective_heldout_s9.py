@@ -13,57 +13,26 @@ PYTHONPATH=. python benchmarks/collective_heldout_s9.py
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 from cosim.calibrate import frozen_commit
 from cosim.calibrate.collective_heldout_s9 import FROZEN, HELDOUT_S9_CSV, RAW, TABLES, headline_sources
-from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, session8_systems, x3_x4
+from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, session8_systems
+from cosim.calibrate.nccl_heldout_score import TOL, frozen_rows, verdict
+from cosim.calibrate.nccl_heldout_score import score_table as _table
 from cosim.calibrate.nccl_table import read_nccl_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
-TOL = 15.0
 
 
 def frozen_prices(csv_path: Path) -> list:
     """Model times (us) of every row priced by the frozen commit's own code (cosim.calibrate.frozen_commit)."""
     return frozen_commit.frozen_prices(FROZEN, csv_path, ROOT)
-
-
-def _stats(rows, busbw: bool = False) -> dict:
-    """Time error |model / published - 1| (busbw: |published / model - 1|, the bus-bandwidth error) over in-range rows."""
-    e = [abs(100 * ((r.published_us / r.model_us) if busbw else (r.model_us / r.published_us)) - 100)
-         for r in rows if r.in_range]
-    if not e:
-        return {"points": 0}
-    return {"points": len(e), "within": sum(x <= TOL for x in e), "median": statistics.median(e), "max": max(e)}
-
-
-def _fmt(s: dict) -> str:
-    return "- | - | -" if not s["points"] else f"{s['within']} of {s['points']} | {s['median']:.1f}% | {s['max']:.1f}%"
-
-
-def _table(rows, label: str) -> tuple[list, dict]:
-    x3, x4 = x3_x4(rows)
-    keep = [r for i, r in enumerate(rows) if i not in x3 | x4]
-    sets = {label: rows}
-    for src in dict.fromkeys(r.source for r in rows):
-        sets[src] = [r for r in rows if r.source == src]
-    for name, lo, hi in BANDS:
-        sets[f"size {name}"] = [r for r in rows if lo <= r.size_bytes <= hi]
-    res = {k: {"time": _stats(v), "busbw": _stats(v, True),
-               "time_kept": _stats([r for r in v if r in keep])} for k, v in sets.items()}
-    md = ["| set | time: within 15 % | median | max | busbw: within 15 % | median | max | "
-          "time without X3 / X4: within 15 % | median | max |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    md += [f"| {k} | {_fmt(v['time'])} | {_fmt(v['busbw'])} | {_fmt(v['time_kept'])} |" for k, v in res.items()]
-    return md, res
 
 
 def _one_configuration(ar) -> list:
@@ -104,23 +73,19 @@ def _session8_line(rows, head_rows) -> list:
 
 
 def main(argv=None) -> int:
-    head_rows = score_file(HELDOUT_S9_CSV)
     try:
-        fp = frozen_prices(HELDOUT_S9_CSV)
+        head_rows, rows, moved = frozen_rows(FROZEN, HELDOUT_S9_CSV, ROOT)
     except (subprocess.CalledProcessError, OSError) as e:
         print(f"error: frozen commit {FROZEN[:7]} could not price {HELDOUT_S9_CSV.name} ({e}); the rules score this "
               f"held-out on that commit's code: fetch the full history (git fetch --unshallow) and re-run",
               file=sys.stderr)
         return 2
-    moved = sum(a != r.model_us for a, r in zip(fp, head_rows))
-    rows = [dataclasses.replace(r, model_us=a) for a, r in zip(fp, head_rows)]
     ar = [r for r in rows if r.source in headline_sources() and r.in_range]
     other = {k: [r for r in rows if r.collective == k and r.in_range] for k in ("allgather", "reducescatter")}
     t_ar, s_ar = _table(ar, "all-reduce, 10 nodes (headline)")
     met_all = s_ar["all-reduce, 10 nodes (headline)"]["time_kept"]
     covered = [name for name, lo, hi in BANDS if any(lo <= r.size_bytes <= hi for r in ar)]
-    verdict = ("met on the covered bands only" if met_all["within"] == met_all["points"] and len(covered) < len(BANDS)
-               else "met" if met_all["within"] == met_all["points"] else "not met")
+    verdict_ = verdict(met_all, covered)
     md = ["# Session 9: bundled dgx_h100 (no calibration) on published single-node 8 x H100 nccl-tests tables", "",
           f"Rules: validation/published/PREREGISTRATION_nccl_session9.md (committed before the search). Frozen model "
           f"{FROZEN[:7]}; each row priced as its harness ran it (one process per GPU: `nGpus 1`, 8 ranks; NCCL_ALGO not "
@@ -129,7 +94,7 @@ def main(argv=None) -> int:
           "## 1. Headline: all-reduce, xxrjun/nccl-tests-cluster cnode3-002..011 (NCCL 2.29.2), 32 MB - 1 GB", ""]
     md += t_ar
     md += [""] + _one_configuration(ar)
-    md += ["", f"Bands covered: {', '.join(covered)} (the tables start at 32 MB). Verdict by the rules: **{verdict}**.", "",
+    md += ["", f"Bands covered: {', '.join(covered)} (the tables start at 32 MB). Verdict by the rules: **{verdict_}**.", "",
            "Per row (frozen price; model algorithm):", "", "| node | size (B) | published (us) | model (us) | error | algorithm |",
            "|---|---:|---:|---:|---:|---|"]
     md += [f"| {r.source.split('_')[1]} | {r.size_bytes:,} | {r.published_us:.2f} | {r.model_us:.2f} | "
@@ -144,7 +109,7 @@ def main(argv=None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "collective_heldout_s9.md").write_text("\n".join(md) + "\n")
     (OUT / "collective_heldout_s9.json").write_text(json.dumps(
-        {"frozen": FROZEN, "moved": moved, "verdict": verdict, "bands_covered": covered, "allreduce": s_ar,
+        {"frozen": FROZEN, "moved": moved, "verdict": verdict_, "bands_covered": covered, "allreduce": s_ar,
          "allgather": _table(other["allgather"], "all")[1], "reducescatter": _table(other["reducescatter"], "all")[1],
          "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
                    "algorithm": r.algorithm, "collective": r.collective} for r in rows if r.in_range]}, indent=1))

@@ -34,6 +34,16 @@ def stop_pool(pool) -> None:
             pass
 
 
+def _bare_names_told_by_driver() -> None:
+    """A worker resolves the names its driver already resolved (load_sweep checks every model, hardware
+    and recipe of a sweep), and the driver told the user of a shadowed one (workloads.io's
+    ShadowedNameWarning, or the CLI's note): the worker does not repeat it once per process."""
+    import warnings
+
+    from workloads.io import ShadowedNameWarning
+    warnings.simplefilter("ignore", ShadowedNameWarning)
+
+
 def worker_init(driver_pid: int) -> None:
     """In each worker: Ctrl-C is the driver's to handle (workers printed a traceback each),
     and a worker ends itself when the driver is gone (SIGKILL of the driver left the
@@ -42,6 +52,7 @@ def worker_init(driver_pid: int) -> None:
     import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _bare_names_told_by_driver()
     threading.Thread(target=_watch_driver, args=(driver_pid,), daemon=True, name="cosim-driver-watch").start()
 
 

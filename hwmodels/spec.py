@@ -17,7 +17,7 @@ from pathlib import Path
 from hwmodels.units import BASE_UNIT, format_quantity, parse_quantity
 from workloads.formats import FormatError, get_format, list_formats
 from workloads.io import (InputError, bundled_dir, bundled_names, copy_tree, load_yaml_file, looks_like_path,
-                          resolve_bundled)
+                          resolve_bundled, warn_shadowed)
 from workloads.yamlsafe import short_repr
 
 __all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError",
@@ -618,6 +618,7 @@ def load_hw(name_or_path, overrides: Mapping | None = None) -> HardwareSpec:
     if not overrides and isinstance(name_or_path, str):
         hit = _BY_NAME.get(name_or_path)
         if hit is not None and _file_key(hit[0]) == hit[1]:
+            warn_shadowed(name_or_path, hit[0], "hardware")  # as hw_path does for a bare name (once)
             return hit[2]
     path = hw_path(name_or_path)
     key = None if overrides else _file_key(path)

@@ -27,7 +27,7 @@ from pathlib import Path
 from hwmodels.collective_calibration import CollectiveCalibration, parse_calibration  # noqa: F401
 from hwmodels.spec import HardwareError, HardwareSpec, _Checker, _hint, _msg, _read, load_hw
 from hwmodels.units import format_quantity
-from workloads.io import bundled_dir, doc_kind
+from workloads.io import bundled_dir, doc_kind, warn_shadowed
 
 __all__ = ["SystemSpec", "LinkSpec", "is_regime_protocol", "load_system", "list_systems", "system_path", "TOPOLOGIES",
            "LINK_SCOPES"]
@@ -108,7 +108,9 @@ def system_path(name_or_path) -> Path:
         hint = f"; close matches: {', '.join(close)}" if close else ""
         raise HardwareError(_msg("system", "name", text, f"a bundled system name{hint}; bundled: "
                                  f"{', '.join(names)}; or a path to your own .yaml file"))
-    return _bundled_dir() / f"{text}.yaml"
+    path = _bundled_dir() / f"{text}.yaml"
+    warn_shadowed(text, path, "system")  # a same-named local file is not read: said (workloads.io)
+    return path
 
 
 # ---------------------------------------------------------------------------- overrides

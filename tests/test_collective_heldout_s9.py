@@ -113,3 +113,14 @@ def test_session8_term_prices_these_rows_the_same():
     now, old = score_file(HELDOUT_S9_CSV), score_file(HELDOUT_S9_CSV, systems=session8_systems())
     assert {r.launch for r in now} == {"one_process_per_gpu"}
     assert [r.model_us for r in now] == [r.model_us for r in old] and len(now) == 300
+
+
+def test_the_rounds_share_one_table_type_and_range():
+    """Session 8's and 9's tables are the one nccl_table.Table (no per-round copy), with the one X2 range."""
+    from cosim.calibrate import collective_heldout_s8 as s8
+    from cosim.calibrate import collective_heldout_s9 as s9
+    from cosim.calibrate import nccl_table
+    assert s8.Table is s9.Table is nccl_table.Table
+    assert all(type(t) is nccl_table.Table for t in s8.TABLES + s9.TABLES)
+    assert s8.IN_RANGE == s9.IN_RANGE == nccl_table.IN_RANGE == (1024, 1024 ** 3)
+    assert {t.status for t in s9.TABLES} == {"V"}  # every session-9 source has a stable URL (rule Q1)

@@ -235,64 +235,80 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-def main():
-    lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
-    h200, h100 = VAL / "h200_runs.csv", VAL / "h100_ops.csv"
-    seen200, seen100 = fit_shapes(h200), fit_shapes(h100)
-    model = "the session-10 model"
-    for split, title in (
-            ("test11", "H200 heldout11 (fresh random suite + tail classes, measured after the session-10 freeze, "
-                       "scored once; rules: validation/heldout11_rules.md)"),
-            ("test10", "H200 heldout10 (PREVIOUSLY SEEN: session-9 fresh suite, scored once at 4.4 / 14.3; "
-                       f"re-scored with {model})"),
-            ("test9", "H200 heldout9 (PREVIOUSLY SEEN: session-8 third-round fresh suite, scored once at 4.8 / 15.4; "
-                      f"re-scored with {model})"),
-            ("test8", "H200 heldout8 (PREVIOUSLY SEEN: session-8 second-round fresh suite, scored once at 5.1 / 15.9 "
-                      f"before the cuDNN decode start fix; re-scored with {model})"),
-            ("test7", "H200 heldout7 (PREVIOUSLY SEEN: session-8 fresh suite, scored once at 4.7 / 15.3; "
-                      f"re-scored with {model})"),
-            ("test6", "H200 heldout6 (PREVIOUSLY SEEN: session-7 second-round fresh suite, scored once at 4.4 / 15.7; "
-                      f"re-scored with {model})"),
-            ("test5", "H200 heldout5 (PREVIOUSLY SEEN: session-7 fresh suite, scored once at 4.7 / 15.9; "
-                      f"re-scored with {model})"),
-            ("test4", "H200 heldout4 (PREVIOUSLY SEEN: session-6 fresh suite, scored once at 5.1 / 18.6; "
-                      f"re-scored with {model})"),
-            ("test3", "H200 heldout3 (PREVIOUSLY SEEN: session-4 fresh suite, scored once at 3.8 / 14.7; "
-                      f"re-scored with {model})"),
-            ("test2", f"H200 heldout2 (PREVIOUSLY SEEN: session-3 fresh suite, re-scored with {model})"),
-            ("test", f"H200 first held-out suite (PREVIOUSLY SEEN, re-scored with {model})")):
-        if not any(m.split == split for m in dataset.load_ops(h200)):
-            lines += [f"### {title}", "", "(not measured yet)", ""]
-            continue
-        r_all = validate("h200", h200, split=split, include_unreliable=True)
-        ex, n2 = excluded(validate("h200", h200, split=split), seen200)
-        lines += op_table(title, r_all, ex)
-        lines.append(f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)")
-        lines.append("")
-        if split in TAIL_RUNS:  # the H200 runs with tail classes: end to end, tails, failed rows
-            suite, run = TAIL_RUNS[split]
-            seen = "" if split == LATEST else "previously seen; "
-            lines += [f"#### End to end, {suite} ({seen}Qwen2.5-7B, Llama-2-13B shapes"
-                      + (", new random points)" if split == LATEST else ")"), ""]
-            lines += e2e_table(r_all) + tail_table(split, f"{suite}, H200 run {run}")
-            lines += _failed_rows(VAL / f"raw_h200_run{run}" / "ops.csv")
-        if split == "test4":
-            lines += ["#### End to end, heldout4 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""] + e2e_table(r_all)
-            lines += _failed_rows(VAL / f"raw_h200_run{RUN_OF['heldout4']}" / "ops.csv")
-        if split == "test3":
-            lines += ["#### End to end, heldout3 (Llama-3.2-3B, Qwen2.5-14B shapes)", ""] + e2e_table(r_all)
-    r_all = validate("h100_sxm", h100, split="test", include_unreliable=True)
-    ex, n2 = excluded(validate("h100_sxm", h100, split="test"), seen100)
-    lines += op_table("H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-10 model: "
-                      "H100 calibration unchanged since session 9)", r_all, ex)
-    lines += ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
-    # published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred
+_MODEL = "the session-10 model"
+# (split, title) of every H200 held-out suite, freshest first
+H200_SUITES = (
+    ("test11", "H200 heldout11 (fresh random suite + tail classes, measured after the session-10 freeze, "
+               "scored once; rules: validation/heldout11_rules.md)"),
+    ("test10", "H200 heldout10 (PREVIOUSLY SEEN: session-9 fresh suite, scored once at 4.4 / 14.3; "
+               f"re-scored with {_MODEL})"),
+    ("test9", "H200 heldout9 (PREVIOUSLY SEEN: session-8 third-round fresh suite, scored once at 4.8 / 15.4; "
+              f"re-scored with {_MODEL})"),
+    ("test8", "H200 heldout8 (PREVIOUSLY SEEN: session-8 second-round fresh suite, scored once at 5.1 / 15.9 "
+              f"before the cuDNN decode start fix; re-scored with {_MODEL})"),
+    ("test7", "H200 heldout7 (PREVIOUSLY SEEN: session-8 fresh suite, scored once at 4.7 / 15.3; "
+              f"re-scored with {_MODEL})"),
+    ("test6", "H200 heldout6 (PREVIOUSLY SEEN: session-7 second-round fresh suite, scored once at 4.4 / 15.7; "
+              f"re-scored with {_MODEL})"),
+    ("test5", "H200 heldout5 (PREVIOUSLY SEEN: session-7 fresh suite, scored once at 4.7 / 15.9; "
+              f"re-scored with {_MODEL})"),
+    ("test4", "H200 heldout4 (PREVIOUSLY SEEN: session-6 fresh suite, scored once at 5.1 / 18.6; "
+              f"re-scored with {_MODEL})"),
+    ("test3", "H200 heldout3 (PREVIOUSLY SEEN: session-4 fresh suite, scored once at 3.8 / 14.7; "
+              f"re-scored with {_MODEL})"),
+    ("test2", f"H200 heldout2 (PREVIOUSLY SEEN: session-3 fresh suite, re-scored with {_MODEL})"),
+    ("test", f"H200 first held-out suite (PREVIOUSLY SEEN, re-scored with {_MODEL})"))
+
+
+def scored_suite(hw, csv_, split, seen, title):
+    """A suite's op table, all rows and with the exclusion rules: (lines, all-rows result, rows removed by rule 2)."""
+    r_all = validate(hw, csv_, split=split, include_unreliable=True)
+    ex, n2 = excluded(validate(hw, csv_, split=split), seen)
+    return op_table(title, r_all, ex), r_all, n2
+
+
+def suite_extras(split, r_all):
+    """What a suite adds below its op table: end to end, tail classes and failed rows where it has them."""
+    if split in TAIL_RUNS:  # the H200 runs with tail classes: end to end, tails, failed rows
+        suite, run = TAIL_RUNS[split]
+        seen = "" if split == LATEST else "previously seen; "
+        lines = [f"#### End to end, {suite} ({seen}Qwen2.5-7B, Llama-2-13B shapes"
+                 + (", new random points)" if split == LATEST else ")"), ""]
+        lines += e2e_table(r_all) + tail_table(split, f"{suite}, H200 run {run}")
+        return lines + _failed_rows(VAL / f"raw_h200_run{run}" / "ops.csv")
+    if split == "test4":
+        lines = ["#### End to end, heldout4 (previously seen; Qwen2.5-7B, Llama-2-13B shapes)", ""] + e2e_table(r_all)
+        return lines + _failed_rows(VAL / f"raw_h200_run{RUN_OF['heldout4']}" / "ops.csv")
+    if split == "test3":
+        return ["#### End to end, heldout3 (Llama-3.2-3B, Qwen2.5-14B shapes)", ""] + e2e_table(r_all)
+    return []
+
+
+def h200_suite_lines(h200, split, title, seen):
+    """One H200 held-out suite: its tables, or '(not measured yet)'."""
+    if not any(m.split == split for m in dataset.load_ops(h200)):
+        return [f"### {title}", "", "(not measured yet)", ""]
+    lines, r_all, n2 = scored_suite("h200", h200, split, seen, title)
+    lines += [f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)", ""]
+    return lines + suite_extras(split, r_all)
+
+
+def h100_lines(h100):
+    """The H100 held-out suite and its end to end."""
+    lines, r_all, _ = scored_suite("h100_sxm", h100, "test", fit_shapes(h100),
+                                   "H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-10 "
+                                   "model: H100 calibration unchanged since session 9)")
+    return lines + ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
+
+
+def published_attention_lines():
+    """Published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred."""
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")
     h100_from_h200 = transferred_spec("h100_sxm", "h200", 132)
     cud = published.score_published([r for r in rows if r["impl"] == "cudnn"], h100_from_h200)
     fa2 = published.score_published([r for r in rows if r["impl"] == "fa2"], load_hw("h100_sxm"))
-    lines += ["### Published H100 attention forward (FA3 paper Fig. 5; status U)", "",
-              "| set | model | n | ana med | ana p90 |", "|---|---|---:|---:|---:|"]
+    lines = ["### Published H100 attention forward (FA3 paper Fig. 5; status U)", "",
+             "| set | model | n | ana med | ana p90 |", "|---|---|---:|---:|---:|"]
     for name, sel, model in (
             ("cuDNN (default backend), d 64/128 [headline]", [r for r in cud if r["head_dim"] <= 128],
              "h100 datasheet + H200 cuDNN params (transfer)"),
@@ -307,16 +323,28 @@ def main():
     for r in cud + fa2:
         lines.append(f"| {r['impl']} | {r['head_dim']} | {r['causal']} | {r['seqlen']} | {r['measured_s'] * 1e6:.0f} | "
                      f"{r['analytical_s'] * 1e6:.0f} | {r['err_pct']:.1f} |")
-    lines.append("")
-    lines += transfer_lines(h200, h100)
-    # energy (NVML total-energy counter loops)
-    lines += ["### Energy per op loop (NVML)", "", "| GPU | split | n | ana med | ana p90 | roof med | roof p90 |",
-              "|---|---|---:|---:|---:|---:|---:|"]
+    return lines + [""]
+
+
+def energy_table(h200, h100):
+    """Energy per op loop (NVML total-energy counter loops), both GPUs, fit and test splits."""
+    lines = ["### Energy per op loop (NVML)", "", "| GPU | split | n | ana med | ana p90 | roof med | roof p90 |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for hw, csv_ in (("h200", h200), ("h100_sxm", h100)):
         for split in ("fit", "test"):
             s, sr = energy_lines(validate(hw, csv_, split=split, include_unreliable=True))
             lines.append(f"| {hw} | {split} | {s['n']} | {s['median']:.1f} | {s['p90']:.1f} | {sr['median']:.1f} | "
                          f"{sr['p90']:.1f} |")
+    return lines
+
+
+def main():
+    h200, h100 = VAL / "h200_runs.csv", VAL / "h100_ops.csv"
+    seen200 = fit_shapes(h200)
+    lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
+    for split, title in H200_SUITES:
+        lines += h200_suite_lines(h200, split, title, seen200)
+    lines += h100_lines(h100) + published_attention_lines() + transfer_lines(h200, h100) + energy_table(h200, h100)
     lines.append(f"\n(load {os.getloadavg()[0]:.1f})")
     text = "\n".join(lines) + "\n"
     (VAL / "heldout_tables.txt").write_text(text)

@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES", "doc_kind",
            "bundled_root", "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled", "copy_tree",
-           "shadow_note"]
+           "shadow_note", "ShadowedNameWarning", "warn_shadowed", "untold_shadow_note"]
 
 # Configs are small; anything this large is a mistake (or an attack), not a config.
 MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
@@ -139,7 +139,9 @@ def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise error(f"unknown {what} {short_repr(text)}: not a bundled {what} name (see `cosim list {kind}`){hint}; "
                     f"bundled: {', '.join(names)}; or give a path to your own .yaml file")
-    return bundled_dir(kind) / f"{text}.yaml"
+    bundled = bundled_dir(kind) / f"{text}.yaml"
+    warn_shadowed(text, bundled, what, folders=kind == "models")
+    return bundled
 
 
 def shadow_note(text: str, bundled: Path | None, what: str, folders: bool = False) -> str | None:
@@ -160,3 +162,51 @@ def shadow_note(text: str, bundled: Path | None, what: str, folders: bool = Fals
         return None
     return (f"{what} {text!r} is the bundled {bundled.parent.name}/{bundled.name}; the {kind} ./{text} in the "
             f"working directory is not read (write ./{text} to use it)")
+
+
+# ---------------------------------------------------------------------------- telling the user, once
+
+class ShadowedNameWarning(UserWarning):
+    """A bare bundled name was read as the bundled file while a same-named local file (or, for a model,
+    checkpoint folder) sits in the working directory; the message is shadow_note's text. Issued by the
+    loaders (load_model, load_recipe, load_hw, load_system, load_experiment, load_sweep, load_trace and
+    what calls them, such as build_trace) once per name and local path in a process; the CLI prints it as
+    its `note:` line instead."""
+
+
+_TOLD: set = set()  # (bundled file, local path) pairs whose note was given: warned, or printed by the CLI
+
+
+def _told_key(text: str, bundled: Path) -> tuple[str, str]:
+    return str(Path(bundled).resolve()), str(Path(str(text).strip()).resolve())
+
+
+def untold_shadow_note(text: str, bundled: Path | None, what: str, folders: bool = False) -> str | None:
+    """shadow_note's text when it has not been given yet in this process (then it counts as given: the
+    caller prints it); None when nothing is shadowed or the user was already told."""
+    note = shadow_note(text, bundled, what, folders)
+    if note is None or _told_key(text, bundled) in _TOLD:
+        return None
+    _TOLD.add(_told_key(text, bundled))
+    return note
+
+
+def _caller_stacklevel() -> int:
+    """warnings.warn's stacklevel of the first frame outside this project's packages (the user's call)."""
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    own = tuple(str(root / pkg) for pkg in ("workloads", "hwmodels", "cosim"))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(own):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_shadowed(text: str, bundled: Path | None, what: str, folders: bool = False) -> str | None:
+    """The Python API's side of the note: a ShadowedNameWarning carrying shadow_note's text, once per
+    name and local path (untold_shadow_note); returns the note (None when nothing is shadowed)."""
+    import warnings
+    note = shadow_note(text, bundled, what, folders)
+    if note is not None and untold_shadow_note(text, bundled, what, folders):
+        warnings.warn(note, ShadowedNameWarning, stacklevel=_caller_stacklevel())
+    return note

@@ -15,7 +15,7 @@ from typing import Any
 
 from workloads.formats import get_format
 from workloads.io import (InputError, bundled_names, check_name, doc_kind, load_yaml_file, looks_like_path,
-                          require, resolve_bundled)
+                          require, resolve_bundled, warn_shadowed)
 
 __all__ = ["ModelSpec", "MoESpec", "MLASpec", "load_model", "list_models", "model_from_hf_config"]
 
@@ -225,6 +225,8 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
         return name_or_path
     hit = _BY_NAME.get(name_or_path) if isinstance(name_or_path, str) else None
     if hit is not None and _stat_key(hit[0]) == hit[1]:
+        if hit[3]:  # a bare bundled name: as resolve_bundled does, the user is told of a shadowed one (once)
+            warn_shadowed(name_or_path, Path(hit[0]), "model", folders=True)
         return hit[2]  # same text, same unchanged file: the spec parsed last time
     text = str(name_or_path)
     check_name(text, "model")
@@ -242,13 +244,13 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
             return model_from_hf_config(path)
         return _remember(text, path, _from_yaml(path))
     p = resolve_bundled("models", text, "model")
-    return _remember(text, p, _from_yaml(p))
+    return _remember(text, p, _from_yaml(p), bare_bundled=True)
 
 
-def _remember(text: str, path, spec: ModelSpec) -> ModelSpec:
+def _remember(text: str, path, spec: ModelSpec, bare_bundled: bool = False) -> ModelSpec:
     key = _stat_key(path)
     if key is not None and len(_BY_NAME) < 256:
-        _BY_NAME[text] = (str(path), key, spec)
+        _BY_NAME[text] = (str(path), key, spec, bare_bundled)
     return spec
 
 
@@ -266,7 +268,7 @@ def _from_yaml(path: Path) -> ModelSpec:
 
 
 _MODEL_CACHE: dict = {}
-_BY_NAME: dict = {}  # the text a caller passed -> (file, stat key, spec)
+_BY_NAME: dict = {}  # the text a caller passed -> (file, stat key, spec, read as a bare bundled name)
 
 
 def _stat_key(path):

@@ -12,37 +12,18 @@ for the one without (rule Q1).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from pathlib import Path
-
-from cosim.calibrate.nccl_table import read_nccl_tests, table_rows, write_table_rows
+from cosim.calibrate.nccl_table import (GPU_OF_DEVICE, IN_RANGE, PUB, Table, published_rows, ranks_and_gpu,
+                                        write_table_rows)
 
 __all__ = ["PUB", "RAW", "HELDOUT_S8_CSV", "ACCESSED", "Table", "TABLES", "IN_RANGE", "build_rows", "write_csv",
            "headline_sources", "ranks_and_gpu", "GPU_OF_DEVICE"]
 
-PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
 RAW = PUB / "raw_s8"
 HELDOUT_S8_CSV = PUB / "nccl_8xh100_heldout_session8.csv"
 ACCESSED = "2026-12-04"
-IN_RANGE = (1 << 10, 1 << 30)  # X2: 1 KB - 1 GB scored
 _VP = ("https://github.com/ZiyanIshani/vpbenchmarking/blob/483959d960101f0cdf87fc0c962949c6a9975f77/results/nccl/")
-# the device names nccl-tests prints (cudaGetDeviceProperties) -> the GPU column hwmodels prices (the 80 GB HBM3
-# part is the SXM5 board; the PCIe and NVL boards print "H100 PCIe" / "H100 NVL")
-GPU_OF_DEVICE = {"NVIDIA H100 80GB HBM3": "H100 SXM"}
-_RANK = re.compile(r"^#\s*Rank\s+(\d+)\s.*\sdevice\s+\d+\s+\[[^\]]*\]\s+(.+?)\s*$", re.M)
-
-
-@dataclass(frozen=True)
-class Table:
-    source: str
-    raw: str  # file under validation/published/raw_s8
-    url: str
-    collective: str
-    nccl: str  # "" when the source does not state it
-    role: str  # headline | info
-    note: str
-    status: str = "V"  # V: a stable URL (rule Q1); R: read, but no stable URL
+# Table, PUB, IN_RANGE (X2: 1 KB - 1 GB scored), GPU_OF_DEVICE and ranks_and_gpu are the rounds' shared ones
+# (cosim.calibrate.nccl_table), named here as before
 
 
 TABLES = (
@@ -72,37 +53,16 @@ def headline_sources() -> tuple:
     return tuple(t.source for t in TABLES if t.role == "headline")
 
 
-def _harness(table) -> str:
+def _harness(t: Table, tab, ranks: int) -> str:
     """The harness as the header states it (hwmodels.nccl.launch_from_harness reads the launch mode back from it)."""
-    binary = {"allreduce": "all_reduce_perf", "allgather": "all_gather_perf"}[table.collective]
-    return f"nccl-tests {binary} (header: nThread 1 nGpus {table.n_gpus_per_process})"
-
-
-def ranks_and_gpu(path) -> tuple[int, str]:
-    """(ranks, GPU) read from the header's ``# Rank r ... device d [bus] <name>`` lines: every rank once, one device
-    name, one that GPU_OF_DEVICE knows."""
-    found = _RANK.findall(Path(path).read_text())
-    ranks = sorted(int(r) for r, _ in found)
-    names = sorted({n for _, n in found})
-    if not found or ranks != list(range(len(ranks))):
-        raise ValueError(f"{path}: header Rank lines: got ranks {ranks}; expected ranks 0..N-1, each once "
-                         f"('#  Rank  0 Group  0 Pid ... device  0 [bus] NVIDIA ...')")
-    if len(names) != 1 or names[0] not in GPU_OF_DEVICE:
-        raise ValueError(f"{path}: header Rank lines: device {', '.join(names)}; expected one of "
-                         f"{sorted(GPU_OF_DEVICE)} on every rank")
-    return len(ranks), GPU_OF_DEVICE[names[0]]
+    binary = {"allreduce": "all_reduce_perf", "allgather": "all_gather_perf"}[tab.collective]
+    return f"nccl-tests {binary} (header: nThread 1 nGpus {tab.n_gpus_per_process})"
 
 
 def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
     """Every row of every table, re-derived from the verbatim raw text (out-of-place time and busbw; ranks and
     GPU from its header)."""
-    out = []
-    for t in tables:
-        tab = read_nccl_tests(Path(raw) / t.raw, t.collective)
-        n, gpu = ranks_and_gpu(Path(raw) / t.raw)
-        out += table_rows(tab, IN_RANGE, source=t.source, url=t.url, accessed=ACCESSED, gpu=gpu, n_gpus=n,
-                          harness=_harness(tab), nccl=t.nccl, status=t.status, role=t.role, note=t.note)
-    return out
+    return published_rows(tables, raw, accessed=ACCESSED, harness=_harness, in_range=IN_RANGE)
 
 
 def write_csv(path=HELDOUT_S8_CSV) -> Path:

@@ -5,53 +5,31 @@ The tables are the nccl-tests output as printed (header lines and the numeric ta
 the source's logs into validation/published/raw_s9/), turned into rows by the project's nccl-tests reader
 (cosim.calibrate.nccl_table); every row of nccl_8xh100_heldout_session9.csv is re-derived from the raw text by
 ``build_rows`` (a test checks it). GPU and rank count come from each table's own ``# Rank ... device ...`` lines
-(collective_heldout_s8.ranks_and_gpu); the launch mode from its ``nGpus`` header; the
+(nccl_table.ranks_and_gpu); the launch mode from its ``nGpus`` header; the
 NCCL version (``nccl-library=``), dtype and sizes of each row's note from the same log.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from cosim.calibrate.collective_heldout_s8 import ranks_and_gpu
-from cosim.calibrate.nccl_table import read_nccl_tests, table_rows, write_table_rows
+from cosim.calibrate.nccl_table import (IN_RANGE, PUB, Table, nccl_library, published_rows, read_nccl_tests,
+                                        write_table_rows)
 
 __all__ = ["PUB", "RAW", "HELDOUT_S9_CSV", "ACCESSED", "FROZEN", "Table", "TABLES", "IN_RANGE", "build_rows",
            "nccl_library", "write_csv", "headline_sources"]
 
-PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
 RAW = PUB / "raw_s9"
 HELDOUT_S9_CSV = PUB / "nccl_8xh100_heldout_session9.csv"
 ACCESSED = "2026-12-04"
 FROZEN = "730659be8d0c34c49beb3f7e1e3a8cfb83d115cf"  # the commit that added PREREGISTRATION_nccl_session9.md
-IN_RANGE = (1 << 10, 1 << 30)  # X2: 1 KB - 1 GB scored
 _XX = ("https://github.com/xxrjun/nccl-tests-cluster/blob/455de4f8dee2fa94cd4044a7109fd8c576f9e6c1/benchmarks/"
        "example-cluster01/nccl-benchmark-results/single-node/runs/20260128-145017/without-debug/logs/")
 _BINARY = {"allreduce": "all_reduce_perf", "allgather": "all_gather_perf", "reducescatter": "reduce_scatter_perf"}
 
 
-@dataclass(frozen=True)
-class Table:
-    source: str
-    raw: str  # file under validation/published/raw_s9
-    url: str
-    collective: str
-    nccl: str
-    role: str  # headline (all-reduce) | separate (all-gather / reduce-scatter, scored in their own table)
-    note: str
-
-
-def nccl_library(path: Path) -> tuple[int, str]:
-    """(NCCL_VERSION_CODE, version) a nccl-tests log's header states: ``nccl-library=22902`` -> (22902, "2.29.2")
-    (the code is major x 10000 + minor x 100 + patch)."""
-    m = re.search(r"\bnccl-library=(\d+)", Path(path).read_text())
-    if not m:
-        raise ValueError(f"{path}: field nccl-library: not in the header; expected a line '# nccl-tests version ... "
-                         "nccl-library=<NCCL_VERSION_CODE>' as nccl-tests prints it")
-    v = int(m.group(1))
-    return v, f"{v // 10000}.{v // 100 % 100}.{v % 100}"
+# Table (role: headline all-reduce | separate: all-gather / reduce-scatter, scored in their own table), PUB,
+# IN_RANGE (X2: 1 KB - 1 GB scored) and nccl_library are the rounds' shared ones (cosim.calibrate.nccl_table)
 
 
 def _size(b: int) -> str:
@@ -86,18 +64,15 @@ def headline_sources() -> tuple:
     return tuple(t.source for t in TABLES if t.role == "headline")
 
 
+def _harness(t: Table, tab, ranks: int) -> str:
+    return (f"nccl-tests {_BINARY[t.collective]} (header: nThread 1 nGpus {tab.n_gpus_per_process}; "
+            f"{ranks} ranks, one per process)")
+
+
 def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
     """Every row of every table, re-derived from the raw text (out-of-place time and busbw; ranks, GPU and launch
     mode from its header)."""
-    out = []
-    for t in tables:
-        tab = read_nccl_tests(Path(raw) / t.raw, t.collective)
-        n, gpu = ranks_and_gpu(Path(raw) / t.raw)
-        harness = (f"nccl-tests {_BINARY[t.collective]} (header: nThread 1 nGpus {tab.n_gpus_per_process}; "
-                   f"{n} ranks, one per process)")
-        out += table_rows(tab, IN_RANGE, source=t.source, url=t.url, accessed=ACCESSED, gpu=gpu, n_gpus=n,
-                          harness=harness, nccl=t.nccl, status="V", role=t.role, note=t.note)
-    return out
+    return published_rows(tables, raw, accessed=ACCESSED, harness=_harness, in_range=IN_RANGE)
 
 
 def write_csv(path=HELDOUT_S9_CSV) -> Path:

@@ -24,7 +24,8 @@ from hwmodels.nccl import launch_from_harness
 from workloads.ops import COLLECTIVE_KINDS
 
 __all__ = ["NcclRow", "NcclTable", "NcclTableError", "parse_nccl_tests", "read_nccl_tests", "COLLECTIVE_OF_BINARY",
-           "TABLE_ROW_COLUMNS", "table_rows", "write_table_rows"]
+           "TABLE_ROW_COLUMNS", "table_rows", "write_table_rows", "Table", "PUB", "IN_RANGE", "GPU_OF_DEVICE",
+           "ranks_and_gpu", "published_rows", "nccl_library"]
 
 COLLECTIVE_OF_BINARY = {"all_reduce": "allreduce", "all_gather": "allgather", "reduce_scatter": "reducescatter",
                         "alltoall": "alltoall", "sendrecv": "sendrecv"}
@@ -32,6 +33,15 @@ _BINARY = re.compile(r"\b(all_reduce|all_gather|reduce_scatter|alltoall|sendrecv
 _FIELDS13 = ("size", "count", "type", "redop", "root", "oop_time", "oop_algbw", "oop_busbw", "oop_wrong",
              "ip_time", "ip_algbw", "ip_busbw", "ip_wrong")
 _FIELDS12 = tuple(f for f in _FIELDS13 if f != "root")
+
+# the published held-out rounds (cosim.calibrate.collective_heldout_s8, _s9, ...): where their raw text and CSVs are,
+# and the sizes their rules score (rule X2: 1 KB - 1 GB, inclusive)
+PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
+IN_RANGE = (1 << 10, 1 << 30)
+# the device names nccl-tests prints (cudaGetDeviceProperties) -> the GPU column hwmodels prices (the 80 GB HBM3
+# part is the SXM5 board; the PCIe and NVL boards print "H100 PCIe" / "H100 NVL")
+GPU_OF_DEVICE = {"NVIDIA H100 80GB HBM3": "H100 SXM"}
+_RANK = re.compile(r"^#\s*Rank\s+(\d+)\s.*\sdevice\s+\d+\s+\[[^\]]*\]\s+(.+?)\s*$", re.M)
 
 
 class NcclTableError(ValueError):
@@ -153,3 +163,55 @@ def write_table_rows(path, rows: list[dict]) -> Path:
         w.writeheader()
         w.writerows(rows)
     return path
+
+
+@dataclass(frozen=True)
+class Table:
+    """One published nccl-tests table of a held-out round: its verbatim text is ``raw`` (a file of the round's raw
+    folder), ``url`` where it was read, ``role`` what the round's rules make of it (headline, info, separate)."""
+    source: str
+    raw: str  # file under the round's raw folder (validation/published/raw_s<N>)
+    url: str
+    collective: str
+    nccl: str  # "" when the source does not state it
+    role: str
+    note: str
+    status: str = "V"  # V: a stable URL (rule Q1); R: read, but no stable URL
+
+
+def ranks_and_gpu(path) -> tuple[int, str]:
+    """(ranks, GPU) read from the header's ``# Rank r ... device d [bus] <name>`` lines: every rank once, one device
+    name, one that GPU_OF_DEVICE knows."""
+    found = _RANK.findall(Path(path).read_text())
+    ranks = sorted(int(r) for r, _ in found)
+    names = sorted({n for _, n in found})
+    if not found or ranks != list(range(len(ranks))):
+        raise ValueError(f"{path}: header Rank lines: got ranks {ranks}; expected ranks 0..N-1, each once "
+                         f"('#  Rank  0 Group  0 Pid ... device  0 [bus] NVIDIA ...')")
+    if len(names) != 1 or names[0] not in GPU_OF_DEVICE:
+        raise ValueError(f"{path}: header Rank lines: device {', '.join(names)}; expected one of "
+                         f"{sorted(GPU_OF_DEVICE)} on every rank")
+    return len(ranks), GPU_OF_DEVICE[names[0]]
+
+
+def nccl_library(path) -> tuple[int, str]:
+    """(NCCL_VERSION_CODE, version) a nccl-tests log's header states: ``nccl-library=22902`` -> (22902, "2.29.2")
+    (the code is major x 10000 + minor x 100 + patch)."""
+    m = re.search(r"\bnccl-library=(\d+)", Path(path).read_text())
+    if not m:
+        raise ValueError(f"{path}: field nccl-library: not in the header; expected a line '# nccl-tests version ... "
+                         "nccl-library=<NCCL_VERSION_CODE>' as nccl-tests prints it")
+    v = int(m.group(1))
+    return v, f"{v // 10000}.{v // 100 % 100}.{v % 100}"
+
+
+def published_rows(tables, raw, *, accessed: str, harness, in_range: tuple[int, int] = IN_RANGE) -> list[dict]:
+    """Every row of every ``Table``, re-derived from its verbatim text under ``raw`` (out-of-place time and busbw;
+    ranks and GPU from its header); ``harness(table, nccl_table, ranks)`` is the harness column the round writes."""
+    out = []
+    for t in tables:
+        tab = read_nccl_tests(Path(raw) / t.raw, t.collective)
+        n, gpu = ranks_and_gpu(Path(raw) / t.raw)
+        out += table_rows(tab, in_range, source=t.source, url=t.url, accessed=accessed, gpu=gpu, n_gpus=n,
+                          harness=harness(t, tab, n), nccl=t.nccl, status=t.status, role=t.role, note=t.note)
+    return out

@@ -59,10 +59,11 @@ def _run(args) -> int:
 
     try:
         check_numeric_flags(args)
-        from cosim.shadow import shadow_notes
+        from cosim.shadow import shadow_notes, warnings_as_notes
         for note in shadow_notes(args):
             print(f"note: {note}", file=sys.stderr)
-        return int(args.func(args) or 0)
+        with warnings_as_notes():  # a loader's ShadowedNameWarning: the same note line, once
+            return int(args.func(args) or 0)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

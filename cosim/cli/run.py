@@ -29,7 +29,7 @@ def run(args) -> int:
     check_output_dir(out, "--out" if args.out else f"{exp.source}: output")
     rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive,
                          second_process=True)  # the CLI's __main__ is guarded: a spawned child may import it
-    print(format_report(rep, args.top))
+    print(format_report(_without_told_shadow_notes(rep, exp), args.top))
     acc = rep.meta.get("accuracy")
     if acc:
         s = acc["sample"]
@@ -59,3 +59,15 @@ def run(args) -> int:
     extra = ", report_interactive.html" if args.interactive else ""
     print(f"wrote {out / 'report.html'} (+ report.csv, report.json{extra})")
     return 0
+
+
+def _without_told_shadow_notes(rep, exp):
+    """The report as printed: its bare-name notes (cosim.shadow) were printed on stderr as the loaders told
+    them, so only a note not told yet stays among the report's printed notes (the files keep every note)."""
+    import copy
+
+    from cosim.shadow import experiment_shadow_notes
+    shadow, untold = experiment_shadow_notes(exp), experiment_shadow_notes(exp, tell=True)
+    shown = copy.copy(rep)
+    shown.notes = tuple(n for n in rep.notes if n not in shadow or n in untold)
+    return shown

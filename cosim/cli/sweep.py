@@ -42,7 +42,7 @@ def run(args) -> int:
     if args.repair:
         return _repair(spec.store_path)
     from cosim.shadow import sweep_shadow_notes  # the file's bare names, as the CLI's flags
-    for note in sweep_shadow_notes(spec):
+    for note in sweep_shadow_notes(spec, tell=True):  # those load_sweep's loaders did not tell already
         print(f"note: {note}", file=sys.stderr)
     from cosim.cli._paths import check_output_dir, check_output_file
     if not args.dry_run:

@@ -10,5 +10,7 @@ import threading
 
 
 def dask_setup(worker) -> None:
+    from cosim.pool_children import _bare_names_told_by_driver
+    _bare_names_told_by_driver()  # the driver told the user of a shadowed bare name, once
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workloads.io import InputError
+from workloads.io import InputError, warn_shadowed
 
 __all__ = ["RequestSpec", "load_trace", "bundled_trace", "make_requests", "sharegpt_like_lengths", "lengths_note",
            "TRACE_COLUMNS"]
@@ -52,6 +52,8 @@ def load_trace(path_or_name, source_field: str = "trace") -> list[RequestSpec]:
     path, bundled = Path(text), bundled_trace(text)
     bare = "/" not in text and os.sep not in text and not text.endswith(".csv")
     if bundled is not None and (bare or not path.is_file()):
+        if bare:
+            warn_shadowed(text, bundled, "trace")  # a same-named local file is not read: said (workloads.io)
         path = bundled
     if not path.is_file():
         raise InputError(f"{source_field}: no such trace file {str(path_or_name)!r}; expected a CSV with "

@@ -1,0 +1,86 @@
+"""Session 11: the bundled dgx_h100 (no calibration), frozen at main's f26af7b, scored once on the session-11 published
+single-node 8 x H100 nccl-tests table (validation/published/PREREGISTRATION_nccl_session11.md; rows in
+validation/published/nccl_8xh100_heldout_session11.csv, re-derived from raw_s11/ by cosim.calibrate.collective_heldout_s11;
+every source considered in nccl_sources_session11.csv). Session 9's rules and scoring code
+(cosim.calibrate.nccl_heldout_score). Nothing is fitted and no model change follows from this score.
+
+Every run prices every row with the frozen commit's own code (a `git archive` export) and with this tree; the frozen
+prices are the ones scored, and a difference is reported. Without the frozen commit in the clone's history it stops
+with one `error:` line (exit 2) and writes nothing.
+
+Prints and writes benchmarks/results/collective_heldout_s11.{md,json}. Run from the repo root:
+PYTHONPATH=. python benchmarks/collective_heldout_s11.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from cosim.calibrate.collective_heldout_s11 import FROZEN, HELDOUT_S11_CSV, TABLES, headline_sources
+from cosim.calibrate.collective_holdout_s4b import BANDS, x3_x4
+from cosim.calibrate.nccl_heldout_score import frozen_rows, score_table, verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results"
+LABEL = "all-reduce, pool0-01806 (headline)"
+
+
+def _rows_table(ar) -> list:
+    x3, x4 = x3_x4(ar)
+    md = ["| size (B) | published (us) | model (us) | error | busbw error | algorithm | excluded |",
+          "|---:|---:|---:|---:|---:|---|---|"]
+    md += [f"| {r.size_bytes:,} | {r.published_us:.2f} | {r.model_us:.2f} | {r.err_pct:+.1f}% | "
+           f"{100 * (r.published_us / r.model_us - 1):+.1f}% | {r.algorithm} | "
+           f"{'X3' if i in x3 else 'X4' if i in x4 else ''} |" for i, r in enumerate(ar)]
+    return md
+
+
+def main(argv=None) -> int:
+    try:
+        head_rows, rows, moved = frozen_rows(FROZEN, HELDOUT_S11_CSV, ROOT)
+    except (subprocess.CalledProcessError, OSError) as e:
+        print(f"error: frozen commit {FROZEN[:7]} could not price {HELDOUT_S11_CSV.name} ({e}); the rules score this "
+              f"held-out on that commit's code: fetch the full history (git fetch --unshallow) and re-run",
+              file=sys.stderr)
+        return 2
+    ar = [r for r in rows if r.source in headline_sources() and r.collective == "allreduce" and r.in_range]
+    t_ar, s_ar = score_table(ar, LABEL)
+    kept = s_ar[LABEL]["time_kept"]
+    covered = [name for name, lo, hi in BANDS if any(lo <= r.size_bytes <= hi for r in ar)]
+    v = verdict(kept, covered)
+    misses = [r for r in ar if abs(r.err_pct) > 15.0]
+    md = ["# Session 11: bundled dgx_h100 (no calibration) on a published single-node 8 x H100 nccl-tests table", "",
+          f"Rules: validation/published/PREREGISTRATION_nccl_session11.md (session 9's Q1-Q4 / E1-E5 / X2-X4 and scoring, "
+          f"by reference; committed before the table's rows were read). Frozen model {FROZEN[:7]}; each row priced as its "
+          "harness ran it (one process per GPU: `nGpus 1`, 8 ranks; NCCL_ALGO not forced: the model's own choice), "
+          "analytical level, no calibration. Time error = model / published - 1; bus-bandwidth error = published time "
+          "/ model time - 1. Scored once; no model change follows.", "",
+          f"Source: {TABLES[0].url} (NVIDIA's sample output of its DGX Cloud NCCL recipe, node pool0-01806; the README "
+          "does not date it; the recipe's settings at that commit force nothing; NCCL version not stated).", "",
+          "## 1. Headline: all-reduce, 1 KB - 1 GB", ""] + t_ar
+    md += ["", f"Bands covered: {', '.join(covered)}. Verdict by the rules: **{v}** "
+               f"({kept['within']} of {kept['points']} rows within 15 % without X3 / X4; "
+               f"{s_ar[LABEL]['time']['within']} of {s_ar[LABEL]['time']['points']} with them).", ""]
+    if misses:
+        md += ["Rows beyond 15 %: " + ", ".join(f"{r.size_bytes:,} B ({r.err_pct:+.1f}%, {r.algorithm})"
+                                                  for r in misses) + ".", ""]
+    md += ["Per row (frozen price; model algorithm):", ""] + _rows_table(ar)
+    md += ["", f"Frozen-commit check: {len(rows)} rows re-priced by {FROZEN[:7]}'s own code: "
+           + ("identical to this tree's prices." if not moved else
+              f"DIFFERENT at {moved} rows; the frozen prices are the result (every table above).")]
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "collective_heldout_s11.md").write_text("\n".join(md) + "\n")
+    (OUT / "collective_heldout_s11.json").write_text(json.dumps(
+        {"frozen": FROZEN, "moved": moved, "verdict": v, "bands_covered": covered, "allreduce": s_ar,
+         "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
+                   "head_model_us": h.model_us, "algorithm": r.algorithm, "collective": r.collective,
+                   "in_range": r.in_range} for r, h in zip(rows, head_rows)]}, indent=1))
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

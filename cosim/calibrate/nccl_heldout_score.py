@@ -1,0 +1,64 @@
+"""The scoring the published nccl-tests held-out rounds share (session 9's, reused by session 11): rows priced by the
+frozen commit's own code, and per-set tables of the time and bus-bandwidth errors with and without X3 / X4, per
+source and per size band (validation/published/PREREGISTRATION_nccl_session9.md, "How a row is priced and scored")."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from pathlib import Path
+
+from cosim.calibrate import frozen_commit
+from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, x3_x4
+
+__all__ = ["TOL", "stats", "fmt", "score_table", "frozen_rows", "verdict"]
+
+TOL = 15.0  # the acceptance line's tolerance, %
+
+
+def stats(rows, busbw: bool = False) -> dict:
+    """Time error |model / published - 1| (busbw: |published / model - 1|, the bus-bandwidth error) over in-range rows."""
+    e = [abs(100 * ((r.published_us / r.model_us) if busbw else (r.model_us / r.published_us)) - 100)
+         for r in rows if r.in_range]
+    if not e:
+        return {"points": 0}
+    return {"points": len(e), "within": sum(x <= TOL for x in e), "median": statistics.median(e), "max": max(e)}
+
+
+def fmt(s: dict) -> str:
+    return "- | - | -" if not s["points"] else f"{s['within']} of {s['points']} | {s['median']:.1f}% | {s['max']:.1f}%"
+
+
+def score_table(rows, label: str) -> tuple[list, dict]:
+    """(markdown lines, figures) of `rows` as a whole (`label`), per source and per size band: time and busbw error,
+    and time without X3 / X4."""
+    x3, x4 = x3_x4(rows)
+    keep = [r for i, r in enumerate(rows) if i not in x3 | x4]
+    sets = {label: rows}
+    for src in dict.fromkeys(r.source for r in rows):
+        sets[src] = [r for r in rows if r.source == src]
+    for name, lo, hi in BANDS:
+        sets[f"size {name}"] = [r for r in rows if lo <= r.size_bytes <= hi]
+    res = {k: {"time": stats(v), "busbw": stats(v, True),
+               "time_kept": stats([r for r in v if r in keep])} for k, v in sets.items()}
+    md = ["| set | time: within 15 % | median | max | busbw: within 15 % | median | max | "
+          "time without X3 / X4: within 15 % | median | max |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    md += [f"| {k} | {fmt(v['time'])} | {fmt(v['busbw'])} | {fmt(v['time_kept'])} |" for k, v in res.items()]
+    return md, res
+
+
+def frozen_rows(frozen: str, csv_path: Path, root: Path = frozen_commit.ROOT) -> tuple[list, list, int]:
+    """(rows priced by this tree, the same rows with the frozen commit's prices, how many prices differ). Raises
+    subprocess.CalledProcessError or OSError when the frozen commit cannot price them (frozen_commit.frozen_prices)."""
+    head = score_file(csv_path)
+    fp = frozen_commit.frozen_prices(frozen, csv_path, root)
+    moved = sum(a != r.model_us for a, r in zip(fp, head))
+    return head, [dataclasses.replace(r, model_us=a) for a, r in zip(fp, head)], moved
+
+
+def verdict(kept: dict, covered: list) -> str:
+    """Session 9's "What 'met' means": every kept headline row within 15 % and rows in each of the three bands."""
+    if kept.get("points") and kept["within"] == kept["points"]:
+        return "met" if len(covered) == len(BANDS) else "met on the covered bands only"
+    return "not met"
