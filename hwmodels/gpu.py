@@ -228,17 +228,12 @@ def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
     # calibrated) is its time in units of a d = 128 block's per-column MMA time (gpu_params)
     t_blk = 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * (128 + 128)) / (peak / P.sm_count * P["attn.eff"])
     t_cta = blocks * t_blk + P["attn.cta_overhead"]
-    if causal and q_len % bq != 0 and "attn.ragged_step" in P.values:  # session-11 candidate (gpu_params)
-        t_cta = t_cta + P["attn.ragged_step"] * t_blk  # the uneven kernel's one more masking iteration per CTA
     work = batch * heads * t_cta.sum()
     # greedy CTA scheduling: the work spread over the SMs, plus the tail of the last wave,
     # a fitted fraction of the longest CTA (causal: the last query block sees every key)
     t_comp = work / P.sm_count + P["attn.tail"] * t_cta.max()
     if _gp.ATTN_WAVE_CAP:  # a greedy schedule never outlasts its waves at the longest CTA's time
         t_comp = min(t_comp, math.ceil(batch * heads * nq / P.sm_count) * float(t_cta.max()))
-    ctas = batch * heads * nq
-    if ctas <= P.sm_count and "attn.wave_fill" in P.values:  # session-11 candidate: a part-filled single wave
-        t_comp = t_comp / (1.0 + P["attn.wave_fill"] * (1.0 - ctas / P.sm_count))
     t = P["attn.floor"] + t_comp + ragged_time(P, batch * heads * nq, q_len, bq, causal)
     if details:
         return t, {"t_compute_s": t_comp, "score_blocks": float(blocks.sum()) * batch * heads,
@@ -383,8 +378,7 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     waves = row_waves(P, k, cols, rows)
     multipass = P.values.get("ew.softmax.multipass") if k == "softmax" else None
     if multipass:  # no shared-memory row cache: the row is read from memory once per pass (gpu_library)
-        f = np.where(_lib.softmax_multipass(cols, reg_kernel=bool(P.values.get("ew.softmax.reg_kernel"))),
-                     multipass, 1.0)
+        f = np.where(_lib.softmax_multipass(cols), multipass, 1.0)
         stream, waves = stream * f, waves * f
     small = P.values.get("ew.embedding.small_idx") if k == "embedding" else None
     if small:  # <= 16 rows: the small-index gather walks its rows one after another (gpu_library)

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwmodels import gpu_params as _gp
-
 __all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
            "TILE_SETS", "tiles", "streamk_time"]
 
@@ -37,19 +35,13 @@ _REDUCE_SCRATCH = 1024 // 32 * 4  # block of 1024 threads: one fp32 per warp for
 INDEX_SELECT_SMALL = 16  # Indexing.cu: numIndices <= 16 -> indexSelectSmallIndex
 
 
-def softmax_multipass(cols, elem_bytes: float = 2.0, reg_kernel: bool = False):
+def softmax_multipass(cols, elem_bytes: float = 2.0):
     """True where a block-per-row softmax over rows of `cols` elements cannot cache the row in
-    shared memory (vectorised over cols). Rows of the warp-per-row kernel never get here.
-    reg_kernel (session-11 candidate, `ew.softmax.reg_kernel`): the measured PyTorch's dispatch first keeps a
-    row of fewer than 10 elements per thread of its 1024-thread CTA in registers (cunn_SoftMaxForwardReg), read
-    once whatever its alignment: rows of <= SOFTMAX_REG_MAX x 1024 elements are never multi-pass."""
+    shared memory (vectorised over cols). Rows of the warp-per-row kernel never get here."""
     cols = np.asarray(cols, dtype=float)
     ilp = 16.0 / elem_bytes
     fits = cols < (SMEM_PER_BLOCK - _REDUCE_SCRATCH) / elem_bytes
-    multi = ~(fits & (np.mod(cols, ilp) == 0))
-    if reg_kernel:
-        multi = multi & (np.ceil(cols / _gp.SOFTMAX_BLOCK_THREADS) > _gp.SOFTMAX_REG_MAX)
-    return multi
+    return ~(fits & (np.mod(cols, ilp) == 0))
 
 
 def index_select_small(rows):

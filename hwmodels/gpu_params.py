@@ -254,34 +254,6 @@ OPTIONAL_PARAMS.update({
                                          "time multiplier instead of unfused.unaligned_mult"),
 })
 
-# Session 11 (issue 11 round 6; candidates scored on the validation split carved from the fit rows:
-# validation/model_selection/s11_fa2ew_candidates.txt, FA2 prefill and elementwise):
-# - `attn.ragged_step`: FlashAttention-2's uneven causal kernel (seqlen no multiple of the block, Is_even_MN
-#   false) runs one more masking iteration per CTA (n_masking_steps = ceil(Bm / Bn) + 1 instead of
-#   ceil(Bm / Bn), flash_fwd_kernel.h): a time per CTA in units of one score block's time;
-# - `attn.wave_fill`: a one-wave prefill launch of C <= S CTAs runs its longest CTA faster the fewer SMs are
-#   busy: the wave's time is divided by 1 + wave_fill x (1 - C / S) (a measured regularity of the fit rows,
-#   not derived from the kernel's source; the fitted block times are those of a full GPU);
-# - `ew.softmax.reg_kernel` (structure, 0 or 1): the block softmax of the measured PyTorch (2.11; host_softmax in
-#   ATen's SoftMax.cu) launches min(cols, 1024) threads rounded up to a warp (SoftMaxForward_getBlockSize) and,
-#   before its shared-memory and multi-pass kernels, keeps a row of fewer than 10 elements per thread in
-#   registers (potential_register_count < 10: cunn_SoftMaxForwardReg): rows of <= 9,216 elements are read once
-#   whatever their alignment (gpu_library.softmax_multipass, reg_kernel=True). The block size itself is not
-#   in the term: the row waves keep their fitted residency (ROW_REGS), the register kernel's register count
-#   being the compiler's, not the source's.
-SOFTMAX_BLOCK_THREADS = 1024  # SoftMaxForward_getBlockSize: min(cols, 1024) rounded up to 32 (cols > 2048 here)
-SOFTMAX_REG_MAX = 9  # cunn_SoftMaxForwardReg when ceil(cols / threads) < 10 (potential_register_count)
-ATTN_OPTIONAL_KEYS = ATTN_OPTIONAL_KEYS + ("ragged_step", "wave_fill")
-OPTIONAL_PARAMS.update({
-    "attn.ragged_step": (None, "FA2 uneven causal prefill: its extra masking iteration per CTA, in score blocks"),
-    "attn.wave_fill": (None, "flash prefill of one wave (CTAs <= SMs): the wave's time is divided by "
-                             "1 + wave_fill x (1 - CTAs / SMs)"),
-    "ew.softmax.reg_kernel": (None, "block softmax of the measured PyTorch 2.11: rows of <= 9,216 elements kept "
-                                    "in registers, read once (never multi-pass); structure recorded by a calibration whose "
-                                    "validation split chose it: 1)"),
-})
-SWITCH_PARAMS = SWITCH_PARAMS + ("ew.softmax.reg_kernel",)
-
 
 @dataclass(frozen=True)
 class GpuParams:

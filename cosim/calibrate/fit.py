@@ -344,11 +344,11 @@ S10_OFF = {"unfused_dec_unaligned": False}
 S10_TERMS = {"unfused_dec_unaligned": True}
 TERMS.update(S10_TERMS)
 # Session 11 (issue 11 round 6), FA2 prefill and elementwise (validation/model_selection/s11_fa2ew_candidates.txt,
-# chosen before held-out suite 12): candidates FA2's uneven causal masking iteration per CTA (ragged_step), the
-# part-filled single wave (wave_fill), FA2 with the head-dim-independent softmax cost (prefill_soft), the measured
-# PyTorch's block softmax dispatch (softmax_reg_kernel) and rmsnorm row waves (row_waves). S11_FA2EW_OFF: the
-# session-10 form.
-S11_FA2EW_OFF = {"ragged_step": (), "wave_fill": (), "softmax_reg_kernel": False}
+# chosen before held-out suite 12): no candidate chosen, no S11_FA2EW_TERMS / S11_FA2EW_OFF. The H200 split kept the
+# session-10 FA2 prefill form (validation p90 13.8; the part-filled single wave 13.0 with one more parameter, within
+# 2 points; FA2's uneven causal masking iteration per CTA 14.1, both 13.7, FA2 soft_c 13.4, all three 14.6) and the
+# elementwise form (14.1; the measured PyTorch's register softmax dispatch 14.2); the H100 split kept its FA2
+# prefill form (8.2; 7.9). Their code left the model after the record (commit dfdd120 has it).
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,
@@ -403,10 +403,7 @@ def _s7_optional(group, rows, values, terms) -> list:
         values["gemm.stream_k"] = 1.0
     if group == "elementwise":
         soft = [m for m in rows if m.op.kind == "softmax" and m.op.dims["cols"] > gpu_params.WARP_SOFTMAX_MAX_COLS]
-        reg = bool(terms.get("softmax_reg_kernel"))
-        if reg:  # structure, not fitted: recorded (session 11)
-            values["ew.softmax.reg_kernel"] = 1.0
-        if terms.get("softmax_multipass") and sum(bool(gpu_library.softmax_multipass(m.op.dims["cols"], reg_kernel=reg))
+        if terms.get("softmax_multipass") and sum(bool(gpu_library.softmax_multipass(m.op.dims["cols"]))
                                                   for m in soft) >= 3:
             values.setdefault("ew.softmax.multipass", 1.5)
             names.append("ew.softmax.multipass")
@@ -518,15 +515,8 @@ def backend_start(key: str, values: dict) -> float:
 
 
 def _prefill_optional(pre, backend, terms, values) -> list:
-    """Optional prefill terms switched on for `backend` (TERMS: prefill_soft, ragged, ragged_wave; session 11:
-    ragged_step, wave_fill)."""
+    """Optional prefill terms switched on for `backend` (TERMS: prefill_soft, ragged, ragged_wave)."""
     names = []
-    if backend in (terms.get("ragged_step") or ()):
-        values.setdefault(pre + "ragged_step", 0.5)
-        names.append(pre + "ragged_step")
-    if backend in (terms.get("wave_fill") or ()):
-        values.setdefault(pre + "wave_fill", 0.5)
-        names.append(pre + "wave_fill")
     if backend in (terms.get("prefill_soft") or ()):
         values.setdefault(pre + "soft_c", 0.3)
         names.append(pre + "soft_c")

@@ -50,7 +50,21 @@ lowest validation p90; a candidate with fewer parameters within 2 points of it i
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s11_fa2ew_candidates.py [hw ...]
 Writes validation/model_selection/s11_fa2ew_candidates.txt.
+
+Result (s11_fa2ew_candidates.txt): the rule keeps the session-10 form in every group. H200 FA2 prefill:
+D (part-filled wave) has the lowest validation p90 (13.0) and A (13.8) is within 2 points with one
+parameter fewer; B, E and G cut the validation median (5.1 -> 3.7, 3.8, 3.5) but the rule ranks p90.
+H200 elementwise: A 14.1, B 14.2 (same parameters). H100 FA2 prefill: A 8.2, D and E 7.9. H100
+elementwise: no fit row identifies the register dispatch.
+
+FROZEN RECORD of commit dfdd120: every candidate term (attn.ragged_step, attn.wave_fill, FA2's soft_c switch,
+ew.softmax.reg_kernel) was rejected and left the model after this record; run it at that commit to reproduce
+s11_fa2ew_candidates.txt (running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "dfdd120")
+
 from pathlib import Path
 
 import numpy as np
