@@ -343,6 +343,12 @@ TERMS.update(S9_TERMS)
 S10_OFF = {"unfused_dec_unaligned": False}
 S10_TERMS = {"unfused_dec_unaligned": True}
 TERMS.update(S10_TERMS)
+# Session 11 (issue 11 round 6), FA2 prefill and elementwise (validation/model_selection/s11_fa2ew_candidates.txt,
+# chosen before held-out suite 12): no candidate chosen, no S11_FA2EW_TERMS / S11_FA2EW_OFF. The H200 split kept the
+# session-10 FA2 prefill form (validation p90 13.8; the part-filled single wave 13.0 with one more parameter, within
+# 2 points; FA2's uneven causal masking iteration per CTA 14.1, both 13.7, FA2 soft_c 13.4, all three 14.6) and the
+# elementwise form (14.1; the measured PyTorch's register softmax dispatch 14.2); the H100 split kept its FA2
+# prefill form (8.2; 7.9). Their code left the model after the record (commit dfdd120 has it).
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,

@@ -81,7 +81,8 @@ def score_decode(hw_name, hw, tr, va, backend, terms, lines, label):
 
 def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), default="fa2"):
     """Fit one group's parameters (fit.GROUPS[group], each from fit.INITIAL, plus the optional terms
-    `terms` switches on, through cosim.calibrate.fit's own helpers) on tr; score tr and va. Every other
+    `terms` switches on, through cosim.calibrate.fit's own helpers: elementwise's and FA2 prefill's as
+    fit.fit_latency adds them) on tr; score tr and va. Every other
     parameter keeps the committed calibration; the keys in `drop` (candidate terms) are removed first so
     no candidate starts from a fitted value of itself."""
     base, sms, l2 = start_values(hw_name)
@@ -92,6 +93,8 @@ def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), defaul
     names += fit._s7_optional(group, tr, values, terms)
     if group == "elementwise":
         names += fit._ew_optional(tr, values, terms)
+    elif group == "attention_prefill":  # FA2's prefill terms, as fit.fit_latency adds them
+        names += fit._prefill_optional("attn.", "fa2", terms, values)
     fit._fit_group(names, tr, hw, values, sms, l2, default)
     return score_fitted(values, sms, l2, default, tr, va, hw, len(names), lines, label)
 
