@@ -254,6 +254,25 @@ OPTIONAL_PARAMS.update({
                                          "time multiplier instead of unfused.unaligned_mult"),
 })
 
+# Session 11 (issue 11 round 6) GEMM candidates, scored on the validation split carved from the fit rows
+# (validation/model_selection/s11_gemm_candidates.py and .txt; the train rows' figures are in its docstring):
+# - fp8 K-parallelism only in deep slices: the fp8 fit rows of few tiles and deep K run at about the
+#   utilisation of whole tiles (fp8 at 24-48 tiles of 128 x 128: 36-48 % of its peak where bf16 reaches
+#   45-62 %), as if cuBLASLt's fp8 kernels split K (split-K slices, stream-K shares) only into slices at
+#   least FP8_KPAR_MIN_K deep (a measured regularity, chosen on the train rows from a grid; not read off
+#   the library);
+# - fp8 GEMMs without stream-K (gemm.fp8_no_stream_k);
+# - fp8's own exponent of the compute / memory overlap (gemm.overlap_p_fp8).
+FP8_KPAR_MIN_K = 6144
+SWITCH_PARAMS = SWITCH_PARAMS + ("gemm.fp8_kpar_deep", "gemm.fp8_no_stream_k")
+OPTIONAL_PARAMS.update({
+    "gemm.fp8_kpar_deep": (None, "fp8 GEMM split-K slices and stream-K shares at least FP8_KPAR_MIN_K deep "
+                                 "(structure recorded by a calibration whose validation split chose it: 1)"),
+    "gemm.fp8_no_stream_k": (None, "fp8 GEMMs never take stream-K (structure recorded by a calibration whose "
+                                   "validation split chose it: 1)"),
+    "gemm.overlap_p_fp8": (None, "fp8 GEMM: its own exponent of the compute / memory overlap"),
+})
+
 
 @dataclass(frozen=True)
 class GpuParams:

@@ -343,6 +343,11 @@ TERMS.update(S9_TERMS)
 S10_OFF = {"unfused_dec_unaligned": False}
 S10_TERMS = {"unfused_dec_unaligned": True}
 TERMS.update(S10_TERMS)
+# Session 11 (issue 11 round 6; validation/model_selection/s11_gemm_candidates.txt, chosen before held-out suite 12):
+# GEMM candidates for fp8 (heldout10 missed fp8 GEMM). S11_GEMM_OFF: the session-10 form.
+S11_GEMM_OFF = {"gemm_fp8_no_stream_k": False, "gemm_fp8_kpar_deep": False, "gemm_fp8_overlap": False}
+S11_GEMM_TERMS = dict(S11_GEMM_OFF)
+TERMS.update(S11_GEMM_TERMS)
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,
@@ -395,6 +400,13 @@ def _s7_optional(group, rows, values, terms) -> list:
         values["gemm.splitk_ws"] = 1.0
     if group == "gemm" and terms.get("gemm_stream_k"):  # structure, not fitted: recorded
         values["gemm.stream_k"] = 1.0
+    if group == "gemm" and terms.get("gemm_fp8_no_stream_k"):  # structure, not fitted: recorded
+        values["gemm.fp8_no_stream_k"] = 1.0
+    if group == "gemm" and terms.get("gemm_fp8_kpar_deep"):  # structure, not fitted: recorded
+        values["gemm.fp8_kpar_deep"] = 1.0
+    if group == "gemm" and terms.get("gemm_fp8_overlap") and any(m.cls == "gemm_fp8" for m in rows):
+        values.setdefault("gemm.overlap_p_fp8", values["gemm.overlap_p"])
+        names.append("gemm.overlap_p_fp8")
     if group == "elementwise":
         soft = [m for m in rows if m.op.kind == "softmax" and m.op.dims["cols"] > gpu_params.WARP_SOFTMAX_MAX_COLS]
         if terms.get("softmax_multipass") and sum(bool(gpu_library.softmax_multipass(m.op.dims["cols"]))
