@@ -158,16 +158,14 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
     best = np.full(m.shape, np.inf)
     best_red = np.zeros(m.shape)
     best_tile = np.zeros(m.shape + (5,))
-    fp8 = fmt.startswith("fp8")
-    stream_k = bool(P.values.get("gemm.stream_k")) and not (fp8 and P.values.get("gemm.fp8_no_stream_k"))
-    # session-11 candidate: fp8's K-parallel slices at least FP8_KPAR_MIN_K deep
-    min_k = _gp.FP8_KPAR_MIN_K if fp8 and P.values.get("gemm.fp8_kpar_deep") else SPLITK_MIN_K
+    # session 11: a calibration may take fp8 GEMMs off stream-K (gemm.fp8_no_stream_k; s11_gemm_candidates)
+    stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
     for bm, bn in _lib.tiles(TILES, P.values.get("gemm.tile_set")):
         tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
-        # split-K: as many K-slices as fill the SMs, none shallower than min_k (a
+        # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a
         # continuous split keeps the slice depth, and so the time, monotonic in k)
         split = np.where(tiles >= sms, 1.0,
-                         np.maximum(1.0, np.minimum(np.floor(sms / tiles), k / min_k)))
+                         np.maximum(1.0, np.minimum(np.floor(sms / tiles), k / SPLITK_MIN_K)))
         units = tiles * split
         waves = np.ceil(units / sms)
         rate = peak / sms * eff / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
@@ -180,7 +178,7 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
         best_tile[better] = np.stack([np.full(m.shape, bm), np.full(m.shape, bn), waves, split, np.zeros(m.shape)],
                                      -1)[better]
         if stream_k:  # session-9 candidate (gpu_library.streamk_time): the tile's MAC work spread evenly over the SMs
-            t_sk, red_sk, ok = _lib.streamk_time(bm, bn, tiles, k, sms, rate, bw, SPLITK_WS_BYTES, min_k)
+            t_sk, red_sk, ok = _lib.streamk_time(bm, bn, tiles, k, sms, rate, bw, SPLITK_WS_BYTES, SPLITK_MIN_K)
             better = ok & (t_sk + red_sk < best + best_red)
             best = np.where(better, t_sk, best)
             best_red = np.where(better, red_sk, best_red)
@@ -188,7 +186,7 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
                                           np.ones(m.shape)], -1)[better]
     nbytes = b * (e_in * (m * k + n * k) + e_out * m * n)
     t_mem = nbytes / bw
-    p = P.values.get("gemm.overlap_p_fp8", P["gemm.overlap_p"]) if fp8 else P["gemm.overlap_p"]
+    p = P["gemm.overlap_p"]
     t = P["gemm.floor"] + (best ** p + t_mem ** p) ** (1.0 / p) + best_red
     if details:
         return t, {"t_compute": best, "t_memory": t_mem, "tile": best_tile, "bytes": nbytes, "t_reduce": best_red}

@@ -254,25 +254,18 @@ OPTIONAL_PARAMS.update({
                                          "time multiplier instead of unfused.unaligned_mult"),
 })
 
-# Session 11 (issue 11 round 6) GEMM candidates, scored on the validation split carved from the fit rows
-# (validation/model_selection/s11_gemm_candidates.py and .txt; the train rows' figures are in its docstring):
-# - fp8 K-parallelism only in deep slices: the fp8 fit rows of few tiles and deep K run at about the
-#   utilisation of whole tiles (fp8 at 24-48 tiles of 128 x 128: 36-48 % of its peak where bf16 reaches
-#   45-62 %), as if cuBLASLt's fp8 kernels split K (split-K slices, stream-K shares) only into slices at
-#   least FP8_KPAR_MIN_K deep (a measured regularity, chosen on the train rows from a grid; not read off
-#   the library);
-# - fp8 GEMMs without stream-K (gemm.fp8_no_stream_k);
-# - fp8's own exponent of the compute / memory overlap (gemm.overlap_p_fp8).
-FP8_KPAR_MIN_K = 6144
-SWITCH_PARAMS = SWITCH_PARAMS + ("gemm.fp8_kpar_deep", "gemm.fp8_no_stream_k")
+# Session 11 (issue 11 round 6; validation/model_selection/s11_gemm_candidates.txt, chosen before held-out
+# suite 12): fp8 GEMMs never take stream-K (gemm.fp8_no_stream_k). On the H200 train rows, fp8 GEMMs of few
+# tiles and deep K ran up to as slowly as bf16's of the same shape (225 x 1152 x 32256: fp8 40.5 us, bf16
+# 33.7 us, priced 22.3 us with stream-K): fp8 gains less than bf16 from spreading K over the SMs. Chosen
+# (validation p90 13.4 -> 13.2; fp8 5.3 / 14.1 -> 4.9 / 14.0) over fp8 split-K and stream-K slices at least
+# 6144 deep and fp8's own overlap exponent (E, both: 12.6, two more parameters, within the rule's 2 points),
+# which were removed. A measured regularity of cuBLASLt's fp8 dispatch on the H200, not read off the library.
+SWITCH_PARAMS = SWITCH_PARAMS + ("gemm.fp8_no_stream_k",)
 OPTIONAL_PARAMS.update({
-    "gemm.fp8_kpar_deep": (None, "fp8 GEMM split-K slices and stream-K shares at least FP8_KPAR_MIN_K deep "
-                                 "(structure recorded by a calibration whose validation split chose it: 1)"),
     "gemm.fp8_no_stream_k": (None, "fp8 GEMMs never take stream-K (structure recorded by a calibration whose "
                                    "validation split chose it: 1)"),
-    "gemm.overlap_p_fp8": (None, "fp8 GEMM: its own exponent of the compute / memory overlap"),
 })
-
 
 @dataclass(frozen=True)
 class GpuParams:

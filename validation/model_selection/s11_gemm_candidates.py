@@ -42,7 +42,15 @@ this record (they stay at the commit named in the .txt).
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s11_gemm_candidates.py [hw ...]
 Writes validation/model_selection/s11_gemm_candidates.txt.
+
+FROZEN RECORD of commit 6819d38: fp8 K-parallel slices >= 6144 deep and fp8's own overlap exponent (rejected
+here) left the model after this record; run it at that commit to reproduce s11_gemm_candidates.txt (running
+it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "6819d38")
+
 from pathlib import Path
 
 from cosim.calibrate import fit
