@@ -158,7 +158,8 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
     best = np.full(m.shape, np.inf)
     best_red = np.zeros(m.shape)
     best_tile = np.zeros(m.shape + (5,))
-    stream_k = bool(P.values.get("gemm.stream_k"))
+    # session 11: a calibration may take fp8 GEMMs off stream-K (gemm.fp8_no_stream_k; s11_gemm_candidates)
+    stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
     for bm, bn in _lib.tiles(TILES, P.values.get("gemm.tile_set")):
         tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
         # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a

@@ -254,6 +254,18 @@ OPTIONAL_PARAMS.update({
                                          "time multiplier instead of unfused.unaligned_mult"),
 })
 
+# Session 11 (issue 11 round 6; validation/model_selection/s11_gemm_candidates.txt, chosen before held-out
+# suite 12): fp8 GEMMs never take stream-K (gemm.fp8_no_stream_k). On the H200 train rows, fp8 GEMMs of few
+# tiles and deep K ran up to as slowly as bf16's of the same shape (225 x 1152 x 32256: fp8 40.5 us, bf16
+# 33.7 us, priced 22.3 us with stream-K): fp8 gains less than bf16 from spreading K over the SMs. Chosen
+# (validation p90 13.4 -> 13.2; fp8 5.3 / 14.1 -> 4.9 / 14.0) over fp8 split-K and stream-K slices at least
+# 6144 deep and fp8's own overlap exponent (E, both: 12.6, two more parameters, within the rule's 2 points),
+# which were removed. A measured regularity of cuBLASLt's fp8 dispatch on the H200, not read off the library.
+SWITCH_PARAMS = SWITCH_PARAMS + ("gemm.fp8_no_stream_k",)
+OPTIONAL_PARAMS.update({
+    "gemm.fp8_no_stream_k": (None, "fp8 GEMMs never take stream-K (structure recorded by a calibration whose "
+                                   "validation split chose it: 1)"),
+})
 
 @dataclass(frozen=True)
 class GpuParams:

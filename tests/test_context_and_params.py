@@ -134,8 +134,8 @@ def test_unknown_parameter_in_the_calibration_file_names_that_file(tmp_path):
     with pytest.raises(InputError) as e:
         cosim.load_hw(p)
     assert str(e.value) == (f"{tmp_path / 'cal.yaml'}: analytical.params.gemm.bww: got '2.9281 TB/s'; expected a "
-                            "parameter of hwmodels.gpu.PARAMS (did you mean 'bw'?); known here: bw, floor, mma_eff, "
-                            "overlap_p, splitk_ws, stream_k, tile_c, tile_set")
+                            "parameter of hwmodels.gpu.PARAMS (did you mean 'bw'?); known here: bw, floor, fp8_no_stream_k, "
+                            "mma_eff, overlap_p, splitk_ws, stream_k, tile_c, tile_set")
 
 
 def test_unknown_parameter_inline_names_the_hardware_file_and_every_typo(tmp_path):

@@ -349,28 +349,38 @@ TERMS.update(S10_TERMS)
 # 2 points; FA2's uneven causal masking iteration per CTA 14.1, both 13.7, FA2 soft_c 13.4, all three 14.6) and the
 # elementwise form (14.1; the measured PyTorch's register softmax dispatch 14.2); the H100 split kept its FA2
 # prefill form (8.2; 7.9). Their code left the model after the record (commit dfdd120 has it).
+# Session 11 (issue 11 round 6; validation/model_selection/s11_gemm_candidates.txt, chosen before held-out suite 12):
+# fp8 GEMMs without stream-K (gemm_fp8_no_stream_k; GEMM validation p90 13.4 -> 13.2, fp8 rows 5.3 / 14.1 ->
+# 4.9 / 14.0). Rejected and removed: fp8 split-K / stream-K slices at least 6144 deep (12.9, one more parameter)
+# and fp8's own overlap exponent (13.2 with one more; both 12.6 with two more, within the rule's 2 points).
+# The H100 split kept its form (its set has no stream-K; the deep slices 13.9, the exponent a tie, 12.3).
+# S11_GEMM_OFF: the session-10 form.
+S11_GEMM_OFF = {"gemm_fp8_no_stream_k": False}
+S11_GEMM_TERMS = {"gemm_fp8_no_stream_k": True}
+TERMS.update(S11_GEMM_TERMS)
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,
-                            "gemm_splitk_ws": True, **S9_OFF, **S10_OFF},
+                            "gemm_splitk_ws": True, **S9_OFF, **S10_OFF, **S11_GEMM_OFF},
                "h200": TERMS}
 # A GPU without its own entry (a future a100 / b200 / mi300x calibration) gets the base set unless the
 # user names one (`cosim calibrate --terms`): the session-8 form, without the session-9 and -10 terms (GEMM
 # stream-K, cuDNN's decode fill, unfused decode's own unaligned multiplier) that only the H200's validation
-# split chose. The base set's own terms
+# split chose (nor session 11's fp8 GEMMs without stream-K). The base set's own terms
 # (sessions 4-8) were chosen on the H200 split too (the H100 kept a subset): no set is validated on a
 # GPU that has no validation split; the calibration's provenance says which set was fitted.
-BASE_TERMS = {**TERMS, **S9_OFF, **S10_OFF}
+BASE_TERMS = {**TERMS, **S9_OFF, **S10_OFF, **S11_GEMM_OFF}
 TERM_SETS = {**TERMS_BY_HW, "base": BASE_TERMS}
 TERM_SET_DESC = {
     "h200": "h200 set (chosen on the validation split of the H200 fit rows: validation/model_selection s4-s10 "
             "candidates; session 9, s9_candidates: GEMM stream-K, cuDNN decode fill; session 10, "
-            "s10_candidates: unfused decode's own unaligned multiplier)",
+            "s10_candidates: unfused decode's own unaligned multiplier; session 11, s11_gemm_candidates: fp8 GEMMs "
+            "without stream-K)",
     "h100_sxm": "h100_sxm set (chosen on the validation split of the H100 fit rows: validation/model_selection s4-s9 "
                 "candidates; split-K workspace reduction, no stream-K, no decode fill, no unfused decode multiplier)",
     "base": "base set (the session-8 form: the h200 set without the session-9 and -10 terms GEMM stream-K, "
             "cuDNN decode fill and unfused decode's own unaligned multiplier; its session 4-8 terms were chosen "
-            "on the H200 fit rows)",
+            "on the H200 fit rows; nor the session-11 fp8 GEMMs without stream-K, moot without stream-K)",
 }
 
 
@@ -401,6 +411,8 @@ def _s7_optional(group, rows, values, terms) -> list:
         values["gemm.splitk_ws"] = 1.0
     if group == "gemm" and terms.get("gemm_stream_k"):  # structure, not fitted: recorded
         values["gemm.stream_k"] = 1.0
+    if group == "gemm" and terms.get("gemm_fp8_no_stream_k"):  # structure, not fitted: recorded
+        values["gemm.fp8_no_stream_k"] = 1.0
     if group == "elementwise":
         soft = [m for m in rows if m.op.kind == "softmax" and m.op.dims["cols"] > gpu_params.WARP_SOFTMAX_MAX_COLS]
         if terms.get("softmax_multipass") and sum(bool(gpu_library.softmax_multipass(m.op.dims["cols"]))

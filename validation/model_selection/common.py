@@ -79,12 +79,14 @@ def score_decode(hw_name, hw, tr, va, backend, terms, lines, label):
     return score_fitted(values, sms, l2, default, tr, va, hw, len(names), lines, label)
 
 
-def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), default="fa2"):
+def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), default="fa2", by_class=False, n_extra=0):
     """Fit one group's parameters (fit.GROUPS[group], each from fit.INITIAL, plus the optional terms
     `terms` switches on, through cosim.calibrate.fit's own helpers: elementwise's and FA2 prefill's as
     fit.fit_latency adds them) on tr; score tr and va. Every other
     parameter keeps the committed calibration; the keys in `drop` (candidate terms) are removed first so
-    no candidate starts from a fitted value of itself."""
+    no candidate starts from a fitted value of itself. `by_class`: also a line per op class of the rows
+    (the same fit; for information, not returned to the rule). `n_extra`: parameters a candidate chose
+    outside the fit (a constant picked on the train rows from a grid), counted with the fitted ones."""
     base, sms, l2 = start_values(hw_name)
     values = {k: v for k, v in base.items() if k not in drop}
     names = list(fit.GROUPS[group])
@@ -96,7 +98,11 @@ def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), defaul
     elif group == "attention_prefill":  # FA2's prefill terms, as fit.fit_latency adds them
         names += fit._prefill_optional("attn.", "fa2", terms, values)
     fit._fit_group(names, tr, hw, values, sms, l2, default)
-    return score_fitted(values, sms, l2, default, tr, va, hw, len(names), lines, label)
+    res = score_fitted(values, sms, l2, default, tr, va, hw, len(names) + n_extra, lines, label)
+    for cls in sorted({m.cls for m in tr}) if by_class else ():
+        score_fitted(values, sms, l2, default, [m for m in tr if m.cls == cls], [m for m in va if m.cls == cls], hw,
+                     len(names) + n_extra, lines, f"  {cls}")
+    return res
 
 
 def score_candidates(tr, va, candidates, score, lines, title):
