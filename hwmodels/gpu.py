@@ -531,22 +531,6 @@ def unfused_parts(op: Op) -> list:
 _GATHER, _SCORE = ("repeat_k", "repeat_v", "bcast_v", "bcast_kT"), ("scale", "mask", "softmax", "cast")
 
 
-def unfused_unaligned(P, q_len: int, kv_len: int) -> tuple:
-    """(GEMM multiplier, score-pass multiplier) of unfused attention over a KV length `kv_len`: 1 when aligned
-    (a multiple of UNFUSED_ALIGN, gpu_params); decode (q_len 1) its own multiplier when calibrated; prefill the odd-length
-    and GEMM multipliers when calibrated, else unfused.unaligned_mult (1 when uncalibrated)."""
-    v = P.values
-    if kv_len % UNFUSED_ALIGN == 0:
-        return 1.0, 1.0
-    if q_len == 1:
-        u = v.get("unfused.dec_unaligned_mult", v.get("unfused.unaligned_mult", 1.0))
-        return u, u
-    odd = kv_len % 2 == 1
-    u = v["unfused.odd_mult"] if odd and "unfused.odd_mult" in v else v.get("unfused.unaligned_mult", 1.0)
-    g = v["unfused.gemm_odd_mult"] if odd and "unfused.gemm_odd_mult" in v else v.get("unfused.gemm_unaligned_mult", u)
-    return g, u
-
-
 def unfused_scaled(op: Op, P: GpuParams) -> list:
     """(kernel, parameters pricing it) pairs of HF eager attention. The gather and score
     passes are not the kernels the elementwise model was fitted on: repeat_kv's
@@ -557,8 +541,9 @@ def unfused_scaled(op: Op, P: GpuParams) -> list:
     # rows of kv_len bf16 elements that are no multiple of 16 bytes: the score GEMMs and passes
     # lose their vectorised / TMA loads (`unfused.unaligned_mult`, when calibrated; gpu_params)
     # decode (q_len 1) takes its own unaligned multiplier when calibrated (session 10, gpu_params)
-    # prefill's odd-length and GEMM multipliers when calibrated (session 11, gpu_params.unfused_unaligned)
-    ug, u = unfused_unaligned(P, int(op.dims["q_len"]), int(op.dims["kv_len"]))
+    dec = int(op.dims["q_len"]) == 1
+    ukey = "unfused.dec_unaligned_mult" if dec and "unfused.dec_unaligned_mult" in P.values else "unfused.unaligned_mult"
+    u = P.values.get(ukey, 1.0) if int(op.dims["kv_len"]) % UNFUSED_ALIGN else 1.0
     for p in unfused_parts(op):
         f = P["unfused.gather_mult"] if p.name in _GATHER else P["unfused.score_mult"] if p.name in _SCORE else None
         if p.name == "bcast_kT":  # MQA's transposing copy, its own multiplier when calibrated
@@ -566,10 +551,10 @@ def unfused_scaled(op: Op, P: GpuParams) -> list:
         if p.name == "softmax":  # the score softmax (bf16 in, fp32 out), its own multiplier when calibrated
             f = P.values.get("unfused.softmax_mult", f)
         if f is None:
-            if p.kind == "gemm" and ug != 1.0:  # throughput / ug: the time above the floor x ug
+            if p.kind == "gemm" and u != 1.0:  # throughput / u: the time above the floor x u
                 fmt = _gemm_fmt(p.compute_fmt)
-                out.append((p, dataclasses.replace(P, values={**P.values, f"gemm.mma_eff.{fmt}": P[f"gemm.mma_eff.{fmt}"] / ug,
-                                                              "gemm.bw": P["gemm.bw"] / ug})))
+                out.append((p, dataclasses.replace(P, values={**P.values, f"gemm.mma_eff.{fmt}": P[f"gemm.mma_eff.{fmt}"] / u,
+                                                              "gemm.bw": P["gemm.bw"] / u})))
             else:
                 out.append((p, P))
             continue

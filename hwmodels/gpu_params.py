@@ -254,20 +254,6 @@ OPTIONAL_PARAMS.update({
                                          "time multiplier instead of unfused.unaligned_mult"),
 })
 
-# Session 11 (issue 11 round 6; candidates scored on the validation split carved from the fit rows:
-# validation/model_selection/s11_unfused_candidates.txt). Unfused prefill (q_len > 1) over a KV length that
-# is no multiple of 8, on the train rows: an odd length (rows of kv bf16 elements only 2-byte aligned) ran
-# 8.4 % slower than priced (median, signed), an even one (4- or 8-byte aligned rows) 8.2 % faster, and the
-# odd rows the more so the larger the score GEMMs' share of the time. Candidate multipliers (prefill only;
-# decode keeps unfused.dec_unaligned_mult), each replacing unfused.unaligned_mult where it applies:
-OPTIONAL_PARAMS.update({
-    "unfused.odd_mult": (None, "unfused prefill attention, odd KV length (2-byte aligned rows): time multiplier of "
-                               "the score GEMMs and passes instead of unfused.unaligned_mult"),
-    "unfused.gemm_unaligned_mult": (None, "unfused prefill attention, KV length no multiple of 8: the score GEMMs' "
-                                          "(QK^T, PV) own time multiplier"),
-    "unfused.gemm_odd_mult": (None, "unfused prefill attention, odd KV length: the score GEMMs' own time multiplier"),
-})
-
 
 @dataclass(frozen=True)
 class GpuParams:

@@ -349,10 +349,11 @@ TERMS.update(S9_TERMS)
 S10_OFF = {"unfused_dec_unaligned": False}
 S10_TERMS = {"unfused_dec_unaligned": True}
 TERMS.update(S10_TERMS)
-# Session 11 (issue 11 round 6; validation/model_selection/s11_unfused_candidates.txt, candidates on the
-# validation split): unfused prefill over an unaligned KV length, by the length's parity and per kernel.
-S11_UNFUSED_OFF = {"unfused_odd": False, "unfused_gemm_unaligned": False, "unfused_gemm_odd": False}
-TERMS.update(S11_UNFUSED_OFF)
+# Session 11 (issue 11 round 6; validation/model_selection/s11_unfused_candidates.txt, scored on the
+# validation split carved from the fit rows): unfused prefill over an unaligned KV length by the length's parity (odd lengths' own multiplier)
+# and per kernel kind (the score GEMMs' own); the rule kept the session-10 form (validation p90 13.4; the
+# best, parity x kernel kind, 11.8 with three more parameters): no term chosen, the candidates' code removed
+# (it is at commit 4727c13). Session 11's fit-order fix (fit_unfused after fit_launch) is no term.
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,
@@ -497,30 +498,13 @@ def fit_unfused(meas, hw, values, sms, l2, terms, default):
 
 def _unfused_optional(rows, values, terms) -> list:
     """Session-10 term of unfused attention (TERMS: unfused_dec_unaligned): decode's own unaligned multiplier,
-    where >= 3 decode rows identify it; it starts at the shared multiplier's value. Session-11 terms of its
-    prefill (unfused_odd: odd KV lengths' own multiplier; unfused_gemm_unaligned: the score GEMMs' own;
-    unfused_gemm_odd: the odd lengths' GEMMs' own, with both), each where >= 3 prefill rows of an odd (or
-    unaligned) KV length identify it, starting at the multiplier it replaces."""
-    names = []
-    if "unfused.unaligned_mult" not in values:
-        return names
+    where >= 3 decode rows identify it; it starts at the shared multiplier's value."""
     dec = [m for m in rows if int(m.op.dims["q_len"]) == 1]
-    if terms.get("unfused_dec_unaligned") and sum(
+    if terms.get("unfused_dec_unaligned") and "unfused.unaligned_mult" in values and sum(
             int(m.op.dims["kv_len"]) % gpu_params.UNFUSED_ALIGN != 0 for m in dec) >= 3:
         values.setdefault("unfused.dec_unaligned_mult", values["unfused.unaligned_mult"])
-        names.append("unfused.dec_unaligned_mult")
-    pre = [int(m.op.dims["kv_len"]) for m in rows if int(m.op.dims["q_len"]) > 1]
-    odd = sum(kv % 2 for kv in pre) >= 3
-    if terms.get("unfused_odd") and odd:
-        values.setdefault("unfused.odd_mult", values["unfused.unaligned_mult"])
-        names.append("unfused.odd_mult")
-    if terms.get("unfused_gemm_unaligned") and sum(kv % gpu_params.UNFUSED_ALIGN != 0 for kv in pre) >= 3:
-        values.setdefault("unfused.gemm_unaligned_mult", values["unfused.unaligned_mult"])
-        names.append("unfused.gemm_unaligned_mult")
-        if terms.get("unfused_gemm_odd") and "unfused.odd_mult" in values and odd:
-            values.setdefault("unfused.gemm_odd_mult", values["unfused.odd_mult"])
-            names.append("unfused.gemm_odd_mult")
-    return names
+        return ["unfused.dec_unaligned_mult"]
+    return []
 
 
 def backend_start(key: str, values: dict) -> float:

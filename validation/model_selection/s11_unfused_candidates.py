@@ -35,7 +35,15 @@ rows: nothing is scored there and its term set keeps every session-11 unfused te
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s11_unfused_candidates.py [hw ...]
 Writes validation/model_selection/s11_unfused_candidates.txt.
+
+FROZEN RECORD of commit 4727c13: the rule kept A; the candidate terms B-E (unfused.odd_mult,
+unfused.gemm_unaligned_mult, unfused.gemm_odd_mult) left the model after this record; run it at that commit to
+reproduce s11_unfused_candidates.txt (running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the rejected terms' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "4727c13")
+
 from pathlib import Path
 
 from cosim.calibrate import fit
