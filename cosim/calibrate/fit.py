@@ -276,7 +276,8 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
         quality["launch"] = fit_launch(dataset.load_e2e(e2e_csv), hw, values, sms, l2, default_used)
     # unfused attention last: its time is a sum of kernels, each after the first hiding launch.overlap,
     # so it is fitted with the launch constants written beside it (fitted inside fit_latency, before
-    # fit_launch, it saw launch.overlap = 0 and was priced with 1.65 us: 6.30 / 18.33 on the H200's fit rows)
+    # fit_launch, it saw launch.overlap = 0 and was priced with 1.65 us: the H200's fit rows 5.56 / 13.60 as priced,
+    # 6.30 / 18.33 as the fit printed them, 4.73 / 13.81 fitted with the written overlap)
     q = fit_unfused([m for m in meas if m.split == "fit"], hw, values, sms, l2, term_set, default)
     if q:
         quality["attention_unfused"] = q
