@@ -105,6 +105,21 @@ def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), defaul
     return res
 
 
+def score_unfused(hw_name, hw, tr, va, terms, lines, label, default=None):
+    """Fit unfused (Hugging Face eager) attention's multipliers on tr with the CLI's own fit.fit_unfused (each
+    from 1.0, the optional ones `terms` switches on where tr identifies them); every other parameter keeps the
+    committed calibration (launch.overlap included: fit() fits this group after the launch constants), every
+    unfused.* key is removed first; score tr and va. `default`: the backend the CLI passes (the default-backend
+    rows' match, fit._default_backend), cuDNN on the H200."""
+    base, sms, l2 = start_values(hw_name)
+    values = {k: v for k, v in base.items() if not k.startswith("unfused.")}
+    default = default or ("cudnn" if hw_name == "h200" else "fa2")
+    before = set(values)
+    fit.fit_unfused(tr, hw, values, sms, l2, terms, default)
+    n = len(set(values) - before)
+    return score_fitted(values, sms, l2, default, tr, va, hw, n, lines, label)
+
+
 def score_candidates(tr, va, candidates, score, lines, title):
     """The loop every selection repeats: a title line and the header, then `score(terms_on, label)` for
     each (terms_on, label) of `candidates` (the first is the current form), then the rule's choice."""
