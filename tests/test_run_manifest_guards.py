@@ -195,3 +195,18 @@ def test_a_manifest_run_keeps_its_energy_e2e_and_env_in_its_raw_folder(tmp_path)
         dataset.load_energy(man)
     from cosim.validate import measured_devices
     assert measured_devices(man) == ["GPU X"]
+
+
+@pytest.mark.parametrize("manifest", [True, False], ids=["manifest", "out-dir"])
+def test_a_retired_suite_is_refused_before_measuring(tmp_path, no_gpu, capsys, manifest):
+    """heldout11 was retired unmeasured (dataset.RETIRED_SUITES): measuring it would test no committed model."""
+    man = tmp_path / "h200_runs.csv"
+    if manifest:
+        man.write_text("run,suite\n")
+    args = _args(tmp_path, "h200_run18", measurements=str(man) if manifest else None, variant="heldout11")
+    assert cli_calibrate.run(args) == 2
+    err = capsys.readouterr().err
+    assert "--variant: got 'heldout11', retired unmeasured" in err and "measure heldout12" in err
+    assert no_gpu == [] and not (tmp_path / "raw_h200_run18").exists()
+    with pytest.raises(InputError, match="suite: got 'heldout11', retired unmeasured"):
+        dataset.check_new_run(man, "h200_run18", "heldout11")

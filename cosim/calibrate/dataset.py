@@ -25,7 +25,7 @@ from pathlib import Path
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 
-__all__ = ["SUITES", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "manifest_runs", "check_new_run", "run_files", "load_env", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
+__all__ = ["SUITES", "RETIRED_SUITES", "refuse_retired", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "manifest_runs", "check_new_run", "run_files", "load_env", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
            "reliable", "MAX_SPREAD"]
 
 # A row whose repeats spread by more than half its median, (p90 - p10) / median > 0.5, was
@@ -113,6 +113,13 @@ def manifest_runs(path) -> list[tuple[str, str, Path]]:
     return out
 
 
+def refuse_retired(suite: str, where: str) -> None:
+    """A retired held-out suite (RETIRED_SUITES) is never measured: one error naming it and what to measure."""
+    if suite in RETIRED_SUITES:
+        raise InputError(f"{where}: got {suite!r}, retired unmeasured: {RETIRED_SUITES[suite]}; expected a suite "
+                         f"that tests the committed model")
+
+
 def check_new_run(manifest, run: str, suite: str) -> Path:
     """Refuse, before anything is measured or written, a run that would overwrite or duplicate one: its name
     already listed in the manifest, its raw folder <manifest dir>/raw_<run>/ already there, or a suite not in
@@ -120,6 +127,7 @@ def check_new_run(manifest, run: str, suite: str) -> Path:
     p = Path(manifest)
     if suite not in SUITES:
         raise InputError(f"{p}: suite: got {suite!r}; expected one of {list(SUITES)}")
+    refuse_retired(suite, f"{p}: suite")
     if p.is_file() and run in {r for r, _, _ in manifest_runs(p)}:
         raise InputError(f"{p}: run: got {run!r}, already listed; expected a new run name (--run-name)")
     raw = p.parent / f"raw_{run}"
@@ -220,6 +228,10 @@ SUITES = {"default": "fit", "heldout": "test", "heldout2": "test2", "fit3": "fit
           "heldout4": "test4", "fit5": "fit", "heldout5": "test5", "fit6": "fit", "heldout6": "test6", "fit7": "fit",
           "heldout7": "test7", "fit8": "fit", "heldout8": "test8", "heldout9": "test9",
           "heldout10": "test10", "heldout11": "test11", "heldout12": "test12"}
+# held-out suites retired before any row of them was measured: the model they were frozen for changed their
+# prices, so measuring them would test no committed model (a new suite replaces each); check_new_run refuses them
+RETIRED_SUITES = {"heldout11": "drawn for the session-10 model (frozen at 7afb60e) and never measured; the session-11 "
+                               "model moves its prices (validation/heldout11_rules.md); measure heldout12"}
 # suite -> split of the held-out suites; every other suite is fitted
 HELDOUT_SPLITS = {suite: split for suite, split in SUITES.items() if split != "fit"}
 

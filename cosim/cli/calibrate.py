@@ -74,8 +74,9 @@ def run(args) -> int:
             from cosim.calibrate.dataset import is_manifest as dataset_is_manifest
             from cosim.calibrate.dataset import merge_run
 
-            from cosim.calibrate.dataset import check_new_run
+            from cosim.calibrate.dataset import check_new_run, refuse_retired
 
+            refuse_retired(args.variant, "--variant")  # before the GPU is touched
             run_name = args.run_name or f"{args.variant}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M}"
             # refused before the GPU is touched: a listed run or an existing raw folder would be overwritten
             if dataset_is_manifest(ops):  # a manifest's runs live beside it, wherever --out-dir points

@@ -1,0 +1,53 @@
+"""The fresh held-out suite stays a clean test of the model it was frozen for (issue 11, held-out discipline):
+until it is measured, the H200 model on main must price its cases exactly as the frozen model does.
+
+heldout12 is frozen at the commit that adds it to FROZEN ("FROZEN for heldout12", validation/heldout12_rules.md):
+the digest below is of the H200's prices of its 269 attention cases x 4 implementations and 184 GEMMs x
+bf16/fp8 (1,444 prices; elementwise cases not covered), computed at that commit. A model change that moves one
+of these prices before the suite is measured must re-freeze (a new commit named in the rules file, which says
+why) or draw a new suite, not edit this digest silently. heldout11 (frozen at 7afb60e, digest 4ea3eb81...) was
+retired unmeasured when the session-11 model moved its prices (dataset.RETIRED_SUITES)."""
+
+import hashlib
+import json
+
+import pytest
+
+from cosim.calibrate import dataset
+from cosim.calibrate.suite_digest import suite_cases
+from hwmodels import gpu
+from hwmodels.spec import hw_path, load_hw
+
+# suite -> (number of prices, SHA-256 of them at the freeze commit)
+FROZEN = {"heldout12": (1444, "cbb3bbd6dd3765c948c3a3112bbc1a28e8dea9db301b5800b19d049bd86794c3")}
+IMPLS = ("sdpa:default", "sdpa:CUDNN_ATTENTION", "sdpa:FLASH_ATTENTION", "unfused")
+
+
+def suite_prices(suite: str) -> list[str]:
+    hw = load_hw(hw_path("h200"))
+    params = gpu.params_for(hw)
+    cases = suite_cases(suite)
+    rows = []
+    for (_phase, b, h, kvh, d, ql, kl, causal) in cases["attention"]:
+        dims = {"batch": b, "heads": h, "kv_heads": kvh, "q_len": ql, "kv_len": kl, "head_dim": d, "causal": causal}
+        rows += [{"kind": "attention", "fmt": "bf16", "impl": impl, "dims": json.dumps(dims)} for impl in IMPLS]
+    for (m, n, k) in cases["gemm"]:
+        rows += [{"kind": "gemm", "fmt": fmt, "impl": "", "dims": json.dumps({"m": m, "n": n, "k": k})}
+                 for fmt in ("bf16", "fp8_e4m3")]
+    # 6 significant digits: a price moved by a model change differs far above that; libm ulps do not
+    return [f"{gpu.estimate(dataset.op_from_row(r), hw, params=params).details['isolated_s']:.5e}" for r in rows]
+
+
+@pytest.mark.parametrize("suite", sorted(FROZEN))
+def test_main_prices_the_unmeasured_suite_as_its_frozen_model(suite):
+    n, digest = FROZEN[suite]
+    prices = suite_prices(suite)
+    assert len(prices) == n
+    assert hashlib.sha256("\n".join(prices).encode()).hexdigest() == digest
+
+
+def test_a_frozen_suite_is_unmeasured_and_not_retired():
+    listed = {s for _, s, _ in dataset.manifest_runs("validation/h200_runs.csv")}
+    for suite in FROZEN:
+        assert suite not in listed and suite not in dataset.RETIRED_SUITES
+    assert "heldout11" in dataset.RETIRED_SUITES and "heldout11" not in listed
