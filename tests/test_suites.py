@@ -393,78 +393,41 @@ def test_heldout9_is_heldout8s_construction_with_a_new_seed():
     assert mb.HELDOUT9_SEED - mb.HELDOUT8_SEED > 4 and mb.HELDOUT9_SEED - mb.FIT8_SEED > 4
 
 
-def test_heldout10_is_heldout8s_construction_with_a_seed_from_a_new_base():
-    suite, a, at, e, et, dec, pre = mb._heldout8_draw(mb.HELDOUT10_SEED)
-    c = suite_cases("heldout10")
+# the suites drawn with heldout8's construction from a seed of a new base: (suite, seed, base, the seeds of the
+# earlier drawn suites whose generators (seed .. seed + 4) must not overlap, the earlier suites it shares no shape
+# with). The rules file of each says: the first seed from its base whose draw shares no shape with an earlier suite.
+_EARLIER10 = BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9")
+NEW_BASE_DRAWS = (
+    ("heldout10", mb.HELDOUT10_SEED, 20261205000, (mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED), _EARLIER10),
+    ("heldout11", mb.HELDOUT11_SEED, 20261205100, (mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
+     _EARLIER10 + ("heldout10",)),
+    ("heldout12", mb.HELDOUT12_SEED, 20261205200,
+     (mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
+     _EARLIER10 + ("heldout10", "heldout11")),
+)
+
+
+def _draw_shapes(seed):
+    suite, a, at, e, et, _, _ = mb._heldout8_draw(seed)
+    ew = {(k, c, s) if k == "rope_fused" else (k, (s // 2) // c, c) for k, c, s in e + et}
+    return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
+
+
+@pytest.mark.parametrize("name, seed, base, prior, earlier", NEW_BASE_DRAWS, ids=[d[0] for d in NEW_BASE_DRAWS])
+def test_is_heldout8s_construction_with_a_seed_from_a_new_base(name, seed, base, prior, earlier):
+    suite, a, at, e, et, dec, pre = mb._heldout8_draw(seed)
+    c = suite_cases(name)
     assert c["gemm"] == suite["gemm_mnk"] and c["attention"] == a + at and c["elementwise"] == e + et
     assert c["e2e"] == [dec, pre]
-    # its five generators (seed .. seed + 4) are no earlier suite's
-    for s in (mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED):
-        assert not set(range(mb.HELDOUT10_SEED, mb.HELDOUT10_SEED + 5)) & set(range(s, s + 5))
+    for s in prior:  # its five generators (seed .. seed + 4) are no earlier suite's
+        assert not set(range(seed, seed + 5)) & set(range(s, s + 5))
+    assert str(seed) in open(f"validation/{name}_rules.md").read() and str(base) in open(
+        f"validation/{name}_rules.md").read()
 
 
-def test_heldout10_seed_is_the_first_of_its_base_sharing_no_shape():
-    """validation/heldout10_rules.md: the first seed from 20261205000 whose draw shares no shape with an
-    earlier suite (20261205000-002 share some)."""
-    earlier = BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9")
+@pytest.mark.parametrize("name, seed, base, prior, earlier", NEW_BASE_DRAWS, ids=[d[0] for d in NEW_BASE_DRAWS])
+def test_seed_is_the_first_of_its_base_sharing_no_shape(name, seed, base, prior, earlier):
     seen = set().union(*(suite_shapes(v) for v in earlier))
-
-    def shapes(seed):
-        suite, a, at, e, et, _, _ = mb._heldout8_draw(seed)
-        ew = {(k, c, s) if k == "rope_fused" else (k, (s // 2) // c, c) for k, c, s in e + et}
-        return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
-    assert not shapes(mb.HELDOUT10_SEED) & seen
-    for s in range(20261205000, mb.HELDOUT10_SEED):
-        assert shapes(s) & seen, s
-
-
-def test_heldout11_is_heldout8s_construction_with_a_seed_from_a_new_base():
-    suite, a, at, e, et, dec, pre = mb._heldout8_draw(mb.HELDOUT11_SEED)
-    c = suite_cases("heldout11")
-    assert c["gemm"] == suite["gemm_mnk"] and c["attention"] == a + at and c["elementwise"] == e + et
-    assert c["e2e"] == [dec, pre]
-    # its five generators (seed .. seed + 4) are no earlier suite's
-    for s in (mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED):
-        assert not set(range(mb.HELDOUT11_SEED, mb.HELDOUT11_SEED + 5)) & set(range(s, s + 5))
-
-
-def test_heldout11_seed_is_the_first_of_its_base_sharing_no_shape():
-    """validation/heldout11_rules.md: the first seed from 20261205100 whose draw shares no shape with an
-    earlier suite (20261205100-105 share some)."""
-    earlier = BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
-                      "heldout10")
-    seen = set().union(*(suite_shapes(v) for v in earlier))
-
-    def shapes(seed):
-        suite, a, at, e, et, _, _ = mb._heldout8_draw(seed)
-        ew = {(k, c, s) if k == "rope_fused" else (k, (s // 2) // c, c) for k, c, s in e + et}
-        return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
-    assert not shapes(mb.HELDOUT11_SEED) & seen
-    for s in range(20261205100, mb.HELDOUT11_SEED):
-        assert shapes(s) & seen, s
-
-
-def test_heldout12_is_heldout8s_construction_with_a_seed_from_a_new_base():
-    suite, a, at, e, et, dec, pre = mb._heldout8_draw(mb.HELDOUT12_SEED)
-    c = suite_cases("heldout12")
-    assert c["gemm"] == suite["gemm_mnk"] and c["attention"] == a + at and c["elementwise"] == e + et
-    assert c["e2e"] == [dec, pre]
-    # its five generators (seed .. seed + 4) are no earlier suite's
-    for s in (mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED):
-        assert not set(range(mb.HELDOUT12_SEED, mb.HELDOUT12_SEED + 5)) & set(range(s, s + 5))
-
-
-def test_heldout12_seed_is_the_first_of_its_base_sharing_no_shape():
-    """validation/heldout12_rules.md: the first seed from 20261205200 whose draw shares no shape with an
-    earlier suite, heldout11 included (20261205200-234 share some)."""
-    earlier = BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
-                      "heldout10", "heldout11")
-    seen = set().union(*(suite_shapes(v) for v in earlier))
-
-    def shapes(seed):
-        suite, a, at, e, et, _, _ = mb._heldout8_draw(seed)
-        ew = {(k, c, s) if k == "rope_fused" else (k, (s // 2) // c, c) for k, c, s in e + et}
-        return {("gemm",) + tuple(x) for x in suite["gemm_mnk"]} | {tuple(x) for x in a + at} | ew
-    assert not shapes(mb.HELDOUT12_SEED) & seen
-    for s in range(20261205200, mb.HELDOUT12_SEED):
-        assert shapes(s) & seen, s
+    assert not _draw_shapes(seed) & seen
+    for s in range(base, seed):
+        assert _draw_shapes(s) & seen, s
