@@ -431,3 +431,17 @@ def test_seed_is_the_first_of_its_base_sharing_no_shape(name, seed, base, prior,
     assert not _draw_shapes(seed) & seen
     for s in range(base, seed):
         assert _draw_shapes(s) & seen, s
+
+
+def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
+    """validation/heldout_tables.py scores each drawn suite's tail classes once it is measured: every suite of
+    its TAIL_SUITES (the fresh one, heldout12, included before it is measured) gets its tail groups, with the
+    fit-7 tails from heldout7 on and the fit-8 tails from heldout8 on (heldout12_rules.md: grouped as for
+    heldout8 - heldout11). A suite missing from the table would fail here, not in the one scoring."""
+    from validation import heldout_tables as ht
+    want = {"heldout5": [""], "heldout6": ["", "fit-6 tail: "], "heldout7": ["", "fit-6 tail: ", "fit-7 tail: "]}
+    for suite in ht.TAIL_SUITES:
+        groups = ht._tail_sets(dataset.SUITES[suite])
+        assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
+        assert all(groups.values()), suite
+    assert ht.TAIL_SUITES[-1] == "heldout12" and ht.LATEST == "test12"

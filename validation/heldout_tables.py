@@ -132,8 +132,9 @@ def transfer_lines(h200, h100):
 
 def _tail_sets(split):
     """{group label prefix: case keys} of a suite's tail classes: heldout5's (fit-5 functions,
-    second generator); heldout6's fit-5 tails (second generator) and fit-6 tails (third); heldout7's
-    the same by its seed, and fit suite 7's decode grid (fourth generator)."""
+    second generator); heldout6's fit-5 tails (second generator) and fit-6 tails (third); heldout7 and
+    later the same by their seeds, and fit suite 7's decode grid (fourth generator); heldout8 and later
+    also fit suite 8's tail functions (fifth)."""
     from cosim.calibrate import microbench as mb
 
     def keys(g, a, e):
@@ -141,16 +142,16 @@ def _tail_sets(split):
                 | {(kind, (sz // 2) // cols, cols) for kind, cols, sz in e if kind != "rope_fused"})  # rope: by class only
     if split == "test5":
         return {"": keys(mb._GT5, mb._AT5, mb._ET5)}
-    seed, at_all, et_all = {"test6": (mb.HELDOUT6_SEED, mb._AT6, mb._ET6), "test7": (mb.HELDOUT7_SEED, mb._AT7, mb._ET7),
-                             "test8": (mb.HELDOUT8_SEED, mb._AT8, mb._ET8), "test9": (mb.HELDOUT9_SEED, mb._AT9, mb._ET9),
-                             "test10": (mb.HELDOUT10_SEED, mb._AT10, mb._ET10),
-                             "test11": (mb.HELDOUT11_SEED, mb._AT11, mb._ET11)}[split]
+    # heldout6 and later (split test<n>): microbench's HELDOUT<n>_SEED, _AT<n>, _ET<n>, by the suite's number, so a new
+    # suite needs no entry here; the fit-7 tails are drawn from heldout7 on, the fit-8 tails from heldout8 on
+    n = int(split.removeprefix("test"))
+    seed, at_all, et_all = getattr(mb, f"HELDOUT{n}_SEED"), getattr(mb, f"_AT{n}"), getattr(mb, f"_ET{n}")
     _, _, at, _, et, gt, _, _ = mb._heldout_with_tails(seed)
     n6 = len(et) + 12  # the fit-6 softmaxes follow the fit-5 elementwise tails
     sets = {"": keys(gt, at, et), "fit-6 tail: ": keys((), at_all[len(at):len(at) + 30], et_all[len(et):n6])}
-    if split in ("test7", "test8", "test9", "test10", "test11"):  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
+    if n >= 7:  # 12 prefills + 18 decodes of the fit-6 functions, then fit 7's decode grid
         sets["fit-7 tail: "] = keys((), at_all[len(at) + 30:len(at) + 66], ())
-    if split in ("test8", "test9", "test10", "test11"):  # then fit suite 8's tail functions (fifth generator)
+    if n >= 8:  # then fit suite 8's tail functions (fifth generator)
         g8 = mb._fit8_gemm(random.Random(seed + 4), 20, 12)
         sets["fit-8 tail: "] = keys(g8, at_all[len(at) + 66:], et_all[n6:])
     return sets
