@@ -6,7 +6,7 @@ the digest below is of the H200's prices of its 269 attention cases x 4 implemen
 bf16/fp8 (1,444 prices; elementwise cases not covered), computed at that commit. A model change that moves one
 of these prices before the suite is measured must re-freeze (a new commit named in the rules file, which says
 why) or draw a new suite, not edit this digest silently. heldout11 (frozen at 7afb60e, digest 4ea3eb81...) was
-retired unmeasured when the session-11 model moved its prices (dataset.RETIRED_SUITES)."""
+retired unmeasured when the session-11 model moved its prices (microbench.RETIRED_SUITES)."""
 
 import hashlib
 import json
@@ -47,7 +47,8 @@ def test_main_prices_the_unmeasured_suite_as_its_frozen_model(suite):
 
 
 def test_a_frozen_suite_is_unmeasured_and_not_retired():
+    from cosim.calibrate.microbench import RETIRED_SUITES
     listed = {s for _, s, _ in dataset.manifest_runs("validation/h200_runs.csv")}
     for suite in FROZEN:
-        assert suite not in listed and suite not in dataset.RETIRED_SUITES
-    assert "heldout11" in dataset.RETIRED_SUITES and "heldout11" not in listed
+        assert suite not in listed and suite not in RETIRED_SUITES
+    assert "heldout11" in RETIRED_SUITES and "heldout11" not in listed

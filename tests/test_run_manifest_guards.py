@@ -197,16 +197,31 @@ def test_a_manifest_run_keeps_its_energy_e2e_and_env_in_its_raw_folder(tmp_path)
     assert measured_devices(man) == ["GPU X"]
 
 
-@pytest.mark.parametrize("manifest", [True, False], ids=["manifest", "out-dir"])
+@pytest.mark.parametrize("manifest", [True, False], ids=["manifest", "flat-csv"])
 def test_a_retired_suite_is_refused_before_measuring(tmp_path, no_gpu, capsys, manifest):
-    """heldout11 was retired unmeasured (dataset.RETIRED_SUITES): measuring it would test no committed model."""
-    man = tmp_path / "h200_runs.csv"
-    if manifest:
-        man.write_text("run,suite\n")
-    args = _args(tmp_path, "h200_run18", measurements=str(man) if manifest else None, variant="heldout11")
-    assert cli_calibrate.run(args) == 2
+    """heldout11 was retired unmeasured (microbench.RETIRED_SUITES): measuring it would test no committed model.
+    Refused on both of cosim calibrate's paths (a run manifest, a flat <prefix>_ops.csv), by microbench itself and
+    by merge_run."""
+    meas = tmp_path / ("h200_runs.csv" if manifest else "h200_ops.csv")
+    meas.write_text("run,suite\n" if manifest else "")
+    assert dataset.is_manifest(meas) == manifest
+    assert cli_calibrate.run(_args(tmp_path, "h200_run18", measurements=str(meas), variant="heldout11")) == 2
     err = capsys.readouterr().err
     assert "--variant: got 'heldout11', retired unmeasured" in err and "measure heldout12" in err
     assert no_gpu == [] and not (tmp_path / "raw_h200_run18").exists()
+    assert meas.read_text() == ("run,suite\n" if manifest else "")
     with pytest.raises(InputError, match="suite: got 'heldout11', retired unmeasured"):
-        dataset.check_new_run(man, "h200_run18", "heldout11")
+        dataset.check_new_run(meas, "h200_run18", "heldout11")
+
+
+def test_microbench_and_merge_run_refuse_a_retired_suite(tmp_path):
+    # the real microbench.run: its refusal comes before torch is imported or a folder is made
+    with pytest.raises(SystemExit, match="--variant: got 'heldout11', retired unmeasured"):
+        microbench.run(str(tmp_path / "raw_x"), ["gemm"], variant="heldout11")
+    assert not (tmp_path / "raw_x").exists()
+    _raw(tmp_path / "raw_h200_run18", 2)
+    man = tmp_path / "h200_runs.csv"
+    man.write_text("run,suite\n")
+    with pytest.raises(InputError, match="suite: got 'heldout11', retired unmeasured"):
+        dataset.merge_run(tmp_path / "raw_h200_run18", man, "heldout11", "h200_run18")
+    assert man.read_text() == "run,suite\n"

@@ -25,7 +25,7 @@ from pathlib import Path
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 
-__all__ = ["SUITES", "RETIRED_SUITES", "refuse_retired", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "manifest_runs", "check_new_run", "run_files", "load_env", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
+__all__ = ["SUITES", "refuse_retired", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "manifest_runs", "check_new_run", "run_files", "load_env", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
            "reliable", "MAX_SPREAD"]
 
 # A row whose repeats spread by more than half its median, (p90 - p10) / median > 0.5, was
@@ -114,7 +114,10 @@ def manifest_runs(path) -> list[tuple[str, str, Path]]:
 
 
 def refuse_retired(suite: str, where: str) -> None:
-    """A retired held-out suite (RETIRED_SUITES) is never measured: one error naming it and what to measure."""
+    """A retired held-out suite (microbench.RETIRED_SUITES) is never measured: one error naming it and what to
+    measure instead."""
+    from cosim.calibrate.microbench import RETIRED_SUITES
+
     if suite in RETIRED_SUITES:
         raise InputError(f"{where}: got {suite!r}, retired unmeasured: {RETIRED_SUITES[suite]}; expected a suite "
                          f"that tests the committed model")
@@ -228,10 +231,6 @@ SUITES = {"default": "fit", "heldout": "test", "heldout2": "test2", "fit3": "fit
           "heldout4": "test4", "fit5": "fit", "heldout5": "test5", "fit6": "fit", "heldout6": "test6", "fit7": "fit",
           "heldout7": "test7", "fit8": "fit", "heldout8": "test8", "heldout9": "test9",
           "heldout10": "test10", "heldout11": "test11", "heldout12": "test12"}
-# held-out suites retired before any row of them was measured: the model they were frozen for changed their
-# prices, so measuring them would test no committed model (a new suite replaces each); check_new_run refuses them
-RETIRED_SUITES = {"heldout11": "drawn for the session-10 model (frozen at 7afb60e) and never measured; the session-11 "
-                               "model moves its prices (validation/heldout11_rules.md); measure heldout12"}
 # suite -> split of the held-out suites; every other suite is fitted
 HELDOUT_SPLITS = {suite: split for suite, split in SUITES.items() if split != "fit"}
 
@@ -429,6 +428,7 @@ def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
     load_energy, load_e2e and load_env read the raw files through it). A flat <prefix>_ops.csv gets the rows
     appended, energy/e2e rows go to <prefix>_energy.csv and _e2e.csv, env.json becomes <prefix>_env.json's
     entry ``run``. Returns rows added per file."""
+    refuse_retired(suite, f"{ops_csv}: suite")  # a run of a retired suite is never listed, however it was measured
     raw, ops_csv = Path(raw_dir), Path(ops_csv)
     added = {}
     whats = ("ops", "energy", "e2e")
