@@ -20,6 +20,14 @@ from hwmodels.spec import hw_path, load_hw
 
 # suite -> (number of prices, SHA-256 of them at the freeze commit)
 FROZEN = {"heldout12": (1444, "cbb3bbd6dd3765c948c3a3112bbc1a28e8dea9db301b5800b19d049bd86794c3")}
+# the files the rules freeze (validation/heldout12_rules.md), and the digest of their contents at the freeze commit
+# 504579c: the price digest above does not see elementwise ops, the end-to-end launch terms or the H100 calibration
+# the transfer rows use (review finding), this one sees every byte of them. A later edit of one of these files
+# before heldout12 is measured must show every heldout12 price unchanged (or re-freeze) and say so in the rules file.
+FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_params.py", "hwmodels/gpu_calibration.py",
+                "hwmodels/gpu_transfer.py", "cosim/calibrate/fit.py", "cosim/configs/hw/calibration/h200.yaml",
+                "cosim/configs/hw/calibration/h100_sxm.yaml")
+FROZEN_FILES_DIGEST = "948f5490bdb8156bad1d4a88104dc4ff4639ba03da8e0dae4aa51bf2f0c5128d"
 IMPLS = ("sdpa:default", "sdpa:CUDNN_ATTENTION", "sdpa:FLASH_ATTENTION", "unfused")
 
 
@@ -52,3 +60,13 @@ def test_a_frozen_suite_is_unmeasured_and_not_retired():
     for suite in FROZEN:
         assert suite not in listed and suite not in RETIRED_SUITES
     assert "heldout11" in RETIRED_SUITES and "heldout11" not in listed
+
+
+def test_the_frozen_files_are_as_at_the_freeze_commit():
+    from pathlib import Path
+    h = hashlib.sha256()
+    for f in FROZEN_FILES:
+        h.update(f.encode() + b"\0" + hashlib.sha256(Path(f).read_bytes()).hexdigest().encode() + b"\n")
+    assert h.hexdigest() == FROZEN_FILES_DIGEST
+    rules = Path("validation/heldout12_rules.md").read_text()
+    assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES)

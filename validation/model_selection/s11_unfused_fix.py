@@ -17,6 +17,10 @@ each on all fit rows (in-sample) and fitted on the train part, scored on train a
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s11_unfused_fix.py
 Writes validation/model_selection/s11_unfused_fix.txt.
+
+A RECORD of commit 6555e74: its start values are that commit's committed calibration; after the merged session-11
+re-fit (other groups moved) its lines differ by about 0.1 point (the in-sample line 4.7 -> 4.8); reproduce the
+.txt at that commit.
 """
 from pathlib import Path
 
