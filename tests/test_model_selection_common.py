@@ -27,3 +27,22 @@ def test_fewer_parameters_within_two_points_are_preferred():
 def test_tie_in_parameters_takes_the_lower_p90():
     chosen, _ = _run([("A", 6, 4.6, 13.8), ("B", 6, 4.4, 13.4)])
     assert chosen == "B"
+
+
+def test_score_group_takes_the_switches_from_the_candidates_terms_not_the_calibration(monkeypatch):
+    """The committed H200 calibration has gemm.stream_k = 1 and gemm.fp8_no_stream_k = 1; a GEMM candidate whose
+    terms turn them off is fitted and scored without them (review finding: they carried over)."""
+    from cosim.calibrate import fit
+    from validation.model_selection import common
+
+    seen = {}
+    monkeypatch.setattr(fit, "_fit_group", lambda names, tr, hw, values, *a: None)
+    monkeypatch.setattr(common, "score_fitted", lambda values, *a: seen.setdefault("v", dict(values)))
+    base, _, _ = common.start_values("h200")
+    assert base["gemm.stream_k"] == 1.0 and base["gemm.fp8_no_stream_k"] == 1.0
+    off = {**fit.TERMS, "gemm_stream_k": False, "gemm_fp8_no_stream_k": False}
+    common.score_group("h200", None, [], [], "gemm", off, [], "A")
+    assert "gemm.stream_k" not in seen["v"] and "gemm.fp8_no_stream_k" not in seen["v"]
+    seen.clear()
+    common.score_group("h200", None, [], [], "gemm", dict(fit.TERMS), [], "B")
+    assert seen["v"]["gemm.stream_k"] == 1.0 and seen["v"]["gemm.fp8_no_stream_k"] == 1.0

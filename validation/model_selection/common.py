@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.calibrate import dataset, fit
+from hwmodels import gpu_params
 from hwmodels.gpu import GpuParams
 
 CSV = {"h200": "validation/h200_runs.csv", "h100_sxm": "validation/h100_ops.csv"}
@@ -88,7 +89,11 @@ def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), defaul
     (the same fit; for information, not returned to the rule). `n_extra`: parameters a candidate chose
     outside the fit (a constant picked on the train rows from a grid), counted with the fitted ones."""
     base, sms, l2 = start_values(hw_name)
-    values = {k: v for k, v in base.items() if k not in drop}
+    # the group's structure switches (gpu_params.SWITCH_PARAMS: gemm.stream_k, gemm.fp8_no_stream_k, ...) come from
+    # the candidate's terms, never from the committed calibration: a candidate that turns one off must not inherit it
+    prefixes = {k.split(".")[0] + "." for k in fit.GROUPS[group]}
+    values = {k: v for k, v in base.items()
+              if k not in drop and not (k in gpu_params.SWITCH_PARAMS and k.startswith(tuple(prefixes)))}
     names = list(fit.GROUPS[group])
     for k in names:
         values[k] = fit.INITIAL[k]
