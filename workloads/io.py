@@ -114,13 +114,14 @@ def looks_like_path(text: str) -> bool:
     return "/" in text or os.sep in text or text.endswith((".yaml", ".yml", ".json"))
 
 
-def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError) -> Path:
+def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError, warn: bool = True) -> Path:
     """One rule for every loader: a bare name ("h100_sxm") is the bundled file
     cosim/configs/<kind>/<name>.yaml; a path is the user's own file. A path written as in
     the docs ("cosim/configs/sweeps/x.yaml", or the shorter "configs/sweeps/x.yaml") that
     does not exist from the current directory is the bundled file of that name, so example
     commands work from any directory. An unknown bare name raises `error` naming the close
-    matches and the bundled names."""
+    matches and the bundled names. `warn=False` for a name the caller did not give (one a bundled file
+    names inside itself): only the caller's own bare name is told of a shadowing local file."""
     import difflib
 
     text = str(name_or_path).strip()
@@ -140,7 +141,8 @@ def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError
         raise error(f"unknown {what} {short_repr(text)}: not a bundled {what} name (see `cosim list {kind}`){hint}; "
                     f"bundled: {', '.join(names)}; or give a path to your own .yaml file")
     bundled = bundled_dir(kind) / f"{text}.yaml"
-    warn_shadowed(text, bundled, what, folders=kind == "models")
+    if warn:
+        warn_shadowed(text, bundled, what, folders=kind == "models")
     return bundled
 
 
