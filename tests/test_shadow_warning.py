@@ -244,3 +244,26 @@ def test_cosim_roofline_on_a_transferred_gpu_prints_no_siblings_note(tmp_path, c
     assert _silent(lambda: main(["roofline", "--model", "llama3_8b", "--hw", "b200"])) == 0
     err = capsys.readouterr().err
     assert "is the bundled" not in err, err
+
+
+def test_what_counts_as_a_shadowing_local_entry(tmp_path):
+    """shadow_note's one stat (a cached bare-name load pays it every call) keeps Path.is_file / is_dir's answers:
+    a file or a link to one shadows; a folder only for a model and only with a config.json; a dangling link or
+    nothing there does not."""
+    b = wio.bundled_dir("models") / "llama3_8b.yaml"
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "plain").mkdir()
+    _model_folder(tmp_path, "ckpt")
+    (tmp_path / "to_f").symlink_to(tmp_path / "f")
+    (tmp_path / "to_ckpt").symlink_to(tmp_path / "ckpt")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    kinds = {}
+    for name in ("f", "plain", "ckpt", "to_f", "to_ckpt", "dangling", "missing"):
+        for folders in (False, True):
+            note = wio.shadow_note(name, b, "model", folders)
+            kinds[name, folders] = note and note.split("the ")[2].split(" ")[0]
+    assert {k: v for k, v in kinds.items() if v} == {("f", False): "file", ("f", True): "file",
+                                                     ("to_f", False): "file", ("to_f", True): "file",
+                                                     ("ckpt", True): "folder", ("to_ckpt", True): "folder"}
+    assert wio.shadow_note("f", None, "model") is None and wio.shadow_note("./f", b, "model") is None
+    assert wio.shadow_note("a\0b", b, "model") is None  # no such name on any file system: nothing there
