@@ -19,7 +19,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cosim.calibrate import frozen_commit
 from cosim.calibrate.collective_heldout_s9 import FROZEN, HELDOUT_S9_CSV, RAW, TABLES, headline_sources
 from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, session8_systems
 from cosim.calibrate.nccl_heldout_score import TOL, frozen_rows, verdict
@@ -28,11 +27,6 @@ from cosim.calibrate.nccl_table import read_nccl_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
-
-
-def frozen_prices(csv_path: Path) -> list:
-    """Model times (us) of every row priced by the frozen commit's own code (cosim.calibrate.frozen_commit)."""
-    return frozen_commit.frozen_prices(FROZEN, csv_path, ROOT)
 
 
 def _one_configuration(ar) -> list:

@@ -152,14 +152,15 @@ def _looks_like_path(text: str) -> bool:
     return looks_like_path(text)
 
 
-def hw_path(name_or_path) -> Path:
-    """Bare name -> bundled file path; anything path-like -> that path (not checked here)."""
+def hw_path(name_or_path, warn: bool = True) -> Path:
+    """Bare name -> bundled file path; anything path-like -> that path (not checked here). `warn=False`
+    for a name a file gives (not the caller): no ShadowedNameWarning for it (workloads.io.resolve_bundled)."""
     if isinstance(name_or_path, os.PathLike):
         return Path(name_or_path)
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise HardwareError(_msg("hw", "", name_or_path,
                                  "a bundled hardware name (see list_hw()) or a path to a .yaml file"))
-    return resolve_bundled("hw", name_or_path, "hardware", HardwareError)
+    return resolve_bundled("hw", name_or_path, "hardware", HardwareError, warn=warn)
 
 
 # ---------------------------------------------------------------------------- reading (cached)
@@ -241,7 +242,8 @@ def _transferred_calibration(cal: dict, path: Path, src: str) -> dict:
         raise HardwareError(_msg(src, "calibration.sm_count", sms, "this GPU's SM count, a positive integer "
                                  "(the transfer re-spreads the sibling's per-SM work over it)"))
     frm = cal["from"].strip()
-    spath = hw_path(frm) if not _looks_like_path(frm) else (path.parent / frm).resolve()
+    # the sibling is named by this file, not by the caller: a same-named local file is no note here
+    spath = hw_path(frm, warn=False) if not _looks_like_path(frm) else (path.parent / frm).resolve()
     sdoc = _read(spath, "hardware")
     if not isinstance(sdoc, dict) or not isinstance(sdoc.get("calibration"), str):
         raise HardwareError(_msg(src, "calibration.from", frm, "a GPU with its own calibration file "

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwmodels.collective_calibration import CollectiveCalibration, parse_calibration  # noqa: F401
-from hwmodels.spec import HardwareError, HardwareSpec, _Checker, _hint, _msg, _read, load_hw
+from hwmodels.spec import HardwareError, HardwareSpec, _Checker, _hint, _msg, _read, hw_path, load_hw
 from hwmodels.units import format_quantity
 from workloads.io import bundled_dir, doc_kind, warn_shadowed
 
@@ -94,7 +94,9 @@ def list_systems() -> list[str]:
     return sorted(p.name[:-5] for p in _bundled_dir().iterdir() if p.name.endswith(".yaml"))
 
 
-def system_path(name_or_path) -> Path:
+def system_path(name_or_path, warn: bool = True) -> Path:
+    """Bare name -> bundled system file; a path -> that path. `warn=False` for a name a file gives (not the
+    caller): no ShadowedNameWarning for it (workloads.io.resolve_bundled's rule)."""
     if isinstance(name_or_path, os.PathLike):
         return Path(name_or_path)
     if not isinstance(name_or_path, str) or not name_or_path.strip():
@@ -109,7 +111,8 @@ def system_path(name_or_path) -> Path:
         raise HardwareError(_msg("system", "name", text, f"a bundled system name{hint}; bundled: "
                                  f"{', '.join(names)}; or a path to your own .yaml file"))
     path = _bundled_dir() / f"{text}.yaml"
-    warn_shadowed(text, path, "system")  # a same-named local file is not read: said (workloads.io)
+    if warn:
+        warn_shadowed(text, path, "system")  # a same-named local file is not read: said (workloads.io)
     return path
 
 
@@ -335,9 +338,11 @@ def _device(doc: dict, path: Path, src: str, dev_overrides: dict):
     if not isinstance(dev, str) or not dev.strip():
         return None, _msg(src, "device", dev, "a bundled hardware name (see `cosim list hw`) or a path")
     text = dev.strip()
-    if "/" in text or text.endswith((".yaml", ".yml")):
-        text = str((path.parent / text).resolve())
     try:
+        if "/" in text or text.endswith((".yaml", ".yml")):
+            text = str((path.parent / text).resolve())
+        else:  # the device is named by this file, not by the caller: its bundled file, no shadow note
+            text = hw_path(text, warn=False)
         return load_hw(text, overrides=dev_overrides or None), None
     except HardwareError as e:
         return None, f"{src}: device: {e}"

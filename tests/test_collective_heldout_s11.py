@@ -6,6 +6,7 @@
 """
 
 import csv
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 
 from cosim.calibrate.collective_heldout_s11 import FROZEN, HELDOUT_S11_CSV, RAW, TABLES, build_rows, headline_sources
 from cosim.calibrate.collective_holdout_s4b import score_file
+from cosim.calibrate.nccl_heldout_score import stats
+from cosim.calibrate.nccl_table import published_session
 
 ROOT = Path(__file__).resolve().parents[1]
 PUB = HELDOUT_S11_CSV.parent
@@ -42,8 +45,10 @@ def test_one_node_of_eight_ranks_one_process_per_gpu():
 
 
 def test_the_source_was_not_held_before():
-    earlier = [p for p in sorted(PUB.rglob("*")) if p.is_file() and "session11" not in p.name
-               and "raw_s11" not in p.relative_to(PUB).parts]
+    # the files of earlier rounds only: a later round's source list may name this round's source
+    earlier = [p for p in sorted(PUB.rglob("*")) if p.is_file() and published_session(p.relative_to(PUB)) < 11]
+    assert {"nccl_sources_session9.csv", "nccl_sources_session4.csv"} <= {p.name for p in earlier}
+    assert not [p for p in earlier if "session11" in p.name or "raw_s11" in p.parts]
     for p in earlier:
         text = p.read_text(errors="replace")
         assert "dgxc-benchmarking" not in text and "pool0-01806" not in text, p
@@ -68,12 +73,28 @@ def test_the_preregistration_came_before_the_transcription():
     assert FROZEN in text and TABLES[0].url in text
 
 
+def _result():
+    return json.loads((ROOT / "benchmarks" / "results" / "collective_heldout_s11.json").read_text())
+
+
+def _frozen_scored():
+    """The rows as scored: this tree's reading of the CSV with the committed frozen-commit prices (the slow test
+    checks those are the frozen commit's own), so the held-out score stands whatever later changes the model."""
+    head = score_file(HELDOUT_S11_CSV)
+    res = _result()
+    assert [(j["source"], j["size"], j["published_us"]) for j in res["rows"]] == [
+        (r.source, r.size_bytes, r.published_us) for r in head]
+    return [dataclasses.replace(r, model_us=j["model_us"]) for r, j in zip(head, res["rows"])]
+
+
 def test_score_pinned_and_one_price_by_hand():
-    ar = [r for r in score_file(HELDOUT_S11_CSV) if r.source in headline_sources() and r.in_range]
+    ar = [r for r in _frozen_scored() if r.source in headline_sources() and r.in_range]
     assert len(ar) == 21 and sum(abs(r.err_pct) <= 15.0 for r in ar) == 18
     assert sorted(r.size_bytes for r in ar if abs(r.err_pct) > 15.0) == [4096, 1 << 19, 1 << 20]
+    t = stats(ar)
+    assert (t["within"], t["points"], round(t["median"], 1), round(t["max"], 1)) == (18, 21, 5.2, 30.3)
     # 1 GB all-reduce, 8 ranks, NVLS (Simple), one process per GPU: base latency 3.6 us + fixed 75.02 us + 2 x 0.47 us
-    # + S / (0.618 x 450 GB/s x (1 - 0.35 / 8))  (dgx_h100.yaml; as session 9's test)
+    # + S / (0.618 x 450 GB/s x (1 - 0.35 / 8))  (dgx_h100.yaml at the frozen commit; as session 9's test)
     want = 3.6 + 75.02 + 2 * 0.47 + (1 << 30) / (0.618 * 450e9 * (1 - 0.35 / 8)) * 1e6
     row = next(r for r in ar if r.size_bytes == 1 << 30)
     assert row.algorithm == "nvls/simple" and row.model_us == pytest.approx(want, rel=1e-9)
@@ -81,13 +102,15 @@ def test_score_pinned_and_one_price_by_hand():
 
 
 def test_committed_result_is_this_trees_score():
-    res = json.loads((ROOT / "benchmarks" / "results" / "collective_heldout_s11.json").read_text())
-    assert res["frozen"] == FROZEN and res["moved"] == 0 and res["verdict"] == "not met"
+    res = _result()
+    assert res["frozen"] == FROZEN and res["verdict"] == "not met"
     assert res["bands_covered"] == ["1 KB - 512 KB", "1 MB - 64 MB", "128 MB - 1 GB"]
-    head = score_file(HELDOUT_S11_CSV)
-    assert [(r["size"], r["model_us"]) for r in res["rows"]] == [(r.size_bytes, r.model_us) for r in head]
+    head = score_file(HELDOUT_S11_CSV)  # this tree's prices: the result's head column (re-run after a model change)
+    assert [(r["size"], r["head_model_us"]) for r in res["rows"]] == [(r.size_bytes, r.model_us) for r in head]
+    assert res["moved"] == sum(r["model_us"] != r["head_model_us"] for r in res["rows"])
     t = res["allreduce"]["all-reduce, pool0-01806 (headline)"]
     assert (t["time"]["within"], t["time"]["points"], t["time_kept"]["within"]) == (18, 21, 18)
+    assert (round(t["time"]["median"], 1), round(t["time"]["max"], 1)) == (5.2, 30.3)
 
 
 def test_every_source_considered_is_listed_with_a_reason():
@@ -99,8 +122,19 @@ def test_every_source_considered_is_listed_with_a_reason():
 
 
 @pytest.mark.slow
-def test_frozen_commit_prices_every_row_the_same():
+def test_the_scored_prices_are_the_frozen_commits_own():
     from cosim.calibrate import frozen_commit
     if _git("cat-file", "-e", FROZEN).returncode:
         pytest.skip("the frozen commit is not in this clone's history")
-    assert frozen_commit.frozen_prices(FROZEN, HELDOUT_S11_CSV, ROOT) == [r.model_us for r in score_file(HELDOUT_S11_CSV)]
+    assert frozen_commit.frozen_prices(FROZEN, HELDOUT_S11_CSV, ROOT) == [r["model_us"] for r in _result()["rows"]]
+
+
+def test_the_harness_names_the_tables_collective():
+    """The harness column is the table's own binary (it was all_reduce_perf whatever the table measured)."""
+    from dataclasses import replace
+    from cosim.calibrate.collective_heldout_s9 import RAW as RAW9, TABLES as TABLES9
+    ag = next(t for t in TABLES9 if t.collective == "allgather")
+    rows = build_rows((replace(TABLES[0], raw=ag.raw, collective="allgather"),), RAW9)
+    assert {r["harness"] for r in rows} == {"nccl-tests all_gather_perf (header: nThread 1 nGpus 1; 8 ranks, one per "
+                                            "process)"}
+    assert {r["collective"] for r in rows} == {"allgather"}

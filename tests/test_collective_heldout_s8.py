@@ -14,6 +14,7 @@ import pytest
 
 from cosim.calibrate.collective_heldout_s8 import HELDOUT_S8_CSV, build_rows, headline_sources
 from cosim.calibrate.collective_holdout_s4b import score_file, session8_systems
+from cosim.calibrate.nccl_table import published_session
 from hwmodels.collectives import algorithm_of, collective_cost, is_regime_line, nvls_time
 from hwmodels.launch import LaunchTerm, launch_term
 from hwmodels.system import is_regime_protocol, load_system
@@ -48,14 +49,6 @@ def test_gpu_ranks_and_status_come_from_the_sources(tmp_path):
         build_rows((replace(g138, raw="pcie.txt"),), tmp_path)
 
 
-def _session_of(rel) -> int:
-    """The session a file of validation/published belongs to (its name's `session<N>` or its raw_s<N> folder; 0 for
-    the files of no numbered session): a later round's source list may name this round's source."""
-    import re
-    m = re.search(r"session(\d+)", rel.name) or re.match(r"raw_s(\d+)", rel.parts[0])
-    return int(m.group(1)) if m else 0
-
-
 def test_headline_is_one_unseen_single_node_all_reduce_table():
     rows = [r for r in score_file(HELDOUT_S8_CSV) if r.source in headline_sources() and r.in_range]
     ar = [r for r in rows if r.collective == "allreduce"]
@@ -64,7 +57,7 @@ def test_headline_is_one_unseen_single_node_all_reduce_table():
     # unseen (rule Q4): neither the repository, the file nor the source name is in any earlier file of
     # validation/published (the transcribed tables and the session 4 / 4b / 6 source lists) ...
     pub = HELDOUT_S8_CSV.parent
-    earlier = [p for p in sorted(pub.rglob("*")) if p.is_file() and _session_of(p.relative_to(pub)) < 8]
+    earlier = [p for p in sorted(pub.rglob("*")) if p.is_file() and published_session(p.relative_to(pub)) < 8]
     assert {"nccl_sources_session4.csv", "nccl_sources_session4b.csv", "nccl_sources_session6.csv"} <= \
         {p.name for p in earlier}
     url = ar[0].url

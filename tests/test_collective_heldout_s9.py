@@ -67,11 +67,10 @@ def test_one_price_by_hand():
 
 @pytest.mark.slow
 def test_frozen_commit_prices_every_row_the_same():
-    from tests.script_loader import load_script
-    bench = load_script("benchmarks/collective_heldout_s9.py", "collective_heldout_s9_bench")
+    from cosim.calibrate import frozen_commit
     if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", FROZEN], capture_output=True).returncode:
         pytest.skip("the frozen commit is not in this clone's history")
-    assert bench.frozen_prices(HELDOUT_S9_CSV) == [r.model_us for r in score_file(HELDOUT_S9_CSV)]
+    assert frozen_commit.frozen_prices(FROZEN, HELDOUT_S9_CSV, ROOT) == [r.model_us for r in score_file(HELDOUT_S9_CSV)]
 
 
 def test_nccl_version_and_launch_are_read_from_each_log(tmp_path):

@@ -101,3 +101,31 @@ def test_table_rows_and_csv_by_hand(tmp_path):
     assert text == ("source,url,accessed,gpu,n_gpus,harness,launch,collective,forced,nccl,size_bytes,busbw_GBps,"
                     "time_us,status,in_range,role,note\n"
                     f"s,u,2026-12-04,H100 SXM,8,h,{tab.launch},allreduce,,2.31.2,8192,0.23,35.15,V,yes,headline,n\n")
+
+
+def test_one_collective_binary_map_both_ways():
+    from cosim.calibrate.nccl_table import BINARY_OF_COLLECTIVE, COLLECTIVE_OF_BINARY, perf_binary
+    assert perf_binary("allreduce") == "all_reduce_perf" and perf_binary("reducescatter") == "reduce_scatter_perf"
+    assert {COLLECTIVE_OF_BINARY[BINARY_OF_COLLECTIVE[c]] for c in COLLECTIVE_OF_BINARY.values()} == set(
+        COLLECTIVE_OF_BINARY.values())
+
+
+def test_table_harness_states_the_header_layout():
+    from cosim.calibrate.nccl_table import NcclTable, Table, table_harness
+    from hwmodels.nccl import launch_from_harness
+    t = Table("s", "s.txt", "u", "allgather", "", "headline", "")
+    per_gpu, one = (NcclTable("s", "allgather", n, None, ()) for n in (1, 8))
+    assert table_harness(t, per_gpu, 8) == ("nccl-tests all_gather_perf (header: nThread 1 nGpus 1; 8 ranks, one per "
+                                            "process)")
+    assert table_harness(t, one, 8) == "nccl-tests all_gather_perf (header: nThread 1 nGpus 8)"
+    assert launch_from_harness(table_harness(t, per_gpu, 8)) == "one_process_per_gpu"
+    assert launch_from_harness(table_harness(t, one, 8)) == "single_process"
+
+
+def test_published_session_of_a_file():
+    from pathlib import PurePosixPath as P
+    from cosim.calibrate.nccl_table import published_session
+    assert [published_session(P(x)) for x in ("nccl_sources_session9.csv", "nccl_sources_session4b.csv",
+                                              "raw_s11/x.txt", "raw_s8/nccl_sources_session4.csv",
+                                              "vidur_h100_dgx_allreduce.csv", "nccl_sources_session12.csv")] == \
+        [9, 4, 11, 4, 0, 12]

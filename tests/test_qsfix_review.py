@@ -230,11 +230,13 @@ def test_recipe_part_names_is_the_public_splitter():
 def test_an_experiment_files_bare_model_name_gets_the_note_in_its_report(tmp_path, monkeypatch):
     # was: cosim run resolved the file's `model: llama3_8b` to the bundled model and said nothing
     from cosim.experiment import run_experiment
+    from workloads.io import ShadowedNameWarning
     monkeypatch.chdir(tmp_path)
     (tmp_path / "llama3_8b").mkdir()
     (tmp_path / "llama3_8b" / "config.json").write_text(json.dumps(_PHI3))
-    rep = run_experiment({"name": "x", "model": "llama3_8b", "phase": "decode", "batch": 1, "seq": 128,
-                          "hw": "h100_sxm"})
+    with pytest.warns(ShadowedNameWarning, match="model 'llama3_8b' is the bundled"):  # the Python caller told too
+        rep = run_experiment({"name": "x", "model": "llama3_8b", "phase": "decode", "batch": 1, "seq": 128,
+                              "hw": "h100_sxm"})
     assert ("model 'llama3_8b' is the bundled models/llama3_8b.yaml; the folder ./llama3_8b in the working "
             "directory is not read (write ./llama3_8b to use it)") in rep.notes, rep.notes
 

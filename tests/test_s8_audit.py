@@ -117,8 +117,10 @@ def test_a_bundled_model_name_is_the_bundled_model_even_beside_a_same_named_fold
     for d in ("llama3_8b", "my_phi3"):
         (tmp_path / d).mkdir()
         (tmp_path / d / "config.json").write_text(json.dumps(cfg))
+    from workloads.io import ShadowedNameWarning
     monkeypatch.chdir(tmp_path)
-    bundled = load_model("llama3_8b")
+    with pytest.warns(ShadowedNameWarning, match="model 'llama3_8b' is the bundled"):  # and the user is told
+        bundled = load_model("llama3_8b")
     assert (bundled.hidden, bundled.layers, bundled.kv_heads) == (4096, 32, 8)
     assert load_model("./llama3_8b").hidden == 3072  # written as a path: the user's own
     assert load_model("my_phi3").hidden == 3072  # not a bundled name: the local folder

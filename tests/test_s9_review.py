@@ -3,7 +3,10 @@ before its fix (shown by running it against the HEAD copy of the changed file)."
 
 import json
 
+import pytest
+
 from cosim.cli import main
+from workloads.io import ShadowedNameWarning
 
 _PHI3 = {"model_type": "phi3", "hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 32,
          "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32064,
@@ -18,7 +21,8 @@ def test_a_bundled_trace_name_is_the_bundled_trace_even_beside_a_same_named_file
     monkeypatch.chdir(tmp_path)
     bundled = load_trace("sharegpt_synth")
     (tmp_path / "sharegpt_synth").write_text("arrival_s,prompt_len,output_len\n0.0,7,3\n")
-    assert load_trace("sharegpt_synth") == bundled and len(bundled) == 2000
+    with pytest.warns(ShadowedNameWarning, match="trace 'sharegpt_synth' is the bundled"):  # and the user is told
+        assert load_trace("sharegpt_synth") == bundled and len(bundled) == 2000
     assert [(r.prompt_len, r.output_len) for r in load_trace("./sharegpt_synth")] == [(7, 3)]  # a path: the user's
 
 
@@ -26,7 +30,8 @@ def test_a_bundled_sweep_name_is_the_bundled_sweep_even_beside_a_same_named_file
     from cosim.dse.spec import load_sweep
     monkeypatch.chdir(tmp_path)
     (tmp_path / "weight_formats").write_text("not: a sweep\n")
-    assert load_sweep("weight_formats").source.endswith("sweeps/weight_formats.yaml")
+    with pytest.warns(ShadowedNameWarning, match="sweep 'weight_formats' is the bundled"):  # and the user is told
+        assert load_sweep("weight_formats").source.endswith("sweeps/weight_formats.yaml")
 
 
 def test_the_cli_says_which_local_folder_a_bundled_name_passed_over(tmp_path, monkeypatch, capsys):

@@ -105,7 +105,7 @@ def test_each_python_entry_point_warns_once_with_the_note(load, name, what, bund
 
 def test_a_path_or_another_working_directory(tmp_path, monkeypatch):
     """`./h100_sxm` reads the local file: no note; the same bare name beside another local file: told again."""
-    from hwmodels.spec import load_hw
+    from hwmodels.spec import HardwareError, load_hw
     (tmp_path / "h100_sxm").write_text("name: mine\n")
     with pytest.warns(ShadowedNameWarning):
         load_hw("h100_sxm")
@@ -116,7 +116,7 @@ def test_a_path_or_another_working_directory(tmp_path, monkeypatch):
         load_hw("h100_sxm")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ShadowedNameWarning)
-        with pytest.raises(Exception, match="h100_sxm"):
+        with pytest.raises(HardwareError, match="h100_sxm"):
             load_hw("./h100_sxm")  # the user's own (not a hardware file): an error, never a note
 
 
@@ -175,3 +175,95 @@ def test_run_experiment_from_python_warns_and_keeps_the_note_in_its_report(tmp_p
         rep = run_experiment({"name": "x", "model": "llama3_8b", "phase": "decode", "batch": 1, "seq": 128,
                               "hw": "h100_sxm", "level": "roofline"})
     assert _note("model", "llama3_8b", "models/llama3_8b.yaml", "folder") in rep.notes
+
+
+# ---------------------------------------------------------------------------- names the caller never gave
+
+@pytest.fixture
+def _cold(monkeypatch):
+    """Nothing remembered from earlier loads: each load below reads its files (and their nested names) again."""
+    import hwmodels.spec as hs
+    import workloads.models as wm
+    for mod, names in ((hs, ("_SPEC_CACHE", "_BY_NAME")), (wm, ("_MODEL_CACHE", "_BY_NAME"))):
+        for name in names:
+            monkeypatch.setattr(mod, name, {})
+
+
+def _silent(call):
+    """`call()`'s result; fails if it issued any ShadowedNameWarning."""
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        out = call()
+    assert not [str(w.message) for w in got if issubclass(w.category, ShadowedNameWarning)]
+    return out
+
+
+@pytest.mark.parametrize("name", ["b200", "h100_pcie"])
+def test_a_bundled_gpus_calibration_sibling_is_no_note(name, tmp_path, _cold):
+    """b200.yaml / h100_pcie.yaml say `calibration: {from: h100_sxm}`: the user gave `b200`, not `h100_sxm`, so a
+    local ./h100_sxm is not called shadowed (and the user is still told when they do give `h100_sxm`)."""
+    from hwmodels.spec import load_hw
+    (tmp_path / "h100_sxm").write_text("name: mine\n")
+    spec = _silent(lambda: load_hw(name))
+    assert spec.sections["analytical"]["transfer"]["source"].endswith("hw/h100_sxm.yaml")  # the bundled sibling read
+    with pytest.warns(ShadowedNameWarning, match="hardware 'h100_sxm' is the bundled"):
+        load_hw("h100_sxm")  # the caller's own bare name: told
+
+
+def test_a_bundled_systems_device_is_no_note(tmp_path, _cold):
+    """dgx_h100.yaml says `device: h100_sxm`: the user gave `dgx_h100`; its device beside ./h100_sxm: no note."""
+    from hwmodels.spec import load_hw
+    from hwmodels.system import load_system
+    (tmp_path / "h100_sxm").write_text("name: mine\n")
+    s = _silent(lambda: load_system("dgx_h100"))
+    assert s.device.source.endswith("h100_sxm.yaml")
+    (tmp_path / "dgx_h100").write_text("name: mine\n")
+    with pytest.warns(ShadowedNameWarning) as got:  # the caller's own bare names: each told
+        load_system("dgx_h100")
+        load_hw("h100_sxm")
+    assert [str(w.message).split(" is ")[0] for w in got] == ["system 'dgx_h100'", "hardware 'h100_sxm'"]
+
+
+@pytest.mark.parametrize("what, local", [("hw", "h100_sxm"), ("systems", "dgx_h100"), ("systems", "h100_sxm"),
+                                         ("models", "llama3_8b")])
+def test_cosim_list_names_no_shadowed_file(what, local, tmp_path, capsys, _cold):
+    """`cosim list` loads every bundled file; the user named none of them: no note, no warning."""
+    from cosim.cli import main
+    if what == "models":
+        _model_folder(tmp_path, local)
+    else:
+        (tmp_path / local).write_text("name: mine\n")
+    assert _silent(lambda: main(["list", what])) == 0
+    cap = capsys.readouterr()
+    assert local in cap.out and "is the bundled" not in cap.out + cap.err, cap.err
+
+
+def test_cosim_roofline_on_a_transferred_gpu_prints_no_siblings_note(tmp_path, capsys, _cold):
+    from cosim.cli import main
+    (tmp_path / "h100_sxm").write_text("name: mine\n")
+    assert _silent(lambda: main(["roofline", "--model", "llama3_8b", "--hw", "b200"])) == 0
+    err = capsys.readouterr().err
+    assert "is the bundled" not in err, err
+
+
+def test_what_counts_as_a_shadowing_local_entry(tmp_path):
+    """shadow_note's one stat (a cached bare-name load pays it every call) keeps Path.is_file / is_dir's answers:
+    a file or a link to one shadows; a folder only for a model and only with a config.json; a dangling link or
+    nothing there does not."""
+    b = wio.bundled_dir("models") / "llama3_8b.yaml"
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "plain").mkdir()
+    _model_folder(tmp_path, "ckpt")
+    (tmp_path / "to_f").symlink_to(tmp_path / "f")
+    (tmp_path / "to_ckpt").symlink_to(tmp_path / "ckpt")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    kinds = {}
+    for name in ("f", "plain", "ckpt", "to_f", "to_ckpt", "dangling", "missing"):
+        for folders in (False, True):
+            note = wio.shadow_note(name, b, "model", folders)
+            kinds[name, folders] = note and note.split("the ")[2].split(" ")[0]
+    assert {k: v for k, v in kinds.items() if v} == {("f", False): "file", ("f", True): "file",
+                                                     ("to_f", False): "file", ("to_f", True): "file",
+                                                     ("ckpt", True): "folder", ("to_ckpt", True): "folder"}
+    assert wio.shadow_note("f", None, "model") is None and wio.shadow_note("./f", b, "model") is None
+    assert wio.shadow_note("a\0b", b, "model") is None  # no such name on any file system: nothing there

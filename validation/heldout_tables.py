@@ -297,8 +297,8 @@ def h200_suite_lines(h200, split, title, seen):
 def h100_lines(h100):
     """The H100 held-out suite and its end to end."""
     lines, r_all, _ = scored_suite("h100_sxm", h100, "test", fit_shapes(h100),
-                                   "H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with the session-11 "
-                                   "model: H100 calibration unchanged since session 9)")
+                                   f"H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with {_MODEL}: H100 "
+                                   "calibration unchanged since session 9)")
     return lines + ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
 
 

@@ -114,13 +114,14 @@ def looks_like_path(text: str) -> bool:
     return "/" in text or os.sep in text or text.endswith((".yaml", ".yml", ".json"))
 
 
-def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError) -> Path:
+def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError, warn: bool = True) -> Path:
     """One rule for every loader: a bare name ("h100_sxm") is the bundled file
     cosim/configs/<kind>/<name>.yaml; a path is the user's own file. A path written as in
     the docs ("cosim/configs/sweeps/x.yaml", or the shorter "configs/sweeps/x.yaml") that
     does not exist from the current directory is the bundled file of that name, so example
     commands work from any directory. An unknown bare name raises `error` naming the close
-    matches and the bundled names."""
+    matches and the bundled names. `warn=False` for a name the caller did not give (one a bundled file
+    names inside itself): only the caller's own bare name is told of a shadowing local file."""
     import difflib
 
     text = str(name_or_path).strip()
@@ -140,11 +141,17 @@ def resolve_bundled(kind: str, name_or_path, what: str, error: type = InputError
         raise error(f"unknown {what} {short_repr(text)}: not a bundled {what} name (see `cosim list {kind}`){hint}; "
                     f"bundled: {', '.join(names)}; or give a path to your own .yaml file")
     bundled = bundled_dir(kind) / f"{text}.yaml"
-    warn_shadowed(text, bundled, what, folders=kind == "models")
+    if warn:
+        warn_shadowed(text, bundled, what, folders=kind == "models")
     return bundled
 
 
-def shadow_note(text: str, bundled: Path | None, what: str, folders: bool = False) -> str | None:
+import errno as _errno  # noqa: E402
+
+_NOTHING_THERE = (_errno.ENOENT, _errno.ENOTDIR, _errno.EBADF, _errno.ELOOP)  # as pathlib: "no such file", not a fault
+
+
+def shadow_note(text: str, bundled: Path | str | None, what: str, folders: bool = False) -> str | None:
     """The note the one rule above owes the user: a bare name that is a bundled file
     (`bundled`, None if not) wins over a same-named local file, which is then not read. A
     same-named folder counts only with `folders` (models: a checkpoint folder's config.json is
@@ -153,13 +160,25 @@ def shadow_note(text: str, bundled: Path | None, what: str, folders: bool = Fals
     text = str(text).strip()
     if bundled is None or not text or looks_like_path(text):
         return None
-    p = Path(text)
-    if p.is_file():
+    # one stat of the one candidate (a cached load by a bare name pays this every call; Path.is_file then
+    # Path.is_dir cost four times as much), with Path.is_file's errors: a missing one is no note, others raise
+    import os
+    import stat
+    try:
+        mode = os.stat(text).st_mode
+    except ValueError:  # a name the file system cannot hold (an embedded NUL): nothing there
+        return None
+    except OSError as e:
+        if e.errno not in _NOTHING_THERE:
+            raise
+        return None
+    if stat.S_ISREG(mode):
         kind = "file"
-    elif folders and p.is_dir() and (p / "config.json").is_file():
+    elif folders and stat.S_ISDIR(mode) and (Path(text) / "config.json").is_file():
         kind = "folder"
     else:
         return None
+    bundled = Path(bundled)
     return (f"{what} {text!r} is the bundled {bundled.parent.name}/{bundled.name}; the {kind} ./{text} in the "
             f"working directory is not read (write ./{text} to use it)")
 
@@ -207,6 +226,7 @@ def warn_shadowed(text: str, bundled: Path | None, what: str, folders: bool = Fa
     name and local path (untold_shadow_note); returns the note (None when nothing is shadowed)."""
     import warnings
     note = shadow_note(text, bundled, what, folders)
-    if note is not None and untold_shadow_note(text, bundled, what, folders):
+    if note is not None and _told_key(text, bundled) not in _TOLD:  # untold_shadow_note without a second look
+        _TOLD.add(_told_key(text, bundled))
         warnings.warn(note, ShadowedNameWarning, stacklevel=_caller_stacklevel())
     return note

@@ -226,7 +226,7 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
     hit = _BY_NAME.get(name_or_path) if isinstance(name_or_path, str) else None
     if hit is not None and _stat_key(hit[0]) == hit[1]:
         if hit[3]:  # a bare bundled name: as resolve_bundled does, the user is told of a shadowed one (once)
-            warn_shadowed(name_or_path, Path(hit[0]), "model", folders=True)
+            warn_shadowed(name_or_path, hit[0], "model", folders=True)
         return hit[2]  # same text, same unchanged file: the spec parsed last time
     text = str(name_or_path)
     check_name(text, "model")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cosim.calibrate.nccl_table import IN_RANGE, PUB, Table, published_rows, write_table_rows
+from cosim.calibrate.nccl_table import IN_RANGE, PUB, Table, published_rows, table_harness, write_table_rows
 
 __all__ = ["RAW", "HELDOUT_S11_CSV", "ACCESSED", "FROZEN", "TABLES", "build_rows", "write_csv", "headline_sources"]
 
@@ -37,15 +37,10 @@ def headline_sources() -> tuple:
     return tuple(t.source for t in TABLES if t.role == "headline")
 
 
-def _harness(t: Table, tab, ranks: int) -> str:
-    return (f"nccl-tests all_reduce_perf (header: nThread 1 nGpus {tab.n_gpus_per_process}; {ranks} ranks, one per "
-            "process)")
-
-
 def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
     """Every row of every table, re-derived from the raw text (out-of-place time and busbw; ranks, GPU and launch
     mode from its header)."""
-    return published_rows(tables, raw, accessed=ACCESSED, harness=_harness, in_range=IN_RANGE)
+    return published_rows(tables, raw, accessed=ACCESSED, harness=table_harness, in_range=IN_RANGE)
 
 
 def write_csv(path=HELDOUT_S11_CSV) -> Path:

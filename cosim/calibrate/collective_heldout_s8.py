@@ -13,7 +13,7 @@ for the one without (rule Q1).
 from __future__ import annotations
 
 from cosim.calibrate.nccl_table import (GPU_OF_DEVICE, IN_RANGE, PUB, Table, published_rows, ranks_and_gpu,
-                                        write_table_rows)
+                                        table_harness, write_table_rows)
 
 __all__ = ["PUB", "RAW", "HELDOUT_S8_CSV", "ACCESSED", "Table", "TABLES", "IN_RANGE", "build_rows", "write_csv",
            "headline_sources", "ranks_and_gpu", "GPU_OF_DEVICE"]
@@ -53,16 +53,10 @@ def headline_sources() -> tuple:
     return tuple(t.source for t in TABLES if t.role == "headline")
 
 
-def _harness(t: Table, tab, ranks: int) -> str:
-    """The harness as the header states it (hwmodels.nccl.launch_from_harness reads the launch mode back from it)."""
-    binary = {"allreduce": "all_reduce_perf", "allgather": "all_gather_perf"}[tab.collective]
-    return f"nccl-tests {binary} (header: nThread 1 nGpus {tab.n_gpus_per_process})"
-
-
 def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
     """Every row of every table, re-derived from the verbatim raw text (out-of-place time and busbw; ranks and
     GPU from its header)."""
-    return published_rows(tables, raw, accessed=ACCESSED, harness=_harness, in_range=IN_RANGE)
+    return published_rows(tables, raw, accessed=ACCESSED, harness=table_harness, in_range=IN_RANGE)
 
 
 def write_csv(path=HELDOUT_S8_CSV) -> Path:

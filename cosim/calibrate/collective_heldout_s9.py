@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cosim.calibrate.nccl_table import (IN_RANGE, PUB, Table, nccl_library, published_rows, read_nccl_tests,
-                                        write_table_rows)
+from cosim.calibrate.nccl_table import (IN_RANGE, PUB, Table, nccl_library, perf_binary, published_rows,
+                                        read_nccl_tests, table_harness, write_table_rows)
 
 __all__ = ["PUB", "RAW", "HELDOUT_S9_CSV", "ACCESSED", "FROZEN", "Table", "TABLES", "IN_RANGE", "build_rows",
            "nccl_library", "write_csv", "headline_sources"]
@@ -25,7 +25,7 @@ ACCESSED = "2026-12-04"
 FROZEN = "730659be8d0c34c49beb3f7e1e3a8cfb83d115cf"  # the commit that added PREREGISTRATION_nccl_session9.md
 _XX = ("https://github.com/xxrjun/nccl-tests-cluster/blob/455de4f8dee2fa94cd4044a7109fd8c576f9e6c1/benchmarks/"
        "example-cluster01/nccl-benchmark-results/single-node/runs/20260128-145017/without-debug/logs/")
-_BINARY = {"allreduce": "all_reduce_perf", "allgather": "all_gather_perf", "reducescatter": "reduce_scatter_perf"}
+_KINDS = ("allreduce", "allgather", "reducescatter")  # the source's three logs of each node
 
 
 # Table (role: headline all-reduce | separate: all-gather / reduce-scatter, scored in their own table), PUB,
@@ -41,8 +41,8 @@ def _xx_tables(raw: Path = RAW) -> tuple:
     out = []
     for k in range(2, 12):
         node = f"cnode3-{k:03d}"
-        for kind, binary in _BINARY.items():
-            path = raw / f"xxrjun_{node}_{binary}.txt"
+        for kind in _KINDS:
+            path = raw / f"xxrjun_{node}_{perf_binary(kind)}.txt"
             tab, (code, nccl) = read_nccl_tests(path, kind), nccl_library(path)
             sizes = [r.size_bytes for r in tab.rows]
             dtypes = sorted({r.dtype for r in tab.rows})
@@ -64,15 +64,10 @@ def headline_sources() -> tuple:
     return tuple(t.source for t in TABLES if t.role == "headline")
 
 
-def _harness(t: Table, tab, ranks: int) -> str:
-    return (f"nccl-tests {_BINARY[t.collective]} (header: nThread 1 nGpus {tab.n_gpus_per_process}; "
-            f"{ranks} ranks, one per process)")
-
-
 def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
     """Every row of every table, re-derived from the raw text (out-of-place time and busbw; ranks, GPU and launch
     mode from its header)."""
-    return published_rows(tables, raw, accessed=ACCESSED, harness=_harness, in_range=IN_RANGE)
+    return published_rows(tables, raw, accessed=ACCESSED, harness=table_harness, in_range=IN_RANGE)
 
 
 def write_csv(path=HELDOUT_S9_CSV) -> Path:

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.calibrate.launch_fit import fit_law, yaml_entry
+from cosim.calibrate.nccl_table import IN_RANGE  # rule X2: 1 KB - 1 GB, the rounds' one range
 from hwmodels.collectives import collective_cost
 from hwmodels.launch import LaunchTerm, launch_term
 from hwmodels.system import SystemSpec, load_system
@@ -58,7 +59,6 @@ __all__ = ["RULES", "NODE_OF", "Row", "Fold", "fit_rows", "node_floors", "rule_t
 
 _PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
 TOLERANCE = 0.15
-IN_RANGE = (1 << 10, 1 << 30)
 FLOOR_SIZES = (1 << 10, 8 << 10)  # node floor: median of the rows in 1 - 8 KB
 RULES = ("median", "mean", "minimax", "rows_lsq", "nodes_lsq")
 S4B_TERM = LaunchTerm("floor", 8.35e-6, 3.72e-6)  # the term fitted in session 4b (PREREGISTRATION_nccl_session4b.md)

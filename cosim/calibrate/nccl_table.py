@@ -25,10 +25,12 @@ from workloads.ops import COLLECTIVE_KINDS
 
 __all__ = ["NcclRow", "NcclTable", "NcclTableError", "parse_nccl_tests", "read_nccl_tests", "COLLECTIVE_OF_BINARY",
            "TABLE_ROW_COLUMNS", "table_rows", "write_table_rows", "Table", "PUB", "IN_RANGE", "GPU_OF_DEVICE",
-           "ranks_and_gpu", "published_rows", "nccl_library"]
+           "ranks_and_gpu", "published_rows", "nccl_library", "BINARY_OF_COLLECTIVE", "perf_binary", "table_harness",
+           "published_session"]
 
 COLLECTIVE_OF_BINARY = {"all_reduce": "allreduce", "all_gather": "allgather", "reduce_scatter": "reducescatter",
                         "alltoall": "alltoall", "sendrecv": "sendrecv"}
+BINARY_OF_COLLECTIVE = {c: b for b, c in COLLECTIVE_OF_BINARY.items()}  # allreduce -> all_reduce (one map, both ways)
 _BINARY = re.compile(r"\b(all_reduce|all_gather|reduce_scatter|alltoall|sendrecv)_perf\b")
 _FIELDS13 = ("size", "count", "type", "redop", "root", "oop_time", "oop_algbw", "oop_busbw", "oop_wrong",
              "ip_time", "ip_algbw", "ip_busbw", "ip_wrong")
@@ -203,6 +205,29 @@ def nccl_library(path) -> tuple[int, str]:
                          "nccl-library=<NCCL_VERSION_CODE>' as nccl-tests prints it")
     v = int(m.group(1))
     return v, f"{v // 10000}.{v // 100 % 100}.{v % 100}"
+
+
+def perf_binary(collective: str) -> str:
+    """The nccl-tests binary that measures ``collective``: allreduce -> all_reduce_perf."""
+    return f"{BINARY_OF_COLLECTIVE[collective]}_perf"
+
+
+def table_harness(t: Table, tab: NcclTable, ranks: int) -> str:
+    """The harness column of a published table's rows (published_rows' ``harness``): the binary of the table's
+    collective and its header's process layout (hwmodels.nccl.launch_from_harness reads the launch mode back from it):
+    ``nccl-tests all_reduce_perf (header: nThread 1 nGpus 1; 8 ranks, one per process)``, or without the ranks when
+    one process drives several GPUs (``nGpus 8``)."""
+    per = f"; {ranks} ranks, one per process" if tab.n_gpus_per_process == 1 else ""
+    return f"nccl-tests {perf_binary(t.collective)} (header: nThread 1 nGpus {tab.n_gpus_per_process}{per})"
+
+
+def published_session(rel) -> int:
+    """The held-out round a file of validation/published belongs to, from its path relative to PUB: its name's
+    ``session<N>`` or its ``raw_s<N>`` folder; 0 for the files of no numbered session. A round's "not held before"
+    check reads the files of earlier rounds only (a later round's source list may name this round's source)."""
+    rel = Path(rel)
+    m = re.search(r"session(\d+)", rel.name) or re.match(r"raw_s(\d+)", rel.parts[0])
+    return int(m.group(1)) if m else 0
 
 
 def published_rows(tables, raw, *, accessed: str, harness, in_range: tuple[int, int] = IN_RANGE) -> list[dict]:

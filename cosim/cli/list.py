@@ -11,6 +11,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _bundled(kind: str, name: str):
+    """The bundled file of `name`, loaded by its path: the listing names every bundled file, not the user,
+    so a same-named local file in the working directory is no shadow note here (workloads.io)."""
+    from workloads.io import bundled_dir
+    return bundled_dir(kind) / f"{name}.yaml"
+
+
 def run(args) -> int:
     if args.what == "formats":
         from workloads.formats import list_formats
@@ -22,20 +29,20 @@ def run(args) -> int:
     elif args.what == "models":
         from workloads.models import list_models, load_model
         for name in list_models():
-            m = load_model(name)
+            m = load_model(_bundled("models", name))
             kind = "MLA+MoE" if m.mla and m.moe else "MoE" if m.moe else ("GQA" if m.kv_heads < m.heads else "MHA")
             print(f"{name:<22}{kind:<9}{m.params / 1e9:7.2f} B params  {m.layers:3d} layers  {m.source}")
     elif args.what == "hw":
         from hwmodels.spec import list_hw, load_hw
         for name in list_hw():
-            h = load_hw(name)
+            h = load_hw(_bundled("hw", name))
             print(f"{name:<22}{h.kind:<12}{h.description}")
     elif args.what == "recipes":
         _recipes()
     elif args.what == "systems":
         from hwmodels.system import list_systems, load_system
         for name in list_systems():
-            s = load_system(name)
+            s = load_system(_bundled("systems", name))
             print(f"{name:<22}{s.devices:>4} x {s.device.name:<18}{s.description}")
     else:
         _described(args.what)
