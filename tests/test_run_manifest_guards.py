@@ -215,7 +215,7 @@ def test_a_retired_suite_is_refused_before_measuring(tmp_path, no_gpu, capsys, m
 
 
 def test_microbench_and_merge_run_refuse_a_retired_suite(tmp_path):
-    # the real microbench.run: its refusal comes before torch is imported or a folder is made
+    # the real microbench.run: its refusal comes before a folder is made or a GPU is looked for
     with pytest.raises(SystemExit, match="--variant: got 'heldout11', retired unmeasured"):
         microbench.run(str(tmp_path / "raw_x"), ["gemm"], variant="heldout11")
     assert not (tmp_path / "raw_x").exists()

@@ -144,7 +144,9 @@ def _tail_sets(split):
         return {"": keys(mb._GT5, mb._AT5, mb._ET5)}
     # heldout6 and later (split test<n>): microbench's HELDOUT<n>_SEED, _AT<n>, _ET<n>, by the suite's number, so a new
     # suite needs no entry here; the fit-7 tails are drawn from heldout7 on, the fit-8 tails from heldout8 on
-    n = int(split.removeprefix("test"))
+    n = int(split.removeprefix("test") or 0)
+    if n < 6:
+        raise ValueError(f"_tail_sets: split {split!r} has no drawn tail classes (test5 and test6 and later do)")
     seed, at_all, et_all = getattr(mb, f"HELDOUT{n}_SEED"), getattr(mb, f"_AT{n}"), getattr(mb, f"_ET{n}")
     _, _, at, _, et, gt, _, _ = mb._heldout_with_tails(seed)
     n6 = len(et) + 12  # the fit-6 softmaxes follow the fit-5 elementwise tails
