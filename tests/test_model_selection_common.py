@@ -40,9 +40,11 @@ def test_score_group_takes_the_switches_from_the_candidates_terms_not_the_calibr
     monkeypatch.setattr(common, "score_fitted", lambda values, *a: seen.setdefault("v", dict(values)))
     base, _, _ = common.start_values("h200")
     assert base["gemm.stream_k"] == 1.0 and base["gemm.fp8_no_stream_k"] == 1.0
-    off = {**fit.TERMS, "gemm_stream_k": False, "gemm_fp8_no_stream_k": False}
+    assert base["gemm.tile_set"] == 1.0
+    off = {**fit.TERMS, "gemm_stream_k": False, "gemm_fp8_no_stream_k": False, "gemm_tile_set": 0}
     common.score_group("h200", None, [], [], "gemm", off, [], "A")
-    assert "gemm.stream_k" not in seen["v"] and "gemm.fp8_no_stream_k" not in seen["v"]
+    assert not {"gemm.stream_k", "gemm.fp8_no_stream_k", "gemm.tile_set"} & set(seen["v"])
     seen.clear()
     common.score_group("h200", None, [], [], "gemm", dict(fit.TERMS), [], "B")
     assert seen["v"]["gemm.stream_k"] == 1.0 and seen["v"]["gemm.fp8_no_stream_k"] == 1.0
+    assert seen["v"]["gemm.tile_set"] == 1.0

@@ -89,11 +89,13 @@ def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), defaul
     (the same fit; for information, not returned to the rule). `n_extra`: parameters a candidate chose
     outside the fit (a constant picked on the train rows from a grid), counted with the fitted ones."""
     base, sms, l2 = start_values(hw_name)
-    # the group's structure switches (gpu_params.SWITCH_PARAMS: gemm.stream_k, gemm.fp8_no_stream_k, ...) come from
-    # the candidate's terms, never from the committed calibration: a candidate that turns one off must not inherit it
+    # the group's structure switches (gpu_params.SWITCH_PARAMS: gemm.stream_k, gemm.fp8_no_stream_k, ...; and the
+    # GEMM tile set fit._s7_optional records) come from the candidate's terms, never from the committed calibration:
+    # a candidate that turns one off must not inherit it. (Decode's switches: score_decode clears its own keys.)
     prefixes = {k.split(".")[0] + "." for k in fit.GROUPS[group]}
+    structure = gpu_params.SWITCH_PARAMS + ("gemm.tile_set",)
     values = {k: v for k, v in base.items()
-              if k not in drop and not (k in gpu_params.SWITCH_PARAMS and k.startswith(tuple(prefixes)))}
+              if k not in drop and not (k in structure and k.startswith(tuple(prefixes)))}
     names = list(fit.GROUPS[group])
     for k in names:
         values[k] = fit.INITIAL[k]
