@@ -88,6 +88,16 @@ def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), defaul
     no candidate starts from a fitted value of itself. `by_class`: also a line per op class of the rows
     (the same fit; for information, not returned to the rule). `n_extra`: parameters a candidate chose
     outside the fit (a constant picked on the train rows from a grid), counted with the fitted ones."""
+    values, sms, l2, names = fit_group(hw_name, hw, tr, group, terms, drop, default)
+    res = score_fitted(values, sms, l2, default, tr, va, hw, len(names) + n_extra, lines, label)
+    for cls in sorted({m.cls for m in tr}) if by_class else ():
+        score_fitted(values, sms, l2, default, [m for m in tr if m.cls == cls], [m for m in va if m.cls == cls], hw,
+                     len(names) + n_extra, lines, f"  {cls}")
+    return res
+
+
+def fit_group(hw_name, hw, tr, group, terms, drop=(), default="fa2"):
+    """score_group's fit: (fitted values, SMs, L2 bytes, the fitted parameter names)."""
     base, sms, l2 = start_values(hw_name)
     # the group's structure switches (gpu_params.SWITCH_PARAMS: gemm.stream_k, gemm.fp8_no_stream_k, ...; and the
     # GEMM tile set fit._s7_optional records) come from the candidate's terms, never from the committed calibration:
@@ -105,11 +115,7 @@ def score_group(hw_name, hw, tr, va, group, terms, lines, label, drop=(), defaul
     elif group == "attention_prefill":  # FA2's prefill terms, as fit.fit_latency adds them
         names += fit._prefill_optional("attn.", "fa2", terms, values)
     fit._fit_group(names, tr, hw, values, sms, l2, default)
-    res = score_fitted(values, sms, l2, default, tr, va, hw, len(names) + n_extra, lines, label)
-    for cls in sorted({m.cls for m in tr}) if by_class else ():
-        score_fitted(values, sms, l2, default, [m for m in tr if m.cls == cls], [m for m in va if m.cls == cls], hw,
-                     len(names) + n_extra, lines, f"  {cls}")
-    return res
+    return values, sms, l2, names
 
 
 def score_unfused(hw_name, hw, tr, va, terms, lines, label, default=None):
