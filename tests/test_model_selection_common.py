@@ -1,6 +1,6 @@
 """The selection rule every model-selection script shares (validation/model_selection/common.py):
 per group the lowest validation p90, a candidate with fewer parameters within 2 points preferred."""
-from validation.model_selection.common import HEADER, score_candidates
+from validation.model_selection.common import HEADER, choose, score_candidates
 
 
 def _run(cands):
@@ -48,3 +48,42 @@ def test_score_group_takes_the_switches_from_the_candidates_terms_not_the_calibr
     common.score_group("h200", None, [], [], "gemm", dict(fit.TERMS), [], "B")
     assert seen["v"]["gemm.stream_k"] == 1.0 and seen["v"]["gemm.fp8_no_stream_k"] == 1.0
     assert seen["v"]["gemm.tile_set"] == 1.0
+
+
+def _cand(label, n, err):
+    import numpy as np
+    err = np.asarray(err, float)
+    return label, n, (0.0, 0.0), (float(np.median(err)), float(np.percentile(err, 90))), err
+
+
+def test_round7_target_is_the_median_only_when_only_the_median_misses():
+    from validation.model_selection.common import target_stat
+    assert target_stat((5.1, 13.8)) == "median"  # FA2 prefill, s11 validation
+    assert target_stat((4.4, 13.4)) == "p90" and target_stat((6.9, 15.5)) == "p90" and target_stat((4.9, 17.0)) == "p90"
+
+
+def test_round7_an_unresolved_gain_at_equal_parameters_keeps_the_current_form():
+    import numpy as np
+    from validation.model_selection.common import choose_resolved
+    rng = np.random.default_rng(0)
+    a = rng.exponential(5.0, 400)
+    b = a + rng.normal(0.0, 2.0, 400)  # the same rows, noise only: its p90 differs by chance
+    assert np.percentile(np.abs(b), 90) < np.percentile(a, 90)  # lower by chance: rounds 1-6's rule would take B
+    assert choose([_cand("A", 6, a)[:4], _cand("B", 6, np.abs(b))[:4]], []) == "B"
+    lines = []
+    assert choose_resolved([_cand("A", 6, a), _cand("B", 6, np.abs(b))], lines) == "A"
+    assert "not resolved" in lines[0] and lines[-2] == "chosen (p90, resolved gains only): A"
+
+
+def test_round7_a_resolved_median_gain_is_chosen_for_a_median_miss():
+    import numpy as np
+    from validation.model_selection.common import choose_resolved
+    rng = np.random.default_rng(1)
+    a = np.abs(rng.normal(6.0, 3.0, 400))          # median ~6 (misses), p90 ~10 (meets)
+    c = a * 0.6                                      # every row better: median ~3.6
+    lines = []
+    assert choose_resolved([_cand("A", 6, a), _cand("C", 7, c)], lines) == "C"
+    assert lines[0].startswith("  C: median -") and "resolved" in lines[0]
+    # within the 1-point median margin, fewer parameters win: a resolved but small gain at one more parameter
+    d = a - 0.5
+    assert choose_resolved([_cand("A", 6, a), _cand("D", 7, np.abs(d))], []) == "A"

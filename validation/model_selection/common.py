@@ -51,11 +51,15 @@ def rows_of(train, val, classes):
 
 
 def score_fitted(values, sms, l2, default, tr, va, hw, n_params, lines, label):
-    """Score fitted parameter `values` on the train and validation rows; one record line."""
+    """Score fitted parameter `values` on the train and validation rows; one record line. Returns (label,
+    parameters, train (median, p90), validation (median, p90), validation rows' |errors| %) - the last for the
+    round-7 rule (choose_resolved); choose reads the first four."""
     P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="candidate", attention_default=default)
-    t, v = stats(fit.predict(P, tr, hw), tr), stats(fit.predict(P, va, hw), va)
+    pred_va = fit.predict(P, va, hw)
+    t, v = stats(fit.predict(P, tr, hw), tr), stats(pred_va, va)
     lines.append(f"{label:<62} | {n_params:3d} | {t[0]:5.1f} / {t[1]:5.1f} | {v[0]:5.1f} / {v[1]:5.1f}")
-    return label, n_params, t, v
+    err = np.abs(pred_va / np.array([m.time_s for m in va]) - 1) * 100 if len(va) else np.zeros(0)
+    return label, n_params, t, v, err
 
 
 DEC_KEYS = ("dec_floor", "dec_bw", "cta_bw_split", "cta_bw_nosplit", "combine")
@@ -144,6 +148,54 @@ def choose(res, lines):
     best = min(res, key=lambda r: r[3][1])
     pick = min((r for r in res if r[3][1] <= best[3][1] + 2.0), key=lambda r: (r[1], r[3][1]))
     lines.append(f"chosen: {pick[0]}")
+    lines.append("")
+    return pick[0]
+
+
+# The round-7 rule (validation/model_selection/RULE_round7.md; fixed in session 11 before any round-7 candidate
+# exists). Goal per class: median <= 5, p90 <= 15 (issue 11).
+GOAL = {"median": 5.0, "p90": 15.0}
+RESAMPLES, BOOT_SEED = 4000, 20261206
+
+
+def target_stat(v) -> str:
+    """The statistic a group's selection ranks by: the median where only the median misses the goal on the current
+    form's validation rows, else the p90."""
+    med, p90 = v
+    return "median" if med > GOAL["median"] and p90 <= GOAL["p90"] else "p90"
+
+
+def _stat(err, which):
+    return np.median(err, axis=-1) if which == "median" else np.percentile(err, 90, axis=-1)
+
+
+def resolved_gain(err_a, err_c, which, resamples=RESAMPLES, seed=BOOT_SEED):
+    """(C's statistic minus A's on the same validation rows, 95 % paired-bootstrap interval (lo, hi))."""
+    idx = np.random.default_rng(seed).integers(0, len(err_a), size=(resamples, len(err_a)))
+    diff = _stat(err_c[idx], which) - _stat(err_a[idx], which)
+    lo, hi = np.percentile(diff, [2.5, 97.5])
+    return float(_stat(err_c, which) - _stat(err_a, which)), (float(lo), float(hi))
+
+
+def choose_resolved(res, lines):
+    """The round-7 rule. res[0] is the current form A. Target statistic from A's validation figures (target_stat).
+    A candidate is eligible only if its gain over A on that statistic is resolved: the 95 % paired-bootstrap
+    interval of (C - A) lies below 0. Among A and the eligible, the lowest target statistic; one with fewer
+    parameters within the margin (2 points for p90, 1 for the median) is preferred. Returns the chosen label."""
+    a = res[0]
+    which = target_stat(a[3])
+    keep = [a]
+    for c in res[1:]:
+        d, (lo, hi) = resolved_gain(a[4], c[4], which)
+        ok = hi < 0
+        lines.append(f"  {c[0]}: {which} {d:+.2f} vs {a[0]}, 95 % [{lo:+.2f}, {hi:+.2f}]: "
+                     f"{'resolved' if ok else 'not resolved (not eligible)'}")
+        keep += [c] if ok else []
+    key = (lambda r: r[3][0]) if which == "median" else (lambda r: r[3][1])
+    margin = 1.0 if which == "median" else 2.0
+    best = min(keep, key=key)
+    pick = min((r for r in keep if key(r) <= key(best) + margin), key=lambda r: (r[1], key(r)))
+    lines.append(f"chosen ({which}, resolved gains only): {pick[0]}")
     lines.append("")
     return pick[0]
 
