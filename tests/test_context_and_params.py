@@ -100,7 +100,11 @@ def _hf(tmp_path, **extra) -> Path:
 @pytest.mark.parametrize("rope,expected", [
     (None, 32768),
     ({"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}, 131072),  # Qwen2.5's documented YaRN
-    ({"rope_type": "linear", "factor": 2.0}, 65536),
+    # linear without original_max_position_embeddings: max_position_embeddings is already the
+    # interpolated length (Gemma-3: linear x8, 131,072 positions)
+    ({"rope_type": "linear", "factor": 2.0}, 32768),
+    ({"rope_type": "linear", "factor": 2.0, "original_max_position_embeddings": 8192}, 32768),
+    ({"rope_type": "linear", "factor": 8.0, "original_max_position_embeddings": 8192}, 65536),
     # Llama-3.1 states the extended length in max_position_embeddings already: 8192 x 8 < 32768 here
     ({"rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 8192}, 32768),
     ({"type": "yarn", "factor": 1.0}, 32768),

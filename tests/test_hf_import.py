@@ -92,7 +92,7 @@ def _write(tmp_path, base, **changes):
     ("llama3_1_8b", {"attention_chunk_size": 8192}, "attention_chunk_size"),
     ("mixtral_8x7b", {"decoder_sparse_step": 2}, "decoder_sparse_step"),
     ("llama3_1_8b", {"layer_types": ["linear_attention"] * 32}, "layer_types"),
-    ("llama3_1_8b", {"model_type": "newarch", "-tie_word_embeddings": None}, "tie_word_embeddings"),
+    ("llama3_1_8b", {"model_type": "newarch", "-tie_word_embeddings": None}, "model_type"),
 ])
 def test_unmodelled_fields_are_refused_with_the_field_named(tmp_path, base, changes, field):
     with pytest.raises(InputError) as e:

@@ -344,27 +344,32 @@ def _check_extras(data: dict, src: str) -> None:
     require(isinstance(v, int) and not isinstance(v, bool) and v >= 0, src, "mtp_layers", v, "a non-negative integer")
 
 
-# HF model types whose layers are not (only) softmax attention + MLP: refused, not guessed
-_REFUSED_TYPES = ("mamba", "mamba2", "jamba", "falcon_mamba", "rwkv", "recurrent_gemma", "zamba", "zamba2",
-                  "granitemoehybrid", "falcon_h1", "qwen3_next", "lfm2", "mllama", "gpt_oss", "llama4",
-                  "llama4_text")
 # tie_word_embeddings when config.json leaves it out: the default of each model's HF config class
 # (PretrainedConfig's own default is True, so an unknown type without the key is refused)
 _TIE_DEFAULT = {"llama": False, "mistral": False, "mixtral": False, "qwen2": False, "qwen2_moe": False,
                 "qwen3": False, "qwen3_moe": False, "phi3": False, "deepseek_v2": False, "deepseek_v3": False,
                 "gemma": True, "gemma2": True, "gemma3_text": True, "olmo2": False}
+# the model types the importer models (an allow-list: any other type is refused by name, since
+# an unknown architecture with Llama-like keys would be counted as a Llama -- e.g. ERNIE-4.5-MoE's
+# moe_num_experts ignored (3.35 B for 21.8 B), Phi-2 / GPT-NeoX's plain MLP + LayerNorm biases as
+# a GeGLU (+28-30 %), MiniMax's linear-attention layers given a KV cache)
+MODELLED_TYPES = tuple(sorted(_TIE_DEFAULT))
+# a multimodal config's non-text towers: their parameters and FLOPs are not modelled
+_OTHER_TOWERS = ("vision_config", "audio_config", "speech_config", "vision_tower_config")
 _ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh",
                 "gelu": "gelu"}
 _FOUR_NORMS = ("gemma2", "gemma3_text")  # pre- and post-norm around attention and MLP
 _QK_NORM = ("qwen3", "qwen3_moe", "olmo2", "gemma3_text")
 
 
-def _hf_refuse(cfg: dict, src: str) -> None:
+def _hf_refuse(cfg: dict, src: str, pre: str = "") -> None:
     """Fields that change FLOPs, bytes or memory in ways this spec does not model: one clear
-    error naming the field, never a silently different model."""
+    error naming the field (`pre`: "text_config." for a multimodal file's text model), never
+    a silently different model."""
     mt = cfg.get("model_type")
-    require(mt not in _REFUSED_TYPES, src, "model_type", mt,
-            "a decoder of softmax-attention + MLP layers (this architecture is not modelled)")
+    require(mt in MODELLED_TYPES, src, pre + "model_type", mt,
+            f"one of the architectures the importer models: {', '.join(MODELLED_TYPES)} "
+            f"(others are refused rather than counted as a Llama)")
     checks = [("attention_chunk_size", lambda v: v in (None, 0), "null (chunked attention is not modelled)"),
               ("cross_attention_layers", lambda v: not v, "empty (cross-attention is not modelled)"),
               ("decoder_sparse_step", lambda v: v in (None, 1), "1 (MoE in every layer; sparser steps are not modelled)"),
@@ -374,15 +379,11 @@ def _hf_refuse(cfg: dict, src: str) -> None:
               ("hidden_activation", lambda v: v is None or v in _ACTIVATIONS, f"one of {sorted(_ACTIVATIONS)}")]
     for key, ok, expected in checks:
         if key in cfg:
-            require(ok(cfg[key]), src, key, cfg[key], expected)
+            require(ok(cfg[key]), src, pre + key, cfg[key], expected)
     lt = cfg.get("layer_types")
     if lt is not None:
-        require(isinstance(lt, list) and set(lt) <= {"sliding_attention", "full_attention"}, src, "layer_types", lt,
+        require(isinstance(lt, list) and set(lt) <= {"sliding_attention", "full_attention"}, src, pre + "layer_types", lt,
                 "a list of 'sliding_attention' / 'full_attention' (other layer kinds are not modelled)")
-    if "tie_word_embeddings" not in cfg:
-        require(mt in _TIE_DEFAULT, src, "tie_word_embeddings", None,
-                f"present (model_type {mt!r} has no known default; it decides whether the lm_head "
-                f"shares the embedding's {cfg.get('vocab_size')} x {cfg.get('hidden_size')} weights)")
 
 
 def _window_layers(cfg: dict, layers: int):
@@ -399,14 +400,17 @@ def _window_layers(cfg: dict, layers: int):
     return None
 
 
-def _rope_extended(cfg: dict, max_pos: int, src: str) -> int:
+def _rope_extended(cfg: dict, max_pos: int, src: str, pre: str = "") -> int:
     """The longest context of an HF config: max_position_embeddings, or longer where its
     rope scaling extends it. Llama-3.1 ("llama3") and longrope configs already state the
-    extended length there; a YaRN / linear / dynamic entry (e.g. Qwen2.5's documented
+    extended length there; a YaRN / dynamic entry (e.g. Qwen2.5's documented
     {type: yarn, factor: 4, original_max_position_embeddings: 32768}) multiplies the
-    original length by its factor."""
+    original length by its factor. A linear entry does so only when it names
+    original_max_position_embeddings: without it max_position_embeddings is already the
+    interpolated length (Gemma-3: linear x8 with 131,072 positions, not 1,048,576)."""
     rs = cfg.get("rope_scaling")
-    if not isinstance(rs, dict) or (rs.get("rope_type") or rs.get("type")) not in ("yarn", "linear", "dynamic"):
+    kind = (rs.get("rope_type") or rs.get("type")) if isinstance(rs, dict) else None
+    if kind not in ("yarn", "linear", "dynamic") or (kind == "linear" and not rs.get("original_max_position_embeddings")):
         return max_pos
     factor, orig = rs.get("factor"), rs.get("original_max_position_embeddings") or max_pos
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1 \
@@ -414,7 +418,7 @@ def _rope_extended(cfg: dict, max_pos: int, src: str) -> int:
         return max_pos
     from workloads.schema import MAX_CONTEXT
     if orig * factor > MAX_CONTEXT:
-        raise InputError(f"{src}: rope_scaling.factor: got {factor!r}; expected a factor keeping the context "
+        raise InputError(f"{src}: {pre}rope_scaling.factor: got {factor!r}; expected a factor keeping the context "
                          f"({orig:,} x factor) at most {MAX_CONTEXT:,} positions")
     return max(max_pos, int(orig * factor))
 
@@ -476,17 +480,21 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     src = str(path)
     require(isinstance(cfg, dict), src, "", cfg, "a JSON object")
     quant = cfg.get("quantization_config")  # top level, also for a multimodal text_config
-    outer = cfg
+    outer, pre = cfg, ""
+    for key in _OTHER_TOWERS:  # a multimodal checkpoint: its other towers would be dropped silently
+        require(not cfg.get(key), src, key, cfg.get(key), "absent: only the text decoder is modelled (the other "
+                "tower's parameters, FLOPs and bytes are not); to price the text model alone, save its "
+                "text_config as a config.json of its own")
     if "text_config" in cfg and "hidden_size" not in cfg:
         require(isinstance(cfg["text_config"], dict), src, "text_config", cfg["text_config"],
                 "a JSON object holding the text model's fields")
-        cfg = cfg["text_config"]
-    problems = check_hf_fields(cfg, src)
+        cfg, pre = cfg["text_config"], "text_config."
+    problems = check_hf_fields(cfg, src, pre)
     if problems:
         raise InputError(problems[0] if len(problems) == 1 else
                          f"{src}: {len(problems)} problems:\n  " + "\n  ".join(problems))
     for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"):
-        require(key in cfg, src, key, None, "present in a decoder-only transformer config")
+        require(key in cfg, src, pre + key, None, "present in a decoder-only transformer config")
     heads = cfg["num_attention_heads"]
     d: dict[str, Any] = {
         "name": _hf_name(cfg, outer, path),
@@ -496,13 +504,17 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         "qkv_bias": bool(cfg.get("attention_bias", False) or cfg.get("model_type") in ("qwen2", "qwen2_moe")),
         "source": src,
     }
-    _hf_refuse(cfg, src)
+    _hf_refuse(cfg, src, pre)
     if cfg.get("head_dim"):
         d["head_dim"] = cfg["head_dim"]
     if cfg.get("sliding_window") and cfg.get("use_sliding_window") is not False:
         d["sliding_window"] = cfg["sliding_window"]
     if cfg.get("max_position_embeddings"):
-        d["max_context"] = _rope_extended(cfg, cfg["max_position_embeddings"], src)
+        d["max_context"] = _rope_extended(cfg, cfg["max_position_embeddings"], src, pre)
+    if d.get("sliding_window") and d.get("max_context") and d["sliding_window"] >= d["max_context"]:
+        # a window at least as wide as the longest context limits nothing (Phi-3.5-mini / Phi-4-mini:
+        # sliding_window 262,144 with 131,072 positions): every layer attends to the whole context
+        del d["sliding_window"]
     _hf_extras(cfg, d)
     if quant is not None:
         from workloads.hf_quant import declared_weights, ignore_note, table_dtype, unquantized_formats

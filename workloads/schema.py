@@ -235,11 +235,12 @@ HF_FIELDS = {
 }
 
 
-def check_hf_fields(cfg: dict, src: str) -> list:
-    """Type/range problems of the config.json keys the importer reads (others ignored)."""
+def check_hf_fields(cfg: dict, src: str, prefix: str = "") -> list:
+    """Type/range problems of the config.json keys the importer reads (others ignored);
+    `prefix` ("text_config.") names where a multimodal file nests them."""
     present = {k: v for k, v in cfg.items() if k in HF_FIELDS}
     table = {k: f for k, f in HF_FIELDS.items()}
-    return check(present, table, src)
+    return check(present, table, src, prefix)
 
 
 # ---------------------------------------------------------------------------- hardware raw sections
