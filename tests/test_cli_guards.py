@@ -42,3 +42,34 @@ def test_device_matches_hardware_description(device, part, same):
 
     assert device_matches(device, load_hw(part).description) is same
 
+
+def _sweep_yaml(tmp_path, out, grid=None, name="s.yaml"):
+    import yaml
+
+    doc = {"name": "guard", "base": {"model": "llama3_8b", "hw": "h100_sxm", "seq": 1024},
+           "axes": [{"grid": grid or {"batch": [1, 2]}}], "output": str(out), "executor": "local", "workers": 1}
+    f = tmp_path / name
+    f.write_text(yaml.safe_dump(doc))
+    return f
+
+
+def test_sweep_refuses_a_user_directory_without_a_store(tmp_path, capsys):
+    user = tmp_path / "userdir"
+    user.mkdir()
+    (user / "pareto.csv").write_text("mine\n")
+    rc, _, err = run(capsys, "sweep", _sweep_yaml(tmp_path, user), "-q")
+    assert rc == 2 and (user / "pareto.csv").read_text() == "mine\n"
+    assert "output" in err and "pareto.csv" in err and "results.jsonl" in err and "Traceback" not in err
+    rc, _, err = run(capsys, "sweep", _sweep_yaml(tmp_path, tmp_path / "elsewhere"), "-q", "--out", user)
+    assert rc == 2 and "--out" in err and (user / "pareto.csv").read_text() == "mine\n"
+
+
+def test_sweep_resumes_into_its_own_output_and_a_new_or_empty_one(tmp_path, capsys):
+    out = tmp_path / "out"
+    f = _sweep_yaml(tmp_path, out)
+    assert run(capsys, "sweep", f, "-q")[0] == 0
+    assert (out / "results.jsonl").is_file()
+    assert run(capsys, "sweep", f, "-q")[0] == 0  # resume: the sweep's own store
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(capsys, "sweep", f, "-q", "--out", empty)[0] == 0
