@@ -80,8 +80,8 @@ def _is_sweep_summary(path: Path) -> bool:
 
 def check_sweep_output(out, store, flag: str = "--out") -> None:
     """A sweep writes results.*, pareto.csv, plots and summary.json into `out`, over what is there: an
-    existing directory is accepted only empty or as a sweep's own output (its store results.jsonl, the
-    sweep's --store, or a sweep's summary.json), never a user's folder whose files would be overwritten."""
+    existing directory is accepted only empty or as a sweep's own output (its store results.jsonl or that
+    store's lock, the sweep's --store, or a sweep's summary.json), never a user's folder whose files would be overwritten."""
     p = Path(out).expanduser()
     if not p.is_dir():
         return
@@ -89,7 +89,9 @@ def check_sweep_output(out, store, flag: str = "--out") -> None:
     if not entries:
         return
     store = Path(store).expanduser() if store else p / "results.jsonl"
-    if (p / "results.jsonl").is_file() or store.is_file() or _is_sweep_summary(p / "summary.json"):
+    # a store's lock is created before its first line: a sweep running concurrently on the same output
+    marks = (p / "results.jsonl", store, Path(str(store) + ".lock"), p / "results.jsonl.lock")
+    if any(m.is_file() for m in marks) or _is_sweep_summary(p / "summary.json"):
         return
     shown = ", ".join(entries[:3]) + (f", ... ({len(entries)} entries)" if len(entries) > 3 else "")
     raise InputError(f"{flag}: {str(p)[:200]}: an existing directory holding {shown} but no sweep store "
