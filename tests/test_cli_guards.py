@@ -73,3 +73,18 @@ def test_sweep_resumes_into_its_own_output_and_a_new_or_empty_one(tmp_path, caps
     empty = tmp_path / "empty"
     empty.mkdir()
     assert run(capsys, "sweep", f, "-q", "--out", empty)[0] == 0
+
+
+def test_a_changed_sweep_into_the_same_output_says_what_the_store_holds(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "out"
+    rc, _, err = run(capsys, "sweep", _sweep_yaml(tmp_path, out), "-q")
+    assert rc == 0 and "another configuration" not in err
+    assert json.loads((out / "summary.json").read_text())["store_other_rows"] == 0
+    changed = _sweep_yaml(tmp_path, out, grid={"batch": [4]}, name="changed.yaml")
+    rc, _, err = run(capsys, "sweep", changed, "-q")
+    assert rc == 0
+    assert "also holds 2 rows of another configuration" in err and str(out) in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["configurations"] == 1 and summary["store_other_rows"] == 2
