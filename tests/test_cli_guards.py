@@ -88,3 +88,38 @@ def test_a_changed_sweep_into_the_same_output_says_what_the_store_holds(tmp_path
     assert "also holds 2 rows of another configuration" in err and str(out) in err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["configurations"] == 1 and summary["store_other_rows"] == 2
+
+
+def test_serve_checks_out_before_simulating(tmp_path, capsys, monkeypatch):
+    import cosim.serving
+
+    def never(*a, **k):
+        raise AssertionError("simulated although --out cannot be written")
+
+    monkeypatch.setattr(cosim.serving, "serve", never)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    rc, _, err = run(capsys, "serve", "--model", "llama3_8b", "--hw", "h100_sxm", "--qps", "1", "--requests", "5",
+                     "--out", afile)
+    assert rc == 2 and afile.read_text() == "x"
+    assert err.strip().startswith("error: --out:") and "is a file" in err and "expected a directory" in err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["sweep", "s.yaml"], "finished results are kept, a re-run resumes"),
+    (["sweep", "s.yaml", "--dry-run"], "the store is unchanged"),
+    (["roofline", "--model", "llama3_8b", "--hw", "h100_sxm"], "`cosim roofline` does not resume (only `cosim sweep`"),
+    (["serve", "--model", "llama3_8b", "--hw", "h100_sxm"], "`cosim serve` does not resume"),
+])
+def test_ctrl_c_says_what_each_command_keeps(argv, says, capsys):
+    from cosim.cli import _run, build_parser
+
+    args = build_parser().parse_args(argv)
+
+    def interrupted(_args):
+        raise KeyboardInterrupt
+
+    args.func = interrupted
+    assert _run(args) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: interrupted (Ctrl-C); ") and says in err and "\n" not in err
