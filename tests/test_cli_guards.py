@@ -123,3 +123,12 @@ def test_ctrl_c_says_what_each_command_keeps(argv, says, capsys):
     assert _run(args) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: interrupted (Ctrl-C); ") and says in err and "\n" not in err
+
+
+def test_calibrate_out_must_be_yaml(tmp_path, capsys):
+    keep = tmp_path / "keep_me.txt"
+    keep.write_text("mine\n")
+    rc, _, err = run(capsys, "calibrate", "--fit-only", "--hw", "h100_sxm", "--measurements",
+                     "validation/h100_ops.csv", "--out", keep)
+    assert rc == 2 and keep.read_text() == "mine\n"
+    assert err.strip().startswith("error: --out:") and "'.txt'" in err and ".yaml or .yml" in err

@@ -108,6 +108,9 @@ def run(args) -> int:
 
         terms = getattr(args, "terms", None)
         terms_for(args.hw, terms)  # an unknown --terms is refused before anything is measured or fitted
+        if args.calibration:  # a calibration is YAML: --out notes.txt was overwritten with it
+            from cosim.cli._paths import check_output_file
+            check_output_file(cal, "--out", (".yaml", ".yml"))
         if not args.fit_only:
             from cosim.calibrate import microbench
 
