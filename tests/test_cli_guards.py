@@ -132,3 +132,13 @@ def test_calibrate_out_must_be_yaml(tmp_path, capsys):
                      "validation/h100_ops.csv", "--out", keep)
     assert rc == 2 and keep.read_text() == "mine\n"
     assert err.strip().startswith("error: --out:") and "'.txt'" in err and ".yaml or .yml" in err
+
+
+@pytest.mark.parametrize("hw, says", [("h100_sxm", "e.g. dgx_h100 (built of h100_sxm)"),
+                                      ("l40s", "a system YAML (no bundled system is built of l40s)")])
+def test_serve_tp_on_one_device_says_a_system_is_needed(hw, says, capsys):
+    rc, _, err = run(capsys, "serve", "--model", "llama3_8b", "--hw", hw, "--tp", "2", "--qps", "1", "--requests", "3")
+    line = err.strip()
+    assert rc == 2 and "\n" not in line and "Traceback" not in line
+    assert f"got tp=2 with hw '{hw}', a single device" in line and "--tp/--pp need --hw naming a system" in line
+    assert says in line
