@@ -142,3 +142,37 @@ def test_serve_tp_on_one_device_says_a_system_is_needed(hw, says, capsys):
     assert rc == 2 and "\n" not in line and "Traceback" not in line
     assert f"got tp=2 with hw '{hw}', a single device" in line and "--tp/--pp need --hw naming a system" in line
     assert says in line
+
+
+def test_a_finished_sweep_leaves_no_lock_file(tmp_path, capsys):
+    out = tmp_path / "out"
+    f = _sweep_yaml(tmp_path, out)
+    assert run(capsys, "sweep", f, "-q")[0] == 0
+    assert (out / "results.jsonl").is_file() and not (out / "results.jsonl.lock").exists()
+    assert run(capsys, "sweep", f, "-q")[0] == 0  # resume from the store, again without a lock left
+    assert not (out / "results.jsonl.lock").exists()
+
+
+def test_a_writer_waiting_on_a_removed_lock_file_locks_the_new_one(tmp_path):
+    """The lock file is removed under the lock at a sweep's end: a writer that was waiting on it then
+    holds a removed file's lock, which excludes no one; it must lock the file at the path instead."""
+    import threading
+    import time
+
+    from cosim.dse.store import _locked
+
+    store = tmp_path / "results.jsonl"
+    lock = tmp_path / "results.jsonl.lock"
+    seen = []
+
+    def writer():
+        with _locked(store):
+            seen.append(lock.exists())  # the path names the file whose lock this writer holds
+
+    with _locked(store):
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(0.3)  # the writer is waiting in flock on this file
+        lock.unlink()
+    t.join(10)
+    assert not t.is_alive() and seen == [True]

@@ -214,6 +214,8 @@ def run_sweep(spec: SweepSpec, quiet: bool = False, write: bool = True):
         # re-run into the same output): kept for a later resume, left out of this run's table and plots
         other = len(store.done - seen) if store.read_records else 0
     df.attrs["store_other_rows"] = other
+    from cosim.dse.store import remove_lock_file
+    remove_lock_file(spec.store_path)  # a clean finish leaves no results.jsonl.lock beside the store
     if other:
         print(f"note: {spec.store_path} also holds {other:,} row{'s' if other != 1 else ''} of another "
               f"configuration (not in this sweep's axes or search); kept in the store, left out of "
