@@ -60,7 +60,8 @@ def test_ctrl_c_during_cosim_run_is_one_line_exit_130_and_leaves_no_process(tmp_
     os.killpg(p.pid, signal.SIGINT)  # as a terminal does: every process of the group
     err = p.communicate(timeout=120)[1]
     assert p.returncode == 130, err[-2000:]
-    assert err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C); finished results are kept, a re-run resumes"
+    assert err.strip().splitlines()[-1] == ("error: interrupted (Ctrl-C); `cosim run` does not resume (only `cosim sweep` "
+                                            "does): a re-run starts over")
     t0 = time.time()
     while time.time() - t0 < 20:
         try:

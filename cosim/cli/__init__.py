@@ -71,7 +71,7 @@ def _run(args) -> int:
         return 0
     except KeyboardInterrupt as e:
         code, why = (143, "terminated (SIGTERM)") if isinstance(e, Terminated) else (130, "interrupted (Ctrl-C)")
-        print(f"error: {why}; finished results are kept, a re-run resumes", file=sys.stderr)
+        print(f"error: {why}; {_interrupted_note(args)}", file=sys.stderr)
         return code
     except MemoryError:
         print("error: out of memory; use a smaller input, sweep or --batch-size", file=sys.stderr)
@@ -80,6 +80,16 @@ def _run(args) -> int:
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
+
+
+def _interrupted_note(args) -> str:
+    """What an interrupted command leaves: only a sweep stores finished points and resumes from them."""
+    cmd = getattr(args, "command", None) or "the command"
+    if cmd == "sweep":
+        if getattr(args, "dry_run", False) or getattr(args, "repair", False):  # repair renames a new file over
+            return "the store is unchanged (--dry-run and --repair change nothing until they finish)"
+        return "finished results are kept, a re-run resumes"
+    return f"`cosim {cmd}` does not resume (only `cosim sweep` does): a re-run starts over"
 
 
 class Terminated(KeyboardInterrupt):

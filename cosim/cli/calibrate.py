@@ -59,6 +59,48 @@ def _paths(args):
     return ops, sibling(ops, "energy"), sibling(ops, "e2e"), sibling(ops, "env", "json"), cal
 
 
+def device_matches(device: str, description: str) -> bool:
+    """Whether a measured GPU (torch's device name, e.g. "NVIDIA H100 80GB HBM3") is the part a hardware
+    file describes (its `description`, e.g. "NVIDIA H100 SXM5 80GB (HBM3, 700 W)"): every product id of the
+    name (letters then digits, e.g. H100, MI300X; not a memory size or HBM generation) is in the
+    description, and a PCIe / NVL board is not fitted as an SXM one (nor the reverse)."""
+    import re
+
+    def ids(text):
+        return {t for t in re.findall(r"[A-Z]+[0-9]+[A-Z0-9]*", text.upper())
+                if not re.fullmatch(r"[0-9]*GB|HBM[0-9A-Z]*|SXM[0-9]*", t)}
+
+    def forms(text):
+        up = text.upper()
+        return {f for f in ("PCIE", "NVL") if f in up}
+
+    dev = ids(device)
+    return bool(dev) and dev <= ids(description) and forms(device) == forms(description)
+
+
+def check_measured_device(measurements, hw_name: str) -> None:
+    """Refuse a fit of --hw from another GPU's measurements: the calibration would keep the --hw part's
+    datasheet bandwidth as its reference, so nothing is rescaled and the part is priced at the measured
+    GPU's speed (audit s11: --hw mi300x fitted from H100 rows)."""
+    from hwmodels.spec import load_hw
+
+    from cosim.validate import measured_devices
+
+    devices = measured_devices(Path(measurements))
+    if not devices:
+        print(f"note: {measurements} records no measured device (no env json); not checked against --hw "
+              f"{hw_name}", file=sys.stderr)
+        return
+    hw = load_hw(hw_name)
+    desc = getattr(hw, "description", "") or hw.name
+    other = [d for d in devices if not device_matches(d, desc)]
+    if other:
+        raise InputError(f"--hw: got {hw_name!r} ({desc}), but {measurements} was measured on "
+                         f"{', '.join(repr(d) for d in other)}; expected --hw naming the measured GPU, or, to "
+                         f"price another GPU from it, a family transfer `calibration: {{from: <fitted part>}}` "
+                         f"in that GPU's hardware file")
+
+
 def run(args) -> int:
     try:
         ops, energy, e2e, env, cal = _paths(args)
@@ -66,6 +108,9 @@ def run(args) -> int:
 
         terms = getattr(args, "terms", None)
         terms_for(args.hw, terms)  # an unknown --terms is refused before anything is measured or fitted
+        if args.calibration:  # a calibration is YAML: --out notes.txt was overwritten with it
+            from cosim.cli._paths import check_output_file
+            check_output_file(cal, "--out", (".yaml", ".yml"))
         if not args.fit_only:
             from cosim.calibrate import microbench
 
@@ -96,6 +141,7 @@ def run(args) -> int:
                 return 0  # held-out rows are never fitted
         from cosim.calibrate.fit import fit, fit_to_file
 
+        check_measured_device(ops, args.hw)  # the env the fit reads names the GPU its rows come from
         if args.fit_only and not args.calibration:  # write only where asked: never into the install
             _section, rep = fit(ops, args.hw, energy, e2e, env, terms)
             print("fitted (not written; give --out FILE.yaml to save the calibration)")

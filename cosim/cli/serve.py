@@ -68,6 +68,9 @@ def run(args) -> int:
     from cosim.serving import serve
     from cosim.serving.output import write_outputs
 
+    if args.out:  # before the simulation: a file there failed only after the whole run
+        from cosim.cli._paths import check_output_dir
+        check_output_dir(args.out, "--out")
     res = serve(args.model, args.hw, **options_from_args(args))
     print(res.format())
     if args.out:

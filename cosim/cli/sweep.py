@@ -44,8 +44,9 @@ def run(args) -> int:
     from cosim.shadow import sweep_shadow_notes  # the file's bare names, as the CLI's flags
     for note in sweep_shadow_notes(spec, tell=True):  # those load_sweep's loaders did not tell already
         print(f"note: {note}", file=sys.stderr)
-    from cosim.cli._paths import check_output_dir, check_output_file
+    from cosim.cli._paths import check_output_dir, check_output_file, check_sweep_output
     if not args.dry_run:
+        check_sweep_output(spec.output, spec.store_path, "--out" if args.out else f"{spec.source}: output")
         check_output_dir(spec.output, "--out" if args.out else f"{spec.source}: output")
         check_output_file(spec.store_path, "--store", (".jsonl",))
     if args.dry_run:

@@ -210,6 +210,17 @@ def run_sweep(spec: SweepSpec, quiet: bool = False, write: bool = True):
         store.refresh()  # records another sweep on the same store appended meanwhile
         # a store holding only this run's records holds only wanted keys: no per-record filter
         df = results_frame(spec, store.records, None if store.read_records == 0 else seen)
+        # rows the store keeps of another configuration (keys identify configurations: a changed sweep
+        # re-run into the same output): kept for a later resume, left out of this run's table and plots
+        other = len(store.done - seen) if store.read_records else 0
+    df.attrs["store_other_rows"] = other
+    from cosim.dse.store import remove_lock_file
+    remove_lock_file(spec.store_path)  # a clean finish leaves no results.jsonl.lock beside the store
+    if other:
+        print(f"note: {spec.store_path} also holds {other:,} row{'s' if other != 1 else ''} of another "
+              f"configuration (not in this sweep's axes or search); kept in the store, left out of "
+              + (f"the results, pareto.csv, plots and summary.json now written to {spec.output}/ over "
+                 f"any earlier ones" if write else "these results"), file=sys.stderr)
     if write:
         write_outputs(spec, df)
     return df
@@ -480,6 +491,7 @@ def write_outputs(spec: SweepSpec, df) -> dict:
                "pareto": int(df["pareto"].sum()), "objectives": spec.objectives,
                **dict(zip(("levels", "fallback_rows"), level_counts(df))),
                "constraints": [str(c) for c in spec.constraints], "store": str(spec.store_path),
+               "store_other_rows": int(df.attrs.get("store_other_rows", 0)),
                "outputs": {k: str(v) for k, v in paths.items()}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     paths["summary"] = out / "summary.json"

@@ -7,7 +7,9 @@ at most one torn last line — which the reader drops and the writer truncates a
 it appends again. Several sweeps may share one store (two runs on one output directory,
 a cluster job array): every append happens under an exclusive `fcntl` lock on
 `<store>.lock`, after reading what the others appended since, so a key is written once
-however many processes computed it. Readers de-duplicate by key as well (first
+however many processes computed it. A sweep that finishes removes the lock file (under
+the lock; a waiter that then holds the removed file's lock sees it is gone and locks a
+new one), so a finished output holds no stray `results.jsonl.lock`. Readers de-duplicate by key as well (first
 occurrence wins), so `cat a.jsonl b.jsonl > c.jsonl` counts each configuration once.
 Each line carries a checksum (`"crc"`: the first 16 hex digits of the SHA-256 of the
 line without it); a line that fails it, or does not parse, or lacks a record's fields
@@ -231,13 +233,40 @@ def _locked(path: Path):
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    lock = str(path) + ".lock"
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            here = os.stat(lock)
+            mine = os.fstat(fd)
+            if (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino):
+                break
+        except FileNotFoundError:
+            pass
+        # the file was removed (a finished sweep, remove_lock_file) while this process waited on it:
+        # holding a removed file's lock excludes no one, so lock the file now at that path
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    try:
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def remove_lock_file(path: str | Path) -> None:
+    """Remove `<store>.lock` under the lock (at a sweep's clean finish): a writer waiting on it, or
+    starting later, locks a new file (_locked checks that the file it holds is still the one there)."""
+    path = Path(path)
+    lock = Path(str(path) + ".lock")
+    if not lock.exists():
+        return
+    with _locked(path):
+        try:
+            lock.unlink()
+        except FileNotFoundError:
+            pass
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,33 @@ def _link(hw, name, fld):
     return bw
 
 
+def _refuse_device_for_layout(cfg) -> None:
+    """A TP/PP layout given one device (--hw h100_sxm --tp 2) was refused as 'expected a bundled system
+    name': say that the layout needs a system, and name the systems built of that device."""
+    hw = cfg.hw
+    if isinstance(hw, str) and hw not in list_systems():
+        try:
+            hw = load_hw(hw)
+        except Exception:  # not a device either (a system YAML path, a typo): load_system says why
+            return
+    if not isinstance(hw, HardwareSpec):
+        return
+    systems = []
+    for name in list_systems():
+        try:
+            if load_system(name).device.name == hw.name:
+                systems.append(name)
+        except Exception:  # pragma: no cover - a bundled system that does not load is its own test's failure
+            continue
+    label = ", ".join(f"{k}={v}" for k, v in dict(cfg.parallel).items()) if isinstance(cfg.parallel, dict) \
+        else str(cfg.parallel)
+    raise InputError(f"serve: parallel: got {label} with hw {hw.name!r}, a single device; expected a system for a "
+                     f"TP/PP layout (CLI: --tp/--pp need --hw naming a system), "
+                     + (f"e.g. {' or '.join(systems)} (built of {hw.name})" if systems else
+                        f"a system YAML (no bundled system is built of {hw.name})")
+                     + f"; bundled systems: {', '.join(list_systems())}")
+
+
 def _device(cfg):
     """(device spec, system or None): a parallel layout runs on a system's devices."""
     if cfg.parallel is None:
@@ -48,6 +75,7 @@ def _device(cfg):
             raise InputError(f"serve: parallel: hw {name!r} is a system; give the replica's layout "
                              f"(parallel={{'tp': 2}}, CLI --tp/--pp) or name one device")
         return (cfg.hw if isinstance(cfg.hw, HardwareSpec) else load_hw(cfg.hw)), None
+    _refuse_device_for_layout(cfg)
     system = cfg.hw if isinstance(cfg.hw, SystemSpec) else load_system(cfg.hw)
     layout = parse_layout(cfg.parallel, "serve: parallel")
     if layout.dp != 1 or layout.microbatches != 1 or layout.ep != 1:
