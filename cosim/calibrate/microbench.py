@@ -818,41 +818,45 @@ def _heldout8_draw(seed=HELDOUT8_SEED):
     return suite, a, at, e, et, dec, pre
 
 
-HELDOUT8, _A8, _AT8, _E8, _ET8, E2E_DECODE8, E2E_PREFILL8 = _heldout8_draw()
-GEMM_SUITES["heldout8"] = HELDOUT8
+# the suites drawn with this construction: name -> (gemm suite, attention, attention tails, elementwise, elementwise
+# tails, e2e decode points, e2e prefill points); GEMM_SUITES, the attention / elementwise case lists, E2E_POINTS and
+# --variant read them from here, so a new suite is one line
+HELDOUT8_DRAWS = {"heldout8": _heldout8_draw()}
+HELDOUT8, _A8, _AT8, _E8, _ET8, E2E_DECODE8, E2E_PREFILL8 = HELDOUT8_DRAWS["heldout8"]
 
 # Held-out suite 9 (--variant heldout9, session 8 third round; rules in validation/heldout9_rules.md):
 # heldout8's construction (_heldout8_draw) with a new seed.
 # the first seed from 20261204200 whose draw shares no shape with an earlier suite (200-229: 1-7 each)
 HELDOUT9_SEED = 20261204_230
-HELDOUT9, _A9, _AT9, _E9, _ET9, E2E_DECODE9, E2E_PREFILL9 = _heldout8_draw(HELDOUT9_SEED)
-GEMM_SUITES["heldout9"] = HELDOUT9
+HELDOUT8_DRAWS["heldout9"] = _heldout8_draw(HELDOUT9_SEED)
+HELDOUT9, _A9, _AT9, _E9, _ET9, E2E_DECODE9, E2E_PREFILL9 = HELDOUT8_DRAWS["heldout9"]
 
 # Held-out suite 10 (--variant heldout10, session 9; rules in validation/heldout10_rules.md): heldout8's
 # construction (_heldout8_draw) with a seed from a new base: the first from 20261205000 whose draw shares no
 # shape with an earlier suite (20261205000-002: 4-6 each)
 HELDOUT10_SEED = 20261205_003
-HELDOUT10, _A10, _AT10, _E10, _ET10, E2E_DECODE10, E2E_PREFILL10 = _heldout8_draw(HELDOUT10_SEED)
-GEMM_SUITES["heldout10"] = HELDOUT10
+HELDOUT8_DRAWS["heldout10"] = _heldout8_draw(HELDOUT10_SEED)
+HELDOUT10, _A10, _AT10, _E10, _ET10, E2E_DECODE10, E2E_PREFILL10 = HELDOUT8_DRAWS["heldout10"]
 
 # Held-out suite 11 (--variant heldout11, session 10; rules in validation/heldout11_rules.md; RETIRED unmeasured in
 # session 11, see RETIRED_SUITES below): heldout8's
 # construction (_heldout8_draw) with a seed from a new base: the first from 20261205100 whose draw shares no
 # shape with an earlier suite (20261205100-105: 1-8 each)
 HELDOUT11_SEED = 20261205_106
-HELDOUT11, _A11, _AT11, _E11, _ET11, E2E_DECODE11, E2E_PREFILL11 = _heldout8_draw(HELDOUT11_SEED)
-GEMM_SUITES["heldout11"] = HELDOUT11
+HELDOUT8_DRAWS["heldout11"] = _heldout8_draw(HELDOUT11_SEED)
+HELDOUT11, _A11, _AT11, _E11, _ET11, E2E_DECODE11, E2E_PREFILL11 = HELDOUT8_DRAWS["heldout11"]
 
 # Held-out suite 12 (--variant heldout12, session 11; rules in validation/heldout12_rules.md): heldout8's
 # construction (_heldout8_draw) with a seed from a new base: the first from 20261205200 whose draw shares no
 # shape with an earlier suite, heldout11 included (20261205200-234: 1-8 each). heldout11 was retired unmeasured
 # when the session-11 model changed its prices (validation/heldout11_rules.md says so).
 HELDOUT12_SEED = 20261205_235
-HELDOUT12, _A12, _AT12, _E12, _ET12, E2E_DECODE12, E2E_PREFILL12 = _heldout8_draw(HELDOUT12_SEED)
-GEMM_SUITES["heldout12"] = HELDOUT12
+HELDOUT8_DRAWS["heldout12"] = _heldout8_draw(HELDOUT12_SEED)
+HELDOUT12, _A12, _AT12, _E12, _ET12, E2E_DECODE12, E2E_PREFILL12 = HELDOUT8_DRAWS["heldout12"]
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
 # cosim calibrate / dataset.merge_run refuse them.
+GEMM_SUITES.update({name: d[0] for name, d in HELDOUT8_DRAWS.items()})
 RETIRED_SUITES = {"heldout11": "drawn for the session-10 model (frozen at 7afb60e) and never measured; the session-11 "
                                "model moves its prices (validation/heldout11_rules.md); measure heldout12"}
 
@@ -908,9 +912,8 @@ def _attention_cases(variant):
     if variant == "heldout4":
         cases = heldout4_attention_cases()
     drawn = {"fit5": (_ATTN5,), "heldout5": (_A5, _AT5), "fit6": (_ATTN6,), "heldout6": (_A6, _AT6),
-             "fit7": (_ATTN7,), "heldout7": (_A7, _AT7), "fit8": (_ATTN8,), "heldout8": (_A8, _AT8),
-             "heldout9": (_A9, _AT9), "heldout10": (_A10, _AT10), "heldout11": (_A11, _AT11),
-             "heldout12": (_A12, _AT12)}  # the drawn suites: random cases, then their tail cases
+             "fit7": (_ATTN7,), "heldout7": (_A7, _AT7), "fit8": (_ATTN8,),
+             **{name: (d[1], d[2]) for name, d in HELDOUT8_DRAWS.items()}}  # random cases, then their tail cases
     if variant in drawn:
         cases = [c for part in drawn[variant] for c in part]
     return cases
@@ -1074,16 +1077,8 @@ def _elementwise_cases(variant):
         cases, sizes = list(_E7) + list(_ET7), []
     if variant == "fit8":
         cases, sizes = list(_EW8), []
-    if variant == "heldout8":
-        cases, sizes = list(_E8) + list(_ET8), []
-    if variant == "heldout9":
-        cases, sizes = list(_E9) + list(_ET9), []
-    if variant == "heldout10":
-        cases, sizes = list(_E10) + list(_ET10), []
-    if variant == "heldout11":
-        cases, sizes = list(_E11) + list(_ET11), []
-    if variant == "heldout12":
-        cases, sizes = list(_E12) + list(_ET12), []
+    if variant in HELDOUT8_DRAWS:  # random cases, then their tail cases
+        cases, sizes = list(HELDOUT8_DRAWS[variant][3]) + list(HELDOUT8_DRAWS[variant][4]), []
     for sz in sizes:
         cases.append(("copy", 4096, sz))
         cases.append(("add", 4096, sz))
@@ -1673,9 +1668,8 @@ E2E_PREFILL3 = [(b, L) for b in (1, 3) for L in (300, 1200, 4000)]
 # the end-to-end (decode, prefill) points of each held-out suite (section_e2e and suite_digest read them)
 E2E_POINTS = {"heldout3": (E2E_DECODE3, E2E_PREFILL3), "heldout4": (E2E_DECODE4, E2E_PREFILL4),
               "heldout5": (E2E_DECODE5, E2E_PREFILL5), "heldout6": (E2E_DECODE6, E2E_PREFILL6),
-              "heldout7": (E2E_DECODE7, E2E_PREFILL7), "heldout8": (E2E_DECODE8, E2E_PREFILL8),
-              "heldout9": (E2E_DECODE9, E2E_PREFILL9), "heldout10": (E2E_DECODE10, E2E_PREFILL10),
-              "heldout11": (E2E_DECODE11, E2E_PREFILL11), "heldout12": (E2E_DECODE12, E2E_PREFILL12)}
+              "heldout7": (E2E_DECODE7, E2E_PREFILL7),
+              **{name: (d[5], d[6]) for name, d in HELDOUT8_DRAWS.items()}}
 
 
 class _E2EModel:
@@ -1915,8 +1909,8 @@ def main(argv=None):
                     help="size of the buffer read before each timed launch: it evicts L2 AND gives the host "
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
-                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8", "heldout8",
-                                          "heldout9", "heldout10", "heldout11", "heldout12"),
+                                          "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8")
+                    + tuple(HELDOUT8_DRAWS),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
                          "third, fresh one (shapes in neither)")
