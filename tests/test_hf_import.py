@@ -2,6 +2,7 @@
 modelled or refused. Fixtures are the public config.json files (tests/data/hf_configs);
 parameter counts are pinned to the published ones (model cards / safetensors totals)."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -26,6 +27,9 @@ PUBLISHED = {
     "llama3_1_8b": 8_030_261_248,
     "llama3_2_1b": 1_235_814_400,  # tied embeddings
     "qwen3_8b": 8_190_735_360,  # per-head q/k RMSNorm
+    "olmo2_1124_7b": 7.30e9,  # model card (allenai/OLMo-2-1124-7B): 7.3 B; q/k norms over whole projections
+    "gemma_7b": 8.54e9,  # model card (google/gemma-7b): 8.54 B; tied embeddings, head_dim 256
+    "qwen1_5_moe_a2_7b": 14.3e9,  # model card (Qwen/Qwen1.5-MoE-A2.7B): 14.3 B; shared-expert gate
 }
 
 
@@ -103,3 +107,72 @@ def test_unmodelled_fields_are_refused_with_the_field_named(tmp_path, base, chan
 def test_gemma_without_the_tie_key_uses_the_gemma_default(tmp_path):
     m = model_from_hf_config(_write(tmp_path, "gemma2_9b", **{"-tie_word_embeddings": None}))
     assert m.tie_embeddings
+
+
+def test_olmo2_normalises_whole_q_and_k_projections():
+    """Olmo2Attention's q_norm / k_norm span heads x head_dim and kv_heads x head_dim (Qwen3's span one head)."""
+    m = model_from_hf_config(DATA / "olmo2_1124_7b.json")
+    assert m.qk_norm and not m.qk_norm_per_head and m.norms_per_layer == 2
+    # per layer: q, k, v, o 4 x 4096^2; q/k norm weights 4096 + 4096; MLP 3 x 4096 x 11008; 2 norms of 4096
+    layer = 4 * 4096 ** 2 + 2 * 4096 + 3 * 4096 * 11008 + 2 * 4096
+    assert m.params == 32 * layer + 2 * 100352 * 4096 + 4096 == 7_298_617_344
+    ops = {op.name: op for op in cosim.build_trace(m, "decode", 2, 128).ops}
+    assert ops["q_norm"].dims == {"rows": 2, "cols": 4096} and ops["q_norm"].inputs[-1].shape == (4096,)
+    q3 = {op.name: op for op in cosim.build_trace(model_from_hf_config(DATA / "qwen3_8b.json"), "decode", 2, 128).ops}
+    assert q3["q_norm"].dims == {"rows": 2 * 32, "cols": 128} and q3["q_norm"].inputs[-1].shape == (128,)
+
+
+def test_gemma1_uses_the_tanh_gelu_its_config_misnames():
+    """Gemma 1.0 configs say hidden_act "gelu" without hidden_activation; the model is GeGLU with tanh-GELU."""
+    m = model_from_hf_config(DATA / "gemma_7b.json")
+    assert m.activation == "gelu_tanh" and m.tie_embeddings and m.head_dim == 256
+    layer = 4 * 3072 * 4096 + 3 * 3072 * 24576 + 2 * 3072  # q/k/v/o are 3072 x (16 x 256)
+    assert m.params == 28 * layer + 256000 * 3072 + 3072 == 8_537_680_896
+
+
+def test_gemma1_with_hidden_activation_set_reads_it(tmp_path):
+    cfg = json.loads((DATA / "gemma_7b.json").read_text())
+    cfg["hidden_activation"] = "gelu"
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    assert model_from_hf_config(tmp_path / "config.json").activation == "gelu"
+
+
+def test_qwen2_moe_shared_expert_gate_is_counted_and_emitted():
+    m = model_from_hf_config(DATA / "qwen1_5_moe_a2_7b.json")
+    assert m.moe.shared_expert_gate
+    # one 2048 -> 1 Linear per MoE layer: 24 x 2048 parameters
+    assert m.params - dataclasses.replace(m, moe=dataclasses.replace(m.moe, shared_expert_gate=False)).params == 24 * 2048
+    assert m.params == cosim.load_model("qwen1_5_moe_a2_7b").params == 14_315_784_192
+    t = cosim.build_trace(m, "decode", 4, 128)
+    ops = {op.name: op for op in t.ops}
+    assert ops["moe_shared_gate"].dims == {"m": 4, "n": 1, "k": 2048} and ops["moe_shared_gate"].repeat == 24
+    assert ops["moe_shared_gate_mul"].dims == {"rows": 4, "cols": 2048}
+    for layout in ({"tp": 2}, {"tp": 2, "ep": 2}):  # replicated, never left unsharded silently
+        pt = cosim.build_trace(m, "decode", 4, 128, parallel=layout)
+        assert not set(pt.meta["parallel"]["unsharded_ops"]) & {"moe_shared_gate", "moe_shared_gate_mul"}
+
+
+def test_deepseek_v3_counts_the_q_a_layernorm():
+    d = model_from_hf_config(DATA / "deepseek_v3.json")
+    # the main model's published total (671 B) to the parameter: q_a_layernorm adds 61 x 1536
+    assert d.params == 671_026_419_200
+    assert "q_a_norm" in {op.name for op in cosim.build_trace(d, "decode", 1, 128).ops}
+
+
+def test_shared_expert_gate_without_a_shared_expert_is_refused(tmp_path):
+    y = tmp_path / "m.yaml"
+    y.write_text("hidden: 64\nlayers: 2\nheads: 4\nintermediate: 0\nvocab: 100\n"
+                 "moe: {num_experts: 4, top_k: 2, expert_intermediate: 32, shared_expert_gate: true}\n")
+    with pytest.raises(InputError, match="moe.shared_expert_gate"):
+        cosim.load_model(str(y))
+
+
+def test_per_head_qk_norms_split_with_the_heads_under_tp():
+    q = model_from_hf_config(DATA / "qwen3_8b.json")  # 32 query heads, 8 KV heads
+    t = cosim.build_trace(q, "decode", 2, 128, parallel={"tp": 4})
+    ops = {op.name: op for op in t.ops}
+    assert ops["q_norm"].dims["rows"] == 2 * 8 and ops["k_norm"].dims["rows"] == 2 * 2
+    assert "q_norm" not in t.meta["parallel"]["unsharded_ops"]
+    # OLMo-2's whole-projection norms need the full q / k (vLLM all-gathers them): left whole and listed
+    o = cosim.build_trace(model_from_hf_config(DATA / "olmo2_1124_7b.json"), "decode", 2, 128, parallel={"tp": 4})
+    assert {"q_norm", "k_norm"} <= set(o.meta["parallel"]["unsharded_ops"])

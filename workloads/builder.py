@@ -226,9 +226,12 @@ class _Builder:
         ops = [self.gemm("q_proj", m.q_dim, h, L, "attn"),
                self.gemm("k_proj", m.kv_dim, h, L, "attn"),
                self.gemm("v_proj", m.kv_dim, h, L, "attn")]
-        if m.qk_norm:  # Qwen3: RMSNorm over every q and k head before RoPE
+        if m.qk_norm and m.qk_norm_per_head:  # Qwen3 / Gemma-3: RMSNorm over every q and k head before RoPE
             ops += [self.ew("q_norm", "rmsnorm", T * m.heads, m.head_dim, L, "attn", weight_cols=m.head_dim),
                     self.ew("k_norm", "rmsnorm", T * m.kv_heads, m.head_dim, L, "attn", weight_cols=m.head_dim)]
+        elif m.qk_norm:  # OLMo-2: one RMSNorm over the whole q projection, one over the whole k projection
+            ops += [self.ew("q_norm", "rmsnorm", T, m.q_dim, L, "attn", weight_cols=m.q_dim),
+                    self.ew("k_norm", "rmsnorm", T, m.kv_dim, L, "attn", weight_cols=m.kv_dim)]
         ops += [self.ew("rope", "rope", T, m.q_dim + m.kv_dim, L, "attn"),
                self.ew("kv_write", "copy", T, 2 * m.kv_dim, L, "attn", out_role="kv", out_fmt=self.kf)]
         ops += self.attend(m.heads, m.kv_heads, m.head_dim, m.head_dim, L, kv_role="kv", shared_latent=False)
@@ -241,6 +244,7 @@ class _Builder:
         ops = []
         if a.q_lora_rank:
             ops += [self.gemm("q_a_proj", a.q_lora_rank, h, L, "attn"),
+                    self.ew("q_a_norm", "rmsnorm", T, a.q_lora_rank, L, "attn", weight_cols=a.q_lora_rank),
                     self.gemm("q_b_proj", m.q_dim, a.q_lora_rank, L, "attn")]
         else:
             ops.append(self.gemm("q_proj", m.q_dim, h, L, "attn"))
@@ -338,6 +342,9 @@ class _Builder:
                         density=touched / e.num_experts, weight_lead=e.num_experts, extra=extra)
         if e.shared_intermediate:
             ops += self.mlp("shared_", e.shared_intermediate, L, "moe")
+        if e.shared_expert_gate:  # Qwen2-MoE: sigmoid(x . w) scales the shared expert's output per token
+            ops += [self.gemm("moe_shared_gate", 1, h, L, "moe"),
+                    self.ew("moe_shared_gate_mul", "mul", T, h, L, "moe")]
         ops.append(self.ew("mlp_residual", "add", T, h, L, "moe", n_in=2))
         return ops
 

@@ -28,6 +28,8 @@ class MoESpec:
     shared_experts: int = 0
     shared_intermediate: int = 0  # total width of the shared expert(s)
     first_dense_layers: int = 0  # DeepSeek: the first k layers keep a dense MLP
+    # Qwen2-MoE: a hidden -> 1 Linear whose sigmoid scales the shared expert's output per token
+    shared_expert_gate: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,10 @@ class ModelSpec:
     sliding_window_layers: int | None = None  # layers using the window (None: all); Gemma-2: every other
     activation: str = "silu"  # gated MLP activation: silu (SwiGLU) | gelu_tanh / gelu (GeGLU)
     norms_per_layer: int = 2  # Gemma-2: pre+post norm around attention and MLP = 4
-    qk_norm: bool = False  # Qwen3 / OLMo-2: RMSNorm over each q and k head
+    qk_norm: bool = False  # Qwen3 / Gemma-3 / OLMo-2: RMSNorm of q and k before RoPE
+    # Qwen3 / Gemma-3 normalise each head (one head_dim weight vector shared by the heads); OLMo-2
+    # normalises the whole q and k projections (weights of width q_dim and kv_dim)
+    qk_norm_per_head: bool = True
     o_bias: bool = False  # bias on the output projection (Llama attention_bias)
     mlp_bias: bool = False  # biases on the MLP projections
     attn_softcap: float | None = None  # Gemma-2: tanh soft-capping of attention scores (in-kernel)
@@ -120,10 +125,11 @@ class ModelSpec:
             kv_a = h * (m.kv_lora_rank + m.qk_rope_head_dim)
             kv_b = m.kv_lora_rank * self.heads * (m.qk_nope_head_dim + m.v_head_dim)
             o = self.heads * m.v_head_dim * h
-            return q + kv_a + kv_b + o + m.kv_lora_rank  # + kv_a layernorm
+            # + kv_a_layernorm, and q_a_layernorm when q is low-rank (DeepSeek-V2/V3)
+            return q + kv_a + kv_b + o + m.kv_lora_rank + (m.q_lora_rank or 0)
         bias = (self.q_dim + 2 * self.kv_dim) if self.qkv_bias else 0
         bias += h if self.o_bias else 0
-        qk_norm = 2 * self.head_dim if self.qk_norm else 0
+        qk_norm = (2 * self.head_dim if self.qk_norm_per_head else self.q_dim + self.kv_dim) if self.qk_norm else 0
         return h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h + bias + qk_norm
 
     def mlp_params(self, width: int) -> int:
@@ -139,11 +145,15 @@ class ModelSpec:
         total = self.layers * per_attn + self.dense_layers * self.mlp_params(self.intermediate)
         if self.moe:
             m = self.moe
-            per_moe = (m.num_experts * self.mlp_params(m.expert_intermediate)
-                       + self.mlp_params(m.shared_intermediate) + m.num_experts * self.hidden
-                       + (m.num_experts if self.router_bias else 0))
-            total += self.moe_layers * per_moe
+            total += self.moe_layers * self.moe_layer_params()
         return total
+
+    def moe_layer_params(self) -> int:
+        """One MoE layer's MLP side: routed and shared experts, router (+ its bias), shared-expert gate."""
+        m = self.moe
+        return (m.num_experts * self.mlp_params(m.expert_intermediate) + self.mlp_params(m.shared_intermediate)
+                + m.num_experts * self.hidden + (m.num_experts if self.router_bias else 0)
+                + (self.hidden if m.shared_expert_gate else 0))
 
     def linear_inputs(self) -> int:
         """Input channels summed over every Linear of the decoder layers (the embedding, lm_head,
@@ -183,8 +193,7 @@ class ModelSpec:
         m = self.moe
         per_layer = self.attention_params() + self.norms_per_layer * self.hidden
         if m:
-            per_layer += (m.num_experts * self.mlp_params(m.expert_intermediate) + self.mlp_params(m.shared_intermediate)
-                          + m.num_experts * self.hidden + (m.num_experts if self.router_bias else 0))
+            per_layer += self.moe_layer_params()
         else:
             per_layer += self.mlp_params(self.intermediate)
         return self.mtp_layers * (per_layer + 2 * self.hidden * self.hidden + 3 * self.hidden)
@@ -327,7 +336,8 @@ def _check_extras(data: dict, src: str) -> None:
         v = data.get(key)
         require(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0), src, key, v,
                 "a positive number or null")
-    for key in ("qk_norm", "o_bias", "mlp_bias", "router_bias", "tie_embeddings", "gated_mlp", "qkv_bias"):
+    for key in ("qk_norm", "qk_norm_per_head", "o_bias", "mlp_bias", "router_bias", "tie_embeddings", "gated_mlp",
+                "qkv_bias"):
         if key in data:
             require(isinstance(data[key], bool), src, key, data[key], "true or false")
     for key in ("weights_format", "embed_format", "lm_head_format"):
@@ -427,12 +437,19 @@ def _hf_extras(cfg: dict, d: dict) -> None:
     """The fields beyond the plain decoder shape (see ModelSpec's second block)."""
     mt = cfg.get("model_type")
     act = cfg.get("hidden_activation") or cfg.get("hidden_act") or "silu"
+    if mt == "gemma" and not cfg.get("hidden_activation"):
+        # Gemma 1.0 configs shipped "hidden_act": "gelu" (exact erf), but the model was trained with
+        # the tanh approximation; HF's GemmaMLP used gelu_pytorch_tanh whenever hidden_activation was
+        # unset (transformers PR #29402) until a 2024-12 refactor dropped that guard
+        act = "gelu_pytorch_tanh"
     d["activation"] = _ACTIVATIONS[act]
     d["tie_embeddings"] = bool(cfg.get("tie_word_embeddings", _TIE_DEFAULT.get(mt, False)))
     if mt in _FOUR_NORMS:
         d["norms_per_layer"] = 4
     if mt in _QK_NORM:
         d["qk_norm"] = True
+        if mt == "olmo2":  # Olmo2Attention: q_norm over heads x head_dim, k_norm over kv_heads x head_dim
+            d["qk_norm_per_head"] = False
     if cfg.get("attention_bias") and mt not in ("qwen2", "qwen2_moe"):
         d["o_bias"] = True  # Llama-style attention_bias: q, k, v and o
     if cfg.get("mlp_bias"):
@@ -537,6 +554,8 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
                     "expert_intermediate": moe_inter, "shared_experts": shared or (1 if shared_inter else 0),
                     "shared_intermediate": shared_inter,
                     "first_dense_layers": cfg.get("first_k_dense_replace", 0) or 0}
+        if cfg.get("model_type") == "qwen2_moe" and shared_inter:
+            d["moe"]["shared_expert_gate"] = True  # Qwen2MoeSparseMoeBlock.shared_expert_gate
         if not cfg.get("first_k_dense_replace"):
             d["intermediate"] = 0
     if cfg.get("kv_lora_rank"):

@@ -346,7 +346,10 @@ class _Sharder:
             return [_gemm(op, n=d["n"] // t)]
         if name in ("k_proj", "v_proj"):
             return [_gemm(op, n=kvl * hd)]
-        if name in ("q_a_proj", "kv_a_proj", "kv_a_norm"):
+        if name in ("q_norm", "k_norm") and m.qk_norm_per_head:  # one row per head: split like the heads
+            rows = op.dims["rows"] // (m.heads if name == "q_norm" else m.kv_heads) * (hl if name == "q_norm" else kvl)
+            return [_rows(op, rows)]
+        if name in ("q_a_proj", "q_a_norm", "kv_a_proj", "kv_a_norm"):
             return [op]  # MLA's low-rank down-projections are replicated (small), as in vLLM
         if name in ("q_absorb", "o_absorb"):
             b = d["b"] // t
@@ -433,8 +436,8 @@ class _Sharder:
                                       "moe", ranks=L.ep)]
         if name.startswith("expert_"):
             return self.moe_ep(op, own)
-        if name.startswith("shared_"):
-            # shared experts are replicated under EP and run on the rank's own tokens
+        if name.startswith(("shared_", "moe_shared_gate")):
+            # shared experts (and Qwen2-MoE's gate on them) are replicated under EP and run on the rank's own tokens
             if op.kind == "gemm":
                 return [_gemm(op, m=own)]
             return [_rows(op, own)]
@@ -451,7 +454,7 @@ class _Sharder:
         if op.kind == "gemm" and name.endswith("down_proj"):
             last = name == ("shared_down_proj" if self.m.moe.shared_intermediate else "expert_down_proj")
             return [_gemm(op, k=d["k"] // t)] + (self.tp_reduce("moe", op.repeat, "moe") if last else [])
-        if name == "router":
+        if name in ("router", "moe_shared_gate", "moe_shared_gate_mul"):  # hidden -> experts / 1: replicated
             return [op]
         self.unsharded.append(name)
         return [op]

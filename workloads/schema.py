@@ -145,6 +145,7 @@ MOE_FIELDS = {
     "shared_experts": _dim(lo=0),
     "shared_intermediate": _dim(lo=0),
     "first_dense_layers": _dim(lo=0, expected="an integer >= 0, below the layer count"),
+    "shared_expert_gate": Field("bool"),
 }
 MLA_FIELDS = {
     "kv_lora_rank": _dim(True),
@@ -205,6 +206,8 @@ def check_model_fields(d: dict, src: str) -> list:
         if bool(moe.get("shared_experts")) != bool(moe.get("shared_intermediate")):
             err("moe.shared_intermediate", moe.get("shared_intermediate"),
                 "a positive width exactly when shared_experts > 0 (and 0 when there are none)")
+        if moe.get("shared_expert_gate") and not moe.get("shared_intermediate"):
+            err("moe.shared_expert_gate", True, "false when there is no shared expert to gate")
     elif not d["intermediate"]:
         err("intermediate", d["intermediate"], "a positive MLP width (0 would drop the MLP of a dense model)")
     if d.get("sliding_window") and d.get("max_context") and d["sliding_window"] > d["max_context"]:
