@@ -1,0 +1,119 @@
+"""Session 12: the bundled dgx_h100 / dgx_h200 (no calibration), frozen at the commit the pre-registration's addendum
+names, scored once on NVIDIA AIConfigurator's measured NCCL 2.29.2 tables
+(validation/published/PREREGISTRATION_nccl_session12.md; rows in validation/published/nccl_heldout_session12.csv,
+re-derived from raw_s12/ by cosim.calibrate.collective_heldout_s12; the search in nccl_search_session12.md). Session 9's
+rules and scoring code (cosim.calibrate.nccl_heldout_score). Nothing is fitted and no model change follows.
+
+Every run prices every row with the frozen commit's own code (a `git archive` export) and with this tree; the frozen
+prices are the ones scored. Without the frozen commit in the clone's history it stops with one `error:` line (exit 2)
+and writes nothing.
+
+Prints and writes benchmarks/results/collective_heldout_s12.{md,json}. Run from the repo root:
+PYTHONPATH=. python benchmarks/collective_heldout_s12.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from cosim.calibrate.collective_heldout_s12 import HELDOUT_S12_CSV
+from cosim.calibrate.collective_holdout_s4b import BANDS, x3_x4
+from cosim.calibrate.nccl_heldout_score import frozen_rows, score_table, verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results"
+PREREG = ROOT / "validation" / "published" / "PREREGISTRATION_nccl_session12.md"
+LABEL = "all-reduce, 8 x H100, fp16 (headline)"
+
+
+def frozen_commit() -> str:
+    """The hash the pre-registration's addendum names (the only 40-hex string after its 'Addendum: frozen commit')."""
+    text = PREREG.read_text()
+    _, sep, add = text.partition("## Addendum: frozen commit")
+    found = re.findall(r"\b[0-9a-f]{40}\b", add)
+    if not sep or len(set(found)) != 1:
+        raise SystemExit(f"error: {PREREG.name}: expected one 40-hex commit in its 'Addendum: frozen commit' section; "
+                         f"found {sorted(set(found)) or 'none'}")
+    return found[0]
+
+
+def _rows_table(rows) -> list:
+    x3, _ = x3_x4(rows)
+    md = ["| size (B) | published (us) | model (us) | error | busbw error | algorithm | excluded |",
+          "|---:|---:|---:|---:|---:|---|---|"]
+    md += [f"| {r.size_bytes:,} | {r.published_us:.2f} | {r.model_us:.2f} | {r.err_pct:+.1f}% | "
+           f"{100 * (r.published_us / r.model_us - 1):+.1f}% | {r.algorithm} | {'X3' if i in x3 else ''} |"
+           for i, r in enumerate(rows)]
+    return md
+
+
+def _single_process(rows) -> list:
+    """The headline rows priced with the model's single-process launch term: for information, not the score."""
+    from hwmodels.collectives import collective_cost
+    from hwmodels.system import load_system
+    s = load_system("dgx_h100")
+    md = ["| size (B) | published (us) | single_process model (us) | error |", "|---:|---:|---:|---:|"]
+    for r in rows:
+        t = collective_cost("allreduce", r.size_bytes, 8, 1, s, "analytical", launch="single_process").time_s * 1e6
+        md.append(f"| {r.size_bytes:,} | {r.published_us:.2f} | {t:.2f} | {100 * (t / r.published_us - 1):+.1f}% |")
+    return md
+
+
+def main(argv=None) -> int:
+    frozen = frozen_commit()
+    try:
+        head_rows, rows, moved = frozen_rows(frozen, HELDOUT_S12_CSV, ROOT)
+    except (subprocess.CalledProcessError, OSError) as e:
+        print(f"error: frozen commit {frozen[:7]} could not price {HELDOUT_S12_CSV.name} ({e}); the rules score this "
+              f"held-out on that commit's code: fetch the full history (git fetch --unshallow) and re-run",
+              file=sys.stderr)
+        return 2
+    scored = [r for r in rows if r.in_range]
+    head = [r for r in scored if r.source == "aic_h100_2_29_2_all_reduce_8gpu_half"]
+    t_head, s_head = score_table(head, LABEL)
+    kept = s_head[LABEL]["time_kept"]
+    covered = [name for name, lo, hi in BANDS if any(lo <= r.size_bytes <= hi for r in head)]
+    v = verdict(kept, covered)
+    misses = [r for r in head if abs(r.err_pct) > 15.0]
+    md = ["# Session 12: bundled dgx_h100 / dgx_h200 (no calibration) on AIConfigurator's measured NCCL 2.29.2 tables",
+          "", f"Rules: validation/published/PREREGISTRATION_nccl_session12.md (rulings and session 9's rules by "
+          f"reference, committed before any latency was read). Frozen model {frozen[:10]}; every row priced one "
+          "process per GPU (the ruling on `-t N -g 1`), NCCL's algorithm unforced (the model's own choice), analytical "
+          "level, no calibration. Time error = model / published - 1; bus-bandwidth error = published time / model "
+          "time - 1. Scored once; no model change follows.", "",
+          "## 1. Headline: all-reduce, 8 x H100, fp16, 1 KB - 512 MB (the table has no 1 GB row)", ""] + t_head
+    md += ["", f"Bands covered: {', '.join(covered)}. Verdict by the rules: **{v}** "
+               f"({kept['within']} of {kept['points']} rows within 15 % without X3; "
+               f"{s_head[LABEL]['time']['within']} of {s_head[LABEL]['time']['points']} with it).", ""]
+    if misses:
+        md += ["Rows beyond 15 %: " + ", ".join(f"{r.size_bytes:,} B ({r.err_pct:+.1f}%, {r.algorithm})"
+                                                  for r in misses) + ".", ""]
+    md += ["Per row (frozen price; model algorithm):", ""] + _rows_table(head)
+    md += ["", "## 2. Scored beside the headline (not the headline)", ""]
+    others = {}
+    for src in dict.fromkeys(r.source for r in scored):
+        if src != "aic_h100_2_29_2_all_reduce_8gpu_half":
+            t, s = score_table([r for r in scored if r.source == src], src)
+            md += [f"### {src}", ""] + t + [""]
+            others[src] = s[src]
+    md += ["## 3. The headline rows priced single_process (for information, not the score)", ""] + _single_process(head)
+    md += ["", f"Frozen-commit check: {len(rows)} rows re-priced by {frozen[:10]}'s own code: "
+           + ("identical to this tree's prices." if not moved else
+              f"DIFFERENT at {moved} rows; the frozen prices are the result (every table above).")]
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "collective_heldout_s12.md").write_text("\n".join(md) + "\n")
+    (OUT / "collective_heldout_s12.json").write_text(json.dumps(
+        {"frozen": frozen, "moved": moved, "verdict": v, "bands_covered": covered, "headline": s_head, "others": others,
+         "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
+                   "head_model_us": h.model_us, "algorithm": r.algorithm, "collective": r.collective,
+                   "in_range": r.in_range} for r, h in zip(rows, head_rows)]}, indent=1))
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
