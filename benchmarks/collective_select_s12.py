@@ -1,5 +1,5 @@
 """Session 12: the ring LL line of dgx_h100 chosen on every seen single-node 8 x H100 all-reduce table, leave one table
-out, by the rules committed first (validation/published/collective_selection_s12.md; cosim.calibrate.collective_select_s12),
+out, by the rules committed first (validation/published/collective_selection_session12.md; cosim.calibrate.collective_select_s12),
 and a check that the bundled files carry the chosen line.
 
 Prints and writes benchmarks/results/collective_select_s12.{md,json}. Run from the repo root:
@@ -33,7 +33,7 @@ def main() -> None:
     chosen, why = choose(res)
     system = load_system("dgx_h100")
     md = ["# The ring LL line chosen on seen data, leave one table out (session 12)", "",
-          f"Rules: validation/published/collective_selection_s12.md (committed before this score). {len(rows)} all-reduce "
+          f"Rules: validation/published/collective_selection_session12.md (committed before this score). {len(rows)} all-reduce "
           f"rows 1 KB - 1 GB of {len(MACHINES)} seen single-node 8 x H100 tables (one machine each), each priced as its "
           "harness ran it, analytical level, no calibration, no exclusions. Error = model / published - 1. No held-out "
           "claim: every table is seen.", "",

@@ -20,13 +20,17 @@ from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
 
 __all__ = ["HELDOUT_S4B_CSV", "LAUNCH_CSV", "ScoredRow", "score_file", "session4b_systems", "session8_systems", "x3_x4",
-           "summary", "BANDS"]
+           "summary", "BANDS", "S11_RING_LL", "with_ring_ll", "session11_system"]
 
 _PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
 HELDOUT_S4B_CSV = _PUB / "nccl_8gpu_heldout_session4b.csv"
 LAUNCH_CSV = _PUB / "nccl_launch_modes_session4b.csv"
 BANDS = (("1 KB - 512 KB", 1 << 10, 1 << 19), ("1 MB - 64 MB", 1 << 20, 1 << 26), ("128 MB - 1 GB", 1 << 27, 1 << 30))
 X4_MIN_BUSBW_GBPS = 0.10  # below this a 2-decimal busbw moves the time by more than 5 %
+# the ring LL line sessions 3-11 shipped in dgx_h100 / dgx_h200 (bw, per-step latency s, fixed s); session 12 replaced it
+# (validation/published/collective_selection_session12.md). The historical scorers price with it, so that their
+# committed tables re-run unchanged, as they keep the session-4b launch term.
+S11_RING_LL = {"bw": 0.2312, "latency_s": 0.9116e-6, "fixed_s": 0.0}
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,25 @@ def _launch_of(r: dict, sources: dict, path) -> str:
     return read.pop()
 
 
+def with_ring_ll(system, line: dict):
+    """A copy of ``system`` whose intra-node ring LL line is ``line`` ({bw, latency_s[, fixed_s]}), written as the
+    system files write it, so that it is priced through the bundled path."""
+    import copy
+    from dataclasses import replace
+    coll = copy.deepcopy(system.collectives)
+    entry = {"bw": line["bw"], "latency": f"{line['latency_s'] * 1e6!r} us"}
+    if line.get("fixed_s"):
+        entry["fixed"] = f"{line['fixed_s'] * 1e6!r} us"
+    coll["efficiency"]["intra_node"]["ring"]["ll"] = entry
+    return replace(system, collectives=coll)
+
+
+def session11_system(name: str):
+    """The bundled system ``name`` with the ring LL line of sessions 3-11 (S11_RING_LL): what the historical scorers
+    and fits (launch floor, CUDA-graph term, calibrations) were computed on."""
+    return with_ring_ll(load_system(name), S11_RING_LL)
+
+
 def session4b_systems() -> dict:
     """The bundled systems as session 4b scored them: one line per (algorithm, protocol), no size-regime lines
     (the NVLS small-chunk line came in session 7, validation/nvls_regime_rules_s7.md), and the session-4b
@@ -80,10 +103,11 @@ def session4b_systems() -> dict:
 
 def session8_systems() -> dict:
     """The bundled systems as sessions 7 and 8 scored them: today's files with the session-4b single-process launch
-    term (8.35 + 3.72 n us), which session 9 re-chose on fit data (cosim.calibrate.launch_refit_s9). The historical
-    scorers price with it so that their committed tables re-run unchanged."""
+    term (8.35 + 3.72 n us), which session 9 re-chose on fit data (cosim.calibrate.launch_refit_s9), and the ring LL
+    line of sessions 3-11 (S11_RING_LL; session 12 replaced it). The historical scorers price with them so that their
+    committed tables re-run unchanged."""
     from cosim.calibrate.launch_refit_s9 import S4B_TERM, with_term
-    return {n: with_term(load_system(n), S4B_TERM) for n in ("dgx_h100", "dgx_h200")}
+    return {n: with_term(session11_system(n), S4B_TERM) for n in ("dgx_h100", "dgx_h200")}
 
 
 def score_file(path, level: str = "analytical", systems: dict | None = None) -> list[ScoredRow]:

@@ -1,5 +1,5 @@
 """Session 12: choose the ring LL line of ``dgx_h100`` on every SEEN single-node 8 x H100 all-reduce table, by the rules
-committed before any candidate was scored (validation/published/collective_selection_s12.md).
+committed before any candidate was scored (validation/published/collective_selection_session12.md).
 
 Candidates (each replaces ``collectives.efficiency.intra_node.ring.ll`` only):
 - ``C0``: the incumbent (bw 0.2312, 0.9116 us per step);
@@ -28,7 +28,7 @@ import numpy as np
 from cosim.calibrate.collective_fit import _fit_ring_simple
 from cosim.calibrate.collective_holdout_s4b import score_file
 from cosim.calibrate.nccl_table import IN_RANGE, PUB
-from cosim.calibrate.protocol_crossovers import NCCL_TUNER_4XH100
+from cosim.calibrate.protocol_crossovers import NCCL_TUNER_4XH100, nccl_ring_ll_busbw
 from hwmodels.collectives import collective_cost
 from hwmodels.nccl import bus_factor
 from hwmodels.system import SystemSpec, load_system
@@ -45,7 +45,7 @@ FIT_MAX_BYTES = 1 << 20  # C2 fits rows 1 KB - 1 MB
 # the line sessions 3-11 shipped (dgx_h100 / dgx_h200 ring.ll), pinned so that the comparison re-runs after the choice
 INCUMBENT_LL = {"bw": 0.2312, "latency_s": 0.9116e-6, "fixed_s": 0.0}
 
-# machine -> (file, sources); the rules' table list (collective_selection_s12.md), one machine each
+# machine -> (file, sources); the rules' table list (collective_selection_session12.md), one machine each
 MACHINES = {
     "triton_dist_57": ("allreduce_h100_curve_heldout.csv", ("triton_dist_57",)),
     "together_pod": ("nccl_8xh100_heldout_session4.csv",
@@ -97,7 +97,7 @@ def seen_rows() -> list[Row]:
 def nccl_ll_bw(link_Bps: float) -> float:
     """NCCL's single-node Hopper ring LL bus bandwidth as a fraction of the link: the printed 4 x H100 tuner row's algbw
     times the all-reduce bus factor at 4 ranks (94.0 x 1.5 = 141 GB/s), over the link's per-direction bandwidth."""
-    return NCCL_TUNER_4XH100["ring/ll"][1] * 1e9 * bus_factor("allreduce", 4) / link_Bps
+    return nccl_ring_ll_busbw() / link_Bps
 
 
 def ll_line(cid: str, system: SystemSpec, train: list[Row] | None = None) -> dict:

@@ -49,12 +49,13 @@ def score_table(rows, label: str) -> tuple[list, dict]:
 
 
 def frozen_rows(frozen: str, csv_path: Path, root: Path = frozen_commit.ROOT) -> tuple[list, list, int]:
-    """(rows priced by this tree, the same rows with the frozen commit's prices, how many prices differ). Raises
-    subprocess.CalledProcessError or OSError when the frozen commit cannot price them (frozen_commit.frozen_prices)."""
+    """(rows priced by this tree, the same rows with the frozen commit's prices and algorithm choices, how many prices
+    differ). Raises subprocess.CalledProcessError or OSError when the frozen commit cannot price them
+    (frozen_commit.frozen_priced)."""
     head = score_file(csv_path)
-    fp = frozen_commit.frozen_prices(frozen, csv_path, root)
-    moved = sum(a != r.model_us for a, r in zip(fp, head))
-    return head, [dataclasses.replace(r, model_us=a) for a, r in zip(fp, head)], moved
+    fp = frozen_commit.frozen_priced(frozen, csv_path, root)
+    moved = sum(t != r.model_us for (t, _), r in zip(fp, head))
+    return head, [dataclasses.replace(r, model_us=t, algorithm=a) for (t, a), r in zip(fp, head)], moved
 
 
 def verdict(kept: dict, covered: list) -> str:
