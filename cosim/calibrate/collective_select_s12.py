@@ -18,15 +18,14 @@ no calibration. Nothing here writes a system file.
 
 from __future__ import annotations
 
-import copy
 import csv
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from cosim.calibrate.collective_fit import _fit_ring_simple
-from cosim.calibrate.collective_holdout_s4b import score_file
+from cosim.calibrate.collective_holdout_s4b import S11_RING_LL, score_file, with_ring_ll
 from cosim.calibrate.nccl_table import IN_RANGE, PUB
 from cosim.calibrate.protocol_crossovers import NCCL_TUNER_4XH100, nccl_ring_ll_busbw
 from hwmodels.collectives import collective_cost
@@ -43,7 +42,8 @@ H20_1KB_US = 16.38  # the 1 KB all-reduce on 8 x H20 (DeepEP #303; nccl_tests_ho
 NCCL_RING_LL_HWLAT_NVLINK_S = 0.6e-6  # NVIDIA/nccl src/graph/tuning.cc hwLat[NVLINK][Ring][LL] [V]
 FIT_MAX_BYTES = 1 << 20  # C2 fits rows 1 KB - 1 MB
 # the line sessions 3-11 shipped (dgx_h100 / dgx_h200 ring.ll), pinned so that the comparison re-runs after the choice
-INCUMBENT_LL = {"bw": 0.2312, "latency_s": 0.9116e-6, "fixed_s": 0.0}
+INCUMBENT_LL = S11_RING_LL
+with_ll = with_ring_ll  # a copy of a system with another ring LL line
 
 # machine -> (file, sources); the rules' table list (collective_selection_session12.md), one machine each
 MACHINES = {
@@ -120,16 +120,6 @@ def ll_line(cid: str, system: SystemSpec, train: list[Row] | None = None) -> dic
         return {"bw": nccl_ll_bw(B), "latency_s": NCCL_RING_LL_HWLAT_NVLINK_S,
                 "fixed_s": tuner_lat - 6 * NCCL_RING_LL_HWLAT_NVLINK_S - base}
     raise ValueError(f"candidate: got {cid!r}; expected one of {CANDIDATES}")
-
-
-def with_ll(system: SystemSpec, line: dict) -> SystemSpec:
-    """A copy of ``system`` whose ring LL line is ``line`` (YAML quantities, so the pricing path is the bundled one)."""
-    coll = copy.deepcopy(system.collectives)
-    entry = {"bw": line["bw"], "latency": f"{line['latency_s'] * 1e6!r} us"}
-    if line.get("fixed_s"):
-        entry["fixed"] = f"{line['fixed_s'] * 1e6!r} us"
-    coll["efficiency"]["intra_node"]["ring"]["ll"] = entry
-    return replace(system, collectives=coll)
 
 
 def price(rows: list[Row], system: SystemSpec) -> list[tuple[float, str]]:
