@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from cosim.calibrate.historical_model import S11_RING_LL, session11_system, with_ring_ll  # noqa: F401 (re-exported)
 from hwmodels.collectives import collective_cost
 from hwmodels.launch import LAUNCH_MODES
 from hwmodels.nccl import launch_from_harness
@@ -27,10 +28,6 @@ HELDOUT_S4B_CSV = _PUB / "nccl_8gpu_heldout_session4b.csv"
 LAUNCH_CSV = _PUB / "nccl_launch_modes_session4b.csv"
 BANDS = (("1 KB - 512 KB", 1 << 10, 1 << 19), ("1 MB - 64 MB", 1 << 20, 1 << 26), ("128 MB - 1 GB", 1 << 27, 1 << 30))
 X4_MIN_BUSBW_GBPS = 0.10  # below this a 2-decimal busbw moves the time by more than 5 %
-# the ring LL line sessions 3-11 shipped in dgx_h100 / dgx_h200 (bw, per-step latency s, fixed s); session 12 replaced it
-# (validation/published/collective_selection_session12.md). The historical scorers price with it, so that their
-# committed tables re-run unchanged, as they keep the session-4b launch term.
-S11_RING_LL = {"bw": 0.2312, "latency_s": 0.9116e-6, "fixed_s": 0.0}
 
 
 @dataclass(frozen=True)
@@ -72,25 +69,6 @@ def _launch_of(r: dict, sources: dict, path) -> str:
                             f"stated {sorted(stated)}; expected exactly one of {LAUNCH_MODES}, agreeing "
                             f"(a harness column, or a row in {LAUNCH_CSV.name} quoting the header or command line)")
     return read.pop()
-
-
-def with_ring_ll(system, line: dict):
-    """A copy of ``system`` whose intra-node ring LL line is ``line`` ({bw, latency_s[, fixed_s]}), written as the
-    system files write it, so that it is priced through the bundled path."""
-    import copy
-    from dataclasses import replace
-    coll = copy.deepcopy(system.collectives)
-    entry = {"bw": line["bw"], "latency": f"{line['latency_s'] * 1e6!r} us"}
-    if line.get("fixed_s"):
-        entry["fixed"] = f"{line['fixed_s'] * 1e6!r} us"
-    coll["efficiency"]["intra_node"]["ring"]["ll"] = entry
-    return replace(system, collectives=coll)
-
-
-def session11_system(name: str):
-    """The bundled system ``name`` with the ring LL line of sessions 3-11 (S11_RING_LL): what the historical scorers
-    and fits (launch floor, CUDA-graph term, calibrations) were computed on."""
-    return with_ring_ll(load_system(name), S11_RING_LL)
 
 
 def session4b_systems() -> dict:

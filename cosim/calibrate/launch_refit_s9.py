@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cosim.calibrate.collective_holdout_s4b import session11_system
+from cosim.calibrate.historical_model import session11_system
 from cosim.calibrate.launch_fit import fit_law, yaml_entry
 from cosim.calibrate.nccl_table import IN_RANGE  # rule X2: 1 KB - 1 GB, the rounds' one range
 from hwmodels.collectives import collective_cost
