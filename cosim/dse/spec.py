@@ -269,6 +269,8 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
         fail(source, "fallback", fallback, "roofline (price points whose level the hardware cannot do with the "
                                            "roofline, saying so in every row) or no fallback key")
     _check_levels(base, axes, search, fallback, source)
+    from cosim.dse.combos import check_combinations
+    check_combinations(base, axes, search, source)  # seq within the context, layouts that shard and fit
     fit = doc.get("require_memory_fit", True)
     if not isinstance(fit, bool):
         fail(source, "require_memory_fit", fit, "true (a point must fit in main memory to be feasible) or false")
