@@ -9,6 +9,7 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from cosim.serving import serve
 from cosim.serving.metrics import summarize
@@ -84,3 +85,37 @@ def test_sweep_metrics_include_the_window_figures(metric):
     from cosim.dse.evaluate import METRIC_NAMES
     from cosim.dse.spec import METRICS
     assert metric in METRIC_NAMES and metric in METRICS
+
+
+def _frame(arrival, e2e, ok_ttft=True):
+    n = len(arrival)
+    return pd.DataFrame({"arrival_s": arrival, "e2e_s": e2e, "ttft_s": [0.1 if ok_ttft else 9.0] * n,
+                         "tpot_s": [0.01] * n, "queueing_s": [0.0] * n, "output_len": [10] * n,
+                         "preemptions": [0] * n})
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 400), d_exp=st.integers(-8, 2), s_mult=st.integers(1, 64))
+def test_even_arrivals_constant_service_read_one_over_d_in_the_windows(n, d_exp, s_mult):
+    # N arrivals every d s (a power of two: exact sums), each served in s = m * d / 4 s, all SLOs met:
+    # both windows read 1 / d exactly; the makespan reads N / ((N - 1) d + s), below 1 / d whenever s > d
+    d = 2.0 ** d_exp
+    s_e2e = s_mult * d / 4
+    s = summarize(_frame([i * d for i in range(n)], [s_e2e] * n), 1.0, 0.5, None)
+    assert s["goodput_window_req_s"] == s["throughput_window_req_s"] == 1 / d
+    assert s["throughput_window_tok_s"] == 10 / d
+    assert s["throughput_req_s"] == pytest.approx(n / ((n - 1) * d + s_e2e), rel=1e-12)
+    assert (s["throughput_req_s"] < 1 / d) == (s_e2e > d)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arr=st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=60),
+       e2e=st.lists(st.floats(0.001, 50, allow_nan=False), min_size=60, max_size=60))
+def test_window_counts_are_whole_requests_and_slo_misses_count_nothing(arr, e2e):
+    df = _frame(sorted(arr), e2e[:len(arr)])
+    s = summarize(df, 1.0, 0.5, None)
+    if s["arrival_window_s"] > 0:
+        k = s["goodput_window_req_s"] * s["arrival_window_s"]
+        assert abs(k - round(k)) < 1e-9 and 0 <= round(k) <= len(arr) - 1
+    miss = summarize(_frame(sorted(arr), e2e[:len(arr)], ok_ttft=False), 1.0, 0.5, None)["goodput_window_req_s"]
+    assert miss == 0.0 if s["arrival_window_s"] > 0 else math.isnan(miss)
