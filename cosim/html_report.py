@@ -137,7 +137,7 @@ def _layout_summary(rep) -> tuple[list[tuple], str]:
     par = rep.meta.get("parallel") or {}
     if not par.get("step_latency_s"):
         return [], ""
-    from cosim.parallel_timing import layout_step
+    from cosim.parallel_timing import layout_step, system_energy_formula
     st, mb = layout_step(rep), par["microbatches"]
     return [("layout", f"{par['label']} ({par['devices']} devices), global batch {par['global_batch']}, {mb} "
                        f"micro-batch{'es' if mb > 1 else ''}, pipeline bubble {H.percent(par['bubble_fraction'])}",
@@ -145,8 +145,13 @@ def _layout_summary(rep) -> tuple[list[tuple], str]:
             ("layout step time", H.seconds(st["step_latency_s"]), False),
             ("layout throughput", f"{st['tokens_per_s']:,.1f} tokens/s", False),
             ("system energy per token", H.joules(st["energy_per_token_j"]), False),
-            ("system energy per step", f"{H.joules(st['energy_j'])} (tp {par['tp']} x dp {par['dp']} x {mb} "
-                                       f"micro-batch traces)", False)], " (one device's micro-batch trace)"
+            ("system energy per step", f"{H.joules(st['energy_j'])} = {system_energy_formula(rep, st)}", False)], \
+        " (one device's micro-batch trace)"
+
+
+def _scope(t: dict) -> str:
+    """', dynamic only (no static power in <file>)' when the device gives no static power."""
+    return f", {t['energy_scope']}" if t.get("energy_scope") else ""
 
 
 def _summary(rep) -> list[tuple]:
@@ -155,8 +160,8 @@ def _summary(rep) -> list[tuple]:
     s, one = _layout_summary(rep)
     s += [("latency per forward pass" + one, H.seconds(lat), False),
           ("throughput" + one, f"{t['tokens_per_s']:,.1f} tokens/s", False),
-          ("energy per token" + one, H.joules(t["energy_per_token_j"]), False),
-          ("energy per forward pass" + one, H.joules(t["total_energy_j"]), False),
+          ("energy per token" + one, H.joules(t["energy_per_token_j"]) + _scope(t), False),
+          ("energy per forward pass" + one, H.joules(t["total_energy_j"]) + _scope(t), False),
           ("work", f"{H.flops(t['total_flops'])}, {H.nbytes(t['total_bytes'])} moved", False),
           ("attained compute", H.flops_per_s(t["total_flops"] / lat if lat else math.nan), False),
           ("attained bandwidth", H.si(t["total_bytes"] / lat if lat else math.nan, "B/s"), False),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["PipelineTiming", "pipeline_timing", "layout_step", "static_power_w"]
+__all__ = ["PipelineTiming", "pipeline_timing", "layout_step", "static_power_w", "system_energy_formula"]
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,29 @@ def layout_step(rep) -> dict:
     idle_j = par.get("static_power_w", 0.0) * idle_s
     energy = rep.total_energy_j * copies + idle_j
     return {"step_latency_s": step, "tokens": tokens, "tokens_per_s": tokens / step, "energy_j": energy,
-            "energy_per_token_j": energy / tokens, "idle_static_energy_j": idle_j}
+            "energy_per_token_j": energy / tokens, "idle_static_energy_j": idle_j, "idle_device_s": idle_s,
+            "trace_energy_j": rep.total_energy_j, "trace_copies": copies}
+
+
+def system_energy_formula(rep, st: dict) -> str:
+    """The caption of the system energy per step, with both its parts as numbers:
+    tp x dp x micro-batches copies of the trace's energy + the idle devices' static energy
+    (device-seconds not covered by a trace x static power). `st` is `layout_step(rep)`."""
+    from cosim.humanize import si
+
+    par = rep.meta["parallel"]
+    text = (f"{st['trace_copies']} x {si(st['trace_energy_j'], 'J')} (tp {par['tp']} x dp {par['dp']} x "
+            f"{par['microbatches']} micro-batch traces) + idle static {si(st['idle_static_energy_j'], 'J')} "
+            f"({st['idle_device_s']:.4g} idle device-s x {par.get('static_power_w', 0.0):.4g} W)")
+    scope = rep.meta.get("energy_scope")
+    return text + (f"; {scope}: idle static unknown, not counted" if scope else "")
 
 
 def static_power_w(parts, hw) -> float:
     """The static power priced work carries (W), from (static J, seconds) pairs of the ops that
     report a static term (the analytical and cycle levels): their J over their seconds; else the
-    device file's `energy.static_power` (what the roofline adds per second; 0 if absent). Idle
+    device file's `energy.static_power` (what the roofline adds per second; 0 if absent: the report's
+    energies are then dynamic only and say so, HardwareSpec.energy_scope). Idle
     devices of a layout draw it for the time they wait (layout_step; cosim.serving.steptime)."""
     parts = list(parts)
     busy = sum(t for _, t in parts)

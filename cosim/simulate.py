@@ -124,7 +124,8 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
                  notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *notes])),
                  recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
                                             "recipe_effects": trace.meta.get("recipe_effects", {}),
-                                            "level_requested": level, "priced_from": list(meta_prov), **meta})
+                                            "level_requested": level, "priced_from": list(meta_prov), **meta,
+                                            **({"energy_scope": hw.energy_scope} if hw.energy_scope else {})})
     if "step_latency_s" in meta.get("parallel", {}):
         _keep_layout_step(rep)
     return rep
@@ -157,7 +158,19 @@ def _static_power(rows: list, hw) -> float:
 def _energy_notes(rows, hw: HardwareSpec) -> tuple:
     """Why a device op's energy is n/a (collectives say so themselves)."""
     nan_rows = [r for r in rows if r["energy_j"] != r["energy_j"] and r["kind"] not in COLLECTIVE_KINDS]
-    return tuple(energy_gaps(hw, [r["op"] for r in nan_rows], [r["compute_fmt"] for r in nan_rows])) if nan_rows else ()
+    if nan_rows:
+        return tuple(energy_gaps(hw, [r["op"] for r in nan_rows], [r["compute_fmt"] for r in nan_rows]))
+    return tuple(static_energy_note(hw))
+
+
+def static_energy_note(hw: HardwareSpec) -> list:
+    """The note a device with no `energy.static_power` puts on every report: its static energy is
+    unknown (never a silent 0 W), so each energy figure is the dynamic part only, labelled so."""
+    scope = hw.energy_scope
+    if not scope:
+        return []
+    return [f"energy is {scope}: the file gives no energy.static_power, so static energy is unknown "
+            f"(NaN where a static column is shown), not zero; every energy total and J/token here excludes it"]
 
 
 def energy_gaps(hw: HardwareSpec, names, fmts) -> list:
@@ -172,7 +185,7 @@ def energy_gaps(hw: HardwareSpec, names, fmts) -> list:
            f"{', ...' if len(set(ops)) > 4 else ''}): {hw.name} gives no energy.per_flop.{f}" for f, ops in miss.items()]
     out += [f"energy unknown (n/a) for traffic at memory level {m.name}: {hw.name} gives no energy for it"
             for m in hw.memory if m.energy_per_byte_j is None]
-    return out
+    return out + static_energy_note(hw)
 
 
 def recipe_notes(meta) -> list:
@@ -201,6 +214,7 @@ def _report_fields(trace: Trace, hw: HardwareSpec, notes) -> dict:
             "notes": tuple(dict.fromkeys(notes)), "recipe": trace.recipe,
             "meta": {"formats": meta.get("formats", {}), "recipe_effects": meta.get("recipe_effects", {}),
                      "level_requested": "roofline", "priced_from": ["speed-of-light"],
+                     **({"energy_scope": hw.energy_scope} if hw.energy_scope else {}),
                      **({"implementation": meta["implementation"]} if meta.get("implementation") else {})}}
 
 

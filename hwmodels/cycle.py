@@ -61,7 +61,7 @@ def _energy_params(hw: HardwareSpec, cfg: AcceleratorConfig) -> EnergyParams:
     vec_unit = DotProductUnit(("fp32",), node_nm=cfg.node_nm, vdd=cfg.vdd)
     fabric = float(cfg.extra.get("energy_factor", 1.0))  # FPGA logic vs standard cells
     return EnergyParams(sram_j_per_byte=sram, dram_j_per_byte=dram, wire_j_per_byte=wire,
-                        static_power_w=hw.static_power_w or 0.0,
+                        static_power_w=hw.static_power_w,  # None: unknown (hwmodels.energy.op_energy)
                         vector_j_per_flop=fabric * vec_unit.energy_per_mac_j("fp32") / 2,
                         mac_factor=fabric)
 

@@ -62,7 +62,7 @@ class _Cfg:
         mem = base.main_memory
         vals = {"rows": cfg.rows, "cols": cfg.cols, "arrays": cfg.arrays, "sram_i": cfg.sram_bytes["ifmap"],
                 "sram_f": cfg.sram_bytes["filter"], "sram_o": cfg.sram_bytes["ofmap"], "vlanes": cfg.vector_lanes,
-                "dram_lat": cfg.dram_latency_s, "clock": base.clock_hz, "static": base.static_power_w or 0.0,
+                "dram_lat": cfg.dram_latency_s, "clock": base.clock_hz, "static": base.static_power_w or 0.0,  # none: dynamic only (HardwareSpec.energy_scope labels it)
                 "bw": mem.bandwidth_Bps, "e_dram": mem.energy_per_byte_j or 0.0}
         lanes_follow_cols = (sec.get("vector") or {}).get("lanes") is None
         for key, v in overrides.items():

@@ -87,14 +87,16 @@ class EnergyParams:
     sram_j_per_byte: dict  # buffer name -> J/B
     dram_j_per_byte: float
     wire_j_per_byte: float  # J per byte moved between SRAM and the array (NoC / wires)
-    static_power_w: float
+    static_power_w: float | None  # None: the file gives none (static energy unknown, NaN; total dynamic only)
     vector_j_per_flop: float
     mac_factor: float = 1.0  # multiplies the dot-product unit's MAC energy (FPGA fabric)
 
 
 def op_energy(macs: float, e_mac_j: float, sram_bytes: dict, dram_bytes: float,
               vector_flops: float, latency_s: float, p: EnergyParams) -> dict:
-    """Energy breakdown of one op instance; keys sum to ``total``."""
+    """Energy breakdown of one op instance; keys sum to ``total``. With no static power in the
+    file (`p.static_power_w` None) ``static`` is NaN (unknown, never a silent 0) and ``total`` is the
+    dynamic energy only (the sum of the other keys); the report labels it so (HardwareSpec.energy_scope)."""
     sram = sum(b * p.sram_j_per_byte.get(name, p.sram_j_per_byte.get("default", 0.0))
                for name, b in sram_bytes.items())
     moved = sum(sram_bytes.values())
@@ -104,7 +106,11 @@ def op_energy(macs: float, e_mac_j: float, sram_bytes: dict, dram_bytes: float,
         "sram": sram,
         "dram": dram_bytes * p.dram_j_per_byte,
         "noc": moved * p.wire_j_per_byte,
-        "static": p.static_power_w * latency_s,
     }
     out["total"] = sum(out.values())
+    if p.static_power_w is None:
+        out["static"] = float("nan")
+    else:
+        out["static"] = p.static_power_w * latency_s
+        out["total"] += out["static"]
     return out

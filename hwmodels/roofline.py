@@ -74,7 +74,7 @@ class HwTable:
     inner_capacity: np.ndarray  # (n_var, n_lvl) bytes of ONE instance of the next inner level (inf = none)
     e_flop: np.ndarray  # (n_var, n_fmt) J/FLOP (nan = unknown)
     e_byte: np.ndarray  # (n_var, n_lvl) J/B (nan = unknown)
-    static_w: np.ndarray  # (n_var,) W (0 = not modelled)
+    static_w: np.ndarray  # (n_var,) W (0 = none in the file: energies dynamic only, labelled by the report)
 
 
 def op_table(ops, hw: HardwareSpec, compute_fallback: bool = False) -> OpTable:
@@ -154,6 +154,8 @@ def hw_table(specs) -> HwTable:
     bw = np.array([[m.bandwidth_Bps for m in s.memory] for s in specs])
     e_byte = np.array([[nan if m.energy_per_byte_j is None else m.energy_per_byte_j for m in s.memory] for s in specs])
     cap = np.array([[_inner_capacity(s, i) for i in range(len(levels))] for s in specs])
+    # no energy.static_power: the static term is unknown, priced as 0 W so the energies are the
+    # dynamic part only; every report says so (HardwareSpec.energy_scope, cosim.simulate.static_energy_note)
     static = np.array([s.static_power_w or 0.0 for s in specs])
     return HwTable(formats, levels, peak, bw, cap, e_flop, e_byte, static)
 

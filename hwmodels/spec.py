@@ -61,6 +61,14 @@ class HardwareSpec:
     def main_memory(self) -> MemoryLevel:
         return self.memory[0]
 
+    @property
+    def energy_scope(self) -> str:
+        """'' when the file gives `energy.static_power`; else the label every energy figure of this
+        device carries: its energies are dynamic only (the static term is unknown, not zero)."""
+        if self.static_power_w is not None:
+            return ""
+        return f"dynamic only (no static power in {Path(self.source).name if self.source else self.name})"
+
     def level(self, name: str) -> MemoryLevel:
         for lvl in self.memory:
             if lvl.name == name:

@@ -96,19 +96,20 @@ def format_report(rep, top: int = 10) -> str:
     lines.append("")
     lines.append(f"total: {si(rep.total_latency_s, 's')} per pass, {rep.tokens_per_s:,.1f} tokens/s, "
                  f"{si(rep.total_flops, 'FLOP')}, {si(rep.total_bytes, 'B')} moved, "
-                 f"energy {si(rep.total_energy_j, 'J')} ({si(rep.energy_per_token_j, 'J')}/token)")
+                 f"energy {si(rep.total_energy_j, 'J')} ({si(rep.energy_per_token_j, 'J')}/token)"
+                 + (f", {rep.meta['energy_scope']}" if rep.meta.get("energy_scope") else ""))
     fp = rep.footprint
     lines.append("memory: " + ", ".join(f"{k} {si(v, 'B')}" for k, v in fp.items())
                  + f" = {si(rep.memory_bytes, 'B')} of {si(rep.capacity_bytes, 'B')} "
                  + ("(fits)" if rep.fits_in_memory else "(DOES NOT FIT)"))
     if par.get("step_latency_s"):  # the rows and totals above are one device's trace: give the layout's step
-        from cosim.parallel_timing import layout_step
+        from cosim.parallel_timing import layout_step, system_energy_formula
         st = layout_step(rep)
         lines.append(f"layout: step {si(st['step_latency_s'], 's')} for batch {par['global_batch']} "
                      f"({par['microbatches']} micro-batch{'es' if par['microbatches'] > 1 else ''}, bubble "
                      f"{100 * par['bubble_fraction']:.1f}%), {st['tokens_per_s']:,.1f} tokens/s; system energy "
                      f"{si(st['energy_j'], 'J')} per step ({si(st['energy_per_token_j'], 'J')}/token) = "
-                     f"tp {par['tp']} x dp {par['dp']} x {par['microbatches']} micro-batch traces")
+                     f"{system_energy_formula(rep, st)}")
     for n in rep.notes:
         lines.append(f"note: {n}")
     return "\n".join(lines)

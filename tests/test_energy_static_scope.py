@@ -1,0 +1,82 @@
+"""Static power: a device file with no `energy.static_power` prices static energy as unknown
+(NaN in the static column), never a silent 0 W, and every energy total carries the label
+"dynamic only (no static power in <file>)". And the layout's system energy caption states both
+of its parts (trace copies + idle static)."""
+import math
+
+import pytest
+
+from cosim.cli import main
+from cosim import build_trace
+from cosim.simulate import simulate
+from hwmodels.energy import EnergyParams, op_energy
+from hwmodels.spec import load_hw
+
+
+def test_op_energy_with_no_static_power_is_nan_static_and_a_dynamic_total():
+    p = EnergyParams(sram_j_per_byte={"default": 2e-12}, dram_j_per_byte=5e-12, wire_j_per_byte=0.5e-12,
+                     static_power_w=None, vector_j_per_flop=1e-13)
+    e = op_energy(macs=1000, e_mac_j=1e-13, sram_bytes={"ifmap": 100}, dram_bytes=10, vector_flops=20,
+                  latency_s=1e-6, p=p)
+    assert math.isnan(e["static"])  # was 0.0 (hw.static_power_w or 0.0)
+    # dynamic: 1000 x 0.1 pJ + 20 x 0.1 pJ + 100 x 2 pJ + 10 x 5 pJ + 100 x 0.5 pJ = 402 pJ
+    assert e["total"] == pytest.approx(1e-10 + 2e-12 + 2e-10 + 5e-11 + 5e-11)
+
+
+def test_bundled_files_without_static_power_are_labelled_dynamic_only():
+    for name in ("versal_vck190", "mx_systolic_128", "mx6_systolic_128", "mxfp4_systolic_256", "tpu_v5e"):
+        hw = load_hw(name)
+        assert hw.static_power_w is None, name
+        assert hw.energy_scope == f"dynamic only (no static power in {name}.yaml)"
+    assert load_hw("h100_sxm").energy_scope == ""  # 210 W [D] 0.30 x 700 W: nothing to label
+
+
+def test_cycle_report_on_versal_shows_static_unknown_and_labels_the_total(capsys):
+    tr = build_trace("llama2_7b", phase="decode", batch=1, seq=1024, weights="int4", acts="int8", kv="int8")
+    rep = simulate(tr, "versal_vck190", level="cycle")
+    for r in rep.rows:
+        if "energy_static_j" in r:
+            assert math.isnan(r["energy_static_j"]), r["op"]
+            dyn = sum(r[f"energy_{k}_j"] for k in ("mac", "vector", "sram", "dram", "noc"))
+            assert r["energy_j"] == pytest.approx(dyn)
+    assert rep.meta["energy_scope"] == "dynamic only (no static power in versal_vck190.yaml)"
+    assert any(n.startswith("energy is dynamic only (no static power in versal_vck190.yaml)") for n in rep.notes)
+    assert main(["simulate", "--model", "llama2_7b", "--hw", "versal_vck190", "--level", "cycle", "--weights",
+                 "int4", "--acts", "int8", "--kv", "int8", "--seq", "1024"]) == 0
+    out = capsys.readouterr().out
+    total = next(ln for ln in out.splitlines() if ln.startswith("total: "))
+    assert total.endswith("/token), dynamic only (no static power in versal_vck190.yaml)"), total
+
+
+def test_roofline_report_of_a_file_without_static_power_is_labelled(tmp_path):
+    # one 1024^3 bf16 GEMM on a 100 TFLOP/s, 1 TB/s device with 1 pJ/FLOP and 10 pJ/B, no static power:
+    # energy = 2 x 1024^3 x 1 pJ + bytes x 10 pJ (dynamic only); with static_power 50 W it adds 50 W x latency
+    from workloads.ops import Op, TensorSpec
+    from workloads.trace import Trace
+    base = ("name: nostatic\nkind: accelerator\nclock: 1 GHz\ncompute: {bf16: 100 TFLOP/s}\n"
+            "energy: {per_flop: {bf16: 1 pJ}%s}\nmemory:\n  - {name: hbm, capacity: 16 GB, bandwidth: 1 TB/s, "
+            "energy: 10 pJ/B}\n")
+    (tmp_path / "a.yaml").write_text(base % "")
+    (tmp_path / "b.yaml").write_text(base % ", static_power: 50 W")
+    n = 1024
+    op = Op("mm", "gemm", {"m": n, "n": n, "k": n}, (TensorSpec("a", (n, n), "bf16"), TensorSpec("w", (n, n), "bf16")),
+            (TensorSpec("c", (n, n), "bf16"),), "bf16")
+    tr = Trace(model="t", phase="prefill", batch=1, seq=n, ops=[op])
+    a = simulate(tr, str(tmp_path / "a.yaml"))
+    b = simulate(tr, str(tmp_path / "b.yaml"))
+    dyn = 2 * n ** 3 * 1e-12 + 3 * n * n * 2 * 10e-12
+    assert a.total_energy_j == pytest.approx(dyn)
+    assert a.meta["energy_scope"] == "dynamic only (no static power in a.yaml)"
+    assert "energy_scope" not in b.meta
+    assert b.total_energy_j == pytest.approx(dyn + 50.0 * b.total_latency_s)
+
+
+def test_system_energy_caption_states_both_parts(capsys):
+    """Was "= tp 1 x dp 1 x 4 micro-batch traces" beside 172 J, while 4 x 20.4 J = 81.6 J:
+    the rest is the idle stages' static energy (8 devices x the 81.1 ms step - 4 x 54.6 ms of
+    traces = 0.4305 device-s, x 210 W = 90.4 J)."""
+    assert main(["simulate", "--model", "llama3_70b", "--hw", "dgx_h100", "--parallel", "pp=8,microbatches=4",
+                 "--batch", "64", "--seq", "8192"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("layout: "))
+    assert ("system energy 172 J per step (2.69 J/token) = 4 x 20.4 J (tp 1 x dp 1 x 4 micro-batch traces) "
+            "+ idle static 90.4 J (0.4305 idle device-s x 210 W)") in line, line
