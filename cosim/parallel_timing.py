@@ -92,7 +92,8 @@ def static_power_w(parts, hw) -> float:
     device file's `energy.static_power` (what the roofline adds per second; 0 if absent: the report's
     energies are then dynamic only and say so, HardwareSpec.energy_scope). Idle
     devices of a layout draw it for the time they wait (layout_step; cosim.serving.steptime)."""
-    parts = list(parts)
+    # an op whose static energy is unknown (NaN: no energy.static_power in the file) adds nothing
+    parts = [(e, t) for e, t in parts if e == e]
     busy = sum(t for _, t in parts)
     if busy > 0:
         return sum(e for e, _ in parts) / busy

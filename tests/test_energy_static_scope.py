@@ -80,3 +80,23 @@ def test_system_energy_caption_states_both_parts(capsys):
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("layout: "))
     assert ("system energy 172 J per step (2.69 J/token) = 4 x 20.4 J (tp 1 x dp 1 x 4 micro-batch traces) "
             "+ idle static 90.4 J (0.4305 idle device-s x 210 W)") in line, line
+
+
+def test_generate_serve_and_sweep_rows_carry_the_label(tmp_path, capsys):
+    from cosim.dse import sweep
+    from cosim.serving.generate import generate
+    g = generate("llama3_8b", "mx_systolic_128", 128, 4, 1)
+    assert g.energy_scope == "dynamic only (no static power in mx_systolic_128.yaml)"
+    assert main(["generate", "--model", "llama3_8b", "--hw", "mx_systolic_128", "--prompt-len", "128",
+                 "--output-len", "4"]) == 0
+    assert "/token), dynamic only (no static power in mx_systolic_128.yaml)" in capsys.readouterr().out
+    assert main(["serve", "--model", "llama3_8b", "--hw", "mx_systolic_128", "--requests", "4", "--qps", "5"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("energy "))
+    assert "(busy steps only; dynamic only (no static power in mx_systolic_128.yaml))" in line, line
+    # a sweep: the row of the device without static power is labelled, the H100's (210 W [D]) is not
+    spec = {"name": "s", "output": str(tmp_path / "o"),
+            "base": {"model": "llama3_8b", "hw": "mx_systolic_128", "batch": 1, "weights": "mxfp4"},
+            "axes": [{"grid": {"hw": ["mx_systolic_128", "h100_sxm"]}}]}
+    df = sweep(spec, quiet=True, write=False).set_index("hw")
+    assert df.loc["mx_systolic_128", "energy_scope"] == "dynamic only (no static power in mx_systolic_128.yaml)"
+    assert df.loc["h100_sxm", "energy_scope"] == ""

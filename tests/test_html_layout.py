@@ -34,7 +34,9 @@ def test_parallel_run_report_html_shows_the_layout_totals(tmp_path, capsys):
     assert s["layout step time"].replace("\u2009", " ").startswith("81.1")
     # system energy per step = the trace's energy x tp 1 x dp 1 x 4 micro-batches, over 64 tokens
     assert f"({si(par['system_energy_per_token_j'], 'J')}/token)" in layout_line
-    assert s["system energy per step"].endswith("(tp 1 x dp 1 x 4 micro-batch traces)")
+    # both parts of the formula (was only "(tp 1 x dp 1 x 4 micro-batch traces)", which left 90.4 J unexplained)
+    assert s["system energy per step"].endswith("= 4 x 20.4 J (tp 1 x dp 1 x 4 micro-batch traces) + idle static "
+                                                "90.4 J (0.4305 idle device-s x 210 W)"), s["system energy per step"]
     assert s["layout"].startswith("tp1-pp8-ep1-dp1-mb4 (8 devices), global batch 64, 4 micro-batches")
     # the per-device rows say whose they are
     assert s["throughput (one device's micro-batch trace)"] == "292.9 tokens/s"

@@ -31,7 +31,7 @@ def run(args) -> int:
     print(f"TTFT {si(g.ttft_s, 's')}   TPOT {si(g.tpot_s, 's')} (mean)"
           + (f", first {si(d[0], 's')}, last {si(d[-1], 's')}" if d.size else ""))
     print(f"total {si(g.total_s, 's')}, {g.tokens_per_s:,.1f} tokens/s, energy {si(g.energy_j, 'J')} "
-          f"({si(g.energy_per_token_j, 'J')}/token)")
+          f"({si(g.energy_per_token_j, 'J')}/token)" + (f", {g.energy_scope}" if g.energy_scope else ""))
     for n in g.notes:
         print(f"note: {n}")
     if args.out:

@@ -292,6 +292,16 @@ def _optuna_dist(optuna, d):
     return optuna.distributions.FloatDistribution(d["low_si"], d["high_si"], log=bool(d.get("log")))
 
 
+@functools.lru_cache(maxsize=256)
+def _energy_scope(hw_name) -> str:
+    """HardwareSpec.energy_scope of a point's device (a system's device for a system name)."""
+    if not hw_name:
+        return ""
+    from cosim.simulate import _resolve
+    hw = _resolve(hw_name)
+    return getattr(hw, "device", hw).energy_scope
+
+
 def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     """One row per stored point (only `wanted` keys if given), in sweep order: index,
     key, the swept fields (SI units), every metric, status/error, `feasible` (all
@@ -302,7 +312,7 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     if spec.base.weights_from_model and "model" in fields and "weights" not in fields:
         fields.append("weights")  # each model point's own declared format (_resolved): a column, never silent
     columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["level_used", "provenance", "accuracy_provenance",
-                                                               "status", "error"]
+                                                               "energy_scope", "status", "error"]
     parts = {c: [] for c in columns}  # per column, one array per record: concatenated once
     # records arrive as tasks finish; each is usually a run of consecutive indices, so
     # ordering the records by their first index mostly leaves no rows to sort
@@ -333,6 +343,10 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
         # which tensors the accuracy metrics come from: never leave a reader guessing
         parts["accuracy_provenance"].append(_Const("checkpoint+synthetic" if acc.get("checkpoint") else
                                                    ("synthetic" if acc else "none"), _count(sel, n)))
+        # "dynamic only (no static power in <file>)" where the point's device gives none (never a silent 0 W)
+        hw_cfg = r["config"].get("hw") or {}
+        given = "energy.static_power" in r["fields"] or "energy.static_power" in (hw_cfg.get("overrides") or {})
+        parts["energy_scope"].append(_Const("" if given else _energy_scope(hw_cfg.get("name")), _count(sel, n)))
         for c, v in (("status", r["status"]), ("error", r.get("error"))):
             parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
     if parts["index"]:

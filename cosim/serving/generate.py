@@ -44,6 +44,7 @@ class GenerationResult:
     decode_times_s: np.ndarray = field(repr=False)  # per decode step (output_len - 1 of them)
     decode_energy_j: np.ndarray = field(repr=False)
     notes: tuple = ()
+    energy_scope: str = ""  # "dynamic only (no static power in <file>)" when the device gives none
 
     @property
     def tpot_s(self) -> float:
@@ -119,7 +120,7 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     # the level that priced it (the prefill report's: roofline where the device cannot do `level`)
     return GenerationResult(model.name, hw.name, pre.level, batch, prompt_len, output_len, pre.total_latency_s,
                             pre.total_energy_j, lat + const.latency_s, en + const.energy_j,
-                            tuple(dict.fromkeys(notes)))
+                            tuple(dict.fromkeys(notes)), hw.energy_scope)
 
 
 def _context_ops(steps: DeviceStepCost, batch: int, seq: int):

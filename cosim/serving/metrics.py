@@ -137,7 +137,8 @@ class ServeResult:
                  f"tok/s over [first finish {s['steady_start_s']:.2f} s, last arrival {s['steady_end_s']:.2f} s)"
                  if s["steady_window_s"] > 0 else "throughput n/a (the last request arrived by the first finish)")
             lines.append(f"without the drain: {g}; {t}")
-        lines.append(f"energy {s['energy_per_token_j'] * 1e3:.1f} mJ/output token (busy steps only); "
+        lines.append(f"energy {s['energy_per_token_j'] * 1e3:.1f} mJ/output token (busy steps only"
+                     + (f"; {s['energy_scope']}" if s.get("energy_scope") else "") + "); "
                      f"preemptions {s['preemptions']}; simulated in {self.wall_s:.2f} s")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
