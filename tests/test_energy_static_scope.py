@@ -100,3 +100,19 @@ def test_generate_serve_and_sweep_rows_carry_the_label(tmp_path, capsys):
     df = sweep(spec, quiet=True, write=False).set_index("hw")
     assert df.loc["mx_systolic_128", "energy_scope"] == "dynamic only (no static power in mx_systolic_128.yaml)"
     assert df.loc["h100_sxm", "energy_scope"] == ""
+
+
+def test_fpga_comparison_rows_are_like_for_like():
+    """docs/fpga-comparison.md set VCK190's 0.599 J/token (no static power) beside U280's 0.665
+    (67.5 W static included). Each row now splits dynamic and static; the VCK190's total is n/a."""
+    from tests.script_loader import load_script
+    fc = load_script("benchmarks/fpga_comparison.py", "fpga_comparison_t")
+    u = fc.decode(load_hw("alveo_u280"), "int4", "int8", "int8")
+    v = fc.decode(load_hw("versal_vck190"), "int4", "int8", "int8")
+    # U280: 67.5 W = 0.30 x 225 W TDP [D]; static J/token = 67.5 W / tokens/s; dynamic = total - static
+    assert u["static_power_w"] == pytest.approx(67.5) and "0.30 x 225 W TDP" in u["static_power_source"]
+    assert u["static_energy_per_token_j"] == pytest.approx(67.5 / u["tokens_per_s"])
+    assert u["dynamic_energy_per_token_j"] == pytest.approx(u["energy_per_token_j"] - 67.5 / u["tokens_per_s"])
+    assert v["static_energy_per_token_j"] is None and v["energy_per_token_j"] is None
+    assert v["energy_scope"] == "dynamic only (no static power in versal_vck190.yaml)"
+    assert v["dynamic_energy_per_token_j"] == pytest.approx(0.599, abs=5e-4)
