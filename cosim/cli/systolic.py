@@ -77,9 +77,11 @@ def _run(args) -> int:
                              sram_bytes={"ifmap": args.sram, "filter": args.sram, "ofmap": args.sram},
                              overlap=args.overlap, sram_bandwidth=args.sram_bandwidth)
         r = simulate_gemm(m, n, k, cfg, keep_timeline=bool(args.gantt))
-        for key in ("total_cycles", "compute_cycles", "stall_cycles", "stalls_by_cause", "dram_read_bytes",
-                    "dram_write_bytes", "achieved_bandwidth"):
-            print(f"{key:<20}{getattr(r, key)}")
+        for key, label in PIPELINE_FIELDS:
+            print(f"{label:<32}{getattr(r, key)}")
+        eb = cfg.elem_bytes
+        print(f"{'element_bytes':<32}ifmap {eb['ifmap']:g} B, filter {eb['filter']:g} B, ofmap {eb['ofmap']:g} B "
+              f"(the DRAM bytes and bandwidth above assume these element sizes)")
         if args.gantt:
             print(f"wrote {gantt_png(r, args.gantt)}")
         return 0
@@ -92,8 +94,19 @@ def _run(args) -> int:
         ih, iw, fh, fw, c, nf = _ints(args.args, 6, "conv")
         out = conv_cycles(ih, iw, fh, fw, c, nf, args.stride, rows=rows, cols=cols, dataflow=args.dataflow,
                           compat=args.compat, overlap=args.overlap)
-    for key in ("m", "n", "k", "folds", "cycles_per_fold", "compute_cycles", "mapping_efficiency",
-                "compute_utilization", "overall_utilization", "ifmap_sram_reads", "filter_sram_reads",
-                "ofmap_sram_writes", "ofmap_sram_reads"):
-        print(f"{key:<22}{getattr(out, key)}")
+    for key, label in LAYER_FIELDS:
+        print(f"{label:<28}{getattr(out, key)}")
     return 0
+
+
+# printed name -> value: units in the names; one convention, percent (0-100) for every ratio; SRAM
+# traffic counts operand elements (words; SCALE-Sim counts them as bytes of 1-byte elements)
+LAYER_FIELDS = (("m", "m"), ("n", "n"), ("k", "k"), ("folds", "folds"), ("cycles_per_fold", "cycles_per_fold"),
+                ("compute_cycles", "compute_cycles"), ("mapping_efficiency", "mapping_efficiency_pct"),
+                ("compute_utilization", "compute_utilization_pct"), ("overall_utilization", "overall_utilization_pct"),
+                ("ifmap_sram_reads", "ifmap_sram_reads_elements"), ("filter_sram_reads", "filter_sram_reads_elements"),
+                ("ofmap_sram_writes", "ofmap_sram_writes_elements"), ("ofmap_sram_reads", "ofmap_sram_reads_elements"))
+PIPELINE_FIELDS = (("total_cycles", "total_cycles"), ("compute_cycles", "compute_cycles"),
+                   ("stall_cycles", "stall_cycles"), ("stalls_by_cause", "stall_cycles_by_cause"),
+                   ("dram_read_bytes", "dram_read_bytes"), ("dram_write_bytes", "dram_write_bytes"),
+                   ("achieved_bandwidth", "achieved_bandwidth_B_per_cycle"))
