@@ -181,7 +181,9 @@ def roofline_figure(reports, hw, title: str | None = None, label_top: int = 8, d
     ymin = min([r["flops"] / r["latency_s"] for r in pts] + [top_peak / 1e4]) / 3
     ax.set_ylim(ymin, top_peak * 3)
     ridges = _draw_ceilings(ax, hw, fmts, x, x_lo, x_hi)
-    total = sum(r["latency_s"] for r in pts) or 1.0
+    # label % and marker area: share of the whole step's latency (every op, collectives and FLOP-less ops
+    # included), the table's `share`, not of the drawn ops only; several reports: of their summed latency
+    total = sum(rep.total_latency_s for rep in reports) or 1.0
     for kind in sorted({plot_kind(r) for r in pts}):
         sel = [r for r in pts if plot_kind(r) == kind]
         ax.scatter([r["flops"] / r["bytes"] for r in sel], [r["flops"] / r["latency_s"] for r in sel],
@@ -200,6 +202,8 @@ def roofline_figure(reports, hw, title: str | None = None, label_top: int = 8, d
     skipped = sum(1 for rep in reports for r in rep.rows) - len(pts)
     if skipped:
         notes.append(f"{skipped} op(s) without FLOPs (e.g. embedding lookup, copies) not drawn")
+    if len(reports) > 1:
+        notes.append(f"op % = share of the {len(reports)} reports' summed latency")
     if notes:
         ax.text(0.01, 0.99, "\n".join(notes), transform=ax.transAxes, ha="left", va="top", fontsize=6.5,
                 bbox={"boxstyle": "round,pad=0.3", "fc": "#fff8e1", "ec": "#f0b400", "lw": 0.6}, zorder=6)

@@ -161,3 +161,18 @@ def test_report_page_footprint_per_device_and_units(h100):
     assert "2.13 GB" in table and "4.8 MB" in table and "80 GB" in table
     text = re.sub(r"<[^>]+>", " ", page.split("<script>")[0])  # what a reader sees (raw SI stays in data-v)
     assert "2.5 ms" in text and "MXFP4 (4.25 bits)" in text and not re.search(r"\de[-+]\d", text)
+
+
+def test_op_label_percent_is_the_tables_share_with_collectives():
+    """Labels divided by the drawn ops' latency only, so with tp=8 collectives (not drawn: no FLOPs)
+    gate_proj read 27 % while the table's share was 23.6 %. Now the label is the row's share."""
+    import cosim
+    from cosim import humanize as H
+    tr = cosim.build_trace("llama3_70b", "decode", 8, 1024, parallel={"tp": 8})
+    rep = cosim.simulate(tr, "dgx_h100")
+    assert any(r["kind"] == "allreduce" for r in rep.rows)
+    fig = plots.roofline_figure(rep, cosim.load_hw("h100_sxm"), label_top=40)
+    texts = _texts(fig.axes[0])
+    row = next(r for r in rep.rows if r["op"] == "gate_proj")
+    assert row["share"] == pytest.approx(row["latency_s"] / rep.total_latency_s)
+    assert f"gate_proj ({H.percent(row['share'], 2)})" in texts, (H.percent(row["share"], 2), texts)
