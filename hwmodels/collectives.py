@@ -397,7 +397,7 @@ def estimate_collective(op: Op, system: SystemSpec, level: str = "roofline") -> 
     stride = int(op.dims.get("stride", 1))
     c = collective_cost(op.kind, message_bytes(op), ranks, stride, system, level)
     prov = ("speed-of-light:alpha-beta" if level == "roofline" or any(_NO_FIT in n for n in c.notes)
-            else f"fitted:{system.name} collectives; {c.calibration}")
+            else f"calibrated:{system.name} collectives ({c.calibration})")  # docs/reports-and-plots.md scheme
     return OpCost(latency_s=c.time_s, energy_j=c.energy_j, bound=f"link:{c.scope}", utilization=0.0,
                   flops=0.0, bytes_by_level={f"link_{k}": v for k, v in c.bytes_sent.items()},
                   energy_breakdown={"link": c.energy_j}, provenance=prov, notes=c.notes,

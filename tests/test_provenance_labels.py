@@ -31,3 +31,23 @@ def test_one_roofline_label_in_simulate_run_and_sweep(tmp_path, capsys):
     capsys.readouterr()
     assert main(["roofline", "--model", "llama3_8b", "--hw", "h100_sxm"]) == 0
     assert "priced from: speed-of-light" in capsys.readouterr().out  # the README quickstart line
+
+
+def _documented_prefixes() -> list:
+    """The `provenance` column of docs/reports-and-plots.md's table, up to its first `<`."""
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "docs" / "reports-and-plots.md").read_text()
+    table = text.split("| `provenance` | meaning |")[1].split("\n\n")[0]
+    return [ln.split("`")[1].split("<")[0] for ln in table.splitlines() if ln.startswith("| `")]
+
+
+def test_analytical_collective_label_is_in_the_documented_scheme():
+    """Was `fitted:dgx_h100 collectives; fitted model`, outside the documented scheme."""
+    rep = cosim.simulate(cosim.build_trace("llama3_70b", phase="decode", batch=16, seq=4096, parallel={"tp": 4}),
+                         "dgx_h100", level="analytical")
+    comm = {r["provenance"] for r in rep.rows if r["kind"] == "allreduce"}
+    assert comm == {"calibrated:dgx_h100 collectives (fitted model)"}, comm
+    prefixes = _documented_prefixes()
+    assert "calibrated:" in prefixes and "speed-of-light:alpha-beta" in prefixes
+    for p in rep.meta["priced_from"]:
+        assert any(p.startswith(x) for x in prefixes), (p, prefixes)
