@@ -110,7 +110,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
 
             meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"]).to_dict(),
                                 "static_power_w": _static_power(rows, hw)}
-    notes = tuple(notes) + _energy_notes(rows, hw)
+    notes = tuple(notes) + _energy_notes(rows, hw) + _collective_bytes_note(rows)
     used = summarize_levels(r["level"] for r in rows)
     if used != level:  # never silent: the report names the level that ran, and says so
         notes = tuple(notes) + (f"level {level} requested; the ops were priced at level {used} "
@@ -153,6 +153,19 @@ def _static_power(rows: list, hw) -> float:
     A pipelined layout's idle stages draw it too (cosim.parallel_timing.layout_step)."""
     from cosim.parallel_timing import static_power_w
     return static_power_w(((r["energy_static_j"], r["latency_s"]) for r in rows if "energy_static_j" in r), hw)
+
+
+def _collective_bytes_note(rows: list) -> tuple:
+    """What a collective row's `bytes` counts (device memory traffic, as for every op), beside its message and link
+    bytes, so a reader never takes the 2 x message of an all-reduce for the transfer."""
+    comm = [r for r in rows if r["kind"] in COLLECTIVE_KINDS and "message_bytes" in r]
+    if not comm:
+        return ()
+    r = comm[0]
+    return (f"collective rows: `bytes` is device-memory traffic like every op's (input read + output written: "
+            f"{r['op']} {r['bytes'] / r['repeat']:,.0f} B per instance for a {r['message_bytes']:,.0f} B message), "
+            f"not link traffic; `message_bytes` is the message (nccl-tests size) and `bytes_link_<link>` the bytes "
+            f"each rank sends on that link",)
 
 
 def _energy_notes(rows, hw: HardwareSpec) -> tuple:

@@ -116,3 +116,14 @@ def test_fpga_comparison_rows_are_like_for_like():
     assert v["static_energy_per_token_j"] is None and v["energy_per_token_j"] is None
     assert v["energy_scope"] == "dynamic only (no static power in versal_vck190.yaml)"
     assert v["dynamic_energy_per_token_j"] == pytest.approx(0.599, abs=5e-4)
+
+
+def test_collective_bytes_column_is_memory_traffic_and_a_note_says_so():
+    """Llama-3-70B TP8 decode batch 64: each all-reduce carries a 64 x 8192 x 2 B = 1 MiB message; the
+    `bytes` column (device memory: input read + output written) is 2 MiB per instance, 80 x 2 MiB per row."""
+    rep = simulate(build_trace("llama3_70b", "decode", 64, 1024, parallel={"tp": 8}), "dgx_h100")
+    r = next(r for r in rep.rows if r["op"] == "attn_allreduce")
+    assert r["message_bytes"] == 64 * 8192 * 2 == 2 ** 20
+    assert r["bytes"] == 80 * 2 * 2 ** 20
+    note = next(n for n in rep.notes if n.startswith("collective rows: `bytes` is device-memory traffic"))
+    assert "for a 1,048,576 B message" in note and "`message_bytes` is the message" in note
