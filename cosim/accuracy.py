@@ -65,6 +65,7 @@ class AccuracyResult:
     notes: list = field(default_factory=list)
     elapsed_s: float = 0.0
     provenance: str = "checkpoint"
+    quantized_tensors: str = ""  # which weights the run quantized, e.g. "linear layers; embedding table and LM head kept"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -175,13 +176,15 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     notes = list(num.notes) + list(out.notes) + [ck.baseline_note]
     if not num.quantize_head:
         notes.append("embeddings and LM head kept at baseline precision (as weight-quantization recipes do)")
+    scope = ("linear layers, embedding table and LM head" if num.quantize_head else
+             "linear layers (embedding table and LM head kept at baseline precision)")
     ppl_ref, ppl = math.exp(float(nll_ref.mean())), math.exp(float(nll.mean()))
     return AccuracyResult(**common, prefill=P, tokens=int(target.size), baseline_perplexity=ppl_ref,
                           perplexity=ppl, perplexity_delta=ppl - ppl_ref, kl=max(kl, 0.0),
                           top1_agreement=float(np.mean(lp.argmax(1) == lp_ref.argmax(1))),
                           mass_kept=out.mass_kept, tokens_read=out.tokens_read,
                           hidden_sqnr_db=final_hidden, layers=layers,
-                          notes=notes, elapsed_s=time.perf_counter() - t0)
+                          notes=notes, elapsed_s=time.perf_counter() - t0, quantized_tensors=scope)
 
 
 def _encoder_accuracy(ck, num, ids, common, t0) -> AccuracyResult:

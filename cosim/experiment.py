@@ -409,6 +409,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     if not isinstance(exp, ExperimentConfig):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
     trace, rep, hw = _performance(exp)
+    rep.meta["weight_tensors"] = weight_tensor_formats(trace)
     from cosim.shadow import experiment_shadow_notes  # a bare name beside a same-named local file: said
     rep.notes = tuple(dict.fromkeys([*rep.notes, *experiment_shadow_notes(exp)]))
     _provenance(rep, exp, hw, hardware_area_mm2(trace, hw, exp.level, exp.compute_fallback))
@@ -464,6 +465,34 @@ def _one_blas_thread(on: bool):
 
     from cosim.blas_threads import one_blas_thread
     return one_blas_thread() if on else nullcontext()
+
+
+def weight_tensor_formats(trace) -> dict:
+    """The stored format of each weight group the trace prices: {"linear layers": fmt, "embedding table": fmt,
+    "lm_head": fmt} (several formats joined by '/'). `--weights F` stores all three in F; a weight-format recipe
+    (e.g. mxfp4_weights) keeps the embedding table and lm_head at the flag's format and adds dequantize ops."""
+    groups: dict = {}
+    for op in trace.ops:
+        w = [t.fmt for t in op.inputs if t.role == "weight"]
+        if not w or op.kind not in ("gemm", "embedding"):
+            continue
+        g = "embedding table" if op.kind == "embedding" else ("lm_head" if op.name == "lm_head" else "linear layers")
+        groups.setdefault(g, set()).update(w)
+    return {g: "/".join(sorted(f)) for g, f in groups.items()}
+
+
+def head_follows_weights(exp: ExperimentConfig) -> bool:
+    """Whether the real-checkpoint run quantizes the embedding table and LM head, as the priced trace does: yes
+    when the weights' format comes from `weights:` (the trace stores every weight in it, lm_head and embedding
+    included), no when a recipe sets it (weight-format recipes keep both tables wide on both sides)."""
+    if not exp.weights:
+        return False
+    if exp.recipe:
+        from workloads.compression import load_recipe
+        r = load_recipe(exp.recipe)
+        if any(p.method == "weight_format" for p in (r.parts or (r,))):
+            return False
+    return True
 
 
 def _performance(exp: ExperimentConfig):
@@ -569,8 +598,10 @@ def _checkpoint_result(exp: ExperimentConfig, beside: bool = False):
         warm_baseline(acc.checkpoint, acc.text, acc.tokens, acc.prefill)
         wait_for_parent()
     # per_layer=False: the report keeps no per-layer checkpoint figures (_checkpoint_accuracy)
+    # the same tensors as the priced trace: with `weights:` the embedding table and LM head too (head_follows_weights)
     return evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=exp.weights,
-                             acts=exp.acts, kv=exp.kv, recipe=exp.recipe, per_layer=False)
+                             acts=exp.acts, kv=exp.kv, recipe=exp.recipe, per_layer=False,
+                             quantize_head=head_follows_weights(exp))
 
 
 def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:

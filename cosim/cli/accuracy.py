@@ -30,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2, snapkv(capacity=128), "
                                                   "spqr3 (default: none)")
     p.add_argument("--exact", action="store_true", help="exact MX dot products (integer block products; slow)")
-    p.add_argument("--quantize-head", action="store_true", help="also quantize the LM head")
+    p.add_argument("--quantize-head", action="store_true", help="also quantize the LM head and the embedding table (as a trace with --weights stores them)")
     p.add_argument("--out", default=None, help="write the result as JSON here")
     p.set_defaults(func=run)
 

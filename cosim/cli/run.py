@@ -30,6 +30,9 @@ def run(args) -> int:
     rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive,
                          second_process=True)  # the CLI's __main__ is guarded: a spawned child may import it
     print(format_report(_without_told_shadow_notes(rep, exp), args.top))
+    wt = rep.meta.get("weight_tensors") or {}
+    if wt:  # which tensors the priced trace stores in which format (latency, energy, memory)
+        print("weights as priced (latency, energy, memory): " + ", ".join(f"{g} {f}" for g, f in wt.items()))
     acc = rep.meta.get("accuracy")
     if acc:
         s = acc["sample"]
@@ -53,6 +56,9 @@ def run(args) -> int:
             print(f"  perplexity {ck['baseline_perplexity']:.4g} -> {ck['perplexity']:.4g} "
                   f"(delta {ck['perplexity_delta']:+.4g}), KL {ck['kl']:.4g} nats/token, "
                   f"top-1 agreement {ck['top1_agreement']:.1%}  [provenance: checkpoint]")
+            if ck.get("quantized_tensors"):
+                print(f"  quantized: {ck['quantized_tensors']} (weights {ck['weights']}, acts {ck['acts']}, "
+                      f"kv {ck['kv']}" + (f", recipe {ck['recipe']}" if ck.get("recipe") else "") + ")")
             print(f"  {ck['baseline_note']}")
     if rep.meta.get("area_mm2") is not None:
         print(f"area: {rep.meta['area_mm2']:.4g} mm2")

@@ -93,7 +93,8 @@ class DecoderLM:
                 self.weight_sqnr_db.append(self._weight_sqnr(i))
         head = ck.tensors.get("lm_head", ck.tensor("embed"))
         self.head = self.num.weight(head) if self.num.quantize_head else head
-        self.embed = ck.tensor("embed")
+        # the embedding table follows the head: a trace with `--weights F` stores both in F (workloads.builder)
+        self.embed = self.num.weight(ck.tensor("embed")) if self.num.quantize_head else ck.tensor("embed")
 
     def _check_structure(self) -> tuple:
         from workloads.io import InputError
