@@ -64,13 +64,13 @@ def test_provenance_reaches_every_priced_row():
     cal = CollectiveCalibration("my node all_reduce.txt", "V", "one_process_per_gpu", {"ring": 10e-6}, 20e-6)
     op = Op("ar", "allreduce", {"ranks": 8}, (TensorSpec("x", (512,), "bf16"),), (TensorSpec("y", (512,), "bf16"),))
     default = estimate_collective(op, H100, "analytical")
-    assert default.details["calibration"] == "fitted model" and default.provenance.endswith("; fitted model")
+    assert default.details["calibration"] == "fitted model" and default.provenance.endswith(" collectives (fitted model)")
     sysc = replace(H100, calibration=calibration_of_block({
         "source": "my node all_reduce.txt", "status": "V", "launch": "one_process_per_gpu",
         "floor": "20 us", "latency": {"ring": "10 us"}}, "test"))
     got = estimate_collective(op, sysc, "analytical")
     assert got.details["calibration"] == cal.provenance == "calibrated from my node all_reduce.txt [V]"
-    assert got.provenance.endswith(cal.provenance) and got.latency_s == pytest.approx(20e-6)  # the floor
+    assert got.provenance.endswith(f"({cal.provenance})") and got.latency_s == pytest.approx(20e-6)  # the floor
     assert any("floor 20.00 us calibrated from my node" in n for n in got.notes)
 
 
