@@ -36,5 +36,6 @@ def compare_traces(baseline, compressed, hw=None, level: str = "roofline",
         rb = simulate(baseline, hw, level, compute_fallback)
         rc = simulate(compressed, hw, level, compute_fallback)
         rows += [(f"latency on {rb.hw}", "s", rb.total_latency_s, rc.total_latency_s),
-                 ("energy", "J", rb.total_energy_j, rc.total_energy_j)]
+                 ("energy" + (f", {rb.meta['energy_scope']}" if rb.meta.get("energy_scope") else ""), "J",
+                  rb.total_energy_j, rc.total_energy_j)]
     return [Comparison(q, u, b, c, b / c if c else float("inf")) for q, u, b, c in rows]

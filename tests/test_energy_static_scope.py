@@ -127,3 +127,12 @@ def test_collective_bytes_column_is_memory_traffic_and_a_note_says_so():
     assert r["bytes"] == 80 * 2 * 2 ** 20
     note = next(n for n in rep.notes if n.startswith("collective rows: `bytes` is device-memory traffic"))
     assert "for a 1,048,576 B message" in note and "`message_bytes` is the message" in note
+
+
+def test_compare_labels_energy_of_a_device_without_static_power():
+    from cosim.compare import compare_traces
+    b = build_trace("llama3_8b", "decode", 1, 1024)
+    c = build_trace("llama3_8b", "decode", 1, 1024, weights="mxfp4")
+    rows = {r.quantity: r for r in compare_traces(b, c, "mx_systolic_128")}
+    assert "energy, dynamic only (no static power in mx_systolic_128.yaml)" in rows
+    assert "energy" in {r.quantity for r in compare_traces(b, c, "h100_sxm")}
