@@ -39,80 +39,37 @@ restart from theirs in every candidate:
   F = B + C (the two kernel-derived terms);
   E = C + D;
   G = B + C + D.
-C's and D's code lives in this script (`candidate_code`: hwmodels.gpu.attention_prefill_time and
+C's and D's code lived in this script (`candidate_code`: hwmodels.gpu.attention_prefill_time and
 fit._prefill_optional patched for this process only), not in the model: heldout12 is frozen on hwmodels/gpu*.py
 and cosim/calibrate/fit.py (validation/heldout12_rules.md), which change only if the rule chooses a term.
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s12_fa2_candidates.py [hw ...]
 Writes validation/model_selection/s12_fa2_candidates.txt.
+
+Result (s12_fa2_candidates.txt): H200 FA2 prefill, target the median (A 5.1 / 13.8 misses on the median only): B
+(-1.40 points, 95 % [-2.10, -0.33]), F (-1.86, [-2.76, -0.70]), E (-1.25, [-2.18, -0.08]) and G (-1.60, [-2.57,
+-0.51]) resolved, C (-0.84, [-1.90, +0.22]) and D (-0.34, [-0.77, +0.46]) not; F has the lowest validation median
+(3.2) and B (3.7, one parameter fewer) is within 1 point: B chosen (fit.S12_FA2_TERMS: prefill_soft for fa2). H100
+FA2 prefill, target the p90 (A 3.5 / 8.2): no gain resolved, A kept.
+
+FROZEN RECORD of commit c82c00a: the chosen term (B) entered the model's H200 set after this record; the rejected
+terms' code (C's masking iteration per CTA, D's part-filled wave: prefill_time_candidate and candidate_code) was
+only ever in this script and was removed from it; run the script at that commit to reproduce
+s12_fa2_candidates.txt (running it here says so and exits).
 """
-import contextlib
-import math
+if __name__ == "__main__":  # before the imports: the current form changed (B is in fit.TERMS) and C's, D's code left
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "c82c00a")
+
 from pathlib import Path
 
-import numpy as np
-
 from cosim.calibrate import fit
-from hwmodels import gpu
-from hwmodels import gpu_params as _gp
 from validation.model_selection.common import (choose_resolved, rows_of, run_selection, score_candidates,
                                                score_group)
 
 OUT = Path("validation/model_selection/s12_fa2_candidates.txt")
 PRE_KEYS = ("attn.ragged", "attn.ragged_wave", "attn.ragged_step", "attn.wave_fill", "attn.soft_c")
 BASE_TERMS = {"h200": dict(fit.TERMS), "h100_sxm": dict(fit.TERMS_BY_HW["h100_sxm"])}
-START = {"ragged_step": 0.5, "wave_fill": 0.5}
-
-
-def prefill_time_candidate(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False, blocks=None):
-    """hwmodels.gpu.attention_prefill_time (as committed) plus the candidate terms C and D where P carries them."""
-    bq, bk = blocks or gpu._fa2_blocks(d)
-    nq = math.ceil(q_len / bq)
-    nk = math.ceil(kv_len / bk)
-    offset = kv_len - q_len
-    i = np.arange(nq)
-    if causal:
-        vis = np.minimum(offset + (i + 1) * bq, kv_len)
-        blocks = np.ceil(vis / bk)
-    else:
-        blocks = np.full(nq, float(nk))
-    t_blk = 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * (128 + 128)) / (peak / P.sm_count * P["attn.eff"])
-    t_cta = blocks * t_blk + P["attn.cta_overhead"]
-    if causal and q_len % bq != 0 and "attn.ragged_step" in P.values:  # C: one more masking iteration per CTA
-        t_cta = t_cta + P["attn.ragged_step"] * t_blk
-    work = batch * heads * t_cta.sum()
-    t_comp = work / P.sm_count + P["attn.tail"] * t_cta.max()
-    if _gp.ATTN_WAVE_CAP:
-        t_comp = min(t_comp, math.ceil(batch * heads * nq / P.sm_count) * float(t_cta.max()))
-    ctas = batch * heads * nq
-    if ctas <= P.sm_count and "attn.wave_fill" in P.values:  # D: a part-filled single wave
-        t_comp = t_comp / (1.0 + P["attn.wave_fill"] * (1.0 - ctas / P.sm_count))
-    t = P["attn.floor"] + t_comp + gpu.ragged_time(P, batch * heads * nq, q_len, bq, causal)
-    if details:
-        return t, {"t_compute_s": t_comp, "score_blocks": float(blocks.sum()) * batch * heads,
-                   "block_q_k": (bq, bk), "critical_path_s": float(t_cta.max()), "splits": 1}
-    return t
-
-
-@contextlib.contextmanager
-def candidate_code():
-    """C's and D's code for this process: the candidate prefill time, and fit._prefill_optional adding their
-    parameters where the terms switch them on (`ragged_step`, `wave_fill`: tuples of backends)."""
-    orig_time, orig_opt = gpu.attention_prefill_time, fit._prefill_optional
-
-    def optional(pre, backend, terms, values):
-        names = []
-        for key in ("ragged_step", "wave_fill"):
-            if backend in (terms.get(key) or ()):
-                values.setdefault(pre + key, START[key])
-                names.append(pre + key)
-        return names + orig_opt(pre, backend, terms, values)
-
-    gpu.attention_prefill_time, fit._prefill_optional = prefill_time_candidate, optional
-    try:
-        yield
-    finally:
-        gpu.attention_prefill_time, fit._prefill_optional = orig_time, orig_opt
 
 
 def _terms(hw_name, soft=False, **on):
@@ -133,12 +90,11 @@ PREFILL = (({}, "A current form (session-10)"),
 
 def run_prefill(hw_name, train, val, hw, lines):
     tr, va = rows_of(train, val, ("attention_prefill_fa2",))
-    with candidate_code():
-        return score_candidates(
-            tr, va, PREFILL,
-            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", _terms(hw_name, **on), lines,
-                                          label, drop=PRE_KEYS),
-            lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
+    return score_candidates(  # at commit c82c00a inside candidate_code(): C's and D's code, removed since
+        tr, va, PREFILL,
+        lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", _terms(hw_name, **on), lines,
+                                      label, drop=PRE_KEYS),
+        lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
 
 
 def main():
