@@ -149,8 +149,9 @@ def test_cli_bad_inputs_one_error_line_naming_the_field(tmp_path, capsys):
     cases = {
         ("--qps", "-1"): "error: serve: qps: got -1.0; expected a positive number",
         ("--qps", "1", "--requests", "2", "--prompt-len", "100", "--output-len", "9000"):
-            "error: serve: output_len: request 0 has prompt 100 + output 9000 = 9100 tokens; expected at most "
-            "8192 (llama3_8b's max_context",
+            "error: serve: output_len: request 0 has prompt 100 + output 9000 = 9100 tokens, so its largest step "
+            "holds 9099 tokens of KV (prompt + output - 1: the last output token is never fed back); expected at "
+            "most 8192 (llama3_8b's max_context",
         ("--trace", str(bad)): "missing column(s) output_len; expected columns arrival_s, prompt_len, output_len",
         ("--qps", "1", "--requests", "1", "--prompt-len", "100", "--output-len", "10", "--kv-capacity-tokens", "64"):
             "error: serve: kv capacity: request 0 needs 110 tokens of KV but replica replica0 holds 64",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from workloads.io import InputError
 
-__all__ = ["check_output_file", "check_output_dir", "check_sweep_output", "check_numeric_flags", "POSITIVE_INT_FLAGS"]
+__all__ = ["check_output_file", "check_output_dir", "check_numeric_flags", "POSITIVE_INT_FLAGS"]
 
 # flag -> (lowest allowed value, what it is); flags absent from a command are skipped
 POSITIVE_INT_FLAGS = {"top": 1, "steps": 1, "batch": 1, "seq": 1, "prompt": 1, "workers": 1,
@@ -67,36 +67,6 @@ def check_output_dir(path, flag: str = "--out") -> Path:
         raise InputError(f"{flag}: {shown}: cannot create the directory ({_why(e)})") from None
     _probe_dir(p, flag, shown)
     return p
-
-
-def _is_sweep_summary(path: Path) -> bool:
-    import json
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(doc, dict) and {"name", "objectives", "store"} <= set(doc)
-
-
-def check_sweep_output(out, store, flag: str = "--out") -> None:
-    """A sweep writes results.*, pareto.csv, plots and summary.json into `out`, over what is there: an
-    existing directory is accepted only empty or as a sweep's own output (its store results.jsonl or that
-    store's lock, the sweep's --store, or a sweep's summary.json), never a user's folder whose files would be overwritten."""
-    p = Path(out).expanduser()
-    if not p.is_dir():
-        return
-    entries = sorted(e.name for e in p.iterdir() if not e.name.startswith(".cosim-probe-"))
-    if not entries:
-        return
-    store = Path(store).expanduser() if store else p / "results.jsonl"
-    # a store's lock is created before its first line: a sweep running concurrently on the same output
-    marks = (p / "results.jsonl", store, Path(str(store) + ".lock"), p / "results.jsonl.lock")
-    if any(m.is_file() for m in marks) or _is_sweep_summary(p / "summary.json"):
-        return
-    shown = ", ".join(entries[:3]) + (f", ... ({len(entries)} entries)" if len(entries) > 3 else "")
-    raise InputError(f"{flag}: {str(p)[:200]}: an existing directory holding {shown} but no sweep store "
-                     f"(results.jsonl) or sweep summary.json; expected a new or empty directory, or a sweep's "
-                     f"own output to resume (the sweep would overwrite files there)")
 
 
 def check_output_file(path, flag: str = "--out", exts: tuple = ()) -> Path:

@@ -30,6 +30,9 @@ def sweep(spec, *, scheduler=None, executor: str | None = None, workers: int | N
     distributed.Client; implies executor="dask"), `executor` ("local" | "dask"),
     `workers`, `output` (directory), `store` (JSONL path), `batch_size`, `quiet`
     (no progress bar), `write` (False: return the table, write no files but the store).
+    An existing output directory that is neither empty nor a sweep's own output (its
+    results.jsonl store or summary.json) is refused with an InputError before anything is
+    written, as `cosim sweep` refuses it.
     """
     from cosim.dse.runner import run_sweep
 
@@ -44,4 +47,4 @@ def sweep(spec, *, scheduler=None, executor: str | None = None, workers: int | N
         s = sweep_from_dict(spec, overrides=over)
     else:
         s = load_sweep(spec, overrides=over)
-    return run_sweep(s, quiet=quiet, write=write)
+    return run_sweep(s, quiet=quiet, write=write, output_flag="output=" if output is not None else None)

@@ -31,7 +31,8 @@ __all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value"]
 METRIC_NAMES = ("latency_s", "energy_j", "tokens_per_s", "energy_per_token_j", "memory_bytes",
                 "capacity_bytes", "fits_in_memory", "sqnr_db", "gemm_sqnr_db", "attention_sqnr_db", "area_mm2",
                 "perplexity", "perplexity_delta", "kl", "top1_agreement",
-                "ttft_p99_s", "tpot_p99_s", "goodput_req_s", "throughput_tok_s", "slo_attainment")
+                "ttft_p99_s", "tpot_p99_s", "goodput_req_s", "throughput_tok_s", "slo_attainment",
+                "goodput_window_req_s", "throughput_window_tok_s")
 ACCURACY_METRICS = ("sqnr_db", "gemm_sqnr_db", "attention_sqnr_db")
 CHECKPOINT_METRICS = ("perplexity", "perplexity_delta", "kl", "top1_agreement")
 _MEMORY_FIELDS = ("bandwidth", "capacity", "energy")
@@ -393,7 +394,8 @@ def _serve_point(cfg, hw, i, M) -> None:
                 recipe=cfg["recipe"], attention=cfg["attention"], compute_fallback=cfg["compute_fallback"],
                 **cfg["serve"])
     s = res.summary
-    for m in ("ttft_p99_s", "tpot_p99_s", "goodput_req_s", "throughput_tok_s", "slo_attainment"):
+    for m in ("ttft_p99_s", "tpot_p99_s", "goodput_req_s", "throughput_tok_s", "slo_attainment",
+              "goodput_window_req_s", "throughput_window_tok_s"):
         M[m][i] = s[m]
     M["energy_per_token_j"][i], M["tokens_per_s"][i] = s["energy_per_token_j"], s["throughput_tok_s"]
     M["energy_j"][i], M["latency_s"][i] = s["energy_j"], s["e2e_mean_s"]

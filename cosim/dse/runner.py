@@ -196,9 +196,17 @@ def _execute(spec: SweepSpec, batches: list, store: ResultStore, quiet: bool, de
     return n
 
 
-def run_sweep(spec: SweepSpec, quiet: bool = False, write: bool = True):
+def run_sweep(spec: SweepSpec, quiet: bool = False, write: bool = True, output_flag: str | None = None):
     """Run (or resume) a sweep; returns the results as a pandas DataFrame (one row
-    per configuration, in axis order) and writes the outputs into `spec.output`."""
+    per configuration, in axis order) and writes the outputs into `spec.output`.
+    An existing output directory must be empty or a sweep's own (cosim.dse.output_guard),
+    checked before anything is written; `output_flag` names where the directory came from
+    in that error (default: the sweep file's `output`). With `write=False` only the store is
+    written, and the guard applies when the store lies in the output directory."""
+    from cosim.dse.output_guard import check_sweep_output
+    store_dir = Path(spec.store_path).expanduser().resolve().parent
+    if write or store_dir == Path(spec.output).expanduser().resolve():
+        check_sweep_output(spec.output, spec.store_path, output_flag or f"{spec.source}: output")
     with ResultStore(spec.store_path) as store:
         seen = set()
         n, cols = spec.columns(arrays=True)

@@ -63,8 +63,12 @@ METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forw
            "top1_agreement": "fraction of next tokens the compressed model ranks first like the baseline "
                              "(needs accuracy.checkpoint)",
            "ttft_p99_s": "p99 time to first token (needs serve:)", "tpot_p99_s": "p99 time per output token (needs serve:)",
-           "goodput_req_s": "requests/s meeting the SLOs (needs serve:)",
-           "throughput_tok_s": "output tokens/s served (needs serve:)",
+           "goodput_req_s": "requests/s meeting the SLOs, over the makespan incl. the drain (needs serve:)",
+           "goodput_window_req_s": "requests/s meeting the SLOs among those arriving between the first and last "
+                                   "arrival (steady state; needs serve:)",
+           "throughput_tok_s": "output tokens/s served, over the makespan incl. the drain (needs serve:)",
+           "throughput_window_tok_s": "output tokens/s of requests finishing between the first and last finish "
+                                      "(steady state; needs serve:)",
            "slo_attainment": "fraction of requests meeting the SLOs (needs serve:)"}
 EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw", "parallel",
                                                            "serve"))

@@ -126,14 +126,30 @@ def _draft(cfg, workload, hw, system):
 
 
 def _check_requests(specs, cfg, caps, model):
+    """Every request can run: its positions fit the context window, a non-chunked scheduler can
+    prefill its prompt in one step, and its KV fits a replica. The window is the rule the trace
+    builder applies (workloads.context): a step holds at most `window` tokens of KV, the new
+    ones included. A request's largest step is its last decode, which feeds output token
+    output_len - 1 and holds prompt + output - 1 tokens (the last token is sampled, never fed
+    back); with one output token it is the prefill, prompt tokens. So prompt + output - 1 <=
+    window, as `cosim roofline --phase decode --seq max_context` (the new token at position
+    max_context - 1) is the last decode step both accept."""
     window, where = cfg.context_window, "context_window"
     if window is None and model.max_context:  # the model's own limit unless one is given
         window, where = model.max_context, f"{model.name}'s max_context (set context_window to change it)"
+    budget = cfg.token_budget if cfg.scheduler != "chunked" else None  # chunked prefill splits a prompt
     for r in specs:
         total = r.prompt_len + r.output_len
-        if window and total > window:
-            raise InputError(f"serve: output_len: request {r.rid} has prompt {r.prompt_len} + output "
-                             f"{r.output_len} = {total} tokens; expected at most {window} ({where})")
+        if window and total - 1 > window:
+            fld = "prompt_len" if r.prompt_len > window else "output_len"
+            raise InputError(f"serve: {fld}: request {r.rid} has prompt {r.prompt_len} + output {r.output_len} = "
+                             f"{total} tokens, so its largest step holds {total - 1} tokens of KV (prompt + output - "
+                             f"1: the last output token is never fed back); expected at most {window} ({where})")
+        if budget is not None and r.prompt_len > budget:
+            raise InputError(f"serve: max_batched_tokens: got {budget} (the token budget of a step); expected at "
+                             f"least request {r.rid}'s prompt of {r.prompt_len} tokens, which scheduler "
+                             f"{cfg.scheduler} prefills in one step; raise max_batched_tokens or use scheduler "
+                             f"chunked")
         for name, (cap, host_blocks) in caps.items():
             room = (cap.blocks + host_blocks) * cap.block_size
             if total + (cfg.speculative.draft_len if cfg.speculative else 0) > room:

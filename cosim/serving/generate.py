@@ -85,6 +85,13 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     prompt_len, output_len, batch = (_positive(n, v) for n, v in
                                      (("prompt_len", prompt_len), ("output_len", output_len), ("batch", batch)))
     model = load_model(model)
+    last = prompt_len + output_len - 1  # KV of the last step, its new token included (the last token is never fed)
+    if model.max_context and last > model.max_context:  # the rule of build_trace and serve (workloads.context)
+        fld = "prompt_len" if prompt_len > model.max_context else "output_len"
+        raise InputError(f"generate: {fld}: prompt {prompt_len} + output {output_len} tokens put the largest step "
+                         f"at {last} tokens of KV (prompt + output - 1: the last output token is never fed back); "
+                         f"expected at most {model.max_context}, {model.name}'s maximum context (max_context, from "
+                         f"{model.source or 'its file'})")
     if isinstance(hw, str):
         from hwmodels.system import list_systems
         if hw in list_systems():  # a bundled system, not a device: say where multi-device runs live

@@ -26,12 +26,34 @@ def request_table(requests):
 
 
 def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s) -> dict:
-    start, end = df["arrival_s"].min(), (df["arrival_s"] + df["e2e_s"]).max()
+    """Latency percentiles and rates of one run. Two time bases, both reported:
+
+    - the makespan, first arrival -> last finish: `throughput_req_s`, `throughput_tok_s`,
+      `goodput_req_s` (vLLM benchmark_serving's duration). It includes the drain after the
+      last arrival, when no load is offered, so it reads below what the system sustains.
+    - windows between the first and the last event of one kind, which leave out both the
+      ramp-up before the first finish and the drain after the last arrival:
+      `goodput_window_req_s` = requests arriving in [first arrival, last arrival) that meet
+      both SLOs / `arrival_window_s` (the SLO-meeting part of the offered load: N arrivals
+      every d seconds, all meeting the SLOs, give (N - 1) / ((N - 1) d) = 1 / d);
+      `throughput_window_req_s` / `throughput_window_tok_s` = requests (their output tokens)
+      finishing in [first finish, last finish) / `departure_window_s` (the service rate once
+      running: the offered rate below saturation, the capacity above it).
+      A window of zero length (one request, or all at one instant) gives NaN, and its
+      `*_window_s` says 0.
+    """
+    arrival = df["arrival_s"].to_numpy(dtype=float)
+    finish = arrival + df["e2e_s"].to_numpy(dtype=float)
+    start, end, last = arrival.min(), finish.max(), arrival.max()
     makespan = end - start
-    out = {"requests": len(df), "makespan_s": makespan,
-           "throughput_req_s": len(df) / makespan if makespan > 0 else float("nan"),
-           "throughput_tok_s": df["output_len"].sum() / makespan if makespan > 0 else float("nan"),
-           "energy_j": energy_j, "energy_per_token_j": energy_j / df["output_len"].sum(),
+    window, first_done = last - start, finish.min()
+    departures = end - first_done
+    out_len = df["output_len"].to_numpy()
+    out = {"requests": len(df), "makespan_s": float(makespan), "arrival_window_s": float(window),
+           "departure_window_s": float(departures),
+           "throughput_req_s": float(len(df) / makespan) if makespan > 0 else float("nan"),
+           "throughput_tok_s": float(out_len.sum() / makespan) if makespan > 0 else float("nan"),
+           "energy_j": energy_j, "energy_per_token_j": energy_j / out_len.sum(),
            "preemptions": int(df["preemptions"].sum())}
     for col in ("ttft_s", "tpot_s", "e2e_s", "queueing_s"):
         v = df[col].to_numpy()
@@ -45,11 +67,21 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s) -> dict:
         ok &= df["tpot_s"].to_numpy() <= slo_tpot_s
     out["slo_attainment"] = float(ok.mean())
     out["goodput_req_s"] = float(ok.sum() / makespan) if makespan > 0 else float("nan")
+    # half-open windows: N evenly spaced events are N - 1 gaps, so the last event is left out
+    nan = float("nan")
+    out["goodput_window_req_s"] = float((ok & (arrival < last)).sum() / window) if window > 0 else nan
+    done = finish < end
+    out["throughput_window_req_s"] = float(done.sum() / departures) if departures > 0 else nan
+    out["throughput_window_tok_s"] = float(out_len[done].sum() / departures) if departures > 0 else nan
     return out
 
 
 @dataclass
 class ServeResult:
+    """`summary` keys (`summarize`): rates over the makespan (`throughput_req_s`, `throughput_tok_s`,
+    `goodput_req_s`, over `makespan_s`), goodput over the arrival window (`goodput_window_req_s`, over
+    `arrival_window_s`) and throughput over the departure window (`throughput_window_req_s`,
+    `throughput_window_tok_s`, over `departure_window_s`); latency percentiles; energy."""
     config: object
     requests: object  # pandas DataFrame, one row per request
     summary: dict
@@ -73,8 +105,16 @@ class ServeResult:
         lines.append(f"{'':10}{'mean':>10}{'p50':>10}{'p90':>10}{'p99':>10}")
         for k in ("ttft", "tpot", "e2e", "queueing"):
             lines.append(f"{k:<10}" + "".join(f"{s[f'{k}_{p}_s'] * 1e3:>8.1f}ms" for p in ("mean", "p50", "p90", "p99")))
-        lines.append(f"throughput {s['throughput_req_s']:.2f} req/s, {s['throughput_tok_s']:,.0f} output tok/s; "
-                     f"goodput {s['goodput_req_s']:.2f} req/s (SLO attainment {100 * s['slo_attainment']:.1f} %)")
+        lines.append(f"over the makespan ({s['makespan_s']:.2f} s, first arrival to last finish): throughput "
+                     f"{s['throughput_req_s']:.2f} req/s, {s['throughput_tok_s']:,.0f} output tok/s; goodput "
+                     f"{s['goodput_req_s']:.2f} req/s (SLO attainment {100 * s['slo_attainment']:.1f} %)")
+        if "arrival_window_s" in s:
+            w = (f"{s['goodput_window_req_s']:.2f} req/s over the {s['arrival_window_s']:.2f} s from first to last "
+                 f"arrival" if s["arrival_window_s"] > 0 else "n/a (every request arrived at one instant)")
+            d = (f"{s['throughput_window_req_s']:.2f} req/s, {s['throughput_window_tok_s']:,.0f} output tok/s over "
+                 f"the {s['departure_window_s']:.2f} s from first to last finish" if s["departure_window_s"] > 0
+                 else "n/a (every request finished at one instant)")
+            lines.append(f"steady state (no ramp-up, no drain): goodput {w}; throughput {d}")
         lines.append(f"energy {s['energy_per_token_j'] * 1e3:.1f} mJ/output token (busy steps only); "
                      f"preemptions {s['preemptions']}; simulated in {self.wall_s:.2f} s")
         lines += [f"note: {n}" for n in self.notes]
