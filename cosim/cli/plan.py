@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--acts", default="bf16", help="activation number format")
     p.add_argument("--kv", default="bf16", help="KV-cache number format")
     p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2")
+    p.add_argument("--compute-fallback", action="store_true",
+                   help="run ops whose format the hardware lacks at the next wider format's peak (reported)")
     p.add_argument("--sp", choices=("off", "on", "both"), default="off", help="sequence parallelism")
     p.add_argument("--max-devices", type=int, default=None, help="use at most this many devices")
     p.add_argument("--microbatches", default="auto",
@@ -48,7 +50,7 @@ def run(args) -> int:
                recipe=args.recipe, sp={"off": False, "on": True, "both": None}[args.sp],
                max_devices=args.max_devices, microbatches=_microbatches(args.microbatches),
                max_microbatches=args.max_microbatches, routing=args.routing,
-               allow_beyond_max_context=args.allow_beyond_max_context)
+               allow_beyond_max_context=args.allow_beyond_max_context, compute_fallback=args.compute_fallback)
     print(format_plan(res, args.top))
     if args.out:
         df = res.to_frame()
