@@ -114,3 +114,29 @@ def test_generate_cycle_on_a_gpu_names_the_level_that_priced_the_steps():
     assert steps == ["decode context ops priced step by step (3 steps, level roofline; requested cycle)"]
     g = generate("llama3_8b", "h100_sxm", 128, 4, level="analytical")  # a calibrated GPU: no fallback
     assert "decode context ops priced step by step (3 steps, level analytical)" in g.notes
+
+
+# ---- 5. plan --plot / --out: the extension and folder checked before the search ----------------------
+
+@pytest.mark.parametrize("name, bad", [("p.xyz", "'.xyz'"), ("p.jpg", "'.jpg'")])
+def test_plan_plot_refuses_an_unknown_extension_up_front(tmp_path, capsys, monkeypatch, name, bad):
+    import cosim.plan
+
+    def boom(*a, **k):
+        raise AssertionError("searched before the --plot check")
+    monkeypatch.setattr(cosim.plan, "plan", boom)
+    msg = _err(capsys, ["plan", "--model", "llama3_8b", "--system", "dgx_h100", "--plot", str(tmp_path / name)])
+    assert msg.startswith("error: --plot: ") and msg.endswith(f"unknown extension {bad}; expected .png or .svg or .pdf")
+    assert not (tmp_path / name).exists()
+    msg = _err(capsys, ["plan", "--model", "llama3_8b", "--system", "dgx_h100", "--out", str(tmp_path / "t.txt")])
+    assert msg.startswith("error: --out: ") and "expected .csv or .json" in msg
+
+
+def test_plan_plot_into_a_missing_folder_creates_it_like_roofline(tmp_path, capsys):
+    plot = tmp_path / "nodir3" / "p.png"
+    assert main(["plan", "--model", "llama3_8b", "--system", "dgx_h100", "--max-devices", "2",
+                 "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    roof = tmp_path / "nodir4" / "r.png"
+    assert main(["roofline", "--model", "llama3_8b", "--hw", "h100_sxm", "--plot", str(roof)]) == 0
+    assert roof.is_file()
