@@ -140,3 +140,18 @@ def test_plan_plot_into_a_missing_folder_creates_it_like_roofline(tmp_path, caps
     roof = tmp_path / "nodir4" / "r.png"
     assert main(["roofline", "--model", "llama3_8b", "--hw", "h100_sxm", "--plot", str(roof)]) == 0
     assert roof.is_file()
+
+
+# ---- 9. recipe: validated and priced before the table is printed --------------------------------------
+
+def test_recipe_refusal_prints_no_table_header(capsys):
+    msg = _err(capsys, ["recipe", "mxfp4_native", "--hw", "h100_sxm"])  # also: nothing on stdout
+    assert "has no compute peak for format 'mxfp4'" in msg and "--compute-fallback" in msg
+    assert main(["recipe", "mxfp4_native", "--hw", "h100_sxm", "--compute-fallback"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("mxfp4_native: method weight_format") and "baseline  mxfp4_native" in out
+
+
+def test_recipe_refusal_leaves_stdout_empty(capsys):
+    assert main(["recipe", "mxfp4_native", "--hw", "h100_sxm"]) == 2
+    assert capsys.readouterr().out == ""
