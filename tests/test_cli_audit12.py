@@ -155,3 +155,44 @@ def test_recipe_refusal_prints_no_table_header(capsys):
 def test_recipe_refusal_leaves_stdout_empty(capsys):
     assert main(["recipe", "mxfp4_native", "--hw", "h100_sxm"]) == 2
     assert capsys.readouterr().out == ""
+
+
+# ---- 6. an experiment's hw and system must name the same device ---------------------------------------
+
+def _experiment(tmp_path, text: str):
+    f = tmp_path / "e.yaml"
+    f.write_text(text)
+    return f
+
+
+def test_experiment_refuses_an_hw_the_system_would_ignore(tmp_path, capsys):
+    from cosim.experiment import load_experiment
+    f = _experiment(tmp_path, "model: llama3_8b\nhw: a100_sxm_80gb\nsystem: dgx_h100\nparallel: {tp: 2}\n")
+    with pytest.raises(InputError) as e:
+        load_experiment(f)
+    assert str(e.value) == (f"{f}: hw: got 'a100_sxm_80gb' with system: 'dgx_h100', whose device is 'h100_sxm'; "
+                            f"expected hw: h100_sxm or no hw (a system run prices the system's own device, so "
+                            f"this hw would be ignored)")
+    assert _err(capsys, ["run", str(f), "--no-accuracy"]).startswith(f"error: {f}: hw: got 'a100_sxm_80gb'")
+    same = _experiment(tmp_path, "model: llama3_8b\nhw: h100_sxm\nsystem: dgx_h100\nparallel: {tp: 2}\n")
+    assert load_experiment(same).system == "dgx_h100"  # the same device: accepted
+    none = _experiment(tmp_path, "model: llama3_8b\nsystem: dgx_h100\nparallel: {tp: 2}\n")
+    assert load_experiment(none).hw.name.endswith("h100_sxm.yaml")  # the system's device
+
+
+# ---- 8. output: relative to the current directory (inputs relative to the file) -----------------------
+
+def test_experiment_output_is_relative_to_the_current_directory(tmp_path, monkeypatch, capsys):
+    import cosim.experiment as ex
+    doc = " ".join(ex._path_or_name.__doc__.split())  # the documented rule is the one that runs
+    assert "`output:` is not an input and stays relative to the current directory" in doc
+    (tmp_path / "files").mkdir()
+    (tmp_path / "run_here").mkdir()
+    f = tmp_path / "files" / "e.yaml"
+    f.write_text("name: rel\nmodel: llama3_8b\nhw: h100_sxm\naccuracy: false\noutput: out/rel\n")
+    assert ex.load_experiment(f).output == "out/rel"  # kept as written
+    monkeypatch.chdir(tmp_path / "run_here")
+    assert main(["run", str(f)]) == 0
+    assert "wrote out/rel/report.html" in capsys.readouterr().out
+    assert (tmp_path / "run_here" / "out" / "rel" / "report.json").is_file()
+    assert not (tmp_path / "files" / "out").exists()
