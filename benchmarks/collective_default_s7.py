@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cosim.calibrate.collective_default_s7 import band_table as _band_table, default_rows, empty_sizes, feasibility
 from cosim.calibrate.collective_default_s7 import score_table as _score_table
-from cosim.calibrate.collective_holdout_s4b import session4b_systems, session8_systems
+from cosim.calibrate.collective_holdout_s4b import session4b_systems, session8_systems, session11_system
 from cosim.calibrate.protocol_crossovers import model_crossovers, tuner_crossovers
 from hwmodels.system import load_system
 
@@ -55,7 +55,7 @@ def main() -> None:
            "NCCL 2.29.2's tuner table (ring all-reduce, 4 x H100; cosim.calibrate.protocol_crossovers) vs the bundled "
            "dgx_h100's fitted lines (one_process_per_gpu, the model's own choice; forced NVLS for the regime line).", "",
            "| what | switch | at |", "|---|---|---:|"]
-    system = load_system("dgx_h100")
+    system = session11_system("dgx_h100")  # session 7's lines (the ring LL line of sessions 3-11)
     cross = {"NCCL 2.29.2 tuner, 4 ranks": tuner_crossovers(),
              "model, 4 ranks": model_crossovers(system, "allreduce", 4),
              "model, 8 ranks": model_crossovers(system, "allreduce", 8),

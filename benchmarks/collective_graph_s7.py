@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+from cosim.calibrate.collective_holdout_s4b import session11_system
 from cosim.calibrate.graph_fit import EAGER_SOURCE, GRAPH_SOURCE, ab_rows, choose_graph, fit_graph_laws, split
 from cosim.calibrate.launch_refit_s9 import S4B_TERM, with_term
 from hwmodels.collectives import collective_cost
@@ -22,7 +23,7 @@ OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 def main() -> None:
     # the eager check column prices with the single_process term of session 7 (re-chosen in session 9: the same rows
     # under the new term are in benchmarks/results/launch_refit_s9.md, node ncb_symmetric_g4)
-    system = with_term(load_system("dgx_h100"), S4B_TERM)
+    system = with_term(session11_system("dgx_h100"), S4B_TERM)  # the model the term was fitted on
     fits = fit_graph_laws(system)
     best = choose_graph(fits)
     md = ["# Session 7: CUDA-graph launch term (4 x H100, nccl-tests -g 4 with / without -G, NCCL 2.29.2)", "",

@@ -14,14 +14,12 @@ PYTHONPATH=. python benchmarks/collective_heldout_s11.py
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
-from cosim.calibrate.collective_heldout_s11 import FROZEN, HELDOUT_S11_CSV, TABLES, headline_sources
-from cosim.calibrate.collective_holdout_s4b import BANDS, x3_x4
-from cosim.calibrate.nccl_heldout_score import frozen_rows, score_table, verdict
+from cosim.calibrate.collective_heldout_s11 import FROZEN, HELDOUT_S11_CSV, ROUND, TABLES
+from cosim.calibrate.collective_holdout_s4b import x3_x4
+from cosim.calibrate.nccl_heldout_score import frozen_check, frozen_rows_or_error, score_headline, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
@@ -39,18 +37,13 @@ def _rows_table(ar) -> list:
 
 
 def main(argv=None) -> int:
-    try:
-        head_rows, rows, moved = frozen_rows(FROZEN, HELDOUT_S11_CSV, ROOT)
-    except (subprocess.CalledProcessError, OSError) as e:
-        print(f"error: frozen commit {FROZEN[:7]} could not price {HELDOUT_S11_CSV.name} ({e}); the rules score this "
-              f"held-out on that commit's code: fetch the full history (git fetch --unshallow) and re-run",
-              file=sys.stderr)
+    got = frozen_rows_or_error(FROZEN, HELDOUT_S11_CSV, ROOT)
+    if got is None:
         return 2
-    ar = [r for r in rows if r.source in headline_sources() and r.collective == "allreduce" and r.in_range]
-    t_ar, s_ar = score_table(ar, LABEL)
-    kept = s_ar[LABEL]["time_kept"]
-    covered = [name for name, lo, hi in BANDS if any(lo <= r.size_bytes <= hi for r in ar)]
-    v = verdict(kept, covered)
+    head_rows, rows, moved = got
+    ar = ROUND.headline_rows(rows, "allreduce")
+    h = score_headline(ar, LABEL)
+    t_ar, s_ar, kept, covered, v = h.md, h.stats, h.kept, h.covered, h.verdict
     misses = [r for r in ar if abs(r.err_pct) > 15.0]
     md = ["# Session 11: bundled dgx_h100 (no calibration) on a published single-node 8 x H100 nccl-tests table", "",
           f"Rules: validation/published/PREREGISTRATION_nccl_session11.md (session 9's Q1-Q4 / E1-E5 / X2-X4 and scoring, "
@@ -68,17 +61,12 @@ def main(argv=None) -> int:
         md += ["Rows beyond 15 %: " + ", ".join(f"{r.size_bytes:,} B ({r.err_pct:+.1f}%, {r.algorithm})"
                                                   for r in misses) + ".", ""]
     md += ["Per row (frozen price; model algorithm):", ""] + _rows_table(ar)
-    md += ["", f"Frozen-commit check: {len(rows)} rows re-priced by {FROZEN[:7]}'s own code: "
-           + ("identical to this tree's prices." if not moved else
-              f"DIFFERENT at {moved} rows; the frozen prices are the result (every table above).")]
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "collective_heldout_s11.md").write_text("\n".join(md) + "\n")
-    (OUT / "collective_heldout_s11.json").write_text(json.dumps(
-        {"frozen": FROZEN, "moved": moved, "verdict": v, "bands_covered": covered, "allreduce": s_ar,
-         "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
-                   "head_model_us": h.model_us, "algorithm": r.algorithm, "collective": r.collective,
-                   "in_range": r.in_range} for r, h in zip(rows, head_rows)]}, indent=1))
-    print("\n".join(md))
+    md += ["", frozen_check(FROZEN, rows, moved)]
+    write_result(OUT, "collective_heldout_s11", md, {
+        "frozen": FROZEN, "moved": moved, "verdict": v, "bands_covered": covered, "allreduce": s_ar,
+        "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
+                  "head_model_us": hr.model_us, "algorithm": r.algorithm, "collective": r.collective,
+                  "in_range": r.in_range} for r, hr in zip(rows, head_rows)]})
     return 0
 
 

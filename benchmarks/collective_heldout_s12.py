@@ -63,6 +63,25 @@ def _single_process(rows) -> list:
     return md
 
 
+# main before session 12's ring LL re-choice (the session-11 collective model): its prices of the headline rows show
+# whether that seen-data choice carried to this unseen table (information; the score is the frozen commit's)
+BEFORE_LL = "f94078e19b551437623bb50912460ee175cec7c9"
+
+
+def _before_ll(head, csv_rows) -> list:
+    from cosim.calibrate import frozen_commit
+    old = frozen_commit.frozen_prices(BEFORE_LL, HELDOUT_S12_CSV, ROOT)
+    by_row = {(r.source, r.size_bytes): t for r, t in zip(csv_rows, old)}
+    md = ["| size (B) | published (us) | session-11 model (us) | error | frozen model (us) | error |",
+          "|---:|---:|---:|---:|---:|---:|"]
+    for r in head:
+        t = by_row[(r.source, r.size_bytes)]
+        md.append(f"| {r.size_bytes:,} | {r.published_us:.2f} | {t:.2f} | {100 * (t / r.published_us - 1):+.1f}% | "
+                  f"{r.model_us:.2f} | {r.err_pct:+.1f}% |")
+    within = sum(abs(by_row[(r.source, r.size_bytes)] / r.published_us - 1) <= 0.15 for r in head)
+    return md + ["", f"Session-11 model: {within} of {len(head)} headline rows within 15 %."]
+
+
 def main(argv=None) -> int:
     frozen = frozen_commit()
     try:
@@ -101,6 +120,8 @@ def main(argv=None) -> int:
             md += [f"### {src}", ""] + t + [""]
             others[src] = s[src]
     md += ["## 3. The headline rows priced single_process (for information, not the score)", ""] + _single_process(head)
+    md += ["", "## 4. The session-11 model (before the LL re-choice) on the headline rows (for information)", ""]
+    md += _before_ll(head, rows)
     md += ["", f"Frozen-commit check: {len(rows)} rows re-priced by {frozen[:10]}'s own code: "
            + ("identical to this tree's prices." if not moved else
               f"DIFFERENT at {moved} rows; the frozen prices are the result (every table above).")]

@@ -13,15 +13,13 @@ PYTHONPATH=. python benchmarks/collective_heldout_s9.py
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
-from cosim.calibrate.collective_heldout_s9 import FROZEN, HELDOUT_S9_CSV, RAW, TABLES, headline_sources
-from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, session8_systems
-from cosim.calibrate.nccl_heldout_score import TOL, frozen_rows, verdict
+from cosim.calibrate.collective_heldout_s9 import FROZEN, HELDOUT_S9_CSV, RAW, ROUND, TABLES
+from cosim.calibrate.collective_holdout_s4b import score_file, session8_systems
+from cosim.calibrate.nccl_heldout_score import TOL, frozen_check, frozen_rows_or_error, score_headline, write_result
 from cosim.calibrate.nccl_heldout_score import score_table as _table
 from cosim.calibrate.nccl_table import read_nccl_tests
 
@@ -58,7 +56,8 @@ def _session8_line(rows, head_rows) -> list:
     session-4b/8 single-process term (collective_holdout_s4b.session8_systems)."""
     old = score_file(HELDOUT_S9_CSV, systems=session8_systems())
     same = sum(a.model_us == b.model_us for a, b in zip(old, head_rows))
-    ar = [o for o, r in zip(old, rows) if r.source in headline_sources() and r.in_range]
+    heads = ROUND.headline_sources()
+    ar = [o for o, r in zip(old, rows) if r.source in heads and r.in_range]
     within = sum(abs(o.err_pct) <= TOL for o in ar)
     return ["", "## Session-8 term (information, not the score)", "",
             f"Priced with the session-8 single-process term (8.35 + 3.72 n us, session8_systems()): {same} of "
@@ -67,19 +66,14 @@ def _session8_line(rows, head_rows) -> list:
 
 
 def main(argv=None) -> int:
-    try:
-        head_rows, rows, moved = frozen_rows(FROZEN, HELDOUT_S9_CSV, ROOT)
-    except (subprocess.CalledProcessError, OSError) as e:
-        print(f"error: frozen commit {FROZEN[:7]} could not price {HELDOUT_S9_CSV.name} ({e}); the rules score this "
-              f"held-out on that commit's code: fetch the full history (git fetch --unshallow) and re-run",
-              file=sys.stderr)
+    got = frozen_rows_or_error(FROZEN, HELDOUT_S9_CSV, ROOT)
+    if got is None:
         return 2
-    ar = [r for r in rows if r.source in headline_sources() and r.in_range]
+    head_rows, rows, moved = got
+    ar = ROUND.headline_rows(rows)
     other = {k: [r for r in rows if r.collective == k and r.in_range] for k in ("allgather", "reducescatter")}
-    t_ar, s_ar = _table(ar, "all-reduce, 10 nodes (headline)")
-    met_all = s_ar["all-reduce, 10 nodes (headline)"]["time_kept"]
-    covered = [name for name, lo, hi in BANDS if any(lo <= r.size_bytes <= hi for r in ar)]
-    verdict_ = verdict(met_all, covered)
+    h = score_headline(ar, "all-reduce, 10 nodes (headline)")
+    t_ar, s_ar, covered, verdict_ = h.md, h.stats, h.covered, h.verdict
     md = ["# Session 9: bundled dgx_h100 (no calibration) on published single-node 8 x H100 nccl-tests tables", "",
           f"Rules: validation/published/PREREGISTRATION_nccl_session9.md (committed before the search). Frozen model "
           f"{FROZEN[:7]}; each row priced as its harness ran it (one process per GPU: `nGpus 1`, 8 ranks; NCCL_ALGO not "
@@ -97,17 +91,12 @@ def main(argv=None) -> int:
         t, _ = _table(other[k], f"{label}, 10 nodes")
         md += ["", f"## {label} (same nodes; scored separately, not the all-reduce line)", ""] + t
     md += _session8_line(rows, head_rows)
-    md += ["", f"Frozen-commit check: {len(rows)} rows re-priced by {FROZEN[:7]}'s own code: "
-           + ("identical to this tree's prices." if not moved else
-              f"DIFFERENT at {moved} rows; the frozen prices are the result (every table above).")]
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "collective_heldout_s9.md").write_text("\n".join(md) + "\n")
-    (OUT / "collective_heldout_s9.json").write_text(json.dumps(
-        {"frozen": FROZEN, "moved": moved, "verdict": verdict_, "bands_covered": covered, "allreduce": s_ar,
-         "allgather": _table(other["allgather"], "all")[1], "reducescatter": _table(other["reducescatter"], "all")[1],
-         "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
-                   "algorithm": r.algorithm, "collective": r.collective} for r in rows if r.in_range]}, indent=1))
-    print("\n".join(md))
+    md += ["", frozen_check(FROZEN, rows, moved)]
+    write_result(OUT, "collective_heldout_s9", md, {
+        "frozen": FROZEN, "moved": moved, "verdict": verdict_, "bands_covered": covered, "allreduce": s_ar,
+        "allgather": _table(other["allgather"], "all")[1], "reducescatter": _table(other["reducescatter"], "all")[1],
+        "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
+                  "algorithm": r.algorithm, "collective": r.collective} for r in rows if r.in_range]})
     return 0
 
 

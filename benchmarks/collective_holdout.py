@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from cosim.calibrate.collective_holdout_s4b import session11_system
 from cosim.calibrate.collective_holdout import score_holdout, summarise
 from hwmodels.system import load_system
 
@@ -19,7 +20,7 @@ OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
 def main() -> None:
-    rows = score_holdout(load_system("dgx_h100"))
+    rows = score_holdout(session11_system("dgx_h100"))  # the ring LL line of sessions 3-11
     groups = {8: [r for r in rows if r.n_gpus == 8], 4: [r for r in rows if r.n_gpus == 4]}
     summary = {f"{n}_gpus": summarise(g) for n, g in groups.items()}
     summary["8_gpus_without_2MB_outlier"] = summarise([r for r in groups[8] if r.size_bytes != 1 << 21])

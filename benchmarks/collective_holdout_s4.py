@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from cosim.calibrate.collective_holdout_s4b import session11_system
 from cosim.calibrate.collective_holdout import HOLDOUT_S4_CSV, score_holdout, summarise, x3_spikes
 from hwmodels.system import load_system
 
@@ -36,7 +37,7 @@ def groups(rows, excluded) -> dict:
 
 
 def main() -> None:
-    rows = score_holdout(load_system("dgx_h100"), HOLDOUT_S4_CSV)
+    rows = score_holdout(session11_system("dgx_h100"), HOLDOUT_S4_CSV)  # the ring LL line of sessions 3-11
     excluded = x3_spikes(rows)
     summary = groups(rows, excluded)
     md = ["# Session-4 NEW held-out set: 8 x H100 nccl-tests (Together AI) vs the frozen model (dgx_h100, analytical)", "",

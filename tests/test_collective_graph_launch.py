@@ -15,13 +15,14 @@ G = 6.60e-6  # dgx_h100 collectives.launch.graph: additive 6.60 us per collectiv
 
 
 def test_graph_adds_the_node_term_by_hand():
-    # 4 ranks, 2 KB: the one-process-per-GPU ring/LL line is 3.6 us base + 6 steps x 0.9116 us + bytes = 9.10 us;
-    # with the graph term 15.70 us (measured with nccl-tests -G on 4 x H100: 15.25 us, +2.9 %)
+    # 4 ranks, 2 KB: the one-process-per-GPU ring/LL line is 3.6 us base + 6 steps x 0.9119 us + bytes at 141 GB/s
+    # (session 12's LL line) = 9.09 us; with the graph term 15.69 us (measured with nccl-tests -G on 4 x H100: 15.25 us,
+    # +2.9 %)
     d = collective_cost("allreduce", 2048, 4, 1, H100, "analytical")
-    assert d.time_s * 1e6 == pytest.approx(3.6 + 6 * 0.9116 + 2 * 3 / 4 * 2048 / (0.2312 * 450e9) * 1e6, rel=1e-9)
+    assert d.time_s * 1e6 == pytest.approx(3.6 + 6 * 0.9119 + 2 * 3 / 4 * 2048 / (0.3133 * 450e9) * 1e6, rel=1e-9)
     g = collective_cost("allreduce", 2048, 4, 1, H100, "analytical", launch="graph")
     assert g.time_s == pytest.approx(d.time_s + G, rel=1e-12)
-    assert g.time_s * 1e6 == pytest.approx(15.70, abs=0.01) and g.launch == "graph" and g.algorithm == "ring/ll"
+    assert g.time_s * 1e6 == pytest.approx(15.69, abs=0.01) and g.launch == "graph" and g.algorithm == "ring/ll"
     assert g.notes == ("launch graph: additive 6.60 us per collective (CUDA-graph node; dgx_h100 collectives.launch.graph)",)
     # 8 ranks, 1 KB: 16.38 + 6.60 = 22.98 us (no 8-rank CUDA-graph table was found to check it)
     g8 = collective_cost("allreduce", 1024, 8, 1, H100, "analytical", launch="graph")
@@ -43,7 +44,10 @@ def test_roofline_carries_no_graph_term_and_says_so():
 
 def test_the_system_files_carry_the_law_chosen_on_the_validation_split():
     from cosim.calibrate.graph_fit import choose_graph, fit_graph_laws, yaml_entry
-    fits = {f.law: f for f in fit_graph_laws(H100)}
+    from cosim.calibrate.collective_holdout_s4b import session11_system
+    # the term was fitted in session 7 on the model of then (ring LL line of sessions 3-11); session 12 changed that
+    # line and kept the term (re-fitted on the new line it would be 6.81 us, not adopted: one change per round)
+    fits = {f.law: f for f in fit_graph_laws(session11_system("dgx_h100"))}
     assert (fits["GA"].val_within15, fits["GF"].val_within15) == (7, 4)  # of 7 validation rows
     assert fits["GA"].val_median_pct == pytest.approx(3.76, abs=0.01)
     best = choose_graph(list(fits.values()))

@@ -5,12 +5,13 @@ import csv
 import pytest
 
 from cosim.calibrate.collective_holdout import HOLDOUT_CSV, score_holdout, summarise
+from cosim.calibrate.collective_holdout_s4b import session11_system
 from hwmodels.system import load_system
 
 
 @pytest.fixture(scope="module")
 def rows():
-    return score_holdout(load_system("dgx_h100"))
+    return score_holdout(session11_system("dgx_h100"))  # the session-3/4 record: the ring LL line of sessions 3-11
 
 
 def test_every_point_is_cited_with_a_status():

@@ -75,8 +75,10 @@ def test_sweep_base_opt_in_reaches_every_point(tmp_path):
     assert list(df["status"]) == ["ok", "ok"] and df["latency_s"].iloc[1] > df["latency_s"].iloc[0]
     doc["base"] = {"model": "llama3_8b", "hw": "h100_sxm"}
     doc["store"] = str(tmp_path / "t.jsonl")
-    df = sweep(doc, quiet=True, write=False)  # without it, the 32K point is an error row naming the rule
-    assert list(df["status"]) == ["ok", "error"] and "maximum context" in df["error"].iloc[1]
+    # without it, no point can price the 32K value: refused before any run (was an error row; audit s11)
+    with pytest.raises(InputError, match=r"axes\[0\]\.grid\.seq\[1\]: got 32768; .*maximum context"):
+        sweep(doc, quiet=True, write=False)
+    assert not (tmp_path / "t.jsonl").exists()
 
 
 def test_cli_flag_and_one_error_line(capsys):

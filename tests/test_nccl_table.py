@@ -129,3 +129,40 @@ def test_published_session_of_a_file():
                                               "raw_s11/x.txt", "raw_s8/nccl_sources_session4.csv",
                                               "vidur_h100_dgx_allreduce.csv", "nccl_sources_session12.csv")] == \
         [9, 4, 11, 4, 0, 12]
+
+
+def test_heldout_round_builds_writes_and_filters_its_rows(tmp_path):
+    import csv
+    from dataclasses import replace
+
+    from cosim.calibrate.collective_heldout_s8 import RAW, ROUND, TABLES
+    from cosim.calibrate.nccl_table import IN_RANGE, HeldoutRound, published_rows, table_harness
+    g138 = TABLES[0]
+    r = HeldoutRound((g138, replace(g138, source="info_copy", role="info")), RAW, "2026-12-05", tmp_path / "rows.csv")
+    assert r.headline_sources() == ("vp_g138_all_reduce",)
+    rows = r.build_rows()
+    assert rows == published_rows(r.tables, RAW, accessed="2026-12-05", harness=table_harness, in_range=IN_RANGE)
+    assert len(rows) == 2 * 31 and {x["accessed"] for x in rows} == {"2026-12-05"}
+    with open(r.write_csv(), newline="") as f:
+        assert list(csv.DictReader(f)) == rows
+    # the round's defaults can be overridden per call (a test builds one table from another folder)
+    assert r.build_rows((g138,)) == rows[:31]
+    assert ROUND.headline_sources() == ("vp_g138_all_reduce", "vp_g138_all_gather")
+
+    class S:  # a scored row: source, in_range, collective
+        def __init__(self, source, in_range, collective="allreduce"):
+            self.source, self.in_range, self.collective = source, in_range, collective
+    scored = [S("vp_g138_all_reduce", True), S("vp_g138_all_reduce", False), S("info_copy", True),
+              S("vp_g138_all_reduce", True, "allgather")]
+    assert r.headline_rows(scored) == [scored[0], scored[3]]
+    assert r.headline_rows(scored, "allreduce") == [scored[0]]
+
+
+def test_frozen_rows_or_error_is_one_error_line(capsys):
+    from cosim.calibrate.collective_heldout_s11 import HELDOUT_S11_CSV
+    from cosim.calibrate.nccl_heldout_score import frozen_rows_or_error
+    from cosim.calibrate.frozen_commit import ROOT
+    assert frozen_rows_or_error("0" * 40, HELDOUT_S11_CSV, ROOT) is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: frozen commit 0000000 could not price "
+                                               "nccl_8xh100_heldout_session11.csv")

@@ -33,15 +33,17 @@ def test_an_empty_yaml_file_is_called_empty(tmp_path, capsys, argv):
 
 def test_quiet_sweep_still_says_when_points_failed(tmp_path, capsys):
     # was: `cosim sweep --quiet` printed nothing and exited 0 when a point was an error row
-    # (tp = 3 does not divide Llama-3-8B's 32 heads), so a script never learnt of it
+    # (here llama2_7b at seq 8192, beyond its 4,096 positions: a combination of values each valid with
+    # another partner, so a row, not a load error), so a script never learnt of it
     f = tmp_path / "s.yaml"
-    f.write_text("name: s\nbase: {model: llama3_8b, hw: h100_sxm, system: dgx_h100, parallel: {tp: 1}}\n"
-                 f"axes:\n  - grid: {{parallel.tp: [2, 3]}}\noutput: {tmp_path / 'o'}\n")
-    assert main(["sweep", str(f), "--quiet"]) == 0
+    f.write_text("name: s\nbase: {model: llama3_8b, hw: h100_sxm}\n"
+                 f"axes:\n  - grid: {{model: [llama3_8b, llama2_7b], seq: [4096, 8192]}}\noutput: {tmp_path / 'o'}\n")
+    with pytest.warns(UserWarning, match="1 combination of valid values cannot be priced"):
+        assert main(["sweep", str(f), "--quiet"]) == 0
     cap = capsys.readouterr()
     assert cap.out == ""
-    assert cap.err.strip().splitlines()[-1].startswith("note: s: 1 of 2 configurations are error rows; first: ")
-    assert "divisor of the 32 attention heads" in cap.err
+    assert cap.err.strip().splitlines()[-1].startswith("note: s: 1 of 4 configurations are error rows; first: ")
+    assert "expected at most 4,096, llama2_7b's maximum context" in cap.err
 
 
 def test_cycle_format_error_names_the_cli_flag(capsys):

@@ -1,7 +1,7 @@
 """Serving rates over the makespan (first arrival -> last finish, vLLM benchmark_serving's
-duration) and over the steady-state windows (goodput over [first, last arrival), throughput
-over [first, last finish)): hand-checkable with a step model of 1/64 s per step, whatever
-the batch (binary-exact sums), and arrivals every 1/16 s on step boundaries."""
+duration) and without the drain (goodput over [first, last arrival), throughput over the steady
+window [first finish, last arrival)): hand-checkable with a step model of 1/64 s per step,
+whatever the batch (binary-exact sums), and arrivals every 1/16 s on step boundaries."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from cosim.serving import serve
 from cosim.serving.metrics import summarize
@@ -41,9 +42,10 @@ def test_sustained_load_reads_the_offered_rate_in_the_window_not_the_makespan(tm
     assert s["throughput_tok_s"] == 33 * 64 / 3.0 == 704.0
     # arrival window [0, 2.0): 32 requests, all meeting the SLOs -> 16 req/s = the offered rate
     assert s["arrival_window_s"] == 2.0 and s["goodput_window_req_s"] == 16.0
-    # departure window [1.0, 3.0): 32 finishes -> 16 req/s, 32 * 64 / 2 = 1024 output tok/s
-    assert s["departure_window_s"] == 2.0 and s["throughput_window_req_s"] == 16.0
-    assert s["throughput_window_tok_s"] == 1024.0
+    # steady window [first finish 1.0, last arrival 2.0): 16 finishes (requests 0..15); steps ending at
+    # 64/64 .. 127/64 s each emit one token for each of the 16 requests running -> 64 * 16 = 1024 tokens
+    assert (s["steady_start_s"], s["steady_end_s"], s["steady_window_s"]) == (1.0, 2.0, 1.0)
+    assert s["throughput_window_req_s"] == 16.0 and s["throughput_window_tok_s"] == 1024.0
 
 
 def test_overload_window_throughput_is_the_capacity_and_goodput_counts_slo_misses(tmp_path):
@@ -58,25 +60,50 @@ def test_overload_window_throughput_is_the_capacity_and_goodput_counts_slo_misse
     assert s["makespan_s"] == 5.0 and s["throughput_req_s"] == 6.6 and s["goodput_req_s"] == 1.6
     # arrival window [0, 2.0): the 8 SLO-meeting requests / 2.0 s
     assert s["goodput_window_req_s"] == 4.0
-    # departure window [1.0, 5.0): 32 finishes / 4.0 s = 8 req/s, the capacity (the makespan read 6.6)
-    assert s["departure_window_s"] == 4.0 and s["throughput_window_req_s"] == 8.0
-    assert s["throughput_window_tok_s"] == 8.0 * 64
+    # steady window [1.0, 2.0): requests 0..7 finish in it (1.0 .. 1.4375), 8 run in every step -> 8 req/s and
+    # 8 * 64 = 512 tok/s, the capacity (the makespan read 6.6 req/s, 422.4 tok/s)
+    assert s["steady_window_s"] == 1.0 and s["throughput_window_req_s"] == 8.0
+    assert s["throughput_window_tok_s"] == 512.0 and s["throughput_tok_s"] == 422.4
 
 
-def test_one_instant_has_no_window_and_says_so():
+def test_no_window_is_nan_and_says_so(tmp_path):
     df = pd.DataFrame({"arrival_s": [0.0, 0.0], "e2e_s": [1.0, 1.0], "ttft_s": [0.1, 0.1], "tpot_s": [0.01, 0.01],
                        "queueing_s": [0.0, 0.0], "output_len": [10, 10], "preemptions": [0, 0]})
     s = summarize(df, 1.0, None, None)
-    assert s["arrival_window_s"] == 0.0 and s["departure_window_s"] == 0.0
+    assert s["arrival_window_s"] == 0.0 and s["steady_window_s"] == 0.0
     assert math.isnan(s["goodput_window_req_s"]) and math.isnan(s["throughput_window_req_s"])
     assert s["throughput_req_s"] == 2.0  # the makespan figure still exists
+    # a run whose last request arrives before the first finishes: NaN throughput, and a note says why
+    p = tmp_path / "t.csv"
+    p.write_text("arrival_s,prompt_len,output_len\n0,16,64\n0.5,16,64\n")
+    r = serve("llama3_8b", "h100_sxm", step_model=_Fixed(), trace=str(p))
+    assert math.isnan(r.summary["throughput_window_tok_s"]) and r.summary["goodput_window_req_s"] == 2.0
+    # request 0 finishes after its 64 steps plus request 1's prefill step (continuous: prefill first) = 65/64 s
+    assert r.summary["steady_start_s"] == 65 / 64
+    assert any(n.startswith("no steady window: the last request arrived at 0.500 s, not after the first "
+                            "finished (1.016 s)") for n in r.notes)
+    assert "throughput n/a (the last request arrived by the first finish)" in r.format()
+
+
+def test_timeline_tokens_add_up_on_the_fast_path():
+    # roofline steps take the fast path (runs of decode steps, one timeline row each): every output token is
+    # in the timeline once, and tokens_between over the whole run counts them all
+    from cosim.serving.metrics import tokens_between
+    r = serve("llama3_8b", "h100_sxm", qps=20, requests=60, seed=3)
+    tl = r.timeline
+    assert (tl["steps"] > 1).any()
+    total = int(r.requests["output_len"].sum())
+    assert tl["tokens"].sum() == total
+    assert tokens_between(tl, 0.0, math.inf) == pytest.approx(total, rel=1e-12)
+    mid = float(r.requests["arrival_s"].median())
+    assert tokens_between(tl, 0.0, mid) + tokens_between(tl, mid, math.inf) == pytest.approx(total, rel=1e-12)
 
 
 def test_format_names_both_time_bases(tmp_path):
     text = _run(tmp_path).format()
     assert "over the makespan (3.00 s, first arrival to last finish): throughput 11.00 req/s" in text
-    assert "goodput 16.00 req/s over the 2.00 s from first to last arrival" in text
-    assert "throughput 16.00 req/s, 1,024 output tok/s over the 2.00 s from first to last finish" in text
+    assert ("without the drain: goodput 16.00 req/s over the 2.00 s from first to last arrival; throughput "
+            "16.00 req/s, 1,024 output tok/s over [first finish 1.00 s, last arrival 2.00 s)") in text
 
 
 @pytest.mark.parametrize("metric", ["goodput_window_req_s", "throughput_window_tok_s"])
@@ -84,3 +111,45 @@ def test_sweep_metrics_include_the_window_figures(metric):
     from cosim.dse.evaluate import METRIC_NAMES
     from cosim.dse.spec import METRICS
     assert metric in METRIC_NAMES and metric in METRICS
+
+
+def _frame(arrival, e2e, ok_ttft=True):
+    n = len(arrival)
+    return pd.DataFrame({"arrival_s": arrival, "e2e_s": e2e, "ttft_s": [0.1 if ok_ttft else 9.0] * n,
+                         "tpot_s": [0.01] * n, "queueing_s": [0.0] * n, "output_len": [10] * n,
+                         "preemptions": [0] * n})
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 400), d_exp=st.integers(-8, 2), s_mult=st.integers(1, 64))
+def test_even_arrivals_constant_service_read_one_over_d_without_the_drain(n, d_exp, s_mult):
+    # N arrivals every d s (a power of two: exact sums), each served in s = m * d / 4 s, all SLOs met:
+    # goodput over the arrivals reads 1 / d exactly; finishes in [first finish s, last arrival (N-1) d)
+    # read 1 / d too when that window holds whole gaps; the makespan reads N / ((N - 1) d + s), below 1 / d
+    # exactly when s > d
+    d = 2.0 ** d_exp
+    s_e2e = s_mult * d / 4
+    s = summarize(_frame([i * d for i in range(n)], [s_e2e] * n), 1.0, 0.5, None)
+    assert s["goodput_window_req_s"] == 1 / d
+    assert s["throughput_req_s"] == pytest.approx(n / ((n - 1) * d + s_e2e), rel=1e-12)
+    assert (s["throughput_req_s"] < 1 / d) == (s_e2e > d)
+    if s_mult % 4 == 0 and s_e2e < (n - 1) * d:  # s a whole number of gaps: the steady window holds whole gaps
+        assert s["throughput_window_req_s"] == 1 / d
+    elif s_e2e >= (n - 1) * d:
+        assert math.isnan(s["throughput_window_req_s"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(arr=st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=60),
+       e2e=st.lists(st.floats(0.001, 50, allow_nan=False), min_size=60, max_size=60))
+def test_window_counts_are_whole_requests_and_slo_misses_count_nothing(arr, e2e):
+    df = _frame(sorted(arr), e2e[:len(arr)])
+    s = summarize(df, 1.0, 0.5, None)
+    if s["arrival_window_s"] > 0:
+        k = s["goodput_window_req_s"] * s["arrival_window_s"]
+        assert abs(k - round(k)) < 1e-9 and 0 <= round(k) <= len(arr) - 1
+    if s["steady_window_s"] > 0:
+        k = s["throughput_window_req_s"] * s["steady_window_s"]
+        assert abs(k - round(k)) < 1e-9 and 1 <= round(k) <= len(arr)
+    miss = summarize(_frame(sorted(arr), e2e[:len(arr)], ok_ttft=False), 1.0, 0.5, None)["goodput_window_req_s"]
+    assert miss == 0.0 if s["arrival_window_s"] > 0 else math.isnan(miss)

@@ -50,3 +50,80 @@ def test_python_sweep_resumes_its_own_output_and_takes_a_new_or_empty_one(tmp_pa
     (user / "notes.txt").write_text("mine\n")
     df = sweep(_doc({"batch": [1]}), output=user, store=tmp_path / "s.jsonl", quiet=True, write=False)
     assert len(df) == 1 and sorted(p.name for p in user.iterdir()) == ["notes.txt"]
+
+
+# ---- axis values checked up front against the rules that tie fields together
+
+SYS = {"model": "llama3_8b", "system": "dgx_h100", "seq": 1024, "parallel": {"tp": 2}}
+
+
+def _load(axes, base=BASE, source="s.yaml"):
+    from cosim.dse.spec import sweep_from_dict
+    return sweep_from_dict({"base": base, "axes": axes}, source=source)
+
+
+@pytest.mark.parametrize("axes, base, path, value, why", [
+    ([{"grid": {"seq": [8192, 8193]}}], BASE, "axes[0].grid.seq[1]", "8193",
+     "seq: got 8,193; expected at most 8,192, llama3_8b's maximum context"),
+    ([{"zip": {"batch": [1, 2], "seq": [1024, 10000]}}], BASE, "axes[0].zip.seq[1]", "10000",
+     "expected at most 8,192, llama3_8b's maximum context"),
+    ([{"random": {"samples": 4, "fields": {"seq": {"low": 1024, "high": 9000, "int": True}}}}], BASE,
+     "axes[0].random.fields.seq.high", "9000", "expected at most 8,192"),
+    ([{"grid": {"parallel.tp": [2, 3]}}], SYS, "axes[0].grid.parallel.tp[1]", "3",
+     "tp: got 3; expected a divisor of the 32 attention heads of llama3_8b"),
+    ([{"grid": {"parallel.pp": [2, 64]}}], SYS, "axes[0].grid.parallel.pp[1]", "64",
+     "pp: got 64; expected at most the 32 layers of llama3_8b"),
+    ([{"grid": {"parallel.tp": [8, 16]}}], SYS, "axes[0].grid.parallel.tp[1]", "16",
+     "layout tp16-pp1-ep1-dp1 needs 16 devices; system dgx_h100 has 8"),
+    # a model no seq of the sweep fits: the model value is the one no point can price
+    ([{"grid": {"model": ["llama3_8b", "llama2_7b"]}}, {"grid": {"seq": [8192]}}], BASE, "axes[0].grid.model[1]",
+     "'llama2_7b'", "expected at most 4,096, llama2_7b's maximum context"),
+])
+def test_a_value_no_point_can_price_is_refused_before_any_run(axes, base, path, value, why):
+    # was: each became an error row of a sweep that exited 0
+    with pytest.raises(InputError) as e:
+        _load(axes, base)
+    msg = str(e.value)
+    assert msg.startswith(f"s.yaml: {path}: got {value}; expected a value some point of the sweep can price, "
+                          f"but every point with it fails, e.g. (")
+    assert why in msg
+
+
+def test_a_base_no_point_can_price_is_named_as_the_base():
+    with pytest.raises(InputError, match=r"^s\.yaml: base: parallel: layout tp16-pp1-ep1-dp1 needs 16 devices; "
+                                         r"system dgx_h100 has 8 .*\(every point of the sweep fails\)$"):
+        _load([{"grid": {"batch": [1, 2]}}], {**SYS, "parallel": {"tp": 16}})
+
+
+def test_a_combination_of_valid_values_stays_a_row_with_a_warning(tmp_path):
+    axes = [{"grid": {"model": ["llama3_8b", "llama2_7b"], "seq": [4096, 8192]}}]
+    with pytest.warns(UserWarning, match=r"1 combination of valid values cannot be priced and will be error rows, "
+                                         r"e\.g\. \(model 'llama2_7b', seq 8192\)"):
+        _load(axes)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = sweep({**_doc({}), "axes": axes}, output=tmp_path / "o", quiet=True)
+    assert list(df["status"]) == ["ok", "ok", "ok", "error"]
+    assert "expected at most 4,096, llama2_7b's maximum context" in df["error"].iloc[3]
+    # zip pairs each model with a seq it holds: nothing to warn about, nothing refused
+    _load([{"zip": {"model": ["llama3_8b", "llama2_7b"], "seq": [8192, 4096]}}])
+
+
+def test_opt_in_and_per_point_infeasibility_are_not_refused():
+    _load([{"grid": {"seq": [8193]}}], {**BASE, "allow_beyond_max_context": True})
+    # a capacity too small to hold the weights: a legitimate infeasible point, fits_in_memory False in its row
+    _load([{"grid": {"hw.memory.hbm.capacity": ["1 GB", "80 GB"]}}])
+
+
+def test_cli_exits_2_with_one_line_for_a_value_no_point_can_price(tmp_path, capsys):
+    import yaml
+
+    from cosim.cli import main
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({"name": "g", "base": BASE, "axes": [{"grid": {"seq": [1024, 8193]}}],
+                                 "output": str(tmp_path / "out")}))
+    assert main(["sweep", str(f), "-q"]) == 2  # was 0, with an error row
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {f}: axes[0].grid.seq[1]: got 8193;")
+    assert not (tmp_path / "out").exists()

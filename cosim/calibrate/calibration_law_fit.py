@@ -23,7 +23,7 @@ from functools import lru_cache
 from cosim.calibrate.calibration_fit import FLOOR_MAX, LATENCY_BAND, fit_calibration, single_line, uncalibrated
 from cosim.calibrate.launch_fit import FIT_RING_SOURCE, TOGETHER_CSV
 from hwmodels.collectives import collective_cost
-from hwmodels.system import load_system
+from cosim.calibrate.collective_holdout_s4b import session11_system
 
 __all__ = ["TOGETHER_CSV", "FAMILIES", "LAW_CANDIDATES", "HALF_GRID", "P_GRID", "LawScore",
            "load_runs", "score_run", "fit_blend", "compare_laws", "choose", "chosen_blend", "is_calibration_point"]
@@ -113,7 +113,8 @@ def compare_laws(family: str, path=TOGETHER_CSV) -> list:
     # laws, "none" included, are compared on the one-line-per-protocol model with the session-6 launch term (as in
     # session 6; session 9 re-chose that term, cosim.calibrate.launch_refit_s9)
     from cosim.calibrate.launch_refit_s9 import S4B_TERM, with_term
-    system, runs = single_line(with_term(load_system("dgx_h100"), S4B_TERM)), load_runs(path)
+    # session 6's model: the session-4b launch term and the ring LL line of sessions 3-11 (session12 changed that line)
+    system, runs = single_line(with_term(session11_system("dgx_h100"), S4B_TERM)), load_runs(path)
     fit_keep, val_keep = FAMILIES[family]
     half, p = fit_blend(runs, system, family)
     out = []

@@ -25,6 +25,10 @@ fit sources, in relative error:
 - tree is not fitted: inside one node NCCL's tree is a chain (tuning.cc prices it with
   2 (nRanks - 1) intra-node steps, like the ring, and the tuner logs show chains), so it is not a
   separate, cheaper choice there.
+Session 12 (validation/published/collective_selection_session12.md, chosen leave one table out over the ten seen single-node
+8 x H100 tables): with ``extra``, ring/ll's bandwidth is NCCL's own Hopper LL bus bandwidth (141 GB/s, the printed
+4 x H100 tuner row, protocol_crossovers.nccl_ring_ll_busbw) instead of the slope to Vidur's 1 MB median; its per-step
+latency still reproduces the smallest nccl-tests point.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from hwmodels.system import SystemSpec
+from cosim.calibrate.protocol_crossovers import nccl_ring_ll_busbw
 
 __all__ = ["load_points", "load_vidur", "load_extra", "fit_collective_efficiency", "ALLREDUCE_STEPS", "FIT_SIZES",
            "SIMPLE_MIN_BYTES", "fit_check"]
@@ -138,6 +143,11 @@ def fit_collective_efficiency(system: SystemSpec, points: list[dict], vidur: dic
         bw128 = 0.92 * out["ring"]["simple"]["bw"]
         S4, t4 = FIT_SIZES["ll128"], vidur[FIT_SIZES["ll128"]]
         out["ring"]["ll128"] = {"bw": bw128, "latency_s": (t4 - base - f * S4 / (B * bw128)) / steps["ring"]}
+        # ring LL (session 12, validation/published/collective_selection_session12.md, chosen leave one table out): the
+        # bandwidth is NCCL's Hopper LL bus bandwidth (141 GB/s, the printed tuner row; no longer the slope to Vidur's
+        # torch.distributed 1 MB median), the per-step latency from the same 1 KB point as before
+        bw_ll = nccl_ring_ll_busbw() / B
+        out["ring"]["ll"] = {"bw": bw_ll, "latency_s": (t1 - base - f * S1 / (B * bw_ll)) / steps["ring"]}
         # NVLS keeps the link's own per-step alpha for its 2 steps (no fitted latency): base + 2 a
         nv = _fit_nvls(B, base + 2 * link.latency_s, [(p["n"], p["S"], p["t"]) for p in extra if p["alg"] == "nvls"])
         out["nvls"] = {"simple": {k: v for k, v in nv.items() if k != "latency_s"}}

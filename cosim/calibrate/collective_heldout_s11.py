@@ -11,11 +11,10 @@ no NCCL version.
 
 from __future__ import annotations
 
-from pathlib import Path
+from cosim.calibrate.nccl_table import IN_RANGE, PUB, HeldoutRound, Table
 
-from cosim.calibrate.nccl_table import IN_RANGE, PUB, Table, published_rows, table_harness, write_table_rows
-
-__all__ = ["RAW", "HELDOUT_S11_CSV", "ACCESSED", "FROZEN", "TABLES", "build_rows", "write_csv", "headline_sources"]
+__all__ = ["RAW", "HELDOUT_S11_CSV", "ACCESSED", "FROZEN", "TABLES", "ROUND", "build_rows", "write_csv",
+           "headline_sources"]
 
 RAW = PUB / "raw_s11"
 HELDOUT_S11_CSV = PUB / "nccl_8xh100_heldout_session11.csv"
@@ -32,16 +31,5 @@ TABLES = (
           "nvcr.io/nvidia/nemo:25.09.00, Nvidia-Comms-Perf-Suite nccl-tests build); out-of-place time"),
 )
 
-
-def headline_sources() -> tuple:
-    return tuple(t.source for t in TABLES if t.role == "headline")
-
-
-def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
-    """Every row of every table, re-derived from the raw text (out-of-place time and busbw; ranks, GPU and launch
-    mode from its header)."""
-    return published_rows(tables, raw, accessed=ACCESSED, harness=table_harness, in_range=IN_RANGE)
-
-
-def write_csv(path=HELDOUT_S11_CSV) -> Path:
-    return write_table_rows(path, build_rows())
+ROUND = HeldoutRound(TABLES, RAW, ACCESSED, HELDOUT_S11_CSV, IN_RANGE)
+headline_sources, build_rows, write_csv = ROUND.headline_sources, ROUND.build_rows, ROUND.write_csv

@@ -12,10 +12,9 @@ for the one without (rule Q1).
 
 from __future__ import annotations
 
-from cosim.calibrate.nccl_table import (GPU_OF_DEVICE, IN_RANGE, PUB, Table, published_rows, ranks_and_gpu,
-                                        table_harness, write_table_rows)
+from cosim.calibrate.nccl_table import GPU_OF_DEVICE, IN_RANGE, PUB, HeldoutRound, Table, ranks_and_gpu
 
-__all__ = ["PUB", "RAW", "HELDOUT_S8_CSV", "ACCESSED", "Table", "TABLES", "IN_RANGE", "build_rows", "write_csv",
+__all__ = ["PUB", "RAW", "HELDOUT_S8_CSV", "ACCESSED", "Table", "TABLES", "IN_RANGE", "ROUND", "build_rows", "write_csv",
            "headline_sources", "ranks_and_gpu", "GPU_OF_DEVICE"]
 
 RAW = PUB / "raw_s8"
@@ -49,15 +48,5 @@ TABLES = (
 )
 
 
-def headline_sources() -> tuple:
-    return tuple(t.source for t in TABLES if t.role == "headline")
-
-
-def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
-    """Every row of every table, re-derived from the verbatim raw text (out-of-place time and busbw; ranks and
-    GPU from its header)."""
-    return published_rows(tables, raw, accessed=ACCESSED, harness=table_harness, in_range=IN_RANGE)
-
-
-def write_csv(path=HELDOUT_S8_CSV) -> Path:
-    return write_table_rows(path, build_rows())
+ROUND = HeldoutRound(TABLES, RAW, ACCESSED, HELDOUT_S8_CSV, IN_RANGE)
+headline_sources, build_rows, write_csv = ROUND.headline_sources, ROUND.build_rows, ROUND.write_csv

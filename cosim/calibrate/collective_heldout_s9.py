@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cosim.calibrate.nccl_table import (IN_RANGE, PUB, Table, nccl_library, perf_binary, published_rows,
-                                        read_nccl_tests, table_harness, write_table_rows)
+from cosim.calibrate.nccl_table import IN_RANGE, PUB, HeldoutRound, Table, nccl_library, perf_binary, read_nccl_tests
 
-__all__ = ["PUB", "RAW", "HELDOUT_S9_CSV", "ACCESSED", "FROZEN", "Table", "TABLES", "IN_RANGE", "build_rows",
+__all__ = ["PUB", "RAW", "HELDOUT_S9_CSV", "ACCESSED", "FROZEN", "Table", "TABLES", "IN_RANGE", "ROUND", "build_rows",
            "nccl_library", "write_csv", "headline_sources"]
 
 RAW = PUB / "raw_s9"
@@ -58,17 +57,5 @@ def _xx_tables(raw: Path = RAW) -> tuple:
 
 
 TABLES = _xx_tables()
-
-
-def headline_sources() -> tuple:
-    return tuple(t.source for t in TABLES if t.role == "headline")
-
-
-def build_rows(tables=TABLES, raw=RAW) -> list[dict]:
-    """Every row of every table, re-derived from the raw text (out-of-place time and busbw; ranks, GPU and launch
-    mode from its header)."""
-    return published_rows(tables, raw, accessed=ACCESSED, harness=table_harness, in_range=IN_RANGE)
-
-
-def write_csv(path=HELDOUT_S9_CSV) -> Path:
-    return write_table_rows(path, build_rows())
+ROUND = HeldoutRound(TABLES, RAW, ACCESSED, HELDOUT_S9_CSV, IN_RANGE)
+headline_sources, build_rows, write_csv = ROUND.headline_sources, ROUND.build_rows, ROUND.write_csv

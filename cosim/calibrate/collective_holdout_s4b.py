@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from cosim.calibrate.historical_model import S11_RING_LL, session11_system, with_ring_ll  # noqa: F401 (re-exported)
 from hwmodels.collectives import collective_cost
 from hwmodels.launch import LAUNCH_MODES
 from hwmodels.nccl import launch_from_harness
@@ -20,7 +21,7 @@ from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
 
 __all__ = ["HELDOUT_S4B_CSV", "LAUNCH_CSV", "ScoredRow", "score_file", "session4b_systems", "session8_systems", "x3_x4",
-           "summary", "BANDS"]
+           "summary", "BANDS", "S11_RING_LL", "with_ring_ll", "session11_system"]
 
 _PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
 HELDOUT_S4B_CSV = _PUB / "nccl_8gpu_heldout_session4b.csv"
@@ -80,10 +81,11 @@ def session4b_systems() -> dict:
 
 def session8_systems() -> dict:
     """The bundled systems as sessions 7 and 8 scored them: today's files with the session-4b single-process launch
-    term (8.35 + 3.72 n us), which session 9 re-chose on fit data (cosim.calibrate.launch_refit_s9). The historical
-    scorers price with it so that their committed tables re-run unchanged."""
+    term (8.35 + 3.72 n us), which session 9 re-chose on fit data (cosim.calibrate.launch_refit_s9), and the ring LL
+    line of sessions 3-11 (S11_RING_LL; session 12 replaced it). The historical scorers price with them so that their
+    committed tables re-run unchanged."""
     from cosim.calibrate.launch_refit_s9 import S4B_TERM, with_term
-    return {n: with_term(load_system(n), S4B_TERM) for n in ("dgx_h100", "dgx_h200")}
+    return {n: with_term(session11_system(n), S4B_TERM) for n in ("dgx_h100", "dgx_h200")}
 
 
 def score_file(path, level: str = "analytical", systems: dict | None = None) -> list[ScoredRow]:

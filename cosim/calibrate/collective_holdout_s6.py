@@ -14,9 +14,9 @@ from pathlib import Path
 
 from cosim.calibrate.calibration_law_fit import chosen_blend
 from cosim.calibrate.calibration_fit import fit_calibration
-from cosim.calibrate.collective_holdout_s4b import HELDOUT_S4B_CSV, ScoredRow, score_file, session4b_systems, x3_x4
+from cosim.calibrate.collective_holdout_s4b import (HELDOUT_S4B_CSV, ScoredRow, score_file, session4b_systems,
+                                                  session11_system, x3_x4)
 from hwmodels.collectives import collective_cost
-from hwmodels.system import load_system
 
 __all__ = ["CALIBRATION_SIZES", "CalibratedRow", "calibrate_machines", "score_calibrated"]
 
@@ -46,7 +46,7 @@ def calibrate_machines(rows: list[ScoredRow], table: str = HELDOUT_S4B_CSV.name)
         mine = [r for r in rows if r.source == src]
         pts = [(r.size_bytes, r.published_us * 1e-6) for r in mine if r.size_bytes in CALIBRATION_SIZES]
         first = mine[0]
-        out[src] = fit_calibration(pts, load_system(_system_of(first.gpu)), first.collective, first.n_gpus,
+        out[src] = fit_calibration(pts, session11_system(_system_of(first.gpu)), first.collective, first.n_gpus,
                                    first.forced or None, first.launch, f"{src} rows of {table}",
                                    blend={a: hp for a, hp in blend.items() if a == (first.forced or "nvls")})
     return out
@@ -63,7 +63,7 @@ def score_calibrated(path=HELDOUT_S4B_CSV, sources=None) -> tuple[list[Calibrate
         if r.size_bytes in CALIBRATION_SIZES or not r.in_range:
             continue
         name = _system_of(r.gpu)
-        s = systems[name] if name in systems else systems.setdefault(name, load_system(name))
+        s = systems[name] if name in systems else systems.setdefault(name, session11_system(name))
         c = collective_cost(r.collective, r.size_bytes, r.n_gpus, 1, s, "analytical", r.forced or None,
                             launch=r.launch, calibration=cals[r.source])
         out.append(CalibratedRow(r, c.time_s * 1e6, c.calibration, "X3" if i in x3 else "X4" if i in x4 else ""))

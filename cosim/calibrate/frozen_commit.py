@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["ROOT", "frozen_prices"]
+__all__ = ["ROOT", "frozen_prices", "frozen_priced"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,11 +19,17 @@ def frozen_prices(commit: str, csv_path: Path, root: Path = ROOT) -> list:
     """Model times (us) of every row of `csv_path`, priced by `commit`'s own
     cosim.calibrate.collective_holdout_s4b.score_file (a `git archive` export of that commit run in a fresh
     interpreter). Raises subprocess.CalledProcessError (git / tar / the export failed) or OSError."""
+    return [t for t, _ in frozen_priced(commit, csv_path, root)]
+
+
+def frozen_priced(commit: str, csv_path: Path, root: Path = ROOT) -> list:
+    """[(model time us, algorithm)] of every row of `csv_path`, priced by `commit`'s own code (as frozen_prices): the
+    algorithm is the frozen commit's choice, which may differ from the branch head's."""
     with tempfile.TemporaryDirectory() as d:
         archive = subprocess.run(["git", "-C", str(root), "archive", commit], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", d], input=archive, check=True)
         code = ("import json, sys; from cosim.calibrate.collective_holdout_s4b import score_file; "
-                "print(json.dumps([r.model_us for r in score_file(sys.argv[1])]))")
+                "print(json.dumps([[r.model_us, r.algorithm] for r in score_file(sys.argv[1])]))")
         out = subprocess.run([sys.executable, "-c", code, str(csv_path)], cwd=d, check=True, capture_output=True,
                              text=True, env={"PYTHONPATH": d, "PATH": "/usr/bin:/bin"})
-    return json.loads(out.stdout)
+    return [(t, a) for t, a in json.loads(out.stdout)]

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cosim.calibrate.historical_model import session11_system
 from cosim.calibrate.launch_fit import fit_law, yaml_entry
 from cosim.calibrate.nccl_table import IN_RANGE  # rule X2: 1 KB - 1 GB, the rounds' one range
 from hwmodels.collectives import collective_cost
@@ -104,7 +105,9 @@ def _forced(r: dict) -> str:
 
 def fit_rows(systems: dict | None = None) -> list[Row]:
     """Every all-reduce row 1 KB - 1 GB of the fit sources (NODE_OF) in the project's published CSVs. The -g 4 quiet
-    file contributes its 1 - 4 KB floor rows only (its larger rows are the session-4 fit of the bandwidth lines)."""
+    file contributes its 1 - 4 KB floor rows only (its larger rows are the session-4 fit of the bandwidth lines).
+    Default systems: the bundled ones with the ring LL line the term was chosen on (session11_system; session 12
+    changed that line and kept this term)."""
     systems = dict(systems or {})
     out = []
     for name in _FILES:
@@ -117,7 +120,7 @@ def fit_rows(systems: dict | None = None) -> list[Row]:
                 if r["source"] == "nccl_collectives_bench_quiet" and "small-message floor" not in r["note"]:
                     continue
                 sysname = "dgx_h200" if r["gpu"].startswith("H200") else "dgx_h100"
-                s = systems.get(sysname) or systems.setdefault(sysname, load_system(sysname))
+                s = systems.get(sysname) or systems.setdefault(sysname, session11_system(sysname))
                 forced = _forced(r)
                 c = collective_cost("allreduce", S, int(r["n_gpus"]), 1, s, "analytical", forced or None)
                 out.append(Row(node, r["source"], r["gpu"], int(r["n_gpus"]), S, forced, float(r["time_us"]) * 1e-6,

@@ -5,13 +5,17 @@ source and per size band (validation/published/PREREGISTRATION_nccl_session9.md,
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 from cosim.calibrate import frozen_commit
 from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, x3_x4
 
-__all__ = ["TOL", "stats", "fmt", "score_table", "frozen_rows", "verdict"]
+__all__ = ["TOL", "stats", "fmt", "score_table", "frozen_rows", "verdict", "frozen_rows_or_error", "Headline",
+           "score_headline", "frozen_check", "write_result"]
 
 TOL = 15.0  # the acceptance line's tolerance, %
 
@@ -49,12 +53,13 @@ def score_table(rows, label: str) -> tuple[list, dict]:
 
 
 def frozen_rows(frozen: str, csv_path: Path, root: Path = frozen_commit.ROOT) -> tuple[list, list, int]:
-    """(rows priced by this tree, the same rows with the frozen commit's prices, how many prices differ). Raises
-    subprocess.CalledProcessError or OSError when the frozen commit cannot price them (frozen_commit.frozen_prices)."""
+    """(rows priced by this tree, the same rows with the frozen commit's prices and algorithm choices, how many prices
+    differ). Raises subprocess.CalledProcessError or OSError when the frozen commit cannot price them
+    (frozen_commit.frozen_priced)."""
     head = score_file(csv_path)
-    fp = frozen_commit.frozen_prices(frozen, csv_path, root)
-    moved = sum(a != r.model_us for a, r in zip(fp, head))
-    return head, [dataclasses.replace(r, model_us=a) for a, r in zip(fp, head)], moved
+    fp = frozen_commit.frozen_priced(frozen, csv_path, root)
+    moved = sum(t != r.model_us for (t, _), r in zip(fp, head))
+    return head, [dataclasses.replace(r, model_us=t, algorithm=a) for (t, a), r in zip(fp, head)], moved
 
 
 def verdict(kept: dict, covered: list) -> str:
@@ -62,3 +67,52 @@ def verdict(kept: dict, covered: list) -> str:
     if kept.get("points") and kept["within"] == kept["points"]:
         return "met" if len(covered) == len(BANDS) else "met on the covered bands only"
     return "not met"
+
+
+# ---------------------------------------------------------------------------- the rounds' benchmark script shape
+# (benchmarks/collective_heldout_s9.py, _s11.py): frozen prices or one error line, the headline table and verdict, the
+# frozen-commit check, the md / json written and printed
+
+
+def frozen_rows_or_error(frozen: str, csv_path: Path, root: Path) -> tuple | None:
+    """frozen_rows, or None after one ``error:`` line on stderr when the frozen commit cannot price the rows (the
+    script then exits 2 and writes nothing)."""
+    try:
+        return frozen_rows(frozen, csv_path, root)
+    except (subprocess.CalledProcessError, OSError) as e:
+        print(f"error: frozen commit {frozen[:7]} could not price {csv_path.name} ({e}); the rules score this "
+              f"held-out on that commit's code: fetch the full history (git fetch --unshallow) and re-run",
+              file=sys.stderr)
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Headline:
+    md: list  # score_table's markdown lines
+    stats: dict  # score_table's figures, by set
+    kept: dict  # the headline set's time stats without X3 / X4
+    covered: list  # the size bands (collective_holdout_s4b.BANDS) with a row
+    verdict: str
+
+
+def score_headline(rows, label: str) -> Headline:
+    """score_table of the headline rows, the bands they cover and the rules' verdict."""
+    md, res = score_table(rows, label)
+    kept = res[label]["time_kept"]
+    covered = [name for name, lo, hi in BANDS if any(lo <= r.size_bytes <= hi for r in rows)]
+    return Headline(md, res, kept, covered, verdict(kept, covered))
+
+
+def frozen_check(frozen: str, rows, moved: int) -> str:
+    """The result's last line: whether the frozen commit's prices are this tree's."""
+    return (f"Frozen-commit check: {len(rows)} rows re-priced by {frozen[:7]}'s own code: "
+            + ("identical to this tree's prices." if not moved else
+               f"DIFFERENT at {moved} rows; the frozen prices are the result (every table above)."))
+
+
+def write_result(out: Path, stem: str, md: list, data: dict) -> None:
+    """``md`` to out/<stem>.md and ``data`` to out/<stem>.json (indent 1), then ``md`` printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.md").write_text("\n".join(md) + "\n")
+    (out / f"{stem}.json").write_text(json.dumps(data, indent=1))
+    print("\n".join(md))

@@ -19,6 +19,7 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from hwmodels.nccl import launch_from_harness
 from workloads.ops import COLLECTIVE_KINDS
@@ -26,7 +27,7 @@ from workloads.ops import COLLECTIVE_KINDS
 __all__ = ["NcclRow", "NcclTable", "NcclTableError", "parse_nccl_tests", "read_nccl_tests", "COLLECTIVE_OF_BINARY",
            "TABLE_ROW_COLUMNS", "table_rows", "write_table_rows", "Table", "PUB", "IN_RANGE", "GPU_OF_DEVICE",
            "ranks_and_gpu", "published_rows", "nccl_library", "BINARY_OF_COLLECTIVE", "perf_binary", "table_harness",
-           "published_session"]
+           "published_session", "HeldoutRound"]
 
 COLLECTIVE_OF_BINARY = {"all_reduce": "allreduce", "all_gather": "allgather", "reduce_scatter": "reducescatter",
                         "alltoall": "alltoall", "sendrecv": "sendrecv"}
@@ -240,3 +241,36 @@ def published_rows(tables, raw, *, accessed: str, harness, in_range: tuple[int, 
         out += table_rows(tab, in_range, source=t.source, url=t.url, accessed=accessed, gpu=gpu, n_gpus=n,
                           harness=harness(t, tab, n), nccl=t.nccl, status=t.status, role=t.role, note=t.note)
     return out
+
+
+@dataclass(frozen=True)
+class HeldoutRound:
+    """One published held-out round (cosim.calibrate.collective_heldout_s8, _s9, _s11): its ``Table``s, the folder of
+    their verbatim text (``raw``), when they were read (``accessed``) and the CSV its rows are kept in (``csv``). The
+    round's rows are re-derived from the raw text (``build_rows``, a test per round checks the CSV against it)."""
+    tables: tuple
+    raw: Path
+    accessed: str
+    csv: Path
+    in_range: tuple = IN_RANGE  # rule X2: 1 KB - 1 GB scored
+    harness: Callable = table_harness  # the harness column each row carries (published_rows)
+
+    def headline_sources(self) -> tuple:
+        """The sources of the tables whose role is ``headline`` (in table order)."""
+        return tuple(t.source for t in self.tables if t.role == "headline")
+
+    def build_rows(self, tables=None, raw=None) -> list[dict]:
+        """Every row of every table (default: the round's), re-derived from the raw text under ``raw`` (default: the
+        round's folder): out-of-place time and busbw; ranks, GPU and launch mode from each table's header."""
+        return published_rows(self.tables if tables is None else tables, self.raw if raw is None else raw,
+                              accessed=self.accessed, harness=self.harness, in_range=self.in_range)
+
+    def write_csv(self, path=None) -> Path:
+        """The round's rows to ``path`` (default: the round's CSV)."""
+        return write_table_rows(self.csv if path is None else path, self.build_rows())
+
+    def headline_rows(self, rows, collective: str | None = None) -> list:
+        """The scored rows (collective_holdout_s4b.ScoredRow) of the headline tables, in range (and of ``collective``
+        only, when given)."""
+        heads = self.headline_sources()
+        return [r for r in rows if r.source in heads and r.in_range and (collective is None or r.collective == collective)]

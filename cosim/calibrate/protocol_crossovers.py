@@ -11,11 +11,20 @@ NCCL_DEBUG_SUBSYS=TUNING. NCCL_TUNER_4XH100 is that table's ring all-reduce row 
 from __future__ import annotations
 
 from hwmodels.collectives import candidate_lines
+from hwmodels.nccl import bus_factor
 from hwmodels.system import SystemSpec
 
-__all__ = ["NCCL_TUNER_4XH100", "model_crossovers", "tuner_crossovers"]
+__all__ = ["NCCL_TUNER_4XH100", "model_crossovers", "tuner_crossovers", "nccl_ring_ll_busbw"]
 
 NCCL_TUNER_4XH100 = {"ring/ll": (10.2, 94.0), "ring/ll128": (25.4, 220.8), "ring/simple": (28.8, 240.0)}
+
+
+def nccl_ring_ll_busbw(table: dict = NCCL_TUNER_4XH100, ranks: int = 4) -> float:
+    """NCCL's single-node Hopper ring LL bus bandwidth, bytes/s: the printed tuner row's algbw times the all-reduce bus
+    factor of its rank count (94.0 GB/s x 2 (4-1) / 4 = 141 GB/s; tuning.cc caps ring LL at llMaxBws Hopper-N1 = 141
+    GB/s, so the figure does not depend on the rank count). The ring LL line's bandwidth since session 12
+    (validation/published/collective_selection_session12.md)."""
+    return table["ring/ll"][1] * 1e9 * bus_factor("allreduce", ranks)
 
 
 def _winner(system, kind, S, ranks, algorithm):

@@ -28,7 +28,9 @@ def register(sub) -> None:
     p.add_argument("--max-num-seqs", type=int, default=256, help="running sequences per replica (vLLM default)")
     p.add_argument("--max-batched-tokens", type=int, help="token budget per step (default 512 chunked, 8192 else)")
     p.add_argument("--max-prefill-seqs", type=int, help="prompts prefilled per step (default: as the budget allows)")
-    p.add_argument("--context-window", type=int, help="longest prompt + output (default: the model's max context)")
+    p.add_argument("--context-window", type=int,
+                   help="positions a request may use: prompt + output - 1 <= this (the last output token is "
+                        "never fed back; default: the model's max context)")
     p.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
     p.add_argument("--kv-capacity-tokens", type=int, help="fix the KV capacity instead of deriving it")
     p.add_argument("--preemption", choices=("recompute", "swap"), default="recompute", help="what happens to a preempted request")

@@ -23,7 +23,8 @@ def _is_sweep_summary(path: Path) -> bool:
 def check_sweep_output(out, store, flag: str = "output") -> None:
     """A sweep writes results.*, pareto.csv, plots and summary.json into `out`, over what is there: an
     existing directory is accepted only empty or as a sweep's own output (its store results.jsonl or that
-    store's lock, the sweep's --store, or a sweep's summary.json), never a user's folder whose files would be overwritten."""
+    store's lock, the sweep's --store, or a sweep's summary.json), never a user's folder whose files would
+    be overwritten."""
     p = Path(out).expanduser()
     if not p.is_dir():
         return

@@ -67,7 +67,7 @@ METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forw
            "goodput_window_req_s": "requests/s meeting the SLOs among those arriving between the first and last "
                                    "arrival (steady state; needs serve:)",
            "throughput_tok_s": "output tokens/s served, over the makespan incl. the drain (needs serve:)",
-           "throughput_window_tok_s": "output tokens/s of requests finishing between the first and last finish "
+           "throughput_window_tok_s": "output tokens/s emitted between the first finish and the last arrival "
                                       "(steady state; needs serve:)",
            "slo_attainment": "fraction of requests meeting the SLOs (needs serve:)"}
 EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw", "parallel",
@@ -269,6 +269,8 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
         fail(source, "fallback", fallback, "roofline (price points whose level the hardware cannot do with the "
                                            "roofline, saying so in every row) or no fallback key")
     _check_levels(base, axes, search, fallback, source)
+    from cosim.dse.combos import check_combinations
+    check_combinations(base, axes, search, source)  # seq within the context, layouts that shard and fit
     fit = doc.get("require_memory_fit", True)
     if not isinstance(fit, bool):
         fail(source, "require_memory_fit", fit, "true (a point must fit in main memory to be feasible) or false")

@@ -225,7 +225,8 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     # a step's energy is its replica's (DeviceStepCost: tp copies of the sharded trace plus the idle
     # stages' static power, as plan and sweeps count a layout); a given step_model's is taken as it is
     energy = sum(r.energy_j for r in eng.replicas)
-    summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s)
+    timeline = pd.DataFrame(eng.timeline)
+    summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s, timeline)
     summary["steps"] = sum(r.n_steps for r in eng.replicas)
     summary["level_used"] = _level_used(steps, draft)
     notes += list(steps.notes) + (list(draft.notes) if draft else [])
@@ -237,5 +238,9 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     if cfg.preemption == "swap" or cfg.offload or cfg.scheduler == "disaggregated":
         notes.append("link transfers (swap, offload, KV hand-over) cost time only: the hardware spec gives "
                      "no energy per byte for its links")
-    return ServeResult(cfg, df, summary, pd.DataFrame(eng.timeline), {name: cap for _, name in layout},
+    if not summary["steady_window_s"] > 0:  # never silent: the steady throughput figures are NaN, say why
+        notes.append(f"no steady window: the last request arrived at {summary['steady_end_s']:.3f} s, not after the "
+                     f"first finished ({summary['steady_start_s']:.3f} s); throughput_window_* are NaN (more "
+                     f"requests give one)")
+    return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},
                        tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced)

@@ -109,29 +109,34 @@ class Replica:
             cost = cost + StepCost(moved / link, 0.0)
         return cost
 
-    def apply(self, plan: Plan, now: float) -> None:
-        eng = self.engine
+    def apply(self, plan: Plan, now: float) -> int:
+        """Advance the plan's requests; returns the output tokens the step emitted."""
+        eng, tokens = self.engine, 0
         for r, c in plan.prefill:
             r.prefilled += c
             if r.prefilled >= r.prefill_target:
-                self._emit(r, 1, now)
+                tokens += self._emit(r, 1, now)
                 if self.role == "prefill" and r.state == "running":
                     self.running.remove(r)
                     r.state = "transfer"
                     eng.env.process(eng.hand_over(self, r))
         for r in plan.decode:
             if r.state == "running":
-                self._emit(r, eng.emitted(self), now)
+                tokens += self._emit(r, eng.emitted(self), now)
+        return tokens
 
-    def _emit(self, r, n, now):
+    def _emit(self, r, n, now) -> int:
+        """r emits up to n tokens at `now`; returns how many it did (at most to its output length)."""
         if r.first_token_s is None:
             r.first_token_s = now
+        before = r.generated
         r.generated = min(r.output_len, r.generated + n)
         if r.generated >= r.output_len:
             r.finish_s, r.state = now, "done"
             self.running.remove(r)
             self.kv.release(r.rid)
             self.engine.done += 1
+        return r.generated - before
 
     # ---- fast path: runs of identical decode-only steps ---------------------------
     def _can_skip(self, plan) -> bool:
@@ -160,16 +165,15 @@ class Replica:
         ends = np.cumsum(np.concatenate(([env.now], lat)))[1:]
         # the arrival is seen at the first step boundary at or after it (ends never decrease)
         n = min(int(np.searchsorted(ends, t_next, side="left")) + 1, len(lat))
-        t = float(ends[n - 1])
+        t, t_start = float(ends[n - 1]), env.now
         for r in reqs:
             self.kv.grow(r.rid, r.context + n)
         yield env.timeout(t - env.now)
         self.energy_j += sum(en[:n].tolist())
         self.busy_s += sum(lat[:n].tolist())
         self.n_steps += n
-        for r in list(reqs):
-            self._emit(r, n, env.now)
-        self.engine.record(self, env.now, 0, len(reqs))
+        tokens = sum(self._emit(r, n, env.now) for r in list(reqs))
+        self.engine.record(self, env.now, 0, len(reqs), tokens, t_start, n)
 
     def loop(self):
         env = self.engine.env
@@ -183,13 +187,13 @@ class Replica:
             if self._can_skip(plan):
                 yield from self._decode_run(plan)
                 continue
-            cost = self.price(plan)
+            cost, t_start = self.price(plan), env.now
             yield env.timeout(cost.latency_s)
             self.energy_j += cost.energy_j
             self.busy_s += cost.latency_s
             self.n_steps += 1
-            self.apply(plan, env.now)
-            self.engine.record(self, env.now, len(plan.prefill), len(plan.decode))
+            tokens = self.apply(plan, env.now)
+            self.engine.record(self, env.now, len(plan.prefill), len(plan.decode), tokens, t_start, 1)
 
 
 class Engine:
@@ -200,7 +204,8 @@ class Engine:
         self.done = 0
         self._next = 0
         self.timeline = {k: [] for k in ("time_s", "replica", "kv_used", "kv_capacity", "kv_host_used",
-                                         "running", "waiting", "prefills", "decodes")}
+                                         "running", "waiting", "prefills", "decodes", "tokens", "start_s",
+                                         "steps")}
         self.replicas = make_replicas(self)
         self.entry = [r for r in self.replicas if r.role in ("both", "prefill")]
         self.decoders = [r for r in self.replicas if r.role == "decode"]
@@ -242,7 +247,9 @@ class Engine:
             rep.notify()
         self._next = len(self.requests)
 
-    def record(self, rep, now, n_pre, n_dec):
+    def record(self, rep, now, n_pre, n_dec, tokens=0, start=None, steps=1):
+        """One row per step, or per fast-path run of `steps` equal-shaped decode steps from `start` to
+        `now`; `tokens`: output tokens emitted (at each step's end)."""
         t = self.timeline
         t["time_s"].append(now)
         t["replica"].append(rep.name)
@@ -253,6 +260,9 @@ class Engine:
         t["waiting"].append(len(rep.waiting))
         t["prefills"].append(n_pre)
         t["decodes"].append(n_dec)
+        t["tokens"].append(tokens)
+        t["start_s"].append(now if start is None else start)
+        t["steps"].append(steps)
 
     def run(self):
         for rep in self.replicas:

@@ -25,34 +25,54 @@ def request_table(requests):
                                        "prompt_len", "output_len", "preemptions", "replica", "decode_replica"])
 
 
-def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s) -> dict:
-    """Latency percentiles and rates of one run. Two time bases, both reported:
+def tokens_between(timeline, a: float, b: float) -> float:
+    """Output tokens emitted at step ends in [a, b). A timeline row is one step (its tokens at its
+    end, `time_s`) or a fast-path run of `steps` decode steps from `start_s` to `time_s`, taken as
+    equally long, each emitting tokens / steps at its end."""
+    e = timeline["time_s"].to_numpy(dtype=float)
+    s = timeline["start_s"].to_numpy(dtype=float)
+    n = timeline["steps"].to_numpy(dtype=float)
+    tok = timeline["tokens"].to_numpy(dtype=float)
+    d = (e - s) / n  # a step's length in the row
+    # step ends e - m d, m = 0 .. n-1, in [a, b): (e - b) / d < m <= (e - a) / d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hi = np.where(d > 0, np.floor((e - a) / d), np.where(e >= a, n - 1, -1))
+        lo = np.where(d > 0, np.floor((e - b) / d) + 1, np.where(e < b, 0, n))
+    count = np.clip(np.minimum(hi, n - 1) - np.maximum(lo, 0) + 1, 0, None)
+    return float((tok * count / n).sum())
+
+
+def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dict:
+    """Latency percentiles and rates of one run, on two time bases, both reported:
 
     - the makespan, first arrival -> last finish: `throughput_req_s`, `throughput_tok_s`,
-      `goodput_req_s` (vLLM benchmark_serving's duration). It includes the drain after the
-      last arrival, when no load is offered, so it reads below what the system sustains.
-    - windows between the first and the last event of one kind, which leave out both the
-      ramp-up before the first finish and the drain after the last arrival:
+      `goodput_req_s` (vLLM benchmark_serving's duration). It holds the ramp-up before the
+      first finish and the drain after the last arrival, when no load is offered, so it
+      reads below what the system sustains.
+    - windows that leave out the drain (and, for throughput, the ramp-up):
       `goodput_window_req_s` = requests arriving in [first arrival, last arrival) that meet
-      both SLOs / `arrival_window_s` (the SLO-meeting part of the offered load: N arrivals
-      every d seconds, all meeting the SLOs, give (N - 1) / ((N - 1) d) = 1 / d);
-      `throughput_window_req_s` / `throughput_window_tok_s` = requests (their output tokens)
-      finishing in [first finish, last finish) / `departure_window_s` (the service rate once
-      running: the offered rate below saturation, the capacity above it).
-      A window of zero length (one request, or all at one instant) gives NaN, and its
-      `*_window_s` says 0.
+      both SLOs / `arrival_window_s`: the SLO-meeting part of the offered load (N arrivals d
+      seconds apart, all meeting the SLOs, read (N - 1) / ((N - 1) d) = 1 / d). The window is
+      fixed by the arrivals alone, so configurations fed the same requests differ only by
+      their SLO misses. `throughput_window_req_s` = requests finishing in the steady window
+      [first finish, last arrival) / `steady_window_s`, and `throughput_window_tok_s` = output
+      tokens emitted in it (from the step `timeline`) / steady_window_s: load is offered and the
+      first request has gone through, so this is the offered rate below saturation and the
+      capacity above it. A window of zero length gives NaN (and the run a note).
     """
     arrival = df["arrival_s"].to_numpy(dtype=float)
     finish = arrival + df["e2e_s"].to_numpy(dtype=float)
-    start, end, last = arrival.min(), finish.max(), arrival.max()
+    start, end = arrival.min(), finish.max()
     makespan = end - start
-    window, first_done = last - start, finish.min()
-    departures = end - first_done
+    a, b = finish.min(), arrival.max()  # the steady window [a, b)
+    window, arrivals = max(0.0, b - a), b - start
     out_len = df["output_len"].to_numpy()
-    out = {"requests": len(df), "makespan_s": float(makespan), "arrival_window_s": float(window),
-           "departure_window_s": float(departures),
-           "throughput_req_s": float(len(df) / makespan) if makespan > 0 else float("nan"),
-           "throughput_tok_s": float(out_len.sum() / makespan) if makespan > 0 else float("nan"),
+    nan = float("nan")
+    out = {"requests": len(df), "makespan_s": float(makespan),
+           "arrival_window_s": float(arrivals),
+           "steady_start_s": float(a), "steady_end_s": float(b), "steady_window_s": float(window),
+           "throughput_req_s": float(len(df) / makespan) if makespan > 0 else nan,
+           "throughput_tok_s": float(out_len.sum() / makespan) if makespan > 0 else nan,
            "energy_j": energy_j, "energy_per_token_j": energy_j / out_len.sum(),
            "preemptions": int(df["preemptions"].sum())}
     for col in ("ttft_s", "tpot_s", "e2e_s", "queueing_s"):
@@ -66,22 +86,24 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s) -> dict:
     if slo_tpot_s is not None:
         ok &= df["tpot_s"].to_numpy() <= slo_tpot_s
     out["slo_attainment"] = float(ok.mean())
-    out["goodput_req_s"] = float(ok.sum() / makespan) if makespan > 0 else float("nan")
-    # half-open windows: N evenly spaced events are N - 1 gaps, so the last event is left out
-    nan = float("nan")
-    out["goodput_window_req_s"] = float((ok & (arrival < last)).sum() / window) if window > 0 else nan
-    done = finish < end
-    out["throughput_window_req_s"] = float(done.sum() / departures) if departures > 0 else nan
-    out["throughput_window_tok_s"] = float(out_len[done].sum() / departures) if departures > 0 else nan
+    out["goodput_req_s"] = float(ok.sum() / makespan) if makespan > 0 else nan
+    out["goodput_window_req_s"] = float((ok & (arrival < b)).sum() / arrivals) if arrivals > 0 else nan
+    if window > 0:
+        out["throughput_window_req_s"] = float(((finish >= a) & (finish < b)).sum() / window)
+        out["throughput_window_tok_s"] = float(tokens_between(timeline, a, b) / window) if timeline is not None else nan
+    else:
+        out["throughput_window_req_s"] = out["throughput_window_tok_s"] = nan
     return out
 
 
 @dataclass
 class ServeResult:
     """`summary` keys (`summarize`): rates over the makespan (`throughput_req_s`, `throughput_tok_s`,
-    `goodput_req_s`, over `makespan_s`), goodput over the arrival window (`goodput_window_req_s`, over
-    `arrival_window_s`) and throughput over the departure window (`throughput_window_req_s`,
-    `throughput_window_tok_s`, over `departure_window_s`); latency percentiles; energy."""
+    `goodput_req_s`, over `makespan_s`), goodput over the arrivals (`goodput_window_req_s`, over
+    `arrival_window_s`), throughput over the steady window [first finish, last arrival)
+    (`throughput_window_req_s`, `throughput_window_tok_s`, over `steady_window_s`, from
+    `steady_start_s` to `steady_end_s`); latency percentiles; energy. `timeline` has the output
+    tokens each step emitted."""
     config: object
     requests: object  # pandas DataFrame, one row per request
     summary: dict
@@ -108,13 +130,13 @@ class ServeResult:
         lines.append(f"over the makespan ({s['makespan_s']:.2f} s, first arrival to last finish): throughput "
                      f"{s['throughput_req_s']:.2f} req/s, {s['throughput_tok_s']:,.0f} output tok/s; goodput "
                      f"{s['goodput_req_s']:.2f} req/s (SLO attainment {100 * s['slo_attainment']:.1f} %)")
-        if "arrival_window_s" in s:
-            w = (f"{s['goodput_window_req_s']:.2f} req/s over the {s['arrival_window_s']:.2f} s from first to last "
-                 f"arrival" if s["arrival_window_s"] > 0 else "n/a (every request arrived at one instant)")
-            d = (f"{s['throughput_window_req_s']:.2f} req/s, {s['throughput_window_tok_s']:,.0f} output tok/s over "
-                 f"the {s['departure_window_s']:.2f} s from first to last finish" if s["departure_window_s"] > 0
-                 else "n/a (every request finished at one instant)")
-            lines.append(f"steady state (no ramp-up, no drain): goodput {w}; throughput {d}")
+        if "steady_window_s" in s:
+            g = (f"goodput {s['goodput_window_req_s']:.2f} req/s over the {s['arrival_window_s']:.2f} s from first "
+                 f"to last arrival" if s["arrival_window_s"] > 0 else "goodput n/a (one arrival instant)")
+            t = (f"throughput {s['throughput_window_req_s']:.2f} req/s, {s['throughput_window_tok_s']:,.0f} output "
+                 f"tok/s over [first finish {s['steady_start_s']:.2f} s, last arrival {s['steady_end_s']:.2f} s)"
+                 if s["steady_window_s"] > 0 else "throughput n/a (the last request arrived by the first finish)")
+            lines.append(f"without the drain: {g}; {t}")
         lines.append(f"energy {s['energy_per_token_j'] * 1e3:.1f} mJ/output token (busy steps only); "
                      f"preemptions {s['preemptions']}; simulated in {self.wall_s:.2f} s")
         lines += [f"note: {n}" for n in self.notes]

@@ -1,0 +1,166 @@
+"""Up-front checks of the rules that tie sweep fields together: a `seq` within the model's
+maximum context, a parallel layout that shards the model and fits the system. Each axis
+value is checked alone by `cosim.dse.spec` (type, range, names); these rules need the other
+fields a point pairs it with, so they are checked over the combinations the sweep can form.
+
+Which is an error and which is a row:
+
+- a value that fails in *every* combination the sweep pairs it with can never be priced:
+  refused before any run, naming the file, the field (`axes[0].grid.seq[1]`), the value and
+  what was expected (one failing combination and its reason), as `base` is refused;
+- a value that fails only with some partners (seq 8192 on a 4K model, beside a model that
+  holds it) is a legitimate corner of the design space: that point is an error row saying
+  why, as a point that does not fit in memory is an infeasible row. A note says how many.
+
+Only the fields the rules read are combined (model, seq, batch, system, parallel.*), and only
+the distinct values of each axis entry, so a million-point hardware sweep forms one
+combination. Random ranges contribute their two ends. Beyond MAX_COMBOS combinations the
+check is skipped, with a note; those points still report their error in their row.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+from workloads.io import InputError
+
+__all__ = ["check_combinations", "MAX_COMBOS"]
+
+MAX_COMBOS = 20_000
+_FIELDS = ("model", "seq", "batch", "system")
+
+
+def _wanted(f: str) -> bool:
+    return f in _FIELDS or f.startswith("parallel.")
+
+
+def _options(f: str, d: dict, where: str) -> list:
+    """(value, path) of a random/search distribution: its choices, or the ends of its range."""
+    if "choices" in d:
+        return [(v, f"{where}.choices[{i}]") for i, v in enumerate(d["choices"])]
+    ends = [(d["low_si"], f"{where}.low"), (d["high_si"], f"{where}.high")]
+    return [(int(v) if d.get("int") or float(v).is_integer() else v, p) for v, p in ends]
+
+
+def _entry_rows(kind: str, body: dict, where: str) -> list:
+    """The distinct combinations of the wanted fields one axis entry sets: [{field: (value, path)}]."""
+    if kind == "zip":
+        fields = [f for f in body if _wanted(f)]
+        return [{f: (body[f][i], f"{where}.{f}[{i}]") for f in fields} for i in range(len(body[fields[0]]))] \
+            if fields else []
+    if kind == "grid":
+        opts = {f: [(v, f"{where}.{f}[{i}]") for i, v in enumerate(vals)] for f, vals in body.items() if _wanted(f)}
+    else:  # random
+        opts = {f: _options(f, d, f"{where}.fields.{f}") for f, d in body["fields"].items() if _wanted(f)}
+    if not opts:
+        return []
+    return [dict(zip(opts, c)) for c in itertools.product(*opts.values())]
+
+
+def _blocks(axes, search) -> list:
+    """Per universe (the axes' points; the search's trials, which vary only the search fields
+    over the base), the per-entry row lists to combine."""
+    out = []
+    blocks = [rows for k, (kind, body) in enumerate(axes) if (rows := _entry_rows(kind, body, f"axes[{k}].{kind}"))]
+    if axes:
+        out.append(blocks)
+    if search:
+        rows = _entry_rows("random", search, "search")
+        out.append([rows] if rows else [])
+    return out
+
+
+class _Rules:
+    def __init__(self, base):
+        self.base = base
+        self.models, self.systems = {}, {}
+
+    def _model(self, name):
+        from cosim.experiment import _path_or_name  # a relative path is relative to the base's file, as there
+        from workloads.models import load_model
+        if name not in self.models:
+            self.models[name] = load_model(_path_or_name(name, self.base.base_dir))
+        return self.models[name]
+
+    def _system(self, name):
+        from cosim.experiment import _path_or_name
+        from hwmodels.system import load_system
+        if name not in self.systems:
+            self.systems[name] = load_system(_path_or_name(name, self.base.base_dir))
+        return self.systems[name]
+
+    def error(self, point: dict) -> tuple | None:
+        """(why, the fields the broken rule reads) when a point with these values cannot be priced, or None."""
+        from workloads.context import context_note
+        from workloads.parallel import check_layout, parse_layout
+        b = self.base
+        model = self._model(point.get("model", b.model))
+        seq, batch = point.get("seq", b.seq), point.get("batch", b.batch)
+        try:
+            context_note(model, int(seq), b.allow_beyond_max_context, "point", "seq")
+        except InputError as e:
+            return str(e)[len("point: "):], {"seq", "model"}
+        varied = {f[len("parallel."):]: v for f, v in point.items() if f.startswith("parallel.")}
+        system = point.get("system", b.system)
+        if (b.parallel is None and not varied) or system is None:
+            return None
+        layout = {**(b.parallel_dict() if b.parallel is not None else {}), **varied}
+        try:
+            lay = parse_layout(layout)
+            check_layout(lay, model, int(batch))
+        except InputError as e:
+            return str(e), {"parallel", "model", "batch"}
+        sysspec = self._system(system)
+        if lay.devices > sysspec.devices:
+            return (f"parallel: layout {lay.label()} needs {lay.devices} devices; system {sysspec.name} has "
+                    f"{sysspec.devices} (override 'nodes' for a larger cluster)"), {"parallel", "system"}
+        return None
+
+
+def _describe(point: dict) -> str:
+    return ", ".join(f"{f} {v!r}" for f, v in point.items())
+
+
+def check_combinations(base, axes, search, source: str) -> None:
+    """Refuse a value no point can price (and a base no point can price); note how many
+    combinations of otherwise valid values will be error rows."""
+    if base.serve is not None:  # a serving point reads neither seq nor the experiment's layout:
+        return                  # serve() checks its requests and its own layout (error rows say why)
+    rules = _Rules(base)
+    bad_combos, first_bad = 0, None
+    for blocks in _blocks(axes, search):
+        n = 1
+        for rows in blocks:
+            n *= len(rows)
+        if n > MAX_COMBOS:
+            warnings.warn(f"{source}: {n:,} combinations of model, seq, batch, system and parallel values: more "
+                          f"than {MAX_COMBOS:,}, so they are not checked together up front; a point that cannot "
+                          f"be priced is an error row saying why", stacklevel=4)
+            continue
+        ok, why = {}, {}
+        for combo in itertools.product(*blocks):
+            refs = {f: vp for row in combo for f, vp in row.items()}
+            point = {f: v for f, (v, _) in refs.items()}
+            bad = rules.error(point)
+            if bad is not None and not refs:  # no axis sets these fields: the base itself cannot be priced
+                raise InputError(f"{source}: base: {bad[0]}")
+            for f, (v, path) in refs.items():
+                ok[path] = ok.get(path, False) or bad is None
+                if bad is not None and path not in why:
+                    why[path] = (f.split(".")[0] in bad[1], v, point, bad[0])
+            if bad is not None:
+                bad_combos += 1
+                first_bad = first_bad or (point, bad[0])
+        if ok and not any(ok.values()) and (bad := rules.error({})) is not None:
+            raise InputError(f"{source}: base: {bad[0]} (every point of the sweep fails)")  # the base, not an axis
+        never = [p for p, good in ok.items() if not good]
+        if never:  # a field the broken rule reads before one that only rides along (a zip row's other lists)
+            path = next((p for p in never if why[p][0]), never[0])
+            _, v, point, err = why[path]
+            raise InputError(f"{source}: {path}: got {v!r}; expected a value some point of the sweep can "
+                             f"price, but every point with it fails, e.g. ({_describe(point)}): {err}")
+    if bad_combos:
+        warnings.warn(f"{source}: {bad_combos:,} combination{'s' if bad_combos != 1 else ''} of valid values "
+                      f"cannot be priced and will be error rows, e.g. ({_describe(first_bad[0])}): {first_bad[1]}",
+                      stacklevel=4)
