@@ -29,7 +29,8 @@ Schema (every field but `model` and `hw` has a default; unknown fields are error
       checkpoint: smollm2_135m    # optional: a real checkpoint run end to end on real text
       text: null                  #   (cosim.accuracy): perplexity delta, KL, top-1 agreement
       prefill: null               #   prompt tokens before teacher-forced decode (default tokens/2)
-    output: reports/quickstart    # where `cosim run` writes report.{csv,json,html}
+    output: reports/quickstart    # where `cosim run` writes report.{csv,json,html}; relative to the current
+                                  #   directory (input paths above are relative to this file)
     serve:                        # optional: a serving run (cosim.serving.ServeConfig fields)
       qps: 5
       requests: 2000
@@ -230,7 +231,10 @@ def _layout_field(source: str, check, *args):
 
 
 def _path_or_name(v, base_dir: Path):
-    """Relative paths in a file are relative to that file; bare names stay names."""
+    """Relative paths of inputs in a file (model, hw, system, accuracy source/checkpoint/text) are
+    relative to that file; bare names stay names. `output:` is not an input and stays relative to the
+    current directory, like `--out` (a bundled file's `output: reports/quickstart` writes there, not into
+    the package)."""
     if isinstance(v, str) and ("/" in v or v.endswith((".yaml", ".yml", ".json"))):
         p = Path(v).expanduser()
         return str(p if p.is_absolute() else (base_dir / p).resolve())
@@ -331,6 +335,8 @@ def _check_resources(exp: ExperimentConfig) -> None:
         load_hw(exp.hw.name, overrides=exp.hw.overrides_dict() or None)
     except InputError as e:
         raise InputError(f"{exp.source}: hw: {e}") from None
+    if exp.system:
+        _hw_is_the_systems_device(exp)
     if exp.recipe:
         check_recipe(exp.recipe, exp.source, "recipe")
     if exp.accuracy is not None:  # the functional core refuses 2-D block scales: say so now, not mid-run
@@ -341,6 +347,20 @@ def _check_resources(exp: ExperimentConfig) -> None:
                  "2-D block-scaled fp8 is priced by the cost models only" +
                  ("" if exp.weights != model.weights_format else " (it is the checkpoint's declared format: "
                   "name `weights:` or drop `accuracy:`)"))
+
+
+def _hw_is_the_systems_device(exp: ExperimentConfig) -> None:
+    """With `system`, the run prices the system's device (hw overrides apply to it): an `hw` naming
+    another device would be ignored, so it is refused; the same device (or no `hw`) is accepted."""
+    from hwmodels.spec import load_hw
+    from hwmodels.system import load_system
+    dev = load_system(exp.system).device
+    hw = load_hw(exp.hw.name)
+    same = hw == dev or (hw.source and dev.source and Path(hw.source).resolve() == Path(dev.source).resolve())
+    if not same:
+        raise InputError(f"{exp.source}: hw: got {hw.name!r} with system: {exp.system!r}, whose device is "
+                         f"{dev.name!r}; expected hw: {dev.name} or no hw (a system run prices the system's own "
+                         f"device, so this hw would be ignored)")
 
 
 def check_recipe(name: str, source: str, fld: str) -> None:

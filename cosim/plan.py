@@ -126,9 +126,9 @@ def enumerate_layouts(model, devices: int, batch: int, sp_options=(False,), micr
     return valid, skipped
 
 
-def _row(model, system, L: Layout, phase, batch, seq, level, fmt) -> PlanRow:
+def _row(model, system, L: Layout, phase, batch, seq, level, fmt, compute_fallback=False) -> PlanRow:
     trace = build_trace(model, phase=phase, batch=batch, seq=seq, parallel=L, **fmt)
-    rep = simulate(trace, system, level=level)
+    rep = simulate(trace, system, level=level, compute_fallback=compute_fallback)
     par = rep.meta["parallel"]
     st = layout_step(rep)  # the step of all replicas; system energy = tp x dp x micro-batch traces
     step, tokens, energy = st["step_latency_s"], st["tokens"], st["energy_j"]
@@ -144,8 +144,9 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
          level: str = "roofline", weights: str | None = None, acts: str = "bf16", kv: str = "bf16",
          recipe: str | None = None, sp: bool | None = False, max_devices: int | None = None,
          microbatches: int | None = None, max_microbatches: int | None = None, routing="uniform",
-         allow_beyond_max_context: bool = False) -> PlanResult:
+         allow_beyond_max_context: bool = False, compute_fallback: bool = False) -> PlanResult:
     """Rank every exact layout of `model` on `system` by `objective` (see module docstring).
+    ``compute_fallback`` runs ops whose format the device lacks at the next wider format's peak (noted).
     ``sp=None`` tries both with and without sequence parallelism; ``microbatches=None`` searches
     the micro-batch count of pipelined layouts (an int fixes it); ``routing`` is the expert routing
     EP layouts are priced under (workloads.routing: the busiest device sets the MoE step)."""
@@ -166,13 +167,18 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
            "allow_beyond_max_context": allow_beyond_max_context}
     key, pick = OBJECTIVES[objective]
     sign = 1 if pick is min else -1
-    rows = _best_microbatches([_row(model, system, L, phase, batch, seq, level, fmt) for L in layouts], key, sign)
+    rows = _best_microbatches([_row(model, system, L, phase, batch, seq, level, fmt, compute_fallback)
+                               for L in layouts], key, sign)
     fit = sorted((r for r in rows if r.fits), key=lambda r: (sign * getattr(r, key), r.devices))
     nofit = sorted((r for r in rows if not r.fits), key=lambda r: r.memory_per_device_bytes)
     from workloads.builder import declared_weights_note
     wnote = declared_weights_note(model, weights)[1]
-    return PlanResult(model.name, system.name, phase, batch, seq, objective, level, fit + nofit, skipped,
-                      [wnote] if wnote else [])
+    notes = [wnote] if wnote else []
+    lacking = [f for f in dict.fromkeys((weights, acts)) if f and not system.device.supports(f)]
+    if compute_fallback and lacking:  # the table has no per-op rows: say once which formats ran wider
+        notes.append("compute fallback: " + ", ".join(f"{f} computed at the {system.device.fallback_format(f)} peak"
+                                                       for f in lacking) + f" ({system.device.name} has no unit for it)")
+    return PlanResult(model.name, system.name, phase, batch, seq, objective, level, fit + nofit, skipped, notes)
 
 
 def _best_microbatches(rows: list, key: str, sign: int) -> list:

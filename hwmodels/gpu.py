@@ -601,8 +601,12 @@ def _gemm_part(op, hw, P, compute_fallback, notes):
     """(isolated time, details, bound, peak, flop class) of a GEMM."""
     fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
     gf = _gemm_fmt(fmt)
-    if gf != fmt:
-        notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency")
+    if gf != fmt:  # int8 (and any fp8 other than e4m3) is priced as the calibrated fp8 e4m3 class (1-byte operands)
+        dispatch = (" and fp8's measured dispatch: no stream-K (gemm.fp8_no_stream_k)"
+                    if gf.startswith("fp8") and P.values.get("gemm.stream_k") and P.values.get("gemm.fp8_no_stream_k")
+                    else "")
+        notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency{dispatch}; {fmt} itself "
+                     f"is not measured")
     d = op.dims
     b, e_in, e_out = _gemm_elem_bytes(op)
     t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)

@@ -164,7 +164,9 @@ FA2_SPLIT_SMS_X = 2  # recorded as attn.split_sms_x by a calibration whose valid
 #   (work / S + tail x longest CTA) overshoots when C <= S or the CTAs are equal (non-causal);
 # - `attn.soft_c`: the softmax of a score block (exp, row max/sum on the CUDA cores) costs the
 #   same whatever the head dim, so a d = 64 block runs at a lower fraction of the MMA peak
-#   (cuDNN d 64 causal prefill: -22 % with one efficiency for all head dims).
+#   (cuDNN d 64 causal prefill: -22 % with one efficiency for all head dims). FA2's own `attn.soft_c` since
+#   session 12 (issue 11 round 7, validation/model_selection/s12_fa2_candidates.txt: H200 FA2 prefill train rows
+#   d 64 -6.1 %, d 128 +1.8 % without it; validation median 5.1 -> 3.7); the H100's split kept FA2 without it.
 ATTN_WAVE_CAP = True
 # - unaligned unfused attention: Hugging Face eager attention over a KV length that is no
 #   multiple of UNFUSED_ALIGN elements (16 bytes of bf16) runs its score GEMMs and score passes

@@ -87,3 +87,19 @@ def test_round7_a_resolved_median_gain_is_chosen_for_a_median_miss():
     # within the 1-point median margin, fewer parameters win: a resolved but small gain at one more parameter
     d = a - 0.5
     assert choose_resolved([_cand("A", 6, a), _cand("D", 7, np.abs(d))], []) == "A"
+
+
+def test_score_candidates_takes_the_round7_rule():
+    """score_candidates applies `rule` (round 7: choose_resolved, reading each candidate's validation errors); the
+    default stays rounds 1-6's choose."""
+    import numpy as np
+    from validation.model_selection.common import choose_resolved
+    a = np.abs(np.random.default_rng(1).normal(6.0, 3.0, 400))
+    table = {"A": _cand("A", 6, a), "C": _cand("C", 7, a * 0.6)}
+    lines = []
+    assert score_candidates([1], [2], [({}, "A"), ({}, "C")], lambda on, label: table[label], lines, "t",
+                            rule=choose_resolved) == "C"
+    assert lines[:2] == ["t: 1 train, 1 validation", HEADER] and lines[-2].startswith("chosen (median, resolved")
+    lines = []
+    assert score_candidates([1], [2], [({}, "A"), ({}, "C")], lambda on, label: table[label][:4], lines, "t") == "C"
+    assert lines[-2] == "chosen: C"

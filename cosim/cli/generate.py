@@ -15,15 +15,23 @@ def register(sub) -> None:
     p.add_argument("--prompt-len", type=int, default=1024, help="prompt tokens per sequence")
     p.add_argument("--output-len", type=int, default=256, help="generated tokens per sequence (the first from prefill)")
     p.add_argument("--batch", type=int, default=1, help="sequences generated together")
-    p.add_argument("--out", help="write the per-step decode times (.csv)")
+    p.add_argument("--allow-beyond-max-context", action="store_true",
+                   help="price a prompt + output beyond the model's maximum context (refused otherwise; a note says so)")
+    p.add_argument("--compute-fallback", action="store_true",
+                   help="run ops whose format the hardware lacks at the next wider format's peak (reported)")
+    p.add_argument("--out", help="write the per-step decode times (.csv) or the summary, memory and steps (.json)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from cosim.cli._paths import check_output_file
     from cosim.serving.generate import generate
 
+    if args.out:  # before any pricing: a bad path fails in a second, not after the run
+        check_output_file(args.out, "--out", (".csv", ".json"))
     g = generate(args.model, args.hw, args.prompt_len, args.output_len, args.batch, level=args.level,
-                 weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe)
+                 weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe,
+                 compute_fallback=args.compute_fallback, allow_beyond_max_context=args.allow_beyond_max_context)
     print(f"{g.model} on {g.hw} — batch {g.batch}, prompt {g.prompt_len}, output {g.output_len}, level {g.level}"
           + (f" (requested {args.level}: fell back)" if g.level != args.level else "")
           + (f", recipe {args.recipe}" if args.recipe else ""))
@@ -32,11 +40,28 @@ def run(args) -> int:
           + (f", first {si(d[0], 's')}, last {si(d[-1], 's')}" if d.size else ""))
     print(f"total {si(g.total_s, 's')}, {g.tokens_per_s:,.1f} tokens/s, energy {si(g.energy_j, 'J')} "
           f"({si(g.energy_per_token_j, 'J')}/token)" + (f", {g.energy_scope}" if g.energy_scope else ""))
+    fp = g.footprint  # the same line as roofline/simulate: priced either way, "DOES NOT FIT" when it does not
+    print("memory: " + ", ".join(f"{k} {si(v, 'B')}" for k, v in fp.items())
+          + f" = {si(g.memory_bytes, 'B')} of {si(g.capacity_bytes, 'B')} "
+          + ("(fits)" if g.fits_in_memory else "(DOES NOT FIT)"))
     for n in g.notes:
         print(f"note: {n}")
     if args.out:
-        import pandas as pd
-        pd.DataFrame({"step": range(1, d.size + 1), "context_len": [g.prompt_len + i for i in range(1, d.size + 1)],
-                      "latency_s": d, "energy_j": g.decode_energy_j}).to_csv(args.out, index=False)
+        write_out(g, args.out)
         print(f"wrote {args.out}")
     return 0
+
+
+def write_out(g, path: str) -> None:
+    """.csv: one row per decode step; .json: the summary (memory and notes included) and those steps."""
+    import pandas as pd
+    d = g.decode_times_s
+    steps = pd.DataFrame({"step": range(1, d.size + 1), "context_len": [g.prompt_len + i for i in range(1, d.size + 1)],
+                          "latency_s": d, "energy_j": g.decode_energy_j})
+    if path.lower().endswith(".json"):
+        import json
+        with open(path, "w") as f:
+            json.dump({**g.summary(), "decode_steps": steps.to_dict(orient="records")}, f, indent=1)
+            f.write("\n")
+    else:
+        steps.to_csv(path, index=False)

@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--acts", default="bf16", help="activation number format")
     p.add_argument("--kv", default="bf16", help="KV-cache number format")
     p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2")
+    p.add_argument("--compute-fallback", action="store_true",
+                   help="run ops whose format the hardware lacks at the next wider format's peak (reported)")
     p.add_argument("--sp", choices=("off", "on", "both"), default="off", help="sequence parallelism")
     p.add_argument("--max-devices", type=int, default=None, help="use at most this many devices")
     p.add_argument("--microbatches", default="auto",
@@ -35,29 +37,32 @@ def register(sub) -> None:
                    help="expert routing for EP layouts: uniform (default), sampled, or zipf:<s>")
     p.add_argument("--top", type=int, default=15, help="rows shown")
     p.add_argument("--out", help="write the whole table (.csv or .json)")
-    p.add_argument("--plot", help="write a bar chart of the objective per layout (.png/.svg)")
+    p.add_argument("--plot", help="write a bar chart of the objective per layout (.png, .svg or .pdf)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from cosim.cli._paths import check_output_file
     from cosim.plan import plan, plot_plan
-    from workloads.io import InputError
 
+    # before the search, as roofline does: a bad extension or path is one error line, a missing folder made
+    if args.out:
+        check_output_file(args.out, "--out", (".csv", ".json"))
+    if args.plot:
+        check_output_file(args.plot, "--plot", (".png", ".svg", ".pdf"))
     res = plan(args.model, args.system, phase=args.phase, batch=args.batch, seq=args.seq,
                objective=args.objective, level=args.level, weights=args.weights, acts=args.acts, kv=args.kv,
                recipe=args.recipe, sp={"off": False, "on": True, "both": None}[args.sp],
                max_devices=args.max_devices, microbatches=_microbatches(args.microbatches),
                max_microbatches=args.max_microbatches, routing=args.routing,
-               allow_beyond_max_context=args.allow_beyond_max_context)
+               allow_beyond_max_context=args.allow_beyond_max_context, compute_fallback=args.compute_fallback)
     print(format_plan(res, args.top))
     if args.out:
         df = res.to_frame()
-        if args.out.endswith(".csv"):
+        if args.out.lower().endswith(".csv"):
             df.to_csv(args.out, index=False)
-        elif args.out.endswith(".json"):
+        else:  # .json (check_output_file allowed no other)
             df.to_json(args.out, orient="records", indent=1)
-        else:
-            raise InputError(f"--out: got {args.out!r}; expected a path ending in .csv or .json")
         print(f"wrote {args.out}")
     if args.plot:
         plot_plan(res, args.plot)

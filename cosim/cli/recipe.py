@@ -34,17 +34,20 @@ def run(args) -> int:
 
     recipe = load_recipe(args.spec)
     model = load_model(args.model)
-    for part in recipe.parts or (recipe,):
-        params = ", ".join(f"{k}={v}" for k, v in part.params.items())
-        print(f"{part.name}: method {part.method} ({params})\n    {part.citation}")
     ctx = {"allow_beyond_max_context": args.allow_beyond_max_context}
     base = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq, **ctx)
     comp = build_trace(model, phase=args.phase, batch=args.batch, seq=args.seq, recipe=recipe, **ctx)
     from cosim.compare import compare_traces
+    # priced before anything is printed: a refusal (a format the --hw lacks) is the only output, not a
+    # header over nothing
+    rows = compare_traces(base, comp, args.hw, compute_fallback=args.compute_fallback)
+    for part in recipe.parts or (recipe,):
+        params = ", ".join(f"{k}={v}" for k, v in part.params.items())
+        print(f"{part.name}: method {part.method} ({params})\n    {part.citation}")
     print(f"\n{model.name}, {args.phase}, batch {args.batch}, seq {args.seq}")
     width = max(14, len(recipe.name) + 2)
     print(f"{'':<24}{'baseline':>12}{recipe.name:>{width}}{'ratio':>9}")
-    for r in compare_traces(base, comp, args.hw, compute_fallback=args.compute_fallback):
+    for r in rows:
         print(f"{r.quantity:<24}{si(r.baseline, r.unit):>12}{si(r.compressed, r.unit):>{width}}{r.ratio:>8.2f}x")
     st = comp.meta.get("kv_state")
     if st:

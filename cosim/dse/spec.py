@@ -264,6 +264,7 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     constraints = _constraints(doc.get("constraints"), source)
     _check_metric_availability(objectives, constraints, base, axes, search, source)
     _warn_calibrated(base, axes, search, source)
+    _warn_system_device(base, axes, search, source)
     fallback = doc.get("fallback")
     if fallback not in (None, "roofline"):
         fail(source, "fallback", fallback, "roofline (price points whose level the hardware cannot do with the "
@@ -637,6 +638,23 @@ def _loaded(hws, base, load_hw):
             yield name, load_hw(name, overrides=base.hw.overrides_dict() or None)
         except (HardwareError, InputError, ValueError, KeyError):
             continue
+
+
+def _warn_system_device(base, axes, search, source) -> None:
+    """A point with a system is priced on that system's device, whatever the base `hw:` says (an
+    experiment file refuses the mismatch; a sweep's `system` axis overrides it by design): say so, once."""
+    import warnings
+    if not (base.hw and base.hw.name) or not _axis_values(axes, search, "system"):
+        return
+    from hwmodels.spec import HardwareError, load_hw
+    try:
+        hw = load_hw(base.hw.name).name
+    except (HardwareError, InputError, ValueError, KeyError):
+        return  # the hardware check names a bad `hw:`
+    other = sorted({f"{name} ({dev.name})" for name, dev in _system_devices(base, axes, search) if dev.name != hw})
+    if other:
+        warnings.warn(f"{source}: base hw {hw!r} does not price the points of system {', '.join(other)}: a system "
+                      f"point is priced on its own device (the rows' `system` column names it)", stacklevel=3)
 
 
 def _system_devices(base, axes, search):

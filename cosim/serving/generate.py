@@ -25,6 +25,7 @@ from cosim.serving.steptime import Workload, DeviceStepCost
 from cosim.simulate import simulate
 from hwmodels import roofline
 from hwmodels.spec import HardwareSpec, load_hw
+from workloads.context import context_note
 from workloads.io import InputError
 from workloads.models import load_model
 
@@ -44,7 +45,20 @@ class GenerationResult:
     decode_times_s: np.ndarray = field(repr=False)  # per decode step (output_len - 1 of them)
     decode_energy_j: np.ndarray = field(repr=False)
     notes: tuple = ()
+    # bytes: weights, KV cache at the largest step (batch x (prompt + output - 1) tokens) and the larger of the
+    # prefill pass's and a decode step's activations — the largest each part reaches, so their sum bounds the
+    # peak from above (the prefill's activations and the final KV are never live together)
+    footprint: dict = field(default_factory=dict)
+    capacity_bytes: float = float("inf")  # the device's main memory
     energy_scope: str = ""  # "dynamic only (no static power in <file>)" when the device gives none
+
+    @property
+    def memory_bytes(self) -> float:
+        return float(sum(self.footprint.values()))
+
+    @property
+    def fits_in_memory(self) -> bool:
+        return self.memory_bytes <= self.capacity_bytes
 
     @property
     def tpot_s(self) -> float:
@@ -71,7 +85,10 @@ class GenerationResult:
         return {"model": self.model, "hw": self.hw, "level": self.level, "batch": self.batch,
                 "prompt_len": self.prompt_len, "output_len": self.output_len, "ttft_s": self.ttft_s,
                 "tpot_s": self.tpot_s, "total_s": self.total_s, "energy_j": self.energy_j,
-                "tokens_per_s": self.tokens_per_s, "energy_per_token_j": self.energy_per_token_j}
+                "tokens_per_s": self.tokens_per_s, "energy_per_token_j": self.energy_per_token_j,
+                "footprint_bytes": dict(self.footprint), "memory_bytes": self.memory_bytes,
+                "capacity_bytes": self.capacity_bytes, "fits_in_memory": self.fits_in_memory,
+                "notes": list(self.notes)}
 
 
 def _positive(name, v):
@@ -82,17 +99,25 @@ def _positive(name, v):
 
 def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level: str = "roofline",
              weights: str | None = None, acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
-             attention: str = "fused", compute_fallback: bool = False) -> GenerationResult:
+             attention: str = "fused", compute_fallback: bool = False,
+             allow_beyond_max_context: bool = False) -> GenerationResult:
+    """Prefill of `batch` prompts of `prompt_len` tokens, then output_len - 1 decode steps. The largest step
+    holds prompt_len + output_len - 1 tokens of KV; beyond the model's max_context it is refused unless
+    `allow_beyond_max_context` (then a note says so). The result carries the memory footprint and whether
+    it fits the device (a note when it does not: the times assume it did)."""
     prompt_len, output_len, batch = (_positive(n, v) for n, v in
                                      (("prompt_len", prompt_len), ("output_len", output_len), ("batch", batch)))
     model = load_model(model)
     last = prompt_len + output_len - 1  # KV of the last step, its new token included (the last token is never fed)
-    if model.max_context and last > model.max_context:  # the rule of build_trace and serve (workloads.context)
+    if model.max_context and last > model.max_context and not allow_beyond_max_context:  # build_trace's and serve's rule
         fld = "prompt_len" if prompt_len > model.max_context else "output_len"
         raise InputError(f"generate: {fld}: prompt {prompt_len} + output {output_len} tokens put the largest step "
                          f"at {last} tokens of KV (prompt + output - 1: the last output token is never fed back); "
                          f"expected at most {model.max_context}, {model.name}'s maximum context (max_context, from "
-                         f"{model.source or 'its file'})")
+                         f"{model.source or 'its file'}); to price it anyway (a long-context study) pass "
+                         f"--allow-beyond-max-context (Python: allow_beyond_max_context=True)")
+    # the note the trace builder carries for such a context (workloads.context; None within the maximum)
+    beyond = context_note(model, last, True, "generate", "prompt_len + output_len - 1")
     if isinstance(hw, str):
         from hwmodels.system import list_systems
         if hw in list_systems():  # a bundled system, not a device: say where multi-device runs live
@@ -105,22 +130,41 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     steps = DeviceStepCost(w, hw, level, 0.0, compute_fallback)
     const = steps.token_cost(batch, prefill=False) + steps.head_cost(batch)
     seqs = prompt_len + np.arange(1, output_len)
-    notes = list(pre.notes)
+    notes = list(pre.notes) + ([beyond] if beyond else [])
     if seqs.size == 0:
         lat = en = np.zeros(0)
     else:
         got = _affine_roofline(steps, batch, seqs) if level == "roofline" else None
         if got is None:
+            before, steps.levels_used = steps.levels_used, {}
             lat, en = _per_step(steps, batch, seqs)
-            notes.append(f"decode context ops priced step by step ({seqs.size} steps, level {level})")
+            used = ", ".join(steps.levels_used) or level  # what priced them, not what was asked
+            steps.levels_used = {**before, **steps.levels_used}
+            notes.append(f"decode context ops priced step by step ({seqs.size} steps, level {used}"
+                         + (f"; requested {level}" if used != level else "") + ")")
         else:
             lat, en = got
             notes.append("decode context ops evaluated in one vectorised roofline call (affine in KV length)")
     notes += list(steps.notes)
+    footprint = _footprint(pre.footprint, w.trace("decode", batch, int(seqs[-1])).meta["footprint"]
+                           if seqs.size else None)
+    capacity = hw.main_memory.capacity_bytes
+    mem = sum(footprint.values())
+    if mem > capacity:  # priced anyway, as roofline/simulate do; the line and the note say so
+        notes.append(f"does not fit: {mem / 1e9:,.2f} GB (weights {footprint['weights'] / 1e9:,.2f} + KV "
+                     f"{footprint['kv_cache'] / 1e9:,.2f} + activations {footprint['activations'] / 1e9:,.2f}) "
+                     f"on {hw.name}'s {capacity / 1e9:,.2f} GB; the times assume it did")
     # the level that priced it (the prefill report's: roofline where the device cannot do `level`)
     return GenerationResult(model.name, hw.name, pre.level, batch, prompt_len, output_len, pre.total_latency_s,
                             pre.total_energy_j, lat + const.latency_s, en + const.energy_j,
-                            tuple(dict.fromkeys(notes)), hw.energy_scope)
+                            tuple(dict.fromkeys(notes)), footprint, capacity, hw.energy_scope)
+
+
+def _footprint(prefill: dict, last_decode: dict | None) -> dict:
+    """Weights; KV at the largest step (the last decode, else the prefill); the larger activations."""
+    parts = [prefill] + ([last_decode] if last_decode else [])
+    return {"weights": float(prefill["weights"]), "kv_cache": float(max(p["kv_cache"] for p in parts)),
+            "activations": float(max(p["activations"] for p in parts))}
 
 
 def _context_ops(steps: DeviceStepCost, batch: int, seq: int):

@@ -137,11 +137,12 @@ def score_unfused(hw_name, hw, tr, va, terms, lines, label, default=None):
     return score_fitted(values, sms, l2, default, tr, va, hw, n, lines, label)
 
 
-def score_candidates(tr, va, candidates, score, lines, title):
+def score_candidates(tr, va, candidates, score, lines, title, rule=None):
     """The loop every selection repeats: a title line and the header, then `score(terms_on, label)` for
-    each (terms_on, label) of `candidates` (the first is the current form), then the rule's choice."""
+    each (terms_on, label) of `candidates` (the first is the current form), then the rule's choice: `rule`
+    (choose, rounds 1-6, by default; choose_resolved for round 7)."""
     lines += [f"{title}: {len(tr)} train, {len(va)} validation", HEADER]
-    return choose([score(on, label) for on, label in candidates], lines)
+    return (rule or choose)([score(on, label) for on, label in candidates], lines)
 
 
 def choose(res, lines):
