@@ -154,6 +154,14 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11"),
           rules_seeds=(mb.HELDOUT12_SEED,)),
+    # heldout13: drawn in session 12 to replace heldout12 (retired unmeasured when round 7's FA2 soft_c moved its
+    # FA2 prefill prices); rules and digest committed with the session-12 freeze, before it is measured
+    # (validation/heldout13_rules.md); run and figures filled in after the run, scored once
+    Suite("heldout13", "3262171efd3ab2a83389f923e4f908cd275d686ebc66760a84b40d06b1f81b83",
+          {"attention": 268, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test13",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12"),
+          rules_seeds=(mb.HELDOUT13_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -404,6 +412,9 @@ NEW_BASE_DRAWS = (
     ("heldout12", mb.HELDOUT12_SEED, 20261205200,
      (mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
      _EARLIER10 + ("heldout10", "heldout11")),
+    ("heldout13", mb.HELDOUT13_SEED, 20261205300,
+     (mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12")),
 )
 
 
@@ -435,13 +446,26 @@ def test_seed_is_the_first_of_its_base_sharing_no_shape(name, seed, base, prior,
 
 def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
     """validation/heldout_tables.py scores each drawn suite's tail classes once it is measured: every suite of
-    its TAIL_SUITES (the fresh one, heldout12, included before it is measured) gets its tail groups, with the
-    fit-7 tails from heldout7 on and the fit-8 tails from heldout8 on (heldout12_rules.md: grouped as for
-    heldout8 - heldout11). A suite missing from the table would fail here, not in the one scoring."""
+    its TAIL_SUITES (the fresh one, heldout13, included before it is measured; no retired suite) gets its tail
+    groups, with the fit-7 tails from heldout7 on and the fit-8 tails from heldout8 on (heldout13_rules.md:
+    grouped as for heldout8 - heldout12). A suite missing from the table would fail here, not in the one
+    scoring."""
     from validation import heldout_tables as ht
     want = {"heldout5": [""], "heldout6": ["", "fit-6 tail: "], "heldout7": ["", "fit-6 tail: ", "fit-7 tail: "]}
     for suite in ht.TAIL_SUITES:
         groups = ht._tail_sets(dataset.SUITES[suite])
         assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
         assert all(groups.values()), suite
-    assert ht.TAIL_SUITES[-1] == "heldout12" and ht.LATEST == "test12"
+    assert ht.TAIL_SUITES[-1] == "heldout13" and ht.LATEST == "test13"
+    assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
+    assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
+
+
+def test_heldout_tables_prints_the_unmeasured_fresh_suite_as_not_measured():
+    """Until heldout13 is measured, validation/heldout_tables.py prints its section as not measured (no row of its
+    split in the manifest), rather than failing or scoring an empty table."""
+    from validation import heldout_tables as ht
+    title = dict(ht.H200_SUITES)[ht.LATEST]
+    assert "heldout13" in title and ht.LATEST not in ht.TAIL_RUNS
+    assert ht.h200_suite_lines(ht.VAL / "h200_runs.csv", ht.LATEST, title, set()) == [
+        f"### {title}", "", "(not measured yet)", ""]

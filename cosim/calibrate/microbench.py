@@ -853,6 +853,16 @@ HELDOUT11, _A11, _AT11, _E11, _ET11, E2E_DECODE11, E2E_PREFILL11 = HELDOUT8_DRAW
 HELDOUT12_SEED = 20261205_235
 HELDOUT8_DRAWS["heldout12"] = _heldout8_draw(HELDOUT12_SEED)
 HELDOUT12, _A12, _AT12, _E12, _ET12, E2E_DECODE12, E2E_PREFILL12 = HELDOUT8_DRAWS["heldout12"]
+
+# Held-out suite 13 (--variant heldout13, session 12; rules in validation/heldout13_rules.md): heldout8's
+# construction (_heldout8_draw) with a seed from a new base, 20261205300 (the next hundred after the bases of
+# sessions 9-11, 20261205000 / 100 / 200, so no seed or generator of an earlier suite lies in it): the first seed
+# from it whose draw shares no shape with an earlier suite, heldout11 and heldout12 included (20261205300-378:
+# 1-10 each). heldout12 was retired unmeasured when round 7's FA2 soft_c (session 12) moved its FA2 prefill
+# prices (validation/heldout12_rules.md says so).
+HELDOUT13_SEED = 20261205_379
+HELDOUT8_DRAWS["heldout13"] = _heldout8_draw(HELDOUT13_SEED)
+HELDOUT13, _A13, _AT13, _E13, _ET13, E2E_DECODE13, E2E_PREFILL13 = HELDOUT8_DRAWS["heldout13"]
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
 # cosim calibrate / dataset.merge_run refuse them.
