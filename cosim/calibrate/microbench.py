@@ -846,7 +846,8 @@ HELDOUT11_SEED = 20261205_106
 HELDOUT8_DRAWS["heldout11"] = _heldout8_draw(HELDOUT11_SEED)
 HELDOUT11, _A11, _AT11, _E11, _ET11, E2E_DECODE11, E2E_PREFILL11 = HELDOUT8_DRAWS["heldout11"]
 
-# Held-out suite 12 (--variant heldout12, session 11; rules in validation/heldout12_rules.md): heldout8's
+# Held-out suite 12 (--variant heldout12, session 11; rules in validation/heldout12_rules.md; RETIRED unmeasured in
+# session 12, see RETIRED_SUITES below): heldout8's
 # construction (_heldout8_draw) with a seed from a new base: the first from 20261205200 whose draw shares no
 # shape with an earlier suite, heldout11 included (20261205200-234: 1-8 each). heldout11 was retired unmeasured
 # when the session-11 model changed its prices (validation/heldout11_rules.md says so).
@@ -868,7 +869,11 @@ HELDOUT13, _A13, _AT13, _E13, _ET13, E2E_DECODE13, E2E_PREFILL13 = HELDOUT8_DRAW
 # cosim calibrate / dataset.merge_run refuse them.
 GEMM_SUITES.update({name: d[0] for name, d in HELDOUT8_DRAWS.items()})
 RETIRED_SUITES = {"heldout11": "drawn for the session-10 model (frozen at 7afb60e) and never measured; the session-11 "
-                               "model moves its prices (validation/heldout11_rules.md); measure heldout12"}
+                               "model moves its prices (validation/heldout11_rules.md); its replacement heldout12 is "
+                               "retired too; measure heldout13",
+                  "heldout12": "drawn for the session-11 model (frozen at 504579c) and never measured; round 7's FA2 "
+                               "soft_c (session 12) moves its FA2 prefill prices (validation/heldout12_rules.md); "
+                               "measure heldout13"}
 
 
 def _attention_cases(variant):
