@@ -1,12 +1,14 @@
 """The fresh held-out suite stays a clean test of the model it was frozen for (issue 11, held-out discipline):
 until it is measured, the H200 model on main must price its cases exactly as the frozen model does.
 
-heldout12 is frozen at the commit that adds it to FROZEN ("FROZEN for heldout12", validation/heldout12_rules.md):
-the digest below is of the H200's prices of its 269 attention cases x 4 implementations and 184 GEMMs x
-bf16/fp8 (1,444 prices; elementwise cases not covered), computed at that commit. A model change that moves one
+heldout13 is frozen at the commit that adds it to FROZEN ("FROZEN for heldout13", validation/heldout13_rules.md):
+the digest below is of the H200's prices of its 268 attention cases x 4 implementations and 184 GEMMs x
+bf16/fp8 (1,440 prices; elementwise cases not covered), computed at that commit. A model change that moves one
 of these prices before the suite is measured must re-freeze (a new commit named in the rules file, which says
-why) or draw a new suite, not edit this digest silently. heldout11 (frozen at 7afb60e, digest 4ea3eb81...) was
-retired unmeasured when the session-11 model moved its prices (microbench.RETIRED_SUITES)."""
+why) or draw a new suite, not edit this digest silently. Retired unmeasured (microbench.RETIRED_SUITES):
+heldout11 (frozen at 7afb60e, digest 4ea3eb81...) when the session-11 model moved its prices; heldout12 (frozen
+at 504579c, 1,444 prices, digest cbb3bbd6..., files 948f5490...) when session 12's round 7 (FA2 prefill's own
+soft_c, h200.yaml re-fitted) moved 80 of them, every FA2 prefill price."""
 
 import hashlib
 import json
@@ -20,15 +22,16 @@ from hwmodels import gpu
 from hwmodels.spec import hw_path, load_hw
 
 # suite -> (number of prices, SHA-256 of them at the freeze commit)
-FROZEN = {"heldout12": (1444, "cbb3bbd6dd3765c948c3a3112bbc1a28e8dea9db301b5800b19d049bd86794c3")}
-# the files the rules freeze (validation/heldout12_rules.md), and the digest of their contents at the freeze commit
-# 504579c: the price digest above does not see elementwise ops, the end-to-end launch terms or the H100 calibration
-# the transfer rows use (review finding), this one sees every byte of them. A later edit of one of these files
-# before heldout12 is measured must show every heldout12 price unchanged (or re-freeze) and say so in the rules file.
+FROZEN = {"heldout13": (1440, "577410528fe63e223df87ce055077d7f126a9cc3731f892b805ded9dbbbe4c18")}
+# the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
+# (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
+# end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
+# them. A later edit of one of these files before heldout13 is measured must show every heldout13 price unchanged (or
+# re-freeze) and say so in the rules file.
 FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_params.py", "hwmodels/gpu_calibration.py",
                 "hwmodels/gpu_transfer.py", "cosim/calibrate/fit.py", "cosim/configs/hw/calibration/h200.yaml",
                 "cosim/configs/hw/calibration/h100_sxm.yaml")
-FROZEN_FILES_DIGEST = "948f5490bdb8156bad1d4a88104dc4ff4639ba03da8e0dae4aa51bf2f0c5128d"
+FROZEN_FILES_DIGEST = "efadb8e2c2701d2b97ce635f4a599d9e54098bef7ed8c8fa606d83b410412f50"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -64,7 +67,20 @@ def test_a_frozen_suite_is_unmeasured_and_not_retired():
     listed = {s for _, s, _ in dataset.manifest_runs("validation/h200_runs.csv")}
     for suite in FROZEN:
         assert suite not in listed and suite not in RETIRED_SUITES
-    assert "heldout11" in RETIRED_SUITES and "heldout11" not in listed
+    assert {"heldout11", "heldout12"} <= set(RETIRED_SUITES) and not {"heldout11", "heldout12"} & listed
+
+
+# retired suites' freeze pins (n, price digest at their freeze commit): main no longer prices them so, which is why
+# they were retired (heldout12: 80 of 1,444 prices moved, validation/heldout12_rules.md)
+RETIRED_FROZEN = {"heldout12": (1444, "cbb3bbd6dd3765c948c3a3112bbc1a28e8dea9db301b5800b19d049bd86794c3")}
+
+
+@pytest.mark.parametrize("suite", sorted(RETIRED_FROZEN))
+def test_a_retired_suite_is_no_longer_priced_as_frozen(suite):
+    n, digest = RETIRED_FROZEN[suite]
+    prices = suite_prices(suite)
+    assert len(prices) == n
+    assert hashlib.sha256("\n".join(prices).encode()).hexdigest() != digest
 
 
 def files_digest(files) -> str:
@@ -80,5 +96,5 @@ def files_digest(files) -> str:
 def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
-    rules = Path("validation/heldout12_rules.md").read_text()
+    rules = Path("validation/heldout13_rules.md").read_text()
     assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES)

@@ -197,31 +197,49 @@ def test_a_manifest_run_keeps_its_energy_e2e_and_env_in_its_raw_folder(tmp_path)
     assert measured_devices(man) == ["GPU X"]
 
 
+# every retired suite: heldout11 (session 11) and heldout12 (session 12)
+RETIRED = ("heldout11", "heldout12")
+
+
+def test_the_retired_suites_are_heldout11_and_heldout12():
+    assert tuple(microbench.RETIRED_SUITES) == RETIRED
+    assert all(s in dataset.SUITES for s in RETIRED)  # still known (their rows would land in their split)
+
+
+@pytest.mark.parametrize("suite", RETIRED)
 @pytest.mark.parametrize("manifest", [True, False], ids=["manifest", "flat-csv"])
-def test_a_retired_suite_is_refused_before_measuring(tmp_path, no_gpu, capsys, manifest):
-    """heldout11 was retired unmeasured (microbench.RETIRED_SUITES): measuring it would test no committed model.
-    Refused on both of cosim calibrate's paths (a run manifest, a flat <prefix>_ops.csv), by microbench itself and
-    by merge_run."""
+def test_a_retired_suite_is_refused_before_measuring(tmp_path, no_gpu, capsys, manifest, suite):
+    """heldout11 and heldout12 were retired unmeasured (microbench.RETIRED_SUITES): measuring either would test no
+    committed model. Refused on both of cosim calibrate's paths (a run manifest, a flat <prefix>_ops.csv), by
+    microbench itself and by merge_run; the error names the suite to measure, heldout13."""
     meas = tmp_path / ("h200_runs.csv" if manifest else "h200_ops.csv")
     meas.write_text("run,suite\n" if manifest else "")
     assert dataset.is_manifest(meas) == manifest
-    assert cli_calibrate.run(_args(tmp_path, "h200_run18", measurements=str(meas), variant="heldout11")) == 2
+    assert cli_calibrate.run(_args(tmp_path, "h200_run18", measurements=str(meas), variant=suite)) == 2
     err = capsys.readouterr().err
-    assert "--variant: got 'heldout11', retired unmeasured" in err and "measure heldout12" in err
+    assert f"--variant: got '{suite}', retired unmeasured" in err and "measure heldout13" in err
     assert no_gpu == [] and not (tmp_path / "raw_h200_run18").exists()
     assert meas.read_text() == ("run,suite\n" if manifest else "")
-    with pytest.raises(InputError, match="suite: got 'heldout11', retired unmeasured"):
-        dataset.check_new_run(meas, "h200_run18", "heldout11")
+    with pytest.raises(InputError, match=f"suite: got '{suite}', retired unmeasured"):
+        dataset.check_new_run(meas, "h200_run18", suite)
 
 
-def test_microbench_and_merge_run_refuse_a_retired_suite(tmp_path):
+@pytest.mark.parametrize("suite", RETIRED)
+def test_microbench_and_merge_run_refuse_a_retired_suite(tmp_path, suite):
     # the real microbench.run: its refusal comes before a folder is made or a GPU is looked for
-    with pytest.raises(SystemExit, match="--variant: got 'heldout11', retired unmeasured"):
-        microbench.run(str(tmp_path / "raw_x"), ["gemm"], variant="heldout11")
+    with pytest.raises(SystemExit, match=f"--variant: got '{suite}', retired unmeasured"):
+        microbench.run(str(tmp_path / "raw_x"), ["gemm"], variant=suite)
     assert not (tmp_path / "raw_x").exists()
     _raw(tmp_path / "raw_h200_run18", 2)
     man = tmp_path / "h200_runs.csv"
     man.write_text("run,suite\n")
-    with pytest.raises(InputError, match="suite: got 'heldout11', retired unmeasured"):
-        dataset.merge_run(tmp_path / "raw_h200_run18", man, "heldout11", "h200_run18")
+    with pytest.raises(InputError, match=f"suite: got '{suite}', retired unmeasured"):
+        dataset.merge_run(tmp_path / "raw_h200_run18", man, suite, "h200_run18")
     assert man.read_text() == "run,suite\n"
+
+
+def test_the_fresh_suite_is_not_refused(tmp_path):
+    """heldout13 replaces them: check_new_run accepts it (the retired refusal is no blanket one)."""
+    man = tmp_path / "h200_runs.csv"  # not there yet: a first run
+    assert "heldout13" not in microbench.RETIRED_SUITES
+    assert dataset.check_new_run(man, "h200_run18", "heldout13") == tmp_path / "raw_h200_run18"

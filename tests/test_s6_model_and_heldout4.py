@@ -161,16 +161,19 @@ def test_heldout4_figures_as_published(heldout4):
     on these rows; session-7 model 4.5 / 16.2, its second round 4.4 / 15.2), now with the session-8
     model, its second round (4.4 / 14.2), third (cuDNN decode start fixed, 4.5 / 14.0), the session-9 model
     (4.1 / 13.3; unfused decode 9.1 / 19.2), the session-10 model (unfused decode's own unaligned multiplier:
-    4.0 / 12.8, bf16 GEMM 4.4 / 12.7, unfused decode 6.4 / 14.8) and the session-11 model (fp8 GEMMs without
-    stream-K, unfused fit order): pinned so that any later change that moves them is seen."""
+    4.0 / 12.8, bf16 GEMM 4.4 / 12.7, unfused decode 6.4 / 14.8), the session-11 model (fp8 GEMMs without
+    stream-K, unfused fit order: 3.9 / 12.5, FA2 prefill 5.0 / 10.3) and the session-12 model (FA2 prefill's own
+    soft_c; re-pinned after the heldout13 freeze, nothing chosen on it): pinned so that any later change that
+    moves them is seen."""
     a = {k: v["analytical"] for k, v in heldout4.classes.items()}
     assert a["all"]["n"] == 851
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.9, 12.5)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.9, 12.4)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     assert met == {"gemm_bf16", "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2",
                    "attention_decode", "attention_decode_cudnn", "attention_decode_fa2", "elementwise", "all"}
     assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (4.7, 12.8)
     assert (round(a["attention_decode_unfused"]["median"], 1), round(a["attention_decode_unfused"]["p90"], 1)) == (5.6, 12.0)
+    assert (round(a["attention_prefill_fa2"]["median"], 1), round(a["attention_prefill_fa2"]["p90"], 1)) == (3.5, 10.9)
 
 
 def test_heldout4_graph_decode_end_to_end(heldout4):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from cosim.serving import serve
-from cosim.serving.metrics import summarize
+from cosim.serving.metrics import MIN_WINDOW_S, summarize
 from cosim.serving.steptime import StepCost
 
 H = 1 / 64  # seconds per step
@@ -145,11 +145,17 @@ def test_even_arrivals_constant_service_read_one_over_d_without_the_drain(n, d_e
 def test_window_counts_are_whole_requests_and_slo_misses_count_nothing(arr, e2e):
     df = _frame(sorted(arr), e2e[:len(arr)])
     s = summarize(df, 1.0, 0.5, None)
-    if s["arrival_window_s"] > 0:
+    if s["arrival_window_s"] >= MIN_WINDOW_S:
         k = s["goodput_window_req_s"] * s["arrival_window_s"]
         assert abs(k - round(k)) < 1e-9 and 0 <= round(k) <= len(arr) - 1
-    if s["steady_window_s"] > 0:
+    if s["steady_window_s"] >= MIN_WINDOW_S:
         k = s["throughput_window_req_s"] * s["steady_window_s"]
         assert abs(k - round(k)) < 1e-9 and 1 <= round(k) <= len(arr)
     miss = summarize(_frame(sorted(arr), e2e[:len(arr)], ok_ttft=False), 1.0, 0.5, None)["goodput_window_req_s"]
-    assert miss == 0.0 if s["arrival_window_s"] > 0 else math.isnan(miss)
+    assert miss == 0.0 if s["arrival_window_s"] >= MIN_WINDOW_S else math.isnan(miss)
+
+
+def test_a_window_below_a_nanosecond_is_no_window():
+    """Arrivals 5e-324 s apart (hypothesis found them) made the arrival-window goodput 1 / 5e-324 = inf."""
+    s = summarize(_frame([0.0, 5e-324], [1.0, 1.0]), 1.0, 0.5, None)
+    assert math.isnan(s["goodput_window_req_s"]) and s["arrival_window_s"] < MIN_WINDOW_S

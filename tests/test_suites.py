@@ -58,10 +58,11 @@ SUITES = (
           ("heldout", "heldout2", "heldout3", "heldout4"),
           shared={"default": 1, "fit3": 0, "fit4": 0, "fit5": 1},  # rule 2 drops their rows
           rules_seeds=(mb.HELDOUT5_SEED, mb.HELDOUT5_SEED + 1),
-          figures={"n": 1077, "all": (4.2, 13.8),
+          figures={"n": 1077, "all": (4.1, 13.7),
                    "met": {"all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
-                           "attention_prefill", "attention_prefill_cudnn", "gemm_bf16"},
-                   "pins": {"attention_decode": (3.8, 12.9), "elementwise": (3.9, 17.6)},
+                           "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2", "gemm_bf16"},
+                   "pins": {"attention_decode": (3.8, 12.9), "elementwise": (3.9, 17.6),
+                            "attention_prefill_fa2": (4.2, 12.1)},
                    "e2e": {"eager": 2.2, "engine": 2.8, "engine_fused": 1.8}}),
     # heldout6: scored once after the session-7 second-round freeze (5e95801) at 4.4 / 15.7 (met: fp8 GEMM,
     # every prefill but unfused, elementwise; bf16 GEMM 5.4 / 14.0, default decode 4.1 / 22.5, FA2 decode
@@ -75,7 +76,7 @@ SUITES = (
                            "attention_prefill_cudnn", "attention_prefill_fa2", "elementwise", "gemm_bf16",
                            "gemm_fp8"},
                    "pins": {"gemm_bf16": (4.0, 12.4), "attention_decode": (4.1, 16.3),
-                           "attention_decode_fa2": (3.2, 11.8)},
+                           "attention_decode_fa2": (3.2, 11.8), "attention_prefill_fa2": (3.2, 8.7)},
                    "e2e": {"eager": 2.8, "engine": 1.4, "engine_fused": 1.5}}),
     # heldout7: scored once after the session-8 freeze (fdb2a20) at 4.7 / 15.3 (met: bf16 GEMM, default and
     # cuDNN prefill, default decode, FA2 decode; graph e2e 4.0 / 1.9 / 3.2); since the session-8 second round a
@@ -85,10 +86,10 @@ SUITES = (
     Suite("heldout7", "90aee88dae6d456c504f60f3010f2de50cb46ef6f28abae09fce5b4f195be896",
           {"attention": 222, "elementwise": 176, "gemm": 152, "e2e": 2}, 13, 1363, "test7",
           BASE + ("fit5", "fit6", "fit7", "heldout5", "heldout6"), rules_seeds=(mb.HELDOUT7_SEED,),
-          figures={"n": 1358, "all": (4.1, 13.1),
+          figures={"n": 1358, "all": (4.0, 13.1),
                    "met": {"all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
                            "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2", "gemm_bf16"},
-                   "pins": {"attention_decode_cudnn": (4.1, 13.5), "attention_prefill_fa2": (4.5, 11.7),
+                   "pins": {"attention_decode_cudnn": (4.1, 13.5), "attention_prefill_fa2": (2.6, 10.5),
                            "gemm_fp8": (6.0, 16.6)},
                    "e2e": {"eager": 3.4, "engine": 1.3, "engine_fused": 1.6}}),
     # heldout8: scored once after the session-8 second-round freeze (523b183) at 5.1 / 15.9 (met: default and
@@ -100,11 +101,12 @@ SUITES = (
           {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, 15, 1645, "test8",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7"),
           rules_seeds=(mb.HELDOUT8_SEED,),
-          figures={"n": 1642, "all": (4.3, 13.3),
+          figures={"n": 1642, "all": (4.2, 13.5),
                    "met": {"all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
-                           "attention_decode_unfused", "attention_prefill", "attention_prefill_cudnn", "gemm_bf16"},
+                           "attention_decode_unfused", "attention_prefill", "attention_prefill_cudnn",
+                           "attention_prefill_fa2", "gemm_bf16"},
                    "pins": {"gemm_bf16": (4.6, 14.9), "gemm_fp8": (7.2, 18.9), "attention_decode": (3.6, 12.5),
-                           "attention_decode_cudnn": (3.6, 12.7), "attention_prefill_fa2": (6.6, 13.3),
+                           "attention_decode_cudnn": (3.6, 12.7), "attention_prefill_fa2": (4.2, 13.9),
                            "attention_prefill_unfused": (9.2, 17.3), "attention_decode_unfused": (4.9, 12.6),
                            "elementwise": (4.6, 17.1)},
                    "e2e": {"eager": 3.0, "engine": 3.0, "engine_fused": 1.7}}),
@@ -116,11 +118,11 @@ SUITES = (
           {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, 16, 1649, "test9",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8"),
           rules_seeds=(mb.HELDOUT9_SEED,),
-          figures={"n": 1645, "all": (4.1, 13.2),
+          figures={"n": 1645, "all": (4.0, 13.3),
                    "met": {"all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
-                           "attention_prefill", "attention_prefill_cudnn", "gemm_bf16"},
+                           "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2", "gemm_bf16"},
                    "pins": {"gemm_bf16": (4.7, 12.5), "gemm_fp8": (6.2, 17.7), "attention_decode": (3.8, 11.5),
-                           "attention_decode_cudnn": (3.7, 11.9), "attention_prefill_fa2": (6.2, 13.2),
+                           "attention_decode_cudnn": (3.7, 11.9), "attention_prefill_fa2": (4.7, 13.6),
                            "attention_prefill_unfused": (6.8, 17.5), "attention_decode_unfused": (5.3, 13.3),
                            "elementwise": (4.3, 19.3)},
                    "e2e": {"eager": 2.2, "engine": 1.1, "engine_fused": 1.6}}),
@@ -130,12 +132,12 @@ SUITES = (
           {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, 17, 1647, "test10",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9"),
           rules_seeds=(mb.HELDOUT10_SEED,),
-          figures={"n": 1644, "all": (4.2, 13.5),
+          figures={"n": 1644, "all": (4.1, 13.4),
                    "met": {"all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
                            "attention_prefill", "attention_prefill_cudnn", "gemm_bf16"},
                    "pins": {"gemm_bf16": (4.9, 12.6), "gemm_fp8": (7.3, 17.0), "attention_prefill": (2.1, 6.2),
                            "attention_decode": (3.7, 12.4), "attention_prefill_cudnn": (2.1, 5.9),
-                           "attention_decode_cudnn": (3.1, 11.5), "attention_prefill_fa2": (6.2, 14.6),
+                           "attention_decode_cudnn": (3.1, 11.5), "attention_prefill_fa2": (5.6, 13.8),
                            "attention_decode_fa2": (3.3, 8.6), "attention_prefill_unfused": (5.8, 15.3),
                            "attention_decode_unfused": (5.2, 13.6), "elementwise": (4.4, 17.4)},
                    "e2e": {"eager": 2.5, "engine": 1.3, "engine_fused": 1.2}}),
@@ -154,6 +156,14 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11"),
           rules_seeds=(mb.HELDOUT12_SEED,)),
+    # heldout13: drawn in session 12 to replace heldout12 (retired unmeasured when round 7's FA2 soft_c moved its
+    # FA2 prefill prices); rules and digest committed with the session-12 freeze, before it is measured
+    # (validation/heldout13_rules.md); run and figures filled in after the run, scored once
+    Suite("heldout13", "3262171efd3ab2a83389f923e4f908cd275d686ebc66760a84b40d06b1f81b83",
+          {"attention": 268, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test13",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12"),
+          rules_seeds=(mb.HELDOUT13_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -217,9 +227,14 @@ def test_run_is_listed_with_its_rows_and_split(s):
 @pytest.mark.parametrize("s", HELD_OUT, ids=_ids(HELD_OUT))
 def test_figures_as_scored(s):
     """Pinned as scored (the history of each suite's figures is beside its SUITES entry), so that any later
-    change that moves them is seen. Every seen suite's pins are the session-11 model's (frozen 504579c for
-    heldout12; re-pinned after the freeze, nothing chosen on them: validation/heldout_tables.txt has every
-    class, docs/gpu-validation.md the session-10 figures they replace)."""
+    change that moves them is seen. Every seen suite's pins are the session-12 model's (frozen 4be1a40 for
+    heldout13; re-pinned after the freeze, nothing chosen on them: validation/heldout_tables.txt has every
+    class, docs/gpu-validation.md the figures they replace). Round 7's FA2 soft_c moved only FA2 prefill and
+    all: session-11 model -> session-12, all / FA2 prefill (median / p90): heldout5 4.2 / 13.8 -> 4.1 / 13.7,
+    7.0 / 12.4 -> 4.2 / 12.1 (now met); heldout6 3.8 / 12.9 (unchanged), 4.0 / 10.0 -> 3.2 / 8.7; heldout7
+    4.1 / 13.1 -> 4.0 / 13.1, 4.5 / 11.7 -> 2.6 / 10.5; heldout8 4.3 / 13.3 -> 4.2 / 13.5, 6.6 / 13.3 -> 4.2 / 13.9
+    (now met); heldout9 4.1 / 13.2 -> 4.0 / 13.3, 6.2 / 13.2 -> 4.7 / 13.6 (now met); heldout10 4.2 / 13.5 ->
+    4.1 / 13.4, 6.2 / 14.6 -> 5.6 / 13.8."""
     from cosim.validate import ape, summarize, validate
     f = s.figures
     res = validate("h200", "validation/h200_runs.csv", split=s.split, include_unreliable=True)
@@ -404,6 +419,9 @@ NEW_BASE_DRAWS = (
     ("heldout12", mb.HELDOUT12_SEED, 20261205200,
      (mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
      _EARLIER10 + ("heldout10", "heldout11")),
+    ("heldout13", mb.HELDOUT13_SEED, 20261205300,
+     (mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12")),
 )
 
 
@@ -435,13 +453,26 @@ def test_seed_is_the_first_of_its_base_sharing_no_shape(name, seed, base, prior,
 
 def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
     """validation/heldout_tables.py scores each drawn suite's tail classes once it is measured: every suite of
-    its TAIL_SUITES (the fresh one, heldout12, included before it is measured) gets its tail groups, with the
-    fit-7 tails from heldout7 on and the fit-8 tails from heldout8 on (heldout12_rules.md: grouped as for
-    heldout8 - heldout11). A suite missing from the table would fail here, not in the one scoring."""
+    its TAIL_SUITES (the fresh one, heldout13, included before it is measured; no retired suite) gets its tail
+    groups, with the fit-7 tails from heldout7 on and the fit-8 tails from heldout8 on (heldout13_rules.md:
+    grouped as for heldout8 - heldout12). A suite missing from the table would fail here, not in the one
+    scoring."""
     from validation import heldout_tables as ht
     want = {"heldout5": [""], "heldout6": ["", "fit-6 tail: "], "heldout7": ["", "fit-6 tail: ", "fit-7 tail: "]}
     for suite in ht.TAIL_SUITES:
         groups = ht._tail_sets(dataset.SUITES[suite])
         assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
         assert all(groups.values()), suite
-    assert ht.TAIL_SUITES[-1] == "heldout12" and ht.LATEST == "test12"
+    assert ht.TAIL_SUITES[-1] == "heldout13" and ht.LATEST == "test13"
+    assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
+    assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
+
+
+def test_heldout_tables_prints_the_unmeasured_fresh_suite_as_not_measured():
+    """Until heldout13 is measured, validation/heldout_tables.py prints its section as not measured (no row of its
+    split in the manifest), rather than failing or scoring an empty table."""
+    from validation import heldout_tables as ht
+    title = dict(ht.H200_SUITES)[ht.LATEST]
+    assert "heldout13" in title and ht.LATEST not in ht.TAIL_RUNS
+    assert ht.h200_suite_lines(ht.VAL / "h200_runs.csv", ht.LATEST, title, set()) == [
+        f"### {title}", "", "(not measured yet)", ""]

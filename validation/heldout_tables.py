@@ -1,6 +1,7 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout12 (measured after the session-11 freeze, scored with the
-exclusion rules of validation/heldout12_rules.md; heldout11 was retired unmeasured), the previously seen
+calibrations: the fresh H200 suite heldout13 (measured after the session-12 freeze, scored with the
+exclusion rules of validation/heldout13_rules.md; heldout11 and heldout12 were retired unmeasured; a suite
+with no measured row prints "(not measured yet)"), the previously seen
 suites re-scored with the same frozen model (H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
@@ -22,7 +23,7 @@ CLASSES = OP_CLASSES + ("all",)
 
 # the held-out suites drawn with tail classes, oldest first; the last is the fresh one. Their splits are
 # cosim.calibrate.dataset.SUITES's, their H200 runs the run manifest's (validation/h200_runs.csv).
-TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout12")
+TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
 # held-out split -> (suite, H200 run)
 TAIL_RUNS = {dataset.SUITES[s]: (s, RUN_OF[s]) for s in TAIL_SUITES if s in RUN_OF}  # listed once measured
@@ -238,11 +239,11 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-_MODEL = "the session-11 model"
+_MODEL = "the session-12 model"
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
-    ("test12", "H200 heldout12 (fresh random suite + tail classes, measured after the session-11 freeze, "
-               "scored once; rules: validation/heldout12_rules.md)"),
+    ("test13", "H200 heldout13 (fresh random suite + tail classes, measured after the session-12 freeze, "
+               "scored once; rules: validation/heldout13_rules.md)"),
     ("test10", "H200 heldout10 (PREVIOUSLY SEEN: session-9 fresh suite, scored once at 4.4 / 14.3; "
                f"re-scored with {_MODEL})"),
     ("test9", "H200 heldout9 (PREVIOUSLY SEEN: session-8 third-round fresh suite, scored once at 4.8 / 15.4; "

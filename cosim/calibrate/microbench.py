@@ -846,19 +846,34 @@ HELDOUT11_SEED = 20261205_106
 HELDOUT8_DRAWS["heldout11"] = _heldout8_draw(HELDOUT11_SEED)
 HELDOUT11, _A11, _AT11, _E11, _ET11, E2E_DECODE11, E2E_PREFILL11 = HELDOUT8_DRAWS["heldout11"]
 
-# Held-out suite 12 (--variant heldout12, session 11; rules in validation/heldout12_rules.md): heldout8's
+# Held-out suite 12 (--variant heldout12, session 11; rules in validation/heldout12_rules.md; RETIRED unmeasured in
+# session 12, see RETIRED_SUITES below): heldout8's
 # construction (_heldout8_draw) with a seed from a new base: the first from 20261205200 whose draw shares no
 # shape with an earlier suite, heldout11 included (20261205200-234: 1-8 each). heldout11 was retired unmeasured
 # when the session-11 model changed its prices (validation/heldout11_rules.md says so).
 HELDOUT12_SEED = 20261205_235
 HELDOUT8_DRAWS["heldout12"] = _heldout8_draw(HELDOUT12_SEED)
 HELDOUT12, _A12, _AT12, _E12, _ET12, E2E_DECODE12, E2E_PREFILL12 = HELDOUT8_DRAWS["heldout12"]
+
+# Held-out suite 13 (--variant heldout13, session 12; rules in validation/heldout13_rules.md): heldout8's
+# construction (_heldout8_draw) with a seed from a new base, 20261205300 (the next hundred after the bases of
+# sessions 9-11, 20261205000 / 100 / 200, so no seed or generator of an earlier suite lies in it): the first seed
+# from it whose draw shares no shape with an earlier suite, heldout11 and heldout12 included (20261205300-378:
+# 1-10 each). heldout12 was retired unmeasured when round 7's FA2 soft_c (session 12) moved its FA2 prefill
+# prices (validation/heldout12_rules.md says so).
+HELDOUT13_SEED = 20261205_379
+HELDOUT8_DRAWS["heldout13"] = _heldout8_draw(HELDOUT13_SEED)
+HELDOUT13, _A13, _AT13, _E13, _ET13, E2E_DECODE13, E2E_PREFILL13 = HELDOUT8_DRAWS["heldout13"]
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
 # cosim calibrate / dataset.merge_run refuse them.
 GEMM_SUITES.update({name: d[0] for name, d in HELDOUT8_DRAWS.items()})
 RETIRED_SUITES = {"heldout11": "drawn for the session-10 model (frozen at 7afb60e) and never measured; the session-11 "
-                               "model moves its prices (validation/heldout11_rules.md); measure heldout12"}
+                               "model moves its prices (validation/heldout11_rules.md); its replacement heldout12 is "
+                               "retired too; measure heldout13",
+                  "heldout12": "drawn for the session-11 model (frozen at 504579c) and never measured; round 7's FA2 "
+                               "soft_c (session 12) moves its FA2 prefill prices (validation/heldout12_rules.md); "
+                               "measure heldout13"}
 
 
 def _attention_cases(variant):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ServeResult", "request_table", "summarize", "PCTS"]
+__all__ = ["ServeResult", "request_table", "summarize", "PCTS", "MIN_WINDOW_S"]
 
 PCTS = (50, 90, 99)
 
@@ -42,6 +42,9 @@ def tokens_between(timeline, a: float, b: float) -> float:
     return float((tok * count / n).sum())
 
 
+MIN_WINDOW_S = 1e-9  # shortest window a rate is taken over (s)
+
+
 def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dict:
     """Latency percentiles and rates of one run, on two time bases, both reported:
 
@@ -58,7 +61,8 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dic
       [first finish, last arrival) / `steady_window_s`, and `throughput_window_tok_s` = output
       tokens emitted in it (from the step `timeline`) / steady_window_s: load is offered and the
       first request has gone through, so this is the offered rate below saturation and the
-      capacity above it. A window of zero length gives NaN (and the run a note).
+      capacity above it. A window shorter than MIN_WINDOW_S (1 ns, far below any step) gives NaN
+      (and the run a note): a rate over it would only count float round-off, or overflow.
     """
     arrival = df["arrival_s"].to_numpy(dtype=float)
     finish = arrival + df["e2e_s"].to_numpy(dtype=float)
@@ -87,8 +91,8 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dic
         ok &= df["tpot_s"].to_numpy() <= slo_tpot_s
     out["slo_attainment"] = float(ok.mean())
     out["goodput_req_s"] = float(ok.sum() / makespan) if makespan > 0 else nan
-    out["goodput_window_req_s"] = float((ok & (arrival < b)).sum() / arrivals) if arrivals > 0 else nan
-    if window > 0:
+    out["goodput_window_req_s"] = float((ok & (arrival < b)).sum() / arrivals) if arrivals >= MIN_WINDOW_S else nan
+    if window >= MIN_WINDOW_S:
         out["throughput_window_req_s"] = float(((finish >= a) & (finish < b)).sum() / window)
         out["throughput_window_tok_s"] = float(tokens_between(timeline, a, b) / window) if timeline is not None else nan
     else:
