@@ -35,9 +35,11 @@ WIRE_J_PER_BIT_MM = 0.1e-12
 
 # LLMCompass cost_model (hardware-data.md §4.7): SRAM bit cell 1.70e-7 mm^2 at 7 nm,
 # divided by a CACTI array efficiency 0.076 (4 KB) ... 0.704 (128 KB); larger memories
-# are tiled from 128-512 KB banks, so they keep ~0.7.
+# are tiled from 128-512 KB banks, so they keep ~0.7. Between the two points the efficiency is
+# interpolated linearly in size: interpolated in log(size) it rose faster than the size below
+# ~7.3 KB, so a larger SRAM came out smaller (6,232 B: 0.05574 mm2 < 3,116 B: 0.05576 mm2)
 _BITCELL_MM2_7NM = 1.70e-7
-_EFF_SIZES = np.log(np.array([4 * 1024, 128 * 1024], dtype=float))
+_EFF_SIZES = np.array([4 * 1024, 128 * 1024], dtype=float)
 _EFF = np.array([0.076, 0.704])
 
 # LLMCompass PHY areas (do not scale with node): HBM2e 10.45 mm^2 per 1024-bit channel,
@@ -69,7 +71,7 @@ def sram_area_mm2(size_bytes: float, node_nm: float = 7.0) -> float:
     scaled from 7 nm with the Stillmaker-Baas area factor."""
     if size_bytes <= 0:
         return 0.0
-    eff = float(np.interp(math.log(size_bytes), _EFF_SIZES, _EFF))
+    eff = float(np.interp(size_bytes, _EFF_SIZES, _EFF))
     _, af = tech_scale(7, node_nm)
     return size_bytes * 8 * _BITCELL_MM2_7NM * af / eff
 

@@ -41,3 +41,10 @@ def test_op_energy_adds_up():
     assert e["noc"] == pytest.approx(150 * 0.5e-12)
     assert e["static"] == pytest.approx(2e-6)
     assert e["total"] == pytest.approx(sum(v for k, v in e.items() if k != "total"))
+
+
+def test_sram_area_grows_with_size_below_the_efficiency_ramp():
+    # the example hypothesis found: 6,232 B came out smaller than 3,116 B with log-size interpolation
+    assert sram_area_mm2(6232) > sram_area_mm2(3116)
+    # mid-ramp by hand: 66 KB -> efficiency 0.076 + 0.628 x 62/124 = 0.39
+    assert sram_area_mm2(66 * 1024) == pytest.approx(66 * 1024 * 8 * 1.70e-7 / 0.39)
