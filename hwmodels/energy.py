@@ -35,12 +35,14 @@ WIRE_J_PER_BIT_MM = 0.1e-12
 
 # LLMCompass cost_model (hardware-data.md §4.7): SRAM bit cell 1.70e-7 mm^2 at 7 nm,
 # divided by a CACTI array efficiency 0.076 (4 KB) ... 0.704 (128 KB); larger memories
-# are tiled from 128-512 KB banks, so they keep ~0.7. Between the two points the efficiency is
-# interpolated linearly in size: interpolated in log(size) it rose faster than the size below
-# ~7.3 KB, so a larger SRAM came out smaller (6,232 B: 0.05574 mm2 < 3,116 B: 0.05576 mm2)
+# are tiled from 128-512 KB banks, so they keep ~0.7. Between the two points the area is the bit
+# cells plus a periphery interpolated in log(size) between the two points' (cells x (1/eff - 1)):
+# interpolating the efficiency itself in log(size) made it rise faster than the size below ~7.3 KB,
+# so a larger SRAM came out smaller (6,232 B: 0.05574 mm2 < 3,116 B: 0.05576 mm2)
 _BITCELL_MM2_7NM = 1.70e-7
 _EFF_SIZES = np.array([4 * 1024, 128 * 1024], dtype=float)
 _EFF = np.array([0.076, 0.704])
+_PERIPHERY_MM2_7NM = _EFF_SIZES * 8 * _BITCELL_MM2_7NM * (1 / _EFF - 1)  # 0.0677, 0.0750 mm2
 
 # LLMCompass PHY areas (do not scale with node): HBM2e 10.45 mm^2 per 1024-bit channel,
 # DDR5 1.45 mm^2 per 32-bit unit.
@@ -71,9 +73,12 @@ def sram_area_mm2(size_bytes: float, node_nm: float = 7.0) -> float:
     scaled from 7 nm with the Stillmaker-Baas area factor."""
     if size_bytes <= 0:
         return 0.0
-    eff = float(np.interp(size_bytes, _EFF_SIZES, _EFF))
     _, af = tech_scale(7, node_nm)
-    return size_bytes * 8 * _BITCELL_MM2_7NM * af / eff
+    cells = size_bytes * 8 * _BITCELL_MM2_7NM * af
+    if size_bytes <= _EFF_SIZES[0] or size_bytes >= _EFF_SIZES[1]:  # one efficiency outside the ramp
+        return cells / (_EFF[0] if size_bytes <= _EFF_SIZES[0] else _EFF[1])
+    periphery = float(np.interp(math.log(size_bytes), np.log(_EFF_SIZES), _PERIPHERY_MM2_7NM))
+    return cells + periphery * af
 
 
 def phy_area_mm2(bandwidth_Bps: float, kind: str = "hbm") -> float:

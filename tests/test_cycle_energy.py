@@ -46,5 +46,7 @@ def test_op_energy_adds_up():
 def test_sram_area_grows_with_size_below_the_efficiency_ramp():
     # the example hypothesis found: 6,232 B came out smaller than 3,116 B with log-size interpolation
     assert sram_area_mm2(6232) > sram_area_mm2(3116)
-    # mid-ramp by hand: 66 KB -> efficiency 0.076 + 0.628 x 62/124 = 0.39
-    assert sram_area_mm2(66 * 1024) == pytest.approx(66 * 1024 * 8 * 1.70e-7 / 0.39)
+    # mid-ramp by hand, 32 KB (3/5 of the way from 4 KB to 128 KB in log size): cells 262,144 x 1.70e-7
+    # = 0.04456 mm2, periphery 0.06766 + 0.6 x (0.07503 - 0.06766) = 0.07208 mm2
+    p0, p1 = 4096 * 8 * 1.70e-7 * (1 / 0.076 - 1), 131072 * 8 * 1.70e-7 * (1 / 0.704 - 1)
+    assert sram_area_mm2(32 * 1024) == pytest.approx(32 * 1024 * 8 * 1.70e-7 + p0 + 0.6 * (p1 - p0))
