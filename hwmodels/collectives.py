@@ -110,14 +110,15 @@ class _Link:
     protocol: str = ""  # "" (one figure for all sizes), or ll / ll128 / simple
     fixed: float = 0.0  # per-collective latency of this (algorithm, protocol), independent of ranks (fitted)
     rank_coeff: float = 0.0  # NVLS: bandwidth x (1 - rank_coeff / n), fitted to 2/4/6/8-rank runs
+    group_coeff: float = 0.0  # ring: bandwidth x (1 - g / n) / (1 - g / devices_per_node): the line is the full node's
 
 
 def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
     """One _Link per protocol the fit lists for (scope, alg) — NCCL runs each algorithm with a
     low-latency (LL) or a bulk (Simple) protocol and picks the faster; the roofline has one."""
     lk: LinkSpec = system.link(scope)
-    mk = lambda bw, alpha, proto="", note="", fixed=0.0, rc=0.0: _Link(  # noqa: E731
-        scope, bw, alpha, lk.base_latency_s, lk.energy_per_byte_j, lk.in_switch_reduction, note, proto, fixed, rc)
+    mk = lambda bw, alpha, proto="", note="", fixed=0.0, rc=0.0, gc=0.0: _Link(  # noqa: E731
+        scope, bw, alpha, lk.base_latency_s, lk.energy_per_byte_j, lk.in_switch_reduction, note, proto, fixed, rc, gc)
     if level != "analytical":
         return [mk(lk.bandwidth_Bps, lk.latency_s)]
     fit = ((system.collectives.get("efficiency") or {}).get(scope) or {}).get(alg)
@@ -133,7 +134,8 @@ def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
         fixed = 0.0
         if f.get("fixed") is not None:
             fixed = parse_quantity(f["fixed"], "time", system.source, f"collectives.efficiency.{scope}.{alg}.fixed")
-        out.append(mk(lk.bandwidth_Bps * float(f["bw"]), alpha, proto, fixed=fixed, rc=float(f.get("rank_coeff", 0.0))))
+        out.append(mk(lk.bandwidth_Bps * float(f["bw"]), alpha, proto, fixed=fixed, rc=float(f.get("rank_coeff", 0.0)),
+                      gc=float(f.get("group_coeff", 0.0))))
     return out
 
 
@@ -156,6 +158,9 @@ def _flat(kind: str, alg: str, n: int, S: float, L: _Link, topo: str, dims: tupl
     if alg == "torus":
         return None
     f = (n - 1) / n
+    if alg == "ring" and L.group_coeff and topo == "switch" and per_node > 1:
+        # a ring line fitted on the full node, run by a smaller group of it (docs/multi-device.md 5.1.13)
+        B = B * (1 - L.group_coeff / n) / (1 - L.group_coeff / per_node)
     if kind == "allreduce":
         if alg == "ring":
             return 2 * (n - 1) * a + 2 * f * S / B, 2 * f * S

@@ -313,9 +313,10 @@ def _check_launch(c: _Checker, launch) -> None:
 
 
 def _check_fit(c: _Checker, fld: str, p) -> None:
-    if not isinstance(p, dict) or set(p) - {"bw", "latency", "fixed", "rank_coeff"}:
+    if not isinstance(p, dict) or set(p) - {"bw", "latency", "fixed", "rank_coeff", "group_coeff"}:
         c.err(fld, p, f"a mapping with bw (fraction of link bandwidth), latency (per step) and optional fixed "
-                      f"(per collective) and rank_coeff (NVLS: bw x (1 - rank_coeff / n)), "
+                      f"(per collective), rank_coeff (NVLS: bw x (1 - rank_coeff / n)) and group_coeff (ring: bw x "
+                      f"(1 - g / n) / (1 - g / devices_per_node)), "
                       f"or one such mapping per protocol ({', '.join(PROTOCOLS)}, or <protocol>_<regime> for a "
                       f"second size regime)")
         return
@@ -329,6 +330,9 @@ def _check_fit(c: _Checker, fld: str, p) -> None:
     rc = p.get("rank_coeff")
     if rc is not None and (isinstance(rc, bool) or not isinstance(rc, (int, float)) or not 0 <= rc < 2):
         c.err(f"{fld}.rank_coeff", rc, "a number in [0, 2): NVLS bandwidth x (1 - rank_coeff / ranks)")
+    gc = p.get("group_coeff")
+    if gc is not None and (isinstance(gc, bool) or not isinstance(gc, (int, float)) or not 0 <= gc < 2):
+        c.err(f"{fld}.group_coeff", gc, "a number in [0, 2): ring bandwidth x (1 - g / n) / (1 - g / devices_per_node)")
 
 
 def _device(doc: dict, path: Path, src: str, dev_overrides: dict):
