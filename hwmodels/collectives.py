@@ -113,9 +113,10 @@ class _Link:
     group_coeff: float = 0.0  # ring: bandwidth x (1 - g / n) / (1 - g / devices_per_node): the line is the full node's
 
 
-def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
+def _params(system: SystemSpec, scope: str, alg: str, level: str, kind: str = "") -> list:
     """One _Link per protocol the fit lists for (scope, alg) — NCCL runs each algorithm with a
-    low-latency (LL) or a bulk (Simple) protocol and picks the faster; the roofline has one."""
+    low-latency (LL) or a bulk (Simple) protocol and picks the faster; the roofline has one. A line may carry an
+    ``alltoall`` entry of its own, which prices all-to-all (session 12b: the direct line)."""
     lk: LinkSpec = system.link(scope)
     mk = lambda bw, alpha, proto="", note="", fixed=0.0, rc=0.0, gc=0.0: _Link(  # noqa: E731
         scope, bw, alpha, lk.base_latency_s, lk.energy_per_byte_j, lk.in_switch_reduction, note, proto, fixed, rc, gc)
@@ -125,6 +126,8 @@ def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
     if not fit:
         return [mk(lk.bandwidth_Bps, lk.latency_s, note=f"{system.name}: {_NO_FIT} for {scope}/{alg}; "
                                                         f"speed-of-light alpha-beta used (roofline)")]
+    if isinstance(fit.get("alltoall"), dict):
+        fit = fit["alltoall"] if kind == "alltoall" else {k: v for k, v in fit.items() if k != "alltoall"}
     per_proto = [("", fit)] if "bw" in fit else sorted(fit.items())
     out = []
     for proto, f in per_proto:
@@ -426,7 +429,7 @@ def _candidates(kind, S, ranks, local, nodes, system, level, forced, nvls_ok: bo
                 continue  # with a fitted table, only the algorithms measured (what the library runs) compete
             if alg == "nvls" and not nvls_ok:
                 continue  # NCCL offers no NVLS here (nvls_offered: group size or element type)
-            for L in _params(system, scope, alg, level):
+            for L in _params(system, scope, alg, level, kind):
                 r = _flat(kind, alg, ranks, S, L, t_topo, dims, per_node)
                 if r:
                     label = f"{alg}/{L.protocol}" if L.protocol else alg

@@ -312,7 +312,12 @@ def _check_launch(c: _Checker, launch) -> None:
         c.qty(p["b"], "time", f"{fld}.b", allow_zero=True)
 
 
-def _check_fit(c: _Checker, fld: str, p) -> None:
+def _check_fit(c: _Checker, fld: str, p, nested: bool = False) -> None:
+    if isinstance(p, dict) and not nested and isinstance(p.get("alltoall"), dict):
+        # a line of its own for all-to-all on this algorithm (direct: all-to-all and send/recv share the p2p path but
+        # not the measured rate; session 12b)
+        _check_fit(c, f"{fld}.alltoall", p["alltoall"], nested=True)
+        p = {k: v for k, v in p.items() if k != "alltoall"}
     if not isinstance(p, dict) or set(p) - {"bw", "latency", "fixed", "rank_coeff", "group_coeff"}:
         c.err(fld, p, f"a mapping with bw (fraction of link bandwidth), latency (per step) and optional fixed "
                       f"(per collective), rank_coeff (NVLS: bw x (1 - rank_coeff / n)) and group_coeff (ring: bw x "
