@@ -33,16 +33,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from hwmodels.nccl import bus_factor  # noqa: F401  (re-exported: the nccl-tests busbw factors)
+from hwmodels.nccl import NVLS_MIN_LOCAL_RANKS, NVLS_REDUCE_TYPES, bus_factor, nccl_type  # noqa: F401  (bus_factor re-exported)
 from hwmodels.cost import OpCost
 from hwmodels.collective_calibration import CollectiveCalibration, calibration_of
 from hwmodels.launch import DEFAULT_LAUNCH, apply_launch, check_launch
 from hwmodels.spec import HardwareError
 from hwmodels.system import LinkSpec, SystemSpec, is_regime_protocol
 from hwmodels.units import parse_quantity
+from workloads.formats import get_format
 from workloads.ops import COLLECTIVE_KINDS, Op
 
-__all__ = ["CollectiveCost", "collective_cost", "candidate_lines", "is_regime_line", "algorithm_of", "nvls_time", "estimate_collective", "bus_factor", "group_span",
+__all__ = ["CollectiveCost", "collective_cost", "element_type", "nvls_offered", "candidate_lines", "is_regime_line", "algorithm_of", "nvls_time", "estimate_collective", "bus_factor", "group_span",
            "message_bytes", "ALGORITHMS"]
 
 ALGORITHMS = ("ring", "tree", "recursive_doubling", "nvls", "direct", "torus", "hierarchical")
@@ -109,20 +110,24 @@ class _Link:
     protocol: str = ""  # "" (one figure for all sizes), or ll / ll128 / simple
     fixed: float = 0.0  # per-collective latency of this (algorithm, protocol), independent of ranks (fitted)
     rank_coeff: float = 0.0  # NVLS: bandwidth x (1 - rank_coeff / n), fitted to 2/4/6/8-rank runs
+    group_coeff: float = 0.0  # ring: bandwidth x (1 - g / n) / (1 - g / devices_per_node): the line is the full node's
 
 
-def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
+def _params(system: SystemSpec, scope: str, alg: str, level: str, kind: str = "") -> list:
     """One _Link per protocol the fit lists for (scope, alg) — NCCL runs each algorithm with a
-    low-latency (LL) or a bulk (Simple) protocol and picks the faster; the roofline has one."""
+    low-latency (LL) or a bulk (Simple) protocol and picks the faster; the roofline has one. A line may carry an
+    ``alltoall`` entry of its own, which prices all-to-all (session 12b: the direct line)."""
     lk: LinkSpec = system.link(scope)
-    mk = lambda bw, alpha, proto="", note="", fixed=0.0, rc=0.0: _Link(  # noqa: E731
-        scope, bw, alpha, lk.base_latency_s, lk.energy_per_byte_j, lk.in_switch_reduction, note, proto, fixed, rc)
+    mk = lambda bw, alpha, proto="", note="", fixed=0.0, rc=0.0, gc=0.0: _Link(  # noqa: E731
+        scope, bw, alpha, lk.base_latency_s, lk.energy_per_byte_j, lk.in_switch_reduction, note, proto, fixed, rc, gc)
     if level != "analytical":
         return [mk(lk.bandwidth_Bps, lk.latency_s)]
     fit = ((system.collectives.get("efficiency") or {}).get(scope) or {}).get(alg)
     if not fit:
         return [mk(lk.bandwidth_Bps, lk.latency_s, note=f"{system.name}: {_NO_FIT} for {scope}/{alg}; "
                                                         f"speed-of-light alpha-beta used (roofline)")]
+    if isinstance(fit.get("alltoall"), dict):
+        fit = fit["alltoall"] if kind == "alltoall" else {k: v for k, v in fit.items() if k != "alltoall"}
     per_proto = [("", fit)] if "bw" in fit else sorted(fit.items())
     out = []
     for proto, f in per_proto:
@@ -132,7 +137,8 @@ def _params(system: SystemSpec, scope: str, alg: str, level: str) -> list:
         fixed = 0.0
         if f.get("fixed") is not None:
             fixed = parse_quantity(f["fixed"], "time", system.source, f"collectives.efficiency.{scope}.{alg}.fixed")
-        out.append(mk(lk.bandwidth_Bps * float(f["bw"]), alpha, proto, fixed=fixed, rc=float(f.get("rank_coeff", 0.0))))
+        out.append(mk(lk.bandwidth_Bps * float(f["bw"]), alpha, proto, fixed=fixed, rc=float(f.get("rank_coeff", 0.0)),
+                      gc=float(f.get("group_coeff", 0.0))))
     return out
 
 
@@ -155,6 +161,9 @@ def _flat(kind: str, alg: str, n: int, S: float, L: _Link, topo: str, dims: tupl
     if alg == "torus":
         return None
     f = (n - 1) / n
+    if alg == "ring" and L.group_coeff and topo == "switch" and per_node > 1:
+        # a ring line fitted on the full node, run by a smaller group of it (docs/multi-device.md 5.1.13)
+        B = B * (1 - L.group_coeff / n) / (1 - L.group_coeff / per_node)
     if kind == "allreduce":
         if alg == "ring":
             return 2 * (n - 1) * a + 2 * f * S / B, 2 * f * S
@@ -249,8 +258,12 @@ def _hierarchical(kind, S, local, nodes, intra: _Link, inter: _Link, topo_intra,
 
 def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: SystemSpec,
                     level: str = "roofline", algorithm: str | None = None,
-                    launch: str = DEFAULT_LAUNCH, calibration: CollectiveCalibration | None = None) -> CollectiveCost:
-    """Time, chosen algorithm, bytes and energy of one collective on `system`. `launch` is how the
+                    launch: str = DEFAULT_LAUNCH, calibration: CollectiveCalibration | None = None,
+                    dtype: str | None = None) -> CollectiveCost:
+    """Time, chosen algorithm, bytes and energy of one collective on `system`. `dtype` is the element type (a format
+    name, workloads.formats, or an NCCL / nccl-tests type name: ``bf16``, ``half``, ``int8``, ``fp8_e4m3``); None
+    (the default) prices as a 16-bit float, as before session 12b. A reduction of a type NCCL's NVLS cannot reduce
+    (every 8-bit and block format) is not offered NVLS, and a group of 2 or fewer ranks in a node never is (nvls_offered). `launch` is how the
     ranks are driven (hwmodels.launch): one process per GPU (default, serving engines) or one process
     driving the node's GPUs (nccl-tests -g N), which adds the system file's fitted harness term.
     `calibration` (default: the system file's ``collectives.calibration``, if any) is one machine's
@@ -262,6 +275,7 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
         raise HardwareError(f"collective algorithm: got {algorithm!r}; expected one of {ALGORITHMS}")
     if ranks < 1 or nbytes < 0:
         raise HardwareError(f"collective {kind}: got ranks={ranks}, bytes={nbytes}; expected ranks >= 1, bytes >= 0")
+    etype = element_type(dtype)
     if ranks == 1:
         return CollectiveCost(0.0, "none", "none", kind, nbytes, 1, launch=launch, calibration="none (one rank)")
     if kind == "sendrecv":
@@ -271,7 +285,11 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
                                 f"at least 2 nodes; the system has {system.nodes}")
     else:
         local, nodes = group_span(system, ranks, stride)
-    candidates = _candidates(kind, nbytes, ranks, local, nodes, system, level, algorithm)
+    nvls_ok, nvls_notes = nvls_offered(kind, etype, local, system)
+    candidates = _candidates(kind, nbytes, ranks, local, nodes, system, level, algorithm, nvls_ok)
+    if algorithm == "nvls" and not nvls_ok:
+        raise HardwareError(f"{system.name}: algorithm 'nvls' forced for {kind} over {ranks} ranks, but "
+                            f"{nvls_notes[0] if nvls_notes else 'NVLS is not offered'}")
     cal = calibration if calibration is not None else calibration_of(system)
     cal, cal_notes = _usable_calibration(cal, launch, level, system)
     if cal is not None and candidates:
@@ -279,7 +297,7 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
         # (e.g. nvls/simple_small) would count the small-message regime twice, so they step aside
         candidates = [c for c in candidates if not (is_regime_line(c[1]) and algorithm_of(c[1]) in cal.latency_s)]
         if any(algorithm_of(c[1]) in cal.latency_s for c in candidates):  # the zero-byte pass only when needed
-            zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm)
+            zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm, nvls_ok)
             candidates = [(cal.adjust(c[0], zero[c[1]], nbytes, algorithm_of(c[1])),) + tuple(c[1:])
                           for c in candidates]
     if not candidates:
@@ -287,6 +305,7 @@ def collective_cost(kind: str, nbytes: float, ranks: int, stride: int, system: S
                             f"{'named ' + repr(algorithm) + ' ' if algorithm else ''}applies to {kind} over "
                             f"{ranks} ranks on topology {system.link('intra_node').topology}")
     t, alg, scope, sent, notes = min(candidates, key=lambda c: c[0])
+    notes += nvls_notes
     # a floor or a constant shift keeps the algorithm order, so the choice above stands
     floored = cal is not None and cal.floor_s is not None and local > 1
     if floored:
@@ -321,14 +340,16 @@ def _priced_by(level: str, notes: tuple, launch_by: str) -> str:
 
 
 def candidate_lines(kind: str, nbytes: float, ranks: int, stride: int, system: SystemSpec,
-                    level: str = "analytical", algorithm: str | None = None, regimes: bool = True) -> list:
+                    level: str = "analytical", algorithm: str | None = None, regimes: bool = True,
+                    dtype: str | None = None) -> list:
     """[(label, time_s, intercept_s)] of every (algorithm, protocol) the model weighs for this collective,
     before any calibration or launch term: the intercept is the same line's time at 0 bytes (what a
     calibration replaces, hwmodels.collective_calibration). ``regimes=False`` leaves out the size-regime lines
     (``<protocol>_<regime>``), as a calibrated algorithm is priced."""
     local, nodes = group_span(system, ranks, stride)
-    zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm)
-    return [(c[1], c[0], zero[c[1]]) for c in _candidates(kind, nbytes, ranks, local, nodes, system, level, algorithm)
+    ok = nvls_offered(kind, element_type(dtype), local, system)[0]
+    zero = _intercepts(kind, ranks, local, nodes, system, level, algorithm, ok)
+    return [(c[1], c[0], zero[c[1]]) for c in _candidates(kind, nbytes, ranks, local, nodes, system, level, algorithm, ok)
             if regimes or not is_regime_line(c[1])]
 
 
@@ -342,9 +363,41 @@ def algorithm_of(label: str) -> str:
     return label.partition("/")[0]
 
 
-def _intercepts(kind, ranks, local, nodes, system, level, algorithm) -> dict:
+def _intercepts(kind, ranks, local, nodes, system, level, algorithm, nvls_ok: bool = True) -> dict:
     """label -> each candidate line's time at 0 bytes (the intercept a calibration replaces)."""
-    return {c[1]: c[0] for c in _candidates(kind, 0.0, ranks, local, nodes, system, level, algorithm)}
+    return {c[1]: c[0] for c in _candidates(kind, 0.0, ranks, local, nodes, system, level, algorithm, nvls_ok)}
+
+
+def element_type(dtype: str | None) -> str | None:
+    """The canonical element type of `dtype` (an NCCL / nccl-tests name or a workloads.formats name), None for None."""
+    if dtype is None:
+        return None
+    t = nccl_type(dtype)
+    if t is not None:
+        return t
+    try:
+        return get_format(dtype).name
+    except Exception as e:  # an unknown name: one clear error
+        raise HardwareError(f"collective dtype: got {dtype!r}; expected a format name (workloads.formats) or an NCCL "
+                            f"type name (half, bfloat16, float, double, int8, uint8, int32, ...)") from e
+
+
+def nvls_offered(kind: str, etype: str | None, local: int, system: SystemSpec) -> tuple[bool, tuple]:
+    """(whether NVLS may price this collective, notes). Two NCCL facts [S]: a single-node communicator of 2 GPUs or
+    fewer never sets NVLS up (src/transport/nvls.cc ncclNvlsInit), and NVLS reduces only the types of
+    hwmodels.nccl.NVLS_REDUCE_TYPES (src/include/device.h ncclNvlsSupported), so an all-reduce or reduce-scatter of any
+    other type (int8, fp8, 4/6-bit and block formats) goes to another algorithm. A note says so where the system's
+    switch reduces in-network (where NVLS would otherwise compete)."""
+    # the model prices NVLS for all-reduce only (_flat): the note goes where an NVLS line would otherwise compete
+    noted = kind == "allreduce" and system.link("intra_node").in_switch_reduction
+    if 1 < local < NVLS_MIN_LOCAL_RANKS:
+        return False, (f"{system.name}: NVLS not offered to a group of {local} ranks in a node (NCCL sets NVLS up only "
+                       f"for {NVLS_MIN_LOCAL_RANKS} or more GPUs: src/transport/nvls.cc ncclNvlsInit)",) if noted else ()
+    if kind in ("allreduce", "reducescatter") and etype is not None and etype not in NVLS_REDUCE_TYPES:
+        return False, (f"{system.name}: NVLS not offered to an all-reduce of {etype}: NCCL's NVLS reduces only "
+                       f"{'/'.join(sorted(NVLS_REDUCE_TYPES - {'tf32'}))} (src/include/device.h ncclNvlsSupported); "
+                       f"priced on the other algorithms",) if noted else ()
+    return True, ()
 
 
 def _usable_calibration(cal, launch, level, system):
@@ -361,7 +414,7 @@ def _usable_calibration(cal, launch, level, system):
     return cal, ()
 
 
-def _candidates(kind, S, ranks, local, nodes, system, level, forced):
+def _candidates(kind, S, ranks, local, nodes, system, level, forced, nvls_ok: bool = True):
     intra_spec = system.link("intra_node")
     topo, dims, per_node = intra_spec.topology, intra_spec.dims, system.devices_per_node
     out = []
@@ -374,7 +427,9 @@ def _candidates(kind, S, ranks, local, nodes, system, level, forced):
                 continue
             if fitted and alg not in fitted and not forced:
                 continue  # with a fitted table, only the algorithms measured (what the library runs) compete
-            for L in _params(system, scope, alg, level):
+            if alg == "nvls" and not nvls_ok:
+                continue  # NCCL offers no NVLS here (nvls_offered: group size or element type)
+            for L in _params(system, scope, alg, level, kind):
                 r = _flat(kind, alg, ranks, S, L, t_topo, dims, per_node)
                 if r:
                     label = f"{alg}/{L.protocol}" if L.protocol else alg
@@ -391,11 +446,17 @@ def _candidates(kind, S, ranks, local, nodes, system, level, forced):
     return out
 
 
+def _op_format(op: Op) -> str | None:
+    """The element type a collective op carries (its first input's format; all-gather: its output's)."""
+    ts = op.outputs if op.kind == "allgather" else op.inputs
+    return ts[0].fmt if ts and isinstance(ts[0].fmt, str) else None
+
+
 def estimate_collective(op: Op, system: SystemSpec, level: str = "roofline") -> OpCost:
     """A collective op priced on `system` (one instance; multiply by op.repeat)."""
     ranks = int(op.dims.get("ranks", 1))
     stride = int(op.dims.get("stride", 1))
-    c = collective_cost(op.kind, message_bytes(op), ranks, stride, system, level)
+    c = collective_cost(op.kind, message_bytes(op), ranks, stride, system, level, dtype=_op_format(op))
     prov = ("speed-of-light:alpha-beta" if level == "roofline" or any(_NO_FIT in n for n in c.notes)
             else f"calibrated:{system.name} collectives ({c.calibration})")  # docs/reports-and-plots.md scheme
     return OpCost(latency_s=c.time_s, energy_j=c.energy_j, bound=f"link:{c.scope}", utilization=0.0,

@@ -312,10 +312,16 @@ def _check_launch(c: _Checker, launch) -> None:
         c.qty(p["b"], "time", f"{fld}.b", allow_zero=True)
 
 
-def _check_fit(c: _Checker, fld: str, p) -> None:
-    if not isinstance(p, dict) or set(p) - {"bw", "latency", "fixed", "rank_coeff"}:
+def _check_fit(c: _Checker, fld: str, p, nested: bool = False) -> None:
+    if isinstance(p, dict) and not nested and isinstance(p.get("alltoall"), dict):
+        # a line of its own for all-to-all on this algorithm (direct: all-to-all and send/recv share the p2p path but
+        # not the measured rate; session 12b)
+        _check_fit(c, f"{fld}.alltoall", p["alltoall"], nested=True)
+        p = {k: v for k, v in p.items() if k != "alltoall"}
+    if not isinstance(p, dict) or set(p) - {"bw", "latency", "fixed", "rank_coeff", "group_coeff"}:
         c.err(fld, p, f"a mapping with bw (fraction of link bandwidth), latency (per step) and optional fixed "
-                      f"(per collective) and rank_coeff (NVLS: bw x (1 - rank_coeff / n)), "
+                      f"(per collective), rank_coeff (NVLS: bw x (1 - rank_coeff / n)) and group_coeff (ring: bw x "
+                      f"(1 - g / n) / (1 - g / devices_per_node)), "
                       f"or one such mapping per protocol ({', '.join(PROTOCOLS)}, or <protocol>_<regime> for a "
                       f"second size regime)")
         return
@@ -329,6 +335,9 @@ def _check_fit(c: _Checker, fld: str, p) -> None:
     rc = p.get("rank_coeff")
     if rc is not None and (isinstance(rc, bool) or not isinstance(rc, (int, float)) or not 0 <= rc < 2):
         c.err(f"{fld}.rank_coeff", rc, "a number in [0, 2): NVLS bandwidth x (1 - rank_coeff / ranks)")
+    gc = p.get("group_coeff")
+    if gc is not None and (isinstance(gc, bool) or not isinstance(gc, (int, float)) or not 0 <= gc < 2):
+        c.err(f"{fld}.group_coeff", gc, "a number in [0, 2): ring bandwidth x (1 - g / n) / (1 - g / devices_per_node)")
 
 
 def _device(doc: dict, path: Path, src: str, dev_overrides: dict):

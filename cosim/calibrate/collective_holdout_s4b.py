@@ -16,7 +16,7 @@ from pathlib import Path
 from cosim.calibrate.historical_model import S11_RING_LL, session11_system, with_ring_ll  # noqa: F401 (re-exported)
 from hwmodels.collectives import collective_cost
 from hwmodels.launch import LAUNCH_MODES
-from hwmodels.nccl import launch_from_harness
+from hwmodels.nccl import dtype_from_harness, launch_from_harness
 from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
 
@@ -96,8 +96,11 @@ def score_file(path, level: str = "analytical", systems: dict | None = None) -> 
             name = "dgx_h200" if r["gpu"].startswith("H200") else "dgx_h100"
             s = systems[name] if name in systems else systems.setdefault(name, load_system(name))
             S, n, forced, mode = int(r["size_bytes"]), int(r["n_gpus"]), r.get("forced") or "", _launch_of(r, modes, path)
-            c = collective_cost(r["collective"], S, n, 1, s, level, forced or None, launch=mode)
-            free = collective_cost(r["collective"], S, n, 1, s, level, None, launch=mode)
+            # the element type where the row states it (a note's nccl_dtype, the harness's -d; session 12b): NCCL's NVLS
+            # reduces no 8-bit type; rows that state none are priced as before (hwmodels.collectives.nvls_offered)
+            dtype = dtype_from_harness(f"{r.get('note') or ''} {r.get('harness') or ''}")
+            c = collective_cost(r["collective"], S, n, 1, s, level, forced or None, launch=mode, dtype=dtype)
+            free = collective_cost(r["collective"], S, n, 1, s, level, None, launch=mode, dtype=dtype)
             bw = r.get("busbw_GBps")
             out.append(ScoredRow(r["source"], r["url"], r["gpu"], n, r["collective"], forced, mode, S,
                                  float(r["time_us"]), c.time_s * 1e6, c.algorithm, r["in_range"] == "yes",

@@ -1,0 +1,78 @@
+"""Session 12b: the small-group / all-to-all selection (rules: validation/published/collective_selection_session12b.md)."""
+
+import numpy as np
+import pytest
+
+from cosim.calibrate.collective_select_s12b import (A2A, RING, _nonneg_lstsq, candidate_system, choose, fit, loto,
+                                                    seen_rows, summarise)
+from hwmodels.collectives import collective_cost
+from hwmodels.spec import HardwareError
+from hwmodels.system import load_system
+from hwmodels.units import parse_quantity
+from tests.system_edit import write_system
+
+H100 = load_system("dgx_h100")
+S = 512 * 2 ** 20
+
+
+def test_alltoall_has_its_own_line_send_recv_keeps_the_old_one():
+    for n in (2, 4, 8):
+        want = 3.6 + (n - 1) * 1.052 + (n - 1) / n * S / (0.5727 * 450e9) * 1e6
+        c = collective_cost("alltoall", S, n, 1, H100, "analytical")
+        assert c.algorithm == "direct" and c.time_s * 1e6 == pytest.approx(want, rel=1e-9)
+    assert collective_cost("alltoall", S, 2, 1, H100, "analytical").time_s * 1e6 == pytest.approx(1046.25, abs=0.01)
+    sr = collective_cost("sendrecv", S, 2, 1, H100, "analytical")
+    assert sr.time_s * 1e6 == pytest.approx(3.6 + 1.028 + S / (0.8185 * 450e9) * 1e6, rel=1e-9)
+
+
+def test_bundled_files_carry_the_refit_alltoall_line():
+    rows = seen_rows()
+    base = {n: load_system(n) for n in ("dgx_h100", "dgx_h200")}
+    final = fit("A1", rows, base)
+    for name, s in base.items():
+        line = s.collectives["efficiency"]["intra_node"]["direct"]["alltoall"]
+        assert line["bw"] == round(final["bw"], 4)
+        assert parse_quantity(line["latency"], "time", name, "latency") == pytest.approx(final["latency_s"], abs=5e-10)
+
+
+def test_alltoall_family_choice_follows_the_rules():
+    res = summarise(loto(seen_rows(), cands=A2A))
+    chosen, why = choose(res, A2A)
+    # A1 and A2 both qualify; A2's S is within 1.0 point of A1's, so the tie goes to fewer fitted parameters
+    assert chosen == "A1" and why["A2"].startswith("qualifies")
+    assert abs(res["A2"]["S"] - res["A1"]["S"]) <= 0.01
+
+
+@pytest.mark.slow
+def test_ring_family_nothing_qualifies():
+    res = summarise(loto(seen_rows(), cands=RING))
+    chosen, why = choose(res, RING)
+    assert chosen is None and all("ncb_4xh100" in why[c] for c in ("R1", "R2"))
+
+
+def test_group_coeff_scales_small_groups_only():
+    s = candidate_system("R1", H100, {"g": 0.5})
+    for n, factor in ((2, 0.8), (4, (1 - 0.125) / (1 - 0.0625)), (8, 1.0)):
+        want = 3.6 + (n - 1) * 2.325 + (n - 1) / n * S / (0.7759 * 450e9 * factor) * 1e6
+        assert collective_cost("allgather", S, n, 1, s, "analytical").time_s * 1e6 == pytest.approx(want, rel=1e-9)
+    assert (collective_cost("allreduce", 2 ** 20, 8, 1, s, "analytical").time_s
+            == collective_cost("allreduce", 2 ** 20, 8, 1, H100, "analytical").time_s)
+
+
+def test_bad_group_coeff_and_alltoall_entries_name_the_field(tmp_path):
+    def bad_g(c):
+        c["efficiency"]["intra_node"]["ring"]["simple"]["group_coeff"] = 3
+    with pytest.raises(HardwareError, match=r"ring\.simple\.group_coeff: got 3"):
+        load_system(write_system(tmp_path, bad_g))
+
+    def bad_a2a(c):
+        c["efficiency"]["intra_node"]["direct"]["alltoall"]["bw"] = -1
+    with pytest.raises(HardwareError, match=r"direct\.alltoall\.bw: got -1"):
+        load_system(write_system(tmp_path, bad_a2a))
+
+
+def test_nonneg_lstsq_drops_a_negative_column():
+    A = np.array([[1.0, 1.0], [1.0, 2.0], [1.0, 3.0]])
+    y = np.array([3.0, 2.0, 1.0])  # unconstrained: slope -1 -> the constrained best keeps the intercept only
+    z = _nonneg_lstsq(A, y)
+    assert z[1] == 0 and z[0] == pytest.approx(2.0)
