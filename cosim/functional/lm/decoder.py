@@ -362,8 +362,8 @@ def _short_group_notes(c, num) -> tuple:
             longer = [n for n in short if n < f.block_size]
             out.append(f"{what} {fmt}: {axis} {short} are not a multiple of the {word} of {f.block_size}; the last "
                        f"{word} of each row is short (zero-padded)"
-                       + (f"; {longer} are shorter than one {word}, so each row there is a single {word} of its "
-                          f"length (as a {word} of {longer[0]} would be)" if longer else ""))
+                       + (f"; {longer} are shorter than one {word}, so each row there is one zero-padded {word} "
+                          f"(the {word} effectively shrinks to the row)" if longer else ""))
     return tuple(out)
 
 
