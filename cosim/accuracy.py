@@ -149,7 +149,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
         num = dataclasses.replace(num, kv_policy=kv_policy)
     ids, text_name = load_text_tokens(ck, text, tokens)
     common = dict(checkpoint=str(checkpoint), checkpoint_format=ck.file_format, baseline_note=ck.baseline_note,
-                  numerics=num.describe(), weights=num.weights, acts=num.acts, kv=num.kv, recipe=recipe,
+                  numerics=num.describe(), weights=num.weights, acts=num.acts, kv=num.kv_label, recipe=recipe,
                   text=text_name, window=int(ids.size))
     if not ck.config.is_decoder:
         return _encoder_accuracy(ck, num, ids, common, t0)
@@ -173,10 +173,14 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
         final_hidden = layers[-1].hidden_sqnr_db if layers else math.nan
     else:  # the same figure, for the last layer only
         final_hidden = sqnr_db(base.hidden[-1], out.hidden[-1]) if base.hidden else math.nan
-    notes = list(num.notes) + list(out.notes) + [ck.baseline_note]
+    # the forward pass repeats the numerics' own notes: each line once, in order
+    notes = list(dict.fromkeys(list(num.notes) + list(out.notes) + [ck.baseline_note]))
     if not num.quantize_head:
-        notes.append("embeddings and LM head kept at baseline precision (as weight-quantization recipes do)")
-    scope = ("linear layers, embedding table and LM head" if num.quantize_head else
+        notes.append("embeddings and LM head kept at baseline precision (as weight-quantization recipes do; "
+                     "--quantize-head or a recipe's include_lm_head quantizes them)")
+    tied = "lm_head" not in ck.tensors  # one stored tensor serves the embeddings and the head
+    scope = ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
+             "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else
              "linear layers (embedding table and LM head kept at baseline precision)")
     ppl_ref, ppl = math.exp(float(nll_ref.mean())), math.exp(float(nll.mean()))
     return AccuracyResult(**common, prefill=P, tokens=int(target.size), baseline_perplexity=ppl_ref,

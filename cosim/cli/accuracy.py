@@ -29,8 +29,11 @@ def register(sub) -> None:
     p.add_argument("--kv", default="fp32", help="KV-cache number format, e.g. fp8_e4m3, mxfp4 (default: %(default)s)")
     p.add_argument("--recipe", default=None, help="compression recipe(s), e.g. kivi2, snapkv(capacity=128), "
                                                   "spqr3 (default: none)")
-    p.add_argument("--exact", action="store_true", help="exact MX dot products (integer block products; slow)")
-    p.add_argument("--quantize-head", action="store_true", help="also quantize the LM head and the embedding table (as a trace with --weights stores them)")
+    p.add_argument("--exact", action="store_true", help="exact MX dot products (integer block products; slow); "
+                                                        "needs block formats for both --weights and --acts, e.g. "
+                                                        "--weights mxfp4 --acts mxfp8_e4m3")
+    p.add_argument("--quantize-head", action="store_true", help="also quantize the LM head and the embedding table to "
+                        "--weights (the head's input to --acts), as a trace with --weights stores them")
     p.add_argument("--out", default=None, help="write the result as JSON here")
     p.set_defaults(func=run)
 

@@ -104,10 +104,19 @@ def check_compat(compat: str) -> bool:
 
 
 def check_input(x) -> np.ndarray:
-    """Floating input only (ints would silently mean something else); returns float32."""
+    """Floating input only (ints would silently mean something else); returns float32.
+    A wider input (float64) is clipped to float32's finite range before the cast: a
+    finite value beyond it would become Inf and turn its whole MX block into NaN, where
+    OCP MX conversion saturates finite values (MX v1.0 §6.3). Inf and NaN pass through."""
     a = np.asarray(x)
     if not np.issubdtype(a.dtype, np.floating):
         raise TypeError(f"quantize expects a floating-point array, got dtype {a.dtype}")
+    if a.dtype.itemsize > 4 and a.size:
+        big = float(np.finfo(np.float32).max)
+        with np.errstate(invalid="ignore"):
+            over = np.isfinite(a) & (np.abs(a) > big)
+        if over.any():
+            a = np.where(over, np.copysign(big, a), a)
     return np.ascontiguousarray(a, dtype=np.float32)
 
 

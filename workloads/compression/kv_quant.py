@@ -305,6 +305,11 @@ def kv_scale_tensors(name: str, h: int, f, scale: str) -> list:
     # a bare FP8/FP6/FP4 cache keeps fp32 scales (amax / max normal), as vLLM's and
     # TensorRT-LLM's FP8 KV caches do; block formats carry their own and ignore this
     "scale": Param("head", str, choices=("head", "tensor", "none")),
+    # K-sort (Trukhanov & Soloveychik, arXiv 2403.20137): K channels reordered so each
+    # block holds similar magnitudes; the permutation is folded offline into W_q / W_k
+    # (and RoPE's pair table), so it adds no bytes and no runtime op here; the accuracy
+    # twins quantize the keys in sorted channel order
+    "channel_sort": Param(False, bool),
 }, "KV cache stored in a registered format (FP8, MXFP8/6/4, NVFP4, BFP); K and V may differ")
 def apply_kv_format(trace, model, recipe):
     p = recipe.params

@@ -118,6 +118,24 @@ class KVQuantPolicy(_Accumulating):
                 np.concatenate([self.V[:s], vd]).astype(np.float32))
 
 
+def channel_order(calib: np.ndarray) -> np.ndarray:
+    """K-sort's permutation: the last-axis channels in ascending RMS over the first axis
+    (tokens) of `calib`, independently for every index of the axes between (KV heads)."""
+    rms = np.sqrt(np.mean(np.square(np.asarray(calib, np.float64)), axis=0))
+    return np.argsort(rms, axis=-1, kind="stable")
+
+
+def sorted_quantize(x: np.ndarray, order: np.ndarray, quant) -> np.ndarray:
+    """`quant` applied to x with its last-axis channels in `order` (blocks then hold
+    channels of similar magnitude), the result put back in the original order: the same
+    numbers as permuting q and k alike (q·k unchanged) and quantizing the permuted k."""
+    idx = np.broadcast_to(order[None], x.shape)
+    q = np.asarray(quant(np.ascontiguousarray(np.take_along_axis(x, idx, axis=-1))))
+    out = np.empty_like(q)
+    np.put_along_axis(out, idx, q, axis=-1)
+    return out
+
+
 class FormatKVPolicy(_Accumulating):
     """K and V stored in registered number formats, blocks along head_dim. A bare
     FP8/FP6/FP4 cache keeps an fp32 scale per KV head (`scale="head"`, the default) or
@@ -126,17 +144,18 @@ class FormatKVPolicy(_Accumulating):
     beyond the calibrated range saturate. `scale="none"` casts unscaled (saturating).
     This twin simulates one KV head, so per-tensor and per-head scales coincide here."""
 
-    def __init__(self, fmt="fp8_e4m3", value_fmt=None, scale="head"):
+    def __init__(self, fmt="fp8_e4m3", value_fmt=None, scale="head", channel_sort=False):
         from cosim.functional.scaled import GRANULARITIES, scale_label
         if scale not in GRANULARITIES:
             raise ValueError(f"kv scale must be one of {GRANULARITIES}, got {scale!r}")
-        self.kf, self.vf, self.scale = fmt, value_fmt or fmt, scale
+        self.kf, self.vf, self.scale, self.sort = fmt, value_fmt or fmt, scale, channel_sort
         self.scale_label = {"key": scale_label(self.kf, scale), "value": scale_label(self.vf, scale)}
 
     def on_prefill(self):
         from cosim.functional.scaled import amax_scale, needs_scale
         self.k_s = amax_scale(self.K, self.kf, "tensor") if needs_scale(self.kf) and self.scale != "none" else None
         self.v_s = amax_scale(self.V, self.vf, "tensor") if needs_scale(self.vf) and self.scale != "none" else None
+        self.order = channel_order(self.K) if self.sort else None  # K-sort: calibrated on the prompt, then fixed
 
     def _q(self, X, fmt, s):
         from cosim.functional.scaled import scaled_quantize
@@ -145,7 +164,9 @@ class FormatKVPolicy(_Accumulating):
         return scaled_quantize(X, fmt, "tensor", scales=s, axis=-1)[0]
 
     def view(self):
-        return self._q(self.K, self.kf, self.k_s), self._q(self.V, self.vf, self.v_s)
+        k = (self._q(self.K, self.kf, self.k_s) if self.order is None else
+             sorted_quantize(self.K, self.order, lambda x: self._q(x, self.kf, self.k_s)))
+        return k, self._q(self.V, self.vf, self.v_s)
 
 
 class MixedPrecisionPolicy(_Accumulating):

@@ -25,7 +25,7 @@ KV_METHODS = {
     "kivi": lambda p: kv.KIVIPolicy(p["k_bits"], p["v_bits"], p["group_size"], p["residual_length"]),
     "kvquant": lambda p: kv.KVQuantPolicy(p["bits"], p["outlier_fraction"], p["first_few_fp16"]),
     "kv_format": lambda p: kv.FormatKVPolicy(p["key_format"] or p["format"], p["value_format"] or p["format"],
-                                             p.get("scale", "head")),
+                                             p.get("scale", "head"), p.get("channel_sort", False)),
     "mixed_precision_kv": lambda p: kv.MixedPrecisionPolicy(p["hi_bits"], p["lo_bits"], p["salient_ratio"],
                                                             p["group_size"], p["saliency"], p["probe_ratio"],
                                                             p["channel_normalizers"]),
@@ -72,9 +72,9 @@ def run_twin(spec, model=None, checkpoint=None, seed: int = 0, prompt: int = 409
             res = _one(p, m, checkpoint, seed, prompt, steps, layer)
             if "attn_rel_error" in res:  # every KV figure says what tensors it came from
                 res.setdefault("source", KV_SOURCE)
-            out[p.name] = with_status(res)
+            out[p.name] = with_status({**res, "seed": seed})  # every synthetic draw and activation comes from it
         except ImportError as e:  # a format only the functional core can quantize
-            out[p.name] = with_status({"method": p.method, "skipped": str(e)})
+            out[p.name] = with_status({"method": p.method, "skipped": str(e), "seed": seed})
     return out
 
 
@@ -102,6 +102,8 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
         out = {"method": meth, **evaluate_policy(pol, seq)}
         if getattr(pol, "scale_label", None):  # which scales the cache kept (shown, never implied)
             out["kv_scale"] = "K: {key}; V: {value}".format(**pol.scale_label)
+        if getattr(pol, "sort", False):  # K-sort: said in the row, as the real path's note does
+            out["k_channel_sort"] = "K channels in ascending prompt-RMS order before block quantization"
         if meth == "palu" and checkpoint is not None:
             out.update(_palu_weights(recipe, model, checkpoint, rng, layer, d))
         if meth == "mla":
@@ -228,8 +230,15 @@ def _weights_twin(recipe, model, checkpoint, rng, layer) -> dict:
         source = f"synthetic (fitted to SmolLM2-135M weight statistics; {TWIN_DRAW})"
     out = {}
     p = recipe.params
+    native = recipe.method == "weight_format" and p.get("compute") == "native"
     for name, w in mats.items():
         x = activations(64, w.shape[0], rng)
+        if native:  # both GEMM operands in the format, as the cost model prices compute: native
+            from cosim.functional.compression.quant import register_format_quant
+            w_hat = weights.weight_format_twin(w, p["format"])
+            x_hat = register_format_quant(np.asarray(x, np.float32), p["format"], axis=-1)
+            out[name] = float(weights.gemm_sqnr_both(x, w, x_hat, w_hat))
+            continue
         if recipe.method == "weight_format":
             w_hat = weights.weight_format_twin(w, p["format"])
         elif recipe.method == "spqr":
@@ -238,8 +247,10 @@ def _weights_twin(recipe, model, checkpoint, rng, layer) -> dict:
         else:
             w_hat, _ = weights.ocs_quantize(w, **p)
         out[name] = float(weights.gemm_sqnr(x, w, w_hat))
-    return {"weight_gemm_sqnr_db": float(np.mean(list(out.values()))), "per_tensor_sqnr_db": out,
-            "source": source}
+    res = {"weight_gemm_sqnr_db": float(np.mean(list(out.values()))), "per_tensor_sqnr_db": out, "source": source}
+    if native:
+        res["gemm_operands"] = f"weights and activations in {p['format']} (compute: native)"
+    return res
 
 
 def _moe_twin(recipe, model, rng, checkpoint=None, layer_index=0) -> dict:

@@ -19,6 +19,11 @@ def gemm_sqnr(x: np.ndarray, w: np.ndarray, w_hat: np.ndarray) -> float:
     return sqnr_db(x.astype(np.float64) @ w.astype(np.float64), x.astype(np.float64) @ w_hat.astype(np.float64))
 
 
+def gemm_sqnr_both(x: np.ndarray, w: np.ndarray, x_hat: np.ndarray, w_hat: np.ndarray) -> float:
+    """SQNR of x·w against x_hat·w_hat: a GEMM whose activations are quantized too."""
+    return sqnr_db(x.astype(np.float64) @ w.astype(np.float64), x_hat.astype(np.float64) @ w_hat.astype(np.float64))
+
+
 def weight_format_twin(w: np.ndarray, fmt: str) -> np.ndarray:
     return register_format_quant(w, fmt, axis=0)
 

@@ -91,10 +91,25 @@ class DecoderLM:
                 self.W[name] = self._store(rebuilt.get(m, raw[m]), m)
             if weight_sqnr:
                 self.weight_sqnr_db.append(self._weight_sqnr(i))
+        self.tied = "lm_head" not in ck.tensors  # one stored tensor serves the embeddings and the head
         head = ck.tensors.get("lm_head", ck.tensor("embed"))
         self.head = self.num.weight(head) if self.num.quantize_head else head
-        # the embedding table follows the head: a trace with `--weights F` stores both in F (workloads.builder)
-        self.embed = self.num.weight(ck.tensor("embed")) if self.num.quantize_head else ck.tensor("embed")
+        # the embedding table: quantized with the head when the caller asked for both (--quantize-head, a trace's
+        # `weights:` stores both tables in that format), or when the checkpoint ties it to the head (one tensor)
+        if self.num.quantize_head and self.tied:
+            self.embed = self.head
+        elif self.num.quantize_head and self.num.quantize_embed:
+            self.embed = self.num.weight(ck.tensor("embed"))
+        else:
+            self.embed = ck.tensor("embed")
+        if self.num.quantize_head:
+            wf = self.num.weight_recipe.name if self.num.weight_recipe is not None else self.num.weights
+            self.notes += (f"LM head quantized to {wf} (its input in {self.num.acts}); " +
+                           ("the checkpoint ties it to the token embeddings (one stored tensor), so the embedding "
+                            "lookup reads the same quantized tensor" if self.tied else
+                            "token embeddings (a separate tensor) quantized too, as a trace with `weights:` stores "
+                            "them" if self.num.quantize_embed else
+                            "token embeddings (a separate tensor) kept at baseline precision"),)
 
     def _check_structure(self) -> tuple:
         from workloads.io import InputError
@@ -259,7 +274,7 @@ class DecoderLM:
         if factory is not None:
             out[prefill:] = policy_attention(q, k, v, prefill, factory, stats)
             return out
-        kc, vc = kv_cache_view(k, v, num.kv, prefill)
+        kc, vc = kv_cache_view(k, v, num.kv, prefill, num.kv_values, num.kv_scale, num.kv_channel_sort)
         kc, vc = num.attn_operand(kc), num.attn_operand(vc, axis=0)
         out[prefill:] = causal_attention(qa, kc, vc, range(prefill, N), quant_p)
         return out
@@ -330,32 +345,70 @@ def _moe_notes(per_layer: list) -> tuple:
 
 
 def _short_group_notes(c, num) -> tuple:
-    """Group formats whose group does not divide a reduction length end in a short group
-    (quantize_operand pads it with zeros, as group kernels do): say so in the result."""
+    """Block and group formats whose block does not divide the axis they block along end
+    in a short block (quantize_operand / the functional core treat it as zero-padded, as
+    group kernels do): weights and activations along each GEMM's reduction length, a KV
+    cache along head_dim. A block longer than the whole axis acts as a block of the axis
+    (int4_g128 on head_dim 64 is int4_g64): said so too, never silently."""
     from workloads.formats import get_format
     out = []
-    for what, fmt in (("weights", num.weights), ("acts", num.acts)):
+    cases = [("weights", num.weights, {c.hidden, c.intermediate, c.heads * c.head_dim}),
+             ("acts", num.acts, {c.hidden, c.intermediate, c.heads * c.head_dim})]
+    if num.kv_recipe is None and num.kv_policy is None:
+        cases += [("kv", num.kv, {c.head_dim})] + ([("kv values", num.kv_values, {c.head_dim})]
+                                                   if num.kv_values != num.kv else [])
+    for what, fmt, lengths in cases:
         if fmt in ("fp32", "baseline"):
             continue
         f = get_format(fmt)
-        short = sorted({n for n in (c.hidden, c.intermediate, c.heads * c.head_dim)
-                        if f.family == "int_group" and n % f.block_size})
+        if not f.block_size:
+            continue
+        word = "group" if f.family == "int_group" else "block"
+        axis = "head_dim" if what.startswith("kv") else "reduction length(s)"
+        short = sorted(n for n in lengths if n % f.block_size)
         if short:
-            out.append(f"{what} {fmt}: reduction length(s) {short} are not a multiple of the group of "
-                       f"{f.block_size}; the last group of each row is short (zero-padded)")
+            longer = [n for n in short if n < f.block_size]
+            out.append(f"{what} {fmt}: {axis} {short} are not a multiple of the {word} of {f.block_size}; the last "
+                       f"{word} of each row is short (zero-padded)"
+                       + (f"; {longer} are shorter than one {word}, so each row there is one zero-padded {word} "
+                          f"(the {word} effectively shrinks to the row)" if longer else ""))
     return tuple(out)
 
 
-def kv_cache_view(k: np.ndarray, v: np.ndarray, fmt: str, prefill: int) -> tuple[np.ndarray, np.ndarray]:
-    """K/V as a cache stored in number format `fmt` holds them. Block formats (MX, NVFP4,
-    BFP, int groups) are blocked along head_dim and carry their own scales; a bare narrow
-    float gets one fp32 scale per KV head (cosim.functional.scaled), calibrated on the
-    prompt's K (or V) and fixed after prefill, so later tokens beyond it saturate, as
-    serving engines calibrate FP8 KV caches."""
+def kv_cache_view(k: np.ndarray, v: np.ndarray, fmt: str, prefill: int, value_fmt: str | None = None,
+                  scale: str = "head", channel_sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """K/V as a cache stored in number formats `fmt` (keys) and `value_fmt` (values;
+    None: `fmt`) holds them. Block formats (MX, NVFP4, BFP, int groups) are blocked along
+    head_dim and carry their own scales; a bare narrow float gets fp32 scales of `scale`
+    granularity ("head": one per KV head, "tensor": one, "none": an unscaled saturating
+    cast; cosim.functional.scaled), calibrated on the prompt's K (or V) and fixed after
+    prefill, so later tokens beyond it saturate, as serving engines calibrate FP8 KV
+    caches. `channel_sort` (K-sort): the keys are quantized with their head_dim channels
+    in ascending prompt-RMS order per KV head, then put back (kv.sorted_quantize)."""
+    from cosim.functional.compression.kv import channel_order, sorted_quantize
+    out = []
+    for x, f in ((k, fmt), (v, value_fmt or fmt)):
+        q = _kv_quantizer(f, x[:prefill], scale)
+        if q is None:
+            out.append(x)
+        elif channel_sort and x is k:
+            out.append(sorted_quantize(x, channel_order(x[:prefill]), q))
+        else:
+            out.append(q(x))
+    return out[0], out[1]
+
+
+def _kv_quantizer(fmt: str, prompt: np.ndarray, scale: str):
+    """x -> x as stored in `fmt` (None: unquantized), scales calibrated on `prompt`."""
     if fmt in ("fp32", "baseline"):
-        return k, v
+        return None
     from cosim.functional.scaled import amax_scale, needs_scale, scaled_quantize
     if not needs_scale(fmt):
-        return quantize_operand(k, fmt), quantize_operand(v, fmt)
-    return tuple(scaled_quantize(x, fmt, "head", head_axis=1, scales=amax_scale(x[:prefill], fmt, "head", 1))[0]
-                 for x in (k, v))
+        return lambda x: quantize_operand(x, fmt)
+    if scale == "none":
+        return lambda x: scaled_quantize(x, fmt, "none")[0]
+    if scale == "tensor":
+        s = amax_scale(prompt, fmt, "tensor")
+        return lambda x: scaled_quantize(x, fmt, "tensor", scales=s)[0]
+    s = amax_scale(prompt, fmt, "head", 1)
+    return lambda x: scaled_quantize(x, fmt, "head", head_axis=1, scales=s)[0]

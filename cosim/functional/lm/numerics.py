@@ -26,15 +26,31 @@ WEIGHT_TRANSFORMS = ("spqr", "ocs")
 class Numerics:
     weights: str = "fp32"
     acts: str = "fp32"
-    kv: str = "fp32"  # a plain KV-cache number format
+    kv: str = "fp32"  # a plain KV-cache number format: the keys' (and the values' unless kv_value is set)
     kv_recipe: object = None  # a workloads Recipe whose twin is a KV cache policy
     weight_recipe: object = None  # spqr / ocs parts applied to every weight matrix
     exact: bool = False  # exact MX dot products (integer block products) instead of dequantize+BLAS
     quantize_head: bool = False  # the LM head / embeddings stay in baseline precision unless asked
+    # the embedding table too, whatever the checkpoint ties (--quantize-head, a trace's `weights:`, which
+    # stores both tables in that format); a recipe's include_lm_head quantizes the head only (a tied
+    # checkpoint's one stored tensor then serves the lookup too)
+    quantize_embed: bool = False
     attention_acts: bool = True  # Q·Kᵀ and P·V operands follow `acts` too
     notes: tuple = field(default_factory=tuple)
     kv_policy: object = None  # a zero-argument factory of a cache policy (ablations the recipes lack)
     structure: tuple = ()  # recipe parts that rebuild weights: low-rank K/V (palu, mla), MoE (structural.py)
+    kv_value: str | None = None  # the values' KV format when it differs from the keys' (kv_format value_format)
+    kv_scale: str = "head"  # fp32 scales of a bare FP8/FP6/FP4 cache: "head", "tensor" or "none" (kv_format scale)
+    kv_channel_sort: bool = False  # K channels sorted by magnitude before block quantization (kv_format channel_sort)
+
+    @property
+    def kv_values(self) -> str:
+        return self.kv_value or self.kv
+
+    @property
+    def kv_label(self) -> str:
+        """`fp8_e4m3`, or `K bfp12_b32 / V bf16` when keys and values differ."""
+        return self.kv if self.kv_values == self.kv else f"K {self.kv} / V {self.kv_values}"
 
     @staticmethod
     def from_options(weights="fp32", acts="fp32", kv="fp32", recipe=None, exact=False, quantize_head=False,
@@ -47,17 +63,47 @@ class Numerics:
             if f not in HIGH_PRECISION:
                 get_format(f)  # unknown names fail here with the registry's message
         kv_recipe = weight_recipe = None
+        kv_value, kv_scale, kv_sort = None, "head", False
         notes, unsupported, structure = [], [], []
+        acts_given = acts
+        quantize_embed = quantize_head  # asked by the caller: both tables, as a trace with `weights:` stores them
         if recipe:
             r = load_recipe(recipe)
             for part in (r.parts or (r,)):
                 m = part.method
                 if m == "weight_format":
                     weights = part.params.get("format") or weights
-                    notes.append(f"weights from recipe {part.name}: {weights}")
+                    scope = "every linear layer"
+                    if part.params.get("include_lm_head"):
+                        quantize_head = True
+                        scope += " and the LM head (include_lm_head)"
+                    notes.append(f"weights from recipe {part.name}: {weights} ({scope})")
+                    if part.params.get("compute") == "native":
+                        # both GEMM operands in the format, as the cost model prices compute_fmt
+                        if acts_given not in HIGH_PRECISION and acts_given != weights:
+                            from workloads.io import InputError
+                            raise InputError(f"recipe {recipe!r}: part {part.name} computes natively in {weights} "
+                                             f"(compute: native), so its GEMM inputs are {weights}; --acts "
+                                             f"{acts_given} contradicts it (leave --acts at fp32 or pass {weights})")
+                        acts, attention_acts = weights, False
+                        notes.append(f"{part.name}: compute native: the activations entering every quantized "
+                                     f"linear GEMM are {weights} too; attention's Q.K and P.V stay fp32 (the "
+                                     f"recipe prices only the weight GEMMs in {weights})")
                 elif m == "kv_format":
-                    kv = part.params.get("key_format") or part.params.get("format") or kv
-                    notes.append(f"kv from recipe {part.name}: {kv}")
+                    p = part.params
+                    fmt = p.get("format") or kv
+                    kv, kv_value = p.get("key_format") or fmt, p.get("value_format") or fmt
+                    kv_scale = p.get("scale") or "head"
+                    kv_sort = bool(p.get("channel_sort"))
+                    from cosim.functional.scaled import needs_scale
+                    bare = [f for f in dict.fromkeys((kv, kv_value)) if f not in HIGH_PRECISION and needs_scale(f)]
+                    notes.append(f"kv from recipe {part.name}: K {kv}, V {kv_value}"
+                                 + ((f"; {'/'.join(bare)} with fp32 scales per {kv_scale}, calibrated on the prompt"
+                                     if kv_scale != "none" else f"; {'/'.join(bare)} unscaled (saturating)")
+                                    if bare else "")
+                                 + ("; K channels sorted per KV head by their prompt RMS before block "
+                                    "quantization (q permuted alike, scores unchanged before quantization)"
+                                    if kv_sort else ""))
                 elif m in WEIGHT_TRANSFORMS:
                     weight_recipe = part
                 elif m in LOW_RANK_METHODS or m in MOE_METHODS:
@@ -73,17 +119,27 @@ class Numerics:
             from workloads.io import InputError
             raise InputError(f"recipe {recipe!r}: part(s) {', '.join(unsupported)} have no real-checkpoint twin "
                              f"(cross-layer and head-selection methods are synthetic-only)")
-        return Numerics(weights, acts, kv, kv_recipe, weight_recipe, exact, quantize_head, attention_acts,
-                        tuple(notes), structure=tuple(structure))
+        if exact:
+            _check_exact(weights, acts)
+        return Numerics(weights=weights, acts=acts, kv=kv, kv_recipe=kv_recipe, weight_recipe=weight_recipe,
+                        exact=exact, quantize_head=quantize_head, quantize_embed=quantize_embed,
+                        attention_acts=attention_acts, notes=tuple(notes),
+                        structure=tuple(structure), kv_value=kv_value if kv_value != kv else None,
+                        kv_scale=kv_scale, kv_channel_sort=kv_sort)
 
     @property
     def is_baseline(self) -> bool:
         return (self.weights in HIGH_PRECISION and self.acts in HIGH_PRECISION and self.kv in HIGH_PRECISION
+                and self.kv_values in HIGH_PRECISION
                 and self.kv_recipe is None and self.weight_recipe is None and self.kv_policy is None
                 and not self.structure)
 
     def describe(self) -> str:
-        parts = [f"weights={self.weights}", f"acts={self.acts}", f"kv={self.kv}"]
+        parts = [f"weights={self.weights}", f"acts={self.acts}", f"kv={self.kv_label}"]
+        if self.kv_channel_sort:
+            parts.append("K channels sorted")
+        if self.quantize_head:
+            parts.append("LM head quantized")
         if self.kv_recipe is not None:
             parts.append(f"kv_recipe={self.kv_recipe.name}")
         if self.kv_policy is not None:
@@ -112,6 +168,24 @@ class Numerics:
 
     def attn_operand(self, x: np.ndarray, axis: int = -1) -> np.ndarray:
         return quantize_operand(x, self.acts, axis) if self.attention_acts else x
+
+
+def _check_exact(weights: str, acts: str) -> None:
+    """--exact multiplies integer block codes: both GEMM operands need a shared-exponent
+    block format of one block size. One error naming the flag and what to pass."""
+    from workloads.io import InputError
+    ok = ("mx", "bfp", "microexp")
+    for flag, fmt in (("--weights", weights), ("--acts", acts)):
+        fam = "unquantized" if fmt in HIGH_PRECISION else get_format(fmt).family
+        if fam not in ok:
+            raise InputError(f"--exact: {flag} {fmt!r} is {fam}; exact MX dot products multiply integer block codes, "
+                             f"so {flag} needs a shared-exponent block format (mx, bfp, microexp), e.g. "
+                             f"{flag} {'mxfp8_e4m3' if flag == '--acts' else 'mxfp4'} (a block of the same size "
+                             f"as the other operand's)")
+    bw, ba = get_format(weights).block_size, get_format(acts).block_size
+    if bw != ba:
+        raise InputError(f"--exact: --weights {weights} has blocks of {bw} and --acts {acts} blocks of {ba}; exact "
+                         f"dot products need equal K-blocks (pass formats of one block size)")
 
 
 def quantize_operand(x: np.ndarray, fmt: str, axis: int = -1) -> np.ndarray:
