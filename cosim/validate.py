@@ -160,6 +160,15 @@ def _missing_sibling_note(measurements: Path, what: str) -> str:
     return f"no {what} table: {where} (give --{what} to score one)"
 
 
+def _given_or_sibling(given, measurements: Path, what: str, notes: list):
+    """The <what> measurements to score: --<what> when given, else the default sibling; where there is none,
+    a note saying which file is absent (the table is omitted, never silently)."""
+    path = Path(given) if given else _default_sibling(measurements, what)
+    if path is None:
+        notes.append(_missing_sibling_note(measurements, what))
+    return path
+
+
 def measured_devices(measurements: Path) -> list:
     """The GPU names the measurement runs recorded (a manifest's raw_<run>/env.json, or the sibling
     *_env.json that `cosim calibrate` writes beside a flat *_ops.csv: one entry per device run), or [] where
@@ -243,9 +252,7 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
                         for lvl in ("roofline", "analytical")}
     out = ValidationResult(hw=hw.name, split=split, ops=rows, classes=classes, notes=notes,
                            provenance=P.provenance if P else "fallback:uncalibrated")
-    e2e = Path(e2e) if e2e else _default_sibling(measurements, "e2e")
-    if e2e is None:
-        out.notes.append(_missing_sibling_note(measurements, "e2e"))
+    e2e = _given_or_sibling(e2e, measurements, "e2e", out.notes)
     if e2e and P is not None:
         out.e2e = []
         for r in dataset.load_e2e(e2e):
@@ -259,9 +266,7 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
                                "fusion": r.get("fusion") or "eager",
                                "measured_s": r["median_s"], "analytical_s": pa["latency_s"],
                                "roofline_s": pr["latency_s"], "kernels": pa["kernels"]})
-    energy = Path(energy) if energy else _default_sibling(measurements, "energy")
-    if energy is None:
-        out.notes.append(_missing_sibling_note(measurements, "energy"))
+    energy = _given_or_sibling(energy, measurements, "energy", out.notes)
     if energy and P is not None:
         out.energy = []
         for r in dataset.load_energy(energy):
