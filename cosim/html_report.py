@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 from pathlib import Path
 
@@ -362,6 +361,7 @@ def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early:
     """Write report.csv, report.json and report.html (and report_interactive.html when
     `interactive`) into `out_dir`; returns their paths. `early`: the performance figures
     already being drawn (EarlyFigures, started before the accuracy checks)."""
+    from cosim import jsonio
     from cosim.report import _default
 
     out = Path(out_dir)
@@ -372,7 +372,7 @@ def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early:
     doc["totals"]["area_mm2"] = rep.meta.get("area_mm2")
     doc["accuracy"] = rep.meta.get("accuracy")
     doc["provenance"] = rep.meta.get("provenance", {})
-    paths["json"].write_text(json.dumps(doc, indent=1, default=_default))
+    paths["json"].write_text(jsonio.dumps(doc, indent=1, default=_default))
     link = None
     if interactive:
         from cosim.interactive import write_interactive

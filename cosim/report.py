@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+
+from cosim import jsonio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,7 +142,7 @@ class Report:
         return {"totals": self.totals(), "ops": self.rows}
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1, default=_default)
+        text = jsonio.dumps(self.to_dict(), indent=1, default=_default)  # NaN (a skipped figure) -> null
         if path:
             Path(path).write_text(text)
         return text
@@ -166,7 +168,7 @@ class Report:
             data = json.loads(path.read_text())
             t = data["totals"]
             return cls(model=t["model"], hw=t["hw"], level=t["level"], phase=t["phase"], batch=t["batch"],
-                       seq=t["seq"], rows=data["ops"], footprint=t["footprint_bytes"],
+                       seq=t["seq"], rows=_numbers_back(data["ops"]), footprint=t["footprint_bytes"],
                        capacity_bytes=t["capacity_bytes"], notes=tuple(t.get("notes", ())),
                        recipe=t.get("recipe", ""), meta={"formats": t.get("formats", {})})
         except FileNotFoundError:
@@ -192,11 +194,23 @@ def _jsonable(v) -> bool:
 
 
 def _default(o):
+    """A value json cannot write: a numpy scalar as its number (jsonio.dumps then writes a non-finite one as
+    null), anything else as its text."""
     if hasattr(o, "item"):
         return o.item()
-    if isinstance(o, float) and math.isnan(o):
-        return None
     return str(o)
+
+
+_NUMERIC = ("repeat", "flops", "bytes", "intensity", "latency_s", "energy_j", "utilization", "share")
+
+
+def _numbers_back(rows: list) -> list:
+    """Rows read from a report JSON: null in a numeric column (a NaN figure when written, e.g. the energy of
+    a device spec without energy data) back as NaN, so sums and plots read it as a number."""
+    numeric = set(_NUMERIC) | {k for r in rows if isinstance(r, dict) for k, v in r.items()
+                               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return [{k: (jsonio.nan_if_null(v) if k in numeric else v) for k, v in r.items()} if isinstance(r, dict) else r
+            for r in rows]
 
 
 _FIELDS = frozenset(Report.__dataclass_fields__) - {"rows"}

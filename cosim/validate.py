@@ -140,6 +140,35 @@ def _default_sibling(measurements: Path, what: str):
     return p if p.is_file() else None
 
 
+def _suites_of(split: str) -> str:
+    """The suite(s) whose rows make up a --split (from dataset.SUITES, the one split table)."""
+    if split == "all":
+        return "any suite"
+    names = [s for s, sp in dataset.SUITES.items() if sp == split]
+    return f"the {' / '.join(names)} suite{'s' if len(names) > 1 else ''}" if names else f"a {split!r} suite"
+
+
+def _missing_sibling_note(measurements: Path, what: str) -> str:
+    """The visible note when validate finds no <what> measurements next to the ops measurements."""
+    if dataset.is_manifest(measurements):
+        where = f"no run listed in {measurements} has raw_<run>/{what}.csv"
+    else:
+        try:
+            where = f"{dataset.sibling(measurements, what)} is absent"
+        except InputError:  # a name with neither _ops nor _runs has no siblings
+            where = f"{measurements.name} is not named <prefix>_ops.csv / <prefix>_runs.csv, so it has no sibling"
+    return f"no {what} table: {where} (give --{what} to score one)"
+
+
+def _given_or_sibling(given, measurements: Path, what: str, notes: list):
+    """The <what> measurements to score: --<what> when given, else the default sibling; where there is none,
+    a note saying which file is absent (the table is omitted, never silently)."""
+    path = Path(given) if given else _default_sibling(measurements, what)
+    if path is None:
+        notes.append(_missing_sibling_note(measurements, what))
+    return path
+
+
 def measured_devices(measurements: Path) -> list:
     """The GPU names the measurement runs recorded (a manifest's raw_<run>/env.json, or the sibling
     *_env.json that `cosim calibrate` writes beside a flat *_ops.csv: one entry per device run), or [] where
@@ -199,8 +228,7 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
                      f"{dataset.MAX_SPREAD:.0%} of the median (host-bound launches, see dataset.py): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(unreliable.items())))
     if not meas:
-        raise InputError(f"{measurements}: rows: no {split}-split rows; expected rows of the "
-                         f"{'held-out' if split == 'test' else 'default'} suite")
+        raise InputError(f"{measurements}: rows: no {split}-split rows; expected rows of {_suites_of(split)}")
     rows, unpriced = [], {}
     for m in meas:
         try:
@@ -224,7 +252,7 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
                         for lvl in ("roofline", "analytical")}
     out = ValidationResult(hw=hw.name, split=split, ops=rows, classes=classes, notes=notes,
                            provenance=P.provenance if P else "fallback:uncalibrated")
-    e2e = Path(e2e) if e2e else _default_sibling(measurements, "e2e")
+    e2e = _given_or_sibling(e2e, measurements, "e2e", out.notes)
     if e2e and P is not None:
         out.e2e = []
         for r in dataset.load_e2e(e2e):
@@ -238,7 +266,7 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
                                "fusion": r.get("fusion") or "eager",
                                "measured_s": r["median_s"], "analytical_s": pa["latency_s"],
                                "roofline_s": pr["latency_s"], "kernels": pa["kernels"]})
-    energy = Path(energy) if energy else _default_sibling(measurements, "energy")
+    energy = _given_or_sibling(energy, measurements, "energy", out.notes)
     if energy and P is not None:
         out.energy = []
         for r in dataset.load_energy(energy):

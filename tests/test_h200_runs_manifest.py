@@ -122,9 +122,10 @@ def _raw(folder, n, note=""):
     folder.mkdir()
     with open(folder / "ops.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["section", "kind", "fmt", "dims", "impl", "median_s", "note"])
+        w.writerow(["section", "kind", "fmt", "dims", "impl", "median_s", "p10_s", "p90_s", "note"])
         for i in range(n):
-            w.writerow(["ew", "add", "bf16", json.dumps({"rows": 8 * (i + 1), "cols": 64}), "torch", 1e-5, note])
+            w.writerow(["ew", "add", "bf16", json.dumps({"rows": 8 * (i + 1), "cols": 64}), "torch", 1e-5, 9e-6, 1.1e-5,
+                        note])
 
 
 def test_adding_a_run_is_one_manifest_line(tmp_path):

@@ -17,14 +17,15 @@ from cosim.cli import calibrate as cli_calibrate
 from workloads.io import InputError
 
 
-def _raw(folder, n, header=("section", "kind", "fmt", "dims", "impl", "median_s", "note"), exist_ok=False):
+def _raw(folder, n, header=("section", "kind", "fmt", "dims", "impl", "median_s", "p10_s", "p90_s", "note"),
+         exist_ok=False):
     folder.mkdir(exist_ok=exist_ok)
     with open(folder / "ops.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         for i in range(n):
             row = {"section": "ew", "kind": "add", "fmt": "bf16", "dims": json.dumps({"rows": 8 * (i + 1), "cols": 64}),
-                   "impl": "torch", "median_s": 1e-5, "note": ""}
+                   "impl": "torch", "median_s": 1e-5, "p10_s": 9e-6, "p90_s": 1.1e-5, "note": ""}
             w.writerow([row.get(h, "") for h in header])
 
 
@@ -141,7 +142,8 @@ def test_merge_run_refuses_a_suite_not_in_suites(tmp_path):
 
 def test_a_run_with_another_header_leaves_the_manifest_as_it_was_and_names_the_columns(tmp_path):
     _raw(tmp_path / "raw_r1", 1)
-    _raw(tmp_path / "raw_r2", 1, header=("section", "kind", "fmt", "dims", "impl", "median_s", "power_w", "note"))
+    _raw(tmp_path / "raw_r2", 1, header=("section", "kind", "fmt", "dims", "impl", "median_s", "p10_s", "p90_s",
+                                                  "power_w", "note"))
     man = tmp_path / "x_runs.csv"
     dataset.merge_run(tmp_path / "raw_r1", man, "default", "r1")
     with pytest.raises(InputError, match=r"raw_r2/ops.csv: header: extra columns \['power_w'\], missing columns \[\]"):

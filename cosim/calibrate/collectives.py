@@ -24,13 +24,13 @@ from __future__ import annotations
 import argparse
 import warnings
 import csv
-import json
 import os
 import platform
 import socket
 import sys
 import time
 
+from cosim import jsonio
 from hwmodels.nccl import bus_factor  # the one definition of nccl-tests' busbw factors (pure Python)
 
 __all__ = ["main", "parse_size", "bus_factor", "COLLECTIVES"]
@@ -164,7 +164,7 @@ def run(args) -> int:
             w.writeheader()
             w.writerows(rows)
         with open(os.path.join(args.out, "collectives_env.json"), "w") as f:
-            json.dump(_env(torch, dist, backend, world, device), f, indent=1)
+            jsonio.dump(_env(torch, dist, backend, world, device), f, indent=1)
         print(f"wrote {len(rows)} rows to {os.path.join(args.out, 'collectives.csv')}")
     dist.barrier()
     dist.destroy_process_group()

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from cosim import jsonio
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 
 __all__ = ["SUITES", "refuse_retired", "HELDOUT_SPLITS", "backend_of", "carve_validation", "merge_run", "merged_rows", "manifest_runs", "check_new_run", "run_files", "load_env", "write_merged", "is_manifest", "sibling", "Measurement", "load_ops", "load_energy", "load_e2e", "op_from_row", "op_class", "split_of",
-           "reliable", "MAX_SPREAD"]
+           "reliable", "positive_time", "MAX_SPREAD"]
 
 # A row whose repeats spread by more than half its median, (p90 - p10) / median > 0.5, was
 # not timing the kernel alone: with the 256 MB flush (~85 us) a Python-heavy launch (the
@@ -51,7 +53,9 @@ class Measurement:
 
 
 MANIFEST_FIELDS = ["run", "suite"]
-OPS_REQUIRED = ("kind", "median_s")  # the columns every ops row is read by
+# the columns every ops row is read by (p10_s/p90_s: the repeat-spread filter, `reliable`, judges every row by them;
+# a CSV without them would silently score host-bound rows)
+OPS_REQUIRED = ("kind", "median_s", "p10_s", "p90_s")
 
 
 def is_manifest(path) -> bool:
@@ -195,11 +199,24 @@ def _read(path) -> list[dict]:
     return rows
 
 
-def reliable(row: dict) -> bool:
+def positive_time(row: dict, field: str, src: str) -> float:
+    """row[field] as seconds > 0 (a finite number), or one InputError naming src, the field and the value."""
+    v = row.get(field)
     try:
-        med, p10, p90 = float(row["median_s"]), float(row["p10_s"]), float(row["p90_s"])
-    except (KeyError, TypeError, ValueError):
-        return True
+        t = float(v)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not (math.isfinite(t) and t > 0):
+        raise InputError(f"{src}: {field}: got {v!r}; expected a positive time in seconds")
+    return t
+
+
+def reliable(row: dict, src: str = "") -> bool:
+    """Whether a row's repeats spread by at most MAX_SPREAD of its median. The spread columns are required:
+    a missing or unparseable median_s / p10_s / p90_s is an InputError naming src, the field and the value
+    (never a silent 'reliable')."""
+    med = positive_time(row, "median_s", src)
+    p10, p90 = (positive_time(row, f, src) for f in ("p10_s", "p90_s"))
     return (p90 - p10) <= MAX_SPREAD * med
 
 
@@ -341,16 +358,14 @@ def _parse_ops(path) -> list[Measurement]:
         src = f"{file}: row {line}"
         if (row.get("note") or "").startswith("FAILED") or not row.get("median_s"):
             continue
-        try:
-            t = float(row["median_s"])
-        except ValueError:
-            raise InputError(f"{src}: median_s: got {row['median_s']!r}; expected seconds as a number") from None
+        t = positive_time(row, "median_s", src)
+        spread_ok = reliable(row, src)
         op = op_from_row(row, src)
         if op is None:
             out.append(Measurement(None, "launch", t, "other", row.get("suite", ""), row.get("impl", ""), row))
             continue
         out.append(Measurement(op, op_class(op), t, split_of(row), row.get("suite", ""), row.get("impl", ""), row,
-                               reliable(row)))
+                               spread_ok))
     return out
 
 
@@ -364,8 +379,13 @@ def run_files(path, what: str) -> list[tuple[str, str, Path]]:
 def _rows_of(path, what: str) -> list[dict]:
     """The rows of a flat <prefix>_<what>.csv, or of a manifest: every listed run's raw_<run>/<what>.csv row in
     manifest order with suite and run first (what merge_run used to append to <prefix>_<what>.csv)."""
+    return [r for _src, r in _sourced_rows(path, what)]
+
+
+def _sourced_rows(path, what: str) -> list[tuple[str, dict]]:
+    """_rows_of with each row's "<file>: row <n>" (for errors)."""
     if not is_manifest(path):
-        return _read(path)
+        return [(f"{path}: row {i + 2}", r) for i, r in enumerate(_read(path))]
     fields, out = None, []
     for run, suite, f_path in run_files(path, f"{what}.csv"):
         with open(f_path, newline="") as f:
@@ -377,7 +397,7 @@ def _rows_of(path, what: str) -> list[dict]:
         elif have != fields:
             raise InputError(f"{f_path}: header: {_header_diff(have, fields)}; expected the columns of the "
                              f"manifest's first run with a {what}.csv (same microbench version)")
-        out += [{"suite": suite, "run": run, **r} for r in rows]
+        out += [(f"{f_path}: row {i + 2}", {"suite": suite, "run": run, **r}) for i, r in enumerate(rows)]
     if not out:
         raise InputError(f"{path}: {what} measurements: no listed run has raw_<run>/{what}.csv; expected at least "
                          f"one measured row")
@@ -410,13 +430,13 @@ def load_energy(path) -> list[dict]:
 
 def load_e2e(path) -> list[dict]:
     rows = []
-    for row in _rows_of(path, "e2e"):
+    for src, row in _sourced_rows(path, "e2e"):
         if not row.get("median_s") or row.get("mode", "").startswith("profile"):
             continue
         r = dict(row)
         for key in ("batch", "seq", "ctx", "layers", "layers_full"):
             r[key] = int(float(row[key]))
-        r["median_s"] = float(row["median_s"])
+        r["median_s"] = positive_time(row, "median_s", src)
         r["split"] = HELDOUT_SPLITS.get(row.get("suite"), "fit")
         rows.append(r)
     return rows
@@ -496,7 +516,7 @@ def merge_run(raw_dir, ops_csv, suite: str, run: str) -> dict:
         env_dst = sibling(ops_csv, "env", "json")
         env = json.loads(env_dst.read_text()) if env_dst.is_file() else {}
         env[run] = json.loads(env_src.read_text())
-        env_dst.write_text(json.dumps(env, indent=1))
+        env_dst.write_text(jsonio.dumps(env, indent=1))
     return added
 
 

@@ -5,13 +5,13 @@ source and per size band (validation/published/PREREGISTRATION_nccl_session9.md,
 from __future__ import annotations
 
 import dataclasses
-import json
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 from cosim.calibrate import frozen_commit
+from cosim import jsonio
 from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, x3_x4
 
 __all__ = ["TOL", "stats", "fmt", "score_table", "frozen_rows", "verdict", "frozen_rows_or_error", "Headline",
@@ -114,5 +114,5 @@ def write_result(out: Path, stem: str, md: list, data: dict) -> None:
     """``md`` to out/<stem>.md and ``data`` to out/<stem>.json (indent 1), then ``md`` printed."""
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text("\n".join(md) + "\n")
-    (out / f"{stem}.json").write_text(json.dumps(data, indent=1))
+    (out / f"{stem}.json").write_text(jsonio.dumps(data, indent=1))
     print("\n".join(md))

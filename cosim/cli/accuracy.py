@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
+
+from cosim import jsonio
 
 
 def register(sub) -> None:
@@ -87,6 +88,6 @@ def run(args) -> int:
         raise InputError(f"accuracy: {e}") from None
     print(format_result(res))
     if args.out:
-        Path(args.out).write_text(json.dumps(res.to_dict(), indent=2, default=float) + "\n")
+        Path(args.out).write_text(jsonio.dumps(res.to_dict(), indent=2, default=float) + "\n")
         print(f"wrote {args.out}")
     return 0

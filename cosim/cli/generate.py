@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cosim import jsonio
+
 from cosim.cli._common import si
 from cosim.cli._workload_args import add_workload_args
 
@@ -61,7 +63,7 @@ def write_out(g, path: str) -> None:
     if path.lower().endswith(".json"):
         import json
         with open(path, "w") as f:
-            json.dump({**g.summary(), "decode_steps": steps.to_dict(orient="records")}, f, indent=1)
+            jsonio.dump({**g.summary(), "decode_steps": steps.to_dict(orient="records")}, f, indent=1)
             f.write("\n")
     else:
         steps.to_csv(path, index=False)

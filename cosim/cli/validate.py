@@ -3,8 +3,9 @@ roofline and analytical levels, on the held-out split of a measurement CSV."""
 
 from __future__ import annotations
 
-import json
 import sys
+
+from cosim import jsonio
 
 from workloads.io import InputError
 
@@ -46,6 +47,6 @@ def run(args) -> int:
         print(f"wrote {scatter_plot(res, args.plot)}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(res.to_dict(), f, indent=1, default=str)
+            jsonio.dump(res.to_dict(), f, indent=1, default=str)
         print(f"wrote {args.json}")
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.experiment import declared_weights, si_override
+from cosim import jsonio
 from cosim.dse.evaluate import METRIC_NAMES
 from cosim.dse.executors import run_tasks
 from cosim.dse.spec import SweepSpec, apply_point
@@ -515,7 +516,7 @@ def write_outputs(spec: SweepSpec, df) -> dict:
                "constraints": [str(c) for c in spec.constraints], "store": str(spec.store_path),
                "store_other_rows": int(df.attrs.get("store_other_rows", 0)),
                "outputs": {k: str(v) for k, v in paths.items()}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "summary.json").write_text(jsonio.dumps(summary, indent=1))
     paths["summary"] = out / "summary.json"
     return paths
 

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cosim import jsonio
+
 __all__ = ["ResultStore", "config_key", "key_prefix", "row_keys", "read_records", "expand", "split_numeric",
            "encode", "decode", "scan", "repair_store", "RepairSummary", "StoreWarning"]
 
@@ -307,7 +309,7 @@ def repair_store(path: str | Path) -> RepairSummary:
 
 
 def _line(record: dict) -> bytes:
-    body = json.dumps(encode(record), separators=(",", ":"), default=_np).encode()
+    body = jsonio.dumps(encode(record), separators=(",", ":"), default=_np).encode()
     return _with_crc(body) + b"\n"
 
 
@@ -330,6 +332,9 @@ def _enc(v):
 def _dec(v):
     if isinstance(v, dict) and "f8" in v:
         return np.frombuffer(base64.b64decode(v["f8"]), dtype="<f8").reshape(v["shape"])
+    if isinstance(v, list) and None in v and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+                                                 for x in v):
+        return [jsonio.nan_if_null(x) for x in v]  # a numeric column whose NaNs were written as null
     return v
 
 

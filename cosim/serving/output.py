@@ -3,10 +3,11 @@ CDFs, KV-memory timeline, and the throughput-latency curve of a QPS sweep."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from cosim import jsonio
 
 __all__ = ["write_outputs", "latency_cdf_plot", "memory_timeline_plot", "throughput_latency_plot", "qps_sweep"]
 
@@ -91,10 +92,10 @@ def write_outputs(res, out_dir) -> list[Path]:
     paths = [out / "requests.csv", out / "timeline.csv", out / "summary.json"]
     res.requests.to_csv(paths[0], index=False)
     res.timeline.to_csv(paths[1], index=False)
-    paths[2].write_text(json.dumps({"summary": res.summary, "notes": list(res.notes),
-                                    "kv_capacity": {k: {"blocks": v.blocks, "block_size": v.block_size,
-                                                        "bytes_per_token": v.bytes_per_token, "source": v.source}
-                                                    for k, v in res.capacity.items()}}, indent=2))
+    paths[2].write_text(jsonio.dumps({"summary": res.summary, "notes": list(res.notes),
+                                      "kv_capacity": {k: {"blocks": v.blocks, "block_size": v.block_size,
+                                                          "bytes_per_token": v.bytes_per_token, "source": v.source}
+                                                      for k, v in res.capacity.items()}}, indent=2))
     paths.append(latency_cdf_plot({res.config.scheduler: res}, out / "latency_cdf.png"))
     paths.append(memory_timeline_plot(res, out / "kv_timeline.png"))
     return paths
