@@ -43,7 +43,9 @@ def main() -> int:
                      f"{ar['pe_array']:.1f} / {ar['sram']:.0f} / {ar['total']:.0f} |")
     lines += ["", "dynamic only: the device file gives no `energy.static_power` (no TDP to take the bundled GPUs' "
               "30 % static share of, no cited leakage figure), so the static energy is unknown, not zero. SRAM area: "
-              "bit cells plus a periphery interpolated between LLMCompass's 4 KB and 128 KB points (hwmodels.energy)."]
+              "bit cells plus a periphery interpolated between LLMCompass's 4 KB and 128 KB points (hwmodels.energy), "
+              "per buffer: the VCK190's 12 + 12 + 8 KB buffers per tile are three arrays, so periphery is 84 of its "
+              "102 mm2 (one 32 KB array per tile would be about 47 mm2)."]
     text = "\n".join(lines) + "\n"
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "accelerators_llama3_8b.md").write_text(text)
