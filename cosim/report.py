@@ -20,8 +20,23 @@ def _column_total(key: str) -> property:
     return property(lambda self: float(sum(self._column(key))), doc=f"sum of the per-op {key} column")
 
 
+class MemoryFit:
+    """`footprint` (part -> bytes) against `capacity_bytes`: what a result that reports memory fit shares."""
+
+    footprint: dict
+    capacity_bytes: float
+
+    @property
+    def memory_bytes(self) -> float:
+        return float(sum(self.footprint.values()))
+
+    @property
+    def fits_in_memory(self) -> bool:
+        return self.memory_bytes <= self.capacity_bytes
+
+
 @dataclass
-class Report:
+class Report(MemoryFit):
     """Result of `cosim.simulate`. Per-op figures in `rows` are totals over the op's
     `repeat` (an op repeated over 32 layers reports 32 layers' FLOPs, bytes, time)."""
 
@@ -99,14 +114,6 @@ class Report:
     @property
     def energy_per_token_j(self) -> float:
         return self.total_energy_j / self.tokens
-
-    @property
-    def memory_bytes(self) -> float:
-        return float(sum(self.footprint.values()))
-
-    @property
-    def fits_in_memory(self) -> bool:
-        return self.memory_bytes <= self.capacity_bytes
 
     def totals(self) -> dict:
         return {"model": self.model, "hw": self.hw, "level": self.level, "phase": self.phase,

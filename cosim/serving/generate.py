@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cosim.report import MemoryFit
 from cosim.serving.steptime import Workload, DeviceStepCost
 from cosim.simulate import simulate
 from hwmodels import roofline
@@ -33,7 +34,7 @@ __all__ = ["generate", "GenerationResult"]
 
 
 @dataclass(frozen=True)
-class GenerationResult:
+class GenerationResult(MemoryFit):
     model: str
     hw: str
     level: str
@@ -51,14 +52,6 @@ class GenerationResult:
     footprint: dict = field(default_factory=dict)
     capacity_bytes: float = float("inf")  # the device's main memory
     energy_scope: str = ""  # "dynamic only (no static power in <file>)" when the device gives none
-
-    @property
-    def memory_bytes(self) -> float:
-        return float(sum(self.footprint.values()))
-
-    @property
-    def fits_in_memory(self) -> bool:
-        return self.memory_bytes <= self.capacity_bytes
 
     @property
     def tpot_s(self) -> float:
