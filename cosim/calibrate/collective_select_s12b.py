@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cosim.calibrate import collective_select_rules as rules
-from cosim.calibrate.collective_holdout_s4b import score_file
+from cosim.calibrate.collective_holdout_s4b import score_file, stated_dtype
 from cosim.calibrate.nccl_table import IN_RANGE, PUB
 from hwmodels.collectives import collective_cost
 from hwmodels.system import SystemSpec, load_system
@@ -59,20 +59,18 @@ class Row:
     published_s: float
 
 
-def _dtype(source: str) -> str | None:
-    return {"half": "fp16", "int8": "int8"}.get(source.rsplit("_", 1)[-1])
-
-
 def seen_rows() -> list[Row]:
     """Every row of the rules' machines (collective_selection_session12b.md), in range 1 KB - 1 GB."""
     out = []
-    for r in score_file(PUB / S12):
+    with open(PUB / S12, newline="") as f:  # score_file scores every row in file order: its element type as it prices it
+        dtypes = [stated_dtype(r) for r in csv.DictReader(f)]
+    for r, dtype in zip(score_file(PUB / S12), dtypes, strict=True):
         if not r.in_range or r.forced:
             continue
         m, sysname = ("aic_h100", "dgx_h100") if r.gpu == "H100 SXM" else ("aic_h200", "dgx_h200")
         fam = "a2a" if r.collective == "alltoall" else "ring" if r.n_gpus in (2, 4) and r.collective in RING_KINDS else ""
         if fam:
-            out.append(Row(m, fam, r.collective, r.n_gpus, r.size_bytes, r.launch, _dtype(r.source), sysname,
+            out.append(Row(m, fam, r.collective, r.n_gpus, r.size_bytes, r.launch, dtype, sysname,
                            r.published_us * 1e-6))
     for r in score_file(PUB / "allreduce_h100_curve_heldout.csv"):
         if r.in_range and r.n_gpus == 4 and r.source == "nccl_collectives_bench" and not r.forced:
