@@ -14,15 +14,13 @@ PYTHONPATH=. python benchmarks/collective_heldout_s12.py
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from cosim.calibrate.collective_heldout_s12 import HELDOUT_S12_CSV
-from cosim.calibrate.collective_holdout_s4b import BANDS, x3_x4
-from cosim.calibrate.nccl_heldout_score import frozen_rows, score_table, verdict
+from cosim.calibrate.collective_holdout_s4b import x3_x4
+from cosim.calibrate.nccl_heldout_score import frozen_check, frozen_rows_or_error, score_headline, score_table, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
@@ -84,19 +82,14 @@ def _before_ll(head, csv_rows) -> list:
 
 def main(argv=None) -> int:
     frozen = frozen_commit()
-    try:
-        head_rows, rows, moved = frozen_rows(frozen, HELDOUT_S12_CSV, ROOT)
-    except (subprocess.CalledProcessError, OSError) as e:
-        print(f"error: frozen commit {frozen[:7]} could not price {HELDOUT_S12_CSV.name} ({e}); the rules score this "
-              f"held-out on that commit's code: fetch the full history (git fetch --unshallow) and re-run",
-              file=sys.stderr)
+    got = frozen_rows_or_error(frozen, HELDOUT_S12_CSV, ROOT)
+    if got is None:
         return 2
+    head_rows, rows, moved = got
     scored = [r for r in rows if r.in_range]
     head = [r for r in scored if r.source == "aic_h100_2_29_2_all_reduce_8gpu_half"]
-    t_head, s_head = score_table(head, LABEL)
-    kept = s_head[LABEL]["time_kept"]
-    covered = [name for name, lo, hi in BANDS if any(lo <= r.size_bytes <= hi for r in head)]
-    v = verdict(kept, covered)
+    hl = score_headline(head, LABEL)
+    t_head, s_head, kept, covered, v = hl.md, hl.stats, hl.kept, hl.covered, hl.verdict
     misses = [r for r in head if abs(r.err_pct) > 15.0]
     md = ["# Session 12: bundled dgx_h100 / dgx_h200 (no calibration) on AIConfigurator's measured NCCL 2.29.2 tables",
           "", f"Rules: validation/published/PREREGISTRATION_nccl_session12.md (rulings and session 9's rules by "
@@ -122,17 +115,12 @@ def main(argv=None) -> int:
     md += ["## 3. The headline rows priced single_process (for information, not the score)", ""] + _single_process(head)
     md += ["", "## 4. The session-11 model (before the LL re-choice) on the headline rows (for information)", ""]
     md += _before_ll(head, rows)
-    md += ["", f"Frozen-commit check: {len(rows)} rows re-priced by {frozen[:10]}'s own code: "
-           + ("identical to this tree's prices." if not moved else
-              f"DIFFERENT at {moved} rows; the frozen prices are the result (every table above).")]
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "collective_heldout_s12.md").write_text("\n".join(md) + "\n")
-    (OUT / "collective_heldout_s12.json").write_text(json.dumps(
-        {"frozen": frozen, "moved": moved, "verdict": v, "bands_covered": covered, "headline": s_head, "others": others,
-         "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
-                   "head_model_us": h.model_us, "algorithm": r.algorithm, "collective": r.collective,
-                   "in_range": r.in_range} for r, h in zip(rows, head_rows)]}, indent=1))
-    print("\n".join(md))
+    md += ["", frozen_check(frozen, rows, moved)]
+    write_result(OUT, "collective_heldout_s12", md, {
+        "frozen": frozen, "moved": moved, "verdict": v, "bands_covered": covered, "headline": s_head, "others": others,
+        "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
+                  "head_model_us": h.model_us, "algorithm": r.algorithm, "collective": r.collective,
+                  "in_range": r.in_range} for r, h in zip(rows, head_rows)]})
     return 0
 
 

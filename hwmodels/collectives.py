@@ -40,7 +40,7 @@ from hwmodels.launch import DEFAULT_LAUNCH, apply_launch, check_launch
 from hwmodels.spec import HardwareError
 from hwmodels.system import LinkSpec, SystemSpec, is_regime_protocol
 from hwmodels.units import parse_quantity
-from workloads.formats import get_format
+from workloads.formats import FormatError, get_format
 from workloads.ops import COLLECTIVE_KINDS, Op
 
 __all__ = ["CollectiveCost", "collective_cost", "element_type", "nvls_offered", "candidate_lines", "is_regime_line", "algorithm_of", "nvls_time", "estimate_collective", "bus_factor", "group_span",
@@ -377,7 +377,7 @@ def element_type(dtype: str | None) -> str | None:
         return t
     try:
         return get_format(dtype).name
-    except Exception as e:  # an unknown name: one clear error
+    except FormatError as e:  # an unknown (or malformed) format name: one clear error; anything else is a bug, raised
         raise HardwareError(f"collective dtype: got {dtype!r}; expected a format name (workloads.formats) or an NCCL "
                             f"type name (half, bfloat16, float, double, int8, uint8, int32, ...)") from e
 

@@ -113,3 +113,17 @@ def test_removing_nvls_never_makes_a_collective_cheaper(S, n, d):
     b = collective_cost("allreduce", S, n, 1, H100, "analytical", dtype="bf16")
     assert a.time_s >= b.time_s
     assert (a.time_s == b.time_s) or b.algorithm.startswith("nvls")
+
+
+def test_element_type_turns_only_unknown_format_errors_into_the_dtype_error(monkeypatch):
+    """It caught every exception around the format lookup, so a bug inside it read as a bad dtype."""
+    import hwmodels.collectives as c
+    from hwmodels.spec import HardwareError
+    with pytest.raises(HardwareError, match=r"collective dtype: got 'nofmt'; expected a format name"):
+        c.element_type("nofmt")
+
+    def broken(name):
+        raise RuntimeError("a bug in the registry")
+    monkeypatch.setattr(c, "get_format", broken)
+    with pytest.raises(RuntimeError, match="a bug in the registry"):
+        c.element_type("bf16x")

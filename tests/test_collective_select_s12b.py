@@ -76,3 +76,20 @@ def test_nonneg_lstsq_drops_a_negative_column():
     y = np.array([3.0, 2.0, 1.0])  # unconstrained: slope -1 -> the constrained best keeps the intercept only
     z = _nonneg_lstsq(A, y)
     assert z[1] == 0 and z[0] == pytest.approx(2.0)
+
+
+def test_a_rows_element_type_is_the_one_score_file_prices_it_with(tmp_path, monkeypatch):
+    """seen_rows took the element type from the source name's suffix (_half, _int8) while score_file reads the row's
+    note / harness (dtype_from_harness): one derivation now. A table whose rows state int8 under a _half name
+    reads int8 (the suffix said fp16)."""
+    import shutil
+    import cosim.calibrate.collective_select_s12b as mod
+    for name in ("allreduce_h100_curve_heldout.csv", "nccl_fit_session4.csv", "vidur_h100_dgx_allreduce.csv"):
+        shutil.copy(mod.PUB / name, tmp_path / name)
+    text = (mod.PUB / mod.S12).read_text()
+    (tmp_path / mod.S12).write_text(text.replace("-d half", "-d int8").replace("nccl_dtype half", "nccl_dtype int8"))
+    monkeypatch.setattr(mod, "PUB", tmp_path)
+    rows = [r for r in mod.seen_rows() if r.machine.startswith("aic_")]
+    assert rows and {r.dtype for r in rows} == {"int8"}
+    monkeypatch.undo()
+    assert {r.dtype for r in mod.seen_rows() if r.machine.startswith("aic_")} == {"fp16", "int8"}

@@ -173,6 +173,19 @@ def test_per_head_qk_norms_split_with_the_heads_under_tp():
     ops = {op.name: op for op in t.ops}
     assert ops["q_norm"].dims["rows"] == 2 * 8 and ops["k_norm"].dims["rows"] == 2 * 2
     assert "q_norm" not in t.meta["parallel"]["unsharded_ops"]
-    # OLMo-2's whole-projection norms need the full q / k (vLLM all-gathers them): left whole and listed
-    o = cosim.build_trace(model_from_hf_config(DATA / "olmo2_1124_7b.json"), "decode", 2, 128, parallel={"tp": 4})
-    assert {"q_norm", "k_norm"} <= set(o.meta["parallel"]["unsharded_ops"])
+    # OLMo-2's whole-projection norms need the full q / k: as vLLM's Olmo2, each rank all-gathers the q and k
+    # column shards before the norms and normalises the whole projection (the norms stay whole, no longer
+    # listed as unsharded). OLMo-2-7B at TP 2, decode batch 2: q and k are 2 tokens x 4096 (32 heads x 128,
+    # MHA) x 2 B (bf16) = 16 KiB gathered, each rank sending its 2 x 2048 x 2 B = 8 KiB, once per layer (32)
+    from hwmodels.collectives import message_bytes
+    o = cosim.build_trace(model_from_hf_config(DATA / "olmo2_1124_7b.json"), "decode", 2, 128, parallel={"tp": 2})
+    names = [op.name for op in o.ops]
+    assert names.index("q_allgather") + 1 == names.index("q_norm") and names.index("k_allgather") + 1 == names.index("k_norm")
+    ops = {op.name: op for op in o.ops}
+    for g in ("q_allgather", "k_allgather"):
+        op = ops[g]
+        assert op.kind == "allgather" and op.dims["ranks"] == 2 and op.repeat == 32 and op.outputs[0].fmt == "bf16"
+        assert op.outputs[0].nbytes == 2 * 4096 * 2 == 16384 and op.inputs[0].nbytes == 8192
+    assert ops["q_norm"].dims["rows"] == 2 and ops["q_norm"].dims["cols"] == 4096
+    assert not {"q_norm", "k_norm"} & set(o.meta["parallel"]["unsharded_ops"])
+    assert message_bytes(ops["q_allgather"]) == message_bytes(ops["k_allgather"]) == 16384  # the nccl-tests buffer

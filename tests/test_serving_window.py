@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from cosim.serving import serve
-from cosim.serving.metrics import MIN_WINDOW_S, summarize
+from cosim.serving.metrics import MIN_WINDOW_S, ServeResult, has_window, summarize
 from cosim.serving.steptime import StepCost
 
 H = 1 / 64  # seconds per step
@@ -42,8 +42,8 @@ def test_sustained_load_reads_the_offered_rate_in_the_window_not_the_makespan(tm
     assert s["throughput_tok_s"] == 33 * 64 / 3.0 == 704.0
     # arrival window [0, 2.0): 32 requests, all meeting the SLOs -> 16 req/s = the offered rate
     assert s["arrival_window_s"] == 2.0 and s["goodput_window_req_s"] == 16.0
-    # steady window [first finish 1.0, last arrival 2.0): 16 finishes (requests 0..15); steps ending at
-    # 64/64 .. 127/64 s each emit one token for each of the 16 requests running -> 64 * 16 = 1024 tokens
+    # steady window (first finish 1.0, last finish by the last arrival 2.0]: 16 finishes (requests 1..16);
+    # steps ending at 65/64 .. 128/64 s each emit one token for each of the 16 requests running -> 1024 tokens
     assert (s["steady_start_s"], s["steady_end_s"], s["steady_window_s"]) == (1.0, 2.0, 1.0)
     assert s["throughput_window_req_s"] == 16.0 and s["throughput_window_tok_s"] == 1024.0
 
@@ -60,7 +60,8 @@ def test_overload_window_throughput_is_the_capacity_and_goodput_counts_slo_misse
     assert s["makespan_s"] == 5.0 and s["throughput_req_s"] == 6.6 and s["goodput_req_s"] == 1.6
     # arrival window [0, 2.0): the 8 SLO-meeting requests / 2.0 s
     assert s["goodput_window_req_s"] == 4.0
-    # steady window [1.0, 2.0): requests 0..7 finish in it (1.0 .. 1.4375), 8 run in every step -> 8 req/s and
+    # steady window (1.0, 2.0]: requests 1..7 (1.0625 .. 1.4375) and 8 (2.0) finish in it, 8 run in every
+    # step -> 8 req/s and
     # 8 * 64 = 512 tok/s, the capacity (the makespan read 6.6 req/s, 422.4 tok/s)
     assert s["steady_window_s"] == 1.0 and s["throughput_window_req_s"] == 8.0
     assert s["throughput_window_tok_s"] == 512.0 and s["throughput_tok_s"] == 422.4
@@ -80,9 +81,9 @@ def test_no_window_is_nan_and_says_so(tmp_path):
     assert math.isnan(r.summary["throughput_window_tok_s"]) and r.summary["goodput_window_req_s"] == 2.0
     # request 0 finishes after its 64 steps plus request 1's prefill step (continuous: prefill first) = 65/64 s
     assert r.summary["steady_start_s"] == 65 / 64
-    assert any(n.startswith("no steady window: the last request arrived at 0.500 s, not after the first "
-                            "finished (1.016 s)") for n in r.notes)
-    assert "throughput n/a (the last request arrived by the first finish)" in r.format()
+    assert any(n.startswith("no steady window: no request finished after the first (1.016 s) and by the last "
+                            "arrival (0.500 s)") for n in r.notes)
+    assert "throughput n/a (no second finish by the last arrival)" in r.format()
 
 
 def test_timeline_tokens_add_up_on_the_fast_path():
@@ -103,7 +104,7 @@ def test_format_names_both_time_bases(tmp_path):
     text = _run(tmp_path).format()
     assert "over the makespan (3.00 s, first arrival to last finish): throughput 11.00 req/s" in text
     assert ("without the drain: goodput 16.00 req/s over the 2.00 s from first to last arrival; throughput "
-            "16.00 req/s, 1,024 output tok/s over [first finish 1.00 s, last arrival 2.00 s)") in text
+            "16.00 req/s, 1,024 output tok/s over (first finish 1.00 s, last finish by the last arrival 2.00 s]") in text
 
 
 @pytest.mark.parametrize("metric", ["goodput_window_req_s", "throughput_window_tok_s"])
@@ -124,8 +125,8 @@ def _frame(arrival, e2e, ok_ttft=True):
 @given(n=st.integers(2, 400), d_exp=st.integers(-8, 2), s_mult=st.integers(1, 64))
 def test_even_arrivals_constant_service_read_one_over_d_without_the_drain(n, d_exp, s_mult):
     # N arrivals every d s (a power of two: exact sums), each served in s = m * d / 4 s, all SLOs met:
-    # goodput over the arrivals reads 1 / d exactly; finishes in [first finish s, last arrival (N-1) d)
-    # read 1 / d too when that window holds whole gaps; the makespan reads N / ((N - 1) d + s), below 1 / d
+    # goodput over the arrivals reads 1 / d exactly; finishes s + i d in (first finish s, last finish by the
+    # last arrival (N-1) d] read 1 / d too, whatever s / d; the makespan reads N / ((N - 1) d + s), below 1 / d
     # exactly when s > d
     d = 2.0 ** d_exp
     s_e2e = s_mult * d / 4
@@ -133,10 +134,20 @@ def test_even_arrivals_constant_service_read_one_over_d_without_the_drain(n, d_e
     assert s["goodput_window_req_s"] == 1 / d
     assert s["throughput_req_s"] == pytest.approx(n / ((n - 1) * d + s_e2e), rel=1e-12)
     assert (s["throughput_req_s"] < 1 / d) == (s_e2e > d)
-    if s_mult % 4 == 0 and s_e2e < (n - 1) * d:  # s a whole number of gaps: the steady window holds whole gaps
-        assert s["throughput_window_req_s"] == 1 / d
-    elif s_e2e >= (n - 1) * d:
+    if s_e2e + d <= (n - 1) * d:  # a second finish by the last arrival
+        assert s["throughput_window_req_s"] == pytest.approx(1 / d, rel=1e-12)
+    else:
         assert math.isnan(s["throughput_window_req_s"])
+
+
+@pytest.mark.parametrize("n, old", [(3, 4 / 3), (11, 20 / 19), (101, 200 / 199)])
+def test_service_not_a_whole_number_of_gaps_reads_the_offered_rate(n, old):
+    # arrivals every 1 s, 0.5 s service (offered 1 req/s): finishes at 0.5, 1.5, ..; the last by the last
+    # arrival n - 1 is n - 1.5, so the window (0.5, n - 1.5] holds n - 2 finishes over n - 2 s -> 1.0.
+    # The old window [0.5, n - 1) counted n - 1 finishes over n - 1.5 s (`old`: 1.3333, 1.0526, 1.005)
+    s = summarize(_frame([float(i) for i in range(n)], [0.5] * n), 1.0, 0.5, None)
+    assert (s["steady_start_s"], s["steady_end_s"]) == (0.5, n - 1.5)
+    assert s["throughput_window_req_s"] == 1.0 != old
 
 
 @settings(max_examples=60, deadline=None)
@@ -150,7 +161,7 @@ def test_window_counts_are_whole_requests_and_slo_misses_count_nothing(arr, e2e)
         assert abs(k - round(k)) < 1e-9 and 0 <= round(k) <= len(arr) - 1
     if s["steady_window_s"] >= MIN_WINDOW_S:
         k = s["throughput_window_req_s"] * s["steady_window_s"]
-        assert abs(k - round(k)) < 1e-9 and 1 <= round(k) <= len(arr)
+        assert abs(k - round(k)) < 1e-9 and 1 <= round(k) <= len(arr) - 1
     miss = summarize(_frame(sorted(arr), e2e[:len(arr)], ok_ttft=False), 1.0, 0.5, None)["goodput_window_req_s"]
     assert miss == 0.0 if s["arrival_window_s"] >= MIN_WINDOW_S else math.isnan(miss)
 
@@ -159,3 +170,16 @@ def test_a_window_below_a_nanosecond_is_no_window():
     """Arrivals 5e-324 s apart (hypothesis found them) made the arrival-window goodput 1 / 5e-324 = inf."""
     s = summarize(_frame([0.0, 5e-324], [1.0, 1.0]), 1.0, 0.5, None)
     assert math.isnan(s["goodput_window_req_s"]) and s["arrival_window_s"] < MIN_WINDOW_S
+
+
+def test_one_window_threshold_for_the_figures_the_notes_and_the_text():
+    """A sub-ns window printed "goodput nan req/s over the 0.00 s" (the text tested > 0, the figure >= 1 ns)."""
+    assert not has_window(MIN_WINDOW_S / 2) and has_window(MIN_WINDOW_S) and not has_window(float("nan"))
+    df = _frame([0.0, 5e-324, 5e-324], [1.0, 1.0, 1.0])
+    s = summarize(df, 1.0, 0.5, None)
+    s.update(level_used="roofline")
+
+    class _C:
+        model, hw, scheduler, level, qps, trace = "m", "h", "chunked", "roofline", None, "t.csv"
+    text = ServeResult(_C(), df, s, None, {}).format()
+    assert "goodput n/a (one arrival instant)" in text and "nan" not in text.split("without the drain:")[1]

@@ -67,8 +67,9 @@ def _load(axes, base=BASE, source="s.yaml"):
      "seq: got 8,193; expected at most 8,192, llama3_8b's maximum context"),
     ([{"zip": {"batch": [1, 2], "seq": [1024, 10000]}}], BASE, "axes[0].zip.seq[1]", "10000",
      "expected at most 8,192, llama3_8b's maximum context"),
-    ([{"random": {"samples": 4, "fields": {"seq": {"low": 1024, "high": 9000, "int": True}}}}], BASE,
-     "axes[0].random.fields.seq.high", "9000", "expected at most 8,192"),
+    # a random range no value of which fits (both ends fail): refused at its low end
+    ([{"random": {"samples": 4, "fields": {"seq": {"low": 9000, "high": 12000, "int": True}}}}], BASE,
+     "axes[0].random.fields.seq.low", "9000", "expected at most 8,192"),
     ([{"grid": {"parallel.tp": [2, 3]}}], SYS, "axes[0].grid.parallel.tp[1]", "3",
      "tp: got 3; expected a divisor of the 32 attention heads of llama3_8b"),
     ([{"grid": {"parallel.pp": [2, 64]}}], SYS, "axes[0].grid.parallel.pp[1]", "64",
@@ -108,6 +109,26 @@ def test_a_combination_of_valid_values_stays_a_row_with_a_warning(tmp_path):
     assert "expected at most 4,096, llama2_7b's maximum context" in df["error"].iloc[3]
     # zip pairs each model with a seq it holds: nothing to warn about, nothing refused
     _load([{"zip": {"model": ["llama3_8b", "llama2_7b"], "seq": [8192, 4096]}}])
+
+
+def test_a_random_range_that_fails_only_in_part_runs_with_a_warning_naming_the_part(tmp_path):
+    # was refused: "axes[0].random.fields.seq.high: got 8192; ... every point with it fails", though the
+    # end is not a sampled point and draws up to 4096 (llama2_7b's max context) are valid. Prefill's
+    # largest step holds seq tokens, so the last seq that fits is 4096: draws in [4097, 8192] fail
+    axes = [{"random": {"samples": 6, "seed": 0, "fields": {"seq": {"low": 512, "high": 8192, "int": True}}}}]
+    base = {**BASE, "model": "llama2_7b"}
+    with pytest.warns(UserWarning, match=r"axes\[0\]\.random\.fields\.seq: the range \[512, 8192\] can be priced "
+                                         r"only in part: draws in \[4097, 8192\] fail at every point"):
+        sp = _load(axes, base)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = sweep({**_doc({}, base), "axes": axes}, output=tmp_path / "o", quiet=True)
+    assert set(df["status"]) <= {"ok", "error"} and len(df) == 6
+    seqs = df["seq"].astype(int)
+    assert list(df["status"]) == ["ok" if s <= 4096 else "error" for s in seqs]
+    assert all("expected at most 4,096" in e for e in df.loc[seqs > 4096, "error"])
+    assert {"ok", "error"} == set(df["status"])  # seed 0 draws on both sides of 4096
 
 
 def test_opt_in_and_per_point_infeasibility_are_not_refused():

@@ -349,6 +349,11 @@ class _Sharder:
         if name in ("q_norm", "k_norm") and m.qk_norm_per_head:  # one row per head: split like the heads
             rows = op.dims["rows"] // (m.heads if name == "q_norm" else m.kv_heads) * (hl if name == "q_norm" else kvl)
             return [_rows(op, rows)]
+        if name in ("q_norm", "k_norm"):
+            # OLMo-2: one norm over the whole q (k) projection needs all of it: each rank all-gathers its
+            # column shard, normalises the full projection and keeps its own shard (vLLM's Olmo2Attention)
+            cols = m.q_dim if name == "q_norm" else m.kv_dim
+            return [self.coll(name[0] + "_allgather", "allgather", self.T, op.repeat, op.group, cols=cols), op]
         if name in ("q_a_proj", "q_a_norm", "kv_a_proj", "kv_a_norm"):
             return [op]  # MLA's low-rank down-projections are replicated (small), as in vLLM
         if name in ("q_absorb", "o_absorb"):

@@ -20,7 +20,7 @@ from hwmodels.nccl import dtype_from_harness, launch_from_harness
 from hwmodels.spec import HardwareError
 from hwmodels.system import load_system
 
-__all__ = ["HELDOUT_S4B_CSV", "LAUNCH_CSV", "ScoredRow", "score_file", "session4b_systems", "session8_systems", "x3_x4",
+__all__ = ["HELDOUT_S4B_CSV", "LAUNCH_CSV", "ScoredRow", "score_file", "stated_dtype", "session4b_systems", "session8_systems", "x3_x4",
            "summary", "BANDS", "S11_RING_LL", "with_ring_ll", "session11_system"]
 
 _PUB = Path(__file__).resolve().parents[2] / "validation" / "published"
@@ -88,6 +88,12 @@ def session8_systems() -> dict:
     return {n: with_term(session11_system(n), S4B_TERM) for n in ("dgx_h100", "dgx_h200")}
 
 
+def stated_dtype(row: dict) -> str | None:
+    """The element type a table row (a csv.DictReader row) states, from its note and harness
+    (hwmodels.nccl.dtype_from_harness); None where it states none."""
+    return dtype_from_harness(f"{row.get('note') or ''} {row.get('harness') or ''}")
+
+
 def score_file(path, level: str = "analytical", systems: dict | None = None) -> list[ScoredRow]:
     """Every row priced as its harness ran it, on `systems` {name: SystemSpec} (default: the bundled files)."""
     modes, systems, out = _launch_map(), dict(systems or {}), []
@@ -98,7 +104,7 @@ def score_file(path, level: str = "analytical", systems: dict | None = None) -> 
             S, n, forced, mode = int(r["size_bytes"]), int(r["n_gpus"]), r.get("forced") or "", _launch_of(r, modes, path)
             # the element type where the row states it (a note's nccl_dtype, the harness's -d; session 12b): NCCL's NVLS
             # reduces no 8-bit type; rows that state none are priced as before (hwmodels.collectives.nvls_offered)
-            dtype = dtype_from_harness(f"{r.get('note') or ''} {r.get('harness') or ''}")
+            dtype = stated_dtype(r)
             c = collective_cost(r["collective"], S, n, 1, s, level, forced or None, launch=mode, dtype=dtype)
             free = collective_cost(r["collective"], S, n, 1, s, level, None, launch=mode, dtype=dtype)
             bw = r.get("busbw_GBps")

@@ -19,11 +19,11 @@ no calibration. Nothing here writes a system file.
 from __future__ import annotations
 
 import csv
-import statistics
 from dataclasses import dataclass
 
 import numpy as np
 
+from cosim.calibrate import collective_select_rules as rules
 from cosim.calibrate.collective_fit import _fit_ring_simple
 from cosim.calibrate.collective_holdout_s4b import S11_RING_LL, score_file, with_ring_ll
 from cosim.calibrate.nccl_table import IN_RANGE, PUB
@@ -151,51 +151,16 @@ def loto(rows: list[Row] | None = None, system: SystemSpec | None = None, cands=
     return out
 
 
-def _p90(xs):
-    return float(np.percentile(np.abs(xs), 90)) if len(xs) else float("nan")
-
-
 def summarise(folds: list[Fold]) -> dict:
-    """{cid: {S, worst_f, pooled_within, points, worst_p90, per: {machine: {within, points, f, median, p90}}}}."""
-    res = {}
-    for cid in dict.fromkeys(f.cid for f in folds):
-        per = {}
-        for f in (x for x in folds if x.cid == cid):
-            e = np.abs(np.array(f.errors))
-            per[f.machine] = {"within": int(np.sum(e <= TOL + 1e-12)), "points": len(e), "f": float(np.mean(e <= TOL + 1e-12)),
-                              "median": float(statistics.median(e)), "p90": _p90(e)}
-        res[cid] = {"S": float(np.mean([p["f"] for p in per.values()])),
-                    "worst_f": min(p["f"] for p in per.values()),
-                    "pooled_within": sum(p["within"] for p in per.values()),
-                    "points": sum(p["points"] for p in per.values()),
-                    "worst_p90": max(p["p90"] for p in per.values()), "per": per}
-    return res
+    """{cid: {S, worst_f, pooled_within, points, worst_p90, per: {machine: {within, points, f, median, p90}}}}
+    (collective_select_rules.summarise)."""
+    return rules.summarise(folds, TOL, worst_f=True)
 
 
 def choose(res: dict, incumbent: str = "C0", margin_rows: int = 2, tie_pp: float = 1.0) -> tuple[str | None, dict]:
-    """The rules' choice: (chosen candidate or None, {cid: why}). A candidate qualifies if no machine loses a row within
-    15 % against the incumbent and the pooled count gains >= margin_rows; the best S wins, candidates within tie_pp
-    points of it tie and go to fewer fitted parameters, then the lower worst-table p90, then CANDIDATES order."""
-    inc, why, ok = res[incumbent], {}, []
-    for cid, r in res.items():
-        if cid == incumbent:
-            why[cid] = "incumbent"
-            continue
-        lost = [m for m, p in r["per"].items() if p["within"] < inc["per"][m]["within"]]
-        gain = r["pooled_within"] - inc["pooled_within"]
-        if lost:
-            why[cid] = f"does not qualify: fewer rows within 15 % on {', '.join(lost)}"
-        elif gain < margin_rows:
-            why[cid] = f"does not qualify: pooled gain {gain:+d} rows (< {margin_rows})"
-        else:
-            why[cid] = f"qualifies: pooled gain {gain:+d} rows, no table loses a row"
-            ok.append(cid)
-    if not ok:
-        return None, why
-    best = max(res[c]["S"] for c in ok)
-    tied = [c for c in ok if res[c]["S"] >= best - tie_pp / 100]
-    tied.sort(key=lambda c: (FITTED[c], res[c]["worst_p90"], CANDIDATES.index(c)))
-    return tied[0], why
+    """The rules' choice (collective_select_rules.choose): (chosen candidate or None, {cid: why}); ties go to
+    fewer fitted parameters, then the lower worst-table p90, then CANDIDATES order."""
+    return rules.choose(res, incumbent, list(res), FITTED, CANDIDATES, margin_rows, tie_pp, unit="table", tol=TOL)
 
 
 def yaml_ll(line: dict) -> dict:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import copy
 import csv
 import itertools
-import statistics
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from cosim.calibrate.collective_holdout_s4b import score_file
+from cosim.calibrate import collective_select_rules as rules
+from cosim.calibrate.collective_holdout_s4b import score_file, stated_dtype
 from cosim.calibrate.nccl_table import IN_RANGE, PUB
 from hwmodels.collectives import collective_cost
 from hwmodels.system import SystemSpec, load_system
@@ -59,20 +59,18 @@ class Row:
     published_s: float
 
 
-def _dtype(source: str) -> str | None:
-    return {"half": "fp16", "int8": "int8"}.get(source.rsplit("_", 1)[-1])
-
-
 def seen_rows() -> list[Row]:
     """Every row of the rules' machines (collective_selection_session12b.md), in range 1 KB - 1 GB."""
     out = []
-    for r in score_file(PUB / S12):
+    with open(PUB / S12, newline="") as f:  # score_file scores every row in file order: its element type as it prices it
+        dtypes = [stated_dtype(r) for r in csv.DictReader(f)]
+    for r, dtype in zip(score_file(PUB / S12), dtypes, strict=True):
         if not r.in_range or r.forced:
             continue
         m, sysname = ("aic_h100", "dgx_h100") if r.gpu == "H100 SXM" else ("aic_h200", "dgx_h200")
         fam = "a2a" if r.collective == "alltoall" else "ring" if r.n_gpus in (2, 4) and r.collective in RING_KINDS else ""
         if fam:
-            out.append(Row(m, fam, r.collective, r.n_gpus, r.size_bytes, r.launch, _dtype(r.source), sysname,
+            out.append(Row(m, fam, r.collective, r.n_gpus, r.size_bytes, r.launch, dtype, sysname,
                            r.published_us * 1e-6))
     for r in score_file(PUB / "allreduce_h100_curve_heldout.csv"):
         if r.in_range and r.n_gpus == 4 and r.source == "nccl_collectives_bench" and not r.forced:
@@ -190,39 +188,11 @@ def loto(rows: list[Row] | None = None, cands=RING + A2A) -> list[Fold]:
 
 
 def summarise(folds: list[Fold]) -> dict:
-    """{cid: {S, pooled_within, points, worst_p90, per: {machine: {within, points, f, median, p90}}}}."""
-    res = {}
-    for cid in dict.fromkeys(f.cid for f in folds):
-        per = {}
-        for f in (x for x in folds if x.cid == cid):
-            e = np.abs(np.array(f.errors))
-            per[f.machine] = {"within": int(np.sum(e <= TOL + 1e-12)), "points": len(e),
-                              "f": float(np.mean(e <= TOL + 1e-12)), "median": float(statistics.median(e)),
-                              "p90": float(np.percentile(e, 90)), "params": f.params}
-        res[cid] = {"S": float(np.mean([p["f"] for p in per.values()])),
-                    "pooled_within": sum(p["within"] for p in per.values()),
-                    "points": sum(p["points"] for p in per.values()),
-                    "worst_p90": max(p["p90"] for p in per.values()), "per": per}
-    return res
+    """{cid: {S, pooled_within, points, worst_p90, per: {machine: {within, points, f, median, p90, params}}}}
+    (collective_select_rules.summarise)."""
+    return rules.summarise(folds, TOL, per_extra=lambda f: {"params": f.params})
 
 
 def choose(res: dict, family: tuple, margin_rows: int = 2, tie_pp: float = 1.0) -> tuple[str | None, dict]:
-    """The rules' choice within one family (its first id is the incumbent)."""
-    inc, why, ok = res[family[0]], {family[0]: "incumbent"}, []
-    for cid in family[1:]:
-        r = res[cid]
-        lost = [m for m, p in r["per"].items() if p["within"] < inc["per"][m]["within"]]
-        gain = r["pooled_within"] - inc["pooled_within"]
-        if lost:
-            why[cid] = f"does not qualify: fewer rows within 15 % on {', '.join(lost)}"
-        elif gain < margin_rows:
-            why[cid] = f"does not qualify: pooled gain {gain:+d} rows (< {margin_rows})"
-        else:
-            why[cid] = f"qualifies: pooled gain {gain:+d} rows, no machine loses a row"
-            ok.append(cid)
-    if not ok:
-        return None, why
-    best = max(res[c]["S"] for c in ok)
-    tied = sorted((c for c in ok if res[c]["S"] >= best - tie_pp / 100),
-                  key=lambda c: (FITTED[c], res[c]["worst_p90"], family.index(c)))
-    return tied[0], why
+    """The rules' choice within one family (its first id is the incumbent; collective_select_rules.choose)."""
+    return rules.choose(res, family[0], family, FITTED, family, margin_rows, tie_pp, unit="machine", tol=TOL)

@@ -15,7 +15,10 @@ Which is an error and which is a row:
 Only the fields the rules read are combined (model, seq, batch, system, parallel.*), and only
 the distinct values of each axis entry, so a million-point hardware sweep forms one
 combination. Random ranges contribute their two ends. Beyond MAX_COMBOS combinations the
-check is skipped, with a note; those points still report their error in their row.
+check is skipped, with a note; those points still report their error in their row. A random
+range is refused only when neither end can be priced; when one end fails (seq up to 8192 on a
+4K model), most draws are still valid: the sweep runs, a warning names the failing part of the
+range (bisected between the ends), and draws in it are error rows.
 """
 
 from __future__ import annotations
@@ -122,6 +125,30 @@ def _describe(point: dict) -> str:
     return ", ".join(f"{f} {v!r}" for f, v in point.items())
 
 
+def _warn_part(source: str, bad_end: str, good_end: str, rng: dict, rules) -> None:
+    """A random range one end of which no point can price and the other can: draws are still
+    mostly valid, so the sweep runs and those draws are error rows; say which part fails (found
+    by bisection between the ends, taking the rule to flip once across the range)."""
+    f, low, high, plist = rng["field"], rng["low"], rng["high"], rng["partners"]
+    plist = [dict(p) for p in {tuple(sorted(p.items())): p for p in plist}.values()]
+
+    def fine(v):
+        return any(rules.error({**p, f: v}) is None for p in plist)
+    good, bad = (low, high) if bad_end.endswith(".high") else (high, low)
+    integer = isinstance(low, int) and isinstance(high, int)
+    for _ in range(200):
+        if (abs(bad - good) <= 1) if integer else (abs(bad - good) <= 1e-9 * max(abs(bad), abs(good), 1)):
+            break
+        mid = (good + bad) // 2 if integer else (good + bad) / 2
+        good, bad = (mid, bad) if fine(mid) else (good, mid)
+    p = next(p for p in plist if rules.error({**p, f: high if bad_end.endswith(".high") else low}) is not None)
+    err = rules.error({**p, f: high if bad_end.endswith(".high") else low})[0]
+    part = f"[{bad}, {high}]" if bad_end.endswith(".high") else f"[{low}, {bad}]"
+    warnings.warn(f"{source}: {bad_end.rsplit('.', 1)[0]}: the range [{low}, {high}] can be priced only in part: "
+                  f"draws in {part} fail at every point (e.g. {f} {high if bad_end.endswith('.high') else low!r}: "
+                  f"{err}); they will be error rows", stacklevel=5)
+
+
 def check_combinations(base, axes, search, source: str) -> None:
     """Refuse a value no point can price (and a base no point can price); note how many
     combinations of otherwise valid values will be error rows."""
@@ -138,7 +165,7 @@ def check_combinations(base, axes, search, source: str) -> None:
                           f"than {MAX_COMBOS:,}, so they are not checked together up front; a point that cannot "
                           f"be priced is an error row saying why", stacklevel=4)
             continue
-        ok, why = {}, {}
+        ok, why, partners = {}, {}, {}
         for combo in itertools.product(*blocks):
             refs = {f: vp for row in combo for f, vp in row.items()}
             point = {f: v for f, (v, _) in refs.items()}
@@ -147,6 +174,11 @@ def check_combinations(base, axes, search, source: str) -> None:
                 raise InputError(f"{source}: base: {bad[0]}")
             for f, (v, path) in refs.items():
                 ok[path] = ok.get(path, False) or bad is None
+                if path.endswith((".low", ".high")):  # a random range's end: its partners, to find where it fails
+                    rng, end = path.rsplit(".", 1)
+                    r = partners.setdefault(rng, {"field": f, "partners": []})
+                    r[end] = v
+                    r["partners"].append({g: w for g, w in point.items() if g != f})
                 if bad is not None and path not in why:
                     why[path] = (f.split(".")[0] in bad[1], v, point, bad[0])
             if bad is not None:
@@ -155,6 +187,11 @@ def check_combinations(base, axes, search, source: str) -> None:
         if ok and not any(ok.values()) and (bad := rules.error({})) is not None:
             raise InputError(f"{source}: base: {bad[0]} (every point of the sweep fails)")  # the base, not an axis
         never = [p for p, good in ok.items() if not good]
+        for path in [p for p in never if p.endswith((".low", ".high"))]:
+            other = path.rsplit(".", 1)[0] + (".high" if path.endswith(".low") else ".low")
+            if ok.get(other):  # the range's other end can be priced: only part of the range fails
+                never.remove(path)
+                _warn_part(source, path, other, partners[path.rsplit(".", 1)[0]], rules)
         if never:  # a field the broken rule reads before one that only rides along (a zip row's other lists)
             path = next((p for p in never if why[p][0]), never[0])
             _, v, point, err = why[path]

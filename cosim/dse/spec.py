@@ -67,7 +67,8 @@ METRICS = {"latency_s": "seconds per forward pass", "energy_j": "joules per forw
            "goodput_window_req_s": "requests/s meeting the SLOs among those arriving between the first and last "
                                    "arrival (steady state; needs serve:)",
            "throughput_tok_s": "output tokens/s served, over the makespan incl. the drain (needs serve:)",
-           "throughput_window_tok_s": "output tokens/s emitted between the first finish and the last arrival "
+           "throughput_window_tok_s": "output tokens/s emitted between the first finish and the last finish by "
+                                      "the last arrival "
                                       "(steady state; needs serve:)",
            "slo_attainment": "fraction of requests meeting the SLOs (needs serve:)"}
 EXPERIMENT_FIELDS = tuple(k for k in DEFAULTS if k not in ("name", "output", "accuracy", "hw", "parallel",

@@ -19,7 +19,7 @@ from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
 from cosim.serving.kv_memory import PagedKV, kv_capacity, window_note
-from cosim.serving.metrics import MIN_WINDOW_S, ServeResult, request_table, summarize
+from cosim.serving.metrics import ServeResult, has_window, request_table, summarize
 from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
 from hwmodels.spec import HardwareSpec, load_hw
 from hwmodels.system import SystemSpec, list_systems, load_system
@@ -242,11 +242,11 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     if cfg.preemption == "swap" or cfg.offload or cfg.scheduler == "disaggregated":
         notes.append("link transfers (swap, offload, KV hand-over) cost time only: the hardware spec gives "
                      "no energy per byte for its links")
-    if not summary["steady_window_s"] >= MIN_WINDOW_S:  # never silent: the steady throughput figures are NaN, say why
-        notes.append(f"no steady window: the last request arrived at {summary['steady_end_s']:.3f} s, not after the "
-                     f"first finished ({summary['steady_start_s']:.3f} s); throughput_window_* are NaN (more "
-                     f"requests give one)")
-    if not summary["arrival_window_s"] >= MIN_WINDOW_S:
+    if not has_window(summary["steady_window_s"]):  # never silent: the steady throughput figures are NaN, say why
+        last = summary["arrival_window_s"] + float(df["arrival_s"].min())
+        notes.append(f"no steady window: no request finished after the first ({summary['steady_start_s']:.3f} s) and "
+                     f"by the last arrival ({last:.3f} s); throughput_window_* are NaN (more requests give one)")
+    if not has_window(summary["arrival_window_s"]):
         notes.append("no arrival window: every request arrived at once, so goodput_window_req_s is NaN "
                      "(goodput_req_s over the makespan is the rate of such a batch)")
     return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},

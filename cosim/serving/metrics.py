@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ServeResult", "request_table", "summarize", "PCTS", "MIN_WINDOW_S"]
+__all__ = ["ServeResult", "request_table", "summarize", "PCTS", "MIN_WINDOW_S", "has_window"]
 
 PCTS = (50, 90, 99)
 
@@ -26,23 +26,31 @@ def request_table(requests):
 
 
 def tokens_between(timeline, a: float, b: float) -> float:
-    """Output tokens emitted at step ends in [a, b). A timeline row is one step (its tokens at its
-    end, `time_s`) or a fast-path run of `steps` decode steps from `start_s` to `time_s`, taken as
-    equally long, each emitting tokens / steps at its end."""
+    """Output tokens emitted at step ends in (a, b]: a step's tokens are made during the step, so
+    a window opening at a step end leaves that step out and one closing at a step end holds it.
+    A timeline row is one step (its tokens at its end, `time_s`) or a fast-path run of `steps`
+    decode steps from `start_s` to `time_s`, taken as equally long, each emitting tokens / steps
+    at its end."""
     e = timeline["time_s"].to_numpy(dtype=float)
     s = timeline["start_s"].to_numpy(dtype=float)
     n = timeline["steps"].to_numpy(dtype=float)
     tok = timeline["tokens"].to_numpy(dtype=float)
     d = (e - s) / n  # a step's length in the row
-    # step ends e - m d, m = 0 .. n-1, in [a, b): (e - b) / d < m <= (e - a) / d
+    # step ends e - m d, m = 0 .. n-1, in (a, b]: (e - b) / d <= m < (e - a) / d
     with np.errstate(divide="ignore", invalid="ignore"):
-        hi = np.where(d > 0, np.floor((e - a) / d), np.where(e >= a, n - 1, -1))
-        lo = np.where(d > 0, np.floor((e - b) / d) + 1, np.where(e < b, 0, n))
+        hi = np.where(d > 0, np.ceil((e - a) / d) - 1, np.where(e > a, n - 1, -1))
+        lo = np.where(d > 0, np.ceil((e - b) / d), np.where(e <= b, 0, n))
     count = np.clip(np.minimum(hi, n - 1) - np.maximum(lo, 0) + 1, 0, None)
     return float((tok * count / n).sum())
 
 
 MIN_WINDOW_S = 1e-9  # shortest window a rate is taken over (s)
+
+
+def has_window(seconds: float) -> bool:
+    """Whether a rate can be taken over a window this long: at least MIN_WINDOW_S (1 ns, far below
+    any step); a shorter one would only count float round-off, or overflow. NaN is no window."""
+    return bool(seconds >= MIN_WINDOW_S)
 
 
 def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dict:
@@ -58,18 +66,25 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dic
       seconds apart, all meeting the SLOs, read (N - 1) / ((N - 1) d) = 1 / d). The window is
       fixed by the arrivals alone, so configurations fed the same requests differ only by
       their SLO misses. `throughput_window_req_s` = requests finishing in the steady window
-      [first finish, last arrival) / `steady_window_s`, and `throughput_window_tok_s` = output
-      tokens emitted in it (from the step `timeline`) / steady_window_s: load is offered and the
-      first request has gone through, so this is the offered rate below saturation and the
-      capacity above it. A window shorter than MIN_WINDOW_S (1 ns, far below any step) gives NaN
-      (and the run a note): a rate over it would only count float round-off, or overflow.
+      (first finish, last finish at or before the last arrival] / `steady_window_s`, and
+      `throughput_window_tok_s` = output tokens emitted at step ends in it (from the step
+      `timeline`) / steady_window_s: load is offered and the first request has gone through.
+      The window opens and closes at a finish and counts the finishes after the one that opens
+      it, so K + 1 finishes p seconds apart read K / (K p) = 1 / p exactly: the offered rate 1 / d
+      below saturation (N arrivals d apart, service s: finishes s + i d, whatever s / d) and the
+      capacity above it. (Closing at the last arrival instead counted ceil(((N-1) d - s) / d)
+      finishes over (N-1) d - s: 3 arrivals 1 s apart, 0.5 s service read 1.33 req/s.) A window
+      shorter than MIN_WINDOW_S (`has_window`) gives NaN (and the run a note): a rate over it
+      would only count float round-off, or overflow.
     """
     arrival = df["arrival_s"].to_numpy(dtype=float)
     finish = arrival + df["e2e_s"].to_numpy(dtype=float)
     start, end = arrival.min(), finish.max()
     makespan = end - start
-    a, b = finish.min(), arrival.max()  # the steady window [a, b)
-    window, arrivals = max(0.0, b - a), b - start
+    a, last_arrival = finish.min(), arrival.max()
+    by_last = finish[finish <= last_arrival]
+    b = by_last.max() if len(by_last) else a  # the steady window (a, b]: first finish -> last finish by the last arrival
+    window, arrivals = b - a, last_arrival - start
     out_len = df["output_len"].to_numpy()
     nan = float("nan")
     out = {"requests": len(df), "makespan_s": float(makespan),
@@ -91,9 +106,9 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dic
         ok &= df["tpot_s"].to_numpy() <= slo_tpot_s
     out["slo_attainment"] = float(ok.mean())
     out["goodput_req_s"] = float(ok.sum() / makespan) if makespan > 0 else nan
-    out["goodput_window_req_s"] = float((ok & (arrival < b)).sum() / arrivals) if arrivals >= MIN_WINDOW_S else nan
-    if window >= MIN_WINDOW_S:
-        out["throughput_window_req_s"] = float(((finish >= a) & (finish < b)).sum() / window)
+    out["goodput_window_req_s"] = float((ok & (arrival < last_arrival)).sum() / arrivals) if has_window(arrivals) else nan
+    if has_window(window):
+        out["throughput_window_req_s"] = float(((finish > a) & (finish <= b)).sum() / window)
         out["throughput_window_tok_s"] = float(tokens_between(timeline, a, b) / window) if timeline is not None else nan
     else:
         out["throughput_window_req_s"] = out["throughput_window_tok_s"] = nan
@@ -104,7 +119,8 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dic
 class ServeResult:
     """`summary` keys (`summarize`): rates over the makespan (`throughput_req_s`, `throughput_tok_s`,
     `goodput_req_s`, over `makespan_s`), goodput over the arrivals (`goodput_window_req_s`, over
-    `arrival_window_s`), throughput over the steady window [first finish, last arrival)
+    `arrival_window_s`), throughput over the steady window (first finish, last finish at or before
+    the last arrival]
     (`throughput_window_req_s`, `throughput_window_tok_s`, over `steady_window_s`, from
     `steady_start_s` to `steady_end_s`); latency percentiles; energy. `timeline` has the output
     tokens each step emitted."""
@@ -136,10 +152,11 @@ class ServeResult:
                      f"{s['goodput_req_s']:.2f} req/s (SLO attainment {100 * s['slo_attainment']:.1f} %)")
         if "steady_window_s" in s:
             g = (f"goodput {s['goodput_window_req_s']:.2f} req/s over the {s['arrival_window_s']:.2f} s from first "
-                 f"to last arrival" if s["arrival_window_s"] > 0 else "goodput n/a (one arrival instant)")
+                 f"to last arrival" if has_window(s["arrival_window_s"]) else "goodput n/a (one arrival instant)")
             t = (f"throughput {s['throughput_window_req_s']:.2f} req/s, {s['throughput_window_tok_s']:,.0f} output "
-                 f"tok/s over [first finish {s['steady_start_s']:.2f} s, last arrival {s['steady_end_s']:.2f} s)"
-                 if s["steady_window_s"] > 0 else "throughput n/a (the last request arrived by the first finish)")
+                 f"tok/s over (first finish {s['steady_start_s']:.2f} s, last finish by the last arrival "
+                 f"{s['steady_end_s']:.2f} s]" if has_window(s["steady_window_s"])
+                 else "throughput n/a (no second finish by the last arrival)")
             lines.append(f"without the drain: {g}; {t}")
         lines.append(f"energy {s['energy_per_token_j'] * 1e3:.1f} mJ/output token (busy steps only"
                      + (f"; {s['energy_scope']}" if s.get("energy_scope") else "") + "); "
