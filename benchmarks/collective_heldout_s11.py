@@ -43,8 +43,7 @@ def main(argv=None) -> int:
     head_rows, rows, moved = got
     ar = ROUND.headline_rows(rows, "allreduce")
     h = score_headline(ar, LABEL)
-    t_ar, s_ar, kept, covered, v = h.md, h.stats, h.kept, h.covered, h.verdict
-    misses = [r for r in ar if abs(r.err_pct) > 15.0]
+    t_ar, s_ar, covered, v = h.md, h.stats, h.covered, h.verdict
     md = ["# Session 11: bundled dgx_h100 (no calibration) on a published single-node 8 x H100 nccl-tests table", "",
           f"Rules: validation/published/PREREGISTRATION_nccl_session11.md (session 9's Q1-Q4 / E1-E5 / X2-X4 and scoring, "
           f"by reference; committed before the table's rows were read). Frozen model {FROZEN[:7]}; each row priced as its "
@@ -54,12 +53,7 @@ def main(argv=None) -> int:
           f"Source: {TABLES[0].url} (NVIDIA's sample output of its DGX Cloud NCCL recipe, node pool0-01806; the README "
           "does not date it; the recipe's settings at that commit force nothing; NCCL version not stated).", "",
           "## 1. Headline: all-reduce, 1 KB - 1 GB", ""] + t_ar
-    md += ["", f"Bands covered: {', '.join(covered)}. Verdict by the rules: **{v}** "
-               f"({kept['within']} of {kept['points']} rows within 15 % without X3 / X4; "
-               f"{s_ar[LABEL]['time']['within']} of {s_ar[LABEL]['time']['points']} with them).", ""]
-    if misses:
-        md += ["Rows beyond 15 %: " + ", ".join(f"{r.size_bytes:,} B ({r.err_pct:+.1f}%, {r.algorithm})"
-                                                  for r in misses) + ".", ""]
+    md += h.verdict_lines()
     md += ["Per row (frozen price; model algorithm):", ""] + _rows_table(ar)
     md += ["", frozen_check(FROZEN, rows, moved)]
     write_result(OUT, "collective_heldout_s11", md, {

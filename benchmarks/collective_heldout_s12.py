@@ -89,8 +89,7 @@ def main(argv=None) -> int:
     scored = [r for r in rows if r.in_range]
     head = [r for r in scored if r.source == "aic_h100_2_29_2_all_reduce_8gpu_half"]
     hl = score_headline(head, LABEL)
-    t_head, s_head, kept, covered, v = hl.md, hl.stats, hl.kept, hl.covered, hl.verdict
-    misses = [r for r in head if abs(r.err_pct) > 15.0]
+    t_head, s_head, covered, v = hl.md, hl.stats, hl.covered, hl.verdict
     md = ["# Session 12: bundled dgx_h100 / dgx_h200 (no calibration) on AIConfigurator's measured NCCL 2.29.2 tables",
           "", f"Rules: validation/published/PREREGISTRATION_nccl_session12.md (rulings and session 9's rules by "
           f"reference, committed before any latency was read). Frozen model {frozen[:10]}; every row priced one "
@@ -98,12 +97,7 @@ def main(argv=None) -> int:
           "level, no calibration. Time error = model / published - 1; bus-bandwidth error = published time / model "
           "time - 1. Scored once; no model change follows.", "",
           "## 1. Headline: all-reduce, 8 x H100, fp16, 1 KB - 512 MB (the table has no 1 GB row)", ""] + t_head
-    md += ["", f"Bands covered: {', '.join(covered)}. Verdict by the rules: **{v}** "
-               f"({kept['within']} of {kept['points']} rows within 15 % without X3; "
-               f"{s_head[LABEL]['time']['within']} of {s_head[LABEL]['time']['points']} with it).", ""]
-    if misses:
-        md += ["Rows beyond 15 %: " + ", ".join(f"{r.size_bytes:,} B ({r.err_pct:+.1f}%, {r.algorithm})"
-                                                  for r in misses) + ".", ""]
+    md += hl.verdict_lines("X3", "it")
     md += ["Per row (frozen price; model algorithm):", ""] + _rows_table(head)
     md += ["", "## 2. Scored beside the headline (not the headline)", ""]
     others = {}

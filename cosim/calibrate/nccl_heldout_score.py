@@ -93,6 +93,20 @@ class Headline:
     kept: dict  # the headline set's time stats without X3 / X4
     covered: list  # the size bands (collective_holdout_s4b.BANDS) with a row
     verdict: str
+    label: str = ""
+    rows: tuple = ()
+
+    def verdict_lines(self, excluded: str = "X3 / X4", excluded_count: str = "them") -> list:
+        """The verdict sentence and the rows beyond the tolerance, as a round's result file prints them."""
+        within = self.stats[self.label]["time"]
+        md = ["", f"Bands covered: {', '.join(self.covered)}. Verdict by the rules: **{self.verdict}** "
+                  f"({self.kept['within']} of {self.kept['points']} rows within 15 % without {excluded}; "
+                  f"{within['within']} of {within['points']} with {excluded_count}).", ""]
+        misses = [r for r in self.rows if abs(r.err_pct) > TOL]
+        if misses:
+            md += ["Rows beyond 15 %: " + ", ".join(f"{r.size_bytes:,} B ({r.err_pct:+.1f}%, {r.algorithm})"
+                                                      for r in misses) + ".", ""]
+        return md
 
 
 def score_headline(rows, label: str) -> Headline:
@@ -100,7 +114,7 @@ def score_headline(rows, label: str) -> Headline:
     md, res = score_table(rows, label)
     kept = res[label]["time_kept"]
     covered = [name for name, lo, hi in BANDS if any(lo <= r.size_bytes <= hi for r in rows)]
-    return Headline(md, res, kept, covered, verdict(kept, covered))
+    return Headline(md, res, kept, covered, verdict(kept, covered), label, tuple(rows))
 
 
 def frozen_check(frozen: str, rows, moved: int) -> str:
