@@ -19,7 +19,8 @@ from pathlib import Path
 
 from cosim.calibrate.collective_heldout_s11 import FROZEN, HELDOUT_S11_CSV, ROUND, TABLES
 from cosim.calibrate.collective_holdout_s4b import x3_x4
-from cosim.calibrate.nccl_heldout_score import frozen_check, frozen_rows_or_error, score_headline, write_result
+from cosim.calibrate.nccl_heldout_score import (frozen_check, frozen_rows_or_error, row_records,
+                                                score_headline, write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
@@ -58,9 +59,7 @@ def main(argv=None) -> int:
     md += ["", frozen_check(FROZEN, rows, moved)]
     write_result(OUT, "collective_heldout_s11", md, {
         "frozen": FROZEN, "moved": moved, "verdict": v, "bands_covered": covered, "allreduce": s_ar,
-        "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
-                  "head_model_us": hr.model_us, "algorithm": r.algorithm, "collective": r.collective,
-                  "in_range": r.in_range} for r, hr in zip(rows, head_rows)]})
+        "rows": row_records(rows, head_rows)})
     return 0
 
 

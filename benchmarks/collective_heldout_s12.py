@@ -20,7 +20,8 @@ from pathlib import Path
 
 from cosim.calibrate.collective_heldout_s12 import HELDOUT_S12_CSV
 from cosim.calibrate.collective_holdout_s4b import x3_x4
-from cosim.calibrate.nccl_heldout_score import frozen_check, frozen_rows_or_error, score_headline, score_table, write_result
+from cosim.calibrate.nccl_heldout_score import (frozen_check, frozen_rows_or_error, row_records,
+                                                score_headline, score_table, write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
@@ -112,9 +113,7 @@ def main(argv=None) -> int:
     md += ["", frozen_check(frozen, rows, moved)]
     write_result(OUT, "collective_heldout_s12", md, {
         "frozen": frozen, "moved": moved, "verdict": v, "bands_covered": covered, "headline": s_head, "others": others,
-        "rows": [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
-                  "head_model_us": h.model_us, "algorithm": r.algorithm, "collective": r.collective,
-                  "in_range": r.in_range} for r, h in zip(rows, head_rows)]})
+        "rows": row_records(rows, head_rows)})
     return 0
 
 

@@ -15,7 +15,7 @@ from cosim import jsonio
 from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, x3_x4
 
 __all__ = ["TOL", "stats", "fmt", "score_table", "frozen_rows", "verdict", "frozen_rows_or_error", "Headline",
-           "score_headline", "frozen_check", "write_result"]
+           "score_headline", "frozen_check", "write_result", "row_records"]
 
 TOL = 15.0  # the acceptance line's tolerance, %
 
@@ -115,6 +115,13 @@ def score_headline(rows, label: str) -> Headline:
     kept = res[label]["time_kept"]
     covered = [name for name, lo, hi in BANDS if any(lo <= r.size_bytes <= hi for r in rows)]
     return Headline(md, res, kept, covered, verdict(kept, covered), label, tuple(rows))
+
+
+def row_records(rows, head_rows) -> list:
+    """Each scored row as the result JSON stores it: the frozen price beside this tree's."""
+    return [{"source": r.source, "size": r.size_bytes, "published_us": r.published_us, "model_us": r.model_us,
+             "head_model_us": h.model_us, "algorithm": r.algorithm, "collective": r.collective,
+             "in_range": r.in_range} for r, h in zip(rows, head_rows)]
 
 
 def frozen_check(frozen: str, rows, moved: int) -> str:
