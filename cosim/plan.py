@@ -60,6 +60,7 @@ class PlanRow:
     energy_per_token_j: float = math.nan
     note: str = ""
     level: str = ""  # the level that priced it (e.g. roofline where the device has no calibration)
+    energy_scope: str = ""  # "dynamic only (no static power in <file>)" when the device gives none
 
 
 @dataclass
@@ -137,7 +138,7 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt, compute_fallba
     return PlanRow(L.label(), L.tp, L.pp, L.ep, L.dp, L.sp, L.microbatches, L.devices, rep.fits_in_memory, mem,
                    rep.capacity_bytes, step, tokens / step, L.devices * step / tokens,
                    comm / rep.total_latency_s, par["bubble_fraction"], energy / tokens,
-                   "; ".join(rep.notes[:2]) if rep.notes else "", rep.level)
+                   "; ".join(rep.notes[:2]) if rep.notes else "", rep.level, rep.meta.get("energy_scope", ""))
 
 
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",

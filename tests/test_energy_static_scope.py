@@ -136,3 +136,14 @@ def test_compare_labels_energy_of_a_device_without_static_power():
     rows = {r.quantity: r for r in compare_traces(b, c, "mx_systolic_128")}
     assert "energy, dynamic only (no static power in mx_systolic_128.yaml)" in rows
     assert "energy" in {r.quantity for r in compare_traces(b, c, "h100_sxm")}
+
+
+def test_plan_rows_carry_the_energy_scope(tmp_path):
+    """A system of devices without static power: every plan row says its energy is dynamic only (audit s12)."""
+    from cosim.plan import plan
+    res = plan("llama3_8b", "mx_systolic_board_4", phase="decode", batch=1, seq=1024, weights="mxfp4",
+               acts="mxfp8_e4m3", kv="mxfp8_e4m3")
+    df = res.to_frame()
+    assert len(df) and df["energy_scope"].str.startswith("dynamic only").all()
+    h100 = plan("llama3_8b", "dgx_h100", phase="decode", batch=1, seq=1024).to_frame()
+    assert (h100["energy_scope"] == "").all()
