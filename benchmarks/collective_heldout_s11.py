@@ -18,23 +18,13 @@ import sys
 from pathlib import Path
 
 from cosim.calibrate.collective_heldout_s11 import FROZEN, HELDOUT_S11_CSV, ROUND, TABLES
-from cosim.calibrate.collective_holdout_s4b import x3_x4
-from cosim.calibrate.nccl_heldout_score import (frozen_check, frozen_rows_or_error, row_records,
+from cosim.calibrate.nccl_heldout_score import (frozen_check, frozen_rows_or_error, row_records, rows_table,
                                                 score_headline, write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
 LABEL = "all-reduce, pool0-01806 (headline)"
 
-
-def _rows_table(ar) -> list:
-    x3, x4 = x3_x4(ar)
-    md = ["| size (B) | published (us) | model (us) | error | busbw error | algorithm | excluded |",
-          "|---:|---:|---:|---:|---:|---|---|"]
-    md += [f"| {r.size_bytes:,} | {r.published_us:.2f} | {r.model_us:.2f} | {r.err_pct:+.1f}% | "
-           f"{100 * (r.published_us / r.model_us - 1):+.1f}% | {r.algorithm} | "
-           f"{'X3' if i in x3 else 'X4' if i in x4 else ''} |" for i, r in enumerate(ar)]
-    return md
 
 
 def main(argv=None) -> int:
@@ -55,7 +45,7 @@ def main(argv=None) -> int:
           "does not date it; the recipe's settings at that commit force nothing; NCCL version not stated).", "",
           "## 1. Headline: all-reduce, 1 KB - 1 GB", ""] + t_ar
     md += h.verdict_lines()
-    md += ["Per row (frozen price; model algorithm):", ""] + _rows_table(ar)
+    md += ["Per row (frozen price; model algorithm):", ""] + rows_table(ar)
     md += ["", frozen_check(FROZEN, rows, moved)]
     write_result(OUT, "collective_heldout_s11", md, {
         "frozen": FROZEN, "moved": moved, "verdict": v, "bands_covered": covered, "allreduce": s_ar,

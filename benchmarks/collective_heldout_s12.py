@@ -19,8 +19,7 @@ import sys
 from pathlib import Path
 
 from cosim.calibrate.collective_heldout_s12 import HELDOUT_S12_CSV
-from cosim.calibrate.collective_holdout_s4b import x3_x4
-from cosim.calibrate.nccl_heldout_score import (frozen_check, frozen_rows_or_error, row_records,
+from cosim.calibrate.nccl_heldout_score import (frozen_check, frozen_rows_or_error, row_records, rows_table,
                                                 score_headline, score_table, write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,15 +38,6 @@ def frozen_commit() -> str:
                          f"found {sorted(set(found)) or 'none'}")
     return found[0]
 
-
-def _rows_table(rows) -> list:
-    x3, _ = x3_x4(rows)
-    md = ["| size (B) | published (us) | model (us) | error | busbw error | algorithm | excluded |",
-          "|---:|---:|---:|---:|---:|---|---|"]
-    md += [f"| {r.size_bytes:,} | {r.published_us:.2f} | {r.model_us:.2f} | {r.err_pct:+.1f}% | "
-           f"{100 * (r.published_us / r.model_us - 1):+.1f}% | {r.algorithm} | {'X3' if i in x3 else ''} |"
-           for i, r in enumerate(rows)]
-    return md
 
 
 def _single_process(rows) -> list:
@@ -99,7 +89,7 @@ def main(argv=None) -> int:
           "time - 1. Scored once; no model change follows.", "",
           "## 1. Headline: all-reduce, 8 x H100, fp16, 1 KB - 512 MB (the table has no 1 GB row)", ""] + t_head
     md += hl.verdict_lines("X3", "it")
-    md += ["Per row (frozen price; model algorithm):", ""] + _rows_table(head)
+    md += ["Per row (frozen price; model algorithm):", ""] + rows_table(head)
     md += ["", "## 2. Scored beside the headline (not the headline)", ""]
     others = {}
     for src in dict.fromkeys(r.source for r in scored):

@@ -143,12 +143,15 @@ def _tail_sets(split):
                 | {(kind, (sz // 2) // cols, cols) for kind, cols, sz in e if kind != "rope_fused"})  # rope: by class only
     if split == "test5":
         return {"": keys(mb._GT5, mb._AT5, mb._ET5)}
-    # heldout6 and later (split test<n>): microbench's HELDOUT<n>_SEED, _AT<n>, _ET<n>, by the suite's number, so a new
+    # heldout6 and later (split test<n>): microbench's HELDOUT<n>_SEED and its draw (HELDOUT8_DRAWS, or _AT<n> / _ET<n>
+    # for heldout6-7), by the suite's number, so a new
     # suite needs no entry here; the fit-7 tails are drawn from heldout7 on, the fit-8 tails from heldout8 on
     n = int(split.removeprefix("test") or 0)
     if n < 6:
         raise ValueError(f"_tail_sets: split {split!r} has no drawn tail classes (test5 and test6 and later do)")
-    seed, at_all, et_all = getattr(mb, f"HELDOUT{n}_SEED"), getattr(mb, f"_AT{n}"), getattr(mb, f"_ET{n}")
+    draw = mb.HELDOUT8_DRAWS.get(f"heldout{n}")  # (gemms, attention, attention tails, elementwise, tails, e2e ...)
+    at_all, et_all = (draw[2], draw[4]) if draw else (getattr(mb, f"_AT{n}"), getattr(mb, f"_ET{n}"))
+    seed = getattr(mb, f"HELDOUT{n}_SEED")
     _, _, at, _, et, gt, _, _ = mb._heldout_with_tails(seed)
     n6 = len(et) + 12  # the fit-6 softmaxes follow the fit-5 elementwise tails
     sets = {"": keys(gt, at, et), "fit-6 tail: ": keys((), at_all[len(at):len(at) + 30], et_all[len(et):n6])}

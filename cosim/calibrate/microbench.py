@@ -822,21 +822,18 @@ def _heldout8_draw(seed=HELDOUT8_SEED):
 # tails, e2e decode points, e2e prefill points); GEMM_SUITES, the attention / elementwise case lists, E2E_POINTS and
 # --variant read them from here, so a new suite is one line
 HELDOUT8_DRAWS = {"heldout8": _heldout8_draw()}
-HELDOUT8, _A8, _AT8, _E8, _ET8, E2E_DECODE8, E2E_PREFILL8 = HELDOUT8_DRAWS["heldout8"]
 
 # Held-out suite 9 (--variant heldout9, session 8 third round; rules in validation/heldout9_rules.md):
 # heldout8's construction (_heldout8_draw) with a new seed.
 # the first seed from 20261204200 whose draw shares no shape with an earlier suite (200-229: 1-7 each)
 HELDOUT9_SEED = 20261204_230
 HELDOUT8_DRAWS["heldout9"] = _heldout8_draw(HELDOUT9_SEED)
-HELDOUT9, _A9, _AT9, _E9, _ET9, E2E_DECODE9, E2E_PREFILL9 = HELDOUT8_DRAWS["heldout9"]
 
 # Held-out suite 10 (--variant heldout10, session 9; rules in validation/heldout10_rules.md): heldout8's
 # construction (_heldout8_draw) with a seed from a new base: the first from 20261205000 whose draw shares no
 # shape with an earlier suite (20261205000-002: 4-6 each)
 HELDOUT10_SEED = 20261205_003
 HELDOUT8_DRAWS["heldout10"] = _heldout8_draw(HELDOUT10_SEED)
-HELDOUT10, _A10, _AT10, _E10, _ET10, E2E_DECODE10, E2E_PREFILL10 = HELDOUT8_DRAWS["heldout10"]
 
 # Held-out suite 11 (--variant heldout11, session 10; rules in validation/heldout11_rules.md; RETIRED unmeasured in
 # session 11, see RETIRED_SUITES below): heldout8's
@@ -844,7 +841,6 @@ HELDOUT10, _A10, _AT10, _E10, _ET10, E2E_DECODE10, E2E_PREFILL10 = HELDOUT8_DRAW
 # shape with an earlier suite (20261205100-105: 1-8 each)
 HELDOUT11_SEED = 20261205_106
 HELDOUT8_DRAWS["heldout11"] = _heldout8_draw(HELDOUT11_SEED)
-HELDOUT11, _A11, _AT11, _E11, _ET11, E2E_DECODE11, E2E_PREFILL11 = HELDOUT8_DRAWS["heldout11"]
 
 # Held-out suite 12 (--variant heldout12, session 11; rules in validation/heldout12_rules.md; RETIRED unmeasured in
 # session 12, see RETIRED_SUITES below): heldout8's
@@ -853,7 +849,6 @@ HELDOUT11, _A11, _AT11, _E11, _ET11, E2E_DECODE11, E2E_PREFILL11 = HELDOUT8_DRAW
 # when the session-11 model changed its prices (validation/heldout11_rules.md says so).
 HELDOUT12_SEED = 20261205_235
 HELDOUT8_DRAWS["heldout12"] = _heldout8_draw(HELDOUT12_SEED)
-HELDOUT12, _A12, _AT12, _E12, _ET12, E2E_DECODE12, E2E_PREFILL12 = HELDOUT8_DRAWS["heldout12"]
 
 # Held-out suite 13 (--variant heldout13, session 12; rules in validation/heldout13_rules.md): heldout8's
 # construction (_heldout8_draw) with a seed from a new base, 20261205300 (the next hundred after the bases of
@@ -863,7 +858,6 @@ HELDOUT12, _A12, _AT12, _E12, _ET12, E2E_DECODE12, E2E_PREFILL12 = HELDOUT8_DRAW
 # prices (validation/heldout12_rules.md says so).
 HELDOUT13_SEED = 20261205_379
 HELDOUT8_DRAWS["heldout13"] = _heldout8_draw(HELDOUT13_SEED)
-HELDOUT13, _A13, _AT13, _E13, _ET13, E2E_DECODE13, E2E_PREFILL13 = HELDOUT8_DRAWS["heldout13"]
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
 # cosim calibrate / dataset.merge_run refuse them.

@@ -15,7 +15,7 @@ from cosim import jsonio
 from cosim.calibrate.collective_holdout_s4b import BANDS, score_file, x3_x4
 
 __all__ = ["TOL", "stats", "fmt", "score_table", "frozen_rows", "verdict", "frozen_rows_or_error", "Headline",
-           "score_headline", "frozen_check", "write_result", "row_records"]
+           "score_headline", "frozen_check", "write_result", "row_records", "rows_table"]
 
 TOL = 15.0  # the acceptance line's tolerance, %
 
@@ -115,6 +115,18 @@ def score_headline(rows, label: str) -> Headline:
     kept = res[label]["time_kept"]
     covered = [name for name, lo, hi in BANDS if any(lo <= r.size_bytes <= hi for r in rows)]
     return Headline(md, res, kept, covered, verdict(kept, covered), label, tuple(rows))
+
+
+def rows_table(rows) -> list:
+    """Markdown, one line per scored row: published and frozen-model time, both errors, the model's algorithm and
+    the exclusion (X3 / X4) that applies to it."""
+    x3, x4 = x3_x4(rows)
+    md = ["| size (B) | published (us) | model (us) | error | busbw error | algorithm | excluded |",
+          "|---:|---:|---:|---:|---:|---|---|"]
+    md += [f"| {r.size_bytes:,} | {r.published_us:.2f} | {r.model_us:.2f} | {r.err_pct:+.1f}% | "
+           f"{100 * (r.published_us / r.model_us - 1):+.1f}% | {r.algorithm} | "
+           f"{'X3' if i in x3 else 'X4' if i in x4 else ''} |" for i, r in enumerate(rows)]
+    return md
 
 
 def row_records(rows, head_rows) -> list:
