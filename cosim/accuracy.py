@@ -178,7 +178,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     if not num.quantize_head:
         notes.append("embeddings and LM head kept at baseline precision (as weight-quantization recipes do; "
                      "--quantize-head or a recipe's include_lm_head quantizes them)")
-    tied = "lm_head" not in ck.tensors  # one stored tensor serves the embeddings and the head
+    tied = ck.config.tied_embeddings  # one stored tensor serves the embeddings and the head
     scope = ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
              "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else
              "linear layers (embedding table and LM head kept at baseline precision)")

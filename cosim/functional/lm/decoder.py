@@ -91,7 +91,7 @@ class DecoderLM:
                 self.W[name] = self._store(rebuilt.get(m, raw[m]), m)
             if weight_sqnr:
                 self.weight_sqnr_db.append(self._weight_sqnr(i))
-        self.tied = "lm_head" not in ck.tensors  # one stored tensor serves the embeddings and the head
+        self.tied = ck.config.tied_embeddings  # one stored tensor serves the embeddings and the head
         head = ck.tensors.get("lm_head", ck.tensor("embed"))
         self.head = self.num.weight(head) if self.num.quantize_head else head
         # the embedding table: quantized with the head when the caller asked for both (--quantize-head, a trace's
