@@ -33,7 +33,8 @@ from workloads.models import load_model
 from workloads.ops import COLLECTIVE_KINDS
 from workloads.parallel import Layout, check_layout
 
-__all__ = ["plan", "PlanRow", "PlanResult", "enumerate_layouts", "microbatch_options", "OBJECTIVES"]
+__all__ = ["plan", "PlanRow", "PlanResult", "enumerate_layouts", "microbatch_options", "OBJECTIVES", "plan_figure",
+           "plot_plan"]
 
 OBJECTIVES = {"latency": ("step_latency_s", min), "throughput": ("tokens_per_s", max),
               "cost": ("device_s_per_token", min)}
@@ -202,11 +203,12 @@ def _best_microbatches(rows: list, key: str, sign: int) -> list:
     return out
 
 
-def plot_plan(result: PlanResult, path) -> None:
-    """Horizontal bars of the objective per layout; layouts that do not fit are hatched grey."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plan_figure(result: PlanResult):
+    """Horizontal bars of the objective per layout, each fitting bar labelled with its energy per
+    token; layouts that do not fit are grey with their footprint. Where any plotted row's energy is
+    dynamic only (a device file without static power), the x-axis label says so, naming the file."""
+    from cosim.plots import pyplot
+    plt = pyplot()
 
     key, _ = OBJECTIVES[result.objective]
     rows = result.rows[:30]
@@ -218,9 +220,23 @@ def plot_plan(result: PlanResult, path) -> None:
         if not r.fits:
             ax.text(0, i, f"  does not fit ({r.memory_per_device_bytes / 1e9:.0f} GB > "
                           f"{r.capacity_bytes / 1e9:.0f} GB)", va="center", fontsize=7)
-    ax.set_xlabel(key)
+        elif math.isfinite(r.energy_per_token_j):
+            ax.text(getattr(r, key), i, f" {si(r.energy_per_token_j, 'J')}/token", va="center", fontsize=7)
+    top = max((v for v in vals if math.isfinite(v)), default=0.0)
+    if top > 0:
+        ax.set_xlim(0, 1.3 * top)  # room for the energy labels beside the longest bar
+    scopes = sorted({r.energy_scope for r in rows if r.fits and r.energy_scope})
+    ax.set_xlabel(key + ("; bar labels: energy per token" if any(r.fits for r in rows) else "")
+                  + (f", {'; '.join(scopes)}" if scopes else ""), fontsize=8)
     ax.set_title(f"{result.model} {result.phase} b={result.batch} s={result.seq} on {result.system} "
                  f"({result.objective}, {result.level})", fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def plot_plan(result: PlanResult, path) -> None:
+    """Write plan_figure(result) to `path` (.png, .svg or .pdf)."""
+    from cosim.plots import pyplot
+    fig = plan_figure(result)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    pyplot().close(fig)

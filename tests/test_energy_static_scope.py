@@ -147,3 +147,28 @@ def test_plan_rows_carry_the_energy_scope(tmp_path):
     assert len(df) and df["energy_scope"].str.startswith("dynamic only").all()
     h100 = plan("llama3_8b", "dgx_h100", phase="decode", batch=1, seq=1024).to_frame()
     assert (h100["energy_scope"] == "").all()
+
+
+def test_plan_plot_labels_dynamic_only_energy(tmp_path):
+    """plan's bar chart labels each fitting bar with its energy per token; where the system's
+    device gives no static power the x-axis label says the energy is dynamic only (was: no energy
+    and no label on the plot, while the CSV rows said dynamic only)."""
+    from cosim.humanize import si
+    from cosim.plan import plan, plan_figure, plot_plan
+    from cosim.plots import pyplot
+    res = plan("llama3_8b", "mx_systolic_board_4", phase="decode", batch=1, seq=1024, weights="mxfp4",
+               acts="mxfp8_e4m3", kv="mxfp8_e4m3")
+    scope = res.rows[0].energy_scope
+    assert scope.startswith("dynamic only (no static power in ")
+    fig = plan_figure(res)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == f"step_latency_s; bar labels: energy per token, {scope}"
+    texts = {t.get_text() for t in ax.texts}
+    assert all(f" {si(r.energy_per_token_j, 'J')}/token" in texts for r in res.rows if r.fits)
+    pyplot().close(fig)
+    plot_plan(res, tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000
+    h100 = plan("llama3_8b", "dgx_h100", phase="decode", batch=1, seq=1024, max_devices=2)
+    fig = plan_figure(h100)  # 210 W [D] static power: nothing to label
+    assert fig.axes[0].get_xlabel() == "step_latency_s; bar labels: energy per token"
+    pyplot().close(fig)

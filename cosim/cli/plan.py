@@ -37,7 +37,8 @@ def register(sub) -> None:
                    help="expert routing for EP layouts: uniform (default), sampled, or zipf:<s>")
     p.add_argument("--top", type=int, default=15, help="rows shown")
     p.add_argument("--out", help="write the whole table (.csv or .json)")
-    p.add_argument("--plot", help="write a bar chart of the objective per layout (.png, .svg or .pdf)")
+    p.add_argument("--plot", help="write a bar chart of the objective per layout, each bar labelled with its energy "
+                                        "per token (.png, .svg or .pdf)")
     p.set_defaults(func=run)
 
 
