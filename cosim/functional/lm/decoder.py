@@ -349,7 +349,8 @@ def _short_group_notes(c, num) -> tuple:
     in a short block (quantize_operand / the functional core treat it as zero-padded, as
     group kernels do): weights and activations along each GEMM's reduction length, a KV
     cache along head_dim. A block longer than the whole axis acts as a block of the axis
-    (int4_g128 on head_dim 64 is int4_g64): said so too, never silently."""
+    (int4_g128 on head_dim 64 is int4_g64): said so too, never silently. Attention's
+    operands under `acts` get their own note (_attention_block_note)."""
     from workloads.formats import get_format
     out = []
     cases = [("weights", num.weights, {c.hidden, c.intermediate, c.heads * c.head_dim}),
@@ -372,7 +373,37 @@ def _short_group_notes(c, num) -> tuple:
                        f"{word} of each row is short (zero-padded)"
                        + (f"; {longer} are shorter than one {word}, so each row there is one zero-padded {word} "
                           f"(the {word} effectively shrinks to the row)" if longer else ""))
-    return tuple(out)
+    note = _attention_block_note(c.head_dim, num)
+    return tuple(out) + ((note,) if note else ())
+
+
+def _attention_block_note(head_dim: int, num) -> str:
+    """What an activation block that does not divide head_dim does in attention (empty when
+    it divides it, or attention's operands are not quantized). Q.K^T reduces over head_dim
+    within one head: Q and K are blocked along head_dim of each (token, head) row, never
+    across heads (the heads are separate dot products), so a longer block is one zero-padded
+    block per row -- as a dot-product unit with that K-block pads a shorter reduction -- and
+    stores one scale per head_dim elements, not per block. P.V reduces over the keys: P is
+    blocked along the keys and V along the tokens, so head_dim does not bound its blocks."""
+    from workloads.formats import get_format
+    if not num.attention_acts or num.acts in ("fp32", "baseline"):
+        return ""
+    f = get_format(num.acts)
+    B = f.block_size
+    if not B or head_dim % B == 0:
+        return ""
+    word = "group" if f.family == "int_group" else "block"
+    if head_dim < B:
+        clipped = f.with_block_size(head_dim).bits_per_element
+        what = (f"head_dim {head_dim} is shorter than one {word} of {B}, so each (token, head) row is one zero-padded "
+                f"{word} (the {word} is clipped to head_dim, never spanning heads: one scale per {head_dim} elements, "
+                f"{clipped:g} bits/element where the format's {B}-element {word} is {f.bits_per_element:g})")
+    else:
+        what = (f"head_dim {head_dim} is not a multiple of the {word} of {B}, so the last {word} of each (token, head) "
+                f"row is short (zero-padded; {word}s never span heads)")
+    return (f"acts {num.acts} in attention: Q.K reduces over head_dim, and Q and K are {word}ed per head along it: "
+            f"{what}; P.V reduces over the keys (P {word}ed along the keys, V along the tokens, from key 0), so "
+            f"head_dim does not limit its {word}s")
 
 
 def kv_cache_view(k: np.ndarray, v: np.ndarray, fmt: str, prefill: int, value_fmt: str | None = None,
