@@ -54,3 +54,58 @@ def test_no_attention_note_when_the_block_divides_head_dim_or_attention_is_unqua
     nat = Numerics.from_options(recipe="mxfp4_native")
     assert not nat.attention_acts
     assert not [n for n in _short_group_notes(C, nat) if "in attention" in n]
+
+
+# --- V is blocked along tokens: a decode step's open block holds only the tokens that exist at it ---------
+
+def _attend(num, q, k, v, prefill):
+    from cosim.functional.lm.attention import PolicyStats
+    from cosim.functional.lm.decoder import DecoderLM
+    fake = SimpleNamespace(num=num, _kv_policy_factory=lambda: None)  # the method reads only these
+    return DecoderLM.attention(fake, q, k, v, prefill, PolicyStats())
+
+
+def test_a_later_token_does_not_set_the_scale_of_an_earlier_steps_v_block():
+    """3 tokens, one mxfp4 block of 32 along tokens, q = 0 so each row attends uniformly.
+    V = 1.0, 0.75, then 100 at token 2. Decode row 1 reads tokens 0-1, whose block (as it exists
+    at that step) has amax 1.0: scale 2^(0-2) = 0.25, 1.0 -> 4 x 0.25 and 0.75 -> 3 x 0.25 exactly;
+    P = [0.5, 0.5] is exact too, so the row is 0.875. Before, token 2's 100 set the block's scale
+    (2^(6-2) = 16), both earlier values rounded to 0 and the row read 0."""
+    num = Numerics.from_options(acts="mxfp4")
+    assert num.token_block == 32
+    q = np.zeros((3, 1, 2), np.float32)
+    v = np.array([1.0, 0.75, 100.0], np.float32).reshape(3, 1, 1).repeat(2, axis=2)
+    out = _attend(num, q, q.copy(), v, prefill=1)
+    assert out[0, 0, 0] == 1.0  # the prompt row reads token 0 alone
+    assert out[1, 0, 0] == 0.875  # was 0.0
+    # row 2 closes on all three tokens: block scale 16, 1.0 and 0.75 -> 0, 100 -> 6 x 16 = 96; P = 1/3
+    # -> mxfp4 of [1/3]*3: scale 2^(-2-2), 1/3 / (1/16) = 5.33 -> 6 -> 0.375; 0.375 x 96 = 36
+    assert out[2, 0, 0] == 36.0
+
+
+def test_decode_rows_match_quantizing_each_steps_v_from_its_own_tokens():
+    """Against the direct definition: row t's V is the acts format of V[:t+1] (any block length,
+    any prompt length, GQA); the prompt rows' V is the prompt's."""
+    from cosim.functional.lm.attention import causal_attention
+    rng = np.random.default_rng(1)
+    N, H, hkv, d, P = 150, 6, 2, 16, 37
+    q = rng.standard_normal((N, H, d)).astype(np.float32)
+    k = rng.standard_normal((N, hkv, d)).astype(np.float32)
+    v = (rng.standard_normal((N, hkv, d)) * np.exp(2 * rng.standard_normal((N, 1, 1)))).astype(np.float32)
+    for fmt in ("mxfp8_e4m3", "mxfp4", "bfp12", "int4_g64"):
+        num = Numerics.from_options(acts=fmt)
+        qp = lambda p: num.attn_operand(p)  # noqa: E731
+        got = _attend(num, q, k, v, P)
+        qa, ka = num.attn_operand(q), num.attn_operand(k)
+        pre = causal_attention(qa, ka, num.attn_operand(v[:P], axis=0), range(0, P), qp)
+        ref = np.stack([causal_attention(qa, ka, num.attn_operand(v[:t + 1], axis=0), range(t, t + 1), qp)[0]
+                        for t in range(P, N)])
+        np.testing.assert_array_equal(got[:P], pre)
+        np.testing.assert_allclose(got[P:], ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_formats_with_a_tensor_scale_have_no_token_block():
+    for fmt in ("fp8_e4m3", "nvfp4", "int8", "fp32"):
+        assert Numerics.from_options(acts=fmt).token_block is None, fmt
+    assert Numerics.from_options(acts="int4_g128").token_block == 128
+    assert Numerics.from_options(recipe="mxfp4_native").token_block is None  # attention stays fp32

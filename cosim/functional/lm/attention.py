@@ -28,11 +28,18 @@ def _softmax_rows(s: np.ndarray) -> np.ndarray:
     return s
 
 
-def causal_attention(q, k, v, rows: range, quant_p=None) -> np.ndarray:
+def causal_attention(q, k, v, rows: range, quant_p=None, v_tail=None) -> np.ndarray:
     """q (N, H, d), k/v (N, Hkv, d) -> out (len(rows), H, d) for query rows `rows`, each
     attending to keys 0..row. `quant_p(p)` quantizes probabilities along the key axis.
     Per KV head the GQA group's queries are stacked into one 2-D GEMM (BLAS), in blocks
-    of rows so the masked upper triangle is mostly skipped."""
+    of rows so the masked upper triangle is mostly skipped.
+
+    `v_tail` = (raw V (N, Hkv, d), B, quantize along axis 1): `v` is then V quantized in
+    independent blocks of B tokens over the whole sequence, and each query row t reads the
+    block holding t as quantized from its tokens up to t only -- the block's later tokens
+    do not exist yet at that step, so they cannot set its scale. Computed as a correction
+    P[t, s:t+1] @ (V_tail - v[s:t+1]) (s = the block's first token) on the rows whose
+    block is still open; rows that close their block read `v` unchanged."""
     N, H, d = q.shape
     hkv = k.shape[1]
     g = H // hkv
@@ -54,8 +61,29 @@ def causal_attention(q, k, v, rows: range, quant_p=None) -> np.ndarray:
             p = _softmax_rows(s)
             if quant_p is not None:
                 p = quant_p(p)
-            out[b0 - rows.start:b1 - rows.start, h * g:(h + 1) * g] = (p @ vh[:b1]).reshape(r, g, d)
+            o = (p @ vh[:b1]).reshape(r, g, d)
+            if v_tail is not None:
+                o += _open_block_correction(p.reshape(r, g, b1), vh[:b1], v_tail, h, b0, b1)
+            out[b0 - rows.start:b1 - rows.start, h * g:(h + 1) * g] = o
     return out
+
+
+def _open_block_correction(p, vq, v_tail, h, b0, b1) -> np.ndarray:
+    """(r, g, d): what query rows b0..b1-1 of KV head h read differently when the V token
+    block holding each row t is quantized from tokens s..t only (s = t // B * B) instead
+    of from the whole block (see causal_attention)."""
+    v_raw, B, quant = v_tail
+    t = np.arange(b0, b1)
+    start = t // B * B
+    j = np.arange(B)
+    idx = start[:, None] + j[None, :]  # (r, B) token of each slot of the row's block
+    live = idx <= t[:, None]  # tokens that exist at row t's step
+    safe = np.where(live, idx, 0)
+    tail = np.where(live[..., None], v_raw[safe, h], 0.0).astype(np.float32)  # (r, B, d), zero-padded
+    delta = np.where(live[..., None], quant(tail) - vq[safe], 0.0).astype(np.float32)
+    pt = np.where(live[:, None, :], np.take_along_axis(p, np.broadcast_to(safe[:, None, :], (p.shape[0], p.shape[1], B)),
+                                                        axis=2), 0.0).astype(np.float32)
+    return pt @ delta  # (r, g, B) @ (r, B, d)
 
 
 @dataclass

@@ -264,7 +264,9 @@ class DecoderLM:
     def attention(self, q, k, v, prefill: int, stats: PolicyStats) -> np.ndarray:
         N = q.shape[0]
         num = self.num
-        qa, ka, va = num.attn_operand(q), num.attn_operand(k), num.attn_operand(v, axis=0)
+        B = num.token_block  # V blocked along tokens: a block holds only the tokens that exist at its step
+        qa, ka = num.attn_operand(q), num.attn_operand(k)
+        va = num.attn_operand(v[:prefill] if B else v, axis=0)  # the prompt's last V block: prompt tokens only
         quant_p = (lambda p: num.attn_operand(p)) if num.attention_acts and num.acts != "fp32" else None
         out = np.empty_like(q)
         out[:prefill] = causal_attention(qa, ka, va, range(0, prefill), quant_p)
@@ -275,8 +277,10 @@ class DecoderLM:
             out[prefill:] = policy_attention(q, k, v, prefill, factory, stats)
             return out
         kc, vc = kv_cache_view(k, v, num.kv, prefill, num.kv_values, num.kv_scale, num.kv_channel_sort)
-        kc, vc = num.attn_operand(kc), num.attn_operand(vc, axis=0)
-        out[prefill:] = causal_attention(qa, kc, vc, range(prefill, N), quant_p)
+        # each decode step t reads its open V block as quantized from tokens up to t (not from later ones)
+        tail = (vc, B, lambda x: num.attn_operand(x, axis=1)) if B else None
+        kc, vq = num.attn_operand(kc), num.attn_operand(vc, axis=0)
+        out[prefill:] = causal_attention(qa, kc, vq, range(prefill, N), quant_p, tail)
         return out
 
     # -- the pass -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ __all__ = ["Numerics", "HIGH_PRECISION"]
 
 HIGH_PRECISION = ("fp32", "baseline")  # no quantization at all
 WEIGHT_TRANSFORMS = ("spqr", "ocs")
+INDEPENDENT_BLOCKS = ("mx", "bfp", "microexp", "int_group")  # no scale shared beyond one block
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,18 @@ class Numerics:
 
     def attn_operand(self, x: np.ndarray, axis: int = -1) -> np.ndarray:
         return quantize_operand(x, self.acts, axis) if self.attention_acts else x
+
+    @property
+    def token_block(self) -> int | None:
+        """B when attention's V operand is quantized (`acts`) in blocks of B tokens that are
+        independent of each other (MX, BFP, shared microexponents, integer groups): a query
+        row then reads the block holding its own token as quantized from the tokens that
+        exist at its step (causal_attention's v_tail). None when V is not quantized, or its
+        format carries a per-tensor scale (NVFP4, scaled FP8/INT: one dynamic scale per call)."""
+        if not self.attention_acts or self.acts in HIGH_PRECISION:
+            return None
+        f = get_format(self.acts)
+        return f.block_size if f.family in INDEPENDENT_BLOCKS else None
 
 
 def _check_exact(weights: str, acts: str) -> None:
