@@ -148,3 +148,50 @@ def test_cli_exits_2_with_one_line_for_a_value_no_point_can_price(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"error: {f}: axes[0].grid.seq[1]: got 8193;")
     assert not (tmp_path / "out").exists()
+
+
+def _warned(axes, base=BASE) -> list:
+    import warnings
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        _load(axes, base)
+    return [str(x.message) for x in w if issubclass(x.category, UserWarning)]
+
+
+def test_a_random_range_failing_with_some_partners_is_said_as_a_range_not_a_point(tmp_path):
+    """Was "2 combinations of valid values cannot be priced and will be error rows, e.g. (model
+    'llama2_7b', seq 8192, batch 1)": 8192 and 1 are the ends of random ranges, not points, and the
+    number of error rows depends on the draws. llama2_7b holds 4,096 tokens: with it, seq draws in
+    [4097, 8192] fail; batch is read by no broken rule, so its two ends are one case."""
+    axes = [{"grid": {"model": ["llama3_8b", "llama2_7b"]}},
+            {"random": {"samples": 8, "seed": 0, "fields": {"seq": {"low": 512, "high": 8192, "int": True},
+                                                           "batch": {"low": 1, "high": 8, "int": True}}}}]
+    msgs = _warned(axes)
+    assert len(msgs) == 1, msgs
+    assert msgs[0].startswith("s.yaml: draws of the random range axes[1].random.fields.seq [512, 8192] cannot be "
+                              "priced with some of their partners and will be error rows: with model 'llama2_7b', "
+                              "draws of seq in [4097, 8192] fail (at seq 8192: seq: got 8,192; expected at most "
+                              "4,096"), msgs[0]
+    assert "combination" not in msgs[0] and "batch" not in msgs[0]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = sweep({**_doc({}), "axes": axes}, output=tmp_path / "o", quiet=True)
+    bad = (df["model"] == "llama2_7b") & (df["seq"].astype(int) > 4096)
+    assert list(df["status"]) == ["error" if b else "ok" for b in bad] and bad.any() and not bad.all()
+
+
+def test_a_discrete_combination_paired_with_range_ends_counts_once_without_the_ends():
+    # was "2 combinations ... e.g. (model 'llama2_7b', seq 8192, batch 1)": batch 1 and 8 are a range's ends
+    axes = [{"grid": {"model": ["llama3_8b", "llama2_7b"], "seq": [4096, 8192]}},
+            {"random": {"samples": 4, "fields": {"batch": {"low": 1, "high": 8, "int": True}}}}]
+    msgs = _warned(axes)
+    assert len(msgs) == 1 and msgs[0].startswith(
+        "s.yaml: 1 combination of valid values cannot be priced and will be error rows, e.g. (model 'llama2_7b', "
+        "seq 8192): "), msgs
+
+
+def test_a_part_of_a_range_that_fails_everywhere_is_said_once():
+    axes = [{"random": {"samples": 6, "seed": 0, "fields": {"seq": {"low": 512, "high": 8192, "int": True}}}}]
+    msgs = _warned(axes, {**BASE, "model": "llama2_7b"})
+    assert len(msgs) == 1 and "can be priced only in part: draws in [4097, 8192] fail at every point" in msgs[0]

@@ -14,7 +14,10 @@ Which is an error and which is a row:
 
 Only the fields the rules read are combined (model, seq, batch, system, parallel.*), and only
 the distinct values of each axis entry, so a million-point hardware sweep forms one
-combination. Random ranges contribute their two ends. Beyond MAX_COMBOS combinations the
+combination. Random ranges contribute their two ends; an end is not a point of the sweep, so a
+failing combination that holds one is said as the range (and the part of it that fails with
+those partners, bisected), never as a point, and combinations of discrete values are counted
+once however many range ends they were paired with. Beyond MAX_COMBOS combinations the
 check is skipped, with a note; those points still report their error in their row. A random
 range is refused only when neither end can be priced; when one end fails (seq up to 8192 on a
 4K model), most draws are still valid: the sweep runs, a warning names the failing part of the
@@ -125,28 +128,66 @@ def _describe(point: dict) -> str:
     return ", ".join(f"{f} {v!r}" for f, v in point.items())
 
 
-def _warn_part(source: str, bad_end: str, good_end: str, rng: dict, rules) -> None:
-    """A random range one end of which no point can price and the other can: draws are still
-    mostly valid, so the sweep runs and those draws are error rows; say which part fails (found
-    by bisection between the ends, taking the rule to flip once across the range)."""
-    f, low, high, plist = rng["field"], rng["low"], rng["high"], rng["partners"]
-    plist = [dict(p) for p in {tuple(sorted(p.items())): p for p in plist}.values()]
-
+def _failing_part(f: str, low, high, bad_at_high: bool, partners: list, rules) -> tuple:
+    """(lo, hi) of the part of the range [low, high] of field `f` in which no partner can price
+    a draw, found by bisection between the failing end and the other (the rule is taken to flip
+    once across the range)."""
     def fine(v):
-        return any(rules.error({**p, f: v}) is None for p in plist)
-    good, bad = (low, high) if bad_end.endswith(".high") else (high, low)
+        return any(rules.error({**p, f: v}) is None for p in partners)
+    good, bad = (low, high) if bad_at_high else (high, low)
     integer = isinstance(low, int) and isinstance(high, int)
     for _ in range(200):
         if (abs(bad - good) <= 1) if integer else (abs(bad - good) <= 1e-9 * max(abs(bad), abs(good), 1)):
             break
         mid = (good + bad) // 2 if integer else (good + bad) / 2
         good, bad = (mid, bad) if fine(mid) else (good, mid)
-    p = next(p for p in plist if rules.error({**p, f: high if bad_end.endswith(".high") else low}) is not None)
-    err = rules.error({**p, f: high if bad_end.endswith(".high") else low})[0]
-    part = f"[{bad}, {high}]" if bad_end.endswith(".high") else f"[{low}, {bad}]"
+    return (bad, high) if bad_at_high else (low, bad)
+
+
+def _warn_part(source: str, bad_end: str, good_end: str, rng: dict, rules) -> None:
+    """A random range one end of which no point can price and the other can: draws are still
+    mostly valid, so the sweep runs and those draws are error rows; say which part fails (found
+    by bisection between the ends, taking the rule to flip once across the range)."""
+    f, low, high, plist = rng["field"], rng["low"], rng["high"], rng["partners"]
+    plist = [dict(p) for p in {tuple(sorted(p.items())): p for p in plist}.values()]
+    at_high = bad_end.endswith(".high")
+    lo, hi = _failing_part(f, low, high, at_high, plist, rules)
+    p = next(p for p in plist if rules.error({**p, f: high if at_high else low}) is not None)
+    err = rules.error({**p, f: high if at_high else low})[0]
     warnings.warn(f"{source}: {bad_end.rsplit('.', 1)[0]}: the range [{low}, {high}] can be priced only in part: "
-                  f"draws in {part} fail at every point (e.g. {f} {high if bad_end.endswith('.high') else low!r}: "
+                  f"draws in [{lo}, {hi}] fail at every point (e.g. {f} {high if at_high else low!r}: "
                   f"{err}); they will be error rows", stacklevel=5)
+
+
+def _warn_range_partners(source: str, bad: list, partners: dict, rules) -> None:
+    """Combinations in which a random range's end cannot be priced, while each end can with other
+    partners: the ends are not points of the sweep, so name the range and, where one range field is
+    read by the broken rule, the part of it that fails with those partners; how many draws land
+    there is known only when they are drawn. Combinations that differ only in fields the broken
+    rule does not read count once."""
+    cases = {}
+    for point, refs, (err, reads) in bad:
+        keep = {f: refs[f] for f in refs if f.split(".")[0] in reads} or refs
+        key = tuple(sorted((f, v) for f, (v, _) in keep.items()))
+        cases.setdefault(key, ({f: point[f] for f in keep}, keep, err))
+    point, refs, err = next(iter(cases.values()))
+    ranged = {f: path.rsplit(".", 1) for f, (v, path) in refs.items() if path.endswith((".low", ".high"))}
+    fixed = {f: v for f, v in point.items() if f not in ranged}
+    ranges = ", ".join(f"{where} [{partners[where]['low']}, {partners[where]['high']}]" for where, _ in ranged.values())
+    if len(ranged) == 1:
+        (f, (where, end)), = ranged.items()
+        r = partners[where]
+        lo, hi = _failing_part(f, r["low"], r["high"], end == "high", [fixed], rules)
+        what = (f"with {_describe(fixed)}, " if fixed else "") + f"draws of {f} in [{lo}, {hi}] fail " \
+                                                                f"(at {f} {point[f]!r}: {err})"
+    else:
+        ends = ", ".join(f"{f} {point[f]!r} (the {end} end of {where})" for f, (where, end) in ranged.items())
+        what = f"e.g. ({', '.join(x for x in (_describe(fixed), ends) if x)}): {err}"
+    others = len(cases) - 1
+    warnings.warn(f"{source}: draws of the random range{'s' if len(ranged) > 1 else ''} {ranges} cannot be priced "
+                  f"with some of their partners and will be error rows: {what}"
+                  + (f" ({others} more case{'s' if others != 1 else ''} of a range end and its partners fail)"
+                     if others else ""), stacklevel=5)
 
 
 def check_combinations(base, axes, search, source: str) -> None:
@@ -156,6 +197,8 @@ def check_combinations(base, axes, search, source: str) -> None:
         return                  # serve() checks its requests and its own layout (error rows say why)
     rules = _Rules(base)
     bad_combos, first_bad = 0, None
+    ranged_bad, all_partners = [], {}  # failing combinations that hold a random range's end (not a point)
+    seen_bad, warned = set(), set()
     for blocks in _blocks(axes, search):
         n = 1
         for rows in blocks:
@@ -181,9 +224,18 @@ def check_combinations(base, axes, search, source: str) -> None:
                     r["partners"].append({g: w for g, w in point.items() if g != f})
                 if bad is not None and path not in why:
                     why[path] = (f.split(".")[0] in bad[1], v, point, bad[0])
-            if bad is not None:
+            if bad is None:
+                continue
+            ends = {f for f, (_, p) in refs.items() if p.endswith((".low", ".high"))}  # a random range's ends
+            if any(f.split(".")[0] in bad[1] for f in ends):  # the broken rule reads a range: some draws fail
+                ranged_bad.append((point, refs, bad))
+                continue
+            values = tuple((f, v) for f, v in point.items() if f not in ends)  # a range end is no point: any draw
+            if values not in seen_bad:
+                seen_bad.add(values)
                 bad_combos += 1
-                first_bad = first_bad or (point, bad[0])
+                first_bad = first_bad or (dict(values), bad[0])
+        all_partners.update(partners)
         if ok and not any(ok.values()) and (bad := rules.error({})) is not None:
             raise InputError(f"{source}: base: {bad[0]} (every point of the sweep fails)")  # the base, not an axis
         never = [p for p, good in ok.items() if not good]
@@ -192,6 +244,7 @@ def check_combinations(base, axes, search, source: str) -> None:
             if ok.get(other):  # the range's other end can be priced: only part of the range fails
                 never.remove(path)
                 _warn_part(source, path, other, partners[path.rsplit(".", 1)[0]], rules)
+                warned.add(path.rsplit(".", 1)[0])
         if never:  # a field the broken rule reads before one that only rides along (a zip row's other lists)
             path = next((p for p in never if why[p][0]), never[0])
             _, v, point, err = why[path]
@@ -201,3 +254,7 @@ def check_combinations(base, axes, search, source: str) -> None:
         warnings.warn(f"{source}: {bad_combos:,} combination{'s' if bad_combos != 1 else ''} of valid values "
                       f"cannot be priced and will be error rows, e.g. ({_describe(first_bad[0])}): {first_bad[1]}",
                       stacklevel=4)
+    # what _warn_part said (a part of a range no partner can price) is not said again
+    ranged_bad = [b for b in ranged_bad if not any(p.rsplit(".", 1)[0] in warned for _, p in b[1].values())]
+    if ranged_bad:
+        _warn_range_partners(source, ranged_bad, all_partners, rules)
