@@ -245,6 +245,7 @@ def _check(doc, src: str, device: HardwareSpec | None, dev_error: str | None) ->
     coll = c.mapping(doc.get("collectives"), "collectives", "a mapping with efficiency (and provenance)")
     c.known_keys(coll, _COLLECTIVE_KEYS, "collectives.")
     _check_efficiency(c, coll.get("efficiency"))
+    _check_line_coeffs(c, coll.get("efficiency"), links, per_node)
     _check_launch(c, coll.get("launch"))
     calibration, cal_errors = parse_calibration(coll.get("calibration"), src)
     c.errors.extend(cal_errors)
@@ -292,6 +293,42 @@ def _check_efficiency(c: _Checker, eff) -> None:
                     _check_fit(c, f"{fld}.{proto}", q)
             else:
                 _check_fit(c, fld, p)
+
+
+def _lines(eff):
+    """(field, scope, algorithm, line) of every fitted line of a well-formed efficiency table."""
+    for scope, algs in (eff or {}).items() if isinstance(eff, dict) else ():
+        for alg, p in (algs or {}).items() if isinstance(algs, dict) else ():
+            fld = f"collectives.efficiency.{scope}.{alg}"
+            if not isinstance(p, dict):
+                continue
+            per_proto = [(fld, p)] if "bw" in p or not p else [(f"{fld}.{k}", q) for k, q in p.items()]
+            for f, q in per_proto:
+                if isinstance(q, dict):
+                    yield f, scope, alg, q
+                    if isinstance(q.get("alltoall"), dict):
+                        yield f"{f}.alltoall", scope, alg, q["alltoall"]
+
+
+def _check_line_coeffs(c: _Checker, eff, links: dict, per_node) -> None:
+    """rank_coeff and group_coeff scale one algorithm's bandwidth with the group size; set on any other
+    line they would be ignored, so they are refused there (hwmodels.collectives applies rank_coeff to
+    NVLS, and group_coeff to a ring fitted on the full node of a switch, run by a smaller group of it)."""
+    for fld, scope, alg, q in _lines(eff):
+        if q.get("rank_coeff") is not None and alg != "nvls":
+            c.err(f"{fld}.rank_coeff", q["rank_coeff"], f"no rank_coeff on {alg}: it scales NVLS lines only "
+                                                         f"(efficiency.<scope>.nvls)")
+        if q.get("group_coeff") is None:
+            continue
+        lk = links.get(scope)
+        if alg != "ring" or scope != "intra_node":
+            c.err(f"{fld}.group_coeff", q["group_coeff"], f"no group_coeff on {scope}.{alg}: it scales ring lines "
+                                                           f"of the intra_node link only (efficiency.intra_node.ring)")
+        elif (lk is not None and lk.topology != "switch") or (per_node is not None and per_node < 2):
+            why = (f"links.intra_node is a {lk.topology}" if lk is not None and lk.topology != "switch"
+                   else f"devices_per_node is {per_node}")
+            c.err(f"{fld}.group_coeff", q["group_coeff"], f"no group_coeff here: it scales a ring fitted on a whole "
+                                                           f"switched node run by fewer of its devices, and {why}")
 
 
 def _check_launch(c: _Checker, launch) -> None:

@@ -93,3 +93,44 @@ def test_a_rows_element_type_is_the_one_score_file_prices_it_with(tmp_path, monk
     assert rows and {r.dtype for r in rows} == {"int8"}
     monkeypatch.undo()
     assert {r.dtype for r in mod.seen_rows() if r.machine.startswith("aic_")} == {"fp16", "int8"}
+
+
+def test_group_and_rank_coeff_are_refused_where_the_model_would_ignore_them(tmp_path):
+    """group_coeff scales only a ring fitted on a whole switched node (hwmodels.collectives._flat), and
+    rank_coeff only NVLS: set anywhere else they were read and silently ignored."""
+    def on_nvls(c):
+        c["efficiency"]["intra_node"]["nvls"]["simple"]["group_coeff"] = 0.5
+    with pytest.raises(HardwareError, match=r"nvls\.simple\.group_coeff: got 0\.5; expected no group_coeff on "
+                                            r"intra_node\.nvls: it scales ring lines of the intra_node link only"):
+        load_system(write_system(tmp_path, on_nvls))
+
+    def on_ring(c):
+        c["efficiency"]["intra_node"]["ring"]["ll"]["rank_coeff"] = 0.35
+    with pytest.raises(HardwareError, match=r"ring\.ll\.rank_coeff: got 0\.35; expected no rank_coeff on ring"):
+        load_system(write_system(tmp_path, on_ring))
+
+    def on_inter(c):
+        c["efficiency"]["inter_node"] = {"ring": {"bw": 0.9, "group_coeff": 0.5}}
+    with pytest.raises(HardwareError, match=r"inter_node\.ring\.group_coeff: got 0\.5; expected no group_coeff on "
+                                            r"inter_node\.ring"):
+        load_system(write_system(tmp_path, on_inter))
+
+    # a ring-topology board (no switch): the factor would never be applied
+    import yaml
+    from tests.system_edit import SYSTEMS
+    doc = yaml.safe_load((SYSTEMS / "mx_systolic_board_4.yaml").read_text())
+    doc["collectives"] = {"efficiency": {"intra_node": {"ring": {"bw": 0.9, "group_coeff": 0.5}}}}
+    (tmp_path / "board.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(HardwareError, match=r"ring\.group_coeff: got 0\.5; expected no group_coeff here: .* and "
+                                            r"links\.intra_node is a ring"):
+        load_system(str(tmp_path / "board.yaml"))
+
+    # where it applies it loads and prices (the 2-rank ring is slower by (1 - 0.5/8) / (1 - 0.5/2) = 1.25)
+    def ok(c):
+        for proto in ("ll", "ll128", "simple"):
+            c["efficiency"]["intra_node"]["ring"][proto]["group_coeff"] = 0.5
+    s = load_system(write_system(tmp_path, ok))
+    S = 256 << 20
+    t_g = collective_cost("allgather", S, 2, 1, s, "analytical", algorithm="ring").time_s
+    t_0 = collective_cost("allgather", S, 2, 1, H100, "analytical", algorithm="ring").time_s
+    assert t_g > t_0
