@@ -53,12 +53,13 @@ def main(argv=None) -> int:
             tw = run_twin(name, model=model, checkpoint=args.checkpoint, prompt=args.prompt, steps=args.steps)[name]
             for key in METRICS:
                 row[key] = tw.get(key)  # None: the method has no such metric (blank cell)
+            row["seed"] = tw.get("seed")  # the twin's synthetic draws come from it (run_twin)
             row["status"] = tw.get("status", "ok")  # a NaN or skipped twin says why
         rows.append(row)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "compression_tradeoffs.json").write_text(json.dumps({"hw": args.hw, "rows": rows}, indent=1))
     keys = ["recipe", "model", "decode_ms", "speedup", "memory_GB", "kv_GB", "weight_gemm_sqnr_db",
-            "attn_rel_error", "attn_kl", "mass_kept", "moe_rel_error", "status"]
+            "attn_rel_error", "attn_kl", "mass_kept", "moe_rel_error", "seed", "status"]
     fmt = lambda v: "" if v is None else ("NaN" if isinstance(v, float) and math.isnan(v) else (
         f"{v:.3g}" if isinstance(v, float) else str(v)[:80]))
     lines = [f"# Recipes on {args.hw}: decode at 32K, batch 8 (roofline) and twin error", "",

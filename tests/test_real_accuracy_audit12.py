@@ -150,6 +150,20 @@ def test_twins_report_their_seed(capsys):
     assert run_twin("mxfp4_weights", seed=3)["mxfp4_weights"]["seed"] == 3
 
 
+def test_committed_tradeoffs_table_carries_each_twins_seed():
+    """benchmarks/compression_tradeoffs.py copies the twin's seed into its rows (it dropped it, so the
+    committed figures did not say which draw they came from); every recipe row has one, the no-recipe
+    row none."""
+    import json
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    rows = json.loads((root / "compression_tradeoffs.json").read_text())["rows"]
+    assert all(r["seed"] == 0 for r in rows if r["recipe"] != "(none)") and len(rows) > 30
+    assert all(r.get("seed") is None for r in rows if r["recipe"] == "(none)")
+    header = (root / "compression_tradeoffs.md").read_text().splitlines()[2]
+    assert "| moe_rel_error | seed | status |" in header
+
+
 # 11: finite float64 beyond float32 saturates instead of poisoning its MX block
 def test_float64_beyond_float32_range_saturates():
     import cosim.functional as F
