@@ -1,5 +1,8 @@
 """The fresh held-out suite stays a clean test of the model it was frozen for (issue 11, held-out discipline):
-until it is measured, the H200 model on main must price its cases exactly as the frozen model does.
+until it is measured, the H200 model on main must price its cases exactly as the frozen model does; once it is
+measured and scored (heldout13: run h200_run18, session 13, scored once by validation/heldout_tables.py), the
+same pins say that the fresh-suite figures README and docs publish are those of the model on main: a later model
+change fails them and must re-label heldout13 as seen (and re-score it) in the same change.
 
 heldout13 is frozen at the commit that adds it to FROZEN ("FROZEN for heldout13", validation/heldout13_rules.md):
 the digest below is of the H200's prices of its 268 attention cases x 4 implementations and 184 GEMMs x
@@ -62,11 +65,20 @@ def test_main_prices_the_unmeasured_suite_as_its_frozen_model(suite):
     assert hashlib.sha256("\n".join(prices).encode()).hexdigest() == digest
 
 
-def test_a_frozen_suite_is_unmeasured_and_not_retired():
+# frozen suites measured since their freeze (each exactly once, in the run its rules file named)
+MEASURED = {"heldout13": "h200_run18"}
+
+
+def test_a_frozen_suite_is_measured_once_in_its_named_run_or_not_at_all():
     from cosim.calibrate.microbench import RETIRED_SUITES
-    listed = {s for _, s, _ in dataset.manifest_runs("validation/h200_runs.csv")}
+    runs = dataset.manifest_runs("validation/h200_runs.csv")
+    listed = {s for _, s, _ in runs}
     for suite in FROZEN:
-        assert suite not in listed and suite not in RETIRED_SUITES
+        assert suite not in RETIRED_SUITES
+        if suite in MEASURED:
+            assert [r for r, s, _ in runs if s == suite] == [MEASURED[suite]]
+        else:
+            assert suite not in listed
     assert {"heldout11", "heldout12"} <= set(RETIRED_SUITES) and not {"heldout11", "heldout12"} & listed
 
 

@@ -219,7 +219,7 @@ def test_a_retired_suite_is_refused_before_measuring(tmp_path, no_gpu, capsys, m
     assert dataset.is_manifest(meas) == manifest
     assert cli_calibrate.run(_args(tmp_path, "h200_run18", measurements=str(meas), variant=suite)) == 2
     err = capsys.readouterr().err
-    assert f"--variant: got '{suite}', retired unmeasured" in err and "measure heldout13" in err
+    assert f"--variant: got '{suite}', retired unmeasured" in err and "heldout13 replaced" in err
     assert no_gpu == [] and not (tmp_path / "raw_h200_run18").exists()
     assert meas.read_text() == ("run,suite\n" if manifest else "")
     with pytest.raises(InputError, match=f"suite: got '{suite}', retired unmeasured"):

@@ -157,13 +157,23 @@ SUITES = (
                   "heldout10", "heldout11"),
           rules_seeds=(mb.HELDOUT12_SEED,)),
     # heldout13: drawn in session 12 to replace heldout12 (retired unmeasured when round 7's FA2 soft_c moved its
-    # FA2 prefill prices); rules and digest committed with the session-12 freeze, before it is measured
-    # (validation/heldout13_rules.md); run and figures filled in after the run, scored once
+    # FA2 prefill prices); rules and digest committed with the session-12 freeze (4be1a40), before it was measured
+    # (validation/heldout13_rules.md); measured in session 13 (run 18) and scored once with the frozen model
+    # (validation/heldout_tables.txt): 25 rows meet the spread rule, 0 share a fit shape. Met and missed as published.
     Suite("heldout13", "3262171efd3ab2a83389f923e4f908cd275d686ebc66760a84b40d06b1f81b83",
-          {"attention": 268, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test13",
+          {"attention": 268, "elementwise": 206, "gemm": 184, "e2e": 2}, 18, 1644, "test13",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12"),
-          rules_seeds=(mb.HELDOUT13_SEED,), distinct=True),
+          rules_seeds=(mb.HELDOUT13_SEED,), distinct=True,
+          figures={"n": 1641, "all": (4.2, 14.3),
+                   "met": {"all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
+                           "attention_prefill", "attention_prefill_cudnn", "gemm_bf16"},
+                   "pins": {"gemm_bf16": (4.5, 13.4), "gemm_fp8": (6.8, 14.2), "attention_prefill": (1.9, 6.8),
+                           "attention_decode": (4.4, 12.9), "attention_prefill_cudnn": (2.1, 6.1),
+                           "attention_decode_cudnn": (4.1, 12.7), "attention_prefill_fa2": (4.9, 17.4),
+                           "attention_decode_fa2": (2.9, 8.7), "attention_prefill_unfused": (6.3, 20.2),
+                           "attention_decode_unfused": (6.1, 17.6), "elementwise": (4.4, 18.5)},
+                   "e2e": {"eager": 2.8, "engine": 3.1, "engine_fused": 1.7}}),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -468,11 +478,12 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
 
 
-def test_heldout_tables_prints_the_unmeasured_fresh_suite_as_not_measured():
-    """Until heldout13 is measured, validation/heldout_tables.py prints its section as not measured (no row of its
-    split in the manifest), rather than failing or scoring an empty table."""
+def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
+    """A suite with no row of its split in the manifest (heldout12, retired unmeasured) prints as not measured,
+    rather than failing or scoring an empty table; the fresh suite, heldout13, measured in run 18, prints its
+    scored table and its tail classes."""
     from validation import heldout_tables as ht
+    assert ht.h200_suite_lines(ht.VAL / "h200_runs.csv", "test12", "heldout12", set()) == [
+        "### heldout12", "", "(not measured yet)", ""]
     title = dict(ht.H200_SUITES)[ht.LATEST]
-    assert "heldout13" in title and ht.LATEST not in ht.TAIL_RUNS
-    assert ht.h200_suite_lines(ht.VAL / "h200_runs.csv", ht.LATEST, title, set()) == [
-        f"### {title}", "", "(not measured yet)", ""]
+    assert "heldout13" in title and ht.TAIL_RUNS[ht.LATEST] == ("heldout13", 18)

@@ -864,10 +864,11 @@ HELDOUT8_DRAWS["heldout13"] = _heldout8_draw(HELDOUT13_SEED)
 GEMM_SUITES.update({name: d[0] for name, d in HELDOUT8_DRAWS.items()})
 RETIRED_SUITES = {"heldout11": "drawn for the session-10 model (frozen at 7afb60e) and never measured; the session-11 "
                                "model moves its prices (validation/heldout11_rules.md); its replacement heldout12 is "
-                               "retired too; measure heldout13",
+                               "retired too; heldout13 replaced both (measured in "
+                               "run h200_run18, session 13)",
                   "heldout12": "drawn for the session-11 model (frozen at 504579c) and never measured; round 7's FA2 "
                                "soft_c (session 12) moves its FA2 prefill prices (validation/heldout12_rules.md); "
-                               "measure heldout13"}
+                               "heldout13 replaced it (measured in run h200_run18, session 13)"}
 
 
 def _attention_cases(variant):
