@@ -427,7 +427,7 @@ def terms_for(hw_name, name=None) -> tuple[str, dict, str]:
                                 "the default, not validated on this GPU; --terms names another")
 
 
-def _s7_optional(group, rows, values, terms) -> list:
+def _s7_optional(group, rows, values, terms, l2=None) -> list:
     """Session-7 terms (hwmodels/gpu_library.py) the rows of a group identify: the 192 x 192
     GEMM tile (structure, recorded), the multi-pass block softmax, the small-index embedding,
     the transposing K^T copy of eager MQA attention (rows with one KV head and batch > 1)."""
@@ -440,6 +440,13 @@ def _s7_optional(group, rows, values, terms) -> list:
         values["gemm.stream_k"] = 1.0
     if group == "gemm" and terms.get("gemm_stream_k") and terms.get("gemm_fp8_no_stream_k"):
         values["gemm.fp8_no_stream_k"] = 1.0  # structure, not fitted: recorded only where stream-K is on (else moot)
+    if group == "gemm" and terms.get("gemm_fp8_tile_c") and any(gpu._gemm_fmt(m.op.compute_fmt) == "fp8_e4m3" for m in rows):
+        values.setdefault("gemm.tile_c_fp8", values["gemm.tile_c"])  # session 13 candidate: fp8's own tile cost
+        names.append("gemm.tile_c_fp8")
+    fits = [bool(gpu.input_in_l2(m.op.bytes, l2)) for m in rows if m.op.kind == "rmsnorm"] if l2 else []
+    if group == "elementwise" and terms.get("rmsnorm_l2") and sum(fits) >= 3 and len(fits) - sum(fits) >= 3:
+        values.setdefault("ew.rmsnorm.mult_l2", values["ew.rmsnorm.mult"])  # session 13 candidate
+        names.append("ew.rmsnorm.mult_l2")
     if group == "elementwise":
         soft = [m for m in rows if m.op.kind == "softmax" and m.op.dims["cols"] > gpu_params.WARP_SOFTMAX_MAX_COLS]
         if terms.get("softmax_multipass") and sum(bool(gpu_library.softmax_multipass(m.op.dims["cols"]))
@@ -473,7 +480,7 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
         if not rows:
             raise InputError(f"{src}: rows: no fit-split rows of class {CLASSES[group]}; "
                              f"expected the default microbenchmark suite")
-        names = names + _s7_optional(group, rows, values, terms)
+        names = names + _s7_optional(group, rows, values, terms, l2)
         if group == "elementwise":
             names = names + _ew_optional(rows, values, terms)
         elif group == "attention_prefill":
