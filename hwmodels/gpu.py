@@ -162,6 +162,8 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
     stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
     # session 13 candidate: fp8's own tile cost (gemm.tile_c_fp8; s13_gemm_ew_candidates)
     tile_c = P.values.get("gemm.tile_c_fp8", P["gemm.tile_c"]) if fmt.startswith("fp8") else P["gemm.tile_c"]
+    promote = P.values.get("gemm.fp8_promote", 0.0) if fmt.startswith("fp8") else 0.0
+    sk_multiwave = fmt.startswith("fp8") and bool(P.values.get("gemm.fp8_sk_multiwave"))
     for bm, bn in _lib.tiles(TILES, P.values.get("gemm.tile_set")):
         tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
         # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a
@@ -172,6 +174,8 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
         waves = np.ceil(units / sms)
         rate = peak / sms * eff / (1.0 + tile_c * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
         t = waves * 2.0 * bm * bn * (k / split) / rate
+        if promote:  # candidate: fp8 accumulator promotion bubble per FP8_PROMOTE_K of a CTA's K depth
+            t = t + waves * np.ceil((k / split) / 512.0) * promote
         # the library picks the fastest configuration, its split-K reduction included (when priced)
         red = splitk_reduce_time(P, m, n, b, split, bw)
         better = t + red < best + best_red
@@ -181,6 +185,8 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
                                      -1)[better]
         if stream_k:  # session-9 candidate (gpu_library.streamk_time): the tile's MAC work spread evenly over the SMs
             t_sk, red_sk, ok = _lib.streamk_time(bm, bn, tiles, k, sms, rate, bw, SPLITK_WS_BYTES, SPLITK_MIN_K)
+            if sk_multiwave:  # candidate: fp8 stream-K only evens out a multi-wave launch's last wave
+                ok = ok & (tiles > sms)
             better = ok & (t_sk + red_sk < best + best_red)
             best = np.where(better, t_sk, best)
             best_red = np.where(better, red_sk, best_red)

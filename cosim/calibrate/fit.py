@@ -444,6 +444,11 @@ def _s7_optional(group, rows, values, terms, l2=None) -> list:
         values.setdefault("gemm.tile_c_fp8", values["gemm.tile_c"])  # session 13 candidate: fp8's own tile cost
         names.append("gemm.tile_c_fp8")
     fits = [bool(gpu.input_in_l2(m.op.bytes, l2)) for m in rows if m.op.kind == "rmsnorm"] if l2 else []
+    if group == "gemm" and terms.get("gemm_stream_k") and terms.get("gemm_fp8_sk_multiwave"):
+        values["gemm.fp8_sk_multiwave"] = 1.0  # structure, not fitted: recorded
+    if group == "gemm" and terms.get("gemm_fp8_promote") and any(gpu._gemm_fmt(m.op.compute_fmt) == "fp8_e4m3" for m in rows):
+        values.setdefault("gemm.fp8_promote", 1e-7)
+        names.append("gemm.fp8_promote")
     if group == "elementwise" and terms.get("rmsnorm_l2") and sum(fits) >= 3 and len(fits) - sum(fits) >= 3:
         values.setdefault("ew.rmsnorm.mult_l2", values["ew.rmsnorm.mult"])  # session 13 candidate
         names.append("ew.rmsnorm.mult_l2")
