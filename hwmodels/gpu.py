@@ -160,10 +160,6 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
     best_tile = np.zeros(m.shape + (5,))
     # session 11: a calibration may take fp8 GEMMs off stream-K (gemm.fp8_no_stream_k; s11_gemm_candidates)
     stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
-    # session 13 candidate: fp8's own tile cost (gemm.tile_c_fp8; s13_gemm_ew_candidates)
-    tile_c = P.values.get("gemm.tile_c_fp8", P["gemm.tile_c"]) if fmt.startswith("fp8") else P["gemm.tile_c"]
-    promote = P.values.get("gemm.fp8_promote", 0.0) if fmt.startswith("fp8") else 0.0
-    sk_multiwave = fmt.startswith("fp8") and bool(P.values.get("gemm.fp8_sk_multiwave"))
     for bm, bn in _lib.tiles(TILES, P.values.get("gemm.tile_set")):
         tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
         # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a
@@ -172,10 +168,8 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
                          np.maximum(1.0, np.minimum(np.floor(sms / tiles), k / SPLITK_MIN_K)))
         units = tiles * split
         waves = np.ceil(units / sms)
-        rate = peak / sms * eff / (1.0 + tile_c * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
+        rate = peak / sms * eff / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
         t = waves * 2.0 * bm * bn * (k / split) / rate
-        if promote:  # candidate: fp8 accumulator promotion bubble per FP8_PROMOTE_K of a CTA's K depth
-            t = t + waves * np.ceil((k / split) / 512.0) * promote
         # the library picks the fastest configuration, its split-K reduction included (when priced)
         red = splitk_reduce_time(P, m, n, b, split, bw)
         better = t + red < best + best_red
@@ -185,8 +179,6 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
                                      -1)[better]
         if stream_k:  # session-9 candidate (gpu_library.streamk_time): the tile's MAC work spread evenly over the SMs
             t_sk, red_sk, ok = _lib.streamk_time(bm, bn, tiles, k, sms, rate, bw, SPLITK_WS_BYTES, SPLITK_MIN_K)
-            if sk_multiwave:  # candidate: fp8 stream-K only evens out a multi-wave launch's last wave
-                ok = ok & (tiles > sms)
             better = ok & (t_sk + red_sk < best + best_red)
             best = np.where(better, t_sk, best)
             best_red = np.where(better, red_sk, best_red)
@@ -383,9 +375,6 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     if k in ROW_KINDS or k == "softmax_warp":
         floor = floor + P.values.get(f"ew.{k}.floor_per_col", 0.0) * np.asarray(cols, dtype=float)
     stream = P[f"ew.{k}.mult"] * np.asarray(nbytes, dtype=float) / P["ew.bw"]
-    l2_mult = P.values.get("ew.rmsnorm.mult_l2") if k == "rmsnorm" else None
-    if l2_mult:  # session 13 candidate: a launch whose input (half its compulsory bytes) fits in L2 has its own multiplier
-        stream = np.where(input_in_l2(nbytes, P.l2_bytes), l2_mult / P[f"ew.{k}.mult"], 1.0) * stream
     fixed = P.values.get(f"ew.{k}.per_row", 0.0) * np.asarray(rows, dtype=float)
     waves = row_waves(P, k, cols, rows)
     multipass = P.values.get("ew.softmax.multipass") if k == "softmax" else None
@@ -396,12 +385,6 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     if small:  # <= 16 rows: the small-index gather walks its rows one after another (gpu_library)
         fixed = fixed + np.where(_lib.index_select_small(rows), small * np.asarray(rows, dtype=float), 0.0)
     return k, floor, stream, fixed, waves, P["ew.overlap_p"]
-
-
-def input_in_l2(nbytes, l2_bytes):
-    """True where an elementwise launch's input (half its compulsory bytes: one read, one write of the same
-    size) fits in the L2 cache. Vectorised over nbytes."""
-    return np.asarray(nbytes, dtype=float) / 2.0 <= l2_bytes
 
 
 def ew_combine(floor, stream, fixed, waves, p):

@@ -113,7 +113,7 @@ def fit_group(hw_name, hw, tr, group, terms, drop=(), default="fa2"):
     names = list(fit.GROUPS[group])
     for k in names:
         values[k] = fit.INITIAL[k]
-    names += fit._s7_optional(group, tr, values, terms, l2)
+    names += fit._s7_optional(group, tr, values, terms)
     if group == "elementwise":
         names += fit._ew_optional(tr, values, terms)
     elif group == "attention_prefill":  # FA2's prefill terms, as fit.fit_latency adds them

@@ -44,7 +44,18 @@ Candidates (H200; the H100's set has no stream-K, so the candidate is moot there
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s13b_fp8_candidates.py
 Writes validation/model_selection/s13b_fp8_candidates.txt.
+
+Result (s13b_fp8_candidates.txt): GEMM group, target the p90 (A 4.3 / 13.2; fp8 4.9 / 14.0): B 13.1 (-0.04 points,
+95 % [-0.71, +0.79]; fp8 5.1 / 13.9), not resolved: the rule keeps the current form.
+
+FROZEN RECORD of commit 2023a82: the rejected structure (gemm.fp8_sk_multiwave with fit's gemm_fp8_sk_multiwave
+switch) and the train-only checks (gemm.tile_c_fp8, gemm.fp8_promote) left the model after this record; run the
+script at that commit to reproduce s13b_fp8_candidates.txt (running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the candidate's code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "2023a82")
+
 from pathlib import Path
 
 from cosim.calibrate import fit
