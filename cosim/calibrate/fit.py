@@ -384,12 +384,6 @@ TERMS.update(S11_GEMM_TERMS)
 S12_FA2_OFF = {"prefill_soft": ("cudnn",)}
 S12_FA2_TERMS = {"prefill_soft": ("cudnn", "fa2")}
 TERMS.update(S12_FA2_TERMS)
-# Session 13 (issue 11 round 8; rule RULE_round7.md; validation/model_selection/s13_fp8ew_candidates.txt and
-# s13b_fp8_candidates.txt, chosen before the held-out suite after heldout13): no candidate chosen, no S13_*_TERMS /
-# S13_*_OFF. Elementwise: rmsnorm's own multiplier where the launch's input fits in L2 (H200 validation p90 14.1 ->
-# 13.9, -0.24, 95 % [-2.32, +1.24]; H100 10.5 -> 9.4, -1.06, [-4.79, +1.23]) not resolved on either GPU. fp8 GEMM:
-# stream-K for fp8 only where the tiles exceed the SMs (GEMM validation p90 13.2 -> 13.1, -0.04, [-0.71, +0.79]) not
-# resolved. Their code left the model after the records (commits 70d85aa and 2023a82 have it).
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,
