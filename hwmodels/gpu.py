@@ -607,6 +607,13 @@ def _gemm_part(op, hw, P, compute_fallback, notes):
                     else "")
         notes.append(f"{op.name}: {fmt} GEMM uses the calibrated {gf} tensor-core efficiency{dispatch}; {fmt} itself "
                      f"is not measured")
+    # a weight stored in another format than the kernel computes in (int4_g128, mxfp4, ... on a bf16 GEMM) is priced
+    # as the calibrated gf kernel streaming that format's bytes: no dequantizing GEMM (Marlin, AWQ/GPTQ kernels) is
+    # measured, so say so rather than let the calibrated label stand for it
+    stored = sorted({t.fmt for t in op.inputs if t.role == "weight" and t.fmt not in (fmt, gf)})
+    if stored:
+        notes.append(f"{op.name}: weight-only {'/'.join(stored)} GEMM priced as the calibrated {gf} kernel with the "
+                     f"stored format's bytes; no dequantizing {'/'.join(stored)} kernel is measured")
     d = op.dims
     b, e_in, e_out = _gemm_elem_bytes(op)
     t, det = gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [b], peak, e_in, e_out, gf, details=True)
@@ -631,6 +638,11 @@ def _attention_part(op, hw, P, backend, compute_fallback, notes):
                                        int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
                                        e_kv, details=True, split_sms_x=split_sms_x(backend, P))
         bound, kv_bytes = "hbm", det["kv_bytes"]
+        kv_fmts = sorted({t.fmt for t in op.inputs[1:] if t.role == "kv" and t.fmt not in ("bf16", "fp16")})
+        if kv_fmts:  # the calibrated decode kernels read a bf16 cache; a quantized-KV kernel is not measured
+            notes.append(f"{op.name}: {'/'.join(kv_fmts)} KV cache priced as the calibrated {backend} bf16 decode "
+                         f"kernel reading the stored format's bytes; no {'/'.join(kv_fmts)}-KV attention kernel is "
+                         f"measured")
         if "attn.dec_fill" in P.values and int(d["head_dim"]) != DEC_FILL_VALIDATED_HEAD_DIM:
             notes.append(f"{op.name}: {backend} decode KV pipeline fill (dec_fill) priced per {DEC_FILL_ROWS}-row "
                          f"KV block at head dim {int(d['head_dim'])}; validated at head dim "
