@@ -399,15 +399,32 @@ def _concat(parts: list):
     import pandas as pd
     if not all(isinstance(p, _Const) for p in parts):
         col = np.concatenate([_broadcast(p.v, p.n) if isinstance(p, _Const) else p for p in parts])
-        return col if col.dtype != object else pd.Series(col).array
+        return col if col.dtype != object else _typed(pd.Series(col)).array
     values = [p.v for p in parts]
     counts = np.array([p.n for p in parts], dtype=np.int64)
     per_record = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):  # element-wise: a list value stays one object
         per_record[i] = v
-    small = pd.Series(per_record)  # inferred on the per-record values, as on all rows
+    small = _typed(pd.Series(per_record))  # inferred on the per-record values, as on all rows
     take = np.repeat(np.arange(len(values)), counts)
     return small.to_numpy()[take] if isinstance(small.dtype, np.dtype) else small.array.take(take)
+
+
+def _typed(s):
+    """An object column as numbers when every value is a number (int64 if all are integers,
+    else float64: a `batch` or `serve.qps` axis sorts and plots as numbers, not as text), as
+    bool when every value is a bool; otherwise unchanged — text (pandas' string dtype) or
+    mixed (e.g. `[null, 64]`, `[4, auto]`), which write_outputs stores as text."""
+    vals = s.to_numpy(dtype=object) if s.dtype == object else None
+    if vals is None or not len(vals):
+        return s
+    kinds = set(map(type, vals))  # one pass over the types, not an isinstance per row
+    if kinds <= {bool, np.bool_}:
+        return s.astype(bool)
+    if all(issubclass(k, (int, float, np.integer, np.floating)) and not issubclass(k, (bool, np.bool_))
+           for k in kinds):
+        return s.infer_objects()
+    return s
 
 
 def _key_column(parts: list):

@@ -1,0 +1,59 @@
+"""Session-13 user-path audit of sweeps: numeric axis columns keep their numeric dtype in
+the results table (and a resume from an older, text-typed output still works)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cosim.dse import sweep
+from cosim.dse.runner import parquet_available
+
+BASE = {"model": "llama3_8b", "hw": "h100_sxm", "seq": 1024, "phase": "decode"}
+
+
+def _spec(tmp_path, axes, **kw):
+    return {"name": "t", "base": {**BASE, **kw.pop("base", {})}, "axes": axes, "output": str(tmp_path / "out"),
+            **kw}
+
+
+# ---- numeric axis columns stay numeric -------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_numeric_axes_are_numbers_in_the_frame_and_the_table(tmp_path, fmt):
+    if fmt == "parquet" and not parquet_available():
+        pytest.skip("pyarrow not installed")
+    spec = _spec(tmp_path, [{"grid": {"batch": [16, 2, 4], "weights": ["bf16", "mxfp4"]}}], table_format=fmt)
+    df = sweep(spec, quiet=True)
+    assert df["batch"].dtype == np.int64
+    assert sorted(df["batch"].unique()) == [2, 4, 16]  # numeric order, not "16" < "2" < "4"
+    assert pd.api.types.is_string_dtype(df["weights"])
+    table = (pd.read_parquet if fmt == "parquet" else pd.read_csv)(tmp_path / "out" / f"results.{fmt}")
+    assert table["batch"].dtype == np.int64
+    assert list(table.sort_values("batch")["batch"].unique()) == [2, 4, 16]
+
+
+def test_int_and_float_values_make_a_float_column_mixed_values_stay_text():
+    from cosim.dse.runner import _typed
+    obj = lambda v: pd.Series(np.array(v, dtype=object))  # noqa: E731
+    assert _typed(obj([5, 10, 20, 40])).dtype == np.int64
+    assert _typed(obj([5, 2.5])).dtype == np.float64
+    assert _typed(obj([True, False])).dtype == bool
+    assert _typed(obj([1, True])).dtype == object  # a bool is not a number here
+    assert _typed(obj([None, 64])).dtype == object  # null is not a number: stays text ("None", "64")
+    assert _typed(obj([4, "auto"])).dtype == object
+
+
+def test_resume_from_an_older_output_with_text_columns(tmp_path):
+    spec = _spec(tmp_path, [{"grid": {"batch": [1, 8]}}], table_format="csv")
+    sweep(spec, quiet=True)
+    out = tmp_path / "out"
+    old = pd.read_csv(out / "results.csv").astype(str)  # what an older cosim wrote: every axis as text
+    old.to_csv(out / "results.csv", index=False)
+    store = (out / "results.jsonl").read_bytes()
+    df = sweep(spec, quiet=True)
+    assert (out / "results.jsonl").read_bytes() == store  # nothing re-run
+    assert df["batch"].dtype == np.int64 and list(df["batch"]) == [1, 8]
+    assert pd.read_csv(out / "results.csv")["batch"].dtype == np.int64
+    assert json.loads((out / "summary.json").read_text())["ok"] == 2
