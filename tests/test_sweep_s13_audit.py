@@ -57,3 +57,51 @@ def test_resume_from_an_older_output_with_text_columns(tmp_path):
     assert df["batch"].dtype == np.int64 and list(df["batch"]) == [1, 8]
     assert pd.read_csv(out / "results.csv")["batch"].dtype == np.int64
     assert json.loads((out / "summary.json").read_text())["ok"] == 2
+
+
+# ---- the summary shows NaN objectives and mixed energy scopes --------------------------------
+
+def _hw4(tmp_path):
+    import yaml
+    p = tmp_path / "hw4.yaml"
+    p.write_text(yaml.safe_dump({
+        "name": "hw4", "base": {"model": "llama3_2_3b", "phase": "decode", "batch": 8, "seq": 2048, "hw": "h100_sxm"},
+        "axes": [{"grid": {"hw": ["h100_sxm", "tpu_v5e", "mx_systolic_128", "l40s"]}}],
+        "objectives": {"latency_s": "min", "energy_per_token_j": "min"}, "output": str(tmp_path / "out")}))
+    return p
+
+
+def test_summary_names_nan_objectives_and_mixed_energy_scopes(tmp_path, capsys):
+    from cosim.cli import main
+    assert main(["sweep", str(_hw4(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "4 feasible (1 with a NaN objective, not ranked), 2 on the Pareto front" in out
+    assert "energy_per_token_j in 1; e.g. hw tpu_v5e" in out
+    assert "mixes energy scopes: 1 ranked row is dynamic only (no static power in mx_systolic_128.yaml), " \
+           "2 include static power" in out
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["nan_objectives"] == {"rows": 1, "by_objective": {"energy_per_token_j": 1}, "examples": ["hw tpu_v5e"]}
+    assert s["energy_scopes"] == {"dynamic + static": 2, "unknown (energy n/a for this point)": 1,
+                                  "dynamic only (no static power in mx_systolic_128.yaml)": 1}
+    assert len(s["warnings"]) == 2 and "mixes energy scopes" in s["warnings"][1]
+    df = pd.read_parquet(tmp_path / "out" / "results.parquet") if parquet_available() else \
+        pd.read_csv(tmp_path / "out" / "results.csv", keep_default_na=False)
+    scope = dict(zip(df["hw"], df["energy_scope"].fillna("")))
+    assert scope["tpu_v5e"] == "unknown (energy n/a for this point)"  # no energy at all: not "dynamic only"
+    assert scope["h100_sxm"] == "" and scope["mx_systolic_128"].startswith("dynamic only")
+
+
+def test_quiet_sweep_puts_the_summary_warnings_on_stderr(tmp_path, capsys):
+    from cosim.cli import main
+    assert main(["sweep", str(_hw4(tmp_path)), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: hw4: ") == 2
+
+
+def test_one_energy_scope_gives_no_warning(tmp_path):
+    spec = _spec(tmp_path, [{"grid": {"hw": ["h100_sxm", "l40s"]}}],
+                 objectives={"latency_s": "min", "energy_per_token_j": "min"})
+    sweep(spec, quiet=True)
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["warnings"] == [] and s["nan_objectives"]["rows"] == 0
+    assert s["energy_scopes"] == {"dynamic + static": 2}
