@@ -105,3 +105,58 @@ def test_one_energy_scope_gives_no_warning(tmp_path):
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert s["warnings"] == [] and s["nan_objectives"]["rows"] == 0
     assert s["energy_scopes"] == {"dynamic + static": 2}
+
+
+# ---- objectives and constraints the sweep cannot produce are refused at load -----------------
+
+def _load(doc):
+    from cosim.dse.spec import sweep_from_dict
+    return sweep_from_dict(doc, source="s.yaml")
+
+
+_FWD = {"model": "llama3_8b", "phase": "decode", "batch": 8, "seq": 2048, "hw": "h100_sxm"}
+_SRV = {"model": "llama3_8b", "hw": "h100_sxm", "level": "roofline", "accuracy": {"layers": 1},
+        "serve": {"qps": 5, "requests": 50}}
+
+
+@pytest.mark.parametrize("base, objectives, constraints, where, metric, expected", [
+    (_FWD, {"latency_s": "min", "ttft_p99_s": "min"}, [], "objectives.ttft_p99_s", "ttft_p99_s",
+     "a `serve:` section in the base experiment"),
+    (_FWD, {"latency_s": "min"}, ["slo_attainment >= 0.9"], "constraints[0]", "slo_attainment",
+     "a `serve:` section in the base experiment"),
+    (_SRV, {"goodput_req_s": "max"}, ["sqnr_db >= 20"], "constraints[0]", "sqnr_db",
+     "a metric a serving point reports"),
+    (_SRV, {"goodput_req_s": "max", "area_mm2": "min"}, [], "objectives.area_mm2", "area_mm2",
+     "a metric a serving point reports"),
+    (_FWD, {"latency_s": "min", "sqnr_db": "max"}, [], "objectives.sqnr_db", "sqnr_db",
+     "an `accuracy:` section"),
+    (_FWD, {"latency_s": "min"}, ["kl <= 0.1"], "constraints[0]", "kl", "accuracy.checkpoint"),
+    (_FWD, {"latency_s": "min", "area_mm2": "min"}, [], "objectives.area_mm2", "area_mm2", "level: cycle"),
+])
+def test_metrics_the_sweep_cannot_produce_are_refused(base, objectives, constraints, where, metric, expected):
+    from workloads.io import InputError
+    doc = {"name": "t", "base": base, "axes": [{"grid": {"batch": [1, 8]}}] if "serve" not in base else
+           [{"grid": {"serve.qps": [1, 8]}}], "objectives": objectives, "constraints": constraints}
+    with pytest.raises(InputError) as e:
+        _load(doc)
+    assert str(e.value).startswith(f"s.yaml: {where}: got {metric!r}; expected {expected}")
+
+
+def test_metrics_the_sweep_produces_load():
+    _load({"name": "t", "base": _SRV, "axes": [{"grid": {"serve.qps": [1, 8]}}],
+           "objectives": {"goodput_window_req_s": "max", "energy_per_token_j": "min"},
+           "constraints": ["tpot_p99_s <= 0.05"]})
+    _load({"name": "t", "base": {**_FWD, "accuracy": {"layers": 1}}, "axes": [{"grid": {"batch": [1, 8]}}],
+           "objectives": {"latency_s": "min", "sqnr_db": "max"}})
+
+
+def test_cli_refuses_a_serving_objective_without_serve_and_runs_nothing(tmp_path, capsys):
+    import yaml
+    from cosim.cli import main
+    p = tmp_path / "obj.yaml"
+    p.write_text(yaml.safe_dump({"name": "obj", "base": _FWD, "axes": [{"grid": {"batch": [1, 8]}}],
+                                 "objectives": {"latency_s": "min", "ttft_p99_s": "min"},
+                                 "output": str(tmp_path / "out")}))
+    assert main(["sweep", str(p)]) != 0
+    assert "objectives.ttft_p99_s: got 'ttft_p99_s'; expected a `serve:` section" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
