@@ -160,3 +160,43 @@ def test_cli_refuses_a_serving_objective_without_serve_and_runs_nothing(tmp_path
     assert main(["sweep", str(p)]) != 0
     assert "objectives.ttft_p99_s: got 'ttft_p99_s'; expected a `serve:` section" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# ---- checking an output path creates nothing; writing creates it -----------------------------
+
+@pytest.mark.parametrize("argv, made", [
+    (["generate", "--model", "llama3_8b", "--hw", "h100_sxm", "--prompt-len", "9000", "--out", "g/x.json"], "g"),
+    (["sweep", "a.yaml", "--store", "x.csv", "--out", "o3"], "o3"),
+    (["simulate", "--model", "llama3_8b", "--hw", "nosuchhw", "--plot", "p/x.png"], "p"),
+    (["simulate", "--model", "llama3_8b", "--hw", "h100_sxm", "--seq", "9000", "--out", "q/deep/r.json"], "q"),
+    (["plan", "--model", "llama3_8b", "--system", "nosuchsystem", "--out", "pl/x.csv"], "pl"),
+    (["serve", "--model", "llama3_8b", "--hw", "nosuchhw", "--out", "sv"], "sv"),
+])
+def test_a_refused_command_leaves_no_folder(tmp_path, monkeypatch, argv, made):
+    import yaml
+    from cosim.cli import main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({"name": "a", "base": _FWD, "axes": [{"grid": {"batch": [1]}}],
+                                                     "objectives": {"latency_s": "min"}, "output": "o"}))
+    assert main(argv) != 0
+    assert not (tmp_path / made).exists()
+
+
+def test_check_output_dir_checks_without_creating(tmp_path):
+    from cosim.cli._paths import check_output_dir, check_output_file, ensure_parent
+    from workloads.io import InputError
+    check_output_dir(tmp_path / "a" / "b")
+    check_output_file(tmp_path / "c" / "d" / "x.json", "--out", (".json",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    (tmp_path / "f").write_text("")
+    with pytest.raises(InputError, match=r"--out: .*f/g/h: cannot create the directory \(.*f is a file\)"):
+        check_output_dir(tmp_path / "f" / "g" / "h")
+    assert ensure_parent(tmp_path / "c" / "d" / "x.json").parent.is_dir()
+
+
+def test_a_successful_command_makes_its_folder(tmp_path, monkeypatch):
+    from cosim.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", "--model", "llama3_8b", "--hw", "h100_sxm", "--out", "r/deep/r.json",
+                 "--plot", "p/x.png"]) == 0
+    assert (tmp_path / "r" / "deep" / "r.json").is_file() and (tmp_path / "p" / "x.png").is_file()
