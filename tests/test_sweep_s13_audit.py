@@ -200,3 +200,48 @@ def test_a_successful_command_makes_its_folder(tmp_path, monkeypatch):
     assert main(["simulate", "--model", "llama3_8b", "--hw", "h100_sxm", "--out", "r/deep/r.json",
                  "--plot", "p/x.png"]) == 0
     assert (tmp_path / "r" / "deep" / "r.json").is_file() and (tmp_path / "p" / "x.png").is_file()
+
+
+# ---- --dry-run runs the run's output checks; a system name under hw: suggests system: --------
+
+def _a_yaml(tmp_path, base=None):
+    import yaml
+    p = tmp_path / "a.yaml"
+    p.write_text(yaml.safe_dump({"name": "a", "base": base or _FWD, "axes": [{"grid": {"batch": [1, 8]}}],
+                                 "objectives": {"latency_s": "min"}, "output": str(tmp_path / "o")}))
+    return p
+
+
+@pytest.mark.parametrize("extra, msg", [
+    (["--out", "userdir"], "--out: userdir: an existing directory holding notes.txt but no sweep store"),
+    (["--out", "a.yaml/x"], "--out: a.yaml/x: cannot create the directory (a.yaml is a file)"),
+    (["--out", "new", "--store", "s.csv"], "--store: s.csv: unknown extension '.csv'; expected .jsonl"),
+])
+def test_dry_run_refuses_what_the_run_refuses(tmp_path, monkeypatch, capsys, extra, msg):
+    from cosim.cli import main
+    monkeypatch.chdir(tmp_path)
+    _a_yaml(tmp_path)
+    (tmp_path / "userdir").mkdir()
+    (tmp_path / "userdir" / "notes.txt").write_text("mine")
+    for argv in (["sweep", "a.yaml", "--dry-run"] + extra, ["sweep", "a.yaml", "-q"] + extra):
+        assert main(argv) != 0, argv
+        assert msg in capsys.readouterr().err, argv
+    assert not (tmp_path / "new").exists() and (tmp_path / "userdir" / "notes.txt").read_text() == "mine"
+
+
+def test_dry_run_of_a_good_output_says_valid_and_creates_nothing(tmp_path, monkeypatch, capsys):
+    from cosim.cli import main
+    monkeypatch.chdir(tmp_path)
+    _a_yaml(tmp_path)
+    assert main(["sweep", "a.yaml", "--dry-run", "--out", "fresh/deep"]) == 0
+    assert "a.yaml: valid; 2 distinct configurations" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml"]
+
+
+def test_a_system_name_under_hw_suggests_system(tmp_path, capsys):
+    from cosim.cli import main
+    p = _a_yaml(tmp_path, {**_FWD, "hw": "dgx_h100"})
+    assert main(["sweep", str(p), "--dry-run"]) != 0
+    err = capsys.readouterr().err
+    assert "base: hw: got 'dgx_h100', a system (cosim list systems); expected a device: write " \
+           "`system: dgx_h100` (with `hw: h100_sxm`, its device)" in err

@@ -46,10 +46,12 @@ def run(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     from cosim.cli._paths import check_output_dir, check_output_file
     out_flag = "--out" if args.out else f"{spec.source}: output"
-    if not args.dry_run:  # a user's folder as the output is refused by run_sweep (cosim.dse.output_guard)
-        check_output_dir(spec.output, out_flag)
-        check_output_file(spec.store_path, "--store", (".jsonl",))
+    # the same checks for --dry-run as for the run: "valid" promises that the run will not refuse the output
+    check_output_dir(spec.output, out_flag)
+    check_output_file(spec.store_path, "--store", (".jsonl",))
     if args.dry_run:
+        from cosim.dse.output_guard import check_sweep_output  # run_sweep's guard: a user's folder is refused
+        check_sweep_output(spec.output, spec.store_path, out_flag)
         from cosim.dse.runner import plan
         from cosim.dse.store import read_records
         n, cols = spec.columns()
