@@ -245,3 +245,26 @@ def test_a_system_name_under_hw_suggests_system(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "base: hw: got 'dgx_h100', a system (cosim list systems); expected a device: write " \
            "`system: dgx_h100` (with `hw: h100_sxm`, its device)" in err
+
+
+# ---- a sweep row's provenance says how an override scaled the calibration, as simulate does ---
+
+def test_analytical_rows_carry_the_bandwidth_scaling_of_their_override(tmp_path):
+    import cosim
+    df = sweep({"name": "t", "base": {**BASE, "batch": 8, "level": "analytical"},
+                "axes": [{"grid": {"hw.memory.hbm.bandwidth": ["3.35 TB/s", "4.8 TB/s", "2 TB/s"],
+                                   "hw.compute.bf16": [989e12, 500e12]}}],
+                "output": str(tmp_path / "out")}, quiet=True, write=False)
+    assert (df["status"] == "ok").all() and len(df) == 6
+    trace = cosim.build_trace("llama3_8b", "decode", 8, 1024)
+    for bw, scale in ((4.8e12, "; bandwidths x1.433 (datasheet 4.8 vs calibrated 3.35 TB/s)"),
+                      (2e12, "; bandwidths x0.597 (datasheet 2 vs calibrated 3.35 TB/s)"), (3.35e12, None)):
+        rep = cosim.simulate(trace, cosim.load_hw("h100_sxm", overrides={"memory.hbm.bandwidth": bw}),
+                             level="analytical")
+        (want,) = rep.meta["priced_from"]
+        rows = df[df["hw.memory.hbm.bandwidth"] == bw]
+        assert len(rows) == 2 and (rows["provenance"] == want).all()  # the same text simulate writes
+        if scale:  # 4.8 / 3.35 = 1.4328; 2 / 3.35 = 0.5970
+            assert want.endswith(scale)
+        else:
+            assert "bandwidths x" not in want
