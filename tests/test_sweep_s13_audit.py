@@ -268,3 +268,40 @@ def test_analytical_rows_carry_the_bandwidth_scaling_of_their_override(tmp_path)
             assert want.endswith(scale)
         else:
             assert "bandwidths x" not in want
+
+
+# ---- run/serve --out refuse an earlier run's files unless --force; accuracy --out is .json -----
+
+@pytest.mark.parametrize("argv, first", [
+    (["run", "quickstart", "--no-accuracy", "--out", "o"], "report.csv, report.json, report.html"),
+    (["serve", "--model", "llama3_8b", "--hw", "h100_sxm", "--qps", "5", "--requests", "20", "--out", "o"],
+     "requests.csv, timeline.csv, summary.json, latency_cdf.png, ... (5 files)"),
+])
+def test_run_and_serve_refuse_to_overwrite_an_earlier_run(tmp_path, monkeypatch, capsys, argv, first):
+    from cosim.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 0
+    capsys.readouterr()
+    written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "o").iterdir() if p.is_file()}
+    assert main(argv) != 0
+    assert f"--out: o: already holds {first} from an earlier run" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "o").iterdir() if p.is_file()} == written
+    assert main(argv + ["--force"]) == 0
+
+
+def test_run_and_serve_write_beside_unrelated_files(tmp_path, monkeypatch):
+    from cosim.cli import main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "notes.txt").write_text("mine")
+    assert main(["serve", "--model", "llama3_8b", "--hw", "h100_sxm", "--qps", "5", "--requests", "20",
+                 "--out", "o"]) == 0
+    assert (tmp_path / "o" / "notes.txt").read_text() == "mine" and (tmp_path / "o" / "summary.json").is_file()
+
+
+def test_accuracy_out_must_be_json(tmp_path, monkeypatch, capsys):
+    from cosim.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["accuracy", "--out", "acc.yaml"]) != 0
+    assert "--out: acc.yaml: unknown extension '.yaml'; expected .json" in capsys.readouterr().err
+    assert not (tmp_path / "acc.yaml").exists()

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from workloads.io import InputError
 
-__all__ = ["check_output_file", "check_output_dir", "ensure_dir", "ensure_parent", "check_numeric_flags",
+__all__ = ["check_output_file", "check_output_dir", "ensure_dir", "ensure_parent", "check_no_overwrite",
+           "check_numeric_flags",
            "POSITIVE_INT_FLAGS"]
 
 # flag -> (lowest allowed value, what it is); flags absent from a command are skipped
@@ -105,6 +106,20 @@ def ensure_parent(path, flag: str = "--out") -> Path:
     p = Path(path).expanduser()
     ensure_dir(p.parent if str(p.parent) else Path("."), flag)
     return p
+
+
+def check_no_overwrite(out, names, flag: str = "--out", force: bool = False) -> None:
+    """A command writing the files `names` into the folder `out` never overwrites an earlier run's
+    files silently (as `cosim sweep` refuses a folder that is not its own): any of them already
+    there is refused, naming them, unless the user gave --force."""
+    p = Path(out).expanduser()
+    if force or not p.is_dir():
+        return
+    there = [n for n in names if (p / n).exists()]
+    if there:
+        shown = ", ".join(there[:4]) + (f", ... ({len(there)} files)" if len(there) > 4 else "")
+        raise InputError(f"{flag}: {str(p)[:200]}: already holds {shown} from an earlier run; expected a new "
+                         f"directory or one without these files (give --force to overwrite them)")
 
 
 def check_output_file(path, flag: str = "--out", exts: tuple = ()) -> Path:
