@@ -319,6 +319,18 @@ def _existing(v: str, source: str, fld: str, base_dir: Path) -> str:
     return str(p)
 
 
+def _system_device_name(name) -> str | None:
+    """The device of a bundled system called `name` (None when it is no system)."""
+    from workloads.io import bundled_names
+    if not isinstance(name, str) or name not in bundled_names("systems"):
+        return None
+    try:
+        from hwmodels.system import load_system
+        return load_system(name).device.name
+    except Exception:  # noqa: BLE001 - a system that does not load: the plain hardware error stands
+        return None
+
+
 def _check_resources(exp: ExperimentConfig) -> None:
     from hwmodels.spec import load_hw
     from workloads.models import load_model
@@ -334,6 +346,11 @@ def _check_resources(exp: ExperimentConfig) -> None:
     try:
         load_hw(exp.hw.name, overrides=exp.hw.overrides_dict() or None)
     except InputError as e:
+        dev = _system_device_name(exp.hw.name)
+        if dev:  # `hw: dgx_h100`: a system where a device is expected — say which field takes it
+            raise InputError(f"{exp.source}: hw: got {exp.hw.name!r}, a system (cosim list systems); expected a "
+                             f"device: write `system: {exp.hw.name}` (with `hw: {dev}`, its device) to price "
+                             f"the model on that system") from None
         raise InputError(f"{exp.source}: hw: {e}") from None
     if exp.system:
         _hw_is_the_systems_device(exp)

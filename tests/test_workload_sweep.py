@@ -66,7 +66,8 @@ def test_row_keys_are_stable_and_distinct():
 
 def test_table_columns_have_the_dtypes_the_dataframe_constructor_infers():
     """The column builders (per-record inference + take, keys from one pyarrow buffer) give
-    the frame pandas builds from the object arrays, values and dtypes."""
+    the frame pandas builds from the object arrays, values and dtypes — except that a column
+    of numbers only is numeric (int64 here), not object (a numeric axis sorts as numbers)."""
     import pandas as pd
 
     from cosim.dse.runner import _Const, _concat, _key_column
@@ -78,6 +79,8 @@ def test_table_columns_have_the_dtypes_the_dataframe_constructor_infers():
         expanded = np.empty(6, dtype=object)
         expanded[:] = [v for v in vals for _ in range(3)]
         got, want = pd.Series(_concat(parts)), pd.Series(expanded)
+        if vals == [1, 2]:
+            want = want.astype(np.int64)
         assert got.dtype == want.dtype and got.astype(str).tolist() == want.astype(str).tolist()
     keys = [["a" * 24, "b" * 24], ["c" * 24]]
     assert pd.Series(_key_column(keys)).equals(pd.Series(np.array(["a" * 24, "b" * 24, "c" * 24], dtype=object)))

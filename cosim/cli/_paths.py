@@ -2,7 +2,9 @@
 sweep never ends in a traceback because its output directory is read-only.
 
 `check_output_file` / `check_output_dir` prove writability the only reliable way: by
-creating (and removing) a probe file where the output will go — that catches read-only
+creating (and removing) a probe file where the output will go (or, for a directory not made
+yet, in its nearest existing ancestor: a check creates no folder, `ensure_dir` /
+`ensure_parent` do when the command writes) — that catches read-only
 files and file systems, /proc, a file where a directory is expected, names longer than
 the file system allows, and permission problems alike. Every failure is an InputError
 naming the flag, the path and the reason (the CLI prints it as one `error:` line).
@@ -18,7 +20,9 @@ from pathlib import Path
 
 from workloads.io import InputError
 
-__all__ = ["check_output_file", "check_output_dir", "check_numeric_flags", "POSITIVE_INT_FLAGS"]
+__all__ = ["check_output_file", "check_output_dir", "ensure_dir", "ensure_parent", "check_no_overwrite",
+           "check_numeric_flags",
+           "POSITIVE_INT_FLAGS"]
 
 # flag -> (lowest allowed value, what it is); flags absent from a command are skipped
 POSITIVE_INT_FLAGS = {"top": 1, "steps": 1, "batch": 1, "seq": 1, "prompt": 1, "workers": 1,
@@ -54,24 +58,73 @@ def _name_ok(p: Path, flag: str) -> None:
                              f"(the file system's name limit)")
 
 
+def _existing_ancestor(p: Path) -> Path:
+    """The nearest path at or above `p` that exists (the current directory for a relative path)."""
+    q = p
+    while not q.exists():
+        if q.parent == q:
+            return q
+        q = q.parent if str(q.parent) else Path(".")
+    return q
+
+
 def check_output_dir(path, flag: str = "--out") -> Path:
-    """`path` is (or can be made) a writable directory; created now if missing."""
+    """`path` is a writable directory, or can be made one: it is checked, never created — a
+    refused or interrupted command leaves no folder behind. A missing directory is checked at
+    its nearest existing ancestor (a directory, writable); `ensure_dir` / `ensure_parent`
+    create it when the command is about to write."""
     p = Path(path).expanduser()
     shown = str(p)[:200]
     _name_ok(p, flag)
     try:
-        if p.exists() and not p.is_dir():
-            raise InputError(f"{flag}: {shown}: is a file; expected a directory")
-        p.mkdir(parents=True, exist_ok=True)
+        if p.exists():
+            if not p.is_dir():
+                raise InputError(f"{flag}: {shown}: is a file; expected a directory")
+            _probe_dir(p, flag, shown)
+            return p
+        anc = _existing_ancestor(p)
     except OSError as e:
         raise InputError(f"{flag}: {shown}: cannot create the directory ({_why(e)})") from None
-    _probe_dir(p, flag, shown)
+    if not anc.is_dir():
+        raise InputError(f"{flag}: {shown}: cannot create the directory ({anc} is a file); expected a directory path")
+    _probe_dir(anc, flag, shown)
     return p
 
 
+def ensure_dir(path, flag: str = "--out") -> Path:
+    """Create the (checked) output directory now that the command writes into it."""
+    p = Path(path).expanduser()
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{flag}: {str(p)[:200]}: cannot create the directory ({_why(e)})") from None
+    return p
+
+
+def ensure_parent(path, flag: str = "--out") -> Path:
+    """Create the (checked) output file's directory now that the command writes the file."""
+    p = Path(path).expanduser()
+    ensure_dir(p.parent if str(p.parent) else Path("."), flag)
+    return p
+
+
+def check_no_overwrite(out, names, flag: str = "--out", force: bool = False) -> None:
+    """A command writing the files `names` into the folder `out` never overwrites an earlier run's
+    files silently (as `cosim sweep` refuses a folder that is not its own): any of them already
+    there is refused, naming them, unless the user gave --force."""
+    p = Path(out).expanduser()
+    if force or not p.is_dir():
+        return
+    there = [n for n in names if (p / n).exists()]
+    if there:
+        shown = ", ".join(there[:4]) + (f", ... ({len(there)} files)" if len(there) > 4 else "")
+        raise InputError(f"{flag}: {str(p)[:200]}: already holds {shown} from an earlier run; expected a new "
+                         f"directory or one without these files (give --force to overwrite them)")
+
+
 def check_output_file(path, flag: str = "--out", exts: tuple = ()) -> Path:
-    """`path` can be written: a known extension, an existing (or creatable) writable
-    parent directory, and — if it exists — a writable regular file."""
+    """`path` can be written: a known extension, an existing (or creatable, not created here)
+    writable parent directory, and — if it exists — a writable regular file."""
     p = Path(path).expanduser()
     shown = str(p)[:200]
     _name_ok(p, flag)

@@ -35,7 +35,7 @@ def register(sub) -> None:
                                                         "--weights mxfp4 --acts mxfp8_e4m3")
     p.add_argument("--quantize-head", action="store_true", help="also quantize the LM head and the embedding table to "
                         "--weights (the head's input to --acts), as a trace with --weights stores them")
-    p.add_argument("--out", default=None, help="write the result as JSON here")
+    p.add_argument("--out", default=None, help="write the result as JSON here (.json)")
     p.set_defaults(func=run)
 
 
@@ -78,7 +78,7 @@ def run(args) -> int:
         if out.is_dir() or not out.parent.is_dir():
             raise InputError(f"--out: {out}: expected a file path in an existing directory")
         from cosim.cli._paths import check_output_file
-        check_output_file(out, "--out")  # writable (read-only file, /proc, name length) before the run
+        check_output_file(out, "--out", (".json",))  # JSON it is; writable (read-only, /proc, name length)
     try:
         res = evaluate_accuracy(args.checkpoint, args.text, args.tokens, args.prefill, args.weights, args.acts,
                                 args.kv, args.recipe, args.exact, args.quantize_head)

@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from cosim.cli._paths import check_output_file
+    from cosim.cli._paths import check_output_file, ensure_parent
     from cosim.serving.generate import generate
 
     if args.out:  # before any pricing: a bad path fails in a second, not after the run
@@ -49,7 +49,7 @@ def run(args) -> int:
     for n in g.notes:
         print(f"note: {n}")
     if args.out:
-        write_out(g, args.out)
+        write_out(g, str(ensure_parent(args.out, "--out")))  # the folder is made only now
         print(f"wrote {args.out}")
     return 0
 

@@ -43,7 +43,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from cosim.cli._paths import check_output_file
+    from cosim.cli._paths import check_output_file, ensure_parent
     from cosim.plan import plan, plot_plan
 
     # before the search, as roofline does: a bad extension or path is one error line, a missing folder made
@@ -60,13 +60,14 @@ def run(args) -> int:
     print(format_plan(res, args.top))
     if args.out:
         df = res.to_frame()
+        ensure_parent(args.out, "--out")  # the folder is made only now, when the table is written
         if args.out.lower().endswith(".csv"):
             df.to_csv(args.out, index=False)
         else:  # .json (check_output_file allowed no other)
             df.to_json(args.out, orient="records", indent=1)
         print(f"wrote {args.out}")
     if args.plot:
-        plot_plan(res, args.plot)
+        plot_plan(res, ensure_parent(args.plot, "--plot"))
         print(f"wrote {args.plot}")
     return 0
 

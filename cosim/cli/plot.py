@@ -12,7 +12,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from cosim.cli._paths import check_output_file
+    from cosim.cli._paths import check_output_file, ensure_parent
     from cosim.plots import roofline_plot
 
     check_output_file(args.out, "--out", (".png", ".svg", ".pdf"))
@@ -22,6 +22,7 @@ def run(args) -> int:
 
     rep = Report.load(args.report)
     target = _resolve(args.hw or rep.hw)  # a report priced on a system: the ceilings are its device's
-    roofline_plot(rep, target.device if isinstance(target, SystemSpec) else target, args.out)
+    roofline_plot(rep, target.device if isinstance(target, SystemSpec) else target,
+                  ensure_parent(args.out, "--out"))
     print(f"wrote {args.out}")
     return 0

@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import cosim
-    from cosim.cli._paths import check_output_file
+    from cosim.cli._paths import check_output_file, ensure_parent
 
     if args.out:
         check_output_file(args.out, "--out", (".csv", ".json"))
@@ -47,11 +47,11 @@ def run(args) -> int:
     rep = cosim.simulate(trace, target, level=args.level, compute_fallback=args.compute_fallback)
     print(format_report(rep, args.top))
     if args.out:
-        rep.save(args.out)
+        rep.save(ensure_parent(args.out, "--out"))  # the folder is made only now, when the report is written
         print(f"wrote {args.out}")
     if args.plot:
         from cosim.plots import roofline_plot
-        roofline_plot(rep, hw, args.plot)
+        roofline_plot(rep, hw, ensure_parent(args.plot, "--plot"))
         print(f"wrote {args.plot}")
     return 0
 

@@ -16,6 +16,8 @@ def register(sub) -> None:
                    help="also write report_interactive.html, a roofline to hover over (needs the optional "
                         "extra: pip install 'cosim[interactive]')")
     p.add_argument("--top", type=int, default=10, help="ops shown in the printed table")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an earlier run's report files in the output directory (refused otherwise)")
     p.set_defaults(func=run)
 
 
@@ -25,8 +27,10 @@ def run(args) -> int:
 
     exp = load_experiment(args.experiment)
     out = Path(args.out or exp.output or f"reports/{exp.name}")
-    from cosim.cli._paths import check_output_dir
-    check_output_dir(out, "--out" if args.out else f"{exp.source}: output")
+    from cosim.cli._paths import check_no_overwrite, check_output_dir
+    flag = "--out" if args.out else f"{exp.source}: output"
+    check_output_dir(out, flag)
+    check_no_overwrite(out, _outputs(exp, args), flag, args.force)
     rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive,
                          second_process=True)  # the CLI's __main__ is guarded: a spawned child may import it
     print(format_report(_without_told_shadow_notes(rep, exp), args.top))
@@ -65,6 +69,14 @@ def run(args) -> int:
     extra = ", report_interactive.html" if args.interactive else ""
     print(f"wrote {out / 'report.html'} (+ report.csv, report.json{extra})")
     return 0
+
+
+def _outputs(exp, args) -> list[str]:
+    """The files `cosim run` writes into its output directory (html_report.write_report, and
+    cosim.serving.output.write_outputs under serve/ for an experiment with `serve:`)."""
+    from cosim.cli.serve import SERVE_OUTPUTS
+    return (["report.csv", "report.json", "report.html"] + (["report_interactive.html"] if args.interactive else [])
+            + ([f"serve/{n}" for n in SERVE_OUTPUTS] if exp.serve else []))
 
 
 def _without_told_shadow_notes(rep, exp):

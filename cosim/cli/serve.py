@@ -45,7 +45,9 @@ def register(sub) -> None:
     p.add_argument("--slo-ttft", type=float, help="TTFT SLO in seconds (goodput)")
     p.add_argument("--slo-tpot", type=float, help="TPOT SLO in seconds (goodput)")
     p.add_argument("--seed", type=int, default=0, help="seed of arrivals, lengths and acceptance draws")
-    p.add_argument("--out", help="directory for requests.csv, timeline.csv, summary.json and plots")
+    p.add_argument("--out", help="directory for requests.csv, timeline.csv, summary.json and plots (refused "
+                                 "when it holds those files from an earlier run, unless --force)")
+    p.add_argument("--force", action="store_true", help="overwrite an earlier run's files in --out")
     p.set_defaults(func=run)
 
 
@@ -66,13 +68,17 @@ def options_from_args(a) -> dict:
                 slo_tpot_s=a.slo_tpot, seed=a.seed)
 
 
+SERVE_OUTPUTS = ("requests.csv", "timeline.csv", "summary.json", "latency_cdf.png", "kv_timeline.png")  # write_outputs
+
+
 def run(args) -> int:
     from cosim.serving import serve
     from cosim.serving.output import write_outputs
 
     if args.out:  # before the simulation: a file there failed only after the whole run
-        from cosim.cli._paths import check_output_dir
+        from cosim.cli._paths import check_no_overwrite, check_output_dir
         check_output_dir(args.out, "--out")
+        check_no_overwrite(args.out, SERVE_OUTPUTS, "--out", args.force)
     res = serve(args.model, args.hw, **options_from_args(args))
     print(res.format())
     if args.out:

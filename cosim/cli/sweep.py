@@ -46,10 +46,12 @@ def run(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     from cosim.cli._paths import check_output_dir, check_output_file
     out_flag = "--out" if args.out else f"{spec.source}: output"
-    if not args.dry_run:  # a user's folder as the output is refused by run_sweep (cosim.dse.output_guard)
-        check_output_dir(spec.output, out_flag)
-        check_output_file(spec.store_path, "--store", (".jsonl",))
+    # the same checks for --dry-run as for the run: "valid" promises that the run will not refuse the output
+    check_output_dir(spec.output, out_flag)
+    check_output_file(spec.store_path, "--store", (".jsonl",))
     if args.dry_run:
+        from cosim.dse.output_guard import check_sweep_output  # run_sweep's guard: a user's folder is refused
+        check_sweep_output(spec.output, spec.store_path, out_flag)
         from cosim.dse.runner import plan
         from cosim.dse.store import read_records
         n, cols = spec.columns()
@@ -61,14 +63,23 @@ def run(args) -> int:
         return 0
     df = run_sweep(spec, quiet=args.quiet, output_flag=out_flag)
     n_ok = int((df["status"] == "ok").sum())
-    if args.quiet:  # no table, but error rows are never silent: one line on stderr
+    from cosim.dse.runner import objective_notes
+    notes = objective_notes(spec, df)  # NaN objectives, mixed energy scopes: as in summary.json
+    if args.quiet:  # no table, but error rows and the summary's warnings are never silent: stderr
         if n_ok < len(df):
             first = df.loc[df["status"] != "ok", "error"].iloc[0]
             print(f"note: {spec.name}: {len(df) - n_ok} of {len(df)} configurations are error rows; first: {first}",
                   file=sys.stderr)
+        for w in notes["warnings"]:
+            print(f"warning: {spec.name}: {w}", file=sys.stderr)
         return 0
+    n_nan = notes["nan_objectives"]["rows"]
     print(f"{spec.name}: {len(df)} configurations ({n_ok} ok, {len(df) - n_ok} errors), "
-          f"{int(df['feasible'].sum())} feasible, {int(df['pareto'].sum())} on the Pareto front")
+          f"{int(df['feasible'].sum())} feasible"
+          + (f" ({n_nan} with a NaN objective, not ranked)" if n_nan else "")
+          + f", {int(df['pareto'].sum())} on the Pareto front")
+    for w in notes["warnings"]:
+        print(f"warning: {w}")
     if spec.constraints:
         print("constraints: " + ", ".join(str(c) for c in spec.constraints))
     from cosim.dse.runner import level_counts
@@ -77,7 +88,8 @@ def run(args) -> int:
         print("levels: " + ", ".join(f"{k} {v}" for k, v in levels.items())
               + (f" ({n_fb} by fallback: roofline)" if n_fb else "") + "; per row: level_used, provenance")
     front = df[df["pareto"]].sort_values(next(iter(spec.objectives)))
-    cols = spec.fields() + [m for m in spec.objectives] + (["level_used"] if len(levels) > 1 or n_fb else [])
+    cols = spec.fields() + [m for m in spec.objectives] + (["level_used"] if len(levels) > 1 or n_fb else []) \
+        + (["energy_scope"] if len(notes["energy_scopes"]) > 1 else [])  # a front mixing scopes shows which is which
     if len(front):
         print(front[cols].head(args.top).to_string(index=False))
     errs = df[df["status"] != "ok"]

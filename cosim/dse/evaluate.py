@@ -224,6 +224,7 @@ def evaluate_task(task: dict) -> dict:
             status[rows], errors[rows] = "error", why
             continue
         level_used[rows], provenance[rows] = used, prov
+        _scaled_provenance(cfg, base, used, fields, vec, V, rows, provenance)
         _price_subset(cfg, base, used, fields, vec, V, rows, M, caches, status, errors)
     bad = status == "error"
     for m in METRIC_NAMES:
@@ -236,6 +237,27 @@ def evaluate_task(task: dict) -> dict:
             "metrics": {m: _compact(M[m]) for m in METRIC_NAMES},
             "status": status.tolist() if any_bad else "ok", "error": errors.tolist() if any_bad else None,
             "elapsed_s": time.perf_counter() - t0}
+
+
+def _scaled_provenance(cfg, base, used, fields, vec, V, rows, provenance) -> None:
+    """Rows whose main-memory bandwidth is a vectorised override carry the provenance the level
+    gives that variant spec — what simulate and the API write for it, e.g. the calibrated
+    analytical model's "...; bandwidths x1.433 (datasheet 4.8 vs calibrated 3.35 TB/s)"
+    (hwmodels.gpu.scaled_to, through hwmodels.levels.level_support) — not the base spec's.
+    One level_support call per distinct bandwidth."""
+    level = cfg["level"]
+    if level == "roofline" or not str(used).startswith(level):  # roofline, or a fallback: no scaling
+        return
+    name = f"memory.{base.main_memory.name}.bandwidth"
+    j = next((j for j in vec if fields[j] == name), None)
+    if j is None:
+        return
+    from hwmodels.levels import level_support
+    rows = np.asarray(rows)
+    uniq, inv = np.unique(V[rows, j], return_inverse=True)
+    texts = np.array([level_support(variant_spec(base, {name: float(b)}), level).provenance for b in uniq],
+                     dtype=object)
+    provenance[rows] = texts[inv.ravel()]
 
 
 def _level_of(cfg, base, caches):

@@ -293,6 +293,9 @@ def _optuna_dist(optuna, d):
     return optuna.distributions.FloatDistribution(d["low_si"], d["high_si"], log=bool(d.get("log")))
 
 
+ENERGY_SCOPE_UNKNOWN = "unknown (energy n/a for this point)"
+
+
 @functools.lru_cache(maxsize=256)
 def _energy_scope(hw_name) -> str:
     """HardwareSpec.energy_scope of a point's device (a system's device for a system name)."""
@@ -360,6 +363,9 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     else:
         df = pd.DataFrame(columns=columns)
     df["fits_in_memory"] = df["fits_in_memory"].astype(float) > 0
+    unknown = df["energy_j"].astype(float).isna().to_numpy()
+    if unknown.any():  # no energy at all (a device without energy per FLOP, an error row): not "dynamic only"
+        df.loc[unknown, "energy_scope"] = ENERGY_SCOPE_UNKNOWN
     feasible = (df["status"] == "ok").to_numpy().copy()
     if spec.require_memory_fit:  # a configuration that does not fit is not a design point
         feasible &= df["fits_in_memory"].to_numpy(dtype=bool)
@@ -399,15 +405,32 @@ def _concat(parts: list):
     import pandas as pd
     if not all(isinstance(p, _Const) for p in parts):
         col = np.concatenate([_broadcast(p.v, p.n) if isinstance(p, _Const) else p for p in parts])
-        return col if col.dtype != object else pd.Series(col).array
+        return col if col.dtype != object else _typed(pd.Series(col)).array
     values = [p.v for p in parts]
     counts = np.array([p.n for p in parts], dtype=np.int64)
     per_record = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):  # element-wise: a list value stays one object
         per_record[i] = v
-    small = pd.Series(per_record)  # inferred on the per-record values, as on all rows
+    small = _typed(pd.Series(per_record))  # inferred on the per-record values, as on all rows
     take = np.repeat(np.arange(len(values)), counts)
     return small.to_numpy()[take] if isinstance(small.dtype, np.dtype) else small.array.take(take)
+
+
+def _typed(s):
+    """An object column as numbers when every value is a number (int64 if all are integers,
+    else float64: a `batch` or `serve.qps` axis sorts and plots as numbers, not as text), as
+    bool when every value is a bool; otherwise unchanged — text (pandas' string dtype) or
+    mixed (e.g. `[null, 64]`, `[4, auto]`), which write_outputs stores as text."""
+    vals = s.to_numpy(dtype=object) if s.dtype == object else None
+    if vals is None or not len(vals):
+        return s
+    kinds = set(map(type, vals))  # one pass over the types, not an isinstance per row
+    if kinds <= {bool, np.bool_}:
+        return s.astype(bool)
+    if all(issubclass(k, (int, float, np.integer, np.floating)) and not issubclass(k, (bool, np.bool_))
+           for k in kinds):
+        return s.infer_objects()
+    return s
 
 
 def _key_column(parts: list):
@@ -460,6 +483,52 @@ def level_counts(df) -> tuple[dict, int]:
     ok = df[df["status"] == "ok"]
     levels = {str(k): int(v) for k, v in ok["level_used"].value_counts(dropna=False).sort_index().items()}
     return levels, int(ok["provenance"].astype(str).str.startswith("fallback:").sum())
+
+
+def _row_text(spec: SweepSpec, row) -> str:
+    """A row named by its swept fields ('hw tpu_v5e, batch 8'), else by its index."""
+    parts = [f"{f} {row[f]}" for f in spec.fields() if f in row.index]
+    return ", ".join(parts) if parts else f"index {row['index']}"
+
+
+def objective_notes(spec: SweepSpec, df) -> dict:
+    """What the summary (printed by `cosim sweep`, and summary.json) must not hide:
+    - `nan_objectives`: ok rows with a NaN objective ({rows, by_objective, examples}); the
+      Pareto front cannot rank them, so they are never on it whatever their other values;
+    - `energy_scopes`: {scope: ok rows}: "dynamic + static" (the column's empty energy_scope),
+      "dynamic only (...)", "unknown (...)" (energy n/a);
+    - `warnings`: an energy objective ranking rows of different scopes against each other
+      (a dynamic-only J/token looks cheaper than a static-included one for no physical reason)."""
+    ok = df[df["status"] == "ok"]
+    objs = list(spec.objectives)
+    nan = ok[objs].astype(float).isna() if len(ok) else ok[objs]
+    bad = nan.any(axis=1) if len(ok) else np.zeros(0, dtype=bool)
+    notes = {"nan_objectives": {"rows": int(np.sum(bad)),
+                                "by_objective": {o: int(nan[o].sum()) for o in objs if len(ok) and nan[o].any()},
+                                "examples": [_row_text(spec, r) for _, r in ok[bad].head(3).iterrows()]},
+             "energy_scopes": {(str(k) or "dynamic + static"): int(v)
+                               for k, v in ok["energy_scope"].value_counts(sort=False).items()},
+             "warnings": []}
+    n = notes["nan_objectives"]
+    if n["rows"]:
+        by = ", ".join(f"{o} in {k}" for o, k in n["by_objective"].items())
+        notes["warnings"].append(
+            f"{n['rows']} ok row{'s' if n['rows'] != 1 else ''} with a NaN objective ({by}; e.g. "
+            f"{'; '.join(n['examples'])}) cannot be ranked and {'are' if n['rows'] != 1 else 'is'} not on the "
+            f"Pareto front; energy_scope and error/provenance say why")
+    energy = [o for o in objs if o.startswith("energy")]
+    ranked = ok[ok["feasible"].to_numpy(dtype=bool) & ~np.asarray(bad, dtype=bool)] if len(ok) else ok
+    if energy and len(ranked):
+        dyn = ranked["energy_scope"].astype(str).str.startswith("dynamic only")
+        if dyn.any() and not dyn.all():
+            which = sorted(set(ranked.loc[dyn, "energy_scope"].astype(str)))
+            notes["warnings"].append(
+                f"energy objective {', '.join(energy)} mixes energy scopes: {int(dyn.sum())} ranked row"
+                f"{'s' if dyn.sum() != 1 else ''} {'are' if dyn.sum() != 1 else 'is'} {'; '.join(which)}, "
+                f"{int((~dyn).sum())} include static power; the Pareto front ranks them against each other, so "
+                f"dynamic-only energies look cheaper than they are. Compare within one scope, or give the "
+                f"devices without static power a hw.energy.static_power override")
+    return notes
 
 
 def write_outputs(spec: SweepSpec, df) -> dict:
@@ -515,6 +584,7 @@ def write_outputs(spec: SweepSpec, df) -> dict:
                **dict(zip(("levels", "fallback_rows"), level_counts(df))),
                "constraints": [str(c) for c in spec.constraints], "store": str(spec.store_path),
                "store_other_rows": int(df.attrs.get("store_other_rows", 0)),
+               **objective_notes(spec, df),
                "outputs": {k: str(v) for k, v in paths.items()}}
     (out / "summary.json").write_text(jsonio.dumps(summary, indent=1))
     paths["summary"] = out / "summary.json"

@@ -671,19 +671,47 @@ def _system_devices(base, axes, search):
             continue
 
 
+SERVE_METRICS = ("ttft_p99_s", "tpot_p99_s", "goodput_req_s", "goodput_window_req_s", "throughput_tok_s",
+                 "throughput_window_tok_s", "slo_attainment")
+ACCURACY_METRICS = ("sqnr_db", "gemm_sqnr_db", "attention_sqnr_db")
+CHECKPOINT_METRICS = ("perplexity", "perplexity_delta", "kl", "top1_agreement")
+
+
 def _check_metric_availability(objectives, constraints, base, axes, search, source) -> None:
+    """Refuse at load any objective or constraint no point of the sweep can produce (it would be
+    NaN in every row: an empty Pareto front, or every point infeasible), naming the file, the
+    field (objectives.<metric> or constraints[i]), the metric and what would produce it."""
     used = set(objectives) | {c.metric for c in constraints}
     varied = {f for _, body in axes for f in (body["fields"] if "fields" in body and "samples" in body else body)}
     if search:
         varied |= set(search["fields"])
-    for m in sorted(used & {"sqnr_db", "gemm_sqnr_db", "attention_sqnr_db"}):
+
+    def where(m):
+        if m in objectives:
+            return f"objectives.{m}"
+        return f"constraints[{next(i for i, c in enumerate(constraints) if c.metric == m)}]"
+
+    if base.serve is None:
+        for m in sorted(used & set(SERVE_METRICS)):
+            fail(source, where(m), m, "a `serve:` section in the base experiment (serving metrics come from a "
+                                      "serving run per point; without it the rows are single forward passes)")
+    else:
+        for m in sorted(used & set(ACCURACY_METRICS + CHECKPOINT_METRICS + ("area_mm2",))):
+            fail(source, where(m), m, "a metric a serving point reports (with `serve:` in the base each row is a "
+                                      "serving run, which prices no accuracy and no area): "
+                                      + ", ".join(("latency_s", "energy_j", "tokens_per_s", "energy_per_token_j",
+                                                   "memory_bytes", "capacity_bytes") + SERVE_METRICS)
+                                      + "; or a sweep without `serve:` for it")
+    for m in sorted(used & set(ACCURACY_METRICS)):
         if base.accuracy is None:
-            fail(source, "constraints" if any(c.metric == m for c in constraints) else "objectives",
-                 m, "an `accuracy:` section in the base experiment (SQNR comes from the accuracy check)")
-    for m in sorted(used & {"perplexity", "perplexity_delta", "kl", "top1_agreement"}):
+            fail(source, where(m), m, "an `accuracy:` section in the base experiment (SQNR comes from the "
+                                      "accuracy check)")
+    for m in sorted(used & set(CHECKPOINT_METRICS)):
         if not (base.accuracy and base.accuracy.checkpoint):
-            fail(source, "constraints" if any(c.metric == m for c in constraints) else "objectives",
-                 m, "accuracy.checkpoint in the base experiment (a real checkpoint run on real text)")
+            fail(source, where(m), m, "accuracy.checkpoint in the base experiment (a real checkpoint run on real text)")
     if "area_mm2" in used and base.level != "cycle" and "level" not in varied:
-        fail(source, "constraints" if any(c.metric == "area_mm2" for c in constraints) else "objectives",
-             "area_mm2", f"level: cycle in the base experiment (level {base.level!r} has no area model)")
+        fail(source, where("area_mm2"), "area_mm2",
+             f"level: cycle in the base experiment (level {base.level!r} has no area model)")
+    if "area_mm2" in used and base.system and "system" not in varied:
+        fail(source, where("area_mm2"), "area_mm2",
+             f"a single-device sweep (system {base.system!r}: a system point reports no area)")
