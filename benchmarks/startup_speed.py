@@ -115,9 +115,13 @@ def main(argv=None) -> int:
 
 
 def _quickstart(d: Path, env: dict, args) -> list:
-    run = [sys.executable, "-m", "cosim", "run", "quickstart", "--out", str(d / "qs")]
+    runs = iter(range(1 << 30))  # a fresh --out per run: `cosim run` refuses to overwrite an earlier run's report
+
+    def run_cmd():
+        return [sys.executable, "-m", "cosim", "run", "quickstart", "--out", str(d / f"qs{next(runs)}")]
+
     print("quickstart, cold (empty numba cache) ...", flush=True)
-    cold, err_cold, cold_cpu = _timed(run, env, ROOT)
+    cold, err_cold, cold_cpu = _timed(run_cmd(), env, ROOT)
     rows = [{"what": "cosim run quickstart, cold (empty numba cache, defaults)", "seconds": cold, "goal_s": 20.0,
              "cpu_s": round(cold_cpu, 2), "progress_lines": _progress(err_cold, d)}]
     trees = [("this tree", ROOT, env)]
@@ -125,14 +129,14 @@ def _quickstart(d: Path, env: dict, args) -> list:
         old = _old_tree(args.against, d)
         trees.append((f"rev {args.against}", old, _env(old, d / "numba_cache_old")))
         print(f"rev {args.against}: warming its numba cache (untimed) ...", flush=True)
-        _timed(run, trees[1][2], old)
+        _timed(run_cmd(), trees[1][2], old)
     n = max(1, args.repeat)
     samples = {name: [] for name, _, _ in trees}
     cpu = {name: [] for name, _, _ in trees}
     for i in range(n):
         for name, code, e in (trees if i % 2 == 0 else trees[::-1]):
             print(f"quickstart, warm, {name} ({i + 1} of {n}) ...", flush=True)
-            wall, err, c = _timed(run, e, code)
+            wall, err, c = _timed(run_cmd(), e, code)
             samples[name].append(round(wall, 3))
             cpu[name].append(round(c, 2))
             if code == ROOT:
@@ -144,7 +148,7 @@ def _quickstart(d: Path, env: dict, args) -> list:
     if args.against:
         rows.append(_against_row(args.against, samples, cpu))
     print("quickstart, warm, one process ...", flush=True)
-    one, _, one_cpu = _timed(run, {**env, "COSIM_ONE_PROCESS": "1"}, ROOT)
+    one, _, one_cpu = _timed(run_cmd(), {**env, "COSIM_ONE_PROCESS": "1"}, ROOT)
     rows.append({"what": "cosim run quickstart, warm, checkpoint accuracy in this process (COSIM_ONE_PROCESS=1)",
                  "seconds": one, "cpu_s": round(one_cpu, 2), "goal_s": None})
     return rows
