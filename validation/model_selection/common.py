@@ -27,7 +27,7 @@ def frozen_record(script: str, commit: str):
     name = Path(script).stem
     raise SystemExit(f"error: {name}.py is a frozen record of commit {commit}: the candidate terms it scored "
                      f"and rejected are no longer in the model; reproduce {name}.txt there: git worktree add "
-                     f"/tmp/{name} {commit} && cd /tmp/{name} && PYTHONPATH=. python "
+                     f"../{name} {commit} && cd ../{name} && PYTHONPATH=. python "
                      f"validation/model_selection/{name}.py")
 
 
