@@ -152,7 +152,9 @@ def _static_power(rows: list, hw) -> float:
     report one, else the device file's `energy.static_power` (what the roofline adds per second; 0 if absent).
     A pipelined layout's idle stages draw it too (cosim.parallel_timing.layout_step)."""
     from cosim.parallel_timing import static_power_w
-    return static_power_w(((r["energy_static_j"], r["latency_s"]) for r in rows if "energy_static_j" in r), hw)
+    # device ops only: a collective's static term is this power again (hwmodels.collectives.with_static_power)
+    return static_power_w(((r["energy_static_j"], r["latency_s"]) for r in rows
+                           if "energy_static_j" in r and r["kind"] not in COLLECTIVE_KINDS), hw)
 
 
 def _collective_bytes_note(rows: list) -> tuple:
@@ -209,12 +211,18 @@ def recipe_notes(meta) -> list:
 
 def _overlap(rows: list, frac: float) -> None:
     """Hide `frac` of each collective behind the compute op just before it (at most that op's
-    time); the full transfer time stays in `comm_latency_s`."""
+    time); the full transfer time stays in `comm_latency_s`. The hidden part's static energy is
+    the compute op's (it runs then): the collective keeps static power x its visible time only."""
     prev = 0.0
     for r in rows:
         if r["kind"] in COLLECTIVE_KINDS:
             r["comm_latency_s"] = r["latency_s"]
             r["hidden_s"] = min(frac * r["latency_s"], frac * prev)
+            static = r.get("energy_static_j", math.nan)
+            if r["hidden_s"] and r["latency_s"] > 0 and static == static:
+                cut = static * r["hidden_s"] / r["latency_s"]
+                r["energy_static_j"] -= cut
+                r["energy_j"] -= cut
             r["latency_s"] -= r["hidden_s"]
         else:
             prev = r["latency_s"]
