@@ -19,7 +19,7 @@ from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
 from cosim.serving.kv_memory import PagedKV, kv_capacity, window_note
-from cosim.serving.metrics import ServeResult, has_window, request_table, summarize
+from cosim.serving.metrics import NO_SLO_NOTE, ServeResult, has_window, request_table, summarize
 from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
 from hwmodels.spec import HardwareSpec, load_hw
 from hwmodels.system import SystemSpec, list_systems, load_system
@@ -246,6 +246,8 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
         last = summary["arrival_window_s"] + float(df["arrival_s"].min())
         notes.append(f"no steady window: no request finished after the first ({summary['steady_start_s']:.3f} s) and "
                      f"by the last arrival ({last:.3f} s); throughput_window_* are NaN (more requests give one)")
+    if cfg.slo_ttft_s is None and cfg.slo_tpot_s is None:
+        notes.append(NO_SLO_NOTE)
     if not has_window(summary["arrival_window_s"]):
         notes.append("no arrival window: every request arrived at once, so goodput_window_req_s is NaN "
                      "(goodput_req_s over the makespan is the rate of such a batch)")
