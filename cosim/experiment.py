@@ -589,10 +589,12 @@ def _serving(rep, exp: ExperimentConfig, hw, out_dir) -> None:
     from cosim.serving import serve
     res = serve(exp.model, hw, level=exp.level, weights=exp.weights, acts=exp.acts, kv=exp.kv,
                 recipe=exp.recipe, attention=exp.attention, **exp.serve_dict())
-    rep.meta["serve"] = {"summary": res.summary, "notes": list(res.notes)}
+    # `text`: what `cosim serve` prints for the run (cosim run prints it too, never only the single-step table)
+    rep.meta["serve"] = {"summary": res.summary, "notes": list(res.notes), "text": res.format()}
     if out_dir is not None:
         from cosim.serving.output import write_outputs
-        write_outputs(res, Path(out_dir) / "serve")
+        paths = write_outputs(res, Path(out_dir) / "serve")
+        rep.meta["serve"]["files"] = [p.name for p in paths]
 
 
 def _checkpoint_beside(exp: ExperimentConfig) -> bool:

@@ -62,8 +62,14 @@ def run(args) -> int:
             print(f"  {ck['baseline_note']}")
     if rep.meta.get("area_mm2") is not None:
         print(f"area: {rep.meta['area_mm2']:.4g} mm2")
+    sv = rep.meta.get("serve")
+    if sv:  # the serving run of the `serve:` block: its TTFT/TPOT/goodput, not only in the files
+        print(f"\nserving run ({exp.source}: serve):")
+        print(sv["text"])
     extra = ", report_interactive.html" if args.interactive else ""
     print(f"wrote {out / 'report.html'} (+ report.csv, report.json{extra})")
+    if sv:
+        print(f"wrote {out / 'serve'}/ ({', '.join(sv.get('files', ()))})")
     return 0
 
 
