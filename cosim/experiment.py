@@ -590,7 +590,8 @@ def _serving(rep, exp: ExperimentConfig, hw, out_dir) -> None:
     res = serve(exp.model, hw, level=exp.level, weights=exp.weights, acts=exp.acts, kv=exp.kv,
                 recipe=exp.recipe, attention=exp.attention, **exp.serve_dict())
     # `text`: what `cosim serve` prints for the run (cosim run prints it too, never only the single-step table)
-    rep.meta["serve"] = {"summary": res.summary, "notes": list(res.notes), "text": res.format()}
+    rep.meta["serve"] = {"config": res.config.record(), "summary": res.summary, "notes": list(res.notes),
+                         "text": res.format()}
     if out_dir is not None:
         from cosim.serving.output import write_outputs
         paths = write_outputs(res, Path(out_dir) / "serve")

@@ -374,7 +374,7 @@ def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early:
     doc["provenance"] = rep.meta.get("provenance", {})
     if rep.meta.get("serve"):  # the serve: block's run (its files are under serve/; the console text is not kept)
         sv = rep.meta["serve"]
-        doc["serve"] = {"summary": sv["summary"], "notes": sv["notes"],
+        doc["serve"] = {"config": sv.get("config"), "summary": sv["summary"], "notes": sv["notes"],
                         "files": [f"serve/{f}" for f in sv.get("files", ())]}
     paths["json"].write_text(jsonio.dumps(doc, indent=1, default=_default))
     link = None

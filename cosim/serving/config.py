@@ -260,6 +260,20 @@ class ServeConfig:
             _bad("profile", self.profile, f"no profile with a parallel layout {self.parallel} (not supported yet: "
                                           f"CLI --profile with --tp/--pp; drop one of them)")
 
+    def record(self) -> dict:
+        """The run's options as saved with its results (summary.json `config`): every field, the model and
+        hardware by name, the nested option records (speculative, offload, host) as mappings."""
+        from dataclasses import asdict, is_dataclass
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("model", "hw") and not isinstance(v, str):
+                v = getattr(v, "name", str(v))
+            elif is_dataclass(v):
+                v = asdict(v)
+            out[f.name] = v
+        return out
+
     @property
     def token_budget(self) -> int:
         if self.max_batched_tokens is not None:
