@@ -426,6 +426,9 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     module, so only a caller whose main module is guarded may ask for it)."""
     from cosim.progress import step
 
+    if interactive:  # an optional extra: checked before any work or file (cosim.interactive.require_plotly)
+        from cosim.interactive import require_plotly
+        require_plotly()
     if not isinstance(exp, ExperimentConfig):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
     trace, rep, hw = _performance(exp)

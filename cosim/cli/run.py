@@ -23,6 +23,9 @@ def run(args) -> int:
     from cosim.cli.roofline import format_report
     from cosim.experiment import load_experiment, run_experiment
 
+    if args.interactive:  # before loading or running anything (run_experiment checks it too)
+        from cosim.interactive import require_plotly
+        require_plotly()
     exp = load_experiment(args.experiment)
     out = Path(args.out or exp.output or f"reports/{exp.name}")
     from cosim.cli._paths import check_output_dir
