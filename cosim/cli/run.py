@@ -54,7 +54,9 @@ def run(args) -> int:
             print(f"  worst: {worst['op']} {worst['sqnr_db']:.2f} dB")
         ck = acc.get("checkpoint")
         if ck:
-            print(f"accuracy on a real checkpoint ({ck['checkpoint']}, {ck['tokens']} tokens of {ck['text']}"
+            # window: tokens run through the model; tokens: next-token predictions scored (after the prompt part)
+            print(f"accuracy on a real checkpoint ({ck['checkpoint']}, {ck['window']} tokens of {ck['text']} run, "
+                  f"{ck['tokens']} predictions scored after a {ck['prefill']}-token prompt"
                   + (f"; proxy for {ck['proxy_for']}" if ck.get("proxy_for") else "") + "):")
             print(f"  perplexity {ck['baseline_perplexity']:.4g} -> {ck['perplexity']:.4g} "
                   f"(delta {ck['perplexity_delta']:+.4g}), KL {ck['kl']:.4g} nats/token, "

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from cosim.serving.arrivals import lengths_note, make_requests
+from cosim.serving.arrivals import lengths_note, make_requests, order_note
 from cosim.serving.config import HostOverhead, ServeConfig
 from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
@@ -227,6 +227,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     if not specs:
         raise InputError("serve: trace: the trace holds no requests")
     notes.append(lengths_note(specs, cfg.prompt_len, cfg.output_len, cfg.lengths_from, cfg.trace))
+    notes += [n for n in (order_note(specs, cfg.trace),) if n]
     _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model)
 
     def make(engine):
