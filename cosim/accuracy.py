@@ -78,6 +78,23 @@ def default_text_path() -> Path:
     return bundled_dir("text") / DEFAULT_TEXT
 
 
+def _residual_window_notes(recipe, window: int) -> list:
+    """A KV recipe whose full-precision residual window (KIVI's residual_length) holds every token of the run
+    quantizes no KV entry: the run measures nothing of it. Never silent."""
+    if not recipe:
+        return []
+    from workloads.compression import load_recipe
+    r = load_recipe(recipe)
+    out = []
+    for part in (r.parts or (r,)):
+        res = part.params.get("residual_length")
+        if isinstance(res, int) and window <= res:
+            out.append(f"recipe {part.name}: its full-precision residual window (residual_length {res}) holds all "
+                       f"{window} tokens of this run, so no KV entry was quantized and the figures are the "
+                       f"baseline's up to round-off; run more than {res} tokens (--tokens) to measure it")
+    return out
+
+
 def load_text_tokens(ck, text_path: str | Path | None, tokens: int) -> tuple[np.ndarray, str]:
     from workloads.io import InputError
     path = Path(text_path) if text_path else default_text_path()
@@ -178,6 +195,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     if not num.quantize_head:
         notes.append("embeddings and LM head kept at baseline precision (as weight-quantization recipes do; "
                      "--quantize-head or a recipe's include_lm_head quantizes them)")
+    notes += _residual_window_notes(recipe, int(ids.size))
     tied = ck.config.tied_embeddings  # one stored tensor serves the embeddings and the head
     scope = ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
              "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else

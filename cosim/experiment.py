@@ -443,6 +443,9 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
     module, so only a caller whose main module is guarded may ask for it)."""
     from cosim.progress import step
 
+    if interactive:  # an optional extra: checked before any work or file (cosim.interactive.require_plotly)
+        from cosim.interactive import require_plotly
+        require_plotly()
     if not isinstance(exp, ExperimentConfig):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
     trace, rep, hw = _performance(exp)
@@ -606,10 +609,13 @@ def _serving(rep, exp: ExperimentConfig, hw, out_dir) -> None:
     from cosim.serving import serve
     res = serve(exp.model, hw, level=exp.level, weights=exp.weights, acts=exp.acts, kv=exp.kv,
                 recipe=exp.recipe, attention=exp.attention, **exp.serve_dict())
-    rep.meta["serve"] = {"summary": res.summary, "notes": list(res.notes)}
+    # `text`: what `cosim serve` prints for the run (cosim run prints it too, never only the single-step table)
+    rep.meta["serve"] = {"config": res.config.record(), "summary": res.summary, "notes": list(res.notes),
+                         "text": res.format()}
     if out_dir is not None:
         from cosim.serving.output import write_outputs
-        write_outputs(res, Path(out_dir) / "serve")
+        paths = write_outputs(res, Path(out_dir) / "serve")
+        rep.meta["serve"]["files"] = [p.name for p in paths]
 
 
 def _checkpoint_beside(exp: ExperimentConfig) -> bool:

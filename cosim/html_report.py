@@ -372,6 +372,10 @@ def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early:
     doc["totals"]["area_mm2"] = rep.meta.get("area_mm2")
     doc["accuracy"] = rep.meta.get("accuracy")
     doc["provenance"] = rep.meta.get("provenance", {})
+    if rep.meta.get("serve"):  # the serve: block's run (its files are under serve/; the console text is not kept)
+        sv = rep.meta["serve"]
+        doc["serve"] = {"config": sv.get("config"), "summary": sv["summary"], "notes": sv["notes"],
+                        "files": [f"serve/{f}" for f in sv.get("files", ())]}
     paths["json"].write_text(jsonio.dumps(doc, indent=1, default=_default))
     link = None
     if interactive:

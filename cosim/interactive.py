@@ -13,7 +13,20 @@ import numpy as np
 from cosim import humanize as H
 from cosim.plots import kind_colour, plot_kind, wider_ceiling_notes
 
-__all__ = ["roofline_interactive", "write_interactive"]
+__all__ = ["roofline_interactive", "write_interactive", "require_plotly"]
+
+_MISSING = ("interactive report: plotly is not installed; install the optional extra with "
+            "`pip install 'cosim[interactive]'` (the static report needs nothing more)")
+
+
+def require_plotly() -> None:
+    """Refuse an interactive report before any work (report.csv/json were written, then the run exited 2
+    without report.html): finds plotly without importing it."""
+    import importlib.util
+
+    if importlib.util.find_spec("plotly") is None:
+        from workloads.io import InputError
+        raise InputError(_MISSING + "; nothing was run or written (drop --interactive for the static report)")
 
 
 def _plotly():
@@ -21,8 +34,7 @@ def _plotly():
         import plotly.graph_objects as go
     except ImportError:
         from workloads.io import InputError
-        raise InputError("interactive report: plotly is not installed; install the optional extra with "
-                         "`pip install 'cosim[interactive]'` (the static report needs nothing more)") from None
+        raise InputError(_MISSING) from None
     return go
 
 

@@ -87,14 +87,8 @@ def system_energy_formula(rep, st: dict) -> str:
 
 
 def static_power_w(parts, hw) -> float:
-    """The static power priced work carries (W), from (static J, seconds) pairs of the ops that
-    report a static term (the analytical and cycle levels): their J over their seconds; else the
-    device file's `energy.static_power` (what the roofline adds per second; 0 if absent: the report's
-    energies are then dynamic only and say so, HardwareSpec.energy_scope). Idle
-    devices of a layout draw it for the time they wait (layout_step; cosim.serving.steptime)."""
-    # an op whose static energy is unknown (NaN: no energy.static_power in the file) adds nothing
-    parts = [(e, t) for e, t in parts if e == e]
-    busy = sum(t for _, t in parts)
-    if busy > 0:
-        return sum(e for e, _ in parts) / busy
-    return float(getattr(hw, "static_power_w", None) or 0.0)
+    """hwmodels.energy.static_power_w, with 0 W where the device file gives none (the report's
+    energies are then dynamic only and say so). Idle devices of a layout draw it for the time they
+    wait (layout_step; cosim.serving.steptime)."""
+    from hwmodels.energy import static_power_w as carried
+    return float(carried(parts, hw) or 0.0)

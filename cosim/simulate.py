@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -16,7 +17,20 @@ from hwmodels.system import SystemSpec, list_systems, load_system
 from workloads.ops import COLLECTIVE_KINDS
 from workloads.trace import Trace
 
-__all__ = ["simulate"]
+__all__ = ["simulate", "PricingInputs"]
+
+
+@dataclass(frozen=True)
+class PricingInputs:
+    """What priced a report besides model, hardware, level, shape and formats (kept in its JSON `totals.inputs`):
+    the trace's attention form, the attention backend(s) the level priced and who chose them (an implementation
+    profile, or the device calibration's default), compute fallback and communication overlap."""
+    attention: str
+    attention_backend: str | None  # None: the level has no backend choice (roofline, cycle)
+    backend_chosen_by: str | None  # "profile <name>" | "the calibration's default"
+    profile: str | None
+    compute_fallback: bool
+    overlap: float | None  # a system run's hidden share of each collective; None on one device
 
 
 def _resolve(hw):
@@ -118,6 +132,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
     meta_prov = tuple(dict.fromkeys(r["provenance"] for r in rows))
     if trace.meta.get("implementation"):
         meta["implementation"] = trace.meta["implementation"]
+    meta["inputs"] = asdict(_pricing_inputs(trace, rows, compute_fallback, overlap if system is not None else None))
     rep = Report(model=trace.model, hw=system.name if system else hw.name, level=used, phase=trace.phase,
                  batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
                  capacity_bytes=hw.main_memory.capacity_bytes,
@@ -129,6 +144,16 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
     if "step_latency_s" in meta.get("parallel", {}):
         _keep_layout_step(rep)
     return rep
+
+
+def _pricing_inputs(trace: Trace, rows: list, compute_fallback: bool, overlap) -> PricingInputs:
+    backends = sorted({r["attention_backend"] for r in rows if r.get("attention_backend")})
+    profile = trace.meta.get("profile")
+    return PricingInputs(attention=trace.meta.get("attention", "fused"),
+                         attention_backend=", ".join(backends) or None,
+                         backend_chosen_by=(None if not backends else f"profile {profile}" if profile
+                                            else "the calibration's default"),
+                         profile=profile, compute_fallback=compute_fallback, overlap=overlap)
 
 
 def _check_layout_fits(trace: Trace, system: SystemSpec) -> None:
@@ -152,7 +177,9 @@ def _static_power(rows: list, hw) -> float:
     report one, else the device file's `energy.static_power` (what the roofline adds per second; 0 if absent).
     A pipelined layout's idle stages draw it too (cosim.parallel_timing.layout_step)."""
     from cosim.parallel_timing import static_power_w
-    return static_power_w(((r["energy_static_j"], r["latency_s"]) for r in rows if "energy_static_j" in r), hw)
+    # device ops only: a collective's static term is this power again (hwmodels.collectives.with_static_power)
+    return static_power_w(((r["energy_static_j"], r["latency_s"]) for r in rows
+                           if "energy_static_j" in r and r["kind"] not in COLLECTIVE_KINDS), hw)
 
 
 def _collective_bytes_note(rows: list) -> tuple:
@@ -209,18 +236,24 @@ def recipe_notes(meta) -> list:
 
 def _overlap(rows: list, frac: float) -> None:
     """Hide `frac` of each collective behind the compute op just before it (at most that op's
-    time); the full transfer time stays in `comm_latency_s`."""
+    time); the full transfer time stays in `comm_latency_s`. The hidden part's static energy is
+    the compute op's (it runs then): the collective keeps static power x its visible time only."""
     prev = 0.0
     for r in rows:
         if r["kind"] in COLLECTIVE_KINDS:
             r["comm_latency_s"] = r["latency_s"]
             r["hidden_s"] = min(frac * r["latency_s"], frac * prev)
+            static = r.get("energy_static_j", math.nan)
+            if r["hidden_s"] and r["latency_s"] > 0 and static == static:
+                cut = static * r["hidden_s"] / r["latency_s"]
+                r["energy_static_j"] -= cut
+                r["energy_j"] -= cut
             r["latency_s"] -= r["hidden_s"]
         else:
             prev = r["latency_s"]
 
 
-def _report_fields(trace: Trace, hw: HardwareSpec, notes) -> dict:
+def _report_fields(trace: Trace, hw: HardwareSpec, notes, compute_fallback: bool = False) -> dict:
     meta = trace.meta
     notes = [*meta.get("notes", ()), *recipe_notes(meta), *(notes or ())]  # the trace's own (e.g. beyond max context) first
     return {"footprint": dict(meta.get("footprint", {})), "capacity_bytes": hw.memory[0].capacity_bytes,
@@ -228,7 +261,8 @@ def _report_fields(trace: Trace, hw: HardwareSpec, notes) -> dict:
             "meta": {"formats": meta.get("formats", {}), "recipe_effects": meta.get("recipe_effects", {}),
                      "level_requested": "roofline", "priced_from": ["speed-of-light"],
                      **({"energy_scope": hw.energy_scope} if hw.energy_scope else {}),
-                     **({"implementation": meta["implementation"]} if meta.get("implementation") else {})}}
+                     **({"implementation": meta["implementation"]} if meta.get("implementation") else {}),
+                     "inputs": asdict(_pricing_inputs(trace, (), compute_fallback, None))}}
 
 
 def _simulate_template(trace: Trace, hw: HardwareSpec, tmpl, nums, compute_fallback: bool) -> Report:
@@ -260,7 +294,7 @@ def _simulate_template(trace: Trace, hw: HardwareSpec, tmpl, nums, compute_fallb
         eager = _numpy_columns(trace, tmpl, nums, hw, h, compute_fallback, None)
     return Report.from_columns(eager, lambda: _numpy_columns(trace, tmpl, nums, hw, h, compute_fallback, eager),
                                model=trace.model, hw=hw.name, level="roofline", phase=trace.phase,
-                               batch=trace.batch, seq=trace.seq, **_report_fields(trace, hw, notes))
+                               batch=trace.batch, seq=trace.seq, **_report_fields(trace, hw, notes, compute_fallback))
 
 
 # (template, spec, fallback) -> (template, spec, compiled roofline or None, notes, one-variant

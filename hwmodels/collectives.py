@@ -26,15 +26,19 @@ algorithm without a fit, is priced at the roofline with a note, never silently. 
 applicable algorithm is chosen, as NCCL's tuner does, unless one is forced. A protocol may carry a second line for a
 size regime (``<protocol>_<regime>``: NVLS shrinks its chunk for small messages, ``nvls/simple_small``); the faster
 line is priced, so protocol and regime crossovers are where fitted lines meet (docs/multi-device.md 5.1.5).
+
+Energy of a collective on a system (estimate_system_ops): the link energy + the device's static power x
+the collective's time, since every device of the group stays powered while it waits for the transfer.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hwmodels.nccl import NVLS_MIN_LOCAL_RANKS, NVLS_REDUCE_TYPES, bus_factor, nccl_type  # noqa: F401  (bus_factor re-exported)
 from hwmodels.cost import OpCost
+from hwmodels.energy import static_power_w
 from hwmodels.collective_calibration import CollectiveCalibration, calibration_of
 from hwmodels.launch import DEFAULT_LAUNCH, apply_launch, check_launch
 from hwmodels.spec import HardwareError
@@ -44,6 +48,7 @@ from workloads.formats import FormatError, get_format
 from workloads.ops import COLLECTIVE_KINDS, Op
 
 __all__ = ["CollectiveCost", "collective_cost", "element_type", "nvls_offered", "candidate_lines", "is_regime_line", "algorithm_of", "nvls_time", "estimate_collective", "bus_factor", "group_span",
+           "with_static_power", "estimate_system_ops",
            "message_bytes", "ALGORITHMS"]
 
 ALGORITHMS = ("ring", "tree", "recursive_doubling", "nvls", "direct", "torus", "hierarchical")
@@ -467,9 +472,22 @@ def estimate_collective(op: Op, system: SystemSpec, level: str = "roofline") -> 
                            "calibration": c.calibration})
 
 
+def with_static_power(cost: OpCost, static_w: float | None) -> OpCost:
+    """A collective's cost with its device's static power over its time: while a collective runs
+    (not hidden behind compute) every device of the group is powered and waits for it, so its
+    energy is the link energy + static power x time, as a compute op's carries static power x
+    its time. `static_w` None (the device file gives no static power): link energy only, the
+    static term unknown (NaN), as every energy of that device is dynamic only and says so."""
+    static = cost.latency_s * static_w if static_w is not None else float("nan")
+    return replace(cost, energy_j=cost.energy_j + (static if static_w is not None else 0.0),
+                   energy_breakdown={**cost.energy_breakdown, "static": static})
+
+
 def estimate_system_ops(ops, system: SystemSpec, level: str = "roofline", compute_fallback: bool = False):
     """(costs, notes) for a sharded trace on a system: compute and memory ops on one device of
-    the system at `level`, collectives on its links (the same level's collective model)."""
+    the system at `level`, collectives on its links (the same level's collective model). A
+    collective's energy is its link energy + the device's static power x its time (with_static_power;
+    the static power the device ops carry, else the device file's: hwmodels.energy.static_power_w)."""
     from hwmodels.estimate import estimate_ops
 
     ops = list(ops)
@@ -479,9 +497,12 @@ def estimate_system_ops(ops, system: SystemSpec, level: str = "roofline", comput
     for i, c in zip(dev_idx, dev_costs):
         costs[i] = c
     notes = list(notes)
+    static_w = static_power_w(((c.energy_breakdown["static"], c.latency_s) for c in dev_costs
+                               if "static" in c.energy_breakdown), system.device)
     for i, op in enumerate(ops):
         if costs[i] is None:
-            costs[i] = estimate_collective(op, system, level if level != "cycle" else "roofline")
+            costs[i] = with_static_power(estimate_collective(op, system, level if level != "cycle" else "roofline"),
+                                         static_w)
             notes += list(costs[i].notes)
             if level == "cycle":
                 notes.append(f"{op.name}: collectives have no cycle-level model; alpha-beta (roofline) used")

@@ -21,7 +21,7 @@ import numpy as np
 
 from hwmodels.arith import HOROWITZ_NODE_NM, HOROWITZ_VDD, tech_scale
 
-__all__ = ["sram_energy_per_byte", "sram_area_mm2", "EnergyParams", "op_energy", "phy_area_mm2",
+__all__ = ["sram_energy_per_byte", "sram_area_mm2", "EnergyParams", "op_energy", "phy_area_mm2", "static_power_w",
            "WIRE_J_PER_BIT_MM"]
 
 # Horowitz ISSCC 2014, 45 nm / 0.9 V, 64-bit SRAM read: 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ
@@ -121,3 +121,18 @@ def op_energy(macs: float, e_mac_j: float, sram_bytes: dict, dram_bytes: float,
         out["static"] = p.static_power_w * latency_s
         out["total"] += out["static"]
     return out
+
+
+def static_power_w(parts, hw) -> float | None:
+    """The static power priced work carries (W), from (static J, seconds) pairs of the ops that
+    report a static term (the analytical and cycle levels): their J over their seconds; else the
+    device file's `energy.static_power` (what the roofline adds per second); None if the file gives
+    none (the energies are then dynamic only and say so, HardwareSpec.energy_scope). A device of a
+    layout draws it while it waits: for a collective (hwmodels.collectives.estimate_system_ops) and
+    for a pipeline's idle stages (cosim.parallel_timing.layout_step; cosim.serving.steptime)."""
+    # an op whose static energy is unknown (NaN: no energy.static_power in the file) adds nothing
+    parts = [(e, t) for e, t in parts if e == e]
+    busy = sum(t for _, t in parts)
+    if busy > 0:
+        return sum(e for e, _ in parts) / busy
+    return getattr(hw, "static_power_w", None)

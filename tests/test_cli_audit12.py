@@ -76,7 +76,8 @@ def test_generate_out_json_is_json_and_a_bad_extension_is_refused_before_pricing
     csv = tmp_path / "gen.csv"
     assert main(["generate", "--model", "llama3_8b", "--hw", "h100_sxm", "--prompt-len", "128",
                  "--output-len", "4", "--out", str(csv)]) == 0
-    assert csv.read_text().splitlines()[0] == "step,context_len,latency_s,energy_j"
+    # session 13: what produced the steps follows as constant columns (model, hw, level, shape, inputs record)
+    assert csv.read_text().splitlines()[0].startswith("step,context_len,latency_s,energy_j,model,hw,level,")
     import sys
     gen = sys.modules["cosim.serving.generate"]  # the module (cosim.serving's `generate` is the function)
 

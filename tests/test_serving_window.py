@@ -78,7 +78,8 @@ def test_no_window_is_nan_and_says_so(tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("arrival_s,prompt_len,output_len\n0,16,64\n0.5,16,64\n")
     r = serve("llama3_8b", "h100_sxm", step_model=_Fixed(), trace=str(p))
-    assert math.isnan(r.summary["throughput_window_tok_s"]) and r.summary["goodput_window_req_s"] == 2.0
+    # no SLO given: goodput is undefined (NaN, session 13; it read 2.0 req/s, every request "meeting" no SLO)
+    assert math.isnan(r.summary["throughput_window_tok_s"]) and math.isnan(r.summary["goodput_window_req_s"])
     # request 0 finishes after its 64 steps plus request 1's prefill step (continuous: prefill first) = 65/64 s
     assert r.summary["steady_start_s"] == 65 / 64
     assert any(n.startswith("no steady window: no request finished after the first (1.016 s) and by the last "
@@ -183,3 +184,23 @@ def test_one_window_threshold_for_the_figures_the_notes_and_the_text():
         model, hw, scheduler, level, qps, trace = "m", "h", "chunked", "roofline", None, "t.csv"
     text = ServeResult(_C(), df, s, None, {}).format()
     assert "goodput n/a (one arrival instant)" in text and "nan" not in text.split("without the drain:")[1]
+
+
+def test_without_an_slo_goodput_and_attainment_are_nan_and_say_so(tmp_path):
+    """Was "goodput 11.00 req/s (SLO attainment 100.0 %)" and slo_attainment 1.0 with no SLO at all."""
+    import json
+
+    from cosim.serving.output import write_outputs
+    p = tmp_path / "t.csv"
+    p.write_text("arrival_s,prompt_len,output_len\n" + "".join(f"{i / 16},16,64\n" for i in range(33)))
+    r = serve("llama3_8b", "h100_sxm", step_model=_Fixed(), trace=str(p), scheduler="chunked")
+    s = r.summary
+    assert all(math.isnan(s[k]) for k in ("slo_attainment", "goodput_req_s", "goodput_window_req_s"))
+    assert s["throughput_req_s"] == 11.0  # the same 33 requests over 3.0 s as with SLOs
+    text = r.format().split("\nnote: ")[0]
+    assert "goodput n/a (no SLO given)" in text and "SLO attainment" not in text and "nan" not in text.lower()
+    assert any(n.startswith("no SLO given (slo_ttft_s / slo_tpot_s") for n in r.notes)
+    write_outputs(r, tmp_path / "out")
+    doc = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert doc["summary"]["slo_attainment"] is None and doc["summary"]["goodput_req_s"] is None
+    assert any("no SLO given" in n for n in doc["notes"])

@@ -79,6 +79,7 @@ def run(args) -> int:
             raise InputError(f"--out: {out}: expected a file path in an existing directory")
         from cosim.cli._paths import check_output_file
         check_output_file(out, "--out", (".json",))  # JSON it is; writable (read-only, /proc, name length)
+    _check_weights_against_recipe(args.weights, args.recipe)
     try:
         res = evaluate_accuracy(args.checkpoint, args.text, args.tokens, args.prefill, args.weights, args.acts,
                                 args.kv, args.recipe, args.exact, args.quantize_head)
@@ -91,3 +92,20 @@ def run(args) -> int:
         Path(args.out).write_text(jsonio.dumps(res.to_dict(), indent=2, default=float) + "\n")
         print(f"wrote {args.out}")
     return 0
+
+
+def _check_weights_against_recipe(weights: str, recipe) -> None:
+    """--weights with a recipe that sets the weight format itself: the recipe's format replaced the flag's on
+    every layer, silently. Refused before any work (cosim simulate prices the recipe's format on the layers too
+    and the flag's only on the tensors the recipe leaves: the embedding table and head, kept at baseline here)."""
+    if not recipe or weights == "fp32":
+        return
+    from workloads.compression import load_recipe
+    from workloads.io import InputError
+    r = load_recipe(recipe)
+    for part in (r.parts or (r,)):
+        fmt = part.params.get("format") if part.method == "weight_format" else None
+        if fmt and fmt != weights:
+            raise InputError(f"accuracy: --weights: got {weights!r} with --recipe {recipe!r}, whose part {part.name} "
+                             f"sets every linear layer's weights to {fmt}, so --weights would be dropped; expected "
+                             f"one of them (drop --weights, or pass --weights {fmt})")

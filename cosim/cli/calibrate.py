@@ -101,6 +101,14 @@ def check_measured_device(measurements, hw_name: str) -> None:
                          f"in that GPU's hardware file")
 
 
+def _check_torch_gpu() -> None:
+    """What microbench.run needs (PyTorch with CUDA, a GPU), asked before anything is announced or written."""
+    from cosim.calibrate import microbench
+    torch = microbench._lazy_torch()
+    if not torch.cuda.is_available():
+        raise SystemExit("cosim calibrate needs a CUDA GPU (torch.cuda.is_available() is False)")
+
+
 def run(args) -> int:
     try:
         ops, energy, e2e, env, cal = _paths(args)
@@ -131,6 +139,7 @@ def run(args) -> int:
                 if raw.exists():
                     raise InputError(f"--run-name: got {run_name!r}, but {raw}/ already exists; expected a new run "
                                      f"name whose raw folder is not there yet (measuring would overwrite it)")
+            _check_torch_gpu()  # torch and a GPU before "measuring ...": never announced, then refused
             print(f"measuring ({args.variant} suite) into {raw} ...")
             microbench.run(str(raw), [s for s in args.sections.split(",") if s], variant=args.variant)
             for path, n in merge_run(raw, ops, args.variant, run_name).items():

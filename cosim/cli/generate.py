@@ -55,11 +55,19 @@ def run(args) -> int:
 
 
 def write_out(g, path: str) -> None:
-    """.csv: one row per decode step; .json: the summary (memory and notes included) and those steps."""
+    """.csv: one row per decode step, with what produced it (model, hw, level, shape and the inputs record) as
+    constant columns; .json: the summary (memory, inputs and notes included) and those steps."""
+    from dataclasses import asdict
+
     import pandas as pd
     d = g.decode_times_s
     steps = pd.DataFrame({"step": range(1, d.size + 1), "context_len": [g.prompt_len + i for i in range(1, d.size + 1)],
                           "latency_s": d, "energy_j": g.decode_energy_j})
+    if not path.lower().endswith(".json"):
+        made_by = {"model": g.model, "hw": g.hw, "level": g.level, "batch": g.batch, "prompt_len": g.prompt_len,
+                   "output_len": g.output_len, **(asdict(g.inputs) if g.inputs else {})}
+        for k, v in made_by.items():
+            steps[k] = "" if v is None else v
     if path.lower().endswith(".json"):
         import json
         with open(path, "w") as f:

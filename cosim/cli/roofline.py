@@ -94,10 +94,17 @@ def format_report(rep, top: int = 10) -> str:
                      # summed as the total line sums: an op without an energy figure makes it n/a
                      f"{si(sum(r['energy_j'] for r in rest), 'J'):>9}")
     lines.append("")
-    lines.append(f"total: {si(rep.total_latency_s, 's')} per pass, {rep.tokens_per_s:,.1f} tokens/s, "
-                 f"{si(rep.total_flops, 'FLOP')}, {si(rep.total_bytes, 'B')} moved, "
-                 f"energy {si(rep.total_energy_j, 'J')} ({si(rep.energy_per_token_j, 'J')}/token)"
-                 + (f", {rep.meta['energy_scope']}" if rep.meta.get("energy_scope") else ""))
+    scope = f", {rep.meta['energy_scope']}" if rep.meta.get("energy_scope") else ""
+    if par.get("step_latency_s"):  # one device's trace, not the system: no tokens/s or J/token a reader could take
+        stages = len(par.get("stage_layers") or [1])
+        lines.append(f"trace total (one device's trace: one tp shard, one micro-batch of {rep.batch} through "
+                     f"{'all ' + str(stages) + ' stages' if stages > 1 else 'the model'}; not the system, see "
+                     f"layout:): {si(rep.total_latency_s, 's')}, {si(rep.total_flops, 'FLOP')}, "
+                     f"{si(rep.total_bytes, 'B')} moved, energy {si(rep.total_energy_j, 'J')}{scope}")
+    else:
+        lines.append(f"total: {si(rep.total_latency_s, 's')} per pass, {rep.tokens_per_s:,.1f} tokens/s, "
+                     f"{si(rep.total_flops, 'FLOP')}, {si(rep.total_bytes, 'B')} moved, "
+                     f"energy {si(rep.total_energy_j, 'J')} ({si(rep.energy_per_token_j, 'J')}/token){scope}")
     fp = rep.footprint
     lines.append("memory: " + ", ".join(f"{k} {si(v, 'B')}" for k, v in fp.items())
                  + f" = {si(rep.memory_bytes, 'B')} of {si(rep.capacity_bytes, 'B')} "

@@ -25,6 +25,9 @@ def run(args) -> int:
     from cosim.cli.roofline import format_report
     from cosim.experiment import load_experiment, run_experiment
 
+    if args.interactive:  # before loading or running anything (run_experiment checks it too)
+        from cosim.interactive import require_plotly
+        require_plotly()
     exp = load_experiment(args.experiment)
     out = Path(args.out or exp.output or f"reports/{exp.name}")
     from cosim.cli._paths import check_no_overwrite, check_output_dir
@@ -55,7 +58,9 @@ def run(args) -> int:
             print(f"  worst: {worst['op']} {worst['sqnr_db']:.2f} dB")
         ck = acc.get("checkpoint")
         if ck:
-            print(f"accuracy on a real checkpoint ({ck['checkpoint']}, {ck['tokens']} tokens of {ck['text']}"
+            # window: tokens run through the model; tokens: next-token predictions scored (after the prompt part)
+            print(f"accuracy on a real checkpoint ({ck['checkpoint']}, {ck['window']} tokens of {ck['text']} run, "
+                  f"{ck['tokens']} predictions scored after a {ck['prefill']}-token prompt"
                   + (f"; proxy for {ck['proxy_for']}" if ck.get("proxy_for") else "") + "):")
             print(f"  perplexity {ck['baseline_perplexity']:.4g} -> {ck['perplexity']:.4g} "
                   f"(delta {ck['perplexity_delta']:+.4g}), KL {ck['kl']:.4g} nats/token, "
@@ -66,8 +71,14 @@ def run(args) -> int:
             print(f"  {ck['baseline_note']}")
     if rep.meta.get("area_mm2") is not None:
         print(f"area: {rep.meta['area_mm2']:.4g} mm2")
+    sv = rep.meta.get("serve")
+    if sv:  # the serving run of the `serve:` block: its TTFT/TPOT/goodput, not only in the files
+        print(f"\nserving run ({exp.source}: serve):")
+        print(sv["text"])
     extra = ", report_interactive.html" if args.interactive else ""
     print(f"wrote {out / 'report.html'} (+ report.csv, report.json{extra})")
+    if sv:
+        print(f"wrote {out / 'serve'}/ ({', '.join(sv.get('files', ()))})")
     return 0
 
 

@@ -19,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("--qps", type=float, help="mean request rate (requests/s)")
     p.add_argument("--requests", type=int, help="number of requests (default 1000; with --trace, all its rows)")
     p.add_argument("--arrival", choices=("poisson", "gamma"), default="poisson", help="arrival process (gamma: bursty)")
-    p.add_argument("--burstiness", type=float, default=1.0, help="gamma inter-arrival CV (>1 bursty)")
+    p.add_argument("--burstiness", type=float, help="gamma inter-arrival CV (>1 bursty; default 1); with --arrival gamma")
     p.add_argument("--trace", help="CSV trace (arrival_s,prompt_len,output_len) or bundled name, e.g. sharegpt_synth")
     p.add_argument("--lengths-from", help="draw prompt/output lengths from this trace's rows")
     p.add_argument("--prompt-len", type=int, help="fixed prompt length (default: ShareGPT-like lengths)")
@@ -35,12 +35,14 @@ def register(sub) -> None:
     p.add_argument("--kv-capacity-tokens", type=int, help="fix the KV capacity instead of deriving it")
     p.add_argument("--preemption", choices=("recompute", "swap"), default="recompute", help="what happens to a preempted request")
     p.add_argument("--replicas", type=int, default=1, help="independent devices behind a least-loaded router")
-    p.add_argument("--prefill-replicas", type=int, default=1, help="prefill pool size (disaggregated)")
-    p.add_argument("--decode-replicas", type=int, default=1, help="decode pool size (disaggregated)")
+    p.add_argument("--prefill-replicas", type=int, help="prefill pool size (default 1); with --scheduler disaggregated")
+    p.add_argument("--decode-replicas", type=int, help="decode pool size (default 1); with --scheduler disaggregated")
     p.add_argument("--draft-model", help="speculative decoding with this draft model")
     p.add_argument("--draft-weights", help="self-speculation (QuantSpec-style): draft = target with these weights")
-    p.add_argument("--draft-len", type=int, default=4, help="tokens drafted per speculative step")
-    p.add_argument("--acceptance", type=float, default=0.7, help="probability each drafted token is accepted")
+    p.add_argument("--draft-len", type=int, help="tokens drafted per speculative step (default 4); with --draft-model "
+                                                 "or --draft-weights")
+    p.add_argument("--acceptance", type=float, help="probability each drafted token is accepted (default 0.7); "
+                                                    "with --draft-model or --draft-weights")
     p.add_argument("--offload", default=None, help="KV offload host capacity, e.g. '256 GiB'")
     p.add_argument("--slo-ttft", type=float, help="TTFT SLO in seconds (goodput)")
     p.add_argument("--slo-tpot", type=float, help="TPOT SLO in seconds (goodput)")
@@ -52,18 +54,29 @@ def register(sub) -> None:
 
 
 def options_from_args(a) -> dict:
+    from workloads.io import InputError
+
     spec = None
     if a.draft_model or a.draft_weights:
-        spec = {"draft_len": a.draft_len, "acceptance": a.acceptance, "draft_model": a.draft_model,
+        spec = {"draft_len": 4 if a.draft_len is None else a.draft_len,
+                "acceptance": 0.7 if a.acceptance is None else a.acceptance, "draft_model": a.draft_model,
                 "draft_weights": a.draft_weights}
+    else:  # only speculative decoding drafts tokens: a draft option alone would change nothing, silently
+        for flag, v in (("--draft-len", a.draft_len), ("--acceptance", a.acceptance)):
+            if v is not None:
+                raise InputError(f"serve: {flag}: got {v!r}, which this run ignores (no draft); it applies only to "
+                                 f"speculative decoding: give --draft-model NAME (or --draft-weights FMT)")
     par = {k: v for k, v in (("tp", a.tp), ("pp", a.pp)) if v is not None} or None
+    # options left at None take ServeConfig's defaults (which it refuses only where a run would ignore them)
+    given = {k: v for k, v in (("burstiness", a.burstiness), ("prefill_replicas", a.prefill_replicas),
+                               ("decode_replicas", a.decode_replicas)) if v is not None}
     return dict(level=a.level, weights=a.weights, kv=a.kv, recipe=a.recipe, profile=a.profile, parallel=par,
                 max_prefill_seqs=a.max_prefill_seqs, context_window=a.context_window, qps=a.qps, requests=a.requests,
-                arrival=a.arrival, burstiness=a.burstiness, trace=a.trace, lengths_from=a.lengths_from,
+                arrival=a.arrival, trace=a.trace, lengths_from=a.lengths_from,
                 prompt_len=a.prompt_len, output_len=a.output_len, scheduler=a.scheduler,
                 max_num_seqs=a.max_num_seqs, max_batched_tokens=a.max_batched_tokens, block_size=a.block_size,
                 kv_capacity_tokens=a.kv_capacity_tokens, preemption=a.preemption, replicas=a.replicas,
-                prefill_replicas=a.prefill_replicas, decode_replicas=a.decode_replicas, speculative=spec,
+                speculative=spec, **given,
                 offload={"host_capacity": a.offload} if a.offload else None, slo_ttft_s=a.slo_ttft,
                 slo_tpot_s=a.slo_tpot, seed=a.seed)
 

@@ -13,13 +13,13 @@ import time
 
 import numpy as np
 
-from cosim.serving.arrivals import lengths_note, make_requests
+from cosim.serving.arrivals import lengths_note, make_requests, order_note
 from cosim.serving.config import HostOverhead, ServeConfig
 from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
 from cosim.serving.kv_memory import PagedKV, kv_capacity, window_note
-from cosim.serving.metrics import ServeResult, has_window, request_table, summarize
+from cosim.serving.metrics import NO_SLO_NOTE, ServeResult, has_window, request_table, summarize
 from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
 from hwmodels.spec import HardwareSpec, load_hw
 from hwmodels.system import SystemSpec, list_systems, load_system
@@ -171,6 +171,21 @@ def _level_used(steps, draft) -> str:
     return summarize_levels(levels)
 
 
+def _nan_figure_notes(cfg, summary, df) -> list:
+    """Never silent: why a summary figure is NaN (no SLO, no steady window, no arrival window)."""
+    notes = []
+    if not has_window(summary["steady_window_s"]):  # the steady throughput figures are NaN: say why
+        last = summary["arrival_window_s"] + float(df["arrival_s"].min())
+        notes.append(f"no steady window: no request finished after the first ({summary['steady_start_s']:.3f} s) and "
+                     f"by the last arrival ({last:.3f} s); throughput_window_* are NaN (more requests give one)")
+    if cfg.slo_ttft_s is None and cfg.slo_tpot_s is None:
+        notes.append(NO_SLO_NOTE)
+    if not has_window(summary["arrival_window_s"]):
+        notes.append("no arrival window: every request arrived at once, so goodput_window_req_s is NaN "
+                     "(goodput_req_s over the makespan is the rate of such a batch)")
+    return notes
+
+
 def serve(model, hw, step_model: StepCostModel | None = None, **options) -> ServeResult:
     """Simulate serving a request stream; options are `ServeConfig` fields.
 
@@ -212,6 +227,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     if not specs:
         raise InputError("serve: trace: the trace holds no requests")
     notes.append(lengths_note(specs, cfg.prompt_len, cfg.output_len, cfg.lengths_from, cfg.trace))
+    notes += [n for n in (order_note(specs, cfg.trace),) if n]
     _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model)
 
     def make(engine):
@@ -242,12 +258,6 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     if cfg.preemption == "swap" or cfg.offload or cfg.scheduler == "disaggregated":
         notes.append("link transfers (swap, offload, KV hand-over) cost time only: the hardware spec gives "
                      "no energy per byte for its links")
-    if not has_window(summary["steady_window_s"]):  # never silent: the steady throughput figures are NaN, say why
-        last = summary["arrival_window_s"] + float(df["arrival_s"].min())
-        notes.append(f"no steady window: no request finished after the first ({summary['steady_start_s']:.3f} s) and "
-                     f"by the last arrival ({last:.3f} s); throughput_window_* are NaN (more requests give one)")
-    if not has_window(summary["arrival_window_s"]):
-        notes.append("no arrival window: every request arrived at once, so goodput_window_req_s is NaN "
-                     "(goodput_req_s over the makespan is the rate of such a batch)")
+    notes += _nan_figure_notes(cfg, summary, df)
     return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},
                        tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced)

@@ -16,6 +16,7 @@ import numpy as np
 from workloads.io import InputError, warn_shadowed
 
 __all__ = ["RequestSpec", "load_trace", "bundled_trace", "make_requests", "sharegpt_like_lengths", "lengths_note",
+           "order_note",
            "TRACE_COLUMNS"]
 
 TRACE_COLUMNS = ("arrival_s", "prompt_len", "output_len")
@@ -27,6 +28,7 @@ class RequestSpec:
     arrival_s: float
     prompt_len: int
     output_len: int
+    row: int | None = None  # its line in the trace file (header = 1); None for a synthetic request
 
 
 def bundled_trace(name: str) -> Path | None:
@@ -71,11 +73,23 @@ def load_trace(path_or_name, source_field: str = "trace") -> list[RequestSpec]:
         bad = col.isna() | (col < 0) | ((col < 1) & (c != "arrival_s"))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"{path}: row {i + 2}: {c}: got {df[c].iloc[i]!r}; expected "
+            v = df[c].iloc[i]
+            v = v.item() if isinstance(v, np.generic) else v  # a plain number, not np.int64(-3)
+            raise InputError(f"{path}: row {i + 2}: {c}: got {v!r}; expected "
                              + ("a time >= 0 in seconds" if c == "arrival_s" else "a positive token count"))
     order = np.argsort(df["arrival_s"].to_numpy(), kind="stable")
     a, p, o = (df[c].to_numpy()[order] for c in TRACE_COLUMNS)
-    return [RequestSpec(i, float(a[i]), int(p[i]), int(o[i])) for i in range(len(a))]
+    return [RequestSpec(i, float(a[i]), int(p[i]), int(o[i]), int(order[i]) + 2) for i in range(len(a))]
+
+
+def order_note(specs, trace) -> str | None:
+    """A trace whose rows are not in arrival order is served in arrival order (a stable sort): say so."""
+    moved = [r for i, r in enumerate(specs) if r.row is not None and r.row != i + 2]
+    if not moved:
+        return None
+    return (f"trace {trace}: rows not in arrival order; served sorted by arrival_s (stable), {len(moved)} of "
+            f"{len(specs)} requests moved (request {moved[0].rid} is file row {moved[0].row}); requests.csv "
+            f"numbers them in arrival order")
 
 
 def _check_rate(qps, requests):

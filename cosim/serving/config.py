@@ -142,6 +142,41 @@ class HostOverhead:
 SCHEDULERS = ("static", "continuous", "chunked", "disaggregated")
 
 
+# options that only some runs use: (field, CLI flag, whether this run uses it, what would use it). A field set
+# (not at its default) where the run does not use it is refused: it would change nothing, silently.
+_CONDITIONAL = (
+    ("qps", "--qps", lambda c: c.trace is None, "a synthetic stream; the trace file's arrival_s sets the arrivals"),
+    ("arrival", "--arrival", lambda c: c.trace is None, "a synthetic stream; the trace file's arrival_s sets the "
+                                                        "arrivals"),
+    ("burstiness", "--burstiness", lambda c: c.trace is None and c.arrival == "gamma",
+     "the gamma arrival process (arrival: gamma, CLI --arrival gamma) without a trace"),
+    ("prompt_len", "--prompt-len", lambda c: c.trace is None and c.lengths_from is None,
+     "a synthetic stream without lengths_from (a trace or lengths_from file gives each request's lengths)"),
+    ("output_len", "--output-len", lambda c: c.trace is None and c.lengths_from is None,
+     "a synthetic stream without lengths_from (a trace or lengths_from file gives each request's lengths)"),
+    ("lengths_from", "--lengths-from", lambda c: c.trace is None,
+     "a synthetic stream; the trace file gives each request's lengths"),
+    ("prefill_replicas", "--prefill-replicas", lambda c: c.scheduler == "disaggregated",
+     "scheduler disaggregated (CLI --scheduler disaggregated)"),
+    ("decode_replicas", "--decode-replicas", lambda c: c.scheduler == "disaggregated",
+     "scheduler disaggregated (CLI --scheduler disaggregated)"),
+)
+
+
+def _check_applicable(cfg) -> None:
+    """One error for the first option set (away from its default) that this run would ignore."""
+    defaults = {f.name: f.default for f in fields(cfg)}
+    for name, flag, used, needs in _CONDITIONAL:
+        v = getattr(cfg, name)
+        if v != defaults[name] and not used(cfg):
+            why = (f"trace {cfg.trace!r} is given" if cfg.trace is not None
+                   else f"lengths_from {cfg.lengths_from!r} is given" if name in ("prompt_len", "output_len")
+                   else f"arrival is {cfg.arrival!r}" if name == "burstiness"
+                   else f"scheduler is {cfg.scheduler!r}")
+            raise InputError(f"serve: {name} (CLI {flag}): got {v!r}, which this run ignores ({why}); it applies "
+                             f"only to {needs}: drop it or change the run")
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     model: object
@@ -220,9 +255,24 @@ class ServeConfig:
         object.__setattr__(self, "host", HostOverhead.parse(self.host))
         if self.parallel is not None and not isinstance(self.parallel, dict):
             _bad("parallel", self.parallel, "a mapping such as {tp: 2, pp: 1}")
+        _check_applicable(self)
         if self.parallel and self.profile:  # the trace builder cannot shard a profiled trace yet
             _bad("profile", self.profile, f"no profile with a parallel layout {self.parallel} (not supported yet: "
                                           f"CLI --profile with --tp/--pp; drop one of them)")
+
+    def record(self) -> dict:
+        """The run's options as saved with its results (summary.json `config`): every field, the model and
+        hardware by name, the nested option records (speculative, offload, host) as mappings."""
+        from dataclasses import asdict, is_dataclass
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("model", "hw") and not isinstance(v, str):
+                v = getattr(v, "name", str(v))
+            elif is_dataclass(v):
+                v = asdict(v)
+            out[f.name] = v
+        return out
 
     @property
     def token_budget(self) -> int:

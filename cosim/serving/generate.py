@@ -17,7 +17,7 @@ depend on the context (projections, MLP, head) are priced once; the context ops
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -30,7 +30,19 @@ from workloads.context import context_note
 from workloads.io import InputError
 from workloads.models import load_model
 
-__all__ = ["generate", "GenerationResult"]
+__all__ = ["generate", "GenerationResult", "GenerateInputs"]
+
+
+@dataclass(frozen=True)
+class GenerateInputs:
+    """What produced a generation result besides model, hardware, level and shape (saved with it): the number
+    formats as priced (weights None resolves to the checkpoint's declared format), recipe, attention."""
+    weights: str
+    acts: str
+    kv: str
+    recipe: str | None
+    attention: str
+    compute_fallback: bool
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,7 @@ class GenerationResult(MemoryFit):
     footprint: dict = field(default_factory=dict)
     capacity_bytes: float = float("inf")  # the device's main memory
     energy_scope: str = ""  # "dynamic only (no static power in <file>)" when the device gives none
+    inputs: GenerateInputs | None = None
 
     @property
     def tpot_s(self) -> float:
@@ -81,7 +94,7 @@ class GenerationResult(MemoryFit):
                 "tokens_per_s": self.tokens_per_s, "energy_per_token_j": self.energy_per_token_j,
                 "footprint_bytes": dict(self.footprint), "memory_bytes": self.memory_bytes,
                 "capacity_bytes": self.capacity_bytes, "fits_in_memory": self.fits_in_memory,
-                "notes": list(self.notes)}
+                "inputs": asdict(self.inputs) if self.inputs else None, "notes": list(self.notes)}
 
 
 def _positive(name, v):
@@ -150,7 +163,9 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     # the level that priced it (the prefill report's: roofline where the device cannot do `level`)
     return GenerationResult(model.name, hw.name, pre.level, batch, prompt_len, output_len, pre.total_latency_s,
                             pre.total_energy_j, lat + const.latency_s, en + const.energy_j,
-                            tuple(dict.fromkeys(notes)), footprint, capacity, hw.energy_scope)
+                            tuple(dict.fromkeys(notes)), footprint, capacity, hw.energy_scope,
+                            GenerateInputs(**{k: pre.meta["formats"][k] for k in ("weights", "acts", "kv")},
+                                           recipe=recipe, attention=attention, compute_fallback=compute_fallback))
 
 
 def _footprint(prefill: dict, last_decode: dict | None) -> dict:

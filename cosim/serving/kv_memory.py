@@ -58,15 +58,23 @@ def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override
     mem = hw.main_memory.capacity_bytes * memory_fraction
     fp = workload.trace("prefill", 1, max_batched_tokens).meta["footprint"]
     w, act = fp["weights"], fp["activations"]
+    total = hw.main_memory.capacity_bytes
+    share = (f"{mem / 2**30:.1f} GiB for the engine (memory_fraction {memory_fraction:g} x {total / 2**30:.1f} GiB "
+             f"of {hw.main_memory.name})")
+    free = mem - w - act
     if override_tokens is not None:
+        if override_tokens * bpt > max(free, 0.0):  # more KV than the device holds: refused, never "(given)"
+            raise InputError(f"serve: kv_capacity_tokens: got {override_tokens:,} ({override_tokens * bpt / 1e9:,.1f} GB "
+                             f"of KV at {bpt:,.0f} B/token); expected at most {max(int(free // bpt), 0):,} tokens: "
+                             f"{hw.name} has {share}, minus weights {w / 2**30:.1f} GiB and activations "
+                             f"{act / 2**30:.2f} GiB")
         blocks, src = override_tokens // block_size, f"kv_capacity_tokens={override_tokens} (given)"
     else:
-        free = mem - w - act
         if free <= 0:
-            raise InputError(f"serve: hw: {hw.name} has {mem / 2**30:.1f} GiB; weights {w / 2**30:.1f} GiB + "
+            raise InputError(f"serve: hw: {hw.name} has {share}; weights {w / 2**30:.1f} GiB + "
                              f"activations {act / 2**30:.2f} GiB leave no room for a KV cache")
         blocks = int(free // (block_size * bpt))
-        src = (f"({hw.main_memory.capacity_bytes / 2**30:.2f} GiB x {memory_fraction} - weights {w / 2**30:.2f} GiB - activations "
+        src = (f"({total / 2**30:.2f} GiB x {memory_fraction} - weights {w / 2**30:.2f} GiB - activations "
                f"{act / 2**30:.3f} GiB at {max_batched_tokens} tokens) / ({block_size} x {bpt:.0f} B/token)")
     return KVCapacity(blocks, block_size, bpt, mem, w, act, src)
 

@@ -99,14 +99,28 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dic
         out[f"{col[:-2]}_mean_s"] = float(v.mean())
         for p in PCTS:
             out[f"{col[:-2]}_p{p}_s"] = float(np.percentile(v, p))
-    ok = np.ones(len(df), dtype=bool)
-    if slo_ttft_s is not None:
-        ok &= df["ttft_s"].to_numpy() <= slo_ttft_s
-    if slo_tpot_s is not None:
-        ok &= df["tpot_s"].to_numpy() <= slo_tpot_s
-    out["slo_attainment"] = float(ok.mean())
-    out["goodput_req_s"] = float(ok.sum() / makespan) if makespan > 0 else nan
-    out["goodput_window_req_s"] = float((ok & (arrival < last_arrival)).sum() / arrivals) if has_window(arrivals) else nan
+    if slo_ttft_s is None and slo_tpot_s is None:  # no SLO: goodput and attainment are undefined, not 100 %
+        out["slo_attainment"] = out["goodput_req_s"] = out["goodput_window_req_s"] = nan
+    else:
+        ok = np.ones(len(df), dtype=bool)
+        if slo_ttft_s is not None:
+            ok &= df["ttft_s"].to_numpy() <= slo_ttft_s
+        if slo_tpot_s is not None:
+            ok &= df["tpot_s"].to_numpy() <= slo_tpot_s
+        out["slo_attainment"] = float(ok.mean())
+        out["goodput_req_s"] = float(ok.sum() / makespan) if makespan > 0 else nan
+        out["goodput_window_req_s"] = (float((ok & (arrival < last_arrival)).sum() / arrivals)
+                                       if has_window(arrivals) else nan)
+    return _windows(out, finish, a, b, window, timeline)
+
+
+NO_SLO_NOTE = ("no SLO given (slo_ttft_s / slo_tpot_s; CLI --slo-ttft / --slo-tpot): goodput_req_s, "
+               "goodput_window_req_s and slo_attainment are NaN (null in JSON); throughput_* counts every request")
+
+
+def _windows(out, finish, a, b, window, timeline) -> dict:
+    """The steady-window throughput figures of `summarize`."""
+    nan = float("nan")
     if has_window(window):
         out["throughput_window_req_s"] = float(((finish > a) & (finish <= b)).sum() / window)
         out["throughput_window_tok_s"] = float(tokens_between(timeline, a, b) / window) if timeline is not None else nan
@@ -136,6 +150,7 @@ class ServeResult:
 
     def format(self) -> str:
         s, c = self.summary, self.config
+        slo = s["slo_attainment"] == s["slo_attainment"]  # NaN: no SLO given (summarize)
         lines = [f"serve {getattr(c.model, 'name', c.model)} on {getattr(c.hw, 'name', c.hw)} — scheduler "
                  f"{c.scheduler}, level {c.level}"
                  + (f" requested; steps priced at {s['level_used']}" if s.get("level_used", c.level) != c.level else "")
@@ -148,10 +163,12 @@ class ServeResult:
         for k in ("ttft", "tpot", "e2e", "queueing"):
             lines.append(f"{k:<10}" + "".join(f"{s[f'{k}_{p}_s'] * 1e3:>8.1f}ms" for p in ("mean", "p50", "p90", "p99")))
         lines.append(f"over the makespan ({s['makespan_s']:.2f} s, first arrival to last finish): throughput "
-                     f"{s['throughput_req_s']:.2f} req/s, {s['throughput_tok_s']:,.0f} output tok/s; goodput "
-                     f"{s['goodput_req_s']:.2f} req/s (SLO attainment {100 * s['slo_attainment']:.1f} %)")
+                     f"{s['throughput_req_s']:.2f} req/s, {s['throughput_tok_s']:,.0f} output tok/s; "
+                     + (f"goodput {s['goodput_req_s']:.2f} req/s (SLO attainment {100 * s['slo_attainment']:.1f} %)"
+                        if slo else "goodput n/a (no SLO given)"))
         if "steady_window_s" in s:
-            g = (f"goodput {s['goodput_window_req_s']:.2f} req/s over the {s['arrival_window_s']:.2f} s from first "
+            g = ("goodput n/a (no SLO given)" if not slo else
+                 f"goodput {s['goodput_window_req_s']:.2f} req/s over the {s['arrival_window_s']:.2f} s from first "
                  f"to last arrival" if has_window(s["arrival_window_s"]) else "goodput n/a (one arrival instant)")
             t = (f"throughput {s['throughput_window_req_s']:.2f} req/s, {s['throughput_window_tok_s']:,.0f} output "
                  f"tok/s over (first finish {s['steady_start_s']:.2f} s, last finish by the last arrival "

@@ -92,7 +92,8 @@ def write_outputs(res, out_dir) -> list[Path]:
     paths = [out / "requests.csv", out / "timeline.csv", out / "summary.json"]
     res.requests.to_csv(paths[0], index=False)
     res.timeline.to_csv(paths[1], index=False)
-    paths[2].write_text(jsonio.dumps({"summary": res.summary, "notes": list(res.notes),
+    # `config`: what produced it (ServeConfig.record: model, hw, rate or trace, scheduler, formats, SLOs, ...)
+    paths[2].write_text(jsonio.dumps({"config": res.config.record(), "summary": res.summary, "notes": list(res.notes),
                                       "kv_capacity": {k: {"blocks": v.blocks, "block_size": v.block_size,
                                                           "bytes_per_token": v.bytes_per_token, "source": v.source}
                                                       for k, v in res.capacity.items()}}, indent=2))
