@@ -113,7 +113,18 @@ def check_no_overwrite(out, names, flag: str = "--out", force: bool = False) -> 
     files silently (as `cosim sweep` refuses a folder that is not its own): any of them already
     there is refused, naming them, unless the user gave --force."""
     p = Path(out).expanduser()
-    if force or not p.is_dir():
+    if not p.is_dir():
+        return
+    for n in names:  # --force or not, a file where a folder goes (out/serve a file) or the reverse fails the write
+        parts = Path(n).parts
+        for i in range(1, len(parts)):
+            sub = p.joinpath(*parts[:i])
+            if sub.exists() and not sub.is_dir():
+                raise InputError(f"{flag}: {str(sub)[:200]}: exists and is not a directory; expected a folder for "
+                                 f"{n} (or no such path)")
+        if (p / n).is_dir():
+            raise InputError(f"{flag}: {str(p / n)[:200]}: is a directory; expected the file {n} (or no such path)")
+    if force:
         return
     there = [n for n in names if (p / n).exists()]
     if there:
