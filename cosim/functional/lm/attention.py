@@ -1,8 +1,11 @@
 """Attention for the real-checkpoint forward pass.
 
 `causal_attention` is dense causal GQA attention over a range of query rows, in blocks
-of rows so the masked half is skipped; its operands (Q, K along head_dim, P along keys,
-V along tokens) go through the activation quantizer. `policy_attention` replays decode
+of rows so the masked half is skipped; the caller passes its operands already quantized
+(prefill: Q, K along head_dim and V along tokens over the prompt only, P along keys).
+`decode_attention` runs decode rows step by step when attention operands are quantized,
+each step quantizing only what it holds (q[t], K[:t+1], V[:t+1]), so nothing after t
+reaches row t. `policy_attention` replays decode
 token by token through a KV-cache policy (the recipes' functional twins in
 cosim.functional.compression): the policy sees the real prompt K/V/Q, then each new
 token, and returns the keys and values attention actually reads.
@@ -16,7 +19,7 @@ import numpy as np
 
 from cosim.functional.compression.attention import attend
 
-__all__ = ["causal_attention", "policy_attention", "PolicyStats"]
+__all__ = ["causal_attention", "decode_attention", "policy_attention", "PolicyStats"]
 
 ROW_BLOCK = 256
 
@@ -55,6 +58,39 @@ def causal_attention(q, k, v, rows: range, quant_p=None) -> np.ndarray:
             if quant_p is not None:
                 p = quant_p(p)
             out[b0 - rows.start:b1 - rows.start, h * g:(h + 1) * g] = (p @ vh[:b1]).reshape(r, g, d)
+    return out
+
+
+def decode_attention(q, k, v, rows: range, quant, quant_p=None) -> np.ndarray:
+    """Decode rows one step at a time, each step quantizing the operands as they exist at
+    that step: q[t]; K[:t+1] along head_dim; V[:t+1] along the token axis (P·V reduces over
+    tokens), blocked from token 0, so the last block is short (zero-padded) until it fills;
+    P along keys. `quant(x, axis=-1)` is the activation quantizer.
+
+    Why: an MX (or any block / dynamically scaled) attention kernel on hardware can only
+    block V along tokens with the tokens it holds. At decode step t that is the cache up to
+    t: complete 32-token blocks quantize as they would over the whole sequence, and the
+    partial last block is quantized from the tokens present (a later token re-quantizes it
+    when it arrives). Quantizing V once over all N teacher-forced tokens instead lets a
+    block's scale see later tokens -- the target's own V included -- so an earlier
+    position's logits depended on later tokens. A dynamic per-tensor scale (bare FP8/FP6/FP4
+    activations) likewise sees only K[:t+1] / V[:t+1] / this step's q and P here."""
+    N, H, d = q.shape
+    hkv = k.shape[1]
+    g = H // hkv
+    out = np.empty((len(rows), H, d), dtype=np.float32)
+    scale = np.float32(1.0 / np.sqrt(d))
+    for i, t in enumerate(rows):
+        n = t + 1
+        qt = quant(q[t:t + 1])[0].reshape(hkv, g, d)
+        kt = quant(k[:n])  # (n, hkv, d)
+        vt = quant(v[:n], axis=0)
+        s = np.matmul(qt, np.ascontiguousarray(kt.transpose(1, 2, 0)))  # (hkv, g, n)
+        s *= scale
+        p = _softmax_rows(s.reshape(H, n))
+        if quant_p is not None:
+            p = quant_p(p)
+        out[i] = np.matmul(p.reshape(hkv, g, n), np.ascontiguousarray(vt.transpose(1, 0, 2))).reshape(H, d)
     return out
 
 
