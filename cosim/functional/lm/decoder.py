@@ -286,10 +286,10 @@ class DecoderLM:
             out[prefill:] = policy_attention(q, k, v, prefill, factory, stats)
             return out
         kc, vc = kv_cache_view(k, v, num.kv, prefill, num.kv_values, num.kv_scale, num.kv_channel_sort)
-        if quantized:
+        if quantized and _token_coupled(num.acts):
             out[prefill:] = decode_attention(q, kc, vc, range(prefill, N), op, quant_p)
-        else:
-            out[prefill:] = causal_attention(q, kc, vc, range(prefill, N))
+        else:  # an elementwise acts format (bf16, fp16) quantizes each value alone: one pass over all rows is causal
+            out[prefill:] = causal_attention(op(q), op(kc), op(vc, axis=0), range(prefill, N), quant_p)
         return out
 
     # -- the pass -----------------------------------------------------------------------
@@ -339,6 +339,14 @@ class DecoderLM:
         return ForwardResult(logits, positions, hidden, list(self.weight_sqnr_db),
                              stats.mass_kept if stats.steps else float("nan"),
                              stats.tokens_read if stats.steps else float("nan"), notes)
+
+
+def _token_coupled(fmt: str) -> bool:
+    """Whether quantizing an attention operand in `fmt` couples tokens: blocks along the
+    token axis (V for P.V) or one dynamic scale over the tensor (bare FP8/FP6/FP4)."""
+    from workloads.formats import get_format
+    from cosim.functional.scaled import needs_scale
+    return get_format(fmt).is_block or needs_scale(fmt)
 
 
 def _moe_notes(per_layer: list) -> tuple:
