@@ -115,3 +115,24 @@ def test_spqr_synthetic_sqnr_and_exact_outliers():
     assert gemm_sqnr(x, w, spqr_quantize(w, outlier_fraction=0.0)) < 16.2
     exact = y == np.float16(w).astype(np.float32)
     assert exact[planted].mean() > 0.6  # most 20-sigma weights are among the 1 % kept in fp16
+
+
+# 6: a weight's priced bytes count the groups actually stored (a short last group carries a whole scale)
+def test_weight_bytes_count_short_last_group():
+    from cosim.functional.qtensor import encode
+    from workloads.ops import TensorSpec
+    from workloads.trace import Trace
+    w = np.random.default_rng(0).standard_normal((1536, 576)).astype(np.float32)  # rows of 576 = 4.5 x 128
+    t = TensorSpec("down.weight", (576, 1536), "int4_g128", "weight")  # traces store W as (k, n), groups along k
+    assert t.bits_per_element == 4 + 16 * 5 / 576  # 4.1389, not the amortised 4.125
+    assert t.nbytes == 576 * 1536 * 4 / 8 + 1536 * 5 * 2 == encode(w, "int4_g128").nbytes == 457728
+    tz = TensorSpec("down.weight", (576, 1536), "int4_g128_zp", "weight")
+    assert tz.nbytes == encode(w, "int4_g128_zp").nbytes == 461568  # 4.1736 bits/element, priced 4.1562 before
+    assert TensorSpec("x", (8, 576), "int4_g128").nbytes == 8 * 576 * 4.125 / 8  # activations: amortised, as before
+    assert TensorSpec("w", (512, 64), "int4_g128", "weight").nbytes == 512 * 64 * 4.125 / 8  # whole groups: unchanged
+    e = TensorSpec("embed.weight", (3, 576), "int4_g128", "weight", block_axis=-1)  # table rows blocked along hidden
+    assert e.nbytes == 3 * (576 * 4 + 5 * 16) / 8
+    from workloads.ops import Op
+    op = Op("embed", "embedding", {"rows": 3, "cols": 576}, (e,), (TensorSpec("o", (3, 576), "bf16"),), "bf16", 1)
+    back = Trace.from_dict({"name": "t", "ops": [op.to_dict()]}).ops[0].inputs[0]
+    assert back.block_axis == -1 and back.nbytes == e.nbytes
