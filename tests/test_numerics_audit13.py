@@ -163,3 +163,17 @@ def test_accuracy_spread_field():
     plain = evaluate_accuracy(tokens=40, acts="mxfp8_e4m3", per_layer=False)
     assert plain.spread is None and plain.kl == r.kl  # the reruns leave the model's own figures alone
     assert any("--spread N" in n for n in plain.notes)
+
+
+def test_block_local_fast_path_equals_step_by_step():
+    from cosim.functional.lm.attention import causal_attention, decode_attention, v_tail_delta
+    q, k, v = _qkv(n=150)
+    q = np.concatenate([q, q[:, :3]], axis=1)[:, :6]
+    for fmt, B in (("mxfp4", 32), ("int4_g128_zp", 128)):
+        op = Numerics(acts=fmt).attn_operand
+        rows = range(40, 150)
+        step = decode_attention(q, k, v, rows, op, op)
+        vq = op(v, axis=0)
+        fast = causal_attention(op(q), op(k), vq, rows, op, v_tail=(v_tail_delta(v, vq, rows, op, B), B))
+        np.testing.assert_allclose(fast, step, rtol=0, atol=1e-5)
+        assert np.abs(causal_attention(op(q), op(k), vq, rows, op) - step).max() > 1e-3  # the leaky one-pass V

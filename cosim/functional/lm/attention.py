@@ -19,7 +19,7 @@ import numpy as np
 
 from cosim.functional.compression.attention import attend
 
-__all__ = ["causal_attention", "decode_attention", "policy_attention", "PolicyStats"]
+__all__ = ["causal_attention", "decode_attention", "v_tail_delta", "policy_attention", "PolicyStats"]
 
 ROW_BLOCK = 256
 
@@ -31,11 +31,14 @@ def _softmax_rows(s: np.ndarray) -> np.ndarray:
     return s
 
 
-def causal_attention(q, k, v, rows: range, quant_p=None) -> np.ndarray:
+def causal_attention(q, k, v, rows: range, quant_p=None, v_tail=None) -> np.ndarray:
     """q (N, H, d), k/v (N, Hkv, d) -> out (len(rows), H, d) for query rows `rows`, each
     attending to keys 0..row. `quant_p(p)` quantizes probabilities along the key axis.
     Per KV head the GQA group's queries are stacked into one 2-D GEMM (BLAS), in blocks
-    of rows so the masked upper triangle is mostly skipped."""
+    of rows so the masked upper triangle is mostly skipped. `v_tail` = (delta, B): v is
+    blocked along tokens in blocks of B, and row rows[i] reads its last, partial block
+    as quantized from the tokens it holds: delta[i] (B, Hkv, d) is that block minus v's
+    (v_tail_delta), added through the row's probabilities on those B keys."""
     N, H, d = q.shape
     hkv = k.shape[1]
     g = H // hkv
@@ -57,8 +60,40 @@ def causal_attention(q, k, v, rows: range, quant_p=None) -> np.ndarray:
             p = _softmax_rows(s)
             if quant_p is not None:
                 p = quant_p(p)
-            out[b0 - rows.start:b1 - rows.start, h * g:(h + 1) * g] = (p @ vh[:b1]).reshape(r, g, d)
+            o = (p @ vh[:b1]).reshape(r, g, d)
+            if v_tail is not None:
+                delta, B = v_tail
+                t = np.arange(b0, b1)
+                cols = ((t + 1) // B * B)[:, None] + np.arange(B)[None, :]  # (r, B): each row's last block
+                live = cols <= t[:, None]
+                pw = np.take_along_axis(p.reshape(r, g, b1), np.minimum(cols, b1 - 1)[:, None, :], axis=2)
+                pw *= live[:, None, :]
+                o += np.einsum("rgb,rbd->rgd", pw, delta[b0 - rows.start:b1 - rows.start, :, h])
+            out[b0 - rows.start:b1 - rows.start, h * g:(h + 1) * g] = o
     return out
+
+
+def v_tail_delta(v, vq, rows: range, quant, B: int) -> np.ndarray:
+    """(len(rows), B, Hkv, d): for decode row t, the V block it is still filling,
+    V[base:t+1] with base = B*floor((t+1)/B), quantized from those tokens alone (a short,
+    zero-padded block) minus what `vq` (V quantized along tokens over all N) holds there;
+    zero for a row whose blocks are all full. Exact for formats whose blocks are
+    independent and unchanged by zero padding (MX, BFP, shared microexponents, integer
+    groups): every partial block of every row comes from one quantize call."""
+    hkv, d = v.shape[1], v.shape[2]
+    t = np.arange(rows.start, rows.stop)
+    base, n = (t + 1) // B * B, (t + 1) % B
+    delta = np.zeros((t.size, B, hkv, d), np.float32)
+    part = np.flatnonzero(n)
+    if part.size == 0:
+        return delta
+    tok = base[part, None] + np.arange(B)[None, :]  # (p, B)
+    keep = np.arange(B)[None, :] < n[part, None]
+    x = np.where(keep[..., None, None], v[np.minimum(tok, v.shape[0] - 1)], 0).astype(np.float32)
+    xq = quant(x, axis=1)  # each (row, head, channel) column is one block of B tokens
+    full = np.where(keep[..., None, None], vq[np.minimum(tok, v.shape[0] - 1)], 0)
+    delta[part] = xq - full
+    return delta
 
 
 def decode_attention(q, k, v, rows: range, quant, quant_p=None) -> np.ndarray:

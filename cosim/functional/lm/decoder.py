@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cosim.functional.metrics import sqnr_db
+from workloads.formats import get_format
 
 from ..checkpoint import Checkpoint
-from .attention import PolicyStats, causal_attention, decode_attention, policy_attention
+from .attention import PolicyStats, causal_attention, decode_attention, policy_attention, v_tail_delta
 from .numerics import HIGH_PRECISION, Numerics, quantize_operand
 
 __all__ = ["DecoderLM", "ForwardResult"]
 
 _LAYER_MATS = ("q", "k", "v", "o", "mlp_gate", "mlp_up", "mlp_down")
+# block formats whose blocks are independent and unchanged by zero padding (no scale over the tensor)
+_BLOCK_LOCAL = ("mx", "bfp", "microexp", "int_group")
 _MOE_MATS = ("q", "k", "v", "o", "router", "experts_gate", "experts_up", "experts_down")
 
 
@@ -286,8 +289,16 @@ class DecoderLM:
             out[prefill:] = policy_attention(q, k, v, prefill, factory, stats)
             return out
         kc, vc = kv_cache_view(k, v, num.kv, prefill, num.kv_values, num.kv_scale, num.kv_channel_sort)
-        if quantized and _token_coupled(num.acts):
-            out[prefill:] = decode_attention(q, kc, vc, range(prefill, N), op, quant_p)
+        rows = range(prefill, N)
+        if quantized and get_format(num.acts).family in _BLOCK_LOCAL:
+            # blocks along head_dim (q, K) lie within one token: one pass is causal; V's blocks along tokens
+            # are too, but for the block each decode row is still filling: v_tail_delta re-quantizes it
+            vq = op(vc, axis=0)
+            B = get_format(num.acts).block_size
+            out[prefill:] = causal_attention(op(q), op(kc), vq, rows, quant_p,
+                                             v_tail=(v_tail_delta(vc, vq, rows, op, B), B))
+        elif quantized and _token_coupled(num.acts):  # a scale over the tensor (NVFP4, bare FP8): step by step
+            out[prefill:] = decode_attention(q, kc, vc, rows, op, quant_p)
         else:  # an elementwise acts format (bf16, fp16) quantizes each value alone: one pass over all rows is causal
             out[prefill:] = causal_attention(op(q), op(kc), op(vc, axis=0), range(prefill, N), quant_p)
         return out
