@@ -186,19 +186,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     idx = np.arange(target.size)
     nll_ref, nll = -lp_ref[idx, target], -lp[idx, target]
     kl = float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1)))
-    spread_d = None
-    if spread:
-        if model is None:
-            from cosim.functional.lm import DecoderLM
-            model = DecoderLM(ck, num, weight_sqnr=False)
-        runs = [_scores(lp_ref, lp, target)]
-        clean = model.embed
-        for seed in range(1, spread + 1):
-            model.embed = perturb_embedding(clean, seed)
-            runs.append(_scores(lp_ref, log_softmax(model.forward(ids, P).logits, axis=1), target))
-        model.embed = clean
-        spread_d = {"runs": len(runs), "perturbation": PERTURBATION,
-                    **{k: [min(r[k] for r in runs), max(r[k] for r in runs)] for k in ("perplexity", "kl", "top1")}}
+    spread_d = _spread(ck, num, model, ids, P, lp_ref, lp, target, spread) if spread else None
     layers = [LayerAccuracy(i, w, sqnr_db(hr, hq)) for i, (w, hr, hq) in
               enumerate(zip(out.weight_sqnr_db, base.hidden, out.hidden))] if per_layer else []
     if per_layer:
@@ -226,6 +214,24 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
                           hidden_sqnr_db=final_hidden, layers=layers,
                           notes=notes, elapsed_s=time.perf_counter() - t0, quantized_tensors=scope,
                           spread=spread_d)
+
+
+def _spread(ck, num, model, ids, P, lp_ref, lp, target, n: int) -> dict:
+    """min/max of perplexity, KL and top-1 over this run and n reruns of the compressed
+    model with a perturbed embedding table (seeds 1..n)."""
+    if model is None:
+        from cosim.functional.lm import DecoderLM
+        model = DecoderLM(ck, num, weight_sqnr=False)
+    runs = [_scores(lp_ref, lp, target)]
+    clean = model.embed
+    try:
+        for seed in range(1, n + 1):
+            model.embed = perturb_embedding(clean, seed)
+            runs.append(_scores(lp_ref, log_softmax(model.forward(ids, P).logits, axis=1), target))
+    finally:
+        model.embed = clean
+    return {"runs": len(runs), "perturbation": PERTURBATION,
+            **{k: [min(r[k] for r in runs), max(r[k] for r in runs)] for k in ("perplexity", "kl", "top1")}}
 
 
 def perturb_embedding(embed: np.ndarray, seed: int) -> np.ndarray:

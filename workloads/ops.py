@@ -43,7 +43,7 @@ class TensorSpec:
     density: float = 1.0  # fraction stored/touched (sparsity, eviction)
     # the axis a block/group format blocks a weight along (None: its reduction axis, -2 of the traces'
     # (..., k, n) layout; -1 for a 1-D weight); an embedding table's rows are blocked along -1
-    block_axis: int | None = None
+    block_axis: int | None = field(default=None, repr=False)  # in to_dict when set; repr kept as before
 
     def __post_init__(self):
         # traced (symbolic) sizes stay symbolic: see workloads.symbolic / workloads.template
