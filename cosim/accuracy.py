@@ -26,7 +26,15 @@ import numpy as np
 
 from cosim.functional.metrics import log_softmax, sqnr_db
 
-__all__ = ["evaluate_accuracy", "AccuracyResult", "LayerAccuracy", "default_text_path", "load_text_tokens"]
+__all__ = ["evaluate_accuracy", "AccuracyResult", "LayerAccuracy", "default_text_path", "load_text_tokens",
+           "perturb_embedding", "PERTURBATION"]
+
+# --spread: the compressed model's embedding table times (1 + NOISE_REL * N(0,1)), float32: about half
+# its entries move, almost all by one float32 ulp; a stand-in for any last-bit difference upstream
+NOISE_REL = 2.0 ** -24
+PERTURBATION = ("embedding table x (1 + 2^-24 N(0,1)) in float32 (on SmolLM2 47 % of its entries move: 42 % by "
+                "one ulp, 5 % by two or more), "
+                "numpy default_rng(seed), seeds 1..N; the baseline is not perturbed")
 
 DEFAULT_TEXT = "us_founding_documents.txt"
 
@@ -66,6 +74,9 @@ class AccuracyResult:
     elapsed_s: float = 0.0
     provenance: str = "checkpoint"
     quantized_tensors: str = ""  # which weights the run quantized, e.g. "linear layers; embedding table and LM head kept"
+    # --spread N: min/max of perplexity, KL and top-1 over the run and N reruns under ~1-ulp input noise
+    # (perturb_embedding); None when not asked
+    spread: dict | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -147,13 +158,19 @@ def warm_baseline(checkpoint: str = "smollm2_135m", text: str | Path | None = No
 def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
                       prefill: int | None = None, weights: str = "fp32", acts: str = "fp32", kv: str = "fp32",
                       recipe: str | None = None, exact: bool = False, quantize_head: bool = False,
-                      kv_policy=None, per_layer: bool = True) -> AccuracyResult:
+                      kv_policy=None, per_layer: bool = True, spread: int = 0) -> AccuracyResult:
     """Run the baseline and the compressed model on the same tokens and compare.
     `per_layer=False` (decoders): `layers` is left empty and the per-layer weight SQNR is
-    not computed (`cosim run` reports none); every other field is the same."""
+    not computed (`cosim run` reports none); every other field is the same.
+    `spread` = N > 0 (decoders): the compressed model is run N more times with ~1-ulp noise
+    on its embedding table (PERTURBATION) and `spread` holds min/max of perplexity, KL and
+    top-1 over all N + 1 runs: quantized activations amplify last-bit differences, so a
+    difference between configurations smaller than this spread is not resolved."""
     from workloads.io import InputError
     from cosim.functional.lm import Numerics
 
+    if isinstance(spread, bool) or not isinstance(spread, int) or spread < 0:
+        raise InputError(f"accuracy: spread: got {spread!r}; expected an integer >= 0 (perturbed reruns)")
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 3:
         raise InputError(f"accuracy: tokens: got {tokens!r}; expected an integer >= 3")
     t0 = time.perf_counter()
@@ -174,16 +191,19 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     if not 1 <= P <= ids.size - 2:
         raise InputError(f"accuracy: prefill: got {P}; expected 1 .. tokens - 2 = {ids.size - 2}")
     base = _baseline_run(str(checkpoint), ids.tobytes(), P)
+    model = None
     if num.is_baseline:
         out = base
     else:
         from cosim.functional.lm import DecoderLM
-        out = DecoderLM(ck, num, weight_sqnr=per_layer).forward(ids, P, collect_hidden=True)
+        model = DecoderLM(ck, num, weight_sqnr=per_layer)
+        out = model.forward(ids, P, collect_hidden=True)
     target = ids[out.positions + 1]
     lp_ref, lp = log_softmax(base.logits, axis=1), log_softmax(out.logits, axis=1)
     idx = np.arange(target.size)
     nll_ref, nll = -lp_ref[idx, target], -lp[idx, target]
     kl = float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1)))
+    spread_d = _spread(ck, num, model, ids, P, lp_ref, lp, target, spread) if spread else None
     layers = [LayerAccuracy(i, w, sqnr_db(hr, hq)) for i, (w, hr, hq) in
               enumerate(zip(out.weight_sqnr_db, base.hidden, out.hidden))] if per_layer else []
     if per_layer:
@@ -200,13 +220,57 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     scope = ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
              "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else
              "linear layers (embedding table and LM head kept at baseline precision)")
+    if not spread and _token_coupled_acts(num):
+        notes.append(f"activations {num.acts} are block- or dynamically scaled on the GEMM (and attention) operands: "
+                     f"such runs move under last-bit input noise by more than small differences between "
+                     f"configurations (benchmarks/results/acts_noise_spread.md); --spread N measures this run's")
     ppl_ref, ppl = math.exp(float(nll_ref.mean())), math.exp(float(nll.mean()))
     return AccuracyResult(**common, prefill=P, tokens=int(target.size), baseline_perplexity=ppl_ref,
                           perplexity=ppl, perplexity_delta=ppl - ppl_ref, kl=max(kl, 0.0),
                           top1_agreement=float(np.mean(lp.argmax(1) == lp_ref.argmax(1))),
                           mass_kept=out.mass_kept, tokens_read=out.tokens_read,
                           hidden_sqnr_db=final_hidden, layers=layers,
-                          notes=notes, elapsed_s=time.perf_counter() - t0, quantized_tensors=scope)
+                          notes=notes, elapsed_s=time.perf_counter() - t0, quantized_tensors=scope,
+                          spread=spread_d)
+
+
+def _spread(ck, num, model, ids, P, lp_ref, lp, target, n: int) -> dict:
+    """min/max of perplexity, KL and top-1 over this run and n reruns of the compressed
+    model with a perturbed embedding table (seeds 1..n)."""
+    if model is None:
+        from cosim.functional.lm import DecoderLM
+        model = DecoderLM(ck, num, weight_sqnr=False)
+    runs = [_scores(lp_ref, lp, target)]
+    clean = model.embed
+    try:
+        for seed in range(1, n + 1):
+            model.embed = perturb_embedding(clean, seed)
+            runs.append(_scores(lp_ref, log_softmax(model.forward(ids, P).logits, axis=1), target))
+    finally:
+        model.embed = clean
+    return {"runs": len(runs), "perturbation": PERTURBATION,
+            **{k: [min(r[k] for r in runs), max(r[k] for r in runs)] for k in ("perplexity", "kl", "top1")}}
+
+
+def perturb_embedding(embed: np.ndarray, seed: int) -> np.ndarray:
+    """`embed` x (1 + 2^-24 N(0,1)) in float32 (PERTURBATION), from numpy default_rng(seed)."""
+    e = np.asarray(embed, np.float32)
+    return (e * (1 + np.random.default_rng(seed).standard_normal(e.shape) * NOISE_REL)).astype(np.float32)
+
+
+def _scores(lp_ref: np.ndarray, lp: np.ndarray, target: np.ndarray) -> dict:
+    idx = np.arange(target.size)
+    return {"perplexity": math.exp(float(-lp[idx, target].mean())),
+            "kl": max(float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1))), 0.0),
+            "top1": float(np.mean(lp.argmax(1) == lp_ref.argmax(1)))}
+
+
+def _token_coupled_acts(num) -> bool:
+    """Activations quantized in a block or dynamically scaled format (not elementwise bf16/fp16)."""
+    from cosim.functional.lm.numerics import HIGH_PRECISION
+    from cosim.functional.scaled import needs_scale
+    from workloads.formats import get_format
+    return num.acts not in HIGH_PRECISION and (get_format(num.acts).is_block or needs_scale(num.acts))
 
 
 def _encoder_accuracy(ck, num, ids, common, t0) -> AccuracyResult:

@@ -267,7 +267,7 @@ def _edge_bytes(m, n, k, cfg: AcceleratorConfig, ba, bb, bc) -> tuple[float, flo
 
 
 def _bytes_per(t) -> float:
-    return get_format(t.fmt).bits_per_element / 8 * t.density
+    return t.bits_per_element / 8 * t.density  # per block stored (a weight's short last block included)
 
 
 def _gemm_operands(op: Op):

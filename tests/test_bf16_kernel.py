@@ -25,7 +25,18 @@ def test_specials_by_hand():
     got = bf16_round(x).view(np.uint32)
     assert got[5] == 0x20000  # a tie (bit 15 set, rest zero) with odd bit 16 rounds up to even
     assert got[14] == 0x3F800000 and got[15] == 0x3F820000  # ties to even: down from 1.00390625, up from 1.01171875
-    assert got[13] == 0  # the numpy expression's carry out of 32 bits for 0xFFFFFFFF: kept as it was
+    # NaN stays NaN, bit for bit as cosim.functional.quantize('bf16') passes it (the rounding add used to carry
+    # 0xFFFFFFFF out of 32 bits to -0.0... to +0 and 0x7F800001 into +Inf)
+    assert got[13] == 0xFFFFFFFF and got[11] == 0x7FFFFFFF and got[10] == 0x7FC00000
+
+
+def test_nan_stays_nan():
+    import cosim.functional as F
+    x = np.array([0x7FFFFFFF, 0x7F800001, 0xFF800001, 0xFFFFFFFF, 0x7FBF8000], np.uint32).view(np.float32)
+    for y in (bf16_round(x), bf16_round_numpy(x), register_format_quant(x, "bf16")):
+        assert np.isnan(y).all()
+        assert np.array_equal(y.view(np.uint32), F.quantize(x, "bf16").view(np.uint32))
+    assert bf16_round(np.array([0x7F7FFFFF], np.uint32).view(np.float32))[0] == np.inf  # max float32 still rounds up
 
 
 @settings(max_examples=60, deadline=None)

@@ -197,7 +197,7 @@ class _Builder:
     def ops(self):
         m, T, L, h = self.m, self.T, self.m.layers, self.m.hidden
         ops = [Op("embed", "embedding", {"rows": T, "cols": h},
-                  (TensorSpec("embed.weight", (T, h), self.embed_fmt, "weight"),),
+                  (TensorSpec("embed.weight", (T, h), self.embed_fmt, "weight", block_axis=-1),),
                   (self.act("embed.out", T, h),), self.af, 1, self.phase, "embed")]
         ops.append(self.ew("attn_norm", m.norm, T, h, L, "attn", weight_cols=h))
         ops += self.mla_attention() if m.mla else self.attention_block()

@@ -41,6 +41,9 @@ class TensorSpec:
     fmt: str
     role: str = "activation"
     density: float = 1.0  # fraction stored/touched (sparsity, eviction)
+    # the axis a block/group format blocks a weight along (None: its reduction axis, -2 of the traces'
+    # (..., k, n) layout; -1 for a 1-D weight); an embedding table's rows are blocked along -1
+    block_axis: int | None = field(default=None, repr=False)  # in to_dict when set; repr kept as before
 
     def __post_init__(self):
         # traced (symbolic) sizes stay symbolic: see workloads.symbolic / workloads.template
@@ -57,15 +60,46 @@ class TensorSpec:
     def numel(self) -> int:
         return math.prod(self.shape)
 
+    def _short_block_axis(self):
+        """(format, length of the block axis) for a weight in a block/group format whose block
+        axis ends in a short block; None otherwise."""
+        f = get_format(self.fmt)
+        if not f.block_size or self.role != "weight" or not self.shape:
+            return None
+        axis = self.block_axis if self.block_axis is not None else (-2 if len(self.shape) >= 2 else -1)
+        n = self.shape[axis]
+        if is_sym(n) or n <= 0 or n % f.block_size == 0:
+            return None
+        return f, n
+
+    @property
+    def bits_per_element(self) -> float:
+        """Storage bits per element as stored. A weight in a block/group format carries one
+        scale per block actually stored along its block axis: a row whose length is not a
+        multiple of the block ends in a short block with a whole scale (SmolLM2's 576 =
+        4.5 x 128: int4_g128 stores 4.1389 bits/element, not 4.125). Other roles (their
+        blocking is the kernel's choice) and symbolic lengths: the format's amortised figure."""
+        short = self._short_block_axis()
+        if short is None:
+            return get_format(self.fmt).bits_per_element
+        f, n = short
+        return f.row_bits(n) / n
+
     @property
     def nbytes(self) -> float:
-        """Storage bytes, scale overhead of block formats included."""
-        return self.numel * self.density * get_format(self.fmt).bits_per_element / 8.0
+        """Storage bytes, scale overhead of block formats included (per block stored)."""
+        short = self._short_block_axis()
+        if short is None:
+            return self.numel * self.density * get_format(self.fmt).bits_per_element / 8.0
+        f, n = short
+        return (self.numel // n) * f.row_bits(n) * self.density / 8.0
 
     def to_dict(self) -> dict:
         d = {"name": self.name, "shape": list(self.shape), "fmt": self.fmt, "role": self.role}
         if self.density != 1.0:
             d["density"] = self.density
+        if self.block_axis is not None:
+            d["block_axis"] = self.block_axis
         return d
 
 

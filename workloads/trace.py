@@ -169,7 +169,8 @@ def _op_from_dict(o: Any, source: str, i: int) -> Op:
             require(isinstance(o[side], list), source, f"{where}.{side}", o[side], "a list of tensors")
             tensors[side] = tuple(
                 TensorSpec(name=t["name"], shape=tuple(t["shape"]), fmt=t["fmt"],
-                           role=t.get("role", "activation"), density=float(t.get("density", 1.0)))
+                           role=t.get("role", "activation"), density=float(t.get("density", 1.0)),
+                           block_axis=None if t.get("block_axis") is None else int(t["block_axis"]))
                 for t in o[side])
         return Op(name=str(o["name"]), kind=o["kind"], dims=o["dims"], inputs=tensors["inputs"],
                   outputs=tensors["outputs"], compute_fmt=o.get("compute_fmt", "bf16"),

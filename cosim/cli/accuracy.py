@@ -35,6 +35,10 @@ def register(sub) -> None:
                                                         "--weights mxfp4 --acts mxfp8_e4m3")
     p.add_argument("--quantize-head", action="store_true", help="also quantize the LM head and the embedding table to "
                         "--weights (the head's input to --acts), as a trace with --weights stores them")
+    p.add_argument("--spread", type=int, default=0, metavar="N",
+                   help="rerun the compressed model N more times under ~1-ulp noise on its embedding table and "
+                        "report min..max of perplexity, KL and top-1 (quantized activations amplify last-bit "
+                        "differences; N+1 times the run time; default %(default)s: off)")
     p.add_argument("--out", default=None, help="write the result as JSON here (.json)")
     p.set_defaults(func=run)
 
@@ -53,6 +57,12 @@ def format_result(r) -> str:
                  f"   (delta {_fmt(r.perplexity_delta, '+.4g')})")
     lines.append(f"{'KL (nats/token)':<22}{'':>12}{_fmt(r.kl):>12}")
     lines.append(f"{'top-1 agreement':<22}{'':>12}{_fmt(r.top1_agreement, '.2%'):>12}")
+    if r.spread:
+        sp = r.spread
+        lines.append(f"{'spread over ' + str(sp['runs']) + ' runs':<22}{'':>12}   perplexity "
+                     f"{_fmt(sp['perplexity'][0])} .. {_fmt(sp['perplexity'][1])}, KL {_fmt(sp['kl'][0])} .. "
+                     f"{_fmt(sp['kl'][1])}, top-1 {_fmt(sp['top1'][0], '.2%')} .. {_fmt(sp['top1'][1], '.2%')}")
+        lines.append(f"{'':<22}{'':>12}   ({sp['perturbation']})")
     lines.append(f"{'final hidden SQNR dB':<22}{'':>12}{_fmt(r.hidden_sqnr_db, '.2f'):>12}")
     if not math.isnan(r.mass_kept):
         lines.append(f"{'attention mass kept':<22}{'':>12}{_fmt(r.mass_kept, '.3f'):>12}   "
@@ -82,7 +92,7 @@ def run(args) -> int:
     _check_weights_against_recipe(args.weights, args.recipe)
     try:
         res = evaluate_accuracy(args.checkpoint, args.text, args.tokens, args.prefill, args.weights, args.acts,
-                                args.kv, args.recipe, args.exact, args.quantize_head)
+                                args.kv, args.recipe, args.exact, args.quantize_head, spread=args.spread)
     except ValueError as e:
         if isinstance(e, InputError):
             raise

@@ -227,7 +227,7 @@ def resident_bytes(tensors, op: Op) -> float:
     """Bytes these weight tensors occupy in memory over all of `op`'s repeats. A
     routed-expert weight covers every expert and its `density` is the fraction a step
     touches (traffic), so residency ignores density."""
-    return sum(t.numel * get_format(t.fmt).bits_per_element / 8 for t in tensors) * op.repeat
+    return sum(t.numel * t.bits_per_element / 8 for t in tensors) * op.repeat
 
 
 def gemm_k_axis(op: Op, w: TensorSpec) -> int:

@@ -121,7 +121,7 @@ def apply_resmoe(trace, model, recipe):
                   (TensorSpec(f"{op.name}.bar_out", (m_bar, n), "bf16"),), compute_fmt=op.compute_fmt, **common)
         if p["residual"] == "prune":
             nnz_e = int(round(dens * kk * n))
-            stored = [TensorSpec(f"{op.name}.residual_values", (E, nnz_e), w.fmt, "weight", w.density),
+            stored = [TensorSpec(f"{op.name}.residual_values", (E, nnz_e), w.fmt, "weight", w.density, block_axis=-1),
                       TensorSpec(f"{op.name}.residual_index", (E, math.ceil(nnz_e * p["index_bits"] / 8)), "int8",
                                  "weight", w.density)]
             resid = [Op(f"{op.name}.residual", "custom", {"flops": 2 * m * nnz_e},

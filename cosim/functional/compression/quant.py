@@ -72,9 +72,9 @@ def codebook_quant(x: np.ndarray, codebook: np.ndarray) -> np.ndarray:
 
 
 def register_format_quant(x: np.ndarray, fmt: str, axis: int = -1, scale: str = "tensor") -> np.ndarray:
-    """Quantize-dequantize to a registered number format. Integer-group formats are
-    simple enough to do here; every other family (MX, NVFP4, BFP, microexponents,
-    floats) comes from the functional core. A bare FP8/FP6/FP4 tensor is stored with
+    """Quantize-dequantize to a registered number format. Every block family (MX,
+    NVFP4, BFP, microexponents, integer groups) comes from the functional core, so what
+    is scored is what is priced and stored. A bare FP8/FP6/FP4 tensor is stored with
     an fp32 scale (`scale`: "tensor", or "none" to cast unscaled and saturate), as FP8
     weights and KV caches are in practice (cosim.functional.scaled)."""
     from workloads.formats import get_format
@@ -88,9 +88,11 @@ def register_format_quant(x: np.ndarray, fmt: str, axis: int = -1, scale: str = 
         from .bf16 import bf16_round
         return bf16_round(x)
     if f.family == "int_group":
-        if f.symmetric:
-            return sym_group_quant(x, f.element_bits, f.block_size, axis)
-        return asym_group_quant(x, f.element_bits, f.block_size, axis)
+        # the format's own quantizer (the one encode() stores and bits_per_element prices): fp16
+        # scale and, for *_zp, an integer zero point of zero_point_bits over [min(x,0), max(x,0)]
+        # -- not asym_group_quant's fp16 float minimum, which is KIVI/SpQR/MiKV's storage
+        from cosim.functional import quantize
+        return quantize(np.asarray(x, np.float32), f.name, axis=axis)
     try:
         from cosim.functional.scaled import scaled_quantize
     except ImportError as e:  # the functional core is another helper's module

@@ -1,8 +1,11 @@
 """Attention for the real-checkpoint forward pass.
 
 `causal_attention` is dense causal GQA attention over a range of query rows, in blocks
-of rows so the masked half is skipped; its operands (Q, K along head_dim, P along keys,
-V along tokens) go through the activation quantizer. `policy_attention` replays decode
+of rows so the masked half is skipped; the caller passes its operands already quantized
+(prefill: Q, K along head_dim and V along tokens over the prompt only, P along keys).
+`decode_attention` runs decode rows step by step when attention operands are quantized,
+each step quantizing only what it holds (q[t], K[:t+1], V[:t+1]), so nothing after t
+reaches row t. `policy_attention` replays decode
 token by token through a KV-cache policy (the recipes' functional twins in
 cosim.functional.compression): the policy sees the real prompt K/V/Q, then each new
 token, and returns the keys and values attention actually reads.
@@ -16,7 +19,7 @@ import numpy as np
 
 from cosim.functional.compression.attention import attend
 
-__all__ = ["causal_attention", "policy_attention", "PolicyStats"]
+__all__ = ["causal_attention", "decode_attention", "v_tail_delta", "policy_attention", "PolicyStats"]
 
 ROW_BLOCK = 256
 
@@ -32,14 +35,10 @@ def causal_attention(q, k, v, rows: range, quant_p=None, v_tail=None) -> np.ndar
     """q (N, H, d), k/v (N, Hkv, d) -> out (len(rows), H, d) for query rows `rows`, each
     attending to keys 0..row. `quant_p(p)` quantizes probabilities along the key axis.
     Per KV head the GQA group's queries are stacked into one 2-D GEMM (BLAS), in blocks
-    of rows so the masked upper triangle is mostly skipped.
-
-    `v_tail` = (raw V (N, Hkv, d), B, quantize along axis 1): `v` is then V quantized in
-    independent blocks of B tokens over the whole sequence, and each query row t reads the
-    block holding t as quantized from its tokens up to t only -- the block's later tokens
-    do not exist yet at that step, so they cannot set its scale. Computed as a correction
-    P[t, s:t+1] @ (V_tail - v[s:t+1]) (s = the block's first token) on the rows whose
-    block is still open; rows that close their block read `v` unchanged."""
+    of rows so the masked upper triangle is mostly skipped. `v_tail` = (delta, B): v is
+    blocked along tokens in blocks of B, and row rows[i] reads its last, partial block
+    as quantized from the tokens it holds: delta[i] (B, Hkv, d) is that block minus v's
+    (v_tail_delta), added through the row's probabilities on those B keys."""
     N, H, d = q.shape
     hkv = k.shape[1]
     g = H // hkv
@@ -63,27 +62,71 @@ def causal_attention(q, k, v, rows: range, quant_p=None, v_tail=None) -> np.ndar
                 p = quant_p(p)
             o = (p @ vh[:b1]).reshape(r, g, d)
             if v_tail is not None:
-                o += _open_block_correction(p.reshape(r, g, b1), vh[:b1], v_tail, h, b0, b1)
+                delta, B = v_tail
+                t = np.arange(b0, b1)
+                cols = ((t + 1) // B * B)[:, None] + np.arange(B)[None, :]  # (r, B): each row's last block
+                live = cols <= t[:, None]
+                pw = np.take_along_axis(p.reshape(r, g, b1), np.minimum(cols, b1 - 1)[:, None, :], axis=2)
+                pw *= live[:, None, :]
+                o += np.einsum("rgb,rbd->rgd", pw, delta[b0 - rows.start:b1 - rows.start, :, h])
             out[b0 - rows.start:b1 - rows.start, h * g:(h + 1) * g] = o
     return out
 
 
-def _open_block_correction(p, vq, v_tail, h, b0, b1) -> np.ndarray:
-    """(r, g, d): what query rows b0..b1-1 of KV head h read differently when the V token
-    block holding each row t is quantized from tokens s..t only (s = t // B * B) instead
-    of from the whole block (see causal_attention)."""
-    v_raw, B, quant = v_tail
-    t = np.arange(b0, b1)
-    start = t // B * B
-    j = np.arange(B)
-    idx = start[:, None] + j[None, :]  # (r, B) token of each slot of the row's block
-    live = idx <= t[:, None]  # tokens that exist at row t's step
-    safe = np.where(live, idx, 0)
-    tail = np.where(live[..., None], v_raw[safe, h], 0.0).astype(np.float32)  # (r, B, d), zero-padded
-    delta = np.where(live[..., None], quant(tail) - vq[safe], 0.0).astype(np.float32)
-    pt = np.where(live[:, None, :], np.take_along_axis(p, np.broadcast_to(safe[:, None, :], (p.shape[0], p.shape[1], B)),
-                                                        axis=2), 0.0).astype(np.float32)
-    return pt @ delta  # (r, g, B) @ (r, B, d)
+def v_tail_delta(v, vq, rows: range, quant, B: int) -> np.ndarray:
+    """(len(rows), B, Hkv, d): for decode row t, the V block it is still filling,
+    V[base:t+1] with base = B*floor((t+1)/B), quantized from those tokens alone (a short,
+    zero-padded block) minus what `vq` (V quantized along tokens over all N) holds there;
+    zero for a row whose blocks are all full. Exact for formats whose blocks are
+    independent and unchanged by zero padding (MX, BFP, shared microexponents, integer
+    groups): every partial block of every row comes from one quantize call."""
+    hkv, d = v.shape[1], v.shape[2]
+    t = np.arange(rows.start, rows.stop)
+    base, n = (t + 1) // B * B, (t + 1) % B
+    delta = np.zeros((t.size, B, hkv, d), np.float32)
+    part = np.flatnonzero(n)
+    if part.size == 0:
+        return delta
+    tok = base[part, None] + np.arange(B)[None, :]  # (p, B)
+    keep = np.arange(B)[None, :] < n[part, None]
+    x = np.where(keep[..., None, None], v[np.minimum(tok, v.shape[0] - 1)], 0).astype(np.float32)
+    xq = quant(x, axis=1)  # each (row, head, channel) column is one block of B tokens
+    full = np.where(keep[..., None, None], vq[np.minimum(tok, v.shape[0] - 1)], 0)
+    delta[part] = xq - full
+    return delta
+
+
+def decode_attention(q, k, v, rows: range, quant, quant_p=None) -> np.ndarray:
+    """Decode rows one step at a time, each step quantizing the operands as they exist at
+    that step: q[t]; K[:t+1] along head_dim; V[:t+1] along the token axis (P·V reduces over
+    tokens), blocked from token 0, so the last block is short (zero-padded) until it fills;
+    P along keys. `quant(x, axis=-1)` is the activation quantizer.
+
+    Why: an MX (or any block / dynamically scaled) attention kernel on hardware can only
+    block V along tokens with the tokens it holds. At decode step t that is the cache up to
+    t: complete 32-token blocks quantize as they would over the whole sequence, and the
+    partial last block is quantized from the tokens present (a later token re-quantizes it
+    when it arrives). Quantizing V once over all N teacher-forced tokens instead lets a
+    block's scale see later tokens -- the target's own V included -- so an earlier
+    position's logits depended on later tokens. A dynamic per-tensor scale (bare FP8/FP6/FP4
+    activations) likewise sees only K[:t+1] / V[:t+1] / this step's q and P here."""
+    N, H, d = q.shape
+    hkv = k.shape[1]
+    g = H // hkv
+    out = np.empty((len(rows), H, d), dtype=np.float32)
+    scale = np.float32(1.0 / np.sqrt(d))
+    for i, t in enumerate(rows):
+        n = t + 1
+        qt = quant(q[t:t + 1])[0].reshape(hkv, g, d)
+        kt = quant(k[:n])  # (n, hkv, d)
+        vt = quant(v[:n], axis=0)
+        s = np.matmul(qt, np.ascontiguousarray(kt.transpose(1, 2, 0)))  # (hkv, g, n)
+        s *= scale
+        p = _softmax_rows(s.reshape(H, n))
+        if quant_p is not None:
+            p = quant_p(p)
+        out[i] = np.matmul(p.reshape(hkv, g, n), np.ascontiguousarray(vt.transpose(1, 0, 2))).reshape(H, d)
+    return out
 
 
 @dataclass

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cosim.functional.metrics import sqnr_db
+from workloads.formats import get_format
 
 from ..checkpoint import Checkpoint
-from .attention import PolicyStats, causal_attention, policy_attention
-from .numerics import Numerics, quantize_operand
+from .attention import PolicyStats, causal_attention, decode_attention, policy_attention, v_tail_delta
+from .numerics import HIGH_PRECISION, Numerics, quantize_operand
 
 __all__ = ["DecoderLM", "ForwardResult"]
 
@@ -76,6 +77,7 @@ class DecoderLM:
         self.weight_sqnr_db: list[float] = []
         self.score_weights = weight_sqnr
         self._sqnr: dict[str, float] = {}  # per stored matrix, cleared when a recipe rebuilds it
+        self._prefill = None  # set by forward: the prompt rows (dynamic per-tensor act scales stay causal)
         self.calibrated_moe = [r for r in self.num.structure if r.method in ("moe_prune", "qmoe")]
         self.alive: dict[int, np.ndarray] = {}  # layer -> experts still routable (expert pruning)
         self.notes = _short_group_notes(self.c, self.num) + self._check_structure()
@@ -191,7 +193,7 @@ class DecoderLM:
             w_src = self.source[name] if name in self.source else self.ck.tensor(name)
             y = matmul(x, w_src.T, self.num.acts, self.num.weights, mode="exact")
         else:
-            y = (self.num.act(x) if xq is None else xq) @ w.T
+            y = (self.num.act(x, prompt=self._prefill) if xq is None else xq) @ w.T
         if bias is not None and bias in self.ck.tensors:
             y = y + self.ck.tensors[bias]
         return y
@@ -199,7 +201,7 @@ class DecoderLM:
     def mlp(self, x: np.ndarray, i: int) -> np.ndarray:
         p = f"layers.{i}."
         if not self.c.experts:
-            xq = None if self.num.exact else self.num.act(x)
+            xq = None if self.num.exact else self.num.act(x, prompt=self._prefill)
             a = silu(self.linear(x, p + "mlp_gate", xq=xq)) * self.linear(x, p + "mlp_up", xq=xq)
             return self.linear(a, p + "mlp_down")
         logits = x @ self.W[p + "router"].T
@@ -212,14 +214,14 @@ class DecoderLM:
         gate = np.exp(sel - sel.max(axis=1, keepdims=True))
         gate /= gate.sum(axis=1, keepdims=True)  # Mixtral: softmax over the chosen experts' logits
         out = np.zeros_like(x)
-        xq = self.num.act(x)
+        xq = self.num.act(x, prompt=self._prefill)
         for e in range(self.c.experts):
             rows, slot = np.nonzero(top == e)
             if rows.size == 0:
                 continue
             xe = xq[rows]
             a = silu(xe @ experts["experts_gate"][e].T) * (xe @ experts["experts_up"][e].T)
-            y = self.num.act(a) @ experts["experts_down"][e].T
+            y = self.num.act(a, prompt=None if self._prefill is None else rows < self._prefill) @ experts["experts_down"][e].T
             np.add.at(out, rows, y * gate[rows, slot][:, None])
         return out
 
@@ -262,14 +264,22 @@ class DecoderLM:
         return lambda: kv_policy(r, None)
 
     def attention(self, q, k, v, prefill: int, stats: PolicyStats) -> np.ndarray:
+        """Prompt rows: one prefill kernel, its operands quantized once over the prompt (Q, K
+        along head_dim, V along tokens over V[:prefill] -- a short last block when prefill is
+        not a multiple of the block -- P along keys). Decode rows: step t quantizes q[t],
+        K[:t+1], V[:t+1] and its P row (attention.decode_attention), so no operand blocked
+        or scaled along the token axis sees a later token."""
         N = q.shape[0]
         num = self.num
-        B = num.token_block  # V blocked along tokens: a block holds only the tokens that exist at its step
-        qa, ka = num.attn_operand(q), num.attn_operand(k)
-        va = num.attn_operand(v[:prefill] if B else v, axis=0)  # the prompt's last V block: prompt tokens only
-        quant_p = (lambda p: num.attn_operand(p)) if num.attention_acts and num.acts != "fp32" else None
+        quantized = num.attention_acts and num.acts not in HIGH_PRECISION
+        op = num.attn_operand
+        quant_p = op if quantized else None
         out = np.empty_like(q)
-        out[:prefill] = causal_attention(qa, ka, va, range(0, prefill), quant_p)
+        if quantized:
+            out[:prefill] = causal_attention(op(q[:prefill]), op(k[:prefill]), op(v[:prefill], axis=0),
+                                             range(0, prefill), quant_p)
+        else:
+            out[:prefill] = causal_attention(q, k, v, range(0, prefill))
         if prefill == N:
             return out
         factory = self._kv_policy_factory()
@@ -277,10 +287,18 @@ class DecoderLM:
             out[prefill:] = policy_attention(q, k, v, prefill, factory, stats)
             return out
         kc, vc = kv_cache_view(k, v, num.kv, prefill, num.kv_values, num.kv_scale, num.kv_channel_sort)
-        # each decode step t reads its open V block as quantized from tokens up to t (not from later ones)
-        tail = (vc, B, lambda x: num.attn_operand(x, axis=1)) if B else None
-        kc, vq = num.attn_operand(kc), num.attn_operand(vc, axis=0)
-        out[prefill:] = causal_attention(qa, kc, vq, range(prefill, N), quant_p, tail)
+        rows = range(prefill, N)
+        B = num.token_block if quantized else None
+        if B:
+            # blocks along head_dim (q, K) lie within one token: one pass is causal; V's blocks along tokens
+            # are too, but for the block each decode row is still filling: v_tail_delta re-quantizes it
+            vq = op(vc, axis=0)
+            out[prefill:] = causal_attention(op(q), op(kc), vq, rows, quant_p,
+                                             v_tail=(v_tail_delta(vc, vq, rows, op, B), B))
+        elif quantized and _token_coupled(num.acts):  # a scale over the tensor (NVFP4, bare FP8): step by step
+            out[prefill:] = decode_attention(q, kc, vc, rows, op, quant_p)
+        else:  # an elementwise acts format (bf16, fp16) quantizes each value alone: one pass over all rows is causal
+            out[prefill:] = causal_attention(op(q), op(kc), op(vc, axis=0), range(prefill, N), quant_p)
         return out
 
     # -- the pass -----------------------------------------------------------------------
@@ -295,6 +313,7 @@ class DecoderLM:
             raise ValueError(f"{N} tokens exceed the checkpoint's context of {c.max_positions}")
         positions = np.arange(prefill, N - 1) if positions is None else np.asarray(positions)
         cos, sin = rope_tables(N, c.head_dim, c.rope_theta)
+        self._prefill = prefill  # rows [0, prefill) are one prefill call, later rows one decode step each (Numerics.act)
         h = self.embed[ids].astype(np.float32)
         stats, hidden, lr_notes, moe_stats = PolicyStats(), [], (), []
         for i in range(c.layers):
@@ -303,7 +322,7 @@ class DecoderLM:
             if self.lowrank:
                 notes_i = self._low_rank_layer(i, x[:prefill])
                 lr_notes = lr_notes or notes_i  # layer 0's notes speak for every layer
-            xq = None if self.num.exact else self.num.act(x)
+            xq = None if self.num.exact else self.num.act(x, prompt=prefill)
             q = self.linear(x, p + "q", p + "q_bias", xq).reshape(N, c.heads, c.head_dim)
             k = self.linear(x, p + "k", p + "k_bias", xq).reshape(N, c.kv_heads, c.head_dim)
             v = self.linear(x, p + "v", p + "v_bias", xq).reshape(N, c.kv_heads, c.head_dim)
@@ -320,7 +339,8 @@ class DecoderLM:
         logits = np.empty((positions.size, self.head.shape[0]), dtype=np.float32)
         for b0 in range(0, positions.size, 256):
             xb = hf[b0:b0 + 256]
-            logits[b0:b0 + 256] = (self.num.act(xb) if self.num.quantize_head else xb) @ self.head.T
+            xq = self.num.act(xb, prompt=positions[b0:b0 + 256] < prefill) if self.num.quantize_head else xb
+            logits[b0:b0 + 256] = xq @ self.head.T
         notes = self.num.notes + self.notes + lr_notes + _moe_notes(moe_stats)
         if self.num.kv_recipe is not None and self.num.attention_acts and self.num.acts != "fp32":
             notes = notes + ("decode attention through a KV policy reads its view in float64; acts format not "
@@ -328,6 +348,14 @@ class DecoderLM:
         return ForwardResult(logits, positions, hidden, list(self.weight_sqnr_db),
                              stats.mass_kept if stats.steps else float("nan"),
                              stats.tokens_read if stats.steps else float("nan"), notes)
+
+
+def _token_coupled(fmt: str) -> bool:
+    """Whether quantizing an attention operand in `fmt` couples tokens: blocks along the
+    token axis (V for P.V) or one dynamic scale over the tensor (bare FP8/FP6/FP4)."""
+    from workloads.formats import get_format
+    from cosim.functional.scaled import needs_scale
+    return get_format(fmt).is_block or needs_scale(fmt)
 
 
 def _moe_notes(per_layer: list) -> tuple:

@@ -164,8 +164,28 @@ class Numerics:
             return np.ascontiguousarray(eff.T)
         return quantize_operand(w, self.weights)
 
-    def act(self, x: np.ndarray, axis: int = -1) -> np.ndarray:
-        return quantize_operand(x, self.acts, axis)
+    def act(self, x: np.ndarray, axis: int = -1, prompt=None) -> np.ndarray:
+        """x as the GEMM reads it. `prompt` (the number of leading prompt rows, or a boolean
+        mask of them; None: one call over all of x): an acts format with a dynamic per-tensor
+        fp32 scale (bare FP8/FP6/FP4) then takes one scale over the prompt rows (one prefill
+        call) and one per later row (each a decode step), so no row's scale sees a later
+        token. Block and group formats scale within a row already: unchanged."""
+        if prompt is None or self.acts in HIGH_PRECISION or not _dynamic_tensor_scale(self.acts):
+            return quantize_operand(x, self.acts, axis)
+        from cosim.functional.scaled import needs_scale, scaled_quantize
+        x = np.asarray(x, np.float32)
+        mask = np.arange(x.shape[0]) < prompt if np.ndim(prompt) == 0 else np.asarray(prompt, bool)
+        y = np.empty_like(x)
+        if mask.any():
+            y[mask] = quantize_operand(x[mask], self.acts, axis)
+        if not mask.all():
+            if needs_scale(self.acts):  # one fp32 scale per row, vectorised
+                y[~mask] = scaled_quantize(x[~mask], self.acts, "head", head_axis=0, axis=axis)[0]
+            else:  # NVFP4: its per-tensor fp32 scale taken over each decode row alone
+                rows = np.flatnonzero(~mask)
+                for r in rows:
+                    y[r] = quantize_operand(x[r:r + 1], self.acts, axis)[0]
+        return y
 
     def attn_operand(self, x: np.ndarray, axis: int = -1) -> np.ndarray:
         return quantize_operand(x, self.acts, axis) if self.attention_acts else x
@@ -181,6 +201,13 @@ class Numerics:
             return None
         f = get_format(self.acts)
         return f.block_size if f.family in INDEPENDENT_BLOCKS else None
+
+
+def _dynamic_tensor_scale(fmt: str) -> bool:
+    """An acts format quantized with an fp32 scale per call (amax over the whole tensor): a
+    bare FP8/FP6/FP4 cast, and NVFP4's second-level tensor scale."""
+    from cosim.functional.scaled import needs_scale
+    return needs_scale(fmt) or get_format(fmt).family == "nvfp4"
 
 
 def _check_exact(weights: str, acts: str) -> None:
