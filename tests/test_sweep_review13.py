@@ -1,0 +1,31 @@
+"""Review fixes to session 13's sweep changes: each test failed before its fix."""
+
+import pytest
+
+from cosim.dse import sweep
+
+BASE = {"model": "llama3_8b", "hw": "h100_sxm", "seq": 1024, "phase": "decode"}
+
+
+# ---- 1. a random bandwidth axis does not re-read the calibration for every distinct draw -----
+
+@pytest.mark.parametrize("hw", ["h100_sxm", "b200"])  # b200: a transferred (calibration: {from: ...}) spec
+def test_scaled_provenance_reads_the_calibration_once_per_task(tmp_path, monkeypatch, hw):
+    import cosim
+    import hwmodels.levels as levels
+    calls = []
+    real = levels.level_support
+    monkeypatch.setattr(levels, "level_support", lambda *a, **k: calls.append(1) or real(*a, **k))
+    df = sweep({"name": "t", "base": {**BASE, "hw": hw, "batch": 8, "level": "analytical"},
+                "axes": [{"random": {"samples": 40, "seed": 3, "fields": {
+                    "hw.memory.hbm.bandwidth": {"low": "1 TB/s", "high": "10 TB/s", "log": True}}}}],
+                "output": str(tmp_path / "out")}, quiet=True, write=False, workers=1)
+    assert (df["status"] == "ok").all() and df["hw.memory.hbm.bandwidth"].nunique() == 40
+    assert len(calls) <= 4  # was one per distinct bandwidth (40 + the base's)
+    monkeypatch.setattr(levels, "level_support", real)
+    trace = cosim.build_trace("llama3_8b", "decode", 8, 1024)
+    for _, row in df.iloc[[0, 17, 39]].iterrows():  # byte-identical to what simulate writes
+        bw = float(row["hw.memory.hbm.bandwidth"])
+        rep = cosim.simulate(trace, cosim.load_hw(hw, overrides={"memory.hbm.bandwidth": bw}), level="analytical")
+        (want,) = rep.meta["priced_from"]
+        assert row["provenance"] == want and "; bandwidths x" in want
