@@ -29,3 +29,26 @@ def test_scaled_provenance_reads_the_calibration_once_per_task(tmp_path, monkeyp
         rep = cosim.simulate(trace, cosim.load_hw(hw, overrides={"memory.hbm.bandwidth": bw}), level="analytical")
         (want,) = rep.meta["priced_from"]
         assert row["provenance"] == want and "; bandwidths x" in want
+
+
+# ---- 2. the headline's NaN count qualifies "feasible": it counts feasible rows only --------
+
+def test_headline_counts_nan_objectives_among_the_feasible_rows(tmp_path, capsys):
+    import json
+
+    import yaml
+
+    from cosim.cli import main
+    p = tmp_path / "h.yaml"
+    p.write_text(yaml.safe_dump({
+        "name": "h", "base": {**BASE, "batch": 1},
+        "axes": [{"grid": {"hw": ["tpu_v5e", "mx_systolic_128", "h100_sxm"], "batch": [1, 8]}}],
+        "objectives": {"latency_s": "min", "energy_per_token_j": "min"}, "output": str(tmp_path / "out")}))
+    assert main(["sweep", str(p)]) == 0
+    out = capsys.readouterr().out
+    head = next(ln for ln in out.splitlines() if ln.startswith("h: "))
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    n = s["nan_objectives"]
+    assert n["rows"] == 2 and n["feasible_rows"] == 0, (n, head)  # both NaN rows are infeasible tpu_v5e
+    assert "with a NaN objective" not in head and "6 ok" in head and "4 feasible," in head
+    assert "2 ok rows with a NaN objective" in out  # all ok rows: still said, in the warning

@@ -73,7 +73,7 @@ def run(args) -> int:
         for w in notes["warnings"]:
             print(f"warning: {spec.name}: {w}", file=sys.stderr)
         return 0
-    n_nan = notes["nan_objectives"]["rows"]
+    n_nan = notes["nan_objectives"]["feasible_rows"]  # the parenthesis qualifies "feasible"; all ok rows: the warning
     print(f"{spec.name}: {len(df)} configurations ({n_ok} ok, {len(df) - n_ok} errors), "
           f"{int(df['feasible'].sum())} feasible"
           + (f" ({n_nan} with a NaN objective, not ranked)" if n_nan else "")

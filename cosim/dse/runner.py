@@ -493,8 +493,10 @@ def _row_text(spec: SweepSpec, row) -> str:
 
 def objective_notes(spec: SweepSpec, df) -> dict:
     """What the summary (printed by `cosim sweep`, and summary.json) must not hide:
-    - `nan_objectives`: ok rows with a NaN objective ({rows, by_objective, examples}); the
-      Pareto front cannot rank them, so they are never on it whatever their other values;
+    - `nan_objectives`: ok rows with a NaN objective ({rows, feasible_rows, by_objective,
+      examples}); `feasible_rows` counts those among the feasible rows (the ones the front
+      would otherwise rank). The Pareto front cannot rank them, so they are never on it
+      whatever their other values;
     - `energy_scopes`: {scope: ok rows}: "dynamic + static" (the column's empty energy_scope),
       "dynamic only (...)", "unknown (...)" (energy n/a);
     - `warnings`: an energy objective ranking rows of different scopes against each other
@@ -503,7 +505,9 @@ def objective_notes(spec: SweepSpec, df) -> dict:
     objs = list(spec.objectives)
     nan = ok[objs].astype(float).isna() if len(ok) else ok[objs]
     bad = nan.any(axis=1) if len(ok) else np.zeros(0, dtype=bool)
+    feas = ok["feasible"].to_numpy(dtype=bool) if len(ok) else np.zeros(0, dtype=bool)
     notes = {"nan_objectives": {"rows": int(np.sum(bad)),
+                                "feasible_rows": int(np.sum(np.asarray(bad, dtype=bool) & feas)),
                                 "by_objective": {o: int(nan[o].sum()) for o in objs if len(ok) and nan[o].any()},
                                 "examples": [_row_text(spec, r) for _, r in ok[bad].head(3).iterrows()]},
              "energy_scopes": {(str(k) or "dynamic + static"): int(v)
@@ -517,7 +521,7 @@ def objective_notes(spec: SweepSpec, df) -> dict:
             f"{'; '.join(n['examples'])}) cannot be ranked and {'are' if n['rows'] != 1 else 'is'} not on the "
             f"Pareto front; energy_scope and error/provenance say why")
     energy = [o for o in objs if o.startswith("energy")]
-    ranked = ok[ok["feasible"].to_numpy(dtype=bool) & ~np.asarray(bad, dtype=bool)] if len(ok) else ok
+    ranked = ok[feas & ~np.asarray(bad, dtype=bool)] if len(ok) else ok
     if energy and len(ranked):
         dyn = ranked["energy_scope"].astype(str).str.startswith("dynamic only")
         if dyn.any() and not dyn.all():
