@@ -52,3 +52,27 @@ def test_headline_counts_nan_objectives_among_the_feasible_rows(tmp_path, capsys
     assert n["rows"] == 2 and n["feasible_rows"] == 0, (n, head)  # both NaN rows are infeasible tpu_v5e
     assert "with a NaN objective" not in head and "6 ok" in head and "4 feasible," in head
     assert "2 ok rows with a NaN objective" in out  # all ok rows: still said, in the warning
+
+
+# ---- 3. one list of serving metrics: the worker, the results columns and the load checks ----
+
+def test_serving_metrics_have_one_source_of_truth():
+    from workloads.io import InputError
+
+    import cosim.dse.evaluate as ev
+    import cosim.dse.spec as sp
+    assert sp.SERVE_METRICS is ev.SERVE_METRICS  # spec refuses from the list the worker fills
+    assert sp.ACCURACY_METRICS is ev.ACCURACY_METRICS and sp.CHECKPOINT_METRICS is ev.CHECKPOINT_METRICS
+    assert set(ev.SERVE_METRICS) <= set(ev.METRIC_NAMES) and set(ev.SERVE_METRICS) <= set(sp.METRICS)
+    assert set(sp.METRICS) | {"fits_in_memory"} == set(ev.METRIC_NAMES)  # every column is described
+    srv = {"model": "llama3_8b", "hw": "h100_sxm", "level": "roofline", "serve": {"qps": 5, "requests": 50}}
+    with pytest.raises(InputError) as e:  # the refusal lists what a serving point reports: the same list
+        sp.sweep_from_dict({"name": "t", "base": srv, "axes": [{"grid": {"serve.qps": [1, 8]}}],
+                            "objectives": {"goodput_req_s": "max", "area_mm2": "min"}}, "s.yaml")
+    assert ", ".join(ev.SERVING_POINT_METRICS) in str(e.value)
+    for m in ev.SERVE_METRICS:  # each serving metric is refused without serve:, and loads with it
+        with pytest.raises(InputError, match="a `serve:` section"):
+            sp.sweep_from_dict({"name": "t", "base": {**BASE, "batch": 8}, "axes": [{"grid": {"batch": [1, 8]}}],
+                                "objectives": {"latency_s": "min", m: "min"}}, "s.yaml")
+        sp.sweep_from_dict({"name": "t", "base": srv, "axes": [{"grid": {"serve.qps": [1, 8]}}],
+                            "objectives": {m: "min"}}, "s.yaml")

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cosim.dse.evaluate import (ACCURACY_METRICS, CHECKPOINT_METRICS, METRIC_NAMES, SERVE_METRICS,
+                                 SERVING_POINT_METRICS)
 from cosim.experiment import (DEFAULTS, Experiment, experiment_from_dict, experiment_path, si_override)
 from workloads.io import (InputError, bundled_names, copy_tree, doc_kind, fail, load_yaml_file, looks_like_path,
                           resolve_bundled)
@@ -671,10 +673,6 @@ def _system_devices(base, axes, search):
             continue
 
 
-SERVE_METRICS = ("ttft_p99_s", "tpot_p99_s", "goodput_req_s", "goodput_window_req_s", "throughput_tok_s",
-                 "throughput_window_tok_s", "slo_attainment")
-ACCURACY_METRICS = ("sqnr_db", "gemm_sqnr_db", "attention_sqnr_db")
-CHECKPOINT_METRICS = ("perplexity", "perplexity_delta", "kl", "top1_agreement")
 
 
 def _check_metric_availability(objectives, constraints, base, axes, search, source) -> None:
@@ -699,8 +697,7 @@ def _check_metric_availability(objectives, constraints, base, axes, search, sour
         for m in sorted(used & set(ACCURACY_METRICS + CHECKPOINT_METRICS + ("area_mm2",))):
             fail(source, where(m), m, "a metric a serving point reports (with `serve:` in the base each row is a "
                                       "serving run, which prices no accuracy and no area): "
-                                      + ", ".join(("latency_s", "energy_j", "tokens_per_s", "energy_per_token_j",
-                                                   "memory_bytes", "capacity_bytes") + SERVE_METRICS)
+                                      + ", ".join(SERVING_POINT_METRICS)
                                       + "; or a sweep without `serve:` for it")
     for m in sorted(used & set(ACCURACY_METRICS)):
         if base.accuracy is None:
