@@ -76,3 +76,40 @@ def test_serving_metrics_have_one_source_of_truth():
                                 "objectives": {"latency_s": "min", m: "min"}}, "s.yaml")
         sp.sweep_from_dict({"name": "t", "base": srv, "axes": [{"grid": {"serve.qps": [1, 8]}}],
                             "objectives": {m: "min"}}, "s.yaml")
+
+
+# ---- 4. numpy integer / bool scalars from Python callers -----------------------------------
+
+def test_numpy_scalars_are_accepted_as_the_numbers_they_hold(tmp_path):
+    import numpy as np
+
+    df = sweep({"name": "t", "base": {**BASE, "compute_fallback": np.True_},
+                "axes": [{"grid": {"batch": list(np.array([1, 4]))}}], "output": str(tmp_path / "o")},
+               quiet=True, write=False)
+    assert (df["status"] == "ok").all() and sorted(df["batch"]) == [1, 4]
+    ref = sweep({"name": "t", "base": {**BASE, "compute_fallback": True}, "axes": [{"grid": {"batch": [1, 4]}}],
+                 "output": str(tmp_path / "r")}, quiet=True, write=False)
+    assert df["latency_s"].tolist() == ref["latency_s"].tolist()
+    from cosim.experiment import experiment_from_dict
+    exp = experiment_from_dict({**BASE, "batch": np.int64(4), "compute_fallback": np.False_}, "e.yaml")
+    assert type(exp.batch) is int and exp.batch == 4 and exp.compute_fallback is False
+
+
+@pytest.mark.parametrize("field, value, shown, expected", [
+    ("batch", "f2", "2.0", "an integer from 1 to"),  # an integral float is still not an integer
+    ("batch", "i0", "0", "an integer from 1 to"),  # out of range: a plain number, not np.int64(0)
+    ("batch", "b1", "True", "an integer from 1 to"),  # never a bool as an int
+    ("compute_fallback", "i1", "1", "true or false"),
+])
+def test_numpy_scalars_keep_the_fields_checks_and_plain_messages(field, value, shown, expected):
+    import numpy as np
+
+    from cosim.experiment import experiment_from_dict
+    from workloads.io import InputError
+    v = {"f2": np.float64(2.0), "i0": np.int64(0), "b1": np.True_, "i1": np.int64(1)}[value]
+    with pytest.raises(InputError) as e:
+        experiment_from_dict({**BASE, field: v}, "e.yaml")
+    assert f"e.yaml: {field}: got {shown}; expected {expected}" in str(e.value)
+    with pytest.raises(InputError) as e:
+        sweep({"name": "t", "base": BASE, "axes": [{"grid": {field: [v]}}]}, quiet=True, write=False)
+    assert f"{field}: got {shown}; expected {expected}" in str(e.value) and "np." not in str(e.value)
