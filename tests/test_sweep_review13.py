@@ -113,3 +113,29 @@ def test_numpy_scalars_keep_the_fields_checks_and_plain_messages(field, value, s
     with pytest.raises(InputError) as e:
         sweep({"name": "t", "base": BASE, "axes": [{"grid": {field: [v]}}]}, quiet=True, write=False)
     assert f"{field}: got {shown}; expected {expected}" in str(e.value) and "np." not in str(e.value)
+
+
+# ---- 5. a library warning is the CLI's one `warning: ...` line on stderr --------------------
+
+def test_sweep_cli_prints_library_warnings_as_one_warning_line(tmp_path, monkeypatch, capsys):
+    import warnings
+
+    import yaml
+
+    import cosim.dse.combos as combos
+    from cosim.cli import main
+    monkeypatch.setattr(combos, "MAX_COMBOS", 1)  # 2 combinations: more than are checked together
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump({"name": "c", "base": BASE, "axes": [{"grid": {"batch": [1, 8]}}],
+                                 "output": str(tmp_path / "out")}))
+    assert main(["sweep", str(p), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "combinations of model, seq, batch" in ln]
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {p}: 2 combinations"), err
+    assert "UserWarning" not in err and "sweep.py:" not in err and "warnings.warn" not in err
+    with pytest.warns(UserWarning, match="2 combinations of model"):  # the library still warns its callers
+        sweep({"name": "c", "base": BASE, "axes": [{"grid": {"batch": [1, 8]}}]}, quiet=True, write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and the CLI left the caller's warning machinery as it was
+        with pytest.raises(UserWarning):
+            sweep({"name": "c", "base": BASE, "axes": [{"grid": {"batch": [1, 8]}}]}, quiet=True, write=False)
