@@ -139,3 +139,29 @@ def test_sweep_cli_prints_library_warnings_as_one_warning_line(tmp_path, monkeyp
         warnings.simplefilter("error")  # and the CLI left the caller's warning machinery as it was
         with pytest.raises(UserWarning):
             sweep({"name": "c", "base": BASE, "axes": [{"grid": {"batch": [1, 8]}}]}, quiet=True, write=False)
+
+
+# ---- 6. plan_figure: a fitting bar without an energy says so -------------------------------
+
+def test_plan_figure_labels_a_fitting_bar_without_energy(monkeypatch):
+    import dataclasses
+    import math
+
+    import matplotlib
+    matplotlib.use("Agg")
+    from cosim.humanize import si
+    from cosim.plan import plan, plan_figure
+    from cosim.plots import pyplot
+    res = plan("llama3_8b", "dgx_h100", phase="decode", batch=1, seq=1024, max_devices=2)
+    fit = [i for i, r in enumerate(res.rows) if r.fits]
+    assert len(fit) >= 2 and all(math.isfinite(res.rows[i].energy_per_token_j) for i in fit)
+    rows = list(res.rows)
+    rows[fit[0]] = dataclasses.replace(rows[fit[0]], energy_per_token_j=math.nan)
+    fig = plan_figure(dataclasses.replace(res, rows=rows))
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert ax.get_xlabel().startswith("step_latency_s; bar labels: energy per token")
+    assert texts.count(" energy n/a") == 1
+    assert f" {si(rows[fit[1]].energy_per_token_j, 'J')}/token" in texts
+    assert len(texts) == len(rows)  # every bar has a label (fitting: energy; not fitting: footprint)
+    pyplot().close(fig)
