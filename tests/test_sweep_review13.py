@@ -165,3 +165,29 @@ def test_plan_figure_labels_a_fitting_bar_without_energy(monkeypatch):
     assert f" {si(rows[fit[1]].energy_per_token_j, 'J')}/token" in texts
     assert len(texts) == len(rows)  # every bar has a label (fitting: energy; not fitting: footprint)
     pyplot().close(fig)
+
+
+# ---- 7. re-running into the same folder removes the sweep's own artefacts it no longer writes --
+
+def test_rerun_removes_its_own_stale_artefacts_and_says_so(tmp_path, capsys):
+    import json
+
+    from cosim.dse.runner import parquet_available
+    if not parquet_available():
+        pytest.skip("pyarrow not installed: no parquet -> csv switch to try")
+    out, first, second = tmp_path / "out", "parquet", "csv"
+    sweep({"name": "s", "base": BASE, "axes": [{"grid": {"batch": [1, 8], "weights": ["bf16", "mxfp4"]}}],
+           "output": str(out), "table_format": first}, quiet=True)
+    assert (out / f"results.{first}").is_file() and (out / "heatmap.png").is_file()
+    (out / "notes.txt").write_text("mine")  # a file the sweep did not write: never touched
+    capsys.readouterr()
+    sweep({"name": "s", "base": BASE, "axes": [{"grid": {"batch": [1, 8, 16]}}], "output": str(out),
+           "table_format": second}, quiet=True)
+    err = capsys.readouterr().err
+    s = json.loads((out / "summary.json").read_text())
+    assert sorted(s["removed_stale"]) == ["heatmap.png", "results.parquet"], s
+    assert not (out / "results.parquet").exists() and not (out / "heatmap.png").exists()
+    assert (out / "results.csv").is_file() and (out / "notes.txt").read_text() == "mine"
+    assert "removed results.parquet, heatmap.png from" in err and "(stale)" in err
+    assert sorted(p.name for p in out.iterdir() if p.name in ("results.csv", "parallel.png", "pareto.csv"))\
+        == ["parallel.png", "pareto.csv", "results.csv"]

@@ -535,6 +535,38 @@ def objective_notes(spec: SweepSpec, df) -> dict:
     return notes
 
 
+SWEEP_ARTEFACTS = ("results.parquet", "results.csv", "pareto.csv", "pareto.png", "heatmap.png", "parallel.png")
+
+
+def _earlier_outputs(out: Path) -> list:
+    """The artefacts an earlier write of this folder listed in its summary.json ("outputs"): the
+    files the sweep itself wrote there, by name, and only names a sweep writes."""
+    from cosim.dse.output_guard import _is_sweep_summary
+    f = out / "summary.json"
+    if not _is_sweep_summary(f):
+        return []
+    listed = json.loads(f.read_text()).get("outputs")
+    names = [Path(str(v)).name for v in (listed.values() if isinstance(listed, dict) else [])]
+    return [n for n in dict.fromkeys(names) if n in SWEEP_ARTEFACTS]
+
+
+def _remove_stale(out: Path, earlier: list, paths: dict) -> list:
+    """Remove the artefacts an earlier write listed that this write did not rewrite (results.parquet
+    after a switch to --csv, heatmap.png after the axes changed...): left there they would be read
+    as this sweep's. Says so on stderr; returns the names removed."""
+    now = {Path(v).name for v in paths.values()}
+    gone = []
+    for name in earlier:
+        f = out / name
+        if name not in now and f.is_file():
+            f.unlink()
+            gone.append(name)
+    if gone:
+        print(f"cosim: removed {', '.join(gone)} from {out}: an earlier run of this sweep wrote "
+              f"{'them' if len(gone) > 1 else 'it'} and this one does not (stale)", file=sys.stderr)
+    return gone
+
+
 def write_outputs(spec: SweepSpec, df) -> dict:
     """results.parquet (default; results.csv with `table_format: csv`), pareto.csv,
     pareto.png and heatmap.png (2-axis grid) or parallel.png, summary.json. Steps over
@@ -546,6 +578,7 @@ def write_outputs(spec: SweepSpec, df) -> dict:
 
     out = Path(spec.output)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = _earlier_outputs(out)  # what the previous write listed, read before summary.json is rewritten
     paths = {}
     fmt = spec.table_format
     if fmt == "parquet" and not parquet_available():
@@ -589,7 +622,8 @@ def write_outputs(spec: SweepSpec, df) -> dict:
                "constraints": [str(c) for c in spec.constraints], "store": str(spec.store_path),
                "store_other_rows": int(df.attrs.get("store_other_rows", 0)),
                **objective_notes(spec, df),
-               "outputs": {k: str(v) for k, v in paths.items()}}
+               "outputs": {k: str(v) for k, v in paths.items()},
+               "removed_stale": _remove_stale(out, earlier, paths)}
     (out / "summary.json").write_text(jsonio.dumps(summary, indent=1))
     paths["summary"] = out / "summary.json"
     return paths
