@@ -98,9 +98,25 @@ def _unknown(doc: dict, allowed, source: str, prefix: str = "") -> None:
             fail(source, f"{prefix}{k}", k, f"a known field{hint}: {', '.join(allowed)}")
 
 
+def _plain(v):
+    """A numpy scalar as the Python number it holds (np.int64(1) -> 1), for checks and messages;
+    anything else as is."""
+    return v.item() if type(v).__module__ == "numpy" and hasattr(v, "item") and getattr(v, "ndim", 1) == 0 else v
+
+
 def _int(v, source, fld, lo=1, hi=2 ** 40):
+    """An integer field: a Python or numpy integer (never a bool, never an integral float), as an int."""
+    v = _plain(v)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         fail(source, fld, v, f"an integer from {lo} to {hi:,}")
+    return v
+
+
+def _bool(v, source, fld):
+    """A true/false field: a Python or numpy bool (not 0/1), as a bool."""
+    v = _plain(v)
+    if not isinstance(v, bool):
+        fail(source, fld, v, "true or false")
     return v
 
 
@@ -132,8 +148,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     if cfg["attention"] not in ("fused", "unfused"):
         fail(source, "attention", cfg["attention"], "fused or unfused")
     _profile_field(cfg, source)
-    if not isinstance(cfg["compute_fallback"], bool):
-        fail(source, "compute_fallback", cfg["compute_fallback"], "true or false")
+    cfg["compute_fallback"] = _bool(cfg["compute_fallback"], source, "compute_fallback")
     for f in ("weights", "acts", "kv"):
         _check_format(cfg[f], source, f)
     if cfg["recipe"] is not None and not isinstance(cfg["recipe"], str):

@@ -205,7 +205,7 @@ def _best_microbatches(rows: list, key: str, sign: int) -> list:
 
 def plan_figure(result: PlanResult):
     """Horizontal bars of the objective per layout, each fitting bar labelled with its energy per
-    token; layouts that do not fit are grey with their footprint. Where any plotted row's energy is
+    token ("energy n/a" where the level gives none); layouts that do not fit are grey with their footprint. Where any plotted row's energy is
     dynamic only (a device file without static power), the x-axis label says so, naming the file."""
     from cosim.plots import pyplot
     plt = pyplot()
@@ -220,8 +220,10 @@ def plan_figure(result: PlanResult):
         if not r.fits:
             ax.text(0, i, f"  does not fit ({r.memory_per_device_bytes / 1e9:.0f} GB > "
                           f"{r.capacity_bytes / 1e9:.0f} GB)", va="center", fontsize=7)
-        elif math.isfinite(r.energy_per_token_j):
-            ax.text(getattr(r, key), i, f" {si(r.energy_per_token_j, 'J')}/token", va="center", fontsize=7)
+        else:  # every fitting bar has a label: the axis promises "bar labels: energy per token"
+            x = getattr(r, key) if math.isfinite(getattr(r, key)) else 0.0
+            label = f" {si(r.energy_per_token_j, 'J')}/token" if math.isfinite(r.energy_per_token_j) else " energy n/a"
+            ax.text(x, i, label, va="center", fontsize=7)
     top = max((v for v in vals if math.isfinite(v)), default=0.0)
     if top > 0:
         ax.set_xlim(0, 1.3 * top)  # room for the energy labels beside the longest bar

@@ -80,7 +80,7 @@ def test_summary_names_nan_objectives_and_mixed_energy_scopes(tmp_path, capsys):
     assert "mixes energy scopes: 1 ranked row is dynamic only (no static power in mx_systolic_128.yaml), " \
            "2 include static power" in out
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert s["nan_objectives"] == {"rows": 1, "by_objective": {"energy_per_token_j": 1}, "examples": ["hw tpu_v5e"]}
+    assert s["nan_objectives"] == {"rows": 1, "feasible_rows": 1, "by_objective": {"energy_per_token_j": 1}, "examples": ["hw tpu_v5e"]}
     assert s["energy_scopes"] == {"dynamic + static": 2, "unknown (energy n/a for this point)": 1,
                                   "dynamic only (no static power in mx_systolic_128.yaml)": 1}
     assert len(s["warnings"]) == 2 and "mixes energy scopes" in s["warnings"][1]

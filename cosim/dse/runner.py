@@ -493,8 +493,10 @@ def _row_text(spec: SweepSpec, row) -> str:
 
 def objective_notes(spec: SweepSpec, df) -> dict:
     """What the summary (printed by `cosim sweep`, and summary.json) must not hide:
-    - `nan_objectives`: ok rows with a NaN objective ({rows, by_objective, examples}); the
-      Pareto front cannot rank them, so they are never on it whatever their other values;
+    - `nan_objectives`: ok rows with a NaN objective ({rows, feasible_rows, by_objective,
+      examples}); `feasible_rows` counts those among the feasible rows (the ones the front
+      would otherwise rank). The Pareto front cannot rank them, so they are never on it
+      whatever their other values;
     - `energy_scopes`: {scope: ok rows}: "dynamic + static" (the column's empty energy_scope),
       "dynamic only (...)", "unknown (...)" (energy n/a);
     - `warnings`: an energy objective ranking rows of different scopes against each other
@@ -503,7 +505,9 @@ def objective_notes(spec: SweepSpec, df) -> dict:
     objs = list(spec.objectives)
     nan = ok[objs].astype(float).isna() if len(ok) else ok[objs]
     bad = nan.any(axis=1) if len(ok) else np.zeros(0, dtype=bool)
+    feas = ok["feasible"].to_numpy(dtype=bool) if len(ok) else np.zeros(0, dtype=bool)
     notes = {"nan_objectives": {"rows": int(np.sum(bad)),
+                                "feasible_rows": int(np.sum(np.asarray(bad, dtype=bool) & feas)),
                                 "by_objective": {o: int(nan[o].sum()) for o in objs if len(ok) and nan[o].any()},
                                 "examples": [_row_text(spec, r) for _, r in ok[bad].head(3).iterrows()]},
              "energy_scopes": {(str(k) or "dynamic + static"): int(v)
@@ -517,7 +521,7 @@ def objective_notes(spec: SweepSpec, df) -> dict:
             f"{'; '.join(n['examples'])}) cannot be ranked and {'are' if n['rows'] != 1 else 'is'} not on the "
             f"Pareto front; energy_scope and error/provenance say why")
     energy = [o for o in objs if o.startswith("energy")]
-    ranked = ok[ok["feasible"].to_numpy(dtype=bool) & ~np.asarray(bad, dtype=bool)] if len(ok) else ok
+    ranked = ok[feas & ~np.asarray(bad, dtype=bool)] if len(ok) else ok
     if energy and len(ranked):
         dyn = ranked["energy_scope"].astype(str).str.startswith("dynamic only")
         if dyn.any() and not dyn.all():
@@ -531,6 +535,38 @@ def objective_notes(spec: SweepSpec, df) -> dict:
     return notes
 
 
+SWEEP_ARTEFACTS = ("results.parquet", "results.csv", "pareto.csv", "pareto.png", "heatmap.png", "parallel.png")
+
+
+def _earlier_outputs(out: Path) -> list:
+    """The artefacts an earlier write of this folder listed in its summary.json ("outputs"): the
+    files the sweep itself wrote there, by name, and only names a sweep writes."""
+    from cosim.dse.output_guard import _is_sweep_summary
+    f = out / "summary.json"
+    if not _is_sweep_summary(f):
+        return []
+    listed = json.loads(f.read_text()).get("outputs")
+    names = [Path(str(v)).name for v in (listed.values() if isinstance(listed, dict) else [])]
+    return [n for n in dict.fromkeys(names) if n in SWEEP_ARTEFACTS]
+
+
+def _remove_stale(out: Path, earlier: list, paths: dict) -> list:
+    """Remove the artefacts an earlier write listed that this write did not rewrite (results.parquet
+    after a switch to --csv, heatmap.png after the axes changed...): left there they would be read
+    as this sweep's. Says so on stderr; returns the names removed."""
+    now = {Path(v).name for v in paths.values()}
+    gone = []
+    for name in earlier:
+        f = out / name
+        if name not in now and f.is_file():
+            f.unlink()
+            gone.append(name)
+    if gone:
+        print(f"cosim: removed {', '.join(gone)} from {out}: an earlier run of this sweep wrote "
+              f"{'them' if len(gone) > 1 else 'it'} and this one does not (stale)", file=sys.stderr)
+    return gone
+
+
 def write_outputs(spec: SweepSpec, df) -> dict:
     """results.parquet (default; results.csv with `table_format: csv`), pareto.csv,
     pareto.png and heatmap.png (2-axis grid) or parallel.png, summary.json. Steps over
@@ -542,6 +578,7 @@ def write_outputs(spec: SweepSpec, df) -> dict:
 
     out = Path(spec.output)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = _earlier_outputs(out)  # what the previous write listed, read before summary.json is rewritten
     paths = {}
     fmt = spec.table_format
     if fmt == "parquet" and not parquet_available():
@@ -585,7 +622,8 @@ def write_outputs(spec: SweepSpec, df) -> dict:
                "constraints": [str(c) for c in spec.constraints], "store": str(spec.store_path),
                "store_other_rows": int(df.attrs.get("store_other_rows", 0)),
                **objective_notes(spec, df),
-               "outputs": {k: str(v) for k, v in paths.items()}}
+               "outputs": {k: str(v) for k, v in paths.items()},
+               "removed_stale": _remove_stale(out, earlier, paths)}
     (out / "summary.json").write_text(jsonio.dumps(summary, indent=1))
     paths["summary"] = out / "summary.json"
     return paths

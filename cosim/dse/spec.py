@@ -39,7 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cosim.experiment import (DEFAULTS, Experiment, experiment_from_dict, experiment_path, si_override)
+from cosim.dse.evaluate import (ACCURACY_METRICS, CHECKPOINT_METRICS, METRIC_NAMES, SERVE_METRICS,
+                                 SERVING_POINT_METRICS)
+from cosim.experiment import (DEFAULTS, _plain, Experiment, experiment_from_dict, experiment_path, si_override)
 from workloads.io import (InputError, bundled_names, copy_tree, doc_kind, fail, load_yaml_file, looks_like_path,
                           resolve_bundled)
 
@@ -241,6 +243,17 @@ def load_sweep(path, overrides: dict | None = None) -> SweepSpec:
     return sweep_from_dict(doc, source=str(path), base_dir=path.parent, overrides=overrides)
 
 
+def _plain_tree(v):
+    """numpy scalars (a Python caller's list(np.array([1, 4]))) as the Python numbers they hold,
+    in nested dicts/lists, so the points, the store and every message carry plain numbers; the
+    fields' own checks then apply (an integral np.float64 is still a float, np.bool_ a bool)."""
+    if isinstance(v, dict):
+        return {k: _plain_tree(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_plain_tree(x) for x in v)
+    return _plain(v)
+
+
 def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
                     overrides: dict | None = None) -> SweepSpec:
     """Validate a sweep mapping. `overrides` (executor, workers, scheduler, output,
@@ -251,7 +264,7 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
     for k in doc:
         if k not in TOP_KEYS:
             fail(source, k, k, f"a sweep field{_hint(k, TOP_KEYS)}: {', '.join(TOP_KEYS)}")
-    doc = {**doc, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    doc = _plain_tree({**doc, **{k: v for k, v in (overrides or {}).items() if v is not None}})
     base = _base(_hw_from_axes(doc.get("base"), doc.get("axes")), source, base_dir)
     axes = _axes(doc.get("axes"), source, base)
     search = _search(doc.get("search"), source, base)
@@ -671,10 +684,6 @@ def _system_devices(base, axes, search):
             continue
 
 
-SERVE_METRICS = ("ttft_p99_s", "tpot_p99_s", "goodput_req_s", "goodput_window_req_s", "throughput_tok_s",
-                 "throughput_window_tok_s", "slo_attainment")
-ACCURACY_METRICS = ("sqnr_db", "gemm_sqnr_db", "attention_sqnr_db")
-CHECKPOINT_METRICS = ("perplexity", "perplexity_delta", "kl", "top1_agreement")
 
 
 def _check_metric_availability(objectives, constraints, base, axes, search, source) -> None:
@@ -699,8 +708,7 @@ def _check_metric_availability(objectives, constraints, base, axes, search, sour
         for m in sorted(used & set(ACCURACY_METRICS + CHECKPOINT_METRICS + ("area_mm2",))):
             fail(source, where(m), m, "a metric a serving point reports (with `serve:` in the base each row is a "
                                       "serving run, which prices no accuracy and no area): "
-                                      + ", ".join(("latency_s", "energy_j", "tokens_per_s", "energy_per_token_j",
-                                                   "memory_bytes", "capacity_bytes") + SERVE_METRICS)
+                                      + ", ".join(SERVING_POINT_METRICS)
                                       + "; or a sweep without `serve:` for it")
     for m in sorted(used & set(ACCURACY_METRICS)):
         if base.accuracy is None:
