@@ -267,10 +267,8 @@ def _scores(lp_ref: np.ndarray, lp: np.ndarray, target: np.ndarray) -> dict:
 
 def _token_coupled_acts(num) -> bool:
     """Activations quantized in a block or dynamically scaled format (not elementwise bf16/fp16)."""
-    from cosim.functional.lm.numerics import HIGH_PRECISION
-    from cosim.functional.scaled import needs_scale
-    from workloads.formats import get_format
-    return num.acts not in HIGH_PRECISION and (get_format(num.acts).is_block or needs_scale(num.acts))
+    from cosim.functional.lm.numerics import token_coupled
+    return token_coupled(num.acts)
 
 
 def _encoder_accuracy(ck, num, ids, common, t0) -> AccuracyResult:

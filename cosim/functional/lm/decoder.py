@@ -20,7 +20,7 @@ from workloads.formats import get_format
 
 from ..checkpoint import Checkpoint
 from .attention import PolicyStats, causal_attention, decode_attention, policy_attention, v_tail_delta
-from .numerics import HIGH_PRECISION, Numerics, quantize_operand
+from .numerics import HIGH_PRECISION, Numerics, quantize_operand, token_coupled
 
 __all__ = ["DecoderLM", "ForwardResult"]
 
@@ -295,7 +295,7 @@ class DecoderLM:
             vq = op(vc, axis=0)
             out[prefill:] = causal_attention(op(q), op(kc), vq, rows, quant_p,
                                              v_tail=(v_tail_delta(vc, vq, rows, op, B), B))
-        elif quantized and _token_coupled(num.acts):  # a scale over the tensor (NVFP4, bare FP8): step by step
+        elif quantized and token_coupled(num.acts):  # a scale over the tensor (NVFP4, bare FP8): step by step
             out[prefill:] = decode_attention(q, kc, vc, rows, op, quant_p)
         else:  # an elementwise acts format (bf16, fp16) quantizes each value alone: one pass over all rows is causal
             out[prefill:] = causal_attention(op(q), op(kc), op(vc, axis=0), range(prefill, N), quant_p)
@@ -348,14 +348,6 @@ class DecoderLM:
         return ForwardResult(logits, positions, hidden, list(self.weight_sqnr_db),
                              stats.mass_kept if stats.steps else float("nan"),
                              stats.tokens_read if stats.steps else float("nan"), notes)
-
-
-def _token_coupled(fmt: str) -> bool:
-    """Whether quantizing an attention operand in `fmt` couples tokens: blocks along the
-    token axis (V for P.V) or one dynamic scale over the tensor (bare FP8/FP6/FP4)."""
-    from workloads.formats import get_format
-    from cosim.functional.scaled import needs_scale
-    return get_format(fmt).is_block or needs_scale(fmt)
 
 
 def _moe_notes(per_layer: list) -> tuple:
@@ -466,6 +458,13 @@ def _kv_quantizer(fmt: str, prompt: np.ndarray, scale: str):
     if fmt in ("fp32", "baseline"):
         return None
     from cosim.functional.scaled import amax_scale, needs_scale, scaled_quantize
+    f = get_format(fmt)
+    if f.family == "int":  # plain intN: quantize() would scale each call by its own amax, later tokens included;
+        # a cache keeps the scale calibrated on the prompt (as a static fp8 KV scale is), values beyond it saturate
+        qmax = float(f.max_normal)
+        s = (np.float32(1.0) if scale == "none" else amax_scale(prompt, fmt, "tensor") if scale == "tensor"
+             else amax_scale(prompt, fmt, "head", 1).reshape(1, -1, 1))
+        return lambda x: (np.clip(np.rint(np.asarray(x, np.float32) / s), -qmax, qmax) * s).astype(np.float32)
     if not needs_scale(fmt):
         return lambda x: quantize_operand(x, fmt)
     if scale == "none":

@@ -204,10 +204,18 @@ class Numerics:
 
 
 def _dynamic_tensor_scale(fmt: str) -> bool:
-    """An acts format quantized with an fp32 scale per call (amax over the whole tensor): a
-    bare FP8/FP6/FP4 cast, and NVFP4's second-level tensor scale."""
+    """An acts format quantized with one scale taken from the whole call's data: a bare FP8/FP6/FP4 cast
+    (cosim.functional.scaled's fp32 amax scale), a plain intN tensor (quantize's own amax/qmax scale)
+    and NVFP4's second-level tensor scale."""
     from cosim.functional.scaled import needs_scale
-    return needs_scale(fmt) or get_format(fmt).family == "nvfp4"
+    return needs_scale(fmt) or get_format(fmt).family in ("nvfp4", "int")
+
+
+def token_coupled(fmt: str) -> bool:
+    """Whether quantizing a whole sequence at once in `fmt` lets a token's value depend on other tokens: blocks
+    along the token axis (V for P.V) or one dynamic scale over the call. The one rule for the decoder's
+    attention path and the accuracy notes (elementwise bf16/fp16 and fp32 couple nothing)."""
+    return fmt not in HIGH_PRECISION and (get_format(fmt).is_block or _dynamic_tensor_scale(fmt))
 
 
 def _check_exact(weights: str, acts: str) -> None:
