@@ -16,7 +16,7 @@ from functools import partial
 
 from workloads.io import InputError, load_yaml_file
 from workloads.io import require as _require
-from workloads.ops import Op, OpError, TensorSpec
+from workloads.ops import Op, OpError, TensorSpec, implied_block_axis
 
 __all__ = ["Trace", "TraceError"]
 
@@ -170,7 +170,8 @@ def _op_from_dict(o: Any, source: str, i: int) -> Op:
             tensors[side] = tuple(
                 TensorSpec(name=t["name"], shape=tuple(t["shape"]), fmt=t["fmt"],
                            role=t.get("role", "activation"), density=float(t.get("density", 1.0)),
-                           block_axis=None if t.get("block_axis") is None else int(t["block_axis"]))
+                           block_axis=(implied_block_axis(o["kind"], str(t["name"]), t.get("role", "activation"))
+                                       if t.get("block_axis") is None else int(t["block_axis"])))
                 for t in o[side])
         return Op(name=str(o["name"]), kind=o["kind"], dims=o["dims"], inputs=tensors["inputs"],
                   outputs=tensors["outputs"], compute_fmt=o.get("compute_fmt", "bf16"),
