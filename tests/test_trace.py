@@ -165,3 +165,17 @@ def test_old_trace_resmoe_residual_values_block_along_last_axis():
          "outputs": [{"name": "y", "shape": [8, 8], "fmt": "bf16"}]}]}
     vals, other = Trace.from_dict(t).ops[0].inputs
     assert vals.block_axis == -1 and other.block_axis is None
+
+
+@pytest.mark.parametrize("bad", [5, -3, "x", True, 1.7, [1]])
+def test_bad_block_axis_is_one_clear_error(bad):
+    with pytest.raises(TraceError) as e:
+        Trace.from_dict(_old_style_embed({"block_axis": bad}), source="t.yaml")
+    msg = str(e.value)
+    assert "t.yaml" in msg and "inputs[0].block_axis" in msg and repr(bad)[:3] in msg
+    assert "integer axis in -2..1" in msg
+
+
+@pytest.mark.parametrize("ok", [0, 1, -1, -2])
+def test_block_axis_in_range_loads(ok):
+    assert Trace.from_dict(_old_style_embed({"block_axis": ok})).ops[0].inputs[0].block_axis == ok
