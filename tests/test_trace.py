@@ -131,3 +131,51 @@ def test_op_derived_quantities():
             (TensorSpec("c", (2, 3), "bf16"),), repeat=5)
     assert op.flops == 48 and op.total_flops == 240
     assert op.bytes == (8 + 12 + 6) * 2
+
+
+def _old_style_embed(extra=None):
+    """An embedding op as a trace saved before block_axis was written (schema_version 1)."""
+    w = {"name": "embed.weight", "shape": [8, 576], "fmt": "int4_g128", "role": "weight"}
+    w.update(extra or {})
+    return {"schema_version": 1, "ops": [
+        {"name": "embed", "kind": "embedding", "dims": {"n": 8},
+         "inputs": [w], "outputs": [{"name": "h", "shape": [8, 576], "fmt": "bf16"}]}]}
+
+
+def test_old_trace_embedding_prices_as_new():
+    # the table's rows (576 = 4.5 x 128) are the groups: 4 whole + 1 short group of 64, each with a
+    # 16-bit scale: 576*4 + 5*16 = 2384 bits per row (4.1389 bits/element); 8 rows -> 2384 B.
+    # Blocked along the 8-token axis instead it was (8*4 + 16)/8 = 6.0 bits/element, 3456 B.
+    old = Trace.from_dict(_old_style_embed()).ops[0].inputs[0]
+    assert old.block_axis == -1
+    assert old.nbytes == pytest.approx(2384.0)
+    assert old.bits_per_element == pytest.approx(2384 / 576)
+    new = TensorSpec("embed.weight", (8, 576), "int4_g128", "weight", block_axis=-1)
+    assert old.nbytes == new.nbytes
+    # an explicit block_axis in the file still wins
+    assert Trace.from_dict(_old_style_embed({"block_axis": 0})).ops[0].inputs[0].nbytes == pytest.approx(3456.0)
+
+
+def test_old_trace_resmoe_residual_values_block_along_last_axis():
+    t = {"schema_version": 1, "ops": [
+        {"name": "expert_up_proj.residual", "kind": "custom", "dims": {"flops": 10},
+         "inputs": [{"name": "expert_up_proj.residual_values", "shape": [4, 576], "fmt": "int4_g128",
+                     "role": "weight"},
+                    {"name": "w2", "shape": [576, 8], "fmt": "int4_g128", "role": "weight"}],
+         "outputs": [{"name": "y", "shape": [8, 8], "fmt": "bf16"}]}]}
+    vals, other = Trace.from_dict(t).ops[0].inputs
+    assert vals.block_axis == -1 and other.block_axis is None
+
+
+@pytest.mark.parametrize("bad", [5, -3, "x", True, 1.7, [1]])
+def test_bad_block_axis_is_one_clear_error(bad):
+    with pytest.raises(TraceError) as e:
+        Trace.from_dict(_old_style_embed({"block_axis": bad}), source="t.yaml")
+    msg = str(e.value)
+    assert "t.yaml" in msg and "inputs[0].block_axis" in msg and repr(bad)[:3] in msg
+    assert "integer axis in -2..1" in msg
+
+
+@pytest.mark.parametrize("ok", [0, 1, -1, -2])
+def test_block_axis_in_range_loads(ok):
+    assert Trace.from_dict(_old_style_embed({"block_axis": ok})).ops[0].inputs[0].block_axis == ok

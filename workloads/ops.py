@@ -25,7 +25,7 @@ from typing import Mapping
 from workloads.formats import get_format
 from workloads.symbolic import is_sym
 
-__all__ = ["TensorSpec", "Op", "OpError", "ROLES", "OP_KINDS", "ELEMENTWISE_FLOPS", "COLLECTIVE_KINDS"]
+__all__ = ["TensorSpec", "Op", "implied_block_axis", "OpError", "ROLES", "OP_KINDS", "ELEMENTWISE_FLOPS", "COLLECTIVE_KINDS"]
 
 ROLES = ("weight", "activation", "kv", "state")
 
@@ -101,6 +101,18 @@ class TensorSpec:
         if self.block_axis is not None:
             d["block_axis"] = self.block_axis
         return d
+
+
+def implied_block_axis(op_kind: str, tensor_name: str, role: str) -> int | None:
+    """The block axis the builders set for a weight a trace stored without ``block_axis``
+    (traces saved before it was written, hand-written traces): an embedding op's table is
+    blocked along its rows (-1, workloads.builder) and ResMoE's pruned ``*.residual_values``
+    along their last axis (workloads.compression.moe). None: TensorSpec's own default."""
+    if role != "weight":
+        return None
+    if op_kind == "embedding" or tensor_name.endswith(".residual_values"):
+        return -1
+    return None
 
 
 # FLOPs per output element of elementwise/reduction kernels. These are conventions

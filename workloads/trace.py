@@ -16,7 +16,7 @@ from functools import partial
 
 from workloads.io import InputError, load_yaml_file
 from workloads.io import require as _require
-from workloads.ops import Op, OpError, TensorSpec
+from workloads.ops import Op, OpError, TensorSpec, implied_block_axis
 
 __all__ = ["Trace", "TraceError"]
 
@@ -170,8 +170,8 @@ def _op_from_dict(o: Any, source: str, i: int) -> Op:
             tensors[side] = tuple(
                 TensorSpec(name=t["name"], shape=tuple(t["shape"]), fmt=t["fmt"],
                            role=t.get("role", "activation"), density=float(t.get("density", 1.0)),
-                           block_axis=None if t.get("block_axis") is None else int(t["block_axis"]))
-                for t in o[side])
+                           block_axis=_block_axis(t, o["kind"], source, f"{where}.{side}[{j}]"))
+                for j, t in enumerate(o[side]))
         return Op(name=str(o["name"]), kind=o["kind"], dims=o["dims"], inputs=tensors["inputs"],
                   outputs=tensors["outputs"], compute_fmt=o.get("compute_fmt", "bf16"),
                   repeat=o.get("repeat", 1), phase=o.get("phase", ""), group=o.get("group", ""))
@@ -179,6 +179,20 @@ def _op_from_dict(o: Any, source: str, i: int) -> Op:
         raise TraceError(f"{source}: {where}: {e}") from None
     except (KeyError, TypeError) as e:
         raise TraceError(f"{source}: {where}: malformed tensor entry ({e}); expected name, shape, fmt, role") from None
+
+
+def _block_axis(t: Any, op_kind: Any, source: str, where: str) -> int | None:
+    """A tensor's ``block_axis``: absent -> the axis the builders set (implied_block_axis);
+    present -> an integer axis of its shape (a bool or float is refused, not truncated)."""
+    if not isinstance(t, dict) or t.get("block_axis") is None:
+        return None if not isinstance(t, dict) else implied_block_axis(
+            str(op_kind), str(t.get("name", "")), t.get("role", "activation"))
+    ax = t["block_axis"]
+    shape = t.get("shape")
+    ndim = len(shape) if isinstance(shape, (list, tuple)) else 0
+    require(isinstance(ax, int) and not isinstance(ax, bool) and -ndim <= ax < ndim, source,
+            f"{where}.block_axis", ax, f"an integer axis in {-ndim}..{ndim - 1} of its {ndim}-D shape")
+    return ax
 
 
 def _plain(x):

@@ -34,8 +34,10 @@ def run(args) -> int:
     flag = "--out" if args.out else f"{exp.source}: output"
     check_output_dir(out, flag)
     check_no_overwrite(out, _outputs(exp, args), flag, args.force)
+    stale = _stale_outputs(out, exp, args)  # read before this run writes report.json
     rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive,
                          second_process=True)  # the CLI's __main__ is guarded: a spawned child may import it
+    _remove_stale(out, stale)
     print(format_report(_without_told_shadow_notes(rep, exp), args.top))
     wt = rep.meta.get("weight_tensors") or {}
     if wt:  # which tensors the priced trace stores in which format (latency, energy, memory)
@@ -88,6 +90,31 @@ def _outputs(exp, args) -> list[str]:
     from cosim.cli.serve import SERVE_OUTPUTS
     return (["report.csv", "report.json", "report.html"] + (["report_interactive.html"] if args.interactive else [])
             + ([f"serve/{n}" for n in SERVE_OUTPUTS] if exp.serve else []))
+
+
+def _stale_outputs(out: Path, exp, args) -> list[str]:
+    """With --force over an earlier run (its report.json there): the files this command writes
+    (_outputs with every option: report_interactive.html, serve/...) that this run will not
+    rewrite; left there they would read as this run's. Only those names, never other files."""
+    from cosim.cli.serve import SERVE_OUTPUTS
+    if not args.force or not (out / "report.json").is_file():
+        return []
+    owned = ["report_interactive.html"] + [f"serve/{n}" for n in SERVE_OUTPUTS]
+    now = set(_outputs(exp, args))
+    return [n for n in owned if n not in now and (out / n).is_file()]
+
+
+def _remove_stale(out: Path, names: list[str]) -> None:
+    """Remove `names` (from _stale_outputs) and serve/ if that leaves it empty; says so on stderr."""
+    import sys
+    for n in names:
+        (out / n).unlink(missing_ok=True)
+    serve_dir = out / "serve"
+    if names and serve_dir.is_dir() and not any(serve_dir.iterdir()):
+        serve_dir.rmdir()
+    if names:
+        print(f"cosim: --force: removed {', '.join(names)} from {out}: an earlier run wrote "
+              f"{'them' if len(names) > 1 else 'it'} and this one does not (stale)", file=sys.stderr)
 
 
 def _without_told_shadow_notes(rep, exp):
