@@ -111,15 +111,8 @@ def main() -> int:
     log = OUT / "acts_noise_spread.jsonl"
     if args.fresh and log.exists():
         log.unlink()
-    done = {}
-    if log.exists():
-        for line in log.read_text().splitlines():
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if d.get("tokens_window") == args.tokens:
-                done[(d["label"], d["seed"])] = d
+    from cosim.jsonio import finished_rows
+    done = {(d["label"], d["seed"]): d for d in finished_rows(log, tokens_window=args.tokens)}
     for seed in range(args.seeds):
         for label, w, a in CONFIGS:
             if (label, seed) in done:

@@ -123,15 +123,8 @@ def main() -> int:
     log = OUT / "real_accuracy.jsonl"
     if args.fresh and log.exists():
         log.unlink()
-    done = {}
-    if log.exists():
-        for line in log.read_text().splitlines():
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by an interrupted run is simply redone
-            if d.get("tokens_window") == args.tokens:
-                done[d["label"]] = d
+    from cosim.jsonio import finished_rows
+    done = {d["label"]: d for d in finished_rows(log, tokens_window=args.tokens)}  # a cut line is redone
     t0 = time.perf_counter()
     if args.tables_only:
         write_tables([done[label] for _, label, _ in CONFIGS if label in done], args.tokens, None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 
-__all__ = ["finite", "dumps", "dump", "nan_if_null"]
+__all__ = ["finite", "dumps", "dump", "nan_if_null", "finished_rows"]
 
 
 def finite(obj):
@@ -45,3 +45,21 @@ def dump(obj, f, *, default=None, **kw) -> None:
 def nan_if_null(v):
     """A number read back from cosim's JSON: null (a non-finite figure when written) as NaN."""
     return float("nan") if v is None else v
+
+
+def finished_rows(path, **match) -> list[dict]:
+    """The rows of a JSON-lines log a long run appends to as it goes (one finished row per line), those whose fields
+    equal `match`; a missing file is no rows, and a line cut by an interrupted run is skipped (its row is redone)."""
+    from pathlib import Path
+    p = Path(path)
+    if not p.exists():
+        return []
+    rows = []
+    for line in p.read_text().splitlines():
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if all(d.get(k) == v for k, v in match.items()):
+            rows.append(d)
+    return rows
