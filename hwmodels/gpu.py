@@ -76,6 +76,13 @@ def params_for(hw: HardwareSpec) -> GpuParams | None:
     Compute peaks enter through the spec directly (efficiencies are relative to them);
     bandwidths are rescaled when the spec's main-memory bandwidth differs from the one
     the calibration was fitted against."""
+    P = calibrated_params(hw)
+    return None if P is None else scaled_to(P, hw.main_memory.bandwidth_Bps)
+
+
+def calibrated_params(hw: HardwareSpec) -> GpuParams | None:
+    """The spec's calibration as fitted (a sibling's transferred to this GPU), before params_for rescales its
+    bandwidths to the spec's main memory; None without an analytical section."""
     sec = hw.sections.get("analytical") if hw.sections else None
     if not sec:
         return None
@@ -84,7 +91,7 @@ def params_for(hw: HardwareSpec) -> GpuParams | None:
     if sec.get("transfer"):  # a sibling's calibration (calibration: {from: ...}): scale to this GPU
         from hwmodels.gpu_transfer import transfer
         P = transfer(P, sec["transfer"], hw)
-    return scaled_to(P, hw.main_memory.bandwidth_Bps)
+    return P
 
 
 def scaled_to(P: GpuParams, bandwidth_Bps: float) -> GpuParams:

@@ -38,7 +38,7 @@ CHECKPOINT_METRICS = ("perplexity", "perplexity_delta", "kl", "top1_agreement")
 SERVE_METRICS = ("ttft_p99_s", "tpot_p99_s", "goodput_req_s", "throughput_tok_s", "slo_attainment",
                  "goodput_window_req_s", "throughput_window_tok_s")  # cosim.serving summary keys
 SERVING_POINT_METRICS = FORWARD_METRICS + SERVE_METRICS  # what a point with `serve:` reports
-METRIC_NAMES = (FORWARD_METRICS[:6] + ("fits_in_memory",) + ACCURACY_METRICS + ("area_mm2",)
+METRIC_NAMES = (FORWARD_METRICS + ("fits_in_memory",) + ACCURACY_METRICS + ("area_mm2",)
                 + CHECKPOINT_METRICS + SERVE_METRICS)
 _MEMORY_FIELDS = ("bandwidth", "capacity", "energy")
 
@@ -275,19 +275,14 @@ def _scaled_provenance(cfg, base, used, fields, vec, V, rows, provenance) -> Non
 
 def _bandwidth_text(base, level):
     """bandwidth (B/s) -> the analytical level's provenance for `base` at that main-memory
-    bandwidth, the calibration parsed once (hwmodels.gpu.params_for before its scaled_to);
-    None for other levels (their provenance does not name the bandwidth)."""
+    bandwidth, the calibration read once (hwmodels.gpu.calibrated_params, what params_for
+    rescales); None for other levels (their provenance does not name the bandwidth)."""
     from dataclasses import replace
 
     from hwmodels import gpu
-    sec = base.sections.get("analytical") if (level == "analytical" and base.sections) else None
-    if not sec:
+    P = gpu.calibrated_params(base) if level == "analytical" else None
+    if P is None:
         return None
-    from hwmodels.gpu_calibration import parse_section
-    P = parse_section(sec, base.source or base.name)
-    if sec.get("transfer"):  # the transferred text and reference bandwidth do not depend on the bandwidth
-        from hwmodels.gpu_transfer import transfer
-        P = transfer(P, sec["transfer"], base)
     bare = replace(P, values={})  # scaled_to's text without rescaling every parameter
     return lambda b: gpu.scaled_to(bare, b).provenance
 

@@ -295,7 +295,7 @@ class DecoderLM:
             vq = op(vc, axis=0)
             out[prefill:] = causal_attention(op(q), op(kc), vq, rows, quant_p,
                                              v_tail=(v_tail_delta(vc, vq, rows, op, B), B))
-        elif quantized and token_coupled(num.acts):  # a scale over the tensor (NVFP4, bare FP8): step by step
+        elif quantized and token_coupled(num.acts):  # one scale over the call (NVFP4, bare FP8, intN): step by step
             out[prefill:] = decode_attention(q, kc, vc, rows, op, quant_p)
         else:  # an elementwise acts format (bf16, fp16) quantizes each value alone: one pass over all rows is causal
             out[prefill:] = causal_attention(op(q), op(kc), op(vc, axis=0), range(prefill, N), quant_p)
@@ -410,7 +410,7 @@ def _attention_block_note(head_dim: int, num) -> str:
     stores one scale per head_dim elements, not per block. P.V reduces over the keys: P is
     blocked along the keys and V along the tokens, so head_dim does not bound its blocks."""
     from workloads.formats import get_format
-    if not num.attention_acts or num.acts in ("fp32", "baseline"):
+    if not num.attention_acts or num.acts in HIGH_PRECISION:
         return ""
     f = get_format(num.acts)
     B = f.block_size

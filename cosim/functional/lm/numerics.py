@@ -167,7 +167,7 @@ class Numerics:
     def act(self, x: np.ndarray, axis: int = -1, prompt=None) -> np.ndarray:
         """x as the GEMM reads it. `prompt` (the number of leading prompt rows, or a boolean
         mask of them; None: one call over all of x): an acts format with a dynamic per-tensor
-        fp32 scale (bare FP8/FP6/FP4) then takes one scale over the prompt rows (one prefill
+        scale (bare FP8/FP6/FP4, plain intN, NVFP4's tensor scale) then takes one scale over the prompt rows (one prefill
         call) and one per later row (each a decode step), so no row's scale sees a later
         token. Block and group formats scale within a row already: unchanged."""
         if prompt is None or self.acts in HIGH_PRECISION or not _dynamic_tensor_scale(self.acts):
@@ -181,7 +181,7 @@ class Numerics:
         if not mask.all():
             if needs_scale(self.acts):  # one fp32 scale per row, vectorised
                 y[~mask] = scaled_quantize(x[~mask], self.acts, "head", head_axis=0, axis=axis)[0]
-            else:  # NVFP4: its per-tensor fp32 scale taken over each decode row alone
+            else:  # NVFP4 / intN: the per-tensor scale taken over each decode row alone
                 rows = np.flatnonzero(~mask)
                 for r in rows:
                     y[r] = quantize_operand(x[r:r + 1], self.acts, axis)[0]
