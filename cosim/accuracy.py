@@ -202,9 +202,8 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
         out = model.forward(ids, P, collect_hidden=True)
     target = ids[out.positions + 1]
     lp_ref, lp = log_softmax(base.logits, axis=1), log_softmax(out.logits, axis=1)
-    idx = np.arange(target.size)
-    nll_ref, nll = -lp_ref[idx, target], -lp[idx, target]
-    kl = float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1)))
+    score = _scores(lp_ref, lp, target)
+    ppl_ref = math.exp(float(-lp_ref[np.arange(target.size), target].mean()))
     spread_d = _spread(ck, num, model, ids, P, lp_ref, lp, target, spread) if spread else None
     layers = [LayerAccuracy(i, w, sqnr_db(hr, hq)) for i, (w, hr, hq) in
               enumerate(zip(out.weight_sqnr_db, base.hidden, out.hidden))] if per_layer else []
@@ -222,14 +221,14 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     scope = ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
              "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else
              "linear layers (embedding table and LM head kept at baseline precision)")
-    if not spread and _token_coupled_acts(num):
+    from cosim.functional.lm.numerics import token_coupled
+    if not spread and token_coupled(num.acts):
         notes.append(f"activations {num.acts} are block- or dynamically scaled on the GEMM (and attention) operands: "
                      f"such runs move under last-bit input noise by more than small differences between "
                      f"configurations (benchmarks/results/acts_noise_spread.md); --spread N measures this run's")
-    ppl_ref, ppl = math.exp(float(nll_ref.mean())), math.exp(float(nll.mean()))
     return AccuracyResult(**common, prefill=P, tokens=int(target.size), baseline_perplexity=ppl_ref,
-                          perplexity=ppl, perplexity_delta=ppl - ppl_ref, kl=max(kl, 0.0),
-                          top1_agreement=float(np.mean(lp.argmax(1) == lp_ref.argmax(1))),
+                          perplexity=score["perplexity"], perplexity_delta=score["perplexity"] - ppl_ref,
+                          kl=score["kl"], top1_agreement=score["top1"],
                           mass_kept=out.mass_kept, tokens_read=out.tokens_read,
                           hidden_sqnr_db=final_hidden, layers=layers,
                           notes=notes, elapsed_s=time.perf_counter() - t0, quantized_tensors=scope,
@@ -279,12 +278,6 @@ def _scores(lp_ref: np.ndarray, lp: np.ndarray, target: np.ndarray) -> dict:
     return {"perplexity": math.exp(float(-lp[idx, target].mean())),
             "kl": max(float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1))), 0.0),
             "top1": float(np.mean(lp.argmax(1) == lp_ref.argmax(1)))}
-
-
-def _token_coupled_acts(num) -> bool:
-    """Activations quantized in a block or dynamically scaled format (not elementwise bf16/fp16)."""
-    from cosim.functional.lm.numerics import token_coupled
-    return token_coupled(num.acts)
 
 
 def _encoder_accuracy(ck, num, ids, common, t0) -> AccuracyResult:
