@@ -37,7 +37,9 @@ def run(args) -> int:
     stale = _stale_outputs(out, exp, args)  # read before this run writes report.json
     rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive,
                          second_process=True)  # the CLI's __main__ is guarded: a spawned child may import it
-    _remove_stale(out, stale)
+    if stale:
+        from cosim.dse.output_guard import remove_stale
+        remove_stale(out, stale, "cosim run (--force)")
     print(format_report(_without_told_shadow_notes(rep, exp), args.top))
     wt = rep.meta.get("weight_tensors") or {}
     if wt:  # which tensors the priced trace stores in which format (latency, energy, memory)
@@ -102,19 +104,6 @@ def _stale_outputs(out: Path, exp, args) -> list[str]:
     owned = ["report_interactive.html"] + [f"serve/{n}" for n in SERVE_OUTPUTS]
     now = set(_outputs(exp, args))
     return [n for n in owned if n not in now and (out / n).is_file()]
-
-
-def _remove_stale(out: Path, names: list[str]) -> None:
-    """Remove `names` (from _stale_outputs) and serve/ if that leaves it empty; says so on stderr."""
-    import sys
-    for n in names:
-        (out / n).unlink(missing_ok=True)
-    serve_dir = out / "serve"
-    if names and serve_dir.is_dir() and not any(serve_dir.iterdir()):
-        serve_dir.rmdir()
-    if names:
-        print(f"cosim: --force: removed {', '.join(names)} from {out}: an earlier run wrote "
-              f"{'them' if len(names) > 1 else 'it'} and this one does not (stale)", file=sys.stderr)
 
 
 def _without_told_shadow_notes(rep, exp):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from workloads.io import InputError
 
-__all__ = ["check_sweep_output"]
+__all__ = ["check_sweep_output", "remove_stale"]
 
 
 def _is_sweep_summary(path: Path) -> bool:
@@ -40,3 +40,22 @@ def check_sweep_output(out, store, flag: str = "output") -> None:
     raise InputError(f"{flag}: {str(p)[:200]}: an existing directory holding {shown} but no sweep store "
                      f"(results.jsonl) or sweep summary.json; expected a new or empty directory, or a sweep's "
                      f"own output to resume (the sweep would overwrite files there)")
+
+
+def remove_stale(out, names, what: str) -> list:
+    """Remove the files `names` (relative to `out`) an earlier run of `what` wrote there and this run did not
+    rewrite -- left there they would read as this run's -- and any folder under `out` that leaves empty; says so
+    on stderr. Callers pass only names their command itself writes, never a user's file. Returns the removed."""
+    import sys
+    out = Path(out)
+    gone = [n for n in names if (out / n).is_file()]
+    for n in gone:
+        (out / n).unlink()
+        d = (out / n).parent
+        while d != out and d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+            d = d.parent
+    if gone:
+        print(f"cosim: removed {', '.join(gone)} from {out}: an earlier run of {what} wrote "
+              f"{'them' if len(gone) > 1 else 'it'} and this one does not (stale)", file=sys.stderr)
+    return gone

@@ -16,6 +16,7 @@ from cosim.experiment import declared_weights, si_override
 from cosim import jsonio
 from cosim.dse.evaluate import METRIC_NAMES
 from cosim.dse.executors import run_tasks
+from cosim.dse.output_guard import remove_stale
 from cosim.dse.spec import SweepSpec, apply_point
 from cosim.dse.store import ResultStore, key_prefix, row_keys, split_numeric
 
@@ -538,6 +539,13 @@ def objective_notes(spec: SweepSpec, df) -> dict:
 SWEEP_ARTEFACTS = ("results.parquet", "results.csv", "pareto.csv", "pareto.png", "heatmap.png", "parallel.png")
 
 
+def _not_rewritten(earlier: list, paths: dict) -> list:
+    """The artefacts an earlier write listed that this write did not rewrite (results.parquet after a switch to
+    --csv, heatmap.png after the axes changed...)."""
+    now = {Path(v).name for v in paths.values()}
+    return [n for n in earlier if n not in now]
+
+
 def _earlier_outputs(out: Path) -> list:
     """The artefacts an earlier write of this folder listed in its summary.json ("outputs"): the
     files the sweep itself wrote there, by name, and only names a sweep writes."""
@@ -548,23 +556,6 @@ def _earlier_outputs(out: Path) -> list:
     listed = json.loads(f.read_text()).get("outputs")
     names = [Path(str(v)).name for v in (listed.values() if isinstance(listed, dict) else [])]
     return [n for n in dict.fromkeys(names) if n in SWEEP_ARTEFACTS]
-
-
-def _remove_stale(out: Path, earlier: list, paths: dict) -> list:
-    """Remove the artefacts an earlier write listed that this write did not rewrite (results.parquet
-    after a switch to --csv, heatmap.png after the axes changed...): left there they would be read
-    as this sweep's. Says so on stderr; returns the names removed."""
-    now = {Path(v).name for v in paths.values()}
-    gone = []
-    for name in earlier:
-        f = out / name
-        if name not in now and f.is_file():
-            f.unlink()
-            gone.append(name)
-    if gone:
-        print(f"cosim: removed {', '.join(gone)} from {out}: an earlier run of this sweep wrote "
-              f"{'them' if len(gone) > 1 else 'it'} and this one does not (stale)", file=sys.stderr)
-    return gone
 
 
 def write_outputs(spec: SweepSpec, df) -> dict:
@@ -623,7 +614,7 @@ def write_outputs(spec: SweepSpec, df) -> dict:
                "store_other_rows": int(df.attrs.get("store_other_rows", 0)),
                **objective_notes(spec, df),
                "outputs": {k: str(v) for k, v in paths.items()},
-               "removed_stale": _remove_stale(out, earlier, paths)}
+               "removed_stale": remove_stale(out, _not_rewritten(earlier, paths), "this sweep")}
     (out / "summary.json").write_text(jsonio.dumps(summary, indent=1))
     paths["summary"] = out / "summary.json"
     return paths
