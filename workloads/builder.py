@@ -349,15 +349,35 @@ class _Builder:
         return ops
 
     # ---- memory footprint (bytes, whole batch) ------------------------------
-    def footprint(self) -> dict:
+    def weight_bytes(self, ops) -> float:
+        """Stored bytes of the model's weights: every matrix the ops multiply by (GEMMs, routers) with
+        its repeat, as stored (TensorSpec.stored_bytes), plus the whole embedding table (the embedding op
+        reads only its rows; blocked along its rows of `hidden`, as that op's table is); a tied lm_head
+        is that table, counted once. The remaining parameters (norm gains, biases: vectors no op here
+        stores as a weight matrix) are priced at the weights format's amortised bits, as before."""
         m = self.m
-        w_bits = get_format(self.wf).bits_per_element
+        counted, stored = 0, 0.0
+        for op in ops:
+            if op.kind not in ("gemm", "moe_router") or (op.name == "lm_head" and m.tie_embeddings):
+                continue
+            for t in op.inputs:
+                if t.role == "weight":
+                    counted += t.numel * op.repeat
+                    stored += t.stored_bytes * op.repeat
+        table = TensorSpec("embed.weight", (m.vocab, m.hidden), self.embed_fmt, "weight", block_axis=-1)
+        rest = m.params - counted - table.numel
+        if rest < 0:  # the ops hold more weights than the model's parameter count: a builder/ModelSpec drift
+            raise ValueError(f"model {m.name}: the trace's weight matrices hold {counted + table.numel:,} "
+                             f"elements, more than its {m.params:,} parameters")
+        return stored + table.stored_bytes + rest * get_format(self.wf).bits_per_element / 8
+
+    def footprint(self, ops=None) -> dict:
+        """Memory of the whole batch (bytes). `ops`: this builder's `ops()` (built when not given). The weights are the bytes
+        its matrices are stored in, counted as the ops count them (TensorSpec.stored_bytes: a short last
+        group whole, a per-tensor scale per matrix; every expert, whatever a step touches)."""
+        m = self.m
         a_bytes = get_format(self.af).bits_per_element / 8
-        weights = m.params * w_bits / 8
-        if (self.embed_fmt, self.head_fmt) != (self.wf, self.wf):  # a checkpoint's unquantized tables
-            E, H = m.embedding_params(), m.lm_head_params()
-            weights = ((m.params - E - H) * w_bits + E * get_format(self.embed_fmt).bits_per_element
-                       + H * get_format(self.head_fmt).bits_per_element) / 8
+        weights = self.weight_bytes(self.ops() if ops is None else ops)
         weights += self.g_idx_bytes  # a constant per layer (0 but for a GPTQ checkpoint in its own format)
         # windowed layers cache at most `window` tokens, the others the whole sequence
         wl = m.window_layers

@@ -65,7 +65,8 @@ class NumberFormat:
     subblock_size: int | None = None  # microexp: elements sharing a microexponent
     subblock_bits: int = 0  # bits per sub-block (microexponent)
     zero_point_bits: int = 0  # int_group with zero point: bits per group
-    tensor_scale_bits: int = 0  # one per tensor (NVFP4's fp32), not amortised here
+    tensor_scale_bits: int = 0  # one per tensor (NVFP4's fp32): priced per weight matrix (TensorSpec.tensor_scales)
+    block_shape: tuple | None = None  # fp8_block: (rows, cols) of the 2-D tile one scale covers (block_size = product)
     symmetric: bool = True
     description: str = ""
 
@@ -79,6 +80,13 @@ class NumberFormat:
                 per_block += self.subblock_bits * (self.block_size // self.subblock_size)
             bits += per_block / self.block_size
         return bits
+
+    def tile_bits(self, rows: int, cols: int) -> float:
+        """Storage bits of a rows x cols matrix in a 2-D block format (fp8_block): the tiles actually stored,
+        ceil(rows / R) x ceil(cols / C), each with its whole scale (DeepSeek-V3's kv_a_proj_with_mqa,
+        576 x 7168, stores a 5 x 56 weight_scale_inv: 576 = 4.5 x 128 ends in a short tile)."""
+        R, C = self.block_shape
+        return rows * cols * self.element_bits + -(-rows // R) * -(-cols // C) * self.scale_bits
 
     def row_bits(self, n: int) -> float:
         """Storage bits of n elements blocked along one axis: the blocks actually stored,
@@ -110,7 +118,7 @@ class NumberFormat:
         if block_size <= 0 or block_size > MAX_BLOCK_SIZE:
             raise FormatError(f"block_size must be a positive integer of at most {MAX_BLOCK_SIZE:,}, "
                               f"got {block_size!r}")
-        return replace(self, block_size=int(block_size))
+        return replace(self, block_size=int(block_size), block_shape=None)
 
 
 def _float(name, e, m, bias, max_normal, *, inf, nan, desc=""):
@@ -206,7 +214,7 @@ def _fp8_block(elem: str, rows: int, cols: int) -> NumberFormat:
     # 128 x 128 block: https://huggingface.co/deepseek-ai/DeepSeek-V3, README_WEIGHTS.md)
     e = _ELEMENTS[f"fp8_{elem}"]
     return replace(e, name=f"fp8_{elem}_b{rows}x{cols}", family="fp8_block", element=e.name,
-                   block_size=rows * cols, scale_format="fp32", scale_bits=32,
+                   block_size=rows * cols, block_shape=(rows, cols), scale_format="fp32", scale_bits=32,
                    description=f"FP8 {elem.upper()} elements, fp32 scale per {rows} x {cols} block")
 
 

@@ -62,10 +62,17 @@ class TensorSpec:
 
     def _short_block_axis(self):
         """(format, length of the block axis) for a weight in a block/group format whose block
-        axis ends in a short block; None otherwise."""
+        axis ends in a short block; (format, rows, cols) for a weight in a 2-D tile format (fp8_block)
+        whose last two axes are not whole tiles; None otherwise (the amortised figure is exact)."""
         f = get_format(self.fmt)
         if not f.block_size or self.role != "weight" or not self.shape:
             return None
+        if f.block_shape is not None and len(self.shape) >= 2:
+            rows, cols = self.shape[-2], self.shape[-1]
+            if is_sym(rows) or is_sym(cols) or rows <= 0 or cols <= 0 or (
+                    rows % f.block_shape[0] == 0 and cols % f.block_shape[1] == 0):
+                return None
+            return f, rows, cols
         axis = self.block_axis if self.block_axis is not None else (-2 if len(self.shape) >= 2 else -1)
         n = self.shape[axis]
         if is_sym(n) or n <= 0 or n % f.block_size == 0:
@@ -77,22 +84,55 @@ class TensorSpec:
         """Storage bits per element as stored. A weight in a block/group format carries one
         scale per block actually stored along its block axis: a row whose length is not a
         multiple of the block ends in a short block with a whole scale (SmolLM2's 576 =
-        4.5 x 128: int4_g128 stores 4.1389 bits/element, not 4.125). Other roles (their
-        blocking is the kernel's choice) and symbolic lengths: the format's amortised figure."""
+        4.5 x 128: int4_g128 stores 4.1389 bits/element, not 4.125); a 2-D tile format
+        (fp8_block) one scale per tile actually stored. Other roles (their blocking is the
+        kernel's choice) and symbolic lengths: the format's amortised figure. A per-tensor
+        scale (NVFP4's fp32) is not spread over the elements here: `nbytes` adds it per matrix."""
         short = self._short_block_axis()
         if short is None:
             return get_format(self.fmt).bits_per_element
+        if len(short) == 3:
+            f, rows, cols = short
+            return f.tile_bits(rows, cols) / (rows * cols)
         f, n = short
         return f.row_bits(n) / n
 
     @property
     def nbytes(self) -> float:
-        """Storage bytes, scale overhead of block formats included (per block stored)."""
+        """Bytes moved: the stored bytes (`stored_bytes`) of the fraction `density` touched."""
+        return self._bytes(self.density)
+
+    @property
+    def stored_bytes(self) -> float:
+        """Bytes the whole tensor occupies in memory, whatever fraction of it an op touches (`density`:
+        routed experts, eviction): scale overhead of block formats included (per block stored) and, for a
+        weight, a per-tensor scale once per matrix (`tensor_scales`)."""
+        return self._bytes(1.0)
+
+    @property
+    def tensor_scales(self) -> int:
+        """Per-tensor scales a weight in a format with one (NVFP4's fp32) stores: one per matrix. The leading
+        axes of a 3-D+ weight index separate matrices (routed experts, each with its own scale; MLA's absorbed
+        per-head slices, priced the same way). 0 for other formats and roles: an activation or KV cache in
+        NVFP4 has its per-tensor scale folded into the kernel's one fp32 alpha (global scale of A x that of
+        B, a calibrated constant), a scalar argument, not a tensor the kernel streams."""
+        if self.role != "weight" or not get_format(self.fmt).tensor_scale_bits:
+            return 0
+        return math.prod(self.shape[:-2]) if len(self.shape) >= 3 else 1
+
+    def _bytes(self, density) -> float:
         short = self._short_block_axis()
         if short is None:
-            return self.numel * self.density * get_format(self.fmt).bits_per_element / 8.0
-        f, n = short
-        return (self.numel // n) * f.row_bits(n) * self.density / 8.0
+            f = get_format(self.fmt)
+            b = self.numel * density * f.bits_per_element / 8.0
+        elif len(short) == 3:
+            f, rows, cols = short
+            b = (self.numel // (rows * cols)) * f.tile_bits(rows, cols) * density / 8.0
+        else:
+            f, n = short
+            b = (self.numel // n) * f.row_bits(n) * density / 8.0
+        scales = self.tensor_scales
+        return b + scales * f.tensor_scale_bits / 8.0 * density if scales else b
 
     def to_dict(self) -> dict:
         d = {"name": self.name, "shape": list(self.shape), "fmt": self.fmt, "role": self.role}

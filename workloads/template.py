@@ -94,7 +94,7 @@ def _trace(builder, model, phase, batch, seq, wf, af, kf, attention) -> TraceTem
     b = builder(model, phase, tape.inputs["B"], tape.inputs["S"], wf, af, kf, attention)
     ops = b.ops()
     nums = [op_numbers(op) for op in ops]
-    fp = b.footprint()
+    fp = b.footprint(ops)
     outs = [x[0] for x in nums] + [x[1] for x in nums] + [x[2] for x in nums] + [x[3] for x in nums] \
         + [fp[k] for k in FOOTPRINT_KEYS]
     return TraceTemplate(names=tuple(o.name for o in ops), kinds=tuple(o.kind for o in ops),

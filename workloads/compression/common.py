@@ -226,8 +226,9 @@ def gemm_weight_ops(trace, include_lm_head: bool = False) -> list[Op]:
 def resident_bytes(tensors, op: Op) -> float:
     """Bytes these weight tensors occupy in memory over all of `op`'s repeats. A
     routed-expert weight covers every expert and its `density` is the fraction a step
-    touches (traffic), so residency ignores density."""
-    return sum(t.numel * t.bits_per_element / 8 for t in tensors) * op.repeat
+    touches (traffic), so residency ignores density (TensorSpec.stored_bytes: a short last group and a
+    per-tensor scale counted as the ops count them)."""
+    return sum(t.stored_bytes for t in tensors) * op.repeat
 
 
 def gemm_k_axis(op: Op, w: TensorSpec) -> int:

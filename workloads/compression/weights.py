@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from workloads.compression.common import (byte_tensor, fused_op, gemm_k_axis, gemm_weight_ops, replace_op,
                                           resident_bytes, rewrite, weight_codes, weight_inputs)
@@ -50,14 +51,10 @@ def apply_weight_format(trace, model, recipe):
     changed = []
     for op in _targets(trace, recipe):
         ws = weight_inputs(op)
-        for t in ws:
-            f = get_format(fmt)
-            if f.block_size:
-                ax = gemm_k_axis(op, t)
-                recipe.require(t.shape[ax] % f.block_size == 0, "parameters.format", fmt,
-                               f"a format whose block ({f.block_size}) divides K={t.shape[ax]} of {op.name}")
-        new_inputs = tuple(TensorSpec(t.name, t.shape, fmt, t.role, t.density) if t.role == "weight" else t
-                           for t in op.inputs)
+        # one rule with `--weights <fmt>` (the builder): a block that does not divide K leaves a short last
+        # group, stored whole with its own scale (TensorSpec.bits_per_element, NumberFormat.row_bits), as
+        # GPTQ-style checkpoints store ceil(K / group) rows of scales and zeros; the weight keeps its block axis
+        new_inputs = tuple(replace(t, fmt=fmt) if t.role == "weight" else t for t in op.inputs)
         new_op = op.with_(inputs=new_inputs, compute_fmt=fmt if native else op.compute_fmt)
         delta += resident_bytes(weight_inputs(new_op), op) - resident_bytes(ws, op)
         repl = [new_op]
