@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["PipelineTiming", "pipeline_timing", "layout_step", "static_power_w", "system_energy_formula"]
+__all__ = ["PipelineTiming", "pipeline_timing", "layout_step", "static_power_w", "device_static_power_w",
+           "system_energy_formula"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,16 @@ def static_power_w(parts, hw) -> float:
     wait (layout_step; cosim.serving.steptime)."""
     from hwmodels.energy import static_power_w as carried
     return float(carried(parts, hw) or 0.0)
+
+
+def device_static_power_w(ops, costs, hw) -> float:
+    """The static power (W) a priced trace carries, one rule for `simulate` (a parallel report's
+    `meta.parallel.static_power_w`, which layout_step charges the idle devices) and the serving step
+    (cosim.serving.steptime: the replica's devices beyond the trace's copies): the static J over the
+    seconds of the device ops that report a static term, each op x its repeat; collectives left out, as
+    their static term is this power again (hwmodels.collectives.with_static_power); else the device
+    file's `energy.static_power`; 0 W where it gives none (static_power_w)."""
+    from workloads.ops import COLLECTIVE_KINDS
+    return static_power_w(((c.energy_breakdown["static"] * o.repeat, c.latency_s * o.repeat)
+                           for o, c in zip(ops, costs)
+                           if "static" in c.energy_breakdown and o.kind not in COLLECTIVE_KINDS), hw)

@@ -122,8 +122,10 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
         if "parallel" in trace.meta:
             from cosim.parallel_timing import pipeline_timing
 
+            from cosim.parallel_timing import device_static_power_w
+
             meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"]).to_dict(),
-                                "static_power_w": _static_power(rows, hw)}
+                                "static_power_w": device_static_power_w(trace.ops, costs, hw)}
     notes = tuple(notes) + _energy_notes(rows, hw) + _collective_bytes_note(rows)
     used = summarize_levels(r["level"] for r in rows)
     if used != level:  # never silent: the report names the level that ran, and says so
@@ -170,16 +172,6 @@ def _keep_layout_step(rep: Report) -> None:
     st = layout_step(rep)
     rep.meta["parallel"].update(tokens_per_step=st["tokens"], layout_tokens_per_s=st["tokens_per_s"],
                                 system_energy_j=st["energy_j"], system_energy_per_token_j=st["energy_per_token_j"])
-
-
-def _static_power(rows: list, hw) -> float:
-    """The static power the priced rows carry (W): the analytical level's own static term over the rows that
-    report one, else the device file's `energy.static_power` (what the roofline adds per second; 0 if absent).
-    A pipelined layout's idle stages draw it too (cosim.parallel_timing.layout_step)."""
-    from cosim.parallel_timing import static_power_w
-    # device ops only: a collective's static term is this power again (hwmodels.collectives.with_static_power)
-    return static_power_w(((r["energy_static_j"], r["latency_s"]) for r in rows
-                           if "energy_static_j" in r and r["kind"] not in COLLECTIVE_KINDS), hw)
 
 
 def _collective_bytes_note(rows: list) -> tuple:

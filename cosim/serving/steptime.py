@@ -40,8 +40,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from cosim.parallel_timing import static_power_w
-from workloads.ops import COLLECTIVE_KINDS
+from cosim import parallel_timing
 from hwmodels.collectives import estimate_system_ops
 from hwmodels.estimate import LEVELS, estimate_ops
 from hwmodels.levels import priced_level
@@ -190,10 +189,7 @@ class DeviceStepCost:
         lat = sum(c.latency_s * o.repeat for o, c in zip(ops, costs))
         energy = sum(c.energy_j * o.repeat for o, c in zip(ops, costs))
         if self.devices != 1 or self.copies != 1:  # the replica's energy (see replica_devices)
-            # device ops only, as simulate's: a collective's static term is this power again (with_static_power)
-            static = static_power_w(((c.energy_breakdown["static"] * o.repeat, c.latency_s * o.repeat)
-                                     for o, c in zip(ops, costs)
-                                     if "static" in c.energy_breakdown and o.kind not in COLLECTIVE_KINDS), self.hw)
+            static = parallel_timing.device_static_power_w(ops, costs, self.hw)  # the rule simulate uses
             energy = self.copies * energy + static * (self.devices - self.copies) * lat
         return StepCost(lat, energy, sum(c.details.get("kernels", 1) * o.repeat for o, c in zip(ops, costs)))
 
