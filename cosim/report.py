@@ -13,6 +13,11 @@ __all__ = ["Report"]
 
 COLUMNS = ["op", "kind", "phase", "group", "repeat", "compute_fmt", "flops", "bytes", "intensity",
            "bound", "latency_s", "energy_j", "utilization", "share", "provenance", "level"]
+# What priced the report, as constant columns after the per-op ones in its CSV (the JSON's totals carry the
+# same): CSVs of many runs concatenate into one tidy table. The rows' own `phase` and `level` are per op
+# (the level that priced each op); the level asked for is `level_requested`.
+INPUT_COLUMNS = ["model", "hw", "level_requested", "batch", "seq", "weights", "acts", "kv", "recipe",
+                 "attention", "profile", "parallel", "compute_fallback", "overlap"]
 
 
 def _column_total(key: str) -> property:
@@ -154,13 +159,35 @@ class Report(MemoryFit):
             Path(path).write_text(text)
         return text
 
+    def inputs(self) -> dict:
+        """The run's inputs, one value each (INPUT_COLUMNS): the CSV's constant columns. None where the
+        report does not know one (a report read back from JSON keeps its formats only)."""
+        fm = self.meta.get("formats") or {}
+        pin = self.meta.get("inputs") or {}
+        par = self.meta.get("parallel") or {}
+        return {"model": self.model, "hw": self.hw, "level_requested": self.meta.get("level_requested", self.level),
+                "batch": self.batch, "seq": self.seq, "weights": fm.get("weights"), "acts": fm.get("acts"),
+                "kv": fm.get("kv"), "recipe": self.recipe or None, "attention": pin.get("attention"),
+                "profile": pin.get("profile"), "parallel": par.get("label"),
+                "compute_fallback": pin.get("compute_fallback"), "overlap": pin.get("overlap")}
+
     def to_csv(self, path: str | Path | None = None) -> str:
+        """The per-op rows (COLUMNS, then the other keys the rows hold), then the inputs as constant columns
+        (INPUT_COLUMNS), so CSVs of many runs concatenate into one table (`pandas.concat` of `read_csv`s)."""
+        inputs = self.inputs()
+        names = self._frame_columns()
+        clash = [k for k in inputs if k in names]
+        if clash:  # a row key would be shadowed by an input column: never silently
+            raise ValueError(f"report CSV: per-op column(s) {clash} clash with the input columns {INPUT_COLUMNS}")
         text = None
         if not self._lazy():  # rows of dicts: no pandas needed
             from cosim.table_csv import rows_to_csv
-            text = rows_to_csv(self.rows, self._frame_columns())
+            text = rows_to_csv([{**r, **inputs} for r in self.rows], names + INPUT_COLUMNS)
         if text is None:
-            text = self.to_frame().to_csv(index=False)
+            df = self.to_frame()
+            for k, v in inputs.items():
+                df[k] = [v] * len(df)
+            text = df.to_csv(index=False)
         if path:
             Path(path).write_text(text)
         return text

@@ -54,7 +54,15 @@ def test_quickstart_sized_report_csv_matches_pandas():
     rep = run_experiment(load_experiment("quickstart"), accuracy=False)
     rep.rows[0]["sqnr_db"] = math.nan  # accuracy columns as `cosim run` adds them
     rep.rows[1]["accuracy_status"] = "ok"
-    assert rep.to_csv() == rep.to_frame().to_csv(index=False)
+    assert rep.to_csv() == _frame_with_inputs(rep).to_csv(index=False)
+
+
+def _frame_with_inputs(rep):
+    """What pandas writes for the report's CSV: its frame, then the inputs as constant columns."""
+    df = rep.to_frame()
+    for k, v in rep.inputs().items():
+        df[k] = [v] * len(df)
+    return df
 
 
 def _small_report(lazy: bool):
@@ -77,10 +85,11 @@ def _small_report(lazy: bool):
 def test_report_csv_and_frame_share_one_column_order():
     """to_csv and to_frame write COLUMNS, then the extra keys in the order first seen: rows
     of dicts (a before b: row 1 has a) and columns (z_extra, then b, as the columns come)."""
-    from cosim.report import COLUMNS
+    from cosim.report import COLUMNS, INPUT_COLUMNS
 
     for lazy, extras in [(False, ["a", "b"]), (True, ["z_extra", "b"])]:
         rep = _small_report(lazy)
         header = rep.to_csv().splitlines()[0].split(",")
-        assert header == COLUMNS + extras == list(rep.to_frame().columns)
-        assert rep.to_csv() == _small_report(lazy).to_frame().to_csv(index=False)
+        assert header == COLUMNS + extras + INPUT_COLUMNS
+        assert COLUMNS + extras == list(rep.to_frame().columns)  # the frame: the per-op columns only
+        assert rep.to_csv() == _frame_with_inputs(_small_report(lazy)).to_csv(index=False)

@@ -9,7 +9,7 @@ import numpy as np
 
 from cosim import jsonio
 
-__all__ = ["write_outputs", "latency_cdf_plot", "memory_timeline_plot", "throughput_latency_plot", "qps_sweep"]
+__all__ = ["write_outputs", "request_inputs", "requests_csv_frame", "latency_cdf_plot", "memory_timeline_plot", "throughput_latency_plot", "qps_sweep"]
 
 
 def _plt():
@@ -86,11 +86,46 @@ def throughput_latency_plot(frames: dict, path, metric: str = "tpot_p99_s") -> P
     return Path(path)
 
 
+# the request table's own per-request columns that share a name with a ServeConfig field: the stream's
+# setting stays in summary.json `config`, the request's own lengths are these columns
+_PER_REQUEST = ("prompt_len", "output_len")
+
+
+def request_inputs(config) -> dict:
+    """The run's options (ServeConfig.record(), summary.json's `config`) as one value per column for
+    requests.csv: every field but those the request rows hold themselves (_PER_REQUEST); `weights` unset
+    (None) as the format the steps were priced in; a nested record (parallel, host, speculative, offload)
+    as compact JSON text; None as an empty field."""
+    out = {}
+    for k, v in config.record().items():
+        if k in _PER_REQUEST:
+            continue
+        if k == "weights" and v is None:  # unset: the format the steps were priced in (build_trace's default)
+            from workloads.builder import declared_weights_note
+            from workloads.models import load_model
+            v = declared_weights_note(load_model(config.model), None)[0]
+        if isinstance(v, (dict, list, tuple)):
+            v = jsonio.dumps(v, sort_keys=True, separators=(",", ":"))
+        out[k] = v
+    return out
+
+
+def requests_csv_frame(res):
+    """requests.csv: the per-request table, then the run's options as constant columns (request_inputs),
+    so the tables of many runs concatenate into one (`pandas.concat` of `read_csv`s) and group by any option."""
+    df = res.requests.copy()
+    for k, v in request_inputs(res.config).items():
+        if k in df.columns:  # never silently shadow a per-request column
+            raise ValueError(f"requests.csv: option {k!r} clashes with a per-request column")
+        df[k] = [v] * len(df)
+    return df
+
+
 def write_outputs(res, out_dir) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "requests.csv", out / "timeline.csv", out / "summary.json"]
-    res.requests.to_csv(paths[0], index=False)
+    requests_csv_frame(res).to_csv(paths[0], index=False)
     res.timeline.to_csv(paths[1], index=False)
     # `config`: what produced it (ServeConfig.record: model, hw, rate or trace, scheduler, formats, SLOs, ...)
     paths[2].write_text(jsonio.dumps({"config": res.config.record(), "summary": res.summary, "notes": list(res.notes),
