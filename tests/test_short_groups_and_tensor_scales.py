@@ -124,3 +124,20 @@ def test_fp8_block_scales_count_the_2d_tiles_stored():
     assert w.nbytes == 7168 * 576 + 280 * 4 == 4_129_888
     whole = TensorSpec("q_a_proj.weight", (7168, 1536), "fp8_e4m3_b128x128", "weight")
     assert whole.nbytes == 7168 * 1536 + 56 * 12 * 4  # whole tiles: the amortised 8 + 32/16384 bits exactly
+
+
+def test_fp8_block_gathered_rows_and_the_template_agree():
+    # an embedding op gathers T rows of the table: each row of 7168 reads the 56 tile scales it crosses
+    # (T x (7168 + 56 x 4) B); the template (T symbolic) prices the same as the built ops
+    import cosim
+    from workloads.template import op_numbers
+    g = TensorSpec("embed.weight", (8, 7168), "fp8_e4m3_b128x128", "weight", block_axis=-1)
+    assert g.nbytes == 8 * (7168 + 56 * 4)
+    t = cosim.build_trace("llama3_8b", "decode", 8, 1024, weights="fp8_e4m3_b128x128")
+    tmpl, nums = t._numbers
+    parts = tmpl.split(nums)
+    got = list(zip(parts["flops"], parts["bytes"], parts["mnk"], parts["elem_bytes"]))
+    assert got == [op_numbers(o) for o in t.ops]
+    # the footprint's table is stored in tiles: 128256 x 4096 = 1002 x 32 whole tiles, the amortised figure
+    emb = TensorSpec("t", (128256, 4096), "fp8_e4m3_b128x128", "weight")
+    assert emb.stored_bytes == 128256 * 4096 + 1002 * 32 * 4

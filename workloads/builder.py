@@ -364,7 +364,10 @@ class _Builder:
                 if t.role == "weight":
                     counted += t.numel * op.repeat
                     stored += t.stored_bytes * op.repeat
-        table = TensorSpec("embed.weight", (m.vocab, m.hidden), self.embed_fmt, "weight", block_axis=-1)
+        # the table as stored: blocked along its rows, or in 2-D tiles (fp8_block) like any matrix
+        tiles = get_format(self.embed_fmt).block_shape is not None
+        table = TensorSpec("embed.weight", (m.vocab, m.hidden), self.embed_fmt, "weight",
+                           block_axis=None if tiles else -1)
         rest = m.params - counted - table.numel
         if rest < 0:  # the ops hold more weights than the model's parameter count: a builder/ModelSpec drift
             raise ValueError(f"model {m.name}: the trace's weight matrices hold {counted + table.numel:,} "

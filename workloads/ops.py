@@ -62,17 +62,25 @@ class TensorSpec:
 
     def _short_block_axis(self):
         """(format, length of the block axis) for a weight in a block/group format whose block
-        axis ends in a short block; (format, rows, cols) for a weight in a 2-D tile format (fp8_block)
-        whose last two axes are not whole tiles; None otherwise (the amortised figure is exact)."""
+        axis ends in a short block; (format, rows, cols) for a weight matrix in a 2-D tile format
+        (fp8_block) whose last two axes are not whole tiles, (row format, length) for rows of one
+        along a set `block_axis`; None otherwise (the amortised figure is exact)."""
         f = get_format(self.fmt)
         if not f.block_size or self.role != "weight" or not self.shape:
             return None
-        if f.block_shape is not None and len(self.shape) >= 2:
-            rows, cols = self.shape[-2], self.shape[-1]
-            if is_sym(rows) or is_sym(cols) or rows <= 0 or cols <= 0 or (
-                    rows % f.block_shape[0] == 0 and cols % f.block_shape[1] == 0):
+        if f.block_shape is not None:
+            if self.block_axis is None and len(self.shape) >= 2:  # a weight matrix: its 2-D tiles
+                rows, cols = self.shape[-2], self.shape[-1]
+                if is_sym(rows) or is_sym(cols) or rows <= 0 or cols <= 0 or (
+                        rows % f.block_shape[0] == 0 and cols % f.block_shape[1] == 0):
+                    return None
+                return f, rows, cols
+            # rows along a set block axis (an embedding op's gathered rows of the table): each row read
+            # carries the scales of the ceil(n / C) tiles it crosses, whatever rows the tiles span
+            n = self.shape[self.block_axis if self.block_axis is not None else -1]
+            if is_sym(n) or n <= 0:
                 return None
-            return f, rows, cols
+            return f.with_block_size(f.block_shape[1]), n
         axis = self.block_axis if self.block_axis is not None else (-2 if len(self.shape) >= 2 else -1)
         n = self.shape[axis]
         if is_sym(n) or n <= 0 or n % f.block_size == 0:
