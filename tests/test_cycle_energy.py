@@ -27,9 +27,9 @@ def test_sram_area_raw_bitcell_over_array_efficiency():
     assert sram_area_mm2(128 * 1024, 7) == pytest.approx(1_048_576 * 0.027e-6 / 0.704)  # 0.04022 mm^2
     # 16 nm: the published 0.07 um^2 cell, not 0.027 x a logic-scaling factor
     assert sram_area_mm2(128 * 1024, 16) == pytest.approx(1_048_576 * 0.070e-6 / 0.704)
-    assert bitcell_mm2(7) == pytest.approx(0.027e-6) and bitcell_mm2(5) == pytest.approx(0.021e-6)
+    assert bitcell_mm2(7) == pytest.approx(0.027e-6, rel=1e-9, abs=0) and bitcell_mm2(5) == pytest.approx(0.021e-6, rel=1e-9, abs=0)
     # between listed nodes: log-log, 10 nm = 0.027 x (0.070 / 0.027) ** (ln(10/7) / ln(16/7)) = 0.0407 um^2
-    assert bitcell_mm2(10) == pytest.approx(0.027e-6 * (0.070 / 0.027) ** (math.log(10 / 7) / math.log(16 / 7)))
+    assert bitcell_mm2(10) == pytest.approx(0.027e-6 * (0.070 / 0.027) ** (math.log(10 / 7) / math.log(16 / 7)), rel=1e-9, abs=0)
 
 
 def test_sram_area_sanity_against_published_chips():
