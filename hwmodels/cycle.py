@@ -20,6 +20,11 @@ schedule event by event; the tests check that it moves the same bytes and that t
 closed form is never above the simulated time and at most 40 % below it (balanced
 compute and traffic: read-after-write waits, bursts).
 Energy by component comes from `hwmodels.energy`, MAC energy from `hwmodels.arith`.
+SRAM accesses counted (as Accelergy/Timeloop count them): the array side's reads and partial-sum
+writes/reads, plus every DRAM byte once more in the buffer it passes through: a fill from DRAM is a
+write into that buffer, a write-back to DRAM a read out of it (`with_fills`). Elementwise ops stage
+their inputs in the ifmap buffer and their outputs in the ofmap buffer: the fill, the vector unit's
+read, its write and the write-back (2 accesses per byte each side).
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ from hwmodels.accel import AcceleratorConfig
 from hwmodels.accelerators import config_for
 from hwmodels.arith import DotProductUnit
 from hwmodels.cost import OpCost
-from hwmodels.energy import (EnergyParams, WIRE_J_PER_BIT_MM, op_energy, phy_area_mm2, sram_area_mm2,
-                             sram_energy_per_byte)
+from hwmodels.energy import (EnergyParams, WIRE_J_PER_BIT_MM, op_energy, phy_area_mm2, sram_access_energy_per_byte,
+                             sram_area_mm2)
 from hwmodels.spec import HardwareSpec, UnsupportedFormatError
 from hwmodels.systolic import dram_traffic, fold_geometry, gemm_cycles
 from workloads.formats import get_format
@@ -53,7 +58,7 @@ def applicable(hw: HardwareSpec) -> tuple[bool, str]:
 
 
 def _energy_params(hw: HardwareSpec, cfg: AcceleratorConfig) -> EnergyParams:
-    sram = {k: sram_energy_per_byte(v, cfg.node_nm, cfg.vdd) for k, v in cfg.sram_bytes.items()}
+    sram = {k: sram_access_energy_per_byte(v, cfg.node_nm, cfg.vdd) for k, v in cfg.sram_bytes.items()}
     dram = hw.main_memory.energy_per_byte_j or 0.0
     # wires: from the SRAM edge to the middle of one array, half its side on average
     side_mm = math.sqrt(cfg.pe.area_um2() * cfg.rows * cfg.cols) / 1000.0
@@ -280,6 +285,12 @@ def _gemm_operands(op: Op):
     return _bytes_per(ta), _bytes_per(tb), _bytes_per(tc)
 
 
+def with_fills(sram: dict, dram: dict) -> dict:
+    """SRAM accesses per buffer: the array side's (``sram``) plus each DRAM byte of that buffer once
+    (fill from DRAM = one write, write-back to DRAM = one read)."""
+    return {k: sram[k] + dram[k] for k in sram}
+
+
 def _finish(op, hw, cfg, ep, fmt, compute_cycles, vector_flops, macs, dram_bytes, sram_bytes,
             prologue_bytes, epilogue_bytes, details, notes):
     clock = hw.clock_hz
@@ -324,7 +335,7 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         g = gemm_cost(m, n, k, b, fmt, cfg, ba, bb, bc, hw.main_memory.bandwidth_Bps / hw.clock_hz)
         details = {k_: getattr(g, k_) for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy",
                                                  "rate", "stream_chunk", "k_chunk", "split_dim")}
-        return _finish(op, hw, cfg, ep, fmt, g.cycles, 0.0, g.macs, g.dram, g.sram,
+        return _finish(op, hw, cfg, ep, fmt, g.cycles, 0.0, g.macs, g.dram, with_fills(g.sram, g.dram),
                        g.prologue_bytes, g.epilogue_bytes, details, notes)
     if op.kind == "attention":
         fmt, note = _compute_format(op, cfg, hw, compute_fallback)
@@ -350,11 +361,12 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
                 "ofmap": sum(t.nbytes for t in op.outputs)}
         details = {"folds": s1.folds + s2.folds, "causal_fraction": frac,
                    "mapping_efficiency": s1.mapping_efficiency}
-        return _finish(op, hw, cfg, ep, fmt, cycles, vec, (s1.macs + s2.macs) * frac, dram, sram,
+        return _finish(op, hw, cfg, ep, fmt, cycles, vec, (s1.macs + s2.macs) * frac, dram, with_fills(sram, dram),
                        s1.prologue_bytes, s2.epilogue_bytes, details, notes)
     if op.kind in ELEMENTWISE_FLOPS:
         dram = {"vector_in": sum(t.nbytes for t in op.inputs), "vector_out": sum(t.nbytes for t in op.outputs)}
-        sram = {"default": sum(dram.values())}
+        # staged in the ifmap / ofmap buffers: fill + vector read in, vector write + write-back out
+        sram = {"ifmap": 2 * dram["vector_in"], "ofmap": 2 * dram["vector_out"]}
         return _finish(op, hw, cfg, ep, "fp32", 0.0, op.flops, 0.0, dram, sram, 0.0, 0.0,
                        {"unit": "vector"}, notes)
     # allreduce / custom: outside the array model

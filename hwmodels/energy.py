@@ -1,7 +1,8 @@
 """Energy and area of a whole accelerator, by component.
 
 energy = MACs x energy/MAC(format)                 (hwmodels.arith dot-product unit)
-       + SRAM bytes x energy/byte(buffer size)     (Horowitz SRAM reads, size-interpolated)
+       + SRAM bytes x energy/byte(bank + route)    (Horowitz SRAM read of one 128 KiB bank, plus the
+                                                    wire from the buffer's port to the bank)
        + DRAM bytes x energy/byte                  (the spec's outermost memory level)
        + NoC / wire bytes x distance x pJ/bit/mm   (Keckler; hardware-data.md §4.5)
        + static power x time
@@ -21,7 +22,7 @@ import numpy as np
 
 from hwmodels.arith import HOROWITZ_NODE_NM, HOROWITZ_VDD, tech_scale
 
-__all__ = ["sram_energy_per_byte", "sram_area_mm2", "bitcell_mm2", "BITCELL_UM2", "EnergyParams", "op_energy", "phy_area_mm2", "static_power_w",
+__all__ = ["sram_energy_per_byte", "sram_access_energy_per_byte", "SRAM_BANK_BYTES", "sram_area_mm2", "bitcell_mm2", "BITCELL_UM2", "EnergyParams", "op_energy", "phy_area_mm2", "static_power_w",
            "WIRE_J_PER_BIT_MM"]
 
 # Horowitz ISSCC 2014, 45 nm / 0.9 V, 64-bit SRAM read: 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ
@@ -97,6 +98,26 @@ def sram_energy_per_byte(size_bytes: float, node_nm: float = 7.0, vdd: float = 0
     return math.exp(y) * 1e-12 / 8.0 * ef
 
 
+# A buffer larger than one bank is tiled from banks of SRAM_BANK_BYTES: the area model's array
+# efficiency stops at its 128 KB point (0.704) for exactly that reason. An access reads one bank, so it
+# is priced at the bank's size on Horowitz's curve (inside its 8 KB - 1 MB range), plus the wire from
+# the buffer's port to the bank: half the side of the buffer's modelled area (sram_area_mm2) at
+# WIRE_J_PER_BIT_MM. Pricing the whole 8-32 MiB buffer as one array extrapolated Horowitz's 45 nm curve
+# 8-32x past its 1 MB end (8 MiB: 262 pJ per 64-bit read at 45 nm, against 38 pJ for the bank).
+SRAM_BANK_BYTES = 128 * 1024
+
+
+def sram_access_energy_per_byte(size_bytes: float, node_nm: float = 7.0, vdd: float = 0.8) -> float:
+    """J per byte read from (or written to: priced as a read) a buffer of ``size_bytes``: one
+    bank of min(size, SRAM_BANK_BYTES) on Horowitz's curve, plus the wire from the buffer's port to
+    that bank, half the side of the buffer (0 for a buffer of one bank)."""
+    bank = sram_energy_per_byte(min(float(size_bytes), SRAM_BANK_BYTES), node_nm, vdd)
+    if size_bytes <= SRAM_BANK_BYTES:
+        return bank
+    side_mm = math.sqrt(sram_area_mm2(size_bytes, node_nm))
+    return bank + WIRE_J_PER_BIT_MM * 8 * side_mm / 2
+
+
 def sram_area_mm2(size_bytes: float, node_nm: float = 7.0) -> float:
     """Area (mm^2) of an SRAM: bits x raw 6T bit-cell area (bitcell_mm2) / CACTI array efficiency."""
     if size_bytes <= 0:
@@ -132,8 +153,12 @@ def op_energy(macs: float, e_mac_j: float, sram_bytes: dict, dram_bytes: float,
     """Energy breakdown of one op instance; keys sum to ``total``. With no static power in the
     file (`p.static_power_w` None) ``static`` is NaN (unknown, never a silent 0) and ``total`` is the
     dynamic energy only (the sum of the other keys); the report labels it so (HardwareSpec.energy_scope)."""
-    sram = sum(b * p.sram_j_per_byte.get(name, p.sram_j_per_byte.get("default", 0.0))
-               for name, b in sram_bytes.items())
+    table = p.sram_j_per_byte
+    for name in sram_bytes:
+        if name not in table and "default" not in table:
+            raise KeyError(f"op_energy: SRAM bytes under {name!r} but no energy for that buffer (priced: "
+                           f"{sorted(table)}): they would be charged 0 J")
+    sram = sum(b * table.get(name, table.get("default")) for name, b in sram_bytes.items())
     moved = sum(sram_bytes.values())
     out = {
         "mac": macs * e_mac_j,

@@ -34,3 +34,69 @@ def test_accelerator_axes_accepted_when_a_point_is_cycle(tmp_path):
     p.write_text(yaml.safe_dump({"output": str(tmp_path / "out"), "base": {**MX, "level": "roofline"},
                                  "axes": [{"grid": {"level": ["roofline", "cycle"], "hw.accelerator.rows": [64, 128]}}]}))
     assert load_sweep(p)
+
+
+def _gemm(m, n, k, fmt="bf16"):
+    from workloads.ops import Op, TensorSpec
+    return Op("g", "gemm", {"m": m, "n": n, "k": k},
+              (TensorSpec("a", (m, k), fmt), TensorSpec("w", (k, n), fmt, "weight")),
+              (TensorSpec("c", (m, n), fmt),), fmt)
+
+
+def test_elementwise_sram_bytes_are_priced():
+    # was: SRAM bytes under key "default", priced .get("default", 0.0) = 0 J while bytes_sram listed them
+    import cosim
+    from hwmodels import cycle
+    from hwmodels.energy import sram_access_energy_per_byte
+    from workloads.ops import Op, TensorSpec
+    hw = cosim.load_hw("mx_systolic_128")
+    op = Op("n", "rmsnorm", {"rows": 4, "cols": 4096}, (TensorSpec("x", (4, 4096), "bf16"),),
+            (TensorSpec("y", (4, 4096), "bf16"),), "bf16")
+    c = cycle.estimate(op, hw)
+    # 32,768 B in and out: fill + vector read in the 8 MiB ifmap buffer, vector write + write-back in the 4 MiB ofmap
+    assert c.details["sram_bytes"] == {"ifmap": 65536, "ofmap": 65536}
+    want = 65536 * sram_access_energy_per_byte(8 * 2 ** 20, 7, 0.75) + 65536 * sram_access_energy_per_byte(4 * 2 ** 20, 7, 0.75)
+    assert c.energy_breakdown["sram"] == pytest.approx(want, rel=1e-12) and want > 1e-7  # 0.113 uJ, was 0
+
+
+def test_op_energy_refuses_an_unpriced_buffer():
+    from hwmodels.energy import EnergyParams, op_energy
+    p = EnergyParams(sram_j_per_byte={"ifmap": 1e-12}, dram_j_per_byte=0.0, wire_j_per_byte=0.0,
+                     static_power_w=None, vector_j_per_flop=0.0)
+    with pytest.raises(KeyError, match="'default'.*charged 0 J"):
+        op_energy(0, 0.0, {"default": 10}, 0.0, 0.0, 1e-6, p)
+
+
+def test_gemm_sram_counts_dram_fills_and_write_backs_by_hand():
+    # 128 x 128 x 128 bf16 on one 128x128 ws array: one fold. Array side: A read once (16,384 x 2 B),
+    # W read once (16,384 x 2 B), fp32 partial sums written once (16,384 x 4 B). DRAM: A, W in and C out,
+    # 32,768 B each; each is one more SRAM access (fill = write, write-back = read).
+    import cosim
+    from hwmodels import cycle
+    hw = cosim.load_hw("mx_systolic_128", overrides={"accelerator.arrays": 1})
+    c = cycle.estimate(_gemm(128, 128, 128), hw)
+    assert c.details["dram_bytes"] == {"ifmap": 32768, "filter": 32768, "ofmap": 32768}
+    assert c.details["sram_bytes"] == {"ifmap": 32768 + 32768, "filter": 32768 + 32768, "ofmap": 65536 + 32768}
+    ep = cycle._energy_params(hw, cycle.config_for(hw))
+    e = ep.sram_j_per_byte
+    assert c.energy_breakdown["sram"] == pytest.approx(65536 * e["ifmap"] + 65536 * e["filter"] + 98304 * e["ofmap"],
+                                                       rel=1e-12)
+
+
+def test_sram_access_is_priced_at_the_bank_not_the_whole_buffer():
+    import math
+    from hwmodels.energy import SRAM_BANK_BYTES, sram_access_energy_per_byte, sram_area_mm2, sram_energy_per_byte
+    assert SRAM_BANK_BYTES == 128 * 1024
+    # 45 nm / 0.9 V (no scaling): a 128 KiB bank on Horowitz's curve, 20 pJ x 4 ** (ln 5 / ln 32) = 38.07 pJ per
+    # 64-bit read = 4.759 pJ/B, inside his 8 KB - 1 MB range
+    assert sram_energy_per_byte(128 * 1024, 45, 0.9) == pytest.approx(20 * 4 ** (math.log(5) / math.log(32)) / 8 * 1e-12,
+                                                                        rel=1e-12, abs=0)
+    bank = sram_energy_per_byte(128 * 1024, 7, 0.75)  # 0.3165 pJ/B
+    # 8 MiB at 7 nm / 0.75 V: the bank + 0.1 pJ/bit/mm x 8 bit x half the side of its 2.574 mm^2 = 0.642 pJ/B
+    big = sram_access_energy_per_byte(8 * 2 ** 20, 7, 0.75)
+    assert big == pytest.approx(bank + 0.1e-12 * 8 * math.sqrt(sram_area_mm2(8 * 2 ** 20)) / 2, rel=1e-12, abs=0)
+    assert big == pytest.approx(0.958e-12, rel=1e-3, abs=0)  # was 2.183 pJ/B (Horowitz extrapolated 8x past 1 MB)
+    small = sram_access_energy_per_byte(256 * 1024, 7, 0.75)  # the same bank, a shorter wire: 0.430 pJ/B
+    assert small == pytest.approx(0.430e-12, rel=1e-3, abs=0)
+    assert bank < small < big < sram_energy_per_byte(8 * 2 ** 20, 7, 0.75)
+    assert sram_access_energy_per_byte(64 * 1024, 7, 0.75) == sram_energy_per_byte(64 * 1024, 7, 0.75)

@@ -131,6 +131,9 @@ def test_roofline_per_flop_is_the_cycle_level_price(name):
     for fmt, e in hw.energy_per_flop_j.items():
         want = ep.mac_factor * cfg.pe.energy_per_mac_j(fmt) / 2 if cfg.supports(fmt) else ep.vector_j_per_flop
         assert e == pytest.approx(want, rel=5e-3, abs=0), (name, fmt)
+    # the on-chip level's energy is one access to the ifmap buffer, as the cycle level prices it
+    sram = next(m for m in hw.memory if m.name == "sram")
+    assert sram.energy_per_byte_j == pytest.approx(ep.sram_j_per_byte["ifmap"], rel=5e-3, abs=0), name
 
 
 def test_u280_int8_price_by_hand():
