@@ -88,6 +88,20 @@ def _compute_format(op: Op, cfg: AcceleratorConfig, hw: HardwareSpec, compute_fa
     return used, f"{op.name}: PE has no {fmt} mode; computed as {used} (explicit fallback)"
 
 
+def operand_notes(op: Op, fmt: str, cfg: AcceleratorConfig) -> tuple:
+    """A stored operand (weights, KV cache) in a format the PE has no unit for is multiplied as
+    ``fmt`` (the activations' format): say so in the op's notes and the report, never silently.
+    The conversion (e.g. int4 -> bf16 dequantization) is not charged."""
+    out = []
+    for t in op.inputs:
+        f = get_format(t.fmt).name
+        if t.role in ("weight", "kv") and f != fmt and not cfg.supports(f):
+            what = "weights" if t.role == "weight" else "KV cache"
+            out.append(f"{what} in {f}: the PE has no {f} unit, priced as {fmt} MACs (the {f} -> {fmt} "
+                       f"conversion is not charged)")
+    return tuple(dict.fromkeys(out))
+
+
 def _piece(m, n, k, k_eff, cfg: AcceleratorConfig, cap: dict, ba, bb, bc) -> dict:
     """One (m x k)(k x n) GEMM on one array: cycles, DRAM and SRAM bytes."""
     g = gemm_cycles(m, n, k_eff, cfg.rows, cfg.cols, cfg.dataflow, overlap=cfg.fold_overlap)
@@ -324,6 +338,7 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
     if op.kind in ("gemm", "moe_router"):
         fmt, note = _compute_format(op, cfg, hw, compute_fallback)
         notes.append(note)
+        notes.extend(operand_notes(op, fmt, cfg))
         d = op.dims
         if op.kind == "gemm":
             m, n, k, b = int(d["m"]), int(d["n"]), int(d["k"]), int(d.get("b", 1))
@@ -340,6 +355,7 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
     if op.kind == "attention":
         fmt, note = _compute_format(op, cfg, hw, compute_fallback)
         notes.append(note)
+        notes.extend(operand_notes(op, fmt, cfg))
         d = op.dims
         batch, heads, kvh = int(d["batch"]), int(d["heads"]), int(d.get("kv_heads", d["heads"]))
         q, kv, hd = int(d["q_len"]), int(d["kv_len"]), int(d["head_dim"])

@@ -27,7 +27,8 @@ import numpy as np
 
 from hwmodels.accelerators import config_for
 from hwmodels.arith import DotProductUnit
-from hwmodels.cycle import PSUM_BYTES, _bytes_per, _compute_format, _gemm_operands, applicable, area_breakdown
+from hwmodels.cycle import (PSUM_BYTES, _bytes_per, _compute_format, _gemm_operands, applicable, area_breakdown,
+                            operand_notes)
 from hwmodels.energy import WIRE_J_PER_BIT_MM, phy_area_mm2, sram_access_energy_per_byte, sram_area_mm2
 from hwmodels.spec import HardwareError, HardwareSpec
 from workloads.ops import ELEMENTWISE_FLOPS, attended_pairs
@@ -364,9 +365,10 @@ def _gemm_rows(ops, cfg, base, compute_fallback):
             else:
                 m, n, k, b = int(d["tokens"]), int(d["experts"]), int(d["hidden"]), 1
             if min(m, n, k, b) == 0:
-                plan.append(("empty", op, None, note))
+                plan.append(("empty", op, None, (note,)))
                 continue
-            plan.append(("gemm", op, (fmt, add(m, n, k, b, cfg.rate(fmt), *_gemm_operands(op))), note))
+            plan.append(("gemm", op, (fmt, add(m, n, k, b, cfg.rate(fmt), *_gemm_operands(op))),
+                         (note,) + operand_notes(op, fmt, cfg)))
         elif op.kind == "attention":
             fmt, note = _compute_format(op, cfg, base, compute_fallback)
             batch, heads, kvh = int(d["batch"]), int(d["heads"]), int(d.get("kv_heads", d["heads"]))
@@ -376,12 +378,12 @@ def _gemm_rows(ops, cfg, base, compute_fallback):
             bq, bk, p = _bytes_per(op.inputs[0]), _bytes_per(kv_t[0]), cfg.rate(fmt)
             i1 = add(q * group, kv, hd, batch * kvh, p, bq, bk, 4)
             i2 = add(q * group, dv, kv, batch * kvh, p, 4, bk, bq)
-            plan.append(("attention", op, (fmt, i1, i2), note))
+            plan.append(("attention", op, (fmt, i1, i2), (note,) + operand_notes(op, fmt, cfg)))
         elif op.kind in ELEMENTWISE_FLOPS:
             plan.append(("vector", op, None, None))
         else:
-            plan.append(("roofline", op, None, f"{op.name}: {op.kind} is not modelled at cycle level; "
-                                               f"roofline estimate used"))
+            plan.append(("roofline", op, None, (f"{op.name}: {op.kind} is not modelled at cycle level; "
+                                                f"roofline estimate used",)))
     G = {x: np.array(v, dtype=np.int64 if x in "mnkb" else float).reshape(-1, 1) for x, v in cols.items()}
     return G, plan
 
@@ -478,7 +480,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
     for i, op in enumerate(ops):
         tot_l = tot_l + lat[i] * op.repeat
         tot_e = tot_e + en[i] * op.repeat
-    notes = tuple(dict.fromkeys(p[3] for p in plan if p[3]))
+    notes = tuple(dict.fromkeys(n for p in plan for n in (p[3] or ()) if n))
     return {"total_latency_s": tot_l, "total_energy_j": tot_e, "latency_s": lat, "energy_j": en,
             "area_mm2": _area(base, c), "notes": notes}
 

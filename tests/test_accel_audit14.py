@@ -100,3 +100,21 @@ def test_sram_access_is_priced_at_the_bank_not_the_whole_buffer():
     assert small == pytest.approx(0.430e-12, rel=1e-3, abs=0)
     assert bank < small < big < sram_energy_per_byte(8 * 2 ** 20, 7, 0.75)
     assert sram_access_energy_per_byte(64 * 1024, 7, 0.75) == sram_energy_per_byte(64 * 1024, 7, 0.75)
+
+
+def test_narrow_int_operands_without_a_unit_are_named_not_silent():
+    import cosim
+    from hwmodels.cycle_variants import evaluate_variants
+    hw = cosim.load_hw("mx_systolic_128")
+    t = cosim.build_trace("llama3_8b", phase="decode", batch=1, seq=256, weights="int4_g128", acts="bf16", kv="int4")
+    r = cosim.simulate(t, hw, level="cycle")
+    w = ("weights in int4_g128: the PE has no int4_g128 unit, priced as bf16 MACs (the int4_g128 -> bf16 conversion "
+         "is not charged)")
+    kv = "KV cache in int4: the PE has no int4 unit, priced as bf16 MACs (the int4 -> bf16 conversion is not charged)"
+    assert w in r.notes and kv in r.notes
+    assert w in evaluate_variants(t.ops, hw, {})["notes"]  # the sweeps' vectorised path says the same
+    t = cosim.build_trace("llama3_8b", phase="decode", batch=1, seq=256, weights="mxfp4", acts="mxfp8_e4m3",
+                          kv="int4")
+    notes = cosim.simulate(t, hw, level="cycle").notes
+    assert any(n.startswith("KV cache in int4") and "priced as mxfp8_e4m3 MACs" in n for n in notes)
+    assert not any(n.startswith("weights in") for n in notes)  # the PE has an mxfp4 unit
