@@ -168,7 +168,9 @@ def _summary(rep) -> list[tuple]:
            f"({H.percent(t['memory_bytes'] / t['capacity_bytes'] if t['capacity_bytes'] else math.nan)})"
            + ("" if t["fits_in_memory"] else " — DOES NOT FIT"), not t["fits_in_memory"])]
     if rep.meta.get("area_mm2") is not None:
-        s.append(("area", f"{rep.meta['area_mm2']:.4g} mm²", False))
+        n = rep.meta.get("area_devices") or 1
+        s.append(("area", f"{rep.meta['area_mm2']:.4g} mm²" if n == 1 else
+                  f"{rep.meta['area_mm2']:.4g} mm² per device × {n} = {rep.meta['area_total_mm2']:.4g} mm²", False))
     acc = rep.meta.get("accuracy") or {}
     if acc.get("min_sqnr_db") is not None:
         s.append(("worst op output SQNR (synthetic tensors)", f"{acc['min_sqnr_db']:.2f} dB", False))
@@ -369,7 +371,8 @@ def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early:
     paths = {"csv": out / "report.csv", "json": out / "report.json", "html": out / "report.html"}
     rep.to_csv(paths["csv"])
     doc = rep.to_dict()
-    doc["totals"]["area_mm2"] = rep.meta.get("area_mm2")
+    doc["totals"]["area_mm2"] = rep.meta.get("area_mm2")  # one device
+    doc["totals"]["area_total_mm2"] = rep.meta.get("area_total_mm2")  # x the devices of a system
     doc["accuracy"] = rep.meta.get("accuracy")
     doc["provenance"] = rep.meta.get("provenance", {})
     if rep.meta.get("serve"):  # the serve: block's run (its files are under serve/; the console text is not kept)

@@ -404,7 +404,7 @@ def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False):
     costs = [_estimate(op, hw, cfg, ep, compute_fallback) for op in ops]
     notes = tuple(dict.fromkeys(n for c in costs for n in c.notes))
     area = area_breakdown(hw, cfg)
-    summary = (f"cycle model: {cfg.arrays} x {cfg.rows}x{cfg.cols} {cfg.dataflow} arrays; silicon area "
+    summary = (f"cycle model: {cfg.arrays} x {cfg.rows}x{cfg.cols} {cfg.dataflow} arrays; silicon area of one device "
                f"{area['total']:.1f} mm2 (" + ", ".join(f"{k} {v:.1f}" for k, v in area.items() if k != "total")
                + ")" + ("" if hw.kind != "fpga" else "; FPGA: area of the equivalent standard-cell design"))
     return costs, notes + (summary,)

@@ -118,3 +118,21 @@ def test_narrow_int_operands_without_a_unit_are_named_not_silent():
     notes = cosim.simulate(t, hw, level="cycle").notes
     assert any(n.startswith("KV cache in int4") and "priced as mxfp8_e4m3 MACs" in n for n in notes)
     assert not any(n.startswith("weights in") for n in notes)  # the PE has an mxfp4 unit
+
+
+def test_system_area_is_labelled_per_device_and_totalled(tmp_path):
+    from cosim.experiment import experiment_from_dict, run_experiment
+    from hwmodels import cycle
+    import cosim
+    one = cycle.area_breakdown(cosim.load_hw("mx_systolic_128"))["total"]  # 71.43 mm^2
+    e = experiment_from_dict({"model": "llama3_8b", "system": "mx_systolic_board_4", "hw": "mx_systolic_128",
+                              "parallel": {"tp": 4}, "level": "cycle", "seq": 256})
+    r = run_experiment(e, out_dir=tmp_path / "o", accuracy=False)
+    assert r.meta["area_mm2"] == one and r.meta["area_devices"] == 4
+    assert r.meta["area_total_mm2"] == pytest.approx(4 * one, rel=1e-12)  # 285.7 mm^2
+    assert "one device" in r.meta["provenance"]["area_mm2"]
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert f"{one:.4g} mm² per device × 4 = {4 * one:.4g} mm²" in html
+    single = run_experiment(experiment_from_dict({"model": "llama3_8b", "hw": "mx_systolic_128", "level": "cycle",
+                                                  "seq": 256}), accuracy=False)
+    assert single.meta["area_devices"] == 1 and single.meta["area_total_mm2"] == single.meta["area_mm2"] == one
