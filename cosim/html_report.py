@@ -197,7 +197,8 @@ _COLUMNS = (
     ("bytes", "bytes", "num", "off-chip bytes moved, all repeats", H.nbytes),
     ("intensity", "intensity", "num", "FLOP per byte of off-chip traffic",
      lambda v: "n/a" if v is None or v != v else ("inf" if math.isinf(v) else f"{v:.3g} FLOP/B")),
-    ("bound", "bound", "text", "what limits the op: compute or a memory level", str),
+    ("bound", "bound", "text", "what limits the op: compute, a memory level, or the systolic array loading its "
+                               "stationary tiles (weight-load, kv-load, input-load)", str),
     ("latency_s", "latency", "num", "time, all repeats", H.seconds),
     ("energy_j", "energy", "num", "energy, all repeats", H.joules),
     ("utilization", "utilisation", "num", "attained / peak compute", H.percent),

@@ -213,6 +213,9 @@ class GemmCost:
     rate: float  # narrow elements per PE per K step
     stream_chunk: int | None  # the streamed dimension's tile (None: not tiled)
     k_chunk: int
+    # ws / is: each fold streams fewer rows than the R cycles its stationary tile takes to load
+    # (one row per cycle), so the load path, not the MACs, sets the fold rate (decode GEMVs)
+    stationary_load_bound: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -261,11 +264,16 @@ def gemm_cost(m: int, n: int, k: int, b: int, fmt: str, cfg: AcceleratorConfig,
     # pipeline prologue / epilogue: what must arrive before the first MAC / leave after the last
     first, last = _edge_bytes(pl["m"], pl["n"], k, cfg, bytes_a, bytes_b, bytes_c)
     busy = min(pl["busy"], cfg.arrays)
+    streamed = fold_geometry(pl["m"], pl["n"], k_eff, cfg.rows, cfg.cols, cfg.dataflow)[2]
+    if piece["chunk"]:
+        streamed = min(streamed, piece["chunk"])
+    load_bound = cfg.dataflow in ("ws", "is") and streamed < cfg.rows
     return GemmCost(cycles=cycles, macs=m * n * k * b, dram=dram, sram=sram, folds=piece["folds"] * pl["waves"],
                     cycles_per_fold=g.cycles_per_fold * stretch, mapping_efficiency=g.mapping_efficiency,
                     arrays_busy=busy, waves=pl["waves"], split=pl["split"],
                     split_dim={"ifmap": "n", "filter": "m"}.get(pl["shared"], "batch"), prologue_bytes=first * busy,
-                    epilogue_bytes=last * busy, rate=p, stream_chunk=piece["chunk"], k_chunk=piece.get("k_chunk", k))
+                    epilogue_bytes=last * busy, rate=p, stream_chunk=piece["chunk"], k_chunk=piece.get("k_chunk", k),
+                    stationary_load_bound=load_bound)
 
 
 def _edge_bytes(m, n, k, cfg: AcceleratorConfig, ba, bb, bc) -> tuple[float, float]:
@@ -306,7 +314,10 @@ def with_fills(sram: dict, dram: dict) -> dict:
 
 
 def _finish(op, hw, cfg, ep, fmt, compute_cycles, vector_flops, macs, dram_bytes, sram_bytes,
-            prologue_bytes, epilogue_bytes, details, notes):
+            prologue_bytes, epilogue_bytes, details, notes, load_label: str | None = None):
+    """The op's latency, energy and bound. ``load_label``: the bound to report instead of
+    "compute" when the array's time is set by loading stationary tiles (GemmCost.stationary_load_bound):
+    "weight-load" (ws GEMM), "kv-load" (ws attention), "input-load" (is)."""
     clock = hw.clock_hz
     bw = hw.main_memory.bandwidth_Bps
     vec_cycles = vector_flops / cfg.vector_flops_per_cycle() if vector_flops else 0.0
@@ -318,6 +329,8 @@ def _finish(op, hw, cfg, ep, fmt, compute_cycles, vector_flops, macs, dram_bytes
     t_edges = (prologue_bytes + epilogue_bytes) / bw
     latency = max(t_compute + t_edges, t_mem) + cfg.dram_latency_s
     bound = "compute" if t_compute + t_edges >= t_mem else hw.main_memory.name
+    if bound == "compute" and load_label:
+        bound = load_label
     e = op_energy(macs, ep.mac_factor * cfg.pe.energy_per_mac_j(fmt) if macs else 0.0, sram_bytes, total_dram,
                   vector_flops, latency, ep)
     total = e.pop("total")
@@ -349,9 +362,11 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         ba, bb, bc = _gemm_operands(op)
         g = gemm_cost(m, n, k, b, fmt, cfg, ba, bb, bc, hw.main_memory.bandwidth_Bps / hw.clock_hz)
         details = {k_: getattr(g, k_) for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy",
-                                                 "rate", "stream_chunk", "k_chunk", "split_dim")}
+                                                 "rate", "stream_chunk", "k_chunk", "split_dim",
+                                                 "stationary_load_bound")}
+        label = ("weight-load" if cfg.dataflow == "ws" else "input-load") if g.stationary_load_bound else None
         return _finish(op, hw, cfg, ep, fmt, g.cycles, 0.0, g.macs, g.dram, with_fills(g.sram, g.dram),
-                       g.prologue_bytes, g.epilogue_bytes, details, notes)
+                       g.prologue_bytes, g.epilogue_bytes, details, notes, label)
     if op.kind == "attention":
         fmt, note = _compute_format(op, cfg, hw, compute_fallback)
         notes.append(note)
@@ -375,10 +390,12 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         dram = {"ifmap": sum(t.nbytes for t in op.inputs if t.role != "kv"),
                 "filter": sum(t.nbytes for t in op.inputs if t.role == "kv"),
                 "ofmap": sum(t.nbytes for t in op.outputs)}
+        load = s1.stationary_load_bound and s2.stationary_load_bound
         details = {"folds": s1.folds + s2.folds, "causal_fraction": frac,
-                   "mapping_efficiency": s1.mapping_efficiency}
+                   "mapping_efficiency": s1.mapping_efficiency, "stationary_load_bound": load}
+        label = ("kv-load" if cfg.dataflow == "ws" else "input-load") if load else None
         return _finish(op, hw, cfg, ep, fmt, cycles, vec, (s1.macs + s2.macs) * frac, dram, with_fills(sram, dram),
-                       s1.prologue_bytes, s2.epilogue_bytes, details, notes)
+                       s1.prologue_bytes, s2.epilogue_bytes, details, notes, label)
     if op.kind in ELEMENTWISE_FLOPS:
         dram = {"vector_in": sum(t.nbytes for t in op.inputs), "vector_out": sum(t.nbytes for t in op.outputs)}
         # staged in the ifmap / ofmap buffers: fill + vector read in, vector write + write-back out

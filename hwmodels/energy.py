@@ -22,7 +22,8 @@ import numpy as np
 
 from hwmodels.arith import HOROWITZ_NODE_NM, HOROWITZ_VDD, tech_scale
 
-__all__ = ["sram_energy_per_byte", "sram_access_energy_per_byte", "SRAM_BANK_BYTES", "sram_area_mm2", "bitcell_mm2", "BITCELL_UM2", "EnergyParams", "op_energy", "phy_area_mm2", "static_power_w",
+__all__ = ["sram_energy_per_byte", "sram_access_energy_per_byte", "SRAM_BANK_BYTES", "sram_area_mm2",
+           "bitcell_mm2", "BITCELL_UM2", "EnergyParams", "op_energy", "phy_area_mm2", "static_power_w",
            "WIRE_J_PER_BIT_MM"]
 
 # Horowitz ISSCC 2014, 45 nm / 0.9 V, 64-bit SRAM read: 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ

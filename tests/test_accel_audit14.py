@@ -136,3 +136,18 @@ def test_system_area_is_labelled_per_device_and_totalled(tmp_path):
     single = run_experiment(experiment_from_dict({"model": "llama3_8b", "hw": "mx_systolic_128", "level": "cycle",
                                                   "seq": 256}), accuracy=False)
     assert single.meta["area_devices"] == 1 and single.meta["area_total_mm2"] == single.meta["area_mm2"] == one
+
+
+def test_decode_gemv_on_a_ws_array_is_weight_load_bound():
+    # 1 x 4096 x 4096 on 128x128 ws arrays: each fold streams t = 1 row but takes R = 128 cycles to load its
+    # weight tile; the MACs could finish in 1 cycle per fold, the load path sets the time
+    import cosim
+    from hwmodels import cycle
+    hw = cosim.load_hw("mx_systolic_128")
+    c = cycle.estimate(_gemm(1, 4096, 4096, "mxfp8_e4m3"), hw)
+    assert c.bound == "weight-load" and c.details["stationary_load_bound"]
+    c = cycle.estimate(_gemm(2048, 4096, 4096, "mxfp8_e4m3"), hw)  # prefill: 2048 rows per fold > 128
+    assert c.bound == "compute" and not c.details["stationary_load_bound"]
+    t = cosim.build_trace("llama3_8b", phase="decode", batch=1, seq=1024, weights="mxfp4", acts="mxfp8_e4m3")
+    att = next(o for o in t.ops if o.kind == "attention")
+    assert cycle.estimate(att, hw).bound == "kv-load"  # q x group = 4 rows per fold against K/V tiles
