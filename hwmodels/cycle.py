@@ -44,9 +44,11 @@ from hwmodels.systolic import dram_traffic, fold_geometry, gemm_cycles
 from workloads.formats import get_format
 from workloads.ops import ELEMENTWISE_FLOPS, Op, attended_pairs
 
-__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost", "GemmCost"]
+__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost", "GemmCost", "FPGA_AREA_NOTE"]
 
 PSUM_BYTES = 4  # partial sums spilled between K-folds are fp32
+# an FPGA's "area" is what its PE arrays and buffers would take as standard cells, not the FPGA die
+FPGA_AREA_NOTE = "FPGA: area of the equivalent standard-cell design"
 
 
 def applicable(hw: HardwareSpec) -> tuple[bool, str]:
@@ -423,7 +425,7 @@ def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False):
     area = area_breakdown(hw, cfg)
     summary = (f"cycle model: {cfg.arrays} x {cfg.rows}x{cfg.cols} {cfg.dataflow} arrays; silicon area of one device "
                f"{area['total']:.1f} mm2 (" + ", ".join(f"{k} {v:.1f}" for k, v in area.items() if k != "total")
-               + ")" + ("" if hw.kind != "fpga" else "; FPGA: area of the equivalent standard-cell design"))
+               + ")" + ("" if hw.kind != "fpga" else f"; {FPGA_AREA_NOTE}"))
     return costs, notes + (summary,)
 
 
