@@ -151,3 +151,41 @@ def test_decode_gemv_on_a_ws_array_is_weight_load_bound():
     t = cosim.build_trace("llama3_8b", phase="decode", batch=1, seq=1024, weights="mxfp4", acts="mxfp8_e4m3")
     att = next(o for o in t.ops if o.kind == "attention")
     assert cycle.estimate(att, hw).bound == "kv-load"  # q x group = 4 rows per fold against K/V tiles
+
+
+def test_an_override_error_names_the_override_not_the_bundled_file():
+    import cosim
+    from hwmodels.accelerators import config_for
+    from hwmodels.spec import HardwareError
+    with pytest.raises(HardwareError) as e:  # a number is bytes, as other overrides take SI base units
+        config_for(cosim.load_hw("mx_systolic_128", overrides={"accelerator.sram.filter": 1024}))
+    assert str(e.value) == ("override accelerator.sram.filter (applied to mx_systolic_128.yaml): got 1024 B; "
+                            "expected at least 65536 B (one 128x128 tile, double buffered)")
+    # the file's own 8 MiB filter buffer made too small by an override of rows (40,000 x 128 x 2 B (bf16, the
+    # widest PE format) x 2 halves > 8 MiB):
+    # the file's field, with the overrides applied
+    with pytest.raises(HardwareError) as e:
+        config_for(cosim.load_hw("mx_systolic_128", overrides={"accelerator.rows": 40000}))
+    assert str(e.value).endswith("mx_systolic_128.yaml (with overrides accelerator.rows=40000): accelerator.sram.filter: "
+                                 "got 8388608 B; expected at least 20480000 B (one 40000x128 tile, double buffered)")
+
+
+def _systolic(*argv):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "-m", "cosim", "systolic", *argv], cwd=root, capture_output=True,
+                          text=True, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+
+
+def test_systolic_cli_refuses_ignored_options_and_undersized_buffers():
+    r = _systolic("pipeline", "64", "64", "64", "--array", "8x8", "--sram", "10", "--bandwidth", "4")
+    assert r.returncode == 2
+    assert "--sram (ifmap): got 10 B; expected at least 16 B (one 8x8 tile, double buffered)" in r.stderr
+    r = _systolic("gemm", "1", "4096", "4096", "--bandwidth", "4")
+    assert r.returncode == 2 and "--bandwidth 4.0: not read by gemm (it applies to pipeline)" in r.stderr
+    r = _systolic("area", "alveo_u280")
+    assert r.returncode == 0 and "FPGA: area of the equivalent standard-cell design" in r.stdout
+    r = _systolic("gemm", "1", "4096", "4096", "--array", "128x128", "--dataflow", "ws", "--overlap")
+    assert r.returncode == 0 and "compute_cycles              131327" in r.stdout
