@@ -98,7 +98,7 @@ def _run(args) -> int:
         area = area_breakdown(hw)
         for k, v in area.items():
             print(f"{k:<12}{v:10.2f} mm2")
-        print(f"area of one device ({hw.name})" + (f"; {FPGA_AREA_NOTE}" if hw.kind == "fpga" else ""))
+        print(f"note: area of one device ({hw.name})" + (f"; {FPGA_AREA_NOTE}" if hw.kind == "fpga" else ""))
         return 0
     rows, cols = _array(args.array)
     if args.what == "pipeline":
