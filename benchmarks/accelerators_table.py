@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import cosim
+from hwmodels.accelerators import config_for
 from hwmodels.cycle import area_breakdown
+from hwmodels.energy import bitcell_mm2, sram_area_mm2
 from hwmodels.spec import load_hw
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
@@ -41,11 +43,21 @@ def main() -> int:
                      f"{dc.energy_per_token_j:.3f}{' (dynamic only)' if hw.energy_scope else ''} | "
                      f"{pc.total_latency_s * 1e3:.0f} | {pr.total_latency_s * 1e3:.0f} | "
                      f"{ar['pe_array']:.1f} / {ar['sram']:.0f} / {ar['total']:.0f} |")
+    # the VCK190's SRAM: three small arrays per AI Engine tile, so periphery dominates (derived, not typed in)
+    vck = load_hw("versal_vck190")
+    cfg = config_for(vck)
+    sram = area_breakdown(vck)["sram"]
+    cells = sum(cfg.sram_bytes.values()) * 8 * bitcell_mm2(cfg.node_nm) * cfg.arrays
+    one = sram_area_mm2(sum(cfg.sram_bytes.values()), cfg.node_nm) * cfg.arrays
+    kib = " + ".join(f"{v / 1024:g}" for v in cfg.sram_bytes.values())
     lines += ["", "dynamic only: the device file gives no `energy.static_power` (no TDP to take the bundled GPUs' "
               "30 % static share of, no cited leakage figure), so the static energy is unknown, not zero. SRAM area: "
-              "bit cells plus a periphery interpolated between LLMCompass's 4 KB and 128 KB points (hwmodels.energy), "
-              "per buffer: the VCK190's 12 + 12 + 8 KB buffers per tile are three arrays, so periphery is 84 of its "
-              "102 mm2 (one 32 KB array per tile would be about 47 mm2)."]
+              "raw 6T bit cells (TSMC N7 0.027 um^2, 16 nm 0.070 um^2; docs/hardware-sources.md) plus a periphery "
+              "interpolated between LLMCompass's CACTI 4 KB and 128 KB array efficiencies (hwmodels.energy), per "
+              f"buffer: the VCK190's {kib} KiB buffers per tile are three arrays, so periphery is "
+              f"{sram - cells:.0f} of its {sram:.0f} mm2 (one {sum(cfg.sram_bytes.values()) / 1024:g} KiB array per "
+              f"tile would be about {one:.0f} mm2). SRAM energy: every array-side access plus one per DRAM byte "
+              "(fill / write-back), each priced at one 128 KiB bank + the wire to it."]
     text = "\n".join(lines) + "\n"
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "accelerators_llama3_8b.md").write_text(text)

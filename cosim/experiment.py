@@ -577,7 +577,11 @@ def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
     # each row keeps the op's `level` (a fallback says roofline) and `provenance` columns as simulate
     # writes them: one label scheme for simulate, run and sweep tables (hwmodels/cost.py)
     rep.meta["experiment"] = {"name": exp.name, "source": exp.source}
-    rep.meta["area_mm2"] = area
+    rep.meta["area_mm2"] = area  # one device's
+    # a system: every device of it carries that silicon (area_total_mm2 = area x devices in the system)
+    devices = int(rep.meta.get("devices_in_system") or 1) if exp.system else 1
+    rep.meta["area_devices"] = devices if area is not None else None
+    rep.meta["area_total_mm2"] = area * devices if area is not None else None
     rep.meta["provenance"] = {
         "latency_s": f"{rep.level} model on {hw.name} ({display_source(hw.source)})"
                      + (f" (requested {exp.level}: fell back)" if rep.level != exp.level else "")
@@ -587,7 +591,9 @@ def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
                      f"the {exp.level} model's energy (per-op provenance column; falls back to the roofline's "
                      f"formula where the model does not apply)"),
         "footprint": "trace builder: parameters x bits/element, KV cache per token x context, live activations",
-        "area_mm2": "cycle-level area model" if area is not None else "no area model for this hardware/level",
+        "area_mm2": (("cycle-level area model, one device" + (f" (x {devices} devices of {exp.system} = "
+                                                               f"area_total_mm2)" if devices > 1 else ""))
+                     if area is not None else "no area model for this hardware/level"),
     }
 
 

@@ -168,7 +168,9 @@ def _summary(rep) -> list[tuple]:
            f"({H.percent(t['memory_bytes'] / t['capacity_bytes'] if t['capacity_bytes'] else math.nan)})"
            + ("" if t["fits_in_memory"] else " — DOES NOT FIT"), not t["fits_in_memory"])]
     if rep.meta.get("area_mm2") is not None:
-        s.append(("area", f"{rep.meta['area_mm2']:.4g} mm²", False))
+        n = rep.meta.get("area_devices") or 1
+        s.append(("area", f"{rep.meta['area_mm2']:.4g} mm²" if n == 1 else
+                  f"{rep.meta['area_mm2']:.4g} mm² per device × {n} = {rep.meta['area_total_mm2']:.4g} mm²", False))
     acc = rep.meta.get("accuracy") or {}
     if acc.get("min_sqnr_db") is not None:
         s.append(("worst op output SQNR (synthetic tensors)", f"{acc['min_sqnr_db']:.2f} dB", False))
@@ -195,7 +197,8 @@ _COLUMNS = (
     ("bytes", "bytes", "num", "off-chip bytes moved, all repeats", H.nbytes),
     ("intensity", "intensity", "num", "FLOP per byte of off-chip traffic",
      lambda v: "n/a" if v is None or v != v else ("inf" if math.isinf(v) else f"{v:.3g} FLOP/B")),
-    ("bound", "bound", "text", "what limits the op: compute or a memory level", str),
+    ("bound", "bound", "text", "what limits the op: compute, a memory level, or the systolic array loading its "
+                               "stationary tiles (weight-load, kv-load, input-load)", str),
     ("latency_s", "latency", "num", "time, all repeats", H.seconds),
     ("energy_j", "energy", "num", "energy, all repeats", H.joules),
     ("utilization", "utilisation", "num", "attained / peak compute", H.percent),
@@ -369,7 +372,8 @@ def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early:
     paths = {"csv": out / "report.csv", "json": out / "report.json", "html": out / "report.html"}
     rep.to_csv(paths["csv"])
     doc = rep.to_dict()
-    doc["totals"]["area_mm2"] = rep.meta.get("area_mm2")
+    doc["totals"]["area_mm2"] = rep.meta.get("area_mm2")  # one device
+    doc["totals"]["area_total_mm2"] = rep.meta.get("area_total_mm2")  # x the devices of a system
     doc["accuracy"] = rep.meta.get("accuracy")
     doc["provenance"] = rep.meta.get("provenance", {})
     if rep.meta.get("serve"):  # the serve: block's run (its files are under serve/; the console text is not kept)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from hwmodels.accel import AcceleratorConfig, parse_accelerator
 from hwmodels.fpga import fpga_accelerator
 from hwmodels.spec import HardwareError, HardwareSpec
+from workloads.io import InputError
 
 __all__ = ["BUILDERS", "config_for"]
 
@@ -22,6 +23,28 @@ def config_for(hw: HardwareSpec) -> AcceleratorConfig:
     largest array its resources allow (hwmodels.fpga)."""
     for section, build in BUILDERS.items():
         if section in hw.sections:
-            return build(hw)
+            try:
+                return build(hw)
+            except InputError as e:
+                raise type(e)(blame_override(str(e), hw)) from None
     raise HardwareError(f"{hw.source or hw.name}: no accelerator: or fpga: section; the cycle model needs one "
                         f"(see cosim/configs/hw/mx_systolic_128.yaml)")
+
+
+def blame_override(msg: str, hw: HardwareSpec) -> str:
+    """An error about a field of the spec's accelerator/fpga section names the override it came
+    from, not the bundled file ("override accelerator.sram.filter (applied to mx_systolic_128.yaml):
+    got 1024 B ..."); a field the file holds but an override made wrong (rows raised past what the
+    filter buffer holds) keeps the file and lists the overrides applied."""
+    from pathlib import Path
+    overrides = hw.sections.get("overrides") or {}
+    src = hw.source or hw.name
+    if not overrides or not msg.startswith(f"{src}: "):
+        return msg
+    rest = msg[len(src) + 2:]
+    field, sep, tail = rest.partition(": ")
+    for key in sorted(overrides, key=len, reverse=True):
+        if sep and (field == key or field.startswith(f"{key}.")):
+            return f"override {field} (applied to {Path(src).name}): {tail}"
+    applied = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+    return f"{src} (with overrides {applied}): {rest}"

@@ -13,7 +13,9 @@ class OpCost:
 
     ``bound`` is "compute" or the name of the memory level that limits the op
     ("hbm", "l2", "dram", "sram", ...), or "latency" when a fixed floor (kernel launch,
-    pipeline fill) dominates. ``provenance`` says where the figure comes from, one label
+    pipeline fill) dominates, or (cycle level, weight/input-stationary arrays) "weight-load",
+    "kv-load" or "input-load" when loading each fold's stationary tile, one row per cycle, outlasts
+    the rows streamed through it (decode GEMVs). ``provenance`` says where the figure comes from, one label
     scheme in simulate rows, `cosim run` report.csv and sweep tables (the level that priced
     the op is its own column, `level` / `level_used`, never a prefix here):
     "speed-of-light" (the roofline: the hardware file's datasheet peaks and bandwidths),

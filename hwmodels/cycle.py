@@ -20,6 +20,11 @@ schedule event by event; the tests check that it moves the same bytes and that t
 closed form is never above the simulated time and at most 40 % below it (balanced
 compute and traffic: read-after-write waits, bursts).
 Energy by component comes from `hwmodels.energy`, MAC energy from `hwmodels.arith`.
+SRAM accesses counted (as Accelergy/Timeloop count them): the array side's reads and partial-sum
+writes/reads, plus every DRAM byte once more in the buffer it passes through: a fill from DRAM is a
+write into that buffer, a write-back to DRAM a read out of it (`with_fills`). Elementwise ops stage
+their inputs in the ifmap buffer and their outputs in the ofmap buffer: the fill, the vector unit's
+read, its write and the write-back (2 accesses per byte each side).
 """
 
 from __future__ import annotations
@@ -32,16 +37,18 @@ from hwmodels.accel import AcceleratorConfig
 from hwmodels.accelerators import config_for
 from hwmodels.arith import DotProductUnit
 from hwmodels.cost import OpCost
-from hwmodels.energy import (EnergyParams, WIRE_J_PER_BIT_MM, op_energy, phy_area_mm2, sram_area_mm2,
-                             sram_energy_per_byte)
+from hwmodels.energy import (EnergyParams, WIRE_J_PER_BIT_MM, op_energy, phy_area_mm2, sram_access_energy_per_byte,
+                             sram_area_mm2)
 from hwmodels.spec import HardwareSpec, UnsupportedFormatError
 from hwmodels.systolic import dram_traffic, fold_geometry, gemm_cycles
 from workloads.formats import get_format
 from workloads.ops import ELEMENTWISE_FLOPS, Op, attended_pairs
 
-__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost", "GemmCost"]
+__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost", "GemmCost", "FPGA_AREA_NOTE"]
 
 PSUM_BYTES = 4  # partial sums spilled between K-folds are fp32
+# an FPGA's "area" is what its PE arrays and buffers would take as standard cells, not the FPGA die
+FPGA_AREA_NOTE = "FPGA: area of the equivalent standard-cell design"
 
 
 def applicable(hw: HardwareSpec) -> tuple[bool, str]:
@@ -53,7 +60,7 @@ def applicable(hw: HardwareSpec) -> tuple[bool, str]:
 
 
 def _energy_params(hw: HardwareSpec, cfg: AcceleratorConfig) -> EnergyParams:
-    sram = {k: sram_energy_per_byte(v, cfg.node_nm, cfg.vdd) for k, v in cfg.sram_bytes.items()}
+    sram = {k: sram_access_energy_per_byte(v, cfg.node_nm, cfg.vdd) for k, v in cfg.sram_bytes.items()}
     dram = hw.main_memory.energy_per_byte_j or 0.0
     # wires: from the SRAM edge to the middle of one array, half its side on average
     side_mm = math.sqrt(cfg.pe.area_um2() * cfg.rows * cfg.cols) / 1000.0
@@ -81,6 +88,20 @@ def _compute_format(op: Op, cfg: AcceleratorConfig, hw: HardwareSpec, compute_fa
                    if get_format(f).element_bits >= want)
     used = wider[0][1] if wider else max(cfg.pe.formats, key=lambda f: get_format(f).element_bits)
     return used, f"{op.name}: PE has no {fmt} mode; computed as {used} (explicit fallback)"
+
+
+def operand_notes(op: Op, fmt: str, cfg: AcceleratorConfig) -> tuple:
+    """A stored operand (weights, KV cache) in a format the PE has no unit for is multiplied as
+    ``fmt`` (the activations' format): say so in the op's notes and the report, never silently.
+    The conversion (e.g. int4 -> bf16 dequantization) is not charged."""
+    out = []
+    for t in op.inputs:
+        f = get_format(t.fmt).name
+        if t.role in ("weight", "kv") and f != fmt and not cfg.supports(f):
+            what = "weights" if t.role == "weight" else "KV cache"
+            out.append(f"{what} in {f}: the PE has no {f} unit, priced as {fmt} MACs (the {f} -> {fmt} "
+                       f"conversion is not charged)")
+    return tuple(dict.fromkeys(out))
 
 
 def _piece(m, n, k, k_eff, cfg: AcceleratorConfig, cap: dict, ba, bb, bc) -> dict:
@@ -194,6 +215,9 @@ class GemmCost:
     rate: float  # narrow elements per PE per K step
     stream_chunk: int | None  # the streamed dimension's tile (None: not tiled)
     k_chunk: int
+    # ws / is: each fold streams fewer rows than the R cycles its stationary tile takes to load
+    # (one row per cycle), so the load path, not the MACs, sets the fold rate (decode GEMVs)
+    stationary_load_bound: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -242,11 +266,16 @@ def gemm_cost(m: int, n: int, k: int, b: int, fmt: str, cfg: AcceleratorConfig,
     # pipeline prologue / epilogue: what must arrive before the first MAC / leave after the last
     first, last = _edge_bytes(pl["m"], pl["n"], k, cfg, bytes_a, bytes_b, bytes_c)
     busy = min(pl["busy"], cfg.arrays)
+    streamed = fold_geometry(pl["m"], pl["n"], k_eff, cfg.rows, cfg.cols, cfg.dataflow)[2]
+    if piece["chunk"]:
+        streamed = min(streamed, piece["chunk"])
+    load_bound = cfg.dataflow in ("ws", "is") and streamed < cfg.rows
     return GemmCost(cycles=cycles, macs=m * n * k * b, dram=dram, sram=sram, folds=piece["folds"] * pl["waves"],
                     cycles_per_fold=g.cycles_per_fold * stretch, mapping_efficiency=g.mapping_efficiency,
                     arrays_busy=busy, waves=pl["waves"], split=pl["split"],
                     split_dim={"ifmap": "n", "filter": "m"}.get(pl["shared"], "batch"), prologue_bytes=first * busy,
-                    epilogue_bytes=last * busy, rate=p, stream_chunk=piece["chunk"], k_chunk=piece.get("k_chunk", k))
+                    epilogue_bytes=last * busy, rate=p, stream_chunk=piece["chunk"], k_chunk=piece.get("k_chunk", k),
+                    stationary_load_bound=load_bound)
 
 
 def _edge_bytes(m, n, k, cfg: AcceleratorConfig, ba, bb, bc) -> tuple[float, float]:
@@ -280,8 +309,17 @@ def _gemm_operands(op: Op):
     return _bytes_per(ta), _bytes_per(tb), _bytes_per(tc)
 
 
+def with_fills(sram: dict, dram: dict) -> dict:
+    """SRAM accesses per buffer: the array side's (``sram``) plus each DRAM byte of that buffer once
+    (fill from DRAM = one write, write-back to DRAM = one read)."""
+    return {k: sram[k] + dram[k] for k in sram}
+
+
 def _finish(op, hw, cfg, ep, fmt, compute_cycles, vector_flops, macs, dram_bytes, sram_bytes,
-            prologue_bytes, epilogue_bytes, details, notes):
+            prologue_bytes, epilogue_bytes, details, notes, load_label: str | None = None):
+    """The op's latency, energy and bound. ``load_label``: the bound to report instead of
+    "compute" when the array's time is set by loading stationary tiles (GemmCost.stationary_load_bound):
+    "weight-load" (ws GEMM), "kv-load" (ws attention), "input-load" (is)."""
     clock = hw.clock_hz
     bw = hw.main_memory.bandwidth_Bps
     vec_cycles = vector_flops / cfg.vector_flops_per_cycle() if vector_flops else 0.0
@@ -293,6 +331,8 @@ def _finish(op, hw, cfg, ep, fmt, compute_cycles, vector_flops, macs, dram_bytes
     t_edges = (prologue_bytes + epilogue_bytes) / bw
     latency = max(t_compute + t_edges, t_mem) + cfg.dram_latency_s
     bound = "compute" if t_compute + t_edges >= t_mem else hw.main_memory.name
+    if bound == "compute" and load_label:
+        bound = load_label
     e = op_energy(macs, ep.mac_factor * cfg.pe.energy_per_mac_j(fmt) if macs else 0.0, sram_bytes, total_dram,
                   vector_flops, latency, ep)
     total = e.pop("total")
@@ -313,6 +353,7 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
     if op.kind in ("gemm", "moe_router"):
         fmt, note = _compute_format(op, cfg, hw, compute_fallback)
         notes.append(note)
+        notes.extend(operand_notes(op, fmt, cfg))
         d = op.dims
         if op.kind == "gemm":
             m, n, k, b = int(d["m"]), int(d["n"]), int(d["k"]), int(d.get("b", 1))
@@ -323,12 +364,15 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         ba, bb, bc = _gemm_operands(op)
         g = gemm_cost(m, n, k, b, fmt, cfg, ba, bb, bc, hw.main_memory.bandwidth_Bps / hw.clock_hz)
         details = {k_: getattr(g, k_) for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy",
-                                                 "rate", "stream_chunk", "k_chunk", "split_dim")}
-        return _finish(op, hw, cfg, ep, fmt, g.cycles, 0.0, g.macs, g.dram, g.sram,
-                       g.prologue_bytes, g.epilogue_bytes, details, notes)
+                                                 "rate", "stream_chunk", "k_chunk", "split_dim",
+                                                 "stationary_load_bound")}
+        label = ("weight-load" if cfg.dataflow == "ws" else "input-load") if g.stationary_load_bound else None
+        return _finish(op, hw, cfg, ep, fmt, g.cycles, 0.0, g.macs, g.dram, with_fills(g.sram, g.dram),
+                       g.prologue_bytes, g.epilogue_bytes, details, notes, label)
     if op.kind == "attention":
         fmt, note = _compute_format(op, cfg, hw, compute_fallback)
         notes.append(note)
+        notes.extend(operand_notes(op, fmt, cfg))
         d = op.dims
         batch, heads, kvh = int(d["batch"]), int(d["heads"]), int(d.get("kv_heads", d["heads"]))
         q, kv, hd = int(d["q_len"]), int(d["kv_len"]), int(d["head_dim"])
@@ -348,13 +392,16 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         dram = {"ifmap": sum(t.nbytes for t in op.inputs if t.role != "kv"),
                 "filter": sum(t.nbytes for t in op.inputs if t.role == "kv"),
                 "ofmap": sum(t.nbytes for t in op.outputs)}
+        load = s1.stationary_load_bound and s2.stationary_load_bound
         details = {"folds": s1.folds + s2.folds, "causal_fraction": frac,
-                   "mapping_efficiency": s1.mapping_efficiency}
-        return _finish(op, hw, cfg, ep, fmt, cycles, vec, (s1.macs + s2.macs) * frac, dram, sram,
-                       s1.prologue_bytes, s2.epilogue_bytes, details, notes)
+                   "mapping_efficiency": s1.mapping_efficiency, "stationary_load_bound": load}
+        label = ("kv-load" if cfg.dataflow == "ws" else "input-load") if load else None
+        return _finish(op, hw, cfg, ep, fmt, cycles, vec, (s1.macs + s2.macs) * frac, dram, with_fills(sram, dram),
+                       s1.prologue_bytes, s2.epilogue_bytes, details, notes, label)
     if op.kind in ELEMENTWISE_FLOPS:
         dram = {"vector_in": sum(t.nbytes for t in op.inputs), "vector_out": sum(t.nbytes for t in op.outputs)}
-        sram = {"default": sum(dram.values())}
+        # staged in the ifmap / ofmap buffers: fill + vector read in, vector write + write-back out
+        sram = {"ifmap": 2 * dram["vector_in"], "ofmap": 2 * dram["vector_out"]}
         return _finish(op, hw, cfg, ep, "fp32", 0.0, op.flops, 0.0, dram, sram, 0.0, 0.0,
                        {"unit": "vector"}, notes)
     # allreduce / custom: outside the array model
@@ -376,9 +423,9 @@ def estimate_trace(ops, hw: HardwareSpec, compute_fallback: bool = False):
     costs = [_estimate(op, hw, cfg, ep, compute_fallback) for op in ops]
     notes = tuple(dict.fromkeys(n for c in costs for n in c.notes))
     area = area_breakdown(hw, cfg)
-    summary = (f"cycle model: {cfg.arrays} x {cfg.rows}x{cfg.cols} {cfg.dataflow} arrays; silicon area "
+    summary = (f"cycle model: {cfg.arrays} x {cfg.rows}x{cfg.cols} {cfg.dataflow} arrays; silicon area of one device "
                f"{area['total']:.1f} mm2 (" + ", ".join(f"{k} {v:.1f}" for k, v in area.items() if k != "total")
-               + ")" + ("" if hw.kind != "fpga" else "; FPGA: area of the equivalent standard-cell design"))
+               + ")" + ("" if hw.kind != "fpga" else f"; {FPGA_AREA_NOTE}"))
     return costs, notes + (summary,)
 
 

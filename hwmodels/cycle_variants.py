@@ -27,8 +27,9 @@ import numpy as np
 
 from hwmodels.accelerators import config_for
 from hwmodels.arith import DotProductUnit
-from hwmodels.cycle import PSUM_BYTES, _bytes_per, _compute_format, _gemm_operands, applicable, area_breakdown
-from hwmodels.energy import WIRE_J_PER_BIT_MM, phy_area_mm2, sram_area_mm2, sram_energy_per_byte
+from hwmodels.cycle import (PSUM_BYTES, _bytes_per, _compute_format, _gemm_operands, applicable, area_breakdown,
+                            operand_notes)
+from hwmodels.energy import WIRE_J_PER_BIT_MM, phy_area_mm2, sram_access_energy_per_byte, sram_area_mm2
 from hwmodels.spec import HardwareError, HardwareSpec
 from workloads.ops import ELEMENTWISE_FLOPS, attended_pairs
 
@@ -49,7 +50,7 @@ def variant_field(key: str, main_memory: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def _sram_e(size: float, node: float, vdd: float) -> float:
-    return sram_energy_per_byte(size, node, vdd)
+    return sram_access_energy_per_byte(size, node, vdd)
 
 
 class _Cfg:
@@ -364,9 +365,10 @@ def _gemm_rows(ops, cfg, base, compute_fallback):
             else:
                 m, n, k, b = int(d["tokens"]), int(d["experts"]), int(d["hidden"]), 1
             if min(m, n, k, b) == 0:
-                plan.append(("empty", op, None, note))
+                plan.append(("empty", op, None, (note,)))
                 continue
-            plan.append(("gemm", op, (fmt, add(m, n, k, b, cfg.rate(fmt), *_gemm_operands(op))), note))
+            plan.append(("gemm", op, (fmt, add(m, n, k, b, cfg.rate(fmt), *_gemm_operands(op))),
+                         (note,) + operand_notes(op, fmt, cfg)))
         elif op.kind == "attention":
             fmt, note = _compute_format(op, cfg, base, compute_fallback)
             batch, heads, kvh = int(d["batch"]), int(d["heads"]), int(d.get("kv_heads", d["heads"]))
@@ -376,12 +378,12 @@ def _gemm_rows(ops, cfg, base, compute_fallback):
             bq, bk, p = _bytes_per(op.inputs[0]), _bytes_per(kv_t[0]), cfg.rate(fmt)
             i1 = add(q * group, kv, hd, batch * kvh, p, bq, bk, 4)
             i2 = add(q * group, dv, kv, batch * kvh, p, 4, bk, bq)
-            plan.append(("attention", op, (fmt, i1, i2), note))
+            plan.append(("attention", op, (fmt, i1, i2), (note,) + operand_notes(op, fmt, cfg)))
         elif op.kind in ELEMENTWISE_FLOPS:
             plan.append(("vector", op, None, None))
         else:
-            plan.append(("roofline", op, None, f"{op.name}: {op.kind} is not modelled at cycle level; "
-                                               f"roofline estimate used"))
+            plan.append(("roofline", op, None, (f"{op.name}: {op.kind} is not modelled at cycle level; "
+                                                f"roofline estimate used",)))
     G = {x: np.array(v, dtype=np.int64 if x in "mnkb" else float).reshape(-1, 1) for x, v in cols.items()}
     return G, plan
 
@@ -462,7 +464,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
     for i, (kind, op, info, _) in enumerate(plan):
         if kind == "gemm":
             fmt, r = info
-            s = tuple(x[r] for x in res["sram"])
+            s = tuple(x[r] + d[r] for x, d in zip(res["sram"], res["dram"]))  # + fills / write-backs
             lat[i], en[i] = _finish(c, fmt, res["cycles"][r], 0.0, int(res["macs"][r, 0]),
                                     tuple(x[r] for x in res["dram"]), tuple(zip(s, (c.ej_i, c.ej_f, c.ej_o))),
                                     res["prologue"][r], res["epilogue"][r])
@@ -470,15 +472,15 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
             lat[i], en[i] = _attention(c, op, info, res)
         elif kind == "vector":
             din, dout = sum(t.nbytes for t in op.inputs), sum(t.nbytes for t in op.outputs)
-            lat[i], en[i] = _finish(c, "fp32", 0.0, op.flops, 0.0, (din, dout), ((0 + din + dout, 0.0),),
-                                    0.0, 0.0)
+            lat[i], en[i] = _finish(c, "fp32", 0.0, op.flops, 0.0, (din, dout),
+                                    ((2 * din, c.ej_i), (2 * dout, c.ej_o)), 0.0, 0.0)
         elif kind == "roofline":
             lat[i], en[i] = _roofline_op(op, base, c, compute_fallback)
     tot_l, tot_e = np.zeros(n), np.zeros(n)
     for i, op in enumerate(ops):
         tot_l = tot_l + lat[i] * op.repeat
         tot_e = tot_e + en[i] * op.repeat
-    notes = tuple(dict.fromkeys(p[3] for p in plan if p[3]))
+    notes = tuple(dict.fromkeys(n for p in plan for n in (p[3] or ()) if n))
     return {"total_latency_s": tot_l, "total_energy_j": tot_e, "latency_s": lat, "energy_j": en,
             "area_mm2": _area(base, c), "notes": notes}
 
@@ -492,8 +494,8 @@ def _attention(c: _Cfg, op, info, res):
     frac = pairs / (q * kv) if q * kv else 0.0
     cycles = (res["cycles"][i1] + res["cycles"][i2]) * frac
     vec = ELEMENTWISE_FLOPS["softmax"] * int(d["batch"]) * int(d["heads"]) * pairs
-    sram = tuple(((a[i1] + a[i2]) * frac, ej) for a, ej in zip(res["sram"], (c.ej_i, c.ej_f, c.ej_o)))
     dram = (sum(t.nbytes for t in op.inputs if t.role != "kv"), sum(t.nbytes for t in op.inputs if t.role == "kv"),
             sum(t.nbytes for t in op.outputs))
+    sram = tuple(((a[i1] + a[i2]) * frac + d, ej) for a, d, ej in zip(res["sram"], dram, (c.ej_i, c.ej_f, c.ej_o)))
     macs = (int(res["macs"][i1, 0]) + int(res["macs"][i2, 0])) * frac
     return _finish(c, fmt, cycles, vec, macs, dram, sram, res["prologue"][i1], res["epilogue"][i2])

@@ -30,7 +30,7 @@ from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError
 from hwmodels.systolic import DATAFLOWS
 from workloads.formats import get_format
 
-__all__ = ["mac_resources", "size_array", "fpga_accelerator", "DSP_PACKING", "FPGA_ENERGY_FACTOR"]
+__all__ = ["mac_resources", "size_array", "fpga_accelerator", "DSP_PACKING", "FPGA_ENERGY_FACTOR", "PL_VDD", "AIE_VDD"]
 
 # MACs one DSP slice does per cycle, by element format.
 #  DSP48E2 (27x18 multiplier): 2 INT8 MACs per DSP with the WP486 packing (alveo_ds963 note:
@@ -46,6 +46,13 @@ DSP_PACKING = {
 # FPGA vs standard-cell ASIC dynamic energy for the same logic: ~14x (Kuon & Rose, "Measuring
 # the Gap Between FPGAs and ASICs", IEEE TCAD 2007) [R: recalled, not in hardware-data.yaml].
 FPGA_ENERGY_FACTOR = 14.0
+
+# Core supply the MAC and vector energies are priced at: UltraScale+ programmable logic VCCINT 0.85 V,
+# Versal AI Engine 0.8 V [R: recalled data-sheet nominals]. One value per engine prices the PE unit
+# and the vector unit alike (the device file's energy.per_flop quotes the same figures:
+# tests/test_fpga.py::test_roofline_per_flop_is_the_cycle_level_price).
+PL_VDD = 0.85
+AIE_VDD = 0.8
 
 
 def _component_counts(fmt: str, lanes=None) -> dict:
@@ -179,11 +186,12 @@ def fpga_accelerator(hw: HardwareSpec) -> AcceleratorConfig:
     mem = _sram_bytes(res, budget["memory"]) / sz.arrays
     sram = {"ifmap": 0.4 * mem, "filter": 0.4 * mem, "ofmap": 0.2 * mem}
     # pack_narrow: a DSP sized for the widest format packs narrower MACs (2 int8 / 4 int4 per bf16 DSP)
-    unit = DotProductUnit(tuple(fmts), lanes=1, pack_narrow=True, node_nm=node, name="fpga.pe", source=src)
+    unit = DotProductUnit(tuple(fmts), lanes=1, pack_narrow=True, node_nm=node, vdd=PL_VDD, name="fpga.pe",
+                          source=src)
     cfg = AcceleratorConfig(rows=sz.rows, cols=sz.cols, arrays=sz.arrays, dataflow=df, pe=unit,
                             vector_lanes=int((sec.get("vector") or {}).get("lanes", sz.cols)),
                             vector_flops_per_lane=2.0, sram_bytes=sram, dram_latency_s=lat, node_nm=node,
-                            vdd=0.85, source=src, fold_overlap=bool(sec.get("fold_overlap", True)),
+                            vdd=PL_VDD, source=src, fold_overlap=bool(sec.get("fold_overlap", True)),
                             extra={"fpga": sz, "energy_factor": FPGA_ENERGY_FACTOR})
     widest = max(get_format(f).bits_per_element for f in fmts) / 8
     cfg.check_fits(widest, "fpga.resources (BRAM36/URAM x budget.memory, split 40/40/20) -> sram")
@@ -205,11 +213,11 @@ def _aie(hw, sec, fmts, lat, node, src) -> AcceleratorConfig:
     rows = 8
     cols = int(native // rows)
     rates = tuple((f, macs[get_format(f).name] / native) for f in fmts if macs[get_format(f).name] != native)
-    unit = DotProductUnit(tuple(fmts), lanes=1, pack_narrow=False, rates=rates, node_nm=node,
+    unit = DotProductUnit(tuple(fmts), lanes=1, pack_narrow=False, rates=rates, node_nm=node, vdd=AIE_VDD,
                           name="fpga.aie", source=src)
     mem = quantity(aie.get("data_memory", "32 KiB"), "bytes", src, "fpga.aie.data_memory")
     sram = {"ifmap": 0.375 * mem, "filter": 0.375 * mem, "ofmap": 0.25 * mem}
     return AcceleratorConfig(rows=rows, cols=cols, arrays=tiles, dataflow="os", pe=unit,
                              vector_lanes=int(aie.get("vector_lanes", 16)), vector_flops_per_lane=2.0,
-                             sram_bytes=sram, dram_latency_s=lat, node_nm=node, vdd=0.8, source=src,
+                             sram_bytes=sram, dram_latency_s=lat, node_nm=node, vdd=AIE_VDD, source=src,
                              fold_overlap=True, extra={"engine": "aie"})

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from hwmodels.systolic import SystolicError, _ceil, fold_geometry, gemm_cycles
 
-__all__ = ["PipelineConfig", "PipelineResult", "simulate_gemm", "gantt_png", "fold_plan"]
+__all__ = ["PipelineConfig", "PipelineResult", "simulate_gemm", "gantt_png", "fold_plan", "check_fits"]
 
 PSUM_BYTES = 4
 
@@ -44,6 +44,21 @@ class PipelineConfig:
     elem_bytes: dict = field(default_factory=lambda: {"ifmap": 1.0, "filter": 1.0, "ofmap": 1.0})
     overlap: bool = False  # folds back to back (double-buffered stationary registers)
     double_buffered: bool = True
+
+
+def check_fits(cfg: PipelineConfig, where: str = "sram") -> None:
+    """The buffers must hold at least one tile edge per half, as the cycle level requires
+    (hwmodels.accel.AcceleratorConfig.check_fits): R elements of the ifmap, one R x C filter
+    tile, C elements of the ofmap (x2 when double buffered), in the configured element sizes."""
+    from hwmodels.spec import HardwareError
+    R, C, eb = cfg.rows, cfg.cols, cfg.elem_bytes
+    halves = 2 if cfg.double_buffered else 1
+    need = {"ifmap": R * eb["ifmap"] * halves, "filter": R * C * eb["filter"] * halves,
+            "ofmap": C * eb["ofmap"] * halves}
+    for name, b in need.items():
+        if cfg.sram_bytes[name] < b:
+            raise HardwareError(f"{where} ({name}): got {cfg.sram_bytes[name]:g} B; expected at least {b:g} B "
+                                f"(one {R}x{C} tile{', double buffered' if halves == 2 else ''})")
 
 
 def fold_plan(m: int, n: int, k: int, cfg: PipelineConfig) -> list[dict]:

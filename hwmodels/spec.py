@@ -277,6 +277,11 @@ def _override_kind(parts: list) -> str | None:
         return "energy_per_flop" if parts[1] == "per_flop" else "power"
     if head == "power":
         return "power"
+    if head in ("accelerator", "fpga"):  # the cycle model's sections: buffer sizes and DRAM latency
+        if (len(parts) == 3 and parts[1] == "sram") or parts[1:] == ["aie", "data_memory"]:
+            return "bytes"
+        if parts[1:] == ["dram_latency"]:
+            return "time"
     return None
 
 

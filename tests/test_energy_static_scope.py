@@ -115,7 +115,8 @@ def test_fpga_comparison_rows_are_like_for_like():
     assert u["dynamic_energy_per_token_j"] == pytest.approx(u["energy_per_token_j"] - 67.5 / u["tokens_per_s"])
     assert v["static_energy_per_token_j"] is None and v["energy_per_token_j"] is None
     assert v["energy_scope"] == "dynamic only (no static power in versal_vck190.yaml)"
-    assert v["dynamic_energy_per_token_j"] == pytest.approx(0.599, abs=5e-4)
+    # 0.600 since session 14 (was 0.599): DRAM fills / write-backs now also cost SRAM accesses (tests/test_accel_audit14.py)
+    assert v["dynamic_energy_per_token_j"] == pytest.approx(0.5996, abs=5e-4)
 
 
 def test_collective_bytes_column_is_memory_traffic_and_a_note_says_so():

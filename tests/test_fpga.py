@@ -111,3 +111,36 @@ def test_bad_fpga_sections():
     # no BRAM at all: the scratchpads cannot hold one tile
     with pytest.raises(HardwareError, match=r"f.yaml: fpga.resources \(BRAM36.*sram.ifmap: got 0 B; expected at least"):
         cycle.config_for(spec({**base, "resources": {"dsp": 512, "lut": 200000, "bram36": 0}}))
+
+
+def _accelerator_files():
+    from hwmodels.spec import list_hw
+    return [n for n in list_hw() if cycle.applicable(load(n))[0]]
+
+
+@pytest.mark.parametrize("name", _accelerator_files())
+def test_roofline_per_flop_is_the_cycle_level_price(name):
+    # one rule prices both levels: the file's energy.per_flop (what the roofline charges) is the
+    # cycle level's MAC energy / 2 (x the FPGA fabric factor), and fp32 the vector unit's, to the
+    # file's 3 significant figures. alveo_u280 int8 was 0.504 pJ in the file but 0.438 at cycle
+    # level (PE unit priced at 0.8 V, the vector unit and the file at the PL's 0.85 V).
+    hw = load(name)
+    cfg = cycle.config_for(hw)
+    ep = cycle._energy_params(hw, cfg)
+    assert set(hw.energy_per_flop_j) == set(hw.peak_flops)
+    for fmt, e in hw.energy_per_flop_j.items():
+        want = ep.mac_factor * cfg.pe.energy_per_mac_j(fmt) / 2 if cfg.supports(fmt) else ep.vector_j_per_flop
+        assert e == pytest.approx(want, rel=5e-3, abs=0), (name, fmt)
+    # the on-chip level's energy is one access to the ifmap buffer, as the cycle level prices it
+    sram = next(m for m in hw.memory if m.name == "sram")
+    assert sram.energy_per_byte_j == pytest.approx(ep.sram_j_per_byte["ifmap"], rel=5e-3, abs=0), name
+
+
+def test_u280_int8_price_by_hand():
+    # 14 (Kuon & Rose) x the 16 nm / 0.85 V int8 lane of a bf16-sized DSP PE / 2 = 0.504 pJ/FLOP
+    from hwmodels.arith import DotProductUnit
+    from hwmodels.fpga import FPGA_ENERGY_FACTOR, PL_VDD
+    unit = DotProductUnit(("bf16", "int8", "int4"), pack_narrow=True, node_nm=16, vdd=PL_VDD)
+    assert PL_VDD == 0.85 and FPGA_ENERGY_FACTOR == 14.0
+    assert FPGA_ENERGY_FACTOR * unit.energy_per_mac_j("int8") / 2 == pytest.approx(0.504e-12, rel=1e-3, abs=0)
+    assert cycle.config_for(load("alveo_u280")).pe.energy_per_mac_j("int8") == unit.energy_per_mac_j("int8")

@@ -30,7 +30,9 @@ def test_ratios_are_percent_and_names_carry_units(capsys):
 
 def test_area_sums(capsys):
     assert main(["systolic", "area", "tpu_v4_like_128"]) == 0
-    lines = dict(l.split()[:2] for l in capsys.readouterr().out.splitlines())
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "note: area of one device (tpu_v4_like_128)"
+    lines = dict(l.split()[:2] for l in out if not l.startswith("note:"))
     parts = sum(float(v) for k, v in lines.items() if k != "total")
     assert abs(parts - float(lines["total"])) < 0.05
 

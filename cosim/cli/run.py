@@ -74,7 +74,9 @@ def run(args) -> int:
                       f"kv {ck['kv']}" + (f", recipe {ck['recipe']}" if ck.get("recipe") else "") + ")")
             print(f"  {ck['baseline_note']}")
     if rep.meta.get("area_mm2") is not None:
-        print(f"area: {rep.meta['area_mm2']:.4g} mm2")
+        n = rep.meta.get("area_devices") or 1
+        print(f"area: {rep.meta['area_mm2']:.4g} mm2" if n == 1 else
+              f"area: {rep.meta['area_mm2']:.4g} mm2 per device x {n} devices = {rep.meta['area_total_mm2']:.4g} mm2")
     sv = rep.meta.get("serve")
     if sv:  # the serving run of the `serve:` block: its TTFT/TPOT/goodput, not only in the files
         print(f"\nserving run ({exp.source}: serve):")

@@ -20,18 +20,45 @@ def register(sub) -> None:
                    help="gemm/conv: cycles of one layer; pipeline: a GEMM through the simpy memory pipeline; "
                         "area: an accelerator's area breakdown")
     p.add_argument("args", nargs="+", help="gemm/pipeline: M N K; conv: IH IW FH FW C NF; area: hardware name")
-    p.add_argument("--array", default="128x128", help="rows x cols, e.g. 32x32")
-    p.add_argument("--dataflow", default="os", help="os | ws | is")
-    p.add_argument("--compat", choices=("scalesim",), default=None, help="SCALE-Sim 3.0.0 counting conventions")
-    p.add_argument("--overlap", action="store_true", help="double-buffered stationary registers (folds back to back)")
-    p.add_argument("--stride", type=int, default=1, help="conv: filter stride")
-    p.add_argument("--bandwidth", type=float, default=float("inf"), help="pipeline: DRAM bytes per cycle")
-    p.add_argument("--latency", type=float, default=0.0, help="pipeline: DRAM latency, cycles")
-    p.add_argument("--sram", type=float, default=2**20, help="pipeline: bytes per buffer (ifmap, filter, ofmap)")
-    p.add_argument("--sram-bandwidth", type=float, default=float("inf"),
-                   help="pipeline: bytes per cycle the SRAM ports can feed the array")
+    # defaults are None here and filled in _options: an option the subcommand does not read is refused
+    p.add_argument("--array", default=None, help="gemm/conv/pipeline: rows x cols, e.g. 32x32 (default 128x128)")
+    p.add_argument("--dataflow", default=None, help="gemm/conv/pipeline: os | ws | is (default os)")
+    p.add_argument("--compat", choices=("scalesim",), default=None,
+                   help="gemm/conv: SCALE-Sim 3.0.0 counting conventions")
+    p.add_argument("--overlap", action="store_true", default=None,
+                   help="gemm/conv/pipeline: double-buffered stationary registers (folds back to back)")
+    p.add_argument("--stride", type=int, default=None, help="conv: filter stride (default 1)")
+    p.add_argument("--bandwidth", type=float, default=None, help="pipeline: DRAM bytes per cycle (default unlimited)")
+    p.add_argument("--latency", type=float, default=None, help="pipeline: DRAM latency, cycles (default 0)")
+    p.add_argument("--sram", type=float, default=None,
+                   help="pipeline: bytes per buffer (ifmap, filter, ofmap; default 1 MiB)")
+    p.add_argument("--sram-bandwidth", type=float, default=None,
+                   help="pipeline: bytes per cycle the SRAM ports can feed the array (default unlimited)")
     p.add_argument("--gantt", help="pipeline: write a Gantt chart (.png)")
     p.set_defaults(func=run)
+
+
+# the options each subcommand reads, with their defaults
+OPTIONS = {"array": "128x128", "dataflow": "os", "compat": None, "overlap": False, "stride": 1,
+           "bandwidth": float("inf"), "latency": 0.0, "sram": float(2 ** 20), "sram_bandwidth": float("inf"),
+           "gantt": None}
+USED = {"gemm": ("array", "dataflow", "compat", "overlap"),
+        "conv": ("array", "dataflow", "compat", "overlap", "stride"),
+        "pipeline": ("array", "dataflow", "overlap", "bandwidth", "latency", "sram", "sram_bandwidth", "gantt"),
+        "area": ()}
+
+
+def _options(args) -> None:
+    """Refuse an option the subcommand does not read (it would be silently ignored), then fill the
+    defaults of the rest."""
+    for name, default in OPTIONS.items():
+        v = getattr(args, name)
+        if v is not None and name not in USED[args.what]:
+            users = [w for w, used in USED.items() if name in used]
+            raise InputError(f"cosim systolic {args.what}: --{name.replace('_', '-')} {v}: not read by "
+                             f"{args.what} (it applies to {' / '.join(users)}); drop it")
+        if v is None:
+            setattr(args, name, default)
 
 
 def _array(text: str) -> tuple[int, int]:
@@ -54,28 +81,34 @@ def _ints(args, n, what):
 def run(args) -> int:
     try:
         return _run(args)
-    except InputError as e:
+    except InputError as e:  # HardwareError included
         print(f"error: {e}", file=sys.stderr)
         return 2
 
 
 def _run(args) -> int:
+    _options(args)
     if args.what == "area":
-        from hwmodels.cycle import area_breakdown
+        from hwmodels.cycle import FPGA_AREA_NOTE, area_breakdown
         from hwmodels.spec import load_hw
 
-        area = area_breakdown(load_hw(args.args[0]))
+        if len(args.args) != 1:
+            raise InputError(f"cosim systolic area: got {args.args}; expected one hardware name")
+        hw = load_hw(args.args[0])
+        area = area_breakdown(hw)
         for k, v in area.items():
             print(f"{k:<12}{v:10.2f} mm2")
+        print(f"note: area of one device ({hw.name})" + (f"; {FPGA_AREA_NOTE}" if hw.kind == "fpga" else ""))
         return 0
     rows, cols = _array(args.array)
     if args.what == "pipeline":
-        from hwmodels.pipeline import PipelineConfig, gantt_png, simulate_gemm
+        from hwmodels.pipeline import PipelineConfig, check_fits, gantt_png, simulate_gemm
 
         m, n, k = _ints(args.args, 3, "pipeline")
         cfg = PipelineConfig(rows, cols, args.dataflow, bandwidth=args.bandwidth, latency=args.latency,
                              sram_bytes={"ifmap": args.sram, "filter": args.sram, "ofmap": args.sram},
                              overlap=args.overlap, sram_bandwidth=args.sram_bandwidth)
+        check_fits(cfg, "--sram")
         r = simulate_gemm(m, n, k, cfg, keep_timeline=bool(args.gantt))
         for key, label in PIPELINE_FIELDS:
             print(f"{label:<32}{getattr(r, key)}")

@@ -284,6 +284,7 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
         fail(source, "fallback", fallback, "roofline (price points whose level the hardware cannot do with the "
                                            "roofline, saying so in every row) or no fallback key")
     _check_levels(base, axes, search, fallback, source)
+    _check_cycle_only_axes(base, axes, search, source)
     from cosim.dse.combos import check_combinations
     check_combinations(base, axes, search, source)  # seq within the context, layouts that shard and fit
     fit = doc.get("require_memory_fit", True)
@@ -652,6 +653,25 @@ def _loaded(hws, base, load_hw):
             yield name, load_hw(name, overrides=base.hw.overrides_dict() or None)
         except (HardwareError, InputError, ValueError, KeyError):
             continue
+
+
+CYCLE_ONLY_FIELDS = ("hw.accelerator.", "hw.fpga.")  # read only by the cycle model (hwmodels.accelerators)
+
+
+def _check_cycle_only_axes(base, axes, search, source) -> None:
+    """Refuse an axis over the accelerator: / fpga: section when no point of the sweep is priced at
+    level cycle: the roofline never reads that section, so every row would come out the same with
+    no warning (as area_mm2, which only the cycle level has, is refused at another level)."""
+    if base.level == "cycle" or "cycle" in map(str, _axis_values(axes, search, "level")):
+        return
+    where = [(f"axes[{i}].{kind}.{f}", f) for i, (kind, body) in enumerate(axes)
+             for f in (body["fields"] if kind == "random" else body)]
+    where += [(f"search.fields.{f}", f) for f in (search["fields"] if search else ())]
+    for w, f in where:
+        if f.startswith(CYCLE_ONLY_FIELDS):
+            fail(source, w, f, f"level: cycle in the base experiment or a `level` axis holding cycle (level "
+                               f"{base.level!r} never reads the {f.split('.')[1]}: section, so every row would "
+                               f"be the same)")
 
 
 def _warn_system_device(base, axes, search, source) -> None:
