@@ -255,9 +255,15 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                  + (f" (shapes bucketed at {cfg.bucket:.0%})" if cfg.bucket else " (exact shapes)")
                  if step_model is None else f"step costs: {type(steps).__name__} (given; its energy is taken "
                                             f"as the replica's, unscaled)")
-    if cfg.preemption == "swap" or cfg.offload or cfg.scheduler == "disaggregated":
-        notes.append("link transfers (swap, offload, KV hand-over) cost time only: the hardware spec gives "
-                     "no energy per byte for its links")
+    if cfg.preemption == "swap" or cfg.offload:
+        charged = ("the replica's static power over the stall" if hasattr(getattr(steps, "inner", steps), "stall_cost")
+                   else "no energy (the given step model prices no stall)")
+        notes.append(f"KV swap / offload transfers stall the step (bytes / {cfg.host_link} bandwidth, not overlapped "
+                     f"with compute) and are charged {charged}; no link energy per byte (the hardware spec's "
+                     f"interconnect entries give a bandwidth only)")
+    if cfg.scheduler == "disaggregated":
+        notes.append("KV hand-over (prefill -> decode replica) costs time only: it runs beside the replicas' steps, "
+                     "and energy counts busy steps only; no link energy per byte (the spec gives a bandwidth only)")
     notes += _nan_figure_notes(cfg, summary, df)
     return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},
                        tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced)
