@@ -46,3 +46,32 @@ def test_stall_of_a_tp2_replica_draws_both_devices(tmp_path):
     c = steps.stall_cost(0.5)
     # roofline: the device file's static power (210 W for the H100 SXM) on each of the 2 devices
     assert c.latency_s == 0.5 and c.energy_j == pytest.approx(2 * 210.0 * 0.5, rel=1e-12)
+
+
+def test_static_batches_are_bounded_by_max_num_seqs_and_kv_not_the_8192_token_budget():
+    """Audit: the static scheduler's batch was capped at 8 = 8192 // 1024 by the continuous scheduler's
+    default step budget (5.80 req/s) though docs/serving.md said it prefills up to max_num_seqs. Now its step
+    budget is max_num_seqs x the longest prompt (256 x 1024 = 262,144 tokens, the padded batch HF generate
+    runs), whose activations the KV capacity reserves; the batch is then bounded by the KV: 15,921 blocks
+    of 16 tokens, each request holding ceil(1280 / 16) = 80 blocks -> 199 requests."""
+    kw = dict(qps=100, requests=600, prompt_len=1024, output_len=256, scheduler="static")
+    r = serve(MODEL, "h100_sxm", **kw)
+    cap = r.capacity["replica0"]
+    assert "at 262144 tokens" in cap.source and cap.blocks == 15921
+    assert r.timeline["prefills"].max() == 15921 // 80 == 199
+    assert any("step token budget 262,144 (max_num_seqs 256 x the longest prompt 1,024)" in n for n in r.notes)
+    assert any(n.startswith("static batches: ") and "by the KV cache" in n and "(smallest such batch 199)" in n
+               for n in r.notes)
+    # a given budget still caps the batch, and the run says so
+    small = serve(MODEL, "h100_sxm", max_batched_tokens=8192, **kw)
+    assert small.timeline["prefills"].max() == 8192 // 1024 == 8
+    assert any("by the step token budget max_batched_tokens = 8,192 tokens (smallest such batch 8)" in n
+               for n in small.notes)
+    assert r.summary["throughput_req_s"] > 3 * small.summary["throughput_req_s"]
+
+
+def test_static_whole_batch_prefill_that_leaves_no_kv_room_says_what_to_change(tmp_path):
+    from workloads.io import InputError
+    with pytest.raises(InputError, match=r"scheduler static prefills a whole batch in one step: max_num_seqs 256 x "
+                                         r"the longest prompt 4,096; lower max_num_seqs or give max_batched_tokens"):
+        serve(MODEL, "h100_sxm", qps=1, requests=2, prompt_len=4096, output_len=16, scheduler="static")

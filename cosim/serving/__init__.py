@@ -137,7 +137,7 @@ def _check_requests(specs, cfg, caps, model):
     window, where = cfg.context_window, "context_window"
     if window is None and model.max_context:  # the model's own limit unless one is given
         window, where = model.max_context, f"{model.name}'s max_context (set context_window to change it)"
-    budget = cfg.token_budget if cfg.scheduler != "chunked" else None  # chunked prefill splits a prompt
+    budget = token_budget(cfg, specs) if cfg.scheduler != "chunked" else None  # chunked prefill splits a prompt
     for r in specs:
         total = r.prompt_len + r.output_len
         if window and total - 1 > window:
@@ -169,6 +169,38 @@ def _level_used(steps, draft) -> str:
     if not levels:
         return "given" if not isinstance(getattr(steps, "inner", steps), DeviceStepCost) else "none"
     return summarize_levels(levels)
+
+
+def token_budget(cfg, specs) -> int:
+    """Tokens a step may prefill: max_batched_tokens when given; for the static scheduler
+    max_num_seqs x the longest prompt (it prefills a whole batch in one step, as HF generate runs
+    a padded batch: the batch is bounded by max_num_seqs and the KV, not by a step budget); else
+    ServeConfig.token_budget (512 chunked, 8192 otherwise)."""
+    if cfg.scheduler == "static" and cfg.max_batched_tokens is None:
+        return cfg.max_num_seqs * max(r.prompt_len for r in specs)
+    return cfg.token_budget
+
+
+def _static_budget_text(cfg, specs) -> str:
+    return f"max_num_seqs {cfg.max_num_seqs} x the longest prompt {max(r.prompt_len for r in specs):,}"
+
+
+_CAUSES = {"kv": "the KV cache (prompt + output reserved per request)",
+           "max_batched_tokens": "the step token budget max_batched_tokens",
+           "max_prefill_seqs": "max_prefill_seqs"}
+
+
+def _batch_limit_notes(cfg, replicas, budget) -> list:
+    """Never silent: static batches cut below max_num_seqs while requests waited, per cause."""
+    batches = sum(getattr(r, "batches", 0) for r in replicas)
+    merged: dict = {}
+    for rep in replicas:
+        for cause, (n, smallest) in getattr(rep, "batch_limits", {}).items():
+            m = merged.get(cause, (0, smallest))
+            merged[cause] = (m[0] + n, min(m[1], smallest))
+    return [f"static batches: {n} of {batches} stopped below max_num_seqs ({cfg.max_num_seqs}) with requests waiting, "
+            f"by {_CAUSES[cause]}" + (f" = {budget:,} tokens" if cause == "max_batched_tokens" else "")
+            + f" (smallest such batch {smallest})" for cause, (n, smallest) in merged.items()]
 
 
 def _nan_figure_notes(cfg, summary, df) -> list:
@@ -203,8 +235,24 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
         raise InputError(f"serve: step_model: got {type(steps).__name__}; expected an object with "
                          f"step_cost(StepBatch) -> StepCost and notes")
     draft_w, draft = _draft(cfg, w, hw, system)
-    cap = kv_capacity(w, hw, cfg.block_size, cfg.token_budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
+    specs = make_requests(cfg.requests, cfg.qps, cfg.arrival, cfg.burstiness, cfg.prompt_len, cfg.output_len,
+                          cfg.lengths_from, cfg.trace, cfg.seed)
+    if not specs:
+        raise InputError("serve: trace: the trace holds no requests")
+    budget = token_budget(cfg, specs)
+    try:
+        cap = kv_capacity(w, hw, cfg.block_size, budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
+    except InputError as e:
+        if cfg.scheduler != "static" or cfg.max_batched_tokens is not None:
+            raise
+        raise InputError(f"{e} (scheduler static prefills a whole batch in one step: {_static_budget_text(cfg, specs)}; "
+                         f"lower max_num_seqs or give max_batched_tokens)") from None
     notes = window_note(model)
+    if cfg.scheduler == "static":
+        notes.append(f"static batches: up to max_num_seqs ({cfg.max_num_seqs}) requests whose prompt + output KV fits, "
+                     f"prefilled in one step; step token budget {budget:,} ("
+                     + (f"max_batched_tokens, given" if cfg.max_batched_tokens is not None
+                        else _static_budget_text(cfg, specs)) + "), its activations reserved in the KV capacity")
     wnote = declared_weights_note(model, cfg.weights)[1]  # a checkpoint's declared format: used or overridden
     if wnote:
         notes.append(wnote)
@@ -222,17 +270,16 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                  [("decode", f"decode{i}") for i in range(cfg.decode_replicas)]
     else:
         layout = [("both", f"replica{i}") for i in range(cfg.replicas)]
-    specs = make_requests(cfg.requests, cfg.qps, cfg.arrival, cfg.burstiness, cfg.prompt_len, cfg.output_len,
-                          cfg.lengths_from, cfg.trace, cfg.seed)
-    if not specs:
-        raise InputError("serve: trace: the trace holds no requests")
     notes.append(lengths_note(specs, cfg.prompt_len, cfg.output_len, cfg.lengths_from, cfg.trace))
     notes += [n for n in (order_note(specs, cfg.trace),) if n]
     _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model)
 
     def make(engine):
-        return [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
+        reps = [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
                         cap.bytes_per_token, draft) for role, name in layout]
+        for rep in reps:
+            rep.max_batched_tokens = budget
+        return reps
 
     eng = Engine(cfg, specs, make, host_bw, kv_bw, np.random.default_rng(cfg.seed + 1)).run()
     import pandas as pd
@@ -264,6 +311,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     if cfg.scheduler == "disaggregated":
         notes.append("KV hand-over (prefill -> decode replica) costs time only: it runs beside the replicas' steps, "
                      "and energy counts busy steps only; no link energy per byte (the spec gives a bandwidth only)")
+    notes += _batch_limit_notes(cfg, eng.replicas, budget)
     notes += _nan_figure_notes(cfg, summary, df)
     return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},
                        tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced)
