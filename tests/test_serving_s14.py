@@ -75,3 +75,50 @@ def test_static_whole_batch_prefill_that_leaves_no_kv_room_says_what_to_change(t
     with pytest.raises(InputError, match=r"scheduler static prefills a whole batch in one step: max_num_seqs 256 x "
                                          r"the longest prompt 4,096; lower max_num_seqs or give max_batched_tokens"):
         serve(MODEL, "h100_sxm", qps=1, requests=2, prompt_len=4096, output_len=16, scheduler="static")
+
+
+class _Fixed:
+    """1/64 s per step whatever the batch (binary-exact sums)."""
+    notes = ()
+
+    def step_cost(self, batch):
+        from cosim.serving.steptime import StepCost
+        return StepCost(1 / 64, 1.0)
+
+
+def test_one_token_requests_have_no_tpot_and_leave_the_tpot_statistics(tmp_path):
+    """Audit: a one-token output had TPOT 0, which entered the statistics: half the requests with one
+    output token halved the TPOT mean. Requests 2 s apart run alone: 65 tokens = 1 prefill + 64 decode steps
+    of 1/64 s, TPOT 1/64 s; 1 token: no TPOT (NaN), left out (vLLM benchmark_serving counts output_len > 1)."""
+    import math
+    p = tmp_path / "t.csv"
+    p.write_text("arrival_s,prompt_len,output_len\n" + "".join(f"{2 * i},16,{1 if i % 2 else 65}\n" for i in range(8)))
+    r = serve(MODEL, "h100_sxm", step_model=_Fixed(), trace=str(p), slo_tpot_s=1 / 64)
+    s, df = r.summary, r.requests
+    assert df.loc[df.output_len == 1, "tpot_s"].isna().all() and (df.loc[df.output_len == 65, "tpot_s"] == 1 / 64).all()
+    assert s["tpot_mean_s"] == s["tpot_p50_s"] == s["tpot_p99_s"] == 1 / 64  # was 1/128 mean, 0 at p50
+    assert (s["tpot_requests"], s["tpot_excluded"]) == (4, 4)
+    assert s["slo_attainment"] == 1.0  # no TPOT to miss
+    assert "(4 of 8 requests with one output token excluded: no TPOT)" in r.format()
+    assert any(n.startswith("TPOT is undefined for the 4 of 8 requests with one output token") for n in r.notes)
+    # every request one token: TPOT n/a throughout, never 0
+    p.write_text("arrival_s,prompt_len,output_len\n0,16,1\n1,16,1\n")
+    one = serve(MODEL, "h100_sxm", step_model=_Fixed(), trace=str(p))
+    assert math.isnan(one.summary["tpot_mean_s"]) and math.isnan(one.summary["tpot_p99_s"])
+    tpot_row = [ln for ln in one.format().splitlines() if ln.startswith("tpot")][0]
+    assert tpot_row.split()[1:5] == ["n/a"] * 4 and "none left" in tpot_row
+
+
+def test_generate_one_output_token_has_no_tpot(tmp_path, capsys):
+    import json
+    import math
+
+    from cosim.cli import main
+    from cosim.serving.generate import generate
+    g = generate(MODEL, "h100_sxm", 128, 1)
+    assert math.isnan(g.tpot_s) and any("TPOT is undefined" in n for n in g.notes)
+    assert main(["generate", "--model", MODEL, "--hw", "h100_sxm", "--prompt-len", "128", "--output-len", "1",
+                 "--out", str(tmp_path / "g.json")]) == 0
+    assert "TPOT n/a (output length 1: no token after the first)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "g.json").read_text())["tpot_s"] is None
+    assert generate(MODEL, "h100_sxm", 128, 3).tpot_s > 0

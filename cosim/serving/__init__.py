@@ -206,6 +206,11 @@ def _batch_limit_notes(cfg, replicas, budget) -> list:
 def _nan_figure_notes(cfg, summary, df) -> list:
     """Never silent: why a summary figure is NaN (no SLO, no steady window, no arrival window)."""
     notes = []
+    if summary.get("tpot_excluded"):
+        notes.append(f"TPOT is undefined for the {summary['tpot_excluded']} of {summary['requests']} requests with "
+                     f"one output token (NaN in requests.csv): the TPOT mean and percentiles are over the other "
+                     f"{summary['tpot_requests']} (vLLM benchmark_serving's rule: output_len > 1), and such a request "
+                     f"meets any TPOT SLO")
     if not has_window(summary["steady_window_s"]):  # the steady throughput figures are NaN: say why
         last = summary["arrival_window_s"] + float(df["arrival_s"].min())
         notes.append(f"no steady window: no request finished after the first ({summary['steady_start_s']:.3f} s) and "

@@ -18,7 +18,9 @@ def request_table(requests):
     rows = []
     for r in requests:
         ttft = r.first_token_s - r.arrival_s
-        tpot = (r.finish_s - r.first_token_s) / (r.output_len - 1) if r.output_len > 1 else 0.0
+        # TPOT: the time between output tokens, undefined with one output token (NaN, never 0: summarize
+        # leaves such requests out of the TPOT statistics, as vLLM benchmark_serving does)
+        tpot = (r.finish_s - r.first_token_s) / (r.output_len - 1) if r.output_len > 1 else float("nan")
         rows.append((r.rid, r.arrival_s, r.first_sched_s - r.arrival_s, ttft, tpot, r.finish_s - r.arrival_s,
                      r.prompt_len, r.output_len, r.preemptions, r.replica, r.decode_replica or r.replica))
     return pd.DataFrame(rows, columns=["rid", "arrival_s", "queueing_s", "ttft_s", "tpot_s", "e2e_s",
@@ -99,25 +101,35 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dic
            "throughput_tok_s": float(out_len.sum() / makespan) if makespan > 0 else nan,
            "energy_j": energy_j, "energy_per_token_j": energy_j / out_len.sum(),
            "preemptions": int(df["preemptions"].sum())}
+    timed = out_len > 1  # TPOT is defined for a request with a second output token only
+    out["tpot_requests"], out["tpot_excluded"] = int(timed.sum()), int((~timed).sum())
     for col in ("ttft_s", "tpot_s", "e2e_s", "queueing_s"):
-        v = df[col].to_numpy()
-        out[f"{col[:-2]}_mean_s"] = float(v.mean())
+        v = df[col].to_numpy(dtype=float)
+        if col == "tpot_s":
+            v = v[timed]
+        out[f"{col[:-2]}_mean_s"] = float(v.mean()) if v.size else nan
         for p in PCTS:
-            out[f"{col[:-2]}_p{p}_s"] = float(np.percentile(v, p))
+            out[f"{col[:-2]}_p{p}_s"] = float(np.percentile(v, p)) if v.size else nan
     if slo_ttft_s is None and slo_tpot_s is None:  # no SLO: goodput and attainment are undefined, not 100 %
         out["slo_attainment"] = out["goodput_req_s"] = out["goodput_window_req_s"] = nan
     else:
         ok = np.ones(len(df), dtype=bool)
         if slo_ttft_s is not None:
             ok &= df["ttft_s"].to_numpy() <= slo_ttft_s
-        if slo_tpot_s is not None:
-            ok &= df["tpot_s"].to_numpy() <= slo_tpot_s
+        if slo_tpot_s is not None:  # a one-token request has no TPOT to miss (vLLM benchmark_serving: its 0 passes)
+            ok &= ~timed | (df["tpot_s"].to_numpy(dtype=float) <= slo_tpot_s)
         out["slo_attainment"] = float(ok.mean())
         out["goodput_req_s"] = float(ok.sum() / makespan) if makespan > 0 else nan
         out["goodput_window_req_s"] = (float((ok & (arrival < last_arrival)).sum() / arrivals)
                                        if has_window(arrivals) else nan)
     first = arrival + df["ttft_s"].to_numpy(dtype=float)
     return _windows(out, (first, finish, out_len), a, b, window, timeline)
+
+
+def tpot_excluded_text(s) -> str:
+    """Why the TPOT row counts fewer requests than the run: one-token outputs have no TPOT."""
+    return (f"{s['tpot_excluded']} of {s['requests']} requests with one output token excluded: no TPOT"
+            + (" - none left" if not s["tpot_requests"] else ""))
 
 
 NO_SLO_NOTE = ("no SLO given (slo_ttft_s / slo_tpot_s; CLI --slo-ttft / --slo-tpot): goodput_req_s, "
@@ -187,7 +199,9 @@ class ServeResult:
                          f"at {cap.bytes_per_token:,.0f} B/token ({cap.source})")
         lines.append(f"{'':10}{'mean':>10}{'p50':>10}{'p90':>10}{'p99':>10}")
         for k in ("ttft", "tpot", "e2e", "queueing"):
-            lines.append(f"{k:<10}" + "".join(f"{s[f'{k}_{p}_s'] * 1e3:>8.1f}ms" for p in ("mean", "p50", "p90", "p99")))
+            lines.append(f"{k:<10}" + "".join(f"{s[f'{k}_{p}_s'] * 1e3:>8.1f}ms" if s[f"{k}_{p}_s"] == s[f"{k}_{p}_s"]
+                                              else f"{'n/a':>10}" for p in ("mean", "p50", "p90", "p99"))
+                         + (f"  ({tpot_excluded_text(s)})" if k == "tpot" and s.get("tpot_excluded") else ""))
         lines.append(f"over the makespan ({s['makespan_s']:.2f} s, first arrival to last finish): throughput "
                      f"{s['throughput_req_s']:.2f} req/s, {s['throughput_tok_s']:,.0f} output tok/s; "
                      + (f"goodput {s['goodput_req_s']:.2f} req/s (SLO attainment {100 * s['slo_attainment']:.1f} %)"
