@@ -122,3 +122,29 @@ def test_generate_one_output_token_has_no_tpot(tmp_path, capsys):
     assert "TPOT n/a (output length 1: no token after the first)" in capsys.readouterr().out
     assert json.loads((tmp_path / "g.json").read_text())["tpot_s"] is None
     assert generate(MODEL, "h100_sxm", 128, 3).tpot_s > 0
+
+
+def test_memory_rule_is_stated_and_vllm_budget_reproducible():
+    """Each command says which memory it fits against; serve at memory_fraction 0.9 x measured / file gives
+    the KV budget vLLM would take from the measured device total (validation/h100_env.json: 85,017,493,504 B).
+    KV blocks = floor((80e9 x f - weights - activations) / (16 x 131,072 B)): 26,337 at 0.9, 28,491 at 0.9564."""
+    import json
+    from pathlib import Path
+
+    from cosim.plan import plan
+    from cosim.serving.generate import generate
+    measured = json.loads((Path(__file__).parents[1] / "validation" / "h100_env.json").read_text())["run1"]["total_mem_bytes"]
+    assert measured == 85017493504
+    base = serve(MODEL, "h100_sxm", qps=1, requests=2)
+    assert base.capacity["replica0"].blocks == 26337
+    assert any(n.startswith("memory: the engine uses memory_fraction 0.9 of h100_sxm's hbm capacity 80 GB (74.51 GiB, "
+                            "the device file's datasheet figure") for n in base.notes)
+    vllm = serve(MODEL, "h100_sxm", qps=1, requests=2, memory_fraction=0.9 * measured / 80e9)
+    cap = vllm.capacity["replica0"]
+    assert cap.blocks == 28491 and "74.51 GiB x 0.956447 -" in cap.source
+    assert (cap.blocks * 16 - 421392) / 421392 == pytest.approx(0.0818, abs=5e-4)
+    g = generate(MODEL, "h100_sxm", 128, 4)
+    assert any(n.startswith("fits: the footprint (weights + KV + activations) may use up to 100 % of h100_sxm's hbm "
+                            "capacity 80 GB") for n in g.notes)
+    p = plan(MODEL, "dgx_h100", max_devices=1)
+    assert any(n.startswith("fits: a layout's per-device footprint") for n in p.notes)

@@ -18,7 +18,7 @@ from cosim.serving.config import HostOverhead, ServeConfig
 from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
-from cosim.serving.kv_memory import PagedKV, kv_capacity, window_note
+from cosim.serving.kv_memory import PagedKV, fit_rule, kv_capacity, window_note
 from cosim.serving.metrics import NO_SLO_NOTE, ServeResult, has_window, request_table, summarize
 from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
 from hwmodels.spec import HardwareSpec, load_hw
@@ -253,6 +253,8 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
         raise InputError(f"{e} (scheduler static prefills a whole batch in one step: {_static_budget_text(cfg, specs)}; "
                          f"lower max_num_seqs or give max_batched_tokens)") from None
     notes = window_note(model)
+    if cfg.kv_capacity_tokens is None:
+        notes.append(fit_rule(hw, cfg.memory_fraction))
     if cfg.scheduler == "static":
         notes.append(f"static batches: up to max_num_seqs ({cfg.max_num_seqs}) requests whose prompt + output KV fits, "
                      f"prefilled in one step; step token budget {budget:,} ("

@@ -158,6 +158,8 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     footprint = _footprint(pre.footprint, w.trace("decode", batch, int(seqs[-1])).meta["footprint"]
                            if seqs.size else None)
     capacity = hw.main_memory.capacity_bytes
+    from cosim.serving.kv_memory import fit_rule
+    notes.append(fit_rule(hw))
     mem = sum(footprint.values())
     if mem > capacity:  # priced anyway, as roofline/simulate do; the line and the note say so
         notes.append(f"does not fit: {mem / 1e9:,.2f} GB (weights {footprint['weights'] / 1e9:,.2f} + KV "
