@@ -67,3 +67,47 @@ def test_a_plot_that_fails_with_no_signal_fails_as_before(tmp_path, monkeypatch)
             os.kill(os.getpid(), signal.SIGINT)
             done = True
     assert done
+
+
+TIES = """name: ties
+base: {model: llama3_8b, phase: decode, batch: 8, seq: 1024, hw: h100_sxm}
+axes:
+  - grid: {hw.memory.hbm.capacity: [80 GB, 96 GB, 120 GB], weights: [bf16, fp8_e4m3]}
+objectives: {latency_s: min, energy_per_token_j: min}
+output: OUT
+"""
+
+
+def test_pareto_front_reports_designs_identical_in_every_objective(tmp_path, capsys):
+    """Audit: of 15 bit-identical designs the front kept one and said "1 on the Pareto front". HBM capacity
+    moves no objective of a fitting decode step: 3 capacities x 2 weight formats give 2 objective vectors; fp8
+    dominates bf16, so 1 front row and 2 rows identical to it."""
+    import json
+
+    from cosim.cli import main
+    f = _spec(tmp_path, TIES)
+    assert main(["sweep", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "6 feasible, 1 on the Pareto front (+2 identical in every objective: column pareto_tie)" in out
+    import pandas as pd
+    df = pd.read_csv(tmp_path / "out" / "results.csv") if (tmp_path / "out" / "results.csv").exists() else \
+        pd.read_parquet(tmp_path / "out" / "results.parquet")
+    front = df[df["pareto"]]
+    assert len(front) == 1 and front["pareto_ties"].iloc[0] == 2 and front["weights"].iloc[0] == "fp8_e4m3"
+    tied = df[df["pareto_tie"]]
+    assert len(tied) == 2 and (tied["weights"] == "fp8_e4m3").all()
+    assert (tied[["latency_s", "energy_per_token_j"]].to_numpy() == front[["latency_s", "energy_per_token_j"]].to_numpy()).all()
+    assert df.loc[~df["pareto"], "pareto_ties"].eq(0).all()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["pareto"] == 1 and summary["pareto_identical"] == 2
+
+
+def test_pareto_ties_ignore_nan_and_infeasible_rows():
+    import numpy as np
+
+    from cosim.dse.runner import pareto_ties
+    costs = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [np.nan, 2.0], [0.5, 3.0], [1.0, 2.0]])
+    feasible = np.array([True, True, True, True, True, False])
+    front = np.array([True, False, False, False, True, False])
+    ties, tied = pareto_ties(costs, feasible, front)
+    assert list(ties) == [2, 0, 0, 0, 0, 0] and list(tied) == [False, True, True, False, False, False]

@@ -377,11 +377,34 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
                              for o, d in spec.objectives.items()]) if len(df) else np.empty((0, 1))
     from cosim.dse.pareto import pareto_mask
     front = np.zeros(len(df), dtype=bool)
+    ties = np.zeros(len(df), dtype=np.int64)
+    tied = np.zeros(len(df), dtype=bool)
     if len(df) and feasible.any():
         sub = np.flatnonzero(feasible)
         front[sub[pareto_mask(costs[sub])]] = True
+        ties, tied = pareto_ties(costs, feasible, front)
     df["pareto"] = front
+    df["pareto_ties"] = ties  # front rows: how many other feasible rows have bit-identical objectives
+    df["pareto_tie"] = tied  # a feasible row left off the front only as the duplicate of a front row
     return df
+
+
+def pareto_ties(costs, feasible, front):
+    """(ties, tied): pareto_mask keeps one of a set of rows whose objectives are bit-identical (a swept
+    field that moves no objective); `ties` counts, for each front row, the other feasible rows equal to
+    it in every objective, and `tied` marks those rows, so "1 on the Pareto front" can say "(+14 identical)"."""
+    ties = np.zeros(len(costs), dtype=np.int64)
+    tied = np.zeros(len(costs), dtype=bool)
+    ok = np.flatnonzero(feasible & ~np.isnan(costs).any(axis=1))
+    if not len(ok):
+        return ties, tied
+    _, inv, counts = np.unique(costs[ok], axis=0, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    on_front = np.zeros(len(counts), dtype=bool)
+    on_front[inv[front[ok]]] = True
+    ties[ok[front[ok]]] = counts[inv[front[ok]]] - 1
+    tied[ok[on_front[inv] & ~front[ok]]] = True
+    return ties, tied
 
 
 class _Const:
@@ -608,7 +631,8 @@ def write_outputs(spec: SweepSpec, df) -> dict:
                 paths["parallel"] = q
     summary = {"name": spec.name, "source": spec.source, "configurations": len(df),
                "ok": int((df["status"] == "ok").sum()), "feasible": int(df["feasible"].sum()),
-               "pareto": int(df["pareto"].sum()), "objectives": spec.objectives,
+               "pareto": int(df["pareto"].sum()), "pareto_identical": int(df["pareto_tie"].sum()),
+               "objectives": spec.objectives,
                **dict(zip(("levels", "fallback_rows"), level_counts(df))),
                "constraints": [str(c) for c in spec.constraints], "store": str(spec.store_path),
                "store_other_rows": int(df.attrs.get("store_other_rows", 0)),
