@@ -111,3 +111,39 @@ def test_pareto_ties_ignore_nan_and_infeasible_rows():
     front = np.array([True, False, False, False, True, False])
     ties, tied = pareto_ties(costs, feasible, front)
     assert list(ties) == [2, 0, 0, 0, 0, 0] and list(tied) == [False, True, True, False, False, False]
+
+
+def test_energy_scope_is_one_vocabulary_filled_in_every_row(tmp_path):
+    """Audit: energy_scope was blank for rows with static power (a float NaN column once results.csv or plan
+    --out CSV is read back) while summary.json counted them "dynamic + static"; plan labelled a blank energy
+    (tpu_v5e: no energy per FLOP) "dynamic only" where the sweep said "unknown (energy n/a for this point)"."""
+    import json
+
+    import pandas as pd
+
+    from cosim.cli import main
+    f = _spec(tmp_path, """name: scopes
+base: {model: llama3_8b, phase: decode, batch: 8, seq: 1024, hw: h100_sxm}
+axes:
+  - grid: {hw: [h100_sxm, mx_systolic_128, tpu_v5e]}
+objectives: {latency_s: min}
+table_format: csv
+output: OUT
+""")
+    assert main(["sweep", str(f), "-q"]) == 0
+    df = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert pd.api.types.is_string_dtype(df["energy_scope"]) and df["energy_scope"].notna().all()
+    scope = dict(zip(df["hw"], df["energy_scope"]))
+    assert scope == {"h100_sxm": "dynamic + static",
+                     "mx_systolic_128": "dynamic only (no static power in mx_systolic_128.yaml)",
+                     "tpu_v5e": "unknown (energy n/a for this point)"}
+    counts = json.loads((tmp_path / "out" / "summary.json").read_text())["energy_scopes"]
+    assert counts == {v: 1 for v in scope.values()}
+    # plan --out: the same three labels
+    for system, want in (("dgx_h100", "dynamic + static"), ("tpu_v5e_256", "unknown (energy n/a for this point)"),
+                         ("mx_systolic_board_4", "dynamic only (no static power in mx_systolic_128.yaml)")):
+        out = tmp_path / f"{system}.csv"
+        assert main(["plan", "--model", "llama3_8b", "--system", system, "--max-devices", "2", "--weights", "mxfp4",
+                     "--out", str(out)]) == 0
+        p = pd.read_csv(out)
+        assert pd.api.types.is_string_dtype(p["energy_scope"]) and (p["energy_scope"] == want).all(), system

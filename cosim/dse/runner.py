@@ -19,6 +19,7 @@ from cosim.dse.executors import run_tasks
 from cosim.dse.output_guard import remove_stale
 from cosim.dse.spec import SweepSpec, apply_point
 from cosim.dse.store import ResultStore, key_prefix, row_keys, split_numeric
+from cosim.energy_scope import FULL as ENERGY_SCOPE_FULL, UNKNOWN as ENERGY_SCOPE_UNKNOWN
 
 __all__ = ["run_sweep", "plan", "make_tasks", "results_frame", "write_outputs"]
 
@@ -294,17 +295,15 @@ def _optuna_dist(optuna, d):
     return optuna.distributions.FloatDistribution(d["low_si"], d["high_si"], log=bool(d.get("log")))
 
 
-ENERGY_SCOPE_UNKNOWN = "unknown (energy n/a for this point)"
-
-
 @functools.lru_cache(maxsize=256)
 def _energy_scope(hw_name) -> str:
-    """HardwareSpec.energy_scope of a point's device (a system's device for a system name)."""
+    """The energy scope of a point's device (a system's device for a system name): its
+    HardwareSpec.energy_scope, "dynamic + static" where that is '' (cosim.energy_scope)."""
     if not hw_name:
-        return ""
+        return ENERGY_SCOPE_FULL
     from cosim.simulate import _resolve
     hw = _resolve(hw_name)
-    return getattr(hw, "device", hw).energy_scope
+    return getattr(hw, "device", hw).energy_scope or ENERGY_SCOPE_FULL
 
 
 def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
@@ -351,7 +350,8 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
         # "dynamic only (no static power in <file>)" where the point's device gives none (never a silent 0 W)
         hw_cfg = r["config"].get("hw") or {}
         given = "energy.static_power" in r["fields"] or "energy.static_power" in (hw_cfg.get("overrides") or {})
-        parts["energy_scope"].append(_Const("" if given else _energy_scope(hw_cfg.get("name")), _count(sel, n)))
+        parts["energy_scope"].append(_Const(ENERGY_SCOPE_FULL if given else _energy_scope(hw_cfg.get("name")),
+                                            _count(sel, n)))
         for c, v in (("status", r["status"]), ("error", r.get("error"))):
             parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
     if parts["index"]:
@@ -521,8 +521,8 @@ def objective_notes(spec: SweepSpec, df) -> dict:
       examples}); `feasible_rows` counts those among the feasible rows (the ones the front
       would otherwise rank). The Pareto front cannot rank them, so they are never on it
       whatever their other values;
-    - `energy_scopes`: {scope: ok rows}: "dynamic + static" (the column's empty energy_scope),
-      "dynamic only (...)", "unknown (...)" (energy n/a);
+    - `energy_scopes`: {scope: ok rows}: "dynamic + static", "dynamic only (...)", "unknown (...)"
+      (energy n/a), the column's own labels (cosim.energy_scope; blank until session 14);
     - `warnings`: an energy objective ranking rows of different scopes against each other
       (a dynamic-only J/token looks cheaper than a static-included one for no physical reason)."""
     ok = df[df["status"] == "ok"]
@@ -534,7 +534,7 @@ def objective_notes(spec: SweepSpec, df) -> dict:
                                 "feasible_rows": int(np.sum(np.asarray(bad, dtype=bool) & feas)),
                                 "by_objective": {o: int(nan[o].sum()) for o in objs if len(ok) and nan[o].any()},
                                 "examples": [_row_text(spec, r) for _, r in ok[bad].head(3).iterrows()]},
-             "energy_scopes": {(str(k) or "dynamic + static"): int(v)
+             "energy_scopes": {(str(k) or ENERGY_SCOPE_FULL): int(v)
                                for k, v in ok["energy_scope"].value_counts(sort=False).items()},
              "warnings": []}
     n = notes["nan_objectives"]
