@@ -367,6 +367,11 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     unknown = df["energy_j"].astype(float).isna().to_numpy()
     if unknown.any():  # no energy at all (a device without energy per FLOP, an error row): not "dynamic only"
         df.loc[unknown, "energy_scope"] = ENERGY_SCOPE_UNKNOWN
+    return _mark_front(spec, df)
+
+
+def _mark_front(spec: SweepSpec, df):
+    """The `feasible`, `pareto`, `pareto_ties` and `pareto_tie` columns of a results frame."""
     feasible = (df["status"] == "ok").to_numpy().copy()
     if spec.require_memory_fit:  # a configuration that does not fit is not a design point
         feasible &= df["fits_in_memory"].to_numpy(dtype=bool)

@@ -223,6 +223,51 @@ def _nan_figure_notes(cfg, summary, df) -> list:
     return notes
 
 
+def _capacity(cfg, w, hw, model, specs, budget, draft_w):
+    """(KV capacity, the notes on memory) of one replica: the engine's memory rule, the static
+    scheduler's whole-batch budget, a checkpoint's declared weights, a draft model's weights."""
+    try:
+        cap = kv_capacity(w, hw, cfg.block_size, budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
+    except InputError as e:
+        if cfg.scheduler != "static" or cfg.max_batched_tokens is not None:
+            raise
+        raise InputError(f"{e} (scheduler static prefills a whole batch in one step: {_static_budget_text(cfg, specs)}; "
+                         f"lower max_num_seqs or give max_batched_tokens)") from None
+    notes = window_note(model)
+    if cfg.kv_capacity_tokens is None:
+        notes.append(fit_rule(hw, cfg.memory_fraction))
+    if cfg.scheduler == "static":
+        notes.append(f"static batches: up to max_num_seqs ({cfg.max_num_seqs}) requests whose prompt + output KV fits, "
+                     f"prefilled in one step; step token budget {budget:,} ("
+                     + ("max_batched_tokens, given" if cfg.max_batched_tokens is not None
+                        else _static_budget_text(cfg, specs)) + "), its activations reserved in the KV capacity")
+    wnote = declared_weights_note(model, cfg.weights)[1]  # a checkpoint's declared format: used or overridden
+    if wnote:
+        notes.append(wnote)
+    if draft_w is not None and cfg.speculative.draft_model and cfg.kv_capacity_tokens is None:
+        dw = draft_w.trace("decode", 1, 1).meta["footprint"]["weights"]
+        cap = cap.__class__(max(0, cap.blocks - int(dw // (cap.block_size * cap.bytes_per_token))), cap.block_size,
+                            cap.bytes_per_token, cap.memory_bytes, cap.weights_bytes + dw, cap.activations_bytes,
+                            cap.source + f" - draft weights {dw / 2**30:.2f} GiB")
+        notes.append("speculative: the draft model's own KV cache is not counted against capacity")
+    return cap, notes
+
+
+def _transfer_notes(cfg, steps) -> list:
+    """What link transfers cost: a swap / offload stall the replica's static power, a hand-over time only."""
+    notes = []
+    if cfg.preemption == "swap" or cfg.offload:
+        charged = ("the replica's static power over the stall" if hasattr(getattr(steps, "inner", steps), "stall_cost")
+                   else "no energy (the given step model prices no stall)")
+        notes.append(f"KV swap / offload transfers stall the step (bytes / {cfg.host_link} bandwidth, not overlapped "
+                     f"with compute) and are charged {charged}; no link energy per byte (the hardware spec's "
+                     f"interconnect entries give a bandwidth only)")
+    if cfg.scheduler == "disaggregated":
+        notes.append("KV hand-over (prefill -> decode replica) costs time only: it runs beside the replicas' steps, "
+                     "and energy counts busy steps only; no link energy per byte (the spec gives a bandwidth only)")
+    return notes
+
+
 def serve(model, hw, step_model: StepCostModel | None = None, **options) -> ServeResult:
     """Simulate serving a request stream; options are `ServeConfig` fields.
 
@@ -245,30 +290,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     if not specs:
         raise InputError("serve: trace: the trace holds no requests")
     budget = token_budget(cfg, specs)
-    try:
-        cap = kv_capacity(w, hw, cfg.block_size, budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
-    except InputError as e:
-        if cfg.scheduler != "static" or cfg.max_batched_tokens is not None:
-            raise
-        raise InputError(f"{e} (scheduler static prefills a whole batch in one step: {_static_budget_text(cfg, specs)}; "
-                         f"lower max_num_seqs or give max_batched_tokens)") from None
-    notes = window_note(model)
-    if cfg.kv_capacity_tokens is None:
-        notes.append(fit_rule(hw, cfg.memory_fraction))
-    if cfg.scheduler == "static":
-        notes.append(f"static batches: up to max_num_seqs ({cfg.max_num_seqs}) requests whose prompt + output KV fits, "
-                     f"prefilled in one step; step token budget {budget:,} ("
-                     + (f"max_batched_tokens, given" if cfg.max_batched_tokens is not None
-                        else _static_budget_text(cfg, specs)) + "), its activations reserved in the KV capacity")
-    wnote = declared_weights_note(model, cfg.weights)[1]  # a checkpoint's declared format: used or overridden
-    if wnote:
-        notes.append(wnote)
-    if draft_w is not None and cfg.speculative.draft_model and cfg.kv_capacity_tokens is None:
-        dw = draft_w.trace("decode", 1, 1).meta["footprint"]["weights"]
-        cap = cap.__class__(max(0, cap.blocks - int(dw // (cap.block_size * cap.bytes_per_token))), cap.block_size,
-                            cap.bytes_per_token, cap.memory_bytes, cap.weights_bytes + dw, cap.activations_bytes,
-                            cap.source + f" - draft weights {dw / 2**30:.2f} GiB")
-        notes.append("speculative: the draft model's own KV cache is not counted against capacity")
+    cap, notes = _capacity(cfg, w, hw, model, specs, budget, draft_w)
     host_bw = _link(hw, cfg.host_link, "host_link") if (cfg.offload or cfg.preemption == "swap") else float("inf")
     kv_bw = _link(hw, cfg.kv_link, "kv_link") if cfg.scheduler == "disaggregated" else float("inf")
     host_blocks = int(cfg.offload.host_capacity // (cap.block_size * cap.bytes_per_token)) if cfg.offload else 0
@@ -309,15 +331,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                  + (f" (shapes bucketed at {cfg.bucket:.0%})" if cfg.bucket else " (exact shapes)")
                  if step_model is None else f"step costs: {type(steps).__name__} (given; its energy is taken "
                                             f"as the replica's, unscaled)")
-    if cfg.preemption == "swap" or cfg.offload:
-        charged = ("the replica's static power over the stall" if hasattr(getattr(steps, "inner", steps), "stall_cost")
-                   else "no energy (the given step model prices no stall)")
-        notes.append(f"KV swap / offload transfers stall the step (bytes / {cfg.host_link} bandwidth, not overlapped "
-                     f"with compute) and are charged {charged}; no link energy per byte (the hardware spec's "
-                     f"interconnect entries give a bandwidth only)")
-    if cfg.scheduler == "disaggregated":
-        notes.append("KV hand-over (prefill -> decode replica) costs time only: it runs beside the replicas' steps, "
-                     "and energy counts busy steps only; no link energy per byte (the spec gives a bandwidth only)")
+    notes += _transfer_notes(cfg, steps)
     notes += _batch_limit_notes(cfg, eng.replicas, budget)
     notes += _nan_figure_notes(cfg, summary, df)
     return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},
