@@ -95,14 +95,20 @@ def static_power_w(parts, hw) -> float:
     return float(carried(parts, hw) or 0.0)
 
 
+def device_static_parts(ops, costs) -> list[tuple[float, float]]:
+    """(static J, seconds) of each device op of a priced trace that reports a static term, x its
+    repeat; collectives left out, as their static term is this power again
+    (hwmodels.collectives.with_static_power); NaN terms (unknown static power) dropped."""
+    from workloads.ops import COLLECTIVE_KINDS
+    parts = ((c.energy_breakdown["static"] * o.repeat, c.latency_s * o.repeat) for o, c in zip(ops, costs)
+             if "static" in c.energy_breakdown and o.kind not in COLLECTIVE_KINDS)
+    return [(e, t) for e, t in parts if e == e]
+
+
 def device_static_power_w(ops, costs, hw) -> float:
     """The static power (W) a priced trace carries, one rule for `simulate` (a parallel report's
     `meta.parallel.static_power_w`, which layout_step charges the idle devices) and the serving step
     (cosim.serving.steptime: the replica's devices beyond the trace's copies): the static J over the
-    seconds of the device ops that report a static term, each op x its repeat; collectives left out, as
-    their static term is this power again (hwmodels.collectives.with_static_power); else the device
-    file's `energy.static_power`; 0 W where it gives none (static_power_w)."""
-    from workloads.ops import COLLECTIVE_KINDS
-    return static_power_w(((c.energy_breakdown["static"] * o.repeat, c.latency_s * o.repeat)
-                           for o, c in zip(ops, costs)
-                           if "static" in c.energy_breakdown and o.kind not in COLLECTIVE_KINDS), hw)
+    seconds of its device ops (device_static_parts); else the device file's `energy.static_power`;
+    0 W where it gives none (static_power_w)."""
+    return static_power_w(device_static_parts(ops, costs), hw)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
+from cosim.energy_scope import energy_scope_label
 from cosim.humanize import si
 from cosim.parallel_timing import layout_step
 from cosim.simulate import simulate
@@ -61,7 +62,8 @@ class PlanRow:
     energy_per_token_j: float = math.nan
     note: str = ""
     level: str = ""  # the level that priced it (e.g. roofline where the device has no calibration)
-    energy_scope: str = ""  # "dynamic only (no static power in <file>)" when the device gives none
+    # "dynamic + static", "dynamic only (no static power in <file>)" or "unknown (energy n/a for this point)"
+    energy_scope: str = ""
 
 
 @dataclass
@@ -139,7 +141,8 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt, compute_fallba
     return PlanRow(L.label(), L.tp, L.pp, L.ep, L.dp, L.sp, L.microbatches, L.devices, rep.fits_in_memory, mem,
                    rep.capacity_bytes, step, tokens / step, L.devices * step / tokens,
                    comm / rep.total_latency_s, par["bubble_fraction"], energy / tokens,
-                   "; ".join(rep.notes[:2]) if rep.notes else "", rep.level, rep.meta.get("energy_scope", ""))
+                   "; ".join(rep.notes[:2]) if rep.notes else "", rep.level,
+                   energy_scope_label(rep.meta.get("energy_scope", ""), energy / tokens))
 
 
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",
@@ -176,6 +179,8 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
     from workloads.builder import declared_weights_note
     wnote = declared_weights_note(model, weights)[1]
     notes = [wnote] if wnote else []
+    from cosim.serving.kv_memory import fit_rule
+    notes.append(fit_rule(system.device).replace("fits: the footprint", "fits: a layout's per-device footprint"))
     lacking = [f for f in dict.fromkeys((weights, acts)) if f and not system.device.supports(f)]
     if compute_fallback and lacking:  # the table has no per-op rows: say once which formats ran wider
         notes.append("compute fallback: " + ", ".join(f"{f} computed at the {system.device.fallback_format(f)} peak"
@@ -227,7 +232,7 @@ def plan_figure(result: PlanResult):
     top = max((v for v in vals if math.isfinite(v)), default=0.0)
     if top > 0:
         ax.set_xlim(0, 1.3 * top)  # room for the energy labels beside the longest bar
-    scopes = sorted({r.energy_scope for r in rows if r.fits and r.energy_scope})
+    scopes = sorted({r.energy_scope for r in rows if r.fits and r.energy_scope.startswith("dynamic only")})
     ax.set_xlabel(key + ("; bar labels: energy per token" if any(r.fits for r in rows) else "")
                   + (f", {'; '.join(scopes)}" if scopes else ""), fontsize=8)
     ax.set_title(f"{result.model} {result.phase} b={result.batch} s={result.seq} on {result.system} "

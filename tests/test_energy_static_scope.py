@@ -93,13 +93,14 @@ def test_generate_serve_and_sweep_rows_carry_the_label(tmp_path, capsys):
     assert main(["serve", "--model", "llama3_8b", "--hw", "mx_systolic_128", "--requests", "4", "--qps", "5"]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("energy "))
     assert "(busy steps only; dynamic only (no static power in mx_systolic_128.yaml))" in line, line
-    # a sweep: the row of the device without static power is labelled, the H100's (210 W [D]) is not
+    # a sweep: the row of the device without static power is labelled dynamic only, the H100's (210 W [D])
+    # dynamic + static
     spec = {"name": "s", "output": str(tmp_path / "o"),
             "base": {"model": "llama3_8b", "hw": "mx_systolic_128", "batch": 1, "weights": "mxfp4"},
             "axes": [{"grid": {"hw": ["mx_systolic_128", "h100_sxm"]}}]}
     df = sweep(spec, quiet=True, write=False).set_index("hw")
     assert df.loc["mx_systolic_128", "energy_scope"] == "dynamic only (no static power in mx_systolic_128.yaml)"
-    assert df.loc["h100_sxm", "energy_scope"] == ""
+    assert df.loc["h100_sxm", "energy_scope"] == "dynamic + static"  # filled, not blank (session 14)
 
 
 def test_fpga_comparison_rows_are_like_for_like():
@@ -147,7 +148,7 @@ def test_plan_rows_carry_the_energy_scope(tmp_path):
     df = res.to_frame()
     assert len(df) and df["energy_scope"].str.startswith("dynamic only").all()
     h100 = plan("llama3_8b", "dgx_h100", phase="decode", batch=1, seq=1024).to_frame()
-    assert (h100["energy_scope"] == "").all()
+    assert (h100["energy_scope"] == "dynamic + static").all()  # filled, not blank (session 14)
 
 
 def test_plan_plot_labels_dynamic_only_energy(tmp_path):

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from cosim.serving import serve
-from cosim.serving.metrics import MIN_WINDOW_S, ServeResult, has_window, summarize
+from cosim.serving.metrics import MIN_WINDOW_S, ServeResult, completed_between, has_window, summarize
 from cosim.serving.steptime import StepCost
 
 H = 1 / 64  # seconds per step
@@ -154,17 +155,64 @@ def test_service_not_a_whole_number_of_gaps_reads_the_offered_rate(n, old):
 @settings(max_examples=60, deadline=None)
 @given(arr=st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=60),
        e2e=st.lists(st.floats(0.001, 50, allow_nan=False), min_size=60, max_size=60))
-def test_window_counts_are_whole_requests_and_slo_misses_count_nothing(arr, e2e):
+def test_window_counts_whole_goodput_requests_and_bounded_throughput_progress(arr, e2e):
+    # goodput counts whole requests; the steady throughput counts output progress (session 14): at least the
+    # requests run wholly inside (a, b], at most every request with a token in it
     df = _frame(sorted(arr), e2e[:len(arr)])
     s = summarize(df, 1.0, 0.5, None)
     if s["arrival_window_s"] >= MIN_WINDOW_S:
         k = s["goodput_window_req_s"] * s["arrival_window_s"]
         assert abs(k - round(k)) < 1e-9 and 0 <= round(k) <= len(arr) - 1
     if s["steady_window_s"] >= MIN_WINDOW_S:
+        a, b = s["steady_start_s"], s["steady_end_s"]
         k = s["throughput_window_req_s"] * s["steady_window_s"]
-        assert abs(k - round(k)) < 1e-9 and 1 <= round(k) <= len(arr) - 1
+        fin = df["arrival_s"] + df["e2e_s"]
+        first = (df["arrival_s"] + df["ttft_s"]).clip(upper=fin)
+        inside = int(((first > a) & (fin <= b)).sum())
+        touching = int(((first <= b) & (fin > a)).sum())
+        assert inside - 1e-9 <= k <= touching + 1e-9 and touching <= len(arr) - 1
     miss = summarize(_frame(sorted(arr), e2e[:len(arr)], ok_ttft=False), 1.0, 0.5, None)["goodput_window_req_s"]
     assert miss == 0.0 if s["arrival_window_s"] >= MIN_WINDOW_S else math.isnan(miss)
+
+
+@settings(max_examples=80, deadline=None)
+@given(first=st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=40),
+       dur=st.lists(st.floats(0, 50, allow_nan=False), min_size=40, max_size=40),
+       n=st.lists(st.integers(1, 600), min_size=40, max_size=40), m=st.floats(-10, 160, allow_nan=False))
+def test_completed_between_adds_up_to_the_request_count(first, dur, n, m):
+    # over all time every request counts 1; splitting a window at any m adds up
+    k = len(first)
+    f, fin, nn = np.array(first), np.array(first) + np.array(dur[:k]), np.array(n[:k])
+    assert completed_between(f, fin, nn, -math.inf, math.inf) == pytest.approx(k, rel=1e-12)
+    whole = completed_between(f, fin, nn, -1.0, 200.0)
+    assert completed_between(f, fin, nn, -1.0, m) + completed_between(f, fin, nn, m, 200.0) == pytest.approx(whole, rel=1e-12)
+
+
+def _bursts(periods=6):
+    # 4 requests per 1 s period (a batch admitted together at j + 1/4, 4 output tokens each): one finishes at
+    # j + 7/8, three at j + 1 -- like the continuous scheduler's bursts (audit: 10 then 246 of 256, 0.19 s
+    # apart, every 8.6 s). Arrivals every 0.2 s up to 4.6 s, so load is offered past the 4th burst
+    rows = []
+    for j in range(periods):
+        for i in range(4):
+            arr = (4 * j + i) / 5
+            fin = j + (0.875 if i == 0 else 1.0)
+            rows.append((arr, fin - arr, j + 0.25 - arr))
+    df = pd.DataFrame(rows, columns=["arrival_s", "e2e_s", "ttft_s"])
+    return df.assign(tpot_s=0.01, queueing_s=0.0, output_len=4, preemptions=0)
+
+
+def test_bursty_finishes_read_the_capacity_not_a_burst_more():
+    """Session 14 audit: finishes in bursts read 43.6 req/s for a capacity of 29.8 (serve --qps 100
+    --requests 3000, 1024/256 tokens on h100_sxm): the window (first finish, last finish by the last
+    arrival] opened at a burst's first finish and closed at a later burst's last one, so it held ~3 bursts
+    over ~2 periods."""
+    s = summarize(_bursts(), 1.0, None, None)
+    assert (s["steady_start_s"], s["steady_end_s"]) == (0.875, 4.0)
+    # whole finishes in (0.875, 4.0]: 3 + 4 + 4 + 4 = 15 over 3.125 s = 4.8 req/s (the old figure) for a capacity
+    # of 4 req/s. Progress: the 3 requests of burst 0 finishing at 1.0 (first token 0.25, tokens 0.25 s apart at
+    # 0.25, 0.5, 0.75, 1.0) make 1 of their 4 tokens in the window: 3/4 of a request; bursts 1-3 run inside: 12
+    assert s["throughput_window_req_s"] == 12.75 / 3.125 == 4.08
 
 
 def test_a_window_below_a_nanosecond_is_no_window():
@@ -204,3 +252,27 @@ def test_without_an_slo_goodput_and_attainment_are_nan_and_say_so(tmp_path):
     doc = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert doc["summary"]["slo_attainment"] is None and doc["summary"]["goodput_req_s"] is None
     assert any("no SLO given" in n for n in doc["notes"])
+
+
+@pytest.mark.parametrize("scheduler", ["continuous", "chunked"])
+def test_saturated_run_window_rate_is_the_burst_capacity(scheduler):
+    """The audit's run (llama3_8b on h100_sxm, 1024 + 256 tokens, 100 req/s offered, 3000 requests): the
+    continuous scheduler finishes requests in bursts of 256 (max_num_seqs) every P s, so the capacity is
+    256 / P (29.78 req/s); the window figure read 43.61 (whole finishes), now 29.91. The chunked scheduler's
+    finishes are spread out: it read 30.43 and reads 30.22. Both agree with the window's token rate / 256."""
+    r = serve("llama3_8b", "h100_sxm", qps=100, requests=3000, prompt_len=1024, output_len=256,
+              scheduler=scheduler, slo_ttft_s=0.5, slo_tpot_s=0.05)
+    s, df = r.summary, r.requests
+    per_token = s["throughput_window_tok_s"] / 256
+    assert s["throughput_window_req_s"] == pytest.approx(per_token, rel=0.015)
+    if scheduler == "continuous":
+        fin = np.sort((df["arrival_s"] + df["e2e_s"]).to_numpy())
+        big = np.unique(fin[255::256][:4])  # the last finish of each burst of 256 (every request finishes in one)
+        period = float(np.diff(big).mean())
+        assert np.ptp(np.diff(big)) < 1e-6 * period  # strictly periodic bursts
+        assert s["throughput_window_req_s"] == pytest.approx(256 / period, rel=0.005)
+        assert 256 / period == pytest.approx(29.78, abs=0.01)
+        # the old count: every finish in (first finish, last finish by the last arrival]
+        a, b = s["steady_start_s"], s["steady_end_s"]
+        old = ((fin > a) & (fin <= b)).sum() / (b - a)
+        assert old == pytest.approx(43.61, abs=0.01) and old > 1.4 * 256 / period

@@ -88,7 +88,7 @@ def test_summary_names_nan_objectives_and_mixed_energy_scopes(tmp_path, capsys):
         pd.read_csv(tmp_path / "out" / "results.csv", keep_default_na=False)
     scope = dict(zip(df["hw"], df["energy_scope"].fillna("")))
     assert scope["tpu_v5e"] == "unknown (energy n/a for this point)"  # no energy at all: not "dynamic only"
-    assert scope["h100_sxm"] == "" and scope["mx_systolic_128"].startswith("dynamic only")
+    assert scope["h100_sxm"] == "dynamic + static" and scope["mx_systolic_128"].startswith("dynamic only")
 
 
 def test_quiet_sweep_puts_the_summary_warnings_on_stderr(tmp_path, capsys):

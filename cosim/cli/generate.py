@@ -38,7 +38,8 @@ def run(args) -> int:
           + (f" (requested {args.level}: fell back)" if g.level != args.level else "")
           + (f", recipe {args.recipe}" if args.recipe else ""))
     d = g.decode_times_s
-    print(f"TTFT {si(g.ttft_s, 's')}   TPOT {si(g.tpot_s, 's')} (mean)"
+    print(f"TTFT {si(g.ttft_s, 's')}   TPOT "
+          + (f"{si(g.tpot_s, 's')} (mean)" if d.size else "n/a (output length 1: no token after the first)")
           + (f", first {si(d[0], 's')}, last {si(d[-1], 's')}" if d.size else ""))
     print(f"total {si(g.total_s, 's')}, {g.tokens_per_s:,.1f} tokens/s, energy {si(g.energy_j, 'J')} "
           f"({si(g.energy_per_token_j, 'J')}/token)" + (f", {g.energy_scope}" if g.energy_scope else ""))

@@ -26,7 +26,9 @@ def register(sub) -> None:
     p.add_argument("--output-len", type=int, help="fixed output length (default: ShareGPT-like lengths)")
     p.add_argument("--scheduler", choices=("static", "continuous", "chunked", "disaggregated"), default="continuous", help="batching policy")
     p.add_argument("--max-num-seqs", type=int, default=256, help="running sequences per replica (vLLM default)")
-    p.add_argument("--max-batched-tokens", type=int, help="token budget per step (default 512 chunked, 8192 else)")
+    p.add_argument("--max-batched-tokens", type=int,
+                   help="token budget per step (default 512 chunked, 8192 continuous / disaggregated, "
+                        "max-num-seqs x the longest prompt static)")
     p.add_argument("--max-prefill-seqs", type=int, help="prompts prefilled per step (default: as the budget allows)")
     p.add_argument("--context-window", type=int,
                    help="positions a request may use: prompt + output - 1 <= this (the last output token is "

@@ -104,7 +104,9 @@ def _run(args) -> int:
     print(f"{spec.name}: {len(df)} configurations ({n_ok} ok, {len(df) - n_ok} errors), "
           f"{int(df['feasible'].sum())} feasible"
           + (f" ({n_nan} with a NaN objective, not ranked)" if n_nan else "")
-          + f", {int(df['pareto'].sum())} on the Pareto front")
+          + f", {int(df['pareto'].sum())} on the Pareto front"
+          + (f" (+{int(df['pareto_tie'].sum())} identical in every objective: column pareto_tie)"
+             if df["pareto_tie"].any() else ""))
     for w in notes["warnings"]:
         print(f"warning: {w}")
     if spec.constraints:
@@ -116,7 +118,8 @@ def _run(args) -> int:
               + (f" ({n_fb} by fallback: roofline)" if n_fb else "") + "; per row: level_used, provenance")
     front = df[df["pareto"]].sort_values(next(iter(spec.objectives)))
     cols = spec.fields() + [m for m in spec.objectives] + (["level_used"] if len(levels) > 1 or n_fb else []) \
-        + (["energy_scope"] if len(notes["energy_scopes"]) > 1 else [])  # a front mixing scopes shows which is which
+        + (["energy_scope"] if len(notes["energy_scopes"]) > 1 else []) \
+        + (["pareto_ties"] if df["pareto_tie"].any() else [])  # a front mixing scopes shows which is which
     if len(front):
         print(front[cols].head(args.top).to_string(index=False))
     errs = df[df["status"] != "ok"]

@@ -19,6 +19,7 @@ from cosim.dse.executors import run_tasks
 from cosim.dse.output_guard import remove_stale
 from cosim.dse.spec import SweepSpec, apply_point
 from cosim.dse.store import ResultStore, key_prefix, row_keys, split_numeric
+from cosim.energy_scope import FULL as ENERGY_SCOPE_FULL, UNKNOWN as ENERGY_SCOPE_UNKNOWN
 
 __all__ = ["run_sweep", "plan", "make_tasks", "results_frame", "write_outputs"]
 
@@ -294,17 +295,15 @@ def _optuna_dist(optuna, d):
     return optuna.distributions.FloatDistribution(d["low_si"], d["high_si"], log=bool(d.get("log")))
 
 
-ENERGY_SCOPE_UNKNOWN = "unknown (energy n/a for this point)"
-
-
 @functools.lru_cache(maxsize=256)
 def _energy_scope(hw_name) -> str:
-    """HardwareSpec.energy_scope of a point's device (a system's device for a system name)."""
+    """The energy scope of a point's device (a system's device for a system name): its
+    HardwareSpec.energy_scope, "dynamic + static" where that is '' (cosim.energy_scope)."""
     if not hw_name:
-        return ""
+        return ENERGY_SCOPE_FULL
     from cosim.simulate import _resolve
     hw = _resolve(hw_name)
-    return getattr(hw, "device", hw).energy_scope
+    return getattr(hw, "device", hw).energy_scope or ENERGY_SCOPE_FULL
 
 
 def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
@@ -351,7 +350,8 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
         # "dynamic only (no static power in <file>)" where the point's device gives none (never a silent 0 W)
         hw_cfg = r["config"].get("hw") or {}
         given = "energy.static_power" in r["fields"] or "energy.static_power" in (hw_cfg.get("overrides") or {})
-        parts["energy_scope"].append(_Const("" if given else _energy_scope(hw_cfg.get("name")), _count(sel, n)))
+        parts["energy_scope"].append(_Const(ENERGY_SCOPE_FULL if given else _energy_scope(hw_cfg.get("name")),
+                                            _count(sel, n)))
         for c, v in (("status", r["status"]), ("error", r.get("error"))):
             parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
     if parts["index"]:
@@ -367,6 +367,11 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     unknown = df["energy_j"].astype(float).isna().to_numpy()
     if unknown.any():  # no energy at all (a device without energy per FLOP, an error row): not "dynamic only"
         df.loc[unknown, "energy_scope"] = ENERGY_SCOPE_UNKNOWN
+    return _mark_front(spec, df)
+
+
+def _mark_front(spec: SweepSpec, df):
+    """The `feasible`, `pareto`, `pareto_ties` and `pareto_tie` columns of a results frame."""
     feasible = (df["status"] == "ok").to_numpy().copy()
     if spec.require_memory_fit:  # a configuration that does not fit is not a design point
         feasible &= df["fits_in_memory"].to_numpy(dtype=bool)
@@ -377,11 +382,34 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
                              for o, d in spec.objectives.items()]) if len(df) else np.empty((0, 1))
     from cosim.dse.pareto import pareto_mask
     front = np.zeros(len(df), dtype=bool)
+    ties = np.zeros(len(df), dtype=np.int64)
+    tied = np.zeros(len(df), dtype=bool)
     if len(df) and feasible.any():
         sub = np.flatnonzero(feasible)
         front[sub[pareto_mask(costs[sub])]] = True
+        ties, tied = pareto_ties(costs, feasible, front)
     df["pareto"] = front
+    df["pareto_ties"] = ties  # front rows: how many other feasible rows have bit-identical objectives
+    df["pareto_tie"] = tied  # a feasible row left off the front only as the duplicate of a front row
     return df
+
+
+def pareto_ties(costs, feasible, front):
+    """(ties, tied): pareto_mask keeps one of a set of rows whose objectives are bit-identical (a swept
+    field that moves no objective); `ties` counts, for each front row, the other feasible rows equal to
+    it in every objective, and `tied` marks those rows, so "1 on the Pareto front" can say "(+14 identical)"."""
+    ties = np.zeros(len(costs), dtype=np.int64)
+    tied = np.zeros(len(costs), dtype=bool)
+    ok = np.flatnonzero(feasible & ~np.isnan(costs).any(axis=1))
+    if not len(ok):
+        return ties, tied
+    _, inv, counts = np.unique(costs[ok], axis=0, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    on_front = np.zeros(len(counts), dtype=bool)
+    on_front[inv[front[ok]]] = True
+    ties[ok[front[ok]]] = counts[inv[front[ok]]] - 1
+    tied[ok[on_front[inv] & ~front[ok]]] = True
+    return ties, tied
 
 
 class _Const:
@@ -498,8 +526,8 @@ def objective_notes(spec: SweepSpec, df) -> dict:
       examples}); `feasible_rows` counts those among the feasible rows (the ones the front
       would otherwise rank). The Pareto front cannot rank them, so they are never on it
       whatever their other values;
-    - `energy_scopes`: {scope: ok rows}: "dynamic + static" (the column's empty energy_scope),
-      "dynamic only (...)", "unknown (...)" (energy n/a);
+    - `energy_scopes`: {scope: ok rows}: "dynamic + static", "dynamic only (...)", "unknown (...)"
+      (energy n/a), the column's own labels (cosim.energy_scope; blank until session 14);
     - `warnings`: an energy objective ranking rows of different scopes against each other
       (a dynamic-only J/token looks cheaper than a static-included one for no physical reason)."""
     ok = df[df["status"] == "ok"]
@@ -511,7 +539,7 @@ def objective_notes(spec: SweepSpec, df) -> dict:
                                 "feasible_rows": int(np.sum(np.asarray(bad, dtype=bool) & feas)),
                                 "by_objective": {o: int(nan[o].sum()) for o in objs if len(ok) and nan[o].any()},
                                 "examples": [_row_text(spec, r) for _, r in ok[bad].head(3).iterrows()]},
-             "energy_scopes": {(str(k) or "dynamic + static"): int(v)
+             "energy_scopes": {(str(k) or ENERGY_SCOPE_FULL): int(v)
                                for k, v in ok["energy_scope"].value_counts(sort=False).items()},
              "warnings": []}
     n = notes["nan_objectives"]
@@ -608,7 +636,8 @@ def write_outputs(spec: SweepSpec, df) -> dict:
                 paths["parallel"] = q
     summary = {"name": spec.name, "source": spec.source, "configurations": len(df),
                "ok": int((df["status"] == "ok").sum()), "feasible": int(df["feasible"].sum()),
-               "pareto": int(df["pareto"].sum()), "objectives": spec.objectives,
+               "pareto": int(df["pareto"].sum()), "pareto_identical": int(df["pareto_tie"].sum()),
+               "objectives": spec.objectives,
                **dict(zip(("levels", "fallback_rows"), level_counts(df))),
                "constraints": [str(c) for c in spec.constraints], "store": str(spec.store_path),
                "store_other_rows": int(df.attrs.get("store_other_rows", 0)),

@@ -6,6 +6,7 @@ lines to be read."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -82,11 +83,45 @@ def _log_if_wide(ax, axis: str, vals) -> None:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
 
 
+@contextmanager
+def interrupts_held():
+    """Ctrl-C / SIGTERM while a figure is laid out and saved waits until that is done, then is raised as
+    the interrupt it is (cosim.cli: one line, exit 130 / 143). Raised inside matplotlib's renderer, a
+    KeyboardInterrupt came out as "ValueError: Invalid bounding box" (a 67-line traceback, exit 1;
+    session 14 audit). Only Python-level handlers are held (Ctrl-C's default one, the CLI's SIGTERM), and
+    only in the main thread, where signals are delivered; a save that fails for its own reason with no
+    signal pending fails as before."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got, held = [], {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        h = signal.getsignal(sig)
+        if callable(h):
+            held[sig] = h
+            signal.signal(sig, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    except BaseException:
+        if not got:
+            raise
+    finally:
+        for sig, h in held.items():
+            signal.signal(sig, h)
+    if got:  # the handler the signal would have run: KeyboardInterrupt (Ctrl-C) or the CLI's Terminated
+        held[got[0]](got[0], None)
+
+
 def _save(fig, path):
     plt = pyplot()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with interrupts_held():
+            fig.tight_layout()
+            fig.savefig(path)
+    finally:
+        plt.close(fig)
     return Path(path)
 
 

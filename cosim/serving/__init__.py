@@ -18,7 +18,7 @@ from cosim.serving.config import HostOverhead, ServeConfig
 from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
-from cosim.serving.kv_memory import PagedKV, kv_capacity, window_note
+from cosim.serving.kv_memory import PagedKV, fit_rule, kv_capacity, window_note
 from cosim.serving.metrics import NO_SLO_NOTE, ServeResult, has_window, request_table, summarize
 from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
 from hwmodels.spec import HardwareSpec, load_hw
@@ -137,7 +137,7 @@ def _check_requests(specs, cfg, caps, model):
     window, where = cfg.context_window, "context_window"
     if window is None and model.max_context:  # the model's own limit unless one is given
         window, where = model.max_context, f"{model.name}'s max_context (set context_window to change it)"
-    budget = cfg.token_budget if cfg.scheduler != "chunked" else None  # chunked prefill splits a prompt
+    budget = token_budget(cfg, specs) if cfg.scheduler != "chunked" else None  # chunked prefill splits a prompt
     for r in specs:
         total = r.prompt_len + r.output_len
         if window and total - 1 > window:
@@ -171,9 +171,46 @@ def _level_used(steps, draft) -> str:
     return summarize_levels(levels)
 
 
+def token_budget(cfg, specs) -> int:
+    """Tokens a step may prefill: max_batched_tokens when given; for the static scheduler
+    max_num_seqs x the longest prompt (it prefills a whole batch in one step, as HF generate runs
+    a padded batch: the batch is bounded by max_num_seqs and the KV, not by a step budget); else
+    ServeConfig.token_budget (512 chunked, 8192 otherwise)."""
+    if cfg.scheduler == "static" and cfg.max_batched_tokens is None:
+        return cfg.max_num_seqs * max(r.prompt_len for r in specs)
+    return cfg.token_budget
+
+
+def _static_budget_text(cfg, specs) -> str:
+    return f"max_num_seqs {cfg.max_num_seqs} x the longest prompt {max(r.prompt_len for r in specs):,}"
+
+
+_CAUSES = {"kv": "the KV cache (prompt + output reserved per request)",
+           "max_batched_tokens": "the step token budget max_batched_tokens",
+           "max_prefill_seqs": "max_prefill_seqs"}
+
+
+def _batch_limit_notes(cfg, replicas, budget) -> list:
+    """Never silent: static batches cut below max_num_seqs while requests waited, per cause."""
+    batches = sum(getattr(r, "batches", 0) for r in replicas)
+    merged: dict = {}
+    for rep in replicas:
+        for cause, (n, smallest) in getattr(rep, "batch_limits", {}).items():
+            m = merged.get(cause, (0, smallest))
+            merged[cause] = (m[0] + n, min(m[1], smallest))
+    return [f"static batches: {n} of {batches} stopped below max_num_seqs ({cfg.max_num_seqs}) with requests waiting, "
+            f"by {_CAUSES[cause]}" + (f" = {budget:,} tokens" if cause == "max_batched_tokens" else "")
+            + f" (smallest such batch {smallest})" for cause, (n, smallest) in merged.items()]
+
+
 def _nan_figure_notes(cfg, summary, df) -> list:
     """Never silent: why a summary figure is NaN (no SLO, no steady window, no arrival window)."""
     notes = []
+    if summary.get("tpot_excluded"):
+        notes.append(f"TPOT is undefined for the {summary['tpot_excluded']} of {summary['requests']} requests with "
+                     f"one output token (NaN in requests.csv): the TPOT mean and percentiles are over the other "
+                     f"{summary['tpot_requests']} (vLLM benchmark_serving's rule: output_len > 1), and such a request "
+                     f"meets any TPOT SLO")
     if not has_window(summary["steady_window_s"]):  # the steady throughput figures are NaN: say why
         last = summary["arrival_window_s"] + float(df["arrival_s"].min())
         notes.append(f"no steady window: no request finished after the first ({summary['steady_start_s']:.3f} s) and "
@@ -183,6 +220,51 @@ def _nan_figure_notes(cfg, summary, df) -> list:
     if not has_window(summary["arrival_window_s"]):
         notes.append("no arrival window: every request arrived at once, so goodput_window_req_s is NaN "
                      "(goodput_req_s over the makespan is the rate of such a batch)")
+    return notes
+
+
+def _capacity(cfg, w, hw, model, specs, budget, draft_w):
+    """(KV capacity, the notes on memory) of one replica: the engine's memory rule, the static
+    scheduler's whole-batch budget, a checkpoint's declared weights, a draft model's weights."""
+    try:
+        cap = kv_capacity(w, hw, cfg.block_size, budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
+    except InputError as e:
+        if cfg.scheduler != "static" or cfg.max_batched_tokens is not None:
+            raise
+        raise InputError(f"{e} (scheduler static prefills a whole batch in one step: {_static_budget_text(cfg, specs)}; "
+                         f"lower max_num_seqs or give max_batched_tokens)") from None
+    notes = window_note(model)
+    if cfg.kv_capacity_tokens is None:
+        notes.append(fit_rule(hw, cfg.memory_fraction))
+    if cfg.scheduler == "static":
+        notes.append(f"static batches: up to max_num_seqs ({cfg.max_num_seqs}) requests whose prompt + output KV fits, "
+                     f"prefilled in one step; step token budget {budget:,} ("
+                     + ("max_batched_tokens, given" if cfg.max_batched_tokens is not None
+                        else _static_budget_text(cfg, specs)) + "), its activations reserved in the KV capacity")
+    wnote = declared_weights_note(model, cfg.weights)[1]  # a checkpoint's declared format: used or overridden
+    if wnote:
+        notes.append(wnote)
+    if draft_w is not None and cfg.speculative.draft_model and cfg.kv_capacity_tokens is None:
+        dw = draft_w.trace("decode", 1, 1).meta["footprint"]["weights"]
+        cap = cap.__class__(max(0, cap.blocks - int(dw // (cap.block_size * cap.bytes_per_token))), cap.block_size,
+                            cap.bytes_per_token, cap.memory_bytes, cap.weights_bytes + dw, cap.activations_bytes,
+                            cap.source + f" - draft weights {dw / 2**30:.2f} GiB")
+        notes.append("speculative: the draft model's own KV cache is not counted against capacity")
+    return cap, notes
+
+
+def _transfer_notes(cfg, steps) -> list:
+    """What link transfers cost: a swap / offload stall the replica's static power, a hand-over time only."""
+    notes = []
+    if cfg.preemption == "swap" or cfg.offload:
+        charged = ("the replica's static power over the stall" if hasattr(getattr(steps, "inner", steps), "stall_cost")
+                   else "no energy (the given step model prices no stall)")
+        notes.append(f"KV swap / offload transfers stall the step (bytes / {cfg.host_link} bandwidth, not overlapped "
+                     f"with compute) and are charged {charged}; no link energy per byte (the hardware spec's "
+                     f"interconnect entries give a bandwidth only)")
+    if cfg.scheduler == "disaggregated":
+        notes.append("KV hand-over (prefill -> decode replica) costs time only: it runs beside the replicas' steps, "
+                     "and energy counts busy steps only; no link energy per byte (the spec gives a bandwidth only)")
     return notes
 
 
@@ -203,17 +285,12 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
         raise InputError(f"serve: step_model: got {type(steps).__name__}; expected an object with "
                          f"step_cost(StepBatch) -> StepCost and notes")
     draft_w, draft = _draft(cfg, w, hw, system)
-    cap = kv_capacity(w, hw, cfg.block_size, cfg.token_budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
-    notes = window_note(model)
-    wnote = declared_weights_note(model, cfg.weights)[1]  # a checkpoint's declared format: used or overridden
-    if wnote:
-        notes.append(wnote)
-    if draft_w is not None and cfg.speculative.draft_model and cfg.kv_capacity_tokens is None:
-        dw = draft_w.trace("decode", 1, 1).meta["footprint"]["weights"]
-        cap = cap.__class__(max(0, cap.blocks - int(dw // (cap.block_size * cap.bytes_per_token))), cap.block_size,
-                            cap.bytes_per_token, cap.memory_bytes, cap.weights_bytes + dw, cap.activations_bytes,
-                            cap.source + f" - draft weights {dw / 2**30:.2f} GiB")
-        notes.append("speculative: the draft model's own KV cache is not counted against capacity")
+    specs = make_requests(cfg.requests, cfg.qps, cfg.arrival, cfg.burstiness, cfg.prompt_len, cfg.output_len,
+                          cfg.lengths_from, cfg.trace, cfg.seed)
+    if not specs:
+        raise InputError("serve: trace: the trace holds no requests")
+    budget = token_budget(cfg, specs)
+    cap, notes = _capacity(cfg, w, hw, model, specs, budget, draft_w)
     host_bw = _link(hw, cfg.host_link, "host_link") if (cfg.offload or cfg.preemption == "swap") else float("inf")
     kv_bw = _link(hw, cfg.kv_link, "kv_link") if cfg.scheduler == "disaggregated" else float("inf")
     host_blocks = int(cfg.offload.host_capacity // (cap.block_size * cap.bytes_per_token)) if cfg.offload else 0
@@ -222,17 +299,16 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                  [("decode", f"decode{i}") for i in range(cfg.decode_replicas)]
     else:
         layout = [("both", f"replica{i}") for i in range(cfg.replicas)]
-    specs = make_requests(cfg.requests, cfg.qps, cfg.arrival, cfg.burstiness, cfg.prompt_len, cfg.output_len,
-                          cfg.lengths_from, cfg.trace, cfg.seed)
-    if not specs:
-        raise InputError("serve: trace: the trace holds no requests")
     notes.append(lengths_note(specs, cfg.prompt_len, cfg.output_len, cfg.lengths_from, cfg.trace))
     notes += [n for n in (order_note(specs, cfg.trace),) if n]
     _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model)
 
     def make(engine):
-        return [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
+        reps = [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
                         cap.bytes_per_token, draft) for role, name in layout]
+        for rep in reps:
+            rep.max_batched_tokens = budget
+        return reps
 
     eng = Engine(cfg, specs, make, host_bw, kv_bw, np.random.default_rng(cfg.seed + 1)).run()
     import pandas as pd
@@ -255,9 +331,8 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                  + (f" (shapes bucketed at {cfg.bucket:.0%})" if cfg.bucket else " (exact shapes)")
                  if step_model is None else f"step costs: {type(steps).__name__} (given; its energy is taken "
                                             f"as the replica's, unscaled)")
-    if cfg.preemption == "swap" or cfg.offload or cfg.scheduler == "disaggregated":
-        notes.append("link transfers (swap, offload, KV hand-over) cost time only: the hardware spec gives "
-                     "no energy per byte for its links")
+    notes += _transfer_notes(cfg, steps)
+    notes += _batch_limit_notes(cfg, eng.replicas, budget)
     notes += _nan_figure_notes(cfg, summary, df)
     return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},
                        tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced)

@@ -205,7 +205,8 @@ class ServeConfig:
     # the engine
     scheduler: str = "continuous"
     max_num_seqs: int = 256  # vLLM default
-    max_batched_tokens: int | None = None  # default: 512 for chunked (Sarathi-Serve), else 8192
+    # default: 512 chunked (Sarathi-Serve); static max_num_seqs x the longest prompt (serving.token_budget); else 8192
+    max_batched_tokens: int | None = None
     max_prefill_seqs: int | None = None  # prompts per prefill step (1: one prompt a step, like HF/TGI loops)
     block_size: int = 16  # vLLM default
     memory_fraction: float = 0.9  # vLLM gpu_memory_utilization default
@@ -276,6 +277,8 @@ class ServeConfig:
 
     @property
     def token_budget(self) -> int:
+        """The step budget known from the config alone; the static scheduler's default depends on the
+        requests (cosim.serving.token_budget, which the engine uses)."""
         if self.max_batched_tokens is not None:
             return self.max_batched_tokens
         return 512 if self.scheduler == "chunked" else 8192

@@ -105,8 +105,9 @@ class Replica:
         if self.cfg.offload and plan.decode:
             moved += (sum(self.kv.host_tokens(r.rid) for r in plan.decode) * self.bytes_per_token
                       * self.cfg.offload.fetch_fraction)
-        if moved:
-            cost = cost + StepCost(moved / link, 0.0)
+        if moved:  # the step waits for the transfer: the replica's static power meanwhile (a given model: time only)
+            stall = getattr(getattr(self.steps, "inner", self.steps), "stall_cost", None)  # under the host's
+            cost = cost + (stall(moved / link) if stall else StepCost(moved / link, 0.0))
         return cost
 
     def apply(self, plan: Plan, now: float) -> int:

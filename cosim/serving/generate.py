@@ -68,8 +68,9 @@ class GenerationResult(MemoryFit):
 
     @property
     def tpot_s(self) -> float:
-        """Mean time per output token after the first (0 when output_len == 1)."""
-        return float(self.decode_times_s.mean()) if self.decode_times_s.size else 0.0
+        """Mean time per output token after the first; NaN (null in JSON) when output_len == 1: no
+        token follows the first, so there is no time per output token (it read 0 until session 14)."""
+        return float(self.decode_times_s.mean()) if self.decode_times_s.size else float("nan")
 
     @property
     def total_s(self) -> float:
@@ -152,9 +153,13 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
             lat, en = got
             notes.append("decode context ops evaluated in one vectorised roofline call (affine in KV length)")
     notes += list(steps.notes)
+    if output_len == 1:
+        notes.append("output_len 1: no decode step, so TPOT is undefined (tpot_s NaN, null in JSON)")
     footprint = _footprint(pre.footprint, w.trace("decode", batch, int(seqs[-1])).meta["footprint"]
                            if seqs.size else None)
     capacity = hw.main_memory.capacity_bytes
+    from cosim.serving.kv_memory import fit_rule
+    notes.append(fit_rule(hw))
     mem = sum(footprint.values())
     if mem > capacity:  # priced anyway, as roofline/simulate do; the line and the note say so
         notes.append(f"does not fit: {mem / 1e9:,.2f} GB (weights {footprint['weights'] / 1e9:,.2f} + KV "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from workloads.io import InputError
 
-__all__ = ["PagedKV", "KVCapacity", "kv_capacity", "bytes_per_token", "window_note"]
+__all__ = ["PagedKV", "KVCapacity", "kv_capacity", "bytes_per_token", "window_note", "fit_rule"]
 
 _REF_CONTEXT = 4096  # context at which a recipe's cache bytes/token are read (KIVI keeps a
                      # 128-token full-precision residual, so short contexts cost more per token)
@@ -35,6 +35,22 @@ def window_note(model) -> list:
     return [f"KV capacity: {model.name}'s {n} sliding-window layers (window {model.sliding_window:,} tokens) are "
             f"paged per token like full-attention layers, so capacity is pessimistic for sequences longer "
             f"than the window"]
+
+
+def fit_rule(hw, memory_fraction: float | None = None) -> str:
+    """The memory rule a command applies, for its report. memory_fraction None: `plan`,
+    `generate` (and `roofline` / `simulate`): a footprint fits up to 100 % of the device's main
+    memory; else `serve`'s: the engine takes that fraction (vLLM's gpu_memory_utilization) for
+    weights, activations and KV. Either way the capacity is the device file's datasheet figure,
+    not a measured device total (docs/serving.md, "Memory capacity")."""
+    m = hw.main_memory
+    cap = (f"{hw.name}'s {m.name} capacity {m.capacity_bytes / 1e9:,.4g} GB ({m.capacity_bytes / 2**30:,.2f} GiB, the "
+           f"device file's datasheet figure, not a measured device total)")
+    if memory_fraction is None:
+        return (f"fits: the footprint (weights + KV + activations) may use up to 100 % of {cap}; "
+                f"`cosim serve` uses memory_fraction 0.9 of it by default")
+    return (f"memory: the engine uses memory_fraction {memory_fraction:g} of {cap} for weights, activations and "
+            f"KV, as vLLM's gpu_memory_utilization; `cosim plan` / `generate` count a footprint as fitting up to 100 %")
 
 
 @dataclass(frozen=True)
@@ -74,7 +90,7 @@ def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override
             raise InputError(f"serve: hw: {hw.name} has {share}; weights {w / 2**30:.1f} GiB + "
                              f"activations {act / 2**30:.2f} GiB leave no room for a KV cache")
         blocks = int(free // (block_size * bpt))
-        src = (f"({total / 2**30:.2f} GiB x {memory_fraction} - weights {w / 2**30:.2f} GiB - activations "
+        src = (f"({total / 2**30:.2f} GiB x {memory_fraction:g} - weights {w / 2**30:.2f} GiB - activations "
                f"{act / 2**30:.3f} GiB at {max_batched_tokens} tokens) / ({block_size} x {bpt:.0f} B/token)")
     return KVCapacity(blocks, block_size, bpt, mem, w, act, src)
 

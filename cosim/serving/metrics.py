@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ServeResult", "request_table", "summarize", "PCTS", "MIN_WINDOW_S", "has_window"]
+__all__ = ["ServeResult", "request_table", "summarize", "PCTS", "MIN_WINDOW_S", "has_window", "completed_between"]
 
 PCTS = (50, 90, 99)
 
@@ -18,7 +18,9 @@ def request_table(requests):
     rows = []
     for r in requests:
         ttft = r.first_token_s - r.arrival_s
-        tpot = (r.finish_s - r.first_token_s) / (r.output_len - 1) if r.output_len > 1 else 0.0
+        # TPOT: the time between output tokens, undefined with one output token (NaN, never 0: summarize
+        # leaves such requests out of the TPOT statistics, as vLLM benchmark_serving does)
+        tpot = (r.finish_s - r.first_token_s) / (r.output_len - 1) if r.output_len > 1 else float("nan")
         rows.append((r.rid, r.arrival_s, r.first_sched_s - r.arrival_s, ttft, tpot, r.finish_s - r.arrival_s,
                      r.prompt_len, r.output_len, r.preemptions, r.replica, r.decode_replica or r.replica))
     return pd.DataFrame(rows, columns=["rid", "arrival_s", "queueing_s", "ttft_s", "tpot_s", "e2e_s",
@@ -65,17 +67,22 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dic
       both SLOs / `arrival_window_s`: the SLO-meeting part of the offered load (N arrivals d
       seconds apart, all meeting the SLOs, read (N - 1) / ((N - 1) d) = 1 / d). The window is
       fixed by the arrivals alone, so configurations fed the same requests differ only by
-      their SLO misses. `throughput_window_req_s` = requests finishing in the steady window
-      (first finish, last finish at or before the last arrival] / `steady_window_s`, and
-      `throughput_window_tok_s` = output tokens emitted at step ends in it (from the step
-      `timeline`) / steady_window_s: load is offered and the first request has gone through.
-      The window opens and closes at a finish and counts the finishes after the one that opens
-      it, so K + 1 finishes p seconds apart read K / (K p) = 1 / p exactly: the offered rate 1 / d
-      below saturation (N arrivals d apart, service s: finishes s + i d, whatever s / d) and the
-      capacity above it. (Closing at the last arrival instead counted ceil(((N-1) d - s) / d)
-      finishes over (N-1) d - s: 3 arrivals 1 s apart, 0.5 s service read 1.33 req/s.) A window
-      shorter than MIN_WINDOW_S (`has_window`) gives NaN (and the run a note): a rate over it
-      would only count float round-off, or overflow.
+      their SLO misses. `throughput_window_req_s` = requests' worth of output completed in the
+      steady window (first finish, last finish at or before the last arrival] / `steady_window_s`
+      (`completed_between`: each request counts the share of its output tokens emitted in the
+      window), and `throughput_window_tok_s` = output tokens emitted at step ends in it (from the
+      step `timeline`) / steady_window_s: load is offered and the first request has gone through.
+      Evenly spaced identical requests read their spacing exactly: the offered rate 1 / d below
+      saturation (N arrivals d apart, service s, whatever s / d) and the capacity above it. A
+      count of whole finishes in the window did so only for one finish at a time: finishes that
+      come in bursts (a continuous batch admitted together finishes together) put the window's
+      ends at two bursts, so it held all but the first finish of the first burst plus every
+      later burst, about one burst more than the periods it spans (session 14 audit: bursts of
+      256 every 8.6 s read 43.6 req/s for a capacity of 29.8). Counting output progress has
+      no such fencepost: a burst half inside the window counts half. (Closing at the last
+      arrival instead counted ceil(((N-1) d - s) / d) finishes over (N-1) d - s: 3 arrivals 1 s
+      apart, 0.5 s service read 1.33 req/s.) A window shorter than MIN_WINDOW_S (`has_window`)
+      gives NaN (and the run a note): a rate over it would only count float round-off, or overflow.
     """
     arrival = df["arrival_s"].to_numpy(dtype=float)
     finish = arrival + df["e2e_s"].to_numpy(dtype=float)
@@ -94,35 +101,66 @@ def summarize(df, energy_j: float, slo_ttft_s, slo_tpot_s, timeline=None) -> dic
            "throughput_tok_s": float(out_len.sum() / makespan) if makespan > 0 else nan,
            "energy_j": energy_j, "energy_per_token_j": energy_j / out_len.sum(),
            "preemptions": int(df["preemptions"].sum())}
+    timed = out_len > 1  # TPOT is defined for a request with a second output token only
+    out["tpot_requests"], out["tpot_excluded"] = int(timed.sum()), int((~timed).sum())
     for col in ("ttft_s", "tpot_s", "e2e_s", "queueing_s"):
-        v = df[col].to_numpy()
-        out[f"{col[:-2]}_mean_s"] = float(v.mean())
+        v = df[col].to_numpy(dtype=float)
+        if col == "tpot_s":
+            v = v[timed]
+        out[f"{col[:-2]}_mean_s"] = float(v.mean()) if v.size else nan
         for p in PCTS:
-            out[f"{col[:-2]}_p{p}_s"] = float(np.percentile(v, p))
+            out[f"{col[:-2]}_p{p}_s"] = float(np.percentile(v, p)) if v.size else nan
     if slo_ttft_s is None and slo_tpot_s is None:  # no SLO: goodput and attainment are undefined, not 100 %
         out["slo_attainment"] = out["goodput_req_s"] = out["goodput_window_req_s"] = nan
     else:
         ok = np.ones(len(df), dtype=bool)
         if slo_ttft_s is not None:
             ok &= df["ttft_s"].to_numpy() <= slo_ttft_s
-        if slo_tpot_s is not None:
-            ok &= df["tpot_s"].to_numpy() <= slo_tpot_s
+        if slo_tpot_s is not None:  # a one-token request has no TPOT to miss (vLLM benchmark_serving: its 0 passes)
+            ok &= ~timed | (df["tpot_s"].to_numpy(dtype=float) <= slo_tpot_s)
         out["slo_attainment"] = float(ok.mean())
         out["goodput_req_s"] = float(ok.sum() / makespan) if makespan > 0 else nan
         out["goodput_window_req_s"] = (float((ok & (arrival < last_arrival)).sum() / arrivals)
                                        if has_window(arrivals) else nan)
-    return _windows(out, finish, a, b, window, timeline)
+    first = arrival + df["ttft_s"].to_numpy(dtype=float)
+    return _windows(out, (first, finish, out_len), a, b, window, timeline)
+
+
+def tpot_excluded_text(s) -> str:
+    """Why the TPOT row counts fewer requests than the run: one-token outputs have no TPOT."""
+    return (f"{s['tpot_excluded']} of {s['requests']} requests with one output token excluded: no TPOT"
+            + (" - none left" if not s["tpot_requests"] else ""))
 
 
 NO_SLO_NOTE = ("no SLO given (slo_ttft_s / slo_tpot_s; CLI --slo-ttft / --slo-tpot): goodput_req_s, "
                "goodput_window_req_s and slo_attainment are NaN (null in JSON); throughput_* counts every request")
 
 
-def _windows(out, finish, a, b, window, timeline) -> dict:
-    """The steady-window throughput figures of `summarize`."""
+def completed_between(first, finish, out_len, a: float, b: float) -> float:
+    """Requests' worth of output made in (a, b]: each request counts (its output tokens emitted
+    in (a, b]) / output_len, its first token at `first` and the others evenly spaced to `finish`
+    (token k at first + k (finish - first) / (output_len - 1), its mean TPOT). Whole requests in
+    the window count 1, so over the whole run it is the request count; a request whose tokens
+    straddle an end counts the share inside."""
+    finish = np.asarray(finish, dtype=float)
+    first = np.minimum(np.asarray(first, dtype=float), finish)  # a frame may give a TTFT past the e2e
+    n = np.asarray(out_len, dtype=float)
+    tpot = np.where(n > 1, (finish - first) / np.maximum(n - 1, 1), 0.0)
+
+    def made_by(t):  # tokens emitted at or before t (token k at first + k tpot, k = 0 .. n - 1); a token
+        # within 1e-9 of a spacing of t is at t (round-off must not split time-shifted twin requests differently)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = np.where(tpot > 0, np.floor((t - first) / tpot + 1e-9) + 1, n)
+        return np.where(t >= finish, n, np.where(t < first, 0.0, np.clip(k, 1, n)))
+    return float(((made_by(b) - made_by(a)) / n).sum())
+
+
+def _windows(out, req, a, b, window, timeline) -> dict:
+    """The steady-window throughput figures of `summarize`; req = (first token, finish, output
+    tokens) of each request."""
     nan = float("nan")
     if has_window(window):
-        out["throughput_window_req_s"] = float(((finish > a) & (finish <= b)).sum() / window)
+        out["throughput_window_req_s"] = float(completed_between(*req, a, b) / window)
         out["throughput_window_tok_s"] = float(tokens_between(timeline, a, b) / window) if timeline is not None else nan
     else:
         out["throughput_window_req_s"] = out["throughput_window_tok_s"] = nan
@@ -134,8 +172,8 @@ class ServeResult:
     """`summary` keys (`summarize`): rates over the makespan (`throughput_req_s`, `throughput_tok_s`,
     `goodput_req_s`, over `makespan_s`), goodput over the arrivals (`goodput_window_req_s`, over
     `arrival_window_s`), throughput over the steady window (first finish, last finish at or before
-    the last arrival]
-    (`throughput_window_req_s`, `throughput_window_tok_s`, over `steady_window_s`, from
+    the last arrival] (`throughput_window_req_s`: requests' worth of output made in it,
+    `completed_between`; `throughput_window_tok_s`), over `steady_window_s`, from
     `steady_start_s` to `steady_end_s`); latency percentiles; energy. `timeline` has the output
     tokens each step emitted."""
     config: object
@@ -161,7 +199,9 @@ class ServeResult:
                          f"at {cap.bytes_per_token:,.0f} B/token ({cap.source})")
         lines.append(f"{'':10}{'mean':>10}{'p50':>10}{'p90':>10}{'p99':>10}")
         for k in ("ttft", "tpot", "e2e", "queueing"):
-            lines.append(f"{k:<10}" + "".join(f"{s[f'{k}_{p}_s'] * 1e3:>8.1f}ms" for p in ("mean", "p50", "p90", "p99")))
+            lines.append(f"{k:<10}" + "".join(f"{s[f'{k}_{p}_s'] * 1e3:>8.1f}ms" if s[f"{k}_{p}_s"] == s[f"{k}_{p}_s"]
+                                              else f"{'n/a':>10}" for p in ("mean", "p50", "p90", "p99"))
+                         + (f"  ({tpot_excluded_text(s)})" if k == "tpot" and s.get("tpot_excluded") else ""))
         lines.append(f"over the makespan ({s['makespan_s']:.2f} s, first arrival to last finish): throughput "
                      f"{s['throughput_req_s']:.2f} req/s, {s['throughput_tok_s']:,.0f} output tok/s; "
                      + (f"goodput {s['goodput_req_s']:.2f} req/s (SLO attainment {100 * s['slo_attainment']:.1f} %)"

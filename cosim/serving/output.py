@@ -25,7 +25,8 @@ def latency_cdf_plot(results: dict, path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for label, res in results.items():
         for ax, col in zip(axes, ("ttft_s", "tpot_s")):
-            v = np.sort(res.requests[col].to_numpy() * 1e3)
+            v = res.requests[col].to_numpy(dtype=float) * 1e3
+            v = np.sort(v[v == v])  # a one-token request has no TPOT (NaN): not a point of the CDF
             ax.plot(v, np.arange(1, v.size + 1) / v.size, label=label)
     for ax, name in zip(axes, ("TTFT (ms)", "TPOT (ms)")):
         ax.set_xlabel(name)

@@ -3,9 +3,10 @@
 A policy is anything with a `name` and `plan(replica) -> Plan | None` (None: nothing
 to run until a request arrives). One registry (`POLICIES`) maps names to classes:
 
-- static: a batch of up to `max_num_seqs` requests is prefilled together and decoded
-  until its last request finishes; nothing joins mid-batch. KV for prompt + output is
-  reserved at admission (what a static-batching server must do).
+- static: a batch of up to `max_num_seqs` requests is prefilled together (one step, no
+  per-step token budget unless `max_batched_tokens` is given) and decoded until its last
+  request finishes; nothing joins mid-batch. KV for prompt + output is reserved at
+  admission (what a static-batching server must do).
 - continuous: vLLM/Orca iteration-level scheduling. Waiting prompts are prefilled as
   soon as KV blocks and the `max_batched_tokens` budget allow (prefill-only steps take
   priority, as in vLLM's default scheduler); otherwise every running sequence decodes.
@@ -125,13 +126,35 @@ class Chunked:
         return plan if plan or plan.swap_bytes else None
 
 
+def _batch_limit(rep, budget_left: int, batch: int) -> str:
+    """What stopped a batch below max_num_seqs with requests still waiting (none: '')."""
+    if not rep.waiting or batch >= rep.max_num_seqs:
+        return ""
+    if rep.cfg.max_prefill_seqs and batch >= rep.cfg.max_prefill_seqs:
+        return "max_prefill_seqs"
+    r = rep.waiting[0]
+    return "max_batched_tokens" if r.prefill_target > budget_left else "kv"
+
+
 class Static:
+    """Batch at a time (HF generate-like): up to max_num_seqs waiting requests whose prompt +
+    output KV fits are prefilled together in one step, then decoded until the last finishes. Its
+    step budget (serving.token_budget) is max_num_seqs x the longest prompt unless
+    max_batched_tokens is given; a batch cut below max_num_seqs while requests wait is counted
+    per cause in `rep.batch_limits` (the run's note says so)."""
     name = "static"
 
     def plan(self, rep) -> Plan | None:
         plan = Plan()
         if not rep.running:
-            _admit_prompts(rep, rep.max_batched_tokens, False, plan)
+            left = _admit_prompts(rep, rep.max_batched_tokens, False, plan)
+            cause = _batch_limit(rep, left, len(plan.prefill)) if plan.prefill else ""
+            if cause:
+                limits = rep.__dict__.setdefault("batch_limits", {})
+                n, smallest = limits.get(cause, (0, len(plan.prefill)))
+                limits[cause] = (n + 1, min(smallest, len(plan.prefill)))
+            if plan.prefill:
+                rep.__dict__["batches"] = rep.__dict__.get("batches", 0) + 1
             return plan or None
         plan.decode = _reserve_decodes(rep, [r for r in rep.running if r.prefill_done], plan)
         return plan if plan or plan.swap_bytes else None

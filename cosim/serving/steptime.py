@@ -147,6 +147,7 @@ class DeviceStepCost:
     _cache: dict = field(default_factory=dict, repr=False)
     _ctx_ops: dict = field(default_factory=dict, repr=False)
     _btab: np.ndarray | None = field(default=None, repr=False)
+    _static: list = field(default_factory=lambda: [0.0, 0.0], repr=False)  # static J, s of the device ops priced
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -188,10 +189,23 @@ class DeviceStepCost:
         self.levels_used.update(dict.fromkeys(priced_level(c, self.level) for c in costs))
         lat = sum(c.latency_s * o.repeat for o, c in zip(ops, costs))
         energy = sum(c.energy_j * o.repeat for o, c in zip(ops, costs))
+        parts = parallel_timing.device_static_parts(ops, costs)  # the run's average, for stall_cost
+        self._static[0] += sum(e for e, _ in parts)
+        self._static[1] += sum(t for _, t in parts)
         if self.devices != 1 or self.copies != 1:  # the replica's energy (see replica_devices)
             static = parallel_timing.device_static_power_w(ops, costs, self.hw)  # the rule simulate uses
             energy = self.copies * energy + static * (self.devices - self.copies) * lat
         return StepCost(lat, energy, sum(c.details.get("kernels", 1) * o.repeat for o, c in zip(ops, costs)))
+
+    def stall_cost(self, seconds: float) -> StepCost:
+        """A step stalled `seconds` on a transfer not hidden behind compute (a KV swap, an offloaded
+        KV fetch over the host link): every device of the replica waits, powered, so the stall draws
+        the replica's static power: devices x the static power the priced device ops carry (else the
+        device file's; 0 W where the file gives none, every energy then dynamic only and labelled so)
+        x seconds, as a collective does (hwmodels.collectives.with_static_power). No link energy per
+        byte: a device file's interconnect entries give a bandwidth only."""
+        parts = [tuple(self._static)] if self._static[1] > 0 else []
+        return StepCost(seconds, parallel_timing.static_power_w(parts, self.hw) * self.devices * seconds)
 
     def _cached(self, key, make):
         hit = self._cache.get(key)
