@@ -62,6 +62,26 @@ def test_eager_prefill_is_max_of_gpu_and_launches_plus_step_time():
     assert cal.step_cost(pre).latency_s == pytest.approx(max(c.latency_s, c.kernels * 24.535e-6), rel=1e-12)
 
 
+def test_host_time_draws_the_static_power_of_the_waiting_gpu():
+    """The GPU waits, powered, while the host works: energy = the GPU step's + static W x host-only s.
+    h100_sxm's analytical static power is its calibration's measured idle power, 132.64 W
+    (cosim/configs/hw/calibration/h100_sxm.yaml `energy.static`)."""
+    inner = device_step_cost(MODEL, HW, level="analytical")
+    host = HostOverhead(cpu_per_kernel_s=1e-3, prefill_step_s=0.002, decode_step_s=0.0005, new_shape_s=0.05)
+    m = host_for(inner, host, inner.hw, "analytical")
+    dec = StepBatch((), (1000,) * 8)
+    gpu = inner.step_cost(dec)
+    static_w = inner.stall_cost(1.0).energy_j
+    assert static_w == pytest.approx(132.64, rel=1e-9)
+    c = m.step_cost(dec)  # eager decode: host-bound, kernels x 1 ms + 0.5 ms
+    assert c.energy_j == pytest.approx(gpu.energy_j + 132.64 * (c.latency_s - gpu.latency_s), rel=1e-9)
+    pre = StepBatch(((100, 0, True),), ())  # a new shape also pays 50 ms of host time
+    g = inner.step_cost(pre)
+    c = m.step_cost(pre)
+    assert c.latency_s == pytest.approx(g.kernels * 1e-3 + 0.002 + 0.05, rel=1e-12)
+    assert c.energy_j == pytest.approx(g.energy_j + 132.64 * (c.latency_s - g.latency_s), rel=1e-9)
+
+
 def test_first_shape_cost_is_paid_once_per_prefill_length():
     inner = device_step_cost(MODEL, HW, level="analytical")
     host = HostOverhead(cpu_per_kernel_s=1e-6, new_shape_s=0.05, warm_lengths=(64,))

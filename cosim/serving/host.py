@@ -68,14 +68,20 @@ class HostStepCost:
                + (f"; {self._cpu_src}" if self._cpu_src else "")
                + f"; per-step host time prefill {h.prefill_step_s * 1e3:.3g} ms, decode {h.decode_step_s * 1e3:.3g} ms"
                + (f", new prefill shape +{h.new_shape_s * 1e3:.3g} ms" if h.new_shape_s else "")
-               + f" ({h.source}); host time adds no energy")
+               + f" ({h.source}); host time draws the replica's static power (the GPU waits, powered)")
         return tuple(self.inner.notes) + (own,)
+
+    def _idle_energy(self, seconds) -> float:
+        """Host time beyond the GPU's: the replica's devices wait, powered, as in a stalled step
+        (DeviceStepCost.stall_cost: its static power x seconds; 0 where the file gives none)."""
+        stall = getattr(self.inner, "stall_cost", None)
+        return stall(seconds).energy_j if stall is not None and seconds > 0 else 0.0
 
     def _with_host(self, c: StepCost, prefill: bool) -> StepCost:
         graphs = self.host.prefill_graphs if prefill else self.host.decode_graphs
         t = c.latency_s if graphs else max(c.latency_s, c.kernels * self.cpu)
         t += self.host.prefill_step_s if prefill else self.host.decode_step_s
-        return StepCost(t, c.energy_j, c.kernels)
+        return StepCost(t, c.energy_j + self._idle_energy(t - c.latency_s), c.kernels)
 
     def step_cost(self, batch: StepBatch) -> StepCost:
         if not batch.prefill and not batch.decode_kv:
@@ -85,7 +91,8 @@ class HostStepCost:
             n = sum(ch for ch, _, _ in batch.prefill)  # the step's token count is its GEMM shape
             if n not in self._warm:
                 self._warm.add(n)
-                c = StepCost(c.latency_s + self.host.new_shape_s, c.energy_j, c.kernels)
+                c = StepCost(c.latency_s + self.host.new_shape_s,
+                             c.energy_j + self._idle_energy(self.host.new_shape_s), c.kernels)
         return c
 
 
@@ -94,7 +101,7 @@ class _FastHostStepCost(HostStepCost):
 
     def decode_run(self, seqs: int, kv_sum: int, steps: int):
         lat, en = self.inner.decode_run(seqs, kv_sum, steps)
-        return lat + self.host.decode_step_s, en
+        return lat + self.host.decode_step_s, en + self._idle_energy(self.host.decode_step_s)
 
 
 def host_for(inner, host: HostOverhead, hw, level: str):
