@@ -11,7 +11,7 @@ from hwmodels.energy import bitcell_mm2, op_energy, phy_area_mm2, sram_area_mm2,
 def test_sram_energy_hits_horowitz_points_at_45nm():
     # Horowitz 45 nm / 0.9 V, 64-bit read: 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ -> per byte / 8
     for size, pj in ((8 * 1024, 10), (32 * 1024, 20), (1024 * 1024, 100)):
-        assert sram_energy_per_byte(size, 45, 0.9) == pytest.approx(pj * 1e-12 / 8)
+        assert sram_energy_per_byte(size, 45, 0.9) == pytest.approx(pj * 1e-12 / 8, rel=1e-6, abs=0)
     # 7 nm at 0.8 V is the Stillmaker-Baas factor 0.094 x (0.8 V vs 0.9 V) lower
     assert sram_energy_per_byte(8 * 1024, 7, 0.8) < 0.1 * sram_energy_per_byte(8 * 1024, 45, 0.9)
 
@@ -56,9 +56,9 @@ def test_op_energy_adds_up():
                      wire_j_per_byte=0.5e-12, static_power_w=2.0, vector_j_per_flop=1e-13)
     e = op_energy(macs=1000, e_mac_j=1e-13, sram_bytes={"ifmap": 100, "filter": 50}, dram_bytes=10,
                   vector_flops=20, latency_s=1e-6, p=p)
-    assert e["mac"] == pytest.approx(1e-10)
-    assert e["sram"] == pytest.approx(100e-12 + 100e-12)
-    assert e["noc"] == pytest.approx(150 * 0.5e-12)
+    assert e["mac"] == pytest.approx(1e-10, rel=1e-6, abs=0)
+    assert e["sram"] == pytest.approx(100e-12 + 100e-12, rel=1e-6, abs=0)
+    assert e["noc"] == pytest.approx(150 * 0.5e-12, rel=1e-6, abs=0)
     assert e["static"] == pytest.approx(2e-6)
     assert e["total"] == pytest.approx(sum(v for k, v in e.items() if k != "total"))
 

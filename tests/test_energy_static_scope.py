@@ -20,7 +20,7 @@ def test_op_energy_with_no_static_power_is_nan_static_and_a_dynamic_total():
                   latency_s=1e-6, p=p)
     assert math.isnan(e["static"])  # was 0.0 (hw.static_power_w or 0.0)
     # dynamic: 1000 x 0.1 pJ + 20 x 0.1 pJ + 100 x 2 pJ + 10 x 5 pJ + 100 x 0.5 pJ = 402 pJ
-    assert e["total"] == pytest.approx(1e-10 + 2e-12 + 2e-10 + 5e-11 + 5e-11)
+    assert e["total"] == pytest.approx(1e-10 + 2e-12 + 2e-10 + 5e-11 + 5e-11, rel=1e-6, abs=0)
 
 
 def test_bundled_files_without_static_power_are_labelled_dynamic_only():

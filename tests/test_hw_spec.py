@@ -29,7 +29,7 @@ def test_h100_sxm_pinned_numbers():
     assert hbm.name == "hbm" and hbm.bandwidth_Bps == 3.35e12
     # The vendor label "80 GB" is read as SI gigabytes (80e9 B), not 80 GiB = 85.9e9 B.
     assert hbm.capacity_bytes == 80e9
-    assert hbm.energy_per_byte_j == pytest.approx(5.5e-12 * 8)
+    assert hbm.energy_per_byte_j == pytest.approx(5.5e-12 * 8, rel=1e-6, abs=0)
     assert h.level("l2").capacity_bytes == 50e6
     assert h.tdp_w == 700.0 and h.static_power_w == 210.0
     assert h.interconnect == {"nvlink": 450e9, "pcie": 63e9}
@@ -99,7 +99,7 @@ def test_derived_numbers_follow_their_stated_formulas(name):
     # energy.per_flop = 0.40 x TDP / peak; static = 0.30 x TDP (GenZ power split).
     assert set(h.energy_per_flop_j) == set(h.peak_flops)
     for fmt, e in h.energy_per_flop_j.items():
-        assert e == pytest.approx(0.40 * h.tdp_w / h.peak(fmt), rel=2e-3), fmt
+        assert e == pytest.approx(0.40 * h.tdp_w / h.peak(fmt), rel=2e-3, abs=0), fmt
     assert h.static_power_w == pytest.approx(0.30 * h.tdp_w)
     if name in _SMS:  # L2: 40 B/clk/SM x SMs x clock
         assert h.level("l2").bandwidth_Bps == pytest.approx(40 * _SMS[name] * h.clock_hz, rel=5e-3)
@@ -116,7 +116,7 @@ def test_memory_energy_matches_its_technology_row():
     pj_bit = {"h100_pcie": 6.0, "a100_sxm_80gb": 6.0, "l40s": 7.5, "tpu_v5e": 3.9,
               "h100_sxm": 5.5, "h200": 5.5, "b200": 5.5, "mi300x": 5.5}
     for name, e in pj_bit.items():
-        assert load_hw(name).main_memory.energy_per_byte_j == pytest.approx(e * 8e-12), name
+        assert load_hw(name).main_memory.energy_per_byte_j == pytest.approx(e * 8e-12, rel=1e-6, abs=0), name
 
 
 # ----------------------------------------------------------------------------- loader features
