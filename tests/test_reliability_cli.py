@@ -113,6 +113,13 @@ def _wait_gone(pgid: int, seconds: float = 10) -> list[str]:
     return _group(pgid)
 
 
+def _ctrl_c_default() -> None:
+    """In the child, before exec: SIGINT back to its default. A suite run as a shell background job
+    (`pytest &`, nohup) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt
+    handler, so the Ctrl-C these tests send would be lost (the command ran on, exit 0)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def _sweep_proc(tmp_path, executor="local", batch=2000):
     """A `cosim sweep` in its own process group. Whatever happens in the test (a failed
@@ -122,7 +129,7 @@ def _sweep_proc(tmp_path, executor="local", batch=2000):
     f.write_text(SWEEP.replace("OUT", str(tmp_path / "out")).replace("EXECUTOR", executor)
                  .replace("BATCH", str(batch)))
     p = subprocess.Popen([sys.executable, "-m", "cosim", "sweep", str(f), "-q"], cwd=ROOT,
-                         start_new_session=True, stderr=subprocess.PIPE, text=True)
+                         start_new_session=True, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_default)
     try:
         yield p, f
     finally:

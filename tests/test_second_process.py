@@ -55,7 +55,10 @@ def test_ctrl_c_during_cosim_run_is_one_line_exit_130_and_leaves_no_process(tmp_
     import time
     root = Path(__file__).resolve().parents[1]
     p = subprocess.Popen([sys.executable, "-m", "cosim", "run", "quickstart", "--out", str(tmp_path / "qs")],
-                         cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         # SIGINT as a terminal leaves it: a suite run in the background (`pytest &`) passes it
+                         # on ignored, and the Ctrl-C sent below would be lost
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(1.5)
     os.killpg(p.pid, signal.SIGINT)  # as a terminal does: every process of the group
     err = p.communicate(timeout=120)[1]
