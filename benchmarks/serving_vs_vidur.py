@@ -138,6 +138,7 @@ def vidur_stats(df, trace: pd.DataFrame):
     # the output tokens after the first, the gaps actually timed: rescale n/(n-1)
     n = df["request_num_decode_tokens"].to_numpy()
     tpot = df["decode_time_execution_plus_preemption_normalized"].to_numpy() * n / np.maximum(n - 1, 1)
+    tpot = np.where(n > 1, tpot, np.nan)  # one output token: no gap timed (cosim's tpot_s is NaN there too)
     end = (arr + df["request_e2e_time"].to_numpy()).max() - arr.min()
     return ttft, tpot, df["request_num_decode_tokens"].sum() / end
 
@@ -210,13 +211,13 @@ def main():
         rows.append({"scheduler": sch, "simulator": "vidur", "wall_s": vwall, "load_1m": os.getloadavg()[0],
                      "throughput_tok_s": vthr,
                      **{f"ttft_p{p}_ms": 1e3 * np.percentile(vt, p) for p in (50, 90, 99)},
-                     **{f"tpot_p{p}_ms": 1e3 * np.percentile(vp, p) for p in (50, 90, 99)}})
+                     **{f"tpot_p{p}_ms": 1e3 * np.nanpercentile(vp, p) for p in (50, 90, 99)}})
         for lvl in a.levels.split(","):
             ct, cp, cthr, cwall = cosim_run(ctrace, sch, lvl)
             rows.append({"scheduler": sch, "simulator": f"cosim {lvl}", "wall_s": cwall,
                          "load_1m": os.getloadavg()[0], "throughput_tok_s": cthr,
                          **{f"ttft_p{p}_ms": 1e3 * np.percentile(ct, p) for p in (50, 90, 99)},
-                         **{f"tpot_p{p}_ms": 1e3 * np.percentile(cp, p) for p in (50, 90, 99)}})
+                         **{f"tpot_p{p}_ms": 1e3 * np.nanpercentile(cp, p) for p in (50, 90, 99)}})
         print(pd.DataFrame(rows).to_string(index=False), flush=True)
     df = pd.DataFrame(rows)
     OUT.mkdir(exist_ok=True)
