@@ -22,37 +22,80 @@ from workloads.ops import Op, TensorSpec
 _FIXED_SUFFIXES = (".residual", ".sink")
 
 
-def resize_kv_read(attn: Op, n_new: int, proportional: bool = False, **dims) -> Op:
-    """The attention op reading `n_new` cached tokens instead of kv_len: token-axis
-    tensors scale with the evictable part; fp16 windows and sinks keep their size
-    (eviction keeps them). `proportional` scales every piece alike: a top-k gather
-    draws from windows and body in proportion."""
-    n_old = int(attn.dims["kv_len"])
+def _token_axis(t: TensorSpec) -> int | None:
+    """Which axis of a cache piece counts tokens (None: per head or per layer, not per
+    token): (batch, tokens, heads, dim) pieces, flat outlier arrays (their count follows
+    the tokens), per-token scales and CSR row pointers (batch, tokens)."""
+    if len(t.shape) == 4:
+        return 1
+    if len(t.shape) == 1 and not t.name.endswith(".codebook"):
+        return 0
+    if len(t.shape) == 2 and t.name.endswith((".token_scale", ".outlier_row_ptr")):
+        return 1
+    if len(t.shape) == 2 and t.name == "kv_write.out":  # the builder's (batch·tokens, width) write
+        return 0
+    return None  # codebooks, channel ranges and normalisers, low-rank factors
+
+
+def resize_kv_tensors(tensors, n_old: int, n_new: int, proportional: bool = False) -> list[TensorSpec]:
+    """Cache pieces holding `n_new` tokens instead of `n_old`: per-token pieces scale
+    with the evictable part; fp16 windows and sinks keep their size (eviction keeps
+    them), unless `proportional` (a top-k gather draws from windows and body alike);
+    per-head pieces (codebooks, ranges) are unchanged. Non-KV tensors pass through."""
+    tensors = list(tensors)
     if n_new >= n_old:
-        return attn.with_(dims={**attn.dims, **dims})
+        return tensors
     fixed: dict[str, int] = {}
-    for t in attn.inputs:
-        if proportional:
-            break
-        if t.role == "kv" and len(t.shape) == 4 and t.name.endswith(_FIXED_SUFFIXES):
+    for t in tensors:
+        if not proportional and t.role == "kv" and len(t.shape) == 4 and t.name.endswith(_FIXED_SUFFIXES):
             fam = t.name.split(".")[0]
             fixed[fam] = fixed.get(fam, 0) + t.shape[1]
     out = []
-    for t in attn.inputs:
+    for t in tensors:
         if t.role != "kv" or (t.name.endswith(_FIXED_SUFFIXES) and not proportional):
             out.append(t)
             continue
         fam = t.name.split(".")[0]
         fx = min(fixed.get(fam, 0), n_new)
         ratio = (n_new - fx) / max(n_old - fixed.get(fam, 0), 1)
-        if len(t.shape) == 4:
-            shape = (t.shape[0], int(round(t.shape[1] * ratio))) + t.shape[2:]
-        elif len(t.shape) == 1 and not t.name.endswith(".codebook"):
-            shape = (int(round(t.shape[0] * ratio)),)
-        else:
-            shape = t.shape  # codebooks, channel normalisers: per head, not per token
+        ax = _token_axis(t)
+        shape = t.shape
+        if ax is not None:
+            shape = tuple(int(round(x * ratio)) if i == ax else x for i, x in enumerate(t.shape))
         out.append(TensorSpec(t.name, shape, t.fmt, t.role, t.density))
-    return attn.with_(dims={**attn.dims, "kv_len": n_new, **dims}, inputs=tuple(out))
+    return out
+
+
+def resize_kv_read(attn: Op, n_new: int, proportional: bool = False, **dims) -> Op:
+    """The attention op reading `n_new` cached tokens instead of kv_len (the pieces
+    resized by `resize_kv_tensors`)."""
+    n_old = int(attn.dims["kv_len"])
+    if n_new >= n_old:
+        return attn.with_(dims={**attn.dims, **dims})
+    ins = resize_kv_tensors(attn.inputs, n_old, n_new, proportional)
+    return attn.with_(dims={**attn.dims, "kv_len": n_new, **dims}, inputs=tuple(ins))
+
+
+def stored_bytes_per_token(trace, st: dict, kept: int) -> float:
+    """Resident bytes per token (per sequence, all layers) once the cache holds `kept`
+    of its `st["capacity"]` tokens. Not the pre-eviction average: a quantized cache's
+    fp16 windows and sinks and its per-head tables survive eviction whole, so the bytes
+    are those of the stored pieces resized to `kept` (the decode step's cache tensors,
+    or what prefill's kv_write stores), scaled onto kv_state's bytes."""
+    cap = int(st["capacity"])
+    bpt = float(st["bytes_per_token"])
+    if kept >= cap or kept <= 0:
+        return bpt
+    decode = _decode_attn(trace)
+    if decode:
+        layout = [(a.inputs, int(a.dims["kv_len"]), a.repeat) for a in decode]
+    else:
+        layout = [(w.outputs, cap, w.repeat) for w in find_all(trace, "kv_write")]
+    full = sum(t.nbytes * r for ts, _, r in layout for t in ts if t.role == "kv")
+    if not full:
+        return bpt
+    resized = sum(t.nbytes * r for ts, n, r in layout for t in resize_kv_tensors(ts, n, kept) if t.role == "kv")
+    return bpt * cap / kept * resized / full
 
 
 def _decode_attn(trace):
@@ -108,7 +151,7 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
             ops = replace_op(ops, attn, prefill_fn(attn, kept))
     read = kept if decode_attn else st["read"]
     return rewrite(trace, ops, {"kept_tokens": kept, "context_tokens": int(st["context"]), **notes_fn(kept)},
-                   kv={"capacity": kept, "read": read},
+                   kv={"capacity": kept, "read": read, "bytes_per_token": stored_bytes_per_token(trace, st, kept)},
                    activations_delta=prefill_transient_kv(trace, st, kept))
 
 
