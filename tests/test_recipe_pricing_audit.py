@@ -2,9 +2,14 @@
 reader can check by hand."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compression_helpers import LLAMA3_8B, trace_for
 from workloads.compression import apply_recipe
+from workloads.compression.eviction import rocketkv_budget, rocketkv_params
+
+FAST = settings(max_examples=200, deadline=None, derandomize=True)
 
 
 def kv_read(trace):
@@ -44,3 +49,44 @@ def test_evict_then_quantize_prices_the_kept_cache_directly():
 def test_footprint_holds_what_a_step_reads(spec):
     t = apply_recipe(trace_for(LLAMA3_8B, seq=8192), spec, LLAMA3_8B)
     assert t.meta["footprint"]["kv_cache"] >= kv_read(t) * (1 - 1e-9)
+
+
+# ---- 2. RocketKV: a prompt inside the budget is left whole; budgets never negative -----
+def test_rocketkv_prompt_within_budget_changes_nothing():
+    base = trace_for(LLAMA3_8B, seq=200)
+    t = apply_recipe(base, "rocketkv", LLAMA3_8B)  # token budget 1024 >= 200
+    assert t.meta["footprint"]["kv_cache"] == base.meta["footprint"]["kv_cache"] == 200 * 131072
+    assert [o.name for o in t.ops] == [o.name for o in base.ops] and t.total_bytes == base.total_bytes
+    assert "fits the token budget" in t.meta["recipe_effects"]["rocketkv"]["note"]
+
+
+def test_rocketkv_budget_split_is_never_negative():
+    """P 256, B 128: cr 2, α 0.26, capacity int(256/2^0.26) = 213; new_tokens 256 > 213 // 2
+    is clamped to 106, so the prompt keeps 107 (it was 213 − 256 = −43)."""
+    q = rocketkv_budget(256, 128, 128, 256)
+    assert (q.applies, q.capacity, q.new_tokens, q.prompt_budget, q.k, q.chunk) == (True, 213, 106, 107, 64, 1)
+    assert any("new_tokens 256" in n for n in q.notes)
+    assert rocketkv_params(256, 128, 128, 256)["prompt_budget"] == 107
+    assert not rocketkv_budget(128, 128, 128, 256).applies
+
+
+@FAST
+@given(P=st.integers(1, 1 << 18), B=st.integers(1, 8192), new=st.integers(0, 1 << 16),
+       d=st.sampled_from([64, 128, 576]))
+def test_rocketkv_budget_bounds(P, B, new, d):
+    q = rocketkv_budget(P, B, d, new)
+    assert 0 < q.prompt_budget <= q.capacity <= P
+    assert 0 <= q.new_tokens <= new and q.prompt_budget + (q.new_tokens if q.applies else 0) <= max(q.capacity, P)
+    assert 1 <= q.r <= d and 1 <= q.chunk and 1 <= q.k <= q.capacity
+
+
+def test_rocketkv_chunk_one_stores_no_summaries():
+    """Budget 128 at 256 tokens: chunk 1, so per chunk min = max = the key: the cache is 213
+    kept tokens · 131,072 B (K and V, bf16, 32 layers) = 27.9 MB, below the 33.6 MB baseline
+    (the per-chunk min/max copy had made it 55.8 MB)."""
+    t = apply_recipe(trace_for(LLAMA3_8B, seq=256), "rocketkv(token_budget=128)", LLAMA3_8B)
+    assert t.meta["footprint"]["kv_cache"] == 213 * 131072
+    assert not [o for o in t.ops if "summary" in o.name]
+    tp = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=256), "rocketkv(token_budget=128)", LLAMA3_8B)
+    assert tp.meta["kv_state"]["capacity"] == 107
+    assert [o for o in tp.ops if o.name.endswith(".gather")][0].dims["rows"] == 107

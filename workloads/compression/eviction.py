@@ -13,6 +13,7 @@ pooling and top-k, and the gather that compacts the kept tokens).
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, kv_write_parts,
                                           replace_op, rewrite)
@@ -369,25 +370,77 @@ def apply_snapkv(trace, model, recipe):
 
 
 # ---- RocketKV ----------------------------------------------------------------------
-def rocketkv_params(S: int, token_budget: int, head_dim: int, new_tokens: int) -> dict:
-    """Derived as NVlabs/RocketKV gpt-fast/rocket.py does (doc §1.2)."""
-    cr = max(1.0, S / token_budget)
+@dataclass(frozen=True)
+class RocketKVBudget:
+    """How RocketKV splits its token budget for one prompt (per KV head). `applies` is
+    False when the prompt fits the budget: nothing is evicted or gathered."""
+    prompt_len: int
+    token_budget: int
+    applies: bool
+    capacity: int  # tokens the cache holds: the kept prompt + the generation reserve
+    new_tokens: int  # the generation reserve (new_tokens, clamped to capacity // 2)
+    prompt_budget: int  # prompt tokens SnapKV++ keeps at the end of prefill (> 0)
+    k: int  # tokens gathered per decode step
+    chunk: int  # tokens per min/max key summary
+    r: int  # key channels the approximate scores use
+    alpha: float
+    compression_ratio: float
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def rocketkv_budget(prompt_len: int, token_budget: int, head_dim: int, new_tokens: int) -> RocketKVBudget:
+    """RocketKV's budget split, derived as NVlabs/RocketKV gpt-fast/rocket.py does
+    (doc §1.2): compression ratio cr = P/B, α = min(0.2 + 0.06·log2 cr, 0.8), capacity
+    P/cr^α, prompt budget capacity − new_tokens, k = B/2, chunk = min(⌊cr2⌋, ⌈√cr2⌉) and
+    r = d·chunk/cr2 with cr2 = capacity/B. Two cases the formulas leave open are decided
+    here, each with a note: a prompt that fits the budget (P ≤ B) is left whole (full
+    attention, nothing evicted), and a generation reserve above half the capacity is
+    clamped to capacity // 2, so the prompt budget is never below half the capacity
+    (it went negative: P 256, B 128 gave capacity 213 and prompt budget −43). The
+    pricing and the accuracy twin both call this."""
+    P, B, d = int(prompt_len), int(token_budget), int(head_dim)
+    if B <= 0 or d <= 0 or P < 0 or new_tokens < 0:
+        raise ValueError(f"rocketkv_budget: got prompt_len {P}, token_budget {B}, head_dim {d}, new_tokens "
+                         f"{new_tokens}; expected token_budget, head_dim > 0 and prompt_len, new_tokens >= 0")
+    if P <= B:
+        return RocketKVBudget(P, B, False, P, int(new_tokens), P, P, 1, d, 0.0, 1.0,
+                              (f"prompt of {P} tokens fits the token budget {B}: full attention, "
+                               "cache unchanged",))
+    cr = P / B
     alpha = min(0.2 + 0.06 * math.log2(cr), 0.8)
-    capacity = int(S / cr ** alpha)
-    prompt_budget = min(S - new_tokens, capacity - new_tokens)
-    k = min(round(token_budget / 2), capacity)
-    cr2 = max(1.0, capacity / token_budget)
+    capacity = int(P / cr ** alpha)
+    notes = []
+    reserve = int(new_tokens)
+    if reserve > capacity // 2:
+        notes.append(f"new_tokens {new_tokens} exceeds half the capacity {capacity}: "
+                     f"reserved {capacity // 2} for generated tokens")
+        reserve = capacity // 2
+    prompt_budget = capacity - reserve
+    k = min(max(1, round(B / 2)), capacity)
+    cr2 = max(1.0, capacity / B)
     chunk = min(math.floor(cr2), math.ceil(math.sqrt(cr2)))
-    r = min(head_dim, max(1, round(head_dim * chunk / cr2)))
-    return {"capacity": capacity, "prompt_budget": prompt_budget, "k": k, "chunk": chunk, "r": r,
-            "alpha": alpha, "compression_ratio": cr}
+    r = min(d, max(1, round(d * chunk / cr2)))
+    if chunk == 1:
+        notes.append("chunk 1: each key is its own min/max summary; no summary stored")
+    return RocketKVBudget(P, B, True, capacity, reserve, prompt_budget, k, chunk, r, alpha, cr, tuple(notes))
+
+
+def rocketkv_params(S: int, token_budget: int, head_dim: int, new_tokens: int) -> dict:
+    """`rocketkv_budget` as a dict (the accuracy twin's older call)."""
+    return rocketkv_budget(S, token_budget, head_dim, new_tokens).as_dict()
 
 
 def rocketkv_read_elements(S: int, token_budget: int, head_dim: int, new_tokens: int) -> int:
     """KV elements one decode step reads per KV head: r·ceil(capacity/chunk) chunk
-    summaries + 2·k·d gathered K and V (≈ 2·token_budget·d by construction)."""
-    q = rocketkv_params(S, token_budget, head_dim, new_tokens)
-    return q["r"] * math.ceil(q["capacity"] / q["chunk"]) + 2 * q["k"] * head_dim
+    summaries + 2·k·d gathered K and V (≈ 2·token_budget·d by construction); 2·S·d when
+    the prompt fits the budget (full attention)."""
+    q = rocketkv_budget(S, token_budget, head_dim, new_tokens)
+    if not q.applies:
+        return 2 * q.prompt_len * head_dim
+    return q.r * math.ceil(q.capacity / q.chunk) + 2 * q.k * head_dim
 
 
 @register_method("rocketkv", {
@@ -402,9 +455,14 @@ def apply_rocketkv(trace, model, recipe):
     S = int(st["context"])
     attn0 = (attention_ops(trace) or [None])[0]
     hd = int(attn0.dims["head_dim"]) if attn0 is not None else model.head_dim
-    q = rocketkv_params(S, p["token_budget"], hd, p["new_tokens"])
-    cap, chunk, r, k = q["capacity"], q["chunk"], q["r"], q["k"]
+    q = rocketkv_budget(S, p["token_budget"], hd, p["new_tokens"])
+    notes = q.as_dict()
+    notes["notes"] = "; ".join(q.notes)
+    if not q.applies:  # the context fits the budget: RocketKV changes nothing
+        return rewrite(trace, list(trace.ops), {**notes, "note": q.notes[0]})
+    cap, chunk, r, k = q.capacity, q.chunk, q.r, q.k
     n_chunks = math.ceil(cap / chunk)
+    summaries = chunk > 1  # with chunk 1 the min/max of a chunk is the key itself: nothing extra stored
     ops = list(trace.ops)
     extra_bytes = 0.0
     decode = _decode_attn(trace)
@@ -416,7 +474,8 @@ def apply_rocketkv(trace, model, recipe):
         if attn in decode:
             kept = min(cap, int(st["capacity"]))
             q_in = next((t for t in attn.inputs if t.name == "q"), attn.inputs[0])
-            kt = TensorSpec("k_chunk_minmax.selected", (B, n_chunks, h, r), fmt, "kv")
+            kt = TensorSpec("k_chunk_minmax.selected" if summaries else "k_cache.selected_channels",
+                            (B, n_chunks, h, r), fmt, "kv")
             before = [
                 Op(f"{recipe.name}.q_channel_sum", "add", {"rows": B * h, "cols": g * hd}, (q_in,),
                    (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), compute_fmt=VECTOR_FMT, **common),
@@ -437,26 +496,29 @@ def apply_rocketkv(trace, model, recipe):
                                       gather=True, kv_capacity=kept)
             after = [Op(f"{recipe.name}.summary_update", "custom", {"flops": 2 * B * h * hd},
                         (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),),
-                        (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),), **common)]
+                        (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),), **common)] \
+                if summaries else []
             ops = replace_op(ops, attn, [*before, new_attn, *after])
         else:
-            pb = max(0, min(q["prompt_budget"], int(attn.dims["kv_len"])))
+            pb = min(q.prompt_budget, int(attn.dims["kv_len"]))
             snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb)
             k_kept = TensorSpec("k_kept", (B, pb, h, hd), fmt, "kv")
-            build = Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * h * hd}, (k_kept,),
-                       (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), h, 2 * hd), fmt, "kv"),),
-                       **common)
-            ops = replace_op(ops, attn, [*snap, build])
+            build = [Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * h * hd}, (k_kept,),
+                        (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), h, 2 * hd), fmt, "kv"),),
+                        **common)] if summaries else []
+            ops = replace_op(ops, attn, [*snap, *build])
     # resident chunk summaries: per chunk, the min and max of every key channel
-    for w in find_all(trace, "kv_write"):
+    for w in find_all(trace, "kv_write") if summaries else []:
         fmt = next((t.fmt for t in w.outputs if t.role == "kv"), "bf16")
         name, _, _, h, dk = kv_write_parts(trace, model)[0]
         extra_bytes += TensorSpec("k_chunk_minmax", (1, n_chunks, h, 2 * dk), fmt, "kv").nbytes * w.repeat
     read = min(k, cap) if decode else st["read"]
-    notes = {k_: v for k_, v in q.items()}
     notes["read_elements_per_kv_head"] = r * n_chunks + 2 * k * hd
     notes["traffic_reduction"] = 2 * S * hd / notes["read_elements_per_kv_head"]
-    kept_cap = min(cap, int(st["capacity"]))
+    # decode at context S holds the capacity; prefill ends holding the kept prompt (the
+    # generation reserve fills as tokens are generated)
+    kept_cap = min(cap if decode else q.prompt_budget, int(st["capacity"]))
     return rewrite(trace, ops, notes, kv={"capacity": kept_cap, "read": read,
+                                          "bytes_per_token": stored_bytes_per_token(trace, st, kept_cap),
                                           "extra_bytes": st.get("extra_bytes", 0.0) + extra_bytes},
                    activations_delta=prefill_transient_kv(trace, st, kept_cap))
