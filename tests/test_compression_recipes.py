@@ -496,11 +496,13 @@ def test_gear_bytes_and_correction_ops():
     t2 = apply_recipe(trace_for(LLAMA3_8B, seq=S), "gear2", LLAMA3_8B)
     d = 128
     nnz = round(0.02 * S * 8 * d)
-    k = 8 * (S * d * 2 / 8 + S / 64 * d * 4 + (S + d) * 4 * 2) + nnz * (2 + 4)  # codes, stats, A/B rank 4, outliers
-    v = 8 * (S * d * 2 / 8 + S * (d / 64) * 4 + (S + d) * 4 * 2) + nnz * (2 + 4)
+    # A/B factors: the prompt (S - 256 tokens) at rank 4, the 256 generated tokens in 4 chunks of 64 at rank 2
+    LR = (S - 256 + d) * 4 + 4 * (64 + d) * 2
+    k = 8 * (S * d * 2 / 8 + S / 64 * d * 4 + LR * 2) + nnz * (2 + 4)  # codes, stats, A/B, outliers
+    v = 8 * (S * d * 2 / 8 + S * (d / 64) * 4 + LR * 2) + nnz * (2 + 4)
     assert kv_read(t2) == pytest.approx(32 * (k + v))
     lr = only(t2, "gear2.lowrank_correction")
-    assert lr.flops == 2 * 8 * 4 * 2 * 4 * (S + d)  # K and V: 2·r·(n+d) per query head
+    assert lr.flops == 2 * 8 * 4 * 2 * LR  # K and V: 2 FLOPs per factor element per query head
     assert only(t2, "gear2.chunk_compress").dims["every"] == 64
     tp = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=2048), "gear2", LLAMA3_8B)
     assert only(tp, "gear2.prompt_svd").flops == 3 * 4 * (2048 * 2 * 8 * d) * 4

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from compression_helpers import LLAMA3_8B, trace_for
 from workloads.compression import apply_recipe
 from workloads.compression.eviction import rocketkv_budget, rocketkv_params
+from workloads.compression.kv_quant import gear_lowrank_elements
 
 FAST = settings(max_examples=200, deadline=None, derandomize=True)
 
@@ -90,3 +91,21 @@ def test_rocketkv_chunk_one_stores_no_summaries():
     tp = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=256), "rocketkv(token_budget=128)", LLAMA3_8B)
     assert tp.meta["kv_state"]["capacity"] == 107
     assert [o for o in tp.ops if o.name.endswith(".gather")][0].dims["rows"] == 107
+
+
+# ---- 3. GEAR: the decode chunks' rank moves the bytes --------------------------------
+def test_gear_rank_prices_decode_chunks():
+    """8192 cached tokens, 256 of them generated = 4 chunks of 64 at `rank`, 7936 prompt
+    tokens at prefill_rank 4. Low-rank fp16 elements per KV head and tensor:
+    (7936 + 128)·4 + 4·(64 + 128)·r. rank 8 vs 2: 4·192·6 = 4608 elements · 2 B · 8 heads
+    · 2 (K, V) · 32 layers = 4,718,592 B more; rank 0 vs 2: 1,572,864 B less."""
+    assert gear_lowrank_elements(8192, 128, 64, 4, 2, 256) == 8064 * 4 + 4 * 192 * 2 == 33_792
+    kv = {r: apply_recipe(trace_for(LLAMA3_8B, seq=8192), f"gear2(rank={r})", LLAMA3_8B).meta["footprint"]["kv_cache"]
+          for r in (0, 2, 8)}
+    assert kv[8] - kv[2] == 4_718_592 and kv[2] - kv[0] == 1_572_864
+    prompt_only = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "gear2(new_tokens=0)", LLAMA3_8B)
+    assert prompt_only.meta["footprint"]["kv_cache"] - kv[2] == ((8192 + 128) * 4 - 33_792) * 2 * 512
+    # a prefill trace generates nothing: rank does not enter
+    pre = {r: apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=8192), f"gear2(rank={r})", LLAMA3_8B)
+           for r in (0, 8)}
+    assert pre[0].meta["footprint"]["kv_cache"] == pre[8].meta["footprint"]["kv_cache"]
