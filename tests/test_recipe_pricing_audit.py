@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compression_helpers import LLAMA3_8B, trace_for
-from workloads.compression import apply_recipe
-from workloads.compression.eviction import rocketkv_budget, rocketkv_params
+from workloads.compression import apply_recipe, load_recipe
+from workloads.compression.eviction import h2o_kept_tokens, rocketkv_budget, rocketkv_params
+from workloads.compression.recipe import RecipeError
 from workloads.compression.kv_quant import gear_lowrank_elements
 
 FAST = settings(max_examples=200, deadline=None, derandomize=True)
@@ -109,3 +110,21 @@ def test_gear_rank_prices_decode_chunks():
     pre = {r: apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=8192), f"gear2(rank={r})", LLAMA3_8B)
            for r in (0, 8)}
     assert pre[0].meta["footprint"]["kv_cache"] == pre[8].meta["footprint"]["kv_cache"]
+
+
+# ---- 4. H2O keeping no token is refused, naming the parameters ----------------------
+def test_h2o_zero_ratios_refused_at_load_time():
+    with pytest.raises(RecipeError, match=r"parameters\.heavy_ratio / parameters\.recent_ratio: got '0\.0 / 0\.0'"):
+        load_recipe("h2o(heavy_ratio=0,recent_ratio=0)")
+    with pytest.raises(RecipeError, match=r"parameters\.recent_tokens: got 0"):
+        load_recipe("streaming_llm(sink_tokens=0,recent_tokens=0)")
+    assert load_recipe("h2o(heavy_ratio=0,recent_ratio=0,budget=10)").params["budget"] == 10
+
+
+def test_h2o_ratios_keeping_nothing_of_the_context_refused():
+    """0.001 · 200 = 0.2 -> int 0 for both: no token kept."""
+    with pytest.raises(RecipeError, match=r"int\(0\.001·200\) \+ int\(0\.001·200\) = 0 of the 200"):
+        apply_recipe(trace_for(LLAMA3_8B, seq=200), "h2o(heavy_ratio=0.001,recent_ratio=0.001)", LLAMA3_8B)
+    with pytest.raises(RecipeError, match="heavy_ratio or recent_ratio >= 1/200"):
+        h2o_kept_tokens(0.001, 0.001, 0, 200)
+    assert h2o_kept_tokens(0.001, 0.001, 0, 2000) == 4 and h2o_kept_tokens(0, 0, 7, 200) == 7

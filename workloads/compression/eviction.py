@@ -142,6 +142,8 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
     st = kv_state(trace)
     S = int(st["capacity"])
     kept = min(S, keep_fn(int(st["context"])))
+    recipe.require(kept >= 1, "parameters", dict(recipe.params),
+                   f"parameters keeping at least one of the {S} cached tokens")
     ops = list(trace.ops)
     decode_attn = _decode_attn(trace)
     for attn in attention_ops(trace):
@@ -168,16 +170,20 @@ def prefill_transient_kv(trace, st: dict, kept: int) -> float:
 
 
 # ---- StreamingLLM ------------------------------------------------------------------
+def _streaming_validate(recipe):
+    p = recipe.params
+    recipe.require(p["sink_tokens"] + p["recent_tokens"] > 0, "parameters.recent_tokens", p["recent_tokens"],
+                   "sink_tokens + recent_tokens > 0 (the cache would keep no token)")
+
+
 @register_method("streaming_llm", {
     "sink_tokens": Param(4, int, lambda x: x >= 0, "a non-negative token count"),
     "recent_tokens": Param(2000, int, lambda x: x >= 0, "a non-negative token count"),
     "pos_shift": Param(True, bool),
-}, "attention sinks + a recent window")
+}, "attention sinks + a recent window", validate=_streaming_validate)
 def apply_streaming_llm(trace, model, recipe):
     p = recipe.params
     budget = p["sink_tokens"] + p["recent_tokens"]
-    recipe.require(budget > 0, "parameters.recent_tokens", p["recent_tokens"],
-                   "sink_tokens + recent_tokens > 0")
 
     def step(attn, kept):
         new = resize_kv_read(attn, kept)
@@ -200,11 +206,36 @@ def apply_streaming_llm(trace, model, recipe):
 
 
 # ---- H2O -------------------------------------------------------------------------
+def h2o_kept_tokens(heavy_ratio: float, recent_ratio: float, budget: int, prompt_len: int,
+                    source: str = "h2o") -> int:
+    """Tokens H2O keeps of a `prompt_len`-token prompt: `budget` when set, else
+    int(heavy_ratio·P) + int(recent_ratio·P) (FMInference/H2O h2o_hf). Refuses a split
+    that keeps no token (attention over an empty cache), naming the parameters; the
+    pricing and the accuracy twin both call this."""
+    if budget:
+        return int(budget)
+    kept = int(heavy_ratio * prompt_len) + int(recent_ratio * prompt_len)
+    if kept < 1:
+        from workloads.compression.recipe import RecipeError
+        raise RecipeError(f"{source}: parameters.heavy_ratio / parameters.recent_ratio: got {heavy_ratio!r} / "
+                          f"{recent_ratio!r}, which keep int({heavy_ratio!r}·{prompt_len}) + int({recent_ratio!r}·"
+                          f"{prompt_len}) = 0 of the {prompt_len} prompt tokens; expected ratios keeping at least "
+                          f"one token (heavy_ratio or recent_ratio >= 1/{prompt_len}) or a positive budget")
+    return kept
+
+
 def _h2o_budget(recipe, S: int) -> int:
     p = recipe.params
-    if p["budget"]:
-        return p["budget"]
-    return int(p["heavy_ratio"] * S) + int(p["recent_ratio"] * S)
+    return h2o_kept_tokens(p["heavy_ratio"], p["recent_ratio"], p["budget"], S, recipe.source or recipe.name)
+
+
+def _h2o_validate(recipe):
+    p = recipe.params
+    if not p["budget"]:
+        recipe.require(p["heavy_ratio"] + p["recent_ratio"] > 0, "parameters.heavy_ratio / parameters.recent_ratio",
+                       f"{p['heavy_ratio']} / {p['recent_ratio']}",
+                       "ratios summing to more than 0 when budget is 0 (H2O would keep no token), "
+                       "or a positive budget")
 
 
 @register_method("h2o", {
@@ -213,7 +244,7 @@ def _h2o_budget(recipe, S: int) -> int:
     "budget": Param(0, int, lambda x: x >= 0, "a non-negative token budget (0: use the ratios)"),
     "forgetting_factor": Param(0.0, float, lambda x: 0 <= x < 1,
                                "0 (plain H2O) or A2SF's decay in [0, 1): A = Σ α^(n−q)·S_q"),
-}, "heavy hitters + recent window, one eviction per step (A2SF: decayed scores)")
+}, "heavy hitters + recent window, one eviction per step (A2SF: decayed scores)", validate=_h2o_validate)
 def apply_h2o(trace, model, recipe):
     decay = recipe.params["forgetting_factor"]
 
