@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compression_helpers import LLAMA3_8B, trace_for
+from compression_helpers import DSV2_LITE, LLAMA3_8B, trace_for
 from workloads.compression import apply_recipe, load_recipe
 from workloads.compression.eviction import h2o_kept_tokens, rocketkv_budget, rocketkv_params
 from workloads.compression.recipe import RecipeError
@@ -128,3 +128,31 @@ def test_h2o_ratios_keeping_nothing_of_the_context_refused():
     with pytest.raises(RecipeError, match="heavy_ratio or recent_ratio >= 1/200"):
         h2o_kept_tokens(0.001, 0.001, 0, 200)
     assert h2o_kept_tokens(0.001, 0.001, 0, 2000) == 4 and h2o_kept_tokens(0, 0, 7, 200) == 7
+
+
+# ---- 5. MLA: K/V-specific or per-head methods refused, token-level ones noted --------
+@pytest.mark.parametrize("spec,why", [
+    ("kivi2", "KIVI quantizes keys per channel"), ("gear2", "GEAR's backbone"),
+    ("kvquant3", "separate 64-dim key"), ("ksort_bfp12_keys", "key_format bfp12_b32 differs from value_format bf16"),
+    ("razor_attention", "no per-head part")])
+def test_mla_refuses_methods_that_split_k_from_v(spec, why):
+    with pytest.raises(RecipeError, match=r"method: got .*deepseek_v2_lite is MLA \(one latent of 512 \+ 64 RoPE"):
+        apply_recipe(trace_for(DSV2_LITE, seq=4096), spec, DSV2_LITE)
+    with pytest.raises(RecipeError, match=why):
+        apply_recipe(trace_for(DSV2_LITE, seq=4096), spec, DSV2_LITE)
+
+
+def test_mla_token_level_methods_price_the_latent():
+    """DeepSeek-V2-Lite: 27 layers · 576 latent elements per token. FP8: 1 B each
+    = 15,552 B/token (bf16 31,104); H2O keeps 2·int(0.1·4096) = 818 latents and its
+    prefill gather copies 818 rows of 576 elements (not K and V of 16 heads)."""
+    t = apply_recipe(trace_for(DSV2_LITE, seq=4096), "fp8_kv(scale=none)", DSV2_LITE)
+    assert t.meta["footprint"]["kv_cache"] == 4096 * 27 * 576
+    assert "MLA" in t.meta["recipe_effects"]["fp8_kv(scale=none)"]["note"]
+    tp = apply_recipe(trace_for(DSV2_LITE, "prefill", seq=4096), "h2o", DSV2_LITE)
+    g = [o for o in tp.ops if o.name == "h2o.gather"][0]
+    assert g.dims == {"rows": 818, "cols": 576} and g.bytes == 2 * 818 * 576 * 2
+    assert tp.meta["footprint"]["kv_cache"] == 818 * 27 * 576 * 2
+    s = apply_recipe(trace_for(DSV2_LITE, seq=4096), "streaming_llm", DSV2_LITE)
+    rope = [o for o in s.ops if o.name == "streaming_llm.rope_cached_keys"][0]
+    assert rope.dims["cols"] == 64  # only the latent's RoPE part is re-rotated

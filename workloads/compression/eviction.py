@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, kv_write_parts,
-                                          replace_op, rewrite)
+from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op, kv_state,
+                                          kv_write_parts, refuse_on_mla, replace_op, rewrite)
 from workloads.compression.registry import Param, fraction, register_method
 from workloads.ops import Op, TensorSpec
 
@@ -99,6 +99,10 @@ def stored_bytes_per_token(trace, st: dict, kept: int) -> float:
     return bpt * cap / kept * resized / full
 
 
+def _mla_note(model) -> dict:
+    return {"note": MLA_TOKEN_NOTE} if getattr(model, "mla", None) else {}
+
+
 def _decode_attn(trace):
     return [a for a in attention_ops(trace) if int(a.dims.get("q_len", 1)) == 1]
 
@@ -127,13 +131,25 @@ def unfused_prefill_attention(attn: Op, prefix: str) -> list[Op]:
     ]
 
 
-def _gather_kept(attn: Op, kept: int, prefix: str) -> Op:
-    """Compact the kept tokens of the prompt's K and V into the cache."""
+def _gather_kept(attn: Op, kept: int, prefix: str, width: int = 0) -> Op:
+    """Compact the kept tokens of the prompt's cache: `width` elements per token and layer
+    as kv_write stores them (K and V of every KV head, or MLA's one latent); 2·h·d when
+    not given."""
     B, h, hd = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
     fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
-    kv = [TensorSpec(f"{n}_kept", (B, kept, h, hd), fmt, "kv") for n in ("k", "v")]
-    return Op(f"{prefix}.gather", "copy", {"rows": B * kept, "cols": 2 * h * hd}, tuple(kv), tuple(kv),
+    if width:
+        kv = [TensorSpec("kv_kept", (B, kept, width), fmt, "kv")]
+    else:
+        width = 2 * h * hd
+        kv = [TensorSpec(f"{n}_kept", (B, kept, h, hd), fmt, "kv") for n in ("k", "v")]
+    return Op(f"{prefix}.gather", "copy", {"rows": B * kept, "cols": width}, tuple(kv), tuple(kv),
               repeat=attn.repeat, phase=attn.phase, group=attn.group)
+
+
+def cache_width(trace) -> int:
+    """Elements per token and layer the cache stores (kv_write's width); 0 if unknown."""
+    w = find_all(trace, "kv_write")
+    return int(w[0].dims.get("cols", 0)) if w else 0
 
 
 def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
@@ -190,6 +206,8 @@ def apply_streaming_llm(trace, model, recipe):
         extra = []
         if p["pos_shift"]:  # positions are re-assigned inside the cache: keys re-rotated each step
             B, h, hd = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+            mla = getattr(model, "mla", None)
+            hd = mla.qk_rope_head_dim if mla else hd  # MLA: only the latent's RoPE part is rotated
             extra.append(fused_op(f"{recipe.name}.rope_cached_keys", "rope", B * h * kept, hd,
                                   repeat=attn.repeat, phase=attn.phase, group=attn.group, into=attn.name))
         return new, [], extra
@@ -202,7 +220,7 @@ def apply_streaming_llm(trace, model, recipe):
             return [attn]
         return [attn.with_(dims={**attn.dims, "window": budget})]
 
-    return _evict(trace, recipe, lambda S: budget, step, prefill, lambda k: {})
+    return _evict(trace, recipe, lambda S: budget, step, prefill, lambda k: _mla_note(model))
 
 
 # ---- H2O -------------------------------------------------------------------------
@@ -247,6 +265,7 @@ def _h2o_validate(recipe):
 }, "heavy hitters + recent window, one eviction per step (A2SF: decayed scores)", validate=_h2o_validate)
 def apply_h2o(trace, model, recipe):
     decay = recipe.params["forgetting_factor"]
+    width = cache_width(trace)
 
     def step(attn, kept):
         B, H, h = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["kv_heads"])
@@ -276,10 +295,10 @@ def apply_h2o(trace, model, recipe):
                     (TensorSpec("h2o_scores", (B, H, S), "fp32", "state"),), compute_fmt=VECTOR_FMT, **common)
         sel = Op(f"{recipe.name}.select", "topk", {"rows": B * h, "cols": S},
                  (TensorSpec("h2o_scores_kv", (B, h, S), "fp32", "state"),), (), compute_fmt=VECTOR_FMT, **common)
-        return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name)]
+        return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name, width)]
 
     out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill,
-                 lambda k: {"unfused_prefill_attention": True})
+                 lambda k: {"unfused_prefill_attention": True, **_mla_note(model)})
     return charge_unfused_scores(trace, out)
 
 
@@ -332,6 +351,8 @@ def apply_razor(trace, model, recipe):
     all S tokens for the retrieval heads and `attention.local` over sinks + window + 1
     compensation token (mean of the dropped K/V) for the others; each dropped token
     updates the compensation running mean (2·d ops per local head and step)."""
+    refuse_on_mla(recipe, model, "RazorAttention keeps the full cache for some KV heads and a window for the "
+                                 "others (MLA's latent has no per-head part to drop)")
     p = recipe.params
     st = kv_state(trace)
     local_len = p["sink_tokens"] + p["window"] + 1
@@ -351,12 +372,15 @@ def apply_razor(trace, model, recipe):
                   (), (), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
         ops = replace_op(ops, attn, [full, local, comp])
     cap = st["capacity"] * (frac_kept if frac_kept is not None else 1.0)
-    return rewrite(trace, ops, {"local_tokens": local_len, "kv_fraction_kept": frac_kept},
-                   kv={"capacity": cap, "read": cap})
+    notes = {"local_tokens": local_len, "kv_fraction_kept": frac_kept}
+    if frac_kept is not None and frac_kept >= 1.0:
+        notes["note"] = ("every KV head is a retrieval head or the context fits sinks + window: "
+                         "nothing evicted, trace unchanged")
+    return rewrite(trace, ops, notes, kv={"capacity": cap, "read": cap})
 
 
 # ---- SnapKV ------------------------------------------------------------------------
-def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int) -> list[Op]:
+def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int, width: int = 0) -> list[Op]:
     """Observation-window votes: W queries score all Sp keys, softmax, sum over the
     window, 1-D pool, top-k per KV head, then gather the kept tokens."""
     B, H, h, S, hd = (int(attn.dims[k]) for k in ("batch", "heads", "kv_heads", "kv_len", "head_dim"))
@@ -378,7 +402,7 @@ def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int) ->
            compute_fmt=VECTOR_FMT, **common),
         Op(f"{prefix}.select", "topk", {"rows": B * h, "cols": max(S - W, 0)}, (pooled,), (),
            compute_fmt=VECTOR_FMT, **common),
-        _gather_kept(attn, kept, prefix),
+        _gather_kept(attn, kept, prefix, width),
     ]
 
 
@@ -397,7 +421,8 @@ def apply_snapkv(trace, model, recipe):
         return resize_kv_read(attn, kept), [], []
 
     return _evict(trace, recipe, lambda S: p["capacity"], step,
-                  lambda a, k: _snap_prefill(a, recipe.name, p["window"], p["kernel"], k), lambda k: {})
+                  lambda a, k: _snap_prefill(a, recipe.name, p["window"], p["kernel"], k, cache_width(trace)),
+                  lambda k: _mla_note(model))
 
 
 # ---- RocketKV ----------------------------------------------------------------------
@@ -489,6 +514,8 @@ def apply_rocketkv(trace, model, recipe):
     q = rocketkv_budget(S, p["token_budget"], hd, p["new_tokens"])
     notes = q.as_dict()
     notes["notes"] = "; ".join(q.notes)
+    if getattr(model, "mla", None):
+        notes["note"] = MLA_TOKEN_NOTE + "; the per-chunk min/max summaries are of the whole latent (it is the key)"
     if not q.applies:  # the context fits the budget: RocketKV changes nothing
         return rewrite(trace, list(trace.ops), {**notes, "note": q.notes[0]})
     cap, chunk, r, k = q.capacity, q.chunk, q.r, q.k
@@ -532,7 +559,7 @@ def apply_rocketkv(trace, model, recipe):
             ops = replace_op(ops, attn, [*before, new_attn, *after])
         else:
             pb = min(q.prompt_budget, int(attn.dims["kv_len"]))
-            snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb)
+            snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb, cache_width(trace))
             k_kept = TensorSpec("k_kept", (B, pb, h, hd), fmt, "kv")
             build = [Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * h * hd}, (k_kept,),
                         (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), h, 2 * hd), fmt, "kv"),),

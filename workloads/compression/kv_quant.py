@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from workloads.compression.common import (VECTOR_FMT, attention_ops, byte_tensor, codes_tensor, fused_op, insert_after,
-                                          kv_state, kv_write_parts, replace_op, rewrite)
+from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, byte_tensor, codes_tensor, fused_op,
+                                          insert_after, kv_state, kv_write_parts, refuse_on_mla, replace_op, rewrite)
 from workloads.compression.registry import Param, bits, fraction, register_method, registered_format
 from workloads.formats import get_format
 from workloads.ops import Op, TensorSpec
@@ -141,6 +141,7 @@ def _kivi_validate(recipe):
     "residual_length": Param(128, int, lambda x: x >= 0, "a non-negative token count"),
 }, "KIVI: keys per channel, values per token, fp16 recent window", validate=_kivi_validate)
 def apply_kivi(trace, model, recipe):
+    refuse_on_mla(recipe, model, "KIVI quantizes keys per channel and values per token with an fp16 value window")
     p = recipe.params
     G, R = p["group_size"], p["residual_length"]
 
@@ -182,7 +183,7 @@ def apply_kivi(trace, model, recipe):
                           compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group))
         return ops
 
-    d = model.mla.kv_lora_rank + model.mla.qk_rope_head_dim if getattr(model, "mla", None) else model.head_dim
+    d = model.head_dim
     n = int(trace.seq)
     notes = {"k_bytes_per_head": kivi_key_bytes(n, d, p["k_bits"], G, R),
              "v_bytes_per_head": kivi_value_bytes(n, d, p["v_bits"], G, R), "at_tokens": n}
@@ -232,6 +233,7 @@ def apply_gear(trace, model, recipe):
     fraction as fp16 values + int32 indices, and an fp16 streaming buffer of up to `gap`
     tokens compressed every `gap` steps. Decode applies the correction without
     reconstructing: q·Kᵀ = q·deq(Q)ᵀ + (q·B)·Aᵀ + q·Sᵀ."""
+    refuse_on_mla(recipe, model, "GEAR's backbone quantizes keys per channel and values per token")
     p = recipe.params
     G, gap, b, f = p["group_size"], p["streaming_gap"], p["bits"], p["outlier_fraction"]
     generated = p["new_tokens"] if trace.phase != "prefill" else 0
@@ -340,6 +342,10 @@ def kv_scale_tensors(name: str, h: int, f, scale: str) -> list:
 def apply_kv_format(trace, model, recipe):
     p = recipe.params
     fmts = {"k": p["key_format"] or p["format"], "v": p["value_format"] or p["format"]}
+    mla = bool(getattr(model, "mla", None))
+    if fmts["k"] != fmts["v"]:
+        refuse_on_mla(recipe, model, f"key_format {fmts['k']} differs from value_format {fmts['v']} "
+                                     "(give one format for the latent)")
 
     def repr_fn(name, B, n, h, d, old):
         key = "key_format" if _is_key(name) else "value_format"
@@ -353,16 +359,17 @@ def apply_kv_format(trace, model, recipe):
 
     def step_ops(attn, n):
         B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
-        # the new token's K and V are cast on the way into the cache
-        return [fused_op(f"{recipe.name}.quantize_new", "quantize", 2 * B * h, d, repeat=attn.repeat,
+        # the new token's K and V (MLA: its one latent) are cast on the way into the cache
+        return [fused_op(f"{recipe.name}.quantize_new", "quantize", (1 if mla else 2) * B * h, d, repeat=attn.repeat,
                          phase=attn.phase, group=attn.group, into="kv_write")]
 
     bits = {k: get_format(v).bits_per_element for k, v in fmts.items()}
     scales = {k: kv_scale_granularity(get_format(v), p["scale"]) for k, v in fmts.items()}
-    return apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
-                         {"key_bits_per_element": bits["k"], "value_bits_per_element": bits["v"],
-                          "key_scale": scales["k"], "value_scale": scales["v"]},
-                         lambda name, n: n, write_repr=repr_fn)
+    notes = {"key_bits_per_element": bits["k"], "value_bits_per_element": bits["v"],
+             "key_scale": scales["k"], "value_scale": scales["v"]}
+    if mla:
+        notes["note"] = MLA_TOKEN_NOTE
+    return apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, lambda name, n: n, write_repr=repr_fn)
 
 
 # ---- KVQuant ------------------------------------------------------------------
@@ -390,6 +397,9 @@ def kvquant_bits_per_element(bits: int, outlier_fraction: float, index_bits: int
     "pre_rope_keys": Param(True, bool),
 }, "KVQuant: pre-RoPE per-channel keys, non-uniform codebooks, dense-and-sparse outliers")
 def apply_kvquant(trace, model, recipe):
+    refuse_on_mla(recipe, model, "KVQuant quantizes keys per channel before RoPE (MLA's RoPE part is a separate "
+                                 f"{getattr(getattr(model, 'mla', None), 'qk_rope_head_dim', 0)}-dim key) and values "
+                                 "per token")
     p = recipe.params
     b, f = p["bits"], p["outlier_fraction"]
 
@@ -514,9 +524,10 @@ def apply_mixed_precision(trace, model, recipe):
         return [codes_tensor(name, B, n, h, d, lb),
                 TensorSpec(f"{name}.scale_zero", (B, n, h, 2 * d // group(d)), "fp16", "kv")]
 
-    out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
-                        {"avg_code_bits": ratio * hb + (1 - ratio) * lb}, quantized,
-                        write_repr=write_repr)
+    notes = {"avg_code_bits": ratio * hb + (1 - ratio) * lb}
+    if getattr(model, "mla", None):
+        notes["note"] = MLA_TOKEN_NOTE
+    out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, quantized, write_repr=write_repr)
     if trace.phase == "prefill" and p["saliency"] == "probe":
         out = _add_probe_prefill(out, recipe)
     elif trace.phase == "prefill":
