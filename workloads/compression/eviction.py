@@ -513,11 +513,14 @@ def apply_rocketkv(trace, model, recipe):
     hd = int(attn0.dims["head_dim"]) if attn0 is not None else model.head_dim
     q = rocketkv_budget(S, p["token_budget"], hd, p["new_tokens"])
     notes = q.as_dict()
-    notes["notes"] = "; ".join(q.notes)
-    if getattr(model, "mla", None):
-        notes["note"] = MLA_TOKEN_NOTE + "; the per-chunk min/max summaries are of the whole latent (it is the key)"
+    said = list(q.notes)
+    if getattr(model, "mla", None) and q.applies:
+        said.append(MLA_TOKEN_NOTE + "; the per-chunk min/max summaries are of the whole latent (it is the key)")
+    notes["notes"] = "; ".join(said)
+    if said:
+        notes["note"] = notes["notes"]
     if not q.applies:  # the context fits the budget: RocketKV changes nothing
-        return rewrite(trace, list(trace.ops), {**notes, "note": q.notes[0]})
+        return rewrite(trace, list(trace.ops), notes)
     cap, chunk, r, k = q.capacity, q.chunk, q.r, q.k
     n_chunks = math.ceil(cap / chunk)
     summaries = chunk > 1  # with chunk 1 the min/max of a chunk is the key itself: nothing extra stored
