@@ -9,7 +9,9 @@ from compression_helpers import DSV2_LITE, LLAMA3_8B, trace_for
 from workloads.compression import apply_recipe, load_recipe
 from workloads.compression.eviction import h2o_kept_tokens, rocketkv_budget, rocketkv_params
 from workloads.compression.recipe import RecipeError
+from workloads.models import load_model
 from workloads.compression.kv_quant import gear_lowrank_elements
+from workloads.compression.lowrank import palu_group_size
 
 FAST = settings(max_examples=200, deadline=None, derandomize=True)
 
@@ -156,3 +158,25 @@ def test_mla_token_level_methods_price_the_latent():
     s = apply_recipe(trace_for(DSV2_LITE, seq=4096), "streaming_llm", DSV2_LITE)
     rope = [o for o in s.ops if o.name == "streaming_llm.rope_cached_keys"][0]
     assert rope.dims["cols"] == 64  # only the latent's RoPE part is re-rotated
+
+
+# ---- 7. Palu: groups of the largest divisor of the KV heads, as the accuracy run does --
+SMOLLM2_SHAPE = ("name: smollm2_shape\nhidden: 576\nlayers: 30\nheads: 9\nkv_heads: 3\nintermediate: 1536\n"
+                 "vocab: 49152\ntie_embeddings: true\nmax_context: 8192\nsource: SmolLM2-135M config.json shape\n")
+
+
+def test_palu_on_three_kv_heads_uses_groups_of_three(tmp_path):
+    """SmolLM2-135M: 3 KV heads of 64, head_group_size 4 -> one group of 3 (noted). Ranks:
+    K round(0.25·192) = 48, V round(0.75·192) = 144; cache 30 layers · 192 · 2 B = 11,520
+    B/token against 30 · 2 · 192 · 2 = 23,040 bf16."""
+    f = tmp_path / "smollm2_shape.yaml"
+    f.write_text(SMOLLM2_SHAPE)
+    m = load_model(str(f))
+    assert palu_group_size(3, 4) == (3, "head_group_size 4 does not divide the 3 KV heads; groups of 3 used")
+    assert palu_group_size(8, 4) == (4, "")
+    base = trace_for(m, seq=1024)
+    t = apply_recipe(base, "palu", m)
+    e = t.meta["recipe_effects"]["palu"]
+    assert (e["rank_k"], e["rank_v"], e["groups"]) == (48, 144, 1) and "groups of 3" in e["note"]
+    assert base.meta["footprint"]["kv_cache"] == 1024 * 23_040
+    assert t.meta["footprint"]["kv_cache"] == 1024 * 11_520
