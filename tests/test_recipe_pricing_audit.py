@@ -49,10 +49,24 @@ def test_evict_then_quantize_prices_the_kept_cache_directly():
 
 
 @pytest.mark.parametrize("spec", ["kivi2+h2o", "kvquant3+snapkv", "gear2+streaming_llm", "kivi2+snapkv",
-                                  "fp8_kv+h2o", "mikv+h2o", "zipcache+snapkv", "h2o"])
+                                  "fp8_kv+h2o", "mikv+h2o", "zipcache+snapkv", "h2o", "kivi2+razor_attention",
+                                  "kvquant3+razor_attention", "gear2+razor_attention", "mikv+razor_attention",
+                                  "kivi2+streaming_llm(recent_tokens=60)", "kivi2+rocketkv", "razor_attention+kivi2"])
 def test_footprint_holds_what_a_step_reads(spec):
     t = apply_recipe(trace_for(LLAMA3_8B, seq=8192), spec, LLAMA3_8B)
     assert t.meta["footprint"]["kv_cache"] >= kv_read(t) * (1 - 1e-9)
+
+
+def test_kivi_then_razor_prices_each_heads_cache():
+    """8192 tokens, 1 retrieval head of 8 keeps all: K 8192·48 = 393,216 B, V 8064·48 + 128·256
+    = 419,840 B. 7 local heads keep 4 + 512 + 1 = 517: K 517·32 codes + 16 stat groups·512
+    = 24,736 B, V 389·48 + 128·256 = 51,440 B. (813,056 + 7·76,176) · 32 layers = 43,081,216 B;
+    the step reads the same (KVQuant's outliers were read twice, once per head split)."""
+    t = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "kivi2+razor_attention", LLAMA3_8B)
+    assert t.meta["footprint"]["kv_cache"] == pytest.approx(43_081_216) and kv_read(t) == 43_081_216
+    base = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "kvquant3", LLAMA3_8B)
+    t = apply_recipe(base, "razor_attention", LLAMA3_8B)
+    assert kv_read(t) < kv_read(base) / 2
 
 
 # ---- 2. RocketKV: a prompt inside the budget is left whole; budgets never negative -----

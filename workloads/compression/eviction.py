@@ -53,8 +53,12 @@ def resize_kv_tensors(tensors, n_old: int, n_new: int, proportional: bool = Fals
             fixed[fam] = fixed.get(fam, 0) + t.shape[1]
     out = []
     for t in tensors:
-        if t.role != "kv" or (t.name.endswith(_FIXED_SUFFIXES) and not proportional):
+        if t.role != "kv":
             out.append(t)
+            continue
+        if t.name.endswith(_FIXED_SUFFIXES) and not proportional:  # kept whole, up to n_new tokens
+            out.append(t if len(t.shape) != 4 or t.shape[1] <= n_new else
+                       TensorSpec(t.name, (t.shape[0], n_new) + t.shape[2:], t.fmt, t.role, t.density))
             continue
         fam = t.name.split(".")[0]
         fx = min(fixed.get(fam, 0), n_new)
@@ -322,16 +326,26 @@ def charge_unfused_scores(before, after):
 
 # ---- RazorAttention ----------------------------------------------------------------
 def _split_heads(attn: Op, kv_heads: int, kv_len: int, name: str) -> Op:
-    """The attention of `kv_heads` of the KV heads (and their query groups) over kv_len tokens."""
+    """The attention of `kv_heads` of the KV heads (and their query groups) over kv_len
+    tokens: cache pieces resized to kv_len tokens (`resize_kv_tensors`: windows and sinks
+    kept), then cut to these heads — per-head pieces on their head axis, flat outlier
+    arrays and per-token scales (over all heads) in proportion to the heads."""
     h0, H0 = int(attn.dims["kv_heads"]), int(attn.dims["heads"])
     g = H0 // h0
+    frac = kv_heads / h0
     ins = []
-    for t in attn.inputs:
+    for t in resize_kv_tensors(attn.inputs, int(attn.dims["kv_len"]), kv_len):
         shape = list(t.shape)
-        if t.role == "kv" and len(shape) == 4:
-            shape[1] = min(shape[1], kv_len) if t.name.endswith(_FIXED_SUFFIXES) else \
-                int(round(shape[1] * kv_len / max(int(attn.dims["kv_len"]), 1)))
-            shape[2] = kv_heads
+        if t.role == "kv":
+            if len(shape) == 4:
+                shape[2] = kv_heads
+            elif t.name.endswith(".lowrank") and len(shape) == 3:  # (batch, heads, factor elements)
+                shape[1] = kv_heads
+            elif _token_axis(t) is not None:
+                ax = _token_axis(t)
+                shape[ax] = int(round(shape[ax] * frac))
+            elif len(shape) >= 2 and shape[0] == h0:  # codebooks, channel ranges and normalisers
+                shape[0] = kv_heads
         elif t.name == "q" and len(shape) == 4:
             shape[2] = kv_heads * g
         ins.append(TensorSpec(t.name, tuple(shape), t.fmt, t.role, t.density))
@@ -339,6 +353,10 @@ def _split_heads(attn: Op, kv_heads: int, kv_len: int, name: str) -> Op:
                  if len(t.shape) == 4 else t for t in attn.outputs)
     return attn.with_(name=name, dims={**attn.dims, "heads": kv_heads * g, "kv_heads": kv_heads, "kv_len": kv_len},
                       inputs=tuple(ins), outputs=outs)
+
+
+def _kv_bytes(ops) -> float:
+    return sum(t.nbytes * op.repeat for op in ops for t in op.inputs if t.role == "kv")
 
 
 @register_method("razor_attention", {
@@ -358,6 +376,7 @@ def apply_razor(trace, model, recipe):
     local_len = p["sink_tokens"] + p["window"] + 1
     ops = list(trace.ops)
     frac_kept = None
+    stored_before = stored_after = 0.0
     for attn in attention_ops(trace):
         h = int(attn.dims["kv_heads"])
         n_ret = min(h, max(1, int(round(p["retrieval_head_fraction"] * h))))
@@ -371,12 +390,19 @@ def apply_razor(trace, model, recipe):
         comp = Op(f"{recipe.name}.compensation_update", "add", {"rows": B * (h - n_ret), "cols": 2 * int(attn.dims["head_dim"])},
                   (), (), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
         ops = replace_op(ops, attn, [full, local, comp])
+        stored_before += _kv_bytes([attn])
+        stored_after += _kv_bytes([full, local])
     cap = st["capacity"] * (frac_kept if frac_kept is not None else 1.0)
+    # decode: the cache holds what the two attention ops read (a quantized cache's
+    # windows and tables included); prefill: the kept fraction of the tokens
+    bpt = st["bytes_per_token"]
+    if stored_before and cap:
+        bpt = bpt * st["capacity"] / cap * stored_after / stored_before
     notes = {"local_tokens": local_len, "kv_fraction_kept": frac_kept}
     if frac_kept is not None and frac_kept >= 1.0:
         notes["note"] = ("every KV head is a retrieval head or the context fits sinks + window: "
                          "nothing evicted, trace unchanged")
-    return rewrite(trace, ops, notes, kv={"capacity": cap, "read": cap})
+    return rewrite(trace, ops, notes, kv={"capacity": cap, "read": cap, "bytes_per_token": bpt})
 
 
 # ---- SnapKV ------------------------------------------------------------------------
