@@ -51,7 +51,8 @@ def test_evict_then_quantize_prices_the_kept_cache_directly():
 @pytest.mark.parametrize("spec", ["kivi2+h2o", "kvquant3+snapkv", "gear2+streaming_llm", "kivi2+snapkv",
                                   "fp8_kv+h2o", "mikv+h2o", "zipcache+snapkv", "h2o", "kivi2+razor_attention",
                                   "kvquant3+razor_attention", "gear2+razor_attention", "mikv+razor_attention",
-                                  "kivi2+streaming_llm(recent_tokens=60)", "kivi2+rocketkv", "razor_attention+kivi2"])
+                                  "kivi2+streaming_llm(recent_tokens=60)", "kivi2+rocketkv", "razor_attention+kivi2",
+                                  "kivi2+fastkv", "kvquant3+fastkv"])
 def test_footprint_holds_what_a_step_reads(spec):
     t = apply_recipe(trace_for(LLAMA3_8B, seq=8192), spec, LLAMA3_8B)
     assert t.meta["footprint"]["kv_cache"] >= kv_read(t) * (1 - 1e-9)
