@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op, kv_state,
                                           kv_write_parts, refuse_on_mla, replace_op, rewrite)
-from workloads.compression.registry import Param, fraction, register_method
+from workloads.compression.registry import Param, RecipeError, fraction, register_method
 from workloads.ops import Op, TensorSpec
 
 _FIXED_SUFFIXES = (".residual", ".sink")
@@ -238,7 +238,6 @@ def h2o_kept_tokens(heavy_ratio: float, recent_ratio: float, budget: int, prompt
         return int(budget)
     kept = int(heavy_ratio * prompt_len) + int(recent_ratio * prompt_len)
     if kept < 1:
-        from workloads.compression.recipe import RecipeError
         raise RecipeError(f"{source}: parameters.heavy_ratio / parameters.recent_ratio: got {heavy_ratio!r} / "
                           f"{recent_ratio!r}, which keep int({heavy_ratio!r}·{prompt_len}) + int({recent_ratio!r}·"
                           f"{prompt_len}) = 0 of the {prompt_len} prompt tokens; expected ratios keeping at least "
