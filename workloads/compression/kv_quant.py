@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, byte_tensor, codes_tensor, fused_op,
-                                          insert_after, kv_state, kv_write_parts, refuse_on_mla, replace_op, rewrite)
+from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, byte_tensor, codes_tensor,
+                                          fused_op, insert_after, kv_state, kv_write_parts, refuse_on_mla, replace_op,
+                                          rewrite)
 from workloads.compression.registry import Param, bits, fraction, register_method, registered_format
 from workloads.formats import get_format
 from workloads.ops import Op, TensorSpec

@@ -81,7 +81,8 @@ def apply_fastkv(trace, model, recipe):
                 ([_scale_tokens(op, T, T2, trace.seq, S2).with_(repeat=r_after)] if r_after else [])
             if op.kind == "attention":
                 parts = [x for part in parts for x in _snap_prefill(
-                    part, recipe.name, p["window"], p["kernel"], min(kept, int(part.dims["kv_len"])), cache_width(trace))]
+                    part, recipe.name, p["window"], p["kernel"], min(kept, int(part.dims["kv_len"])),
+                    cache_width(trace))]
             ops = replace_op(ops, op, parts)
         # TSP itself: window votes over the whole prompt once, then gather ρ of the hidden states
         first = next((o for o in trace.ops if o.kind == "attention"), None)
