@@ -47,3 +47,15 @@ def test_native_mx_on_a_gpu_without_mx_needs_the_fallback(capsys):
     assert main(["recipe", "mxfp4_native", "--hw", "h100_sxm"]) == 2
     assert "no compute peak for format 'mxfp4'" in capsys.readouterr().err
     assert main(["recipe", "mxfp4_native", "--hw", "h100_sxm", "--compute-fallback"]) == 0
+
+
+def test_recipe_table_labels_ratio_phase_and_prints_notes(capsys):
+    assert main(["recipe", "rocketkv", "--seq", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "baseline/recipe" in out and "ratio" not in out.split("\n\n")[-1].splitlines()[0]
+    assert "note: recipe rocketkv: prompt of 200 tokens fits the token budget 1024" in out
+    assert main(["recipe", "h2o", "--phase", "prefill", "--seq", "2048"]) == 0
+    out = capsys.readouterr().out
+    assert "prompt 2048, kept in the cache after prefill 408" in out and "read per step" not in out
+    assert main(["recipe", "mla", "--model", "deepseek_v2_lite", "--seq", "1024"]) == 0
+    assert "note: recipe mla: deepseek_v2_lite is natively MLA; trace unchanged" in capsys.readouterr().out

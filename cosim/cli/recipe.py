@@ -46,16 +46,24 @@ def run(args) -> int:
         print(f"{part.name}: method {part.method} ({params})\n    {part.citation}")
     print(f"\n{model.name}, {args.phase}, batch {args.batch}, seq {args.seq}")
     width = max(14, len(recipe.name) + 2)
-    print(f"{'':<24}{'baseline':>12}{recipe.name:>{width}}{'ratio':>9}")
+    print(f"{'':<24}{'baseline':>12}{recipe.name:>{width}}{'baseline/recipe':>17}")
     for r in rows:
-        print(f"{r.quantity:<24}{si(r.baseline, r.unit):>12}{si(r.compressed, r.unit):>{width}}{r.ratio:>8.2f}x")
+        print(f"{r.quantity:<24}{si(r.baseline, r.unit):>12}{si(r.compressed, r.unit):>{width}}{r.ratio:>16.2f}x")
+    print("(baseline/recipe > 1: the recipe needs less; < 1: more, e.g. FLOPs a method adds)")
     st = comp.meta.get("kv_state")
     if st:
-        print(f"KV tokens per sequence and layer: context {st['context']}, kept {st['capacity']}, "
-              f"read per step {st['read']}")
+        if args.phase == "decode":
+            print(f"KV tokens per sequence and layer: context {st['context']}, kept {st['capacity']:g}, "
+                  f"read per step {st['read']:g}")
+        else:  # a prefill attends over the whole prompt; what it leaves in the cache is what counts
+            print(f"KV tokens per sequence and layer: prompt {st['context']}, kept in the cache after prefill "
+                  f"{st['capacity']:g}")
     added = [o.name for o in comp.ops if o.name not in {b.name for b in base.ops}]
     if added:
-        print(f"ops added: {', '.join(added)}")
+        print(f"ops added: {', '.join(dict.fromkeys(added))}")
+    from cosim.simulate import recipe_notes
+    for note in recipe_notes(comp.meta):
+        print(f"note: {note}")
     if args.accuracy:
         from cosim.functional.compression.twin import run_twin
         res = run_twin(recipe, model=model, checkpoint=args.checkpoint, seed=args.seed, prompt=args.prompt,

@@ -33,6 +33,7 @@ __all__ = [
     "replace_op", "insert_after", "insert_before", "find_all", "has_op", "kv_state",
     "weight_inputs", "resident_bytes", "fused_op", "kv_format", "attention_ops",
     "expert_op", "gemm_weight_ops", "gemm_k_axis", "kv_write_parts", "set_kv_write_width",
+    "refuse_on_mla", "MLA_TOKEN_NOTE",
 ]
 
 NATIVE_CODE_BITS = (2, 4, 8)
@@ -251,6 +252,22 @@ def kv_write_parts(trace, model) -> list[tuple[str, int, int, int, int]]:
     if mla:
         return [("k_cache", B, n, 1, mla.kv_lora_rank + mla.qk_rope_head_dim)]
     return [("k_cache", B, n, model.kv_heads, model.head_dim), ("v_cache", B, n, model.kv_heads, model.head_dim)]
+
+
+MLA_TOKEN_NOTE = ("MLA: one latent per token (kv_lora_rank + RoPE dims) serves as K and V; "
+                  "compressed as one tensor, alike for K and V")
+
+
+def refuse_on_mla(recipe, model, why: str) -> None:
+    """MLA caches one latent per token that is both the keys and (absorbed) the values,
+    with no KV heads. A method whose rule differs between K and V, or that works per KV
+    head, has no faithful form on it: refused, saying why. Token-level methods
+    (eviction, one format for the whole cache) apply to the latent with MLA_TOKEN_NOTE."""
+    if getattr(model, "mla", None):
+        recipe.fail("method", recipe.method,
+                    f"a model with separate K and V heads: {model.name} is MLA (one latent of "
+                    f"{model.mla.kv_lora_rank} + {model.mla.qk_rope_head_dim} RoPE dims per token serves as both "
+                    f"K and V, shared by all heads), and {why}")
 
 
 def set_kv_write_width(ops: list[Op], width: int) -> list[Op]:

@@ -13,46 +13,98 @@ pooling and top-k, and the gather that compacts the kept tokens).
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
-from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, kv_write_parts,
-                                          replace_op, rewrite)
-from workloads.compression.registry import Param, fraction, register_method
+from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op, kv_state,
+                                          kv_write_parts, refuse_on_mla, replace_op, rewrite)
+from workloads.compression.registry import Param, RecipeError, fraction, register_method
 from workloads.ops import Op, TensorSpec
 
 _FIXED_SUFFIXES = (".residual", ".sink")
 
 
-def resize_kv_read(attn: Op, n_new: int, proportional: bool = False, **dims) -> Op:
-    """The attention op reading `n_new` cached tokens instead of kv_len: token-axis
-    tensors scale with the evictable part; fp16 windows and sinks keep their size
-    (eviction keeps them). `proportional` scales every piece alike: a top-k gather
-    draws from windows and body in proportion."""
-    n_old = int(attn.dims["kv_len"])
+def _token_axis(t: TensorSpec) -> int | None:
+    """Which axis of a cache piece counts tokens (None: per head or per layer, not per
+    token): (batch, tokens, heads, dim) pieces, flat outlier arrays (their count follows
+    the tokens), per-token scales and CSR row pointers (batch, tokens)."""
+    if len(t.shape) == 4:
+        return 1
+    if len(t.shape) == 1 and not t.name.endswith(".codebook"):
+        return 0
+    if len(t.shape) == 2 and t.name.endswith((".token_scale", ".outlier_row_ptr")):
+        return 1
+    if len(t.shape) == 2 and t.name == "kv_write.out":  # the builder's (batch·tokens, width) write
+        return 0
+    return None  # codebooks, channel ranges and normalisers, low-rank factors
+
+
+def resize_kv_tensors(tensors, n_old: int, n_new: int, proportional: bool = False) -> list[TensorSpec]:
+    """Cache pieces holding `n_new` tokens instead of `n_old`: per-token pieces scale
+    with the evictable part; fp16 windows and sinks keep their size (eviction keeps
+    them), unless `proportional` (a top-k gather draws from windows and body alike);
+    per-head pieces (codebooks, ranges) are unchanged. Non-KV tensors pass through."""
+    tensors = list(tensors)
     if n_new >= n_old:
-        return attn.with_(dims={**attn.dims, **dims})
+        return tensors
     fixed: dict[str, int] = {}
-    for t in attn.inputs:
-        if proportional:
-            break
-        if t.role == "kv" and len(t.shape) == 4 and t.name.endswith(_FIXED_SUFFIXES):
+    for t in tensors:
+        if not proportional and t.role == "kv" and len(t.shape) == 4 and t.name.endswith(_FIXED_SUFFIXES):
             fam = t.name.split(".")[0]
             fixed[fam] = fixed.get(fam, 0) + t.shape[1]
     out = []
-    for t in attn.inputs:
-        if t.role != "kv" or (t.name.endswith(_FIXED_SUFFIXES) and not proportional):
+    for t in tensors:
+        if t.role != "kv":
             out.append(t)
+            continue
+        if t.name.endswith(_FIXED_SUFFIXES) and not proportional:  # kept whole, up to n_new tokens
+            out.append(t if len(t.shape) != 4 or t.shape[1] <= n_new else
+                       TensorSpec(t.name, (t.shape[0], n_new) + t.shape[2:], t.fmt, t.role, t.density))
             continue
         fam = t.name.split(".")[0]
         fx = min(fixed.get(fam, 0), n_new)
         ratio = (n_new - fx) / max(n_old - fixed.get(fam, 0), 1)
-        if len(t.shape) == 4:
-            shape = (t.shape[0], int(round(t.shape[1] * ratio))) + t.shape[2:]
-        elif len(t.shape) == 1 and not t.name.endswith(".codebook"):
-            shape = (int(round(t.shape[0] * ratio)),)
-        else:
-            shape = t.shape  # codebooks, channel normalisers: per head, not per token
+        ax = _token_axis(t)
+        shape = t.shape
+        if ax is not None:
+            shape = tuple(int(round(x * ratio)) if i == ax else x for i, x in enumerate(t.shape))
         out.append(TensorSpec(t.name, shape, t.fmt, t.role, t.density))
-    return attn.with_(dims={**attn.dims, "kv_len": n_new, **dims}, inputs=tuple(out))
+    return out
+
+
+def resize_kv_read(attn: Op, n_new: int, proportional: bool = False, **dims) -> Op:
+    """The attention op reading `n_new` cached tokens instead of kv_len (the pieces
+    resized by `resize_kv_tensors`)."""
+    n_old = int(attn.dims["kv_len"])
+    if n_new >= n_old:
+        return attn.with_(dims={**attn.dims, **dims})
+    ins = resize_kv_tensors(attn.inputs, n_old, n_new, proportional)
+    return attn.with_(dims={**attn.dims, "kv_len": n_new, **dims}, inputs=tuple(ins))
+
+
+def stored_bytes_per_token(trace, st: dict, kept: int) -> float:
+    """Resident bytes per token (per sequence, all layers) once the cache holds `kept`
+    of its `st["capacity"]` tokens. Not the pre-eviction average: a quantized cache's
+    fp16 windows and sinks and its per-head tables survive eviction whole, so the bytes
+    are those of the stored pieces resized to `kept` (the decode step's cache tensors,
+    or what prefill's kv_write stores), scaled onto kv_state's bytes."""
+    cap = int(st["capacity"])
+    bpt = float(st["bytes_per_token"])
+    if kept >= cap or kept <= 0:
+        return bpt
+    decode = _decode_attn(trace)
+    if decode:
+        layout = [(a.inputs, int(a.dims["kv_len"]), a.repeat) for a in decode]
+    else:
+        layout = [(w.outputs, cap, w.repeat) for w in find_all(trace, "kv_write")]
+    full = sum(t.nbytes * r for ts, _, r in layout for t in ts if t.role == "kv")
+    if not full:
+        return bpt
+    resized = sum(t.nbytes * r for ts, n, r in layout for t in resize_kv_tensors(ts, n, kept) if t.role == "kv")
+    return bpt * cap / kept * resized / full
+
+
+def _mla_note(model) -> dict:
+    return {"note": MLA_TOKEN_NOTE} if getattr(model, "mla", None) else {}
 
 
 def _decode_attn(trace):
@@ -83,13 +135,25 @@ def unfused_prefill_attention(attn: Op, prefix: str) -> list[Op]:
     ]
 
 
-def _gather_kept(attn: Op, kept: int, prefix: str) -> Op:
-    """Compact the kept tokens of the prompt's K and V into the cache."""
+def _gather_kept(attn: Op, kept: int, prefix: str, width: int = 0) -> Op:
+    """Compact the kept tokens of the prompt's cache: `width` elements per token and layer
+    as kv_write stores them (K and V of every KV head, or MLA's one latent); 2·h·d when
+    not given."""
     B, h, hd = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
     fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
-    kv = [TensorSpec(f"{n}_kept", (B, kept, h, hd), fmt, "kv") for n in ("k", "v")]
-    return Op(f"{prefix}.gather", "copy", {"rows": B * kept, "cols": 2 * h * hd}, tuple(kv), tuple(kv),
+    if width:
+        kv = [TensorSpec("kv_kept", (B, kept, width), fmt, "kv")]
+    else:
+        width = 2 * h * hd
+        kv = [TensorSpec(f"{n}_kept", (B, kept, h, hd), fmt, "kv") for n in ("k", "v")]
+    return Op(f"{prefix}.gather", "copy", {"rows": B * kept, "cols": width}, tuple(kv), tuple(kv),
               repeat=attn.repeat, phase=attn.phase, group=attn.group)
+
+
+def cache_width(trace) -> int:
+    """Elements per token and layer the cache stores (kv_write's width); 0 if unknown."""
+    w = find_all(trace, "kv_write")
+    return int(w[0].dims.get("cols", 0)) if w else 0
 
 
 def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
@@ -98,6 +162,8 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
     st = kv_state(trace)
     S = int(st["capacity"])
     kept = min(S, keep_fn(int(st["context"])))
+    recipe.require(kept >= 1, "parameters", dict(recipe.params),
+                   f"parameters keeping at least one of the {S} cached tokens")
     ops = list(trace.ops)
     decode_attn = _decode_attn(trace)
     for attn in attention_ops(trace):
@@ -108,7 +174,7 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
             ops = replace_op(ops, attn, prefill_fn(attn, kept))
     read = kept if decode_attn else st["read"]
     return rewrite(trace, ops, {"kept_tokens": kept, "context_tokens": int(st["context"]), **notes_fn(kept)},
-                   kv={"capacity": kept, "read": read},
+                   kv={"capacity": kept, "read": read, "bytes_per_token": stored_bytes_per_token(trace, st, kept)},
                    activations_delta=prefill_transient_kv(trace, st, kept))
 
 
@@ -124,22 +190,28 @@ def prefill_transient_kv(trace, st: dict, kept: int) -> float:
 
 
 # ---- StreamingLLM ------------------------------------------------------------------
+def _streaming_validate(recipe):
+    p = recipe.params
+    recipe.require(p["sink_tokens"] + p["recent_tokens"] > 0, "parameters.recent_tokens", p["recent_tokens"],
+                   "sink_tokens + recent_tokens > 0 (the cache would keep no token)")
+
+
 @register_method("streaming_llm", {
     "sink_tokens": Param(4, int, lambda x: x >= 0, "a non-negative token count"),
     "recent_tokens": Param(2000, int, lambda x: x >= 0, "a non-negative token count"),
     "pos_shift": Param(True, bool),
-}, "attention sinks + a recent window")
+}, "attention sinks + a recent window", validate=_streaming_validate)
 def apply_streaming_llm(trace, model, recipe):
     p = recipe.params
     budget = p["sink_tokens"] + p["recent_tokens"]
-    recipe.require(budget > 0, "parameters.recent_tokens", p["recent_tokens"],
-                   "sink_tokens + recent_tokens > 0")
 
     def step(attn, kept):
         new = resize_kv_read(attn, kept)
         extra = []
         if p["pos_shift"]:  # positions are re-assigned inside the cache: keys re-rotated each step
             B, h, hd = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+            mla = getattr(model, "mla", None)
+            hd = mla.qk_rope_head_dim if mla else hd  # MLA: only the latent's RoPE part is rotated
             extra.append(fused_op(f"{recipe.name}.rope_cached_keys", "rope", B * h * kept, hd,
                                   repeat=attn.repeat, phase=attn.phase, group=attn.group, into=attn.name))
         return new, [], extra
@@ -152,15 +224,39 @@ def apply_streaming_llm(trace, model, recipe):
             return [attn]
         return [attn.with_(dims={**attn.dims, "window": budget})]
 
-    return _evict(trace, recipe, lambda S: budget, step, prefill, lambda k: {})
+    return _evict(trace, recipe, lambda S: budget, step, prefill, lambda k: _mla_note(model))
 
 
 # ---- H2O -------------------------------------------------------------------------
+def h2o_kept_tokens(heavy_ratio: float, recent_ratio: float, budget: int, prompt_len: int,
+                    source: str = "h2o") -> int:
+    """Tokens H2O keeps of a `prompt_len`-token prompt: `budget` when set, else
+    int(heavy_ratio·P) + int(recent_ratio·P) (FMInference/H2O h2o_hf). Refuses a split
+    that keeps no token (attention over an empty cache), naming the parameters; the
+    pricing and the accuracy twin both call this."""
+    if budget:
+        return int(budget)
+    kept = int(heavy_ratio * prompt_len) + int(recent_ratio * prompt_len)
+    if kept < 1:
+        raise RecipeError(f"{source}: parameters.heavy_ratio / parameters.recent_ratio: got {heavy_ratio!r} / "
+                          f"{recent_ratio!r}, which keep int({heavy_ratio!r}·{prompt_len}) + int({recent_ratio!r}·"
+                          f"{prompt_len}) = 0 of the {prompt_len} prompt tokens; expected ratios keeping at least "
+                          f"one token (heavy_ratio or recent_ratio >= 1/{prompt_len}) or a positive budget")
+    return kept
+
+
 def _h2o_budget(recipe, S: int) -> int:
     p = recipe.params
-    if p["budget"]:
-        return p["budget"]
-    return int(p["heavy_ratio"] * S) + int(p["recent_ratio"] * S)
+    return h2o_kept_tokens(p["heavy_ratio"], p["recent_ratio"], p["budget"], S, recipe.source or recipe.name)
+
+
+def _h2o_validate(recipe):
+    p = recipe.params
+    if not p["budget"]:
+        recipe.require(p["heavy_ratio"] + p["recent_ratio"] > 0, "parameters.heavy_ratio / parameters.recent_ratio",
+                       f"{p['heavy_ratio']} / {p['recent_ratio']}",
+                       "ratios summing to more than 0 when budget is 0 (H2O would keep no token), "
+                       "or a positive budget")
 
 
 @register_method("h2o", {
@@ -169,9 +265,10 @@ def _h2o_budget(recipe, S: int) -> int:
     "budget": Param(0, int, lambda x: x >= 0, "a non-negative token budget (0: use the ratios)"),
     "forgetting_factor": Param(0.0, float, lambda x: 0 <= x < 1,
                                "0 (plain H2O) or A2SF's decay in [0, 1): A = Σ α^(n−q)·S_q"),
-}, "heavy hitters + recent window, one eviction per step (A2SF: decayed scores)")
+}, "heavy hitters + recent window, one eviction per step (A2SF: decayed scores)", validate=_h2o_validate)
 def apply_h2o(trace, model, recipe):
     decay = recipe.params["forgetting_factor"]
+    width = cache_width(trace)
 
     def step(attn, kept):
         B, H, h = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["kv_heads"])
@@ -201,10 +298,10 @@ def apply_h2o(trace, model, recipe):
                     (TensorSpec("h2o_scores", (B, H, S), "fp32", "state"),), compute_fmt=VECTOR_FMT, **common)
         sel = Op(f"{recipe.name}.select", "topk", {"rows": B * h, "cols": S},
                  (TensorSpec("h2o_scores_kv", (B, h, S), "fp32", "state"),), (), compute_fmt=VECTOR_FMT, **common)
-        return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name)]
+        return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name, width)]
 
     out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill,
-                 lambda k: {"unfused_prefill_attention": True})
+                 lambda k: {"unfused_prefill_attention": True, **_mla_note(model)})
     return charge_unfused_scores(trace, out)
 
 
@@ -228,16 +325,26 @@ def charge_unfused_scores(before, after):
 
 # ---- RazorAttention ----------------------------------------------------------------
 def _split_heads(attn: Op, kv_heads: int, kv_len: int, name: str) -> Op:
-    """The attention of `kv_heads` of the KV heads (and their query groups) over kv_len tokens."""
+    """The attention of `kv_heads` of the KV heads (and their query groups) over kv_len
+    tokens: cache pieces resized to kv_len tokens (`resize_kv_tensors`: windows and sinks
+    kept), then cut to these heads — per-head pieces on their head axis, flat outlier
+    arrays and per-token scales (over all heads) in proportion to the heads."""
     h0, H0 = int(attn.dims["kv_heads"]), int(attn.dims["heads"])
     g = H0 // h0
+    frac = kv_heads / h0
     ins = []
-    for t in attn.inputs:
+    for t in resize_kv_tensors(attn.inputs, int(attn.dims["kv_len"]), kv_len):
         shape = list(t.shape)
-        if t.role == "kv" and len(shape) == 4:
-            shape[1] = min(shape[1], kv_len) if t.name.endswith(_FIXED_SUFFIXES) else \
-                int(round(shape[1] * kv_len / max(int(attn.dims["kv_len"]), 1)))
-            shape[2] = kv_heads
+        if t.role == "kv":
+            if len(shape) == 4:
+                shape[2] = kv_heads
+            elif t.name.endswith(".lowrank") and len(shape) == 3:  # (batch, heads, factor elements)
+                shape[1] = kv_heads
+            elif _token_axis(t) is not None:
+                ax = _token_axis(t)
+                shape[ax] = int(round(shape[ax] * frac))
+            elif len(shape) >= 2 and shape[0] == h0:  # codebooks, channel ranges and normalisers
+                shape[0] = kv_heads
         elif t.name == "q" and len(shape) == 4:
             shape[2] = kv_heads * g
         ins.append(TensorSpec(t.name, tuple(shape), t.fmt, t.role, t.density))
@@ -245,6 +352,10 @@ def _split_heads(attn: Op, kv_heads: int, kv_len: int, name: str) -> Op:
                  if len(t.shape) == 4 else t for t in attn.outputs)
     return attn.with_(name=name, dims={**attn.dims, "heads": kv_heads * g, "kv_heads": kv_heads, "kv_len": kv_len},
                       inputs=tuple(ins), outputs=outs)
+
+
+def _kv_bytes(ops) -> float:
+    return sum(t.nbytes * op.repeat for op in ops for t in op.inputs if t.role == "kv")
 
 
 @register_method("razor_attention", {
@@ -257,11 +368,14 @@ def apply_razor(trace, model, recipe):
     all S tokens for the retrieval heads and `attention.local` over sinks + window + 1
     compensation token (mean of the dropped K/V) for the others; each dropped token
     updates the compensation running mean (2·d ops per local head and step)."""
+    refuse_on_mla(recipe, model, "RazorAttention keeps the full cache for some KV heads and a window for the "
+                                 "others (MLA's latent has no per-head part to drop)")
     p = recipe.params
     st = kv_state(trace)
     local_len = p["sink_tokens"] + p["window"] + 1
     ops = list(trace.ops)
     frac_kept = None
+    stored_before = stored_after = 0.0
     for attn in attention_ops(trace):
         h = int(attn.dims["kv_heads"])
         n_ret = min(h, max(1, int(round(p["retrieval_head_fraction"] * h))))
@@ -275,13 +389,23 @@ def apply_razor(trace, model, recipe):
         comp = Op(f"{recipe.name}.compensation_update", "add", {"rows": B * (h - n_ret), "cols": 2 * int(attn.dims["head_dim"])},
                   (), (), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
         ops = replace_op(ops, attn, [full, local, comp])
+        stored_before += _kv_bytes([attn])
+        stored_after += _kv_bytes([full, local])
     cap = st["capacity"] * (frac_kept if frac_kept is not None else 1.0)
-    return rewrite(trace, ops, {"local_tokens": local_len, "kv_fraction_kept": frac_kept},
-                   kv={"capacity": cap, "read": cap})
+    # decode: the cache holds what the two attention ops read (a quantized cache's
+    # windows and tables included); prefill: the kept fraction of the tokens
+    bpt = st["bytes_per_token"]
+    if stored_before and cap:
+        bpt = bpt * st["capacity"] / cap * stored_after / stored_before
+    notes = {"local_tokens": local_len, "kv_fraction_kept": frac_kept}
+    if frac_kept is not None and frac_kept >= 1.0:
+        notes["note"] = ("every KV head is a retrieval head or the context fits sinks + window: "
+                         "nothing evicted, trace unchanged")
+    return rewrite(trace, ops, notes, kv={"capacity": cap, "read": cap, "bytes_per_token": bpt})
 
 
 # ---- SnapKV ------------------------------------------------------------------------
-def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int) -> list[Op]:
+def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int, width: int = 0) -> list[Op]:
     """Observation-window votes: W queries score all Sp keys, softmax, sum over the
     window, 1-D pool, top-k per KV head, then gather the kept tokens."""
     B, H, h, S, hd = (int(attn.dims[k]) for k in ("batch", "heads", "kv_heads", "kv_len", "head_dim"))
@@ -303,7 +427,7 @@ def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int) ->
            compute_fmt=VECTOR_FMT, **common),
         Op(f"{prefix}.select", "topk", {"rows": B * h, "cols": max(S - W, 0)}, (pooled,), (),
            compute_fmt=VECTOR_FMT, **common),
-        _gather_kept(attn, kept, prefix),
+        _gather_kept(attn, kept, prefix, width),
     ]
 
 
@@ -322,29 +446,82 @@ def apply_snapkv(trace, model, recipe):
         return resize_kv_read(attn, kept), [], []
 
     return _evict(trace, recipe, lambda S: p["capacity"], step,
-                  lambda a, k: _snap_prefill(a, recipe.name, p["window"], p["kernel"], k), lambda k: {})
+                  lambda a, k: _snap_prefill(a, recipe.name, p["window"], p["kernel"], k, cache_width(trace)),
+                  lambda k: _mla_note(model))
 
 
 # ---- RocketKV ----------------------------------------------------------------------
-def rocketkv_params(S: int, token_budget: int, head_dim: int, new_tokens: int) -> dict:
-    """Derived as NVlabs/RocketKV gpt-fast/rocket.py does (doc §1.2)."""
-    cr = max(1.0, S / token_budget)
+@dataclass(frozen=True)
+class RocketKVBudget:
+    """How RocketKV splits its token budget for one prompt (per KV head). `applies` is
+    False when the prompt fits the budget: nothing is evicted or gathered."""
+    prompt_len: int
+    token_budget: int
+    applies: bool
+    capacity: int  # tokens the cache holds: the kept prompt + the generation reserve
+    new_tokens: int  # the generation reserve (new_tokens, clamped to capacity // 2)
+    prompt_budget: int  # prompt tokens SnapKV++ keeps at the end of prefill (> 0)
+    k: int  # tokens gathered per decode step
+    chunk: int  # tokens per min/max key summary
+    r: int  # key channels the approximate scores use
+    alpha: float
+    compression_ratio: float
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def rocketkv_budget(prompt_len: int, token_budget: int, head_dim: int, new_tokens: int) -> RocketKVBudget:
+    """RocketKV's budget split, derived as NVlabs/RocketKV gpt-fast/rocket.py does
+    (doc §1.2): compression ratio cr = P/B, α = min(0.2 + 0.06·log2 cr, 0.8), capacity
+    P/cr^α, prompt budget capacity − new_tokens, k = B/2, chunk = min(⌊cr2⌋, ⌈√cr2⌉) and
+    r = d·chunk/cr2 with cr2 = capacity/B. Two cases the formulas leave open are decided
+    here, each with a note: a prompt that fits the budget (P ≤ B) is left whole (full
+    attention, nothing evicted), and a generation reserve above half the capacity is
+    clamped to capacity // 2, so the prompt budget is never below half the capacity
+    (it went negative: P 256, B 128 gave capacity 213 and prompt budget −43). The
+    pricing and the accuracy twin both call this."""
+    P, B, d = int(prompt_len), int(token_budget), int(head_dim)
+    if B <= 0 or d <= 0 or P < 0 or new_tokens < 0:
+        raise ValueError(f"rocketkv_budget: got prompt_len {P}, token_budget {B}, head_dim {d}, new_tokens "
+                         f"{new_tokens}; expected token_budget, head_dim > 0 and prompt_len, new_tokens >= 0")
+    if P <= B:
+        return RocketKVBudget(P, B, False, P, int(new_tokens), P, P, 1, d, 0.0, 1.0,
+                              (f"prompt of {P} tokens fits the token budget {B}: full attention, "
+                               "cache unchanged",))
+    cr = P / B
     alpha = min(0.2 + 0.06 * math.log2(cr), 0.8)
-    capacity = int(S / cr ** alpha)
-    prompt_budget = min(S - new_tokens, capacity - new_tokens)
-    k = min(round(token_budget / 2), capacity)
-    cr2 = max(1.0, capacity / token_budget)
+    capacity = int(P / cr ** alpha)
+    notes = []
+    reserve = int(new_tokens)
+    if reserve > capacity // 2:
+        notes.append(f"new_tokens {new_tokens} exceeds half the capacity {capacity}: "
+                     f"reserved {capacity // 2} for generated tokens")
+        reserve = capacity // 2
+    prompt_budget = capacity - reserve
+    k = min(max(1, round(B / 2)), capacity)
+    cr2 = max(1.0, capacity / B)
     chunk = min(math.floor(cr2), math.ceil(math.sqrt(cr2)))
-    r = min(head_dim, max(1, round(head_dim * chunk / cr2)))
-    return {"capacity": capacity, "prompt_budget": prompt_budget, "k": k, "chunk": chunk, "r": r,
-            "alpha": alpha, "compression_ratio": cr}
+    r = min(d, max(1, round(d * chunk / cr2)))
+    if chunk == 1:
+        notes.append("chunk 1: each key is its own min/max summary; no summary stored")
+    return RocketKVBudget(P, B, True, capacity, reserve, prompt_budget, k, chunk, r, alpha, cr, tuple(notes))
+
+
+def rocketkv_params(S: int, token_budget: int, head_dim: int, new_tokens: int) -> dict:
+    """`rocketkv_budget` as a dict (the accuracy twin's older call)."""
+    return rocketkv_budget(S, token_budget, head_dim, new_tokens).as_dict()
 
 
 def rocketkv_read_elements(S: int, token_budget: int, head_dim: int, new_tokens: int) -> int:
     """KV elements one decode step reads per KV head: r·ceil(capacity/chunk) chunk
-    summaries + 2·k·d gathered K and V (≈ 2·token_budget·d by construction)."""
-    q = rocketkv_params(S, token_budget, head_dim, new_tokens)
-    return q["r"] * math.ceil(q["capacity"] / q["chunk"]) + 2 * q["k"] * head_dim
+    summaries + 2·k·d gathered K and V (≈ 2·token_budget·d by construction); 2·S·d when
+    the prompt fits the budget (full attention)."""
+    q = rocketkv_budget(S, token_budget, head_dim, new_tokens)
+    if not q.applies:
+        return 2 * q.prompt_len * head_dim
+    return q.r * math.ceil(q.capacity / q.chunk) + 2 * q.k * head_dim
 
 
 @register_method("rocketkv", {
@@ -359,9 +536,19 @@ def apply_rocketkv(trace, model, recipe):
     S = int(st["context"])
     attn0 = (attention_ops(trace) or [None])[0]
     hd = int(attn0.dims["head_dim"]) if attn0 is not None else model.head_dim
-    q = rocketkv_params(S, p["token_budget"], hd, p["new_tokens"])
-    cap, chunk, r, k = q["capacity"], q["chunk"], q["r"], q["k"]
+    q = rocketkv_budget(S, p["token_budget"], hd, p["new_tokens"])
+    notes = q.as_dict()
+    said = list(q.notes)
+    if getattr(model, "mla", None) and q.applies:
+        said.append(MLA_TOKEN_NOTE + "; the per-chunk min/max summaries are of the whole latent (it is the key)")
+    notes["notes"] = "; ".join(said)
+    if said:
+        notes["note"] = notes["notes"]
+    if not q.applies:  # the context fits the budget: RocketKV changes nothing
+        return rewrite(trace, list(trace.ops), notes)
+    cap, chunk, r, k = q.capacity, q.chunk, q.r, q.k
     n_chunks = math.ceil(cap / chunk)
+    summaries = chunk > 1  # with chunk 1 the min/max of a chunk is the key itself: nothing extra stored
     ops = list(trace.ops)
     extra_bytes = 0.0
     decode = _decode_attn(trace)
@@ -373,7 +560,8 @@ def apply_rocketkv(trace, model, recipe):
         if attn in decode:
             kept = min(cap, int(st["capacity"]))
             q_in = next((t for t in attn.inputs if t.name == "q"), attn.inputs[0])
-            kt = TensorSpec("k_chunk_minmax.selected", (B, n_chunks, h, r), fmt, "kv")
+            kt = TensorSpec("k_chunk_minmax.selected" if summaries else "k_cache.selected_channels",
+                            (B, n_chunks, h, r), fmt, "kv")
             before = [
                 Op(f"{recipe.name}.q_channel_sum", "add", {"rows": B * h, "cols": g * hd}, (q_in,),
                    (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), compute_fmt=VECTOR_FMT, **common),
@@ -394,26 +582,29 @@ def apply_rocketkv(trace, model, recipe):
                                       gather=True, kv_capacity=kept)
             after = [Op(f"{recipe.name}.summary_update", "custom", {"flops": 2 * B * h * hd},
                         (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),),
-                        (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),), **common)]
+                        (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),), **common)] \
+                if summaries else []
             ops = replace_op(ops, attn, [*before, new_attn, *after])
         else:
-            pb = max(0, min(q["prompt_budget"], int(attn.dims["kv_len"])))
-            snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb)
+            pb = min(q.prompt_budget, int(attn.dims["kv_len"]))
+            snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb, cache_width(trace))
             k_kept = TensorSpec("k_kept", (B, pb, h, hd), fmt, "kv")
-            build = Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * h * hd}, (k_kept,),
-                       (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), h, 2 * hd), fmt, "kv"),),
-                       **common)
-            ops = replace_op(ops, attn, [*snap, build])
+            build = [Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * h * hd}, (k_kept,),
+                        (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), h, 2 * hd), fmt, "kv"),),
+                        **common)] if summaries else []
+            ops = replace_op(ops, attn, [*snap, *build])
     # resident chunk summaries: per chunk, the min and max of every key channel
-    for w in find_all(trace, "kv_write"):
+    for w in find_all(trace, "kv_write") if summaries else []:
         fmt = next((t.fmt for t in w.outputs if t.role == "kv"), "bf16")
         name, _, _, h, dk = kv_write_parts(trace, model)[0]
         extra_bytes += TensorSpec("k_chunk_minmax", (1, n_chunks, h, 2 * dk), fmt, "kv").nbytes * w.repeat
     read = min(k, cap) if decode else st["read"]
-    notes = {k_: v for k_, v in q.items()}
     notes["read_elements_per_kv_head"] = r * n_chunks + 2 * k * hd
     notes["traffic_reduction"] = 2 * S * hd / notes["read_elements_per_kv_head"]
-    kept_cap = min(cap, int(st["capacity"]))
+    # decode at context S holds the capacity; prefill ends holding the kept prompt (the
+    # generation reserve fills as tokens are generated)
+    kept_cap = min(cap if decode else q.prompt_budget, int(st["capacity"]))
     return rewrite(trace, ops, notes, kv={"capacity": kept_cap, "read": read,
+                                          "bytes_per_token": stored_bytes_per_token(trace, st, kept_cap),
                                           "extra_bytes": st.get("extra_bytes", 0.0) + extra_bytes},
                    activations_delta=prefill_transient_kv(trace, st, kept_cap))

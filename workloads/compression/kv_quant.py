@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from workloads.compression.common import (VECTOR_FMT, attention_ops, byte_tensor, codes_tensor, fused_op, insert_after,
-                                          kv_state, kv_write_parts, replace_op, rewrite)
+from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, byte_tensor, codes_tensor,
+                                          fused_op, insert_after, kv_state, kv_write_parts, refuse_on_mla, replace_op,
+                                          rewrite)
 from workloads.compression.registry import Param, bits, fraction, register_method, registered_format
 from workloads.formats import get_format
 from workloads.ops import Op, TensorSpec
@@ -141,6 +142,7 @@ def _kivi_validate(recipe):
     "residual_length": Param(128, int, lambda x: x >= 0, "a non-negative token count"),
 }, "KIVI: keys per channel, values per token, fp16 recent window", validate=_kivi_validate)
 def apply_kivi(trace, model, recipe):
+    refuse_on_mla(recipe, model, "KIVI quantizes keys per channel and values per token with an fp16 value window")
     p = recipe.params
     G, R = p["group_size"], p["residual_length"]
 
@@ -182,7 +184,7 @@ def apply_kivi(trace, model, recipe):
                           compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group))
         return ops
 
-    d = model.mla.kv_lora_rank + model.mla.qk_rope_head_dim if getattr(model, "mla", None) else model.head_dim
+    d = model.head_dim
     n = int(trace.seq)
     notes = {"k_bytes_per_head": kivi_key_bytes(n, d, p["k_bits"], G, R),
              "v_bytes_per_head": kivi_value_bytes(n, d, p["v_bits"], G, R), "at_tokens": n}
@@ -196,6 +198,22 @@ def _gear_validate(recipe):
                    f"a multiple of group_size ({p['group_size']}): keys are quantized per channel in whole groups")
 
 
+def gear_lowrank_elements(n: int, d: int, gap: int, prefill_rank: int, rank: int, generated: int) -> int:
+    """fp16 elements of GEAR's low-rank residual factors per KV head and tensor (K or V)
+    with n cached tokens, the last `generated` of them produced by decoding. GEAR
+    (arXiv 2403.05527, streaming buffer) compresses the prompt at prefill with one
+    rank-`prefill_rank` factor pair (A: tokens×r, B: d×r) and, while decoding, every
+    `gap` new tokens as one chunk with its own rank-`rank` pair; the last n mod gap tokens
+    wait in the fp16 buffer. So (n_p + d)·r_p + chunks·(gap + d)·r, where the decode
+    chunks are the whole gaps among the generated tokens and n_p the other compressed
+    tokens. n 8192, d 128, gap 64, r_p 4, r 2, 256 generated: 4 chunks, n_p 7936:
+    8064·4 + 4·192·2 = 33,792."""
+    nq = n - n % gap
+    chunks = min(max(generated, 0), nq) // gap
+    n_p = nq - chunks * gap
+    return ((n_p + d) * prefill_rank if n_p else 0) + chunks * (gap + d) * rank
+
+
 @register_method("gear", {
     "bits": Param(2, int, bits, "1..16 bits"),
     "group_size": Param(64, int, lambda x: x > 0, "a positive group size"),
@@ -204,16 +222,25 @@ def _gear_validate(recipe):
     "power_iterations": Param(3, int, lambda x: x >= 1, "a positive iteration count"),
     "outlier_fraction": Param(0.02, float, fraction, "a fraction in [0, 1]"),
     "streaming_gap": Param(64, int, lambda x: x > 0, "a positive token count"),
+    # how many of a decode step's cached tokens were generated (compressed in decode chunks
+    # at `rank`); the rest is the prompt (at prefill_rank). Prefill traces generate none.
+    "new_tokens": Param(256, int, lambda x: x >= 0, "a non-negative number of generated tokens"),
 }, "GEAR: low-bit backbone + low-rank residual + sparse outliers, compressed every gap tokens",
     validate=_gear_validate)
 def apply_gear(trace, model, recipe):
     """X ≈ Q(X) + A·Bᵀ + S (doc §1.1): a KIVI-style backbone (keys per channel, values
-    per token, groups of G), a rank-r residual (A: n×r, B: d×r fp16; the prompt at
-    prefill_rank), the outlier fraction as fp16 values + int32 indices, and an fp16
-    streaming buffer of up to `gap` tokens compressed every `gap` steps. Decode applies
-    the correction without reconstructing: q·Kᵀ = q·deq(Q)ᵀ + (q·B)·Aᵀ + q·Sᵀ."""
+    per token, groups of G), a low-rank residual (`gear_lowrank_elements`: the prompt at
+    prefill_rank, each decode chunk of `gap` generated tokens at rank), the outlier
+    fraction as fp16 values + int32 indices, and an fp16 streaming buffer of up to `gap`
+    tokens compressed every `gap` steps. Decode applies the correction without
+    reconstructing: q·Kᵀ = q·deq(Q)ᵀ + (q·B)·Aᵀ + q·Sᵀ."""
+    refuse_on_mla(recipe, model, "GEAR's backbone quantizes keys per channel and values per token")
     p = recipe.params
     G, gap, b, f = p["group_size"], p["streaming_gap"], p["bits"], p["outlier_fraction"]
+    generated = p["new_tokens"] if trace.phase != "prefill" else 0
+
+    def lowrank(n, d):
+        return gear_lowrank_elements(n, d, gap, p["prefill_rank"], p["rank"], generated)
 
     def repr_fn(name, B, n, h, d, fmt):
         recipe.require(d % G == 0 or _is_key(name), "parameters.group_size", G,
@@ -224,8 +251,7 @@ def apply_gear(trace, model, recipe):
         stats = (TensorSpec(f"{name}.scale_zero", (B, nq // G, h, 2 * d), "fp16", "kv") if _is_key(name)
                  else TensorSpec(f"{name}.scale_zero", (B, nq, h, 2 * d // G), "fp16", "kv"))
         return [codes_tensor(name, B, nq, h, d, b), stats,
-                TensorSpec(f"{name}.lowrank", (B, h, (nq + d) * p["prefill_rank"]), "fp16", "kv") if nq else
-                TensorSpec(f"{name}.lowrank", (B, h, 0), "fp16", "kv"),
+                TensorSpec(f"{name}.lowrank", (B, h, lowrank(n, d)), "fp16", "kv"),
                 TensorSpec(f"{name}.outlier_values", (nnz,), "fp16", "kv"),
                 byte_tensor(f"{name}.outlier_index", nnz * 4, "kv"),
                 TensorSpec(f"{name}.residual", (B, rb, h, d), fmt, "kv")]
@@ -237,12 +263,11 @@ def apply_gear(trace, model, recipe):
         B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
         g = int(attn.dims["heads"]) // h
         nq = n - n % gap
-        r = p["prefill_rank"]
         nnz = f * nq * d
         common = dict(compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
         return [
-            # (q·B)·Aᵀ for K and (p·A)·Bᵀ for V, per query head
-            Op(f"{recipe.name}.lowrank_correction", "custom", {"flops": 2 * B * h * g * 2 * r * (nq + d)}, (), (),
+            # (q·B)·Aᵀ for K and (p·A)·Bᵀ for V, per query head: 2 FLOPs per factor element
+            Op(f"{recipe.name}.lowrank_correction", "custom", {"flops": 2 * B * h * g * 2 * lowrank(n, d)}, (), (),
                **common),
             Op(f"{recipe.name}.outlier_spmv", "custom", {"flops": 2 * B * h * g * 2 * nnz}, (), (), **common),
             # every `gap` steps: power-iteration SVD (loop·4·gap·d·r), top-f selection and
@@ -252,8 +277,12 @@ def apply_gear(trace, model, recipe):
                (), (), **common),
         ]
 
+    n_ctx, d0 = int(trace.seq), model.head_dim
+    chunks = min(generated, n_ctx - n_ctx % gap) // gap
     out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
-                        {"approx_bits_per_element": b + 2 * 16 / G + f * 48}, quantized)
+                        {"approx_bits_per_element": b + 2 * 16 / G + f * 48,
+                         "decode_chunks": chunks, "prompt_tokens_at_prefill_rank": n_ctx - n_ctx % gap - chunks * gap,
+                         "lowrank_elements_per_head": lowrank(n_ctx, d0)}, quantized)
     if trace.phase == "prefill":  # SVD of the prompt's residual and its outlier selection
         ops = list(out.ops)
         for w in [o for o in ops if o.name == "kv_write"]:
@@ -314,6 +343,10 @@ def kv_scale_tensors(name: str, h: int, f, scale: str) -> list:
 def apply_kv_format(trace, model, recipe):
     p = recipe.params
     fmts = {"k": p["key_format"] or p["format"], "v": p["value_format"] or p["format"]}
+    mla = bool(getattr(model, "mla", None))
+    if fmts["k"] != fmts["v"]:
+        refuse_on_mla(recipe, model, f"key_format {fmts['k']} differs from value_format {fmts['v']} "
+                                     "(give one format for the latent)")
 
     def repr_fn(name, B, n, h, d, old):
         key = "key_format" if _is_key(name) else "value_format"
@@ -327,16 +360,17 @@ def apply_kv_format(trace, model, recipe):
 
     def step_ops(attn, n):
         B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
-        # the new token's K and V are cast on the way into the cache
-        return [fused_op(f"{recipe.name}.quantize_new", "quantize", 2 * B * h, d, repeat=attn.repeat,
+        # the new token's K and V (MLA: its one latent) are cast on the way into the cache
+        return [fused_op(f"{recipe.name}.quantize_new", "quantize", (1 if mla else 2) * B * h, d, repeat=attn.repeat,
                          phase=attn.phase, group=attn.group, into="kv_write")]
 
     bits = {k: get_format(v).bits_per_element for k, v in fmts.items()}
     scales = {k: kv_scale_granularity(get_format(v), p["scale"]) for k, v in fmts.items()}
-    return apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
-                         {"key_bits_per_element": bits["k"], "value_bits_per_element": bits["v"],
-                          "key_scale": scales["k"], "value_scale": scales["v"]},
-                         lambda name, n: n, write_repr=repr_fn)
+    notes = {"key_bits_per_element": bits["k"], "value_bits_per_element": bits["v"],
+             "key_scale": scales["k"], "value_scale": scales["v"]}
+    if mla:
+        notes["note"] = MLA_TOKEN_NOTE
+    return apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, lambda name, n: n, write_repr=repr_fn)
 
 
 # ---- KVQuant ------------------------------------------------------------------
@@ -364,6 +398,9 @@ def kvquant_bits_per_element(bits: int, outlier_fraction: float, index_bits: int
     "pre_rope_keys": Param(True, bool),
 }, "KVQuant: pre-RoPE per-channel keys, non-uniform codebooks, dense-and-sparse outliers")
 def apply_kvquant(trace, model, recipe):
+    refuse_on_mla(recipe, model, "KVQuant quantizes keys per channel before RoPE (MLA's RoPE part is a separate "
+                                 f"{getattr(getattr(model, 'mla', None), 'qk_rope_head_dim', 0)}-dim key) and values "
+                                 "per token")
     p = recipe.params
     b, f = p["bits"], p["outlier_fraction"]
 
@@ -488,9 +525,10 @@ def apply_mixed_precision(trace, model, recipe):
         return [codes_tensor(name, B, n, h, d, lb),
                 TensorSpec(f"{name}.scale_zero", (B, n, h, 2 * d // group(d)), "fp16", "kv")]
 
-    out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
-                        {"avg_code_bits": ratio * hb + (1 - ratio) * lb}, quantized,
-                        write_repr=write_repr)
+    notes = {"avg_code_bits": ratio * hb + (1 - ratio) * lb}
+    if getattr(model, "mla", None):
+        notes["note"] = MLA_TOKEN_NOTE
+    out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, quantized, write_repr=write_repr)
     if trace.phase == "prefill" and p["saliency"] == "probe":
         out = _add_probe_prefill(out, recipe)
     elif trace.phase == "prefill":

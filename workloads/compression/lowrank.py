@@ -45,6 +45,19 @@ def _weight_delta(old: Op, new: Op, model) -> float:
 
 
 # ---- Palu ------------------------------------------------------------------------
+def palu_group_size(kv_heads: int, wanted: int) -> tuple[int, str]:
+    """KV heads per Palu group on a model with `kv_heads`: the largest divisor of
+    kv_heads that is at most `wanted` (Palu's G-LRD needs whole groups), and a note when
+    that is not `wanted` (SmolLM2's 3 KV heads with head_group_size 4: groups of 3).
+    The pricing and the accuracy run both use this rule."""
+    g = max(1, min(int(wanted), int(kv_heads)))
+    while kv_heads % g:
+        g -= 1
+    note = "" if g == wanted else (f"head_group_size {wanted} does not divide the {kv_heads} KV heads; "
+                                   f"groups of {g} used")
+    return g, note
+
+
 @register_method("palu", {
     "key_rank_ratio": Param(0.25, float, open_fraction, "a fraction in (0, 1] of the K width kv_heads·head_dim"),
     "value_rank_ratio": Param(0.75, float, open_fraction, "a fraction in (0, 1] of the V width"),
@@ -54,8 +67,7 @@ def apply_palu(trace, model, recipe):
     p = recipe.params
     recipe.require(not getattr(model, "mla", None), "method", "palu", "a model without MLA (its KV is already latent)")
     Hkv, d, H = model.kv_heads, model.head_dim, model.heads
-    gs = p["head_group_size"]
-    recipe.require(Hkv % gs == 0, "parameters.head_group_size", gs, f"a divisor of the KV heads ({Hkv}) of {model.name}")
+    gs, group_note = palu_group_size(Hkv, p["head_group_size"])
     ng = Hkv // gs
     r_k = int(round(p["key_rank_ratio"] * Hkv * d / ng)) * ng
     r_v = int(round(p["value_rank_ratio"] * Hkv * d / ng)) * ng
@@ -100,8 +112,10 @@ def apply_palu(trace, model, recipe):
     from workloads.formats import get_format
     kvb = get_format(_kv_fmt(attention_ops(trace)[0])).bits_per_element / 8 if attention_ops(trace) else 2.0
     bpt = layers_attn * (r_k + r_v) * kvb
-    return rewrite(trace, ops, {"rank_k": r_k, "rank_v": r_v, "groups": ng},
-                   weights_delta=delta, kv={"bytes_per_token": bpt})
+    notes = {"rank_k": r_k, "rank_v": r_v, "groups": ng, "head_group_size": gs}
+    if group_note:
+        notes["note"] = group_note
+    return rewrite(trace, ops, notes, weights_delta=delta, kv={"bytes_per_token": bpt})
 
 
 # ---- MLA -------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 
 from workloads.compression.common import attention_ops, kv_state, replace_op, rewrite
-from workloads.compression.eviction import _snap_prefill, prefill_transient_kv, resize_kv_read
+from workloads.compression.eviction import (_mla_note, _snap_prefill, cache_width, prefill_transient_kv, resize_kv_read,
+                                            stored_bytes_per_token)
 from workloads.compression.registry import Param, open_fraction, register_method
 from workloads.ops import Op, TensorSpec
 
@@ -80,7 +81,8 @@ def apply_fastkv(trace, model, recipe):
                 ([_scale_tokens(op, T, T2, trace.seq, S2).with_(repeat=r_after)] if r_after else [])
             if op.kind == "attention":
                 parts = [x for part in parts for x in _snap_prefill(
-                    part, recipe.name, p["window"], p["kernel"], min(kept, int(part.dims["kv_len"])))]
+                    part, recipe.name, p["window"], p["kernel"], min(kept, int(part.dims["kv_len"])),
+                    cache_width(trace))]
             ops = replace_op(ops, op, parts)
         # TSP itself: window votes over the whole prompt once, then gather ρ of the hidden states
         first = next((o for o in trace.ops if o.kind == "attention"), None)
@@ -95,9 +97,12 @@ def apply_fastkv(trace, model, recipe):
                           (TensorSpec("hidden_kept", (T2, model.hidden), "bf16"),),
                           (TensorSpec("hidden_propagated", (T2, model.hidden), "bf16"),), **common))
         notes = {"tsp_tokens": S2, "linear_flop_ratio": (p["tsp_layer"] + (L - p["tsp_layer"]) * p["tsp_rate"]) / L}
-        return rewrite(trace, ops, {**notes, "kept_tokens": kept}, kv={"capacity": kept},
+        return rewrite(trace, ops, {**notes, "kept_tokens": kept, **_mla_note(model)},
+                       kv={"capacity": kept, "bytes_per_token": stored_bytes_per_token(trace, st, kept)},
                        activations_delta=prefill_transient_kv(trace, st, kept))
     for attn in attention_ops(trace):
         if int(attn.dims.get("q_len", 1)) == 1:
             ops = replace_op(ops, attn, resize_kv_read(attn, kept))
-    return rewrite(trace, ops, {"kept_tokens": kept}, kv={"capacity": kept, "read": kept})
+    # the cache holds the stored pieces at `kept` tokens (a quantized cache's windows whole)
+    return rewrite(trace, ops, {"kept_tokens": kept, **_mla_note(model)},
+                   kv={"capacity": kept, "read": kept, "bytes_per_token": stored_bytes_per_token(trace, st, kept)})

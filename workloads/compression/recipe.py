@@ -27,15 +27,11 @@ from workloads.io import InputError, bundled_names, doc_kind, load_yaml_file, re
 from workloads.io import require as _require
 # the method registry lives in its own module: method modules register into it without
 # importing this loader (which imports them), so there is no import cycle
-from workloads.compression.registry import (METHODS, Method, Param, bits, fraction, non_negative,  # noqa: F401
-                                            open_fraction, positive, register_method)
+from workloads.compression.registry import (METHODS, Method, Param, RecipeError, bits, fraction,  # noqa: F401
+                                            non_negative, open_fraction, positive, register_method)
 
 __all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_recipe",
            "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict", "recipe_part_names"]
-
-
-class RecipeError(InputError):
-    """A bad recipe: unknown name, unknown method, or a parameter out of range."""
 
 
 def require(ok, source, field, value, expected):

@@ -8,8 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from workloads.io import InputError
+
 __all__ = ["Param", "Method", "METHODS", "register_method", "positive", "non_negative", "fraction",
-           "open_fraction", "bits", "registered_format"]
+           "open_fraction", "bits", "registered_format", "RecipeError"]
+
+
+class RecipeError(InputError):
+    """A bad recipe: unknown name, unknown method, or a parameter out of range (defined here,
+    below the method modules, so a method can raise it; workloads.compression.recipe re-exports it)."""
 
 
 @dataclass(frozen=True)
