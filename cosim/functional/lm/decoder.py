@@ -19,8 +19,8 @@ from cosim.functional.metrics import sqnr_db
 from workloads.formats import get_format
 
 from ..checkpoint import Checkpoint
-from .attention import PolicyStats, causal_attention, decode_attention, policy_attention, v_tail_delta
-from .numerics import HIGH_PRECISION, Numerics, quantize_operand, token_coupled
+from .attention import PolicyStats, causal_attention, policy_attention, scaled_decode_attention, v_tail_delta
+from .numerics import HIGH_PRECISION, CallScaled, Numerics, quantize_operand, token_coupled
 
 __all__ = ["DecoderLM", "ForwardResult"]
 
@@ -267,7 +267,8 @@ class DecoderLM:
         """Prompt rows: one prefill kernel, its operands quantized once over the prompt (Q, K
         along head_dim, V along tokens over V[:prefill] -- a short last block when prefill is
         not a multiple of the block -- P along keys). Decode rows: step t quantizes q[t],
-        K[:t+1], V[:t+1] and its P row (attention.decode_attention), so no operand blocked
+        K[:t+1], V[:t+1] and its P row (attention.decode_attention; scaled_decode_attention for
+        formats with one scale per call, the same numbers), so no operand blocked
         or scaled along the token axis sees a later token."""
         N = q.shape[0]
         num = self.num
@@ -296,7 +297,8 @@ class DecoderLM:
             out[prefill:] = causal_attention(op(q), op(kc), vq, rows, quant_p,
                                              v_tail=(v_tail_delta(vc, vq, rows, op, B), B))
         elif quantized and token_coupled(num.acts):  # one scale over the call (NVFP4, bare FP8, intN): step by step
-            out[prefill:] = decode_attention(q, kc, vc, rows, op, quant_p)
+            # (decode_attention's numbers; what the steps share is quantized once)
+            out[prefill:] = scaled_decode_attention(q, kc, vc, rows, CallScaled(num.acts))
         else:  # an elementwise acts format (bf16, fp16) quantizes each value alone: one pass over all rows is causal
             out[prefill:] = causal_attention(op(q), op(kc), op(vc, axis=0), range(prefill, N), quant_p)
         return out
