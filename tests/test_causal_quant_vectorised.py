@@ -1,7 +1,8 @@
 """The causal quantizers of formats with one scale per call (NVFP4, plain intN, bare FP8/FP6/FP4) run all decode
 rows / steps in one pass (session 14): Numerics.act's decode rows, scaled_decode_attention, quantize(tensor_scale=).
 Each is checked bit for bit against a straightforward per-row / per-step reference kept here, on random inputs
-and on SmolLM2 (the perplexity, KL and top-1 the accuracy path reports)."""
+and on SmolLM2 (the perplexity, KL and top-1 the accuracy path reports). The int KV cache now quantizes through
+the functional core, which rounds the exact quotient x/s once (the old numpy path divided in float32 first)."""
 import importlib.util
 
 import numpy as np
@@ -148,6 +149,38 @@ def test_given_scale_errors():
         F.quantize(x, "int8", tensor_scale=0.0)
     with pytest.raises(ValueError, match="size 1 along the blocked axis"):
         F.quantize(x, "nvfp4", tensor_scale=np.ones(32))  # one per element of a block
+
+
+# -- the int KV cache ---------------------------------------------------------------------------------------------
+def test_int_kv_cache_rounds_the_exact_quotient_once():
+    """A prompt of max 12.7 calibrates s = fp32(12.7/127) = fp32(0.1). 0.35/s = 3.4999998882 exactly, so int8 keeps 3;
+    the old path divided in float32 first, where the quotient rounds to 3.5, and rint took it to 4."""
+    from cosim.functional.lm.decoder import _kv_quantizer
+    prompt = np.zeros((2, 1, 4), np.float32)
+    prompt[0, 0, 0] = 12.7
+    s = np.float32(0.1)
+    assert np.float32(12.7 / 127) == s
+    x = np.full((3, 1, 4), 0.35, np.float32)
+    assert np.float32(0.35) / s == np.float32(3.5) and np.float64(np.float32(0.35)) / np.float64(s) < 3.5
+    got = _kv_quantizer("int8", prompt, "tensor")(x)
+    np.testing.assert_array_equal(got, np.full(x.shape, np.float32(np.float64(3) * np.float64(s))))
+    np.testing.assert_array_equal(got, F.quantize(x, "int8", tensor_scale=s))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), bits=st.sampled_from(["int8", "int4"]), scale=st.sampled_from(["tensor", "head"]))
+def test_int_kv_cache_is_round_half_even_of_x_over_s(seed, bits, scale):
+    from fractions import Fraction
+    from cosim.functional.lm.decoder import _kv_quantizer
+    rng = np.random.default_rng(seed)
+    kv = (rng.standard_normal((9, 2, 8)) * rng.uniform(0.1, 5, (1, 2, 1))).astype(np.float32)
+    got = _kv_quantizer(bits, kv[:4], scale)(kv)
+    qmax = {"int8": 127, "int4": 7}[bits]
+    amax = np.abs(kv[:4]).max() if scale == "tensor" else np.abs(kv[:4]).max(axis=(0, 2))
+    s = np.broadcast_to(np.asarray(np.float64(amax) / qmax, np.float32).reshape(1, -1, 1), kv.shape)
+    for x, si, y in zip(kv.ravel()[::7], s.ravel()[::7], got.ravel()[::7]):
+        n = round(Fraction(float(x)) / Fraction(float(si)))  # Python's round: exact, ties to even
+        assert y == np.float32(max(-qmax, min(qmax, n)) * float(si))
 
 
 # -- SmolLM2: the figures the accuracy path reports, old rule vs new ---------------------------------------------

@@ -462,11 +462,18 @@ def _kv_quantizer(fmt: str, prompt: np.ndarray, scale: str):
     from cosim.functional.scaled import amax_scale, needs_scale, scaled_quantize
     f = get_format(fmt)
     if f.family == "int":  # plain intN: quantize() would scale each call by its own amax, later tokens included;
-        # a cache keeps the scale calibrated on the prompt (as a static fp8 KV scale is), values beyond it saturate
-        qmax = float(f.max_normal)
-        s = (np.float32(1.0) if scale == "none" else amax_scale(prompt, fmt, "tensor") if scale == "tensor"
-             else amax_scale(prompt, fmt, "head", 1).reshape(1, -1, 1))
-        return lambda x: (np.clip(np.rint(np.asarray(x, np.float32) / s), -qmax, qmax) * s).astype(np.float32)
+        # a cache keeps the scale calibrated on the prompt (as a static fp8 KV scale is), values beyond it saturate.
+        # The functional core's int quantizer with that scale: x/s in float64, rounded once (half to even)
+        from cosim.functional import quantize
+        from cosim.functional.quantize import tensor_scale
+        from .numerics import row_amax
+        if scale == "none":
+            s = 1.0
+        elif scale == "tensor":
+            s = tensor_scale(row_amax(np.asarray(prompt).reshape(1, -1))[0], fmt)
+        else:  # one per KV head (axis 1)
+            s = tensor_scale(row_amax(np.moveaxis(np.asarray(prompt), 1, 0)), fmt).reshape(1, -1, 1)
+        return lambda x: quantize(np.asarray(x, np.float32), fmt, tensor_scale=s)
     if not needs_scale(fmt):
         return lambda x: quantize_operand(x, fmt)
     if scale == "none":
