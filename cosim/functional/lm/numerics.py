@@ -248,7 +248,8 @@ class CallScaled:
 def row_amax(x: np.ndarray) -> np.ndarray:
     """max |x[i]| over the finite entries of each x[i] (0 if none), shape (x.shape[0],):
     what the quantizers take a call's scale from (cosim.functional's finite_amax)."""
-    a = np.abs(np.asarray(x, np.float32)).reshape(x.shape[0], -1)
+    x = np.asarray(x, np.float32)
+    a = np.abs(x).reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
     if a.shape[1] == 0:
         return np.zeros(x.shape[0], np.float32)
     return np.where(np.isfinite(a), a, np.float32(0)).max(axis=1)
