@@ -336,12 +336,14 @@ def nvfp4_rows(x, out, bscale, block, tensor_scale, mode, s_mbits, s_emin, s_max
     """NVFP4: E4M3 scale per block of 16 (amax / e_max relative to the fp32 tensor
     scale, rounded to nearest even and saturated at s_max), FP4 E2M1 elements rounded
     onto `grid` (saturating). Dequantized value = q * s_block * s_tensor, rounded once
-    to float32. x / d is formed in float64 and rounded once."""
+    to float32. x / d is formed in float64 and rounded once. `tensor_scale`: float64,
+    one per row (the same value in every row for one tensor)."""
     rows, L = x.shape
     nb = bscale.shape[1]
     for r in prange(rows):
         xr = x[r]
         orow = out[r]
+        ts = tensor_scale[r]
         for b in range(nb):
             lo = b * block
             n = min(lo + block, L) - lo
@@ -350,9 +352,9 @@ def nvfp4_rows(x, out, bscale, block, tensor_scale, mode, s_mbits, s_emin, s_max
             if nbad > 0:
                 bscale[r, b] = np.nan
                 continue
-            bs = round_fp64(amax / e_max / tensor_scale, s_mbits, s_emin, s_max, 0, True)
+            bs = round_fp64(amax / e_max / ts, s_mbits, s_emin, s_max, 0, True)
             bscale[r, b] = bs
-            d = bs * tensor_scale  # 4-bit by 24-bit significand product: exact in float64
+            d = bs * ts  # 4-bit by 24-bit significand product: exact in float64
             if d == 0.0:  # every element rounds to zero
                 orow[lo:lo + n] = 0.0
                 continue

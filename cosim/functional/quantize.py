@@ -22,7 +22,7 @@ from .threads import threads_for
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
 
-__all__ = ["quantize", "quantize_parts", "QParts"]
+__all__ = ["quantize", "quantize_parts", "QParts", "tensor_scale"]
 
 
 @dataclass
@@ -36,7 +36,7 @@ class QParts:
     scales: np.ndarray | None = None  # int32 exponents (mx/bfp/microexp), float32 (nvfp4, int_group, int)
     micro: np.ndarray | None = None  # int8 microexponent bits (microexp)
     zero_points: np.ndarray | None = None  # int32 (int_group with zero point)
-    tensor_scale: float | None = None  # nvfp4 / per-tensor int
+    tensor_scale: float | None = None  # nvfp4 / per-tensor int (quantize(tensor_scale=array): one per row, an array)
     elem: ElemParams | None = None
     saturate: bool = True
 
@@ -82,8 +82,14 @@ def _from_rows(y2d: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
 
 
 def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None,
-             flush_subnormals=False, compat="ocp", out=None) -> np.ndarray:
+             flush_subnormals=False, compat="ocp", out=None, tensor_scale=None) -> np.ndarray:
     """Quantize `x` to `fmt` and return the dequantized float32 array (same shape).
+
+    tensor_scale (NVFP4 and plain intN only): the fp32 per-tensor scale(s) to use instead
+    of the one x's own max |x| gives (`tensor_scale(amax, fmt)` makes them from a max):
+    a scalar, or an array broadcastable to x with size 1 along the blocked axis, so that
+    x[i] quantizes as a separate call with scale tensor_scale[i] would (one call for many
+    tensors, e.g. one per decode step). Values beyond a given scale's range saturate.
 
     out: a writeable C-contiguous float32 array of x's shape to hold the result (returned),
     as numpy's `out=`: a loop that quantizes many tensors of one shape reuses one buffer
@@ -118,12 +124,12 @@ def quantize(x, fmt, *, axis=-1, block_size=None, rounding="even", saturate=None
     NaN/Inf through. Block formats keep a short last block as if zero-padded.
     """
     if out is None:
-        return quantize_parts(x, fmt, axis=axis, block_size=block_size, rounding=rounding,
-                              saturate=saturate, flush_subnormals=flush_subnormals,
-                              compat=compat).dequantized()
+        return _sized_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat,
+                            tensor_scale=tensor_scale).dequantized()
     _check_out(out, np.shape(x))
     direct = None if np.may_share_memory(out, x) else out  # the kernels read x while they write
-    y = _sized_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, out=direct).dequantized()
+    y = _sized_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, out=direct,
+                     tensor_scale=tensor_scale).dequantized()
     if not (y.ctypes.data == out.ctypes.data and y.strides == out.strides):  # a path that allocated its own
         np.copyto(out, y)
     return out
@@ -173,18 +179,19 @@ def quantize_parts(x, fmt, *, axis=-1, block_size=None, rounding="even", saturat
     return _sized_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat)
 
 
-def _sized_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, out=None) -> QParts:
+def _sized_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, out=None,
+                 tensor_scale=None) -> QParts:
     """`_quantize_parts` with the kernels and thread count x's size calls for: below the
     threading threshold one numba thread and the serial twins, else all threads and the
     parallel kernels (cosim.functional.threads)."""
     n = int(np.size(x))
     with threads_for(n):
         return _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat,
-                               _SERIAL if T.is_small(n) else _PARALLEL, out=out)
+                               _SERIAL if T.is_small(n) else _PARALLEL, out=out, tensor_scale=tensor_scale)
 
 
 def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnormals, compat, kern,
-                    out=None) -> QParts:
+                    out=None, tensor_scale=None) -> QParts:
     """`kern`: any namespace with the row kernels (the parallel/serial sets here; another
     revision's modules in benchmarks/quantize_ab.py, the reference kernels in the tests);
     `out`: a preallocated row-layout result for the MX/BFP/microexponent paths (the A/B's
@@ -198,10 +205,13 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
     mode = rounding_code(rounding)
     microx = check_compat(compat)
     xf = check_input(x)
+    if tensor_scale is not None and f.family not in ("nvfp4", "int"):
+        raise ValueError(f"tensor_scale: format {f.name!r} ({f.family}) has no per-tensor scale; it applies to "
+                         f"NVFP4 and plain intN only")
     if f.family == "float":
         return _elementwise(xf, f, mode, microx, saturate, flush_subnormals, kern, out)
     if f.family == "int":
-        return _per_tensor_int(xf, f, mode, kern)
+        return _per_tensor_int(xf, f, mode, kern, _given_scale(tensor_scale, xf.shape, None))
     ax = normalize_axis(axis, xf.ndim)
     if f.family in ("mx", "bfp") and ax == 0 and xf.ndim >= 2 and xf.shape[0] > 0 and xf.size >= 16 * xf.shape[0]:
         return _mx_first_axis(xf, f, mode, microx, saturate, flush_subnormals, kern)
@@ -232,17 +242,20 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
                         ep.max_norm, -scale_hi, scale_hi, mode, K.POW2)
         return QParts(f, xf.shape, ax, out, scales=sexp, micro=micro, elem=ep)
     if f.family == "nvfp4":
-        amax = float(kern.finite_amax(xf.reshape(-1))) if xf.size else 0.0
         ep = element_params(f)
         sp = element_params(get_format(_SCALE_FORMAT[f.scale_format]))
-        # per-tensor fp32 scale maps the tensor max onto (max E4M3 scale) x (max FP4 element)
-        ts = float(np.float32(amax / (sp.max_norm * ep.max_norm))) if amax > 0 else 1.0
-        if ts == 0.0:  # amax so small that the fp32 tensor scale underflows
-            ts = float(np.float32(2.0 ** -149))
+        if tensor_scale is None:
+            amax = float(kern.finite_amax(xf.reshape(-1))) if xf.size else 0.0
+            ts = float(_scale_of_amax(amax, sp.max_norm * ep.max_norm))
+            row_ts = np.full(rows.shape[0], ts)
+        else:  # one given scale per row of the blocked layout
+            ts = _given_scale(tensor_scale, xf.shape, ax)
+            row_ts = np.ascontiguousarray(_to_rows(ts, ax).reshape(-1)) if ts.ndim else np.full(rows.shape[0], ts)
+            ts = float(ts) if ts.ndim == 0 else row_ts
         bscale = np.empty((rows.shape[0], nb), dtype=np.float32)
         grid, mids, tie_up = _grid_tables(ep, mode)
-        kern.nvfp4_rows(rows, out, bscale, f.block_size, ts, mode, sp.mbits, sp.emin, sp.max_norm, ep.max_norm, grid,
-                     mids, tie_up)
+        kern.nvfp4_rows(rows, out, bscale, f.block_size, row_ts, mode, sp.mbits, sp.emin, sp.max_norm, ep.max_norm,
+                        grid, mids, tie_up)
         return QParts(f, xf.shape, ax, out, scales=bscale, tensor_scale=ts, elem=ep)
     if f.family == "int_group":
         scales = np.empty((rows.shape[0], nb), dtype=np.float32)
@@ -314,20 +327,27 @@ def _no_inf_encoding(out: np.ndarray, ep: ElemParams, sat: bool) -> None:
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
-def _per_tensor_int(xf, f, mode, kern) -> QParts:
-    """Plain int8/int4/int2 with one symmetric float32 scale per tensor: s = amax/qmax.
-    Float64 work runs in blocks of 2^18 elements so memory stays near the output's size."""
+def _per_tensor_int(xf, f, mode, kern, given=None) -> QParts:
+    """Plain int8/int4/int2 with one symmetric float32 scale per tensor: s = amax/qmax
+    (`given`: the scale(s) to use instead, a float64 scalar or an array of x's shape's
+    broadcast). Float64 work runs in blocks of 2^18 elements so memory stays near the
+    output's size."""
     flat = xf.reshape(-1)
     qmax = float(f.max_normal)
-    amax = float(kern.finite_amax(flat)) if flat.size else 0.0  # max |x| over finite entries
-    scale = float(np.float32(amax / qmax)) if amax > 0 else 1.0
-    if scale == 0.0:  # amax / qmax underflows float32 (subnormal-only input): 0/0 gave NaN
-        scale = float(np.float32(2.0 ** -149))
+    if given is None:
+        amax = float(kern.finite_amax(flat)) if flat.size else 0.0  # max |x| over finite entries
+        scale = float(_scale_of_amax(amax, qmax))
+        per = None
+    elif given.ndim == 0:
+        scale, per = float(given), None
+    else:
+        scale, per = given, np.broadcast_to(given, xf.shape).reshape(-1)
     y = np.empty(flat.size, dtype=np.float32)
     step = 1 << 18
     for i in range(0, flat.size, step):
         blk = flat[i:i + step].astype(np.float64)
-        v = np.abs(blk) / scale
+        s = scale if per is None else per[i:i + step]
+        v = np.abs(blk) / s
         if mode == 0:
             q = np.rint(v)
         elif mode == 1:
@@ -339,7 +359,58 @@ def _per_tensor_int(xf, f, mode, kern) -> QParts:
         # scale is amax/qmax rounded to float32, so qmax*scale can land a few ulps above
         # amax; for amax near float32's max that product would overflow to Inf, so clip to
         # the largest finite float32 (a no-op for every other input)
-        out = np.clip(q * scale, -_F32_MAX, _F32_MAX).astype(np.float32)
+        out = np.clip(q * s, -_F32_MAX, _F32_MAX).astype(np.float32)
         out[~np.isfinite(blk)] = np.nan
         y[i:i + step] = out
     return QParts(f, xf.shape, None, y, tensor_scale=scale)
+
+
+def _scale_of_amax(amax, denom: float) -> np.ndarray:
+    """amax / denom rounded to float32 (1 where amax is 0; 2^-149 where the quotient
+    underflows float32: 0 would give 0/0 = NaN), as float64; elementwise."""
+    a = np.asarray(amax, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (a / denom).astype(np.float32).astype(np.float64)
+    s = np.where(a > 0, s, 1.0)
+    return np.where(s == 0.0, float(np.float32(2.0 ** -149)), s)
+
+
+def tensor_scale(amax, fmt) -> np.ndarray:
+    """The fp32 per-tensor scale(s) NVFP4 and plain intN take from a tensor's max |x| over
+    its finite entries, elementwise over an array of such maxima (float64 values that are
+    float32 numbers): NVFP4 amax / (max E4M3 block scale x max E2M1 element) = amax/2688,
+    intN amax / qmax (127, 7, 1); 1 where amax is 0. `quantize(x, fmt)` uses the one its
+    input's max gives; `quantize(x, fmt, tensor_scale=...)` takes these."""
+    f = resolve(fmt)
+    if f.family == "int":
+        return _scale_of_amax(amax, float(f.max_normal))
+    if f.family == "nvfp4":
+        ep, sp = element_params(f), element_params(get_format(_SCALE_FORMAT[f.scale_format]))
+        return _scale_of_amax(amax, sp.max_norm * ep.max_norm)
+    raise ValueError(f"tensor_scale: format {f.name!r} ({f.family}) has no per-tensor scale; NVFP4 and plain intN "
+                     f"have one")
+
+
+def _given_scale(scale, shape: tuple, axis: int | None) -> np.ndarray | None:
+    """A caller's tensor_scale as float64, checked: positive and finite, broadcastable to
+    x's `shape`, with size 1 along the blocked `axis` (None: elementwise, any broadcast).
+    Returned 0-d for one scale, else broadcast to x's shape (axis kept at size 1)."""
+    if scale is None:
+        return None
+    s = np.asarray(scale, np.float64)
+    if s.size == 0 or not np.all(np.isfinite(s)) or not np.all(s > 0):
+        raise ValueError(f"tensor_scale: got {np.ravel(s)[:4]}{'...' if s.size > 4 else ''}; expected positive "
+                         f"finite fp32 scale(s)")
+    if s.size == 1:
+        return s.reshape(())
+    target = list(shape)
+    if axis is not None:
+        target[axis] = 1
+    if s.ndim <= len(shape):
+        try:
+            return np.broadcast_to(s, tuple(target))
+        except ValueError:
+            pass
+    where = f" with size 1 along the blocked axis {axis}" if axis is not None else ""
+    raise ValueError(f"tensor_scale: shape {s.shape} does not broadcast to x's shape {tuple(shape)}{where} (one "
+                     f"scale per tensor quantized alone, never one per element of a block)")

@@ -23,7 +23,8 @@ from workloads.formats import get_format
 
 from .quantize import quantize
 
-__all__ = ["GRANULARITIES", "ScaleInfo", "needs_scale", "amax_scale", "scaled_quantize", "scale_label"]
+__all__ = ["GRANULARITIES", "ScaleInfo", "needs_scale", "amax_scale", "scale_of_amax", "scaled_quantize",
+           "scale_label"]
 
 # "tensor": one fp32 scale for the whole tensor; "head": one per KV head (the head axis);
 # "none": no scale (values beyond max normal saturate; the caller asked for it)
@@ -67,6 +68,14 @@ def amax_scale(x: np.ndarray, fmt, granularity: str, head_axis: int | None = Non
             raise ValueError("per-head scales need head_axis (the axis that indexes KV heads)")
         amax = np.moveaxis(a, head_axis, 0).reshape(a.shape[head_axis], -1).max(axis=1) if a.size else \
             np.zeros(a.shape[head_axis])
+    return scale_of_amax(amax, f)
+
+
+def scale_of_amax(amax, fmt) -> np.ndarray:
+    """fp32 scale(s) amax / max_normal (1 where amax is 0), elementwise over maxima of |x|
+    (float64, or float32 numbers: the same quotient)."""
+    f = get_format(fmt) if isinstance(fmt, str) else fmt
+    amax = np.asarray(amax, np.float64)
     return np.where(amax > 0, amax / f.max_normal, 1.0).astype(np.float32)
 
 

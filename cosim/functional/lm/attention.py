@@ -5,7 +5,9 @@ of rows so the masked half is skipped; the caller passes its operands already qu
 (prefill: Q, K along head_dim and V along tokens over the prompt only, P along keys).
 `decode_attention` runs decode rows step by step when attention operands are quantized,
 each step quantizing only what it holds (q[t], K[:t+1], V[:t+1]), so nothing after t
-reaches row t. `policy_attention` replays decode
+reaches row t; `scaled_decode_attention` gives its numbers bit for bit for formats with
+one scale per call (NVFP4, plain intN, bare FP8/FP6/FP4), quantizing once what the
+steps share. `policy_attention` replays decode
 token by token through a KV-cache policy (the recipes' functional twins in
 cosim.functional.compression): the policy sees the real prompt K/V/Q, then each new
 token, and returns the keys and values attention actually reads.
@@ -19,7 +21,8 @@ import numpy as np
 
 from cosim.functional.compression.attention import attend
 
-__all__ = ["causal_attention", "decode_attention", "v_tail_delta", "policy_attention", "PolicyStats"]
+__all__ = ["causal_attention", "decode_attention", "scaled_decode_attention", "v_tail_delta", "policy_attention",
+           "PolicyStats"]
 
 ROW_BLOCK = 256
 
@@ -127,6 +130,81 @@ def decode_attention(q, k, v, rows: range, quant, quant_p=None) -> np.ndarray:
             p = quant_p(p)
         out[i] = np.matmul(p.reshape(hkv, g, n), np.ascontiguousarray(vt.transpose(1, 0, 2))).reshape(H, d)
     return out
+
+
+STEP_CHUNK = 64  # decode steps whose P rows are quantized in one call (memory: chunk x H x N floats)
+
+
+def scaled_decode_attention(q, k, v, rows: range, quant, quant_p: bool = True) -> np.ndarray:
+    """decode_attention's numbers, bit for bit, for an acts format with one scale per call
+    (`quant`: a numerics.CallScaled): a value of such a call depends on the others only
+    through the call's max |x|. So step t's K[:t+1] is the first t+1 rows of K[:e+1]
+    quantized once, e the last step whose running max of |K| is the same; V likewise, except
+    that a format blocked along tokens (NVFP4: 16) re-quantizes the block each step is still
+    filling, with the step's scale, all such blocks in one call; the q rows and P rows of
+    all steps are one call each (each row / step its own scale). Each step still runs its
+    own two matmuls and softmax on the same arrays as decode_attention (`quant_p`: False
+    leaves P unquantized)."""
+    from workloads.formats import get_format
+    N, H, d = q.shape
+    hkv = k.shape[1]
+    g = H // hkv
+    t = np.arange(rows.start, rows.stop)
+    out = np.empty((t.size, H, d), dtype=np.float32)
+    if t.size == 0:
+        return out
+    scale = np.float32(1.0 / np.sqrt(d))
+    qd = quant.rows(q[rows.start:rows.stop])
+    f = get_format(quant.fmt)
+    B = f.block_size if f.is_block else 0  # V's blocks along tokens (0: elementwise)
+    keys, vals = _PrefixCalls(k, t, quant, -1), _PrefixCalls(v, t, quant, 0)
+    part = None
+    if B:  # the block each step is filling, V[base:t+1] with base = B*floor((t+1)/B), zero-padded
+        base = (t + 1) // B * B
+        tok = base[:, None] + np.arange(B)[None, :]
+        keep = tok <= t[:, None]
+        part = np.where(keep[..., None, None], v[np.minimum(tok, N - 1)], np.float32(0))
+        part = quant.given(part, vals.amax, axis=1)  # each step's block with the step's scale
+    for c0 in range(0, t.size, STEP_CHUNK):
+        c1 = min(c0 + STEP_CHUNK, t.size)
+        p_all = np.zeros((c1 - c0, H, t[c1 - 1] + 1), np.float32)
+        for i in range(c0, c1):
+            n = t[i] + 1
+            kt = keys.prefix(i)
+            s = np.matmul(qd[i].reshape(hkv, g, d), np.ascontiguousarray(kt.transpose(1, 2, 0)))
+            s *= scale
+            p_all[i - c0, :, :n] = _softmax_rows(s.reshape(H, n))
+        if quant_p:  # each step's P (H, t+1) a call of its own; the zeros beyond t+1 change no scale
+            p_all = quant.rows(p_all)
+        for i in range(c0, c1):
+            n = t[i] + 1
+            vt = vals.prefix(i)
+            if B and n % B:
+                vt = vt.copy()
+                vt[n - n % B:] = part[i, :n % B]
+            p = np.ascontiguousarray(p_all[i - c0, :, :n])
+            out[i] = np.matmul(p.reshape(hkv, g, n), np.ascontiguousarray(vt.transpose(1, 0, 2))).reshape(H, d)
+    return out
+
+
+class _PrefixCalls:
+    """quant(x[:t+1], axis) for the steps t (increasing), from one call per run of steps
+    whose running max |x[:t+1]| is the same (the last of them; earlier steps read its
+    first rows). Only the current run's array is held."""
+
+    def __init__(self, x, t: np.ndarray, quant, axis: int):
+        from .numerics import row_amax
+        self.x, self.t, self.quant, self.axis = x, t, quant, axis
+        self.amax = np.maximum.accumulate(row_amax(x))[t]
+        self.last = np.searchsorted(self.amax, self.amax, side="right") - 1  # the run's last step
+        self._end, self._q = -1, None
+
+    def prefix(self, i: int) -> np.ndarray:
+        """quant(x[:t[i]+1], axis) for step i."""
+        e = int(self.t[self.last[i]]) + 1
+        if e != self._end:
+            self._end, self._q = e, self.quant(self.x[:e], axis=self.axis)
+        return self._q[:self.t[i] + 1]
 
 
 @dataclass

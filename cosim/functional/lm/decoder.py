@@ -19,8 +19,8 @@ from cosim.functional.metrics import sqnr_db
 from workloads.formats import get_format
 
 from ..checkpoint import Checkpoint
-from .attention import PolicyStats, causal_attention, decode_attention, policy_attention, v_tail_delta
-from .numerics import HIGH_PRECISION, Numerics, quantize_operand, token_coupled
+from .attention import PolicyStats, causal_attention, policy_attention, scaled_decode_attention, v_tail_delta
+from .numerics import HIGH_PRECISION, CallScaled, Numerics, quantize_operand, token_coupled
 
 __all__ = ["DecoderLM", "ForwardResult"]
 
@@ -267,7 +267,8 @@ class DecoderLM:
         """Prompt rows: one prefill kernel, its operands quantized once over the prompt (Q, K
         along head_dim, V along tokens over V[:prefill] -- a short last block when prefill is
         not a multiple of the block -- P along keys). Decode rows: step t quantizes q[t],
-        K[:t+1], V[:t+1] and its P row (attention.decode_attention), so no operand blocked
+        K[:t+1], V[:t+1] and its P row (attention.decode_attention; scaled_decode_attention for
+        formats with one scale per call, the same numbers), so no operand blocked
         or scaled along the token axis sees a later token."""
         N = q.shape[0]
         num = self.num
@@ -296,7 +297,8 @@ class DecoderLM:
             out[prefill:] = causal_attention(op(q), op(kc), vq, rows, quant_p,
                                              v_tail=(v_tail_delta(vc, vq, rows, op, B), B))
         elif quantized and token_coupled(num.acts):  # one scale over the call (NVFP4, bare FP8, intN): step by step
-            out[prefill:] = decode_attention(q, kc, vc, rows, op, quant_p)
+            # (decode_attention's numbers; what the steps share is quantized once)
+            out[prefill:] = scaled_decode_attention(q, kc, vc, rows, CallScaled(num.acts))
         else:  # an elementwise acts format (bf16, fp16) quantizes each value alone: one pass over all rows is causal
             out[prefill:] = causal_attention(op(q), op(kc), op(vc, axis=0), range(prefill, N), quant_p)
         return out
@@ -460,11 +462,18 @@ def _kv_quantizer(fmt: str, prompt: np.ndarray, scale: str):
     from cosim.functional.scaled import amax_scale, needs_scale, scaled_quantize
     f = get_format(fmt)
     if f.family == "int":  # plain intN: quantize() would scale each call by its own amax, later tokens included;
-        # a cache keeps the scale calibrated on the prompt (as a static fp8 KV scale is), values beyond it saturate
-        qmax = float(f.max_normal)
-        s = (np.float32(1.0) if scale == "none" else amax_scale(prompt, fmt, "tensor") if scale == "tensor"
-             else amax_scale(prompt, fmt, "head", 1).reshape(1, -1, 1))
-        return lambda x: (np.clip(np.rint(np.asarray(x, np.float32) / s), -qmax, qmax) * s).astype(np.float32)
+        # a cache keeps the scale calibrated on the prompt (as a static fp8 KV scale is), values beyond it saturate.
+        # The functional core's int quantizer with that scale: x/s in float64, rounded once (half to even)
+        from cosim.functional import quantize
+        from cosim.functional.quantize import tensor_scale
+        from .numerics import row_amax
+        if scale == "none":
+            s = 1.0
+        elif scale == "tensor":
+            s = tensor_scale(row_amax(np.asarray(prompt).reshape(1, -1))[0], fmt)
+        else:  # one per KV head (axis 1)
+            s = tensor_scale(row_amax(np.moveaxis(np.asarray(prompt), 1, 0)), fmt).reshape(1, -1, 1)
+        return lambda x: quantize(np.asarray(x, np.float32), fmt, tensor_scale=s)
     if not needs_scale(fmt):
         return lambda x: quantize_operand(x, fmt)
     if scale == "none":

@@ -16,7 +16,7 @@ import numpy as np
 
 from workloads.formats import get_format
 
-__all__ = ["Numerics", "HIGH_PRECISION"]
+__all__ = ["Numerics", "HIGH_PRECISION", "CallScaled"]
 
 HIGH_PRECISION = ("fp32", "baseline")  # no quantization at all
 WEIGHT_TRANSFORMS = ("spqr", "ocs")
@@ -172,19 +172,13 @@ class Numerics:
         token. Block and group formats scale within a row already: unchanged."""
         if prompt is None or self.acts in HIGH_PRECISION or not _dynamic_tensor_scale(self.acts):
             return quantize_operand(x, self.acts, axis)
-        from cosim.functional.scaled import needs_scale, scaled_quantize
         x = np.asarray(x, np.float32)
         mask = np.arange(x.shape[0]) < prompt if np.ndim(prompt) == 0 else np.asarray(prompt, bool)
         y = np.empty_like(x)
         if mask.any():
             y[mask] = quantize_operand(x[mask], self.acts, axis)
-        if not mask.all():
-            if needs_scale(self.acts):  # one fp32 scale per row, vectorised
-                y[~mask] = scaled_quantize(x[~mask], self.acts, "head", head_axis=0, axis=axis)[0]
-            else:  # NVFP4 / intN: the per-tensor scale taken over each decode row alone
-                rows = np.flatnonzero(~mask)
-                for r in rows:
-                    y[r] = quantize_operand(x[r:r + 1], self.acts, axis)[0]
+        if not mask.all():  # each decode row its own call (its own scale), all rows in one pass
+            y[~mask] = CallScaled(self.acts).rows(x[~mask], axis)
         return y
 
     def attn_operand(self, x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -201,6 +195,64 @@ class Numerics:
             return None
         f = get_format(self.acts)
         return f.block_size if f.family in INDEPENDENT_BLOCKS else None
+
+
+@dataclass(frozen=True)
+class CallScaled:
+    """An acts format whose scale comes from the data of each call (_dynamic_tensor_scale:
+    bare FP8/FP6/FP4's fp32 amax scale, plain intN's amax/qmax, NVFP4's tensor scale).
+    `self(x, axis)` is one call (quantize_operand). A value of such a call depends on the
+    other values only through the call's max |x| over finite entries (amax), so
+    `given(x, amax)` quantizes x as a call whose data has that amax would, and `rows(x)`
+    quantizes each x[i] as a call of its own -- many calls' numbers from one pass."""
+
+    fmt: str
+
+    def __post_init__(self):
+        if self.fmt in HIGH_PRECISION or not _dynamic_tensor_scale(self.fmt):
+            raise ValueError(f"CallScaled: {self.fmt!r} takes no scale from its data (expected NVFP4, plain intN or "
+                             f"a bare FP8/FP6/FP4 format)")
+
+    def __call__(self, x: np.ndarray, axis: int = -1) -> np.ndarray:
+        return quantize_operand(x, self.fmt, axis)
+
+    def given(self, x: np.ndarray, amax, axis: int = -1) -> np.ndarray:
+        """x quantized as by a call whose data's amax is `amax`: a scalar, or one per x[i]
+        (shape (x.shape[0],); `axis` then must not be 0). Block scales (NVFP4's E4M3 per 16
+        along `axis`) still come from x's own blocks."""
+        from cosim.functional import quantize
+        from cosim.functional.quantize import tensor_scale
+        from cosim.functional.scaled import needs_scale, scale_of_amax, scaled_quantize
+        x = np.asarray(x, np.float32)
+        a = np.asarray(amax, np.float64)
+        if a.ndim:  # one per leading index, broadcast over the rest
+            if a.shape != (x.shape[0],):
+                raise ValueError(f"CallScaled.given: amax of shape {a.shape}; expected a scalar or one per x[i], "
+                                 f"shape ({x.shape[0]},)")
+            if x.ndim > 1 and axis % x.ndim == 0:
+                raise ValueError("CallScaled.given: one amax per x[i] needs blocks along another axis than 0")
+        if needs_scale(self.fmt):
+            s = scale_of_amax(a, self.fmt)
+            if a.ndim:
+                return scaled_quantize(x, self.fmt, "head", head_axis=0, scales=s, axis=axis)[0]
+            return scaled_quantize(x, self.fmt, "tensor", scales=s, axis=axis)[0]
+        ts = tensor_scale(a, self.fmt)
+        return quantize(x, self.fmt, axis=axis, tensor_scale=ts.reshape(ts.shape + (1,) * (x.ndim - 1)) if a.ndim
+                        else ts)
+
+    def rows(self, x: np.ndarray, axis: int = -1) -> np.ndarray:
+        """Each x[i] quantized as a call of its own (its own amax)."""
+        return self.given(x, row_amax(x), axis)
+
+
+def row_amax(x: np.ndarray) -> np.ndarray:
+    """max |x[i]| over the finite entries of each x[i] (0 if none), shape (x.shape[0],):
+    what the quantizers take a call's scale from (cosim.functional's finite_amax)."""
+    x = np.asarray(x, np.float32)
+    a = np.abs(x).reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
+    if a.shape[1] == 0:
+        return np.zeros(x.shape[0], np.float32)
+    return np.where(np.isfinite(a), a, np.float32(0)).max(axis=1)
 
 
 def _dynamic_tensor_scale(fmt: str) -> bool:
