@@ -219,14 +219,19 @@ class MixedPrecisionPolicy(_Accumulating):
 class GEARPolicy(_Accumulating):
     """GEAR: outliers S (the largest-|x| fraction, kept exactly), a b-bit backbone of
     X − S (keys per channel in groups of G tokens, values per token in groups of G
-    channels), and the rank-r truncated SVD of what the backbone missed; tokens not yet
-    a whole `gap` chunk stay in an fp16 buffer. (GEAR finds the rank-r factors by power
-    iteration; the exact SVD is its limit.)"""
+    channels), and the rank-r truncated SVD of what the backbone missed. As priced
+    (workloads.compression.kv_quant.apply_gear) and as GEAR's streaming mode runs: the
+    prompt's whole `gap` chunks are compressed once at prefill with `prefill_rank`; every
+    later `gap` tokens (the fp16 streaming buffer, the prompt's remainder first) are
+    compressed as one chunk with its own rank-`rank` residual, and compressed chunks are
+    never revisited. (GEAR finds the rank-r factors by power iteration; the exact SVD is
+    its limit.)"""
 
-    def __init__(self, bits=2, group_size=64, rank=4, outlier_fraction=0.02, streaming_gap=64):
+    def __init__(self, bits=2, group_size=64, rank=2, outlier_fraction=0.02, streaming_gap=64, prefill_rank=None):
         self.b, self.G, self.r, self.f, self.gap = bits, group_size, rank, outlier_fraction, streaming_gap
+        self.r0 = rank if prefill_rank is None else prefill_rank
 
-    def _compress(self, X, key):
+    def _compress(self, X, key, rank):
         S = np.zeros_like(X, dtype=np.float64)
         if self.f > 0:
             k = int(round(self.f * X.size))
@@ -236,16 +241,23 @@ class GEARPolicy(_Accumulating):
         D = X - S
         Q = asym_group_quant(D, self.b, self.G, axis=0 if key else 1)
         E = D - Q
-        if self.r:
+        if rank:
             u, s, vt = np.linalg.svd(E, full_matrices=False)
-            Q = Q + (u[:, :self.r] * s[:self.r]) @ vt[:self.r]
+            Q = Q + (u[:, :rank] * s[:rank]) @ vt[:rank]
         return (Q + S).astype(np.float32)
+
+    def on_prefill(self):
+        nq = self.K.shape[0] - self.K.shape[0] % self.gap
+        self._k = self._compress(self.K[:nq], True, self.r0) if nq else self.K[:0]
+        self._v = self._compress(self.V[:nq], False, self.r0) if nq else self.V[:0]
+        self._nq = nq
 
     def view(self):
         n = self.K.shape[0]
-        nq = n - n % self.gap
-        if getattr(self, "_nq", -1) != nq:  # re-compress when a chunk completes
-            self._k = self._compress(self.K[:nq], True) if nq else self.K[:0]
-            self._v = self._compress(self.V[:nq], False) if nq else self.V[:0]
-            self._nq = nq
+        if n - self._nq >= self.gap:  # the buffer filled a chunk: compress it alone, at the decode rank
+            a, b = self._nq, self._nq + self.gap
+            self._k = np.concatenate([self._k, self._compress(self.K[a:b], True, self.r)])
+            self._v = np.concatenate([self._v, self._compress(self.V[a:b], False, self.r)])
+            self._nq = b
+        nq = self._nq
         return np.concatenate([self._k, self.K[nq:]]), np.concatenate([self._v, self.V[nq:]])

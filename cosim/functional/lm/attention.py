@@ -149,9 +149,10 @@ class PolicyStats:
         return self.tokens_read_sum / self.steps if self.steps else float("nan")
 
 
-def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats) -> np.ndarray:
+def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats, k_exact=None) -> np.ndarray:
     """Decode rows prefill..N-1 through one cache policy per KV head -> (N - prefill, H, d).
-    `stats` accumulates the exact attention mass on the tokens each step reads."""
+    `stats` accumulates the exact attention mass on the tokens each step reads (under `k_exact`,
+    the unquantized keys, when k is a KV format's stored copy; None: k)."""
     N, H, d = q.shape
     hkv = k.shape[1]
     g = H // hkv
@@ -161,8 +162,10 @@ def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats) -> 
         qg = q[:, h * g:(h + 1) * g]  # (N, g, d)
         kh, vh = np.ascontiguousarray(k[:, h]), np.ascontiguousarray(v[:, h])
         pol = make_policy()
+        if hasattr(pol, "run_length"):  # a policy that sizes itself from the run's whole context (RocketKV)
+            pol.run_length = N
         pol.prefill(kh[:prefill], vh[:prefill], qg[:prefill])
-        k64 = kh.astype(np.float64)
+        k64 = (kh if k_exact is None else k_exact[:, h]).astype(np.float64)
         for t in range(prefill, N):
             view = pol.step(t - prefill, kh[t], vh[t], qg[t])
             o, _ = attend(qg[t], view.keys, view.values, view.log_weights)

@@ -20,7 +20,7 @@ from workloads.formats import get_format
 
 from ..checkpoint import Checkpoint
 from .attention import PolicyStats, causal_attention, decode_attention, policy_attention, v_tail_delta
-from .numerics import HIGH_PRECISION, Numerics, quantize_operand, token_coupled
+from .numerics import HIGH_PRECISION, KV_FORMAT_COMPOSABLE, Numerics, quantize_operand, token_coupled
 
 __all__ = ["DecoderLM", "ForwardResult"]
 
@@ -252,6 +252,8 @@ class DecoderLM:
         r = self.num.kv_recipe
         if r is None:
             return None
+        from cosim.functional.compression.twin import check_head_dim
+        check_head_dim(r, self.c.head_dim)
         if r.method == "kvquant":
             # KVQuant quantizes keys before RoPE: the policy un-rotates the real post-RoPE
             # keys with the checkpoint's own theta (rotate-half layout, as here) and re-rotates
@@ -283,10 +285,12 @@ class DecoderLM:
         if prefill == N:
             return out
         factory = self._kv_policy_factory()
-        if factory is not None:
-            out[prefill:] = policy_attention(q, k, v, prefill, factory, stats)
-            return out
         kc, vc = kv_cache_view(k, v, num.kv, prefill, num.kv_values, num.kv_scale, num.kv_channel_sort)
+        if factory is not None:
+            # a KV format with a token-selection method stores the kept tokens (Numerics refuses it beside a
+            # method with its own storage); selection reads the stored keys, as a kernel over that cache does
+            out[prefill:] = policy_attention(q, kc, vc, prefill, factory, stats, k_exact=k)
+            return out
         rows = range(prefill, N)
         B = num.token_block if quantized else None
         if B:
@@ -379,7 +383,7 @@ def _short_group_notes(c, num) -> tuple:
     out = []
     cases = [("weights", num.weights, {c.hidden, c.intermediate, c.heads * c.head_dim}),
              ("acts", num.acts, {c.hidden, c.intermediate, c.heads * c.head_dim})]
-    if num.kv_recipe is None and num.kv_policy is None:
+    if (num.kv_recipe is None or num.kv_recipe.method in KV_FORMAT_COMPOSABLE) and num.kv_policy is None:
         cases += [("kv", num.kv, {c.head_dim})] + ([("kv values", num.kv_values, {c.head_dim})]
                                                    if num.kv_values != num.kv else [])
     for what, fmt, lengths in cases:

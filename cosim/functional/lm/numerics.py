@@ -19,6 +19,11 @@ from workloads.formats import get_format
 __all__ = ["Numerics", "HIGH_PRECISION"]
 
 HIGH_PRECISION = ("fp32", "baseline")  # no quantization at all
+# KV-cache methods that choose WHICH tokens a cache keeps and store each kept token as written: a KV number
+# format (--kv, a kv_format part) then stores the kept tokens, as the priced trace stores them (fp8_kv+h2o).
+# Every other KV method (KIVI, KVQuant, mixed precision, GEAR, low-rank projections) defines its own storage:
+# a KV number format beside it is refused (KV_FORMAT_COMPOSABLE is the one rule, numerics and notes alike).
+KV_FORMAT_COMPOSABLE = ("streaming_llm", "h2o", "snapkv", "rocketkv")
 WEIGHT_TRANSFORMS = ("spqr", "ocs")
 INDEPENDENT_BLOCKS = ("mx", "bfp", "microexp", "int_group")  # no scale shared beyond one block
 
@@ -120,6 +125,12 @@ class Numerics:
             from workloads.io import InputError
             raise InputError(f"recipe {recipe!r}: part(s) {', '.join(unsupported)} have no real-checkpoint twin "
                              f"(cross-layer and head-selection methods are synthetic-only)")
+        if kv_recipe is not None:
+            _check_kv_format_with_method(kv_recipe, kv, kv_value, recipe)
+            if any(f not in HIGH_PRECISION for f in (kv, kv_value or kv)):
+                notes.append(f"kv {kv if (kv_value or kv) == kv else f'K {kv} / V {kv_value}'} stores the tokens "
+                             f"{kv_recipe.name} keeps (scales calibrated on the prompt's K/V); its selection "
+                             f"reads the stored keys")
         if exact:
             _check_exact(weights, acts)
         return Numerics(weights=weights, acts=acts, kv=kv, kv_recipe=kv_recipe, weight_recipe=weight_recipe,
@@ -216,6 +227,20 @@ def token_coupled(fmt: str) -> bool:
     along the token axis (V for P.V) or one dynamic scale over the call. The one rule for the decoder's
     attention path and the accuracy notes (elementwise bf16/fp16 and fp32 couple nothing)."""
     return fmt not in HIGH_PRECISION and (get_format(fmt).is_block or _dynamic_tensor_scale(fmt))
+
+
+def _check_kv_format_with_method(part, kv: str, kv_value, recipe) -> None:
+    """A KV number format beside a KV method that defines its own storage (KIVI's 2-bit groups, KVQuant's
+    codebooks, mixed precision, GEAR, low-rank latents) has no single meaning: refused, never dropped."""
+    if part.method in KV_FORMAT_COMPOSABLE:
+        return
+    given = [f for f in dict.fromkeys((kv, kv_value or kv)) if f not in HIGH_PRECISION]
+    if given:
+        from workloads.io import InputError
+        raise InputError(f"recipe {recipe!r}: part {part.name} ({part.method}) stores the KV cache in its own "
+                         f"representation, so a KV number format ({'/'.join(given)}, from --kv or a kv_format part) "
+                         f"beside it would be dropped; expected --kv fp32 and no kv_format part with it (a KV format "
+                         f"composes with the token-selection methods {', '.join(KV_FORMAT_COMPOSABLE)})")
 
 
 def _check_exact(weights: str, acts: str) -> None:
