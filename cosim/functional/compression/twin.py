@@ -28,7 +28,7 @@ KV_METHODS = {
                                              p.get("scale", "head"), p.get("channel_sort", False)),
     "mixed_precision_kv": lambda p: kv.MixedPrecisionPolicy(p["hi_bits"], p["lo_bits"], p["salient_ratio"],
                                                             p["group_size"], p["saliency"], p["probe_ratio"],
-                                                            p["channel_normalizers"]),
+                                                            p["channel_normalizers"], p["requant_interval"]),
     "streaming_llm": lambda p: eviction.StreamingPolicy(p["sink_tokens"], p["recent_tokens"]),
     "h2o": lambda p: eviction.H2OPolicy(p["heavy_ratio"], p["recent_ratio"], p["budget"], p["forgetting_factor"]),
     "snapkv": lambda p: eviction.SnapKVPolicy(p["capacity"], p["window"], p["kernel"], p["pooling"]),

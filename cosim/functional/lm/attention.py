@@ -19,7 +19,8 @@ import numpy as np
 
 from cosim.functional.compression.attention import attend
 
-__all__ = ["causal_attention", "decode_attention", "v_tail_delta", "policy_attention", "PolicyStats"]
+__all__ = ["causal_attention", "decode_attention", "v_tail_delta", "policy_attention", "PolicyStats",
+           "streaming_attention"]
 
 ROW_BLOCK = 256
 
@@ -179,4 +180,60 @@ def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats, k_e
                 stats.add(float(p[:, kept].sum(axis=1).mean()), view.positions.size)
             else:
                 stats.add(1.0, view.positions.size)
+    return out
+
+
+def _rope_rows(x: np.ndarray, pos: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """x (n, heads, d) pre-RoPE, rotated at positions `pos` (rotate-half layout, the decoder's)."""
+    half = x.shape[-1] // 2
+    a, b = x[..., :half], x[..., half:]
+    c, s = cos[pos][:, None, :], sin[pos][:, None, :]
+    return np.concatenate([a * c - b * s, a * s + b * c], axis=-1)
+
+
+def streaming_attention(q, k, v, k_pre, cos, sin, sinks: int, recent: int, pos_shift: bool, prefill: int,
+                        stats: PolicyStats, k_exact=None) -> np.ndarray:
+    """StreamingLLM over every row, the prompt's included (the paper's method, as priced: windowed prefill):
+    query t reads the first `sinks` tokens and its last `recent` tokens (t - recent + 1 .. t). `pos_shift`
+    (the paper's positions within the cache): keys are cached before RoPE and rotated at their index in the
+    cache, the query at the last index, so a recent key keeps its distance to the query and a sink key s of a
+    full cache is read at distance (sinks + recent - 1 - s) instead of t - s; False: every key at its original
+    position. q, k: post-RoPE (k as stored); k_pre: the stored pre-RoPE keys; cos/sin: RoPE tables of >= N
+    rows. `stats` gets, per decode step and KV head, the exact attention mass (under k_exact, default k) on
+    the tokens read. -> (N, H, d)."""
+    N, H, d = q.shape
+    hkv = k.shape[1]
+    g = H // hkv
+    out = np.empty((N, H, d), np.float32)
+    scale = 1.0 / np.sqrt(d)
+    ke = (k if k_exact is None else k_exact).astype(np.float64)
+    cap = sinks + recent
+    for t in range(N):
+        if t + 1 <= cap:
+            idx = np.arange(t + 1)
+            ks = k[:t + 1]
+        else:
+            idx = np.concatenate([np.arange(sinks), np.arange(t - recent + 1, t + 1)])
+            ks = k[idx]
+            if pos_shift and sinks:
+                shift = t - (cap - 1)  # the query sits at cache index cap - 1 instead of position t
+                ks = ks.copy()
+                ks[:sinks] = _rope_rows(k_pre[:sinks], np.arange(sinks) + shift, cos, sin)
+        qt = q[t].reshape(hkv, g, d).astype(np.float64)
+        sc = np.einsum("hgd,mhd->hgm", qt, ks.astype(np.float64)) * scale
+        sc -= sc.max(axis=2, keepdims=True)
+        p = np.exp(sc)
+        p /= p.sum(axis=2, keepdims=True)
+        out[t] = np.einsum("hgm,mhd->hgd", p, v[idx].astype(np.float64)).reshape(H, d)
+        if t >= prefill:
+            if idx.size < t + 1:
+                se = np.einsum("hgd,mhd->hgm", q[t].reshape(hkv, g, d).astype(np.float64), ke[:t + 1]) * scale
+                se -= se.max(axis=2, keepdims=True)
+                pe = np.exp(se)
+                pe /= pe.sum(axis=2, keepdims=True)
+                for h in range(hkv):
+                    stats.add(float(pe[h][:, idx].sum(axis=1).mean()), idx.size)
+            else:
+                for h in range(hkv):
+                    stats.add(1.0, idx.size)
     return out

@@ -115,6 +115,15 @@ class Numerics:
                 elif m in LOW_RANK_METHODS or m in MOE_METHODS:
                     structure.append(part)
                 elif m in KV_METHODS:
+                    if m == "head_projection":
+                        notes.append(
+                            f"{part.name}: per-KV-head rank-r projections are PCA (SVD) bases fitted on this run's "
+                            f"prompt K/V; "
+                            + ("keys projected before RoPE and re-rotated each step (rope_reconstruct)"
+                               if part.params.get("rope_reconstruct") else
+                               "keys projected as cached, after RoPE (rope_reconstruct false)")
+                            + "; a method whose projections are trained (MatryoshkaKV) is scored at this untrained "
+                              "PCA initialisation, not with its trained projections")
                     if kv_recipe is not None:
                         raise ValueError(f"recipe {recipe!r}: two KV-cache methods ({kv_recipe.name}, {part.name}); "
                                          f"the real-checkpoint forward pass runs one at a time")
