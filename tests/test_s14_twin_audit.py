@@ -39,8 +39,15 @@ def test_kv_format_is_kept_with_an_eviction_method_and_said():
 def test_kv_format_beside_a_method_with_its_own_storage_is_refused(kv, recipe):
     with pytest.raises(InputError, match=r"stores the KV cache in its own representation, so a KV number format "
                                          r"\((fp8_e4m3|mxfp4), from --kv or a kv_format part\) beside it would be "
-                                         r"dropped; expected --kv fp32"):
+                                         r"dropped; expected --kv fp32 \(or bf16/fp16"):
         Numerics.from_options(kv=kv, recipe=recipe)
+
+
+def test_a_16_bit_kv_format_beside_kivi_is_its_full_precision_parts_and_said():
+    # an experiment's default kv is bf16: the format of KIVI's residual window in the priced trace
+    num = Numerics.from_options(kv="bf16", recipe="kivi2")
+    assert any(n.startswith("kv bf16 with kivi2: the method stores its own codes; its full-precision parts") and
+               n.endswith("are bf16, as priced (the K/V entering the method are rounded to bf16)") for n in num.notes)
 
 
 @smollm

@@ -24,6 +24,9 @@ HIGH_PRECISION = ("fp32", "baseline")  # no quantization at all
 # Every other KV method (KIVI, KVQuant, mixed precision, GEAR, low-rank projections) defines its own storage:
 # a KV number format beside it is refused (KV_FORMAT_COMPOSABLE is the one rule, numerics and notes alike).
 KV_FORMAT_COMPOSABLE = ("streaming_llm", "h2o", "snapkv", "rocketkv")
+# beside a method with its own storage, a 16-bit KV format is the format of that method's full-precision parts
+# (KIVI's residual window, GEAR's buffer, outliers), as pricing stores them: accepted with a note, never refused
+HALF_PRECISION = ("bf16", "fp16")
 WEIGHT_TRANSFORMS = ("spqr", "ocs")
 INDEPENDENT_BLOCKS = ("mx", "bfp", "microexp", "int_group")  # no scale shared beyond one block
 
@@ -136,7 +139,12 @@ class Numerics:
                              f"(cross-layer and head-selection methods are synthetic-only)")
         if kv_recipe is not None:
             _check_kv_format_with_method(kv_recipe, kv, kv_value, recipe)
-            if any(f not in HIGH_PRECISION for f in (kv, kv_value or kv)):
+            half = [f for f in dict.fromkeys((kv, kv_value or kv)) if f in HALF_PRECISION]
+            if kv_recipe.method not in KV_FORMAT_COMPOSABLE and half:
+                notes.append(f"kv {'/'.join(half)} with {kv_recipe.name}: the method stores its own codes; its "
+                             f"full-precision parts (residual window, outliers, buffers) are {'/'.join(half)}, as "
+                             f"priced (the K/V entering the method are rounded to {'/'.join(half)})")
+            elif any(f not in HIGH_PRECISION for f in (kv, kv_value or kv)):
                 notes.append(f"kv {kv if (kv_value or kv) == kv else f'K {kv} / V {kv_value}'} stores the tokens "
                              f"{kv_recipe.name} keeps (scales calibrated on the prompt's K/V); its selection "
                              f"reads the stored keys")
@@ -243,13 +251,14 @@ def _check_kv_format_with_method(part, kv: str, kv_value, recipe) -> None:
     codebooks, mixed precision, GEAR, low-rank latents) has no single meaning: refused, never dropped."""
     if part.method in KV_FORMAT_COMPOSABLE:
         return
-    given = [f for f in dict.fromkeys((kv, kv_value or kv)) if f not in HIGH_PRECISION]
+    given = [f for f in dict.fromkeys((kv, kv_value or kv)) if f not in HIGH_PRECISION + HALF_PRECISION]
     if given:
         from workloads.io import InputError
         raise InputError(f"recipe {recipe!r}: part {part.name} ({part.method}) stores the KV cache in its own "
                          f"representation, so a KV number format ({'/'.join(given)}, from --kv or a kv_format part) "
-                         f"beside it would be dropped; expected --kv fp32 and no kv_format part with it (a KV format "
-                         f"composes with the token-selection methods {', '.join(KV_FORMAT_COMPOSABLE)})")
+                         f"beside it would be dropped; expected --kv fp32 (or bf16/fp16, the format of its full-precision "
+                         f"parts) and no kv_format part with it (a KV format composes with the token-selection methods "
+                         f"{', '.join(KV_FORMAT_COMPOSABLE)})")
 
 
 def _check_exact(weights: str, acts: str) -> None:
