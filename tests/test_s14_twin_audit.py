@@ -74,18 +74,24 @@ def test_weights_with_spqr_or_a_different_ocs_format_is_refused(capsys):
 
 
 # -- 3. ZipCache / MiKV -------------------------------------------------------------------------
-def test_zipcache_decode_tokens_enter_at_lo_bits_and_reselect_at_the_interval():
+def test_zipcache_decode_tokens_enter_hi_and_each_chunk_demotes_its_least_attended():
+    # the authors' code (ThisisBillhe/ZipCache modeling_llama.py): new tokens stay at the important bit width
+    # until their streaming_gap chunk completes; then (1 - salient_ratio) of the chunk go to the low bit width
     K, V, Q = _seq(40)
     pol = MixedPrecisionPolicy(4, 2, 0.5, 0, "probe", 0.25, True, requant_interval=4)
     pol.prefill(K[:20], V[:20], Q[:20])
     assert pol.hi.sum() == 10
     for t in range(3):
         view = pol.step(t, K[20 + t], V[20 + t], Q[20 + t])
-        # the new token is stored at 2 bits with the prompt's channel normalizers
-        np.testing.assert_allclose(view.keys[-1], pol._q(K[20 + t][None], 2, pol.cnorm)[0])
-        assert not pol.hi[-1] and pol.hi.sum() == 10
-    pol.step(3, K[23], V[23], Q[23])  # step 4: the probes re-score all 24 tokens
-    assert pol.hi.sum() == round(0.5 * 24)
+        np.testing.assert_allclose(view.keys[-1], pol._q(K[20 + t][None], 4, pol.cnorm)[0])  # 4 bits on entry
+        assert pol.hi[-1] and pol.hi.sum() == 11 + t
+    pol.step(3, K[23], V[23], Q[23])  # the chunk of 4 completes: round(0.5 x 4) = 2 of them demoted
+    assert pol.hi.sum() == 12 and pol.hi[20:24].sum() == 2 and pol.hi[:20].sum() == 10
+    fixed = MixedPrecisionPolicy(4, 2, 0.5, 0, "probe", 0.25, True)  # requant_interval 0: never demoted
+    fixed.prefill(K[:20], V[:20], Q[:20])
+    for t in range(8):
+        fixed.step(t, K[20 + t], V[20 + t], Q[20 + t])
+    assert fixed.hi[20:].all()
 
 
 def test_mikv_new_tokens_enter_hi_and_the_lowest_scored_is_demoted():

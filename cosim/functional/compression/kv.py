@@ -177,10 +177,14 @@ class MixedPrecisionPolicy(_Accumulating):
     what workloads.compression.kv_quant.apply_mixed_precision prices:
 
     - `saliency="probe"` (ZipCache): normalised accumulated attention of probe queries
-      (the last probe_ratio of the queries), computed after prefill; a decode token enters
-      at lo_bits; every `requant_interval` steps (0: never) the probes (the last
-      probe_ratio of all queries so far) re-score the whole stored cache and the top
-      round(salient_ratio x n) tokens are re-quantized at hi_bits, the others at lo_bits.
+      (the last probe_ratio of the prompt's queries), computed after prefill; a decode
+      token enters at hi_bits (not yet scored); every `requant_interval` steps (0: never,
+      the bundled recipe) the step's queries score the last `requant_interval` decode
+      tokens and the round((1 - salient_ratio) x requant_interval) least attended of them
+      are re-quantized at lo_bits -- ThisisBillhe/ZipCache (the authors' code,
+      zipcache/models/modeling_llama.py: `streaming_gap` re-compression appends the new
+      chunk's least-attended ids to the unimportant set; tokens not in it are stored at the
+      important bit width).
     - `saliency="accumulated"` (MiKV, H2O's importance): accumulated attention of every
       prompt query after prefill; a decode token enters the important set at hi_bits
       (MiKV keeps H2O's cache in high precision and stores what H2O would evict at low
@@ -212,7 +216,6 @@ class MixedPrecisionPolicy(_Accumulating):
         self.vnorm = np.ones(self.V.shape[1])
         if self.saliency == "probe":
             score = self._probe_scores(self.K, qs)
-            self.queries = [q for q in qs]  # every query so far: later probes are the latest of them
         else:
             score = causal_column_sums(qs, self.K)
         self.score = score
@@ -238,7 +241,7 @@ class MixedPrecisionPolicy(_Accumulating):
     def step(self, t, key, value, queries):
         self.K = np.concatenate([self.K, key[None]])
         self.V = np.concatenate([self.V, value[None]])
-        enter_hi = self.saliency != "probe"
+        enter_hi = True  # both methods: a decode token is stored at hi_bits until scored
         mask = np.array([enter_hi])
         self.Ks = np.concatenate([self.Ks, self._store(key[None].astype(np.float32), mask, self.cnorm)])
         self.Vs = np.concatenate([self.Vs, self._store(value[None].astype(np.float32), mask, self.vnorm)])
@@ -246,10 +249,16 @@ class MixedPrecisionPolicy(_Accumulating):
         self.steps += 1
         n = self.K.shape[0]
         if self.saliency == "probe":
-            self.queries.append(queries)
-            if self.interval and self.steps % self.interval == 0:
-                self._reselect(self._probe_scores(self.Ks, np.stack(self.queries)), int(round(self.ratio * n)))
-            return CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
+            view = CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
+            if self.interval and self.steps % self.interval == 0:  # the chunk just completed is scored
+                s = queries.astype(np.float64) @ self.Ks.astype(np.float64).T / np.sqrt(self.Ks.shape[1])
+                s -= s.max(axis=1, keepdims=True)
+                p = np.exp(s)
+                score = (p / p.sum(axis=1, keepdims=True)).sum(axis=0)[n - self.interval:]
+                n_lo = int(round((1 - self.ratio) * self.interval))
+                for j in np.argsort(score, kind="stable")[:n_lo]:
+                    self._requant(n - self.interval + int(j), False)
+            return view
         view = CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
         # MiKV / H2O: this step's attention over the stored cache adds to the scores, then the important set is
         # trimmed to its budget for the next step
@@ -269,12 +278,6 @@ class MixedPrecisionPolicy(_Accumulating):
         self.Ks[j] = self._q(self.Ks[j:j + 1], bits, self.cnorm)[0]
         self.Vs[j] = self._q(self.Vs[j:j + 1], bits, self.vnorm)[0]
         self.hi[j] = to_hi
-
-    def _reselect(self, score, n_hi):
-        new = np.zeros(self.hi.size, bool)
-        new[np.argsort(-score, kind="stable")[:n_hi]] = True
-        for j in np.flatnonzero(new != self.hi):  # only tokens changing class are re-quantized, from their codes
-            self._requant(j, bool(new[j]))
 
 
 class GEARPolicy(_Accumulating):
