@@ -130,6 +130,18 @@ def _residual_window_notes(recipe, window: int, prefill: int | None = None) -> l
     return out
 
 
+def _with_ablation(num, kv_policy):
+    """Numerics with an ablation's cache policy; it defines the whole KV cache, so a KV format or recipe beside
+    it would be dropped: refused."""
+    import dataclasses
+    from workloads.io import InputError
+    if num.kv_recipe is not None or any(f not in ("fp32", "baseline") for f in (num.kv, num.kv_values)):
+        raise InputError(f"accuracy: kv_policy: an ablation policy defines the whole KV cache; got it with "
+                         f"kv={num.kv_label}" + (f" and recipe part {num.kv_recipe.name}" if num.kv_recipe else "")
+                         + "; expected kv fp32 and no KV recipe beside it")
+    return dataclasses.replace(num, kv_policy=kv_policy)
+
+
 def load_text_tokens(ck, text_path: str | Path | None, tokens: int) -> tuple[np.ndarray, str]:
     from workloads.io import InputError
     path = Path(text_path) if text_path else default_text_path()
@@ -203,12 +215,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
         raise InputError(f"accuracy: tokens: got {tokens}; {checkpoint} has a context of {ck.config.max_positions}")
     num = Numerics.from_options(weights, acts, kv, recipe, exact, quantize_head)
     if kv_policy is not None:  # an ablation given as a policy factory (benchmarks/real_accuracy_table.py)
-        import dataclasses
-        if num.kv_recipe is not None or any(f not in ("fp32", "baseline") for f in (num.kv, num.kv_values)):
-            raise InputError(f"accuracy: kv_policy: an ablation policy defines the whole KV cache; got it with "
-                             f"kv={num.kv_label}" + (f" and recipe part {num.kv_recipe.name}" if num.kv_recipe
-                                                     else "") + "; expected kv fp32 and no KV recipe beside it")
-        num = dataclasses.replace(num, kv_policy=kv_policy)
+        num = _with_ablation(num, kv_policy)
     ids, text_name = load_text_tokens(ck, text, tokens)
     common = dict(checkpoint=str(checkpoint), checkpoint_format=ck.file_format, baseline_note=ck.baseline_note,
                   numerics=num.describe(), weights=num.weights, acts=num.acts, kv=num.kv_label, recipe=recipe,

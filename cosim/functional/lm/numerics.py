@@ -118,15 +118,6 @@ class Numerics:
                 elif m in LOW_RANK_METHODS or m in MOE_METHODS:
                     structure.append(part)
                 elif m in KV_METHODS:
-                    if m == "head_projection":
-                        notes.append(
-                            f"{part.name}: per-KV-head rank-r projections are PCA (SVD) bases fitted on this run's "
-                            f"prompt K/V; "
-                            + ("keys projected before RoPE and re-rotated each step (rope_reconstruct)"
-                               if part.params.get("rope_reconstruct") else
-                               "keys projected as cached, after RoPE (rope_reconstruct false)")
-                            + "; a method whose projections are trained (MatryoshkaKV) is scored at this untrained "
-                              "PCA initialisation, not with its trained projections")
                     if kv_recipe is not None:
                         raise ValueError(f"recipe {recipe!r}: two KV-cache methods ({kv_recipe.name}, {part.name}); "
                                          f"the real-checkpoint forward pass runs one at a time")
@@ -138,16 +129,7 @@ class Numerics:
             raise InputError(f"recipe {recipe!r}: part(s) {', '.join(unsupported)} have no real-checkpoint twin "
                              f"(cross-layer and head-selection methods are synthetic-only)")
         if kv_recipe is not None:
-            _check_kv_format_with_method(kv_recipe, kv, kv_value, recipe)
-            half = [f for f in dict.fromkeys((kv, kv_value or kv)) if f in HALF_PRECISION]
-            if kv_recipe.method not in KV_FORMAT_COMPOSABLE and half:
-                notes.append(f"kv {'/'.join(half)} with {kv_recipe.name}: the method stores its own codes; its "
-                             f"full-precision parts (residual window, outliers, buffers) are {'/'.join(half)}, as "
-                             f"priced (the K/V entering the method are rounded to {'/'.join(half)})")
-            elif any(f not in HIGH_PRECISION for f in (kv, kv_value or kv)):
-                notes.append(f"kv {kv if (kv_value or kv) == kv else f'K {kv} / V {kv_value}'} stores the tokens "
-                             f"{kv_recipe.name} keeps (scales calibrated on the prompt's K/V); its selection "
-                             f"reads the stored keys")
+            notes += _kv_recipe_notes(kv_recipe, kv, kv_value, recipe)
         if exact:
             _check_exact(weights, acts)
         return Numerics(weights=weights, acts=acts, kv=kv, kv_recipe=kv_recipe, weight_recipe=weight_recipe,
@@ -244,6 +226,29 @@ def token_coupled(fmt: str) -> bool:
     along the token axis (V for P.V) or one dynamic scale over the call. The one rule for the decoder's
     attention path and the accuracy notes (elementwise bf16/fp16 and fp32 couple nothing)."""
     return fmt not in HIGH_PRECISION and (get_format(fmt).is_block or _dynamic_tensor_scale(fmt))
+
+
+def _kv_recipe_notes(part, kv: str, kv_value, recipe) -> list:
+    """What a KV recipe part does with the KV number format beside it (refused where it has no meaning), and
+    what a head projection's bases are: notes, never silent."""
+    _check_kv_format_with_method(part, kv, kv_value, recipe)
+    notes = []
+    half = [f for f in dict.fromkeys((kv, kv_value or kv)) if f in HALF_PRECISION]
+    if part.method not in KV_FORMAT_COMPOSABLE and half:
+        notes.append(f"kv {'/'.join(half)} with {part.name}: the method stores its own codes; its full-precision "
+                     f"parts (residual window, outliers, buffers) are {'/'.join(half)}, as priced (the K/V entering "
+                     f"the method are rounded to {'/'.join(half)})")
+    elif any(f not in HIGH_PRECISION for f in (kv, kv_value or kv)):
+        notes.append(f"kv {kv if (kv_value or kv) == kv else f'K {kv} / V {kv_value}'} stores the tokens "
+                     f"{part.name} keeps (scales calibrated on the prompt's K/V); its selection reads the stored keys")
+    if part.method == "head_projection":
+        notes.append(f"{part.name}: per-KV-head rank-r projections are PCA (SVD) bases fitted on this run's prompt "
+                     f"K/V; " + ("keys projected before RoPE and re-rotated each step (rope_reconstruct)"
+                                 if part.params.get("rope_reconstruct") else
+                                 "keys projected as cached, after RoPE (rope_reconstruct false)")
+                     + "; a method whose projections are trained (MatryoshkaKV) is scored at this untrained PCA "
+                       "initialisation, not with its trained projections")
+    return notes
 
 
 def _check_kv_format_with_method(part, kv: str, kv_value, recipe) -> None:
