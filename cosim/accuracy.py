@@ -88,21 +88,58 @@ def default_text_path() -> Path:
     return bundled_dir("text") / DEFAULT_TEXT
 
 
-def _residual_window_notes(recipe, window: int) -> list:
-    """A KV recipe whose full-precision residual window (KIVI's residual_length) holds every token of the run
-    quantizes no KV entry: the run measures nothing of it. Never silent."""
+def _residual_window_notes(recipe, window: int, prefill: int | None = None) -> list:
+    """A KV recipe whose budget or full-precision window covers every token a scored step reads did nothing
+    in this run: the figures are the baseline's up to round-off. Said for every KV method that can be idle
+    (KIVI's residual window, GEAR's streaming buffer, SnapKV's capacity, H2O's budget, StreamingLLM's sinks +
+    window, RocketKV's token budget); never silent. The largest cache a scored step reads holds window - 1
+    tokens (the last token is only a target); `prefill` defaults to half the window, as evaluate_accuracy's."""
     if not recipe:
         return []
     from workloads.compression import load_recipe
     r = load_recipe(recipe)
+    P = window // 2 if prefill is None else prefill
+    ctx = window - 1
     out = []
     for part in (r.parts or (r,)):
-        res = part.params.get("residual_length")
+        m, p = part.method, part.params
+        res = p.get("residual_length") if m == "kivi" else None
         if isinstance(res, int) and window <= res:
             out.append(f"recipe {part.name}: its full-precision residual window (residual_length {res}) holds all "
                        f"{window} tokens of this run, so no KV entry was quantized and the figures are the "
                        f"baseline's up to round-off; run more than {res} tokens (--tokens) to measure it")
+            continue
+        cover = None
+        if m == "gear" and p["streaming_gap"] > ctx:
+            cover = f"its fp16 streaming buffer (streaming_gap {p['streaming_gap']}) > context {ctx}: no chunk compressed"
+        elif m == "snapkv" and p["capacity"] >= P:
+            cover = f"capacity {p['capacity']} >= prompt {P} (SnapKV compresses the prompt only)"
+        elif m == "h2o":
+            C = p["budget"] or (int(p["heavy_ratio"] * P) + int(p["recent_ratio"] * P))
+            if C >= ctx:
+                cover = f"capacity {C} >= context {ctx}"
+        elif m == "streaming_llm" and p["sink_tokens"] + p["recent_tokens"] >= ctx:
+            cover = (f"capacity {p['sink_tokens'] + p['recent_tokens']} (sink_tokens + recent_tokens) >= "
+                     f"context {ctx}")
+        elif m == "rocketkv" and p["token_budget"] >= window:
+            cover = f"capacity {p['token_budget']} (token_budget) >= context {window}"
+        if cover:
+            out.append(f"recipe {part.name} did not act at this length ({cover}): every token was kept as "
+                       f"computed, so the figures are the baseline's up to round-off (or the KV format's alone); "
+                       f"run more tokens (--tokens) to measure it")
     return out
+
+
+def _with_ablation(num, kv_policy):
+    """Numerics with an ablation's cache policy; it defines the whole KV cache, so a KV format or recipe beside
+    it would be dropped: refused."""
+    import dataclasses
+    from workloads.io import InputError
+    if num.kv_recipe is not None or any(f not in ("fp32", "baseline") for f in (num.kv, num.kv_values)):
+        raise InputError(f"accuracy: kv_policy: an ablation policy defines the whole KV cache; got it with "
+                         f"kv={num.kv_label}" + (f" and recipe part {num.kv_recipe.name}" if num.kv_recipe else "")
+                         + "; expected kv fp32 and no KV recipe beside it")
+    return dataclasses.replace(num, kv_policy=kv_policy)
 
 
 def load_text_tokens(ck, text_path: str | Path | None, tokens: int) -> tuple[np.ndarray, str]:
@@ -178,8 +215,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
         raise InputError(f"accuracy: tokens: got {tokens}; {checkpoint} has a context of {ck.config.max_positions}")
     num = Numerics.from_options(weights, acts, kv, recipe, exact, quantize_head)
     if kv_policy is not None:  # an ablation given as a policy factory (benchmarks/real_accuracy_table.py)
-        import dataclasses
-        num = dataclasses.replace(num, kv_policy=kv_policy)
+        num = _with_ablation(num, kv_policy)
     ids, text_name = load_text_tokens(ck, text, tokens)
     common = dict(checkpoint=str(checkpoint), checkpoint_format=ck.file_format, baseline_note=ck.baseline_note,
                   numerics=num.describe(), weights=num.weights, acts=num.acts, kv=num.kv_label, recipe=recipe,
@@ -216,7 +252,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     if not num.quantize_head:
         notes.append("embeddings and LM head kept at baseline precision (as weight-quantization recipes do; "
                      "--quantize-head or a recipe's include_lm_head quantizes them)")
-    notes += _residual_window_notes(recipe, int(ids.size))
+    notes += _residual_window_notes(recipe, int(ids.size), P)
     tied = ck.config.tied_embeddings  # one stored tensor serves the embeddings and the head
     scope = ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
              "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else

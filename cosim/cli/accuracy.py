@@ -105,17 +105,26 @@ def run(args) -> int:
 
 
 def _check_weights_against_recipe(weights: str, recipe) -> None:
-    """--weights with a recipe that sets the weight format itself: the recipe's format replaced the flag's on
-    every layer, silently. Refused before any work (cosim simulate prices the recipe's format on the layers too
-    and the flag's only on the tensors the recipe leaves: the embedding table and head, kept at baseline here)."""
-    if not recipe or weights == "fp32":
+    """--weights with a recipe that sets the linear layers' weights itself (weight_format's format, OCS's split
+    weights in its format, SpQR's own codes): the recipe's storage replaced the flag's on every layer, silently.
+    Refused before any work. Pricing applies the same rule: cosim simulate prices the recipe's storage on the
+    linear layers (workloads.compression.weights: apply_spqr stores codes, apply_ocs its format) and the flag's
+    only on the tensors the recipe leaves: the embedding table and head, kept at baseline here."""
+    if not recipe or weights in ("fp32", "baseline"):
         return
     from workloads.compression import load_recipe
     from workloads.io import InputError
     r = load_recipe(recipe)
     for part in (r.parts or (r,)):
-        fmt = part.params.get("format") if part.method == "weight_format" else None
-        if fmt and fmt != weights:
-            raise InputError(f"accuracy: --weights: got {weights!r} with --recipe {recipe!r}, whose part {part.name} "
-                             f"sets every linear layer's weights to {fmt}, so --weights would be dropped; expected "
-                             f"one of them (drop --weights, or pass --weights {fmt})")
+        if part.method in ("weight_format", "ocs"):
+            fmt = part.params.get("format")
+            if fmt and fmt != weights:
+                raise InputError(f"accuracy: --weights: got {weights!r} with --recipe {recipe!r}, whose part "
+                                 f"{part.name}{' (ocs)' if part.method == 'ocs' else ''} sets every linear layer's weights to {fmt}, so "
+                                 f"--weights would be dropped; expected one of them (drop --weights, or pass "
+                                 f"--weights {fmt})")
+        elif part.method == "spqr":
+            raise InputError(f"accuracy: --weights: got {weights!r} with --recipe {recipe!r}, whose part "
+                             f"{part.name} (spqr) stores every linear layer's weights as its own "
+                             f"{part.params.get('bits')}-bit group codes, so --weights would be dropped; expected "
+                             f"no --weights with it (the recipe sets the weight format)")

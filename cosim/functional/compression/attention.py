@@ -63,6 +63,8 @@ def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, log_weights: np.ndarray 
 
 def evaluate_policy(policy: CachePolicy, seq: KVSequence) -> dict:
     P = seq.prompt
+    if hasattr(policy, "run_length"):  # sized from the run's whole context, as on the real path
+        policy.run_length = P + seq.steps
     policy.prefill(seq.keys[:P], seq.values[:P], seq.prompt_queries)
     num = den = 0.0
     kls, mass, read = [], [], []

@@ -14,7 +14,7 @@ import numpy as np
 from cosim.functional.compression.attention import CachePolicy, CacheView, causal_column_sums
 from cosim.functional.compression.metrics import softmax
 
-__all__ = ["StreamingPolicy", "H2OPolicy", "SnapKVPolicy", "RocketKVPolicy", "CompensatedWindowPolicy", "snapkv_select"]
+__all__ = ["StreamingPolicy", "H2OPolicy", "SnapKVPolicy", "RocketKVPolicy", "rocketkv_split", "CompensatedWindowPolicy", "snapkv_select"]
 
 
 def _probs(q, K):
@@ -71,6 +71,10 @@ class H2OPolicy(_Selecting):
     def select_prompt(self, keys, values, queries):
         P = keys.shape[0]
         self.C = self.budget or (int(self.hr * P) + int(self.rr * P))
+        if self.C < 1:
+            raise ValueError(f"h2o: parameters heavy_ratio {self.hr} and recent_ratio {self.rr} of a {P}-token prompt "
+                             f"keep int({self.hr} x {P}) + int({self.rr} x {P}) = 0 tokens; expected ratios (or a "
+                             f"budget) that keep at least 1 token")
         self.n_recent = int(self.rr * P) if not self.budget else self.C // 2
         # column sums of the prompt's (causal) attention, group pooled; A2SF weights
         # query i by α^(P−1−i) (older queries forgotten)
@@ -125,25 +129,43 @@ class SnapKVPolicy(_Selecting):
         return snapkv_select(keys, queries, self.C, self.W, self.kernel, self.pool)
 
 
+def rocketkv_split(context: int, token_budget: int, head_dim: int, new_tokens: int) -> dict | None:
+    """What RocketKV keeps for a run of `context` tokens: None when the context fits the token budget (the
+    method does nothing: every token kept and read), else the priced split (capacity, prompt budget, k, chunk,
+    r) -- the one place the twin takes it from pricing's workloads.compression.eviction derivation."""
+    if context <= token_budget:
+        return None
+    from workloads.compression.eviction import rocketkv_params
+    return rocketkv_params(context, token_budget, head_dim, new_tokens)
+
+
 class RocketKVPolicy(_Selecting):
     """Stage 1: SnapKV++ to the prompt budget. Stage 2 each step: per-chunk min/max key
     summaries, the r channels with the largest |q| (summed over the group), approximate
     scores Σ_c max(q_c·min_c, q_c·max_c) per chunk, exact attention over the top-k
-    tokens (chunk scores broadcast to their tokens)."""
+    tokens (chunk scores broadcast to their tokens). The split comes from rocketkv_split
+    for the run's whole context (`run_length`, set by the driver before prefill: the
+    prompt plus the decode steps; None: the prompt alone), as the priced trace derives
+    it from its context; a context within the budget is left whole."""
+
+    run_length = None
 
     def __init__(self, token_budget=1024, window=32, kernel=63, new_tokens=256):
         self.B, self.W, self.kernel, self.new = token_budget, window, kernel, new_tokens
 
     def select_prompt(self, keys, values, queries):
-        from workloads.compression.eviction import rocketkv_params
         P, d = keys.shape
-        self.p = rocketkv_params(P, self.B, d, min(self.new, P // 2))
+        self.p = rocketkv_split(self.run_length or P, self.B, d, self.new)
+        if self.p is None:
+            return np.arange(P)
         pb = max(self.W, self.p["prompt_budget"])
         return snapkv_select(keys, queries, pb, self.W, self.kernel, "max")
 
     def view(self, queries):
         keep = self.keep
         K = self.K[keep]
+        if self.p is None:
+            return CacheView(K, self.V[keep], keep)
         chunk, r, k = self.p["chunk"], self.p["r"], self.p["k"]
         if keep.size <= k:
             return CacheView(K, self.V[keep], keep)

@@ -171,32 +171,60 @@ class FormatKVPolicy(_Accumulating):
 
 class MixedPrecisionPolicy(_Accumulating):
     """Salient tokens at hi_bits, the rest at lo_bits, asymmetric per token (groups of
-    `group_size` channels). Saliency after prefill: ZipCache's normalised accumulated
-    attention of probe queries (the last probe_ratio of the prompt's queries), or MiKV's
-    accumulated attention of all prompt queries. Decode tokens enter at hi_bits.
+    `group_size` channels; keys divided by per-channel normalizers calibrated on the
+    prompt). The cache stores codes: a token's stored value changes only when it is
+    re-quantized from what is stored. Saliency and the decode rule follow each method and
+    what workloads.compression.kv_quant.apply_mixed_precision prices:
+
+    - `saliency="probe"` (ZipCache): normalised accumulated attention of probe queries
+      (the last probe_ratio of the prompt's queries), computed after prefill; a decode
+      token enters at hi_bits (not yet scored); every `requant_interval` steps (0: never,
+      the bundled recipe) the step's queries score the last `requant_interval` decode
+      tokens and the round((1 - salient_ratio) x requant_interval) least attended of them
+      are re-quantized at lo_bits -- ThisisBillhe/ZipCache (the authors' code,
+      zipcache/models/modeling_llama.py: `streaming_gap` re-compression appends the new
+      chunk's least-attended ids to the unimportant set; tokens not in it are stored at the
+      important bit width).
+    - `saliency="accumulated"` (MiKV, H2O's importance): accumulated attention of every
+      prompt query after prefill; a decode token enters the important set at hi_bits
+      (MiKV keeps H2O's cache in high precision and stores what H2O would evict at low
+      precision); each step its attention probabilities add to the scores and, while the
+      important set holds more than round(salient_ratio x n) tokens, its lowest-scored
+      token is demoted (re-quantized at lo_bits), as priced (score_accumulate,
+      demote_requant).
+
     hi_bits >= 16 keeps salient tokens exact."""
 
     def __init__(self, hi_bits=4, lo_bits=2, salient_ratio=0.5, group_size=0, saliency="probe", probe_ratio=0.1,
-                 channel_normalizers=True):
+                 channel_normalizers=True, requant_interval=0):
         self.hb, self.lb, self.ratio, self.G = hi_bits, lo_bits, salient_ratio, group_size
         self.saliency, self.probe, self.norm = saliency, probe_ratio, channel_normalizers
+        self.interval = requant_interval
+
+    def _probe_scores(self, K, queries):
+        n = K.shape[0]
+        n_probe = max(1, int(round(self.probe * n)))
+        rows = np.arange(n - n_probe, n)
+        score = causal_column_sums(queries, K, rows)
+        seen = np.array([np.sum(rows >= j) for j in range(n)], dtype=float)
+        return score / np.maximum(seen, 1)  # normalise by how many probes could see each token
 
     def on_prefill(self):
         P, d = self.K.shape
         qs = self.prompt_queries
-        if self.saliency == "probe":
-            n_probe = max(1, int(round(self.probe * P)))
-            rows = np.arange(P - n_probe, P)
-        else:
-            rows = np.arange(P)
-        score = causal_column_sums(qs, self.K, rows)
-        if self.saliency == "probe":  # normalise by how many probes could see each token
-            seen = np.array([np.sum(rows >= j) for j in range(P)], dtype=float)
-            score = score / np.maximum(seen, 1)
-        n_hi = int(round(self.ratio * P))
-        self.salient = np.zeros(P, bool)
-        self.salient[np.argsort(-score)[:n_hi]] = True
         self.cnorm = np.maximum(np.abs(self.K).max(axis=0), 1e-6) if self.norm else np.ones(d)
+        self.vnorm = np.ones(self.V.shape[1])
+        if self.saliency == "probe":
+            score = self._probe_scores(self.K, qs)
+        else:
+            score = causal_column_sums(qs, self.K)
+        self.score = score
+        n_hi = int(round(self.ratio * P))
+        self.hi = np.zeros(P, bool)
+        self.hi[np.argsort(-score, kind="stable")[:n_hi]] = True
+        self.Ks = self._store(self.K, self.hi, self.cnorm)
+        self.Vs = self._store(self.V, self.hi, self.vnorm)
+        self.steps = 0
 
     def _q(self, X, bits, norm):
         if bits >= 16 or X.shape[0] == 0:
@@ -204,29 +232,70 @@ class MixedPrecisionPolicy(_Accumulating):
         G = self.G or X.shape[1]
         return asym_group_quant(X / norm, bits, G, axis=1) * norm
 
-    def view(self):
-        P = self.salient.shape[0]
-        hi = np.concatenate([self.salient, np.ones(self.K.shape[0] - P, bool)])
-        out = []
-        for X, norm in ((self.K, self.cnorm), (self.V, np.ones(self.V.shape[1]))):
-            Y = np.empty_like(X)
-            Y[hi] = self._q(X[hi], self.hb, norm)
-            Y[~hi] = self._q(X[~hi], self.lb, norm)
-            out.append(Y)
-        return out[0], out[1]
+    def _store(self, X, hi, norm):
+        Y = np.empty_like(X)
+        Y[hi] = self._q(X[hi], self.hb, norm)
+        Y[~hi] = self._q(X[~hi], self.lb, norm)
+        return Y
+
+    def step(self, t, key, value, queries):
+        self.K = np.concatenate([self.K, key[None]])
+        self.V = np.concatenate([self.V, value[None]])
+        enter_hi = True  # both methods: a decode token is stored at hi_bits until scored
+        mask = np.array([enter_hi])
+        self.Ks = np.concatenate([self.Ks, self._store(key[None].astype(np.float32), mask, self.cnorm)])
+        self.Vs = np.concatenate([self.Vs, self._store(value[None].astype(np.float32), mask, self.vnorm)])
+        self.hi = np.append(self.hi, enter_hi)
+        self.steps += 1
+        n = self.K.shape[0]
+        if self.saliency == "probe":
+            view = CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
+            if self.interval and self.steps % self.interval == 0:  # the chunk just completed is scored
+                s = queries.astype(np.float64) @ self.Ks.astype(np.float64).T / np.sqrt(self.Ks.shape[1])
+                s -= s.max(axis=1, keepdims=True)
+                p = np.exp(s)
+                score = (p / p.sum(axis=1, keepdims=True)).sum(axis=0)[n - self.interval:]
+                n_lo = int(round((1 - self.ratio) * self.interval))
+                for j in np.argsort(score, kind="stable")[:n_lo]:
+                    self._requant(n - self.interval + int(j), False)
+            return view
+        view = CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
+        # MiKV / H2O: this step's attention over the stored cache adds to the scores, then the important set is
+        # trimmed to its budget for the next step
+        self.score = np.append(self.score, 0.0)
+        s = queries.astype(np.float64) @ self.Ks.astype(np.float64).T / np.sqrt(self.Ks.shape[1])
+        s -= s.max(axis=1, keepdims=True)
+        p = np.exp(s)
+        self.score += (p / p.sum(axis=1, keepdims=True)).sum(axis=0)
+        while self.hi.sum() > int(round(self.ratio * n)):
+            idx = np.flatnonzero(self.hi)
+            j = idx[np.argmin(self.score[idx])]
+            self._requant(j, False)
+        return view
+
+    def _requant(self, j, to_hi):
+        bits = self.hb if to_hi else self.lb
+        self.Ks[j] = self._q(self.Ks[j:j + 1], bits, self.cnorm)[0]
+        self.Vs[j] = self._q(self.Vs[j:j + 1], bits, self.vnorm)[0]
+        self.hi[j] = to_hi
 
 
 class GEARPolicy(_Accumulating):
     """GEAR: outliers S (the largest-|x| fraction, kept exactly), a b-bit backbone of
     X − S (keys per channel in groups of G tokens, values per token in groups of G
-    channels), and the rank-r truncated SVD of what the backbone missed; tokens not yet
-    a whole `gap` chunk stay in an fp16 buffer. (GEAR finds the rank-r factors by power
-    iteration; the exact SVD is its limit.)"""
+    channels), and the rank-r truncated SVD of what the backbone missed. As priced
+    (workloads.compression.kv_quant.apply_gear) and as GEAR's streaming mode runs: the
+    prompt's whole `gap` chunks are compressed once at prefill with `prefill_rank`; every
+    later `gap` tokens (the fp16 streaming buffer, the prompt's remainder first) are
+    compressed as one chunk with its own rank-`rank` residual, and compressed chunks are
+    never revisited. (GEAR finds the rank-r factors by power iteration; the exact SVD is
+    its limit.)"""
 
-    def __init__(self, bits=2, group_size=64, rank=4, outlier_fraction=0.02, streaming_gap=64):
+    def __init__(self, bits=2, group_size=64, rank=2, outlier_fraction=0.02, streaming_gap=64, prefill_rank=None):
         self.b, self.G, self.r, self.f, self.gap = bits, group_size, rank, outlier_fraction, streaming_gap
+        self.r0 = rank if prefill_rank is None else prefill_rank
 
-    def _compress(self, X, key):
+    def _compress(self, X, key, rank):
         S = np.zeros_like(X, dtype=np.float64)
         if self.f > 0:
             k = int(round(self.f * X.size))
@@ -236,16 +305,23 @@ class GEARPolicy(_Accumulating):
         D = X - S
         Q = asym_group_quant(D, self.b, self.G, axis=0 if key else 1)
         E = D - Q
-        if self.r:
+        if rank:
             u, s, vt = np.linalg.svd(E, full_matrices=False)
-            Q = Q + (u[:, :self.r] * s[:self.r]) @ vt[:self.r]
+            Q = Q + (u[:, :rank] * s[:rank]) @ vt[:rank]
         return (Q + S).astype(np.float32)
+
+    def on_prefill(self):
+        nq = self.K.shape[0] - self.K.shape[0] % self.gap
+        self._k = self._compress(self.K[:nq], True, self.r0) if nq else self.K[:0]
+        self._v = self._compress(self.V[:nq], False, self.r0) if nq else self.V[:0]
+        self._nq = nq
 
     def view(self):
         n = self.K.shape[0]
-        nq = n - n % self.gap
-        if getattr(self, "_nq", -1) != nq:  # re-compress when a chunk completes
-            self._k = self._compress(self.K[:nq], True) if nq else self.K[:0]
-            self._v = self._compress(self.V[:nq], False) if nq else self.V[:0]
-            self._nq = nq
+        if n - self._nq >= self.gap:  # the buffer filled a chunk: compress it alone, at the decode rank
+            a, b = self._nq, self._nq + self.gap
+            self._k = np.concatenate([self._k, self._compress(self.K[a:b], True, self.r)])
+            self._v = np.concatenate([self._v, self._compress(self.V[a:b], False, self.r)])
+            self._nq = b
+        nq = self._nq
         return np.concatenate([self._k, self.K[nq:]]), np.concatenate([self._v, self.V[nq:]])

@@ -23,17 +23,30 @@ def low_rank_basis(X: np.ndarray, rank: int) -> np.ndarray:
 
 class LowRankPolicy(CachePolicy):
     """Keys and values cached as rank-r latents (Palu: separate K and V ranks; MLA-style
-    `joint=True`: one latent for [K | V]); reconstruction each step."""
+    `joint=True`: one latent for [K | V]); reconstruction each step. `rope_theta` set (Eigen
+    Attention's rope_reconstruct on a RoPE model): the keys arriving are post-RoPE at positions
+    0, 1, ...; the key basis is fitted on the pre-RoPE keys (un-rotated with the checkpoint's
+    theta), the cache holds their pre-RoPE latents, and each step rebuilds them and applies
+    RoPE at their positions -- what the priced trace's up-projection + RoPE per step does.
+    None: the basis is fitted on the keys as they arrive (post-RoPE)."""
 
-    def __init__(self, key_rank_ratio=0.25, value_rank_ratio=0.75, joint=False, joint_rank_ratio=0.5):
+    def __init__(self, key_rank_ratio=0.25, value_rank_ratio=0.75, joint=False, joint_rank_ratio=0.5,
+                 rope_theta=None):
         self.rk, self.rv, self.joint, self.rj = key_rank_ratio, value_rank_ratio, joint, joint_rank_ratio
+        self.theta = rope_theta
+
+    def _pre(self, keys):
+        if self.theta is None:
+            return keys
+        from cosim.functional.compression.quant import rope
+        return rope(keys, np.arange(keys.shape[0]), self.theta, inverse=True)
 
     def prefill(self, keys, values, queries):
         d = keys.shape[1]
         if self.joint:
             self.B = low_rank_basis(np.concatenate([keys, values], axis=1), max(1, int(round(self.rj * 2 * d))))
         else:
-            self.Bk = low_rank_basis(keys, max(1, int(round(self.rk * d))))
+            self.Bk = low_rank_basis(self._pre(keys), max(1, int(round(self.rk * d))))
             self.Bv = low_rank_basis(values, max(1, int(round(self.rv * d))))
         self.K, self.V = keys, values
 
@@ -45,7 +58,10 @@ class LowRankPolicy(CachePolicy):
             X = np.concatenate([self.K, self.V], axis=1) @ self.B @ self.B.T
             k, v = X[:, :d], X[:, d:]
         else:
-            k, v = self.K @ self.Bk @ self.Bk.T, self.V @ self.Bv @ self.Bv.T
+            k, v = self._pre(self.K) @ self.Bk @ self.Bk.T, self.V @ self.Bv @ self.Bv.T
+            if self.theta is not None:
+                from cosim.functional.compression.quant import rope
+                k = rope(k, np.arange(k.shape[0]), self.theta)
         return CacheView(k.astype(np.float32), v.astype(np.float32), np.arange(k.shape[0]))
 
 

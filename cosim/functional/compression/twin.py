@@ -28,15 +28,15 @@ KV_METHODS = {
                                              p.get("scale", "head"), p.get("channel_sort", False)),
     "mixed_precision_kv": lambda p: kv.MixedPrecisionPolicy(p["hi_bits"], p["lo_bits"], p["salient_ratio"],
                                                             p["group_size"], p["saliency"], p["probe_ratio"],
-                                                            p["channel_normalizers"]),
+                                                            p["channel_normalizers"], p["requant_interval"]),
     "streaming_llm": lambda p: eviction.StreamingPolicy(p["sink_tokens"], p["recent_tokens"]),
     "h2o": lambda p: eviction.H2OPolicy(p["heavy_ratio"], p["recent_ratio"], p["budget"], p["forgetting_factor"]),
     "snapkv": lambda p: eviction.SnapKVPolicy(p["capacity"], p["window"], p["kernel"], p["pooling"]),
     "rocketkv": lambda p: eviction.RocketKVPolicy(p["token_budget"], p["window"], p["kernel"], p["new_tokens"]),
     "palu": lambda p: lowrank.LowRankPolicy(p["key_rank_ratio"], p["value_rank_ratio"]),
     "head_projection": lambda p: lowrank.LowRankPolicy(p["key_rank_ratio"], p["value_rank_ratio"]),
-    "gear": lambda p: kv.GEARPolicy(p["bits"], p["group_size"], p["prefill_rank"], p["outlier_fraction"],
-                                    p["streaming_gap"]),
+    "gear": lambda p: kv.GEARPolicy(p["bits"], p["group_size"], p["rank"], p["outlier_fraction"],
+                                    p["streaming_gap"], p["prefill_rank"]),
 }
 WEIGHT_METHODS = ("weight_format", "spqr", "ocs")
 MOE_METHODS = ("moe_prune", "resmoe", "qmoe")
@@ -48,6 +48,18 @@ LAYER_SIMILARITY = 0.9
 TWIN_DRAW = "drawn in float64, rounded to float32"
 KV_SOURCE = "synthetic KV head (fitted to SmolLM2-135M K/V/Q statistics, real_kv_stats.json)"
 METRICS = ("weight_gemm_sqnr_db", "attn_rel_error", "attn_kl", "mass_kept", "moe_rel_error", "kv_proj_sqnr_db")
+
+
+def check_head_dim(recipe, head_dim: int) -> None:
+    """The recipe's parameters that must fit the checkpoint's head_dim, refused with the recipe's own
+    field message (the same words pricing's workloads.compression.kv_quant gives), before any work."""
+    p, m = recipe.params, recipe.method
+    if m in ("kivi", "gear") and head_dim % p["group_size"]:
+        recipe.require(False, "parameters.group_size", p["group_size"],
+                       f"a divisor of the head dimension {head_dim} (values are grouped along channels)")
+    if m == "mixed_precision_kv" and p["group_size"] and head_dim % p["group_size"]:
+        recipe.require(False, "parameters.group_size", p["group_size"],
+                       f"0 or a divisor of the head dimension {head_dim}")
 
 
 def kv_policy(recipe, model=None):

@@ -22,7 +22,7 @@ import numpy as np
 from cosim.functional.compression.attention import attend
 
 __all__ = ["causal_attention", "decode_attention", "scaled_decode_attention", "v_tail_delta", "policy_attention",
-           "PolicyStats"]
+           "PolicyStats", "streaming_attention"]
 
 ROW_BLOCK = 256
 
@@ -227,9 +227,10 @@ class PolicyStats:
         return self.tokens_read_sum / self.steps if self.steps else float("nan")
 
 
-def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats) -> np.ndarray:
+def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats, k_exact=None) -> np.ndarray:
     """Decode rows prefill..N-1 through one cache policy per KV head -> (N - prefill, H, d).
-    `stats` accumulates the exact attention mass on the tokens each step reads."""
+    `stats` accumulates the exact attention mass on the tokens each step reads (under `k_exact`,
+    the unquantized keys, when k is a KV format's stored copy; None: k)."""
     N, H, d = q.shape
     hkv = k.shape[1]
     g = H // hkv
@@ -239,8 +240,10 @@ def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats) -> 
         qg = q[:, h * g:(h + 1) * g]  # (N, g, d)
         kh, vh = np.ascontiguousarray(k[:, h]), np.ascontiguousarray(v[:, h])
         pol = make_policy()
+        if hasattr(pol, "run_length"):  # a policy that sizes itself from the run's whole context (RocketKV)
+            pol.run_length = N
         pol.prefill(kh[:prefill], vh[:prefill], qg[:prefill])
-        k64 = kh.astype(np.float64)
+        k64 = (kh if k_exact is None else k_exact[:, h]).astype(np.float64)
         for t in range(prefill, N):
             view = pol.step(t - prefill, kh[t], vh[t], qg[t])
             o, _ = attend(qg[t], view.keys, view.values, view.log_weights)
@@ -254,4 +257,60 @@ def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats) -> 
                 stats.add(float(p[:, kept].sum(axis=1).mean()), view.positions.size)
             else:
                 stats.add(1.0, view.positions.size)
+    return out
+
+
+def _rope_rows(x: np.ndarray, pos: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """x (n, heads, d) pre-RoPE, rotated at positions `pos` (rotate-half layout, the decoder's)."""
+    half = x.shape[-1] // 2
+    a, b = x[..., :half], x[..., half:]
+    c, s = cos[pos][:, None, :], sin[pos][:, None, :]
+    return np.concatenate([a * c - b * s, a * s + b * c], axis=-1)
+
+
+def streaming_attention(q, k, v, k_pre, cos, sin, sinks: int, recent: int, pos_shift: bool, prefill: int,
+                        stats: PolicyStats, k_exact=None) -> np.ndarray:
+    """StreamingLLM over every row, the prompt's included (the paper's method, as priced: windowed prefill):
+    query t reads the first `sinks` tokens and its last `recent` tokens (t - recent + 1 .. t). `pos_shift`
+    (the paper's positions within the cache): keys are cached before RoPE and rotated at their index in the
+    cache, the query at the last index, so a recent key keeps its distance to the query and a sink key s of a
+    full cache is read at distance (sinks + recent - 1 - s) instead of t - s; False: every key at its original
+    position. q, k: post-RoPE (k as stored); k_pre: the stored pre-RoPE keys; cos/sin: RoPE tables of >= N
+    rows. `stats` gets, per decode step and KV head, the exact attention mass (under k_exact, default k) on
+    the tokens read. -> (N, H, d)."""
+    N, H, d = q.shape
+    hkv = k.shape[1]
+    g = H // hkv
+    out = np.empty((N, H, d), np.float32)
+    scale = 1.0 / np.sqrt(d)
+    ke = (k if k_exact is None else k_exact).astype(np.float64)
+    cap = sinks + recent
+    for t in range(N):
+        if t + 1 <= cap:
+            idx = np.arange(t + 1)
+            ks = k[:t + 1]
+        else:
+            idx = np.concatenate([np.arange(sinks), np.arange(t - recent + 1, t + 1)])
+            ks = k[idx]
+            if pos_shift and sinks:
+                shift = t - (cap - 1)  # the query sits at cache index cap - 1 instead of position t
+                ks = ks.copy()
+                ks[:sinks] = _rope_rows(k_pre[:sinks], np.arange(sinks) + shift, cos, sin)
+        qt = q[t].reshape(hkv, g, d).astype(np.float64)
+        sc = np.einsum("hgd,mhd->hgm", qt, ks.astype(np.float64)) * scale
+        sc -= sc.max(axis=2, keepdims=True)
+        p = np.exp(sc)
+        p /= p.sum(axis=2, keepdims=True)
+        out[t] = np.einsum("hgm,mhd->hgd", p, v[idx].astype(np.float64)).reshape(H, d)
+        if t >= prefill:
+            if idx.size < t + 1:
+                se = np.einsum("hgd,mhd->hgm", q[t].reshape(hkv, g, d).astype(np.float64), ke[:t + 1]) * scale
+                se -= se.max(axis=2, keepdims=True)
+                pe = np.exp(se)
+                pe /= pe.sum(axis=2, keepdims=True)
+                for h in range(hkv):
+                    stats.add(float(pe[h][:, idx].sum(axis=1).mean()), idx.size)
+            else:
+                for h in range(hkv):
+                    stats.add(1.0, idx.size)
     return out

@@ -19,8 +19,9 @@ from cosim.functional.metrics import sqnr_db
 from workloads.formats import get_format
 
 from ..checkpoint import Checkpoint
-from .attention import PolicyStats, causal_attention, policy_attention, scaled_decode_attention, v_tail_delta
-from .numerics import HIGH_PRECISION, CallScaled, Numerics, quantize_operand, token_coupled
+from .attention import (PolicyStats, causal_attention, policy_attention, scaled_decode_attention,
+                        streaming_attention, v_tail_delta)
+from .numerics import HIGH_PRECISION, KV_FORMAT_COMPOSABLE, CallScaled, Numerics, quantize_operand, token_coupled
 
 __all__ = ["DecoderLM", "ForwardResult"]
 
@@ -252,6 +253,8 @@ class DecoderLM:
         r = self.num.kv_recipe
         if r is None:
             return None
+        from cosim.functional.compression.twin import check_head_dim
+        check_head_dim(r, self.c.head_dim)
         if r.method == "kvquant":
             # KVQuant quantizes keys before RoPE: the policy un-rotates the real post-RoPE
             # keys with the checkpoint's own theta (rotate-half layout, as here) and re-rotates
@@ -260,10 +263,15 @@ class DecoderLM:
             theta = self.c.rope_theta if p.get("pre_rope_keys", True) else None
             return lambda: KVQuantPolicy(p["bits"], p["outlier_fraction"], p["first_few_fp16"], rope_theta=theta,
                                          pre_rope=theta is not None)
+        if r.method == "head_projection" and r.params.get("rope_reconstruct"):
+            # Eigen Attention on a RoPE model: pre-RoPE key latents, rebuilt and rotated each step (as priced)
+            from cosim.functional.compression.lowrank import LowRankPolicy
+            p, theta = r.params, self.c.rope_theta
+            return lambda: LowRankPolicy(p["key_rank_ratio"], p["value_rank_ratio"], rope_theta=theta)
         from cosim.functional.compression.twin import kv_policy
         return lambda: kv_policy(r, None)
 
-    def attention(self, q, k, v, prefill: int, stats: PolicyStats) -> np.ndarray:
+    def attention(self, q, k, v, prefill: int, stats: PolicyStats, rope=None) -> np.ndarray:
         """Prompt rows: one prefill kernel, its operands quantized once over the prompt (Q, K
         along head_dim, V along tokens over V[:prefill] -- a short last block when prefill is
         not a multiple of the block -- P along keys). Decode rows: step t quantizes q[t],
@@ -272,6 +280,9 @@ class DecoderLM:
         or scaled along the token axis sees a later token."""
         N = q.shape[0]
         num = self.num
+        r = num.kv_recipe
+        if r is not None and r.method == "streaming_llm" and num.kv_policy is None:
+            return self._streaming(q, k, v, prefill, stats, rope)
         quantized = num.attention_acts and num.acts not in HIGH_PRECISION
         op = num.attn_operand
         quant_p = op if quantized else None
@@ -284,10 +295,12 @@ class DecoderLM:
         if prefill == N:
             return out
         factory = self._kv_policy_factory()
-        if factory is not None:
-            out[prefill:] = policy_attention(q, k, v, prefill, factory, stats)
-            return out
         kc, vc = kv_cache_view(k, v, num.kv, prefill, num.kv_values, num.kv_scale, num.kv_channel_sort)
+        if factory is not None:
+            # a KV format with a token-selection method stores the kept tokens (Numerics refuses it beside a
+            # method with its own storage); selection reads the stored keys, as a kernel over that cache does
+            out[prefill:] = policy_attention(q, kc, vc, prefill, factory, stats, k_exact=k)
+            return out
         rows = range(prefill, N)
         B = num.token_block if quantized else None
         if B:
@@ -302,6 +315,23 @@ class DecoderLM:
         else:  # an elementwise acts format (bf16, fp16) quantizes each value alone: one pass over all rows is causal
             out[prefill:] = causal_attention(op(q), op(kc), op(vc, axis=0), range(prefill, N), quant_p)
         return out
+
+    def _streaming(self, q, k, v, prefill, stats, rope):
+        """StreamingLLM (attention.streaming_attention), the prompt windowed too. `rope` = (k_pre, cos, sin):
+        with pos_shift the cache holds pre-RoPE keys, so a KV format stores those (as the priced trace's
+        rope_cached_keys re-rotates them each step); without, it stores the post-RoPE keys."""
+        num, p = self.num, self.num.kv_recipe.params
+        k_pre, cos, sin = rope
+        shift = bool(p["pos_shift"])
+        k_src = k_pre if shift else k
+        kc, vc = kv_cache_view(k_src, v, num.kv, prefill, num.kv_values, num.kv_scale, num.kv_channel_sort)
+        if shift and kc is not k_src:  # the stored pre-RoPE keys, rotated at their original positions
+            from .attention import _rope_rows
+            k_read = _rope_rows(kc, np.arange(kc.shape[0]), cos, sin)
+        else:
+            k_read = k if shift else kc
+        return streaming_attention(q, k_read, vc, kc if shift else None, cos, sin, p["sink_tokens"],
+                                   p["recent_tokens"], shift, prefill, stats, k_exact=k)
 
     # -- the pass -----------------------------------------------------------------------
     def forward(self, ids: np.ndarray, prefill: int, positions: np.ndarray | None = None,
@@ -328,8 +358,9 @@ class DecoderLM:
             q = self.linear(x, p + "q", p + "q_bias", xq).reshape(N, c.heads, c.head_dim)
             k = self.linear(x, p + "k", p + "k_bias", xq).reshape(N, c.kv_heads, c.head_dim)
             v = self.linear(x, p + "v", p + "v_bias", xq).reshape(N, c.kv_heads, c.head_dim)
+            k_pre = k
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-            a = self.attention(q, k, v, prefill, stats).reshape(N, c.heads * c.head_dim)
+            a = self.attention(q, k, v, prefill, stats, (k_pre, cos, sin)).reshape(N, c.heads * c.head_dim)
             h = h + self.linear(a, p + "o")
             xm = rms_norm(h, self.ck.tensor(p + "mlp_norm"), c.norm_eps)
             if self.calibrated_moe:
@@ -381,7 +412,7 @@ def _short_group_notes(c, num) -> tuple:
     out = []
     cases = [("weights", num.weights, {c.hidden, c.intermediate, c.heads * c.head_dim}),
              ("acts", num.acts, {c.hidden, c.intermediate, c.heads * c.head_dim})]
-    if num.kv_recipe is None and num.kv_policy is None:
+    if (num.kv_recipe is None or num.kv_recipe.method in KV_FORMAT_COMPOSABLE) and num.kv_policy is None:
         cases += [("kv", num.kv, {c.head_dim})] + ([("kv values", num.kv_values, {c.head_dim})]
                                                    if num.kv_values != num.kv else [])
     for what, fmt, lengths in cases:

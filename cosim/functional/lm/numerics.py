@@ -19,6 +19,14 @@ from workloads.formats import get_format
 __all__ = ["Numerics", "HIGH_PRECISION", "CallScaled"]
 
 HIGH_PRECISION = ("fp32", "baseline")  # no quantization at all
+# KV-cache methods that choose WHICH tokens a cache keeps and store each kept token as written: a KV number
+# format (--kv, a kv_format part) then stores the kept tokens, as the priced trace stores them (fp8_kv+h2o).
+# Every other KV method (KIVI, KVQuant, mixed precision, GEAR, low-rank projections) defines its own storage:
+# a KV number format beside it is refused (KV_FORMAT_COMPOSABLE is the one rule, numerics and notes alike).
+KV_FORMAT_COMPOSABLE = ("streaming_llm", "h2o", "snapkv", "rocketkv")
+# beside a method with its own storage, a 16-bit KV format is the format of that method's full-precision parts
+# (KIVI's residual window, GEAR's buffer, outliers), as pricing stores them: accepted with a note, never refused
+HALF_PRECISION = ("bf16", "fp16")
 WEIGHT_TRANSFORMS = ("spqr", "ocs")
 INDEPENDENT_BLOCKS = ("mx", "bfp", "microexp", "int_group")  # no scale shared beyond one block
 
@@ -120,6 +128,8 @@ class Numerics:
             from workloads.io import InputError
             raise InputError(f"recipe {recipe!r}: part(s) {', '.join(unsupported)} have no real-checkpoint twin "
                              f"(cross-layer and head-selection methods are synthetic-only)")
+        if kv_recipe is not None:
+            notes += _kv_recipe_notes(kv_recipe, kv, kv_value, recipe)
         if exact:
             _check_exact(weights, acts)
         return Numerics(weights=weights, acts=acts, kv=kv, kv_recipe=kv_recipe, weight_recipe=weight_recipe,
@@ -268,6 +278,44 @@ def token_coupled(fmt: str) -> bool:
     along the token axis (V for P.V) or one dynamic scale over the call. The one rule for the decoder's
     attention path and the accuracy notes (elementwise bf16/fp16 and fp32 couple nothing)."""
     return fmt not in HIGH_PRECISION and (get_format(fmt).is_block or _dynamic_tensor_scale(fmt))
+
+
+def _kv_recipe_notes(part, kv: str, kv_value, recipe) -> list:
+    """What a KV recipe part does with the KV number format beside it (refused where it has no meaning), and
+    what a head projection's bases are: notes, never silent."""
+    _check_kv_format_with_method(part, kv, kv_value, recipe)
+    notes = []
+    half = [f for f in dict.fromkeys((kv, kv_value or kv)) if f in HALF_PRECISION]
+    if part.method not in KV_FORMAT_COMPOSABLE and half:
+        notes.append(f"kv {'/'.join(half)} with {part.name}: the method stores its own codes; its full-precision "
+                     f"parts (residual window, outliers, buffers) are {'/'.join(half)}, as priced (the K/V entering "
+                     f"the method are rounded to {'/'.join(half)})")
+    elif any(f not in HIGH_PRECISION for f in (kv, kv_value or kv)):
+        notes.append(f"kv {kv if (kv_value or kv) == kv else f'K {kv} / V {kv_value}'} stores the tokens "
+                     f"{part.name} keeps (scales calibrated on the prompt's K/V); its selection reads the stored keys")
+    if part.method == "head_projection":
+        notes.append(f"{part.name}: per-KV-head rank-r projections are PCA (SVD) bases fitted on this run's prompt "
+                     f"K/V; " + ("keys projected before RoPE and re-rotated each step (rope_reconstruct)"
+                                 if part.params.get("rope_reconstruct") else
+                                 "keys projected as cached, after RoPE (rope_reconstruct false)")
+                     + "; a method whose projections are trained (MatryoshkaKV) is scored at this untrained PCA "
+                       "initialisation, not with its trained projections")
+    return notes
+
+
+def _check_kv_format_with_method(part, kv: str, kv_value, recipe) -> None:
+    """A KV number format beside a KV method that defines its own storage (KIVI's 2-bit groups, KVQuant's
+    codebooks, mixed precision, GEAR, low-rank latents) has no single meaning: refused, never dropped."""
+    if part.method in KV_FORMAT_COMPOSABLE:
+        return
+    given = [f for f in dict.fromkeys((kv, kv_value or kv)) if f not in HIGH_PRECISION + HALF_PRECISION]
+    if given:
+        from workloads.io import InputError
+        raise InputError(f"recipe {recipe!r}: part {part.name} ({part.method}) stores the KV cache in its own "
+                         f"representation, so a KV number format ({'/'.join(given)}, from --kv or a kv_format part) "
+                         f"beside it would be dropped; expected --kv fp32 (or bf16/fp16, the format of its full-precision "
+                         f"parts) and no kv_format part with it (a KV format composes with the token-selection methods "
+                         f"{', '.join(KV_FORMAT_COMPOSABLE)})")
 
 
 def _check_exact(weights: str, acts: str) -> None:
