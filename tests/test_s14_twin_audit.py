@@ -222,8 +222,10 @@ def test_recipes_that_did_not_act_at_this_length_say_so():
 # -- 8, 9. parameters the twin cannot run, named -------------------------------------------------------
 def test_h2o_ratios_keeping_no_token_are_refused_naming_them():
     K, V, Q = _seq(64)
-    with pytest.raises(ValueError, match=r"h2o: parameters heavy_ratio 0\.01 and recent_ratio 0\.01 of a 64-token "
-                                         r"prompt keep int\(0\.01 x 64\) \+ int\(0\.01 x 64\) = 0 tokens"):
+    from workloads.compression import RecipeError
+    # the pricing's rule and words (workloads.compression.eviction.h2o_kept_tokens): one refusal for both paths
+    with pytest.raises(RecipeError, match=r"h2o: parameters\.heavy_ratio / parameters\.recent_ratio: got 0\.01 / 0\.01, "
+                                          r"which keep int\(0\.01·64\) \+ int\(0\.01·64\) = 0 of the 64 prompt tokens"):
         H2OPolicy(0.01, 0.01).prefill(K, V, Q)
 
 

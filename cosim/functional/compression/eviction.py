@@ -70,11 +70,8 @@ class H2OPolicy(_Selecting):
 
     def select_prompt(self, keys, values, queries):
         P = keys.shape[0]
-        self.C = self.budget or (int(self.hr * P) + int(self.rr * P))
-        if self.C < 1:
-            raise ValueError(f"h2o: parameters heavy_ratio {self.hr} and recent_ratio {self.rr} of a {P}-token prompt "
-                             f"keep int({self.hr} x {P}) + int({self.rr} x {P}) = 0 tokens; expected ratios (or a "
-                             f"budget) that keep at least 1 token")
+        from workloads.compression.eviction import h2o_kept_tokens
+        self.C = h2o_kept_tokens(self.hr, self.rr, self.budget, P)  # pricing's rule (and its refusal of 0 tokens)
         self.n_recent = int(self.rr * P) if not self.budget else self.C // 2
         # column sums of the prompt's (causal) attention, group pooled; A2SF weights
         # query i by α^(P−1−i) (older queries forgotten)
@@ -133,10 +130,9 @@ def rocketkv_split(context: int, token_budget: int, head_dim: int, new_tokens: i
     """What RocketKV keeps for a run of `context` tokens: None when the context fits the token budget (the
     method does nothing: every token kept and read), else the priced split (capacity, prompt budget, k, chunk,
     r) -- the one place the twin takes it from pricing's workloads.compression.eviction derivation."""
-    if context <= token_budget:
-        return None
-    from workloads.compression.eviction import rocketkv_params
-    return rocketkv_params(context, token_budget, head_dim, new_tokens)
+    from workloads.compression.eviction import rocketkv_budget
+    q = rocketkv_budget(context, token_budget, head_dim, new_tokens)
+    return q.as_dict() if q.applies else None
 
 
 class RocketKVPolicy(_Selecting):

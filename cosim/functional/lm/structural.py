@@ -19,13 +19,6 @@ LOW_RANK_METHODS = ("palu", "mla")
 MOE_METHODS = ("moe_prune", "resmoe", "qmoe")
 
 
-def _palu_group(kv_heads: int, wanted: int) -> int:
-    g = max(1, min(wanted, kv_heads))
-    while kv_heads % g:
-        g -= 1
-    return g
-
-
 def low_rank_kv(recipe, wk: np.ndarray, wv: np.ndarray, kv_heads: int, head_dim: int,
                 calib: np.ndarray | None = None):
     """-> (W_k', W_v', notes) for one layer; W (out, in) as stored in the checkpoint;
@@ -42,10 +35,10 @@ def low_rank_kv(recipe, wk: np.ndarray, wv: np.ndarray, kv_heads: int, head_dim:
            if s is not None else "plain (no calibration inputs)")
     notes = []
     if recipe.method == "palu":
-        g = _palu_group(kv_heads, int(p["head_group_size"]))
-        if g != p["head_group_size"]:
-            notes.append(f"palu: head_group_size {p['head_group_size']} does not divide {kv_heads} KV heads; "
-                         f"groups of {g} used")
+        from workloads.compression.lowrank import palu_group_size
+        g, why = palu_group_size(kv_heads, int(p["head_group_size"]))  # the pricing's rule and note
+        if why:
+            notes.append(f"palu: {why}")
         notes.append(f"palu: truncated SVD of the checkpoint's W_k/W_v per group of {g} heads, {how}; one rank "
                      f"per group (Palu's Fisher-information rank search and latent quantization not modelled)")
         return (np.ascontiguousarray(grouped_low_rank(wk.T, head_dim, g, float(p["key_rank_ratio"]), s).T),
