@@ -486,6 +486,26 @@ def mixed_precision_hi_tokens(n: int, generated: int, salient_ratio: float, sali
     return hi
 
 
+def _zipcache_demotion(recipe, attn, stored) -> list:
+    """Every `requant_interval` steps round((1 − salient_ratio)·interval) tokens of the
+    completed chunk are re-quantized from hi_bits to lo_bits (K and V); amortised per step
+    as density n_demoted/interval of one token. `stored(name, B, n, h, d, fmt, bits)` lays a
+    token out at `bits`."""
+    p = recipe.params
+    interval, hb, lb = p["requant_interval"], p["hi_bits"], p["lo_bits"]
+    n_dem = int(round((1 - p["salient_ratio"]) * interval))
+    if not (interval and n_dem and lb < hb):
+        return []
+    B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+    dens = n_dem / interval
+    fmt = next((t.fmt for t in _kv_inputs(attn)), "bf16")
+    src = [replace(t, density=dens) for t in stored("demote_in", B, 1, 2 * h, d, fmt, hb)]
+    dst = [replace(t, density=dens) for t in stored("demote_out", B, 1, 2 * h, d, fmt, lb)]
+    return [Op(f"{recipe.name}.demote_requant", "quantize", {"rows": B * 2 * h, "cols": d * dens, "every": interval},
+               tuple(src), tuple(dst), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase,
+               group=attn.group)]
+
+
 def _mixed_validate(recipe):
     p = recipe.params
     recipe.require(p["hi_bits"] >= p["lo_bits"], "parameters.hi_bits", p["hi_bits"],
@@ -560,17 +580,7 @@ def apply_mixed_precision(trace, model, recipe):
             ops.append(Op(f"{recipe.name}.probe_attention", "custom",
                           {"flops": flops, "every": interval}, (), (), compute_fmt="bf16",
                           repeat=attn.repeat, phase=attn.phase, group=attn.group))
-            # every `interval` steps round((1 - ratio)·interval) tokens of the completed chunk are
-            # re-quantized from hi_bits to lo_bits (K and V); amortised per step: density n_dem/interval
-            n_dem = int(round((1 - ratio) * interval))
-            if n_dem and lb < hb:
-                dens = n_dem / interval
-                fmt = next((t.fmt for t in _kv_inputs(attn)), "bf16")
-                src = [replace(t, density=dens) for t in stored("demote_in", B, 1, 2 * h, d, fmt, hb)]
-                dst = [replace(t, density=dens) for t in stored("demote_out", B, 1, 2 * h, d, fmt, lb)]
-                ops.append(Op(f"{recipe.name}.demote_requant", "quantize",
-                              {"rows": B * 2 * h, "cols": d * dens, "every": interval}, tuple(src), tuple(dst),
-                              compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group))
+            ops += _zipcache_demotion(recipe, attn, stored)
         return ops
 
     def write_repr(name, B, n, h, d, fmt):  # a new token enters at hi_bits (both papers, the twin)
