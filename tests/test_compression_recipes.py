@@ -216,8 +216,9 @@ def test_kvquant_bits_per_element_match_the_paper():
 def test_mixed_precision_zipcache_bytes():
     S = 4096
     t2 = apply_recipe(trace_for(LLAMA3_8B, seq=S), "zipcache", LLAMA3_8B)
-    # per layer, K (and V): 2048 tokens x 4 bits + 2048 x 2 bits, 2 fp16 per token, 8x128 fp16 normalisers
-    per_tensor = 8 * (2048 * 128 * 4 / 8 + 2048 * 128 * 2 / 8 + S * 2 * 2) + 8 * 128 * 2
+    # per layer, K (and V): the prompt's 3840 tokens half at 4 bits, the 256 decode tokens (new_tokens) all at
+    # 4 bits: 1920 + 256 = 2176 tokens x 4 bits + 1920 x 2 bits, 2 fp16 per token, 8x128 fp16 normalisers
+    per_tensor = 8 * (2176 * 128 * 4 / 8 + 1920 * 128 * 2 / 8 + S * 2 * 2) + 8 * 128 * 2
     assert kv_read(t2) == pytest.approx(2 * 32 * per_tensor)
 
 
@@ -467,7 +468,7 @@ def test_kivi_bits_at_32k(recipe, b, per_head):
 def test_mikv_bytes_fp16_salient_int3_rest():
     S = 4000
     t2 = apply_recipe(trace_for(LLAMA3_8B, seq=S), "mikv", LLAMA3_8B)
-    hi = 800  # 20 % of the tokens stay bf16
+    hi = 801  # round(0.2 x 3999) + 1: the budget after the last step plus this step's new token stay bf16
     lo = S - hi  # INT3 codes, 48 B per token-head, plus fp16 scale and zero per token
     per_tensor = 8 * (hi * 128 * 2 + lo * 48 + lo * 2 * 2)
     assert kv_read(t2) == pytest.approx(2 * 32 * per_tensor)

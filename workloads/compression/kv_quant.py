@@ -15,6 +15,7 @@ adds. The shared driver then:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, byte_tensor, codes_tensor,
@@ -454,6 +455,57 @@ def apply_kvquant(trace, model, recipe):
 
 
 # ---- salient-token mixed precision (ZipCache, MiKV) ---------------------------
+def mixed_precision_hi_tokens(n: int, generated: int, salient_ratio: float, saliency: str,
+                              requant_interval: int = 0) -> int:
+    """Tokens stored at hi_bits while a decode step reads its n cached tokens, the last
+    `generated` of them (this step's included) produced by decoding, the prompt P = n − g
+    (g = min(generated, n)). The rule of the functional twin
+    (cosim.functional.compression.kv.MixedPrecisionPolicy) and of both papers: the prompt's
+    round(salient_ratio·P) most salient tokens are hi after prefill and every decode token
+    enters at hi_bits; what is demoted happens after the step's read.
+
+    - ZipCache (`saliency="probe"`, ThisisBillhe/ZipCache `streaming_gap`): every
+      `requant_interval` steps (0: never) the chunk just completed loses
+      round((1 − ratio)·interval) tokens to lo_bits, so the read at step g sees
+      round(ratio·P) + g − ⌊(g − 1)/interval⌋·round((1 − ratio)·interval).
+    - MiKV (`saliency="accumulated"`): after each step the lowest-scored important token is
+      demoted while the set exceeds round(ratio·n), so the read at step g ≥ 1 sees
+      round(ratio·(n − 1)) + 1 (independent of P).
+
+    g = 0 (a prefill trace): round(ratio·n). llama3_8b at n 8192, g 256: ZipCache 0.5 with
+    interval 0: round(0.5·7936) + 256 = 4224; interval 16: 3968 + 256 − 15·8 = 4104;
+    MiKV 0.2: round(0.2·8191) + 1 = 1639."""
+    n, g = int(n), min(max(int(generated), 0), int(n))
+    if g == 0:
+        return int(round(salient_ratio * n))
+    if saliency == "accumulated":
+        return min(n, int(round(salient_ratio * (n - 1))) + 1)
+    hi = int(round(salient_ratio * (n - g))) + g
+    if requant_interval:
+        hi -= (g - 1) // requant_interval * int(round((1 - salient_ratio) * requant_interval))
+    return hi
+
+
+def _zipcache_demotion(recipe, attn, stored) -> list:
+    """Every `requant_interval` steps round((1 − salient_ratio)·interval) tokens of the
+    completed chunk are re-quantized from hi_bits to lo_bits (K and V); amortised per step
+    as density n_demoted/interval of one token. `stored(name, B, n, h, d, fmt, bits)` lays a
+    token out at `bits`."""
+    p = recipe.params
+    interval, hb, lb = p["requant_interval"], p["hi_bits"], p["lo_bits"]
+    n_dem = int(round((1 - p["salient_ratio"]) * interval))
+    if not (interval and n_dem and lb < hb):
+        return []
+    B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+    dens = n_dem / interval
+    fmt = next((t.fmt for t in _kv_inputs(attn)), "bf16")
+    src = [replace(t, density=dens) for t in stored("demote_in", B, 1, 2 * h, d, fmt, hb)]
+    dst = [replace(t, density=dens) for t in stored("demote_out", B, 1, 2 * h, d, fmt, lb)]
+    return [Op(f"{recipe.name}.demote_requant", "quantize", {"rows": B * 2 * h, "cols": d * dens, "every": interval},
+               tuple(src), tuple(dst), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase,
+               group=attn.group)]
+
+
 def _mixed_validate(recipe):
     p = recipe.params
     recipe.require(p["hi_bits"] >= p["lo_bits"], "parameters.hi_bits", p["hi_bits"],
@@ -469,10 +521,22 @@ def _mixed_validate(recipe):
     "probe_ratio": Param(0.1, float, fraction, "a fraction in [0, 1]"),
     "requant_interval": Param(0, int, lambda x: x >= 0, "0 (prefill only) or steps between re-quantizations"),
     "channel_normalizers": Param(True, bool),
+    # how many of a decode step's cached tokens were generated (they entered at hi_bits); the
+    # rest is the prompt (round(salient_ratio·P) of it at hi_bits). Prefill traces generate none.
+    "new_tokens": Param(256, int, lambda x: x >= 0, "a non-negative number of generated tokens"),
 }, "salient tokens at high precision, the rest at low precision", validate=_mixed_validate)
 def apply_mixed_precision(trace, model, recipe):
+    """Stores and reads what `mixed_precision_hi_tokens` says is hi at the step (the twin's
+    rule); a new decode token is written at hi_bits; ZipCache's demotion of
+    round((1 − ratio)·interval) tokens every `requant_interval` steps and MiKV's one
+    demotion per step are priced as re-quantizations."""
     p = recipe.params
     hb, lb, ratio = p["hi_bits"], p["lo_bits"], p["salient_ratio"]
+    interval = p["requant_interval"]
+    generated = p["new_tokens"] if trace.phase != "prefill" else 0
+
+    def n_hi_of(n):
+        return mixed_precision_hi_tokens(n, generated, ratio, p["saliency"], interval)
 
     def group(d):
         G = p["group_size"] or d
@@ -480,29 +544,28 @@ def apply_mixed_precision(trace, model, recipe):
                        f"0 or a divisor of the head dimension {d}")
         return G
 
+    def stored(name, B, n, h, d, fmt, bb):
+        if bb >= 16:
+            return [TensorSpec(name, (B, n, h, d), fmt, "kv")]
+        return [codes_tensor(name, B, n, h, d, bb),
+                TensorSpec(f"{name}.scale_zero", (B, n, h, 2 * d // group(d)), "fp16", "kv")]
+
     def repr_fn(name, B, n, h, d, fmt):
-        G = group(d)
-        n_hi = int(round(ratio * n))
-        n_lo = n - n_hi
-        out = []
-        for tag, nt, bb in (("hi", n_hi, hb), ("lo", n_lo, lb)):
-            if bb >= 16:
-                out.append(TensorSpec(f"{name}.{tag}", (B, nt, h, d), fmt, "kv"))
-            else:
-                out += [codes_tensor(f"{name}.{tag}", B, nt, h, d, bb),
-                        TensorSpec(f"{name}.{tag}.scale_zero", (B, nt, h, 2 * d // G), "fp16", "kv")]
+        n_hi = n_hi_of(n)
+        out = stored(f"{name}.hi", B, n_hi, h, d, fmt, hb) + stored(f"{name}.lo", B, n - n_hi, h, d, fmt, lb)
         if p["channel_normalizers"]:
             out.append(TensorSpec(f"{name}.channel_norm", (h, d), "fp16", "kv"))
         return out
 
     def quantized(name, n):
-        n_hi = int(round(ratio * n))
+        n_hi = n_hi_of(n)
         return (n - n_hi) + (n_hi if hb < 16 else 0)
 
     def step_ops(attn, n):
         B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
         H = int(attn.dims["heads"])
-        ops = [_step_op(f"{recipe.name}.quantize_new", "quantize", B, 2 * h, d, [], [], attn)]
+        # the new token is quantized at hi_bits (kept as it is at 16: MiKV's bf16 important set)
+        ops = [_step_op(f"{recipe.name}.quantize_new", "quantize", B, 2 * h, d, [], [], attn)] if hb < 16 else []
         if p["saliency"] == "accumulated":  # MiKV: H2O-style scores from the step's probabilities
             ops += [_step_op(f"{recipe.name}.score_accumulate", "add", B, H, n,
                              [TensorSpec("attn_probs", (B, H, n), "fp32"), TensorSpec("acc", (B, H, n), "fp32", "state")],
@@ -511,21 +574,22 @@ def apply_mixed_precision(trace, model, recipe):
                     _step_op(f"{recipe.name}.demote_requant", "quantize", B, 2 * h, d, [], [], attn),
                     # outlier channel balancer: q scaled by b_c per channel
                     _step_op(f"{recipe.name}.q_balance", "mul", B, H, d, [], [], attn)]
-        elif p["requant_interval"]:
+        elif interval:
             n_probe = max(1, int(round(p["probe_ratio"] * n)))
-            flops = 2 * n_probe * n * d * B * H / p["requant_interval"]
+            flops = 2 * n_probe * n * d * B * H / interval
             ops.append(Op(f"{recipe.name}.probe_attention", "custom",
-                          {"flops": flops, "every": p["requant_interval"]}, (), (), compute_fmt="bf16",
+                          {"flops": flops, "every": interval}, (), (), compute_fmt="bf16",
                           repeat=attn.repeat, phase=attn.phase, group=attn.group))
+            ops += _zipcache_demotion(recipe, attn, stored)
         return ops
 
-    def write_repr(name, B, n, h, d, fmt):  # a new token enters at low precision
-        if lb >= 16:
-            return [TensorSpec(name, (B, n, h, d), fmt, "kv")]
-        return [codes_tensor(name, B, n, h, d, lb),
-                TensorSpec(f"{name}.scale_zero", (B, n, h, 2 * d // group(d)), "fp16", "kv")]
+    def write_repr(name, B, n, h, d, fmt):  # a new token enters at hi_bits (both papers, the twin)
+        return stored(name, B, n, h, d, fmt, hb)
 
-    notes = {"avg_code_bits": ratio * hb + (1 - ratio) * lb}
+    n_ctx = int(trace.seq)
+    n_hi_ctx = n_hi_of(n_ctx)
+    notes = {"avg_code_bits": (n_hi_ctx * hb + (n_ctx - n_hi_ctx) * lb) / max(n_ctx, 1),
+             "hi_tokens": n_hi_ctx, "at_tokens": n_ctx, "generated_tokens": min(generated, n_ctx)}
     if getattr(model, "mla", None):
         notes["note"] = MLA_TOKEN_NOTE
     out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, quantized, write_repr=write_repr)
