@@ -7,6 +7,10 @@ For every op of a trace:
   (hardware counts, not SCALE-Sim's conventions). A PE that packs p MACs of a narrow
   format per cycle shortens the reduction (K) by p; a format with an explicit rate
   below 1 MAC/cycle stretches every cycle.
+* routed-expert GEMMs (dims ``experts_touched``: the builder's ``expert_*`` ops, the
+  parallel sharder's and moe_prune's): a grouped GEMM, one expert after the other, see
+  `expert_groups`: each touched expert's weights cross DRAM, its share of the routed rows
+  streams through them.
 * attention: its two matmuls (QK^T and PV, query heads of a GQA group packed into M)
   on the arrays, plus the softmax on the vector unit; fused, so K/V/Q/O cross DRAM once.
 * elementwise kinds: FLOPs on the vector unit, bytes through DRAM.
@@ -44,7 +48,8 @@ from hwmodels.systolic import dram_traffic, fold_geometry, gemm_cycles
 from workloads.formats import get_format
 from workloads.ops import ELEMENTWISE_FLOPS, Op, attended_pairs
 
-__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost", "GemmCost", "FPGA_AREA_NOTE"]
+__all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost", "GemmCost", "FPGA_AREA_NOTE",
+           "ExpertGroups", "expert_groups"]
 
 PSUM_BYTES = 4  # partial sums spilled between K-folds are fp32
 # an FPGA's "area" is what its PE arrays and buffers would take as standard cells, not the FPGA die
@@ -309,6 +314,65 @@ def _gemm_operands(op: Op):
     return _bytes_per(ta), _bytes_per(tb), _bytes_per(tc)
 
 
+@dataclass(frozen=True)
+class ExpertGroups:
+    """A routed-expert GEMM as the grouped GEMM a MoE kernel runs on the arrays."""
+    touched: float  # experts whose weights are loaded (expected count, as the trace's density)
+    pieces: tuple  # ((rows, experts), ...): experts with that many routed rows each; sum rows x experts = m
+    weight_bytes: float  # bytes per weight element of ONE expert (format, scales, any other density)
+    note: str | None = None
+
+
+def expert_groups(op: Op) -> ExpertGroups | None:
+    """The grouped GEMM of a routed-expert op (one that carries ``experts_touched`` in its dims);
+    None for any other op.
+
+    The trace's op is all routed rows at once: ``m`` = tokens x top_k token-expert rows, a weight
+    (E, k, n) whose ``density`` is the expected fraction of experts this step touches, E_touched / E
+    (workloads.moe.experts_touched: uniform top-k routing). The roofline prices exactly that: the
+    weight bytes of E_touched experts and 2 m n k FLOPs. A MoE kernel on the array runs one GEMM per
+    touched expert: that expert's k x n weights are loaded from DRAM (E_touched x k x n x bytes over
+    the step, the roofline's weight bytes) and the rows routed to it stream through them.
+
+    Token balance, the roofline's assumption made explicit: routing is uniform, so the m rows are
+    spread as evenly as they can be over the E_touched experts: r = m / E_touched rows each on
+    average, a fraction (r - floor r) of the experts with ceil(r) rows and the rest floor(r) (the
+    step's cycles are the expected sum over experts; an unbalanced router makes the busiest expert,
+    and the step, longer). Bytes per weight element of one expert are the op's weight bytes (every
+    weight tensor: codes, scales, per-tensor scales, any other density) over E_touched x k x n, so
+    the weights the model loads are the roofline's by construction. A trace with more touched
+    experts than rows (moe_prune's rounding of tokens x fractional top_k) loads only m experts:
+    said in the note."""
+    d = op.dims
+    if op.kind != "gemm" or "experts_touched" not in d:
+        return None
+    m, n, k, b = int(d["m"]), int(d["n"]), int(d["k"]), int(d.get("b", 1))
+    touched = float(d["experts_touched"])
+    if min(m, n, k, b) == 0 or touched <= 0:
+        return None
+    weight = sum(t.nbytes for t in op.inputs if t.role == "weight")
+    per_elem = weight / (touched * b * k * n)
+    note = None
+    if touched > m:
+        note = (f"{op.name}: {touched:.3g} experts touched by {m} routed rows; priced as {m} experts of one row "
+                f"each (weights of {m} experts loaded, not {touched:.3g})")
+        touched = float(m)
+    r = m / touched
+    lo = math.floor(r)
+    f = r - lo
+    pieces = ((lo, touched * (1.0 - f)),) + (((lo + 1, touched * f),) if f > 0 else ())
+    return ExpertGroups(touched=touched, pieces=pieces, weight_bytes=per_elem, note=note)
+
+
+def grouped_sum(counts, values):
+    """sum_i counts[i] x values[i], in one fixed order (scalars or numpy arrays alike: the
+    per-op and the vectorised paths combine expert pieces with the same operations)."""
+    acc = counts[0] * values[0]
+    for c, v in zip(counts[1:], values[1:]):
+        acc = acc + c * v
+    return acc
+
+
 def with_fills(sram: dict, dram: dict) -> dict:
     """SRAM accesses per buffer: the array side's (``sram``) plus each DRAM byte of that buffer once
     (fill from DRAM = one write, write-back to DRAM = one read)."""
@@ -362,6 +426,10 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         if min(m, n, k, b) == 0:
             return OpCost(latency_s=0.0, provenance="cycle-model", flops=0.0, notes=(f"{op.name}: empty GEMM",))
         ba, bb, bc = _gemm_operands(op)
+        groups = expert_groups(op)
+        if groups is not None:
+            notes.append(groups.note)
+            return _grouped(op, hw, cfg, ep, fmt, groups, n, k, b, ba, bc, notes)
         g = gemm_cost(m, n, k, b, fmt, cfg, ba, bb, bc, hw.main_memory.bandwidth_Bps / hw.clock_hz)
         details = {k_: getattr(g, k_) for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy",
                                                  "rate", "stream_chunk", "k_chunk", "split_dim",
@@ -409,6 +477,29 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
     note = f"{op.name}: {op.kind} is not modelled at cycle level; roofline estimate used"
     return OpCost(**{**c.__dict__, "provenance": "fallback:roofline (cycle level does not model "
                                                  f"{op.kind})", "notes": tuple(c.notes) + (note,)})
+
+
+def _grouped(op, hw, cfg, ep, fmt, groups: ExpertGroups, n, k, b, ba, bc, notes) -> OpCost:
+    """A routed-expert GEMM (`expert_groups`): one GEMM per touched expert, each mapped over the
+    arrays as any GEMM; cycles, MACs and bytes are the sum over experts, the pipeline's prologue is
+    the first expert's and its epilogue the last one's (the next expert's weights stream in while
+    the previous one computes)."""
+    bpc = hw.main_memory.bandwidth_Bps / hw.clock_hz
+    gs = [gemm_cost(rows, n, k, b, fmt, cfg, ba, groups.weight_bytes, bc, bpc) for rows, _ in groups.pieces]
+    cnt = [c for _, c in groups.pieces]
+    cycles = grouped_sum(cnt, [g.cycles for g in gs])
+    macs = grouped_sum(cnt, [g.macs for g in gs])
+    dram = {key: grouped_sum(cnt, [g.dram[key] for g in gs]) for key in gs[0].dram}
+    sram = {key: grouped_sum(cnt, [g.sram[key] for g in gs]) for key in gs[0].sram}
+    load = all(g.stationary_load_bound for g in gs)
+    details = {k_: getattr(gs[0], k_) for k_ in ("cycles_per_fold", "mapping_efficiency", "arrays_busy", "rate",
+                                                 "stream_chunk", "k_chunk", "split_dim")}
+    details.update(folds=grouped_sum(cnt, [g.folds for g in gs]), stationary_load_bound=load,
+                   experts_touched=groups.touched, expert_rows=[[rows, c] for rows, c in groups.pieces],
+                   expert_weight_bytes=groups.weight_bytes * k * n * b)
+    label = ("weight-load" if cfg.dataflow == "ws" else "input-load") if load else None
+    return _finish(op, hw, cfg, ep, fmt, cycles, 0.0, macs, dram, with_fills(sram, dram),
+                   gs[0].prologue_bytes, gs[-1].epilogue_bytes, details, notes, label)
 
 
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False) -> OpCost:

@@ -28,7 +28,7 @@ import numpy as np
 from hwmodels.accelerators import config_for
 from hwmodels.arith import DotProductUnit
 from hwmodels.cycle import (PSUM_BYTES, _bytes_per, _compute_format, _gemm_operands, applicable, area_breakdown,
-                            operand_notes)
+                            expert_groups, grouped_sum, operand_notes)
 from hwmodels.energy import WIRE_J_PER_BIT_MM, phy_area_mm2, sram_access_energy_per_byte, sram_area_mm2
 from hwmodels.spec import HardwareError, HardwareSpec
 from workloads.ops import ELEMENTWISE_FLOPS, attended_pairs
@@ -367,6 +367,12 @@ def _gemm_rows(ops, cfg, base, compute_fallback):
             if min(m, n, k, b) == 0:
                 plan.append(("empty", op, None, (note,)))
                 continue
+            groups = expert_groups(op)
+            if groups is not None:  # routed experts: one GEMM row per expert piece (hwmodels.cycle._grouped)
+                ba, _, bc = _gemm_operands(op)
+                rows = tuple((add(r, n, k, b, cfg.rate(fmt), ba, groups.weight_bytes, bc), c) for r, c in groups.pieces)
+                plan.append(("grouped", op, (fmt, rows), (note,) + operand_notes(op, fmt, cfg) + (groups.note,)))
+                continue
             plan.append(("gemm", op, (fmt, add(m, n, k, b, cfg.rate(fmt), *_gemm_operands(op))),
                          (note,) + operand_notes(op, fmt, cfg)))
         elif op.kind == "attention":
@@ -468,6 +474,8 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
             lat[i], en[i] = _finish(c, fmt, res["cycles"][r], 0.0, int(res["macs"][r, 0]),
                                     tuple(x[r] for x in res["dram"]), tuple(zip(s, (c.ej_i, c.ej_f, c.ej_o))),
                                     res["prologue"][r], res["epilogue"][r])
+        elif kind == "grouped":
+            lat[i], en[i] = _grouped(c, info, res)
         elif kind == "attention":
             lat[i], en[i] = _attention(c, op, info, res)
         elif kind == "vector":
@@ -499,3 +507,15 @@ def _attention(c: _Cfg, op, info, res):
     sram = tuple(((a[i1] + a[i2]) * frac + d, ej) for a, d, ej in zip(res["sram"], dram, (c.ej_i, c.ej_f, c.ej_o)))
     macs = (int(res["macs"][i1, 0]) + int(res["macs"][i2, 0])) * frac
     return _finish(c, fmt, cycles, vec, macs, dram, sram, res["prologue"][i1], res["epilogue"][i2])
+
+
+def _grouped(c: _Cfg, info, res):
+    """hwmodels.cycle._grouped per variant: the expert pieces summed in the same order."""
+    fmt, rows = info
+    idx, cnt = [r for r, _ in rows], [x for _, x in rows]
+    cycles = grouped_sum(cnt, [res["cycles"][r] for r in idx])
+    macs = grouped_sum(cnt, [int(res["macs"][r, 0]) for r in idx])
+    dram = tuple(grouped_sum(cnt, [d[r] for r in idx]) for d in res["dram"])
+    sram = tuple(grouped_sum(cnt, [x[r] for r in idx]) for x in res["sram"])
+    s = tuple((x + d, ej) for x, d, ej in zip(sram, dram, (c.ej_i, c.ej_f, c.ej_o)))  # + fills / write-backs
+    return _finish(c, fmt, cycles, 0.0, macs, dram, s, res["prologue"][idx[0]], res["epilogue"][idx[-1]])
