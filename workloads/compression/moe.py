@@ -133,9 +133,12 @@ def apply_resmoe(trace, model, recipe):
             V = TensorSpec(f"{op.name}.residual_v", (E, r, n), w.fmt, "weight", w.density)
             stored = [U, V]
             mid = TensorSpec(f"{op.name}.residual_mid", (m, r), "bf16")
-            resid = [Op(f"{op.name}.residual_u", "gemm", {"m": m, "n": r, "k": kk}, (op.inputs[0], U), (mid,),
+            # the routed-expert dims of the op they replace: a per-expert residual is read only for the
+            # experts the batch touches (the cycle level groups them as it does the expert GEMM)
+            routed = {k: op.dims[k] for k in ("experts", "experts_touched", "top_k") if k in op.dims}
+            resid = [Op(f"{op.name}.residual_u", "gemm", {"m": m, "n": r, "k": kk, **routed}, (op.inputs[0], U), (mid,),
                         compute_fmt=op.compute_fmt, **common),
-                     Op(f"{op.name}.residual_v", "gemm", {"m": m, "n": n, "k": r}, (mid, V), op.outputs,
+                     Op(f"{op.name}.residual_v", "gemm", {"m": m, "n": n, "k": r, **routed}, (mid, V), op.outputs,
                         compute_fmt=op.compute_fmt, **common)]
         perm = Op(f"{op.name}.permute", "copy", {"rows": m, "cols": n},
                   (TensorSpec(f"{op.name}.bar_rows", (m, n), "bf16"),),
