@@ -311,7 +311,17 @@ def _gemm_operands(op: Op):
     ta = a[0] if a else ins[0]
     tb = w[0] if w else (ins[1] if len(ins) > 1 else ins[0])
     tc = op.outputs[0] if op.outputs else ta
-    return _bytes_per(ta), _bytes_per(tb), _bytes_per(tc)
+    return _bytes_per(ta), _weight_bytes_per(op, w) if w else _bytes_per(tb), _bytes_per(tc)
+
+
+def _weight_bytes_per(op: Op, w) -> float:
+    """Bytes per weight element of a GEMM: every stored weight tensor (SpQR's codes + statistics, NVFP4's
+    per-tensor scale, ...) over b x k x n, so the weights that cross DRAM are the roofline's bytes (the first
+    tensor's format alone missed SpQR's statistics and NVFP4's 4 B scale)."""
+    d = op.dims
+    if op.kind != "gemm" or any(t.role != "weight" for t in w):
+        return _bytes_per(w[0])
+    return sum(t.nbytes for t in w) / (int(d.get("b", 1)) * int(d["k"]) * int(d["n"]))
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,21 @@ def test_variants_path_equals_the_per_op_model_on_moe(phase, batch, seq, base_ov
         assert [c.latency_s for c in costs] == res["latency_s"][:, j].tolist()  # bit for bit
         assert [c.energy_j for c in costs] == res["energy_j"][:, j].tolist()
     assert not any(math.isnan(x) for x in res["total_latency_s"])
+
+
+@pytest.mark.parametrize("kw,tensors", [({"recipe": "spqr3"}, 3), ({"weights": "nvfp4"}, 1)])
+def test_dense_gemm_loads_every_stored_weight_tensor(kw, tensors):
+    """Every stored weight tensor crosses DRAM at the cycle level, as in the roofline: SpQR's codes + two
+    statistics tensors (Llama-3-8B q_proj 6,291,456 + 786,432 + 524,288 = 7,602,176 B; before, the codes'
+    format alone priced the whole matrix) and NVFP4's 4 B per-tensor scale (9,437,184 + 4 B)."""
+    hw = cosim.load_hw("mx_systolic_128")
+    tr = cosim.build_trace("llama3_8b", "decode", 4, 2048, **kw)
+    costs, _ = estimate_ops(tr.ops, hw, "cycle", True)
+    op, c = next((o, c) for o, c in zip(tr.ops, costs) if o.name == "q_proj")
+    w = [t for t in op.inputs if t.role == "weight"]
+    assert len(w) == tensors
+    assert c.details["dram_bytes"]["filter"] == pytest.approx(sum(t.nbytes for t in w), rel=1e-12)
+    if "recipe" in kw:
+        assert sum(t.nbytes for t in w) == 7_602_176
+    else:
+        assert sum(t.nbytes for t in w) == 4096 * 4096 * 4.5 / 8 + 4
