@@ -162,6 +162,8 @@ class _Builder:
         ckpt = m.weights_format is not None and str(wf).strip().lower() == m.weights_format
         self.embed_fmt = (m.embed_format if ckpt else None) or wf
         self.head_fmt = self.embed_fmt if m.tie_embeddings else (m.lm_head_format if ckpt else None) or wf
+        # gpt-oss MXFP4 keeps the attention projections and the router in torch_dtype (ModelSpec.attn_format)
+        self.attn_fmt = (m.attn_format if ckpt else None) or wf
         # GPTQ's g_idx (m.g_idx_bits per input channel of each quantized Linear, a quantized lm_head too):
         # stored beside the checkpoint's own format only; another weights format prices no index
         head_in = m.hidden if (not m.tie_embeddings and self.head_fmt == wf) else 0
@@ -223,9 +225,10 @@ class _Builder:
 
     def attention_block(self):
         m, T, L, h = self.m, self.T, self.m.layers, self.m.hidden
-        ops = [self.gemm("q_proj", m.q_dim, h, L, "attn"),
-               self.gemm("k_proj", m.kv_dim, h, L, "attn"),
-               self.gemm("v_proj", m.kv_dim, h, L, "attn")]
+        af = None if self.attn_fmt == self.wf else self.attn_fmt
+        ops = [self.gemm("q_proj", m.q_dim, h, L, "attn", wfmt=af),
+               self.gemm("k_proj", m.kv_dim, h, L, "attn", wfmt=af),
+               self.gemm("v_proj", m.kv_dim, h, L, "attn", wfmt=af)]
         if m.qk_norm and m.qk_norm_per_head:  # Qwen3 / Gemma-3: RMSNorm over every q and k head before RoPE
             ops += [self.ew("q_norm", "rmsnorm", T * m.heads, m.head_dim, L, "attn", weight_cols=m.head_dim),
                     self.ew("k_norm", "rmsnorm", T * m.kv_heads, m.head_dim, L, "attn", weight_cols=m.head_dim)]
@@ -235,7 +238,7 @@ class _Builder:
         ops += [self.ew("rope", "rope", T, m.q_dim + m.kv_dim, L, "attn"),
                self.ew("kv_write", "copy", T, 2 * m.kv_dim, L, "attn", out_role="kv", out_fmt=self.kf)]
         ops += self.attend(m.heads, m.kv_heads, m.head_dim, m.head_dim, L, kv_role="kv", shared_latent=False)
-        ops.append(self.gemm("o_proj", h, m.heads * m.head_dim, L, "attn"))
+        ops.append(self.gemm("o_proj", h, m.heads * m.head_dim, L, "attn", wfmt=af))
         return ops
 
     def mla_attention(self):
@@ -331,11 +334,11 @@ class _Builder:
     def moe_block(self):
         m, T, h, e = self.m, self.T, self.m.hidden, self.m.moe
         L = m.moe_layers
-        router_w = TensorSpec("router.weight", (h, e.num_experts), self.wf, "weight")
+        router_w = TensorSpec("router.weight", (h, e.num_experts), self.attn_fmt, "weight")
         ops = [self.ew("mlp_norm", m.norm, T, h, L, "moe", weight_cols=h),
                Op("router", "moe_router", {"tokens": T, "experts": e.num_experts, "hidden": h},
                   (self.act("router.in", T, h), router_w), (self.act("router.out", T, e.num_experts),),
-                  self.gemm_fmt, L, self.phase, "moe")]
+                  wider_format(self.af, self.attn_fmt), L, self.phase, "moe")]
         touched = experts_touched(e.num_experts, e.top_k, T)
         extra = {"experts": e.num_experts, "experts_touched": touched, "top_k": e.top_k}
         ops += self.mlp("expert_", e.expert_intermediate, L, "moe", m=T * e.top_k,
