@@ -526,6 +526,28 @@ def _hf_name(cfg: dict, outer: dict, path: Path) -> str:
     return path.stem
 
 
+def _hf_quant(quant: dict, cfg: dict, outer: dict, src: str, d: dict) -> None:
+    """The checkpoint's stored formats from its quantization_config (workloads.hf_quant)."""
+    from workloads.hf_quant import declared_weights, ignore_note, table_dtype, unquantized_formats
+    d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
+    dtype, how = table_dtype(cfg, src, outer)
+    d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
+    if quant.get("quant_method") == "mxfp4":  # modules_to_not_convert: what stays in torch_dtype
+        from workloads.hf_quant import mxfp4_unconverted
+        kept = mxfp4_unconverted(quant, src)
+        d["lm_head_format"] = dtype if "lm_head" in kept else None
+        if "attention" in kept:
+            d["attn_format"] = dtype
+            d["weights_origin"] += f"; attention and router {dtype} (modules_to_not_convert)"
+    d["weights_origin"] += ignore_note(quant, src, d["weights_format"], cfg)
+    if quant.get("quant_method") == "gptq":  # g_idx stored whatever desc_act (workloads.hf_quant.G_IDX_BITS)
+        from workloads.hf_quant import G_IDX_BITS
+        d["g_idx_bits"] = G_IDX_BITS
+        d["weights_origin"] += "; g_idx (int32 per input channel of each Linear) counted"
+    if how != "torch_dtype":  # a default that sets bytes: said in the note
+        d["weights_origin"] += f"; {how}"
+
+
 def model_from_hf_config(path: str | Path) -> ModelSpec:
     """Read a Hugging Face config.json (as JSON data only)."""
     from workloads.schema import check_hf_fields
@@ -572,24 +594,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         del d["sliding_window"]
     _hf_extras(cfg, d)
     if quant is not None:
-        from workloads.hf_quant import declared_weights, ignore_note, table_dtype, unquantized_formats
-        d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
-        dtype, how = table_dtype(cfg, src, outer)
-        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
-        if quant.get("quant_method") == "mxfp4":  # modules_to_not_convert: what stays in torch_dtype
-            from workloads.hf_quant import mxfp4_unconverted
-            kept = mxfp4_unconverted(quant, src)
-            d["lm_head_format"] = dtype if "lm_head" in kept else None
-            if "attention" in kept:
-                d["attn_format"] = dtype
-                d["weights_origin"] += f"; attention and router {dtype} (modules_to_not_convert)"
-        d["weights_origin"] += ignore_note(quant, src, d["weights_format"], cfg)
-        if quant.get("quant_method") == "gptq":  # g_idx stored whatever desc_act (workloads.hf_quant.G_IDX_BITS)
-            from workloads.hf_quant import G_IDX_BITS
-            d["g_idx_bits"] = G_IDX_BITS
-            d["weights_origin"] += "; g_idx (int32 per input channel of each Linear) counted"
-        if how != "torch_dtype":  # a default that sets bytes: said in the note
-            d["weights_origin"] += f"; {how}"
+        _hf_quant(quant, cfg, outer, src, d)
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
     if experts:
         shared = cfg.get("n_shared_experts") or 0

@@ -160,6 +160,7 @@ def _layer_params(model: ModelSpec, L: Layout, moe: bool) -> float:
         kvd = _kv_local(model, t) * model.head_dim
         bias = (model.q_dim / t + 2 * kvd) if model.qkv_bias else 0
         attn = h * model.q_dim / t + 2 * h * kvd + model.q_dim / t * h + bias
+        attn += model.heads / t if model.attn_sinks else 0  # gpt-oss: one sink per head, split with the heads
     total = attn + 2 * h
     if not moe:
         return total + model.mlp_params(model.intermediate) / t
