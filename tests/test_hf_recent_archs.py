@@ -188,3 +188,41 @@ def test_gemma3_multimodal_config_saved_text_config_alone_needs_its_head_dim(tmp
               "rope_scaling": {"factor": 8.0, "rope_type": "linear"}}
     with pytest.raises(InputError, match="head_dim: got missing"):
         model_from_hf_config(_write(tmp_path, sparse))
+
+
+MISTRAL_SMALL_24B = {"architectures": ["MistralForCausalLM"], "model_type": "mistral", "hidden_size": 5120,
+                     "intermediate_size": 32768, "num_hidden_layers": 40, "num_attention_heads": 32,
+                     "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 131072,
+                     "max_position_embeddings": 32768, "sliding_window": None, "tie_word_embeddings": False}
+
+
+@pytest.mark.parametrize("cfg, drop, field, guess", [
+    # MistralConfig defaults 8 KV heads, Qwen3-MoE 32 (4 published), gpt-oss 8: never num_attention_heads
+    (MISTRAL_SMALL_24B, "num_key_value_heads", "num_key_value_heads", "32 KV heads (MHA) for 8"),
+    (QWEN3_30B_A3B, "num_key_value_heads", "num_key_value_heads", "32 KV heads for 4"),
+    (QWEN3_30B_A3B, "num_experts_per_tok", "num_experts_per_tok", "top-2 for top-8"),
+    (GPT_OSS_20B, "num_experts_per_tok", "num_experts_per_tok", "top-2 for top-4"),
+    (QWEN3_30B_A3B, "moe_intermediate_size", "moe_intermediate_size", "experts 6144 wide for 768"),
+])
+def test_kv_heads_top_k_and_expert_width_left_to_defaults_are_refused(tmp_path, cfg, drop, field, guess):
+    # each was loaded with the importer's guess (`guess`), silently
+    with pytest.raises(InputError) as e:
+        model_from_hf_config(_write(tmp_path, {k: v for k, v in cfg.items() if k != drop}))
+    assert f"config.json: {field}: got missing; expected present" in str(e.value)
+
+
+def test_mistral_small_3_loads_with_the_published_count(tmp_path):
+    m = model_from_hf_config(_write(tmp_path, MISTRAL_SMALL_24B))  # mistralai/Mistral-Small-24B-Base-2501
+    layer = 5120 * (4096 + 2 * 1024) + 4096 * 5120 + 3 * 5120 * 32768 + 2 * 5120
+    assert m.params == 40 * layer + 2 * 131072 * 5120 + 5120
+    assert abs(m.params / 23.57e9 - 1) <= 0.005  # model card: 24 B; safetensors 23.57 B
+
+
+def test_embeddinggemma_bidirectional_attention_is_refused(tmp_path):
+    with pytest.raises(InputError, match="use_bidirectional_attention: got True"):
+        model_from_hf_config(_write(tmp_path, {**GEMMA3_1B, "use_bidirectional_attention": True}))
+
+
+def test_gemma3_without_an_activation_key_takes_the_class_default(tmp_path):
+    cfg = {k: v for k, v in GEMMA3_1B.items() if k != "hidden_activation"}
+    assert model_from_hf_config(_write(tmp_path, cfg)).activation == "gelu_tanh"  # was silu (SwiGLU)

@@ -412,6 +412,13 @@ def _hf_refuse(cfg: dict, src: str, pre: str = "") -> None:
 # for 256; a missing window would price every layer as full attention)
 _DECOUPLED_HEAD_DIM = ("gemma", "gemma2", "gemma3_text", "qwen3", "qwen3_moe", "gpt_oss")
 _NEEDS_WINDOW = ("gemma2", "gemma3_text", "gpt_oss")  # every checkpoint slides some layers
+# num_key_value_heads: these classes default it to a number (Mistral 8, Gemma-2 16 with 8 heads, gpt-oss 8,
+# Qwen2/3 32...), not to num_attention_heads as Llama, Phi-3 and OLMo-2 do
+_KV_HEADS_DEFAULTED = ("gemma", "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "qwen2", "qwen2_moe",
+                       "qwen3", "qwen3_moe")
+# moe_intermediate_size: these classes default it (Qwen2-MoE 1408, Qwen3-MoE 768, DeepSeek 1407); Mixtral and
+# gpt-oss have no such key, their experts are intermediate_size wide
+_MOE_WIDTH_DEFAULTED = ("qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3")
 _PATTERN_KEYS = ("layer_types", "sliding_window_pattern", "_sliding_window_pattern")
 
 
@@ -425,6 +432,20 @@ def _refuse_missing_defaults(cfg: dict, src: str, pre: str) -> None:
         require(cfg.get("sliding_window") is not None, src, pre + "sliding_window", None,
                 f"present for model_type {mt} (its local layers attend to a window; without it every layer "
                 f"would be priced as full attention)")
+    if mt in _KV_HEADS_DEFAULTED:
+        require(cfg.get("num_key_value_heads") is not None, src, pre + "num_key_value_heads", None,
+                f"present for model_type {mt} (transformers' default for it is not num_attention_heads, and it "
+                f"sets the KV cache and the k/v projections)")
+    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
+    if experts:
+        require(cfg.get("num_experts_per_tok") is not None, src, pre + "num_experts_per_tok", None,
+                "present in a mixture-of-experts config (the experts each token runs are not guessed)")
+        if mt in _MOE_WIDTH_DEFAULTED:
+            require(cfg.get("moe_intermediate_size") is not None, src, pre + "moe_intermediate_size", None,
+                    f"present for model_type {mt} (its experts are not intermediate_size wide)")
+    if mt == "gemma3_text" and cfg.get("use_bidirectional_attention"):
+        require(False, src, pre + "use_bidirectional_attention", True,
+                "false or absent (EmbeddingGemma's bidirectional encoder attention is not modelled)")
     if mt in ("gemma3_text", "gpt_oss"):
         require(any(cfg.get(k) is not None for k in _PATTERN_KEYS), src, pre + "layer_types", None,
                 f"present for model_type {mt}, or sliding_window_pattern (which layers slide and which attend "
@@ -472,7 +493,9 @@ def _rope_extended(cfg: dict, max_pos: int, src: str, pre: str = "") -> int:
 def _hf_extras(cfg: dict, d: dict) -> None:
     """The fields beyond the plain decoder shape (see ModelSpec's second block)."""
     mt = cfg.get("model_type")
-    act = cfg.get("hidden_activation") or cfg.get("hidden_act") or "silu"
+    # absent both keys: the class's default (Gemma-2 / Gemma-3: gelu_pytorch_tanh; the others silu)
+    act = cfg.get("hidden_activation") or cfg.get("hidden_act") or (
+        "gelu_pytorch_tanh" if mt in ("gemma2", "gemma3_text") else "silu")
     if mt == "gemma" and not cfg.get("hidden_activation"):
         # Gemma 1.0 configs shipped "hidden_act": "gelu" (exact erf), but the model was trained with
         # the tanh approximation; HF's GemmaMLP used gelu_pytorch_tanh whenever hidden_activation was
@@ -600,7 +623,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         shared = cfg.get("n_shared_experts") or 0
         moe_inter = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
         shared_inter = cfg.get("shared_expert_intermediate_size") or shared * (moe_inter or 0)
-        d["moe"] = {"num_experts": experts, "top_k": cfg.get("num_experts_per_tok", 2),
+        d["moe"] = {"num_experts": experts, "top_k": cfg["num_experts_per_tok"],
                     "expert_intermediate": moe_inter, "shared_experts": shared or (1 if shared_inter else 0),
                     "shared_intermediate": shared_inter,
                     "first_dense_layers": cfg.get("first_k_dense_replace", 0) or 0}
