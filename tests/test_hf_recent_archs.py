@@ -226,3 +226,33 @@ def test_embeddinggemma_bidirectional_attention_is_refused(tmp_path):
 def test_gemma3_without_an_activation_key_takes_the_class_default(tmp_path):
     cfg = {k: v for k, v in GEMMA3_1B.items() if k != "hidden_activation"}
     assert model_from_hf_config(_write(tmp_path, cfg)).activation == "gelu_tanh"  # was silu (SwiGLU)
+
+
+def test_granite_multipliers_are_ops_and_the_count_is_the_published_one():
+    m = model_from_hf_config(DATA / "granite3_3_8b.json")
+    assert (m.embed_multiplier, m.residual_multiplier, m.logit_scale, m.tie_embeddings) == (12.0, 0.22, 16.0, True)
+    # 40 x (q, k, v, o 4096 x (4096 + 2 x 1024) + 4096 x 4096, SwiGLU 3 x 4096 x 12800, 2 norms) + tied 49159 x 4096
+    layer = 4096 * (4096 + 2 * 1024) + 4096 * 4096 + 3 * 4096 * 12800 + 2 * 4096
+    assert m.params == 40 * layer + 49159 * 4096 + 4096 == 8_170_864_640
+    assert abs(m.params / 8.17e9 - 1) <= 0.005  # model card (ibm-granite/granite-3.3-8b-instruct): 8.17 B
+    t = cosim.build_trace(m, "decode", 2, 1024)
+    ops = {op.name: op for op in t.ops}
+    # embeddings x 12, each branch x 0.22 before its residual add, logits / 16: one multiply per element
+    assert (ops["embed_scale"].kind, ops["embed_scale"].flops, ops["embed_scale"].repeat) == ("mul", 2 * 4096, 1)
+    for name in ("attn_residual_scale", "mlp_residual_scale"):
+        assert ops[name].flops == 2 * 4096 and ops[name].repeat == 40
+    assert ops["logit_scale"].flops == 2 * 49159
+    names = [op.name for op in t.ops]
+    assert names.index("attn_residual_scale") + 1 == names.index("attn_residual")
+    assert names.index("mlp_residual_scale") + 1 == names.index("mlp_residual")
+    # under TP the branch scales follow the residual adds (replicated rows), not left unsharded
+    p = cosim.build_trace(m, "decode", 2, 1024, parallel={"tp": 2})
+    assert not {"attn_residual_scale", "mlp_residual_scale"} & set(p.meta["parallel"]["unsharded_ops"])
+
+
+def test_granite_without_the_multiplier_keys_still_runs_them_at_one(tmp_path):
+    cfg = json.loads((DATA / "granite3_3_8b.json").read_text())
+    for k in ("embedding_multiplier", "residual_multiplier", "logits_scaling"):
+        cfg.pop(k)
+    m = model_from_hf_config(_write(tmp_path, cfg))  # GraniteConfig's defaults 1.0: the multiplies still run
+    assert (m.embed_multiplier, m.residual_multiplier, m.logit_scale) == (1.0, 1.0, 1.0)

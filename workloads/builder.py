@@ -215,6 +215,16 @@ class _Builder:
                              wfmt=None if self.head_fmt == self.wf else self.head_fmt))
         if m.logit_softcap:  # Gemma-2: cap * tanh(logits / cap) over the vocabulary
             ops.append(self.ew("logit_softcap", "softcap", self.B, m.vocab, 1, "head"))
+        if m.embed_multiplier is not None:  # Granite: embeddings x embedding_multiplier
+            ops.insert(1, self.ew("embed_scale", "mul", T, h, 1, "embed"))
+        if m.logit_scale is not None:  # Granite: logits / logits_scaling
+            ops.append(self.ew("logit_scale", "mul", self.B, m.vocab, 1, "head"))
+        if m.residual_multiplier is not None:  # Granite: each branch x residual_multiplier before its add
+            for res in ("attn_residual", "mlp_residual"):
+                at = next((i for i, op in enumerate(ops) if op.name == res), None)
+                if at is not None:
+                    o = ops[at]
+                    ops.insert(at, self.ew(f"{res}_scale", "mul", T, h, o.repeat, o.group))
         if m.norms_per_layer == 4:  # Gemma-2: a post-norm after attention and after the MLP
             at = next(i for i, op in enumerate(ops) if op.name == "attn_residual")
             ops.insert(at, self.ew("attn_post_norm", m.norm, T, h, L, "attn", weight_cols=h))

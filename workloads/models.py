@@ -79,6 +79,13 @@ class ModelSpec:
     # parameters are counted; under the fused-attention FLOP convention, 2(d + dv) per attended
     # pair with the softmax uncounted, a sink is a score without a dot product or a value row)
     attn_sinks: bool = False
+    # Granite: the embedding output times embedding_multiplier, each attention / MLP branch times
+    # residual_multiplier before its residual add, the logits divided by logits_scaling; each a
+    # `mul` op over its tensor (transformers' GraniteModel runs them whatever their value; None:
+    # the model has no such step). attention_multiplier replaces 1/sqrt(head_dim): no extra op
+    embed_multiplier: float | None = None
+    residual_multiplier: float | None = None
+    logit_scale: float | None = None
     # the format the checkpoint stores its weights in (HF quantization_config; workloads.hf_quant):
     # build_trace's default when the caller names none. None: not declared (bf16 is assumed)
     weights_format: str | None = None
@@ -341,7 +348,7 @@ def _check_extras(data: dict, src: str) -> None:
                 "silu (SwiGLU), gelu or gelu_tanh (GeGLU)")
     if "norms_per_layer" in data:
         require(data["norms_per_layer"] in (2, 4), src, "norms_per_layer", data["norms_per_layer"], "2 or 4")
-    for key in ("attn_softcap", "logit_softcap"):
+    for key in ("attn_softcap", "logit_softcap", "embed_multiplier", "residual_multiplier", "logit_scale"):
         v = data.get(key)
         require(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0), src, key, v,
                 "a positive number or null")
@@ -367,7 +374,8 @@ def _check_extras(data: dict, src: str) -> None:
 # (PretrainedConfig's own default is True, so an unknown type without the key is refused)
 _TIE_DEFAULT = {"llama": False, "mistral": False, "mixtral": False, "qwen2": False, "qwen2_moe": False,
                 "qwen3": False, "qwen3_moe": False, "phi3": False, "deepseek_v2": False, "deepseek_v3": False,
-                "gemma": True, "gemma2": True, "gemma3_text": True, "olmo2": False, "gpt_oss": False}
+                "gemma": True, "gemma2": True, "gemma3_text": True, "olmo2": False, "gpt_oss": False,
+                "granite": False}
 # the model types the importer models (an allow-list: any other type is refused by name, since
 # an unknown architecture with Llama-like keys would be counted as a Llama -- e.g. ERNIE-4.5-MoE's
 # moe_num_experts ignored (3.35 B for 21.8 B), Phi-2 / GPT-NeoX's plain MLP + LayerNorm biases as
@@ -523,6 +531,10 @@ def _hf_extras(cfg: dict, d: dict) -> None:
         d["mtp_layers"] = int(cfg["num_nextn_predict_layers"])
     if cfg.get("topk_method") == "noaux_tc":
         d["router_bias"] = True
+    if mt == "granite":  # GraniteModel / GraniteDecoderLayer / GraniteForCausalLM (class defaults 1.0)
+        for key, field in (("embedding_multiplier", "embed_multiplier"), ("residual_multiplier", "residual_multiplier"),
+                           ("logits_scaling", "logit_scale")):
+            d[field] = cfg.get(key, 1.0)
     if mt == "gpt_oss":  # GptOssTopKRouter has a bias; GptOssExperts gate_up_proj_bias and down_proj_bias;
         d["router_bias"] = d["mlp_bias"] = d["attn_sinks"] = True  # GptOssAttention.sinks (one per head)
     if d.get("sliding_window"):

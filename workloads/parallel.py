@@ -302,7 +302,8 @@ class _Sharder:
             w = _scale(op.inputs[0], 0, 1, t)  # vocab-parallel: each rank gathers its vocabulary's rows
             kind = "reducescatter" if sp else "allreduce"
             return [op.with_(inputs=(w,))] + ([self.coll(f"embed_{kind}", kind, self.T, 1, "embed")] if t > 1 else [])
-        if name in ("attn_norm", "attn_residual") or (name in ("mlp_norm", "mlp_residual") and g == "mlp"):
+        if name in ("attn_norm", "attn_residual", "attn_residual_scale") or (
+                name in ("mlp_norm", "mlp_residual", "mlp_residual_scale") and g == "mlp"):
             pre = _rows(op, rows_sp) if sp else op
             post = self.tp_gather(name.split("_")[0], op.repeat, g) if name.endswith("norm") else []
             return [pre] + post
