@@ -162,6 +162,8 @@ class _Builder:
         ckpt = m.weights_format is not None and str(wf).strip().lower() == m.weights_format
         self.embed_fmt = (m.embed_format if ckpt else None) or wf
         self.head_fmt = self.embed_fmt if m.tie_embeddings else (m.lm_head_format if ckpt else None) or wf
+        # gpt-oss MXFP4 keeps the attention projections and the router in torch_dtype (ModelSpec.attn_format)
+        self.attn_fmt = (m.attn_format if ckpt else None) or wf
         # GPTQ's g_idx (m.g_idx_bits per input channel of each quantized Linear, a quantized lm_head too):
         # stored beside the checkpoint's own format only; another weights format prices no index
         head_in = m.hidden if (not m.tie_embeddings and self.head_fmt == wf) else 0
@@ -213,6 +215,16 @@ class _Builder:
                              wfmt=None if self.head_fmt == self.wf else self.head_fmt))
         if m.logit_softcap:  # Gemma-2: cap * tanh(logits / cap) over the vocabulary
             ops.append(self.ew("logit_softcap", "softcap", self.B, m.vocab, 1, "head"))
+        if m.embed_multiplier is not None:  # Granite: embeddings x embedding_multiplier
+            ops.insert(1, self.ew("embed_scale", "mul", T, h, 1, "embed"))
+        if m.logit_scale is not None:  # Granite: logits / logits_scaling
+            ops.append(self.ew("logit_scale", "mul", self.B, m.vocab, 1, "head"))
+        if m.residual_multiplier is not None:  # Granite: each branch x residual_multiplier before its add
+            for res in ("attn_residual", "mlp_residual"):
+                at = next((i for i, op in enumerate(ops) if op.name == res), None)
+                if at is not None:
+                    o = ops[at]
+                    ops.insert(at, self.ew(f"{res}_scale", "mul", T, h, o.repeat, o.group))
         if m.norms_per_layer == 4:  # Gemma-2: a post-norm after attention and after the MLP
             at = next(i for i, op in enumerate(ops) if op.name == "attn_residual")
             ops.insert(at, self.ew("attn_post_norm", m.norm, T, h, L, "attn", weight_cols=h))
@@ -223,9 +235,10 @@ class _Builder:
 
     def attention_block(self):
         m, T, L, h = self.m, self.T, self.m.layers, self.m.hidden
-        ops = [self.gemm("q_proj", m.q_dim, h, L, "attn"),
-               self.gemm("k_proj", m.kv_dim, h, L, "attn"),
-               self.gemm("v_proj", m.kv_dim, h, L, "attn")]
+        af = None if self.attn_fmt == self.wf else self.attn_fmt
+        ops = [self.gemm("q_proj", m.q_dim, h, L, "attn", wfmt=af),
+               self.gemm("k_proj", m.kv_dim, h, L, "attn", wfmt=af),
+               self.gemm("v_proj", m.kv_dim, h, L, "attn", wfmt=af)]
         if m.qk_norm and m.qk_norm_per_head:  # Qwen3 / Gemma-3: RMSNorm over every q and k head before RoPE
             ops += [self.ew("q_norm", "rmsnorm", T * m.heads, m.head_dim, L, "attn", weight_cols=m.head_dim),
                     self.ew("k_norm", "rmsnorm", T * m.kv_heads, m.head_dim, L, "attn", weight_cols=m.head_dim)]
@@ -235,7 +248,7 @@ class _Builder:
         ops += [self.ew("rope", "rope", T, m.q_dim + m.kv_dim, L, "attn"),
                self.ew("kv_write", "copy", T, 2 * m.kv_dim, L, "attn", out_role="kv", out_fmt=self.kf)]
         ops += self.attend(m.heads, m.kv_heads, m.head_dim, m.head_dim, L, kv_role="kv", shared_latent=False)
-        ops.append(self.gemm("o_proj", h, m.heads * m.head_dim, L, "attn"))
+        ops.append(self.gemm("o_proj", h, m.heads * m.head_dim, L, "attn", wfmt=af))
         return ops
 
     def mla_attention(self):
@@ -331,11 +344,11 @@ class _Builder:
     def moe_block(self):
         m, T, h, e = self.m, self.T, self.m.hidden, self.m.moe
         L = m.moe_layers
-        router_w = TensorSpec("router.weight", (h, e.num_experts), self.wf, "weight")
+        router_w = TensorSpec("router.weight", (h, e.num_experts), self.attn_fmt, "weight")
         ops = [self.ew("mlp_norm", m.norm, T, h, L, "moe", weight_cols=h),
                Op("router", "moe_router", {"tokens": T, "experts": e.num_experts, "hidden": h},
                   (self.act("router.in", T, h), router_w), (self.act("router.out", T, e.num_experts),),
-                  self.gemm_fmt, L, self.phase, "moe")]
+                  wider_format(self.af, self.attn_fmt), L, self.phase, "moe")]
         touched = experts_touched(e.num_experts, e.top_k, T)
         extra = {"experts": e.num_experts, "experts_touched": touched, "top_k": e.top_k}
         ops += self.mlp("expert_", e.expert_intermediate, L, "moe", m=T * e.top_k,

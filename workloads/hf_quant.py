@@ -105,8 +105,12 @@ def declared_weights(qc, src: str) -> tuple[str, str]:
                           True)
     elif method == "compressed-tensors":
         name = _compressed_tensors(qc, src)
+    elif method == "mxfp4":
+        # transformers' Mxfp4Config (gpt-oss): FP4 E2M1 blocks of 32 with an E8M0 scale (OCP MX);
+        # the modules it leaves out are read by mxfp4_unconverted
+        name = "mxfp4"
     else:
-        _bad(src, "quant_method", method, "one of fp8, gptq, awq, compressed-tensors")
+        _bad(src, "quant_method", method, "one of fp8, gptq, awq, compressed-tensors, mxfp4")
     return name, f"config.json quantization_config: {method}"
 
 
@@ -211,3 +215,29 @@ def ignore_note(qc: dict, src: str, fmt: str, cfg: dict | None = None) -> str:
     if said:
         parts.append(f"ignore also names {', '.join(said)}")
     return "".join(f"; {p}" for p in parts)
+
+
+# modules_to_not_convert entries of an MXFP4 checkpoint (openai/gpt-oss-20b and -120b config.json)
+# and what each keeps in torch_dtype: the attention projections, the router, the embedding, the lm_head
+_MXFP4_KEPT = {"model.layers.*.self_attn": "attention", "model.layers.*.mlp.router": "router",
+               "model.embed_tokens": "embedding", "lm_head": "lm_head"}
+
+
+def mxfp4_unconverted(qc: dict, src: str) -> set[str]:
+    """What an MXFP4 quantization_config keeps unquantized ({"attention", "router", "embedding",
+    "lm_head"}, from modules_to_not_convert). Any other entry is refused by name: the trace
+    can keep only these in the unquantized dtype, and pricing a module named there as MXFP4
+    would understate its bytes about 3.8x. Attention and router are kept together or not at
+    all (one format field holds both)."""
+    entries = qc.get("modules_to_not_convert") or []
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        _bad(src, "modules_to_not_convert", entries, "a list of module names")
+    for e in entries:
+        if e not in _MXFP4_KEPT:
+            _bad(src, "modules_to_not_convert", e, f"one of {', '.join(_MXFP4_KEPT)} (other modules kept "
+                 f"unquantized are not modelled)")
+    kept = {_MXFP4_KEPT[e] for e in entries}
+    if ("attention" in kept) != ("router" in kept):
+        _bad(src, "modules_to_not_convert", entries, "both model.layers.*.self_attn and model.layers.*.mlp.router, "
+             "or neither (they share one unquantized format)")
+    return kept

@@ -74,7 +74,18 @@ class ModelSpec:
     logit_softcap: float | None = None  # Gemma-2: tanh soft-capping of the final logits (extra op)
     rope_scaling: str | None = None  # llama3 / yarn / longrope...: changes frequencies, not FLOPs
     mtp_layers: int = 0  # DeepSeek-V3 multi-token-prediction modules (not in `params`, see mtp_params)
-    router_bias: bool = False  # DeepSeek-V3 e_score_correction_bias (one per expert per MoE layer)
+    router_bias: bool = False  # one bias per expert per MoE layer: DeepSeek-V3 e_score_correction_bias, gpt-oss router
+    # gpt-oss: one learned sink logit per head per layer joins each softmax denominator (its
+    # parameters are counted; under the fused-attention FLOP convention, 2(d + dv) per attended
+    # pair with the softmax uncounted, a sink is a score without a dot product or a value row)
+    attn_sinks: bool = False
+    # Granite: the embedding output times embedding_multiplier, each attention / MLP branch times
+    # residual_multiplier before its residual add, the logits divided by logits_scaling; each a
+    # `mul` op over its tensor (transformers' GraniteModel runs them whatever their value; None:
+    # the model has no such step). attention_multiplier replaces 1/sqrt(head_dim): no extra op
+    embed_multiplier: float | None = None
+    residual_multiplier: float | None = None
+    logit_scale: float | None = None
     # the format the checkpoint stores its weights in (HF quantization_config; workloads.hf_quant):
     # build_trace's default when the caller names none. None: not declared (bf16 is assumed)
     weights_format: str | None = None
@@ -86,6 +97,10 @@ class ModelSpec:
     # bits a checkpoint stores per input channel of every quantized Linear beside its weights:
     # GPTQ's g_idx, one int32 each whatever desc_act says (32); 0: no such index
     g_idx_bits: int = 0
+    # with weights_format: the format of the attention projections and the MoE router when the
+    # checkpoint keeps them unquantized (gpt-oss MXFP4: modules_to_not_convert names self_attn and
+    # mlp.router, stored in torch_dtype); None: stored like the other weights
+    attn_format: str | None = None
 
     def __post_init__(self):
         if not self.head_dim:
@@ -130,7 +145,8 @@ class ModelSpec:
         bias = (self.q_dim + 2 * self.kv_dim) if self.qkv_bias else 0
         bias += h if self.o_bias else 0
         qk_norm = (2 * self.head_dim if self.qk_norm_per_head else self.q_dim + self.kv_dim) if self.qk_norm else 0
-        return h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h + bias + qk_norm
+        sinks = self.heads if self.attn_sinks else 0
+        return h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h + bias + qk_norm + sinks
 
     def mlp_params(self, width: int) -> int:
         if not width:
@@ -332,15 +348,15 @@ def _check_extras(data: dict, src: str) -> None:
                 "silu (SwiGLU), gelu or gelu_tanh (GeGLU)")
     if "norms_per_layer" in data:
         require(data["norms_per_layer"] in (2, 4), src, "norms_per_layer", data["norms_per_layer"], "2 or 4")
-    for key in ("attn_softcap", "logit_softcap"):
+    for key in ("attn_softcap", "logit_softcap", "embed_multiplier", "residual_multiplier", "logit_scale"):
         v = data.get(key)
         require(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0), src, key, v,
                 "a positive number or null")
     for key in ("qk_norm", "qk_norm_per_head", "o_bias", "mlp_bias", "router_bias", "tie_embeddings", "gated_mlp",
-                "qkv_bias"):
+                "qkv_bias", "attn_sinks"):
         if key in data:
             require(isinstance(data[key], bool), src, key, data[key], "true or false")
-    for key in ("weights_format", "embed_format", "lm_head_format"):
+    for key in ("weights_format", "embed_format", "lm_head_format", "attn_format"):
         wf = data.get(key)
         if wf is not None:
             try:
@@ -358,7 +374,8 @@ def _check_extras(data: dict, src: str) -> None:
 # (PretrainedConfig's own default is True, so an unknown type without the key is refused)
 _TIE_DEFAULT = {"llama": False, "mistral": False, "mixtral": False, "qwen2": False, "qwen2_moe": False,
                 "qwen3": False, "qwen3_moe": False, "phi3": False, "deepseek_v2": False, "deepseek_v3": False,
-                "gemma": True, "gemma2": True, "gemma3_text": True, "olmo2": False}
+                "gemma": True, "gemma2": True, "gemma3_text": True, "olmo2": False, "gpt_oss": False,
+                "granite": False}
 # the model types the importer models (an allow-list: any other type is refused by name, since
 # an unknown architecture with Llama-like keys would be counted as a Llama -- e.g. ERNIE-4.5-MoE's
 # moe_num_experts ignored (3.35 B for 21.8 B), Phi-2 / GPT-NeoX's plain MLP + LayerNorm biases as
@@ -390,10 +407,57 @@ def _hf_refuse(cfg: dict, src: str, pre: str = "") -> None:
     for key, ok, expected in checks:
         if key in cfg:
             require(ok(cfg[key]), src, pre + key, cfg[key], expected)
+    _refuse_missing_defaults(cfg, src, pre)
     lt = cfg.get("layer_types")
     if lt is not None:
         require(isinstance(lt, list) and set(lt) <= {"sliding_attention", "full_attention"}, src, pre + "layer_types", lt,
                 "a list of 'sliding_attention' / 'full_attention' (other layer kinds are not modelled)")
+
+
+# types whose transformers config class defaults a field that changes FLOPs, bytes or memory to
+# something the importer cannot derive from the other keys: a config leaving it out is refused,
+# never priced with a guess (head_dim: hidden / heads would be wrong, e.g. Gemma-3-4B 2560 / 8 = 320
+# for 256; a missing window would price every layer as full attention)
+_DECOUPLED_HEAD_DIM = ("gemma", "gemma2", "gemma3_text", "qwen3", "qwen3_moe", "gpt_oss")
+_NEEDS_WINDOW = ("gemma2", "gemma3_text", "gpt_oss")  # every checkpoint slides some layers
+# num_key_value_heads: these classes default it to a number (Mistral 8, Gemma-2 16 with 8 heads, gpt-oss 8,
+# Qwen2/3 32...), not to num_attention_heads as Llama, Phi-3 and OLMo-2 do
+_KV_HEADS_DEFAULTED = ("gemma", "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "qwen2", "qwen2_moe",
+                       "qwen3", "qwen3_moe")
+# moe_intermediate_size: these classes default it (Qwen2-MoE 1408, Qwen3-MoE 768, DeepSeek 1407); Mixtral and
+# gpt-oss have no such key, their experts are intermediate_size wide
+_MOE_WIDTH_DEFAULTED = ("qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3")
+_PATTERN_KEYS = ("layer_types", "sliding_window_pattern", "_sliding_window_pattern")
+
+
+def _refuse_missing_defaults(cfg: dict, src: str, pre: str) -> None:
+    mt = cfg.get("model_type")
+    if mt in _DECOUPLED_HEAD_DIM:
+        require(cfg.get("head_dim") is not None, src, pre + "head_dim", None,
+                f"present for model_type {mt} (its head_dim is not hidden_size / num_attention_heads in general, "
+                f"and transformers' default for it is not guessed)")
+    if mt in _NEEDS_WINDOW:
+        require(cfg.get("sliding_window") is not None, src, pre + "sliding_window", None,
+                f"present for model_type {mt} (its local layers attend to a window; without it every layer "
+                f"would be priced as full attention)")
+    if mt in _KV_HEADS_DEFAULTED:
+        require(cfg.get("num_key_value_heads") is not None, src, pre + "num_key_value_heads", None,
+                f"present for model_type {mt} (transformers' default for it is not num_attention_heads, and it "
+                f"sets the KV cache and the k/v projections)")
+    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
+    if experts:
+        require(cfg.get("num_experts_per_tok") is not None, src, pre + "num_experts_per_tok", None,
+                "present in a mixture-of-experts config (the experts each token runs are not guessed)")
+        if mt in _MOE_WIDTH_DEFAULTED:
+            require(cfg.get("moe_intermediate_size") is not None, src, pre + "moe_intermediate_size", None,
+                    f"present for model_type {mt} (its experts are not intermediate_size wide)")
+    if mt == "gemma3_text" and cfg.get("use_bidirectional_attention"):
+        require(False, src, pre + "use_bidirectional_attention", True,
+                "false or absent (EmbeddingGemma's bidirectional encoder attention is not modelled)")
+    if mt in ("gemma3_text", "gpt_oss"):
+        require(any(cfg.get(k) is not None for k in _PATTERN_KEYS), src, pre + "layer_types", None,
+                f"present for model_type {mt}, or sliding_window_pattern (which layers slide and which attend "
+                f"to the whole context is not guessed)")
 
 
 def _window_layers(cfg: dict, layers: int):
@@ -403,8 +467,9 @@ def _window_layers(cfg: dict, layers: int):
         return sum(t == "sliding_attention" for t in cfg["layer_types"])
     if mt == "gemma2":  # layer i slides when i is even (Gemma2DecoderLayer.is_sliding)
         return (layers + 1) // 2
-    if cfg.get("sliding_window_pattern"):  # Gemma-3: every n-th layer is global
-        return layers - layers // int(cfg["sliding_window_pattern"])
+    pattern = cfg.get("sliding_window_pattern") or cfg.get("_sliding_window_pattern")
+    if pattern:  # Gemma-3: every n-th layer is global (Gemma3DecoderLayer: (i + 1) % pattern == 0)
+        return layers - layers // int(pattern)
     if mt in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe") and cfg.get("max_window_layers") is not None:
         return max(0, layers - int(cfg["max_window_layers"]))  # layers >= max_window_layers slide
     return None
@@ -436,7 +501,9 @@ def _rope_extended(cfg: dict, max_pos: int, src: str, pre: str = "") -> int:
 def _hf_extras(cfg: dict, d: dict) -> None:
     """The fields beyond the plain decoder shape (see ModelSpec's second block)."""
     mt = cfg.get("model_type")
-    act = cfg.get("hidden_activation") or cfg.get("hidden_act") or "silu"
+    # absent both keys: the class's default (Gemma-2 / Gemma-3: gelu_pytorch_tanh; the others silu)
+    act = cfg.get("hidden_activation") or cfg.get("hidden_act") or (
+        "gelu_pytorch_tanh" if mt in ("gemma2", "gemma3_text") else "silu")
     if mt == "gemma" and not cfg.get("hidden_activation"):
         # Gemma 1.0 configs shipped "hidden_act": "gelu" (exact erf), but the model was trained with
         # the tanh approximation; HF's GemmaMLP used gelu_pytorch_tanh whenever hidden_activation was
@@ -464,6 +531,12 @@ def _hf_extras(cfg: dict, d: dict) -> None:
         d["mtp_layers"] = int(cfg["num_nextn_predict_layers"])
     if cfg.get("topk_method") == "noaux_tc":
         d["router_bias"] = True
+    if mt == "granite":  # GraniteModel / GraniteDecoderLayer / GraniteForCausalLM (class defaults 1.0)
+        for key, field in (("embedding_multiplier", "embed_multiplier"), ("residual_multiplier", "residual_multiplier"),
+                           ("logits_scaling", "logit_scale")):
+            d[field] = cfg.get(key, 1.0)
+    if mt == "gpt_oss":  # GptOssTopKRouter has a bias; GptOssExperts gate_up_proj_bias and down_proj_bias;
+        d["router_bias"] = d["mlp_bias"] = d["attn_sinks"] = True  # GptOssAttention.sinks (one per head)
     if d.get("sliding_window"):
         wl = _window_layers(cfg, d["layers"])
         if wl is not None:
@@ -486,6 +559,28 @@ def _hf_name(cfg: dict, outer: dict, path: Path) -> str:
     if path.name == "config.json":
         return path.resolve().parent.name or path.stem
     return path.stem
+
+
+def _hf_quant(quant: dict, cfg: dict, outer: dict, src: str, d: dict) -> None:
+    """The checkpoint's stored formats from its quantization_config (workloads.hf_quant)."""
+    from workloads.hf_quant import declared_weights, ignore_note, table_dtype, unquantized_formats
+    d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
+    dtype, how = table_dtype(cfg, src, outer)
+    d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
+    if quant.get("quant_method") == "mxfp4":  # modules_to_not_convert: what stays in torch_dtype
+        from workloads.hf_quant import mxfp4_unconverted
+        kept = mxfp4_unconverted(quant, src)
+        d["lm_head_format"] = dtype if "lm_head" in kept else None
+        if "attention" in kept:
+            d["attn_format"] = dtype
+            d["weights_origin"] += f"; attention and router {dtype} (modules_to_not_convert)"
+    d["weights_origin"] += ignore_note(quant, src, d["weights_format"], cfg)
+    if quant.get("quant_method") == "gptq":  # g_idx stored whatever desc_act (workloads.hf_quant.G_IDX_BITS)
+        from workloads.hf_quant import G_IDX_BITS
+        d["g_idx_bits"] = G_IDX_BITS
+        d["weights_origin"] += "; g_idx (int32 per input channel of each Linear) counted"
+    if how != "torch_dtype":  # a default that sets bytes: said in the note
+        d["weights_origin"] += f"; {how}"
 
 
 def model_from_hf_config(path: str | Path) -> ModelSpec:
@@ -534,23 +629,13 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         del d["sliding_window"]
     _hf_extras(cfg, d)
     if quant is not None:
-        from workloads.hf_quant import declared_weights, ignore_note, table_dtype, unquantized_formats
-        d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
-        dtype, how = table_dtype(cfg, src, outer)
-        d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
-        d["weights_origin"] += ignore_note(quant, src, d["weights_format"], cfg)
-        if quant.get("quant_method") == "gptq":  # g_idx stored whatever desc_act (workloads.hf_quant.G_IDX_BITS)
-            from workloads.hf_quant import G_IDX_BITS
-            d["g_idx_bits"] = G_IDX_BITS
-            d["weights_origin"] += "; g_idx (int32 per input channel of each Linear) counted"
-        if how != "torch_dtype":  # a default that sets bytes: said in the note
-            d["weights_origin"] += f"; {how}"
+        _hf_quant(quant, cfg, outer, src, d)
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
     if experts:
         shared = cfg.get("n_shared_experts") or 0
         moe_inter = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
         shared_inter = cfg.get("shared_expert_intermediate_size") or shared * (moe_inter or 0)
-        d["moe"] = {"num_experts": experts, "top_k": cfg.get("num_experts_per_tok", 2),
+        d["moe"] = {"num_experts": experts, "top_k": cfg["num_experts_per_tok"],
                     "expert_intermediate": moe_inter, "shared_experts": shared or (1 if shared_inter else 0),
                     "shared_intermediate": shared_inter,
                     "first_dense_layers": cfg.get("first_k_dense_replace", 0) or 0}

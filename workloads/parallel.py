@@ -160,6 +160,7 @@ def _layer_params(model: ModelSpec, L: Layout, moe: bool) -> float:
         kvd = _kv_local(model, t) * model.head_dim
         bias = (model.q_dim / t + 2 * kvd) if model.qkv_bias else 0
         attn = h * model.q_dim / t + 2 * h * kvd + model.q_dim / t * h + bias
+        attn += model.heads / t if model.attn_sinks else 0  # gpt-oss: one sink per head, split with the heads
     total = attn + 2 * h
     if not moe:
         return total + model.mlp_params(model.intermediate) / t
@@ -301,7 +302,8 @@ class _Sharder:
             w = _scale(op.inputs[0], 0, 1, t)  # vocab-parallel: each rank gathers its vocabulary's rows
             kind = "reducescatter" if sp else "allreduce"
             return [op.with_(inputs=(w,))] + ([self.coll(f"embed_{kind}", kind, self.T, 1, "embed")] if t > 1 else [])
-        if name in ("attn_norm", "attn_residual") or (name in ("mlp_norm", "mlp_residual") and g == "mlp"):
+        if name in ("attn_norm", "attn_residual", "attn_residual_scale") or (
+                name in ("mlp_norm", "mlp_residual", "mlp_residual_scale") and g == "mlp"):
             pre = _rows(op, rows_sp) if sp else op
             post = self.tp_gather(name.split("_")[0], op.repeat, g) if name.endswith("norm") else []
             return [pre] + post

@@ -235,6 +235,7 @@ HF_FIELDS = {
     "qk_nope_head_dim": _dim(lo=0, nullable=True), "qk_rope_head_dim": _dim(nullable=True),
     "v_head_dim": _dim(nullable=True), "model_type": Field("str", nullable=True),
     "_name_or_path": Field("str", nullable=True), "text_config": Field("map", nullable=True),
+    "sliding_window_pattern": _dim(nullable=True), "_sliding_window_pattern": _dim(nullable=True),
 }
 
 
