@@ -677,12 +677,36 @@ def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
     d.pop("layers")
     model = str(exp.model)
     d["proxy_for"] = None if Path(model).stem == Path(str(acc.checkpoint)).stem else model
+    # a run names its token count in the file's `accuracy.tokens`, not the `cosim accuracy --tokens` flag
+    where = f"accuracy.tokens in {exp.source}"
+    d["notes"] = [n.replace("(--tokens)", f"({where})") for n in d.get("notes") or ()]
+    idle = idle_recipe_notes(exp.recipe, d)
+    wide = ("bf16", "fp16", "fp32")
+    other = [f"{k} {d.get(k)}" for k in ("weights", "acts") if d.get(k) and d.get(k) not in wide]
+    if idle and other:  # the perplexity still moved: say what moved it, not "the baseline's"
+        tail = (f" (here the figures differ from the baseline through the other quantized tensors, "
+                f"{', '.join(other)}, not through recipe {exp.recipe})")
+        d["notes"] = [n + tail if n in idle else n for n in d["notes"]]
+        idle = [n + tail for n in idle]
+    d["did_not_act"] = idle
     rep.meta["accuracy"]["checkpoint"] = d
     rep.meta["provenance"]["perplexity"] = (
         f"checkpoint: {res.checkpoint} ({res.checkpoint_format}) run end to end by the functional core on "
         f"{res.tokens} predicted tokens of {res.text}; {res.baseline_note}"
         + (f"; a proxy for {model}, which is what latency and energy price" if d["proxy_for"] else ""))
     rep.meta["provenance"]["sqnr_db"] = "synthetic: " + rep.meta["provenance"]["sqnr_db"]
+
+
+def idle_recipe_notes(recipe, ck: dict) -> list:
+    """The checkpoint notes (ck: the report's accuracy.checkpoint) that say the recipe did nothing at this run's
+    length (its residual window or budget covered every token, cosim.accuracy._residual_window_notes): the
+    perplexity beside them is the baseline's (or the other formats'), which the report warns next to the figure."""
+    from cosim.accuracy import _residual_window_notes
+    if not recipe or not ck.get("window"):
+        return []
+    idle = _residual_window_notes(recipe, int(ck["window"]), ck.get("prefill"))
+    heads = [n.split(":")[0] for n in idle]  # "recipe kivi2" / "recipe h2o did not act at this length (..."
+    return [n for n in ck.get("notes") or () if any(n.startswith(h) for h in heads)]
 
 
 def hardware_area_mm2(trace, hw, level: str, compute_fallback: bool = False):

@@ -182,8 +182,19 @@ def _summary(rep) -> list[tuple]:
         s.append((f"perplexity on {ck['checkpoint']} (real checkpoint)",
                   f"{ck['baseline_perplexity']:.4g} → {ck['perplexity']:.4g} (Δ {ck['perplexity_delta']:+.3g}), "
                   f"KL {ck['kl']:.3g}, top-1 agreement {H.percent(ck['top1_agreement'])}"
-                  + (f" — proxy for {ck['proxy_for']}" if ck.get("proxy_for") else ""), False))
+                  + (f" — proxy for {ck['proxy_for']}" if ck.get("proxy_for") else "")
+                  + ("".join(f" — WARNING: {n}" for n in ck.get("did_not_act") or ())), bool(ck.get("did_not_act"))))
     return s
+
+
+def checkpoint_notes(rep) -> list:
+    """Every note of the real-checkpoint accuracy run (report.json's accuracy.checkpoint.notes), shown in the
+    page too; a note saying the recipe did not act comes first (and beside the perplexity in the summary)."""
+    ck = (rep.meta.get("accuracy") or {}).get("checkpoint") or {}
+    idle = list(ck.get("did_not_act") or ())
+    rest = [n for n in ck.get("notes") or () if n not in idle and n != ck.get("baseline_note")]
+    return [f"checkpoint accuracy ({ck.get('checkpoint')}): " + ("WARNING: " if n in idle else "") + n
+            for n in idle + rest]
 
 
 # (column key, header, type, help text, display function of the raw value)
@@ -348,7 +359,7 @@ def render_html(rep, hw, interactive: str | None = None, early: EarlyFigures | N
     env = Environment(loader=PackageLoader("cosim", "templates"), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
         title=title, formats=H.formats_line(rep.meta.get("formats", {})), recipe=rep.recipe,
-        notes=[_clean(n) for n in rep.notes], summary=_summary(rep), footprint=_footprint_view(rep),
+        notes=[_clean(n) for n in [*rep.notes, *checkpoint_notes(rep)]], summary=_summary(rep), footprint=_footprint_view(rep),
         figures=figures, interactive=interactive, columns=columns, rows=rows,
         provenance=[(k, _clean(str(v))) for k, v in _provenance(rep).items()])
 

@@ -1,0 +1,51 @@
+"""Session-14 report audit: what the terminal, report.html and report.json say must agree (checkpoint notes,
+provenance of energy, skipped accuracy, format labels, schema fields)."""
+
+import json
+
+import pytest
+import yaml
+
+from cosim.cli import main
+
+KIVI_E1 = {"name": "e1", "model": "llama3_8b", "phase": "decode", "batch": 8, "seq": 4096, "weights": "mxfp4",
+           "kv": "bf16", "hw": "mi300x", "level": "analytical", "recipe": "kivi2",
+           "accuracy": {"source": "synthetic", "layers": 1, "rows": 8, "tokens": 128, "checkpoint": "smollm2_135m"}}
+
+
+def _write(tmp_path, doc, name="exp.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(doc))
+    return p
+
+
+@pytest.fixture(scope="module")
+def e1_run(tmp_path_factory):
+    """e1 (kivi2 over 128 tokens: its 128-token residual window holds them all) run once through the CLI."""
+    import contextlib
+    import io
+    tmp = tmp_path_factory.mktemp("e1")
+    p = _write(tmp, KIVI_E1)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["run", str(p), "--out", str(tmp / "out")]) == 0
+    return buf.getvalue(), tmp / "out"
+
+
+def test_checkpoint_notes_reach_terminal_and_html(e1_run):
+    out, d = e1_run
+    ck = json.loads((d / "report.json").read_text())["accuracy"]["checkpoint"]
+    assert len(ck["did_not_act"]) == 1 and "no KV entry was quantized" in ck["did_not_act"][0]
+    # the change is the weights' (mxfp4), said beside the warning; the hint names the YAML field, not a flag
+    assert "weights mxfp4" in ck["did_not_act"][0]
+    assert "--tokens" not in " ".join(ck["notes"]) and "accuracy.tokens in " in ck["did_not_act"][0]
+    html = (d / "report.html").read_text()
+    for n in ck["notes"]:
+        if n != ck["baseline_note"]:
+            assert n in out, n  # every checkpoint note printed
+            assert n.replace("'", "&#39;") in html, n  # and in the page
+    # the warning sits next to the perplexity line, not after unrelated output
+    lines = out.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.strip().startswith("perplexity "))
+    assert any(line.strip().startswith("WARNING: recipe kivi2") for line in lines[i:i + 5])
+    assert "WARNING: recipe kivi2" in html.split('id="summary"')[1].split("</table>")[0]
