@@ -586,15 +586,27 @@ def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
         "latency_s": f"{rep.level} model on {hw.name} ({display_source(hw.source)})"
                      + (f" (requested {exp.level}: fell back)" if rep.level != exp.level else "")
                      + "; per-op level and provenance columns",
-        "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
-                     if exp.level == "roofline" else
-                     f"the {exp.level} model's energy (per-op provenance column; falls back to the roofline's "
-                     f"formula where the model does not apply)"),
+        "energy_j": energy_provenance(rep),
         "footprint": "trace builder: parameters x bits/element, KV cache per token x context, live activations",
         "area_mm2": (("cycle-level area model, one device" + (f" (x {devices} devices of {exp.system} = "
                                                                f"area_total_mm2)" if devices > 1 else ""))
                      if area is not None else "no area model for this hardware/level"),
     }
+
+
+ROOFLINE_ENERGY = "FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
+
+
+def energy_provenance(rep) -> str:
+    """Where the energy figures come from: the level(s) that priced the ops (each row's `level`), not the level
+    asked for: a request the model could not honour fell back, and a run may mix levels op by op."""
+    levels = list(dict.fromkeys(str(r.get("level") or rep.level) for r in rep.rows)) or [rep.level]
+    if levels == ["roofline"]:
+        return ROOFLINE_ENERGY
+    if len(levels) == 1:
+        return f"the {levels[0]} model's energy (per-op provenance column)"
+    return (f"mixed levels: ops priced by the {' / '.join(levels)} models, each op's energy from the model that "
+            f"priced it (per-op level and provenance columns); roofline ops: {ROOFLINE_ENERGY}")
 
 
 def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None, threads: int = 2) -> None:

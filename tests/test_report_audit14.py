@@ -49,3 +49,24 @@ def test_checkpoint_notes_reach_terminal_and_html(e1_run):
     i = next(k for k, line in enumerate(lines) if line.strip().startswith("perplexity "))
     assert any(line.strip().startswith("WARNING: recipe kivi2") for line in lines[i:i + 5])
     assert "WARNING: recipe kivi2" in html.split('id="summary"')[1].split("</table>")[0]
+
+
+def test_energy_provenance_names_the_level_that_priced_it(e1_run):
+    """mi300x has no calibration: level analytical fell back to the roofline for every op, so the energy is the
+    roofline's formula, not 'the analytical model's energy'."""
+    _, d = e1_run
+    doc = json.loads((d / "report.json").read_text())
+    assert {r["level"] for r in doc["ops"]} == {"roofline"}
+    assert doc["provenance"]["energy_j"].startswith("FLOPs x J/FLOP")
+    assert "analytical" not in doc["provenance"]["energy_j"]
+
+
+def test_energy_provenance_mixed_levels():
+    from cosim.experiment import energy_provenance
+    from cosim.report import Report
+    rows = [{"level": "analytical"}, {"level": "roofline"}]
+    rep = Report(model="m", hw="h", level="analytical", phase="decode", batch=1, seq=1, rows=rows, footprint={},
+                 capacity_bytes=1.0)
+    assert energy_provenance(rep).startswith("mixed levels: ops priced by the analytical / roofline models")
+    rep.rows = rows[:1]
+    assert energy_provenance(rep) == "the analytical model's energy (per-op provenance column)"
