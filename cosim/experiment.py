@@ -503,6 +503,8 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         if early is not None:
             early.cancel()
         raise
+    if exp.accuracy and not accuracy:
+        _accuracy_skipped(rep)
     if exp.serve:
         _serving(rep, exp, hw, out_dir)
     if out_dir is not None:
@@ -634,6 +636,19 @@ def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None, thr
                             "status_by_op": res.status_by_op,
                             "recipe_twin": res.recipe_twin}
     rep.meta["provenance"]["sqnr_db"] = res.provenance
+
+
+SKIPPED_NOTE = "accuracy skipped (--no-accuracy): the experiment's accuracy check was not run"
+
+
+def _accuracy_skipped(rep) -> None:
+    """The experiment asks for an accuracy check that this run skipped (--no-accuracy): a note in every output,
+    and the accuracy columns kept (empty SQNR, status "skipped") so CSVs of runs with and without it line up."""
+    rep.notes = tuple(dict.fromkeys([*rep.notes, SKIPPED_NOTE]))
+    for r in rep.rows:
+        r["sqnr_db"] = math.nan
+        r["accuracy_status"] = "skipped"
+    rep.meta["provenance"]["sqnr_db"] = SKIPPED_NOTE
 
 
 def _serving(rep, exp: ExperimentConfig, hw, out_dir) -> None:

@@ -70,3 +70,21 @@ def test_energy_provenance_mixed_levels():
     assert energy_provenance(rep).startswith("mixed levels: ops priced by the analytical / roofline models")
     rep.rows = rows[:1]
     assert energy_provenance(rep) == "the analytical model's energy (per-op provenance column)"
+
+
+def test_no_accuracy_is_said_and_keeps_the_columns(tmp_path, capsys):
+    doc = {"name": "s", "model": "llama3_8b", "phase": "decode", "batch": 1, "seq": 512, "weights": "mxfp4",
+           "hw": "h100_sxm", "accuracy": {"layers": 1, "rows": 8, "tokens": 4}}
+    p = _write(tmp_path, doc)
+    assert main(["run", str(p), "--out", str(tmp_path / "o"), "--no-accuracy"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy skipped (--no-accuracy)" in out
+    d = tmp_path / "o"
+    assert "accuracy skipped (--no-accuracy)" in (d / "report.html").read_text()
+    rep = json.loads((d / "report.json").read_text())
+    assert any(n.startswith("accuracy skipped (--no-accuracy)") for n in rep["totals"]["notes"])
+    assert {r["accuracy_status"] for r in rep["ops"]} == {"skipped"} and all(r["sqnr_db"] is None for r in rep["ops"])
+    import csv
+    rows = list(csv.DictReader((d / "report.csv").open()))
+    assert {"sqnr_db", "accuracy_status"} <= set(rows[0]) and {r["accuracy_status"] for r in rows} == {"skipped"}
+    assert {r["sqnr_db"] for r in rows} == {""}
