@@ -358,10 +358,19 @@ def render_html(rep, hw, interactive: str | None = None, early: EarlyFigures | N
              f"{'prompt' if rep.phase == 'prefill' else 'context'} {rep.seq:,} tokens, {rep.level} model")
     env = Environment(loader=PackageLoader("cosim", "templates"), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
-        title=title, formats=H.formats_line(rep.meta.get("formats", {})), recipe=rep.recipe,
+        title=title, formats=formats_html_line(rep), recipe=rep.recipe,
         notes=[_clean(n) for n in [*rep.notes, *checkpoint_notes(rep)]], summary=_summary(rep), footprint=_footprint_view(rep),
         figures=figures, interactive=interactive, columns=columns, rows=rows,
         provenance=[(k, _clean(str(v))) for k, v in _provenance(rep).items()])
+
+
+def formats_html_line(rep) -> str:
+    """The page's formats line: the requested formats (H.formats_line), each followed by which stored tensors a
+    recipe keeps in which format (meta.format_detail) where it differs."""
+    fm = rep.meta.get("formats", {}) or {}
+    detail = rep.meta.get("format_detail") or {}
+    return ", ".join(H.formats_line({k: v}) + (f" — as stored: {detail[k]}" if k in detail else "")
+                     for k, v in fm.items())
 
 
 def _provenance(rep) -> dict:

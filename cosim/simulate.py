@@ -140,6 +140,8 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
                  capacity_bytes=hw.main_memory.capacity_bytes,
                  notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *notes])),
                  recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
+                                            **({"format_detail": trace.meta["format_detail"]}
+                                               if trace.meta.get("format_detail") else {}),
                                             "recipe_effects": trace.meta.get("recipe_effects", {}),
                                             "level_requested": level, "priced_from": list(meta_prov), **meta,
                                             **({"energy_scope": hw.energy_scope} if hw.energy_scope else {})})
@@ -250,7 +252,9 @@ def _report_fields(trace: Trace, hw: HardwareSpec, notes, compute_fallback: bool
     notes = [*meta.get("notes", ()), *recipe_notes(meta), *(notes or ())]  # the trace's own (e.g. beyond max context) first
     return {"footprint": dict(meta.get("footprint", {})), "capacity_bytes": hw.memory[0].capacity_bytes,
             "notes": tuple(dict.fromkeys(notes)), "recipe": trace.recipe,
-            "meta": {"formats": meta.get("formats", {}), "recipe_effects": meta.get("recipe_effects", {}),
+            "meta": {"formats": meta.get("formats", {}),
+                     **({"format_detail": meta["format_detail"]} if meta.get("format_detail") else {}),
+                     "recipe_effects": meta.get("recipe_effects", {}),
                      "level_requested": "roofline", "priced_from": ["speed-of-light"],
                      **({"energy_scope": hw.energy_scope} if hw.energy_scope else {}),
                      **({"implementation": meta["implementation"]} if meta.get("implementation") else {}),

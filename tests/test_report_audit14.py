@@ -88,3 +88,30 @@ def test_no_accuracy_is_said_and_keeps_the_columns(tmp_path, capsys):
     rows = list(csv.DictReader((d / "report.csv").open()))
     assert {"sqnr_db", "accuracy_status"} <= set(rows[0]) and {r["accuracy_status"] for r in rows} == {"skipped"}
     assert {r["sqnr_db"] for r in rows} == {""}
+
+
+def test_recipe_format_detail_names_the_tensors_and_inputs_stay_parseable():
+    from workloads.builder import build_trace
+    from workloads.formats import get_format
+    t = build_trace("llama3_8b", phase="decode", batch=8, seq=4096, weights="mxfp4", kv="bf16", recipe="kivi2")
+    assert t.meta["formats"] == {"weights": "mxfp4", "acts": "bf16", "kv": "bf16"}  # requested names
+    # the RMSNorm gains (activation format) are not a recipe's weights: no weights detail for a KV recipe
+    assert t.meta["format_detail"] == {
+        "kv": "int2 K/V codes + fp16 scales/zeros + bf16 residual window (recipe kivi2; flag bf16)"}
+    w = build_trace("llama3_8b", phase="decode", batch=1, seq=512, recipe="mxfp4_weights").meta["format_detail"]
+    assert w["weights"].startswith("mxfp4 linear layers + bf16 embedding table, norm gains (activation format)")
+    k = build_trace("llama3_8b", phase="decode", batch=1, seq=512, recipe="ksort_bfp12_keys").meta["format_detail"]
+    assert k["kv"] == "bfp12_b32 K codes + bf16 V cache (recipe ksort_bfp12_keys; flag bf16)"
+    for v in t.meta["formats"].values():
+        get_format(v)
+
+
+def test_recipe_format_detail_in_outputs(e1_run):
+    import csv
+    out, d = e1_run
+    assert "kv=int2 K/V codes + fp16 scales/zeros + bf16 residual window (recipe kivi2; flag bf16)" in out
+    doc = json.loads((d / "report.json").read_text())
+    assert doc["totals"]["formats"]["kv"] == "bf16" and "int2 K/V codes" in doc["totals"]["format_detail"]["kv"]
+    row = next(csv.DictReader((d / "report.csv").open()))
+    assert (row["weights"], row["acts"], row["kv"]) == ("mxfp4", "bf16", "bf16")
+    assert "as stored: int2 K/V codes" in (d / "report.html").read_text()

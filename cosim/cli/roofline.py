@@ -72,7 +72,8 @@ def format_report(rep, top: int = 10) -> str:
                      f"<profile>+fa2|cudnn|unfused to choose)")
     fm = rep.meta.get("formats", {})
     if fm:
-        lines.append("formats: " + ", ".join(f"{k}={v}" for k, v in fm.items()))
+        detail = rep.meta.get("format_detail") or {}  # which stored tensors a recipe keeps in which format
+        lines.append("formats: " + ", ".join(f"{k}={detail.get(k, v)}" for k, v in fm.items()))
     par = rep.meta.get("parallel") or {}
     if par.get("label"):  # one device's share of a parallel layout: say which, and how routing was taken
         lines.append(f"parallel: {par['label']} ({par.get('devices', '?')} devices), one device's trace"
