@@ -578,7 +578,8 @@ def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
     from cosim.humanize import display_source
     # each row keeps the op's `level` (a fallback says roofline) and `provenance` columns as simulate
     # writes them: one label scheme for simulate, run and sweep tables (hwmodels/cost.py)
-    rep.meta["experiment"] = {"name": exp.name, "source": exp.source}
+    # the file as the user named it: their own path as given, a bundled one by its place in the package
+    rep.meta["experiment"] = {"name": exp.name, "source": display_source(exp.source)}
     rep.meta["area_mm2"] = area  # one device's
     # a system: every device of it carries that silicon (area_total_mm2 = area x devices in the system)
     devices = int(rep.meta.get("devices_in_system") or 1) if exp.system else 1

@@ -20,6 +20,33 @@ INPUT_COLUMNS = ["model", "hw", "level_requested", "batch", "seq", "weights", "a
                  "attention", "profile", "parallel", "compute_fallback", "overlap"]
 
 
+SCHEMA_VERSION = 1  # report.json layout; raised when a key changes meaning or goes (keys are only ever added)
+ROWS_ARE = ("per-op totals over each op's repeat: an op repeated over 32 layers reports 32 layers' FLOPs, bytes, "
+            "latency and energy (do not multiply by repeat again)")
+
+
+def json_header() -> dict:
+    """What every report JSON (cosim run, roofline --out, generate --out) starts with: its schema version, the
+    cosim package version, the git commit of the code that wrote it (calibrate's git_state: "unknown: <why>"
+    outside a checkout) and what a row's values are."""
+    from cosim.version import __version__
+    return {"schema_version": SCHEMA_VERSION, "cosim_version": __version__, "git_commit": _git_commit(),
+            "rows_are": ROWS_ARE}
+
+
+def _git_commit() -> str:
+    if _GIT:
+        return _GIT[0]
+    from cosim.calibrate.microbench import git_state
+    st = git_state(src_dir=str(Path(__file__).parent), probe="report.py")
+    commit = st["git_commit"] + (" (modified tracked files)" if st.get("git_dirty") else "")
+    _GIT.append(commit)
+    return commit
+
+
+_GIT: list = []  # one look per process
+
+
 def _column_total(key: str) -> property:
     """A Report property: the sum of one per-op column (a float)."""
     return property(lambda self: float(sum(self._column(key))), doc=f"sum of the per-op {key} column")
@@ -151,7 +178,7 @@ class Report(MemoryFit):
         return pd.DataFrame(self.rows, columns=names)
 
     def to_dict(self) -> dict:
-        return {"totals": self.totals(), "ops": self.rows}
+        return {**json_header(), "totals": self.totals(), "ops": self.rows}
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = jsonio.dumps(self.to_dict(), indent=1, default=_default)  # NaN (a skipped figure) -> null

@@ -115,3 +115,22 @@ def test_recipe_format_detail_in_outputs(e1_run):
     row = next(csv.DictReader((d / "report.csv").open()))
     assert (row["weights"], row["acts"], row["kv"]) == ("mxfp4", "bf16", "bf16")
     assert "as stored: int2 K/V codes" in (d / "report.html").read_text()
+
+
+def test_report_json_header(e1_run, tmp_path, monkeypatch, capsys):
+    from cosim.report import SCHEMA_VERSION
+    from cosim.version import __version__
+    _, d = e1_run
+    run_doc = json.loads((d / "report.json").read_text())
+    assert main(["roofline", "--model", "llama3_8b", "--hw", "h100_sxm", "--out", str(tmp_path / "r.json")]) == 0
+    assert main(["generate", "--model", "llama3_8b", "--hw", "h100_sxm", "--prompt-len", "64", "--output-len", "4",
+                 "--out", str(tmp_path / "g.json")]) == 0
+    for doc in (run_doc, json.loads((tmp_path / "r.json").read_text()), json.loads((tmp_path / "g.json").read_text())):
+        assert doc["schema_version"] == SCHEMA_VERSION and doc["cosim_version"] == __version__
+        assert doc["git_commit"] and "rows_are" in doc
+    assert "totals over each op's repeat" in run_doc["rows_are"]
+    # a bundled experiment is named by its place in the package, never by an install path
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "quickstart", "--no-accuracy", "--out", "q"]) == 0
+    src = json.loads((tmp_path / "q" / "report.json").read_text())["totals"]["experiment"]["source"]
+    assert src == "cosim/configs/experiments/quickstart.yaml (bundled)"
