@@ -155,7 +155,21 @@ class Report(MemoryFit):
                 "tokens_per_s": self.tokens_per_s, "energy_per_token_j": self.energy_per_token_j,
                 "footprint_bytes": dict(self.footprint), "memory_bytes": self.memory_bytes,
                 "capacity_bytes": self.capacity_bytes, "fits_in_memory": self.fits_in_memory,
-                "notes": list(self.notes), **{k: v for k, v in self.meta.items() if _jsonable(v)}}
+                "notes": list(self.notes), **{k: v for k, v in self.meta.items() if _jsonable(v)},
+                **self._layout_totals()}
+
+    def _layout_totals(self) -> dict:
+        """A parallel layout's report: its totals are one device's micro-batch trace, so the layout's own figures
+        sit beside them under names a JSON reader cannot mistake (the same numbers as parallel.system_*)."""
+        par = self.meta.get("parallel") or {}
+        if "system_energy_per_token_j" not in par:
+            return {}
+        return {"totals_scope": "one device's micro-batch trace (total_*, tokens_per_s, energy_per_token_j); "
+                                "system_* keys: the whole layout's step",
+                "device_energy_per_token_j": self.energy_per_token_j,
+                "system_energy_per_token_j": par["system_energy_per_token_j"],
+                "system_energy_j": par["system_energy_j"], "system_tokens_per_s": par.get("layout_tokens_per_s"),
+                "system_step_latency_s": par.get("step_latency_s")}
 
     # ---- export -------------------------------------------------------------
     def _lazy(self) -> bool:

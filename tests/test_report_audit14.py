@@ -134,3 +134,17 @@ def test_report_json_header(e1_run, tmp_path, monkeypatch, capsys):
     assert main(["run", "quickstart", "--no-accuracy", "--out", "q"]) == 0
     src = json.loads((tmp_path / "q" / "report.json").read_text())["totals"]["experiment"]["source"]
     assert src == "cosim/configs/experiments/quickstart.yaml (bundled)"
+
+
+def test_parallel_totals_name_device_and_system(tmp_path, capsys):
+    doc = {"name": "p", "model": "llama3_70b", "phase": "decode", "batch": 16, "seq": 8192, "weights": "fp8_e4m3",
+           "acts": "fp8_e4m3", "kv": "fp8_e4m3", "system": "dgx_h100", "parallel": {"tp": 8}, "level": "roofline",
+           "accuracy": False}
+    assert main(["run", str(_write(tmp_path, doc)), "--out", str(tmp_path / "o")]) == 0
+    t = json.loads((tmp_path / "o" / "report.json").read_text())["totals"]
+    assert t["device_energy_per_token_j"] == t["energy_per_token_j"]
+    par = t["parallel"]
+    assert t["system_energy_per_token_j"] == par["system_energy_per_token_j"]
+    # tp=8, pp=1, one micro-batch: 8 copies of the trace's energy over the same tokens, no idle device-seconds
+    assert t["system_energy_per_token_j"] == pytest.approx(8 * t["device_energy_per_token_j"], rel=1e-9)
+    assert t["totals_scope"].startswith("one device's")
