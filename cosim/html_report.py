@@ -173,7 +173,7 @@ def _summary(rep) -> list[tuple]:
                   f"{rep.meta['area_mm2']:.4g} mm² per device × {n} = {rep.meta['area_total_mm2']:.4g} mm²", False))
     acc = rep.meta.get("accuracy") or {}
     if acc.get("min_sqnr_db") is not None:
-        s.append(("worst op output SQNR (synthetic tensors)", f"{acc['min_sqnr_db']:.2f} dB", False))
+        s.append(("worst op output SQNR (synthetic tensors, pooled over the sampled layers)", f"{acc['min_sqnr_db']:.2f} dB", False))
     n_nan = sum(1 for r in rep.rows if str(r.get("accuracy_status", "ok")).startswith("nan"))
     if n_nan:  # a NaN figure is shown with its reason, never dropped
         s.append(("ops with NaN accuracy", f"{n_nan} (see the accuracy status column)", True))
@@ -214,7 +214,8 @@ _COLUMNS = (
     ("energy_j", "energy", "num", "energy, all repeats", H.joules),
     ("utilization", "utilisation", "num", "attained / peak compute", H.percent),
     ("share", "share of time", "num", "fraction of the pass's latency", H.percent),
-    ("sqnr_db", "SQNR", "num", "output signal-to-quantization-noise ratio (functional core)",
+    ("sqnr_db", "SQNR (pooled)", "num", "output signal-to-quantization-noise ratio (functional core), pooled over "
+                                        "the sampled layers: summed signal / summed noise (per layer: the accuracy plot)",
      lambda v: "" if v is None or v != v else f"{v:.2f} dB"),
     ("accuracy_status", "accuracy status", "text", "ok, nan: <why>, or not measured (no weight or KV operand)",
      str),

@@ -148,3 +148,12 @@ def test_parallel_totals_name_device_and_system(tmp_path, capsys):
     # tp=8, pp=1, one micro-batch: 8 copies of the trace's energy over the same tokens, no idle device-seconds
     assert t["system_energy_per_token_j"] == pytest.approx(8 * t["device_energy_per_token_j"], rel=1e-9)
     assert t["totals_scope"].startswith("one device's")
+
+
+def test_sqnr_says_pooled_over_sampled_layers(e1_run):
+    out, d = e1_run
+    assert "output SQNR per op, pooled over 1 sampled layer x" in out
+    doc = json.loads((d / "report.json").read_text())
+    assert "pooled over the sampled layers (summed signal / summed noise" in doc["provenance"]["sqnr_db"]
+    html = (d / "report.html").read_text()
+    assert ">SQNR (pooled)</th>" in html and "worst op output SQNR (synthetic tensors, pooled over" in html

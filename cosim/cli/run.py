@@ -49,7 +49,7 @@ def run(args) -> int:
         s = acc["sample"]
         worst = min((r for r in rep.rows if r.get("sqnr_db") == r.get("sqnr_db") and "sqnr_db" in r),
                     key=lambda r: r["sqnr_db"], default=None)
-        print(f"accuracy: output SQNR per op over {s['layers']} sampled layers x <= {s['rows']} rows x "
+        print(f"accuracy: output SQNR per op, pooled over {s['layers']} sampled layer{'s' if s['layers'] != 1 else ''} x <= {s['rows']} rows x "
               f"{s['tokens']} tokens ({acc['provenance'].split(';')[0]})")
         measured = [r for r in rep.rows if "sqnr_db" in r and not str(r.get("accuracy_status", "")).startswith("not ")]
         for r in measured:  # NaN rows are printed with their reason, never dropped
