@@ -206,8 +206,8 @@ _COLUMNS = (
     ("compute_fmt", "format", "text", "number format the op computes in", lambda v: str(v).upper()),
     ("flops", "FLOPs", "num", "floating-point operations, all repeats", H.flops),
     ("bytes", "bytes", "num", "off-chip bytes moved, all repeats", H.nbytes),
-    ("intensity", "intensity", "num", "FLOP per byte of off-chip traffic",
-     lambda v: "n/a" if v is None or v != v else ("inf" if math.isinf(v) else f"{v:.3g} FLOP/B")),
+    ("intensity", "intensity", "num", "FLOP per byte of off-chip traffic (n/a: the op moves no off-chip bytes)",
+     lambda v: "n/a" if v is None or v != v or math.isinf(v) else f"{v:.3g} FLOP/B"),
     ("bound", "bound", "text", "what limits the op: compute, a memory level, or the systolic array loading its "
                                "stationary tiles (weight-load, kv-load, input-load)", str),
     ("latency_s", "latency", "num", "time, all repeats", H.seconds),

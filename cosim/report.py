@@ -192,7 +192,7 @@ class Report(MemoryFit):
         return pd.DataFrame(self.rows, columns=names)
 
     def to_dict(self) -> dict:
-        return {**json_header(), "totals": self.totals(), "ops": self.rows}
+        return {**json_header(), "totals": self.totals(), "ops": [export_row(r) for r in self.rows]}
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = jsonio.dumps(self.to_dict(), indent=1, default=_default)  # NaN (a skipped figure) -> null
@@ -223,9 +223,11 @@ class Report(MemoryFit):
         text = None
         if not self._lazy():  # rows of dicts: no pandas needed
             from cosim.table_csv import rows_to_csv
-            text = rows_to_csv([{**r, **inputs} for r in self.rows], names + INPUT_COLUMNS)
+            text = rows_to_csv([{**export_row(r), **inputs} for r in self.rows], names + INPUT_COLUMNS)
         if text is None:
             df = self.to_frame()
+            if "intensity" in df:  # export_row's rule, column-wise
+                df["intensity"] = df["intensity"].astype(float).replace([math.inf, -math.inf], math.nan)
             for k, v in inputs.items():
                 df[k] = [v] * len(df)
             text = df.to_csv(index=False)
@@ -262,6 +264,20 @@ class Report(MemoryFit):
             from workloads.io import InputError
             raise InputError(f"{path}: report output must end in .csv or .json, got {path.suffix!r}")
         return path
+
+
+def export_row(r: dict) -> dict:
+    """One rule for a row in every file (CSV, JSON): FLOP and byte counts are floats (an int 0 from a recipe's op
+    too), and the intensity of an op that moves no off-chip bytes is not a number (FLOP per byte is undefined
+    there; in memory it is inf): null in JSON, empty in CSV, "n/a" in the terminal and the page."""
+    out = dict(r)
+    for k, v in r.items():
+        if (k in ("flops", "bytes") or k.startswith("bytes_")) and isinstance(v, int) and not isinstance(v, bool):
+            out[k] = float(v)
+    inten = r.get("intensity")
+    if isinstance(inten, (int, float)) and math.isinf(inten):
+        out["intensity"] = math.nan
+    return out
 
 
 def _jsonable(v) -> bool:

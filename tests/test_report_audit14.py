@@ -157,3 +157,16 @@ def test_sqnr_says_pooled_over_sampled_layers(e1_run):
     assert "pooled over the sampled layers (summed signal / summed noise" in doc["provenance"]["sqnr_db"]
     html = (d / "report.html").read_text()
     assert ">SQNR (pooled)</th>" in html and "worst op output SQNR (synthetic tensors, pooled over" in html
+
+
+def test_zero_byte_op_one_rule(e1_run):
+    """kivi2.dequant reads its codes from on chip (0 off-chip bytes): its intensity is n/a in every output, and
+    its bytes a float 0.0 as every other row's."""
+    import csv
+    out, d = e1_run
+    op = next(r for r in json.loads((d / "report.json").read_text())["ops"] if r["op"] == "kivi2.dequant")
+    assert op["bytes"] == 0.0 and isinstance(op["bytes"], float) and op["intensity"] is None
+    row = next(r for r in csv.DictReader((d / "report.csv").open()) if r["op"] == "kivi2.dequant")
+    assert (row["bytes"], row["intensity"]) == ("0.0", "")
+    line = next(x for x in out.splitlines() if x.startswith("kivi2.dequant"))
+    assert " n/a " in line and "inf" not in line
