@@ -170,3 +170,45 @@ def test_zero_byte_op_one_rule(e1_run):
     assert (row["bytes"], row["intensity"]) == ("0.0", "")
     line = next(x for x in out.splitlines() if x.startswith("kivi2.dequant"))
     assert " n/a " in line and "inf" not in line
+
+
+def test_roofline_notes():
+    """The wider-ceiling note gives weight-only quantization as the reason when the activations are BF16 (on any
+    GPU), and the not-drawn note names collectives and their share of time."""
+    from cosim.plots import not_drawn_note, wider_ceiling_notes
+    from cosim.simulate import simulate
+    from hwmodels.spec import load_hw
+    from workloads.builder import build_trace
+    h100, b200 = load_hw("h100_sxm"), load_hw("b200")
+    rep = simulate(build_trace("llama3_8b", phase="decode", batch=1, seq=512, weights="mxfp4"), h100)
+    for hw in (h100, b200):
+        (n,) = wider_ceiling_notes([rep], hw)
+        assert n.startswith("MXFP4 weights with BF16 activations compute in BF16 (weight-only quantization")
+        assert "has no MXFP4 peak" not in n
+    both = simulate(build_trace("llama3_8b", phase="decode", batch=1, seq=512, weights="mxfp4", acts="mxfp4"), h100,
+                    compute_fallback=True)  # H100 has no MXFP4 math: that is the reason here
+    (n,) = wider_ceiling_notes([both], h100)
+    assert n.startswith("MXFP4 weights: h100_sxm has no MXFP4 peak; their GEMMs run at the")
+    rep = simulate(build_trace("llama3_70b", phase="decode", batch=16, seq=8192, weights="fp8_e4m3",
+                               acts="fp8_e4m3", kv="fp8_e4m3", parallel={"tp": 8}), "dgx_h100")
+    ar = [r for r in rep.rows if r["kind"] == "allreduce"]
+    share = 100 * sum(r["latency_s"] for r in ar) / rep.total_latency_s
+    note = not_drawn_note([rep], rep.total_latency_s)
+    assert f"allreduce x{len(ar)} (collective) {share:.1f} % of time" in note
+
+
+def test_plot_other_hw_is_labelled(tmp_path, capsys, monkeypatch):
+    import cosim.plots as P
+    assert main(["roofline", "--model", "llama3_8b", "--hw", "h100_sxm", "--out", str(tmp_path / "r.json")]) == 0
+    seen = {}
+    real = P.roofline_figure
+
+    def spy(*a, **k):
+        seen.update(title=a[2] if len(a) > 2 else k.get("title"), notes=k.get("extra_notes"))
+        return real(*a, **k)
+    monkeypatch.setattr(P, "roofline_figure", spy)
+    assert main(["plot", str(tmp_path / "r.json"), "--hw", "b200", "--out", str(tmp_path / "p.png")]) == 0
+    assert "priced on h100_sxm; ceilings of b200" in seen["title"]
+    assert "not re-priced on b200" in seen["notes"][0] and "not re-priced on b200" in capsys.readouterr().out
+    assert main(["plot", str(tmp_path / "r.json"), "--hw", "h100_sxm", "--out", str(tmp_path / "q.png")]) == 0
+    assert seen["title"] is None and not seen["notes"]
