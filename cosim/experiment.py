@@ -63,6 +63,9 @@ PHASES = ("prefill", "decode")
 DEFAULTS = config_defaults()
 ACCURACY_DEFAULTS = AccuracyConfig().to_dict()
 CHECKPOINT_TOKENS = 256  # default text tokens when an experiment names a checkpoint
+# below this many scored predictions a checkpoint's perplexity is warned about next to the figure (a stated
+# reporting threshold, not a measured one: with the default prefill of half the window, 66 tokens score 32)
+FEW_PREDICTIONS = 32
 
 # a validated experiment is an ExperimentConfig (typed, frozen; `.config` / `to_dict()` give
 # the plain mapping); the name Experiment stays for callers
@@ -108,8 +111,16 @@ def _int(v, source, fld, lo=1, hi=2 ** 40):
     """An integer field: a Python or numpy integer (never a bool, never an integral float), as an int."""
     v = _plain(v)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        fail(source, fld, v, f"an integer from {lo} to {hi:,}")
+        fail(source, fld, v, _int_range(lo, hi))
     return v
+
+
+def _int_range(lo: int, hi: int) -> str:
+    """The expected range, readable: the default ceiling 2**40 (a guard, not a limit anyone meant) is not
+    printed as 1,099,511,627,776."""
+    if hi >= 2 ** 40:
+        return "a positive integer (1 or more)" if lo == 1 else f"an integer of {lo} or more"
+    return f"an integer from {lo} to {hi:,}"
 
 
 def _bool(v, source, fld):
@@ -300,7 +311,15 @@ def _accuracy_section(v, source, base_dir):
         p = Path(acc["source"]).expanduser()
         p = p if p.is_absolute() else (base_dir / p).resolve()
         if not p.exists():
-            fail(source, "accuracy.source", acc["source"], f"an existing .safetensors file or directory ({p} does not exist)")
+            word = str(acc["source"])
+            close = (difflib.get_close_matches(word, ["synthetic", "checkpoint"], n=1, cutoff=0.6)
+                     if "/" not in word and "." not in word else [])
+            hint = (f" (did you mean 'synthetic'? a bundled checkpoint such as smollm2_135m goes in "
+                    f"accuracy.checkpoint)" if close == ["synthetic"] else
+                    " (a bundled checkpoint such as smollm2_135m goes in accuracy.checkpoint, not accuracy.source)"
+                    if close else "")
+            fail(source, "accuracy.source", acc["source"], f"synthetic, or an existing .safetensors file or "
+                                                           f"directory ({p} does not exist){hint}")
         acc["source"] = str(p)
     _checkpoint_fields(acc, source, base_dir)
     return acc
@@ -463,7 +482,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         require_plotly()
     if not isinstance(exp, ExperimentConfig):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
-    trace, rep, hw = _performance(exp)
+    trace, rep, hw = _experiment_performance(exp)
     rep.meta["weight_tensors"] = weight_tensor_formats(trace)
     from cosim.shadow import experiment_shadow_notes  # a bare name beside a same-named local file: said
     rep.notes = tuple(dict.fromkeys([*rep.notes, *experiment_shadow_notes(exp)]))
@@ -552,6 +571,21 @@ def head_follows_weights(exp: ExperimentConfig) -> bool:
     return True
 
 
+def _experiment_performance(exp: ExperimentConfig):
+    """_performance, with a format the hardware cannot compute refused in the experiment file's terms: which
+    of its fields set the format and the YAML option that allows the fallback (not the Python keyword)."""
+    from hwmodels.spec import UnsupportedFormatError
+    try:
+        return _performance(exp)
+    except UnsupportedFormatError as e:
+        from workloads.io import bundled_root
+        msg = (str(e).replace("--compute-fallback / compute_fallback=True", "`compute_fallback: true` in the file")
+               .replace(str(bundled_root().resolve()) + "/", "cosim/configs/"))  # no install path
+        raise UnsupportedFormatError(
+            f"{exp.source}: acts: {exp.acts}, weights: {exp.weights}: an op computes in the wider of the two, which "
+            f"the hardware cannot: {msg}") from None
+
+
 def _performance(exp: ExperimentConfig):
     """(trace, Report, device spec): the trace built and priced at the experiment's level,
     on its system (with its parallel layout) when it names one."""
@@ -626,6 +660,10 @@ def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None, thr
         res = trace_accuracy(trace, layers=acc.layers, rows=acc.rows, tokens=acc.tokens, seed=acc.seed,
                              checkpoint=acc.weights_path, model=exp.model, after_first=after_first,
                              threads=threads)
+    if res.sample["layers"] < acc.layers:  # more layers asked than the model has: all of them, said
+        rep.notes = tuple(dict.fromkeys([*rep.notes, (
+            f"accuracy.layers: {acc.layers} asked; the model has {res.sample['layers']} layers, so all "
+            f"{res.sample['layers']} were sampled")]))
     status = res.status_by_op or {}
     for r in rep.rows:
         r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
@@ -717,6 +755,13 @@ def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
         d["notes"] = [n + tail if n in idle else n for n in d["notes"]]
         idle = [n + tail for n in idle]
     d["did_not_act"] = idle
+    few = []
+    if d.get("tokens", 0) < FEW_PREDICTIONS:  # the figure is an average over this many predictions
+        few = [f"only {d['tokens']} predictions scored (accuracy.tokens {acc.tokens} in {exp.source}): a perplexity "
+               f"over fewer than {FEW_PREDICTIONS} tokens is dominated by which tokens they are; use "
+               f"accuracy.tokens of {2 * FEW_PREDICTIONS + 2} or more"]
+        d["notes"] = few + d["notes"]
+    d["warnings"] = few + idle  # shown beside the perplexity (terminal, HTML summary)
     rep.meta["accuracy"]["checkpoint"] = d
     rep.meta["provenance"]["perplexity"] = (
         f"checkpoint: {res.checkpoint} ({res.checkpoint_format}) run end to end by the functional core on "

@@ -183,15 +183,19 @@ def _summary(rep) -> list[tuple]:
                   f"{ck['baseline_perplexity']:.4g} → {ck['perplexity']:.4g} (Δ {ck['perplexity_delta']:+.3g}), "
                   f"KL {ck['kl']:.3g}, top-1 agreement {H.percent(ck['top1_agreement'])}"
                   + (f" — proxy for {ck['proxy_for']}" if ck.get("proxy_for") else "")
-                  + ("".join(f" — WARNING: {n}" for n in ck.get("did_not_act") or ())), bool(ck.get("did_not_act"))))
+                  + ("".join(f" — WARNING: {n}" for n in _ck_warnings(ck))), bool(_ck_warnings(ck))))
     return s
+
+
+def _ck_warnings(ck: dict) -> list:
+    return list(ck.get("warnings") or ck.get("did_not_act") or ())
 
 
 def checkpoint_notes(rep) -> list:
     """Every note of the real-checkpoint accuracy run (report.json's accuracy.checkpoint.notes), shown in the
     page too; a note saying the recipe did not act comes first (and beside the perplexity in the summary)."""
     ck = (rep.meta.get("accuracy") or {}).get("checkpoint") or {}
-    idle = list(ck.get("did_not_act") or ())
+    idle = _ck_warnings(ck)
     rest = [n for n in ck.get("notes") or () if n not in idle and n != ck.get("baseline_note")]
     return [f"checkpoint accuracy ({ck.get('checkpoint')}): " + ("WARNING: " if n in idle else "") + n
             for n in idle + rest]
@@ -256,7 +260,7 @@ def performance_figures(rep, hw, stop=None) -> list | None:
               "Each point is one op (size = share of time); ceilings per number format "
               "and per memory level, ridge points marked."),
              ("breakdown", "Latency and energy by op kind", lambda: breakdown_plot(rep), None),
-             ("footprint", "Memory footprint", lambda: footprint_plot(footprints(rep), dpi=PNG_DPI), None)]
+             ("footprint", "Memory footprint by part (chart)", lambda: footprint_plot(footprints(rep), dpi=PNG_DPI), None)]
     out = []
     for fid, title, draw, caption in parts:
         if stop is not None and stop():

@@ -212,3 +212,37 @@ def test_plot_other_hw_is_labelled(tmp_path, capsys, monkeypatch):
     assert "not re-priced on b200" in seen["notes"][0] and "not re-priced on b200" in capsys.readouterr().out
     assert main(["plot", str(tmp_path / "r.json"), "--hw", "h100_sxm", "--out", str(tmp_path / "q.png")]) == 0
     assert seen["title"] is None and not seen["notes"]
+
+
+def _err(tmp_path, capsys, doc, *flags):
+    assert main(["run", str(_write(tmp_path, doc)), "--out", str(tmp_path / "o"), *flags]) == 2
+    return capsys.readouterr().err
+
+
+BASE = {"name": "b", "model": "llama3_8b", "phase": "decode", "batch": 1, "seq": 512, "hw": "h100_sxm",
+        "accuracy": False}
+
+
+def test_input_errors_in_the_files_terms(tmp_path, capsys):
+    err = _err(tmp_path, capsys, {**BASE, "accuracy": {"source": "synthetc"}})
+    assert "accuracy.source: got 'synthetc'" in err and "did you mean 'synthetic'?" in err
+    err = _err(tmp_path, capsys, {**BASE, "accuracy": {"source": "checkpont"}})
+    assert "goes in accuracy.checkpoint" in err
+    err = _err(tmp_path, capsys, {**BASE, "accuracy": {"rows": 0}})
+    assert "expected a positive integer (1 or more)" in err and "1,099,511,627,776" not in err
+    err = _err(tmp_path, capsys, {**BASE, "weights": "int4_g128", "acts": "fp8_e4m3", "hw": "mx_systolic_128",
+                                  "level": "cycle"})
+    assert "acts: fp8_e4m3, weights: int4_g128" in err and "`compute_fallback: true` in the file" in err
+    assert "compute_fallback=True" not in err and "cosim/configs/hw/mx_systolic_128.yaml" in err
+    assert err.endswith("\n")
+
+
+def test_layers_clamp_and_few_tokens_are_said(tmp_path, capsys):
+    doc = {**BASE, "weights": "mxfp4", "accuracy": {"layers": 100, "rows": 4, "tokens": 5,
+                                                     "checkpoint": "smollm2_135m"}}
+    assert main(["run", str(_write(tmp_path, doc)), "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy.layers: 100 asked; the model has 32 layers, so all 32 were sampled" in out
+    assert "WARNING: only 2 predictions scored (accuracy.tokens 5" in out
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert html.count("<h2>Memory footprint</h2>") == 1 and "Memory footprint by part (chart)" in html

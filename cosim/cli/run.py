@@ -73,10 +73,11 @@ def run(args) -> int:
                 print(f"  quantized: {ck['quantized_tensors']} (weights {ck['weights']}, acts {ck['acts']}, "
                       f"kv {ck['kv']}" + (f", recipe {ck['recipe']}" if ck.get("recipe") else "") + ")")
             print(f"  {ck['baseline_note']}")
-            for n in ck.get("did_not_act") or ():  # beside the figure: the recipe it names did nothing here
+            warn = ck.get("warnings") or ck.get("did_not_act") or ()
+            for n in warn:  # beside the figure: a recipe that did nothing here, too few predictions
                 print(f"  WARNING: {n}")
             for n in ck.get("notes") or ():  # every note of the checkpoint run, never only in report.json
-                if n != ck["baseline_note"] and n not in (ck.get("did_not_act") or ()):
+                if n != ck["baseline_note"] and n not in warn:
                     print(f"  note: {n}")
     if rep.meta.get("area_mm2") is not None:
         n = rep.meta.get("area_devices") or 1
