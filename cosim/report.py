@@ -223,7 +223,8 @@ class Report(MemoryFit):
         text = None
         if not self._lazy():  # rows of dicts: no pandas needed
             from cosim.table_csv import rows_to_csv
-            text = rows_to_csv([{**export_row(r), **inputs} for r in self.rows], names + INPUT_COLUMNS)
+            # counts as the rows hold them: the CSV writer prints a column with any float as floats already
+            text = rows_to_csv([{**export_row(r, floats=False), **inputs} for r in self.rows], names + INPUT_COLUMNS)
         if text is None:
             df = self.to_frame()
             if "intensity" in df:  # export_row's rule, column-wise
@@ -266,12 +267,12 @@ class Report(MemoryFit):
         return path
 
 
-def export_row(r: dict) -> dict:
+def export_row(r: dict, floats: bool = True) -> dict:
     """One rule for a row in every file (CSV, JSON): FLOP and byte counts are floats (an int 0 from a recipe's op
     too), and the intensity of an op that moves no off-chip bytes is not a number (FLOP per byte is undefined
     there; in memory it is inf): null in JSON, empty in CSV, "n/a" in the terminal and the page."""
     out = dict(r)
-    for k, v in r.items():
+    for k, v in (r.items() if floats else ()):
         if (k in ("flops", "bytes") or k.startswith("bytes_")) and isinstance(v, int) and not isinstance(v, bool):
             out[k] = float(v)
     inten = r.get("intensity")
