@@ -63,6 +63,9 @@ PHASES = ("prefill", "decode")
 DEFAULTS = config_defaults()
 ACCURACY_DEFAULTS = AccuracyConfig().to_dict()
 CHECKPOINT_TOKENS = 256  # default text tokens when an experiment names a checkpoint
+# below this many scored predictions a checkpoint's perplexity is warned about next to the figure (a stated
+# reporting threshold, not a measured one: with the default prefill of half the window, 66 tokens score 32)
+FEW_PREDICTIONS = 32
 
 # a validated experiment is an ExperimentConfig (typed, frozen; `.config` / `to_dict()` give
 # the plain mapping); the name Experiment stays for callers
@@ -108,8 +111,16 @@ def _int(v, source, fld, lo=1, hi=2 ** 40):
     """An integer field: a Python or numpy integer (never a bool, never an integral float), as an int."""
     v = _plain(v)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        fail(source, fld, v, f"an integer from {lo} to {hi:,}")
+        fail(source, fld, v, _int_range(lo, hi))
     return v
+
+
+def _int_range(lo: int, hi: int) -> str:
+    """The expected range, readable: the default ceiling 2**40 (a guard, not a limit anyone meant) is not
+    printed as 1,099,511,627,776."""
+    if hi >= 2 ** 40:
+        return "a positive integer (1 or more)" if lo == 1 else f"an integer of {lo} or more"
+    return f"an integer from {lo} to {hi:,}"
 
 
 def _bool(v, source, fld):
@@ -300,7 +311,15 @@ def _accuracy_section(v, source, base_dir):
         p = Path(acc["source"]).expanduser()
         p = p if p.is_absolute() else (base_dir / p).resolve()
         if not p.exists():
-            fail(source, "accuracy.source", acc["source"], f"an existing .safetensors file or directory ({p} does not exist)")
+            word = str(acc["source"])
+            close = (difflib.get_close_matches(word, ["synthetic", "checkpoint"], n=1, cutoff=0.6)
+                     if "/" not in word and "." not in word else [])
+            hint = (f" (did you mean 'synthetic'? a bundled checkpoint such as smollm2_135m goes in "
+                    f"accuracy.checkpoint)" if close == ["synthetic"] else
+                    " (a bundled checkpoint such as smollm2_135m goes in accuracy.checkpoint, not accuracy.source)"
+                    if close else "")
+            fail(source, "accuracy.source", acc["source"], f"synthetic, or an existing .safetensors file or "
+                                                           f"directory ({p} does not exist){hint}")
         acc["source"] = str(p)
     _checkpoint_fields(acc, source, base_dir)
     return acc
@@ -463,7 +482,7 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         require_plotly()
     if not isinstance(exp, ExperimentConfig):
         exp = load_experiment(exp) if isinstance(exp, (str, Path)) else experiment_from_dict(exp)
-    trace, rep, hw = _performance(exp)
+    trace, rep, hw = _experiment_performance(exp)
     rep.meta["weight_tensors"] = weight_tensor_formats(trace)
     from cosim.shadow import experiment_shadow_notes  # a bare name beside a same-named local file: said
     rep.notes = tuple(dict.fromkeys([*rep.notes, *experiment_shadow_notes(exp)]))
@@ -503,6 +522,8 @@ def run_experiment(exp, out_dir: str | Path | None = None, accuracy: bool = True
         if early is not None:
             early.cancel()
         raise
+    if exp.accuracy and not accuracy:
+        _accuracy_skipped(rep)
     if exp.serve:
         _serving(rep, exp, hw, out_dir)
     if out_dir is not None:
@@ -550,6 +571,21 @@ def head_follows_weights(exp: ExperimentConfig) -> bool:
     return True
 
 
+def _experiment_performance(exp: ExperimentConfig):
+    """_performance, with a format the hardware cannot compute refused in the experiment file's terms: which
+    of its fields set the format and the YAML option that allows the fallback (not the Python keyword)."""
+    from hwmodels.spec import UnsupportedFormatError
+    try:
+        return _performance(exp)
+    except UnsupportedFormatError as e:
+        from workloads.io import bundled_root
+        msg = (str(e).replace("--compute-fallback / compute_fallback=True", "`compute_fallback: true` in the file")
+               .replace(str(bundled_root().resolve()) + "/", "cosim/configs/"))  # no install path
+        raise UnsupportedFormatError(
+            f"{exp.source}: acts: {exp.acts}, weights: {exp.weights}: an op computes in the wider of the two, which "
+            f"the hardware cannot: {msg}") from None
+
+
 def _performance(exp: ExperimentConfig):
     """(trace, Report, device spec): the trace built and priced at the experiment's level,
     on its system (with its parallel layout) when it names one."""
@@ -576,7 +612,8 @@ def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
     from cosim.humanize import display_source
     # each row keeps the op's `level` (a fallback says roofline) and `provenance` columns as simulate
     # writes them: one label scheme for simulate, run and sweep tables (hwmodels/cost.py)
-    rep.meta["experiment"] = {"name": exp.name, "source": exp.source}
+    # the file as the user named it: their own path as given, a bundled one by its place in the package
+    rep.meta["experiment"] = {"name": exp.name, "source": display_source(exp.source)}
     rep.meta["area_mm2"] = area  # one device's
     # a system: every device of it carries that silicon (area_total_mm2 = area x devices in the system)
     devices = int(rep.meta.get("devices_in_system") or 1) if exp.system else 1
@@ -586,15 +623,27 @@ def _provenance(rep, exp: ExperimentConfig, hw, area) -> None:
         "latency_s": f"{rep.level} model on {hw.name} ({display_source(hw.source)})"
                      + (f" (requested {exp.level}: fell back)" if rep.level != exp.level else "")
                      + "; per-op level and provenance columns",
-        "energy_j": ("FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
-                     if exp.level == "roofline" else
-                     f"the {exp.level} model's energy (per-op provenance column; falls back to the roofline's "
-                     f"formula where the model does not apply)"),
+        "energy_j": energy_provenance(rep),
         "footprint": "trace builder: parameters x bits/element, KV cache per token x context, live activations",
         "area_mm2": (("cycle-level area model, one device" + (f" (x {devices} devices of {exp.system} = "
                                                                f"area_total_mm2)" if devices > 1 else ""))
                      if area is not None else "no area model for this hardware/level"),
     }
+
+
+ROOFLINE_ENERGY = "FLOPs x J/FLOP + bytes per level x J/B + static power x time (hardware file, cited there)"
+
+
+def energy_provenance(rep) -> str:
+    """Where the energy figures come from: the level(s) that priced the ops (each row's `level`), not the level
+    asked for: a request the model could not honour fell back, and a run may mix levels op by op."""
+    levels = list(dict.fromkeys(str(r.get("level") or rep.level) for r in rep.rows)) or [rep.level]
+    if levels == ["roofline"]:
+        return ROOFLINE_ENERGY
+    if len(levels) == 1:
+        return f"the {levels[0]} model's energy (per-op provenance column)"
+    return (f"mixed levels: ops priced by the {' / '.join(levels)} models, each op's energy from the model that "
+            f"priced it (per-op level and provenance columns); roofline ops: {ROOFLINE_ENERGY}")
 
 
 def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None, threads: int = 2) -> None:
@@ -611,6 +660,10 @@ def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None, thr
         res = trace_accuracy(trace, layers=acc.layers, rows=acc.rows, tokens=acc.tokens, seed=acc.seed,
                              checkpoint=acc.weights_path, model=exp.model, after_first=after_first,
                              threads=threads)
+    if res.sample["layers"] < acc.layers:  # more layers asked than the model has: all of them, said
+        rep.notes = tuple(dict.fromkeys([*rep.notes, (
+            f"accuracy.layers: {acc.layers} asked; the model has {res.sample['layers']} layers, so all "
+            f"{res.sample['layers']} were sampled")]))
     status = res.status_by_op or {}
     for r in rep.rows:
         r["sqnr_db"] = res.by_op.get(r["op"], math.nan)
@@ -622,6 +675,19 @@ def _synthetic_accuracy(rep, trace, exp: ExperimentConfig, after_first=None, thr
                             "status_by_op": res.status_by_op,
                             "recipe_twin": res.recipe_twin}
     rep.meta["provenance"]["sqnr_db"] = res.provenance
+
+
+SKIPPED_NOTE = "accuracy skipped (--no-accuracy): the experiment's accuracy check was not run"
+
+
+def _accuracy_skipped(rep) -> None:
+    """The experiment asks for an accuracy check that this run skipped (--no-accuracy): a note in every output,
+    and the accuracy columns kept (empty SQNR, status "skipped") so CSVs of runs with and without it line up."""
+    rep.notes = tuple(dict.fromkeys([*rep.notes, SKIPPED_NOTE]))
+    for r in rep.rows:
+        r["sqnr_db"] = math.nan
+        r["accuracy_status"] = "skipped"
+    rep.meta["provenance"]["sqnr_db"] = SKIPPED_NOTE
 
 
 def _serving(rep, exp: ExperimentConfig, hw, out_dir) -> None:
@@ -677,12 +743,43 @@ def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
     d.pop("layers")
     model = str(exp.model)
     d["proxy_for"] = None if Path(model).stem == Path(str(acc.checkpoint)).stem else model
+    # a run names its token count in the file's `accuracy.tokens`, not the `cosim accuracy --tokens` flag
+    where = f"accuracy.tokens in {exp.source}"
+    d["notes"] = [n.replace("(--tokens)", f"({where})") for n in d.get("notes") or ()]
+    idle = idle_recipe_notes(exp.recipe, d)
+    wide = ("bf16", "fp16", "fp32")
+    other = [f"{k} {d.get(k)}" for k in ("weights", "acts") if d.get(k) and d.get(k) not in wide]
+    if idle and other:  # the perplexity still moved: say what moved it, not "the baseline's"
+        tail = (f" (here the figures differ from the baseline through the other quantized tensors, "
+                f"{', '.join(other)}, not through recipe {exp.recipe})")
+        d["notes"] = [n + tail if n in idle else n for n in d["notes"]]
+        idle = [n + tail for n in idle]
+    d["did_not_act"] = idle
+    few = []
+    if d.get("tokens", 0) < FEW_PREDICTIONS:  # the figure is an average over this many predictions
+        few = [f"only {d['tokens']} predictions scored (accuracy.tokens {acc.tokens} in {exp.source}): a perplexity "
+               f"over fewer than {FEW_PREDICTIONS} tokens is dominated by which tokens they are; use "
+               f"accuracy.tokens of {2 * FEW_PREDICTIONS + 2} or more"]
+        d["notes"] = few + d["notes"]
+    d["warnings"] = few + idle  # shown beside the perplexity (terminal, HTML summary)
     rep.meta["accuracy"]["checkpoint"] = d
     rep.meta["provenance"]["perplexity"] = (
         f"checkpoint: {res.checkpoint} ({res.checkpoint_format}) run end to end by the functional core on "
         f"{res.tokens} predicted tokens of {res.text}; {res.baseline_note}"
         + (f"; a proxy for {model}, which is what latency and energy price" if d["proxy_for"] else ""))
     rep.meta["provenance"]["sqnr_db"] = "synthetic: " + rep.meta["provenance"]["sqnr_db"]
+
+
+def idle_recipe_notes(recipe, ck: dict) -> list:
+    """The checkpoint notes (ck: the report's accuracy.checkpoint) that say the recipe did nothing at this run's
+    length (its residual window or budget covered every token, cosim.accuracy._residual_window_notes): the
+    perplexity beside them is the baseline's (or the other formats'), which the report warns next to the figure."""
+    from cosim.accuracy import _residual_window_notes
+    if not recipe or not ck.get("window"):
+        return []
+    idle = _residual_window_notes(recipe, int(ck["window"]), ck.get("prefill"))
+    heads = [n.split(":")[0] for n in idle]  # "recipe kivi2" / "recipe h2o did not act at this length (..."
+    return [n for n in ck.get("notes") or () if any(n.startswith(h) for h in heads)]
 
 
 def hardware_area_mm2(trace, hw, level: str, compute_fallback: bool = False):

@@ -173,7 +173,7 @@ def _summary(rep) -> list[tuple]:
                   f"{rep.meta['area_mm2']:.4g} mm² per device × {n} = {rep.meta['area_total_mm2']:.4g} mm²", False))
     acc = rep.meta.get("accuracy") or {}
     if acc.get("min_sqnr_db") is not None:
-        s.append(("worst op output SQNR (synthetic tensors)", f"{acc['min_sqnr_db']:.2f} dB", False))
+        s.append(("worst op output SQNR (synthetic tensors, pooled over the sampled layers)", f"{acc['min_sqnr_db']:.2f} dB", False))
     n_nan = sum(1 for r in rep.rows if str(r.get("accuracy_status", "ok")).startswith("nan"))
     if n_nan:  # a NaN figure is shown with its reason, never dropped
         s.append(("ops with NaN accuracy", f"{n_nan} (see the accuracy status column)", True))
@@ -182,8 +182,23 @@ def _summary(rep) -> list[tuple]:
         s.append((f"perplexity on {ck['checkpoint']} (real checkpoint)",
                   f"{ck['baseline_perplexity']:.4g} → {ck['perplexity']:.4g} (Δ {ck['perplexity_delta']:+.3g}), "
                   f"KL {ck['kl']:.3g}, top-1 agreement {H.percent(ck['top1_agreement'])}"
-                  + (f" — proxy for {ck['proxy_for']}" if ck.get("proxy_for") else ""), False))
+                  + (f" — proxy for {ck['proxy_for']}" if ck.get("proxy_for") else "")
+                  + ("".join(f" — WARNING: {n}" for n in _ck_warnings(ck))), bool(_ck_warnings(ck))))
     return s
+
+
+def _ck_warnings(ck: dict) -> list:
+    return list(ck.get("warnings") or ck.get("did_not_act") or ())
+
+
+def checkpoint_notes(rep) -> list:
+    """Every note of the real-checkpoint accuracy run (report.json's accuracy.checkpoint.notes), shown in the
+    page too; a note saying the recipe did not act comes first (and beside the perplexity in the summary)."""
+    ck = (rep.meta.get("accuracy") or {}).get("checkpoint") or {}
+    idle = _ck_warnings(ck)
+    rest = [n for n in ck.get("notes") or () if n not in idle and n != ck.get("baseline_note")]
+    return [f"checkpoint accuracy ({ck.get('checkpoint')}): " + ("WARNING: " if n in idle else "") + n
+            for n in idle + rest]
 
 
 # (column key, header, type, help text, display function of the raw value)
@@ -195,15 +210,16 @@ _COLUMNS = (
     ("compute_fmt", "format", "text", "number format the op computes in", lambda v: str(v).upper()),
     ("flops", "FLOPs", "num", "floating-point operations, all repeats", H.flops),
     ("bytes", "bytes", "num", "off-chip bytes moved, all repeats", H.nbytes),
-    ("intensity", "intensity", "num", "FLOP per byte of off-chip traffic",
-     lambda v: "n/a" if v is None or v != v else ("inf" if math.isinf(v) else f"{v:.3g} FLOP/B")),
+    ("intensity", "intensity", "num", "FLOP per byte of off-chip traffic (n/a: the op moves no off-chip bytes)",
+     lambda v: "n/a" if v is None or v != v or math.isinf(v) else f"{v:.3g} FLOP/B"),
     ("bound", "bound", "text", "what limits the op: compute, a memory level, or the systolic array loading its "
                                "stationary tiles (weight-load, kv-load, input-load)", str),
     ("latency_s", "latency", "num", "time, all repeats", H.seconds),
     ("energy_j", "energy", "num", "energy, all repeats", H.joules),
     ("utilization", "utilisation", "num", "attained / peak compute", H.percent),
     ("share", "share of time", "num", "fraction of the pass's latency", H.percent),
-    ("sqnr_db", "SQNR", "num", "output signal-to-quantization-noise ratio (functional core)",
+    ("sqnr_db", "SQNR (pooled)", "num", "output signal-to-quantization-noise ratio (functional core), pooled over "
+                                        "the sampled layers: summed signal / summed noise (per layer: the accuracy plot)",
      lambda v: "" if v is None or v != v else f"{v:.2f} dB"),
     ("accuracy_status", "accuracy status", "text", "ok, nan: <why>, or not measured (no weight or KV operand)",
      str),
@@ -244,7 +260,7 @@ def performance_figures(rep, hw, stop=None) -> list | None:
               "Each point is one op (size = share of time); ceilings per number format "
               "and per memory level, ridge points marked."),
              ("breakdown", "Latency and energy by op kind", lambda: breakdown_plot(rep), None),
-             ("footprint", "Memory footprint", lambda: footprint_plot(footprints(rep), dpi=PNG_DPI), None)]
+             ("footprint", "Memory footprint by part (chart)", lambda: footprint_plot(footprints(rep), dpi=PNG_DPI), None)]
     out = []
     for fid, title, draw, caption in parts:
         if stop is not None and stop():
@@ -347,10 +363,19 @@ def render_html(rep, hw, interactive: str | None = None, early: EarlyFigures | N
              f"{'prompt' if rep.phase == 'prefill' else 'context'} {rep.seq:,} tokens, {rep.level} model")
     env = Environment(loader=PackageLoader("cosim", "templates"), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
-        title=title, formats=H.formats_line(rep.meta.get("formats", {})), recipe=rep.recipe,
-        notes=[_clean(n) for n in rep.notes], summary=_summary(rep), footprint=_footprint_view(rep),
+        title=title, formats=formats_html_line(rep), recipe=rep.recipe,
+        notes=[_clean(n) for n in [*rep.notes, *checkpoint_notes(rep)]], summary=_summary(rep), footprint=_footprint_view(rep),
         figures=figures, interactive=interactive, columns=columns, rows=rows,
         provenance=[(k, _clean(str(v))) for k, v in _provenance(rep).items()])
+
+
+def formats_html_line(rep) -> str:
+    """The page's formats line: the requested formats (H.formats_line), each followed by which stored tensors a
+    recipe keeps in which format (meta.format_detail) where it differs."""
+    fm = rep.meta.get("formats", {}) or {}
+    detail = rep.meta.get("format_detail") or {}
+    return ", ".join(H.formats_line({k: v}) + (f" — as stored: {detail[k]}" if k in detail else "")
+                     for k, v in fm.items())
 
 
 def _provenance(rep) -> dict:

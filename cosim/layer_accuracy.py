@@ -294,7 +294,8 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
     return AccuracyResult(by_op=by_op, by_layer=by_layer, recipe_twin=twin and twin["raw"], status_by_op=status,
                           sample={"layers": len(_layers(n_layers, layers)), "rows": used_rows,
                                   "tokens": used_tokens, "kv_positions": used_kv, "seed": seed},
-                          provenance=f"functional:{src}; {draws}SQNR of the op output vs fp32, "
+                          provenance=f"functional:{src}; {draws}SQNR of the op output vs fp32, pooled over the sampled "
+                                     f"layers (summed signal / summed noise; per layer in by_layer), "
                                      f"{len(_layers(n_layers, layers))} layers x <= {rows} rows x {tokens} tokens"
                                      + twin_note)
 

@@ -111,15 +111,22 @@ def wider_ceiling_notes(reports, hw) -> list[str]:
     at the BF16 ceiling (989 TFLOP/s)". Derived from the report's formats and rows."""
     notes = []
     for rep in reports:
-        stored = (rep.meta.get("formats") or {}).get("weights")
-        if not stored or stored in hw.peak_flops:
+        fm = rep.meta.get("formats") or {}
+        stored, acts = fm.get("weights"), fm.get("acts")
+        if not stored:
             continue
         used = sorted({r["compute_fmt"] for r in rep.rows if r["kind"] == "gemm" and r["op"] not in _ATTENTION_OPS
                        and r["compute_fmt"] != stored})
         for f in used:
             peak = hw.peak_flops.get(f)
-            note = (f"{stored.upper()} weights: {hw.name} has no {stored.upper()} peak; their GEMMs run at the "
-                    f"{f.upper()} ceiling" + (f" ({H.flops_per_s(peak)})" if peak else ""))
+            at = f"their GEMMs run at the {f.upper()} ceiling" + (f" ({H.flops_per_s(peak)})" if peak else "")
+            if acts and f == acts and acts != stored:  # weight-only quantization: the wider operand sets the math
+                note = (f"{stored.upper()} weights with {acts.upper()} activations compute in {acts.upper()} "
+                        f"(weight-only quantization, on any hardware): {at}")
+            elif stored not in hw.peak_flops:
+                note = f"{stored.upper()} weights: {hw.name} has no {stored.upper()} peak; {at}"
+            else:
+                note = f"{stored.upper()} weights: {at}"
             if note not in notes:
                 notes.append(note)
     return notes
@@ -158,10 +165,35 @@ def _draw_ceilings(ax, hw, fmts, x, x_lo, x_hi) -> list:
     return ridges
 
 
-def roofline_figure(reports, hw, title: str | None = None, label_top: int = 8, dpi: float = 150):
+def not_drawn_note(reports, total: float) -> str | None:
+    """The ops a roofline cannot place (no FLOPs, no off-chip bytes or no time), by kind with their share of the
+    step's time: "not drawn (no FLOPs or no off-chip bytes): allreduce x3 (collectives) 19.0 % of time, ..."."""
+    from workloads.ops import COLLECTIVE_KINDS
+    drawn = {id(r) for r in _points(reports)}
+    kinds: dict = {}
+    for rep in reports:
+        for r in rep.rows:
+            if id(r) not in drawn:
+                k = kinds.setdefault(r["kind"], [0, 0.0])
+                k[0] += 1
+                k[1] += r["latency_s"] if r["latency_s"] == r["latency_s"] else 0.0
+    if not kinds:
+        return None
+    parts = [f"{k} x{n}" + (" (collective)" if k in COLLECTIVE_KINDS else "") + f" {100 * s / total:.1f} % of time"
+             for k, (n, s) in sorted(kinds.items(), key=lambda kv: -kv[1][1])]
+    if len(parts) > 4:  # the note box stays small: the largest shares, then how many more kinds
+        rest = sum(s for _, s in sorted(kinds.values(), key=lambda v: -v[1])[4:])
+        parts = parts[:4] + [f"{len(parts) - 4} more kind(s) {100 * rest / total:.1f} % of time"]
+    return (f"{sum(n for n, _ in kinds.values())} op(s) not drawn (no FLOPs or no off-chip bytes): "
+            + ", ".join(parts))
+
+
+def roofline_figure(reports, hw, title: str | None = None, label_top: int = 8, dpi: float = 150,
+                    extra_notes: tuple = ()):
     """The roofline as a matplotlib Figure (see roofline_plot). `dpi`: give the one it will
     be saved at: matplotlib caches text sizes per dpi, so the label placement's
-    measurements are then reused by the save instead of being redone."""
+    measurements are then reused by the save instead of being redone. `extra_notes`: lines
+    the caller adds to the figure's note box (e.g. ceilings of another device)."""
     plt = pyplot()
     reports = list(reports) if isinstance(reports, (list, tuple)) else [reports]
     fig, ax = plt.subplots(figsize=(8, 5.6), dpi=dpi)
@@ -198,10 +230,10 @@ def roofline_figure(reports, hw, title: str | None = None, label_top: int = 8, d
                  fontsize=9)
     ax.grid(True, which="major", lw=0.4, alpha=0.5)
     ax.legend(title="op kind (marker area = share of time)", fontsize=7, title_fontsize=7, loc="lower right")
-    notes = wider_ceiling_notes(reports, hw)
-    skipped = sum(1 for rep in reports for r in rep.rows) - len(pts)
-    if skipped:
-        notes.append(f"{skipped} op(s) without FLOPs (e.g. embedding lookup, copies) not drawn")
+    notes = [*extra_notes, *wider_ceiling_notes(reports, hw)]
+    note = not_drawn_note(reports, total)
+    if note:
+        notes.append(note)
     if len(reports) > 1:
         notes.append(f"op % = share of the {len(reports)} reports' summed latency")
     if notes:
@@ -236,11 +268,12 @@ def _label_ops(ax, pts, total, label_top, ridges=()):
     return place_labels(ax, items + list(ridges), avoid_points=[it[1] for it in items + list(ridges)])
 
 
-def roofline_plot(reports, hw, path: str | Path, title: str | None = None, label_top: int = 8):
+def roofline_plot(reports, hw, path: str | Path, title: str | None = None, label_top: int = 8,
+                  extra_notes: tuple = ()):
     """Log-log roofline of one or more reports on `hw`, saved to `path` (.png or .svg):
     each op a point at (FLOP per byte of off-chip traffic, attained FLOP/s)."""
     plt = pyplot()
-    fig = roofline_figure(reports, hw, title, label_top)
+    fig = roofline_figure(reports, hw, title, label_top, extra_notes=extra_notes)
     path = Path(path)
     fig.savefig(path)
     plt.close(fig)

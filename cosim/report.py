@@ -20,6 +20,33 @@ INPUT_COLUMNS = ["model", "hw", "level_requested", "batch", "seq", "weights", "a
                  "attention", "profile", "parallel", "compute_fallback", "overlap"]
 
 
+SCHEMA_VERSION = 1  # report.json layout; raised when a key changes meaning or goes (keys are only ever added)
+ROWS_ARE = ("per-op totals over each op's repeat: an op repeated over 32 layers reports 32 layers' FLOPs, bytes, "
+            "latency and energy (do not multiply by repeat again)")
+
+
+def json_header() -> dict:
+    """What every report JSON (cosim run, roofline --out, generate --out) starts with: its schema version, the
+    cosim package version, the git commit of the code that wrote it (calibrate's git_state: "unknown: <why>"
+    outside a checkout) and what a row's values are."""
+    from cosim.version import __version__
+    return {"schema_version": SCHEMA_VERSION, "cosim_version": __version__, "git_commit": _git_commit(),
+            "rows_are": ROWS_ARE}
+
+
+def _git_commit() -> str:
+    if _GIT:
+        return _GIT[0]
+    from cosim.calibrate.microbench import git_state
+    st = git_state(src_dir=str(Path(__file__).parent), probe="report.py")
+    commit = st["git_commit"] + (" (modified tracked files)" if st.get("git_dirty") else "")
+    _GIT.append(commit)
+    return commit
+
+
+_GIT: list = []  # one look per process
+
+
 def _column_total(key: str) -> property:
     """A Report property: the sum of one per-op column (a float)."""
     return property(lambda self: float(sum(self._column(key))), doc=f"sum of the per-op {key} column")
@@ -128,7 +155,21 @@ class Report(MemoryFit):
                 "tokens_per_s": self.tokens_per_s, "energy_per_token_j": self.energy_per_token_j,
                 "footprint_bytes": dict(self.footprint), "memory_bytes": self.memory_bytes,
                 "capacity_bytes": self.capacity_bytes, "fits_in_memory": self.fits_in_memory,
-                "notes": list(self.notes), **{k: v for k, v in self.meta.items() if _jsonable(v)}}
+                "notes": list(self.notes), **{k: v for k, v in self.meta.items() if _jsonable(v)},
+                **self._layout_totals()}
+
+    def _layout_totals(self) -> dict:
+        """A parallel layout's report: its totals are one device's micro-batch trace, so the layout's own figures
+        sit beside them under names a JSON reader cannot mistake (the same numbers as parallel.system_*)."""
+        par = self.meta.get("parallel") or {}
+        if "system_energy_per_token_j" not in par:
+            return {}
+        return {"totals_scope": "one device's micro-batch trace (total_*, tokens_per_s, energy_per_token_j); "
+                                "system_* keys: the whole layout's step",
+                "device_energy_per_token_j": self.energy_per_token_j,
+                "system_energy_per_token_j": par["system_energy_per_token_j"],
+                "system_energy_j": par["system_energy_j"], "system_tokens_per_s": par.get("layout_tokens_per_s"),
+                "system_step_latency_s": par.get("step_latency_s")}
 
     # ---- export -------------------------------------------------------------
     def _lazy(self) -> bool:
@@ -151,7 +192,7 @@ class Report(MemoryFit):
         return pd.DataFrame(self.rows, columns=names)
 
     def to_dict(self) -> dict:
-        return {"totals": self.totals(), "ops": self.rows}
+        return {**json_header(), "totals": self.totals(), "ops": [export_row(r) for r in self.rows]}
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = jsonio.dumps(self.to_dict(), indent=1, default=_default)  # NaN (a skipped figure) -> null
@@ -182,9 +223,12 @@ class Report(MemoryFit):
         text = None
         if not self._lazy():  # rows of dicts: no pandas needed
             from cosim.table_csv import rows_to_csv
-            text = rows_to_csv([{**r, **inputs} for r in self.rows], names + INPUT_COLUMNS)
+            # counts as the rows hold them: the CSV writer prints a column with any float as floats already
+            text = rows_to_csv([{**export_row(r, floats=False), **inputs} for r in self.rows], names + INPUT_COLUMNS)
         if text is None:
             df = self.to_frame()
+            if "intensity" in df:  # export_row's rule, column-wise
+                df["intensity"] = df["intensity"].astype(float).replace([math.inf, -math.inf], math.nan)
             for k, v in inputs.items():
                 df[k] = [v] * len(df)
             text = df.to_csv(index=False)
@@ -221,6 +265,20 @@ class Report(MemoryFit):
             from workloads.io import InputError
             raise InputError(f"{path}: report output must end in .csv or .json, got {path.suffix!r}")
         return path
+
+
+def export_row(r: dict, floats: bool = True) -> dict:
+    """One rule for a row in every file (CSV, JSON): FLOP and byte counts are floats (an int 0 from a recipe's op
+    too), and the intensity of an op that moves no off-chip bytes is not a number (FLOP per byte is undefined
+    there; in memory it is inf): null in JSON, empty in CSV, "n/a" in the terminal and the page."""
+    out = dict(r)
+    for k, v in (r.items() if floats else ()):
+        if (k in ("flops", "bytes") or k.startswith("bytes_")) and isinstance(v, int) and not isinstance(v, bool):
+            out[k] = float(v)
+    inten = r.get("intensity")
+    if isinstance(inten, (int, float)) and math.isinf(inten):
+        out["intensity"] = math.nan
+    return out
 
 
 def _jsonable(v) -> bool:

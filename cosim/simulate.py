@@ -139,13 +139,18 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
                  batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
                  capacity_bytes=hw.main_memory.capacity_bytes,
                  notes=tuple(dict.fromkeys([*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *notes])),
-                 recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}),
+                 recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}), **_format_detail(trace.meta),
                                             "recipe_effects": trace.meta.get("recipe_effects", {}),
                                             "level_requested": level, "priced_from": list(meta_prov), **meta,
                                             **({"energy_scope": hw.energy_scope} if hw.energy_scope else {})})
     if "step_latency_s" in meta.get("parallel", {}):
         _keep_layout_step(rep)
     return rep
+
+
+def _format_detail(trace_meta: dict) -> dict:
+    """The trace's format_detail (which stored tensors a recipe keeps in which format), for the report's meta."""
+    return {"format_detail": trace_meta["format_detail"]} if trace_meta.get("format_detail") else {}
 
 
 def _pricing_inputs(trace: Trace, rows: list, compute_fallback: bool, overlap) -> PricingInputs:
@@ -250,7 +255,8 @@ def _report_fields(trace: Trace, hw: HardwareSpec, notes, compute_fallback: bool
     notes = [*meta.get("notes", ()), *recipe_notes(meta), *(notes or ())]  # the trace's own (e.g. beyond max context) first
     return {"footprint": dict(meta.get("footprint", {})), "capacity_bytes": hw.memory[0].capacity_bytes,
             "notes": tuple(dict.fromkeys(notes)), "recipe": trace.recipe,
-            "meta": {"formats": meta.get("formats", {}), "recipe_effects": meta.get("recipe_effects", {}),
+            "meta": {"formats": meta.get("formats", {}), **_format_detail(meta),
+                     "recipe_effects": meta.get("recipe_effects", {}),
                      "level_requested": "roofline", "priced_from": ["speed-of-light"],
                      **({"energy_scope": hw.energy_scope} if hw.energy_scope else {}),
                      **({"implementation": meta["implementation"]} if meta.get("implementation") else {}),

@@ -141,13 +141,74 @@ def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, s
 
 
 def _note_recipe_formats(trace: Trace, recipe) -> None:
-    """A recipe may store weights or KV in other formats than the flags named; the
-    header (meta.formats) then names what the trace actually holds, never just the flag."""
+    """A recipe may store weights or KV in other formats than the flags named. `meta.formats` keeps the formats
+    requested (format names a reader can parse: the CSV/JSON input columns); `meta.format_detail` says which
+    stored tensors the trace holds in which format ("int2 K/V codes + fp16 scales/zeros + bf16 residual window
+    (recipe kivi2; flag bf16)"), for the report headers: never the flag alone, never a bare list of formats."""
     fm = trace.meta["formats"]
-    for role, key in (("weight", "weights"), ("kv", "kv")):
-        used = {t.fmt for op in trace.ops for t in (*op.inputs, *op.outputs) if t.role == role}
-        if used and used != {fm[key]}:
-            fm[key] = f"{'/'.join(sorted(used))} (recipe {recipe}; flag {fm[key]})"
+    detail = {}
+    w = _weight_parts(trace.ops, fm["acts"])
+    if {f for f, groups in w.items() for g in groups if not g.startswith("norm gains")} != {fm["weights"]}:
+        detail["weights"] = _joined(w, recipe, fm["weights"])
+    kv = _kv_parts(trace.ops, fm["kv"])
+    if kv and set(kv) != {fm["kv"]}:
+        detail["kv"] = _joined(kv, recipe, fm["kv"])
+    if detail:
+        trace.meta["format_detail"] = detail
+
+
+def _joined(parts: dict, recipe, flag: str) -> str:
+    from workloads.formats import get_format
+    order = sorted(parts, key=lambda f: get_format(f).bits_per_element)  # the narrowest (the recipe's codes) first
+    return " + ".join(f"{f} {', '.join(parts[f])}" for f in order) + f" (recipe {recipe}; flag {flag})"
+
+
+def _weight_parts(ops, acts: str) -> dict:
+    """format -> weight groups stored in it (linear layers, embedding table, lm_head; norm gains, which are
+    kept in the activation format)."""
+    parts: dict = {}
+    for op in ops:
+        for t in op.inputs:
+            if t.role != "weight":
+                continue
+            if op.kind == "embedding":
+                g = "embedding table"
+            elif op.kind == "gemm":
+                g = "lm_head" if op.name == "lm_head" else "linear layers"
+            else:
+                g = "norm gains (activation format)" if "norm" in op.kind and t.fmt == acts else f"{op.kind} weights"
+            parts.setdefault(t.fmt, {})[g] = None
+    return {f: list(g) for f, g in parts.items()}
+
+
+_KV_PART = {"": "{side} codes", "scale_zero": "scales/zeros", "scale": "scales", "residual": "residual window"}
+
+
+def _kv_parts(ops, flag: str) -> dict:
+    """format -> the KV-cache parts the attention reads in it: k_cache/v_cache themselves ("K/V codes", or
+    "K/V cache" in the flag's format) and their side tensors (k_cache.scale_zero -> "scales/zeros")."""
+    found: dict = {}
+    for op in ops:
+        if op.kind != "attention":
+            continue
+        for t in op.inputs:
+            if t.role != "kv" or not t.name.startswith(("k_cache", "v_cache")):
+                continue
+            part = t.name[len("k_cache"):].lstrip(".")
+            found.setdefault(t.fmt, {}).setdefault(part, set()).add(t.name[0].upper())
+    out = {}
+    for f, parts in found.items():
+        names = []
+        for part, sides in parts.items():
+            side = "/".join(sorted(sides))
+            if part in _KV_PART:
+                name = "{side} cache" if part == "" and f == flag else _KV_PART[part]
+                names.append(name.format(side=side) if part == "" else
+                             (name if len(sides) == 2 else f"{side} {name}"))
+            else:  # e.g. zipcache's hi / lo.scale_zero: "K/V hi", "K/V lo scales/zeros"
+                names.append(f"{side} " + part.replace("scale_zero", "scales/zeros").replace(".", " ").replace("_", " "))
+        out[f] = names
+    return out
 
 
 class _Builder:

@@ -72,7 +72,10 @@ def write_out(g, path: str) -> None:
     if path.lower().endswith(".json"):
         import json
         with open(path, "w") as f:
-            jsonio.dump({**g.summary(), "decode_steps": steps.to_dict(orient="records")}, f, indent=1)
+            from cosim.report import json_header
+            head = {**json_header(), "rows_are": "decode_steps: one row per decode step (that step's latency and "
+                                                "energy, not cumulative)"}
+            jsonio.dump({**head, **g.summary(), "decode_steps": steps.to_dict(orient="records")}, f, indent=1)
             f.write("\n")
     else:
         steps.to_csv(path, index=False)

@@ -22,7 +22,18 @@ def run(args) -> int:
 
     rep = Report.load(args.report)
     target = _resolve(args.hw or rep.hw)  # a report priced on a system: the ceilings are its device's
-    roofline_plot(rep, target.device if isinstance(target, SystemSpec) else target,
-                  ensure_parent(args.out, "--out"))
+    device = target.device if isinstance(target, SystemSpec) else target
+    title, notes = None, ()
+    if args.hw:  # ceilings of another device under points priced on the report's: said in the title and a note
+        own = _resolve(rep.hw)
+        own = own.device if isinstance(own, SystemSpec) else own
+        if own.name != device.name:
+            title = (f"{rep.model} priced on {rep.hw}; ceilings of {device.name} (--hw): {rep.phase}, batch "
+                     f"{rep.batch}, seq {rep.seq}")
+            notes = (f"points priced on {rep.hw}, not re-priced on {device.name}: to compare, run "
+                     f"`cosim roofline --hw {args.hw}` and plot that report",)
+    roofline_plot(rep, device, ensure_parent(args.out, "--out"), title=title, extra_notes=notes)
+    if notes:
+        print(f"note: {notes[0]}")
     print(f"wrote {args.out}")
     return 0

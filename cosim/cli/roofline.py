@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from cosim.cli._common import add_workload_args, si
 from hwmodels.level_registry import LEVELS
 
@@ -72,7 +74,8 @@ def format_report(rep, top: int = 10) -> str:
                      f"<profile>+fa2|cudnn|unfused to choose)")
     fm = rep.meta.get("formats", {})
     if fm:
-        lines.append("formats: " + ", ".join(f"{k}={v}" for k, v in fm.items()))
+        detail = rep.meta.get("format_detail") or {}  # which stored tensors a recipe keeps in which format
+        lines.append("formats: " + ", ".join(f"{k}={detail.get(k, v)}" for k, v in fm.items()))
     par = rep.meta.get("parallel") or {}
     if par.get("label"):  # one device's share of a parallel layout: say which, and how routing was taken
         lines.append(f"parallel: {par['label']} ({par.get('devices', '?')} devices), one device's trace"
@@ -82,9 +85,10 @@ def format_report(rep, top: int = 10) -> str:
     lines += [hdr, "-" * len(hdr)]
     rows = sorted(rep.rows, key=lambda r: -r["latency_s"])
     for r in rows[:top]:
-        inten = r["intensity"]
+        inten = r["intensity"]  # no off-chip bytes: n/a, as the files write it (cosim.report.export_row)
+        inten = "n/a" if inten != inten or math.isinf(inten) else f"{inten:.3g}"
         lines.append(f"{r['op'][:17]:<18}{r['kind'][:10]:<11}{r['repeat']:>4}  {si(r['flops']):>10}  "
-                     f"{si(r['bytes'], 'B'):>10}  {inten:>8.3g}  {r['bound']:<8}{si(r['latency_s'], 's'):>10}  "
+                     f"{si(r['bytes'], 'B'):>10}  {inten:>8}  {r['bound']:<8}{si(r['latency_s'], 's'):>10}  "
                      f"{100 * r['share']:>5.1f}%  {si(r['energy_j'], 'J'):>9}")
     if len(rows) > top:
         rest = rows[top:]

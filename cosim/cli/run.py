@@ -49,7 +49,7 @@ def run(args) -> int:
         s = acc["sample"]
         worst = min((r for r in rep.rows if r.get("sqnr_db") == r.get("sqnr_db") and "sqnr_db" in r),
                     key=lambda r: r["sqnr_db"], default=None)
-        print(f"accuracy: output SQNR per op over {s['layers']} sampled layers x <= {s['rows']} rows x "
+        print(f"accuracy: output SQNR per op, pooled over {s['layers']} sampled layer{'s' if s['layers'] != 1 else ''} x <= {s['rows']} rows x "
               f"{s['tokens']} tokens ({acc['provenance'].split(';')[0]})")
         measured = [r for r in rep.rows if "sqnr_db" in r and not str(r.get("accuracy_status", "")).startswith("not ")]
         for r in measured:  # NaN rows are printed with their reason, never dropped
@@ -73,6 +73,12 @@ def run(args) -> int:
                 print(f"  quantized: {ck['quantized_tensors']} (weights {ck['weights']}, acts {ck['acts']}, "
                       f"kv {ck['kv']}" + (f", recipe {ck['recipe']}" if ck.get("recipe") else "") + ")")
             print(f"  {ck['baseline_note']}")
+            warn = ck.get("warnings") or ck.get("did_not_act") or ()
+            for n in warn:  # beside the figure: a recipe that did nothing here, too few predictions
+                print(f"  WARNING: {n}")
+            for n in ck.get("notes") or ():  # every note of the checkpoint run, never only in report.json
+                if n != ck["baseline_note"] and n not in warn:
+                    print(f"  note: {n}")
     if rep.meta.get("area_mm2") is not None:
         n = rep.meta.get("area_devices") or 1
         print(f"area: {rep.meta['area_mm2']:.4g} mm2" if n == 1 else
