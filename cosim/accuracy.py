@@ -191,6 +191,32 @@ def warm_baseline(checkpoint: str = "smollm2_135m", text: str | Path | None = No
         return
 
 
+def check_weights_against_recipe(weights: str, recipe) -> None:
+    """--weights with a recipe that sets the linear layers' weights itself (weight_format's format, OCS's split
+    weights in its format, SpQR's own codes): the recipe's storage replaced the flag's on every layer, silently.
+    Refused before any work, for every caller (cosim accuracy, cosim run, sweeps). Pricing applies the same rule: cosim simulate prices the recipe's storage on the
+    linear layers (workloads.compression.weights: apply_spqr stores codes, apply_ocs its format) and the flag's
+    only on the tensors the recipe leaves: the embedding table and head, kept at baseline here."""
+    if not recipe or weights in ("fp32", "baseline"):
+        return
+    from workloads.compression import load_recipe
+    from workloads.io import InputError
+    r = load_recipe(recipe)
+    for part in (r.parts or (r,)):
+        if part.method in ("weight_format", "ocs"):
+            fmt = part.params.get("format")
+            if fmt and fmt != weights:
+                raise InputError(f"accuracy: --weights: got {weights!r} with --recipe {recipe!r}, whose part "
+                                 f"{part.name}{' (ocs)' if part.method == 'ocs' else ''} sets every linear layer's weights to {fmt}, so "
+                                 f"--weights would be dropped; expected one of them (drop --weights, or pass "
+                                 f"--weights {fmt})")
+        elif part.method == "spqr":
+            raise InputError(f"accuracy: --weights: got {weights!r} with --recipe {recipe!r}, whose part "
+                             f"{part.name} (spqr) stores every linear layer's weights as its own "
+                             f"{part.params.get('bits')}-bit group codes, so --weights would be dropped; expected "
+                             f"no --weights with it (the recipe sets the weight format)")
+
+
 def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
                       prefill: int | None = None, weights: str = "fp32", acts: str = "fp32", kv: str = "fp32",
                       recipe: str | None = None, exact: bool = False, quantize_head: bool = False,
@@ -204,6 +230,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     difference between configurations smaller than this spread is not resolved."""
     from workloads.io import InputError
     from cosim.functional.lm import Numerics
+    check_weights_against_recipe(weights, recipe)
 
     if isinstance(spread, bool) or not isinstance(spread, int) or spread < 0:
         raise InputError(f"accuracy: spread: got {spread!r}; expected an integer >= 0 (perturbed reruns)")

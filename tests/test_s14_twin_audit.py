@@ -69,7 +69,7 @@ def test_weights_with_spqr_or_a_different_ocs_format_is_refused(capsys):
             "layer's weights as its own 3-bit group codes, so --weights would be dropped") in capsys.readouterr().err
     assert main(["accuracy", "--tokens", "64", "--weights", "mxfp4", "--recipe", "ocs"]) == 2
     assert "whose part ocs (ocs) sets every linear layer's weights to int4_g128" in capsys.readouterr().err
-    from cosim.cli.accuracy import _check_weights_against_recipe
+    from cosim.accuracy import check_weights_against_recipe as _check_weights_against_recipe
     _check_weights_against_recipe("int4_g128", "ocs")  # the recipe's own format: one storage, accepted
 
 

@@ -89,7 +89,6 @@ def run(args) -> int:
             raise InputError(f"--out: {out}: expected a file path in an existing directory")
         from cosim.cli._paths import check_output_file
         check_output_file(out, "--out", (".json",))  # JSON it is; writable (read-only, /proc, name length)
-    _check_weights_against_recipe(args.weights, args.recipe)
     try:
         res = evaluate_accuracy(args.checkpoint, args.text, args.tokens, args.prefill, args.weights, args.acts,
                                 args.kv, args.recipe, args.exact, args.quantize_head, spread=args.spread)
@@ -102,29 +101,3 @@ def run(args) -> int:
         Path(args.out).write_text(jsonio.dumps(res.to_dict(), indent=2, default=float) + "\n")
         print(f"wrote {args.out}")
     return 0
-
-
-def _check_weights_against_recipe(weights: str, recipe) -> None:
-    """--weights with a recipe that sets the linear layers' weights itself (weight_format's format, OCS's split
-    weights in its format, SpQR's own codes): the recipe's storage replaced the flag's on every layer, silently.
-    Refused before any work. Pricing applies the same rule: cosim simulate prices the recipe's storage on the
-    linear layers (workloads.compression.weights: apply_spqr stores codes, apply_ocs its format) and the flag's
-    only on the tensors the recipe leaves: the embedding table and head, kept at baseline here."""
-    if not recipe or weights in ("fp32", "baseline"):
-        return
-    from workloads.compression import load_recipe
-    from workloads.io import InputError
-    r = load_recipe(recipe)
-    for part in (r.parts or (r,)):
-        if part.method in ("weight_format", "ocs"):
-            fmt = part.params.get("format")
-            if fmt and fmt != weights:
-                raise InputError(f"accuracy: --weights: got {weights!r} with --recipe {recipe!r}, whose part "
-                                 f"{part.name}{' (ocs)' if part.method == 'ocs' else ''} sets every linear layer's weights to {fmt}, so "
-                                 f"--weights would be dropped; expected one of them (drop --weights, or pass "
-                                 f"--weights {fmt})")
-        elif part.method == "spqr":
-            raise InputError(f"accuracy: --weights: got {weights!r} with --recipe {recipe!r}, whose part "
-                             f"{part.name} (spqr) stores every linear layer's weights as its own "
-                             f"{part.params.get('bits')}-bit group codes, so --weights would be dropped; expected "
-                             f"no --weights with it (the recipe sets the weight format)")
