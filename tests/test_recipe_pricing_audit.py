@@ -195,3 +195,14 @@ def test_palu_on_three_kv_heads_uses_groups_of_three(tmp_path):
     assert (e["rank_k"], e["rank_v"], e["groups"]) == (48, 144, 1) and "groups of 3" in e["note"]
     assert base.meta["footprint"]["kv_cache"] == 1024 * 23_040
     assert t.meta["footprint"]["kv_cache"] == 1024 * 11_520
+
+
+def test_mla_prefill_gather_reads_the_stored_kv_format():
+    """MLA's prefill attention reads its latent as activations; the gather of the kept tokens copies what
+    kv_write stored (fp8: 512 tokens x 576 latent x 1 B = 294,912 B per layer, not bf16's 589,824)."""
+    from workloads.builder import build_trace
+    for recipe in ("h2o(budget=512)", "snapkv(capacity=512)"):
+        tr = build_trace("deepseek_v2_lite", "prefill", 1, 4096, kv="fp8_e4m3", recipe=recipe)
+        g = next(o for o in tr.ops if o.name.endswith(".gather"))
+        assert [t.fmt for t in g.inputs] == ["fp8_e4m3"], recipe
+        assert sum(t.nbytes for t in g.inputs) == 512 * 576 * 1, recipe

@@ -135,12 +135,14 @@ def unfused_prefill_attention(attn: Op, prefix: str) -> list[Op]:
     ]
 
 
-def _gather_kept(attn: Op, kept: int, prefix: str, width: int = 0) -> Op:
-    """Compact the kept tokens of the prompt's cache: `width` elements per token and layer
-    as kv_write stores them (K and V of every KV head, or MLA's one latent); 2·h·d when
-    not given."""
+def _gather_kept(attn: Op, kept: int, prefix: str, layout: tuple = (0, None)) -> Op:
+    """Compact the kept tokens of the prompt's cache: `layout` = (elements per token and layer,
+    format) as kv_write stores them (K and V of every KV head, or MLA's one latent: cache_layout);
+    2·h·d in the attention's KV format when not given."""
     B, h, hd = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
-    fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
+    width, stored = layout
+    # the attention's KV format; MLA's prefill attention reads K/V as activations: then kv_write's stored one
+    fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), None) or stored or "bf16"
     if width:
         kv = [TensorSpec("kv_kept", (B, kept, width), fmt, "kv")]
     else:
@@ -150,10 +152,12 @@ def _gather_kept(attn: Op, kept: int, prefix: str, width: int = 0) -> Op:
               repeat=attn.repeat, phase=attn.phase, group=attn.group)
 
 
-def cache_width(trace) -> int:
-    """Elements per token and layer the cache stores (kv_write's width); 0 if unknown."""
+def cache_layout(trace) -> tuple[int, str | None]:
+    """(elements per token and layer, format) the cache stores, as kv_write writes it; (0, None) if unknown."""
     w = find_all(trace, "kv_write")
-    return int(w[0].dims.get("cols", 0)) if w else 0
+    if not w:
+        return 0, None
+    return int(w[0].dims.get("cols", 0)), (w[0].outputs[0].fmt if w[0].outputs else None)
 
 
 def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
@@ -268,7 +272,7 @@ def _h2o_validate(recipe):
 }, "heavy hitters + recent window, one eviction per step (A2SF: decayed scores)", validate=_h2o_validate)
 def apply_h2o(trace, model, recipe):
     decay = recipe.params["forgetting_factor"]
-    width = cache_width(trace)
+    layout = cache_layout(trace)
 
     def step(attn, kept):
         B, H, h = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["kv_heads"])
@@ -298,7 +302,7 @@ def apply_h2o(trace, model, recipe):
                     (TensorSpec("h2o_scores", (B, H, S), "fp32", "state"),), compute_fmt=VECTOR_FMT, **common)
         sel = Op(f"{recipe.name}.select", "topk", {"rows": B * h, "cols": S},
                  (TensorSpec("h2o_scores_kv", (B, h, S), "fp32", "state"),), (), compute_fmt=VECTOR_FMT, **common)
-        return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name, width)]
+        return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name, layout)]
 
     out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill,
                  lambda k: {"unfused_prefill_attention": True, **_mla_note(model)})
@@ -405,7 +409,8 @@ def apply_razor(trace, model, recipe):
 
 
 # ---- SnapKV ------------------------------------------------------------------------
-def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int, width: int = 0) -> list[Op]:
+def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int,
+                  layout: tuple = (0, None)) -> list[Op]:
     """Observation-window votes: W queries score all Sp keys, softmax, sum over the
     window, 1-D pool, top-k per KV head, then gather the kept tokens."""
     B, H, h, S, hd = (int(attn.dims[k]) for k in ("batch", "heads", "kv_heads", "kv_len", "head_dim"))
@@ -427,7 +432,7 @@ def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int, wi
            compute_fmt=VECTOR_FMT, **common),
         Op(f"{prefix}.select", "topk", {"rows": B * h, "cols": max(S - W, 0)}, (pooled,), (),
            compute_fmt=VECTOR_FMT, **common),
-        _gather_kept(attn, kept, prefix, width),
+        _gather_kept(attn, kept, prefix, layout),
     ]
 
 
@@ -446,7 +451,7 @@ def apply_snapkv(trace, model, recipe):
         return resize_kv_read(attn, kept), [], []
 
     return _evict(trace, recipe, lambda S: p["capacity"], step,
-                  lambda a, k: _snap_prefill(a, recipe.name, p["window"], p["kernel"], k, cache_width(trace)),
+                  lambda a, k: _snap_prefill(a, recipe.name, p["window"], p["kernel"], k, cache_layout(trace)),
                   lambda k: _mla_note(model))
 
 
@@ -587,7 +592,7 @@ def apply_rocketkv(trace, model, recipe):
             ops = replace_op(ops, attn, [*before, new_attn, *after])
         else:
             pb = min(q.prompt_budget, int(attn.dims["kv_len"]))
-            snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb, cache_width(trace))
+            snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb, cache_layout(trace))
             k_kept = TensorSpec("k_kept", (B, pb, h, hd), fmt, "kv")
             build = [Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * h * hd}, (k_kept,),
                         (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), h, 2 * hd), fmt, "kv"),),

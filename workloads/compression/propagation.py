@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from workloads.compression.common import attention_ops, kv_state, replace_op, rewrite
-from workloads.compression.eviction import (_mla_note, _snap_prefill, cache_width, prefill_transient_kv, resize_kv_read,
+from workloads.compression.eviction import (_mla_note, _snap_prefill, cache_layout, prefill_transient_kv, resize_kv_read,
                                             stored_bytes_per_token)
 from workloads.compression.registry import Param, open_fraction, register_method
 from workloads.ops import Op, TensorSpec
@@ -82,7 +82,7 @@ def apply_fastkv(trace, model, recipe):
             if op.kind == "attention":
                 parts = [x for part in parts for x in _snap_prefill(
                     part, recipe.name, p["window"], p["kernel"], min(kept, int(part.dims["kv_len"])),
-                    cache_width(trace))]
+                    cache_layout(trace))]
             ops = replace_op(ops, op, parts)
         # TSP itself: window votes over the whole prompt once, then gather ρ of the hidden states
         first = next((o for o in trace.ops if o.kind == "attention"), None)
