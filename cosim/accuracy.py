@@ -115,13 +115,14 @@ def _residual_window_notes(recipe, window: int, prefill: int | None = None) -> l
         elif m == "snapkv" and p["capacity"] >= P:
             cover = f"capacity {p['capacity']} >= prompt {P} (SnapKV compresses the prompt only)"
         elif m == "h2o":
-            C = p["budget"] or (int(p["heavy_ratio"] * P) + int(p["recent_ratio"] * P))
+            from workloads.compression.eviction import h2o_kept_tokens
+            C = h2o_kept_tokens(p["heavy_ratio"], p["recent_ratio"], p["budget"], P, part.name)  # the twin's count
             if C >= ctx:
                 cover = f"capacity {C} >= context {ctx}"
         elif m == "streaming_llm" and p["sink_tokens"] + p["recent_tokens"] >= ctx:
             cover = (f"capacity {p['sink_tokens'] + p['recent_tokens']} (sink_tokens + recent_tokens) >= "
                      f"context {ctx}")
-        elif m == "rocketkv" and p["token_budget"] >= window:
+        elif m == "rocketkv" and p["token_budget"] >= window:  # rocketkv_budget's `applies` over the run (the twin's)
             cover = f"capacity {p['token_budget']} (token_budget) >= context {window}"
         if cover:
             out.append(f"recipe {part.name} did not act at this length ({cover}): every token was kept as "
