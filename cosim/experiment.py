@@ -64,8 +64,17 @@ DEFAULTS = config_defaults()
 ACCURACY_DEFAULTS = AccuracyConfig().to_dict()
 CHECKPOINT_TOKENS = 256  # default text tokens when an experiment names a checkpoint
 # below this many scored predictions a checkpoint's perplexity is warned about next to the figure (a stated
-# reporting threshold, not a measured one: with the default prefill of half the window, 66 tokens score 32)
+# reporting threshold, not a measured one; _tokens_for says how many text tokens reach it)
 FEW_PREDICTIONS = 32
+
+
+def _tokens_for(predictions: int, acc, scored: int) -> int:
+    """Text tokens that score `predictions`: with a given prefill each further token adds one prediction;
+    with the default (half the window, evaluate_accuracy) a window of 2 (n + 1) tokens scores n."""
+    if acc.prefill is not None:
+        return acc.tokens + max(0, predictions - scored)
+    return 2 * predictions + 2
+
 
 # a validated experiment is an ExperimentConfig (typed, frozen; `.config` / `to_dict()` give
 # the plain mapping); the name Experiment stays for callers
@@ -759,7 +768,7 @@ def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
     if d.get("tokens", 0) < FEW_PREDICTIONS:  # the figure is an average over this many predictions
         few = [f"only {d['tokens']} predictions scored (accuracy.tokens {acc.tokens} in {exp.source}): a perplexity "
                f"over fewer than {FEW_PREDICTIONS} tokens is dominated by which tokens they are; use "
-               f"accuracy.tokens of {2 * FEW_PREDICTIONS + 2} or more"]
+               f"accuracy.tokens of {_tokens_for(FEW_PREDICTIONS, acc, d['tokens'])} or more"]
         d["notes"] = few + d["notes"]
     d["warnings"] = few + idle  # shown beside the perplexity (terminal, HTML summary)
     rep.meta["accuracy"]["checkpoint"] = d

@@ -246,3 +246,15 @@ def test_layers_clamp_and_few_tokens_are_said(tmp_path, capsys):
     assert "WARNING: only 2 predictions scored (accuracy.tokens 5" in out
     html = (tmp_path / "o" / "report.html").read_text()
     assert html.count("<h2>Memory footprint</h2>") == 1 and "Memory footprint by part (chart)" in html
+
+
+def test_few_predictions_advice_is_derived_from_the_run():
+    """The advice counts from the run: with the default prefill (half the window) 66 tokens score 32
+    predictions (66 - 33 - 1); with a given prefill each further token adds one (100 tokens, prefill 90:
+    9 scored, so 100 + 23 = 123)."""
+    from types import SimpleNamespace
+    from cosim.experiment import FEW_PREDICTIONS, _tokens_for
+    assert FEW_PREDICTIONS == 32
+    w = _tokens_for(32, SimpleNamespace(prefill=None, tokens=10), 4)
+    assert w == 66 and w - w // 2 - 1 == 32
+    assert _tokens_for(32, SimpleNamespace(prefill=90, tokens=100), 9) == 123
