@@ -397,8 +397,6 @@ def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early:
     paths = {"csv": out / "report.csv", "json": out / "report.json", "html": out / "report.html"}
     rep.to_csv(paths["csv"])
     doc = rep.to_dict()
-    doc["totals"]["area_mm2"] = rep.meta.get("area_mm2")  # one device
-    doc["totals"]["area_total_mm2"] = rep.meta.get("area_total_mm2")  # x the devices of a system
     doc["accuracy"] = rep.meta.get("accuracy")
     doc["provenance"] = rep.meta.get("provenance", {})
     if rep.meta.get("serve"):  # the serve: block's run (its files are under serve/; the console text is not kept)

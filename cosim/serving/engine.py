@@ -106,7 +106,7 @@ class Replica:
             moved += (sum(self.kv.host_tokens(r.rid) for r in plan.decode) * self.bytes_per_token
                       * self.cfg.offload.fetch_fraction)
         if moved:  # the step waits for the transfer: the replica's static power meanwhile (a given model: time only)
-            stall = getattr(getattr(self.steps, "inner", self.steps), "stall_cost", None)  # under the host's
+            stall = getattr(self.steps, "stall_cost", None)  # the device model's (a host wrapper delegates)
             cost = cost + (stall(moved / link) if stall else StepCost(moved / link, 0.0))
         return cost
 

@@ -71,11 +71,16 @@ class HostStepCost:
                + f" ({h.source}); host time draws the replica's static power (the GPU waits, powered)")
         return tuple(self.inner.notes) + (own,)
 
+    def stall_cost(self, seconds: float):
+        """A stalled step (KV swap / offload fetch) costs what the device model says (time only for a given
+        model without one): the host adds nothing."""
+        stall = getattr(self.inner, "stall_cost", None)
+        return stall(seconds) if stall is not None else StepCost(seconds, 0.0)
+
     def _idle_energy(self, seconds) -> float:
         """Host time beyond the GPU's: the replica's devices wait, powered, as in a stalled step
         (DeviceStepCost.stall_cost: its static power x seconds; 0 where the file gives none)."""
-        stall = getattr(self.inner, "stall_cost", None)
-        return stall(seconds).energy_j if stall is not None and seconds > 0 else 0.0
+        return self.stall_cost(seconds).energy_j if seconds > 0 else 0.0
 
     def _with_host(self, c: StepCost, prefill: bool) -> StepCost:
         graphs = self.host.prefill_graphs if prefill else self.host.decode_graphs
