@@ -125,9 +125,20 @@ def test_report_json_header(e1_run, tmp_path, monkeypatch, capsys):
     assert main(["roofline", "--model", "llama3_8b", "--hw", "h100_sxm", "--out", str(tmp_path / "r.json")]) == 0
     assert main(["generate", "--model", "llama3_8b", "--hw", "h100_sxm", "--prompt-len", "64", "--output-len", "4",
                  "--out", str(tmp_path / "g.json")]) == 0
+    # what git says of this tree (a checkout here: HEAD's 40-hex hash, + a dirty mark when tracked files differ)
+    import re
+    import subprocess
+    from pathlib import Path
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+    git_commit = run_doc["git_commit"]
+    if head.returncode == 0:
+        assert re.fullmatch(r"[0-9a-f]{40}( \(modified tracked files\))?", git_commit), git_commit
+        assert git_commit.startswith(head.stdout.strip())
+    else:
+        assert git_commit.startswith("unknown: ")
     for doc in (run_doc, json.loads((tmp_path / "r.json").read_text()), json.loads((tmp_path / "g.json").read_text())):
         assert doc["schema_version"] == SCHEMA_VERSION and doc["cosim_version"] == __version__
-        assert doc["git_commit"] and "rows_are" in doc
+        assert doc["git_commit"] == git_commit and "rows_are" in doc
     assert "totals over each op's repeat" in run_doc["rows_are"]
     # a bundled experiment is named by its place in the package, never by an install path
     monkeypatch.chdir(tmp_path)
