@@ -308,6 +308,31 @@ def h100_lines(h100):
     return lines + ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
 
 
+def h100_heldout13_lines(h100_runs, h100_flat):
+    """heldout13's case list measured on the H100 (run h100_run3; rules: validation/heldout13_h100_rules.md):
+    the H100's own calibration for the classes it measured (GEMM, FA2, elementwise, end to end; its default
+    backend is its calibration's, FA2), and the H200's parameters transferred to the H100 for every class
+    (the only model of the H100's cuDNN = default backend and Hugging Face eager kernels), each with and
+    without the exclusion rules (rule 2: shapes of the H100 fit rows as they stood before the run)."""
+    title = "H100 heldout13 (run h100_run3, fresh for the H100; rules: validation/heldout13_h100_rules.md)"
+    if not h100_runs.is_file() or not any(m.split == "test13" for m in dataset.load_ops(h100_runs)):
+        return [f"### {title}", "", "(not measured yet)", ""]
+    seen = fit_shapes(h100_flat)
+    lines, r_all, n2 = scored_suite("h100_sxm", h100_runs, "test13", seen,
+                                    f"{title}: H100's own calibration (session 9; the row 'attention_prefill' / "
+                                    "'attention_decode' is the default backend priced with the calibration's "
+                                    "default, FA2; cuDNN and eager: not calibrated, see the transfer table)")
+    lines += [f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)", ""]
+    lines += ["#### End to end, H100 heldout13 (Qwen2.5-7B, Llama-2-13B shapes)", ""] + e2e_table(r_all)
+    spec = transferred_spec("h100_sxm", "h200", 132)
+    t_all = validate(spec, h100_runs, split="test13", include_unreliable=True)
+    t_ex, _ = excluded(validate(spec, h100_runs, split="test13"), seen)
+    lines += op_table(f"{title}: H200 parameters transferred to the H100 datasheet (every backend; the H100's "
+                      "only model of cuDNN = default and Hugging Face eager)", t_all, t_ex)
+    lines += ["#### End to end, H100 heldout13, H200 parameters transferred", ""] + e2e_table(t_all)
+    return lines + _failed_rows(VAL / "raw_h100_run3" / "ops.csv")
+
+
 def published_attention_lines():
     """Published H100 attention (default backend = cuDNN on Hopper), H200 cuDNN parameters transferred."""
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")
@@ -351,7 +376,7 @@ def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     for split, title in H200_SUITES:
         lines += h200_suite_lines(h200, split, title, seen200)
-    lines += h100_lines(h100) + published_attention_lines() + transfer_lines(h200, h100) + energy_table(h200, h100)
+    lines += h100_heldout13_lines(VAL / "h100_runs.csv", h100) + h100_lines(h100) + published_attention_lines() + transfer_lines(h200, h100) + energy_table(h200, h100)
     lines.append(f"\n(load {os.getloadavg()[0]:.1f})")
     text = "\n".join(lines) + "\n"
     (VAL / "heldout_tables.txt").write_text(text)
