@@ -486,24 +486,53 @@ def mixed_precision_hi_tokens(n: int, generated: int, salient_ratio: float, sali
     return hi
 
 
+def mikv_demoted_tokens(n_from: int, n_to: int, salient_ratio: float) -> int:
+    """Tokens MiKV demotes (re-quantizes from hi_bits to lo_bits) over the decode steps that
+    read n_from + 1 .. n_to cached tokens (each step's new token included). At the read of
+    a step with n tokens the important set holds round(r·(n − 1)) + 1 (the new token enters
+    hi, `mixed_precision_hi_tokens`); after it the set is trimmed to round(r·n), so that
+    step demotes round(r·(n − 1)) + 1 − round(r·n) tokens: 0 or 1, on average 1 − r. Summed
+    over the steps it telescopes to (n_to − n_from) − (round(r·n_to) − round(r·n_from)).
+
+    The one rule of both sides: the functional twin (MixedPrecisionPolicy, saliency
+    "accumulated") demotes mikv_demoted_tokens(n − 1, n, r) tokens after each step, and
+    pricing charges the average over the generated steps. llama3_8b, the bundled mikv
+    (r 0.2) at n 8192 with 256 generated: 256 − (1638 − 1587) = 205 demotions, 205/256 =
+    0.80 token per step (it was priced as one)."""
+    n_from, n_to = int(n_from), int(n_to)
+    if not 0 <= n_from <= n_to:
+        raise ValueError(f"mikv_demoted_tokens: got n_from {n_from}, n_to {n_to}; expected 0 <= n_from <= n_to")
+    return (n_to - n_from) - (int(round(salient_ratio * n_to)) - int(round(salient_ratio * n_from)))
+
+
+def _demote_requant(recipe, attn, stored, per_step: float, every: int = 0) -> list:
+    """`per_step` tokens per decode step (an average: density) re-quantized from hi_bits to
+    lo_bits, K and V of every KV head: what is stored at hi_bits is read, its lo_bits codes
+    and scales written. `stored(name, B, n, h, d, fmt, bits)` lays a token out at `bits`;
+    `every` (ZipCache's requant_interval) says how often the work really comes."""
+    p = recipe.params
+    hb, lb = p["hi_bits"], p["lo_bits"]
+    if not (per_step > 0 and lb < hb):
+        return []
+    B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+    fmt = next((t.fmt for t in _kv_inputs(attn)), "bf16")
+    src = [replace(t, density=per_step) for t in stored("demote_in", B, 1, 2 * h, d, fmt, hb)]
+    dst = [replace(t, density=per_step) for t in stored("demote_out", B, 1, 2 * h, d, fmt, lb)]
+    dims = {"rows": B * 2 * h, "cols": d * per_step, **({"every": every} if every else {})}
+    return [Op(f"{recipe.name}.demote_requant", "quantize", dims, tuple(src), tuple(dst), compute_fmt=VECTOR_FMT,
+               repeat=attn.repeat, phase=attn.phase, group=attn.group)]
+
+
 def _zipcache_demotion(recipe, attn, stored) -> list:
     """Every `requant_interval` steps round((1 − salient_ratio)·interval) tokens of the
     completed chunk are re-quantized from hi_bits to lo_bits (K and V); amortised per step
-    as density n_demoted/interval of one token. `stored(name, B, n, h, d, fmt, bits)` lays a
-    token out at `bits`."""
+    as density n_demoted/interval of one token."""
     p = recipe.params
-    interval, hb, lb = p["requant_interval"], p["hi_bits"], p["lo_bits"]
-    n_dem = int(round((1 - p["salient_ratio"]) * interval))
-    if not (interval and n_dem and lb < hb):
+    interval = p["requant_interval"]
+    if not interval:
         return []
-    B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
-    dens = n_dem / interval
-    fmt = next((t.fmt for t in _kv_inputs(attn)), "bf16")
-    src = [replace(t, density=dens) for t in stored("demote_in", B, 1, 2 * h, d, fmt, hb)]
-    dst = [replace(t, density=dens) for t in stored("demote_out", B, 1, 2 * h, d, fmt, lb)]
-    return [Op(f"{recipe.name}.demote_requant", "quantize", {"rows": B * 2 * h, "cols": d * dens, "every": interval},
-               tuple(src), tuple(dst), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase,
-               group=attn.group)]
+    n_dem = int(round((1 - p["salient_ratio"]) * interval))
+    return _demote_requant(recipe, attn, stored, n_dem / interval, interval)
 
 
 def _mixed_validate(recipe):
@@ -538,6 +567,10 @@ def apply_mixed_precision(trace, model, recipe):
     def n_hi_of(n):
         return mixed_precision_hi_tokens(n, generated, ratio, p["saliency"], interval)
 
+    def mikv_per_step(n):  # the generated steps' average (a decode trace with new_tokens 0: this step's)
+        g = max(1, min(generated, n))
+        return mikv_demoted_tokens(n - g, n, ratio) / g
+
     def group(d):
         G = p["group_size"] or d
         recipe.require(d % G == 0, "parameters.group_size", p["group_size"],
@@ -570,8 +603,9 @@ def apply_mixed_precision(trace, model, recipe):
             ops += [_step_op(f"{recipe.name}.score_accumulate", "add", B, H, n,
                              [TensorSpec("attn_probs", (B, H, n), "fp32"), TensorSpec("acc", (B, H, n), "fp32", "state")],
                              [TensorSpec("acc", (B, H, n), "fp32", "state")], attn),
-                    # one token demoted from the salient set is re-quantized at low bits
-                    _step_op(f"{recipe.name}.demote_requant", "quantize", B, 2 * h, d, [], [], attn),
+                    # the tokens demoted from the important set (mikv_demoted_tokens: 1 − r a step on
+                    # average) are re-quantized at low bits
+                    *_demote_requant(recipe, attn, stored, mikv_per_step(n)),
                     # outlier channel balancer: q scaled by b_c per channel
                     _step_op(f"{recipe.name}.q_balance", "mul", B, H, d, [], [], attn)]
         elif interval:
@@ -590,6 +624,8 @@ def apply_mixed_precision(trace, model, recipe):
     n_hi_ctx = n_hi_of(n_ctx)
     notes = {"avg_code_bits": (n_hi_ctx * hb + (n_ctx - n_hi_ctx) * lb) / max(n_ctx, 1),
              "hi_tokens": n_hi_ctx, "at_tokens": n_ctx, "generated_tokens": min(generated, n_ctx)}
+    if p["saliency"] == "accumulated" and trace.phase != "prefill":
+        notes["demoted_tokens_per_step"] = mikv_per_step(n_ctx)  # what demote_requant prices
     if getattr(model, "mla", None):
         notes["note"] = MLA_TOKEN_NOTE
     out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, quantized, write_repr=write_repr)

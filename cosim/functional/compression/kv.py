@@ -11,6 +11,7 @@ import numpy as np
 from cosim.functional.compression.attention import CachePolicy, CacheView, causal_column_sums
 from cosim.functional.compression.quant import (asym_group_quant, codebook_quant, lloyd_codebook,
                                                 register_format_quant, rope)
+from workloads.compression.kv_quant import mikv_demoted_tokens
 
 __all__ = ["KIVIPolicy", "KVQuantPolicy", "FormatKVPolicy", "MixedPrecisionPolicy", "GEARPolicy"]
 
@@ -190,8 +191,9 @@ class MixedPrecisionPolicy(_Accumulating):
       (MiKV keeps H2O's cache in high precision and stores what H2O would evict at low
       precision); each step its attention probabilities add to the scores and, while the
       important set holds more than round(salient_ratio x n) tokens, its lowest-scored
-      token is demoted (re-quantized at lo_bits), as priced (score_accumulate,
-      demote_requant).
+      token is demoted (re-quantized at lo_bits): mikv_demoted_tokens(n − 1, n) tokens a
+      step, 1 − salient_ratio on average, the count pricing's demote_requant charges
+      (score_accumulate, demote_requant).
 
     hi_bits >= 16 keeps salient tokens exact."""
 
@@ -267,7 +269,9 @@ class MixedPrecisionPolicy(_Accumulating):
         s -= s.max(axis=1, keepdims=True)
         p = np.exp(s)
         self.score += (p / p.sum(axis=1, keepdims=True)).sum(axis=0)
-        while self.hi.sum() > int(round(self.ratio * n)):
+        # pricing's rule (workloads.compression.kv_quant.mikv_demoted_tokens): the set, round(r·(n − 1)) + 1 at the
+        # read, is trimmed to round(r·n)
+        for _ in range(mikv_demoted_tokens(n - 1, n, self.ratio)):
             idx = np.flatnonzero(self.hi)
             j = idx[np.argmin(self.score[idx])]
             self._requant(j, False)

@@ -1,0 +1,63 @@
+"""Session 15 recipe leftovers: what is priced is what the twin scores, each pinned on a
+number a reader can check by hand."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compression_helpers import DSV2_LITE, LLAMA3_8B, trace_for
+from cosim.functional.compression.kv import MixedPrecisionPolicy
+from workloads.compression import apply_recipe
+from workloads.compression.kv_quant import mikv_demoted_tokens
+
+FAST = settings(max_examples=100, deadline=None, derandomize=True)
+
+
+def only(trace, name):
+    ops = [o for o in trace.ops if o.name == name]
+    assert len(ops) == 1, f"{name}: {len(ops)} ops"
+    return ops[0]
+
+
+# ---- 1. MiKV: one demotion rule for pricing and twin ------------------------------------
+def test_mikv_demotions_at_8192_with_256_generated():
+    """r 0.2, n 8192, 256 generated (P 7936): 256 − (round(1638.4) − round(1587.2)) = 205."""
+    assert mikv_demoted_tokens(7936, 8192, 0.2) == 205
+    assert sum(mikv_demoted_tokens(n - 1, n, 0.2) for n in range(7937, 8193)) == 205
+    with pytest.raises(ValueError, match="n_from 9, n_to 8"):
+        mikv_demoted_tokens(9, 8, 0.2)
+
+
+@FAST
+@given(r=st.floats(0, 1), n0=st.integers(0, 5000), steps=st.integers(0, 300))
+def test_mikv_demotions_are_zero_or_one_a_step_and_telescope(r, n0, steps):
+    per = [mikv_demoted_tokens(n - 1, n, r) for n in range(n0 + 1, n0 + steps + 1)]
+    assert set(per) <= {0, 1}
+    assert sum(per) == mikv_demoted_tokens(n0, n0 + steps, r)
+
+
+def test_mikv_twin_demotes_what_the_rule_says_each_step():
+    rng = np.random.default_rng(3)
+    P, steps, d = 25, 40, 16
+    K, V = rng.standard_normal((P + steps, d)), rng.standard_normal((P + steps, d))
+    Q = rng.standard_normal((P + steps, 2, d))
+    pol = MixedPrecisionPolicy(16, 3, 0.3, 0, "accumulated", 0.1, False)
+    pol.prefill(K[:P], V[:P], Q[:P])
+    for t in range(steps):
+        n = P + t + 1
+        before = int(pol.hi.sum()) + 1  # the new token enters hi
+        pol.step(t, K[n - 1], V[n - 1], Q[n - 1])
+        assert before - int(pol.hi.sum()) == mikv_demoted_tokens(n - 1, n, 0.3)
+
+
+def test_mikv_prices_the_average_demotion_not_one_token():
+    """llama3_8b, 8 KV heads, d 128: 205/256 = 0.80078125 token a step, K and V of 8 heads
+    (16 rows): 102.5 columns, 4·16·102.5 = 6560 FLOPs per layer (was 16·128·4 = 8192 and no
+    bytes). Reads the bf16 token: 16·256·0.80078 = 3280 B; writes INT3 codes (48 B) and an
+    fp16 scale + zero (4 B): 16·52·0.80078 = 666.25 B per layer."""
+    t = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "mikv", LLAMA3_8B)
+    dem = only(t, "mikv.demote_requant")
+    assert dem.dims == {"rows": 16, "cols": 102.5} and dem.flops == 6560
+    assert sum(x.nbytes for x in dem.inputs) == 3280 and sum(x.nbytes for x in dem.outputs) == 666.25
+    assert t.meta["recipe_effects"]["mikv"]["demoted_tokens_per_step"] == 205 / 256
