@@ -477,7 +477,9 @@ def test_mikv_bytes_fp16_salient_int3_rest():
 def test_zipcache_probe_attention_at_prefill():
     tp2 = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=4096), "zipcache", LLAMA3_8B)
     probe = only(tp2, "zipcache.probe_scores")
-    n_probe = round(0.1 * 4096)
+    # the authors' probes (zipcache_probe_counts): the last 4096 − int(4096 − 204.8) = 205 queries + int(204.8)
+    # = 204 random ones: 409 (was round(0.1·4096) = 410 recent ones)
+    n_probe = 205 + 204
     assert probe.flops == 2 * 32 * n_probe * 4096 * 128  # 2·n_probe·S·d per head
 
 

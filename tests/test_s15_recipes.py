@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from compression_helpers import DSV2_LITE, LLAMA3_8B, trace_for
 from cosim.functional.compression.kv import MixedPrecisionPolicy
 from workloads.compression import apply_recipe
-from workloads.compression.kv_quant import mikv_demoted_tokens
+from workloads.compression.kv_quant import mikv_demoted_tokens, zipcache_probe_counts
 
 FAST = settings(max_examples=100, deadline=None, derandomize=True)
 
@@ -61,3 +61,41 @@ def test_mikv_prices_the_average_demotion_not_one_token():
     assert dem.dims == {"rows": 16, "cols": 102.5} and dem.flops == 6560
     assert sum(x.nbytes for x in dem.inputs) == 3280 and sum(x.nbytes for x in dem.outputs) == 666.25
     assert t.meta["recipe_effects"]["mikv"]["demoted_tokens_per_step"] == 205 / 256
+
+
+# ---- 2. ZipCache: the authors' probes and normalisation ----------------------------------
+def test_zipcache_probe_counts_follow_the_authors_code():
+    """ThisisBillhe/ZipCache@b6932b9 modeling_llama.py: the last P − int(P − 0.05·P) queries +
+    int(0.05·P) random ones. P 4096: 205 + 204; at least one recent probe on a short prompt."""
+    assert zipcache_probe_counts(4096, 0.1) == (205, 204)
+    assert zipcache_probe_counts(20, 0.25) == (3, 2)
+    assert zipcache_probe_counts(1, 0.1) == (1, 0) and zipcache_probe_counts(50, 0.0) == (1, 0)
+
+
+def test_zipcache_twin_probes_recent_and_random_rows():
+    pol = MixedPrecisionPolicy(4, 2, 0.5, 0, "probe", 0.1)
+    rows = pol.probe_rows(4096)
+    assert rows.size == 409 and (rows[:205] == np.arange(3891, 4096)).all()
+    assert (rows[205:] < 3891).all() and (pol.probe_rows(4096) == rows).all()  # seeded: a run repeats
+
+
+def test_zipcache_saliency_divides_by_the_queries_that_see_each_token():
+    """Zero queries: a row i spreads 1/(i + 1) over tokens 0..i, for each of the g = 2 query
+    heads. P 20, probe ratio 0.25: rows 17, 18, 19 (+ 2 random rows before 17, which do not
+    see tokens 17..19). Token 19: 2·(1/20) / (20 − 19) = 0.1; token 18: 2·(1/19 + 1/20) / 2;
+    token 17: 2·(1/18 + 1/19 + 1/20) / 3."""
+    P, d = 20, 8
+    K = np.random.default_rng(0).standard_normal((P, d))
+    pol = MixedPrecisionPolicy(4, 2, 0.5, 0, "probe", 0.25)
+    s = pol._probe_scores(K, np.zeros((P, 2, d)))
+    assert s[19] == pytest.approx(0.1)
+    assert s[18] == pytest.approx(1 / 19 + 1 / 20)
+    assert s[17] == pytest.approx(2 * (1 / 18 + 1 / 19 + 1 / 20) / 3)
+
+
+def test_zipcache_decode_rescoring_is_one_query_per_head():
+    """The authors' decode re-compression scores the chunk with the step's own query (q_len 1),
+    no probes: 2·n·d·H / interval = 2·8192·128·32 / 16 = 4,194,304 FLOPs per layer and step
+    (was 2·round(0.1·8192)·8192·128·32 / 16 = 3,434,086,400 with 819 probe queries)."""
+    t = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "zipcache(requant_interval=16)", LLAMA3_8B)
+    assert only(t, "zipcache(requant_interval=16).probe_attention").flops == 4_194_304

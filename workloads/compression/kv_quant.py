@@ -486,6 +486,24 @@ def mixed_precision_hi_tokens(n: int, generated: int, salient_ratio: float, sali
     return hi
 
 
+def zipcache_probe_counts(prompt_len: int, probe_ratio: float) -> tuple[int, int]:
+    """(recent, random) probe queries ZipCache scores a P-token prompt with. The authors'
+    code (ThisisBillhe/ZipCache@b6932b9, zipcache/models/modeling_llama.py, prefill branch)
+    takes the last P − int(P − 0.05·P) queries plus int(0.05·P) drawn uniformly, with
+    replacement (torch.randint), from the queries before them: "rand + recent", half of the
+    probe ratio 0.1 each. Here half of `probe_ratio` each, and at least one recent probe
+    (a short prompt would otherwise score with none). P 4096, ratio 0.1: 205 + 204 = 409.
+    Each probe's causal softmax row is summed over the GQA group and the probes, then token
+    j's sum is divided by P − j, the number of prompt queries that see it (the paper's
+    normalized attention score; the code divides by it even though only the probes were
+    summed). The twin (MixedPrecisionPolicy, saliency "probe") and pricing's probe
+    attention both take the counts from here."""
+    P = int(prompt_len)
+    half = probe_ratio / 2
+    start = min(int(P - half * P), P - 1) if P else 0
+    return P - start, int(half * P) if start else 0
+
+
 def mikv_demoted_tokens(n_from: int, n_to: int, salient_ratio: float) -> int:
     """Tokens MiKV demotes (re-quantizes from hi_bits to lo_bits) over the decode steps that
     read n_from + 1 .. n_to cached tokens (each step's new token included). At the read of
@@ -609,8 +627,9 @@ def apply_mixed_precision(trace, model, recipe):
                     # outlier channel balancer: q scaled by b_c per channel
                     _step_op(f"{recipe.name}.q_balance", "mul", B, H, d, [], [], attn)]
         elif interval:
-            n_probe = max(1, int(round(p["probe_ratio"] * n)))
-            flops = 2 * n_probe * n * d * B * H / interval
+            # every `interval` steps the step's own query (one per query head; the authors' code scores the
+            # chunk with q_len 1 at decode, no probes) attends explicitly to the n cached keys: QKᵀ, amortised
+            flops = 2 * n * d * B * H / interval
             ops.append(Op(f"{recipe.name}.probe_attention", "custom",
                           {"flops": flops, "every": interval}, (), (), compute_fmt="bf16",
                           repeat=attn.repeat, phase=attn.phase, group=attn.group))
@@ -638,12 +657,13 @@ def apply_mixed_precision(trace, model, recipe):
 
 
 def _add_probe_prefill(trace, recipe):
-    """ZipCache: saliency from explicit attention of n_probe probe queries (2·n_probe·S·d
-    per head) so the main prefill attention can stay fused."""
+    """ZipCache: saliency from explicit attention of the probe queries
+    (`zipcache_probe_counts`: recent + random, 2·n_probe·S·d per head) so the main prefill
+    attention can stay fused."""
     ops = list(trace.ops)
     for attn in attention_ops(trace):
         B, H, S, d = (int(attn.dims[k]) for k in ("batch", "heads", "kv_len", "head_dim"))
-        n_probe = max(1, int(round(recipe.params["probe_ratio"] * S)))
+        n_probe = sum(zipcache_probe_counts(S, recipe.params["probe_ratio"]))
         probe = Op(f"{recipe.name}.probe_scores", "gemm", {"b": B * H, "m": n_probe, "n": S, "k": d},
                    (TensorSpec("q_probe", (B * H, n_probe, d), "bf16"),),
                    (TensorSpec("probe_scores", (B * H, n_probe, S), "fp32"),),
