@@ -99,3 +99,18 @@ def test_zipcache_decode_rescoring_is_one_query_per_head():
     (was 2·round(0.1·8192)·8192·128·32 / 16 = 3,434,086,400 with 819 probe queries)."""
     t = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "zipcache(requant_interval=16)", LLAMA3_8B)
     assert only(t, "zipcache(requant_interval=16).probe_attention").flops == 4_194_304
+
+
+# ---- 3. MiniCache on MLA: refused, pricing and twin alike ------------------------------
+def test_minicache_refused_on_mla_in_pricing_and_twin():
+    """deepseek_v2_lite was priced as K and V of head_dim 128 (pair ratio (1.1·128 + 2)/256 =
+    0.558, 98.2 MB of 127.4 MB at 4096 tokens) though it caches one 576-wide latent; MiniCache
+    is published on MHA/GQA K/V states only, so both sides refuse, naming why."""
+    from cosim.functional.compression.twin import run_twin
+    from workloads.compression.recipe import RecipeError
+    for phase in ("decode", "prefill"):
+        with pytest.raises(RecipeError, match=r"method: got .*deepseek_v2_lite is MLA .*MiniCache \(arXiv 2405.14366\)"):
+            apply_recipe(trace_for(DSV2_LITE, phase, seq=4096), "minicache", DSV2_LITE)
+    with pytest.raises(RecipeError, match="no similarity of adjacent layers' latents"):
+        run_twin("minicache", model="deepseek_v2_lite", prompt=64, steps=2)
+    assert run_twin("minicache", model="llama3_8b", prompt=64, steps=2)["minicache"]["status"] == "ok"
