@@ -328,34 +328,58 @@ def charge_unfused_scores(before, after):
 
 
 # ---- RazorAttention ----------------------------------------------------------------
-def _split_heads(attn: Op, kv_heads: int, kv_len: int, name: str) -> Op:
-    """The attention of `kv_heads` of the KV heads (and their query groups) over kv_len
-    tokens: cache pieces resized to kv_len tokens (`resize_kv_tensors`: windows and sinks
-    kept), then cut to these heads — per-head pieces on their head axis, flat outlier
-    arrays and per-token scales (over all heads) in proportion to the heads."""
-    h0, H0 = int(attn.dims["kv_heads"]), int(attn.dims["heads"])
-    g = H0 // h0
+def _cut_heads(tensors, h0: int, kv_heads: int, n_old: int, n_new: int) -> list[TensorSpec]:
+    """Cache pieces of `kv_heads` of the h0 KV heads holding n_new of n_old tokens: resized
+    (`resize_kv_tensors`: windows and sinks kept), then cut to these heads -- per-head pieces
+    on their head axis, the builder's (batch·tokens, width) write on its width, flat outlier
+    arrays and per-token scales (over all heads) in proportion to the heads. Other tensors
+    pass."""
     frac = kv_heads / h0
-    ins = []
-    for t in resize_kv_tensors(attn.inputs, int(attn.dims["kv_len"]), kv_len):
+    out = []
+    for t in resize_kv_tensors(tensors, n_old, n_new):
         shape = list(t.shape)
         if t.role == "kv":
             if len(shape) == 4:
                 shape[2] = kv_heads
             elif t.name.endswith(".lowrank") and len(shape) == 3:  # (batch, heads, factor elements)
                 shape[1] = kv_heads
+            elif t.name == "kv_write.out" and len(shape) == 2 and shape[1] % h0 == 0:  # width = K and V of h0 heads
+                shape[1] = shape[1] // h0 * kv_heads
             elif _token_axis(t) is not None:
                 ax = _token_axis(t)
                 shape[ax] = int(round(shape[ax] * frac))
             elif len(shape) >= 2 and shape[0] == h0:  # codebooks, channel ranges and normalisers
                 shape[0] = kv_heads
-        elif t.name == "q" and len(shape) == 4:
-            shape[2] = kv_heads * g
-        ins.append(TensorSpec(t.name, tuple(shape), t.fmt, t.role, t.density))
+        out.append(TensorSpec(t.name, tuple(shape), t.fmt, t.role, t.density))
+    return out
+
+
+def _split_heads(attn: Op, kv_heads: int, kv_len: int, name: str) -> Op:
+    """The attention of `kv_heads` of the KV heads (and their query groups) over kv_len
+    tokens: its cache pieces are `_cut_heads`'."""
+    h0, H0 = int(attn.dims["kv_heads"]), int(attn.dims["heads"])
+    g = H0 // h0
+    ins = []
+    for t in _cut_heads(attn.inputs, h0, kv_heads, int(attn.dims["kv_len"]), kv_len):
+        if t.name == "q" and len(t.shape) == 4:
+            t = TensorSpec(t.name, t.shape[:2] + (kv_heads * g,) + t.shape[3:], t.fmt, t.role, t.density)
+        ins.append(t)
     outs = tuple(TensorSpec(t.name, t.shape[:2] + (kv_heads * g,) + t.shape[3:], t.fmt, t.role, t.density)
                  if len(t.shape) == 4 else t for t in attn.outputs)
     return attn.with_(name=name, dims={**attn.dims, "heads": kv_heads * g, "kv_heads": kv_heads, "kv_len": kv_len},
                       inputs=tuple(ins), outputs=outs)
+
+
+def razor_stored_bytes(tensors, h: int, n_ret: int, S: int, local_len: int) -> float:
+    """Bytes of one layer's cache pieces (laid out for all h KV heads at S tokens) once
+    RazorAttention has run: the n_ret retrieval heads keep all S tokens, the other heads
+    sinks + window + 1 compensation token (`local_len`), each head's pieces as `_cut_heads`
+    lays them out -- what the decode step's two attention ops read, and what prefill leaves
+    stored."""
+    kv = [t for t in tensors if t.role == "kv"]
+    full = _cut_heads(kv, h, n_ret, S, S)
+    local = _cut_heads(kv, h, h - n_ret, S, min(S, local_len))
+    return sum(t.nbytes for t in full + local)
 
 
 def _kv_bytes(ops) -> float:
@@ -380,12 +404,16 @@ def apply_razor(trace, model, recipe):
     ops = list(trace.ops)
     frac_kept = None
     stored_before = stored_after = 0.0
+    split = None  # (h, n_ret, S) of a layer whose heads are split
     for attn in attention_ops(trace):
         h = int(attn.dims["kv_heads"])
         n_ret = min(h, max(1, int(round(p["retrieval_head_fraction"] * h))))
         S = int(attn.dims["kv_len"])
         frac_kept = (n_ret * S + (h - n_ret) * min(S, local_len)) / (h * S) if S else 1.0
-        if int(attn.dims.get("q_len", 1)) != 1 or n_ret == h or S <= local_len:
+        if n_ret == h or S <= local_len:
+            continue
+        split = (h, n_ret, S)
+        if int(attn.dims.get("q_len", 1)) != 1:
             continue
         B = int(attn.dims["batch"])
         full = _split_heads(attn, n_ret, S, "attention")
@@ -394,10 +422,15 @@ def apply_razor(trace, model, recipe):
                   (), (), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
         ops = replace_op(ops, attn, [full, local, comp])
         stored_before += _kv_bytes([attn])
-        stored_after += _kv_bytes([full, local])
+        stored_after += razor_stored_bytes(attn.inputs, h, n_ret, S, local_len) * attn.repeat
+    if split and not stored_before:  # prefill: what kv_write stored, each head's part kept as decode reads it
+        for w in find_all(trace, "kv_write"):
+            stored_before += sum(t.nbytes for t in w.outputs if t.role == "kv") * w.repeat
+            stored_after += razor_stored_bytes(w.outputs, *split, local_len) * w.repeat
     cap = st["capacity"] * (frac_kept if frac_kept is not None else 1.0)
-    # decode: the cache holds what the two attention ops read (a quantized cache's
-    # windows and tables included); prefill: the kept fraction of the tokens
+    # the cache holds each head's kept pieces (a quantized cache's windows and tables
+    # included): decode, what the two attention ops read; prefill, the same laid out from
+    # what kv_write stored
     bpt = st["bytes_per_token"]
     if stored_before and cap:
         bpt = bpt * st["capacity"] / cap * stored_after / stored_before
