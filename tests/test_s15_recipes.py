@@ -129,3 +129,54 @@ def test_razor_prefill_footprint_is_the_kept_heads_stored_bytes(spec, stored):
     dec = apply_recipe(trace_for(LLAMA3_8B, seq=8192), spec, LLAMA3_8B)
     read = sum(sum(x.nbytes for x in o.inputs if x.role == "kv") * o.repeat for o in dec.ops if o.kind == "attention")
     assert pre.meta["footprint"]["kv_cache"] == stored == read == dec.meta["footprint"]["kv_cache"]
+
+
+# ---- 5. RocketKV: explicit run length, one note key, read elements from the real path ----
+def _decode_read_elements_per_kv_head(t):
+    """Cache elements the decode ops read per KV head and layer: the summaries the approximate
+    scores read and the gathered tokens the attention reads (every cached tensor)."""
+    apx = [o for o in t.ops if o.name.endswith(".approx_scores")][0]
+    attn = only(t, "attention")
+    h = int(attn.dims["kv_heads"])
+    kt = sum(x.numel for x in apx.inputs if x.role == "kv") / h
+    return kt + sum(x.numel for x in attn.inputs if x.role == "kv") / h
+
+
+@pytest.mark.parametrize("model, S, spec, d, n_kv", [(LLAMA3_8B, 32768, "rocketkv256", 128, 2),
+                                                     (DSV2_LITE, 8192, "rocketkv", 576, 1)])
+def test_rocketkv_note_is_what_the_decode_ops_read(model, S, spec, d, n_kv):
+    """llama3_8b 32K, budget 256: 61·540 summaries + 2·128·128 gathered = 65,708 elements
+    (2·32768·128 / 65,708 = 127.7x). deepseek_v2_lite 8K, budget 1024, on its 576-wide latent:
+    317·1859 + 1·512·576 = 884,215 (the note said 2·512·576 for K and V: 1,179,127, 8.0x;
+    the latent is one tensor, 8192·576 / 884,215 = 5.34x)."""
+    from workloads.compression.eviction import rocketkv_budget
+    t = apply_recipe(trace_for(model, seq=S), spec, model)
+    e = t.meta["recipe_effects"][spec]
+    q = rocketkv_budget(S, e["token_budget"], d, 256)
+    assert e["read_elements_per_kv_head"] == q.read_elements(d, n_kv) == _decode_read_elements_per_kv_head(t)
+    assert e["traffic_reduction"] == pytest.approx(n_kv * S * d / q.read_elements(d, n_kv))
+    assert "notes" not in e  # the budget's notes are said once, under `note`
+
+
+def test_rocketkv_mla_prefill_summaries_are_of_the_cached_latent():
+    """deepseek_v2_lite prefill at 8192: the split is the decode's (r 317 on the 576-wide latent;
+    it was r 106 from the 192-wide per-head prefill keys), and the summary build covers the 3461
+    kept latents: 2·3461·576 = 3,987,072 FLOPs into (1731 chunks, 1, 2·576) (was 16 heads of 192:
+    21,264,384 FLOPs)."""
+    pre = apply_recipe(trace_for(DSV2_LITE, "prefill", seq=8192), "rocketkv", DSV2_LITE)
+    dec = apply_recipe(trace_for(DSV2_LITE, seq=8192), "rocketkv", DSV2_LITE)
+    ep, ed = pre.meta["recipe_effects"]["rocketkv"], dec.meta["recipe_effects"]["rocketkv"]
+    assert ep["r"] == ed["r"] == 317 and ep["chunk"] == ed["chunk"] == 2
+    b = only(pre, "rocketkv.summary_build")
+    assert b.flops == 3_987_072 and b.outputs[0].shape == (1, 1731, 1, 1152)
+    assert "summaries are of the whole latent" in ep["note"]
+
+
+def test_every_cache_policy_is_told_the_run_length_explicitly():
+    from cosim.functional.compression.attention import CachePolicy
+    from cosim.functional.compression.eviction import RocketKVPolicy
+    CachePolicy().begin_run(100)  # the base accepts it and ignores it
+    pol = RocketKVPolicy(32, 8, 7, 32)
+    assert pol.run_length is None
+    pol.begin_run(128)
+    assert pol.run_length == 128
