@@ -180,3 +180,23 @@ def test_every_cache_policy_is_told_the_run_length_explicitly():
     assert pol.run_length is None
     pol.begin_run(128)
     assert pol.run_length == 128
+
+
+# ---- 6. GEAR: notes are the priced values --------------------------------------------------
+def test_gear_notes_are_the_priced_layout():
+    """llama3_8b at 8192, 256 generated: 4 decode chunks, 7936 prompt tokens, 33,792 factor
+    elements per head (gear_lowrank, the function lowrank() lays out). Bits per cached element
+    of the priced cache: 2 (codes) + 0.5 (fp16 scale + zero per 64) + 0.02·48 (outliers) +
+    33,792·16 / (8192·128) = 0.515625 (low rank) = 3.975625 (the note said 2 + 0.5 + 0.96 =
+    3.46, without the low-rank factors)."""
+    from workloads.compression.kv_quant import gear_lowrank
+    t = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "gear2", LLAMA3_8B)
+    e = t.meta["recipe_effects"]["gear2"]
+    lr = gear_lowrank(8192, 128, 64, 4, 2, 256)
+    assert (e["decode_chunks"], e["prompt_tokens_at_prefill_rank"], e["lowrank_elements_per_head"]) == (4, 7936, 33_792)
+    assert (lr.decode_chunks, lr.prompt_tokens, lr.elements) == (4, 7936, 33_792)
+    lowrank = [x for o in t.ops if o.name == "attention" for x in o.inputs if x.name == "k_cache.lowrank"]
+    assert lowrank[0].shape == (1, 8, 33_792)
+    assert e["bits_per_element"] == pytest.approx(3.975625, abs=1e-5)
+    assert e["bits_per_element"] == t.meta["footprint"]["kv_cache"] * 8 / (8192 * 2 * 8 * 128 * 32)
+    assert "approx_bits_per_element" not in e

@@ -15,12 +15,12 @@ adds. The shared driver then:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, byte_tensor, codes_tensor,
-                                          fused_op, insert_after, kv_state, kv_write_parts, refuse_on_mla, replace_op,
-                                          rewrite)
+                                          find_all, fused_op, insert_after, kv_state, kv_write_parts, refuse_on_mla,
+                                          replace_op, rewrite)
 from workloads.compression.registry import Param, bits, fraction, register_method, registered_format
 from workloads.formats import get_format
 from workloads.ops import Op, TensorSpec
@@ -199,20 +199,33 @@ def _gear_validate(recipe):
                    f"a multiple of group_size ({p['group_size']}): keys are quantized per channel in whole groups")
 
 
-def gear_lowrank_elements(n: int, d: int, gap: int, prefill_rank: int, rank: int, generated: int) -> int:
-    """fp16 elements of GEAR's low-rank residual factors per KV head and tensor (K or V)
-    with n cached tokens, the last `generated` of them produced by decoding. GEAR
-    (arXiv 2403.05527, streaming buffer) compresses the prompt at prefill with one
-    rank-`prefill_rank` factor pair (A: tokens×r, B: d×r) and, while decoding, every
-    `gap` new tokens as one chunk with its own rank-`rank` pair; the last n mod gap tokens
-    wait in the fp16 buffer. So (n_p + d)·r_p + chunks·(gap + d)·r, where the decode
-    chunks are the whole gaps among the generated tokens and n_p the other compressed
-    tokens. n 8192, d 128, gap 64, r_p 4, r 2, 256 generated: 4 chunks, n_p 7936:
-    8064·4 + 4·192·2 = 33,792."""
+@dataclass(frozen=True)
+class GearLowRank:
+    """GEAR's low-rank residual for one KV head and tensor (`gear_lowrank`)."""
+    prompt_tokens: int  # compressed at prefill with one rank-prefill_rank pair
+    decode_chunks: int  # whole `gap` chunks of generated tokens, each with its own rank-`rank` pair
+    elements: int  # fp16 factor elements: (prompt_tokens + d)·prefill_rank + decode_chunks·(gap + d)·rank
+
+
+def gear_lowrank(n: int, d: int, gap: int, prefill_rank: int, rank: int, generated: int) -> GearLowRank:
+    """GEAR's low-rank residual factors per KV head and tensor (K or V) with n cached
+    tokens, the last `generated` of them produced by decoding. GEAR (arXiv 2403.05527,
+    streaming buffer) compresses the prompt at prefill with one rank-`prefill_rank` factor
+    pair (A: tokens×r, B: d×r) and, while decoding, every `gap` new tokens as one chunk
+    with its own rank-`rank` pair; the last n mod gap tokens wait in the fp16 buffer. So
+    (n_p + d)·r_p + chunks·(gap + d)·r fp16 elements, where the decode chunks are the whole
+    gaps among the generated tokens and n_p the other compressed tokens. n 8192, d 128,
+    gap 64, r_p 4, r 2, 256 generated: 4 chunks, n_p 7936: 8064·4 + 4·192·2 = 33,792. The
+    pricing lays the factors out from it and its notes are its fields."""
     nq = n - n % gap
     chunks = min(max(generated, 0), nq) // gap
     n_p = nq - chunks * gap
-    return ((n_p + d) * prefill_rank if n_p else 0) + chunks * (gap + d) * rank
+    return GearLowRank(n_p, chunks, ((n_p + d) * prefill_rank if n_p else 0) + chunks * (gap + d) * rank)
+
+
+def gear_lowrank_elements(n: int, d: int, gap: int, prefill_rank: int, rank: int, generated: int) -> int:
+    """`gear_lowrank(...).elements`."""
+    return gear_lowrank(n, d, gap, prefill_rank, rank, generated).elements
 
 
 @register_method("gear", {
@@ -241,7 +254,7 @@ def apply_gear(trace, model, recipe):
     generated = p["new_tokens"] if trace.phase != "prefill" else 0
 
     def lowrank(n, d):
-        return gear_lowrank_elements(n, d, gap, p["prefill_rank"], p["rank"], generated)
+        return gear_lowrank(n, d, gap, p["prefill_rank"], p["rank"], generated).elements
 
     def repr_fn(name, B, n, h, d, fmt):
         recipe.require(d % G == 0 or _is_key(name), "parameters.group_size", G,
@@ -279,11 +292,15 @@ def apply_gear(trace, model, recipe):
         ]
 
     n_ctx, d0 = int(trace.seq), model.head_dim
-    chunks = min(generated, n_ctx - n_ctx % gap) // gap
+    lr = gear_lowrank(n_ctx, d0, gap, p["prefill_rank"], p["rank"], generated)  # what lowrank() lays out
     out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
-                        {"approx_bits_per_element": b + 2 * 16 / G + f * 48,
-                         "decode_chunks": chunks, "prompt_tokens_at_prefill_rank": n_ctx - n_ctx % gap - chunks * gap,
-                         "lowrank_elements_per_head": lowrank(n_ctx, d0)}, quantized)
+                        {"decode_chunks": lr.decode_chunks, "prompt_tokens_at_prefill_rank": lr.prompt_tokens,
+                         "lowrank_elements_per_head": lr.elements}, quantized)
+    # bits per cached K/V element of the priced layout (codes, stats, low-rank factors, outliers, fp16 buffer)
+    elems = sum(h * dd for w in find_all(trace, "kv_write") for _, _, _, h, dd in kv_write_parts(trace, model)
+                for _ in range(w.repeat))
+    if elems:
+        out = rewrite(out, out.ops, {"bits_per_element": kv_state(out)["bytes_per_token"] * 8 / elems})
     if trace.phase == "prefill":  # SVD of the prompt's residual and its outlier selection
         ops = list(out.ops)
         for w in [o for o in ops if o.name == "kv_write"]:
