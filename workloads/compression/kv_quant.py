@@ -558,16 +558,21 @@ def _demote_requant(recipe, attn, stored, per_step: float, every: int = 0) -> li
                repeat=attn.repeat, phase=attn.phase, group=attn.group)]
 
 
-def _zipcache_demotion(recipe, attn, stored) -> list:
-    """Every `requant_interval` steps round((1 − salient_ratio)·interval) tokens of the
-    completed chunk are re-quantized from hi_bits to lo_bits (K and V); amortised per step
-    as density n_demoted/interval of one token."""
+def _zipcache_demotion(recipe, attn, n: int, stored) -> list:
+    """Every `requant_interval` steps the step's own query (one per query head: the authors'
+    code scores the chunk with q_len 1 at decode, no probes) attends explicitly to the n
+    cached keys (QKᵀ), and round((1 − salient_ratio)·interval) tokens of the completed chunk
+    are re-quantized from hi_bits to lo_bits (K and V); both amortised per step (the
+    demotion as density n_demoted/interval of one token)."""
     p = recipe.params
     interval = p["requant_interval"]
     if not interval:
         return []
+    B, H, d = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["head_dim"])
+    rescore = Op(f"{recipe.name}.probe_attention", "custom", {"flops": 2 * n * d * B * H / interval, "every": interval},
+                 (), (), compute_fmt="bf16", repeat=attn.repeat, phase=attn.phase, group=attn.group)
     n_dem = int(round((1 - p["salient_ratio"]) * interval))
-    return _demote_requant(recipe, attn, stored, n_dem / interval, interval)
+    return [rescore, *_demote_requant(recipe, attn, stored, n_dem / interval, interval)]
 
 
 def _mixed_validate(recipe):
@@ -644,13 +649,7 @@ def apply_mixed_precision(trace, model, recipe):
                     # outlier channel balancer: q scaled by b_c per channel
                     _step_op(f"{recipe.name}.q_balance", "mul", B, H, d, [], [], attn)]
         elif interval:
-            # every `interval` steps the step's own query (one per query head; the authors' code scores the
-            # chunk with q_len 1 at decode, no probes) attends explicitly to the n cached keys: QKᵀ, amortised
-            flops = 2 * n * d * B * H / interval
-            ops.append(Op(f"{recipe.name}.probe_attention", "custom",
-                          {"flops": flops, "every": interval}, (), (), compute_fmt="bf16",
-                          repeat=attn.repeat, phase=attn.phase, group=attn.group))
-            ops += _zipcache_demotion(recipe, attn, stored)
+            ops += _zipcache_demotion(recipe, attn, n, stored)
         return ops
 
     def write_repr(name, B, n, h, d, fmt):  # a new token enters at hi_bits (both papers, the twin)
