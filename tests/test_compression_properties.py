@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from compression_helpers import LLAMA3_8B, trace_for
 from workloads.compression import apply_recipe, recipe_from_dict
-from workloads.compression.eviction import rocketkv_params, rocketkv_read_elements
+from workloads.compression.eviction import rocketkv_budget
 from workloads.compression.kv_quant import kivi_key_bytes, kivi_value_bytes
 
 FAST = settings(max_examples=25, deadline=None, derandomize=True)
@@ -30,9 +30,9 @@ def test_kivi_bytes_monotone_in_bits_and_below_fp16(S, G, mult):
 def test_rocketkv_reads_about_two_budgets_of_elements(budget, factor, d):
     """By construction (doc §1.2) a step reads ≈ 2·B_tok·d elements per KV head."""
     S = budget * factor
-    q = rocketkv_params(S, budget, d, 0)
-    assert 1 <= q["chunk"] and 1 <= q["r"] <= d and q["k"] <= q["capacity"] <= S
-    assert rocketkv_read_elements(S, budget, d, 0) == pytest.approx(2 * budget * d, rel=0.05)
+    q = rocketkv_budget(S, budget, d, 0)
+    assert 1 <= q.chunk and 1 <= q.r <= d and q.k <= q.capacity <= S
+    assert q.read_elements(d) == pytest.approx(2 * budget * d, rel=0.05)
 
 
 @settings(max_examples=10, deadline=None, derandomize=True)

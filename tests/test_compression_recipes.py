@@ -7,7 +7,7 @@ import pytest
 
 from compression_helpers import DSV2_LITE, LLAMA2_7B, LLAMA3_8B, MIXTRAL, trace_for
 from workloads.compression import apply_recipe, list_recipes, load_recipe
-from workloads.compression.eviction import rocketkv_params, rocketkv_read_elements
+from workloads.compression.eviction import rocketkv_budget
 from workloads.compression.kv_quant import kivi_key_bytes, kivi_value_bytes
 from workloads.compression.weights import spqr_bits_per_weight
 
@@ -277,9 +277,9 @@ def test_snapkv_capacity_and_prefill_votes():
     (32768, 256, 1618, 3, 61, 128, 127.7), (32768, 1024, 5792, 3, 68, 512, 32.0),
     (131072, 256, 1296, 3, 76, 128, 512.0)])
 def test_rocketkv_derivation_table(S, budget, cap, chunk, r, k, reduction):
-    q = rocketkv_params(S, budget, 128, 256)
-    assert (q["capacity"], q["chunk"], q["r"], q["k"]) == (cap, chunk, r, k)
-    assert 2 * S * 128 / rocketkv_read_elements(S, budget, 128, 256) == pytest.approx(reduction, rel=2e-3)
+    q = rocketkv_budget(S, budget, 128, 256)
+    assert (q.capacity, q.chunk, q.r, q.k) == (cap, chunk, r, k)
+    assert 2 * S * 128 / q.read_elements(128) == pytest.approx(reduction, rel=2e-3)
 
 
 def test_rocketkv_decode_trace_llama3_8b_32k():
@@ -477,7 +477,9 @@ def test_mikv_bytes_fp16_salient_int3_rest():
 def test_zipcache_probe_attention_at_prefill():
     tp2 = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=4096), "zipcache", LLAMA3_8B)
     probe = only(tp2, "zipcache.probe_scores")
-    n_probe = round(0.1 * 4096)
+    # the authors' probes (zipcache_probe_counts): the last 4096 − int(4096 − 204.8) = 205 queries + int(204.8)
+    # = 204 random ones: 409 (was round(0.1·4096) = 410 recent ones)
+    n_probe = 205 + 204
     assert probe.flops == 2 * 32 * n_probe * 4096 * 128  # 2·n_probe·S·d per head
 
 

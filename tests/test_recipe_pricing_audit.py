@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from compression_helpers import DSV2_LITE, LLAMA3_8B, trace_for
 from workloads.compression import apply_recipe, load_recipe
-from workloads.compression.eviction import h2o_kept_tokens, rocketkv_budget, rocketkv_params
+from workloads.compression.eviction import h2o_kept_tokens, rocketkv_budget
 from workloads.compression.recipe import RecipeError
 from workloads.models import load_model
 from workloads.compression.kv_quant import gear_lowrank_elements
@@ -85,7 +85,7 @@ def test_rocketkv_budget_split_is_never_negative():
     q = rocketkv_budget(256, 128, 128, 256)
     assert (q.applies, q.capacity, q.new_tokens, q.prompt_budget, q.k, q.chunk) == (True, 213, 106, 107, 64, 1)
     assert any("new_tokens 256" in n for n in q.notes)
-    assert rocketkv_params(256, 128, 128, 256)["prompt_budget"] == 107
+    assert q.as_dict()["prompt_budget"] == 107
     assert not rocketkv_budget(128, 128, 128, 256).applies
 
 

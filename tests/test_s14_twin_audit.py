@@ -194,12 +194,12 @@ def test_rocketkv_split_is_pricings_and_nothing_when_the_context_fits():
     assert (q["capacity"], q["prompt_budget"], q["k"]) == (82, 50, 16)
     K, V, Q = _seq(128, d=64)
     pol = RocketKVPolicy(32, window=8, kernel=7, new_tokens=32)
-    pol.run_length = 128
+    pol.begin_run(128)
     pol.prefill(K[:64], V[:64], Q[:64])
     assert pol.keep.size == 50
     assert pol.step(0, K[64], V[64], Q[64]).positions.size == 16
     whole = RocketKVPolicy(1024, 32, 63, 256)
-    whole.run_length = 128
+    whole.begin_run(128)
     whole.prefill(K[:64], V[:64], Q[:64])
     assert whole.step(0, K[64], V[64], Q[64]).positions.size == 65  # fits the budget: every token read
 

@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op, kv_state,
-                                          kv_write_parts, refuse_on_mla, replace_op, rewrite)
+                                          refuse_on_mla, replace_op, rewrite)
 from workloads.compression.registry import Param, RecipeError, fraction, register_method
 from workloads.ops import Op, TensorSpec
 
@@ -328,34 +328,58 @@ def charge_unfused_scores(before, after):
 
 
 # ---- RazorAttention ----------------------------------------------------------------
-def _split_heads(attn: Op, kv_heads: int, kv_len: int, name: str) -> Op:
-    """The attention of `kv_heads` of the KV heads (and their query groups) over kv_len
-    tokens: cache pieces resized to kv_len tokens (`resize_kv_tensors`: windows and sinks
-    kept), then cut to these heads — per-head pieces on their head axis, flat outlier
-    arrays and per-token scales (over all heads) in proportion to the heads."""
-    h0, H0 = int(attn.dims["kv_heads"]), int(attn.dims["heads"])
-    g = H0 // h0
+def _cut_heads(tensors, h0: int, kv_heads: int, n_old: int, n_new: int) -> list[TensorSpec]:
+    """Cache pieces of `kv_heads` of the h0 KV heads holding n_new of n_old tokens: resized
+    (`resize_kv_tensors`: windows and sinks kept), then cut to these heads -- per-head pieces
+    on their head axis, the builder's (batch·tokens, width) write on its width, flat outlier
+    arrays and per-token scales (over all heads) in proportion to the heads. Other tensors
+    pass."""
     frac = kv_heads / h0
-    ins = []
-    for t in resize_kv_tensors(attn.inputs, int(attn.dims["kv_len"]), kv_len):
+    out = []
+    for t in resize_kv_tensors(tensors, n_old, n_new):
         shape = list(t.shape)
         if t.role == "kv":
             if len(shape) == 4:
                 shape[2] = kv_heads
             elif t.name.endswith(".lowrank") and len(shape) == 3:  # (batch, heads, factor elements)
                 shape[1] = kv_heads
+            elif t.name == "kv_write.out" and len(shape) == 2 and shape[1] % h0 == 0:  # width = K and V of h0 heads
+                shape[1] = shape[1] // h0 * kv_heads
             elif _token_axis(t) is not None:
                 ax = _token_axis(t)
                 shape[ax] = int(round(shape[ax] * frac))
             elif len(shape) >= 2 and shape[0] == h0:  # codebooks, channel ranges and normalisers
                 shape[0] = kv_heads
-        elif t.name == "q" and len(shape) == 4:
-            shape[2] = kv_heads * g
-        ins.append(TensorSpec(t.name, tuple(shape), t.fmt, t.role, t.density))
+        out.append(TensorSpec(t.name, tuple(shape), t.fmt, t.role, t.density))
+    return out
+
+
+def _split_heads(attn: Op, kv_heads: int, kv_len: int, name: str) -> Op:
+    """The attention of `kv_heads` of the KV heads (and their query groups) over kv_len
+    tokens: its cache pieces are `_cut_heads`'."""
+    h0, H0 = int(attn.dims["kv_heads"]), int(attn.dims["heads"])
+    g = H0 // h0
+    ins = []
+    for t in _cut_heads(attn.inputs, h0, kv_heads, int(attn.dims["kv_len"]), kv_len):
+        if t.name == "q" and len(t.shape) == 4:
+            t = TensorSpec(t.name, t.shape[:2] + (kv_heads * g,) + t.shape[3:], t.fmt, t.role, t.density)
+        ins.append(t)
     outs = tuple(TensorSpec(t.name, t.shape[:2] + (kv_heads * g,) + t.shape[3:], t.fmt, t.role, t.density)
                  if len(t.shape) == 4 else t for t in attn.outputs)
     return attn.with_(name=name, dims={**attn.dims, "heads": kv_heads * g, "kv_heads": kv_heads, "kv_len": kv_len},
                       inputs=tuple(ins), outputs=outs)
+
+
+def razor_stored_bytes(tensors, h: int, n_ret: int, S: int, local_len: int) -> float:
+    """Bytes of one layer's cache pieces (laid out for all h KV heads at S tokens) once
+    RazorAttention has run: the n_ret retrieval heads keep all S tokens, the other heads
+    sinks + window + 1 compensation token (`local_len`), each head's pieces as `_cut_heads`
+    lays them out -- what the decode step's two attention ops read, and what prefill leaves
+    stored."""
+    kv = [t for t in tensors if t.role == "kv"]
+    full = _cut_heads(kv, h, n_ret, S, S)
+    local = _cut_heads(kv, h, h - n_ret, S, min(S, local_len))
+    return sum(t.nbytes for t in full + local)
 
 
 def _kv_bytes(ops) -> float:
@@ -380,12 +404,16 @@ def apply_razor(trace, model, recipe):
     ops = list(trace.ops)
     frac_kept = None
     stored_before = stored_after = 0.0
+    split = None  # (h, n_ret, S) of a layer whose heads are split
     for attn in attention_ops(trace):
         h = int(attn.dims["kv_heads"])
         n_ret = min(h, max(1, int(round(p["retrieval_head_fraction"] * h))))
         S = int(attn.dims["kv_len"])
         frac_kept = (n_ret * S + (h - n_ret) * min(S, local_len)) / (h * S) if S else 1.0
-        if int(attn.dims.get("q_len", 1)) != 1 or n_ret == h or S <= local_len:
+        if n_ret == h or S <= local_len:
+            continue
+        split = (h, n_ret, S)
+        if int(attn.dims.get("q_len", 1)) != 1:
             continue
         B = int(attn.dims["batch"])
         full = _split_heads(attn, n_ret, S, "attention")
@@ -394,10 +422,15 @@ def apply_razor(trace, model, recipe):
                   (), (), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
         ops = replace_op(ops, attn, [full, local, comp])
         stored_before += _kv_bytes([attn])
-        stored_after += _kv_bytes([full, local])
+        stored_after += razor_stored_bytes(attn.inputs, h, n_ret, S, local_len) * attn.repeat
+    if split and not stored_before:  # prefill: what kv_write stored, each head's part kept as decode reads it
+        for w in find_all(trace, "kv_write"):
+            stored_before += sum(t.nbytes for t in w.outputs if t.role == "kv") * w.repeat
+            stored_after += razor_stored_bytes(w.outputs, *split, local_len) * w.repeat
     cap = st["capacity"] * (frac_kept if frac_kept is not None else 1.0)
-    # decode: the cache holds what the two attention ops read (a quantized cache's
-    # windows and tables included); prefill: the kept fraction of the tokens
+    # the cache holds each head's kept pieces (a quantized cache's windows and tables
+    # included): decode, what the two attention ops read; prefill, the same laid out from
+    # what kv_write stored
     bpt = st["bytes_per_token"]
     if stored_before and cap:
         bpt = bpt * st["capacity"] / cap * stored_after / stored_before
@@ -476,6 +509,16 @@ class RocketKVBudget:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def read_elements(self, head_dim: int, kv_tensors: int = 2) -> int:
+        """Cache elements one decode step reads per KV head: r·ceil(capacity/chunk) chunk
+        summaries (r channels of each key when chunk is 1) + the k gathered tokens of each of
+        the `kv_tensors` cached tensors (2: K and V; 1: MLA's latent, which is both) --
+        ≈ 2·token_budget·d for K and V by construction. The whole cache, kv_tensors·P·d, when
+        the prompt fits the budget (full attention)."""
+        if not self.applies:
+            return kv_tensors * self.prompt_len * head_dim
+        return self.r * math.ceil(self.capacity / self.chunk) + kv_tensors * self.k * head_dim
+
 
 def rocketkv_budget(prompt_len: int, token_budget: int, head_dim: int, new_tokens: int) -> RocketKVBudget:
     """RocketKV's budget split, derived as NVlabs/RocketKV gpt-fast/rocket.py does
@@ -514,19 +557,19 @@ def rocketkv_budget(prompt_len: int, token_budget: int, head_dim: int, new_token
     return RocketKVBudget(P, B, True, capacity, reserve, prompt_budget, k, chunk, r, alpha, cr, tuple(notes))
 
 
-def rocketkv_params(S: int, token_budget: int, head_dim: int, new_tokens: int) -> dict:
-    """`rocketkv_budget` as a dict (the accuracy twin's older call)."""
-    return rocketkv_budget(S, token_budget, head_dim, new_tokens).as_dict()
-
-
-def rocketkv_read_elements(S: int, token_budget: int, head_dim: int, new_tokens: int) -> int:
-    """KV elements one decode step reads per KV head: r·ceil(capacity/chunk) chunk
-    summaries + 2·k·d gathered K and V (≈ 2·token_budget·d by construction); 2·S·d when
-    the prompt fits the budget (full attention)."""
-    q = rocketkv_budget(S, token_budget, head_dim, new_tokens)
-    if not q.applies:
-        return 2 * q.prompt_len * head_dim
-    return q.r * math.ceil(q.capacity / q.chunk) + 2 * q.k * head_dim
+def cached_keys(trace, attn: Op) -> tuple[int, int, bool]:
+    """(heads, width, latent) of the keys the cache holds, which RocketKV's summaries cover:
+    K per KV head, or an MLA latent (kv_lora_rank + RoPE dims: one 'head', and it is the
+    key; `latent` True). A decode attention reads the cache as stored; a prefill attention
+    runs on materialised per-head K/V, so there the stored layout is kv_write's: a width
+    other than K and V of the attention's heads is a latent."""
+    h, d = int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
+    if int(attn.dims.get("q_len", 1)) == 1:
+        return h, d, not any(t.role == "kv" and t.name.startswith("v") for t in attn.inputs)
+    cols, _ = cache_layout(trace)
+    if not cols or cols == h * (d + int(attn.dims.get("v_head_dim", d))):
+        return h, d, False
+    return 1, cols, True
 
 
 @register_method("rocketkv", {
@@ -540,15 +583,16 @@ def apply_rocketkv(trace, model, recipe):
     st = kv_state(trace)
     S = int(st["context"])
     attn0 = (attention_ops(trace) or [None])[0]
-    hd = int(attn0.dims["head_dim"]) if attn0 is not None else model.head_dim
+    # the budget, summaries and reads are of what the cache holds (MLA: the latent, prefill and decode alike)
+    hc, hd, latent = cached_keys(trace, attn0) if attn0 is not None else (model.kv_heads, model.head_dim, False)
+    n_kv = 1 if latent else 2
     q = rocketkv_budget(S, p["token_budget"], hd, p["new_tokens"])
-    notes = q.as_dict()
+    notes = {k: v for k, v in q.as_dict().items() if k != "notes"}  # its notes go under `note`, once
     said = list(q.notes)
-    if getattr(model, "mla", None) and q.applies:
+    if latent and q.applies:
         said.append(MLA_TOKEN_NOTE + "; the per-chunk min/max summaries are of the whole latent (it is the key)")
-    notes["notes"] = "; ".join(said)
     if said:
-        notes["note"] = notes["notes"]
+        notes["note"] = "; ".join(said)
     if not q.applies:  # the context fits the budget: RocketKV changes nothing
         return rewrite(trace, list(trace.ops), notes)
     cap, chunk, r, k = q.capacity, q.chunk, q.r, q.k
@@ -593,19 +637,19 @@ def apply_rocketkv(trace, model, recipe):
         else:
             pb = min(q.prompt_budget, int(attn.dims["kv_len"]))
             snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb, cache_layout(trace))
-            k_kept = TensorSpec("k_kept", (B, pb, h, hd), fmt, "kv")
-            build = [Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * h * hd}, (k_kept,),
-                        (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), h, 2 * hd), fmt, "kv"),),
+            # the min and max per chunk of the kept keys as cached (MLA: of the latent, one 'head')
+            k_kept = TensorSpec("k_kept", (B, pb, hc, hd), fmt, "kv")
+            build = [Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * hc * hd}, (k_kept,),
+                        (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), hc, 2 * hd), fmt, "kv"),),
                         **common)] if summaries else []
             ops = replace_op(ops, attn, [*snap, *build])
     # resident chunk summaries: per chunk, the min and max of every key channel
     for w in find_all(trace, "kv_write") if summaries else []:
         fmt = next((t.fmt for t in w.outputs if t.role == "kv"), "bf16")
-        name, _, _, h, dk = kv_write_parts(trace, model)[0]
-        extra_bytes += TensorSpec("k_chunk_minmax", (1, n_chunks, h, 2 * dk), fmt, "kv").nbytes * w.repeat
+        extra_bytes += TensorSpec("k_chunk_minmax", (1, n_chunks, hc, 2 * hd), fmt, "kv").nbytes * w.repeat
     read = min(k, cap) if decode else st["read"]
-    notes["read_elements_per_kv_head"] = r * n_chunks + 2 * k * hd
-    notes["traffic_reduction"] = 2 * S * hd / notes["read_elements_per_kv_head"]
+    notes["read_elements_per_kv_head"] = q.read_elements(hd, n_kv)  # what the decode ops' tensors read
+    notes["traffic_reduction"] = n_kv * S * hd / notes["read_elements_per_kv_head"]
     # decode at context S holds the capacity; prefill ends holding the kept prompt (the
     # generation reserve fills as tokens are generated)
     kept_cap = min(cap if decode else q.prompt_budget, int(st["capacity"]))

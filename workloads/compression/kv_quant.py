@@ -15,12 +15,12 @@ adds. The shared driver then:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, byte_tensor, codes_tensor,
-                                          fused_op, insert_after, kv_state, kv_write_parts, refuse_on_mla, replace_op,
-                                          rewrite)
+                                          find_all, fused_op, insert_after, kv_state, kv_write_parts, refuse_on_mla,
+                                          replace_op, rewrite)
 from workloads.compression.registry import Param, bits, fraction, register_method, registered_format
 from workloads.formats import get_format
 from workloads.ops import Op, TensorSpec
@@ -199,20 +199,33 @@ def _gear_validate(recipe):
                    f"a multiple of group_size ({p['group_size']}): keys are quantized per channel in whole groups")
 
 
-def gear_lowrank_elements(n: int, d: int, gap: int, prefill_rank: int, rank: int, generated: int) -> int:
-    """fp16 elements of GEAR's low-rank residual factors per KV head and tensor (K or V)
-    with n cached tokens, the last `generated` of them produced by decoding. GEAR
-    (arXiv 2403.05527, streaming buffer) compresses the prompt at prefill with one
-    rank-`prefill_rank` factor pair (A: tokens×r, B: d×r) and, while decoding, every
-    `gap` new tokens as one chunk with its own rank-`rank` pair; the last n mod gap tokens
-    wait in the fp16 buffer. So (n_p + d)·r_p + chunks·(gap + d)·r, where the decode
-    chunks are the whole gaps among the generated tokens and n_p the other compressed
-    tokens. n 8192, d 128, gap 64, r_p 4, r 2, 256 generated: 4 chunks, n_p 7936:
-    8064·4 + 4·192·2 = 33,792."""
+@dataclass(frozen=True)
+class GearLowRank:
+    """GEAR's low-rank residual for one KV head and tensor (`gear_lowrank`)."""
+    prompt_tokens: int  # compressed at prefill with one rank-prefill_rank pair
+    decode_chunks: int  # whole `gap` chunks of generated tokens, each with its own rank-`rank` pair
+    elements: int  # fp16 factor elements: (prompt_tokens + d)·prefill_rank + decode_chunks·(gap + d)·rank
+
+
+def gear_lowrank(n: int, d: int, gap: int, prefill_rank: int, rank: int, generated: int) -> GearLowRank:
+    """GEAR's low-rank residual factors per KV head and tensor (K or V) with n cached
+    tokens, the last `generated` of them produced by decoding. GEAR (arXiv 2403.05527,
+    streaming buffer) compresses the prompt at prefill with one rank-`prefill_rank` factor
+    pair (A: tokens×r, B: d×r) and, while decoding, every `gap` new tokens as one chunk
+    with its own rank-`rank` pair; the last n mod gap tokens wait in the fp16 buffer. So
+    (n_p + d)·r_p + chunks·(gap + d)·r fp16 elements, where the decode chunks are the whole
+    gaps among the generated tokens and n_p the other compressed tokens. n 8192, d 128,
+    gap 64, r_p 4, r 2, 256 generated: 4 chunks, n_p 7936: 8064·4 + 4·192·2 = 33,792. The
+    pricing lays the factors out from it and its notes are its fields."""
     nq = n - n % gap
     chunks = min(max(generated, 0), nq) // gap
     n_p = nq - chunks * gap
-    return ((n_p + d) * prefill_rank if n_p else 0) + chunks * (gap + d) * rank
+    return GearLowRank(n_p, chunks, ((n_p + d) * prefill_rank if n_p else 0) + chunks * (gap + d) * rank)
+
+
+def gear_lowrank_elements(n: int, d: int, gap: int, prefill_rank: int, rank: int, generated: int) -> int:
+    """`gear_lowrank(...).elements`."""
+    return gear_lowrank(n, d, gap, prefill_rank, rank, generated).elements
 
 
 @register_method("gear", {
@@ -241,7 +254,7 @@ def apply_gear(trace, model, recipe):
     generated = p["new_tokens"] if trace.phase != "prefill" else 0
 
     def lowrank(n, d):
-        return gear_lowrank_elements(n, d, gap, p["prefill_rank"], p["rank"], generated)
+        return gear_lowrank(n, d, gap, p["prefill_rank"], p["rank"], generated).elements
 
     def repr_fn(name, B, n, h, d, fmt):
         recipe.require(d % G == 0 or _is_key(name), "parameters.group_size", G,
@@ -279,11 +292,15 @@ def apply_gear(trace, model, recipe):
         ]
 
     n_ctx, d0 = int(trace.seq), model.head_dim
-    chunks = min(generated, n_ctx - n_ctx % gap) // gap
+    lr = gear_lowrank(n_ctx, d0, gap, p["prefill_rank"], p["rank"], generated)  # what lowrank() lays out
     out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
-                        {"approx_bits_per_element": b + 2 * 16 / G + f * 48,
-                         "decode_chunks": chunks, "prompt_tokens_at_prefill_rank": n_ctx - n_ctx % gap - chunks * gap,
-                         "lowrank_elements_per_head": lowrank(n_ctx, d0)}, quantized)
+                        {"decode_chunks": lr.decode_chunks, "prompt_tokens_at_prefill_rank": lr.prompt_tokens,
+                         "lowrank_elements_per_head": lr.elements}, quantized)
+    # bits per cached K/V element of the priced layout (codes, stats, low-rank factors, outliers, fp16 buffer)
+    elems = sum(h * dd for w in find_all(trace, "kv_write") for _, _, _, h, dd in kv_write_parts(trace, model)
+                for _ in range(w.repeat))
+    if elems:
+        out = rewrite(out, out.ops, {"bits_per_element": kv_state(out)["bytes_per_token"] * 8 / elems})
     if trace.phase == "prefill":  # SVD of the prompt's residual and its outlier selection
         ops = list(out.ops)
         for w in [o for o in ops if o.name == "kv_write"]:
@@ -486,24 +503,76 @@ def mixed_precision_hi_tokens(n: int, generated: int, salient_ratio: float, sali
     return hi
 
 
-def _zipcache_demotion(recipe, attn, stored) -> list:
-    """Every `requant_interval` steps round((1 − salient_ratio)·interval) tokens of the
-    completed chunk are re-quantized from hi_bits to lo_bits (K and V); amortised per step
-    as density n_demoted/interval of one token. `stored(name, B, n, h, d, fmt, bits)` lays a
-    token out at `bits`."""
+def zipcache_probe_counts(prompt_len: int, probe_ratio: float) -> tuple[int, int]:
+    """(recent, random) probe queries ZipCache scores a P-token prompt with. The authors'
+    code (ThisisBillhe/ZipCache@b6932b9, zipcache/models/modeling_llama.py, prefill branch)
+    takes the last P − int(P − 0.05·P) queries plus int(0.05·P) drawn uniformly, with
+    replacement (torch.randint), from the queries before them: "rand + recent", half of the
+    probe ratio 0.1 each. Here half of `probe_ratio` each, and at least one recent probe
+    (a short prompt would otherwise score with none). P 4096, ratio 0.1: 205 + 204 = 409.
+    Each probe's causal softmax row is summed over the GQA group and the probes, then token
+    j's sum is divided by P − j, the number of prompt queries that see it (the paper's
+    normalized attention score; the code divides by it even though only the probes were
+    summed). The twin (MixedPrecisionPolicy, saliency "probe") and pricing's probe
+    attention both take the counts from here."""
+    P = int(prompt_len)
+    half = probe_ratio / 2
+    start = min(int(P - half * P), P - 1) if P else 0
+    return P - start, int(half * P) if start else 0
+
+
+def mikv_demoted_tokens(n_from: int, n_to: int, salient_ratio: float) -> int:
+    """Tokens MiKV demotes (re-quantizes from hi_bits to lo_bits) over the decode steps that
+    read n_from + 1 .. n_to cached tokens (each step's new token included). At the read of
+    a step with n tokens the important set holds round(r·(n − 1)) + 1 (the new token enters
+    hi, `mixed_precision_hi_tokens`); after it the set is trimmed to round(r·n), so that
+    step demotes round(r·(n − 1)) + 1 − round(r·n) tokens: 0 or 1, on average 1 − r. Summed
+    over the steps it telescopes to (n_to − n_from) − (round(r·n_to) − round(r·n_from)).
+
+    The one rule of both sides: the functional twin (MixedPrecisionPolicy, saliency
+    "accumulated") demotes mikv_demoted_tokens(n − 1, n, r) tokens after each step, and
+    pricing charges the average over the generated steps. llama3_8b, the bundled mikv
+    (r 0.2) at n 8192 with 256 generated: 256 − (1638 − 1587) = 205 demotions, 205/256 =
+    0.80 token per step (it was priced as one)."""
+    n_from, n_to = int(n_from), int(n_to)
+    if not 0 <= n_from <= n_to:
+        raise ValueError(f"mikv_demoted_tokens: got n_from {n_from}, n_to {n_to}; expected 0 <= n_from <= n_to")
+    return (n_to - n_from) - (int(round(salient_ratio * n_to)) - int(round(salient_ratio * n_from)))
+
+
+def _demote_requant(recipe, attn, stored, per_step: float, every: int = 0) -> list:
+    """`per_step` tokens per decode step (an average: density) re-quantized from hi_bits to
+    lo_bits, K and V of every KV head: what is stored at hi_bits is read, its lo_bits codes
+    and scales written. `stored(name, B, n, h, d, fmt, bits)` lays a token out at `bits`;
+    `every` (ZipCache's requant_interval) says how often the work really comes."""
     p = recipe.params
-    interval, hb, lb = p["requant_interval"], p["hi_bits"], p["lo_bits"]
-    n_dem = int(round((1 - p["salient_ratio"]) * interval))
-    if not (interval and n_dem and lb < hb):
+    hb, lb = p["hi_bits"], p["lo_bits"]
+    if not (per_step > 0 and lb < hb):
         return []
     B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
-    dens = n_dem / interval
     fmt = next((t.fmt for t in _kv_inputs(attn)), "bf16")
-    src = [replace(t, density=dens) for t in stored("demote_in", B, 1, 2 * h, d, fmt, hb)]
-    dst = [replace(t, density=dens) for t in stored("demote_out", B, 1, 2 * h, d, fmt, lb)]
-    return [Op(f"{recipe.name}.demote_requant", "quantize", {"rows": B * 2 * h, "cols": d * dens, "every": interval},
-               tuple(src), tuple(dst), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase,
-               group=attn.group)]
+    src = [replace(t, density=per_step) for t in stored("demote_in", B, 1, 2 * h, d, fmt, hb)]
+    dst = [replace(t, density=per_step) for t in stored("demote_out", B, 1, 2 * h, d, fmt, lb)]
+    dims = {"rows": B * 2 * h, "cols": d * per_step, **({"every": every} if every else {})}
+    return [Op(f"{recipe.name}.demote_requant", "quantize", dims, tuple(src), tuple(dst), compute_fmt=VECTOR_FMT,
+               repeat=attn.repeat, phase=attn.phase, group=attn.group)]
+
+
+def _zipcache_demotion(recipe, attn, n: int, stored) -> list:
+    """Every `requant_interval` steps the step's own query (one per query head: the authors'
+    code scores the chunk with q_len 1 at decode, no probes) attends explicitly to the n
+    cached keys (QKᵀ), and round((1 − salient_ratio)·interval) tokens of the completed chunk
+    are re-quantized from hi_bits to lo_bits (K and V); both amortised per step (the
+    demotion as density n_demoted/interval of one token)."""
+    p = recipe.params
+    interval = p["requant_interval"]
+    if not interval:
+        return []
+    B, H, d = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["head_dim"])
+    rescore = Op(f"{recipe.name}.probe_attention", "custom", {"flops": 2 * n * d * B * H / interval, "every": interval},
+                 (), (), compute_fmt="bf16", repeat=attn.repeat, phase=attn.phase, group=attn.group)
+    n_dem = int(round((1 - p["salient_ratio"]) * interval))
+    return [rescore, *_demote_requant(recipe, attn, stored, n_dem / interval, interval)]
 
 
 def _mixed_validate(recipe):
@@ -538,6 +607,10 @@ def apply_mixed_precision(trace, model, recipe):
     def n_hi_of(n):
         return mixed_precision_hi_tokens(n, generated, ratio, p["saliency"], interval)
 
+    def mikv_per_step(n):  # the generated steps' average (a decode trace with new_tokens 0: this step's)
+        g = max(1, min(generated, n))
+        return mikv_demoted_tokens(n - g, n, ratio) / g
+
     def group(d):
         G = p["group_size"] or d
         recipe.require(d % G == 0, "parameters.group_size", p["group_size"],
@@ -570,17 +643,13 @@ def apply_mixed_precision(trace, model, recipe):
             ops += [_step_op(f"{recipe.name}.score_accumulate", "add", B, H, n,
                              [TensorSpec("attn_probs", (B, H, n), "fp32"), TensorSpec("acc", (B, H, n), "fp32", "state")],
                              [TensorSpec("acc", (B, H, n), "fp32", "state")], attn),
-                    # one token demoted from the salient set is re-quantized at low bits
-                    _step_op(f"{recipe.name}.demote_requant", "quantize", B, 2 * h, d, [], [], attn),
+                    # the tokens demoted from the important set (mikv_demoted_tokens: 1 − r a step on
+                    # average) are re-quantized at low bits
+                    *_demote_requant(recipe, attn, stored, mikv_per_step(n)),
                     # outlier channel balancer: q scaled by b_c per channel
                     _step_op(f"{recipe.name}.q_balance", "mul", B, H, d, [], [], attn)]
         elif interval:
-            n_probe = max(1, int(round(p["probe_ratio"] * n)))
-            flops = 2 * n_probe * n * d * B * H / interval
-            ops.append(Op(f"{recipe.name}.probe_attention", "custom",
-                          {"flops": flops, "every": interval}, (), (), compute_fmt="bf16",
-                          repeat=attn.repeat, phase=attn.phase, group=attn.group))
-            ops += _zipcache_demotion(recipe, attn, stored)
+            ops += _zipcache_demotion(recipe, attn, n, stored)
         return ops
 
     def write_repr(name, B, n, h, d, fmt):  # a new token enters at hi_bits (both papers, the twin)
@@ -590,6 +659,8 @@ def apply_mixed_precision(trace, model, recipe):
     n_hi_ctx = n_hi_of(n_ctx)
     notes = {"avg_code_bits": (n_hi_ctx * hb + (n_ctx - n_hi_ctx) * lb) / max(n_ctx, 1),
              "hi_tokens": n_hi_ctx, "at_tokens": n_ctx, "generated_tokens": min(generated, n_ctx)}
+    if p["saliency"] == "accumulated" and trace.phase != "prefill":
+        notes["demoted_tokens_per_step"] = mikv_per_step(n_ctx)  # what demote_requant prices
     if getattr(model, "mla", None):
         notes["note"] = MLA_TOKEN_NOTE
     out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, quantized, write_repr=write_repr)
@@ -602,12 +673,13 @@ def apply_mixed_precision(trace, model, recipe):
 
 
 def _add_probe_prefill(trace, recipe):
-    """ZipCache: saliency from explicit attention of n_probe probe queries (2·n_probe·S·d
-    per head) so the main prefill attention can stay fused."""
+    """ZipCache: saliency from explicit attention of the probe queries
+    (`zipcache_probe_counts`: recent + random, 2·n_probe·S·d per head) so the main prefill
+    attention can stay fused."""
     ops = list(trace.ops)
     for attn in attention_ops(trace):
         B, H, S, d = (int(attn.dims[k]) for k in ("batch", "heads", "kv_len", "head_dim"))
-        n_probe = max(1, int(round(recipe.params["probe_ratio"] * S)))
+        n_probe = sum(zipcache_probe_counts(S, recipe.params["probe_ratio"]))
         probe = Op(f"{recipe.name}.probe_scores", "gemm", {"b": B * H, "m": n_probe, "n": S, "k": d},
                    (TensorSpec("q_probe", (B * H, n_probe, d), "bf16"),),
                    (TensorSpec("probe_scores", (B * H, n_probe, S), "fp32"),),

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 
-from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, replace_op,
-                                          rewrite, set_kv_write_width, weight_inputs, resident_bytes)
+from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, refuse_on_mla,
+                                          replace_op, rewrite, set_kv_write_width, weight_inputs, resident_bytes)
 from workloads.compression.registry import Param, fraction, open_fraction, register_method
 from workloads.ops import Op, TensorSpec
 
@@ -200,11 +200,17 @@ def apply_cla(trace, model, recipe):
 
 
 # ---- MiniCache ---------------------------------------------------------------------
+# Why MiniCache is refused on an MLA model (pricing and twin give these words): the method as published
+MINICACHE_ON_MLA = ("MiniCache (arXiv 2405.14366) merges the K and V states of adjacent layers, head by head, "
+                    "relying on their measured cross-layer similarity on MHA/GQA models (LLaMA-2/3, Phi-3, Mistral, "
+                    "Mixtral); an MLA cache holds a latent that each layer's own up-projections expand into K and V, "
+                    "and no similarity of adjacent layers' latents is published to merge on")
 @register_method("minicache", {
     "start_fraction": Param(0.5, float, fraction, "a fraction of the depth in [0, 1]"),
     "retention_ratio": Param(0.05, float, fraction, "a fraction in [0, 1] of tokens kept unmerged"),
 }, "cross-layer merging of K/V directions from the middle layer on")
 def apply_minicache(trace, model, recipe):
+    refuse_on_mla(recipe, model, MINICACHE_ON_MLA)
     p = recipe.params
     gamma = p["retention_ratio"]
     st = kv_state(trace)

@@ -34,7 +34,13 @@ class CacheView:
 
 
 class CachePolicy:
-    """Base: keeps everything exactly. Subclasses override prefill/step."""
+    """Base: keeps everything exactly. Subclasses override prefill/step. A driver calls
+    `begin_run(context)` before `prefill`, with the run's whole context (the prompt plus
+    the decode steps)."""
+
+    def begin_run(self, context: int) -> None:
+        """The run's whole context, told before prefill; a policy sized from it (RocketKV)
+        overrides this, the others ignore it."""
 
     def prefill(self, keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> None:
         self.k = [keys]
@@ -63,8 +69,7 @@ def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, log_weights: np.ndarray 
 
 def evaluate_policy(policy: CachePolicy, seq: KVSequence) -> dict:
     P = seq.prompt
-    if hasattr(policy, "run_length"):  # sized from the run's whole context, as on the real path
-        policy.run_length = P + seq.steps
+    policy.begin_run(P + seq.steps)  # the run's whole context, as on the real path
     policy.prefill(seq.keys[:P], seq.values[:P], seq.prompt_queries)
     num = den = 0.0
     kls, mass, read = [], [], []

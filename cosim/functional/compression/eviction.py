@@ -140,14 +140,16 @@ class RocketKVPolicy(_Selecting):
     summaries, the r channels with the largest |q| (summed over the group), approximate
     scores Σ_c max(q_c·min_c, q_c·max_c) per chunk, exact attention over the top-k
     tokens (chunk scores broadcast to their tokens). The split comes from rocketkv_split
-    for the run's whole context (`run_length`, set by the driver before prefill: the
-    prompt plus the decode steps; None: the prompt alone), as the priced trace derives
-    it from its context; a context within the budget is left whole."""
-
-    run_length = None
+    for the run's whole context (`begin_run`, called by the driver before prefill: the
+    prompt plus the decode steps; not called: the prompt alone), as the priced trace
+    derives it from its context; a context within the budget is left whole."""
 
     def __init__(self, token_budget=1024, window=32, kernel=63, new_tokens=256):
         self.B, self.W, self.kernel, self.new = token_budget, window, kernel, new_tokens
+        self.run_length = None
+
+    def begin_run(self, context: int) -> None:
+        self.run_length = int(context)
 
     def select_prompt(self, keys, values, queries):
         P, d = keys.shape

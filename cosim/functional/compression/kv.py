@@ -11,6 +11,7 @@ import numpy as np
 from cosim.functional.compression.attention import CachePolicy, CacheView, causal_column_sums
 from cosim.functional.compression.quant import (asym_group_quant, codebook_quant, lloyd_codebook,
                                                 register_format_quant, rope)
+from workloads.compression.kv_quant import mikv_demoted_tokens, zipcache_probe_counts
 
 __all__ = ["KIVIPolicy", "KVQuantPolicy", "FormatKVPolicy", "MixedPrecisionPolicy", "GEARPolicy"]
 
@@ -177,7 +178,9 @@ class MixedPrecisionPolicy(_Accumulating):
     what workloads.compression.kv_quant.apply_mixed_precision prices:
 
     - `saliency="probe"` (ZipCache): normalised accumulated attention of probe queries
-      (the last probe_ratio of the prompt's queries), computed after prefill; a decode
+      (`probe_rows`: half of probe_ratio the most recent prompt queries, half drawn at
+      random before them; each token's sum divided by the number of prompt queries that see
+      it, as ThisisBillhe/ZipCache@b6932b9 modeling_llama.py does), computed after prefill; a decode
       token enters at hi_bits (not yet scored); every `requant_interval` steps (0: never,
       the bundled recipe) the step's queries score the last `requant_interval` decode
       tokens and the round((1 - salient_ratio) x requant_interval) least attended of them
@@ -190,24 +193,34 @@ class MixedPrecisionPolicy(_Accumulating):
       (MiKV keeps H2O's cache in high precision and stores what H2O would evict at low
       precision); each step its attention probabilities add to the scores and, while the
       important set holds more than round(salient_ratio x n) tokens, its lowest-scored
-      token is demoted (re-quantized at lo_bits), as priced (score_accumulate,
-      demote_requant).
+      token is demoted (re-quantized at lo_bits): mikv_demoted_tokens(n − 1, n) tokens a
+      step, 1 − salient_ratio on average, the count pricing's demote_requant charges
+      (score_accumulate, demote_requant).
 
     hi_bits >= 16 keeps salient tokens exact."""
 
     def __init__(self, hi_bits=4, lo_bits=2, salient_ratio=0.5, group_size=0, saliency="probe", probe_ratio=0.1,
-                 channel_normalizers=True, requant_interval=0):
+                 channel_normalizers=True, requant_interval=0, probe_seed=0):
         self.hb, self.lb, self.ratio, self.G = hi_bits, lo_bits, salient_ratio, group_size
         self.saliency, self.probe, self.norm = saliency, probe_ratio, channel_normalizers
-        self.interval = requant_interval
+        self.interval, self.probe_seed = requant_interval, probe_seed
+
+    def probe_rows(self, n: int) -> np.ndarray:
+        """The prompt rows ZipCache probes with (zipcache_probe_counts, pricing's counts): the
+        last n_recent, then n_random drawn with replacement from the rows before them
+        (default_rng(probe_seed): the authors draw torch.randint per layer forward; one fixed
+        draw here, so a run repeats)."""
+        n_recent, n_random = zipcache_probe_counts(n, self.probe)
+        start = n - n_recent
+        rand = np.random.default_rng(self.probe_seed).integers(0, start, n_random) if n_random else []
+        return np.concatenate([np.arange(start, n), np.asarray(rand, dtype=int)]).astype(int)
 
     def _probe_scores(self, K, queries):
         n = K.shape[0]
-        n_probe = max(1, int(round(self.probe * n)))
-        rows = np.arange(n - n_probe, n)
-        score = causal_column_sums(queries, K, rows)
-        seen = np.array([np.sum(rows >= j) for j in range(n)], dtype=float)
-        return score / np.maximum(seen, 1)  # normalise by how many probes could see each token
+        score = causal_column_sums(queries, K, self.probe_rows(n))
+        # ZipCache's normalisation (the authors' code): token j's probe sum over n - j, the number of
+        # prompt queries that see it
+        return score / (n - np.arange(n))
 
     def on_prefill(self):
         P, d = self.K.shape
@@ -267,7 +280,9 @@ class MixedPrecisionPolicy(_Accumulating):
         s -= s.max(axis=1, keepdims=True)
         p = np.exp(s)
         self.score += (p / p.sum(axis=1, keepdims=True)).sum(axis=0)
-        while self.hi.sum() > int(round(self.ratio * n)):
+        # pricing's rule (workloads.compression.kv_quant.mikv_demoted_tokens): the set, round(r·(n − 1)) + 1 at the
+        # read, is trimmed to round(r·n)
+        for _ in range(mikv_demoted_tokens(n - 1, n, self.ratio)):
             idx = np.flatnonzero(self.hi)
             j = idx[np.argmin(self.score[idx])]
             self._requant(j, False)

@@ -144,6 +144,10 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
                 "mass_kept": f + (1 - f) * local["mass_kept"], "steps": local["steps"]}
     if meth in ("cla", "minicache"):
         from cosim.functional.compression.crosslayer import MiniCachePolicy, SharedKVPolicy, neighbour_layer
+        if meth == "minicache":  # pricing's refusal, in its words
+            from workloads.compression.common import refuse_on_mla
+            from workloads.compression.lowrank import MINICACHE_ON_MLA
+            refuse_on_mla(recipe, model, MINICACHE_ON_MLA)
         d = model.head_dim if model is not None else 128
         g = model.heads // model.kv_heads if model is not None else 4
         src = fitted_kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)

@@ -240,8 +240,7 @@ def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats, k_e
         qg = q[:, h * g:(h + 1) * g]  # (N, g, d)
         kh, vh = np.ascontiguousarray(k[:, h]), np.ascontiguousarray(v[:, h])
         pol = make_policy()
-        if hasattr(pol, "run_length"):  # a policy that sizes itself from the run's whole context (RocketKV)
-            pol.run_length = N
+        pol.begin_run(N)  # the run's whole context (RocketKV sizes itself from it)
         pol.prefill(kh[:prefill], vh[:prefill], qg[:prefill])
         k64 = (kh if k_exact is None else k_exact[:, h]).astype(np.float64)
         for t in range(prefill, N):
