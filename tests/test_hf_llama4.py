@@ -165,3 +165,9 @@ def test_sharded_chunked_attention_under_tp():
     ops = {op.name: op for op in t.ops}
     assert ops["attention_chunked"].dims["heads"] == 5 and ops["attention_chunked_tail"].dims["kv_heads"] == 1
     assert ops["q_temperature"].dims["cols"] == 5 * 128
+
+
+def test_serving_capacity_says_chunked_layers_are_paged_like_full_ones():
+    from cosim.serving.kv_memory import window_note
+    (note,) = window_note(model_from_hf_config(SCOUT))
+    assert "36 chunked-attention layers (chunk 8,192 tokens) are paged per token like full-attention layers" in note
