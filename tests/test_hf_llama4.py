@@ -171,3 +171,64 @@ def test_serving_capacity_says_chunked_layers_are_paged_like_full_ones():
     from cosim.serving.kv_memory import window_note
     (note,) = window_note(model_from_hf_config(SCOUT))
     assert "36 chunked-attention layers (chunk 8,192 tokens) are paged per token like full-attention layers" in note
+
+
+def _chunk_model(chunk, layers=4, chunked=3):
+    from workloads.models import _build
+    return _build({"name": "tiny_chunked", "hidden": 64, "layers": layers, "heads": 4, "kv_heads": 2,
+                   "intermediate": 128, "vocab": 100, "attention_chunk": chunk, "chunked_layers": chunked,
+                   "rope_layers": chunked}, "<test>")
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+    @settings(max_examples=60, deadline=None)
+    @given(S=st.integers(1, 5000), C=st.integers(1, 700), B=st.integers(1, 3))
+    def test_chunked_attention_pairs_match_a_brute_force_count(S, C, B):
+        m = _chunk_model(C)
+        ops = [o for o in cosim.build_trace(m, "prefill", B, S).ops if o.name.startswith("attention_chunked")]
+        # query at position p attends the (p mod C) + 1 keys of its own chunk
+        brute = B * sum(p % C + 1 for p in range(S))
+        assert sum(o.dims["batch"] * attended_pairs(o.dims) for o in ops) == brute
+        assert sum(o.dims["batch"] * o.dims["q_len"] for o in ops) == B * S  # every query once
+        dec = next(o for o in cosim.build_trace(m, "decode", B, S).ops if o.name == "attention_chunked")
+        assert dec.dims["kv_len"] == (S - 1) % C + 1 <= min(S, C)
+        kv = cosim.build_trace(m, "decode", B, S).meta["footprint"]["kv_cache"]
+        assert kv == B * (3 * min(S, C) + 1 * S) * 2 * 2 * 16 * 2  # 2 KV heads of 16, K and V, bf16
+
+
+def test_template_numbers_match_the_built_ops_across_chunk_branches():
+    import numpy as np
+
+    from workloads.builder import _Builder
+    from workloads.template import numbers_many, op_numbers
+    m = _chunk_model(64)
+    seqs = np.array([1, 63, 64, 65, 128, 200, 640])
+    for phase in ("prefill", "decode"):
+        for rows, tmpl, parts in numbers_many(m, phase, np.full(len(seqs), 2), seqs, "bf16", "bf16", "bf16",
+                                              "fused", builder=_Builder):
+            for r, j in enumerate(rows):
+                ops = _Builder(m, phase, 2, int(seqs[j]), "bf16", "bf16", "bf16", "fused").ops()
+                assert list(tmpl.names) == [o.name for o in ops]
+                assert [float(np.asarray(f)[r]) if np.ndim(f) else float(f) for f in parts["flops"]] == \
+                    [float(op_numbers(o)[0]) for o in ops]
+
+
+def test_yaml_fields_of_the_layer_plan_are_checked():
+    from workloads.models import _build
+    base = {"name": "t", "hidden": 64, "layers": 4, "heads": 4, "intermediate": 96, "vocab": 100,
+            "moe": {"num_experts": 4, "top_k": 1, "expert_intermediate": 32, "layer_ids": [1, 3]}}
+    m = _build(base, "<t>")
+    assert m.moe.layer_ids == (1, 3) and m.dense_layers == 2 and [m.is_moe_layer(i) for i in range(4)] == [0, 1, 0, 1]
+    for moe, field in (({"layer_ids": [3, 1]}, "moe.layer_ids"), ({"layer_ids": [4]}, "moe.layer_ids"),
+                       ({"layer_ids": [1], "first_dense_layers": 1}, "moe.first_dense_layers")):
+        with pytest.raises(InputError, match=f"<t>: {field}: got"):
+            _build({**base, "moe": {**base["moe"], **moe}}, "<t>")
+    with pytest.raises(InputError, match="<t>: intermediate: got 0"):
+        _build({**base, "intermediate": 0}, "<t>")
+    with pytest.raises(InputError, match="<t>: attention_chunk: got 8"):
+        _build({**base, "attention_chunk": 8, "sliding_window": 16}, "<t>")
