@@ -655,6 +655,51 @@ def _hf_quant(quant: dict, cfg: dict, outer: dict, src: str, d: dict) -> None:
         d["weights_origin"] += f"; {how}"
 
 
+def _wrapper_tie(cfg: dict, outer: dict, src: str, d: dict) -> None:
+    """A multimodal wrapper's tie_word_embeddings: the text config's unless only the wrapper states it;
+    both stating different values is refused (which one ties the lm_head is not guessed)."""
+    if "tie_word_embeddings" in outer and "tie_word_embeddings" in cfg:
+        require(bool(outer["tie_word_embeddings"]) == bool(cfg["tie_word_embeddings"]), src, "tie_word_embeddings",
+                outer["tie_word_embeddings"], f"the same as text_config.tie_word_embeddings "
+                f"({cfg['tie_word_embeddings']}): which one ties the text model's lm_head is not guessed")
+    elif "tie_word_embeddings" in outer:  # the wrapper's flag, the text config silent
+        d["tie_embeddings"] = bool(outer["tie_word_embeddings"])
+
+
+def _hf_moe_and_plan(cfg: dict, d: dict, src: str, pre: str) -> None:
+    """The experts (d["moe"]) and the per-layer plan: Llama-4's and Qwen-MoE's (workloads.hf_layers)."""
+    mt = cfg.get("model_type")
+    plan = llama4_plan(cfg, d["layers"], src, pre) if mt == "llama4_text" else {}
+    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
+    if experts:
+        shared = cfg.get("n_shared_experts") or 0
+        moe_inter = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
+        shared_inter = cfg.get("shared_expert_intermediate_size") or shared * (moe_inter or 0)
+        d["moe"] = {"num_experts": experts, "top_k": cfg["num_experts_per_tok"],
+                    "expert_intermediate": moe_inter, "shared_experts": shared or (1 if shared_inter else 0),
+                    "shared_intermediate": shared_inter,
+                    "first_dense_layers": cfg.get("first_k_dense_replace", 0) or 0}
+        if cfg.get("model_type") == "qwen2_moe" and shared_inter:
+            d["moe"]["shared_expert_gate"] = True  # Qwen2MoeSparseMoeBlock.shared_expert_gate
+        ids = None
+        if mt == "llama4_text":  # Llama4TextMoe: one shared expert (Llama4TextMLP) as wide as each routed one
+            d["moe"].update(shared_experts=1, shared_intermediate=cfg["intermediate_size"])
+            ids, d["intermediate"] = plan["moe_layer_ids"], plan["intermediate"]
+        elif mt in ("qwen2_moe", "qwen3_moe"):
+            ids = qwen_moe_layer_ids(cfg, d["layers"], src, pre)
+        if ids is not None and len(ids) < d["layers"]:
+            d["moe"]["layer_ids"] = ids
+            if mt != "llama4_text":  # Qwen*MoeMLP(config, intermediate_size=config.intermediate_size)
+                require(cfg.get("intermediate_size") is not None, src, pre + "intermediate_size", None,
+                        f"present: {d['layers'] - len(ids)} layer(s) run a dense MLP of that width (the class "
+                        f"default is not guessed)")
+        elif not cfg.get("first_k_dense_replace"):
+            d["intermediate"] = 0
+    for key in ("attention_chunk", "chunked_layers", "rope_layers", "qk_l2norm", "attn_temperature"):
+        if key in plan:
+            d[key] = plan[key]
+
+
 def _llama4_wrapper(cfg: dict, src: str) -> list:
     """Llama4Config (Llama4ForConditionalGeneration): its text model is priced, its vision tower
     is not -- said in a note with the tower's parameter count (workloads.hf_layers); a wrapper
@@ -724,44 +769,11 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         # sliding_window 262,144 with 131,072 positions): every layer attends to the whole context
         del d["sliding_window"]
     _hf_extras(cfg, d)
-    if pre and "tie_word_embeddings" in outer and "tie_word_embeddings" in cfg:
-        require(bool(outer["tie_word_embeddings"]) == bool(cfg["tie_word_embeddings"]), src, "tie_word_embeddings",
-                outer["tie_word_embeddings"], f"the same as text_config.tie_word_embeddings "
-                f"({cfg['tie_word_embeddings']}): which one ties the text model's lm_head is not guessed")
-    elif pre and "tie_word_embeddings" in outer:  # the wrapper's flag, the text config silent
-        d["tie_embeddings"] = bool(outer["tie_word_embeddings"])
+    if pre:
+        _wrapper_tie(cfg, outer, src, d)
     if quant is not None:
         _hf_quant(quant, cfg, outer, src, d)
-    mt = cfg.get("model_type")
-    plan = llama4_plan(cfg, d["layers"], src, pre) if mt == "llama4_text" else {}
-    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
-    if experts:
-        shared = cfg.get("n_shared_experts") or 0
-        moe_inter = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
-        shared_inter = cfg.get("shared_expert_intermediate_size") or shared * (moe_inter or 0)
-        d["moe"] = {"num_experts": experts, "top_k": cfg["num_experts_per_tok"],
-                    "expert_intermediate": moe_inter, "shared_experts": shared or (1 if shared_inter else 0),
-                    "shared_intermediate": shared_inter,
-                    "first_dense_layers": cfg.get("first_k_dense_replace", 0) or 0}
-        if cfg.get("model_type") == "qwen2_moe" and shared_inter:
-            d["moe"]["shared_expert_gate"] = True  # Qwen2MoeSparseMoeBlock.shared_expert_gate
-        ids = None
-        if mt == "llama4_text":  # Llama4TextMoe: one shared expert (Llama4TextMLP) as wide as each routed one
-            d["moe"].update(shared_experts=1, shared_intermediate=cfg["intermediate_size"])
-            ids, d["intermediate"] = plan["moe_layer_ids"], plan["intermediate"]
-        elif mt in ("qwen2_moe", "qwen3_moe"):
-            ids = qwen_moe_layer_ids(cfg, d["layers"], src, pre)
-        if ids is not None and len(ids) < d["layers"]:
-            d["moe"]["layer_ids"] = ids
-            if mt != "llama4_text":  # Qwen*MoeMLP(config, intermediate_size=config.intermediate_size)
-                require(cfg.get("intermediate_size") is not None, src, pre + "intermediate_size", None,
-                        f"present: {d['layers'] - len(ids)} layer(s) run a dense MLP of that width (the class "
-                        f"default is not guessed)")
-        elif not cfg.get("first_k_dense_replace"):
-            d["intermediate"] = 0
-    for key in ("attention_chunk", "chunked_layers", "rope_layers", "qk_l2norm", "attn_temperature"):
-        if key in plan:
-            d[key] = plan[key]
+    _hf_moe_and_plan(cfg, d, src, pre)
     if notes:
         d["import_notes"] = notes
     if cfg.get("kv_lora_rank"):
