@@ -97,16 +97,10 @@ def _compute_format(op: Op, cfg: AcceleratorConfig, hw: HardwareSpec, compute_fa
 
 def operand_notes(op: Op, fmt: str, cfg: AcceleratorConfig) -> tuple:
     """A stored operand (weights, KV cache) in a format the PE has no unit for is multiplied as
-    ``fmt`` (the activations' format): say so in the op's notes and the report, never silently.
+    ``fmt`` (the activations' format): said in the op's notes and the report, never silently --
+    the rule the roofline level applies too (hwmodels.roofline.stored_operand_notes).
     The conversion (e.g. int4 -> bf16 dequantization) is not charged."""
-    out = []
-    for t in op.inputs:
-        f = get_format(t.fmt).name
-        if t.role in ("weight", "kv") and f != fmt and not cfg.supports(f):
-            what = "weights" if t.role == "weight" else "KV cache"
-            out.append(f"{what} in {f}: the PE has no {f} unit, priced as {fmt} MACs (the {f} -> {fmt} "
-                       f"conversion is not charged)")
-    return tuple(dict.fromkeys(out))
+    return roofline.stored_operand_notes(((t.role, t.fmt) for t in op.inputs), fmt, cfg.supports)
 
 
 def _piece(m, n, k, k_eff, cfg: AcceleratorConfig, cap: dict, ba, bb, bc) -> dict:

@@ -26,7 +26,7 @@ from workloads.ops import Op
 from workloads.template import op_numbers
 
 __all__ = ["estimate", "estimate_trace", "OpTable", "HwTable", "op_table", "hw_table", "evaluate",
-           "evaluate_many", "MATRIX_KINDS", "compute_format_for"]
+           "evaluate_many", "MATRIX_KINDS", "compute_format_for", "stored_operand_notes", "operand_unit_check"]
 
 MATRIX_KINDS = frozenset({"gemm", "attention", "moe_router"})
 VECTOR_FORMAT = "fp32"  # elementwise kernels run on the vector (CUDA-core) pipes
@@ -48,6 +48,49 @@ def _format_for(name: str, kind: str, fmt: str, hw: HardwareSpec, compute_fallba
         hw.peak(fmt)  # raises UnsupportedFormatError with the full message
     used = hw.fallback_format(fmt)
     return used, f"{name}: {hw.name} has no {fmt} unit; computed at the {used} peak (explicit fallback)"
+
+
+def stored_operand_notes(stored, fmt: str, supports) -> tuple:
+    """The one rule (roofline and cycle levels on an accelerator or FPGA): a stored operand (weights,
+    KV cache) of a matrix op in a format the PE has no unit for is multiplied as ``fmt``, the op's
+    compute format: said in the op's notes, never silently. The conversion (e.g. int4 -> bf16
+    dequantization) is not charged. `stored`: (role, format) of the op's inputs; `supports`: the
+    PE's format test (AcceleratorConfig.supports)."""
+    from workloads.formats import get_format
+    out = []
+    for role, f in stored:
+        f = get_format(f).name
+        if role in ("weight", "kv") and f != fmt and not supports(f):
+            what = "weights" if role == "weight" else "KV cache"
+            out.append(f"{what} in {f}: the PE has no {f} unit, priced as {fmt} MACs (the {f} -> {fmt} "
+                       f"conversion is not charged)")
+    return tuple(dict.fromkeys(out))
+
+
+_UNITS: dict = {}  # id(hw) -> (hw, the PE's format test or None)
+
+
+def operand_unit_check(hw: HardwareSpec):
+    """The PE's format test of an accelerator or FPGA spec (what the cycle level checks stored
+    operands against), or None for other hardware (GPUs, TPUs without an accelerator section:
+    no PE model, no operand rule)."""
+    hit = _UNITS.get(id(hw))
+    if hit is None or hit[0] is not hw:
+        test = None
+        if "accelerator" in hw.sections or "fpga" in hw.sections:
+            from hwmodels.accelerators import config_for
+            try:
+                test = config_for(hw).supports
+            except (ValueError, KeyError):  # a spec the cycle level refuses: the format table decides
+                test = hw.supports
+        if len(_UNITS) > 512:
+            _UNITS.clear()
+        hit = _UNITS[id(hw)] = (hw, test)
+    return hit[1]
+
+
+def _stored(op) -> tuple:
+    return tuple((t.role, t.fmt) for t in op.inputs if t.role in ("weight", "kv"))
 
 
 @dataclass(frozen=True)
@@ -80,11 +123,15 @@ class HwTable:
 def op_table(ops, hw: HardwareSpec, compute_fallback: bool = False) -> OpTable:
     ops = list(ops)
     fmts, notes = [], []
+    unit = operand_unit_check(hw)
     for op in ops:
         f, note = compute_format_for(op, hw, compute_fallback)
         fmts.append(f)
         if note:
             notes.append(note)
+        if unit is not None and op.kind in MATRIX_KINDS:
+            notes.extend(stored_operand_notes(_stored(op), f, unit))
+    notes = list(dict.fromkeys(notes))
     nums = [op_numbers(op) for op in ops]
     return OpTable(names=tuple(o.name for o in ops), kinds=tuple(o.kind for o in ops),
                    repeat=np.array([o.repeat for o in ops], dtype=float),
@@ -131,11 +178,16 @@ def template_formats(tmpl, hw: HardwareSpec, compute_fallback: bool = False) -> 
         if len(_FORMATS) > 4096:
             _FORMATS.clear()
         fmts, notes = [], []
-        for name, kind, fmt in zip(tmpl.names, tmpl.kinds, tmpl.compute_fmts):
+        unit = operand_unit_check(hw)
+        stored = tmpl.stored or ((),) * len(tmpl.names)
+        for name, kind, fmt, st in zip(tmpl.names, tmpl.kinds, tmpl.compute_fmts, stored):
             f, note = _format_for(name, kind, fmt, hw, compute_fallback)
             fmts.append(f)
             if note:
                 notes.append(note)
+            if unit is not None and kind in MATRIX_KINDS:
+                notes.extend(stored_operand_notes(st, f, unit))
+        notes = list(dict.fromkeys(notes))
         hit = _FORMATS[key] = (tmpl, hw, tuple(fmts), tuple(notes), np.array(tmpl.repeat, dtype=float))
     return hit
 

@@ -11,8 +11,8 @@ import pytest
 from workloads.io import InputError
 from workloads.models import MODELLED_TYPES, model_from_hf_config
 
-ACCEPTED = ("deepseek_v2, deepseek_v3, gemma, gemma2, gemma3_text, gpt_oss, granite, llama, mistral, mixtral, olmo2, "
-            "phi3, qwen2, qwen2_moe, qwen3, qwen3_moe")
+ACCEPTED = ("deepseek_v2, deepseek_v3, gemma, gemma2, gemma3_text, gpt_oss, granite, llama, llama4_text, mistral, "
+            "mixtral, olmo2, phi3, qwen2, qwen2_moe, qwen3, qwen3_moe")
 
 
 def _write(tmp_path, cfg: dict):
@@ -39,7 +39,7 @@ MINIMAX = {"model_type": "minimax", "hidden_size": 6144, "intermediate_size": 92
     ERNIE_21B, PHI2, MINIMAX,
     {**PHI2, "model_type": "gpt_neox"}, {**PHI2, "model_type": "starcoder2"}, {**PHI2, "model_type": "falcon"},
     {**PHI2, "model_type": "qwen2_vl_text"}, {**PHI2, "model_type": "qwen2_5_vl_text"},
-    {**PHI2, "model_type": "llama4_text"}, {**PHI2, "model_type": "granitemoehybrid"}, {**PHI2, "model_type": "mamba"},
+    {**PHI2, "model_type": "mllama"}, {**PHI2, "model_type": "granitemoehybrid"}, {**PHI2, "model_type": "mamba"},
 ], ids=lambda c: c["model_type"])
 def test_a_model_type_outside_the_allow_list_is_refused_naming_it_and_the_list(tmp_path, cfg):
     p = _write(tmp_path, cfg)

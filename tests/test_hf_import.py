@@ -90,7 +90,7 @@ def _write(tmp_path, base, **changes):
 
 
 @pytest.mark.parametrize("base, changes, field", [
-    ("llama3_1_8b", {"model_type": "llama4_text"}, "model_type"),
+    ("llama3_1_8b", {"model_type": "mllama"}, "model_type"),  # llama4_text is modelled since session 15
     ("llama3_1_8b", {"model_type": "mamba"}, "model_type"),
     ("llama3_1_8b", {"hidden_act": "relu2"}, "hidden_act"),
     ("llama3_1_8b", {"attention_chunk_size": 8192}, "attention_chunk_size"),

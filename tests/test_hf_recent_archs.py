@@ -140,13 +140,64 @@ def test_qwen3_30b_a3b_loads_with_the_published_count(tmp_path):
     assert abs(m.params / 30.5e9 - 1) <= 0.005
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"decoder_sparse_step": 2}, "decoder_sparse_step"),
-    ({"mlp_only_layers": [0, 47]}, "mlp_only_layers"),
+# a small Qwen2-MoE config (numbers chosen to be checked by hand): 4 layers, hidden 64, 4 heads of 16,
+# 2 KV heads, 8 experts of 32 (top 2), a shared expert of 48 (with Qwen2-MoE's sigmoid gate), dense MLP 96
+QWEN2_MOE_SMALL = {"model_type": "qwen2_moe", "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
+                   "num_key_value_heads": 2, "vocab_size": 1000, "intermediate_size": 96, "moe_intermediate_size": 32,
+                   "shared_expert_intermediate_size": 48, "num_experts": 8, "num_experts_per_tok": 2,
+                   "tie_word_embeddings": False, "max_position_embeddings": 4096}
+# per layer: attention 64 x 64 (q) + 2 x 64 x 32 (k, v) + 64 x 64 (o) + q/k/v biases 64 + 2 x 32, two norms 2 x 64
+_ATTN = 64 * 64 + 2 * 64 * 32 + 64 * 64 + (64 + 2 * 32) + 2 * 64  # 12,544
+_DENSE = 3 * 64 * 96  # 18,432
+# 8 experts 3 x 64 x 32, shared expert 3 x 64 x 48, router 64 x 8, shared-expert gate 64
+_MOE = 8 * 3 * 64 * 32 + 3 * 64 * 48 + 64 * 8 + 64  # 58,944
+_REST = 2 * 1000 * 64 + 64  # untied embedding and lm_head, final norm
+
+
+@pytest.mark.parametrize("changes, moe_ids", [
+    ({}, None),  # every layer MoE (the default plan)
+    ({"decoder_sparse_step": 2}, (1, 3)),  # Qwen2MoeDecoderLayer: (i + 1) % step == 0
+    ({"mlp_only_layers": [0]}, (1, 2, 3)),
+    ({"decoder_sparse_step": 2, "mlp_only_layers": [3]}, (1,)),
 ])
-def test_qwen3_moe_sparser_layer_plans_are_refused_by_name(tmp_path, changes, field):
+def test_qwen_moe_sparse_steps_and_dense_layers_are_modelled(tmp_path, changes, moe_ids):
+    # were refused ("decoder_sparse_step: got 2; expected 1 ..."): the dense layers run Qwen2MoeMLP of intermediate_size
+    m = model_from_hf_config(_write(tmp_path, {**QWEN2_MOE_SMALL, **changes}))
+    n_moe = 4 if moe_ids is None else len(moe_ids)
+    assert m.moe.layer_ids == moe_ids and m.moe_layers == n_moe and m.dense_layers == 4 - n_moe
+    assert (_ATTN, _DENSE, _MOE) == (12_544, 18_432, 58_944)
+    assert m.params == 4 * _ATTN + (4 - n_moe) * _DENSE + n_moe * _MOE + _REST
+    # decoder_sparse_step 2: 4 x 12,544 + 2 x 18,432 + 2 x 58,944 + 128,064 = 332,992
+    if changes == {"decoder_sparse_step": 2}:
+        assert m.params == 332_992
+        # active: 6 of the 8 experts idle in each of the 2 MoE layers
+        assert m.active_params_per_token() == 332_992 - 2 * 6 * 3 * 64 * 32 == 259_264
+    t = cosim.build_trace(m, "decode", 1, 64)
+    reps = {op.name: op.repeat for op in t.ops}
+    assert reps.get("gate_proj", 0) == 4 - n_moe and reps["expert_gate_proj"] == n_moe
+    # the trace's weights are the parameters: bf16 bytes = 2 x params (every matrix and vector)
+    assert t.meta["footprint"]["weights"] == 2 * m.params
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"decoder_sparse_step": 5}, "decoder_sparse_step"),  # no layer (i + 1) % 5 == 0 of 4: no MoE layer left
+    ({"mlp_only_layers": [0, 1, 2, 3]}, "mlp_only_layers"),
+    ({"mlp_only_layers": [4]}, "mlp_only_layers"),  # beyond the 4 layers
+    ({"mlp_only_layers": [0], "intermediate_size": None}, "intermediate_size"),  # the dense width not guessed
+])
+def test_qwen_moe_layer_plans_without_a_moe_layer_or_a_dense_width_are_refused(tmp_path, changes, field):
     with pytest.raises(InputError, match=f"config.json: {field}: got"):
-        model_from_hf_config(_write(tmp_path, {**QWEN3_30B_A3B, **changes}))
+        model_from_hf_config(_write(tmp_path, {**QWEN2_MOE_SMALL, **changes}))
+
+
+def test_qwen_moe_sparse_plans_shard_by_layer_under_pp(tmp_path):
+    from workloads.parallel import Layout, device_params
+    m = model_from_hf_config(_write(tmp_path, {**QWEN2_MOE_SMALL, "decoder_sparse_step": 2}))
+    # pp 2: stage 0 holds layers 0 (dense) and 1 (MoE), stage 1 layers 2 (dense) and 3 (MoE): the stages
+    # differ by the final norm only (embedding and untied lm_head are both 1000 x 64); the old rule (dense
+    # layers first) gave stage 0 both dense layers and stage 1 both MoE layers
+    s0, s1 = device_params(m, Layout(pp=2))
+    assert s1 - s0 == 64
 
 
 def test_gemma3_1b_loads_five_local_to_one_global_with_the_published_count(tmp_path):

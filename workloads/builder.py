@@ -70,7 +70,7 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     seq = _check_positive("seq", seq, MAX_SEQ)
     weights, wnote = declared_weights_note(model, weights)
     note = context_note(model, seq, allow_beyond_max_context)
-    notes = [n for n in (wnote, note) if n]
+    notes = [n for n in (wnote, note, *model.import_notes) if n]
     if parallel is not None:
         if profile:
             raise InputError("build_trace: profile and parallel together are not supported yet; "
@@ -306,8 +306,15 @@ class _Builder:
         elif m.qk_norm:  # OLMo-2: one RMSNorm over the whole q projection, one over the whole k projection
             ops += [self.ew("q_norm", "rmsnorm", T, m.q_dim, L, "attn", weight_cols=m.q_dim),
                     self.ew("k_norm", "rmsnorm", T, m.kv_dim, L, "attn", weight_cols=m.kv_dim)]
-        ops += [self.ew("rope", "rope", T, m.q_dim + m.kv_dim, L, "attn"),
-               self.ew("kv_write", "copy", T, 2 * m.kv_dim, L, "attn", out_role="kv", out_fmt=self.kf)]
+        rope = L if m.rope_layers is None else m.rope_layers  # Llama-4: its NoPE layers apply none
+        if rope:
+            ops.append(self.ew("rope", "rope", T, m.q_dim + m.kv_dim, rope, "attn"))
+        if m.qk_l2norm and rope:  # Llama-4 use_qk_norm: a weightless RMS norm of each q and k head, RoPE layers
+            ops += [self.ew("q_norm", "rmsnorm", T * m.heads, m.head_dim, rope, "attn"),
+                    self.ew("k_norm", "rmsnorm", T * m.kv_heads, m.head_dim, rope, "attn")]
+        if m.attn_temperature and m.nope_layers:  # Llama-4: NoPE layers' queries x a per-position scale
+            ops.append(self.ew("q_temperature", "mul", T, m.q_dim, m.nope_layers, "attn"))
+        ops.append(self.ew("kv_write", "copy", T, 2 * m.kv_dim, L, "attn", out_role="kv", out_fmt=self.kf))
         ops += self.attend(m.heads, m.kv_heads, m.head_dim, m.head_dim, L, kv_role="kv", shared_latent=False)
         ops.append(self.gemm("o_proj", h, m.heads * m.head_dim, L, "attn", wfmt=af))
         return ops
@@ -344,16 +351,45 @@ class _Builder:
     def attend(self, heads, kv_heads, d, dv, repeat, kv_role, shared_latent):
         """Attention of `repeat` layers; a model whose window covers only some layers
         (Gemma-2: every other one) gets a windowed op for those and a full one for the rest."""
+        cl = self.m.chunk_layers
+        if cl:  # Llama-4: chunked local attention on cl layers, the rest attend to the whole context
+            full = repeat - cl
+            return (self._attend_chunked(heads, kv_heads, d, dv, cl, kv_role, shared_latent)
+                    + (self._attend(heads, kv_heads, d, dv, full, kv_role, shared_latent, False, "") if full else []))
         wl = self.m.window_layers
         if not wl or wl >= repeat:
             return self._attend(heads, kv_heads, d, dv, repeat, kv_role, shared_latent, bool(wl), "")
         return (self._attend(heads, kv_heads, d, dv, wl, kv_role, shared_latent, True, "_local")
                 + self._attend(heads, kv_heads, d, dv, repeat - wl, kv_role, shared_latent, False, ""))
 
-    def _attend(self, heads, kv_heads, d, dv, repeat, kv_role, shared_latent, windowed, suffix):
-        B, q = self.B, self.q_len
+    def _attend_chunked(self, heads, kv_heads, d, dv, repeat, kv_role, shared_latent):
+        """Chunked local attention (Llama-4): a query attends causally to the keys of its own chunk of
+        C = attention_chunk tokens only. Decode: the new token at position S - 1 reads the
+        (S - 1) mod C + 1 keys of its chunk. Prefill: the S // C whole chunks of every prompt are
+        B x (S // C) independent causal attentions of C tokens, the last S mod C tokens one more
+        of that length (what a varlen kernel runs: vLLM's local-attention virtual batches), so every
+        cost model prices exactly the attended pairs, without a chunk-aware kernel model."""
+        C, S = self.m.attention_chunk, self.S
+        if self.phase == "decode":
+            return self._attend(heads, kv_heads, d, dv, repeat, kv_role, shared_latent, False, "_chunked",
+                                kvl=(S - 1) % C + 1)
+        whole, rest = S // C, S % C
+        ops = []
+        if whole > 0:
+            ops += self._attend(heads, kv_heads, d, dv, repeat, kv_role, shared_latent, False, "_chunked",
+                                kvl=C, B=self.B * whole, q=C)
+        if rest > 0:
+            ops += self._attend(heads, kv_heads, d, dv, repeat, kv_role, shared_latent, False, "_chunked_tail",
+                                kvl=rest, q=rest)
+        return ops
+
+    def _attend(self, heads, kv_heads, d, dv, repeat, kv_role, shared_latent, windowed, suffix, kvl=None, B=None,
+                q=None):
+        B = self.B if B is None else B
+        q = self.q_len if q is None else q
         # a sliding-window cache holds at most `window` tokens
-        kvl = min(self.S, self.m.sliding_window) if (windowed and self.phase == "decode") else self.S
+        if kvl is None:
+            kvl = min(self.S, self.m.sliding_window) if (windowed and self.phase == "decode") else self.S
         kfmt = self.kf if kv_role == "kv" else self.af
         qt = self.act("q", B, q, heads, d)
         kc = TensorSpec("k_cache", (B, kvl, kv_heads, d), kfmt, kv_role)
@@ -457,9 +493,11 @@ class _Builder:
         weights = self.weight_bytes(self.ops() if ops is None else ops)
         weights += self.g_idx_bytes  # a constant per layer (0 but for a GPTQ checkpoint in its own format)
         # windowed layers cache at most `window` tokens, the others the whole sequence
-        wl = m.window_layers
+        # (Llama-4's chunked layers: at most one chunk, min(S, attention_chunk) tokens)
+        wl, cl = m.window_layers, m.chunk_layers
         win = min(self.S, m.sliding_window) if wl else self.S
-        cached = self.B * (wl * win + (m.layers - wl) * self.S) / m.layers
+        chunk = min(self.S, m.attention_chunk) if cl else self.S
+        cached = self.B * (wl * win + cl * chunk + (m.layers - wl - cl) * self.S) / m.layers
         kv_cache = cached * m.kv_bytes_per_token(self.kf)
         widest = max(m.intermediate, (m.moe.expert_intermediate * m.moe.top_k + m.moe.shared_intermediate) if m.moe else 0)
         # live activations of one layer: residual + normed input, the widest MLP pair,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workloads.formats import get_format
+from workloads.hf_layers import llama4_plan, llama4_vision_params, qwen_moe_layer_ids
 from workloads.io import (InputError, bundled_names, check_name, doc_kind, load_yaml_file, looks_like_path,
                           require, resolve_bundled, warn_shadowed)
 
@@ -30,6 +31,10 @@ class MoESpec:
     first_dense_layers: int = 0  # DeepSeek: the first k layers keep a dense MLP
     # Qwen2-MoE: a hidden -> 1 Linear whose sigmoid scales the shared expert's output per token
     shared_expert_gate: bool = False
+    # the indices of the MoE layers when they are not simply "every layer from first_dense_layers on":
+    # Llama-4 Maverick's interleave_moe_layer_step 2 (layers 1, 3, 5 ...), Qwen-MoE's decoder_sparse_step /
+    # mlp_only_layers; the other layers run the dense MLP (ModelSpec.intermediate wide). None: the rule above
+    layer_ids: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -101,10 +106,26 @@ class ModelSpec:
     # checkpoint keeps them unquantized (gpt-oss MXFP4: modules_to_not_convert names self_attn and
     # mlp.router, stored in torch_dtype); None: stored like the other weights
     attn_format: str | None = None
+    # Llama-4 chunked local attention: `attention_chunk` tokens per chunk (a query attends to the keys of
+    # its own chunk only, causally) on `chunked_layers` of the layers (None: all); the others attend to
+    # the whole context. Exclusive with sliding_window
+    attention_chunk: int | None = None
+    chunked_layers: int | None = None
+    # layers applying RoPE (None: all). Llama-4's global layers are NoPE: no rope op there
+    rope_layers: int | None = None
+    # Llama-4 use_qk_norm: a weightless RMS ("L2") norm of every q and k head, on the RoPE layers only
+    qk_l2norm: bool = False
+    # Llama-4 attn_temperature_tuning: the queries of the NoPE layers times a per-position scale (a mul op)
+    attn_temperature: bool = False
+    # what the importer left out of the model and says so in every trace built from it
+    # (a multimodal checkpoint's vision tower: text-only pricing)
+    import_notes: tuple = ()
 
     def __post_init__(self):
         if not self.head_dim:
             object.__setattr__(self, "head_dim", self.hidden // self.heads)
+        if isinstance(self.import_notes, list):
+            object.__setattr__(self, "import_notes", tuple(self.import_notes))
 
     # ---- shape-derived quantities ---------------------------------------
     @property
@@ -125,8 +146,32 @@ class ModelSpec:
         return self.layers if self.sliding_window_layers is None else self.sliding_window_layers
 
     @property
+    def chunk_layers(self) -> int:
+        """Layers whose attention is limited to its chunk (Llama-4 chunked local attention)."""
+        if not self.attention_chunk:
+            return 0
+        return self.layers if self.chunked_layers is None else self.chunked_layers
+
+    @property
+    def nope_layers(self) -> int:
+        """Layers without RoPE (Llama-4's global layers)."""
+        return 0 if self.rope_layers is None else self.layers - self.rope_layers
+
+    @property
     def moe_layers(self) -> int:
-        return self.layers - self.moe.first_dense_layers if self.moe else 0
+        if not self.moe:
+            return 0
+        if self.moe.layer_ids is not None:
+            return len(self.moe.layer_ids)
+        return self.layers - self.moe.first_dense_layers
+
+    def is_moe_layer(self, i: int) -> bool:
+        """Whether layer i (0-based) runs the experts (else the dense MLP)."""
+        if not self.moe:
+            return False
+        if self.moe.layer_ids is not None:
+            return i in self.moe.layer_ids
+        return i >= self.moe.first_dense_layers
 
     @property
     def dense_layers(self) -> int:
@@ -330,7 +375,10 @@ def _build(data: dict, src: str) -> ModelSpec:
     _check_extras(data, src)
     data.setdefault("kv_heads", data["heads"])
     if data.get("moe") is not None:
-        data["moe"] = MoESpec(**data["moe"])
+        moe = dict(data["moe"])
+        if moe.get("layer_ids") is not None:
+            moe["layer_ids"] = tuple(moe["layer_ids"])
+        data["moe"] = MoESpec(**moe)
     if data.get("mla") is not None:
         data["mla"] = MLASpec(**data["mla"])
     data.setdefault("name", Path(src).stem)
@@ -368,6 +416,22 @@ def _check_extras(data: dict, src: str) -> None:
             "0 (no per-input-channel index) or 32 (GPTQ's int32 g_idx)")
     v = data.get("mtp_layers", 0)
     require(isinstance(v, int) and not isinstance(v, bool) and v >= 0, src, "mtp_layers", v, "a non-negative integer")
+    for key in ("chunked_layers", "rope_layers"):
+        v = data.get(key)
+        require(v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= data["layers"]), src, key, v,
+                f"null (all layers) or an integer in 0..layers ({data['layers']})")
+    v = data.get("attention_chunk")
+    require(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1), src, "attention_chunk", v,
+            "null (no chunked attention) or a positive number of tokens")
+    if v is not None:
+        require(not data.get("sliding_window"), src, "attention_chunk", v,
+                "null when sliding_window is set (chunked and sliding-window attention together are not modelled)")
+    for key in ("qk_l2norm", "attn_temperature"):
+        if key in data:
+            require(isinstance(data[key], bool), src, key, data[key], "true or false")
+    notes = data.get("import_notes", ())
+    require(isinstance(notes, (list, tuple)) and all(isinstance(n, str) for n in notes), src, "import_notes", notes,
+            "a list of notes (text)")
 
 
 # tie_word_embeddings when config.json leaves it out: the default of each model's HF config class
@@ -375,7 +439,7 @@ def _check_extras(data: dict, src: str) -> None:
 _TIE_DEFAULT = {"llama": False, "mistral": False, "mixtral": False, "qwen2": False, "qwen2_moe": False,
                 "qwen3": False, "qwen3_moe": False, "phi3": False, "deepseek_v2": False, "deepseek_v3": False,
                 "gemma": True, "gemma2": True, "gemma3_text": True, "olmo2": False, "gpt_oss": False,
-                "granite": False}
+                "granite": False, "llama4_text": False}
 # the model types the importer models (an allow-list: any other type is refused by name, since
 # an unknown architecture with Llama-like keys would be counted as a Llama -- e.g. ERNIE-4.5-MoE's
 # moe_num_experts ignored (3.35 B for 21.8 B), Phi-2 / GPT-NeoX's plain MLP + LayerNorm biases as
@@ -397,10 +461,18 @@ def _hf_refuse(cfg: dict, src: str, pre: str = "") -> None:
     require(mt in MODELLED_TYPES, src, pre + "model_type", mt,
             f"one of the architectures the importer models: {', '.join(MODELLED_TYPES)} "
             f"(others are refused rather than counted as a Llama)")
-    checks = [("attention_chunk_size", lambda v: v in (None, 0), "null (chunked attention is not modelled)"),
+    qwen_moe = mt in ("qwen2_moe", "qwen3_moe")  # their sparse steps / dense-layer lists are modelled
+    checks = [("attention_chunk_size", lambda v: v in (None, 0) or mt == "llama4_text",
+               "null (chunked attention is modelled for model_type llama4_text only)"),
               ("cross_attention_layers", lambda v: not v, "empty (cross-attention is not modelled)"),
-              ("decoder_sparse_step", lambda v: v in (None, 1), "1 (MoE in every layer; sparser steps are not modelled)"),
-              ("mlp_only_layers", lambda v: not v, "empty (mixed dense/MoE layer lists are not modelled)"),
+              ("decoder_sparse_step", lambda v: v in (None, 1) or qwen_moe,
+               "1 (sparser MoE steps are modelled for qwen2_moe / qwen3_moe only)"),
+              ("mlp_only_layers", lambda v: not v or qwen_moe,
+               "empty (dense-layer lists are modelled for qwen2_moe / qwen3_moe only)"),
+              ("moe_layers", lambda v: v is None or mt == "llama4_text",
+               "absent (an MoE layer list is modelled for model_type llama4_text only)"),
+              ("no_rope_layers", lambda v: not v or mt == "llama4_text",
+               "absent (NoPE layers are modelled for model_type llama4_text only)"),
               ("moe_layer_freq", lambda v: v in (None, 1), "1 (every layer after first_k_dense_replace is MoE)"),
               ("hidden_act", lambda v: v is None or v in _ACTIVATIONS, f"one of {sorted(_ACTIVATIONS)}"),
               ("hidden_activation", lambda v: v is None or v in _ACTIVATIONS, f"one of {sorted(_ACTIVATIONS)}")]
@@ -409,7 +481,7 @@ def _hf_refuse(cfg: dict, src: str, pre: str = "") -> None:
             require(ok(cfg[key]), src, pre + key, cfg[key], expected)
     _refuse_missing_defaults(cfg, src, pre)
     lt = cfg.get("layer_types")
-    if lt is not None:
+    if lt is not None and mt != "llama4_text":  # llama4's chunked/full list: workloads.hf_layers.llama4_plan
         require(isinstance(lt, list) and set(lt) <= {"sliding_attention", "full_attention"}, src, pre + "layer_types", lt,
                 "a list of 'sliding_attention' / 'full_attention' (other layer kinds are not modelled)")
 
@@ -418,12 +490,12 @@ def _hf_refuse(cfg: dict, src: str, pre: str = "") -> None:
 # something the importer cannot derive from the other keys: a config leaving it out is refused,
 # never priced with a guess (head_dim: hidden / heads would be wrong, e.g. Gemma-3-4B 2560 / 8 = 320
 # for 256; a missing window would price every layer as full attention)
-_DECOUPLED_HEAD_DIM = ("gemma", "gemma2", "gemma3_text", "qwen3", "qwen3_moe", "gpt_oss")
+_DECOUPLED_HEAD_DIM = ("gemma", "gemma2", "gemma3_text", "qwen3", "qwen3_moe", "gpt_oss", "llama4_text")
 _NEEDS_WINDOW = ("gemma2", "gemma3_text", "gpt_oss")  # every checkpoint slides some layers
 # num_key_value_heads: these classes default it to a number (Mistral 8, Gemma-2 16 with 8 heads, gpt-oss 8,
 # Qwen2/3 32...), not to num_attention_heads as Llama, Phi-3 and OLMo-2 do
 _KV_HEADS_DEFAULTED = ("gemma", "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "qwen2", "qwen2_moe",
-                       "qwen3", "qwen3_moe")
+                       "qwen3", "qwen3_moe", "llama4_text")
 # moe_intermediate_size: these classes default it (Qwen2-MoE 1408, Qwen3-MoE 768, DeepSeek 1407); Mixtral and
 # gpt-oss have no such key, their experts are intermediate_size wide
 _MOE_WIDTH_DEFAULTED = ("qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3")
@@ -583,6 +655,71 @@ def _hf_quant(quant: dict, cfg: dict, outer: dict, src: str, d: dict) -> None:
         d["weights_origin"] += f"; {how}"
 
 
+def _wrapper_tie(cfg: dict, outer: dict, src: str, d: dict) -> None:
+    """A multimodal wrapper's tie_word_embeddings: the text config's unless only the wrapper states it;
+    both stating different values is refused (which one ties the lm_head is not guessed)."""
+    if "tie_word_embeddings" in outer and "tie_word_embeddings" in cfg:
+        require(bool(outer["tie_word_embeddings"]) == bool(cfg["tie_word_embeddings"]), src, "tie_word_embeddings",
+                outer["tie_word_embeddings"], f"the same as text_config.tie_word_embeddings "
+                f"({cfg['tie_word_embeddings']}): which one ties the text model's lm_head is not guessed")
+    elif "tie_word_embeddings" in outer:  # the wrapper's flag, the text config silent
+        d["tie_embeddings"] = bool(outer["tie_word_embeddings"])
+
+
+def _hf_moe_and_plan(cfg: dict, d: dict, src: str, pre: str) -> None:
+    """The experts (d["moe"]) and the per-layer plan: Llama-4's and Qwen-MoE's (workloads.hf_layers)."""
+    mt = cfg.get("model_type")
+    plan = llama4_plan(cfg, d["layers"], src, pre) if mt == "llama4_text" else {}
+    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
+    if experts:
+        shared = cfg.get("n_shared_experts") or 0
+        moe_inter = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
+        shared_inter = cfg.get("shared_expert_intermediate_size") or shared * (moe_inter or 0)
+        d["moe"] = {"num_experts": experts, "top_k": cfg["num_experts_per_tok"],
+                    "expert_intermediate": moe_inter, "shared_experts": shared or (1 if shared_inter else 0),
+                    "shared_intermediate": shared_inter,
+                    "first_dense_layers": cfg.get("first_k_dense_replace", 0) or 0}
+        if cfg.get("model_type") == "qwen2_moe" and shared_inter:
+            d["moe"]["shared_expert_gate"] = True  # Qwen2MoeSparseMoeBlock.shared_expert_gate
+        ids = None
+        if mt == "llama4_text":  # Llama4TextMoe: one shared expert (Llama4TextMLP) as wide as each routed one
+            d["moe"].update(shared_experts=1, shared_intermediate=cfg["intermediate_size"])
+            ids, d["intermediate"] = plan["moe_layer_ids"], plan["intermediate"]
+        elif mt in ("qwen2_moe", "qwen3_moe"):
+            ids = qwen_moe_layer_ids(cfg, d["layers"], src, pre)
+        if ids is not None and len(ids) < d["layers"]:
+            d["moe"]["layer_ids"] = ids
+            if mt != "llama4_text":  # Qwen*MoeMLP(config, intermediate_size=config.intermediate_size)
+                require(cfg.get("intermediate_size") is not None, src, pre + "intermediate_size", None,
+                        f"present: {d['layers'] - len(ids)} layer(s) run a dense MLP of that width (the class "
+                        f"default is not guessed)")
+        elif not cfg.get("first_k_dense_replace"):
+            d["intermediate"] = 0
+    for key in ("attention_chunk", "chunked_layers", "rope_layers", "qk_l2norm", "attn_temperature"):
+        if key in plan:
+            d[key] = plan[key]
+
+
+def _llama4_wrapper(cfg: dict, src: str) -> list:
+    """Llama4Config (Llama4ForConditionalGeneration): its text model is priced, its vision tower
+    is not -- said in a note with the tower's parameter count (workloads.hf_layers); a wrapper
+    without a text_config is refused (transformers would build a default text model)."""
+    tc = cfg.get("text_config")
+    require(isinstance(tc, dict) and "hidden_size" in tc, src, "text_config", tc,
+            "the text model's fields (a Llama-4 multimodal config without text_config is refused: "
+            "transformers would build a default Llama4TextConfig, not this checkpoint's)")
+    vc = cfg.get("vision_config")
+    for key in _OTHER_TOWERS:
+        if key != "vision_config":
+            require(not cfg.get(key), src, key, cfg.get(key), "absent (Llama-4 has a vision tower only)")
+    if not vc:
+        return []
+    require(isinstance(vc, dict), src, "vision_config", vc, "a JSON object (the vision tower's fields)")
+    n = llama4_vision_params(vc, tc["hidden_size"], src)
+    return [f"text-only pricing: {src}'s vision tower and projector (vision_config: {n:,} parameters) are not "
+            f"priced -- no image tokens, no vision FLOPs, and its weights are left out of the memory footprint"]
+
+
 def model_from_hf_config(path: str | Path) -> ModelSpec:
     """Read a Hugging Face config.json (as JSON data only)."""
     from workloads.schema import check_hf_fields
@@ -593,10 +730,14 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     require(isinstance(cfg, dict), src, "", cfg, "a JSON object")
     quant = cfg.get("quantization_config")  # top level, also for a multimodal text_config
     outer, pre = cfg, ""
-    for key in _OTHER_TOWERS:  # a multimodal checkpoint: its other towers would be dropped silently
-        require(not cfg.get(key), src, key, cfg.get(key), "absent: only the text decoder is modelled (the other "
-                "tower's parameters, FLOPs and bytes are not); to price the text model alone, save its "
-                "text_config as a config.json of its own")
+    notes = []
+    if cfg.get("model_type") == "llama4":  # Llama4Config: a vision tower beside the text model
+        notes += _llama4_wrapper(cfg, src)
+    else:
+        for key in _OTHER_TOWERS:  # a multimodal checkpoint: its other towers would be dropped silently
+            require(not cfg.get(key), src, key, cfg.get(key), "absent: only the text decoder is modelled (the other "
+                    "tower's parameters, FLOPs and bytes are not); to price the text model alone, save its "
+                    "text_config as a config.json of its own")
     if "text_config" in cfg and "hidden_size" not in cfg:
         require(isinstance(cfg["text_config"], dict), src, "text_config", cfg["text_config"],
                 "a JSON object holding the text model's fields")
@@ -628,21 +769,13 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         # sliding_window 262,144 with 131,072 positions): every layer attends to the whole context
         del d["sliding_window"]
     _hf_extras(cfg, d)
+    if pre:
+        _wrapper_tie(cfg, outer, src, d)
     if quant is not None:
         _hf_quant(quant, cfg, outer, src, d)
-    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
-    if experts:
-        shared = cfg.get("n_shared_experts") or 0
-        moe_inter = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
-        shared_inter = cfg.get("shared_expert_intermediate_size") or shared * (moe_inter or 0)
-        d["moe"] = {"num_experts": experts, "top_k": cfg["num_experts_per_tok"],
-                    "expert_intermediate": moe_inter, "shared_experts": shared or (1 if shared_inter else 0),
-                    "shared_intermediate": shared_inter,
-                    "first_dense_layers": cfg.get("first_k_dense_replace", 0) or 0}
-        if cfg.get("model_type") == "qwen2_moe" and shared_inter:
-            d["moe"]["shared_expert_gate"] = True  # Qwen2MoeSparseMoeBlock.shared_expert_gate
-        if not cfg.get("first_k_dense_replace"):
-            d["intermediate"] = 0
+    _hf_moe_and_plan(cfg, d, src, pre)
+    if notes:
+        d["import_notes"] = notes
     if cfg.get("kv_lora_rank"):
         d["mla"] = {k: cfg.get(k) for k in ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim",
                                             "qk_rope_head_dim", "v_head_dim")}

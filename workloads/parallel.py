@@ -174,10 +174,9 @@ def _layer_params(model: ModelSpec, L: Layout, moe: bool) -> float:
 def device_params(model: ModelSpec, L: Layout) -> list[float]:
     """Parameters held by one device of each pipeline stage."""
     stages = stage_layers(model.layers, L.pp)
-    dense_first = model.dense_layers if model.moe else model.layers
     out, start = [], 0
     for s, n in enumerate(stages):
-        dense = max(0, min(start + n, dense_first) - start)
+        dense = sum(not model.is_moe_layer(i) for i in range(start, start + n))  # interleaved MoE: by index
         p = (dense * _layer_params(model, L, False) if dense else 0.0) + \
             ((n - dense) * _layer_params(model, L, True) if n > dense else 0.0)
         if s == 0:
@@ -348,7 +347,7 @@ class _Sharder:
             return [_gemm(op, n=d["n"] // t)]
         if name in ("k_proj", "v_proj"):
             return [_gemm(op, n=kvl * hd)]
-        if name in ("q_norm", "k_norm") and m.qk_norm_per_head:  # one row per head: split like the heads
+        if name in ("q_norm", "k_norm") and (m.qk_norm_per_head or m.qk_l2norm):  # one row per head: split like the heads
             rows = op.dims["rows"] // (m.heads if name == "q_norm" else m.kv_heads) * (hl if name == "q_norm" else kvl)
             return [_rows(op, rows)]
         if name in ("q_norm", "k_norm"):
@@ -368,12 +367,14 @@ class _Sharder:
             return [_cols(op, cols)]
         if name == "kv_write":
             return [op if m.mla else _cols(op, 2 * kvl * hd)]
-        if name == "attention":
+        if name == "q_temperature":  # Llama-4's per-position query scale: split with the query heads
+            return [_cols(op, hl * hd)]
+        if op.kind == "attention":  # "attention", and the windowed / chunked ops ("attention_local", "_chunked")
             q = _resize(op.inputs[0], 2, hl)
             kv = tuple(self.kv_input(x) for x in op.inputs[1:])
             dims = {**d, "heads": hl, "kv_heads": self.kv_heads_here(d["kv_heads"])}
             return [op.with_(dims=dims, inputs=(q,) + kv, outputs=(_resize(op.outputs[0], 2, hl),))]
-        if name in ("attn_scores", "attn_pv", "attn_softmax"):
+        if name.startswith(("attn_scores", "attn_pv", "attn_softmax")):
             return [self.unfused(op)]
         if name == "o_proj":
             return [_gemm(op, k=d["k"] // t)] + self.tp_reduce("attn", op.repeat, "attn")

@@ -146,6 +146,8 @@ MOE_FIELDS = {
     "shared_intermediate": _dim(lo=0),
     "first_dense_layers": _dim(lo=0, expected="an integer >= 0, below the layer count"),
     "shared_expert_gate": Field("bool"),
+    "layer_ids": Field("list", nullable=True, expected="a list of the MoE layers' indices (0-based, increasing, "
+                                                      "below layers), or null for every layer from first_dense_layers on"),
 }
 MLA_FIELDS = {
     "kv_lora_rank": _dim(True),
@@ -208,6 +210,16 @@ def check_model_fields(d: dict, src: str) -> list:
                 "a positive width exactly when shared_experts > 0 (and 0 when there are none)")
         if moe.get("shared_expert_gate") and not moe.get("shared_intermediate"):
             err("moe.shared_expert_gate", True, "false when there is no shared expert to gate")
+        ids = moe.get("layer_ids")
+        if ids is not None:
+            ok = all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < d["layers"] for i in ids)
+            if not ids or not ok or list(ids) != sorted(set(ids)):
+                err("moe.layer_ids", ids, f"a non-empty increasing list of distinct layer indices in 0..{d['layers'] - 1}")
+            elif fd:
+                err("moe.first_dense_layers", fd, "0 (or absent) with moe.layer_ids, which names every MoE layer")
+            elif len(ids) < d["layers"] and not d["intermediate"]:
+                err("intermediate", d["intermediate"], f"the dense MLP width of the {d['layers'] - len(ids)} layer(s) "
+                                                       f"moe.layer_ids leaves dense (a positive integer)")
     elif not d["intermediate"]:
         err("intermediate", d["intermediate"], "a positive MLP width (0 would drop the MLP of a dense model)")
     if d.get("sliding_window") and d.get("max_context") and d["sliding_window"] > d["max_context"]:
@@ -236,6 +248,12 @@ HF_FIELDS = {
     "v_head_dim": _dim(nullable=True), "model_type": Field("str", nullable=True),
     "_name_or_path": Field("str", nullable=True), "text_config": Field("map", nullable=True),
     "sliding_window_pattern": _dim(nullable=True), "_sliding_window_pattern": _dim(nullable=True),
+    # Llama-4 (llama4_text) and Qwen-MoE layer plans
+    "attention_chunk_size": Field("int", lo=1, hi=MAX_CONTEXT, nullable=True),
+    "intermediate_size_mlp": _dim(nullable=True), "interleave_moe_layer_step": _dim(nullable=True),
+    "moe_layers": Field("list", nullable=True), "no_rope_layers": Field("list", nullable=True),
+    "no_rope_layer_interval": _dim(nullable=True), "use_qk_norm": Field("bool", nullable=True),
+    "decoder_sparse_step": _dim(nullable=True), "mlp_only_layers": Field("list", nullable=True),
 }
 
 

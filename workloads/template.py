@@ -50,6 +50,9 @@ class TraceTemplate:
     guards: object  # (B, S) -> tuple of branch outcomes
     expected: tuple  # the outcomes this template was traced under
     params: float = 0.0  # the model's parameter count (constant per model; for trace meta)
+    # per op: (role, format) of its stored operands (weights, KV cache), for the levels' operand-format
+    # rule (hwmodels.roofline.stored_operand_notes) without building the ops
+    stored: tuple = ()
 
     @property
     def n_ops(self) -> int:
@@ -101,7 +104,9 @@ def _trace(builder, model, phase, batch, seq, wf, af, kf, attention) -> TraceTem
                          compute_fmts=tuple(o.compute_fmt for o in ops), repeat=tuple(o.repeat for o in ops),
                          phases=tuple(o.phase for o in ops), groups=tuple(o.group for o in ops),
                          numbers=tape.compile(outs), guards=tape.guard_fn(), expected=tape.guard_values(),
-                         params=model.params)
+                         params=model.params,
+                         stored=tuple(tuple((t.role, t.fmt) for t in o.inputs if t.role in ("weight", "kv"))
+                                      for o in ops))
 
 
 def numbers_many(model, phase: str, batch, seq, wf: str, af: str, kf: str, attention: str, *, builder):

@@ -116,6 +116,7 @@ def _run(args) -> int:
     if len(levels) > 1 or n_fb:  # never silent: rows priced by different levels or by the fallback
         print("levels: " + ", ".join(f"{k} {v}" for k, v in levels.items())
               + (f" ({n_fb} by fallback: roofline)" if n_fb else "") + "; per row: level_used, provenance")
+    _print_notes(df)
     front = df[df["pareto"]].sort_values(next(iter(spec.objectives)))
     cols = spec.fields() + [m for m in spec.objectives] + (["level_used"] if len(levels) > 1 or n_fb else []) \
         + (["energy_scope"] if len(notes["energy_scopes"]) > 1 else []) \
@@ -127,6 +128,23 @@ def _run(args) -> int:
         print(f"first error: {errs['error'].iloc[0]}")
     print(f"wrote {spec.output}/ (results table, pareto.csv, plots, summary.json); store {spec.store_path}")
     return 0
+
+
+def _print_notes(df, top: int = 5) -> None:
+    """The rows' notes (fallbacks, warnings, what a model left out), each distinct note once with its row
+    count: never only in the results table's `notes` column."""
+    from collections import Counter
+
+    from cosim.dse.evaluate import NOTES_SEP
+    noted = df["notes"].dropna() if "notes" in df else []
+    if not len(noted):
+        return
+    counts = Counter(n for row in noted for n in str(row).split(NOTES_SEP))
+    print(f"notes ({len(noted)} of {len(df)} rows; per row: column notes):")
+    for note, c in counts.most_common(top):
+        print(f"  {c} row{'s' if c != 1 else ''}: {note}")
+    if len(counts) > top:
+        print(f"  ... {len(counts) - top} more distinct notes in the notes column")
 
 
 def _repair(path) -> int:

@@ -27,7 +27,10 @@ import numpy as np
 from workloads.context import OPT_IN
 
 __all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value", "SERVE_METRICS",
-           "SERVING_POINT_METRICS", "ACCURACY_METRICS", "CHECKPOINT_METRICS"]
+           "SERVING_POINT_METRICS", "ACCURACY_METRICS", "CHECKPOINT_METRICS", "NOTES_SEP", "point_notes"]
+# a point's `notes` column: its distinct notes (the trace's, a recipe's, the level's per-op fallbacks and
+# warnings -- what simulate's report lists) joined by this separator (never silent in a sweep table)
+NOTES_SEP = " | "
 
 # The one list of each metric group (cosim.dse.spec refuses/describes them from these): a metric
 # added here is a results column, priced by its group's code path and checked at load.
@@ -146,6 +149,16 @@ def _accuracy_for(key: str) -> tuple:
             worst([n for n in res.by_op if kinds.get(n) == "attention"]))
 
 
+def point_notes(trace, level_notes=()) -> str | None:
+    """The `notes` column of a point: the trace's notes (a vision tower left out, a checkpoint's weights
+    format, a context beyond the model's), a recipe's remark, then the level's per-op notes (a format
+    fallback, an op kind priced by another model's parameters...), distinct, in that order, joined by
+    NOTES_SEP; None when there is none."""
+    from cosim.simulate import recipe_notes
+    notes = dict.fromkeys(n for n in (*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *level_notes) if n)
+    return NOTES_SEP.join(notes) or None
+
+
 def _tokens(cfg) -> int:
     return cfg["batch"] * (cfg["seq"] if cfg["phase"] == "prefill" else 1)
 
@@ -176,7 +189,7 @@ def _price_subset(cfg, base, used, fields, vec, V, rows, M, caches, status, erro
     if cfg.get("serve"):  # a serving run per point (cosim.serving), any level
         for i in rows:
             _guarded(status, errors, i, lambda i=i: _serve_point(
-                cfg, variant_spec(base, {fields[j]: float(V[i, j]) for j in vec}), i, M))
+                cfg, variant_spec(base, {fields[j]: float(V[i, j]) for j in vec}), i, M, caches["notes"]))
         return
     if used == "roofline":
         _guarded(status, errors, rows, _roofline_rows, cfg, base, vary, rows, M, caches)
@@ -207,7 +220,8 @@ def evaluate_task(task: dict) -> dict:
     errors = np.array([None] * n, dtype=object)
     level_used = np.array([None] * n, dtype=object)
     provenance = np.array([None] * n, dtype=object)
-    caches = {"shape": {}, "trace": {}}
+    notes = np.array([None] * n, dtype=object)  # per point: point_notes (filled where it is priced)
+    caches = {"shape": {}, "trace": {}, "notes": notes}
     if cfg.get("system"):  # a multi-device point: one simulate per point on the system
         for i in range(n):
             _guarded(status, errors, i, _system_point, cfg, {fields[j]: float(V[i, j]) for j in range(len(fields))},
@@ -238,6 +252,7 @@ def evaluate_task(task: dict) -> dict:
     any_bad = bool(bad.any())
     return {"version": task["version"], "config": cfg, "fields": fields, "values": V, "keys": keys,
             "level_used": _compact_text(level_used), "provenance": _compact_text(provenance),
+            "notes": _compact_text(notes),
             "index": np.asarray(task["index"], dtype=np.int64).tolist(), "point": task.get("point", {}),
             "metrics": {m: _compact(M[m]) for m in METRIC_NAMES},
             "status": status.tolist() if any_bad else "ok", "error": errors.tolist() if any_bad else None,
@@ -365,6 +380,7 @@ def _roofline_rows(cfg, base, arrays, rows, M, caches) -> None:
         t = template_table(nums[0], nums[0].split(np.array(nums[1], dtype=float)), base, cfg["compute_fallback"])
     else:
         t = op_table(trace.ops, base, cfg["compute_fallback"])
+    caches["notes"][rows] = point_notes(trace, t.notes)
     h = hw_table_variants(base, arrays)
     # row-wise sums in trace order: each point's total depends on its own row only, and
     # equals cosim.simulate's total for that point exactly
@@ -424,6 +440,7 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
            {}, cfg["compute_fallback"])
     lat = np.asarray(r["total_latency_s"], dtype=float).reshape(-1)
     en = np.asarray(r["total_energy_j"], dtype=float).reshape(-1)
+    caches["notes"][rows] = point_notes(trace, r.get("notes") or ())
     if len(rows) > 1 and len(lat) == 1:
         lat, en = np.repeat(lat, len(rows)), np.repeat(en, len(rows))
     if r.get("area_mm2") is not None:  # the model's own area per variant (hwmodels.cycle_variants)
@@ -436,13 +453,14 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     _fill_metrics(M, rows, cfg, trace, caches, lat, en, _capacity(base, arrays, len(rows)), area)
 
 
-def _serve_point(cfg, hw, i, M) -> None:
+def _serve_point(cfg, hw, i, M, notes) -> None:
     """One point as a serving run: latency percentiles, goodput, throughput, energy/token."""
     from cosim.serving import serve
     res = serve(cfg["model"], hw, level=cfg["level"], weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
                 recipe=cfg["recipe"], attention=cfg["attention"], compute_fallback=cfg["compute_fallback"],
                 **cfg["serve"])
     s = res.summary
+    notes[i] = NOTES_SEP.join(dict.fromkeys(n for n in res.notes if n)) or None  # the serving report's notes
     for m in SERVE_METRICS:
         M[m][i] = s[m]
     M["energy_per_token_j"][i], M["tokens_per_s"][i] = s["energy_per_token_j"], s["throughput_tok_s"]
@@ -464,6 +482,7 @@ def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     system = load_system(cfg["system"], overrides=over or None)
     trace = _trace(cfg, caches["trace"])
     rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
+    caches["notes"][i] = NOTES_SEP.join(n for n in rep.notes if n) or None  # simulate's notes, as its report
     labels[0][i], labels[1][i] = rep.level, "; ".join(rep.meta["priced_from"])
     # as cosim plan: the layout's step (cosim.parallel_timing.layout_step: the global batch's tokens, the system
     # energy with the idle stages' static power), which simulate already keeps in the report: derived once
@@ -485,7 +504,8 @@ def _full_model(cfg, hw, i, M, caches) -> None:
     from hwmodels.estimate import estimate_ops
 
     trace = _trace(cfg, caches["trace"])
-    costs, _ = estimate_ops(trace.ops, hw, cfg["level"], cfg["compute_fallback"])
+    costs, notes = estimate_ops(trace.ops, hw, cfg["level"], cfg["compute_fallback"])
+    caches["notes"][i] = point_notes(trace, notes)
     lat = float(sum(c.latency_s * op.repeat for op, c in zip(trace.ops, costs)))
     en = float(sum(c.energy_j * op.repeat for op, c in zip(trace.ops, costs)))
     area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])

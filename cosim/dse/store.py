@@ -373,7 +373,8 @@ def expand(record: dict) -> list[dict]:
         out.append({"key": key, "index": record["index"][i], "config": cfg, "point": record.get("point", {}),
                     "metrics": {m: _at(v, i) for m, v in record["metrics"].items()},
                     "status": _at(record["status"], i), "error": _at(record.get("error"), i),
-                    "level_used": _at(record.get("level_used"), i), "provenance": _at(record.get("provenance"), i)})
+                    "level_used": _at(record.get("level_used"), i), "provenance": _at(record.get("provenance"), i),
+                    "notes": _at(record.get("notes"), i)})
     return out
 
 
@@ -385,7 +386,8 @@ def _subset(record: dict, keep: list[int]) -> dict:
     return {**record, "keys": pick(record["keys"]), "index": pick(record["index"]),
             "values": pick(record["values"]), "metrics": {m: pick(v) for m, v in record["metrics"].items()},
             "status": pick(record["status"]), "error": pick(record.get("error")),
-            "level_used": pick(record.get("level_used")), "provenance": pick(record.get("provenance"))}
+            "level_used": pick(record.get("level_used")), "provenance": pick(record.get("provenance")),
+            "notes": pick(record.get("notes"))}
 
 
 class ResultStore:

@@ -30,11 +30,17 @@ def window_note(model) -> list:
     """Sliding-window layers are paged per token like full layers (as vLLM's paged cache
     does): say so where a model has them, since capacity is then pessimistic past the window."""
     n = model.window_layers if getattr(model, "sliding_window", None) else 0
-    if not n:
-        return []
-    return [f"KV capacity: {model.name}'s {n} sliding-window layers (window {model.sliding_window:,} tokens) are "
-            f"paged per token like full-attention layers, so capacity is pessimistic for sequences longer "
-            f"than the window"]
+    out = []
+    if n:
+        out.append(f"KV capacity: {model.name}'s {n} sliding-window layers (window {model.sliding_window:,} tokens) "
+                   f"are paged per token like full-attention layers, so capacity is pessimistic for sequences longer "
+                   f"than the window")
+    c = getattr(model, "chunk_layers", 0)
+    if c:  # Llama-4's chunked local attention: the same rule (bytes_per_token is read at 4,096 tokens)
+        out.append(f"KV capacity: {model.name}'s {c} chunked-attention layers (chunk {model.attention_chunk:,} "
+                   f"tokens) are paged per token like full-attention layers, so capacity is pessimistic for "
+                   f"sequences longer than the chunk")
+    return out
 
 
 def fit_rule(hw, memory_fraction: float | None = None) -> str:

@@ -1,0 +1,64 @@
+"""Session 15: one operand-format rule at the roofline and cycle levels on an accelerator (int4
+weights the PE has no unit for are said, never silently priced as bf16), and a sweep row's
+`notes` column (the point's distinct notes: the trace's and the level's per-op fallbacks)."""
+
+from pathlib import Path
+
+import pytest
+
+from cosim.simulate import simulate
+from workloads.builder import build_trace
+
+SCOUT = str(Path("tests/data/hf_configs/llama4_scout_17b_16e.json").resolve())
+INT4 = ("weights in int4_g128: the PE has no int4_g128 unit, priced as bf16 MACs (the int4_g128 -> bf16 "
+        "conversion is not charged)")
+
+
+def _unit_notes(rep):
+    return [n for n in rep.notes if "unit, priced as" in n]
+
+
+@pytest.mark.parametrize("hw", ["tpu_v4_like_128", "alveo_u280"])
+def test_roofline_and_cycle_give_the_same_operand_note(hw):
+    t = build_trace("llama3_8b", "decode", 1, 512, weights="int4_g128")
+    # was: the cycle level said so, the roofline priced the same GEMMs at bf16 without a word
+    assert _unit_notes(simulate(t, hw, level="roofline")) == _unit_notes(simulate(t, hw, level="cycle")) == [INT4]
+    # the per-op path (ops built, as a recipe's trace is priced) says the same as the template's
+    from hwmodels.roofline import estimate_trace
+    assert INT4 in estimate_trace(t.ops, simulate.__globals__["_resolve"](hw))[1]
+
+
+def test_no_operand_note_where_the_pe_has_the_unit_or_there_is_no_pe():
+    # tpu_v4_like_128's PE computes int8: int8 weights need no word (the rule the cycle level applies)
+    t = build_trace("llama3_8b", "decode", 1, 512, weights="int8")
+    assert _unit_notes(simulate(t, "tpu_v4_like_128", level="roofline")) == []
+    assert _unit_notes(simulate(t, "tpu_v4_like_128", level="cycle")) == []
+    # a GPU has no PE model (no cycle level): the roofline's format table alone, as before
+    t = build_trace("llama3_8b", "decode", 1, 512, weights="int4_g128")
+    assert _unit_notes(simulate(t, "h100_sxm", level="roofline")) == []
+
+
+def _sweep(tmp_path, base, axis):
+    from cosim.dse import sweep
+    spec = {"name": "s", "base": {"phase": "decode", "batch": 1, "seq": 128, **base}, "axes": [{"grid": axis}],
+            "require_memory_fit": False, "output": str(tmp_path / "o")}
+    return sweep(spec, quiet=True, write=False)
+
+
+def test_sweep_rows_carry_their_notes(tmp_path):
+    from cosim.dse.evaluate import NOTES_SEP
+    df = _sweep(tmp_path, {"hw": "tpu_v4_like_128", "weights": "int4_g128", "model": "llama3_8b"},
+                {"model": [SCOUT, "llama3_8b"]})
+    notes = dict(zip(["scout" if "llama4" in m else "llama" for m in df["model"]], df["notes"]))
+    assert notes["llama"] == INT4
+    scout = notes["scout"].split(NOTES_SEP)
+    assert scout[0].startswith("text-only pricing:") and "871,932,416 parameters" in scout[0] and scout[1:] == [INT4]
+    # the cycle level's vectorised variants say the same
+    df = _sweep(tmp_path, {"hw": "tpu_v4_like_128", "weights": "int4_g128", "level": "cycle", "model": "llama3_8b"},
+                {"hw.clock": [0.9e9, 1.0e9]})
+    assert list(df["notes"]) == [INT4, INT4]
+
+
+def test_a_point_without_notes_has_none(tmp_path):
+    df = _sweep(tmp_path, {"hw": "h200", "model": "llama3_8b"}, {"batch": [1, 2]})
+    assert df["notes"].isna().all()
