@@ -45,3 +45,59 @@ def test_the_static_power_is_read_once_not_per_priced_component(monkeypatch):
     b = StepBatch((), (1000,) * 8)
     c, c1 = m.step_cost(b), one.step_cost(b)
     assert c.latency_s == c1.latency_s and c.energy_j - c1.energy_j == pytest.approx(210.0 * c.latency_s, rel=1e-12)
+
+
+# ---- 2 and 3. a replica's step budget is the one it is built with; the static counters are declared fields --
+
+def _static_replica(budget):
+    from types import SimpleNamespace
+
+    from cosim.serving.arrivals import RequestSpec
+    from cosim.serving.config import ServeConfig
+    from cosim.serving.engine import Replica, Request
+    from cosim.serving.kv_memory import PagedKV
+    cfg = ServeConfig(model=MODEL, hw=HW, scheduler="static", max_num_seqs=8, qps=1.0)
+    rep = Replica(SimpleNamespace(env=SimpleNamespace(now=0.0)), "r0", "both", None, PagedKV(1000, 16), cfg,
+                  1.0, budget)
+    rep.waiting.extend(Request(RequestSpec(i, 0.0, 100, 4)) for i in range(4))
+    return rep
+
+
+def test_static_batch_is_cut_by_the_budget_the_replica_was_built_with():
+    """Four waiting prompts of 100 tokens, budget 250: a static batch of 2 (300 > 250), cut by
+    max_batched_tokens, counted in the replica's declared StaticBatchCounts. (The replica took
+    ServeConfig.token_budget, 8192 here, and serve overwrote it afterwards; its counters were
+    attributes set into its __dict__ by the policy.)"""
+    from cosim.serving.scheduler import StaticBatchCounts
+    rep = _static_replica(250)
+    plan = rep.policy.plan(rep)
+    assert [c for _, c in plan.prefill] == [100, 100] and rep.max_batched_tokens == 250
+    assert rep.static_batches == StaticBatchCounts(1, {"max_batched_tokens": (1, 2)})
+    rep = _static_replica(400)  # all four fit: a batch, no cause
+    assert len(rep.policy.plan(rep).prefill) == 4 and rep.static_batches == StaticBatchCounts(1, {})
+
+
+def test_serve_gives_each_replica_the_static_budget_and_notes_its_cut_batches(tmp_path, monkeypatch):
+    """static, max_num_seqs 4, 8 prompts of 100 tokens all at t=0 on 2 replicas: each replica's budget is
+    4 x 100 = 400 (serving.token_budget), none cut. max_batched_tokens 250 given: every batch is cut at 2
+    prompts by it: 2 replicas x 2 batches, the first of each cut with requests waiting -> "2 of 4"."""
+    from cosim.serving import engine, serve
+    built = []
+    real = engine.Replica.__init__
+
+    def spy(self, *a, **k):
+        real(self, *a, **k)
+        built.append(self.max_batched_tokens)
+
+    monkeypatch.setattr(engine.Replica, "__init__", spy)
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,prompt_len,output_len\n" + "0.0,100,4\n" * 8)
+    kw = dict(trace=str(trace), scheduler="static", max_num_seqs=4, replicas=2)
+    r = serve(MODEL, HW, **kw)
+    assert built == [400, 400] and not [n for n in r.notes if "stopped below" in n]
+    built.clear()
+    r = serve(MODEL, HW, max_batched_tokens=250, **kw)
+    assert built == [250, 250]
+    note = [n for n in r.notes if n.startswith("static batches: ") and "stopped below" in n]
+    assert note == ["static batches: 2 of 4 stopped below max_num_seqs (4) with requests waiting, by the step token "
+                    "budget max_batched_tokens = 250 tokens (smallest such batch 2)"], note
