@@ -101,3 +101,30 @@ def test_serve_gives_each_replica_the_static_budget_and_notes_its_cut_batches(tm
     note = [n for n in r.notes if n.startswith("static batches: ") and "stopped below" in n]
     assert note == ["static batches: 2 of 4 stopped below max_num_seqs (4) with requests waiting, by the step token "
                     "budget max_batched_tokens = 250 tokens (smallest such batch 2)"], note
+
+
+# ---- 4. requests.csv's `weights` is the format the step model priced, read from it, not re-derived ----------
+
+def test_requests_csv_weights_is_the_format_the_steps_were_priced_in(tmp_path):
+    """llama3_1_8b's config.json with an AWQ quantization_config (4 bits, group 128, zero point): the
+    checkpoint's declared int4_g128_zp, which the step model priced (DeviceStepCost.formats, build_trace's
+    resolution) and requests.csv reports; with no step model of ours (a given one prices its own formats)
+    the cell is empty, not a format the run never priced."""
+    import json
+    from pathlib import Path
+
+    from cosim.serving import serve
+    from cosim.serving.config import ServeConfig
+    from cosim.serving.output import request_inputs, requests_csv_frame
+    cfg = json.loads((Path(__file__).parent / "data" / "hf_configs" / "llama3_1_8b.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True}
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(cfg))
+    r = serve(str(p), HW, qps=2.0, requests=3, prompt_len=64, output_len=4)
+    assert r.config.weights is None and r.priced_formats["weights"] == "int4_g128_zp"
+    assert set(requests_csv_frame(r)["weights"]) == {"int4_g128_zp"}
+    c = ServeConfig(model=MODEL, hw=HW, qps=1.0)
+    assert request_inputs(c, {"weights": "fp8_e4m3"})["weights"] == "fp8_e4m3"  # the priced format, as given
+    assert request_inputs(c)["weights"] is None  # none priced by a step model of ours: empty, never guessed
+    assert request_inputs(ServeConfig(model=MODEL, hw=HW, qps=1.0, weights="int8"), {"weights": "bf16"})["weights"] \
+        == "int8"  # a format given is the config's own

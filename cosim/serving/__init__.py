@@ -334,4 +334,5 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     notes += _batch_limit_notes(cfg, eng.replicas, budget)
     notes += _nan_figure_notes(cfg, summary, df)
     return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},
-                       tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced)
+                       tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced,
+                       priced_formats=dict(getattr(getattr(steps, "inner", steps), "formats", None) or {}))

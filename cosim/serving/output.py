@@ -92,19 +92,18 @@ def throughput_latency_plot(frames: dict, path, metric: str = "tpot_p99_s") -> P
 _PER_REQUEST = ("prompt_len", "output_len")
 
 
-def request_inputs(config) -> dict:
+def request_inputs(config, priced_formats: dict | None = None) -> dict:
     """The run's options (ServeConfig.record(), summary.json's `config`) as one value per column for
     requests.csv: every field but those the request rows hold themselves (_PER_REQUEST); `weights` unset
-    (None) as the format the steps were priced in; a nested record (parallel, host, speculative, offload)
-    as compact JSON text; None as an empty field."""
+    (None) as the format the steps were priced in (`priced_formats`, ServeResult.priced_formats: the step
+    model's own; left empty where it gives none, a given step model); a nested record (parallel, host,
+    speculative, offload) as compact JSON text; None as an empty field."""
     out = {}
     for k, v in config.record().items():
         if k in _PER_REQUEST:
             continue
-        if k == "weights" and v is None:  # unset: the format the steps were priced in (build_trace's default)
-            from workloads.builder import declared_weights_note
-            from workloads.models import load_model
-            v = declared_weights_note(load_model(config.model), None)[0]
+        if k == "weights" and v is None:  # unset: the format the steps were priced in
+            v = (priced_formats or {}).get("weights")
         if isinstance(v, (dict, list, tuple)):
             v = jsonio.dumps(v, sort_keys=True, separators=(",", ":"))
         out[k] = v
@@ -115,7 +114,7 @@ def requests_csv_frame(res):
     """requests.csv: the per-request table, then the run's options as constant columns (request_inputs),
     so the tables of many runs concatenate into one (`pandas.concat` of `read_csv`s) and group by any option."""
     df = res.requests.copy()
-    for k, v in request_inputs(res.config).items():
+    for k, v in request_inputs(res.config, res.priced_formats).items():
         if k in df.columns:  # never silently shadow a per-request column
             raise ValueError(f"requests.csv: option {k!r} clashes with a per-request column")
         df[k] = [v] * len(df)

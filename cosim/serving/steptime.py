@@ -156,6 +156,9 @@ class DeviceStepCost:
         w = self.workload
         a, b = (w.trace("decode", 1, s) for s in _REF_KV)
         self._ref_ops = a.ops  # the decode step static_power_w is read from
+        # the number formats the steps are priced in (build_trace's: unset weights resolved to the
+        # checkpoint's declared format, else bf16): what the run's outputs report (serving.output)
+        self.formats = dict(a.meta["formats"])
         # attention is context work even where a recipe caps the cache (SnapKV's budget)
         same = {op.name for op in a.ops if op in b.ops and op.kind not in ATTENTION_KINDS}
         self.context_names = frozenset(op.name for op in a.ops if op.name not in same)
