@@ -128,3 +128,16 @@ def test_requests_csv_weights_is_the_format_the_steps_were_priced_in(tmp_path):
     assert request_inputs(c)["weights"] is None  # none priced by a step model of ours: empty, never guessed
     assert request_inputs(ServeConfig(model=MODEL, hw=HW, qps=1.0, weights="int8"), {"weights": "bf16"})["weights"] \
         == "int8"  # a format given is the config's own
+
+
+# ---- 5. `cosim plan`'s memory rule is written from data, not patched with str.replace ------------------
+
+def test_plan_fit_rule_names_the_per_device_footprint():
+    from cosim.plan import plan
+    from cosim.serving.kv_memory import fit_rule
+    from hwmodels.system import load_system
+    want = ("fits: a layout's per-device footprint (weights + KV + activations) may use up to 100 % of h100_sxm's "
+            "hbm capacity 80 GB (74.51 GiB, the device file's datasheet figure, not a measured device total); "
+            "`cosim serve` uses memory_fraction 0.9 of it by default")
+    assert fit_rule(load_system("dgx_h100").device, footprint="a layout's per-device footprint") == want
+    assert want in plan(MODEL, "dgx_h100", max_devices=1).notes
