@@ -141,3 +141,27 @@ def test_plan_fit_rule_names_the_per_device_footprint():
             "`cosim serve` uses memory_fraction 0.9 of it by default")
     assert fit_rule(load_system("dgx_h100").device, footprint="a layout's per-device footprint") == want
     assert want in plan(MODEL, "dgx_h100", max_devices=1).notes
+
+
+# ---- 6. the sweep labels energy_scope with cosim.energy_scope's one function ------------------------------
+
+def test_sweep_energy_scope_is_energy_scope_label_per_distinct_pair(tmp_path, monkeypatch):
+    """h100_sxm (static power in its file), mx_systolic_128 (none: dynamic only), tpu_v5e (no energy per FLOP:
+    energy NaN: unknown, though its file gives no static power either): each label is
+    energy_scope_label(device scope, row energy), asked once per distinct (scope, energy known) pair --
+    3 here for 12 rows. (The sweep re-coded the rule: the device scope or "dynamic + static", then
+    "unknown" over NaN energies.)"""
+    import cosim.dse.runner as runner
+    from cosim.dse import sweep
+    from cosim.energy_scope import energy_scope_label
+    calls = []
+    monkeypatch.setattr(runner, "energy_scope_label", lambda d, e: calls.append((d, e == e)) or energy_scope_label(d, e))
+    df = sweep({"name": "t", "base": {"model": MODEL, "phase": "decode", "seq": 1024, "hw": HW},
+                "axes": [{"grid": {"hw": ["h100_sxm", "mx_systolic_128", "tpu_v5e"], "batch": [1, 2, 4, 8]}}],
+                "output": str(tmp_path / "out")}, quiet=True, write=False, workers=1)
+    assert len(df) == 12 and sorted(calls) == [("", True),
+                                               ("dynamic only (no static power in mx_systolic_128.yaml)", True),
+                                               ("dynamic only (no static power in tpu_v5e.yaml)", False)]
+    assert dict(zip(df["hw"], df["energy_scope"])) == {
+        "h100_sxm": "dynamic + static", "mx_systolic_128": "dynamic only (no static power in mx_systolic_128.yaml)",
+        "tpu_v5e": "unknown (energy n/a for this point)"}
