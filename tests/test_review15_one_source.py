@@ -165,3 +165,46 @@ def test_sweep_energy_scope_is_energy_scope_label_per_distinct_pair(tmp_path, mo
     assert dict(zip(df["hw"], df["energy_scope"])) == {
         "h100_sxm": "dynamic + static", "mx_systolic_128": "dynamic only (no static power in mx_systolic_128.yaml)",
         "tpu_v5e": "unknown (energy n/a for this point)"}
+
+
+# ---- 8. run/serve guard and clean the files their writers list, and clean only after the run succeeded ----
+
+SERVE_BLOCK = "serve: {qps: 4, requests: 6, prompt_len: 32, output_len: 4, slo_ttft_s: 0.5}\n"
+
+
+def test_the_guarded_lists_are_the_writers_own(tmp_path):
+    from cosim.cli.run import _outputs
+    from cosim.html_report import report_files
+    from cosim.serving import serve
+    from cosim.serving.output import OUTPUT_FILES, write_outputs
+    paths = write_outputs(serve(MODEL, HW, qps=4, requests=3, prompt_len=32, output_len=4), tmp_path / "s")
+    assert tuple(p.name for p in paths) == OUTPUT_FILES and all(p.is_file() for p in paths)
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == sorted(OUTPUT_FILES)
+    assert _outputs(False, False) == ["report.csv", "report.json", "report.html"] == report_files(False)
+    assert _outputs(True, True) == ["report.csv", "report.json", "report.html", "report_interactive.html",
+                                    "serve/requests.csv", "serve/timeline.csv", "serve/summary.json",
+                                    "serve/latency_cdf.png", "serve/kv_timeline.png"]
+
+
+def test_a_failed_force_rerun_removes_nothing(tmp_path, monkeypatch, capsys):
+    """The stale serve/ files of an earlier run go only once the new run succeeded: a --force rerun that
+    fails leaves the earlier run's files as they were."""
+    import cosim.experiment
+    from cosim.cli import main
+    from workloads.io import InputError
+    exp = tmp_path / "e.yaml"
+    exp.write_text(f"model: {MODEL}\nhw: {HW}\n" + SERVE_BLOCK)
+    out = tmp_path / "out"
+    assert main(["run", str(exp), "--no-accuracy", "--out", str(out)]) == 0
+    before = sorted(p.name for p in (out / "serve").iterdir())
+    exp.write_text(f"model: {MODEL}\nhw: {HW}\n")
+
+    def fail(*a, **k):
+        raise InputError("e.yaml: a run that fails")
+
+    monkeypatch.setattr(cosim.experiment, "run_experiment", fail)
+    capsys.readouterr()
+    assert main(["run", str(exp), "--no-accuracy", "--out", str(out), "--force"]) != 0
+    assert "removed" not in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "serve").iterdir()) == before == sorted(
+        ["requests.csv", "timeline.csv", "summary.json", "latency_cdf.png", "kv_timeline.png"])

@@ -9,7 +9,7 @@ import numpy as np
 
 from cosim import jsonio
 
-__all__ = ["write_outputs", "request_inputs", "requests_csv_frame", "latency_cdf_plot", "memory_timeline_plot", "throughput_latency_plot", "qps_sweep"]
+__all__ = ["OUTPUT_FILES", "write_outputs", "request_inputs", "requests_csv_frame", "latency_cdf_plot", "memory_timeline_plot", "throughput_latency_plot", "qps_sweep"]
 
 
 def _plt():
@@ -121,17 +121,22 @@ def requests_csv_frame(res):
     return df
 
 
+# the files write_outputs writes, in its order (what `cosim serve` and `cosim run` guard and clean up)
+OUTPUT_FILES = ("requests.csv", "timeline.csv", "summary.json", "latency_cdf.png", "kv_timeline.png")
+
+
 def write_outputs(res, out_dir) -> list[Path]:
+    """Write OUTPUT_FILES into `out_dir`; returns their paths, in that order."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "requests.csv", out / "timeline.csv", out / "summary.json"]
-    requests_csv_frame(res).to_csv(paths[0], index=False)
-    res.timeline.to_csv(paths[1], index=False)
+    requests, timeline, summary, cdf, kv = paths = [out / n for n in OUTPUT_FILES]
+    requests_csv_frame(res).to_csv(requests, index=False)
+    res.timeline.to_csv(timeline, index=False)
     # `config`: what produced it (ServeConfig.record: model, hw, rate or trace, scheduler, formats, SLOs, ...)
-    paths[2].write_text(jsonio.dumps({"config": res.config.record(), "summary": res.summary, "notes": list(res.notes),
-                                      "kv_capacity": {k: {"blocks": v.blocks, "block_size": v.block_size,
-                                                          "bytes_per_token": v.bytes_per_token, "source": v.source}
-                                                      for k, v in res.capacity.items()}}, indent=2))
-    paths.append(latency_cdf_plot({res.config.scheduler: res}, out / "latency_cdf.png"))
-    paths.append(memory_timeline_plot(res, out / "kv_timeline.png"))
+    summary.write_text(jsonio.dumps({"config": res.config.record(), "summary": res.summary, "notes": list(res.notes),
+                                     "kv_capacity": {k: {"blocks": v.blocks, "block_size": v.block_size,
+                                                         "bytes_per_token": v.bytes_per_token, "source": v.source}
+                                                     for k, v in res.capacity.items()}}, indent=2))
+    latency_cdf_plot({res.config.scheduler: res}, cdf)
+    memory_timeline_plot(res, kv)
     return paths
