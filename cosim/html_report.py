@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cosim import humanize as H
 
-__all__ = ["write_report", "render_html", "breakdown_plot", "accuracy_plot", "FOOTPRINT_PARTS"]
+__all__ = ["write_report", "report_files", "render_html", "breakdown_plot", "accuracy_plot", "FOOTPRINT_PARTS"]
 
 FOOTPRINT_PARTS = (("weights", "weights"), ("kv_cache", "KV cache"), ("activations", "activations"))
 # the report's PNGs are saved at this dpi and every figure is drawn at it from the start:
@@ -385,6 +385,16 @@ def _provenance(rep) -> dict:
         "footprint": "trace builder: parameters x bits/element, KV cache per token x context, live activations"}
 
 
+# the files write_report writes, by key (report_interactive.html only with `interactive`)
+REPORT_FILES = {"csv": "report.csv", "json": "report.json", "html": "report.html",
+                "interactive": "report_interactive.html"}
+
+
+def report_files(interactive: bool) -> list[str]:
+    """The names write_report writes into its folder (what `cosim run` guards and cleans up)."""
+    return [n for k, n in REPORT_FILES.items() if interactive or k != "interactive"]
+
+
 def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early: EarlyFigures | None = None) -> dict:
     """Write report.csv, report.json and report.html (and report_interactive.html when
     `interactive`) into `out_dir`; returns their paths. `early`: the performance figures
@@ -394,7 +404,7 @@ def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out / "report.csv", "json": out / "report.json", "html": out / "report.html"}
+    paths = {k: out / REPORT_FILES[k] for k in ("csv", "json", "html")}
     rep.to_csv(paths["csv"])
     doc = rep.to_dict()
     doc["accuracy"] = rep.meta.get("accuracy")
@@ -407,7 +417,7 @@ def write_report(rep, hw, out_dir: str | Path, interactive: bool = False, early:
     link = None
     if interactive:
         from cosim.interactive import write_interactive
-        paths["interactive"] = write_interactive(rep, hw, out / "report_interactive.html")
+        paths["interactive"] = write_interactive(rep, hw, out / REPORT_FILES["interactive"])
         link = paths["interactive"].name
     paths["html"].write_text(render_html(rep, hw, interactive=link, early=early))
     return paths

@@ -180,7 +180,7 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
     wnote = declared_weights_note(model, weights)[1]
     notes = [wnote] if wnote else []
     from cosim.serving.kv_memory import fit_rule
-    notes.append(fit_rule(system.device).replace("fits: the footprint", "fits: a layout's per-device footprint"))
+    notes.append(fit_rule(system.device, footprint="a layout's per-device footprint"))
     lacking = [f for f in dict.fromkeys((weights, acts)) if f and not system.device.supports(f)]
     if compute_fallback and lacking:  # the table has no per-op rows: say once which formats ran wider
         notes.append("compute fallback: " + ", ".join(f"{f} computed at the {system.device.fallback_format(f)} peak"

@@ -21,7 +21,9 @@ def test_scaled_provenance_reads_the_calibration_once_per_task(tmp_path, monkeyp
                     "hw.memory.hbm.bandwidth": {"low": "1 TB/s", "high": "10 TB/s", "log": True}}}}],
                 "output": str(tmp_path / "out")}, quiet=True, write=False, workers=1)
     assert (df["status"] == "ok").all() and df["hw.memory.hbm.bandwidth"].nunique() == 40
-    assert len(calls) <= 4  # was one per distinct bandwidth (40 + the base's)
+    # the spec's check and the task's level: 2 (3 with the former per-task self-check of the first text,
+    # 41 before it when every distinct bandwidth asked level_support)
+    assert len(calls) == 2
     monkeypatch.setattr(levels, "level_support", real)
     trace = cosim.build_trace("llama3_8b", "decode", 8, 1024)
     for _, row in df.iloc[[0, 17, 39]].iterrows():  # byte-identical to what simulate writes

@@ -33,7 +33,7 @@ def run(args) -> int:
     from cosim.cli._paths import check_no_overwrite, check_output_dir
     flag = "--out" if args.out else f"{exp.source}: output"
     check_output_dir(out, flag)
-    check_no_overwrite(out, _outputs(exp, args), flag, args.force)
+    check_no_overwrite(out, _outputs(bool(exp.serve), args.interactive), flag, args.force)
     stale = _stale_outputs(out, exp, args)  # read before this run writes report.json
     rep = run_experiment(exp, out_dir=out, accuracy=not args.no_accuracy, interactive=args.interactive,
                          second_process=True)  # the CLI's __main__ is guarded: a spawned child may import it
@@ -94,24 +94,24 @@ def run(args) -> int:
     return 0
 
 
-def _outputs(exp, args) -> list[str]:
-    """The files `cosim run` writes into its output directory (html_report.write_report, and
-    cosim.serving.output.write_outputs under serve/ for an experiment with `serve:`)."""
-    from cosim.cli.serve import SERVE_OUTPUTS
-    return (["report.csv", "report.json", "report.html"] + (["report_interactive.html"] if args.interactive else [])
-            + ([f"serve/{n}" for n in SERVE_OUTPUTS] if exp.serve else []))
+def _outputs(serve: bool, interactive: bool) -> list[str]:
+    """The files `cosim run` writes into its output directory, by the writers' own lists:
+    html_report.report_files, and cosim.serving.output.OUTPUT_FILES under serve/ for an
+    experiment with `serve:`."""
+    from cosim.html_report import report_files
+    from cosim.serving.output import OUTPUT_FILES
+    return report_files(interactive) + ([f"serve/{n}" for n in OUTPUT_FILES] if serve else [])
 
 
 def _stale_outputs(out: Path, exp, args) -> list[str]:
-    """With --force over an earlier run (its report.json there): the files this command writes
-    (_outputs with every option: report_interactive.html, serve/...) that this run will not
-    rewrite; left there they would read as this run's. Only those names, never other files."""
-    from cosim.cli.serve import SERVE_OUTPUTS
+    """With --force over an earlier run (its report.json there): the files this command may write
+    (_outputs with every option) that this run will not rewrite; left there they would read as
+    this run's. Only those names, never other files. Read before the run, which rewrites the
+    report.json that marks the folder as an earlier run's; removed only after the run succeeded."""
     if not args.force or not (out / "report.json").is_file():
         return []
-    owned = ["report_interactive.html"] + [f"serve/{n}" for n in SERVE_OUTPUTS]
-    now = set(_outputs(exp, args))
-    return [n for n in owned if n not in now and (out / n).is_file()]
+    now = set(_outputs(bool(exp.serve), args.interactive))
+    return [n for n in _outputs(True, True) if n not in now and (out / n).is_file()]
 
 
 def _without_told_shadow_notes(rep, exp):

@@ -83,17 +83,15 @@ def options_from_args(a) -> dict:
                 slo_tpot_s=a.slo_tpot, seed=a.seed)
 
 
-SERVE_OUTPUTS = ("requests.csv", "timeline.csv", "summary.json", "latency_cdf.png", "kv_timeline.png")  # write_outputs
-
-
 def run(args) -> int:
     from cosim.serving import serve
-    from cosim.serving.output import write_outputs
+    from cosim.serving.output import OUTPUT_FILES, write_outputs
 
     if args.out:  # before the simulation: a file there failed only after the whole run
         from cosim.cli._paths import check_no_overwrite, check_output_dir
         check_output_dir(args.out, "--out")
-        check_no_overwrite(args.out, SERVE_OUTPUTS, "--out", args.force)
+        # every run writes all of OUTPUT_FILES: none is left stale by a later run
+        check_no_overwrite(args.out, OUTPUT_FILES, "--out", args.force)
     res = serve(args.model, args.hw, **options_from_args(args))
     print(res.format())
     if args.out:

@@ -263,35 +263,29 @@ def _scaled_provenance(cfg, base, used, fields, vec, V, rows, provenance) -> Non
     """Rows whose main-memory bandwidth is a vectorised override carry the provenance the level
     gives that variant spec — what simulate and the API write for it, e.g. the calibrated
     analytical model's "...; bandwidths x1.433 (datasheet 4.8 vs calibrated 3.35 TB/s)"
-    (hwmodels.gpu.scaled_to, through hwmodels.levels.level_support) — not the base spec's.
-    The calibration is read once per task; each distinct bandwidth then costs one
-    `scaled_to` on a parameter set without values (only its text is needed). The first
-    bandwidth's text is checked against level_support; should they ever differ, every
-    bandwidth goes through level_support (slow, never wrong)."""
+    (hwmodels.gpu.scaled_to, as params_for applies it) — not the base spec's. The calibration is
+    read once per task (_bandwidth_text); each distinct bandwidth then costs one `scaled_to` on a
+    parameter set without values. Other levels' provenance does not name the bandwidth."""
     level = cfg["level"]
     if level == "roofline" or not str(used).startswith(level):  # roofline, or a fallback: no scaling
         return
     name = f"memory.{base.main_memory.name}.bandwidth"
     j = next((j for j in vec if fields[j] == name), None)
-    if j is None:
+    text = _bandwidth_text(base, level) if j is not None else None
+    if text is None:
         return
-    from hwmodels.levels import level_support
-
-    def exact(b):
-        return level_support(variant_spec(base, {name: float(b)}), level).provenance
-
     rows = np.asarray(rows)
     uniq, inv = np.unique(V[rows, j], return_inverse=True)
-    text = _bandwidth_text(base, level)
-    if text is None or text(float(uniq[0])) != exact(uniq[0]):
-        text = exact
     provenance[rows] = np.array([text(float(b)) for b in uniq], dtype=object)[inv.ravel()]
 
 
 def _bandwidth_text(base, level):
     """bandwidth (B/s) -> the analytical level's provenance for `base` at that main-memory
-    bandwidth, the calibration read once (hwmodels.gpu.calibrated_params, what params_for
-    rescales); None for other levels (their provenance does not name the bandwidth)."""
+    bandwidth: params_for's (scaled_to of calibrated_params) on the variant spec, the calibration
+    read once. Exact because calibrated_params' text and reference bandwidth do not depend on the
+    spec's main-memory bandwidth (a transferred calibration names SMs, clock and TDP; its
+    bandwidth ratio moves values only, dropped here); tests/test_sweep_review13.py holds the
+    texts to simulate's for a native and a transferred calibration. None for other levels."""
     from dataclasses import replace
 
     from hwmodels import gpu

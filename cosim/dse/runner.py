@@ -19,7 +19,7 @@ from cosim.dse.executors import run_tasks
 from cosim.dse.output_guard import remove_stale
 from cosim.dse.spec import SweepSpec, apply_point
 from cosim.dse.store import ResultStore, key_prefix, row_keys, split_numeric
-from cosim.energy_scope import FULL as ENERGY_SCOPE_FULL, UNKNOWN as ENERGY_SCOPE_UNKNOWN
+from cosim.energy_scope import energy_scope_label
 
 __all__ = ["run_sweep", "plan", "make_tasks", "results_frame", "write_outputs"]
 
@@ -296,14 +296,28 @@ def _optuna_dist(optuna, d):
 
 
 @functools.lru_cache(maxsize=256)
-def _energy_scope(hw_name) -> str:
-    """The energy scope of a point's device (a system's device for a system name): its
-    HardwareSpec.energy_scope, "dynamic + static" where that is '' (cosim.energy_scope)."""
+def _device_energy_scope(hw_name) -> str:
+    """The HardwareSpec.energy_scope of a point's device (a system's device for a system name):
+    '' where it gives static power; the row's label is energy_scope_label's (_label_energy_scope)."""
     if not hw_name:
-        return ENERGY_SCOPE_FULL
+        return ""
     from cosim.simulate import _resolve
     hw = _resolve(hw_name)
-    return getattr(hw, "device", hw).energy_scope or ENERGY_SCOPE_FULL
+    return getattr(hw, "device", hw).energy_scope
+
+
+def _label_energy_scope(df) -> None:
+    """The energy_scope column, holding each row's device scope, as cosim.energy_scope.energy_scope_label
+    labels it from that scope and the row's energy (the rule plan and summary.json use): called once per
+    distinct (device scope, energy known) pair, as the label depends on nothing else."""
+    energy = df["energy_j"].astype(float).to_numpy()
+    known = ~np.isnan(energy)
+    dev = df["energy_scope"].astype(str).to_numpy()
+    for d in dict.fromkeys(dev):
+        same = dev == d
+        for sel in (same & known, same & ~known):
+            if sel.any():
+                df.loc[sel, "energy_scope"] = energy_scope_label(d, float(energy[np.flatnonzero(sel)[0]]))
 
 
 def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
@@ -347,10 +361,11 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
         # which tensors the accuracy metrics come from: never leave a reader guessing
         parts["accuracy_provenance"].append(_Const("checkpoint+synthetic" if acc.get("checkpoint") else
                                                    ("synthetic" if acc else "none"), _count(sel, n)))
-        # "dynamic only (no static power in <file>)" where the point's device gives none (never a silent 0 W)
+        # the device's scope ('' with static power, swept or overridden; else "dynamic only (no static power in
+        # <file>)": never a silent 0 W), labelled with the row's energy once the frame is built
         hw_cfg = r["config"].get("hw") or {}
         given = "energy.static_power" in r["fields"] or "energy.static_power" in (hw_cfg.get("overrides") or {})
-        parts["energy_scope"].append(_Const(ENERGY_SCOPE_FULL if given else _energy_scope(hw_cfg.get("name")),
+        parts["energy_scope"].append(_Const("" if given else _device_energy_scope(hw_cfg.get("name")),
                                             _count(sel, n)))
         for c, v in (("status", r["status"]), ("error", r.get("error"))):
             parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
@@ -364,9 +379,8 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     else:
         df = pd.DataFrame(columns=columns)
     df["fits_in_memory"] = df["fits_in_memory"].astype(float) > 0
-    unknown = df["energy_j"].astype(float).isna().to_numpy()
-    if unknown.any():  # no energy at all (a device without energy per FLOP, an error row): not "dynamic only"
-        df.loc[unknown, "energy_scope"] = ENERGY_SCOPE_UNKNOWN
+    # no energy at all (a device without energy per FLOP, an error row): "unknown", not "dynamic only"
+    _label_energy_scope(df)
     return _mark_front(spec, df)
 
 
@@ -539,7 +553,7 @@ def objective_notes(spec: SweepSpec, df) -> dict:
                                 "feasible_rows": int(np.sum(np.asarray(bad, dtype=bool) & feas)),
                                 "by_objective": {o: int(nan[o].sum()) for o in objs if len(ok) and nan[o].any()},
                                 "examples": [_row_text(spec, r) for _, r in ok[bad].head(3).iterrows()]},
-             "energy_scopes": {(str(k) or ENERGY_SCOPE_FULL): int(v)
+             "energy_scopes": {str(k): int(v)  # every row labelled by results_frame (_label_energy_scope)
                                for k, v in ok["energy_scope"].value_counts(sort=False).items()},
              "warnings": []}
     n = notes["nan_objectives"]

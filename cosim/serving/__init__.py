@@ -175,10 +175,12 @@ def token_budget(cfg, specs) -> int:
     """Tokens a step may prefill: max_batched_tokens when given; for the static scheduler
     max_num_seqs x the longest prompt (it prefills a whole batch in one step, as HF generate runs
     a padded batch: the batch is bounded by max_num_seqs and the KV, not by a step budget); else
-    ServeConfig.token_budget (512 chunked, 8192 otherwise)."""
-    if cfg.scheduler == "static" and cfg.max_batched_tokens is None:
+    512 chunked (Sarathi-Serve's), 8192 otherwise. The one rule: every replica takes its budget from here."""
+    if cfg.max_batched_tokens is not None:
+        return cfg.max_batched_tokens
+    if cfg.scheduler == "static":
         return cfg.max_num_seqs * max(r.prompt_len for r in specs)
-    return cfg.token_budget
+    return 512 if cfg.scheduler == "chunked" else 8192
 
 
 def _static_budget_text(cfg, specs) -> str:
@@ -192,10 +194,10 @@ _CAUSES = {"kv": "the KV cache (prompt + output reserved per request)",
 
 def _batch_limit_notes(cfg, replicas, budget) -> list:
     """Never silent: static batches cut below max_num_seqs while requests waited, per cause."""
-    batches = sum(getattr(r, "batches", 0) for r in replicas)
+    batches = sum(r.static_batches.batches for r in replicas)
     merged: dict = {}
     for rep in replicas:
-        for cause, (n, smallest) in getattr(rep, "batch_limits", {}).items():
+        for cause, (n, smallest) in rep.static_batches.limits.items():
             m = merged.get(cause, (0, smallest))
             merged[cause] = (m[0] + n, min(m[1], smallest))
     return [f"static batches: {n} of {batches} stopped below max_num_seqs ({cfg.max_num_seqs}) with requests waiting, "
@@ -304,11 +306,8 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model)
 
     def make(engine):
-        reps = [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
-                        cap.bytes_per_token, draft) for role, name in layout]
-        for rep in reps:
-            rep.max_batched_tokens = budget
-        return reps
+        return [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
+                        cap.bytes_per_token, budget, draft) for role, name in layout]
 
     eng = Engine(cfg, specs, make, host_bw, kv_bw, np.random.default_rng(cfg.seed + 1)).run()
     import pandas as pd
@@ -335,4 +334,5 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     notes += _batch_limit_notes(cfg, eng.replicas, budget)
     notes += _nan_figure_notes(cfg, summary, df)
     return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},
-                       tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced)
+                       tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced,
+                       priced_formats=dict(getattr(getattr(steps, "inner", steps), "formats", None) or {}))

@@ -275,14 +275,6 @@ class ServeConfig:
             out[f.name] = v
         return out
 
-    @property
-    def token_budget(self) -> int:
-        """The step budget known from the config alone; the static scheduler's default depends on the
-        requests (cosim.serving.token_budget, which the engine uses)."""
-        if self.max_batched_tokens is not None:
-            return self.max_batched_tokens
-        return 512 if self.scheduler == "chunked" else 8192
-
     @classmethod
     def from_dict(cls, d: dict, source: str = "serve") -> "ServeConfig":
         known = {f.name for f in fields(cls)}

@@ -11,7 +11,7 @@ import numpy as np
 import simpy
 
 from cosim.serving.kv_memory import PagedKV
-from cosim.serving.scheduler import Plan, get_policy
+from cosim.serving.scheduler import Plan, StaticBatchCounts, get_policy
 from cosim.serving.steptime import StepBatch, StepCost
 
 __all__ = ["Request", "Replica", "Engine"]
@@ -43,12 +43,15 @@ class Request:
 class Replica:
     """One device (or one system, through its StepCostModel) with its own queue and KV."""
 
-    def __init__(self, engine, name, role, steps, kv: PagedKV, cfg, bytes_per_token, draft=None):
+    def __init__(self, engine, name, role, steps, kv: PagedKV, cfg, bytes_per_token, max_batched_tokens: int,
+                 draft=None):
+        """max_batched_tokens: the step token budget (cosim.serving.token_budget: it depends on the
+        requests for the static scheduler, so the caller passes it)."""
         self.engine, self.name, self.role = engine, name, role
         self.policy = get_policy({"both": cfg.scheduler, "prefill": "prefill", "decode": "decode"}[role])
         self.steps, self.draft, self.kv, self.cfg = steps, draft, kv, cfg
         self.bytes_per_token = bytes_per_token
-        self.max_num_seqs, self.max_batched_tokens = cfg.max_num_seqs, cfg.token_budget
+        self.max_num_seqs, self.max_batched_tokens = cfg.max_num_seqs, max_batched_tokens
         self.spec = cfg.speculative
         self.tokens_per_decode = 1 + (self.spec.draft_len if self.spec else 0)
         self.waiting, self.swapped, self.running = deque(), deque(), []
@@ -56,6 +59,7 @@ class Replica:
         self._admits = count()
         self.energy_j = self.busy_s = 0.0
         self.n_steps = 0
+        self.static_batches = StaticBatchCounts()  # the static policy's batches and why some were cut short
 
     # ---- bookkeeping used by the policies -------------------------------------
     def reserve_tokens(self, r) -> int:

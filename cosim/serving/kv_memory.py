@@ -43,17 +43,18 @@ def window_note(model) -> list:
     return out
 
 
-def fit_rule(hw, memory_fraction: float | None = None) -> str:
+def fit_rule(hw, memory_fraction: float | None = None, footprint: str = "the footprint") -> str:
     """The memory rule a command applies, for its report. memory_fraction None: `plan`,
-    `generate` (and `roofline` / `simulate`): a footprint fits up to 100 % of the device's main
-    memory; else `serve`'s: the engine takes that fraction (vLLM's gpu_memory_utilization) for
-    weights, activations and KV. Either way the capacity is the device file's datasheet figure,
-    not a measured device total (docs/serving.md, "Memory capacity")."""
+    `generate` (and `roofline` / `simulate`): `footprint` (what fits: `plan` says "a layout's
+    per-device footprint") fits up to 100 % of the device's main memory; else `serve`'s: the
+    engine takes that fraction (vLLM's gpu_memory_utilization) for weights, activations and KV.
+    Either way the capacity is the device file's datasheet figure, not a measured device total
+    (docs/serving.md, "Memory capacity")."""
     m = hw.main_memory
     cap = (f"{hw.name}'s {m.name} capacity {m.capacity_bytes / 1e9:,.4g} GB ({m.capacity_bytes / 2**30:,.2f} GiB, the "
            f"device file's datasheet figure, not a measured device total)")
     if memory_fraction is None:
-        return (f"fits: the footprint (weights + KV + activations) may use up to 100 % of {cap}; "
+        return (f"fits: {footprint} (weights + KV + activations) may use up to 100 % of {cap}; "
                 f"`cosim serve` uses memory_fraction 0.9 of it by default")
     return (f"memory: the engine uses memory_fraction {memory_fraction:g} of {cap} for weights, activations and "
             f"KV, as vLLM's gpu_memory_utilization; `cosim plan` / `generate` count a footprint as fitting up to 100 %")

@@ -185,6 +185,8 @@ class ServeResult:
     wall_s: float = 0.0
     steps_priced: int = 0
     extra: dict = field(default_factory=dict)
+    # the number formats the device step model priced (DeviceStepCost.formats); {} for a given step_model
+    priced_formats: dict = field(default_factory=dict)
 
     def format(self) -> str:
         s, c = self.summary, self.config

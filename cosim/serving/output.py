@@ -9,7 +9,7 @@ import numpy as np
 
 from cosim import jsonio
 
-__all__ = ["write_outputs", "request_inputs", "requests_csv_frame", "latency_cdf_plot", "memory_timeline_plot", "throughput_latency_plot", "qps_sweep"]
+__all__ = ["OUTPUT_FILES", "write_outputs", "request_inputs", "requests_csv_frame", "latency_cdf_plot", "memory_timeline_plot", "throughput_latency_plot", "qps_sweep"]
 
 
 def _plt():
@@ -92,19 +92,18 @@ def throughput_latency_plot(frames: dict, path, metric: str = "tpot_p99_s") -> P
 _PER_REQUEST = ("prompt_len", "output_len")
 
 
-def request_inputs(config) -> dict:
+def request_inputs(config, priced_formats: dict | None = None) -> dict:
     """The run's options (ServeConfig.record(), summary.json's `config`) as one value per column for
     requests.csv: every field but those the request rows hold themselves (_PER_REQUEST); `weights` unset
-    (None) as the format the steps were priced in; a nested record (parallel, host, speculative, offload)
-    as compact JSON text; None as an empty field."""
+    (None) as the format the steps were priced in (`priced_formats`, ServeResult.priced_formats: the step
+    model's own; left empty where it gives none, a given step model); a nested record (parallel, host,
+    speculative, offload) as compact JSON text; None as an empty field."""
     out = {}
     for k, v in config.record().items():
         if k in _PER_REQUEST:
             continue
-        if k == "weights" and v is None:  # unset: the format the steps were priced in (build_trace's default)
-            from workloads.builder import declared_weights_note
-            from workloads.models import load_model
-            v = declared_weights_note(load_model(config.model), None)[0]
+        if k == "weights" and v is None:  # unset: the format the steps were priced in
+            v = (priced_formats or {}).get("weights")
         if isinstance(v, (dict, list, tuple)):
             v = jsonio.dumps(v, sort_keys=True, separators=(",", ":"))
         out[k] = v
@@ -115,24 +114,29 @@ def requests_csv_frame(res):
     """requests.csv: the per-request table, then the run's options as constant columns (request_inputs),
     so the tables of many runs concatenate into one (`pandas.concat` of `read_csv`s) and group by any option."""
     df = res.requests.copy()
-    for k, v in request_inputs(res.config).items():
+    for k, v in request_inputs(res.config, res.priced_formats).items():
         if k in df.columns:  # never silently shadow a per-request column
             raise ValueError(f"requests.csv: option {k!r} clashes with a per-request column")
         df[k] = [v] * len(df)
     return df
 
 
+# the files write_outputs writes, in its order (what `cosim serve` and `cosim run` guard and clean up)
+OUTPUT_FILES = ("requests.csv", "timeline.csv", "summary.json", "latency_cdf.png", "kv_timeline.png")
+
+
 def write_outputs(res, out_dir) -> list[Path]:
+    """Write OUTPUT_FILES into `out_dir`; returns their paths, in that order."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "requests.csv", out / "timeline.csv", out / "summary.json"]
-    requests_csv_frame(res).to_csv(paths[0], index=False)
-    res.timeline.to_csv(paths[1], index=False)
+    requests, timeline, summary, cdf, kv = paths = [out / n for n in OUTPUT_FILES]
+    requests_csv_frame(res).to_csv(requests, index=False)
+    res.timeline.to_csv(timeline, index=False)
     # `config`: what produced it (ServeConfig.record: model, hw, rate or trace, scheduler, formats, SLOs, ...)
-    paths[2].write_text(jsonio.dumps({"config": res.config.record(), "summary": res.summary, "notes": list(res.notes),
-                                      "kv_capacity": {k: {"blocks": v.blocks, "block_size": v.block_size,
-                                                          "bytes_per_token": v.bytes_per_token, "source": v.source}
-                                                      for k, v in res.capacity.items()}}, indent=2))
-    paths.append(latency_cdf_plot({res.config.scheduler: res}, out / "latency_cdf.png"))
-    paths.append(memory_timeline_plot(res, out / "kv_timeline.png"))
+    summary.write_text(jsonio.dumps({"config": res.config.record(), "summary": res.summary, "notes": list(res.notes),
+                                     "kv_capacity": {k: {"blocks": v.blocks, "block_size": v.block_size,
+                                                         "bytes_per_token": v.bytes_per_token, "source": v.source}
+                                                     for k, v in res.capacity.items()}}, indent=2))
+    latency_cdf_plot({res.config.scheduler: res}, cdf)
+    memory_timeline_plot(res, kv)
     return paths

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Plan", "Policy", "POLICIES", "get_policy"]
+__all__ = ["Plan", "Policy", "POLICIES", "StaticBatchCounts", "get_policy"]
 
 
 @dataclass
@@ -38,6 +38,21 @@ class Plan:
 
     def __bool__(self):
         return bool(self.prefill or self.decode)
+
+
+@dataclass
+class StaticBatchCounts:
+    """A replica's static batches (Static.plan): how many were prefilled, and per cause that cut one
+    below max_num_seqs while requests waited ("kv", "max_batched_tokens", "max_prefill_seqs"): (batches
+    so cut, the smallest of them). The run's note reads them (cosim.serving._batch_limit_notes)."""
+    batches: int = 0
+    limits: dict = field(default_factory=dict)
+
+    def add(self, size: int, cause: str) -> None:
+        self.batches += 1
+        if cause:
+            n, smallest = self.limits.get(cause, (0, size))
+            self.limits[cause] = (n + 1, min(smallest, size))
 
 
 class Policy(Protocol):
@@ -141,20 +156,15 @@ class Static:
     output KV fits are prefilled together in one step, then decoded until the last finishes. Its
     step budget (serving.token_budget) is max_num_seqs x the longest prompt unless
     max_batched_tokens is given; a batch cut below max_num_seqs while requests wait is counted
-    per cause in `rep.batch_limits` (the run's note says so)."""
+    per cause in `rep.static_batches` (the run's note says so)."""
     name = "static"
 
     def plan(self, rep) -> Plan | None:
         plan = Plan()
         if not rep.running:
             left = _admit_prompts(rep, rep.max_batched_tokens, False, plan)
-            cause = _batch_limit(rep, left, len(plan.prefill)) if plan.prefill else ""
-            if cause:
-                limits = rep.__dict__.setdefault("batch_limits", {})
-                n, smallest = limits.get(cause, (0, len(plan.prefill)))
-                limits[cause] = (n + 1, min(smallest, len(plan.prefill)))
             if plan.prefill:
-                rep.__dict__["batches"] = rep.__dict__.get("batches", 0) + 1
+                rep.static_batches.add(len(plan.prefill), _batch_limit(rep, left, len(plan.prefill)))
             return plan or None
         plan.decode = _reserve_decodes(rep, [r for r in rep.running if r.prefill_done], plan)
         return plan if plan or plan.swap_bytes else None

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -147,7 +147,6 @@ class DeviceStepCost:
     _cache: dict = field(default_factory=dict, repr=False)
     _ctx_ops: dict = field(default_factory=dict, repr=False)
     _btab: np.ndarray | None = field(default=None, repr=False)
-    _static: list = field(default_factory=lambda: [0.0, 0.0], repr=False)  # static J, s of the device ops priced
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -156,6 +155,10 @@ class DeviceStepCost:
             raise InputError(f"serve: bucket: got {self.bucket!r}; expected a relative step in [0, 1)")
         w = self.workload
         a, b = (w.trace("decode", 1, s) for s in _REF_KV)
+        self._ref_ops = a.ops  # the decode step static_power_w is read from
+        # the number formats the steps are priced in (build_trace's: unset weights resolved to the
+        # checkpoint's declared format, else bf16): what the run's outputs report (serving.output)
+        self.formats = dict(a.meta["formats"])
         # attention is context work even where a recipe caps the cache (SnapKV's budget)
         same = {op.name for op in a.ops if op in b.ops and op.kind not in ATTENTION_KINDS}
         self.context_names = frozenset(op.name for op in a.ops if op.name not in same)
@@ -173,39 +176,49 @@ class DeviceStepCost:
                 self._gpu_params = gpu.params_for(self.hw)
 
     # ---- pricing (the only place costs are asked for) ----------------------
+    def _estimate(self, ops):
+        """(costs, notes) of `ops` on this device (or system) at this level."""
+        if self.system is not None:  # collectives on the system's links, the rest on its device
+            return estimate_system_ops(ops, self.system, self.level, self.compute_fallback)
+        if self._gpu_params is not None:  # what estimate_ops does, without re-parsing the calibration
+            from hwmodels import gpu
+            return gpu.estimate_trace(ops, self.hw, self.compute_fallback, params=self._gpu_params)
+        return estimate_ops(ops, self.hw, self.level, self.compute_fallback)
+
     def _price(self, ops) -> StepCost:
         ops = list(ops)
         if not ops:
             return ZERO
-        if self.system is not None:  # collectives on the system's links, the rest on its device
-            costs, notes = estimate_system_ops(ops, self.system, self.level, self.compute_fallback)
-        elif self._gpu_params is not None:  # what estimate_ops does, without re-parsing the calibration
-            from hwmodels import gpu
-            costs, notes = gpu.estimate_trace(ops, self.hw, self.compute_fallback, params=self._gpu_params)
-        else:
-            costs, notes = estimate_ops(ops, self.hw, self.level, self.compute_fallback)
+        costs, notes = self._estimate(ops)
         if notes:
             self.notes = tuple(dict.fromkeys(self.notes + tuple(notes)))
         self.levels_used.update(dict.fromkeys(priced_level(c, self.level) for c in costs))
         lat = sum(c.latency_s * o.repeat for o, c in zip(ops, costs))
         energy = sum(c.energy_j * o.repeat for o, c in zip(ops, costs))
-        parts = parallel_timing.device_static_parts(ops, costs)  # the run's average, for stall_cost
-        self._static[0] += sum(e for e, _ in parts)
-        self._static[1] += sum(t for _, t in parts)
         if self.devices != 1 or self.copies != 1:  # the replica's energy (see replica_devices)
-            static = parallel_timing.device_static_power_w(ops, costs, self.hw)  # the rule simulate uses
-            energy = self.copies * energy + static * (self.devices - self.copies) * lat
+            energy = self.copies * energy + self.static_power_w * (self.devices - self.copies) * lat
         return StepCost(lat, energy, sum(c.details.get("kernels", 1) * o.repeat for o, c in zip(ops, costs)))
+
+    @cached_property
+    def static_power_w(self) -> float:
+        """One device's static power (W), one figure for the whole run: what the priced device ops of one
+        decode step (batch 1 at KV 1024, the reference trace __post_init__ builds) carry, by the rule
+        `simulate` uses (parallel_timing.device_static_power_w: their static J over their seconds), else
+        the device file's `energy.static_power`, 0 W where it gives none. Every device op of a level
+        carries the same power (the analytical level's calibrated `energy.static`, the cycle level's
+        file figure; the roofline reports no static term, so the file's), so one step tells it; read
+        on first use (a one-device run without stalls or host time never needs it)."""
+        costs, _ = self._estimate(self._ref_ops)  # not a step of the run: its notes and levels are not the run's
+        return parallel_timing.device_static_power_w(self._ref_ops, costs, self.hw)
 
     def stall_cost(self, seconds: float) -> StepCost:
         """A step stalled `seconds` on a transfer not hidden behind compute (a KV swap, an offloaded
         KV fetch over the host link): every device of the replica waits, powered, so the stall draws
-        the replica's static power: devices x the static power the priced device ops carry (else the
-        device file's; 0 W where the file gives none, every energy then dynamic only and labelled so)
-        x seconds, as a collective does (hwmodels.collectives.with_static_power). No link energy per
-        byte: a device file's interconnect entries give a bandwidth only."""
-        parts = [tuple(self._static)] if self._static[1] > 0 else []
-        return StepCost(seconds, parallel_timing.static_power_w(parts, self.hw) * self.devices * seconds)
+        the replica's static power: devices x static_power_w x seconds (0 W where the device file
+        gives none, every energy then dynamic only and labelled so), as a collective does
+        (hwmodels.collectives.with_static_power). No link energy per byte: a device file's
+        interconnect entries give a bandwidth only."""
+        return StepCost(seconds, self.static_power_w * self.devices * seconds)
 
     def _cached(self, key, make):
         hit = self._cache.get(key)
