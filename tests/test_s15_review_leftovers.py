@@ -1,0 +1,33 @@
+"""Session 15 review leftovers (helper s15-reports): one source of truth for each rule, tests that fail on the
+code before the fix."""
+import json
+
+import numpy as np
+import pytest
+
+
+# -- real_accuracy_recheck: a skipped row shows in the headline count; its log read by jsonio.finished_rows -------
+def test_recheck_headline_counts_every_skipped_row(tmp_path, monkeypatch):
+    from tests.script_loader import load_script
+    R = load_script("benchmarks/real_accuracy_recheck.py", "real_accuracy_recheck_s15")
+    T = R.T
+    configs = [("g", "a", {}), ("g", "b", {}), ("g", "c", {}), ("g", "d", {})]
+    figs = {"perplexity": 31.5, "kl": 0.1, "top1_agreement": 0.8, "hidden_sqnr_db": 12.0,
+            "embedding_cosine": float("nan")}
+    log = [{"label": "a", "status": "ok", "tokens_window": 64, **figs},
+           {"label": "b", "status": "ok", "tokens_window": 64, **figs},
+           {"label": "c", "status": "error", "tokens_window": 64, **figs}]  # d: never measured
+    (tmp_path / "real_accuracy.jsonl").write_text("\n".join(json.dumps(r) for r in log) + "\n{\"label\": \"cut")
+    monkeypatch.setattr(T, "OUT", tmp_path)
+    monkeypatch.setattr(T, "CONFIGS", configs)
+    monkeypatch.setattr(T, "run_row", lambda label, opts, tokens: dict(figs))
+    monkeypatch.setattr(R, "_commit", lambda: "abc1234")
+    assert R.main(["--skip", "b"]) == 0
+    head = (tmp_path / "real_accuracy_recheck.md").read_text().splitlines()[0]
+    # the old headline said "1 of 1 identical": three of the four rows were left out of it
+    assert "1 of the 4 rows of real_accuracy_table.py's CONFIGS re-run, 1 of those 1 identical" in head
+    assert ("3 skipped, not checked (--skip: b; stored status 'error', not 'ok': c; not in real_accuracy.jsonl: d)"
+            in head)
+    doc = json.loads((tmp_path / "real_accuracy_recheck.json").read_text())
+    assert [r["label"] for r in doc["skipped"]] == ["b", "c", "d"]
+    assert "| g | d | skipped: not in real_accuracy.jsonl | | | |" in (tmp_path / "real_accuracy_recheck.md").read_text()
