@@ -27,7 +27,7 @@ import numpy as np
 from cosim.functional.metrics import log_softmax, sqnr_db
 
 __all__ = ["evaluate_accuracy", "AccuracyResult", "LayerAccuracy", "default_text_path", "load_text_tokens",
-           "perturb_embedding", "ulp_moves", "PERTURBATION"]
+           "perturb_embedding", "ulp_moves", "PERTURBATION", "next_token_scores", "perplexity"]
 
 # --spread: the compressed model's embedding table times (1 + NOISE_REL * N(0,1)), float32: about half
 # its entries move, almost all by one float32 ulp; a stand-in for any last-bit difference upstream
@@ -266,8 +266,8 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
         out = model.forward(ids, P, collect_hidden=True)
     target = ids[out.positions + 1]
     lp_ref, lp = log_softmax(base.logits, axis=1), log_softmax(out.logits, axis=1)
-    score = _scores(lp_ref, lp, target)
-    ppl_ref = math.exp(float(-lp_ref[np.arange(target.size), target].mean()))
+    score = next_token_scores(lp_ref, lp, target)
+    ppl_ref = perplexity(lp_ref, target)
     spread_d = _spread(ck, num, model, ids, P, lp_ref, lp, target, spread) if spread else None
     layers = [LayerAccuracy(i, w, sqnr_db(hr, hq)) for i, (w, hr, hq) in
               enumerate(zip(out.weight_sqnr_db, base.hidden, out.hidden))] if per_layer else []
@@ -305,14 +305,14 @@ def _spread(ck, num, model, ids, P, lp_ref, lp, target, n: int) -> dict:
     if model is None:
         from cosim.functional.lm import DecoderLM
         model = DecoderLM(ck, num, weight_sqnr=False)
-    runs = [_scores(lp_ref, lp, target)]
+    runs = [next_token_scores(lp_ref, lp, target)]
     clean = model.embed
     moved = np.zeros(3)
     try:
         for seed in range(1, n + 1):
             model.embed = perturb_embedding(clean, seed)
             moved += ulp_moves(clean, model.embed)
-            runs.append(_scores(lp_ref, log_softmax(model.forward(ids, P).logits, axis=1), target))
+            runs.append(next_token_scores(lp_ref, log_softmax(model.forward(ids, P).logits, axis=1), target))
     finally:
         model.embed = clean
     m = moved / n
@@ -337,9 +337,16 @@ def ulp_moves(clean: np.ndarray, perturbed: np.ndarray) -> np.ndarray:
     return np.array([np.mean(d > 0), np.mean(d == 1), np.mean(d >= 2)]) if d.size else np.zeros(3)
 
 
-def _scores(lp_ref: np.ndarray, lp: np.ndarray, target: np.ndarray) -> dict:
-    idx = np.arange(target.size)
-    return {"perplexity": math.exp(float(-lp[idx, target].mean())),
+def perplexity(lp: np.ndarray, target: np.ndarray) -> float:
+    """exp of the mean negative log-probability (`lp`: log-softmax rows) of the target tokens."""
+    return math.exp(float(-lp[np.arange(target.size), target].mean()))
+
+
+def next_token_scores(lp_ref: np.ndarray, lp: np.ndarray, target: np.ndarray) -> dict:
+    """Perplexity of `lp` on the targets, mean KL(p_ref || p) per prediction (nats, clipped at 0: round-off) and
+    top-1 agreement with the reference, from log-softmax rows: every accuracy figure of a decoder run (also
+    benchmarks/acts_noise_spread.py's)."""
+    return {"perplexity": perplexity(lp, target),
             "kl": max(float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1))), 0.0),
             "top1": float(np.mean(lp.argmax(1) == lp_ref.argmax(1)))}
 

