@@ -74,3 +74,35 @@ def test_accuracy_out_refusals_leave_no_folder(tmp_path, capsys):
     (tmp_path / "d.json").mkdir()
     assert main(["accuracy", "--tokens", "16", "--out", str(tmp_path / "d.json")]) == 2
     assert "exists and is not a regular file; expected a file path" in capsys.readouterr().err
+
+
+# -- one tile-fit rule (hwmodels.accel.tile_buffer_need) for the cycle level, its variants and the pipeline ----------
+def test_tile_buffer_need_by_hand_and_the_three_checkers_share_it():
+    import cosim
+    from hwmodels.accel import PSUM_BYTES, tile_buffer_need
+    from hwmodels.accelerators import config_for
+    from hwmodels.cycle_variants import evaluate_variants
+    from hwmodels.pipeline import PipelineConfig, check_fits
+    from hwmodels.spec import HardwareError
+    # 8x8 array, 1-byte operands, fp32 outputs, double buffered: 8x1x2, 8x8x1x2, 8x4x2
+    assert tile_buffer_need(8, 8, {"ifmap": 1, "filter": 1, "ofmap": 4}) == {"ifmap": 16, "filter": 128, "ofmap": 64}
+    assert tile_buffer_need(8, 8, {"ifmap": 1, "filter": 1, "ofmap": 4}, halves=1)["filter"] == 64
+    # the cycle level (per point and per variant) and the pipeline refuse the same filter buffer at the same size:
+    # mx_systolic_128's widest PE format is bf16 (2 B), so a 128x128 tile double buffered needs 65,536 B
+    cfg = config_for(cosim.load_hw("mx_systolic_128"))
+    assert cfg.widest_elem_bytes == 2 and cfg.tile_elem_bytes()["ofmap"] == PSUM_BYTES == 4
+    need = tile_buffer_need(128, 128, cfg.tile_elem_bytes())["filter"]
+    assert need == 65536
+    import re
+    msg = re.escape("got 65535 B; expected at least 65536 B (one 128x128 tile, double buffered)")
+    with pytest.raises(HardwareError, match=msg):
+        config_for(cosim.load_hw("mx_systolic_128", overrides={"accelerator.sram.filter": 65535}))
+    with pytest.raises(HardwareError, match="variant 1: accelerator.sram.filter: " + msg):
+        evaluate_variants([], cosim.load_hw("mx_systolic_128"),
+                          {"accelerator.sram.filter": np.array([65536.0, 65535.0])})
+    pipe = PipelineConfig(128, 128, "ws", sram_bytes={"ifmap": 1e9, "filter": 65535, "ofmap": 1e9},
+                          elem_bytes=cfg.tile_elem_bytes())
+    with pytest.raises(HardwareError, match=r"--sram \(filter\): " + msg):
+        check_fits(pipe, "--sram")
+    check_fits(PipelineConfig(128, 128, "ws", sram_bytes={"ifmap": 1e9, "filter": 65536, "ofmap": 1e9},
+                              elem_bytes=cfg.tile_elem_bytes()), "--sram")
