@@ -106,3 +106,20 @@ def test_tile_buffer_need_by_hand_and_the_three_checkers_share_it():
         check_fits(pipe, "--sram")
     check_fits(PipelineConfig(128, 128, "ws", sram_bytes={"ifmap": 1e9, "filter": 65536, "ofmap": 1e9},
                               elem_bytes=cfg.tile_elem_bytes()), "--sram")
+
+
+# -- cosim calibrate: microbench.run's own PyTorch/CUDA check is the only one, asked before anything is written ------
+def test_calibrate_without_a_gpu_is_refused_by_microbench_before_any_write(tmp_path, capsys, monkeypatch):
+    import sys
+    import types
+
+    import cosim.cli.calibrate as C
+    from cosim.cli import main
+    fake = types.ModuleType("torch")
+    fake.cuda = types.SimpleNamespace(is_available=lambda: False)
+    monkeypatch.setitem(sys.modules, "torch", fake)  # PyTorch present, no CUDA GPU
+    assert main(["calibrate", "--hw", "h100_sxm", "--out-dir", str(tmp_path / "cal"), "--run-name", "t1"]) == 2
+    cap = capsys.readouterr()
+    assert "needs a CUDA GPU (torch.cuda.is_available() is False)" in cap.err
+    assert "measur" not in cap.out and not (tmp_path / "cal").exists()
+    assert not hasattr(C, "_check_torch_gpu")  # the CLI's copy of the check is gone
