@@ -123,3 +123,45 @@ def test_calibrate_without_a_gpu_is_refused_by_microbench_before_any_write(tmp_p
     assert "needs a CUDA GPU (torch.cuda.is_available() is False)" in cap.err
     assert "measur" not in cap.out and not (tmp_path / "cal").exists()
     assert not hasattr(C, "_check_torch_gpu")  # the CLI's copy of the check is gone
+
+
+# -- one scale-from-amax rule (cosim.functional.quantize.scale_of_amax): zero and underflowing amax ------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_F32_TINY = float(np.float32(2.0 ** -149))
+_tiny_amax = st.one_of(st.just(0.0), st.just(_F32_TINY), st.just(5e-324),  # float64's smallest subnormal
+                       st.floats(min_value=5e-324, max_value=2.0 ** -120, allow_subnormal=True))
+_scaled_fmts = st.sampled_from(["fp8_e4m3", "fp8_e5m2", "fp6_e2m3", "fp4_e2m1"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(amax=_tiny_amax, fmt=_scaled_fmts)
+def test_every_per_tensor_scale_is_the_one_rule_at_zero_and_subnormal_amax(amax, fmt):
+    from cosim.functional.quantize import scale_of_amax, tensor_scale
+    from cosim.functional.scaled import amax_scale
+    from workloads.formats import get_format
+    s = float(scale_of_amax(amax, get_format(fmt).max_normal))
+    assert np.isfinite(s) and s > 0 and float(np.float32(s)) == s  # a positive float32, never 0 (x/0 = NaN)
+    if amax == 0:
+        assert s == 1.0
+    else:
+        want = float(np.float32(amax / get_format(fmt).max_normal))
+        assert s == (want if want > 0 else _F32_TINY)
+    # the scaled casts' scale (amax_scale) and NVFP4's / intN's tensor scale both come from it
+    x = np.array([amax, -amax / 2], np.float64)
+    assert amax_scale(x, fmt, "tensor").dtype == np.float32
+    assert float(amax_scale(x, fmt, "tensor")[0]) == s
+    assert float(tensor_scale(amax, "int8")) == float(scale_of_amax(amax, 127.0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(amax=_tiny_amax.filter(lambda a: a == 0 or a >= _F32_TINY), fmt=_scaled_fmts)
+def test_a_scaled_cast_of_a_tiny_tensor_is_finite(amax, fmt):
+    # amax 2^-149 (the smallest float32) / 448 underflowed to a 0 scale in the scaled casts' own copy of the
+    # rule, and x / 0 made every value NaN; the quantizer's rule floors it at 2^-149
+    from cosim.functional.scaled import scaled_quantize
+    x = np.array([amax, -amax, 0.0], np.float32)
+    y, info = scaled_quantize(x, fmt, "tensor")
+    assert np.isfinite(y).all() and np.isfinite(info.scales).all() and (info.scales > 0).all()
+    assert np.all(np.abs(y) <= np.abs(x).max() * (1 + 2.0 ** -3) + 1e-45)
