@@ -165,3 +165,26 @@ def test_a_scaled_cast_of_a_tiny_tensor_is_finite(amax, fmt):
     y, info = scaled_quantize(x, fmt, "tensor")
     assert np.isfinite(y).all() and np.isfinite(info.scales).all() and (info.scales > 0).all()
     assert np.all(np.abs(y) <= np.abs(x).max() * (1 + 2.0 ** -3) + 1e-45)
+
+
+# -- TensorSpec: bits per element and bytes from one dispatch (_stored_unit) -----------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(lead=st.integers(1, 8), rows=st.integers(1, 700), cols=st.integers(1, 700),
+       fmt=st.sampled_from(["int4_g128", "mxfp4", "nvfp4", "fp8_e4m3_b128x128", "mx6", "bf16", "int3_g64_zp"]),
+       density=st.sampled_from([1.0, 0.5, 0.3, 0.01]), role=st.sampled_from(["weight", "activation"]))
+def test_tensor_bytes_are_its_bits_per_element_times_elements(lead, rows, cols, fmt, density, role):
+    from workloads.formats import get_format
+    from workloads.ops import TensorSpec
+    t = TensorSpec("w", (lead, rows, cols), fmt, role, density)
+    scale_bytes = t.tensor_scales * get_format(fmt).tensor_scale_bits / 8
+    assert t.stored_bytes == pytest.approx(t.numel * t.bits_per_element / 8 + scale_bytes, rel=1e-12)
+    assert t.nbytes == pytest.approx(t.stored_bytes * density, rel=1e-12)
+    if t._short_block_axis() is None:  # the amortised figure: the format's own
+        assert t.bits_per_element == get_format(fmt).bits_per_element
+
+
+def test_short_row_bits_by_hand():
+    from workloads.ops import TensorSpec
+    # SmolLM2's 576 = 4.5 x 128: int4_g128 stores 5 groups of fp16 scales per row: (576 x 4 + 5 x 16) / 576
+    t = TensorSpec("w", (576, 1536), "int4_g128", "weight")
+    assert t.bits_per_element == pytest.approx((576 * 4 + 5 * 16) / 576) and t.stored_bytes == 1536 * (576 * 4 + 80) / 8
