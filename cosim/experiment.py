@@ -586,13 +586,21 @@ def _experiment_performance(exp: ExperimentConfig):
     from hwmodels.spec import UnsupportedFormatError
     try:
         return _performance(exp)
-    except UnsupportedFormatError as e:
-        from workloads.io import bundled_root
-        msg = (str(e).replace("--compute-fallback / compute_fallback=True", "`compute_fallback: true` in the file")
-               .replace(str(bundled_root().resolve()) + "/", "cosim/configs/"))  # no install path
+    except UnsupportedFormatError as e:  # its pieces, said in the file's terms (no install path, the YAML option)
+        msg = e.message(option="`compute_fallback: true` in the file", source=_shown_source(e.source))
         raise UnsupportedFormatError(
-            f"{exp.source}: acts: {exp.acts}, weights: {exp.weights}: an op computes in the wider of the two, which "
+            exp.source, f"acts: {exp.acts}, weights: {exp.weights}: an op computes in the wider of the two, which "
             f"the hardware cannot: {msg}") from None
+
+
+def _shown_source(source: str) -> str:
+    """A hardware file's path as an experiment's error shows it: a bundled file as cosim/configs/..., never the
+    install path; anything else as given."""
+    from workloads.io import bundled_root
+    try:
+        return (Path("cosim/configs") / Path(source).relative_to(bundled_root().resolve())).as_posix()
+    except ValueError:
+        return source
 
 
 def _performance(exp: ExperimentConfig):

@@ -84,9 +84,8 @@ def _compute_format(op: Op, cfg: AcceleratorConfig, hw: HardwareSpec, compute_fa
     if not compute_fallback:
         sec = "accelerator" if "accelerator" in hw.sections else "fpga"
         raise UnsupportedFormatError(
-            f"{hw.source or hw.name}: {sec}.pe.formats: op {op.name!r} computes in {fmt!r}; the PE "
-            f"supports {list(cfg.pe.formats)} (add the format, or allow the explicit fallback: "
-            f"--compute-fallback / compute_fallback=True)")
+            hw.source or hw.name, f"{sec}.pe.formats: op {op.name!r} computes in {fmt!r}; the PE supports "
+            f"{list(cfg.pe.formats)}", " (add the format, or allow the explicit fallback: {option})")
     want = get_format(fmt).element_bits
     wider = sorted((get_format(f).element_bits, f) for f in cfg.pe.formats
                    if get_format(f).element_bits >= want)

@@ -213,8 +213,8 @@ def _aie(hw, sec, fmts, lat, node, src) -> AcceleratorConfig:
     macs = {get_format(k).name: float(v) for k, v in (aie.get("macs_per_tile") or {}).items()}
     for f in fmts:
         if get_format(f).name not in macs:
-            raise UnsupportedFormatError(f"{src}: fpga.pe.formats: got {f!r}; the AI Engine tiles list MACs "
-                                         f"only for {sorted(macs)} (fpga.aie.macs_per_tile)")
+            raise UnsupportedFormatError(src, f"fpga.pe.formats: got {f!r}; the AI Engine tiles list MACs only for "
+                                              f"{sorted(macs)} (fpga.aie.macs_per_tile)")
     native = max(macs.values())
     # a tile's vector MACs as an 8 x (native / 8) output-stationary block, folds pipelined
     rows = 8

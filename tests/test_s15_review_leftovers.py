@@ -188,3 +188,29 @@ def test_short_row_bits_by_hand():
     # SmolLM2's 576 = 4.5 x 128: int4_g128 stores 5 groups of fp16 scales per row: (576 x 4 + 5 x 16) / 576
     t = TensorSpec("w", (576, 1536), "int4_g128", "weight")
     assert t.bits_per_element == pytest.approx((576 * 4 + 5 * 16) / 576) and t.stored_bytes == 1536 * (576 * 4 + 80) / 8
+
+
+# -- UnsupportedFormatError carries its pieces: an experiment says it in the file's terms without rewriting text -----
+def test_unsupported_format_error_is_structured_and_picklable():
+    import pickle
+
+    import cosim
+    from hwmodels.spec import FALLBACK_OPTION, UnsupportedFormatError
+    hw = cosim.load_hw("h100_sxm")
+    with pytest.raises(UnsupportedFormatError) as info:
+        hw.peak("mxfp4")
+    e = info.value
+    assert e.source == hw.source and "has no compute peak for format 'mxfp4'" in e.detail
+    assert str(e) == e.message() and f"allow the explicit fallback ({FALLBACK_OPTION}) to run it" in str(e)
+    assert e.message(option="OPT", source="hw.yaml") == f"hw.yaml: {e.detail}; pass a format it has, or allow the " \
+                                                        f"explicit fallback (OPT) to run it in a wider one"
+    back = pickle.loads(pickle.dumps(e))  # sweeps raise it in worker processes
+    assert str(back) == str(e) and back.detail == e.detail
+
+
+def test_experiment_names_the_files_option_and_a_bundled_path(tmp_path, capsys):
+    from cosim.experiment import _shown_source
+    from workloads.io import bundled_root
+    assert _shown_source(str(bundled_root().resolve() / "hw" / "mx_systolic_128.yaml")) == \
+        "cosim/configs/hw/mx_systolic_128.yaml"
+    assert _shown_source(str(tmp_path / "mine.yaml")) == str(tmp_path / "mine.yaml")
