@@ -76,6 +76,10 @@ class AccuracyResult:
     # --spread N: min/max of perplexity, KL and top-1 over the run and N reruns under ~1-ulp input noise
     # (perturb_embedding); None when not asked
     spread: dict | None = None
+    # the notes (also in `notes`) saying the recipe did nothing at this run's length (its residual window or
+    # budget covered every token, _residual_window_notes): the figures beside them are the baseline's (or the
+    # other formats'); a report shows them next to the perplexity
+    did_not_act: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -88,12 +92,13 @@ def default_text_path() -> Path:
     return bundled_dir("text") / DEFAULT_TEXT
 
 
-def _residual_window_notes(recipe, window: int, prefill: int | None = None) -> list:
+def _residual_window_notes(recipe, window: int, prefill: int | None = None, tokens_option: str = "--tokens") -> list:
     """A KV recipe whose budget or full-precision window covers every token a scored step reads did nothing
     in this run: the figures are the baseline's up to round-off. Said for every KV method that can be idle
     (KIVI's residual window, GEAR's streaming buffer, SnapKV's capacity, H2O's budget, StreamingLLM's sinks +
     window, RocketKV's token budget); never silent. The largest cache a scored step reads holds window - 1
-    tokens (the last token is only a target); `prefill` defaults to half the window, as evaluate_accuracy's."""
+    tokens (the last token is only a target); `prefill` defaults to half the window, as evaluate_accuracy's.
+    `tokens_option`: where the caller sets the run's token count, named in the advice to run more."""
     if not recipe:
         return []
     from workloads.compression import load_recipe
@@ -107,7 +112,7 @@ def _residual_window_notes(recipe, window: int, prefill: int | None = None) -> l
         if isinstance(res, int) and window <= res:
             out.append(f"recipe {part.name}: its full-precision residual window (residual_length {res}) holds all "
                        f"{window} tokens of this run, so no KV entry was quantized and the figures are the "
-                       f"baseline's up to round-off; run more than {res} tokens (--tokens) to measure it")
+                       f"baseline's up to round-off; run more than {res} tokens ({tokens_option}) to measure it")
             continue
         cover = None
         if m == "gear" and p["streaming_gap"] > ctx:
@@ -127,7 +132,7 @@ def _residual_window_notes(recipe, window: int, prefill: int | None = None) -> l
         if cover:
             out.append(f"recipe {part.name} did not act at this length ({cover}): every token was kept as "
                        f"computed, so the figures are the baseline's up to round-off (or the KV format's alone); "
-                       f"run more tokens (--tokens) to measure it")
+                       f"run more tokens ({tokens_option}) to measure it")
     return out
 
 
@@ -221,10 +226,12 @@ def check_weights_against_recipe(weights: str, recipe) -> None:
 def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
                       prefill: int | None = None, weights: str = "fp32", acts: str = "fp32", kv: str = "fp32",
                       recipe: str | None = None, exact: bool = False, quantize_head: bool = False,
-                      kv_policy=None, per_layer: bool = True, spread: int = 0) -> AccuracyResult:
+                      kv_policy=None, per_layer: bool = True, spread: int = 0,
+                      tokens_option: str = "--tokens") -> AccuracyResult:
     """Run the baseline and the compressed model on the same tokens and compare.
     `per_layer=False` (decoders): `layers` is left empty and the per-layer weight SQNR is
-    not computed (`cosim run` reports none); every other field is the same.
+    not computed (`cosim run` reports none); every other field is the same. `tokens_option`: where
+    the caller sets `tokens` (a did-not-act note advises raising it there; `cosim run`: the file's field).
     `spread` = N > 0 (decoders): the compressed model is run N more times with ~1-ulp noise
     on its embedding table (PERTURBATION) and `spread` holds min/max of perplexity, KL and
     top-1 over all N + 1 runs: quantized activations amplify last-bit differences, so a
@@ -280,7 +287,8 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     if not num.quantize_head:
         notes.append("embeddings and LM head kept at baseline precision (as weight-quantization recipes do; "
                      "--quantize-head or a recipe's include_lm_head quantizes them)")
-    notes += _residual_window_notes(recipe, int(ids.size), P)
+    idle = _residual_window_notes(recipe, int(ids.size), P, tokens_option)
+    notes += idle
     tied = ck.config.tied_embeddings  # one stored tensor serves the embeddings and the head
     scope = ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
              "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else
@@ -296,7 +304,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
                           mass_kept=out.mass_kept, tokens_read=out.tokens_read,
                           hidden_sqnr_db=final_hidden, layers=layers,
                           notes=notes, elapsed_s=time.perf_counter() - t0, quantized_tensors=scope,
-                          spread=spread_d)
+                          spread=spread_d, did_not_act=idle)
 
 
 def _spread(ck, num, model, ids, P, lp_ref, lp, target, n: int) -> dict:

