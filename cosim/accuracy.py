@@ -289,10 +289,6 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
                      "--quantize-head or a recipe's include_lm_head quantizes them)")
     idle = _residual_window_notes(recipe, int(ids.size), P, tokens_option)
     notes += idle
-    tied = ck.config.tied_embeddings  # one stored tensor serves the embeddings and the head
-    scope = ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
-             "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else
-             "linear layers (embedding table and LM head kept at baseline precision)")
     from cosim.functional.lm.numerics import token_coupled
     if not spread and token_coupled(num.acts):
         notes.append(f"activations {num.acts} are block- or dynamically scaled on the GEMM (and attention) operands: "
@@ -303,8 +299,16 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
                           kl=score["kl"], top1_agreement=score["top1"],
                           mass_kept=out.mass_kept, tokens_read=out.tokens_read,
                           hidden_sqnr_db=final_hidden, layers=layers,
-                          notes=notes, elapsed_s=time.perf_counter() - t0, quantized_tensors=scope,
-                          spread=spread_d, did_not_act=idle)
+                          notes=notes, elapsed_s=time.perf_counter() - t0,
+                          quantized_tensors=_quantized_scope(num, ck), spread=spread_d, did_not_act=idle)
+
+
+def _quantized_scope(num, ck) -> str:
+    """Which weights a decoder run quantized (AccuracyResult.quantized_tensors)."""
+    tied = ck.config.tied_embeddings  # one stored tensor serves the embeddings and the head
+    return ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
+            "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else
+            "linear layers (embedding table and LM head kept at baseline precision)")
 
 
 def _spread(ck, num, model, ids, P, lp_ref, lp, target, n: int) -> dict:
