@@ -41,7 +41,8 @@ from cosim.accuracy import NOISE_REL as NOISE  # noqa: E402  relative standard d
 
 
 def run(label, weights, acts, seed, tokens):
-    from cosim.accuracy import _baseline_run, _checkpoint, load_text_tokens, perturb_embedding
+    from cosim.accuracy import (_baseline_run, _checkpoint, load_text_tokens, next_token_scores, perplexity,
+                                perturb_embedding)
     from cosim.functional.lm import DecoderLM, Numerics
     from cosim.functional.metrics import log_softmax
     t0 = time.perf_counter()
@@ -59,12 +60,10 @@ def run(label, weights, acts, seed, tokens):
     out = m.forward(ids, P)
     lr, lp = log_softmax(base.logits, axis=1), log_softmax(out.logits, axis=1)
     tgt = ids[out.positions + 1]
-    i = np.arange(tgt.size)
+    sc = next_token_scores(lr, lp, tgt)  # what cosim accuracy reports, the same function
     return {"label": label, "weights": weights, "acts": acts, "seed": seed, "tokens_window": tokens,
-            "embed_entries_moved": moved, "baseline_perplexity": math.exp(float(-lr[i, tgt].mean())),
-            "perplexity": math.exp(float(-lp[i, tgt].mean())),
-            "kl": max(float(np.mean(np.sum(np.exp(lr) * (lr - lp), axis=1))), 0.0),
-            "top1_agreement": float(np.mean(lp.argmax(1) == lr.argmax(1))),
+            "embed_entries_moved": moved, "baseline_perplexity": perplexity(lr, tgt),
+            "perplexity": sc["perplexity"], "kl": sc["kl"], "top1_agreement": sc["top1"],
             "elapsed_s": time.perf_counter() - t0}
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from cosim.functional.metrics import log_softmax, sqnr_db
 
 __all__ = ["evaluate_accuracy", "AccuracyResult", "LayerAccuracy", "default_text_path", "load_text_tokens",
-           "perturb_embedding", "ulp_moves", "PERTURBATION"]
+           "perturb_embedding", "ulp_moves", "PERTURBATION", "next_token_scores", "perplexity"]
 
 # --spread: the compressed model's embedding table times (1 + NOISE_REL * N(0,1)), float32: about half
 # its entries move, almost all by one float32 ulp; a stand-in for any last-bit difference upstream
@@ -76,6 +76,10 @@ class AccuracyResult:
     # --spread N: min/max of perplexity, KL and top-1 over the run and N reruns under ~1-ulp input noise
     # (perturb_embedding); None when not asked
     spread: dict | None = None
+    # the notes (also in `notes`) saying the recipe did nothing at this run's length (its residual window or
+    # budget covered every token, _residual_window_notes): the figures beside them are the baseline's (or the
+    # other formats'); a report shows them next to the perplexity
+    did_not_act: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -88,12 +92,13 @@ def default_text_path() -> Path:
     return bundled_dir("text") / DEFAULT_TEXT
 
 
-def _residual_window_notes(recipe, window: int, prefill: int | None = None) -> list:
+def _residual_window_notes(recipe, window: int, prefill: int | None = None, tokens_option: str = "--tokens") -> list:
     """A KV recipe whose budget or full-precision window covers every token a scored step reads did nothing
     in this run: the figures are the baseline's up to round-off. Said for every KV method that can be idle
     (KIVI's residual window, GEAR's streaming buffer, SnapKV's capacity, H2O's budget, StreamingLLM's sinks +
     window, RocketKV's token budget); never silent. The largest cache a scored step reads holds window - 1
-    tokens (the last token is only a target); `prefill` defaults to half the window, as evaluate_accuracy's."""
+    tokens (the last token is only a target); `prefill` defaults to half the window, as evaluate_accuracy's.
+    `tokens_option`: where the caller sets the run's token count, named in the advice to run more."""
     if not recipe:
         return []
     from workloads.compression import load_recipe
@@ -107,7 +112,7 @@ def _residual_window_notes(recipe, window: int, prefill: int | None = None) -> l
         if isinstance(res, int) and window <= res:
             out.append(f"recipe {part.name}: its full-precision residual window (residual_length {res}) holds all "
                        f"{window} tokens of this run, so no KV entry was quantized and the figures are the "
-                       f"baseline's up to round-off; run more than {res} tokens (--tokens) to measure it")
+                       f"baseline's up to round-off; run more than {res} tokens ({tokens_option}) to measure it")
             continue
         cover = None
         if m == "gear" and p["streaming_gap"] > ctx:
@@ -127,7 +132,7 @@ def _residual_window_notes(recipe, window: int, prefill: int | None = None) -> l
         if cover:
             out.append(f"recipe {part.name} did not act at this length ({cover}): every token was kept as "
                        f"computed, so the figures are the baseline's up to round-off (or the KV format's alone); "
-                       f"run more tokens (--tokens) to measure it")
+                       f"run more tokens ({tokens_option}) to measure it")
     return out
 
 
@@ -221,10 +226,12 @@ def check_weights_against_recipe(weights: str, recipe) -> None:
 def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None = None, tokens: int = 512,
                       prefill: int | None = None, weights: str = "fp32", acts: str = "fp32", kv: str = "fp32",
                       recipe: str | None = None, exact: bool = False, quantize_head: bool = False,
-                      kv_policy=None, per_layer: bool = True, spread: int = 0) -> AccuracyResult:
+                      kv_policy=None, per_layer: bool = True, spread: int = 0,
+                      tokens_option: str = "--tokens") -> AccuracyResult:
     """Run the baseline and the compressed model on the same tokens and compare.
     `per_layer=False` (decoders): `layers` is left empty and the per-layer weight SQNR is
-    not computed (`cosim run` reports none); every other field is the same.
+    not computed (`cosim run` reports none); every other field is the same. `tokens_option`: where
+    the caller sets `tokens` (a did-not-act note advises raising it there; `cosim run`: the file's field).
     `spread` = N > 0 (decoders): the compressed model is run N more times with ~1-ulp noise
     on its embedding table (PERTURBATION) and `spread` holds min/max of perplexity, KL and
     top-1 over all N + 1 runs: quantized activations amplify last-bit differences, so a
@@ -266,8 +273,8 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
         out = model.forward(ids, P, collect_hidden=True)
     target = ids[out.positions + 1]
     lp_ref, lp = log_softmax(base.logits, axis=1), log_softmax(out.logits, axis=1)
-    score = _scores(lp_ref, lp, target)
-    ppl_ref = math.exp(float(-lp_ref[np.arange(target.size), target].mean()))
+    score = next_token_scores(lp_ref, lp, target)
+    ppl_ref = perplexity(lp_ref, target)
     spread_d = _spread(ck, num, model, ids, P, lp_ref, lp, target, spread) if spread else None
     layers = [LayerAccuracy(i, w, sqnr_db(hr, hq)) for i, (w, hr, hq) in
               enumerate(zip(out.weight_sqnr_db, base.hidden, out.hidden))] if per_layer else []
@@ -280,11 +287,8 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     if not num.quantize_head:
         notes.append("embeddings and LM head kept at baseline precision (as weight-quantization recipes do; "
                      "--quantize-head or a recipe's include_lm_head quantizes them)")
-    notes += _residual_window_notes(recipe, int(ids.size), P)
-    tied = ck.config.tied_embeddings  # one stored tensor serves the embeddings and the head
-    scope = ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
-             "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else
-             "linear layers (embedding table and LM head kept at baseline precision)")
+    idle = _residual_window_notes(recipe, int(ids.size), P, tokens_option)
+    notes += idle
     from cosim.functional.lm.numerics import token_coupled
     if not spread and token_coupled(num.acts):
         notes.append(f"activations {num.acts} are block- or dynamically scaled on the GEMM (and attention) operands: "
@@ -295,8 +299,16 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
                           kl=score["kl"], top1_agreement=score["top1"],
                           mass_kept=out.mass_kept, tokens_read=out.tokens_read,
                           hidden_sqnr_db=final_hidden, layers=layers,
-                          notes=notes, elapsed_s=time.perf_counter() - t0, quantized_tensors=scope,
-                          spread=spread_d)
+                          notes=notes, elapsed_s=time.perf_counter() - t0,
+                          quantized_tensors=_quantized_scope(num, ck), spread=spread_d, did_not_act=idle)
+
+
+def _quantized_scope(num, ck) -> str:
+    """Which weights a decoder run quantized (AccuracyResult.quantized_tensors)."""
+    tied = ck.config.tied_embeddings  # one stored tensor serves the embeddings and the head
+    return ("linear layers, embedding table and LM head" if num.quantize_head and (num.quantize_embed or tied) else
+            "linear layers and LM head (embedding table kept at baseline precision)" if num.quantize_head else
+            "linear layers (embedding table and LM head kept at baseline precision)")
 
 
 def _spread(ck, num, model, ids, P, lp_ref, lp, target, n: int) -> dict:
@@ -305,14 +317,14 @@ def _spread(ck, num, model, ids, P, lp_ref, lp, target, n: int) -> dict:
     if model is None:
         from cosim.functional.lm import DecoderLM
         model = DecoderLM(ck, num, weight_sqnr=False)
-    runs = [_scores(lp_ref, lp, target)]
+    runs = [next_token_scores(lp_ref, lp, target)]
     clean = model.embed
     moved = np.zeros(3)
     try:
         for seed in range(1, n + 1):
             model.embed = perturb_embedding(clean, seed)
             moved += ulp_moves(clean, model.embed)
-            runs.append(_scores(lp_ref, log_softmax(model.forward(ids, P).logits, axis=1), target))
+            runs.append(next_token_scores(lp_ref, log_softmax(model.forward(ids, P).logits, axis=1), target))
     finally:
         model.embed = clean
     m = moved / n
@@ -337,9 +349,16 @@ def ulp_moves(clean: np.ndarray, perturbed: np.ndarray) -> np.ndarray:
     return np.array([np.mean(d > 0), np.mean(d == 1), np.mean(d >= 2)]) if d.size else np.zeros(3)
 
 
-def _scores(lp_ref: np.ndarray, lp: np.ndarray, target: np.ndarray) -> dict:
-    idx = np.arange(target.size)
-    return {"perplexity": math.exp(float(-lp[idx, target].mean())),
+def perplexity(lp: np.ndarray, target: np.ndarray) -> float:
+    """exp of the mean negative log-probability (`lp`: log-softmax rows) of the target tokens."""
+    return math.exp(float(-lp[np.arange(target.size), target].mean()))
+
+
+def next_token_scores(lp_ref: np.ndarray, lp: np.ndarray, target: np.ndarray) -> dict:
+    """Perplexity of `lp` on the targets, mean KL(p_ref || p) per prediction (nats, clipped at 0: round-off) and
+    top-1 agreement with the reference, from log-softmax rows: every accuracy figure of a decoder run (also
+    benchmarks/acts_noise_spread.py's)."""
+    return {"perplexity": perplexity(lp, target),
             "kl": max(float(np.mean(np.sum(np.exp(lp_ref) * (lp_ref - lp), axis=1))), 0.0),
             "top1": float(np.mean(lp.argmax(1) == lp_ref.argmax(1)))}
 

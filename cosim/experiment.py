@@ -586,13 +586,21 @@ def _experiment_performance(exp: ExperimentConfig):
     from hwmodels.spec import UnsupportedFormatError
     try:
         return _performance(exp)
-    except UnsupportedFormatError as e:
-        from workloads.io import bundled_root
-        msg = (str(e).replace("--compute-fallback / compute_fallback=True", "`compute_fallback: true` in the file")
-               .replace(str(bundled_root().resolve()) + "/", "cosim/configs/"))  # no install path
+    except UnsupportedFormatError as e:  # its pieces, said in the file's terms (no install path, the YAML option)
+        msg = e.message(option="`compute_fallback: true` in the file", source=_shown_source(e.source))
         raise UnsupportedFormatError(
-            f"{exp.source}: acts: {exp.acts}, weights: {exp.weights}: an op computes in the wider of the two, which "
+            exp.source, f"acts: {exp.acts}, weights: {exp.weights}: an op computes in the wider of the two, which "
             f"the hardware cannot: {msg}") from None
+
+
+def _shown_source(source: str) -> str:
+    """A hardware file's path as an experiment's error shows it: a bundled file as cosim/configs/..., never the
+    install path; anything else as given."""
+    from workloads.io import bundled_root
+    try:
+        return (Path("cosim/configs") / Path(source).relative_to(bundled_root().resolve())).as_posix()
+    except ValueError:
+        return source
 
 
 def _performance(exp: ExperimentConfig):
@@ -738,9 +746,10 @@ def _checkpoint_result(exp: ExperimentConfig, beside: bool = False):
         wait_for_parent()
     # per_layer=False: the report keeps no per-layer checkpoint figures (_checkpoint_accuracy)
     # the same tensors as the priced trace: with `weights:` the embedding table and LM head too (head_follows_weights)
+    # a run names its token count in the file's `accuracy.tokens`, not the `cosim accuracy --tokens` flag
     return evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=exp.weights,
                              acts=exp.acts, kv=exp.kv, recipe=exp.recipe, per_layer=False,
-                             quantize_head=head_follows_weights(exp))
+                             quantize_head=head_follows_weights(exp), tokens_option=f"accuracy.tokens in {exp.source}")
 
 
 def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
@@ -752,10 +761,7 @@ def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
     d.pop("layers")
     model = str(exp.model)
     d["proxy_for"] = None if Path(model).stem == Path(str(acc.checkpoint)).stem else model
-    # a run names its token count in the file's `accuracy.tokens`, not the `cosim accuracy --tokens` flag
-    where = f"accuracy.tokens in {exp.source}"
-    d["notes"] = [n.replace("(--tokens)", f"({where})") for n in d.get("notes") or ()]
-    idle = idle_recipe_notes(exp.recipe, d)
+    idle = list(d["did_not_act"])  # the accuracy result's own field (its notes hold the same lines)
     wide = ("bf16", "fp16", "fp32")
     other = [f"{k} {d.get(k)}" for k in ("weights", "acts") if d.get(k) and d.get(k) not in wide]
     if idle and other:  # the perplexity still moved: say what moved it, not "the baseline's"
@@ -777,18 +783,6 @@ def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
         f"{res.tokens} predicted tokens of {res.text}; {res.baseline_note}"
         + (f"; a proxy for {model}, which is what latency and energy price" if d["proxy_for"] else ""))
     rep.meta["provenance"]["sqnr_db"] = "synthetic: " + rep.meta["provenance"]["sqnr_db"]
-
-
-def idle_recipe_notes(recipe, ck: dict) -> list:
-    """The checkpoint notes (ck: the report's accuracy.checkpoint) that say the recipe did nothing at this run's
-    length (its residual window or budget covered every token, cosim.accuracy._residual_window_notes): the
-    perplexity beside them is the baseline's (or the other formats'), which the report warns next to the figure."""
-    from cosim.accuracy import _residual_window_notes
-    if not recipe or not ck.get("window"):
-        return []
-    idle = _residual_window_notes(recipe, int(ck["window"]), ck.get("prefill"))
-    heads = [n.split(":")[0] for n in idle]  # "recipe kivi2" / "recipe h2o did not act at this length (..."
-    return [n for n in ck.get("notes") or () if any(n.startswith(h) for h in heads)]
 
 
 def hardware_area_mm2(trace, hw, level: str, compute_fallback: bool = False):

@@ -30,6 +30,8 @@ from hwmodels.spec import HardwareError, HardwareSpec
 from hwmodels.systolic import DATAFLOWS
 from workloads.formats import FormatError, get_format
 
+PSUM_BYTES = 4  # partial sums spilled between K-folds (and an array's output tile) are fp32
+
 __all__ = ["AcceleratorConfig", "parse_accelerator", "quantity"]
 
 
@@ -75,16 +77,49 @@ class AcceleratorConfig:
     def vector_flops_per_cycle(self) -> float:
         return self.vector_lanes * self.arrays * self.vector_flops_per_lane
 
-    def check_fits(self, elem_bytes: float, field: str = "accelerator.sram") -> None:
-        """Double-buffered SRAMs must hold at least one tile edge per half: R rows of the
-        streaming operand and one R x C stationary tile."""
-        need = {"ifmap": self.rows * elem_bytes * 2, "filter": self.rows * self.cols * elem_bytes * 2,
-                "ofmap": self.cols * 4 * 2}
-        for name, b in need.items():
-            if self.sram_bytes[name] < b:
-                raise HardwareError(
-                    f"{self.source}: {field}.{name}: got {self.sram_bytes[name]:.0f} B; expected at "
-                    f"least {b:.0f} B (one {self.rows}x{self.cols} tile, double buffered)")
+    @property
+    def widest_elem_bytes(self) -> float:
+        """Bytes per element of the widest format the PE computes in: what a buffer's tile must hold."""
+        return max(get_format(f).bits_per_element for f in self.pe.formats) / 8
+
+    def check_fits(self, field: str = "accelerator.sram") -> None:
+        """Double-buffered SRAMs must hold at least one tile edge per half (`check_tile_buffers`), in the
+        widest PE format, with fp32 partial sums."""
+        check_tile_buffers(self.sram_bytes, self.rows, self.cols, self.tile_elem_bytes(),
+                           lambda name: f"{self.source}: {field}.{name}")
+
+    def tile_elem_bytes(self) -> dict:
+        """Element bytes of each buffer's tile: the widest PE format in and stationary, fp32 partial sums out."""
+        eb = self.widest_elem_bytes
+        return {"ifmap": eb, "filter": eb, "ofmap": PSUM_BYTES}
+
+
+def tile_buffer_need(rows, cols, elem_bytes: dict, halves: int = 2) -> dict:
+    """Bytes each SRAM must hold for one tile edge per buffer half, times `halves` (2: double buffered): R
+    elements of the streaming operand (ifmap), one R x C stationary tile (filter), C elements of the output
+    (ofmap), in `elem_bytes` per buffer. The one fit rule of the array models (AcceleratorConfig.check_fits,
+    hwmodels.cycle_variants per variant, hwmodels.pipeline.check_fits); elementwise over arrays of rows/cols."""
+    return {"ifmap": rows * elem_bytes["ifmap"] * halves, "filter": rows * cols * elem_bytes["filter"] * halves,
+            "ofmap": cols * elem_bytes["ofmap"] * halves}
+
+
+def _bytes_text(b) -> str:
+    b = float(b)
+    return f"{b:.0f}" if b.is_integer() else f"{b:g}"
+
+
+def tile_misfit(where: str, have, need, rows, cols, halves: int = 2) -> HardwareError:
+    """The error for a buffer smaller than `tile_buffer_need`: `where` names the field (or flag) and buffer."""
+    return HardwareError(f"{where}: got {_bytes_text(have)} B; expected at least {_bytes_text(need)} B (one "
+                         f"{int(rows)}x{int(cols)} tile{', double buffered' if halves == 2 else ''})")
+
+
+def check_tile_buffers(sram_bytes: dict, rows, cols, elem_bytes: dict, where_of, halves: int = 2) -> None:
+    """`tile_misfit` for the first buffer (ifmap, filter, ofmap) below `tile_buffer_need`; `where_of(name)`: what
+    the error names for buffer `name`."""
+    for name, b in tile_buffer_need(rows, cols, elem_bytes, halves).items():
+        if sram_bytes[name] < b:
+            raise tile_misfit(where_of(name), sram_bytes[name], b, rows, cols, halves)
 
 
 def _int(d, key, source, where, default=None, lo=1):
@@ -145,6 +180,5 @@ def parse_accelerator(sec: dict, source: str, where: str = "accelerator") -> Acc
                             dram_latency_s=lat, node_nm=node, vdd=vdd, source=source,
                             fold_overlap=bool(sec.get("fold_overlap", True)),
                             stream_tiling=bool(sec.get("stream_tiling", True)))
-    widest = max(get_format(f).bits_per_element for f in unit.formats) / 8
-    cfg.check_fits(widest)
+    cfg.check_fits()
     return cfg

@@ -399,8 +399,8 @@ class DotProductUnit:
         for f, r in rates.items():
             name = get_format(f).name
             if name not in fmts:
-                raise UnsupportedFormatError(f"{where}: rates: got a rate for {f!r}; expected one of the "
-                                             f"unit's formats {list(fmts)}")
+                raise UnsupportedFormatError(where, f"rates: got a rate for {f!r}; expected one of the unit's "
+                                                    f"formats {list(fmts)}")
             if isinstance(r, bool) or not isinstance(r, (int, float)) or r <= 0:
                 raise HardwareError(f"{where}: rates.{f}: got {r!r}; expected MACs per lane per cycle > 0")
             clean.append((name, float(r)))
@@ -422,8 +422,7 @@ class DotProductUnit:
         f = get_format(fmt)
         if f.name not in self.formats:
             raise UnsupportedFormatError(
-                f"{self.source or self.name}: formats: the unit cannot compute {f.name!r}; "
-                f"it supports {list(self.formats)}")
+                self.source or self.name, f"formats: the unit cannot compute {f.name!r}; it supports {list(self.formats)}")
         return f
 
     def macs_per_cycle(self, fmt: str) -> float:

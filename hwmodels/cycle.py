@@ -37,7 +37,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from hwmodels import roofline
-from hwmodels.accel import AcceleratorConfig
+from hwmodels.accel import PSUM_BYTES, AcceleratorConfig
 from hwmodels.accelerators import config_for
 from hwmodels.arith import DotProductUnit
 from hwmodels.cost import OpCost
@@ -51,7 +51,6 @@ from workloads.ops import ELEMENTWISE_FLOPS, Op, attended_pairs
 __all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost", "GemmCost", "FPGA_AREA_NOTE",
            "ExpertGroups", "expert_groups"]
 
-PSUM_BYTES = 4  # partial sums spilled between K-folds are fp32
 # an FPGA's "area" is what its PE arrays and buffers would take as standard cells, not the FPGA die
 FPGA_AREA_NOTE = "FPGA: area of the equivalent standard-cell design"
 
@@ -85,9 +84,8 @@ def _compute_format(op: Op, cfg: AcceleratorConfig, hw: HardwareSpec, compute_fa
     if not compute_fallback:
         sec = "accelerator" if "accelerator" in hw.sections else "fpga"
         raise UnsupportedFormatError(
-            f"{hw.source or hw.name}: {sec}.pe.formats: op {op.name!r} computes in {fmt!r}; the PE "
-            f"supports {list(cfg.pe.formats)} (add the format, or allow the explicit fallback: "
-            f"--compute-fallback / compute_fallback=True)")
+            hw.source or hw.name, f"{sec}.pe.formats: op {op.name!r} computes in {fmt!r}; the PE supports "
+            f"{list(cfg.pe.formats)}", " (add the format, or allow the explicit fallback: {option})")
     want = get_format(fmt).element_bits
     wider = sorted((get_format(f).element_bits, f) for f in cfg.pe.formats
                    if get_format(f).element_bits >= want)
@@ -384,10 +382,12 @@ def with_fills(sram: dict, dram: dict) -> dict:
 
 
 def _finish(op, hw, cfg, ep, fmt, compute_cycles, vector_flops, macs, dram_bytes, sram_bytes,
-            prologue_bytes, epilogue_bytes, details, notes, load_label: str | None = None):
-    """The op's latency, energy and bound. ``load_label``: the bound to report instead of
-    "compute" when the array's time is set by loading stationary tiles (GemmCost.stationary_load_bound):
-    "weight-load" (ws GEMM), "kv-load" (ws attention), "input-load" (is)."""
+            prologue_bytes, epilogue_bytes, details, notes, load_bound: bool = False, ws_tile: str = "weight"):
+    """The op's latency, energy and bound. ``load_bound`` (GemmCost.stationary_load_bound): the array's time
+    is set by loading stationary tiles, and the bound reported instead of "compute" names them: on a
+    weight-stationary array ``ws_tile``-load ("weight-load" for a GEMM, "kv-load" for attention, whose
+    stationary tiles are K and V), on an input-stationary one "input-load"."""
+    load_label = (f"{ws_tile}-load" if cfg.dataflow == "ws" else "input-load") if load_bound else None
     clock = hw.clock_hz
     bw = hw.main_memory.bandwidth_Bps
     vec_cycles = vector_flops / cfg.vector_flops_per_cycle() if vector_flops else 0.0
@@ -438,9 +438,8 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         details = {k_: getattr(g, k_) for k_ in ("folds", "cycles_per_fold", "mapping_efficiency", "arrays_busy",
                                                  "rate", "stream_chunk", "k_chunk", "split_dim",
                                                  "stationary_load_bound")}
-        label = ("weight-load" if cfg.dataflow == "ws" else "input-load") if g.stationary_load_bound else None
         return _finish(op, hw, cfg, ep, fmt, g.cycles, 0.0, g.macs, g.dram, with_fills(g.sram, g.dram),
-                       g.prologue_bytes, g.epilogue_bytes, details, notes, label)
+                       g.prologue_bytes, g.epilogue_bytes, details, notes, g.stationary_load_bound)
     if op.kind == "attention":
         fmt, note = _compute_format(op, cfg, hw, compute_fallback)
         notes.append(note)
@@ -467,9 +466,8 @@ def _estimate(op: Op, hw: HardwareSpec, cfg: AcceleratorConfig, ep: EnergyParams
         load = s1.stationary_load_bound and s2.stationary_load_bound
         details = {"folds": s1.folds + s2.folds, "causal_fraction": frac,
                    "mapping_efficiency": s1.mapping_efficiency, "stationary_load_bound": load}
-        label = ("kv-load" if cfg.dataflow == "ws" else "input-load") if load else None
         return _finish(op, hw, cfg, ep, fmt, cycles, vec, (s1.macs + s2.macs) * frac, dram, with_fills(sram, dram),
-                       s1.prologue_bytes, s2.epilogue_bytes, details, notes, label)
+                       s1.prologue_bytes, s2.epilogue_bytes, details, notes, load, ws_tile="kv")
     if op.kind in ELEMENTWISE_FLOPS:
         dram = {"vector_in": sum(t.nbytes for t in op.inputs), "vector_out": sum(t.nbytes for t in op.outputs)}
         # staged in the ifmap / ofmap buffers: fill + vector read in, vector write + write-back out
@@ -501,9 +499,8 @@ def _grouped(op, hw, cfg, ep, fmt, groups: ExpertGroups, n, k, b, ba, bc, notes)
     details.update(folds=grouped_sum(cnt, [g.folds for g in gs]), stationary_load_bound=load,
                    experts_touched=groups.touched, expert_rows=[[rows, c] for rows, c in groups.pieces],
                    expert_weight_bytes=groups.weight_bytes * k * n * b)
-    label = ("weight-load" if cfg.dataflow == "ws" else "input-load") if load else None
     return _finish(op, hw, cfg, ep, fmt, cycles, 0.0, macs, dram, with_fills(sram, dram),
-                   gs[0].prologue_bytes, gs[-1].epilogue_bytes, details, notes, label)
+                   gs[0].prologue_bytes, gs[-1].epilogue_bytes, details, notes, load)
 
 
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False) -> OpCost:

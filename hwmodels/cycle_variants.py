@@ -25,6 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from hwmodels.accel import tile_buffer_need, tile_misfit
 from hwmodels.accelerators import config_for
 from hwmodels.arith import DotProductUnit
 from hwmodels.cycle import (PSUM_BYTES, _bytes_per, _compute_format, _gemm_operands, applicable, area_breakdown,
@@ -88,20 +89,17 @@ class _Cfg:
         self._energy(cfg)
 
     def _check_fits(self, base) -> None:
-        """`AcceleratorConfig.check_fits` for every variant: one clear error for the first misfit."""
-        cfg = self.base_cfg
-        from workloads.formats import get_format
-        eb = max(get_format(f).bits_per_element for f in cfg.pe.formats) / 8
-        need = {"sram_i": self.rows * eb * 2, "sram_f": self.rows * self.cols * eb * 2, "sram_o": self.cols * 4 * 2}
-        for attr, b in need.items():
-            bad = np.flatnonzero((getattr(self, attr) < b).ravel())
+        """`AcceleratorConfig.check_fits` for every variant (hwmodels.accel.tile_buffer_need, the one rule): one
+        clear error for the first misfit."""
+        need = tile_buffer_need(self.rows, self.cols, self.base_cfg.tile_elem_bytes())
+        have = {"ifmap": self.sram_i, "filter": self.sram_f, "ofmap": self.sram_o}
+        for name, b in need.items():
+            bad = np.flatnonzero((have[name] < b).ravel())
             if bad.size:
                 j = int(bad[0])
-                raise HardwareError(
-                    f"{base.source or base.name}: variant {j}: accelerator.sram."
-                    f"{dict(sram_i='ifmap', sram_f='filter', sram_o='ofmap')[attr]}: got {float(getattr(self, attr).ravel()[j]):.0f} B; expected at least "
-                    f"{float(np.broadcast_to(b, self.rows.shape).ravel()[j]):.0f} B (one "
-                    f"{int(self.rows.ravel()[j])}x{int(self.cols.ravel()[j])} tile, double buffered)")
+                raise tile_misfit(f"{base.source or base.name}: variant {j}: accelerator.sram.{name}",
+                                  have[name].ravel()[j], np.broadcast_to(b, self.rows.shape).ravel()[j],
+                                  self.rows.ravel()[j], self.cols.ravel()[j])
 
     def _energy(self, cfg) -> None:
         """hwmodels.cycle._energy_params per variant."""

@@ -47,10 +47,18 @@ DSP_PACKING = {
 # the Gap Between FPGAs and ASICs", IEEE TCAD 2007) [R: recalled, not in hardware-data.yaml].
 FPGA_ENERGY_FACTOR = 14.0
 
-# Core supply the MAC and vector energies are priced at: UltraScale+ programmable logic VCCINT 0.85 V,
-# Versal AI Engine 0.8 V [R: recalled data-sheet nominals]. One value per engine prices the PE unit
-# and the vector unit alike (the device file's energy.per_flop quotes the same figures:
-# tests/test_fpga.py::test_roofline_per_flop_is_the_cycle_level_price).
+# Core supply the MAC and vector energies are priced at (docs/hardware-sources.md, keys amd_ds923, amd_ds957):
+# - UltraScale+ programmable logic VCCINT 0.85 V [V: AMD DS923, Virtex UltraScale+ FPGA Data Sheet: DC and AC
+#   Switching Characteristics, rev 1.20 (2024-08-09), "DSP48 Slice Switching Characteristics" Table 1, whose
+#   columns are "Speed Grade and VCCINT Operating Voltages": 0.90 V (-3), 0.85 V (-2, -1), 0.72 V (-2 low
+#   power); DS922 (Kintex UltraScale+, rev 1.18) heads its tables with the same voltages]. The U280's XCU280
+#   is a Virtex UltraScale+ part; that its card runs the 0.85 V column, not the 0.72 V low-power one, is not
+#   verified here [R].
+# - Versal AI Engine 0.8 V [V: AMD DS957, Versal AI Core Series Data Sheet: DC and AC Switching
+#   Characteristics, "AI Engine Switching Characteristics" table: the 0.80 V (M) -2 column gives an AI Engine
+#   array FMAX of 1250 MHz, the 1.25 GHz clock versal_vck190.yaml prices (0.88 V (H) -2: 1300 MHz)].
+# One value per engine prices the PE unit and the vector unit alike (the device file's energy.per_flop quotes
+# the same figures: tests/test_fpga.py::test_roofline_per_flop_is_the_cycle_level_price).
 PL_VDD = 0.85
 AIE_VDD = 0.8
 
@@ -193,8 +201,7 @@ def fpga_accelerator(hw: HardwareSpec) -> AcceleratorConfig:
                             vector_flops_per_lane=2.0, sram_bytes=sram, dram_latency_s=lat, node_nm=node,
                             vdd=PL_VDD, source=src, fold_overlap=bool(sec.get("fold_overlap", True)),
                             extra={"fpga": sz, "energy_factor": FPGA_ENERGY_FACTOR})
-    widest = max(get_format(f).bits_per_element for f in fmts) / 8
-    cfg.check_fits(widest, "fpga.resources (BRAM36/URAM x budget.memory, split 40/40/20) -> sram")
+    cfg.check_fits("fpga.resources (BRAM36/URAM x budget.memory, split 40/40/20) -> sram")
     return cfg
 
 
@@ -206,8 +213,8 @@ def _aie(hw, sec, fmts, lat, node, src) -> AcceleratorConfig:
     macs = {get_format(k).name: float(v) for k, v in (aie.get("macs_per_tile") or {}).items()}
     for f in fmts:
         if get_format(f).name not in macs:
-            raise UnsupportedFormatError(f"{src}: fpga.pe.formats: got {f!r}; the AI Engine tiles list MACs "
-                                         f"only for {sorted(macs)} (fpga.aie.macs_per_tile)")
+            raise UnsupportedFormatError(src, f"fpga.pe.formats: got {f!r}; the AI Engine tiles list MACs only for "
+                                              f"{sorted(macs)} (fpga.aie.macs_per_tile)")
     native = max(macs.values())
     # a tile's vector MACs as an 8 x (native / 8) output-stationary block, folds pipelined
     rows = 8

@@ -24,11 +24,10 @@ import math
 import dataclasses
 from dataclasses import dataclass, field
 
+from hwmodels.accel import PSUM_BYTES, check_tile_buffers
 from hwmodels.systolic import SystolicError, _ceil, fold_geometry, gemm_cycles
 
 __all__ = ["PipelineConfig", "PipelineResult", "simulate_gemm", "gantt_png", "fold_plan", "check_fits"]
-
-PSUM_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -48,17 +47,10 @@ class PipelineConfig:
 
 def check_fits(cfg: PipelineConfig, where: str = "sram") -> None:
     """The buffers must hold at least one tile edge per half, as the cycle level requires
-    (hwmodels.accel.AcceleratorConfig.check_fits): R elements of the ifmap, one R x C filter
+    (hwmodels.accel.tile_buffer_need, the one rule): R elements of the ifmap, one R x C filter
     tile, C elements of the ofmap (x2 when double buffered), in the configured element sizes."""
-    from hwmodels.spec import HardwareError
-    R, C, eb = cfg.rows, cfg.cols, cfg.elem_bytes
-    halves = 2 if cfg.double_buffered else 1
-    need = {"ifmap": R * eb["ifmap"] * halves, "filter": R * C * eb["filter"] * halves,
-            "ofmap": C * eb["ofmap"] * halves}
-    for name, b in need.items():
-        if cfg.sram_bytes[name] < b:
-            raise HardwareError(f"{where} ({name}): got {cfg.sram_bytes[name]:g} B; expected at least {b:g} B "
-                                f"(one {R}x{C} tile{', double buffered' if halves == 2 else ''})")
+    check_tile_buffers(cfg.sram_bytes, cfg.rows, cfg.cols, cfg.elem_bytes, lambda name: f"{where} ({name})",
+                       2 if cfg.double_buffered else 1)
 
 
 def fold_plan(m: int, n: int, k: int, cfg: PipelineConfig) -> list[dict]:

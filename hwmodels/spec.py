@@ -20,7 +20,7 @@ from workloads.io import (InputError, bundled_dir, bundled_names, copy_tree, loa
                           resolve_bundled, warn_shadowed)
 from workloads.yamlsafe import short_repr
 
-__all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError",
+__all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError", "FALLBACK_OPTION",
            "load_hw", "list_hw", "hw_path"]
 
 
@@ -28,8 +28,29 @@ class HardwareError(InputError):
     """A bad hardware description or a question the hardware cannot answer."""
 
 
+# how a message offers the explicit compute fallback by default (the CLI flag and the Python keyword); an
+# experiment file names its own option instead (UnsupportedFormatError.message)
+FALLBACK_OPTION = "--compute-fallback / compute_fallback=True"
+
+
 class UnsupportedFormatError(HardwareError):
-    """The hardware file gives no peak for this number format."""
+    """The hardware cannot compute in this number format. Structured, so that a caller can say it in its own
+    terms without rewriting the text: `source` (the hardware file, or the device's name), `detail` (what it
+    lacks: field, format, what it has) and `offer` (None, or how the explicit fallback is offered, with
+    ``{option}`` where the option goes). str() is ``message()``: `source: detail` + the offer naming
+    FALLBACK_OPTION."""
+
+    def __init__(self, source: str, detail: str, offer: str | None = None):
+        super().__init__(source, detail, offer)  # args: picklable across worker processes
+        self.source, self.detail, self.offer = str(source), detail, offer
+
+    def message(self, option: str = FALLBACK_OPTION, source: str | None = None) -> str:
+        """The message, the fallback offered as `option` and the hardware shown as `source` (default: its own)."""
+        text = f"{self.source if source is None else source}: {self.detail}"
+        return text + (self.offer.format(option=option) if self.offer else "")
+
+    def __str__(self) -> str:
+        return self.message()
 
 
 @dataclass(frozen=True)
@@ -84,9 +105,9 @@ class HardwareSpec:
         name = get_format(fmt).name
         if name not in self.peak_flops:
             raise UnsupportedFormatError(
-                f"{self.source or self.name}: hardware {self.name!r} has no compute peak for "
-                f"format {name!r} (it lists {sorted(self.peak_flops)}); pass a format it has, "
-                f"or allow the explicit fallback (--compute-fallback / compute_fallback=True) to run it in a wider one")
+                self.source or self.name, f"hardware {self.name!r} has no compute peak for format {name!r} (it lists "
+                f"{sorted(self.peak_flops)})", "; pass a format it has, or allow the explicit fallback ({option}) to "
+                "run it in a wider one")
         return self.peak_flops[name]
 
     def fallback_format(self, fmt: str) -> str:
@@ -107,7 +128,7 @@ class HardwareSpec:
                 other_kind = g.is_float != wants_float
                 candidates.append((other_kind, g.element_bits, -peak, name))
         if not candidates:
-            raise UnsupportedFormatError(f"{self.source or self.name}: no listed format is at least as wide as {f.name!r}")
+            raise UnsupportedFormatError(self.source or self.name, f"no listed format is at least as wide as {f.name!r}")
         return min(candidates)[3]
 
 

@@ -46,7 +46,6 @@ def no_gpu(monkeypatch):
         _raw(Path(out_dir), 1, exist_ok=True)
 
     monkeypatch.setattr(microbench, "run", fake)
-    monkeypatch.setattr(cli_calibrate, "_check_torch_gpu", lambda: None)  # as if torch and a GPU were there
     return calls
 
 

@@ -96,14 +96,15 @@ def test_moe_recipes_use_the_real_router_and_experts(mixtral):
 def test_pruned_experts_are_the_least_used_on_the_prompt_and_never_routed(mixtral):
     from cosim.functional.lm.decoder import rms_norm
     m = DecoderLM(mixtral, Numerics.from_options(recipe="expert_prune(keep_fraction=0.5)"))
-    m.forward(IDS, PREFILL)
-    assert sorted(m.alive) == [0, 1] and all(a.sum() == 2 for a in m.alive.values())
+    st = m.start_pass(PREFILL)  # the pass's routing is explicit state, inspected here
+    m.forward(IDS, PREFILL, state=st)
+    assert sorted(st.alive) == [0, 1] and all(a.sum() == 2 for a in st.alive.values())
     # layer 0's MLP input is the checkpoint's embedding -> attention -> residual; recompute
     # its prompt rows with the baseline model and count the real router's top-2 choices
     base = DecoderLM(mixtral)
     x = np.random.default_rng(0).standard_normal((6, 64)).astype(np.float32)
-    y = m.mlp(x, 0)
-    dead = np.nonzero(~m.alive[0])[0]
+    y = m.mlp(x, 0, st)
+    dead = np.nonzero(~st.alive[0])[0]
     logits = x @ m.W["layers.0.router"].T
     logits[:, dead] = -np.inf
     top = np.argsort(-logits, axis=1)[:, :2]
@@ -113,8 +114,9 @@ def test_pruned_experts_are_the_least_used_on_the_prompt_and_never_routed(mixtra
 
 def test_qmoe_in_the_forward_pass_is_ternary_per_channel(mixtral):
     m = DecoderLM(mixtral, Numerics.from_options(recipe="qmoe"))
-    out = m.forward(IDS, PREFILL)
-    w = m.W["layers.1.experts_up"][0]  # (out, in): each output row holds {min, 0, max}
+    st = m.start_pass(PREFILL)
+    out = m.forward(IDS, PREFILL, state=st)
+    w = st.W["layers.1.experts_up"][0]  # (out, in): each output row holds {min, 0, max}
     assert all(len(np.unique(row)) <= 3 for row in w)
     assert any(n.startswith("qmoe: mean ternary zero fraction") for n in out.notes)
 

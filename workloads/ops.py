@@ -87,6 +87,20 @@ class TensorSpec:
             return None
         return f, n
 
+    def _stored_unit(self) -> tuple:
+        """(format, bits, elements) of one stored unit, the one dispatch over `_short_block_axis`: the format's
+        amortised bits per element (elements 1); a 2-D tile format's whole tiles of the matrix (rows x cols,
+        `tile_bits`); a row along the block axis that ends in a short block (n elements, `row_bits`)."""
+        short = self._short_block_axis()
+        if short is None:
+            f = get_format(self.fmt)
+            return f, f.bits_per_element, 1
+        if len(short) == 3:
+            f, rows, cols = short
+            return f, f.tile_bits(rows, cols), rows * cols
+        f, n = short
+        return f, f.row_bits(n), n
+
     @property
     def bits_per_element(self) -> float:
         """Storage bits per element as stored. A weight in a block/group format carries one
@@ -96,14 +110,8 @@ class TensorSpec:
         (fp8_block) one scale per tile actually stored. Other roles (their blocking is the
         kernel's choice) and symbolic lengths: the format's amortised figure. A per-tensor
         scale (NVFP4's fp32) is not spread over the elements here: `nbytes` adds it per matrix."""
-        short = self._short_block_axis()
-        if short is None:
-            return get_format(self.fmt).bits_per_element
-        if len(short) == 3:
-            f, rows, cols = short
-            return f.tile_bits(rows, cols) / (rows * cols)
-        f, n = short
-        return f.row_bits(n) / n
+        _, bits, n = self._stored_unit()
+        return bits / n
 
     @property
     def nbytes(self) -> float:
@@ -129,16 +137,9 @@ class TensorSpec:
         return math.prod(self.shape[:-2]) if len(self.shape) >= 3 else 1
 
     def _bytes(self, density) -> float:
-        short = self._short_block_axis()
-        if short is None:
-            f = get_format(self.fmt)
-            b = self.numel * density * f.bits_per_element / 8.0
-        elif len(short) == 3:
-            f, rows, cols = short
-            b = (self.numel // (rows * cols)) * f.tile_bits(rows, cols) * density / 8.0
-        else:
-            f, n = short
-            b = (self.numel // n) * f.row_bits(n) * density / 8.0
+        f, bits, n = self._stored_unit()
+        units = self.numel if n == 1 else self.numel // n  # whole stored units (one element each when amortised)
+        b = units * density * bits / 8.0
         scales = self.tensor_scales
         return b + scales * f.tensor_scale_bits / 8.0 * density if scales else b
 

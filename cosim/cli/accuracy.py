@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from cosim import jsonio
 
@@ -83,12 +82,9 @@ def run(args) -> int:
     from cosim.accuracy import evaluate_accuracy
     from workloads.io import InputError
 
-    if args.out:
-        out = Path(args.out)
-        if out.is_dir() or not out.parent.is_dir():
-            raise InputError(f"--out: {out}: expected a file path in an existing directory")
-        from cosim.cli._paths import check_output_file
-        check_output_file(out, "--out", (".json",))  # JSON it is; writable (read-only, /proc, name length)
+    from cosim.cli._paths import check_output_file, ensure_parent
+    if args.out:  # the project's rule (cosim.cli._paths): checked now, its folder made only when the JSON is written
+        check_output_file(args.out, "--out", (".json",))  # JSON; a directory, read-only, /proc, name length refused
     try:
         res = evaluate_accuracy(args.checkpoint, args.text, args.tokens, args.prefill, args.weights, args.acts,
                                 args.kv, args.recipe, args.exact, args.quantize_head, spread=args.spread)
@@ -98,6 +94,6 @@ def run(args) -> int:
         raise InputError(f"accuracy: {e}") from None
     print(format_result(res))
     if args.out:
-        Path(args.out).write_text(jsonio.dumps(res.to_dict(), indent=2, default=float) + "\n")
+        ensure_parent(args.out, "--out").write_text(jsonio.dumps(res.to_dict(), indent=2, default=float) + "\n")
         print(f"wrote {args.out}")
     return 0

@@ -101,14 +101,6 @@ def check_measured_device(measurements, hw_name: str) -> None:
                          f"in that GPU's hardware file")
 
 
-def _check_torch_gpu() -> None:
-    """What microbench.run needs (PyTorch with CUDA, a GPU), asked before anything is announced or written."""
-    from cosim.calibrate import microbench
-    torch = microbench._lazy_torch()
-    if not torch.cuda.is_available():
-        raise SystemExit("cosim calibrate needs a CUDA GPU (torch.cuda.is_available() is False)")
-
-
 def run(args) -> int:
     try:
         ops, energy, e2e, env, cal = _paths(args)
@@ -139,9 +131,10 @@ def run(args) -> int:
                 if raw.exists():
                     raise InputError(f"--run-name: got {run_name!r}, but {raw}/ already exists; expected a new run "
                                      f"name whose raw folder is not there yet (measuring would overwrite it)")
-            _check_torch_gpu()  # torch and a GPU before "measuring ...": never announced, then refused
-            print(f"measuring ({args.variant} suite) into {raw} ...")
+            # microbench.run asks for PyTorch and a CUDA GPU itself, before it writes anything (its check, the one
+            # copy); nothing is announced before it: a refusal is never preceded by "measuring ..."
             microbench.run(str(raw), [s for s in args.sections.split(",") if s], variant=args.variant)
+            print(f"measured ({args.variant} suite) into {raw}")
             for path, n in merge_run(raw, ops, args.variant, run_name).items():
                 print(f"listed run {run_name} ({n} rows in {raw / 'ops.csv'}) in {path}" if path == str(ops)
                       and dataset_is_manifest(ops) else f"appended {n} rows to {path}")

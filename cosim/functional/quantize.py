@@ -22,7 +22,7 @@ from .threads import threads_for
 from .params import (ElemParams, check_compat, check_input, element_params, normalize_axis, resolve,
                      rounding_code)
 
-__all__ = ["quantize", "quantize_parts", "QParts", "tensor_scale"]
+__all__ = ["quantize", "quantize_parts", "QParts", "tensor_scale", "scale_of_amax"]
 
 
 @dataclass
@@ -246,7 +246,7 @@ def _quantize_parts(x, fmt, axis, block_size, rounding, saturate, flush_subnorma
         sp = element_params(get_format(_SCALE_FORMAT[f.scale_format]))
         if tensor_scale is None:
             amax = float(kern.finite_amax(xf.reshape(-1))) if xf.size else 0.0
-            ts = float(_scale_of_amax(amax, sp.max_norm * ep.max_norm))
+            ts = float(scale_of_amax(amax, sp.max_norm * ep.max_norm))
             row_ts = np.full(rows.shape[0], ts)
         else:  # one given scale per row of the blocked layout
             ts = _given_scale(tensor_scale, xf.shape, ax)
@@ -336,7 +336,7 @@ def _per_tensor_int(xf, f, mode, kern, given=None) -> QParts:
     qmax = float(f.max_normal)
     if given is None:
         amax = float(kern.finite_amax(flat)) if flat.size else 0.0  # max |x| over finite entries
-        scale = float(_scale_of_amax(amax, qmax))
+        scale = float(scale_of_amax(amax, qmax))
         per = None
     elif given.ndim == 0:
         scale, per = float(given), None
@@ -365,9 +365,12 @@ def _per_tensor_int(xf, f, mode, kern, given=None) -> QParts:
     return QParts(f, xf.shape, None, y, tensor_scale=scale)
 
 
-def _scale_of_amax(amax, denom: float) -> np.ndarray:
-    """amax / denom rounded to float32 (1 where amax is 0; 2^-149 where the quotient
-    underflows float32: 0 would give 0/0 = NaN), as float64; elementwise."""
+def scale_of_amax(amax, denom: float) -> np.ndarray:
+    """The fp32 scale a tensor's (or a head's, a call's) max |x| gives: amax / denom rounded to
+    float32 (1 where amax is 0; 2^-149, the smallest float32, where the quotient underflows
+    float32: 0 would give x/0 = NaN), as float64; elementwise. The one rule for every per-tensor
+    scale: NVFP4's and plain intN's (`tensor_scale`, denom 2688 / qmax) and the scaled casts'
+    (cosim.functional.scaled.amax_scale, denom the format's max normal)."""
     a = np.asarray(amax, np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = (a / denom).astype(np.float32).astype(np.float64)
@@ -383,10 +386,10 @@ def tensor_scale(amax, fmt) -> np.ndarray:
     input's max gives; `quantize(x, fmt, tensor_scale=...)` takes these."""
     f = resolve(fmt)
     if f.family == "int":
-        return _scale_of_amax(amax, float(f.max_normal))
+        return scale_of_amax(amax, float(f.max_normal))
     if f.family == "nvfp4":
         ep, sp = element_params(f), element_params(get_format(_SCALE_FORMAT[f.scale_format]))
-        return _scale_of_amax(amax, sp.max_norm * ep.max_norm)
+        return scale_of_amax(amax, sp.max_norm * ep.max_norm)
     raise ValueError(f"tensor_scale: format {f.name!r} ({f.family}) has no per-tensor scale; NVFP4 and plain intN "
                      f"have one")
 

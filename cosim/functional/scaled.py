@@ -21,9 +21,9 @@ import numpy as np
 
 from workloads.formats import get_format
 
-from .quantize import quantize
+from .quantize import quantize, scale_of_amax
 
-__all__ = ["GRANULARITIES", "ScaleInfo", "needs_scale", "amax_scale", "scale_of_amax", "scaled_quantize",
+__all__ = ["GRANULARITIES", "ScaleInfo", "needs_scale", "amax_scale", "scaled_quantize",
            "scale_label"]
 
 # "tensor": one fp32 scale for the whole tensor; "head": one per KV head (the head axis);
@@ -54,8 +54,9 @@ def scale_label(fmt, granularity: str) -> str:
 
 
 def amax_scale(x: np.ndarray, fmt, granularity: str, head_axis: int | None = None) -> np.ndarray:
-    """fp32 scale(s) amax / max_normal over the finite entries (1 where amax is 0): shape
-    (1,) for "tensor", (x.shape[head_axis],) for "head"."""
+    """fp32 scale(s) amax / max_normal over the finite entries (cosim.functional.quantize.scale_of_amax:
+    1 where amax is 0, the smallest float32 where the quotient underflows): shape (1,) for "tensor",
+    (x.shape[head_axis],) for "head"."""
     if granularity not in ("tensor", "head"):
         raise ValueError(f"scale granularity must be 'tensor' or 'head' here, got {granularity!r}")
     f = get_format(fmt) if isinstance(fmt, str) else fmt
@@ -68,15 +69,7 @@ def amax_scale(x: np.ndarray, fmt, granularity: str, head_axis: int | None = Non
             raise ValueError("per-head scales need head_axis (the axis that indexes KV heads)")
         amax = np.moveaxis(a, head_axis, 0).reshape(a.shape[head_axis], -1).max(axis=1) if a.size else \
             np.zeros(a.shape[head_axis])
-    return scale_of_amax(amax, f)
-
-
-def scale_of_amax(amax, fmt) -> np.ndarray:
-    """fp32 scale(s) amax / max_normal (1 where amax is 0), elementwise over maxima of |x|
-    (float64, or float32 numbers: the same quotient)."""
-    f = get_format(fmt) if isinstance(fmt, str) else fmt
-    amax = np.asarray(amax, np.float64)
-    return np.where(amax > 0, amax / f.max_normal, 1.0).astype(np.float32)
+    return scale_of_amax(amax, f.max_normal).astype(np.float32)  # float32 numbers already: exact
 
 
 def scaled_quantize(x: np.ndarray, fmt, granularity: str = "tensor", head_axis: int | None = None,

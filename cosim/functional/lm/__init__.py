@@ -9,8 +9,8 @@ Decoders: Llama / Mistral / Qwen2 / SmolLM / Mixtral-style MoE (GQA, RoPE, RMSNo
 SwiGLU, tied embeddings). Encoders: BERT (post-norm, GELU, learned positions).
 """
 
-from .decoder import DecoderLM, ForwardResult
+from .decoder import DecoderLM, ForwardResult, PassState
 from .encoder import EncoderLM
 from .numerics import Numerics
 
-__all__ = ["DecoderLM", "EncoderLM", "ForwardResult", "Numerics"]
+__all__ = ["DecoderLM", "EncoderLM", "ForwardResult", "Numerics", "PassState"]

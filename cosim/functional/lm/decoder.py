@@ -23,7 +23,7 @@ from .attention import (PolicyStats, causal_attention, policy_attention, scaled_
                         streaming_attention, v_tail_delta)
 from .numerics import HIGH_PRECISION, KV_FORMAT_COMPOSABLE, CallScaled, Numerics, quantize_operand, token_coupled
 
-__all__ = ["DecoderLM", "ForwardResult"]
+__all__ = ["DecoderLM", "ForwardResult", "PassState"]
 
 _LAYER_MATS = ("q", "k", "v", "o", "mlp_gate", "mlp_up", "mlp_down")
 _MOE_MATS = ("q", "k", "v", "o", "router", "experts_gate", "experts_up", "experts_down")
@@ -38,6 +38,22 @@ class ForwardResult:
     mass_kept: float = float("nan")  # mean exact attention mass on what decode steps read (KV policies)
     tokens_read: float = float("nan")  # mean tokens a decode step's attention reads per KV head
     notes: tuple = ()
+
+
+@dataclass
+class PassState:
+    """What one forward pass derives from its own input, held by the pass, never by the model, so no run sees
+    another's (DecoderLM.start_pass makes one; forward makes its own unless given one to fill):
+    `prefill`: rows [0, prefill) are one prefill call, later rows one decode step each (the activation
+    quantizer's call boundaries, Numerics.act); None: the whole input is one call.
+    `W` / `source`: the model's stored matrices (and their sources before quantization), with those a
+    prompt-calibrated recipe rebuilt in this pass replaced (Palu/MLA K/V, QMoE and merged experts).
+    `alive`: layer -> the experts expert pruning left routable. `weight_sqnr_db`: per layer, of `W`."""
+    prefill: int | None
+    W: dict
+    source: dict
+    alive: dict = field(default_factory=dict)
+    weight_sqnr_db: list = field(default_factory=list)
 
 
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
@@ -78,9 +94,7 @@ class DecoderLM:
         self.weight_sqnr_db: list[float] = []
         self.score_weights = weight_sqnr
         self._sqnr: dict[str, float] = {}  # per stored matrix, cleared when a recipe rebuilds it
-        self._prefill = None  # set by forward: the prompt rows (dynamic per-tensor act scales stay causal)
         self.calibrated_moe = [r for r in self.num.structure if r.method in ("moe_prune", "qmoe")]
-        self.alive: dict[int, np.ndarray] = {}  # layer -> experts still routable (expert pruning)
         self.notes = _short_group_notes(self.c, self.num) + self._check_structure()
         self.lowrank = [r for r in self.num.structure if r.method in ("palu", "mla")]
         self.mats = _MOE_MATS if self.c.experts else _LAYER_MATS
@@ -134,35 +148,40 @@ class DecoderLM:
                              f"router sends it; an expert with none is rounded to nearest")
         return tuple(notes)
 
-    def _weight_sqnr(self, i: int) -> float:
-        """Mean SQNR of layer i's stored weights against the checkpoint's (inf: unchanged);
-        per-matrix figures are kept, so a recipe that rebuilds two matrices recomputes two."""
+    def _weight_sqnr(self, i: int, W: dict | None = None) -> float:
+        """Mean SQNR of layer i's stored weights (`W`: a pass's, default the model's) against the
+        checkpoint's (inf: unchanged); the model's own matrices' figures are kept, so a pass whose
+        recipe rebuilds two matrices computes two."""
+        W = self.W if W is None else W
         sq = []
         for m in self.mats:
             name = f"layers.{i}.{m}"
-            raw, stored = self.ck.tensor(name), self.W[name]
-            if stored is not raw:
+            raw, stored = self.ck.tensor(name), W[name]
+            if stored is raw:
+                continue
+            if stored is self.W[name]:
                 if name not in self._sqnr:
                     self._sqnr[name] = sqnr_db(raw, stored)
                 sq.append(self._sqnr[name])
+            else:  # rebuilt in this pass only
+                sq.append(sqnr_db(raw, stored))
         return float(np.mean(sq)) if sq else float("inf")
 
-    def _low_rank_layer(self, i: int, calib: np.ndarray) -> tuple:
+    def _low_rank_layer(self, i: int, calib: np.ndarray, st: PassState) -> tuple:
         """Palu / MLA conversion of layer i's K/V projections, whitened by the layer's real
-        inputs on the prompt rows (calibrated as the method would be, scored after it)."""
+        inputs on the prompt rows (calibrated as the method would be, scored after it), into
+        the pass's matrices `st` (the model's stay as loaded)."""
         from .structural import low_rank_kv
         p, notes = f"layers.{i}.", ()
         for r in self.lowrank:
-            wk, wv, n = low_rank_kv(r, self.source.get(p + "k", self.ck.tensor(p + "k")),
-                                    self.source.get(p + "v", self.ck.tensor(p + "v")), self.c.kv_heads,
+            wk, wv, n = low_rank_kv(r, st.source.get(p + "k", self.ck.tensor(p + "k")),
+                                    st.source.get(p + "v", self.ck.tensor(p + "v")), self.c.kv_heads,
                                     self.c.head_dim, calib)
-            self.source[p + "k"], self.source[p + "v"] = wk, wv
+            st.source[p + "k"], st.source[p + "v"] = wk, wv
             notes += tuple(n)
-        self.W[p + "k"], self.W[p + "v"] = self._store(self.source[p + "k"], "k"), self._store(self.source[p + "v"], "v")
-        self._sqnr.pop(p + "k", None)
-        self._sqnr.pop(p + "v", None)
+        st.W[p + "k"], st.W[p + "v"] = self._store(st.source[p + "k"], "k"), self._store(st.source[p + "v"], "v")
         if self.score_weights:
-            self.weight_sqnr_db[i] = self._weight_sqnr(i)
+            st.weight_sqnr_db[i] = self._weight_sqnr(i, st.W)
         return notes
 
     def _restructure(self, raw: dict) -> dict:
@@ -185,66 +204,71 @@ class DecoderLM:
         return self.num.weight(w)
 
     # -- pieces -------------------------------------------------------------------------
-    def linear(self, x: np.ndarray, name: str, bias: str | None = None, xq: np.ndarray | None = None) -> np.ndarray:
+    def linear(self, x: np.ndarray, name: str, bias: str | None = None, xq: np.ndarray | None = None,
+               st: PassState | None = None) -> np.ndarray:
         """`xq`: x already through the activation quantizer (GEMMs sharing an input,
-        q/k/v and gate/up, quantize it once: the same numbers, a third of the work)."""
-        w = self.W[name]
+        q/k/v and gate/up, quantize it once: the same numbers, a third of the work). `st`: the
+        pass (its matrices and prompt rows); None: the model's matrices, x one call."""
+        W, source = (self.W, self.source) if st is None else (st.W, st.source)
+        w = W[name]
         if self.num.exact:
             from cosim.functional import matmul
-            w_src = self.source[name] if name in self.source else self.ck.tensor(name)
+            w_src = source[name] if name in source else self.ck.tensor(name)
             y = matmul(x, w_src.T, self.num.acts, self.num.weights, mode="exact")
         else:
-            y = (self.num.act(x, prompt=self._prefill) if xq is None else xq) @ w.T
+            y = (self.num.act(x, prompt=None if st is None else st.prefill) if xq is None else xq) @ w.T
         if bias is not None and bias in self.ck.tensors:
             y = y + self.ck.tensors[bias]
         return y
 
-    def mlp(self, x: np.ndarray, i: int) -> np.ndarray:
+    def mlp(self, x: np.ndarray, i: int, st: PassState | None = None) -> np.ndarray:
+        """Layer i's MLP; `st`: the pass (its matrices, routable experts and prompt rows), None: the model's."""
         p = f"layers.{i}."
+        prefill = None if st is None else st.prefill
         if not self.c.experts:
-            xq = None if self.num.exact else self.num.act(x, prompt=self._prefill)
-            a = silu(self.linear(x, p + "mlp_gate", xq=xq)) * self.linear(x, p + "mlp_up", xq=xq)
-            return self.linear(a, p + "mlp_down")
-        logits = x @ self.W[p + "router"].T
-        if i in self.alive:  # pruned experts are out of the routing
-            logits = np.where(self.alive[i][None, :], logits, -np.inf)
-        experts = {m: self.W[p + m] for m in ("experts_gate", "experts_up", "experts_down")}
+            xq = None if self.num.exact else self.num.act(x, prompt=prefill)
+            a = silu(self.linear(x, p + "mlp_gate", xq=xq, st=st)) * self.linear(x, p + "mlp_up", xq=xq, st=st)
+            return self.linear(a, p + "mlp_down", st=st)
+        W, alive = (self.W, {}) if st is None else (st.W, st.alive)
+        logits = x @ W[p + "router"].T
+        if i in alive:  # pruned experts are out of the routing
+            logits = np.where(alive[i][None, :], logits, -np.inf)
+        experts = {m: W[p + m] for m in ("experts_gate", "experts_up", "experts_down")}
         k = self.c.experts_per_token
         top = np.argsort(-logits, axis=1)[:, :k]
         sel = np.take_along_axis(logits, top, axis=1)
         gate = np.exp(sel - sel.max(axis=1, keepdims=True))
         gate /= gate.sum(axis=1, keepdims=True)  # Mixtral: softmax over the chosen experts' logits
         out = np.zeros_like(x)
-        xq = self.num.act(x, prompt=self._prefill)
+        xq = self.num.act(x, prompt=prefill)
         for e in range(self.c.experts):
             rows, slot = np.nonzero(top == e)
             if rows.size == 0:
                 continue
             xe = xq[rows]
             a = silu(xe @ experts["experts_gate"][e].T) * (xe @ experts["experts_up"][e].T)
-            y = self.num.act(a, prompt=None if self._prefill is None else rows < self._prefill) @ experts["experts_down"][e].T
+            y = self.num.act(a, prompt=None if prefill is None else rows < prefill) @ experts["experts_down"][e].T
             np.add.at(out, rows, y * gate[rows, slot][:, None])
         return out
 
-    def _calibrate_moe(self, i: int, calib: np.ndarray) -> tuple:
+    def _calibrate_moe(self, i: int, calib: np.ndarray, st: PassState) -> tuple:
         """Expert pruning / QMoE of layer i from its real MLP inputs on the prompt rows;
-        the rebuilt experts are re-stored in the weight format."""
+        the rebuilt experts are re-stored in the weight format, in the pass's matrices `st`."""
         from .structural import calibrate_experts
         p, names, stats = f"layers.{i}.", ("experts_gate", "experts_up", "experts_down"), []
         for r in self.calibrated_moe:
-            src = [self.source.get(p + m, self.ck.tensor(p + m)) for m in names]
-            alive, *stacks, st = calibrate_experts(r, self.ck.tensor(p + "router"), *src,
-                                                   self.c.experts_per_token, calib)
+            src = [st.source.get(p + m, self.ck.tensor(p + m)) for m in names]
+            alive, *stacks, stat = calibrate_experts(r, self.ck.tensor(p + "router"), *src,
+                                                     self.c.experts_per_token, calib)
             if alive is not None:
-                self.alive[i] = alive
+                st.alive[i] = alive
             for m, w, old in zip(names, stacks, src):
                 if w is not old:  # pruning without merge keeps the experts: nothing to re-store
-                    self.source[p + m] = w
-                    self.W[p + m] = self._store(w, m)
-                    self._sqnr.pop(p + m, None)
-            stats.append(st)
+                    st.source[p + m] = w
+                    st.W[p + m] = self._store(w, m)
+            stats.append(stat)
         if self.score_weights:
-            self.weight_sqnr_db[i] = self._weight_sqnr(i)
+            st.weight_sqnr_db[i] = self._weight_sqnr(i, st.W)
         return stats
 
     def _kv_policy_factory(self):
@@ -334,8 +358,14 @@ class DecoderLM:
                                    p["recent_tokens"], shift, prefill, stats, k_exact=k)
 
     # -- the pass -----------------------------------------------------------------------
+    def start_pass(self, prefill: int | None = None) -> PassState:
+        """A fresh pass over the model's matrices as loaded (nothing calibrated by an earlier run)."""
+        return PassState(prefill, dict(self.W), dict(self.source), {}, list(self.weight_sqnr_db))
+
     def forward(self, ids: np.ndarray, prefill: int, positions: np.ndarray | None = None,
-                collect_hidden: bool = False) -> ForwardResult:
+                collect_hidden: bool = False, state: PassState | None = None) -> ForwardResult:
+        """`state`: a pass of `start_pass(prefill)` to fill (its calibrated matrices and routing stay
+        inspectable); by default a fresh one: every call starts from the model as loaded."""
         c = self.c
         ids = np.asarray(ids, dtype=np.int64)
         N = ids.size
@@ -345,27 +375,30 @@ class DecoderLM:
             raise ValueError(f"{N} tokens exceed the checkpoint's context of {c.max_positions}")
         positions = np.arange(prefill, N - 1) if positions is None else np.asarray(positions)
         cos, sin = rope_tables(N, c.head_dim, c.rope_theta)
-        self._prefill = prefill  # rows [0, prefill) are one prefill call, later rows one decode step each (Numerics.act)
+        st = self.start_pass(prefill) if state is None else state
+        if st.prefill != prefill:
+            raise ValueError(f"forward: state is a pass with prefill {st.prefill}; expected one of "
+                             f"start_pass({prefill})")
         h = self.embed[ids].astype(np.float32)
         stats, hidden, lr_notes, moe_stats = PolicyStats(), [], (), []
         for i in range(c.layers):
             p = f"layers.{i}."
             x = rms_norm(h, self.ck.tensor(p + "attn_norm"), c.norm_eps)
             if self.lowrank:
-                notes_i = self._low_rank_layer(i, x[:prefill])
+                notes_i = self._low_rank_layer(i, x[:prefill], st)
                 lr_notes = lr_notes or notes_i  # layer 0's notes speak for every layer
             xq = None if self.num.exact else self.num.act(x, prompt=prefill)
-            q = self.linear(x, p + "q", p + "q_bias", xq).reshape(N, c.heads, c.head_dim)
-            k = self.linear(x, p + "k", p + "k_bias", xq).reshape(N, c.kv_heads, c.head_dim)
-            v = self.linear(x, p + "v", p + "v_bias", xq).reshape(N, c.kv_heads, c.head_dim)
+            q = self.linear(x, p + "q", p + "q_bias", xq, st).reshape(N, c.heads, c.head_dim)
+            k = self.linear(x, p + "k", p + "k_bias", xq, st).reshape(N, c.kv_heads, c.head_dim)
+            v = self.linear(x, p + "v", p + "v_bias", xq, st).reshape(N, c.kv_heads, c.head_dim)
             k_pre = k
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
             a = self.attention(q, k, v, prefill, stats, (k_pre, cos, sin)).reshape(N, c.heads * c.head_dim)
-            h = h + self.linear(a, p + "o")
+            h = h + self.linear(a, p + "o", st=st)
             xm = rms_norm(h, self.ck.tensor(p + "mlp_norm"), c.norm_eps)
             if self.calibrated_moe:
-                moe_stats.append(self._calibrate_moe(i, xm[:prefill]))
-            h = h + self.mlp(xm, i)
+                moe_stats.append(self._calibrate_moe(i, xm[:prefill], st))
+            h = h + self.mlp(xm, i, st)
             if collect_hidden:
                 hidden.append(h[positions].copy())
         hf = rms_norm(h[positions], self.ck.tensor("final_norm"), c.norm_eps)
@@ -378,7 +411,7 @@ class DecoderLM:
         if self.num.kv_recipe is not None and self.num.attention_acts and self.num.acts != "fp32":
             notes = notes + ("decode attention through a KV policy reads its view in float64; acts format not "
                              "applied to Q.K/P.V there",)
-        return ForwardResult(logits, positions, hidden, list(self.weight_sqnr_db),
+        return ForwardResult(logits, positions, hidden, list(st.weight_sqnr_db),
                              stats.mass_kept if stats.steps else float("nan"),
                              stats.tokens_read if stats.steps else float("nan"), notes)
 

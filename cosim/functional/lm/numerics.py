@@ -231,8 +231,8 @@ class CallScaled:
         (shape (x.shape[0],); `axis` then must not be 0). Block scales (NVFP4's E4M3 per 16
         along `axis`) still come from x's own blocks."""
         from cosim.functional import quantize
-        from cosim.functional.quantize import tensor_scale
-        from cosim.functional.scaled import needs_scale, scale_of_amax, scaled_quantize
+        from cosim.functional.quantize import scale_of_amax, tensor_scale
+        from cosim.functional.scaled import needs_scale, scaled_quantize
         x = np.asarray(x, np.float32)
         a = np.asarray(amax, np.float64)
         if a.ndim:  # one per leading index, broadcast over the rest
@@ -242,7 +242,7 @@ class CallScaled:
             if x.ndim > 1 and axis % x.ndim == 0:
                 raise ValueError("CallScaled.given: one amax per x[i] needs blocks along another axis than 0")
         if needs_scale(self.fmt):
-            s = scale_of_amax(a, self.fmt)
+            s = scale_of_amax(a, get_format(self.fmt).max_normal)  # scaled_quantize takes it as float32
             if a.ndim:
                 return scaled_quantize(x, self.fmt, "head", head_axis=0, scales=s, axis=axis)[0]
             return scaled_quantize(x, self.fmt, "tensor", scales=s, axis=axis)[0]
