@@ -43,3 +43,82 @@ def test_forward_embed_argument_is_the_tables_only_route():
     assert not np.array_equal(m.forward(ids, 6, embed=perturb_embedding(m.embed, 1)).logits, a)
     with pytest.raises(ValueError, match=r"forward: embed: got a table of shape \(3, 4\)"):
         m.forward(ids, 6, embed=np.zeros((3, 4), np.float32))
+
+
+# -- a sweep row carries what its real-checkpoint accuracy run said (was: perplexity, KL and top-1 only) ------------
+# kivi2's 128-token residual window holds all 24 tokens (did not act); 24 tokens score 11 predictions (< 32)
+ACC = {"source": "synthetic", "layers": 1, "rows": 8, "tokens": 24, "checkpoint": "smollm2_135m"}
+BASE = {"model": "llama3_8b", "phase": "decode", "batch": 1, "seq": 256, "hw": "h200", "level": "roofline",
+        "weights": "mxfp4", "recipe": "kivi2", "accuracy": ACC}
+
+
+def _sweep_doc(tmp_path):
+    return {"name": "acc", "base": BASE, "axes": [{"grid": {"batch": [1, 2]}}], "objectives": {"latency_s": "min"},
+            "require_memory_fit": False, "output": str(tmp_path / "o"), "store": str(tmp_path / "o" / "s.jsonl")}
+
+
+@SMOL
+def test_sweep_rows_carry_the_checkpoint_runs_warnings_and_notes(tmp_path):
+    from cosim.dse import sweep
+    from cosim.dse.evaluate import NOTES_SEP
+    df = sweep(_sweep_doc(tmp_path), quiet=True, write=False)
+    assert list(df["status"]) == ["ok", "ok"]
+    a, b = (str(n).split(NOTES_SEP) for n in df["notes"])
+    assert a == b  # the accuracy does not depend on the batch: the same lines on both rows
+    warn = [n for n in a if n.startswith("WARNING: accuracy on smollm2_135m: ")]
+    assert len(warn) == 2
+    assert warn[0].startswith("WARNING: accuracy on smollm2_135m: only 11 predictions scored (accuracy.tokens 24 in "
+                              "the sweep)") and "use accuracy.tokens of 66 or more" in warn[0]
+    assert "recipe kivi2: its full-precision residual window (residual_length 128) holds all 24 tokens" in warn[1]
+    assert "(the sweep's accuracy.tokens)" in warn[1] and "--tokens" not in warn[1]
+    assert "through the other quantized tensors, weights mxfp4, not through recipe kivi2" in warn[1]
+    other = [n for n in a if n.startswith("accuracy on smollm2_135m: ")]
+    # the run's own notes; the head follows `weights:` as cosim run's does (was: "embeddings and LM head kept at
+    # baseline precision" in a sweep, quantized in the run)
+    assert any(n.endswith("LM head quantized to mxfp4 (its input in bf16); the checkpoint ties it to the token "
+                          "embeddings (one stored tensor), so the embedding lookup reads the same quantized tensor")
+               for n in other)
+    assert not any("kept at baseline precision" in n for n in other)
+    assert other[-1].startswith("accuracy on smollm2_135m: baseline = ")
+    assert not any(w[len("WARNING: "):] in other for w in warn)  # a warning is not repeated as a note
+
+
+@SMOL
+def test_sweep_row_and_cosim_run_agree_on_the_checkpoint_figures_and_warnings(tmp_path):
+    """The same point through `cosim run` and a sweep: the same perplexity (the sweep ran without the head
+    quantized to `weights:`, which the run's trace prices) and the same warnings, worded for each file."""
+    import json
+
+    import yaml
+
+    from cosim.cli import main
+    from cosim.dse import sweep
+    from cosim.dse.evaluate import NOTES_SEP
+    p = tmp_path / "e.yaml"
+    p.write_text(yaml.safe_dump({"name": "e", **BASE}))
+    assert main(["run", str(p), "--out", str(tmp_path / "r")]) == 0
+    ck = json.loads((tmp_path / "r" / "report.json").read_text())["accuracy"]["checkpoint"]
+    row = sweep(_sweep_doc(tmp_path), quiet=True, write=False).iloc[0]
+    assert (row["perplexity"], row["kl"], row["top1_agreement"]) == (ck["perplexity"], ck["kl"], ck["top1_agreement"])
+    warn = [n[len("WARNING: accuracy on smollm2_135m: "):] for n in str(row["notes"]).split(NOTES_SEP)
+            if n.startswith("WARNING:")]
+
+    def as_run(w):  # the sweep's wording of where the token count is set -> the experiment file's
+        return w.replace("the sweep's accuracy.tokens", f"accuracy.tokens in {p}").replace("24 in the sweep", f"24 in {p}")
+    assert [as_run(w) for w in warn] == ck["warnings"]
+
+
+@SMOL
+def test_cosim_sweep_prints_every_warning_with_its_row_count(tmp_path, capsys):
+    import yaml
+
+    from cosim.cli import main
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(_sweep_doc(tmp_path)))
+    assert main(["sweep", str(f), "--top", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "  2 rows: WARNING: accuracy on smollm2_135m: only 11 predictions scored" in out
+    assert "  2 rows: WARNING: accuracy on smollm2_135m: recipe kivi2: its full-precision residual window" in out
+    assert main(["sweep", str(f), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: acc: accuracy on smollm2_135m: recipe kivi2: its full-precision" in err and "(2 rows)" in err
