@@ -1,6 +1,7 @@
 """Session 15: a --spread run leaves the model and the cached checkpoint as loaded (the perturbed embedding is
 the forward pass's argument), and a sweep row carries its real-checkpoint accuracy's notes and warnings."""
 import importlib.util
+import math
 
 import numpy as np
 import pytest
@@ -122,3 +123,29 @@ def test_cosim_sweep_prints_every_warning_with_its_row_count(tmp_path, capsys):
     assert main(["sweep", str(f), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "warning: acc: accuracy on smollm2_135m: recipe kivi2: its full-precision" in err and "(2 rows)" in err
+
+
+def test_sweep_row_says_why_a_synthetic_sqnr_is_nan_and_its_worst_is_nan(tmp_path, monkeypatch):
+    """The synthetic per-op check: an op whose SQNR is NaN makes the worst figure NaN, whatever its position (min()
+    dropped a NaN after a finite value: 'worst' was 30 dB here), and its reason is a WARNING note of the row."""
+    import cosim.dse.evaluate as ev
+    import cosim.layer_accuracy as la
+    from cosim.dse import sweep
+    why = "nan: 4 of 64 quantized outputs are NaN/Inf (an operand overflowed its format or held NaN)"
+
+    def fake(trace, **kw):
+        return la.AccuracyResult(by_op={"q_proj": 30.0, "o_proj": math.nan, "attention": 40.0}, by_layer=[],
+                                 sample={}, provenance="synthetic",
+                                 status_by_op={"q_proj": "ok", "o_proj": why, "attention": "ok"})
+    monkeypatch.setattr(la, "trace_accuracy", fake)
+    ev._accuracy_for.cache_clear()
+    try:
+        df = sweep({"name": "s", "base": {"model": "llama3_8b", "phase": "decode", "batch": 1, "seq": 128, "hw": "h200",
+                                          "accuracy": {"layers": 1, "rows": 8, "tokens": 4, "seed": 7}},
+                    "axes": [{"grid": {"batch": [1, 2]}}], "require_memory_fit": False, "output": str(tmp_path / "o")},
+                   quiet=True, write=False)
+    finally:
+        ev._accuracy_for.cache_clear()
+    assert df["sqnr_db"].isna().all() and df["gemm_sqnr_db"].isna().all()
+    assert (df["attention_sqnr_db"] == 40.0).all()
+    assert list(df["notes"]) == [f"WARNING: synthetic accuracy: o_proj output SQNR is NaN ({why})"] * 2

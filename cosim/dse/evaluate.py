@@ -112,14 +112,15 @@ def _accuracy(cfg: dict, trace) -> tuple[dict, tuple]:
         return dict.fromkeys(ACCURACY_METRICS + CHECKPOINT_METRICS, math.nan), ()
     key = json.dumps({k: cfg[k] for k in ("model", "phase", "seq", "weights", "acts", "kv", "recipe", "attention",
                                           "accuracy")}, sort_keys=True, default=str)
-    out = dict(zip(ACCURACY_METRICS, _accuracy_for(key)))
+    worst, synthetic_notes = _accuracy_for(key)
+    out = dict(zip(ACCURACY_METRICS, worst))
     acc = cfg["accuracy"]
     ck_key = json.dumps({k: cfg[k] for k in ("weights", "acts", "kv", "recipe")} |
                         {k: acc.get(k) for k in ("checkpoint", "text", "tokens", "prefill")}, sort_keys=True)
     figures, notes = (_checkpoint_accuracy_for(ck_key) if acc.get("checkpoint")
                       else ((math.nan,) * len(CHECKPOINT_METRICS), ()))
     out.update(zip(CHECKPOINT_METRICS, figures))
-    return out, notes
+    return out, synthetic_notes + notes
 
 
 # a sweep row's notes from its real-checkpoint accuracy run: ACCURACY_WARNING for what `cosim run` prints as a
@@ -162,6 +163,9 @@ def _figures(r) -> tuple:
 
 @lru_cache(maxsize=256)
 def _accuracy_for(key: str) -> tuple:
+    """((worst op, worst weight GEMM, worst attention op) output SQNR in dB, notes): a worst figure is NaN when
+    any of its ops' is (as cosim run's 'worst: <op> NaN'; min() kept or dropped a NaN by its position), and each
+    NaN op's reason is a WARNING note of the row."""
     from cosim.layer_accuracy import trace_accuracy
     c = json.loads(key)
     acc = c["accuracy"]
@@ -172,9 +176,11 @@ def _accuracy_for(key: str) -> tuple:
 
     def worst(names):
         vals = [res.by_op[n] for n in names]
-        return min(vals) if vals else math.nan
+        return math.nan if not vals or any(v != v for v in vals) else min(vals)
+    notes = tuple(f"WARNING: synthetic accuracy: {op} output SQNR is NaN ({why})"
+                  for op, why in (res.status_by_op or {}).items() if why != "ok")
     return (worst(res.by_op), worst([n for n in res.by_op if kinds.get(n) == "gemm"]),
-            worst([n for n in res.by_op if kinds.get(n) == "attention"]))
+            worst([n for n in res.by_op if kinds.get(n) == "attention"])), notes
 
 
 def point_notes(trace, level_notes=()) -> str | None:
