@@ -767,12 +767,19 @@ def checkpoint_run_notes(res, acc, where: str) -> tuple[list, list, list]:
                 f"{', '.join(other)}, not through recipe {res.recipe})")
         notes = [n + tail if n in idle else n for n in notes]
         idle = [n + tail for n in idle]
-    few = []
-    if res.tokens < FEW_PREDICTIONS:  # the figure is an average over this many predictions
-        few = [f"only {res.tokens} predictions scored (accuracy.tokens {acc.tokens} in {where}): a perplexity "
-               f"over fewer than {FEW_PREDICTIONS} tokens is dominated by which tokens they are; use "
-               f"accuracy.tokens of {_tokens_for(FEW_PREDICTIONS, acc, res.tokens)} or more"]
+    few = few_predictions_warning(res.tokens, acc, "accuracy.tokens", f" in {where}")
     return few, idle, few + notes
+
+
+def few_predictions_warning(scored: int, acc, option: str, where: str = "") -> list:
+    """[the warning] when a checkpoint run scored fewer than FEW_PREDICTIONS predictions (its figures are an
+    average over that many), else []: names the token count as set (`option` `acc.tokens` `where`, e.g.
+    "accuracy.tokens 24 in e.yaml", "--tokens 16") and the count that reaches FEW_PREDICTIONS (_tokens_for)."""
+    if scored >= FEW_PREDICTIONS:
+        return []
+    return [f"only {scored} predictions scored ({option} {acc.tokens}{where}): a perplexity over fewer than "
+            f"{FEW_PREDICTIONS} tokens is dominated by which tokens they are; use {option} of "
+            f"{_tokens_for(FEW_PREDICTIONS, acc, scored)} or more"]
 
 
 def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:

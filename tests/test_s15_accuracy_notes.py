@@ -149,3 +149,18 @@ def test_sweep_row_says_why_a_synthetic_sqnr_is_nan_and_its_worst_is_nan(tmp_pat
     assert df["sqnr_db"].isna().all() and df["gemm_sqnr_db"].isna().all()
     assert (df["attention_sqnr_db"] == 40.0).all()
     assert list(df["notes"]) == [f"WARNING: synthetic accuracy: o_proj output SQNR is NaN ({why})"] * 2
+
+
+@SMOL
+def test_cosim_accuracy_warns_beside_the_figures(capsys):
+    """`cosim accuracy` says what `cosim run` and a sweep say: too few predictions (named by its own flag) and a
+    recipe that did not act, as WARNING lines (it was one 'note:' among the others, and no word on 7 predictions)."""
+    from cosim.cli import main
+    assert main(["accuracy", "--tokens", "16", "--recipe", "kivi2"]) == 0
+    out = capsys.readouterr().out
+    warn = [ln for ln in out.splitlines() if ln.startswith("WARNING: ")]
+    assert warn[0] == ("WARNING: only 7 predictions scored (--tokens 16): a perplexity over fewer than 32 tokens is "
+                       "dominated by which tokens they are; use --tokens of 66 or more")
+    assert warn[1].startswith("WARNING: recipe kivi2: its full-precision residual window (residual_length 128) holds "
+                              "all 16 tokens") and len(warn) == 2
+    assert "note: recipe kivi2" not in out  # said once, as the warning
