@@ -85,3 +85,64 @@ def test_uniform_models_and_weight_recipes_still_apply():
     scout = model_from_hf_config(HF / "llama4_scout_17b_16e.json")
     t = _kv_recipe_on(scout, "expert_prune")  # no KV state: not refused
     assert "kv_state" not in t.meta
+
+
+TINY = """name: tiny_{kind}
+hidden: 1024
+layers: 4
+heads: 8
+kv_heads: 2
+intermediate: 2048
+vocab: 1000
+"""
+
+
+def _tiny(tmp_path, kind):
+    extra = {"chunked": "attention_chunk: 64\nchunked_layers: 4\nrope_layers: 4\n",
+             "window": "sliding_window: 64\nsliding_window_layers: 2\n"}[kind]
+    p = tmp_path / f"tiny_{kind}.yaml"
+    p.write_text(TINY.format(kind=kind) + extra)
+    return str(p)
+
+
+def test_serve_refuses_chunked_attention_models(tmp_path):
+    """H2: decode of two sequences at KV 60 and 70 with chunk 64 reads 60 + 6 = 66 keys, the mean-KV
+    price 2 x 65 (reviewer's hand count); refused rather than priced wrong."""
+    from cosim.serving import serve
+    from workloads.io import InputError
+    with pytest.raises(InputError, match=r"serve: model 'tiny_chunked': attention_chunk \(HF attention_chunk_size\): "
+                                         r"got 64 tokens on 4 of 4 layers; expected no chunked-attention layers"):
+        serve(_tiny(tmp_path, "chunked"), "h100_sxm", requests=2, qps=1.0, prompt_len=32, output_len=4)
+    with pytest.raises(InputError, match=r"serve: speculative.draft_model 'tiny_chunked'"):
+        serve("llama3_2_3b", "h100_sxm", requests=2, qps=1.0, prompt_len=32, output_len=4,
+              speculative={"draft_model": _tiny(tmp_path, "chunked"), "draft_len": 2})
+
+
+def _window_keys(steps, kvs):
+    """Keys the windowed attention ops read over the groups step_cost prices."""
+    from cosim.serving.steptime import window_groups
+    keys = 0
+    for g in window_groups(tuple(kvs), steps.decode_window):
+        n, kv = len(g), round(sum(g) / len(g))
+        for o in steps.workload.trace("decode", n, kv).ops:
+            if o.kind == "attention" and o.name in steps.context_names and o.name == "attention_local":
+                keys += o.dims["batch"] * o.dims["kv_len"]
+    return keys
+
+
+def test_serving_decode_prices_window_layers_per_side_of_the_window(tmp_path):
+    """H2 (sliding window): two sequences at KV 32 and 96 with a 64-token window read 32 + 64 = 96 keys
+    on a windowed layer; the batch's mean (64) priced 2 x min(64, 64) = 128."""
+    from cosim.serving.steptime import StepBatch, device_step_cost, window_groups
+    steps = device_step_cost(_tiny(tmp_path, "window"), "h100_sxm", level="roofline")
+    assert steps.decode_window == 64
+    assert window_groups((32, 96), 64) == ((32,), (96,))
+    assert window_groups((10, 64), 64) == ((10, 64),) and window_groups((65, 90), 64) == ((65, 90),)
+    names = [o.name for o in steps.workload.trace("decode", 1, 96).ops if o.kind == "attention"]
+    assert names == ["attention_local", "attention"]
+    assert _window_keys(steps, (32, 96)) == 96
+    both = steps.step_cost(StepBatch((), (32, 96)))
+    one = steps.token_cost(2, False).latency_s + steps.head_cost(2).latency_s
+    ctx = steps.decode_context_cost(1, 32).latency_s + steps.decode_context_cost(1, 96).latency_s
+    assert both.latency_s == pytest.approx(one + ctx)
+    assert both.latency_s < one + steps.decode_context_cost(2, 64).latency_s  # the old price: the mean

@@ -226,6 +226,13 @@ class DeviceStepCost:
             hit = self._cache[key] = self._price(make())
         return hit
 
+    @property
+    def decode_window(self) -> int | None:
+        """The sliding window of a model with windowed layers (None: none): a windowed layer's decode reads
+        min(S, W) keys per sequence, not linear in S, so decode steps are priced per side of W."""
+        m = self.workload.model
+        return m.sliding_window if getattr(m, "window_layers", 0) else None
+
     # ---- components -----------------------------------------------------------
     def token_cost(self, tokens: int, prefill: bool) -> StepCost:
         t = bucketed(tokens, self.bucket)
@@ -289,9 +296,9 @@ class DeviceStepCost:
         cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill))
         if batch.sequences_emitting:
             cost = cost + self.head_cost(batch.sequences_emitting)
-        if batch.decode_kv:
-            n = len(batch.decode_kv)
-            cost = cost + self.decode_context_cost(n, sum(batch.decode_kv) / n)
+        for group in window_groups(batch.decode_kv, self.decode_window):
+            n = len(group)
+            cost = cost + self.decode_context_cost(n, sum(group) / n)
         for c, ctx, last in batch.prefill:
             cost = cost + self.prefill_context_cost(c, ctx, last)
         return cost
@@ -319,6 +326,18 @@ class DeviceStepCost:
         lat = const.latency_s + np.array([c.latency_s for c in comps])[inv]
         en = const.energy_j + np.array([c.energy_j for c in comps])[inv]
         return lat, en
+
+
+def window_groups(kv: tuple, window: int | None) -> tuple:
+    """The decoding sequences' KV lengths in groups whose mean prices every layer exactly: one group
+    (full-attention layers read sum(S), linear in S), or with a window W those at S <= W and those
+    past it (a windowed layer reads min(S, W) per sequence: S in the first group, W in the second;
+    the batch's mean would give min(mean S, W) a sequence, more than that once the batch straddles W)."""
+    if not kv:
+        return ()
+    if window is None or max(kv) <= window or min(kv) > window:
+        return (kv,)
+    return tuple(g for g in (tuple(k for k in kv if k <= window), tuple(k for k in kv if k > window)) if g)
 
 
 def _chunk_attention(op, c: int):
