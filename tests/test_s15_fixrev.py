@@ -146,3 +146,22 @@ def test_serving_decode_prices_window_layers_per_side_of_the_window(tmp_path):
     ctx = steps.decode_context_cost(1, 32).latency_s + steps.decode_context_cost(1, 96).latency_s
     assert both.latency_s == pytest.approx(one + ctx)
     assert both.latency_s < one + steps.decode_context_cost(2, 64).latency_s  # the old price: the mean
+
+
+def test_serving_kv_capacity_pages_windowed_layers_per_token():
+    """M1: bytes_per_token was read at 4,096 tokens, where gpt-oss-20b's 12 layers with a 128-token window
+    hold 128 tokens: 25,344 B/token, optimistic for shorter sequences, while window_note says the windowed
+    layers are paged per token like full ones (pessimistic)."""
+    from cosim.serving.kv_memory import bytes_per_token, ref_context, window_note
+    from cosim.serving.steptime import Workload
+    from workloads.models import model_from_hf_config
+    m = model_from_hf_config(HF / "gpt_oss_20b.json")
+    assert (m.layers, m.kv_heads, m.head_dim, m.sliding_window) == (24, 8, 64, 128)
+    assert ref_context(m) == 128
+    full = m.layers * 2 * m.kv_heads * m.head_dim * 2  # K and V, bf16, every layer: 49,152 B
+    assert bytes_per_token(Workload(m)) == full == 49152
+    assert bytes_per_token(Workload(m), 4096) == 25344  # the old reading: 12 x 128 + 12 x 4,096 tokens spread
+    (note,) = window_note(m)
+    assert "paged per token like full-attention layers, so capacity is pessimistic" in note
+    g = model_from_hf_config(HF / "gemma2_9b.json")  # window 4,096: the same reading as before
+    assert ref_context(g) == 4096
