@@ -165,3 +165,19 @@ def test_serving_kv_capacity_pages_windowed_layers_per_token():
     assert "paged per token like full-attention layers, so capacity is pessimistic" in note
     g = model_from_hf_config(HF / "gemma2_9b.json")  # window 4,096: the same reading as before
     assert ref_context(g) == 4096
+
+
+@pytest.mark.parametrize("key,value", [("patch_size", 0), ("image_size", 0), ("hidden_size", 0), ("num_channels", 0),
+                                       ("num_channels", "3")])
+def test_llama4_vision_sizes_must_be_positive(tmp_path, key, value):
+    """L1: patch_size 0 was a ZeroDivisionError ((image_size // patch_size) ** 2)."""
+    import json
+    from workloads.io import InputError
+    from workloads.models import model_from_hf_config
+    cfg = json.loads((HF / "llama4_scout_17b_16e.json").read_text())
+    cfg["vision_config"][key] = value
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(cfg))
+    with pytest.raises(InputError, match=rf"config.json: vision_config.{key}: got {value!r}; expected a positive "
+                                         r"integer"):
+        model_from_hf_config(p)
