@@ -49,6 +49,8 @@ def test_mikv_twin_demotes_what_the_rule_says_each_step():
         before = int(pol.hi.sum()) + 1  # the new token enters hi
         pol.step(t, K[n - 1], V[n - 1], Q[n - 1])
         assert before - int(pol.hi.sum()) == mikv_demoted_tokens(n - 1, n, 0.3)
+        # independent of mikv_demoted_tokens: after a step over n tokens the important set is round(0.3 n)
+        assert int(pol.hi.sum()) == round(0.3 * n), (n, int(pol.hi.sum()))
 
 
 def test_mikv_prices_the_average_demotion_not_one_token():
