@@ -181,3 +181,22 @@ def test_llama4_vision_sizes_must_be_positive(tmp_path, key, value):
     with pytest.raises(InputError, match=rf"config.json: vision_config.{key}: got {value!r}; expected a positive "
                                          r"integer"):
         model_from_hf_config(p)
+
+
+def test_razor_on_kivi_keeps_whole_key_groups():
+    """L3: RazorAttention's local heads keep 517 key tokens (4 sinks + 512 window + 1 compensation); under
+    KIVI-2 (G 32) they were 517 int2 codes under 16 groups' scales and no residual. Whole groups: 512
+    codes in 16 groups + 5 bf16 residual tokens: 7 heads x 128 x (5 x 2 - 5 x 2/8) = 7,840 B more a layer."""
+    from workloads.builder import build_trace
+    from workloads.compression import apply_recipe
+    from workloads.models import load_model
+    m = load_model("llama3_8b")
+    t = apply_recipe(build_trace(m, "decode", 1, 8192), "kivi2+razor_attention", m)
+    (loc,) = [o for o in t.ops if o.name == "attention.local"]
+    kv = {x.name: x for x in loc.inputs if x.role == "kv"}
+    assert loc.dims["kv_len"] == 517
+    assert kv["k_cache"].shape == (1, 512, 7, 128) and kv["k_cache.scale_zero"].shape == (1, 16, 7, 256)
+    assert kv["k_cache.residual"].shape == (1, 5, 7, 128) and kv["k_cache.residual"].nbytes == 5 * 7 * 128 * 2
+    # the codes + residual hold every kept key token; values (scales per token) unchanged: 389 + 128
+    assert kv["v_cache"].shape[1] + kv["v_cache.residual"].shape[1] == 517
+    assert sum(x.nbytes for x in kv.values() if x.name.startswith("k_cache")) == 114688 + 57344 + 8960
