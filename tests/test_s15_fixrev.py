@@ -200,3 +200,25 @@ def test_razor_on_kivi_keeps_whole_key_groups():
     # the codes + residual hold every kept key token; values (scales per token) unchanged: 389 + 128
     assert kv["v_cache"].shape[1] + kv["v_cache.residual"].shape[1] == 517
     assert sum(x.nbytes for x in kv.values() if x.name.startswith("k_cache")) == 114688 + 57344 + 8960
+
+
+def test_short_text_names_the_option_that_set_the_token_count(tmp_path):
+    """L4: the too-short-text error said "--tokens asked for N" under `cosim run` too."""
+    import numpy as np
+    from cosim.accuracy import load_text_tokens
+    from workloads.io import InputError
+
+    class _Words:  # one token a word: enough to count, no tokenizer asset needed
+        @staticmethod
+        def encode(text):
+            return np.arange(len(text.split()))
+
+    p = tmp_path / "short.txt"
+    p.write_text("three short words")
+    with pytest.raises(InputError, match=r"short.txt: holds 3 tokens for this tokenizer; accuracy.tokens in e.yaml "
+                                         r"asked for 10 "):
+        load_text_tokens(_Words, p, 10, "accuracy.tokens in e.yaml")
+    with pytest.raises(InputError, match="--tokens asked for 10"):
+        load_text_tokens(_Words, p, 10)
+    ids, name = load_text_tokens(_Words, p, 2)
+    assert list(ids) == [0, 1] and name == str(p)
