@@ -222,3 +222,18 @@ def test_short_text_names_the_option_that_set_the_token_count(tmp_path):
         load_text_tokens(_Words, p, 10)
     ids, name = load_text_tokens(_Words, p, 2)
     assert list(ids) == [0, 1] and name == str(p)
+
+
+def test_step_cost_api_refuses_only_what_it_cannot_price_on_chunked_models(tmp_path):
+    """H2, the step-cost API (device_step_cost): 16 new tokens after 128 cached with chunk 64 attend
+    1 + ... + 16 = 136 pairs a head (priced as 16 queries over 144 keys), and decode at KV 60 and 70
+    reads 60 + 6 = 66 keys (priced 2 x 65): refused. One KV length and whole prompts stay exact."""
+    from cosim.serving.steptime import StepBatch, device_step_cost
+    from workloads.io import InputError
+    steps = device_step_cost(_tiny(tmp_path, "chunked"), "h100_sxm", level="roofline")
+    with pytest.raises(InputError, match=r"decode KV lengths \[60, 70\]"):
+        steps.step_cost(StepBatch((), (60, 70)))
+    with pytest.raises(InputError, match=r"prefill chunks \(new, cached\) \[\(16, 128\)\]"):
+        steps.step_cost(StepBatch(((16, 128, False),), ()))
+    assert steps.step_cost(StepBatch((), (70, 70))).latency_s > 0
+    assert steps.step_cost(StepBatch(((144, 0, True),), ())).latency_s > 0

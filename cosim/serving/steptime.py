@@ -293,6 +293,16 @@ class DeviceStepCost:
     def step_cost(self, batch: StepBatch) -> StepCost:
         if not batch.prefill and not batch.decode_kv:
             return ZERO
+        m = self.workload.model
+        if getattr(m, "chunk_layers", 0) and (len(set(batch.decode_kv)) > 1 or any(ctx for _, ctx, _ in batch.prefill)):
+            # one sequence length (generate's batch) and whole prompts are exact; the rest is not priced
+            raise InputError(f"step cost: model {m.name!r}: attention_chunk (HF attention_chunk_size) "
+                             f"{m.attention_chunk:,} on {m.chunk_layers} of {m.layers} layers: decode KV lengths "
+                             f"{sorted(set(batch.decode_kv))[:4]}, prefill chunks (new, cached) "
+                             f"{[(c, x) for c, x, _ in batch.prefill][:4]}; expected one decode KV length and "
+                             f"prefills without cached context (a chunked layer reads (S - 1) % C + 1 keys a "
+                             f"sequence, not the mean's, and a chunk after cached context sees only its own "
+                             f"attention chunk)")
         cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill))
         if batch.sequences_emitting:
             cost = cost + self.head_cost(batch.sequences_emitting)
