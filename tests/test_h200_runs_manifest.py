@@ -183,8 +183,10 @@ def test_cosim_calibrate_reads_and_extends_the_manifest_where_there_is_one():
     ops, energy, e2e, env, _cal = _paths(ns)
     # the manifest is read for the energy, e2e and env files too (its runs' raw_<run>/energy.csv, e2e.csv, env.json)
     assert {str(ops), str(energy), str(e2e), str(env)} == {"validation/h200_runs.csv"}
-    ns.hw = "h100_sxm"  # no manifest: the flat file, as before
-    assert str(_paths(ns)[0]) == "validation/h100_ops.csv"
+    ns.hw = "h100_sxm"  # session 15 gave the H100 a manifest too (runs h100_run3-10): it is read and extended
+    assert str(_paths(ns)[0]) == "validation/h100_runs.csv"
+    ns.measurements = "validation/h100_ops.csv"  # the session-9 flat file, as the committed calibration names it
+    assert str(_paths(ns)[0]) == "validation/h100_ops.csv" and str(_paths(ns)[1]) == "validation/h100_energy.csv"
 
 
 def test_one_suite_table_gives_the_splits_and_the_cli_choices():
