@@ -103,3 +103,26 @@ def test_mla_rocketkv_twin_split_is_pricings_on_the_latent():
     evaluate_policy(pol, seq)
     assert pol.inner.p == rocketkv_split(258, 64, 576, 256)
     assert pol.inner.p["r"] == rocketkv_budget(258, 64, 576, 256).r
+
+
+# ---- 2. ZipCache: the authors' defaults and counts ----------------------------------------------
+def test_zipcache_counts_truncate_as_the_authors_code():
+    """int(0.4·7939) = int(3175.6) = 3175 at 2 bits, 4764 at 4 (round(0.6·7939) = 4763 hi said 3176);
+    0.9 salient of 100: 10 (int(0.09999…·100) would be 9)."""
+    from workloads.compression.kv_quant import zipcache_lo_count, zipcache_token_split
+    assert zipcache_lo_count(0.6, 7939) == 3175 and zipcache_lo_count(0.9, 100) == 10
+    assert zipcache_lo_count(0.6, 100) == 40 and zipcache_lo_count(1.0, 50) == 0 and zipcache_lo_count(0.0, 7) == 7
+    assert zipcache_token_split(7939, 0, 0.6, 100) == (4764, 3175, 0)
+    # decode at n 8192, 256 generated, gap 100: the read of step 256 sees 2 compressed chunks and 56 buffered
+    assert zipcache_token_split(8192, 256, 0.6, 100) == (4762 + 120, 3174 + 80, 56)
+    # P 7992: int(3196.8) = 3196 lo, 4796 hi; one chunk compressed, the second (100 buffered) completes after the read
+    assert zipcache_token_split(8192, 200, 0.6, 100) == (4796 + 60, 3196 + 40, 100)
+
+
+def test_zipcache_bundled_defaults_are_the_authors_demo():
+    from workloads.compression import load_recipe
+    r = load_recipe("zipcache")
+    assert (r.params["salient_ratio"], r.params["requant_interval"], r.params["hi_bits"], r.params["lo_bits"]) == \
+        (0.6, 100, 4, 2)
+    assert "b6932b9" in r.citation and "streaming_gap 100" in r.citation
+    assert load_recipe("mikv").params["requant_interval"] == 0

@@ -11,7 +11,7 @@ import numpy as np
 from cosim.functional.compression.attention import CachePolicy, CacheView, causal_column_sums
 from cosim.functional.compression.quant import (asym_group_quant, codebook_quant, lloyd_codebook,
                                                 register_format_quant, rope)
-from workloads.compression.kv_quant import mikv_demoted_tokens, zipcache_probe_counts
+from workloads.compression.kv_quant import mikv_demoted_tokens, zipcache_lo_count, zipcache_probe_counts
 
 __all__ = ["KIVIPolicy", "KVQuantPolicy", "FormatKVPolicy", "MixedPrecisionPolicy", "GEARPolicy"]
 
@@ -180,14 +180,15 @@ class MixedPrecisionPolicy(_Accumulating):
     - `saliency="probe"` (ZipCache): normalised accumulated attention of probe queries
       (`probe_rows`: half of probe_ratio the most recent prompt queries, half drawn at
       random before them; each token's sum divided by the number of prompt queries that see
-      it, as ThisisBillhe/ZipCache@b6932b9 modeling_llama.py does), computed after prefill; a decode
-      token enters at hi_bits (not yet scored); every `requant_interval` steps (0: never,
-      the bundled recipe) the step's queries score the last `requant_interval` decode
-      tokens and the round((1 - salient_ratio) x requant_interval) least attended of them
-      are re-quantized at lo_bits -- ThisisBillhe/ZipCache (the authors' code,
-      zipcache/models/modeling_llama.py: `streaming_gap` re-compression appends the new
-      chunk's least-attended ids to the unimportant set; tokens not in it are stored at the
-      important bit width).
+      it, as ThisisBillhe/ZipCache@b6932b9 modeling_llama.py does), computed after prefill:
+      the int((1 - salient_ratio) x P) least salient prompt tokens (`zipcache_lo_count`, the
+      authors' int()) at lo_bits, the rest at hi_bits. With a streaming gap I =
+      `requant_interval` > 0 (the bundled recipe: 100, the authors' demo) a decode token waits
+      unquantized in the 16-bit buffer (CompressUtils/compress_class.py, `stream: True`);
+      after the read of every I-th step the step's queries score the I buffered tokens and
+      their int((1 - salient_ratio) x I) least attended go to lo_bits, the rest to hi_bits
+      (modeling_llama.py: `streaming_gap`). I = 0: a decode token enters at hi_bits and is
+      never re-scored. Pricing's split is `zipcache_token_split`.
     - `saliency="accumulated"` (MiKV, H2O's importance): accumulated attention of every
       prompt query after prefill; a decode token enters the important set at hi_bits
       (MiKV keeps H2O's cache in high precision and stores what H2O would evict at low
@@ -232,9 +233,12 @@ class MixedPrecisionPolicy(_Accumulating):
         else:
             score = causal_column_sums(qs, self.K)
         self.score = score
-        n_hi = int(round(self.ratio * P))
         self.hi = np.zeros(P, bool)
-        self.hi[np.argsort(-score, kind="stable")[:n_hi]] = True
+        if self.saliency == "probe":  # the authors' count: int() of the unimportant share, the lowest-scored
+            self.hi[np.argsort(score, kind="stable")[zipcache_lo_count(self.ratio, P):]] = True
+        else:
+            self.hi[np.argsort(-score, kind="stable")[:int(round(self.ratio * P))]] = True
+        self.buf = np.zeros(P, bool)  # ZipCache's 16-bit streaming buffer
         self.Ks = self._store(self.K, self.hi, self.cnorm)
         self.Vs = self._store(self.V, self.hi, self.vnorm)
         self.steps = 0
@@ -254,23 +258,28 @@ class MixedPrecisionPolicy(_Accumulating):
     def step(self, t, key, value, queries):
         self.K = np.concatenate([self.K, key[None]])
         self.V = np.concatenate([self.V, value[None]])
-        enter_hi = True  # both methods: a decode token is stored at hi_bits until scored
-        mask = np.array([enter_hi])
-        self.Ks = np.concatenate([self.Ks, self._store(key[None].astype(np.float32), mask, self.cnorm)])
-        self.Vs = np.concatenate([self.Vs, self._store(value[None].astype(np.float32), mask, self.vnorm)])
-        self.hi = np.append(self.hi, enter_hi)
+        # a decode token is stored at hi_bits until scored (MiKV; ZipCache without streaming), or
+        # waits unquantized in ZipCache's 16-bit streaming buffer
+        buffered = self.saliency == "probe" and self.interval > 0
+        k32, v32 = key[None].astype(np.float32), value[None].astype(np.float32)
+        mask = np.array([True])
+        self.Ks = np.concatenate([self.Ks, k32 if buffered else self._store(k32, mask, self.cnorm)])
+        self.Vs = np.concatenate([self.Vs, v32 if buffered else self._store(v32, mask, self.vnorm)])
+        self.hi = np.append(self.hi, not buffered)
+        self.buf = np.append(self.buf, buffered)
         self.steps += 1
         n = self.K.shape[0]
         if self.saliency == "probe":
             view = CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
-            if self.interval and self.steps % self.interval == 0:  # the chunk just completed is scored
+            if buffered and self.steps % self.interval == 0:  # the chunk just completed is scored and quantized
                 s = queries.astype(np.float64) @ self.Ks.astype(np.float64).T / np.sqrt(self.Ks.shape[1])
                 s -= s.max(axis=1, keepdims=True)
                 p = np.exp(s)
                 score = (p / p.sum(axis=1, keepdims=True)).sum(axis=0)[n - self.interval:]
-                n_lo = int(round((1 - self.ratio) * self.interval))
-                for j in np.argsort(score, kind="stable")[:n_lo]:
-                    self._requant(n - self.interval + int(j), False)
+                order = np.argsort(score, kind="stable")
+                n_lo = zipcache_lo_count(self.ratio, self.interval)
+                for rank, j in enumerate(order):
+                    self._quantize_buffered(n - self.interval + int(j), to_hi=rank >= n_lo)
             return view
         view = CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
         # MiKV / H2O: this step's attention over the stored cache adds to the scores, then the important set is
@@ -287,6 +296,17 @@ class MixedPrecisionPolicy(_Accumulating):
             j = idx[np.argmin(self.score[idx])]
             self._requant(j, False)
         return view
+
+    def counts(self) -> tuple[int, int, int]:
+        """(hi, lo, 16-bit buffer) tokens stored now (pricing: zipcache_token_split)."""
+        return int(self.hi.sum()), int((~self.hi & ~self.buf).sum()), int(self.buf.sum())
+
+    def _quantize_buffered(self, j, to_hi):
+        """A buffered token quantized from its exact value (ZipCache's chunk compression)."""
+        bits = self.hb if to_hi else self.lb
+        self.Ks[j] = self._q(self.K[j:j + 1], bits, self.cnorm)[0]
+        self.Vs[j] = self._q(self.V[j:j + 1], bits, self.vnorm)[0]
+        self.hi[j], self.buf[j] = to_hi, False
 
     def _requant(self, j, to_hi):
         bits = self.hb if to_hi else self.lb
