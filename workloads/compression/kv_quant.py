@@ -610,6 +610,25 @@ def _zipcache_chunk_compress(recipe, attn, n: int, stored) -> list:
     return [rescore, comp]
 
 
+def _mixed_stored(recipe):
+    """`stored(name, B, n, h, d, fmt, bits)`: n tokens laid out at `bits` (16: as they are; below:
+    codes + an fp16 scale and zero per group of `group_size` channels of each token)."""
+    p = recipe.params
+
+    def group(d):
+        G = p["group_size"] or d
+        recipe.require(d % G == 0, "parameters.group_size", p["group_size"],
+                       f"0 or a divisor of the head dimension {d}")
+        return G
+
+    def stored(name, B, n, h, d, fmt, bb):
+        if bb >= 16:
+            return [TensorSpec(name, (B, n, h, d), fmt, "kv")]
+        return [codes_tensor(name, B, n, h, d, bb),
+                TensorSpec(f"{name}.scale_zero", (B, n, h, 2 * d // group(d)), "fp16", "kv")]
+    return stored
+
+
 def _mixed_validate(recipe):
     p = recipe.params
     recipe.require(p["hi_bits"] >= p["lo_bits"], "parameters.hi_bits", p["hi_bits"],
@@ -654,17 +673,7 @@ def apply_mixed_precision(trace, model, recipe):
         g = max(1, min(generated, n))
         return mikv_demoted_tokens(n - g, n, ratio) / g
 
-    def group(d):
-        G = p["group_size"] or d
-        recipe.require(d % G == 0, "parameters.group_size", p["group_size"],
-                       f"0 or a divisor of the head dimension {d}")
-        return G
-
-    def stored(name, B, n, h, d, fmt, bb):
-        if bb >= 16:
-            return [TensorSpec(name, (B, n, h, d), fmt, "kv")]
-        return [codes_tensor(name, B, n, h, d, bb),
-                TensorSpec(f"{name}.scale_zero", (B, n, h, 2 * d // group(d)), "fp16", "kv")]
+    stored = _mixed_stored(recipe)
 
     def repr_fn(name, B, n, h, d, fmt):
         n_hi, n_lo, n_buf = split_of(n)

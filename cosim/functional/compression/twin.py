@@ -152,6 +152,7 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
         _mla_pricing_check(recipe, model, prompt + steps)
     if meth in KV_METHODS or meth == "mla":
         seq = _draw_kv(rng, model, prompt, steps)
+        d = seq.head_dim  # the cached key width: head_dim, or the MLA latent
         pol = kv_policy(recipe, model)
         if lat is not None:
             from cosim.functional.compression.attention import LatentCachePolicy
