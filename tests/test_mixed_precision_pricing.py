@@ -74,16 +74,20 @@ def test_zipcache_bytes_at_8192_with_256_decode_tokens():
     """llama3_8b, 8 KV heads, d 128, 32 layers, n 8192 of which 256 generated (P 7936), the
     bundled zipcache (ratio 0.6, streaming gap 100): prompt lo int(0.4·7936) = 3174, hi 4762;
     2 completed chunks of int(0.4·100) = 40 lo + 60 hi; 56 tokens in the bf16 buffer: hi 4882,
-    lo 3254. Per head and tensor 4882·64 B (int4) + 3254·32 B (int2) + 8136·4 B (fp16 scale +
-    zero) + 56·256 B = 463,456 B; + 8·128·2 B channel normalisers per layer and tensor:
-    (8·463,456 + 2048)·2·32 = 237,420,544 B (was 220,332,032 B at ratio 0.5, round(), decode
-    tokens at 4 bits and never re-scored). The new token is written bf16 into the buffer:
+    lo 3254. Per head, V: 4882·64 B (int4) + 3254·32 B (int2) + 8136·4 B (fp16 scale + zero per
+    token) + 56·256 B = 463,456 B, + 8·128·2 B channel normalisers per layer; K, channel-wise:
+    the same codes and buffer + (1 prompt + 2 chunks)·2 subsets·128 channels·(min, step) fp16 =
+    3,072 B instead of per-token scales: 433,984 B. (8·433,984 + 8·463,456 + 2048)·32 =
+    229,810,176 B (keys per token, `key_quant=token`: 237,420,544 B; was 220,332,032 B at ratio
+    0.5, round(), per-token keys, decode tokens at 4 bits and never re-scored). The new token is written bf16 into the buffer:
     2·8·256·32 = 131,072 B (was 34,816 B at 4 bits). Without streaming (requant_interval 0)
     every decode token is hi: 4762 + 256 = 5018 hi, 3174 lo, 4 bits written."""
     t = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "zipcache", LLAMA3_8B)
     e = t.meta["recipe_effects"]["zipcache"]
     assert (e["hi_tokens"], e["lo_tokens"], e["buffer_tokens"]) == (4882, 3254, 56)
-    assert kv_read(t) == 237_420_544 == t.meta["footprint"]["kv_cache"]
+    assert kv_read(t) == 229_810_176 == t.meta["footprint"]["kv_cache"]
+    tok = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "zipcache(key_quant=token)", LLAMA3_8B)
+    assert kv_read(tok) == 237_420_544
     w = only(t, "kv_write")
     assert sum(x.nbytes for x in w.outputs if x.role == "kv") * w.repeat == 131_072
     assert not [o for o in t.ops if "demote" in o.name or "quantize_new" in o.name]
@@ -91,10 +95,13 @@ def test_zipcache_bytes_at_8192_with_256_decode_tokens():
     # int2, K and V of 8 heads, amortised over the 100 steps (density 0.01)
     cq = only(t, "zipcache.chunk_quantize")
     assert cq.dims == {"rows": 16, "cols": 128, "every": 100}
-    assert [x.shape for x in cq.outputs] == [(1, 60, 16, 128), (1, 60, 16, 2), (1, 40, 16, 128), (1, 40, 16, 2)]
+    assert [(x.name, x.shape) for x in cq.outputs] == [
+        ("chunk_hi.k", (1, 60, 8, 128)), ("chunk_lo.k", (1, 40, 8, 128)), ("chunk.k_channel_min_step", (1, 2, 8, 256)),
+        ("chunk_hi.v", (1, 60, 8, 128)), ("chunk_hi.v.scale_zero", (1, 60, 8, 2)),
+        ("chunk_lo.v", (1, 40, 8, 128)), ("chunk_lo.v.scale_zero", (1, 40, 8, 2))]
     assert sum(x.nbytes for x in cq.inputs) == pytest.approx(100 * 16 * 256 / 100)
-    t0 = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "zipcache(requant_interval=0)", LLAMA3_8B)
-    e0 = t0.meta["recipe_effects"]["zipcache(requant_interval=0)"]
+    t0 = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "zipcache(requant_interval=0,key_quant=token)", LLAMA3_8B)
+    e0 = t0.meta["recipe_effects"]["zipcache(requant_interval=0,key_quant=token)"]
     assert (e0["hi_tokens"], e0["lo_tokens"], e0["buffer_tokens"]) == (5018, 3174, 0)
     w0 = only(t0, "kv_write")
     assert sum(x.nbytes for x in w0.outputs if x.role == "kv") * w0.repeat == 34_816
@@ -132,6 +139,6 @@ def test_new_token_is_quantized_only_below_16_bits():
     assert "mikv.quantize_new" not in names and "mikv.demote_requant" in names  # bf16 on entry, INT3 on demotion
     names = {o.name for o in apply_recipe(trace_for(LLAMA3_8B, seq=1024), "zipcache", LLAMA3_8B).ops}
     assert "zipcache.quantize_new" not in names and "zipcache.chunk_quantize" in names  # bf16 buffer, then chunks
-    names = {o.name for o in apply_recipe(trace_for(LLAMA3_8B, seq=1024), "zipcache(requant_interval=0)",
+    names = {o.name for o in apply_recipe(trace_for(LLAMA3_8B, seq=1024), "zipcache(requant_interval=0,key_quant=token)",
                                           LLAMA3_8B).ops}
-    assert "zipcache(requant_interval=0).quantize_new" in names
+    assert "zipcache(requant_interval=0,key_quant=token).quantize_new" in names

@@ -126,3 +126,40 @@ def test_zipcache_bundled_defaults_are_the_authors_demo():
         (0.6, 100, 4, 2)
     assert "b6932b9" in r.citation and "streaming_gap 100" in r.citation
     assert load_recipe("mikv").params["requant_interval"] == 0
+
+
+def test_zipcache_keys_are_channel_wise_per_group_and_subset():
+    """Keys: one (min, step) per channel over the prompt's hi tokens, another over its lo tokens, and
+    again over each completed chunk's; values per token after sqrt(max|v|) channel normalizers."""
+    from cosim.functional.compression.kv import MixedPrecisionPolicy
+    from cosim.functional.compression.quant import asym_group_quant
+    rng = np.random.default_rng(3)
+    K, V, Q = (rng.standard_normal(s).astype(np.float32) for s in ((28, 16), (28, 16), (28, 2, 16)))
+    pol = MixedPrecisionPolicy(4, 2, 0.6, 0, "probe", 0.25, True, requant_interval=4, key_quant="channel")
+    pol.prefill(K[:20], V[:20], Q[:20])
+    hi = pol.hi.copy()
+    assert pol.counts() == (12, 8, 0)  # 20 - int(0.4 x 20)
+    np.testing.assert_allclose(pol.Ks[hi], asym_group_quant(K[:20][hi], 4, 12, axis=0))
+    np.testing.assert_allclose(pol.Ks[~hi], asym_group_quant(K[:20][~hi], 2, 8, axis=0))
+    np.testing.assert_allclose(pol.vnorm, np.sqrt(np.abs(V[:20]).max(axis=0)), rtol=1e-6)
+    for t in range(4):
+        pol.step(t, K[20 + t], V[20 + t], Q[20 + t])
+    c = pol.hi[20:24]
+    assert pol.counts() == (12 + 3, 8 + 1, 0) and c.sum() == 3  # int(0.4 x 4) = 1 of the chunk at 2 bits
+    np.testing.assert_allclose(pol.Ks[20:24][c], asym_group_quant(K[20:24][c], 4, 3, axis=0))
+    np.testing.assert_allclose(pol.Ks[20:24][~c], asym_group_quant(K[20:24][~c], 2, 1, axis=0))
+
+
+def test_channel_keys_need_a_streaming_gap_and_probe_saliency():
+    from cosim.functional.compression.kv import MixedPrecisionPolicy
+    from workloads.compression import load_recipe
+    from workloads.compression.kv_quant import key_stat_sets
+    with pytest.raises(RecipeError, match="parameters.key_quant.*requant_interval 0"):
+        load_recipe("zipcache(requant_interval=0)")
+    with pytest.raises(RecipeError, match="parameters.key_quant.*accumulated"):
+        load_recipe("mikv(key_quant=channel)")
+    with pytest.raises(ValueError, match="streaming gap"):
+        MixedPrecisionPolicy(4, 2, 0.6, key_quant="channel")
+    assert load_recipe("zipcache(requant_interval=0,key_quant=token)").params["key_quant"] == "token"
+    # stats sets per KV head: (prompt + 2 compressed chunks) x (hi, lo) at n 8192 with 256 generated, gap 100
+    assert key_stat_sets(8192, 256, 100, 2) == 6 and key_stat_sets(4096, 0, 100, 2) == 2

@@ -532,6 +532,16 @@ def mixed_precision_hi_tokens(n: int, generated: int, salient_ratio: float, sali
     return min(n, int(round(salient_ratio * (n - 1))) + 1)
 
 
+def mixed_precision_split(n: int, generated: int, salient_ratio: float, saliency: str,
+                          requant_interval: int = 0) -> tuple[int, int, int]:
+    """(hi, lo, 16-bit buffer) tokens at a read of n cached tokens: `zipcache_token_split` for
+    ZipCache (saliency "probe"), MiKV's `mixed_precision_hi_tokens` and the rest lo."""
+    if saliency == "probe":
+        return zipcache_token_split(n, generated, salient_ratio, requant_interval)
+    n_hi = mixed_precision_hi_tokens(n, generated, salient_ratio, saliency, requant_interval)
+    return n_hi, int(n) - n_hi, 0
+
+
 def zipcache_probe_counts(prompt_len: int, probe_ratio: float) -> tuple[int, int]:
     """(recent, random) probe queries ZipCache scores a P-token prompt with. The authors'
     code (ThisisBillhe/ZipCache@b6932b9, zipcache/models/modeling_llama.py, prefill branch)
@@ -603,16 +613,24 @@ def _zipcache_chunk_compress(recipe, attn, n: int, stored) -> list:
                  (), (), compute_fmt="bf16", repeat=attn.repeat, phase=attn.phase, group=attn.group)
     n_lo = zipcache_lo_count(p["salient_ratio"], I)
     src = [replace(t, density=1 / I) for t in stored("chunk_in", B, I, 2 * h, d, fmt, 16)]
-    dst = [replace(t, density=1 / I) for t in (stored("chunk_hi", B, I - n_lo, 2 * h, d, fmt, p["hi_bits"])
-                                               + stored("chunk_lo", B, n_lo, 2 * h, d, fmt, p["lo_bits"]))]
+    out = []
+    for side in ("k", "v"):  # channel-wise keys: codes, and one (min, step) per channel and quantized subset
+        kc = p["key_quant"] == "channel" and side == "k"
+        out += (stored(f"chunk_hi.{side}", B, I - n_lo, h, d, fmt, p["hi_bits"], kc)
+                + stored(f"chunk_lo.{side}", B, n_lo, h, d, fmt, p["lo_bits"], kc))
+        subsets = (p["hi_bits"] < 16) + (p["lo_bits"] < 16)
+        if kc and subsets:
+            out.append(TensorSpec("chunk.k_channel_min_step", (B, subsets, h, 2 * d), "fp16", "kv"))
+    dst = [replace(t, density=1 / I) for t in out]
     comp = Op(f"{recipe.name}.chunk_quantize", "quantize", {"rows": B * 2 * h, "cols": d, "every": I},
               tuple(src), tuple(dst), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
     return [rescore, comp]
 
 
 def _mixed_stored(recipe):
-    """`stored(name, B, n, h, d, fmt, bits)`: n tokens laid out at `bits` (16: as they are; below:
-    codes + an fp16 scale and zero per group of `group_size` channels of each token)."""
+    """`stored(name, B, n, h, d, fmt, bits, channel_keys=False)`: n tokens laid out at `bits` (16: as
+    they are; below: codes + an fp16 scale and zero per group of `group_size` channels of each token,
+    or codes alone for channel-wise keys, whose per-channel stats are laid out per group apart)."""
     p = recipe.params
 
     def group(d):
@@ -621,9 +639,11 @@ def _mixed_stored(recipe):
                        f"0 or a divisor of the head dimension {d}")
         return G
 
-    def stored(name, B, n, h, d, fmt, bb):
+    def stored(name, B, n, h, d, fmt, bb, channel_keys=False):
         if bb >= 16:
             return [TensorSpec(name, (B, n, h, d), fmt, "kv")]
+        if channel_keys:
+            return [codes_tensor(name, B, n, h, d, bb)]
         return [codes_tensor(name, B, n, h, d, bb),
                 TensorSpec(f"{name}.scale_zero", (B, n, h, 2 * d // group(d)), "fp16", "kv")]
     return stored
@@ -633,6 +653,21 @@ def _mixed_validate(recipe):
     p = recipe.params
     recipe.require(p["hi_bits"] >= p["lo_bits"], "parameters.hi_bits", p["hi_bits"],
                    f"at least lo_bits ({p['lo_bits']})")
+    if p["key_quant"] == "channel":  # a channel-wise key group needs the tokens it is quantized over
+        recipe.require(p["saliency"] == "probe", "parameters.key_quant", p["key_quant"],
+                       "'token' with saliency 'accumulated' (MiKV demotes single tokens)")
+        recipe.require(p["requant_interval"] > 0, "parameters.key_quant", p["key_quant"],
+                       "'token' with requant_interval 0 (channel-wise keys are quantized over the prompt and "
+                       "over each streaming chunk; without a streaming gap a decode token is quantized alone)")
+
+
+def key_stat_sets(n: int, generated: int, requant_interval: int, subsets: int) -> int:
+    """Channel-wise key (min, step) sets per KV head at a read of n cached tokens: one per quantized
+    subset (hi, lo) of the prompt and of each streaming chunk compressed so far (`zipcache_token_split`'s
+    c = ⌊(g − 1)/I⌋). Bundled zipcache at n 8192, 256 generated, I 100: (1 + 2)·2 = 6."""
+    g = min(max(int(generated), 0), int(n))
+    c = (g - 1) // requant_interval if g and requant_interval else 0
+    return (1 + c) * subsets
 
 
 @register_method("mixed_precision_kv", {
@@ -648,6 +683,10 @@ def _mixed_validate(recipe):
     # (zipcache_token_split); 0: they enter at hi_bits and are never re-scored
     "requant_interval": Param(100, int, lambda x: x >= 0, "0 (no streaming) or the streaming gap in decode steps"),
     "channel_normalizers": Param(True, bool),
+    # ZipCache's keys: "channel" = per channel over each quantization group's hi / lo tokens (the authors'
+    # mixed_channelwiseQ), values per token after sqrt(max|v|) channel normalizers; "token": keys per token
+    # (after max|k| channel normalizers), as MiKV
+    "key_quant": Param("channel", str, choices=("channel", "token")),
     # how many of a decode step's cached tokens were generated; the rest is the prompt.
     # Prefill traces generate none.
     "new_tokens": Param(256, int, lambda x: x >= 0, "a non-negative number of generated tokens"),
@@ -664,23 +703,24 @@ def apply_mixed_precision(trace, model, recipe):
     generated = p["new_tokens"] if trace.phase != "prefill" else 0
 
     def split_of(n):  # (hi, lo, 16-bit buffer) tokens at a read of n cached tokens
-        if p["saliency"] == "probe":
-            return zipcache_token_split(n, generated, ratio, interval)
-        n_hi = mixed_precision_hi_tokens(n, generated, ratio, p["saliency"], interval)
-        return n_hi, n - n_hi, 0
+        return mixed_precision_split(n, generated, ratio, p["saliency"], interval)
 
     def mikv_per_step(n):  # the generated steps' average (a decode trace with new_tokens 0: this step's)
-        g = max(1, min(generated, n))
-        return mikv_demoted_tokens(n - g, n, ratio) / g
-
+        return mikv_demoted_tokens(n - max(1, min(generated, n)), n, ratio) / max(1, min(generated, n))
     stored = _mixed_stored(recipe)
+
+    subsets = (hb < 16) + (lb < 16)
 
     def repr_fn(name, B, n, h, d, fmt):
         n_hi, n_lo, n_buf = split_of(n)
-        out = stored(f"{name}.hi", B, n_hi, h, d, fmt, hb) + stored(f"{name}.lo", B, n_lo, h, d, fmt, lb)
+        kc = p["key_quant"] == "channel" and _is_key(name)  # ZipCache: channel-wise keys, no normalizer
+        out = stored(f"{name}.hi", B, n_hi, h, d, fmt, hb, kc) + stored(f"{name}.lo", B, n_lo, h, d, fmt, lb, kc)
+        sets = key_stat_sets(n, generated, interval, subsets) if kc else 0
+        if sets:  # one fp16 (min, step) per channel for each quantized subset of the prompt and of each chunk
+            out.append(TensorSpec(f"{name}.channel_min_step", (B, sets, h, 2 * d), "fp16", "kv"))
         if n_buf:
             out.append(TensorSpec(f"{name}.buffer", (B, n_buf, h, d), fmt, "kv"))
-        if p["channel_normalizers"]:
+        if p["channel_normalizers"] and not kc:
             out.append(TensorSpec(f"{name}.channel_norm", (h, d), "fp16", "kv"))
         return out
 

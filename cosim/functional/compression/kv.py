@@ -201,10 +201,15 @@ class MixedPrecisionPolicy(_Accumulating):
     hi_bits >= 16 keeps salient tokens exact."""
 
     def __init__(self, hi_bits=4, lo_bits=2, salient_ratio=0.5, group_size=0, saliency="probe", probe_ratio=0.1,
-                 channel_normalizers=True, requant_interval=0, probe_seed=0):
+                 channel_normalizers=True, requant_interval=0, probe_seed=0, key_quant="token"):
         self.hb, self.lb, self.ratio, self.G = hi_bits, lo_bits, salient_ratio, group_size
         self.saliency, self.probe, self.norm = saliency, probe_ratio, channel_normalizers
         self.interval, self.probe_seed = requant_interval, probe_seed
+        self.key_channel = key_quant == "channel"
+        if self.key_channel and (saliency != "probe" or not requant_interval):  # pricing's _mixed_validate
+            raise ValueError(f"MixedPrecisionPolicy: key_quant 'channel' needs saliency 'probe' and a streaming gap "
+                             f"(got saliency {saliency!r}, requant_interval {requant_interval}); expected key_quant "
+                             f"'token' otherwise")
 
     def probe_rows(self, n: int) -> np.ndarray:
         """The prompt rows ZipCache probes with (zipcache_probe_counts, pricing's counts): the
@@ -226,8 +231,13 @@ class MixedPrecisionPolicy(_Accumulating):
     def on_prefill(self):
         P, d = self.K.shape
         qs = self.prompt_queries
-        self.cnorm = np.maximum(np.abs(self.K).max(axis=0), 1e-6) if self.norm else np.ones(d)
-        self.vnorm = np.ones(self.V.shape[1])
+        if self.key_channel:  # ZipCache (the authors' demo): keys channel-wise; values CST, c = sqrt(max|v|)
+            self.cnorm = np.ones(d)
+            self.vnorm = np.sqrt(np.maximum(np.abs(self.V).max(axis=0), 1e-12)) if self.norm \
+                else np.ones(self.V.shape[1])
+        else:
+            self.cnorm = np.maximum(np.abs(self.K).max(axis=0), 1e-6) if self.norm else np.ones(d)
+            self.vnorm = np.ones(self.V.shape[1])
         if self.saliency == "probe":
             score = self._probe_scores(self.K, qs)
         else:
@@ -239,9 +249,22 @@ class MixedPrecisionPolicy(_Accumulating):
         else:
             self.hi[np.argsort(-score, kind="stable")[:int(round(self.ratio * P))]] = True
         self.buf = np.zeros(P, bool)  # ZipCache's 16-bit streaming buffer
-        self.Ks = self._store(self.K, self.hi, self.cnorm)
+        self.Ks = self._store_keys(self.K, self.hi)
         self.Vs = self._store(self.V, self.hi, self.vnorm)
         self.steps = 0
+
+    def _store_keys(self, X, hi):
+        """Keys of one quantization group (the prompt, or a streaming chunk): per token (after the
+        channel normalizers), or with `key_quant="channel"` one asymmetric (min, step) per channel
+        over the group's hi tokens and another over its lo tokens (ThisisBillhe/ZipCache@b6932b9,
+        `true_mixedprec_compress_channelwise`; pricing: `key_stat_sets`)."""
+        if not self.key_channel:
+            return self._store(X, hi, self.cnorm)
+        Y = np.empty_like(X)
+        for mask, bits in ((hi, self.hb), (~hi, self.lb)):
+            if mask.any():
+                Y[mask] = X[mask] if bits >= 16 else asym_group_quant(X[mask], bits, int(mask.sum()), axis=0)
+        return Y
 
     def _q(self, X, bits, norm):
         if bits >= 16 or X.shape[0] == 0:
@@ -276,10 +299,9 @@ class MixedPrecisionPolicy(_Accumulating):
                 s -= s.max(axis=1, keepdims=True)
                 p = np.exp(s)
                 score = (p / p.sum(axis=1, keepdims=True)).sum(axis=0)[n - self.interval:]
-                order = np.argsort(score, kind="stable")
-                n_lo = zipcache_lo_count(self.ratio, self.interval)
-                for rank, j in enumerate(order):
-                    self._quantize_buffered(n - self.interval + int(j), to_hi=rank >= n_lo)
+                chunk_hi = np.ones(self.interval, bool)
+                chunk_hi[np.argsort(score, kind="stable")[:zipcache_lo_count(self.ratio, self.interval)]] = False
+                self._quantize_chunk(np.arange(n - self.interval, n), chunk_hi)
             return view
         view = CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
         # MiKV / H2O: this step's attention over the stored cache adds to the scores, then the important set is
@@ -301,12 +323,12 @@ class MixedPrecisionPolicy(_Accumulating):
         """(hi, lo, 16-bit buffer) tokens stored now (pricing: zipcache_token_split)."""
         return int(self.hi.sum()), int((~self.hi & ~self.buf).sum()), int(self.buf.sum())
 
-    def _quantize_buffered(self, j, to_hi):
-        """A buffered token quantized from its exact value (ZipCache's chunk compression)."""
-        bits = self.hb if to_hi else self.lb
-        self.Ks[j] = self._q(self.K[j:j + 1], bits, self.cnorm)[0]
-        self.Vs[j] = self._q(self.V[j:j + 1], bits, self.vnorm)[0]
-        self.hi[j], self.buf[j] = to_hi, False
+    def _quantize_chunk(self, idx, hi):
+        """ZipCache's chunk compression: the buffered tokens `idx` quantized from their exact values as
+        one group, `hi` of them at hi_bits and the rest at lo_bits."""
+        self.Ks[idx] = self._store_keys(self.K[idx], hi)
+        self.Vs[idx] = self._store(self.V[idx], hi, self.vnorm)
+        self.hi[idx], self.buf[idx] = hi, False
 
     def _requant(self, j, to_hi):
         bits = self.hb if to_hi else self.lb
