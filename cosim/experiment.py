@@ -752,6 +752,36 @@ def _checkpoint_result(exp: ExperimentConfig, beside: bool = False):
                              quantize_head=head_follows_weights(exp), tokens_option=f"accuracy.tokens in {exp.source}")
 
 
+def checkpoint_run_notes(res, acc, where: str) -> tuple[list, list, list]:
+    """(few, idle, notes) of a real-checkpoint accuracy result `res` as a report shows them, the one rule of
+    `cosim run` and a sweep's rows: `few` warns when fewer than FEW_PREDICTIONS predictions were scored (naming
+    accuracy.tokens in `where` and the count that reaches it; `acc`: the accuracy settings, .tokens and
+    .prefill); `idle` is res.did_not_act, said to come from the other quantized tensors when the weights or
+    acts are narrow (the perplexity still moved); `notes` are res.notes with those lines so amended, `few`
+    first."""
+    idle, notes = list(res.did_not_act), list(res.notes)
+    wide = ("bf16", "fp16", "fp32")
+    other = [f"{k} {getattr(res, k)}" for k in ("weights", "acts") if getattr(res, k) and getattr(res, k) not in wide]
+    if idle and other:  # the perplexity still moved: say what moved it, not "the baseline's"
+        tail = (f" (here the figures differ from the baseline through the other quantized tensors, "
+                f"{', '.join(other)}, not through recipe {res.recipe})")
+        notes = [n + tail if n in idle else n for n in notes]
+        idle = [n + tail for n in idle]
+    few = few_predictions_warning(res.tokens, acc, "accuracy.tokens", f" in {where}")
+    return few, idle, few + notes
+
+
+def few_predictions_warning(scored: int, acc, option: str, where: str = "") -> list:
+    """[the warning] when a checkpoint run scored fewer than FEW_PREDICTIONS predictions (its figures are an
+    average over that many), else []: names the token count as set (`option` `acc.tokens` `where`, e.g.
+    "accuracy.tokens 24 in e.yaml", "--tokens 16") and the count that reaches FEW_PREDICTIONS (_tokens_for)."""
+    if scored >= FEW_PREDICTIONS:
+        return []
+    return [f"only {scored} predictions scored ({option} {acc.tokens}{where}): a perplexity over fewer than "
+            f"{FEW_PREDICTIONS} tokens is dominated by which tokens they are; use {option} of "
+            f"{_tokens_for(FEW_PREDICTIONS, acc, scored)} or more"]
+
+
 def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
     """Perplexity delta / KL / top-1 of the experiment's formats and recipe on a real
     checkpoint (`res`: _checkpoint_result), beside latency and energy. The checkpoint may
@@ -761,21 +791,8 @@ def _checkpoint_accuracy(rep, exp: ExperimentConfig, res) -> None:
     d.pop("layers")
     model = str(exp.model)
     d["proxy_for"] = None if Path(model).stem == Path(str(acc.checkpoint)).stem else model
-    idle = list(d["did_not_act"])  # the accuracy result's own field (its notes hold the same lines)
-    wide = ("bf16", "fp16", "fp32")
-    other = [f"{k} {d.get(k)}" for k in ("weights", "acts") if d.get(k) and d.get(k) not in wide]
-    if idle and other:  # the perplexity still moved: say what moved it, not "the baseline's"
-        tail = (f" (here the figures differ from the baseline through the other quantized tensors, "
-                f"{', '.join(other)}, not through recipe {exp.recipe})")
-        d["notes"] = [n + tail if n in idle else n for n in d["notes"]]
-        idle = [n + tail for n in idle]
+    few, idle, d["notes"] = checkpoint_run_notes(res, acc, exp.source)
     d["did_not_act"] = idle
-    few = []
-    if d.get("tokens", 0) < FEW_PREDICTIONS:  # the figure is an average over this many predictions
-        few = [f"only {d['tokens']} predictions scored (accuracy.tokens {acc.tokens} in {exp.source}): a perplexity "
-               f"over fewer than {FEW_PREDICTIONS} tokens is dominated by which tokens they are; use "
-               f"accuracy.tokens of {_tokens_for(FEW_PREDICTIONS, acc, d['tokens'])} or more"]
-        d["notes"] = few + d["notes"]
     d["warnings"] = few + idle  # shown beside the perplexity (terminal, HTML summary)
     rep.meta["accuracy"]["checkpoint"] = d
     rep.meta["provenance"]["perplexity"] = (

@@ -174,6 +174,13 @@ SUITES = (
                            "attention_decode_fa2": (2.9, 8.7), "attention_prefill_unfused": (6.3, 20.2),
                            "attention_decode_unfused": (6.1, 17.6), "elementwise": (4.4, 18.5)},
                    "e2e": {"eager": 2.8, "engine": 3.1, "engine_fused": 1.7}}),
+    # heldout14: drawn in session 15 for the H100 re-fitted on its seven fit suites (validation/heldout14_rules.md),
+    # committed with the re-fit before it is measured (on an H100: validation/h100_runs.csv, not the H200 manifest)
+    Suite("heldout14", "a64dbf2e38e91944fdf3133ab3de63d18efeac0b7b481bc8fb47f704eec592e7",
+          {"attention": 267, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test14",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13"),
+          rules_seeds=(mb.HELDOUT14_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -432,6 +439,9 @@ NEW_BASE_DRAWS = (
     ("heldout13", mb.HELDOUT13_SEED, 20261205300,
      (mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
      _EARLIER10 + ("heldout10", "heldout11", "heldout12")),
+    ("heldout14", mb.HELDOUT14_SEED, 20261205400,
+     (mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED,
+      mb.FIT8_SEED), _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13")),
 )
 
 

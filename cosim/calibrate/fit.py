@@ -243,9 +243,12 @@ def fit_launch(e2e_rows, hw, values, sms, l2, default="fa2"):
 
 # ---------------------------------------------------------------------------- driver
 
-def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=None, terms=None):
+def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=None, terms=None,
+        energy_backend=None):
     """Fit every parameter; returns (calibration section dict, report dict). `terms`: a TERM_SETS name
-    (default: the GPU's own set, else the base set: terms_for); the report's and provenance's "terms" say which."""
+    (default: the GPU's own set, else the base set: terms_for); the report's and provenance's "terms" say which.
+    `energy_backend`: the SDPA backend the energy loops' attention ran (default: the fitted default backend;
+    the H100's session-9 loops forced FA2 while its later fit suites ran PyTorch's default, cuDNN)."""
     terms_name, term_set, terms_line = terms_for(hw_name, terms)
     hw = base_spec(hw_name)
     meas = dataset.load_ops(ops_csv)
@@ -270,7 +273,7 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     values["graph.gap"] = launch.get("graph_tiny_kernel", 1e-6)
     quality, default = fit_latency([m for m in meas if m.split == "fit"], hw, values, sms, l2, ops_csv, term_set)
     default_used = default or "fa2"
-    e_vals, n_energy = fit_energy(erows, hw, values, sms, l2, static, cap, default_used)
+    e_vals, n_energy = fit_energy(erows, hw, values, sms, l2, static, cap, energy_backend or default_used)
     values.update(e_vals)
     if e2e_csv and Path(e2e_csv).is_file():
         quality["launch"] = fit_launch(dataset.load_e2e(e2e_csv), hw, values, sms, l2, default_used)
@@ -285,6 +288,8 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
         quality["attention_unfused"] = q
     suites = sorted({m.suite for m in meas if m.split == "fit"})
     prov = _fit_provenance(run_env, sms, l2, (ops_csv, energy_csv, e2e_csv, env_json), n_energy, default, suites)
+    if energy_backend:  # said, as every fixed choice is: the loops' attention is priced on the backend they ran
+        prov["fit"] += f"; energy loops' attention priced with the {energy_backend} backend they ran (energy_backend)"
     prov["terms"] = terms_line
     section = to_section(values, sms, l2, prov, quality, memory_bandwidth=hw.main_memory.bandwidth_Bps,
                          attention_default=default)
@@ -686,8 +691,9 @@ HEADER = """# Analytical-model calibration of {hw} (hwmodels.gpu), written by `c
 """
 
 
-def fit_to_file(ops_csv, out_path, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=None, terms=None):
-    section, rep = fit(ops_csv, hw_name, energy_csv, e2e_csv, env_json, terms)
+def fit_to_file(ops_csv, out_path, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=None, terms=None,
+                energy_backend=None):
+    section, rep = fit(ops_csv, hw_name, energy_csv, e2e_csv, env_json, terms, energy_backend)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(HEADER.format(hw=hw_name, ops=ops_csv) + yaml.safe_dump(copy.deepcopy(section), sort_keys=False, width=110))

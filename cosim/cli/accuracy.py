@@ -46,7 +46,13 @@ def _fmt(x, spec=".4g"):
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def format_result(r) -> str:
+def format_result(r, tokens_setting=None) -> str:
+    """The terminal report of an accuracy result. `tokens_setting` (an object with .tokens and .prefill, the
+    flags as given): a decoder run that scored fewer than experiment.FEW_PREDICTIONS predictions is warned about
+    beside the figures, as `cosim run` and a sweep do; a recipe that did not act (r.did_not_act) always is."""
+    from cosim.experiment import few_predictions_warning
+    few = (few_predictions_warning(r.tokens, tokens_setting, "--tokens")
+           if tokens_setting is not None and r.perplexity == r.perplexity else [])
     lines = [f"checkpoint {r.checkpoint} [{r.checkpoint_format}]",
              f"  {r.baseline_note}",
              f"numerics   {r.numerics}" + (f"  recipe {r.recipe}" if r.recipe else ""),
@@ -72,8 +78,9 @@ def format_result(r) -> str:
     if worst is not None:
         lines.append(f"{'worst layer (hidden)':<22}{'':>12}{'L' + str(worst.layer):>12}   "
                      f"{worst.hidden_sqnr_db:.2f} dB")
-    for n in r.notes:
-        lines.append(f"note: {n}")
+    warn = few + list(r.did_not_act)
+    lines += [f"WARNING: {n}" for n in warn]  # beside the figures, never only among the notes
+    lines += [f"note: {n}" for n in r.notes if n not in warn]
     lines.append(f"({r.elapsed_s:.1f} s; provenance: {r.provenance})")
     return "\n".join(lines)
 
@@ -92,7 +99,7 @@ def run(args) -> int:
         if isinstance(e, InputError):
             raise
         raise InputError(f"accuracy: {e}") from None
-    print(format_result(res))
+    print(format_result(res, args))
     if args.out:
         ensure_parent(args.out, "--out").write_text(jsonio.dumps(res.to_dict(), indent=2, default=float) + "\n")
         print(f"wrote {args.out}")

@@ -99,6 +99,8 @@ def _run(args) -> int:
                   file=sys.stderr)
         for w in notes["warnings"]:
             print(f"warning: {spec.name}: {w}", file=sys.stderr)
+        for w, c in _note_counts(df)[0]:  # the rows' WARNING notes (a checkpoint accuracy run's), as without --quiet
+            print(f"warning: {spec.name}: {w[len('WARNING: '):]} ({c} row{'s' if c != 1 else ''})", file=sys.stderr)
         return 0
     n_nan = notes["nan_objectives"]["feasible_rows"]  # the parenthesis qualifies "feasible"; all ok rows: the warning
     print(f"{spec.name}: {len(df)} configurations ({n_ok} ok, {len(df) - n_ok} errors), "
@@ -132,19 +134,28 @@ def _run(args) -> int:
 
 def _print_notes(df, top: int = 5) -> None:
     """The rows' notes (fallbacks, warnings, what a model left out), each distinct note once with its row
-    count: never only in the results table's `notes` column."""
+    count: never only in the results table's `notes` column. Every WARNING note is printed; of the others, the
+    `top` most frequent."""
+    warn, rest = _note_counts(df)
+    if not warn and not rest:
+        return
+    print(f"notes ({int(df['notes'].notna().sum())} of {len(df)} rows; per row: column notes):")
+    for note, c in warn + rest[:top]:
+        print(f"  {c} row{'s' if c != 1 else ''}: {note}")
+    if len(rest) > top:
+        print(f"  ... {len(rest) - top} more distinct notes in the notes column")
+
+
+def _note_counts(df) -> tuple[list, list]:
+    """([(note, rows)] of the WARNING notes, [(note, rows)] of the others), each most frequent first: every
+    distinct note of the `notes` column with the number of rows that carry it."""
     from collections import Counter
 
     from cosim.dse.evaluate import NOTES_SEP
     noted = df["notes"].dropna() if "notes" in df else []
-    if not len(noted):
-        return
-    counts = Counter(n for row in noted for n in str(row).split(NOTES_SEP))
-    print(f"notes ({len(noted)} of {len(df)} rows; per row: column notes):")
-    for note, c in counts.most_common(top):
-        print(f"  {c} row{'s' if c != 1 else ''}: {note}")
-    if len(counts) > top:
-        print(f"  ... {len(counts) - top} more distinct notes in the notes column")
+    ranked = Counter(n for row in noted for n in str(row).split(NOTES_SEP)).most_common()
+    return ([(n, c) for n, c in ranked if n.startswith("WARNING:")],
+            [(n, c) for n, c in ranked if not n.startswith("WARNING:")])
 
 
 def _repair(path) -> int:

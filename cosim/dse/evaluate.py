@@ -102,38 +102,70 @@ def _trace(cfg: dict, cache: dict):
     return cache[key]
 
 
-def _accuracy(cfg: dict, trace) -> dict:
-    """Output SQNR (dB) from the functional core: worst op, worst weight GEMM, worst
-    attention op (nan without accuracy).
+def _accuracy(cfg: dict, trace) -> tuple[dict, tuple]:
+    """(metrics, notes): output SQNR (dB) from the functional core: worst op, worst weight GEMM, worst
+    attention op (nan without accuracy), and the real checkpoint's figures with what the accuracy run
+    said of them (its warnings and notes, ACCURACY_NOTE-prefixed: the point's `notes` column carries them).
     It depends on the layer shapes and formats, not on the hardware or the batch (a
     fixed number of token rows is sampled), so it is memoised on exactly those."""
     if not cfg.get("accuracy"):
-        return dict.fromkeys(ACCURACY_METRICS + CHECKPOINT_METRICS, math.nan)
+        return dict.fromkeys(ACCURACY_METRICS + CHECKPOINT_METRICS, math.nan), ()
     key = json.dumps({k: cfg[k] for k in ("model", "phase", "seq", "weights", "acts", "kv", "recipe", "attention",
                                           "accuracy")}, sort_keys=True, default=str)
-    out = dict(zip(ACCURACY_METRICS, _accuracy_for(key)))
+    worst, synthetic_notes = _accuracy_for(key)
+    out = dict(zip(ACCURACY_METRICS, worst))
     acc = cfg["accuracy"]
     ck_key = json.dumps({k: cfg[k] for k in ("weights", "acts", "kv", "recipe")} |
                         {k: acc.get(k) for k in ("checkpoint", "text", "tokens", "prefill")}, sort_keys=True)
-    out.update(zip(CHECKPOINT_METRICS, _checkpoint_accuracy_for(ck_key) if acc.get("checkpoint")
-                   else (math.nan,) * len(CHECKPOINT_METRICS)))
-    return out
+    figures, notes = (_checkpoint_accuracy_for(ck_key) if acc.get("checkpoint")
+                      else ((math.nan,) * len(CHECKPOINT_METRICS), ()))
+    out.update(zip(CHECKPOINT_METRICS, figures))
+    return out, synthetic_notes + notes
+
+
+# a sweep row's notes from its real-checkpoint accuracy run: ACCURACY_WARNING for what `cosim run` prints as a
+# WARNING beside the perplexity (too few predictions, a recipe that did not act), ACCURACY_NOTE for its other notes
+ACCURACY_NOTE = "accuracy on {checkpoint}: "
+ACCURACY_WARNING = "WARNING: accuracy on {checkpoint}: "
+# where a sweep sets the checkpoint run's token count (a did-not-act / few-predictions line names it)
+SWEEP_TOKENS = "the sweep's accuracy.tokens"
 
 
 @lru_cache(maxsize=256)
 def _checkpoint_accuracy_for(key: str) -> tuple:
-    """Perplexity, its delta, KL and top-1 agreement on a real checkpoint (cosim.accuracy):
-    independent of the hardware, the batch and the priced model, so memoised on the
-    formats, the recipe and the evaluation text only."""
+    """((perplexity, its delta, KL, top-1 agreement), notes) on a real checkpoint (cosim.accuracy), run as
+    `cosim run` runs the experiment's (cosim.experiment._checkpoint_result: the embedding table and head follow
+    `weights:`, no per-layer figures) and said as its report says it (checkpoint_run_notes: too few predictions,
+    a recipe that did not act, then every other note, what its unquantized baseline is included): independent
+    of the hardware, the batch and the priced model, so memoised on the formats, the recipe and the evaluation
+    text only. A figure NaN without a note saying why gets a warning of its own."""
+    from types import SimpleNamespace
+
     from cosim.accuracy import evaluate_accuracy
+    from cosim.experiment import checkpoint_run_notes, head_follows_weights
     c = json.loads(key)
+    head = head_follows_weights(SimpleNamespace(weights=c["weights"], recipe=c["recipe"]))
     r = evaluate_accuracy(c["checkpoint"], c["text"], c["tokens"], c["prefill"], weights=c["weights"],
-                          acts=c["acts"], kv=c["kv"], recipe=c["recipe"])
+                          acts=c["acts"], kv=c["kv"], recipe=c["recipe"], per_layer=False, quantize_head=head,
+                          tokens_option=SWEEP_TOKENS)
+    few, idle, notes = checkpoint_run_notes(r, SimpleNamespace(tokens=c["tokens"], prefill=c["prefill"]), "the sweep")
+    warn = few + idle
+    nan = [f"{m} is NaN" for m, v in zip(CHECKPOINT_METRICS, _figures(r)) if v != v]
+    if nan and not any("NaN" in n for n in notes):  # a NaN figure always says so, even without a note of its own
+        warn.append(", ".join(nan) + " (the accuracy run gave no finite value)")
+    w, n = ACCURACY_WARNING.format(checkpoint=r.checkpoint), ACCURACY_NOTE.format(checkpoint=r.checkpoint)
+    return _figures(r), tuple([w + x for x in warn] + [n + x for x in notes if x not in warn])
+
+
+def _figures(r) -> tuple:
     return r.perplexity, r.perplexity_delta, r.kl, r.top1_agreement
 
 
 @lru_cache(maxsize=256)
 def _accuracy_for(key: str) -> tuple:
+    """((worst op, worst weight GEMM, worst attention op) output SQNR in dB, notes): a worst figure is NaN when
+    any of its ops' is (as cosim run's 'worst: <op> NaN'; min() kept or dropped a NaN by its position), and each
+    NaN op's reason is a WARNING note of the row."""
     from cosim.layer_accuracy import trace_accuracy
     c = json.loads(key)
     acc = c["accuracy"]
@@ -144,9 +176,11 @@ def _accuracy_for(key: str) -> tuple:
 
     def worst(names):
         vals = [res.by_op[n] for n in names]
-        return min(vals) if vals else math.nan
+        return math.nan if not vals or any(v != v for v in vals) else min(vals)
+    notes = tuple(f"WARNING: synthetic accuracy: {op} output SQNR is NaN ({why})"
+                  for op, why in (res.status_by_op or {}).items() if why != "ok")
     return (worst(res.by_op), worst([n for n in res.by_op if kinds.get(n) == "gemm"]),
-            worst([n for n in res.by_op if kinds.get(n) == "attention"]))
+            worst([n for n in res.by_op if kinds.get(n) == "attention"])), notes
 
 
 def point_notes(trace, level_notes=()) -> str | None:
@@ -393,7 +427,8 @@ def _fill_metrics(M, rows, cfg, trace, caches, lat, en, cap, area=None) -> None:
     tokens = _tokens(cfg)
     mem = float(sum(trace.meta.get("footprint", {}).values()))
     if "sqnr" not in caches:  # accuracy does not depend on the hardware: once per task
-        caches["sqnr"] = _accuracy(cfg, trace)
+        caches["sqnr"], caches["accuracy_notes"] = _accuracy(cfg, trace)
+    _add_notes(caches["notes"], rows, caches["accuracy_notes"])
     M["latency_s"][rows], M["energy_j"][rows] = lat, en
     M["tokens_per_s"][rows], M["energy_per_token_j"][rows] = tokens / lat, en / tokens
     M["memory_bytes"][rows], M["capacity_bytes"][rows] = mem, cap
@@ -401,6 +436,15 @@ def _fill_metrics(M, rows, cfg, trace, caches, lat, en, cap, area=None) -> None:
     for m, v in caches["sqnr"].items():
         M[m][rows] = v
     M["area_mm2"][rows] = math.nan if area is None else area
+
+
+def _add_notes(notes, rows, extra) -> None:
+    """The `notes` column of `rows` with `extra` (the accuracy run's) after the point's own, each note once."""
+    if not extra:
+        return
+    for i in np.atleast_1d(np.arange(len(notes))[rows]):
+        own = notes[i].split(NOTES_SEP) if notes[i] else []
+        notes[i] = NOTES_SEP.join(dict.fromkeys([*own, *extra]))
 
 
 def vectorised_level(level: str) -> bool:
@@ -482,7 +526,8 @@ def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     # energy with the idle stages' static power), which simulate already keeps in the report: derived once
     par = rep.meta["parallel"]
     if "sqnr" not in caches:
-        caches["sqnr"] = _accuracy(cfg, trace)
+        caches["sqnr"], caches["accuracy_notes"] = _accuracy(cfg, trace)
+    _add_notes(caches["notes"], i, caches["accuracy_notes"])
     vals = {"latency_s": par["step_latency_s"], "energy_j": par["system_energy_j"],
             "tokens_per_s": par["layout_tokens_per_s"], "energy_per_token_j": par["system_energy_per_token_j"],
             "memory_bytes": rep.memory_bytes, "capacity_bytes": rep.capacity_bytes,

@@ -363,9 +363,12 @@ class DecoderLM:
         return PassState(prefill, dict(self.W), dict(self.source), {}, list(self.weight_sqnr_db))
 
     def forward(self, ids: np.ndarray, prefill: int, positions: np.ndarray | None = None,
-                collect_hidden: bool = False, state: PassState | None = None) -> ForwardResult:
+                collect_hidden: bool = False, state: PassState | None = None,
+                embed: np.ndarray | None = None) -> ForwardResult:
         """`state`: a pass of `start_pass(prefill)` to fill (its calibrated matrices and routing stay
-        inspectable); by default a fresh one: every call starts from the model as loaded."""
+        inspectable); by default a fresh one: every call starts from the model as loaded. `embed`: the
+        token-embedding table this pass looks the ids up in (cosim.accuracy's --spread passes a perturbed
+        copy); by default the model's own, which is never replaced."""
         c = self.c
         ids = np.asarray(ids, dtype=np.int64)
         N = ids.size
@@ -379,7 +382,11 @@ class DecoderLM:
         if st.prefill != prefill:
             raise ValueError(f"forward: state is a pass with prefill {st.prefill}; expected one of "
                              f"start_pass({prefill})")
-        h = self.embed[ids].astype(np.float32)
+        table = self.embed if embed is None else embed
+        if table.shape != self.embed.shape:
+            raise ValueError(f"forward: embed: got a table of shape {table.shape}; expected the model's "
+                             f"{self.embed.shape}")
+        h = table[ids].astype(np.float32)
         stats, hidden, lr_notes, moe_stats = PolicyStats(), [], (), []
         for i in range(c.layers):
             p = f"layers.{i}."
