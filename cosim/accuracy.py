@@ -148,7 +148,10 @@ def _with_ablation(num, kv_policy):
     return dataclasses.replace(num, kv_policy=kv_policy)
 
 
-def load_text_tokens(ck, text_path: str | Path | None, tokens: int) -> tuple[np.ndarray, str]:
+def load_text_tokens(ck, text_path: str | Path | None, tokens: int,
+                     tokens_option: str = "--tokens") -> tuple[np.ndarray, str]:
+    """The first `tokens` token ids of the text; `tokens_option`: where the caller set `tokens` (named when
+    the text is too short: `--tokens`, or `cosim run`'s file field)."""
     from workloads.io import InputError
     path = Path(text_path) if text_path else default_text_path()
     if not path.is_file():
@@ -159,7 +162,7 @@ def load_text_tokens(ck, text_path: str | Path | None, tokens: int) -> tuple[np.
         raise InputError(f"{path}: not UTF-8 text") from None
     ids = ck.encode(text)
     if ids.size < tokens:
-        raise InputError(f"{path}: holds {ids.size} tokens for this tokenizer; --tokens asked for {tokens} "
+        raise InputError(f"{path}: holds {ids.size} tokens for this tokenizer; {tokens_option} asked for {tokens} "
                          f"(give a longer text or fewer tokens)")
     return ids[:tokens], (path.name if not text_path else str(path))
 
@@ -251,7 +254,7 @@ def evaluate_accuracy(checkpoint: str = "smollm2_135m", text: str | Path | None 
     num = Numerics.from_options(weights, acts, kv, recipe, exact, quantize_head)
     if kv_policy is not None:  # an ablation given as a policy factory (benchmarks/real_accuracy_table.py)
         num = _with_ablation(num, kv_policy)
-    ids, text_name = load_text_tokens(ck, text, tokens)
+    ids, text_name = load_text_tokens(ck, text, tokens, tokens_option)
     common = dict(checkpoint=str(checkpoint), checkpoint_format=ck.file_format, baseline_note=ck.baseline_note,
                   numerics=num.describe(), weights=num.weights, acts=num.acts, kv=num.kv_label, recipe=recipe,
                   text=text_name, window=int(ids.size))

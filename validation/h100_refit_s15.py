@@ -1,6 +1,8 @@
 """Re-fit the H100 calibration on the seven fit suites measured on a lent H100 in session 15 (issue 11).
 
-Rules (validation/heldout14_rules.md, committed with the calibration this writes, before heldout14 is measured):
+NOT ADOPTED in session 15 (validation/heldout14_rules.md, "Status"): running this overwrites the committed
+session-9 H100 calibration; the session that adopts it regenerates the figures that depend on it and freezes
+heldout14 before measuring it. Procedure (validation/heldout14_rules.md):
 the same procedure as the H200's calibration — the fit suites default, fit3 .. fit8 (validation/h100_runs.csv,
 runs h100_run4 .. h100_run10; held-out runs never fitted) and the H200's validated term set (`--terms h200`: no term
 chosen on H100 rows) — with the session-9 energy loops (validation/h100_energy.csv: the new runs measured no energy

@@ -117,12 +117,15 @@ def llama4_vision_params(vc: dict, text_hidden: int, src: str) -> int:
     34 layers, 336 px, 14 px patches): 871,932,416."""
     keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_size", "image_size",
             "projector_input_dim", "projector_output_dim", "vision_output_dim")
-    for k in keys:
-        v = vc.get(k)
-        require(isinstance(v, int) and not isinstance(v, bool) and v >= 0, src, "vision_config." + k, v,
-                "a non-negative integer (the vision tower's parameter count is said in the import note)")
+    positive = ("hidden_size", "patch_size", "image_size", "num_channels")  # a tower needs >= 1 of each
+    vc = {"num_channels": 3, **vc}  # Llama4VisionConfig's default
+    for k in keys + ("num_channels",):
+        v, low = vc.get(k), 1 if k in positive else 0
+        require(isinstance(v, int) and not isinstance(v, bool) and v >= low, src, "vision_config." + k, v,
+                ("a positive" if low else "a non-negative") + " integer (the vision tower's parameter count is "
+                "said in the import note)")
     H, inter, n, P, S = (vc[k] for k in keys[:5])
-    C = vc.get("num_channels", 3)  # Llama4VisionConfig's default
+    C = vc["num_channels"]
     patch = C * P * P * H + H + ((S // P) ** 2 + 1) * H + 4 * H
     layer = 4 * (H * H + H) + 2 * H * inter + inter + H + 4 * H
     adapter = inter * vc["projector_input_dim"] + vc["projector_output_dim"] ** 2

@@ -861,7 +861,8 @@ HELDOUT8_DRAWS["heldout13"] = _heldout8_draw(HELDOUT13_SEED)
 
 # Held-out suite 14 (--variant heldout14, session 15; rules in validation/heldout14_rules.md): heldout8's
 # construction with a seed from a new base, 20261205400: the first seed from it whose draw shares no shape with an
-# earlier suite, heldout13 included (20261205400-522: 1 or more each). Drawn for the H100 re-fitted in session 15.
+# earlier suite, heldout13 included (20261205400-522: 1 or more each). Drawn for the H100 re-fit prepared in
+# session 15 (validation/h100_refit_s15.py), not adopted yet: measured only after that re-fit is frozen.
 HELDOUT14_SEED = 20261205_523
 HELDOUT8_DRAWS["heldout14"] = _heldout8_draw(HELDOUT14_SEED)
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their

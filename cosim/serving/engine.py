@@ -150,7 +150,16 @@ class Replica:
         plan with every KV one token longer, so they are priced and applied together."""
         return (not plan.prefill and not plan.swap_bytes and self.spec is None and self.role == "both"
                 and not self.cfg.offload and len(plan.decode) == len(self.running)
-                and hasattr(self.steps, "decode_run"))
+                and hasattr(self.steps, "decode_run") and self._one_window_side(plan.decode))
+
+    def _one_window_side(self, reqs) -> bool:
+        """A decode run prices the mean KV: exact where no sequence crosses a windowed layer's window
+        during the run (steptime.window_groups); else the steps go one by one."""
+        w = getattr(self.steps, "decode_window", None)
+        if w is None:
+            return True
+        k = min(min(r.output_len - r.generated for r in reqs), 1024)
+        return all(r.context + k <= w for r in reqs) or all(r.context > w for r in reqs)
 
     def _decode_run(self, plan):
         env, reqs = self.engine.env, plan.decode

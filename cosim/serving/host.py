@@ -77,6 +77,10 @@ class HostStepCost:
         stall = getattr(self.inner, "stall_cost", None)
         return stall(seconds) if stall is not None else StepCost(seconds, 0.0)
 
+    @property
+    def decode_window(self):
+        return getattr(self.inner, "decode_window", None)
+
     def _idle_energy(self, seconds) -> float:
         """Host time beyond the GPU's: the replica's devices wait, powered, as in a stalled step
         (DeviceStepCost.stall_cost: its static power x seconds; 0 where the file gives none)."""

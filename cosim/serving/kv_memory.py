@@ -14,21 +14,37 @@ from dataclasses import dataclass
 
 from workloads.io import InputError
 
-__all__ = ["PagedKV", "KVCapacity", "kv_capacity", "bytes_per_token", "window_note", "fit_rule"]
+__all__ = ["PagedKV", "KVCapacity", "kv_capacity", "bytes_per_token", "window_note", "fit_rule", "ref_context"]
 
 _REF_CONTEXT = 4096  # context at which a recipe's cache bytes/token are read (KIVI keeps a
                      # 128-token full-precision residual, so short contexts cost more per token)
 
 
-def bytes_per_token(workload, context: int = _REF_CONTEXT) -> float:
-    """KV bytes one token occupies on the device under this workload's format and recipe."""
+def ref_context(model) -> int:
+    """The context bytes_per_token reads the cache at: 4,096 tokens, or the sliding window / attention
+    chunk where shorter, so that every layer still holds every token (a 128-token window read at 4,096
+    tokens spread its 128 cached tokens over 4,096: gpt-oss-20b 25,344 B/token for 49,152 B paged per
+    token, optimistic for sequences shorter than 4,096)."""
+    ctx = _REF_CONTEXT
+    if getattr(model, "window_layers", 0):
+        ctx = min(ctx, int(model.sliding_window))
+    if getattr(model, "chunk_layers", 0):
+        ctx = min(ctx, int(model.attention_chunk))
+    return ctx
+
+
+def bytes_per_token(workload, context: int | None = None) -> float:
+    """KV bytes one token occupies on the device under this workload's format and recipe, every layer
+    paged per token (context None: ref_context of the model)."""
+    context = ref_context(workload.model) if context is None else context
     tr = workload.trace("decode", 1, context)
     return tr.meta["footprint"]["kv_cache"] / context
 
 
 def window_note(model) -> list:
     """Sliding-window layers are paged per token like full layers (as vLLM's paged cache
-    does): say so where a model has them, since capacity is then pessimistic past the window."""
+    does; bytes_per_token is read where every layer holds every token, ref_context): say so
+    where a model has them, since capacity is then pessimistic past the window."""
     n = model.window_layers if getattr(model, "sliding_window", None) else 0
     out = []
     if n:
@@ -36,7 +52,7 @@ def window_note(model) -> list:
                    f"are paged per token like full-attention layers, so capacity is pessimistic for sequences longer "
                    f"than the window")
     c = getattr(model, "chunk_layers", 0)
-    if c:  # Llama-4's chunked local attention: the same rule (bytes_per_token is read at 4,096 tokens)
+    if c:  # Llama-4's chunked local attention: the same rule (bytes_per_token is read within one chunk)
         out.append(f"KV capacity: {model.name}'s {c} chunked-attention layers (chunk {model.attention_chunk:,} "
                    f"tokens) are paged per token like full-attention layers, so capacity is pessimistic for "
                    f"sequences longer than the chunk")

@@ -226,6 +226,13 @@ class DeviceStepCost:
             hit = self._cache[key] = self._price(make())
         return hit
 
+    @property
+    def decode_window(self) -> int | None:
+        """The sliding window of a model with windowed layers (None: none): a windowed layer's decode reads
+        min(S, W) keys per sequence, not linear in S, so decode steps are priced per side of W."""
+        m = self.workload.model
+        return m.sliding_window if getattr(m, "window_layers", 0) else None
+
     # ---- components -----------------------------------------------------------
     def token_cost(self, tokens: int, prefill: bool) -> StepCost:
         t = bucketed(tokens, self.bucket)
@@ -286,12 +293,22 @@ class DeviceStepCost:
     def step_cost(self, batch: StepBatch) -> StepCost:
         if not batch.prefill and not batch.decode_kv:
             return ZERO
+        m = self.workload.model
+        if getattr(m, "chunk_layers", 0) and (len(set(batch.decode_kv)) > 1 or any(ctx for _, ctx, _ in batch.prefill)):
+            # one sequence length (generate's batch) and whole prompts are exact; the rest is not priced
+            raise InputError(f"step cost: model {m.name!r}: attention_chunk (HF attention_chunk_size) "
+                             f"{m.attention_chunk:,} on {m.chunk_layers} of {m.layers} layers: decode KV lengths "
+                             f"{sorted(set(batch.decode_kv))[:4]}, prefill chunks (new, cached) "
+                             f"{[(c, x) for c, x, _ in batch.prefill][:4]}; expected one decode KV length and "
+                             f"prefills without cached context (a chunked layer reads (S - 1) % C + 1 keys a "
+                             f"sequence, not the mean's, and a chunk after cached context sees only its own "
+                             f"attention chunk)")
         cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill))
         if batch.sequences_emitting:
             cost = cost + self.head_cost(batch.sequences_emitting)
-        if batch.decode_kv:
-            n = len(batch.decode_kv)
-            cost = cost + self.decode_context_cost(n, sum(batch.decode_kv) / n)
+        for group in window_groups(batch.decode_kv, self.decode_window):
+            n = len(group)
+            cost = cost + self.decode_context_cost(n, sum(group) / n)
         for c, ctx, last in batch.prefill:
             cost = cost + self.prefill_context_cost(c, ctx, last)
         return cost
@@ -319,6 +336,18 @@ class DeviceStepCost:
         lat = const.latency_s + np.array([c.latency_s for c in comps])[inv]
         en = const.energy_j + np.array([c.energy_j for c in comps])[inv]
         return lat, en
+
+
+def window_groups(kv: tuple, window: int | None) -> tuple:
+    """The decoding sequences' KV lengths in groups whose mean prices every layer exactly: one group
+    (full-attention layers read sum(S), linear in S), or with a window W those at S <= W and those
+    past it (a windowed layer reads min(S, W) per sequence: S in the first group, W in the second;
+    the batch's mean would give min(mean S, W) a sequence, more than that once the batch straddles W)."""
+    if not kv:
+        return ()
+    if window is None or max(kv) <= window or min(kv) > window:
+        return (kv,)
+    return tuple(g for g in (tuple(k for k in kv if k <= window), tuple(k for k in kv if k > window)) if g)
 
 
 def _chunk_attention(op, c: int):

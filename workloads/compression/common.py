@@ -100,6 +100,27 @@ def rewrite(trace, ops: Iterable[Op], notes: dict | None = None, *, weights_delt
     return trace.replace_ops(ops, meta=meta)
 
 
+_ONE_CACHE = ("a KV-cache recipe sizes one cache for every layer (kv_state: the shortest decode read times the "
+              "bytes per token of all layers); per-attention-group KV state is not modelled")
+
+
+def mixed_kv_layers(model) -> str | None:
+    """Why a KV-cache recipe cannot size this model's cache, or None: layers whose decode holds a
+    different number of keys (Llama-4 chunked layers hold (S-1) % C + 1 keys beside global layers
+    holding S; Gemma-2/3 and gpt-oss window layers hold min(S, W) beside full layers holding S)."""
+    layers = int(getattr(model, "layers", 0) or 0)
+    chunked = int(getattr(model, "chunk_layers", 0) or 0)
+    windowed = int(getattr(model, "window_layers", 0) or 0)
+    if chunked:
+        return (f"attention_chunk (HF attention_chunk_size): got {model.attention_chunk} tokens on {chunked} of "
+                f"{layers} layers; expected no chunked-attention layers: {_ONE_CACHE}")
+    if 0 < windowed < layers:
+        return (f"sliding_window / layer pattern: got a {model.sliding_window}-token window on {windowed} of "
+                f"{layers} layers and full attention on the rest; expected every layer windowed or none: "
+                f"{_ONE_CACHE}")
+    return None
+
+
 def kv_state(trace) -> dict:
     """Per-sequence KV state: context tokens, resident tokens per layer (capacity),
     tokens read per decode step (read), resident bytes per token over all layers,

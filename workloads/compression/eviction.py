@@ -68,6 +68,35 @@ def resize_kv_tensors(tensors, n_old: int, n_new: int, proportional: bool = Fals
         if ax is not None:
             shape = tuple(int(round(x * ratio)) if i == ax else x for i, x in enumerate(t.shape))
         out.append(TensorSpec(t.name, shape, t.fmt, t.role, t.density))
+    # a top-k gather (proportional) reads tokens in place, with their groups' scales: no new layout
+    return out if proportional else _whole_token_groups(tensors, out)
+
+
+def _whole_token_groups(old: list, new: list) -> list:
+    """A piece quantized in groups of G tokens (KIVI's keys: codes (B, n, h, d) with scale_zero
+    (B, n / G, h, 2d) and an fp16 residual) holds whole groups after a resize, the rest of its tokens
+    in the residual: 517 kept key tokens are 512 in 16 groups + 5 fp16, not 517 codes under 16 groups'
+    scales. (KIVI itself quantizes keys R tokens at a time, R a multiple of G, so its residual may hold
+    up to R - 1 tokens; whole groups of G are the finest layout its scales allow.)"""
+    by = {t.name: t for t in old if t.role == "kv" and len(t.shape) == 4}
+    out = list(new)
+    at = {t.name: i for i, t in enumerate(out)}
+    for fam, codes in by.items():
+        sz, res = by.get(f"{fam}.scale_zero"), by.get(f"{fam}.residual")
+        if sz is None or res is None or fam not in at or f"{fam}.residual" not in at or f"{fam}.scale_zero" not in at:
+            continue
+        n_q, g = codes.shape[1], sz.shape[1]
+        if not g or n_q % g or n_q // g <= 1:  # scales per token (values) or no group to read G from
+            continue
+        G = n_q // g
+        c2, r2, s2 = out[at[fam]], out[at[f"{fam}.residual"]], out[at[f"{fam}.scale_zero"]]
+        total = c2.shape[1] + r2.shape[1]
+        q = total // G * G
+        out[at[fam]] = TensorSpec(c2.name, (c2.shape[0], q) + tuple(c2.shape[2:]), c2.fmt, c2.role, c2.density)
+        out[at[f"{fam}.scale_zero"]] = TensorSpec(s2.name, (s2.shape[0], q // G) + tuple(s2.shape[2:]), s2.fmt,
+                                                  s2.role, s2.density)
+        out[at[f"{fam}.residual"]] = TensorSpec(r2.name, (r2.shape[0], total - q) + tuple(r2.shape[2:]), r2.fmt,
+                                                r2.role, r2.density)
     return out
 
 

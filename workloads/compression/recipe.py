@@ -75,11 +75,16 @@ class Recipe:
                 trace = part.apply(trace, model)
             return trace
         _ensure_methods_loaded()
-        from workloads.compression.common import (fuse_unfused_attention, record_effects, snapshot,
-                                                  unfuse_attention)
+        from workloads.compression.common import (fuse_unfused_attention, mixed_kv_layers, record_effects,
+                                                  snapshot, unfuse_attention)
         before = snapshot(trace)
         work, unfused = fuse_unfused_attention(trace)
         out = METHODS[self.method].apply(work, model, self)
+        if out.meta.get("kv_state") != trace.meta.get("kv_state"):  # the method resized the KV cache
+            refusal = mixed_kv_layers(model)
+            if refusal:
+                raise RecipeError(f"recipe {self.name!r} ({self.source or 'method ' + self.method}) on model "
+                                  f"{getattr(model, 'name', model)!r}: {refusal}")
         if unfused:
             out = unfuse_attention(out)
         return record_effects(out, self, before)
