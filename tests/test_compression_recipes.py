@@ -216,10 +216,16 @@ def test_kvquant_bits_per_element_match_the_paper():
 def test_mixed_precision_zipcache_bytes():
     S = 4096
     t2 = apply_recipe(trace_for(LLAMA3_8B, seq=S), "zipcache", LLAMA3_8B)
-    # per layer, K (and V): the prompt's 3840 tokens half at 4 bits, the 256 decode tokens (new_tokens) all at
-    # 4 bits: 1920 + 256 = 2176 tokens x 4 bits + 1920 x 2 bits, 2 fp16 per token, 8x128 fp16 normalisers
-    per_tensor = 8 * (2176 * 128 * 4 / 8 + 1920 * 128 * 2 / 8 + S * 2 * 2) + 8 * 128 * 2
-    assert kv_read(t2) == pytest.approx(2 * 32 * per_tensor)
+    # per layer and tensor: the prompt's 3840 tokens, int(0.4 x 3840) = 1536 at 2 bits and 2304 at 4; of the 256
+    # decode tokens (new_tokens) 2 streaming chunks of 100 compressed (40 at 2 bits, 60 at 4 each) and 56 in the
+    # bf16 buffer: 2424 x 4 bits + 1616 x 2 bits + 56 x 16 bits; V adds 2 fp16 per quantized token and 8x128
+    # fp16 normalisers: 8 x 237,344 + 2048 = 1,900,800 B; K (channel-wise) adds (1 + 2) x 2 subsets x 128
+    # channels x (min, step) fp16 per head: 8 x 224,256 = 1,794,048 B (was 1,738,752 B each at ratio 0.5, per-token
+    # keys, every decode token at 4 bits)
+    v_tensor = 8 * (2424 * 128 * 4 / 8 + 1616 * 128 * 2 / 8 + 4040 * 2 * 2 + 56 * 128 * 2) + 8 * 128 * 2
+    k_tensor = 8 * (2424 * 128 * 4 / 8 + 1616 * 128 * 2 / 8 + 6 * 256 * 2 + 56 * 128 * 2)
+    assert (v_tensor, k_tensor) == (1_900_800, 1_794_048)
+    assert kv_read(t2) == 32 * (v_tensor + k_tensor) == 118_235_136
 
 
 def test_mikv_adds_accumulated_scores_and_unfused_prefill():

@@ -74,23 +74,28 @@ def test_weights_with_spqr_or_a_different_ocs_format_is_refused(capsys):
 
 
 # -- 3. ZipCache / MiKV -------------------------------------------------------------------------
-def test_zipcache_decode_tokens_enter_hi_and_each_chunk_demotes_its_least_attended():
-    # the authors' code (ThisisBillhe/ZipCache modeling_llama.py): new tokens stay at the important bit width
-    # until their streaming_gap chunk completes; then (1 - salient_ratio) of the chunk go to the low bit width
+def test_zipcache_decode_tokens_wait_in_the_buffer_and_each_chunk_is_quantized():
+    # the authors' code (ThisisBillhe/ZipCache@b6932b9, compress_class.py `stream`, modeling_llama.py
+    # `streaming_gap`): new tokens wait unquantized in a 16-bit buffer until their chunk completes; then
+    # int((1 - salient_ratio) x gap) of the chunk, the least attended, go to the low bit width, the rest high
     K, V, Q = _seq(40)
     pol = MixedPrecisionPolicy(4, 2, 0.5, 0, "probe", 0.25, True, requant_interval=4)
     pol.prefill(K[:20], V[:20], Q[:20])
-    assert pol.hi.sum() == 10
+    assert pol.counts() == (10, 10, 0)  # 20 - int(0.5 x 20)
     for t in range(3):
         view = pol.step(t, K[20 + t], V[20 + t], Q[20 + t])
-        np.testing.assert_allclose(view.keys[-1], pol._q(K[20 + t][None], 4, pol.cnorm)[0])  # 4 bits on entry
-        assert pol.hi[-1] and pol.hi.sum() == 11 + t
-    pol.step(3, K[23], V[23], Q[23])  # the chunk of 4 completes: round(0.5 x 4) = 2 of them demoted
-    assert pol.hi.sum() == 12 and pol.hi[20:24].sum() == 2 and pol.hi[:20].sum() == 10
-    fixed = MixedPrecisionPolicy(4, 2, 0.5, 0, "probe", 0.25, True)  # requant_interval 0: never demoted
+        np.testing.assert_array_equal(view.keys[-1], K[20 + t])  # read as it is, from the buffer
+        assert pol.counts() == (10, 10, 1 + t)
+    view = pol.step(3, K[23], V[23], Q[23])  # the chunk of 4 completes after this read: int(0.5 x 4) = 2 to 2 bits
+    np.testing.assert_array_equal(view.keys[-1], K[23])
+    assert pol.counts() == (12, 12, 0) and pol.hi[20:24].sum() == 2
+    j = 20 + int(np.flatnonzero(pol.hi[20:24])[0])
+    np.testing.assert_allclose(pol.Ks[j], pol._q(K[j][None], 4, pol.cnorm)[0])  # quantized from the exact value
+    fixed = MixedPrecisionPolicy(4, 2, 0.5, 0, "probe", 0.25, True)  # requant_interval 0: hi on entry, kept
     fixed.prefill(K[:20], V[:20], Q[:20])
     for t in range(8):
-        fixed.step(t, K[20 + t], V[20 + t], Q[20 + t])
+        v = fixed.step(t, K[20 + t], V[20 + t], Q[20 + t])
+        np.testing.assert_allclose(v.keys[-1], fixed._q(K[20 + t][None], 4, fixed.cnorm)[0])  # 4 bits on entry
     assert fixed.hi[20:].all()
 
 

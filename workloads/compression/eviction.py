@@ -540,7 +540,9 @@ class RocketKVBudget:
 
     def read_elements(self, head_dim: int, kv_tensors: int = 2) -> int:
         """Cache elements one decode step reads per KV head: r·ceil(capacity/chunk) chunk
-        summaries (r channels of each key when chunk is 1) + the k gathered tokens of each of
+        summaries (r channels of each key when chunk is 1; one of each chunk's min and max per
+        selected channel, the max where the GQA group's summed q is positive: NVlabs/RocketKV@63637c8
+        gpt-fast/rocket.py `i1_sign`, as the twin reads) + the k gathered tokens of each of
         the `kv_tensors` cached tensors (2: K and V; 1: MLA's latent, which is both) --
         ≈ 2·token_budget·d for K and V by construction. The whole cache, kv_tensors·P·d, when
         the prompt fits the budget (full attention)."""

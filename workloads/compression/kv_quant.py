@@ -472,35 +472,74 @@ def apply_kvquant(trace, model, recipe):
 
 
 # ---- salient-token mixed precision (ZipCache, MiKV) ---------------------------
+def zipcache_lo_count(salient_ratio: float, n: int) -> int:
+    """Tokens of n that ZipCache stores at lo_bits: int((1 − salient_ratio)·n), truncated as the
+    authors' code counts them (ThisisBillhe/ZipCache@b6932b9 zipcache/models/modeling_llama.py:
+    `topk(int(k_unimportant_ratio * q_len))` on the prompt, `int(k_unimportant_ratio *
+    streaming_gap)` on a decode chunk). 1 − ratio is rounded to 12 decimals first, so a ratio
+    of 0.9 gives 10 of 100 (not int(9.999…) = 9). 0.6 of 7936: int(0.4·7936) = 3174."""
+    return int(round(1.0 - float(salient_ratio), 12) * int(n))
+
+
+def zipcache_token_split(n: int, generated: int, salient_ratio: float, requant_interval: int = 0
+                         ) -> tuple[int, int, int]:
+    """(hi, lo, buffer) tokens of ZipCache's cache while a decode step reads its n cached tokens,
+    the last g = min(generated, n) of them (this step's included) produced by decoding, the
+    prompt P = n − g. One rule for pricing and the twin (MixedPrecisionPolicy, saliency
+    "probe"), the authors' (ThisisBillhe/ZipCache@b6932b9, modeling_llama.py and
+    CompressUtils/compress_class.py, `stream: True`): the prompt's zipcache_lo_count(P)
+    least salient tokens are stored at lo_bits and the rest at hi_bits; with a streaming gap
+    I = `requant_interval` > 0, decode tokens wait in a 16-bit buffer until a chunk of I is
+    complete; after the read of the step that completes it, the step's query scores the chunk
+    and its zipcache_lo_count(I) least attended tokens go to lo_bits, the rest to hi_bits.
+    At the read of step g, c = ⌊(g − 1)/I⌋ chunks are compressed and g − c·I tokens (the new
+    one included) are in the buffer. I = 0 (no streaming): a decode token enters at hi_bits
+    and is never re-scored.
+
+    llama3_8b at n 8192 with 256 generated, the bundled zipcache (ratio 0.6, I 100): prompt
+    lo int(0.4·7936) = 3174, hi 4762; c = 2 chunks of 40 lo + 60 hi; buffer 56:
+    (4882, 3254, 56)."""
+    n, g = int(n), min(max(int(generated), 0), int(n))
+    P = n - g
+    lo = zipcache_lo_count(salient_ratio, P)
+    hi = P - lo
+    if not requant_interval:
+        return hi + g, lo, 0
+    I = int(requant_interval)
+    c = (g - 1) // I if g else 0
+    lo_c = zipcache_lo_count(salient_ratio, I)
+    return hi + c * (I - lo_c), lo + c * lo_c, g - c * I
+
+
 def mixed_precision_hi_tokens(n: int, generated: int, salient_ratio: float, saliency: str,
                               requant_interval: int = 0) -> int:
     """Tokens stored at hi_bits while a decode step reads its n cached tokens, the last
-    `generated` of them (this step's included) produced by decoding, the prompt P = n − g
-    (g = min(generated, n)). The rule of the functional twin
-    (cosim.functional.compression.kv.MixedPrecisionPolicy) and of both papers: the prompt's
-    round(salient_ratio·P) most salient tokens are hi after prefill and every decode token
-    enters at hi_bits; what is demoted happens after the step's read.
+    `generated` of them (this step's included) produced by decoding (g = min(generated, n)).
 
-    - ZipCache (`saliency="probe"`, ThisisBillhe/ZipCache `streaming_gap`): every
-      `requant_interval` steps (0: never) the chunk just completed loses
-      round((1 − ratio)·interval) tokens to lo_bits, so the read at step g sees
-      round(ratio·P) + g − ⌊(g − 1)/interval⌋·round((1 − ratio)·interval).
-    - MiKV (`saliency="accumulated"`): after each step the lowest-scored important token is
-      demoted while the set exceeds round(ratio·n), so the read at step g ≥ 1 sees
-      round(ratio·(n − 1)) + 1 (independent of P).
-
-    g = 0 (a prefill trace): round(ratio·n). llama3_8b at n 8192, g 256: ZipCache 0.5 with
-    interval 0: round(0.5·7936) + 256 = 4224; interval 16: 3968 + 256 − 15·8 = 4104;
-    MiKV 0.2: round(0.2·8191) + 1 = 1639."""
+    - ZipCache (`saliency="probe"`): `zipcache_token_split`'s hi count (the prompt's
+      P − int((1 − ratio)·P) and, per completed streaming chunk, I − int((1 − ratio)·I);
+      buffered decode tokens are 16-bit, not hi).
+    - MiKV (`saliency="accumulated"`): the prompt's round(ratio·P) most salient tokens are
+      hi after prefill and every decode token enters at hi_bits; after each step the
+      lowest-scored important token is demoted while the set exceeds round(ratio·n), so the
+      read at step g ≥ 1 sees round(ratio·(n − 1)) + 1 (independent of P); g = 0 (a
+      prefill trace): round(ratio·n). MiKV 0.2 at n 8192, g 256: round(0.2·8191) + 1 = 1639."""
     n, g = int(n), min(max(int(generated), 0), int(n))
+    if saliency == "probe":
+        return zipcache_token_split(n, g, salient_ratio, requant_interval)[0]
     if g == 0:
         return int(round(salient_ratio * n))
-    if saliency == "accumulated":
-        return min(n, int(round(salient_ratio * (n - 1))) + 1)
-    hi = int(round(salient_ratio * (n - g))) + g
-    if requant_interval:
-        hi -= (g - 1) // requant_interval * int(round((1 - salient_ratio) * requant_interval))
-    return hi
+    return min(n, int(round(salient_ratio * (n - 1))) + 1)
+
+
+def mixed_precision_split(n: int, generated: int, salient_ratio: float, saliency: str,
+                          requant_interval: int = 0) -> tuple[int, int, int]:
+    """(hi, lo, 16-bit buffer) tokens at a read of n cached tokens: `zipcache_token_split` for
+    ZipCache (saliency "probe"), MiKV's `mixed_precision_hi_tokens` and the rest lo."""
+    if saliency == "probe":
+        return zipcache_token_split(n, generated, salient_ratio, requant_interval)
+    n_hi = mixed_precision_hi_tokens(n, generated, salient_ratio, saliency, requant_interval)
+    return n_hi, int(n) - n_hi, 0
 
 
 def zipcache_probe_counts(prompt_len: int, probe_ratio: float) -> tuple[int, int]:
@@ -558,58 +597,41 @@ def _demote_requant(recipe, attn, stored, per_step: float, every: int = 0) -> li
                repeat=attn.repeat, phase=attn.phase, group=attn.group)]
 
 
-def _zipcache_demotion(recipe, attn, n: int, stored) -> list:
-    """Every `requant_interval` steps the step's own query (one per query head: the authors'
-    code scores the chunk with q_len 1 at decode, no probes) attends explicitly to the n
-    cached keys (QKᵀ), and round((1 − salient_ratio)·interval) tokens of the completed chunk
-    are re-quantized from hi_bits to lo_bits (K and V); both amortised per step (the
-    demotion as density n_demoted/interval of one token)."""
+def _zipcache_chunk_compress(recipe, attn, n: int, stored) -> list:
+    """Every `requant_interval` (I) steps, after the read: the step's own query (one per query
+    head: the authors' code scores the chunk with q_len 1 at decode, no probes) attends
+    explicitly to the n cached keys (QKᵀ), and the I buffered 16-bit tokens of the completed
+    chunk are quantized, zipcache_lo_count(I) at lo_bits and the rest at hi_bits (K and V);
+    both amortised per step (the chunk as density 1/I)."""
     p = recipe.params
-    interval = p["requant_interval"]
-    if not interval:
+    I = p["requant_interval"]
+    if not I:
         return []
-    B, H, d = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["head_dim"])
-    rescore = Op(f"{recipe.name}.probe_attention", "custom", {"flops": 2 * n * d * B * H / interval, "every": interval},
+    B, H, h, d = (int(attn.dims[k]) for k in ("batch", "heads", "kv_heads", "head_dim"))
+    fmt = next((t.fmt for t in _kv_inputs(attn)), "bf16")
+    rescore = Op(f"{recipe.name}.probe_attention", "custom", {"flops": 2 * n * d * B * H / I, "every": I},
                  (), (), compute_fmt="bf16", repeat=attn.repeat, phase=attn.phase, group=attn.group)
-    n_dem = int(round((1 - p["salient_ratio"]) * interval))
-    return [rescore, *_demote_requant(recipe, attn, stored, n_dem / interval, interval)]
+    n_lo = zipcache_lo_count(p["salient_ratio"], I)
+    src = [replace(t, density=1 / I) for t in stored("chunk_in", B, I, 2 * h, d, fmt, 16)]
+    out = []
+    for side in ("k", "v"):  # channel-wise keys: codes, and one (min, step) per channel and quantized subset
+        kc = p["key_quant"] == "channel" and side == "k"
+        out += (stored(f"chunk_hi.{side}", B, I - n_lo, h, d, fmt, p["hi_bits"], kc)
+                + stored(f"chunk_lo.{side}", B, n_lo, h, d, fmt, p["lo_bits"], kc))
+        subsets = (p["hi_bits"] < 16) + (p["lo_bits"] < 16)
+        if kc and subsets:
+            out.append(TensorSpec("chunk.k_channel_min_step", (B, subsets, h, 2 * d), "fp16", "kv"))
+    dst = [replace(t, density=1 / I) for t in out]
+    comp = Op(f"{recipe.name}.chunk_quantize", "quantize", {"rows": B * 2 * h, "cols": d, "every": I},
+              tuple(src), tuple(dst), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
+    return [rescore, comp]
 
 
-def _mixed_validate(recipe):
+def _mixed_stored(recipe):
+    """`stored(name, B, n, h, d, fmt, bits, channel_keys=False)`: n tokens laid out at `bits` (16: as
+    they are; below: codes + an fp16 scale and zero per group of `group_size` channels of each token,
+    or codes alone for channel-wise keys, whose per-channel stats are laid out per group apart)."""
     p = recipe.params
-    recipe.require(p["hi_bits"] >= p["lo_bits"], "parameters.hi_bits", p["hi_bits"],
-                   f"at least lo_bits ({p['lo_bits']})")
-
-
-@register_method("mixed_precision_kv", {
-    "hi_bits": Param(4, int, bits, "1..16 bits (16 = unquantized)"),
-    "lo_bits": Param(2, int, bits, "1..16 bits"),
-    "salient_ratio": Param(0.5, float, fraction, "a fraction in [0, 1]"),
-    "group_size": Param(0, int, lambda x: x >= 0, "0 (one group per token and head) or a group size dividing head_dim"),
-    "saliency": Param("probe", str, choices=("probe", "accumulated")),
-    "probe_ratio": Param(0.1, float, fraction, "a fraction in [0, 1]"),
-    "requant_interval": Param(0, int, lambda x: x >= 0, "0 (prefill only) or steps between re-quantizations"),
-    "channel_normalizers": Param(True, bool),
-    # how many of a decode step's cached tokens were generated (they entered at hi_bits); the
-    # rest is the prompt (round(salient_ratio·P) of it at hi_bits). Prefill traces generate none.
-    "new_tokens": Param(256, int, lambda x: x >= 0, "a non-negative number of generated tokens"),
-}, "salient tokens at high precision, the rest at low precision", validate=_mixed_validate)
-def apply_mixed_precision(trace, model, recipe):
-    """Stores and reads what `mixed_precision_hi_tokens` says is hi at the step (the twin's
-    rule); a new decode token is written at hi_bits; ZipCache's demotion of
-    round((1 − ratio)·interval) tokens every `requant_interval` steps and MiKV's one
-    demotion per step are priced as re-quantizations."""
-    p = recipe.params
-    hb, lb, ratio = p["hi_bits"], p["lo_bits"], p["salient_ratio"]
-    interval = p["requant_interval"]
-    generated = p["new_tokens"] if trace.phase != "prefill" else 0
-
-    def n_hi_of(n):
-        return mixed_precision_hi_tokens(n, generated, ratio, p["saliency"], interval)
-
-    def mikv_per_step(n):  # the generated steps' average (a decode trace with new_tokens 0: this step's)
-        g = max(1, min(generated, n))
-        return mikv_demoted_tokens(n - g, n, ratio) / g
 
     def group(d):
         G = p["group_size"] or d
@@ -617,28 +639,103 @@ def apply_mixed_precision(trace, model, recipe):
                        f"0 or a divisor of the head dimension {d}")
         return G
 
-    def stored(name, B, n, h, d, fmt, bb):
+    def stored(name, B, n, h, d, fmt, bb, channel_keys=False):
         if bb >= 16:
             return [TensorSpec(name, (B, n, h, d), fmt, "kv")]
+        if channel_keys:
+            return [codes_tensor(name, B, n, h, d, bb)]
         return [codes_tensor(name, B, n, h, d, bb),
                 TensorSpec(f"{name}.scale_zero", (B, n, h, 2 * d // group(d)), "fp16", "kv")]
+    return stored
+
+
+def _mixed_validate(recipe):
+    p = recipe.params
+    recipe.require(p["hi_bits"] >= p["lo_bits"], "parameters.hi_bits", p["hi_bits"],
+                   f"at least lo_bits ({p['lo_bits']})")
+    if p["key_quant"] == "channel":  # a channel-wise key group needs the tokens it is quantized over
+        recipe.require(p["saliency"] == "probe", "parameters.key_quant", p["key_quant"],
+                       "'token' with saliency 'accumulated' (MiKV demotes single tokens)")
+        recipe.require(p["requant_interval"] > 0, "parameters.key_quant", p["key_quant"],
+                       "'token' with requant_interval 0 (channel-wise keys are quantized over the prompt and "
+                       "over each streaming chunk; without a streaming gap a decode token is quantized alone)")
+
+
+def key_stat_sets(n: int, generated: int, requant_interval: int, subsets: int) -> int:
+    """Channel-wise key (min, step) sets per KV head at a read of n cached tokens: one per quantized
+    subset (hi, lo) of the prompt and of each streaming chunk compressed so far (`zipcache_token_split`'s
+    c = ⌊(g − 1)/I⌋). Bundled zipcache at n 8192, 256 generated, I 100: (1 + 2)·2 = 6."""
+    g = min(max(int(generated), 0), int(n))
+    c = (g - 1) // requant_interval if g and requant_interval else 0
+    return (1 + c) * subsets
+
+
+@register_method("mixed_precision_kv", {
+    "hi_bits": Param(4, int, bits, "1..16 bits (16 = unquantized)"),
+    "lo_bits": Param(2, int, bits, "1..16 bits"),
+    # defaults: ZipCache's (the authors' demo, ThisisBillhe/ZipCache@b6932b9: unimportant ratio 0.4,
+    # streaming gap 100)
+    "salient_ratio": Param(0.6, float, fraction, "a fraction in [0, 1]"),
+    "group_size": Param(0, int, lambda x: x >= 0, "0 (one group per token and head) or a group size dividing head_dim"),
+    "saliency": Param("probe", str, choices=("probe", "accumulated")),
+    "probe_ratio": Param(0.1, float, fraction, "a fraction in [0, 1]"),
+    # ZipCache's streaming gap: decode tokens wait 16-bit until a chunk of this many is quantized
+    # (zipcache_token_split); 0: they enter at hi_bits and are never re-scored
+    "requant_interval": Param(100, int, lambda x: x >= 0, "0 (no streaming) or the streaming gap in decode steps"),
+    "channel_normalizers": Param(True, bool),
+    # ZipCache's keys: "channel" = per channel over each quantization group's hi / lo tokens (the authors'
+    # mixed_channelwiseQ), values per token after sqrt(max|v|) channel normalizers; "token": keys per token
+    # (after max|k| channel normalizers), as MiKV
+    "key_quant": Param("channel", str, choices=("channel", "token")),
+    # how many of a decode step's cached tokens were generated; the rest is the prompt.
+    # Prefill traces generate none.
+    "new_tokens": Param(256, int, lambda x: x >= 0, "a non-negative number of generated tokens"),
+}, "salient tokens at high precision, the rest at low precision", validate=_mixed_validate)
+def apply_mixed_precision(trace, model, recipe):
+    """Stores and reads the split the twin keeps at the step: ZipCache's
+    `zipcache_token_split` (hi, lo, 16-bit streaming buffer), MiKV's
+    `mixed_precision_hi_tokens`. A new decode token is written at hi_bits (ZipCache with a
+    streaming gap: 16-bit, into the buffer); ZipCache's chunk quantization every
+    `requant_interval` steps and MiKV's demotions are priced as (amortised) quantizations."""
+    p = recipe.params
+    hb, lb, ratio = p["hi_bits"], p["lo_bits"], p["salient_ratio"]
+    interval = p["requant_interval"]
+    generated = p["new_tokens"] if trace.phase != "prefill" else 0
+
+    def split_of(n):  # (hi, lo, 16-bit buffer) tokens at a read of n cached tokens
+        return mixed_precision_split(n, generated, ratio, p["saliency"], interval)
+
+    def mikv_per_step(n):  # the generated steps' average (a decode trace with new_tokens 0: this step's)
+        return mikv_demoted_tokens(n - max(1, min(generated, n)), n, ratio) / max(1, min(generated, n))
+    stored = _mixed_stored(recipe)
+
+    subsets = (hb < 16) + (lb < 16)
 
     def repr_fn(name, B, n, h, d, fmt):
-        n_hi = n_hi_of(n)
-        out = stored(f"{name}.hi", B, n_hi, h, d, fmt, hb) + stored(f"{name}.lo", B, n - n_hi, h, d, fmt, lb)
-        if p["channel_normalizers"]:
+        n_hi, n_lo, n_buf = split_of(n)
+        kc = p["key_quant"] == "channel" and _is_key(name)  # ZipCache: channel-wise keys, no normalizer
+        out = stored(f"{name}.hi", B, n_hi, h, d, fmt, hb, kc) + stored(f"{name}.lo", B, n_lo, h, d, fmt, lb, kc)
+        sets = key_stat_sets(n, generated, interval, subsets) if kc else 0
+        if sets:  # one fp16 (min, step) per channel for each quantized subset of the prompt and of each chunk
+            out.append(TensorSpec(f"{name}.channel_min_step", (B, sets, h, 2 * d), "fp16", "kv"))
+        if n_buf:
+            out.append(TensorSpec(f"{name}.buffer", (B, n_buf, h, d), fmt, "kv"))
+        if p["channel_normalizers"] and not kc:
             out.append(TensorSpec(f"{name}.channel_norm", (h, d), "fp16", "kv"))
         return out
 
     def quantized(name, n):
-        n_hi = n_hi_of(n)
-        return (n - n_hi) + (n_hi if hb < 16 else 0)
+        n_hi, n_lo, _ = split_of(n)
+        return n_lo + (n_hi if hb < 16 else 0)
+
+    buffered = p["saliency"] == "probe" and interval > 0  # ZipCache streaming: decode tokens wait 16-bit
 
     def step_ops(attn, n):
         B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
         H = int(attn.dims["heads"])
         # the new token is quantized at hi_bits (kept as it is at 16: MiKV's bf16 important set)
-        ops = [_step_op(f"{recipe.name}.quantize_new", "quantize", B, 2 * h, d, [], [], attn)] if hb < 16 else []
+        ops = [_step_op(f"{recipe.name}.quantize_new", "quantize", B, 2 * h, d, [], [], attn)] \
+            if hb < 16 and not buffered else []
         if p["saliency"] == "accumulated":  # MiKV: H2O-style scores from the step's probabilities
             ops += [_step_op(f"{recipe.name}.score_accumulate", "add", B, H, n,
                              [TensorSpec("attn_probs", (B, H, n), "fp32"), TensorSpec("acc", (B, H, n), "fp32", "state")],
@@ -649,16 +746,17 @@ def apply_mixed_precision(trace, model, recipe):
                     # outlier channel balancer: q scaled by b_c per channel
                     _step_op(f"{recipe.name}.q_balance", "mul", B, H, d, [], [], attn)]
         elif interval:
-            ops += _zipcache_demotion(recipe, attn, n, stored)
+            ops += _zipcache_chunk_compress(recipe, attn, n, stored)
         return ops
 
-    def write_repr(name, B, n, h, d, fmt):  # a new token enters at hi_bits (both papers, the twin)
-        return stored(name, B, n, h, d, fmt, hb)
+    def write_repr(name, B, n, h, d, fmt):  # a new token enters at hi_bits (ZipCache streaming: the 16-bit buffer)
+        return stored(name, B, n, h, d, fmt, 16 if buffered else hb)
 
     n_ctx = int(trace.seq)
-    n_hi_ctx = n_hi_of(n_ctx)
-    notes = {"avg_code_bits": (n_hi_ctx * hb + (n_ctx - n_hi_ctx) * lb) / max(n_ctx, 1),
-             "hi_tokens": n_hi_ctx, "at_tokens": n_ctx, "generated_tokens": min(generated, n_ctx)}
+    n_hi_ctx, n_lo_ctx, n_buf_ctx = split_of(n_ctx)
+    notes = {"avg_code_bits": (n_hi_ctx * hb + n_lo_ctx * lb + n_buf_ctx * 16) / max(n_ctx, 1),
+             "hi_tokens": n_hi_ctx, "lo_tokens": n_lo_ctx, "buffer_tokens": n_buf_ctx, "at_tokens": n_ctx,
+             "generated_tokens": min(generated, n_ctx)}
     if p["saliency"] == "accumulated" and trace.phase != "prefill":
         notes["demoted_tokens_per_step"] = mikv_per_step(n_ctx)  # what demote_requant prices
     if getattr(model, "mla", None):

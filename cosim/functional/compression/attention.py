@@ -22,7 +22,7 @@ import numpy as np
 from cosim.functional.compression.metrics import kl_divergence, softmax
 from cosim.functional.compression.synthetic import KVSequence
 
-__all__ = ["CacheView", "CachePolicy", "FullCache", "evaluate_policy", "attend", "causal_column_sums"]
+__all__ = ["CacheView", "CachePolicy", "FullCache", "LatentCachePolicy", "evaluate_policy", "attend", "causal_column_sums"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,33 @@ class CachePolicy:
 
 
 FullCache = CachePolicy
+
+
+class LatentCachePolicy(CachePolicy):
+    """An MLA cache: one latent per token (kv_lora_rank + RoPE dims) is the key, and its
+    first `value_width` (kv_lora_rank) dims are the value (absorbed W_uv). The inner
+    policy stores the latent once, as its keys (given the latent as values too, so a
+    token-selection policy selects it whole); the attention reads that one stored tensor as
+    K and its latent part as V -- what pricing stores and reads on an MLA model (one
+    latent tensor, `workloads.compression.common.MLA_TOKEN_NOTE`)."""
+
+    def __init__(self, inner: CachePolicy, value_width: int):
+        self.inner, self.value_width = inner, int(value_width)
+
+    def __getattr__(self, name):  # the inner policy's labels (kv_scale, …) show through
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def begin_run(self, context: int) -> None:
+        self.inner.begin_run(context)
+
+    def prefill(self, keys, values, queries) -> None:
+        self.inner.prefill(keys, keys, queries)
+
+    def step(self, t, key, value, queries) -> CacheView:
+        v = self.inner.step(t, key, key, queries)
+        return CacheView(v.keys, v.keys[:, :self.value_width], v.positions, v.log_weights)
 
 
 def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, log_weights: np.ndarray | None = None

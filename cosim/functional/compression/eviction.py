@@ -136,10 +136,15 @@ def rocketkv_split(context: int, token_budget: int, head_dim: int, new_tokens: i
 
 
 class RocketKVPolicy(_Selecting):
-    """Stage 1: SnapKV++ to the prompt budget. Stage 2 each step: per-chunk min/max key
-    summaries, the r channels with the largest |q| (summed over the group), approximate
-    scores Σ_c max(q_c·min_c, q_c·max_c) per chunk, exact attention over the top-k
-    tokens (chunk scores broadcast to their tokens). The split comes from rocketkv_split
+    """Stage 1: SnapKV++ to the prompt budget. Stage 2 each step, as the authors' kernel
+    (NVlabs/RocketKV@63637c8 gpt-fast/rocket.py, `rocket_attn`): per-chunk min/max key
+    summaries; the r channels with the largest |q| summed over the GQA group; per selected
+    channel ONE summary element per chunk, the max where the group's summed q is positive
+    and the min otherwise (`i1_sign`), so r·ceil(C/chunk) elements are read, the count
+    pricing's approx_scores charges (`RocketKVBudget.read_elements`); scores q̂·k̂ of each
+    query broadcast to the chunk's tokens, softmax over the tokens with the scale
+    sqrt(d·Σ|q̂|/Σ|q|) of each query, summed over the group; exact attention over the top-k
+    tokens. The split comes from rocketkv_split
     for the run's whole context (`begin_run`, called by the driver before prefill: the
     prompt plus the decode steps; not called: the prompt alone), as the priced trace
     derives it from its context; a context within the budget is left whole."""
@@ -171,12 +176,17 @@ class RocketKVPolicy(_Selecting):
         pad = n_chunks * chunk - keep.size
         Kp = np.concatenate([K, np.repeat(K[-1:], pad, axis=0)]).reshape(n_chunks, chunk, -1)
         kmin, kmax = Kp.min(axis=1), Kp.max(axis=1)
-        qs = np.abs(queries).sum(axis=0)
-        ch = np.argsort(-qs)[:r]
-        q = queries[:, ch]  # (g, r)
-        approx = np.maximum(q[:, None, :] * kmin[None, :, ch], q[:, None, :] * kmax[None, :, ch]).sum(-1)
-        chunk_score = softmax(approx / np.sqrt(K.shape[1]), axis=-1).sum(axis=0)
-        tok = np.repeat(chunk_score, chunk)[:keep.size]
+        q64 = queries.astype(np.float64)
+        ch = np.argsort(-np.abs(q64).sum(axis=0), kind="stable")[:r]
+        q = q64[:, ch]  # (g, r)
+        # one summary element per chunk and selected channel: the max where the group's q sums positive
+        k_hat = np.where(q.sum(axis=0) > 0, kmax[:, ch], kmin[:, ch]).astype(np.float64)  # (n_chunks, r)
+        approx = np.repeat(q @ k_hat.T, chunk, axis=1)[:, :keep.size]  # (g, tokens)
+        self.summary_reads = k_hat.size  # what this step read of the summaries (pricing: r·ceil(C/chunk))
+        scale = np.sqrt(K.shape[1] * np.abs(q).sum(axis=1, keepdims=True)
+                        / np.maximum(np.abs(q64).sum(axis=1, keepdims=True), 1e-300))
+        scale = np.where(scale > 0, scale, 1.0)  # a zero query scores every token alike
+        tok = softmax(approx / scale, axis=-1).sum(axis=0)
         sel = np.sort(np.argsort(-tok, kind="stable")[:k])
         return CacheView(K[sel], self.V[keep][sel], keep[sel])
 

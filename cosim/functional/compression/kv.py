@@ -11,7 +11,7 @@ import numpy as np
 from cosim.functional.compression.attention import CachePolicy, CacheView, causal_column_sums
 from cosim.functional.compression.quant import (asym_group_quant, codebook_quant, lloyd_codebook,
                                                 register_format_quant, rope)
-from workloads.compression.kv_quant import mikv_demoted_tokens, zipcache_probe_counts
+from workloads.compression.kv_quant import mikv_demoted_tokens, zipcache_lo_count, zipcache_probe_counts
 
 __all__ = ["KIVIPolicy", "KVQuantPolicy", "FormatKVPolicy", "MixedPrecisionPolicy", "GEARPolicy"]
 
@@ -180,14 +180,15 @@ class MixedPrecisionPolicy(_Accumulating):
     - `saliency="probe"` (ZipCache): normalised accumulated attention of probe queries
       (`probe_rows`: half of probe_ratio the most recent prompt queries, half drawn at
       random before them; each token's sum divided by the number of prompt queries that see
-      it, as ThisisBillhe/ZipCache@b6932b9 modeling_llama.py does), computed after prefill; a decode
-      token enters at hi_bits (not yet scored); every `requant_interval` steps (0: never,
-      the bundled recipe) the step's queries score the last `requant_interval` decode
-      tokens and the round((1 - salient_ratio) x requant_interval) least attended of them
-      are re-quantized at lo_bits -- ThisisBillhe/ZipCache (the authors' code,
-      zipcache/models/modeling_llama.py: `streaming_gap` re-compression appends the new
-      chunk's least-attended ids to the unimportant set; tokens not in it are stored at the
-      important bit width).
+      it, as ThisisBillhe/ZipCache@b6932b9 modeling_llama.py does), computed after prefill:
+      the int((1 - salient_ratio) x P) least salient prompt tokens (`zipcache_lo_count`, the
+      authors' int()) at lo_bits, the rest at hi_bits. With a streaming gap I =
+      `requant_interval` > 0 (the bundled recipe: 100, the authors' demo) a decode token waits
+      unquantized in the 16-bit buffer (CompressUtils/compress_class.py, `stream: True`);
+      after the read of every I-th step the step's queries score the I buffered tokens and
+      their int((1 - salient_ratio) x I) least attended go to lo_bits, the rest to hi_bits
+      (modeling_llama.py: `streaming_gap`). I = 0: a decode token enters at hi_bits and is
+      never re-scored. Pricing's split is `zipcache_token_split`.
     - `saliency="accumulated"` (MiKV, H2O's importance): accumulated attention of every
       prompt query after prefill; a decode token enters the important set at hi_bits
       (MiKV keeps H2O's cache in high precision and stores what H2O would evict at low
@@ -200,10 +201,15 @@ class MixedPrecisionPolicy(_Accumulating):
     hi_bits >= 16 keeps salient tokens exact."""
 
     def __init__(self, hi_bits=4, lo_bits=2, salient_ratio=0.5, group_size=0, saliency="probe", probe_ratio=0.1,
-                 channel_normalizers=True, requant_interval=0, probe_seed=0):
+                 channel_normalizers=True, requant_interval=0, probe_seed=0, key_quant="token"):
         self.hb, self.lb, self.ratio, self.G = hi_bits, lo_bits, salient_ratio, group_size
         self.saliency, self.probe, self.norm = saliency, probe_ratio, channel_normalizers
         self.interval, self.probe_seed = requant_interval, probe_seed
+        self.key_channel = key_quant == "channel"
+        if self.key_channel and (saliency != "probe" or not requant_interval):  # pricing's _mixed_validate
+            raise ValueError(f"MixedPrecisionPolicy: key_quant 'channel' needs saliency 'probe' and a streaming gap "
+                             f"(got saliency {saliency!r}, requant_interval {requant_interval}); expected key_quant "
+                             f"'token' otherwise")
 
     def probe_rows(self, n: int) -> np.ndarray:
         """The prompt rows ZipCache probes with (zipcache_probe_counts, pricing's counts): the
@@ -225,19 +231,40 @@ class MixedPrecisionPolicy(_Accumulating):
     def on_prefill(self):
         P, d = self.K.shape
         qs = self.prompt_queries
-        self.cnorm = np.maximum(np.abs(self.K).max(axis=0), 1e-6) if self.norm else np.ones(d)
-        self.vnorm = np.ones(self.V.shape[1])
+        if self.key_channel:  # ZipCache (the authors' demo): keys channel-wise; values CST, c = sqrt(max|v|)
+            self.cnorm = np.ones(d)
+            self.vnorm = np.sqrt(np.maximum(np.abs(self.V).max(axis=0), 1e-12)) if self.norm \
+                else np.ones(self.V.shape[1])
+        else:
+            self.cnorm = np.maximum(np.abs(self.K).max(axis=0), 1e-6) if self.norm else np.ones(d)
+            self.vnorm = np.ones(self.V.shape[1])
         if self.saliency == "probe":
             score = self._probe_scores(self.K, qs)
         else:
             score = causal_column_sums(qs, self.K)
         self.score = score
-        n_hi = int(round(self.ratio * P))
         self.hi = np.zeros(P, bool)
-        self.hi[np.argsort(-score, kind="stable")[:n_hi]] = True
-        self.Ks = self._store(self.K, self.hi, self.cnorm)
+        if self.saliency == "probe":  # the authors' count: int() of the unimportant share, the lowest-scored
+            self.hi[np.argsort(score, kind="stable")[zipcache_lo_count(self.ratio, P):]] = True
+        else:
+            self.hi[np.argsort(-score, kind="stable")[:int(round(self.ratio * P))]] = True
+        self.buf = np.zeros(P, bool)  # ZipCache's 16-bit streaming buffer
+        self.Ks = self._store_keys(self.K, self.hi)
         self.Vs = self._store(self.V, self.hi, self.vnorm)
         self.steps = 0
+
+    def _store_keys(self, X, hi):
+        """Keys of one quantization group (the prompt, or a streaming chunk): per token (after the
+        channel normalizers), or with `key_quant="channel"` one asymmetric (min, step) per channel
+        over the group's hi tokens and another over its lo tokens (ThisisBillhe/ZipCache@b6932b9,
+        `true_mixedprec_compress_channelwise`; pricing: `key_stat_sets`)."""
+        if not self.key_channel:
+            return self._store(X, hi, self.cnorm)
+        Y = np.empty_like(X)
+        for mask, bits in ((hi, self.hb), (~hi, self.lb)):
+            if mask.any():
+                Y[mask] = X[mask] if bits >= 16 else asym_group_quant(X[mask], bits, int(mask.sum()), axis=0)
+        return Y
 
     def _q(self, X, bits, norm):
         if bits >= 16 or X.shape[0] == 0:
@@ -254,23 +281,27 @@ class MixedPrecisionPolicy(_Accumulating):
     def step(self, t, key, value, queries):
         self.K = np.concatenate([self.K, key[None]])
         self.V = np.concatenate([self.V, value[None]])
-        enter_hi = True  # both methods: a decode token is stored at hi_bits until scored
-        mask = np.array([enter_hi])
-        self.Ks = np.concatenate([self.Ks, self._store(key[None].astype(np.float32), mask, self.cnorm)])
-        self.Vs = np.concatenate([self.Vs, self._store(value[None].astype(np.float32), mask, self.vnorm)])
-        self.hi = np.append(self.hi, enter_hi)
+        # a decode token is stored at hi_bits until scored (MiKV; ZipCache without streaming), or
+        # waits unquantized in ZipCache's 16-bit streaming buffer
+        buffered = self.saliency == "probe" and self.interval > 0
+        k32, v32 = key[None].astype(np.float32), value[None].astype(np.float32)
+        mask = np.array([True])
+        self.Ks = np.concatenate([self.Ks, k32 if buffered else self._store(k32, mask, self.cnorm)])
+        self.Vs = np.concatenate([self.Vs, v32 if buffered else self._store(v32, mask, self.vnorm)])
+        self.hi = np.append(self.hi, not buffered)
+        self.buf = np.append(self.buf, buffered)
         self.steps += 1
         n = self.K.shape[0]
         if self.saliency == "probe":
             view = CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
-            if self.interval and self.steps % self.interval == 0:  # the chunk just completed is scored
+            if buffered and self.steps % self.interval == 0:  # the chunk just completed is scored and quantized
                 s = queries.astype(np.float64) @ self.Ks.astype(np.float64).T / np.sqrt(self.Ks.shape[1])
                 s -= s.max(axis=1, keepdims=True)
                 p = np.exp(s)
                 score = (p / p.sum(axis=1, keepdims=True)).sum(axis=0)[n - self.interval:]
-                n_lo = int(round((1 - self.ratio) * self.interval))
-                for j in np.argsort(score, kind="stable")[:n_lo]:
-                    self._requant(n - self.interval + int(j), False)
+                chunk_hi = np.ones(self.interval, bool)
+                chunk_hi[np.argsort(score, kind="stable")[:zipcache_lo_count(self.ratio, self.interval)]] = False
+                self._quantize_chunk(np.arange(n - self.interval, n), chunk_hi)
             return view
         view = CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
         # MiKV / H2O: this step's attention over the stored cache adds to the scores, then the important set is
@@ -287,6 +318,17 @@ class MixedPrecisionPolicy(_Accumulating):
             j = idx[np.argmin(self.score[idx])]
             self._requant(j, False)
         return view
+
+    def counts(self) -> tuple[int, int, int]:
+        """(hi, lo, 16-bit buffer) tokens stored now (pricing: zipcache_token_split)."""
+        return int(self.hi.sum()), int((~self.hi & ~self.buf).sum()), int(self.buf.sum())
+
+    def _quantize_chunk(self, idx, hi):
+        """ZipCache's chunk compression: the buffered tokens `idx` quantized from their exact values as
+        one group, `hi` of them at hi_bits and the rest at lo_bits."""
+        self.Ks[idx] = self._store_keys(self.K[idx], hi)
+        self.Vs[idx] = self._store(self.V[idx], hi, self.vnorm)
+        self.hi[idx], self.buf[idx] = hi, False
 
     def _requant(self, j, to_hi):
         bits = self.hb if to_hi else self.lb

@@ -28,7 +28,8 @@ KV_METHODS = {
                                              p.get("scale", "head"), p.get("channel_sort", False)),
     "mixed_precision_kv": lambda p: kv.MixedPrecisionPolicy(p["hi_bits"], p["lo_bits"], p["salient_ratio"],
                                                             p["group_size"], p["saliency"], p["probe_ratio"],
-                                                            p["channel_normalizers"], p["requant_interval"]),
+                                                            p["channel_normalizers"], p["requant_interval"],
+                                                            key_quant=p["key_quant"]),
     "streaming_llm": lambda p: eviction.StreamingPolicy(p["sink_tokens"], p["recent_tokens"]),
     "h2o": lambda p: eviction.H2OPolicy(p["heavy_ratio"], p["recent_ratio"], p["budget"], p["forgetting_factor"]),
     "snapkv": lambda p: eviction.SnapKVPolicy(p["capacity"], p["window"], p["kernel"], p["pooling"]),
@@ -103,15 +104,63 @@ def with_status(res: dict) -> dict:
     return {**res, "status": "ok"}
 
 
+KV_TWINS = tuple(KV_METHODS) + ("mla", "fastkv", "razor_attention", "cla", "minicache")
+
+
+def mla_latent(model):
+    """(latent width, value width) of an MLA model's cache, None for a model with K/V heads."""
+    mla = getattr(model, "mla", None) if model is not None else None
+    return (mla.kv_lora_rank + mla.qk_rope_head_dim, mla.kv_lora_rank) if mla else None
+
+
+def mla_source(model) -> str:
+    w, r = mla_latent(model)
+    return (f"synthetic MLA latent: one {w}-wide cached latent ({r} + {w - r} RoPE dims) is the key of all "
+            f"{model.heads} query heads and its {r} latent dims the value (absorbed W_uk/W_uv), drawn with the "
+            f"generator fitted to SmolLM2-135M per-head K/V/Q statistics (real_kv_stats.json), not to a real "
+            f"MLA latent; scores scaled by 1/sqrt({w})")
+
+
+def _draw_kv(rng, model, prompt: int, steps: int):
+    """The KV a synthetic twin runs on: what the model caches, as pricing stores it. A model with
+    K/V heads: one KV head of head_dim with its GQA queries. An MLA model: the latent
+    (`mla_latent`), read by every query head, its latent part as the value."""
+    lat = mla_latent(model)
+    if lat is None:
+        d = model.head_dim if model is not None else 128
+        g = model.heads // model.kv_heads if model is not None else 4
+        return fitted_kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+    from dataclasses import replace
+    seq = fitted_kv_sequence(rng, prompt=prompt, steps=steps, head_dim=lat[0], group=model.heads)
+    return replace(seq, values=seq.keys[:, :lat[1]].copy())
+
+
+def _mla_pricing_check(recipe, model, context: int) -> None:
+    """On an MLA model the twin scores what pricing prices: a recipe pricing refuses there (KIVI,
+    GEAR, KVQuant, K/V formats that differ, RazorAttention, MiniCache, Palu, head projections)
+    is refused with pricing's own error, by pricing."""
+    from workloads.builder import build_trace
+    build_trace(model, phase="decode", batch=1, seq=context, recipe=recipe, allow_beyond_max_context=True)
+
+
 def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
     rng = np.random.default_rng(seed)
     meth = recipe.method
+    lat = mla_latent(model) if meth in KV_TWINS else None
+    if lat is not None:
+        if meth == "mla":  # pricing: natively MLA, trace unchanged
+            return {"method": meth, "note": f"{model.name} is natively MLA; cache unchanged (nothing to score)"}
+        _mla_pricing_check(recipe, model, prompt + steps)
     if meth in KV_METHODS or meth == "mla":
-        d = model.head_dim if model is not None else 128
-        g = model.heads // model.kv_heads if model is not None else 4
-        seq = fitted_kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        seq = _draw_kv(rng, model, prompt, steps)
+        d = seq.head_dim  # the cached key width: head_dim, or the MLA latent
         pol = kv_policy(recipe, model)
+        if lat is not None:
+            from cosim.functional.compression.attention import LatentCachePolicy
+            pol = LatentCachePolicy(pol, lat[1])
         out = {"method": meth, **evaluate_policy(pol, seq)}
+        if lat is not None:
+            out["source"] = mla_source(model)
         if getattr(pol, "scale_label", None):  # which scales the cache kept (shown, never implied)
             out["kv_scale"] = "K: {key}; V: {value}".format(**pol.scale_label)
         if getattr(pol, "sort", False):  # K-sort: said in the row, as the real path's note does
@@ -124,13 +173,14 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
     if meth == "fastkv":
         # the KV retention (SnapKV-like, avg-pool) is what a single head can show; TSP's
         # effect on the later layers' hidden states needs the whole model
-        d = model.head_dim if model is not None else 128
-        g = model.heads // model.kv_heads if model is not None else 4
-        seq = fitted_kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        seq = _draw_kv(rng, model, prompt, steps)
         p = recipe.params
         pol = eviction.SnapKVPolicy(max(p["window"], int(p["retain_rate"] * prompt)), p["window"], p["kernel"], "avg")
+        if lat is not None:
+            from cosim.functional.compression.attention import LatentCachePolicy
+            pol = LatentCachePolicy(pol, lat[1])
         return {"method": meth, "note": "KV retention only; token-selective propagation not modelled",
-                **evaluate_policy(pol, seq)}
+                **evaluate_policy(pol, seq), **({"source": mla_source(model)} if lat is not None else {})}
     if meth == "razor_attention":
         d = model.head_dim if model is not None else 128
         g = model.heads // model.kv_heads if model is not None else 4
@@ -148,12 +198,14 @@ def _one(recipe, model, checkpoint, seed, prompt, steps, layer) -> dict:
             from workloads.compression.common import refuse_on_mla
             from workloads.compression.lowrank import MINICACHE_ON_MLA
             refuse_on_mla(recipe, model, MINICACHE_ON_MLA)
-        d = model.head_dim if model is not None else 128
-        g = model.heads // model.kv_heads if model is not None else 4
-        src = fitted_kv_sequence(rng, prompt=prompt, steps=steps, head_dim=d, group=g)
+        src = _draw_kv(rng, model, prompt, steps)
         mine = neighbour_layer(src, rng, LAYER_SIMILARITY)
+        if lat is not None:  # CLA shares the latent: the neighbour's value is its own latent part
+            from dataclasses import replace
+            mine = replace(mine, values=mine.keys[:, :lat[1]].copy())
         pol = SharedKVPolicy(src) if meth == "cla" else MiniCachePolicy(src, 0.6, recipe.params["retention_ratio"])
-        return {"method": meth, "layer_similarity": LAYER_SIMILARITY, **evaluate_policy(pol, mine)}
+        return {"method": meth, "layer_similarity": LAYER_SIMILARITY, **evaluate_policy(pol, mine),
+                **({"source": mla_source(model)} if lat is not None else {})}
     if meth in WEIGHT_METHODS:
         return {"method": meth, **_weights_twin(recipe, model, checkpoint, rng, layer)}
     if meth in MOE_METHODS:
