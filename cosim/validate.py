@@ -245,6 +245,13 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
     if unpriced:
         notes.append("not scored (attention backend the calibration did not measure): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(unpriced.items())))
+    n_default = sum(1 for r in rows if r["cls"] in ("attention_prefill", "attention_decode"))
+    if n_default and P is not None and any(c.endswith("_cudnn") for c in unpriced):
+        # the H100's session-9 calibration measured FA2 only: PyTorch's default SDPA on Hopper is cuDNN, so its
+        # default-backend rows compare another kernel with the calibration's default (review finding s15)
+        notes.append(f"WARNING: {n_default} default-backend attention rows priced with this calibration's default "
+                     f"backend ({P.attention_default}), which did not measure the cuDNN kernels the device's default "
+                     f"SDPA may have run; read them beside the pinned-backend classes")
     classes = {}
     for cls in OP_CLASSES + ("all",):
         sel = [r for r in rows if cls == "all" or r["cls"] == cls]

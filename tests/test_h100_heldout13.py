@@ -50,3 +50,12 @@ def test_h200_parameters_transferred_to_the_h100_as_scored():
         "attention_prefill": (80, 1.8, 7.1), "attention_decode": (188, 4.3, 10.7),
         "attention_prefill_unfused": (75, 20.0, 40.2), "elementwise": (206, 6.3, 17.9), "all": (1641, 5.7, 24.5)}
     assert _graph_medians(res) == {"eager": 2.4, "engine": 1.2, "engine_fused": 0.5}
+
+
+def test_validate_warns_when_default_backend_rows_meet_a_calibration_without_cudnn():
+    """`cosim validate --hw h100_sxm` on the H100 heldout13 rows prices the 268 default-backend rows with the
+    session-9 calibration's default (FA2); it says so (review finding: silent before)."""
+    res = validate("h100_sxm", RUNS, split="test13", include_unreliable=True)
+    assert any(n.startswith("WARNING: 268 default-backend attention rows priced") and "(fa2)" in n for n in res.notes)
+    assert not any(n.startswith("WARNING") for n in validate("h200", "validation/h200_runs.csv", split="test13",
+                                                                   include_unreliable=True).notes)
