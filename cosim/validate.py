@@ -203,6 +203,17 @@ def _cross_device_note(measurements: Path, hw, P) -> list:
             f"with {priced}"]
 
 
+def _default_backend_warning(rows, unpriced, P) -> list:
+    """The H100's session-9 calibration measured FA2 only: PyTorch's default SDPA on Hopper is cuDNN, so default-
+    backend rows priced with the calibration's default compare another kernel (review finding s15: was silent)."""
+    n_default = sum(1 for r in rows if r["cls"] in ("attention_prefill", "attention_decode"))
+    if not (n_default and P is not None and any(c.endswith("_cudnn") for c in unpriced)):
+        return []
+    return [f"WARNING: {n_default} default-backend attention rows priced with this calibration's default backend "
+            f"({P.attention_default}), which did not measure the cuDNN kernels the device's default SDPA may have "
+            f"run; read them beside the pinned-backend classes"]
+
+
 def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "test",
              include_unreliable: bool = False) -> ValidationResult:
     """All comparisons of the device's models with the measurements."""
@@ -245,13 +256,7 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
     if unpriced:
         notes.append("not scored (attention backend the calibration did not measure): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(unpriced.items())))
-    n_default = sum(1 for r in rows if r["cls"] in ("attention_prefill", "attention_decode"))
-    if n_default and P is not None and any(c.endswith("_cudnn") for c in unpriced):
-        # the H100's session-9 calibration measured FA2 only: PyTorch's default SDPA on Hopper is cuDNN, so its
-        # default-backend rows compare another kernel with the calibration's default (review finding s15)
-        notes.append(f"WARNING: {n_default} default-backend attention rows priced with this calibration's default "
-                     f"backend ({P.attention_default}), which did not measure the cuDNN kernels the device's default "
-                     f"SDPA may have run; read them beside the pinned-backend classes")
+    notes += _default_backend_warning(rows, unpriced, P)
     classes = {}
     for cls in OP_CLASSES + ("all",):
         sel = [r for r in rows if cls == "all" or r["cls"] == cls]
