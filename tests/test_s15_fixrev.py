@@ -1,5 +1,6 @@
 """Session-15 review fixes (one test per defect; each fails on the code before its fix)."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -118,34 +119,62 @@ def test_serve_refuses_chunked_attention_models(tmp_path):
               speculative={"draft_model": _tiny(tmp_path, "chunked"), "draft_len": 2})
 
 
-def _window_keys(steps, kvs):
-    """Keys the windowed attention ops read over the groups step_cost prices."""
-    from cosim.serving.steptime import window_groups
-    keys = 0
-    for g in window_groups(tuple(kvs), steps.decode_window):
-        n, kv = len(g), round(sum(g) / len(g))
-        for o in steps.workload.trace("decode", n, kv).ops:
-            if o.kind == "attention" and o.name in steps.context_names and o.name == "attention_local":
-                keys += o.dims["batch"] * o.dims["kv_len"]
-    return keys
+def _priced_keys(steps, batch):
+    """Keys read per attention op name (batch x kv_len x layers) over the ops step_cost prices on a
+    fresh model (nothing cached), and the cost."""
+    steps = dataclasses.replace(steps, _cache={}, _ctx_ops={}, _btab=None)
+    priced, price = [], steps._price
+    steps._price = lambda ops: (priced.extend(ops := list(ops)), price(ops))[1]
+    cost = steps.step_cost(batch)
+    keys = {}
+    for o in priced:
+        if o.kind == "attention":
+            keys[o.name] = keys.get(o.name, 0) + o.dims["batch"] * o.dims["kv_len"] * o.repeat
+    return keys, cost
 
 
-def test_serving_decode_prices_window_layers_per_side_of_the_window(tmp_path):
+def test_serving_decode_prices_a_batch_straddling_the_window_once(tmp_path):
     """H2 (sliding window): two sequences at KV 32 and 96 with a 64-token window read 32 + 64 = 96 keys
-    on a windowed layer; the batch's mean (64) priced 2 x min(64, 64) = 128."""
-    from cosim.serving.steptime import StepBatch, device_step_cost, window_groups
+    on a windowed layer (the batch's mean 64 priced 2 x min(64, 64) = 128) and 32 + 96 = 128 on a full
+    one. Review s15 (finding 4): pricing each side of the window as its own step counted every layer's
+    kernels twice (Gemma-2-9B, 4 at 4000 + 4 at 5000: 15,170.8 us / 1,474 kernels, more than all 8 at
+    5000: 14,983.2 us / 1,390); one step's ops are priced once: windowed ops at mean min(S, W), the
+    rest at mean S."""
+    from cosim.serving.steptime import StepBatch, device_step_cost, straddles_window
     steps = device_step_cost(_tiny(tmp_path, "window"), "h100_sxm", level="roofline")
-    assert steps.decode_window == 64
-    assert window_groups((32, 96), 64) == ((32,), (96,))
-    assert window_groups((10, 64), 64) == ((10, 64),) and window_groups((65, 90), 64) == ((65, 90),)
+    assert steps.decode_window == 64 and steps.window_names == {"attention_local"}
+    assert straddles_window((32, 96), 64)
+    assert not straddles_window((10, 64), 64) and not straddles_window((65, 90), 64)
+    assert not straddles_window((32, 96), None) and not straddles_window((), 64)
     names = [o.name for o in steps.workload.trace("decode", 1, 96).ops if o.kind == "attention"]
     assert names == ["attention_local", "attention"]
-    assert _window_keys(steps, (32, 96)) == 96
-    both = steps.step_cost(StepBatch((), (32, 96)))
-    one = steps.token_cost(2, False).latency_s + steps.head_cost(2).latency_s
-    ctx = steps.decode_context_cost(1, 32).latency_s + steps.decode_context_cost(1, 96).latency_s
-    assert both.latency_s == pytest.approx(one + ctx)
-    assert both.latency_s < one + steps.decode_context_cost(2, 64).latency_s  # the old price: the mean
+    keys, mixed = _priced_keys(steps, StepBatch((), (32, 96)))
+    assert keys == {"attention_local": 2 * (32 + 64), "attention": 2 * (32 + 96)}  # hand count; 2 layers each
+    longer = steps.step_cost(StepBatch((), (96, 96)))
+    assert mixed.kernels == longer.kernels == steps.step_cost(StepBatch((), (32, 32))).kernels
+    assert mixed.latency_s <= longer.latency_s and mixed.energy_j <= longer.energy_j
+    # the old price: each side's context ops priced as a step of its own: every context kernel twice
+    # (the roofline is linear in keys with no per-kernel cost, so only the count tells them apart here)
+    old = (steps.token_cost(2, False) + steps.head_cost(2) + steps.decode_context_cost(1, 32)
+           + steps.decode_context_cost(1, 96))
+    assert mixed.kernels < old.kernels and mixed.latency_s == pytest.approx(old.latency_s)
+
+
+def test_gemma2_decode_straddling_the_window_costs_no_more_than_the_longer_batch():
+    """The reviewer's case: Gemma-2-9B (window 4096 on 21 of 42 layers), h100_sxm analytical, 8 sequences."""
+    from cosim.serving.steptime import StepBatch, device_step_cost
+    from workloads.models import model_from_hf_config
+    steps = device_step_cost(model_from_hf_config(HF / "gemma2_9b.json"), "h100_sxm", level="analytical")
+    short, mixed, long_ = (steps.step_cost(StepBatch((), kv)) for kv in
+                           ((4000,) * 8, (4000,) * 4 + (5000,) * 4, (5000,) * 8))
+    assert short.kernels == mixed.kernels == long_.kernels
+    assert short.latency_s < mixed.latency_s < long_.latency_s
+    old = (steps.token_cost(8, False) + steps.head_cost(8) + steps.decode_context_cost(4, 4000)
+           + steps.decode_context_cost(4, 5000))  # each side priced as a step: 15,170.8 us, 1,474 kernels
+    assert mixed.latency_s < old.latency_s and mixed.kernels < old.kernels
+    keys, _ = _priced_keys(steps, StepBatch((), (4000,) * 4 + (5000,) * 4))
+    # windowed layers: 4 x 4000 + 4 x 4096 = 8 x 4048 keys; full ones 8 x 4500; 21 layers of each
+    assert keys == {"attention_local": 8 * 4048 * 21, "attention": 8 * 4500 * 21}
 
 
 def test_serving_kv_capacity_pages_windowed_layers_per_token():

@@ -16,6 +16,15 @@ from cosim.serving.steptime import StepBatch, StepCost
 
 __all__ = ["Request", "Replica", "Engine"]
 
+# the most decode steps one fast-path run prices at once (a longer run is split: each run re-checks
+# the window side, the KV room and the running set)
+MAX_RUN_STEPS = 1024
+
+
+def _run_length(reqs) -> int:
+    """Steps of a decode run: until the first of `reqs` finishes, at most MAX_RUN_STEPS."""
+    return min(min(r.output_len - r.generated for r in reqs), MAX_RUN_STEPS)
+
 
 class Request:
     __slots__ = ("rid", "arrival_s", "prompt_len", "output_len", "prefilled", "prefill_target", "generated",
@@ -154,17 +163,16 @@ class Replica:
 
     def _one_window_side(self, reqs) -> bool:
         """A decode run prices the mean KV: exact where no sequence crosses a windowed layer's window
-        during the run (steptime.window_groups); else the steps go one by one."""
+        during the run (steptime.straddles_window); else the steps go one by one."""
         w = getattr(self.steps, "decode_window", None)
         if w is None:
             return True
-        k = min(min(r.output_len - r.generated for r in reqs), 1024)
+        k = _run_length(reqs)
         return all(r.context + k <= w for r in reqs) or all(r.context > w for r in reqs)
 
     def _decode_run(self, plan):
         env, reqs = self.engine.env, plan.decode
-        k = min(r.output_len - r.generated for r in reqs)
-        k = min(k, 1024)
+        k = _run_length(reqs)
         # KV growth for k steps must fit without preemption, else go step by step
         bs = self.kv.block_size
         # each request needs at most ceil(k / bs) + 1 new blocks: skip the exact count when that fits

@@ -161,6 +161,14 @@ class DeviceStepCost:
         self.formats = dict(a.meta["formats"])
         # attention is context work even where a recipe caps the cache (SnapKV's budget)
         same = {op.name for op in a.ops if op in b.ops and op.kind not in ATTENTION_KINDS}
+        # a windowed layer's ops (found, not listed): they grow with the KV length up to the window W
+        # and stop there (traces at W // 2, W, W + 1); they read min(S, W) keys a sequence
+        self.window_names = frozenset()
+        W = self.decode_window
+        if W is not None and W >= 2:
+            lo, at, hi = (w.trace("decode", 1, s).ops for s in (W // 2, W, W + 1))
+            self.window_names = frozenset(op.name for op in at if op not in lo and op in hi)
+        same -= self.window_names  # context work even where the window is below both reference lengths
         self.context_names = frozenset(op.name for op in a.ops if op.name not in same)
         self.token_names = frozenset(same)
         layout = parse_layout(dict(w.parallel)) if w.parallel else None
@@ -229,7 +237,8 @@ class DeviceStepCost:
     @property
     def decode_window(self) -> int | None:
         """The sliding window of a model with windowed layers (None: none): a windowed layer's decode reads
-        min(S, W) keys per sequence, not linear in S, so decode steps are priced per side of W."""
+        min(S, W) keys per sequence, not linear in S: a decode batch straddling W prices its windowed
+        ops at the mean of min(S, W) (step_cost)."""
         m = self.workload.model
         return m.sliding_window if getattr(m, "window_layers", 0) else None
 
@@ -254,6 +263,19 @@ class DeviceStepCost:
         """Context ops of n sequences at mean KV kv, both already on the grid."""
         return self._cached(("dctx", n, kv), lambda: [o for o in self.workload.trace("decode", n, kv).ops
                                                       if o.name in self.context_names])
+
+    def _decode_straddle_cost(self, seqs: int, mean_kv: float, mean_window_kv: float) -> StepCost:
+        """Context ops of a decode batch straddling the window W, one step's ops once each: the
+        windowed layers' ops at the mean of min(S, W) (they read min(S, W) keys a sequence), the other
+        context ops (full-attention layers, linear in S) at the mean of S. Both exact in keys read."""
+        n = bucketed(seqs, self.bucket)
+        fk, wk = (bucketed(max(1, int(round(x))), self.bucket) for x in (mean_kv, mean_window_kv))
+        full = self._cached(("dfull", n, fk), lambda: [o for o in self.workload.trace("decode", n, fk).ops
+                                                       if o.name in self.context_names
+                                                       and o.name not in self.window_names])
+        win = self._cached(("dwin", n, wk), lambda: [o for o in self.workload.trace("decode", n, wk).ops
+                                                     if o.name in self.window_names])
+        return full + win
 
     def _bucket_table(self, upto: int) -> np.ndarray:
         """bucketed(x) for every x < upto+1 as an array (decode runs gather from it)."""
@@ -306,9 +328,13 @@ class DeviceStepCost:
         cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill))
         if batch.sequences_emitting:
             cost = cost + self.head_cost(batch.sequences_emitting)
-        for group in window_groups(batch.decode_kv, self.decode_window):
-            n = len(group)
-            cost = cost + self.decode_context_cost(n, sum(group) / n)
+        kv = batch.decode_kv
+        if kv:
+            n, w = len(kv), self.decode_window
+            if straddles_window(kv, w):
+                cost = cost + self._decode_straddle_cost(n, sum(kv) / n, sum(min(k, w) for k in kv) / n)
+            else:
+                cost = cost + self.decode_context_cost(n, sum(kv) / n)
         for c, ctx, last in batch.prefill:
             cost = cost + self.prefill_context_cost(c, ctx, last)
         return cost
@@ -338,16 +364,11 @@ class DeviceStepCost:
         return lat, en
 
 
-def window_groups(kv: tuple, window: int | None) -> tuple:
-    """The decoding sequences' KV lengths in groups whose mean prices every layer exactly: one group
-    (full-attention layers read sum(S), linear in S), or with a window W those at S <= W and those
-    past it (a windowed layer reads min(S, W) per sequence: S in the first group, W in the second;
-    the batch's mean would give min(mean S, W) a sequence, more than that once the batch straddles W)."""
-    if not kv:
-        return ()
-    if window is None or max(kv) <= window or min(kv) > window:
-        return (kv,)
-    return tuple(g for g in (tuple(k for k in kv if k <= window), tuple(k for k in kv if k > window)) if g)
+def straddles_window(kv: tuple, window: int | None) -> bool:
+    """Whether decoding sequences at KV lengths `kv` lie on both sides of a windowed layer's window:
+    then the batch's mean S would price min(mean S, W) keys a sequence on a windowed layer, more than
+    the mean of min(S, W) it reads; on one side the mean S prices every layer exactly."""
+    return bool(kv) and window is not None and min(kv) <= window < max(kv)
 
 
 def _chunk_attention(op, c: int):
