@@ -26,13 +26,13 @@ from window_noise import _commit  # noqa: E402  (one commit label for the accura
 OUT = ROOT / "benchmarks" / "results"
 
 
-def _step_by_step(self, q, k, v, prefill, stats):
+def _step_by_step(self, q, k, v, prefill, stats, rope=None):
     """DecoderLM.attention with the decode rows of a block-local acts format through decode_attention."""
     import cosim.functional.lm.decoder as D
     from cosim.functional.lm.attention import causal_attention, decode_attention
     num = self.num
     if num.token_block is None or prefill == q.shape[0] or self._kv_policy_factory() is not None:
-        return _ONE_PASS(self, q, k, v, prefill, stats)
+        return _ONE_PASS(self, q, k, v, prefill, stats, rope)
     op = num.attn_operand
     out = np.empty_like(q)
     out[:prefill] = causal_attention(op(q[:prefill]), op(k[:prefill]), op(v[:prefill], axis=0), range(0, prefill),

@@ -232,3 +232,13 @@ def test_yaml_fields_of_the_layer_plan_are_checked():
         _build({**base, "intermediate": 0}, "<t>")
     with pytest.raises(InputError, match="<t>: attention_chunk: got 8"):
         _build({**base, "attention_chunk": 8, "sliding_window": 16}, "<t>")
+
+
+def test_class_defaults_the_published_configs_leave_out_are_said_in_the_import_notes():
+    """Neither published config holds no_rope_layer_interval or attn_temperature_tuning: the transformers
+    defaults (every 4th layer NoPE; temperature tuning on) set 12 NoPE / 36 RoPE-and-chunked layers and a
+    query temperature op, and the import notes say so (review: applied silently before)."""
+    from workloads.models import model_from_hf_config
+    m = model_from_hf_config("tests/data/hf_configs/llama4_scout_17b_16e.json")
+    assert any("interval 4 -> 36 RoPE layers, 12 NoPE layers" in n for n in m.import_notes)
+    assert any(n.startswith("attn_temperature_tuning absent") for n in m.import_notes)

@@ -78,6 +78,7 @@ def llama4_plan(cfg: dict, layers: int, src: str, pre: str) -> dict:
         out["intermediate"] = cfg["intermediate_size_mlp"]
     else:
         out["intermediate"] = 0
+    notes = []
     rope = cfg.get("no_rope_layers")
     if rope:  # HF: a list at least num_hidden_layers long; 1 = RoPE, 0 = NoPE
         _int_list(rope, src, pre + "no_rope_layers", "a list of 0/1 flags (1: the layer applies RoPE)")
@@ -87,6 +88,9 @@ def llama4_plan(cfg: dict, layers: int, src: str, pre: str) -> dict:
     else:
         interval = cfg.get("no_rope_layer_interval") or 4
         rope = [int((i + 1) % interval != 0) for i in range(layers)]
+        if not cfg.get("no_rope_layer_interval"):  # published configs leave it to the class: said, not silent
+            notes.append(f"no_rope_layers / no_rope_layer_interval absent: transformers' default interval 4 -> "
+                         f"{sum(rope)} RoPE layers, {layers - sum(rope)} NoPE layers")
     out["rope_layers"] = sum(rope)
     chunk = cfg.get("attention_chunk_size")
     lt = cfg.get("layer_types")
@@ -104,6 +108,10 @@ def llama4_plan(cfg: dict, layers: int, src: str, pre: str) -> dict:
     out["qk_l2norm"] = bool(qk) and out["rope_layers"] > 0
     temp = cfg.get("attn_temperature_tuning", True)  # published configs hold 4 (truthy), the class a bool
     out["attn_temperature"] = bool(temp) and out["rope_layers"] < layers
+    if "attn_temperature_tuning" not in cfg and out["attn_temperature"]:
+        notes.append("attn_temperature_tuning absent: transformers' default (on) -> a query temperature mul on the "
+                     "NoPE layers")
+    out["notes"] = notes
     return out
 
 

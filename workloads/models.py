@@ -666,8 +666,9 @@ def _wrapper_tie(cfg: dict, outer: dict, src: str, d: dict) -> None:
         d["tie_embeddings"] = bool(outer["tie_word_embeddings"])
 
 
-def _hf_moe_and_plan(cfg: dict, d: dict, src: str, pre: str) -> None:
-    """The experts (d["moe"]) and the per-layer plan: Llama-4's and Qwen-MoE's (workloads.hf_layers)."""
+def _hf_moe_and_plan(cfg: dict, d: dict, src: str, pre: str) -> list:
+    """The experts (d["moe"]) and the per-layer plan: Llama-4's and Qwen-MoE's (workloads.hf_layers); returns the
+    plan's import notes (class defaults it applied)."""
     mt = cfg.get("model_type")
     plan = llama4_plan(cfg, d["layers"], src, pre) if mt == "llama4_text" else {}
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
@@ -698,6 +699,7 @@ def _hf_moe_and_plan(cfg: dict, d: dict, src: str, pre: str) -> None:
     for key in ("attention_chunk", "chunked_layers", "rope_layers", "qk_l2norm", "attn_temperature"):
         if key in plan:
             d[key] = plan[key]
+    return plan.get("notes", [])
 
 
 def _llama4_wrapper(cfg: dict, src: str) -> list:
@@ -773,7 +775,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         _wrapper_tie(cfg, outer, src, d)
     if quant is not None:
         _hf_quant(quant, cfg, outer, src, d)
-    _hf_moe_and_plan(cfg, d, src, pre)
+    notes += _hf_moe_and_plan(cfg, d, src, pre)
     if notes:
         d["import_notes"] = notes
     if cfg.get("kv_lora_rank"):

@@ -416,8 +416,11 @@ class DecoderLM:
             logits[b0:b0 + 256] = xq @ self.head.T
         notes = self.num.notes + self.notes + lr_notes + _moe_notes(moe_stats)
         if self.num.kv_recipe is not None and self.num.attention_acts and self.num.acts != "fp32":
-            notes = notes + ("decode attention through a KV policy reads its view in float64; acts format not "
-                             "applied to Q.K/P.V there",)
+            streaming = self.num.kv_recipe.method == "streaming_llm" and self.num.kv_policy is None
+            notes = notes + (("StreamingLLM's windowed attention (prompt and decode rows) runs in float64; acts "
+                              "format not applied to Q.K/P.V" if streaming else
+                              "decode attention through a KV policy reads its view in float64; acts format not "
+                              "applied to Q.K/P.V there"),)
         return ForwardResult(logits, positions, hidden, list(st.weight_sqnr_db),
                              stats.mass_kept if stats.steps else float("nan"),
                              stats.tokens_read if stats.steps else float("nan"), notes)
