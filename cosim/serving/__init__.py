@@ -337,10 +337,12 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s, timeline)
     summary["steps"] = sum(r.n_steps for r in eng.replicas)
     summary["level_used"] = _level_used(steps, draft)
-    if hw.energy_scope and step_model is None:  # no static power in the device file: never a silent 0 W
-        from cosim.simulate import static_energy_note
-        summary["energy_scope"] = hw.energy_scope
-        notes += static_energy_note(hw)
+    if step_model is None:  # the label plan and sweeps give (energy_scope_label): full, dynamic only, or unknown
+        from cosim.energy_scope import energy_scope_label
+        summary["energy_scope"] = energy_scope_label(hw.energy_scope, energy)
+        if hw.energy_scope:  # no static power in the device file: never a silent 0 W
+            from cosim.simulate import static_energy_note
+            notes += static_energy_note(hw)
     notes += list(steps.notes) + (list(draft.notes) if draft else [])
     n_priced = len(getattr(getattr(steps, "inner", steps), "_cache", ()))
     notes.append(f"step costs: {summary['level_used']} model, {n_priced} distinct step components priced"
