@@ -203,15 +203,28 @@ def _cross_device_note(measurements: Path, hw, P) -> list:
             f"with {priced}"]
 
 
-def _default_backend_warning(rows, unpriced, P) -> list:
-    """The H100's session-9 calibration measured FA2 only: PyTorch's default SDPA on Hopper is cuDNN, so default-
-    backend rows priced with the calibration's default compare another kernel (review finding s15: was silent)."""
-    n_default = sum(1 for r in rows if r["cls"] in ("attention_prefill", "attention_decode"))
-    if not (n_default and P is not None and any(c.endswith("_cudnn") for c in unpriced)):
-        return []
-    return [f"WARNING: {n_default} default-backend attention rows priced with this calibration's default backend "
-            f"({P.attention_default}), which did not measure the cuDNN kernels the device's default SDPA may have "
-            f"run; read them beside the pinned-backend classes"]
+DEFAULT_BACKEND_CLASSES = ("attention_prefill", "attention_decode")
+
+
+def _default_backend_unscored(rows, unpriced, P):
+    """Default-backend rows a calibration cannot price honestly: (rows kept, note or None).
+
+    PyTorch's default SDPA on Hopper runs cuDNN. When the measurements hold cuDNN-pinned rows (the device had
+    cuDNN) that this calibration could not price, its default backend (e.g. the H100's session-9 FA2-only fit)
+    would compare another kernel with the default-backend rows: they are counted as not scored, never priced with
+    the other backend's parameters (heldout13/heldout14 rules; review finding s15: priced silently before)."""
+    if P is None or not any(c.endswith("_cudnn") for c in unpriced):
+        return rows, None
+    kept = [r for r in rows if r["cls"] not in DEFAULT_BACKEND_CLASSES]
+    counts = {}
+    for r in rows:
+        if r["cls"] in DEFAULT_BACKEND_CLASSES:
+            counts[r["cls"]] = counts.get(r["cls"], 0) + 1
+    if not counts:
+        return rows, None
+    return kept, ("not scored (default-backend rows: the device's default SDPA ran cuDNN, which this calibration "
+                  f"did not measure; its default is {P.attention_default}): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
 def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "test",
@@ -249,14 +262,16 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
                 raise
             unpriced[m.cls] = unpriced.get(m.cls, 0) + 1
             continue
-        rows.append({"cls": m.cls, "kind": m.op.kind, "dims": dict(m.op.dims), "fmt": m.op.compute_fmt,
+        rows.append({"cls": m.cls, "kind": m.op.kind, "dims": dict(m.op.dims), "fmt": m.op.compute_fmt, "impl": m.impl,
                      "measured_s": m.time_s, "roofline_s": _roofline_latency(m.op, hw),
                      # microbenchmarks time each op alone: compare with the model's isolated time
                      "analytical_s": a.details.get("isolated_s", a.latency_s), "provenance": a.provenance})
     if unpriced:
         notes.append("not scored (attention backend the calibration did not measure): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(unpriced.items())))
-    notes += _default_backend_warning(rows, unpriced, P)
+    rows, unscored = _default_backend_unscored(rows, unpriced, P)
+    if unscored:
+        notes.append(unscored)
     classes = {}
     for cls in OP_CLASSES + ("all",):
         sel = [r for r in rows if cls == "all" or r["cls"] == cls]

@@ -25,7 +25,13 @@ from hwmodels import gpu
 from hwmodels.spec import hw_path, load_hw
 
 # suite -> (number of prices, SHA-256 of them at the freeze commit): the H200's prices
-FROZEN = {"heldout13": (1440, "577410528fe63e223df87ce055077d7f126a9cc3731f892b805ded9dbbbe4c18")}
+FROZEN = {"heldout13": (1440, "577410528fe63e223df87ce055077d7f126a9cc3731f892b805ded9dbbbe4c18"),
+          # heldout14 (validation/heldout14_rules.md), frozen in session 16 with the H100 re-fit: the H200's prices too,
+          # since the suite is measured on an H200 if one is lent (267 attention cases x 4 + 184 GEMMs x 2)
+          "heldout14": (1436, "ec7ebd1cd727f72864c9595a7791537d7f4288c6e98c016e00cbb40dc1e3ebe8")}
+# the H100's prices of the suites frozen for it (the re-fitted h100_sxm.yaml; the same digest session 15 computed
+# for the re-fit it did not adopt)
+FROZEN_H100 = {"heldout14": (1436, "1202806d5d98145c18b6733dc925acbab2d460dac321b137e26d0174a9d93e35")}
 # the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
 # (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
 # end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
@@ -40,7 +46,10 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # price digest above and the scored suite's prediction digest below are unchanged
 # 1d713bb0... since session 15 gave fit.py an energy_backend argument (None, the default, computes what it computed
 # before; no calibration file changed, no price moves: the two digests above and below are unchanged)
-FROZEN_FILES_DIGEST = "1d713bb06ce44de3f1bfb677485579389295fed8ec80bd240648c7fa3a8fd806"
+# 464edf54... since the heldout14 freeze (session 16): h100_sxm.yaml is the re-fit (the transfer rows' H100 parameters
+# change; no H200 price moves: the H200 digests above and below are unchanged) and fit.py checks energy_backend,
+# writes the re-fit command with its arguments and names attention kernel logs only where one exists
+FROZEN_FILES_DIGEST = "464edf54abd66614ecc38eadfbe9e0d7e0ddfe463ec881e4a85486ab9e98247b"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -63,37 +72,37 @@ def suite_prices(suite: str, hw_name: str = "h200") -> list[str]:
     return [f"{gpu.estimate(dataset.op_from_row(r), hw, params=params).details['isolated_s']:.5e}" for r in rows]
 
 
-@pytest.mark.parametrize("suite", sorted(FROZEN))
-def test_main_prices_the_unmeasured_suite_as_its_frozen_model(suite):
-    n, digest = FROZEN[suite]
-    prices = suite_prices(suite)
+@pytest.mark.parametrize("suite, hw_name", sorted([(s, "h200") for s in FROZEN] + [(s, "h100_sxm") for s in FROZEN_H100]))
+def test_main_prices_the_unmeasured_suite_as_its_frozen_model(suite, hw_name):
+    n, digest = (FROZEN if hw_name == "h200" else FROZEN_H100)[suite]
+    prices = suite_prices(suite, hw_name)
     assert len(prices) == n
     assert hashlib.sha256("\n".join(prices).encode()).hexdigest() == digest
 
 
-def test_heldout14_is_not_measured_before_its_freeze():
-    """heldout14 (validation/heldout14_rules.md) is drawn for the H100 re-fit that validation/h100_refit_s15.py
-    writes; the re-fit is not adopted yet, so the suite is not frozen and must not be measured (the session that
-    adopts the re-fit commits it "FROZEN for heldout14", pins its H100 prices here and then measures it)."""
-    for manifest in ("validation/h100_runs.csv", "validation/h200_runs.csv"):
-        assert "heldout14" not in {s for _, s, _ in dataset.manifest_runs(manifest)}
-
-
-# frozen suites measured since their freeze (each exactly once, in the run its rules file named)
-MEASURED = {"heldout13": "h200_run18"}
+MANIFESTS = {"h200": "validation/h200_runs.csv", "h100": "validation/h100_runs.csv"}
+# the run each rules file names for a frozen suite on each GPU (a suite is measured at most once per GPU, there)
+# (heldout13 on the H100: its case list under validation/heldout13_h100_rules.md, session 15)
+NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
+              "heldout14": {"h100": "h100_run11", "h200": "h200_run19"}}
+# frozen suites measured since their freeze: {suite: GPUs it was measured on}
+MEASURED = {"heldout13": {"h200", "h100"}}
 
 
 def test_a_frozen_suite_is_measured_once_in_its_named_run_or_not_at_all():
     from cosim.calibrate.microbench import RETIRED_SUITES
-    runs = dataset.manifest_runs("validation/h200_runs.csv")
-    listed = {s for _, s, _ in runs}
-    for suite in FROZEN:
-        assert suite not in RETIRED_SUITES
-        if suite in MEASURED:
-            assert [r for r, s, _ in runs if s == suite] == [MEASURED[suite]]
-        else:
-            assert suite not in listed
-    assert {"heldout11", "heldout12"} <= set(RETIRED_SUITES) and not {"heldout11", "heldout12"} & listed
+    assert set(NAMED_RUNS) == set(FROZEN)
+    for gpu_name, manifest in MANIFESTS.items():
+        runs = dataset.manifest_runs(manifest)
+        listed = {s for _, s, _ in runs}
+        for suite in FROZEN:
+            assert suite not in RETIRED_SUITES
+            if gpu_name in MEASURED.get(suite, ()):
+                assert [r for r, s, _ in runs if s == suite] == [NAMED_RUNS[suite][gpu_name]]
+            else:
+                assert suite not in listed, (suite, manifest)
+        assert not {"heldout11", "heldout12"} & listed
+    assert {"heldout11", "heldout12"} <= set(RETIRED_SUITES)
 
 
 # retired suites' freeze pins (n, price digest at their freeze commit): main no longer prices them so, which is why

@@ -23,19 +23,22 @@ CLASSES = OP_CLASSES + ("all",)
 
 # the held-out suites drawn with tail classes, oldest first; the last is the fresh one. Their splits are
 # cosim.calibrate.dataset.SUITES's, their H200 runs the run manifest's (validation/h200_runs.csv).
-TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13")
+TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13", "heldout14")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
 # held-out split -> (suite, H200 run)
 TAIL_RUNS = {dataset.SUITES[s]: (s, RUN_OF[s]) for s in TAIL_SUITES if s in RUN_OF}  # listed once measured
-LATEST = dataset.SUITES[TAIL_SUITES[-1]]
+# the freshest suite measured on the H200 (heldout14 is drawn for the H100; on the H200 only if one was lent)
+LATEST = dataset.SUITES[[s for s in TAIL_SUITES if s in RUN_OF][-1]]
 
-def _key(kind, fmt, dims):
-    return kind, fmt, tuple(sorted(dims.items()))
+def _key(kind, fmt, dims, impl):
+    """Rule 2's key, as every rules file states it: (kind, format, dims, implementation). The implementation
+    separates what dims do not (fp8 GEMM with and without fast accumulation; attention backends are in dims)."""
+    return kind, fmt, tuple(sorted(dims.items())), impl
 
 
-def fit_shapes(csv_):
-    """(kind, format, dims) of every fit-split row: exclusion rule 2 (a shape seen in fitting)."""
-    return {_key(m.op.kind, m.op.compute_fmt, m.op.dims) for m in dataset.load_ops(csv_)
+def fit_shapes(*csvs):
+    """(kind, format, dims, implementation) of every fit-split row: exclusion rule 2 (a shape seen in fitting)."""
+    return {_key(m.op.kind, m.op.compute_fmt, m.op.dims, m.impl) for csv_ in csvs for m in dataset.load_ops(csv_)
             if m.op is not None and m.split == "fit"}
 
 
@@ -54,7 +57,7 @@ class _Classes:
 def excluded(res_spread, seen):
     """Rules 1 (spread: already applied by validate without include_unreliable) and 2 (shape
     seen in fitting) applied; returns (classes, rows removed by rule 2)."""
-    keep = [r for r in res_spread.ops if _key(r["kind"], r["fmt"], r["dims"]) not in seen]
+    keep = [r for r in res_spread.ops if _key(r["kind"], r["fmt"], r["dims"], r["impl"]) not in seen]
     return _Classes(keep), len(res_spread.ops) - len(keep)
 
 
@@ -104,18 +107,20 @@ def energy_lines(res):
     return s, sr
 
 
-def transfer_lines(h200, h100):
+def transfer_lines(h200, h100, h100_runs):
     """Family transfer both ways (all rows, exclusions off), goal median <= 10 %, p90 <= 25 %."""
     lines = []
     lines += ["### Family transfer (goal: median <= 10 %, p90 <= 25 %)", "",
               "| transfer | split | class | n | median | p90 | goal met |", "|---|---|---|---:|---:|---:|---|"]
     have = {m.split for m in dataset.load_ops(h200)}
-    splits4 = [("h200", "h100_sxm", h200, s, "H100 params -> H200 kernels") for s in (*reversed(TAIL_RUNS), dataset.SUITES["heldout4"])
-               if s in have]
-    for target, sib, csv_, split, label in splits4 + [("h200", "h100_sxm", h200, "test3", "H100 params -> H200 kernels"),
-                                            ("h200", "h100_sxm", h200, "test2", "H100 params -> H200 kernels"),
-                                            ("h200", "h100_sxm", h200, "test", "H100 params -> H200 kernels"),
-                                            ("h100_sxm", "h200", h100, "test", "H200 params -> H100 kernels")]:
+    to_h200 = "H100 params -> H200 kernels"
+    to_h100 = "H200 params -> H100 kernels"
+    have100 = {m.split for m in dataset.load_ops(h100_runs)}
+    rows = ([("h200", "h100_sxm", h200, s, to_h200)
+             for s in (*reversed(TAIL_RUNS), dataset.SUITES["heldout4"], "test3", "test2", "test") if s in have]
+            + [("h100_sxm", "h200", h100_runs, sp, to_h100) for sp, _ in H100_SUITES if sp in have100]
+            + [("h100_sxm", "h200", h100, "test", to_h100)])
+    for target, sib, csv_, split, label in rows:
         res = transfer_validate(target, sib, csv_, split=split, sm_count=132)
         for cls in CLASSES:
             a = res.classes[cls]["analytical"]
@@ -194,7 +199,7 @@ def _group8(m) -> str:
     return m.op.kind
 
 
-def tail_table(split, title):
+def tail_table(split, title, csv_=VAL / "h200_runs.csv", hw_name="h200"):
     """A held-out suite's tail classes, all rows, grouped as validation/fit5_tails.py groups fit
     suite 5 (and _group6 the fit-6 tails)."""
     import importlib.util
@@ -203,9 +208,9 @@ def tail_table(split, title):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     sets = _tail_sets(split)
-    hw = load_hw("h200")
+    hw = load_hw(hw_name)
     groups = {}
-    for m in dataset.load_ops(VAL / "h200_runs.csv"):
+    for m in dataset.load_ops(csv_):
         if m.op is None or m.split != split:
             continue
         for prefix, tails in sets.items():
@@ -245,6 +250,9 @@ def _failed_rows(raw_csv):
 _MODEL = "the session-12 model"
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
+    ("test14", "H200 heldout14 (fresh suite drawn for the H100 re-fit, no shape in any H200 fit or held-out row; "
+               "measured on an H200 only if one was lent after the session-16 freeze, scored once; rules: "
+               "validation/heldout14_rules.md)"),
     ("test13", "H200 heldout13 (fresh random suite + tail classes, measured after the session-12 freeze, "
                "scored once; rules: validation/heldout13_rules.md)"),
     ("test10", "H200 heldout10 (PREVIOUSLY SEEN: session-9 fresh suite, scored once at 4.4 / 14.3; "
@@ -300,53 +308,43 @@ def h200_suite_lines(h200, split, title, seen):
     return lines + suite_extras(split, r_all)
 
 
-def h100_lines(h100):
-    """The H100 held-out suite and its end to end."""
-    lines, r_all, _ = scored_suite("h100_sxm", h100, "test", fit_shapes(h100),
-                                   f"H100 held-out suite (FA2 pinned; PREVIOUSLY SEEN, re-scored with {_MODEL}: H100 "
-                                   "calibration unchanged since session 9)")
-    return lines + ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
+_H100_MODEL = "the re-fitted H100 calibration (session 16, validation/h100_refit_s15.py)"
+# H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
+H100_SUITES = (
+    ("test14", "H100 heldout14 (fresh suite for the re-fitted H100 model, measured after the freeze, scored once; "
+               "rules: validation/heldout14_rules.md)"),
+    ("test13", "H100 heldout13 (PREVIOUSLY SEEN: scored once by the session-9 calibration, all 6.1 / 25.1 over the "
+               "842 rows it priced (validation/heldout13_h100_rules.md); the re-fit was chosen after; re-scored with "
+               f"{_H100_MODEL})"))
+RUN100_OF = {suite: run for run, suite, _ in dataset.manifest_runs(VAL / "h100_runs.csv")}
 
 
-# the default-backend classes: on Hopper PyTorch's default SDPA runs cuDNN, which the H100 calibration never
-# measured (it would price them with its FA2 parameters), so its own table leaves them out (rules: transfer only)
-DEFAULT_BACKEND_CLASSES = ("attention_prefill", "attention_decode")
-
-
-def h100_heldout13_lines(h100_runs, h100_flat):
-    """heldout13's case list measured on the H100 (run h100_run3; rules: validation/heldout13_h100_rules.md):
-    the H100's own calibration for the classes it measured (GEMM, FA2, elementwise, end to end), its "all" over
-    those rows only; the H200's parameters transferred to the H100 for every class (the only model of the H100's
-    cuDNN = default backend and Hugging Face eager kernels); each with and without the exclusion rules (rule 2:
-    shapes of the H100 fit rows as they stood before the run). What the own table leaves out is printed."""
-    title = "H100 heldout13 (run h100_run3, fresh for the H100; rules: validation/heldout13_h100_rules.md)"
-    if not h100_runs.is_file() or not any(m.split == "test13" for m in dataset.load_ops(h100_runs)):
+def h100_suite_lines(h100_runs, split, title, seen):
+    """One H100 suite of the lent-H100 runs: the H100's own calibration and the H200's parameters transferred to the
+    H100 datasheet, each with and without the exclusion rules; end to end; failed rows (rule 4)."""
+    if not h100_runs.is_file() or not any(m.split == split for m in dataset.load_ops(h100_runs)):
         return [f"### {title}", "", "(not measured yet)", ""]
-    seen = fit_shapes(h100_flat)
-    own = validate("h100_sxm", h100_runs, split="test13", include_unreliable=True)
-    own_spread = validate("h100_sxm", h100_runs, split="test13")
-    mine = [r for r in own.ops if r["cls"] not in DEFAULT_BACKEND_CLASSES]
-    kept = [r for r in own_spread.ops if r["cls"] not in DEFAULT_BACKEND_CLASSES
-            and _key(r["kind"], r["fmt"], r["dims"]) not in seen]
-    n2 = sum(1 for r in own_spread.ops if r["cls"] not in DEFAULT_BACKEND_CLASSES) - len(kept)
-    dropped = len(own.ops) - len(mine)
-    lines = op_table(f"{title}: H100's own calibration (session 9: GEMM, FA2, elementwise; 'all' over these rows)",
-                     _Classes(mine), _Classes(kept))
-    lines += [f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)",
-              f"(left out of this table, scored in the transfer table below: {dropped} default-backend rows "
-              "(cuDNN on Hopper, never measured by the H100 calibration, which would price them as FA2))"]
+    lines, own, n2 = scored_suite("h100_sxm", h100_runs, split, seen, f"{title}: H100's own calibration")
+    lines += [f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)"]
     lines += [f"(validate: {n})" for n in own.notes if n.startswith("not scored")] + [""]
-    lines += ["#### End to end, H100 heldout13 (Qwen2.5-7B, Llama-2-13B shapes; H100's own calibration: the steps' "
-              "attention ran PyTorch's default backend, cuDNN, which this calibration prices with its FA2 parameters)",
-              ""]
+    lines += [f"#### End to end, {title.split(' (')[0]} (Qwen2.5-7B, Llama-2-13B shapes; H100's own calibration)", ""]
     lines += e2e_table(own)
     spec = transferred_spec("h100_sxm", "h200", 132)
-    t_all = validate(spec, h100_runs, split="test13", include_unreliable=True)
-    t_ex, _ = excluded(validate(spec, h100_runs, split="test13"), seen)
-    lines += op_table(f"{title}: H200 parameters transferred to the H100 datasheet (every backend; the H100's "
-                      "only model of cuDNN = default and Hugging Face eager)", t_all, t_ex)
-    lines += ["#### End to end, H100 heldout13, H200 parameters transferred", ""] + e2e_table(t_all)
-    return lines + _failed_rows(VAL / "raw_h100_run3" / "ops.csv")
+    t_lines, t_all, _ = scored_suite(spec, h100_runs, split, seen,
+                                     f"{title}: H200 parameters transferred to the H100 datasheet")
+    lines += t_lines + [f"#### End to end, {title.split(' (')[0]}, H200 parameters transferred", ""] + e2e_table(t_all)
+    suite = next(s for s, sp in dataset.SUITES.items() if sp == split)
+    if suite in TAIL_SUITES:  # heldout14: tail classes by the H100's own calibration
+        lines += tail_table(split, f"{suite}, H100 {RUN100_OF[suite]}", h100_runs, "h100_sxm")
+    return lines + _failed_rows(VAL / f"raw_{RUN100_OF[suite]}" / "ops.csv")
+
+
+def h100_lines(h100):
+    """The session-9 H100 held-out suite (flat file, FA2 pinned) and its end to end."""
+    lines, r_all, _ = scored_suite("h100_sxm", h100, "test", fit_shapes(h100, VAL / "h100_runs.csv"),
+                                   f"H100 held-out suite (session 9, FA2 pinned; PREVIOUSLY SEEN, re-scored with "
+                                   f"{_H100_MODEL})")
+    return lines + ["#### End to end, H100 held-out (previously seen)", ""] + e2e_table(r_all)
 
 
 def published_attention_lines():
@@ -392,7 +390,12 @@ def main():
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     for split, title in H200_SUITES:
         lines += h200_suite_lines(h200, split, title, seen200)
-    lines += h100_heldout13_lines(VAL / "h100_runs.csv", h100) + h100_lines(h100) + published_attention_lines() + transfer_lines(h200, h100) + energy_table(h200, h100)
+    h100_runs = VAL / "h100_runs.csv"
+    seen100 = fit_shapes(h100_runs, h100)  # rule 2 for the H100: both H100 files' fit rows (heldout14_rules.md)
+    for split, title in H100_SUITES:
+        lines += h100_suite_lines(h100_runs, split, title, seen100)
+    lines += h100_lines(h100) + published_attention_lines() + transfer_lines(h200, h100, h100_runs)
+    lines += energy_table(h200, h100)
     lines.append(f"\n(load {os.getloadavg()[0]:.1f})")
     text = "\n".join(lines) + "\n"
     (VAL / "heldout_tables.txt").write_text(text)

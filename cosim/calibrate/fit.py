@@ -250,6 +250,9 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     `energy_backend`: the SDPA backend the energy loops' attention ran (default: the fitted default backend;
     the H100's session-9 loops forced FA2 while its later fit suites ran PyTorch's default, cuDNN)."""
     terms_name, term_set, terms_line = terms_for(hw_name, terms)
+    if energy_backend not in (None, "fa2", "cudnn"):  # a fused SDPA backend the energy loops can have run
+        raise InputError(f"energy_backend: got {energy_backend!r}; expected 'fa2', 'cudnn' or None (the fitted "
+                         f"default backend)")
     hw = base_spec(hw_name)
     meas = dataset.load_ops(ops_csv)
     env = {}
@@ -263,7 +266,8 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     values = dict(INITIAL)
     values.update(FIXED)
     if not (energy_csv and Path(energy_csv).is_file()):
-        raise InputError(f"{energy_csv}: energy measurements: missing; expected the energy CSV of cosim calibrate")
+        raise InputError(f"{energy_csv}: energy measurements: missing; expected the energy CSV of cosim calibrate "
+                         f"(its runs' own, or another run's given with --energy FILE)")
     erows = dataset.load_energy(energy_csv)
     idle = [r["avg_power_w"] for r in erows if r["kind"] == "idle" and r["split"] == "fit"]
     static = float(np.mean(idle)) if idle else 0.0
@@ -287,7 +291,8 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     if q:
         quality["attention_unfused"] = q
     suites = sorted({m.suite for m in meas if m.split == "fit"})
-    prov = _fit_provenance(run_env, sms, l2, (ops_csv, energy_csv, e2e_csv, env_json), n_energy, default, suites)
+    prov = _fit_provenance(run_env, sms, l2, (ops_csv, energy_csv, e2e_csv, env_json), n_energy, default, suites,
+                           hw_name)
     if energy_backend:  # said, as every fixed choice is: the loops' attention is priced on the backend they ran
         prov["fit"] += f"; energy loops' attention priced with the {energy_backend} backend they ran (energy_backend)"
     prov["terms"] = terms_line
@@ -597,7 +602,7 @@ def _has_multi(rows, sms) -> bool:
                and int(m.op.dims["batch"]) * int(m.op.dims["kv_heads"]) > sms) >= 3
 
 
-def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, default, suites=()) -> dict:
+def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, default, suites=(), hw_name="") -> dict:
     """Where a calibration comes from: device, date, software, measurement files, method (`suites`:
     the measurement suites whose rows were fitted)."""
     ops_csv, energy_csv, e2e_csv, env_json = files
@@ -622,9 +627,14 @@ def _fit_provenance(run_env: dict, sms: int, l2: float, files, n_energy: int, de
                   "structure.sm_count/l2": "torch.cuda.get_device_properties on the measured device"},
     }
     if default:
+        # the kernel names are evidence only where that device's attention was profiled (an H200 log exists;
+        # the H100's default backend rests on the timing match alone)
+        log = Path(ops_csv).parent / "logs" / f"{hw_name.split('_')[0]}_attn_kernels.txt"
+        names = ("the profiled kernel names agree (validation/logs/*attn_kernels.txt)" if log.is_file()
+                 else "no kernel-name profile of this device's attention was taken")
         prov["fixed"]["structure.attention_default"] = (
             f"{default}: the default-backend (sdpa:default) rows time within 5 % of the {default} rows "
-            f"(median ratio); the profiled kernel names agree (validation/logs/*attn_kernels.txt)")
+            f"(median ratio); {names}")
     return prov
 
 
@@ -686,9 +696,19 @@ HEADER = """# Analytical-model calibration of {hw} (hwmodels.gpu), written by `c
 # (cosim/calibrate/fit.py) from the measurement CSVs named under provenance.measurements.
 # Every parameter below is fitted (or measured, see provenance.fixed) on the device named in
 # provenance.device, on provenance.date, with provenance.software. Re-fit without a GPU:
-#   cosim calibrate --fit-only --hw {hw} --measurements {ops}
+#   cosim calibrate --fit-only --hw {hw} --measurements {ops}{extra}
 # Parameter meanings: hwmodels.gpu.PARAMS.
 """
+
+
+def header(hw_name, ops_csv, energy_csv=None, terms=None, energy_backend=None) -> str:
+    """The calibration file's header: the command that re-fits it, with every argument that changed the fit
+    (an energy CSV that is not the measurements' own, a term set, the energy loops' backend)."""
+    own = Path(ops_csv) if dataset.is_manifest(ops_csv) else dataset.sibling(Path(ops_csv), "energy")
+    extra = "".join([f" --energy {energy_csv}" if energy_csv and Path(energy_csv) != own else "",
+                     f" --terms {terms}" if terms else "",
+                     f" --energy-backend {energy_backend}" if energy_backend else ""])
+    return HEADER.format(hw=hw_name, ops=ops_csv, extra=extra)
 
 
 def fit_to_file(ops_csv, out_path, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=None, terms=None,
@@ -696,5 +716,5 @@ def fit_to_file(ops_csv, out_path, hw_name="h100_sxm", energy_csv=None, e2e_csv=
     section, rep = fit(ops_csv, hw_name, energy_csv, e2e_csv, env_json, terms, energy_backend)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(HEADER.format(hw=hw_name, ops=ops_csv) + yaml.safe_dump(copy.deepcopy(section), sort_keys=False, width=110))
+    out.write_text(header(hw_name, ops_csv, energy_csv, terms, energy_backend) + yaml.safe_dump(copy.deepcopy(section), sort_keys=False, width=110))
     return section, rep

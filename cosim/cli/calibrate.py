@@ -29,6 +29,12 @@ def register(sub) -> None:
     p.add_argument("--terms", help="optional-term set to fit (cosim.calibrate.fit.TERM_SETS: h200, h100_sxm, base; "
                                    "default: the GPU's own validated set, else base, the session-8 form); the "
                                    "calibration's provenance.terms says which")
+    p.add_argument("--energy", help="energy-loop CSV to fit the power model from (default: the measurements' "
+                                    "own energy: a manifest's raw_<run>/energy.csv, a flat file's *_energy.csv); "
+                                    "e.g. validation/h100_energy.csv for the H100 runs, which measured none")
+    p.add_argument("--energy-backend", choices=("fa2", "cudnn"),
+                   help="SDPA backend the energy loops' attention ran (default: the fitted default backend); "
+                        "the H100's session-9 loops forced FlashAttention-2: fa2")
     from cosim.calibrate.dataset import SUITES
 
     p.add_argument("--variant", choices=tuple(SUITES), default="default",
@@ -54,9 +60,13 @@ def _paths(args):
     ops = Path(args.measurements) if args.measurements else flat if flat.is_file() and not manifest.is_file() \
         else manifest
     cal = Path(args.calibration) if args.calibration else hw_path(args.hw).parent / "calibration" / f"{name}.yaml"
+    energy = Path(args.energy) if getattr(args, "energy", None) else None
+    if energy is not None and not energy.is_file():
+        raise InputError(f"--energy: got {str(energy)!r}, which is not a file; expected an energy-loop CSV "
+                         f"written by cosim calibrate (e.g. validation/h100_energy.csv)")
     if is_manifest(ops):  # a manifest's runs keep their energy/e2e/env files in raw_<run>/: read through it too
-        return ops, ops, ops, ops, cal
-    return ops, sibling(ops, "energy"), sibling(ops, "e2e"), sibling(ops, "env", "json"), cal
+        return ops, energy or ops, ops, ops, cal
+    return ops, energy or sibling(ops, "energy"), sibling(ops, "e2e"), sibling(ops, "env", "json"), cal
 
 
 def device_matches(device: str, description: str) -> bool:
@@ -145,10 +155,10 @@ def run(args) -> int:
 
         check_measured_device(ops, args.hw)  # the env the fit reads names the GPU its rows come from
         if args.fit_only and not args.calibration:  # write only where asked: never into the install
-            _section, rep = fit(ops, args.hw, energy, e2e, env, terms)
+            _section, rep = fit(ops, args.hw, energy, e2e, env, terms, args.energy_backend)
             print("fitted (not written; give --out FILE.yaml to save the calibration)")
         else:
-            _section, rep = fit_to_file(ops, cal, args.hw, energy, e2e, env, terms)
+            _section, rep = fit_to_file(ops, cal, args.hw, energy, e2e, env, terms, args.energy_backend)
             print(f"wrote {cal}")
         print(f"  terms: {rep['terms']}")
         for group, q in rep["quality"].items():
