@@ -270,8 +270,7 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
         notes.append("not scored (attention backend the calibration did not measure): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(unpriced.items())))
     rows, unscored = _default_backend_unscored(rows, unpriced, P)
-    if unscored:
-        notes.append(unscored)
+    notes += [unscored] if unscored else []
     classes = {}
     for cls in OP_CLASSES + ("all",):
         sel = [r for r in rows if cls == "all" or r["cls"] == cls]

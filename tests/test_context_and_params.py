@@ -136,10 +136,10 @@ def _hw_with(tmp_path, calib_edit=None, inline: str = "") -> Path:
 
 
 def test_unknown_parameter_in_the_calibration_file_names_that_file(tmp_path):
-    p = _hw_with(tmp_path, ("    bw: 2.9281 TB/s", "    bww: 2.9281 TB/s"))
+    p = _hw_with(tmp_path, ("    bw: 2.9328 TB/s", "    bww: 2.9328 TB/s"))
     with pytest.raises(InputError) as e:
         cosim.load_hw(p)
-    assert str(e.value) == (f"{tmp_path / 'cal.yaml'}: analytical.params.gemm.bww: got '2.9281 TB/s'; expected a "
+    assert str(e.value) == (f"{tmp_path / 'cal.yaml'}: analytical.params.gemm.bww: got '2.9328 TB/s'; expected a "
                             "parameter of hwmodels.gpu.PARAMS (did you mean 'bw'?); known here: bw, floor, fp8_no_stream_k, "
                             "mma_eff, overlap_p, splitk_ws, stream_k, tile_c, tile_set")
 

@@ -134,9 +134,10 @@ def _gemm(m, n, k, fmt="bf16"):
 def test_calibrated_provenance_names_device_date_software(h100):
     c = gpu.estimate(_gemm(4096, 4096, 4096), h100)
     assert c.provenance.startswith("calibrated:NVIDIA H100")
-    assert "2026-11-23" in c.provenance and "torch 2.11" in c.provenance
+    assert "2026-12-05" in c.provenance and "torch 2.11" in c.provenance  # the session-16 re-fit (runs of 12-05)
     sec = h100.sections["analytical"]
-    assert sec["provenance"]["measurements"]["ops"].endswith("h100_ops.csv")
+    assert sec["provenance"]["measurements"]["ops"].endswith("h100_runs.csv")
+    assert sec["provenance"]["measurements"]["energy"].endswith("h100_energy.csv")
 
 
 def test_calibrated_copy_and_gemv_match_their_measurements(h100):

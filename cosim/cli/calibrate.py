@@ -154,11 +154,12 @@ def run(args) -> int:
         from cosim.calibrate.fit import fit, fit_to_file
 
         check_measured_device(ops, args.hw)  # the env the fit reads names the GPU its rows come from
+        energy_backend = getattr(args, "energy_backend", None)
         if args.fit_only and not args.calibration:  # write only where asked: never into the install
-            _section, rep = fit(ops, args.hw, energy, e2e, env, terms, args.energy_backend)
+            _section, rep = fit(ops, args.hw, energy, e2e, env, terms, energy_backend)
             print("fitted (not written; give --out FILE.yaml to save the calibration)")
         else:
-            _section, rep = fit_to_file(ops, cal, args.hw, energy, e2e, env, terms, args.energy_backend)
+            _section, rep = fit_to_file(ops, cal, args.hw, energy, e2e, env, terms, energy_backend)
             print(f"wrote {cal}")
         print(f"  terms: {rep['terms']}")
         for group, q in rep["quality"].items():
