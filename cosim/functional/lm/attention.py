@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cosim.functional.compression.attention import attend
+from cosim.functional.rope import apply_rope
 
 __all__ = ["causal_attention", "decode_attention", "scaled_decode_attention", "v_tail_delta", "policy_attention",
            "PolicyStats", "streaming_attention"]
@@ -259,14 +260,6 @@ def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats, k_e
     return out
 
 
-def _rope_rows(x: np.ndarray, pos: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """x (n, heads, d) pre-RoPE, rotated at positions `pos` (rotate-half layout, the decoder's)."""
-    half = x.shape[-1] // 2
-    a, b = x[..., :half], x[..., half:]
-    c, s = cos[pos][:, None, :], sin[pos][:, None, :]
-    return np.concatenate([a * c - b * s, a * s + b * c], axis=-1)
-
-
 def streaming_attention(q, k, v, k_pre, cos, sin, sinks: int, recent: int, pos_shift: bool, prefill: int,
                         stats: PolicyStats, k_exact=None) -> np.ndarray:
     """StreamingLLM over every row, the prompt's included (the paper's method, as priced: windowed prefill):
@@ -294,7 +287,7 @@ def streaming_attention(q, k, v, k_pre, cos, sin, sinks: int, recent: int, pos_s
             if pos_shift and sinks:
                 shift = t - (cap - 1)  # the query sits at cache index cap - 1 instead of position t
                 ks = ks.copy()
-                ks[:sinks] = _rope_rows(k_pre[:sinks], np.arange(sinks) + shift, cos, sin)
+                ks[:sinks] = apply_rope(k_pre[:sinks], cos, sin, positions=np.arange(sinks) + shift)
         qt = q[t].reshape(hkv, g, d).astype(np.float64)
         sc = np.einsum("hgd,mhd->hgm", qt, ks.astype(np.float64)) * scale
         sc -= sc.max(axis=2, keepdims=True)
