@@ -5,9 +5,13 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from cosim.functional.lm import attention as A
 from cosim.functional.rope import apply_rope, rope_angles, rope_tables, rotate_half
+from cosim.functional.softmax import softmax
 
 
 # -- 1. RoPE: one rotation (cosim.functional.rope), the decoder's, StreamingLLM's and the twins' ---------------------
@@ -71,3 +75,69 @@ def test_streaming_sink_keys_are_rotated_by_the_decoders_rope(monkeypatch):
     A.streaming_attention(apply_rope(q, cos, sin), k, v, k_pre, cos, sin, 1, 3, True, 6, A.PolicyStats())
     # sinks = 1, recent = 3: from t = 4 on the sink key is read at cache index t - 3 (shift t - (cap - 1))
     assert calls == [[t - 3] for t in range(4, N)]
+
+
+# -- 2. one stable softmax (cosim.functional.softmax) ---------------------------------------------------------------
+def test_softmax_by_hand():
+    np.testing.assert_allclose(softmax([0.0, math.log(3.0)]), [0.25, 0.75], rtol=1e-15)
+    assert softmax(np.array([1000.0, 1000.0], np.float32)).tolist() == [0.5, 0.5]  # no overflow
+    assert softmax(np.array([1.0, 2.0], np.float32)).dtype == np.float32
+    assert softmax([1, 2]).dtype == np.float64 and softmax([1, 2], dtype=np.float32).dtype == np.float32
+    s = np.array([[0.0, 0.0], [-np.inf, -np.inf]])
+    with np.errstate(invalid="ignore"):
+        out = softmax(s, axis=1, inplace=True)
+    assert out is s and out[0].tolist() == [0.5, 0.5] and np.isnan(out[1]).all()  # no key: NaN, not a guess
+    with pytest.raises(ValueError, match=r"inplace=True\) needs a float ndarray of the dtype computed; got ndarray of dtype int64"):
+        softmax(np.array([1, 2]), inplace=True)
+
+
+def _inline_before(s, axis):
+    """The inline softmax kv.py and streaming_attention had: s -= max; p = exp(s); p /= sum."""
+    s = s.copy()
+    s -= s.max(axis=axis, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(axis=axis, keepdims=True)
+    return p
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 9)),
+              elements=st.floats(-300, 300, allow_nan=False)), st.sampled_from([np.float32, np.float64]),
+       st.booleans())
+def test_softmax_is_the_inline_formula_bit_for_bit_and_a_distribution(x, dtype, mask):
+    x = x.astype(dtype)
+    if mask and min(x.shape) > 1:
+        x[0, -1] = -np.inf  # a causal mask's -inf (its row and column keep finite scores)
+    for axis in (0, 1):
+        p = softmax(x, axis=axis)
+        np.testing.assert_array_equal(p, _inline_before(x, axis))
+        assert np.all(p >= 0) and np.allclose(p.sum(axis=axis), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(softmax(x + 7.0), softmax(x), rtol=1e-4, atol=1e-30)  # shift invariant
+
+
+def test_kv_twins_and_streaming_take_their_probabilities_from_the_one_softmax(monkeypatch):
+    import cosim.functional.compression.kv as kv
+    calls = {"kv": 0, "attention": 0}
+
+    def counting(key):
+        def f(*a, **kw):
+            calls[key] += 1
+            return softmax(*a, **kw)
+        return f
+
+    monkeypatch.setattr(kv, "softmax", counting("kv"))  # was: inline exp/sum in kv.py, no such name
+    monkeypatch.setattr(A, "softmax", counting("attention"))
+    rng = np.random.default_rng(3)
+    N, d = 16, 8
+    q = rng.standard_normal((N, 2, d)).astype(np.float32)
+    k = rng.standard_normal((N, 1, d)).astype(np.float32)
+    v = rng.standard_normal((N, 1, d)).astype(np.float32)
+    for sal, gap in (("probe", 2), ("accumulated", 0)):
+        A.policy_attention(q, k, v, 8, lambda: kv.MixedPrecisionPolicy(4, 2, 0.5, saliency=sal, requant_interval=gap),
+                           A.PolicyStats())
+    # ZipCache scores a completed chunk every 2nd of 8 steps (4 calls); MiKV scores every step (8 calls)
+    assert calls["kv"] == 4 + 8
+    cos, sin = rope_tables(N, d, 10000.0)
+    A.streaming_attention(q, k, v, k, cos, sin, 1, 3, False, 8, A.PolicyStats())
+    # every row reads its window (16 calls); the 8 decode rows past the window also take the exact mass (8)
+    assert calls["attention"] == 16 + 8

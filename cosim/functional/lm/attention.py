@@ -21,18 +21,12 @@ import numpy as np
 
 from cosim.functional.compression.attention import attend
 from cosim.functional.rope import apply_rope
+from cosim.functional.softmax import softmax
 
 __all__ = ["causal_attention", "decode_attention", "scaled_decode_attention", "v_tail_delta", "policy_attention",
            "PolicyStats", "streaming_attention"]
 
 ROW_BLOCK = 256
-
-
-def _softmax_rows(s: np.ndarray) -> np.ndarray:
-    s = s - s.max(axis=-1, keepdims=True)
-    np.exp(s, out=s)
-    s /= s.sum(axis=-1, keepdims=True)
-    return s
 
 
 def causal_attention(q, k, v, rows: range, quant_p=None, v_tail=None) -> np.ndarray:
@@ -61,7 +55,7 @@ def causal_attention(q, k, v, rows: range, quant_p=None, v_tail=None) -> np.ndar
             pos = np.repeat(np.arange(b0, b1), g)
             diag = s[:, b0:b1]
             diag[np.arange(b0, b1)[None, :] > pos[:, None]] = -np.inf
-            p = _softmax_rows(s)
+            p = softmax(s, inplace=True)
             if quant_p is not None:
                 p = quant_p(p)
             o = (p @ vh[:b1]).reshape(r, g, d)
@@ -126,7 +120,7 @@ def decode_attention(q, k, v, rows: range, quant, quant_p=None) -> np.ndarray:
         vt = quant(v[:n], axis=0)
         s = np.matmul(qt, np.ascontiguousarray(kt.transpose(1, 2, 0)))  # (hkv, g, n)
         s *= scale
-        p = _softmax_rows(s.reshape(H, n))
+        p = softmax(s.reshape(H, n), inplace=True)
         if quant_p is not None:
             p = quant_p(p)
         out[i] = np.matmul(p.reshape(hkv, g, n), np.ascontiguousarray(vt.transpose(1, 0, 2))).reshape(H, d)
@@ -174,7 +168,7 @@ def scaled_decode_attention(q, k, v, rows: range, quant, quant_p: bool = True) -
             kt = keys.prefix(i)
             s = np.matmul(qd[i].reshape(hkv, g, d), np.ascontiguousarray(kt.transpose(1, 2, 0)))
             s *= scale
-            p_all[i - c0, :, :n] = _softmax_rows(s.reshape(H, n))
+            p_all[i - c0, :, :n] = softmax(s.reshape(H, n), inplace=True)
         if quant_p:  # each step's P (H, t+1) a call of its own; the zeros beyond t+1 change no scale
             p_all = quant.rows(p_all)
         for i in range(c0, c1):
@@ -250,10 +244,7 @@ def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats, k_e
             out[t - prefill, h * g:(h + 1) * g] = o
             kept = np.unique(view.positions)
             if kept.size < t + 1:  # eviction: how much of the exact attention the cache still holds
-                s = (qg[t].astype(np.float64) @ k64[:t + 1].T) * scale
-                s -= s.max(axis=1, keepdims=True)
-                p = np.exp(s)
-                p /= p.sum(axis=1, keepdims=True)
+                p = softmax((qg[t].astype(np.float64) @ k64[:t + 1].T) * scale, axis=1, inplace=True)
                 stats.add(float(p[:, kept].sum(axis=1).mean()), view.positions.size)
             else:
                 stats.add(1.0, view.positions.size)
@@ -289,17 +280,12 @@ def streaming_attention(q, k, v, k_pre, cos, sin, sinks: int, recent: int, pos_s
                 ks = ks.copy()
                 ks[:sinks] = apply_rope(k_pre[:sinks], cos, sin, positions=np.arange(sinks) + shift)
         qt = q[t].reshape(hkv, g, d).astype(np.float64)
-        sc = np.einsum("hgd,mhd->hgm", qt, ks.astype(np.float64)) * scale
-        sc -= sc.max(axis=2, keepdims=True)
-        p = np.exp(sc)
-        p /= p.sum(axis=2, keepdims=True)
+        p = softmax(np.einsum("hgd,mhd->hgm", qt, ks.astype(np.float64)) * scale, axis=2, inplace=True)
         out[t] = np.einsum("hgm,mhd->hgd", p, v[idx].astype(np.float64)).reshape(H, d)
         if t >= prefill:
             if idx.size < t + 1:
-                se = np.einsum("hgd,mhd->hgm", q[t].reshape(hkv, g, d).astype(np.float64), ke[:t + 1]) * scale
-                se -= se.max(axis=2, keepdims=True)
-                pe = np.exp(se)
-                pe /= pe.sum(axis=2, keepdims=True)
+                pe = softmax(np.einsum("hgd,mhd->hgm", q[t].reshape(hkv, g, d).astype(np.float64), ke[:t + 1])
+                             * scale, axis=2, inplace=True)
                 for h in range(hkv):
                     stats.add(float(pe[h][:, idx].sum(axis=1).mean()), idx.size)
             else:

@@ -17,6 +17,7 @@ import numpy as np
 
 from cosim.functional.metrics import sqnr_db
 from cosim.functional.rope import apply_rope, rope_tables
+from cosim.functional.softmax import softmax
 from workloads.formats import get_format
 
 from ..checkpoint import Checkpoint
@@ -224,8 +225,7 @@ class DecoderLM:
         k = self.c.experts_per_token
         top = np.argsort(-logits, axis=1)[:, :k]
         sel = np.take_along_axis(logits, top, axis=1)
-        gate = np.exp(sel - sel.max(axis=1, keepdims=True))
-        gate /= gate.sum(axis=1, keepdims=True)  # Mixtral: softmax over the chosen experts' logits
+        gate = softmax(sel, axis=1)  # Mixtral: softmax over the chosen experts' logits
         out = np.zeros_like(x)
         xq = self.num.act(x, prompt=prefill)
         for e in range(self.c.experts):
