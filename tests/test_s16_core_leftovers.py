@@ -141,3 +141,19 @@ def test_kv_twins_and_streaming_take_their_probabilities_from_the_one_softmax(mo
     A.streaming_attention(q, k, v, k, cos, sin, 1, 3, False, 8, A.PolicyStats())
     # every row reads its window (16 calls); the 8 decode rows past the window also take the exact mass (8)
     assert calls["attention"] == 16 + 8
+
+
+# -- 3. scaled_decode_attention: P always quantized, no dead switch ------------------------------------------------
+def test_scaled_decode_attention_has_no_quant_p_switch_and_quantizes_p():
+    from cosim.functional.lm.numerics import CallScaled, Numerics
+    rng = np.random.default_rng(4)
+    q = rng.standard_normal((24, 4, 16)).astype(np.float32)
+    k = rng.standard_normal((24, 2, 16)).astype(np.float32)
+    v = rng.standard_normal((24, 2, 16)).astype(np.float32)
+    rows = range(10, 24)
+    with pytest.raises(TypeError):  # was: quant_p=False silently left P unquantized; no caller ever passed it
+        A.scaled_decode_attention(q, k, v, rows, CallScaled("nvfp4"), quant_p=False)
+    op = Numerics.from_options(acts="nvfp4").attn_operand
+    got = A.scaled_decode_attention(q, k, v, rows, CallScaled("nvfp4"))
+    np.testing.assert_array_equal(got, A.decode_attention(q, k, v, rows, op, op))
+    assert not np.array_equal(got, A.decode_attention(q, k, v, rows, op, None))  # P's quantization acts

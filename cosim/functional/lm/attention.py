@@ -130,7 +130,7 @@ def decode_attention(q, k, v, rows: range, quant, quant_p=None) -> np.ndarray:
 STEP_CHUNK = 64  # decode steps whose P rows are quantized in one call (memory: chunk x H x N floats)
 
 
-def scaled_decode_attention(q, k, v, rows: range, quant, quant_p: bool = True) -> np.ndarray:
+def scaled_decode_attention(q, k, v, rows: range, quant) -> np.ndarray:
     """decode_attention's numbers, bit for bit, for an acts format with one scale per call
     (`quant`: a numerics.CallScaled): a value of such a call depends on the others only
     through the call's max |x|. So step t's K[:t+1] is the first t+1 rows of K[:e+1]
@@ -138,8 +138,9 @@ def scaled_decode_attention(q, k, v, rows: range, quant, quant_p: bool = True) -
     that a format blocked along tokens (NVFP4: 16) re-quantizes the block each step is still
     filling, with the step's scale, all such blocks in one call; the q rows and P rows of
     all steps are one call each (each row / step its own scale). Each step still runs its
-    own two matmuls and softmax on the same arrays as decode_attention (`quant_p`: False
-    leaves P unquantized)."""
+    own two matmuls and softmax on the same arrays as decode_attention(q, k, v, rows, quant,
+    quant_p=quant): P is always quantized, as every attention operand of a quantized run is
+    (DecoderLM.attention, its only caller, calls it only then)."""
     from workloads.formats import get_format
     N, H, d = q.shape
     hkv = k.shape[1]
@@ -169,8 +170,7 @@ def scaled_decode_attention(q, k, v, rows: range, quant, quant_p: bool = True) -
             s = np.matmul(qd[i].reshape(hkv, g, d), np.ascontiguousarray(kt.transpose(1, 2, 0)))
             s *= scale
             p_all[i - c0, :, :n] = softmax(s.reshape(H, n), inplace=True)
-        if quant_p:  # each step's P (H, t+1) a call of its own; the zeros beyond t+1 change no scale
-            p_all = quant.rows(p_all)
+        p_all = quant.rows(p_all)  # each step's P (H, t+1) a call of its own; the zeros beyond t+1 change no scale
         for i in range(c0, c1):
             n = t[i] + 1
             vt = vals.prefix(i)
