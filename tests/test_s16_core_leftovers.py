@@ -157,3 +157,16 @@ def test_scaled_decode_attention_has_no_quant_p_switch_and_quantizes_p():
     got = A.scaled_decode_attention(q, k, v, rows, CallScaled("nvfp4"))
     np.testing.assert_array_equal(got, A.decode_attention(q, k, v, rows, op, op))
     assert not np.array_equal(got, A.decode_attention(q, k, v, rows, op, None))  # P's quantization acts
+
+
+# -- 4. one commit label: cosim.report.git_commit --------------------------------------------------------------------
+def test_benchmarks_label_results_with_reports_commit(monkeypatch):
+    from cosim import report
+    from tests.script_loader import load_script
+    monkeypatch.setattr(report, "_GIT", ["0123abc (modified tracked files)"])
+    for path in ("benchmarks/window_noise.py", "benchmarks/attention_order.py", "benchmarks/real_accuracy_recheck.py"):
+        mod = load_script(path, "s16_" + path.split("/")[1][:-3])
+        assert mod.git_commit is report.git_commit, path  # was: window_noise._commit, a second git lookup
+        assert mod.git_commit() == "0123abc (modified tracked files)"
+        assert not hasattr(mod, "_commit"), path
+    assert report.json_header()["git_commit"] == "0123abc (modified tracked files)"
