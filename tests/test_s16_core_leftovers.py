@@ -170,3 +170,40 @@ def test_benchmarks_label_results_with_reports_commit(monkeypatch):
         assert mod.git_commit() == "0123abc (modified tracked files)"
         assert not hasattr(mod, "_commit"), path
     assert report.json_header()["git_commit"] == "0123abc (modified tracked files)"
+
+
+# -- 5. serving_vs_vidur: TPOT percentiles say how many one-token requests they leave out ----------------------------
+@pytest.fixture(scope="module")
+def svv():
+    pytest.importorskip("pandas")
+    from tests.script_loader import load_script
+    return load_script("benchmarks/serving_vs_vidur.py", "s16_serving_vs_vidur")
+
+
+def test_tpot_stats_by_hand(svv):
+    s = svv.tpot_stats([float("nan"), 0.010, 0.020, 0.030, float("nan")], [1, 2, 3, 5, 1])
+    assert s["tpot_excluded"] == 2 and s["tpot_requests"] == 3
+    # the 3 timed requests' 10, 20, 30 ms: p50 20, p90 20 + 0.8 x 10 = 28, p99 20 + 0.98 x 10 = 29.8 (linear)
+    assert s["tpot_p50_ms"] == pytest.approx(20.0) and s["tpot_p90_ms"] == pytest.approx(28.0)
+    assert s["tpot_p99_ms"] == pytest.approx(29.8)
+    none = svv.tpot_stats([float("nan")], [1])
+    assert none["tpot_excluded"] == 1 and none["tpot_requests"] == 0 and math.isnan(none["tpot_p50_ms"])
+
+
+def test_tpot_stats_refuses_a_missing_or_stray_tpot(svv):
+    with pytest.raises(ValueError, match="request 1 has 3 output tokens and TPOT nan"):
+        svv.tpot_stats([0.01, float("nan")], [2, 3])
+    with pytest.raises(ValueError, match="request 0 has 1 output tokens and TPOT 0.01"):
+        svv.tpot_stats([0.01], [1])
+
+
+def test_vidur_rows_count_their_one_token_requests(svv):
+    import pandas as pd
+    df = pd.DataFrame({"Request Id": [1, 0], "prefill_e2e_time": [0.02, 0.01], "request_num_decode_tokens": [3, 1],
+                       "decode_time_execution_plus_preemption_normalized": [0.02, 0.01],
+                       "request_e2e_time": [0.1, 0.05]})
+    ttft, tpot, n, thr = svv.vidur_stats(df, pd.DataFrame({"arrived_at": [0.0, 1.0]}))
+    s = svv.tpot_stats(tpot, n)
+    # request 0 (1 token) has no TPOT; request 1: 0.02 s x 3 / 2 gaps = 30 ms; 4 tokens over 1.1 s
+    assert s["tpot_excluded"] == 1 and s["tpot_requests"] == 1 and s["tpot_p50_ms"] == pytest.approx(30.0)
+    assert thr == pytest.approx(4 / 1.1)
