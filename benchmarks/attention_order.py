@@ -20,8 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from window_noise import _commit  # noqa: E402  (one commit label for the accuracy benchmarks)
+from cosim.report import git_commit  # noqa: E402  (one commit label for cosim's outputs)
 
 OUT = ROOT / "benchmarks" / "results"
 
@@ -67,7 +66,7 @@ def main(argv=None) -> int:
             DecoderLM.attention = _ONE_PASS
         rows[key] = {"perplexity": r.perplexity, "kl": r.kl, "top1": r.top1_agreement}
         print(key, rows[key], flush=True)
-    commit = _commit()
+    commit = git_commit()
     (OUT / "attention_order.json").write_text(json.dumps({"commit": commit, "tokens": a.tokens, "acts": a.acts,
                                                           "rows": rows}, indent=1) + "\n")
     lines = [f"SmolLM2-135M, `--acts {a.acts}`, {a.tokens} tokens (prompt half): decode attention one-pass vs step "

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import real_accuracy_table as T  # noqa: E402
-from window_noise import _commit  # noqa: E402
+from cosim.report import git_commit  # noqa: E402
 
 KEYS = ("perplexity", "kl", "top1_agreement", "hidden_sqnr_db", "embedding_cosine")
 
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
                      "stored": {k: s.get(k) for k in KEYS}, "now": {k: now[k] for k in KEYS}})
         print(f"{label:<36} {'identical' if same else 'CHANGED'}  KL {s['kl']:.4g} -> {now['kl']:.4g}  "
               f"hidden SQNR {s['hidden_sqnr_db']:.3f} -> {now['hidden_sqnr_db']:.3f}", flush=True)
-    commit = _commit()
+    commit = git_commit()
     (T.OUT / "real_accuracy_recheck.json").write_text(json.dumps({"commit": commit, "rows": rows, "skipped": skipped},
                                                                  indent=1, default=float) + "\n")
     lines = [headline(commit, rows, skipped), "",

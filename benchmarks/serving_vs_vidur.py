@@ -128,9 +128,32 @@ def run_vidur(vpy, vidur_dir: Path, trace: Path, scheduler: str, out_dir: Path):
     return df, wall
 
 
+PCTS = (50, 90, 99)
+TPOT_NOTE = ("tpot_excluded: requests with one output token, left out of the TPOT percentiles (no time between "
+             "output tokens to take; cosim's summary tpot_excluded, vLLM benchmark_serving likewise)")
+
+
+def tpot_stats(tpot_s, output_len) -> dict:
+    """TPOT percentiles (ms) over the requests with a second output token, and how many requests that leaves
+    out (`tpot_excluded`: one output token, no inter-token time) and keeps (`tpot_requests`). A request with
+    two or more output tokens but no finite TPOT, or one token and a TPOT, is an error, never dropped."""
+    tpot_s, n = np.asarray(tpot_s, dtype=float), np.asarray(output_len)
+    if tpot_s.shape != n.shape:
+        raise ValueError(f"tpot_stats: {tpot_s.size} TPOT values for {n.size} requests' output lengths")
+    timed = n > 1
+    bad = np.flatnonzero(timed != np.isfinite(tpot_s))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"tpot_stats: request {i} has {int(n[i])} output tokens and TPOT {float(tpot_s[i])}; expected "
+                         f"a finite TPOT exactly for requests with more than one output token ({bad.size} such)")
+    v = tpot_s[timed]
+    return {**{f"tpot_p{p}_ms": 1e3 * float(np.percentile(v, p)) if v.size else float("nan") for p in PCTS},
+            "tpot_requests": int(timed.sum()), "tpot_excluded": int((~timed).sum())}
+
+
 def vidur_stats(df, trace: pd.DataFrame):
-    """TTFT, TPOT (decode time / decode tokens) and output tok/s; request ids are trace rows,
-    so arrivals come from the trace (Vidur's table has inter-arrival delays only)."""
+    """TTFT, TPOT (decode time / decode tokens), output tokens per request and output tok/s; request
+    ids are trace rows, so arrivals come from the trace (Vidur's table has inter-arrival delays only)."""
     df = df.sort_values("Request Id")
     arr = trace["arrived_at"].to_numpy()[df["Request Id"].to_numpy().astype(int)]
     ttft = df["prefill_e2e_time"].to_numpy()
@@ -140,7 +163,7 @@ def vidur_stats(df, trace: pd.DataFrame):
     tpot = df["decode_time_execution_plus_preemption_normalized"].to_numpy() * n / np.maximum(n - 1, 1)
     tpot = np.where(n > 1, tpot, np.nan)  # one output token: no gap timed (cosim's tpot_s is NaN there too)
     end = (arr + df["request_e2e_time"].to_numpy()).max() - arr.min()
-    return ttft, tpot, df["request_num_decode_tokens"].sum() / end
+    return ttft, tpot, n, df["request_num_decode_tokens"].sum() / end
 
 
 def cosim_run(trace: Path, scheduler: str, level: str):
@@ -152,7 +175,7 @@ def cosim_run(trace: Path, scheduler: str, level: str):
         opts.update(scheduler="continuous", max_batched_tokens=4096)
     res = serve("llama2_7b", "h100_sxm", **opts)
     return res.requests["ttft_s"].to_numpy(), res.requests["tpot_s"].to_numpy(), \
-        res.summary["throughput_tok_s"], res.wall_s
+        res.requests["output_len"].to_numpy(), res.summary["throughput_tok_s"], res.wall_s
 
 
 def cosim_only(a):
@@ -164,7 +187,7 @@ def cosim_only(a):
     rows = []
     for sch in a.schedulers.split(","):
         for lvl in a.levels.split(","):
-            _, _, thr, wall = cosim_run(trace, sch, lvl)
+            _, _, _, thr, wall = cosim_run(trace, sch, lvl)
             rows.append({"scheduler": sch, "level": lvl, "requests": a.requests, "wall_s": round(wall, 2),
                          "load_1m": round(os.getloadavg()[0], 2), "throughput_tok_s": round(thr, 1)})
             print(rows[-1], flush=True)
@@ -207,29 +230,27 @@ def main():
     for sch in a.schedulers.split(","):
         vdf, vwall = run_vidur(a.vidur_python, vd, vtrace, sch, work / f"vidur_{sch}")
         print(f"vidur {sch}: {vwall:.1f} s", flush=True)
-        vt, vp, vthr = vidur_stats(vdf, pd.read_csv(vtrace))
+        vt, vp, vn, vthr = vidur_stats(vdf, pd.read_csv(vtrace))
         rows.append({"scheduler": sch, "simulator": "vidur", "wall_s": vwall, "load_1m": os.getloadavg()[0],
                      "throughput_tok_s": vthr,
-                     **{f"ttft_p{p}_ms": 1e3 * np.percentile(vt, p) for p in (50, 90, 99)},
-                     **{f"tpot_p{p}_ms": 1e3 * np.nanpercentile(vp, p) for p in (50, 90, 99)}})
+                     **{f"ttft_p{p}_ms": 1e3 * np.percentile(vt, p) for p in PCTS}, **tpot_stats(vp, vn)})
         for lvl in a.levels.split(","):
-            ct, cp, cthr, cwall = cosim_run(ctrace, sch, lvl)
+            ct, cp, cn, cthr, cwall = cosim_run(ctrace, sch, lvl)
             rows.append({"scheduler": sch, "simulator": f"cosim {lvl}", "wall_s": cwall,
                          "load_1m": os.getloadavg()[0], "throughput_tok_s": cthr,
-                         **{f"ttft_p{p}_ms": 1e3 * np.percentile(ct, p) for p in (50, 90, 99)},
-                         **{f"tpot_p{p}_ms": 1e3 * np.nanpercentile(cp, p) for p in (50, 90, 99)}})
+                         **{f"ttft_p{p}_ms": 1e3 * np.percentile(ct, p) for p in PCTS}, **tpot_stats(cp, cn)})
         print(pd.DataFrame(rows).to_string(index=False), flush=True)
     df = pd.DataFrame(rows)
     OUT.mkdir(exist_ok=True)
     (OUT / "serving_vs_vidur.json").write_text(json.dumps({"requests": a.requests, "qps": a.qps,
-                                                          "cpus": os.cpu_count(),
+                                                          "cpus": os.cpu_count(), "tpot_note": TPOT_NOTE,
                                                           "rows": rows}, indent=1))
     cols = list(df.columns)
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in r) + " |"
            for r in df.itertuples(index=False)]
     (OUT / "serving_vs_vidur.md").write_text(f"{a.requests} requests, Poisson QPS {a.qps}, Llama-2-7B, H100, "
-                                             "TP1\n\n" + "\n".join(md) + "\n")
+                                             "TP1\n\n" + "\n".join(md) + f"\n\n{TPOT_NOTE}\n")
     print(df.to_string(index=False))
 
 

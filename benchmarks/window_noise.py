@@ -8,14 +8,14 @@ reports (cosim.accuracy.evaluate_accuracy, the function the command calls, run i
 
     python benchmarks/window_noise.py [--tokens 16,64,128,256,512]
 
-Writes benchmarks/results/window_noise.{json,md} with the commit it ran at (and whether the tree was dirty).
+Writes benchmarks/results/window_noise.{json,md} with the commit it ran at (cosim.report.git_commit: whether
+tracked files were modified, or why it is unknown).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,14 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "results"
+from cosim.report import git_commit  # noqa: E402  (the one commit label: report JSONs' too)
+
 OPTIONS = dict(checkpoint="smollm2_135m", weights="mxfp4", acts="mxfp8_e4m3")
-
-
-def _commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
-    return head.strip() + (" (uncommitted changes)" if dirty else "")
 
 
 def main(argv=None) -> int:
@@ -51,7 +46,7 @@ def main(argv=None) -> int:
         print(f"{n:4d} tokens: KL {row['default']['kl']:.4f} / exact {row['exact']['kl']:.4f} "
               f"(gap {100 * row['gap']:.2f} %), top-1 {100 * row['default']['top1']:.1f} / "
               f"{100 * row['exact']['top1']:.1f} %", flush=True)
-    commit = _commit()
+    commit = git_commit()
     (OUT / "window_noise.json").write_text(json.dumps({"commit": commit, "options": OPTIONS, "rows": rows},
                                                       indent=1) + "\n")
     lines = [f"SmolLM2-135M, `--weights mxfp4 --acts mxfp8_e4m3`, prompt = half the window, dequantize+BLAS vs "

@@ -30,11 +30,14 @@ def json_header() -> dict:
     cosim package version, the git commit of the code that wrote it (calibrate's git_state: "unknown: <why>"
     outside a checkout) and what a row's values are."""
     from cosim.version import __version__
-    return {"schema_version": SCHEMA_VERSION, "cosim_version": __version__, "git_commit": _git_commit(),
+    return {"schema_version": SCHEMA_VERSION, "cosim_version": __version__, "git_commit": git_commit(),
             "rows_are": ROWS_ARE}
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
+    """The git commit of this checkout's code, with " (modified tracked files)" when tracked files differ from
+    it, or "unknown: <why>" outside a checkout (calibrate's git_state); looked up once per process. The one
+    commit label of cosim's outputs: report JSON headers and the benchmarks' result files."""
     if _GIT:
         return _GIT[0]
     from cosim.calibrate.microbench import git_state

@@ -21,7 +21,7 @@ def test_recheck_headline_counts_every_skipped_row(tmp_path, monkeypatch):
     monkeypatch.setattr(T, "OUT", tmp_path)
     monkeypatch.setattr(T, "CONFIGS", configs)
     monkeypatch.setattr(T, "run_row", lambda label, opts, tokens: dict(figs))
-    monkeypatch.setattr(R, "_commit", lambda: "abc1234")
+    monkeypatch.setattr(R, "git_commit", lambda: "abc1234")
     assert R.main(["--skip", "b"]) == 0
     head = (tmp_path / "real_accuracy_recheck.md").read_text().splitlines()[0]
     # the old headline said "1 of 1 identical": three of the four rows were left out of it

@@ -132,9 +132,7 @@ def causal_column_sums(queries: np.ndarray, keys: np.ndarray, rows: np.ndarray |
         r = rows[b0:b0 + block]
         s = np.einsum("rgd,dn->rgn", queries[r].astype(np.float64), kT)
         s = np.where(np.arange(P)[None, None, :] <= r[:, None, None], s, -np.inf)
-        s -= s.max(axis=2, keepdims=True)
-        e = np.exp(s)
-        p = (e / e.sum(axis=2, keepdims=True)).sum(axis=1)  # (rows, P)
+        p = softmax(s, axis=2).sum(axis=1)  # (rows, P)
         w = np.ones(r.size) if row_weights is None else np.asarray(row_weights)[b0:b0 + block]
         out += w @ p
     return out

@@ -11,6 +11,7 @@ import numpy as np
 from cosim.functional.compression.attention import CachePolicy, CacheView, causal_column_sums
 from cosim.functional.compression.quant import (asym_group_quant, codebook_quant, lloyd_codebook,
                                                 register_format_quant, rope)
+from cosim.functional.softmax import softmax
 from workloads.compression.kv_quant import mikv_demoted_tokens, zipcache_lo_count, zipcache_probe_counts
 
 __all__ = ["KIVIPolicy", "KVQuantPolicy", "FormatKVPolicy", "MixedPrecisionPolicy", "GEARPolicy"]
@@ -296,9 +297,7 @@ class MixedPrecisionPolicy(_Accumulating):
             view = CacheView(self.Ks.copy(), self.Vs.copy(), np.arange(n))
             if buffered and self.steps % self.interval == 0:  # the chunk just completed is scored and quantized
                 s = queries.astype(np.float64) @ self.Ks.astype(np.float64).T / np.sqrt(self.Ks.shape[1])
-                s -= s.max(axis=1, keepdims=True)
-                p = np.exp(s)
-                score = (p / p.sum(axis=1, keepdims=True)).sum(axis=0)[n - self.interval:]
+                score = softmax(s, axis=1, inplace=True).sum(axis=0)[n - self.interval:]
                 chunk_hi = np.ones(self.interval, bool)
                 chunk_hi[np.argsort(score, kind="stable")[:zipcache_lo_count(self.ratio, self.interval)]] = False
                 self._quantize_chunk(np.arange(n - self.interval, n), chunk_hi)
@@ -308,9 +307,7 @@ class MixedPrecisionPolicy(_Accumulating):
         # trimmed to its budget for the next step
         self.score = np.append(self.score, 0.0)
         s = queries.astype(np.float64) @ self.Ks.astype(np.float64).T / np.sqrt(self.Ks.shape[1])
-        s -= s.max(axis=1, keepdims=True)
-        p = np.exp(s)
-        self.score += (p / p.sum(axis=1, keepdims=True)).sum(axis=0)
+        self.score += softmax(s, axis=1, inplace=True).sum(axis=0)
         # pricing's rule (workloads.compression.kv_quant.mikv_demoted_tokens): the set, round(r·(n − 1)) + 1 at the
         # read, is trimmed to round(r·n)
         for _ in range(mikv_demoted_tokens(n - 1, n, self.ratio)):

@@ -12,6 +12,7 @@ __all__ = ["sqnr_db", "rel_error", "kl_divergence", "softmax"]
 
 
 from cosim.functional.metrics import rel_fro_error, sqnr_db  # noqa: F401  (one definition each)
+from cosim.functional.softmax import softmax as _softmax
 
 
 def rel_error(ref: np.ndarray, approx: np.ndarray) -> float:
@@ -20,10 +21,8 @@ def rel_error(ref: np.ndarray, approx: np.ndarray) -> float:
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    x = x - np.max(x, axis=axis, keepdims=True)
-    e = np.exp(x)
-    return e / np.sum(e, axis=axis, keepdims=True)
+    """The twins' softmax: cosim.functional.softmax in float64."""
+    return _softmax(x, axis, dtype=np.float64)
 
 
 def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-10, axis: int = -1) -> np.ndarray:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cosim.functional.rope import rope_angles, rotate_half
+
 __all__ = ["asym_group_quant", "sym_group_quant", "lloyd_codebook", "codebook_quant", "register_format_quant"]
 
 
@@ -102,15 +104,10 @@ def register_format_quant(x: np.ndarray, fmt: str, axis: int = -1, scale: str = 
 
 
 def rope(x: np.ndarray, positions: np.ndarray, theta: float = 10000.0, inverse: bool = False) -> np.ndarray:
-    """Rotary position embedding, Hugging Face `rotate_half` layout: channel i pairs
-    with i + d/2 and turns by position·theta^(−2i/d). `inverse` undoes it."""
+    """Rotary position embedding of 2-D x (n, d), Hugging Face `rotate_half` layout (cosim.functional.rope, the
+    decoder's rotation), angles and arithmetic in float64, the result float32. `inverse` undoes it."""
     x = np.asarray(x, np.float64)
-    d = x.shape[-1]
-    half = d // 2
-    freq = theta ** (-np.arange(half) * 2.0 / d)
-    ang = np.asarray(positions, np.float64)[:, None] * freq[None, :]
+    ang = rope_angles(positions, x.shape[-1], theta)
     if inverse:
         ang = -ang
-    c, s = np.cos(ang), np.sin(ang)
-    a, b = x[:, :half], x[:, half:]
-    return np.concatenate([a * c - b * s, a * s + b * c], axis=1).astype(np.float32)
+    return rotate_half(x, np.cos(ang), np.sin(ang)).astype(np.float32)

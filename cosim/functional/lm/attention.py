@@ -20,18 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from cosim.functional.compression.attention import attend
+from cosim.functional.rope import apply_rope
+from cosim.functional.softmax import softmax
 
 __all__ = ["causal_attention", "decode_attention", "scaled_decode_attention", "v_tail_delta", "policy_attention",
            "PolicyStats", "streaming_attention"]
 
 ROW_BLOCK = 256
-
-
-def _softmax_rows(s: np.ndarray) -> np.ndarray:
-    s = s - s.max(axis=-1, keepdims=True)
-    np.exp(s, out=s)
-    s /= s.sum(axis=-1, keepdims=True)
-    return s
 
 
 def causal_attention(q, k, v, rows: range, quant_p=None, v_tail=None) -> np.ndarray:
@@ -60,7 +55,7 @@ def causal_attention(q, k, v, rows: range, quant_p=None, v_tail=None) -> np.ndar
             pos = np.repeat(np.arange(b0, b1), g)
             diag = s[:, b0:b1]
             diag[np.arange(b0, b1)[None, :] > pos[:, None]] = -np.inf
-            p = _softmax_rows(s)
+            p = softmax(s, inplace=True)
             if quant_p is not None:
                 p = quant_p(p)
             o = (p @ vh[:b1]).reshape(r, g, d)
@@ -125,7 +120,7 @@ def decode_attention(q, k, v, rows: range, quant, quant_p=None) -> np.ndarray:
         vt = quant(v[:n], axis=0)
         s = np.matmul(qt, np.ascontiguousarray(kt.transpose(1, 2, 0)))  # (hkv, g, n)
         s *= scale
-        p = _softmax_rows(s.reshape(H, n))
+        p = softmax(s.reshape(H, n), inplace=True)
         if quant_p is not None:
             p = quant_p(p)
         out[i] = np.matmul(p.reshape(hkv, g, n), np.ascontiguousarray(vt.transpose(1, 0, 2))).reshape(H, d)
@@ -135,7 +130,7 @@ def decode_attention(q, k, v, rows: range, quant, quant_p=None) -> np.ndarray:
 STEP_CHUNK = 64  # decode steps whose P rows are quantized in one call (memory: chunk x H x N floats)
 
 
-def scaled_decode_attention(q, k, v, rows: range, quant, quant_p: bool = True) -> np.ndarray:
+def scaled_decode_attention(q, k, v, rows: range, quant) -> np.ndarray:
     """decode_attention's numbers, bit for bit, for an acts format with one scale per call
     (`quant`: a numerics.CallScaled): a value of such a call depends on the others only
     through the call's max |x|. So step t's K[:t+1] is the first t+1 rows of K[:e+1]
@@ -143,8 +138,9 @@ def scaled_decode_attention(q, k, v, rows: range, quant, quant_p: bool = True) -
     that a format blocked along tokens (NVFP4: 16) re-quantizes the block each step is still
     filling, with the step's scale, all such blocks in one call; the q rows and P rows of
     all steps are one call each (each row / step its own scale). Each step still runs its
-    own two matmuls and softmax on the same arrays as decode_attention (`quant_p`: False
-    leaves P unquantized)."""
+    own two matmuls and softmax on the same arrays as decode_attention(q, k, v, rows, quant,
+    quant_p=quant): P is always quantized, as every attention operand of a quantized run is
+    (DecoderLM.attention, its only caller, calls it only then)."""
     from workloads.formats import get_format
     N, H, d = q.shape
     hkv = k.shape[1]
@@ -173,9 +169,8 @@ def scaled_decode_attention(q, k, v, rows: range, quant, quant_p: bool = True) -
             kt = keys.prefix(i)
             s = np.matmul(qd[i].reshape(hkv, g, d), np.ascontiguousarray(kt.transpose(1, 2, 0)))
             s *= scale
-            p_all[i - c0, :, :n] = _softmax_rows(s.reshape(H, n))
-        if quant_p:  # each step's P (H, t+1) a call of its own; the zeros beyond t+1 change no scale
-            p_all = quant.rows(p_all)
+            p_all[i - c0, :, :n] = softmax(s.reshape(H, n), inplace=True)
+        p_all = quant.rows(p_all)  # each step's P (H, t+1) a call of its own; the zeros beyond t+1 change no scale
         for i in range(c0, c1):
             n = t[i] + 1
             vt = vals.prefix(i)
@@ -249,22 +244,11 @@ def policy_attention(q, k, v, prefill: int, make_policy, stats: PolicyStats, k_e
             out[t - prefill, h * g:(h + 1) * g] = o
             kept = np.unique(view.positions)
             if kept.size < t + 1:  # eviction: how much of the exact attention the cache still holds
-                s = (qg[t].astype(np.float64) @ k64[:t + 1].T) * scale
-                s -= s.max(axis=1, keepdims=True)
-                p = np.exp(s)
-                p /= p.sum(axis=1, keepdims=True)
+                p = softmax((qg[t].astype(np.float64) @ k64[:t + 1].T) * scale, axis=1, inplace=True)
                 stats.add(float(p[:, kept].sum(axis=1).mean()), view.positions.size)
             else:
                 stats.add(1.0, view.positions.size)
     return out
-
-
-def _rope_rows(x: np.ndarray, pos: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """x (n, heads, d) pre-RoPE, rotated at positions `pos` (rotate-half layout, the decoder's)."""
-    half = x.shape[-1] // 2
-    a, b = x[..., :half], x[..., half:]
-    c, s = cos[pos][:, None, :], sin[pos][:, None, :]
-    return np.concatenate([a * c - b * s, a * s + b * c], axis=-1)
 
 
 def streaming_attention(q, k, v, k_pre, cos, sin, sinks: int, recent: int, pos_shift: bool, prefill: int,
@@ -294,19 +278,14 @@ def streaming_attention(q, k, v, k_pre, cos, sin, sinks: int, recent: int, pos_s
             if pos_shift and sinks:
                 shift = t - (cap - 1)  # the query sits at cache index cap - 1 instead of position t
                 ks = ks.copy()
-                ks[:sinks] = _rope_rows(k_pre[:sinks], np.arange(sinks) + shift, cos, sin)
+                ks[:sinks] = apply_rope(k_pre[:sinks], cos, sin, positions=np.arange(sinks) + shift)
         qt = q[t].reshape(hkv, g, d).astype(np.float64)
-        sc = np.einsum("hgd,mhd->hgm", qt, ks.astype(np.float64)) * scale
-        sc -= sc.max(axis=2, keepdims=True)
-        p = np.exp(sc)
-        p /= p.sum(axis=2, keepdims=True)
+        p = softmax(np.einsum("hgd,mhd->hgm", qt, ks.astype(np.float64)) * scale, axis=2, inplace=True)
         out[t] = np.einsum("hgm,mhd->hgd", p, v[idx].astype(np.float64)).reshape(H, d)
         if t >= prefill:
             if idx.size < t + 1:
-                se = np.einsum("hgd,mhd->hgm", q[t].reshape(hkv, g, d).astype(np.float64), ke[:t + 1]) * scale
-                se -= se.max(axis=2, keepdims=True)
-                pe = np.exp(se)
-                pe /= pe.sum(axis=2, keepdims=True)
+                pe = softmax(np.einsum("hgd,mhd->hgm", q[t].reshape(hkv, g, d).astype(np.float64), ke[:t + 1])
+                             * scale, axis=2, inplace=True)
                 for h in range(hkv):
                     stats.add(float(pe[h][:, idx].sum(axis=1).mean()), idx.size)
             else:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cosim.functional.metrics import sqnr_db
+from cosim.functional.rope import apply_rope, rope_tables
+from cosim.functional.softmax import softmax
 from workloads.formats import get_format
 
 from ..checkpoint import Checkpoint
@@ -59,20 +61,6 @@ class PassState:
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     var = np.mean(np.square(x, dtype=np.float32), axis=-1, keepdims=True)
     return (x / np.sqrt(var + np.float32(eps))) * w
-
-
-def rope_tables(n: int, d: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
-    inv = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)
-    ang = np.arange(n, dtype=np.float64)[:, None] * inv[None, :]
-    return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
-
-
-def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """x (N, heads, d), Hugging Face rotate-half layout."""
-    half = x.shape[-1] // 2
-    a, b = x[..., :half], x[..., half:]
-    c, s = cos[:, None, :], sin[:, None, :]
-    return np.concatenate([a * c - b * s, a * s + b * c], axis=-1)
 
 
 def silu(x: np.ndarray) -> np.ndarray:
@@ -237,8 +225,7 @@ class DecoderLM:
         k = self.c.experts_per_token
         top = np.argsort(-logits, axis=1)[:, :k]
         sel = np.take_along_axis(logits, top, axis=1)
-        gate = np.exp(sel - sel.max(axis=1, keepdims=True))
-        gate /= gate.sum(axis=1, keepdims=True)  # Mixtral: softmax over the chosen experts' logits
+        gate = softmax(sel, axis=1)  # Mixtral: softmax over the chosen experts' logits
         out = np.zeros_like(x)
         xq = self.num.act(x, prompt=prefill)
         for e in range(self.c.experts):
@@ -350,8 +337,7 @@ class DecoderLM:
         k_src = k_pre if shift else k
         kc, vc = kv_cache_view(k_src, v, num.kv, prefill, num.kv_values, num.kv_scale, num.kv_channel_sort)
         if shift and kc is not k_src:  # the stored pre-RoPE keys, rotated at their original positions
-            from .attention import _rope_rows
-            k_read = _rope_rows(kc, np.arange(kc.shape[0]), cos, sin)
+            k_read = apply_rope(kc, cos[:kc.shape[0]], sin[:kc.shape[0]])
         else:
             k_read = k if shift else kc
         return streaming_attention(q, k_read, vc, kc if shift else None, cos, sin, p["sink_tokens"],

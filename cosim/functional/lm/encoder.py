@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from cosim.functional.metrics import sqnr_db
+from cosim.functional.softmax import softmax
 
 from ..checkpoint import Checkpoint
 from .numerics import Numerics
@@ -86,7 +87,5 @@ class EncoderLM:
 
 def _bidirectional(q, k, v):
     s = np.einsum("nhd,mhd->hnm", q, k) / np.float32(np.sqrt(q.shape[-1]))
-    s -= s.max(axis=-1, keepdims=True)
-    p = np.exp(s)
-    p /= p.sum(axis=-1, keepdims=True)
+    p = softmax(s, inplace=True)
     return np.einsum("hnm,mhd->nhd", p, v).astype(np.float32)
