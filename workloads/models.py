@@ -639,11 +639,9 @@ def _hf_quant(quant: dict, cfg: dict, outer: dict, src: str, d: dict) -> None:
     d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
     dtype, how = table_dtype(cfg, src, outer)
     d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
-    if quant.get("quant_method") == "mxfp4":  # modules_to_not_convert: what stays in torch_dtype
+    if quant.get("quant_method") == "mxfp4":  # modules_to_not_convert: attention and router stay in torch_dtype
         from workloads.hf_quant import mxfp4_unconverted
-        kept = mxfp4_unconverted(quant, src)
-        d["lm_head_format"] = dtype if "lm_head" in kept else None
-        if "attention" in kept:
+        if "attention" in mxfp4_unconverted(quant, src):
             d["attn_format"] = dtype
             d["weights_origin"] += f"; attention and router {dtype} (modules_to_not_convert)"
     d["weights_origin"] += ignore_note(quant, src, d["weights_format"], cfg)
