@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from workloads.hf_layers import hf_experts
 from workloads.io import InputError
 
 __all__ = ["declared_weights", "unquantized_formats", "ignored", "ignore_note", "table_dtype", "mxfp4_unconverted",
@@ -179,7 +180,7 @@ def _modules(cfg: dict) -> list[tuple[str, str]]:
     MLP, MoE expert and shared-expert projections of the HF names vLLM loads, MLA's when the config
     has a latent), the MoE router (priced in the declared format too, Limits), the embedding."""
     last = max(int(cfg.get("num_hidden_layers") or 1) - 1, 0)
-    moe = bool(cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts"))
+    moe = bool(hf_experts(cfg))
     attn = ["q_proj", "o_proj"] + (["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj"]
                                    if cfg.get("kv_lora_rank") else ["k_proj", "v_proj"])
     mlp = ["mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
