@@ -1,6 +1,8 @@
 """Session-16 review leftovers (model import, KV / compression recipes, non-GPU hwmodels): one source of
 truth for each rule, checked by hand."""
 
+from pathlib import Path
+
 import pytest
 
 from workloads.io import InputError
@@ -19,3 +21,42 @@ def test_one_expert_count_reading_serves_the_checks_and_the_ignore_note(key):
     qc = {"quant_method": "compressed-tensors", "ignore": ["re:.*mlp.gate$"]}
     assert "the MoE router" in ignore_note(qc, "x.json", "int4_g128", {"num_hidden_layers": 2, key: 8})
     assert "matches no modelled module" in ignore_note(qc, "x.json", "int4_g128", {"num_hidden_layers": 2})
+
+
+def _moe_granite(tmp_path):
+    """DeepSeek-V2-Lite (1 dense layer, 26 MoE layers, hidden 2048) given Granite's residual_multiplier in YAML."""
+    from workloads.models import load_model
+    src = Path(__file__).parents[1] / "cosim" / "configs" / "models" / "deepseek_v2_lite.yaml"
+    p = tmp_path / "moe_granite.yaml"
+    p.write_text(src.read_text().replace("name: deepseek_v2_lite", "name: moe_granite\nresidual_multiplier: 0.22"))
+    return load_model(str(p))
+
+
+def test_residual_multiplier_scales_every_residual_add_moe_layers_included(tmp_path):
+    """Each branch x residual_multiplier before its add: 27 attention adds, 1 dense-MLP add and 26 MoE adds, one
+    mul per element of the 2 x 2048 rows each. The MoE layers' scale was skipped (only the first op named
+    mlp_residual was found): 28 x 4096 = 114,688 FLOPs per decode step before, 54 x 4096 = 221,184 now."""
+    import cosim
+    m = _moe_granite(tmp_path)
+    assert (m.layers, m.dense_layers, m.moe_layers, m.hidden, m.residual_multiplier) == (27, 1, 26, 2048, 0.22)
+    t = cosim.build_trace(m, "decode", 2, 1024)
+    scales = [(op.name, op.group, op.repeat, op.flops) for op in t.ops if op.name.endswith("_residual_scale")]
+    assert scales == [("attn_residual_scale", "attn", 27, 4096), ("mlp_residual_scale", "mlp", 1, 4096),
+                      ("mlp_residual_scale", "moe", 26, 4096)]
+    assert sum(op.flops * op.repeat for op in t.ops if op.name.endswith("_residual_scale")) == 54 * 4096 == 221_184
+    names = [(op.name, op.group) for op in t.ops]  # each scale right before its own add
+    for name, group in (("attn_residual", "attn"), ("mlp_residual", "mlp"), ("mlp_residual", "moe")):
+        assert names[names.index((name, group)) - 1] == (name + "_scale", group)
+
+
+@pytest.mark.parametrize("layout", [{"tp": 2}, {"tp": 2, "ep": 2, "dp": 2}, {"tp": 2, "ep": 2, "dp": 2, "sp": True}])
+def test_moe_residual_scale_is_sharded_like_its_add(tmp_path, layout):
+    """Under TP / EP the MoE branch scale runs on the add's rows (the EP all-gather, when there is one, once
+    and before it), never left unsharded."""
+    import cosim
+    p = cosim.build_trace(_moe_granite(tmp_path), "decode", 4, 1024, parallel=layout)
+    assert not {"attn_residual_scale", "mlp_residual_scale"} & set(p.meta["parallel"]["unsharded_ops"])
+    moe = [(op.name, op.dims.get("rows")) for op in p.ops if op.group == "moe"]
+    tail = moe[-3:] if "moe_allgather" in [n for n, _ in moe] else moe[-2:]
+    assert [n for n, _ in moe].count("moe_allgather") == (1 if layout.get("ep") and not layout.get("sp") else 0)
+    assert [n for n, _ in tail][-2:] == ["mlp_residual_scale", "mlp_residual"] and tail[-1][1] == tail[-2][1]

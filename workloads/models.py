@@ -85,7 +85,7 @@ class ModelSpec:
     # pair with the softmax uncounted, a sink is a score without a dot product or a value row)
     attn_sinks: bool = False
     # Granite: the embedding output times embedding_multiplier, each attention / MLP branch times
-    # residual_multiplier before its residual add, the logits divided by logits_scaling; each a
+    # residual_multiplier before its residual add (MoE layers too), the logits divided by logits_scaling; each a
     # `mul` op over its tensor (transformers' GraniteModel runs them whatever their value; None:
     # the model has no such step). attention_multiplier replaces 1/sqrt(head_dim): no extra op
     embed_multiplier: float | None = None
