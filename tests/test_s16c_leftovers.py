@@ -60,3 +60,34 @@ def test_moe_residual_scale_is_sharded_like_its_add(tmp_path, layout):
     tail = moe[-3:] if "moe_allgather" in [n for n, _ in moe] else moe[-2:]
     assert [n for n, _ in moe].count("moe_allgather") == (1 if layout.get("ep") and not layout.get("sp") else 0)
     assert [n for n, _ in tail][-2:] == ["mlp_residual_scale", "mlp_residual"] and tail[-1][1] == tail[-2][1]
+
+
+def test_razor_after_eviction_stores_the_same_in_prefill_as_decode_reads():
+    """h2o+razor_attention on Llama-3-8B at 8192: H2O keeps 1638 tokens a layer; RazorAttention then keeps all
+    1638 for its 1 retrieval KV head of 8 and 4 sinks + 512 window + 1 = 517 for the other 7. Per layer
+    (1638 + 7·517) head-tokens x K and V x 128 x 2 bytes = 2,691,584 B; x 32 layers = 86,130,688 B, what the
+    decode step reads. The prefill trace took the kept fraction from the prompt's 8192 tokens (0.18 for 0.40):
+    38.69 MB and capacity 295.2 before, 86.14 MB (+0.01 %: kv_write's rows resized with rounding) and the
+    decode's 657.125 tokens now."""
+    from compression_helpers import LLAMA3_8B, trace_for
+    from workloads.compression import apply_recipe
+    hand = 32 * (1638 + 7 * 517) * 2 * 128 * 2
+    assert hand == 86_130_688
+    dec = apply_recipe(trace_for(LLAMA3_8B, "decode", seq=8192), "h2o+razor_attention", LLAMA3_8B)
+    pre = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=8192), "h2o+razor_attention", LLAMA3_8B)
+    assert dec.meta["footprint"]["kv_cache"] == pytest.approx(hand, rel=1e-12)
+    assert pre.meta["kv_state"]["capacity"] == dec.meta["kv_state"]["capacity"] == (1638 + 7 * 517) / 8 == 657.125
+    assert pre.meta["footprint"]["kv_cache"] == pytest.approx(hand, rel=2e-4)
+
+
+@pytest.mark.parametrize("spec, seq", [("razor_attention", 32768), ("kivi2+razor_attention", 8192),
+                                       ("gear2+razor_attention", 8192), ("streaming_llm+razor_attention", 8192)])
+def test_razor_bytes_per_token_is_the_shared_rescale_of_what_the_two_attention_ops_read(spec, seq):
+    """RazorAttention's stored bytes ride the same scaffolding as eviction's (rescaled_bytes_per_token): the
+    footprint equals the KV bytes its two decode attention ops read."""
+    from compression_helpers import LLAMA3_8B, trace_for
+    from workloads.compression import apply_recipe
+    t = apply_recipe(trace_for(LLAMA3_8B, "decode", seq=seq), spec, LLAMA3_8B)
+    read = sum(x.nbytes * op.repeat for op in t.ops if op.name in ("attention", "attention.local")
+               for x in op.inputs if x.role == "kv")
+    assert t.meta["footprint"]["kv_cache"] == pytest.approx(read, rel=1e-9)
