@@ -91,3 +91,13 @@ def test_razor_bytes_per_token_is_the_shared_rescale_of_what_the_two_attention_o
     read = sum(x.nbytes * op.repeat for op in t.ops if op.name in ("attention", "attention.local")
                for x in op.inputs if x.role == "kv")
     assert t.meta["footprint"]["kv_cache"] == pytest.approx(read, rel=1e-9)
+
+
+def test_whole_token_groups_with_no_code_yet_keeps_the_residual():
+    """kivi2+h2o on Llama-3-8B at 100 tokens: KIVI's 128-token residual still holds all 100 (no 2-bit code, no
+    group to read G from), H2O keeps 20 of them in fp16: 20 x 32 layers x K and V x 8 heads x 128 x 2 B =
+    2,621,440 B."""
+    from compression_helpers import LLAMA3_8B, trace_for
+    from workloads.compression import apply_recipe
+    t = apply_recipe(trace_for(LLAMA3_8B, "decode", seq=100), "kivi2+h2o", LLAMA3_8B)
+    assert t.meta["footprint"]["kv_cache"] == 20 * 32 * 2 * 8 * 128 * 2 == 2_621_440

@@ -80,13 +80,13 @@ def _whole_token_groups(old: list, new: list) -> list:
     up to R - 1 tokens; whole groups of G are the finest layout its scales allow.)"""
     by = {t.name: t for t in old if t.role == "kv" and len(t.shape) == 4}
     out = list(new)
-    at = {t.name: i for i, t in enumerate(out)}
+    at = {t.name: i for i, t in enumerate(out)}  # resize_kv_tensors: every piece of `old`, by name
     for fam, codes in by.items():
-        sz, res = by.get(f"{fam}.scale_zero"), by.get(f"{fam}.residual")
-        if sz is None or res is None or fam not in at or f"{fam}.residual" not in at or f"{fam}.scale_zero" not in at:
+        sz = by.get(f"{fam}.scale_zero")
+        if sz is None or f"{fam}.residual" not in by:
             continue
         n_q, g = codes.shape[1], sz.shape[1]
-        if not g or n_q % g or n_q // g <= 1:  # scales per token (values) or no group to read G from
+        if not g or n_q % g or n_q // g <= 1:  # no code yet, scales per token (values), or G not whole
             continue
         G = n_q // g
         c2, r2, s2 = out[at[fam]], out[at[f"{fam}.residual"]], out[at[f"{fam}.scale_zero"]]
