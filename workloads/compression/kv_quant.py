@@ -223,11 +223,6 @@ def gear_lowrank(n: int, d: int, gap: int, prefill_rank: int, rank: int, generat
     return GearLowRank(n_p, chunks, ((n_p + d) * prefill_rank if n_p else 0) + chunks * (gap + d) * rank)
 
 
-def gear_lowrank_elements(n: int, d: int, gap: int, prefill_rank: int, rank: int, generated: int) -> int:
-    """`gear_lowrank(...).elements`."""
-    return gear_lowrank(n, d, gap, prefill_rank, rank, generated).elements
-
-
 @register_method("gear", {
     "bits": Param(2, int, bits, "1..16 bits"),
     "group_size": Param(64, int, lambda x: x > 0, "a positive group size"),
@@ -243,7 +238,7 @@ def gear_lowrank_elements(n: int, d: int, gap: int, prefill_rank: int, rank: int
     validate=_gear_validate)
 def apply_gear(trace, model, recipe):
     """X ≈ Q(X) + A·Bᵀ + S (doc §1.1): a KIVI-style backbone (keys per channel, values
-    per token, groups of G), a low-rank residual (`gear_lowrank_elements`: the prompt at
+    per token, groups of G), a low-rank residual (`gear_lowrank`: the prompt at
     prefill_rank, each decode chunk of `gap` generated tokens at rank), the outlier
     fraction as fp16 values + int32 indices, and an fp16 streaming buffer of up to `gap`
     tokens compressed every `gap` steps. Decode applies the correction without
@@ -297,8 +292,9 @@ def apply_gear(trace, model, recipe):
                         {"decode_chunks": lr.decode_chunks, "prompt_tokens_at_prefill_rank": lr.prompt_tokens,
                          "lowrank_elements_per_head": lr.elements}, quantized)
     # bits per cached K/V element of the priced layout (codes, stats, low-rank factors, outliers, fp16 buffer)
-    elems = sum(h * dd for w in find_all(trace, "kv_write") for _, _, _, h, dd in kv_write_parts(trace, model)
-                for _ in range(w.repeat))
+    # (K/V elements one layer caches per token) x (layers that write the cache)
+    elems = (sum(h * dd for _, _, _, h, dd in kv_write_parts(trace, model))
+             * sum(w.repeat for w in find_all(trace, "kv_write")))
     if elems:
         out = rewrite(out, out.ops, {"bits_per_element": kv_state(out)["bytes_per_token"] * 8 / elems})
     if trace.phase == "prefill":  # SVD of the prompt's residual and its outlier selection
