@@ -101,3 +101,15 @@ def test_whole_token_groups_with_no_code_yet_keeps_the_residual():
     from workloads.compression import apply_recipe
     t = apply_recipe(trace_for(LLAMA3_8B, "decode", seq=100), "kivi2+h2o", LLAMA3_8B)
     assert t.meta["footprint"]["kv_cache"] == 20 * 32 * 2 * 8 * 128 * 2 == 2_621_440
+
+
+@pytest.mark.parametrize("n, g, I, c", [(8192, 256, 100, 2), (8192, 200, 100, 1), (8192, 201, 100, 2),
+                                        (8192, 0, 100, 0), (8192, 256, 0, 0), (150, 256, 100, 1)])
+def test_zipcache_chunk_count_is_one_rule(n, g, I, c):
+    """⌊(g − 1)/I⌋ chunks with g = min(generated, n): step 200 completes the 2nd chunk after its read (1 so far),
+    step 201 reads it compressed; the split's buffer and the key stat sets follow the same count."""
+    from workloads.compression.kv_quant import key_stat_sets, zipcache_chunks, zipcache_token_split
+    assert zipcache_chunks(n, g, I) == c
+    assert key_stat_sets(n, g, I, 2) == (1 + c) * 2
+    if I:
+        assert zipcache_token_split(n, g, 0.6, I)[2] == min(g, n) - c * I
