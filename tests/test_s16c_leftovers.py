@@ -113,3 +113,75 @@ def test_zipcache_chunk_count_is_one_rule(n, g, I, c):
     assert key_stat_sets(n, g, I, 2) == (1 + c) * 2
     if I:
         assert zipcache_token_split(n, g, 0.6, I)[2] == min(g, n) - c * I
+
+
+# ---- non-GPU hwmodels ----------------------------------------------------------------------------
+def test_operand_unit_check_caches_by_value_not_by_id(monkeypatch):
+    """Two specs loaded apart with the same overrides are one cache entry (keyed on what the PE's format
+    test depends on, not on id(), which a later spec can reuse); another section is another entry."""
+    import cosim
+    from hwmodels import roofline
+    monkeypatch.setattr(roofline, "_UNITS", {})
+    a = cosim.load_hw("mx_systolic_128", overrides={"accelerator.arrays": 2})
+    b = cosim.load_hw("mx_systolic_128", overrides={"accelerator.arrays": 2})
+    assert a is not b
+    ta, tb = roofline.operand_unit_check(a), roofline.operand_unit_check(b)
+    assert ta("mxfp4") and not ta("int4_g128") and len(roofline._UNITS) == 1
+    assert tb("mxfp4") and not tb("int4_g128")
+    c = cosim.load_hw("mx_systolic_128", overrides={"accelerator.pe.formats": ["mxfp8_e4m3", "bf16"]})
+    assert not roofline.operand_unit_check(c)("mxfp4") and len(roofline._UNITS) == 2
+    assert roofline.operand_unit_check(cosim.load_hw("h100_sxm")) is None
+
+
+def test_operand_unit_check_catches_only_a_refused_spec(monkeypatch):
+    """config_for's InputError (a spec the cycle level refuses): the format table's test, as before. Anything
+    else is a bug and propagates (a KeyError was swallowed into the same fallback)."""
+    import cosim
+    from hwmodels import accelerators, roofline
+    hw = cosim.load_hw("mx_systolic_128", overrides={"accelerator.sram.filter": 1024})
+    monkeypatch.setattr(roofline, "_UNITS", {})
+    assert roofline.operand_unit_check(hw) == hw.supports  # the tile does not fit: refused by config_for
+
+    def broken(_hw):
+        raise KeyError("bug")
+    monkeypatch.setattr(roofline, "_UNITS", {})
+    monkeypatch.setattr(accelerators, "config_for", broken)
+    with pytest.raises(KeyError, match="bug"):
+        roofline.operand_unit_check(cosim.load_hw("mx_systolic_128"))
+
+
+def test_an_unregistered_fpga_pe_format_is_refused_naming_the_field():
+    """fpga.pe.formats with an unknown format: a HardwareError naming the override (was a bare FormatError,
+    'unknown number format', with no file or field, from deep in the LUT model)."""
+    import cosim
+    from hwmodels.accelerators import config_for
+    from hwmodels.spec import HardwareError
+    with pytest.raises(HardwareError) as e:
+        config_for(cosim.load_hw("versal_vck190", overrides={"fpga.engine": "pl", "fpga.pe.formats": ["int8", "foo"]}))
+    assert str(e.value).startswith("override fpga.pe.formats (applied to versal_vck190.yaml): got 'foo'; "
+                                   "expected a registered format (unknown number format 'foo'")
+
+
+def test_override_blame_reads_the_structured_field_not_the_message():
+    """config_for's errors carry source, field and problem (workloads.io.field_error); the blame reads those.
+    An error without them is raised as it came, even when its text looks like 'file: field: ...' (the
+    message was parsed for the field before)."""
+    import cosim
+    from hwmodels.accelerators import _blamed, config_for
+    from hwmodels.spec import HardwareError
+    from workloads.io import field_error
+    hw = cosim.load_hw("mx_systolic_128", overrides={"accelerator.sram.filter": 1024})
+    src = hw.source
+    with pytest.raises(HardwareError) as e:
+        config_for(cosim.load_hw("mx_systolic_128", overrides={"accelerator.rows": 0}))
+    assert str(e.value).startswith("override accelerator.rows (applied to mx_systolic_128.yaml): got 0; expected")
+    raw = field_error(src, "accelerator.sram.filter", "got 1024 B; expected more", HardwareError)
+    assert (raw.source, raw.field, raw.problem) == (src, "accelerator.sram.filter", "got 1024 B; expected more")
+    assert str(raw) == f"{src}: accelerator.sram.filter: got 1024 B; expected more"
+    assert str(_blamed(raw, hw)) == ("override accelerator.sram.filter (applied to mx_systolic_128.yaml): "
+                                     "got 1024 B; expected more")
+    other = field_error(src, "accelerator.sram.ifmap", "got 1 B; expected more", HardwareError)
+    assert str(_blamed(other, hw)) == (f"{src} (with overrides accelerator.sram.filter=1024): "
+                                       "accelerator.sram.ifmap: got 1 B; expected more")
+    text_only = HardwareError(str(raw))
+    assert _blamed(text_only, hw) is text_only
