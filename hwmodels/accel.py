@@ -29,6 +29,7 @@ from hwmodels.arith import DotProductUnit
 from hwmodels.spec import HardwareError, HardwareSpec
 from hwmodels.systolic import DATAFLOWS
 from workloads.formats import FormatError, get_format
+from workloads.io import field_error
 
 PSUM_BYTES = 4  # partial sums spilled between K-folds (and an array's output tile) are fp32
 
@@ -86,7 +87,7 @@ class AcceleratorConfig:
         """Double-buffered SRAMs must hold at least one tile edge per half (`check_tile_buffers`), in the
         widest PE format, with fp32 partial sums."""
         check_tile_buffers(self.sram_bytes, self.rows, self.cols, self.tile_elem_bytes(),
-                           lambda name: f"{self.source}: {field}.{name}")
+                           lambda name: f"{field}.{name}", source=self.source)
 
     def tile_elem_bytes(self) -> dict:
         """Element bytes of each buffer's tile: the widest PE format in and stationary, fp32 partial sums out."""
@@ -108,57 +109,67 @@ def _bytes_text(b) -> str:
     return f"{b:.0f}" if b.is_integer() else f"{b:g}"
 
 
-def tile_misfit(where: str, have, need, rows, cols, halves: int = 2) -> HardwareError:
-    """The error for a buffer smaller than `tile_buffer_need`: `where` names the field (or flag) and buffer."""
-    return HardwareError(f"{where}: got {_bytes_text(have)} B; expected at least {_bytes_text(need)} B (one "
-                         f"{int(rows)}x{int(cols)} tile{', double buffered' if halves == 2 else ''})")
+def tile_misfit(where: str, have, need, rows, cols, halves: int = 2, source: str | None = None) -> HardwareError:
+    """The error for a buffer smaller than `tile_buffer_need`: `where` names the field (or flag) and buffer;
+    with `source` (the spec file), `where` is that file's field and the error carries both
+    (workloads.io.field_error)."""
+    problem = (f"got {_bytes_text(have)} B; expected at least {_bytes_text(need)} B (one "
+               f"{int(rows)}x{int(cols)} tile{', double buffered' if halves == 2 else ''})")
+    if source is not None:
+        return field_error(source, where, problem, HardwareError)
+    return HardwareError(f"{where}: {problem}")
 
 
-def check_tile_buffers(sram_bytes: dict, rows, cols, elem_bytes: dict, where_of, halves: int = 2) -> None:
+def check_tile_buffers(sram_bytes: dict, rows, cols, elem_bytes: dict, where_of, halves: int = 2,
+                       source: str | None = None) -> None:
     """`tile_misfit` for the first buffer (ifmap, filter, ofmap) below `tile_buffer_need`; `where_of(name)`: what
-    the error names for buffer `name`."""
+    the error names for buffer `name` (the field of `source`, when given)."""
     for name, b in tile_buffer_need(rows, cols, elem_bytes, halves).items():
         if sram_bytes[name] < b:
-            raise tile_misfit(where_of(name), sram_bytes[name], b, rows, cols, halves)
+            raise tile_misfit(where_of(name), sram_bytes[name], b, rows, cols, halves, source)
 
 
 def _int(d, key, source, where, default=None, lo=1):
     v = d.get(key, default)
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise HardwareError(f"{source}: {where}.{key}: got {v!r}; expected an integer >= {lo}")
+        raise field_error(source, f"{where}.{key}", f"got {v!r}; expected an integer >= {lo}", HardwareError)
     return v
 
 
 def parse_accelerator(sec: dict, source: str, where: str = "accelerator") -> AcceleratorConfig:
     if not isinstance(sec, dict):
-        raise HardwareError(f"{source}: {where}: got {sec!r}; expected a mapping")
+        raise field_error(source, where, f"got {sec!r}; expected a mapping", HardwareError)
     known = {"arrays", "rows", "cols", "dataflow", "pe", "vector", "sram", "dram_latency", "technology",
              "fold_overlap", "stream_tiling"}
     unknown = set(sec) - known
     if unknown:
-        raise HardwareError(f"{source}: {where}: unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}")
+        raise field_error(source, where, f"unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}",
+                          HardwareError)
     rows = _int(sec, "rows", source, where)
     cols = _int(sec, "cols", source, where)
     arrays = _int(sec, "arrays", source, where, default=1)
     df = str(sec.get("dataflow", "ws")).lower()
     if df not in DATAFLOWS:
-        raise HardwareError(f"{source}: {where}.dataflow: got {sec.get('dataflow')!r}; expected one of "
-                            f"{list(DATAFLOWS)} (output / weight / input stationary)")
+        raise field_error(source, f"{where}.dataflow", f"got {sec.get('dataflow')!r}; expected one of "
+                          f"{list(DATAFLOWS)} (output / weight / input stationary)", HardwareError)
     pe = sec.get("pe") or {}
     fmts = pe.get("formats")
     if not isinstance(fmts, list) or not fmts:
-        raise HardwareError(f"{source}: {where}.pe.formats: got {fmts!r}; expected a non-empty list of number formats")
+        raise field_error(source, f"{where}.pe.formats", f"got {fmts!r}; expected a non-empty list of number formats",
+                          HardwareError)
     for f in fmts:
         try:
             get_format(f)
         except FormatError as e:
-            raise HardwareError(f"{source}: {where}.pe.formats: got {f!r}; expected a registered format ({e})") from None
+            raise field_error(source, f"{where}.pe.formats", f"got {f!r}; expected a registered format ({e})",
+                              HardwareError) from None
     tech = sec.get("technology") or {}
     node = float(tech.get("node_nm", 7))
     vdd = float(tech.get("vdd", 0.8))
     rates = pe.get("rates") or {}
     if not isinstance(rates, dict):
-        raise HardwareError(f"{source}: {where}.pe.rates: got {rates!r}; expected a mapping format -> MACs/cycle")
+        raise field_error(source, f"{where}.pe.rates", f"got {rates!r}; expected a mapping format -> MACs/cycle",
+                          HardwareError)
     unit = DotProductUnit(tuple(fmts), lanes=_int(pe, "lanes", source, f"{where}.pe", default=1),
                           pack_narrow=bool(pe.get("pack_narrow", True)), node_nm=node, vdd=vdd,
                           rates=tuple(rates.items()), name=f"{where}.pe", source=source)
@@ -167,11 +178,12 @@ def parse_accelerator(sec: dict, source: str, where: str = "accelerator") -> Acc
     vfl = float(vec.get("flops_per_lane", 2))
     sram = sec.get("sram")
     if not isinstance(sram, dict):
-        raise HardwareError(f"{source}: {where}.sram: got {sram!r}; expected a mapping with ifmap, filter, ofmap sizes")
+        raise field_error(source, f"{where}.sram", f"got {sram!r}; expected a mapping with ifmap, filter, ofmap sizes",
+                          HardwareError)
     sizes = {}
     for name in ("ifmap", "filter", "ofmap"):
         if name not in sram:
-            raise HardwareError(f"{source}: {where}.sram.{name}: missing; expected a size such as '8 MiB'")
+            raise field_error(source, f"{where}.sram.{name}", "missing; expected a size such as '8 MiB'", HardwareError)
         sizes[name] = quantity(sram[name], "bytes", source, f"{where}.sram.{name}")
     lat = quantity(sec["dram_latency"], "time", source, f"{where}.dram_latency", allow_zero=True) \
         if sec.get("dram_latency") is not None else 0.0

@@ -32,35 +32,32 @@ def config_for(hw: HardwareSpec) -> AcceleratorConfig:
 
 
 def _blamed(e: InputError, hw: HardwareSpec) -> InputError:
-    """`e` re-raised naming the override it came from: a structured UnsupportedFormatError is
-    rebuilt from its pieces (source, detail, offer: the offer keeps naming the fallback option);
-    any other InputError carries one message."""
+    """`e` re-raised naming the override it came from (`blame`), from its structured source, field and
+    problem (workloads.io.field_error; an UnsupportedFormatError given its field): an UnsupportedFormatError
+    is rebuilt from its pieces (the offer keeps naming the fallback option), any other InputError carries
+    one message. An error without a field, or about another file, is raised as it came."""
+    parts = blame(e, hw)
+    if parts is None:
+        return e
     if isinstance(e, UnsupportedFormatError):
-        parts = _blame_parts(f"{e.source}: {e.detail}", hw)
-        return e if parts is None else UnsupportedFormatError(parts[0], parts[1], e.offer)
-    return type(e)(blame_override(str(e), hw))
+        return UnsupportedFormatError(parts[0], parts[1], e.offer)
+    return type(e)(f"{parts[0]}: {parts[1]}")
 
 
-def blame_override(msg: str, hw: HardwareSpec) -> str:
-    """An error about a field of the spec's accelerator/fpga section names the override it came
-    from, not the bundled file ("override accelerator.sram.filter (applied to mx_systolic_128.yaml):
-    got 1024 B ..."); a field the file holds but an override made wrong (rows raised past what the
+def blame(e: Exception, hw: HardwareSpec):
+    """(where, what) of an error about a field of the spec's accelerator/fpga section once overrides were
+    applied, or None where nothing is re-attributed: a field an override set (or lies under) names that
+    override, not the bundled file ("override accelerator.sram.filter (applied to mx_systolic_128.yaml)",
+    "got 1024 B ..."); a field the file holds but an override made wrong (rows raised past what the
     filter buffer holds) keeps the file and lists the overrides applied."""
-    parts = _blame_parts(msg, hw)
-    return msg if parts is None else f"{parts[0]}: {parts[1]}"
-
-
-def _blame_parts(msg: str, hw: HardwareSpec):
-    """blame_override's answer as (where, what), or None where nothing is re-attributed."""
     from pathlib import Path
     overrides = hw.sections.get("overrides") or {}
     src = hw.source or hw.name
-    if not overrides or not msg.startswith(f"{src}: "):
+    field = getattr(e, "field", None)
+    if not overrides or not field or getattr(e, "source", None) != src:
         return None
-    rest = msg[len(src) + 2:]
-    field, sep, tail = rest.partition(": ")
     for key in sorted(overrides, key=len, reverse=True):
-        if sep and (field == key or field.startswith(f"{key}.")):
-            return f"override {field} (applied to {Path(src).name})", tail
+        if field == key or field.startswith(f"{key}."):
+            return f"override {field} (applied to {Path(src).name})", e.problem
     applied = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
-    return f"{src} (with overrides {applied})", rest
+    return f"{src} (with overrides {applied})", f"{field}: {e.problem}"

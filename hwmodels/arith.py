@@ -41,6 +41,7 @@ from functools import lru_cache
 import numpy as np
 
 from workloads.formats import NumberFormat, get_format
+from workloads.io import field_error
 from hwmodels.spec import HardwareError, UnsupportedFormatError
 
 __all__ = ["CellCosts", "DotProductUnit", "MacCost", "mac_cost", "tech_scale", "CONTEXTS", "context_cells",
@@ -387,27 +388,28 @@ class DotProductUnit:
     def __post_init__(self):
         where = self.source or self.name
         if not self.formats:
-            raise HardwareError(f"{where}: formats: got []; expected at least one number format")
+            raise field_error(where, "formats", "got []; expected at least one number format", HardwareError)
         fmts = tuple(get_format(f).name for f in self.formats)
         if int(self.lanes) != self.lanes or self.lanes < 1:
-            raise HardwareError(f"{where}: lanes: got {self.lanes!r}; expected a positive integer")
+            raise field_error(where, "lanes", f"got {self.lanes!r}; expected a positive integer", HardwareError)
         if self.context not in CONTEXTS:
-            raise HardwareError(f"{where}: context: got {self.context!r}; expected one of {sorted(CONTEXTS)}")
+            raise field_error(where, "context", f"got {self.context!r}; expected one of {sorted(CONTEXTS)}",
+                              HardwareError)
         object.__setattr__(self, "formats", fmts)
         rates = dict(self.rates.items() if isinstance(self.rates, dict) else self.rates)
         clean = []
         for f, r in rates.items():
             name = get_format(f).name
             if name not in fmts:
-                raise UnsupportedFormatError(where, f"rates: got a rate for {f!r}; expected one of the unit's "
-                                                    f"formats {list(fmts)}")
+                raise UnsupportedFormatError(where, f"got a rate for {f!r}; expected one of the unit's "
+                                                    f"formats {list(fmts)}", field="rates")
             if isinstance(r, bool) or not isinstance(r, (int, float)) or r <= 0:
-                raise HardwareError(f"{where}: rates.{f}: got {r!r}; expected MACs per lane per cycle > 0")
+                raise field_error(where, f"rates.{f}", f"got {r!r}; expected MACs per lane per cycle > 0", HardwareError)
             clean.append((name, float(r)))
         object.__setattr__(self, "rates", tuple(sorted(clean)))
         if len(clean) == len(fmts):
-            raise HardwareError(f"{where}: rates: every format has an explicit rate; leave the lane's "
-                                f"native format(s) without one")
+            raise field_error(where, "rates", "every format has an explicit rate; leave the lane's native format(s) "
+                              "without one", HardwareError)
 
     @property
     def native_bits(self) -> int:

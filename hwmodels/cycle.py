@@ -114,11 +114,21 @@ def _piece(m, n, k, k_eff, cfg: AcceleratorConfig, cap: dict, ba, bb, bc) -> dic
                      "ofmap": (g.ofmap_sram_writes + g.ofmap_sram_reads) * PSUM_BYTES}}
 
 
+def _stream_axes(m, n, cfg) -> tuple:
+    """(streamed, across) of a ws / is fold: the GEMM dimension it runs over in time and the one on the
+    array columns, fold_geometry's T and Sc (ws: M and N; is: N and M). os streams K, which `_chunked`
+    never cuts: (N, M), its whole N one piece."""
+    if cfg.dataflow == "os":
+        return n, m
+    _, across, streamed = fold_geometry(m, n, 1, cfg.rows, cfg.cols, cfg.dataflow)
+    return streamed, across
+
+
 def _chunked(m, n, k, k_eff, cfg, cap, ba, bb, bc, chunk) -> dict:
-    """The GEMM with its streamed dimension (M for ws, N for is) cut into chunks of
+    """The GEMM with its streamed dimension (`_stream_axes`: M for ws, N for is) cut into chunks of
     ``chunk``, each run to completion (all K-folds) before the next: partial sums of a
     chunk fit on chip, the stationary operand is re-read per chunk."""
-    dim = m if cfg.dataflow == "ws" else n
+    dim = _stream_axes(m, n, cfg)[0]
     full, rest = divmod(dim, chunk)
     parts = [(chunk, full)] + ([(rest, 1)] if rest else [])
     out = {"cycles": 0, "folds": 0, "dram": {"ifmap": 0.0, "filter": 0.0, "ofmap": 0.0},
@@ -175,14 +185,13 @@ def _best_piece(m, n, k, k_eff, p, cfg: AcceleratorConfig, cap, ba, bb, bc, busy
     def cost(c):
         return max(c["cycles"] * stretch, sum(c["dram"].values()) * busy / bpc)
 
-    best = _chunked(m, n, k, k_eff, cfg, cap, ba, bb, bc, m if cfg.dataflow == "ws" else n)
+    dim, across = _stream_axes(m, n, cfg)
+    best = _chunked(m, n, k, k_eff, cfg, cap, ba, bb, bc, dim)
     if not cfg.stream_tiling:
         return best
     alts = []
     if cfg.dataflow in ("ws", "is") and k_eff > cfg.rows:
-        dim = m if cfg.dataflow == "ws" else n
-        other = min(cfg.cols, n if cfg.dataflow == "ws" else m)
-        fit = int(cap["ofmap"] / 2 // other)
+        fit = int(cap["ofmap"] / 2 // min(cfg.cols, across))
         if 1 <= fit < dim:
             alts.append(_chunked(m, n, k, k_eff, cfg, cap, ba, bb, bc, fit))
     if cfg.dataflow == "os" and k * min(cfg.cols, n) > cap["filter"] / 2:

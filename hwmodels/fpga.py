@@ -28,7 +28,8 @@ from hwmodels.accel import AcceleratorConfig, quantity
 from hwmodels.arith import CellCosts, DotProductUnit, mac_cost
 from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError
 from hwmodels.systolic import DATAFLOWS
-from workloads.formats import get_format
+from workloads.formats import FormatError, get_format
+from workloads.io import field_error
 
 __all__ = ["mac_resources", "size_array", "fpga_accelerator", "DSP_PACKING", "FPGA_ENERGY_FACTOR", "PL_VDD", "AIE_VDD"]
 
@@ -95,7 +96,7 @@ def _auto_or_int(v, source, field):
     if v in (None, "auto"):
         return None
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise HardwareError(f"{source}: {field}: got {v!r}; expected a positive integer or 'auto'")
+        raise field_error(source, field, f"got {v!r}; expected a positive integer or 'auto'", HardwareError)
     return v
 
 
@@ -132,14 +133,14 @@ def size_array(resources: dict, budget: dict, formats, dsp_type: str, rows=None,
         if need > max_pe:
             res = min(limits, key=limits.get)
             have = resources.get(res, 0)
-            raise HardwareError(
-                f"{source}: fpga.array: got {arrays} x {rows}x{cols} = {need} PEs; expected at most "
+            raise field_error(
+                source, "fpga.array", f"got {arrays} x {rows}x{cols} = {need} PEs; expected at most "
                 f"{int(max_pe)}: each PE needs {dsp_pe:.3g} DSP and {lut_pe:.0f} LUT for {list(formats)}, "
-                f"and the {res.upper()} budget is {budget.get(res, 0):.0%} of {have}")
+                f"and the {res.upper()} budget is {budget.get(res, 0):.0%} of {have}", HardwareError)
     else:
         side = int(math.isqrt(int(max_pe // arrays)))
         if side < 1:
-            raise HardwareError(f"{source}: fpga.resources: not even one PE fits the budget ({limits})")
+            raise field_error(source, "fpga.resources", f"not even one PE fits the budget ({limits})", HardwareError)
         rows = rows or side
         cols = cols or max(1, int(max_pe // arrays // rows))
     return ArraySizing(rows=rows, cols=cols, arrays=arrays, dsp_per_pe=dsp_pe, lut_per_pe=lut_pe,
@@ -156,35 +157,43 @@ def fpga_accelerator(hw: HardwareSpec) -> AcceleratorConfig:
     src = hw.source or hw.name
     sec = hw.sections["fpga"]
     if not isinstance(sec, dict):
-        raise HardwareError(f"{src}: fpga: got {sec!r}; expected a mapping")
+        raise field_error(src, "fpga", f"got {sec!r}; expected a mapping", HardwareError)
     known = {"resources", "budget", "engine", "pe", "array", "dataflow", "dram_latency", "technology", "aie",
              "vector", "fold_overlap", "device"}
     unknown = set(sec) - known
     if unknown:
-        raise HardwareError(f"{src}: fpga: unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}")
+        raise field_error(src, "fpga", f"unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}",
+                          HardwareError)
     res = sec.get("resources") or {}
     for key in ("dsp", "lut", "ff", "bram36", "uram"):
         v = res.get(key, 0)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise HardwareError(f"{src}: fpga.resources.{key}: got {v!r}; expected a non-negative count")
+            raise field_error(src, f"fpga.resources.{key}", f"got {v!r}; expected a non-negative count", HardwareError)
     budget = {"dsp": 0.8, "lut": 0.6, "memory": 0.8, **(sec.get("budget") or {})}
     for key, v in budget.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-            raise HardwareError(f"{src}: fpga.budget.{key}: got {v!r}; expected a fraction in (0, 1]")
+            raise field_error(src, f"fpga.budget.{key}", f"got {v!r}; expected a fraction in (0, 1]", HardwareError)
     pe = sec.get("pe") or {}
     fmts = pe.get("formats")
     if not isinstance(fmts, list) or not fmts:
-        raise HardwareError(f"{src}: fpga.pe.formats: got {fmts!r}; expected a non-empty list of formats")
+        raise field_error(src, "fpga.pe.formats", f"got {fmts!r}; expected a non-empty list of formats", HardwareError)
+    for f in fmts:
+        try:
+            get_format(f)
+        except FormatError as e:
+            raise field_error(src, "fpga.pe.formats", f"got {f!r}; expected a registered format ({e})",
+                              HardwareError) from None
     df = str(sec.get("dataflow", "ws")).lower()
     if df not in DATAFLOWS:
-        raise HardwareError(f"{src}: fpga.dataflow: got {sec.get('dataflow')!r}; expected one of {list(DATAFLOWS)}")
+        raise field_error(src, "fpga.dataflow", f"got {sec.get('dataflow')!r}; expected one of {list(DATAFLOWS)}",
+                          HardwareError)
     lat = quantity(sec["dram_latency"], "time", src, "fpga.dram_latency", allow_zero=True) if sec.get("dram_latency") else 0.0
     node = float((sec.get("technology") or {}).get("node_nm", 16))
     engine = sec.get("engine", "pl")
     if engine == "aie":
         return _aie(hw, sec, fmts, lat, node, src)
     if engine != "pl":
-        raise HardwareError(f"{src}: fpga.engine: got {engine!r}; expected 'pl' or 'aie'")
+        raise field_error(src, "fpga.engine", f"got {engine!r}; expected 'pl' or 'aie'", HardwareError)
     dsp_type = res.get("dsp_type", "dsp48e2")
     arr = sec.get("array") or {}
     rows = _auto_or_int(arr.get("rows"), src, "fpga.array.rows")
@@ -209,12 +218,12 @@ def _aie(hw, sec, fmts, lat, node, src) -> AcceleratorConfig:
     aie = sec.get("aie") or {}
     tiles = aie.get("tiles")
     if isinstance(tiles, bool) or not isinstance(tiles, int) or tiles < 1:
-        raise HardwareError(f"{src}: fpga.aie.tiles: got {tiles!r}; expected a positive integer")
+        raise field_error(src, "fpga.aie.tiles", f"got {tiles!r}; expected a positive integer", HardwareError)
     macs = {get_format(k).name: float(v) for k, v in (aie.get("macs_per_tile") or {}).items()}
     for f in fmts:
         if get_format(f).name not in macs:
-            raise UnsupportedFormatError(src, f"fpga.pe.formats: got {f!r}; the AI Engine tiles list MACs only for "
-                                              f"{sorted(macs)} (fpga.aie.macs_per_tile)")
+            raise UnsupportedFormatError(src, f"got {f!r}; the AI Engine tiles list MACs only for "
+                                              f"{sorted(macs)} (fpga.aie.macs_per_tile)", field="fpga.pe.formats")
     native = max(macs.values())
     # a tile's vector MACs as an 8 x (native / 8) output-stationary block, folds pipelined
     rows = 8

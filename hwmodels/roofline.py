@@ -22,6 +22,7 @@ import numpy as np
 
 from hwmodels.cost import OpCost
 from hwmodels.spec import HardwareSpec, UnsupportedFormatError
+from workloads.io import InputError
 from workloads.ops import Op
 from workloads.template import op_numbers
 
@@ -67,26 +68,34 @@ def stored_operand_notes(stored, fmt: str, supports) -> tuple:
     return tuple(dict.fromkeys(out))
 
 
-_UNITS: dict = {}  # id(hw) -> (hw, the PE's format test or None)
+_UNITS: dict = {}  # _unit_key(hw) -> the PE's format test or None
+
+
+def _unit_key(hw: HardwareSpec) -> str:
+    """What the PE's format test depends on, as a value (an id() could name another spec once its own is
+    freed): the file, the name, the accelerator / fpga sections and overrides, the formats with a peak."""
+    return repr((hw.source, hw.name, hw.sections.get("accelerator"), hw.sections.get("fpga"),
+                 hw.sections.get("overrides"), sorted(hw.peak_flops)))
 
 
 def operand_unit_check(hw: HardwareSpec):
     """The PE's format test of an accelerator or FPGA spec (what the cycle level checks stored
     operands against), or None for other hardware (GPUs, TPUs without an accelerator section:
-    no PE model, no operand rule)."""
-    hit = _UNITS.get(id(hw))
-    if hit is None or hit[0] is not hw:
-        test = None
-        if "accelerator" in hw.sections or "fpga" in hw.sections:
-            from hwmodels.accelerators import config_for
-            try:
-                test = config_for(hw).supports
-            except (ValueError, KeyError):  # a spec the cycle level refuses: the format table decides
-                test = hw.supports
+    no PE model, no operand rule). A spec the cycle level refuses (config_for's InputError, said
+    when the cycle level runs) leaves the format table to decide."""
+    if "accelerator" not in hw.sections and "fpga" not in hw.sections:
+        return None
+    key = _unit_key(hw)
+    if key not in _UNITS:
+        from hwmodels.accelerators import config_for
+        try:
+            test = config_for(hw).supports
+        except InputError:  # a spec the cycle level refuses: the format table decides
+            test = hw.supports
         if len(_UNITS) > 512:
             _UNITS.clear()
-        hit = _UNITS[id(hw)] = (hw, test)
-    return hit[1]
+        _UNITS[key] = test
+    return _UNITS[key]
 
 
 def _stored(op) -> tuple:

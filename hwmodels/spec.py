@@ -40,9 +40,14 @@ class UnsupportedFormatError(HardwareError):
     ``{option}`` where the option goes). str() is ``message()``: `source: detail` + the offer naming
     FALLBACK_OPTION."""
 
-    def __init__(self, source: str, detail: str, offer: str | None = None):
-        super().__init__(source, detail, offer)  # args: picklable across worker processes
-        self.source, self.detail, self.offer = str(source), detail, offer
+    def __init__(self, source: str, detail: str, offer: str | None = None, field: str | None = None):
+        # args: picklable across worker processes
+        super().__init__(*((source, detail, offer) + ((field,) if field is not None else ())))
+        self.source, self.offer = str(source), offer
+        # `field` given: the spec field at fault (workloads.io.field_error's attributes: source, field, problem);
+        # `detail` then reads "field: problem"
+        self.field, self.problem = field, detail
+        self.detail = detail if field is None else f"{field}: {detail}"
 
     def message(self, option: str = FALLBACK_OPTION, source: str | None = None) -> str:
         """The message, the fallback offered as `option` and the hardware shown as `source` (default: its own)."""

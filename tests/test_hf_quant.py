@@ -243,3 +243,15 @@ def test_unquantized_table_dtype_is_read_refused_or_said(tmp_path):
     p.write_text(json.dumps(cfg))
     note = " ".join(build_trace(load_model(p), "decode", 1, 128).meta["notes"])
     assert "no torch_dtype: unquantized tables bf16 assumed" in note
+
+
+@pytest.mark.parametrize("kept, head", [([], None), (["lm_head"], "bf16"),
+                                        (["model.layers.*.self_attn", "model.layers.*.mlp.router"], None)])
+def test_unquantized_formats_says_the_mxfp4_lm_head_itself(kept, head):
+    """One source for which tables a quantized checkpoint leaves unquantized: MXFP4's lm_head stays in
+    torch_dtype exactly when modules_to_not_convert names it (was decided in workloads.models)."""
+    from workloads.hf_quant import unquantized_formats
+    qc = {"quant_method": "mxfp4", "modules_to_not_convert": kept}
+    assert unquantized_formats(qc, "bf16", "x.json") == ("bf16", head)
+    with pytest.raises(InputError, match="x.json: quantization_config.modules_to_not_convert: got 'lm_head.x'"):
+        unquantized_formats({"quant_method": "mxfp4", "modules_to_not_convert": ["lm_head.x"]}, "bf16", "x.json")

@@ -10,7 +10,6 @@ from workloads.compression import apply_recipe, load_recipe
 from workloads.compression.eviction import h2o_kept_tokens, rocketkv_budget
 from workloads.compression.recipe import RecipeError
 from workloads.models import load_model
-from workloads.compression.kv_quant import gear_lowrank_elements
 from workloads.compression.lowrank import palu_group_size
 
 FAST = settings(max_examples=200, deadline=None, derandomize=True)
@@ -120,9 +119,12 @@ def test_gear_rank_prices_decode_chunks():
     tokens at prefill_rank 4. Low-rank fp16 elements per KV head and tensor:
     (7936 + 128)·4 + 4·(64 + 128)·r. rank 8 vs 2: 4·192·6 = 4608 elements · 2 B · 8 heads
     · 2 (K, V) · 32 layers = 4,718,592 B more; rank 0 vs 2: 1,572,864 B less."""
-    assert gear_lowrank_elements(8192, 128, 64, 4, 2, 256) == 8064 * 4 + 4 * 192 * 2 == 33_792
-    kv = {r: apply_recipe(trace_for(LLAMA3_8B, seq=8192), f"gear2(rank={r})", LLAMA3_8B).meta["footprint"]["kv_cache"]
-          for r in (0, 2, 8)}
+    ts = {r: apply_recipe(trace_for(LLAMA3_8B, seq=8192), f"gear2(rank={r})", LLAMA3_8B) for r in (0, 2, 8)}
+    lowrank = {r: [x for o in t.ops if o.name == "attention" for x in o.inputs if x.name == "v_cache.lowrank"][0]
+               for r, t in ts.items()}  # the priced factors of one layer: (batch, KV heads, elements per head)
+    assert lowrank[2].shape == (1, 8, 8064 * 4 + 4 * 192 * 2) == (1, 8, 33_792)
+    assert lowrank[8].shape[2] - lowrank[0].shape[2] == 4 * 192 * 8
+    kv = {r: t.meta["footprint"]["kv_cache"] for r, t in ts.items()}
     assert kv[8] - kv[2] == 4_718_592 and kv[2] - kv[0] == 1_572_864
     prompt_only = apply_recipe(trace_for(LLAMA3_8B, seq=8192), "gear2(new_tokens=0)", LLAMA3_8B)
     assert prompt_only.meta["footprint"]["kv_cache"] - kv[2] == ((8192 + 128) * 4 - 33_792) * 2 * 512

@@ -256,6 +256,14 @@ class _Builder:
         out = TensorSpec(f"{name}.out", (rows, cols), out_fmt or self.af, out_role)
         return Op(name, kind, {"rows": rows, "cols": cols}, ins, (out,), self.af, repeat, self.phase, group)
 
+    def residual(self, name, repeat, group):
+        """A branch's residual add, after Granite's branch x residual_multiplier when the model has one:
+        built together, so every add (attention, dense MLP, MoE) gets its scale."""
+        T, h = self.T, self.m.hidden
+        scale = ([self.ew(f"{name}_scale", "mul", T, h, repeat, group)]
+                 if self.m.residual_multiplier is not None else [])
+        return scale + [self.ew(name, "add", T, h, repeat, group, n_in=2)]
+
     # ---- the pass -------------------------------------------------------
     def ops(self):
         m, T, L, h = self.m, self.T, self.m.layers, self.m.hidden
@@ -264,11 +272,11 @@ class _Builder:
                   (self.act("embed.out", T, h),), self.af, 1, self.phase, "embed")]
         ops.append(self.ew("attn_norm", m.norm, T, h, L, "attn", weight_cols=h))
         ops += self.mla_attention() if m.mla else self.attention_block()
-        ops.append(self.ew("attn_residual", "add", T, h, L, "attn", n_in=2))
+        ops += self.residual("attn_residual", L, "attn")
         if m.dense_layers:
             ops.append(self.ew("mlp_norm", m.norm, T, h, m.dense_layers, "mlp", weight_cols=h))
             ops += self.mlp("", m.intermediate, m.dense_layers, "mlp")
-            ops.append(self.ew("mlp_residual", "add", T, h, m.dense_layers, "mlp", n_in=2))
+            ops += self.residual("mlp_residual", m.dense_layers, "mlp")
         if m.moe:
             ops += self.moe_block()
         ops.append(self.ew("final_norm", m.norm, self.B, h, 1, "head", weight_cols=h))
@@ -280,12 +288,6 @@ class _Builder:
             ops.insert(1, self.ew("embed_scale", "mul", T, h, 1, "embed"))
         if m.logit_scale is not None:  # Granite: logits / logits_scaling
             ops.append(self.ew("logit_scale", "mul", self.B, m.vocab, 1, "head"))
-        if m.residual_multiplier is not None:  # Granite: each branch x residual_multiplier before its add
-            for res in ("attn_residual", "mlp_residual"):
-                at = next((i for i, op in enumerate(ops) if op.name == res), None)
-                if at is not None:
-                    o = ops[at]
-                    ops.insert(at, self.ew(f"{res}_scale", "mul", T, h, o.repeat, o.group))
         if m.norms_per_layer == 4:  # Gemma-2: a post-norm after attention and after the MLP
             at = next(i for i, op in enumerate(ops) if op.name == "attn_residual")
             ops.insert(at, self.ew("attn_post_norm", m.norm, T, h, L, "attn", weight_cols=h))
@@ -455,7 +457,7 @@ class _Builder:
         if e.shared_expert_gate:  # Qwen2-MoE: sigmoid(x . w) scales the shared expert's output per token
             ops += [self.gemm("moe_shared_gate", 1, h, L, "moe"),
                     self.ew("moe_shared_gate_mul", "mul", T, h, L, "moe")]
-        ops.append(self.ew("mlp_residual", "add", T, h, L, "moe", n_in=2))
+        ops += self.residual("mlp_residual", L, "moe")
         return ops
 
     # ---- memory footprint (bytes, whole batch) ------------------------------

@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from workloads.io import require
 
-__all__ = ["qwen_moe_layer_ids", "llama4_plan", "llama4_vision_params"]
+__all__ = ["hf_experts", "qwen_moe_layer_ids", "llama4_plan", "llama4_vision_params"]
+
+
+def hf_experts(cfg: dict):
+    """The routed-expert count of an HF config under whichever key its class names it (Mixtral,
+    gpt-oss, Llama-4: num_local_experts; Qwen-MoE: num_experts; DeepSeek: n_routed_experts);
+    falsy for a dense model. The one reading the importer's checks, counts and notes share."""
+    return cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
 
 
 def _int_list(v, src: str, fld: str, expected: str) -> list:

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 
+from workloads.hf_layers import hf_experts
 from workloads.io import InputError
 
-__all__ = ["declared_weights", "unquantized_formats", "ignored", "ignore_note", "table_dtype", "SUPPORTED",
-           "G_IDX_BITS"]
+__all__ = ["declared_weights", "unquantized_formats", "ignored", "ignore_note", "table_dtype", "mxfp4_unconverted",
+           "SUPPORTED", "G_IDX_BITS"]
 
 # GPTQ's g_idx: one int32 group index per input channel of every quantized Linear, created and loaded
 # whatever desc_act says (vLLM vllm/model_executor/layers/quantization/gptq.py,
@@ -135,10 +136,12 @@ def unquantized_formats(qc: dict, dtype: str, src: str = "config.json") -> tuple
     The embedding is a lookup table, never a quantized Linear; the lm_head is left out by
     AWQ, by transformers' fp8 quantizer (modules_to_not_convert) and by GPTQ unless its
     ``lm_head: true``; compressed-tensors quantizes it unless an ``ignore`` entry matches it
-    (`ignored`). `dtype`: table_dtype's."""
+    (`ignored`); MXFP4 quantizes it unless ``modules_to_not_convert`` names it (`mxfp4_unconverted`).
+    `dtype`: table_dtype's."""
     method = qc.get("quant_method")
     quantized_head = ((method == "gptq" and qc.get("lm_head") is True)
-                      or (method == "compressed-tensors" and not ignored(qc, src)[0]))
+                      or (method == "compressed-tensors" and not ignored(qc, src)[0])
+                      or (method == "mxfp4" and "lm_head" not in mxfp4_unconverted(qc, src)))
     return dtype, (None if quantized_head else dtype)
 
 
@@ -177,7 +180,7 @@ def _modules(cfg: dict) -> list[tuple[str, str]]:
     MLP, MoE expert and shared-expert projections of the HF names vLLM loads, MLA's when the config
     has a latent), the MoE router (priced in the declared format too, Limits), the embedding."""
     last = max(int(cfg.get("num_hidden_layers") or 1) - 1, 0)
-    moe = bool(cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts"))
+    moe = bool(hf_experts(cfg))
     attn = ["q_proj", "o_proj"] + (["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj"]
                                    if cfg.get("kv_lora_rank") else ["k_proj", "v_proj"])
     mlp = ["mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputError", "require", "fail", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES", "doc_kind",
+__all__ = ["InputError", "require", "fail", "field_error", "check_name", "load_yaml_file", "MAX_INPUT_FILE_BYTES", "doc_kind",
            "bundled_root", "bundled_dir", "bundled_names", "looks_like_path", "resolve_bundled", "copy_tree",
            "shadow_note", "ShadowedNameWarning", "warn_shadowed", "untold_shadow_note"]
 
@@ -20,10 +20,18 @@ MAX_INPUT_FILE_BYTES = 1024 * 1024  # = workloads.yamlsafe.MAX_YAML_BYTES
 from workloads.yamlsafe import InputError, short_repr  # noqa: E402 (defined there: no import cycle)
 
 
+def field_error(source: str, field: str, problem: str, error: type = InputError) -> Exception:
+    """``error("source: field: problem")`` (``"source: problem"`` without a field) carrying `source`,
+    `field` and `problem` as attributes, so a caller can re-attribute the field (hwmodels.accelerators:
+    to the override that set it) without parsing the message."""
+    e = error(f"{source}: {field}: {problem}" if field else f"{source}: {problem}")
+    e.source, e.field, e.problem = source, field, problem
+    return e
+
+
 def fail(source: str, field: str, value: Any, expected: str, error: type = InputError) -> None:
-    where = f"{source}: {field}" if field else source
     shown = "missing" if value is None else short_repr(value)
-    raise error(f"{where}: got {shown}; expected {expected}")
+    raise field_error(source, field, f"got {shown}; expected {expected}", error)
 
 
 def doc_kind(doc: Any) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workloads.formats import get_format
-from workloads.hf_layers import llama4_plan, llama4_vision_params, qwen_moe_layer_ids
+from workloads.hf_layers import hf_experts, llama4_plan, llama4_vision_params, qwen_moe_layer_ids
 from workloads.io import (InputError, bundled_names, check_name, doc_kind, load_yaml_file, looks_like_path,
                           require, resolve_bundled, warn_shadowed)
 
@@ -85,7 +85,7 @@ class ModelSpec:
     # pair with the softmax uncounted, a sink is a score without a dot product or a value row)
     attn_sinks: bool = False
     # Granite: the embedding output times embedding_multiplier, each attention / MLP branch times
-    # residual_multiplier before its residual add, the logits divided by logits_scaling; each a
+    # residual_multiplier before its residual add (MoE layers too), the logits divided by logits_scaling; each a
     # `mul` op over its tensor (transformers' GraniteModel runs them whatever their value; None:
     # the model has no such step). attention_multiplier replaces 1/sqrt(head_dim): no extra op
     embed_multiplier: float | None = None
@@ -205,7 +205,6 @@ class ModelSpec:
         per_attn = self.attention_params() + norms
         total = self.layers * per_attn + self.dense_layers * self.mlp_params(self.intermediate)
         if self.moe:
-            m = self.moe
             total += self.moe_layers * self.moe_layer_params()
         return total
 
@@ -516,8 +515,7 @@ def _refuse_missing_defaults(cfg: dict, src: str, pre: str) -> None:
         require(cfg.get("num_key_value_heads") is not None, src, pre + "num_key_value_heads", None,
                 f"present for model_type {mt} (transformers' default for it is not num_attention_heads, and it "
                 f"sets the KV cache and the k/v projections)")
-    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
-    if experts:
+    if hf_experts(cfg):
         require(cfg.get("num_experts_per_tok") is not None, src, pre + "num_experts_per_tok", None,
                 "present in a mixture-of-experts config (the experts each token runs are not guessed)")
         if mt in _MOE_WIDTH_DEFAULTED:
@@ -639,11 +637,9 @@ def _hf_quant(quant: dict, cfg: dict, outer: dict, src: str, d: dict) -> None:
     d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
     dtype, how = table_dtype(cfg, src, outer)
     d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
-    if quant.get("quant_method") == "mxfp4":  # modules_to_not_convert: what stays in torch_dtype
+    if quant.get("quant_method") == "mxfp4":  # modules_to_not_convert: attention and router stay in torch_dtype
         from workloads.hf_quant import mxfp4_unconverted
-        kept = mxfp4_unconverted(quant, src)
-        d["lm_head_format"] = dtype if "lm_head" in kept else None
-        if "attention" in kept:
+        if "attention" in mxfp4_unconverted(quant, src):
             d["attn_format"] = dtype
             d["weights_origin"] += f"; attention and router {dtype} (modules_to_not_convert)"
     d["weights_origin"] += ignore_note(quant, src, d["weights_format"], cfg)
@@ -671,7 +667,7 @@ def _hf_moe_and_plan(cfg: dict, d: dict, src: str, pre: str) -> list:
     plan's import notes (class defaults it applied)."""
     mt = cfg.get("model_type")
     plan = llama4_plan(cfg, d["layers"], src, pre) if mt == "llama4_text" else {}
-    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
+    experts = hf_experts(cfg)
     if experts:
         shared = cfg.get("n_shared_experts") or 0
         moe_inter = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
@@ -702,6 +698,13 @@ def _hf_moe_and_plan(cfg: dict, d: dict, src: str, pre: str) -> list:
     return plan.get("notes", [])
 
 
+def _refuse_towers(cfg: dict, src: str, expected: str, keep: str | None = None) -> None:
+    """Refuse a multimodal config's non-text towers (_OTHER_TOWERS) by name, all but `keep`."""
+    for key in _OTHER_TOWERS:
+        if key != keep:
+            require(not cfg.get(key), src, key, cfg.get(key), expected)
+
+
 def _llama4_wrapper(cfg: dict, src: str) -> list:
     """Llama4Config (Llama4ForConditionalGeneration): its text model is priced, its vision tower
     is not -- said in a note with the tower's parameter count (workloads.hf_layers); a wrapper
@@ -711,9 +714,7 @@ def _llama4_wrapper(cfg: dict, src: str) -> list:
             "the text model's fields (a Llama-4 multimodal config without text_config is refused: "
             "transformers would build a default Llama4TextConfig, not this checkpoint's)")
     vc = cfg.get("vision_config")
-    for key in _OTHER_TOWERS:
-        if key != "vision_config":
-            require(not cfg.get(key), src, key, cfg.get(key), "absent (Llama-4 has a vision tower only)")
+    _refuse_towers(cfg, src, "absent (Llama-4 has a vision tower only)", keep="vision_config")
     if not vc:
         return []
     require(isinstance(vc, dict), src, "vision_config", vc, "a JSON object (the vision tower's fields)")
@@ -735,11 +736,10 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     notes = []
     if cfg.get("model_type") == "llama4":  # Llama4Config: a vision tower beside the text model
         notes += _llama4_wrapper(cfg, src)
-    else:
-        for key in _OTHER_TOWERS:  # a multimodal checkpoint: its other towers would be dropped silently
-            require(not cfg.get(key), src, key, cfg.get(key), "absent: only the text decoder is modelled (the other "
-                    "tower's parameters, FLOPs and bytes are not); to price the text model alone, save its "
-                    "text_config as a config.json of its own")
+    else:  # a multimodal checkpoint: its other towers would be dropped silently
+        _refuse_towers(cfg, src, "absent: only the text decoder is modelled (the other tower's parameters, FLOPs "
+                       "and bytes are not); to price the text model alone, save its text_config as a config.json "
+                       "of its own")
     if "text_config" in cfg and "hidden_size" not in cfg:
         require(isinstance(cfg["text_config"], dict), src, "text_config", cfg["text_config"],
                 "a JSON object holding the text model's fields")

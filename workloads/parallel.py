@@ -428,9 +428,10 @@ class _Sharder:
         e = m.moe
         if name == "mlp_norm":
             return [_rows(op, rows_sp) if L.sp else op] + (self.tp_gather("moe", op.repeat, "moe") if L.ep == 1 else [])
-        if name == "mlp_residual":
+        if name in ("mlp_residual_scale", "mlp_residual"):  # Granite's branch scale (if any), then the add
             pre = []
-            if L.ep > 1 and t > 1 and not L.sp:  # tokens were split for dispatch: restore replicas
+            first = name == "mlp_residual_scale" or m.residual_multiplier is None
+            if first and L.ep > 1 and t > 1 and not L.sp:  # tokens were split for dispatch: restore replicas
                 pre = [self.coll("moe_allgather", "allgather", self.T, op.repeat, "moe")]
             return pre + [_rows(op, rows_sp) if L.sp else op]
         if L.ep == 1:

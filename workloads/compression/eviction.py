@@ -80,13 +80,13 @@ def _whole_token_groups(old: list, new: list) -> list:
     up to R - 1 tokens; whole groups of G are the finest layout its scales allow.)"""
     by = {t.name: t for t in old if t.role == "kv" and len(t.shape) == 4}
     out = list(new)
-    at = {t.name: i for i, t in enumerate(out)}
+    at = {t.name: i for i, t in enumerate(out)}  # resize_kv_tensors: every piece of `old`, by name
     for fam, codes in by.items():
-        sz, res = by.get(f"{fam}.scale_zero"), by.get(f"{fam}.residual")
-        if sz is None or res is None or fam not in at or f"{fam}.residual" not in at or f"{fam}.scale_zero" not in at:
+        sz = by.get(f"{fam}.scale_zero")
+        if sz is None or f"{fam}.residual" not in by:
             continue
         n_q, g = codes.shape[1], sz.shape[1]
-        if not g or n_q % g or n_q // g <= 1:  # scales per token (values) or no group to read G from
+        if not g or n_q % g or n_q // g <= 1:  # no code yet, scales per token (values), or G not whole
             continue
         G = n_q // g
         c2, r2, s2 = out[at[fam]], out[at[f"{fam}.residual"]], out[at[f"{fam}.scale_zero"]]
@@ -110,26 +110,37 @@ def resize_kv_read(attn: Op, n_new: int, proportional: bool = False, **dims) -> 
     return attn.with_(dims={**attn.dims, "kv_len": n_new, **dims}, inputs=tuple(ins))
 
 
+def rescaled_bytes_per_token(trace, st: dict, capacity: float, stored_bytes) -> float:
+    """kv_state's bytes per token once the cache holds `capacity` tokens a layer and each layer's
+    stored pieces take `stored_bytes(op, tensors, n)` bytes instead of their own: the pieces are the
+    decode step's cache tensors (n: the op's kv_len), else what prefill's kv_write stores (n:
+    kv_state's capacity); their new bytes over their present bytes, scaled onto kv_state's bytes
+    (so fp16 windows, sinks and per-head tables stay what the recipe keeps of them). Shared by
+    eviction (`stored_bytes_per_token`) and RazorAttention's per-head layout."""
+    cap = int(st["capacity"])
+    bpt = float(st["bytes_per_token"])
+    decode = _decode_attn(trace)
+    if decode:
+        layout = [(a, a.inputs, int(a.dims["kv_len"])) for a in decode]
+    else:
+        layout = [(w, w.outputs, cap) for w in find_all(trace, "kv_write")]
+    full = sum(t.nbytes * op.repeat for op, ts, _ in layout for t in ts if t.role == "kv")
+    if not full or not capacity:
+        return bpt
+    resized = sum(stored_bytes(op, ts, n) * op.repeat for op, ts, n in layout)
+    return bpt * cap / capacity * resized / full
+
+
 def stored_bytes_per_token(trace, st: dict, kept: int) -> float:
     """Resident bytes per token (per sequence, all layers) once the cache holds `kept`
     of its `st["capacity"]` tokens. Not the pre-eviction average: a quantized cache's
     fp16 windows and sinks and its per-head tables survive eviction whole, so the bytes
-    are those of the stored pieces resized to `kept` (the decode step's cache tensors,
-    or what prefill's kv_write stores), scaled onto kv_state's bytes."""
-    cap = int(st["capacity"])
-    bpt = float(st["bytes_per_token"])
-    if kept >= cap or kept <= 0:
-        return bpt
-    decode = _decode_attn(trace)
-    if decode:
-        layout = [(a.inputs, int(a.dims["kv_len"]), a.repeat) for a in decode]
-    else:
-        layout = [(w.outputs, cap, w.repeat) for w in find_all(trace, "kv_write")]
-    full = sum(t.nbytes * r for ts, _, r in layout for t in ts if t.role == "kv")
-    if not full:
-        return bpt
-    resized = sum(t.nbytes * r for ts, n, r in layout for t in resize_kv_tensors(ts, n, kept) if t.role == "kv")
-    return bpt * cap / kept * resized / full
+    are those of the stored pieces resized to `kept` (`resize_kv_tensors`), scaled onto
+    kv_state's bytes (`rescaled_bytes_per_token`)."""
+    if kept >= int(st["capacity"]) or kept <= 0:
+        return float(st["bytes_per_token"])
+    return rescaled_bytes_per_token(trace, st, kept, lambda op, ts, n: sum(
+        t.nbytes for t in resize_kv_tensors(ts, n, kept) if t.role == "kv"))
 
 
 def _mla_note(model) -> dict:
@@ -411,10 +422,6 @@ def razor_stored_bytes(tensors, h: int, n_ret: int, S: int, local_len: int) -> f
     return sum(t.nbytes for t in full + local)
 
 
-def _kv_bytes(ops) -> float:
-    return sum(t.nbytes * op.repeat for op in ops for t in op.inputs if t.role == "kv")
-
-
 @register_method("razor_attention", {
     "retrieval_head_fraction": Param(0.16, float, fraction, "a fraction in [0, 1] of KV heads kept full"),
     "sink_tokens": Param(4, int, lambda x: x >= 0, "a non-negative token count"),
@@ -430,19 +437,25 @@ def apply_razor(trace, model, recipe):
     p = recipe.params
     st = kv_state(trace)
     local_len = p["sink_tokens"] + p["window"] + 1
+
+    def retrieval(h: int) -> int:
+        return min(h, max(1, int(round(p["retrieval_head_fraction"] * h))))
+
     ops = list(trace.ops)
     frac_kept = None
-    stored_before = stored_after = 0.0
-    split = None  # (h, n_ret, S) of a layer whose heads are split
+    split = None  # the KV heads of a layer whose heads are split
     for attn in attention_ops(trace):
         h = int(attn.dims["kv_heads"])
-        n_ret = min(h, max(1, int(round(p["retrieval_head_fraction"] * h))))
-        S = int(attn.dims["kv_len"])
+        n_ret = retrieval(h)
+        decode = int(attn.dims.get("q_len", 1)) == 1
+        # tokens each head of the layer caches: a decode step's read, or what prefill leaves cached
+        # (kv_state's capacity: fewer than the prompt when an eviction recipe ran first)
+        S = int(attn.dims["kv_len"]) if decode else min(int(attn.dims["kv_len"]), int(st["capacity"]))
         frac_kept = (n_ret * S + (h - n_ret) * min(S, local_len)) / (h * S) if S else 1.0
         if n_ret == h or S <= local_len:
             continue
-        split = (h, n_ret, S)
-        if int(attn.dims.get("q_len", 1)) != 1:
+        split = h
+        if not decode:
             continue
         B = int(attn.dims["batch"])
         full = _split_heads(attn, n_ret, S, "attention")
@@ -450,19 +463,18 @@ def apply_razor(trace, model, recipe):
         comp = Op(f"{recipe.name}.compensation_update", "add", {"rows": B * (h - n_ret), "cols": 2 * int(attn.dims["head_dim"])},
                   (), (), compute_fmt=VECTOR_FMT, repeat=attn.repeat, phase=attn.phase, group=attn.group)
         ops = replace_op(ops, attn, [full, local, comp])
-        stored_before += _kv_bytes([attn])
-        stored_after += razor_stored_bytes(attn.inputs, h, n_ret, S, local_len) * attn.repeat
-    if split and not stored_before:  # prefill: what kv_write stored, each head's part kept as decode reads it
-        for w in find_all(trace, "kv_write"):
-            stored_before += sum(t.nbytes for t in w.outputs if t.role == "kv") * w.repeat
-            stored_after += razor_stored_bytes(w.outputs, *split, local_len) * w.repeat
+
+    def kept_bytes(op, tensors, n):
+        """One layer's pieces as each head keeps them (what the decode step's two attention ops read, or
+        prefill's kv_write laid out the same); a layer whose heads are not split keeps its own."""
+        h = int(op.dims.get("kv_heads", split))  # kv_write: the split layers' KV heads
+        if retrieval(h) == h or n <= local_len:
+            return sum(t.nbytes for t in tensors if t.role == "kv")
+        return razor_stored_bytes(tensors, h, retrieval(h), n, local_len)
+
     cap = st["capacity"] * (frac_kept if frac_kept is not None else 1.0)
-    # the cache holds each head's kept pieces (a quantized cache's windows and tables
-    # included): decode, what the two attention ops read; prefill, the same laid out from
-    # what kv_write stored
-    bpt = st["bytes_per_token"]
-    if stored_before and cap:
-        bpt = bpt * st["capacity"] / cap * stored_after / stored_before
+    # the cache holds each head's kept pieces (a quantized cache's windows and tables included)
+    bpt = rescaled_bytes_per_token(trace, st, cap, kept_bytes) if split else st["bytes_per_token"]
     notes = {"local_tokens": local_len, "kv_fraction_kept": frac_kept}
     if frac_kept is not None and frac_kept >= 1.0:
         notes["note"] = ("every KV head is a retrieval head or the context fits sinks + window: "

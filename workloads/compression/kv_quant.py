@@ -223,11 +223,6 @@ def gear_lowrank(n: int, d: int, gap: int, prefill_rank: int, rank: int, generat
     return GearLowRank(n_p, chunks, ((n_p + d) * prefill_rank if n_p else 0) + chunks * (gap + d) * rank)
 
 
-def gear_lowrank_elements(n: int, d: int, gap: int, prefill_rank: int, rank: int, generated: int) -> int:
-    """`gear_lowrank(...).elements`."""
-    return gear_lowrank(n, d, gap, prefill_rank, rank, generated).elements
-
-
 @register_method("gear", {
     "bits": Param(2, int, bits, "1..16 bits"),
     "group_size": Param(64, int, lambda x: x > 0, "a positive group size"),
@@ -243,7 +238,7 @@ def gear_lowrank_elements(n: int, d: int, gap: int, prefill_rank: int, rank: int
     validate=_gear_validate)
 def apply_gear(trace, model, recipe):
     """X ≈ Q(X) + A·Bᵀ + S (doc §1.1): a KIVI-style backbone (keys per channel, values
-    per token, groups of G), a low-rank residual (`gear_lowrank_elements`: the prompt at
+    per token, groups of G), a low-rank residual (`gear_lowrank`: the prompt at
     prefill_rank, each decode chunk of `gap` generated tokens at rank), the outlier
     fraction as fp16 values + int32 indices, and an fp16 streaming buffer of up to `gap`
     tokens compressed every `gap` steps. Decode applies the correction without
@@ -297,8 +292,9 @@ def apply_gear(trace, model, recipe):
                         {"decode_chunks": lr.decode_chunks, "prompt_tokens_at_prefill_rank": lr.prompt_tokens,
                          "lowrank_elements_per_head": lr.elements}, quantized)
     # bits per cached K/V element of the priced layout (codes, stats, low-rank factors, outliers, fp16 buffer)
-    elems = sum(h * dd for w in find_all(trace, "kv_write") for _, _, _, h, dd in kv_write_parts(trace, model)
-                for _ in range(w.repeat))
+    # (K/V elements one layer caches per token) x (layers that write the cache)
+    elems = (sum(h * dd for _, _, _, h, dd in kv_write_parts(trace, model))
+             * sum(w.repeat for w in find_all(trace, "kv_write")))
     if elems:
         out = rewrite(out, out.ops, {"bits_per_element": kv_state(out)["bytes_per_token"] * 8 / elems})
     if trace.phase == "prefill":  # SVD of the prompt's residual and its outlier selection
@@ -481,6 +477,16 @@ def zipcache_lo_count(salient_ratio: float, n: int) -> int:
     return int(round(1.0 - float(salient_ratio), 12) * int(n))
 
 
+def zipcache_chunks(n: int, generated: int, requant_interval: int) -> int:
+    """ZipCache's streaming chunks compressed by the read of n cached tokens, the last
+    g = min(generated, n) of them (this step's included) generated: c = ⌊(g − 1)/I⌋ with
+    I = `requant_interval` (the chunk the step completes is compressed after its read); 0 with
+    no streaming (I = 0) or no generated token. I 100, g 256: 2. The one count
+    `zipcache_token_split` and `key_stat_sets` share."""
+    g = min(max(int(generated), 0), int(n))
+    return (g - 1) // int(requant_interval) if g and requant_interval else 0
+
+
 def zipcache_token_split(n: int, generated: int, salient_ratio: float, requant_interval: int = 0
                          ) -> tuple[int, int, int]:
     """(hi, lo, buffer) tokens of ZipCache's cache while a decode step reads its n cached tokens,
@@ -492,8 +498,8 @@ def zipcache_token_split(n: int, generated: int, salient_ratio: float, requant_i
     I = `requant_interval` > 0, decode tokens wait in a 16-bit buffer until a chunk of I is
     complete; after the read of the step that completes it, the step's query scores the chunk
     and its zipcache_lo_count(I) least attended tokens go to lo_bits, the rest to hi_bits.
-    At the read of step g, c = ⌊(g − 1)/I⌋ chunks are compressed and g − c·I tokens (the new
-    one included) are in the buffer. I = 0 (no streaming): a decode token enters at hi_bits
+    At the read of step g, c = ⌊(g − 1)/I⌋ chunks are compressed (`zipcache_chunks`) and g − c·I
+    tokens (the new one included) are in the buffer. I = 0 (no streaming): a decode token enters at hi_bits
     and is never re-scored.
 
     llama3_8b at n 8192 with 256 generated, the bundled zipcache (ratio 0.6, I 100): prompt
@@ -506,7 +512,7 @@ def zipcache_token_split(n: int, generated: int, salient_ratio: float, requant_i
     if not requant_interval:
         return hi + g, lo, 0
     I = int(requant_interval)
-    c = (g - 1) // I if g else 0
+    c = zipcache_chunks(n, g, I)
     lo_c = zipcache_lo_count(salient_ratio, I)
     return hi + c * (I - lo_c), lo + c * lo_c, g - c * I
 
@@ -663,11 +669,9 @@ def _mixed_validate(recipe):
 
 def key_stat_sets(n: int, generated: int, requant_interval: int, subsets: int) -> int:
     """Channel-wise key (min, step) sets per KV head at a read of n cached tokens: one per quantized
-    subset (hi, lo) of the prompt and of each streaming chunk compressed so far (`zipcache_token_split`'s
-    c = ⌊(g − 1)/I⌋). Bundled zipcache at n 8192, 256 generated, I 100: (1 + 2)·2 = 6."""
-    g = min(max(int(generated), 0), int(n))
-    c = (g - 1) // requant_interval if g and requant_interval else 0
-    return (1 + c) * subsets
+    subset (hi, lo) of the prompt and of each streaming chunk compressed so far (`zipcache_chunks`).
+    Bundled zipcache at n 8192, 256 generated, I 100: (1 + 2)·2 = 6."""
+    return (1 + zipcache_chunks(n, generated, requant_interval)) * subsets
 
 
 @register_method("mixed_precision_kv", {
