@@ -25,3 +25,17 @@ def toy_hw():
                 MemoryLevel("sram", 32e6, 10e12, energy_per_byte_j=1e-12)),
         energy_per_flop_j={"bf16": 1e-12, "fp8_e4m3": 0.5e-12, "fp32": 2e-12},
         static_power_w=0.0, source="<toy>")
+
+
+@pytest.fixture(scope="session")
+def h100_session9(tmp_path_factory):
+    """The H100 datasheet with its retired session-9 calibration (validation/calibrations/h100_sxm_session9.yaml):
+    the model that scored heldout13 on the H100 once, before the session-16 re-fit replaced it."""
+    from hwmodels.spec import load_hw
+    root = Path(__file__).resolve().parents[1]
+    cal = root / "validation" / "calibrations" / "h100_sxm_session9.yaml"
+    hw = (root / "cosim/configs/hw/h100_sxm.yaml").read_text()
+    assert "calibration: calibration/h100_sxm.yaml" in hw
+    path = tmp_path_factory.mktemp("h100_s9") / "h100_sxm.yaml"
+    path.write_text(hw.replace("calibration: calibration/h100_sxm.yaml", f"calibration: {cal}"))
+    return load_hw(str(path))

@@ -93,10 +93,10 @@ def test_engine_profile_fuses_the_gemms_and_names_itself():
     assert att and att[0]["level"] == "analytical"
 
 
-def test_a_backend_the_calibration_did_not_measure_is_refused():
+def test_a_backend_the_calibration_did_not_measure_is_refused(h100_session9):
     t = cosim.build_trace("llama3_8b", "prefill", 1, 1024, profile="eager+cudnn")
-    with pytest.raises(Exception) as e:
-        cosim.simulate(t, "h100_sxm", level="analytical")
+    with pytest.raises(Exception) as e:  # the H100's session-9 calibration measured FA2 only
+        cosim.simulate(t, h100_session9, level="analytical")
     assert "cudnn" in str(e.value) and "did not measure" in str(e.value)
     rep = cosim.simulate(t, "h200", level="analytical")
     p = gpu.params_for(cosim.load_hw("h200"))

@@ -23,7 +23,7 @@ def _softmax(rows, cols):
               "bf16")
 
 
-def test_softmax_regimes_and_row_costs_by_hand():
+def test_softmax_regimes_and_row_costs_by_hand(request):
     hw = cosim.load_hw("h200")
     P = gpu.params_for(hw)
     p = P["ew.overlap_p"]
@@ -44,9 +44,9 @@ def test_softmax_regimes_and_row_costs_by_hand():
     floor = P["ew.softmax_warp.floor"] + P["ew.softmax_warp.floor_per_col"] * 2048
     stream = P["ew.softmax_warp.mult"] * 4 * 262144 * 2048 / P["ew.bw"]
     assert c.details["isolated_s"] == pytest.approx((floor ** p + stream ** p) ** (1 / p), rel=1e-9)
-    # the H100's validation split kept the per-row cost (its suite has no widths that identify
-    # waves): time = (floor^p + (mult*bytes/bw + per_row*rows)^p)^(1/p)
-    h100 = cosim.load_hw("h100_sxm")
+    # a calibration whose fit rows identify no waves keeps a per-row cost (the H100's session-9 fit, retired in
+    # session 16 and kept in validation/calibrations/): time = (floor^p + (mult*bytes/bw + per_row*rows)^p)^(1/p)
+    h100 = request.getfixturevalue("h100_session9")
     Q = gpu.params_for(h100)
     rows, cols = 65536, 4096
     floor = Q["ew.softmax.floor"] + Q["ew.softmax.floor_per_col"] * cols
@@ -55,16 +55,22 @@ def test_softmax_regimes_and_row_costs_by_hand():
     c = gpu.estimate(_softmax(rows, cols), h100)
     assert c.details["isolated_s"] == pytest.approx((floor ** q + stream ** q) ** (1 / q), rel=1e-9)
     assert 1e-9 < Q["ew.softmax.per_row"] < 1e-8  # a few ns per row at full occupancy
-    assert "ew.softmax_warp.mult" not in Q.values  # the H100 fit had no warp-regime rows: never invented
+    assert "ew.softmax_warp.mult" not in Q.values  # the session-9 fit had no warp-regime rows: never invented
     assert "ew.rmsnorm.per_row" not in P.values  # fitted to nothing and dropped (the calibration says so)
 
 
-def test_transfer_scales_row_costs():
+def test_transfer_scales_row_costs(h100_session9):
     # H100 parameters on the H200 datasheet re-spread over 114 SMs (same clock): the whole-chip
-    # per-row cost scales with the SM ratio; the H200's per-wave times with the clock ratio only
-    Q = gpu.params_for(cosim.load_hw("h100_sxm"))
-    T = gpu.params_for(transferred_spec("h200", "h100_sxm", 114))
+    # per-row cost scales with the SM ratio (the session-9 H100 fit has one); per-wave times with the clock ratio only
+    from hwmodels.gpu_transfer import transfer
+    Q = gpu.params_for(h100_session9)
+    T = transfer(gpu.calibrated_params(h100_session9), {"from": "h100_sxm", "sm_count": 114,
+                                                        "source": h100_session9.source}, cosim.load_hw("h200"),
+                 sibling=h100_session9)
     assert T["ew.softmax.per_row"] == pytest.approx(Q["ew.softmax.per_row"] * 132 / 114, rel=1e-9)
+    R = gpu.params_for(cosim.load_hw("h100_sxm"))  # the re-fit: row waves, as the H200's
+    T = gpu.params_for(transferred_spec("h200", "h100_sxm", 114))
+    assert T["ew.softmax.row_lat"] == pytest.approx(R["ew.softmax.row_lat"], rel=1e-9)
     P = gpu.params_for(cosim.load_hw("h200"))
     T = gpu.params_for(transferred_spec("h100_sxm", "h200", 114))
     assert T["ew.softmax.row_lat"] == pytest.approx(P["ew.softmax.row_lat"], rel=1e-9)

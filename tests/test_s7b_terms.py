@@ -45,11 +45,11 @@ def test_score_softmax_takes_its_own_multiplier():
     assert Pp[key(p)] == pytest.approx(P[key(p)] * 2.0)
 
 
-def test_calibrations_carry_the_chosen_second_round_terms_only():
+def test_calibrations_carry_the_chosen_second_round_terms_only(h100_session9):
     """H200: FA2's per-wave CTA time and the score softmax's multiplier (chosen); not cuDNN's CTA time
-    (rejected). H100: none (its split chose none)."""
+    (rejected). H100's session-9 fit: none (its split chose none; the session-16 re-fit takes the H200's set)."""
     h200 = gpu.params_for(cosim.load_hw("h200")).values
-    h100 = gpu.params_for(cosim.load_hw("h100_sxm")).values
+    h100 = gpu.params_for(h100_session9).values
     chosen = ("attn.dec_cta_lat", "unfused.softmax_mult")
     rejected = ("attn_cudnn.dec_cta_lat",)
     assert all(k in h200 for k in chosen) and not any(k in h200 for k in rejected)

@@ -189,12 +189,15 @@ def test_serve_says_where_the_request_lengths_came_from(capsys):
     assert "request lengths: fixed (prompt 512, output 64 tokens)" in r.notes
 
 
-def test_analytical_rows_and_header_name_the_attention_backend(capsys):
+def test_analytical_rows_and_header_name_the_attention_backend(capsys, request):
     """At the analytical level without --profile the calibration's default attention backend
-    prices attention (FA2 on the H100, cuDNN on the H200: different numbers), but neither the
-    rows nor the header said which (session-8 audit)."""
+    prices attention (FA2 on the H100's session-9 fit, cuDNN on the H200 and the H100 re-fit: different numbers), but
+    neither the rows nor the header said which (session-8 audit)."""
     import cosim
-    for hw, backend in (("h100_sxm", "fa2"), ("h200", "cudnn")):
+    s9 = request.getfixturevalue("h100_session9")
+    rep = cosim.simulate(cosim.build_trace("llama3_8b", phase="prefill", batch=1, seq=4096), s9, level="analytical")
+    assert {r.get("attention_backend") for r in rep.rows if r["kind"] == "attention"} == {"fa2"}
+    for hw, backend in (("h100_sxm", "cudnn"), ("h200", "cudnn")):
         rep = cosim.simulate(cosim.build_trace("llama3_8b", phase="prefill", batch=1, seq=4096), hw,
                              level="analytical")
         assert {r.get("attention_backend") for r in rep.rows if r["kind"] == "attention"} == {backend}

@@ -41,10 +41,11 @@ def test_no_split_pays_no_combine():
         gpu.attention_decode_time(P, 64, 32, 32, 1, 4096, 128, 128, split_sms_x=2)
 
 
-def test_calibrations_carry_the_chosen_session8_term_only():
-    """H200: FA2's time per split (chosen, fitted ~190 ns); cuDNN's (scored, not chosen) absent. H100: none."""
+def test_calibrations_carry_the_chosen_session8_term_only(h100_session9):
+    """H200: FA2's time per split (chosen, fitted ~190 ns); cuDNN's (scored, not chosen) absent. H100's session-9
+    fit: none (the session-16 re-fit takes the H200's set)."""
     h200 = gpu.params_for(cosim.load_hw("h200")).values
-    h100 = gpu.params_for(cosim.load_hw("h100_sxm")).values
+    h100 = gpu.params_for(h100_session9).values
     assert 5e-8 < h200["attn.combine_split"] < 1e-6 and "attn_cudnn.combine_split" not in h200
     assert "attn.combine_split" not in h100 and fit.TERMS_BY_HW["h100_sxm"]["combine_split"] == ()
     # a backend's optional term is its own or absent, never FA2's: cuDNN decode pays no time per split

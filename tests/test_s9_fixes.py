@@ -111,7 +111,7 @@ def test_splitk_reduce_time_once_per_tile(monkeypatch):
     assert len(calls) == len(gpu._lib.tiles(gpu.TILES, P.values.get("gemm.tile_set")))
 
 
-def test_stream_k_by_hand():
+def test_stream_k_by_hand(request):
     """Stream-K (chosen on the H200's validation split, s9_candidates.txt): 100 tiles of 128 x 128 on 132 SMs,
     K 4096: each SM gets 100 x 4096 / 132 = 3103 K-iterations' depth, 2 x 128 x 128 x 3103 FLOP at 1 TFLOP/s per
     SM = 101.7 us, plus the fix-up 2 x 132 x 128 x 128 x 4 B at 1 TB/s = 17.3 us; 132 tiles fill whole waves
@@ -125,7 +125,8 @@ def test_stream_k_by_hand():
     # in gemm_time the library takes it only where it beats every split-K configuration (H200 calibration)
     hw = load_hw("h200")
     P = gpu.params_for(hw)
-    assert P.values["gemm.stream_k"] == 1.0 and "gemm.stream_k" not in gpu.params_for(load_hw("h100_sxm")).values
+    assert P.values["gemm.stream_k"] == 1.0 and "gemm.stream_k" not in gpu.params_for(request.getfixturevalue(
+        "h100_session9")).values  # the H100's session-9 fit: its split did not choose stream-K
     t1, d = gpu.gemm_time(P, [1061], [1536], [20736], [1], hw.peak("bf16"), 2.0, 2.0, "bf16", details=True)
     Poff = GpuParams(values={k: v for k, v in P.values.items() if k != "gemm.stream_k"}, sm_count=132,
                      l2_bytes=P.l2_bytes, provenance="t")

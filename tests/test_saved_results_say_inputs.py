@@ -38,9 +38,9 @@ def test_simulate_analytical_json_says_the_attention_backend_and_who_chose_it(tm
     assert main(["simulate", "--model", "llama3_8b", "--hw", "h100_sxm", "--level", "analytical", "--batch", "8",
                  "--seq", "1024", "--out", str(p)]) == 0
     printed = capsys.readouterr().out
-    assert "attention backend: fa2 (the calibration's default" in printed
+    assert "attention backend: cudnn (the calibration's default" in printed  # the H100 re-fit: PyTorch's default
     inp = json.loads(p.read_text())["totals"]["inputs"]
-    assert inp["attention_backend"] == "fa2" and inp["backend_chosen_by"] == "the calibration's default"
+    assert inp["attention_backend"] == "cudnn" and inp["backend_chosen_by"] == "the calibration's default"
     assert inp["profile"] is None and inp["attention"] == "fused" and inp["overlap"] is None
     # the roofline's fast path keeps the same record (no backend at that level)
     assert main(["simulate", "--model", "llama3_8b", "--hw", "h100_sxm", "--batch", "8", "--seq", "1024",

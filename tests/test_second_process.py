@@ -122,3 +122,25 @@ def test_numba_set_up_before_the_fork_keeps_the_fork_safe():
     if not sys.platform.startswith("linux"):
         pytest.skip("fork is used on Linux only")
     assert lines == ["fork", "1", "True"], out.stderr[-1500:]
+
+
+def test_ctrl_c_while_the_commands_are_imported_is_the_same_one_line_exit_130(monkeypatch, capsys):
+    """A Ctrl-C that lands before the command starts (building the parser imports every subcommand, seconds on a
+    loaded machine) is the same one line and exit 130; it was an uncaught KeyboardInterrupt (the process died of
+    SIGINT, exit -2: the flaky Ctrl-C test under load)."""
+    import signal
+    import sys
+
+    import cosim.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    monkeypatch.setattr(sys, "argv", ["cosim", "run", "quickstart", "--out", "x"])
+    old = signal.getsignal(signal.SIGINT)
+    try:
+        assert cli.main() == 130
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: interrupted (Ctrl-C); `cosim run` does not resume (only `cosim sweep` does): a re-run starts over")

@@ -335,7 +335,7 @@ def h100_suite_lines(h100_runs, split, title, seen):
     lines += t_lines + [f"#### End to end, {title.split(' (')[0]}, H200 parameters transferred", ""] + e2e_table(t_all)
     suite = next(s for s, sp in dataset.SUITES.items() if sp == split)
     if suite in TAIL_SUITES:  # heldout14: tail classes by the H100's own calibration
-        lines += tail_table(split, f"{suite}, H100 {RUN100_OF[suite]}", h100_runs, "h100_sxm")
+        lines += tail_table(split, f"{suite}, H100 {RUN100_OF[suite]}, H100's own calibration", h100_runs, "h100_sxm")
     return lines + _failed_rows(VAL / f"raw_{RUN100_OF[suite]}" / "ops.csv")
 
 

@@ -33,14 +33,24 @@ def main(argv: list[str] | None = None) -> int:
     input, or an OS error such as a full disk or an unwritable path); Ctrl-C is one line
     and exit 130 (what shells report for SIGINT), after the pools have been shut down; as
     a command, SIGTERM takes the same path (exit 143)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()  # imports every subcommand: a loaded machine can take seconds here
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the command started: the same one line, not a traceback / -2
+        if argv is not None:
+            raise
+        words = [w for w in sys.argv[1:] if not w.startswith("-")]
+        print(f"error: interrupted (Ctrl-C); {_interrupted_note(argparse.Namespace(command=words[0] if words else None))}",
+              file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     if argv is None:  # run as the `cosim` command (tests pass argv and keep their process)
         _sigterm_as_interrupt()
     code = _run(args)
+    if argv is None and code in (130, 143):
+        _ignore_further_interrupts()  # the run is over and said so: a second Ctrl-C must not kill the exit path
     if argv is None and code != 0:
         _exit_guard(code)  # an interrupted or failed run ends even if interpreter exit blocks
     if argv is None:
@@ -108,6 +118,13 @@ def _sigterm_as_interrupt() -> None:
 
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, raise_terminated)
+
+
+def _ignore_further_interrupts() -> None:
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _exit_guard(code: int, seconds: float = 10.0) -> None:
