@@ -16,8 +16,9 @@ level — this module never computes a cost itself:
 - context ops (attention and the recipe ops that read the cache): for the decoding
   sequences, the decode trace at their mean KV length (attention traffic and FLOPs are
   linear in batch x KV length, so the mean is exact for a linear op); for each prefill
-  chunk, the prefill trace's attention at q_len=c, kv_len=ctx+c, plus the prompt-level
-  recipe ops (e.g. SnapKV's selection) on the chunk that completes the prompt.
+  chunk, the prefill trace's attention at q_len=c, kv_len=ctx+c, plus the other context
+  ops (a recipe's KV quantize, MLA's kv_b_proj, a prompt recipe's selection) of a c-token
+  prefill: each chunk carries its own share, priced for its own tokens (DeviceStepCost._chunk_ops).
 
 Which ops are context ops is found, not listed: ops that change between two decode
 traces differing only in context length, plus ops only the prefill trace has.
@@ -285,9 +286,9 @@ class DeviceStepCost:
             tab = self._btab = np.array([bucketed(x, self.bucket) for x in range(size)], dtype=np.int64)
         return tab
 
-    def prefill_context_cost(self, new: int, cached: int, last: bool) -> StepCost:
+    def prefill_context_cost(self, new: int, cached: int) -> StepCost:
         c, ctx = bucketed(new, self.bucket), bucketed(cached, self.bucket) if cached else 0
-        return self._cached(("pctx", c, ctx, last), lambda: self._chunk_ops(c, ctx, last))
+        return self._cached(("pctx", c, ctx), lambda: self._chunk_ops(c, ctx))
 
     def _prefill_context_ops(self, seq: int):
         """The context ops of a `seq`-token prefill trace (built once per length: chunks
@@ -298,17 +299,28 @@ class DeviceStepCost:
                                         if o.name not in self.token_names]
         return hit
 
-    def _chunk_ops(self, c: int, ctx: int, last: bool):
-        ops = []
-        for o in self._prefill_context_ops(ctx + c):
+    def _chunk_ops(self, c: int, ctx: int):
+        """A prefill chunk's context ops: c new tokens after ctx cached ones. The `attention` ops
+        are the (ctx + c)-token prefill trace's, restricted to the chunk's c queries (all of its keys);
+        every other context op (a KV recipe's quantize of the new KV, MLA's kv_b_proj, the unfused
+        attention's scores/softmax/PV, a prompt recipe's selection) is the c-token prefill trace's:
+        each chunk carries its own share, priced for its own tokens, so a prompt's chunks sum to the
+        whole prompt's work for ops linear in its length (before, only the chunk completing the
+        prompt carried them, priced for the whole prompt, and earlier chunks none). Where an op is
+        not linear in the prompt (ZipCache's probe, a fraction of the prompt's queries over its keys)
+        or re-reads the cached tokens (MLA's kv_b_proj expanding the cached latents again), the
+        chunks' shares price less than that. After cached context the unfused attention (scores over
+        every cached key) is not the c-token trace's: refused."""
+        ops = [_chunk_attention(o, c) if ctx else o for o in self._prefill_context_ops(ctx + c)
+               if o.kind in ATTENTION_KINDS]
+        for o in self._prefill_context_ops(c):
             if o.kind in ATTENTION_KINDS:
-                ops.append(_chunk_attention(o, c) if ctx else o)
-            elif ctx and o.kind == "gemm" and o.group == "attn" and o.name.startswith("attn_"):
+                continue
+            if ctx and _unfused_attention(o):
                 raise InputError("serve: attention: chunked prefill after cached context needs the fused "
                                  f"attention op; this workload's prefill trace has unfused {o.name!r} "
                                  f"(recipe {self.workload.recipe!r}); use an unchunked scheduler")
-            elif last:
-                ops.append(o)
+            ops.append(o)
         return ops
 
     # ---- the step ------------------------------------------------------------
@@ -335,8 +347,8 @@ class DeviceStepCost:
                 cost = cost + self._decode_straddle_cost(n, sum(kv) / n, sum(min(k, w) for k in kv) / n)
             else:
                 cost = cost + self.decode_context_cost(n, sum(kv) / n)
-        for c, ctx, last in batch.prefill:
-            cost = cost + self.prefill_context_cost(c, ctx, last)
+        for c, ctx, _ in batch.prefill:
+            cost = cost + self.prefill_context_cost(c, ctx)
         return cost
 
     def decode_run(self, seqs: int, kv_sum: int, steps: int):
@@ -369,6 +381,11 @@ def straddles_window(kv: tuple, window: int | None) -> bool:
     then the batch's mean S would price min(mean S, W) keys a sequence on a windowed layer, more than
     the mean of min(S, W) it reads; on one side the mean S prices every layer exactly."""
     return bool(kv) and window is not None and min(kv) <= window < max(kv)
+
+
+def _unfused_attention(op) -> bool:
+    """An op of the unfused attention (the builder's attn_scores / attn_pv GEMMs over the keys)."""
+    return op.kind == "gemm" and op.group == "attn" and op.name.startswith("attn_")
 
 
 def _chunk_attention(op, c: int):

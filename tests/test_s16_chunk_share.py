@@ -1,0 +1,64 @@
+"""Session 16 (helper h16b): serving leftovers in the step-cost model, the refusals and the notes."""
+
+import dataclasses
+
+import pytest
+
+from cosim.serving.steptime import StepBatch, device_step_cost
+
+
+def _priced(steps, batch):
+    """The ops step_cost prices for `batch` on a fresh cache, and the cost."""
+    steps = dataclasses.replace(steps, _cache={}, _ctx_ops={}, _btab=None)
+    priced, price = [], steps._price
+    steps._price = lambda ops: (priced.extend(ops := list(ops)), price(ops))[1]
+    return priced, steps.step_cost(batch)
+
+
+def _ctx_ops(priced, steps):
+    return [o for o in priced if o.name not in steps.token_names]
+
+
+def test_every_prefill_chunk_carries_its_own_kv_quantize():
+    """A 512-token prompt in two 256-token chunks, llama3_8b + KIVI-2 (8 KV heads x 128 x K and V = 2,048
+    values a token a layer, 4 FLOPs a quantized value): each chunk quantizes its own 256 tokens,
+    256 x 2,048 = 524,288 values (2,097,152 FLOPs) in each of 32 layers. Before, the first chunk
+    quantized none and the last the whole prompt's 1,048,576."""
+    steps = device_step_cost("llama3_8b", "h100_sxm", recipe="kivi2")
+    for chunk in ((256, 0, False), (256, 256, True)):
+        priced, _ = _priced(steps, StepBatch((chunk,), ()))
+        (q,) = [o for o in _ctx_ops(priced, steps) if o.name == "kivi2.quantize"]
+        assert (q.dims["cols"] * q.dims["rows"], q.repeat, q.flops) == (524288, 32, 2097152.0)
+        assert sorted(o.name for o in _ctx_ops(priced, steps)) == ["attention", "kivi2.quantize"]
+
+
+def test_mla_chunks_carry_their_kv_b_proj_and_sum_to_the_whole_prompt():
+    """deepseek_v2_lite (MLA, kv_lora_rank 512 -> 16 heads x (128 + 128) = 4,096, 27 layers): the
+    prompt's kv_b_proj, 2 x S x 4,096 x 512 FLOPs a layer, is priced on each chunk for its own
+    tokens: 2 x 256 x 4,096 x 512 = 1,073,741,824 a layer on each of two 256-token chunks, the
+    512-token prompt's 2,147,483,648 in all (before: 0 on the first chunk, all on the last)."""
+    steps = device_step_cost("deepseek_v2_lite", "h100_sxm")
+    total = 0.0
+    for chunk in ((256, 0, False), (256, 256, True)):
+        priced, _ = _priced(steps, StepBatch((chunk,), ()))
+        (kb,) = [o for o in _ctx_ops(priced, steps) if o.name == "kv_b_proj"]
+        assert (kb.dims["m"], kb.dims["n"], kb.dims["k"], kb.repeat) == (256, 4096, 512, 27)
+        assert kb.flops == 2 * 256 * 4096 * 512 == 1073741824
+        total += kb.flops
+    whole, _ = _priced(steps, StepBatch(((512, 0, True),), ()))
+    (kb,) = [o for o in whole if o.name == "kv_b_proj"]
+    assert total == kb.flops == 2147483648
+
+
+def test_first_chunk_of_an_unfused_prompt_carries_its_attention():
+    """attention unfused, llama3_8b: the first 256-token chunk's own scores and PV, 2 x 256 x 256 x 128
+    FLOPs each per head (32 heads, 32 layers: 536,870,912 a layer), were left off (no attention cost at
+    all on that chunk); the chunk after cached context stays refused."""
+    from workloads.io import InputError
+    steps = device_step_cost("llama3_8b", "h100_sxm", attention="unfused")
+    priced, _ = _priced(steps, StepBatch(((256, 0, False),), ()))
+    got = {o.name: o for o in _ctx_ops(priced, steps)}
+    assert sorted(got) == ["attn_pv", "attn_scores", "attn_softmax"]
+    assert got["attn_scores"].flops == got["attn_pv"].flops == 2 * 32 * 256 * 256 * 128 == 536870912
+    with pytest.raises(InputError, match="chunked prefill after cached context needs the fused attention op"):
+        steps.step_cost(StepBatch(((256, 256, True),), ()))
