@@ -62,3 +62,38 @@ def test_first_chunk_of_an_unfused_prompt_carries_its_attention():
     assert got["attn_scores"].flops == got["attn_pv"].flops == 2 * 32 * 256 * 256 * 128 == 536870912
     with pytest.raises(InputError, match="chunked prefill after cached context needs the fused attention op"):
         steps.step_cost(StepBatch(((256, 256, True),), ()))
+
+
+TINY_CHUNKED = """name: tiny_chunked
+hidden: 1024
+layers: 4
+heads: 8
+kv_heads: 2
+intermediate: 2048
+vocab: 1000
+attention_chunk: 64
+chunked_layers: 4
+rope_layers: 4
+"""
+
+
+def test_serve_and_the_step_cost_api_refuse_chunked_attention_in_one_message(tmp_path):
+    """One refusal (steptime.refuse_chunked_attention): serve refuses the model outright, the step-cost API
+    only a step it cannot price; the same words after the caller's name (before: two messages, the
+    step-cost one without 'got ... tokens' and without the way out)."""
+    import re
+    from cosim.serving import serve
+    from workloads.io import InputError
+    p = tmp_path / "tiny_chunked.yaml"
+    p.write_text(TINY_CHUNKED)
+    with pytest.raises(InputError) as a:
+        serve(str(p), "h100_sxm", requests=2, qps=1.0, prompt_len=32, output_len=4)
+    with pytest.raises(InputError) as b:
+        device_step_cost(str(p), "h100_sxm").step_cost(StepBatch((), (60, 70)))
+    sa, sb = str(a.value), str(b.value)
+    assert sa.startswith("serve: model 'tiny_chunked': attention_chunk (HF attention_chunk_size): got 64 tokens on "
+                         "4 of 4 layers; expected no chunked-attention layers")
+    assert sb.startswith("step cost: model 'tiny_chunked': attention_chunk (HF attention_chunk_size): got 64 tokens "
+                         "on 4 of 4 layers (this step: decode KV lengths [60, 70], prefill chunks (new, cached) [])")
+    strip = lambda s: re.sub(r" \(this step: [^;]*\)", "", s.split(": ", 1)[1])
+    assert strip(sa) == strip(sb)

@@ -52,7 +52,8 @@ from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
 from workloads.parallel import parse_layout
 
-__all__ = ["StepBatch", "StepCost", "StepCostModel", "DeviceStepCost", "Workload", "ATTENTION_KINDS"]
+__all__ = ["StepBatch", "StepCost", "StepCostModel", "DeviceStepCost", "Workload", "ATTENTION_KINDS",
+           "refuse_chunked_attention", "straddles_window"]
 
 ATTENTION_KINDS = frozenset({"attention"})
 _REF_KV = (1024, 2048)  # two context lengths that tell context ops from token-wise ones
@@ -327,16 +328,7 @@ class DeviceStepCost:
     def step_cost(self, batch: StepBatch) -> StepCost:
         if not batch.prefill and not batch.decode_kv:
             return ZERO
-        m = self.workload.model
-        if getattr(m, "chunk_layers", 0) and (len(set(batch.decode_kv)) > 1 or any(ctx for _, ctx, _ in batch.prefill)):
-            # one sequence length (generate's batch) and whole prompts are exact; the rest is not priced
-            raise InputError(f"step cost: model {m.name!r}: attention_chunk (HF attention_chunk_size) "
-                             f"{m.attention_chunk:,} on {m.chunk_layers} of {m.layers} layers: decode KV lengths "
-                             f"{sorted(set(batch.decode_kv))[:4]}, prefill chunks (new, cached) "
-                             f"{[(c, x) for c, x, _ in batch.prefill][:4]}; expected one decode KV length and "
-                             f"prefills without cached context (a chunked layer reads (S - 1) % C + 1 keys a "
-                             f"sequence, not the mean's, and a chunk after cached context sees only its own "
-                             f"attention chunk)")
+        refuse_chunked_attention(self.workload.model, "step cost: model", batch)
         cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill))
         if batch.sequences_emitting:
             cost = cost + self.head_cost(batch.sequences_emitting)
@@ -374,6 +366,31 @@ class DeviceStepCost:
         lat = const.latency_s + np.array([c.latency_s for c in comps])[inv]
         en = const.energy_j + np.array([c.energy_j for c in comps])[inv]
         return lat, en
+
+
+def refuse_chunked_attention(model, where: str, batch: StepBatch | None = None) -> None:
+    """The one refusal of chunked-attention layers (Llama-4's HF attention_chunk_size) where serving
+    cannot price them. The step model prices decode attention at the batch's mean KV length and a
+    prefill chunk against the whole context, while a chunked layer reads (S - 1) % C + 1 keys a
+    sequence (a sawtooth, not linear in S) and a query after cached context sees only its own chunk.
+    batch None (a serving run, whose steps mix KV lengths and chunk prompts): any such model is
+    refused; a batch (the step-cost API): only a step it cannot price exactly, decode KV lengths that
+    differ or a prefill chunk after cached context (one KV length and whole prompts, what `generate`
+    asks, are exact). `where` names the caller and role ("serve: model")."""
+    n = getattr(model, "chunk_layers", 0)
+    if not n:
+        return
+    if batch is not None and len(set(batch.decode_kv)) <= 1 and not any(ctx for _, ctx, _ in batch.prefill):
+        return
+    step = "" if batch is None else (f" (this step: decode KV lengths {sorted(set(batch.decode_kv))[:4]}, prefill "
+                                     f"chunks (new, cached) {[(c, x) for c, x, _ in batch.prefill][:4]})")
+    raise InputError(f"{where} {model.name!r}: attention_chunk (HF attention_chunk_size): got "
+                     f"{model.attention_chunk:,} tokens on {n} of {model.layers} layers{step}; expected no "
+                     f"chunked-attention layers, or (the step-cost API) one decode KV length and prefills without "
+                     f"cached context: serving prices decode attention at the batch's mean KV length and prefill "
+                     f"chunks against the whole context, while a chunked layer reads (S - 1) % C + 1 keys per "
+                     f"sequence and a chunk after cached context sees only its own attention chunk; `cosim "
+                     f"simulate` / `generate` price one sequence exactly")
 
 
 def straddles_window(kv: tuple, window: int | None) -> bool:
