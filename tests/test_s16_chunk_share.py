@@ -97,3 +97,16 @@ def test_serve_and_the_step_cost_api_refuse_chunked_attention_in_one_message(tmp
                          "on 4 of 4 layers (this step: decode KV lengths [60, 70], prefill chunks (new, cached) [])")
     strip = lambda s: re.sub(r" \(this step: [^;]*\)", "", s.split(": ", 1)[1])
     assert strip(sa) == strip(sb)
+
+
+def test_fit_rule_reads_serves_default_memory_fraction(monkeypatch):
+    """plan / generate's fit note names serve's default memory_fraction from the value ServeConfig uses (it
+    was typed as text: '0.9')."""
+    from cosim.serving import config
+    from cosim.serving.kv_memory import fit_rule
+    from hwmodels.spec import load_hw
+    assert config.ServeConfig.memory_fraction == config.DEFAULT_MEMORY_FRACTION == 0.9
+    hw = load_hw("h100_sxm")
+    assert fit_rule(hw).endswith("`cosim serve` uses memory_fraction 0.9 of it by default")
+    monkeypatch.setattr(config, "DEFAULT_MEMORY_FRACTION", 0.85)
+    assert fit_rule(hw).endswith("`cosim serve` uses memory_fraction 0.85 of it by default")
