@@ -110,3 +110,19 @@ def test_fit_rule_reads_serves_default_memory_fraction(monkeypatch):
     assert fit_rule(hw).endswith("`cosim serve` uses memory_fraction 0.9 of it by default")
     monkeypatch.setattr(config, "DEFAULT_MEMORY_FRACTION", 0.85)
     assert fit_rule(hw).endswith("`cosim serve` uses memory_fraction 0.85 of it by default")
+
+
+def test_decode_run_window_side_is_straddles_window_over_the_runs_kv():
+    """engine._one_window_side asks steptime.straddles_window (one rule) over the KV lengths the run's k
+    steps price, context .. context + k - 1. Window 64, k = 5 steps: contexts 58 and 60 price 58..64, all
+    within the window: one run (it restated the rule with context + k <= 64, one step short, and went step
+    by step); context 60 with k = 6 reaches 65: step by step; past the window: one run."""
+    from types import SimpleNamespace as NS
+    from cosim.serving.engine import Replica
+    rep = NS(steps=NS(decode_window=64))
+    reqs = lambda ctxs, left: [NS(context=c, output_len=10, generated=10 - left) for c in ctxs]
+    assert Replica._one_window_side(rep, reqs((58, 60), 5))
+    assert not Replica._one_window_side(rep, reqs((58, 60), 6))
+    assert Replica._one_window_side(rep, reqs((65, 300), 6))
+    assert not Replica._one_window_side(rep, reqs((64, 300), 6))
+    assert Replica._one_window_side(NS(steps=NS()), reqs((1, 10 ** 6), 6))  # no window: always one run
