@@ -27,7 +27,7 @@ import numpy as np
 from workloads.context import OPT_IN
 
 __all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value", "SERVE_METRICS",
-           "SERVING_POINT_METRICS", "ACCURACY_METRICS", "CHECKPOINT_METRICS", "NOTES_SEP", "point_notes"]
+           "SERVING_POINT_METRICS", "ACCURACY_METRICS", "CHECKPOINT_METRICS", "NOTES_SEP", "point_notes", "join_notes"]
 # a point's `notes` column: its distinct notes (the trace's, a recipe's, the level's per-op fallbacks and
 # warnings -- what simulate's report lists) joined by this separator (never silent in a sweep table)
 NOTES_SEP = " | "
@@ -189,8 +189,12 @@ def point_notes(trace, level_notes=()) -> str | None:
     fallback, an op kind priced by another model's parameters...), distinct, in that order, joined by
     NOTES_SEP; None when there is none."""
     from cosim.simulate import recipe_notes
-    notes = dict.fromkeys(n for n in (*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *level_notes) if n)
-    return NOTES_SEP.join(notes) or None
+    return join_notes((*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *level_notes))
+
+
+def join_notes(notes) -> str | None:
+    """A row's `notes` cell: each non-empty note once, in first-seen order, NOTES_SEP-joined (None: none)."""
+    return NOTES_SEP.join(dict.fromkeys(n for n in notes if n)) or None
 
 
 def _tokens(cfg) -> int:
@@ -444,7 +448,7 @@ def _add_notes(notes, rows, extra) -> None:
         return
     for i in np.atleast_1d(np.arange(len(notes))[rows]):
         own = notes[i].split(NOTES_SEP) if notes[i] else []
-        notes[i] = NOTES_SEP.join(dict.fromkeys([*own, *extra]))
+        notes[i] = join_notes([*own, *extra])
 
 
 def vectorised_level(level: str) -> bool:
@@ -498,7 +502,7 @@ def _serve_point(cfg, hw, i, M, notes) -> None:
                 recipe=cfg["recipe"], attention=cfg["attention"], compute_fallback=cfg["compute_fallback"],
                 **cfg["serve"])
     s = res.summary
-    notes[i] = NOTES_SEP.join(dict.fromkeys(n for n in res.notes if n)) or None  # the serving report's notes
+    notes[i] = join_notes(res.notes)  # the serving report's notes
     for m in SERVE_METRICS:
         M[m][i] = s[m]
     M["energy_per_token_j"][i], M["tokens_per_s"][i] = s["energy_per_token_j"], s["throughput_tok_s"]
@@ -520,7 +524,7 @@ def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     system = load_system(cfg["system"], overrides=over or None)
     trace = _trace(cfg, caches["trace"])
     rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
-    caches["notes"][i] = NOTES_SEP.join(n for n in rep.notes if n) or None  # simulate's notes, as its report
+    caches["notes"][i] = join_notes(rep.notes)  # simulate's notes, as its report, each once
     labels[0][i], labels[1][i] = rep.level, "; ".join(rep.meta["priced_from"])
     # as cosim plan: the layout's step (cosim.parallel_timing.layout_step: the global batch's tokens, the system
     # energy with the idle stages' static power), which simulate already keeps in the report: derived once
