@@ -47,3 +47,20 @@ def test_roofline_text_reads_intensity_from_export_row(monkeypatch):
     assert not any(" n/a " in ln for ln in op_rows())  # the top ops (GEMMs) move bytes: a number
     monkeypatch.setattr(report, "export_row", lambda r, floats=True: {**real(r, floats), "intensity": math.nan})
     assert all(" n/a " in ln for ln in op_rows())
+
+
+def test_plan_figure_reads_the_energy_scope_vocabulary_not_a_prefix():
+    """plan_figure (and the sweep's mixed-scope warning) picked dynamic-only rows by the words their label
+    starts with; now by the vocabulary (cosim.energy_scope.is_dynamic_only: a device's scope, neither FULL nor
+    UNKNOWN), so a device scope worded otherwise is still labelled and UNKNOWN never is."""
+    from cosim.energy_scope import FULL, UNKNOWN, is_dynamic_only
+    from cosim.plan import plan, plan_figure
+    from cosim.plots import pyplot
+    assert is_dynamic_only("dynamic only (no static power in x.yaml)") and is_dynamic_only("static term unknown")
+    assert not any(is_dynamic_only(x) for x in (FULL, UNKNOWN, "", None, float("nan")))
+    res = plan("llama3_8b", "dgx_h100", phase="decode", batch=1, seq=1024, max_devices=2)
+    scope = "static power not given in x.yaml"
+    rows = [dataclasses.replace(r, energy_scope=scope if i == 0 else UNKNOWN) for i, r in enumerate(res.rows)]
+    fig = plan_figure(dataclasses.replace(res, rows=rows))
+    assert fig.axes[0].get_xlabel() == f"step_latency_s; bar labels: energy per token, {scope}"
+    pyplot().close(fig)
