@@ -64,3 +64,37 @@ def test_plan_figure_reads_the_energy_scope_vocabulary_not_a_prefix():
     fig = plan_figure(dataclasses.replace(res, rows=rows))
     assert fig.axes[0].get_xlabel() == f"step_latency_s; bar labels: energy per token, {scope}"
     pyplot().close(fig)
+
+
+def test_sweep_and_run_make_the_same_checkpoint_call(monkeypatch):
+    """dse/evaluate._checkpoint_accuracy_for repeated experiment's evaluate_accuracy call with SimpleNamespace
+    stand-ins for the config; both now call cosim.experiment.run_checkpoint with an AccuracyConfig and the
+    formats: the same settings give the same call (only where the token count was set differs)."""
+    from cosim import experiment
+    from cosim.dse import evaluate
+    from cosim.experiment_config import AccuracyConfig
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def spy(acc, weights, acts, kv, recipe, tokens_option):
+        calls.append((acc, weights, acts, kv, recipe, tokens_option))
+        raise Stop
+
+    monkeypatch.setattr(experiment, "run_checkpoint", spy)
+    acc = AccuracyConfig(tokens=40, checkpoint="smollm2_135m", text="wikitext2_sample", prefill=None)
+    exp = dataclasses.replace(experiment.load_experiment("quickstart"), accuracy=acc, weights="mxfp4", acts="bf16",
+                              kv="fp8_e4m3", recipe=None)
+    with pytest.raises(Stop):
+        experiment._checkpoint_result(exp)
+    key = evaluate.json.dumps({"weights": "mxfp4", "acts": "bf16", "kv": "fp8_e4m3", "recipe": None,
+                               "checkpoint": "smollm2_135m", "text": "wikitext2_sample", "tokens": 40,
+                               "prefill": None}, sort_keys=True)
+    with pytest.raises(Stop):
+        evaluate._checkpoint_accuracy_for(key)
+    (a, *ra, ta), (b, *rb, tb) = calls
+    assert isinstance(b, AccuracyConfig) and (a.checkpoint, a.text, a.tokens, a.prefill) == \
+        (b.checkpoint, b.text, b.tokens, b.prefill) and ra == rb == ["mxfp4", "bf16", "fp8_e4m3", None]
+    assert ta.startswith("accuracy.tokens in ") and tb == evaluate.SWEEP_TOKENS

@@ -134,21 +134,17 @@ SWEEP_TOKENS = "the sweep's accuracy.tokens"
 @lru_cache(maxsize=256)
 def _checkpoint_accuracy_for(key: str) -> tuple:
     """((perplexity, its delta, KL, top-1 agreement), notes) on a real checkpoint (cosim.accuracy), run as
-    `cosim run` runs the experiment's (cosim.experiment._checkpoint_result: the embedding table and head follow
-    `weights:`, no per-layer figures) and said as its report says it (checkpoint_run_notes: too few predictions,
+    `cosim run` runs the experiment's, through the same call (cosim.experiment.run_checkpoint: the embedding
+    table and head follow `weights:`, no per-layer figures) and said as its report says it (checkpoint_run_notes: too few predictions,
     a recipe that did not act, then every other note, what its unquantized baseline is included): independent
     of the hardware, the batch and the priced model, so memoised on the formats, the recipe and the evaluation
     text only. A figure NaN without a note saying why gets a warning of its own."""
-    from types import SimpleNamespace
-
-    from cosim.accuracy import evaluate_accuracy
-    from cosim.experiment import checkpoint_run_notes, head_follows_weights
+    from cosim.experiment import checkpoint_run_notes, run_checkpoint
+    from cosim.experiment_config import AccuracyConfig
     c = json.loads(key)
-    head = head_follows_weights(SimpleNamespace(weights=c["weights"], recipe=c["recipe"]))
-    r = evaluate_accuracy(c["checkpoint"], c["text"], c["tokens"], c["prefill"], weights=c["weights"],
-                          acts=c["acts"], kv=c["kv"], recipe=c["recipe"], per_layer=False, quantize_head=head,
-                          tokens_option=SWEEP_TOKENS)
-    few, idle, notes = checkpoint_run_notes(r, SimpleNamespace(tokens=c["tokens"], prefill=c["prefill"]), "the sweep")
+    acc = AccuracyConfig(tokens=c["tokens"], checkpoint=c["checkpoint"], text=c["text"], prefill=c["prefill"])
+    r = run_checkpoint(acc, c["weights"], c["acts"], c["kv"], c["recipe"], SWEEP_TOKENS)
+    few, idle, notes = checkpoint_run_notes(r, acc, "the sweep")
     warn = few + idle
     nan = [f"{m} is NaN" for m, v in zip(CHECKPOINT_METRICS, _figures(r)) if v != v]
     if nan and not any("NaN" in n for n in notes):  # a NaN figure always says so, even without a note of its own
