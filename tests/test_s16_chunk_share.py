@@ -126,3 +126,17 @@ def test_decode_run_window_side_is_straddles_window_over_the_runs_kv():
     assert Replica._one_window_side(rep, reqs((65, 300), 6))
     assert not Replica._one_window_side(rep, reqs((64, 300), 6))
     assert Replica._one_window_side(NS(steps=NS()), reqs((1, 10 ** 6), 6))  # no window: always one run
+
+
+def test_a_split_prompt_says_how_its_non_attention_context_work_is_priced():
+    """Never silent: a chunk after cached context prices the non-attention context ops as shares; the run's
+    notes say so, naming them (a whole prompt, or a model without such ops, adds no note)."""
+    steps = device_step_cost("deepseek_v2_lite", "h100_sxm")
+    steps.step_cost(StepBatch(((512, 0, True),), ()))
+    assert not any("chunked prefill" in n for n in steps.notes)
+    steps.step_cost(StepBatch(((256, 256, True),), ()))
+    (note,) = [n for n in steps.notes if n.startswith("chunked prefill: ")]
+    assert note.startswith("chunked prefill: each chunk prices kv_b_proj for its own tokens")
+    plain = device_step_cost("llama3_8b", "h100_sxm")
+    plain.step_cost(StepBatch(((256, 256, True),), ()))
+    assert not any("chunked prefill" in n for n in plain.notes)

@@ -322,6 +322,14 @@ class DeviceStepCost:
                                  f"attention op; this workload's prefill trace has unfused {o.name!r} "
                                  f"(recipe {self.workload.recipe!r}); use an unchunked scheduler")
             ops.append(o)
+        shared = list(dict.fromkeys(o.name for o in ops if o.kind not in ATTENTION_KINDS))
+        if ctx and shared:  # a prompt split into chunks: say how its non-attention context work was priced
+            names = ", ".join(shared[:6]) + (f" (+{len(shared) - 6} more)" if len(shared) > 6 else "")
+            self.notes = tuple(dict.fromkeys(self.notes + (
+                f"chunked prefill: each chunk prices {names} for its own tokens, a share of the whole prompt's "
+                f"(work done once over the whole prompt, as a prompt recipe's selection, is spread over the "
+                f"chunks; an op that re-reads the cached tokens, as MLA's kv_b_proj, or grows faster than the "
+                f"prompt prices less than a chunk runs)",)))
         return ops
 
     # ---- the step ------------------------------------------------------------
