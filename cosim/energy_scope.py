@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["FULL", "UNKNOWN", "energy_scope_label"]
+__all__ = ["FULL", "UNKNOWN", "energy_scope_label", "is_dynamic_only"]
 
 FULL = "dynamic + static"
 UNKNOWN = "unknown (energy n/a for this point)"
@@ -20,3 +20,9 @@ def energy_scope_label(device_scope: str, energy) -> str:
     if energy is None or (isinstance(energy, float) and math.isnan(energy)):
         return UNKNOWN
     return device_scope or FULL
+
+
+def is_dynamic_only(label) -> bool:
+    """Whether a row's energy_scope label (energy_scope_label's) is a device's dynamic-only scope: a label,
+    neither FULL nor UNKNOWN (read off the vocabulary, not the label's words)."""
+    return isinstance(label, str) and bool(label) and label not in (FULL, UNKNOWN)

@@ -566,15 +566,15 @@ def weight_tensor_formats(trace) -> dict:
     return {g: "/".join(sorted(f)) for g, f in groups.items()}
 
 
-def head_follows_weights(exp: ExperimentConfig) -> bool:
+def head_follows_weights(weights: str | None, recipe: str | None) -> bool:
     """Whether the real-checkpoint run quantizes the embedding table and LM head, as the priced trace does: yes
     when the weights' format comes from `weights:` (the trace stores every weight in it, lm_head and embedding
     included), no when a recipe sets it (weight-format recipes keep both tables wide on both sides)."""
-    if not exp.weights:
+    if not weights:
         return False
-    if exp.recipe:
+    if recipe:
         from workloads.compression import load_recipe
-        r = load_recipe(exp.recipe)
+        r = load_recipe(recipe)
         if any(p.method == "weight_format" for p in (r.parts or (r,))):
             return False
     return True
@@ -738,18 +738,26 @@ def _checkpoint_result(exp: ExperimentConfig, beside: bool = False):
     """evaluate_accuracy for the experiment's checkpoint, formats and recipe. `beside` (in
     the second process): the checkpoint load and the unquantized pass first, then wait
     for the parent's functional core to have compiled the kernels, then the rest."""
-    from cosim.accuracy import evaluate_accuracy, warm_baseline
+    from cosim.accuracy import warm_baseline
     acc = exp.accuracy
     if beside:
         from cosim.second_process import wait_for_parent
         warm_baseline(acc.checkpoint, acc.text, acc.tokens, acc.prefill)
         wait_for_parent()
-    # per_layer=False: the report keeps no per-layer checkpoint figures (_checkpoint_accuracy)
-    # the same tensors as the priced trace: with `weights:` the embedding table and LM head too (head_follows_weights)
-    # a run names its token count in the file's `accuracy.tokens`, not the `cosim accuracy --tokens` flag
-    return evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=exp.weights,
-                             acts=exp.acts, kv=exp.kv, recipe=exp.recipe, per_layer=False,
-                             quantize_head=head_follows_weights(exp), tokens_option=f"accuracy.tokens in {exp.source}")
+    return run_checkpoint(acc, exp.weights, exp.acts, exp.kv, exp.recipe, f"accuracy.tokens in {exp.source}")
+
+
+def run_checkpoint(acc: AccuracyConfig, weights: str | None, acts: str | None, kv: str | None, recipe: str | None,
+                   tokens_option: str):
+    """The real-checkpoint run of `cosim run` and of a sweep's rows (cosim.dse.evaluate), one call:
+    evaluate_accuracy on `acc`'s checkpoint, text, tokens and prefill in these formats and recipe, without
+    per-layer figures (the report keeps none: _checkpoint_accuracy), quantizing the same tensors as the priced
+    trace (with `weights:` the embedding table and LM head too: head_follows_weights); `tokens_option` is where
+    the token count was set, as a few-predictions line names it ("accuracy.tokens in e.yaml")."""
+    from cosim.accuracy import evaluate_accuracy
+    return evaluate_accuracy(acc.checkpoint, acc.text, acc.tokens, acc.prefill, weights=weights, acts=acts, kv=kv,
+                             recipe=recipe, per_layer=False, quantize_head=head_follows_weights(weights, recipe),
+                             tokens_option=tokens_option)
 
 
 def checkpoint_run_notes(res, acc, where: str) -> tuple[list, list, list]:

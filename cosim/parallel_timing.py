@@ -87,28 +87,17 @@ def system_energy_formula(rep, st: dict) -> str:
     return text + (f"; {scope}: idle static unknown, not counted" if scope else "")
 
 
-def static_power_w(parts, hw) -> float:
-    """hwmodels.energy.static_power_w, with 0 W where the device file gives none (the report's
-    energies are then dynamic only and say so). Idle devices of a layout draw it for the time they
-    wait (layout_step; cosim.serving.steptime)."""
-    from hwmodels.energy import static_power_w as carried
-    return float(carried(parts, hw) or 0.0)
-
-
-def device_static_parts(ops, costs) -> list[tuple[float, float]]:
-    """(static J, seconds) of each device op of a priced trace that reports a static term, x its
-    repeat; collectives left out, as their static term is this power again
-    (hwmodels.collectives.with_static_power); NaN terms (unknown static power) dropped."""
-    from workloads.ops import COLLECTIVE_KINDS
-    parts = ((c.energy_breakdown["static"] * o.repeat, c.latency_s * o.repeat) for o, c in zip(ops, costs)
-             if "static" in c.energy_breakdown and o.kind not in COLLECTIVE_KINDS)
-    return [(e, t) for e, t in parts if e == e]
-
-
 def device_static_power_w(ops, costs, hw) -> float:
     """The static power (W) a priced trace carries, one rule for `simulate` (a parallel report's
     `meta.parallel.static_power_w`, which layout_step charges the idle devices) and the serving step
     (cosim.serving.steptime: the replica's devices beyond the trace's copies): the static J over the
-    seconds of its device ops (device_static_parts); else the device file's `energy.static_power`;
-    0 W where it gives none (static_power_w)."""
-    return static_power_w(device_static_parts(ops, costs), hw)
+    seconds of its device ops that report a static term, each x its repeat (collectives left out, as
+    their static term is this power again: hwmodels.collectives.with_static_power; NaN terms, unknown
+    static power, dropped); else the device file's `energy.static_power` (hwmodels.energy.static_power_w);
+    0 W where it gives none (the report's energies are then dynamic only and say so). Idle devices of a
+    layout draw it for the time they wait (layout_step; cosim.serving.steptime)."""
+    from hwmodels.energy import static_power_w
+    from workloads.ops import COLLECTIVE_KINDS
+    parts = ((c.energy_breakdown["static"] * o.repeat, c.latency_s * o.repeat) for o, c in zip(ops, costs)
+             if "static" in c.energy_breakdown and o.kind not in COLLECTIVE_KINDS)
+    return float(static_power_w([(e, t) for e, t in parts if e == e], hw) or 0.0)

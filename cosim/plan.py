@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-from cosim.energy_scope import energy_scope_label
+from cosim.energy_scope import energy_scope_label, is_dynamic_only
 from cosim.humanize import si
 from cosim.parallel_timing import layout_step
 from cosim.simulate import simulate
@@ -232,7 +232,7 @@ def plan_figure(result: PlanResult):
     top = max((v for v in vals if math.isfinite(v)), default=0.0)
     if top > 0:
         ax.set_xlim(0, 1.3 * top)  # room for the energy labels beside the longest bar
-    scopes = sorted({r.energy_scope for r in rows if r.fits and r.energy_scope.startswith("dynamic only")})
+    scopes = sorted({r.energy_scope for r in rows if r.fits and is_dynamic_only(r.energy_scope)})
     ax.set_xlabel(key + ("; bar labels: energy per token" if any(r.fits for r in rows) else "")
                   + (f", {'; '.join(scopes)}" if scopes else ""), fontsize=8)
     ax.set_title(f"{result.model} {result.phase} b={result.batch} s={result.seq} on {result.system} "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 from cosim.cli._common import add_workload_args, si
 from hwmodels.level_registry import LEVELS
@@ -83,10 +82,11 @@ def format_report(rep, top: int = 10) -> str:
     lines.append("")
     hdr = f"{'op':<18}{'kind':<11}{'x':>4}  {'FLOPs':>10}  {'bytes':>10}  {'FLOP/B':>8}  {'bound':<8}{'time':>10}  {'share':>6}  {'energy':>9}"
     lines += [hdr, "-" * len(hdr)]
+    from cosim.report import export_row
     rows = sorted(rep.rows, key=lambda r: -r["latency_s"])
     for r in rows[:top]:
-        inten = r["intensity"]  # no off-chip bytes: n/a, as the files write it (cosim.report.export_row)
-        inten = "n/a" if inten != inten or math.isinf(inten) else f"{inten:.3g}"
+        inten = export_row(r, floats=False)["intensity"]  # the files' rule: no off-chip bytes, NaN (n/a here)
+        inten = "n/a" if inten != inten else f"{inten:.3g}"
         lines.append(f"{r['op'][:17]:<18}{r['kind'][:10]:<11}{r['repeat']:>4}  {si(r['flops']):>10}  "
                      f"{si(r['bytes'], 'B'):>10}  {inten:>8}  {r['bound']:<8}{si(r['latency_s'], 's'):>10}  "
                      f"{100 * r['share']:>5.1f}%  {si(r['energy_j'], 'J'):>9}")

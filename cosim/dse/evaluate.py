@@ -27,7 +27,7 @@ import numpy as np
 from workloads.context import OPT_IN
 
 __all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value", "SERVE_METRICS",
-           "SERVING_POINT_METRICS", "ACCURACY_METRICS", "CHECKPOINT_METRICS", "NOTES_SEP", "point_notes"]
+           "SERVING_POINT_METRICS", "ACCURACY_METRICS", "CHECKPOINT_METRICS", "NOTES_SEP", "point_notes", "join_notes"]
 # a point's `notes` column: its distinct notes (the trace's, a recipe's, the level's per-op fallbacks and
 # warnings -- what simulate's report lists) joined by this separator (never silent in a sweep table)
 NOTES_SEP = " | "
@@ -134,21 +134,17 @@ SWEEP_TOKENS = "the sweep's accuracy.tokens"
 @lru_cache(maxsize=256)
 def _checkpoint_accuracy_for(key: str) -> tuple:
     """((perplexity, its delta, KL, top-1 agreement), notes) on a real checkpoint (cosim.accuracy), run as
-    `cosim run` runs the experiment's (cosim.experiment._checkpoint_result: the embedding table and head follow
-    `weights:`, no per-layer figures) and said as its report says it (checkpoint_run_notes: too few predictions,
+    `cosim run` runs the experiment's, through the same call (cosim.experiment.run_checkpoint: the embedding
+    table and head follow `weights:`, no per-layer figures) and said as its report says it (checkpoint_run_notes: too few predictions,
     a recipe that did not act, then every other note, what its unquantized baseline is included): independent
     of the hardware, the batch and the priced model, so memoised on the formats, the recipe and the evaluation
     text only. A figure NaN without a note saying why gets a warning of its own."""
-    from types import SimpleNamespace
-
-    from cosim.accuracy import evaluate_accuracy
-    from cosim.experiment import checkpoint_run_notes, head_follows_weights
+    from cosim.experiment import checkpoint_run_notes, run_checkpoint
+    from cosim.experiment_config import AccuracyConfig
     c = json.loads(key)
-    head = head_follows_weights(SimpleNamespace(weights=c["weights"], recipe=c["recipe"]))
-    r = evaluate_accuracy(c["checkpoint"], c["text"], c["tokens"], c["prefill"], weights=c["weights"],
-                          acts=c["acts"], kv=c["kv"], recipe=c["recipe"], per_layer=False, quantize_head=head,
-                          tokens_option=SWEEP_TOKENS)
-    few, idle, notes = checkpoint_run_notes(r, SimpleNamespace(tokens=c["tokens"], prefill=c["prefill"]), "the sweep")
+    acc = AccuracyConfig(tokens=c["tokens"], checkpoint=c["checkpoint"], text=c["text"], prefill=c["prefill"])
+    r = run_checkpoint(acc, c["weights"], c["acts"], c["kv"], c["recipe"], SWEEP_TOKENS)
+    few, idle, notes = checkpoint_run_notes(r, acc, "the sweep")
     warn = few + idle
     nan = [f"{m} is NaN" for m, v in zip(CHECKPOINT_METRICS, _figures(r)) if v != v]
     if nan and not any("NaN" in n for n in notes):  # a NaN figure always says so, even without a note of its own
@@ -189,8 +185,12 @@ def point_notes(trace, level_notes=()) -> str | None:
     fallback, an op kind priced by another model's parameters...), distinct, in that order, joined by
     NOTES_SEP; None when there is none."""
     from cosim.simulate import recipe_notes
-    notes = dict.fromkeys(n for n in (*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *level_notes) if n)
-    return NOTES_SEP.join(notes) or None
+    return join_notes((*trace.meta.get("notes", ()), *recipe_notes(trace.meta), *level_notes))
+
+
+def join_notes(notes) -> str | None:
+    """A row's `notes` cell: each non-empty note once, in first-seen order, NOTES_SEP-joined (None: none)."""
+    return NOTES_SEP.join(dict.fromkeys(n for n in notes if n)) or None
 
 
 def _tokens(cfg) -> int:
@@ -444,7 +444,7 @@ def _add_notes(notes, rows, extra) -> None:
         return
     for i in np.atleast_1d(np.arange(len(notes))[rows]):
         own = notes[i].split(NOTES_SEP) if notes[i] else []
-        notes[i] = NOTES_SEP.join(dict.fromkeys([*own, *extra]))
+        notes[i] = join_notes([*own, *extra])
 
 
 def vectorised_level(level: str) -> bool:
@@ -498,7 +498,7 @@ def _serve_point(cfg, hw, i, M, notes) -> None:
                 recipe=cfg["recipe"], attention=cfg["attention"], compute_fallback=cfg["compute_fallback"],
                 **cfg["serve"])
     s = res.summary
-    notes[i] = NOTES_SEP.join(dict.fromkeys(n for n in res.notes if n)) or None  # the serving report's notes
+    notes[i] = join_notes(res.notes)  # the serving report's notes
     for m in SERVE_METRICS:
         M[m][i] = s[m]
     M["energy_per_token_j"][i], M["tokens_per_s"][i] = s["energy_per_token_j"], s["throughput_tok_s"]
@@ -520,7 +520,7 @@ def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     system = load_system(cfg["system"], overrides=over or None)
     trace = _trace(cfg, caches["trace"])
     rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
-    caches["notes"][i] = NOTES_SEP.join(n for n in rep.notes if n) or None  # simulate's notes, as its report
+    caches["notes"][i] = join_notes(rep.notes)  # simulate's notes, as its report, each once
     labels[0][i], labels[1][i] = rep.level, "; ".join(rep.meta["priced_from"])
     # as cosim plan: the layout's step (cosim.parallel_timing.layout_step: the global batch's tokens, the system
     # energy with the idle stages' static power), which simulate already keeps in the report: derived once

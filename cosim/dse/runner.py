@@ -19,7 +19,7 @@ from cosim.dse.executors import run_tasks
 from cosim.dse.output_guard import remove_stale
 from cosim.dse.spec import SweepSpec, apply_point
 from cosim.dse.store import ResultStore, key_prefix, row_keys, split_numeric
-from cosim.energy_scope import energy_scope_label
+from cosim.energy_scope import energy_scope_label, is_dynamic_only
 
 __all__ = ["run_sweep", "plan", "make_tasks", "results_frame", "write_outputs"]
 
@@ -566,7 +566,7 @@ def objective_notes(spec: SweepSpec, df) -> dict:
     energy = [o for o in objs if o.startswith("energy")]
     ranked = ok[feas & ~np.asarray(bad, dtype=bool)] if len(ok) else ok
     if energy and len(ranked):
-        dyn = ranked["energy_scope"].astype(str).str.startswith("dynamic only")
+        dyn = ranked["energy_scope"].map(is_dynamic_only).astype(bool)
         if dyn.any() and not dyn.all():
             which = sorted(set(ranked.loc[dyn, "energy_scope"].astype(str)))
             notes["warnings"].append(

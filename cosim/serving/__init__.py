@@ -20,7 +20,8 @@ from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
 from cosim.serving.kv_memory import PagedKV, fit_rule, kv_capacity, window_note
 from cosim.serving.metrics import NO_SLO_NOTE, ServeResult, has_window, request_table, summarize
-from cosim.serving.steptime import DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload
+from cosim.serving.steptime import (DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload,
+                                   refuse_chunked_attention)
 from hwmodels.spec import HardwareSpec, load_hw
 from hwmodels.system import SystemSpec, list_systems, load_system
 from workloads.parallel import parse_layout
@@ -91,24 +92,9 @@ def _workload(cfg, model, layout_items):
     return Workload(model, cfg.weights, cfg.acts, cfg.kv, cfg.recipe, cfg.attention, cfg.profile, layout_items)
 
 
-def _refuse_chunked(model, role: str = "model") -> None:
-    """Serving prices a decode step's attention at the batch's mean KV length and a prefill chunk after
-    cached context with the whole context as keys: right for full-attention layers, wrong for Llama-4's
-    chunked layers, where a sequence at KV length S reads (S - 1) % C + 1 keys (a sawtooth, not linear in
-    S) and a query sees only its own chunk. Refused rather than priced wrong."""
-    n = getattr(model, "chunk_layers", 0)
-    if n:
-        raise InputError(f"serve: {role} {model.name!r}: attention_chunk (HF attention_chunk_size): got "
-                         f"{model.attention_chunk:,} tokens on {n} of {model.layers} layers; expected no "
-                         f"chunked-attention layers: serving prices decode attention at the batch's mean KV "
-                         f"length and prefill chunks against the whole context, while a chunked layer reads "
-                         f"(S - 1) % C + 1 keys per sequence; `cosim simulate` / `generate` price one sequence "
-                         f"exactly")
-
-
 def _step_model(cfg, w, hw, system):
     """The device (or system) step-cost model, wrapped with the host model when one applies."""
-    _refuse_chunked(w.model)
+    refuse_chunked_attention(w.model, "serve: model")
     steps = DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback, system=system)
     if system is not None:
         L = parse_layout(cfg.parallel)
@@ -137,7 +123,7 @@ def _draft(cfg, workload, hw, system):
     w = Workload(load_model(s.draft_model) if s.draft_model else workload.model,
                  s.draft_weights or workload.weights, workload.acts, s.draft_kv or workload.kv, None,
                  workload.attention)
-    _refuse_chunked(w.model, "speculative.draft_model")
+    refuse_chunked_attention(w.model, "serve: speculative.draft_model")
     devices = parse_layout(cfg.parallel).devices if system is not None else None
     return w, DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback, replica_devices=devices)
 

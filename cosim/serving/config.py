@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields
 from hwmodels.units import parse_quantity
 from workloads.io import InputError
 
+DEFAULT_MEMORY_FRACTION = 0.9  # vLLM's gpu_memory_utilization default; fit_rule's note reads it from here
+
 __all__ = ["ServeConfig", "SpecDecode", "Offload", "HostOverhead"]
 
 
@@ -209,7 +211,7 @@ class ServeConfig:
     max_batched_tokens: int | None = None
     max_prefill_seqs: int | None = None  # prompts per prefill step (1: one prompt a step, like HF/TGI loops)
     block_size: int = 16  # vLLM default
-    memory_fraction: float = 0.9  # vLLM gpu_memory_utilization default
+    memory_fraction: float = DEFAULT_MEMORY_FRACTION
     kv_capacity_tokens: int | None = None  # fix the KV capacity instead of deriving it
     preemption: str = "recompute"  # recompute | swap
     host_link: str = "pcie"  # interconnect entry of the hardware spec used for swap and offload

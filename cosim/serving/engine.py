@@ -12,7 +12,7 @@ import simpy
 
 from cosim.serving.kv_memory import PagedKV
 from cosim.serving.scheduler import Plan, StaticBatchCounts, get_policy
-from cosim.serving.steptime import StepBatch, StepCost
+from cosim.serving.steptime import StepBatch, StepCost, straddles_window
 
 __all__ = ["Request", "Replica", "Engine"]
 
@@ -162,13 +162,12 @@ class Replica:
                 and hasattr(self.steps, "decode_run") and self._one_window_side(plan.decode))
 
     def _one_window_side(self, reqs) -> bool:
-        """A decode run prices the mean KV: exact where no sequence crosses a windowed layer's window
-        during the run (steptime.straddles_window); else the steps go one by one."""
-        w = getattr(self.steps, "decode_window", None)
-        if w is None:
-            return True
+        """A decode run prices the mean KV: exact where no step of it straddles a windowed layer's window
+        (steptime.straddles_window over the KV lengths its k steps price, r.context .. r.context + k - 1
+        a request); else the steps go one by one."""
         k = _run_length(reqs)
-        return all(r.context + k <= w for r in reqs) or all(r.context > w for r in reqs)
+        lo, hi = min(r.context for r in reqs), max(r.context for r in reqs) + k - 1
+        return not straddles_window((lo, hi), getattr(self.steps, "decode_window", None))
 
     def _decode_run(self, plan):
         env, reqs = self.engine.env, plan.decode

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cosim.serving import config
 from workloads.io import InputError
 
 __all__ = ["PagedKV", "KVCapacity", "kv_capacity", "bytes_per_token", "window_note", "fit_rule", "ref_context"]
@@ -71,7 +72,7 @@ def fit_rule(hw, memory_fraction: float | None = None, footprint: str = "the foo
            f"device file's datasheet figure, not a measured device total)")
     if memory_fraction is None:
         return (f"fits: {footprint} (weights + KV + activations) may use up to 100 % of {cap}; "
-                f"`cosim serve` uses memory_fraction 0.9 of it by default")
+                f"`cosim serve` uses memory_fraction {config.DEFAULT_MEMORY_FRACTION:g} of it by default")
     return (f"memory: the engine uses memory_fraction {memory_fraction:g} of {cap} for weights, activations and "
             f"KV, as vLLM's gpu_memory_utilization; `cosim plan` / `generate` count a footprint as fitting up to 100 %")
 

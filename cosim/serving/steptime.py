@@ -16,8 +16,9 @@ level — this module never computes a cost itself:
 - context ops (attention and the recipe ops that read the cache): for the decoding
   sequences, the decode trace at their mean KV length (attention traffic and FLOPs are
   linear in batch x KV length, so the mean is exact for a linear op); for each prefill
-  chunk, the prefill trace's attention at q_len=c, kv_len=ctx+c, plus the prompt-level
-  recipe ops (e.g. SnapKV's selection) on the chunk that completes the prompt.
+  chunk, the prefill trace's attention at q_len=c, kv_len=ctx+c, plus the other context
+  ops (a recipe's KV quantize, MLA's kv_b_proj, a prompt recipe's selection) of a c-token
+  prefill: each chunk carries its own share, priced for its own tokens (DeviceStepCost._chunk_ops).
 
 Which ops are context ops is found, not listed: ops that change between two decode
 traces differing only in context length, plus ops only the prefill trace has.
@@ -51,7 +52,8 @@ from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
 from workloads.parallel import parse_layout
 
-__all__ = ["StepBatch", "StepCost", "StepCostModel", "DeviceStepCost", "Workload", "ATTENTION_KINDS"]
+__all__ = ["StepBatch", "StepCost", "StepCostModel", "DeviceStepCost", "Workload", "ATTENTION_KINDS",
+           "refuse_chunked_attention", "straddles_window"]
 
 ATTENTION_KINDS = frozenset({"attention"})
 _REF_KV = (1024, 2048)  # two context lengths that tell context ops from token-wise ones
@@ -285,9 +287,9 @@ class DeviceStepCost:
             tab = self._btab = np.array([bucketed(x, self.bucket) for x in range(size)], dtype=np.int64)
         return tab
 
-    def prefill_context_cost(self, new: int, cached: int, last: bool) -> StepCost:
+    def prefill_context_cost(self, new: int, cached: int) -> StepCost:
         c, ctx = bucketed(new, self.bucket), bucketed(cached, self.bucket) if cached else 0
-        return self._cached(("pctx", c, ctx, last), lambda: self._chunk_ops(c, ctx, last))
+        return self._cached(("pctx", c, ctx), lambda: self._chunk_ops(c, ctx))
 
     def _prefill_context_ops(self, seq: int):
         """The context ops of a `seq`-token prefill trace (built once per length: chunks
@@ -298,33 +300,43 @@ class DeviceStepCost:
                                         if o.name not in self.token_names]
         return hit
 
-    def _chunk_ops(self, c: int, ctx: int, last: bool):
-        ops = []
-        for o in self._prefill_context_ops(ctx + c):
+    def _chunk_ops(self, c: int, ctx: int):
+        """A prefill chunk's context ops: c new tokens after ctx cached ones. The `attention` ops
+        are the (ctx + c)-token prefill trace's, restricted to the chunk's c queries (all of its keys);
+        every other context op (a KV recipe's quantize of the new KV, MLA's kv_b_proj, the unfused
+        attention's scores/softmax/PV, a prompt recipe's selection) is the c-token prefill trace's:
+        each chunk carries its own share, priced for its own tokens, so a prompt's chunks sum to the
+        whole prompt's work for ops linear in its length (before, only the chunk completing the
+        prompt carried them, priced for the whole prompt, and earlier chunks none). Where an op is
+        not linear in the prompt (ZipCache's probe, a fraction of the prompt's queries over its keys)
+        or re-reads the cached tokens (MLA's kv_b_proj expanding the cached latents again), the
+        chunks' shares price less than that. After cached context the unfused attention (scores over
+        every cached key) is not the c-token trace's: refused."""
+        ops = [_chunk_attention(o, c) if ctx else o for o in self._prefill_context_ops(ctx + c)
+               if o.kind in ATTENTION_KINDS]
+        for o in self._prefill_context_ops(c):
             if o.kind in ATTENTION_KINDS:
-                ops.append(_chunk_attention(o, c) if ctx else o)
-            elif ctx and o.kind == "gemm" and o.group == "attn" and o.name.startswith("attn_"):
+                continue
+            if ctx and _unfused_attention(o):
                 raise InputError("serve: attention: chunked prefill after cached context needs the fused "
                                  f"attention op; this workload's prefill trace has unfused {o.name!r} "
                                  f"(recipe {self.workload.recipe!r}); use an unchunked scheduler")
-            elif last:
-                ops.append(o)
+            ops.append(o)
+        shared = list(dict.fromkeys(o.name for o in ops if o.kind not in ATTENTION_KINDS))
+        if ctx and shared:  # a prompt split into chunks: say how its non-attention context work was priced
+            names = ", ".join(shared[:6]) + (f" (+{len(shared) - 6} more)" if len(shared) > 6 else "")
+            self.notes = tuple(dict.fromkeys(self.notes + (
+                f"chunked prefill: each chunk prices {names} for its own tokens, a share of the whole prompt's "
+                f"(work done once over the whole prompt, as a prompt recipe's selection, is spread over the "
+                f"chunks; an op that re-reads the cached tokens, as MLA's kv_b_proj, or grows faster than the "
+                f"prompt prices less than a chunk runs)",)))
         return ops
 
     # ---- the step ------------------------------------------------------------
     def step_cost(self, batch: StepBatch) -> StepCost:
         if not batch.prefill and not batch.decode_kv:
             return ZERO
-        m = self.workload.model
-        if getattr(m, "chunk_layers", 0) and (len(set(batch.decode_kv)) > 1 or any(ctx for _, ctx, _ in batch.prefill)):
-            # one sequence length (generate's batch) and whole prompts are exact; the rest is not priced
-            raise InputError(f"step cost: model {m.name!r}: attention_chunk (HF attention_chunk_size) "
-                             f"{m.attention_chunk:,} on {m.chunk_layers} of {m.layers} layers: decode KV lengths "
-                             f"{sorted(set(batch.decode_kv))[:4]}, prefill chunks (new, cached) "
-                             f"{[(c, x) for c, x, _ in batch.prefill][:4]}; expected one decode KV length and "
-                             f"prefills without cached context (a chunked layer reads (S - 1) % C + 1 keys a "
-                             f"sequence, not the mean's, and a chunk after cached context sees only its own "
-                             f"attention chunk)")
+        refuse_chunked_attention(self.workload.model, "step cost: model", batch)
         cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill))
         if batch.sequences_emitting:
             cost = cost + self.head_cost(batch.sequences_emitting)
@@ -335,8 +347,8 @@ class DeviceStepCost:
                 cost = cost + self._decode_straddle_cost(n, sum(kv) / n, sum(min(k, w) for k in kv) / n)
             else:
                 cost = cost + self.decode_context_cost(n, sum(kv) / n)
-        for c, ctx, last in batch.prefill:
-            cost = cost + self.prefill_context_cost(c, ctx, last)
+        for c, ctx, _ in batch.prefill:
+            cost = cost + self.prefill_context_cost(c, ctx)
         return cost
 
     def decode_run(self, seqs: int, kv_sum: int, steps: int):
@@ -364,11 +376,41 @@ class DeviceStepCost:
         return lat, en
 
 
+def refuse_chunked_attention(model, where: str, batch: StepBatch | None = None) -> None:
+    """The one refusal of chunked-attention layers (Llama-4's HF attention_chunk_size) where serving
+    cannot price them. The step model prices decode attention at the batch's mean KV length and a
+    prefill chunk against the whole context, while a chunked layer reads (S - 1) % C + 1 keys a
+    sequence (a sawtooth, not linear in S) and a query after cached context sees only its own chunk.
+    batch None (a serving run, whose steps mix KV lengths and chunk prompts): any such model is
+    refused; a batch (the step-cost API): only a step it cannot price exactly, decode KV lengths that
+    differ or a prefill chunk after cached context (one KV length and whole prompts, what `generate`
+    asks, are exact). `where` names the caller and role ("serve: model")."""
+    n = getattr(model, "chunk_layers", 0)
+    if not n:
+        return
+    if batch is not None and len(set(batch.decode_kv)) <= 1 and not any(ctx for _, ctx, _ in batch.prefill):
+        return
+    step = "" if batch is None else (f" (this step: decode KV lengths {sorted(set(batch.decode_kv))[:4]}, prefill "
+                                     f"chunks (new, cached) {[(c, x) for c, x, _ in batch.prefill][:4]})")
+    raise InputError(f"{where} {model.name!r}: attention_chunk (HF attention_chunk_size): got "
+                     f"{model.attention_chunk:,} tokens on {n} of {model.layers} layers{step}; expected no "
+                     f"chunked-attention layers, or (the step-cost API) one decode KV length and prefills without "
+                     f"cached context: serving prices decode attention at the batch's mean KV length and prefill "
+                     f"chunks against the whole context, while a chunked layer reads (S - 1) % C + 1 keys per "
+                     f"sequence and a chunk after cached context sees only its own attention chunk; `cosim "
+                     f"simulate` / `generate` price one sequence exactly")
+
+
 def straddles_window(kv: tuple, window: int | None) -> bool:
     """Whether decoding sequences at KV lengths `kv` lie on both sides of a windowed layer's window:
     then the batch's mean S would price min(mean S, W) keys a sequence on a windowed layer, more than
     the mean of min(S, W) it reads; on one side the mean S prices every layer exactly."""
     return bool(kv) and window is not None and min(kv) <= window < max(kv)
+
+
+def _unfused_attention(op) -> bool:
+    """An op of the unfused attention (the builder's attn_scores / attn_pv GEMMs over the keys)."""
+    return op.kind == "gemm" and op.group == "attn" and op.name.startswith("attn_")
 
 
 def _chunk_attention(op, c: int):
