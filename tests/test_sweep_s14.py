@@ -17,6 +17,15 @@ output: OUT
 """
 
 
+@pytest.fixture(autouse=True)
+def _python_sigint_handler():
+    """Python's own Ctrl-C handler, as an interactive run has it: a suite started in the background (`pytest &`)
+    inherits SIGINT ignored, and these tests send themselves SIGINT (they failed there, passing in CI)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def _spec(tmp_path, text=SPEC):
     f = tmp_path / "s.yaml"
     f.write_text(text.replace("OUT", str(tmp_path / "out")))
