@@ -167,15 +167,12 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
     best_tile = np.zeros(m.shape + (5,))
     # session 11: a calibration may take fp8 GEMMs off stream-K (gemm.fp8_no_stream_k; s11_gemm_candidates)
     stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
-    fp8_rule = fmt.startswith("fp8") and bool(P.values.get("gemm.fp8_splitk_rule"))
     for bm, bn in _lib.tiles(TILES, P.values.get("gemm.tile_set")):
         tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
         # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a
         # continuous split keeps the slice depth, and so the time, monotonic in k)
         split = np.where(tiles >= sms, 1.0,
                          np.maximum(1.0, np.minimum(np.floor(sms / tiles), k / SPLITK_MIN_K)))
-        if fp8_rule:  # session-16 candidate: cuBLASLt's fp8 dispatch never splits there (gpu_library.fp8_no_split)
-            split = np.where(_lib.fp8_no_split(m, k), 1.0, split)
         units = tiles * split
         waves = np.ceil(units / sms)
         rate = peak / sms * eff / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
@@ -375,22 +372,6 @@ def row_waves(P, k, cols, rows):
     return waves * (lat + P.values.get(f"ew.{k}.row_lat_iter", 0.0) * np.maximum(iters - 1.0, 0.0))
 
 
-def _softmax_reg(P, k, cols):
-    """Rows the register block softmax prices (session-16 candidate, gpu_library.softmax_reg): only where the
-    calibration carries its multiplier `ew.softmax_reg.mult`; else none (the current form)."""
-    if k != "softmax" or "ew.softmax_reg.mult" not in P.values:
-        return np.zeros(np.shape(cols), dtype=bool)
-    return _lib.softmax_reg(cols)
-
-
-def ew_mult(P, k, cols=0.0):
-    """Bytes moved / compulsory bytes of elementwise regime k (the register softmax's own where calibrated)."""
-    reg = _softmax_reg(P, k, cols)
-    if not np.any(reg):
-        return P[f"ew.{k}.mult"]
-    return np.where(reg, P["ew.softmax_reg.mult"], P[f"ew.{k}.mult"])
-
-
 def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     """(regime, floor, bandwidth-bound stream time, fixed stream time, row-wave time, p) of an
     elementwise op; its time is (floor^p + max(stream + fixed, waves)^p)^(1/p). Block-per-row
@@ -400,12 +381,12 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     floor = P[f"ew.{k}.floor"] * tensors
     if k in ROW_KINDS or k == "softmax_warp":
         floor = floor + P.values.get(f"ew.{k}.floor_per_col", 0.0) * np.asarray(cols, dtype=float)
-    stream = ew_mult(P, k, cols) * np.asarray(nbytes, dtype=float) / P["ew.bw"]
+    stream = P[f"ew.{k}.mult"] * np.asarray(nbytes, dtype=float) / P["ew.bw"]
     fixed = P.values.get(f"ew.{k}.per_row", 0.0) * np.asarray(rows, dtype=float)
     waves = row_waves(P, k, cols, rows)
     multipass = P.values.get("ew.softmax.multipass") if k == "softmax" else None
     if multipass:  # no shared-memory row cache: the row is read from memory once per pass (gpu_library)
-        f = np.where(_lib.softmax_multipass(cols) & ~_softmax_reg(P, k, cols), multipass, 1.0)
+        f = np.where(_lib.softmax_multipass(cols), multipass, 1.0)
         stream, waves = stream * f, waves * f
     small = P.values.get("ew.embedding.small_idx") if k == "embedding" else None
     if small:  # <= 16 rows: the small-index gather walks its rows one after another (gpu_library)
@@ -701,7 +682,7 @@ def _elementwise_part(op, hw, P, notes):
     t = float(ew_combine(floor, stream, fixed, waves, p))
     bound = "hbm" if stream > max(floor, fixed, waves) else "latency"
     det = {"regime": "softmax warp-per-row kernel (rows <= 1024 elements)"} if k == "softmax_warp" else {}
-    return t, det, bound, hw.peak_flops.get("fp32", 0.0), float(ew_mult(P, k, cols)) * hbm
+    return t, det, bound, hw.peak_flops.get("fp32", 0.0), P[f"ew.{k}.mult"] * hbm
 
 
 def _in_workload(op, hw, P, t, det, bound, peak_used, flop_class, stream_bytes, kv_bytes, notes):

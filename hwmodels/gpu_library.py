@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwmodels.gpu_params import WARP_SOFTMAX_MAX_COLS
-
-__all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "SOFTMAX_REG_MAX_PER_THREAD", "softmax_reg", "FP8_SPLITK_MAX_M",
-           "SPLITK_NEVER_K", "fp8_no_split", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
+__all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
            "TILE_SETS", "tiles", "streamk_time"]
 
 SMEM_PER_BLOCK = 49152  # cudaDeviceProp.sharedMemPerBlock (48 KiB without the opt-in carve-out)
@@ -45,32 +42,6 @@ def softmax_multipass(cols, elem_bytes: float = 2.0):
     ilp = 16.0 / elem_bytes
     fits = cols < (SMEM_PER_BLOCK - _REDUCE_SCRATCH) / elem_bytes
     return ~(fits & (np.mod(cols, ilp) == 0))
-
-
-# Session-16 candidates (issue 11 round 9; validation/model_selection/s16_candidates.py). Facts from the kernel
-# dispatch profile of the fit suites on an H100 (validation/logs/kdp_h100/SUMMARY.md; the same SMs, clocks and
-# PyTorch / cuBLASLt as the H200 fit; on the H200 a hypothesis, its dispatch is not profiled):
-# - softmax rows of 2,049-9,216 elements run ATen's cunn_SoftMaxForwardReg (1024-thread block, the row held in
-#   registers, ceil(cols / 1024) < 10 elements per thread: SoftMax.cu potential_register_count), one pass at any
-#   alignment, at the lowest bytes per second of the block kernels (0.90-1.30 TB/s against 1.49-1.86);
-# - cuBLASLt splits an fp8 GEMM's K only at m <= 128 (torch's m, tokens; max split m seen 110) and no GEMM at
-#   k <= 2048.
-SOFTMAX_REG_MAX_PER_THREAD = 9  # SoftMax.cu: potential_register_count < 10 with a 1024-thread block
-FP8_SPLITK_MAX_M = 128
-SPLITK_NEVER_K = 2048
-
-
-def softmax_reg(cols):
-    """True where a block-per-row softmax (rows longer than the warp kernel's WARP_SOFTMAX_MAX_COLS) keeps its row
-    in registers: at most SOFTMAX_REG_MAX_PER_THREAD elements per thread of a 1024-thread block (vectorised)."""
-    cols = np.asarray(cols, dtype=float)
-    return (cols > WARP_SOFTMAX_MAX_COLS) & (np.ceil(cols / 1024.0) <= SOFTMAX_REG_MAX_PER_THREAD)
-
-
-def fp8_no_split(m, k):
-    """True where cuBLASLt's fp8 dispatch (H100 profile) never splits K: m > FP8_SPLITK_MAX_M or
-    k <= SPLITK_NEVER_K (vectorised)."""
-    return (np.asarray(m, dtype=float) > FP8_SPLITK_MAX_M) | (np.asarray(k, dtype=float) <= SPLITK_NEVER_K)
 
 
 def index_select_small(rows):

@@ -269,17 +269,6 @@ OPTIONAL_PARAMS.update({
                                    "validation split chose it: 1)"),
 })
 
-# Session-16 candidates (issue 11 round 9; validation/model_selection/s16_candidates.py; the kernel facts in
-# hwmodels/gpu_library.py): the register softmax's own bytes multiplier (rows it prices are read once) and
-# cuBLASLt's fp8 split-K rule (no split at m > 128 or k <= 2048).
-SWITCH_PARAMS = SWITCH_PARAMS + ("gemm.fp8_splitk_rule",)
-OPTIONAL_PARAMS.update({
-    "ew.softmax_reg.mult": (None, "register block softmax (rows of 2,049-9,216 elements, one pass at any "
-                                  "alignment): bytes moved / compulsory bytes"),
-    "gemm.fp8_splitk_rule": (None, "fp8 GEMMs split K only at m <= 128 and k > 2048 (structure recorded by a "
-                                   "calibration whose validation split chose it: 1)"),
-})
-
 @dataclass(frozen=True)
 class GpuParams:
     values: dict  # PARAMS name -> SI float

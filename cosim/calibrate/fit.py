@@ -391,15 +391,9 @@ TERMS.update(S11_GEMM_TERMS)
 # part-filled single wave alone were not resolved. The H100 split (target p90, 8.2) resolved no gain and keeps
 # its form (its set keeps prefill_soft empty). The rejected candidates' code was never in the model (heldout12
 # froze this file): it is in s12_fa2_candidates.py at commit c82c00a. S12_FA2_OFF: the session-11 form.
-# Session 16 (issue 11 round 9; validation/model_selection/s16_candidates.py): candidates from the H100 kernel
-# dispatch profile (validation/logs/kdp_h100/SUMMARY.md): the register block softmax's own multiplier
-# (softmax_reg) and cuBLASLt's fp8 split-K rule (gemm_fp8_splitk_rule). Off in every set until a record chooses one.
-SOFTMAX_REG_MULT_START = 2.5  # train rows (s16_candidates.py docstring): from 2.5 and 4.0 it fits to 3.43-3.44
-S16_OFF = {"softmax_reg": False, "gemm_fp8_splitk_rule": False}
 S12_FA2_OFF = {"prefill_soft": ("cudnn",)}
 S12_FA2_TERMS = {"prefill_soft": ("cudnn", "fa2")}
 TERMS.update(S12_FA2_TERMS)
-TERMS.update(S16_OFF)
 # the H100 suite has no row widths that identify row waves (its validation split chose the
 # per-row cost: s4_candidates.txt); its decode split chose dec_bw_multi like the H200's
 TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_split_x2": False, **S7_OFF,
@@ -456,18 +450,12 @@ def _s7_optional(group, rows, values, terms) -> list:
         values["gemm.stream_k"] = 1.0
     if group == "gemm" and terms.get("gemm_stream_k") and terms.get("gemm_fp8_no_stream_k"):
         values["gemm.fp8_no_stream_k"] = 1.0  # structure, not fitted: recorded only where stream-K is on (else moot)
-    if group == "gemm" and terms.get("gemm_fp8_splitk_rule"):  # session-16 candidate: structure, recorded
-        values["gemm.fp8_splitk_rule"] = 1.0
     if group == "elementwise":
         soft = [m for m in rows if m.op.kind == "softmax" and m.op.dims["cols"] > gpu_params.WARP_SOFTMAX_MAX_COLS]
         if terms.get("softmax_multipass") and sum(bool(gpu_library.softmax_multipass(m.op.dims["cols"]))
                                                   for m in soft) >= 3:
             values.setdefault("ew.softmax.multipass", 1.5)
             names.append("ew.softmax.multipass")
-        # session-16 candidate: the register block softmax's own multiplier, identified by >= 3 of its rows
-        if terms.get("softmax_reg") and sum(bool(gpu_library.softmax_reg(m.op.dims["cols"])) for m in soft) >= 3:
-            values.setdefault("ew.softmax_reg.mult", 4.0)
-            names.append("ew.softmax_reg.mult")
         emb = [m for m in rows if m.op.kind == "embedding" and gpu_library.index_select_small(m.op.dims["rows"])]
         if terms.get("embedding_small") and len(emb) >= 3:
             values.setdefault("ew.embedding.small_idx", 5e-7)

@@ -57,7 +57,24 @@ fitted value of itself):
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s16_candidates.py [hw ...]
 Writes validation/model_selection/s16_candidates.txt.
+
+Result (s16_candidates.txt, scored once; added after scoring): target the p90 in both H200 groups (the current
+form's validation figures meet the median: elementwise 4.4 / 14.1, GEMM 4.3 / 13.2). Elementwise B 4.3 / 13.7
+(-0.41 points, paired-bootstrap 95 % [-2.40, +1.12]; softmax rows 8.2 / 18.8 -> 7.9 / 17.3, register widths 13.4 /
+27.2 -> 16.1 / 17.6, ew.softmax_reg.mult fitted 3.436); GEMM D 4.3 / 13.0 (-0.20, [-0.74, +0.29]; fp8 rows 4.9 / 14.0
+-> 4.7 / 13.9). Neither gain is resolved: the rule keeps the current form in both groups. The H100's fit rows (second
+opinion, not used to choose) agree: elementwise B -0.12 ([-1.68, +1.27]; its multiplier fits to 2.518), GEMM D -0.07
+([-0.83, +0.14]), neither resolved.
+
+FROZEN RECORD of commit ade8184: both candidate terms (ew.softmax_reg.mult with fit's softmax_reg switch and
+gpu_library.softmax_reg; gemm.fp8_splitk_rule with fit's gemm_fp8_splitk_rule switch and gpu_library.fp8_no_split)
+were rejected and left the model after this record; run the script at that commit to reproduce s16_candidates.txt
+(running it here says so and exits).
 """
+if __name__ == "__main__":  # before the imports: the candidates' code is gone from the model
+    from validation.model_selection.common import frozen_record
+    frozen_record(__file__, "ade8184")
+
 import os
 import sys
 import time
