@@ -182,10 +182,17 @@ def measured_devices(measurements: Path) -> list:
             return []
         if not env.is_file():
             return []
+    return env_devices(env)
+
+
+def env_devices(env: Path) -> list:
+    """The GPU names an env record lists (a manifest's runs, a flat *_env.json or a raw_<run>/env.json)."""
     try:
         runs = dataset.load_env(env)
     except (OSError, ValueError):
         return []
+    if isinstance(runs, dict) and runs.get("device_name"):  # one run's env.json
+        return [runs["device_name"]]
     names = {r.get("device_name") for r in runs.values() if isinstance(r, dict)} if isinstance(runs, dict) else set()
     return sorted(n for n in names if n)
 

@@ -66,3 +66,31 @@ def test_default_backend_rows_are_not_scored_by_a_calibration_without_cudnn():
     # the FA2-pinned rows are still priced, with the same parameters as before
     assert cut.classes["attention_prefill_fa2"]["analytical"] == full.classes["attention_prefill_fa2"]["analytical"]
     assert not any("default-backend" in n for n in full.notes)
+
+
+def test_energy_loops_of_another_gpu_are_refused(capsys):
+    """--energy validation/raw_h200_run1/energy.csv for --hw h100_sxm: its env.json says NVIDIA H200 (the H100's
+    power model would have been fitted on H200 loops silently; review finding s16)."""
+    rc = main(["calibrate", "--fit-only", "--hw", "h100_sxm", "--measurements", "validation/h100_runs.csv",
+               "--energy", "validation/raw_h200_run1/energy.csv"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--energy: got 'validation/raw_h200_run1/energy.csv', measured on 'NVIDIA H200'" in err
+
+
+def test_header_of_a_flat_file_without_an_ops_name_names_the_energy_file(tmp_path):
+    """header() used dataset.sibling, which refuses a flat name without _ops: a finished fit was not written
+    (review finding s16); such a file has no own energy file, so the header names the one used."""
+    text = header("h100_sxm", str(tmp_path / "measure.csv"), str(tmp_path / "power.csv"))
+    assert f"--measurements {tmp_path / 'measure.csv'} --energy {tmp_path / 'power.csv'}\n" in text
+
+
+def test_h100_default_term_set_is_its_committed_calibrations():
+    """`cosim calibrate --hw h100_sxm` without --terms fits the H200's set, the one the session-16 re-fit used
+    (the session-9 set stays available by name); the H200 keeps its own."""
+    from cosim.calibrate import fit as fit_mod
+    name, terms, line = fit_mod.terms_for("h100_sxm")
+    assert name == "h200" and terms is fit_mod.TERM_SETS["h200"]
+    assert line.startswith("h200 set") and line.endswith("h100_sxm's default set since session 16 (the set of its "
+                                                          "committed calibration)")
+    assert fit_mod.terms_for("h100_sxm", "h100_sxm")[1] is fit_mod.TERMS_BY_HW["h100_sxm"]
+    assert fit_mod.terms_for("h200") == ("h200", fit_mod.TERM_SETS["h200"], fit_mod.TERM_SET_DESC["h200"])

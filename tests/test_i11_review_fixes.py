@@ -39,7 +39,10 @@ def test_a_gpu_without_its_own_set_gets_the_base_set():
 
 def test_the_validated_gpus_keep_their_sets():
     assert fit.terms_for("h200")[1] is fit.TERMS and fit.terms_for("h200")[1]["gemm_stream_k"] is True
-    assert fit.terms_for("h100_sxm")[1] is fit.TERMS_BY_HW["h100_sxm"]
+    # the H100's default is its committed calibration's set (the H200's, since the session-16 re-fit); its
+    # session-9 set by name
+    assert fit.terms_for("h100_sxm")[1] is fit.TERMS and fit.terms_for("h100_sxm", "h100_sxm")[1] is \
+        fit.TERMS_BY_HW["h100_sxm"]
     assert fit.terms_for("h200")[2].startswith("h200 set (chosen on the validation split of the H200 fit rows")
     assert "asked for" not in fit.terms_for("h200", "h200")[2]
 

@@ -407,13 +407,18 @@ TERMS_BY_HW = {"h100_sxm": {**TERMS, "row_waves": (), "prefill_soft": (), "fa2_s
 # GPU that has no validation split; the calibration's provenance says which set was fitted.
 BASE_TERMS = {**TERMS, **S9_OFF, **S10_OFF, **S11_GEMM_OFF, **S12_FA2_OFF}
 TERM_SETS = {**TERMS_BY_HW, "base": BASE_TERMS}
+# the set `cosim calibrate --hw <gpu>` fits when --terms is not given: the one its committed calibration was fitted
+# with. The H100 was re-fitted in session 16 with the H200's set (validation/heldout14_rules.md: no term chosen on
+# H100 rows); its own session-9 set stays available by name (--terms h100_sxm).
+DEFAULT_SET = {"h100_sxm": "h200", "h200": "h200"}
 TERM_SET_DESC = {
     "h200": "h200 set (chosen on the validation split of the H200 fit rows: validation/model_selection s4-s10 "
             "candidates; session 9, s9_candidates: GEMM stream-K, cuDNN decode fill; session 10, "
             "s10_candidates: unfused decode's own unaligned multiplier; session 11, s11_gemm_candidates: fp8 GEMMs "
             "without stream-K; session 12, s12_fa2_candidates: FA2 prefill's head-dim-independent softmax cost)",
     "h100_sxm": "h100_sxm set (chosen on the validation split of the H100 fit rows: validation/model_selection s4-s9 "
-                "candidates; split-K workspace reduction, no stream-K, no decode fill, no unfused decode multiplier)",
+                "candidates; split-K workspace reduction, no stream-K, no decode fill, no unfused decode multiplier; "
+                "the session-9 H100 calibration's, by name only since session 16)",
     "base": "base set (the session-8 form: the h200 set without the session-9 and -10 terms GEMM stream-K, "
             "cuDNN decode fill and unfused decode's own unaligned multiplier; its session 4-8 terms were chosen "
             "on the H200 fit rows; nor the session-11 fp8 GEMMs without stream-K, moot without stream-K, nor the "
@@ -423,7 +428,8 @@ TERM_SET_DESC = {
 
 def terms_for(hw_name, name=None) -> tuple[str, dict, str]:
     """(set name, terms, provenance line) of the optional-term set a fit of `hw_name` uses: `name` when given
-    (a TERM_SETS key), else the GPU's own validated set, else the base set, said as a fallback."""
+    (a TERM_SETS key), else the GPU's default set (DEFAULT_SET: its committed calibration's), else the base set,
+    said as a fallback."""
     stem = Path(str(hw_name)).stem
     if name is not None:
         if name not in TERM_SETS:
@@ -431,8 +437,11 @@ def terms_for(hw_name, name=None) -> tuple[str, dict, str]:
                              f"TERM_SETS)")
         line = TERM_SET_DESC[name] + (f"; asked for (--terms {name})" if name != stem else "")
         return name, TERM_SETS[name], line
-    if stem in TERMS_BY_HW:
-        return stem, TERMS_BY_HW[stem], TERM_SET_DESC[stem]
+    if stem in DEFAULT_SET:
+        own = DEFAULT_SET[stem]
+        line = TERM_SET_DESC[own] + (f"; {stem}'s default set since session 16 (the set of its committed "
+                                     "calibration)" if own != stem else "")
+        return own, TERM_SETS[own], line
     return "base", BASE_TERMS, (TERM_SET_DESC["base"] + f"; {stem} has no set of its own (fit.TERMS_BY_HW): "
                                 "the default, not validated on this GPU; --terms names another")
 
@@ -704,7 +713,10 @@ HEADER = """# Analytical-model calibration of {hw} (hwmodels.gpu), written by `c
 def header(hw_name, ops_csv, energy_csv=None, terms=None, energy_backend=None) -> str:
     """The calibration file's header: the command that re-fits it, with every argument that changed the fit
     (an energy CSV that is not the measurements' own, a term set, the energy loops' backend)."""
-    own = Path(ops_csv) if dataset.is_manifest(ops_csv) else dataset.sibling(Path(ops_csv), "energy")
+    try:
+        own = Path(ops_csv) if dataset.is_manifest(ops_csv) else dataset.sibling(Path(ops_csv), "energy")
+    except InputError:  # a flat file with no _ops in its name has no own energy file: name the one used
+        own = None
     extra = "".join([f" --energy {energy_csv}" if energy_csv and Path(energy_csv) != own else "",
                      f" --terms {terms}" if terms else "",
                      f" --energy-backend {energy_backend}" if energy_backend else ""])

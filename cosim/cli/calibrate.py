@@ -27,7 +27,8 @@ def register(sub) -> None:
                         "hardware file")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
     p.add_argument("--terms", help="optional-term set to fit (cosim.calibrate.fit.TERM_SETS: h200, h100_sxm, base; "
-                                   "default: the GPU's own validated set, else base, the session-8 form); the "
+                                   "default: the set the GPU's committed calibration was fitted with, fit.DEFAULT_SET "
+                                   "(h200 for the H100 since session 16), else base, the session-8 form); the "
                                    "calibration's provenance.terms says which")
     p.add_argument("--energy", help="energy-loop CSV to fit the power model from (default: the measurements' "
                                     "own energy: a manifest's raw_<run>/energy.csv, a flat file's *_energy.csv); "
@@ -111,6 +112,39 @@ def check_measured_device(measurements, hw_name: str) -> None:
                          f"in that GPU's hardware file")
 
 
+def energy_env(energy: Path) -> Path | None:
+    """The env record beside an energy-loop CSV (raw_<run>/env.json, or <prefix>_env.json beside
+    <prefix>_energy.csv), or None."""
+    if energy.name == "energy.csv":
+        env = energy.with_name("env.json")
+    elif energy.stem.endswith("_energy"):
+        env = energy.with_name(energy.stem.removesuffix("_energy") + "_env.json")
+    else:
+        return None
+    return env if env.is_file() else None
+
+
+def check_energy_device(energy: Path, hw_name: str) -> None:
+    """--energy names another run's loops: refuse loops measured on another GPU (the power model would be fitted
+    on them silently; review finding s16), as check_measured_device does for the ops rows."""
+    from hwmodels.spec import load_hw
+
+    from cosim.validate import env_devices
+
+    env = energy_env(energy)
+    devices = env_devices(env) if env else []
+    if not devices:
+        print(f"note: --energy {energy} records no measured device (no env json beside it); not checked against "
+              f"--hw {hw_name}", file=sys.stderr)
+        return
+    hw = load_hw(hw_name)
+    desc = getattr(hw, "description", "") or hw.name
+    other = [d for d in devices if not device_matches(d, desc)]
+    if other:
+        raise InputError(f"--energy: got {str(energy)!r}, measured on {', '.join(repr(d) for d in other)} ({env}); "
+                         f"expected energy loops of the GPU --hw names ({hw_name}: {desc})")
+
+
 def run(args) -> int:
     try:
         ops, energy, e2e, env, cal = _paths(args)
@@ -154,6 +188,8 @@ def run(args) -> int:
         from cosim.calibrate.fit import fit, fit_to_file
 
         check_measured_device(ops, args.hw)  # the env the fit reads names the GPU its rows come from
+        if getattr(args, "energy", None):
+            check_energy_device(Path(args.energy), args.hw)
         energy_backend = getattr(args, "energy_backend", None)
         if args.fit_only and not args.calibration:  # write only where asked: never into the install
             _section, rep = fit(ops, args.hw, energy, e2e, env, terms, energy_backend)
