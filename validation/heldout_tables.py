@@ -352,6 +352,8 @@ def published_attention_lines():
     rows = published.load_published(VAL / "published" / "fa3_paper_h100_attention.csv")
     h100_from_h200 = transferred_spec("h100_sxm", "h200", 132)
     cud = published.score_published([r for r in rows if r["impl"] == "cudnn"], h100_from_h200)
+    # the session-16 re-fit measured cuDNN on the lent H100: the published cuDNN rows priced by it too
+    own = published.score_published([r for r in rows if r["impl"] == "cudnn"], load_hw("h100_sxm"))
     fa2 = published.score_published([r for r in rows if r["impl"] == "fa2"], load_hw("h100_sxm"))
     lines = ["### Published H100 attention forward (FA3 paper Fig. 5; status U)", "",
              "| set | model | n | ana med | ana p90 |", "|---|---|---:|---:|---:|"]
@@ -361,6 +363,8 @@ def published_attention_lines():
             ("cuDNN, d 64/128, causal", [r for r in cud if r["head_dim"] <= 128 and r["causal"]], "same"),
             ("cuDNN, d 64/128, non-causal", [r for r in cud if r["head_dim"] <= 128 and not r["causal"]], "same"),
             ("cuDNN, d 256 (extrapolation)", [r for r in cud if r["head_dim"] == 256], "same"),
+            ("cuDNN, d 64/128", [r for r in own if r["head_dim"] <= 128], "H100's own cuDNN calibration (re-fit)"),
+            ("cuDNN, d 256 (extrapolation)", [r for r in own if r["head_dim"] == 256], "same"),
             ("FA2, d 64/128", [r for r in fa2 if r["head_dim"] <= 128], "H100's own FA2 calibration"),
             ("FA2, d 256 (extrapolation)", [r for r in fa2 if r["head_dim"] == 256], "same")):
         s = published.summary(sel)
