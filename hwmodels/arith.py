@@ -40,7 +40,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from workloads.formats import NumberFormat, get_format
+from workloads.formats import FormatError, NumberFormat, get_format
 from workloads.io import field_error
 from hwmodels.spec import HardwareError, UnsupportedFormatError
 
@@ -387,29 +387,46 @@ class DotProductUnit:
 
     def __post_init__(self):
         where = self.source or self.name
+        # a unit read from a file is named by its section path (hwmodels.accel: "accelerator.pe"): its errors
+        # name the file's full field (accelerator.pe.rates), which the override blame (hwmodels.accelerators
+        # .blame) matches against the override keys; a unit built in code names its own fields
+        pre = f"{self.name}." if self.source else ""
         if not self.formats:
-            raise field_error(where, "formats", "got []; expected at least one number format", HardwareError)
-        fmts = tuple(get_format(f).name for f in self.formats)
+            raise field_error(where, f"{pre}formats", "got []; expected at least one number format", HardwareError)
+        fmts = tuple(self._format(f, where, f"{pre}formats", "a registered number format").name
+                     for f in self.formats)
         if int(self.lanes) != self.lanes or self.lanes < 1:
-            raise field_error(where, "lanes", f"got {self.lanes!r}; expected a positive integer", HardwareError)
+            raise field_error(where, f"{pre}lanes", f"got {self.lanes!r}; expected a positive integer", HardwareError)
         if self.context not in CONTEXTS:
-            raise field_error(where, "context", f"got {self.context!r}; expected one of {sorted(CONTEXTS)}",
+            raise field_error(where, f"{pre}context", f"got {self.context!r}; expected one of {sorted(CONTEXTS)}",
                               HardwareError)
         object.__setattr__(self, "formats", fmts)
         rates = dict(self.rates.items() if isinstance(self.rates, dict) else self.rates)
         clean = []
         for f, r in rates.items():
-            name = get_format(f).name
+            name = self._format(f, where, f"{pre}rates", f"a rate keyed by one of the unit's formats {list(fmts)}",
+                                what="a rate for ").name
             if name not in fmts:
                 raise UnsupportedFormatError(where, f"got a rate for {f!r}; expected one of the unit's "
-                                                    f"formats {list(fmts)}", field="rates")
+                                                    f"formats {list(fmts)}", field=f"{pre}rates")
             if isinstance(r, bool) or not isinstance(r, (int, float)) or r <= 0:
-                raise field_error(where, f"rates.{f}", f"got {r!r}; expected MACs per lane per cycle > 0", HardwareError)
+                raise field_error(where, f"{pre}rates.{f}", f"got {r!r}; expected MACs per lane per cycle > 0",
+                                  HardwareError)
             clean.append((name, float(r)))
         object.__setattr__(self, "rates", tuple(sorted(clean)))
         if len(clean) == len(fmts):
-            raise field_error(where, "rates", "every format has an explicit rate; leave the lane's native format(s) "
-                              "without one", HardwareError)
+            raise field_error(where, f"{pre}rates", "every format has an explicit rate; leave the lane's native "
+                              "format(s) without one", HardwareError)
+
+    @staticmethod
+    def _format(name, where: str, fld: str, expected: str, what: str = "") -> NumberFormat:
+        """The registered format `name`, else one HardwareError naming the file, the field, the value and
+        what was expected (get_format's bare FormatError names none of them)."""
+        try:
+            return get_format(name)
+        except FormatError:
+            raise field_error(where, fld, f"got {what}{name!r}, not a registered number format (`cosim list "
+                              f"formats`); expected {expected}", HardwareError) from None
 
     @property
     def native_bits(self) -> int:

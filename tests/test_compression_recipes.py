@@ -275,7 +275,7 @@ def test_snapkv_capacity_and_prefill_votes():
     assert only(t2, "attention").dims["kv_len"] == 1024
     tp2 = apply_recipe(trace_for(LLAMA3_8B, "prefill", seq=16384), "snapkv", LLAMA3_8B)
     assert only(tp2, "snapkv.window_scores").flops == 2 * 32 * 32 * 16384 * 128
-    assert only(tp2, "snapkv.select").dims == {"rows": 8, "cols": 16384 - 32}
+    assert only(tp2, "snapkv.select").dims == {"rows": 8, "cols": 16384 - 32, "per_prompt": True}
     assert tp2.meta["footprint"]["kv_cache"] == pytest.approx(1024 * LLAMA3_8B.kv_bytes_per_token("bf16"))
 
 

@@ -83,7 +83,7 @@ def test_fastkv_token_selective_propagation_under_tp():
     assert meta["recipe_op_shares"]["fastkv.tsp_scores"] == "1/8"
     assert meta["recipe_op_shares"]["fastkv.tsp_gather"] == "1/1"
     assert (W["fastkv.tsp_scores"].dims["b"], P["fastkv.tsp_scores"].dims["b"]) == (128, 16)
-    assert P["fastkv.tsp_gather"].dims == W["fastkv.tsp_gather"].dims == {"rows": 1640, "cols": 8192}
+    assert P["fastkv.tsp_gather"].dims == W["fastkv.tsp_gather"].dims == {"rows": 1640, "cols": 8192, "per_prompt": True}
     ar = P["fastkv.tsp_scores_allreduce"]
     assert ar.kind == "allreduce" and ar.dims["ranks"] == 8 and ar.inputs[0].nbytes == 2 * 4096 * 4
     assert "fastkv.tsp_scores_allreduce" not in W

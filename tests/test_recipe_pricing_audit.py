@@ -173,7 +173,7 @@ def test_mla_token_level_methods_price_the_latent():
     assert "MLA" in t.meta["recipe_effects"]["fp8_kv(scale=none)"]["note"]
     tp = apply_recipe(trace_for(DSV2_LITE, "prefill", seq=4096), "h2o", DSV2_LITE)
     g = [o for o in tp.ops if o.name == "h2o.gather"][0]
-    assert g.dims == {"rows": 818, "cols": 576} and g.bytes == 2 * 818 * 576 * 2
+    assert g.dims == {"rows": 818, "cols": 576, "per_prompt": True} and g.bytes == 2 * 818 * 576 * 2
     assert tp.meta["footprint"]["kv_cache"] == 818 * 27 * 576 * 2
     s = apply_recipe(trace_for(DSV2_LITE, seq=4096), "streaming_llm", DSV2_LITE)
     rope = [o for o in s.ops if o.name == "streaming_llm.rope_cached_keys"][0]

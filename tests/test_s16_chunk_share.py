@@ -32,22 +32,26 @@ def test_every_prefill_chunk_carries_its_own_kv_quantize():
         assert sorted(o.name for o in _ctx_ops(priced, steps)) == ["attention", "kivi2.quantize"]
 
 
-def test_mla_chunks_carry_their_kv_b_proj_and_sum_to_the_whole_prompt():
+def test_mla_chunks_expand_the_cached_latents_again_as_vllm_does():
     """deepseek_v2_lite (MLA, kv_lora_rank 512 -> 16 heads x (128 + 128) = 4,096, 27 layers): the
-    prompt's kv_b_proj, 2 x S x 4,096 x 512 FLOPs a layer, is priced on each chunk for its own
-    tokens: 2 x 256 x 4,096 x 512 = 1,073,741,824 a layer on each of two 256-token chunks, the
-    512-token prompt's 2,147,483,648 in all (before: 0 on the first chunk, all on the last)."""
+    prefill's kv_b_proj, 2 x S x 4,096 x 512 FLOPs a layer, is OVER_CONTEXT (workloads.ops): vLLM's
+    chunked-context MLA prefill (vllm/v1/attention/backends/mla/common.py, "Chunked Prefill") expands the
+    new tokens' latents and every cached chunk's latents again on each chunk, so a chunk of 256 after 256
+    cached runs it over 512 tokens: 2 x 512 x 4,096 x 512 = 2,147,483,648 a layer; the first chunk
+    1,073,741,824; the two chunks 3,221,225,472, above the whole 512-token prompt's 2,147,483,648 (a
+    session-16 change priced each chunk's own 256 tokens only, summing to the whole prompt's)."""
     steps = device_step_cost("deepseek_v2_lite", "h100_sxm")
     total = 0.0
-    for chunk in ((256, 0, False), (256, 256, True)):
+    for chunk, m in (((256, 0, False), 256), ((256, 256, True), 512)):
         priced, _ = _priced(steps, StepBatch((chunk,), ()))
         (kb,) = [o for o in _ctx_ops(priced, steps) if o.name == "kv_b_proj"]
-        assert (kb.dims["m"], kb.dims["n"], kb.dims["k"], kb.repeat) == (256, 4096, 512, 27)
-        assert kb.flops == 2 * 256 * 4096 * 512 == 1073741824
+        assert (kb.dims["m"], kb.dims["n"], kb.dims["k"], kb.repeat) == (m, 4096, 512, 27)
+        assert kb.flops == 2 * m * 4096 * 512
         total += kb.flops
     whole, _ = _priced(steps, StepBatch(((512, 0, True),), ()))
     (kb,) = [o for o in whole if o.name == "kv_b_proj"]
-    assert total == kb.flops == 2147483648
+    assert kb.flops == 2147483648
+    assert total == 3221225472
 
 
 def test_first_chunk_of_an_unfused_prompt_carries_its_attention():
@@ -129,14 +133,15 @@ def test_decode_run_window_side_is_straddles_window_over_the_runs_kv():
 
 
 def test_a_split_prompt_says_how_its_non_attention_context_work_is_priced():
-    """Never silent: a chunk after cached context prices the non-attention context ops as shares; the run's
-    notes say so, naming them (a whole prompt, or a model without such ops, adds no note)."""
+    """Never silent: a prompt split into chunks prices its non-attention context ops as the engine runs them;
+    the run's notes say how, naming each op (a whole prompt, or a model without such ops, adds no note)."""
     steps = device_step_cost("deepseek_v2_lite", "h100_sxm")
     steps.step_cost(StepBatch(((512, 0, True),), ()))
     assert not any("chunked prefill" in n for n in steps.notes)
     steps.step_cost(StepBatch(((256, 256, True),), ()))
     (note,) = [n for n in steps.notes if n.startswith("chunked prefill: ")]
-    assert note.startswith("chunked prefill: each chunk prices kv_b_proj for its own tokens")
+    assert note == ("chunked prefill: kv_b_proj: over every token so far: priced at cached + new tokens on every "
+                    "chunk (the cached ones again each chunk)")
     plain = device_step_cost("llama3_8b", "h100_sxm")
     plain.step_cost(StepBatch(((256, 256, True),), ()))
     assert not any("chunked prefill" in n for n in plain.notes)

@@ -23,7 +23,7 @@ from workloads.formats import get_format
 from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
 from workloads.moe import experts_touched  # noqa: F401  (re-exported: tests and users import it from here)
-from workloads.ops import Op, TensorSpec
+from workloads.ops import OVER_CONTEXT, Op, TensorSpec
 from workloads.template import template_for
 from workloads.trace import Trace
 
@@ -337,7 +337,10 @@ class _Builder:
                 self.ew("kv_write", "copy", T, latent, L, "attn", out_role="kv", out_fmt=self.kf)]
         if self.phase == "prefill":
             # expand the latent into per-head keys (nope part) and values, then attend
-            ops.append(self.gemm("kv_b_proj", m.heads * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank, L, "attn"))
+            # over every cached latent each time the sequence runs (OVER_CONTEXT: vLLM's chunked-context MLA
+            # prefill expands the cached latents again for each chunk)
+            ops.append(self.gemm("kv_b_proj", m.heads * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank, L, "attn",
+                                 dims_extra={OVER_CONTEXT: True}))
             ops += self.attend(m.heads, m.heads, a.qk_nope_head_dim + a.qk_rope_head_dim, a.v_head_dim, L,
                                kv_role="activation", shared_latent=False)
         else:

@@ -25,7 +25,8 @@ from typing import Mapping
 from workloads.formats import get_format
 from workloads.symbolic import is_sym
 
-__all__ = ["TensorSpec", "Op", "implied_block_axis", "OpError", "ROLES", "OP_KINDS", "ELEMENTWISE_FLOPS", "COLLECTIVE_KINDS"]
+__all__ = ["TensorSpec", "Op", "implied_block_axis", "OpError", "ROLES", "OP_KINDS", "ELEMENTWISE_FLOPS", "COLLECTIVE_KINDS",
+           "PER_PROMPT", "OVER_CONTEXT"]
 
 ROLES = ("weight", "activation", "kv", "state")
 
@@ -194,6 +195,16 @@ ELEMENTWISE_FLOPS: Mapping[str, float] = {
 COLLECTIVE_KINDS = ("allreduce", "allgather", "reducescatter", "alltoall", "sendrecv")
 
 OP_KINDS = ("gemm", "attention") + tuple(ELEMENTWISE_FLOPS) + ("moe_router",) + COLLECTIVE_KINDS + ("custom",)
+
+# dims flags (True) saying how a prefill op's work falls when a prompt is prefilled in chunks
+# (serving's chunked prefill, cosim.serving.steptime); set where the op is built. A trace prices
+# a whole prompt either way; an op with neither flag is per-token work, each chunk its own share.
+# - PER_PROMPT: done once a prompt, over all of it, after its last token (a prompt recipe's
+#   observation-window selection and gather, ZipCache's probe attention, GEAR's prompt compression)
+# - OVER_CONTEXT: done over every token of the sequence so far each time the sequence runs (MLA's
+#   kv_b_proj expanding the cached latents again for each chunk, as vLLM's chunked-context path does)
+PER_PROMPT = "per_prompt"
+OVER_CONTEXT = "over_context"
 
 
 @dataclass(frozen=True)

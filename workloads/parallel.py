@@ -40,7 +40,7 @@ from workloads.routing import describe, ep_imbalance, parse_routing
 from workloads.formats import get_format
 from workloads.io import InputError
 from workloads.models import ModelSpec
-from workloads.ops import Op, TensorSpec
+from workloads.ops import OVER_CONTEXT, PER_PROMPT, Op, TensorSpec
 from workloads.trace import Trace
 
 __all__ = ["Layout", "parse_layout", "check_layout", "shard_trace", "stage_layers",
@@ -336,8 +336,11 @@ class _Sharder:
         if head_summed(op) and self.t > 1:
             # per-head partial scores (batch x prompt, fp32) summed over the TP group's heads
             rows, cols = int(op.dims["b"]) // m.heads, int(op.dims["n"])
-            out.append(collective(f"{op.name}_allreduce", "allreduce", rows, cols, "fp32", self.t, 1,
-                                  op.repeat, self.tr.phase, op.group))
+            ar = collective(f"{op.name}_allreduce", "allreduce", rows, cols, "fp32", self.t, 1,
+                            op.repeat, self.tr.phase, op.group)
+            # it runs when the op runs: once a prompt / over the context, as the op it sums (ops.PER_PROMPT)
+            flags = {k: True for k in (PER_PROMPT, OVER_CONTEXT) if op.dims.get(k)}
+            out.append(ar.with_(dims={**ar.dims, **flags}) if flags else ar)
         return out
 
     def attention(self, op: Op) -> list[Op]:

@@ -96,6 +96,11 @@ def _step_model(cfg, w, hw, system):
     """The device (or system) step-cost model, wrapped with the host model when one applies."""
     refuse_chunked_attention(w.model, "serve: model")
     steps = DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback, system=system)
+    why = steps.unchunkable if cfg.scheduler == "chunked" else None
+    if why:  # refused before any step: the chunked scheduler splits any prompt its step budget cuts
+        raise InputError(f"serve: recipe: got {cfg.recipe!r} with scheduler 'chunked' (CLI --scheduler chunked): "
+                         f"{why}; expected an unchunked scheduler (continuous, static or disaggregated) or another "
+                         f"recipe")
     if system is not None:
         L = parse_layout(cfg.parallel)
         steps.notes += (f"parallel {L.label()} on {system.name}: each step is one device's sharded trace with its "

@@ -17,8 +17,12 @@ level — this module never computes a cost itself:
   sequences, the decode trace at their mean KV length (attention traffic and FLOPs are
   linear in batch x KV length, so the mean is exact for a linear op); for each prefill
   chunk, the prefill trace's attention at q_len=c, kv_len=ctx+c, plus the other context
-  ops (a recipe's KV quantize, MLA's kv_b_proj, a prompt recipe's selection) of a c-token
-  prefill: each chunk carries its own share, priced for its own tokens (DeviceStepCost._chunk_ops).
+  ops as the engine runs them, by the flag the recipe or builder sets on the op
+  (workloads.ops): once-a-prompt work (PER_PROMPT: a prompt recipe's selection, ZipCache's
+  probe, GEAR's prompt compression) at the whole prompt's length on the chunk completing it;
+  work over every token so far (OVER_CONTEXT: MLA's kv_b_proj) at ctx + c on every chunk;
+  per-token work (a KIVI quantize) of a c-token prefill, each chunk its own share
+  (DeviceStepCost._chunk_ops).
 
 Which ops are context ops is found, not listed: ops that change between two decode
 traces differing only in context length, plus ops only the prefill trace has.
@@ -50,6 +54,7 @@ from hwmodels.system import SystemSpec
 from workloads.builder import build_trace
 from workloads.io import InputError
 from workloads.models import ModelSpec, load_model
+from workloads.ops import OVER_CONTEXT, PER_PROMPT
 from workloads.parallel import parse_layout
 
 __all__ = ["StepBatch", "StepCost", "StepCostModel", "DeviceStepCost", "Workload", "ATTENTION_KINDS",
@@ -287,9 +292,11 @@ class DeviceStepCost:
             tab = self._btab = np.array([bucketed(x, self.bucket) for x in range(size)], dtype=np.int64)
         return tab
 
-    def prefill_context_cost(self, new: int, cached: int) -> StepCost:
-        c, ctx = bucketed(new, self.bucket), bucketed(cached, self.bucket) if cached else 0
-        return self._cached(("pctx", c, ctx), lambda: self._chunk_ops(c, ctx))
+    def prefill_context_cost(self, new: int, cached: int, last: bool = True) -> StepCost:
+        """Context ops of a prefill chunk: `new` tokens after `cached` ones; `last`: it completes the
+        prompt (the chunk that carries the once-a-prompt work, see _chunk_ops)."""
+        c, ctx, last = bucketed(new, self.bucket), bucketed(cached, self.bucket) if cached else 0, bool(last)
+        return self._cached(("pctx", c, ctx, last), lambda: self._chunk_ops(c, ctx, last))
 
     def _prefill_context_ops(self, seq: int):
         """The context ops of a `seq`-token prefill trace (built once per length: chunks
@@ -300,37 +307,73 @@ class DeviceStepCost:
                                         if o.name not in self.token_names]
         return hit
 
-    def _chunk_ops(self, c: int, ctx: int):
-        """A prefill chunk's context ops: c new tokens after ctx cached ones. The `attention` ops
-        are the (ctx + c)-token prefill trace's, restricted to the chunk's c queries (all of its keys);
-        every other context op (a KV recipe's quantize of the new KV, MLA's kv_b_proj, the unfused
-        attention's scores/softmax/PV, a prompt recipe's selection) is the c-token prefill trace's:
-        each chunk carries its own share, priced for its own tokens, so a prompt's chunks sum to the
-        whole prompt's work for ops linear in its length (before, only the chunk completing the
-        prompt carried them, priced for the whole prompt, and earlier chunks none). Where an op is
-        not linear in the prompt (ZipCache's probe, a fraction of the prompt's queries over its keys)
-        or re-reads the cached tokens (MLA's kv_b_proj expanding the cached latents again), the
-        chunks' shares price less than that. After cached context the unfused attention (scores over
-        every cached key) is not the c-token trace's: refused."""
-        ops = [_chunk_attention(o, c) if ctx else o for o in self._prefill_context_ops(ctx + c)
-               if o.kind in ATTENTION_KINDS]
+    @cached_property
+    def unchunkable(self) -> str | None:
+        """Why this workload's prompts cannot be prefilled in chunks (None: they can). FastKV's
+        token-selective propagation (ops marked dims["tsp_after"]) lets only the tokens picked at layer
+        tsp_layer, by the prompt's last queries over all of it, run the later layers: no layer after it
+        can run before the whole prompt has reached it, so a chunk's work is not a share of the trace's."""
+        if any(o.dims.get("tsp_after") for o in self.workload.trace("prefill", 1, _REF_KV[0]).ops):
+            return (f"recipe {self.workload.recipe!r} propagates only the tokens its selection at one layer picks "
+                    f"(FastKV's token-selective propagation, ops marked tsp_after): the later layers need the whole "
+                    f"prompt's selection first, so a prompt cannot be prefilled in chunks")
+        return None
+
+    def _chunk_ops(self, c: int, ctx: int, last: bool = True):
+        """A prefill chunk's context ops: c new tokens after ctx cached ones; `last`: it completes the
+        prompt. Each op is priced as the engine runs it (the recipe marks the op where it builds it,
+        workloads.ops):
+        - `attention`: the (ctx + c)-token prefill trace's, restricted to the chunk's c queries (all of
+          its keys);
+        - PER_PROMPT (a prompt recipe's observation-window selection and gather, ZipCache's probe
+          attention and hi/lo quantize, GEAR's prompt compression): run once, after the prompt's last
+          token, over all of it: the (ctx + c)-token trace's op on the completing chunk (the whole
+          prompt), none on the others;
+        - OVER_CONTEXT (MLA's kv_b_proj, Palu's K/V reconstruction): over every token so far each time,
+          as vLLM's chunked-context MLA prefill expands the cached latents again for each chunk: the
+          (ctx + c)-token trace's op on every chunk;
+        - every other context op (a KV recipe's per-token quantize of the new KV, the unfused
+          attention's scores/softmax/PV of a first chunk): the c-token trace's, each chunk its own
+          share, so a prompt's chunks sum to the whole prompt's work for an op linear in its length.
+        After cached context the unfused attention (scores over every cached key) is not the c-token
+        trace's, and a recipe whose later layers run only the tokens a whole-prompt selection picks
+        (FastKV) has no chunk share at all: both refused."""
+        whole = self._prefill_context_ops(ctx + c)
+        if (ctx or not last) and self.unchunkable:
+            raise InputError(f"serve: recipe: a prompt split into chunks (this chunk: {c} new tokens after {ctx} "
+                             f"cached): {self.unchunkable}; use an unchunked scheduler (continuous, static or "
+                             f"disaggregated)")
+        ops = [_chunk_attention(o, c) if ctx else o for o in whole if o.kind in ATTENTION_KINDS]
+        ops += [o for o in whole if o.kind not in ATTENTION_KINDS
+                and (o.dims.get(OVER_CONTEXT) or (o.dims.get(PER_PROMPT) and last))]
         for o in self._prefill_context_ops(c):
-            if o.kind in ATTENTION_KINDS:
+            if o.kind in ATTENTION_KINDS or o.dims.get(OVER_CONTEXT) or o.dims.get(PER_PROMPT):
                 continue
             if ctx and _unfused_attention(o):
                 raise InputError("serve: attention: chunked prefill after cached context needs the fused "
                                  f"attention op; this workload's prefill trace has unfused {o.name!r} "
                                  f"(recipe {self.workload.recipe!r}); use an unchunked scheduler")
             ops.append(o)
-        shared = list(dict.fromkeys(o.name for o in ops if o.kind not in ATTENTION_KINDS))
-        if ctx and shared:  # a prompt split into chunks: say how its non-attention context work was priced
-            names = ", ".join(shared[:6]) + (f" (+{len(shared) - 6} more)" if len(shared) > 6 else "")
-            self.notes = tuple(dict.fromkeys(self.notes + (
-                f"chunked prefill: each chunk prices {names} for its own tokens, a share of the whole prompt's "
-                f"(work done once over the whole prompt, as a prompt recipe's selection, is spread over the "
-                f"chunks; an op that re-reads the cached tokens, as MLA's kv_b_proj, or grows faster than the "
-                f"prompt prices less than a chunk runs)",)))
+        if ctx or not last:  # a prompt split into chunks: say how each non-attention context op was priced
+            self._note_chunk_pricing(whole)
         return ops
+
+    def _note_chunk_pricing(self, ops) -> None:
+        """Never silent: the run's notes name each non-attention context op whose chunked price is not
+        the c-token trace's share, and how it is priced (one note per kind of op)."""
+        rule = {PER_PROMPT: "once a prompt: priced at the whole prompt's length on the chunk that completes it, "
+                            "none on the others",
+                OVER_CONTEXT: "over every token so far: priced at cached + new tokens on every chunk (the cached "
+                              "ones again each chunk)",
+                "": "per token: each chunk prices its own tokens' share"}
+        by = {}
+        for o in ops:
+            if o.kind in ATTENTION_KINDS:
+                continue
+            key = PER_PROMPT if o.dims.get(PER_PROMPT) else OVER_CONTEXT if o.dims.get(OVER_CONTEXT) else ""
+            by.setdefault(key, []).append(o.name)
+        said = tuple(f"chunked prefill: {', '.join(dict.fromkeys(names))}: {rule[key]}" for key, names in by.items())
+        self.notes = tuple(dict.fromkeys(self.notes + said))
 
     # ---- the step ------------------------------------------------------------
     def step_cost(self, batch: StepBatch) -> StepCost:
@@ -347,8 +390,8 @@ class DeviceStepCost:
                 cost = cost + self._decode_straddle_cost(n, sum(kv) / n, sum(min(k, w) for k in kv) / n)
             else:
                 cost = cost + self.decode_context_cost(n, sum(kv) / n)
-        for c, ctx, _ in batch.prefill:
-            cost = cost + self.prefill_context_cost(c, ctx)
+        for c, ctx, last in batch.prefill:
+            cost = cost + self.prefill_context_cost(c, ctx, last)
         return cost
 
     def decode_run(self, seqs: int, kv_sum: int, steps: int):

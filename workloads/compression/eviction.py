@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op, kv_state,
                                           refuse_on_mla, replace_op, rewrite)
 from workloads.compression.registry import Param, RecipeError, fraction, register_method
-from workloads.ops import Op, TensorSpec
+from workloads.ops import PER_PROMPT, Op, TensorSpec
 
 _FIXED_SUFFIXES = (".residual", ".sink")
 
@@ -188,7 +188,8 @@ def _gather_kept(attn: Op, kept: int, prefix: str, layout: tuple = (0, None)) ->
     else:
         width = 2 * h * hd
         kv = [TensorSpec(f"{n}_kept", (B, kept, h, hd), fmt, "kv") for n in ("k", "v")]
-    return Op(f"{prefix}.gather", "copy", {"rows": B * kept, "cols": width}, tuple(kv), tuple(kv),
+    # once a prompt, after its last token: which tokens are kept is known only then (PER_PROMPT)
+    return Op(f"{prefix}.gather", "copy", {"rows": B * kept, "cols": width, PER_PROMPT: True}, tuple(kv), tuple(kv),
               repeat=attn.repeat, phase=attn.phase, group=attn.group)
 
 
@@ -340,7 +341,7 @@ def apply_h2o(trace, model, recipe):
         common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
         colsum = Op(f"{recipe.name}.column_sums", "add", {"rows": B * H * q_len, "cols": S}, (probs,),
                     (TensorSpec("h2o_scores", (B, H, S), "fp32", "state"),), compute_fmt=VECTOR_FMT, **common)
-        sel = Op(f"{recipe.name}.select", "topk", {"rows": B * h, "cols": S},
+        sel = Op(f"{recipe.name}.select", "topk", {"rows": B * h, "cols": S, PER_PROMPT: True},
                  (TensorSpec("h2o_scores_kv", (B, h, S), "fp32", "state"),), (), compute_fmt=VECTOR_FMT, **common)
         return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name, layout)]
 
@@ -486,7 +487,9 @@ def apply_razor(trace, model, recipe):
 def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int,
                   layout: tuple = (0, None)) -> list[Op]:
     """Observation-window votes: W queries score all Sp keys, softmax, sum over the
-    window, 1-D pool, top-k per KV head, then gather the kept tokens."""
+    window, 1-D pool, top-k per KV head, then gather the kept tokens: once a prompt, after
+    its last token (the window is the prompt's last W queries), so every op but the
+    attention is PER_PROMPT."""
     B, H, h, S, hd = (int(attn.dims[k]) for k in ("batch", "heads", "kv_heads", "kv_len", "head_dim"))
     W = min(window, S)
     fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
@@ -495,16 +498,18 @@ def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int,
     scores = TensorSpec(f"{prefix}.window_scores", (B * H, W, S), "fp32")
     votes = TensorSpec(f"{prefix}.votes", (B * H, S), "fp32")
     pooled = TensorSpec(f"{prefix}.pooled", (B * h, S), "fp32")
+    once = {PER_PROMPT: True}
     return [
         attn,
-        Op(f"{prefix}.window_scores", "gemm", {"b": B * H, "m": W, "n": S, "k": hd},
+        Op(f"{prefix}.window_scores", "gemm", {"b": B * H, "m": W, "n": S, "k": hd, **once},
            (TensorSpec("q_window", (B * H, W, hd), "bf16"), k_all), (scores,), **common),
-        Op(f"{prefix}.window_softmax", "softmax", {"rows": B * H * W, "cols": S}, (scores,), (scores,), **common),
-        Op(f"{prefix}.vote_sum", "add", {"rows": B * H * W, "cols": S}, (scores,), (votes,),
+        Op(f"{prefix}.window_softmax", "softmax", {"rows": B * H * W, "cols": S, **once}, (scores,), (scores,),
+           **common),
+        Op(f"{prefix}.vote_sum", "add", {"rows": B * H * W, "cols": S, **once}, (scores,), (votes,),
            compute_fmt=VECTOR_FMT, **common),
-        Op(f"{prefix}.pool", "custom", {"flops": kernel * B * H * S}, (votes,), (pooled,),
+        Op(f"{prefix}.pool", "custom", {"flops": kernel * B * H * S, **once}, (votes,), (pooled,),
            compute_fmt=VECTOR_FMT, **common),
-        Op(f"{prefix}.select", "topk", {"rows": B * h, "cols": max(S - W, 0)}, (pooled,), (),
+        Op(f"{prefix}.select", "topk", {"rows": B * h, "cols": max(S - W, 0), **once}, (pooled,), (),
            compute_fmt=VECTOR_FMT, **common),
         _gather_kept(attn, kept, prefix, layout),
     ]
@@ -682,7 +687,8 @@ def apply_rocketkv(trace, model, recipe):
             snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb, cache_layout(trace))
             # the min and max per chunk of the kept keys as cached (MLA: of the latent, one 'head')
             k_kept = TensorSpec("k_kept", (B, pb, hc, hd), fmt, "kv")
-            build = [Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * hc * hd}, (k_kept,),
+            build = [Op(f"{recipe.name}.summary_build", "custom", {"flops": 2 * B * pb * hc * hd, PER_PROMPT: True},
+                        (k_kept,),
                         (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), hc, 2 * hd), fmt, "kv"),),
                         **common)] if summaries else []
             ops = replace_op(ops, attn, [*snap, *build])

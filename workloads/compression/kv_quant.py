@@ -23,7 +23,7 @@ from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_
                                           replace_op, rewrite)
 from workloads.compression.registry import Param, bits, fraction, register_method, registered_format
 from workloads.formats import get_format
-from workloads.ops import Op, TensorSpec
+from workloads.ops import PER_PROMPT, Op, TensorSpec
 
 Repr = Callable[[str, int, int, int, int, str], list]  # (name, batch, n, heads, dim, fmt) -> tensors
 
@@ -41,11 +41,14 @@ def _decode_like(op: Op) -> bool:
 
 
 def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes: dict,
-                  quantized_elems: Callable[[str, int], int], write_repr: Repr | None = None):
+                  quantized_elems: Callable[[str, int], int], write_repr: Repr | None = None,
+                  prompt_quantize: bool = False):
     """Shared driver. `step_ops(attn_op, n_read) -> list[Op]` are the method's extra
     decode ops; `quantized_elems(name, n)` counts elements per (batch, head) the fused
     dequantize touches; `write_repr`, when given, is how a decode step's new token is
-    written (methods without an fp16 window write it compressed)."""
+    written (methods without an fp16 window write it compressed). `prompt_quantize`: the
+    prompt's quantize needs the whole prompt first (a saliency split, a global outlier
+    selection) and runs once after its last token (ops.PER_PROMPT), not token by token."""
     ops = list(trace.ops)
     st = kv_state(trace)
     cap = max(int(st["capacity"]), 1)
@@ -87,11 +90,11 @@ def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes
         if write_repr is not None:
             ops = _rewrite_writes(trace, model, ops, write_repr, recipe, fused_quantize=False)
     else:
-        ops = _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize=True)
+        ops = _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize=True, per_prompt=prompt_quantize)
     return rewrite(trace, ops, notes, kv={"bytes_per_token": resident_bpt})
 
 
-def _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize: bool):
+def _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize: bool, per_prompt: bool = False):
     """kv_write stores the compressed representation (prefill: all Sp tokens; decode:
     the new token, for methods without an fp16 window)."""
     parts = kv_write_parts(trace, model)
@@ -105,8 +108,9 @@ def _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize: bool):
             elems += B * n * h * dd
         repl = [w.with_(outputs=tuple(outs))]
         if fused_quantize:
-            repl.append(fused_op(f"{recipe.name}.quantize", "quantize", 1, elems, repeat=w.repeat,
-                                 phase=w.phase, group=w.group, into=w.name))
+            q = fused_op(f"{recipe.name}.quantize", "quantize", 1, elems, repeat=w.repeat,
+                         phase=w.phase, group=w.group, into=w.name)
+            repl.append(q.with_(dims={**q.dims, PER_PROMPT: True}) if per_prompt else q)
         ops = replace_op(ops, w, repl)
     return ops
 
@@ -288,9 +292,11 @@ def apply_gear(trace, model, recipe):
 
     n_ctx, d0 = int(trace.seq), model.head_dim
     lr = gear_lowrank(n_ctx, d0, gap, p["prefill_rank"], p["rank"], generated)  # what lowrank() lays out
+    # the prompt is compressed in one pass after its last token (outliers: the top fraction of the whole
+    # prompt's K / V; the backbone quantized; the residual's SVD): PER_PROMPT
     out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops,
                         {"decode_chunks": lr.decode_chunks, "prompt_tokens_at_prefill_rank": lr.prompt_tokens,
-                         "lowrank_elements_per_head": lr.elements}, quantized)
+                         "lowrank_elements_per_head": lr.elements}, quantized, prompt_quantize=True)
     # bits per cached K/V element of the priced layout (codes, stats, low-rank factors, outliers, fp16 buffer)
     # (K/V elements one layer caches per token) x (layers that write the cache)
     elems = (sum(h * dd for _, _, _, h, dd in kv_write_parts(trace, model))
@@ -302,10 +308,11 @@ def apply_gear(trace, model, recipe):
         for w in [o for o in ops if o.name == "kv_write"]:
             elems = sum(t.numel for t in w.inputs)
             svd = Op(f"{recipe.name}.prompt_svd", "custom",
-                     {"flops": p["power_iterations"] * 4 * elems * p["prefill_rank"]}, (), (), compute_fmt="bf16",
-                     repeat=w.repeat, phase=w.phase, group=w.group)
+                     {"flops": p["power_iterations"] * 4 * elems * p["prefill_rank"], PER_PROMPT: True}, (), (),
+                     compute_fmt="bf16", repeat=w.repeat, phase=w.phase, group=w.group)
             sel = fused_op(f"{recipe.name}.outlier_select", "topk", 1, elems, repeat=w.repeat, phase=w.phase,
                            group=w.group, into=w.name)
+            sel = sel.with_(dims={**sel.dims, PER_PROMPT: True})
             ops = insert_after(ops, w, [svd, sel])
         out = out.replace_ops(ops)
     return out
@@ -765,7 +772,10 @@ def apply_mixed_precision(trace, model, recipe):
         notes["demoted_tokens_per_step"] = mikv_per_step(n_ctx)  # what demote_requant prices
     if getattr(model, "mla", None):
         notes["note"] = MLA_TOKEN_NOTE
-    out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, quantized, write_repr=write_repr)
+    # the prompt's hi / lo split needs its saliency, known once the whole prompt is in: its quantize runs
+    # once, after the last token (PER_PROMPT)
+    out = apply_kv_repr(trace, model, recipe, repr_fn, step_ops, notes, quantized, write_repr=write_repr,
+                        prompt_quantize=True)
     if trace.phase == "prefill" and p["saliency"] == "probe":
         out = _add_probe_prefill(out, recipe)
     elif trace.phase == "prefill":
@@ -777,16 +787,17 @@ def apply_mixed_precision(trace, model, recipe):
 def _add_probe_prefill(trace, recipe):
     """ZipCache: saliency from explicit attention of the probe queries
     (`zipcache_probe_counts`: recent + random, 2·n_probe·S·d per head) so the main prefill
-    attention can stay fused."""
+    attention can stay fused. Once a prompt, after its last token (the probes are drawn from
+    the whole prompt and score all of its keys): PER_PROMPT."""
     ops = list(trace.ops)
     for attn in attention_ops(trace):
         B, H, S, d = (int(attn.dims[k]) for k in ("batch", "heads", "kv_len", "head_dim"))
         n_probe = sum(zipcache_probe_counts(S, recipe.params["probe_ratio"]))
-        probe = Op(f"{recipe.name}.probe_scores", "gemm", {"b": B * H, "m": n_probe, "n": S, "k": d},
+        probe = Op(f"{recipe.name}.probe_scores", "gemm", {"b": B * H, "m": n_probe, "n": S, "k": d, PER_PROMPT: True},
                    (TensorSpec("q_probe", (B * H, n_probe, d), "bf16"),),
                    (TensorSpec("probe_scores", (B * H, n_probe, S), "fp32"),),
                    repeat=attn.repeat, phase=attn.phase, group=attn.group)
-        soft = Op(f"{recipe.name}.probe_softmax", "softmax", {"rows": B * H * n_probe, "cols": S},
+        soft = Op(f"{recipe.name}.probe_softmax", "softmax", {"rows": B * H * n_probe, "cols": S, PER_PROMPT: True},
                   (TensorSpec("probe_scores", (B * H, n_probe, S), "fp32"),),
                   (TensorSpec("probe_saliency", (B * H, S), "fp32"),),
                   repeat=attn.repeat, phase=attn.phase, group=attn.group)

@@ -21,7 +21,7 @@ import math
 from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, refuse_on_mla,
                                           replace_op, rewrite, set_kv_write_width, weight_inputs, resident_bytes)
 from workloads.compression.registry import Param, fraction, open_fraction, register_method
-from workloads.ops import Op, TensorSpec
+from workloads.ops import OVER_CONTEXT, Op, TensorSpec
 
 
 def _kv_fmt(attn):
@@ -102,8 +102,9 @@ def apply_palu(trace, model, recipe):
                       (TensorSpec("attn_out_heads", (H, B * q_len, d), "bf16"),), **common)
             ops = replace_op(ops, attn, [recon, rope, new_attn, v_up])
         else:
-            # prefill: latents cached; K and V reconstructed for the FlashAttention kernel
-            recon = [Op(f"palu.{kv}_reconstruct", "gemm", {"b": B * ng, "m": S, "n": gs * d, "k": rg},
+            # prefill: latents cached; K and V of every cached token reconstructed for the FlashAttention kernel
+            # each time the sequence runs (OVER_CONTEXT)
+            recon = [Op(f"palu.{kv}_reconstruct", "gemm", {"b": B * ng, "m": S, "n": gs * d, "k": rg, OVER_CONTEXT: True},
                         (TensorSpec(f"{kv}_latent", (B * ng, S, rg), fmt), W),
                         (TensorSpec(f"{kv}_full", (B * ng, S, gs * d), "bf16"),), **common)
                      for kv, rg, W in (("k", rkg, Bk), ("v", rvg, Bv))]
@@ -164,7 +165,8 @@ def apply_mla(trace, model, recipe):
                        (TensorSpec("attn_out", (H, m, d), "bf16"),), **common)
             ops = replace_op(ops, attn, [q_abs, new_attn, o_abs])
         else:
-            kv_b = Op("kv_b_proj", "gemm", {"m": m, "n": H * (2 * d - rope), "k": r},
+            # every cached latent is expanded again each time the sequence runs (OVER_CONTEXT)
+            kv_b = Op("kv_b_proj", "gemm", {"m": m, "n": H * (2 * d - rope), "k": r, OVER_CONTEXT: True},
                       (TensorSpec("kv_latent", (m, r), fmt), TensorSpec("kv_b_proj.weight", (r, H * (2 * d - rope)), "bf16", "weight")),
                       (TensorSpec("kv_full", (m, H * (2 * d - rope)), "bf16"),), **common)
             ops = replace_op(ops, attn, [kv_b, attn])

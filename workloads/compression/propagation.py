@@ -19,7 +19,7 @@ from workloads.compression.common import attention_ops, kv_state, replace_op, re
 from workloads.compression.eviction import (_mla_note, _snap_prefill, cache_layout, prefill_transient_kv, resize_kv_read,
                                             stored_bytes_per_token)
 from workloads.compression.registry import Param, open_fraction, register_method
-from workloads.ops import Op, TensorSpec
+from workloads.ops import PER_PROMPT, Op, TensorSpec
 
 
 def _scale_tokens(op: Op, T: int, T2: int, S: int, S2: int) -> Op:
@@ -90,10 +90,11 @@ def apply_fastkv(trace, model, recipe):
             B, H, hd = (int(first.dims[k]) for k in ("batch", "heads", "head_dim"))
             W = min(p["window"], trace.seq)
             common = dict(repeat=1, phase=trace.phase, group="recipe")
-            ops.append(Op(f"{recipe.name}.tsp_scores", "gemm", {"b": B * H, "m": W, "n": trace.seq, "k": hd},
+            ops.append(Op(f"{recipe.name}.tsp_scores", "gemm", {"b": B * H, "m": W, "n": trace.seq, "k": hd,
+                                                                 PER_PROMPT: True},
                           (TensorSpec("q_window", (B * H, W, hd), "bf16"),),
                           (TensorSpec("tsp_scores", (B * H, W, trace.seq), "fp32"),), **common))
-            ops.append(Op(f"{recipe.name}.tsp_gather", "copy", {"rows": T2, "cols": model.hidden},
+            ops.append(Op(f"{recipe.name}.tsp_gather", "copy", {"rows": T2, "cols": model.hidden, PER_PROMPT: True},
                           (TensorSpec("hidden_kept", (T2, model.hidden), "bf16"),),
                           (TensorSpec("hidden_propagated", (T2, model.hidden), "bf16"),), **common))
         notes = {"tsp_tokens": S2, "linear_flop_ratio": (p["tsp_layer"] + (L - p["tsp_layer"]) * p["tsp_rate"]) / L}
