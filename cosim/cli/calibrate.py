@@ -93,23 +93,26 @@ def check_measured_device(measurements, hw_name: str) -> None:
     """Refuse a fit of --hw from another GPU's measurements: the calibration would keep the --hw part's
     datasheet bandwidth as its reference, so nothing is rescaled and the part is priced at the measured
     GPU's speed (audit s11: --hw mi300x fitted from H100 rows)."""
-    from hwmodels.spec import load_hw
-
     from cosim.validate import measured_devices
 
-    devices = measured_devices(Path(measurements))
-    if not devices:
-        print(f"note: {measurements} records no measured device (no env json); not checked against --hw "
-              f"{hw_name}", file=sys.stderr)
-        return
-    hw = load_hw(hw_name)
-    desc = getattr(hw, "description", "") or hw.name
-    other = [d for d in devices if not device_matches(d, desc)]
+    desc, other = _other_devices(measured_devices(Path(measurements)), hw_name, f"{measurements} records")
     if other:
         raise InputError(f"--hw: got {hw_name!r} ({desc}), but {measurements} was measured on "
                          f"{', '.join(repr(d) for d in other)}; expected --hw naming the measured GPU, or, to "
                          f"price another GPU from it, a family transfer `calibration: {{from: <fitted part>}}` "
                          f"in that GPU's hardware file")
+
+
+def _other_devices(devices: list, hw_name: str, what: str) -> tuple:
+    """(the --hw part's description, the measured devices that are not it); a note where none was recorded."""
+    from hwmodels.spec import load_hw
+
+    if not devices:
+        print(f"note: {what} no measured device (no env json); not checked against --hw {hw_name}", file=sys.stderr)
+        return "", []
+    hw = load_hw(hw_name)
+    desc = getattr(hw, "description", "") or hw.name
+    return desc, [d for d in devices if not device_matches(d, desc)]
 
 
 def energy_env(energy: Path) -> Path | None:
@@ -127,19 +130,10 @@ def energy_env(energy: Path) -> Path | None:
 def check_energy_device(energy: Path, hw_name: str) -> None:
     """--energy names another run's loops: refuse loops measured on another GPU (the power model would be fitted
     on them silently; review finding s16), as check_measured_device does for the ops rows."""
-    from hwmodels.spec import load_hw
-
     from cosim.validate import env_devices
 
     env = energy_env(energy)
-    devices = env_devices(env) if env else []
-    if not devices:
-        print(f"note: --energy {energy} records no measured device (no env json beside it); not checked against "
-              f"--hw {hw_name}", file=sys.stderr)
-        return
-    hw = load_hw(hw_name)
-    desc = getattr(hw, "description", "") or hw.name
-    other = [d for d in devices if not device_matches(d, desc)]
+    desc, other = _other_devices(env_devices(env) if env else [], hw_name, f"--energy {energy} records")
     if other:
         raise InputError(f"--energy: got {str(energy)!r}, measured on {', '.join(repr(d) for d in other)} ({env}); "
                          f"expected energy loops of the GPU --hw names ({hw_name}: {desc})")
