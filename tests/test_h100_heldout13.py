@@ -40,6 +40,8 @@ def test_own_calibration_figures_as_scored(h100_session9):
     assert _pairs(res, ("gemm_bf16", "gemm_fp8", "attention_prefill_fa2", "attention_decode_fa2", "elementwise")) == {
         "gemm_bf16": (184, 4.9, 14.7), "gemm_fp8": (184, 5.1, 13.3), "attention_prefill_fa2": (80, 9.9, 29.4),
         "attention_decode_fa2": (188, 5.7, 18.0), "elementwise": (206, 9.9, 72.5)}
+    # "all" over the 842 rows it priced: the figure validation/heldout_tables.py's H100_SUITES title states
+    assert _pairs(res, ("all",)) == {"all": (842, 6.1, 25.1)}
     # cuDNN pinned and HF eager: not calibrated on the H100, counted in a note, never priced with FA2's parameters
     assert any(n.startswith("not scored") and "attention_prefill_cudnn 80" in n for n in res.notes)
     assert _graph_medians(res) == {"eager": 3.7, "engine": 3.2, "engine_fused": 4.3}

@@ -70,17 +70,23 @@ def test_frozen_records_name_their_commits(script, commit):
     assert f"frozen record of commit {commit}" in str(e.value) and f"{script}.txt" in str(e.value)
 
 
-def test_rejected_candidates_left_the_model():
-    for key in REJECTED_KEYS:
+def assert_rejected_left_the_model(keys, switches, names=()):
+    """A rejected round's parameters and switches are in no parameter table, model file, calibration or term set
+    (`names`: further identifiers of its code)."""
+    for key in keys:
         assert key not in gpu_params.PARAMS and key not in gpu_params.OPTIONAL_PARAMS
         assert key not in gpu_params.SWITCH_PARAMS
     for path in ("hwmodels/gpu.py", "hwmodels/gpu_params.py", "hwmodels/gpu_library.py", "cosim/calibrate/fit.py",
                  "cosim/configs/hw/calibration/h200.yaml", "cosim/configs/hw/calibration/h100_sxm.yaml"):
         text = Path(path).read_text()
-        for name in REJECTED_KEYS + REJECTED_SWITCHES:
+        for name in keys + switches + tuple(names):
             assert name.split(".", 1)[-1] not in text, (path, name)
     for terms in fit.TERM_SETS.values():
-        assert not set(REJECTED_SWITCHES) & set(terms)
+        assert not set(switches) & set(terms)
+
+
+def test_rejected_candidates_left_the_model():
+    assert_rejected_left_the_model(REJECTED_KEYS, REJECTED_SWITCHES)
 
 
 def test_a_rejected_switch_fits_nothing():

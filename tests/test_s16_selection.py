@@ -3,13 +3,10 @@ register block softmax and cuBLASLt's fp8 split-K rule (facts of validation/logs
 H200 validation split, so the rule kept the current form in both groups; the candidates' code left the model and the
 record is frozen at the commit that has it."""
 import runpy
-from pathlib import Path
 
 import pytest
 
-from cosim.calibrate import fit
-from hwmodels import gpu_params
-from tests.test_s13_selection import SEL, _groups
+from tests.test_s13_selection import SEL, _groups, assert_rejected_left_the_model
 
 REJECTED_KEYS = ("ew.softmax_reg.mult", "gemm.fp8_splitk_rule")
 REJECTED_SWITCHES = ("softmax_reg", "gemm_fp8_splitk_rule")
@@ -49,13 +46,4 @@ def test_frozen_record_names_its_commit():
 
 
 def test_rejected_candidates_left_the_model():
-    for key in REJECTED_KEYS:
-        assert key not in gpu_params.PARAMS and key not in gpu_params.OPTIONAL_PARAMS
-        assert key not in gpu_params.SWITCH_PARAMS
-    for path in ("hwmodels/gpu.py", "hwmodels/gpu_params.py", "hwmodels/gpu_library.py", "cosim/calibrate/fit.py",
-                 "cosim/configs/hw/calibration/h200.yaml", "cosim/configs/hw/calibration/h100_sxm.yaml"):
-        text = Path(path).read_text()
-        for name in REJECTED_KEYS + REJECTED_SWITCHES + ("fp8_no_split",):
-            assert name.split(".", 1)[-1] not in text, (path, name)
-    for terms in fit.TERM_SETS.values():
-        assert not set(REJECTED_SWITCHES) & set(terms)
+    assert_rejected_left_the_model(REJECTED_KEYS, REJECTED_SWITCHES, ("fp8_no_split",))

@@ -17,7 +17,10 @@ from cosim.calibrate import dataset, fit
 from hwmodels import gpu_params
 from hwmodels.gpu import GpuParams
 
-CSV = {"h200": "validation/h200_runs.csv", "h100_sxm": "validation/h100_ops.csv"}
+# each GPU's fit rows for a new round: the H100's are the session-15 runs its committed (session-16) re-fit used;
+# rounds up to session 13 read the retired session-9 suite, validation/h100_ops.csv (their records are frozen at
+# their commits)
+CSV = {"h200": "validation/h200_runs.csv", "h100_sxm": "validation/h100_runs.csv"}
 HEADER = "cand | params | train med/p90 | validation med/p90"
 
 
