@@ -13,6 +13,7 @@ def stop_pool(pool) -> None:
     tasks are not wanted; the store has every finished one)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
     results = getattr(pool, "_result_queue", None)  # shutdown() drops the reference
+    manager = getattr(pool, "_executor_manager_thread", None)  # and this one
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         if p.is_alive():
@@ -32,6 +33,11 @@ def stop_pool(pool) -> None:
             writer.close()
         except OSError:
             pass
+    # Let the manager thread finish closing its wake-up pipe now: left running, it raced the
+    # interpreter-exit hook that writes to that pipe ("OSError: [Errno 9] Bad file descriptor"
+    # traceback after the one-line Ctrl-C message; CPython 3.11).
+    if manager is not None and manager.is_alive():
+        manager.join(timeout=5)
 
 
 def _bare_names_told_by_driver() -> None:

@@ -114,10 +114,12 @@ def _wait_gone(pgid: int, seconds: float = 10) -> list[str]:
 
 
 def _ctrl_c_default() -> None:
-    """In the child, before exec: SIGINT back to its default. A suite run as a shell background job
-    (`pytest &`, nohup) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt
-    handler, so the Ctrl-C these tests send would be lost (the command ran on, exit 0)."""
+    """In the child, before exec: SIGINT and SIGTERM back to their defaults. A suite run as a shell
+    background job (`pytest &`, nohup) inherits SIGINT ignored, and a CI runner may start it with
+    SIGTERM ignored; `cosim` rightly keeps an inherited ignore, so the signal these tests send would
+    be lost (the sweep ran to its end, exit 0: a CI failure)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @contextmanager
@@ -175,8 +177,7 @@ def test_ctrl_c_is_one_line_exit_130_and_fast(tmp_path):
         err = p.communicate(timeout=60)[1]
         took = time.time() - t0
         left = _wait_gone(p.pid)
-    assert p.returncode == 130
-    assert err.strip().splitlines() == ONE_LINE
+    assert (p.returncode, err.strip().splitlines()) == (130, ONE_LINE)
     assert took < 15 and left == []  # about 0.5 s on an idle machine
 
 
@@ -188,8 +189,8 @@ def test_sigterm_takes_the_same_clean_path_exit_143(tmp_path):
         os.kill(p.pid, signal.SIGTERM)
         err = p.communicate(timeout=60)[1]
         left = _wait_gone(p.pid)
-    assert p.returncode == 143
-    assert err.strip().splitlines() == ["error: terminated (SIGTERM); finished results are kept, a re-run resumes"]
+    assert (p.returncode, err.strip().splitlines()) == (
+        143, ["error: terminated (SIGTERM); finished results are kept, a re-run resumes"])
     assert left == []
 
 

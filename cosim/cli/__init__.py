@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import pkgutil
+import signal
 import sys
 from importlib import import_module
+
+from cosim import interrupts
 
 __all__ = ["main", "build_parser"]
 
@@ -47,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if argv is None:  # run as the `cosim` command (tests pass argv and keep their process)
-        _sigterm_as_interrupt()
+        interrupts.install()
     code = _run(args)
+    if argv is None and code not in (130, 143) and interrupts.requested() is not None:
+        code = _interrupted(args, interrupts.Terminated() if interrupts.requested() == signal.SIGTERM
+                            else KeyboardInterrupt())  # raised where Python dropped it (a __del__)
     if argv is None and code in (130, 143):
         _ignore_further_interrupts()  # the run is over and said so: a second Ctrl-C must not kill the exit path
     if argv is None and code != 0:
@@ -80,9 +86,7 @@ def _run(args) -> int:
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt as e:
-        code, why = (143, "terminated (SIGTERM)") if isinstance(e, Terminated) else (130, "interrupted (Ctrl-C)")
-        print(f"error: {why}; {_interrupted_note(args)}", file=sys.stderr)
-        return code
+        return _interrupted(args, e)
     except MemoryError:
         print("error: out of memory; use a smaller input, sweep or --batch-size", file=sys.stderr)
         return 2
@@ -90,6 +94,12 @@ def _run(args) -> int:
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
+
+
+def _interrupted(args, e: KeyboardInterrupt) -> int:
+    code, why = (143, "terminated (SIGTERM)") if isinstance(e, interrupts.Terminated) else (130, "interrupted (Ctrl-C)")
+    print(f"error: {why}; {_interrupted_note(args)}", file=sys.stderr)
+    return code
 
 
 def _interrupted_note(args) -> str:
@@ -100,24 +110,6 @@ def _interrupted_note(args) -> str:
             return "the store is unchanged (--dry-run and --repair change nothing until they finish)"
         return "finished results are kept, a re-run resumes"
     return f"`cosim {cmd}` does not resume (only `cosim sweep` does): a re-run starts over"
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM raised like Ctrl-C, so `kill PID` runs the same clean shutdown (a sweep
-    started with `&` from a script has SIGINT ignored by the shell, but not SIGTERM)."""
-
-
-def _sigterm_as_interrupt() -> None:
-    import signal
-    import threading
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def raise_terminated(signum, frame):
-        raise Terminated()
-
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, raise_terminated)
 
 
 def _ignore_further_interrupts() -> None:

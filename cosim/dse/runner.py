@@ -20,6 +20,7 @@ from cosim.dse.output_guard import remove_stale
 from cosim.dse.spec import SweepSpec, apply_point
 from cosim.dse.store import ResultStore, key_prefix, row_keys, split_numeric
 from cosim.energy_scope import energy_scope_label, is_dynamic_only
+from cosim.interrupts import raise_if_requested
 
 __all__ = ["run_sweep", "plan", "make_tasks", "results_frame", "write_outputs"]
 
@@ -190,6 +191,7 @@ def _execute(spec: SweepSpec, batches: list, store: ResultStore, quiet: bool, de
             n += store.append(record)
             if bar is not None:
                 bar.update(len(record["keys"]))
+            raise_if_requested()  # a Ctrl-C / SIGTERM whose exception Python dropped in a __del__
     finally:
         # Close the executor now (Ctrl-C while storing): left to the garbage collector,
         # the pool was shut down at interpreter exit, waiting for every queued task.
