@@ -4,6 +4,8 @@ import dataclasses
 
 import pytest
 
+from tests.test_s15_fixrev import _tiny
+
 from cosim.serving.steptime import StepBatch, device_step_cost
 
 
@@ -68,19 +70,6 @@ def test_first_chunk_of_an_unfused_prompt_carries_its_attention():
         steps.step_cost(StepBatch(((256, 256, True),), ()))
 
 
-TINY_CHUNKED = """name: tiny_chunked
-hidden: 1024
-layers: 4
-heads: 8
-kv_heads: 2
-intermediate: 2048
-vocab: 1000
-attention_chunk: 64
-chunked_layers: 4
-rope_layers: 4
-"""
-
-
 def test_serve_and_the_step_cost_api_refuse_chunked_attention_in_one_message(tmp_path):
     """One refusal (steptime.refuse_chunked_attention): serve refuses the model outright, the step-cost API
     only a step it cannot price; the same words after the caller's name (before: two messages, the
@@ -88,8 +77,7 @@ def test_serve_and_the_step_cost_api_refuse_chunked_attention_in_one_message(tmp
     import re
     from cosim.serving import serve
     from workloads.io import InputError
-    p = tmp_path / "tiny_chunked.yaml"
-    p.write_text(TINY_CHUNKED)
+    p = _tiny(tmp_path, "chunked")  # one chunked-attention test model (tests/test_s15_fixrev.py)
     with pytest.raises(InputError) as a:
         serve(str(p), "h100_sxm", requests=2, qps=1.0, prompt_len=32, output_len=4)
     with pytest.raises(InputError) as b:
