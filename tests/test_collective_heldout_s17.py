@@ -133,3 +133,44 @@ def test_the_preregistration_came_before_the_transcription():
     assert _git("merge-base", "--is-ancestor", a, b).returncode == 0
     text = (s17.RAW.parent / "PREREGISTRATION_nccl_session17.md").read_text()
     assert s17.XX_COMMIT in text and "55335a28cd6a855b6f781abd5d2fbcd2b5889478" in text
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "collective_heldout_s17.py"
+    spec = importlib.util.spec_from_file_location("bench_s17", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_frozen_commit_is_the_preregistration_s():
+    assert _bench().frozen_commit() == "55335a28cd6a855b6f781abd5d2fbcd2b5889478"
+
+
+def test_scored_once_result_pinned():
+    import json
+    from pathlib import Path
+    res = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" /
+                      "collective_heldout_s17.json").read_text())
+    assert res["frozen"].startswith("55335a2") and res["moved"] == 0
+    assert res["verdict"] == "met on the covered bands only"
+    assert res["bands_covered"] == ["1 MB - 64 MB", "128 MB - 1 GB"]
+    head = res["headline"]["all-reduce, 17 nodes (headline)"]["time"]
+    assert (head["points"], head["within"]) == (102, 102) and head["max"] == pytest.approx(11.7, abs=0.05)
+    ar = [r for r in res["rows"] if r["collective"] == "allreduce" and r["in_range"]]
+    worst = max(ar, key=lambda r: abs(r["model_us"] / r["published_us"] - 1))
+    assert worst["size"] == 1 << 25 and worst["algorithm"] == "ring/simple"  # 32 MB, below the ring -> NVLS switch
+    assert res["others"]["allgather"]["time"]["within"] == 85  # the 17 misses: every node's 32 MB all-gather row
+
+
+def test_one_price_by_hand():
+    # 1 GB fp64 all-reduce, 8 ranks, NVLS (Simple), one process per GPU (dgx_h100.yaml): base latency 3.6 us + fixed
+    # 75.02 us + 2 x 0.47 us + S / (0.618 x 450 GB/s x (1 - 0.35 / 8)); NVLS reduces doubles (5.1.13)
+    from cosim.calibrate.collective_holdout_s4b import score_file
+    want = 3.6 + 75.02 + 2 * 0.47 + (1 << 30) / (0.618 * 450e9 * (1 - 0.35 / 8)) * 1e6
+    row = next(r for r in score_file(s17.HELDOUT_S17_CSV)
+               if r.source == "xx_cnode2-001_allreduce" and r.size_bytes == 1 << 30)
+    assert row.algorithm == "nvls/simple" and row.model_us == pytest.approx(want, rel=1e-9)
+    assert row.published_us == 4001.25 and row.err_pct == pytest.approx(100 * (want / 4001.25 - 1))
