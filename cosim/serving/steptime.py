@@ -145,7 +145,6 @@ class DeviceStepCost:
     bucket: float = 0.0
     compute_fallback: bool = False
     system: SystemSpec | None = None  # set with a parallel workload: its device is `hw`
-    notes: tuple = ()
     # devices powered during a step (None: the workload layout's tp x pp, else 1). The step's energy
     # is the replica's: tp copies of the priced (one tp shard's) trace, plus the static power of the
     # device-seconds it leaves idle: (devices - tp) x the step (a pipeline's other stages; the rest
@@ -154,6 +153,12 @@ class DeviceStepCost:
     _cache: dict = field(default_factory=dict, repr=False)
     _ctx_ops: dict = field(default_factory=dict, repr=False)
     _btab: np.ndarray | None = field(default=None, repr=False)
+    # the notes of the pricing (the cost models' and the setup's, add_notes); the run's notes add the chunk
+    # rules of what the run priced chunked (`notes`)
+    _notes: tuple = field(default=(), init=False, repr=False)
+    # the run's record (since begin_run) of the context lengths ctx + c (bucketed) of the prefill chunks it
+    # priced as part of a split prompt, whether their price was computed or found in the cache
+    _chunked: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -206,13 +211,29 @@ class DeviceStepCost:
             return ZERO
         costs, notes = self._estimate(ops)
         if notes:
-            self.notes = tuple(dict.fromkeys(self.notes + tuple(notes)))
+            self.add_notes(*notes)
         self.levels_used.update(dict.fromkeys(priced_level(c, self.level) for c in costs))
         lat = sum(c.latency_s * o.repeat for o, c in zip(ops, costs))
         energy = sum(c.energy_j * o.repeat for o, c in zip(ops, costs))
         if self.devices != 1 or self.copies != 1:  # the replica's energy (see replica_devices)
             energy = self.copies * energy + self.static_power_w * (self.devices - self.copies) * lat
         return StepCost(lat, energy, sum(c.details.get("kernels", 1) * o.repeat for o, c in zip(ops, costs)))
+
+    def add_notes(self, *notes: str) -> None:
+        """Notes of the pricing setup (a layout, a profile) and of the cost models, kept once each in order."""
+        self._notes = tuple(dict.fromkeys(self._notes + notes))
+
+    def begin_run(self) -> None:
+        """Start a run's record of what it prices chunked (serve calls it before its engine runs): a step model
+        shared by two runs, or reused with its cache, says of each run only what that run priced."""
+        self._chunked = {}
+
+    @property
+    def notes(self) -> tuple:
+        """The notes of the pricing, then one per rule by which the run's split prompts priced their
+        non-attention context ops (`_chunk_notes`): a deterministic function of the chunks this run priced
+        (since begin_run), whether each price was computed or came from the cache."""
+        return tuple(dict.fromkeys(self._notes + self._chunk_notes()))
 
     @cached_property
     def static_power_w(self) -> float:
@@ -296,7 +317,10 @@ class DeviceStepCost:
         """Context ops of a prefill chunk: `new` tokens after `cached` ones; `last`: it completes the
         prompt (the chunk that carries the once-a-prompt work, see _chunk_ops)."""
         c, ctx, last = bucketed(new, self.bucket), bucketed(cached, self.bucket) if cached else 0, bool(last)
-        return self._cached(("pctx", c, ctx, last), lambda: self._chunk_ops(c, ctx, last))
+        cost = self._cached(("pctx", c, ctx, last), lambda: self._chunk_ops(c, ctx, last))
+        if ctx or not last:  # a prompt split into chunks: the run's notes say how (notes), priced or cached
+            self._chunked[ctx + c] = None
+        return cost
 
     def _prefill_context_ops(self, seq: int):
         """The context ops of a `seq`-token prefill trace (built once per length: chunks
@@ -354,26 +378,30 @@ class DeviceStepCost:
                                  f"attention op; this workload's prefill trace has unfused {o.name!r} "
                                  f"(recipe {self.workload.recipe!r}); use an unchunked scheduler")
             ops.append(o)
-        if ctx or not last:  # a prompt split into chunks: say how each non-attention context op was priced
-            self._note_chunk_pricing(whole)
         return ops
 
-    def _note_chunk_pricing(self, ops) -> None:
-        """Never silent: the run's notes name each non-attention context op whose chunked price is not
-        the c-token trace's share, and how it is priced (one note per kind of op)."""
+    def _chunk_notes(self) -> tuple:
+        """Never silent: the run's notes name each non-attention context op of the chunks the run priced
+        (the (ctx + c)-token traces of `_chunked`), and how a split prompt prices it (one note per rule).
+        Built where the notes are read, from the run's record: a price found in the cache says the same as
+        one computed, and a run that split no prompt says nothing (before session 17 _chunk_ops wrote the
+        note when it computed a price, so a step model shared by two runs carried it into a run that
+        priced no chunk)."""
+        if not self._chunked:
+            return ()
         rule = {PER_PROMPT: "once a prompt: priced at the whole prompt's length on the chunk that completes it, "
                             "none on the others",
                 OVER_CONTEXT: "over every token so far: priced at cached + new tokens on every chunk (the cached "
                               "ones again each chunk)",
                 "": "per token: each chunk prices its own tokens' share"}
         by = {}
-        for o in ops:
-            if o.kind in ATTENTION_KINDS:
-                continue
-            key = PER_PROMPT if o.dims.get(PER_PROMPT) else OVER_CONTEXT if o.dims.get(OVER_CONTEXT) else ""
-            by.setdefault(key, []).append(o.name)
-        said = tuple(f"chunked prefill: {', '.join(dict.fromkeys(names))}: {rule[key]}" for key, names in by.items())
-        self.notes = tuple(dict.fromkeys(self.notes + said))
+        for seq in self._chunked:
+            for o in self._prefill_context_ops(seq):
+                if o.kind in ATTENTION_KINDS:
+                    continue
+                key = PER_PROMPT if o.dims.get(PER_PROMPT) else OVER_CONTEXT if o.dims.get(OVER_CONTEXT) else ""
+                by.setdefault(key, []).append(o.name)
+        return tuple(f"chunked prefill: {', '.join(dict.fromkeys(names))}: {rule[key]}" for key, names in by.items())
 
     # ---- the step ------------------------------------------------------------
     def step_cost(self, batch: StepBatch) -> StepCost:
