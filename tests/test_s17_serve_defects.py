@@ -49,3 +49,41 @@ def test_a_cached_chunk_price_still_notes_the_chunk_in_a_new_run():
     assert len(steps._cache) == hits  # priced from the cache
     assert _chunk_notes(steps.notes) == ["chunked prefill: kv_b_proj: over every token so far: priced at cached "
                                          "+ new tokens on every chunk (the cached ones again each chunk)"]
+
+
+def _token_ops(steps, batch):
+    """The token-wise ops (head excluded) step_cost prices for `batch` on a fresh cache, and the step cost."""
+    import dataclasses
+    steps = dataclasses.replace(steps, _cache={}, _ctx_ops={}, _btab=None)
+    got, price = [], steps._price
+    steps._price = lambda ops: (got.extend(ops := list(ops)), price(ops))[1]
+    cost = steps.step_cost(batch)
+    return [o for o in got if o.name in steps.token_names and o.group != "head"], cost
+
+
+def _flops(ops):
+    return sum(o.flops * o.repeat for o in ops)
+
+
+def test_fastkv_decode_tokens_in_a_mixed_step_run_every_layer():
+    """llama3_8b + fastkv (TSP at layer 15 of 32, rate 0.2): a step prefilling one 100-token prompt beside 4
+    decoding sequences. Layers 0-14 run 100 + 4 = 104 tokens; layers 15-31 (17) run the prompt's
+    ceil(0.2 x 100) = 20 selected tokens plus the 4 decode tokens, 24 (before session 17: ceil(0.2 x 104) =
+    21, three decode tokens skipping 17 layers). The token-wise FLOPs are then exactly those of the prompt
+    prefilled alone plus the 4 decode tokens alone; a q_proj GEMM is 2 x 4,096 x 4,096 FLOPs a token, so
+    q_proj alone carries 2 x 4,096^2 x (15 x 104 + 17 x 24) = 66,035,122,176."""
+    steps = device_step_cost("llama3_8b", "h100_sxm", recipe="fastkv")
+    mixed, cost = _token_ops(steps, StepBatch(((100, 0, True),), (1024,) * 4))
+    assert sorted((o.repeat, o.dims["m"]) for o in mixed if o.name == "q_proj") == [(15, 104), (17, 24)]
+    assert _flops(o for o in mixed if o.name == "q_proj") == 2 * 4096 ** 2 * (15 * 104 + 17 * 24) == 66035122176
+    prompt, _ = _token_ops(steps, StepBatch(((100, 0, True),), ()))
+    decode, _ = _token_ops(steps, StepBatch((), (1024,) * 4))
+    assert sorted((o.repeat, o.dims["m"]) for o in prompt if o.name == "q_proj") == [(15, 100), (17, 20)]
+    assert _flops(mixed) == _flops(prompt) + _flops(decode)
+    # the weights are read once for the step: cheaper than the two steps apart, dearer than a 104-token prompt
+    alone = [steps.step_cost(b).latency_s for b in (StepBatch(((100, 0, True),), ()), StepBatch((), (1024,) * 4))]
+    assert cost.latency_s < sum(alone)
+    # a step without decode tokens, or without TSP, is priced as before (one trace of the step's tokens)
+    plain = device_step_cost("llama3_8b", "h100_sxm")
+    ops, _ = _token_ops(plain, StepBatch(((100, 0, True),), (1024,) * 4))
+    assert [(o.repeat, o.dims["m"]) for o in ops if o.name == "q_proj"] == [(32, 104)]

@@ -11,7 +11,8 @@ level — this module never computes a cost itself:
 - token-wise ops (projections, MLP/MoE, norms, KV write, per-token recipe work): their
   shape depends only on the number of tokens T in the step, taken from a trace of T
   tokens (decode trace batch=T, or the prefill trace of T tokens when the step holds
-  prefill work);
+  prefill work; under FastKV's token-selective propagation a step's decode tokens run every
+  layer beside the prompt's selected ones, DeviceStepCost._tsp_mixed_ops);
 - head ops (final norm, LM head): one row per sequence that emits a token;
 - context ops (attention and the recipe ops that read the cache): for the decoding
   sequences, the decode trace at their mean KV length (attention traffic and FLOPs are
@@ -271,12 +272,57 @@ class DeviceStepCost:
         return m.sliding_window if getattr(m, "window_layers", 0) else None
 
     # ---- components -----------------------------------------------------------
-    def token_cost(self, tokens: int, prefill: bool) -> StepCost:
+    def token_cost(self, tokens: int, prefill: bool, decode_tokens: int = 0) -> StepCost:
+        """Token-wise ops of a step of `tokens` tokens (`decode_tokens` of them decoding sequences' tokens when
+        the step also prefills). A recipe with token-selective propagation (FastKV, ops marked tsp_after) runs
+        the layers after its selection layer on the selected prompt tokens only, never on fewer decode tokens:
+        a mixed step is priced by `_tsp_mixed_ops`."""
         t = bucketed(tokens, self.bucket)
+        if prefill and decode_tokens and self.tsp_rate is not None:
+            d = min(bucketed(decode_tokens, self.bucket), t)
+            return self._cached(("tok", t, prefill, d), lambda: self._tsp_mixed_ops(t - d, d))
         def make():
             tr = self.workload.trace("prefill", 1, t) if prefill else self.workload.trace("decode", t, _REF_KV[0])
             return [o for o in tr.ops if o.name in self.token_names and o.group != "head"]
         return self._cached(("tok", t, prefill), make)
+
+    @cached_property
+    def tsp_rate(self) -> float | None:
+        """The fraction of a prompt's tokens a token-selective propagation recipe (FastKV) runs through the
+        layers after its selection layer (its tsp_rate parameter, as the recipe's effects record it), or None
+        when the prefill trace marks no op tsp_after."""
+        tr = self.workload.trace("prefill", 1, _REF_KV[0])
+        if not any(o.dims.get("tsp_after") for o in tr.ops):
+            return None
+        (rate,) = {float(e["parameters"]["tsp_rate"]) for e in tr.meta.get("recipe_effects", {}).values()
+                   if isinstance(e, dict) and "tsp_tokens" in e}
+        return rate
+
+    def _tsp_tokens(self, seq: int):
+        """(the seq-token prefill trace, the prompt tokens its TSP propagates past the selection layer)."""
+        tr = self.workload.trace("prefill", 1, seq)
+        (n,) = {int(e["tsp_tokens"]) for e in tr.meta["recipe_effects"].values()
+                if isinstance(e, dict) and "tsp_tokens" in e}
+        return tr, n
+
+    def _tsp_mixed_ops(self, p: int, d: int):
+        """Token-wise ops of a step prefilling p prompt tokens beside d decode tokens under token-selective
+        propagation. The layers up to the selection layer run all p + d tokens (the (p + d)-token prefill
+        trace's ops not marked tsp_after); the later layers run the prompt's selected tokens, the recipe's
+        tsp_tokens(p) = ceil(rate x p), plus every decode token, whose own layers are never skipped: the
+        tsp_after ops of the prefill trace that propagates exactly tsp_tokens(p) + d tokens (the trace of
+        floor((tsp_tokens(p) + d - 1) / rate) + 1 tokens, the fewest that propagate as many; checked on the
+        trace's own count). Before session 17 the step priced the (p + d)-token trace whole, so the later
+        layers ran ceil(rate x (p + d)) tokens: most decode tokens skipped them."""
+        tok = lambda o: o.name in self.token_names and o.group != "head"
+        before = [o for o in self.workload.trace("prefill", 1, p + d).ops if tok(o) and not o.dims.get("tsp_after")]
+        rows = (self._tsp_tokens(p)[1] if p else 0) + d
+        seq = int(math.floor((rows - 1) / self.tsp_rate)) + 1
+        for s in (seq, seq - 1, seq + 1):  # the float rounding of rows / rate, either side
+            tr, n = self._tsp_tokens(max(1, s))
+            if n == rows:
+                return before + [o for o in tr.ops if tok(o) and o.dims.get("tsp_after")]
+        raise AssertionError(f"no prefill trace near {seq} tokens propagates {rows} tokens (tsp_rate {self.tsp_rate})")
 
     def head_cost(self, seqs: int) -> StepCost:
         n = bucketed(seqs, self.bucket)
@@ -408,7 +454,8 @@ class DeviceStepCost:
         if not batch.prefill and not batch.decode_kv:
             return ZERO
         refuse_chunked_attention(self.workload.model, "step cost: model", batch)
-        cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill))
+        cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill),
+                               decode_tokens=batch.tokens_per_decode * len(batch.decode_kv))
         if batch.sequences_emitting:
             cost = cost + self.head_cost(batch.sequences_emitting)
         kv = batch.decode_kv
