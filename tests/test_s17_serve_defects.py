@@ -87,3 +87,45 @@ def test_fastkv_decode_tokens_in_a_mixed_step_run_every_layer():
     plain = device_step_cost("llama3_8b", "h100_sxm")
     ops, _ = _token_ops(plain, StepBatch(((100, 0, True),), (1024,) * 4))
     assert [(o.repeat, o.dims["m"]) for o in ops if o.name == "q_proj"] == [(32, 104)]
+
+
+@pytest.mark.parametrize("recipe, square", [
+    ("h2o", ["attn_scores", "attn_softmax", "attn_pv", "h2o.column_sums"]),
+    ("mikv", ["attn_scores", "attn_softmax", "attn_pv"]),
+])
+def test_unfused_attention_after_cached_context_is_priced_from_the_shapes(recipe, square):
+    """H2O and MiKV prefill with the unfused attention (they need the scores). A chunk of c = 512 tokens after
+    ctx = 1,024 cached runs it over its 512 queries and all 1,536 keys (before session 17: refused). The score
+    GEMM, a layer: b = 32 heads, m = 512, n = 1,536, k = 128: 2 x 32 x 512 x 1,536 x 128 = 6,442,450,944
+    FLOPs; bytes q 512 x 32 x 128 x 2 = 4,194,304 + K 1,536 x 8 x 128 x 2 = 3,145,728 + scores 32 x 512 x
+    1,536 x 2 = 50,331,648: 57,671,680 B. The softmax runs 32 x 512 = 16,384 rows of 1,536; H2O's column sums
+    add those rows into the 1,536 keys' accumulators (a prompt's column sums are sums over its queries)."""
+    steps = device_step_cost("llama3_8b", "h100_sxm", recipe=recipe)
+    ops = {o.name: o for o in steps._chunk_ops(512, 1024, False)}
+    s = ops["attn_scores"]
+    assert (s.repeat, s.dims["b"], s.dims["m"], s.dims["n"], s.dims["k"]) == (32, 32, 512, 1536, 128)
+    assert s.flops == 2 * 32 * 512 * 1536 * 128 == 6442450944
+    assert s.bytes == 4194304 + 3145728 + 50331648 == 57671680
+    assert (ops["attn_softmax"].dims["rows"], ops["attn_softmax"].dims["cols"]) == (16384, 1536)
+    assert (ops["attn_pv"].dims["m"], ops["attn_pv"].dims["k"]) == (512, 1536)
+    if recipe == "h2o":
+        assert (ops["h2o.column_sums"].dims["rows"], ops["h2o.column_sums"].dims["cols"]) == (16384, 1536)
+    # a first chunk is the c-token trace's square, as before
+    first = {o.name: o for o in steps._chunk_ops(512, 0, False)}
+    assert (first["attn_scores"].dims["m"], first["attn_scores"].dims["n"]) == (512, 512)
+    steps.step_cost(StepBatch(((512, 1024, True),), ()))
+    (note,) = [n for n in steps.notes if "unfused attention" in n]
+    assert note.startswith(f"chunked prefill: {', '.join(square)}: unfused attention: the chunk's c queries over")
+
+
+def test_h2o_serves_under_the_chunked_scheduler():
+    """A 1,000-token prompt under the 512-token budget: chunks 512 + 488 (the second after 512 cached), where
+    the run was refused before session 17; the prompt's chunked scores are 512 x 512 + 488 x 1,000 pairs a
+    head, fewer than the unchunked unfused square's 1,000 x 1,000 (keys after a chunk are not there yet)."""
+    r = serve("llama3_8b", "h100_sxm", scheduler="chunked", recipe="h2o", **RUN)
+    assert r.summary["requests"] == 2
+    assert any("unfused attention: the chunk's c queries" in n for n in r.notes)
+    steps = device_step_cost("llama3_8b", "h100_sxm", recipe="h2o")
+    pairs = lambda ops: sum(o.dims["m"] * o.dims["n"] for o in ops if o.name == "attn_scores")
+    assert pairs(steps._chunk_ops(512, 0, False)) + pairs(steps._chunk_ops(488, 512, True)) == 512 * 512 + 488 * 1000
+    assert pairs(steps._chunk_ops(1000, 0, True)) == 1000 * 1000

@@ -405,9 +405,14 @@ class DeviceStepCost:
         - every other context op (a KV recipe's per-token quantize of the new KV, the unfused
           attention's scores/softmax/PV of a first chunk): the c-token trace's, each chunk its own
           share, so a prompt's chunks sum to the whole prompt's work for an op linear in its length.
-        After cached context the unfused attention (scores over every cached key) is not the c-token
-        trace's, and a recipe whose later layers run only the tokens a whole-prompt selection picks
-        (FastKV) has no chunk share at all: both refused."""
+        - after cached context, the unfused attention (H2O's and MiKV's prefill, which need the scores;
+          `attention="unfused"`): every op touching the (ctx + c) x (ctx + c) score matrix of the
+          (ctx + c)-token trace (scores, softmax, PV, H2O's column sums) restricted to the chunk's c query
+          rows over all ctx + c keys (_chunk_queries): scores c x (ctx + c), as an engine runs the unfused
+          kernel over the cached and new keys; H2O's column sums of a prompt are sums over its queries, so
+          the chunks accumulate the whole prompt's (a first chunk's c x c is the c-token trace's op).
+        A recipe whose later layers run only the tokens a whole-prompt selection picks (FastKV) has no
+        chunk share at all: refused."""
         whole = self._prefill_context_ops(ctx + c)
         if (ctx or not last) and self.unchunkable:
             raise InputError(f"serve: recipe: a prompt split into chunks (this chunk: {c} new tokens after {ctx} "
@@ -416,13 +421,17 @@ class DeviceStepCost:
         ops = [_chunk_attention(o, c) if ctx else o for o in whole if o.kind in ATTENTION_KINDS]
         ops += [o for o in whole if o.kind not in ATTENTION_KINDS
                 and (o.dims.get(OVER_CONTEXT) or (o.dims.get(PER_PROMPT) and last))]
+        # the unfused attention after cached context: the chunk's c queries over all ctx + c keys
+        square = {o.name for o in whole if _score_matrix_op(o, ctx + c)} if ctx else set()
+        ops += [_chunk_queries(o, c, ctx + c) for o in whole if o.name in square]
         for o in self._prefill_context_ops(c):
-            if o.kind in ATTENTION_KINDS or o.dims.get(OVER_CONTEXT) or o.dims.get(PER_PROMPT):
+            if o.kind in ATTENTION_KINDS or o.dims.get(OVER_CONTEXT) or o.dims.get(PER_PROMPT) or o.name in square:
                 continue
-            if ctx and _unfused_attention(o):
-                raise InputError("serve: attention: chunked prefill after cached context needs the fused "
-                                 f"attention op; this workload's prefill trace has unfused {o.name!r} "
-                                 f"(recipe {self.workload.recipe!r}); use an unchunked scheduler")
+            if ctx and _unfused_attention(o):  # an unfused GEMM the score-matrix rule did not find: never guessed
+                raise InputError(f"serve: attention: chunked prefill after cached context: this workload's unfused "
+                                 f"{o.name!r} (recipe {self.workload.recipe!r}) touches no {ctx + c} x {ctx + c} "
+                                 f"score matrix in its ({ctx + c})-token prefill trace, so its share of a chunk's c "
+                                 f"queries over ctx + c keys cannot be read off it; use an unchunked scheduler")
             ops.append(o)
         return ops
 
@@ -440,12 +449,15 @@ class DeviceStepCost:
                 OVER_CONTEXT: "over every token so far: priced at cached + new tokens on every chunk (the cached "
                               "ones again each chunk)",
                 "": "per token: each chunk prices its own tokens' share"}
+        rule["square"] = ("unfused attention: the chunk's c queries over the cached and new ctx + c keys (scores "
+                          "c x (ctx + c)), each chunk once; H2O's column sums accumulate over the chunks")
         by = {}
         for seq in self._chunked:
             for o in self._prefill_context_ops(seq):
                 if o.kind in ATTENTION_KINDS:
                     continue
-                key = PER_PROMPT if o.dims.get(PER_PROMPT) else OVER_CONTEXT if o.dims.get(OVER_CONTEXT) else ""
+                key = PER_PROMPT if o.dims.get(PER_PROMPT) else OVER_CONTEXT if o.dims.get(OVER_CONTEXT) else \
+                    "square" if _score_matrix_op(o, seq) else ""
                 by.setdefault(key, []).append(o.name)
         return tuple(f"chunked prefill: {', '.join(dict.fromkeys(names))}: {rule[key]}" for key, names in by.items())
 
@@ -529,6 +541,39 @@ def straddles_window(kv: tuple, window: int | None) -> bool:
 def _unfused_attention(op) -> bool:
     """An op of the unfused attention (the builder's attn_scores / attn_pv GEMMs over the keys)."""
     return op.kind == "gemm" and op.group == "attn" and op.name.startswith("attn_")
+
+
+def _score_matrix_op(op, S: int) -> bool:
+    """An op of the unfused attention of an S-token prefill trace: it reads or writes an activation whose
+    last two axes are the S x S score (or probability) matrix (the builder's attn_scores, attn_softmax,
+    attn_pv; H2O's column sums)."""
+    return op.kind not in ATTENTION_KINDS and any(
+        t.role == "activation" and len(t.shape) >= 3 and tuple(t.shape[-2:]) == (S, S) for t in op.inputs + op.outputs)
+
+
+def _chunk_queries(op, c: int, S: int):
+    """An unfused-attention op of the S-token prefill trace restricted to its last c query rows, all S keys
+    kept: the score matrix (..., S, S) -> (..., c, S), q and the output (batch, S, heads, d) -> (batch, c, heads,
+    d), a GEMM's m (the query rows) S -> c, an elementwise op's rows (batch x heads x S) -> (batch x heads x c);
+    the K/V cache and H2O's per-key accumulators (S keys) unchanged."""
+    dims = dict(op.dims)
+    if op.kind == "gemm" and dims.get("m") == S:
+        dims["m"] = c
+    if "rows" in dims:
+        if dims["rows"] % S:
+            raise InputError(f"serve: attention: unfused {op.name!r} has {dims['rows']} rows, not a multiple of its "
+                             f"{S} queries; its share of a chunk's {c} queries is not read off it")
+        dims["rows"] = dims["rows"] // S * c
+
+    def resize(t):
+        if t.role != "activation":
+            return t
+        if len(t.shape) >= 3 and tuple(t.shape[-2:]) == (S, S):
+            return t.__class__(t.name, tuple(t.shape[:-2]) + (c, S), t.fmt, t.role, t.density)
+        if len(t.shape) == 4 and t.shape[1] == S:  # (batch, q_len, heads, d): q and the output
+            return t.__class__(t.name, (t.shape[0], c) + tuple(t.shape[2:]), t.fmt, t.role, t.density)
+        return t
+    return op.with_(dims=dims, inputs=tuple(resize(t) for t in op.inputs), outputs=tuple(resize(t) for t in op.outputs))
 
 
 def _chunk_attention(op, c: int):
