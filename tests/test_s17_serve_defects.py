@@ -129,3 +129,27 @@ def test_h2o_serves_under_the_chunked_scheduler():
     pairs = lambda ops: sum(o.dims["m"] * o.dims["n"] for o in ops if o.name == "attn_scores")
     assert pairs(steps._chunk_ops(512, 0, False)) + pairs(steps._chunk_ops(488, 512, True)) == 512 * 512 + 488 * 1000
     assert pairs(steps._chunk_ops(1000, 0, True)) == 1000 * 1000
+
+
+import math  # noqa: E402
+
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(p=st.integers(1, 5000), d=st.integers(1, 96))
+@example(p=35, d=1)  # 0.2 x 35 = 7.000000000000001 in floating point: the recipe propagates 8
+@example(p=1, d=96)
+def test_fastkv_mixed_step_is_the_prompt_alone_plus_the_decodes_alone_in_flops(p, d):
+    """Any p prompt tokens beside d decode tokens (exact shapes): the layers after tsp_layer run
+    ceil(0.2 x p) + d tokens, and the step's token-wise FLOPs are the prompt's alone plus the decodes' alone."""
+    steps = _FASTKV
+    mixed, _ = _token_ops(steps, StepBatch(((p, 0, True),), (1024,) * d))
+    after = {o.dims["m"] for o in mixed if o.name == "q_proj" and o.dims.get("tsp_after")}
+    assert after == {max(1, math.ceil(0.2 * p)) + d}  # the recipe's count of propagated prompt tokens, + d
+    prompt, _ = _token_ops(steps, StepBatch(((p, 0, True),), ()))
+    decode, _ = _token_ops(steps, StepBatch((), (1024,) * d))
+    assert _flops(mixed) == _flops(prompt) + _flops(decode)
+
+
+_FASTKV = device_step_cost("llama3_8b", "h100_sxm", recipe="fastkv")
