@@ -93,7 +93,8 @@ def test_gpt_oss_20b_prices_mxfp4_experts_and_bf16_attention_router_and_tables()
     assert (att[0].repeat, att[0].dims["kv_len"], att[1].repeat, att[1].dims["kv_len"]) == (12, 8192, 12, 128)
     assert att[0].flops == 64 * 8192 * 256 and att[1].flops == 64 * 128 * 256
     assert t.meta["footprint"]["kv_cache"] == (12 * 8192 + 12 * 128) * 2 * 8 * 64 * 2
-    assert any("attention and router bf16 (modules_to_not_convert)" in n for n in t.meta["notes"])
+    assert any("MoE experts only (transformers' MXFP4 quantizer converts the experts alone): attention and router "
+               "bf16" in n for n in t.meta["notes"])
 
 
 def test_gpt_oss_with_another_weights_format_prices_everything_in_it():
@@ -102,22 +103,66 @@ def test_gpt_oss_with_another_weights_format_prices_everything_in_it():
     assert {x.fmt for op in t.ops for x in op.inputs if x.role == "weight" and op.kind == "gemm"} == {"fp8_e4m3"}
 
 
-@pytest.mark.parametrize("qc, said", [
-    ({"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
-                                                            "model.vision_tower"]}, "'model.vision_tower'"),
-    ({"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn"]}, "both"),
+@pytest.mark.parametrize("kept", [
+    "model.layers.*.mlp.experts", "model.layers", "model",
 ])
-def test_mxfp4_modules_left_unconverted_beyond_the_modelled_ones_are_refused(tmp_path, qc, said):
+def test_mxfp4_modules_to_not_convert_reaching_the_experts_is_refused(tmp_path, kept):
+    """transformers' MXFP4 quantizer converts only the MoE experts (integrations/mxfp4.py); an entry of
+    modules_to_not_convert matching them or a module above them (its should_convert_module rule) leaves no
+    weight in MXFP4: refused by name."""
+    qc = {"quant_method": "mxfp4", "modules_to_not_convert": [kept]}
     with pytest.raises(InputError) as e:
         model_from_hf_config(_write(tmp_path, {**GPT_OSS_20B, "quantization_config": qc}))
-    assert "modules_to_not_convert:" in str(e.value) and said in str(e.value)
+    assert f"modules_to_not_convert: got {kept!r}" in str(e.value) and "converts only the experts" in str(e.value)
 
 
-def test_mxfp4_without_modules_to_not_convert_prices_attention_as_mxfp4(tmp_path):
-    m = model_from_hf_config(_write(tmp_path, {**GPT_OSS_20B, "quantization_config": {"quant_method": "mxfp4"}}))
-    assert m.attn_format is None and m.lm_head_format is None
+def _weights_fmt(m):
     ops = {op.name: op for op in cosim.build_trace(m, "decode", 1, 256).ops}
-    assert ops["q_proj"].inputs[1].fmt == ops["lm_head"].inputs[1].fmt == "mxfp4"
+    return {n: next(x.fmt for x in op.inputs if x.role == "weight") for n, op in ops.items()
+            if op.kind in ("gemm", "moe_router") and any(x.role == "weight" for x in op.inputs)}
+
+
+@pytest.mark.parametrize("kept", [None, [], ["model.layers.*.self_attn"], ["model.vision_tower"], ["lm_head"]])
+def test_mxfp4_converts_only_the_experts_whatever_modules_to_not_convert_says(tmp_path, kept):
+    """transformers (src/transformers/integrations/mxfp4.py, _replace_with_mxfp4_linear) replaces only the
+    GptOssExperts module with Mxfp4GptOssExperts; the attention, router and lm_head Linears are never
+    converted (modules_to_not_convert defaults to ["lm_head"]). So a gpt-oss config with quant_method mxfp4
+    and no modules_to_not_convert (or one naming only some of them) loads as the published one: experts MXFP4,
+    attention, router and lm_head bf16, 13,751,026,194 B of weights. Before session 17 the config without the
+    list priced attention, router and lm_head in MXFP4: 11,961,566,994 B, 1,789,459,200 B less = 24 x (2 x 2880
+    x 4096 + 2 x 2880 x 512 + 2880 x 32) + 201,088 x 2880 = 1,218,355,200 parameters at 4.25 bits instead of
+    16 (x (2 - 0.53125) B); the last three lists were refused."""
+    qc = {"quant_method": "mxfp4", **({} if kept is None else {"modules_to_not_convert": kept})}
+    m = model_from_hf_config(_write(tmp_path, {**GPT_OSS_20B, "quantization_config": qc}))
+    assert (m.weights_format, m.attn_format, m.embed_format, m.lm_head_format) == ("mxfp4", "bf16", "bf16", "bf16")
+    fmt = _weights_fmt(m)
+    assert {fmt[n] for n in ("q_proj", "k_proj", "v_proj", "o_proj", "router", "lm_head")} == {"bf16"}
+    assert {fmt[n] for n in ("expert_gate_proj", "expert_up_proj", "expert_down_proj")} == {"mxfp4"}
+    published = model_from_hf_config(DATA / "gpt_oss_20b.json")
+    w = lambda m: cosim.build_trace(m, "decode", 1, 256).meta["footprint"]["weights"]
+    assert w(m) == w(published) == 13751026194
+    assert (24 * (2 * 2880 * 4096 + 2 * 2880 * 512 + 2880 * 32) + 201088 * 2880) * (2 - 4.25 / 8) == 1789459200
+    experts = 24 * 32 * 3 * 2880 * 2880
+    bf16 = 24 * (2 * 2880 * 4096 + 2 * 2880 * 512) + 24 * 2880 * 32 + 2 * 201088 * 2880
+    assert w(m) == experts * 4.25 / 8 + 2 * bf16 + (m.params - experts - bf16) * 4.25 / 8
+
+
+def test_mxfp4_on_a_model_with_weights_transformers_leaves_dense_is_refused(tmp_path):
+    """transformers converts only MoE expert weights: a dense model has nothing in MXFP4, and a MoE with shared
+    experts keeps them in torch_dtype, which one declared format cannot price; both refused by name. Qwen3-30B-A3B
+    (every MLP weight an expert) loads with its experts MXFP4 and attention, router and lm_head bf16."""
+    qc = {"quant_method": "mxfp4"}
+    m = model_from_hf_config(_write(tmp_path, {**QWEN3_30B_A3B, "quantization_config": qc}))
+    fmt = _weights_fmt(m)
+    assert (fmt["q_proj"], fmt["router"], fmt["lm_head"], fmt["expert_down_proj"]) == ("bf16", "bf16", "bf16", "mxfp4")
+    dense = {k: v for k, v in GEMMA3_1B.items()}
+    with pytest.raises(InputError, match=r"quantization_config.quant_method: got 'mxfp4'; expected a model whose MLP "
+                                         r"weights are all MoE experts.*has no MoE experts"):
+        model_from_hf_config(_write(tmp_path, {**dense, "quantization_config": qc}))
+    shared = {**QWEN3_30B_A3B, "model_type": "qwen2_moe", "architectures": ["Qwen2MoeForCausalLM"],
+              "shared_expert_intermediate_size": 5632, "quantization_config": qc}
+    with pytest.raises(InputError, match=r"has 1 shared expert\(s\)"):
+        model_from_hf_config(_write(tmp_path, shared))
 
 
 def test_gpt_oss_sinks_split_with_the_heads_under_tp():

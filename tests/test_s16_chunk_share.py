@@ -59,15 +59,17 @@ def test_mla_chunks_expand_the_cached_latents_again_as_vllm_does():
 def test_first_chunk_of_an_unfused_prompt_carries_its_attention():
     """attention unfused, llama3_8b: the first 256-token chunk's own scores and PV, 2 x 256 x 256 x 128
     FLOPs each per head (32 heads, 32 layers: 536,870,912 a layer), were left off (no attention cost at
-    all on that chunk); the chunk after cached context stays refused."""
-    from workloads.io import InputError
+    all on that chunk); the chunk after cached context, refused until session 17, runs its 256 queries over
+    all 512 keys: 2 x 32 x 256 x 512 x 128 = 1,073,741,824 FLOPs a layer (tests/test_s17_serve_defects.py)."""
     steps = device_step_cost("llama3_8b", "h100_sxm", attention="unfused")
     priced, _ = _priced(steps, StepBatch(((256, 0, False),), ()))
     got = {o.name: o for o in _ctx_ops(priced, steps)}
     assert sorted(got) == ["attn_pv", "attn_scores", "attn_softmax"]
     assert got["attn_scores"].flops == got["attn_pv"].flops == 2 * 32 * 256 * 256 * 128 == 536870912
-    with pytest.raises(InputError, match="chunked prefill after cached context needs the fused attention op"):
-        steps.step_cost(StepBatch(((256, 256, True),), ()))
+    priced, _ = _priced(steps, StepBatch(((256, 256, True),), ()))
+    got = {o.name: o for o in _ctx_ops(priced, steps)}
+    assert sorted(got) == ["attn_pv", "attn_scores", "attn_softmax"]
+    assert got["attn_scores"].flops == got["attn_pv"].flops == 2 * 32 * 256 * 512 * 128 == 1073741824
 
 
 def test_serve_and_the_step_cost_api_refuse_chunked_attention_in_one_message(tmp_path):

@@ -16,7 +16,9 @@ both keep the checkpoint's ``torch_dtype``, see `unquantized_formats`):
   GPTQ ``sym: true`` and AWQ ``zero_point: false`` -> ``_symz``: symmetric, but their stored qzeros
   counted (bits per group); GPTQ's g_idx (an int32 per input channel) counted in the weights footprint;
 - ``compressed-tensors`` with one weight scheme: int groups as above, float8 with a block
-  strategy as fp8 above, a per-tensor float8 scale, or NVFP4 (float 4-bit, tensor_group of 16).
+  strategy as fp8 above, a per-tensor float8 scale, or NVFP4 (float 4-bit, tensor_group of 16);
+- ``mxfp4`` (gpt-oss) -> ``mxfp4`` on the MoE experts only, as transformers converts them; attention,
+  router, embedding and lm_head in ``torch_dtype`` (`mxfp4_unconverted`, `mxfp4_experts_only`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from workloads.hf_layers import hf_experts
 from workloads.io import InputError
 
 __all__ = ["declared_weights", "unquantized_formats", "ignored", "ignore_note", "table_dtype", "mxfp4_unconverted",
+           "mxfp4_experts_only",
            "SUPPORTED", "G_IDX_BITS"]
 
 # GPTQ's g_idx: one int32 group index per input channel of every quantized Linear, created and loaded
@@ -36,7 +39,7 @@ __all__ = ["declared_weights", "unquantized_formats", "ignored", "ignore_note", 
 G_IDX_BITS = 32
 
 SUPPORTED = ("fp8 (e4m3/e5m2, weight_block_size or per-tensor), gptq and awq (bits 2..8, group_size > 0), "
-             "compressed-tensors (int groups, float8 block or per-tensor, nvfp4)")
+             "compressed-tensors (int groups, float8 block or per-tensor, nvfp4), mxfp4 (MoE experts only)")
 
 
 def _bad(src: str, field: str, value, expected: str):
@@ -107,8 +110,8 @@ def declared_weights(qc, src: str) -> tuple[str, str]:
     elif method == "compressed-tensors":
         name = _compressed_tensors(qc, src)
     elif method == "mxfp4":
-        # transformers' Mxfp4Config (gpt-oss): FP4 E2M1 blocks of 32 with an E8M0 scale (OCP MX);
-        # the modules it leaves out are read by mxfp4_unconverted
+        # transformers' Mxfp4Config (gpt-oss): FP4 E2M1 blocks of 32 with an E8M0 scale (OCP MX), on the
+        # MoE experts only (mxfp4_unconverted)
         name = "mxfp4"
     else:
         _bad(src, "quant_method", method, "one of fp8, gptq, awq, compressed-tensors, mxfp4")
@@ -136,12 +139,13 @@ def unquantized_formats(qc: dict, dtype: str, src: str = "config.json") -> tuple
     The embedding is a lookup table, never a quantized Linear; the lm_head is left out by
     AWQ, by transformers' fp8 quantizer (modules_to_not_convert) and by GPTQ unless its
     ``lm_head: true``; compressed-tensors quantizes it unless an ``ignore`` entry matches it
-    (`ignored`); MXFP4 quantizes it unless ``modules_to_not_convert`` names it (`mxfp4_unconverted`).
+    (`ignored`); MXFP4 never does: transformers converts only the MoE experts (`mxfp4_unconverted`).
     `dtype`: table_dtype's."""
     method = qc.get("quant_method")
+    if method == "mxfp4":
+        mxfp4_unconverted(qc, src)  # its modules_to_not_convert checked: none may keep the experts unconverted
     quantized_head = ((method == "gptq" and qc.get("lm_head") is True)
-                      or (method == "compressed-tensors" and not ignored(qc, src)[0])
-                      or (method == "mxfp4" and "lm_head" not in mxfp4_unconverted(qc, src)))
+                      or (method == "compressed-tensors" and not ignored(qc, src)[0]))
     return dtype, (None if quantized_head else dtype)
 
 
@@ -220,27 +224,51 @@ def ignore_note(qc: dict, src: str, fmt: str, cfg: dict | None = None) -> str:
     return "".join(f"; {p}" for p in parts)
 
 
-# modules_to_not_convert entries of an MXFP4 checkpoint (openai/gpt-oss-20b and -120b config.json)
-# and what each keeps in torch_dtype: the attention projections, the router, the embedding, the lm_head
-_MXFP4_KEPT = {"model.layers.*.self_attn": "attention", "model.layers.*.mlp.router": "router",
-               "model.embed_tokens": "embedding", "lm_head": "lm_head"}
+# What transformers' MXFP4 quantizer converts (huggingface/transformers src/transformers/integrations/mxfp4.py,
+# _replace_with_mxfp4_linear: only a module of class GptOssExperts becomes Mxfp4GptOssExperts, and
+# quantizers/quantizer_mxfp4.py, Mxfp4HfQuantizer.param_needs_quantization: only that module's gate_up_proj /
+# down_proj, biases excluded; later versions quantize the expert projections of any MoE the same way and "everything
+# else stays dense"): the MoE expert weights, nothing else. The attention projections, the router, the
+# embedding and the lm_head (modules_to_not_convert defaults to ["lm_head"] there) stay in torch_dtype whether
+# or not a config's modules_to_not_convert names them; an entry there only matters if it reaches the experts.
+_MXFP4_EXPERTS = "model.layers.0.mlp.experts"  # the module path transformers tests an entry against (gpt-oss)
 
 
 def mxfp4_unconverted(qc: dict, src: str) -> set[str]:
-    """What an MXFP4 quantization_config keeps unquantized ({"attention", "router", "embedding",
-    "lm_head"}, from modules_to_not_convert). Any other entry is refused by name: the trace
-    can keep only these in the unquantized dtype, and pricing a module named there as MXFP4
-    would understate its bytes about 3.8x. Attention and router are kept together or not at
-    all (one format field holds both)."""
+    """What an MXFP4 quantization_config keeps in torch_dtype: {"attention", "router", "embedding",
+    "lm_head"}, always (transformers converts the MoE experts alone, see above), whatever
+    ``modules_to_not_convert`` says. An entry of it that reaches the experts or a module above them, by
+    transformers' rule (integrations/mxfp4.py should_convert_module: ``re.match(entry + "\\.", name)`` or
+    ``re.match(entry, name)``), is refused by name: then no weight of the checkpoint would be MXFP4."""
     entries = qc.get("modules_to_not_convert") or []
     if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
         _bad(src, "modules_to_not_convert", entries, "a list of module names")
+    # transformers walks the module tree and stops at the first module an entry matches: the experts stay
+    # unconverted when an entry matches them or any module above them
+    parts = _MXFP4_EXPERTS.split(".")
+    paths = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
     for e in entries:
-        if e not in _MXFP4_KEPT:
-            _bad(src, "modules_to_not_convert", e, f"one of {', '.join(_MXFP4_KEPT)} (other modules kept "
-                 f"unquantized are not modelled)")
-    kept = {_MXFP4_KEPT[e] for e in entries}
-    if ("attention" in kept) != ("router" in kept):
-        _bad(src, "modules_to_not_convert", entries, "both model.layers.*.self_attn and model.layers.*.mlp.router, "
-             "or neither (they share one unquantized format)")
-    return kept
+        try:
+            hit = any(re.match(f"{e}\\.", p) or re.match(e, p) for p in paths)
+        except re.error as err:
+            _bad(src, "modules_to_not_convert", e, f"a module name or pattern transformers can match ({err})")
+        if hit:
+            _bad(src, "modules_to_not_convert", e, f"entries that leave the MoE experts ({_MXFP4_EXPERTS}) converted: "
+                 f"transformers' MXFP4 quantizer converts only the experts, so with them unconverted no weight is "
+                 f"MXFP4 (give the weights format instead)")
+    return {"attention", "router", "embedding", "lm_head"}
+
+
+def mxfp4_experts_only(moe: dict | None, layers: int, src: str) -> None:
+    """Refuse an MXFP4 checkpoint whose model has weights transformers leaves dense that the trace would price
+    as MXFP4 (one declared format holds every decoder weight but the attention and router, attn_format): no
+    MoE experts at all (nothing converted), shared experts, or dense-MLP layers."""
+    what = ("no MoE experts (transformers converts only expert weights: nothing would be MXFP4)" if not moe else
+            f"{moe['shared_experts']} shared expert(s)" if moe.get("shared_experts") else
+            f"{moe['first_dense_layers']} dense-MLP layer(s) (first_k_dense_replace)" if moe.get("first_dense_layers")
+            else f"{layers - len(moe['layer_ids'])} dense-MLP layer(s)" if moe.get("layer_ids") is not None
+            and len(moe["layer_ids"]) < layers else None)
+    if what:
+        _bad(src, "quant_method", "mxfp4", f"a model whose MLP weights are all MoE experts: transformers' MXFP4 "
+             f"quantizer converts only the experts and keeps every other weight in torch_dtype; this model has "
+             f"{what}, which cosim would price as MXFP4 (one format holds every MLP weight)")

@@ -637,11 +637,12 @@ def _hf_quant(quant: dict, cfg: dict, outer: dict, src: str, d: dict) -> None:
     d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
     dtype, how = table_dtype(cfg, src, outer)
     d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
-    if quant.get("quant_method") == "mxfp4":  # modules_to_not_convert: attention and router stay in torch_dtype
+    if quant.get("quant_method") == "mxfp4":  # only the MoE experts are MXFP4 (workloads.hf_quant.mxfp4_unconverted)
         from workloads.hf_quant import mxfp4_unconverted
         if "attention" in mxfp4_unconverted(quant, src):
             d["attn_format"] = dtype
-            d["weights_origin"] += f"; attention and router {dtype} (modules_to_not_convert)"
+            d["weights_origin"] += (f"; MoE experts only (transformers' MXFP4 quantizer converts the experts alone): "
+                                    f"attention and router {dtype}")
     d["weights_origin"] += ignore_note(quant, src, d["weights_format"], cfg)
     if quant.get("quant_method") == "gptq":  # g_idx stored whatever desc_act (workloads.hf_quant.G_IDX_BITS)
         from workloads.hf_quant import G_IDX_BITS
@@ -776,6 +777,9 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     if quant is not None:
         _hf_quant(quant, cfg, outer, src, d)
     notes += _hf_moe_and_plan(cfg, d, src, pre)
+    if quant is not None and quant.get("quant_method") == "mxfp4":
+        from workloads.hf_quant import mxfp4_experts_only
+        mxfp4_experts_only(d.get("moe"), d["layers"], src)
     if notes:
         d["import_notes"] = notes
     if cfg.get("kv_lora_rank"):

@@ -103,20 +103,20 @@ def _step_model(cfg, w, hw, system):
                          f"recipe")
     if system is not None:
         L = parse_layout(cfg.parallel)
-        steps.notes += (f"parallel {L.label()} on {system.name}: each step is one device's sharded trace with its "
+        steps.add_notes(f"parallel {L.label()} on {system.name}: each step is one device's sharded trace with its "
                         f"collectives priced on the system's links; KV capacity per device; energy: the replica's "
                         f"{L.tp * L.pp} devices ({L.tp} tensor-parallel copies of the trace"
                         + (f", plus the static power of the {L.tp * (L.pp - 1)} device(s) of the other stages, idle "
                            f"while one stage works; pipeline stages run one after another within a step, no "
-                           f"overlap of micro-batches across stages)" if L.pp > 1 else ")"),)
+                           f"overlap of micro-batches across stages)" if L.pp > 1 else ")"))
     host = cfg.host
     if host is None and cfg.profile and cfg.level == "analytical":
         from workloads.profiles import get_profile
         p = get_profile(cfg.profile)
         host = HostOverhead(prefill_graphs=False, decode_graphs=p.cuda_graphs, source=f"profile {p.name}")
     elif host is None and cfg.profile:
-        steps.notes += (f"profile {cfg.profile}: kernels priced at level {cfg.level}; host launch time not "
-                        f"priced (needs level analytical's eager.cpu_per_kernel or a `host` setting)",)
+        steps.add_notes(f"profile {cfg.profile}: kernels priced at level {cfg.level}; host launch time not "
+                        f"priced (needs level analytical's eager.cpu_per_kernel or a `host` setting)")
     return host_for(steps, host, hw, cfg.level) if host is not None else steps
 
 
@@ -317,6 +317,9 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
         return [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
                         cap.bytes_per_token, budget, draft) for role, name in layout]
 
+    for m in (getattr(steps, "inner", steps), draft):  # the notes say what this run priced (a shared step model)
+        if callable(getattr(m, "begin_run", None)):
+            m.begin_run()
     eng = Engine(cfg, specs, make, host_bw, kv_bw, np.random.default_rng(cfg.seed + 1)).run()
     import pandas as pd
 

@@ -11,7 +11,8 @@ level — this module never computes a cost itself:
 - token-wise ops (projections, MLP/MoE, norms, KV write, per-token recipe work): their
   shape depends only on the number of tokens T in the step, taken from a trace of T
   tokens (decode trace batch=T, or the prefill trace of T tokens when the step holds
-  prefill work);
+  prefill work; under FastKV's token-selective propagation a step's decode tokens run every
+  layer beside the prompt's selected ones, DeviceStepCost._tsp_mixed_ops);
 - head ops (final norm, LM head): one row per sequence that emits a token;
 - context ops (attention and the recipe ops that read the cache): for the decoding
   sequences, the decode trace at their mean KV length (attention traffic and FLOPs are
@@ -145,7 +146,6 @@ class DeviceStepCost:
     bucket: float = 0.0
     compute_fallback: bool = False
     system: SystemSpec | None = None  # set with a parallel workload: its device is `hw`
-    notes: tuple = ()
     # devices powered during a step (None: the workload layout's tp x pp, else 1). The step's energy
     # is the replica's: tp copies of the priced (one tp shard's) trace, plus the static power of the
     # device-seconds it leaves idle: (devices - tp) x the step (a pipeline's other stages; the rest
@@ -154,6 +154,12 @@ class DeviceStepCost:
     _cache: dict = field(default_factory=dict, repr=False)
     _ctx_ops: dict = field(default_factory=dict, repr=False)
     _btab: np.ndarray | None = field(default=None, repr=False)
+    # the notes of the pricing (the cost models' and the setup's, add_notes); the run's notes add the chunk
+    # rules of what the run priced chunked (`notes`)
+    _notes: tuple = field(default=(), init=False, repr=False)
+    # the run's record (since begin_run) of the context lengths ctx + c (bucketed) of the prefill chunks it
+    # priced as part of a split prompt, whether their price was computed or found in the cache
+    _chunked: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -206,13 +212,29 @@ class DeviceStepCost:
             return ZERO
         costs, notes = self._estimate(ops)
         if notes:
-            self.notes = tuple(dict.fromkeys(self.notes + tuple(notes)))
+            self.add_notes(*notes)
         self.levels_used.update(dict.fromkeys(priced_level(c, self.level) for c in costs))
         lat = sum(c.latency_s * o.repeat for o, c in zip(ops, costs))
         energy = sum(c.energy_j * o.repeat for o, c in zip(ops, costs))
         if self.devices != 1 or self.copies != 1:  # the replica's energy (see replica_devices)
             energy = self.copies * energy + self.static_power_w * (self.devices - self.copies) * lat
         return StepCost(lat, energy, sum(c.details.get("kernels", 1) * o.repeat for o, c in zip(ops, costs)))
+
+    def add_notes(self, *notes: str) -> None:
+        """Notes of the pricing setup (a layout, a profile) and of the cost models, kept once each in order."""
+        self._notes = tuple(dict.fromkeys(self._notes + notes))
+
+    def begin_run(self) -> None:
+        """Start a run's record of what it prices chunked (serve calls it before its engine runs): a step model
+        shared by two runs, or reused with its cache, says of each run only what that run priced."""
+        self._chunked = {}
+
+    @property
+    def notes(self) -> tuple:
+        """The notes of the pricing, then one per rule by which the run's split prompts priced their
+        non-attention context ops (`_chunk_notes`): a deterministic function of the chunks this run priced
+        (since begin_run), whether each price was computed or came from the cache."""
+        return tuple(dict.fromkeys(self._notes + self._chunk_notes()))
 
     @cached_property
     def static_power_w(self) -> float:
@@ -250,12 +272,57 @@ class DeviceStepCost:
         return m.sliding_window if getattr(m, "window_layers", 0) else None
 
     # ---- components -----------------------------------------------------------
-    def token_cost(self, tokens: int, prefill: bool) -> StepCost:
+    def token_cost(self, tokens: int, prefill: bool, decode_tokens: int = 0) -> StepCost:
+        """Token-wise ops of a step of `tokens` tokens (`decode_tokens` of them decoding sequences' tokens when
+        the step also prefills). A recipe with token-selective propagation (FastKV, ops marked tsp_after) runs
+        the layers after its selection layer on the selected prompt tokens only, never on fewer decode tokens:
+        a mixed step is priced by `_tsp_mixed_ops`."""
         t = bucketed(tokens, self.bucket)
+        if prefill and decode_tokens and self.tsp_rate is not None:
+            d = min(bucketed(decode_tokens, self.bucket), t)
+            return self._cached(("tok", t, prefill, d), lambda: self._tsp_mixed_ops(t - d, d))
         def make():
             tr = self.workload.trace("prefill", 1, t) if prefill else self.workload.trace("decode", t, _REF_KV[0])
             return [o for o in tr.ops if o.name in self.token_names and o.group != "head"]
         return self._cached(("tok", t, prefill), make)
+
+    @cached_property
+    def tsp_rate(self) -> float | None:
+        """The fraction of a prompt's tokens a token-selective propagation recipe (FastKV) runs through the
+        layers after its selection layer (its tsp_rate parameter, as the recipe's effects record it), or None
+        when the prefill trace marks no op tsp_after."""
+        tr = self.workload.trace("prefill", 1, _REF_KV[0])
+        if not any(o.dims.get("tsp_after") for o in tr.ops):
+            return None
+        (rate,) = {float(e["parameters"]["tsp_rate"]) for e in tr.meta.get("recipe_effects", {}).values()
+                   if isinstance(e, dict) and "tsp_tokens" in e}
+        return rate
+
+    def _tsp_tokens(self, seq: int):
+        """(the seq-token prefill trace, the prompt tokens its TSP propagates past the selection layer)."""
+        tr = self.workload.trace("prefill", 1, seq)
+        (n,) = {int(e["tsp_tokens"]) for e in tr.meta["recipe_effects"].values()
+                if isinstance(e, dict) and "tsp_tokens" in e}
+        return tr, n
+
+    def _tsp_mixed_ops(self, p: int, d: int):
+        """Token-wise ops of a step prefilling p prompt tokens beside d decode tokens under token-selective
+        propagation. The layers up to the selection layer run all p + d tokens (the (p + d)-token prefill
+        trace's ops not marked tsp_after); the later layers run the prompt's selected tokens, the recipe's
+        tsp_tokens(p) = ceil(rate x p), plus every decode token, whose own layers are never skipped: the
+        tsp_after ops of the prefill trace that propagates exactly tsp_tokens(p) + d tokens (the trace of
+        floor((tsp_tokens(p) + d - 1) / rate) + 1 tokens, the fewest that propagate as many; checked on the
+        trace's own count). Before session 17 the step priced the (p + d)-token trace whole, so the later
+        layers ran ceil(rate x (p + d)) tokens: most decode tokens skipped them."""
+        tok = lambda o: o.name in self.token_names and o.group != "head"
+        before = [o for o in self.workload.trace("prefill", 1, p + d).ops if tok(o) and not o.dims.get("tsp_after")]
+        rows = (self._tsp_tokens(p)[1] if p else 0) + d
+        seq = int(math.floor((rows - 1) / self.tsp_rate)) + 1
+        for s in (seq, seq - 1, seq + 1):  # the float rounding of rows / rate, either side
+            tr, n = self._tsp_tokens(max(1, s))
+            if n == rows:
+                return before + [o for o in tr.ops if tok(o) and o.dims.get("tsp_after")]
+        raise AssertionError(f"no prefill trace near {seq} tokens propagates {rows} tokens (tsp_rate {self.tsp_rate})")
 
     def head_cost(self, seqs: int) -> StepCost:
         n = bucketed(seqs, self.bucket)
@@ -296,7 +363,10 @@ class DeviceStepCost:
         """Context ops of a prefill chunk: `new` tokens after `cached` ones; `last`: it completes the
         prompt (the chunk that carries the once-a-prompt work, see _chunk_ops)."""
         c, ctx, last = bucketed(new, self.bucket), bucketed(cached, self.bucket) if cached else 0, bool(last)
-        return self._cached(("pctx", c, ctx, last), lambda: self._chunk_ops(c, ctx, last))
+        cost = self._cached(("pctx", c, ctx, last), lambda: self._chunk_ops(c, ctx, last))
+        if ctx or not last:  # a prompt split into chunks: the run's notes say how (notes), priced or cached
+            self._chunked[ctx + c] = None
+        return cost
 
     def _prefill_context_ops(self, seq: int):
         """The context ops of a `seq`-token prefill trace (built once per length: chunks
@@ -335,9 +405,14 @@ class DeviceStepCost:
         - every other context op (a KV recipe's per-token quantize of the new KV, the unfused
           attention's scores/softmax/PV of a first chunk): the c-token trace's, each chunk its own
           share, so a prompt's chunks sum to the whole prompt's work for an op linear in its length.
-        After cached context the unfused attention (scores over every cached key) is not the c-token
-        trace's, and a recipe whose later layers run only the tokens a whole-prompt selection picks
-        (FastKV) has no chunk share at all: both refused."""
+        - after cached context, the unfused attention (H2O's and MiKV's prefill, which need the scores;
+          `attention="unfused"`): every op touching the (ctx + c) x (ctx + c) score matrix of the
+          (ctx + c)-token trace (scores, softmax, PV, H2O's column sums) restricted to the chunk's c query
+          rows over all ctx + c keys (_chunk_queries): scores c x (ctx + c), as an engine runs the unfused
+          kernel over the cached and new keys; H2O's column sums of a prompt are sums over its queries, so
+          the chunks accumulate the whole prompt's (a first chunk's c x c is the c-token trace's op).
+        A recipe whose later layers run only the tokens a whole-prompt selection picks (FastKV) has no
+        chunk share at all: refused."""
         whole = self._prefill_context_ops(ctx + c)
         if (ctx or not last) and self.unchunkable:
             raise InputError(f"serve: recipe: a prompt split into chunks (this chunk: {c} new tokens after {ctx} "
@@ -346,41 +421,53 @@ class DeviceStepCost:
         ops = [_chunk_attention(o, c) if ctx else o for o in whole if o.kind in ATTENTION_KINDS]
         ops += [o for o in whole if o.kind not in ATTENTION_KINDS
                 and (o.dims.get(OVER_CONTEXT) or (o.dims.get(PER_PROMPT) and last))]
+        # the unfused attention after cached context: the chunk's c queries over all ctx + c keys
+        square = {o.name for o in whole if _score_matrix_op(o, ctx + c)} if ctx else set()
+        ops += [_chunk_queries(o, c, ctx + c) for o in whole if o.name in square]
         for o in self._prefill_context_ops(c):
-            if o.kind in ATTENTION_KINDS or o.dims.get(OVER_CONTEXT) or o.dims.get(PER_PROMPT):
+            if o.kind in ATTENTION_KINDS or o.dims.get(OVER_CONTEXT) or o.dims.get(PER_PROMPT) or o.name in square:
                 continue
-            if ctx and _unfused_attention(o):
-                raise InputError("serve: attention: chunked prefill after cached context needs the fused "
-                                 f"attention op; this workload's prefill trace has unfused {o.name!r} "
-                                 f"(recipe {self.workload.recipe!r}); use an unchunked scheduler")
+            if ctx and _unfused_attention(o):  # an unfused GEMM the score-matrix rule did not find: never guessed
+                raise InputError(f"serve: attention: chunked prefill after cached context: this workload's unfused "
+                                 f"{o.name!r} (recipe {self.workload.recipe!r}) touches no {ctx + c} x {ctx + c} "
+                                 f"score matrix in its ({ctx + c})-token prefill trace, so its share of a chunk's c "
+                                 f"queries over ctx + c keys cannot be read off it; use an unchunked scheduler")
             ops.append(o)
-        if ctx or not last:  # a prompt split into chunks: say how each non-attention context op was priced
-            self._note_chunk_pricing(whole)
         return ops
 
-    def _note_chunk_pricing(self, ops) -> None:
-        """Never silent: the run's notes name each non-attention context op whose chunked price is not
-        the c-token trace's share, and how it is priced (one note per kind of op)."""
+    def _chunk_notes(self) -> tuple:
+        """Never silent: the run's notes name each non-attention context op of the chunks the run priced
+        (the (ctx + c)-token traces of `_chunked`), and how a split prompt prices it (one note per rule).
+        Built where the notes are read, from the run's record: a price found in the cache says the same as
+        one computed, and a run that split no prompt says nothing (before session 17 _chunk_ops wrote the
+        note when it computed a price, so a step model shared by two runs carried it into a run that
+        priced no chunk)."""
+        if not self._chunked:
+            return ()
         rule = {PER_PROMPT: "once a prompt: priced at the whole prompt's length on the chunk that completes it, "
                             "none on the others",
                 OVER_CONTEXT: "over every token so far: priced at cached + new tokens on every chunk (the cached "
                               "ones again each chunk)",
                 "": "per token: each chunk prices its own tokens' share"}
+        rule["square"] = ("unfused attention: the chunk's c queries over the cached and new ctx + c keys (scores "
+                          "c x (ctx + c)), each chunk once; H2O's column sums accumulate over the chunks")
         by = {}
-        for o in ops:
-            if o.kind in ATTENTION_KINDS:
-                continue
-            key = PER_PROMPT if o.dims.get(PER_PROMPT) else OVER_CONTEXT if o.dims.get(OVER_CONTEXT) else ""
-            by.setdefault(key, []).append(o.name)
-        said = tuple(f"chunked prefill: {', '.join(dict.fromkeys(names))}: {rule[key]}" for key, names in by.items())
-        self.notes = tuple(dict.fromkeys(self.notes + said))
+        for seq in self._chunked:
+            for o in self._prefill_context_ops(seq):
+                if o.kind in ATTENTION_KINDS:
+                    continue
+                key = PER_PROMPT if o.dims.get(PER_PROMPT) else OVER_CONTEXT if o.dims.get(OVER_CONTEXT) else \
+                    "square" if _score_matrix_op(o, seq) else ""
+                by.setdefault(key, []).append(o.name)
+        return tuple(f"chunked prefill: {', '.join(dict.fromkeys(names))}: {rule[key]}" for key, names in by.items())
 
     # ---- the step ------------------------------------------------------------
     def step_cost(self, batch: StepBatch) -> StepCost:
         if not batch.prefill and not batch.decode_kv:
             return ZERO
         refuse_chunked_attention(self.workload.model, "step cost: model", batch)
-        cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill))
+        cost = self.token_cost(batch.tokens, prefill=bool(batch.prefill),
+                               decode_tokens=batch.tokens_per_decode * len(batch.decode_kv))
         if batch.sequences_emitting:
             cost = cost + self.head_cost(batch.sequences_emitting)
         kv = batch.decode_kv
@@ -454,6 +541,39 @@ def straddles_window(kv: tuple, window: int | None) -> bool:
 def _unfused_attention(op) -> bool:
     """An op of the unfused attention (the builder's attn_scores / attn_pv GEMMs over the keys)."""
     return op.kind == "gemm" and op.group == "attn" and op.name.startswith("attn_")
+
+
+def _score_matrix_op(op, S: int) -> bool:
+    """An op of the unfused attention of an S-token prefill trace: it reads or writes an activation whose
+    last two axes are the S x S score (or probability) matrix (the builder's attn_scores, attn_softmax,
+    attn_pv; H2O's column sums)."""
+    return op.kind not in ATTENTION_KINDS and any(
+        t.role == "activation" and len(t.shape) >= 3 and tuple(t.shape[-2:]) == (S, S) for t in op.inputs + op.outputs)
+
+
+def _chunk_queries(op, c: int, S: int):
+    """An unfused-attention op of the S-token prefill trace restricted to its last c query rows, all S keys
+    kept: the score matrix (..., S, S) -> (..., c, S), q and the output (batch, S, heads, d) -> (batch, c, heads,
+    d), a GEMM's m (the query rows) S -> c, an elementwise op's rows (batch x heads x S) -> (batch x heads x c);
+    the K/V cache and H2O's per-key accumulators (S keys) unchanged."""
+    dims = dict(op.dims)
+    if op.kind == "gemm" and dims.get("m") == S:
+        dims["m"] = c
+    if "rows" in dims:
+        if dims["rows"] % S:
+            raise InputError(f"serve: attention: unfused {op.name!r} has {dims['rows']} rows, not a multiple of its "
+                             f"{S} queries; its share of a chunk's {c} queries is not read off it")
+        dims["rows"] = dims["rows"] // S * c
+
+    def resize(t):
+        if t.role != "activation":
+            return t
+        if len(t.shape) >= 3 and tuple(t.shape[-2:]) == (S, S):
+            return t.__class__(t.name, tuple(t.shape[:-2]) + (c, S), t.fmt, t.role, t.density)
+        if len(t.shape) == 4 and t.shape[1] == S:  # (batch, q_len, heads, d): q and the output
+            return t.__class__(t.name, (t.shape[0], c) + tuple(t.shape[2:]), t.fmt, t.role, t.density)
+        return t
+    return op.with_(dims=dims, inputs=tuple(resize(t) for t in op.inputs), outputs=tuple(resize(t) for t in op.outputs))
 
 
 def _chunk_attention(op, c: int):
