@@ -89,7 +89,7 @@ MANIFESTS = {"h200": "validation/h200_runs.csv", "h100": "validation/h100_runs.c
 NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout14": {"h100": "h100_run11", "h200": "h200_run19"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
-MEASURED = {"heldout13": {"h200", "h100"}}
+MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100"}}
 
 
 def test_a_frozen_suite_is_measured_once_in_its_named_run_or_not_at_all():
