@@ -1,0 +1,49 @@
+"""heldout14 measured on a lent H100 (run h100_run11, session 17; rules validation/heldout14_rules.md, model frozen at
+1fa2ef5 before the run) and scored once by the re-fitted H100 calibration: the figures pinned as scored, so that any
+later change that moves them is seen (validation/heldout_tables.txt, docs/gpu-validation.md and README publish them).
+Every backend the H100 ran is calibrated on it (default SDPA = cuDNN, cuDNN pinned, FA2 pinned, HF eager)."""
+from cosim.calibrate import dataset
+from cosim.calibrate.transfer import transferred_spec
+from cosim.validate import validate
+from tests.test_h100_heldout13 import _graph_medians, _pairs
+
+RUNS = "validation/h100_runs.csv"
+CLASSES = ("gemm_bf16", "gemm_fp8", "attention_prefill", "attention_decode", "attention_prefill_cudnn",
+           "attention_decode_cudnn", "attention_prefill_fa2", "attention_decode_fa2", "attention_prefill_unfused",
+           "attention_decode_unfused", "elementwise", "all")
+
+
+def test_run_is_the_heldout14_case_list_on_an_h100_and_never_fitted():
+    runs = {r: s for r, s, _ in dataset.manifest_runs(RUNS)}
+    assert runs["h100_run11"] == "heldout14"
+    env = dataset.load_env(RUNS)["h100_run11"]
+    assert env["device_name"] == "NVIDIA H100 80GB HBM3" and env["variant"] == "heldout14"
+    ops = [m for m in dataset.load_ops(RUNS) if m.suite == "heldout14"]
+    rows = [m for m in ops if m.split == "test14"]  # 1,638 less 3 launch rows, 1 fp8 fast-accum variant
+    assert len(rows) == 1634 and not [m for m in rows if (m.row.get("note") or "").startswith("FAILED")]
+    assert [(m.split, m.row["impl"]) for m in ops if m.split != "test14" and m.cls != "launch"] == [
+        ("other", "torch._scaled_mm+fast_accum")]  # measured and reported, never counted (dataset.split_of)
+
+
+def test_own_calibration_figures_as_scored():
+    res = validate("h100_sxm", RUNS, split="test14", include_unreliable=True)
+    assert _pairs(res, CLASSES) == {
+        "gemm_bf16": (184, 4.5, 14.2), "gemm_fp8": (184, 5.4, 15.6),
+        "attention_prefill": (80, 2.0, 4.9), "attention_decode": (187, 3.7, 10.8),
+        "attention_prefill_cudnn": (80, 1.8, 6.3), "attention_decode_cudnn": (187, 3.8, 9.7),
+        "attention_prefill_fa2": (80, 4.5, 11.0), "attention_decode_fa2": (187, 4.1, 10.5),
+        "attention_prefill_unfused": (72, 7.0, 19.2), "attention_decode_unfused": (187, 7.3, 17.7),
+        "elementwise": (206, 3.8, 16.3), "all": (1634, 4.2, 13.6)}
+    assert not [n for n in res.notes if n.startswith("not scored")]
+    assert _graph_medians(res) == {"eager": 2.3, "engine": 0.5, "engine_fused": 0.6}  # goal: <= 4 % on each
+
+
+def test_h200_parameters_transferred_to_the_h100_as_scored():
+    res = validate(transferred_spec("h100_sxm", "h200", 132), RUNS, split="test14", include_unreliable=True)
+    assert _pairs(res, ("gemm_bf16", "gemm_fp8", "attention_prefill", "attention_decode", "attention_decode_fa2",
+                        "attention_prefill_unfused", "attention_decode_unfused", "elementwise", "all")) == {
+        "gemm_bf16": (184, 4.5, 15.1), "gemm_fp8": (184, 5.6, 16.0), "attention_prefill": (80, 2.3, 4.7),
+        "attention_decode": (187, 4.2, 11.2), "attention_decode_fa2": (187, 6.8, 14.1),
+        "attention_prefill_unfused": (72, 25.0, 41.1), "attention_decode_unfused": (187, 28.5, 52.3),
+        "elementwise": (206, 6.3, 18.5), "all": (1634, 5.3, 25.3)}
+    assert _graph_medians(res) == {"eager": 2.2, "engine": 0.6, "engine_fused": 0.6}
