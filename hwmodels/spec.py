@@ -635,10 +635,13 @@ def _array_peaks(spec: HardwareSpec, compute, path: Path, overrides, had_clock: 
         if bad:
             raise HardwareError(bad[0] if len(bad) == 1 else f"{path}: {len(bad)} problems:\n  " + "\n  ".join(bad))
         return spec
+    has_array = "accelerator" in spec.sections or "fpga" in spec.sections
     if not touches_peaks(overrides):
-        array_config(spec)  # an override that makes the section invalid (a buffer too small) is refused here
+        if has_array:
+            load_hw(path)  # the file's own figures checked against its array (cached), as without overrides
+            array_config(spec)  # an override that makes the section invalid (a buffer too small) is refused here
         return spec
-    if not had_clock:  # only an override gives a clock (without one the check above refused the file)
+    if not had_clock:  # the file has none; the override's clock let the document pass the checks
         raise HardwareError(_msg(str(path), "overrides['clock']", overrides.get("clock"),
                                  f"a file that states its own clock ({path.name} has none): its compute peaks "
                                  "are stated at that clock, and a clock override scales them from it "
