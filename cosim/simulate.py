@@ -126,7 +126,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
 
             meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"]).to_dict(),
                                 "static_power_w": device_static_power_w(trace.ops, costs, hw)}
-    notes = tuple(notes) + _energy_notes(rows, hw) + _collective_bytes_note(rows)
+    notes = tuple(notes) + hw.notes + _energy_notes(rows, hw) + _collective_bytes_note(rows)
     used = summarize_levels(r["level"] for r in rows)
     if used != level:  # never silent: the report names the level that ran, and says so
         notes = tuple(notes) + (f"level {level} requested; the ops were priced at level {used} "
@@ -274,7 +274,7 @@ def _simulate_template(trace: Trace, hw: HardwareSpec, tmpl, nums, compute_fallb
         # first use of this (template, spec): numpy; compiling (~1 ms) pays off from the
         # second use on, and a sweep's one-off variant specs never pay for it
         _, _, fmts, notes, _ = template_formats(tmpl, hw, compute_fallback)
-        notes = tuple(notes) + tuple(energy_gaps(hw, tmpl.names, fmts))
+        notes = tuple(notes) + hw.notes + tuple(energy_gaps(hw, tmpl.names, fmts))
         h = _cached_hw_table(hw, single=True)
         if len(_PLANS) > 4096:
             _PLANS.clear()

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hwmodels.arith import DotProductUnit
-from hwmodels.spec import HardwareError, HardwareSpec
+from hwmodels.spec_data import HardwareError, HardwareSpec
 from hwmodels.systolic import DATAFLOWS
 from workloads.formats import FormatError, get_format
 from workloads.io import field_error

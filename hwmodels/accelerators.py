@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hwmodels.accel import AcceleratorConfig, parse_accelerator
 from hwmodels.fpga import fpga_accelerator
-from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError
+from hwmodels.spec_data import HardwareError, HardwareSpec, UnsupportedFormatError
 from workloads.io import InputError
 
 __all__ = ["BUILDERS", "config_for"]

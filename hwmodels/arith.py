@@ -42,7 +42,7 @@ import numpy as np
 
 from workloads.formats import FormatError, NumberFormat, get_format
 from workloads.io import field_error
-from hwmodels.spec import HardwareError, UnsupportedFormatError
+from hwmodels.spec_data import HardwareError, UnsupportedFormatError
 
 __all__ = ["CellCosts", "DotProductUnit", "MacCost", "mac_cost", "tech_scale", "CONTEXTS", "context_cells",
            "anchor_ratio", "STILLMAKER_NODES", "HOROWITZ_NODE_NM", "HOROWITZ_VDD"]

@@ -415,16 +415,23 @@ def _finish(c: _Cfg, fmt, cycles, vector_flops, macs, dram, sram, prologue, epil
 
 
 def _roofline_op(op, base, c: _Cfg, compute_fallback):
-    """An op the cycle model hands to the roofline, per variant (only main memory, clock
-    and static power can differ between variants)."""
+    """An op the cycle model hands to the roofline, per variant: its main memory, static power and
+    compute peaks (scaled to the variant's clock and array as load_hw scales them,
+    hwmodels.peak_scaling.peak_ratio) are the variant's."""
     from dataclasses import replace
 
     from hwmodels import roofline
+    from hwmodels.peak_scaling import peak_ratio
     lat, en = np.empty(c.n), np.empty(c.n)
+    cfg0 = c.base_cfg
     for j in range(c.n):
         mem = replace(base.main_memory, bandwidth_Bps=float(c.bw.ravel()[j]),
                       energy_per_byte_j=float(c.e_dram.ravel()[j]))
-        hw = replace(base, clock_hz=float(c.clock.ravel()[j]), static_power_w=float(c.static.ravel()[j]),
+        cfg1 = replace(cfg0, rows=int(c.rows.ravel()[j]), cols=int(c.cols.ravel()[j]),
+                       arrays=int(c.arrays.ravel()[j]), vector_lanes=int(c.vlanes.ravel()[j]))
+        clock = float(c.clock.ravel()[j])
+        peaks = {f: p * peak_ratio(f, cfg0, base.clock_hz, cfg1, clock)[0] for f, p in base.peak_flops.items()}
+        hw = replace(base, clock_hz=clock, static_power_w=float(c.static.ravel()[j]), peak_flops=peaks,
                      memory=(mem,) + tuple(base.memory[1:]))
         cost = roofline.estimate(op, hw, compute_fallback=True)
         lat[j], en[j] = cost.latency_s, cost.energy_j

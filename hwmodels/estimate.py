@@ -27,7 +27,13 @@ def estimate(op: Op, hw: HardwareSpec | str, level: str = "roofline", compute_fa
 
 def estimate_ops(ops, hw: HardwareSpec, level: str = "roofline", compute_fallback: bool = False):
     """Costs of ops at a level: (list[OpCost], notes). Models may offer a vectorised
-    `estimate_trace(ops, hw, compute_fallback)`; otherwise `estimate(op, hw)` per op."""
+    `estimate_trace(ops, hw, compute_fallback)`; otherwise `estimate(op, hw)` per op.
+    The notes end with the spec's own (`HardwareSpec.notes`: e.g. peaks a clock override scaled)."""
+    costs, notes = _estimate_ops(ops, hw, level, compute_fallback)
+    return costs, tuple(notes) + tuple(n for n in hw.notes if n not in notes)
+
+
+def _estimate_ops(ops, hw: HardwareSpec, level: str, compute_fallback: bool):
     check_level(level)
     ops = list(ops)
     if level == "roofline":

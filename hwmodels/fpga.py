@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 from hwmodels.accel import AcceleratorConfig, quantity
 from hwmodels.arith import CellCosts, DotProductUnit, mac_cost
-from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError
+from hwmodels.spec_data import HardwareError, HardwareSpec, UnsupportedFormatError
 from hwmodels.systolic import DATAFLOWS
 from workloads.formats import FormatError, get_format
 from workloads.io import field_error

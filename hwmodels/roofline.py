@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwmodels.cost import OpCost
-from hwmodels.spec import HardwareSpec, UnsupportedFormatError
+from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError
 from workloads.io import InputError
 from workloads.ops import Op
 from workloads.template import op_numbers
@@ -375,9 +375,10 @@ def hw_table_variants(base: HardwareSpec, overrides: dict) -> HwTable:
     """Many variants of one spec as arrays, without building a spec per variant.
 
     `overrides` maps a field path to an array of values (SI units), all of one length:
-    ``clock`` (scales every peak by clock/base clock), ``compute.<fmt>``,
-    ``memory.<level>.bandwidth``, ``memory.<level>.capacity``, ``memory.<level>.energy``
-    (J/B), ``energy.per_flop.<fmt>``, ``energy.static_power``."""
+    ``clock`` (scales every peak by clock/base clock, after any ``compute.<fmt>`` value: a
+    figure is the peak at the base clock, as `load_hw` scales it, hwmodels.peak_scaling),
+    ``compute.<fmt>``, ``memory.<level>.bandwidth``, ``memory.<level>.capacity``,
+    ``memory.<level>.energy`` (J/B), ``energy.per_flop.<fmt>``, ``energy.static_power``."""
     lengths = {len(np.atleast_1d(v)) for v in overrides.values()}
     if len(lengths) > 1:
         raise ValueError(f"override arrays differ in length: {sorted(lengths)}")
@@ -391,11 +392,15 @@ def hw_table_variants(base: HardwareSpec, overrides: dict) -> HwTable:
     e_byte = np.repeat(h.e_byte, n, axis=0)
     static = np.repeat(h.static_w, n)
     levels = list(h.levels)
+    clock = None
     for key, val in overrides.items():
         val = np.asarray(val, dtype=float)
         parts = key.split(".")
         if key == "clock":
-            peak = peak * (val / base.clock_hz)[:, None]
+            if not base.clock_hz or base.clock_hz <= 0:
+                raise HardwareError(f"{base.source or base.name}: overrides['clock']: got {val!r}; expected a spec "
+                                    f"that states its clock (clock_hz {base.clock_hz!r}: no clock to scale from)")
+            clock = val
         elif parts[0] == "compute" and len(parts) == 2 and parts[1] in h.formats:
             peak[:, h.formats.index(parts[1])] = val
         elif parts[0] == "memory" and len(parts) == 3 and parts[1] in levels:
@@ -411,6 +416,8 @@ def hw_table_variants(base: HardwareSpec, overrides: dict) -> HwTable:
         else:
             raise KeyError(f"override {key!r} is not a field of {base.name} that can vary "
                            f"(formats {h.formats}, levels {tuple(levels)})")
+    if clock is not None:  # every peak, the overridden ones too: load_hw's rule (hwmodels.peak_scaling.peak_ratio)
+        peak = peak * (clock / base.clock_hz)[:, None]
     inner = np.full_like(bw, np.inf)
     inner[:, :-1] = cap_total[:, 1:] / inst[None, 1:]
     return HwTable(h.formats, h.levels, peak, bw, inner, e_flop, e_byte, static)

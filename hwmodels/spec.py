@@ -1,7 +1,5 @@
-"""Hardware specs: what a device can do, in SI units.
-
-`HardwareSpec` is plain data. Loading from YAML (units written as text, every number
-cited) lives below the dataclasses.
+"""Hardware specs: loading a device's YAML (units written as text, every number cited) into
+`HardwareSpec`, the plain data of hwmodels.spec_data (re-exported here with its errors).
 """
 
 from __future__ import annotations
@@ -10,10 +8,12 @@ import copy
 import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
+# the plain data and its errors, re-exported: callers import them from here
+from hwmodels.spec_data import FALLBACK_OPTION, HardwareError, HardwareSpec, MemoryLevel, UnsupportedFormatError
 from hwmodels.units import BASE_UNIT, format_quantity, parse_quantity
 from workloads.formats import FormatError, get_format, list_formats
 from workloads.io import (InputError, bundled_dir, bundled_names, copy_tree, load_yaml_file, looks_like_path,
@@ -22,119 +22,6 @@ from workloads.yamlsafe import short_repr
 
 __all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError", "FALLBACK_OPTION",
            "load_hw", "list_hw", "hw_path"]
-
-
-class HardwareError(InputError):
-    """A bad hardware description or a question the hardware cannot answer."""
-
-
-# how a message offers the explicit compute fallback by default (the CLI flag and the Python keyword); an
-# experiment file names its own option instead (UnsupportedFormatError.message)
-FALLBACK_OPTION = "--compute-fallback / compute_fallback=True"
-
-
-class UnsupportedFormatError(HardwareError):
-    """The hardware cannot compute in this number format. Structured, so that a caller can say it in its own
-    terms without rewriting the text: `source` (the hardware file, or the device's name), `detail` (what it
-    lacks: field, format, what it has) and `offer` (None, or how the explicit fallback is offered, with
-    ``{option}`` where the option goes). str() is ``message()``: `source: detail` + the offer naming
-    FALLBACK_OPTION."""
-
-    def __init__(self, source: str, detail: str, offer: str | None = None, field: str | None = None):
-        # args: picklable across worker processes
-        super().__init__(*((source, detail, offer) + ((field,) if field is not None else ())))
-        self.source, self.offer = str(source), offer
-        # `field` given: the spec field at fault (workloads.io.field_error's attributes: source, field, problem);
-        # `detail` then reads "field: problem"
-        self.field, self.problem = field, detail
-        self.detail = detail if field is None else f"{field}: {detail}"
-
-    def message(self, option: str = FALLBACK_OPTION, source: str | None = None) -> str:
-        """The message, the fallback offered as `option` and the hardware shown as `source` (default: its own)."""
-        text = f"{self.source if source is None else source}: {self.detail}"
-        return text + (self.offer.format(option=option) if self.offer else "")
-
-    def __str__(self) -> str:
-        return self.message()
-
-
-@dataclass(frozen=True)
-class MemoryLevel:
-    name: str  # "hbm", "l2", "smem", "dram", "sram", "uram" …
-    capacity_bytes: float
-    bandwidth_Bps: float  # sustained-peak bytes/s this level can deliver to the level inside it
-    energy_per_byte_j: float | None = None
-    latency_s: float | None = None
-    instances: int = 1  # copies of this level (e.g. one SMEM per SM); capacity_bytes is the total
-
-
-@dataclass(frozen=True)
-class HardwareSpec:
-    name: str
-    kind: str  # gpu | tpu | fpga | accelerator
-    clock_hz: float
-    peak_flops: dict  # number-format name -> dense FLOP/s (int formats: ops/s)
-    memory: tuple  # MemoryLevel, outermost (off-chip) first
-    energy_per_flop_j: dict = field(default_factory=dict)  # format -> J/FLOP
-    static_power_w: float | None = None
-    tdp_w: float | None = None
-    interconnect: dict = field(default_factory=dict)  # link name -> bytes/s per direction
-    sections: dict = field(default_factory=dict)  # model-specific raw sections (analytical, accelerator, fpga …)
-    description: str = ""
-    source: str = ""  # file it was loaded from
-
-    @property
-    def main_memory(self) -> MemoryLevel:
-        return self.memory[0]
-
-    @property
-    def energy_scope(self) -> str:
-        """'' when the file gives `energy.static_power`; else the label every energy figure of this
-        device carries: its energies are dynamic only (the static term is unknown, not zero)."""
-        if self.static_power_w is not None:
-            return ""
-        return f"dynamic only (no static power in {Path(self.source).name if self.source else self.name})"
-
-    def level(self, name: str) -> MemoryLevel:
-        for lvl in self.memory:
-            if lvl.name == name:
-                return lvl
-        raise HardwareError(f"{self.source or self.name}: no memory level {name!r}; "
-                            f"levels: {[m.name for m in self.memory]}")
-
-    def supports(self, fmt: str) -> bool:
-        return get_format(fmt).name in self.peak_flops
-
-    def peak(self, fmt: str) -> float:
-        """Dense peak for a format; a format the file lacks is an error, never invented."""
-        name = get_format(fmt).name
-        if name not in self.peak_flops:
-            raise UnsupportedFormatError(
-                self.source or self.name, f"hardware {self.name!r} has no compute peak for format {name!r} (it lists "
-                f"{sorted(self.peak_flops)})", "; pass a format it has, or allow the explicit fallback ({option}) to "
-                "run it in a wider one")
-        return self.peak_flops[name]
-
-    def fallback_format(self, fmt: str) -> str:
-        """The format a kernel would actually compute in when `fmt` has no unit here:
-        the element format of a block format if listed, else the narrowest listed format
-        at least as wide, preferring the same kind of number (float vs integer) — e.g.
-        mxfp4 operands on an H100 run as fp8 after dequantisation."""
-        f = get_format(fmt)
-        if f.name in self.peak_flops:
-            return f.name
-        if f.element and f.element in self.peak_flops:
-            return f.element
-        wants_float = f.is_float or (f.element is not None and get_format(f.element).is_float)
-        candidates = []
-        for name, peak in self.peak_flops.items():
-            g = get_format(name)
-            if g.element_bits >= f.element_bits:
-                other_kind = g.is_float != wants_float
-                candidates.append((other_kind, g.element_bits, -peak, name))
-        if not candidates:
-            raise UnsupportedFormatError(self.source or self.name, f"no listed format is at least as wide as {f.name!r}")
-        return min(candidates)[3]
 
 
 # ============================================================================ loading from YAML
@@ -634,6 +521,7 @@ def _section_key_errors(sections: dict, src: str) -> list:
     for sec, table in (("accelerator", ACCELERATOR_FIELDS), ("fpga", FPGA_FIELDS)):
         if isinstance(sections.get(sec), dict):
             check(sections[sec], table, src, f"{sec}.", errors)
+            errors += _array_value_errors(sections[sec], src, sec)
     ana = sections.get("analytical")
     if isinstance(ana, dict):
         # top-level keys; the names under params: against the parameter table (unknown_param_errors)
@@ -643,6 +531,22 @@ def _section_key_errors(sections: dict, src: str) -> list:
         from hwmodels.gpu_params import unknown_param_errors
         errors += unknown_param_errors(ana.get("params"), src)
     return errors
+
+
+def _array_value_errors(sec: dict, src: str, name: str) -> list:
+    """Values of an accelerator: / fpga: section that the field table's types do not catch, reported with
+    every other problem of the file (the array model re-checks them when it is built, hwmodels.accel)."""
+    from hwmodels.systolic import DATAFLOWS
+    out = []
+    df = sec.get("dataflow")
+    if isinstance(df, str) and df.lower() not in DATAFLOWS:
+        out.append(_msg(src, f"{name}.dataflow", df, f"one of {', '.join(DATAFLOWS)} (output / weight / input "
+                                                     f"stationary)" + _hint(df.lower(), DATAFLOWS)))
+    vec = sec.get("vector")
+    fpl = vec.get("flops_per_lane") if isinstance(vec, dict) else None
+    if isinstance(fpl, (int, float)) and not isinstance(fpl, bool) and fpl == 0:
+        out.append(_msg(src, f"{name}.vector.flops_per_lane", fpl, "a number > 0 (FLOP per vector lane per cycle)"))
+    return out
 
 
 def load_hw(name_or_path, overrides: Mapping | None = None) -> HardwareSpec:
@@ -711,7 +615,35 @@ def _load_hw_uncached(path: Path, overrides, name_or_path) -> HardwareSpec:
     if not isinstance(doc, dict):
         _check(doc, src, path, None)  # raises the "expected a mapping" error
     _merge_calibration(doc, path, src)
+    had_clock = doc.get("clock") is not None
     if overrides:
         _apply_overrides(doc, overrides, src)
         src = f"{src} (with overrides)"
-    return _check(doc, src, path, overrides)
+    return _array_peaks(_check(doc, src, path, overrides), doc.get("compute"), path, overrides, had_clock)
+
+
+def _array_peaks(spec: HardwareSpec, compute, path: Path, overrides, had_clock: bool) -> HardwareSpec:
+    """The spec with its accelerator: / fpga: section validated (the array it describes is built here, so a
+    bad field is refused at load by every level, not only at the cycle level) and its compute peaks scaled to
+    the clock and array of its overrides (hwmodels.peak_scaling: the one rule every level and sweep path
+    prices). A file's own compute: figures of its array formats must be its array's peaks."""
+    from hwmodels.peak_scaling import array_config, check_stated_peaks, scaled_spec, touches_peaks
+    if not overrides:
+        cfg = array_config(spec)
+        bad = check_stated_peaks(spec, cfg, compute, str(path)) if cfg is not None and isinstance(compute, dict) \
+            else []
+        if bad:
+            raise HardwareError(bad[0] if len(bad) == 1 else f"{path}: {len(bad)} problems:\n  " + "\n  ".join(bad))
+        return spec
+    has_array = "accelerator" in spec.sections or "fpga" in spec.sections
+    if not touches_peaks(overrides):
+        if has_array:
+            load_hw(path)  # the file's own figures checked against its array (cached), as without overrides
+            array_config(spec)  # an override that makes the section invalid (a buffer too small) is refused here
+        return spec
+    if not had_clock:  # the file has none; the override's clock let the document pass the checks
+        raise HardwareError(_msg(str(path), "overrides['clock']", overrides.get("clock"),
+                                 f"a file that states its own clock ({path.name} has none): its compute peaks "
+                                 "are stated at that clock, and a clock override scales them from it "
+                                 "(hwmodels.peak_scaling); add `clock:` to the file"))
+    return scaled_spec(load_hw(path), spec)

@@ -18,15 +18,17 @@ def _sweep_err(tmp_path, doc):
     return str(e.value), str(p)
 
 
-@pytest.mark.parametrize("field,values", [("hw.accelerator.rows", [64, 128]),
-                                          ("hw.accelerator.sram.ifmap", ["4 MiB", "8 MiB"])])
-def test_roofline_sweep_over_accelerator_axes_is_refused(tmp_path, field, values):
-    # the roofline never reads accelerator:, so every row would be identical; refused like area_mm2
+@pytest.mark.parametrize("field,values", [("hw.accelerator.sram.ifmap", ["4 MiB", "8 MiB"]),
+                                          ("hw.accelerator.dram_latency", ["100 ns", "200 ns"])])
+def test_roofline_sweep_over_cycle_only_accelerator_axes_is_refused(tmp_path, field, values):
+    # the roofline reads accelerator: only through the peaks its array sets (session 17: rows, cols, arrays, PE
+    # rates, vector units; hwmodels.peak_scaling); buffer sizes and the DRAM latency never reach it, so every row
+    # would be identical: refused like area_mm2
     msg, path = _sweep_err(tmp_path, {"base": {**MX, "level": "roofline"}, "axes": [{"grid": {field: values}}]})
     assert path in msg and f"axes[0].grid.{field}" in msg and "level: cycle" in msg and "accelerator:" in msg
     msg, _ = _sweep_err(tmp_path, {"base": {**MX, "level": "roofline"},
-                                   "axes": [{"random": {"samples": 2, "fields": {"hw.accelerator.rows": [64, 128]}}}]})
-    assert "axes[0].random.hw.accelerator.rows" in msg
+                                   "axes": [{"random": {"samples": 2, "fields": {field: values}}}]})
+    assert f"axes[0].random.{field}" in msg
 
 
 def test_accelerator_axes_accepted_when_a_point_is_cycle(tmp_path):

@@ -269,11 +269,15 @@ def check_hf_fields(cfg: dict, src: str, prefix: str = "") -> list:
 
 _ANY = Field("any")
 _FORMAT_MAP = Field("map", sub=None, expected="a mapping of format name -> value")
+_COUNT = Field("int", lo=1, hi=MAX_DIM)  # a count of PEs / arrays / lanes (12.5, 0 and -4 are typos)
+# the values, not only the keys, are checked at load (hwmodels.spec), before any level prices the spec:
+# the dataflow's choices and the formats' registry are checked there too (hwmodels.accel.parse_accelerator)
 ACCELERATOR_FIELDS = {
-    "arrays": _ANY, "rows": _ANY, "cols": _ANY, "dataflow": _ANY, "dram_latency": _ANY,
+    "arrays": _COUNT, "rows": _COUNT, "cols": _COUNT, "dataflow": Field("str"), "dram_latency": Field("qty"),
     "fold_overlap": Field("bool"), "stream_tiling": Field("bool"),
-    "pe": Field("map", sub={"formats": _ANY, "lanes": _ANY, "pack_narrow": Field("bool"), "rates": _FORMAT_MAP}),
-    "vector": Field("map", sub={"lanes": _ANY, "flops_per_lane": Field("num", lo=0)}),
+    "pe": Field("map", sub={"formats": Field("list"), "lanes": _COUNT, "pack_narrow": Field("bool"),
+                            "rates": _FORMAT_MAP}),
+    "vector": Field("map", sub={"lanes": _COUNT, "flops_per_lane": Field("num", lo=0)}),
     "sram": Field("map", sub={"ifmap": Field("qty"), "filter": Field("qty"), "ofmap": Field("qty")}),
     "technology": Field("map", sub={"node_nm": Field("num", lo=1, hi=1000), "vdd": Field("num", lo=0.1, hi=5)}),
 }
@@ -284,10 +288,10 @@ FPGA_FIELDS = {
     "fold_overlap": Field("bool"),
     "pe": Field("map", sub={"formats": _ANY}),
     "array": Field("map", sub={"rows": _ANY, "cols": _ANY, "arrays": _ANY}),
-    "vector": Field("map", sub={"lanes": _ANY}),
+    "vector": Field("map", sub={"lanes": _COUNT}),
     "technology": Field("map", sub={"node_nm": Field("num", lo=1, hi=1000)}),
-    "aie": Field("map", sub={"tiles": _ANY, "macs_per_tile": _FORMAT_MAP, "data_memory": Field("qty"),
-                             "vector_lanes": _ANY}),
+    "aie": Field("map", sub={"tiles": _COUNT, "macs_per_tile": _FORMAT_MAP, "data_memory": Field("qty"),
+                             "vector_lanes": _COUNT}),
 }
 
 

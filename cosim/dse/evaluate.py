@@ -408,7 +408,7 @@ def _roofline_rows(cfg, base, arrays, rows, M, caches) -> None:
         t = template_table(nums[0], nums[0].split(np.array(nums[1], dtype=float)), base, cfg["compute_fallback"])
     else:
         t = op_table(trace.ops, base, cfg["compute_fallback"])
-    caches["notes"][rows] = point_notes(trace, t.notes)
+    caches["notes"][rows] = point_notes(trace, t.notes + base.notes)  # + the spec's own (peaks a clock scaled)
     h = hw_table_variants(base, arrays)
     # row-wise sums in trace order: each point's total depends on its own row only, and
     # equals cosim.simulate's total for that point exactly
@@ -478,7 +478,7 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
            {}, cfg["compute_fallback"])
     lat = np.asarray(r["total_latency_s"], dtype=float).reshape(-1)
     en = np.asarray(r["total_energy_j"], dtype=float).reshape(-1)
-    caches["notes"][rows] = point_notes(trace, r.get("notes") or ())
+    caches["notes"][rows] = point_notes(trace, tuple(r.get("notes") or ()) + base.notes)
     if len(rows) > 1 and len(lat) == 1:
         lat, en = np.repeat(lat, len(rows)), np.repeat(en, len(rows))
     if r.get("area_mm2") is not None:  # the model's own area per variant (hwmodels.cycle_variants)

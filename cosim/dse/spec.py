@@ -655,23 +655,28 @@ def _loaded(hws, base, load_hw):
             continue
 
 
-CYCLE_ONLY_FIELDS = ("hw.accelerator.", "hw.fpga.")  # read only by the cycle model (hwmodels.accelerators)
+CYCLE_ONLY_FIELDS = ("hw.accelerator.", "hw.fpga.")  # sections the cycle model reads whole (hwmodels.accelerators)
 
 
 def _check_cycle_only_axes(base, axes, search, source) -> None:
-    """Refuse an axis over the accelerator: / fpga: section when no point of the sweep is priced at
-    level cycle: the roofline never reads that section, so every row would come out the same with
-    no warning (as area_mm2, which only the cycle level has, is refused at another level)."""
+    """Refuse an axis over a field of the accelerator: / fpga: section that only the cycle model reads
+    (buffer sizes, DRAM latency, dataflow...) when no point of the sweep is priced at level cycle: every
+    row would come out the same with no warning (as area_mm2, which only the cycle level has, is refused
+    at another level). The array's size and rates are accepted: they set the compute peaks every level
+    prices (hwmodels.peak_scaling.PEAK_FIELDS)."""
+    from hwmodels.peak_scaling import PEAK_FIELDS, reaches_peaks
     if base.level == "cycle" or "cycle" in map(str, _axis_values(axes, search, "level")):
         return
     where = [(f"axes[{i}].{kind}.{f}", f) for i, (kind, body) in enumerate(axes)
              for f in (body["fields"] if kind == "random" else body)]
     where += [(f"search.fields.{f}", f) for f in (search["fields"] if search else ())]
     for w, f in where:
-        if f.startswith(CYCLE_ONLY_FIELDS):
+        if f.startswith(CYCLE_ONLY_FIELDS) and not reaches_peaks(f[len("hw."):]):
+            sec = f.split('.')[1]
             fail(source, w, f, f"level: cycle in the base experiment or a `level` axis holding cycle (level "
-                               f"{base.level!r} never reads the {f.split('.')[1]}: section, so every row would "
-                               f"be the same)")
+                               f"{base.level!r} reads the {sec}: section only through the compute peaks its "
+                               f"array sets ({', '.join(p for p in PEAK_FIELDS if p.startswith(sec))}), so every "
+                               f"row would be the same)")
 
 
 def _warn_system_device(base, axes, search, source) -> None:

@@ -203,7 +203,8 @@ class DeviceStepCost:
             return estimate_system_ops(ops, self.system, self.level, self.compute_fallback)
         if self._gpu_params is not None:  # what estimate_ops does, without re-parsing the calibration
             from hwmodels import gpu
-            return gpu.estimate_trace(ops, self.hw, self.compute_fallback, params=self._gpu_params)
+            costs, notes = gpu.estimate_trace(ops, self.hw, self.compute_fallback, params=self._gpu_params)
+            return costs, tuple(notes) + self.hw.notes  # the spec's own notes, as estimate_ops adds them
         return estimate_ops(ops, self.hw, self.level, self.compute_fallback)
 
     def _price(self, ops) -> StepCost:
