@@ -478,7 +478,10 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
            {}, cfg["compute_fallback"])
     lat = np.asarray(r["total_latency_s"], dtype=float).reshape(-1)
     en = np.asarray(r["total_energy_j"], dtype=float).reshape(-1)
-    caches["notes"][rows] = point_notes(trace, r.get("notes") or ())
+    notes = r.get("notes")
+    if notes is None:  # an entry point that returns totals only (hwmodels.gpu): the level's per-op notes
+        notes = _level_notes(cfg, base, trace)
+    caches["notes"][rows] = point_notes(trace, notes)
     if len(rows) > 1 and len(lat) == 1:
         lat, en = np.repeat(lat, len(rows)), np.repeat(en, len(rows))
     if r.get("area_mm2") is not None:  # the model's own area per variant (hwmodels.cycle_variants)
@@ -489,6 +492,16 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     else:
         area = None
     _fill_metrics(M, rows, cfg, trace, caches, lat, en, _capacity(base, arrays, len(rows)), area)
+
+
+def _level_notes(cfg, base, trace) -> tuple:
+    """The per-op notes the level gives the group's base spec (what simulate lists for it), for a vectorised entry
+    point that returns totals only. One per-op estimate per group, not per point: the notes of such a model depend
+    on the trace, on which formats the spec has and on the calibration's parameter names (a fallback format, a
+    weight-only format priced as the calibrated kernel, an op kind modelled by another's parameters), never on the
+    numbers the group varies (peaks, clock, bandwidths -- tests/test_notes17.py holds varied rows to simulate's)."""
+    from hwmodels.estimate import estimate_ops
+    return tuple(estimate_ops(trace.ops, base, cfg["level"], cfg["compute_fallback"])[1])
 
 
 def _serve_point(cfg, hw, i, M, notes) -> None:
