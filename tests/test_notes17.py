@@ -76,3 +76,45 @@ def test_uncalibrated_analytical_keeps_the_roofline_notes():
 def test_an_fpga_still_names_its_pe():
     rep = simulate(build_trace("llama3_8b", "decode", 1, 256, weights="fp8_e4m3"), "alveo_u280", level="roofline")
     assert _unit("the PE", "fp8_e4m3") in rep.notes
+
+
+# ---- a parallel `cosim run` report agrees with the sweep row and labels its scopes (session 17 audit)
+
+def test_parallel_run_report_matches_the_sweep_row(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from cosim.cli import main
+    from cosim.dse import sweep
+    exp = {"name": "p", "model": "llama3_70b", "phase": "decode", "batch": 16, "seq": 2048, "system": "dgx_h100",
+           "parallel": {"tp": 4, "dp": 2}, "level": "analytical", "accuracy": False}
+    path = tmp_path / "p.yaml"
+    path.write_text(json.dumps(exp))
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 0
+    doc = json.loads((tmp_path / "o" / "report.json").read_text())
+    t, par = doc["totals"], doc["totals"]["parallel"]
+    assert doc["schema_version"] == 2
+    # the user's batch (was 8: one replica's micro-batch) and the batch the per-op rows price, each named
+    assert (t["batch"], t["trace_batch"], t["replica_batch"]) == (16, 8, 8)
+    csv = pd.read_csv(tmp_path / "o" / "report.csv")
+    assert set(csv["batch"]) == {16} and set(csv["trace_batch"]) == {8}
+    # hand check: tokens/s = global batch / step; system = dp x replica; J/token = system J per step / 16 tokens
+    step = t["system_step_latency_s"]
+    assert step == par["step_latency_s"] == pytest.approx(t["total_latency_s"], rel=1e-12)  # pp 1: step = trace
+    assert t["tokens_per_s"] == pytest.approx(16 / step, rel=1e-12)
+    assert t["replica_tokens_per_s"] == pytest.approx(8 / step, rel=1e-12)
+    assert t["tokens_per_s"] == pytest.approx(2 * t["replica_tokens_per_s"], rel=1e-12)
+    assert t["trace_tokens_per_s"] == pytest.approx(8 / t["total_latency_s"], rel=1e-12)
+    # tp 4 x dp 2 x 1 micro-batch = 8 copies of the trace's energy, no idle device-seconds (pp 1)
+    assert t["system_energy_j"] == pytest.approx(8 * t["total_energy_j"], rel=1e-12)
+    assert t["energy_per_token_j"] == pytest.approx(t["system_energy_j"] / 16, rel=1e-12)
+    assert t["device_energy_per_token_j"] == pytest.approx(t["total_energy_j"] / 8, rel=1e-12)
+    # the sweep row of the same point gives the same figures (was: tokens/s 2x, J/token 4x the report's)
+    df = sweep({"name": "s", "base": exp, "axes": [{"grid": {"batch": [16]}}], "output": str(tmp_path / "s")},
+               quiet=True, write=False)
+    row = df.iloc[0]
+    assert row["batch"] == t["batch"]
+    assert row["tokens_per_s"] == pytest.approx(t["tokens_per_s"], rel=1e-9)
+    assert row["energy_per_token_j"] == pytest.approx(t["energy_per_token_j"], rel=1e-9)
+    assert row["latency_s"] == pytest.approx(step, rel=1e-9)
