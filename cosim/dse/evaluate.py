@@ -88,11 +88,15 @@ def _vector_fields(cfg: dict, fields, caches) -> list:
     return [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
 
 
+def _trace_key(cfg: dict) -> str:
+    return json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
+                                               "attention", "profile", "parallel", "system", OPT_IN)}, sort_keys=True,
+                      default=str)
+
+
 def _trace(cfg: dict, cache: dict):
     from workloads.builder import build_trace  # the module, not `cosim`: no cosim <-> dse import cycle
-    key = json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
-                                              "attention", "profile", "parallel", "system", OPT_IN)}, sort_keys=True,
-                     default=str)
+    key = _trace_key(cfg)
     if key not in cache:
         par = (cfg.get("parallel") or {}) if cfg.get("system") else None
         cache[key] = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
@@ -501,7 +505,15 @@ def _level_notes(cfg, base, trace) -> tuple:
     weight-only format priced as the calibrated kernel, an op kind modelled by another's parameters), never on the
     numbers the group varies (peaks, clock, bandwidths -- tests/test_notes17.py holds varied rows to simulate's)."""
     from hwmodels.estimate import estimate_ops
-    return tuple(estimate_ops(trace.ops, base, cfg["level"], cfg["compute_fallback"])[1])
+    key = (_trace_key(cfg), repr(base), cfg["level"], bool(cfg["compute_fallback"]))
+    if key not in _LEVEL_NOTES:  # per worker: the tasks of one sweep share their base spec and trace
+        if len(_LEVEL_NOTES) > 256:
+            _LEVEL_NOTES.clear()
+        _LEVEL_NOTES[key] = tuple(estimate_ops(trace.ops, base, cfg["level"], cfg["compute_fallback"])[1])
+    return _LEVEL_NOTES[key]
+
+
+_LEVEL_NOTES: dict = {}  # (trace key, base spec, level, fallback) -> the level's per-op notes
 
 
 def _serve_point(cfg, hw, i, M, notes) -> None:
