@@ -464,7 +464,8 @@ def _variants_hook(level: str, base):
     """The level model's vectorised entry point, when it has one and applies to `base`:
     ``evaluate_variants(ops, base, overrides: {field: array}, compute_fallback)
     -> {"total_latency_s": (V,), "total_energy_j": (V,)}`` (row-independent, like
-    hwmodels.roofline.evaluate_tables). None -> one model call per point."""
+    hwmodels.roofline.evaluate_tables), optionally with ``"notes"`` (the level's per-op notes; without them
+    `_level_notes` prices the group's base spec per op once for them). None -> one model call per point."""
     from hwmodels.level_registry import LEVELS, get_level
     model = get_level(level) if level in LEVELS else None
     if model is None or model.evaluate_variants is None:
