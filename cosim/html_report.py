@@ -158,8 +158,10 @@ def _summary(rep) -> list[tuple]:
     lat = t["total_latency_s"]
     s, one = _layout_summary(rep)
     s += [("latency per forward pass" + one, H.seconds(lat), False),
-          ("throughput" + one, f"{t['tokens_per_s']:,.1f} tokens/s", False),
-          ("energy per token" + one, H.joules(t["energy_per_token_j"]) + _scope(t), False),
+          # the trace's own figures (a parallel report's totals.tokens_per_s / energy_per_token_j are the layout's,
+          # given above)
+          ("throughput" + one, f"{rep.tokens_per_s:,.1f} tokens/s", False),
+          ("energy per token" + one, H.joules(rep.energy_per_token_j) + _scope(t), False),
           ("energy per forward pass" + one, H.joules(t["total_energy_j"]) + _scope(t), False),
           ("work", f"{H.flops(t['total_flops'])}, {H.nbytes(t['total_bytes'])} moved", False),
           ("attained compute", H.flops_per_s(t["total_flops"] / lat if lat else math.nan), False),

@@ -16,11 +16,15 @@ COLUMNS = ["op", "kind", "phase", "group", "repeat", "compute_fmt", "flops", "by
 # What priced the report, as constant columns after the per-op ones in its CSV (the JSON's totals carry the
 # same): CSVs of many runs concatenate into one tidy table. The rows' own `phase` and `level` are per op
 # (the level that priced each op); the level asked for is `level_requested`.
-INPUT_COLUMNS = ["model", "hw", "level_requested", "batch", "seq", "weights", "acts", "kv", "recipe",
+# `batch` is the user's (a parallel layout's global) batch; `trace_batch` the sequences the per-op rows price (one
+# device's micro-batch in a parallel run, else the batch).
+INPUT_COLUMNS = ["model", "hw", "level_requested", "batch", "trace_batch", "seq", "weights", "acts", "kv", "recipe",
                  "attention", "profile", "parallel", "compute_fallback", "overlap"]
 
 
-SCHEMA_VERSION = 1  # report.json layout; raised when a key changes meaning or goes (keys are only ever added)
+# report.json layout; raised when a key changes meaning or goes (keys are only ever added). 2 (session 17): a
+# parallel run's totals.batch, tokens_per_s and energy_per_token_j are the whole layout's (were one device's trace)
+SCHEMA_VERSION = 2
 ROWS_ARE = ("per-op totals over each op's repeat: an op repeated over 32 layers reports 32 layers' FLOPs, bytes, "
             "latency and energy (do not multiply by repeat again)")
 
@@ -162,16 +166,25 @@ class Report(MemoryFit):
                 **self._layout_totals()}
 
     def _layout_totals(self) -> dict:
-        """A parallel layout's report: its totals are one device's micro-batch trace, so the layout's own figures
-        sit beside them under names a JSON reader cannot mistake (the same numbers as parallel.system_*)."""
+        """A parallel layout's report: `batch`, `tokens_per_s` and `energy_per_token_j` are the whole layout's (the
+        user's global batch; what `cosim sweep`, `cosim plan` and the `layout:` line give), `system_*` the same
+        step's, `replica_*` one data-parallel replica's (system / dp), and the per-op sums `total_*` with
+        `trace_*` / `device_energy_per_token_j` one device's micro-batch trace of `trace_batch` sequences."""
         par = self.meta.get("parallel") or {}
         if "system_energy_per_token_j" not in par:
             return {}
-        return {"totals_scope": "one device's micro-batch trace (total_*, tokens_per_s, energy_per_token_j); "
-                                "system_* keys: the whole layout's step",
-                "device_energy_per_token_j": self.energy_per_token_j,
+        dp = int(par.get("dp", 1))
+        return {"totals_scope": ("batch, tokens_per_s, energy_per_token_j and system_*: the whole layout's step "
+                                 f"({par.get('label')}, global batch {par['global_batch']}); replica_*: one of the "
+                                 f"{dp} data-parallel replicas (system / dp); total_* (sums of the per-op rows), "
+                                 f"trace_tokens_per_s and device_energy_per_token_j: one device's micro-batch trace "
+                                 f"of trace_batch = {self.batch} sequences"),
+                "batch": par["global_batch"], "trace_batch": self.batch, "replica_batch": par["global_batch"] // dp,  # check_layout: dp x micro-batches divides it
+                "tokens_per_s": par["layout_tokens_per_s"], "energy_per_token_j": par["system_energy_per_token_j"],
+                "replica_tokens_per_s": par["layout_tokens_per_s"] / dp,
+                "trace_tokens_per_s": self.tokens_per_s, "device_energy_per_token_j": self.energy_per_token_j,
                 "system_energy_per_token_j": par["system_energy_per_token_j"],
-                "system_energy_j": par["system_energy_j"], "system_tokens_per_s": par.get("layout_tokens_per_s"),
+                "system_energy_j": par["system_energy_j"], "system_tokens_per_s": par["layout_tokens_per_s"],
                 "system_step_latency_s": par.get("step_latency_s")}
 
     # ---- export -------------------------------------------------------------
@@ -210,7 +223,7 @@ class Report(MemoryFit):
         pin = self.meta.get("inputs") or {}
         par = self.meta.get("parallel") or {}
         return {"model": self.model, "hw": self.hw, "level_requested": self.meta.get("level_requested", self.level),
-                "batch": self.batch, "seq": self.seq, "weights": fm.get("weights"), "acts": fm.get("acts"),
+                "batch": par.get("global_batch", self.batch), "trace_batch": self.batch, "seq": self.seq, "weights": fm.get("weights"), "acts": fm.get("acts"),
                 "kv": fm.get("kv"), "recipe": self.recipe or None, "attention": pin.get("attention"),
                 "profile": pin.get("profile"), "parallel": par.get("label"),
                 "compute_fallback": pin.get("compute_fallback"), "overlap": pin.get("overlap")}
@@ -248,7 +261,9 @@ class Report(MemoryFit):
         try:
             data = json.loads(path.read_text())
             t = data["totals"]
-            return cls(model=t["model"], hw=t["hw"], level=t["level"], phase=t["phase"], batch=t["batch"],
+            # the rows price trace_batch sequences (a parallel run's device trace; older files: batch)
+            return cls(model=t["model"], hw=t["hw"], level=t["level"], phase=t["phase"],
+                       batch=t.get("trace_batch", t["batch"]),
                        seq=t["seq"], rows=_numbers_back(data["ops"]), footprint=t["footprint_bytes"],
                        capacity_bytes=t["capacity_bytes"], notes=tuple(t.get("notes", ())),
                        recipe=t.get("recipe", ""), meta={"formats": t.get("formats", {})})

@@ -51,4 +51,16 @@ def _estimate_ops(ops, hw: HardwareSpec, level: str, compute_fallback: bool):
         note = f"level={level} unavailable for {hw.name}: {reason}; fell back to roofline"
         costs = [OpCost(**{**c.__dict__, "provenance": f"fallback:roofline ({level} unavailable)"}) for c in costs]
         return costs, tuple(notes) + (note,)
-    return model.estimate_trace(ops, hw, compute_fallback=compute_fallback)
+    costs, notes = model.estimate_trace(ops, hw, compute_fallback=compute_fallback)
+    return costs, _with_roofline_notes(ops, costs, notes, hw, level, compute_fallback)
+
+
+def _with_roofline_notes(ops, costs, notes, hw: HardwareSpec, level: str, compute_fallback: bool) -> tuple:
+    """A level's notes plus the roofline's own (a format fallback, a stored operand the device has no unit
+    for) for the ops the level handed to the roofline: a model that sums its fallback up in one line
+    (hwmodels.gpu on a GPU without a calibration) must not hide them. Each note once, the level's first."""
+    from hwmodels.levels import priced_level
+    fell = [op for op, c in zip(ops, costs) if priced_level(c, level) == "roofline"]
+    if not fell:
+        return tuple(notes)
+    return tuple(dict.fromkeys((*notes, *roofline.op_table(fell, hw, compute_fallback).notes)))

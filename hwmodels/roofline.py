@@ -27,7 +27,8 @@ from workloads.ops import Op
 from workloads.template import op_numbers
 
 __all__ = ["estimate", "estimate_trace", "OpTable", "HwTable", "op_table", "hw_table", "evaluate",
-           "evaluate_many", "MATRIX_KINDS", "compute_format_for", "stored_operand_notes", "operand_unit_check"]
+           "evaluate_many", "MATRIX_KINDS", "compute_format_for", "stored_operand_notes", "operand_unit_check",
+           "operand_rule"]
 
 MATRIX_KINDS = frozenset({"gemm", "attention", "moe_router"})
 VECTOR_FORMAT = "fp32"  # elementwise kernels run on the vector (CUDA-core) pipes
@@ -51,21 +52,31 @@ def _format_for(name: str, kind: str, fmt: str, hw: HardwareSpec, compute_fallba
     return used, f"{name}: {hw.name} has no {fmt} unit; computed at the {used} peak (explicit fallback)"
 
 
-def stored_operand_notes(stored, fmt: str, supports) -> tuple:
-    """The one rule (roofline and cycle levels on an accelerator or FPGA): a stored operand (weights,
-    KV cache) of a matrix op in a format the PE has no unit for is multiplied as ``fmt``, the op's
-    compute format: said in the op's notes, never silently. The conversion (e.g. int4 -> bf16
-    dequantization) is not charged. `stored`: (role, format) of the op's inputs; `supports`: the
-    PE's format test (AcceleratorConfig.supports)."""
+def stored_operand_notes(stored, fmt: str, supports, owner: str = "the PE") -> tuple:
+    """The one rule (roofline and cycle levels, any device): a stored operand (weights, KV cache) of a
+    matrix op in a format the device has no unit for is multiplied as ``fmt``, the op's compute format:
+    said in the op's notes, never silently. The conversion (e.g. int4 -> bf16 dequantization) is not
+    charged. `stored`: (role, format) of the op's inputs; `supports`: the format test (the PE's,
+    AcceleratorConfig.supports, on an accelerator or FPGA; the spec's format table, HardwareSpec.supports,
+    elsewhere); `owner`: who lacks the unit in the note ("the PE", or the device's name)."""
     from workloads.formats import get_format
     out = []
     for role, f in stored:
         f = get_format(f).name
         if role in ("weight", "kv") and f != fmt and not supports(f):
             what = "weights" if role == "weight" else "KV cache"
-            out.append(f"{what} in {f}: the PE has no {f} unit, priced as {fmt} MACs (the {f} -> {fmt} "
+            out.append(f"{what} in {f}: {owner} has no {f} unit, priced as {fmt} MACs (the {f} -> {fmt} "
                        f"conversion is not charged)")
     return tuple(dict.fromkeys(out))
+
+
+def operand_rule(hw: HardwareSpec) -> tuple:
+    """(format test, owner) of the stored-operand rule (stored_operand_notes) on `hw`: the PE's on an
+    accelerator or FPGA (operand_unit_check), else the spec's format table -- a GPU or a TPU without a PE
+    model has a unit for a format exactly when its file lists a peak for it (an A100's fp8 weights, an
+    H100's mxfp4 weights are multiplied as bf16, and the note says so)."""
+    unit = operand_unit_check(hw)
+    return (unit, "the PE") if unit is not None else (hw.supports, hw.name)
 
 
 _UNITS: dict = {}  # _unit_key(hw) -> the PE's format test or None
@@ -132,14 +143,14 @@ class HwTable:
 def op_table(ops, hw: HardwareSpec, compute_fallback: bool = False) -> OpTable:
     ops = list(ops)
     fmts, notes = [], []
-    unit = operand_unit_check(hw)
+    unit, owner = operand_rule(hw)
     for op in ops:
         f, note = compute_format_for(op, hw, compute_fallback)
         fmts.append(f)
         if note:
             notes.append(note)
-        if unit is not None and op.kind in MATRIX_KINDS:
-            notes.extend(stored_operand_notes(_stored(op), f, unit))
+        if op.kind in MATRIX_KINDS:
+            notes.extend(stored_operand_notes(_stored(op), f, unit, owner))
     notes = list(dict.fromkeys(notes))
     nums = [op_numbers(op) for op in ops]
     return OpTable(names=tuple(o.name for o in ops), kinds=tuple(o.kind for o in ops),
@@ -187,15 +198,15 @@ def template_formats(tmpl, hw: HardwareSpec, compute_fallback: bool = False) -> 
         if len(_FORMATS) > 4096:
             _FORMATS.clear()
         fmts, notes = [], []
-        unit = operand_unit_check(hw)
+        unit, owner = operand_rule(hw)
         stored = tmpl.stored or ((),) * len(tmpl.names)
         for name, kind, fmt, st in zip(tmpl.names, tmpl.kinds, tmpl.compute_fmts, stored):
             f, note = _format_for(name, kind, fmt, hw, compute_fallback)
             fmts.append(f)
             if note:
                 notes.append(note)
-            if unit is not None and kind in MATRIX_KINDS:
-                notes.extend(stored_operand_notes(st, f, unit))
+            if kind in MATRIX_KINDS:
+                notes.extend(stored_operand_notes(st, f, unit, owner))
         notes = list(dict.fromkeys(notes))
         hit = _FORMATS[key] = (tmpl, hw, tuple(fmts), tuple(notes), np.array(tmpl.repeat, dtype=float))
     return hit

@@ -153,12 +153,12 @@ def test_parallel_totals_name_device_and_system(tmp_path, capsys):
            "accuracy": False}
     assert main(["run", str(_write(tmp_path, doc)), "--out", str(tmp_path / "o")]) == 0
     t = json.loads((tmp_path / "o" / "report.json").read_text())["totals"]
-    assert t["device_energy_per_token_j"] == t["energy_per_token_j"]
     par = t["parallel"]
-    assert t["system_energy_per_token_j"] == par["system_energy_per_token_j"]
+    # session 17: energy_per_token_j is the layout's (was the device trace's, 8x smaller here)
+    assert t["energy_per_token_j"] == t["system_energy_per_token_j"] == par["system_energy_per_token_j"]
     # tp=8, pp=1, one micro-batch: 8 copies of the trace's energy over the same tokens, no idle device-seconds
     assert t["system_energy_per_token_j"] == pytest.approx(8 * t["device_energy_per_token_j"], rel=1e-9)
-    assert t["totals_scope"].startswith("one device's")
+    assert t["totals_scope"].startswith("batch, tokens_per_s, energy_per_token_j and system_*: the whole layout")
 
 
 def test_sqnr_says_pooled_over_sampled_layers(e1_run):

@@ -88,11 +88,15 @@ def _vector_fields(cfg: dict, fields, caches) -> list:
     return [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
 
 
+def _trace_key(cfg: dict) -> str:
+    return json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
+                                               "attention", "profile", "parallel", "system", OPT_IN)}, sort_keys=True,
+                      default=str)
+
+
 def _trace(cfg: dict, cache: dict):
     from workloads.builder import build_trace  # the module, not `cosim`: no cosim <-> dse import cycle
-    key = json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
-                                              "attention", "profile", "parallel", "system", OPT_IN)}, sort_keys=True,
-                     default=str)
+    key = _trace_key(cfg)
     if key not in cache:
         par = (cfg.get("parallel") or {}) if cfg.get("system") else None
         cache[key] = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
@@ -460,7 +464,8 @@ def _variants_hook(level: str, base):
     """The level model's vectorised entry point, when it has one and applies to `base`:
     ``evaluate_variants(ops, base, overrides: {field: array}, compute_fallback)
     -> {"total_latency_s": (V,), "total_energy_j": (V,)}`` (row-independent, like
-    hwmodels.roofline.evaluate_tables). None -> one model call per point."""
+    hwmodels.roofline.evaluate_tables), optionally with ``"notes"`` (the level's per-op notes; without them
+    `_level_notes` prices the group's base spec per op once for them). None -> one model call per point."""
     from hwmodels.level_registry import LEVELS, get_level
     model = get_level(level) if level in LEVELS else None
     if model is None or model.evaluate_variants is None:
@@ -478,7 +483,11 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
            {}, cfg["compute_fallback"])
     lat = np.asarray(r["total_latency_s"], dtype=float).reshape(-1)
     en = np.asarray(r["total_energy_j"], dtype=float).reshape(-1)
-    caches["notes"][rows] = point_notes(trace, tuple(r.get("notes") or ()) + base.notes)
+    notes = r.get("notes")
+    if notes is None:  # an entry point that returns totals only (hwmodels.gpu): the level's per-op notes
+        notes = _level_notes(cfg, base, trace)
+    # and the spec's own (a clock override's scaling), once each
+    caches["notes"][rows] = point_notes(trace, tuple(dict.fromkeys(tuple(notes) + base.notes)))
     if len(rows) > 1 and len(lat) == 1:
         lat, en = np.repeat(lat, len(rows)), np.repeat(en, len(rows))
     if r.get("area_mm2") is not None:  # the model's own area per variant (hwmodels.cycle_variants)
@@ -489,6 +498,24 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     else:
         area = None
     _fill_metrics(M, rows, cfg, trace, caches, lat, en, _capacity(base, arrays, len(rows)), area)
+
+
+def _level_notes(cfg, base, trace) -> tuple:
+    """The per-op notes the level gives the group's base spec (what simulate lists for it), for a vectorised entry
+    point that returns totals only. One per-op estimate per group, not per point: the notes of such a model depend
+    on the trace, on which formats the spec has and on the calibration's parameter names (a fallback format, a
+    weight-only format priced as the calibrated kernel, an op kind modelled by another's parameters), never on the
+    numbers the group varies (peaks, clock, bandwidths -- tests/test_notes17.py holds varied rows to simulate's)."""
+    from hwmodels.estimate import estimate_ops
+    key = (_trace_key(cfg), repr(base), cfg["level"], bool(cfg["compute_fallback"]))
+    if key not in _LEVEL_NOTES:  # per worker: the tasks of one sweep share their base spec and trace
+        if len(_LEVEL_NOTES) > 256:
+            _LEVEL_NOTES.clear()
+        _LEVEL_NOTES[key] = tuple(estimate_ops(trace.ops, base, cfg["level"], cfg["compute_fallback"])[1])
+    return _LEVEL_NOTES[key]
+
+
+_LEVEL_NOTES: dict = {}  # (trace key, base spec, level, fallback) -> the level's per-op notes
 
 
 def _serve_point(cfg, hw, i, M, notes) -> None:
