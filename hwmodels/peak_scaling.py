@@ -160,10 +160,15 @@ def scaled_spec(file_spec: HardwareSpec, spec: HardwareSpec) -> HardwareSpec:
     notes = spec.notes
     if stated:
         names = [f for f in dict.fromkeys(get_format(f).name for f in stated) if f in stated]
+        # a compute.<fmt> override is the peak at the file's clock: said as the user's, not as the file's figure
+        own = [f for f in names if spec.peak_flops[f] != file_spec.peak_flops.get(f)]
+        kept = [f for f in names if f not in own]
         why = ("datasheet figures" if cfg0 is None else
                "figures that the array's PEs and vector units do not account for")
+        what = "; ".join(x for x in (f"{', '.join(kept)} are {why}" if kept else "",
+                                     f"{', '.join(own)} {'is' if len(own) == 1 else 'are'} the compute override "
+                                     f"(the peak at the file's clock)" if own else "") if x)
         notes = notes + (f"clock {c1 / 1e9:g} GHz (override; {Path(file_spec.source).name or file_spec.name} "
-                         f"states {c0 / 1e9:g} GHz): compute peaks {', '.join(names)} are {why}, scaled by the "
-                         f"clock ratio x{c1 / c0:.6g} (taken as units x ops/cycle x clock); memory bandwidths are "
-                         f"not scaled",)
+                         f"states {c0 / 1e9:g} GHz): compute peaks {what}, scaled by the clock ratio x{c1 / c0:.6g} "
+                         f"(taken as units x ops/cycle x clock); memory bandwidths are not scaled",)
     return replace(spec, peak_flops=peaks, notes=notes)

@@ -206,3 +206,33 @@ def test_a_compute_figure_that_is_not_the_arrays_peak_is_refused(tmp_path):
     assert str(e.value) == (f"{p}: compute.mxfp8_e4m3: got '100 TFLOP/s'; expected the array's peak 2 x 4 x 128x128 "
                             f"PEs x 1 MAC/PE/cycle x 1 GHz = 131.072 TFLOP/s (within 0.1%: the roofline and the cycle "
                             f"level price the same array)")
+
+
+@pytest.mark.parametrize("name,level,axes,fmt", [
+    ("h100_sxm", "roofline", {"hw.clock": [0.915e9, 1.83e9], "hw.compute.bf16": [1e15, 2e15]}, "bf16"),
+    ("h100_sxm", "analytical", {"hw.clock": [0.915e9, 1.83e9], "hw.compute.bf16": [1e15, 2e15]}, "bf16"),
+    ("mx_systolic_128", "roofline", {"hw.accelerator.rows": [128, 256],
+                                     "hw.compute.mxfp8_e4m3": [131.072e12, 65.536e12]}, "mxfp8_e4m3")])
+def test_a_compute_axis_beside_a_clock_or_array_axis_is_scaled_as_load_hw_scales_it(tmp_path, name, level, axes, fmt):
+    # review finding (session 17): a compute.<fmt> axis was written unscaled over a spec whose clock / array axis had
+    # already scaled its peaks (h100 roofline at 0.915 GHz with compute.bf16 1000 TFLOP/s: 0.03386 s in the sweep,
+    # 0.06354 s by simulate, whose peak is 500 TFLOP/s); now every row equals simulate on load_hw(the row's overrides)
+    df = sweep({"name": "cc", "output": str(tmp_path / "o"),
+                "base": {"model": "llama3_8b", "hw": name, "level": level, "phase": "prefill", "seq": 2048,
+                         "weights": fmt, "acts": fmt}, "axes": [{"grid": axes}]}, quiet=True, write=False)
+    tr = cosim.build_trace("llama3_8b", phase="prefill", batch=1, seq=2048, weights=fmt, acts=fmt)
+    assert len(df) == 4
+    for _, row in df.iterrows():
+        over = {k.removeprefix("hw."): row[k] for k in axes}
+        over = {k: int(v) if k.startswith("accelerator.") else float(v) for k, v in over.items()}
+        rep = cosim.simulate(tr, load_hw(name, overrides=over), level=level)
+        assert row["latency_s"] == pytest.approx(rep.total_latency_s, rel=1e-15, abs=0), over
+    if name == "h100_sxm" and level == "roofline":  # the hand check: 0.915 GHz halves the 1000 TFLOP/s override
+        row = df[(df["hw.clock"] == 0.915e9) & (df["hw.compute.bf16"] == 1e15)].iloc[0]
+        assert row["latency_s"] == pytest.approx(0.06354, rel=1e-3)
+
+
+def test_the_clock_note_names_a_compute_override_as_the_users_not_the_datasheets():
+    notes = load_hw("h100_sxm", overrides={"clock": 0.915e9, "compute.bf16": 1e15}).notes
+    assert len(notes) == 1 and "fp32, tf32, fp16, fp8_e4m3, fp8_e5m2, int8 are datasheet figures" in notes[0]
+    assert "bf16 is the compute override (the peak at the file's clock), scaled by the clock ratio x0.5" in notes[0]

@@ -85,7 +85,14 @@ def _vector_fields(cfg: dict, fields, caches) -> list:
     if cfg["level"] == "cycle" and accel and not cfg.get("serve") and not cfg.get("system"):
         from hwmodels.cycle_variants import variant_field
         return [j for j, f in enumerate(fields) if variant_field(f, main)]
-    return [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
+    vec = [j for j, f in enumerate(fields) if vector_field(f, levels, formats)]
+    # a compute.<fmt> value is the peak at the file's clock and array, which load_hw scales (hwmodels.peak_scaling):
+    # beside an override that moves them (a clock or array axis, or the base's), written over the group's already
+    # scaled spec it would be taken unscaled, so each such point is loaded whole instead
+    from hwmodels.peak_scaling import touches_peaks
+    if touches_peaks([*cfg["hw"]["overrides"], *(f for j, f in enumerate(fields) if j not in vec)]):
+        vec = [j for j in vec if not fields[j].startswith("compute.")]
+    return vec
 
 
 def _trace_key(cfg: dict) -> str:
