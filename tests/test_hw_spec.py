@@ -158,9 +158,10 @@ def test_overrides_vary_hardware_fields_without_touching_the_cache():
     # every one by 2 / 1.83 GHz (hwmodels.peak_scaling), and the spec's note says so
     assert h.peak("bf16") == 1.2e15 * (2e9 / 1.83e9) and h.peak("fp4_e2m1") == 3958e12 * (2e9 / 1.83e9)
     assert not h.supports("int8") and h.peak("fp16") == 989.4e12 * (2e9 / 1.83e9)
-    assert h.notes == ("clock 2 GHz (override; h100_sxm.yaml states 1.83 GHz): compute peaks fp32, tf32, bf16, fp16, "
-                       "fp8_e4m3, fp8_e5m2, fp4_e2m1 are datasheet figures, scaled by the clock ratio x1.0929 (taken "
-                       "as units x ops/cycle x clock); memory bandwidths are not scaled",)
+    assert h.notes == ("clock 2 GHz (override; h100_sxm.yaml states 1.83 GHz): compute peaks fp32, tf32, fp16, "
+                       "fp8_e4m3, fp8_e5m2 are datasheet figures; bf16, fp4_e2m1 are the compute override (the peak at "
+                       "the file's clock), scaled by the clock ratio x1.0929 (taken as units x ops/cycle x clock); "
+                       "memory bandwidths are not scaled",)
     assert h.clock_hz == 2e9 and h.tdp_w == 800.0
     assert h.sections["overrides"]["memory.hbm.bandwidth"] == "4 TB/s"
     again = load_hw("h100_sxm")
