@@ -129,14 +129,16 @@ def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, s
     kept = [(what, f) for what, f in (("embedding", model.embed_format),
                                       ("lm_head", None if model.tie_embeddings else model.lm_head_format)) if f]
     tables = "".join(f"; {what} {f} (unquantized)" for what, f in kept)
+    # a model file's own weights_format has no importer origin: name the field (was "(; the checkpoint's format)")
+    origin = model.weights_origin or f"model {model.name!r} weights_format"
     if weights is None:
-        return declared, (f"weights {declared} ({model.weights_origin}; the checkpoint's format, used as no weights "
+        return declared, (f"weights {declared} ({origin}; the checkpoint's format, used as no weights "
                           f"format was given{tables})")
     if isinstance(weights, str) and weights.strip().lower() == declared:
-        return weights, f"weights {declared} ({model.weights_origin}; the checkpoint's format{tables})"
+        return weights, f"weights {declared} ({origin}; the checkpoint's format{tables})"
     # the origin's later clauses (ignore entries priced as the declared format, g_idx counted, tables'
     # dtype) describe pricing in the declared format: an override prices every weight in its own
-    method = model.weights_origin.split("; ")[0]
+    method = origin.split("; ")[0]
     return weights, f"weights {weights} (given; overrides the checkpoint's {declared} from {method})"
 
 
