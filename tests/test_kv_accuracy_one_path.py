@@ -57,3 +57,17 @@ def test_fp8_per_head_scale_by_hand():
     np.testing.assert_allclose(view.keys, want, rtol=1e-6)
     np.testing.assert_allclose(view.values, want, rtol=1e-6)
     assert abs(float(view.keys[1, 1]) - 0.3) == pytest.approx(1 / 70, rel=1e-5)
+
+
+def test_eviction_keeps_a_per_head_kv_scale_whole():
+    """fp8_kv's fp32 scale is one per KV head (kv_quant.kv_scale_tensors), static: H2O keeping 1638 of 8192
+    tokens keeps all 8 (it was cut like a token count to round(8 x 0.2) = 2), in either order of the parts;
+    a tensor-parallel shard of 4 of the 8 KV heads holds their 4."""
+    for r in ("fp8_kv+h2o", "h2o+fp8_kv", "fp8_kv+snapkv"):
+        att = next(op for op in build_trace("llama3_8b", phase="decode", batch=1, seq=8192, recipe=r).ops
+                   if op.kind == "attention")
+        assert {t.name: t.shape for t in att.inputs if t.name.endswith(".scale")} == \
+            {"k_cache.scale": (8,), "v_cache.scale": (8,)}
+    tp = build_trace("llama3_8b", phase="decode", batch=1, seq=8192, recipe="fp8_kv+h2o", parallel={"tp": 2})
+    att = next(op for op in tp.ops if op.kind == "attention")
+    assert [t.shape for t in att.inputs if t.name.endswith(".scale")] == [(4,), (4,)]
