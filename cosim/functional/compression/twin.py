@@ -123,6 +123,7 @@ def kv_store_twin(store: dict, method=None, model=None, seed: int = 0, prompt: i
     m = load_model(model) if isinstance(model, str) else model
     if method is not None and method.method not in KV_FORMAT_COMPOSABLE:
         res = _one(method, m, None, seed, prompt, steps, 0)
+        res = {**res, "method": method.name if method.name == res["method"] else f"{method.name} ({res['method']})"}
         res.setdefault("source", KV_SOURCE)
         return with_status({**res, "seed": seed})
     lat = mla_latent(m)
@@ -138,7 +139,7 @@ def kv_store_twin(store: dict, method=None, model=None, seed: int = 0, prompt: i
         from cosim.functional.compression.attention import LatentCachePolicy
         pol = LatentCachePolicy(pol, lat[1])
     fmt = store["key"] if store["value"] == store["key"] else f"K {store['key']} / V {store['value']}"
-    out = {"method": f"kv {fmt}" + (f" + {method.method}" if method is not None else ""),
+    out = {"method": f"kv {fmt}" + (f" + {method.name}" if method is not None else ""),
            **evaluate_policy(pol, seq), "kv_scale": "K: {key}; V: {value}".format(**label),
            "source": mla_source(m) if lat is not None else KV_SOURCE}
     if store.get("channel_sort"):
