@@ -287,11 +287,12 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
             by_layer.append({"op": name, "layer": 0, "sqnr_db": db, "weight_sqnr_db": None, "rows": kv["prompt"],
                              "tokens": kv["steps"], "k": None, "weight_fmt": kv["key"], "act_fmt": kv["value"],
                              "source": f"KV twin {kv['worst']}", "scale": kv.get("kv_scale", ""),
-                             "status": status[name]})
+                             "status": status[name], **({"note": kv["note"]} if kv["note"] else {})})
         twin_note = (f"; attention: KV-cache twin (cosim.functional.compression.twin.kv_store_twin) of the cache as "
                      f"the trace stores it, {kv['worst']}: one synthetic KV head fitted to SmolLM2-135M K/V/Q "
                      f"statistics, {kv['prompt']}-token prompt + {kv['steps']} decode steps, seed {seed} (not the "
-                     f"layers/rows/tokens sample), attention-output relative error {rel:.4g}")
+                     f"layers/rows/tokens sample), attention-output relative error {rel:.4g}"
+                     + (f" ({kv['note']})" if kv["note"] else ""))
     draws = _draw_note(by_layer)  # the draws behind the GEMM figures
     draws = f"{draws}; " if draws else ""
     return AccuracyResult(by_op=by_op, by_layer=by_layer, recipe_twin=twin, status_by_op=status,
@@ -337,12 +338,19 @@ def kv_store(trace) -> tuple[dict, list]:
         from workloads.compression import load_recipe
         r = load_recipe(trace.recipe)
         parts = r.parts or (r,)
+    from cosim.functional.lm.numerics import KV_FORMAT_COMPOSABLE
     fmt_parts = [p for p in parts if p.method == "kv_format"]
+    methods = [p for p in parts if p.method in KV_TWINS and p.method != "kv_format"]
     fp = fmt_parts[-1].params if fmt_parts else {}
     key = fmts.get("k_cache", "bf16")
     store = {"key": key, "value": fmts.get("v_cache", key), "scale": fp.get("scale") or "head",
              "channel_sort": bool(fp.get("channel_sort", False))}
-    return store, [p for p in parts if p.method in KV_TWINS and p.method != "kv_format"]
+    base = (trace.meta or {}).get("formats", {}).get("kv")
+    if base and any(p.method not in KV_FORMAT_COMPOSABLE for p in methods):
+        # a method with its own storage replaced k_cache/v_cache by its codes (KIVI's int2): the format the
+        # trace was built with is what stores its full-precision parts
+        store.update(key=base, value=base)
+    return store, methods
 
 
 def _kv_model(trace, model):
@@ -392,7 +400,9 @@ def _kv_attention(trace, model, seed):
         return None
     # a NaN error is the worst of all (max() alone would pick by comparison order)
     worst = max(runs, key=lambda k: (math.isnan(runs[k]["attn_rel_error"]), runs[k]["attn_rel_error"]))
+    unsimulated = [r["kv_format_not_simulated"] for r in runs.values() if r.get("kv_format_not_simulated")]
     return {"ops": list(dict.fromkeys(att)), "attn_rel_error": runs[worst]["attn_rel_error"], "worst": worst,
+            "note": "; ".join(unsimulated),
             "prompt": prompt, "steps": TWIN_STEPS, "kv_scale": runs[worst].get("kv_scale", ""),
             "key": store["key"], "value": store["value"]}
 

@@ -71,3 +71,17 @@ def test_eviction_keeps_a_per_head_kv_scale_whole():
     tp = build_trace("llama3_8b", phase="decode", batch=1, seq=8192, recipe="fp8_kv+h2o", parallel={"tp": 2})
     att = next(op for op in tp.ops if op.kind == "attention")
     assert [t.shape for t in att.inputs if t.name.endswith(".scale")] == [(4,), (4,)]
+
+
+def test_a_format_beside_a_method_with_its_own_storage_is_said_not_simulated():
+    """Pricing stores kv: fp8_e4m3 + kivi2's fp16 residual window in fp8; KIVI's twin keeps it exact, so the
+    figure is KIVI-2's alone -- said in the row and the provenance, never silently."""
+    from cosim.layer_accuracy import trace_accuracy
+    tr = build_trace("llama3_8b", phase="decode", batch=1, seq=512, kv="fp8_e4m3", recipe="kivi2")
+    res = trace_accuracy(tr, **ACC)
+    row = next(r for r in res.by_layer if r["op"] == "attention")
+    assert "KV format fp8_e4m3 beside kivi2 (its own storage) is not simulated" in row["note"]
+    assert "is not simulated" in res.provenance
+    assert res.by_op["attention"] == _att(recipe="kivi2")
+    plain = trace_accuracy(build_trace("llama3_8b", phase="decode", batch=1, seq=512, recipe="kivi2"), **ACC)
+    assert "note" not in next(r for r in plain.by_layer if r["op"] == "attention")

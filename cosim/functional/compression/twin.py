@@ -125,6 +125,11 @@ def kv_store_twin(store: dict, method=None, model=None, seed: int = 0, prompt: i
         res = _one(method, m, None, seed, prompt, steps, 0)
         res = {**res, "method": method.name if method.name == res["method"] else f"{method.name} ({res['method']})"}
         res.setdefault("source", KV_SOURCE)
+        narrow = [f for f in dict.fromkeys((store["key"], store["value"])) if f not in ("bf16", "fp16", "fp32")]
+        if narrow:  # pricing stores the method's full-precision parts in it; this twin keeps them exact: said
+            res["kv_format_not_simulated"] = (f"KV format {'/'.join(narrow)} beside {method.name} (its own storage) "
+                                              f"is not simulated: the twin keeps {method.name}'s full-precision "
+                                              f"parts exact (the real-checkpoint path refuses the pair)")
         return with_status({**res, "seed": seed})
     lat = mla_latent(m)
     if method is not None and lat is not None:
