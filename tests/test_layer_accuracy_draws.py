@@ -171,9 +171,9 @@ def test_checkpoint_provenance_names_only_the_draws_made(tmp_path):
                                              "checkpoint), GEMM activations in float32")
 
 
-def test_recipe_twin_drops_the_attention_draw_clause():
-    """Where the recipe twin's figure replaces the attention sample, the discarded sample's
-    draw is not named."""
+def test_kv_twin_provenance_names_its_own_head_not_a_gemm_draw():
+    """The attention figure is the KV twin's (its head named in its own clause); the draw
+    clause names the GEMM draws only."""
     pytest.importorskip("numba")
     from cosim.layer_accuracy import trace_accuracy
     from workloads.builder import build_trace
