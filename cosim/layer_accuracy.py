@@ -338,7 +338,7 @@ def kv_store(trace) -> tuple[dict, list]:
         from workloads.compression import load_recipe
         r = load_recipe(trace.recipe)
         parts = r.parts or (r,)
-    from cosim.functional.lm.numerics import KV_FORMAT_COMPOSABLE
+    from cosim.functional.kvstore import KV_FORMAT_COMPOSABLE
     fmt_parts = [p for p in parts if p.method == "kv_format"]
     methods = [p for p in parts if p.method in KV_TWINS and p.method != "kv_format"]
     fp = fmt_parts[-1].params if fmt_parts else {}

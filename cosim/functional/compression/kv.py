@@ -140,7 +140,7 @@ def sorted_quantize(x: np.ndarray, order: np.ndarray, quant) -> np.ndarray:
 
 class FormatKVPolicy(CachePolicy):
     """K and V stored in registered number formats, written token by token with the
-    real-checkpoint path's one KV quantizer (cosim.functional.lm.decoder._kv_quantizer,
+    real-checkpoint path's one KV quantizer (cosim.functional.kvstore.kv_quantizer,
     what `cosim accuracy --kv` and a kv_format part run): block formats blocked along
     head_dim with their own scales; a bare FP8/FP6/FP4 cache with an fp32 scale per KV
     head (`scale="head"`, the default, as fp8_kv prices `k_cache.scale` (kv_heads,)) or
@@ -169,7 +169,7 @@ class FormatKVPolicy(CachePolicy):
         self.inner.begin_run(context)
 
     def prefill(self, keys, values, queries):
-        from cosim.functional.lm.decoder import _kv_quantizer  # the real path's, not a copy
+        from cosim.functional.kvstore import kv_quantizer as _kv_quantizer  # the real path's, not a copy
         keys, values = np.asarray(keys, np.float32), np.asarray(values, np.float32)
         # the twin's tensors are one KV head (n, d): the quantizer's head axis is axis 1
         self._qk = _kv_quantizer(self.kf, keys[:, None, :], self.scale)

@@ -118,7 +118,7 @@ def kv_store_twin(store: dict, method=None, model=None, seed: int = 0, prompt: i
     method with its own storage (KIVI, KVQuant, GEAR, low-rank …) is run as its twin
     alone (`_one`), the store being its 16-bit base. Same draw as run_twin's: one
     default_rng(seed), the KV head first."""
-    from cosim.functional.lm.numerics import KV_FORMAT_COMPOSABLE
+    from cosim.functional.kvstore import KV_FORMAT_COMPOSABLE
     from workloads.models import load_model
     m = load_model(model) if isinstance(model, str) else model
     if method is not None and method.method not in KV_FORMAT_COMPOSABLE:
