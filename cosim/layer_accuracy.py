@@ -1,8 +1,8 @@
 """Accuracy of a trace's compressed layers, measured on their actual shapes.
 
-For every GEMM of the trace that reads a weight, and every attention op, the functional
-core (`cosim.functional.quantize`) runs the real narrow-precision arithmetic on a row
-sample of the layer and compares it with an fp32 reference:
+For every GEMM of the trace that reads a weight, the functional core
+(`cosim.functional.quantize`) runs the real narrow-precision arithmetic on a row sample
+of the layer and compares it with an fp32 reference:
 
     y_ref = X @ W.T             (the unquantized float32 tensors)
     y_q   = Q_a(X) @ Q_w(W).T   (operands quantized to the op's formats along k)
@@ -19,6 +19,17 @@ of layer `l` for each of `layers` evenly spaced layers; X is `tokens` activation
 Weights come from a safetensors checkpoint when one is given (Hugging Face names,
 ``model.layers.{l}.self_attn.q_proj.weight`` …), otherwise they are synthetic with the
 structure that makes LLM quantization hard (documented in `synthetic_weight`).
+
+Every attention op's figure is the KV-cache twin's (`_kv_attention`): the cache as the
+trace stores it (`kv_store`: its K/V formats, fp32 scales per KV head for a bare
+FP8/FP6/FP4 cache, the recipe's KV method) run through ONE policy
+(cosim.functional.compression.twin.kv_store_twin, the real-checkpoint path's KV
+quantizer) over a decode run on a synthetic KV head fitted to real K/V/Q statistics:
+SQNR = -20 log10(attention-output relative error). `kv: fp8_e4m3` and `recipe: fp8_kv`
+store the same bytes and give the same figure; fp8 + H2O is fp8 with H2O keeping the
+stored tokens. (Until session 17 a plain `kv:` format was scored here on other data --
+Gaussian queries against keys with a 30x outlier channel, 1024 positions -- and a
+kv_format recipe by the twin: one cache, two figures 22 dB apart.)
 """
 
 from __future__ import annotations
@@ -79,12 +90,11 @@ _KERNELS = threading.Lock()
 
 # ---------------------------------------------------------------------------- synthetic tensors
 
-# The precision the synthetic samples are drawn in (values differ between the two, the
-# distribution does not; synthetic_activations): the GEMM samples' activations in
-# float32, the attention sample's Q, K and V in float64 (_attention_sample). The GEMM
-# weights' precision is the dtype of the array fitted_weight_rows returns. The SQNR
-# provenance names only the draws a figure kept (_draw_note).
-GEMM_ACT_DRAW, ATTENTION_DRAW = np.float32, np.float64
+# The precision the GEMM samples' activations are drawn in (synthetic_activations). The
+# GEMM weights' precision is the dtype of the array fitted_weight_rows returns. The SQNR
+# provenance names the draws (_draw_note); the attention figure's KV head is the twin's
+# (kv_store_twin: KV_SOURCE).
+GEMM_ACT_DRAW = np.float32
 
 
 def _gaussian(rng: np.random.Generator, shape, dtype) -> np.ndarray:
@@ -100,13 +110,11 @@ def _gaussian(rng: np.random.Generator, shape, dtype) -> np.ndarray:
 
 
 def _draw_note(by_layer: list) -> str:
-    """The synthetic draws behind the rows kept (popping their private `_w_draw`,
-    `_x_draw`, `_qkv_draw` keys): no weight clause where every weight came from the
-    checkpoint, the ops named where only some were drawn, no attention clause where the
-    recipe twin replaced the attention sample; "" when nothing was drawn."""
+    """The synthetic draws behind the GEMM rows (popping their private `_w_draw` and
+    `_x_draw` keys): no weight clause where every weight came from the checkpoint, the
+    ops named where only some were drawn; "" when nothing was drawn."""
     gemm = [(r["op"], r.pop("_w_draw", None)) for r in by_layer if "_x_draw" in r]  # None: checkpoint rows
     x = {r.pop("_x_draw", None) for r in by_layer} - {None}
-    qkv = {r.pop("_qkv_draw", None) for r in by_layer} - {None}
     drawn = [(op, dt) for op, dt in gemm if dt is not None]
     parts = []
     if drawn:
@@ -116,8 +124,6 @@ def _draw_note(by_layer: list) -> str:
                      f"GEMM weights of {', '.join(ops)} in {dts} (the rest from the checkpoint)")
     if x:
         parts.append(f"GEMM activations in {'/'.join(sorted(x))}")
-    if qkv:
-        parts.append(f"attention Q/K/V in {'/'.join(sorted(qkv))}")
     return "synthetic draws: " + ", ".join(parts) if parts else ""
 
 
@@ -141,8 +147,7 @@ def synthetic_activations(tokens: int, k: int, rng: np.random.Generator, dtype=n
     that order — entries N(0, 1), the channel scales exp(N(0, 0.5)), the outlier channels.
     `dtype` is the precision the entries are drawn in: float32 for the GEMM samples (the
     Llama-3-8B quickstart draws ~22M of them; float64 until session 7: other values, same
-    distribution), float64 for the attention sample's keys (1024 x head_dim: nothing to
-    gain, so its values, and its figure, stay those of earlier sessions)."""
+    distribution); float64 draws the same distribution from numpy's `normal` stream."""
     x = _gaussian(rng, (tokens, k), dtype)  # any dtype but float32/float64 is refused
     x *= np.exp(rng.normal(0.0, 0.5, size=(1, k))).astype(x.dtype, copy=False)
     hot = rng.choice(k, size=max(1, k // 1000), replace=False)
@@ -224,11 +229,12 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
                    model=None, after_first=None, threads: int = 2) -> AccuracyResult:
     """SQNR of every weight GEMM and attention op of `trace` (see module docstring).
 
-    With a compression recipe whose functional twin exists (cosim.functional.compression
-    .twin.run_twin: KIVI's per-channel keys and fp16 residual window, eviction policies,
-    low-rank KV…), the attention ops' figure is the twin's — the KV cache as the method
-    really keeps it — converted from its relative attention-output error:
-    SQNR = -20 log10(rel_error). `model` (name or ModelSpec) feeds the twin's shapes.
+    The attention ops' figure is the KV-cache twin's (`_kv_attention`: the cache as the
+    trace stores it, whatever spelled its format, with the recipe's KV method — KIVI's
+    per-channel keys and fp16 residual window, eviction policies, low-rank KV…),
+    converted from its relative attention-output error: SQNR = -20 log10(rel_error); the
+    recipe's parts are also run one by one (`recipe_twin`, raw). `model` (name or
+    ModelSpec) feeds the twin's shapes.
     `after_first()` is called once the first sampled op is done (its weight and activation
     formats' numba kernels are compiled by then: cosim run's second process waits for it).
     `threads`: how many ops are sampled at once (1 while a second process needs the other core)."""
@@ -239,12 +245,10 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
     by_layer, by_op, status = [], {}, {}
     used_rows = used_tokens = used_kv = 0
     jobs = [(op_i, op) for op_i, op in enumerate(trace.ops)
-            if (op.kind == "gemm" and _weight_input(op) is not None and "b" not in op.dims) or op.kind == "attention"]
+            if op.kind == "gemm" and _weight_input(op) is not None and "b" not in op.dims]
 
     def sample(job):
         op_i, op = job
-        if op.kind == "attention":
-            return _attention_accuracy(op, op_i, layers, tokens, seed)
         return _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers)
     # each (op, layer) draws from its own seeded stream, so ops can be sampled in any
     # order: two threads (numpy's generators and BLAS release the GIL; most of the time is
@@ -267,31 +271,31 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
         by_op[op.name] = math.inf if noise == 0 else (10 * math.log10(sig / noise) if noise == noise else math.nan)
         status[op.name] = _op_status(recs, by_op[op.name])
         by_layer += recs
-        if op.kind == "attention":
-            used_kv = max(used_kv, max(r["rows"] for r in recs))
-        else:
-            used_rows = max(used_rows, max(r["rows"] for r in recs))
+        used_rows = max(used_rows, max(r["rows"] for r in recs))
         used_tokens = max(used_tokens, max(r["tokens"] for r in recs))
     src = f"checkpoint {Path(checkpoint).name}" if ckpt else "synthetic (weights fitted to SmolLM2-135M statistics)"
     twin = _recipe_twin(trace, model, checkpoint, seed)
+    kv = _kv_attention(trace, model, seed)
     twin_note = ""
-    if twin and twin.get("attn_rel_error") is not None:
-        att = [op.name for op in trace.ops if op.kind == "attention"]
-        rel = twin["attn_rel_error"]
-        db = math.inf if rel == 0 else -20.0 * math.log10(rel)
-        by_layer = [r for r in by_layer if r["op"] not in att]
-        for name in att:
+    if kv is not None:
+        rel = kv["attn_rel_error"]
+        db = math.inf if rel == 0 else (-20.0 * math.log10(rel) if rel == rel else math.nan)
+        used_kv = kv["prompt"]
+        for name in kv["ops"]:
             by_op[name] = db
-            status[name] = "ok" if db == db else f"nan: recipe twin {twin['worst']} gave a NaN attention error"
-            by_layer.append({"op": name, "layer": 0, "sqnr_db": db, "weight_sqnr_db": None, "rows": twin.get("prompt"),
-                             "tokens": twin.get("steps"), "k": None, "weight_fmt": None, "act_fmt": None,
-                             "source": f"recipe twin {twin['parts']}", "scale": twin.get("kv_scale", ""),
-                             "status": status[name]})
-        twin_note = (f"; attention: functional twin of recipe {trace.recipe} (worst part {twin['worst']}: "
-                     f"attention-output relative error {rel:.4g})")
-    draws = _draw_note(by_layer)  # after the twin replaced the attention rows: what the figures kept
+            status[name] = "ok" if db == db else f"nan: KV twin {kv['worst']} gave a NaN attention error"
+            by_layer.append({"op": name, "layer": 0, "sqnr_db": db, "weight_sqnr_db": None, "rows": kv["prompt"],
+                             "tokens": kv["steps"], "k": None, "weight_fmt": kv["key"], "act_fmt": kv["value"],
+                             "source": f"KV twin {kv['worst']}", "scale": kv.get("kv_scale", ""),
+                             "status": status[name], **({"note": kv["note"]} if kv["note"] else {})})
+        twin_note = (f"; attention: KV-cache twin (cosim.functional.compression.twin.kv_store_twin) of the cache as "
+                     f"the trace stores it, {kv['worst']}: one synthetic KV head fitted to SmolLM2-135M K/V/Q "
+                     f"statistics, {kv['prompt']}-token prompt + {kv['steps']} decode steps, seed {seed} (not the "
+                     f"layers/rows/tokens sample), attention-output relative error {rel:.4g}"
+                     + (f" ({kv['note']})" if kv["note"] else ""))
+    draws = _draw_note(by_layer)  # the draws behind the GEMM figures
     draws = f"{draws}; " if draws else ""
-    return AccuracyResult(by_op=by_op, by_layer=by_layer, recipe_twin=twin and twin["raw"], status_by_op=status,
+    return AccuracyResult(by_op=by_op, by_layer=by_layer, recipe_twin=twin, status_by_op=status,
                           sample={"layers": len(_layers(n_layers, layers)), "rows": used_rows,
                                   "tokens": used_tokens, "kv_positions": used_kv, "seed": seed},
                           provenance=f"functional:{src}; {draws}SQNR of the op output vs fp32, pooled over the sampled "
@@ -300,25 +304,107 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
                                      + twin_note)
 
 
+TWIN_PROMPT, TWIN_STEPS = 4096, 8  # the KV twins' decode run: min(seq, 4096)-token prompt, 8 decode steps
+
+
 def _recipe_twin(trace, model, checkpoint, seed):
-    """The recipe's functional twin over a decode run (KV methods), worst part first;
-    None without a recipe, without the twin library, or without a KV part."""
+    """The recipe's functional twin part by part (cosim.functional.compression.twin.run_twin:
+    each part's own cost, reported raw as `recipe_twin`); None without a recipe or without
+    the twin library. The attention figure is `_kv_attention`'s, never a part's alone."""
     if not trace.recipe:
         return None
     try:
         from cosim.functional.compression.twin import run_twin
     except ImportError:
         return None
-    prompt, steps = min(trace.seq, 4096), 8
-    raw = run_twin(trace.recipe, model=model or trace.model, checkpoint=checkpoint, seed=seed, prompt=prompt,
-                   steps=steps)
-    kv = {k: v for k, v in raw.items() if isinstance(v, dict) and v.get("attn_rel_error") is not None}
-    if not kv:
-        return {"raw": raw, "attn_rel_error": None}
+    return run_twin(trace.recipe, model=model or trace.model, checkpoint=checkpoint, seed=seed,
+                    prompt=min(trace.seq, TWIN_PROMPT), steps=TWIN_STEPS)
+
+
+def kv_store(trace) -> tuple[dict, list]:
+    """What the trace's KV cache stores, as priced: ({"key", "value": the formats of the attention's
+    k_cache / v_cache (an MLA latent: k_cache for both), "scale", "channel_sort": a kv_format part's, else the
+    default a plain `kv:` format runs with on the real path too, an fp32 scale per KV head (Numerics.kv_scale)},
+    the recipe's KV method parts other than kv_format). `kv: fp8_e4m3` and `recipe: fp8_kv` give the same store."""
+    from cosim.functional.compression.twin import KV_TWINS
+    fmts = {}
+    for op in trace.ops:
+        if op.kind == "attention":
+            for t in op.inputs:
+                if t.role == "kv" and t.name in ("k_cache", "v_cache"):
+                    fmts.setdefault(t.name, t.fmt)
+    parts = ()
+    if trace.recipe:
+        from workloads.compression import load_recipe
+        r = load_recipe(trace.recipe)
+        parts = r.parts or (r,)
+    from cosim.functional.kvstore import KV_FORMAT_COMPOSABLE
+    fmt_parts = [p for p in parts if p.method == "kv_format"]
+    methods = [p for p in parts if p.method in KV_TWINS and p.method != "kv_format"]
+    fp = fmt_parts[-1].params if fmt_parts else {}
+    key = fmts.get("k_cache", "bf16")
+    store = {"key": key, "value": fmts.get("v_cache", key), "scale": fp.get("scale") or "head",
+             "channel_sort": bool(fp.get("channel_sort", False))}
+    base = (trace.meta or {}).get("formats", {}).get("kv")
+    if base and any(p.method not in KV_FORMAT_COMPOSABLE for p in methods):
+        # a method with its own storage replaced k_cache/v_cache by its codes (KIVI's int2): the format the
+        # trace was built with is what stores its full-precision parts
+        store.update(key=base, value=base)
+    return store, methods
+
+
+def _kv_model(trace, model):
+    """The model whose KV head the twin draws: `model` (a name or ModelSpec) when given, else the
+    trace's bundled model by name, else (a model given to build_trace as a spec and not here) the
+    shapes the twin needs read off the trace's attention op: head_dim and the GQA group
+    heads / kv_heads. An MLA cache (one latent, no v_cache) needs the spec itself: refused by name."""
+    if model is not None:
+        return model
+    from workloads.models import load_model
+    try:
+        return load_model(trace.model)
+    except InputError:
+        pass
+    from types import SimpleNamespace
+    att = next(op for op in trace.ops if op.kind == "attention")
+    if not any(t.name == "v_cache" for t in att.inputs):
+        raise InputError(f"accuracy: trace of model {trace.model!r} stores one latent KV cache (MLA) and "
+                         f"{trace.model!r} is not a bundled model name; pass model= (its ModelSpec) to "
+                         f"trace_accuracy so the KV twin draws its latent")
+    d = att.dims
+    return SimpleNamespace(name=trace.model, head_dim=int(d["head_dim"]), heads=int(d["heads"]),
+                           kv_heads=int(d["kv_heads"]), mla=None)
+
+
+def _kv_attention(trace, model, seed):
+    """The attention ops' figure: the KV cache as the trace stores it (`kv_store`), through ONE
+    twin (twin.kv_store_twin) whether the format came from `kv:` or a kv_format part, composed
+    with the recipe's KV method; worst method first when a recipe has several. None without an
+    attention op that reads a KV cache, or without the twin library."""
+    att = [op.name for op in trace.ops if op.kind == "attention" and any(t.role == "kv" for t in op.inputs)]
+    if not att:
+        return None
+    try:
+        from cosim.functional.compression.twin import kv_store_twin
+    except ImportError:
+        return None
+    store, methods = kv_store(trace)
+    prompt = min(trace.seq, TWIN_PROMPT)
+    model = _kv_model(trace, model)
+    runs = {}
+    for m in (methods or [None]):
+        res = kv_store_twin(store, m, model=model, seed=seed, prompt=prompt, steps=TWIN_STEPS)
+        if res.get("attn_rel_error") is not None:
+            runs[res["method"]] = res
+    if not runs:
+        return None
     # a NaN error is the worst of all (max() alone would pick by comparison order)
-    worst = max(kv, key=lambda k: (math.isnan(kv[k]["attn_rel_error"]), kv[k]["attn_rel_error"]))
-    return {"raw": raw, "attn_rel_error": kv[worst]["attn_rel_error"], "worst": worst, "parts": "+".join(kv),
-            "prompt": prompt, "steps": steps, "kv_scale": kv[worst].get("kv_scale", "")}
+    worst = max(runs, key=lambda k: (math.isnan(runs[k]["attn_rel_error"]), runs[k]["attn_rel_error"]))
+    unsimulated = [r["kv_format_not_simulated"] for r in runs.values() if r.get("kv_format_not_simulated")]
+    return {"ops": list(dict.fromkeys(att)), "attn_rel_error": runs[worst]["attn_rel_error"], "worst": worst,
+            "note": "; ".join(unsimulated),
+            "prompt": prompt, "steps": TWIN_STEPS, "kv_scale": runs[worst].get("kv_scale", ""),
+            "key": store["key"], "value": store["value"]}
 
 
 def _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers):
@@ -361,46 +447,3 @@ def _gemm_accuracy(op, op_i, trace, layers, rows, tokens, seed, ckpt, n_layers):
                      "_sig": sig, "_noise": noise, "_w_draw": w_draw,
                      "_x_draw": np.dtype(GEMM_ACT_DRAW).name})
     return recs
-
-
-def _attention_accuracy(op, op_i, layers, tokens, seed):
-    """Attention output with the K/V cache held in its format (per-token blocks along
-    head_dim) vs fp32: softmax(q K^T / sqrt(d)) V over a sample of `kv_len` positions."""
-    d = op.dims
-    kv = next((t for t in op.inputs if t.role == "kv"), None)
-    if kv is None:
-        return []
-    hd = int(d["head_dim"])
-    vd = int(d.get("v_head_dim", hd))
-    kv_len = min(int(d["kv_len"]), 1024)
-    recs = []
-    for layer in (_layers(op.repeat, layers) if op.repeat > 1 else [0]):
-        rng = np.random.default_rng([seed, op_i, layer])
-        q, keys, vals = _attention_sample(rng, tokens, kv_len, hd, vd)
-
-        def attend(kk, vv):
-            s = q.astype(np.float64) @ kk.astype(np.float64).T / math.sqrt(hd)
-            p = np.exp(s - s.max(axis=1, keepdims=True))
-            return (p / p.sum(axis=1, keepdims=True)) @ vv.astype(np.float64)
-
-        ref = attend(keys, vals)
-        # the sample is one KV head: its per-head scale is the amax over its positions
-        kq, k_scale = _quantize(keys[:, None, :], kv.fmt, "head", head_axis=1)
-        vq, _ = _quantize(vals[:, None, :], kv.fmt, "head", head_axis=1)
-        out = attend(kq[:, 0], vq[:, 0])
-        recs.append({"op": op.name, "layer": layer, "sqnr_db": sqnr_db(ref, out), "weight_sqnr_db": None,
-                     "rows": kv_len, "tokens": tokens, "k": hd, "weight_fmt": kv.fmt, "act_fmt": kv.fmt,
-                     "source": "synthetic", "scale": f"KV: {k_scale}", **_status(out),
-                     "_sig": float(np.sum(ref ** 2)),
-                     "_qkv_draw": np.dtype(ATTENTION_DRAW).name,
-                     "_noise": float(np.sum((ref - out) ** 2))})
-    return recs
-
-
-def _attention_sample(rng: np.random.Generator, tokens: int, kv_len: int, hd: int, vd: int):
-    """The attention sample's queries, keys (with outlier channels: synthetic_activations)
-    and values, drawn in that order in ATTENTION_DRAW's precision, held as float32."""
-    q = _gaussian(rng, (tokens, hd), ATTENTION_DRAW).astype(np.float32)
-    keys = synthetic_activations(kv_len, hd, rng, dtype=ATTENTION_DRAW)
-    vals = _gaussian(rng, (kv_len, vd), ATTENTION_DRAW).astype(np.float32)
-    return q, keys, vals

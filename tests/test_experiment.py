@@ -198,7 +198,7 @@ def test_a_kv_recipe_takes_its_attention_accuracy_from_the_recipe_twin():
     rel = twin.run_twin("kivi2", model="llama3_8b", seed=0, prompt=2048, steps=8)["kivi2"]["attn_rel_error"]
     att = next(r for r in rep.rows if r["kind"] == "attention")
     assert att["sqnr_db"] == pytest.approx(-20 * math.log10(rel), rel=1e-12)  # 10 log10(1/rel^2)
-    assert "functional twin of recipe kivi2" in rep.meta["accuracy"]["provenance"]
+    assert "attention: KV-cache twin" in rep.meta["accuracy"]["provenance"]
     assert rep.meta["accuracy"]["recipe_twin"]["kivi2"]["method"] == "kivi"
 
 

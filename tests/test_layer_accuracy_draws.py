@@ -92,7 +92,7 @@ def test_sqnr_provenance_names_the_draw_precision(monkeypatch):
     res = LA.trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=1)
     head, draw = res.provenance.split("; ")[:2]
     assert head == "functional:synthetic (weights fitted to SmolLM2-135M statistics)"
-    assert draw == "synthetic draws: GEMM weights in float32, GEMM activations in float32, attention Q/K/V in float64"
+    assert draw == "synthetic draws: GEMM weights in float32, GEMM activations in float32"
     monkeypatch.setattr(LA, "GEMM_ACT_DRAW", np.float64)
     res64 = LA.trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=1)
     assert "GEMM activations in float64" in res64.provenance
@@ -122,23 +122,10 @@ def test_the_weight_twin_names_its_float64_draw(monkeypatch):
     assert src.endswith(f"drawn in {drawn.dtype.name}, rounded to {used[0].dtype.name})")
 
 
-def test_attention_sample_draws_q_k_v_in_the_attention_precision(monkeypatch):
-    """Q, K and V are all drawn in ATTENTION_DRAW's precision, in that order (re-derived
-    by hand from the same stream for float64 and for float32); other dtypes are refused."""
-    import cosim.layer_accuracy as LA
-    r = np.random.default_rng(3)
-    want = (r.normal(size=(4, 8)).astype(np.float32), LA.synthetic_activations(16, 8, r, dtype=np.float64),
-            r.normal(size=(16, 8)).astype(np.float32))
-    for got, w in zip(LA._attention_sample(np.random.default_rng(3), 4, 16, 8, 8), want):
-        np.testing.assert_array_equal(got, w)
-    monkeypatch.setattr(LA, "ATTENTION_DRAW", np.float32)
-    r = np.random.default_rng(3)
-    want = (r.standard_normal((4, 8), dtype=np.float32), LA.synthetic_activations(16, 8, r, dtype=np.float32),
-            r.standard_normal((16, 8), dtype=np.float32))
-    for got, w in zip(LA._attention_sample(np.random.default_rng(3), 4, 16, 8, 8), want):
-        np.testing.assert_array_equal(got, w)
+def test_synthetic_activations_refuse_other_draw_dtypes():
+    from cosim.layer_accuracy import synthetic_activations
     with pytest.raises(ValueError, match="float16: expected float32 or float64"):
-        LA.synthetic_activations(4, 8, np.random.default_rng(0), dtype=np.float16)
+        synthetic_activations(4, 8, np.random.default_rng(0), dtype=np.float16)
 
 
 def _tiny_checkpoint(tmp_path, skip=()):
@@ -164,8 +151,9 @@ def _tiny_checkpoint(tmp_path, skip=()):
 
 
 def test_checkpoint_provenance_names_only_the_draws_made(tmp_path):
-    """A checkpoint run draws no GEMM weight: its provenance names the activations and the
-    attention sample only; a checkpoint without lm_head names the one op drawn."""
+    """A checkpoint run draws no GEMM weight: its provenance names the activations only
+    (the attention figure is the KV twin's, named in its own clause); a checkpoint without
+    lm_head names the one op drawn."""
     pytest.importorskip("numba")
     import cosim
     from cosim.layer_accuracy import trace_accuracy
@@ -174,23 +162,23 @@ def test_checkpoint_provenance_names_only_the_draws_made(tmp_path):
     res = trace_accuracy(tr, layers=2, rows=16, tokens=4, checkpoint=ck, threads=1)
     assert all(r["source"] == "checkpoint" for r in res.by_layer if r["op"] != "attention")
     assert res.provenance.split("; ")[:2] == ["functional:checkpoint model.safetensors",
-                                              "synthetic draws: GEMM activations in float32, attention Q/K/V in float64"]
+                                              "synthetic draws: GEMM activations in float32"]
     assert not any(k.startswith("_") for r in res.by_layer for k in r)  # private draw keys never reach the report
     m, ck = _tiny_checkpoint(tmp_path, skip=("lm_head",))
     res = trace_accuracy(tr, layers=2, rows=16, tokens=4, checkpoint=ck, threads=1)
-    assert {r["op"] for r in res.by_layer if r["source"] == "synthetic"} == {"lm_head", "attention"}
+    assert {r["op"] for r in res.by_layer if r["source"] == "synthetic"} == {"lm_head"}
     assert res.provenance.split("; ")[1] == ("synthetic draws: GEMM weights of lm_head in float32 (the rest from the "
-                                             "checkpoint), GEMM activations in float32, attention Q/K/V in float64")
+                                             "checkpoint), GEMM activations in float32")
 
 
-def test_recipe_twin_drops_the_attention_draw_clause():
-    """Where the recipe twin's figure replaces the attention sample, the discarded sample's
-    draw is not named."""
+def test_kv_twin_provenance_names_its_own_head_not_a_gemm_draw():
+    """The attention figure is the KV twin's (its head named in its own clause); the draw
+    clause names the GEMM draws only."""
     pytest.importorskip("numba")
     from cosim.layer_accuracy import trace_accuracy
     from workloads.builder import build_trace
     tr = build_trace("llama3_8b", phase="decode", batch=1, seq=256, weights="mxfp4", kv="bf16", recipe="kivi2")
     res = trace_accuracy(tr, layers=1, rows=8, tokens=4, threads=1, model="llama3_8b")
-    assert any(r["source"].startswith("recipe twin") for r in res.by_layer)
+    assert any(r["source"].startswith("KV twin") for r in res.by_layer)
     assert res.provenance.split("; ")[1] == "synthetic draws: GEMM weights in float32, GEMM activations in float32"
-    assert "attention: functional twin of recipe kivi2" in res.provenance
+    assert "attention: KV-cache twin" in res.provenance and "kivi" in res.provenance

@@ -26,10 +26,13 @@ _FIXED_SUFFIXES = (".residual", ".sink")
 def _token_axis(t: TensorSpec) -> int | None:
     """Which axis of a cache piece counts tokens (None: per head or per layer, not per
     token): (batch, tokens, heads, dim) pieces, flat outlier arrays (their count follows
-    the tokens), per-token scales and CSR row pointers (batch, tokens)."""
+    the tokens), per-token scales and CSR row pointers (batch, tokens). A bare FP8/FP6/FP4
+    cache's fp32 `.scale` (kv_quant.kv_scale_tensors: one per KV head or one per tensor,
+    calibrated, static) is per head: fp8_kv+h2o keeps its 8 scales of Llama-3-8B whatever
+    H2O keeps (until session 17 it was cut like a token count, to round(8 x 1638/8192) = 2)."""
     if len(t.shape) == 4:
         return 1
-    if len(t.shape) == 1 and not t.name.endswith(".codebook"):
+    if len(t.shape) == 1 and not t.name.endswith((".codebook", ".scale")):
         return 0
     if len(t.shape) == 2 and t.name.endswith((".token_scale", ".outlier_row_ptr")):
         return 1
@@ -390,6 +393,8 @@ def _cut_heads(tensors, h0: int, kv_heads: int, n_old: int, n_new: int) -> list[
                 ax = _token_axis(t)
                 shape[ax] = int(round(shape[ax] * frac))
             elif len(shape) >= 2 and shape[0] == h0:  # codebooks, channel ranges and normalisers
+                shape[0] = kv_heads
+            elif t.name.endswith(".scale") and shape == [h0] and h0 > 1:  # a per-KV-head fp32 scale
                 shape[0] = kv_heads
         out.append(TensorSpec(t.name, tuple(shape), t.fmt, t.role, t.density))
     return out

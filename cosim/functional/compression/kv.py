@@ -10,7 +10,7 @@ import numpy as np
 
 from cosim.functional.compression.attention import CachePolicy, CacheView, causal_column_sums
 from cosim.functional.compression.quant import (asym_group_quant, codebook_quant, lloyd_codebook,
-                                                register_format_quant, rope)
+                                                rope)
 from cosim.functional.softmax import softmax
 from workloads.compression.kv_quant import mikv_demoted_tokens, zipcache_lo_count, zipcache_probe_counts
 
@@ -138,37 +138,59 @@ def sorted_quantize(x: np.ndarray, order: np.ndarray, quant) -> np.ndarray:
     return out
 
 
-class FormatKVPolicy(_Accumulating):
-    """K and V stored in registered number formats, blocks along head_dim. A bare
-    FP8/FP6/FP4 cache keeps an fp32 scale per KV head (`scale="head"`, the default) or
-    per tensor (`"tensor"`), amax/max_normal calibrated on the prompt and then fixed,
-    as vLLM's fp8 KV cache (`k_scale`/`v_scale`) and TensorRT-LLM's are; decode tokens
-    beyond the calibrated range saturate. `scale="none"` casts unscaled (saturating).
-    This twin simulates one KV head, so per-tensor and per-head scales coincide here."""
+class FormatKVPolicy(CachePolicy):
+    """K and V stored in registered number formats, written token by token with the
+    real-checkpoint path's one KV quantizer (cosim.functional.kvstore.kv_quantizer,
+    what `cosim accuracy --kv` and a kv_format part run): block formats blocked along
+    head_dim with their own scales; a bare FP8/FP6/FP4 cache with an fp32 scale per KV
+    head (`scale="head"`, the default, as fp8_kv prices `k_cache.scale` (kv_heads,)) or
+    per tensor (`"tensor"`), amax/max_normal calibrated on the prompt and then fixed, as
+    vLLM's fp8 KV cache (`k_scale`/`v_scale`) and TensorRT-LLM's are (decode tokens
+    beyond it saturate); `scale="none"` casts unscaled (saturating); plain intN with a
+    static scale calibrated on the prompt. Every one of these is per token (scales fixed
+    after prefill, blocks within a token's head_dim), so quantizing each token as it is
+    written stores exactly what re-quantizing the whole history would. This twin
+    simulates one KV head, so per-tensor and per-head scales coincide here.
 
-    def __init__(self, fmt="fp8_e4m3", value_fmt=None, scale="head", channel_sort=False):
+    `inner`: a token-selection policy (H2O, SnapKV, StreamingLLM, RocketKV) that keeps
+    and evicts the STORED tokens and scores them from the stored keys, as pricing stores
+    fp8_kv+h2o (or --kv fp8_e4m3 with h2o) and the real path runs it (decoder.attention:
+    kv_cache_view, then the policy); None keeps every stored token."""
+
+    def __init__(self, fmt="fp8_e4m3", value_fmt=None, scale="head", channel_sort=False, inner=None):
         from cosim.functional.scaled import GRANULARITIES, scale_label
         if scale not in GRANULARITIES:
             raise ValueError(f"kv scale must be one of {GRANULARITIES}, got {scale!r}")
         self.kf, self.vf, self.scale, self.sort = fmt, value_fmt or fmt, scale, channel_sort
+        self.inner = inner if inner is not None else CachePolicy()
         self.scale_label = {"key": scale_label(self.kf, scale), "value": scale_label(self.vf, scale)}
 
-    def on_prefill(self):
-        from cosim.functional.scaled import amax_scale, needs_scale
-        self.k_s = amax_scale(self.K, self.kf, "tensor") if needs_scale(self.kf) and self.scale != "none" else None
-        self.v_s = amax_scale(self.V, self.vf, "tensor") if needs_scale(self.vf) and self.scale != "none" else None
-        self.order = channel_order(self.K) if self.sort else None  # K-sort: calibrated on the prompt, then fixed
+    def begin_run(self, context: int) -> None:
+        self.inner.begin_run(context)
 
-    def _q(self, X, fmt, s):
-        from cosim.functional.scaled import scaled_quantize
-        if s is None:
-            return register_format_quant(X, fmt, -1, scale="none")
-        return scaled_quantize(X, fmt, "tensor", scales=s, axis=-1)[0]
+    def prefill(self, keys, values, queries):
+        from cosim.functional.kvstore import kv_quantizer as _kv_quantizer  # the real path's, not a copy
+        keys, values = np.asarray(keys, np.float32), np.asarray(values, np.float32)
+        # the twin's tensors are one KV head (n, d): the quantizer's head axis is axis 1
+        self._qk = _kv_quantizer(self.kf, keys[:, None, :], self.scale)
+        self._qv = _kv_quantizer(self.vf, values[:, None, :], self.scale)
+        self.order = channel_order(keys) if self.sort else None  # K-sort: calibrated on the prompt, then fixed
+        self.inner.prefill(self._store(keys, self._qk, self.order), self._store(values, self._qv, None), queries)
 
-    def view(self):
-        k = (self._q(self.K, self.kf, self.k_s) if self.order is None else
-             sorted_quantize(self.K, self.order, lambda x: self._q(x, self.kf, self.k_s)))
-        return k, self._q(self.V, self.vf, self.v_s)
+    @staticmethod
+    def _store(x, quant, order):
+        """(n, d) tokens as the cache stores them."""
+        if quant is None:  # fp32: the reference precision
+            return x
+
+        def q(a):
+            return np.asarray(quant(a[:, None, :]), np.float32)[:, 0]
+        return q(x) if order is None else sorted_quantize(x, order, q)
+
+    def step(self, t, key, value, queries):
+        k = self._store(np.asarray(key, np.float32)[None], self._qk, self.order)[0]
+        v = self._store(np.asarray(value, np.float32)[None], self._qv, None)[0]
+        return self.inner.step(t, k, v, queries)
 
 
 class MixedPrecisionPolicy(_Accumulating):

@@ -19,7 +19,7 @@ from cosim.functional.compression.attention import evaluate_policy
 from cosim.functional.compression.metrics import rel_error
 from cosim.functional.compression.synthetic import activations, fitted_kv_sequence, fitted_weights, moe_layer
 
-__all__ = ["run_twin", "kv_policy", "TWIN_METHODS", "with_status", "METRICS"]
+__all__ = ["run_twin", "kv_policy", "kv_store_twin", "TWIN_METHODS", "with_status", "METRICS"]
 
 KV_METHODS = {
     "kivi": lambda p: kv.KIVIPolicy(p["k_bits"], p["v_bits"], p["group_size"], p["residual_length"]),
@@ -105,6 +105,51 @@ def with_status(res: dict) -> dict:
 
 
 KV_TWINS = tuple(KV_METHODS) + ("mla", "fastkv", "razor_attention", "cla", "minicache")
+
+
+def kv_store_twin(store: dict, method=None, model=None, seed: int = 0, prompt: int = 4096, steps: int = 8) -> dict:
+    """The attention figure of a KV cache as a trace stores it: ONE path for every
+    spelling. `store` = {"key", "value": formats, "scale": "head"/"tensor"/"none",
+    "channel_sort": bool}, whether it came from `--kv`/`kv:` or from a kv_format recipe
+    part (so `kv: fp8_e4m3` and `recipe: fp8_kv` are the same run, to the bit). `method`:
+    the recipe's KV method part, or None. A token-selection method (KV_FORMAT_COMPOSABLE:
+    H2O, SnapKV, StreamingLLM, RocketKV) keeps and evicts the stored tokens
+    (kv.FormatKVPolicy's `inner`), as pricing stores them and the real path runs them; a
+    method with its own storage (KIVI, KVQuant, GEAR, low-rank …) is run as its twin
+    alone (`_one`), the store being its 16-bit base. Same draw as run_twin's: one
+    default_rng(seed), the KV head first."""
+    from cosim.functional.kvstore import KV_FORMAT_COMPOSABLE
+    from workloads.models import load_model
+    m = load_model(model) if isinstance(model, str) else model
+    if method is not None and method.method not in KV_FORMAT_COMPOSABLE:
+        res = _one(method, m, None, seed, prompt, steps, 0)
+        res = {**res, "method": method.name if method.name == res["method"] else f"{method.name} ({res['method']})"}
+        res.setdefault("source", KV_SOURCE)
+        narrow = [f for f in dict.fromkeys((store["key"], store["value"])) if f not in ("bf16", "fp16", "fp32")]
+        if narrow:  # pricing stores the method's full-precision parts in it; this twin keeps them exact: said
+            res["kv_format_not_simulated"] = (f"KV format {'/'.join(narrow)} beside {method.name} (its own storage) "
+                                              f"is not simulated: the twin keeps {method.name}'s full-precision "
+                                              f"parts exact (the real-checkpoint path refuses the pair)")
+        return with_status({**res, "seed": seed})
+    lat = mla_latent(m)
+    if method is not None and lat is not None:
+        _mla_pricing_check(method, m, prompt + steps)
+    rng = np.random.default_rng(seed)
+    seq = _draw_kv(rng, m, prompt, steps)
+    inner = kv_policy(method, m) if method is not None else None
+    pol = kv.FormatKVPolicy(store["key"], store["value"], store.get("scale", "head"),
+                            bool(store.get("channel_sort", False)), inner=inner)
+    label = pol.scale_label
+    if lat is not None:
+        from cosim.functional.compression.attention import LatentCachePolicy
+        pol = LatentCachePolicy(pol, lat[1])
+    fmt = store["key"] if store["value"] == store["key"] else f"K {store['key']} / V {store['value']}"
+    out = {"method": f"kv {fmt}" + (f" + {method.name}" if method is not None else ""),
+           **evaluate_policy(pol, seq), "kv_scale": "K: {key}; V: {value}".format(**label),
+           "source": mla_source(m) if lat is not None else KV_SOURCE}
+    if store.get("channel_sort"):
+        out["k_channel_sort"] = "K channels in ascending prompt-RMS order before block quantization"
+    return with_status({**out, "seed": seed})
 
 
 def mla_latent(model):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cosim.functional.kvstore import kv_quantizer as _kv_quantizer  # the one KV quantizer (the twins use it too)
 from cosim.functional.metrics import sqnr_db
 from cosim.functional.rope import apply_rope, rope_tables
 from cosim.functional.softmax import softmax
@@ -23,7 +24,7 @@ from workloads.formats import get_format
 from ..checkpoint import Checkpoint
 from .attention import (PolicyStats, causal_attention, policy_attention, scaled_decode_attention,
                         streaming_attention, v_tail_delta)
-from .numerics import HIGH_PRECISION, KV_FORMAT_COMPOSABLE, CallScaled, Numerics, quantize_operand, token_coupled
+from .numerics import HIGH_PRECISION, KV_FORMAT_COMPOSABLE, CallScaled, Numerics, token_coupled
 
 __all__ = ["DecoderLM", "ForwardResult", "PassState"]
 
@@ -513,33 +514,3 @@ def kv_cache_view(k: np.ndarray, v: np.ndarray, fmt: str, prefill: int, value_fm
         else:
             out.append(q(x))
     return out[0], out[1]
-
-
-def _kv_quantizer(fmt: str, prompt: np.ndarray, scale: str):
-    """x -> x as stored in `fmt` (None: unquantized), scales calibrated on `prompt`."""
-    if fmt in ("fp32", "baseline"):
-        return None
-    from cosim.functional.scaled import amax_scale, needs_scale, scaled_quantize
-    f = get_format(fmt)
-    if f.family == "int":  # plain intN: quantize() would scale each call by its own amax, later tokens included;
-        # a cache keeps the scale calibrated on the prompt (as a static fp8 KV scale is), values beyond it saturate.
-        # The functional core's int quantizer with that scale: x/s in float64, rounded once (half to even)
-        from cosim.functional import quantize
-        from cosim.functional.quantize import tensor_scale
-        from .numerics import row_amax
-        if scale == "none":
-            s = 1.0
-        elif scale == "tensor":
-            s = tensor_scale(row_amax(np.asarray(prompt).reshape(1, -1))[0], fmt)
-        else:  # one per KV head (axis 1)
-            s = tensor_scale(row_amax(np.moveaxis(np.asarray(prompt), 1, 0)), fmt).reshape(1, -1, 1)
-        return lambda x: quantize(np.asarray(x, np.float32), fmt, tensor_scale=s)
-    if not needs_scale(fmt):
-        return lambda x: quantize_operand(x, fmt)
-    if scale == "none":
-        return lambda x: scaled_quantize(x, fmt, "none")[0]
-    if scale == "tensor":
-        s = amax_scale(prompt, fmt, "tensor")
-        return lambda x: scaled_quantize(x, fmt, "tensor", scales=s)[0]
-    s = amax_scale(prompt, fmt, "head", 1)
-    return lambda x: scaled_quantize(x, fmt, "head", head_axis=1, scales=s)[0]

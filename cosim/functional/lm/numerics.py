@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cosim.functional.kvstore import KV_FORMAT_COMPOSABLE
+from cosim.functional.operand import HIGH_PRECISION, quantize_operand, row_amax
 from workloads.formats import get_format
 
 __all__ = ["Numerics", "HIGH_PRECISION", "CallScaled"]
 
-HIGH_PRECISION = ("fp32", "baseline")  # no quantization at all
-# KV-cache methods that choose WHICH tokens a cache keeps and store each kept token as written: a KV number
-# format (--kv, a kv_format part) then stores the kept tokens, as the priced trace stores them (fp8_kv+h2o).
-# Every other KV method (KIVI, KVQuant, mixed precision, GEAR, low-rank projections) defines its own storage:
-# a KV number format beside it is refused (KV_FORMAT_COMPOSABLE is the one rule, numerics and notes alike).
-KV_FORMAT_COMPOSABLE = ("streaming_llm", "h2o", "snapkv", "rocketkv")
+# HIGH_PRECISION, row_amax, quantize_operand live in cosim.functional.operand and KV_FORMAT_COMPOSABLE (which KV
+# methods a KV number format composes with: the one rule, numerics, notes and the synthetic KV twins alike) in
+# cosim.functional.kvstore, below both this module and the compression twins, so the twins share the real path's
+# KV quantizer (kvstore.kv_quantizer) without an import cycle; imported here under their old names.
 # beside a method with its own storage, a 16-bit KV format is the format of that method's full-precision parts
 # (KIVI's residual window, GEAR's buffer, outliers), as pricing stores them: accepted with a note, never refused
 HALF_PRECISION = ("bf16", "fp16")
@@ -255,16 +255,6 @@ class CallScaled:
         return self.given(x, row_amax(x), axis)
 
 
-def row_amax(x: np.ndarray) -> np.ndarray:
-    """max |x[i]| over the finite entries of each x[i] (0 if none), shape (x.shape[0],):
-    what the quantizers take a call's scale from (cosim.functional's finite_amax)."""
-    x = np.asarray(x, np.float32)
-    a = np.abs(x).reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
-    if a.shape[1] == 0:
-        return np.zeros(x.shape[0], np.float32)
-    return np.where(np.isfinite(a), a, np.float32(0)).max(axis=1)
-
-
 def _dynamic_tensor_scale(fmt: str) -> bool:
     """An acts format quantized with one scale taken from the whole call's data: a bare FP8/FP6/FP4 cast
     (cosim.functional.scaled's fp32 amax scale), a plain intN tensor (quantize's own amax/qmax scale)
@@ -336,17 +326,3 @@ def _check_exact(weights: str, acts: str) -> None:
                          f"dot products need equal K-blocks (pass formats of one block size)")
 
 
-def quantize_operand(x: np.ndarray, fmt: str, axis: int = -1) -> np.ndarray:
-    if fmt in HIGH_PRECISION:
-        return x
-    from cosim.functional.compression.quant import register_format_quant
-    f = get_format(fmt)
-    n = x.shape[axis]
-    if f.family == "int_group" and n % f.block_size:
-        # a reduction length that is not a whole number of groups (SmolLM2: 576 = 4.5 x 128)
-        # ends in a short group, as group-quant kernels do by padding with zeros
-        pad = [(0, 0)] * x.ndim
-        pad[axis] = (0, (-n) % f.block_size)
-        y = register_format_quant(np.pad(np.asarray(x, np.float32), pad), fmt, axis=axis)
-        return np.take(y, np.arange(n), axis=axis)
-    return register_format_quant(np.ascontiguousarray(x, dtype=np.float32), fmt, axis=axis)
