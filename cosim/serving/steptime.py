@@ -345,7 +345,11 @@ class DeviceStepCost:
         router's tokens, an elementwise op's rows, an attention's q_len) is `rows`, or for a routed-expert op
         (top_k in its dims) the rows x top_k token-expert pairs (within one pair for a fractional top_k).
         Otherwise one InputError naming the recipe and the op (before session 17 FastKV on a MoE model left the
-        expert activation at the full prompt's pairs)."""
+        expert activation at the full prompt's pairs). A sharded workload's ops hold one rank's token share (a
+        sequence-parallel shard, an expert-parallel rank's pairs): checked where they are made instead
+        (workloads.parallel runs tsp_after ops on the propagated tokens), not here."""
+        if self.workload.parallel:
+            return
         for o in ops:
             key = next((k for k in ("m", "tokens", "rows", "q_len") if k in o.dims), None)
             if key is None:
