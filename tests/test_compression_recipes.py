@@ -555,6 +555,33 @@ def test_fastkv_prefill_propagates_a_fifth_of_the_tokens_after_layer_15():
     assert only(td, "attention").dims["kv_len"] == int(0.1 * S)
 
 
+@pytest.mark.parametrize("model", ["mixtral_8x7b", "qwen1_5_moe_a2_7b", "deepseek_v2_lite"])
+def test_fastkv_scales_every_token_op_of_a_moe_layer_after_the_selection_layer(model):
+    """A 100-token prefill, TSP rate 0.2: the layers after tsp_layer run ceil(0.2 x 100) = 20 tokens, so every
+    op there but attention (quadratic) has exactly 1/5 of its FLOPs and of its activation bytes, the routed
+    ones included: mixtral's expert activation runs 20 x top_k 2 = 40 token-expert pairs (before session 17 it
+    kept 200, and the expert GEMMs' activation tensors 200 rows). The expert weights read are those of the
+    experts 20 tokens touch, 8(1 - (1 - 2/8)^20) = 7.97463..."""
+    from workloads.models import load_model
+    from workloads.moe import experts_touched
+    m = load_model(model)
+    tp = trace_for(m, "prefill", seq=100)
+    t2 = apply_recipe(tp, "fastkv", m)
+    before = {o.name: o for o in tp.ops}
+    act = lambda op: sum(v for k, v in op.bytes_by_role().items() if k != "weight")
+    after = [o for o in t2.ops if o.dims.get("tsp_after") and o.kind != "attention"]
+    assert {o.name for o in after} >= {"router", "expert_gate_proj", "expert_act", "expert_down_proj"}
+    for o in after:
+        assert (o.flops * 5, act(o) * 5) == (before[o.name].flops, act(before[o.name])), o.name
+    if model == "mixtral_8x7b":
+        ops = {o.name: o for o in after}
+        assert ops["expert_act"].dims["rows"] == math.ceil(0.2 * 100) * 2 == 40
+        assert ops["expert_gate_proj"].inputs[0].shape == (40, 4096)
+        touched = ops["expert_gate_proj"].dims["experts_touched"]
+        assert touched == pytest.approx(8 * (1 - 0.75 ** 20)) == experts_touched(8, 2, 20)
+        assert ops["expert_gate_proj"].inputs[1].density == pytest.approx(touched / 8)
+
+
 @pytest.mark.parametrize("name", list_recipes())
 def test_every_recipe_trace_round_trips_and_prices(name, tmp_path):
     from cosim.simulate import simulate

@@ -2,6 +2,7 @@
 modelled and noted, or refused with the field named; never priced as bf16 without a word."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +255,55 @@ def test_unquantized_formats_says_the_mxfp4_lm_head_itself(kept):
     refused."""
     from workloads.hf_quant import unquantized_formats
     qc = {"quant_method": "mxfp4", "modules_to_not_convert": kept}
-    assert unquantized_formats(qc, "bf16", "x.json") == ("bf16", "bf16")
+    assert unquantized_formats(qc, "bf16", "x.json", 24) == ("bf16", "bf16")
     with pytest.raises(InputError, match="x.json: quantization_config.modules_to_not_convert: got 'model.layers'"):
-        unquantized_formats({"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers"]}, "bf16", "x.json")
+        unquantized_formats({"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers"]}, "bf16", "x.json",
+                            24)
+
+
+# A gpt-oss-like config written by hand (the fields of openai/gpt-oss-20b's config.json that the importer reads,
+# 12 layers so that "model.layers.1" reaches layers 1, 10 and 11 by re.match's prefix rule)
+_GPT_OSS_LIKE = {"architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", "hidden_size": 256,
+                 "intermediate_size": 256, "num_hidden_layers": 12, "num_attention_heads": 8,
+                 "num_key_value_heads": 2, "head_dim": 32, "num_local_experts": 8, "num_experts_per_tok": 2,
+                 "experts_per_token": 2, "vocab_size": 1000, "max_position_embeddings": 4096, "sliding_window": 128,
+                 "layer_types": ["sliding_attention", "full_attention"] * 6, "attention_bias": True,
+                 "tie_word_embeddings": False, "hidden_act": "silu", "torch_dtype": "bfloat16",
+                 "quantization_config": {"quant_method": "mxfp4", "modules_to_not_convert": [
+                     "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]}}
+
+
+@pytest.mark.parametrize("entry, reached", [
+    ("model.layers.1", "layers 1, 10-11's"),          # prefix match: layer 1 and layers 10, 11
+    ("model.layers.1.mlp", "layer 1's"),              # "1.mlp" does not match "10.mlp"
+    ("model.layers.[1-9]", "layers 1-11's"),
+    ("model.layers.11.mlp.experts", "layer 11's"),
+    ("model.layers.0", "layers 0's"),                 # layer 0 only: refused before session 17 too
+    ("model", "every layer's")])
+def test_mxfp4_refuses_an_entry_reaching_any_layers_experts(tmp_path, entry, reached):
+    """transformers (integrations/mxfp4.py should_convert_module) leaves a module in torch_dtype when an entry of
+    modules_to_not_convert re.match-es its name or a parent's; cosim prices every expert MXFP4, so an entry that
+    reaches any layer's experts is refused by name. Until session 17 only layer 0's experts were tested: the
+    entries reaching other layers alone were accepted."""
+    cfg = json.loads(json.dumps(_GPT_OSS_LIKE))
+    cfg["quantization_config"]["modules_to_not_convert"].append(entry)
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(cfg))
+    if reached == "layers 0's":
+        reached = "layer 0's"
+    with pytest.raises(InputError, match=rf"config.json: quantization_config.modules_to_not_convert: got "
+                                         rf"{re.escape(repr(entry))}.*keeps {re.escape(reached)} experts unconverted"):
+        model_from_hf_config(p)
+
+
+@pytest.mark.parametrize("entry", ["model.layers.12", "model.layers.1.self_attn", "model.layers.*.mlp.router",
+                                   "lm_head"])
+def test_mxfp4_accepts_entries_that_reach_no_experts(tmp_path, entry):
+    """Entries reaching no expert module (a layer the model lacks, attention, the router, the lm_head) are
+    accepted: the experts are MXFP4, attention and router bf16."""
+    cfg = json.loads(json.dumps(_GPT_OSS_LIKE))
+    cfg["quantization_config"]["modules_to_not_convert"].append(entry)
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(cfg))
+    m = model_from_hf_config(p)
+    assert (m.weights_format, m.attn_format, m.lm_head_format) == ("mxfp4", "bf16", "bf16")

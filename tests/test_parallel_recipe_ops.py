@@ -90,3 +90,24 @@ def test_fastkv_token_selective_propagation_under_tp():
     # with sequence parallelism each rank gathers its token shard: ceil(1640 / 8) = 205 rows
     _, P2, meta2 = _pair("llama3_70b", "fastkv", {"tp": 8, "sp": True}, phase="prefill", batch=2, seq=4096)
     assert meta2["recipe_op_shares"]["fastkv.tsp_gather"] == "1/8" and P2["fastkv.tsp_gather"].dims["rows"] == 205
+
+
+@pytest.mark.parametrize("model, parallel, want", [
+    # llama3_8b TP2: the row-parallel GEMMs' all-reduces of layers 15-31 carry the 200 propagated rows
+    ("llama3_8b", {"tp": 2}, {"attn_allreduce": 200, "mlp_allreduce": 200, "q_proj": 200}),
+    # mixtral TP2 (experts split by columns): 200 tokens x top_k 2 = 400 routed pairs, all-reduce 200 rows
+    ("mixtral_8x7b", {"tp": 2}, {"attn_allreduce": 200, "moe_allreduce": 200, "expert_act": 400, "router": 200}),
+    # mixtral TP2 x EP2: 200 tokens x 2 pairs / 2 ranks = 200 pairs a rank (uniform expected routing)
+    ("mixtral_8x7b", {"tp": 2, "ep": 2}, {"moe_dispatch_alltoall": 200, "expert_act": 200, "attn_allreduce": 200}),
+])
+def test_fastkv_collectives_after_the_selection_layer_carry_the_propagated_tokens(model, parallel, want):
+    """A 1,000-token prefill with FastKV (TSP at layer 15, rate 0.2: 200 tokens after it): the sharder's ops
+    for the 17 later layers (collectives included) run the 200 propagated tokens, the 15 earlier ones 1,000.
+    Before session 17 the sharder sized them from trace.tokens: all-reduces of 1,000 rows after the selection
+    layer, and under EP the routed rows of the whole prompt."""
+    t = cosim.build_trace(model, phase="prefill", batch=1, seq=1000, recipe="fastkv", parallel=parallel)
+    token_dim = lambda o: next(o.dims[k] for k in ("m", "tokens", "rows") if k in o.dims)
+    for name, n in want.items():
+        got = sorted((o.repeat, token_dim(o), bool(o.dims.get("tsp_after"))) for o in t.ops if o.name == name)
+        assert got[-1] == (17, n, True), (name, got)  # the later layers
+        assert got[0][0] == 15 and got[0][1] == n * 5 and not got[0][2], (name, got)  # the earlier ones: 5x

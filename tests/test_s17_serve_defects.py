@@ -23,14 +23,14 @@ def test_a_shared_step_model_notes_only_what_each_run_priced_chunked():
     steps = device_step_cost("llama3_8b", "h100_sxm", recipe="kivi2")
     r1 = serve("llama3_8b", "h100_sxm", step_model=steps, scheduler="chunked", recipe="kivi2", **RUN)
     assert _chunk_notes(r1.notes) == [KIVI_NOTE]
-    n_cached = len(steps._cache)
     r2 = serve("llama3_8b", "h100_sxm", step_model=steps, scheduler="continuous", recipe="kivi2", **RUN)
     assert _chunk_notes(r2.notes) == []
+    keys = set(steps._cache)  # just before run 3
     r3 = serve("llama3_8b", "h100_sxm", step_model=steps, scheduler="chunked", recipe="kivi2", **RUN)
     assert _chunk_notes(r3.notes) == [KIVI_NOTE]
     # run 3's chunks came from the cache: run 2 added only its whole-prompt components
-    assert all(k in steps._cache for k in [("pctx", 512, 0, False), ("pctx", 488, 512, True)])
-    assert len(steps._cache) >= n_cached
+    assert all(k in keys for k in [("pctx", 512, 0, False), ("pctx", 488, 512, True)])
+    assert [k for k in set(steps._cache) - keys if k[0] == "pctx"] == []  # run 3 priced no chunk anew
     assert r3.requests["ttft_s"].tolist() == r1.requests["ttft_s"].tolist()
 
 
@@ -136,20 +136,91 @@ import math  # noqa: E402
 from hypothesis import example, given, settings, strategies as st  # noqa: E402
 
 
-@settings(max_examples=25, deadline=None)
+def _act_bytes(ops):
+    """Bytes of the ops' activations (every tensor but the weights, which a step reads once whatever its
+    tokens), with their repeats."""
+    return sum(v * o.repeat for o in ops for k, v in o.bytes_by_role().items() if k != "weight")
+
+
+@pytest.mark.parametrize("model", ["llama3_8b", "mixtral_8x7b"])
+@settings(max_examples=15, deadline=None)
 @given(p=st.integers(1, 5000), d=st.integers(1, 96))
 @example(p=35, d=1)  # 0.2 x 35 = 7.000000000000001 in floating point: the recipe propagates 8
 @example(p=1, d=96)
-def test_fastkv_mixed_step_is_the_prompt_alone_plus_the_decodes_alone_in_flops(p, d):
+@example(p=100, d=4)
+def test_fastkv_mixed_step_is_the_prompt_alone_plus_the_decodes_alone(model, p, d):
     """Any p prompt tokens beside d decode tokens (exact shapes): the layers after tsp_layer run
-    ceil(0.2 x p) + d tokens, and the step's token-wise FLOPs are the prompt's alone plus the decodes' alone."""
-    steps = _FASTKV
+    ceil(0.2 x p) + d tokens, and the step's token-wise FLOPs and activation bytes are the prompt's alone plus
+    the decodes' alone. On a MoE model (mixtral_8x7b, top_k 2) the routed-expert ops run 2 token-expert pairs
+    a token there too: before session 17 the expert activation after tsp_layer kept the rows of the trace's
+    whole prompt (the step check, _check_tsp_rows, then refuses it by name)."""
+    steps = _FASTKV[model]
     mixed, _ = _token_ops(steps, StepBatch(((p, 0, True),), (1024,) * d))
+    n = max(1, math.ceil(0.2 * p)) + d  # the recipe's count of propagated prompt tokens, + d
     after = {o.dims["m"] for o in mixed if o.name == "q_proj" and o.dims.get("tsp_after")}
-    assert after == {max(1, math.ceil(0.2 * p)) + d}  # the recipe's count of propagated prompt tokens, + d
+    assert after == {n}
+    if model == "mixtral_8x7b":
+        assert {o.dims["rows"] for o in mixed if o.name == "expert_act" and o.dims.get("tsp_after")} == {2 * n}
     prompt, _ = _token_ops(steps, StepBatch(((p, 0, True),), ()))
     decode, _ = _token_ops(steps, StepBatch((), (1024,) * d))
     assert _flops(mixed) == _flops(prompt) + _flops(decode)
+    assert _act_bytes(mixed) == pytest.approx(_act_bytes(prompt) + _act_bytes(decode), rel=1e-12)
 
 
-_FASTKV = device_step_cost("llama3_8b", "h100_sxm", recipe="fastkv")
+_FASTKV = {m: device_step_cost(m, "h100_sxm", recipe="fastkv") for m in ("llama3_8b", "mixtral_8x7b")}
+
+
+class _Edited:
+    """A served workload whose prefill traces `edit` rewrites (the step model's errors on a broken recipe)."""
+    def __init__(self, w, edit):
+        self._w, self._edit = w, edit
+
+    def __getattr__(self, name):
+        return getattr(self._w, name)
+
+    def trace(self, phase, batch, seq):
+        tr = self._w.trace(phase, batch, seq)
+        return self._edit(tr) if phase == "prefill" else tr
+
+
+def _with_effects(tr, edit_effect):
+    import dataclasses
+    fx = {k: (edit_effect(dict(e)) if isinstance(e, dict) and "tsp_tokens" in e else e)
+          for k, e in tr.meta["recipe_effects"].items()}
+    return dataclasses.replace(tr, meta={**tr.meta, "recipe_effects": fx})
+
+
+def test_fastkv_step_model_refuses_a_missing_rate_or_count_in_one_message():
+    """tsp_rate (before session 17 a bare one-value unpack: ValueError) and the search for the trace that
+    propagates a step's tokens (before: AssertionError) each raise one InputError naming the recipe and the
+    parameter."""
+    import dataclasses
+
+    from workloads.io import InputError
+    base = device_step_cost("llama3_8b", "h100_sxm", recipe="fastkv")
+    drop = lambda tr: dataclasses.replace(tr, meta={**tr.meta, "recipe_effects": {
+        k: e for k, e in tr.meta["recipe_effects"].items() if not (isinstance(e, dict) and "tsp_tokens" in e)}})
+    steps = dataclasses.replace(base, _cache={}, workload=_Edited(base.workload, drop))
+    with pytest.raises(InputError, match=r"^serve: recipe: got 'fastkv', whose prefill trace marks ops tsp_after "
+                                         r"\(token-selective propagation\) with 0 tsp_rate parameters \(none in"):
+        steps.tsp_rate
+    zero = lambda tr: _with_effects(tr, lambda e: {**e, "tsp_tokens": 0})
+    steps = dataclasses.replace(base, _cache={}, workload=_Edited(base.workload, zero))
+    with pytest.raises(InputError, match=r"^serve: recipe: got 'fastkv' with tsp_rate 0.2: no prefill trace of "
+                                         r"\d+ to \d+ tokens propagates 4 tokens"):
+        steps._tsp_mixed_ops(100, 4)
+
+
+def test_fastkv_step_model_refuses_an_op_left_at_the_whole_prompt_after_the_selection_layer():
+    """_check_tsp_rows: an op after tsp_layer whose token dimension is not the propagated count (mixtral's
+    expert activation left at 200 = 100 tokens x top_k 2 rows, as before session 17, where 24 x 2 = 48 were
+    due) is refused by name; the ops FastKV builds pass."""
+    from workloads.io import InputError
+    steps = _FASTKV["mixtral_8x7b"]
+    ops = [o for o in steps._tsp_mixed_ops(100, 4) if o.dims.get("tsp_after")]
+    steps._check_tsp_rows(ops, 24)
+    bad = [o.with_(dims={**o.dims, "rows": 200}) if o.name == "expert_act" else o for o in ops]
+    with pytest.raises(InputError, match=r"^serve: recipe: got 'fastkv': op 'expert_act' after the selection layer "
+                                         r"\(tsp_after\) runs rows = 200; expected the 24 propagated tokens "
+                                         r"\(rows = 24 x top_k 2 = 48\)"):
+        steps._check_tsp_rows(bad, 24)

@@ -134,16 +134,17 @@ def table_dtype(cfg: dict, src: str, outer: dict | None = None) -> tuple[str, st
     return "bf16", "no torch_dtype: unquantized tables bf16 assumed"
 
 
-def unquantized_formats(qc: dict, dtype: str, src: str = "config.json") -> tuple[str, str | None]:
+def unquantized_formats(qc: dict, dtype: str, src: str = "config.json",
+                        layers: int | None = None) -> tuple[str, str | None]:
     """(embedding format, lm_head format or None when the lm_head is quantized like the rest).
     The embedding is a lookup table, never a quantized Linear; the lm_head is left out by
     AWQ, by transformers' fp8 quantizer (modules_to_not_convert) and by GPTQ unless its
     ``lm_head: true``; compressed-tensors quantizes it unless an ``ignore`` entry matches it
     (`ignored`); MXFP4 never does: transformers converts only the MoE experts (`mxfp4_unconverted`).
-    `dtype`: table_dtype's."""
+    `dtype`: table_dtype's; `layers`: the model's decoder layer count (needed for MXFP4)."""
     method = qc.get("quant_method")
     if method == "mxfp4":
-        mxfp4_unconverted(qc, src)  # its modules_to_not_convert checked: none may keep the experts unconverted
+        mxfp4_unconverted(qc, src, layers)  # its modules_to_not_convert checked: none may keep the experts unconverted
     quantized_head = ((method == "gptq" and qc.get("lm_head") is True)
                       or (method == "compressed-tensors" and not ignored(qc, src)[0]))
     return dtype, (None if quantized_head else dtype)
@@ -231,32 +232,56 @@ def ignore_note(qc: dict, src: str, fmt: str, cfg: dict | None = None) -> str:
 # else stays dense"): the MoE expert weights, nothing else. The attention projections, the router, the
 # embedding and the lm_head (modules_to_not_convert defaults to ["lm_head"] there) stay in torch_dtype whether
 # or not a config's modules_to_not_convert names them; an entry there only matters if it reaches the experts.
-_MXFP4_EXPERTS = "model.layers.0.mlp.experts"  # the module path transformers tests an entry against (gpt-oss)
+_MXFP4_EXPERTS = "model.layers.{}.mlp.experts"  # the module path transformers tests an entry against (gpt-oss), per layer
 
 
-def mxfp4_unconverted(qc: dict, src: str) -> set[str]:
+def mxfp4_unconverted(qc: dict, src: str, layers: int) -> set[str]:
     """What an MXFP4 quantization_config keeps in torch_dtype: {"attention", "router", "embedding",
     "lm_head"}, always (transformers converts the MoE experts alone, see above), whatever
-    ``modules_to_not_convert`` says. An entry of it that reaches the experts or a module above them, by
-    transformers' rule (integrations/mxfp4.py should_convert_module: ``re.match(entry + "\\.", name)`` or
-    ``re.match(entry, name)``), is refused by name: then no weight of the checkpoint would be MXFP4."""
+    ``modules_to_not_convert`` says. An entry of it that reaches the experts of any of the model's `layers`
+    decoder layers or a module above them, by transformers' rule (integrations/mxfp4.py should_convert_module:
+    ``re.match(entry + "\\.", name)`` or ``re.match(entry, name)``), is refused by name: those experts would
+    stay in torch_dtype while cosim priced them MXFP4 (one format holds every expert weight). Before session 17
+    only layer 0's experts were tested, so an entry such as "model.layers.1" (a prefix match: layers 1 and
+    10-19) passed."""
+    if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
+        raise ValueError(f"mxfp4_unconverted: layers must be the model's positive layer count, got {layers!r}")
     entries = qc.get("modules_to_not_convert") or []
     if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
         _bad(src, "modules_to_not_convert", entries, "a list of module names")
-    # transformers walks the module tree and stops at the first module an entry matches: the experts stay
+    # transformers walks the module tree and stops at the first module an entry matches: a layer's experts stay
     # unconverted when an entry matches them or any module above them
-    parts = _MXFP4_EXPERTS.split(".")
-    paths = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    paths = {}  # module path -> the layer whose experts it holds (None: above every layer)
+    for i in range(layers):
+        parts = _MXFP4_EXPERTS.format(i).split(".")
+        for j in range(1, len(parts) + 1):
+            paths[".".join(parts[:j])] = i if j > 2 else None
     for e in entries:
         try:
-            hit = any(re.match(f"{e}\\.", p) or re.match(e, p) for p in paths)
+            hit = sorted({i for p, i in paths.items() if re.match(f"{e}\\.", p) or re.match(e, p)},
+                         key=lambda i: -1 if i is None else i)
         except re.error as err:
             _bad(src, "modules_to_not_convert", e, f"a module name or pattern transformers can match ({err})")
         if hit:
-            _bad(src, "modules_to_not_convert", e, f"entries that leave the MoE experts ({_MXFP4_EXPERTS}) converted: "
-                 f"transformers' MXFP4 quantizer converts only the experts, so with them unconverted no weight is "
-                 f"MXFP4 (give the weights format instead)")
+            reached = ("every layer's" if None in hit or len(hit) == layers else
+                       f"layer{'s' if len(hit) > 1 else ''} {_ranges(hit)}'s")
+            _bad(src, "modules_to_not_convert", e, f"entries that leave the MoE experts "
+                 f"({_MXFP4_EXPERTS.format('<i>')}, i < {layers}) converted: this entry keeps {reached} experts "
+                 f"unconverted, in torch_dtype, while cosim prices every expert MXFP4 (transformers' MXFP4 quantizer "
+                 f"converts only the experts; give the weights format instead)")
     return {"attention", "router", "embedding", "lm_head"}
+
+
+def _ranges(ids: list[int]) -> str:
+    """Sorted layer indices as ranges: [1, 10, 11, 12] -> "1, 10-12"."""
+    out, start = [], None
+    for k, i in enumerate(ids):
+        if start is None:
+            start = i
+        if k + 1 == len(ids) or ids[k + 1] != i + 1:
+            out.append(f"{start}" if start == i else f"{start}-{i}")
+            start = None
+    return ", ".join(out)
 
 
 def mxfp4_experts_only(moe: dict | None, layers: int, src: str) -> None:

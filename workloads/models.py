@@ -636,10 +636,10 @@ def _hf_quant(quant: dict, cfg: dict, outer: dict, src: str, d: dict) -> None:
     from workloads.hf_quant import declared_weights, ignore_note, table_dtype, unquantized_formats
     d["weights_format"], d["weights_origin"] = declared_weights(quant, src)
     dtype, how = table_dtype(cfg, src, outer)
-    d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src)
+    d["embed_format"], d["lm_head_format"] = unquantized_formats(quant, dtype, src, d["layers"])
     if quant.get("quant_method") == "mxfp4":  # only the MoE experts are MXFP4 (workloads.hf_quant.mxfp4_unconverted)
         from workloads.hf_quant import mxfp4_unconverted
-        if "attention" in mxfp4_unconverted(quant, src):
+        if "attention" in mxfp4_unconverted(quant, src, d["layers"]):
             d["attn_format"] = dtype
             d["weights_origin"] += (f"; MoE experts only (transformers' MXFP4 quantizer converts the experts alone): "
                                     f"attention and router {dtype}")

@@ -254,6 +254,11 @@ class _Sharder:
         self.tr, self.m, self.L = trace, model, L
         self.t = L.tp
         self.T, self.B = trace.tokens, trace.batch
+        # token-selective propagation (FastKV): the layers after the selection layer (ops marked tsp_after) run
+        # the batch's propagated tokens, not trace.tokens (None: no such recipe)
+        tsp = {int(e["tsp_tokens"]) for e in (trace.meta.get("recipe_effects") or {}).values()
+               if isinstance(e, dict) and "tsp_tokens" in e}
+        self.T_tsp = self.B * tsp.pop() if len(tsp) == 1 else None
         self.af = (trace.meta.get("formats") or {}).get("acts", "bf16")
         self.hl = model.heads // self.t
         self.kvl = _kv_local(model, self.t)
@@ -282,7 +287,17 @@ class _Sharder:
     def run(self) -> list[Op]:
         out = []
         for op in self.tr.ops:
-            out += self.rewrite(op)
+            if op.dims.get("tsp_after") and self.T_tsp is not None:
+                # an op after FastKV's selection layer, and the collectives it needs, on the propagated tokens
+                # (before session 17 its all-reduces and expert-parallel rows used the whole prompt's)
+                T, self.T = self.T, self.T_tsp
+                try:
+                    out += [o if o.dims.get("tsp_after") else o.with_(dims={**o.dims, "tsp_after": True})
+                            for o in self.rewrite(op)]
+                finally:
+                    self.T = T
+            else:
+                out += self.rewrite(op)
         if self.L.pp > 1:
             rows = math.ceil(self.T / self.t) if self.L.sp else self.T
             out.append(self.coll("pp_sendrecv", "sendrecv", rows, self.L.pp - 1, "pp", ranks=2,

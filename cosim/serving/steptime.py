@@ -295,15 +295,24 @@ class DeviceStepCost:
         tr = self.workload.trace("prefill", 1, _REF_KV[0])
         if not any(o.dims.get("tsp_after") for o in tr.ops):
             return None
-        (rate,) = {float(e["parameters"]["tsp_rate"]) for e in tr.meta.get("recipe_effects", {}).values()
-                   if isinstance(e, dict) and "tsp_tokens" in e}
-        return rate
+        rates = {float(e["parameters"]["tsp_rate"]) for e in tr.meta.get("recipe_effects", {}).values()
+                 if isinstance(e, dict) and "tsp_tokens" in e}
+        return self._one_tsp(rates, "tsp_rate", "parameter")
+
+    def _one_tsp(self, found: set, what: str, how: str):
+        """The one value of a token-selective propagation recipe's `what`, or one InputError naming the recipe."""
+        if len(found) != 1:
+            raise InputError(f"serve: recipe: got {self.workload.recipe!r}, whose prefill trace marks ops tsp_after "
+                             f"(token-selective propagation) with {len(found)} {what} {how}s "
+                             f"({', '.join(map(repr, sorted(found))) or 'none'} in its recipe effects); expected "
+                             f"exactly one token-selective propagation recipe (FastKV) recording one {what}")
+        return next(iter(found))
 
     def _tsp_tokens(self, seq: int):
         """(the seq-token prefill trace, the prompt tokens its TSP propagates past the selection layer)."""
         tr = self.workload.trace("prefill", 1, seq)
-        (n,) = {int(e["tsp_tokens"]) for e in tr.meta["recipe_effects"].values()
-                if isinstance(e, dict) and "tsp_tokens" in e}
+        n = self._one_tsp({int(e["tsp_tokens"]) for e in tr.meta["recipe_effects"].values()
+                           if isinstance(e, dict) and "tsp_tokens" in e}, "tsp_tokens", "count")
         return tr, n
 
     def _tsp_mixed_ops(self, p: int, d: int):
@@ -313,8 +322,9 @@ class DeviceStepCost:
         tsp_tokens(p) = ceil(rate x p), plus every decode token, whose own layers are never skipped: the
         tsp_after ops of the prefill trace that propagates exactly tsp_tokens(p) + d tokens (the trace of
         floor((tsp_tokens(p) + d - 1) / rate) + 1 tokens, the fewest that propagate as many; checked on the
-        trace's own count). Before session 17 the step priced the (p + d)-token trace whole, so the later
-        layers ran ceil(rate x (p + d)) tokens: most decode tokens skipped them."""
+        trace's own count, and on every tsp_after op's token dimension, `_check_tsp_rows`). Before session 17
+        the step priced the (p + d)-token trace whole, so the later layers ran ceil(rate x (p + d)) tokens: most
+        decode tokens skipped them."""
         tok = lambda o: o.name in self.token_names and o.group != "head"
         before = [o for o in self.workload.trace("prefill", 1, p + d).ops if tok(o) and not o.dims.get("tsp_after")]
         rows = (self._tsp_tokens(p)[1] if p else 0) + d
@@ -322,8 +332,36 @@ class DeviceStepCost:
         for s in (seq, seq - 1, seq + 1):  # the float rounding of rows / rate, either side
             tr, n = self._tsp_tokens(max(1, s))
             if n == rows:
-                return before + [o for o in tr.ops if tok(o) and o.dims.get("tsp_after")]
-        raise AssertionError(f"no prefill trace near {seq} tokens propagates {rows} tokens (tsp_rate {self.tsp_rate})")
+                after = [o for o in tr.ops if tok(o) and o.dims.get("tsp_after")]
+                self._check_tsp_rows(after, rows)
+                return before + after
+        raise InputError(f"serve: recipe: got {self.workload.recipe!r} with tsp_rate {self.tsp_rate}: no prefill "
+                         f"trace of {seq - 1} to {seq + 1} tokens propagates {rows} tokens past the selection layer "
+                         f"(the {p}-token prompt's {rows - d} plus {d} decode tokens); expected a tsp_rate whose "
+                         f"ceil(tsp_rate x tokens) reaches every count")
+
+    def _check_tsp_rows(self, ops, rows: int) -> None:
+        """Every tsp_after token op runs the `rows` propagated tokens: its token dimension (a GEMM's m, a
+        router's tokens, an elementwise op's rows, an attention's q_len) is `rows`, or for a routed-expert op
+        (top_k in its dims) the rows x top_k token-expert pairs (within one pair for a fractional top_k).
+        Otherwise one InputError naming the recipe and the op (before session 17 FastKV on a MoE model left the
+        expert activation at the full prompt's pairs). A sharded workload's ops hold one rank's token share (a
+        sequence-parallel shard, an expert-parallel rank's pairs): checked where they are made instead
+        (workloads.parallel runs tsp_after ops on the propagated tokens), not here."""
+        if self.workload.parallel:
+            return
+        for o in ops:
+            key = next((k for k in ("m", "tokens", "rows", "q_len") if k in o.dims), None)
+            if key is None:
+                continue
+            got, k = float(o.dims[key]), o.dims.get("top_k")
+            ok = got == rows if k is None else abs(got - rows * float(k)) <= (0 if float(k).is_integer() else 1)
+            if not ok:
+                want = f"{rows}" if k is None else f"{rows} x top_k {k} = {rows * float(k):g}"
+                raise InputError(f"serve: recipe: got {self.workload.recipe!r}: op {o.name!r} after the selection "
+                                 f"layer (tsp_after) runs {key} = {o.dims[key]}; expected the {rows} propagated "
+                                 f"tokens ({key} = {want}): the recipe does not scale this op to the propagated "
+                                 f"tokens")
 
     def head_cost(self, seqs: int) -> StepCost:
         n = bucketed(seqs, self.bucket)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from workloads.compression.common import attention_ops, kv_state, replace_op, rewrite
+from workloads.compression.moe import expected_distinct
 from workloads.compression.eviction import (_mla_note, _snap_prefill, cache_layout, prefill_transient_kv, resize_kv_read,
                                             stored_bytes_per_token)
 from workloads.compression.registry import Param, open_fraction, register_method
@@ -23,33 +24,50 @@ from workloads.ops import PER_PROMPT, Op, TensorSpec
 
 
 def _scale_tokens(op: Op, T: int, T2: int, S: int, S2: int) -> Op:
-    """The op on T2 of its T tokens (and an attention on S2 of S positions)."""
+    """The op on T2 of its T tokens (and an attention on S2 of S positions). A routed-expert op of a MoE layer
+    (group "moe", its rows the R = T x top_k token-expert pairs rather than T) runs ceil(T2 x R / T) pairs
+    (T2 x top_k for an integer top_k), records its top_k when it had none (the expert activation) and, for an
+    expert GEMM, the experts the T2 tokens touch (E(1 - (1 - k/E)^T2), its weights' density). Before session 17
+    only rows equal to T were scaled: the expert activation (and the expert GEMMs' activation tensors) kept T x
+    top_k rows in the layers after the selection layer."""
+    d = dict(op.dims)
+    key = ("q_len" if op.kind == "attention" else "m" if op.kind == "gemm" else "tokens" if op.kind == "moe_router"
+           else "rows" if "rows" in d else None)
+    R = int(d[key]) if key else None
+    routed = op.kind != "attention" and op.group == "moe" and R is not None and R != T and R > 0
+    R2 = -(-R * T2 // T) if routed else None  # ceil(T2 x R / T), exact in integers
+
     def fix(t: TensorSpec) -> TensorSpec:
         shape = list(t.shape)
         if t.role == "weight" or not shape:
             return t
         if op.kind == "attention" and len(shape) == 4:
             shape[1] = S2 if shape[1] == S else shape[1]
+        elif routed and shape[0] == R:
+            shape[0] = R2
         elif shape[0] == T:
             shape[0] = T2
         elif len(shape) >= 2 and shape[-2] == T:  # batched GEMM operands (b, m, k)
             shape[-2] = T2
         return TensorSpec(t.name, tuple(shape), t.fmt, t.role, t.density)
 
-    d = dict(op.dims)
+    def fix_weight(t: TensorSpec, density: float) -> TensorSpec:
+        return TensorSpec(t.name, t.shape, t.fmt, t.role, density) if t.role == "weight" else t
+
+    inputs = tuple(fix(t) for t in op.inputs)
     if op.kind == "attention":
         d["q_len"], d["kv_len"] = S2, S2
-    elif op.kind == "gemm":
-        if d["m"] == T:
-            d["m"] = T2
-        elif d["m"] == T * d.get("top_k", 0):  # routed-expert pairs
-            d["m"] = int(math.ceil(T2 * d["top_k"]))
-    elif op.kind == "moe_router":
-        d["tokens"] = T2
-    elif "rows" in d and d["rows"] == T:
-        d["rows"] = T2
+    elif routed:
+        d[key] = R2
+        d.setdefault("top_k", R // T if R % T == 0 else R / T)
+        if "experts_touched" in d:  # the experts T2 tokens reach: the share of the expert weights read
+            E = int(d["experts"])
+            d["experts_touched"] = expected_distinct(E, float(d["top_k"]), T2)
+            inputs = tuple(fix_weight(t, d["experts_touched"] / E) for t in inputs)
+    elif key and R == T:
+        d[key] = T2
     d["tsp_after"] = True
-    return op.with_(dims=d, inputs=tuple(fix(t) for t in op.inputs), outputs=tuple(fix(t) for t in op.outputs))
+    return op.with_(dims=d, inputs=inputs, outputs=tuple(fix(t) for t in op.outputs))
 
 
 @register_method("fastkv", {
