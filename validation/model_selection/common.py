@@ -204,13 +204,13 @@ def choose_resolved(res, lines):
     return pick[0]
 
 
-def run_selection(out: Path, per_gpu, after=None):
+def run_selection(out: Path, per_gpu, after=None, header=()):
     """The selection driver both sessions' scripts share: per GPU named on the command line
     (default both), its fit rows split into train / validation (dataset.carve_validation),
     `per_gpu(hw_name, train, val, hw, lines)` appends its candidates and choices; `after(hws,
-    lines)` runs once at the end; the lines go to `out`."""
+    lines)` runs once at the end; the lines go to `out`, after the title and any `header` lines."""
     hws = sys.argv[1:] or ["h200", "h100_sxm"]
-    lines = [f"# {out.with_suffix('.py')} (fit rows only; rule in the script's docstring)", ""]
+    lines = [f"# {out.with_suffix('.py')} (fit rows only; rule in the script's docstring)", *header, ""]
     t0 = time.time()
     for hw_name in hws:
         hw = fit.base_spec(hw_name)

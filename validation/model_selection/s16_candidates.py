@@ -75,21 +75,15 @@ if __name__ == "__main__":  # before the imports: the candidates' code is gone f
     from validation.model_selection.common import frozen_record
     frozen_record(__file__, "ade8184")
 
-import os
-import sys
-import time
 from pathlib import Path
 
-import numpy as np
 
-from cosim.calibrate import dataset, fit
+from cosim.calibrate import fit
 from hwmodels import gpu_library
-from validation.model_selection.common import (HEADER, choose_resolved, fit_group, rows_of, score_fitted)
+from validation.model_selection.common import (HEADER, choose_resolved, fit_group, rows_of, run_selection,
+                                               score_fitted)
 
 OUT = Path("validation/model_selection/s16_candidates.txt")
-# the H100's fit rows: the session-15 runs its committed re-fit used (common.CSV's h100_ops.csv is the retired
-# session-9 suite)
-CSV = {"h200": "validation/h200_runs.csv", "h100_sxm": "validation/h100_runs.csv"}
 BASE_TERMS = {"h200": dict(fit.TERM_SETS["h200"]), "h100_sxm": dict(fit.TERM_SETS["h200"])}
 EW = (({}, "A current form (session-12)"),
       ({"softmax_reg": True}, "B + register softmax: one pass, own multiplier"))
@@ -133,20 +127,8 @@ def run(hw_name, train, val, hw, lines):
 
 
 def main():
-    hws = sys.argv[1:] or ["h200", "h100_sxm"]
-    lines = [f"# {OUT.with_suffix('.py')} (fit rows only; rule in the script's docstring)",
-             "# h200 chooses; h100_sxm (validation/h100_runs.csv, term set h200 as its committed re-fit) is a "
-             "second opinion, not used to choose", ""]
-    t0 = time.time()
-    for hw_name in hws:
-        hw = fit.base_spec(hw_name)
-        meas = [m for m in dataset.load_ops(CSV[hw_name]) if m.split == "fit" and m.op is not None]
-        train, val = dataset.carve_validation(meas)
-        run(hw_name, train, val, hw, lines)
-        print("\n".join(lines), flush=True)
-    lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
-    OUT.write_text("\n".join(lines) + "\n")
-    print(lines[-1])
+    run_selection(OUT, run, header=["# h200 chooses; h100_sxm (validation/h100_runs.csv, term set h200 as its committed "
+                                    "re-fit) is a second opinion, not used to choose"])
 
 
 if __name__ == "__main__":
