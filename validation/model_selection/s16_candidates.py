@@ -77,7 +77,6 @@ if __name__ == "__main__":  # before the imports: the candidates' code is gone f
 
 from pathlib import Path
 
-
 from cosim.calibrate import fit
 from hwmodels import gpu_library
 from validation.model_selection.common import (HEADER, choose_resolved, fit_group, rows_of, run_selection,
