@@ -14,7 +14,6 @@ PYTHONPATH=. python benchmarks/collective_heldout_s12.py
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -29,14 +28,9 @@ LABEL = "all-reduce, 8 x H100, fp16 (headline)"
 
 
 def frozen_commit() -> str:
-    """The hash the pre-registration's addendum names (the only 40-hex string after its 'Addendum: frozen commit')."""
-    text = PREREG.read_text()
-    _, sep, add = text.partition("## Addendum: frozen commit")
-    found = re.findall(r"\b[0-9a-f]{40}\b", add)
-    if not sep or len(set(found)) != 1:
-        raise SystemExit(f"error: {PREREG.name}: expected one 40-hex commit in its 'Addendum: frozen commit' section; "
-                         f"found {sorted(set(found)) or 'none'}")
-    return found[0]
+    """The commit the pre-registration's addendum names."""
+    from cosim.calibrate.frozen_commit import named_commit
+    return named_commit(PREREG, "Addendum: frozen commit")
 
 
 

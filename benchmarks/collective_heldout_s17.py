@@ -14,7 +14,6 @@ PYTHONPATH=. python benchmarks/collective_heldout_s17.py
 
 from __future__ import annotations
 
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -31,14 +30,9 @@ LABEL = "all-reduce, 17 nodes (headline)"
 
 
 def frozen_commit() -> str:
-    """The hash the pre-registration's 'Frozen model' section names (its only 40-hex string)."""
-    text = PREREG.read_text()
-    _, sep, sec = text.partition("## Frozen model")
-    found = re.findall(r"\b[0-9a-f]{40}\b", sec)
-    if not sep or len(set(found)) != 1:
-        raise SystemExit(f"error: {PREREG.name}: expected one 40-hex commit in its 'Frozen model' section; "
-                         f"found {sorted(set(found)) or 'none'}")
-    return found[0]
+    """The commit the pre-registration's 'Frozen model' section names."""
+    from cosim.calibrate.frozen_commit import named_commit
+    return named_commit(PREREG, "Frozen model")
 
 
 def _by_size(rows) -> dict:

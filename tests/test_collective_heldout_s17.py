@@ -174,3 +174,13 @@ def test_one_price_by_hand():
                if r.source == "xx_cnode2-001_allreduce" and r.size_bytes == 1 << 30)
     assert row.algorithm == "nvls/simple" and row.model_us == pytest.approx(want, rel=1e-9)
     assert row.published_us == 4001.25 and row.err_pct == pytest.approx(100 * (want / 4001.25 - 1))
+
+
+def test_a_preregistration_naming_no_single_commit_is_one_error(tmp_path):
+    from cosim.calibrate.frozen_commit import named_commit
+    p = tmp_path / "PRE.md"
+    p.write_text("## Frozen model\n" + "a" * 40 + " and " + "b" * 40 + "\n")
+    with pytest.raises(SystemExit, match=r"PRE.md: expected one 40-hex commit in its 'Frozen model' section; found"):
+        named_commit(p, "Frozen model")
+    p.write_text("## Frozen model\nthe model at " + "c" * 40 + ", twice: " + "c" * 40 + "\n")
+    assert named_commit(p, "Frozen model") == "c" * 40

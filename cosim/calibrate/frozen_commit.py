@@ -5,14 +5,26 @@ branch head's prices)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["ROOT", "frozen_prices", "frozen_priced"]
+__all__ = ["ROOT", "frozen_prices", "frozen_priced", "named_commit"]
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def named_commit(prereg: Path, section: str) -> str:
+    """The frozen commit a pre-registration names: the one 40-hex string in its `## <section>` part (to the end of
+    the file). Anything else is one `error:` line (SystemExit), before anything is priced or written."""
+    _, sep, part = prereg.read_text().partition(f"## {section}")
+    found = sorted(set(re.findall(r"\b[0-9a-f]{40}\b", part)))
+    if not sep or len(found) != 1:
+        raise SystemExit(f"error: {prereg.name}: expected one 40-hex commit in its {section!r} section; "
+                         f"found {found or 'none'}")
+    return found[0]
 
 
 def frozen_prices(commit: str, csv_path: Path, root: Path = ROOT) -> list:
