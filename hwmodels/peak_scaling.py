@@ -38,7 +38,7 @@ __all__ = ["PEAK_TOLERANCE", "VECTOR_FORMAT", "PEAK_FIELDS", "array_config", "de
            "scaled_spec", "peak_ratio", "reaches_peaks", "touches_peaks"]
 
 PEAK_TOLERANCE = 1e-3  # a file's compute: figure vs its array's formula: the file's rounding (tpu_v4_like: 4.4e-6)
-VECTOR_FORMAT = "fp32"  # elementwise ops run on the vector units (hwmodels.cycle, hwmodels.roofline.VECTOR_FORMAT)
+VECTOR_FORMAT = "fp32"  # elementwise ops run on the vector units (hwmodels.cycle; hwmodels.roofline imports it)
 
 
 def array_config(hw: HardwareSpec):
@@ -139,8 +139,8 @@ def reaches_peaks(field: str) -> bool:
 
 
 def touches_peaks(overrides) -> bool:
-    """Do these overrides move what the peaks are scaled from (the clock, the array's sections)?"""
-    return any(str(k) == "clock" or str(k).split(".")[0] in ("accelerator", "fpga") for k in overrides or ())
+    """Do these overrides move what the peaks are scaled from (the clock, the array fields that set them)?"""
+    return any(str(k) == "clock" or reaches_peaks(str(k)) for k in overrides or ())
 
 
 def scaled_spec(file_spec: HardwareSpec, spec: HardwareSpec) -> HardwareSpec:

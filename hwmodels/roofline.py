@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwmodels.cost import OpCost
+from hwmodels.peak_scaling import VECTOR_FORMAT  # elementwise kernels run on the vector (CUDA-core) pipes
 from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError
 from workloads.io import InputError
 from workloads.ops import Op
@@ -31,7 +32,6 @@ __all__ = ["estimate", "estimate_trace", "OpTable", "HwTable", "op_table", "hw_t
            "operand_rule"]
 
 MATRIX_KINDS = frozenset({"gemm", "attention", "moe_router"})
-VECTOR_FORMAT = "fp32"  # elementwise kernels run on the vector (CUDA-core) pipes
 
 
 def compute_format_for(op: Op, hw: HardwareSpec, compute_fallback: bool = False) -> tuple[str, str]:
