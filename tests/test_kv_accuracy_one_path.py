@@ -85,3 +85,15 @@ def test_a_format_beside_a_method_with_its_own_storage_is_said_not_simulated():
     assert res.by_op["attention"] == _att(recipe="kivi2")
     plain = trace_accuracy(build_trace("llama3_8b", phase="decode", batch=1, seq=512, recipe="kivi2"), **ACC)
     assert "note" not in next(r for r in plain.by_layer if r["op"] == "attention")
+
+
+def test_a_method_that_leaves_the_cache_as_it_is_still_gets_the_stores_figure():
+    """MLA on a natively-MLA model changes nothing in the cache: its twin has no figure, and the attention op lost its
+    row silently (review, session 17); now the stored cache is scored, as without the recipe, and the note says why."""
+    from cosim.layer_accuracy import trace_accuracy
+    plain = trace_accuracy(build_trace("deepseek_v2_lite", phase="decode", batch=1, seq=2048, kv="fp8_e4m3"),
+                           layers=1, rows=16, tokens=4, model="deepseek_v2_lite")
+    mla = trace_accuracy(build_trace("deepseek_v2_lite", phase="decode", batch=1, seq=2048, kv="fp8_e4m3",
+                                           recipe="mla"), layers=1, rows=16, tokens=4, model="deepseek_v2_lite")
+    assert mla.by_op["attention"] == plain.by_op["attention"] and mla.status_by_op["attention"] == "ok"
+    assert "not scored by its own twin: mla: deepseek_v2_lite is natively MLA" in mla.provenance
