@@ -224,3 +224,15 @@ def test_fastkv_step_model_refuses_an_op_left_at_the_whole_prompt_after_the_sele
                                          r"\(tsp_after\) runs rows = 200; expected the 24 propagated tokens "
                                          r"\(rows = 24 x top_k 2 = 48\)"):
         steps._check_tsp_rows(bad, 24)
+
+
+def test_two_propagation_counts_are_one_error_not_a_silent_whole_prompt():
+    """The sharder took a trace whose effects record two token-selective propagation counts as having none (the
+    layers after the selection layer then priced on the whole prompt, silently): one reader now refuses it."""
+    from types import SimpleNamespace
+    from workloads.compression.propagation import propagated_tokens
+    from workloads.io import InputError
+    tr = SimpleNamespace(recipe="fastkv+fastkv", meta={"recipe_effects": {"a": {"tsp_tokens": 20}, "b": {"tsp_tokens": 30}}})
+    with pytest.raises(InputError, match=r"records 2 token-selective propagation counts \(20, 30\)"):
+        propagated_tokens(tr)
+    assert propagated_tokens(SimpleNamespace(recipe=None, meta={})) is None

@@ -256,9 +256,9 @@ class _Sharder:
         self.T, self.B = trace.tokens, trace.batch
         # token-selective propagation (FastKV): the layers after the selection layer (ops marked tsp_after) run
         # the batch's propagated tokens, not trace.tokens (None: no such recipe)
-        tsp = {int(e["tsp_tokens"]) for e in (trace.meta.get("recipe_effects") or {}).values()
-               if isinstance(e, dict) and "tsp_tokens" in e}
-        self.T_tsp = self.B * tsp.pop() if len(tsp) == 1 else None
+        from workloads.compression.propagation import propagated_tokens
+        tsp = propagated_tokens(trace)
+        self.T_tsp = None if tsp is None else self.B * tsp
         self.af = (trace.meta.get("formats") or {}).get("acts", "bf16")
         self.hl = model.heads // self.t
         self.kvl = _kv_local(model, self.t)

@@ -310,9 +310,11 @@ class DeviceStepCost:
 
     def _tsp_tokens(self, seq: int):
         """(the seq-token prefill trace, the prompt tokens its TSP propagates past the selection layer)."""
+        from workloads.compression.propagation import propagated_tokens
         tr = self.workload.trace("prefill", 1, seq)
-        n = self._one_tsp({int(e["tsp_tokens"]) for e in tr.meta["recipe_effects"].values()
-                           if isinstance(e, dict) and "tsp_tokens" in e}, "tsp_tokens", "count")
+        n = propagated_tokens(tr)
+        if n is None:
+            self._one_tsp(set(), "tsp_tokens", "count")  # marks ops tsp_after but records no count: one error
         return tr, n
 
     def _tsp_mixed_ops(self, p: int, d: int):

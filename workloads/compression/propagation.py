@@ -23,6 +23,19 @@ from workloads.compression.registry import Param, open_fraction, register_method
 from workloads.ops import PER_PROMPT, Op, TensorSpec
 
 
+def propagated_tokens(trace) -> int | None:
+    """The prompt tokens (per sequence) a token-selective propagation recipe (FastKV) runs past its selection layer,
+    as its recipe effects record them; None without one. Two different counts (two such recipes) are one InputError:
+    the layers after the selection layer have no one token count to be priced at."""
+    from workloads.io import InputError
+    found = {int(e["tsp_tokens"]) for e in (trace.meta.get("recipe_effects") or {}).values()
+             if isinstance(e, dict) and "tsp_tokens" in e}
+    if len(found) > 1:
+        raise InputError(f"recipe: got {trace.recipe!r}, whose effects record {len(found)} token-selective propagation "
+                         f"counts ({', '.join(map(str, sorted(found)))}); expected at most one FastKV-style recipe")
+    return found.pop() if found else None
+
+
 def _scale_tokens(op: Op, T: int, T2: int, S: int, S2: int) -> Op:
     """The op on T2 of its T tokens (and an attention on S2 of S positions). A routed-expert op of a MoE layer
     (group "moe", its rows the R = T x top_k token-expert pairs rather than T) runs ceil(T2 x R / T) pairs
