@@ -233,6 +233,6 @@ def test_two_propagation_counts_are_one_error_not_a_silent_whole_prompt():
     from workloads.compression.propagation import propagated_tokens
     from workloads.io import InputError
     tr = SimpleNamespace(recipe="fastkv+fastkv", meta={"recipe_effects": {"a": {"tsp_tokens": 20}, "b": {"tsp_tokens": 30}}})
-    with pytest.raises(InputError, match=r"records 2 token-selective propagation counts \(20, 30\)"):
+    with pytest.raises(InputError, match=r"record 2 token-selective propagation counts \(20, 30\)"):
         propagated_tokens(tr)
     assert propagated_tokens(SimpleNamespace(recipe=None, meta={})) is None
