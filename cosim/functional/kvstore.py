@@ -11,6 +11,13 @@ from workloads.formats import get_format
 
 from .operand import HIGH_PRECISION, quantize_operand, row_amax
 
+HALF_PRECISION = ("bf16", "fp16")  # 16-bit KV: stored as the model computes it
+
+
+def narrow_kv_formats(key: str, value: str | None = None) -> list:
+    """The KV formats (key, value) narrower than 16 bits: what a method with its own storage cannot take beside it."""
+    return [f for f in dict.fromkeys((key, value or key)) if f not in HIGH_PRECISION + HALF_PRECISION]
+
 __all__ = ["KV_FORMAT_COMPOSABLE", "kv_quantizer"]
 
 # KV-cache methods that choose WHICH tokens a cache keeps and store each kept token as written: a KV number

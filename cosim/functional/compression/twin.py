@@ -118,14 +118,14 @@ def kv_store_twin(store: dict, method=None, model=None, seed: int = 0, prompt: i
     method with its own storage (KIVI, KVQuant, GEAR, low-rank …) is run as its twin
     alone (`_one`), the store being its 16-bit base. Same draw as run_twin's: one
     default_rng(seed), the KV head first."""
-    from cosim.functional.kvstore import KV_FORMAT_COMPOSABLE
+    from cosim.functional.kvstore import KV_FORMAT_COMPOSABLE, narrow_kv_formats
     from workloads.models import load_model
     m = load_model(model) if isinstance(model, str) else model
     if method is not None and method.method not in KV_FORMAT_COMPOSABLE:
         res = _one(method, m, None, seed, prompt, steps, 0)
         res = {**res, "method": method.name if method.name == res["method"] else f"{method.name} ({res['method']})"}
         res.setdefault("source", KV_SOURCE)
-        narrow = [f for f in dict.fromkeys((store["key"], store["value"])) if f not in ("bf16", "fp16", "fp32")]
+        narrow = narrow_kv_formats(store["key"], store["value"])
         if narrow:  # pricing stores the method's full-precision parts in it; this twin keeps them exact: said
             res["kv_format_not_simulated"] = (f"KV format {'/'.join(narrow)} beside {method.name} (its own storage) "
                                               f"is not simulated: the twin keeps {method.name}'s full-precision "

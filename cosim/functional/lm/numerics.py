@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cosim.functional.kvstore import KV_FORMAT_COMPOSABLE
+from cosim.functional.kvstore import HALF_PRECISION, KV_FORMAT_COMPOSABLE, narrow_kv_formats
 from cosim.functional.operand import HIGH_PRECISION, quantize_operand, row_amax
 from workloads.formats import get_format
 
@@ -26,7 +26,6 @@ __all__ = ["Numerics", "HIGH_PRECISION", "CallScaled"]
 # KV quantizer (kvstore.kv_quantizer) without an import cycle; imported here under their old names.
 # beside a method with its own storage, a 16-bit KV format is the format of that method's full-precision parts
 # (KIVI's residual window, GEAR's buffer, outliers), as pricing stores them: accepted with a note, never refused
-HALF_PRECISION = ("bf16", "fp16")
 WEIGHT_TRANSFORMS = ("spqr", "ocs")
 INDEPENDENT_BLOCKS = ("mx", "bfp", "microexp", "int_group")  # no scale shared beyond one block
 
@@ -298,7 +297,7 @@ def _check_kv_format_with_method(part, kv: str, kv_value, recipe) -> None:
     codebooks, mixed precision, GEAR, low-rank latents) has no single meaning: refused, never dropped."""
     if part.method in KV_FORMAT_COMPOSABLE:
         return
-    given = [f for f in dict.fromkeys((kv, kv_value or kv)) if f not in HIGH_PRECISION + HALF_PRECISION]
+    given = narrow_kv_formats(kv, kv_value)
     if given:
         from workloads.io import InputError
         raise InputError(f"recipe {recipe!r}: part {part.name} ({part.method}) stores the KV cache in its own "
