@@ -155,7 +155,7 @@ def test_given_scale_errors():
 def test_int_kv_cache_rounds_the_exact_quotient_once():
     """A prompt of max 12.7 calibrates s = fp32(12.7/127) = fp32(0.1). 0.35/s = 3.4999998882 exactly, so int8 keeps 3;
     the old path divided in float32 first, where the quotient rounds to 3.5, and rint took it to 4."""
-    from cosim.functional.lm.decoder import _kv_quantizer
+    from cosim.functional.kvstore import kv_quantizer as _kv_quantizer
     prompt = np.zeros((2, 1, 4), np.float32)
     prompt[0, 0, 0] = 12.7
     s = np.float32(0.1)
@@ -171,7 +171,7 @@ def test_int_kv_cache_rounds_the_exact_quotient_once():
 @given(seed=st.integers(0, 2 ** 31), bits=st.sampled_from(["int8", "int4"]), scale=st.sampled_from(["tensor", "head"]))
 def test_int_kv_cache_is_round_half_even_of_x_over_s(seed, bits, scale):
     from fractions import Fraction
-    from cosim.functional.lm.decoder import _kv_quantizer
+    from cosim.functional.kvstore import kv_quantizer as _kv_quantizer
     rng = np.random.default_rng(seed)
     kv = (rng.standard_normal((9, 2, 8)) * rng.uniform(0.1, 5, (1, 2, 1))).astype(np.float32)
     got = _kv_quantizer(bits, kv[:4], scale)(kv)

@@ -52,7 +52,7 @@ def test_int_acts_attention_is_causal(fmt):
 
 @pytest.mark.parametrize("scale", ["tensor", "head"])
 def test_int_kv_cache_keeps_its_prompt_scale(scale):
-    from cosim.functional.lm.decoder import _kv_quantizer
+    from cosim.functional.kvstore import kv_quantizer as _kv_quantizer
     rng = np.random.default_rng(2)
     kv = rng.standard_normal((12, 2, 8)).astype(np.float32)
     quant = _kv_quantizer("int8", kv[:4], scale)

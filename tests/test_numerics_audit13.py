@@ -4,7 +4,7 @@ side prices and stores (hand-checkable numbers)."""
 import numpy as np
 
 import cosim.functional as F
-from cosim.functional.lm.decoder import _kv_quantizer
+from cosim.functional.kvstore import kv_quantizer as _kv_quantizer
 from cosim.functional.lm.numerics import Numerics, quantize_operand
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cosim.functional.kvstore import kv_quantizer as _kv_quantizer  # the one KV quantizer (the twins use it too)
+from cosim.functional.kvstore import kv_quantizer  # the one KV quantizer (the twins use it too)
 from cosim.functional.metrics import sqnr_db
 from cosim.functional.rope import apply_rope, rope_tables
 from cosim.functional.softmax import softmax
@@ -506,7 +506,7 @@ def kv_cache_view(k: np.ndarray, v: np.ndarray, fmt: str, prefill: int, value_fm
     from cosim.functional.compression.kv import channel_order, sorted_quantize
     out = []
     for x, f in ((k, fmt), (v, value_fmt or fmt)):
-        q = _kv_quantizer(f, x[:prefill], scale)
+        q = kv_quantizer(f, x[:prefill], scale)
         if q is None:
             out.append(x)
         elif channel_sort and x is k:
