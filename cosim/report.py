@@ -92,6 +92,12 @@ class Report(MemoryFit):
     recipe: str = ""
     meta: dict = field(default_factory=dict)
 
+    @property
+    def global_batch(self) -> int:
+        """The user's batch: a parallel layout's global batch, else the trace's (the per-device trace of a layout
+        holds one micro-batch of one replica)."""
+        return (self.meta.get("parallel") or {}).get("global_batch", self.batch)
+
     @classmethod
     def from_columns(cls, eager: dict, columns, **fields) -> "Report":
         """A report whose per-op rows are kept as columns and turned into row dicts only
@@ -223,7 +229,7 @@ class Report(MemoryFit):
         pin = self.meta.get("inputs") or {}
         par = self.meta.get("parallel") or {}
         return {"model": self.model, "hw": self.hw, "level_requested": self.meta.get("level_requested", self.level),
-                "batch": par.get("global_batch", self.batch), "trace_batch": self.batch, "seq": self.seq, "weights": fm.get("weights"), "acts": fm.get("acts"),
+                "batch": self.global_batch, "trace_batch": self.batch, "seq": self.seq, "weights": fm.get("weights"), "acts": fm.get("acts"),
                 "kv": fm.get("kv"), "recipe": self.recipe or None, "attention": pin.get("attention"),
                 "profile": pin.get("profile"), "parallel": par.get("label"),
                 "compute_fallback": pin.get("compute_fallback"), "overlap": pin.get("overlap")}

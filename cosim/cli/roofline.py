@@ -60,9 +60,8 @@ def run(args) -> int:
 def format_report(rep, top: int = 10) -> str:
     req = rep.meta.get("level_requested", rep.level)
     ran = f"level {rep.level}" + (f" (requested {req}: fell back)" if req != rep.level else "")
-    par = rep.meta.get("parallel") or {}
-    batch = f"batch {par.get('global_batch', rep.batch)}"  # the user's batch, as report.json's totals.batch
-    if par.get("global_batch", rep.batch) != rep.batch:
+    batch = f"batch {rep.global_batch}"  # the user's batch, as report.json's totals.batch
+    if rep.global_batch != rep.batch:
         batch += f" ({rep.batch} per device trace)"
     lines = [f"{rep.model} on {rep.hw} — {rep.phase}, {batch}, seq {rep.seq}, {ran}"
              + (f", recipe {rep.recipe}" if rep.recipe else "")]
