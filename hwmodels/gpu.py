@@ -103,7 +103,7 @@ def scaled_to(P: GpuParams, bandwidth_Bps: float) -> GpuParams:
     return GpuParams(values=values, sm_count=P.sm_count, l2_bytes=P.l2_bytes,
                      provenance=f"{P.provenance}; bandwidths x{r:.4g} (datasheet {bandwidth_Bps / 1e12:.4g} "
                                 f"vs calibrated {ref / 1e12:.4g} TB/s)",
-                     reference_bandwidth=bandwidth_Bps, attention_default=P.attention_default)
+                     reference_bandwidth=bandwidth_Bps, attention_default=P.attention_default, residuals=P.residuals)
 
 
 def _bandwidth_keys(values):
@@ -139,7 +139,8 @@ def for_backend(P: GpuParams, backend: str, where: str = "") -> GpuParams:
             values.pop(f"attn.{k}", None)
     return GpuParams(values=values,
                      sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance=P.provenance,
-                     reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default)
+                     reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default,
+                     residuals=P.residuals)
 
 
 def applicable(hw: HardwareSpec):
@@ -571,12 +572,14 @@ def unfused_scaled(op: Op, P: GpuParams) -> list:
     return out
 
 
-def _unfused_attention(op, hw, compute_fallback, P):
+def _unfused_attention(op, hw, compute_fallback, P, factor=1.0, notes=()):
     """Sum of the eager-attention kernels, each priced by its own calibrated model. Event-timed
     alone, the sequence pays one launch latency: every kernel after the first is issued while
-    its predecessor runs and hides `launch.overlap` (floored at the in-stream gap)."""
+    its predecessor runs and hides `launch.overlap` (floored at the in-stream gap). `factor`: the
+    whole attention's measured-residual correction, on every part (the parts carry none of their own:
+    the fit rows time the whole sequence)."""
     for_backend(P, "unfused", f"{hw.source or hw.name}: {op.name}: ")  # raises when not calibrated
-    costs = [estimate(p, hw, compute_fallback, Pp) for p, Pp in unfused_scaled(op, P)]
+    costs = [_estimate(p, hw, compute_fallback, Pp, factor) for p, Pp in unfused_scaled(op, P)]
     iso = costs[0].details["isolated_s"] + sum(
         max(c.details["isolated_s"] - P["launch.overlap"] * c.details["kernels"], P["graph.gap"] * c.details["kernels"])
         for c in costs[1:])
@@ -589,8 +592,10 @@ def _unfused_attention(op, hw, compute_fallback, P):
                   utilization=op.flops / lat / hw.peak_flops.get("bf16", 1.0) if lat else 0.0, flops=op.flops,
                   bytes_by_level={hw.memory[0].name: sum(c.bytes_by_level.get(hw.memory[0].name, 0.0) for c in costs)},
                   energy_breakdown=parts, provenance=P.provenance,
-                  notes=(f"{op.name}: unfused (Hugging Face eager) attention priced as {len(costs)} separate kernels",),
+                  notes=(f"{op.name}: unfused (Hugging Face eager) attention priced as {len(costs)} separate kernels",
+                         *notes),
                   details={"attention_backend": "unfused", "isolated_s": iso,
+                           **({"residual_factor": factor} if factor != 1.0 else {}),
                            "power_capped_s": sum(c.details["power_capped_s"] for c in costs),
                            "kernels": sum(c.details["kernels"] for c in costs)})
 
@@ -714,22 +719,57 @@ def _in_workload(op, hw, P, t, det, bound, peak_used, flop_class, stream_bytes, 
                   provenance=P.provenance, notes=tuple(notes), details=det)
 
 
+def residual_class(op: Op) -> str | None:
+    """The measurement class an op's kernel belongs to (cosim.calibrate.dataset's names: gemm_bf16, gemm_fp8,
+    attention_<prefill|decode>[_<requested backend>], elementwise), None for kinds the model does not price."""
+    if op.kind == "gemm":
+        return "gemm_fp8" if _gemm_fmt(op.compute_fmt).startswith("fp8") else "gemm_bf16"
+    if op.kind == "attention":
+        requested = op.dims.get("backend") or "default"
+        phase = "decode" if int(op.dims["q_len"]) == 1 else "prefill"  # the microbenchmark's decode is q_len 1
+        return f"attention_{phase}" + ("" if requested == "default" else f"_{requested}")
+    return "elementwise" if _ew_kind(op.kind) is not None else None
+
+
+def residual_correction(op: Op, P: GpuParams):
+    """(time factor, note or None) of the calibration's measured-residual correction for one op
+    (hwmodels.gpu_residuals): (1.0, None) when the calibration has none or the op's class is not corrected."""
+    if P.residuals is None:
+        return 1.0, None
+    cls = residual_class(op)
+    if cls is None or cls not in P.residuals.rules:
+        return 1.0, None
+    c = P.residuals.correction(cls, op.kind, op.dims)
+    if isinstance(c, str):
+        return 1.0, f"{op.name}: analytical price without the measured-residual correction: {c}"
+    return c.factor, None
+
+
 def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: GpuParams | None = None) -> OpCost:
     """Cost of one instance of `op`; `params` overrides the spec's calibration (the fitter
     evaluates trial parameters through this same code path)."""
     P = params if params is not None else params_for(hw)
     if P is None:
         return _uncalibrated(op, hw, compute_fallback)
+    return _estimate(op, hw, compute_fallback, P)
+
+
+def _estimate(op: Op, hw: HardwareSpec, compute_fallback: bool, P: GpuParams, factor: float | None = None) -> OpCost:
+    """estimate() with P given. `factor`: the isolated-time factor to use instead of the op's own measured-residual
+    correction (1.0 prices the analytical model alone: an unfused attention's parts, the variant terms)."""
     if op.dims.get("fused"):
         return _fused(op, hw, compute_fallback, P)
     notes = []
+    if factor is None:
+        factor, why_not = residual_correction(op, P)
+        notes += [why_not] if why_not else []
     stream_bytes, kv_bytes = op.bytes, 0.0
     if op.kind == "gemm":
         t, det, bound, peak_used, flop_class = _gemm_part(op, hw, P, compute_fallback, notes)
     elif op.kind == "attention":
         backend = attention_backend(op, P)
         if backend == "unfused":
-            return _unfused_attention(op, hw, compute_fallback, P)
+            return _unfused_attention(op, hw, compute_fallback, P, factor, notes)
         P = for_backend(P, backend, f"{hw.source or hw.name}: {op.name}: ")
         t, det, bound, peak_used, kv_bytes = _attention_part(op, hw, P, backend, compute_fallback, notes)
         stream_bytes = max(0.0, op.bytes - kv_bytes)
@@ -743,6 +783,9 @@ def estimate(op: Op, hw: HardwareSpec, compute_fallback: bool = False, params: G
     else:
         t, det, bound, peak_used, stream_bytes = _elementwise_part(op, hw, P, notes)
         flop_class = None
+    if factor != 1.0:
+        det["residual_factor"] = factor
+        t *= factor
     return _in_workload(op, hw, P, t, det, bound, peak_used, flop_class, stream_bytes, kv_bytes, notes)
 
 
@@ -783,15 +826,15 @@ def _op_terms(op: Op, hw: HardwareSpec, P: GpuParams, compute_fallback: bool):
         return "gemm", (P, d["m"], d["n"], d["k"], b, peak, e_in, e_out, _gemm_fmt(fmt)), fmt
     if op.kind == "attention":
         fmt, peak, _ = _peak(hw, op.compute_fmt, compute_fallback)
-        t1 = estimate(op, hw, compute_fallback, P).details["isolated_s"]
+        t1 = _estimate(op, hw, compute_fallback, P, 1.0).details["isolated_s"]
         if _is_decode(op):
             # floor + max(KV stream, CTA stream) + combine: both streams scale with 1/bandwidth
-            t2 = estimate(op, hw, compute_fallback, _double_bw(P)).details["isolated_s"]
+            t2 = _estimate(op, hw, compute_fallback, _double_bw(P), 1.0).details["isolated_s"]
             slope = 2.0 * (t1 - t2)
             return "decode", (t1 - slope, slope), fmt
         # prefill: t - floor is affine in 1/peak; two evaluations give slope and intercept
         hw2 = HardwareSpec(**{**hw.__dict__, "peak_flops": {k: 2 * v for k, v in hw.peak_flops.items()}})
-        t2 = estimate(op, hw2, compute_fallback, P).details["isolated_s"]
+        t2 = _estimate(op, hw2, compute_fallback, P, 1.0).details["isolated_s"]
         slope = 2.0 * (t1 - t2)
         return "prefill", (t1 - slope, slope), fmt
     tensors = int(d.get("tensors", 2)) if _ew_kind(op.kind, P) == "rope" else 1
@@ -807,15 +850,17 @@ def _double_bw(P: GpuParams) -> GpuParams:
 
 
 def _expand_unfused(ops, base: HardwareSpec, P: GpuParams):
-    """(op, parameters) pairs: an attention op on the unfused backend becomes its separate
-    kernels (as `_unfused_attention` prices it), every other op itself with P."""
+    """(op, parameters, measured-residual factor) triples: an attention op on the unfused backend
+    becomes its separate kernels (as `_unfused_attention` prices it, each with the whole op's
+    factor), every other op itself with P and its own factor."""
     for op in ops:
+        factor = residual_correction(op, P)[0] if not op.dims.get("fused") else 1.0
         if op.kind == "attention" and not op.dims.get("fused") and attention_backend(op, P) == "unfused":
             for_backend(P, "unfused", f"{base.source or base.name}: {op.name}: ")  # raises when not calibrated
             for part, Pp in unfused_scaled(op, P):
-                yield dataclasses.replace(part, repeat=op.repeat), Pp
+                yield dataclasses.replace(part, repeat=op.repeat), Pp, factor
         else:
-            yield op, P
+            yield op, P, factor
 
 
 def _variant_axes(base: HardwareSpec, overrides: dict):
@@ -892,7 +937,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
     head = P["energy.power_cap"] - P["energy.static"]
     rest, fused_rest = [], []
     P0 = P
-    for op, P in _expand_unfused(ops, base, P0):
+    for op, P, factor in _expand_unfused(ops, base, P0):
         if op.dims.get("fused"):
             fused_rest.append(op)
             continue
@@ -901,12 +946,13 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
             continue
         form, terms, fmt = _op_terms(op, base, P, compute_fallback)
         c = (base.peak_flops[fmt] / peaks[fmt] if fmt in peaks else 1.0) / clock
-        c0 = estimate(op, base, compute_fallback, P)  # energy terms do not vary
+        c0 = _estimate(op, base, compute_fallback, P, factor)  # energy terms do not vary
         e_dyn = c0.energy_j - P["energy.static"] * c0.latency_s
         if form == "gemm":  # a GEMM's split-K (and so its kernel count) is chosen per variant
             t, kernels = _gemm_variants(terms, c, b)
         else:
             t, kernels = _variant_time(form, terms, c, b), c0.details["kernels"]
+        t = t * factor  # the measured-residual correction, as estimate() applies it on every variant spec
         if head > 0:
             t = np.maximum(t, e_dyn / head)
         t = np.maximum(t - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)

@@ -107,12 +107,19 @@ def parse_section(sec: dict, source: str) -> GpuParams:
     if default not in ATTN_BACKENDS:
         raise HardwareError(f"{src}: analytical.structure.attention_default: got {default!r}; expected one of "
                             f"{ATTN_BACKENDS}")
+    residuals = None
+    if sec.get("residual_correction") is not None:
+        from hwmodels.gpu_residuals import load
+        residuals = load(sec["residual_correction"], source)
+        tag += (f"; measured-residual correction ({', '.join(sorted(residuals.rules))}; "
+                f"{sum(len(r) for _, r in residuals.groups.values())} fit rows, {residuals.source})")
     return GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance=tag, reference_bandwidth=ref_bw,
-                     attention_default=default)
+                     attention_default=default, residuals=residuals)
 
 
 def to_section(values: dict, sm_count: int, l2_bytes: float, provenance: dict, quality: dict | None = None,
-               memory_bandwidth: float | None = None, attention_default: str | None = None) -> dict:
+               memory_bandwidth: float | None = None, attention_default: str | None = None,
+               residual_correction: dict | None = None) -> dict:
     params: dict = {}
     for name, (kind, _what) in PARAMS.items():
         _put(params, name, pretty(values[name], kind))
@@ -125,6 +132,8 @@ def to_section(values: dict, sm_count: int, l2_bytes: float, provenance: dict, q
         out["structure"]["memory_bandwidth"] = pretty(memory_bandwidth, "bandwidth")
     if attention_default:
         out["structure"]["attention_default"] = attention_default
+    if residual_correction:
+        out["residual_correction"] = residual_correction
     if quality:
         out["fit_quality"] = quality
     return out

@@ -277,6 +277,7 @@ class GpuParams:
     provenance: str  # "calibrated:<device>, <date>, <software>"
     reference_bandwidth: float | None = None  # datasheet main-memory B/s of the calibrated spec
     attention_default: str = "fa2"  # the backend PyTorch's SDPA picked on the measured device
+    residuals: object = None  # hwmodels.gpu_residuals.ResidualTable: measured-residual correction, or None
 
     def __getitem__(self, key):
         return self.values[key]

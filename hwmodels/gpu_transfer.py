@@ -93,6 +93,8 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
         parts.append(f"power cap {sib.tdp_w:.0f}->{hw.tdp_w:.0f} W")
     l2 = next((m.capacity_bytes for m in hw.memory if m.name == "l2"), P.l2_bytes)
     family = "" if _same_family(sib, P.sm_count, hw, int(block["sm_count"])) else "; CROSS-ARCHITECTURE: efficiencies unvalidated on the target"
+    if P.residuals is not None:  # not selected across GPUs (gpu_residuals): the transferred model is analytical only
+        parts.append("the sibling's measured-residual correction not transferred")
     prov = f"transferred from {block['from']} ({P.provenance}); {', '.join(parts)}{family}"
     return GpuParams(values=values, sm_count=int(block["sm_count"]), l2_bytes=l2, provenance=prov,
                      reference_bandwidth=P.reference_bandwidth, attention_default=P.attention_default)

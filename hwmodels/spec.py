@@ -140,6 +140,9 @@ def _merge_calibration(doc: dict, path: Path, src: str) -> None:
     bad = unknown_param_errors(cdoc.get("params"), str(cpath))  # name the file the typo is in
     if bad:
         raise HardwareError(bad[0] if len(bad) == 1 else f"{cpath}: {len(bad)} problems:\n  " + "\n  ".join(bad))
+    rc = cdoc.get("residual_correction")
+    if isinstance(rc, dict) and isinstance(rc.get("table"), str):  # the table lives beside the calibration file
+        cdoc = {**cdoc, "residual_correction": {**rc, "path": str(cpath.parent / rc["table"])}}
     if note and isinstance(cdoc.get("provenance"), dict):
         cdoc = {**cdoc, "provenance": {**cdoc["provenance"], "note": note}}
     inline = doc.get("analytical")
@@ -526,7 +529,7 @@ def _section_key_errors(sections: dict, src: str) -> list:
     if isinstance(ana, dict):
         # top-level keys; the names under params: against the parameter table (unknown_param_errors)
         table = {k: Field("any") for k in ("model", "provenance", "structure", "fit_quality", "from", "transfer",
-                                           "params")}
+                                           "params", "residual_correction")}
         check(ana, table, src, "analytical.", errors)
         from hwmodels.gpu_params import unknown_param_errors
         errors += unknown_param_errors(ana.get("params"), src)

@@ -39,7 +39,8 @@ def test_fused_kernels_priced_with_their_own_parameters_on_the_h200():
     for name, kind in (("attn_norm", "add_rmsnorm"), ("rope", "rope_fused")):
         c = gpu.estimate(ops[name], hw)
         floor, stream = P[f"ew.{kind}.floor"], P[f"ew.{kind}.mult"] * ops[name].bytes / P["ew.bw"]
-        assert c.details["isolated_s"] == pytest.approx((floor ** p + stream ** p) ** (1 / p), rel=1e-9)
+        f = c.details.get("residual_factor", 1.0)  # the measured-residual correction (round 9) on the formula
+        assert c.details["isolated_s"] == pytest.approx((floor ** p + stream ** p) ** (1 / p) * f, rel=1e-9)
         assert not any("not measured" in x for x in c.notes), c.notes
         assert c.details["kernels"] == 1
     # measured (fit suite 3, Triton) near streaming rate: ~1 x the compulsory bytes at ew.bw

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from cosim.calibrate import dataset
+from cosim.calibrate import dataset, residuals
 from hwmodels import gpu, gpu_library, gpu_params
 from hwmodels.gpu import GpuParams
 from hwmodels.gpu_calibration import to_section
@@ -100,6 +100,8 @@ def predict(P: GpuParams, meas, hw) -> np.ndarray:
             e_in = 1.0 if fmt.startswith("fp8") else 2.0
             m_, n_, k_ = (np.array([o.dims[x] for o in ops], dtype=float) for x in "mnk")
             out[idx] = gpu.gemm_time(P, m_, n_, k_, np.ones(len(ops)), hw.peak(fmt), e_in, 2.0, fmt)
+            if P.residuals is not None:  # a committed calibration's measured-residual correction, as estimate() applies
+                out[idx] *= np.array([gpu.residual_correction(o, P)[0] for o in ops])
     for i, m in enumerate(meas):
         if m.op.kind != "gemm":
             out[i] = gpu.estimate(m.op, hw, params=P).details["isolated_s"]
@@ -725,8 +727,19 @@ def header(hw_name, ops_csv, energy_csv=None, terms=None, energy_backend=None) -
 
 def fit_to_file(ops_csv, out_path, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=None, terms=None,
                 energy_backend=None):
+    from hwmodels.gpu_calibration import parse_section
+
     section, rep = fit(ops_csv, hw_name, energy_csv, e2e_csv, env_json, terms, energy_backend)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # the fitted model's residuals on the fit rows, in a table beside the file (hwmodels.gpu_residuals)
+    section["residual_correction"] = residuals.build(out, parse_section(section, str(out)), ops_csv,
+                                                     base_spec(hw_name), hw_name, predict)
     out.write_text(header(hw_name, ops_csv, energy_csv, terms, energy_backend) + yaml.safe_dump(copy.deepcopy(section), sort_keys=False, width=110))
     return section, rep
+
+
+def add_residuals(cal_path, ops_csv, hw_name) -> dict:
+    """`cosim calibrate --residuals-only`: an existing calibration's measured-residual table, its parameters kept
+    (cosim.calibrate.residuals.add_to_calibration)."""
+    return residuals.add_to_calibration(cal_path, ops_csv, hw_name, base_spec(hw_name), predict)

@@ -26,6 +26,9 @@ def register(sub) -> None:
                         "quality is printed); when measuring: cosim/configs/hw/calibration/<hw>.yaml next to the "
                         "hardware file")
     p.add_argument("--fit-only", action="store_true", help="do not measure; fit from existing CSVs")
+    p.add_argument("--residuals-only", action="store_true",
+                   help="do not measure or re-fit: give the calibration named by --out its measured-residual table "
+                        "(hwmodels.gpu_residuals) from the fit rows of --measurements; its parameters are kept")
     p.add_argument("--terms", help="optional-term set to fit (cosim.calibrate.fit.TERM_SETS: h200, h100_sxm, base; "
                                    "default: the set the GPU's committed calibration was fitted with, fit.DEFAULT_SET "
                                    "(h200 for the H100 since session 16), else base, the session-8 form); the "
@@ -149,6 +152,14 @@ def run(args) -> int:
         if args.calibration:  # a calibration is YAML: --out notes.txt was overwritten with it
             from cosim.cli._paths import check_output_file
             check_output_file(cal, "--out", (".yaml", ".yml"))
+        if getattr(args, "residuals_only", False):
+            if not args.calibration:
+                raise InputError("--residuals-only: --out missing; expected the calibration YAML to give a table")
+            from cosim.calibrate.fit import add_residuals
+            block = add_residuals(cal, ops, args.hw)
+            print(f"wrote {Path(cal).with_name(block['table'])} ({block['rows']} fit rows; classes "
+                  f"{', '.join(block['classes'])}) and its residual_correction block in {cal}")
+            return 0
         if not args.fit_only:
             from cosim.calibrate import microbench
 

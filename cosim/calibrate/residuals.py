@@ -1,0 +1,102 @@
+"""The measured-residual table a calibration carries (hwmodels.gpu_residuals; issue 11, round 9).
+
+After the analytical parameters are fitted, every reliable fit row of a corrected class contributes its
+log(measured / analytical) at its shape. Which classes are corrected, with how many neighbours, was chosen per GPU on
+the fit rows, leaving one fit suite out (validation/model_selection/s18_residual_candidates.txt, the round-7 rule):
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from cosim.calibrate import dataset
+from hwmodels import gpu, gpu_residuals
+from workloads.io import InputError
+
+# s18_residual_candidates.txt's choices (candidate B: K 8; C: K 15; D: K 15 shrunk by exp(-nearest distance));
+# classes it kept analytical (A) are absent
+CHOSEN = {
+    "h200": {"attention_decode": (8, False), "attention_decode_cudnn": (15, False),
+             "attention_decode_unfused": (15, False), "elementwise": (15, True), "gemm_bf16": (15, False),
+             "gemm_fp8": (15, False)},
+    "h100_sxm": {"attention_decode_unfused": (8, False), "attention_prefill_fa2": (8, False),
+                 "attention_prefill_unfused": (8, False), "elementwise": (15, True), "gemm_bf16": (15, True),
+                 "gemm_fp8": (15, False)},
+}
+SELECTION = "validation/model_selection/s18_residual_candidates.txt"
+
+
+def rules_for(hw_name: str) -> tuple[dict, str]:
+    """(class -> {k, shrink}, provenance line) of a GPU: its own selection, else the H200's (said: not validated on
+    that GPU)."""
+    stem = Path(str(hw_name)).stem
+    own = stem in CHOSEN
+    chosen = CHOSEN[stem if own else "h200"]
+    line = (f"classes and neighbours chosen on {stem}'s fit rows, one fit suite left out ({SELECTION})" if own else
+            f"the H200's classes and neighbours ({SELECTION}): {stem} has no selection of its own, not validated "
+            f"on this GPU")
+    return {c: {"k": k, "shrink": s} for c, (k, s) in chosen.items()}, line
+
+
+def table_rows(P, meas, hw, classes, predict) -> list:
+    """(class, kind, features, log residual) of every reliable fit row of `classes`, priced by P's analytical model
+    alone (any residual table P carries is ignored: a table is never built on another). `predict`: the fitter's
+    (cosim.calibrate.fit.predict, passed in: fit imports this module)."""
+    P = dataclasses.replace(P, residuals=None)
+    rows = [m for m in meas if m.split == "fit" and m.reliable and m.op is not None and m.cls in classes]
+    for m in rows:  # the model's class of the op must be the measurement's, or a lookup could never find the row
+        if gpu.residual_class(m.op) != m.cls:
+            raise InputError(f"{m.row.get('name', m.op.name)}: class: measured as {m.cls}, the model calls it "
+                             f"{gpu.residual_class(m.op)}; expected them to agree (hwmodels.gpu.residual_class)")
+    pred = predict(P, rows, hw)
+    out = []
+    for m, p in zip(rows, pred):
+        if gpu_residuals.unmeasured_structure(m.cls, m.op.dims):
+            continue
+        names = gpu_residuals.feature_names(m.op.kind, m.cls)
+        x = gpu_residuals.features_of(m.op.dims, names)
+        if x is not None and p > 0:
+            out.append((m.cls, m.op.kind, dict(zip(names, x)), float(np.log(m.time_s / p))))
+    return out
+
+
+def build(cal_path: Path, P, ops_csv, hw, hw_name: str, predict) -> dict:
+    """Write the table beside the calibration (<stem>_residuals.csv); the calibration's `residual_correction`
+    block."""
+    rules, line = rules_for(hw_name)
+    rows = table_rows(P, dataset.load_ops(ops_csv), hw, set(rules), predict)
+    table = Path(cal_path).with_name(Path(cal_path).stem + "_residuals.csv")
+    n = gpu_residuals.write_table(table, rows)
+    return {"table": table.name, "rows": n, "selection": line, "classes": rules}
+
+
+def add_to_calibration(cal_path, ops_csv, hw_name: str, hw, predict) -> dict:
+    """Give an existing calibration file its residual table without re-fitting it (`cosim calibrate
+    --residuals-only`): its parameters are kept byte for byte; a previous residual_correction block is replaced."""
+    import yaml
+
+    from hwmodels.gpu_calibration import parse_section
+
+    cal_path = Path(cal_path)
+    if not cal_path.is_file():
+        raise InputError(f"{cal_path}: calibration: missing; expected a calibration YAML written by cosim calibrate")
+    text = cal_path.read_text()
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict) or "params" not in doc:
+        raise InputError(f"{cal_path}: params: missing; expected a calibration YAML written by cosim calibrate")
+    P = parse_section({k: v for k, v in doc.items() if k != "residual_correction"}, str(cal_path))
+    block = build(cal_path, P, ops_csv, hw, hw_name, predict)
+    kept, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("residual_correction:"):
+            skipping = True
+            continue
+        if skipping and (line.startswith(" ") or not line.strip()):
+            continue
+        skipping = False
+        kept.append(line)
+    cal_path.write_text("".join(kept) + yaml.safe_dump({"residual_correction": block}, sort_keys=False, width=110))
+    return block
