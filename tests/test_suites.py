@@ -181,6 +181,15 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13"),
           rules_seeds=(mb.HELDOUT14_SEED,), distinct=True),
+    # heldout15: drawn in session 18 for the round-9 model (a measured-residual correction per op class,
+    # validation/model_selection/s18_residual_candidates.py); rules and digest committed before the freeze and before
+    # it is measured (validation/heldout15_rules.md), on the H200 (run h200_run20: run and figures filled in after it)
+    # and / or the H100 (run h100_run12, validation/h100_runs.csv)
+    Suite("heldout15", "c471ef830ee89294ba624b2378a1c6f99e398ff8ed8392bfec831d5fb79ffbc5",
+          {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test15",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14"),
+          rules_seeds=(mb.HELDOUT15_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -442,6 +451,10 @@ NEW_BASE_DRAWS = (
     ("heldout14", mb.HELDOUT14_SEED, 20261205400,
      (mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED,
       mb.FIT8_SEED), _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13")),
+    # heldout15 (session 18): 20261205600-20261206043 each share 1-14 shapes with an earlier suite
+    ("heldout15", mb.HELDOUT15_SEED, 20261205600,
+     (mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED,
+      mb.HELDOUT8_SEED, mb.FIT8_SEED), _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14")),
 )
 
 
