@@ -181,6 +181,15 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13"),
           rules_seeds=(mb.HELDOUT14_SEED,), distinct=True),
+    # heldout15: drawn in session 18 for the round-9 model (a measured-residual correction per op class,
+    # validation/model_selection/s18_residual_candidates.py); rules and digest committed before the freeze and before
+    # it is measured (validation/heldout15_rules.md), on the H200 (run h200_run20: run and figures filled in after it)
+    # and / or the H100 (run h100_run12, validation/h100_runs.csv)
+    Suite("heldout15", "c471ef830ee89294ba624b2378a1c6f99e398ff8ed8392bfec831d5fb79ffbc5",
+          {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test15",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14"),
+          rules_seeds=(mb.HELDOUT15_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -442,6 +451,10 @@ NEW_BASE_DRAWS = (
     ("heldout14", mb.HELDOUT14_SEED, 20261205400,
      (mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED,
       mb.FIT8_SEED), _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13")),
+    # heldout15 (session 18): 20261205600-20261206043 each share 1-14 shapes with an earlier suite
+    ("heldout15", mb.HELDOUT15_SEED, 20261205600,
+     (mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED,
+      mb.HELDOUT8_SEED, mb.FIT8_SEED), _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14")),
 )
 
 
@@ -483,8 +496,9 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
         groups = ht._tail_sets(dataset.SUITES[suite])
         assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
         assert all(groups.values()), suite
-    # heldout14 (drawn for the H100) is listed; LATEST is the freshest suite measured on the H200
-    assert ht.TAIL_SUITES[-2:] == ("heldout13", "heldout14") and ht.LATEST == "test13"
+    # heldout14 (drawn for the H100) and heldout15 (for the round-9 model) are listed; LATEST is the freshest suite
+    # measured on the H200
+    assert ht.TAIL_SUITES[-3:] == ("heldout13", "heldout14", "heldout15") and ht.LATEST == "test13"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
 
@@ -498,3 +512,33 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
         "### heldout12", "", "(not measured yet)", ""]
     title = dict(ht.H200_SUITES)[ht.LATEST]
     assert "heldout13" in title and ht.TAIL_RUNS[ht.LATEST] == ("heldout13", 18)
+
+
+def test_heldout15_is_wired_for_both_gpus_before_it_is_measured():
+    """heldout15 (validation/heldout15_rules.md) is scored by validation/heldout_tables.py on the H200 and the H100 as
+    heldout14 is on the H100: its split, its place first (freshest) in both GPUs' tables and last in TAIL_SUITES, the
+    runs its rules file names, and the H200 run it would be listed in becoming LATEST. Checked on the suite and run
+    tables alone: no measured row is read (a manifest's run listing is all check_named_runs sees)."""
+    from validation import heldout_tables as ht
+    assert dataset.SUITES["heldout15"] == "test15" == dataset.HELDOUT_SPLITS["heldout15"]
+    assert ht.TAIL_SUITES[-1] == "heldout15"
+    assert ht.H200_SUITES[0][0] == "test15" == ht.H100_SUITES[0][0]
+    rules = open("validation/heldout15_rules.md").read()
+    for gpu, (_, title) in (("h200", ht.H200_SUITES[0]), ("h100", ht.H100_SUITES[0])):
+        run = ht.NAMED_RUNS["heldout15"][gpu]
+        assert run == {"h200": "h200_run20", "h100": "h100_run12"}[gpu] and run in title and run in rules
+        assert "heldout15_rules.md" in title and f"validation/{gpu}_runs.csv" in rules
+    # once h200_run20 is listed, test15 is scored with its tail classes and end to end as the freshest H200 suite
+    runs, latest = ht.tail_runs({**ht.RUN_OF, "heldout15": 20})
+    assert runs["test15"] == ("heldout15", 20) and latest == "test15"
+    assert list(ht._tail_sets("test15")) == ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]
+    # the manifests list it under the named run or not at all; another run name is refused
+    ht.check_named_runs("h200", dataset.manifest_runs("validation/h200_runs.csv"))
+    ht.check_named_runs("h100", dataset.manifest_runs("validation/h100_runs.csv"))
+    ht.check_named_runs("h200", [("h200_run20", "heldout15", None)])
+    ht.check_named_runs("h100", [("h100_run12", "heldout15", None)])
+    for gpu, bad in (("h200", [("h200_run21", "heldout15", None)]),
+                     ("h100", [("h100_run12", "heldout15", None), ("h100_run13", "heldout15", None)]),
+                     ("h100", [("h200_run20", "heldout15", None)])):
+        with pytest.raises(SystemExit, match=f"validation/{gpu}_runs.csv: suite heldout15"):
+            ht.check_named_runs(gpu, bad)

@@ -1,5 +1,7 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh H200 suite heldout13 (measured after the session-12 freeze, scored with the
+calibrations: the fresh suite heldout15 on the H200 and the H100 (drawn for the round-9 model, rules
+validation/heldout15_rules.md; the run each GPU measures it in is NAMED_RUNS's), the fresh H200 suite heldout13
+(measured after the session-12 freeze, scored with the
 exclusion rules of validation/heldout13_rules.md; heldout11 and heldout12 were retired unmeasured; a suite
 with no measured row prints "(not measured yet)"), the previously seen
 suites re-scored with the same frozen model (H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
@@ -23,12 +25,36 @@ CLASSES = OP_CLASSES + ("all",)
 
 # the held-out suites drawn with tail classes, oldest first; the last is the fresh one. Their splits are
 # cosim.calibrate.dataset.SUITES's, their H200 runs the run manifest's (validation/h200_runs.csv).
-TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13", "heldout14")
+# heldout15 (validation/heldout15_rules.md) is drawn for the round-9 model and measured on the H200 (run h200_run20)
+# and / or the H100 (run h100_run12) after its freeze.
+TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13", "heldout14",
+               "heldout15")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
-# held-out split -> (suite, H200 run)
-TAIL_RUNS = {dataset.SUITES[s]: (s, RUN_OF[s]) for s in TAIL_SUITES if s in RUN_OF}  # listed once measured
-# the freshest suite measured on the H200 (heldout14 is drawn for the H100; on the H200 only if one was lent)
-LATEST = dataset.SUITES[[s for s in TAIL_SUITES if s in RUN_OF][-1]]
+
+
+def tail_runs(run_of):
+    """({held-out split: (suite, H200 run)} of the TAIL_SUITES listed in run_of (suite -> H200 run number), the
+    split of the freshest of them): a suite is listed once measured."""
+    listed = [s for s in TAIL_SUITES if s in run_of]
+    return {dataset.SUITES[s]: (s, run_of[s]) for s in listed}, dataset.SUITES[listed[-1]]
+
+
+# held-out split -> (suite, H200 run); the freshest suite measured on the H200 (heldout14 is drawn for the H100; on
+# the H200 only if one was lent)
+TAIL_RUNS, LATEST = tail_runs(RUN_OF)
+# the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md): at most once per
+# GPU, there; main() refuses a manifest that lists the suite otherwise
+NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"}}
+
+
+def check_named_runs(gpu, runs):
+    """runs: dataset.manifest_runs of validation/<gpu>_runs.csv. A suite of NAMED_RUNS is listed there not at all or
+    once, under the run its rules file names; anything else is an error naming the manifest, suite and runs."""
+    for suite, named in NAMED_RUNS.items():
+        got = [r for r, s, _ in runs if s == suite]
+        if got not in ([], [named[gpu]]):
+            raise SystemExit(f"error: validation/{gpu}_runs.csv: suite {suite}: got runs {got}; expected none or "
+                             f"[{named[gpu]!r}], the run validation/{suite}_rules.md names")
 
 def _key(kind, fmt, dims, impl):
     """Rule 2's key, as every rules file states it: (kind, format, dims, implementation). The implementation
@@ -250,6 +276,9 @@ def _failed_rows(raw_csv):
 _MODEL = "the session-12 model"
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
+    ("test15", "H200 heldout15 (fresh suite drawn for the round-9 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout15']['h200']}, measured after the round-9 freeze, scored once; rules: "
+               "validation/heldout15_rules.md)"),
     ("test14", "H200 heldout14 (fresh suite drawn for the H100 re-fit, no shape in any H200 fit or held-out row; "
                "measured on an H200 only if one was lent after the session-16 freeze, scored once; rules: "
                "validation/heldout14_rules.md)"),
@@ -311,6 +340,9 @@ def h200_suite_lines(h200, split, title, seen):
 _H100_MODEL = "the re-fitted H100 calibration (session 16, validation/h100_refit_s15.py)"
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
+    ("test15", "H100 heldout15 (fresh suite drawn for the round-9 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout15']['h100']}, measured after the round-9 freeze, scored once; rules: "
+               "validation/heldout15_rules.md)"),
     ("test14", "H100 heldout14 (fresh suite for the re-fitted H100 model, measured after the freeze, scored once; "
                "rules: validation/heldout14_rules.md)"),
     ("test13", "H100 heldout13 (PREVIOUSLY SEEN: scored once by the session-9 calibration, all 6.1 / 25.1 over the "
@@ -334,7 +366,7 @@ def h100_suite_lines(h100_runs, split, title, seen):
                                      f"{title}: H200 parameters transferred to the H100 datasheet")
     lines += t_lines + [f"#### End to end, {title.split(' (')[0]}, H200 parameters transferred", ""] + e2e_table(t_all)
     suite = next(s for s, sp in dataset.SUITES.items() if sp == split)
-    if suite in TAIL_SUITES:  # heldout14: tail classes by the H100's own calibration
+    if suite in TAIL_SUITES:  # heldout14, heldout15: tail classes by the H100's own calibration
         lines += tail_table(split, f"{suite}, H100 {RUN100_OF[suite]}, H100's own calibration", h100_runs, "h100_sxm")
     return lines + _failed_rows(VAL / f"raw_{RUN100_OF[suite]}" / "ops.csv")
 
@@ -390,6 +422,8 @@ def energy_table(h200, h100):
 
 def main():
     h200, h100 = VAL / "h200_runs.csv", VAL / "h100_ops.csv"
+    check_named_runs("h200", dataset.manifest_runs(h200))
+    check_named_runs("h100", dataset.manifest_runs(VAL / "h100_runs.csv"))
     seen200 = fit_shapes(h200)
     lines = ["# Held-out tables (validation/heldout_tables.py)", ""]
     for split, title in H200_SUITES:

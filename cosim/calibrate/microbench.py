@@ -865,6 +865,15 @@ HELDOUT8_DRAWS["heldout13"] = _heldout8_draw(HELDOUT13_SEED)
 # session 15 (validation/h100_refit_s15.py), not adopted yet: measured only after that re-fit is frozen.
 HELDOUT14_SEED = 20261205_523
 HELDOUT8_DRAWS["heldout14"] = _heldout8_draw(HELDOUT14_SEED)
+
+# Held-out suite 15 (--variant heldout15, session 18; rules in validation/heldout15_rules.md): heldout8's
+# construction with a seed from a new base, 20261205600 (above every seed and generator of heldout14's search,
+# which ran to 20261205523 + 4): the first seed from it whose draw shares no shape with an earlier suite, heldout14
+# included (20261205600-20261206043: 1-14 each). Drawn for the round-9 model (a measured-residual correction per
+# op class, validation/model_selection/s18_residual_candidates.py), measured on the H200 and / or the H100 only
+# after that model is frozen.
+HELDOUT15_SEED = 20261206_044  # = 20261205600 + 444
+HELDOUT8_DRAWS["heldout15"] = _heldout8_draw(HELDOUT15_SEED)
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
 # cosim calibrate / dataset.merge_run refuse them.
