@@ -50,7 +50,7 @@ class ResidualTable:
     rules: dict  # measurement class -> ClassRule
     groups: dict  # (class, kind, feature names) -> (X: (n, f) log2 features, r: (n,) log residuals)
     source: str
-    _cache: dict = field(default_factory=dict, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)  # shared by every table read from one file version
 
     def correction(self, cls: str, kind: str, dims: dict) -> Correction | str:
         """The correction of one op, or the reason it has none."""
@@ -64,7 +64,7 @@ class ResidualTable:
         x = features_of(dims, names)
         if x is None:
             return f"shape fields {', '.join(names)} not all positive numbers"
-        key = (cls, kind, names, tuple(x))
+        key = (cls, kind, names, tuple(x), rule)
         hit = self._cache.get(key)
         if hit is None:
             hit = self._cache[key] = self._lookup(cls, kind, names, x, rule)
@@ -162,7 +162,7 @@ def load(sec: dict, src: str) -> ResidualTable:
     return _read_table(path, rules)
 
 
-_TABLES: dict = {}  # (path, mtime, size) -> groups: read once per file version
+_TABLES: dict = {}  # (path, mtime, size) -> (groups, lookup cache): read once per file version
 
 
 def _read_table(path: str, rules: dict) -> ResidualTable:
@@ -186,5 +186,6 @@ def _read_table(path: str, rules: dict) -> ResidualTable:
                 acc.setdefault((row["cls"], row["kind"], names), ([], []))
                 acc[(row["cls"], row["kind"], names)][0].append(x)
                 acc[(row["cls"], row["kind"], names)][1].append(r)
-        _TABLES[key] = {k: (np.array(X, dtype=float), np.array(r, dtype=float)) for k, (X, r) in acc.items()}
-    return ResidualTable(rules=rules, groups=_TABLES[key], source=Path(path).name)
+        _TABLES[key] = ({k: (np.array(X, dtype=float), np.array(r, dtype=float)) for k, (X, r) in acc.items()}, {})
+    groups, cache = _TABLES[key]
+    return ResidualTable(rules=rules, groups=groups, source=Path(path).name, _cache=cache)
