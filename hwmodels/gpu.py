@@ -80,6 +80,13 @@ def params_for(hw: HardwareSpec) -> GpuParams | None:
     return None if P is None else scaled_to(P, hw.main_memory.bandwidth_Bps)
 
 
+def analytical_params(hw: HardwareSpec) -> GpuParams | None:
+    """params_for without the calibration's measured-residual correction: the fitted analytical model alone (what
+    a residual table is built on and what model selection compares a correction against)."""
+    P = params_for(hw)
+    return None if P is None else dataclasses.replace(P, residuals=None)
+
+
 def calibrated_params(hw: HardwareSpec) -> GpuParams | None:
     """The spec's calibration as fitted (a sibling's transferred to this GPU), before params_for rescales its
     bandwidths to the spec's main memory; None without an analytical section."""
