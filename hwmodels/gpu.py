@@ -583,19 +583,20 @@ def _unfused_attention(op, hw, compute_fallback, P, factor=1.0, notes=()):
     """Sum of the eager-attention kernels, each priced by its own calibrated model. Event-timed
     alone, the sequence pays one launch latency: every kernel after the first is issued while
     its predecessor runs and hides `launch.overlap` (floored at the in-stream gap). `factor`: the
-    whole attention's measured-residual correction, on every part (the parts carry none of their own:
-    the fit rows time the whole sequence)."""
+    whole attention's measured-residual correction: its fit rows time the whole sequence, so it scales the
+    sequence's time (isolated and in the workload), and the parts carry none of their own."""
     for_backend(P, "unfused", f"{hw.source or hw.name}: {op.name}: ")  # raises when not calibrated
-    costs = [_estimate(p, hw, compute_fallback, Pp, factor) for p, Pp in unfused_scaled(op, P)]
-    iso = costs[0].details["isolated_s"] + sum(
+    costs = [_estimate(p, hw, compute_fallback, Pp, 1.0) for p, Pp in unfused_scaled(op, P)]
+    iso = factor * (costs[0].details["isolated_s"] + sum(
         max(c.details["isolated_s"] - P["launch.overlap"] * c.details["kernels"], P["graph.gap"] * c.details["kernels"])
-        for c in costs[1:])
-    lat = sum(c.latency_s for c in costs)
-    parts = {}
+        for c in costs[1:]))
+    raw = sum(c.latency_s for c in costs)
+    lat = factor * raw
+    parts = {"static": P["energy.static"] * (lat - raw)}  # the corrected time's static energy beyond the parts'
     for c in costs:
         for k, v in c.energy_breakdown.items():
             parts[k] = parts.get(k, 0.0) + v
-    return OpCost(latency_s=lat, energy_j=sum(c.energy_j for c in costs), bound="hbm",
+    return OpCost(latency_s=lat, energy_j=sum(parts.values()), bound="hbm",
                   utilization=op.flops / lat / hw.peak_flops.get("bf16", 1.0) if lat else 0.0, flops=op.flops,
                   bytes_by_level={hw.memory[0].name: sum(c.bytes_by_level.get(hw.memory[0].name, 0.0) for c in costs)},
                   energy_breakdown=parts, provenance=P.provenance,
@@ -603,7 +604,7 @@ def _unfused_attention(op, hw, compute_fallback, P, factor=1.0, notes=()):
                          *notes),
                   details={"attention_backend": "unfused", "isolated_s": iso,
                            **({"residual_factor": factor} if factor != 1.0 else {}),
-                           "power_capped_s": sum(c.details["power_capped_s"] for c in costs),
+                           "power_capped_s": factor * sum(c.details["power_capped_s"] for c in costs),
                            "kernels": sum(c.details["kernels"] for c in costs)})
 
 
@@ -746,7 +747,8 @@ def residual_correction(op: Op, P: GpuParams):
     cls = residual_class(op)
     if cls is None or cls not in P.residuals.rules:
         return 1.0, None
-    c = P.residuals.correction(cls, op.kind, op.dims)
+    stored = tuple(t.fmt for t in op.inputs if t.role in ("weight", "kv"))
+    c = P.residuals.correction(cls, op.kind, op.dims, stored)
     if isinstance(c, str):
         return 1.0, f"{op.name}: analytical price without the measured-residual correction: {c}"
     return c.factor, None
@@ -857,17 +859,18 @@ def _double_bw(P: GpuParams) -> GpuParams:
 
 
 def _expand_unfused(ops, base: HardwareSpec, P: GpuParams):
-    """(op, parameters, measured-residual factor) triples: an attention op on the unfused backend
-    becomes its separate kernels (as `_unfused_attention` prices it, each with the whole op's
-    factor), every other op itself with P and its own factor."""
+    """(op, parameters, factor on its isolated time, factor on its workload time) of every op: an
+    attention op on the unfused backend becomes its separate kernels, each scaled after its launch
+    overlap by the whole op's measured-residual factor (as `_unfused_attention` scales the sequence);
+    every other op is itself, its own factor on its isolated time."""
     for op in ops:
         factor = residual_correction(op, P)[0] if not op.dims.get("fused") else 1.0
         if op.kind == "attention" and not op.dims.get("fused") and attention_backend(op, P) == "unfused":
             for_backend(P, "unfused", f"{base.source or base.name}: {op.name}: ")  # raises when not calibrated
             for part, Pp in unfused_scaled(op, P):
-                yield dataclasses.replace(part, repeat=op.repeat), Pp, factor
+                yield dataclasses.replace(part, repeat=op.repeat), Pp, 1.0, factor
         else:
-            yield op, P, factor
+            yield op, P, factor, 1.0
 
 
 def _variant_axes(base: HardwareSpec, overrides: dict):
@@ -944,7 +947,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
     head = P["energy.power_cap"] - P["energy.static"]
     rest, fused_rest = [], []
     P0 = P
-    for op, P, factor in _expand_unfused(ops, base, P0):
+    for op, P, factor, after in _expand_unfused(ops, base, P0):
         if op.dims.get("fused"):
             fused_rest.append(op)
             continue
@@ -962,7 +965,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
         t = t * factor  # the measured-residual correction, as estimate() applies it on every variant spec
         if head > 0:
             t = np.maximum(t, e_dyn / head)
-        t = np.maximum(t - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
+        t = np.maximum(t - P["launch.overlap"] * kernels, P["graph.gap"] * kernels) * after
         lat += t * op.repeat
         en += (P["energy.static"] * t + e_dyn) * op.repeat
     P = P0  # (the loop above rebinds P per op)

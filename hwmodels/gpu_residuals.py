@@ -52,12 +52,13 @@ class ResidualTable:
     source: str
     _cache: dict = field(default_factory=dict, repr=False)  # shared by every table read from one file version
 
-    def correction(self, cls: str, kind: str, dims: dict) -> Correction | str:
-        """The correction of one op, or the reason it has none."""
+    def correction(self, cls: str, kind: str, dims: dict, formats=()) -> Correction | str:
+        """The correction of one op, or the reason it has none. `formats`: the formats the op stores its weights or
+        KV cache in (a quantized one has no measured neighbour)."""
         rule = self.rules.get(cls)
         if rule is None:
             return f"class {cls} is not corrected (the selection kept the analytical price)"
-        odd = unmeasured_structure(cls, dims)
+        odd = unmeasured_structure(cls, dims, formats)
         if odd:
             return odd
         names = feature_names(kind, cls)
@@ -76,7 +77,13 @@ class ResidualTable:
             n = 0 if group is None else len(group[1])
             return f"{n} measured {cls} {kind} rows (the correction needs {rule.k})"
         X, r = group
-        d = np.sqrt(((X - np.log2(x)) ** 2).sum(axis=1))
+        q = np.log2(x)
+        # the correction interpolates between measured shapes, never extrapolates: a shape outside the fit rows'
+        # range in any dimension keeps the analytical price (a review finding: far shapes were corrected at full K)
+        outside = [n for n, v, lo, hi in zip(names, q, X.min(axis=0), X.max(axis=0)) if not lo - 1e-9 <= v <= hi + 1e-9]
+        if outside:
+            return f"{', '.join(outside)} outside the measured {cls} {kind} rows' range"
+        d = np.sqrt(((X - q) ** 2).sum(axis=1))
         o = np.argsort(d, kind="stable")[:rule.k]
         w = 1.0 / (d[o] + WEIGHT_OFFSET)
         c = float((r[o] * w).sum() / w.sum())
@@ -85,15 +92,26 @@ class ResidualTable:
         return Correction(factor=float(np.exp(c)), neighbours=int(rule.k), nearest_octaves=float(d[o[0]]))
 
 
-def unmeasured_structure(cls: str, dims: dict) -> str:
+MEASURED_FORMATS = ("bf16", "fp16", "fp8_e4m3")  # what the fit rows' GEMMs and KV caches store
+
+
+def unmeasured_structure(cls: str, dims: dict, formats=()) -> str:
     """A structure no fit row has (its residuals would not be its neighbours'), or ''."""
-    if cls.startswith("gemm") and int(dims.get("b", 1) or 1) != 1:
-        return "batched GEMM (every fit row is one GEMM)"
+    odd = sorted(set(formats) - set(MEASURED_FORMATS))
+    if odd:
+        return f"stored {'/'.join(odd)} (every fit row stores bf16 or fp8)"
+    if cls.startswith("gemm"):
+        if int(dims.get("b", 1) or 1) != 1:
+            return "batched GEMM (every fit row is one GEMM)"
+        if dims.get("experts"):
+            return "MoE expert GEMM (every fit row is one dense GEMM)"
     if cls.startswith("attention"):
         if int(dims.get("window", 0) or 0):
             return "sliding-window attention (no fit row has a window)"
         if "v_head_dim" in dims and dims["v_head_dim"] != dims.get("head_dim"):
             return "value head dim differs from the key's (no fit row has one)"
+        if cls.startswith("attention_prefill") and dims.get("q_len") != dims.get("kv_len"):
+            return "prefill with q_len != kv_len (every fit prefill row attends to its own tokens only)"
     return ""
 
 

@@ -33,11 +33,32 @@ def test_two_nearest_rows_weighted_by_inverse_distance(tmp_path):
 
 
 def test_shrink_scales_the_log_correction_by_exp_of_minus_the_nearest_distance(tmp_path):
-    rows = [("elementwise", "add", {"rows": 4096, "cols": 4096}, 0.30)]
+    rows = [("elementwise", "add", {"rows": r, "cols": 4096}, 0.30) for r in (4096, 16384)]
     t = _table(tmp_path, rows, {"elementwise": {"k": 1, "shrink": True}})
-    c = t.correction("elementwise", "add", {"rows": 8192, "cols": 4096})  # one octave away
+    c = t.correction("elementwise", "add", {"rows": 8192, "cols": 4096})  # one octave from either row
     assert c.factor == pytest.approx(math.exp(0.30 * math.exp(-1.0)))
     assert c.nearest_octaves == pytest.approx(1.0)
+
+
+def test_a_shape_outside_the_measured_range_keeps_the_analytical_price(tmp_path):
+    rows = [("gemm_bf16", "gemm", {"m": m, "n": 1024, "k": 1024}, 0.2) for m in (256, 512, 1024)]
+    t = _table(tmp_path, rows, {"gemm_bf16": {"k": 2, "shrink": False}})
+    assert t.correction("gemm_bf16", "gemm", {"m": 300, "n": 1024, "k": 1024}).factor == pytest.approx(math.exp(0.2))
+    assert t.correction("gemm_bf16", "gemm", {"m": 2048, "n": 1024, "k": 1024}) == \
+        "m outside the measured gemm_bf16 gemm rows' range"
+    assert "n outside" in t.correction("gemm_bf16", "gemm", {"m": 512, "n": 512, "k": 1024})
+
+
+def test_structures_no_fit_row_has_are_not_corrected(tmp_path):
+    rows = [("attention_prefill_fa2", "attention", {"batch": 1, "heads": 32, "kv_heads": 8, "q_len": s, "kv_len": s,
+                                                    "head_dim": 128}, 0.1) for s in (512, 1024, 2048)]
+    t = _table(tmp_path, rows, {"attention_prefill_fa2": {"k": 2, "shrink": False},
+                                "gemm_bf16": {"k": 2, "shrink": False}})
+    chunk = {"batch": 1, "heads": 32, "kv_heads": 8, "q_len": 512, "kv_len": 2048, "head_dim": 128}
+    assert "q_len != kv_len" in t.correction("attention_prefill_fa2", "attention", chunk)
+    assert "stored int4" in t.correction("attention_prefill_fa2", "attention", {**chunk, "q_len": 2048},
+                                         ("int4", "int4"))
+    assert "MoE expert GEMM" in t.correction("gemm_bf16", "gemm", {"m": 8, "n": 64, "k": 64, "experts": 8})
 
 
 def test_no_correction_says_why(tmp_path):
@@ -57,6 +78,10 @@ def test_factor_stays_within_the_neighbours_residuals(rs, k, m_log2):
         groups={("gemm_bf16", "gemm", ("m", "n", "k")):
                 (np.array([[i + 4, 9, 9] for i in range(len(rs))], float), np.array(rs))}, source="mem")
     c = table.correction("gemm_bf16", "gemm", {"m": 2 ** m_log2, "n": 512, "k": 512})
+    inside = 4 <= m_log2 <= 3 + len(rs)  # rows at m = 2^4 .. 2^(3 + len(rs))
+    if not inside:
+        assert c == "m outside the measured gemm_bf16 gemm rows' range"
+        return
     assert math.exp(min(rs)) - 1e-12 <= c.factor <= math.exp(max(rs)) + 1e-12
     assert rows  # (the rows' shapes the table holds, for a reader)
 

@@ -1,10 +1,8 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
 calibrations: the fresh suite heldout15 on the H200 and the H100 (drawn for the round-9 model, rules
-validation/heldout15_rules.md; the run each GPU measures it in is NAMED_RUNS's), the fresh H200 suite heldout13
-(measured after the session-12 freeze, scored with the
-exclusion rules of validation/heldout13_rules.md; heldout11 and heldout12 were retired unmeasured; a suite
-with no measured row prints "(not measured yet)"), the previously seen
-suites re-scored with the same frozen model (H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
+validation/heldout15_rules.md; the run each GPU measures it in is NAMED_RUNS's; a suite with no measured row prints
+"(not measured yet)"; heldout11 and heldout12 were retired unmeasured), and the previously seen suites re-scored with
+the same frozen round-9 model (H200 heldout14 and heldout13, H100 heldout14 and heldout13, H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
@@ -42,6 +40,9 @@ def tail_runs(run_of):
 # held-out split -> (suite, H200 run); the freshest suite measured on the H200 (heldout14 is drawn for the H100; on
 # the H200 only if one was lent)
 TAIL_RUNS, LATEST = tail_runs(RUN_OF)
+# the suite frozen for the model on main (round 9): the only one whose end to end is labelled fresh; every earlier
+# suite, heldout13 included, is a seen re-score since round 9 moved its prices
+FRESH = "test15"
 # the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md): at most once per
 # GPU, there; main() refuses a manifest that lists the suite otherwise
 NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"}}
@@ -273,17 +274,18 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-_MODEL = "the session-12 model"
+_MODEL = "the round-9 model (session 18: the session-12 H200 parameters with the measured-residual correction)"
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
     ("test15", "H200 heldout15 (fresh suite drawn for the round-9 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout15']['h200']}, measured after the round-9 freeze, scored once; rules: "
                "validation/heldout15_rules.md)"),
-    ("test14", "H200 heldout14 (fresh suite drawn for the H100 re-fit, no shape in any H200 fit or held-out row; "
-               "measured on an H200 only if one was lent after the session-16 freeze, scored once; rules: "
-               "validation/heldout14_rules.md)"),
-    ("test13", "H200 heldout13 (fresh random suite + tail classes, measured after the session-12 freeze, "
-               "scored once; rules: validation/heldout13_rules.md)"),
+    ("test14", "H200 heldout14 (drawn for the H100 re-fit, no shape in any H200 fit or held-out row; rules: "
+               "validation/heldout14_rules.md; measured on an H200 only after round 9 entered main: its one score is "
+               "the pre-round-9 model's at a checkout of e801c09 (docs/gpu-validation.md); here priced by "
+               f"{_MODEL}, for information)"),
+    ("test13", "H200 heldout13 (PREVIOUSLY SEEN: fresh suite measured after the session-12 freeze, scored once at "
+               f"4.2 / 14.3 (validation/heldout13_rules.md); re-scored with {_MODEL})"),
     ("test10", "H200 heldout10 (PREVIOUSLY SEEN: session-9 fresh suite, scored once at 4.4 / 14.3; "
                f"re-scored with {_MODEL})"),
     ("test9", "H200 heldout9 (PREVIOUSLY SEEN: session-8 third-round fresh suite, scored once at 4.8 / 15.4; "
@@ -315,9 +317,9 @@ def suite_extras(split, r_all):
     """What a suite adds below its op table: end to end, tail classes and failed rows where it has them."""
     if split in TAIL_RUNS:  # the H200 runs with tail classes: end to end, tails, failed rows
         suite, run = TAIL_RUNS[split]
-        seen = "" if split == LATEST else "previously seen; "
+        seen = "" if split == FRESH else "previously seen; "
         lines = [f"#### End to end, {suite} ({seen}Qwen2.5-7B, Llama-2-13B shapes"
-                 + (", new random points)" if split == LATEST else ")"), ""]
+                 + (", new random points)" if split == FRESH else ")"), ""]
         lines += e2e_table(r_all) + tail_table(split, f"{suite}, H200 run {run}")
         return lines + _failed_rows(VAL / f"raw_h200_run{run}" / "ops.csv")
     if split == "test4":
@@ -337,14 +339,15 @@ def h200_suite_lines(h200, split, title, seen):
     return lines + suite_extras(split, r_all)
 
 
-_H100_MODEL = "the re-fitted H100 calibration (session 16, validation/h100_refit_s15.py)"
+_H100_MODEL = ("the round-9 model (session 18: the re-fitted H100 calibration of session 16, validation/h100_refit_s15.py, "
+               "with the measured-residual correction)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
     ("test15", "H100 heldout15 (fresh suite drawn for the round-9 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout15']['h100']}, measured after the round-9 freeze, scored once; rules: "
                "validation/heldout15_rules.md)"),
-    ("test14", "H100 heldout14 (fresh suite for the re-fitted H100 model, measured after the freeze, scored once; "
-               "rules: validation/heldout14_rules.md)"),
+    ("test14", "H100 heldout14 (PREVIOUSLY SEEN: fresh suite for the re-fitted H100 model, scored once at 4.2 / 13.6 "
+               f"(validation/heldout14_rules.md); re-scored with {_H100_MODEL})"),
     ("test13", "H100 heldout13 (PREVIOUSLY SEEN: scored once by the session-9 calibration, all 6.1 / 25.1 over the "
                "842 rows it priced (validation/heldout13_h100_rules.md); the re-fit was chosen after; re-scored with "
                f"{_H100_MODEL})"))
