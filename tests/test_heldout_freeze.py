@@ -100,7 +100,7 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout14": {"h100": "h100_run11", "h200": "h200_run19"},
               "heldout15": {"h200": "h200_run20", "h100": "h100_run12"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
-MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100"}, "heldout15": {"h100"}}
+MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"}}
 
 
 @pytest.mark.parametrize("key", sorted(SUPERSEDED_FROZEN))

@@ -177,7 +177,7 @@ SUITES = (
     # heldout14: drawn in session 15 for the H100 re-fitted on its seven fit suites (validation/heldout14_rules.md),
     # committed with the re-fit before it is measured (on an H100: validation/h100_runs.csv, not the H200 manifest)
     Suite("heldout14", "a64dbf2e38e91944fdf3133ab3de63d18efeac0b7b481bc8fb47f704eec592e7",
-          {"attention": 267, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test14",
+          {"attention": 267, "elementwise": 206, "gemm": 184, "e2e": 2}, 19, 1638, "test14",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13"),
           rules_seeds=(mb.HELDOUT14_SEED,), distinct=True),
@@ -186,7 +186,7 @@ SUITES = (
     # it is measured (validation/heldout15_rules.md), on the H200 (run h200_run20: run and figures filled in after it)
     # and / or the H100 (run h100_run12, validation/h100_runs.csv)
     Suite("heldout15", "c471ef830ee89294ba624b2378a1c6f99e398ff8ed8392bfec831d5fb79ffbc5",
-          {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test15",
+          {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, 20, 1643, "test15",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14"),
           rules_seeds=(mb.HELDOUT15_SEED,), distinct=True),
@@ -497,8 +497,8 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
         assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
         assert all(groups.values()), suite
     # heldout14 (drawn for the H100) and heldout15 (for the round-9 model) are listed; LATEST is the freshest suite
-    # measured on the H200
-    assert ht.TAIL_SUITES[-3:] == ("heldout13", "heldout14", "heldout15") and ht.LATEST == "test13"
+    # measured on the H200 (heldout15, run h200_run20, session 18)
+    assert ht.TAIL_SUITES[-3:] == ("heldout13", "heldout14", "heldout15") and ht.LATEST == "test15"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
 
@@ -511,7 +511,7 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
     assert ht.h200_suite_lines(ht.VAL / "h200_runs.csv", "test12", "heldout12", set()) == [
         "### heldout12", "", "(not measured yet)", ""]
     title = dict(ht.H200_SUITES)[ht.LATEST]
-    assert "heldout13" in title and ht.TAIL_RUNS[ht.LATEST] == ("heldout13", 18)
+    assert "heldout15" in title and ht.TAIL_RUNS[ht.LATEST] == ("heldout15", 20)
 
 
 def test_heldout15_is_wired_for_both_gpus_before_it_is_measured():
