@@ -229,6 +229,36 @@ def test_provenance_names_the_resolved_table_and_the_selection(tmp_path):
            "rows, one fit suite left out)" in bundled
 
 
+def test_residuals_only_refuses_another_gpus_measurements(tmp_path, capsys):
+    from cosim.cli import main
+
+    cal = tmp_path / "h100_sxm.yaml"
+    shutil.copy("cosim/configs/hw/calibration/h100_sxm.yaml", cal)
+    before = cal.read_bytes()
+    rc = main(["calibrate", "--residuals-only", "--hw", "h100_sxm", "--measurements", "validation/h200_runs.csv",
+               "--out", str(cal)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert err[0].startswith("error: --hw: got 'h100_sxm'") and "'NVIDIA H200'" in err[0]
+    assert cal.read_bytes() == before and not (tmp_path / "h100_sxm_residuals.csv").exists()  # nothing written
+
+
+def test_residuals_only_on_a_calibration_without_a_final_newline(tmp_path):
+    import yaml
+
+    from cosim.cli import main
+
+    text = open("cosim/configs/hw/calibration/h100_sxm.yaml").read()
+    params_part = text.split("residual_correction:")[0].rstrip("\n")  # no block, no final newline
+    cal = tmp_path / "h100_sxm.yaml"
+    cal.write_text(params_part)
+    assert main(["calibrate", "--residuals-only", "--hw", "h100_sxm", "--measurements", "validation/h100_runs.csv",
+                 "--out", str(cal)]) == 0
+    after = cal.read_text()
+    assert after.startswith(params_part + "\nresidual_correction:\n")
+    assert yaml.safe_load(after)["residual_correction"] == yaml.safe_load(text)["residual_correction"]
+
+
 @pytest.mark.parametrize("classes, message", [
     ({"gemm_bf61": {"k": 2}}, "classes: got class 'gemm_bf61'; expected one of gemm_bf16, gemm_fp8, "
                               "attention_prefill, attention_prefill_fa2"),
