@@ -259,6 +259,26 @@ def test_residuals_only_on_a_calibration_without_a_final_newline(tmp_path):
     assert yaml.safe_load(after)["residual_correction"] == yaml.safe_load(text)["residual_correction"]
 
 
+def test_in_sample_note_on_the_fit_split(tmp_path):
+    from cosim import validate as v
+
+    P = params_for(load_hw("h200"))
+    note = v._in_sample_note("fit", P)
+    assert len(note) == 1 and "fit rows are their own nearest neighbours: in-sample, optimistic" in note[0]
+    assert "fit rows among them" in v._in_sample_note("all", P)[0]
+    assert v._in_sample_note("test", P) == [] and v._in_sample_note("fit", dataclasses.replace(P, residuals=None)) == []
+    # end to end through validate(): a one-run manifest of the first 20 GEMM rows of the H200's first (fit) run
+    raw = tmp_path / "raw_r1"
+    raw.mkdir()
+    lines = open("validation/raw_h200_run1/ops.csv").read().splitlines()
+    (raw / "ops.csv").write_text("\n".join([lines[0]] + [x for x in lines if x.startswith("gemm,")][:20]) + "\n")
+    shutil.copy("validation/raw_h200_run1/env.json", raw / "env.json")
+    (tmp_path / "h200_runs.csv").write_text("run,suite\nr1,default\n")
+    res = v.validate("h200", tmp_path / "h200_runs.csv", split="fit", include_unreliable=True)
+    assert res.ops and sum("in-sample, optimistic" in n for n in res.notes) == 1
+    assert "in-sample, optimistic" in v.format_tables(res)
+
+
 @pytest.mark.parametrize("classes, message", [
     ({"gemm_bf61": {"k": 2}}, "classes: got class 'gemm_bf61'; expected one of gemm_bf16, gemm_fp8, "
                               "attention_prefill, attention_prefill_fa2"),
