@@ -234,6 +234,17 @@ def _default_backend_unscored(rows, unpriced, P):
                   + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
+def _in_sample_note(split: str, P) -> list:
+    """A calibration's measured-residual table holds its fit rows' residuals (hwmodels.gpu_residuals): a fit row
+    scored with it is corrected by itself, so the fit split's figures are in-sample (review finding, round 9)."""
+    if P is None or P.residuals is None or split not in ("fit", "all"):
+        return []
+    rows = "fit rows" if split == "fit" else "fit rows among them"
+    return [f"in-sample: the calibration's measured-residual correction ({P.residuals.source}) is built from the fit "
+            f"rows, so the {rows} are their own nearest neighbours: in-sample, optimistic (the held-out splits "
+            f"are the out-of-sample figures)"]
+
+
 def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "test",
              include_unreliable: bool = False) -> ValidationResult:
     """All comparisons of the device's models with the measurements."""
@@ -245,6 +256,7 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
         notes.append(f"{hw.source}: no analytical calibration — the analytical column is the roofline "
                      f"(fallback:uncalibrated)")
     notes += _cross_device_note(measurements, hw, P)
+    notes += _in_sample_note(split, P)
     meas = [m for m in dataset.load_ops(measurements) if m.op is not None]
     if split != "all":
         meas = [m for m in meas if m.split == split]

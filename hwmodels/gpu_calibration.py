@@ -12,6 +12,8 @@ hardware YAML, plus the provenance of the fit:
 
 from __future__ import annotations
 
+import re
+
 from hwmodels.gpu_params import ATTN_BACKENDS, OPTIONAL_PARAMS, PARAMS, SWITCH_PARAMS, GpuParams
 from hwmodels.spec import HardwareError
 from hwmodels.units import parse_quantity
@@ -112,14 +114,17 @@ def parse_section(sec: dict, source: str) -> GpuParams:
         from hwmodels.gpu_residuals import load
         residuals = load(sec["residual_correction"], source)
         tag += (f"; measured-residual correction ({', '.join(sorted(residuals.rules))}; "
-                f"{sum(len(r) for _, r in residuals.groups.values())} fit rows, {residuals.source})")
+                f"{sum(len(r) for _, r in residuals.groups.values())} fit rows, {residuals.source}")
+        # whose choices these are (cosim.calibrate.residuals.rules_for), less the record's file name in parentheses:
+        # a GPU with no selection of its own says "not validated on this GPU" in every op's provenance
+        selection = re.sub(r" \([^()]*\)", "", str(sec["residual_correction"].get("selection") or "")).strip()
+        tag += f"; {selection})" if selection else ")"
     return GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance=tag, reference_bandwidth=ref_bw,
                      attention_default=default, residuals=residuals)
 
 
 def to_section(values: dict, sm_count: int, l2_bytes: float, provenance: dict, quality: dict | None = None,
-               memory_bandwidth: float | None = None, attention_default: str | None = None,
-               residual_correction: dict | None = None) -> dict:
+               memory_bandwidth: float | None = None, attention_default: str | None = None) -> dict:
     params: dict = {}
     for name, (kind, _what) in PARAMS.items():
         _put(params, name, pretty(values[name], kind))
@@ -132,8 +137,6 @@ def to_section(values: dict, sm_count: int, l2_bytes: float, provenance: dict, q
         out["structure"]["memory_bandwidth"] = pretty(memory_bandwidth, "bandwidth")
     if attention_default:
         out["structure"]["attention_default"] = attention_default
-    if residual_correction:
-        out["residual_correction"] = residual_correction
     if quality:
         out["fit_quality"] = quality
     return out

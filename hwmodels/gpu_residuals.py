@@ -15,11 +15,14 @@ table: the selection did not test residuals across GPUs.
 from __future__ import annotations
 
 import csv
+import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from hwmodels.gpu_params import ATTN_BACKENDS
 from hwmodels.spec import HardwareError
 
 # the shape features of each op family: what the fit rows vary (microbench); every feature must be a positive number
@@ -30,6 +33,13 @@ ROPE_KINDS = ("rope", "rope_fused")  # rope rows also vary the number of rotated
 DEFAULTS = {"tensors": 2}  # a rope op without the field rotates q and k: hwmodels.gpu prices it so
 TABLE_FIELDS = ("cls", "kind", "features", "log_residual")
 WEIGHT_OFFSET = 0.25  # inverse-distance weights 1 / (d + 0.25): an exact match weighs 4x a row one octave away
+# the measurement classes a rule may name (hwmodels.gpu.residual_class's names: a typo would never be looked up)
+CLASSES = (("gemm_bf16", "gemm_fp8")
+           + tuple(f"attention_{ph}{b}" for ph in ("prefill", "decode") for b in ("",) + tuple(f"_{x}" for x in
+                                                                                           ATTN_BACKENDS))
+           + ("elementwise",))
+RULE_KEYS = ("k", "shrink")
+CACHE_SIZE = 65536  # lookups remembered per table file version (least recently used dropped first)
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,6 @@ class ClassRule:
 @dataclass(frozen=True)
 class Correction:
     factor: float  # multiplies the analytical isolated time
-    neighbours: int
     nearest_octaves: float  # log2 distance to the nearest fit row
 
 
@@ -49,8 +58,9 @@ class Correction:
 class ResidualTable:
     rules: dict  # measurement class -> ClassRule
     groups: dict  # (class, kind, feature names) -> (X: (n, f) log2 features, r: (n,) log residuals)
-    source: str
-    _cache: dict = field(default_factory=dict, repr=False)  # shared by every table read from one file version
+    source: str  # the table file read (bundled tables as cosim/configs/..., others resolved)
+    # lookups, shared by every table read from one file version; at most CACHE_SIZE, least recently used dropped
+    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def correction(self, cls: str, kind: str, dims: dict, formats=()) -> Correction | str:
         """The correction of one op, or the reason it has none. `formats`: the formats the op stores its weights or
@@ -69,6 +79,10 @@ class ResidualTable:
         hit = self._cache.get(key)
         if hit is None:
             hit = self._cache[key] = self._lookup(cls, kind, names, x, rule)
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
         return hit
 
     def _lookup(self, cls, kind, names, x, rule):
@@ -89,7 +103,7 @@ class ResidualTable:
         c = float((r[o] * w).sum() / w.sum())
         if rule.shrink:
             c *= float(np.exp(-d[o[0]]))
-        return Correction(factor=float(np.exp(c)), neighbours=int(rule.k), nearest_octaves=float(d[o[0]]))
+        return Correction(factor=float(np.exp(c)), nearest_octaves=float(d[o[0]]))
 
 
 MEASURED_FORMATS = ("bf16", "fp16", "fp8_e4m3")  # what the fit rows' GEMMs and KV caches store
@@ -151,8 +165,17 @@ def _parse_rules(raw, src):
                             f"class -> {{k: <neighbours>, shrink: true|false}}")
     rules = {}
     for cls, spec in raw.items():
+        if cls not in CLASSES:
+            raise HardwareError(f"{src}: analytical.residual_correction.classes: got class {cls!r}; expected one of "
+                                f"{', '.join(CLASSES)}")
         field_ = f"analytical.residual_correction.classes.{cls}"
-        k = spec.get("k") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict):
+            raise HardwareError(f"{src}: {field_}: got {spec!r}; expected a mapping {{k: <neighbours>, "
+                                f"shrink: true|false}}")
+        unknown = [key for key in spec if key not in RULE_KEYS]
+        if unknown:
+            raise HardwareError(f"{src}: {field_}: got key {unknown[0]!r}; expected only {', '.join(RULE_KEYS)}")
+        k = spec.get("k")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise HardwareError(f"{src}: {field_}.k: got {k!r}; expected a positive integer (neighbours averaged)")
         shrink = spec.get("shrink", False)
@@ -163,24 +186,74 @@ def _parse_rules(raw, src):
 
 
 def load(sec: dict, src: str) -> ResidualTable:
-    """`analytical.residual_correction` ({table: <csv beside the calibration>, classes: {...}}, the table's path
-    resolved by the hardware loader into `path`) -> ResidualTable; every problem names the file and field."""
+    """`analytical.residual_correction` ({table: <csv beside the calibration>, classes: {...}}) -> ResidualTable;
+    every problem names the file and field. The table is the hardware loader's resolved `path` (beside the
+    calibration file it names in `calibration`), else, when `src` is the calibration file itself (parse_section
+    of a file read directly), the table beside it: never a file of that name in the current directory."""
     if not isinstance(sec, dict):
         raise HardwareError(f"{src}: analytical.residual_correction: got {sec!r}; expected a mapping with table "
                             f"and classes")
     rules = _parse_rules(sec.get("classes"), src)
     table = sec.get("table")
-    # the loader's resolved path; else beside the calibration file read directly (src names it); else as given
-    tries = [sec.get("path"), str(Path(src).parent / table) if isinstance(table, str) and Path(src).is_file()
-             else None, table]
-    path = next((t for t in tries if isinstance(t, str) and Path(t).is_file()), None)
-    if path is None:
-        raise HardwareError(f"{src}: analytical.residual_correction.table: got {sec.get('table')!r}; expected a "
-                            f"CSV file beside the calibration (written by `cosim calibrate`)")
-    return _read_table(path, rules)
+    field_ = "analytical.residual_correction.table"
+    if not isinstance(table, str) or not table.strip():
+        raise HardwareError(f"{src}: {field_}: got {table!r}; expected the name of the CSV file beside the "
+                            f"calibration (written by `cosim calibrate`)")
+    if isinstance(sec.get("path"), str):  # resolved by the hardware loader (hwmodels.spec._merge_calibration)
+        path, cal = Path(sec["path"]), sec.get("calibration") or src
+    elif Path(src).is_file():
+        path, cal = Path(src).parent / table, src
+    else:
+        raise HardwareError(f"{src}: {field_}: got {table!r}, but {src!r} is not a calibration file the table "
+                            f"could be beside (no path resolved by the hardware loader); expected a calibration "
+                            f"read from its file")
+    if not path.is_file():
+        raise HardwareError(f"{src}: {field_}: got {table!r}; tried {path} (beside the calibration {cal}): no such "
+                            f"file; expected the CSV `cosim calibrate` wrote beside the calibration")
+    return _read_table(str(path), rules)
 
 
-_TABLES: dict = {}  # (path, mtime, size) -> (groups, lookup cache): read once per file version
+def shown_path(path) -> str:
+    """A table's path as provenance names it: a bundled one relative to the project (cosim/configs/...), which
+    reads the same on every checkout; any other resolved."""
+    from workloads.io import InputError, bundled_root
+
+    p = Path(path).resolve()
+    try:
+        return (Path("cosim") / "configs" / p.relative_to(bundled_root().resolve())).as_posix()
+    except (ValueError, InputError):  # outside the bundle, or no bundle installed: the resolved path
+        return str(p)
+
+
+_TABLES: OrderedDict = OrderedDict()  # (path, mtime, size) -> (groups, lookup cache): read once per file version
+_TABLE_VERSIONS = 16  # file versions kept (a rewritten table is a new version; the oldest is dropped)
+
+
+def _bad(path, line, field_, value, expected):
+    return HardwareError(f"{path}: line {line}: {field_}: got {value!r}; expected {expected}")
+
+
+def _parse_row(path, line, row) -> tuple:
+    """(feature names, log2 features, log residual) of one table row; every bad value named."""
+    feats = {}
+    for item in (row.get("features") or "").split(";"):
+        name, eq, value = item.partition("=")
+        if not eq or not name or name in feats:
+            raise _bad(path, line, "features", row.get("features"), "name=value;... with each name once")
+        try:
+            v = float(value)
+        except ValueError:
+            v = None
+        if v is None or not math.isfinite(v) or not v > 0:
+            raise _bad(path, line, f"features.{name}", value, "a positive finite number (a shape size)")
+        feats[name] = v
+    try:
+        r = float(row.get("log_residual"))
+    except (TypeError, ValueError):
+        r = None
+    if r is None or not math.isfinite(r):
+        raise _bad(path, line, "log_residual", row.get("log_residual"), "a finite number (log(measured / analytical))")
+    return tuple(feats), [float(np.log2(v)) for v in feats.values()], r
 
 
 def _read_table(path: str, rules: dict) -> ResidualTable:
@@ -193,17 +266,13 @@ def _read_table(path: str, rules: dict) -> ResidualTable:
             if tuple(reader.fieldnames or ()) != TABLE_FIELDS:
                 raise HardwareError(f"{path}: header: got {reader.fieldnames}; expected {list(TABLE_FIELDS)}")
             for line, row in enumerate(reader, start=2):
-                try:
-                    feats = dict(item.split("=") for item in row["features"].split(";"))
-                    names = tuple(feats)
-                    x = [np.log2(float(feats[n])) for n in names]
-                    r = float(row["log_residual"])
-                except (ValueError, KeyError, AttributeError) as e:
-                    raise HardwareError(f"{path}: line {line}: features / log_residual: got {row!r}; expected "
-                                        f"name=value;... and a number ({e})") from None
+                names, x, r = _parse_row(path, line, row)
                 acc.setdefault((row["cls"], row["kind"], names), ([], []))
                 acc[(row["cls"], row["kind"], names)][0].append(x)
                 acc[(row["cls"], row["kind"], names)][1].append(r)
-        _TABLES[key] = ({k: (np.array(X, dtype=float), np.array(r, dtype=float)) for k, (X, r) in acc.items()}, {})
+        _TABLES[key] = ({k: (np.array(X, dtype=float), np.array(r, dtype=float)) for k, (X, r) in acc.items()},
+                        OrderedDict())
+        while len(_TABLES) > _TABLE_VERSIONS:
+            _TABLES.popitem(last=False)
     groups, cache = _TABLES[key]
-    return ResidualTable(rules=rules, groups=groups, source=Path(path).name, _cache=cache)
+    return ResidualTable(rules=rules, groups=groups, source=shown_path(path), _cache=cache)

@@ -142,7 +142,8 @@ def _merge_calibration(doc: dict, path: Path, src: str) -> None:
         raise HardwareError(bad[0] if len(bad) == 1 else f"{cpath}: {len(bad)} problems:\n  " + "\n  ".join(bad))
     rc = cdoc.get("residual_correction")
     if isinstance(rc, dict) and isinstance(rc.get("table"), str):  # the table lives beside the calibration file
-        cdoc = {**cdoc, "residual_correction": {**rc, "path": str(cpath.parent / rc["table"])}}
+        cdoc = {**cdoc, "residual_correction": {**rc, "path": str(cpath.parent / rc["table"]),
+                                                "calibration": str(cpath)}}
     if note and isinstance(cdoc.get("provenance"), dict):
         cdoc = {**cdoc, "provenance": {**cdoc["provenance"], "note": note}}
     inline = doc.get("analytical")

@@ -29,7 +29,7 @@ def test_two_nearest_rows_weighted_by_inverse_distance(tmp_path):
     c = t.correction("gemm_bf16", "gemm", {"m": 1024, "n": 1024, "k": 1024})
     w0, w1 = 1 / 0.25, 1 / 1.25  # 1 / (d + 0.25)
     assert c.factor == pytest.approx(math.exp((0.10 * w0 - 0.20 * w1) / (w0 + w1)))
-    assert c.neighbours == 2 and c.nearest_octaves == 0.0
+    assert c.nearest_octaves == 0.0
 
 
 def test_shrink_scales_the_log_correction_by_exp_of_minus_the_nearest_distance(tmp_path):
@@ -161,3 +161,176 @@ def test_residuals_only_keeps_the_parameters(tmp_path):
     assert after.split("residual_correction:")[0] == before and after.count("residual_correction:") == 1
     bundled = open("cosim/configs/hw/calibration/h100_sxm_residuals.csv").read()
     assert (tmp_path / "h100_sxm_residuals.csv").read_text() == bundled  # the bundled table is reproducible
+
+
+# review findings (round 10): corrupt values, table resolution, the device check, the selection in provenance,
+# the in-sample note, a calibration without a final newline, typos in the class rules, the bounded lookup cache
+
+def _raw_table(tmp_path, lines, name="t_residuals.csv"):
+    path = tmp_path / name
+    path.write_text("cls,kind,features,log_residual\n" + "".join(line + "\n" for line in lines))
+    return path
+
+
+@pytest.mark.parametrize("line, field, value", [
+    ("gemm_bf16,gemm,m=64;n=64;k=64,nan", "log_residual", "nan"),
+    ("gemm_bf16,gemm,m=64;n=64;k=64,inf", "log_residual", "inf"),
+    ("gemm_bf16,gemm,m=64;n=64;k=64,", "log_residual", ""),
+    ("gemm_bf16,gemm,m=0;n=64;k=64,0.1", "features.m", "0"),
+    ("gemm_bf16,gemm,m=64;n=-64;k=64,0.1", "features.n", "-64"),
+    ("gemm_bf16,gemm,m=64;n=64;k=inf,0.1", "features.k", "inf"),
+    ("gemm_bf16,gemm,m=64;n=64;k=nan,0.1", "features.k", "nan"),
+    ("gemm_bf16,gemm,m=64;n=sixty;k=64,0.1", "features.n", "sixty"),
+    ("gemm_bf16,gemm,m=64;n;k=64,0.1", "features", "m=64;n;k=64"),
+])
+def test_a_corrupt_table_value_is_refused_with_its_line_field_and_value(tmp_path, line, field, value):
+    good = "gemm_bf16,gemm,m=128;n=64;k=64,0.2"
+    path = _raw_table(tmp_path, [good, line])  # the bad row is line 3 (the header is line 1)
+    with pytest.raises(HardwareError) as e:
+        gpu_residuals.load({"path": str(path), "table": path.name, "classes": {"gemm_bf16": {"k": 1}}}, "c.yaml")
+    assert str(e.value).startswith(f"{path}: line 3: {field}: got {value!r}; expected ")
+
+
+def _cal_beside(folder, table="t_residuals.csv"):
+    """A calibration file (the bundled H200's, its table renamed) whose residual table is `table`."""
+    import yaml
+
+    doc = yaml.safe_load(open("cosim/configs/hw/calibration/h200.yaml"))
+    doc["residual_correction"]["table"] = table
+    folder.mkdir(parents=True, exist_ok=True)
+    cal = folder / "cal.yaml"
+    cal.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return cal, doc
+
+
+def test_a_missing_table_is_never_read_from_the_current_directory(tmp_path, monkeypatch):
+    from hwmodels.gpu_calibration import parse_section
+
+    cal, doc = _cal_beside(tmp_path / "cal")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    _raw_table(elsewhere, ["gemm_bf16,gemm,m=64;n=64;k=64,0.1"])  # same name, in the current directory only
+    monkeypatch.chdir(elsewhere)
+    tried = cal.parent / "t_residuals.csv"
+    with pytest.raises(HardwareError, match=rf"^{cal}: analytical.residual_correction.table: got 't_residuals.csv'; "
+                                            rf"tried {tried} \(beside the calibration {cal}\): no such file"):
+        parse_section(doc, str(cal))
+    # no calibration file to be beside (a section built in memory): refused, not looked up in the current directory
+    with pytest.raises(HardwareError, match="'in memory' is not a calibration file the table could be beside"):
+        parse_section(doc, "in memory")
+
+
+def test_a_missing_table_through_the_hardware_loader_names_the_calibration(tmp_path, monkeypatch):
+    hw_dir = tmp_path / "hw"
+    cal, _doc = _cal_beside(hw_dir / "calibration")
+    text = open("cosim/configs/hw/h200.yaml").read().replace("calibration: calibration/h200.yaml",
+                                                             "calibration: calibration/cal.yaml")
+    (hw_dir / "mygpu.yaml").write_text(text)
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    _raw_table(elsewhere, ["gemm_bf16,gemm,m=64;n=64;k=64,0.1"])
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(HardwareError) as e:
+        params_for(load_hw(str(hw_dir / "mygpu.yaml")))
+    msg = str(e.value)
+    assert f"tried {cal.resolve().parent / 't_residuals.csv'} (beside the calibration {cal.resolve()})" in msg
+
+
+def test_provenance_names_the_resolved_table_and_the_selection(tmp_path):
+    from cosim.calibrate.residuals import rules_for
+    from hwmodels.gpu_calibration import parse_section
+
+    rules, line = rules_for("madeup_gpu")  # no selection of its own: the H200's choices, said so
+    assert "madeup_gpu has no selection of its own, not validated on this GPU" in line
+    cal, doc = _cal_beside(tmp_path)
+    _raw_table(tmp_path, ["gemm_bf16,gemm,m=64;n=64;k=64,0.1"])
+    doc["residual_correction"].update(selection=line, classes=rules)
+    P = parse_section(doc, str(cal))
+    assert f"1 fit rows, {(tmp_path / 't_residuals.csv').resolve()}; the H200's classes and neighbours: madeup_gpu " \
+           f"has no selection of its own, not validated on this GPU)" in P.provenance
+    # the bundled table: named from the project root (the same on every checkout), with its own GPU's selection
+    bundled = params_for(load_hw("h200")).provenance
+    assert "fit rows, cosim/configs/hw/calibration/h200_residuals.csv; classes and neighbours chosen on h200's fit " \
+           "rows, one fit suite left out)" in bundled
+
+
+def test_residuals_only_refuses_another_gpus_measurements(tmp_path, capsys):
+    from cosim.cli import main
+
+    cal = tmp_path / "h100_sxm.yaml"
+    shutil.copy("cosim/configs/hw/calibration/h100_sxm.yaml", cal)
+    before = cal.read_bytes()
+    rc = main(["calibrate", "--residuals-only", "--hw", "h100_sxm", "--measurements", "validation/h200_runs.csv",
+               "--out", str(cal)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert err[0].startswith("error: --hw: got 'h100_sxm'") and "'NVIDIA H200'" in err[0]
+    assert cal.read_bytes() == before and not (tmp_path / "h100_sxm_residuals.csv").exists()  # nothing written
+
+
+def test_residuals_only_on_a_calibration_without_a_final_newline(tmp_path):
+    import yaml
+
+    from cosim.cli import main
+
+    text = open("cosim/configs/hw/calibration/h100_sxm.yaml").read()
+    params_part = text.split("residual_correction:")[0].rstrip("\n")  # no block, no final newline
+    cal = tmp_path / "h100_sxm.yaml"
+    cal.write_text(params_part)
+    assert main(["calibrate", "--residuals-only", "--hw", "h100_sxm", "--measurements", "validation/h100_runs.csv",
+                 "--out", str(cal)]) == 0
+    after = cal.read_text()
+    assert after.startswith(params_part + "\nresidual_correction:\n")
+    assert yaml.safe_load(after)["residual_correction"] == yaml.safe_load(text)["residual_correction"]
+
+
+def test_in_sample_note_on_the_fit_split(tmp_path):
+    from cosim import validate as v
+
+    P = params_for(load_hw("h200"))
+    note = v._in_sample_note("fit", P)
+    assert len(note) == 1 and "fit rows are their own nearest neighbours: in-sample, optimistic" in note[0]
+    assert "fit rows among them" in v._in_sample_note("all", P)[0]
+    assert v._in_sample_note("test", P) == [] and v._in_sample_note("fit", dataclasses.replace(P, residuals=None)) == []
+    # end to end through validate(): a one-run manifest of the first 20 GEMM rows of the H200's first (fit) run
+    raw = tmp_path / "raw_r1"
+    raw.mkdir()
+    lines = open("validation/raw_h200_run1/ops.csv").read().splitlines()
+    (raw / "ops.csv").write_text("\n".join([lines[0]] + [x for x in lines if x.startswith("gemm,")][:20]) + "\n")
+    shutil.copy("validation/raw_h200_run1/env.json", raw / "env.json")
+    (tmp_path / "h200_runs.csv").write_text("run,suite\nr1,default\n")
+    res = v.validate("h200", tmp_path / "h200_runs.csv", split="fit", include_unreliable=True)
+    assert res.ops and sum("in-sample, optimistic" in n for n in res.notes) == 1
+    assert "in-sample, optimistic" in v.format_tables(res)
+
+
+@pytest.mark.parametrize("classes, message", [
+    ({"gemm_bf61": {"k": 2}}, "classes: got class 'gemm_bf61'; expected one of gemm_bf16, gemm_fp8, "
+                              "attention_prefill, attention_prefill_fa2"),
+    ({"attention_decode_flash": {"k": 2}}, "classes: got class 'attention_decode_flash'; expected one of"),
+    ({"gemm_bf16": {"k": 2, "shrnk": True}}, "classes.gemm_bf16: got key 'shrnk'; expected only k, shrink"),
+    ({"gemm_bf16": 8}, "classes.gemm_bf16: got 8; expected a mapping"),
+])
+def test_typos_in_the_class_rules_are_refused(tmp_path, classes, message):
+    path = _raw_table(tmp_path, ["gemm_bf16,gemm,m=64;n=64;k=64,0.1"])
+    with pytest.raises(HardwareError) as e:
+        gpu_residuals.load({"path": str(path), "table": path.name, "classes": classes}, "c.yaml")
+    assert str(e.value).startswith("c.yaml: analytical.residual_correction.") and message in str(e.value)
+
+
+def test_the_rule_classes_are_the_measured_classes():
+    from cosim.validate import OP_CLASSES
+
+    assert set(gpu_residuals.CLASSES) == set(OP_CLASSES)
+
+
+def test_the_lookup_cache_is_bounded_and_prices_do_not_depend_on_it(tmp_path, monkeypatch):
+    rows = [("gemm_bf16", "gemm", {"m": 2 ** i, "n": 64, "k": 64}, 0.05 * i) for i in range(4, 10)]
+    t = _table(tmp_path, rows, {"gemm_bf16": {"k": 2, "shrink": False}})
+    queries = [{"m": 2 ** i + 3, "n": 64, "k": 64} for i in range(4, 10)]
+    first = [t.correction("gemm_bf16", "gemm", q).factor for q in queries]  # cache of 6
+    monkeypatch.setattr(gpu_residuals, "CACHE_SIZE", 3)
+    t._cache.clear()
+    again = [t.correction("gemm_bf16", "gemm", q).factor for q in queries + queries[:2]]
+    assert len(t._cache) == 3  # the 3 most recent: queries 5, 0, 1
+    assert again == first + first[:2]  # evicted lookups are recomputed to the same bits

@@ -96,5 +96,8 @@ def add_to_calibration(cal_path, ops_csv, hw_name: str, hw, predict) -> dict:
             continue
         skipping = False
         kept.append(line)
-    cal_path.write_text("".join(kept) + yaml.safe_dump({"residual_correction": block}, sort_keys=False, width=110))
+    body = "".join(kept)
+    if body and not body.endswith("\n"):  # a file without a final newline: the block starts on its own line
+        body += "\n"
+    cal_path.write_text(body + yaml.safe_dump({"residual_correction": block}, sort_keys=False, width=110))
     return block

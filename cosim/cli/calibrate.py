@@ -155,6 +155,8 @@ def run(args) -> int:
         if getattr(args, "residuals_only", False):
             if not args.calibration:
                 raise InputError("--residuals-only: --out missing; expected the calibration YAML to give a table")
+            # the fit path's check, before anything is written: another GPU's rows would give --hw its residuals
+            check_measured_device(ops, args.hw)
             from cosim.calibrate.fit import add_residuals
             block = add_residuals(cal, ops, args.hw)
             print(f"wrote {Path(cal).with_name(block['table'])} ({block['rows']} fit rows; classes "
