@@ -327,10 +327,10 @@ def test_the_rule_classes_are_the_measured_classes():
 def test_the_lookup_cache_is_bounded_and_prices_do_not_depend_on_it(tmp_path, monkeypatch):
     rows = [("gemm_bf16", "gemm", {"m": 2 ** i, "n": 64, "k": 64}, 0.05 * i) for i in range(4, 10)]
     t = _table(tmp_path, rows, {"gemm_bf16": {"k": 2, "shrink": False}})
-    queries = [{"m": 2 ** i + 3, "n": 64, "k": 64} for i in range(4, 10)]
-    first = [t.correction("gemm_bf16", "gemm", q).factor for q in queries]  # cache of 6
+    queries = [{"m": 2 ** i + 3, "n": 64, "k": 64} for i in range(4, 9)]  # inside the rows' range (16 .. 512)
+    first = [t.correction("gemm_bf16", "gemm", q).factor for q in queries]  # cache of 5
     monkeypatch.setattr(gpu_residuals, "CACHE_SIZE", 3)
     t._cache.clear()
     again = [t.correction("gemm_bf16", "gemm", q).factor for q in queries + queries[:2]]
-    assert len(t._cache) == 3  # the 3 most recent: queries 5, 0, 1
+    assert len(t._cache) == 3  # the 3 most recent: queries 4, 0, 1
     assert again == first + first[:2]  # evicted lookups are recomputed to the same bits
