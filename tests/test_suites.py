@@ -190,6 +190,15 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14"),
           rules_seeds=(mb.HELDOUT15_SEED,), distinct=True),
+    # heldout16: drawn in session 18 for the round-10 model (round 9's measured-residual correction with the choices of
+    # validation/model_selection/s19_residual_candidates.py); rules and digest committed before the freeze and before
+    # it is measured (validation/heldout16_rules.md), on the H200 (run h200_run21: run and figures filled in after it)
+    # and / or the H100 (run h100_run13, validation/h100_runs.csv)
+    Suite("heldout16", "3053cb457cae6e4b44bec5b7639b4983b258342626b9e7062ccf3d28e10ca63a",
+          {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test16",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15"),
+          rules_seeds=(mb.HELDOUT16_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -455,6 +464,11 @@ NEW_BASE_DRAWS = (
     ("heldout15", mb.HELDOUT15_SEED, 20261205600,
      (mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED,
       mb.HELDOUT8_SEED, mb.FIT8_SEED), _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14")),
+    # heldout16 (session 18, round 10): 20261206200-20261206359 each share 1-11 shapes with an earlier suite
+    ("heldout16", mb.HELDOUT16_SEED, 20261206200,
+     (mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED,
+      mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15")),
 )
 
 
