@@ -98,9 +98,15 @@ MANIFESTS = {"h200": "validation/h200_runs.csv", "h100": "validation/h100_runs.c
 # (heldout13 on the H100: its case list under validation/heldout13_h100_rules.md, session 15)
 NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout14": {"h100": "h100_run11", "h200": "h200_run19"},
-              "heldout15": {"h200": "h200_run20", "h100": "h100_run12"}}
+              "heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
+              "heldout16": {"h200": "h200_run21", "h100": "h100_run13"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
-MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100"}, "heldout15": {"h100"}}
+MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100"}, "heldout15": {"h100"}, "heldout16": set()}
+# suites drawn with their rules committed (validation/heldout16_rules.md) whose freeze is still to come: named above,
+# so a manifest listing one before its freeze fails below, but not in FROZEN yet. TODO(lead): the commit whose message
+# starts "FROZEN for heldout16" adds FROZEN["heldout16"] and FROZEN_H100["heldout16"] (its price digests at that
+# commit) and empties this set; the test fails while a suite is in both.
+AWAITING_FREEZE = {"heldout16"}
 
 
 @pytest.mark.parametrize("key", sorted(SUPERSEDED_FROZEN))
@@ -113,7 +119,8 @@ def test_a_superseded_suite_is_no_longer_priced_as_frozen(key):
 
 def test_a_frozen_suite_is_measured_once_in_its_named_run_or_not_at_all():
     from cosim.calibrate.microbench import RETIRED_SUITES
-    assert set(NAMED_RUNS) == set(FROZEN) | {s for s, _ in SUPERSEDED_FROZEN}
+    assert not AWAITING_FREEZE & (set(FROZEN) | set(FROZEN_H100))
+    assert set(NAMED_RUNS) == set(FROZEN) | {s for s, _ in SUPERSEDED_FROZEN} | AWAITING_FREEZE
     for gpu_name, manifest in MANIFESTS.items():
         runs = dataset.manifest_runs(manifest)
         listed = {s for _, s, _ in runs}
