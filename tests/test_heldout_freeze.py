@@ -25,10 +25,10 @@ from hwmodels import gpu
 from hwmodels.spec import hw_path, load_hw
 
 # suite -> (number of prices, SHA-256 of them at the freeze commit): the H200's prices of the suite frozen for the
-# model on main. heldout15 (validation/heldout15_rules.md), frozen in session 18 for the round-9 model (the
-# measured-residual correction): 269 attention cases x 4 + 184 GEMMs x 2, on both GPUs
-FROZEN = {"heldout15": (1444, "0f61322b86918b2f7b67938e2987fa84f9a27d7e9461a160ebf3d743b8e240d6")}
-FROZEN_H100 = {"heldout15": (1444, "fe411e25234438b14aacddeecc3a003a216b3572fedef0255aef23bebdf0432d")}
+# model on main. heldout16 (validation/heldout16_rules.md), frozen in session 18 for the round-10 model (the
+# measured-residual correction as s19 chose it, interpolating only): 269 attention cases x 4 + 184 GEMMs x 2, both GPUs
+FROZEN = {"heldout16": (1444, "cf507e8f1b21c72ef4f87db5ec28645ab8dbe6a485ea00f879177efda158476c")}
+FROZEN_H100 = {"heldout16": (1444, "41c041f8447ef715b6762842b13ae93c012eb848d335d9144ba30a7531b1971d")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
 # session 17; on the H200 not measured when round 9 moved its prices). Round 9 (session 18) moved their prices: main
@@ -37,7 +37,12 @@ FROZEN_H100 = {"heldout15": (1444, "fe411e25234438b14aacddeecc3a003a216b3572fede
 SUPERSEDED_FROZEN = {("heldout13", "h200"): (1440, "577410528fe63e223df87ce055077d7f126a9cc3731f892b805ded9dbbbe4c18"),
                      ("heldout14", "h200"): (1436, "ec7ebd1cd727f72864c9595a7791537d7f4288c6e98c016e00cbb40dc1e3ebe8"),
                      ("heldout14", "h100_sxm"): (1436,
-                                                 "1202806d5d98145c18b6733dc925acbab2d460dac321b137e26d0174a9d93e35")}
+                                                 "1202806d5d98145c18b6733dc925acbab2d460dac321b137e26d0174a9d93e35"),
+                     # round 9 (frozen at fe59c04; measured on both GPUs in session 18 and scored there, the H200 run
+                     # at a checkout of ba47006): round 10 moved its prices
+                     ("heldout15", "h200"): (1444, "0f61322b86918b2f7b67938e2987fa84f9a27d7e9461a160ebf3d743b8e240d6"),
+                     ("heldout15", "h100_sxm"): (1444,
+                                                 "fe411e25234438b14aacddeecc3a003a216b3572fedef0255aef23bebdf0432d")}
 # the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
 # (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
 # end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
@@ -61,8 +66,10 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # ba6be321... after the freeze (session 16, before heldout14 is measured; review findings): fit.py's default term set
 # of the H100 is its committed calibration's (fit.DEFAULT_SET) and header() survives a flat file without an _ops name.
 # No calibration file changed and no price moves: the H100 and H200 heldout14 price digests above are unchanged
-# f4311425... at the heldout15 freeze (session 18): round 9's correction and its two tables join the list
-FROZEN_FILES_DIGEST = "f431142573364e0467efafaed54b618ba87d447e3bb4b171c3b1aa8260ada94e"
+# f4311425... at the heldout15 freeze (session 18): round 9's correction and its two tables join the list;
+# 291cb9f1... at the heldout16 freeze (session 18): round 10 (s19's tables, the range rule, HF eager's whole-sequence
+# factor, the review's loading checks)
+FROZEN_FILES_DIGEST = "291cb9f197280e9ef313c4e977a7f4acc3d3386fc9ad20397fee6021f3c567de"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -98,9 +105,15 @@ MANIFESTS = {"h200": "validation/h200_runs.csv", "h100": "validation/h100_runs.c
 # (heldout13 on the H100: its case list under validation/heldout13_h100_rules.md, session 15)
 NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout14": {"h100": "h100_run11", "h200": "h200_run19"},
-              "heldout15": {"h200": "h200_run20", "h100": "h100_run12"}}
+              "heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
+              "heldout16": {"h200": "h200_run21", "h100": "h100_run13"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
-MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"}}
+MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"}, "heldout16": set()}
+# suites drawn with their rules committed (validation/heldout16_rules.md) whose freeze is still to come: named above,
+# so a manifest listing one before its freeze fails below, but not in FROZEN yet. TODO(lead): the commit whose message
+# starts "FROZEN for heldout16" adds FROZEN["heldout16"] and FROZEN_H100["heldout16"] (its price digests at that
+# commit) and empties this set; the test fails while a suite is in both.
+AWAITING_FREEZE = set()  # heldout16 frozen in the commit "FROZEN for heldout16" (session 18)
 
 
 @pytest.mark.parametrize("key", sorted(SUPERSEDED_FROZEN))
@@ -113,7 +126,8 @@ def test_a_superseded_suite_is_no_longer_priced_as_frozen(key):
 
 def test_a_frozen_suite_is_measured_once_in_its_named_run_or_not_at_all():
     from cosim.calibrate.microbench import RETIRED_SUITES
-    assert set(NAMED_RUNS) == set(FROZEN) | {s for s, _ in SUPERSEDED_FROZEN}
+    assert not AWAITING_FREEZE & (set(FROZEN) | set(FROZEN_H100))
+    assert set(NAMED_RUNS) == set(FROZEN) | {s for s, _ in SUPERSEDED_FROZEN} | AWAITING_FREEZE
     for gpu_name, manifest in MANIFESTS.items():
         runs = dataset.manifest_runs(manifest)
         listed = {s for _, s, _ in runs}
@@ -153,7 +167,7 @@ def files_digest(files) -> str:
 def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
-    for name in ("heldout15",):
+    for name in ("heldout15", "heldout16"):
         rules = Path(f"validation/{name}_rules.md").read_text()
         assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES), name
 
@@ -165,7 +179,8 @@ def test_the_frozen_files_are_as_at_the_freeze_commit():
 # elementwise or end-to-end prices; a review finding). A later model change fails this with the published figures.
 # Round 9 (session 18) moved them (764b1229... as scored): heldout13 is a seen suite since, re-scored by
 # validation/heldout_tables.py with the round-9 model (docs/gpu-validation.md, session 18); this pins that re-score.
-SCORED_PREDICTIONS = {"test13": (1641, 156, "92648f909eba3031231321f6b09515aaf36afabb569be4fab912646b3d1e7111")}
+# Round 10 moved them again (92648f90... with round 9).
+SCORED_PREDICTIONS = {"test13": (1641, 156, "6a530317ad74cb7f32006d8ca4676b3c2238feac879a1905bdb6bfc969d2d218")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS))

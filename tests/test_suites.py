@@ -190,6 +190,15 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14"),
           rules_seeds=(mb.HELDOUT15_SEED,), distinct=True),
+    # heldout16: drawn in session 18 for the round-10 model (round 9's measured-residual correction with the choices of
+    # validation/model_selection/s19_residual_candidates.py); rules and digest committed before the freeze and before
+    # it is measured (validation/heldout16_rules.md), on the H200 (run h200_run21: run and figures filled in after it)
+    # and / or the H100 (run h100_run13, validation/h100_runs.csv)
+    Suite("heldout16", "3053cb457cae6e4b44bec5b7639b4983b258342626b9e7062ccf3d28e10ca63a",
+          {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test16",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15"),
+          rules_seeds=(mb.HELDOUT16_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -455,6 +464,11 @@ NEW_BASE_DRAWS = (
     ("heldout15", mb.HELDOUT15_SEED, 20261205600,
      (mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED,
       mb.HELDOUT8_SEED, mb.FIT8_SEED), _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14")),
+    # heldout16 (session 18, round 10): 20261206200-20261206359 each share 1-11 shapes with an earlier suite
+    ("heldout16", mb.HELDOUT16_SEED, 20261206200,
+     (mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED,
+      mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15")),
 )
 
 
@@ -496,9 +510,9 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
         groups = ht._tail_sets(dataset.SUITES[suite])
         assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
         assert all(groups.values()), suite
-    # heldout14 (drawn for the H100) and heldout15 (for the round-9 model) are listed; LATEST is the freshest suite
-    # measured on the H200 (heldout15, run h200_run20, session 18)
-    assert ht.TAIL_SUITES[-3:] == ("heldout13", "heldout14", "heldout15") and ht.LATEST == "test15"
+    # heldout14 (drawn for the H100), heldout15 (for the round-9 model) and heldout16 (for the round-10 model) are
+    # listed; LATEST is the freshest suite measured on the H200 (heldout15, run h200_run20, session 18)
+    assert ht.TAIL_SUITES[-4:] == ("heldout13", "heldout14", "heldout15", "heldout16") and ht.LATEST == "test15"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
 
@@ -514,31 +528,57 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
     assert "heldout15" in title and ht.TAIL_RUNS[ht.LATEST] == ("heldout15", 20)
 
 
-def test_heldout15_is_wired_for_both_gpus_before_it_is_measured():
-    """heldout15 (validation/heldout15_rules.md) is scored by validation/heldout_tables.py on the H200 and the H100 as
-    heldout14 is on the H100: its split, its place first (freshest) in both GPUs' tables and last in TAIL_SUITES, the
-    runs its rules file names, and the H200 run it would be listed in becoming LATEST. Checked on the suite and run
-    tables alone: no measured row is read (a manifest's run listing is all check_named_runs sees)."""
+# the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
+# number); validation/heldout_tables.py lists them first in both GPUs' tables, in this order, and last in TAIL_SUITES
+WIRED = (("heldout16", {"h200": "h200_run21", "h100": "h100_run13"}, 21),
+         ("heldout15", {"h200": "h200_run20", "h100": "h100_run12"}, 20))
+
+
+@pytest.mark.parametrize("pos, suite, named, h200_run", [(i,) + w for i, w in enumerate(WIRED)],
+                         ids=[w[0] for w in WIRED])
+def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h200_run):
+    """heldout15 (validation/heldout15_rules.md) and heldout16 (validation/heldout16_rules.md) are scored by
+    validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
+    freshest in both GPUs' tables and in TAIL_SUITES, the runs the rules file names, and the H200 run it would be
+    listed in making it LATEST. Checked on the suite and run tables alone: no measured row is read (a manifest's run
+    listing is all check_named_runs sees)."""
     from validation import heldout_tables as ht
-    assert dataset.SUITES["heldout15"] == "test15" == dataset.HELDOUT_SPLITS["heldout15"]
-    assert ht.TAIL_SUITES[-1] == "heldout15"
-    assert ht.H200_SUITES[0][0] == "test15" == ht.H100_SUITES[0][0]
-    rules = open("validation/heldout15_rules.md").read()
-    for gpu, (_, title) in (("h200", ht.H200_SUITES[0]), ("h100", ht.H100_SUITES[0])):
-        run = ht.NAMED_RUNS["heldout15"][gpu]
-        assert run == {"h200": "h200_run20", "h100": "h100_run12"}[gpu] and run in title and run in rules
-        assert "heldout15_rules.md" in title and f"validation/{gpu}_runs.csv" in rules
-    # once h200_run20 is listed, test15 is scored with its tail classes and end to end as the freshest H200 suite
-    runs, latest = ht.tail_runs({**ht.RUN_OF, "heldout15": 20})
-    assert runs["test15"] == ("heldout15", 20) and latest == "test15"
-    assert list(ht._tail_sets("test15")) == ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]
-    # the manifests list it under the named run or not at all; another run name is refused
+    split = f"test{suite.removeprefix('heldout')}"
+    assert dataset.SUITES[suite] == split == dataset.HELDOUT_SPLITS[suite]
+    assert ht.TAIL_SUITES[len(ht.TAIL_SUITES) - 1 - pos] == suite
+    assert ht.H200_SUITES[pos][0] == split == ht.H100_SUITES[pos][0]
+    rules = open(f"validation/{suite}_rules.md").read()
+    for gpu, (_, title) in (("h200", ht.H200_SUITES[pos]), ("h100", ht.H100_SUITES[pos])):
+        run = ht.NAMED_RUNS[suite][gpu]
+        assert run == named[gpu] and run in title and run in rules
+        assert f"{suite}_rules.md" in title and f"validation/{gpu}_runs.csv" in rules
+    # once its H200 run is listed, the split is scored with its tail classes and end to end, the freshest H200 suite
+    # unless a fresher one of WIRED is listed too
+    runs, latest = ht.tail_runs({**ht.RUN_OF, suite: h200_run})
+    assert runs[split] == (suite, h200_run) and latest == split
+    _, latest = ht.tail_runs({**ht.RUN_OF, **{s: r for s, _, r in WIRED}})
+    assert latest == dataset.SUITES[WIRED[0][0]]
+    assert list(ht._tail_sets(split)) == ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]
+    # the manifests list it under the named run or not at all; another run name, the other GPU's run or a second
+    # listing is refused
     ht.check_named_runs("h200", dataset.manifest_runs("validation/h200_runs.csv"))
     ht.check_named_runs("h100", dataset.manifest_runs("validation/h100_runs.csv"))
-    ht.check_named_runs("h200", [("h200_run20", "heldout15", None)])
-    ht.check_named_runs("h100", [("h100_run12", "heldout15", None)])
-    for gpu, bad in (("h200", [("h200_run21", "heldout15", None)]),
-                     ("h100", [("h100_run12", "heldout15", None), ("h100_run13", "heldout15", None)]),
-                     ("h100", [("h200_run20", "heldout15", None)])):
-        with pytest.raises(SystemExit, match=f"validation/{gpu}_runs.csv: suite heldout15"):
+    ht.check_named_runs("h200", [(named["h200"], suite, None)])
+    ht.check_named_runs("h100", [(named["h100"], suite, None)])
+    other = WIRED[1 - pos][1]  # the other suite's runs
+    for gpu, bad in (("h200", [(other["h200"], suite, None)]),
+                     ("h100", [(named["h100"], suite, None), (other["h100"], suite, None)]),
+                     ("h100", [(named["h200"], suite, None)]),
+                     ("h200", [(named["h200"], suite, None), (named["h200"], suite, None)])):
+        with pytest.raises(SystemExit, match=f"validation/{gpu}_runs.csv: suite {suite}"):
             ht.check_named_runs(gpu, bad)
+
+
+def test_heldout16_is_the_fresh_suite_of_the_round_10_model():
+    """The end to end labelled fresh (new random points) is heldout16's, the suite frozen for the round-10 model on
+    main (validation/heldout16_rules.md); heldout15, frozen for round 9, and every earlier suite are labelled seen."""
+    from validation import heldout_tables as ht
+    assert ht.FRESH == dataset.SUITES["heldout16"] == ht.H200_SUITES[0][0]
+    rules = open("validation/heldout16_rules.md").read()
+    assert 'the commit whose message starts "FROZEN for heldout16"' in rules
+    assert "round 10" in rules and "s19_residual_candidates" in rules

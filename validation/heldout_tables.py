@@ -1,5 +1,6 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh suite heldout15 on the H200 and the H100 (drawn for the round-9 model, rules
+calibrations: the fresh suite heldout16 on the H200 and the H100 (drawn for the round-10 model, rules
+validation/heldout16_rules.md), the suite heldout15 on the H200 and the H100 (drawn for the round-9 model, rules
 validation/heldout15_rules.md; the run each GPU measures it in is NAMED_RUNS's; a suite with no measured row prints
 "(not measured yet)"; heldout11 and heldout12 were retired unmeasured), and the previously seen suites re-scored with
 the same frozen round-9 model (H200 heldout14 and heldout13, H100 heldout14 and heldout13, H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
@@ -24,9 +25,10 @@ CLASSES = OP_CLASSES + ("all",)
 # the held-out suites drawn with tail classes, oldest first; the last is the fresh one. Their splits are
 # cosim.calibrate.dataset.SUITES's, their H200 runs the run manifest's (validation/h200_runs.csv).
 # heldout15 (validation/heldout15_rules.md) is drawn for the round-9 model and measured on the H200 (run h200_run20)
-# and / or the H100 (run h100_run12) after its freeze.
+# and / or the H100 (run h100_run12) after its freeze; heldout16 (validation/heldout16_rules.md) for the round-10
+# model, on the H200 (run h200_run21) and / or the H100 (run h100_run13) after its freeze.
 TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13", "heldout14",
-               "heldout15")
+               "heldout15", "heldout16")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
 
 
@@ -40,12 +42,13 @@ def tail_runs(run_of):
 # held-out split -> (suite, H200 run); the freshest suite measured on the H200 (heldout14 is drawn for the H100; on
 # the H200 only if one was lent)
 TAIL_RUNS, LATEST = tail_runs(RUN_OF)
-# the suite frozen for the model on main (round 9): the only one whose end to end is labelled fresh; every earlier
-# suite, heldout13 included, is a seen re-score since round 9 moved its prices
-FRESH = "test15"
-# the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md): at most once per
-# GPU, there; main() refuses a manifest that lists the suite otherwise
-NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"}}
+# the suite frozen for the model on main (round 10: heldout16, validation/heldout16_rules.md): the only one whose end
+# to end is labelled fresh; every earlier suite is a seen re-score (heldout15 tests round 9, frozen at fe59c04)
+FRESH = "test16"
+# the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md,
+# validation/heldout16_rules.md): at most once per GPU, there; main() refuses a manifest that lists the suite otherwise
+NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
+              "heldout16": {"h200": "h200_run21", "h100": "h100_run13"}}
 
 
 def check_named_runs(gpu, runs):
@@ -277,6 +280,9 @@ def _failed_rows(raw_csv):
 _MODEL = "the round-9 model (session 18: the session-12 H200 parameters with the measured-residual correction)"
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
+    ("test16", "H200 heldout16 (fresh suite drawn for the round-10 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout16']['h200']}, measured after the round-10 freeze, scored once; rules: "
+               "validation/heldout16_rules.md)"),
     ("test15", "H200 heldout15 (fresh suite drawn for the round-9 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout15']['h200']}, measured after the round-9 freeze, scored once; rules: "
                "validation/heldout15_rules.md)"),
@@ -343,6 +349,9 @@ _H100_MODEL = ("the round-9 model (session 18: the re-fitted H100 calibration of
                "with the measured-residual correction)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
+    ("test16", "H100 heldout16 (fresh suite drawn for the round-10 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout16']['h100']}, measured after the round-10 freeze, scored once; rules: "
+               "validation/heldout16_rules.md)"),
     ("test15", "H100 heldout15 (fresh suite drawn for the round-9 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout15']['h100']}, measured after the round-9 freeze, scored once; rules: "
                "validation/heldout15_rules.md)"),
@@ -369,7 +378,7 @@ def h100_suite_lines(h100_runs, split, title, seen):
                                      f"{title}: H200 parameters transferred to the H100 datasheet")
     lines += t_lines + [f"#### End to end, {title.split(' (')[0]}, H200 parameters transferred", ""] + e2e_table(t_all)
     suite = next(s for s, sp in dataset.SUITES.items() if sp == split)
-    if suite in TAIL_SUITES:  # heldout14, heldout15: tail classes by the H100's own calibration
+    if suite in TAIL_SUITES:  # heldout14 - heldout16: tail classes by the H100's own calibration
         lines += tail_table(split, f"{suite}, H100 {RUN100_OF[suite]}, H100's own calibration", h100_runs, "h100_sxm")
     return lines + _failed_rows(VAL / f"raw_{RUN100_OF[suite]}" / "ops.csv")
 

@@ -874,6 +874,15 @@ HELDOUT8_DRAWS["heldout14"] = _heldout8_draw(HELDOUT14_SEED)
 # after that model is frozen.
 HELDOUT15_SEED = 20261206_044  # = 20261205600 + 444
 HELDOUT8_DRAWS["heldout15"] = _heldout8_draw(HELDOUT15_SEED)
+
+# Held-out suite 16 (--variant heldout16, session 18; rules in validation/heldout16_rules.md): heldout8's
+# construction with a seed from a new base, 20261206200 (above every seed and generator of heldout15's search,
+# which ran to 20261206044 + 4): the first seed from it whose draw shares no shape with an earlier suite, heldout15
+# included (20261206200-20261206359: 1-11 each). Drawn for the round-10 model (round 9's measured-residual
+# correction with the choices of validation/model_selection/s19_residual_candidates.py), measured on the H200 and / or
+# the H100 only after that model is frozen.
+HELDOUT16_SEED = 20261206_360  # = 20261206200 + 160
+HELDOUT8_DRAWS["heldout16"] = _heldout8_draw(HELDOUT16_SEED)
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
 # cosim calibrate / dataset.merge_run refuse them.
