@@ -195,7 +195,7 @@ SUITES = (
     # it is measured (validation/heldout16_rules.md), on the H200 (run h200_run21: run and figures filled in after it)
     # and / or the H100 (run h100_run13, validation/h100_runs.csv)
     Suite("heldout16", "3053cb457cae6e4b44bec5b7639b4983b258342626b9e7062ccf3d28e10ca63a",
-          {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test16",
+          {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, 21, 1647, "test16",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15"),
           rules_seeds=(mb.HELDOUT16_SEED,), distinct=True),
@@ -511,8 +511,8 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
         assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
         assert all(groups.values()), suite
     # heldout14 (drawn for the H100), heldout15 (for the round-9 model) and heldout16 (for the round-10 model) are
-    # listed; LATEST is the freshest suite measured on the H200 (heldout15, run h200_run20, session 18)
-    assert ht.TAIL_SUITES[-4:] == ("heldout13", "heldout14", "heldout15", "heldout16") and ht.LATEST == "test15"
+    # listed; LATEST is the freshest suite measured on the H200 (heldout16, run h200_run21, session 18)
+    assert ht.TAIL_SUITES[-4:] == ("heldout13", "heldout14", "heldout15", "heldout16") and ht.LATEST == "test16"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
 
@@ -525,7 +525,7 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
     assert ht.h200_suite_lines(ht.VAL / "h200_runs.csv", "test12", "heldout12", set()) == [
         "### heldout12", "", "(not measured yet)", ""]
     title = dict(ht.H200_SUITES)[ht.LATEST]
-    assert "heldout15" in title and ht.TAIL_RUNS[ht.LATEST] == ("heldout15", 20)
+    assert "heldout16" in title and ht.TAIL_RUNS[ht.LATEST] == ("heldout16", 21)
 
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
