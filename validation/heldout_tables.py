@@ -3,7 +3,7 @@ calibrations: the fresh suite heldout16 on the H200 and the H100 (drawn for the 
 validation/heldout16_rules.md), the suite heldout15 on the H200 and the H100 (drawn for the round-9 model, rules
 validation/heldout15_rules.md; the run each GPU measures it in is NAMED_RUNS's; a suite with no measured row prints
 "(not measured yet)"; heldout11 and heldout12 were retired unmeasured), and the previously seen suites re-scored with
-the same frozen round-9 model (H200 heldout14 and heldout13, H100 heldout14 and heldout13, H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
+the same frozen round-10 model (H200 heldout15, heldout14 and heldout13, H100 heldout14 and heldout13, H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
@@ -277,15 +277,16 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-_MODEL = "the round-9 model (session 18: the session-12 H200 parameters with the measured-residual correction)"
+_MODEL = "the round-10 model (session 18: the session-12 H200 parameters with the measured-residual correction)"
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
     ("test16", "H200 heldout16 (fresh suite drawn for the round-10 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout16']['h200']}, measured after the round-10 freeze, scored once; rules: "
                "validation/heldout16_rules.md)"),
-    ("test15", "H200 heldout15 (fresh suite drawn for the round-9 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout15']['h200']}, measured after the round-9 freeze, scored once; rules: "
-               "validation/heldout15_rules.md)"),
+    ("test15", "H200 heldout15 (PREVIOUSLY SEEN: drawn for the round-9 model, run "
+               f"{NAMED_RUNS['heldout15']['h200']}, measured after round 10 entered main and scored once with round 9 "
+               "at a checkout of ba47006, all 3.1 / 10.6 (validation/heldout15_h200_scored.txt, "
+               f"validation/heldout15_rules.md); re-scored with {_MODEL})"),
     ("test14", "H200 heldout14 (drawn for the H100 re-fit, no shape in any H200 fit or held-out row; rules: "
                "validation/heldout14_rules.md; measured on an H200 only after round 9 entered main: its one score is "
                "the pre-round-9 model's at a checkout of e801c09 (docs/gpu-validation.md); here priced by "
@@ -345,16 +346,16 @@ def h200_suite_lines(h200, split, title, seen):
     return lines + suite_extras(split, r_all)
 
 
-_H100_MODEL = ("the round-9 model (session 18: the re-fitted H100 calibration of session 16, validation/h100_refit_s15.py, "
-               "with the measured-residual correction)")
+_H100_MODEL = ("the round-10 model (session 18: the re-fitted H100 calibration of session 16, "
+               "validation/h100_refit_s15.py, with the measured-residual correction)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
     ("test16", "H100 heldout16 (fresh suite drawn for the round-10 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout16']['h100']}, measured after the round-10 freeze, scored once; rules: "
                "validation/heldout16_rules.md)"),
-    ("test15", "H100 heldout15 (fresh suite drawn for the round-9 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout15']['h100']}, measured after the round-9 freeze, scored once; rules: "
-               "validation/heldout15_rules.md)"),
+    ("test15", "H100 heldout15 (PREVIOUSLY SEEN: drawn for the round-9 model, run "
+               f"{NAMED_RUNS['heldout15']['h100']}, scored once with round 9 at 3.5 / 11.8 (commit ba47006, "
+               f"validation/heldout15_rules.md); re-scored with {_H100_MODEL})"),
     ("test14", "H100 heldout14 (PREVIOUSLY SEEN: fresh suite for the re-fitted H100 model, scored once at 4.2 / 13.6 "
                f"(validation/heldout14_rules.md); re-scored with {_H100_MODEL})"),
     ("test13", "H100 heldout13 (PREVIOUSLY SEEN: scored once by the session-9 calibration, all 6.1 / 25.1 over the "
