@@ -6,7 +6,7 @@ price). Run: PYTHONPATH=. python validation/model_selection/s19_range_rule.py > 
 """
 import numpy as np, sys
 sys.argv=[sys.argv[0]]
-import validation.model_selection.s19_residual_candidates as s  # its grouping and lookup
+import validation.model_selection.s18_residual_candidates as s  # the grouping and lookup s19 scores with
 from cosim.calibrate import dataset, fit
 from hwmodels.gpu import analytical_params
 from hwmodels.spec import load_hw
