@@ -90,8 +90,11 @@ def test_heldout_energy(held_out):
     s = summarize(ape([x["analytical_j"] for x in e], [x["measured_j"] for x in e]))
     # issue 4's goal, median and p90 <= 20 %: the session-9 fit met it (7.3 / 19.97); the session-16 re-fit scores
     # 9.0 / 20.01, missing p90 by 0.01 point (its energy coefficients come from the same session-9 loops, priced on
-    # the re-fitted latency model); these loops are seen data, nothing was chosen on them; published as measured
-    assert s["n"] == 16 and round(s["median"], 1) == 9.0 and round(s["p90"], 2) == 20.01
+    # the re-fitted latency model); these loops are seen data, nothing was chosen on them; published as measured.
+    # 9.0 / 20.01 -> 9.1 / 20.01 (round 10, session 18: the measured-residual correction as s19 chose it moves the
+    # latencies the energy is priced on; a seen suite re-scored, nothing chosen on it): p90 still misses the 20 %
+    # goal, by 0.01
+    assert s["n"] == 16 and round(s["median"], 1) == 9.1 and round(s["p90"], 2) == 20.01
 
 
 def test_unreliable_rows_are_counted_not_hidden(held_out):
