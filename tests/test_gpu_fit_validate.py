@@ -34,15 +34,32 @@ def test_split_shares_no_shape_between_fit_and_test():
     assert not fit & test
 
 
+def _split_residual_block(text):
+    """(the calibration text up to its residual_correction block, the block parsed). The block is the file's last
+    top-level key: a fresh fit writes it last (fit_to_file), `cosim calibrate --residuals-only` appends it."""
+    head, sep, block = text.partition("\nresidual_correction:\n")
+    assert sep and all(line.startswith(" ") for line in block.splitlines() if line.strip()), "block is not last"
+    return head + "\n", yaml.safe_load("residual_correction:\n" + block)["residual_correction"]
+
+
 @pytest.mark.slow  # ~6 min on 2 cores: a full re-fit over the 9,694 fit rows of runs 4-10
 def test_fit_reproduces_the_committed_calibration(tmp_path):
     """The committed H100 calibration is the session-16 re-fit (validation/h100_refit_s15.py; the command its header
-    names): the lent-H100 fit suites, the H200 term set, the session-9 energy loops priced on FA2."""
+    names): the lent-H100 fit suites, the H200 term set, the session-9 energy loops priced on FA2. Since round 10
+    (session 18) it carries a residual_correction block written by `cosim calibrate --residuals-only` on those
+    parameters (the re-fit is not repeated for it): the parameters are compared byte for byte without the block, and
+    the block and its table are what residuals.build writes for the re-fitted parameters (fit_to_file calls it)."""
     out = tmp_path / "cal.yaml"
     runs = "validation/h100_runs.csv"  # relative, as the committed file names it (tests run from the root)
     section, rep = fit_to_file(runs, out, "h100_sxm", "validation/h100_energy.csv", runs, runs, "h200", "fa2")
     committed_text = (ROOT / "cosim/configs/hw/calibration/h100_sxm.yaml").read_text()
-    assert out.read_text() == committed_text  # every byte, header (the re-fit command) included
+    fresh_head, fresh_block = _split_residual_block(out.read_text())
+    committed_head, committed_block = _split_residual_block(committed_text)
+    assert fresh_head == committed_head  # every byte but the residual block, header (the re-fit command) included
+    # the block names its table beside the calibration (cal_residuals.csv here); the rest is the committed block
+    assert fresh_block == section["residual_correction"] == {**committed_block, "table": "cal_residuals.csv"}
+    committed_table = (ROOT / "cosim/configs/hw/calibration/h100_sxm_residuals.csv").read_text()
+    assert (tmp_path / "cal_residuals.csv").read_text() == committed_table
     assert rep["quality"]["gemm"]["median_abs_pct"] == 4.27 and rep["quality"]["gemm"]["p90_abs_pct"] == 13.19
     assert section["provenance"]["date"] == "2026-12-05"
     assert "torch 2.11.0+cu130" in section["provenance"]["software"]
@@ -90,8 +107,11 @@ def test_heldout_energy(held_out):
     s = summarize(ape([x["analytical_j"] for x in e], [x["measured_j"] for x in e]))
     # issue 4's goal, median and p90 <= 20 %: the session-9 fit met it (7.3 / 19.97); the session-16 re-fit scores
     # 9.0 / 20.01, missing p90 by 0.01 point (its energy coefficients come from the same session-9 loops, priced on
-    # the re-fitted latency model); these loops are seen data, nothing was chosen on them; published as measured
-    assert s["n"] == 16 and round(s["median"], 1) == 9.0 and round(s["p90"], 2) == 20.01
+    # the re-fitted latency model); these loops are seen data, nothing was chosen on them; published as measured.
+    # 9.0 / 20.01 -> 9.1 / 20.01 (round 10, session 18: the measured-residual correction as s19 chose it moves the
+    # latencies the energy is priced on; a seen suite re-scored, nothing chosen on it): p90 still misses the 20 %
+    # goal, by 0.01
+    assert s["n"] == 16 and round(s["median"], 1) == 9.1 and round(s["p90"], 2) == 20.01
 
 
 def test_unreliable_rows_are_counted_not_hidden(held_out):

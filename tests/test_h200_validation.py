@@ -49,10 +49,11 @@ def test_h200_held_out_kernel_targets(held_out):
     # default SDPA backend (cuDNN on the H200), GEMMs: median <= 5 %, p90 <= 15 % (issue 11)
     for cls in ("gemm_fp8", "attention_prefill", "attention_decode"):
         assert c[cls]["analytical"]["median"] <= 5.0 and c[cls]["analytical"]["p90"] <= 15.0, cls
-    # bf16 GEMMs: p90 12.4 with the session-11 model (12.1 with the session-9 model, 14.4 with the session-8 second-round model, 14.9 with the
-    # session-7 second-round model, 15.1 after fit5, 13.8 with the session-6 model); this suite is seen data, so
-    # the model was not changed for it
-    assert c["gemm_bf16"]["analytical"]["median"] <= 5.0 and round(c["gemm_bf16"]["analytical"]["p90"], 1) == 12.4
+    # bf16 GEMMs: p90 9.6 with the round-10 model (12.4 -> 9.6: round 10, session 18: the measured-residual correction
+    # as s19 chose it; a seen suite re-scored, nothing chosen on it); 12.4 with the session-11 model (12.1 with the
+    # session-9 model, 14.4 with the session-8 second-round model, 14.9 with the session-7 second-round model, 15.1
+    # after fit5, 13.8 with the session-6 model); this suite is seen data, so the model was not changed for it
+    assert c["gemm_bf16"]["analytical"]["median"] <= 5.0 and round(c["gemm_bf16"]["analytical"]["p90"], 1) == 9.6
     assert c["elementwise"]["analytical"]["median"] <= 5.0  # its p90: 11.1 % (18.4 % with the session-7 model)
     # cuDNN prefill is ~1.7x faster than FA2 on the same shapes: the backends are told apart
     assert c["attention_prefill_fa2"]["roofline"]["median"] > c["attention_prefill"]["roofline"]["median"] + 10

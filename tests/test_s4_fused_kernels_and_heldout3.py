@@ -127,10 +127,14 @@ def test_heldout3_figures_as_published(heldout3):
     not on these rows; session-6 model: 3.4 / 12.3; session-7 model 3.4 / 11.9, its second round
     3.6 / 12.1), now with the session-8 model (3.7 / 13.0; third round, cuDNN decode start fixed,
     3.7 / 12.9), the session-9 model (3.5 / 12.9), the session-10 model (unfused decode's own unaligned
-    multiplier, 3.4 / 10.7) and the session-11 model (fp8 GEMMs without stream-K, unfused fit order): pinned so that any later change that moves them is seen."""
+    multiplier, 3.4 / 10.7), the session-11 model (fp8 GEMMs without stream-K, unfused fit order: 3.2 / 11.3)
+    and the round-10 model (session 18, the measured-residual correction as s19 chose it, re-pinned after the
+    heldout16 freeze, nothing chosen on it: 2.7 / 9.1): pinned so that any later change that moves them is seen."""
     a = {k: v["analytical"] for k, v in heldout3.classes.items()}
     assert a["all"]["n"] == 1025
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.2, 11.3)
+    # 3.2 / 11.3 -> 2.7 / 9.1 (round 10, session 18: the measured-residual correction as s19 chose it; a seen suite
+    # re-scored, nothing chosen on it); the met set, default prefill and elementwise below are unchanged by it
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (2.7, 9.1)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     assert met == {"gemm_bf16", "gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_decode",
                    "attention_decode_cudnn", "attention_decode_fa2", "elementwise", "all",

@@ -164,16 +164,26 @@ def test_heldout4_figures_as_published(heldout4):
     (4.1 / 13.3; unfused decode 9.1 / 19.2), the session-10 model (unfused decode's own unaligned multiplier:
     4.0 / 12.8, bf16 GEMM 4.4 / 12.7, unfused decode 6.4 / 14.8), the session-11 model (fp8 GEMMs without
     stream-K, unfused fit order: 3.9 / 12.5, FA2 prefill 5.0 / 10.3) and the session-12 model (FA2 prefill's own
-    soft_c; re-pinned after the heldout13 freeze, nothing chosen on it): pinned so that any later change that
-    moves them is seen."""
+    soft_c; re-pinned after the heldout13 freeze, nothing chosen on it: 3.9 / 12.4) and the round-10 model
+    (session 18, the measured-residual correction as s19 chose it; re-pinned after the heldout16 freeze, nothing
+    chosen on it: 3.2 / 10.2, fp8 GEMM and unfused decode now met): pinned so that any later change that moves
+    them is seen."""
     a = {k: v["analytical"] for k, v in heldout4.classes.items()}
     assert a["all"]["n"] == 851
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.9, 12.4)
+    # 3.9 / 12.4 -> 3.2 / 10.2 (round 10, session 18: the measured-residual correction as s19 chose it; a seen suite
+    # re-scored, nothing chosen on it)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.2, 10.2)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
-    assert met == {"gemm_bf16", "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2",
-                   "attention_decode", "attention_decode_cudnn", "attention_decode_fa2", "elementwise", "all"}
-    assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (4.7, 12.8)
-    assert (round(a["attention_decode_unfused"]["median"], 1), round(a["attention_decode_unfused"]["p90"], 1)) == (5.6, 12.0)
+    # fp8 GEMM 6.7 / 15.2 -> 4.4 / 10.1 and unfused decode 5.6 / 12.0 -> 3.2 / 8.9: both now met (round 10,
+    # session 18: the measured-residual correction as s19 chose it; a seen suite re-scored, nothing chosen on it)
+    assert met == {"gemm_bf16", "gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_prefill_fa2",
+                   "attention_decode", "attention_decode_cudnn", "attention_decode_fa2", "attention_decode_unfused",
+                   "elementwise", "all"}
+    # bf16 GEMM 4.7 / 12.8 -> 3.1 / 9.8, unfused decode 5.6 / 12.0 -> 3.2 / 8.9 (round 10, session 18: the
+    # measured-residual correction as s19 chose it; a seen suite re-scored, nothing chosen on it); FA2 prefill
+    # unchanged (no H200 correction for it in round 10)
+    assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (3.1, 9.8)
+    assert (round(a["attention_decode_unfused"]["median"], 1), round(a["attention_decode_unfused"]["p90"], 1)) == (3.2, 8.9)
     assert (round(a["attention_prefill_fa2"]["median"], 1), round(a["attention_prefill_fa2"]["p90"], 1)) == (3.5, 10.9)
 
 
@@ -181,8 +191,9 @@ def test_heldout4_graph_decode_end_to_end(heldout4):
     from cosim.validate import ape, summarize
     # session-6 model: 2.5, 1.6, 2.5; session-7 model: 2.7, 1.7, 1.7; its second round 2.8, 1.6, 1.9;
     # session 8: 2.5, 1.8, 2.0; its second round 2.9, 1.3, 1.7; third 2.9, 1.3, 1.5; session 9: 2.6, 1.0, 1.3;
-    # session 11: 2.5, 1.3, 1.1
-    for fusion, want in (("eager", 2.5), ("engine", 1.3), ("engine_fused", 1.1)):
+    # session 11: 2.5, 1.3, 1.1 (session 12 the same); 2.5, 1.3, 1.1 -> 2.4, 1.8, 1.2 (round 10, session 18: the
+    # measured-residual correction as s19 chose it; a seen suite re-scored, nothing chosen on it)
+    for fusion, want in (("eager", 2.4), ("engine", 1.8), ("engine_fused", 1.2)):
         g = [r for r in heldout4.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)
