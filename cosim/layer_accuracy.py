@@ -341,10 +341,10 @@ def kv_store(trace) -> tuple[dict, list]:
     from cosim.functional.kvstore import KV_FORMAT_COMPOSABLE
     fmt_parts = [p for p in parts if p.method == "kv_format"]
     methods = [p for p in parts if p.method in KV_TWINS and p.method != "kv_format"]
-    fp = fmt_parts[-1].params if fmt_parts else {}
+    from workloads.compression.kv_quant import kv_format_store
+    fp = kv_format_store(fmt_parts[-1].params if fmt_parts else {})  # no kv_format part: the registered defaults
     key = fmts.get("k_cache", "bf16")
-    store = {"key": key, "value": fmts.get("v_cache", key), "scale": fp.get("scale") or "head",
-             "channel_sort": bool(fp.get("channel_sort", False))}
+    store = {"key": key, "value": fmts.get("v_cache", key), "scale": fp["scale"], "channel_sort": fp["channel_sort"]}
     base = (trace.meta or {}).get("formats", {}).get("kv")
     if base and any(p.method not in KV_FORMAT_COMPOSABLE for p in methods):
         # a method with its own storage replaced k_cache/v_cache by its codes (KIVI's int2): the format the

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 
-from cosim.calibrate.nccl_table import (IN_RANGE, PUB, HeldoutRound, Table, nccl_library, perf_binary,
-                                        read_nccl_tests)
+from cosim.calibrate.nccl_table import (IN_RANGE, PUB, HeldoutRound, Table, nccl_library, parse_nccl_tests,
+                                        perf_binary, read_nccl_text)
 
 __all__ = ["XX_COMMIT", "LOG_DIR", "NODES", "KINDS", "RAW", "HELDOUT_S17_CSV", "ACCESSED", "TABLES", "ROUND",
-           "extract_raw", "log_section", "build_rows", "write_csv", "headline_sources", "raw_name"]
+           "extract_raw", "log_section", "build_rows", "write_csv", "headline_sources", "raw_name", "raw_text"]
 
 XX_COMMIT = "b1298129db1c2d17d82af8b0c7a32c69a4bae0bc"
 LOG_DIR = "benchmarks/example-cluster00/nccl-benchmark-results/single-node/runs/2511/without-debug/logs"
@@ -84,19 +85,27 @@ def _size(b: int) -> str:
     return f"{b >> 30} GB" if b >= 1 << 30 else f"{b >> 20} MB"
 
 
+@lru_cache(maxsize=None)
+def raw_text(path: Path) -> str:
+    """The text of one raw section file, read once per process (the tables, their notes and the tests all parse
+    the same string)."""
+    return read_nccl_text(path)
+
+
 def _tables(raw: Path = RAW) -> tuple:
     """The 51 tables (17 nodes x 3 collectives); NCCL version, nGpus, element type and sizes of each note are read
-    from its own raw text."""
+    from its own raw text (each file read once, by ``raw_text``)."""
     out = []
     for node in NODES:
         for kind in KINDS:
             path = raw / raw_name(node, kind)
-            tab, (code, nccl) = read_nccl_tests(path, kind), nccl_library(path)
+            text = raw_text(path)
+            tab, (code, nccl) = parse_nccl_tests(text, str(path), kind), nccl_library(path, text)
             sizes = [r.size_bytes for r in tab.rows]
             dtypes = sorted({r.dtype for r in tab.rows})
             if len(dtypes) != 1:
                 raise ValueError(f"{path}: field type: got {dtypes}; expected one element type per run")
-            graph = re.search(r"\bgraph: (\d+)", path.read_text())
+            graph = re.search(r"\bgraph: (\d+)", text)
             procs = "one process per GPU" if tab.launch == "one_process_per_gpu" else f"launch {tab.launch}"
             out.append(Table(f"xx_{node}_{kind}", path.name, _URL + f"nccl_N1_G8_{node}.log", kind, nccl,
                              "headline" if kind == "allreduce" else "separate",

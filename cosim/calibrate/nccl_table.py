@@ -132,13 +132,17 @@ def parse_nccl_tests(text: str, source: str = "<text>", collective: str | None =
     return NcclTable(source, kind, int(g.group(1)) if g else None, launch_from_harness(text), tuple(rows))
 
 
-def read_nccl_tests(path, collective: str | None = None) -> NcclTable:
+def read_nccl_text(path) -> str:
+    """The text of an nccl-tests output file; a file that cannot be read is one NcclTableError naming it."""
     p = Path(path)
     try:
-        text = p.read_text()
+        return p.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise NcclTableError(f"{p}: cannot read ({e.__class__.__name__}: {e}); expected an nccl-tests text output")
-    return parse_nccl_tests(text, str(p), collective)
+
+
+def read_nccl_tests(path, collective: str | None = None) -> NcclTable:
+    return parse_nccl_tests(read_nccl_text(path), str(Path(path)), collective)
 
 
 # the columns of a published-table CSV (validation/published/nccl_8xh100_heldout_session*.csv): one row per size
@@ -197,10 +201,11 @@ def ranks_and_gpu(path) -> tuple[int, str]:
     return len(ranks), GPU_OF_DEVICE[names[0]]
 
 
-def nccl_library(path) -> tuple[int, str]:
+def nccl_library(path, text: str | None = None) -> tuple[int, str]:
     """(NCCL_VERSION_CODE, version) a nccl-tests log's header states: ``nccl-library=22902`` -> (22902, "2.29.2")
-    (the code is major x 10000 + minor x 100 + patch)."""
-    m = re.search(r"\bnccl-library=(\d+)", Path(path).read_text())
+    (the code is major x 10000 + minor x 100 + patch). ``text``: the log's text when already read (``path`` then
+    only names it in errors)."""
+    m = re.search(r"\bnccl-library=(\d+)", Path(path).read_text() if text is None else text)
     if not m:
         raise ValueError(f"{path}: field nccl-library: not in the header; expected a line '# nccl-tests version ... "
                          "nccl-library=<NCCL_VERSION_CODE>' as nccl-tests prints it")

@@ -454,19 +454,18 @@ class DeviceStepCost:
           the chunks accumulate the whole prompt's (a first chunk's c x c is the c-token trace's op).
         A recipe whose later layers run only the tokens a whole-prompt selection picks (FastKV) has no
         chunk share at all: refused."""
-        whole = self._prefill_context_ops(ctx + c)
+        whole = self._chunk_plan(ctx + c)
         if (ctx or not last) and self.unchunkable:
             raise InputError(f"serve: recipe: a prompt split into chunks (this chunk: {c} new tokens after {ctx} "
                              f"cached): {self.unchunkable}; use an unchunked scheduler (continuous, static or "
                              f"disaggregated)")
-        ops = [_chunk_attention(o, c) if ctx else o for o in whole if o.kind in ATTENTION_KINDS]
-        ops += [o for o in whole if o.kind not in ATTENTION_KINDS
-                and (o.dims.get(OVER_CONTEXT) or (o.dims.get(PER_PROMPT) and last))]
+        ops = [_chunk_attention(o, c) if ctx else o for o, rule in whole if rule == _ATTENTION]
+        ops += [o for o, rule in whole if rule == OVER_CONTEXT or (rule == PER_PROMPT and last)]
         # the unfused attention after cached context: the chunk's c queries over all ctx + c keys
-        square = {o.name for o in whole if _score_matrix_op(o, ctx + c)} if ctx else set()
-        ops += [_chunk_queries(o, c, ctx + c) for o in whole if o.name in square]
-        for o in self._prefill_context_ops(c):
-            if o.kind in ATTENTION_KINDS or o.dims.get(OVER_CONTEXT) or o.dims.get(PER_PROMPT) or o.name in square:
+        square = {o.name for o, rule in whole if rule == _SQUARE} if ctx else set()
+        ops += [_chunk_queries(o, c, ctx + c) for o, rule in whole if o.name in square]
+        for o, rule in self._chunk_plan(c):
+            if rule in (_ATTENTION, OVER_CONTEXT, PER_PROMPT) or o.name in square:
                 continue
             if ctx and _unfused_attention(o):  # an unfused GEMM the score-matrix rule did not find: never guessed
                 raise InputError(f"serve: attention: chunked prefill after cached context: this workload's unfused "
@@ -476,31 +475,28 @@ class DeviceStepCost:
             ops.append(o)
         return ops
 
+    def _chunk_plan(self, seq: int) -> tuple:
+        """(op, rule) for each context op of the `seq`-token prefill trace: the one classification of how a split
+        prompt prices it (_chunk_rule), which _chunk_ops prices by and _chunk_notes reports."""
+        return tuple((o, _chunk_rule(o, seq)) for o in self._prefill_context_ops(seq))
+
     def _chunk_notes(self) -> tuple:
         """Never silent: the run's notes name each non-attention context op of the chunks the run priced
-        (the (ctx + c)-token traces of `_chunked`), and how a split prompt prices it (one note per rule).
+        (the (ctx + c)-token traces of `_chunked`), and how a split prompt prices it (one note per rule), read
+        off the same plan (_chunk_plan) _chunk_ops prices by.
         Built where the notes are read, from the run's record: a price found in the cache says the same as
         one computed, and a run that split no prompt says nothing (before session 17 _chunk_ops wrote the
         note when it computed a price, so a step model shared by two runs carried it into a run that
         priced no chunk)."""
         if not self._chunked:
             return ()
-        rule = {PER_PROMPT: "once a prompt: priced at the whole prompt's length on the chunk that completes it, "
-                            "none on the others",
-                OVER_CONTEXT: "over every token so far: priced at cached + new tokens on every chunk (the cached "
-                              "ones again each chunk)",
-                "": "per token: each chunk prices its own tokens' share"}
-        rule["square"] = ("unfused attention: the chunk's c queries over the cached and new ctx + c keys (scores "
-                          "c x (ctx + c)), each chunk once; H2O's column sums accumulate over the chunks")
         by = {}
         for seq in self._chunked:
-            for o in self._prefill_context_ops(seq):
-                if o.kind in ATTENTION_KINDS:
-                    continue
-                key = PER_PROMPT if o.dims.get(PER_PROMPT) else OVER_CONTEXT if o.dims.get(OVER_CONTEXT) else \
-                    "square" if _score_matrix_op(o, seq) else ""
-                by.setdefault(key, []).append(o.name)
-        return tuple(f"chunked prefill: {', '.join(dict.fromkeys(names))}: {rule[key]}" for key, names in by.items())
+            for o, rule in self._chunk_plan(seq):
+                if rule != _ATTENTION:
+                    by.setdefault(rule, []).append(o.name)
+        return tuple(f"chunked prefill: {', '.join(dict.fromkeys(names))}: {_CHUNK_RULE_NOTE[rule]}"
+                     for rule, names in by.items())
 
     # ---- the step ------------------------------------------------------------
     def step_cost(self, batch: StepBatch) -> StepCost:
@@ -582,6 +578,33 @@ def straddles_window(kv: tuple, window: int | None) -> bool:
 def _unfused_attention(op) -> bool:
     """An op of the unfused attention (the builder's attn_scores / attn_pv GEMMs over the keys)."""
     return op.kind == "gemm" and op.group == "attn" and op.name.startswith("attn_")
+
+
+_ATTENTION, _SQUARE = "attention", "square"  # rules of _chunk_rule beside PER_PROMPT, OVER_CONTEXT and "" (per token)
+_CHUNK_RULE_NOTE = {
+    PER_PROMPT: "once a prompt: priced at the whole prompt's length on the chunk that completes it, none on the others",
+    OVER_CONTEXT: "over every token so far: priced at cached + new tokens on every chunk (the cached ones again each "
+                  "chunk)",
+    _SQUARE: "unfused attention: the chunk's c queries over the cached and new ctx + c keys (scores c x (ctx + c)), "
+             "each chunk once; H2O's column sums accumulate over the chunks",
+    "": "per token: each chunk prices its own tokens' share"}
+
+
+def _chunk_rule(op, seq: int) -> str:
+    """How a split prompt prices a context op of its seq-token prefill trace (DeviceStepCost._chunk_ops): the
+    attention kernel (_ATTENTION), once a prompt (PER_PROMPT), over every token so far (OVER_CONTEXT), the unfused
+    attention's score-matrix ops (_SQUARE, after cached context) or each chunk its own tokens' share (""). An op
+    marked both PER_PROMPT and OVER_CONTEXT has no one rule: refused by name."""
+    if op.kind in ATTENTION_KINDS:
+        return _ATTENTION
+    if op.dims.get(PER_PROMPT) and op.dims.get(OVER_CONTEXT):
+        raise InputError(f"serve: chunked prefill: op {op.name!r} is marked both {PER_PROMPT} and {OVER_CONTEXT}; "
+                         f"expected at most one (once a prompt, or over every token so far)")
+    if op.dims.get(PER_PROMPT):
+        return PER_PROMPT
+    if op.dims.get(OVER_CONTEXT):
+        return OVER_CONTEXT
+    return _SQUARE if _score_matrix_op(op, seq) else ""
 
 
 def _score_matrix_op(op, S: int) -> bool:

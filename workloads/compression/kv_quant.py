@@ -21,7 +21,7 @@ from typing import Callable
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, byte_tensor, codes_tensor,
                                           find_all, fused_op, insert_after, kv_state, kv_write_parts, refuse_on_mla,
                                           replace_op, rewrite)
-from workloads.compression.registry import Param, bits, fraction, register_method, registered_format
+from workloads.compression.registry import METHODS, Param, bits, fraction, register_method, registered_format
 from workloads.formats import get_format
 from workloads.ops import PER_PROMPT, Op, TensorSpec
 
@@ -348,6 +348,18 @@ def kv_scale_tensors(name: str, h: int, f, scale: str) -> list:
     return []
 
 
+def kv_format_store(params) -> dict:
+    """How a kv_format recipe part's ``params`` store the KV cache, the one reading of them (pricing here, the
+    real-checkpoint numerics, the KV twins and the attention figure all call it): {"key": K's format, "value": V's
+    format, "scale": "head"/"tensor"/"none", "channel_sort": bool} (cosim.functional.compression.twin.kv_store_twin's
+    ``store``). key_format / value_format '' mean ``format``; a parameter not given takes the registered default
+    (load_recipe fills them all, so only a hand-built mapping lacks one)."""
+    schema = METHODS["kv_format"].params
+    p = {k: params.get(k, spec.default) for k, spec in schema.items()}
+    return {"key": p["key_format"] or p["format"], "value": p["value_format"] or p["format"],
+            "scale": p["scale"], "channel_sort": bool(p["channel_sort"])}
+
+
 @register_method("kv_format", {
     "format": Param("fp8_e4m3", str, _check_format, "a registered number format"),
     "key_format": Param("", str, _format_or_empty, "'' (use format) or a registered number format"),
@@ -363,7 +375,8 @@ def kv_scale_tensors(name: str, h: int, f, scale: str) -> list:
 }, "KV cache stored in a registered format (FP8, MXFP8/6/4, NVFP4, BFP); K and V may differ")
 def apply_kv_format(trace, model, recipe):
     p = recipe.params
-    fmts = {"k": p["key_format"] or p["format"], "v": p["value_format"] or p["format"]}
+    store = kv_format_store(p)
+    fmts = {"k": store["key"], "v": store["value"]}
     mla = bool(getattr(model, "mla", None))
     if fmts["k"] != fmts["v"]:
         refuse_on_mla(recipe, model, f"key_format {fmts['k']} differs from value_format {fmts['v']} "
@@ -377,7 +390,7 @@ def apply_kv_format(trace, model, recipe):
             fld = f"parameters.{key}" if p[key] else "parameters.format"
             recipe.require(d % f.block_size == 0, fld, fmt,
                            f"a format whose block size ({f.block_size}) divides the head dimension {d}")
-        return [TensorSpec(name, (B, n, h, d), fmt, "kv"), *kv_scale_tensors(name, h, f, p["scale"])]
+        return [TensorSpec(name, (B, n, h, d), fmt, "kv"), *kv_scale_tensors(name, h, f, store["scale"])]
 
     def step_ops(attn, n):
         B, h, d = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
@@ -386,7 +399,7 @@ def apply_kv_format(trace, model, recipe):
                          phase=attn.phase, group=attn.group, into="kv_write")]
 
     bits = {k: get_format(v).bits_per_element for k, v in fmts.items()}
-    scales = {k: kv_scale_granularity(get_format(v), p["scale"]) for k, v in fmts.items()}
+    scales = {k: kv_scale_granularity(get_format(v), store["scale"]) for k, v in fmts.items()}
     notes = {"key_bits_per_element": bits["k"], "value_bits_per_element": bits["v"],
              "key_scale": scales["k"], "value_scale": scales["v"]}
     if mla:

@@ -18,14 +18,19 @@ from cosim.functional.compression import eviction, kv, lowrank, moe, weights
 from cosim.functional.compression.attention import evaluate_policy
 from cosim.functional.compression.metrics import rel_error
 from cosim.functional.compression.synthetic import activations, fitted_kv_sequence, fitted_weights, moe_layer
+from workloads.compression.kv_quant import kv_format_store
 
 __all__ = ["run_twin", "kv_policy", "kv_store_twin", "TWIN_METHODS", "with_status", "METRICS"]
+
+def _format_policy(store: dict, inner=None):
+    """kv.FormatKVPolicy of a store {"key", "value", "scale", "channel_sort"} (kv_format_store's)."""
+    return kv.FormatKVPolicy(store["key"], store["value"], store["scale"], store["channel_sort"], inner=inner)
+
 
 KV_METHODS = {
     "kivi": lambda p: kv.KIVIPolicy(p["k_bits"], p["v_bits"], p["group_size"], p["residual_length"]),
     "kvquant": lambda p: kv.KVQuantPolicy(p["bits"], p["outlier_fraction"], p["first_few_fp16"]),
-    "kv_format": lambda p: kv.FormatKVPolicy(p["key_format"] or p["format"], p["value_format"] or p["format"],
-                                             p.get("scale", "head"), p.get("channel_sort", False)),
+    "kv_format": lambda p: _format_policy(kv_format_store(p)),
     "mixed_precision_kv": lambda p: kv.MixedPrecisionPolicy(p["hi_bits"], p["lo_bits"], p["salient_ratio"],
                                                             p["group_size"], p["saliency"], p["probe_ratio"],
                                                             p["channel_normalizers"], p["requant_interval"],

@@ -98,11 +98,9 @@ class Numerics:
                                      f"linear GEMM are {weights} too; attention's Q.K and P.V stay fp32 (the "
                                      f"recipe prices only the weight GEMMs in {weights})")
                 elif m == "kv_format":
-                    p = part.params
-                    fmt = p.get("format") or kv
-                    kv, kv_value = p.get("key_format") or fmt, p.get("value_format") or fmt
-                    kv_scale = p.get("scale") or "head"
-                    kv_sort = bool(p.get("channel_sort"))
+                    from workloads.compression.kv_quant import kv_format_store
+                    store = kv_format_store(part.params)
+                    kv, kv_value, kv_scale, kv_sort = (store[k] for k in ("key", "value", "scale", "channel_sort"))
                     from cosim.functional.scaled import needs_scale
                     bare = [f for f in dict.fromkeys((kv, kv_value)) if f not in HIGH_PRECISION and needs_scale(f)]
                     notes.append(f"kv from recipe {part.name}: K {kv}, V {kv_value}"
