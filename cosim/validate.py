@@ -251,12 +251,9 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
     measurements = Path(measurements)
     hw = load_hw(hw_name)
     P = gpu.params_for(hw)
-    notes = []
-    if P is None:
-        notes.append(f"{hw.source}: no analytical calibration — the analytical column is the roofline "
-                     f"(fallback:uncalibrated)")
-    notes += _cross_device_note(measurements, hw, P)
-    notes += _in_sample_note(split, P)
+    notes = ([f"{hw.source}: no analytical calibration — the analytical column is the roofline "
+              f"(fallback:uncalibrated)"] if P is None else [])
+    notes += _cross_device_note(measurements, hw, P) + _in_sample_note(split, P)
     meas = [m for m in dataset.load_ops(measurements) if m.op is not None]
     if split != "all":
         meas = [m for m in meas if m.split == split]
