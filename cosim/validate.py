@@ -234,12 +234,14 @@ def _default_backend_unscored(rows, unpriced, P):
                   + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
-def _in_sample_note(split: str, P) -> list:
-    """A calibration's measured-residual table holds its fit rows' residuals (hwmodels.gpu_residuals): a fit row
-    scored with it is corrected by itself, so the fit split's figures are in-sample (review finding, round 9)."""
+def _in_sample_note(split: str, P, include_unreliable: bool = False) -> list:
+    """A calibration's measured-residual table holds its reliable fit rows' residuals (hwmodels.gpu_residuals): a
+    fit row scored with it is corrected by itself, so the fit split's figures are in-sample (review finding, round 9).
+    Only for the calibrated device's own rows (validate leaves it out when the rows are another GPU's)."""
     if P is None or P.residuals is None or split not in ("fit", "all"):
         return []
-    rows = "fit rows" if split == "fit" else "fit rows among them"
+    rows = "reliable fit rows" if split == "fit" else "reliable fit rows among them"
+    rows += " (unreliable rows, included here, are not in the table)" if include_unreliable else ""
     return [f"in-sample: the calibration's measured-residual correction ({P.residuals.source}) is built from the fit "
             f"rows, so the {rows} are their own nearest neighbours: in-sample, optimistic (the held-out splits "
             f"are the out-of-sample figures)"]
@@ -253,7 +255,8 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
     P = gpu.params_for(hw)
     notes = ([f"{hw.source}: no analytical calibration — the analytical column is the roofline "
               f"(fallback:uncalibrated)"] if P is None else [])
-    notes += _cross_device_note(measurements, hw, P) + _in_sample_note(split, P)
+    cross = _cross_device_note(measurements, hw, P)
+    notes += cross + ([] if cross else _in_sample_note(split, P, include_unreliable))  # another GPU's rows: no table
     meas = [m for m in dataset.load_ops(measurements) if m.op is not None]
     if split != "all":
         meas = [m for m in meas if m.split == split]

@@ -72,7 +72,7 @@ def test_no_correction_says_why(tmp_path):
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(-0.5, 0.5), min_size=3, max_size=12), st.integers(1, 3), st.integers(6, 14))
 def test_factor_stays_within_the_neighbours_residuals(rs, k, m_log2):
-    rows = [("gemm_bf16", "gemm", {"m": 2 ** (i + 4), "n": 512, "k": 512}, r) for i, r in enumerate(rs)]
+    # rows at m = 2^4 .. 2^(3 + len(rs)), n = k = 512 (log2 9), residuals rs
     table = gpu_residuals.ResidualTable(
         rules={"gemm_bf16": gpu_residuals.ClassRule(k=k, shrink=False)},
         groups={("gemm_bf16", "gemm", ("m", "n", "k")):
@@ -83,7 +83,6 @@ def test_factor_stays_within_the_neighbours_residuals(rs, k, m_log2):
         assert c == "m outside the measured gemm_bf16 gemm rows' range"
         return
     assert math.exp(min(rs)) - 1e-12 <= c.factor <= math.exp(max(rs)) + 1e-12
-    assert rows  # (the rows' shapes the table holds, for a reader)
 
 
 def test_bad_table_and_rules_are_named(tmp_path):
@@ -334,3 +333,13 @@ def test_the_lookup_cache_is_bounded_and_prices_do_not_depend_on_it(tmp_path, mo
     again = [t.correction("gemm_bf16", "gemm", q).factor for q in queries + queries[:2]]
     assert len(t._cache) == 3  # the 3 most recent: queries 4, 0, 1
     assert again == first + first[:2]  # evicted lookups are recomputed to the same bits
+
+
+def test_the_in_sample_note_is_for_the_calibrated_devices_own_fit_rows_only():
+    from cosim.validate import validate
+
+    own = validate("h200", "validation/h200_runs.csv", split="fit")
+    assert any(n.startswith("in-sample:") and "reliable fit rows are their own" in n for n in own.notes)
+    other = validate("h200", "validation/h100_runs.csv", split="fit")  # the H200 table holds no H100 row
+    assert any(n.startswith("cross-device:") for n in other.notes)
+    assert not any(n.startswith("in-sample:") for n in other.notes)
