@@ -1,9 +1,11 @@
-"""Tables of SUMMARY.md from kernel_dispatch.csv (this folder), read-only; run from the repo root:
-    PYTHONPATH=. python validation/logs/kdp_h100/summarize_kdp.py
+"""Tables of SUMMARY.md from kernel_dispatch.csv (this folder, or the profile folder given: kdp_h200), read-only;
+run from the repo root:
+    PYTHONPATH=. python validation/logs/kdp_h100/summarize_kdp.py [validation/logs/kdp_h200]
 GEMM tile / cluster from the nvjet kernel name; cuBLAS is column-major, so its M is torch's n and its N torch's m.
 The model's own choice (tile, split-K, stream-K) comes from hwmodels.gpu.gemm_time with the committed calibrations."""
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from hwmodels.spec import load_hw
 
 pd.set_option("display.width", 250)
 pd.set_option("display.max_columns", 40)
-d = pd.read_csv(Path(__file__).with_name("kernel_dispatch.csv"))
+d = pd.read_csv((Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent) / "kernel_dispatch.csv")
 g=d[d.kind=='gemm'].copy()
 rx=re.compile(r'nvjet_sm90_(?P<prec>q*tst)_(?P<bm>\d+)x(?P<bn>\d+)_(?P<bk>\d+)x(?P<st>\d+)_(?P<cx>\d)x(?P<cy>\d)_(?P<ras>[hv])_bz(?P<flags>.*)_(?P<lay>T\w\w)$')
 rows=[]
