@@ -739,6 +739,13 @@ def residual_class(op: Op) -> str | None:
     return "elementwise" if _ew_kind(op.kind) is not None else None
 
 
+def stored_formats(op: Op) -> tuple:
+    """The formats a measured-residual lookup compares with its class's fit rows: a GEMM's compute format and every
+    stored weight or KV operand's, scale tensors (`<tensor>.scale`, fp32 per head or group) aside."""
+    stored = tuple(t.fmt for t in op.inputs if t.role in ("weight", "kv") and not t.name.endswith(".scale"))
+    return ((op.compute_fmt,) if op.kind == "gemm" else ()) + stored
+
+
 def residual_correction(op: Op, P: GpuParams):
     """(time factor, note or None) of the calibration's measured-residual correction for one op
     (hwmodels.gpu_residuals): (1.0, None) when the calibration has none or the op's class is not corrected."""
@@ -747,8 +754,7 @@ def residual_correction(op: Op, P: GpuParams):
     cls = residual_class(op)
     if cls is None or cls not in P.residuals.rules:
         return 1.0, None
-    stored = tuple(t.fmt for t in op.inputs if t.role in ("weight", "kv"))
-    c = P.residuals.correction(cls, op.kind, op.dims, stored)
+    c = P.residuals.correction(cls, op.kind, op.dims, stored_formats(op))
     if isinstance(c, str):
         return 1.0, f"{op.name}: analytical price without the measured-residual correction: {c}"
     return c.factor, None

@@ -1,14 +1,15 @@
-"""Measured-residual correction of the analytical GPU model (issue 11, round 9).
+"""Measured-residual correction of the analytical GPU model (issue 11, rounds 9 and 10).
 
 The fitted analytical terms price a kernel smoothly in its shape; the kernel library's tile and dispatch choices
 make the measured time wobble around that curve, and a shape's error is close to its measured neighbours' errors.
 The calibration therefore stores, per op class, the log-residual log(measured / analytical) of every reliable fit
 row, and prices an op as the analytical time times exp(weighted mean residual of its K nearest fit rows), nearest
 in log2 shape space among rows of the same class, kind and shape names. Which classes are corrected, and with what
-K, was chosen on the fit rows (leave one fit suite out: validation/model_selection/s18_residual_candidates.txt).
+K, was chosen on the fit rows (leave one fit suite out: validation/model_selection/s19_residual_candidates.txt).
 
-An op with no such neighbours (another kind, a batched GEMM, a sliding-window attention, fewer than K rows) keeps
-the analytical price and says so (`why_not`). A GPU whose calibration is transferred from a sibling carries no
+An op with no such neighbours (another kind, a batched GEMM, a sliding-window attention, a stored format no fit row
+of its class has, a shape outside the fit rows' range, fewer than K rows) keeps the analytical price and says why
+(`ResidualTable.correction` returns the reason). A GPU whose calibration is transferred from a sibling carries no
 table: the selection did not test residuals across GPUs.
 """
 
@@ -39,6 +40,8 @@ CLASSES = (("gemm_bf16", "gemm_fp8")
                                                                                            ATTN_BACKENDS))
            + ("elementwise",))
 RULE_KEYS = ("k", "shrink")
+BLOCK_KEYS = ("table", "rows", "selection", "classes")  # what cosim calibrate writes in residual_correction
+LOADER_KEYS = ("path", "calibration")  # added by the hardware loader only (hwmodels.spec._merge_calibration)
 CACHE_SIZE = 65536  # lookups remembered per table file version (least recently used dropped first)
 
 
@@ -63,8 +66,8 @@ class ResidualTable:
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def correction(self, cls: str, kind: str, dims: dict, formats=()) -> Correction | str:
-        """The correction of one op, or the reason it has none. `formats`: the formats the op stores its weights or
-        KV cache in (a quantized one has no measured neighbour)."""
+        """The correction of one op, or the reason it has none. `formats`: the op's compute format and the formats
+        it stores its weights or KV cache in, scale tensors aside (hwmodels.gpu.stored_formats)."""
         rule = self.rules.get(cls)
         if rule is None:
             return f"class {cls} is not corrected (the selection kept the analytical price)"
@@ -106,14 +109,17 @@ class ResidualTable:
         return Correction(factor=float(np.exp(c)), nearest_octaves=float(d[o[0]]))
 
 
-MEASURED_FORMATS = ("bf16", "fp16", "fp8_e4m3")  # what the fit rows' GEMMs and KV caches store
+# the formats each class's fit rows compute in and store (microbench: bf16 F.linear, fp8 _scaled_mm with fp8 weights,
+# attention on a bf16 KV cache); elementwise rows are bf16 too but carry no stored operand
+MEASURED_FORMATS = {"gemm_bf16": ("bf16",), "gemm_fp8": ("fp8_e4m3",), "attention": ("bf16",)}
 
 
 def unmeasured_structure(cls: str, dims: dict, formats=()) -> str:
     """A structure no fit row has (its residuals would not be its neighbours'), or ''."""
-    odd = sorted(set(formats) - set(MEASURED_FORMATS))
+    measured = MEASURED_FORMATS.get("attention" if cls.startswith("attention") else cls)
+    odd = sorted(set(formats) - set(measured)) if measured else []
     if odd:
-        return f"stored {'/'.join(odd)} (every fit row stores bf16 or fp8)"
+        return f"{'/'.join(odd)} operands (every {cls} fit row computes in and stores {'/'.join(measured)})"
     if cls.startswith("gemm"):
         if int(dims.get("b", 1) or 1) != 1:
             return "batched GEMM (every fit row is one GEMM)"
@@ -193,6 +199,12 @@ def load(sec: dict, src: str) -> ResidualTable:
     if not isinstance(sec, dict):
         raise HardwareError(f"{src}: analytical.residual_correction: got {sec!r}; expected a mapping with table "
                             f"and classes")
+    unknown = [k for k in sec if k not in BLOCK_KEYS + LOADER_KEYS]
+    # a calibration file read directly (src is that file) carries no loader key: its `path` would be read from the CWD
+    if unknown or ("path" in sec and "calibration" not in sec and Path(src).is_file()):
+        bad = unknown[0] if unknown else "path"
+        raise HardwareError(f"{src}: analytical.residual_correction: got key {bad!r}; expected only "
+                            f"{', '.join(BLOCK_KEYS)} (the table's path is resolved beside the calibration)")
     rules = _parse_rules(sec.get("classes"), src)
     table = sec.get("table")
     field_ = "analytical.residual_correction.table"
@@ -267,6 +279,11 @@ def _read_table(path: str, rules: dict) -> ResidualTable:
                 raise HardwareError(f"{path}: header: got {reader.fieldnames}; expected {list(TABLE_FIELDS)}")
             for line, row in enumerate(reader, start=2):
                 names, x, r = _parse_row(path, line, row)
+                if row["cls"] not in CLASSES:
+                    raise _bad(path, line, "cls", row["cls"], f"one of {', '.join(CLASSES)}")
+                if names != feature_names(row["kind"], row["cls"]):
+                    raise _bad(path, line, "features", row["features"],
+                               f"the {row['cls']} {row['kind']} shape fields {', '.join(feature_names(row['kind'], row['cls']))}")
                 acc.setdefault((row["cls"], row["kind"], names), ([], []))
                 acc[(row["cls"], row["kind"], names)][0].append(x)
                 acc[(row["cls"], row["kind"], names)][1].append(r)

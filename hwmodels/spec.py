@@ -141,6 +141,11 @@ def _merge_calibration(doc: dict, path: Path, src: str) -> None:
     if bad:
         raise HardwareError(bad[0] if len(bad) == 1 else f"{cpath}: {len(bad)} problems:\n  " + "\n  ".join(bad))
     rc = cdoc.get("residual_correction")
+    from hwmodels.gpu_residuals import LOADER_KEYS
+    if isinstance(rc, dict) and any(k in rc for k in LOADER_KEYS):  # only the loader resolves where the table is
+        key = next(k for k in LOADER_KEYS if k in rc)
+        raise HardwareError(_msg(str(cpath), f"residual_correction.{key}", rc[key],
+                                 "no such key in a calibration file (the table is read beside it, by its `table` name)"))
     if isinstance(rc, dict) and isinstance(rc.get("table"), str):  # the table lives beside the calibration file
         cdoc = {**cdoc, "residual_correction": {**rc, "path": str(cpath.parent / rc["table"]),
                                                 "calibration": str(cpath)}}

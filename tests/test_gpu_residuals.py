@@ -56,7 +56,7 @@ def test_structures_no_fit_row_has_are_not_corrected(tmp_path):
                                 "gemm_bf16": {"k": 2, "shrink": False}})
     chunk = {"batch": 1, "heads": 32, "kv_heads": 8, "q_len": 512, "kv_len": 2048, "head_dim": 128}
     assert "q_len != kv_len" in t.correction("attention_prefill_fa2", "attention", chunk)
-    assert "stored int4" in t.correction("attention_prefill_fa2", "attention", {**chunk, "q_len": 2048},
+    assert "int4 operands" in t.correction("attention_prefill_fa2", "attention", {**chunk, "q_len": 2048},
                                          ("int4", "int4"))
     assert "MoE expert GEMM" in t.correction("gemm_bf16", "gemm", {"m": 8, "n": 64, "k": 64, "experts": 8})
 
@@ -181,6 +181,8 @@ def _raw_table(tmp_path, lines, name="t_residuals.csv"):
     ("gemm_bf16,gemm,m=64;n=64;k=nan,0.1", "features.k", "nan"),
     ("gemm_bf16,gemm,m=64;n=sixty;k=64,0.1", "features.n", "sixty"),
     ("gemm_bf16,gemm,m=64;n;k=64,0.1", "features", "m=64;n;k=64"),
+    ("gemm_bf61,gemm,m=64;n=64;k=64,0.1", "cls", "gemm_bf61"),  # a class no lookup would ever ask for
+    ("gemm_bf16,gemm,m=64;n=64,0.1", "features", "m=64;n=64"),  # not a GEMM's shape fields
 ])
 def test_a_corrupt_table_value_is_refused_with_its_line_field_and_value(tmp_path, line, field, value):
     good = "gemm_bf16,gemm,m=128;n=64;k=64,0.2"
@@ -343,3 +345,28 @@ def test_the_in_sample_note_is_for_the_calibrated_devices_own_fit_rows_only():
     other = validate("h200", "validation/h100_runs.csv", split="fit")  # the H200 table holds no H100 row
     assert any(n.startswith("cross-device:") for n in other.notes)
     assert not any(n.startswith("in-sample:") for n in other.notes)
+
+
+def test_a_calibration_file_cannot_point_its_table_elsewhere(tmp_path):
+    # a `path` written into the file would be read relative to the current directory: only the loader sets it
+    from hwmodels.gpu_calibration import parse_section
+
+    cal, doc = _cal_beside(tmp_path / "cal")
+    doc["residual_correction"]["path"] = "elsewhere.csv"
+    with pytest.raises(HardwareError, match=r"cal.yaml: analytical.residual_correction: got key 'path'; expected only"):
+        parse_section(doc, str(cal))
+
+
+def test_an_fp8_kv_cache_keeps_the_analytical_price_and_says_why():
+    # every attention fit row reads a bf16 cache: an fp8 one (its per-head fp32 scales aside) has no measured neighbour
+    from workloads.builder import build_trace
+
+    hw = load_hw("h200")
+    for kw in ({"kv": "fp8_e4m3"}, {"recipe": "fp8_kv"}):
+        op = next(o for o in build_trace("llama3_8b", "decode", 8, 1024, **kw).ops if o.kind == "attention")
+        c = gpu.estimate(op, hw)
+        assert "residual_factor" not in c.details, kw
+        assert any("fp8_e4m3 operands (every attention_decode fit row computes in and stores bf16)" in n
+                   for n in c.notes), (kw, c.notes)
+    bf16 = next(o for o in build_trace("llama3_8b", "decode", 8, 1024).ops if o.kind == "attention")
+    assert "residual_factor" in gpu.estimate(bf16, hw).details  # the bf16 cache of the same shape is corrected

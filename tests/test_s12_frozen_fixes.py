@@ -31,7 +31,7 @@ def test_int8_gemm_says_it_takes_fp8s_dispatch():
     note = " ".join(c["int8"].notes)
     assert "fp8_e4m3 tensor-core efficiency" in note and "no stream-K (gemm.fp8_no_stream_k)" in note
     assert "int8 itself is not measured" in note and not c["fp8_e4m3"].notes
-    assert "without the measured-residual correction: stored int8" in note
+    assert "without the measured-residual correction: int8 operands" in note
     # without the switch the note does not claim it
     P2 = GpuParams(values={k: v for k, v in P.values.items() if k != "gemm.fp8_no_stream_k"}, sm_count=P.sm_count,
                    l2_bytes=P.l2_bytes, provenance="test")

@@ -52,7 +52,7 @@ def table_rows(P, meas, hw, classes, predict) -> list:
     pred = predict(P, rows, hw)
     out = []
     for m, p in zip(rows, pred):
-        if gpu_residuals.unmeasured_structure(m.cls, m.op.dims):
+        if gpu_residuals.unmeasured_structure(m.cls, m.op.dims, gpu.stored_formats(m.op)):
             continue
         names = gpu_residuals.feature_names(m.op.kind, m.cls)
         x = gpu_residuals.features_of(m.op.dims, names)
