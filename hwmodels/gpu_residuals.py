@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hwmodels.gpu_params import ATTN_BACKENDS
-from hwmodels.spec import HardwareError
+from hwmodels.spec_data import HardwareError
 
 # the shape features of each op family: what the fit rows vary (microbench); every feature must be a positive number
 FEATURES = {"gemm": ("m", "n", "k"),

@@ -69,11 +69,11 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # f4311425... at the heldout15 freeze (session 18): round 9's correction and its two tables join the list;
 # 291cb9f1... at the heldout16 freeze (session 18): round 10 (s19's tables, the range rule, HF eager's whole-sequence
 # factor, the review's loading checks)
-# 7598b710... after heldout16 was measured and scored (final review, session 18): per-class stored formats (an fp8 /
+# 8ab36147... after heldout16 was measured and scored (final review, session 18): per-class stored formats (an fp8 /
 # int4 KV cache or a weight-only quantized GEMM keeps the analytical price), table rows and the block's keys checked,
 # docstrings. The heldout16 price digests above are unchanged and validation/heldout_tables.txt regenerates byte for
 # byte, so no scored figure moved; the bundled tables rebuild byte for byte
-FROZEN_FILES_DIGEST = "7598b71085b24e42304eb25861445bcaa6066826252c5edcaf6e3ffa92dec39e"
+FROZEN_FILES_DIGEST = "8ab36147eaace019c959e38d4074fb5c318acafe80eecca8f7e2412d82e3425a"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
