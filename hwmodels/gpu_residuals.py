@@ -5,7 +5,12 @@ make the measured time wobble around that curve, and a shape's error is close to
 The calibration therefore stores, per op class, the log-residual log(measured / analytical) of every reliable fit
 row, and prices an op as the analytical time times exp(weighted mean residual of its K nearest fit rows), nearest
 in log2 shape space among rows of the same class, kind and shape names. Which classes are corrected, and with what
-K, was chosen on the fit rows (leave one fit suite out: validation/model_selection/s19_residual_candidates.txt).
+K, was chosen on the fit rows (leave one fit suite out: validation/model_selection/s19_residual_candidates.txt; round
+11, s20_residual_candidates.txt, chose the attention classes' rules). Round 11 adds two rule forms for attention:
+`by_alignment` compares only fit rows whose KV length has the op's row alignment (a row of kv_len 16-bit elements
+starts on a multiple of 2 x gcd(kv_len, 8) bytes; Hugging Face eager attention's score GEMMs and passes lose their
+16-byte vector loads on unaligned rows, and how much depends on that alignment), and `k: all` takes the plain mean
+residual of every comparable fit row (one number per kind and alignment class).
 
 An op with no such neighbours (another kind, a batched GEMM, a sliding-window attention, a stored format no fit row
 of its class has, a shape outside the fit rows' range, fewer than K rows) keeps the analytical price and says why
@@ -39,7 +44,8 @@ CLASSES = (("gemm_bf16", "gemm_fp8")
            + tuple(f"attention_{ph}{b}" for ph in ("prefill", "decode") for b in ("",) + tuple(f"_{x}" for x in
                                                                                            ATTN_BACKENDS))
            + ("elementwise",))
-RULE_KEYS = ("k", "shrink")
+RULE_KEYS = ("k", "shrink", "by_alignment")
+KV_ALIGN_MAX = 8  # elements: 8 x 2 bytes = the 16-byte vector load (the alignment classes are 1, 2, 4, 8)
 BLOCK_KEYS = ("table", "rows", "selection", "classes")  # what cosim calibrate writes in residual_correction
 LOADER_KEYS = ("path", "calibration")  # added by the hardware loader only (hwmodels.spec._merge_calibration)
 CACHE_SIZE = 65536  # lookups remembered per table file version (least recently used dropped first)
@@ -47,8 +53,15 @@ CACHE_SIZE = 65536  # lookups remembered per table file version (least recently 
 
 @dataclass(frozen=True)
 class ClassRule:
-    k: int  # neighbours averaged
+    k: int | None  # neighbours averaged (inverse-distance weights); None: the plain mean of every comparable row
     shrink: bool  # correction x exp(-distance to the nearest row): far shapes fall back to the analytical price
+    by_alignment: bool = False  # attention: compare only rows whose kv_len has the op's row alignment
+
+
+def kv_alignment(kv_len) -> np.ndarray | int:
+    """The row alignment class of a KV length, in elements: the largest power of two up to 8 dividing it."""
+    n = np.asarray(kv_len).astype(np.int64)
+    return np.minimum(KV_ALIGN_MAX, n & -n)
 
 
 @dataclass(frozen=True)
@@ -90,20 +103,30 @@ class ResidualTable:
 
     def _lookup(self, cls, kind, names, x, rule):
         group = self.groups.get((cls, kind, names))
-        if group is None or len(group[1]) < rule.k:
+        what = f"{cls} {kind}"
+        if group is not None and rule.by_alignment:
+            i = names.index("kv_len")
+            a = int(kv_alignment(int(round(x[i]))))
+            same = kv_alignment(np.rint(np.exp2(group[0][:, i]))) == a
+            group, what = (group[0][same], group[1][same]), f"{what} (kv_len aligned to {a})"
+        need = rule.k or 1
+        if group is None or len(group[1]) < need:
             n = 0 if group is None else len(group[1])
-            return f"{n} measured {cls} {kind} rows (the correction needs {rule.k})"
+            return f"{n} measured {what} rows (the correction needs {need})"
         X, r = group
         q = np.log2(x)
         # the correction interpolates between measured shapes, never extrapolates: a shape outside the fit rows'
         # range in any dimension keeps the analytical price (a review finding: far shapes were corrected at full K)
         outside = [n for n, v, lo, hi in zip(names, q, X.min(axis=0), X.max(axis=0)) if not lo - 1e-9 <= v <= hi + 1e-9]
         if outside:
-            return f"{', '.join(outside)} outside the measured {cls} {kind} rows' range"
+            return f"{', '.join(outside)} outside the measured {what} rows' range"
         d = np.sqrt(((X - q) ** 2).sum(axis=1))
         o = np.argsort(d, kind="stable")[:rule.k]
-        w = 1.0 / (d[o] + WEIGHT_OFFSET)
-        c = float((r[o] * w).sum() / w.sum())
+        if rule.k is None:  # every comparable row, equally weighted
+            c = float(r.mean())
+        else:
+            w = 1.0 / (d[o] + WEIGHT_OFFSET)
+            c = float((r[o] * w).sum() / w.sum())
         if rule.shrink:
             c *= float(np.exp(-d[o[0]]))
         return Correction(factor=float(np.exp(c)), nearest_octaves=float(d[o[0]]))
@@ -182,12 +205,17 @@ def _parse_rules(raw, src):
         if unknown:
             raise HardwareError(f"{src}: {field_}: got key {unknown[0]!r}; expected only {', '.join(RULE_KEYS)}")
         k = spec.get("k")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise HardwareError(f"{src}: {field_}.k: got {k!r}; expected a positive integer (neighbours averaged)")
+        if k != "all" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise HardwareError(f"{src}: {field_}.k: got {k!r}; expected a positive integer (neighbours averaged) or "
+                                f"'all' (the plain mean of every comparable row)")
         shrink = spec.get("shrink", False)
         if not isinstance(shrink, bool):
             raise HardwareError(f"{src}: {field_}.shrink: got {shrink!r}; expected true or false")
-        rules[cls] = ClassRule(k=k, shrink=shrink)
+        by_alignment = spec.get("by_alignment", False)
+        if not isinstance(by_alignment, bool) or (by_alignment and not cls.startswith("attention")):
+            raise HardwareError(f"{src}: {field_}.by_alignment: got {by_alignment!r}; expected true or false, and "
+                                f"true only for an attention class (the KV length's alignment)")
+        rules[cls] = ClassRule(k=None if k == "all" else k, shrink=shrink, by_alignment=by_alignment)
     return rules
 
 
@@ -268,6 +296,21 @@ def _parse_row(path, line, row) -> tuple:
     return tuple(feats), [float(np.log2(v)) for v in feats.values()], r
 
 
+def _as_arrays(acc: dict) -> dict:
+    return {k: (np.array(X, dtype=float), np.array(r, dtype=float)) for k, (X, r) in acc.items()}
+
+
+def groups_of(rows) -> dict:
+    """A table's groups from rows (class, kind, {feature: value}, log residual), as write_table takes them: model
+    selection builds leave-one-suite-out tables in memory with the lookup the model uses."""
+    acc: dict = {}
+    for cls, kind, feats, r in rows:
+        X, res = acc.setdefault((cls, kind, tuple(feats)), ([], []))
+        X.append([float(np.log2(v)) for v in feats.values()])
+        res.append(float(r))
+    return _as_arrays(acc)
+
+
 def _read_table(path: str, rules: dict) -> ResidualTable:
     st = Path(path).stat()
     key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
@@ -287,8 +330,7 @@ def _read_table(path: str, rules: dict) -> ResidualTable:
                 acc.setdefault((row["cls"], row["kind"], names), ([], []))
                 acc[(row["cls"], row["kind"], names)][0].append(x)
                 acc[(row["cls"], row["kind"], names)][1].append(r)
-        _TABLES[key] = ({k: (np.array(X, dtype=float), np.array(r, dtype=float)) for k, (X, r) in acc.items()},
-                        OrderedDict())
+        _TABLES[key] = (_as_arrays(acc), OrderedDict())
         while len(_TABLES) > _TABLE_VERSIONS:
             _TABLES.popitem(last=False)
     groups, cache = _TABLES[key]
