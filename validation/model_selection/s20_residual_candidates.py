@@ -108,9 +108,9 @@ def run(hw_name, lines):
                     m = meas[i]
                     if m.suite != s:
                         continue
-                    c = table.correction(cls, m.op.kind, m.op.dims, gpu.stored_formats(m.op)) if table else 0.0
-                    err[j] = pred_over_meas(logr[i], 0.0 if isinstance(c, str) else float(np.log(c.factor))
-                                            if not isinstance(c, float) else c)
+                    c = table.correction(cls, m.op.kind, m.op.dims, gpu.stored_formats(m.op)) if table else None
+                    log_c = float(np.log(c.factor)) if isinstance(c, gpu_residuals.Correction) else 0.0
+                    err[j] = pred_over_meas(logr[i], log_c)
             so = (float(np.median(err)), float(np.percentile(err, 90)))
             n = n_params(rule, list(rows.values()))
             lines.append(f"{label:<40} | {n:5d} | {so[0]:5.1f} / {so[1]:5.1f}")
