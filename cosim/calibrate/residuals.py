@@ -2,7 +2,8 @@
 
 After the analytical parameters are fitted, every reliable fit row of a corrected class contributes its
 log(measured / analytical) at its shape. Which classes are corrected, with how many neighbours, was chosen per GPU on
-the fit rows, leaving one fit suite out (validation/model_selection/s18_residual_candidates.txt, the round-7 rule):
+the fit rows, leaving one fit suite out (validation/model_selection/s19_residual_candidates.txt and, for attention,
+s20_residual_candidates.txt; the round-7 rule):
 """
 
 from __future__ import annotations
@@ -16,15 +17,20 @@ from cosim.calibrate import dataset
 from hwmodels import gpu, gpu_residuals
 from workloads.io import InputError
 
-# s19_residual_candidates.txt's choices (round 10: s18's candidates scored on |pred / meas - 1| against the analytical
-# model alone; candidate B: K 8; C: K 15); classes it kept analytical (A) are absent. Round 9 (s18's choices, frozen
-# at fe59c04 for heldout15) scored |meas / pred - 1| and corrected a corrected price in its candidate A.
+# The choices, per GPU and class: (K or "all", shrink, by KV alignment). Round 10 (s19_residual_candidates.txt: s18's
+# candidates scored on |pred / meas - 1| against the analytical model alone; B: K 8, C: K 15) chose the GEMM classes
+# and decode attention; round 11 (s20_residual_candidates.txt, attention classes only) kept those and chose E for
+# Hugging Face eager prefill: K 8 among the fit rows whose KV length has the op's row alignment. Classes kept
+# analytical (A) are absent. Round 9 (s18's choices, frozen at fe59c04 for heldout15) scored |meas / pred - 1|.
 CHOSEN = {
-    "h200": {"attention_decode": (15, False), "attention_decode_cudnn": (15, False),
-             "attention_decode_unfused": (8, False), "gemm_bf16": (8, False), "gemm_fp8": (15, False)},
-    "h100_sxm": {"attention_decode_unfused": (8, False), "gemm_bf16": (8, False), "gemm_fp8": (15, False)},
+    "h200": {"attention_decode": (15, False, False), "attention_decode_cudnn": (15, False, False),
+             "attention_decode_unfused": (8, False, False), "attention_prefill_unfused": (8, False, True),
+             "gemm_bf16": (8, False, False), "gemm_fp8": (15, False, False)},
+    "h100_sxm": {"attention_decode_unfused": (8, False, False), "attention_prefill_unfused": (8, False, True),
+                 "gemm_bf16": (8, False, False), "gemm_fp8": (15, False, False)},
 }
-SELECTION = "validation/model_selection/s19_residual_candidates.txt"
+SELECTION = ("validation/model_selection/s19_residual_candidates.txt; attention: "
+             "validation/model_selection/s20_residual_candidates.txt")
 
 
 def rules_for(hw_name: str) -> tuple[dict, str]:
@@ -36,7 +42,7 @@ def rules_for(hw_name: str) -> tuple[dict, str]:
     line = (f"classes and neighbours chosen on {stem}'s fit rows, one fit suite left out ({SELECTION})" if own else
             f"the H200's classes and neighbours ({SELECTION}): {stem} has no selection of its own, not validated "
             f"on this GPU")
-    return {c: {"k": k, "shrink": s} for c, (k, s) in chosen.items()}, line
+    return {c: {"k": k, "shrink": s, **({"by_alignment": True} if a else {})} for c, (k, s, a) in chosen.items()}, line
 
 
 def table_rows(P, meas, hw, classes, predict) -> list:
