@@ -236,6 +236,15 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15"),
           rules_seeds=(mb.HELDOUT16_SEED,), distinct=True),
+    # heldout17: drawn in session 19 for the round-11 model (the round-10 model with the choices of
+    # validation/model_selection/s20_residual_candidates.py); rules and digest committed before the freeze and before
+    # it is measured (validation/heldout17_rules.md), on the H200 (run h200_run22: run and figures filled in after it)
+    # and / or the H100 (run h100_run14, validation/h100_runs.csv)
+    Suite("heldout17", "01b9cad3ca26ae73f18fa6d97fb440164a26e46a57b61accfaf8f6e2e33d99b9",
+          {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test17",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16"),
+          rules_seeds=(mb.HELDOUT17_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -516,6 +525,11 @@ NEW_BASE_DRAWS = (
      (mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED,
       mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
      _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15")),
+    # heldout17 (session 19, round 11): 20261207000-20261207109 each share 1-14 shapes with an earlier suite
+    ("heldout17", mb.HELDOUT17_SEED, 20261207000,
+     (mb.HELDOUT16_SEED, mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED,
+      mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16")),
 )
 
 
