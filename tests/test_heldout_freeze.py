@@ -110,14 +110,18 @@ MANIFESTS = {"h200": "validation/h200_runs.csv", "h100": "validation/h100_runs.c
 NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout14": {"h100": "h100_run11", "h200": "h200_run19"},
               "heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
-              "heldout16": {"h200": "h200_run21", "h100": "h100_run13"}}
+              "heldout16": {"h200": "h200_run21", "h100": "h100_run13"},
+              "heldout17": {"h200": "h200_run22", "h100": "h100_run14"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
-MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"}, "heldout16": {"h100", "h200"}}
-# suites drawn with their rules committed (validation/heldout16_rules.md) whose freeze is still to come: named above,
+MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
+            "heldout16": {"h100", "h200"}, "heldout17": set()}
+# suites drawn with their rules committed (validation/heldout17_rules.md) whose freeze is still to come: named above,
 # so a manifest listing one before its freeze fails below, but not in FROZEN yet. TODO(lead): the commit whose message
-# starts "FROZEN for heldout16" adds FROZEN["heldout16"] and FROZEN_H100["heldout16"] (its price digests at that
-# commit) and empties this set; the test fails while a suite is in both.
-AWAITING_FREEZE = set()  # heldout16 frozen in the commit "FROZEN for heldout16" (session 18)
+# starts "FROZEN for heldout17" adds FROZEN["heldout17"] and FROZEN_H100["heldout17"] (its price digests at that
+# commit), moves heldout16's round-10 pins to SUPERSEDED_FROZEN if round 11 moves its prices (as that of heldout16
+# did for heldout15's round-9 pins) and empties this set; the test fails while a suite is in both.
+# (heldout16 was frozen in the commit "FROZEN for heldout16", session 18.)
+AWAITING_FREEZE = {"heldout17"}
 
 
 @pytest.mark.parametrize("key", sorted(SUPERSEDED_FROZEN))
@@ -171,7 +175,7 @@ def files_digest(files) -> str:
 def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
-    for name in ("heldout15", "heldout16"):
+    for name in ("heldout15", "heldout16", "heldout17"):
         rules = Path(f"validation/{name}_rules.md").read_text()
         assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES), name
 

@@ -236,6 +236,15 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15"),
           rules_seeds=(mb.HELDOUT16_SEED,), distinct=True),
+    # heldout17: drawn in session 19 for the round-11 model (the round-10 model with the choices of
+    # validation/model_selection/s20_residual_candidates.py); rules and digest committed before the freeze and before
+    # it is measured (validation/heldout17_rules.md), on the H200 (run h200_run22: run and figures filled in after it)
+    # and / or the H100 (run h100_run14, validation/h100_runs.csv)
+    Suite("heldout17", "01b9cad3ca26ae73f18fa6d97fb440164a26e46a57b61accfaf8f6e2e33d99b9",
+          {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test17",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16"),
+          rules_seeds=(mb.HELDOUT17_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -516,6 +525,11 @@ NEW_BASE_DRAWS = (
      (mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED,
       mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
      _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15")),
+    # heldout17 (session 19, round 11): 20261207000-20261207109 each share 1-14 shapes with an earlier suite
+    ("heldout17", mb.HELDOUT17_SEED, 20261207000,
+     (mb.HELDOUT16_SEED, mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED,
+      mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16")),
 )
 
 
@@ -557,9 +571,11 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
         groups = ht._tail_sets(dataset.SUITES[suite])
         assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
         assert all(groups.values()), suite
-    # heldout14 (drawn for the H100), heldout15 (for the round-9 model) and heldout16 (for the round-10 model) are
-    # listed; LATEST is the freshest suite measured on the H200 (heldout16, run h200_run21, session 18)
-    assert ht.TAIL_SUITES[-4:] == ("heldout13", "heldout14", "heldout15", "heldout16") and ht.LATEST == "test16"
+    # heldout14 (drawn for the H100), heldout15 (for the round-9 model), heldout16 (for the round-10 model) and
+    # heldout17 (for the round-11 model, not measured yet) are listed; LATEST is the freshest suite measured on the
+    # H200 (heldout16, run h200_run21, session 18)
+    assert ht.TAIL_SUITES[-5:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17")
+    assert ht.LATEST == "test16"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
 
@@ -577,15 +593,16 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
 # number); validation/heldout_tables.py lists them first in both GPUs' tables, in this order, and last in TAIL_SUITES
-WIRED = (("heldout16", {"h200": "h200_run21", "h100": "h100_run13"}, 21),
+WIRED = (("heldout17", {"h200": "h200_run22", "h100": "h100_run14"}, 22),
+         ("heldout16", {"h200": "h200_run21", "h100": "h100_run13"}, 21),
          ("heldout15", {"h200": "h200_run20", "h100": "h100_run12"}, 20))
 
 
 @pytest.mark.parametrize("pos, suite, named, h200_run", [(i,) + w for i, w in enumerate(WIRED)],
                          ids=[w[0] for w in WIRED])
 def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h200_run):
-    """heldout15 (validation/heldout15_rules.md) and heldout16 (validation/heldout16_rules.md) are scored by
-    validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
+    """heldout15 (validation/heldout15_rules.md), heldout16 (validation/heldout16_rules.md) and heldout17
+    (validation/heldout17_rules.md) are scored by validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
     freshest in both GPUs' tables and in TAIL_SUITES, the runs the rules file names, and the H200 run it would be
     listed in making it LATEST. Checked on the suite and run tables alone: no measured row is read (a manifest's run
     listing is all check_named_runs sees)."""
@@ -612,7 +629,7 @@ def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h
     ht.check_named_runs("h100", dataset.manifest_runs("validation/h100_runs.csv"))
     ht.check_named_runs("h200", [(named["h200"], suite, None)])
     ht.check_named_runs("h100", [(named["h100"], suite, None)])
-    other = WIRED[1 - pos][1]  # the other suite's runs
+    other = WIRED[1 if pos == 0 else 0][1]  # another suite's runs
     for gpu, bad in (("h200", [(other["h200"], suite, None)]),
                      ("h100", [(named["h100"], suite, None), (other["h100"], suite, None)]),
                      ("h100", [(named["h200"], suite, None)]),
@@ -621,11 +638,16 @@ def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h
             ht.check_named_runs(gpu, bad)
 
 
-def test_heldout16_is_the_fresh_suite_of_the_round_10_model():
-    """The end to end labelled fresh (new random points) is heldout16's, the suite frozen for the round-10 model on
-    main (validation/heldout16_rules.md); heldout15, frozen for round 9, and every earlier suite are labelled seen."""
+def test_heldout17_is_the_fresh_suite_of_the_round_11_model():
+    """The end to end labelled fresh (new random points) is heldout17's, the suite drawn for the round-11 model
+    (validation/heldout17_rules.md); heldout16, measured and scored once with round 10 (session 18), heldout15, frozen
+    for round 9, and every earlier suite are labelled seen, heldout16's titles with the score it was published at."""
     from validation import heldout_tables as ht
-    assert ht.FRESH == dataset.SUITES["heldout16"] == ht.H200_SUITES[0][0]
-    rules = open("validation/heldout16_rules.md").read()
-    assert 'the commit whose message starts "FROZEN for heldout16"' in rules
-    assert "round 10" in rules and "s19_residual_candidates" in rules
+    assert ht.FRESH == dataset.SUITES["heldout17"] == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
+    rules = open("validation/heldout17_rules.md").read()
+    assert 'the commit whose message starts "FROZEN for heldout17"' in rules
+    assert "round 11" in rules and "s20_residual_candidates" in rules
+    assert "heldout16 is therefore a seen suite for round 11" in rules
+    for suites, score in ((ht.H200_SUITES, "3.3 / 11.0"), (ht.H100_SUITES, "3.9 / 12.5")):
+        title = dict(suites)["test16"]
+        assert "PREVIOUSLY SEEN" in title and "scored once with round 10" in title and score in title

@@ -883,6 +883,15 @@ HELDOUT8_DRAWS["heldout15"] = _heldout8_draw(HELDOUT15_SEED)
 # the H100 only after that model is frozen.
 HELDOUT16_SEED = 20261206_360  # = 20261206200 + 160
 HELDOUT8_DRAWS["heldout16"] = _heldout8_draw(HELDOUT16_SEED)
+
+# Held-out suite 17 (--variant heldout17, session 19; rules in validation/heldout17_rules.md): heldout8's
+# construction with a seed from a new base, 20261207000 (above every seed and generator of heldout16's search,
+# which ran to 20261206360 + 4): the first seed from it whose draw shares no shape with an earlier suite, heldout16
+# included (20261207000-20261207109: 1-14 each). Drawn for the round-11 model (the round-10 model with the choices of
+# validation/model_selection/s20_residual_candidates.py), measured on the H200 and / or the H100 only after that
+# model is frozen.
+HELDOUT17_SEED = 20261207_110  # = 20261207000 + 110
+HELDOUT8_DRAWS["heldout17"] = _heldout8_draw(HELDOUT17_SEED)
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
 # cosim calibrate / dataset.merge_run refuse them.
