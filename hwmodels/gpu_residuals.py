@@ -67,7 +67,6 @@ def kv_alignment(kv_len) -> np.ndarray | int:
 @dataclass(frozen=True)
 class Correction:
     factor: float  # multiplies the analytical isolated time
-    nearest_octaves: float  # log2 distance to the nearest fit row
 
 
 @dataclass
@@ -129,7 +128,7 @@ class ResidualTable:
             c = float((r[o] * w).sum() / w.sum())
         if rule.shrink:
             c *= float(np.exp(-d[o[0]]))
-        return Correction(factor=float(np.exp(c)), nearest_octaves=float(d[o[0]]))
+        return Correction(factor=float(np.exp(c)))
 
 
 # the formats each class's fit rows compute in and store (microbench: bf16 F.linear, fp8 _scaled_mm with fp8 weights,

@@ -29,7 +29,6 @@ def test_two_nearest_rows_weighted_by_inverse_distance(tmp_path):
     c = t.correction("gemm_bf16", "gemm", {"m": 1024, "n": 1024, "k": 1024})
     w0, w1 = 1 / 0.25, 1 / 1.25  # 1 / (d + 0.25)
     assert c.factor == pytest.approx(math.exp((0.10 * w0 - 0.20 * w1) / (w0 + w1)))
-    assert c.nearest_octaves == 0.0
 
 
 def test_shrink_scales_the_log_correction_by_exp_of_minus_the_nearest_distance(tmp_path):
@@ -37,7 +36,6 @@ def test_shrink_scales_the_log_correction_by_exp_of_minus_the_nearest_distance(t
     t = _table(tmp_path, rows, {"elementwise": {"k": 1, "shrink": True}})
     c = t.correction("elementwise", "add", {"rows": 8192, "cols": 4096})  # one octave from either row
     assert c.factor == pytest.approx(math.exp(0.30 * math.exp(-1.0)))
-    assert c.nearest_octaves == pytest.approx(1.0)
 
 
 def test_a_shape_outside_the_measured_range_keeps_the_analytical_price(tmp_path):
@@ -370,3 +368,62 @@ def test_an_fp8_kv_cache_keeps_the_analytical_price_and_says_why():
                    for n in c.notes), (kw, c.notes)
     bf16 = next(o for o in build_trace("llama3_8b", "decode", 8, 1024).ops if o.kind == "attention")
     assert "residual_factor" in gpu.estimate(bf16, hw).details  # the bf16 cache of the same shape is corrected
+
+
+def _attn(kv):
+    return {"batch": 1, "heads": 32, "kv_heads": 8, "q_len": kv, "kv_len": kv, "head_dim": 128}
+
+
+def test_kv_alignment_is_the_largest_power_of_two_up_to_8_dividing_the_length():
+    assert [int(gpu_residuals.kv_alignment(n)) for n in (511, 510, 508, 504, 512, 1, 6, 12, 24)] == \
+        [1, 2, 4, 8, 8, 1, 2, 4, 8]
+
+
+def test_by_alignment_compares_only_rows_of_the_ops_kv_alignment(tmp_path):
+    # odd lengths +0.10, lengths = 2 mod 4 -0.20, multiples of 8 +0.30 (round 11: HF eager prefill's structure)
+    rows = [("attention_prefill_unfused", "attention", _attn(kv), r)
+            for kv, r in ((255, 0.10), (257, 0.10), (511, 0.10), (254, -0.20), (510, -0.20), (256, 0.30), (512, 0.30))]
+    cls = "attention_prefill_unfused"
+    t = _table(tmp_path, rows, {cls: {"k": 2, "shrink": False, "by_alignment": True}})
+    # 509 is odd: its two nearest odd rows (511 and 255, the nearest in log2 distance) both carry +0.10
+    assert t.correction(cls, "attention", _attn(509)).factor == pytest.approx(math.exp(0.10))
+    assert t.correction(cls, "attention", _attn(384)).factor == pytest.approx(math.exp(0.30))
+    # a length aligned to 4 has no comparable row
+    assert t.correction(cls, "attention", _attn(260)) == \
+        f"0 measured {cls} attention (kv_len aligned to 4) rows (the correction needs 2)"
+    # without the alignment, 509's two nearest rows are 510 (-0.20) and 511 (+0.10)
+    t2 = _table(tmp_path, rows, {cls: {"k": 2, "shrink": False}})
+    # q_len and kv_len both differ: distance sqrt(2) x the octaves
+    w510, w511 = 1 / (math.log2(510 / 509) * math.sqrt(2) + 0.25), 1 / (math.log2(511 / 509) * math.sqrt(2) + 0.25)
+    assert t2.correction(cls, "attention", _attn(509)).factor == \
+        pytest.approx(math.exp((-0.20 * w510 + 0.10 * w511) / (w510 + w511)))
+
+
+def test_k_all_is_the_plain_mean_of_every_comparable_row(tmp_path):
+    rows = [("attention_prefill_unfused", "attention", _attn(kv), r)
+            for kv, r in ((255, 0.10), (1023, 0.40), (254, -0.20), (256, 0.30))]
+    cls = "attention_prefill_unfused"
+    t = _table(tmp_path, rows, {cls: {"k": "all", "shrink": False, "by_alignment": True}})
+    assert t.correction(cls, "attention", _attn(511)).factor == pytest.approx(math.exp(0.25))  # mean of 0.10, 0.40
+    t2 = _table(tmp_path, rows, {cls: {"k": "all", "shrink": False}})
+    assert t2.correction(cls, "attention", _attn(511)).factor == pytest.approx(math.exp(0.15))  # all four
+
+
+@pytest.mark.parametrize("spec, msg", [({"k": "some"}, "expected a positive integer (neighbours averaged) or 'all'"),
+                                       ({"k": 8, "by_alignment": "yes"}, "by_alignment: got 'yes'"),
+                                       ({"k": 8, "by_alignment": True}, "true only for an attention class")])
+def test_bad_rule_forms_are_refused_by_name(tmp_path, spec, msg):
+    rows = [("gemm_bf16", "gemm", {"m": 64, "n": 64, "k": 64}, 0.1)]
+    with pytest.raises(HardwareError, match="gemm_bf16") as e:
+        _table(tmp_path, rows, {"gemm_bf16": spec})
+    assert msg in str(e.value)
+
+
+def test_groups_of_builds_the_groups_a_table_file_reads(tmp_path):
+    rows = [("gemm_bf16", "gemm", {"m": m, "n": 1024, "k": 512}, r) for m, r in ((64, 0.1), (128, -0.2))]
+    mem = gpu_residuals.groups_of(rows)
+    disk = _table(tmp_path, rows, {"gemm_bf16": {"k": 1, "shrink": False}}).groups
+    assert mem.keys() == disk.keys()
+    for key in mem:
+        np.testing.assert_array_equal(mem[key][0], disk[key][0])
+        np.testing.assert_array_equal(mem[key][1], disk[key][1])
