@@ -25,10 +25,11 @@ from hwmodels import gpu
 from hwmodels.spec import hw_path, load_hw
 
 # suite -> (number of prices, SHA-256 of them at the freeze commit): the H200's prices of the suite frozen for the
-# model on main. heldout16 (validation/heldout16_rules.md), frozen in session 18 for the round-10 model (the
-# measured-residual correction as s19 chose it, interpolating only): 269 attention cases x 4 + 184 GEMMs x 2, both GPUs
-FROZEN = {"heldout16": (1444, "cf507e8f1b21c72ef4f87db5ec28645ab8dbe6a485ea00f879177efda158476c")}
-FROZEN_H100 = {"heldout16": (1444, "41c041f8447ef715b6762842b13ae93c012eb848d335d9144ba30a7531b1971d")}
+# model on main. heldout17 (validation/heldout17_rules.md), frozen in session 19 for the round-11 model (round 10 with
+# HF eager prefill's residuals compared within the KV length's alignment class, s20): 270 attention cases x 4 + 184
+# GEMMs x 2, both GPUs
+FROZEN = {"heldout17": (1448, "76b75a9fa4ea6481afd6eb74212ee7512108569bf63622a75aa5e7385782e41d")}
+FROZEN_H100 = {"heldout17": (1448, "058b442f843e4ba6cb35f9d098ee239016704fc5e698db84c2e21beac186684a")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
 # session 17; on the H200 not measured when round 9 moved its prices). Round 9 (session 18) moved their prices: main
@@ -42,7 +43,12 @@ SUPERSEDED_FROZEN = {("heldout13", "h200"): (1440, "577410528fe63e223df87ce05507
                      # at a checkout of ba47006): round 10 moved its prices
                      ("heldout15", "h200"): (1444, "0f61322b86918b2f7b67938e2987fa84f9a27d7e9461a160ebf3d743b8e240d6"),
                      ("heldout15", "h100_sxm"): (1444,
-                                                 "fe411e25234438b14aacddeecc3a003a216b3572fedef0255aef23bebdf0432d")}
+                                                 "fe411e25234438b14aacddeecc3a003a216b3572fedef0255aef23bebdf0432d"),
+                     # round 10 (frozen at 03f428a; measured on both GPUs and scored in session 18): round 11 moved
+                     # its HF eager prefill prices
+                     ("heldout16", "h200"): (1444, "cf507e8f1b21c72ef4f87db5ec28645ab8dbe6a485ea00f879177efda158476c"),
+                     ("heldout16", "h100_sxm"): (1444,
+                                                 "41c041f8447ef715b6762842b13ae93c012eb848d335d9144ba30a7531b1971d")}
 # the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
 # (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
 # end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
@@ -73,7 +79,9 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # int4 KV cache or a weight-only quantized GEMM keeps the analytical price), table rows and the block's keys checked,
 # docstrings. The heldout16 price digests above are unchanged and validation/heldout_tables.txt regenerates byte for
 # byte, so no scored figure moved; the bundled tables rebuild byte for byte
-FROZEN_FILES_DIGEST = "8ab36147eaace019c959e38d4074fb5c318acafe80eecca8f7e2412d82e3425a"
+# 37706184... at the heldout17 freeze (session 19): round 11 (s20's choice for HF eager prefill, the by_alignment and
+# k: all rule forms, groups_of; Correction.nearest_octaves dropped; both tables rebuilt with the HF eager prefill rows)
+FROZEN_FILES_DIGEST = "3770618424a880ea105434aac73da3bf83f3cb6db7d4d7495e0bfcbf458b0672"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -115,13 +123,9 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": set()}
-# suites drawn with their rules committed (validation/heldout17_rules.md) whose freeze is still to come: named above,
-# so a manifest listing one before its freeze fails below, but not in FROZEN yet. TODO(lead): the commit whose message
-# starts "FROZEN for heldout17" adds FROZEN["heldout17"] and FROZEN_H100["heldout17"] (its price digests at that
-# commit), moves heldout16's round-10 pins to SUPERSEDED_FROZEN if round 11 moves its prices (as that of heldout16
-# did for heldout15's round-9 pins) and empties this set; the test fails while a suite is in both.
-# (heldout16 was frozen in the commit "FROZEN for heldout16", session 18.)
-AWAITING_FREEZE = {"heldout17"}
+# suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
+# its freeze fails below, but not in FROZEN yet (heldout17 was frozen in the commit "FROZEN for heldout17", session 19)
+AWAITING_FREEZE = set()
 
 
 @pytest.mark.parametrize("key", sorted(SUPERSEDED_FROZEN))
@@ -187,8 +191,8 @@ def test_the_frozen_files_are_as_at_the_freeze_commit():
 # elementwise or end-to-end prices; a review finding). A later model change fails this with the published figures.
 # Round 9 (session 18) moved them (764b1229... as scored): heldout13 is a seen suite since, re-scored by
 # validation/heldout_tables.py with the round-9 model (docs/gpu-validation.md, session 18); this pins that re-score.
-# Round 10 moved them again (92648f90... with round 9).
-SCORED_PREDICTIONS = {"test13": (1641, 156, "6a530317ad74cb7f32006d8ca4676b3c2238feac879a1905bdb6bfc969d2d218")}
+# Round 10 moved them again (92648f90... with round 9), round 11 again (6a530317... with round 10: HF eager prefill).
+SCORED_PREDICTIONS = {"test13": (1641, 156, "25d82138c9fe4eb3d6dde42ae8954de8355544b7cc1b4ca8c849f4729a6c91cb")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS))

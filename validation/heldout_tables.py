@@ -283,8 +283,9 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-# the model on main that re-scores the seen suites (round 11 renames it when it enters main)
-_MODEL = "the round-10 model (session 18: the session-12 H200 parameters with the measured-residual correction)"
+# the model on main that re-scores the seen suites
+_MODEL = ("the round-11 model (session 19: the session-12 H200 parameters with the measured-residual correction, "
+          "HF eager prefill compared by KV alignment)")
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
     ("test17", "H200 heldout17 (fresh suite drawn for the round-11 model, no shape in any earlier suite; run "
@@ -357,8 +358,9 @@ def h200_suite_lines(h200, split, title, seen):
 
 
 # the H100 model on main that re-scores the seen suites (round 11 renames it when it enters main)
-_H100_MODEL = ("the round-10 model (session 18: the re-fitted H100 calibration of session 16, "
-               "validation/h100_refit_s15.py, with the measured-residual correction)")
+_H100_MODEL = ("the round-11 model (session 19: the re-fitted H100 calibration of session 16, "
+               "validation/h100_refit_s15.py, with the measured-residual correction, HF eager prefill compared by "
+               "KV alignment)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
     ("test17", "H100 heldout17 (fresh suite drawn for the round-11 model, no shape in any earlier suite; run "
