@@ -43,7 +43,7 @@ from functools import lru_cache
 
 from hwmodels.spec import HardwareSpec, load_hw
 
-__all__ = ["transfer", "CLOCK_PARAMS", "SM_BOUND_BW", "SM_BOUND_CTA_BW"]
+__all__ = ["transfer", "CLOCK_PARAMS", "SM_BOUND_BW", "SM_BOUND_CTA_BW", "SM_BOUND_UNFUSED"]
 
 SM_BOUND_BW = ("attn.dec_bw_multi", "attn_cudnn.dec_bw_multi")
 # Session 10 (validation/model_selection/s10_transfer.txt, chosen on the fit rows of both directions by the
@@ -54,6 +54,14 @@ SM_BOUND_BW = ("attn.dec_bw_multi", "attn_cudnn.dec_bw_multi")
 # SM_BOUND_CTA_BW is a module switch so that the record's script can score the old law.
 CTA_BW_KEYS = ("attn.cta_bw_split", "attn.cta_bw_nosplit", "attn_cudnn.cta_bw_split", "attn_cudnn.cta_bw_nosplit")
 SM_BOUND_CTA_BW: tuple = CTA_BW_KEYS
+
+# Round 11 (validation/model_selection/s21_transfer.py, fit rows of both directions): Hugging Face eager attention's
+# pass multipliers (the repeat_kv gathers, the score passes) scale so that the passes' rate follows SMs x clock, not
+# the datasheet bandwidth (their fitted rates are 1.15-1.58 TB/s on both GPUs, whose datasheets differ by 1.43x).
+# SM_BOUND_UNFUSED is a module switch so that the record's script can score each law.
+UNFUSED_PASS_KEYS = ("unfused.gather_mult", "unfused.score_mult", "unfused.transpose_mult", "unfused.softmax_mult")
+UNFUSED_UNALIGNED_KEYS = ("unfused.unaligned_mult", "unfused.dec_unaligned_mult")
+SM_BOUND_UNFUSED: tuple = ()
 
 CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.floor_per_col",
                 # per-wave times of row reductions (the waves are counted on the target's SMs)
@@ -82,7 +90,12 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
     for k in SM_BOUND_BW + SM_BOUND_CTA_BW:  # SMs x clock, undoing the datasheet-bandwidth scaling params_for applies next
         if k in values:
             values[k] = P.values[k] * int(block["sm_count"]) / P.sm_count / c / r_bw
+    for k in SM_BOUND_UNFUSED:  # a time multiplier of a pass priced at the scaled ew.bw: x r_bw undoes that scaling
+        if k in values:
+            values[k] = P.values[k] * r_bw * c * P.sm_count / int(block["sm_count"])
     parts = [f"SMs {P.sm_count}->{block['sm_count']}", f"clock x{1 / c:.4g}"]
+    if any(k in values for k in SM_BOUND_UNFUSED):
+        parts.append("HF eager attention's passes x SMs x clock (not the datasheet bandwidth)")
     if any(k in values for k in SM_BOUND_BW):
         parts.append("SM-bound decode bandwidth x SMs x clock (not the datasheet bandwidth)")
     if any(k in values for k in SM_BOUND_CTA_BW):
