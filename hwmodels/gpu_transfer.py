@@ -31,6 +31,10 @@ What carries over, and why:
   rows of both directions, validation/model_selection/s10_transfer.txt: H200 -> H100 FA2 decode p90 31.9 ->
   14.3 %; with the datasheet ratio the H200's per-CTA rate, 1.43x slower on the H100, priced MHA decodes
   of many CTAs 32-34 % slow);
+- Hugging Face eager attention's pass multipliers (repeat_kv gathers, score passes, MQA transpose, score softmax)
+  scale so that those passes' rate follows SMs x clock too (round 11, s21_transfer.txt, chosen on the fit rows of
+  both directions: eager prefill / decode p90 averaged over both 37.5 -> 18.8 %): their fitted rates are 1.15-1.58
+  TB/s on both GPUs although the datasheets differ by 1.43x;
 - the power cap is the target's TDP and the static (idle) power scales with the TDP ratio;
 - launch and host constants (floors, graph gap, eager launch rate) and the energy per FLOP
   and per byte carry over unchanged (same software stack; same process family assumed — the
@@ -61,7 +65,7 @@ SM_BOUND_CTA_BW: tuple = CTA_BW_KEYS
 # SM_BOUND_UNFUSED is a module switch so that the record's script can score each law.
 UNFUSED_PASS_KEYS = ("unfused.gather_mult", "unfused.score_mult", "unfused.transpose_mult", "unfused.softmax_mult")
 UNFUSED_UNALIGNED_KEYS = ("unfused.unaligned_mult", "unfused.dec_unaligned_mult")
-SM_BOUND_UNFUSED: tuple = ()
+SM_BOUND_UNFUSED: tuple = UNFUSED_PASS_KEYS  # U1, chosen (s21_transfer.txt: mean p90 37.5 -> 18.8)
 
 CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.floor_per_col",
                 # per-wave times of row reductions (the waves are counted on the target's SMs)

@@ -1,0 +1,37 @@
+"""Round 11's transfer law (session 19; validation/model_selection/s21_transfer.txt, chosen on the fit rows of both
+directions): Hugging Face eager attention's passes keep their rate per SM and clock, not per datasheet bandwidth."""
+import pytest
+
+from cosim.calibrate.transfer import transferred_spec
+from hwmodels import gpu, gpu_transfer
+from hwmodels.spec import load_hw
+
+PASSES = ("unfused.gather_mult", "unfused.score_mult", "unfused.transpose_mult", "unfused.softmax_mult")
+
+
+@pytest.mark.parametrize("sms", [132, 114])
+def test_eager_pass_rate_follows_sms_and_clock_not_the_datasheet_bandwidth(sms):
+    """H200 parameters on the H100 SXM (same clock in both datasheets): each pass's rate, ew.bw / multiplier, is the
+    H200's times the SM ratio; ew.bw itself follows the datasheet (3.35 / 4.8), so the multiplier is the H200's
+    times 3.35 / 4.8 x 132 / sms (3.418 -> 2.385 at 132 SMs; the H100's own fit is 2.55)."""
+    h200 = gpu.params_for(load_hw("h200"))
+    P = gpu.params_for(transferred_spec("h100_sxm", "h200", sms))
+    assert P.values["ew.bw"] == pytest.approx(h200.values["ew.bw"] * 3.35 / 4.8, rel=1e-3)
+    for k in PASSES:
+        assert P.values[k] == pytest.approx(h200.values[k] * 3.35 / 4.8 * 132 / sms, rel=1e-3), k
+        assert P.values["ew.bw"] / P.values[k] == pytest.approx(h200.values["ew.bw"] / h200.values[k] * sms / 132,
+                                                                rel=1e-9), k
+    # the unaligned multipliers carry over (s21's U2 was not eligible)
+    for k in gpu_transfer.UNFUSED_UNALIGNED_KEYS:
+        assert P.values[k] == h200.values[k], k
+    assert "HF eager attention's passes x SMs x clock" in P.provenance
+
+
+def test_the_current_law_scaled_eager_passes_with_the_datasheet(monkeypatch):
+    """The switch off reproduces round 10's law (what s21_transfer.txt scored as A): multipliers carried over."""
+    monkeypatch.setattr(gpu_transfer, "SM_BOUND_UNFUSED", ())
+    h200 = gpu.params_for(load_hw("h200"))
+    P = gpu.params_for(transferred_spec("h100_sxm", "h200", 132))
+    for k in PASSES:
+        assert P.values[k] == h200.values[k], k
+    assert "HF eager" not in P.provenance
