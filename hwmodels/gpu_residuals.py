@@ -57,6 +57,10 @@ class ClassRule:
     shrink: bool  # correction x exp(-distance to the nearest row): far shapes fall back to the analytical price
     by_alignment: bool = False  # attention: compare only rows whose kv_len has the op's row alignment
 
+    def __post_init__(self):
+        if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
+            raise ValueError(f"ClassRule.k: got {self.k!r}; expected a positive integer or None (every row)")
+
 
 def kv_alignment(kv_len) -> np.ndarray | int:
     """The row alignment class of a KV length, in elements: the largest power of two up to 8 dividing it."""
@@ -104,6 +108,8 @@ class ResidualTable:
         group = self.groups.get((cls, kind, names))
         what = f"{cls} {kind}"
         if group is not None and rule.by_alignment:
+            if "kv_len" not in names:
+                return f"{what}: by_alignment needs a kv_len shape field"
             i = names.index("kv_len")
             a = int(kv_alignment(int(round(x[i]))))
             same = kv_alignment(np.rint(np.exp2(group[0][:, i]))) == a
@@ -182,21 +188,23 @@ def write_table(path: Path, rows) -> int:
         w = csv.writer(f)
         w.writerow(TABLE_FIELDS)
         for cls, kind, feats, r in rows:
-            w.writerow([cls, kind, ";".join(f"{k}={v:g}" for k, v in feats.items()), f"{r:.5f}"])
+            # 12 significant digits: a shape size is written exactly (its alignment class must survive the round trip)
+            w.writerow([cls, kind, ";".join(f"{k}={v:.12g}" for k, v in feats.items()), f"{r:.5f}"])
             n += 1
     return n
 
 
-def _parse_rules(raw, src):
+def _parse_rules(raw, src, block="analytical.residual_correction"):
+    """`block`: the field path of the residual_correction block in `src` (top level in a calibration file)."""
     if not isinstance(raw, dict) or not raw:
-        raise HardwareError(f"{src}: analytical.residual_correction.classes: got {raw!r}; expected a mapping "
+        raise HardwareError(f"{src}: {block}.classes: got {raw!r}; expected a mapping "
                             f"class -> {{k: <neighbours>, shrink: true|false}}")
     rules = {}
     for cls, spec in raw.items():
         if cls not in CLASSES:
-            raise HardwareError(f"{src}: analytical.residual_correction.classes: got class {cls!r}; expected one of "
+            raise HardwareError(f"{src}: {block}.classes: got class {cls!r}; expected one of "
                                 f"{', '.join(CLASSES)}")
-        field_ = f"analytical.residual_correction.classes.{cls}"
+        field_ = f"{block}.classes.{cls}"
         if not isinstance(spec, dict):
             raise HardwareError(f"{src}: {field_}: got {spec!r}; expected a mapping {{k: <neighbours>, "
                                 f"shrink: true|false}}")
@@ -212,7 +220,8 @@ def _parse_rules(raw, src):
             raise HardwareError(f"{src}: {field_}.shrink: got {shrink!r}; expected true or false")
         by_alignment = spec.get("by_alignment", False)
         if not isinstance(by_alignment, bool) or (by_alignment and not cls.startswith("attention")):
-            raise HardwareError(f"{src}: {field_}.by_alignment: got {by_alignment!r}; expected true or false, and "
+            shown = str(by_alignment).lower() if isinstance(by_alignment, bool) else repr(by_alignment)
+            raise HardwareError(f"{src}: {field_}.by_alignment: got {shown}; expected true or false, and "
                                 f"true only for an attention class (the KV length's alignment)")
         rules[cls] = ClassRule(k=None if k == "all" else k, shrink=shrink, by_alignment=by_alignment)
     return rules
@@ -232,7 +241,11 @@ def load(sec: dict, src: str) -> ResidualTable:
         bad = unknown[0] if unknown else "path"
         raise HardwareError(f"{src}: analytical.residual_correction: got key {bad!r}; expected only "
                             f"{', '.join(BLOCK_KEYS)} (the table's path is resolved beside the calibration)")
-    rules = _parse_rules(sec.get("classes"), src)
+    # a bad rule is named in the calibration file that holds it (the hardware loader says which), at its top level
+    if isinstance(sec.get("calibration"), str):
+        rules = _parse_rules(sec.get("classes"), sec["calibration"], "residual_correction")
+    else:
+        rules = _parse_rules(sec.get("classes"), src)
     table = sec.get("table")
     field_ = "analytical.residual_correction.table"
     if not isinstance(table, str) or not table.strip():

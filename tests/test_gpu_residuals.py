@@ -427,3 +427,68 @@ def test_groups_of_builds_the_groups_a_table_file_reads(tmp_path):
     for key in mem:
         np.testing.assert_array_equal(mem[key][0], disk[key][0])
         np.testing.assert_array_equal(mem[key][1], disk[key][1])
+
+
+def test_a_bad_rule_through_the_hardware_loader_names_the_calibration_file_and_field(tmp_path):
+    """A review finding (round 11): the error named the hardware file and a field path that is not in it."""
+    import yaml
+    hw_dir = tmp_path / "hw"
+    (hw_dir / "calibration").mkdir(parents=True)
+    doc = yaml.safe_load(open("cosim/configs/hw/calibration/h200.yaml"))
+    doc["residual_correction"]["classes"]["attention_prefill_unfused"]["by_alignment"] = "yes please"
+    cal = hw_dir / "calibration" / "cal.yaml"
+    cal.write_text(yaml.safe_dump(doc, sort_keys=False))
+    shutil.copy("cosim/configs/hw/calibration/h200_residuals.csv", hw_dir / "calibration")
+    (hw_dir / "mygpu.yaml").write_text(open("cosim/configs/hw/h200.yaml").read().replace(
+        "calibration: calibration/h200.yaml", "calibration: calibration/cal.yaml"))
+    with pytest.raises(HardwareError) as e:
+        params_for(load_hw(str(hw_dir / "mygpu.yaml")))
+    assert str(e.value).startswith(f"{cal.resolve()}: residual_correction.classes.attention_prefill_unfused."
+                                   f"by_alignment: got 'yes please'; expected true or false")
+
+
+def test_by_alignment_weights_and_the_range_rule_work_inside_the_alignment_class(tmp_path):
+    cls = "attention_prefill_unfused"
+    # odd rows at 255 (+0.1) and 1023 (+0.4), one row aligned to 8 at 4096 (outside the odd rows' range above 1023)
+    rows = [(cls, "attention", _attn(kv), r) for kv, r in ((255, 0.10), (1023, 0.40), (4096, 0.0))]
+    t = _table(tmp_path, rows, {cls: {"k": 2, "shrink": False, "by_alignment": True}})
+    # 511: log2 distances sqrt(2) x log2(511/255), sqrt(2) x log2(1023/511) (q_len and kv_len both move)
+    d0, d1 = math.sqrt(2) * math.log2(511 / 255), math.sqrt(2) * math.log2(1023 / 511)
+    w0, w1 = 1 / (d0 + 0.25), 1 / (d1 + 0.25)
+    assert t.correction(cls, "attention", _attn(511)).factor == pytest.approx(math.exp((0.1 * w0 + 0.4 * w1) /
+                                                                                        (w0 + w1)))
+    # 2047 is odd and above every odd row (the aligned 4096 row does not widen the odd rows' range)
+    assert t.correction(cls, "attention", _attn(2047)) == \
+        f"q_len, kv_len outside the measured {cls} attention (kv_len aligned to 1) rows' range"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 2 ** 40))
+def test_kv_alignment_property(n):
+    a = int(gpu_residuals.kv_alignment(n))
+    assert a in (1, 2, 4, 8) and n % a == 0
+    assert a == 8 or (n // a) % 2 == 1
+
+
+def test_a_rule_object_refuses_a_bad_k():
+    with pytest.raises(ValueError, match="ClassRule.k: got 0"):
+        gpu_residuals.ClassRule(0, False)
+
+
+@pytest.mark.parametrize("hw_name", ["h200", "h100_sxm"])
+def test_the_chosen_rules_are_the_ones_s20_and_s19_printed(hw_name):
+    """CHOSEN carries each selection record's 'chosen' lines (attention classes from s20, the others from s19)."""
+    import re
+
+    from cosim.calibrate.residuals import CHOSEN
+    forms = {"A no correction": None, "B K = 8": (8, False, False), "C K = 15": (15, False, False),
+             "E K = 8, same KV alignment": (8, False, True), "F K = 15, same KV alignment": (15, False, True)}
+    printed = {}
+    for record, keep in (("s19", lambda c: not c.startswith("attention")), ("s20", lambda c: c.startswith("attention"))):
+        text = open(f"validation/model_selection/{record}_residual_candidates.txt").read()
+        for m in re.finditer(rf"^{hw_name} (\w+): \d+ rows$(.*?)^chosen \(\w+, resolved gains only\): ([^\n]+)$", text,
+                             re.M | re.S):
+            if keep(m.group(1)):
+                printed[m.group(1)] = forms[m.group(3).strip()]
+    assert {c: v for c, v in printed.items() if v is not None} == CHOSEN[hw_name]
+    assert "attention_prefill_unfused" in printed and "gemm_bf16" in printed

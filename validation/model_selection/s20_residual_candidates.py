@@ -37,6 +37,10 @@ other fit suites' rows only; H200: default, fit3 .. fit8; H100: its runs 4 .. 10
 per class and GPU (common.choose_resolved: target statistic, resolved paired-bootstrap gain over A, fewer parameters
 within the margin). Because the model's lookup is used, A - C differ from s19's record by the range rule (at most
 0.15 points there: s19_range_rule.txt); s19's crc32 "information" column is not printed (that split is seen).
+
+Review note, after scoring (nothing above changed): the "at most 0.15 points" holds for the classes s19 chose only
+(s19_range_rule.txt covers those); for HF eager prefill, B and C moved 0.2 - 0.3 points of median from s19's record
+(H200 B 7.3 -> 7.0, H100 B 6.7 -> 7.0). No choice depends on it.
 """
 import os
 import sys

@@ -29,6 +29,16 @@ with fewer switched parameters within 2 points of the lowest mean p90 (U1 before
 The GPUs' own calibrations are untouched (a transfer law moves only transferred prices).
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s21_transfer.py (writes the .txt).
+
+Review notes, after scoring (nothing above changed; U1 stays chosen):
+- U2 was ill-posed: the unaligned multipliers are relative factors applied on top of the already re-scaled pass
+  multipliers (and they divide the GEMMs' mma_eff and gemm.bw), so scaling them by the bandwidth ratio counts it twice
+  (H200 -> H100: unaligned_mult 1.3868 -> 0.9679, unaligned rows faster than aligned ones). Its result says nothing
+  about how the unaligned penalty transfers.
+- The fitted multipliers agree with U1 for the gathers and score passes, not for the score softmax (the H100's own
+  softmax_mult is 1.09x the H200's where U1 transfers 0.70x): U1 moves the four together.
+- The H100 SXM and the H200 have equal SM counts and clocks: the law's SM and clock factors are untested (a transfer
+  between GPUs where they differ says so in its provenance).
 """
 from pathlib import Path
 

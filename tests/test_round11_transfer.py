@@ -35,3 +35,18 @@ def test_the_current_law_scaled_eager_passes_with_the_datasheet(monkeypatch):
     for k in PASSES:
         assert P.values[k] == h200.values[k], k
     assert "HF eager" not in P.provenance
+
+
+def test_sm_and_clock_factors_on_the_h100_pcie_by_hand():
+    """H100 SXM parameters on the H100 PCIe (calibration: {from: h100_sxm}; 114 SMs, 2.0 TB/s, clocks from the two
+    datasheets): gather_mult x (2.0 / 3.35) x (SXM clock / PCIe clock) x 132 / 114; the provenance says the SM and
+    clock factors are unvalidated (s21 chose the law between GPUs with equal ones)."""
+    sxm, pcie = load_hw("h100_sxm"), load_hw("h100_pcie")
+    own = gpu.params_for(sxm)
+    P = gpu.params_for(pcie)
+    expect = (own.values["unfused.gather_mult"] * pcie.main_memory.bandwidth_Bps / sxm.main_memory.bandwidth_Bps
+              * sxm.clock_hz / pcie.clock_hz * 132 / P.sm_count)
+    assert P.sm_count == 114
+    assert P.values["unfused.gather_mult"] == pytest.approx(expect, rel=1e-9)
+    assert P.values["unfused.gather_mult"] == pytest.approx(1.9924, abs=5e-4)  # 2.5515 x 2.0/3.35 x 1.83/1.62 x 132/114
+    assert "its SM and clock factors unvalidated" in P.provenance
