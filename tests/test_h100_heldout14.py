@@ -34,14 +34,18 @@ def test_own_calibration_figures_as_scored():
     # 4.5 / 14.2 -> 2.8 / 10.9, fp8 GEMM 5.4 / 15.6 -> 3.3 / 12.0, HF eager decode 7.3 / 17.7 -> 3.5 / 11.5 (now met),
     # all 4.2 / 13.6 -> 3.5 / 11.7; the rest unchanged (s19 chose no H100 correction for them; HF eager prefill
     # 7.0 / 19.2 and elementwise 3.8 / 16.3 still missed)
+    # re-pinned with the round-11 model (round 11, session 19: HF eager prefill's measured-residual correction compared
+    # within the KV length's alignment class, as s20 chose it; a seen suite re-scored, nothing chosen on it); round 10
+    # -> round 11 (n, median, p90): HF eager prefill 7.0 / 19.2 -> 3.7 / 11.8 (now met), all 3.5 / 11.7 -> 3.4 / 11.4;
+    # the rest unchanged (elementwise 3.8 / 16.3 still missed), graph e2e too
     res = validate("h100_sxm", RUNS, split="test14", include_unreliable=True)
     assert _pairs(res, CLASSES) == {
         "gemm_bf16": (184, 2.8, 10.9), "gemm_fp8": (184, 3.3, 12.0),
         "attention_prefill": (80, 2.0, 4.9), "attention_decode": (187, 3.7, 10.8),
         "attention_prefill_cudnn": (80, 1.8, 6.3), "attention_decode_cudnn": (187, 3.8, 9.7),
         "attention_prefill_fa2": (80, 4.5, 11.0), "attention_decode_fa2": (187, 4.1, 10.5),
-        "attention_prefill_unfused": (72, 7.0, 19.2), "attention_decode_unfused": (187, 3.5, 11.5),
-        "elementwise": (206, 3.8, 16.3), "all": (1634, 3.5, 11.7)}
+        "attention_prefill_unfused": (72, 3.7, 11.8), "attention_decode_unfused": (187, 3.5, 11.5),
+        "elementwise": (206, 3.8, 16.3), "all": (1634, 3.4, 11.4)}
     assert not [n for n in res.notes if n.startswith("not scored")]
     # graph e2e medians: 2.3 / 0.5 / 0.6 as scored once -> 1.5 / 0.9 / 0.4 (round 10, session 18: the measured-residual
     # correction as s19 chose it; a seen suite re-scored, nothing chosen on it)
