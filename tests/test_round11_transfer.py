@@ -50,3 +50,17 @@ def test_sm_and_clock_factors_on_the_h100_pcie_by_hand():
     assert P.values["unfused.gather_mult"] == pytest.approx(expect, rel=1e-9)
     assert P.values["unfused.gather_mult"] == pytest.approx(1.9924, abs=5e-4)  # 2.5515 x 2.0/3.35 x 1.83/1.62 x 132/114
     assert "its SM and clock factors unvalidated" in P.provenance
+
+
+def test_fa2_split_rate_follows_the_datasheet_and_the_old_law_reproduces(monkeypatch):
+    """s22's S1: FA2's split-KV per-CTA rate is the H100's x 4.8 / 3.35 on the H200 (25.595 -> 36.67 GB/s; the H200's
+    own fit 35.18), the other three rates SM-bound (x 1 here); switched back, session 10's law (x 1)."""
+    h100 = gpu.params_for(load_hw("h100_sxm"))
+    P = gpu.params_for(transferred_spec("h200", "h100_sxm", 132))
+    assert P.values["attn.cta_bw_split"] == pytest.approx(h100.values["attn.cta_bw_split"] * 4.8 / 3.35, rel=1e-3)
+    assert P.values["attn.cta_bw_split"] == pytest.approx(36.67e9, rel=1e-3)
+    for k in ("attn.cta_bw_nosplit", "attn_cudnn.cta_bw_split", "attn_cudnn.cta_bw_nosplit"):
+        assert P.values[k] == pytest.approx(h100.values[k], rel=1e-9), k
+    monkeypatch.setattr(gpu_transfer, "SM_BOUND_CTA_BW", gpu_transfer.CTA_BW_KEYS)
+    P = gpu.params_for(transferred_spec("h200", "h100_sxm", 132))
+    assert P.values["attn.cta_bw_split"] == pytest.approx(h100.values["attn.cta_bw_split"], rel=1e-9)
