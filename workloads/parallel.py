@@ -384,7 +384,7 @@ class _Sharder:
             cols = (hl * m.mla.qk_rope_head_dim + m.mla.qk_rope_head_dim) if m.mla else (hl + kvl) * hd
             return [_cols(op, cols)]
         if name == "kv_write":
-            return [op if m.mla else _cols(op, 2 * kvl * hd)]
+            return [op if m.mla else self.kv_write(op, 2 * kvl * hd)]
         if name == "q_temperature":  # Llama-4's per-position query scale: split with the query heads
             return [_cols(op, hl * hd)]
         if op.kind == "attention":  # "attention", and the windowed / chunked ops ("attention_local", "_chunked")
@@ -398,6 +398,20 @@ class _Sharder:
             return [_gemm(op, k=d["k"] // t)] + self.tp_reduce("attn", op.repeat, "attn")
         self.unsharded.append(name)
         return [op]
+
+    def kv_write(self, op: Op, cols: int) -> Op:
+        """The cache write of this rank's KV heads: the builder's (tokens, width) write on its width (`cols`), the
+        cache pieces a recipe or a narrow format writes (per-head (B, n, kv_heads, dim) pieces, per-head fp32
+        scales) as the attention reads them (`kv_input`). Resizing every piece's last axis to the width made a
+        (B, 1, 8, 128) fp8_kv write (B, 1, 8, 1024) and its (8,) scales (1024,) at tp 2."""
+        def part(t):
+            if t.role == "weight":
+                return t
+            if t.role == "kv" and t.name != "kv_write.out":
+                return self.kv_input(t)
+            return _resize(t, -1, cols)
+        return op.with_(dims={**op.dims, "cols": cols}, inputs=tuple(part(t) for t in op.inputs),
+                        outputs=tuple(part(t) for t in op.outputs))
 
     def kv_input(self, x: TensorSpec) -> TensorSpec:
         """A K/V input of fused attention: (B, len, kv_heads, dim) split on heads; a recipe's
