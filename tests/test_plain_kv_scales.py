@@ -122,3 +122,12 @@ def test_kv_format_int8_keeps_per_head_scales():
     assert sum(x.nbytes for x in sc) * 32 == LLAMA_SCALE_BYTES
     eff = t.meta["recipe_effects"][r.name]
     assert eff["key_scale"] == eff["value_scale"] == "head"
+
+
+def test_token_selection_leaves_per_head_scales_whole():
+    """FastKV resizes the token axis of the layers after its selection: an 8-token prompt of Llama-3-8B (8 KV heads)
+    propagates 2 tokens, and the (8,) scales stay 8 (their length equals the token count, not a token axis)."""
+    t = build_trace("llama3_8b", "prefill", 1, 8, kv="fp8_e4m3", recipe="fastkv")
+    after = [o for o in t.ops if o.name == "attention" and o.dims.get("tsp_after")]
+    assert after and after[0].inputs[1].shape == (1, 2, 8, 128)
+    assert [x.shape for x in _scales(after[0].inputs)] == [(8,), (8,)]

@@ -20,7 +20,7 @@ from workloads.compression.moe import expected_distinct
 from workloads.compression.eviction import (_mla_note, _snap_prefill, cache_layout, prefill_transient_kv, resize_kv_read,
                                             stored_bytes_per_token)
 from workloads.compression.registry import Param, open_fraction, register_method
-from workloads.ops import PER_PROMPT, Op, TensorSpec
+from workloads.ops import PER_PROMPT, SCALE_SUFFIX, Op, TensorSpec
 
 
 def propagated_tokens(trace) -> int | None:
@@ -52,7 +52,7 @@ def _scale_tokens(op: Op, T: int, T2: int, S: int, S2: int) -> Op:
 
     def fix(t: TensorSpec) -> TensorSpec:
         shape = list(t.shape)
-        if t.role == "weight" or not shape:
+        if t.role == "weight" or not shape or t.name.endswith(SCALE_SUFFIX):  # a cache's per-head scales: no tokens
             return t
         if op.kind == "attention" and len(shape) == 4:
             shape[1] = S2 if shape[1] == S else shape[1]
