@@ -60,7 +60,8 @@ def test_prompt_writes_its_calibrated_scales_once():
 def test_wide_and_block_formats_keep_no_separate_scale(kv):
     t = build_trace("llama3_8b", "decode", 1, 1024, kv=kv)
     assert not _scales(_op(t, "attention").inputs)
-    assert t.meta["footprint"]["kv_cache"] == pytest.approx(1024 * 32 * 2 * 8 * 128 * get_format(kv).bits_per_element / 8)
+    bits = get_format(kv).bits_per_element
+    assert t.meta["footprint"]["kv_cache"] == pytest.approx(1024 * 32 * 2 * 8 * 128 * bits / 8)
 
 
 def test_the_simulation_keeps_one_scale_per_kv_head():

@@ -565,8 +565,8 @@ def _routing_note(L: Layout, model: ModelSpec, gamma: float, gamma_tsp: float | 
     after = ("" if gamma_tsp is None or gamma_tsp == gamma else
              f" ({gamma_tsp:.3f} x in the layers after the token-selection layer, which route only the propagated "
              f"tokens)")
-    return (f"{describe(L.routing)} routing: the busiest EP device gets {gamma:.3f} x the mean token-expert rows{after}; "
-            "this trace is that device's (it sets the MoE step), all-to-all sized by its share")
+    return (f"{describe(L.routing)} routing: the busiest EP device gets {gamma:.3f} x the mean token-expert "
+            f"rows{after}; this trace is that device's (it sets the MoE step), all-to-all sized by its share")
 
 
 def shard_trace(trace: Trace, model: ModelSpec, layout: Layout | Mapping, global_batch: int | None = None) -> Trace:

@@ -23,7 +23,7 @@ from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_
                                           replace_op, rewrite)
 from workloads.compression.registry import METHODS, Param, bits, fraction, register_method, registered_format
 from workloads.formats import get_format
-from workloads.kv_scales import kv_scale_granularity, kv_scale_tensors  # noqa: F401  (one rule with the builder)
+from workloads.kv_scales import kv_scale_granularity, kv_scale_tensors  # one rule with the builder
 from workloads.ops import PER_PROMPT, Op, TensorSpec
 
 Repr = Callable[[str, int, int, int, int, str], list]  # (name, batch, n, heads, dim, fmt) -> tensors
