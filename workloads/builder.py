@@ -441,8 +441,8 @@ class _Builder:
             dims["softcap"] = self.m.attn_softcap
         cfmt = wider_format(self.af, kfmt)
         if self.attention == "fused":
-            return [Op("attention" + suffix, "attention", dims, (qt, kc, *ks, *vc, *(vs if vc else ())), (out,), cfmt,
-                       repeat, self.phase, "attn")]
+            return [Op("attention" + suffix, "attention", dims, (qt, kc, *ks, *vc, *vs), (out,), cfmt, repeat,
+                       self.phase, "attn")]
         bh = B * heads
         scores = self.act("attn_scores.out", bh, q, kvl)
         probs = self.act("attn_softmax.out", bh, q, kvl)
