@@ -132,3 +132,10 @@ def test_token_selection_leaves_per_head_scales_whole():
     after = [o for o in t.ops if o.name == "attention" and o.dims.get("tsp_after")]
     assert after and after[0].inputs[1].shape == (1, 2, 8, 128)
     assert [x.shape for x in _scales(after[0].inputs)] == [(8,), (8,)]
+
+
+def test_unfused_attention_reads_each_cache_with_its_scales():
+    t = build_trace("llama3_8b", "decode", 1, 1024, kv="fp8_e4m3", attention="unfused")
+    assert [x.name for x in _scales(_op(t, "attn_scores").inputs)] == ["k_cache.scale"]
+    assert [x.name for x in _scales(_op(t, "attn_pv").inputs)] == ["v_cache.scale"]
+    assert gpu.stored_formats(_op(t, "attn_scores")) == ("bf16", "fp8_e4m3")  # the compute format, K (no scale)
