@@ -46,7 +46,7 @@ from hwmodels.energy import (EnergyParams, WIRE_J_PER_BIT_MM, op_energy, phy_are
 from hwmodels.spec import HardwareSpec, UnsupportedFormatError
 from hwmodels.systolic import dram_traffic, fold_geometry, gemm_cycles
 from workloads.formats import get_format
-from workloads.ops import ELEMENTWISE_FLOPS, Op, attended_pairs
+from workloads.ops import ELEMENTWISE_FLOPS, Op, attended_pairs, stored_operands
 
 __all__ = ["estimate", "estimate_trace", "applicable", "area_breakdown", "gemm_cost", "GemmCost", "FPGA_AREA_NOTE",
            "ExpertGroups", "expert_groups"]
@@ -98,7 +98,7 @@ def operand_notes(op: Op, fmt: str, cfg: AcceleratorConfig) -> tuple:
     ``fmt`` (the activations' format): said in the op's notes and the report, never silently --
     the rule the roofline level applies too (hwmodels.roofline.stored_operand_notes).
     The conversion (e.g. int4 -> bf16 dequantization) is not charged."""
-    return roofline.stored_operand_notes(((t.role, t.fmt) for t in op.inputs), fmt, cfg.supports)
+    return roofline.stored_operand_notes(stored_operands(op), fmt, cfg.supports)
 
 
 def _piece(m, n, k, k_eff, cfg: AcceleratorConfig, cap: dict, ba, bb, bc) -> dict:

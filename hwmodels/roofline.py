@@ -24,7 +24,7 @@ from hwmodels.cost import OpCost
 from hwmodels.peak_scaling import VECTOR_FORMAT  # elementwise kernels run on the vector (CUDA-core) pipes
 from hwmodels.spec import HardwareError, HardwareSpec, UnsupportedFormatError
 from workloads.io import InputError
-from workloads.ops import Op
+from workloads.ops import Op, stored_operands
 from workloads.template import op_numbers
 
 __all__ = ["estimate", "estimate_trace", "OpTable", "HwTable", "op_table", "hw_table", "evaluate",
@@ -109,10 +109,6 @@ def operand_unit_check(hw: HardwareSpec):
     return _UNITS[key]
 
 
-def _stored(op) -> tuple:
-    return tuple((t.role, t.fmt) for t in op.inputs if t.role in ("weight", "kv"))
-
-
 @dataclass(frozen=True)
 class OpTable:
     """Numeric view of a list of ops (one row per op)."""
@@ -150,7 +146,7 @@ def op_table(ops, hw: HardwareSpec, compute_fallback: bool = False) -> OpTable:
         if note:
             notes.append(note)
         if op.kind in MATRIX_KINDS:
-            notes.extend(stored_operand_notes(_stored(op), f, unit, owner))
+            notes.extend(stored_operand_notes(stored_operands(op), f, unit, owner))
     notes = list(dict.fromkeys(notes))
     nums = [op_numbers(op) for op in ops]
     return OpTable(names=tuple(o.name for o in ops), kinds=tuple(o.kind for o in ops),

@@ -22,8 +22,8 @@ def test_roofline_report_end_to_end(tmp_path, capsys):
     assert "tokens/s" in out and "kv_cache" in out and "attention" in out
     data = json.loads(out_json.read_text())
     assert data["totals"]["fits_in_memory"] is True
-    # KV in fp8: 8 sequences x 4096 tokens x 131072/2 B
-    assert data["totals"]["footprint_bytes"]["kv_cache"] == 8 * 4096 * 65536
+    # KV in fp8: 8 sequences x 4096 tokens x 131072/2 B, + their fp32 scales (32 layers x 8 KV heads x 4 B x K, V)
+    assert data["totals"]["footprint_bytes"]["kv_cache"] == 8 * 4096 * 65536 + 8 * 32 * 8 * 4 * 2
     assert out_png.stat().st_size > 10_000
     rc, _, _ = run(capsys, "roofline", "--model", "llama2_7b", "--hw", "a100_sxm_80gb", "--out", str(out_csv))
     assert rc == 0 and out_csv.read_text().startswith("op,kind,phase")

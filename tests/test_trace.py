@@ -89,7 +89,8 @@ def test_sliding_window_caps_decode_cache():
 def test_footprint():
     t = build_trace("llama3_8b", "decode", batch=8, seq=4096, weights="mxfp4", kv="fp8_e4m3")
     fp = t.meta["footprint"]
-    assert fp["kv_cache"] == 8 * 4096 * 131_072 / 2
+    # + each sequence's fp32 scales, one per KV head for K and V in each layer (8 x 32 x 8 x 4 B x 2)
+    assert fp["kv_cache"] == 8 * 4096 * 131_072 / 2 + 8 * 32 * 8 * 4 * 2
     assert fp["weights"] == pytest.approx(load_model("llama3_8b").params * 4.25 / 8)
 
 

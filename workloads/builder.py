@@ -21,6 +21,7 @@ from __future__ import annotations
 from workloads.context import context_note
 from workloads.formats import get_format
 from workloads.io import InputError
+from workloads.kv_scales import PLAIN_KV_SCALE, kv_scale_tensors
 from workloads.models import ModelSpec, load_model
 from workloads.moe import experts_touched  # noqa: F401  (re-exported: tests and users import it from here)
 from workloads.ops import OVER_CONTEXT, Op, TensorSpec
@@ -266,6 +267,24 @@ class _Builder:
                  if self.m.residual_multiplier is not None else [])
         return scale + [self.ew(name, "add", T, h, repeat, group, n_in=2)]
 
+    def kv_scales(self, name, heads) -> tuple:
+        """The fp32 scales a cache in the plain `kv:` format keeps for one layer (workloads.kv_scales: one per
+        KV head for a bare FP8/FP6/FP4 or intN cache; none for 16-bit and block formats)."""
+        return tuple(kv_scale_tensors(name, heads, get_format(self.kf), PLAIN_KV_SCALE))
+
+    def kv_write(self, op, names, heads):
+        """The cache write; a prompt's also writes the scales calibrated on it. A decode step's new token is
+        quantized with the scales already stored (the simulation fixes them after prefill): no scale write."""
+        if self.phase != "prefill":
+            return op
+        return op.with_(outputs=op.outputs + tuple(t for n in names for t in self.kv_scales(n, heads)))
+
+    def kv_scale_bytes(self) -> int:
+        """One sequence's stored scales over every layer (K and V, or MLA's one latent)."""
+        m = self.m
+        names, heads = (("k_cache",), 1) if m.mla else (("k_cache", "v_cache"), m.kv_heads)
+        return m.layers * sum(t.nbytes for n in names for t in self.kv_scales(n, heads))
+
     # ---- the pass -------------------------------------------------------
     def ops(self):
         m, T, L, h = self.m, self.T, self.m.layers, self.m.hidden
@@ -318,7 +337,8 @@ class _Builder:
                     self.ew("k_norm", "rmsnorm", T * m.kv_heads, m.head_dim, rope, "attn")]
         if m.attn_temperature and m.nope_layers:  # Llama-4: NoPE layers' queries x a per-position scale
             ops.append(self.ew("q_temperature", "mul", T, m.q_dim, m.nope_layers, "attn"))
-        ops.append(self.ew("kv_write", "copy", T, 2 * m.kv_dim, L, "attn", out_role="kv", out_fmt=self.kf))
+        ops.append(self.kv_write(self.ew("kv_write", "copy", T, 2 * m.kv_dim, L, "attn", out_role="kv",
+                                         out_fmt=self.kf), ("k_cache", "v_cache"), m.kv_heads))
         ops += self.attend(m.heads, m.kv_heads, m.head_dim, m.head_dim, L, kv_role="kv", shared_latent=False)
         ops.append(self.gemm("o_proj", h, m.heads * m.head_dim, L, "attn", wfmt=af))
         return ops
@@ -336,7 +356,8 @@ class _Builder:
         ops += [self.gemm("kv_a_proj", latent, h, L, "attn"),
                 self.ew("kv_a_norm", "rmsnorm", T, a.kv_lora_rank, L, "attn", weight_cols=a.kv_lora_rank),
                 self.ew("rope", "rope", T, m.heads * a.qk_rope_head_dim + a.qk_rope_head_dim, L, "attn"),
-                self.ew("kv_write", "copy", T, latent, L, "attn", out_role="kv", out_fmt=self.kf)]
+                self.kv_write(self.ew("kv_write", "copy", T, latent, L, "attn", out_role="kv", out_fmt=self.kf),
+                              ("k_cache",), 1)]
         if self.phase == "prefill":
             # expand the latent into per-head keys (nope part) and values, then attend
             # over every cached latent each time the sequence runs (OVER_CONTEXT: vLLM's chunked-context MLA
@@ -402,6 +423,12 @@ class _Builder:
         kc = TensorSpec("k_cache", (B, kvl, kv_heads, d), kfmt, kv_role)
         # MLA's absorbed values are the first kv_lora_rank columns of the same latent: read once
         vc = () if shared_latent else (TensorSpec("v_cache", (B, kvl, kv_heads, dv), kfmt, kv_role),)
+        # a narrow cache is read with its fp32 scales (kv_scales: one per KV head, as the simulation keeps them).
+        # Not listed on MLA's latent attention: hwmodels.gpu prices a fused decode attention with a third input
+        # as one that also reads V (it would read the latent twice); its 4 B a layer stay in the write and the
+        # footprint
+        ks, vs = ((self.kv_scales("k_cache", kv_heads), self.kv_scales("v_cache", kv_heads))
+                  if kv_role == "kv" and not shared_latent else ((), ()))
         out = self.act("attention.out", B, q, heads, dv)
         window = self.m.sliding_window if (windowed and self.phase == "prefill") else 0
         dims = {"batch": B, "heads": heads, "kv_heads": kv_heads, "q_len": q, "kv_len": kvl,
@@ -414,17 +441,18 @@ class _Builder:
             dims["softcap"] = self.m.attn_softcap
         cfmt = wider_format(self.af, kfmt)
         if self.attention == "fused":
-            return [Op("attention" + suffix, "attention", dims, (qt,) + (kc,) + vc, (out,), cfmt, repeat, self.phase, "attn")]
+            return [Op("attention" + suffix, "attention", dims, (qt, kc, *ks, *vc, *vs), (out,), cfmt, repeat,
+                       self.phase, "attn")]
         bh = B * heads
         scores = self.act("attn_scores.out", bh, q, kvl)
         probs = self.act("attn_softmax.out", bh, q, kvl)
         v_in = vc[0] if vc else kc
         return [
-            Op("attn_scores" + suffix, "gemm", {"b": bh, "m": q, "n": kvl, "k": d}, (qt, kc), (scores,), cfmt,
+            Op("attn_scores" + suffix, "gemm", {"b": bh, "m": q, "n": kvl, "k": d}, (qt, kc, *ks), (scores,), cfmt,
                repeat, self.phase, "attn"),
             Op("attn_softmax" + suffix, "softmax", {"rows": bh * q, "cols": kvl}, (scores,), (probs,), self.af,
                repeat, self.phase, "attn"),
-            Op("attn_pv" + suffix, "gemm", {"b": bh, "m": q, "n": dv, "k": kvl}, (probs, v_in), (out,), cfmt,
+            Op("attn_pv" + suffix, "gemm", {"b": bh, "m": q, "n": dv, "k": kvl}, (probs, v_in, *vs), (out,), cfmt,
                repeat, self.phase, "attn"),
         ]
 
@@ -505,7 +533,8 @@ class _Builder:
         win = min(self.S, m.sliding_window) if wl else self.S
         chunk = min(self.S, m.attention_chunk) if cl else self.S
         cached = self.B * (wl * win + cl * chunk + (m.layers - wl - cl) * self.S) / m.layers
-        kv_cache = cached * m.kv_bytes_per_token(self.kf)
+        # + each sequence's fp32 scales of a narrow cache (static: they do not grow with the tokens)
+        kv_cache = cached * m.kv_bytes_per_token(self.kf) + self.B * self.kv_scale_bytes()
         widest = max(m.intermediate, (m.moe.expert_intermediate * m.moe.top_k + m.moe.shared_intermediate) if m.moe else 0)
         # live activations of one layer: residual + normed input, the widest MLP pair,
         # q/k/v; plus fp32 logits of the last positions

@@ -287,6 +287,18 @@ class Op:
         return d
 
 
+SCALE_SUFFIX = ".scale"  # `<tensor>.scale`: the fp32 scales of a stored tensor (a narrow KV cache's per KV head)
+
+
+def stored_operands(op: "Op") -> tuple:
+    """(role, format) of the stored operands (weights, KV cache) an op multiplies: its weight and KV inputs, the
+    fp32 scale tensors beside them (`<tensor>.scale`) aside -- they are read with the tensor, not multiplied, so
+    a device without an fp32 unit is not said to multiply an fp32 KV cache. The operand-format rule's one
+    reading (hwmodels.roofline.stored_operand_notes at the roofline and cycle levels, the trace templates)."""
+    return tuple((t.role, t.fmt) for t in op.inputs
+                 if t.role in ("weight", "kv") and not t.name.endswith(SCALE_SUFFIX))
+
+
 def attended_pairs(d: Mapping) -> float:
     """Query-key pairs one head scores. Causal: query i (of q_len, aligned to the end
     of kv_len) sees kv_len - q_len + i + 1 keys; a `window` caps what each sees."""

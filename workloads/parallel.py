@@ -266,9 +266,18 @@ class _Sharder:
         self.recipe_shares: dict[str, str] = {}
         self.builder_names = frozenset(op.name for op in trace.ops if "." not in op.name)
         self.E_local = model.moe.num_experts // L.ep if model.moe else 0
-        # busiest EP device / mean device (1 under uniform expected routing): it sets the MoE block's time
-        self.gamma = (ep_imbalance(L.routing, model.moe.num_experts, model.moe.top_k, L.ep, self.T * L.ep // self.t)
-                      if model.moe and L.ep > 1 else 1.0)
+        # busiest EP device / mean device (1 under uniform expected routing): it sets the MoE block's time. Sampled
+        # routing's skew grows as the tokens shrink: the layers after FastKV's selection layer route the propagated
+        # tokens, with their own gamma (before session 19 they took the whole prompt's)
+        self.gamma = self.gamma_at(self.T)
+        self.gamma_tsp = None if self.T_tsp is None else self.gamma_at(self.T_tsp)
+
+    def gamma_at(self, T: int) -> float:
+        """The EP imbalance of a MoE layer routing the replica's T tokens (workloads.routing.ep_imbalance over the
+        EP group's T x ep / tp tokens); 1 without experts or expert parallelism."""
+        m, L = self.m, self.L
+        return (ep_imbalance(L.routing, m.moe.num_experts, m.moe.top_k, L.ep, T * L.ep // self.t)
+                if m.moe and L.ep > 1 else 1.0)
 
     def coll(self, name, kind, rows, repeat, group, ranks=None, stride=1, cols=None):
         return collective(name, kind, rows, cols or self.m.hidden, self.af, ranks or self.t, stride,
@@ -290,12 +299,12 @@ class _Sharder:
             if op.dims.get("tsp_after") and self.T_tsp is not None:
                 # an op after FastKV's selection layer, and the collectives it needs, on the propagated tokens
                 # (before session 17 its all-reduces and expert-parallel rows used the whole prompt's)
-                T, self.T = self.T, self.T_tsp
+                (T, gamma), (self.T, self.gamma) = (self.T, self.gamma), (self.T_tsp, self.gamma_tsp)
                 try:
                     out += [o if o.dims.get("tsp_after") else o.with_(dims={**o.dims, "tsp_after": True})
                             for o in self.rewrite(op)]
                 finally:
-                    self.T = T
+                    self.T, self.gamma = T, gamma
             else:
                 out += self.rewrite(op)
         if self.L.pp > 1:
@@ -384,7 +393,7 @@ class _Sharder:
             cols = (hl * m.mla.qk_rope_head_dim + m.mla.qk_rope_head_dim) if m.mla else (hl + kvl) * hd
             return [_cols(op, cols)]
         if name == "kv_write":
-            return [op if m.mla else _cols(op, 2 * kvl * hd)]
+            return [op if m.mla else self.kv_write(op, 2 * kvl * hd)]
         if name == "q_temperature":  # Llama-4's per-position query scale: split with the query heads
             return [_cols(op, hl * hd)]
         if op.kind == "attention":  # "attention", and the windowed / chunked ops ("attention_local", "_chunked")
@@ -398,6 +407,20 @@ class _Sharder:
             return [_gemm(op, k=d["k"] // t)] + self.tp_reduce("attn", op.repeat, "attn")
         self.unsharded.append(name)
         return [op]
+
+    def kv_write(self, op: Op, cols: int) -> Op:
+        """The cache write of this rank's KV heads: the builder's (tokens, width) write on its width (`cols`), the
+        cache pieces a recipe or a narrow format writes (per-head (B, n, kv_heads, dim) pieces, per-head fp32
+        scales) as the attention reads them (`kv_input`). Resizing every piece's last axis to the width made a
+        (B, 1, 8, 128) fp8_kv write (B, 1, 8, 1024) and its (8,) scales (1024,) at tp 2."""
+        def part(t):
+            if t.role == "weight":
+                return t
+            if t.role == "kv" and t.name != "kv_write.out":
+                return self.kv_input(t)
+            return _resize(t, -1, cols)
+        return op.with_(dims={**op.dims, "cols": cols}, inputs=tuple(part(t) for t in op.inputs),
+                        outputs=tuple(part(t) for t in op.outputs))
 
     def kv_input(self, x: TensorSpec) -> TensorSpec:
         """A K/V input of fused attention: (B, len, kv_heads, dim) split on heads; a recipe's
@@ -531,7 +554,7 @@ def _footprint(trace: Trace, model: ModelSpec, L: Layout) -> tuple[dict, list]:
     return {k: worst[k] for k in ("weights", "kv_cache", "activations")}, rows
 
 
-def _routing_note(L: Layout, model: ModelSpec, gamma: float) -> str:
+def _routing_note(L: Layout, model: ModelSpec, gamma: float, gamma_tsp: float | None = None) -> str:
     if not model.moe:
         return ""
     if L.ep == 1:
@@ -539,8 +562,11 @@ def _routing_note(L: Layout, model: ModelSpec, gamma: float) -> str:
                 "skew does not unbalance devices" + ("" if L.routing == "uniform" else f" ({describe(L.routing)} ignored)"))
     if L.routing == "uniform":
         return "uniform routing in expectation: every EP device gets the mean token-expert rows (gamma = 1)"
-    return (f"{describe(L.routing)} routing: the busiest EP device gets {gamma:.3f} x the mean token-expert rows; "
-            "this trace is that device's (it sets the MoE step), all-to-all sized by its share")
+    after = ("" if gamma_tsp is None or gamma_tsp == gamma else
+             f" ({gamma_tsp:.3f} x in the layers after the token-selection layer, which route only the propagated "
+             f"tokens)")
+    return (f"{describe(L.routing)} routing: the busiest EP device gets {gamma:.3f} x the mean token-expert "
+            f"rows{after}; this trace is that device's (it sets the MoE step), all-to-all sized by its share")
 
 
 def shard_trace(trace: Trace, model: ModelSpec, layout: Layout | Mapping, global_batch: int | None = None) -> Trace:
@@ -562,7 +588,8 @@ def shard_trace(trace: Trace, model: ModelSpec, layout: Layout | Mapping, global
         "kv_heads_replicated": (not model.mla) and model.kv_heads < L.tp,
         "experts_per_device": (model.moe.num_experts // L.ep if L.ep > 1 else model.moe.num_experts) if model.moe else 0,
         "routing": describe(L.routing), "ep_imbalance": sh.gamma,
-        "routing_note": _routing_note(L, model, sh.gamma),
+        **({"ep_imbalance_after_selection": sh.gamma_tsp} if sh.gamma_tsp is not None and model.moe else {}),
+        "routing_note": _routing_note(L, model, sh.gamma, sh.gamma_tsp),
         "unsharded_ops": sorted(set(sh.unsharded)),
         "recipe_op_shares": dict(sorted(sh.recipe_shares.items())),
         "trace_covers": "one device's tensor/expert shard of one micro-batch, through all pipeline stages in sequence",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workloads.ops import stored_operands
 from workloads.symbolic import Tape
 
 __all__ = ["TraceTemplate", "template_for", "op_numbers", "numbers_many", "FOOTPRINT_KEYS"]
@@ -105,8 +106,7 @@ def _trace(builder, model, phase, batch, seq, wf, af, kf, attention) -> TraceTem
                          phases=tuple(o.phase for o in ops), groups=tuple(o.group for o in ops),
                          numbers=tape.compile(outs), guards=tape.guard_fn(), expected=tape.guard_values(),
                          params=model.params,
-                         stored=tuple(tuple((t.role, t.fmt) for t in o.inputs if t.role in ("weight", "kv"))
-                                      for o in ops))
+                         stored=tuple(stored_operands(o) for o in ops))
 
 
 def numbers_many(model, phase: str, batch, seq, wf: str, af: str, kf: str, attention: str, *, builder):

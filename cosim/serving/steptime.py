@@ -154,9 +154,17 @@ class DeviceStepCost:
     _cache: dict = field(default_factory=dict, repr=False)
     _ctx_ops: dict = field(default_factory=dict, repr=False)
     _btab: np.ndarray | None = field(default=None, repr=False)
-    # the notes of the pricing (the cost models' and the setup's, add_notes); the run's notes add the chunk
-    # rules of what the run priced chunked (`notes`)
+    # the notes of the pricing setup (a layout, a profile: add_notes), kept for every run; the run's notes add
+    # the cost models' notes of the components it priced and the chunk rules of what it priced chunked (`notes`)
     _notes: tuple = field(default=(), init=False, repr=False)
+    # per cached component (the _cache's keys): (the cost models' notes, the levels that priced it), so a run
+    # that finds the price in the cache reports them as one that computed it (`_cached`)
+    _priced: dict = field(default_factory=dict, init=False, repr=False)
+    # the run's record (since begin_run) of the cost models' notes of what it priced, computed or cached; with
+    # `levels_used` (its levels). Before session 19 both accumulated over every run of a shared step model
+    _run_notes: dict = field(default_factory=dict, init=False, repr=False)
+    # components being priced now (a component's make may price others): each gathers what its pricing used
+    _recording: list = field(default_factory=list, init=False, repr=False)
     # the run's record (since begin_run) of the context lengths ctx + c (bucketed) of the prefill chunks it
     # priced as part of a split prompt, whether their price was computed or found in the cache
     _chunked: dict = field(default_factory=dict, init=False, repr=False)
@@ -212,9 +220,7 @@ class DeviceStepCost:
         if not ops:
             return ZERO
         costs, notes = self._estimate(ops)
-        if notes:
-            self.add_notes(*notes)
-        self.levels_used.update(dict.fromkeys(priced_level(c, self.level) for c in costs))
+        self._use(notes, tuple(dict.fromkeys(priced_level(c, self.level) for c in costs)))
         lat = sum(c.latency_s * o.repeat for o, c in zip(ops, costs))
         energy = sum(c.energy_j * o.repeat for o, c in zip(ops, costs))
         if self.devices != 1 or self.copies != 1:  # the replica's energy (see replica_devices)
@@ -225,17 +231,28 @@ class DeviceStepCost:
         """Notes of the pricing setup (a layout, a profile) and of the cost models, kept once each in order."""
         self._notes = tuple(dict.fromkeys(self._notes + notes))
 
+    def _use(self, notes, levels) -> None:
+        """Record a priced component's cost-model notes and levels in the run's record and in each component
+        being priced around it."""
+        for run_notes, run_levels in [(self._run_notes, self.levels_used), *self._recording]:
+            run_notes.update(dict.fromkeys(notes))
+            run_levels.update(dict.fromkeys(levels))
+
     def begin_run(self) -> None:
-        """Start a run's record of what it prices chunked (serve calls it before its engine runs): a step model
-        shared by two runs, or reused with its cache, says of each run only what that run priced."""
+        """Start a run's record (serve calls it before its engine runs) of the cost models' notes and levels of
+        what it prices and of what it prices chunked: a step model shared by two runs, or reused with its
+        cache, says of each run only what that run priced."""
         self._chunked = {}
+        self._run_notes = {}
+        self.levels_used = {}
 
     @property
     def notes(self) -> tuple:
-        """The notes of the pricing, then one per rule by which the run's split prompts priced their
-        non-attention context ops (`_chunk_notes`): a deterministic function of the chunks this run priced
-        (since begin_run), whether each price was computed or came from the cache."""
-        return tuple(dict.fromkeys(self._notes + self._chunk_notes()))
+        """The notes of the pricing setup, the cost models' notes of the components the run priced, then one
+        per rule by which the run's split prompts priced their non-attention context ops (`_chunk_notes`): a
+        deterministic function of what this run priced (since begin_run), whether each price was computed or
+        came from the cache."""
+        return tuple(dict.fromkeys(self._notes + tuple(self._run_notes) + self._chunk_notes()))
 
     @cached_property
     def static_power_w(self) -> float:
@@ -259,9 +276,18 @@ class DeviceStepCost:
         return StepCost(seconds, self.static_power_w * self.devices * seconds)
 
     def _cached(self, key, make):
+        """The component's price, computed once; its notes and levels join the run's record on every use."""
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[key] = self._price(make())
+            self._recording.append(({}, {}))
+            try:
+                hit = self._price(make())
+            finally:
+                notes, levels = self._recording.pop()
+            self._cache[key] = hit
+            self._priced[key] = (tuple(notes), tuple(levels))
+        else:
+            self._use(*self._priced[key])
         return hit
 
     @property

@@ -23,6 +23,7 @@ from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_
                                           replace_op, rewrite)
 from workloads.compression.registry import METHODS, Param, bits, fraction, register_method, registered_format
 from workloads.formats import get_format
+from workloads.kv_scales import kv_scale_granularity, kv_scale_tensors  # one rule with the builder
 from workloads.ops import PER_PROMPT, Op, TensorSpec
 
 Repr = Callable[[str, int, int, int, int, str], list]  # (name, batch, n, heads, dim, fmt) -> tensors
@@ -75,6 +76,8 @@ def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes
         for t in attn.inputs:
             if t.role != "kv":
                 new_inputs.append(t)
+                continue
+            if t.name.endswith(".scale"):  # the plain `kv:` format's scales (builder): the method lays out its own
                 continue
             dd = t.shape[-1]
             new_inputs.extend(repr_fn(t.name, B, n, h, dd, t.fmt))
@@ -324,28 +327,6 @@ _check_format = registered_format  # one definition, in the method registry
 
 def _format_or_empty(name) -> bool:
     return name == "" or _check_format(name)
-
-
-def kv_scale_granularity(f, scale: str) -> str:
-    """What scales a KV format stores: its own block scales, none (a 16-bit format or
-    an explicitly unscaled cast), or fp32 scales per KV head / per tensor."""
-    if f.is_block:
-        return "block"
-    if f.family != "float" or f.element_bits >= 16 or scale == "none":
-        return "none"
-    return scale
-
-
-def kv_scale_tensors(name: str, h: int, f, scale: str) -> list:
-    """fp32 scales of a bare FP8/FP6/FP4 KV cache, per layer: one per KV head (h) or one
-    for the tensor. Static (calibrated), so the count does not grow with the tokens;
-    resident bytes per token amortise them over the capacity (4h / capacity B)."""
-    g = kv_scale_granularity(f, scale)
-    if g == "head":
-        return [TensorSpec(f"{name}.scale", (h,), "fp32", "kv")]
-    if g == "tensor":
-        return [TensorSpec(f"{name}.scale", (1,), "fp32", "kv")]
-    return []
 
 
 def kv_format_store(params) -> dict:

@@ -20,7 +20,7 @@ from workloads.compression.moe import expected_distinct
 from workloads.compression.eviction import (_mla_note, _snap_prefill, cache_layout, prefill_transient_kv, resize_kv_read,
                                             stored_bytes_per_token)
 from workloads.compression.registry import Param, open_fraction, register_method
-from workloads.ops import PER_PROMPT, Op, TensorSpec
+from workloads.ops import PER_PROMPT, SCALE_SUFFIX, Op, TensorSpec
 
 
 def propagated_tokens(trace) -> int | None:
@@ -52,7 +52,7 @@ def _scale_tokens(op: Op, T: int, T2: int, S: int, S2: int) -> Op:
 
     def fix(t: TensorSpec) -> TensorSpec:
         shape = list(t.shape)
-        if t.role == "weight" or not shape:
+        if t.role == "weight" or not shape or t.name.endswith(SCALE_SUFFIX):  # a cache's per-head scales: no tokens
             return t
         if op.kind == "attention" and len(shape) == 4:
             shape[1] = S2 if shape[1] == S else shape[1]
@@ -83,6 +83,18 @@ def _scale_tokens(op: Op, T: int, T2: int, S: int, S2: int) -> Op:
     return op.with_(dims=d, inputs=inputs, outputs=tuple(fix(t) for t in op.outputs))
 
 
+def _mlp_layers_after(model, tsp_layer: int) -> dict:
+    """{group: (its layers, those at or after `tsp_layer`)} of a MoE model's dense-MLP ("mlp") and expert ("moe")
+    layers (ModelSpec.is_moe_layer); {} for a dense model, whose MLP runs on every layer. DeepSeek-V2-Lite (27 layers,
+    layer 0 dense) at tsp_layer 1: mlp 0, moe 26 (the layer share gave round(1 x 26/27) = 1 and round(26 x 26/27)
+    = 25: its dense layer ran the propagated tokens and one MoE layer all of them)."""
+    if not getattr(model, "moe", None):
+        return {}
+    after = range(tsp_layer, model.layers)
+    moe = sum(1 for i in after if model.is_moe_layer(i))
+    return {"moe": (model.moe_layers, moe), "mlp": (model.dense_layers, len(after) - moe)}
+
+
 @register_method("fastkv", {
     "tsp_layer": Param(15, int, lambda x: x >= 0, "a non-negative layer index"),
     "tsp_rate": Param(0.2, float, open_fraction, "a fraction in (0, 1] of tokens propagated"),
@@ -103,10 +115,17 @@ def apply_fastkv(trace, model, recipe):
         T = trace.batch * trace.seq
         S2 = max(1, int(math.ceil(p["tsp_rate"] * trace.seq)))
         T2 = trace.batch * S2
+        after_mlp = _mlp_layers_after(model, p["tsp_layer"])
         for op in trace.ops:
-            if op.repeat <= 1 or op.name in ("embed", "lm_head", "final_norm"):
+            if op.name in ("embed", "lm_head", "final_norm"):
                 continue
-            r_after = int(round(op.repeat * after_frac))
+            # a MoE model's dense-MLP and expert ops sit on their own layers (DeepSeek's first dense layers):
+            # those at or after tsp_layer; any other per-layer op's layers spread over the stack
+            total, r_after = after_mlp.get(op.group, (None, None))
+            if total != op.repeat:  # not one op per such layer (a recipe's): the layer share, as for the rest
+                if op.repeat <= 1:
+                    continue
+                r_after = int(round(op.repeat * after_frac))
             r_before = op.repeat - r_after
             parts = ([op.with_(repeat=r_before)] if r_before else []) + \
                 ([_scale_tokens(op, T, T2, trace.seq, S2).with_(repeat=r_after)] if r_after else [])
