@@ -652,13 +652,16 @@ def _attention_part(op, hw, P, backend, compute_fallback, notes):
     d = op.dims
     dv = int(d.get("v_head_dim", d["head_dim"]))
     if _is_decode(op):
-        kc = op.inputs[1]
+        # per-head scale tensors (`<cache>.scale`) are no cache of their own: a decode reads V when it has a third
+        # stored operand (MLA's one latent with its scale is not K and V; a review finding, session 19)
+        stored = [t for t in op.inputs if not t.name.endswith(".scale")]
+        kc = stored[1]
         e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
         t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
-                                       int(d["kv_len"]), int(d["head_dim"]), dv if len(op.inputs) > 2 else 0,
+                                       int(d["kv_len"]), int(d["head_dim"]), dv if len(stored) > 2 else 0,
                                        e_kv, details=True, split_sms_x=split_sms_x(backend, P))
         bound, kv_bytes = "hbm", det["kv_bytes"]
-        kv_fmts = sorted({t.fmt for t in op.inputs[1:] if t.role == "kv" and t.fmt not in ("bf16", "fp16")})
+        kv_fmts = sorted({t.fmt for t in stored[1:] if t.role == "kv" and t.fmt not in ("bf16", "fp16")})
         if kv_fmts:  # the calibrated decode kernels read a bf16 cache; a quantized-KV kernel is not measured
             notes.append(f"{op.name}: {'/'.join(kv_fmts)} KV cache priced as the calibrated {backend} bf16 decode "
                          f"kernel reading the stored format's bytes; no {'/'.join(kv_fmts)}-KV attention kernel is "

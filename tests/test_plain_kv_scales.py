@@ -139,3 +139,19 @@ def test_unfused_attention_reads_each_cache_with_its_scales():
     assert [x.name for x in _scales(_op(t, "attn_scores").inputs)] == ["k_cache.scale"]
     assert [x.name for x in _scales(_op(t, "attn_pv").inputs)] == ["v_cache.scale"]
     assert gpu.stored_formats(_op(t, "attn_scores")) == ("bf16", "fp8_e4m3")  # the compute format, K (no scale)
+
+
+def test_mla_fp8_latent_decode_reads_the_latent_once_not_as_k_and_v():
+    """deepseek_v2_lite decode, batch 8 at 4,096 tokens, fp8_kv: the latent (kv_lora_rank 512 + rope 64 = 576) in
+    fp8 is 8 x 4,096 x 576 x 1 B = 18,874,368 B; its per-head scale tensor is no V cache (hwmodels.gpu counted a third
+    input as V and read 35,651,584 B before session 19), and the note names fp8, not fp32."""
+    from hwmodels import gpu
+    from hwmodels.spec import load_hw
+    from workloads.builder import build_trace
+    att = next(o for o in build_trace("deepseek_v2_lite", phase="decode", batch=8, seq=4096, recipe="fp8_kv").ops
+               if o.kind == "attention")
+    assert [t.name for t in att.inputs] == ["q", "k_cache", "k_cache.scale"]
+    c = gpu.estimate(att, load_hw("h200"))
+    assert c.details["kv_bytes"] == 8 * 4096 * 576 * 1 == 18_874_368
+    assert any(n.startswith("attention: fp8_e4m3 KV cache priced as") for n in c.notes)
+    assert not any("fp32" in n for n in c.notes)
