@@ -76,8 +76,10 @@ def test_transfer_both_ways():
     # FA2 decode missed the goal in session 4 (10.5 %): the H100's multi-CTA decode bandwidth was
     # scaled with HBM bandwidth, but that regime is SM-bound; session 6 keeps it (gpu_transfer.SM_BOUND_BW). 5.2 %
     # with the session-9 H100 calibration; 12.2 % with the session-16 re-fit (its FA2 decode terms are the H200
-    # set's, fitted on the lent H100's fit suites; on heldout13 the same transfer is 7.2 / 31.1): published as is
-    assert a["attention_decode_fa2"]["analytical"]["median"] == pytest.approx(12.2, abs=0.05)
+    # set's, fitted on the lent H100's fit suites; on heldout13 the same transfer is 7.2 / 31.1): published as is;
+    # 12.2 -> 3.0 % with round 11's law (session 19, s22_transfer: FA2's split-KV per-CTA rate follows the datasheet
+    # bandwidth; a seen split re-scored, nothing chosen on it): within the goal
+    assert a["attention_decode_fa2"]["analytical"]["median"] == pytest.approx(3.0, abs=0.05)
     # H200 parameters -> H100 kernels
     b = transfer_validate("h100_sxm", "h200", VAL / "h100_ops.csv").classes
     assert b["all"]["analytical"]["median"] <= 10.0
