@@ -85,7 +85,9 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # freeze): round 11's transfer law (s21, gpu_transfer.SM_BOUND_UNFUSED) and the review's fixes (rule errors name the
 # calibration file; table features to 12 digits, the bundled tables byte for byte). heldout17's own-calibration price
 # digests above are unchanged (the transfer law moves transferred prices only)
-FROZEN_FILES_DIGEST = "72ee5a848ad6da78f6dcda18ea6e4fd243c9b67fcb8ded706b2313c42647768f"
+# ddf7211f... at heldout17's second re-freeze (session 19, still unmeasured): s22's transfer law (FA2's split-KV rate
+# follows the datasheet) and gpu.py's decode V rule (a .scale tensor is no V cache); own-calibration digests unchanged
+FROZEN_FILES_DIGEST = "ddf7211fac1993d318e58689f8570c75b336424a3514e3c6c9b70df9dbf0b42a"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
