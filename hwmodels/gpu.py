@@ -646,19 +646,34 @@ def _gemm_part(op, hw, P, compute_fallback, notes):
     return float(t[0]), det, bound, peak, gf
 
 
+def _reads_v(stored) -> bool:
+    """Whether a decode attention reads a value cache besides its keys, from its stored operands' names: a `v` /
+    `v_cache...` operand is one; named keys without one are a shared latent (MLA reads it once, whatever pieces a
+    recipe splits it into: a review finding, session 19, where MiKV / ZipCache pieces made MLA read its latent twice);
+    unnamed caches keep the rule by count (a third stored operand is V)."""
+    names = [t.name for t in stored[1:]]
+    if any(n == "v" or n.startswith("v_cache") for n in names):
+        return True
+    if any(n == "k" or n.startswith("k_cache") for n in names):
+        return False
+    return len(stored) > 2
+
+
 def _attention_part(op, hw, P, backend, compute_fallback, notes):
     """(isolated time, details, bound, peak, KV bytes) of a fused attention on P's backend."""
     fmt, peak, note = _peak(hw, op.compute_fmt, compute_fallback)
     d = op.dims
     dv = int(d.get("v_head_dim", d["head_dim"]))
     if _is_decode(op):
-        # per-head scale tensors (`<cache>.scale`) are no cache of their own: a decode reads V when it has a third
-        # stored operand (MLA's one latent with its scale is not K and V; a review finding, session 19)
+        # per-head scale tensors (`<cache>.scale`) are no cache of their own
         stored = [t for t in op.inputs if not t.name.endswith(".scale")]
-        kc = stored[1]
-        e_kv = kc.nbytes / max(1, kc.numel)  # bytes per cached element (format + scales)
+        dv_read = dv if _reads_v(stored) else 0
+        # bytes per cached element: every cache piece the kernel reads (codes, scales, residual windows, outliers;
+        # a review finding, session 19: the first piece alone priced MiKV's bf16 "hi" part as the whole cache)
+        n_el = int(d["batch"]) * int(d["kv_heads"]) * int(d["kv_len"]) * (int(d["head_dim"]) + dv_read)
+        e_kv = sum(t.nbytes for t in op.inputs[1:]) / max(1, n_el)
         t, det = attention_decode_time(P, int(d["batch"]), int(d["heads"]), int(d["kv_heads"]), int(d["q_len"]),
-                                       int(d["kv_len"]), int(d["head_dim"]), dv if len(stored) > 2 else 0,
+                                       int(d["kv_len"]), int(d["head_dim"]), dv_read,
                                        e_kv, details=True, split_sms_x=split_sms_x(backend, P))
         bound, kv_bytes = "hbm", det["kv_bytes"]
         kv_fmts = sorted({t.fmt for t in stored[1:] if t.role == "kv" and t.fmt not in ("bf16", "fp16")})

@@ -103,6 +103,12 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
     for k in SM_BOUND_BW + SM_BOUND_CTA_BW:  # SMs x clock, undoing the datasheet-bandwidth scaling params_for applies next
         if k in values:
             values[k] = P.values[k] * int(block["sm_count"]) / P.sm_count / c / r_bw
+    # a per-CTA rate that follows the datasheet (s22: FA2's split-KV rate): the CTAs on all SMs share the bandwidth,
+    # so each SM's share is the datasheet ratio x sibling SMs / target SMs (params_for applies the datasheet ratio next;
+    # a review finding: re-spread over the target's SMs it was counted twice). Untested where the SM counts differ
+    cta_hbm = [k for k in CTA_BW_KEYS if k not in SM_BOUND_CTA_BW and k in values]
+    for k in cta_hbm:
+        values[k] = P.values[k] * P.sm_count / int(block["sm_count"])
     for k in SM_BOUND_UNFUSED:  # a time multiplier of a pass priced at the scaled ew.bw: x r_bw undoes that scaling
         if k in values:
             values[k] = P.values[k] * r_bw * c * P.sm_count / int(block["sm_count"])
@@ -114,7 +120,10 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
     if any(k in values for k in SM_BOUND_BW):
         parts.append("SM-bound decode bandwidth x SMs x clock (not the datasheet bandwidth)")
     if any(k in values for k in SM_BOUND_CTA_BW):
-        parts.append("per-CTA decode KV rate x SMs x clock")
+        parts.append("per-CTA decode KV rates x SMs x clock" + (
+            f" except {', '.join(cta_hbm)} (the datasheet bandwidth per SM"
+            + (")" if P.sm_count == int(block["sm_count"]) else "; its SM factor unvalidated: chosen between GPUs "
+               "with equal SM counts)") if cta_hbm else ""))
     if hw.tdp_w and sib.tdp_w:
         values["energy.power_cap"] = hw.tdp_w
         values["energy.static"] = P.values["energy.static"] * hw.tdp_w / sib.tdp_w

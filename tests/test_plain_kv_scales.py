@@ -152,6 +152,37 @@ def test_mla_fp8_latent_decode_reads_the_latent_once_not_as_k_and_v():
                if o.kind == "attention")
     assert [t.name for t in att.inputs] == ["q", "k_cache", "k_cache.scale"]
     c = gpu.estimate(att, load_hw("h200"))
-    assert c.details["kv_bytes"] == 8 * 4096 * 576 * 1 == 18_874_368
+    # the latent once, plus its one 4-byte scale (every cache piece the kernel reads counts)
+    assert c.details["kv_bytes"] == 8 * 4096 * 576 * 1 + 4 == 18_874_372
     assert any(n.startswith("attention: fp8_e4m3 KV cache priced as") for n in c.notes)
     assert not any("fp32" in n for n in c.notes)
+
+
+@pytest.mark.parametrize("names, reads_v", [(("q", "k", "v"), True), (("q", "k_cache", "v_cache"), True),
+                                            (("q", "k_cache", "k_cache.scale", "v_cache", "v_cache.scale"), True),
+                                            (("q", "k_cache"), False), (("q", "k_cache", "k_cache.scale"), False),
+                                            (("q", "k_cache.hi", "k_cache.lo"), False),
+                                            (("q", "a", "b"), True), (("q", "a"), False)])
+def test_a_decode_reads_v_only_with_a_value_operand(names, reads_v):
+    """A review finding (session 19): MLA with MiKV / ZipCache pieces read its one latent as K and V (by input count)."""
+    from hwmodels import gpu
+    from workloads.ops import TensorSpec
+    stored = [TensorSpec(n, (1,), "bf16", "kv") for n in names if not n.endswith(".scale")]
+    assert gpu._reads_v(stored) is reads_v
+
+
+@pytest.mark.parametrize("model, recipe", [("llama3_8b", "mikv"), ("llama3_8b", "kivi2"), ("llama3_8b", "zipcache"),
+                                           ("deepseek_v2_lite", "mikv"), ("llama3_8b", None)])
+def test_a_decode_reads_every_cache_piece_it_is_given(model, recipe):
+    """A review finding (session 19): the kernel's bytes per element came from the first cache piece only (MiKV's bf16
+    'hi' part priced the whole cache at bf16: llama3_8b b8 s4096 134,217,728 B read for 48,674,816 stored). Now the
+    bytes read are the pieces' bytes; bf16 llama3_8b: 8 x 4,096 x 8 heads x (128 + 128) x 2 B = 134,217,728."""
+    from hwmodels import gpu
+    from hwmodels.spec import load_hw
+    from workloads.builder import build_trace
+    att = next(o for o in build_trace(model, phase="decode", batch=8, seq=4096, recipe=recipe).ops
+               if o.kind == "attention")
+    c = gpu.estimate(att, load_hw("h200"))
+    assert c.details["kv_bytes"] == pytest.approx(sum(t.nbytes for t in att.inputs[1:]), rel=1e-12)
+    if recipe is None:
+        assert c.details["kv_bytes"] == 8 * 4096 * 8 * 256 * 2 == 134_217_728
