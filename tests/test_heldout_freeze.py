@@ -87,7 +87,9 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # digests above are unchanged (the transfer law moves transferred prices only)
 # ddf7211f... at heldout17's second re-freeze (session 19, still unmeasured): s22's transfer law (FA2's split-KV rate
 # follows the datasheet) and gpu.py's decode V rule (a .scale tensor is no V cache); own-calibration digests unchanged
-FROZEN_FILES_DIGEST = "ddf7211fac1993d318e58689f8570c75b336424a3514e3c6c9b70df9dbf0b42a"
+# 30bd3e4d... at the third re-freeze (session 19, still unmeasured; a review of s22 and the KV-scale merge): a decode
+# reads V by its operands' names and reads every cache piece; FA2's split-KV transfer rate per SM; digests unchanged
+FROZEN_FILES_DIGEST = "30bd3e4dbdf9ffe0d30f7630cd7ce2a9204692afb83c6fab8bcf39cfd2d0cd3d"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
