@@ -1,0 +1,58 @@
+"""Older recipe code and the plain `kv:` format's per-KV-head fp32 scales (workloads.kv_scales; session 19
+review F5-F9): low-rank latents, kv_write widths, eviction's footprint and the unfused attention's round trip keep
+the scales as stored (shape (kv_heads,), 4 B each), not as cache-shaped tensors. Bytes pinned by hand."""
+
+import pytest
+
+from workloads.builder import build_trace
+
+
+def _op(trace, name):
+    ops = [o for o in trace.ops if o.name == name]
+    assert len(ops) == 1
+    return ops[0]
+
+
+def _scales(tensors):
+    return [(t.name, t.shape) for t in tensors if t.name.endswith(".scale")]
+
+
+# Llama-3-8B: 32 layers, 8 KV heads, head_dim 128; one sequence's scales: 32 x 2 x 8 x 4 B
+SEQ_SCALES = 32 * 2 * 8 * 4  # 2048
+
+
+def test_palu_fp8_latents_keep_per_head_scales():
+    """F5: Palu's decode attention reshaped every kv input to (B, S, groups, rank), its scales too: k_cache.scale
+    became (2, 1024, 2, 128) fp32 and the attention read 10,518,528 B a layer instead of 2,129,984."""
+    t = build_trace("llama3_8b", "decode", 2, 1024, kv="fp8_e4m3", recipe="palu")
+    a = _op(t, "attention")
+    assert _scales(a.inputs) == [("k_cache.scale", (8,)), ("v_cache.scale", (8,))]
+    # q bf16 (2 x 32 x 128 x 2) + K latent fp8 (2 x 1024 x 2 x 128) + V latent (2 x 1024 x 2 x 384)
+    # + out bf16 (2 x 32 x 128 x 2) + 2 x 8 fp32 scales
+    assert a.bytes == 16_384 + 524_288 + 1_572_864 + 16_384 + 64 == 2_129_984
+    # footprint: 2 x 1024 tokens x 32 layers x (256 + 768) x 1 B + each sequence's 2,048 B of scales
+    assert t.meta["footprint"]["kv_cache"] == 2 * 1024 * 32 * 1024 + 2 * SEQ_SCALES == 67_112_960
+    bf = build_trace("llama3_8b", "decode", 2, 1024, kv="bf16", recipe="palu")
+    assert not _scales(_op(bf, "attention").inputs)
+    assert bf.meta["footprint"]["kv_cache"] == 2 * 1024 * 32 * 1024 * 2
+
+
+@pytest.mark.parametrize("recipe,width", [("palu", 1024), ("eigen_attention", 1232), ("matryoshka_kv", 816)])
+def test_narrower_kv_write_keeps_its_per_head_scales(recipe, width):
+    """F6: set_kv_write_width resized the prompt write's (8,) scales to the write width ((1024,), (1232,), (816,))."""
+    w = _op(build_trace("llama3_8b", "prefill", 1, 1024, kv="fp8_e4m3", recipe=recipe), "kv_write")
+    assert _scales(w.outputs) == [("k_cache.scale", (8,)), ("v_cache.scale", (8,))]
+    assert w.bytes == 1024 * width * 2 + 1024 * width * 1 + 64  # bf16 in, fp8 out, 16 fp32 scales
+
+
+def test_mla_conversion_stores_one_latent_scale():
+    """F6: the MLA conversion's latent write carried K's and V's scales resized to (576,) each; one latent a layer
+    has one scale (the builder's native MLA stores (1,)), and its decode attention reads it."""
+    t = build_trace("llama3_8b", "prefill", 1, 1024, kv="fp8_e4m3", recipe="mla")
+    w = _op(t, "kv_write")
+    assert _scales(w.outputs) == [("k_cache.scale", (1,))]
+    assert w.bytes == 1024 * 576 * 2 + 1024 * 576 + 4
+    assert t.meta["footprint"]["kv_cache"] == 1024 * 32 * 576 + 32 * 4
+    d = build_trace("llama3_8b", "decode", 2, 1024, kv="fp8_e4m3", recipe="mla")
+    assert _scales(_op(d, "attention").inputs) == [("k_cache.scale", (1,))]
+    assert d.meta["footprint"]["kv_cache"] == 2 * (1024 * 32 * 576 + 32 * 4)
