@@ -56,3 +56,25 @@ def test_mla_conversion_stores_one_latent_scale():
     d = build_trace("llama3_8b", "decode", 2, 1024, kv="fp8_e4m3", recipe="mla")
     assert _scales(_op(d, "attention").inputs) == [("k_cache.scale", (1,))]
     assert d.meta["footprint"]["kv_cache"] == 2 * (1024 * 32 * 576 + 32 * 4)
+
+
+@pytest.mark.parametrize("recipe", ["h2o", "snapkv", "streaming_llm", "fastkv", "rocketkv", "razor_attention"])
+@pytest.mark.parametrize("phase", ["decode", "prefill"])
+def test_eviction_keeps_each_sequences_scales_whole(recipe, phase):
+    """F7: eviction scaled kv_state's bytes (the scales included) by the kept share of the batch's pieces: h2o fp8
+    at batch 2, 8,192 tokens kept 2,457.5 of the 4,096 B of scales. The fp8 cache is half the bf16 one plus them."""
+    kw = dict(model="llama3_8b", phase=phase, batch=2, seq=8192, recipe=recipe)
+    fp8, bf = build_trace(kv="fp8_e4m3", **kw), build_trace(kv="bf16", **kw)
+    assert fp8.meta["footprint"]["kv_cache"] == pytest.approx(bf.meta["footprint"]["kv_cache"] / 2 + 2 * SEQ_SCALES,
+                                                              abs=1e-6)
+
+
+def test_h2o_fp8_footprint_by_hand():
+    t = build_trace("llama3_8b", "decode", 2, 8192, kv="fp8_e4m3", recipe="h2o")
+    kept = t.meta["kv_state"]["capacity"]
+    assert kept == 1638  # round(0.2 x 8192)
+    # 2 sequences x 1,638 tokens x 32 layers x 2 x 8 heads x 128 x 1 B + 2 x 2,048 B of scales
+    assert t.meta["footprint"]["kv_cache"] == 2 * 1638 * 32 * 2 * 8 * 128 + 2 * SEQ_SCALES == 214_700_032
+    # the fp8_kv recipe's own scales, evicted after: as the other order (h2o, then fp8_kv) has it
+    for r in ("fp8_kv+h2o", "h2o+fp8_kv"):
+        assert build_trace("llama3_8b", "decode", 2, 8192, recipe=r).meta["footprint"]["kv_cache"] == 214_700_032
