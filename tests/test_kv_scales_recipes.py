@@ -78,3 +78,23 @@ def test_h2o_fp8_footprint_by_hand():
     # the fp8_kv recipe's own scales, evicted after: as the other order (h2o, then fp8_kv) has it
     for r in ("fp8_kv+h2o", "h2o+fp8_kv"):
         assert build_trace("llama3_8b", "decode", 2, 8192, recipe=r).meta["footprint"]["kv_cache"] == 214_700_032
+
+
+@pytest.mark.parametrize("recipe", ["h2o", "snapkv", "streaming_llm", "rocketkv", "fastkv", "razor_attention", "palu"])
+def test_unfused_attention_keeps_scales_through_a_recipe(recipe):
+    """F8: fuse_unfused_attention rebuilt the attention from (q, K, V) alone, and the scales left attn_scores and
+    attn_pv for good. Each layer's score GEMMs read K's 8 scales, its PV GEMMs V's (razor: split over its two
+    attentions, 1 + 7 heads)."""
+    t = build_trace("llama3_8b", "decode", 2, 1024, kv="fp8_e4m3", recipe=recipe, attention="unfused")
+    for op_name, cache in (("attn_scores", "k_cache.scale"), ("attn_pv", "v_cache.scale")):
+        ops = [o for o in t.ops if o.name == op_name]
+        assert ops and all(_scales(o.inputs) == [(cache, o.inputs[-1].shape)] for o in ops)
+        assert sum(t_.nbytes * o.repeat for o in ops for t_ in o.inputs if t_.name.endswith(".scale")) == 32 * 8 * 4
+
+
+def test_unfused_snapkv_score_gemm_by_hand():
+    # snapkv keeps all of a 1,024-token prompt: q bf16 (2 x 32 x 128 x 2) + K fp8 (2 x 1024 x 8 x 128)
+    # + 8 fp32 scales + scores bf16 (64 x 1024 x 2)
+    sc = _op(build_trace("llama3_8b", "decode", 2, 1024, kv="fp8_e4m3", recipe="snapkv", attention="unfused"),
+             "attn_scores")
+    assert sc.bytes == 16_384 + 2_097_152 + 32 + 131_072 == 2_244_640

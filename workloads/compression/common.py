@@ -340,12 +340,16 @@ def fuse_unfused_attention(trace):
             continue
         q, kc = sc.inputs[0], sc.inputs[1]
         v_in = pv.inputs[1]
+        # a narrow cache's fp32 scales (workloads.kv_scales) ride with their cache: K's on the score GEMM, V's on
+        # the PV GEMM; `unfuse_attention` hands them back by name
+        ks = tuple(t for t in sc.inputs[2:] if is_kv_scale(t))
+        vs = tuple(t for t in pv.inputs[2:] if is_kv_scale(t))
         B, q_len, H, d = q.shape
         dims = {"batch": B, "heads": H, "kv_heads": kc.shape[2], "q_len": q_len, "kv_len": int(sc.dims["n"]),
                 "head_dim": d, "causal": True, "unfused": True}
         if int(pv.dims["n"]) != d:
             dims["v_head_dim"] = int(pv.dims["n"])
-        ins = (q, kc) if v_in is kc or v_in == kc else (q, kc, v_in)
+        ins = (q, kc, *ks) if v_in is kc or v_in == kc else (q, kc, *ks, v_in, *vs)
         fused = Op("attention", "attention", dims, ins, pv.outputs, sc.compute_fmt, sc.repeat, sc.phase, sc.group)
         ops[i:i + 3] = [fused]
     return trace.replace_ops(ops), True
