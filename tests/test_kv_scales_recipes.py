@@ -98,3 +98,13 @@ def test_unfused_snapkv_score_gemm_by_hand():
     sc = _op(build_trace("llama3_8b", "decode", 2, 1024, kv="fp8_e4m3", recipe="snapkv", attention="unfused"),
              "attn_scores")
     assert sc.bytes == 16_384 + 2_097_152 + 32 + 131_072 == 2_244_640
+
+
+def test_prefill_eviction_transient_frees_tokens_not_scales():
+    """The one-layer prefill transient (prefill_transient_kv) counted the evicted tokens' share of the scales:
+    snapkv fp8 b2 s8192 29,360,240 B where the tokens are 2 x (8,192 - 1,024) x 65,536 B / 32 layers."""
+    kw = dict(model="llama3_8b", phase="prefill", batch=2, seq=8192)
+    act = {kv: build_trace(kv=kv, recipe="snapkv", **kw).meta["footprint"]["activations"]
+           - build_trace(kv=kv, **kw).meta["footprint"]["activations"] for kv in ("fp8_e4m3", "bf16")}
+    assert act["fp8_e4m3"] == 2 * (8192 - 1024) * 32 * 2 * 8 * 128 / 32 == 29_360_128
+    assert act["bf16"] == 2 * act["fp8_e4m3"]

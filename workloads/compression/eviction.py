@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op, is_kv_scale,
-                                          kv_state, refuse_on_mla, replace_op, rewrite)
+                                          kv_state, refuse_on_mla, replace_op, rewrite, stored_scale_bytes)
 from workloads.compression.registry import Param, RecipeError, fraction, register_method
 from workloads.ops import PER_PROMPT, Op, TensorSpec
 
@@ -238,7 +238,10 @@ def prefill_transient_kv(trace, st: dict, kept: int) -> float:
     if trace.phase != "prefill":
         return 0.0
     layers = sum(w.repeat for w in trace.ops if w.name == "kv_write") or 1
-    return trace.batch * (int(st["capacity"]) - kept) * st["bytes_per_token"] / layers
+    cap = int(st["capacity"])
+    # the tokens' bytes only: a narrow cache's per-head scales (spread over the capacity in bytes_per_token) stay
+    token_bpt = st["bytes_per_token"] - stored_scale_bytes(trace) / max(cap, 1)
+    return trace.batch * (cap - kept) * token_bpt / layers
 
 
 # ---- StreamingLLM ------------------------------------------------------------------
