@@ -89,13 +89,25 @@ def test_scale_tensors_are_not_stored_operand_formats():
         assert not any("fp32" in n for n in notes)
 
 
-def test_mla_latent_scale_is_stored_not_listed_on_the_attention():
-    """MLA: one latent 'head', one fp32 scale a layer (27 layers x 4 B); not an attention input (hwmodels.gpu reads
-    a fused decode attention's third input as V), so the decode attention prices what it did."""
+def test_mla_latent_scale_is_stored_and_read_by_the_attention():
+    """MLA: one latent 'head', one fp32 scale a layer (27 layers x 4 B). Listed on the decode attention like other
+    caches' scales since hwmodels.gpu counts no `.scale` input as V (review F9; it was left off while a third input
+    read as V): deepseek_v2_lite fp8 b2 s4096's attention 4,788,224 -> 4,788,228 B, its H200/H100 price unchanged
+    (the latent is read once: 2 x 4,096 x 576 x 1 B)."""
     t = build_trace("deepseek_v2_lite", "decode", 2, 4096, kv="fp8_e4m3")
     base = build_trace("deepseek_v2_lite", "decode", 2, 4096, kv="bf16")
     attn = _op(t, "attention")
-    assert [x.name for x in attn.inputs] == ["q", "k_cache"]
+    assert [(x.name, x.shape) for x in attn.inputs] == [("q", (2, 1, 16, 576)), ("k_cache", (2, 4096, 1, 576)),
+                                                        ("k_cache.scale", (1,))]
+    # q bf16 2 x 16 x 576 x 2 + latent fp8 2 x 4096 x 576 + its scale 4 B + out bf16 2 x 16 x 512 x 2
+    assert attn.bytes == 36_864 + 4_718_592 + 4 + 32_768 == 4_788_228
+    without = attn.with_(inputs=attn.inputs[:2])
+    for hw in ("h200", "h100_sxm"):
+        c = gpu.estimate(attn, load_hw(hw))
+        assert c.details["kv_bytes"] == 2 * 4096 * 576 == 4_718_592
+        assert c.latency_s == gpu.estimate(without, load_hw(hw)).latency_s
+    un = build_trace("deepseek_v2_lite", "decode", 2, 4096, kv="fp8_e4m3", attention="unfused")
+    assert _scales(_op(un, "attn_scores").inputs) == _scales(_op(un, "attn_pv").inputs) == [attn.inputs[2]]
     assert t.meta["footprint"]["kv_cache"] == base.meta["footprint"]["kv_cache"] / 2 + 2 * 27 * 4
     w = _op(build_trace("deepseek_v2_lite", "prefill", 1, 512, kv="fp8_e4m3"), "kv_write")
     assert [(x.name, x.shape) for x in _scales(w.outputs)] == [("k_cache.scale", (1,))]

@@ -423,12 +423,11 @@ class _Builder:
         kc = TensorSpec("k_cache", (B, kvl, kv_heads, d), kfmt, kv_role)
         # MLA's absorbed values are the first kv_lora_rank columns of the same latent: read once
         vc = () if shared_latent else (TensorSpec("v_cache", (B, kvl, kv_heads, dv), kfmt, kv_role),)
-        # a narrow cache is read with its fp32 scales (kv_scales: one per KV head, as the simulation keeps them).
-        # Not listed on MLA's latent attention: hwmodels.gpu prices a fused decode attention with a third input
-        # as one that also reads V (it would read the latent twice); its 4 B a layer stay in the write and the
-        # footprint
-        ks, vs = ((self.kv_scales("k_cache", kv_heads), self.kv_scales("v_cache", kv_heads))
-                  if kv_role == "kv" and not shared_latent else ((), ()))
+        # a narrow cache is read with its fp32 scales (kv_scales: one per KV head, as the simulation keeps them);
+        # MLA's one latent 'head' has one scale, read with the latent (hwmodels.gpu does not count a `.scale`
+        # input as a V cache) and no V scale
+        ks = self.kv_scales("k_cache", kv_heads) if kv_role == "kv" else ()
+        vs = self.kv_scales("v_cache", kv_heads) if kv_role == "kv" and not shared_latent else ()
         out = self.act("attention.out", B, q, heads, dv)
         window = self.m.sliding_window if (windowed and self.phase == "prefill") else 0
         dims = {"batch": B, "heads": heads, "kv_heads": kv_heads, "q_len": q, "kv_len": kvl,
@@ -446,7 +445,8 @@ class _Builder:
         bh = B * heads
         scores = self.act("attn_scores.out", bh, q, kvl)
         probs = self.act("attn_softmax.out", bh, q, kvl)
-        v_in = vc[0] if vc else kc
+        # MLA's PV GEMM reads the latent again as V, with its scale
+        v_in, vs = (vc[0], vs) if vc else (kc, ks)
         return [
             Op("attn_scores" + suffix, "gemm", {"b": bh, "m": q, "n": kvl, "k": d}, (qt, kc, *ks), (scores,), cfmt,
                repeat, self.phase, "attn"),

@@ -33,7 +33,7 @@ __all__ = [
     "replace_op", "insert_after", "insert_before", "find_all", "has_op", "kv_state",
     "weight_inputs", "resident_bytes", "fused_op", "kv_format", "attention_ops",
     "expert_op", "gemm_weight_ops", "gemm_k_axis", "kv_write_parts", "set_kv_write_width",
-    "refuse_on_mla", "MLA_TOKEN_NOTE",
+    "refuse_on_mla", "MLA_TOKEN_NOTE", "is_kv_scale", "latent_scales", "stored_scale_bytes",
 ]
 
 NATIVE_CODE_BITS = (2, 4, 8)
@@ -291,11 +291,34 @@ def refuse_on_mla(recipe, model, why: str) -> None:
                     f"K and V, shared by all heads), and {why}")
 
 
-def set_kv_write_width(ops: list[Op], width: int) -> list[Op]:
-    """kv_write stores `width` elements per token (a latent instead of K and V)."""
+def is_kv_scale(t: TensorSpec) -> bool:
+    """A cache's fp32 scale tensor (workloads.kv_scales: one per KV head or one per tensor, no token axis)."""
+    return t.name.endswith(".scale")
+
+
+def latent_scales(tensors) -> tuple:
+    """The scales of one latent cache (MLA: one latent serves as K and V): one fp32 scale, named for the
+    latent (k_cache.scale, as the builder names MLA's), where the cache had scales; none where it had none."""
+    sc = [t for t in tensors if is_kv_scale(t)]
+    return (TensorSpec("k_cache.scale", (1,), sc[0].fmt, sc[0].role),) if sc else ()
+
+
+def stored_scale_bytes(trace) -> float:
+    """One sequence's stored cache scales over every layer (the `.scale` tensors of the decode attention, else of
+    prefill's kv_write): fixed bytes that neither a narrower latent nor a token count changes."""
+    decode = [a for a in attention_ops(trace) if int(a.dims.get("q_len", 1)) == 1]
+    src = [(a, a.inputs) for a in decode] or [(w, w.outputs) for w in trace.ops if w.name == "kv_write"]
+    return float(sum(t.nbytes * op.repeat for op, ts in src for t in ts if is_kv_scale(t)))
+
+
+def set_kv_write_width(ops: list[Op], width: int, latent: bool = False) -> list[Op]:
+    """kv_write stores `width` elements per token (a latent instead of K and V). Its `.scale` outputs (a
+    prompt's calibrated per-head scales) keep their shape; `latent`: one latent (MLA) has one scale."""
     for w in [op for op in ops if op.name == "kv_write"]:
         ins = tuple(TensorSpec(t.name, t.shape[:-1] + (width,), t.fmt, t.role, t.density) for t in w.inputs)
-        outs = tuple(TensorSpec(t.name, t.shape[:-1] + (width,), t.fmt, t.role, t.density) for t in w.outputs)
+        outs = tuple(TensorSpec(t.name, t.shape[:-1] + (width,), t.fmt, t.role, t.density) for t in w.outputs
+                     if not is_kv_scale(t))
+        outs += latent_scales(w.outputs) if latent else tuple(t for t in w.outputs if is_kv_scale(t))
         dims = {**w.dims, "cols": width} if "cols" in w.dims else w.dims
         ops = replace_op(ops, w, w.with_(dims=dims, inputs=ins, outputs=outs))
     return ops
@@ -317,12 +340,16 @@ def fuse_unfused_attention(trace):
             continue
         q, kc = sc.inputs[0], sc.inputs[1]
         v_in = pv.inputs[1]
+        # a narrow cache's fp32 scales (workloads.kv_scales) ride with their cache: K's on the score GEMM, V's on
+        # the PV GEMM; `unfuse_attention` hands them back by name
+        ks = tuple(t for t in sc.inputs[2:] if is_kv_scale(t))
+        vs = tuple(t for t in pv.inputs[2:] if is_kv_scale(t))
         B, q_len, H, d = q.shape
         dims = {"batch": B, "heads": H, "kv_heads": kc.shape[2], "q_len": q_len, "kv_len": int(sc.dims["n"]),
                 "head_dim": d, "causal": True, "unfused": True}
         if int(pv.dims["n"]) != d:
             dims["v_head_dim"] = int(pv.dims["n"])
-        ins = (q, kc) if v_in is kc or v_in == kc else (q, kc, v_in)
+        ins = (q, kc, *ks) if v_in is kc or v_in == kc else (q, kc, *ks, v_in, *vs)
         fused = Op("attention", "attention", dims, ins, pv.outputs, sc.compute_fmt, sc.repeat, sc.phase, sc.group)
         ops[i:i + 3] = [fused]
     return trace.replace_ops(ops), True

@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op, kv_state,
-                                          refuse_on_mla, replace_op, rewrite)
+from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op, is_kv_scale,
+                                          kv_state, refuse_on_mla, replace_op, rewrite, stored_scale_bytes)
 from workloads.compression.registry import Param, RecipeError, fraction, register_method
 from workloads.ops import PER_PROMPT, Op, TensorSpec
 
@@ -127,11 +127,15 @@ def rescaled_bytes_per_token(trace, st: dict, capacity: float, stored_bytes) -> 
         layout = [(a, a.inputs, int(a.dims["kv_len"])) for a in decode]
     else:
         layout = [(w, w.outputs, cap) for w in find_all(trace, "kv_write")]
-    full = sum(t.nbytes * op.repeat for op, ts, _ in layout for t in ts if t.role == "kv")
+    # a narrow cache's fp32 `.scale` tensors (workloads.kv_scales: per KV head, one set per sequence, whatever the
+    # batch) are fixed bytes: kept whole, added after the token pieces are scaled (scaled with them, the batch's
+    # pieces over one sequence's scales, h2o fp8 b2 kept 2,457.5 of its 4,096 B)
+    fixed = sum(t.nbytes * op.repeat for op, ts, _ in layout for t in ts if t.role == "kv" and is_kv_scale(t))
+    full = sum(t.nbytes * op.repeat for op, ts, _ in layout for t in ts if t.role == "kv") - fixed
     if not full or not capacity:
         return bpt
-    resized = sum(stored_bytes(op, ts, n) * op.repeat for op, ts, n in layout)
-    return bpt * cap / capacity * resized / full
+    resized = sum(stored_bytes(op, tuple(t for t in ts if not is_kv_scale(t)), n) * op.repeat for op, ts, n in layout)
+    return ((bpt * cap - fixed) * resized / full + fixed) / capacity
 
 
 def stored_bytes_per_token(trace, st: dict, kept: int) -> float:
@@ -234,7 +238,10 @@ def prefill_transient_kv(trace, st: dict, kept: int) -> float:
     if trace.phase != "prefill":
         return 0.0
     layers = sum(w.repeat for w in trace.ops if w.name == "kv_write") or 1
-    return trace.batch * (int(st["capacity"]) - kept) * st["bytes_per_token"] / layers
+    cap = int(st["capacity"])
+    # the tokens' bytes only: a narrow cache's per-head scales (spread over the capacity in bytes_per_token) stay
+    token_bpt = st["bytes_per_token"] - stored_scale_bytes(trace) / max(cap, 1)
+    return trace.batch * (cap - kept) * token_bpt / layers
 
 
 # ---- StreamingLLM ------------------------------------------------------------------

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 
-from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, kv_state, refuse_on_mla,
+from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, is_kv_scale, kv_state,
+                                          latent_scales, refuse_on_mla, stored_scale_bytes,
                                           replace_op, rewrite, set_kv_write_width, weight_inputs, resident_bytes)
 from workloads.compression.registry import Param, fraction, open_fraction, register_method
 from workloads.ops import OVER_CONTEXT, Op, TensorSpec
@@ -90,9 +91,12 @@ def apply_palu(trace, model, recipe):
         Bv = TensorSpec("palu.B_v", (ng, rvg, gs * d), "bf16", "weight")
         delta += (Bk.nbytes + Bv.nbytes) * attn.repeat
         if q_len == 1:
+            # the latents' fp32 scales (a narrow cache's, workloads.kv_scales) keep their per-KV-head shape: the
+            # simulation quantizes the K and V it rebuilds from the latents with one scale per KV head
+            # (cosim.functional: Palu folds into W_k, W_v; kv_cache_view calibrates per head)
             ins = tuple(
                 TensorSpec(t.name, (B, S, ng, rkg if t.name.startswith("k") else rvg), t.fmt, "kv")
-                if t.role == "kv" else t for t in attn.inputs)
+                if t.role == "kv" and not is_kv_scale(t) else t for t in attn.inputs)
             new_attn = attn.with_(dims={**attn.dims, "v_head_dim": rvg}, inputs=ins)
             recon = Op("palu.k_reconstruct", "gemm", {"b": B * ng, "m": S, "n": gs * d, "k": rkg, "fused": True},
                        (Bk,), (), **common)
@@ -112,7 +116,8 @@ def apply_palu(trace, model, recipe):
     layers_attn = sum(a.repeat for a in attention_ops(trace))
     from workloads.formats import get_format
     kvb = get_format(_kv_fmt(attention_ops(trace)[0])).bits_per_element / 8 if attention_ops(trace) else 2.0
-    bpt = layers_attn * (r_k + r_v) * kvb
+    # the latents' bytes per token, and each sequence's stored per-head scales (fixed bytes) spread over the capacity
+    bpt = layers_attn * (r_k + r_v) * kvb + stored_scale_bytes(trace) / max(int(kv_state(trace)["capacity"]), 1)
     notes = {"rank_k": r_k, "rank_v": r_v, "groups": ng, "head_group_size": gs}
     if group_note:
         notes["note"] = group_note
@@ -143,7 +148,7 @@ def apply_mla(trace, model, recipe):
         delta += _weight_delta(k_op, kv_a, model) - sum(t.nbytes for t in weight_inputs(v_op)) * v_op.repeat
         ops = replace_op(ops, k_op, kv_a)
         ops = [o for o in ops if o is not v_op]
-    ops = set_kv_write_width(ops, dl)
+    ops = set_kv_write_width(ops, dl, latent=True)
     for attn in attention_ops(trace):
         B, S, q_len = int(attn.dims["batch"]), int(attn.dims["kv_len"]), int(attn.dims["q_len"])
         fmt = _kv_fmt(attn)
@@ -158,7 +163,8 @@ def apply_mla(trace, model, recipe):
                        (TensorSpec("q_latent", (H, m, r), "bf16"),), **common)
             new_attn = attn.with_(
                 dims={**attn.dims, "kv_heads": 1, "head_dim": dl, "v_head_dim": r},
-                inputs=(TensorSpec("q", (B, q_len, H, dl), "bf16"), TensorSpec("k_cache", (B, S, 1, dl), fmt, "kv")),
+                inputs=(TensorSpec("q", (B, q_len, H, dl), "bf16"), TensorSpec("k_cache", (B, S, 1, dl), fmt, "kv"),
+                        *latent_scales(attn.inputs)),
                 outputs=(TensorSpec("attn_latent_out", (B, q_len, H, r), "bf16"),))
             o_abs = Op("o_absorb", "gemm", {"b": H, "m": m, "n": d, "k": r},
                        (TensorSpec("attn_latent_out", (H, m, r), "bf16"), W_uv),
@@ -173,7 +179,10 @@ def apply_mla(trace, model, recipe):
     from workloads.formats import get_format
     attn_ops = attention_ops(trace)
     kvb = get_format(_kv_fmt(attn_ops[0])).bits_per_element / 8 if attn_ops else 2.0
-    bpt = sum(a.repeat for a in attn_ops) * dl * kvb
+    # one latent a layer: one fp32 scale a layer where the cache kept per-head scales (fixed bytes per sequence)
+    n_scale = sum(a.repeat for a in attn_ops if latent_scales(a.inputs)) or sum(
+        w.repeat for w in find_all(trace, "kv_write") if latent_scales(w.outputs))
+    bpt = sum(a.repeat for a in attn_ops) * dl * kvb + n_scale * 4 / max(int(kv_state(trace)["capacity"]), 1)
     return rewrite(trace, ops, {"latent_dim": dl, "kv_elements_per_token_layer": dl},
                    weights_delta=delta, kv={"bytes_per_token": bpt})
 
@@ -308,5 +317,7 @@ def apply_head_projection(trace, model, recipe):
     attn_ops = attention_ops(trace)
     from workloads.formats import get_format
     kvb = get_format(_kv_fmt(attn_ops[0])).bits_per_element / 8 if attn_ops else 2.0
-    bpt = sum(a.repeat for a in attn_ops) * Hkv * (rk + rv) * kvb
+    # each head's latents, and each sequence's stored per-head scales (fixed bytes) spread over the capacity
+    bpt = (sum(a.repeat for a in attn_ops) * Hkv * (rk + rv) * kvb
+           + stored_scale_bytes(trace) / max(int(kv_state(trace)["capacity"]), 1))
     return rewrite(trace, ops, {"rank_k": rk, "rank_v": rv}, weights_delta=delta, kv={"bytes_per_token": bpt})
