@@ -64,6 +64,23 @@ def score(target, sibling, cls):
     return len(rows), float(np.median(e)), float(np.percentile(e, 90))
 
 
+def choose_law(res, lines) -> str:
+    """s10's adoption rule (the docstring's) over res = [(label, parameters moved, [(n, median, p90) per direction and
+    class], mean p90), ...], the current law first: appends each candidate's verdict and the choice; returns its label."""
+    base = res[0]
+    adopted = [x for x in res[1:] if x[3] < base[3] - 2.0 and all(c[2] <= b[2] + 2.0 for b, c in zip(base[2], x[2]))]
+    for x in res[1:]:
+        lines.append(f"  {x[0]}: mean p90 {x[3] - base[3]:+.1f} vs A; "
+                     f"{'eligible' if x in adopted else 'not eligible (rule)'}")
+    if adopted:
+        best = min(x[3] for x in adopted)
+        pick = min((x for x in adopted if x[3] <= best + 2.0), key=lambda x: (x[1], x[3]))[0]
+    else:
+        pick = base[0]
+    lines += [f"chosen: {pick}", ""]
+    return pick
+
+
 def main():
     lines = [f"# {OUT.with_suffix('.py').name} (fit rows only; rule in the docstring)", "",
              "law | " + " | ".join(f"{s} -> {t} {c.removeprefix('attention_')} n med / p90"
@@ -78,17 +95,7 @@ def main():
             lines.append(f"{label} | " + " | ".join(f"{n} {m:5.1f} / {p:5.1f}" for n, m, p in r) + f" | {mean:5.1f}")
     finally:
         gt.SM_BOUND_UNFUSED = keep
-    base = res[0]
-    adopted = [x for x in res[1:] if x[3] < base[3] - 2.0 and all(c[2] <= b[2] + 2.0 for b, c in zip(base[2], x[2]))]
-    for x in res[1:]:
-        lines.append(f"  {x[0]}: mean p90 {x[3] - base[3]:+.1f} vs A; "
-                     f"{'eligible' if x in adopted else 'not eligible (rule)'}")
-    if adopted:
-        best = min(x[3] for x in adopted)
-        pick = min((x for x in adopted if x[3] <= best + 2.0), key=lambda x: (x[1], x[3]))[0]
-    else:
-        pick = base[0]
-    lines += [f"chosen: {pick}", ""]
+    choose_law(res, lines)
     OUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

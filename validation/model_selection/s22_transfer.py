@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from hwmodels import gpu_transfer as gt
-from validation.model_selection.s21_transfer import DIRECTIONS, score
+from validation.model_selection.s21_transfer import DIRECTIONS, choose_law, score
 
 OUT = Path(__file__).with_suffix(".txt")
 CLASSES = ("attention_decode_fa2", "attention_decode_cudnn", "attention_decode")
@@ -55,16 +55,7 @@ def main():
                          + f" | {mean:5.1f}")
     finally:
         gt.SM_BOUND_CTA_BW = keep
-    base = res[0]
-    adopted = [x for x in res[1:] if x[3] < base[3] - 2.0 and all(c[2] <= b[2] + 2.0 for b, c in zip(base[2], x[2]))]
-    for x in res[1:]:
-        lines.append(f"  {x[0]}: mean p90 {x[3] - base[3]:+.1f} vs A; {'eligible' if x in adopted else 'not eligible (rule)'}")
-    if adopted:
-        best = min(x[3] for x in adopted)
-        pick = min((x for x in adopted if x[3] <= best + 2.0), key=lambda x: (x[1], x[3]))[0]
-    else:
-        pick = base[0]
-    lines += [f"chosen: {pick}", ""]
+    choose_law(res, lines)
     OUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
