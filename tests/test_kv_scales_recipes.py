@@ -108,3 +108,17 @@ def test_prefill_eviction_transient_frees_tokens_not_scales():
            - build_trace(kv=kv, **kw).meta["footprint"]["activations"] for kv in ("fp8_e4m3", "bf16")}
     assert act["fp8_e4m3"] == 2 * (8192 - 1024) * 32 * 2 * 8 * 128 / 32 == 29_360_128
     assert act["bf16"] == 2 * act["fp8_e4m3"]
+
+
+def test_fp8_kv_decode_write_lists_no_scales_like_the_plain_format():
+    """The per-head scales are fixed by the prompt: the fp8_kv recipe's decode kv_write re-listed them (64 B a layer a
+    step for Llama-3-8B: 2 x 8 heads x 4 B) where the plain `kv: fp8_e4m3` path writes none. Decode write, batch 1:
+    reads the new token's bf16 K and V (2 x 8 x 128 x 2 B = 4,096) and writes them in fp8 (2,048): 6,144 B either way;
+    the prefill write keeps its (8,) scales (1,024 tokens: 4,194,304 read + 2,097,152 written + 64 = 6,291,520)."""
+    from workloads.builder import build_trace
+    for phase, expect, scales in (("decode", 6_144, []), ("prefill", 6_291_520, [(8,), (8,)])):
+        for kw in ({"recipe": "fp8_kv"}, {"kv": "fp8_e4m3"}):
+            w = next(o for o in build_trace("llama3_8b", phase=phase, batch=1, seq=1024, **kw).ops
+                     if o.name == "kv_write")
+            assert w.bytes == expect, (phase, kw)
+            assert [t.shape for t in w.outputs if t.name.endswith(".scale")] == scales, (phase, kw)

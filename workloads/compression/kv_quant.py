@@ -107,7 +107,10 @@ def _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize: bool, pe
         outs = [t for t in w.outputs if t.role != "kv"]
         elems = 0
         for name, B, n, h, dd in parts:
-            outs.extend(repr_fn(name, B, n, h, dd, fmt))
+            pieces = repr_fn(name, B, n, h, dd, fmt)
+            if w.phase == "decode":  # per-head / per-tensor scales are fixed by the prompt: a decode step writes none
+                pieces = [t for t in pieces if not t.name.endswith(".scale")]
+            outs.extend(pieces)
             elems += B * n * h * dd
         repl = [w.with_(outputs=tuple(outs))]
         if fused_quantize:
