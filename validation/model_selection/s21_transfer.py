@@ -64,6 +64,17 @@ def score(target, sibling, cls):
     return len(rows), float(np.median(e)), float(np.percentile(e, 90))
 
 
+def score_law(switch: str, keys: tuple, classes) -> tuple:
+    """([(n, median, p90) per direction and class], mean p90) with gpu_transfer.<switch> set to `keys` (restored)."""
+    keep = getattr(gt, switch)
+    setattr(gt, switch, keys)
+    try:
+        r = [score(t, s, c) for t, s in DIRECTIONS for c in classes]
+    finally:
+        setattr(gt, switch, keep)
+    return r, float(np.mean([x[2] for x in r]))
+
+
 def choose_law(res, lines) -> str:
     """s10's adoption rule (the docstring's) over res = [(label, parameters moved, [(n, median, p90) per direction and
     class], mean p90), ...], the current law first: appends each candidate's verdict and the choice; returns its label."""
@@ -85,16 +96,11 @@ def main():
     lines = [f"# {OUT.with_suffix('.py').name} (fit rows only; rule in the docstring)", "",
              "law | " + " | ".join(f"{s} -> {t} {c.removeprefix('attention_')} n med / p90"
                                    for t, s in DIRECTIONS for c in CLASSES) + " | mean p90"]
-    keep, res = gt.SM_BOUND_UNFUSED, []
-    try:
-        for label, keys in LAWS:
-            gt.SM_BOUND_UNFUSED = keys
-            r = [score(t, s, c) for t, s in DIRECTIONS for c in CLASSES]
-            mean = float(np.mean([x[2] for x in r]))
-            res.append((label, len(keys), r, mean))
-            lines.append(f"{label} | " + " | ".join(f"{n} {m:5.1f} / {p:5.1f}" for n, m, p in r) + f" | {mean:5.1f}")
-    finally:
-        gt.SM_BOUND_UNFUSED = keep
+    res = []
+    for label, keys in LAWS:
+        r, mean = score_law("SM_BOUND_UNFUSED", keys, CLASSES)
+        res.append((label, len(keys), r, mean))
+        lines.append(f"{label} | " + " | ".join(f"{n} {m:5.1f} / {p:5.1f}" for n, m, p in r) + f" | {mean:5.1f}")
     choose_law(res, lines)
     OUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

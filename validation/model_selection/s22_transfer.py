@@ -27,10 +27,9 @@ Run from the repository root: PYTHONPATH=. python validation/model_selection/s22
 """
 from pathlib import Path
 
-import numpy as np
 
 from hwmodels import gpu_transfer as gt
-from validation.model_selection.s21_transfer import DIRECTIONS, choose_law, score
+from validation.model_selection.s21_transfer import DIRECTIONS, choose_law, score_law
 
 OUT = Path(__file__).with_suffix(".txt")
 CLASSES = ("attention_decode_fa2", "attention_decode_cudnn", "attention_decode")
@@ -44,17 +43,12 @@ def main():
     lines = [f"# {OUT.with_suffix('.py').name} (fit rows only; rule in the docstring)", "",
              "law | SM-bound per-CTA rates | " + " | ".join(f"{s} -> {t} {c.removeprefix('attention_')} n med / p90"
                                                           for t, s in DIRECTIONS for c in CLASSES) + " | mean p90"]
-    keep, res = gt.SM_BOUND_CTA_BW, []
-    try:
-        for label, keys in LAWS:
-            gt.SM_BOUND_CTA_BW = keys
-            r = [score(t, s, c) for t, s in DIRECTIONS for c in CLASSES]
-            mean = float(np.mean([x[2] for x in r]))
-            res.append((label, len(gt.CTA_BW_KEYS) - len(keys), r, mean))
-            lines.append(f"{label} | {', '.join(keys)} | " + " | ".join(f"{n} {m:5.1f} / {p:5.1f}" for n, m, p in r)
-                         + f" | {mean:5.1f}")
-    finally:
-        gt.SM_BOUND_CTA_BW = keep
+    res = []
+    for label, keys in LAWS:
+        r, mean = score_law("SM_BOUND_CTA_BW", keys, CLASSES)
+        res.append((label, len(gt.CTA_BW_KEYS) - len(keys), r, mean))
+        lines.append(f"{label} | {', '.join(keys)} | " + " | ".join(f"{n} {m:5.1f} / {p:5.1f}" for n, m, p in r)
+                     + f" | {mean:5.1f}")
     choose_law(res, lines)
     OUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
