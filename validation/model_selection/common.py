@@ -223,3 +223,16 @@ def run_selection(out: Path, per_gpu, after=None, header=()):
     lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
     out.write_text("\n".join(lines) + "\n")
     print(lines[-1])
+
+
+def per_gpu_record(out: Path, run_one):
+    """The driver of the residual selections (s19, s20): `run_one(hw_name, lines)` per GPU named on the command line
+    (default both); the title, each GPU's lines, the load and time go to `out`."""
+    hws = sys.argv[1:] or ["h200", "h100_sxm"]
+    lines = [f"# {out.with_suffix('.py').name} (fit rows only; rule in the script's docstring)", ""]
+    t0 = time.time()
+    for hw_name in hws:
+        run_one(hw_name, lines)
+        print("\n".join(lines), flush=True)
+    lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
+    out.write_text("\n".join(lines) + "\n")

@@ -14,15 +14,13 @@ scored once with it (validation/heldout_tables.txt, session 18) before the revie
 not from that score, and the choices below are this script's mechanical output. The H100 heldout15 score stays the
 published score of round 9; round 10 is tested by a new suite.
 """
-import os
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from hwmodels.gpu import analytical_params
 from validation.model_selection import s18_residual_candidates as s18
+from validation.model_selection.common import per_gpu_record
 
 OUT = Path(__file__).with_suffix(".txt")
 
@@ -33,14 +31,7 @@ def pred_over_meas(logr, c):
 
 
 def main():
-    hws = sys.argv[1:] or ["h200", "h100_sxm"]
-    lines = [f"# {OUT.with_suffix('.py').name} (fit rows only; rule in the script's docstring)", ""]
-    t0 = time.time()
-    for hw_name in hws:
-        s18.run(hw_name, lines, params=analytical_params, err=pred_over_meas)
-        print("\n".join(lines), flush=True)
-    lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
-    OUT.write_text("\n".join(lines) + "\n")
+    per_gpu_record(OUT, lambda hw_name, lines: s18.run(hw_name, lines, params=analytical_params, err=pred_over_meas))
 
 
 if __name__ == "__main__":

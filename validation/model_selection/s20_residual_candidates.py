@@ -42,9 +42,6 @@ Review note, after scoring (nothing above changed): the "at most 0.15 points" ho
 (s19_range_rule.txt covers those); for HF eager prefill, B and C moved 0.2 - 0.3 points of median from s19's record
 (H200 B 7.3 -> 7.0, H100 B 6.7 -> 7.0). No choice depends on it.
 """
-import os
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +51,8 @@ from hwmodels import gpu, gpu_residuals
 from hwmodels.gpu import analytical_params
 from hwmodels.gpu_residuals import ClassRule, ResidualTable
 from hwmodels.spec import load_hw
-from validation.model_selection.common import CSV, choose_resolved
+from validation.model_selection.common import CSV, choose_resolved, per_gpu_record
+from validation.model_selection.s19_residual_candidates import pred_over_meas
 
 OUT = Path(__file__).with_suffix(".txt")
 CANDIDATES = (("A no correction", None), ("B K = 8", ClassRule(8, False)), ("C K = 15", ClassRule(15, False)),
@@ -62,11 +60,6 @@ CANDIDATES = (("A no correction", None), ("B K = 8", ClassRule(8, False)), ("C K
               ("F K = 15, same KV alignment", ClassRule(15, False, True)),
               ("G mean per kind and KV alignment", ClassRule(None, False, True)),
               ("H mean of the class", ClassRule(None, False, False)))
-
-
-def pred_over_meas(logr, c):
-    """|corrected / measured - 1| in %, as cosim.validate.ape and every held-out table score."""
-    return abs(np.exp(c - logr) - 1) * 100
 
 
 def n_params(rule, rows) -> int:
@@ -123,14 +116,7 @@ def run(hw_name, lines):
 
 
 def main():
-    hws = sys.argv[1:] or ["h200", "h100_sxm"]
-    lines = [f"# {OUT.with_suffix('.py').name} (fit rows only; rule in the script's docstring)", ""]
-    t0 = time.time()
-    for hw_name in hws:
-        run(hw_name, lines)
-        print("\n".join(lines), flush=True)
-    lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
-    OUT.write_text("\n".join(lines) + "\n")
+    per_gpu_record(OUT, run)
 
 
 if __name__ == "__main__":
