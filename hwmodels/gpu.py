@@ -646,17 +646,17 @@ def _gemm_part(op, hw, P, compute_fallback, notes):
     return float(t[0]), det, bound, peak, gf
 
 
-def _reads_v(stored) -> bool:
+def _reads_v(stored) -> bool | None:
     """Whether a decode attention reads a value cache besides its keys, from its stored operands' names: a `v` /
     `v_cache...` operand is one; named keys without one are a shared latent (MLA reads it once, whatever pieces a
-    recipe splits it into: a review finding, session 19, where MiKV / ZipCache pieces made MLA read its latent twice);
-    unnamed caches keep the rule by count (a third stored operand is V)."""
+    recipe splits it into: a review finding, session 19, where MiKV / ZipCache pieces made MLA read its latent twice).
+    None when no operand is named either way (the caller falls back to counting operands, with a note)."""
     names = [t.name for t in stored[1:]]
     if any(n == "v" or n.startswith("v_cache") for n in names):
         return True
     if any(n == "k" or n.startswith("k_cache") for n in names):
         return False
-    return len(stored) > 2
+    return None
 
 
 def _attention_part(op, hw, P, backend, compute_fallback, notes):
@@ -667,7 +667,12 @@ def _attention_part(op, hw, P, backend, compute_fallback, notes):
     if _is_decode(op):
         # per-head scale tensors (`<cache>.scale`) are no cache of their own
         stored = [t for t in op.inputs if not t.name.endswith(".scale")]
-        dv_read = dv if _reads_v(stored) else 0
+        reads_v = _reads_v(stored)
+        if reads_v is None:  # a trace from elsewhere: a third stored operand is taken as the V cache, and said so
+            reads_v = len(stored) > 2
+            how = "the third operand read as V" if reads_v else "one cache operand read (no V)"
+            notes.append(f"{op.name}: no k/v-named cache operand; {how} by operand count")
+        dv_read = dv if reads_v else 0
         # bytes per cached element: every cache piece the kernel reads (codes, scales, residual windows, outliers;
         # a review finding, session 19: the first piece alone priced MiKV's bf16 "hi" part as the whole cache)
         n_el = int(d["batch"]) * int(d["kv_heads"]) * int(d["kv_len"]) * (int(d["head_dim"]) + dv_read)

@@ -177,13 +177,29 @@ def test_mla_fp8_latent_decode_reads_the_latent_once_not_as_k_and_v():
                                             (("q", "k_cache", "k_cache.scale", "v_cache", "v_cache.scale"), True),
                                             (("q", "k_cache"), False), (("q", "k_cache", "k_cache.scale"), False),
                                             (("q", "k_cache.hi", "k_cache.lo"), False),
-                                            (("q", "a", "b"), True), (("q", "a"), False)])
+                                            (("q", "a", "b"), None), (("q", "a"), None)])
 def test_a_decode_reads_v_only_with_a_value_operand(names, reads_v):
-    """A review finding (session 19): MLA with MiKV / ZipCache pieces read its one latent as K and V (by input count)."""
+    """A review finding (session 19): MLA with MiKV / ZipCache pieces read its one latent as K and V (by input count).
+    Unnamed caches are undecided (None): the price falls back to counting operands and says so."""
     from hwmodels import gpu
     from workloads.ops import TensorSpec
     stored = [TensorSpec(n, (1,), "bf16", "kv") for n in names if not n.endswith(".scale")]
     assert gpu._reads_v(stored) is reads_v
+
+
+@pytest.mark.parametrize("n_caches, reads_v", [(2, True), (1, False)])
+def test_unnamed_decode_caches_fall_back_to_the_count_with_a_note(n_caches, reads_v):
+    from hwmodels import gpu
+    from hwmodels.spec import load_hw
+    from workloads.ops import Op, TensorSpec
+    dims = {"batch": 1, "heads": 8, "kv_heads": 8, "q_len": 1, "kv_len": 1024, "head_dim": 128}
+    caches = tuple(TensorSpec(f"c{i}", (1, 1024, 8, 128), "bf16", "kv") for i in range(n_caches))
+    op = Op("attention", "attention", dims, (TensorSpec("q", (1, 1, 8, 128), "bf16", "activation"), *caches),
+            (TensorSpec("o", (1, 1, 8, 128), "bf16", "activation"),), "bf16")
+    c = gpu.estimate(op, load_hw("h200"))
+    # 1,024 tokens x 8 heads x 128 x 2 B per cache read: K (and V when a second cache operand is taken as V)
+    assert c.details["kv_bytes"] == 1024 * 8 * 128 * 2 * n_caches
+    assert any("by operand count" in n and ("read as V" in n) == reads_v for n in c.notes)
 
 
 @pytest.mark.parametrize("model, recipe", [("llama3_8b", "mikv"), ("llama3_8b", "kivi2"), ("llama3_8b", "zipcache"),
