@@ -89,7 +89,9 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # follows the datasheet) and gpu.py's decode V rule (a .scale tensor is no V cache); own-calibration digests unchanged
 # 30bd3e4d... at the third re-freeze (session 19, still unmeasured; a review of s22 and the KV-scale merge): a decode
 # reads V by its operands' names and reads every cache piece; FA2's split-KV transfer rate per SM; digests unchanged
-FROZEN_FILES_DIGEST = "30bd3e4dbdf9ffe0d30f7630cd7ce2a9204692afb83c6fab8bcf39cfd2d0cd3d"
+# 47e414cc... at the fourth re-freeze (session 19's final read, still unmeasured): a decode whose cache operands carry no
+# k/v names says it fell back to counting them (a note only: no price moves)
+FROZEN_FILES_DIGEST = "47e414cc4e149d164eb64a45a3cf3fb77428b6374bdd52cb98c8223cad5c1569"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
