@@ -132,7 +132,7 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout17": {"h200": "h200_run22", "h100": "h100_run14"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
-            "heldout16": {"h100", "h200"}, "heldout17": set()}
+            "heldout16": {"h100", "h200"}, "heldout17": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
 # its freeze fails below, but not in FROZEN yet (heldout17 was frozen in the commit "FROZEN for heldout17", session 19,
 # and re-frozen, unmeasured, in the later commit whose message starts the same way)
