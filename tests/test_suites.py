@@ -275,6 +275,16 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16"),
           rules_seeds=(mb.HELDOUT17_SEED,), distinct=True),
+    # heldout18: drawn in session 20 for the round-12 model (the round-11 model with the choices of
+    # validation/model_selection/s23_row_iters.py); rules and digest committed before the freeze and before it is
+    # measured (validation/heldout18_rules.md), on the H200 (run h200_run23: run and figures filled in after it) and / or
+    # the H100 (run h100_run15, validation/h100_runs.csv)
+    Suite("heldout18", "1d7c20473ec90c2db68d225ea396fb30bf12cfce54dc9d19443a840072b26283",
+          {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test18",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17"),
+          rules_seeds=(mb.HELDOUT18_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -569,6 +579,12 @@ NEW_BASE_DRAWS = (
      (mb.HELDOUT16_SEED, mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED,
       mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
      _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16")),
+    # heldout18 (session 20, round 12): 20261208000-20261208156 each share 1-12 shapes with an earlier suite
+    ("heldout18", mb.HELDOUT18_SEED, 20261208000,
+     (mb.HELDOUT17_SEED, mb.HELDOUT16_SEED, mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED,
+      mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                   "heldout17")),
 )
 
 

@@ -892,6 +892,15 @@ HELDOUT8_DRAWS["heldout16"] = _heldout8_draw(HELDOUT16_SEED)
 # model is frozen.
 HELDOUT17_SEED = 20261207_110  # = 20261207000 + 110
 HELDOUT8_DRAWS["heldout17"] = _heldout8_draw(HELDOUT17_SEED)
+
+# Held-out suite 18 (--variant heldout18, session 20; rules in validation/heldout18_rules.md): heldout8's
+# construction with a seed from a new base, 20261208000 (above every seed and generator of heldout17's search,
+# which ran to 20261207110 + 4): the first seed from it whose draw shares no shape with an earlier suite, heldout17
+# included (20261208000-20261208156: 1-12 each). Drawn for the round-12 model (the round-11 model with the choices of
+# validation/model_selection/s23_row_iters.py), measured on the H200 and / or the H100 only after that model is
+# frozen.
+HELDOUT18_SEED = 20261208_157  # = 20261208000 + 157
+HELDOUT8_DRAWS["heldout18"] = _heldout8_draw(HELDOUT18_SEED)
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
 # cosim calibrate / dataset.merge_run refuse them.
