@@ -129,14 +129,21 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout14": {"h100": "h100_run11", "h200": "h200_run19"},
               "heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
               "heldout16": {"h200": "h200_run21", "h100": "h100_run13"},
-              "heldout17": {"h200": "h200_run22", "h100": "h100_run14"}}
+              "heldout17": {"h200": "h200_run22", "h100": "h100_run14"},
+              "heldout18": {"h200": "h200_run23", "h100": "h100_run15"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
-            "heldout16": {"h100", "h200"}, "heldout17": {"h100"}}
-# suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
-# its freeze fails below, but not in FROZEN yet (heldout17 was frozen in the commit "FROZEN for heldout17", session 19,
-# and re-frozen, unmeasured, in the later commit whose message starts the same way)
-AWAITING_FREEZE = set()
+            "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": set()}
+# suites drawn with their rules committed (validation/heldout18_rules.md) whose freeze is still to come: named above,
+# so a manifest listing one before its freeze fails below, but not in FROZEN yet. TODO(lead): the commit whose message
+# starts "FROZEN for heldout18" adds FROZEN["heldout18"] and FROZEN_H100["heldout18"] (its price digests at that
+# commit), moves heldout17's round-11 pins to SUPERSEDED_FROZEN if round 12 moves its prices (as the heldout17 freeze
+# did for heldout16's round-10 pins; round 12's row iterations price the elementwise kernels and also HF eager
+# attention's score softmax, which gpu.unfused_scaled prices through ew_terms, so heldout17's pinned HF eager prices may
+# move) and empties this set; the test fails while a suite is in both.
+# (heldout17 was frozen in the commit "FROZEN for heldout17", session 19, and re-frozen, unmeasured, in the later
+# commits whose message starts the same way, the last at 3893292.)
+AWAITING_FREEZE = {"heldout18"}
 
 
 @pytest.mark.parametrize("key", sorted(SUPERSEDED_FROZEN))
@@ -190,7 +197,7 @@ def files_digest(files) -> str:
 def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
-    for name in ("heldout15", "heldout16", "heldout17"):
+    for name in ("heldout15", "heldout16", "heldout17", "heldout18"):
         rules = Path(f"validation/{name}_rules.md").read_text()
         assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES), name
 

@@ -626,10 +626,10 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
         groups = ht._tail_sets(dataset.SUITES[suite])
         assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
         assert all(groups.values()), suite
-    # heldout14 (drawn for the H100), heldout15 (for the round-9 model), heldout16 (for the round-10 model) and
-    # heldout17 (for the round-11 model, not measured yet) are listed; LATEST is the freshest suite measured on the
-    # H200 (heldout16, run h200_run21, session 18)
-    assert ht.TAIL_SUITES[-5:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17")
+    # heldout14 (drawn for the H100), heldout15 (for the round-9 model), heldout16 (for the round-10 model), heldout17
+    # (for the round-11 model, measured on the H100 only) and heldout18 (for the round-12 model, not measured yet) are
+    # listed; LATEST is the freshest suite measured on the H200 (heldout16, run h200_run21, session 18)
+    assert ht.TAIL_SUITES[-6:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18")
     assert ht.LATEST == "test16"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
@@ -648,7 +648,8 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
 # number); validation/heldout_tables.py lists them first in both GPUs' tables, in this order, and last in TAIL_SUITES
-WIRED = (("heldout17", {"h200": "h200_run22", "h100": "h100_run14"}, 22),
+WIRED = (("heldout18", {"h200": "h200_run23", "h100": "h100_run15"}, 23),
+         ("heldout17", {"h200": "h200_run22", "h100": "h100_run14"}, 22),
          ("heldout16", {"h200": "h200_run21", "h100": "h100_run13"}, 21),
          ("heldout15", {"h200": "h200_run20", "h100": "h100_run12"}, 20))
 
@@ -656,8 +657,9 @@ WIRED = (("heldout17", {"h200": "h200_run22", "h100": "h100_run14"}, 22),
 @pytest.mark.parametrize("pos, suite, named, h200_run", [(i,) + w for i, w in enumerate(WIRED)],
                          ids=[w[0] for w in WIRED])
 def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h200_run):
-    """heldout15 (validation/heldout15_rules.md), heldout16 (validation/heldout16_rules.md) and heldout17
-    (validation/heldout17_rules.md) are scored by validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
+    """heldout15 (validation/heldout15_rules.md), heldout16 (validation/heldout16_rules.md), heldout17
+    (validation/heldout17_rules.md) and heldout18 (validation/heldout18_rules.md) are scored by
+    validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
     freshest in both GPUs' tables and in TAIL_SUITES, the runs the rules file names, and the H200 run it would be
     listed in making it LATEST. Checked on the suite and run tables alone: no measured row is read (a manifest's run
     listing is all check_named_runs sees)."""
@@ -693,16 +695,22 @@ def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h
             ht.check_named_runs(gpu, bad)
 
 
-def test_heldout17_is_the_fresh_suite_of_the_round_11_model():
-    """The end to end labelled fresh (new random points) is heldout17's, the suite drawn for the round-11 model
-    (validation/heldout17_rules.md); heldout16, measured and scored once with round 10 (session 18), heldout15, frozen
-    for round 9, and every earlier suite are labelled seen, heldout16's titles with the score it was published at."""
+def test_heldout18_is_the_fresh_suite_of_the_round_12_model():
+    """The end to end labelled fresh (new random points) is heldout18's, the suite drawn for the round-12 model
+    (validation/heldout18_rules.md); heldout17, measured on the H100 and scored once with round 11 (session 20, the
+    score that named round 12's class), heldout16, measured and scored once with round 10 (session 18), heldout15,
+    frozen for round 9, and every earlier suite are labelled seen, heldout17's H100 title and heldout16's titles with
+    the score each was published at."""
     from validation import heldout_tables as ht
-    assert ht.FRESH == dataset.SUITES["heldout17"] == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
-    rules = open("validation/heldout17_rules.md").read()
-    assert 'the commit whose message starts "FROZEN for heldout17"' in rules
-    assert "round 11" in rules and "s20_residual_candidates" in rules
-    assert "heldout16 is therefore a seen suite for round 11" in rules
+    assert ht.FRESH == dataset.SUITES["heldout18"] == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
+    rules = open("validation/heldout18_rules.md").read()
+    assert 'the commit whose message starts "FROZEN for heldout18"' in rules
+    assert "round 12" in rules and "s23_row_iters" in rules and "3893292" in rules
+    assert "heldout17 is therefore a seen suite for round 12" in rules
+    title = dict(ht.H100_SUITES)["test17"]
+    assert "PREVIOUSLY SEEN" in title and "scored once with round 11" in title and "3.9 / 11.9" in title
+    title = dict(ht.H200_SUITES)["test17"]  # not measured on the H200 yet: scored once with round 11 if it is
+    assert "scored once with round 11" in title and "seen for round 12" in title
     for suites, score in ((ht.H200_SUITES, "3.3 / 11.0"), (ht.H100_SUITES, "3.9 / 12.5")):
         title = dict(suites)["test16"]
         assert "PREVIOUSLY SEEN" in title and "scored once with round 10" in title and score in title

@@ -1,10 +1,11 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh suite heldout17 on the H200 and the H100 (drawn for the round-11 model, rules
-validation/heldout17_rules.md), the suites heldout16 (drawn for the round-10 model, rules validation/heldout16_rules.md)
-and heldout15 (drawn for the round-9 model, rules validation/heldout15_rules.md) on the H200 and the H100 (the run each
-GPU measures a suite in is NAMED_RUNS's; a suite with no measured row prints "(not measured yet)"; heldout11 and
-heldout12 were retired unmeasured), and the previously seen suites re-scored with the same frozen model of main
-(H200 heldout16, heldout15, heldout14 and heldout13, H100 heldout16, heldout15, heldout14 and heldout13, H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
+calibrations: the fresh suite heldout18 on the H200 and the H100 (drawn for the round-12 model, rules
+validation/heldout18_rules.md), the suites heldout17 (drawn for the round-11 model, rules validation/heldout17_rules.md),
+heldout16 (drawn for the round-10 model, rules validation/heldout16_rules.md) and heldout15 (drawn for the round-9
+model, rules validation/heldout15_rules.md) on the H200 and the H100 (the run each GPU measures a suite in is
+NAMED_RUNS's; a suite with no measured row prints "(not measured yet)"; heldout11 and heldout12 were retired
+unmeasured), and the previously seen suites re-scored with the same frozen model of main
+(H200 heldout17, heldout16, heldout15, heldout14 and heldout13, H100 heldout17, heldout16, heldout15, heldout14 and heldout13, H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
@@ -29,9 +30,10 @@ CLASSES = OP_CLASSES + ("all",)
 # and / or the H100 (run h100_run12) after its freeze; heldout16 (validation/heldout16_rules.md) for the round-10
 # model, on the H200 (run h200_run21) and / or the H100 (run h100_run13) after its freeze; heldout17
 # (validation/heldout17_rules.md) for the round-11 model, on the H200 (run h200_run22) and / or the H100 (run
-# h100_run14) after its freeze.
+# h100_run14) after its freeze; heldout18 (validation/heldout18_rules.md) for the round-12 model, on the H200 (run
+# h200_run23) and / or the H100 (run h100_run15) after its freeze.
 TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13", "heldout14",
-               "heldout15", "heldout16", "heldout17")
+               "heldout15", "heldout16", "heldout17", "heldout18")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
 
 
@@ -45,16 +47,18 @@ def tail_runs(run_of):
 # held-out split -> (suite, H200 run); the freshest suite measured on the H200 (heldout14 is drawn for the H100; on
 # the H200 only if one was lent)
 TAIL_RUNS, LATEST = tail_runs(RUN_OF)
-# the suite frozen for the next model on main (round 11: heldout17, validation/heldout17_rules.md): the only one whose
-# end to end is labelled fresh; every earlier suite is a seen re-score (heldout16 tests round 10, frozen at 03f428a,
-# measured and scored once on both GPUs in session 18; heldout15 tests round 9, frozen at fe59c04)
-FRESH = "test17"
+# the suite frozen for the next model on main (round 12: heldout18, validation/heldout18_rules.md): the only one whose
+# end to end is labelled fresh; every earlier suite is a seen re-score (heldout17 tests round 11, frozen at 3893292,
+# measured and scored once on the H100 in session 20, its H200 run h200_run22 still to come; heldout16 tests round 10,
+# frozen at 03f428a, measured and scored once on both GPUs in session 18; heldout15 tests round 9, frozen at fe59c04)
+FRESH = "test18"
 # the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md,
-# validation/heldout16_rules.md, validation/heldout17_rules.md): at most once per GPU, there; main() refuses a manifest
-# that lists the suite otherwise
+# validation/heldout16_rules.md, validation/heldout17_rules.md, validation/heldout18_rules.md): at most once per GPU,
+# there; main() refuses a manifest that lists the suite otherwise
 NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
               "heldout16": {"h200": "h200_run21", "h100": "h100_run13"},
-              "heldout17": {"h200": "h200_run22", "h100": "h100_run14"}}
+              "heldout17": {"h200": "h200_run22", "h100": "h100_run14"},
+              "heldout18": {"h200": "h200_run23", "h100": "h100_run15"}}
 
 
 def check_named_runs(gpu, runs):
@@ -283,14 +287,18 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-# the model on main that re-scores the seen suites
+# the model on main that re-scores the seen suites (round 12 renames it when it enters main)
 _MODEL = ("the round-11 model (session 19: the session-12 H200 parameters with the measured-residual correction, "
           "HF eager prefill compared by KV alignment)")
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
-    ("test17", "H200 heldout17 (fresh suite drawn for the round-11 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout17']['h200']}, measured after the round-11 freeze, scored once; rules: "
-               "validation/heldout17_rules.md)"),
+    ("test18", "H200 heldout18 (fresh suite drawn for the round-12 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout18']['h200']}, measured after the round-12 freeze, scored once; rules: "
+               "validation/heldout18_rules.md)"),
+    ("test17", "H200 heldout17 (drawn for the round-11 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout17']['h200']}, measured after the round-11 freeze, scored once with round 11 "
+               "(frozen at 3893292; rules: validation/heldout17_rules.md); seen for round 12, whose class its H100 "
+               f"score named (validation/heldout18_rules.md); priced here by {_MODEL})"),
     ("test16", "H200 heldout16 (PREVIOUSLY SEEN: drawn for the round-10 model, run "
                f"{NAMED_RUNS['heldout16']['h200']}, measured after the round-10 freeze and scored once with round 10 "
                f"(frozen at 03f428a) at 3.3 / 11.0 (validation/heldout16_rules.md); re-scored with {_MODEL})"),
@@ -357,15 +365,19 @@ def h200_suite_lines(h200, split, title, seen):
     return lines + suite_extras(split, r_all)
 
 
-# the H100 model on main that re-scores the seen suites (round 11 renames it when it enters main)
+# the H100 model on main that re-scores the seen suites (round 12 renames it when it enters main)
 _H100_MODEL = ("the round-11 model (session 19: the re-fitted H100 calibration of session 16, "
                "validation/h100_refit_s15.py, with the measured-residual correction, HF eager prefill compared by "
                "KV alignment)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
-    ("test17", "H100 heldout17 (fresh suite drawn for the round-11 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout17']['h100']}, measured after the round-11 freeze, scored once; rules: "
-               "validation/heldout17_rules.md)"),
+    ("test18", "H100 heldout18 (fresh suite drawn for the round-12 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout18']['h100']}, measured after the round-12 freeze, scored once; rules: "
+               "validation/heldout18_rules.md)"),
+    ("test17", "H100 heldout17 (PREVIOUSLY SEEN: drawn for the round-11 model, run "
+               f"{NAMED_RUNS['heldout17']['h100']}, measured after the round-11 freeze (session 20) and scored once "
+               "with round 11 (frozen at 3893292) at 3.9 / 11.9 (validation/heldout17_rules.md); re-scored with "
+               f"{_H100_MODEL})"),
     ("test16", "H100 heldout16 (PREVIOUSLY SEEN: drawn for the round-10 model, run "
                f"{NAMED_RUNS['heldout16']['h100']}, measured after the round-10 freeze and scored once with round 10 "
                f"(frozen at 03f428a) at 3.9 / 12.5 (validation/heldout16_rules.md); re-scored with {_H100_MODEL})"),
@@ -395,7 +407,7 @@ def h100_suite_lines(h100_runs, split, title, seen):
                                      f"{title}: H200 parameters transferred to the H100 datasheet")
     lines += t_lines + [f"#### End to end, {title.split(' (')[0]}, H200 parameters transferred", ""] + e2e_table(t_all)
     suite = next(s for s, sp in dataset.SUITES.items() if sp == split)
-    if suite in TAIL_SUITES:  # heldout14 - heldout17: tail classes by the H100's own calibration
+    if suite in TAIL_SUITES:  # heldout14 - heldout18: tail classes by the H100's own calibration
         lines += tail_table(split, f"{suite}, H100 {RUN100_OF[suite]}, H100's own calibration", h100_runs, "h100_sxm")
     return lines + _failed_rows(VAL / f"raw_{RUN100_OF[suite]}" / "ops.csv")
 
