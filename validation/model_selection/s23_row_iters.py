@@ -42,6 +42,14 @@ Rule: the round-7 rule per GPU (common.choose_resolved: target statistic from A'
 if its paired-bootstrap 95 % interval of (B - A) lies below 0, fewer parameters within the margin preferred). The
 model takes B (one global gpu_params.ROW_ITERS) only if the rule chooses it on both GPUs; otherwise it keeps "ceil".
 
+Result (s23_row_iters.txt, scored once; added after scoring, nothing above changed): target the p90 on both GPUs (A
+misses it: H200 5.1 / 18.6, H100 5.2 / 18.7). B: H200 5.0 / 18.8 (p90 +0.17, paired-bootstrap 95 % [-0.81, +1.30]),
+H100 5.2 / 18.6 (-0.14, [-0.94, +0.51]); neither gain is resolved, the rule keeps A on both GPUs and the model keeps
+ROW_ITERS = "ceil". For information: B helps the rows where the forms differ (softmax > 8,192 elements, H200 10.2 /
+23.4 -> 9.9 / 20.8, H100 10.4 / 22.5 -> 9.5 / 20.5) but not the softmax class's p90 (H200 27.1 -> 25.0, H100 24.0 ->
+25.0), and the elementwise p90 is set by more than the wide rows (rmsnorm 20.3 / 20.6 either way). Both forms'
+ew.softmax.row_lat_iter moves a lot between folds (A: H200 89-602 ns, H100 0-672 ns): weakly identified.
+
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s23_row_iters.py [hw ...]
 Writes validation/model_selection/s23_row_iters.txt.
 """
