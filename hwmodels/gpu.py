@@ -375,11 +375,7 @@ def row_waves(P, k, cols, rows):
     cols, rows = np.asarray(cols, dtype=float), np.asarray(rows, dtype=float)
     threads = np.clip(np.ceil(np.ceil(cols / 8.0) / 32.0) * 32.0, 32.0, _gp.ROW_THREADS_MAX)
     resident = np.maximum(1.0, np.floor(np.minimum(65536.0 / (_gp.ROW_REGS * threads), 2048.0 / threads)))
-    if _gp.ROW_ITERS not in _gp.ROW_ITERS_FORMS:
-        raise ValueError(f"gpu_params.ROW_ITERS: got {_gp.ROW_ITERS!r}; expected one of {_gp.ROW_ITERS_FORMS}")
-    iters = cols / (threads * 8.0)
-    if _gp.ROW_ITERS == "ceil":
-        iters = np.ceil(iters)
+    iters = np.ceil(cols / (threads * 8.0))
     waves = np.ceil(rows / (P.sm_count * resident))
     return waves * (lat + P.values.get(f"ew.{k}.row_lat_iter", 0.0) * np.maximum(iters - 1.0, 0.0))
 

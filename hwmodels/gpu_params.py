@@ -115,13 +115,6 @@ OPTIONAL_PARAMS.update({
 #   own floor and traffic multiplier when measured (FUSED_EW_KINDS); otherwise they borrow the
 #   rmsnorm / add kernel's parameters and say so on the row.
 ROW_REGS = 40
-# Iterations per row in the row waves: "ceil" counts a part-filled last pass of the CTA's threads x 8 elements as a
-# whole one (session 4's form); "fractional" counts cols / (threads x 8), i.e. the extra passes cost in proportion to
-# the elements they load (a row of 1.25 passes: 0.25 of row_lat_iter, not 1). Same price at <= 8,192 elements (one
-# pass or less either way). Round 12 kept "ceil": fractional's gain was not resolved on either GPU
-# (validation/model_selection/s23_row_iters.txt).
-ROW_ITERS = "ceil"
-ROW_ITERS_FORMS = ("ceil", "fractional")
 ATTN_OPTIONAL_KEYS = ("dec_bw_multi", "soft_c", "dec_cta_lat", "combine_split", "ragged", "ragged_wave", "dec_qhead_ctas",
                       "dec_fill")
 ROW_THREADS_MAX = 1024

@@ -276,19 +276,3 @@ def test_fused_recipe_work_costs_flops_not_a_kernel():
     r = gpu.evaluate_variants(tr.ops, hw, {"memory.hbm.bandwidth": np.array([3.35e12])})
     costs, _ = gpu.estimate_trace(tr.ops, hw)
     assert r["total_latency_s"][0] == pytest.approx(sum(c.latency_s * o.repeat for c, o in zip(costs, tr.ops)), rel=1e-12)
-
-
-def test_row_iters_fractional_differs_only_past_one_pass(monkeypatch):
-    """gpu_params.ROW_ITERS (round 12, s23): fractional iterations price a row as ceil does up to one pass of
-    1,024 threads x 8 elements and at whole passes, and between them row_lat_iter in proportion to the elements."""
-    from hwmodels import gpu_params
-    P = _params(**{"ew.softmax.row_lat": 4e-6, "ew.softmax.row_lat_iter": 1e-6})
-    cols = [4096.0, 8192.0, 10240.0, 16384.0, 24576.0]
-    ceil = gpu.row_waves(P, "softmax", cols, [1.0] * 5)
-    monkeypatch.setattr(gpu_params, "ROW_ITERS", "fractional")
-    frac = gpu.row_waves(P, "softmax", cols, [1.0] * 5)
-    assert ceil.tolist() == pytest.approx([4e-6, 4e-6, 5e-6, 5e-6, 6e-6])
-    assert frac.tolist() == pytest.approx([4e-6, 4e-6, 4.25e-6, 5e-6, 6e-6])
-    monkeypatch.setattr(gpu_params, "ROW_ITERS", "round")
-    with pytest.raises(ValueError):
-        gpu.row_waves(P, "softmax", cols, [1.0] * 5)

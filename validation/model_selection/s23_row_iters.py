@@ -20,8 +20,8 @@ Candidates (each GPU's elementwise group refitted per fold exactly as s4 refits 
 group's parameters from fit.INITIAL, the optional terms fit._ew_optional / fit._s7_optional identify from their fit
 starts, through common.fit_group, with the GPU's committed term set fit.TERM_SETS[fit.DEFAULT_SET[hw]] ("h200" on both);
 every other parameter keeps the committed calibration):
-  A  the current form: iters = ceil(cols / (threads x 8))           (gpu_params.ROW_ITERS = "ceil")
-  B  fractional iterations: iters = cols / (threads x 8)            (gpu_params.ROW_ITERS = "fractional")
+  A  the current form: iters = ceil(cols / (threads x 8))           (the model's own row_waves)
+  B  fractional iterations: iters = cols / (threads x 8)            (s23's row_waves, form "fractional")
 B keeps max(iters - 1, 0): at <= 8,192 elements threads x 8 >= cols, so iters <= 1 and both forms price the row's one
 pass as row_lat alone; they differ only at > 8,192 elements (1,024 threads), where B's extra passes cost row_lat_iter
 in proportion to the elements they load, and agree at every multiple of 8,192. Same parameters (A and B: the same
@@ -50,6 +50,11 @@ ROW_ITERS = "ceil". For information: B helps the rows where the forms differ (so
 25.0), and the elementwise p90 is set by more than the wide rows (rmsnorm 20.3 / 20.6 either way). Both forms'
 ew.softmax.row_lat_iter moves a lot between folds (A: H200 89-602 ns, H100 0-672 ns): weakly identified.
 
+Restructured after scoring (lead, session 20; nothing above changed): since the rule kept A, candidate B's form moved
+out of the frozen model files (hwmodels/gpu.py, gpu_params.py: heldout17's freeze pins them) into this script
+(`row_waves`, `row_iters`: the model's row_waves with the iteration count of either form, patched in for the
+candidate); "gpu_params.ROW_ITERS" above names that form. The record was re-run after the move and reproduced.
+
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s23_row_iters.py [hw ...]
 Writes validation/model_selection/s23_row_iters.txt.
 """
@@ -57,14 +62,47 @@ from pathlib import Path
 
 import numpy as np
 
+from contextlib import contextmanager
+
 from cosim.calibrate import dataset, fit
-from hwmodels import gpu_params
+from hwmodels import gpu
+from hwmodels import gpu_params as _gp
 from hwmodels.gpu import GpuParams
 from validation.model_selection.common import CSV, choose_resolved, fit_group, per_gpu_record, start_values
 
 OUT = Path(__file__).with_suffix(".txt")
 CANDIDATES = (("A ceil iterations (current)", "ceil"), ("B fractional iterations", "fractional"))
 WIDE = 8192  # elements: beyond it every block softmax row has 1,024 threads, and A and B differ
+
+
+def row_waves(P, k, cols, rows, form="ceil"):
+    """hwmodels.gpu.row_waves with the iteration count of either form: "ceil" is the model's own (every part-filled
+    pass of threads x 8 elements counts whole), "fractional" counts cols / (threads x 8). The candidate lives here,
+    not in the frozen model files: round 12 did not adopt it, so the model on main is round 11's unchanged."""
+    lat = P.values.get(f"ew.{k}.row_lat")
+    if lat is None:
+        return 0.0
+    cols, rows = np.asarray(cols, dtype=float), np.asarray(rows, dtype=float)
+    threads = np.clip(np.ceil(np.ceil(cols / 8.0) / 32.0) * 32.0, 32.0, _gp.ROW_THREADS_MAX)
+    resident = np.maximum(1.0, np.floor(np.minimum(65536.0 / (_gp.ROW_REGS * threads), 2048.0 / threads)))
+    iters = cols / (threads * 8.0)
+    if form == "ceil":
+        iters = np.ceil(iters)
+    elif form != "fractional":
+        raise ValueError(f"row iterations: got {form!r}; expected 'ceil' or 'fractional'")
+    waves = np.ceil(rows / (P.sm_count * resident))
+    return waves * (lat + P.values.get(f"ew.{k}.row_lat_iter", 0.0) * np.maximum(iters - 1.0, 0.0))
+
+
+@contextmanager
+def row_iters(form):
+    """Price row waves with `form` inside the block (gpu.ew_terms looks row_waves up in its module)."""
+    keep = gpu.row_waves
+    gpu.row_waves = lambda P, k, cols, rows: row_waves(P, k, cols, rows, form)
+    try:
+        yield
+    finally:
+        gpu.row_waves = keep
 
 
 def _fig(err):
@@ -100,21 +138,18 @@ def run(hw_name, lines):
     lines += [f"{hw_name}: {len(rows)} reliable elementwise fit rows, suites {', '.join(suites)} "
               f"(term set {fit.DEFAULT_SET[hw_name]})",
               "cand | params | suite-out med/p90 (decides)"]
-    res, keep = [], gpu_params.ROW_ITERS
-    try:
-        for label, form in CANDIDATES:
-            gpu_params.ROW_ITERS = form
+    res = []
+    for label, form in CANDIDATES:
+        with row_iters(form):
             err, n, iters = suite_out(hw_name, hw, rows, suites, terms, drop)
-            so = _fig(err)
-            lines.append(f"{label:<44} | {n:5d} | {so[0]:5.1f} / {so[1]:5.1f}")
-            for name, sel in info.items():
-                sub = np.array([e for e, m in zip(err, rows) if sel(m)])
-                f = _fig(sub)
-                lines.append(f"  {name + f' ({len(sub)} rows, information)':<42} |       | {f[0]:5.1f} / {f[1]:5.1f}")
-            lines.append(f"  ew.softmax.row_lat_iter per fold (ns): {', '.join(f'{v * 1e9:.1f}' for v in iters)}")
-            res.append((label, n, None, so, err))
-    finally:
-        gpu_params.ROW_ITERS = keep
+        so = _fig(err)
+        lines.append(f"{label:<44} | {n:5d} | {so[0]:5.1f} / {so[1]:5.1f}")
+        for name, sel in info.items():
+            sub = np.array([e for e, m in zip(err, rows) if sel(m)])
+            f = _fig(sub)
+            lines.append(f"  {name + f' ({len(sub)} rows, information)':<42} |       | {f[0]:5.1f} / {f[1]:5.1f}")
+        lines.append(f"  ew.softmax.row_lat_iter per fold (ns): {', '.join(f'{v * 1e9:.1f}' for v in iters)}")
+        res.append((label, n, None, so, err))
     choose_resolved(res, lines)
 
 
