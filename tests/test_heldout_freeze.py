@@ -28,8 +28,12 @@ from hwmodels.spec import hw_path, load_hw
 # model on main. heldout17 (validation/heldout17_rules.md), frozen in session 19 for the round-11 model (round 10 with
 # HF eager prefill's residuals compared within the KV length's alignment class, s20): 270 attention cases x 4 + 184
 # GEMMs x 2, both GPUs
-FROZEN = {"heldout17": (1448, "76b75a9fa4ea6481afd6eb74212ee7512108569bf63622a75aa5e7385782e41d")}
-FROZEN_H100 = {"heldout17": (1448, "058b442f843e4ba6cb35f9d098ee239016704fc5e698db84c2e21beac186684a")}
+FROZEN = {"heldout17": (1448, "76b75a9fa4ea6481afd6eb74212ee7512108569bf63622a75aa5e7385782e41d"),
+          # heldout18 (validation/heldout18_rules.md), frozen in session 20 for round 12, which kept round 11
+          # unchanged (s23_row_iters.txt): the same model as heldout17's pins, this suite's cases
+          "heldout18": (1448, "0f690caaa4520ec08c7a8e4c9088ab7dc0030ed13447fa33096a8df00caee2aa")}
+FROZEN_H100 = {"heldout17": (1448, "058b442f843e4ba6cb35f9d098ee239016704fc5e698db84c2e21beac186684a"),
+               "heldout18": (1448, "1fd22b729ea87192d5161c680834ec28d317d9338834ad8cd6ced688e2cfb309")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
 # session 17; on the H200 not measured when round 9 moved its prices). Round 9 (session 18) moved their prices: main
@@ -134,16 +138,10 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": set()}
-# suites drawn with their rules committed (validation/heldout18_rules.md) whose freeze is still to come: named above,
-# so a manifest listing one before its freeze fails below, but not in FROZEN yet. TODO(lead): the commit whose message
-# starts "FROZEN for heldout18" adds FROZEN["heldout18"] and FROZEN_H100["heldout18"] (its price digests at that
-# commit), moves heldout17's round-11 pins to SUPERSEDED_FROZEN if round 12 moves its prices (as the heldout17 freeze
-# did for heldout16's round-10 pins; round 12's row iterations price the elementwise kernels and also HF eager
-# attention's score softmax, which gpu.unfused_scaled prices through ew_terms, so heldout17's pinned HF eager prices may
-# move) and empties this set; the test fails while a suite is in both.
-# (heldout17 was frozen in the commit "FROZEN for heldout17", session 19, and re-frozen, unmeasured, in the later
-# commits whose message starts the same way, the last at 3893292.)
-AWAITING_FREEZE = {"heldout18"}
+# suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
+# its freeze fails below, but not in FROZEN yet. (heldout18 was frozen in the commit "FROZEN for heldout18", session 20:
+# round 12 moved no price and no frozen file, so heldout17's pins and FROZEN_FILES_DIGEST stand as at 3893292.)
+AWAITING_FREEZE = set()
 
 
 @pytest.mark.parametrize("key", sorted(SUPERSEDED_FROZEN))

@@ -287,12 +287,13 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-# the model on main that re-scores the seen suites (round 12 renames it when it enters main)
+# the model on main that re-scores the seen suites (round 12 kept it unchanged: s23_row_iters.txt)
 _MODEL = ("the round-11 model (session 19: the session-12 H200 parameters with the measured-residual correction, "
           "HF eager prefill compared by KV alignment)")
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
-    ("test18", "H200 heldout18 (fresh suite drawn for the round-12 model, no shape in any earlier suite; run "
+    ("test18", "H200 heldout18 (fresh suite drawn for the round-12 model, which is round 11 unchanged (s23 kept "
+               "it), no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout18']['h200']}, measured after the round-12 freeze, scored once; rules: "
                "validation/heldout18_rules.md)"),
     ("test17", "H200 heldout17 (drawn for the round-11 model, no shape in any earlier suite; run "
@@ -365,13 +366,14 @@ def h200_suite_lines(h200, split, title, seen):
     return lines + suite_extras(split, r_all)
 
 
-# the H100 model on main that re-scores the seen suites (round 12 renames it when it enters main)
+# the H100 model on main that re-scores the seen suites (round 12 kept it unchanged: s23_row_iters.txt)
 _H100_MODEL = ("the round-11 model (session 19: the re-fitted H100 calibration of session 16, "
                "validation/h100_refit_s15.py, with the measured-residual correction, HF eager prefill compared by "
                "KV alignment)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
-    ("test18", "H100 heldout18 (fresh suite drawn for the round-12 model, no shape in any earlier suite; run "
+    ("test18", "H100 heldout18 (fresh suite drawn for the round-12 model, which is round 11 unchanged (s23 kept "
+               "it), no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout18']['h100']}, measured after the round-12 freeze, scored once; rules: "
                "validation/heldout18_rules.md)"),
     ("test17", "H100 heldout17 (PREVIOUSLY SEEN: drawn for the round-11 model, run "
