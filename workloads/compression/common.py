@@ -87,15 +87,26 @@ def rewrite(trace, ops: Iterable[Op], notes: dict | None = None, *, weights_delt
     fp.setdefault("activations", 0.0)
     fp["weights"] = fp["weights"] + weights_delta
     fp["activations"] = fp["activations"] + activations_delta
+    notes = dict(notes or {})
     if kv is not None:
         state = dict(kv_state(trace))
+        old_tr, old_bpt = float(state.get("prefill_transient", 0.0)), float(state.get("bytes_per_token", 0.0))
         state.update(kv)
+        new_bpt = float(state.get("bytes_per_token", 0.0))
+        if old_tr and "prefill_transient" not in kv and old_bpt and new_bpt != old_bpt:
+            # an eviction's one-layer prefill transient (eviction.prefill_transient_kv) in a cache this recipe
+            # re-lays without re-pricing it: scaled with the bytes per token, and said
+            state["prefill_transient"] = old_tr * new_bpt / old_bpt
+            fp["activations"] += state["prefill_transient"] - old_tr
+            notes.setdefault("note_prefill_transient", "the evicting layer's prefill transient (the prompt's "
+                             "K/V beyond the kept tokens) scaled with the cache's bytes per token "
+                             f"({old_bpt:g} -> {new_bpt:g}), not re-laid out")
         meta["kv_state"] = state
         fp["kv_cache"] = trace.batch * (state["capacity"] * state["bytes_per_token"]
                                         + state.get("extra_bytes", 0.0))
     meta["footprint"] = fp
     pending = dict(meta.get("_pending_effects") or {})
-    pending.update(notes or {})
+    pending.update(notes)
     meta["_pending_effects"] = pending
     return trace.replace_ops(ops, meta=meta)
 

@@ -225,23 +225,46 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
         else:
             ops = replace_op(ops, attn, prefill_fn(attn, kept))
     read = kept if decode_attn else st["read"]
+    transient = prefill_transient_kv(trace, st, kept)
     return rewrite(trace, ops, {"kept_tokens": kept, "context_tokens": int(st["context"]), **notes_fn(kept)},
-                   kv={"capacity": kept, "read": read, "bytes_per_token": stored_bytes_per_token(trace, st, kept)},
-                   activations_delta=prefill_transient_kv(trace, st, kept))
+                   kv={"capacity": kept, "read": read, "bytes_per_token": stored_bytes_per_token(trace, st, kept),
+                       **transient_record(trace, st, transient)},
+                   activations_delta=transient)
 
 
 def prefill_transient_kv(trace, st: dict, kept: int) -> float:
     """Eviction at the end of prefill runs layer by layer: the layer being compressed
     still holds its whole prompt's K/V while the others hold `kept` tokens. The footprint
     keeps the steady state in kv_cache and this one-layer transient in activations, so
-    the prefill peak is their sum (the practical caveat of doc §1.6)."""
+    the prefill peak is their sum (the practical caveat of doc §1.6).
+
+    The transient is one layer's stored cache at the prompt's `capacity` tokens minus the
+    same layer at `kept` (`stored_bytes_per_token`), batch x (bpt·cap − bpt_kept·kept) / L:
+    in the KV format's bytes, so an 8-bit cache's transient is half a bf16 one's; per-head
+    scales are in both terms and cancel; a quantized cache's fp16 windows and sinks survive
+    eviction, so they are no part of it (before session 21 it was (cap − kept) x the average
+    bytes per token, which counted KIVI's fp16 residual as evicted: kivi2+h2o at 1000 tokens
+    on Llama-3-8B 923,238.4 -> 774,144 B). What does not depend on the KV format (H2O's fp32
+    column sums, one layer's unfused probabilities) is charged by the method."""
     if trace.phase != "prefill":
         return 0.0
     layers = sum(w.repeat for w in trace.ops if w.name == "kv_write") or 1
     cap = int(st["capacity"])
-    # the tokens' bytes only: a narrow cache's per-head scales (spread over the capacity in bytes_per_token) stay
-    token_bpt = st["bytes_per_token"] - stored_scale_bytes(trace) / max(cap, 1)
-    return trace.batch * (cap - kept) * token_bpt / layers
+    if kept >= cap:
+        return 0.0
+    full = float(st["bytes_per_token"]) * cap
+    left = stored_bytes_per_token(trace, st, kept) * kept
+    return trace.batch * max(full - left, 0.0) / layers
+
+
+def transient_record(trace, st: dict, transient: float) -> dict:
+    """kv_state's record of the prefill transient (`prefill_transient_kv`, whole batch) and the
+    prompt tokens the evicting layer holds, so a KV format applied after the eviction
+    (h2o+fp8_kv) re-prices it in its own bytes (kv_quant.apply_kv_repr; common.rewrite
+    scales it with the bytes per token for any other recipe, with a note)."""
+    if trace.phase != "prefill" or not transient:
+        return {}
+    return {"prefill_transient": float(transient), "prefill_tokens": int(st.get("prefill_tokens", st["capacity"]))}
 
 
 # ---- StreamingLLM ------------------------------------------------------------------
@@ -357,7 +380,30 @@ def apply_h2o(trace, model, recipe):
 
     out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill,
                  lambda k: {"unfused_prefill_attention": True, **_mla_note(model)})
-    return charge_unfused_scores(trace, out)
+    return charge_h2o_column_sums(charge_unfused_scores(trace, out))
+
+
+def charge_h2o_column_sums(trace):
+    """H2O's prefill peak, at the layer being evicted (one layer at a time):
+      activations += B·H·Sp·Sp·act_bytes   one layer's probabilities (charge_unfused_scores; the
+                                           activation format, not the KV format)
+                   + B·H·Sp·4              that layer's column sums (h2o_scores, fp32 whatever the KV
+                                           format: what this adds)
+                   + B·(bytes(Sp) − bytes(kept))/L   the layer still holding its whole prompt's K/V
+                                           (prefill_transient_kv: the only KV-format-dependent term)
+    kv_cache = the steady state of every layer at `kept` tokens. Only the last term and kv_cache move
+    with the KV format (fp8: half of bf16's); before session 21 the column sums were not charged."""
+    if trace.phase != "prefill":
+        return trace
+    extra = max((sum(t.nbytes for t in op.outputs) for op in trace.ops if op.name.endswith(".column_sums")),
+                default=0.0)
+    if not extra:
+        return trace
+    meta = dict(trace.meta)
+    fp = dict(meta.get("footprint") or {})
+    fp["activations"] = fp.get("activations", 0.0) + extra
+    meta["footprint"] = fp
+    return trace.replace_ops(trace.ops, meta=meta)
 
 
 def charge_unfused_scores(before, after):
@@ -714,7 +760,9 @@ def apply_rocketkv(trace, model, recipe):
     # decode at context S holds the capacity; prefill ends holding the kept prompt (the
     # generation reserve fills as tokens are generated)
     kept_cap = min(cap if decode else q.prompt_budget, int(st["capacity"]))
+    transient = prefill_transient_kv(trace, st, kept_cap)
     return rewrite(trace, ops, notes, kv={"capacity": kept_cap, "read": read,
                                           "bytes_per_token": stored_bytes_per_token(trace, st, kept_cap),
-                                          "extra_bytes": st.get("extra_bytes", 0.0) + extra_bytes},
-                   activations_delta=prefill_transient_kv(trace, st, kept_cap))
+                                          "extra_bytes": st.get("extra_bytes", 0.0) + extra_bytes,
+                                          **transient_record(trace, st, transient)},
+                   activations_delta=transient)

@@ -53,6 +53,7 @@ def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes
     ops = list(trace.ops)
     st = kv_state(trace)
     cap = max(int(st["capacity"]), 1)
+    transient = _repriced_transient(trace, model, st, repr_fn)
     resident_bpt = 0.0
     decode = False
     # resident bytes per token and sequence: what each layer's kv_write stores, at capacity
@@ -94,7 +95,25 @@ def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes
             ops = _rewrite_writes(trace, model, ops, write_repr, recipe, fused_quantize=False)
     else:
         ops = _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize=True, per_prompt=prompt_quantize)
-    return rewrite(trace, ops, notes, kv={"bytes_per_token": resident_bpt})
+    return rewrite(trace, ops, notes, kv={"bytes_per_token": resident_bpt, **transient},
+                   activations_delta=transient.get("prefill_transient", 0.0) - float(st.get("prefill_transient", 0.0)))
+
+
+def _repriced_transient(trace, model, st: dict, repr_fn: Repr) -> dict:
+    """An eviction before this format (h2o+fp8_kv) left a one-layer prefill transient
+    (eviction.prefill_transient_kv) priced in the old format: re-price it in this one, batch x
+    (one layer's pieces at the prompt's tokens − at the kept capacity); {} with none."""
+    if trace.phase != "prefill" or not st.get("prefill_transient"):
+        return {}
+    w = next((op for op in trace.ops if op.name == "kv_write"), None)
+    if w is None:
+        return {}
+    fmt = next((t.fmt for t in w.outputs if t.role == "kv"), "bf16")
+    P, cap = int(st["prefill_tokens"]), max(int(st["capacity"]), 1)
+
+    def layer(n):
+        return sum(x.nbytes for name, _, _, h, dd in kv_write_parts(trace, model) for x in repr_fn(name, 1, n, h, dd, fmt))
+    return {"prefill_transient": trace.batch * max(layer(P) - layer(cap), 0.0)}
 
 
 def _rewrite_writes(trace, model, ops, repr_fn, recipe, fused_quantize: bool, per_prompt: bool = False):

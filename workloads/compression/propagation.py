@@ -18,7 +18,7 @@ import math
 from workloads.compression.common import attention_ops, kv_state, replace_op, rewrite
 from workloads.compression.moe import expected_distinct
 from workloads.compression.eviction import (_mla_note, _snap_prefill, cache_layout, prefill_transient_kv, resize_kv_read,
-                                            stored_bytes_per_token)
+                                            stored_bytes_per_token, transient_record)
 from workloads.compression.registry import Param, open_fraction, register_method
 from workloads.ops import PER_PROMPT, SCALE_SUFFIX, Op, TensorSpec
 
@@ -148,9 +148,11 @@ def apply_fastkv(trace, model, recipe):
                           (TensorSpec("hidden_kept", (T2, model.hidden), "bf16"),),
                           (TensorSpec("hidden_propagated", (T2, model.hidden), "bf16"),), **common))
         notes = {"tsp_tokens": S2, "linear_flop_ratio": (p["tsp_layer"] + (L - p["tsp_layer"]) * p["tsp_rate"]) / L}
+        transient = prefill_transient_kv(trace, st, kept)
         return rewrite(trace, ops, {**notes, "kept_tokens": kept, **_mla_note(model)},
-                       kv={"capacity": kept, "bytes_per_token": stored_bytes_per_token(trace, st, kept)},
-                       activations_delta=prefill_transient_kv(trace, st, kept))
+                       kv={"capacity": kept, "bytes_per_token": stored_bytes_per_token(trace, st, kept),
+                           **transient_record(trace, st, transient)},
+                       activations_delta=transient)
     for attn in attention_ops(trace):
         if int(attn.dims.get("q_len", 1)) == 1:
             ops = replace_op(ops, attn, resize_kv_read(attn, kept))

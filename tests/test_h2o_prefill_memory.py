@@ -1,0 +1,48 @@
+"""H2O's prefill memory by hand (session 21, kvfix): what is live at the layer being evicted and
+which part moves with the KV format.
+
+Llama-3-8B, batch 1, a 2048-token prompt, H2O heavy 10 % + recent 10 %: kept = 204 + 204 = 408.
+L = 32 layers, 32 query heads, 8 KV heads of 128: K+V per token and layer = 2·8·128 = 2048 elements.
+  one layer's probabilities  32·2048·2048 bf16     = 268,435,456 B   (activation format: KV-independent)
+  its column sums            32·2048 fp32           =     262,144 B   (h2o_scores: fp32 whatever the KV)
+  the evicting layer's K/V   (2048 − 408)·2048·b    = 6,717,440 B (bf16, b = 2) / 3,358,720 B (fp8, b = 1)
+The fused builder's own activations (176,673,792 B) do not depend on the KV format; kv_cache is 32 layers
+at 408 tokens: 408·32·4096 = 53,477,376 B (bf16), half (+ the fp8 per-head scales) in fp8.
+So bf16 -> fp8 moves the prefill activations by exactly 3,358,720 B: half the KV-dependent term and no
+more (the probabilities and column sums are the same bytes)."""
+
+import pytest
+
+from compression_helpers import LLAMA3_8B, trace_for
+from workloads.compression import apply_recipe
+
+BASE = 176_673_792
+PROBS, COLSUMS = 32 * 2048 * 2048 * 2, 32 * 2048 * 4
+TRANSIENT_BF16, TRANSIENT_FP8 = (2048 - 408) * 2048 * 2, (2048 - 408) * 2048 * 1
+
+
+def act(t):
+    return t.meta["footprint"]["activations"]
+
+
+def test_h2o_prefill_activations_by_hand():
+    tp = trace_for(LLAMA3_8B, "prefill", seq=2048)
+    assert act(tp) == BASE
+    assert act(apply_recipe(tp, "h2o", LLAMA3_8B)) == BASE + PROBS + COLSUMS + TRANSIENT_BF16 == 452_088_832
+    for r in ("fp8_kv+h2o", "h2o+fp8_kv", "fp8_kv(scale=none)+h2o"):  # either order: the same bytes
+        assert act(apply_recipe(tp, r, LLAMA3_8B)) == BASE + PROBS + COLSUMS + TRANSIENT_FP8 == 448_730_112, r
+    # the builder's kv format: the same
+    t8 = trace_for(LLAMA3_8B, "prefill", seq=2048, kv="fp8_e4m3")
+    assert act(apply_recipe(t8, "h2o", LLAMA3_8B)) == 448_730_112
+    bf, f8 = apply_recipe(tp, "h2o", LLAMA3_8B), apply_recipe(t8, "h2o", LLAMA3_8B)
+    assert act(bf) - act(f8) == TRANSIENT_BF16 / 2  # only the KV term moves, by half
+
+
+def test_h2o_prefill_transient_keeps_kivi_residual():
+    # kivi2 keeps a 128-token fp16 residual that eviction does not free: the transient is one layer's stored
+    # bytes at 1000 tokens minus at the 200 kept, not (1000 − 200) x the average bytes per token. Per layer and
+    # sequence (footprints / 32): kivi2 at 1000 tokens 0.28175·1000·4096 = 1,154,048 B, kept 200 at
+    # 0.46375·200·4096 = 379,904 B: 774,144 B (the old rule gave 800·0.28175·4096 = 923,238.4 B)
+    tp = trace_for(LLAMA3_8B, "prefill", seq=1000)
+    t2 = apply_recipe(tp, "kivi2+h2o", LLAMA3_8B)
+    assert act(t2) - act(tp) == pytest.approx(32 * 1000 * 1000 * 2 + 32 * 1000 * 4 + 774_144)
