@@ -1,4 +1,4 @@
-"""H2O's prefill memory by hand (session 21, kvfix): what is live at the layer being evicted and
+"""H2O's prefill memory by hand (session 20, kvfix): what is live at the layer being evicted and
 which part moves with the KV format.
 
 Llama-3-8B, batch 1, a 2048-token prompt, H2O heavy 10 % + recent 10 %: kept = 204 + 204 = 408.
@@ -46,3 +46,14 @@ def test_h2o_prefill_transient_keeps_kivi_residual():
     tp = trace_for(LLAMA3_8B, "prefill", seq=1000)
     t2 = apply_recipe(tp, "kivi2+h2o", LLAMA3_8B)
     assert act(t2) - act(tp) == pytest.approx(32 * 1000 * 1000 * 2 + 32 * 1000 * 4 + 774_144)
+
+
+def test_h2o_decode_score_state_is_said_not_silently_dropped():
+    # H2O keeps fp32 scores per layer, query head and kept token: 32 x 32 x 408 x 4 = 1,671,168 B per sequence,
+    # outside kv_cache (not charged: said in the recipe's effects with its size)
+    t = apply_recipe(trace_for(LLAMA3_8B, "decode", seq=2048), "h2o", LLAMA3_8B)
+    eff = t.meta["recipe_effects"]["h2o"]
+    assert eff["h2o_score_state_bytes_per_sequence"] == 32 * 32 * 408 * 4 == 1_671_168
+    assert "not counted in the memory footprint" in eff["note_h2o_score_state"]
+    assert t.meta["footprint"]["kv_cache"] == 408 * 32 * 4096  # unchanged: the state is said, not charged
+

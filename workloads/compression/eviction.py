@@ -378,8 +378,16 @@ def apply_h2o(trace, model, recipe):
                  (TensorSpec("h2o_scores_kv", (B, h, S), "fp32", "state"),), (), compute_fmt=VECTOR_FMT, **common)
         return [*unf, colsum, sel, _gather_kept(attn, kept, recipe.name, layout)]
 
-    out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill,
-                 lambda k: {"unfused_prefill_attention": True, **_mla_note(model)})
+    def notes(kept):
+        # the decode-time score state is real memory the KV footprint does not hold: said, with its size, not
+        # charged (charging it would move every pinned H2O KV figure; a later change may)
+        state = model.layers * model.heads * kept * 4
+        return {"unfused_prefill_attention": True, **_mla_note(model), "h2o_score_state_bytes_per_sequence": state,
+                "note_h2o_score_state": f"H2O's accumulated fp32 scores ({model.layers} layers x {model.heads} heads "
+                                        f"x {kept} kept tokens x 4 B = {state:,} B per sequence) are decode state "
+                                        "outside kv_cache: not counted in the memory footprint"}
+
+    out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill, notes)
     return charge_h2o_column_sums(charge_unfused_scores(trace, out))
 
 
@@ -678,6 +686,16 @@ def cached_keys(trace, attn: Op) -> tuple[int, int, bool]:
     return 1, cols, True
 
 
+def _chunk_summary_bytes(trace, n_chunks: int, heads: int, head_dim: int) -> float:
+    """Resident chunk summaries of one sequence: per chunk, the min and max of every key channel, in each cache's
+    format, on every layer that writes the cache."""
+    total = 0.0
+    for w in find_all(trace, "kv_write"):
+        fmt = next((t.fmt for t in w.outputs if t.role == "kv"), "bf16")
+        total += TensorSpec("k_chunk_minmax", (1, n_chunks, heads, 2 * head_dim), fmt, "kv").nbytes * w.repeat
+    return total
+
+
 @register_method("rocketkv", {
     "token_budget": Param(1024, int, lambda x: x > 0, "a positive token budget"),
     "window": Param(32, int, lambda x: x > 0, "a positive observation-window length"),
@@ -750,10 +768,7 @@ def apply_rocketkv(trace, model, recipe):
                         (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), hc, 2 * hd), fmt, "kv"),),
                         **common)] if summaries else []
             ops = replace_op(ops, attn, [*snap, *build])
-    # resident chunk summaries: per chunk, the min and max of every key channel
-    for w in find_all(trace, "kv_write") if summaries else []:
-        fmt = next((t.fmt for t in w.outputs if t.role == "kv"), "bf16")
-        extra_bytes += TensorSpec("k_chunk_minmax", (1, n_chunks, hc, 2 * hd), fmt, "kv").nbytes * w.repeat
+    extra_bytes += _chunk_summary_bytes(trace, n_chunks, hc, hd) if summaries else 0.0
     read = min(k, cap) if decode else st["read"]
     notes["read_elements_per_kv_head"] = q.read_elements(hd, n_kv)  # what the decode ops' tensors read
     notes["traffic_reduction"] = n_kv * S * hd / notes["read_elements_per_kv_head"]

@@ -148,6 +148,14 @@ def apply_fastkv(trace, model, recipe):
                           (TensorSpec("hidden_kept", (T2, model.hidden), "bf16"),),
                           (TensorSpec("hidden_propagated", (T2, model.hidden), "bf16"),), **common))
         notes = {"tsp_tokens": S2, "linear_flop_ratio": (p["tsp_layer"] + (L - p["tsp_layer"]) * p["tsp_rate"]) / L}
+        W = min((int(o.dims.get("window", 0) or 0) for o in trace.ops if o.kind == "attention"), default=0)
+        if W and W < trace.seq:
+            # a sliding window counts original positions; the propagated tokens are a subset spread over them, so
+            # after the selection layer each sees fewer of them than the window caps it at: an upper bound, said
+            notes["note_window_after_selection"] = (
+                f"layers from {p['tsp_layer']} on attend over the {S2} propagated tokens with the {W}-token sliding "
+                f"window applied to their own indices; spread over the {trace.seq}-token prompt, about "
+                f"{W * S2 / trace.seq:.0f} of them fall in a window: the attention work there is an upper bound")
         transient = prefill_transient_kv(trace, st, kept)
         return rewrite(trace, ops, {**notes, "kept_tokens": kept, **_mla_note(model)},
                        kv={"capacity": kept, "bytes_per_token": stored_bytes_per_token(trace, st, kept),
