@@ -264,7 +264,7 @@ def test_h2o_budget_decode_and_unfused_prefill():
     # one layer's probabilities are live (as build_trace(attention="unfused") counts them),
     # plus the layer being evicted still holding all 2048 prompt tokens' K/V
     unf = trace_for(LLAMA3_8B, "prefill", seq=2048, attention="unfused")
-    # + that layer's fp32 column sums (32 x 2048 x 4 = 262,144 B), charged since session 21 (kvfix)
+    # + that layer's fp32 column sums (32 x 2048 x 4 = 262,144 B), charged since session 20 (kvfix)
     transient = (2048 - 408) * 2 * 8 * 128 * 2 + 32 * 2048 * 4
     assert tp2.meta["footprint"]["activations"] == pytest.approx(unf.meta["footprint"]["activations"] + transient)
     assert apply_recipe(unf, "h2o", LLAMA3_8B).meta["footprint"]["activations"] == pytest.approx(

@@ -242,7 +242,7 @@ def prefill_transient_kv(trace, st: dict, kept: int) -> float:
     same layer at `kept` (`stored_bytes_per_token`), batch x (bpt·cap − bpt_kept·kept) / L:
     in the KV format's bytes, so an 8-bit cache's transient is half a bf16 one's; per-head
     scales are in both terms and cancel; a quantized cache's fp16 windows and sinks survive
-    eviction, so they are no part of it (before session 21 it was (cap − kept) x the average
+    eviction, so they are no part of it (before session 20 it was (cap − kept) x the average
     bytes per token, which counted KIVI's fp16 residual as evicted: kivi2+h2o at 1000 tokens
     on Llama-3-8B 923,238.4 -> 774,144 B). What does not depend on the KV format (H2O's fp32
     column sums, one layer's unfused probabilities) is charged by the method."""
@@ -400,18 +400,12 @@ def charge_h2o_column_sums(trace):
                    + B·(bytes(Sp) − bytes(kept))/L   the layer still holding its whole prompt's K/V
                                            (prefill_transient_kv: the only KV-format-dependent term)
     kv_cache = the steady state of every layer at `kept` tokens. Only the last term and kv_cache move
-    with the KV format (fp8: half of bf16's); before session 21 the column sums were not charged."""
+    with the KV format (fp8: half of bf16's); before session 20 the column sums were not charged."""
     if trace.phase != "prefill":
         return trace
     extra = max((sum(t.nbytes for t in op.outputs) for op in trace.ops if op.name.endswith(".column_sums")),
                 default=0.0)
-    if not extra:
-        return trace
-    meta = dict(trace.meta)
-    fp = dict(meta.get("footprint") or {})
-    fp["activations"] = fp.get("activations", 0.0) + extra
-    meta["footprint"] = fp
-    return trace.replace_ops(trace.ops, meta=meta)
+    return _add_activations(trace, extra)
 
 
 def charge_unfused_scores(before, after):
@@ -423,13 +417,18 @@ def charge_unfused_scores(before, after):
     for op in after.ops:
         if op.name == "attn_softmax":
             extra = max(extra, sum(t.nbytes for t in op.outputs))
+    return _add_activations(after, extra)
+
+
+def _add_activations(trace, extra: float):
+    """The trace with `extra` bytes more activation memory in its footprint (itself when there are none)."""
     if not extra:
-        return after
-    meta = dict(after.meta)
+        return trace
+    meta = dict(trace.meta)
     fp = dict(meta.get("footprint") or {})
     fp["activations"] = fp.get("activations", 0.0) + extra
     meta["footprint"] = fp
-    return after.replace_ops(after.ops, meta=meta)
+    return trace.replace_ops(trace.ops, meta=meta)
 
 
 # ---- RazorAttention ----------------------------------------------------------------
