@@ -57,3 +57,18 @@ def test_h2o_decode_score_state_is_said_not_silently_dropped():
     assert "not counted in the memory footprint" in eff["note_h2o_score_state"]
     assert t.meta["footprint"]["kv_cache"] == 408 * 32 * 4096  # unchanged: the state is said, not charged
 
+
+
+def test_chained_evictions_record_the_whole_transient():
+    # snapkv keeps 1,024 of 2,048, then h2o 408 of those: the evicting layer's K/V beyond the last kept is
+    # (2,048 - 1,024) + (1,024 - 408) = 1,640 tokens x 2,048 elements: 6,717,440 B in bf16, as h2o alone; an fp8
+    # cache applied after the chain re-prices all of it (3,358,720 B), not only h2o's part (it added 835,584 B
+    # before: an 8-bit cache grew the prefill peak)
+    tp = trace_for(LLAMA3_8B, "prefill", seq=2048)
+    chain = apply_recipe(tp, "snapkv+h2o", LLAMA3_8B)
+    assert chain.meta["kv_state"]["prefill_transient"] == TRANSIENT_BF16 == 6_717_440
+    assert act(chain) == act(apply_recipe(tp, "h2o", LLAMA3_8B))
+    for r in ("snapkv+h2o+fp8_kv", "fp8_kv+snapkv+h2o"):
+        t = apply_recipe(tp, r, LLAMA3_8B)
+        assert t.meta["kv_state"]["prefill_transient"] == TRANSIENT_FP8, r
+        assert act(chain) - act(t) == TRANSIENT_BF16 - TRANSIENT_FP8, r

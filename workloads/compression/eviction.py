@@ -264,7 +264,10 @@ def transient_record(trace, st: dict, transient: float) -> dict:
     scales it with the bytes per token for any other recipe, with a note)."""
     if trace.phase != "prefill" or not transient:
         return {}
-    return {"prefill_transient": float(transient), "prefill_tokens": int(st.get("prefill_tokens", st["capacity"]))}
+    # a second eviction (snapkv+h2o) evicts from the first one's kept tokens: its transient telescopes onto the
+    # first's (prompt -> kept1 -> kept2), so the record is their sum, the whole prompt's K/V beyond the last kept
+    return {"prefill_transient": float(st.get("prefill_transient", 0.0)) + float(transient),
+            "prefill_tokens": int(st.get("prefill_tokens", st["capacity"]))}
 
 
 # ---- StreamingLLM ------------------------------------------------------------------
