@@ -35,9 +35,6 @@ corrected from train rows): every class but unfused prefill improved. That split
 here for information only ("crc32 val" column, the same correction); it does not decide.
 """
 from pathlib import Path
-import sys
-import time
-import os
 
 import numpy as np
 
@@ -129,15 +126,8 @@ def main():
     # since round 9's tables entered the calibrations (1d08443), params_for prices with them: this record reproduces
     # only at the commit that scored it (s19_residual_candidates.py is the corrected selection)
     from validation.model_selection.common import frozen_record
+    # (at e801c09 main went on to write the record: the driver common.per_gpu_record now has)
     frozen_record(__file__, "e801c09")
-    hws = sys.argv[1:] or ["h200", "h100_sxm"]
-    lines = [f"# {OUT.with_suffix('.py').name} (fit rows only; rule in the script's docstring)", ""]
-    t0 = time.time()
-    for hw_name in hws:
-        run(hw_name, lines)
-        print("\n".join(lines), flush=True)
-    lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
-    OUT.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -92,18 +92,25 @@ def choose_law(res, lines) -> str:
     return pick
 
 
-def main():
-    lines = [f"# {OUT.with_suffix('.py').name} (fit rows only; rule in the docstring)", "",
-             "law | " + " | ".join(f"{s} -> {t} {c.removeprefix('attention_')} n med / p90"
-                                   for t, s in DIRECTIONS for c in CLASSES) + " | mean p90"]
+def record_laws(out: Path, switch: str, laws, classes, n_params, key_column: str = "") -> None:
+    """Score each (label, keys) law of `laws` (score_law), choose one (choose_law) and write the record to `out`:
+    one row a law, its keys in a column of their own when `key_column` names it; n_params(keys) -> its parameters."""
+    cols = " | ".join(f"{s} -> {t} {c.removeprefix('attention_')} n med / p90" for t, s in DIRECTIONS for c in classes)
+    lines = [f"# {out.with_suffix('.py').name} (fit rows only; rule in the docstring)", "",
+             "law | " + (f"{key_column} | " if key_column else "") + cols + " | mean p90"]
     res = []
-    for label, keys in LAWS:
-        r, mean = score_law("SM_BOUND_UNFUSED", keys, CLASSES)
-        res.append((label, len(keys), r, mean))
-        lines.append(f"{label} | " + " | ".join(f"{n} {m:5.1f} / {p:5.1f}" for n, m, p in r) + f" | {mean:5.1f}")
+    for label, keys in laws:
+        r, mean = score_law(switch, keys, classes)
+        res.append((label, n_params(keys), r, mean))
+        lines.append(f"{label} | " + (f"{', '.join(keys)} | " if key_column else "")
+                     + " | ".join(f"{n} {m:5.1f} / {p:5.1f}" for n, m, p in r) + f" | {mean:5.1f}")
     choose_law(res, lines)
-    OUT.write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def main():
+    record_laws(OUT, "SM_BOUND_UNFUSED", LAWS, CLASSES, len)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 
 
 from hwmodels import gpu_transfer as gt
-from validation.model_selection.s21_transfer import DIRECTIONS, choose_law, score_law
+from validation.model_selection.s21_transfer import record_laws
 
 OUT = Path(__file__).with_suffix(".txt")
 CLASSES = ("attention_decode_fa2", "attention_decode_cudnn", "attention_decode")
@@ -40,18 +40,8 @@ LAWS = (("A current law", gt.CTA_BW_KEYS),
 
 
 def main():
-    lines = [f"# {OUT.with_suffix('.py').name} (fit rows only; rule in the docstring)", "",
-             "law | SM-bound per-CTA rates | " + " | ".join(f"{s} -> {t} {c.removeprefix('attention_')} n med / p90"
-                                                          for t, s in DIRECTIONS for c in CLASSES) + " | mean p90"]
-    res = []
-    for label, keys in LAWS:
-        r, mean = score_law("SM_BOUND_CTA_BW", keys, CLASSES)
-        res.append((label, len(gt.CTA_BW_KEYS) - len(keys), r, mean))
-        lines.append(f"{label} | {', '.join(keys)} | " + " | ".join(f"{n} {m:5.1f} / {p:5.1f}" for n, m, p in r)
-                     + f" | {mean:5.1f}")
-    choose_law(res, lines)
-    OUT.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    record_laws(OUT, "SM_BOUND_CTA_BW", LAWS, CLASSES, lambda keys: len(gt.CTA_BW_KEYS) - len(keys),
+                key_column="SM-bound per-CTA rates")
 
 
 if __name__ == "__main__":
