@@ -380,6 +380,16 @@ def row_waves(P, k, cols, rows):
     return waves * (lat + P.values.get(f"ew.{k}.row_lat_iter", 0.0) * np.maximum(iters - 1.0, 0.0))
 
 
+def softmax_path_waves(P, cols, rows):
+    """Wave time of PyTorch's block softmax by kernel path (round 13, gpu_params): one 1,024-thread CTA per SM,
+    ceil(rows / SMs) waves of ew.softmax.<path>_lat + <path>_col x cols. Vectorised over cols and rows."""
+    cols, rows = np.asarray(cols, dtype=float), np.asarray(rows, dtype=float)
+    path = _lib.softmax_path(cols)
+    lat = np.choose(path, [P[f"ew.softmax.{p}_lat"] for p in _lib.SOFTMAX_PATHS])
+    col = np.choose(path, [P[f"ew.softmax.{p}_col"] for p in _lib.SOFTMAX_PATHS])
+    return np.ceil(rows / P.sm_count) * (lat + col * cols)
+
+
 def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     """(regime, floor, bandwidth-bound stream time, fixed stream time, row-wave time, p) of an
     elementwise op; its time is (floor^p + max(stream + fixed, waves)^p)^(1/p). Block-per-row
@@ -391,11 +401,22 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
         floor = floor + P.values.get(f"ew.{k}.floor_per_col", 0.0) * np.asarray(cols, dtype=float)
     stream = P[f"ew.{k}.mult"] * np.asarray(nbytes, dtype=float) / P["ew.bw"]
     fixed = P.values.get(f"ew.{k}.per_row", 0.0) * np.asarray(rows, dtype=float)
-    waves = row_waves(P, k, cols, rows)
+    paths = k == "softmax" and "ew.softmax.reg_lat" in P.values  # round 13: ATen's three block kernels
+    waves = softmax_path_waves(P, cols, rows) if paths else row_waves(P, k, cols, rows)
     multipass = P.values.get("ew.softmax.multipass") if k == "softmax" else None
     if multipass:  # no shared-memory row cache: the row is read from memory once per pass (gpu_library)
-        f = np.where(_lib.softmax_multipass(cols), multipass, 1.0)
+        again = _lib.softmax_path(cols) == 2 if paths else _lib.softmax_multipass(cols)  # register rows: read once
+        f = np.where(again, multipass, 1.0)
         stream, waves = stream * f, waves * f
+    reread = P.values.get("ew.rmsnorm.reread") if k == "rmsnorm" else None
+    if reread:  # wide rows: the row's second read misses the cache (gpu_params, round 13)
+        c = np.maximum(np.asarray(cols, dtype=float), 1.0)
+        stream = stream * (1.0 + reread * np.clip(np.log2(c / P["ew.rmsnorm.reread_cols"]), 0.0, 1.0))
+    odd = P.values.get("ew.copy.unaligned") if k == "copy" else None
+    if odd:  # a large tensor whose size is no multiple of 4 KiB (gpu_params, round 13)
+        tensor = np.asarray(nbytes, dtype=float) / 2.0
+        fixed = fixed + np.where((tensor > _gp.COPY_UNALIGNED_MIN_BYTES) & (np.mod(tensor, _gp.COPY_ALIGN_BYTES) != 0),
+                                 odd, 0.0)
     small = P.values.get("ew.embedding.small_idx") if k == "embedding" else None
     if small:  # <= 16 rows: the small-index gather walks its rows one after another (gpu_library)
         fixed = fixed + np.where(_lib.index_select_small(rows), small * np.asarray(rows, dtype=float), 0.0)

@@ -8,6 +8,12 @@ the validation split carved from the fit rows: validation/model_selection/s7_can
   has fewer than (sharedMemPerBlock - reduction scratch) / sizeof(elem) elements AND a multiple
   of ILP = 16 / sizeof(elem) elements; otherwise (cunn_SoftMaxForward) it reads the row from
   global memory once per pass (max, sum of exponentials, normalised write): `softmax_multipass`.
+- Softmax, round 13 (session 21; validation/model_selection/s24_ew_dispatch.txt): the forward block kernel
+  (SoftMaxForward_getBlockSize) always has min(cols, 1,024) threads, i.e. 1,024 for every row it gets, and host_softmax
+  picks one of three kernels: cunn_SoftMaxForwardReg while ceil(cols / 1,024) < 10 (the row held in registers, read
+  once, any alignment), else cunn_SoftMaxForwardSmem under the shared-memory condition above, else
+  cunn_SoftMaxForward, the multi-pass global-memory kernel: `softmax_path`. Only the last re-reads the row, so a
+  calibration with per-path waves applies its multi-pass factor to that path alone.
 - Embedding (ATen index_select, Indexing.cu): 16 or fewer indices take indexSelectSmallIndex,
   whose threads walk the indices one after another (a dependent index load, then the row copy,
   per index); more indices take indexSelectLargeIndex, parallel over all elements:
@@ -27,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
+__all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "SOFTMAX_PATHS", "softmax_path", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
            "TILE_SETS", "tiles", "streamk_time"]
 
 SMEM_PER_BLOCK = 49152  # cudaDeviceProp.sharedMemPerBlock (48 KiB without the opt-in carve-out)
@@ -42,6 +48,19 @@ def softmax_multipass(cols, elem_bytes: float = 2.0):
     ilp = 16.0 / elem_bytes
     fits = cols < (SMEM_PER_BLOCK - _REDUCE_SCRATCH) / elem_bytes
     return ~(fits & (np.mod(cols, ilp) == 0))
+
+
+SOFTMAX_BLOCK_THREADS = 1024  # SoftMaxForward_getBlockSize for every row longer than the warp kernel's
+SOFTMAX_REG_MAX = 9  # cunn_SoftMaxForwardReg while ceil(cols / 1,024) < 10 (its register-count template 1..9)
+SOFTMAX_PATHS = ("reg", "smem", "gmem")  # softmax_path's 0, 1, 2
+
+
+def softmax_path(cols, elem_bytes: float = 2.0):
+    """The block softmax's kernel per row width (vectorised over cols): 0 register, 1 shared-memory, 2 global-memory
+    (multi-pass). Rows of the warp-per-row kernel never get here."""
+    cols = np.asarray(cols, dtype=float)
+    reg = np.ceil(cols / SOFTMAX_BLOCK_THREADS) <= SOFTMAX_REG_MAX
+    return np.where(reg, 0, np.where(softmax_multipass(cols, elem_bytes), 2, 1))
 
 
 def index_select_small(rows):

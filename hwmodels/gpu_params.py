@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 __all__ = ["PARAMS", "GpuParams", "SWITCH_PARAMS", "ATTN_BACKENDS", "ATTN_BACKEND_KEYS", "ATTN_BLOCKS", "OPTIONAL_PARAMS",
            "UNFUSED_KEYS", "EW_KINDS", "EW_ALIAS", "ROW_KINDS", "KERNELS", "TILES", "SPLITK_MIN_K", "FA2_BQ",
-           "FA2_DEC_BM", "BANDWIDTH_PARAMS", "WARP_SOFTMAX_MAX_COLS", "EW_WARP_KEYS", "EW_ROW_KEYS", "SPLITK_WS_BYTES"]
+           "FA2_DEC_BM", "BANDWIDTH_PARAMS", "WARP_SOFTMAX_MAX_COLS", "EW_WARP_KEYS", "EW_ROW_KEYS", "SPLITK_WS_BYTES",
+           "SOFTMAX_PATH_KEYS", "COPY_UNALIGNED_MIN_BYTES", "COPY_ALIGN_BYTES"]
 
 # ---------------------------------------------------------------------------- parameters
 
@@ -267,6 +268,34 @@ SWITCH_PARAMS = SWITCH_PARAMS + ("gemm.fp8_no_stream_k",)
 OPTIONAL_PARAMS.update({
     "gemm.fp8_no_stream_k": (None, "fp8 GEMMs never take stream-K (structure recorded by a calibration whose "
                                    "validation split chose it: 1)"),
+})
+
+# Round 13 (session 21; validation/model_selection/s24_ew_dispatch.txt, chosen on the fit rows of both GPUs, leave one
+# fit suite out, before heldout18 was measured): three elementwise terms read off what PyTorch dispatches.
+# - Block softmax by kernel path (hwmodels.gpu_library.softmax_path): 1,024-thread CTAs, one resident per SM (at
+#   1,024 threads a CTA may use at most 64 registers a thread; two would need <= 32), waves = ceil(rows / SMs), each
+#   wave `ew.softmax.<path>_lat` + `ew.softmax.<path>_col` x cols for the register, shared-memory and global-memory
+#   (multi-pass) kernels; the multi-pass factor applies to the global-memory path only. Replaces the session-4 row
+#   waves (ew.softmax.row_lat / row_lat_iter) where a calibration has it.
+# - RMSNorm re-read: the stream time x (1 + `ew.rmsnorm.reread` x s), s = clip(log2(cols / `ew.rmsnorm.reread_cols`),
+#   0, 1): the effective bandwidth falls ~0.69x from narrow to wide rows on both GPUs, as if the row's second read
+#   missed the cache once the rows in flight outgrow it (the mechanism is inferred from timings, not profiled).
+# - A copy whose tensor (compulsory bytes / 2: the mean of its input and output) is larger than
+#   COPY_UNALIGNED_MIN_BYTES and not a multiple of COPY_ALIGN_BYTES pays `ew.copy.unaligned` once (measured: ~2.3 us
+#   over its 4 KiB-multiple neighbours on both GPUs; the mechanism is not established; the threshold is the
+#   exploration's, validation/model_selection/ew_exploration_s20.md, fixed, not fitted).
+SOFTMAX_PATH_KEYS = tuple(f"ew.softmax.{p}_{x}" for p in ("reg", "smem", "gmem") for x in ("lat", "col"))
+COPY_UNALIGNED_MIN_BYTES = 2 * 2 ** 20
+COPY_ALIGN_BYTES = 4096
+OPTIONAL_PARAMS.update({
+    **{f"ew.softmax.{p}_lat": ("time", f"block softmax, {name} kernel: wave time of one 1,024-thread CTA per SM "
+                                       "at zero row length")
+       for p, name in (("reg", "register"), ("smem", "shared-memory"), ("gmem", "global-memory"))},
+    **{f"ew.softmax.{p}_col": ("time", f"block softmax, {name} kernel: wave time per element of the row")
+       for p, name in (("reg", "register"), ("smem", "shared-memory"), ("gmem", "global-memory"))},
+    "ew.rmsnorm.reread": (None, "RMSNorm: extra stream fraction of wide rows (a second read of the row)"),
+    "ew.rmsnorm.reread_cols": (None, "RMSNorm: row width (elements) above which the re-read ramps in over one octave"),
+    "ew.copy.unaligned": ("time", "copy of a tensor > 2 MiB whose size is no multiple of 4 KiB: extra time"),
 })
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ What carries over, and why:
   both directions: eager prefill / decode p90 averaged over both 37.5 -> 18.8 %): the gathers' and score passes'
   fitted rates are 1.15-1.58 TB/s on both GPUs although the datasheets differ by 1.43x (the SM and clock factors are
   untested: the two GPUs have equal ones);
+- round 13's block-softmax wave times per kernel path (`ew.softmax.<path>_lat` / `_col`) scale with the SM clock
+  ratio like the row waves they replace; RMSNorm's re-read (`ew.rmsnorm.reread`, a fraction, and the row width it
+  starts at, `reread_cols`) and the unaligned copy's extra time (`ew.copy.unaligned`, mechanism not established)
+  carry over unchanged (untested across GPUs whose L2 or clocks differ);
 - the power cap is the target's TDP and the static (idle) power scales with the TDP ratio;
 - launch and host constants (floors, graph gap, eager launch rate) and the energy per FLOP
   and per byte carry over unchanged (same software stack; same process family assumed — the
@@ -83,7 +87,10 @@ CLOCK_PARAMS = ("attn.cta_overhead", "ew.rmsnorm.floor_per_col", "ew.softmax.flo
                 # session 9: the later fixed times of kernels' own work (module docstring)
                 "attn.dec_cta_lat", "attn_cudnn.dec_cta_lat", "attn.combine_split", "attn_cudnn.combine_split",
                 "attn.ragged", "attn.ragged_wave", "ew.embedding.small_idx",
-                "attn.dec_fill", "attn_cudnn.dec_fill")
+                "attn.dec_fill", "attn_cudnn.dec_fill",
+                # round 13: the block softmax's per-path wave times (one CTA per SM per wave)
+                "ew.softmax.reg_lat", "ew.softmax.reg_col", "ew.softmax.smem_lat", "ew.softmax.smem_col",
+                "ew.softmax.gmem_lat", "ew.softmax.gmem_col")
 
 
 def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = None):
