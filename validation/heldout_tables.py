@@ -1,5 +1,5 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh suite heldout18 on the H200 and the H100 (drawn for the round-12 model, rules
+calibrations: the fresh suite heldout18 on the H200 and the H100 (drawn for the round-12 model, re-frozen for round 13, rules
 validation/heldout18_rules.md), the suites heldout17 (drawn for the round-11 model, rules validation/heldout17_rules.md),
 heldout16 (drawn for the round-10 model, rules validation/heldout16_rules.md) and heldout15 (drawn for the round-9
 model, rules validation/heldout15_rules.md) on the H200 and the H100 (the run each GPU measures a suite in is
@@ -30,8 +30,8 @@ CLASSES = OP_CLASSES + ("all",)
 # and / or the H100 (run h100_run12) after its freeze; heldout16 (validation/heldout16_rules.md) for the round-10
 # model, on the H200 (run h200_run21) and / or the H100 (run h100_run13) after its freeze; heldout17
 # (validation/heldout17_rules.md) for the round-11 model, on the H200 (run h200_run22) and / or the H100 (run
-# h100_run14) after its freeze; heldout18 (validation/heldout18_rules.md) for the round-12 model, on the H200 (run
-# h200_run23) and / or the H100 (run h100_run15) after its freeze.
+# h100_run14) after its freeze; heldout18 (validation/heldout18_rules.md) for the round-12 model, re-frozen for round 13 (session 21) before
+# any of its data existed, on the H200 (run h200_run23) and / or the H100 (run h100_run15) after its freeze.
 TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13", "heldout14",
                "heldout15", "heldout16", "heldout17", "heldout18")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
@@ -47,9 +47,10 @@ def tail_runs(run_of):
 # held-out split -> (suite, H200 run); the freshest suite measured on the H200 (heldout14 is drawn for the H100; on
 # the H200 only if one was lent)
 TAIL_RUNS, LATEST = tail_runs(RUN_OF)
-# the suite frozen for the next model on main (round 12: heldout18, validation/heldout18_rules.md): the only one whose
+# the suite frozen for the next model on main (round 13: heldout18, validation/heldout18_rules.md): the only one whose
 # end to end is labelled fresh; every earlier suite is a seen re-score (heldout17 tests round 11, frozen at 3893292,
-# measured and scored once on the H100 in session 20, its H200 run h200_run22 still to come; heldout16 tests round 10,
+# measured and scored once on the H100 in session 20, its H200 run h200_run22 to be scored only at a checkout of
+# 4250fe9 if ever measured; heldout16 tests round 10,
 # frozen at 03f428a, measured and scored once on both GPUs in session 18; heldout15 tests round 9, frozen at fe59c04)
 FRESH = "test18"
 # the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md,
@@ -287,19 +288,19 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-# the model on main that re-scores the seen suites (round 12 kept it unchanged: s23_row_iters.txt)
-_MODEL = ("the round-11 model (session 19: the session-12 H200 parameters with the measured-residual correction, "
-          "HF eager prefill compared by KV alignment)")
+# the model on main that re-scores the seen suites (round 13, session 21: s24_ew_dispatch.txt)
+_MODEL = ("the round-13 model (session 21: round 11's form with the elementwise dispatch terms of s24, the H200 "
+          "calibration and its measured-residual table re-fitted)")
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
-    ("test18", "H200 heldout18 (fresh suite drawn for the round-12 model, which is round 11 unchanged (s23 kept "
-               "it), no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout18']['h200']}, measured after the round-12 freeze, scored once; rules: "
+    ("test18", "H200 heldout18 (fresh suite drawn for the round-12 model and re-frozen for round 13 before any of "
+               "its data existed, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout18']['h200']}, measured after the round-13 freeze, scored once; rules: "
                "validation/heldout18_rules.md)"),
     ("test17", "H200 heldout17 (drawn for the round-11 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout17']['h200']}, measured after the round-11 freeze, scored once with round 11 "
-               "(frozen at 3893292; rules: validation/heldout17_rules.md); seen for round 12, whose class its H100 "
-               f"score named (validation/heldout18_rules.md); priced here by {_MODEL})"),
+               "(frozen at 3893292; rules: validation/heldout17_rules.md) at a checkout of 4250fe9; seen for rounds 12 "
+               f"and 13, whose class its H100 score named (validation/heldout18_rules.md); priced here by {_MODEL})"),
     ("test16", "H200 heldout16 (PREVIOUSLY SEEN: drawn for the round-10 model, run "
                f"{NAMED_RUNS['heldout16']['h200']}, measured after the round-10 freeze and scored once with round 10 "
                f"(frozen at 03f428a) at 3.3 / 11.0 (validation/heldout16_rules.md); re-scored with {_MODEL})"),
@@ -366,15 +367,14 @@ def h200_suite_lines(h200, split, title, seen):
     return lines + suite_extras(split, r_all)
 
 
-# the H100 model on main that re-scores the seen suites (round 12 kept it unchanged: s23_row_iters.txt)
-_H100_MODEL = ("the round-11 model (session 19: the re-fitted H100 calibration of session 16, "
-               "validation/h100_refit_s15.py, with the measured-residual correction, HF eager prefill compared by "
-               "KV alignment)")
+# the H100 model on main that re-scores the seen suites (round 13, session 21: s24_ew_dispatch.txt)
+_H100_MODEL = ("the round-13 model (session 21: round 11's form with the elementwise dispatch terms of s24, the H100 "
+               "calibration (the H200's term set, as since session 16) and its measured-residual table re-fitted)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
-    ("test18", "H100 heldout18 (fresh suite drawn for the round-12 model, which is round 11 unchanged (s23 kept "
-               "it), no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout18']['h100']}, measured after the round-12 freeze, scored once; rules: "
+    ("test18", "H100 heldout18 (fresh suite drawn for the round-12 model and re-frozen for round 13 before any of "
+               "its data existed, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout18']['h100']}, measured after the round-13 freeze, scored once; rules: "
                "validation/heldout18_rules.md)"),
     ("test17", "H100 heldout17 (PREVIOUSLY SEEN: drawn for the round-11 model, run "
                f"{NAMED_RUNS['heldout17']['h100']}, measured after the round-11 freeze (session 20) and scored once "
