@@ -390,6 +390,15 @@ def softmax_path_waves(P, cols, rows):
     return np.ceil(rows / P.sm_count) * (lat + col * cols)
 
 
+def rmsnorm_reread(P, cols):
+    """RMSNorm's stream (and bytes) factor for its re-read of wide rows (round 13, gpu_params); 1 without the term."""
+    reread = P.values.get("ew.rmsnorm.reread")
+    if not reread:
+        return 1.0
+    c = np.maximum(np.asarray(cols, dtype=float), 1.0)
+    return 1.0 + reread * np.clip(np.log2(c / P["ew.rmsnorm.reread_cols"]), 0.0, 1.0)
+
+
 def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
     """(regime, floor, bandwidth-bound stream time, fixed stream time, row-wave time, p) of an
     elementwise op; its time is (floor^p + max(stream + fixed, waves)^p)^(1/p). Block-per-row
@@ -408,10 +417,8 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
         again = _lib.softmax_path(cols) == 2 if paths else _lib.softmax_multipass(cols)  # register rows: read once
         f = np.where(again, multipass, 1.0)
         stream, waves = stream * f, waves * f
-    reread = P.values.get("ew.rmsnorm.reread") if k == "rmsnorm" else None
-    if reread:  # wide rows: the row's second read misses the cache (gpu_params, round 13)
-        c = np.maximum(np.asarray(cols, dtype=float), 1.0)
-        stream = stream * (1.0 + reread * np.clip(np.log2(c / P["ew.rmsnorm.reread_cols"]), 0.0, 1.0))
+    if k == "rmsnorm":  # wide rows: the row's second read misses the cache (gpu_params, round 13)
+        stream = stream * rmsnorm_reread(P, cols)
     odd = P.values.get("ew.copy.unaligned") if k == "copy" else None
     if odd:  # a large tensor whose size is no multiple of 4 KiB (gpu_params, round 13)
         tensor = np.asarray(nbytes, dtype=float) / 2.0
@@ -739,7 +746,14 @@ def _elementwise_part(op, hw, P, notes):
     t = float(ew_combine(floor, stream, fixed, waves, p))
     bound = "hbm" if stream > max(floor, fixed, waves) else "latency"
     det = {"regime": "softmax warp-per-row kernel (rows <= 1024 elements)"} if k == "softmax_warp" else {}
-    return t, det, bound, hw.peak_flops.get("fp32", 0.0), P[f"ew.{k}.mult"] * hbm
+    traffic = P[f"ew.{k}.mult"]
+    if k == "softmax" and "ew.softmax.reg_lat" in P.values:
+        # round 13: with per-path waves the fitted stream multiplier is a latency fit (~0.01: the register and
+        # shared-memory kernels' waves bind), not bytes; energy counts what the kernel moves (gpu_library)
+        traffic = float(_lib.softmax_traffic(cols))
+    if k == "rmsnorm":  # the re-read of a wide row is moved bytes too
+        traffic = traffic * float(rmsnorm_reread(P, cols))
+    return t, det, bound, hw.peak_flops.get("fp32", 0.0), traffic * hbm
 
 
 def _in_workload(op, hw, P, t, det, bound, peak_used, flop_class, stream_bytes, kv_bytes, notes):

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "SOFTMAX_PATHS", "softmax_path", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
+__all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "SOFTMAX_PATHS", "softmax_path", "softmax_traffic", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
            "TILE_SETS", "tiles", "streamk_time"]
 
 SMEM_PER_BLOCK = 49152  # cudaDeviceProp.sharedMemPerBlock (48 KiB without the opt-in carve-out)
@@ -61,6 +61,13 @@ def softmax_path(cols, elem_bytes: float = 2.0):
     cols = np.asarray(cols, dtype=float)
     reg = np.ceil(cols / SOFTMAX_BLOCK_THREADS) <= SOFTMAX_REG_MAX
     return np.where(reg, 0, np.where(softmax_multipass(cols, elem_bytes), 2, 1))
+
+
+def softmax_traffic(cols):
+    """Bytes the block softmax moves over its compulsory bytes (a read and a write of the row): 1 for the register and
+    shared-memory kernels (the row read once), 2 for the global-memory kernel (read once per pass, three passes, and
+    written once: 4 / 2). For energy: round 13's latency fit leaves ew.softmax.mult no byte count."""
+    return np.where(softmax_path(cols) == 2, 2.0, 1.0)
 
 
 def index_select_small(rows):

@@ -110,8 +110,11 @@ def test_heldout_energy(held_out):
     # the re-fitted latency model); these loops are seen data, nothing was chosen on them; published as measured.
     # 9.0 / 20.01 -> 9.1 / 20.01 (round 10, session 18: the measured-residual correction as s19 chose it moves the
     # latencies the energy is priced on; a seen suite re-scored, nothing chosen on it): p90 still misses the 20 %
-    # goal, by 0.01
-    assert s["n"] == 16 and round(s["median"], 1) == 9.1 and round(s["p90"], 2) == 20.01
+    # goal, by 0.01. 9.1 / 20.01 -> 9.5 / 19.52 (round 13, session 21: the re-fit moves the elementwise latencies and
+    # byte multipliers the loops are priced on: the RMSNorm loop -16 -> -20 % (ew.rmsnorm.mult fell as the re-read took
+    # the wide rows; the re-read's bytes count), the softmax loop -21 -> -18 %, add -7 -> -4 %); a seen suite
+    # re-scored, nothing chosen on it; p90 within the goal again
+    assert s["n"] == 16 and round(s["median"], 1) == 9.5 and round(s["p90"], 2) == 19.52
 
 
 def test_unreliable_rows_are_counted_not_hidden(held_out):

@@ -121,3 +121,29 @@ def test_transfer_scales_the_path_waves_with_the_clock_only():
         assert out.values[k] == pytest.approx(2 * v)  # half the clock: twice the wave time
     for k in ("ew.rmsnorm.reread", "ew.rmsnorm.reread_cols", "ew.copy.unaligned"):
         assert out.values[k] == P.values[k]
+
+
+def test_energy_counts_the_bytes_the_block_softmax_moves():
+    """With per-path waves the fitted ew.softmax.mult is a latency fit (the waves bind), so energy counts the kernel's
+    traffic instead: the row read and written once (register, shared-memory kernels), or read once per pass, three
+    passes, and written once (global-memory kernel: 4 / 2 = 2x the compulsory bytes)."""
+    from workloads.ops import Op, TensorSpec as Tensor
+    assert list(gpu_library.softmax_traffic([4096, 12800, 10263, 32768])) == [1.0, 1.0, 2.0, 2.0]
+    P = _params(**PATHS, **{"ew.softmax.multipass": 2.0, "ew.softmax.mult": 0.01})
+    hw = cosim.load_hw("h200")
+    for cols, traffic in ((4096, 1.0), (32768, 2.0)):
+        x = Tensor("x", (4096, cols), "bf16")
+        op = Op("softmax", "softmax", {"rows": 4096, "cols": cols}, (x,), (Tensor("y", (4096, cols), "bf16"),), "bf16")
+        c = gpu.estimate(op, hw, params=P)
+        assert c.energy_breakdown["hbm"] == pytest.approx(P["energy.per_byte"] * traffic * op.bytes)
+
+
+def test_energy_counts_rmsnorms_reread_bytes():
+    from workloads.ops import Op, TensorSpec
+    P = _params(**{"ew.rmsnorm.reread": 0.5, "ew.rmsnorm.reread_cols": 4096.0})
+    hw = cosim.load_hw("h200")
+    for cols, f in ((4096, 1.0), (8192, 1.5)):
+        op = Op("norm", "rmsnorm", {"rows": 1024, "cols": cols}, (TensorSpec("x", (1024, cols), "bf16"),),
+                (TensorSpec("y", (1024, cols), "bf16"),), "bf16")
+        c = gpu.estimate(op, hw, params=P)
+        assert c.energy_breakdown["hbm"] == pytest.approx(P["energy.per_byte"] * P["ew.rmsnorm.mult"] * f * op.bytes)
