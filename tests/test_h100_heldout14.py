@@ -38,18 +38,22 @@ def test_own_calibration_figures_as_scored():
     # within the KV length's alignment class, as s20 chose it; a seen suite re-scored, nothing chosen on it); round 10
     # -> round 11 (n, median, p90): HF eager prefill 7.0 / 19.2 -> 3.7 / 11.8 (now met), all 3.5 / 11.7 -> 3.4 / 11.4;
     # the rest unchanged (elementwise 3.8 / 16.3 still missed), graph e2e too
+    # re-pinned with the round-13 model (session 21: s24's elementwise dispatch terms, both calibrations re-fitted; a
+    # seen suite re-scored, nothing chosen on it); round 11 -> round 13: elementwise 3.8 / 16.3 -> 3.5 / 10.6 (now met),
+    # HF eager prefill 3.7 / 11.8 -> 3.8 / 11.9, decode 3.5 / 11.5 -> 4.2 / 12.0, all 3.4 / 11.4 -> 3.4 / 10.8; graph
+    # e2e 1.5 / 0.9 / 0.4 -> 1.7 / 0.6 / 0.6
     res = validate("h100_sxm", RUNS, split="test14", include_unreliable=True)
     assert _pairs(res, CLASSES) == {
         "gemm_bf16": (184, 2.8, 10.9), "gemm_fp8": (184, 3.3, 12.0),
         "attention_prefill": (80, 2.0, 4.9), "attention_decode": (187, 3.7, 10.8),
         "attention_prefill_cudnn": (80, 1.8, 6.3), "attention_decode_cudnn": (187, 3.8, 9.7),
         "attention_prefill_fa2": (80, 4.5, 11.0), "attention_decode_fa2": (187, 4.1, 10.5),
-        "attention_prefill_unfused": (72, 3.7, 11.8), "attention_decode_unfused": (187, 3.5, 11.5),
-        "elementwise": (206, 3.8, 16.3), "all": (1634, 3.4, 11.4)}
+        "attention_prefill_unfused": (72, 3.8, 11.9), "attention_decode_unfused": (187, 4.2, 12.0),
+        "elementwise": (206, 3.5, 10.6), "all": (1634, 3.4, 10.8)}
     assert not [n for n in res.notes if n.startswith("not scored")]
     # graph e2e medians: 2.3 / 0.5 / 0.6 as scored once -> 1.5 / 0.9 / 0.4 (round 10, session 18: the measured-residual
     # correction as s19 chose it; a seen suite re-scored, nothing chosen on it)
-    assert _graph_medians(res) == {"eager": 1.5, "engine": 0.9, "engine_fused": 0.4}  # goal: <= 4 % on each
+    assert _graph_medians(res) == {"eager": 1.7, "engine": 0.6, "engine_fused": 0.6}  # goal: <= 4 % on each
 
 
 def test_h200_parameters_transferred_to_the_h100_as_scored():
@@ -63,6 +67,8 @@ def test_h200_parameters_transferred_to_the_h100_as_scored():
         # HF eager prefill 25.0 / 41.1, decode 28.5 / 52.3 and all 5.3 / 25.3 as scored once -> 6.4 / 19.6, 8.0 / 23.7
         # and 4.6 / 14.4 (round 11, session 19: HF eager's passes transfer as SM-bound, s21_transfer, and s22's FA2
         # split rate; a seen suite re-scored, nothing chosen on it)
-        "attention_prefill_unfused": (72, 6.4, 19.6), "attention_decode_unfused": (187, 8.0, 23.7),
-        "elementwise": (206, 6.3, 18.5), "all": (1634, 4.6, 14.4)}
-    assert _graph_medians(res) == {"eager": 2.2, "engine": 0.6, "engine_fused": 0.6}
+        # -> 6.8 / 18.8, 8.9 / 22.9 and 4.6 / 13.7, elementwise 6.3 / 18.5 -> 5.5 / 14.8, graph engine 0.6 -> 0.5 (round
+        # 13, session 21: s24's elementwise dispatch terms, both calibrations re-fitted; seen, nothing chosen on it)
+        "attention_prefill_unfused": (72, 6.8, 18.8), "attention_decode_unfused": (187, 8.9, 22.9),
+        "elementwise": (206, 5.5, 14.8), "all": (1634, 4.6, 13.7)}
+    assert _graph_medians(res) == {"eager": 2.2, "engine": 0.5, "engine_fused": 0.6}

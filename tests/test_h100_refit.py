@@ -3,13 +3,15 @@ H200's procedure and term set on the lent H100's seven fit suites, so it carries
 names (no term chosen on H100 rows) and measured every backend the H200 did. The session-9 calibration it replaced
 is kept in validation/calibrations/ (the scored-once heldout13 figures are checked with it)."""
 import cosim
-from hwmodels import gpu
+from hwmodels import gpu, gpu_params
 
 
 def test_refit_carries_the_h200_parameter_names_and_every_backend(h100_session9):
     h100 = gpu.params_for(cosim.load_hw("h100_sxm"))
     h200 = gpu.params_for(cosim.load_hw("h200"))
-    assert set(h100.values) == set(h200.values)
+    # the same names, but a per-row cost the fit drives to its 1 ps floor is dropped (fit.fit_latency): since round 13
+    # (session 21) the H200 keeps ew.rmsnorm.per_row (0.17 ns) and the H100's fitted to the floor
+    assert set(h100.values) ^ set(h200.values) <= set(gpu_params.EW_ROW_KEYS)
     assert h100.attention_default == h200.attention_default == "cudnn"
     for backend in ("fa2", "cudnn", "unfused"):
         gpu.for_backend(h100, backend)  # raises for a backend the calibration did not measure

@@ -27,10 +27,11 @@ VAL = ROOT / "validation"
 def test_a_gpu_without_its_own_set_gets_the_base_set():
     name, terms, line = fit.terms_for("b200")
     assert name == "base" and terms is fit.BASE_TERMS
-    # the session-9 to -12 terms only the H200's validation split chose are off; the rest is the session-8 form
+    # the session-9 to -12 terms only the H200's validation split chose are off, and round 13's (session 21) too; the
+    # rest is the session-8 form
     assert terms["gemm_stream_k"] is False and terms["dec_fill"] == () and terms["unfused_dec_unaligned"] is False
     assert terms["prefill_soft"] == ("cudnn",)
-    later = {**fit.S9_OFF, **fit.S10_OFF, **fit.S11_GEMM_OFF, **fit.S12_FA2_OFF}
+    later = {**fit.S9_OFF, **fit.S10_OFF, **fit.S11_GEMM_OFF, **fit.S12_FA2_OFF, **fit.S24_OFF}  # S24: round 13
     assert {k: v for k, v in terms.items() if k not in later} == {k: v for k, v in fit.TERMS.items() if k not in later}
     assert line.startswith("base set") and "b200 has no set of its own" in line
     # a YAML path is named by its stem, as before

@@ -18,7 +18,7 @@ RUNS = ROOT / "validation" / "h200_runs.csv"
 def test_the_unfused_group_is_fitted_with_the_launch_constants_written_beside_it(monkeypatch):
     """Every group's LM fit replaced by the committed calibration's values (energy and launch fits run for
     real): the unfused group must see every other parameter at the value the calibration writes, the launch
-    overlap included (1.65 us, h200.yaml's launch.overlap). Before the fix it saw launch.overlap = 0 (INITIAL)
+    overlap included (1.7 us, h200.yaml's launch.overlap since round 13's re-fit; 1.65 us before). Before the fix it saw launch.overlap = 0 (INITIAL)
     and energy coefficients of 0."""
     committed = params_for(load_hw("h200")).values
     seen = {}
@@ -31,7 +31,7 @@ def test_the_unfused_group_is_fitted_with_the_launch_constants_written_beside_it
 
     monkeypatch.setattr(fit, "_fit_group", fake_group)
     section, rep = fit.fit(RUNS, "h200", RUNS, RUNS, RUNS)
-    assert rep["values"]["launch.overlap"] == pytest.approx(1.65e-6, rel=1e-9)  # the grid's 33rd step of 50 ns
+    assert rep["values"]["launch.overlap"] == pytest.approx(1.7e-6, rel=1e-9)  # the grid's 34th step of 50 ns
     assert seen["launch.overlap"] == rep["values"]["launch.overlap"]
     others = [k for k in rep["values"] if not k.startswith("unfused.")]
     assert [k for k in others if seen.get(k) != rep["values"][k]] == []
@@ -76,7 +76,7 @@ def test_why_the_order_matters_by_hand():
 
 def test_the_selection_fits_through_the_cli_path(monkeypatch):
     """common.score_unfused fits with fit.fit_unfused itself, from the committed values with every unfused.* key
-    removed, the committed launch overlap (1.65 us) and cuDNN as the default backend (the CLI's)."""
+    removed, the committed launch overlap (1.7 us) and cuDNN as the default backend (the CLI's)."""
     from validation.model_selection import common
     calls = []
 
@@ -89,7 +89,7 @@ def test_the_selection_fits_through_the_cli_path(monkeypatch):
     label, n, values = common.score_unfused("h200", None, [], [], fit.TERMS, [], "x")
     (seen, terms, default), = calls
     assert not any(k.startswith("unfused.") for k in seen) and terms is fit.TERMS and default == "cudnn"
-    assert seen["launch.overlap"] == pytest.approx(1.65e-6) and n == 2 and label == "x"
+    assert seen["launch.overlap"] == pytest.approx(1.7e-6) and n == 2 and label == "x"
 
 
 def test_the_rejected_candidates_left_the_model():

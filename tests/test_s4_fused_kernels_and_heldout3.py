@@ -129,18 +129,21 @@ def test_heldout3_figures_as_published(heldout3):
     3.7 / 12.9), the session-9 model (3.5 / 12.9), the session-10 model (unfused decode's own unaligned
     multiplier, 3.4 / 10.7), the session-11 model (fp8 GEMMs without stream-K, unfused fit order: 3.2 / 11.3)
     and the round-10 model (session 18, the measured-residual correction as s19 chose it, re-pinned after the
-    heldout16 freeze, nothing chosen on it: 2.7 / 9.1): pinned so that any later change that moves them is seen."""
+    heldout16 freeze, nothing chosen on it: 2.7 / 9.1) and round 13 (session 21, s24's elementwise dispatch terms,
+    re-pinned after the heldout18 re-freeze, nothing chosen on it: 2.7 / 8.9): pinned so that any later change that
+    moves them is seen."""
     a = {k: v["analytical"] for k, v in heldout3.classes.items()}
     assert a["all"]["n"] == 1025
     # 3.2 / 11.3 -> 2.7 / 9.1 (round 10, session 18: the measured-residual correction as s19 chose it; a seen suite
-    # re-scored, nothing chosen on it); the met set, default prefill and elementwise below are unchanged by it
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (2.7, 9.1)
+    # re-scored, nothing chosen on it); the met set, default prefill and elementwise below are unchanged by it;
+    # 2.7 / 9.1 -> 2.7 / 8.9 (round 13, session 21: s24's elementwise terms; elementwise 4.6 / 14.8 -> 4.0 / 11.0)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (2.7, 8.9)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     assert met == {"gemm_bf16", "gemm_fp8", "attention_prefill", "attention_prefill_cudnn", "attention_decode",
                    "attention_decode_cudnn", "attention_decode_fa2", "elementwise", "all",
                    "attention_prefill_unfused", "attention_decode_unfused"}  # unfused met since session 10 (seen)
     assert (round(a["attention_prefill"]["median"], 1), round(a["attention_prefill"]["p90"], 1)) == (1.8, 5.4)
-    assert (round(a["elementwise"]["median"], 1), round(a["elementwise"]["p90"], 1)) == (4.6, 14.8)
+    assert (round(a["elementwise"]["median"], 1), round(a["elementwise"]["p90"], 1)) == (4.0, 11.0)
 
 
 def test_heldout3_graph_decode_end_to_end(heldout3):

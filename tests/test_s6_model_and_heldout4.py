@@ -174,8 +174,9 @@ def test_heldout4_figures_as_published(heldout4):
     assert a["all"]["n"] == 851
     # 3.9 / 12.4 -> 3.2 / 10.2 (round 10, session 18: the measured-residual correction as s19 chose it; a seen suite
     # re-scored, nothing chosen on it); 3.2 / 10.2 -> 3.1 / 9.8 (round 11, session 19: HF eager prefill's
-    # measured-residual correction as s20 chose it; a seen suite re-scored, nothing chosen on it)
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.1, 9.8)
+    # measured-residual correction as s20 chose it; a seen suite re-scored, nothing chosen on it); 3.1 / 9.8 -> 3.0 /
+    # 9.5 (round 13, session 21: s24's elementwise terms, both calibrations re-fitted; seen, nothing chosen on it)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.0, 9.5)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     # fp8 GEMM 6.7 / 15.2 -> 4.4 / 10.1 and unfused decode 5.6 / 12.0 -> 3.2 / 8.9: both now met (round 10,
     # session 18: the measured-residual correction as s19 chose it; a seen suite re-scored, nothing chosen on it);
@@ -188,12 +189,14 @@ def test_heldout4_figures_as_published(heldout4):
     # measured-residual correction as s19 chose it; a seen suite re-scored, nothing chosen on it); FA2 prefill
     # unchanged (no H200 correction for it in round 10); round 11 moves HF eager prefill alone (pinned below)
     assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (3.1, 9.8)
-    assert (round(a["attention_decode_unfused"]["median"], 1), round(a["attention_decode_unfused"]["p90"], 1)) == (3.2, 8.9)
+    # unfused decode 3.2 / 8.9 -> 3.4 / 8.7 (round 13's re-fit)
+    assert (round(a["attention_decode_unfused"]["median"], 1), round(a["attention_decode_unfused"]["p90"], 1)) == (3.4, 8.7)
     assert (round(a["attention_prefill_fa2"]["median"], 1), round(a["attention_prefill_fa2"]["p90"], 1)) == (3.5, 10.9)
     # HF eager prefill 6.4 / 18.3 -> 3.7 / 9.2 (round 11, session 19: HF eager prefill's measured-residual correction
     # compared within the KV length's alignment class, as s20 chose it; a seen suite re-scored, nothing chosen on it)
+    # 3.7 / 9.2 -> 3.3 / 9.1 (round 13's re-fit: HF eager's softmax and casts are elementwise parts)
     assert (round(a["attention_prefill_unfused"]["median"], 1),
-            round(a["attention_prefill_unfused"]["p90"], 1)) == (3.7, 9.2)
+            round(a["attention_prefill_unfused"]["p90"], 1)) == (3.3, 9.1)
 
 
 def test_heldout4_graph_decode_end_to_end(heldout4):
@@ -201,8 +204,9 @@ def test_heldout4_graph_decode_end_to_end(heldout4):
     # session-6 model: 2.5, 1.6, 2.5; session-7 model: 2.7, 1.7, 1.7; its second round 2.8, 1.6, 1.9;
     # session 8: 2.5, 1.8, 2.0; its second round 2.9, 1.3, 1.7; third 2.9, 1.3, 1.5; session 9: 2.6, 1.0, 1.3;
     # session 11: 2.5, 1.3, 1.1 (session 12 the same); 2.5, 1.3, 1.1 -> 2.4, 1.8, 1.2 (round 10, session 18: the
-    # measured-residual correction as s19 chose it; a seen suite re-scored, nothing chosen on it)
-    for fusion, want in (("eager", 2.4), ("engine", 1.8), ("engine_fused", 1.2)):
+    # measured-residual correction as s19 chose it; a seen suite re-scored, nothing chosen on it); 2.4, 1.8, 1.2 ->
+    # 2.7, 1.6, 1.3 (round 13, session 21: s24's elementwise terms, both calibrations re-fitted; seen)
+    for fusion, want in (("eager", 2.7), ("engine", 1.6), ("engine_fused", 1.3)):
         g = [r for r in heldout4.e2e if r["mode"] == "graph" and r["fusion"] == fusion]
         s = summarize(ape([r["analytical_s"] for r in g], [r["measured_s"] for r in g]))
         assert s["n"] == 20 and round(s["median"], 1) == want and s["median"] <= 4.0, (fusion, s)
