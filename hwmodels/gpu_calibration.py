@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from hwmodels.gpu_params import ATTN_BACKENDS, OPTIONAL_PARAMS, PARAMS, SWITCH_PARAMS, GpuParams
+from hwmodels.gpu_params import ATTN_BACKENDS, OPTIONAL_PARAMS, PARAMS, SOFTMAX_PATH_KEYS, SWITCH_PARAMS, GpuParams
 from hwmodels.spec import HardwareError
 from hwmodels.units import parse_quantity
 
@@ -55,6 +55,9 @@ def _put(tree: dict, dotted: str, value) -> None:
     node[parts[-1]] = value
 
 
+ROUND13_SETS = (SOFTMAX_PATH_KEYS, ("ew.rmsnorm.reread", "ew.rmsnorm.reread_cols"))
+
+
 def parse_section(sec: dict, source: str) -> GpuParams:
     """The analytical section of a hardware spec -> GpuParams; every problem names the field."""
     src = f"{source} (analytical calibration)"
@@ -91,6 +94,12 @@ def parse_section(sec: dict, source: str) -> GpuParams:
     if missing:
         raise HardwareError(f"{src}: params: missing {', '.join(missing)}; expected every parameter of "
                             f"hwmodels.gpu.PARAMS (re-run cosim calibrate / fit)")
+    for group in ROUND13_SETS:  # round 13's terms price only as whole sets (a part would be a KeyError deep inside)
+        got = [k for k in group if k in values]
+        if got and len(got) < len(group):
+            lacking = [k for k in group if k not in values]
+            raise HardwareError(f"{src}: analytical.params.{lacking[0]}: missing; expected all of {', '.join(group)} "
+                                f"together (present: {', '.join(got)}), or none")
     st = sec.get("structure") or {}
     sms = st.get("sm_count")
     if isinstance(sms, bool) or not isinstance(sms, int) or sms < 1:

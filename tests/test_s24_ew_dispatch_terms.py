@@ -147,3 +147,22 @@ def test_energy_counts_rmsnorms_reread_bytes():
                 (TensorSpec("y", (1024, cols), "bf16"),), "bf16")
         c = gpu.estimate(op, hw, params=P)
         assert c.energy_breakdown["hbm"] == pytest.approx(P["energy.per_byte"] * P["ew.rmsnorm.mult"] * f * op.bytes)
+
+
+@pytest.mark.parametrize("drop", ["ew.softmax.gmem_col", "ew.rmsnorm.reread_cols"])
+def test_a_calibration_with_part_of_a_round13_set_is_refused(tmp_path, drop):
+    """Round 13's terms price only as whole sets: a hand-edited calibration missing one gets one clear error naming
+    the file and the field, not a KeyError from inside the pricing."""
+    import yaml
+
+    from hwmodels.gpu_calibration import parse_section
+    from hwmodels.spec import HardwareError
+    sec = yaml.safe_load(open("cosim/configs/hw/calibration/h200.yaml"))
+    sec.pop("residual_correction")  # its table is resolved beside a loaded file; not what is checked here
+    whole = yaml.safe_load(yaml.safe_dump(sec))
+    kind, name = drop.split(".")[1:]
+    del sec["params"]["ew"][kind][name]
+    import re
+    with pytest.raises(HardwareError, match=re.escape("edited.yaml") + ".*" + re.escape(f"analytical.params.{drop}: missing")):
+        parse_section(sec, "edited.yaml")
+    assert all(k in parse_section(whole, "h200.yaml").values for k in gpu_params.SOFTMAX_PATH_KEYS)  # whole: accepted
