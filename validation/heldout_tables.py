@@ -298,9 +298,10 @@ H200_SUITES = (
                f"{NAMED_RUNS['heldout18']['h200']}, measured after the round-13 freeze, scored once; rules: "
                "validation/heldout18_rules.md)"),
     ("test17", "H200 heldout17 (drawn for the round-11 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout17']['h200']}, measured after the round-11 freeze, scored once with round 11 "
-               "(frozen at 3893292; rules: validation/heldout17_rules.md) at a checkout of 4250fe9; seen for rounds 12 "
-               f"and 13, whose class its H100 score named (validation/heldout18_rules.md); priced here by {_MODEL})"),
+               f"{NAMED_RUNS['heldout17']['h200']}, if ever measured, to be scored once with round 11 (frozen at "
+               "3893292; rules: validation/heldout17_rules.md) at a checkout of 4250fe9, not by these tables; seen for "
+               f"rounds 12 and 13, whose class its H100 score named (validation/heldout18_rules.md); priced here by "
+               f"{_MODEL}, for information)"),
     ("test16", "H200 heldout16 (PREVIOUSLY SEEN: drawn for the round-10 model, run "
                f"{NAMED_RUNS['heldout16']['h200']}, measured after the round-10 freeze and scored once with round 10 "
                f"(frozen at 03f428a) at 3.3 / 11.0 (validation/heldout16_rules.md); re-scored with {_MODEL})"),
