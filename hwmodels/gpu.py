@@ -421,9 +421,7 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
         stream = stream * rmsnorm_reread(P, cols)
     odd = P.values.get("ew.copy.unaligned") if k == "copy" else None
     if odd:  # a large tensor whose size is no multiple of 4 KiB (gpu_params, round 13)
-        tensor = np.asarray(nbytes, dtype=float) / 2.0
-        fixed = fixed + np.where((tensor > _gp.COPY_UNALIGNED_MIN_BYTES) & (np.mod(tensor, _gp.COPY_ALIGN_BYTES) != 0),
-                                 odd, 0.0)
+        fixed = fixed + np.where(_lib.copy_unaligned(nbytes), odd, 0.0)
     small = P.values.get("ew.embedding.small_idx") if k == "embedding" else None
     if small:  # <= 16 rows: the small-index gather walks its rows one after another (gpu_library)
         fixed = fixed + np.where(_lib.index_select_small(rows), small * np.asarray(rows, dtype=float), 0.0)

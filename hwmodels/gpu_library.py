@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "SOFTMAX_PATHS", "softmax_path", "softmax_traffic", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
+__all__ = ["SMEM_PER_BLOCK", "softmax_multipass", "SOFTMAX_PATHS", "softmax_path", "softmax_traffic", "copy_unaligned", "INDEX_SELECT_SMALL", "index_select_small", "mqa_copies",
            "TILE_SETS", "tiles", "streamk_time"]
 
 SMEM_PER_BLOCK = 49152  # cudaDeviceProp.sharedMemPerBlock (48 KiB without the opt-in carve-out)
@@ -63,11 +63,25 @@ def softmax_path(cols, elem_bytes: float = 2.0):
     return np.where(reg, 0, np.where(softmax_multipass(cols, elem_bytes), 2, 1))
 
 
+SOFTMAX_GMEM_PASSES = 3  # cunn_SoftMaxForward: max, sum of exponentials, normalised write, each reading the row
+
+
 def softmax_traffic(cols):
     """Bytes the block softmax moves over its compulsory bytes (a read and a write of the row): 1 for the register and
-    shared-memory kernels (the row read once), 2 for the global-memory kernel (read once per pass, three passes, and
-    written once: 4 / 2). For energy: round 13's latency fit leaves ew.softmax.mult no byte count."""
-    return np.where(softmax_path(cols) == 2, 2.0, 1.0)
+    shared-memory kernels (the row read once), (passes + 1 write) / 2 = 2 for the global-memory kernel. For energy:
+    round 13's latency fit leaves ew.softmax.mult no byte count."""
+    return np.where(softmax_path(cols) == 2, (SOFTMAX_GMEM_PASSES + 1) / 2.0, 1.0)
+
+
+COPY_UNALIGNED_MIN_BYTES = 2 * 2 ** 20  # no extra time seen below ~2 MB a tensor (ew_exploration_s20.md; fixed)
+COPY_ALIGN_BYTES = 4096
+
+
+def copy_unaligned(nbytes):
+    """True where a copy of `nbytes` compulsory bytes (its input and output: the tensor is half of them, as for every
+    measured copy) moves a tensor > 2 MiB whose size is no multiple of 4 KiB (round 13's extra time). Vectorised."""
+    tensor = np.asarray(nbytes, dtype=float) / 2.0
+    return (tensor > COPY_UNALIGNED_MIN_BYTES) & (np.mod(tensor, COPY_ALIGN_BYTES) != 0)
 
 
 def index_select_small(rows):

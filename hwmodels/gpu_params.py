@@ -8,7 +8,7 @@ from dataclasses import dataclass
 __all__ = ["PARAMS", "GpuParams", "SWITCH_PARAMS", "ATTN_BACKENDS", "ATTN_BACKEND_KEYS", "ATTN_BLOCKS", "OPTIONAL_PARAMS",
            "UNFUSED_KEYS", "EW_KINDS", "EW_ALIAS", "ROW_KINDS", "KERNELS", "TILES", "SPLITK_MIN_K", "FA2_BQ",
            "FA2_DEC_BM", "BANDWIDTH_PARAMS", "WARP_SOFTMAX_MAX_COLS", "EW_WARP_KEYS", "EW_ROW_KEYS", "SPLITK_WS_BYTES",
-           "SOFTMAX_PATH_KEYS", "COPY_UNALIGNED_MIN_BYTES", "COPY_ALIGN_BYTES"]
+           "SOFTMAX_PATH_KEYS"]
 
 # ---------------------------------------------------------------------------- parameters
 
@@ -281,12 +281,10 @@ OPTIONAL_PARAMS.update({
 #   0, 1): the effective bandwidth falls ~0.69x from narrow to wide rows on both GPUs, as if the row's second read
 #   missed the cache once the rows in flight outgrow it (the mechanism is inferred from timings, not profiled).
 # - A copy whose tensor (compulsory bytes / 2: the mean of its input and output) is larger than
-#   COPY_UNALIGNED_MIN_BYTES and not a multiple of COPY_ALIGN_BYTES pays `ew.copy.unaligned` once (measured: ~2.3 us
+#   2 MiB and not a multiple of 4 KiB (gpu_library.copy_unaligned) pays `ew.copy.unaligned` once (measured: ~2.3 us
 #   over its 4 KiB-multiple neighbours on both GPUs; the mechanism is not established; the threshold is the
 #   exploration's, validation/model_selection/ew_exploration_s20.md, fixed, not fitted).
 SOFTMAX_PATH_KEYS = tuple(f"ew.softmax.{p}_{x}" for p in ("reg", "smem", "gmem") for x in ("lat", "col"))
-COPY_UNALIGNED_MIN_BYTES = 2 * 2 ** 20
-COPY_ALIGN_BYTES = 4096
 OPTIONAL_PARAMS.update({
     **{f"ew.softmax.{p}_lat": ("time", f"block softmax, {name} kernel: wave time of one 1,024-thread CTA per SM "
                                        "at zero row length")

@@ -107,7 +107,10 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # 0e552570... at the third re-freeze (session 21, still unmeasured; a review of round 13): a calibration carrying part
 # of a round-13 parameter set is refused with the field named (gpu_calibration.py), fit.py's round-13 comment
 # corrected. No price moves: the heldout18 price digests above are unchanged
-FROZEN_FILES_DIGEST = "0e5525700f36dc4f7582decc7cee0481bc98fba53e5ccbd5218867651efccd48"
+# bda218b3... at the fourth re-freeze (session 21's final read, still unmeasured): the unaligned-copy rule is one
+# function (gpu_library.copy_unaligned) that the model and the fit both call; the global-memory softmax's traffic is
+# derived from its passes. No price moves: the heldout18 price digests above are unchanged
+FROZEN_FILES_DIGEST = "bda218b375ad6edfc5696d946e45b9ad16234e789f90a6582bde2e4555544810"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")

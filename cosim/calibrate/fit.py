@@ -703,7 +703,8 @@ def _ew_optional(rows, values, terms=None) -> list:
         values.setdefault("ew.rmsnorm.reread", 0.4)
         values.setdefault("ew.rmsnorm.reread_cols", 4096.0)
         out += ["ew.rmsnorm.reread", "ew.rmsnorm.reread_cols"]
-    if terms.get("copy_unaligned") and sum(_copy_unaligned(m) for m in rows) >= 3:
+    if terms.get("copy_unaligned") and sum(m.op.kind == "copy" and bool(gpu_library.copy_unaligned(m.op.bytes))
+                                           for m in rows) >= 3:
         values.setdefault("ew.copy.unaligned", 2e-6)
         out.append("ew.copy.unaligned")
     for kind in gpu_params.FUSED_EW_KINDS if terms.get("fused_kinds") else ():
@@ -722,13 +723,6 @@ def _softmax_paths_identified(rows) -> bool:
         if m.op.kind == "softmax" and c > gpu_params.WARP_SOFTMAX_MAX_COLS:
             widths.setdefault(int(gpu_library.softmax_path(c)), set()).add(c)
     return all(len(widths.get(p, ())) >= 2 for p in range(len(gpu_library.SOFTMAX_PATHS)))
-
-
-def _copy_unaligned(m) -> bool:
-    """A copy row that round 13's unaligned-copy time prices (hwmodels.gpu.ew_terms: compulsory bytes / 2 per tensor)."""
-    tensor = m.op.bytes / 2.0
-    return (m.op.kind == "copy" and tensor > gpu_params.COPY_UNALIGNED_MIN_BYTES
-            and tensor % gpu_params.COPY_ALIGN_BYTES != 0)
 
 
 def _default_backend(meas) -> str | None:

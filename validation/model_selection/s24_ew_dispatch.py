@@ -77,6 +77,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -162,9 +163,10 @@ def fit_fold(hw_name, tr, terms, drop, on):
     return values, sms, l2, names
 
 
+@lru_cache(maxsize=None)  # once per worker process, not once per fold
 def _rows(hw_name):
-    return [m for m in dataset.load_ops(CSV[hw_name]) if m.split == "fit" and m.op is not None and m.reliable
-            and m.cls == "elementwise"]
+    return tuple(m for m in dataset.load_ops(CSV[hw_name]) if m.split == "fit" and m.op is not None and m.reliable
+                 and m.cls == "elementwise")
 
 
 def _fold(args):
