@@ -417,6 +417,10 @@ def ew_terms(P, kind, nbytes, tensors=1, cols=0.0, rows=0.0):
         again = _lib.softmax_path(cols) == 2 if paths else _lib.softmax_multipass(cols)  # register rows: read once
         f = np.where(again, multipass, 1.0)
         stream, waves = stream * f, waves * f
+    if paths:  # the register and shared-memory kernels are priced by their waves, yet still read and write each byte
+        # once: at a bandwidth below the calibrated one (a what-if, a transfer) their traffic binds (gpu_params)
+        once = _lib.softmax_traffic(cols) * np.asarray(nbytes, dtype=float) / P["ew.bw"]
+        stream = np.maximum(stream, np.where(_lib.softmax_path(cols) < 2, once, 0.0))
     if k == "rmsnorm":  # wide rows: the row's second read misses the cache (gpu_params, round 13)
         stream = stream * rmsnorm_reread(P, cols)
     odd = P.values.get("ew.copy.unaligned") if k == "copy" else None

@@ -276,7 +276,10 @@ OPTIONAL_PARAMS.update({
 #   1,024 threads a CTA may use at most 64 registers a thread; two would need <= 32), waves = ceil(rows / SMs), each
 #   wave `ew.softmax.<path>_lat` + `ew.softmax.<path>_col` x cols for the register, shared-memory and global-memory
 #   (multi-pass) kernels; the multi-pass factor applies to the global-memory path only. Replaces the session-4 row
-#   waves (ew.softmax.row_lat / row_lat_iter) where a calibration has it.
+#   waves (ew.softmax.row_lat / row_lat_iter) where a calibration has it. The register and shared-memory kernels
+#   still read and write each byte once, so their stream at ew.bw is a floor under the waves (session 22): on both
+#   calibrated GPUs it stays below the waves on every measured and heldout18 row (at most 0.52x on the H200, 0.67x
+#   on the H100), so no calibrated price moves, but a lower bandwidth (a what-if sweep, a family transfer) binds.
 # - RMSNorm re-read: the stream time x (1 + `ew.rmsnorm.reread` x s), s = clip(log2(cols / `ew.rmsnorm.reread_cols`),
 #   0, 1): the effective bandwidth falls ~0.69x from narrow to wide rows on both GPUs, as if the row's second read
 #   missed the cache once the rows in flight outgrow it (the mechanism is inferred from timings, not profiled).

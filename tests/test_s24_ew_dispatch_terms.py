@@ -66,6 +66,40 @@ def test_multipass_factor_on_the_global_memory_path_only():
         assert float(old[1][2]) == pytest.approx(f_old * float(old[0][2]))  # session 7: every unaligned width
 
 
+def test_register_and_shared_memory_softmax_stream_their_bytes_as_a_floor():
+    # 16,384 rows x 4,096 columns (register kernel) and x 12,800 (shared memory): read once, written once, 2 bytes each
+    # way; priced by their waves at the calibrated bandwidth, by their bytes once the bandwidth is low enough
+    P = _params(**PATHS)
+    for cols in (4096, 12800):
+        rows, nb = 16384, 4 * 16384 * cols
+        waves = float(gpu.softmax_path_waves(P, cols, rows))
+        _, _, stream, _, w, _ = gpu.ew_terms(P, "softmax", nb, 1, cols, rows)
+        assert float(w) == pytest.approx(waves) and float(stream) == pytest.approx(nb / P["ew.bw"])
+        assert float(stream) < waves  # calibrated bandwidth: the waves bind, the floor changes nothing
+        slow = dataclasses.replace(P, values={**P.values, "ew.bw": 0.25e12})  # 0.25 TB/s
+        t = float(gpu.elementwise_time(slow, "softmax", nb, 1, cols, rows))
+        assert t >= nb / 0.25e12 > waves  # 268 MB (4,096 columns) at 0.25 TB/s: >= 1.07 ms
+    # the global-memory kernel keeps its fitted multi-pass stream (no floor at its 2x traffic)
+    mp = _params(**PATHS, **{"ew.softmax.multipass": 2.0})
+    nb = 4 * 4096 * 32768
+    assert float(gpu.ew_terms(mp, "softmax", nb, 1, 32768, 4096)[2]) == pytest.approx(
+        2.0 * mp["ew.softmax.mult"] * nb / mp["ew.bw"])
+
+
+@pytest.mark.parametrize("hw_name", ["h200", "h100_sxm"])
+def test_the_bandwidth_floor_moves_no_measured_softmax(hw_name):
+    # the floor is a what-if term: on every measured block-softmax row of the calibrated GPU (fit and held-out, any
+    # path but the global-memory one) the waves stay above the bytes at ew.bw, so no calibrated price moved
+    P = gpu.params_for(cosim.load_hw(hw_name))
+    csv = {"h200": "validation/h200_runs.csv", "h100_sxm": "validation/h100_runs.csv"}[hw_name]
+    rows = [m.op for m in dataset.load_ops(csv) if m.op is not None and m.op.kind == "softmax"
+            and m.op.dims["cols"] > gpu_params.WARP_SOFTMAX_MAX_COLS and gpu_library.softmax_path(m.op.dims["cols"]) < 2]
+    assert len(rows) > 100
+    cols = np.array([o.dims["cols"] for o in rows], dtype=float)
+    ratio = np.array([o.bytes for o in rows]) / P["ew.bw"] / gpu.softmax_path_waves(P, cols, [o.dims["rows"] for o in rows])
+    assert ratio.max() < 0.7
+
+
 def test_rmsnorm_reread_by_hand():
     a, b = _params(), _params(**{"ew.rmsnorm.reread": 0.5, "ew.rmsnorm.reread_cols": 4096.0})
     # x (1 + 0.5 x clip(log2(cols / 4,096), 0, 1)): none at 4,096, half at 8,192 and beyond; 6,144: log2 1.5
