@@ -200,3 +200,29 @@ def test_a_calibration_with_part_of_a_round13_set_is_refused(tmp_path, drop):
     with pytest.raises(HardwareError, match=re.escape("edited.yaml") + ".*" + re.escape(f"analytical.params.{drop}: missing")):
         parse_section(sec, "edited.yaml")
     assert all(k in parse_section(whole, "h200.yaml").values for k in gpu_params.SOFTMAX_PATH_KEYS)  # whole: accepted
+
+
+def test_a_bandwidth_sweep_moves_eager_attentions_softmax_and_agrees_with_estimate():
+    # Hugging Face eager prefill over 4,096 keys: its score softmax (131,072 rows x 4,096 columns, register kernel) is
+    # waves-priced at the H200's bandwidth and bytes-priced at 0.3 TB/s; the sweep path gives estimate()'s totals
+    from workloads.profiles import get_profile
+    hw = cosim.load_hw("h200")
+    tr = cosim.build_trace("llama3_8b", "prefill", 1, 4096, profile=get_profile("eager", attention="unfused"))
+    bws = np.array([0.3e12, 4.8e12])
+    r = gpu.evaluate_variants(tr.ops, hw, {"memory.hbm.bandwidth": bws})
+    for i, bw in enumerate(bws):
+        v = cosim.load_hw("h200", overrides={"memory.hbm.bandwidth": float(bw)})
+        costs, _ = gpu.estimate_trace(tr.ops, v)
+        assert r["total_latency_s"][i] == pytest.approx(sum(c.latency_s * o.repeat for c, o in zip(costs, tr.ops)),
+                                                        rel=1e-12)
+    att = next(o for o in tr.ops if o.kind == "attention")
+    for bw, bound in ((0.3e12, "hbm"), (4.8e12, "latency")):
+        v = cosim.load_hw("h200", overrides={"memory.hbm.bandwidth": bw})
+        P = gpu.params_for(v)
+        part, Pp = next((p, q) for p, q in gpu.unfused_scaled(att, P) if p.kind == "softmax")
+        assert (part.dims["rows"], part.dims["cols"]) == (131072, 4096)
+        c = gpu.estimate(part, v, params=Pp)
+        assert c.bound == bound
+        if bound == "hbm":  # fp32 scores in, bf16 probabilities out: 131,072 x 4,096 x 6 bytes at the scaled bandwidth
+            assert part.bytes == 131072 * 4096 * 6
+            assert c.details["isolated_s"] >= part.bytes / Pp["ew.bw"]
