@@ -248,7 +248,10 @@ def test_the_scored_suite_is_priced_as_when_it_was_scored(split):
 # run h100_run14, scored once with round 11 (frozen at 3893292) at 8e7cff9 (7b608a8d... as scored). Round 13 (session 21)
 # moved them: heldout17 is a seen suite on the H100 since, re-scored by validation/heldout_tables.py with round 13
 # (its published score stays round 11's); this pins that re-score.
-SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "a073172361a52a718aa45aa7f5f4c033a4b8349c8c4d95c5aa3247f4a02c17da")}
+# heldout18: run h100_run15 (session 22), scored once with round 13 (frozen at 46901c5, the latest "FROZEN for heldout18")
+# at c526519 (validation/heldout_tables.txt committed in 5ff6859).
+SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "a073172361a52a718aa45aa7f5f4c033a4b8349c8c4d95c5aa3247f4a02c17da"),
+                           "test18": (1647, 156, "7e3f1dbaf6451dbf22545729047312a559b5d20c893c46270032530f8c7fe4eb")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))
