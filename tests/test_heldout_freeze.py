@@ -156,7 +156,7 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout18": {"h200": "h200_run23", "h100": "h100_run15"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
-            "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100"}}
+            "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
 # its freeze fails below, but not in FROZEN yet. (heldout18 was frozen in the commit "FROZEN for heldout18", session 20,
 # for round 12, which moved no price; re-frozen for round 13 in session 21 in the latest commit of that name.)

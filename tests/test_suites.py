@@ -281,7 +281,7 @@ SUITES = (
     # measured (validation/heldout18_rules.md), on the H200 (run h200_run23: run and figures filled in after it) and / or
     # the H100 (run h100_run15, validation/h100_runs.csv)
     Suite("heldout18", "1d7c20473ec90c2db68d225ea396fb30bf12cfce54dc9d19443a840072b26283",
-          {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test18",
+          {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, 23, 1650, "test18",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                   "heldout17"),
@@ -635,10 +635,11 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
         assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
         assert all(groups.values()), suite
     # heldout14 (drawn for the H100), heldout15 (for the round-9 model), heldout16 (for the round-10 model), heldout17
-    # (for the round-11 model, measured on the H100 only) and heldout18 (for the round-12 model, not measured yet) are
-    # listed; LATEST is the freshest suite measured on the H200 (heldout16, run h200_run21, session 18)
+    # (for the round-11 model, measured on the H100 only) and heldout18 (for the round-12 model, re-frozen for round
+    # 13, measured on both GPUs in session 22) are listed; LATEST is the freshest suite measured on the H200 (heldout18,
+    # run h200_run23, session 22)
     assert ht.TAIL_SUITES[-6:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18")
-    assert ht.LATEST == "test16"
+    assert ht.LATEST == "test18"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
 
@@ -651,7 +652,7 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
     assert ht.h200_suite_lines(ht.VAL / "h200_runs.csv", "test12", "heldout12", set()) == [
         "### heldout12", "", "(not measured yet)", ""]
     title = dict(ht.H200_SUITES)[ht.LATEST]
-    assert "heldout16" in title and ht.TAIL_RUNS[ht.LATEST] == ("heldout16", 21)
+    assert "heldout18" in title and ht.TAIL_RUNS[ht.LATEST] == ("heldout18", 23)
 
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
