@@ -228,7 +228,9 @@ def test_the_frozen_files_are_as_at_the_freeze_commit():
 # validation/heldout_tables.py with the round-9 model (docs/gpu-validation.md, session 18); this pins that re-score.
 # Round 10 moved them again (92648f90... with round 9), round 11 again (6a530317... with round 10: HF eager prefill),
 # round 13 again (25d82138... with rounds 11 and 12: the elementwise dispatch terms, session 21).
-SCORED_PREDICTIONS = {"test13": (1641, 156, "f1d91db7ac3ca614ba693a2171000eca251927e8bdc0766b89f570c7c88df53b")}
+# heldout18: run h200_run23 (session 22), scored once with round 13 (frozen at 46901c5) at f6e5ad9.
+SCORED_PREDICTIONS = {"test13": (1641, 156, "f1d91db7ac3ca614ba693a2171000eca251927e8bdc0766b89f570c7c88df53b"),
+                      "test18": (1647, 156, "43c549bd5e66101d37e394c2bc634a7df600ca6c512313155f4594405da41d5b")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS))

@@ -285,7 +285,18 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                   "heldout17"),
-          rules_seeds=(mb.HELDOUT18_SEED,), distinct=True),
+          rules_seeds=(mb.HELDOUT18_SEED,), distinct=True,
+          # scored once with round 13 (frozen at 46901c5), session 22, at f6e5ad9 (validation/heldout_tables.txt)
+          figures={"n": 1647, "all": (3.4, 10.5),
+                   "met": {"elementwise", "all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
+                           "attention_decode_unfused", "attention_prefill", "attention_prefill_cudnn",
+                           "attention_prefill_unfused", "gemm_bf16", "gemm_fp8"},
+                   "pins": {"gemm_bf16": (3.1, 10.7), "gemm_fp8": (4.6, 13.9), "attention_prefill": (1.9, 6.0),
+                            "attention_decode": (3.6, 9.0), "attention_prefill_cudnn": (1.8, 6.8),
+                            "attention_decode_cudnn": (3.1, 9.5), "attention_prefill_fa2": (5.1, 13.1),
+                            "attention_decode_fa2": (3.2, 8.2), "attention_prefill_unfused": (4.5, 10.1),
+                            "attention_decode_unfused": (4.0, 10.0), "elementwise": (3.6, 13.2)},
+                   "e2e": {"eager": 3.2, "engine": 1.3, "engine_fused": 1.9}}),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
