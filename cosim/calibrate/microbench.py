@@ -102,6 +102,10 @@ class Nvml:
             ("power_limit_w", nv.nvmlDeviceGetPowerManagementLimit, ()),
             ("name", nv.nvmlDeviceGetName, ()),
             ("pcie_link_gen", nv.nvmlDeviceGetCurrPcieLinkGeneration, ()),
+            # which physical GPU ran the suite: lent machines differ run to run, and a run's speed offset
+            # (validation/run_offsets.py) can only be told apart from its shapes when the unit is known
+            ("uuid", nv.nvmlDeviceGetUUID, ()),
+            ("serial", nv.nvmlDeviceGetSerial, ()),
         ]:
             try:
                 v = fn() if args is None else fn(self.h, *args)

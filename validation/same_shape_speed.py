@@ -1,0 +1,77 @@
+"""Was a later lent H100 faster than the calibrated one on the very same shapes? (issue 11, session 22; diagnosis only).
+
+validation/run_offsets.txt shows the committed model over-predicting near shape-free probes by 2 - 3.5 % in the H100
+runs of heldout16 - heldout18 only. Two explanations: those GPUs (or their conditions) were faster, or their random
+shapes are priced differently from the fit suites'. A re-measurement of the fit suite's own shapes on a later lent
+H100 (validation/diagnostics/raw_h100_speed_s22/, not in any manifest, never fitted) answers for that GPU: the
+measured time of each shape in h100_run4 (the calibration's default suite) over its time now, minus 1 (positive: the
+later GPU is faster), median per probe class, and per fusion for the end-to-end decode steps.
+
+Run from the repository root: PYTHONPATH=. python validation/same_shape_speed.py
+Writes validation/diagnostics/h100_speed_s22.txt.
+"""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+BASE = Path("validation/raw_h100_run4")
+LATER = Path("validation/diagnostics/raw_h100_speed_s22")
+OUT = Path("validation/diagnostics/h100_speed_s22.txt")
+
+
+def ops(folder):
+    out = {}
+    with open(folder / "ops.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            try:
+                out[(r["section"], r["kind"], r["name"], r["fmt"], r["dims"], r["impl"])] = float(r["median_s"])
+            except ValueError:  # a FAILED row has no time
+                continue
+    return out
+
+
+def e2e(folder):
+    out = {}
+    with open(folder / "e2e.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            if r.get("median_s") and not r.get("mode", "").startswith("profile"):
+                out[(r["model"], r["fusion"], r["phase"], r["mode"], r["batch"], r["ctx"], r.get("seq"))] = float(
+                    r["median_s"])
+    return out
+
+
+def _gemv(key):
+    d = json.loads(key[4])
+    return key[0] == "gemm" and key[3] == "bf16" and d["m"] <= 16 and 2 * d["n"] * d["k"] >= 32e6
+
+
+def line(name, keys, a, b):
+    r = 100.0 * (np.array([a[k] / b[k] for k in keys]) - 1.0)
+    return f"| {name} | {len(r)} | {np.median(r):+.1f} | {np.percentile(r, 10):+.1f} .. {np.percentile(r, 90):+.1f} |"
+
+
+def main():
+    a, b = ops(BASE), ops(LATER)
+    common = [k for k in a if k in b]
+    lines = ["# Same shapes, two lent H100s: h100_run4 (calibration) time / later time - 1, % (validation/same_shape_speed.py)",
+             "", f"later run: {LATER} ({json.loads((LATER / 'env.json').read_text())['date_utc']})", "",
+             "| probe | n | median | p10 .. p90 |", "|---|--:|--:|---|",
+             line("GEMV: bf16, M <= 16, >= 32 MB of weights", [k for k in common if _gemv(k)], a, b),
+             line("GEMM: bf16, >= 100 us", [k for k in common if k[0] == "gemm" and k[3] == "bf16" and a[k] >= 100e-6], a, b),
+             line("every GEMM row", [k for k in common if k[0] == "gemm"], a, b),
+             line("elementwise rows >= 30 us", [k for k in common if k[0] == "elementwise" and a[k] >= 30e-6], a, b)]
+    ea, eb = e2e(BASE), e2e(LATER)
+    ce = [k for k in ea if k in eb]
+    for mode in ("graph", "eager"):
+        for fusion in ("eager", "engine"):
+            keys = [k for k in ce if k[2] == "decode" and k[3] == mode and k[1] == fusion]
+            if keys:
+                lines.append(line(f"end to end decode, {mode} mode, {fusion} fusion", keys, ea, eb))
+    OUT.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
