@@ -11,9 +11,9 @@ model's median signed error (pred / meas - 1, %) on op classes whose price is on
 - stream: copies and adds of >= 200 us (the elementwise stream bandwidth);
 
 next to the run's CUDA-graph decode end-to-end signed errors per fusion level (eager / engine / engine-fused) and
-their median |error| (the acceptance figure). A run whose GEMV and GEMM rows are all over-predicted by a few percent
-ran on a faster GPU (or a cooler, higher-clocked one) than the one the calibration saw; its end-to-end rows inherit
-that offset. Information only: no price, parameter or exclusion follows from it (a held-out suite's figures stay as
+their median |error| (the acceptance figure). A run whose GEMV and GEMM rows are all over-predicted by a few percent,
+with shapes drawn as in the other runs, ran faster than the calibration runs (another unit, or other conditions);
+its end-to-end rows inherit that offset. Information only: no price, parameter or exclusion follows from it (a held-out suite's figures stay as
 scored, rules unchanged).
 
 Run from the repository root: PYTHONPATH=. python validation/run_offsets.py. Writes validation/run_offsets.txt.
