@@ -108,7 +108,15 @@ def test_the_whole_manifest_starts_with_the_old_table_and_adds_each_later_run_on
 
 def test_every_raw_run_is_listed_once_with_its_suite():
     runs = dataset.manifest_runs(MANIFEST)
-    assert [r for r, _, _ in runs] == [f"h200_run{i}" for i in range(1, len(runs) + 1)]
+    numbers = [int(r.removeprefix("h200_run")) for r, _, _ in runs]
+    assert numbers == sorted(set(numbers)) and [r for r, _, _ in runs] == [f"h200_run{i}" for i in numbers]
+    # a number is skipped only where a rules file reserved it for a suite never measured on the H200 (h200_run22:
+    # heldout17, validation/heldout17_rules.md, measurable only at a checkout of 4250fe9)
+    from validation import heldout_tables as ht
+    listed = {s for _, s, _ in runs}
+    reserved = {int(named["h200"].removeprefix("h200_run")) for suite, named in ht.NAMED_RUNS.items()
+                if "h200" in named and suite not in listed}
+    assert set(range(1, max(numbers) + 1)) - set(numbers) == reserved & set(range(1, max(numbers) + 1)) == {22}
     assert sorted(p.name for p in Path("validation").glob("raw_h200_run*")) == sorted(f"raw_{r}" for r, _, _ in runs)
     suites = [s for _, s, _ in runs]
     assert len(set(suites)) == len(suites) and suites[0] == "default" and set(suites) <= set(dataset.SUITES)
