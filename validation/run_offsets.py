@@ -1,7 +1,7 @@
 """How fast was each lent GPU, run by run? (issue 11, session 22; a diagnosis, no model change and no choice).
 
-Why. The H100's engine-fusion CUDA-graph decode end to end misses its goal (median <= 4 %) on heldout16 and heldout17
-(h100_run13, h100_run14) but not on heldout13 - heldout15. Each lent machine is a fresh one, possibly another GPU of
+Why. The H100's engine-fusion CUDA-graph decode end to end misses its goal (median <= 4 %) on heldout16, heldout17 and
+heldout18 (h100_run13 - h100_run15) but not on heldout13 - heldout15. Each lent machine is a fresh one, possibly another GPU of
 the same model, and every run draws new shapes, so a suite's residuals mix two things: how the model prices those
 shapes, and how fast that GPU was. This table separates them where the rows allow: for each run, the committed
 model's median signed error (pred / meas - 1, %) on op classes whose price is one physical rate and nearly shape-free:

@@ -7,10 +7,12 @@ H100 (validation/diagnostics/raw_h100_speed_s22/, not in any manifest, never fit
 measured time of each shape in h100_run4 (the calibration's default suite) over its time now, minus 1 (positive: the
 later GPU is faster), median per probe class, and per fusion for the end-to-end decode steps.
 
-Run from the repository root: PYTHONPATH=. python validation/same_shape_speed.py
-Writes validation/diagnostics/h100_speed_s22.txt.
+Run from the repository root: PYTHONPATH=. python validation/same_shape_speed.py [BASE LATER OUT]
+(default: the folders above, writing validation/diagnostics/h100_speed_s22.txt; any two raw run folders of one
+suite compare the same way, e.g. a later re-run of heldout18's shapes against validation/raw_h100_run15).
 """
 import csv
+import sys
 import json
 from pathlib import Path
 
@@ -48,30 +50,37 @@ def _gemv(key):
 
 
 def line(name, keys, a, b):
+    if not keys:
+        return f"| {name} | 0 | - | - |"
     r = 100.0 * (np.array([a[k] / b[k] for k in keys]) - 1.0)
     return f"| {name} | {len(r)} | {np.median(r):+.1f} | {np.percentile(r, 10):+.1f} .. {np.percentile(r, 90):+.1f} |"
 
 
-def main():
-    a, b = ops(BASE), ops(LATER)
+def main(base=BASE, later=LATER, out=OUT):
+    a, b = ops(base), ops(later)
     common = [k for k in a if k in b]
-    lines = ["# Same shapes, two lent H100s: h100_run4 (calibration) time / later time - 1, % (validation/same_shape_speed.py)",
-             "", f"later run: {LATER} ({json.loads((LATER / 'env.json').read_text())['date_utc']})", "",
+    if not common:
+        raise SystemExit(f"error: {base}/ops.csv and {later}/ops.csv share no (section, kind, name, fmt, dims, impl) "
+                         f"row; expected two runs of the same suite")
+    lines = ["# Same shapes, two lent GPUs: base run time / later run time - 1, % (validation/same_shape_speed.py)",
+             "", f"base run: {base}; later run: {later} ({json.loads((later / 'env.json').read_text())['date_utc']})", "",
              "| probe | n | median | p10 .. p90 |", "|---|--:|--:|---|",
              line("GEMV: bf16, M <= 16, >= 32 MB of weights", [k for k in common if _gemv(k)], a, b),
              line("GEMM: bf16, >= 100 us", [k for k in common if k[0] == "gemm" and k[3] == "bf16" and a[k] >= 100e-6], a, b),
              line("every GEMM row", [k for k in common if k[0] == "gemm"], a, b),
              line("elementwise rows >= 30 us", [k for k in common if k[0] == "elementwise" and a[k] >= 30e-6], a, b)]
-    ea, eb = e2e(BASE), e2e(LATER)
+    ea, eb = e2e(base), e2e(later)
     ce = [k for k in ea if k in eb]
     for mode in ("graph", "eager"):
         for fusion in ("eager", "engine"):
             keys = [k for k in ce if k[2] == "decode" and k[3] == mode and k[1] == fusion]
             if keys:
                 lines.append(line(f"end to end decode, {mode} mode, {fusion} fusion", keys, ea, eb))
-    OUT.write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) not in (1, 4):
+        raise SystemExit("usage: python validation/same_shape_speed.py [BASE_RAW_DIR LATER_RAW_DIR OUT_TXT]")
+    main(*(Path(x) for x in sys.argv[1:]))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -103,9 +104,10 @@ class Nvml:
             ("name", nv.nvmlDeviceGetName, ()),
             ("pcie_link_gen", nv.nvmlDeviceGetCurrPcieLinkGeneration, ()),
             # which physical GPU ran the suite: lent machines differ run to run, and a run's speed offset
-            # (validation/run_offsets.py) can only be told apart from its shapes when the unit is known
-            ("uuid", nv.nvmlDeviceGetUUID, ()),
-            ("serial", nv.nvmlDeviceGetSerial, ()),
+            # (validation/run_offsets.py) can only be told apart from its shapes when the unit is known; published
+            # as a short hash (tells units apart without publishing a lender's device identifiers)
+            ("uuid_sha256", nv.nvmlDeviceGetUUID, ()),
+            ("serial_sha256", nv.nvmlDeviceGetSerial, ()),
         ]:
             try:
                 v = fn() if args is None else fn(self.h, *args)
@@ -113,6 +115,8 @@ class Nvml:
                     v = v.decode()
                 if key == "power_limit_w":
                     v = v / 1000.0
+                if key.endswith("_sha256"):
+                    v = hashlib.sha256(str(v).encode()).hexdigest()[:12]
                 out[key] = v
             except Exception as exc:  # noqa: BLE001
                 out[key] = f"n/a ({exc.__class__.__name__})"

@@ -2,7 +2,7 @@
 (fused QKV and gate-up GEMMs) save in a CUDA-graph decode step, measured against priced?
 
 Why. The engine fusion's CUDA-graph decode end to end is over-predicted on the H100's heldout16 / heldout17 (signed
-median +4.7 / +4.4 %, the acceptance line's miss) and, by less, on every fit and held-out suite of both GPUs (+1.2 to
+median +4.7 / +4.4 %, the acceptance line's miss) and, by less, on most fit and held-out suites of both GPUs (+1.2 to
 +2.0 % on the fit rows), while the eager fusion's is not (validation/run_offsets.txt). Reads the FIT split's
 end-to-end rows only (suite default: Llama-2-7B and Llama-3-8B, both GPUs; no held-out row), at the committed model.
 
