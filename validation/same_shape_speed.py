@@ -9,7 +9,11 @@ later GPU is faster), median per probe class, and per fusion for the end-to-end 
 
 Run from the repository root: PYTHONPATH=. python validation/same_shape_speed.py [BASE LATER OUT]
 (default: the folders above, writing validation/diagnostics/h100_speed_s22.txt; any two raw run folders of one
-suite compare the same way, e.g. a later re-run of heldout18's shapes against validation/raw_h100_run15).
+suite compare the same way. The session-22 records (validation/diagnostics/):
+  h100_speed_s22.txt               raw_h100_run4  vs raw_h100_speed_s22      (fit shapes, a GPU at 05:27, unit not recorded)
+  h100_h18_again_s22.txt           raw_h100_run15 vs raw_h100_h18_again_s22  (heldout18's shapes, unit abb761837cfd)
+  h100_pair_default_vs_run4.txt    raw_h100_run4  vs raw_h100_pair_default   (one command on unit abb761837cfd:
+  h100_pair_heldout18_vs_run15.txt raw_h100_run15 vs raw_h100_pair_heldout18  fit shapes, then heldout18's)
 """
 import csv
 import sys
