@@ -297,6 +297,16 @@ SUITES = (
                             "attention_decode_fa2": (3.2, 8.2), "attention_prefill_unfused": (4.5, 10.1),
                             "attention_decode_unfused": (4.0, 10.0), "elementwise": (3.6, 13.2)},
                    "e2e": {"eager": 3.2, "engine": 1.3, "engine_fused": 1.9}}),
+    # heldout19: drawn in session 23 for the round-14 model (the round-13 model with the choices of
+    # validation/model_selection/s25_graph_terms.py); rules and digest committed before the freeze and before it is
+    # measured (validation/heldout19_rules.md), on the H200 (run h200_run24: run and figures filled in after it) and / or
+    # the H100 (run h100_run16, validation/h100_runs.csv)
+    Suite("heldout19", "ed826cfa5b0aad99156dc7faa6f3f1a0aea00369738ddf89b41f46050daf626f",
+          {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test19",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17", "heldout18"),
+          rules_seeds=(mb.HELDOUT19_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -604,6 +614,13 @@ NEW_BASE_DRAWS = (
       mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED),
      _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                    "heldout17")),
+    # heldout19 (session 23, round 14): 20261209000-20261209459 each share 1-15 shapes with an earlier suite
+    ("heldout19", mb.HELDOUT19_SEED, 20261209000,
+     (mb.HELDOUT18_SEED, mb.HELDOUT17_SEED, mb.HELDOUT16_SEED, mb.HELDOUT15_SEED, mb.HELDOUT14_SEED,
+      mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED,
+      mb.FIT8_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                   "heldout17", "heldout18")),
 )
 
 

@@ -909,6 +909,15 @@ HELDOUT8_DRAWS["heldout17"] = _heldout8_draw(HELDOUT17_SEED)
 # frozen.
 HELDOUT18_SEED = 20261208_157  # = 20261208000 + 157
 HELDOUT8_DRAWS["heldout18"] = _heldout8_draw(HELDOUT18_SEED)
+
+# Held-out suite 19 (--variant heldout19, session 23; rules in validation/heldout19_rules.md): heldout8's
+# construction with a seed from a new base, 20261209000 (above every seed and generator of heldout18's search,
+# which ran to 20261208157 + 4): the first seed from it whose draw shares no shape with an earlier suite, heldout18
+# included, heldout11 and heldout12 (retired) too (20261209000-20261209459: 1-15 each). Drawn for the round-14 model
+# (the round-13 model with the choices of validation/model_selection/s25_graph_terms.py), measured on the H200 and /
+# or the H100 only after that model is frozen.
+HELDOUT19_SEED = 20261209_460  # = 20261209000 + 460
+HELDOUT8_DRAWS["heldout19"] = _heldout8_draw(HELDOUT19_SEED)
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
 # cosim calibrate / dataset.merge_run refuse them.
