@@ -153,14 +153,19 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
               "heldout16": {"h200": "h200_run21", "h100": "h100_run13"},
               "heldout17": {"h200": "h200_run22", "h100": "h100_run14"},
-              "heldout18": {"h200": "h200_run23", "h100": "h100_run15"}}
+              "heldout18": {"h200": "h200_run23", "h100": "h100_run15"},
+              "heldout19": {"h200": "h200_run24", "h100": "h100_run16"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"}}
-# suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
-# its freeze fails below, but not in FROZEN yet. (heldout18 was frozen in the commit "FROZEN for heldout18", session 20,
-# for round 12, which moved no price; re-frozen for round 13 in session 21 in the latest commit of that name.)
-AWAITING_FREEZE = set()
+# suites drawn with their rules committed (validation/heldout19_rules.md) whose freeze is still to come: named above,
+# so a manifest listing one before its freeze fails below, but not in FROZEN yet. TODO(lead): the commit whose message
+# starts "FROZEN for heldout19" adds FROZEN["heldout19"] and FROZEN_H100["heldout19"] (its price digests at that
+# commit), moves heldout18's round-13 pins to SUPERSEDED_FROZEN if round 14 moves its prices, and empties this set; the
+# test fails while a suite is in both.
+# (heldout18 was frozen in the commit "FROZEN for heldout18", session 20, for round 12, which moved no price; re-frozen
+# for round 13 in session 21 in the latest commit of that name.)
+AWAITING_FREEZE = {"heldout19"}
 
 
 @pytest.mark.parametrize("key", sorted(SUPERSEDED_FROZEN))
@@ -214,7 +219,7 @@ def files_digest(files) -> str:
 def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
-    for name in ("heldout15", "heldout16", "heldout17", "heldout18"):
+    for name in ("heldout15", "heldout16", "heldout17", "heldout18", "heldout19"):
         rules = Path(f"validation/{name}_rules.md").read_text()
         assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES), name
 

@@ -663,10 +663,11 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
         assert list(groups) == want.get(suite, ["", "fit-6 tail: ", "fit-7 tail: ", "fit-8 tail: "]), suite
         assert all(groups.values()), suite
     # heldout14 (drawn for the H100), heldout15 (for the round-9 model), heldout16 (for the round-10 model), heldout17
-    # (for the round-11 model, measured on the H100 only) and heldout18 (for the round-12 model, re-frozen for round
-    # 13, measured on both GPUs in session 22) are listed; LATEST is the freshest suite measured on the H200 (heldout18,
-    # run h200_run23, session 22)
-    assert ht.TAIL_SUITES[-6:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18")
+    # (for the round-11 model, measured on the H100 only), heldout18 (for the round-12 model, re-frozen for round
+    # 13, measured on both GPUs in session 22) and heldout19 (for the round-14 model, not measured yet) are listed;
+    # LATEST is the freshest suite measured on the H200 (heldout18, run h200_run23, session 22)
+    assert ht.TAIL_SUITES[-7:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
+                                   "heldout19")
     assert ht.LATEST == "test18"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
@@ -685,7 +686,8 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
 # number); validation/heldout_tables.py lists them first in both GPUs' tables, in this order, and last in TAIL_SUITES
-WIRED = (("heldout18", {"h200": "h200_run23", "h100": "h100_run15"}, 23),
+WIRED = (("heldout19", {"h200": "h200_run24", "h100": "h100_run16"}, 24),
+         ("heldout18", {"h200": "h200_run23", "h100": "h100_run15"}, 23),
          ("heldout17", {"h200": "h200_run22", "h100": "h100_run14"}, 22),
          ("heldout16", {"h200": "h200_run21", "h100": "h100_run13"}, 21),
          ("heldout15", {"h200": "h200_run20", "h100": "h100_run12"}, 20))
@@ -695,7 +697,8 @@ WIRED = (("heldout18", {"h200": "h200_run23", "h100": "h100_run15"}, 23),
                          ids=[w[0] for w in WIRED])
 def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h200_run):
     """heldout15 (validation/heldout15_rules.md), heldout16 (validation/heldout16_rules.md), heldout17
-    (validation/heldout17_rules.md) and heldout18 (validation/heldout18_rules.md) are scored by
+    (validation/heldout17_rules.md), heldout18 (validation/heldout18_rules.md) and heldout19
+    (validation/heldout19_rules.md) are scored by
     validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
     freshest in both GPUs' tables and in TAIL_SUITES, the runs the rules file names, and the H200 run it would be
     listed in making it LATEST. Checked on the suite and run tables alone: no measured row is read (a manifest's run
@@ -732,19 +735,35 @@ def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h
             ht.check_named_runs(gpu, bad)
 
 
-def test_heldout18_is_the_fresh_suite_of_the_round_13_model():
-    """The end to end labelled fresh (new random points) is heldout18's, the suite drawn for the round-12 model and
-    re-frozen for round 13 before any of its data existed (validation/heldout18_rules.md); heldout17, measured on the H100 and scored once with round 11 (session 20, the
-    score that named round 12's class), heldout16, measured and scored once with round 10 (session 18), heldout15,
-    frozen for round 9, and every earlier suite are labelled seen, heldout17's H100 title and heldout16's titles with
-    the score each was published at."""
+def test_heldout19_is_the_fresh_suite_of_the_round_14_model():
+    """The end to end labelled fresh (new random points) is heldout19's, the suite drawn for the round-14 model
+    (validation/heldout19_rules.md); heldout18, measured on both GPUs and scored once with round 13 (session 22, the
+    score that named round 14's class), heldout17, measured on the H100 and scored once with round 11 (session 20),
+    heldout16, measured and scored once with round 10 (session 18), heldout15, frozen for round 9, and every earlier
+    suite are labelled seen, heldout18's and heldout16's titles and heldout17's H100 title with the score each was
+    published at. The rules file discloses what motivated round 14 and fixes the unit probe before measurement."""
     from validation import heldout_tables as ht
-    assert ht.FRESH == dataset.SUITES["heldout18"] == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
-    rules = open("validation/heldout18_rules.md").read()
-    assert 'the commit whose message starts "FROZEN for heldout18"' in rules
-    assert "round 12" in rules and "s23_row_iters" in rules and "3893292" in rules
-    assert "heldout17 is therefore a seen suite for round 12" in rules
-    assert "The model under test: round 13" in rules and "s24_ew_dispatch" in rules and "4250fe9" in rules
+    assert ht.FRESH == dataset.SUITES["heldout19"] == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
+    rules = open("validation/heldout19_rules.md").read()
+    assert 'the latest commit whose message starts "FROZEN for heldout19"' in rules
+    assert "round 14" in rules and "s25_graph_terms" in rules and "46901c5" in rules
+    body = " ".join(rules.split())  # the text with its line breaks read as spaces
+    assert "heldout18 is therefore a seen suite for round 14" in body
+    assert "engine 4.1" in body and "About 2.6 points" in body and "median (5.1 / 13.1)" in body
+    assert "### Unit probe" in rules and "validation/diagnostics/<run>_unit_probe/" in rules
+    assert "validation/raw_h100_run4" in rules and "validation/raw_h200_run1" in rules
+    assert "never used to adjust, exclude or re-score any heldout19 row" in body
+    assert "**Status" not in rules  # written before the run: no status line yet
+    # heldout18's rules (frozen text) still say what it tested
+    rules18 = open("validation/heldout18_rules.md").read()
+    assert 'the commit whose message starts "FROZEN for heldout18"' in rules18
+    assert "round 12" in rules18 and "s23_row_iters" in rules18 and "3893292" in rules18
+    assert "heldout17 is therefore a seen suite for round 12" in rules18
+    assert "The model under test: round 13" in rules18 and "s24_ew_dispatch" in rules18 and "4250fe9" in rules18
+    for suites, score in ((ht.H200_SUITES, "3.4 / 10.5"), (ht.H100_SUITES, "3.7 / 11.5")):
+        title = dict(suites)["test18"]
+        assert "PREVIOUSLY SEEN" in title and "scored once with round 13" in title and score in title
+        assert "46901c5" in title
     title = dict(ht.H100_SUITES)["test17"]
     assert "PREVIOUSLY SEEN" in title and "scored once with round 11" in title and "3.9 / 11.9" in title
     title = dict(ht.H200_SUITES)["test17"]  # not measured on the H200 yet: scored once with round 11 if it is

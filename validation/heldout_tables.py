@@ -1,11 +1,12 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh suite heldout18 on the H200 and the H100 (drawn for the round-12 model, re-frozen for round 13, rules
-validation/heldout18_rules.md), the suites heldout17 (drawn for the round-11 model, rules validation/heldout17_rules.md),
+calibrations: the fresh suite heldout19 on the H200 and the H100 (drawn for the round-14 model, rules
+validation/heldout19_rules.md), the suites heldout18 (drawn for the round-12 model, re-frozen for round 13, rules
+validation/heldout18_rules.md), heldout17 (drawn for the round-11 model, rules validation/heldout17_rules.md),
 heldout16 (drawn for the round-10 model, rules validation/heldout16_rules.md) and heldout15 (drawn for the round-9
 model, rules validation/heldout15_rules.md) on the H200 and the H100 (the run each GPU measures a suite in is
 NAMED_RUNS's; a suite with no measured row prints "(not measured yet)"; heldout11 and heldout12 were retired
 unmeasured), and the previously seen suites re-scored with the same frozen model of main
-(H200 heldout17, heldout16, heldout15, heldout14 and heldout13, H100 heldout17, heldout16, heldout15, heldout14 and heldout13, H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
+(H200 heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H100 heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
@@ -31,9 +32,11 @@ CLASSES = OP_CLASSES + ("all",)
 # model, on the H200 (run h200_run21) and / or the H100 (run h100_run13) after its freeze; heldout17
 # (validation/heldout17_rules.md) for the round-11 model, on the H200 (run h200_run22) and / or the H100 (run
 # h100_run14) after its freeze; heldout18 (validation/heldout18_rules.md) for the round-12 model, re-frozen for round 13 (session 21) before
-# any of its data existed, on the H200 (run h200_run23) and / or the H100 (run h100_run15) after its freeze.
+# any of its data existed, on the H200 (run h200_run23) and / or the H100 (run h100_run15) after its freeze; heldout19
+# (validation/heldout19_rules.md) for the round-14 model, on the H200 (run h200_run24) and / or the H100 (run
+# h100_run16) after its freeze.
 TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13", "heldout14",
-               "heldout15", "heldout16", "heldout17", "heldout18")
+               "heldout15", "heldout16", "heldout17", "heldout18", "heldout19")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
 
 
@@ -47,19 +50,21 @@ def tail_runs(run_of):
 # held-out split -> (suite, H200 run); the freshest suite measured on the H200 (heldout14 is drawn for the H100; on
 # the H200 only if one was lent)
 TAIL_RUNS, LATEST = tail_runs(RUN_OF)
-# the suite frozen for the next model on main (round 13: heldout18, validation/heldout18_rules.md): the only one whose
-# end to end is labelled fresh; every earlier suite is a seen re-score (heldout17 tests round 11, frozen at 3893292,
+# the suite frozen for the next model on main (round 14: heldout19, validation/heldout19_rules.md): the only one whose
+# end to end is labelled fresh; every earlier suite is a seen re-score (heldout18 tests round 13, frozen at 46901c5,
+# measured and scored once on both GPUs in session 22; heldout17 tests round 11, frozen at 3893292,
 # measured and scored once on the H100 in session 20, its H200 run h200_run22 to be scored only at a checkout of
 # 4250fe9 if ever measured; heldout16 tests round 10,
 # frozen at 03f428a, measured and scored once on both GPUs in session 18; heldout15 tests round 9, frozen at fe59c04)
-FRESH = "test18"
+FRESH = "test19"
 # the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md,
-# validation/heldout16_rules.md, validation/heldout17_rules.md, validation/heldout18_rules.md): at most once per GPU,
-# there; main() refuses a manifest that lists the suite otherwise
+# validation/heldout16_rules.md, validation/heldout17_rules.md, validation/heldout18_rules.md,
+# validation/heldout19_rules.md): at most once per GPU, there; main() refuses a manifest that lists the suite otherwise
 NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
               "heldout16": {"h200": "h200_run21", "h100": "h100_run13"},
               "heldout17": {"h200": "h200_run22", "h100": "h100_run14"},
-              "heldout18": {"h200": "h200_run23", "h100": "h100_run15"}}
+              "heldout18": {"h200": "h200_run23", "h100": "h100_run15"},
+              "heldout19": {"h200": "h200_run24", "h100": "h100_run16"}}
 
 
 def check_named_runs(gpu, runs):
@@ -288,15 +293,19 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-# the model on main that re-scores the seen suites (round 13, session 21: s24_ew_dispatch.txt)
+# the model on main that re-scores the seen suites (round 13, session 21: s24_ew_dispatch.txt; round 14 renames it when
+# it enters main)
 _MODEL = ("the round-13 model (session 21: round 11's form with the elementwise dispatch terms of s24, the H200 "
           "calibration and its measured-residual table re-fitted)")
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
-    ("test18", "H200 heldout18 (fresh suite drawn for the round-12 model and re-frozen for round 13 before any of "
-               "its data existed, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout18']['h200']}, measured after the round-13 freeze, scored once; rules: "
-               "validation/heldout18_rules.md)"),
+    ("test19", "H200 heldout19 (fresh suite drawn for the round-14 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout19']['h200']}, measured after the round-14 freeze, scored once; rules: "
+               "validation/heldout19_rules.md)"),
+    ("test18", "H200 heldout18 (PREVIOUSLY SEEN: drawn for the round-12 model and re-frozen for round 13 before any of "
+               f"its data existed, run {NAMED_RUNS['heldout18']['h200']}, measured after the round-13 freeze "
+               "(session 22) and scored once with round 13 (frozen at 46901c5) at 3.4 / 10.5 "
+               f"(validation/heldout18_rules.md); re-scored with {_MODEL})"),
     ("test17", "H200 heldout17 (drawn for the round-11 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout17']['h200']}, if ever measured, to be scored once with round 11 (frozen at "
                "3893292; rules: validation/heldout17_rules.md) at a checkout of 4250fe9, not by these tables; seen for "
@@ -368,15 +377,19 @@ def h200_suite_lines(h200, split, title, seen):
     return lines + suite_extras(split, r_all)
 
 
-# the H100 model on main that re-scores the seen suites (round 13, session 21: s24_ew_dispatch.txt)
+# the H100 model on main that re-scores the seen suites (round 13, session 21: s24_ew_dispatch.txt; round 14 renames it
+# when it enters main)
 _H100_MODEL = ("the round-13 model (session 21: round 11's form with the elementwise dispatch terms of s24, the H100 "
                "calibration (the H200's term set, as since session 16) and its measured-residual table re-fitted)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
-    ("test18", "H100 heldout18 (fresh suite drawn for the round-12 model and re-frozen for round 13 before any of "
-               "its data existed, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout18']['h100']}, measured after the round-13 freeze, scored once; rules: "
-               "validation/heldout18_rules.md)"),
+    ("test19", "H100 heldout19 (fresh suite drawn for the round-14 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout19']['h100']}, measured after the round-14 freeze, scored once; rules: "
+               "validation/heldout19_rules.md)"),
+    ("test18", "H100 heldout18 (PREVIOUSLY SEEN: drawn for the round-12 model and re-frozen for round 13 before any of "
+               f"its data existed, run {NAMED_RUNS['heldout18']['h100']}, measured after the round-13 freeze "
+               "(session 22) and scored once with round 13 (frozen at 46901c5) at 3.7 / 11.5 "
+               f"(validation/heldout18_rules.md); re-scored with {_H100_MODEL})"),
     ("test17", "H100 heldout17 (PREVIOUSLY SEEN: drawn for the round-11 model, run "
                f"{NAMED_RUNS['heldout17']['h100']}, measured after the round-11 freeze (session 20) and scored once "
                "with round 11 (frozen at 3893292) at 3.9 / 11.9 (validation/heldout17_rules.md); re-scored with "
@@ -410,7 +423,7 @@ def h100_suite_lines(h100_runs, split, title, seen):
                                      f"{title}: H200 parameters transferred to the H100 datasheet")
     lines += t_lines + [f"#### End to end, {title.split(' (')[0]}, H200 parameters transferred", ""] + e2e_table(t_all)
     suite = next(s for s, sp in dataset.SUITES.items() if sp == split)
-    if suite in TAIL_SUITES:  # heldout14 - heldout18: tail classes by the H100's own calibration
+    if suite in TAIL_SUITES:  # heldout14 - heldout19: tail classes by the H100's own calibration
         lines += tail_table(split, f"{suite}, H100 {RUN100_OF[suite]}, H100's own calibration", h100_runs, "h100_sxm")
     return lines + _failed_rows(VAL / f"raw_{RUN100_OF[suite]}" / "ops.csv")
 
