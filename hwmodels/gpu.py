@@ -37,7 +37,8 @@ Mechanisms
 
 `OpCost.latency_s` is the op's time inside a running workload: power-capped, then less
 the launch latency a predecessor hides in a stream or CUDA graph (`launch.overlap` per
-kernel), never below the in-graph tiny-kernel time. ``details["isolated_s"]`` is the op
+kernel) and, where calibrated, `launch.stream_speedup` of its time (round 14), never below the in-graph
+tiny-kernel time (`in_stream_time`). ``details["isolated_s"]`` is the op
 launched alone in a short burst (boost clocks), which is what the microbenchmarks time;
 the op-level validation compares that, the end-to-end and energy validations the rest.
 
@@ -758,6 +759,14 @@ def _elementwise_part(op, hw, P, notes):
     return t, det, bound, hw.peak_flops.get("fp32", 0.0), traffic * hbm
 
 
+def in_stream_time(P: GpuParams, t, kernels):
+    """An op's time inside a stream or CUDA graph from its power-capped isolated time `t` (s; scalars or arrays):
+    `launch.stream_speedup` faster (round 14; 0 where the calibration has none), less the launch latency each of its
+    `kernels` hides behind its predecessor, never below the in-graph tiny-kernel time."""
+    speedup = P.values.get("launch.stream_speedup", 0.0)
+    return np.maximum(t * (1.0 - speedup) - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
+
+
 def _in_workload(op, hw, P, t, det, bound, peak_used, flop_class, stream_bytes, kv_bytes, notes):
     """The OpCost of an op whose isolated time is `t`. `t` is the op launched alone in a short
     burst (what the microbenchmarks time: ~0.1 s of repeats, clocks at boost). Inside a
@@ -765,7 +774,7 @@ def _in_workload(op, hw, P, t, det, bound, peak_used, flop_class, stream_bytes, 
     1. the board's power limit: an op whose dynamic energy over its time would push the
        power above the cap runs at lower clocks until it does not (big GEMMs, long prefills);
     2. inside a stream or a CUDA graph each kernel hides its launch latency behind its
-       predecessor."""
+       predecessor, and (round 14, where calibrated) runs a fraction faster (`in_stream_time`)."""
     flops = op.flops
     kernels = kernels_of(op, P, det.get("split_k") if op.kind == "gemm" else None)
     isolated = t
@@ -774,7 +783,7 @@ def _in_workload(op, hw, P, t, det, bound, peak_used, flop_class, stream_bytes, 
     if t_cap > t:
         det["power_limited"] = True
         bound = "power"
-    t = max(t_cap - P["launch.overlap"] * kernels, P["graph.gap"] * kernels)
+    t = float(in_stream_time(P, t_cap, kernels))
     energy = energy_j(P, t, flops, flop_class, stream_bytes, kv_bytes)
     util = flops / t / peak_used if (peak_used and t > 0) else 0.0
     det.update({"kernels": kernels, "isolated_s": isolated, "power_capped_s": t_cap})
@@ -1031,7 +1040,7 @@ def evaluate_variants(ops, base: HardwareSpec, overrides: dict, compute_fallback
         t = t * factor  # the measured-residual correction, as estimate() applies it on every variant spec
         if head > 0:
             t = np.maximum(t, e_dyn / head)
-        t = np.maximum(t - P["launch.overlap"] * kernels, P["graph.gap"] * kernels) * after
+        t = in_stream_time(P, t, kernels) * after
         lat += t * op.repeat
         en += (P["energy.static"] * t + e_dyn) * op.repeat
     P = P0  # (the loop above rebinds P per op)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 
-from hwmodels.gpu_params import ATTN_BACKENDS, OPTIONAL_PARAMS, PARAMS, SOFTMAX_PATH_KEYS, SWITCH_PARAMS, GpuParams
+from hwmodels.gpu_params import (ATTN_BACKENDS, OPTIONAL_PARAMS, PARAMS, SOFTMAX_PATH_KEYS, STREAM_SPEEDUP_MAX,
+                                 SWITCH_PARAMS, GpuParams)
 from hwmodels.spec import HardwareError
 from hwmodels.units import parse_quantity
 
@@ -100,6 +101,10 @@ def parse_section(sec: dict, source: str) -> GpuParams:
             lacking = [k for k in group if k not in values]
             raise HardwareError(f"{src}: analytical.params.{lacking[0]}: missing; expected all of {', '.join(group)} "
                                 f"together (present: {', '.join(got)}), or none")
+    speedup = values.get("launch.stream_speedup")
+    if speedup is not None and not 0.0 <= speedup < STREAM_SPEEDUP_MAX:
+        raise HardwareError(f"{src}: analytical.params.launch.stream_speedup: got {speedup!r}; expected a fraction in "
+                            f"[0, {STREAM_SPEEDUP_MAX}) (round 14's in-stream speedup)")
     st = sec.get("structure") or {}
     sms = st.get("sm_count")
     if isinstance(sms, bool) or not isinstance(sms, int) or sms < 1:

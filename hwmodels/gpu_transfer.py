@@ -42,7 +42,8 @@ What carries over, and why:
   starts at, `reread_cols`) and the unaligned copy's extra time (`ew.copy.unaligned`, mechanism not established)
   carry over unchanged (untested across GPUs whose L2 or clocks differ);
 - the power cap is the target's TDP and the static (idle) power scales with the TDP ratio;
-- launch and host constants (floors, graph gap, eager launch rate) and the energy per FLOP
+- launch and host constants (floors, graph gap, eager launch rate, round 14's in-stream speedup, a fraction) and the
+  energy per FLOP
   and per byte carry over unchanged (same software stack; same process family assumed — the
   provenance says so, and a cross-architecture transfer is flagged in it).
 """
