@@ -85,12 +85,13 @@ def test_header_of_a_flat_file_without_an_ops_name_names_the_energy_file(tmp_pat
 
 
 def test_h100_default_term_set_is_its_committed_calibrations():
-    """`cosim calibrate --hw h100_sxm` without --terms fits the H200's set, the one the session-16 re-fit used
-    (the session-9 set stays available by name); the H200 keeps its own."""
+    """`cosim calibrate --hw h100_sxm` without --terms fits the set its committed calibration used: since round 14
+    (session 23) the H200's set plus the in-stream speedup, r14_h100 (the session-16 re-fit used the H200's set; the
+    session-9 set stays available by name); the H200 keeps its own."""
     from cosim.calibrate import fit as fit_mod
     name, terms, line = fit_mod.terms_for("h100_sxm")
-    assert name == "h200" and terms is fit_mod.TERM_SETS["h200"]
-    assert line.startswith("h200 set") and line.endswith("h100_sxm's default set since session 16 (the set of its "
-                                                          "committed calibration)")
+    assert name == "r14_h100" and terms is fit_mod.TERM_SETS["r14_h100"]
+    assert line.startswith("r14_h100 set") and line.endswith("h100_sxm's default set (the set of its committed "
+                                                              "calibration: fit.DEFAULT_SET)")
     assert fit_mod.terms_for("h100_sxm", "h100_sxm")[1] is fit_mod.TERMS_BY_HW["h100_sxm"]
     assert fit_mod.terms_for("h200") == ("h200", fit_mod.TERM_SETS["h200"], fit_mod.TERM_SET_DESC["h200"])

@@ -162,7 +162,10 @@ def test_in_stream_latency_hides_launch_overlap(h100):
     P = gpu.params_for(h100)
     c = gpu.estimate(_gemm(1, 4096, 4096), h100)
     k = c.details["kernels"]
-    assert c.latency_s == pytest.approx(max(c.details["power_capped_s"] - P["launch.overlap"] * k, P["graph.gap"] * k))
+    # round 14 (session 23): the H100 runs launch.stream_speedup faster in a stream, besides hiding the overlap
+    g = P.values["launch.stream_speedup"]
+    assert c.latency_s == pytest.approx(max(c.details["power_capped_s"] * (1 - g) - P["launch.overlap"] * k,
+                                            P["graph.gap"] * k))
     assert c.latency_s < c.details["isolated_s"]
 
 

@@ -42,18 +42,22 @@ def test_own_calibration_figures_as_scored():
     # seen suite re-scored, nothing chosen on it); round 11 -> round 13: elementwise 3.8 / 16.3 -> 3.5 / 10.6 (now met),
     # HF eager prefill 3.7 / 11.8 -> 3.8 / 11.9, decode 3.5 / 11.5 -> 4.2 / 12.0, all 3.4 / 11.4 -> 3.4 / 10.8; graph
     # e2e 1.5 / 0.9 / 0.4 -> 1.7 / 0.6 / 0.6
+    # re-pinned with the round-14 model (session 23: s25's in-stream speedup on the H100, its re-fit moving HF eager
+    # attention's multipliers through launch.overlap; a seen suite re-scored, nothing chosen on it); round 13 -> round
+    # 14: HF eager prefill 3.8 / 11.9 -> 3.5 / 11.0, decode 4.2 / 12.0 -> 3.9 / 11.5, all 3.4 / 10.8 -> 3.4 / 10.7;
+    # graph e2e 1.7 / 0.6 / 0.6 -> 1.2 / 0.8 / 1.5
     res = validate("h100_sxm", RUNS, split="test14", include_unreliable=True)
     assert _pairs(res, CLASSES) == {
         "gemm_bf16": (184, 2.8, 10.9), "gemm_fp8": (184, 3.3, 12.0),
         "attention_prefill": (80, 2.0, 4.9), "attention_decode": (187, 3.7, 10.8),
         "attention_prefill_cudnn": (80, 1.8, 6.3), "attention_decode_cudnn": (187, 3.8, 9.7),
         "attention_prefill_fa2": (80, 4.5, 11.0), "attention_decode_fa2": (187, 4.1, 10.5),
-        "attention_prefill_unfused": (72, 3.8, 11.9), "attention_decode_unfused": (187, 4.2, 12.0),
-        "elementwise": (206, 3.5, 10.6), "all": (1634, 3.4, 10.8)}
+        "attention_prefill_unfused": (72, 3.5, 11.0), "attention_decode_unfused": (187, 3.9, 11.5),
+        "elementwise": (206, 3.5, 10.6), "all": (1634, 3.4, 10.7)}
     assert not [n for n in res.notes if n.startswith("not scored")]
     # graph e2e medians: 2.3 / 0.5 / 0.6 as scored once -> 1.5 / 0.9 / 0.4 (round 10, session 18: the measured-residual
     # correction as s19 chose it; a seen suite re-scored, nothing chosen on it)
-    assert _graph_medians(res) == {"eager": 1.7, "engine": 0.6, "engine_fused": 0.6}  # goal: <= 4 % on each
+    assert _graph_medians(res) == {"eager": 1.2, "engine": 0.8, "engine_fused": 1.5}  # goal: <= 4 % on each
 
 
 def test_h200_parameters_transferred_to_the_h100_as_scored():

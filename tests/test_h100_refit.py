@@ -10,8 +10,10 @@ def test_refit_carries_the_h200_parameter_names_and_every_backend(h100_session9)
     h100 = gpu.params_for(cosim.load_hw("h100_sxm"))
     h200 = gpu.params_for(cosim.load_hw("h200"))
     # the same names, but a per-row cost the fit drives to its 1 ps floor is dropped (fit.fit_latency): since round 13
-    # (session 21) the H200 keeps ew.rmsnorm.per_row (0.17 ns) and the H100's fitted to the floor
-    assert set(h100.values) ^ set(h200.values) <= set(gpu_params.EW_ROW_KEYS)
+    # (session 21) the H200 keeps ew.rmsnorm.per_row (0.17 ns) and the H100's fitted to the floor; since round 14
+    # (session 23) the H100 adds the in-stream speedup its own fit rows chose (s25_graph_terms)
+    assert set(h100.values) ^ set(h200.values) <= set(gpu_params.EW_ROW_KEYS) | {"launch.stream_speedup"}
+    assert "launch.stream_speedup" in h100.values and "launch.stream_speedup" not in h200.values
     assert h100.attention_default == h200.attention_default == "cudnn"
     for backend in ("fa2", "cudnn", "unfused"):
         gpu.for_backend(h100, backend)  # raises for a backend the calibration did not measure
@@ -26,5 +28,6 @@ def test_refit_provenance_says_how_it_was_fitted():
     prov = cosim.load_hw("h100_sxm").sections["analytical"]["provenance"]
     assert prov["device"].startswith("NVIDIA H100 80GB HBM3 (132 SMs, 50 MiB L2")
     assert "fit3, fit4, fit5, fit6, fit7, fit8" in prov["fit"] and "fa2 backend they ran" in prov["fit"]
-    assert prov["terms"].startswith("h200 set") and prov["terms"].endswith("asked for (--terms h200)")
+    assert prov["terms"].startswith("r14_h100 set (the h200 set plus round 14") and \
+        prov["terms"].endswith("asked for (--terms r14_h100)")
     assert "no kernel-name profile of this device's attention" in prov["fixed"]["structure.attention_default"]

@@ -29,8 +29,13 @@ from hwmodels.spec import hw_path, load_hw
 # below). heldout18 (validation/heldout18_rules.md), frozen in session 20 for round 12 (0f690caa... / 1fd22b72...) and re-frozen
 # in session 21, before any heldout18 data existed, for round 13 (s24_ew_dispatch.txt: the elementwise dispatch terms;
 # both calibrations re-fitted, which moves HF eager attention's prices through its softmax and copy parts)
-FROZEN = {"heldout18": (1448, "1b8f09d14535493ef6ecad932884388ac9f7e95fb6b729838c80f893405052c2")}
-FROZEN_H100 = {"heldout18": (1448, "6cb14533f93d75e3740401569d0b94ea7fb4904ca28656677618eb4f44a94b31")}
+# heldout19 (validation/heldout19_rules.md), frozen in session 23 for round 14 (s25_graph_terms.txt: the H100's in-stream
+# speedup; the H100 re-fitted, which moves HF eager attention's H100 prices through launch.overlap). heldout18 stays
+# pinned for the H200: round 14 moves none of its H200 prices (measured and scored in session 22 with round 13; its
+# H100 pins are superseded below)
+FROZEN = {"heldout18": (1448, "1b8f09d14535493ef6ecad932884388ac9f7e95fb6b729838c80f893405052c2"),
+          "heldout19": (1448, "aee926a2229a319b105e5d13c13b851c3e12b8528b94d722cdaa16871c7802cd")}
+FROZEN_H100 = {"heldout19": (1448, "f956c333d509d876c1d84db0267fa6574036d99f8c141d5bdbf30bb4166f996f")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
 # session 17; on the H200 not measured when round 9 moved its prices). Round 9 (session 18) moved their prices: main
@@ -56,7 +61,11 @@ SUPERSEDED_FROZEN = {("heldout13", "h200"): (1440, "577410528fe63e223df87ce05507
                      # the model (its prices there are these), as heldout14's rule for the H200 says
                      ("heldout17", "h200"): (1448, "76b75a9fa4ea6481afd6eb74212ee7512108569bf63622a75aa5e7385782e41d"),
                      ("heldout17", "h100_sxm"): (1448,
-                                                 "058b442f843e4ba6cb35f9d098ee239016704fc5e698db84c2e21beac186684a")}
+                                                 "058b442f843e4ba6cb35f9d098ee239016704fc5e698db84c2e21beac186684a"),
+                     # round 13 (frozen at 46901c5; measured on both GPUs and scored in session 22): round 14 (session
+                     # 23) moved its H100 prices (HF eager attention, re-fitted with the new launch.overlap)
+                     ("heldout18", "h100_sxm"): (1448,
+                                                 "6cb14533f93d75e3740401569d0b94ea7fb4904ca28656677618eb4f44a94b31")}
 # the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
 # (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
 # end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
@@ -114,7 +123,11 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # bytes at ew.bw are a floor under their waves (gpu.py, gpu_params.py); it binds on no measured or heldout18 row of
 # either own calibration (the heldout18 price digests above are unchanged), and moves 16 transferred H200 -> H100 HF
 # eager decode prices by <= 0.02 %
-FROZEN_FILES_DIGEST = "c86ac4aced5e58257b58b7536b16f0f58c4181f91e6a5acab611affd91738389"
+# c08e4dad... at the heldout19 freeze (session 23, after heldout18 was measured and scored on both GPUs): round 14
+# (s25_graph_terms: the H100's in-stream speedup in gpu.py, gpu_params.py, gpu_calibration.py, fit.py; gpu_transfer.py's
+# docstring; the H100 re-fitted with the CLI and its residual table rebuilt). heldout18's H200 price digest above and
+# its H200 scored predictions below are unchanged; its H100 pins are those of a seen suite since
+FROZEN_FILES_DIGEST = "c08e4dad6d0ed0602503da1c6f8872d3ee3e5fc00c9ad6c64bcf6904c9845c93"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -158,14 +171,10 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"}}
-# suites drawn with their rules committed (validation/heldout19_rules.md) whose freeze is still to come: named above,
-# so a manifest listing one before its freeze fails below, but not in FROZEN yet. TODO(lead): the commit whose message
-# starts "FROZEN for heldout19" adds FROZEN["heldout19"] and FROZEN_H100["heldout19"] (its price digests at that
-# commit), moves heldout18's round-13 pins to SUPERSEDED_FROZEN if round 14 moves its prices, and empties this set; the
-# test fails while a suite is in both.
-# (heldout18 was frozen in the commit "FROZEN for heldout18", session 20, for round 12, which moved no price; re-frozen
-# for round 13 in session 21 in the latest commit of that name.)
-AWAITING_FREEZE = {"heldout19"}
+# suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
+# its freeze fails below, but not in FROZEN yet. (heldout19 was frozen in the commit "FROZEN for heldout19", session 23,
+# for round 14.)
+AWAITING_FREEZE = set()
 
 
 @pytest.mark.parametrize("key", sorted(SUPERSEDED_FROZEN))
@@ -257,8 +266,11 @@ def test_the_scored_suite_is_priced_as_when_it_was_scored(split):
 # (its published score stays round 11's); this pins that re-score.
 # heldout18: run h100_run15 (session 22), scored once with round 13 (frozen at 46901c5, the latest "FROZEN for heldout18")
 # at c526519 (validation/heldout_tables.txt committed in 5ff6859).
-SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "a073172361a52a718aa45aa7f5f4c033a4b8349c8c4d95c5aa3247f4a02c17da"),
-                           "test18": (1647, 156, "7e3f1dbaf6451dbf22545729047312a559b5d20c893c46270032530f8c7fe4eb")}
+# Round 14 (session 23) moved both (a073172... and 7e3f1dba... as published): heldout17 and heldout18 are seen suites
+# on the H100 since, re-scored by validation/heldout_tables.py with round 14 (their published scores stay round 11's
+# and round 13's); this pins those re-scores.
+SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "4e360d96670f281fd4325f20897bc1c2f6cb32dbe1256792bfd193a163265e85"),
+                           "test18": (1647, 156, "5205c04e5e47416faf408e71de320b07cf9c5ecf4b52e310a7eb37ada6ee2b61")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

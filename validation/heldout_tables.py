@@ -293,10 +293,10 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-# the model on main that re-scores the seen suites (round 13, session 21: s24_ew_dispatch.txt; round 14 renames it when
-# it enters main)
-_MODEL = ("the round-13 model (session 21: round 11's form with the elementwise dispatch terms of s24, the H200 "
-          "calibration and its measured-residual table re-fitted)")
+# the model on main that re-scores the seen suites (round 14, session 23: s25_graph_terms.txt; the H200 kept round 13's
+# form, so its own-calibration prices are round 13's)
+_MODEL = ("the round-14 model (session 23: round 13's form, s24's elementwise dispatch terms in it; s25 kept the "
+          "H200's in-graph price as it was, so the H200's own prices are round 13's)")
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
     ("test19", "H200 heldout19 (fresh suite drawn for the round-14 model, no shape in any earlier suite; run "
@@ -379,8 +379,9 @@ def h200_suite_lines(h200, split, title, seen):
 
 # the H100 model on main that re-scores the seen suites (round 13, session 21: s24_ew_dispatch.txt; round 14 renames it
 # when it enters main)
-_H100_MODEL = ("the round-13 model (session 21: round 11's form with the elementwise dispatch terms of s24, the H100 "
-               "calibration (the H200's term set, as since session 16) and its measured-residual table re-fitted)")
+_H100_MODEL = ("the round-14 model (session 23: round 13's form with s25's in-stream speedup, the H100 calibration "
+               "re-fitted with the term set r14_h100, the H200's plus that term, and its measured-residual table "
+               "rebuilt)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
     ("test19", "H100 heldout19 (fresh suite drawn for the round-14 model, no shape in any earlier suite; run "

@@ -471,8 +471,8 @@ def terms_for(hw_name, name=None) -> tuple[str, dict, str]:
         return name, TERM_SETS[name], line
     if stem in DEFAULT_SET:
         own = DEFAULT_SET[stem]
-        line = TERM_SET_DESC[own] + (f"; {stem}'s default set since session 16 (the set of its committed "
-                                     "calibration)" if own != stem else "")
+        line = TERM_SET_DESC[own] + (f"; {stem}'s default set (the set of its committed calibration: "
+                                     "fit.DEFAULT_SET)" if own != stem else "")
         return own, TERM_SETS[own], line
     return "base", BASE_TERMS, (TERM_SET_DESC["base"] + f"; {stem} has no set of its own (fit.TERMS_BY_HW): "
                                 "the default, not validated on this GPU; --terms names another")
