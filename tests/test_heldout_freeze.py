@@ -170,7 +170,8 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout19": {"h200": "h200_run24", "h100": "h100_run16"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
-            "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"}}
+            "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
+            "heldout19": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
 # its freeze fails below, but not in FROZEN yet. (heldout19 was frozen in the commit "FROZEN for heldout19", session 23,
 # for round 14.)
@@ -270,7 +271,10 @@ def test_the_scored_suite_is_priced_as_when_it_was_scored(split):
 # on the H100 since, re-scored by validation/heldout_tables.py with round 14 (their published scores stay round 11's
 # and round 13's); this pins those re-scores.
 SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "4e360d96670f281fd4325f20897bc1c2f6cb32dbe1256792bfd193a163265e85"),
-                           "test18": (1647, 156, "5205c04e5e47416faf408e71de320b07cf9c5ecf4b52e310a7eb37ada6ee2b61")}
+                           "test18": (1647, 156, "5205c04e5e47416faf408e71de320b07cf9c5ecf4b52e310a7eb37ada6ee2b61"),
+                           # heldout19: run h100_run16 (session 23), scored once with round 14 (frozen at 805944e, the
+                           # latest "FROZEN for heldout19") at e930c05 (validation/heldout_tables.txt committed in 188aa1e)
+                           "test19": (1646, 156, "c1a4152b5803d0f65190ae7e2f34c4247b1a1dd16bf7e82f4d87f78f5f71784b")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))
