@@ -79,6 +79,16 @@ def test_a_speedup_out_of_range_is_refused_with_the_field_named():
         with pytest.raises(HardwareError, match=r"analytical\.params\.launch\.stream_speedup: got .*expected a "
                                                 r"fraction in \[0, 0\.5\)"):
             parse_section(s, "x.yaml")
+    sec = {k: v for k, v in sec.items() if k != "residual_correction"}  # the table's path is the bundled file's
+    for ok in (0.0, 0.4999):  # the range's ends that are in it
+        s = {**sec, "params": {**sec["params"], "launch": {**sec["params"]["launch"], "stream_speedup": ok}}}
+        assert parse_section(s, "x.yaml").values["launch.stream_speedup"] == ok
+
+
+def test_the_fit_searches_the_grid_the_selection_searched():
+    from validation.model_selection import s25_graph_terms as s25
+    np.testing.assert_array_equal(fit.LAUNCH_DELTAS, s25.DELTAS)
+    np.testing.assert_array_equal(fit.STREAM_SPEEDUPS, s25.GAINS)
 
 
 def test_the_h100_calibration_carries_it_and_the_h200_does_not():

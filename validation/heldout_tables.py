@@ -377,8 +377,7 @@ def h200_suite_lines(h200, split, title, seen):
     return lines + suite_extras(split, r_all)
 
 
-# the H100 model on main that re-scores the seen suites (round 13, session 21: s24_ew_dispatch.txt; round 14 renames it
-# when it enters main)
+# the H100 model on main that re-scores the seen suites (round 14, session 23: s25_graph_terms.txt)
 _H100_MODEL = ("the round-14 model (session 23: round 13's form with s25's in-stream speedup, the H100 calibration "
                "re-fitted with the term set r14_h100, the H200's plus that term, and its measured-residual table "
                "rebuilt)")
