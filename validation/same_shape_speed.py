@@ -14,6 +14,10 @@ suite compare the same way. The session-22 records (validation/diagnostics/):
   h100_h18_again_s22.txt           raw_h100_run15 vs raw_h100_h18_again_s22  (heldout18's shapes, unit abb761837cfd)
   h100_pair_default_vs_run4.txt    raw_h100_run4  vs raw_h100_pair_default   (one command on unit abb761837cfd:
   h100_pair_heldout18_vs_run15.txt raw_h100_run15 vs raw_h100_pair_heldout18  fit shapes, then heldout18's)
+and heldout19's unit probe (session 23, validation/heldout19_rules.md):
+  h100_run16_unit_probe.txt        raw_h100_run4  vs h100_run16_unit_probe   (fit shapes after heldout19, unit
+                                                                              c418bbc22083)
+Each record names both runs' GPU (the NVML UUID hash the microbenchmark records since session 22).
 """
 import csv
 import sys
@@ -60,6 +64,12 @@ def line(name, keys, a, b):
     return f"| {name} | {len(r)} | {np.median(r):+.1f} | {np.percentile(r, 10):+.1f} .. {np.percentile(r, 90):+.1f} |"
 
 
+def unit(folder) -> str:
+    """The run's GPU as its env.json records it: the NVML UUID hash, or why there is none."""
+    env = json.loads((folder / "env.json").read_text())
+    return env.get("nvml_uuid_sha256") or "not recorded (a run before the microbenchmark recorded it, session 22)"
+
+
 def main(base=BASE, later=LATER, out=OUT):
     a, b = ops(base), ops(later)
     common = [k for k in a if k in b]
@@ -67,7 +77,8 @@ def main(base=BASE, later=LATER, out=OUT):
         raise SystemExit(f"error: {base}/ops.csv and {later}/ops.csv share no (section, kind, name, fmt, dims, impl) "
                          f"row; expected two runs of the same suite")
     lines = ["# Same shapes, two lent GPUs: base run time / later run time - 1, % (validation/same_shape_speed.py)",
-             "", f"base run: {base}; later run: {later} ({json.loads((later / 'env.json').read_text())['date_utc']})", "",
+             "", f"base run: {base}; later run: {later} ({json.loads((later / 'env.json').read_text())['date_utc']})",
+             f"GPU (NVML UUID hash): base {unit(base)}; later {unit(later)}", "",
              "| probe | n | median | p10 .. p90 |", "|---|--:|--:|---|",
              line("GEMV: bf16, M <= 16, >= 32 MB of weights", [k for k in common if _gemv(k)], a, b),
              line("GEMM: bf16, >= 100 us", [k for k in common if k[0] == "gemm" and k[3] == "bf16" and a[k] >= 100e-6], a, b),

@@ -219,26 +219,27 @@ STREAM_SPEEDUPS = np.arange(0.0, 0.1 + 1e-9, 0.0025)  # round 14's launch.stream
 
 def fit_launch(e2e_rows, hw, values, sms, l2, default="fa2", terms=None):
     """launch.overlap (and, with the round-14 term `stream_speedup`, launch.stream_speedup) from the fit suite's
-    CUDA-graph decode steps: a grid search on the median |log error| (gpu.in_stream_time prices each op);
-    eager.cpu_per_kernel from its host-bound eager decode steps."""
+    CUDA-graph decode steps: a grid search on the median |log error|, each op priced by gpu.in_stream_time (the
+    model's own in-stream formula, evaluated for every grid delta at once); eager.cpu_per_kernel from its host-bound
+    eager decode steps."""
     from cosim.validate import e2e_parts
     graph = [r for r in e2e_rows if r["split"] == "fit" and r["mode"] == "graph"]
     P = GpuParams(values={**values, "launch.overlap": 0.0}, sm_count=sms, l2_bytes=l2, provenance="fit",
                   attention_default=default)
     parts = [e2e_parts(r, hw, P) for r in graph]
     meas = np.array([r["median_s"] for r in graph])
+    with_speedup = bool((terms or {}).get("stream_speedup"))
     best = (np.inf, 0.0, 0.0)
-    gap = values["graph.gap"]
-    for g in (STREAM_SPEEDUPS if (terms or {}).get("stream_speedup") else (0.0,)):
-        # every delta at once: (deltas, ops) per row
-        pred = np.array([np.sum(rep * np.maximum(iso * (1.0 - g) - LAUNCH_DELTAS[:, None] * k, gap * k), axis=1)
-                         for iso, k, rep in parts])  # (rows, deltas)
-        err = np.median(np.abs(np.log(pred / meas[:, None])), axis=0)
+    for g in (STREAM_SPEEDUPS if with_speedup else (0.0,)):
+        grid = GpuParams(values={**values, "launch.overlap": LAUNCH_DELTAS[:, None], "launch.stream_speedup": g},
+                         sm_count=sms, l2_bytes=l2, provenance="fit grid", attention_default=default)
+        pred = np.array([np.sum(rep * gpu.in_stream_time(grid, iso, k), axis=1) for iso, k, rep in parts])
+        err = np.median(np.abs(np.log(pred / meas[:, None])), axis=0)  # per delta, over the rows
         i = int(np.argmin(err))  # the first minimum: the smallest delta, as the scalar loop took
         if err[i] < best[0]:
             best = (float(err[i]), float(LAUNCH_DELTAS[i]), float(g))
     values["launch.overlap"] = best[1]
-    if (terms or {}).get("stream_speedup"):
+    if with_speedup:
         values["launch.stream_speedup"] = best[2]
     P = GpuParams(values=dict(values), sm_count=sms, l2_bytes=l2, provenance="fit", attention_default=default)
     ratios = []
