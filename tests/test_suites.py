@@ -307,6 +307,13 @@ SUITES = (
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                   "heldout17", "heldout18"),
           rules_seeds=(mb.HELDOUT19_SEED,), distinct=True),
+    # fit9: session 24, the two classes heldout19's H100 draw missed on the p90 (FA2 one/two-wave causal prefill,
+    # few-tile long-K GEMMs); measured on the H100 only (run h100_run17, validation/h100_runs.csv: test_fit9_listed)
+    Suite("fit9", "7958fb5e5a93d8e68ee21974f6efa55c8cfa31e3b30ad5999411e9ce5c4e8ccf",
+          {"attention": 160, "elementwise": 0, "gemm": 120}, None, None, "fit",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17", "heldout18", "heldout19"), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -512,6 +519,30 @@ def test_fit8_tails_follow_the_stated_ranges():
     assert all(40 <= m <= 320 and 4096 <= k <= 28672 for m, _, k in tails[:60])
     assert all(480 <= m <= 1150 and k >= 10240 for m, _, k in tails[60:])
     assert {kind for kind, *_ in c["elementwise"][140:]} <= set(mb.FIT8_EW_KINDS)
+
+
+def test_fit9_follows_the_stated_ranges():
+    c = suite_cases("fit9")
+    pre, gemm = c["attention"], c["gemm"]
+    assert all(x[0] == "prefill" and x[7] and 129 <= x[5] == x[6] <= 1024 and 1 <= x[1] <= 4 for x in pre)
+    for i, (_, b, h, kvh, d, L, _, _) in enumerate(pre):
+        assert d == (64 if i % 2 else 128) and h % kvh == 0
+        ctas = b * h * math.ceil(L / 128)  # 128-row query blocks over an H100's / H200's 132 SMs
+        assert (1 <= ctas <= 132) if (i // 8) % 2 == 0 else (133 <= ctas <= 264)
+        assert L % 128 == 0 or i % 8 < 6  # the last two of each eight: the even kernel
+    assert all(160 <= m <= 1150 and 1024 <= n <= 3072 and 8192 <= k <= 28672 for m, n, k in gemm)
+    assert sum(m < 480 for m, _, _ in gemm) == 40
+
+
+def test_fit9_listed():
+    """fit9's one run, h100_run17, merged row for row into the H100 manifest as fit rows."""
+    import csv
+    with open("validation/raw_h100_run17/ops.csv", newline="") as f:
+        raw = list(csv.DictReader(f))
+    merged = [r for _, _, r in dataset.merged_rows("validation/h100_runs.csv")[1] if r["suite"] == "fit9"]
+    assert len(raw) == len(merged) == 880
+    assert all(r["run"] == "h100_run17" and {k: r[k] for k in raw[0]} == q for r, q in zip(merged, raw))
+    assert {dataset.split_of(r) for r in merged} == {"fit"}
 
 
 def test_heldout5_is_heldout4s_draw_with_a_new_seed_plus_the_fit5_tail_functions():
