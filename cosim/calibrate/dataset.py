@@ -250,14 +250,16 @@ def split_of(row: dict) -> str:
 # (session 18) freeze, on the H200 and / or the H100 (validation/heldout16_rules.md). heldout17: after the round-11
 # freeze, on the H200 and / or the H100 (validation/heldout17_rules.md). heldout18: after the round-12 freeze, on the
 # H200 and / or the H100 (validation/heldout18_rules.md). heldout19: after the round-14 freeze, on the H200 and / or the
-# H100 (validation/heldout19_rules.md). fit9 (session 24, after heldout19 on the H100): fitted.
+# H100 (validation/heldout19_rules.md). fit9 (session 24, after heldout19 on the H100): fitted. heldout20: after the
+# round-15 freeze, on the H200 and / or the H100 (validation/heldout20_rules.md).
 SUITES = {"default": "fit", "heldout": "test", "heldout2": "test2", "fit3": "fit", "heldout3": "test3", "fit4": "fit",
           "heldout4": "test4", "fit5": "fit", "heldout5": "test5", "fit6": "fit", "heldout6": "test6", "fit7": "fit",
           "heldout7": "test7", "fit8": "fit", "heldout8": "test8", "heldout9": "test9",
           "heldout10": "test10", "heldout11": "test11", "heldout12": "test12",
           "heldout13": "test13", "heldout14": "test14", "heldout15": "test15",
           "heldout16": "test16", "heldout17": "test17",
-          "heldout18": "test18", "heldout19": "test19", "fit9": "fit"}
+          "heldout18": "test18", "heldout19": "test19", "fit9": "fit",
+          "heldout20": "test20"}
 # suite -> split of the held-out suites; every other suite is fitted
 HELDOUT_SPLITS = {suite: split for suite, split in SUITES.items() if split != "fit"}
 

@@ -918,6 +918,15 @@ HELDOUT8_DRAWS["heldout18"] = _heldout8_draw(HELDOUT18_SEED)
 # or the H100 only after that model is frozen.
 HELDOUT19_SEED = 20261209_460  # = 20261209000 + 460
 HELDOUT8_DRAWS["heldout19"] = _heldout8_draw(HELDOUT19_SEED)
+
+# Held-out suite 20 (--variant heldout20, session 24; rules in validation/heldout20_rules.md): heldout8's
+# construction with a seed from a new base, 20261211000 (above every seed and generator of heldout19's search,
+# which ran to 20261209460 + 4, and of fit9's, 20261210000 - 20261210028): the first seed from it whose draw shares no
+# shape with an earlier suite, fit9 and heldout19 included (20261211000-20261211253: 1-13 each). Drawn for the
+# round-15 model (round 14 re-fitted on the H100 with fit suite 9), measured on the H200 and / or the H100 only after
+# that model is frozen.
+HELDOUT20_SEED = 20261211_254  # = 20261211000 + 254
+HELDOUT8_DRAWS["heldout20"] = _heldout8_draw(HELDOUT20_SEED)
 # Fit suite 9 (--variant fit9, session 24): fit rows of the two op classes heldout19's H100 draw missed on the p90
 # (docs/gpu-validation.md "Issue 11 status, session 23"), where the fit suites hold few rows: FA2 causal prefill
 # launching one or two waves of CTAs at lengths 129-1,024, head dims 64 and 128 alternating (fit8's draw made a
