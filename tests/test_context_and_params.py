@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import re
 import time
 from pathlib import Path
 
@@ -136,10 +137,11 @@ def _hw_with(tmp_path, calib_edit=None, inline: str = "") -> Path:
 
 
 def test_unknown_parameter_in_the_calibration_file_names_that_file(tmp_path):
-    p = _hw_with(tmp_path, ("    bw: 2.9328 TB/s", "    bww: 2.9328 TB/s"))
+    line = re.search(r"^    bw: .+$", (ROOT / "cosim/configs/hw/calibration/h100_sxm.yaml").read_text(), re.M).group(0)
+    p = _hw_with(tmp_path, (line, line.replace("bw:", "bww:")))
     with pytest.raises(InputError) as e:
         cosim.load_hw(p)
-    assert str(e.value) == (f"{tmp_path / 'cal.yaml'}: analytical.params.gemm.bww: got '2.9328 TB/s'; expected a "
+    assert str(e.value) == (f"{tmp_path / 'cal.yaml'}: analytical.params.gemm.bww: got '{line.split(': ')[1]}'; expected a "
                             "parameter of hwmodels.gpu.PARAMS (did you mean 'bw'?); known here: bw, floor, fp8_no_stream_k, "
                             "mma_eff, overlap_p, splitk_ws, stream_k, tile_c, tile_set")
 

@@ -45,7 +45,8 @@ def _split_residual_block(text):
 @pytest.mark.slow  # ~6 min on 2 cores: a full re-fit over the 9,694 fit rows of runs 4-10
 def test_fit_reproduces_the_committed_calibration(tmp_path):
     """The committed H100 calibration is the session-16 re-fit (validation/h100_refit_s15.py; the command its header
-    names): the lent-H100 fit suites, the H200 term set (since round 14, session 23, plus the in-stream speedup: r14_h100),
+    names): the lent-H100 fit suites (fit suite 9 among them since round 15, session 24), the H200 term set (since
+    round 14, session 23, plus the in-stream speedup: r14_h100),
     the session-9 energy loops priced on FA2. Since round 10
     (session 18) it carries a residual_correction block written by `cosim calibrate --residuals-only` on those
     parameters (the re-fit is not repeated for it): the parameters are compared byte for byte without the block, and
@@ -61,7 +62,8 @@ def test_fit_reproduces_the_committed_calibration(tmp_path):
     assert fresh_block == section["residual_correction"] == {**committed_block, "table": "cal_residuals.csv"}
     committed_table = (ROOT / "cosim/configs/hw/calibration/h100_sxm_residuals.csv").read_text()
     assert (tmp_path / "cal_residuals.csv").read_text() == committed_table
-    assert rep["quality"]["gemm"]["median_abs_pct"] == 4.27 and rep["quality"]["gemm"]["p90_abs_pct"] == 13.19
+    # 4.27 / 13.19 before fit suite 9 joined the fit rows (round 15, session 24: its few-tile long-K GEMMs)
+    assert rep["quality"]["gemm"]["median_abs_pct"] == 4.74 and rep["quality"]["gemm"]["p90_abs_pct"] == 15.2
     assert section["provenance"]["date"] == "2026-12-05"
     assert "torch 2.11.0+cu130" in section["provenance"]["software"]
 

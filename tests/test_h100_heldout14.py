@@ -46,18 +46,23 @@ def test_own_calibration_figures_as_scored():
     # attention's multipliers through launch.overlap; a seen suite re-scored, nothing chosen on it); round 13 -> round
     # 14: HF eager prefill 3.8 / 11.9 -> 3.5 / 11.0, decode 4.2 / 12.0 -> 3.9 / 11.5, all 3.4 / 10.8 -> 3.4 / 10.7;
     # graph e2e 1.7 / 0.6 / 0.6 -> 1.2 / 0.8 / 1.5
+    # re-pinned with the round-15 model (session 24: the H100 re-fitted with fit suite 9 among its fit rows, s26's residual
+    # classes: GEMM bf16 kept analytical, HF eager prefill the mean per alignment class; a seen suite re-scored, nothing
+    # chosen on it); round 14 -> round 15: GEMM bf16 2.8 / 10.9 -> 4.8 / 14.2, fp8 3.3 / 12.0 -> 3.4 / 11.3, FA2 prefill
+    # 4.5 / 11.0 -> 5.5 / 11.8, HF eager prefill 3.5 / 11.0 -> 5.5 / 11.1, all 3.4 / 10.7 -> 3.7 / 11.3; graph e2e
+    # 1.2 / 0.8 / 1.5 -> 1.7 / 0.5 / 2.1
     res = validate("h100_sxm", RUNS, split="test14", include_unreliable=True)
     assert _pairs(res, CLASSES) == {
-        "gemm_bf16": (184, 2.8, 10.9), "gemm_fp8": (184, 3.3, 12.0),
-        "attention_prefill": (80, 2.0, 4.9), "attention_decode": (187, 3.7, 10.8),
-        "attention_prefill_cudnn": (80, 1.8, 6.3), "attention_decode_cudnn": (187, 3.8, 9.7),
-        "attention_prefill_fa2": (80, 4.5, 11.0), "attention_decode_fa2": (187, 4.1, 10.5),
-        "attention_prefill_unfused": (72, 3.5, 11.0), "attention_decode_unfused": (187, 3.9, 11.5),
-        "elementwise": (206, 3.5, 10.6), "all": (1634, 3.4, 10.7)}
+        "gemm_bf16": (184, 4.8, 14.2), "gemm_fp8": (184, 3.4, 11.3),
+        "attention_prefill": (80, 2.2, 4.6), "attention_decode": (187, 3.7, 10.8),
+        "attention_prefill_cudnn": (80, 1.9, 5.5), "attention_decode_cudnn": (187, 3.8, 9.7),
+        "attention_prefill_fa2": (80, 5.5, 11.8), "attention_decode_fa2": (187, 4.1, 10.5),
+        "attention_prefill_unfused": (72, 5.5, 11.1), "attention_decode_unfused": (187, 3.9, 11.5),
+        "elementwise": (206, 3.5, 10.6), "all": (1634, 3.7, 11.3)}
     assert not [n for n in res.notes if n.startswith("not scored")]
     # graph e2e medians: 2.3 / 0.5 / 0.6 as scored once -> 1.5 / 0.9 / 0.4 (round 10, session 18: the measured-residual
     # correction as s19 chose it; a seen suite re-scored, nothing chosen on it)
-    assert _graph_medians(res) == {"eager": 1.2, "engine": 0.8, "engine_fused": 1.5}  # goal: <= 4 % on each
+    assert _graph_medians(res) == {"eager": 1.7, "engine": 0.5, "engine_fused": 2.1}  # goal: <= 4 % on each
 
 
 def test_h200_parameters_transferred_to_the_h100_as_scored():

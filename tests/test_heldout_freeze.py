@@ -33,9 +33,14 @@ from hwmodels.spec import hw_path, load_hw
 # speedup; the H100 re-fitted, which moves HF eager attention's H100 prices through launch.overlap). heldout18 stays
 # pinned for the H200: round 14 moves none of its H200 prices (measured and scored in session 22 with round 13; its
 # H100 pins are superseded below)
+# heldout20 (validation/heldout20_rules.md), frozen in session 24 for round 15 (the H100 re-fitted with fit suite 9 and its
+# residual classes re-chosen by s26_fit9_residuals.txt; s27_fa2_waves.txt chose no FA2 prefill term). heldout19 stays
+# pinned for the H200: round 15 moves no H200 own price (measured on the H100 in session 23 with round 14; its H100 pin
+# is superseded below; on the H200 it may still be measured under its rules while this pin holds)
 FROZEN = {"heldout18": (1448, "1b8f09d14535493ef6ecad932884388ac9f7e95fb6b729838c80f893405052c2"),
-          "heldout19": (1448, "aee926a2229a319b105e5d13c13b851c3e12b8528b94d722cdaa16871c7802cd")}
-FROZEN_H100 = {"heldout19": (1448, "f956c333d509d876c1d84db0267fa6574036d99f8c141d5bdbf30bb4166f996f")}
+          "heldout19": (1448, "aee926a2229a319b105e5d13c13b851c3e12b8528b94d722cdaa16871c7802cd"),
+          "heldout20": (1448, "9442ab8e03369dff273801cd91227b3e48811466eb3abdb5bb7411768889b1b8")}
+FROZEN_H100 = {"heldout20": (1448, "a79e85afcc7c52fd4e6a1b3750cc0e781df92ed5bb761e284a41d04dc77225dd")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
 # session 17; on the H200 not measured when round 9 moved its prices). Round 9 (session 18) moved their prices: main
@@ -65,7 +70,11 @@ SUPERSEDED_FROZEN = {("heldout13", "h200"): (1440, "577410528fe63e223df87ce05507
                      # round 13 (frozen at 46901c5; measured on both GPUs and scored in session 22): round 14 (session
                      # 23) moved its H100 prices (HF eager attention, re-fitted with the new launch.overlap)
                      ("heldout18", "h100_sxm"): (1448,
-                                                 "6cb14533f93d75e3740401569d0b94ea7fb4904ca28656677618eb4f44a94b31")}
+                                                 "6cb14533f93d75e3740401569d0b94ea7fb4904ca28656677618eb4f44a94b31"),
+                     # round 14 (frozen at 805944e; measured on the H100 and scored in session 23): round 15 (session
+                     # 24) moved its H100 prices (the H100 re-fitted with fit9)
+                     ("heldout19", "h100_sxm"): (1448,
+                                                 "f956c333d509d876c1d84db0267fa6574036d99f8c141d5bdbf30bb4166f996f")}
 # the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
 # (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
 # end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
@@ -132,7 +141,11 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # gpu_params.__all__ is re-wrapped. No price moves: the H100 re-fit reproduces h100_sxm.yaml byte for byte
 # (test_gpu_fit_validate's slow re-fit), and every heldout19 price digest above and scored-prediction digest below is
 # unchanged
-FROZEN_FILES_DIGEST = "9000d9dc65cc6ecb0e212d5f151c6f219e81e24cd5cef6c00ef8736e4105da26"
+# eec0c3f7... at the heldout20 freeze (session 24, after heldout19 was measured and scored on the H100): round 15
+# (h100_sxm.yaml re-fitted with fit suite 9 among its fit rows and its residual table rebuilt; residuals.py's H100
+# choices from s26_fit9_residuals). heldout19's H200 price digest above is unchanged (round 15 moves no H200 own price);
+# its H100 pins are those of a seen suite since
+FROZEN_FILES_DIGEST = "eec0c3f7bd2984e7740502cc0e3b8c5daefaf18b6beb76480884944000b16697"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -172,14 +185,15 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout16": {"h200": "h200_run21", "h100": "h100_run13"},
               "heldout17": {"h200": "h200_run22", "h100": "h100_run14"},
               "heldout18": {"h200": "h200_run23", "h100": "h100_run15"},
-              "heldout19": {"h200": "h200_run24", "h100": "h100_run16"}}
+              "heldout19": {"h200": "h200_run24", "h100": "h100_run16"},
+              "heldout20": {"h200": "h200_run25", "h100": "h100_run18"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
             "heldout19": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
-# its freeze fails below, but not in FROZEN yet. (heldout19 was frozen in the commit "FROZEN for heldout19", session 23,
-# for round 14.)
+# its freeze fails below, but not in FROZEN yet (empty: heldout20 was frozen in the commit "FROZEN for heldout20",
+# session 24, for round 15; heldout19 in "FROZEN for heldout19", session 23, for round 14)
 AWAITING_FREEZE = set()
 
 
@@ -234,7 +248,7 @@ def files_digest(files) -> str:
 def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
-    for name in ("heldout15", "heldout16", "heldout17", "heldout18", "heldout19"):
+    for name in ("heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20"):
         rules = Path(f"validation/{name}_rules.md").read_text()
         assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES), name
 
@@ -275,11 +289,14 @@ def test_the_scored_suite_is_priced_as_when_it_was_scored(split):
 # Round 14 (session 23) moved both (a073172... and 7e3f1dba... as published): heldout17 and heldout18 are seen suites
 # on the H100 since, re-scored by validation/heldout_tables.py with round 14 (their published scores stay round 11's
 # and round 13's); this pins those re-scores.
-SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "4e360d96670f281fd4325f20897bc1c2f6cb32dbe1256792bfd193a163265e85"),
-                           "test18": (1647, 156, "5205c04e5e47416faf408e71de320b07cf9c5ecf4b52e310a7eb37ada6ee2b61"),
-                           # heldout19: run h100_run16 (session 23), scored once with round 14 (frozen at 805944e, the
-                           # latest "FROZEN for heldout19") at e930c05 (validation/heldout_tables.txt committed in 188aa1e)
-                           "test19": (1646, 156, "c1a4152b5803d0f65190ae7e2f34c4247b1a1dd16bf7e82f4d87f78f5f71784b")}
+# heldout19: run h100_run16 (session 23), scored once with round 14 (frozen at 805944e, the latest "FROZEN for
+# heldout19") at e930c05 (validation/heldout_tables.txt committed in 188aa1e; c1a4152b... as scored).
+# Round 15 (session 24) moved all three (4e360d96..., 5205c04e... and c1a4152b... with round 14): heldout17, heldout18
+# and heldout19 are seen suites on the H100, re-scored by validation/heldout_tables.py with round 15 (their published
+# scores stay round 11's, 13's and 14's); this pins those re-scores.
+SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "511aeb0aa585d18ae895000cbfc74ac43530ef5014e8e892e472e9589792c9d2"),
+                           "test18": (1647, 156, "c70f4b8786404e5413e8501fe378562fa1aa790a0554b71f502b0009d05a0c23"),
+                           "test19": (1646, 156, "646080684bf0d501efd6fc88a0ae87021e1cafb38ff610f08390243a98ac6b25")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

@@ -314,6 +314,16 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                   "heldout17", "heldout18", "heldout19"), distinct=True),
+    # heldout20: drawn in session 24 for the round-15 model (round 14 with the H100 re-fitted on its fit rows plus fit
+    # suite 9 and the choices of validation/model_selection/s26_fit9_residuals.py); rules and digest committed before
+    # the freeze and before it is measured (validation/heldout20_rules.md), on the H200 (run h200_run25: run and figures
+    # filled in after it) and / or the H100 (run h100_run18, validation/h100_runs.csv)
+    Suite("heldout20", "e6099eb5c834eb0aa82ef77428e59ea153405afd2fcd6b48bbedab1830e16c40",
+          {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test20",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17", "heldout18", "heldout19", "fit9"),
+          rules_seeds=(mb.HELDOUT20_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -652,6 +662,15 @@ NEW_BASE_DRAWS = (
       mb.FIT8_SEED),
      _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                    "heldout17", "heldout18")),
+    # heldout20 (session 24, round 15): 20261211000-20261211253 each share 1-13 shapes with an earlier suite, fit9 and
+    # heldout19 included. fit9 (seed FIT9_SEED, from base 20261210000) draws from one generator, its seed alone: the
+    # check of its five (seed .. seed + 4) covers it
+    ("heldout20", mb.HELDOUT20_SEED, 20261211000,
+     (mb.HELDOUT19_SEED, mb.HELDOUT18_SEED, mb.HELDOUT17_SEED, mb.HELDOUT16_SEED, mb.HELDOUT15_SEED, mb.HELDOUT14_SEED,
+      mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED,
+      mb.FIT8_SEED, mb.FIT9_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                   "heldout17", "heldout18", "heldout19", "fit9")),
 )
 
 
@@ -695,10 +714,11 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
         assert all(groups.values()), suite
     # heldout14 (drawn for the H100), heldout15 (for the round-9 model), heldout16 (for the round-10 model), heldout17
     # (for the round-11 model, measured on the H100 only), heldout18 (for the round-12 model, re-frozen for round
-    # 13, measured on both GPUs in session 22) and heldout19 (for the round-14 model, not measured yet) are listed;
-    # LATEST is the freshest suite measured on the H200 (heldout18, run h200_run23, session 22)
-    assert ht.TAIL_SUITES[-7:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
-                                   "heldout19")
+    # 13, measured on both GPUs in session 22), heldout19 (for the round-14 model, measured on the H100 only in session
+    # 23) and heldout20 (for the round-15 model, not measured yet) are listed; LATEST is the freshest suite measured on
+    # the H200 (heldout18, run h200_run23, session 22)
+    assert ht.TAIL_SUITES[-8:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
+                                   "heldout19", "heldout20")
     assert ht.LATEST == "test18"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
@@ -717,7 +737,8 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
 # number); validation/heldout_tables.py lists them first in both GPUs' tables, in this order, and last in TAIL_SUITES
-WIRED = (("heldout19", {"h200": "h200_run24", "h100": "h100_run16"}, 24),
+WIRED = (("heldout20", {"h200": "h200_run25", "h100": "h100_run18"}, 25),
+         ("heldout19", {"h200": "h200_run24", "h100": "h100_run16"}, 24),
          ("heldout18", {"h200": "h200_run23", "h100": "h100_run15"}, 23),
          ("heldout17", {"h200": "h200_run22", "h100": "h100_run14"}, 22),
          ("heldout16", {"h200": "h200_run21", "h100": "h100_run13"}, 21),
@@ -728,8 +749,8 @@ WIRED = (("heldout19", {"h200": "h200_run24", "h100": "h100_run16"}, 24),
                          ids=[w[0] for w in WIRED])
 def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h200_run):
     """heldout15 (validation/heldout15_rules.md), heldout16 (validation/heldout16_rules.md), heldout17
-    (validation/heldout17_rules.md), heldout18 (validation/heldout18_rules.md) and heldout19
-    (validation/heldout19_rules.md) are scored by
+    (validation/heldout17_rules.md), heldout18 (validation/heldout18_rules.md), heldout19
+    (validation/heldout19_rules.md) and heldout20 (validation/heldout20_rules.md) are scored by
     validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
     freshest in both GPUs' tables and in TAIL_SUITES, the runs the rules file names, and the H200 run it would be
     listed in making it LATEST. Checked on the suite and run tables alone: no measured row is read (a manifest's run
@@ -766,15 +787,49 @@ def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h
             ht.check_named_runs(gpu, bad)
 
 
-def test_heldout19_is_the_fresh_suite_of_the_round_14_model():
-    """The end to end labelled fresh (new random points) is heldout19's, the suite drawn for the round-14 model
-    (validation/heldout19_rules.md); heldout18, measured on both GPUs and scored once with round 13 (session 22, the
-    score that named round 14's class), heldout17, measured on the H100 and scored once with round 11 (session 20),
-    heldout16, measured and scored once with round 10 (session 18), heldout15, frozen for round 9, and every earlier
-    suite are labelled seen, heldout18's and heldout16's titles and heldout17's H100 title with the score each was
-    published at. The rules file discloses what motivated round 14 and fixes the unit probe before measurement."""
+def test_heldout20_is_the_fresh_suite_of_the_round_15_model():
+    """The end to end labelled fresh (new random points) is heldout20's, the suite drawn for the round-15 model
+    (validation/heldout20_rules.md); heldout19, measured on the H100 and scored once with round 14 (session 23, the
+    score whose misses named fit suite 9, which round 15 fits), is labelled seen on the H100 with the score it was
+    published at; on the H200 heldout19 is not measured yet and not called seen (round 15 moves no H200 own price).
+    The rules file names the freeze commit, discloses what motivated round 15 and fixes the unit probe before
+    measurement; no status line (written before the run)."""
     from validation import heldout_tables as ht
-    assert ht.FRESH == dataset.SUITES["heldout19"] == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
+    assert ht.FRESH == dataset.SUITES["heldout20"] == "test20" == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
+    rules = open("validation/heldout20_rules.md").read()
+    assert 'the latest commit whose message starts "FROZEN for heldout20"' in rules
+    assert "The model under test: round 15" in rules and "s26_fit9_residuals" in rules and "805944e" in rules
+    body = " ".join(rules.split())  # the text with its line breaks read as spaces
+    assert "heldout19 is a seen suite for round 15" in body
+    assert "all ops 3.7 / 10.6" in body and "(4.5 / 16.2)" in body and "(4.1 / 19.4)" in body
+    assert "eager 2.1, engine 3.3, engine-fused 1.6" in body and "GEMVs +3.8 %, every GEMM row +2.2 %" in body
+    assert "h100_run17" in body and "6eb14013046e" in body
+    assert "On the H200 heldout19 was never measured" in body and "round 15 changes no H200 own price" in body
+    assert "### Unit probe" in rules and "validation/diagnostics/<run>_unit_probe/" in rules
+    assert "validation/diagnostics/h200_run25_unit_probe/" in rules
+    assert "validation/diagnostics/h100_run18_unit_probe/" in rules
+    assert "validation/raw_h100_run4" in rules and "validation/raw_h200_run1" in rules
+    assert "never used to adjust, exclude or re-score any heldout20 row" in body
+    assert "Unchanged from heldout13 - heldout19" in rules
+    assert "**Status" not in rules  # written before the run: no status line yet
+    # heldout19: seen on the H100 with its published round-14 score; on the H200 not measured yet, not called seen
+    title = dict(ht.H100_SUITES)["test19"]
+    assert "PREVIOUSLY SEEN" in title and "scored once with round 14" in title and "3.7 / 10.6" in title
+    assert "805944e" in title and "h100_run16" in title
+    title = dict(ht.H200_SUITES)["test19"]
+    assert "not measured on an H200 yet" in title and "seen" not in title.lower() and "h200_run24" in title
+
+
+def test_heldout19_was_the_fresh_suite_of_the_round_14_model():
+    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), second in both GPUs'
+    tables now that heldout20 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
+    (session 22, the score that named round 14's class), heldout17, measured on the H100 and scored once with round 11
+    (session 20), heldout16, measured and scored once with round 10 (session 18), heldout15, frozen for round 9, and
+    every earlier suite are labelled seen, heldout18's and heldout16's titles and heldout17's H100 title with the score
+    each was published at. The rules file discloses what motivated round 14 and fixes the unit probe before
+    measurement; its text below the status line is the freeze commit's."""
+    from validation import heldout_tables as ht
+    assert ht.FRESH != dataset.SUITES["heldout19"] == ht.H200_SUITES[1][0] == ht.H100_SUITES[1][0]
     rules = open("validation/heldout19_rules.md").read()
     assert 'the latest commit whose message starts "FROZEN for heldout19"' in rules
     assert "round 14" in rules and "s25_graph_terms" in rules and "46901c5" in rules

@@ -26,11 +26,15 @@ CHOSEN = {
     "h200": {"attention_decode": (15, False, False), "attention_decode_cudnn": (15, False, False),
              "attention_decode_unfused": (8, False, False), "attention_prefill_unfused": (8, False, True),
              "gemm_bf16": (8, False, False), "gemm_fp8": (15, False, False)},
-    "h100_sxm": {"attention_decode_unfused": (8, False, False), "attention_prefill_unfused": (8, False, True),
-                 "gemm_bf16": (8, False, False), "gemm_fp8": (15, False, False)},
+    # round 15 (s26_fit9_residuals.txt: the H100's fit rows with fit suite 9, s20's candidates, one fit suite left out):
+    # GEMM bf16 kept analytical (no gain resolved; K 8 since round 10), HF eager prefill the plain mean per (kind, KV
+    # alignment class) (G; E since round 11); the other choices unchanged
+    "h100_sxm": {"attention_decode_unfused": (8, False, False), "attention_prefill_unfused": ("all", False, True),
+                 "gemm_fp8": (15, False, False)},
 }
 SELECTION = ("validation/model_selection/s19_residual_candidates.txt; attention: "
              "validation/model_selection/s20_residual_candidates.txt")
+SELECTION_BY_HW = {"h100_sxm": "validation/model_selection/s26_fit9_residuals.txt (round 15, fit suite 9 included)"}
 
 
 def rules_for(hw_name: str) -> tuple[dict, str]:
@@ -39,7 +43,8 @@ def rules_for(hw_name: str) -> tuple[dict, str]:
     stem = Path(str(hw_name)).stem
     own = stem in CHOSEN
     chosen = CHOSEN[stem if own else "h200"]
-    line = (f"classes and neighbours chosen on {stem}'s fit rows, one fit suite left out ({SELECTION})" if own else
+    line = (f"classes and neighbours chosen on {stem}'s fit rows, one fit suite left out "
+            f"({SELECTION_BY_HW.get(stem, SELECTION)})" if own else
             f"the H200's classes and neighbours ({SELECTION}): {stem} has no selection of its own, not validated "
             f"on this GPU")
     return {c: {"k": k, "shrink": s, **({"by_alignment": True} if a else {})} for c, (k, s, a) in chosen.items()}, line
