@@ -190,7 +190,7 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
-            "heldout19": {"h100"}}
+            "heldout19": {"h100"}, "heldout20": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
 # its freeze fails below, but not in FROZEN yet (empty: heldout20 was frozen in the commit "FROZEN for heldout20",
 # session 24, for round 15; heldout19 in "FROZEN for heldout19", session 23, for round 14)
@@ -296,7 +296,10 @@ def test_the_scored_suite_is_priced_as_when_it_was_scored(split):
 # scores stay round 11's, 13's and 14's); this pins those re-scores.
 SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "511aeb0aa585d18ae895000cbfc74ac43530ef5014e8e892e472e9589792c9d2"),
                            "test18": (1647, 156, "c70f4b8786404e5413e8501fe378562fa1aa790a0554b71f502b0009d05a0c23"),
-                           "test19": (1646, 156, "646080684bf0d501efd6fc88a0ae87021e1cafb38ff610f08390243a98ac6b25")}
+                           "test19": (1646, 156, "646080684bf0d501efd6fc88a0ae87021e1cafb38ff610f08390243a98ac6b25"),
+                           # heldout20: run h100_run18 (session 24), scored once with round 15 (frozen at 82c7e2e, the
+                           # latest "FROZEN for heldout20") at 93897f2 (validation/heldout_tables.txt committed with these pins)
+                           "test20": (1642, 156, "c4a0ffe1396f4a5d8164494b41fe21bd0a8b5a39847545183044f2892ab68638")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

@@ -1,5 +1,6 @@
-"""validation/same_shape_speed.py (issue 11, sessions 22-23): the committed unit-speed records regenerate from the
-committed raw folders byte for byte, and heldout19's unit probe says what docs/gpu-validation.md publishes."""
+"""validation/same_shape_speed.py (issue 11, sessions 22-24): the committed unit-speed records regenerate from the
+committed raw folders byte for byte, and heldout19's and heldout20's unit probes say what docs/gpu-validation.md
+publishes."""
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from validation import same_shape_speed as sss
 
 D = Path("validation/diagnostics")
 RECORDS = [("validation/raw_h100_run4", D / "h100_run16_unit_probe", D / "h100_run16_unit_probe.txt"),
+           ("validation/raw_h100_run4", D / "h100_run18_unit_probe", D / "h100_run18_unit_probe.txt"),
            ("validation/raw_h100_run4", D / "raw_h100_pair_default", D / "h100_pair_default_vs_run4.txt")]
 
 
@@ -24,6 +26,14 @@ def test_heldout19_unit_probe_as_published():
     assert "| GEMV: bf16, M <= 16, >= 32 MB of weights | 60 | +3.8 |" in text
     assert "| every GEMM row | 442 | +2.2 |" in text
     assert "| end to end decode, graph mode, engine fusion | 38 | +2.8 |" in text
+
+
+def test_heldout20_unit_probe_as_published():
+    text = (D / "h100_run18_unit_probe.txt").read_text()
+    assert "later b7e8ad6b07e8" in text
+    assert "| GEMV: bf16, M <= 16, >= 32 MB of weights | 60 | +0.3 |" in text
+    assert "| every GEMM row | 442 | +0.4 |" in text
+    assert "| end to end decode, graph mode, engine fusion | 38 | +0.0 |" in text
 
 
 def test_two_runs_of_different_suites_are_refused(tmp_path):

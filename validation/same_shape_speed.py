@@ -17,6 +17,9 @@ suite compare the same way. The session-22 records (validation/diagnostics/):
 and heldout19's unit probe (session 23, validation/heldout19_rules.md):
   h100_run16_unit_probe.txt        raw_h100_run4  vs h100_run16_unit_probe   (fit shapes after heldout19, unit
                                                                               c418bbc22083)
+and heldout20's (session 24, validation/heldout20_rules.md):
+  h100_run18_unit_probe.txt        raw_h100_run4  vs h100_run18_unit_probe   (fit shapes after heldout20, unit
+                                                                              b7e8ad6b07e8)
 Each record names both runs' GPU (the NVML UUID hash the microbenchmark records since session 22).
 """
 import csv
