@@ -976,6 +976,37 @@ def _fit9_draw(seed=FIT9_SEED):
 
 _GEMM9, _ATTN9 = _fit9_draw()
 GEMM_SUITES["fit9"] = {"gemm_mnk": _GEMM9, "gemm_nk": [], "gemm_m": [], "gemm_square": []}
+# Fit suite 10 (--variant fit10, session 24, after heldout20 on the H100): more fit rows of the one class heldout20's
+# H100 draw missed (FA2-pinned prefill, p90 16.7: short causal and non-causal launches of one to three waves, both
+# signs), where round 15's FA2 candidates (validation/model_selection/s27_fa2_waves.py) gained without resolving.
+# Attention only. Seed from a new base, 20261212000 (above heldout20's search, 20261211000 - 20261211254 + 4): the first
+# whose draw shares no shape with an earlier suite.
+FIT10_SEED = 20261212_105  # = 20261212000 + 105 (000-104: 1-11 shapes shared each)
+
+
+def _fit10_prefill(rng, n=240):
+    """Prefill, batch 1-4, length uniform 65..1,024, head dim 64 and 128 alternating; every fourth pair of cases
+    non-causal; CTAs of
+    128-row query blocks cycling through one wave (<= 132), two (133-264) and three (265-396) per block of six cases;
+    every fifth length rounded to a multiple of 128."""
+    cases = []
+    while len(cases) < n:
+        i = len(cases)
+        h, kvh, d = _layout(rng, 64 if i % 2 else 128)
+        L, b = rng.randint(65, 1024), rng.randint(1, 4)
+        if i % 5 == 4:
+            L = 128 * max(1, round(L / 128))
+        causal = (i // 2) % 4 != 3  # every fourth pair of cases (both head dims) non-causal
+        ctas = b * h * math.ceil(L / 128)
+        lo, hi = ((1, 132), (133, 264), (265, 396))[(i // 6) % 3]
+        c = ("prefill", b, h, kvh, d, L, L, causal)
+        if lo <= ctas <= hi and c not in cases:
+            cases.append(c)
+    return cases
+
+
+_ATTN10 = _fit10_prefill(random.Random(FIT10_SEED))
+
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
 # cosim calibrate / dataset.merge_run refuse them.
@@ -1040,7 +1071,7 @@ def _attention_cases(variant):
     if variant == "heldout4":
         cases = heldout4_attention_cases()
     drawn = {"fit5": (_ATTN5,), "heldout5": (_A5, _AT5), "fit6": (_ATTN6,), "heldout6": (_A6, _AT6),
-             "fit7": (_ATTN7,), "heldout7": (_A7, _AT7), "fit8": (_ATTN8,), "fit9": (_ATTN9,),
+             "fit7": (_ATTN7,), "heldout7": (_A7, _AT7), "fit8": (_ATTN8,), "fit9": (_ATTN9,), "fit10": (_ATTN10,),
              **{name: (d[1], d[2]) for name, d in HELDOUT8_DRAWS.items()}}  # random cases, then their tail cases
     if variant in drawn:
         cases = [c for part in drawn[variant] for c in part]
@@ -1205,7 +1236,7 @@ def _elementwise_cases(variant):
         cases, sizes = list(_E7) + list(_ET7), []
     if variant == "fit8":
         cases, sizes = list(_EW8), []
-    if variant == "fit9":  # GEMM and attention tails only
+    if variant in ("fit9", "fit10"):  # GEMM and / or attention tails only
         cases, sizes = [], []
     if variant in HELDOUT8_DRAWS:  # random cases, then their tail cases
         cases, sizes = list(HELDOUT8_DRAWS[variant][3]) + list(HELDOUT8_DRAWS[variant][4]), []
@@ -2040,7 +2071,7 @@ def main(argv=None):
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
                                           "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8",
-                                          "fit9")
+                                          "fit9", "fit10")
                     + tuple(HELDOUT8_DRAWS),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
