@@ -45,9 +45,9 @@ def _split_residual_block(text):
 @pytest.mark.slow  # ~6 min on 2 cores: a full re-fit over the 9,694 fit rows of runs 4-10
 def test_fit_reproduces_the_committed_calibration(tmp_path):
     """The committed H100 calibration is the session-16 re-fit (validation/h100_refit_s15.py; the command its header
-    names): the lent-H100 fit suites (fit suite 9 among them since round 15, session 24), the H200 term set (since
-    round 14, session 23, plus the in-stream speedup: r14_h100),
-    the session-9 energy loops priced on FA2. Since round 10
+    names): the lent-H100 fit suites (fit suites 9 and 10 among them since rounds 15 and 16, session 24), the H200 term
+    set (since round 14, session 23, plus the in-stream speedup: r14_h100), the session-9 energy loops priced on FA2.
+    Since round 10
     (session 18) it carries a residual_correction block written by `cosim calibrate --residuals-only` on those
     parameters (the re-fit is not repeated for it): the parameters are compared byte for byte without the block, and
     the block and its table are what residuals.build writes for the re-fitted parameters (fit_to_file calls it)."""

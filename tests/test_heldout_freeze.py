@@ -39,8 +39,12 @@ from hwmodels.spec import hw_path, load_hw
 # is superseded below; on the H200 it may still be measured under its rules while this pin holds)
 FROZEN = {"heldout18": (1448, "1b8f09d14535493ef6ecad932884388ac9f7e95fb6b729838c80f893405052c2"),
           "heldout19": (1448, "aee926a2229a319b105e5d13c13b851c3e12b8528b94d722cdaa16871c7802cd"),
-          "heldout20": (1448, "9442ab8e03369dff273801cd91227b3e48811466eb3abdb5bb7411768889b1b8")}
-FROZEN_H100 = {"heldout20": (1448, "a79e85afcc7c52fd4e6a1b3750cc0e781df92ed5bb761e284a41d04dc77225dd")}
+          "heldout20": (1448, "9442ab8e03369dff273801cd91227b3e48811466eb3abdb5bb7411768889b1b8"),
+          # heldout21 (validation/heldout21_rules.md), frozen in session 24 for round 16 (the H100 re-fitted with fit
+          # suite 10 too; s28 chose no FA2 term); heldout19's and heldout20's H200 pins stay: round 16 moves no H200 own
+          # price
+          "heldout21": (1444, "a38839f0d7a78a5475fb85c0e2bc83dfdf7ebb898147aca8ffe1fd4649a18419")}
+FROZEN_H100 = {"heldout21": (1444, "5543c020b5ad9f11fe2e39108dcedf7b34d909359c63fa4f4964c43cbc767121")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
 # session 17; on the H200 not measured when round 9 moved its prices). Round 9 (session 18) moved their prices: main
@@ -74,7 +78,11 @@ SUPERSEDED_FROZEN = {("heldout13", "h200"): (1440, "577410528fe63e223df87ce05507
                      # round 14 (frozen at 805944e; measured on the H100 and scored in session 23): round 15 (session
                      # 24) moved its H100 prices (the H100 re-fitted with fit9)
                      ("heldout19", "h100_sxm"): (1448,
-                                                 "f956c333d509d876c1d84db0267fa6574036d99f8c141d5bdbf30bb4166f996f")}
+                                                 "f956c333d509d876c1d84db0267fa6574036d99f8c141d5bdbf30bb4166f996f"),
+                     # round 15 (frozen at 82c7e2e; measured on the H100 and scored in session 24): round 16 (session
+                     # 24) moved its H100 prices (the H100 re-fitted with fit10)
+                     ("heldout20", "h100_sxm"): (1448,
+                                                 "a79e85afcc7c52fd4e6a1b3750cc0e781df92ed5bb761e284a41d04dc77225dd")}
 # the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
 # (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
 # end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
@@ -145,7 +153,10 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # (h100_sxm.yaml re-fitted with fit suite 9 among its fit rows and its residual table rebuilt; residuals.py's H100
 # choices from s26_fit9_residuals). heldout19's H200 price digest above is unchanged (round 15 moves no H200 own price);
 # its H100 pins are those of a seen suite since
-FROZEN_FILES_DIGEST = "eec0c3f7bd2984e7740502cc0e3b8c5daefaf18b6beb76480884944000b16697"
+# 17f029b5... at the heldout21 freeze (session 24, after heldout20 was measured and scored on the H100): round 16
+# (h100_sxm.yaml re-fitted with fit suite 10 too, its residual table rebuilt). heldout19's and heldout20's H200 price
+# digests above are unchanged; heldout20's H100 pins are those of a seen suite since
+FROZEN_FILES_DIGEST = "17f029b5b550a3f94bd09f3ba3c807b0c7113aa11dfe7f038a94ef9fdf1009a8"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -186,14 +197,15 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout17": {"h200": "h200_run22", "h100": "h100_run14"},
               "heldout18": {"h200": "h200_run23", "h100": "h100_run15"},
               "heldout19": {"h200": "h200_run24", "h100": "h100_run16"},
-              "heldout20": {"h200": "h200_run25", "h100": "h100_run18"}}
+              "heldout20": {"h200": "h200_run25", "h100": "h100_run18"},
+              "heldout21": {"h200": "h200_run26", "h100": "h100_run20"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
             "heldout19": {"h100"}, "heldout20": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
-# its freeze fails below, but not in FROZEN yet (empty: heldout20 was frozen in the commit "FROZEN for heldout20",
-# session 24, for round 15; heldout19 in "FROZEN for heldout19", session 23, for round 14)
+# its freeze fails below, but not in FROZEN yet (empty: heldout21 was frozen in the commit "FROZEN for heldout21",
+# session 24, for round 16; heldout20 in "FROZEN for heldout20", session 24, for round 15)
 AWAITING_FREEZE = set()
 
 
@@ -248,7 +260,7 @@ def files_digest(files) -> str:
 def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
-    for name in ("heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20"):
+    for name in ("heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20", "heldout21"):
         rules = Path(f"validation/{name}_rules.md").read_text()
         assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES), name
 
@@ -294,12 +306,15 @@ def test_the_scored_suite_is_priced_as_when_it_was_scored(split):
 # Round 15 (session 24) moved all three (4e360d96..., 5205c04e... and c1a4152b... with round 14): heldout17, heldout18
 # and heldout19 are seen suites on the H100, re-scored by validation/heldout_tables.py with round 15 (their published
 # scores stay round 11's, 13's and 14's); this pins those re-scores.
-SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "511aeb0aa585d18ae895000cbfc74ac43530ef5014e8e892e472e9589792c9d2"),
-                           "test18": (1647, 156, "c70f4b8786404e5413e8501fe378562fa1aa790a0554b71f502b0009d05a0c23"),
-                           "test19": (1646, 156, "646080684bf0d501efd6fc88a0ae87021e1cafb38ff610f08390243a98ac6b25"),
-                           # heldout20: run h100_run18 (session 24), scored once with round 15 (frozen at 82c7e2e, the
-                           # latest "FROZEN for heldout20") at 93897f2 (validation/heldout_tables.txt committed with these pins)
-                           "test20": (1642, 156, "c4a0ffe1396f4a5d8164494b41fe21bd0a8b5a39847545183044f2892ab68638")}
+# heldout20: run h100_run18 (session 24), scored once with round 15 (frozen at 82c7e2e, the latest "FROZEN for
+# heldout20") at 93897f2 (validation/heldout_tables.txt committed in e681c72; c4a0ffe1... as scored).
+# Round 16 (session 24) moved all four (511aeb0a..., c70f4b87..., 64608068... and c4a0ffe1... with round 15, the last
+# as heldout20 was scored): heldout17 - heldout20 are seen suites on the H100, re-scored by validation/heldout_tables.py
+# with round 16 (their published scores stay round 11's, 13's, 14's and 15's); this pins those re-scores.
+SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "f4112bbf776b4c605bb43abe99b99099d9f41a0fdb2cf848b8f77dea04ecdb3b"),
+                           "test18": (1647, 156, "f5587a4bf1e512de1a409ea7b993137173060130795ce61043dc65303311df3a"),
+                           "test19": (1646, 156, "8f0ab77db743ff463ee069b76b43124cc6d3b19df52c6789c8d4da68b773a3ab"),
+                           "test20": (1642, 156, "0d3dad63a5864771b3d1506e5a704898b6e4c5540b9cba87cd74c76c4d8aad70")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

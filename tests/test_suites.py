@@ -331,6 +331,16 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "fit9", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                   "heldout17", "heldout18", "heldout19", "heldout20"), distinct=True),
+    # heldout21: drawn in session 24 for the round-16 model (round 15 with the H100 re-fitted on its fit rows plus fit
+    # suite 10; validation/model_selection/s28_fa2_waves_fit10.py chose no FA2 prefill term); rules and digest committed
+    # before the freeze and before it is measured (validation/heldout21_rules.md), on the H200 (run h200_run26: run and
+    # figures filled in after it) and / or the H100 (run h100_run20, validation/h100_runs.csv)
+    Suite("heldout21", "90c01cb9afff30c7a0bc9212ad6eedb59ad24002646fb1eb06492a0ba54b62d2",
+          {"attention": 269, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test21",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10"),
+          rules_seeds=(mb.HELDOUT21_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -561,6 +571,17 @@ def test_fit10_follows_the_stated_ranges():
         assert L % 128 == 0 or i % 5 != 4
 
 
+def test_fit10_listed():
+    """fit10's one run, h100_run19, merged row for row into the H100 manifest as fit rows."""
+    import csv
+    with open("validation/raw_h100_run19/ops.csv", newline="") as f:
+        raw = list(csv.DictReader(f))
+    merged = [r for _, _, r in dataset.merged_rows("validation/h100_runs.csv")[1] if r["suite"] == "fit10"]
+    assert len(raw) == len(merged) == 960
+    assert all(r["run"] == "h100_run19" and {k: r[k] for k in raw[0]} == q for r, q in zip(merged, raw))
+    assert {dataset.split_of(r) for r in merged} == {"fit"}
+
+
 def test_fit9_listed():
     """fit9's one run, h100_run17, merged row for row into the H100 manifest as fit rows."""
     import csv
@@ -688,6 +709,15 @@ NEW_BASE_DRAWS = (
       mb.FIT8_SEED, mb.FIT9_SEED),
      _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                    "heldout17", "heldout18", "heldout19", "fit9")),
+    # heldout21 (session 24, round 16): 20261213000-20261214231 (1,232 seeds) each share 2-16 shapes with an earlier
+    # suite, fit10 and heldout20 included. fit10 (seed FIT10_SEED, from base 20261212000) draws from one generator, its
+    # seed alone: the check of its five (seed .. seed + 4) covers it
+    ("heldout21", mb.HELDOUT21_SEED, 20261213000,
+     (mb.HELDOUT20_SEED, mb.HELDOUT19_SEED, mb.HELDOUT18_SEED, mb.HELDOUT17_SEED, mb.HELDOUT16_SEED, mb.HELDOUT15_SEED,
+      mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED,
+      mb.HELDOUT8_SEED, mb.FIT8_SEED, mb.FIT9_SEED, mb.FIT10_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10")),
 )
 
 
@@ -732,10 +762,11 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
     # heldout14 (drawn for the H100), heldout15 (for the round-9 model), heldout16 (for the round-10 model), heldout17
     # (for the round-11 model, measured on the H100 only), heldout18 (for the round-12 model, re-frozen for round
     # 13, measured on both GPUs in session 22), heldout19 (for the round-14 model, measured on the H100 only in session
-    # 23) and heldout20 (for the round-15 model, not measured yet) are listed; LATEST is the freshest suite measured on
-    # the H200 (heldout18, run h200_run23, session 22)
-    assert ht.TAIL_SUITES[-8:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
-                                   "heldout19", "heldout20")
+    # 23), heldout20 (for the round-15 model, measured on the H100 only in session 24) and heldout21 (for the round-16
+    # model, not measured yet) are listed; LATEST is the freshest suite measured on the H200 (heldout18, run h200_run23,
+    # session 22)
+    assert ht.TAIL_SUITES[-9:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
+                                   "heldout19", "heldout20", "heldout21")
     assert ht.LATEST == "test18"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
@@ -754,7 +785,8 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
 # number); validation/heldout_tables.py lists them first in both GPUs' tables, in this order, and last in TAIL_SUITES
-WIRED = (("heldout20", {"h200": "h200_run25", "h100": "h100_run18"}, 25),
+WIRED = (("heldout21", {"h200": "h200_run26", "h100": "h100_run20"}, 26),
+         ("heldout20", {"h200": "h200_run25", "h100": "h100_run18"}, 25),
          ("heldout19", {"h200": "h200_run24", "h100": "h100_run16"}, 24),
          ("heldout18", {"h200": "h200_run23", "h100": "h100_run15"}, 23),
          ("heldout17", {"h200": "h200_run22", "h100": "h100_run14"}, 22),
@@ -767,7 +799,8 @@ WIRED = (("heldout20", {"h200": "h200_run25", "h100": "h100_run18"}, 25),
 def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h200_run):
     """heldout15 (validation/heldout15_rules.md), heldout16 (validation/heldout16_rules.md), heldout17
     (validation/heldout17_rules.md), heldout18 (validation/heldout18_rules.md), heldout19
-    (validation/heldout19_rules.md) and heldout20 (validation/heldout20_rules.md) are scored by
+    (validation/heldout19_rules.md), heldout20 (validation/heldout20_rules.md) and heldout21
+    (validation/heldout21_rules.md) are scored by
     validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
     freshest in both GPUs' tables and in TAIL_SUITES, the runs the rules file names, and the H200 run it would be
     listed in making it LATEST. Checked on the suite and run tables alone: no measured row is read (a manifest's run
@@ -804,15 +837,50 @@ def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h
             ht.check_named_runs(gpu, bad)
 
 
-def test_heldout20_is_the_fresh_suite_of_the_round_15_model():
-    """The end to end labelled fresh (new random points) is heldout20's, the suite drawn for the round-15 model
-    (validation/heldout20_rules.md); heldout19, measured on the H100 and scored once with round 14 (session 23, the
-    score whose misses named fit suite 9, which round 15 fits), is labelled seen on the H100 with the score it was
-    published at; on the H200 heldout19 is not measured yet and not called seen (round 15 moves no H200 own price).
+def test_heldout21_is_the_fresh_suite_of_the_round_16_model():
+    """The end to end labelled fresh (new random points) is heldout21's, the suite drawn for the round-16 model
+    (validation/heldout21_rules.md); heldout20, measured on the H100 and scored once with round 15 (session 24, the
+    score whose miss named fit suite 10, which round 16 fits), is labelled seen on the H100 with the score it was
+    published at; on the H200 heldout20 is not measured yet and not called seen (round 16 moves no H200 own price).
+    The rules file names the freeze commit, discloses what motivated round 16 and fixes the unit probe before
+    measurement; no status line (written before the run)."""
+    from validation import heldout_tables as ht
+    assert ht.FRESH == dataset.SUITES["heldout21"] == "test21" == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
+    rules = open("validation/heldout21_rules.md").read()
+    assert 'the latest commit whose message starts "FROZEN for heldout21"' in rules
+    assert "The model under test: round 16" in rules and "82c7e2e" in rules
+    body = " ".join(rules.split())  # the text with its line breaks read as spaces
+    assert "s28_fa2_waves_fit10" in body and "h100_run19" in body and "0b000e63f731" in body
+    assert "heldout20 is a seen suite for round 16" in body
+    assert "all ops 3.9 / 11.4" in body and "(4.5 / 16.7, on its p90)" in body and "4.1 / 13.0" in body
+    assert "eager 1.9, engine 0.6, engine-fused 2.0" in body and "GEMVs +0.3 %, every GEMM row +0.4 %" in body
+    assert "h100_run18" in body and "b7e8ad6b07e8" in body and "4.8 / 14.3" in body
+    assert "On the H200 heldout19 and heldout20 were never measured" in body
+    assert "round 16 changes no H200 own price" in body and "heldout21 is seen on neither GPU" in body
+    assert "### Unit probe" in rules and "validation/diagnostics/<run>_unit_probe/" in rules
+    assert "validation/diagnostics/h200_run26_unit_probe/" in rules
+    assert "validation/diagnostics/h100_run20_unit_probe/" in rules
+    assert "validation/raw_h100_run4" in rules and "validation/raw_h200_run1" in rules
+    assert "never used to adjust, exclude or re-score any heldout21 row" in body
+    assert "Unchanged from heldout13 - heldout20" in rules
+    assert "**Status" not in rules  # written before the run: no status line yet
+    # heldout20: seen on the H100 with its published round-15 score; on the H200 not measured yet, not called seen
+    title = dict(ht.H100_SUITES)["test20"]
+    assert "PREVIOUSLY SEEN" in title and "scored once with round 15" in title and "3.9 / 11.4" in title
+    assert "82c7e2e" in title and "h100_run18" in title
+    title = dict(ht.H200_SUITES)["test20"]
+    assert "not measured on an H200 yet" in title and "seen" not in title.lower() and "h200_run25" in title
+
+
+def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
+    """heldout20 was the suite drawn for the round-15 model (validation/heldout20_rules.md), second in both GPUs'
+    tables now that heldout21 is the fresh one; heldout19, measured on the H100 and scored once with round 14 (session
+    23, the score whose misses named fit suite 9, which round 15 fits), is labelled seen on the H100 with the score it
+    was published at; on the H200 heldout19 is not measured yet and not called seen (round 15 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 15 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
     from validation import heldout_tables as ht
-    assert ht.FRESH == dataset.SUITES["heldout20"] == "test20" == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
+    assert ht.FRESH != dataset.SUITES["heldout20"] == "test20" == ht.H200_SUITES[1][0] == ht.H100_SUITES[1][0]
     rules = open("validation/heldout20_rules.md").read()
     assert 'the latest commit whose message starts "FROZEN for heldout20"' in rules
     assert "The model under test: round 15" in rules and "s26_fit9_residuals" in rules and "805944e" in rules
@@ -846,15 +914,15 @@ def test_heldout20_is_the_fresh_suite_of_the_round_15_model():
 
 
 def test_heldout19_was_the_fresh_suite_of_the_round_14_model():
-    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), second in both GPUs'
-    tables now that heldout20 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
+    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), third in both GPUs'
+    tables now that heldout21 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
     (session 22, the score that named round 14's class), heldout17, measured on the H100 and scored once with round 11
     (session 20), heldout16, measured and scored once with round 10 (session 18), heldout15, frozen for round 9, and
     every earlier suite are labelled seen, heldout18's and heldout16's titles and heldout17's H100 title with the score
     each was published at. The rules file discloses what motivated round 14 and fixes the unit probe before
     measurement; its text below the status line is the freeze commit's."""
     from validation import heldout_tables as ht
-    assert ht.FRESH != dataset.SUITES["heldout19"] == ht.H200_SUITES[1][0] == ht.H100_SUITES[1][0]
+    assert ht.FRESH != dataset.SUITES["heldout19"] == ht.H200_SUITES[2][0] == ht.H100_SUITES[2][0]
     rules = open("validation/heldout19_rules.md").read()
     assert 'the latest commit whose message starts "FROZEN for heldout19"' in rules
     assert "round 14" in rules and "s25_graph_terms" in rules and "46901c5" in rules

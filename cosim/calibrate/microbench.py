@@ -927,6 +927,15 @@ HELDOUT8_DRAWS["heldout19"] = _heldout8_draw(HELDOUT19_SEED)
 # that model is frozen.
 HELDOUT20_SEED = 20261211_254  # = 20261211000 + 254
 HELDOUT8_DRAWS["heldout20"] = _heldout8_draw(HELDOUT20_SEED)
+
+# Held-out suite 21 (--variant heldout21, session 24; rules in validation/heldout21_rules.md): heldout8's
+# construction with a seed from a new base, 20261213000 (above every seed and generator of heldout20's search,
+# 20261211000 - 20261211254 + 4, and of fit10's, 20261212000 - 20261212105): the first seed from it whose draw shares no
+# shape with an earlier suite, fit10 and heldout20 included (20261213000-20261214231: 2-16 each; 1,232 seeds). Drawn for
+# the round-16 model (round 15 re-fitted on the H100 with fit suite 10), measured on the H200 and / or the H100 only
+# after that model is frozen.
+HELDOUT21_SEED = 20261214_232  # = 20261213000 + 1232
+HELDOUT8_DRAWS["heldout21"] = _heldout8_draw(HELDOUT21_SEED)
 # Fit suite 9 (--variant fit9, session 24): fit rows of the two op classes heldout19's H100 draw missed on the p90
 # (docs/gpu-validation.md "Issue 11 status, session 23"), where the fit suites hold few rows: FA2 causal prefill
 # launching one or two waves of CTAs at lengths 129-1,024, head dims 64 and 128 alternating (fit8's draw made a
