@@ -202,7 +202,7 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
-            "heldout19": {"h100"}, "heldout20": {"h100"}}
+            "heldout19": {"h100"}, "heldout20": {"h100"}, "heldout21": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
 # its freeze fails below, but not in FROZEN yet (empty: heldout21 was frozen in the commit "FROZEN for heldout21",
 # session 24, for round 16; heldout20 in "FROZEN for heldout20", session 24, for round 15)
@@ -314,7 +314,11 @@ def test_the_scored_suite_is_priced_as_when_it_was_scored(split):
 SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "f4112bbf776b4c605bb43abe99b99099d9f41a0fdb2cf848b8f77dea04ecdb3b"),
                            "test18": (1647, 156, "f5587a4bf1e512de1a409ea7b993137173060130795ce61043dc65303311df3a"),
                            "test19": (1646, 156, "8f0ab77db743ff463ee069b76b43124cc6d3b19df52c6789c8d4da68b773a3ab"),
-                           "test20": (1642, 156, "0d3dad63a5864771b3d1506e5a704898b6e4c5540b9cba87cd74c76c4d8aad70")}
+                           "test20": (1642, 156, "0d3dad63a5864771b3d1506e5a704898b6e4c5540b9cba87cd74c76c4d8aad70"),
+                           # heldout21: run h100_run20 (session 24), scored once with round 16 (frozen at bdb22e5, the
+                           # latest "FROZEN for heldout21") at 4d10ead (validation/heldout_tables.txt committed with these
+                           # pins)
+                           "test21": (1643, 156, "797d70742bfe84fd54ae97506a3571b84d7750d061b1e049f585b967a9e88705")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

@@ -843,7 +843,7 @@ def test_heldout21_is_the_fresh_suite_of_the_round_16_model():
     score whose miss named fit suite 10, which round 16 fits), is labelled seen on the H100 with the score it was
     published at; on the H200 heldout20 is not measured yet and not called seen (round 16 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 16 and fixes the unit probe before
-    measurement; no status line (written before the run)."""
+    measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
     from validation import heldout_tables as ht
     assert ht.FRESH == dataset.SUITES["heldout21"] == "test21" == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
     rules = open("validation/heldout21_rules.md").read()
@@ -863,7 +863,15 @@ def test_heldout21_is_the_fresh_suite_of_the_round_16_model():
     assert "validation/raw_h100_run4" in rules and "validation/raw_h200_run1" in rules
     assert "never used to adjust, exclude or re-score any heldout21 row" in body
     assert "Unchanged from heldout13 - heldout20" in rules
-    assert "**Status" not in rules  # written before the run: no status line yet
+    # written before the run: a dated status line was added above the frozen text after the H100 run (session 24); the
+    # text below it is the frozen text of the freeze commit bdb22e5, byte for byte
+    import subprocess
+    frozen = subprocess.run(["git", "show", "bdb22e5:validation/heldout21_rules.md"], capture_output=True, text=True)
+    if frozen.returncode == 0:  # a shallow clone without that commit checks the rest
+        head, sep, tail = frozen.stdout.partition("\n\n")
+        assert sep and "**Status" not in frozen.stdout and rules.startswith(head + "\n\n**Status (session 24")
+        assert rules.endswith(tail) and rules.count("**Status") == 1
+    assert "all ops 3.6 / 11.6" in body and "(5.4 / 15.7, median and p90)" in body and "bddd2d89743f" in body
     # heldout20: seen on the H100 with its published round-15 score; on the H200 not measured yet, not called seen
     title = dict(ht.H100_SUITES)["test20"]
     assert "PREVIOUSLY SEEN" in title and "scored once with round 15" in title and "3.9 / 11.4" in title

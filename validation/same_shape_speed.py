@@ -20,6 +20,11 @@ and heldout19's unit probe (session 23, validation/heldout19_rules.md):
 and heldout20's (session 24, validation/heldout20_rules.md):
   h100_run18_unit_probe.txt        raw_h100_run4  vs h100_run18_unit_probe   (fit shapes after heldout20, unit
                                                                               b7e8ad6b07e8)
+fit suite 10's run (session 24; the fit rows' unit) and heldout21's (validation/heldout21_rules.md):
+  h100_run19_unit_probe.txt        raw_h100_run4  vs h100_run19_unit_probe   (fit shapes after fit10, unit
+                                                                              0b000e63f731)
+  h100_run20_unit_probe.txt        raw_h100_run4  vs h100_run20_unit_probe   (fit shapes after heldout21, unit
+                                                                              bddd2d89743f)
 Each record names both runs' GPU (the NVML UUID hash the microbenchmark records since session 22).
 """
 import csv
