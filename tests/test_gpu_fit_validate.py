@@ -42,7 +42,7 @@ def _split_residual_block(text):
     return head + "\n", yaml.safe_load("residual_correction:\n" + block)["residual_correction"]
 
 
-@pytest.mark.slow  # ~6 min on 2 cores: a full re-fit over the 9,694 fit rows of runs 4-10
+@pytest.mark.slow  # ~4-6 min on 2 cores: a full re-fit over every fit row of validation/h100_runs.csv
 def test_fit_reproduces_the_committed_calibration(tmp_path):
     """The committed H100 calibration is the session-16 re-fit (validation/h100_refit_s15.py; the command its header
     names): the lent-H100 fit suites (fit suites 9 and 10 among them since rounds 15 and 16, session 24), the H200 term

@@ -156,7 +156,10 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # 17f029b5... at the heldout21 freeze (session 24, after heldout20 was measured and scored on the H100): round 16
 # (h100_sxm.yaml re-fitted with fit suite 10 too, its residual table rebuilt). heldout19's and heldout20's H200 price
 # digests above are unchanged; heldout20's H100 pins are those of a seen suite since
-FROZEN_FILES_DIGEST = "17f029b5b550a3f94bd09f3ba3c807b0c7113aa11dfe7f038a94ef9fdf1009a8"
+# ee192585... after heldout21 was measured on the H100 and scored (session 24's review): residuals.py's module docstring
+# names s26 as the H100's selection. No price moves: every price digest above and scored-prediction digest below is
+# unchanged
+FROZEN_FILES_DIGEST = "ee19258519e5e92e22dc8c1099688349802929bd8d7204d218a47631dfa96d04"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")

@@ -245,3 +245,11 @@ def test_the_fresh_suite_is_not_refused(tmp_path):
     man = tmp_path / "h200_runs.csv"  # not there yet: a first run
     assert "heldout13" not in microbench.RETIRED_SUITES
     assert dataset.check_new_run(man, "h200_run18", "heldout13") == tmp_path / "raw_h200_run18"
+
+
+@pytest.mark.parametrize("suite, section", [("fit10", "gemm"), ("fit10", "e2e"), ("fit9", "elementwise")])
+def test_microbench_refuses_a_section_a_tail_suite_does_not_define(tmp_path, suite, section):
+    # fit9 / fit10 define only their tail sections: any other would measure the default suite's cases under their name
+    with pytest.raises(SystemExit, match=f"--sections: got {section} for --variant {suite}; expected only "):
+        microbench.run(str(tmp_path / "raw_x"), ["attention", section], variant=suite)
+    assert not (tmp_path / "raw_x").exists()

@@ -871,6 +871,8 @@ def test_heldout21_is_the_fresh_suite_of_the_round_16_model():
         head, sep, tail = frozen.stdout.partition("\n\n")
         assert sep and "**Status" not in frozen.stdout and rules.startswith(head + "\n\n**Status (session 24")
         assert rules.endswith(tail) and rules.count("**Status") == 1
+        status = rules[len(head) + 2:len(rules) - len(tail) - 2]  # exactly one paragraph between head and frozen body
+        assert rules == head + "\n\n" + status + "\n\n" + tail and "\n\n" not in status
     assert "all ops 3.6 / 11.6" in body and "(5.4 / 15.7, median and p90)" in body and "bddd2d89743f" in body
     # heldout20: seen on the H100 with its published round-15 score; on the H200 not measured yet, not called seen
     title = dict(ht.H100_SUITES)["test20"]
@@ -912,6 +914,8 @@ def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
         head, sep, tail = frozen.stdout.partition("\n\n")
         assert sep and "**Status" not in frozen.stdout and rules.startswith(head + "\n\n**Status (session 24")
         assert rules.endswith(tail) and rules.count("**Status") == 1
+        status = rules[len(head) + 2:len(rules) - len(tail) - 2]  # exactly one paragraph between head and frozen body
+        assert rules == head + "\n\n" + status + "\n\n" + tail and "\n\n" not in status
     assert "all ops 3.9 / 11.4" in body and "(4.5 / 16.7, on its p90)" in body and "b7e8ad6b07e8" in body
     # heldout19: seen on the H100 with its published round-14 score; on the H200 not measured yet, not called seen
     title = dict(ht.H100_SUITES)["test19"]
@@ -948,6 +952,8 @@ def test_heldout19_was_the_fresh_suite_of_the_round_14_model():
         head, sep, tail = frozen.stdout.partition("\n\n")
         assert sep and "**Status" not in frozen.stdout and rules.startswith(head + "\n\n**Status (session 23")
         assert rules.endswith(tail) and rules.count("**Status") == 1
+        status = rules[len(head) + 2:len(rules) - len(tail) - 2]  # exactly one paragraph between head and frozen body
+        assert rules == head + "\n\n" + status + "\n\n" + tail and "\n\n" not in status
     # heldout18's rules (frozen text) still say what it tested
     rules18 = open("validation/heldout18_rules.md").read()
     assert 'the commit whose message starts "FROZEN for heldout18"' in rules18

@@ -1015,6 +1015,8 @@ def _fit10_prefill(rng, n=240):
 
 
 _ATTN10 = _fit10_prefill(random.Random(FIT10_SEED))
+# the sections a tail-only fit suite defines: any other section would measure the default suite's cases under its name
+SUITE_SECTIONS = {"fit9": ("gemm", "attention"), "fit10": ("attention",)}
 
 # held-out suites retired before any row of them was measured: the model they were frozen for changed their
 # prices, so measuring them would test no committed model (a new suite replaces each). run() / main() here and
@@ -2007,6 +2009,10 @@ def refuse_existing(path) -> None:
 def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=1024, attention="default"):
     if variant in RETIRED_SUITES:  # before anything is measured or written
         raise SystemExit(f"error: --variant: got {variant!r}, retired unmeasured: {RETIRED_SUITES[variant]}")
+    other = [s for s in sections if s != "env" and s not in SUITE_SECTIONS.get(variant, (s,))]
+    if other:
+        raise SystemExit(f"error: --sections: got {','.join(other)} for --variant {variant}; expected only "
+                         f"{','.join(SUITE_SECTIONS[variant])} (the sections that suite defines)")
     for name in ("ops.csv", "energy.csv", "e2e.csv"):  # before anything is measured or written
         refuse_existing(os.path.join(out_dir, name))
     torch = _lazy_torch()

@@ -3,7 +3,7 @@
 After the analytical parameters are fitted, every reliable fit row of a corrected class contributes its
 log(measured / analytical) at its shape. Which classes are corrected, with how many neighbours, was chosen per GPU on
 the fit rows, leaving one fit suite out (validation/model_selection/s19_residual_candidates.txt and, for attention,
-s20_residual_candidates.txt; the round-7 rule):
+s20_residual_candidates.txt; the H100's since round 15, s26_fit9_residuals.txt; the round-7 rule):
 """
 
 from __future__ import annotations

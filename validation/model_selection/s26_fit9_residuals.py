@@ -44,6 +44,12 @@ The choices are applied by cosim.calibrate.residuals.CHOSEN["h100_sxm"] and the 
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s26_fit9_residuals.py
 Writes validation/model_selection/s26_fit9_residuals.txt.
+
+FROZEN RECORD of commit 82c7e2e (a note added after the record, session 24's review): fit suite 10 and round 16's re-fit
+changed the fit rows and the calibration this script starts from, so running it on a later commit would print other
+figures over the record (run on round 16's rows, HF eager prefill's choice would be E, not G: round 16 kept s26's
+choices without re-running it, as docs/gpu-validation.md says); it refuses, naming the commit to reproduce it at. The
+classes fit9 measured are six, not five as written above: HF eager prefill (158 fit9 rows) too.
 """
 from pathlib import Path
 
@@ -116,9 +122,8 @@ def main():
     per_gpu_record(OUT, run)
 
 
-if __name__ == "__main__":
-    import sys
-    if sys.argv[1:] not in ([], ["h100_sxm"]):
-        raise SystemExit("error: s26 scores the H100 only (the H200 has no fit9 rows: its s19 / s20 choices stand)")
-    sys.argv[1:] = ["h100_sxm"]
-    main()
+if __name__ == "__main__":  # the record is round 15's: fit10 and round 16 changed the rows and the calibration
+    raise SystemExit("error: s26_fit9_residuals.txt is a record of commit 82c7e2e's fit rows and calibration (round "
+                     "15); fit suite 10 and round 16 changed both, so a run here would overwrite it with other "
+                     "figures. Reproduce it there: git worktree add ../s26 82c7e2e && cd ../s26 && PYTHONPATH=. "
+                     "python validation/model_selection/s26_fit9_residuals.py")

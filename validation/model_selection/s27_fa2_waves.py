@@ -41,6 +41,12 @@ statistic is resolved (95 % paired-bootstrap interval of candidate - current bel
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s27_fa2_waves.py
 Writes validation/model_selection/s27_fa2_waves.txt.
+
+FROZEN RECORD of commit 82c7e2e (a note added after the record, session 24's review): fit suite 10 changed the fit rows,
+so running this on a later commit would print s28's figures over this record; it refuses, naming the commit.
+s28_fa2_waves_fit10 imports its candidate code and run_prefill. Under the rule a candidate with more parameters than A
+is chosen only if its p90 beats A's by more than 2 points (A, with fewer parameters, is preferred within that margin):
+C and CP (-1.3, -1.4 points) could not have been chosen even had their gains resolved.
 """
 import contextlib
 import math
@@ -53,7 +59,7 @@ from hwmodels import gpu
 from hwmodels import gpu_params as _gp
 from validation.model_selection.common import choose_resolved, rows_of, run_selection, score_candidates, score_group
 
-OUT = Path(__file__).with_suffix(".txt")
+OUT = Path("validation/model_selection/s27_fa2_waves.txt")  # relative: the record names no machine path
 PRE_KEYS = ("attn.ragged", "attn.ragged_wave", "attn.ragged_step", "attn.pair")
 START = {"ragged_step": 0.5, "pair": 1.5}
 PAIR_SLOTS = 2  # CTAs of the FA2 forward kernel one SM runs at once (128 threads, <= 64 KiB shared memory each)
@@ -141,9 +147,8 @@ def main():
     run_selection(OUT, run_prefill)
 
 
-if __name__ == "__main__":
-    import sys
-    if sys.argv[1:] not in ([], ["h100_sxm"]):
-        raise SystemExit("error: s27 scores the H100 only (the H200's fit rows have no fit9)")
-    sys.argv[1:] = ["h100_sxm"]
-    main()
+if __name__ == "__main__":  # the record is round 15's: fit10 and round 16 changed the rows and the calibration
+    raise SystemExit("error: s27_fa2_waves.txt is a record of commit 82c7e2e's fit rows and calibration (round 15); "
+                     "fit suite 10 and round 16 changed both, so a run here would overwrite it with other figures "
+                     "(s28_fa2_waves_fit10 is that re-scoring). Reproduce it there: git worktree add ../s27 82c7e2e "
+                     "&& cd ../s27 && PYTHONPATH=. python validation/model_selection/s27_fa2_waves.py")

@@ -24,7 +24,7 @@ from pathlib import Path
 from validation.model_selection import s27_fa2_waves as s27
 from validation.model_selection.common import run_selection
 
-OUT = Path(__file__).with_suffix(".txt")
+OUT = Path("validation/model_selection/s28_fa2_waves_fit10.txt")  # relative: no machine path in the record
 
 if __name__ == "__main__":
     import sys
