@@ -478,14 +478,14 @@ def test_a_rule_object_refuses_a_bad_k():
 @pytest.mark.parametrize("hw_name", ["h200", "h100_sxm"])
 def test_the_chosen_rules_are_the_ones_s20_and_s19_printed(hw_name):
     """CHOSEN carries each selection record's 'chosen' lines: the H200's attention classes from s20, the others from
-    s19; the H100's every class from s26 (round 15, its fit rows with fit suite 9)."""
+    s19; the H100's every class from s29 (round 17: s26 re-run on its fit rows with fit suites 9 and 10)."""
     import re
 
     from cosim.calibrate.residuals import CHOSEN
     forms = {"A no correction": None, "B K = 8": (8, False, False), "C K = 15": (15, False, False),
              "E K = 8, same KV alignment": (8, False, True), "F K = 15, same KV alignment": (15, False, True),
              "G mean per kind and KV alignment": ("all", False, True), "H mean of the class": ("all", False, False)}
-    records = ((("s26_fit9_residuals", lambda c: True),) if hw_name == "h100_sxm" else
+    records = ((("s29_fit10_residuals", lambda c: True),) if hw_name == "h100_sxm" else
                (("s19_residual_candidates", lambda c: not c.startswith("attention")),
                 ("s20_residual_candidates", lambda c: c.startswith("attention"))))
     printed = {}

@@ -3,7 +3,8 @@
 After the analytical parameters are fitted, every reliable fit row of a corrected class contributes its
 log(measured / analytical) at its shape. Which classes are corrected, with how many neighbours, was chosen per GPU on
 the fit rows, leaving one fit suite out (validation/model_selection/s19_residual_candidates.txt and, for attention,
-s20_residual_candidates.txt; the H100's since round 15, s26_fit9_residuals.txt; the round-7 rule):
+s20_residual_candidates.txt; the H100's since round 15, s26_fit9_residuals.txt, re-run with fit10 for round 17 as
+s29_fit10_residuals.txt; the round-7 rule):
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ CHOSEN = {
              "gemm_bf16": (8, False, False), "gemm_fp8": (15, False, False)},
     # round 15 (s26_fit9_residuals.txt: the H100's fit rows with fit suite 9, s20's candidates, one fit suite left out):
     # GEMM bf16 kept analytical (no gain resolved; K 8 since round 10), HF eager prefill the plain mean per (kind, KV
-    # alignment class) (G; E since round 11); the other choices unchanged
-    "h100_sxm": {"attention_decode_unfused": (8, False, False), "attention_prefill_unfused": ("all", False, True),
+    # alignment class) (G; E since round 11); round 17 (s29_fit10_residuals.txt: s26 re-run on the fit rows with fit10):
+    # HF eager prefill E again (K 8 within its KV alignment class); the other choices unchanged
+    "h100_sxm": {"attention_decode_unfused": (8, False, False), "attention_prefill_unfused": (8, False, True),
                  "gemm_fp8": (15, False, False)},
 }
 SELECTION = ("validation/model_selection/s19_residual_candidates.txt; attention: "
              "validation/model_selection/s20_residual_candidates.txt")
-SELECTION_BY_HW = {"h100_sxm": "validation/model_selection/s26_fit9_residuals.txt (round 15, fit suite 9 included)"}
+SELECTION_BY_HW = {"h100_sxm": "validation/model_selection/s29_fit10_residuals.txt (round 17: s26's selection re-run "
+                               "with fit suites 9 and 10)"}
 
 
 def rules_for(hw_name: str) -> tuple[dict, str]:
