@@ -43,8 +43,11 @@ FROZEN = {"heldout18": (1448, "1b8f09d14535493ef6ecad932884388ac9f7e95fb6b729838
           # heldout21 (validation/heldout21_rules.md), frozen in session 24 for round 16 (the H100 re-fitted with fit
           # suite 10 too; s28 chose no FA2 term); heldout19's and heldout20's H200 pins stay: round 16 moves no H200 own
           # price
-          "heldout21": (1444, "a38839f0d7a78a5475fb85c0e2bc83dfdf7ebb898147aca8ffe1fd4649a18419")}
-FROZEN_H100 = {"heldout21": (1444, "5543c020b5ad9f11fe2e39108dcedf7b34d909359c63fa4f4964c43cbc767121")}
+          "heldout21": (1444, "a38839f0d7a78a5475fb85c0e2bc83dfdf7ebb898147aca8ffe1fd4649a18419"),
+          # heldout22 (validation/heldout22_rules.md), frozen in session 24 for round 17 (s29's residual choices: HF
+          # eager prefill E again); heldout19 - heldout21 keep their H200 pins: round 17 moves no H200 own price
+          "heldout22": (1448, "d7a8a63d63c96a313433083dcd7443ad3428a00d6ec911fa64da0c67605824ce")}
+FROZEN_H100 = {"heldout22": (1448, "7d5f87a3544ff05d1b067d214f0e48b88ac3047196cd81419f6262bfdc8cfc7e")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
 # session 17; on the H200 not measured when round 9 moved its prices). Round 9 (session 18) moved their prices: main
@@ -82,7 +85,11 @@ SUPERSEDED_FROZEN = {("heldout13", "h200"): (1440, "577410528fe63e223df87ce05507
                      # round 15 (frozen at 82c7e2e; measured on the H100 and scored in session 24): round 16 (session
                      # 24) moved its H100 prices (the H100 re-fitted with fit10)
                      ("heldout20", "h100_sxm"): (1448,
-                                                 "a79e85afcc7c52fd4e6a1b3750cc0e781df92ed5bb761e284a41d04dc77225dd")}
+                                                 "a79e85afcc7c52fd4e6a1b3750cc0e781df92ed5bb761e284a41d04dc77225dd"),
+                     # round 16 (frozen at bdb22e5; measured on the H100 and scored in session 24): round 17 (session
+                     # 24) moved its H100 HF eager prefill prices
+                     ("heldout21", "h100_sxm"): (1444,
+                                                 "5543c020b5ad9f11fe2e39108dcedf7b34d909359c63fa4f4964c43cbc767121")}
 # the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
 # (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
 # end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
@@ -159,7 +166,10 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # ee192585... after heldout21 was measured on the H100 and scored (session 24's review): residuals.py's module docstring
 # names s26 as the H100's selection. No price moves: every price digest above and scored-prediction digest below is
 # unchanged
-FROZEN_FILES_DIGEST = "ee19258519e5e92e22dc8c1099688349802929bd8d7204d218a47631dfa96d04"
+# cee76681... at the heldout22 freeze (session 24, after heldout21 was measured and scored on the H100): round 17
+# (residuals.py's H100 choices from s29_fit10_residuals, h100_sxm.yaml's residual_correction block rewritten).
+# heldout19 - heldout21's H200 price digests above are unchanged; heldout21's H100 pins are those of a seen suite since
+FROZEN_FILES_DIGEST = "cee76681fe65504eb91a5c158e234640efd9827990207c84286e4121cfb57611"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -201,14 +211,15 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout18": {"h200": "h200_run23", "h100": "h100_run15"},
               "heldout19": {"h200": "h200_run24", "h100": "h100_run16"},
               "heldout20": {"h200": "h200_run25", "h100": "h100_run18"},
-              "heldout21": {"h200": "h200_run26", "h100": "h100_run20"}}
+              "heldout21": {"h200": "h200_run26", "h100": "h100_run20"},
+              "heldout22": {"h200": "h200_run27", "h100": "h100_run21"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
             "heldout19": {"h100"}, "heldout20": {"h100"}, "heldout21": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
-# its freeze fails below, but not in FROZEN yet (empty: heldout21 was frozen in the commit "FROZEN for heldout21",
-# session 24, for round 16; heldout20 in "FROZEN for heldout20", session 24, for round 15)
+# its freeze fails below, but not in FROZEN yet (empty: heldout22 was frozen in the commit "FROZEN for heldout22",
+# session 24, for round 17; heldout21 in "FROZEN for heldout21", session 24, for round 16)
 AWAITING_FREEZE = set()
 
 
@@ -263,7 +274,8 @@ def files_digest(files) -> str:
 def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
-    for name in ("heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20", "heldout21"):
+    for name in ("heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20", "heldout21",
+                 "heldout22"):
         rules = Path(f"validation/{name}_rules.md").read_text()
         assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES), name
 
@@ -314,14 +326,16 @@ def test_the_scored_suite_is_priced_as_when_it_was_scored(split):
 # Round 16 (session 24) moved all four (511aeb0a..., c70f4b87..., 64608068... and c4a0ffe1... with round 15, the last
 # as heldout20 was scored): heldout17 - heldout20 are seen suites on the H100, re-scored by validation/heldout_tables.py
 # with round 16 (their published scores stay round 11's, 13's, 14's and 15's); this pins those re-scores.
-SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "f4112bbf776b4c605bb43abe99b99099d9f41a0fdb2cf848b8f77dea04ecdb3b"),
-                           "test18": (1647, 156, "f5587a4bf1e512de1a409ea7b993137173060130795ce61043dc65303311df3a"),
-                           "test19": (1646, 156, "8f0ab77db743ff463ee069b76b43124cc6d3b19df52c6789c8d4da68b773a3ab"),
-                           "test20": (1642, 156, "0d3dad63a5864771b3d1506e5a704898b6e4c5540b9cba87cd74c76c4d8aad70"),
-                           # heldout21: run h100_run20 (session 24), scored once with round 16 (frozen at bdb22e5, the
-                           # latest "FROZEN for heldout21") at 4d10ead (validation/heldout_tables.txt committed with these
-                           # pins)
-                           "test21": (1643, 156, "797d70742bfe84fd54ae97506a3571b84d7750d061b1e049f585b967a9e88705")}
+# heldout21: run h100_run20 (session 24), scored once with round 16 (frozen at bdb22e5, the latest "FROZEN for
+# heldout21") at 4d10ead (validation/heldout_tables.txt committed in 8c447ed; 797d7074... as scored).
+# Round 17 (session 24) moved all five (f4112bbf..., f5587a4b..., 8f0ab77d..., 0d3dad63... and 797d7074... with round
+# 16): heldout17 - heldout21 are seen suites on the H100, re-scored by validation/heldout_tables.py with round 17 (their
+# published scores stay round 11's, 13's, 14's, 15's and 16's); this pins those re-scores.
+SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "51fe4f300a4fed5596ff30130e71f9d766e03185b7449b4975d01bfa400e13d4"),
+                           "test18": (1647, 156, "634ec832126382b83b6ecc5bd57a68a67c2f1cee55a900ee8e0a795b2d1e0a41"),
+                           "test19": (1646, 156, "44269daa443abf3a0566eba2f91f69ff980de8557111bc6f9d06557c372fe169"),
+                           "test20": (1642, 156, "7bc1dd31a871b2fce70c06e77620258273a40d569f07e277bf2ab7dffb3babc4"),
+                           "test21": (1643, 156, "7772a40905926492904be373fa17037a6ff806c272eac0a4fccb77e46024ac04")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

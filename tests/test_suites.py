@@ -341,6 +341,16 @@ SUITES = (
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10"),
           rules_seeds=(mb.HELDOUT21_SEED,), distinct=True),
+    # heldout22: drawn in session 24 for the round-17 model (round 16 with the H100's measured-residual classes
+    # re-chosen by validation/model_selection/s29_fit10_residuals.py and its residual table rebuilt); rules and digest
+    # committed before the freeze and before it is measured (validation/heldout22_rules.md), on the H200 (run
+    # h200_run27: run and figures filled in after it) and / or the H100 (run h100_run21, validation/h100_runs.csv)
+    Suite("heldout22", "31d3477307bf6dd437b09887ca9028b2e98cc70791a6215532401aa18ff7d15a",
+          {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test22",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21"),
+          rules_seeds=(mb.HELDOUT22_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -718,6 +728,14 @@ NEW_BASE_DRAWS = (
       mb.HELDOUT8_SEED, mb.FIT8_SEED, mb.FIT9_SEED, mb.FIT10_SEED),
      _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                    "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10")),
+    # heldout22 (session 24, round 17): 20261215000-20261216543 (1,544 seeds) each share 1-21 shapes with an earlier
+    # suite, heldout21 included
+    ("heldout22", mb.HELDOUT22_SEED, 20261215000,
+     (mb.HELDOUT21_SEED, mb.HELDOUT20_SEED, mb.HELDOUT19_SEED, mb.HELDOUT18_SEED, mb.HELDOUT17_SEED, mb.HELDOUT16_SEED,
+      mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED,
+      mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED, mb.FIT9_SEED, mb.FIT10_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21")),
 )
 
 
@@ -762,11 +780,11 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
     # heldout14 (drawn for the H100), heldout15 (for the round-9 model), heldout16 (for the round-10 model), heldout17
     # (for the round-11 model, measured on the H100 only), heldout18 (for the round-12 model, re-frozen for round
     # 13, measured on both GPUs in session 22), heldout19 (for the round-14 model, measured on the H100 only in session
-    # 23), heldout20 (for the round-15 model, measured on the H100 only in session 24) and heldout21 (for the round-16
-    # model, not measured yet) are listed; LATEST is the freshest suite measured on the H200 (heldout18, run h200_run23,
-    # session 22)
-    assert ht.TAIL_SUITES[-9:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
-                                   "heldout19", "heldout20", "heldout21")
+    # 23), heldout20 (for the round-15 model, measured on the H100 only in session 24), heldout21 (for the round-16
+    # model, measured on the H100 only in session 24) and heldout22 (for the round-17 model, not measured yet) are
+    # listed; LATEST is the freshest suite measured on the H200 (heldout18, run h200_run23, session 22)
+    assert ht.TAIL_SUITES[-10:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
+                                    "heldout19", "heldout20", "heldout21", "heldout22")
     assert ht.LATEST == "test18"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
@@ -785,7 +803,8 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
 # number); validation/heldout_tables.py lists them first in both GPUs' tables, in this order, and last in TAIL_SUITES
-WIRED = (("heldout21", {"h200": "h200_run26", "h100": "h100_run20"}, 26),
+WIRED = (("heldout22", {"h200": "h200_run27", "h100": "h100_run21"}, 27),
+         ("heldout21", {"h200": "h200_run26", "h100": "h100_run20"}, 26),
          ("heldout20", {"h200": "h200_run25", "h100": "h100_run18"}, 25),
          ("heldout19", {"h200": "h200_run24", "h100": "h100_run16"}, 24),
          ("heldout18", {"h200": "h200_run23", "h100": "h100_run15"}, 23),
@@ -799,8 +818,8 @@ WIRED = (("heldout21", {"h200": "h200_run26", "h100": "h100_run20"}, 26),
 def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h200_run):
     """heldout15 (validation/heldout15_rules.md), heldout16 (validation/heldout16_rules.md), heldout17
     (validation/heldout17_rules.md), heldout18 (validation/heldout18_rules.md), heldout19
-    (validation/heldout19_rules.md), heldout20 (validation/heldout20_rules.md) and heldout21
-    (validation/heldout21_rules.md) are scored by
+    (validation/heldout19_rules.md), heldout20 (validation/heldout20_rules.md), heldout21
+    (validation/heldout21_rules.md) and heldout22 (validation/heldout22_rules.md) are scored by
     validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
     freshest in both GPUs' tables and in TAIL_SUITES, the runs the rules file names, and the H200 run it would be
     listed in making it LATEST. Checked on the suite and run tables alone: no measured row is read (a manifest's run
@@ -837,15 +856,52 @@ def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h
             ht.check_named_runs(gpu, bad)
 
 
-def test_heldout21_is_the_fresh_suite_of_the_round_16_model():
-    """The end to end labelled fresh (new random points) is heldout21's, the suite drawn for the round-16 model
-    (validation/heldout21_rules.md); heldout20, measured on the H100 and scored once with round 15 (session 24, the
-    score whose miss named fit suite 10, which round 16 fits), is labelled seen on the H100 with the score it was
-    published at; on the H200 heldout20 is not measured yet and not called seen (round 16 moves no H200 own price).
+def test_heldout22_is_the_fresh_suite_of_the_round_17_model():
+    """The end to end labelled fresh (new random points) is heldout22's, the suite drawn for the round-17 model
+    (validation/heldout22_rules.md); heldout21, measured on the H100 and scored once with round 16 (session 24, the
+    score after which a review found round 16 had kept s26's residual choices without re-running s26 on its fit rows,
+    which round 17 does), is labelled seen on the H100 with the score it was published at; on the H200 heldout21 is not
+    measured yet and not called seen (round 17 moves no H200 own price). The rules file names the freeze commit,
+    discloses what motivated round 17 and fixes the unit probe before measurement; no status line (written before the
+    run)."""
+    from validation import heldout_tables as ht
+    assert ht.FRESH == dataset.SUITES["heldout22"] == "test22" == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
+    rules = open("validation/heldout22_rules.md").read()
+    assert 'the latest commit whose message starts "FROZEN for heldout22"' in rules
+    assert "The model under test: round 17" in rules and "bdb22e5" in rules
+    body = " ".join(rules.split())  # the text with its line breaks read as spaces
+    assert "s29_fit10_residuals" in body and "h100_run20" in body and "bddd2d89743f" in body
+    assert "heldout21 is a seen suite for round 17" in body
+    assert "all ops 3.6 / 11.6" in body and "GEMM bf16 (5.4 / 15.7)" in body
+    assert "FA2-pinned prefill's median (6.0 / 13.4)" in body and "HF eager prefill's median (5.3 / 14.1)" in body
+    assert "eager 1.5, engine 0.7, engine-fused 2.6" in body and "4.6 / 14.5" in body
+    assert "On the H200 heldout19 - heldout21 were never measured" in body
+    assert "round 17 changes no H200 own price" in body and "heldout22 is seen on neither GPU" in body
+    assert "No round-17 choice is made, changed, accepted or reverted on the scores of heldout21" in body
+    assert "### Unit probe" in rules and "validation/diagnostics/<run>_unit_probe/" in rules
+    assert "validation/diagnostics/h200_run27_unit_probe/" in rules
+    assert "validation/diagnostics/h100_run21_unit_probe/" in rules
+    assert "validation/raw_h100_run4" in rules and "validation/raw_h200_run1" in rules
+    assert "never used to adjust, exclude or re-score any heldout22 row" in body
+    assert "Unchanged from heldout13 - heldout21" in rules
+    assert "**Status" not in rules  # written before the run: no status line yet
+    # heldout21: seen on the H100 with its published round-16 score; on the H200 not measured yet, not called seen
+    title = dict(ht.H100_SUITES)["test21"]
+    assert "PREVIOUSLY SEEN" in title and "scored once with round 16" in title and "3.6 / 11.6" in title
+    assert "bdb22e5" in title and "h100_run20" in title
+    title = dict(ht.H200_SUITES)["test21"]
+    assert "not measured on an H200 yet" in title and "seen" not in title.lower() and "h200_run26" in title
+
+
+def test_heldout21_was_the_fresh_suite_of_the_round_16_model():
+    """heldout21 was the suite drawn for the round-16 model (validation/heldout21_rules.md), second in both GPUs'
+    tables now that heldout22 is the fresh one; heldout20, measured on the H100 and scored once with round 15 (session
+    24, the score whose miss named fit suite 10, which round 16 fits), is labelled seen on the H100 with the score it
+    was published at; on the H200 heldout20 is not measured yet and not called seen (round 16 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 16 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
     from validation import heldout_tables as ht
-    assert ht.FRESH == dataset.SUITES["heldout21"] == "test21" == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
+    assert ht.FRESH != dataset.SUITES["heldout21"] == "test21" == ht.H200_SUITES[1][0] == ht.H100_SUITES[1][0]
     rules = open("validation/heldout21_rules.md").read()
     assert 'the latest commit whose message starts "FROZEN for heldout21"' in rules
     assert "The model under test: round 16" in rules and "82c7e2e" in rules
@@ -883,14 +939,14 @@ def test_heldout21_is_the_fresh_suite_of_the_round_16_model():
 
 
 def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
-    """heldout20 was the suite drawn for the round-15 model (validation/heldout20_rules.md), second in both GPUs'
-    tables now that heldout21 is the fresh one; heldout19, measured on the H100 and scored once with round 14 (session
+    """heldout20 was the suite drawn for the round-15 model (validation/heldout20_rules.md), third in both GPUs'
+    tables now that heldout22 is the fresh one; heldout19, measured on the H100 and scored once with round 14 (session
     23, the score whose misses named fit suite 9, which round 15 fits), is labelled seen on the H100 with the score it
     was published at; on the H200 heldout19 is not measured yet and not called seen (round 15 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 15 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
     from validation import heldout_tables as ht
-    assert ht.FRESH != dataset.SUITES["heldout20"] == "test20" == ht.H200_SUITES[1][0] == ht.H100_SUITES[1][0]
+    assert ht.FRESH != dataset.SUITES["heldout20"] == "test20" == ht.H200_SUITES[2][0] == ht.H100_SUITES[2][0]
     rules = open("validation/heldout20_rules.md").read()
     assert 'the latest commit whose message starts "FROZEN for heldout20"' in rules
     assert "The model under test: round 15" in rules and "s26_fit9_residuals" in rules and "805944e" in rules
@@ -926,15 +982,15 @@ def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
 
 
 def test_heldout19_was_the_fresh_suite_of_the_round_14_model():
-    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), third in both GPUs'
-    tables now that heldout21 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
+    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), fourth in both GPUs'
+    tables now that heldout22 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
     (session 22, the score that named round 14's class), heldout17, measured on the H100 and scored once with round 11
     (session 20), heldout16, measured and scored once with round 10 (session 18), heldout15, frozen for round 9, and
     every earlier suite are labelled seen, heldout18's and heldout16's titles and heldout17's H100 title with the score
     each was published at. The rules file discloses what motivated round 14 and fixes the unit probe before
     measurement; its text below the status line is the freeze commit's."""
     from validation import heldout_tables as ht
-    assert ht.FRESH != dataset.SUITES["heldout19"] == ht.H200_SUITES[2][0] == ht.H100_SUITES[2][0]
+    assert ht.FRESH != dataset.SUITES["heldout19"] == ht.H200_SUITES[3][0] == ht.H100_SUITES[3][0]
     rules = open("validation/heldout19_rules.md").read()
     assert 'the latest commit whose message starts "FROZEN for heldout19"' in rules
     assert "round 14" in rules and "s25_graph_terms" in rules and "46901c5" in rules

@@ -1,13 +1,14 @@
-"""Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and
-calibrations: the fresh suite heldout21 on the H200 and the H100 (drawn for the round-16 model, rules
-validation/heldout21_rules.md), the suites heldout20 (drawn for the round-15 model, rules
-validation/heldout20_rules.md), heldout19 (drawn for the round-14 model, rules validation/heldout19_rules.md),
-heldout18 (drawn for the round-12 model, re-frozen for round 13, rules validation/heldout18_rules.md), heldout17
-(drawn for the round-11 model, rules validation/heldout17_rules.md), heldout16 (drawn for the round-10 model, rules
-validation/heldout16_rules.md) and heldout15 (drawn for the round-9 model, rules validation/heldout15_rules.md) on
+"""Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and calibrations: the fresh
+suite heldout22 on the H200 and the H100 (drawn for the round-17 model, rules validation/heldout22_rules.md), the
+suites heldout21 (drawn for the round-16 model, rules validation/heldout21_rules.md), heldout20 (drawn for the
+round-15 model, rules validation/heldout20_rules.md), heldout19 (drawn for the round-14 model, rules
+validation/heldout19_rules.md), heldout18 (drawn for the round-12 model, re-frozen for round 13, rules
+validation/heldout18_rules.md), heldout17 (drawn for the round-11 model, rules validation/heldout17_rules.md),
+heldout16 (drawn for the round-10 model, rules validation/heldout16_rules.md) and heldout15 (drawn for the round-9
+model, rules validation/heldout15_rules.md) on
 the H200 and the H100 (the run each GPU measures a suite in is NAMED_RUNS's; a suite with no measured row prints
 "(not measured yet)"; heldout11 and heldout12 were retired unmeasured), and the previously seen suites re-scored
-with the same frozen model of main (H200 heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H100 heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
+with the same frozen model of main (H200 heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H100 heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H200 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
 
@@ -37,9 +38,11 @@ CLASSES = OP_CLASSES + ("all",)
 # (validation/heldout19_rules.md) for the round-14 model, on the H200 (run h200_run24) and / or the H100 (run
 # h100_run16) after its freeze; heldout20 (validation/heldout20_rules.md) for the round-15 model, on the H200 (run
 # h200_run25) and / or the H100 (run h100_run18) after its freeze; heldout21 (validation/heldout21_rules.md) for the
-# round-16 model, on the H200 (run h200_run26) and / or the H100 (run h100_run20) after its freeze.
+# round-16 model, on the H200 (run h200_run26) and / or the H100 (run h100_run20) after its freeze; heldout22
+# (validation/heldout22_rules.md) for the round-17 model, on the H200 (run h200_run27) and / or the H100 (run
+# h100_run21) after its freeze.
 TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13", "heldout14",
-               "heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20", "heldout21")
+               "heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
 
 
@@ -53,28 +56,31 @@ def tail_runs(run_of):
 # held-out split -> (suite, H200 run); the freshest suite measured on the H200 (heldout14 is drawn for the H100; on
 # the H200 only if one was lent)
 TAIL_RUNS, LATEST = tail_runs(RUN_OF)
-# the suite frozen for the next model on main (round 16: heldout21, validation/heldout21_rules.md): the only one whose
-# end to end is labelled fresh; every earlier suite is a seen re-score (heldout20 tests round 15, frozen at 82c7e2e,
-# measured and scored once on the H100 in session 24, not measured on the H200 yet: round 16 moves no H200 own price,
-# so its H200 run h200_run25 may still be measured under its rules; heldout19 tests round 14, frozen at 805944e,
-# measured and scored once on the H100 in session 23, not measured on the H200 yet: rounds 15 and 16 move no H200 own
+# the suite frozen for the next model on main (round 17: heldout22, validation/heldout22_rules.md): the only one whose
+# end to end is labelled fresh; every earlier suite is a seen re-score (heldout21 tests round 16, frozen at bdb22e5,
+# measured and scored once on the H100 in session 24, not measured on the H200 yet: round 17 moves no H200 own price,
+# so its H200 run h200_run26 may still be measured under its rules; heldout20 tests round 15, frozen at 82c7e2e,
+# measured and scored once on the H100 in session 24, not measured on the H200 yet: rounds 16 and 17 move no H200 own
+# price, so its H200 run h200_run25 may still be measured under its rules; heldout19 tests round 14, frozen at 805944e,
+# measured and scored once on the H100 in session 23, not measured on the H200 yet: rounds 15 - 17 move no H200 own
 # price, so its H200 run h200_run24 may still be measured under its rules; heldout18 tests round 13, frozen at 46901c5,
 # measured and scored once on both GPUs in session 22; heldout17 tests round 11, frozen at 3893292,
 # measured and scored once on the H100 in session 20, its H200 run h200_run22 to be scored only at a checkout of
 # 4250fe9 if ever measured; heldout16 tests round 10,
 # frozen at 03f428a, measured and scored once on both GPUs in session 18; heldout15 tests round 9, frozen at fe59c04)
-FRESH = "test21"
+FRESH = "test22"
 # the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md,
 # validation/heldout16_rules.md, validation/heldout17_rules.md, validation/heldout18_rules.md,
-# validation/heldout19_rules.md, validation/heldout20_rules.md, validation/heldout21_rules.md): at most once per GPU,
-# there; main() refuses a manifest that lists the suite otherwise
+# validation/heldout19_rules.md, validation/heldout20_rules.md, validation/heldout21_rules.md,
+# validation/heldout22_rules.md): at most once per GPU, there; main() refuses a manifest that lists the suite otherwise
 NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
               "heldout16": {"h200": "h200_run21", "h100": "h100_run13"},
               "heldout17": {"h200": "h200_run22", "h100": "h100_run14"},
               "heldout18": {"h200": "h200_run23", "h100": "h100_run15"},
               "heldout19": {"h200": "h200_run24", "h100": "h100_run16"},
               "heldout20": {"h200": "h200_run25", "h100": "h100_run18"},
-              "heldout21": {"h200": "h200_run26", "h100": "h100_run20"}}
+              "heldout21": {"h200": "h200_run26", "h100": "h100_run20"},
+              "heldout22": {"h200": "h200_run27", "h100": "h100_run21"}}
 
 
 def check_named_runs(gpu, runs):
@@ -303,21 +309,25 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-# the model on main that re-scores the seen suites (round 16, session 24: the H100 re-fitted with fit9 and fit10; the
-# H200 kept round 13's form through rounds 14 - 16, so its own-calibration prices are round 13's)
-_MODEL = ("the round-16 model (session 24: round 13's form, s24's elementwise dispatch terms in it; rounds 14 - 16 "
+# the model on main that re-scores the seen suites (round 17, session 24: the H100 re-fitted with fit9 and fit10, its
+# residual classes by s29; the H200 kept round 13's form through rounds 14 - 17, so its own-calibration prices are round 13's)
+_MODEL = ("the round-17 model (session 24: round 13's form, s24's elementwise dispatch terms in it; rounds 14 - 17 "
           "changed no H200 own price, so the H200's own prices are round 13's)")
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
-    ("test21", "H200 heldout21 (fresh suite drawn for the round-16 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout21']['h200']}, measured after the round-16 freeze, scored once; rules: "
-               "validation/heldout21_rules.md)"),
-    ("test20", "H200 heldout20 (drawn for the round-15 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout20']['h200']}, not measured on an H200 yet: round 16 moves no H200 own price, so "
+    ("test22", "H200 heldout22 (fresh suite drawn for the round-17 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout22']['h200']}, measured after the round-17 freeze, scored once; rules: "
+               "validation/heldout22_rules.md)"),
+    ("test21", "H200 heldout21 (drawn for the round-16 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout21']['h200']}, not measured on an H200 yet: round 17 moves no H200 own price, so "
                "it may still be measured there and scored once under its rules while its pinned H200 prices hold "
-               "(validation/heldout20_rules.md))"),
+               "(validation/heldout21_rules.md))"),
+    ("test20", "H200 heldout20 (drawn for the round-15 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout20']['h200']}, not measured on an H200 yet: rounds 16 and 17 move no H200 own "
+               "price, so it may still be measured there and scored once under its rules while its pinned H200 prices "
+               "hold (validation/heldout20_rules.md))"),
     ("test19", "H200 heldout19 (drawn for the round-14 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout19']['h200']}, not measured on an H200 yet: rounds 15 and 16 move no H200 own "
+               f"{NAMED_RUNS['heldout19']['h200']}, not measured on an H200 yet: rounds 15 - 17 move no H200 own "
                "price, so it may still be measured there and scored once under its rules while its pinned H200 prices "
                "hold (validation/heldout19_rules.md))"),
     ("test18", "H200 heldout18 (PREVIOUSLY SEEN: drawn for the round-12 model and re-frozen for round 13 before any of "
@@ -395,15 +405,19 @@ def h200_suite_lines(h200, split, title, seen):
     return lines + suite_extras(split, r_all)
 
 
-# the H100 model on main that re-scores the seen suites (round 16, session 24: s26_fit9_residuals.txt, fit10 re-fit)
-_H100_MODEL = ("the round-16 model (session 24: round 14's form, s25's in-stream speedup in it, the H100 calibration "
+# the H100 model on main that re-scores the seen suites (round 17, session 24: the fit10 re-fit, s29_fit10_residuals.txt)
+_H100_MODEL = ("the round-17 model (session 24: round 14's form, s25's in-stream speedup in it, the H100 calibration "
                "re-fitted with fit suites 9 and 10 among its fit rows, term set r14_h100, and its measured-residual "
-               "classes re-chosen by s26_fit9_residuals)")
+               "classes re-chosen by s29_fit10_residuals)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
-    ("test21", "H100 heldout21 (fresh suite drawn for the round-16 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout21']['h100']}, measured after the round-16 freeze, scored once; rules: "
-               "validation/heldout21_rules.md)"),
+    ("test22", "H100 heldout22 (fresh suite drawn for the round-17 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout22']['h100']}, measured after the round-17 freeze, scored once; rules: "
+               "validation/heldout22_rules.md)"),
+    ("test21", "H100 heldout21 (PREVIOUSLY SEEN: drawn for the round-16 model, run "
+               f"{NAMED_RUNS['heldout21']['h100']}, measured after the round-16 freeze (session 24) and scored once "
+               "with round 16 (frozen at bdb22e5) at 3.6 / 11.6, a review after that score naming round 17 "
+               f"(validation/heldout21_rules.md); re-scored with {_H100_MODEL})"),
     ("test20", "H100 heldout20 (PREVIOUSLY SEEN: drawn for the round-15 model, run "
                f"{NAMED_RUNS['heldout20']['h100']}, measured after the round-15 freeze (session 24) and scored once "
                "with round 15 (frozen at 82c7e2e) at 3.9 / 11.4, its miss naming fit suite 10 "
@@ -449,7 +463,7 @@ def h100_suite_lines(h100_runs, split, title, seen):
                                      f"{title}: H200 parameters transferred to the H100 datasheet")
     lines += t_lines + [f"#### End to end, {title.split(' (')[0]}, H200 parameters transferred", ""] + e2e_table(t_all)
     suite = next(s for s, sp in dataset.SUITES.items() if sp == split)
-    if suite in TAIL_SUITES:  # heldout14 - heldout21: tail classes by the H100's own calibration
+    if suite in TAIL_SUITES:  # heldout14 - heldout22: tail classes by the H100's own calibration
         lines += tail_table(split, f"{suite}, H100 {RUN100_OF[suite]}, H100's own calibration", h100_runs, "h100_sxm")
     return lines + _failed_rows(VAL / f"raw_{RUN100_OF[suite]}" / "ops.csv")
 

@@ -936,6 +936,15 @@ HELDOUT8_DRAWS["heldout20"] = _heldout8_draw(HELDOUT20_SEED)
 # after that model is frozen.
 HELDOUT21_SEED = 20261214_232  # = 20261213000 + 1232
 HELDOUT8_DRAWS["heldout21"] = _heldout8_draw(HELDOUT21_SEED)
+
+# Held-out suite 22 (--variant heldout22, session 24; rules in validation/heldout22_rules.md): heldout8's
+# construction with a seed from a new base, 20261215000 (above every seed and generator of heldout21's search,
+# 20261213000 - 20261214232 + 4): the first seed from it whose draw shares no shape with an earlier suite, heldout21
+# included (20261215000-20261216543: 1-21 each; 1,544 seeds). Drawn for the round-17 model (round 16 with the H100's
+# measured-residual classes re-chosen by validation/model_selection/s29_fit10_residuals.py), measured on the H200 and /
+# or the H100 only after that model is frozen.
+HELDOUT22_SEED = 20261216_544  # = 20261215000 + 1544
+HELDOUT8_DRAWS["heldout22"] = _heldout8_draw(HELDOUT22_SEED)
 # Fit suite 9 (--variant fit9, session 24): fit rows of the two op classes heldout19's H100 draw missed on the p90
 # (docs/gpu-validation.md "Issue 11 status, session 23"), where the fit suites hold few rows: FA2 causal prefill
 # launching one or two waves of CTAs at lengths 129-1,024, head dims 64 and 128 alternating (fit8's draw made a
