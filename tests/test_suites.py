@@ -856,6 +856,40 @@ def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h
             ht.check_named_runs(gpu, bad)
 
 
+def _status_above_frozen_text(rules, name, commit, session):
+    """A rules file written before its run: after the run one dated status paragraph was added above the frozen text,
+    and the rest is the freeze commit's text byte for byte (a shallow clone without that commit checks nothing here)."""
+    import subprocess
+    frozen = subprocess.run(["git", "show", f"{commit}:validation/{name}_rules.md"], capture_output=True, text=True)
+    if frozen.returncode == 0:
+        head, sep, tail = frozen.stdout.partition("\n\n")
+        assert sep and "**Status" not in frozen.stdout and rules.count("**Status") == 1
+        status = rules[len(head) + 2:len(rules) - len(tail) - 2]
+        assert rules == head + "\n\n" + status + "\n\n" + tail  # exactly one paragraph between head and body
+        assert status.startswith(f"**Status (session {session}") and "\n\n" not in status
+
+
+def _unit_probe_rule_fixed(rules, body, suite, h200_run, h100_run):
+    """The unit-probe rule as heldout19 fixed it: both runs' probe folders, the two calibration runs it is compared
+    with, and never used to adjust a row of the suite."""
+    assert "### Unit probe" in rules and "validation/diagnostics/<run>_unit_probe/" in rules
+    assert f"validation/diagnostics/{h200_run}_unit_probe/" in rules
+    assert f"validation/diagnostics/{h100_run}_unit_probe/" in rules
+    assert "validation/raw_h100_run4" in rules and "validation/raw_h200_run1" in rules
+    assert f"never used to adjust, exclude or re-score any {suite} row" in body
+
+
+def _seen_on_the_h100_only(split, round_, score, commit, h100_run, h200_run):
+    """A suite measured on the H100 only: its H100 title says seen with the score published at its freeze commit, its
+    H200 title says not measured yet and never calls it seen."""
+    from validation import heldout_tables as ht
+    title = dict(ht.H100_SUITES)[split]
+    assert "PREVIOUSLY SEEN" in title and f"scored once with round {round_}" in title and score in title
+    assert commit in title and h100_run in title
+    title = dict(ht.H200_SUITES)[split]
+    assert "not measured on an H200 yet" in title and "seen" not in title.lower() and h200_run in title
+
+
 def test_heldout22_is_the_fresh_suite_of_the_round_17_model():
     """The end to end labelled fresh (new random points) is heldout22's, the suite drawn for the round-17 model
     (validation/heldout22_rules.md); heldout21, measured on the H100 and scored once with round 16 (session 24, the
@@ -878,19 +912,11 @@ def test_heldout22_is_the_fresh_suite_of_the_round_17_model():
     assert "On the H200 heldout19 - heldout21 were never measured" in body
     assert "round 17 changes no H200 own price" in body and "heldout22 is seen on neither GPU" in body
     assert "No round-17 choice is made, changed, accepted or reverted on the scores of heldout21" in body
-    assert "### Unit probe" in rules and "validation/diagnostics/<run>_unit_probe/" in rules
-    assert "validation/diagnostics/h200_run27_unit_probe/" in rules
-    assert "validation/diagnostics/h100_run21_unit_probe/" in rules
-    assert "validation/raw_h100_run4" in rules and "validation/raw_h200_run1" in rules
-    assert "never used to adjust, exclude or re-score any heldout22 row" in body
+    _unit_probe_rule_fixed(rules, body, "heldout22", "h200_run27", "h100_run21")
     assert "Unchanged from heldout13 - heldout21" in rules
     assert "**Status" not in rules  # written before the run: no status line yet
     # heldout21: seen on the H100 with its published round-16 score; on the H200 not measured yet, not called seen
-    title = dict(ht.H100_SUITES)["test21"]
-    assert "PREVIOUSLY SEEN" in title and "scored once with round 16" in title and "3.6 / 11.6" in title
-    assert "bdb22e5" in title and "h100_run20" in title
-    title = dict(ht.H200_SUITES)["test21"]
-    assert "not measured on an H200 yet" in title and "seen" not in title.lower() and "h200_run26" in title
+    _seen_on_the_h100_only("test21", 16, "3.6 / 11.6", "bdb22e5", "h100_run20", "h200_run26")
 
 
 def test_heldout21_was_the_fresh_suite_of_the_round_16_model():
@@ -913,29 +939,14 @@ def test_heldout21_was_the_fresh_suite_of_the_round_16_model():
     assert "h100_run18" in body and "b7e8ad6b07e8" in body and "4.8 / 14.3" in body
     assert "On the H200 heldout19 and heldout20 were never measured" in body
     assert "round 16 changes no H200 own price" in body and "heldout21 is seen on neither GPU" in body
-    assert "### Unit probe" in rules and "validation/diagnostics/<run>_unit_probe/" in rules
-    assert "validation/diagnostics/h200_run26_unit_probe/" in rules
-    assert "validation/diagnostics/h100_run20_unit_probe/" in rules
-    assert "validation/raw_h100_run4" in rules and "validation/raw_h200_run1" in rules
-    assert "never used to adjust, exclude or re-score any heldout21 row" in body
+    _unit_probe_rule_fixed(rules, body, "heldout21", "h200_run26", "h100_run20")
     assert "Unchanged from heldout13 - heldout20" in rules
     # written before the run: a dated status line was added above the frozen text after the H100 run (session 24); the
     # text below it is the frozen text of the freeze commit bdb22e5, byte for byte
-    import subprocess
-    frozen = subprocess.run(["git", "show", "bdb22e5:validation/heldout21_rules.md"], capture_output=True, text=True)
-    if frozen.returncode == 0:  # a shallow clone without that commit checks the rest
-        head, sep, tail = frozen.stdout.partition("\n\n")
-        assert sep and "**Status" not in frozen.stdout and rules.startswith(head + "\n\n**Status (session 24")
-        assert rules.endswith(tail) and rules.count("**Status") == 1
-        status = rules[len(head) + 2:len(rules) - len(tail) - 2]  # exactly one paragraph between head and frozen body
-        assert rules == head + "\n\n" + status + "\n\n" + tail and "\n\n" not in status
+    _status_above_frozen_text(rules, "heldout21", "bdb22e5", 24)
     assert "all ops 3.6 / 11.6" in body and "(5.4 / 15.7, median and p90)" in body and "bddd2d89743f" in body
     # heldout20: seen on the H100 with its published round-15 score; on the H200 not measured yet, not called seen
-    title = dict(ht.H100_SUITES)["test20"]
-    assert "PREVIOUSLY SEEN" in title and "scored once with round 15" in title and "3.9 / 11.4" in title
-    assert "82c7e2e" in title and "h100_run18" in title
-    title = dict(ht.H200_SUITES)["test20"]
-    assert "not measured on an H200 yet" in title and "seen" not in title.lower() and "h200_run25" in title
+    _seen_on_the_h100_only("test20", 15, "3.9 / 11.4", "82c7e2e", "h100_run18", "h200_run25")
 
 
 def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
@@ -956,29 +967,14 @@ def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
     assert "eager 2.1, engine 3.3, engine-fused 1.6" in body and "GEMVs +3.8 %, every GEMM row +2.2 %" in body
     assert "h100_run17" in body and "6eb14013046e" in body
     assert "On the H200 heldout19 was never measured" in body and "round 15 changes no H200 own price" in body
-    assert "### Unit probe" in rules and "validation/diagnostics/<run>_unit_probe/" in rules
-    assert "validation/diagnostics/h200_run25_unit_probe/" in rules
-    assert "validation/diagnostics/h100_run18_unit_probe/" in rules
-    assert "validation/raw_h100_run4" in rules and "validation/raw_h200_run1" in rules
-    assert "never used to adjust, exclude or re-score any heldout20 row" in body
+    _unit_probe_rule_fixed(rules, body, "heldout20", "h200_run25", "h100_run18")
     assert "Unchanged from heldout13 - heldout19" in rules
     # written before the run: a dated status line was added above the frozen text after the H100 run (session 24); the
     # text below it is the frozen text of the freeze commit 82c7e2e, byte for byte
-    import subprocess
-    frozen = subprocess.run(["git", "show", "82c7e2e:validation/heldout20_rules.md"], capture_output=True, text=True)
-    if frozen.returncode == 0:  # a shallow clone without that commit checks the rest
-        head, sep, tail = frozen.stdout.partition("\n\n")
-        assert sep and "**Status" not in frozen.stdout and rules.startswith(head + "\n\n**Status (session 24")
-        assert rules.endswith(tail) and rules.count("**Status") == 1
-        status = rules[len(head) + 2:len(rules) - len(tail) - 2]  # exactly one paragraph between head and frozen body
-        assert rules == head + "\n\n" + status + "\n\n" + tail and "\n\n" not in status
+    _status_above_frozen_text(rules, "heldout20", "82c7e2e", 24)
     assert "all ops 3.9 / 11.4" in body and "(4.5 / 16.7, on its p90)" in body and "b7e8ad6b07e8" in body
     # heldout19: seen on the H100 with its published round-14 score; on the H200 not measured yet, not called seen
-    title = dict(ht.H100_SUITES)["test19"]
-    assert "PREVIOUSLY SEEN" in title and "scored once with round 14" in title and "3.7 / 10.6" in title
-    assert "805944e" in title and "h100_run16" in title
-    title = dict(ht.H200_SUITES)["test19"]
-    assert "not measured on an H200 yet" in title and "seen" not in title.lower() and "h200_run24" in title
+    _seen_on_the_h100_only("test19", 14, "3.7 / 10.6", "805944e", "h100_run16", "h200_run24")
 
 
 def test_heldout19_was_the_fresh_suite_of_the_round_14_model():
@@ -1002,14 +998,7 @@ def test_heldout19_was_the_fresh_suite_of_the_round_14_model():
     assert "never used to adjust, exclude or re-score any heldout19 row" in body
     # written before the run: a dated status line was added above the frozen text after the run (session 23); the text
     # below it is the frozen text of the freeze commit 805944e, byte for byte
-    import subprocess
-    frozen = subprocess.run(["git", "show", "805944e:validation/heldout19_rules.md"], capture_output=True, text=True)
-    if frozen.returncode == 0:  # a shallow clone without that commit checks the rest
-        head, sep, tail = frozen.stdout.partition("\n\n")
-        assert sep and "**Status" not in frozen.stdout and rules.startswith(head + "\n\n**Status (session 23")
-        assert rules.endswith(tail) and rules.count("**Status") == 1
-        status = rules[len(head) + 2:len(rules) - len(tail) - 2]  # exactly one paragraph between head and frozen body
-        assert rules == head + "\n\n" + status + "\n\n" + tail and "\n\n" not in status
+    _status_above_frozen_text(rules, "heldout19", "805944e", 23)
     # heldout18's rules (frozen text) still say what it tested
     rules18 = open("validation/heldout18_rules.md").read()
     assert 'the commit whose message starts "FROZEN for heldout18"' in rules18

@@ -313,23 +313,24 @@ def _failed_rows(raw_csv):
 # residual classes by s29; the H200 kept round 13's form through rounds 14 - 17, so its own-calibration prices are round 13's)
 _MODEL = ("the round-17 model (session 24: round 13's form, s24's elementwise dispatch terms in it; rounds 14 - 17 "
           "changed no H200 own price, so the H200's own prices are round 13's)")
+def _unmeasured_on_the_h200(suite, drawn_for, later):
+    """(split, title) of a suite measured on the H100 but not on an H200, whose pinned H200 prices the later rounds
+    (`later`: "round 17 moves", ...) left unchanged."""
+    return (dataset.SUITES[suite],
+            f"H200 {suite} (drawn for the round-{drawn_for} model, no shape in any earlier suite; run "
+            f"{NAMED_RUNS[suite]['h200']}, not measured on an H200 yet: {later} no H200 own price, so it may still be "
+            f"measured there and scored once under its rules while its pinned H200 prices hold "
+            f"(validation/{suite}_rules.md))")
+
+
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
     ("test22", "H200 heldout22 (fresh suite drawn for the round-17 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout22']['h200']}, measured after the round-17 freeze, scored once; rules: "
                "validation/heldout22_rules.md)"),
-    ("test21", "H200 heldout21 (drawn for the round-16 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout21']['h200']}, not measured on an H200 yet: round 17 moves no H200 own price, so "
-               "it may still be measured there and scored once under its rules while its pinned H200 prices hold "
-               "(validation/heldout21_rules.md))"),
-    ("test20", "H200 heldout20 (drawn for the round-15 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout20']['h200']}, not measured on an H200 yet: rounds 16 and 17 move no H200 own "
-               "price, so it may still be measured there and scored once under its rules while its pinned H200 prices "
-               "hold (validation/heldout20_rules.md))"),
-    ("test19", "H200 heldout19 (drawn for the round-14 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout19']['h200']}, not measured on an H200 yet: rounds 15 - 17 move no H200 own "
-               "price, so it may still be measured there and scored once under its rules while its pinned H200 prices "
-               "hold (validation/heldout19_rules.md))"),
+    _unmeasured_on_the_h200("heldout21", 16, "round 17 moves"),
+    _unmeasured_on_the_h200("heldout20", 15, "rounds 16 and 17 move"),
+    _unmeasured_on_the_h200("heldout19", 14, "rounds 15 - 17 move"),
     ("test18", "H200 heldout18 (PREVIOUSLY SEEN: drawn for the round-12 model and re-frozen for round 13 before any of "
                f"its data existed, run {NAMED_RUNS['heldout18']['h200']}, measured after the round-13 freeze "
                "(session 22) and scored once with round 13 (frozen at 46901c5) at 3.4 / 10.5 "

@@ -945,6 +945,7 @@ HELDOUT8_DRAWS["heldout21"] = _heldout8_draw(HELDOUT21_SEED)
 # or the H100 only after that model is frozen.
 HELDOUT22_SEED = 20261216_544  # = 20261215000 + 1544
 HELDOUT8_DRAWS["heldout22"] = _heldout8_draw(HELDOUT22_SEED)
+
 # Fit suite 9 (--variant fit9, session 24): fit rows of the two op classes heldout19's H100 draw missed on the p90
 # (docs/gpu-validation.md "Issue 11 status, session 23"), where the fit suites hold few rows: FA2 causal prefill
 # launching one or two waves of CTAs at lengths 129-1,024, head dims 64 and 128 alternating (fit8's draw made a
@@ -955,23 +956,33 @@ HELDOUT8_DRAWS["heldout22"] = _heldout8_draw(HELDOUT22_SEED)
 FIT9_SEED = 20261210_028  # = 20261210000 + 28 (000-027: 2-7 shapes shared each)
 
 
-def _fit9_prefill(rng, n=160):
-    """Causal prefill, batch 1-4, length uniform 129..1,024, head dim 64 and 128 alternating, in blocks of eight
-    cases: the even blocks launch one wave of 128-row query blocks (batch x heads x blocks <= 132, the SMs of an
-    H100 / H200), the odd ones two (133-264); the last two cases of each block have their length rounded to a
-    multiple of 128 (the even kernel beside the uneven one, both head dims)."""
+WAVE_SMS = 132  # SMs of an H100 SXM / H200: the wave size the tail-only fit suites draw their launches around
+
+
+def _wave_prefill(rng, n, min_len, waves, per_band, even, min_blocks=1, noncausal=lambda i: False):
+    """Prefill cases, batch 1-4, length uniform min_len..1,024, head dim 64 and 128 alternating, launching a given
+    number of waves of FA2-class 128-row query-block CTAs: case i launches waves[(i // per_band) % len(waves)] waves
+    (CTAs in (132 (w - 1), 132 w]); `even(i)` rounds its length to a multiple of 128 (at least min_blocks blocks);
+    `noncausal(i)` makes it non-causal. Draws are distinct."""
     cases = []
     while len(cases) < n:
         i = len(cases)
         h, kvh, d = _layout(rng, 64 if i % 2 else 128)
-        L, b = rng.randint(129, 1024), rng.randint(1, 4)
-        if i % 8 >= 6:
-            L = 128 * max(2, round(L / 128))
-        ctas = b * h * math.ceil(L / 128)
-        lo, hi = (1, 132) if (i // 8) % 2 == 0 else (133, 264)
-        if lo <= ctas <= hi and ("prefill", b, h, kvh, d, L, L, True) not in cases:
-            cases.append(("prefill", b, h, kvh, d, L, L, True))
+        L, b = rng.randint(min_len, 1024), rng.randint(1, 4)
+        if even(i):
+            L = 128 * max(min_blocks, round(L / 128))
+        w = waves[(i // per_band) % len(waves)]
+        c = ("prefill", b, h, kvh, d, L, L, not noncausal(i))
+        if WAVE_SMS * (w - 1) < b * h * math.ceil(L / 128) <= WAVE_SMS * w and c not in cases:
+            cases.append(c)
     return cases
+
+
+def _fit9_prefill(rng, n=160):
+    """Causal prefill, length 129..1,024, in blocks of eight cases: the even blocks launch one wave, the odd ones two;
+    the last two cases of each block have their length rounded to a multiple of 128 (the even kernel beside the
+    uneven one, both head dims)."""
+    return _wave_prefill(rng, n, 129, (1, 2), 8, even=lambda i: i % 8 >= 6, min_blocks=2)
 
 
 def _fit9_gemm(rng, n_mid=40, n_long=80):
@@ -1003,24 +1014,9 @@ FIT10_SEED = 20261212_105  # = 20261212000 + 105 (000-104: 1-11 shapes shared ea
 
 
 def _fit10_prefill(rng, n=240):
-    """Prefill, batch 1-4, length uniform 65..1,024, head dim 64 and 128 alternating; every fourth pair of cases
-    non-causal; CTAs of
-    128-row query blocks cycling through one wave (<= 132), two (133-264) and three (265-396) per block of six cases;
-    every fifth length rounded to a multiple of 128."""
-    cases = []
-    while len(cases) < n:
-        i = len(cases)
-        h, kvh, d = _layout(rng, 64 if i % 2 else 128)
-        L, b = rng.randint(65, 1024), rng.randint(1, 4)
-        if i % 5 == 4:
-            L = 128 * max(1, round(L / 128))
-        causal = (i // 2) % 4 != 3  # every fourth pair of cases (both head dims) non-causal
-        ctas = b * h * math.ceil(L / 128)
-        lo, hi = ((1, 132), (133, 264), (265, 396))[(i // 6) % 3]
-        c = ("prefill", b, h, kvh, d, L, L, causal)
-        if lo <= ctas <= hi and c not in cases:
-            cases.append(c)
-    return cases
+    """Prefill, length 65..1,024; every fourth pair of cases (both head dims) non-causal; one, two and three waves in
+    turn per block of six cases; every fifth length rounded to a multiple of 128."""
+    return _wave_prefill(rng, n, 65, (1, 2, 3), 6, even=lambda i: i % 5 == 4, noncausal=lambda i: (i // 2) % 4 == 3)
 
 
 _ATTN10 = _fit10_prefill(random.Random(FIT10_SEED))
@@ -2018,7 +2014,8 @@ def refuse_existing(path) -> None:
 def run(out_dir, sections=SECTIONS, budgets=None, variant="default", flush_mb=1024, attention="default"):
     if variant in RETIRED_SUITES:  # before anything is measured or written
         raise SystemExit(f"error: --variant: got {variant!r}, retired unmeasured: {RETIRED_SUITES[variant]}")
-    other = [s for s in sections if s != "env" and s not in SUITE_SECTIONS.get(variant, (s,))]
+    allowed = SUITE_SECTIONS.get(variant)
+    other = [s for s in sections if allowed and s != "env" and s not in allowed]
     if other:
         raise SystemExit(f"error: --sections: got {','.join(other)} for --variant {variant}; expected only "
                          f"{','.join(SUITE_SECTIONS[variant])} (the sections that suite defines)")

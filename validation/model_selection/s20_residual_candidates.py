@@ -72,6 +72,39 @@ def n_params(rule, rows) -> int:
     return len({(kind, int(gpu_residuals.kv_alignment(int(f["kv_len"])))) for _, kind, f, _ in rows})
 
 
+def table_rows(meas, idx, cls, logr) -> dict:
+    """{row index: (class, kind, features, log residual)} of the rows `idx` of class `cls`, as
+    cosim.calibrate.residuals.table_rows writes them (rows of unmeasured structure left out)."""
+    rows = {}
+    for i in idx:
+        m = meas[i]
+        if gpu_residuals.unmeasured_structure(cls, m.op.dims, gpu.stored_formats(m.op)):
+            continue
+        names = gpu_residuals.feature_names(m.op.kind, cls)
+        x = gpu_residuals.features_of(m.op.dims, names)
+        if x is not None:
+            rows[i] = (cls, m.op.kind, dict(zip(names, x)), float(logr[i]))
+    return rows
+
+
+def suite_out_errors(meas, idx, rows, cls, rule, logr, suites) -> np.ndarray:
+    """|corrected / measured - 1| % of each row of `idx`, its correction (`rule`; None: none) built by the model's own
+    lookup from the other suites' rows only."""
+    err = np.zeros(len(idx))
+    for s in suites:
+        table = None if rule is None else ResidualTable(
+            rules={cls: rule}, groups=gpu_residuals.groups_of(r for i, r in rows.items() if meas[i].suite != s),
+            source="memory")
+        for j, i in enumerate(idx):
+            m = meas[i]
+            if m.suite != s:
+                continue
+            c = table.correction(cls, m.op.kind, m.op.dims, gpu.stored_formats(m.op)) if table else None
+            log_c = float(np.log(c.factor)) if isinstance(c, gpu_residuals.Correction) else 0.0
+            err[j] = pred_over_meas(logr[i], log_c)
+    return err
+
+
 def run(hw_name, lines):
     hw = fit.base_spec(hw_name)
     meas = [m for m in dataset.load_ops(CSV[hw_name]) if m.split == "fit" and m.op is not None and m.reliable
@@ -83,31 +116,11 @@ def run(hw_name, lines):
               "cand | params | suite-out med/p90 (decides)"]
     for cls in sorted({m.cls for m in meas}):
         idx = [i for i, m in enumerate(meas) if m.cls == cls]
-        # table rows as cosim.calibrate.residuals.table_rows writes them (rows of unmeasured structure left out)
-        rows = {}
-        for i in idx:
-            m = meas[i]
-            if gpu_residuals.unmeasured_structure(cls, m.op.dims, gpu.stored_formats(m.op)):
-                continue
-            names = gpu_residuals.feature_names(m.op.kind, cls)
-            x = gpu_residuals.features_of(m.op.dims, names)
-            if x is not None:
-                rows[i] = (cls, m.op.kind, dict(zip(names, x)), float(logr[i]))
+        rows = table_rows(meas, idx, cls, logr)
         lines.append(f"{hw_name} {cls}: {len(idx)} rows")
         res = []
         for label, rule in CANDIDATES:
-            err = np.zeros(len(idx))
-            for s in suites:
-                table = None if rule is None else ResidualTable(
-                    rules={cls: rule}, groups=gpu_residuals.groups_of(r for i, r in rows.items()
-                                                                      if meas[i].suite != s), source="memory")
-                for j, i in enumerate(idx):
-                    m = meas[i]
-                    if m.suite != s:
-                        continue
-                    c = table.correction(cls, m.op.kind, m.op.dims, gpu.stored_formats(m.op)) if table else None
-                    log_c = float(np.log(c.factor)) if isinstance(c, gpu_residuals.Correction) else 0.0
-                    err[j] = pred_over_meas(logr[i], log_c)
+            err = suite_out_errors(meas, idx, rows, cls, rule, logr, suites)
             so = (float(np.median(err)), float(np.percentile(err, 90)))
             n = n_params(rule, list(rows.values()))
             lines.append(f"{label:<40} | {n:5d} | {so[0]:5.1f} / {so[1]:5.1f}")

@@ -51,20 +51,14 @@ figures over the record (run on round 16's rows, HF eager prefill's choice would
 choices without re-running it, as docs/gpu-validation.md says); it refuses, naming the commit to reproduce it at. The
 classes fit9 measured are six, not five as written above: HF eager prefill (158 fit9 rows) too.
 """
-from pathlib import Path
-
 import numpy as np
 
 from cosim.calibrate import dataset, fit
-from hwmodels import gpu, gpu_residuals
 from hwmodels.gpu import analytical_params
-from hwmodels.gpu_residuals import ResidualTable
 from hwmodels.spec import load_hw
-from validation.model_selection.common import CSV, choose_resolved, per_gpu_record
-from validation.model_selection.s19_residual_candidates import pred_over_meas
-from validation.model_selection.s20_residual_candidates import CANDIDATES, n_params
+from validation.model_selection import s20_residual_candidates as s20
+from validation.model_selection.common import CSV, choose_resolved
 
-OUT = Path(__file__).with_suffix(".txt")
 ALIGNMENT = ("E", "F", "G")  # the KV-alignment candidates: attention classes only
 
 
@@ -83,43 +77,20 @@ def run(hw_name, lines):
               "cand | params | suite-out med/p90 (decides) | fit9 rows med/p90 (information)"]
     for cls in scored_classes(meas):
         idx = [i for i, m in enumerate(meas) if m.cls == cls]
-        rows = {}  # table rows as cosim.calibrate.residuals.table_rows writes them
-        for i in idx:
-            m = meas[i]
-            if gpu_residuals.unmeasured_structure(cls, m.op.dims, gpu.stored_formats(m.op)):
-                continue
-            names = gpu_residuals.feature_names(m.op.kind, cls)
-            x = gpu_residuals.features_of(m.op.dims, names)
-            if x is not None:
-                rows[i] = (cls, m.op.kind, dict(zip(names, x)), float(logr[i]))
+        rows = s20.table_rows(meas, idx, cls, logr)
         lines.append(f"{hw_name} {cls}: {len(idx)} rows ({sum(meas[i].suite == 'fit9' for i in idx)} of fit9)")
         res = []
-        for label, rule in CANDIDATES:
+        for label, rule in s20.CANDIDATES:
             if label[0] in ALIGNMENT and cls.startswith("gemm"):
                 continue
-            err = np.zeros(len(idx))
-            for s in suites:
-                table = None if rule is None else ResidualTable(
-                    rules={cls: rule}, groups=gpu_residuals.groups_of(r for i, r in rows.items()
-                                                                      if meas[i].suite != s), source="memory")
-                for j, i in enumerate(idx):
-                    m = meas[i]
-                    if m.suite != s:
-                        continue
-                    c = table.correction(cls, m.op.kind, m.op.dims, gpu.stored_formats(m.op)) if table else None
-                    log_c = float(np.log(c.factor)) if isinstance(c, gpu_residuals.Correction) else 0.0
-                    err[j] = pred_over_meas(logr[i], log_c)
+            err = s20.suite_out_errors(meas, idx, rows, cls, rule, logr, suites)
             so = (float(np.median(err)), float(np.percentile(err, 90)))
             f9 = err[[j for j, i in enumerate(idx) if meas[i].suite == "fit9"]]
             info = f"{np.median(f9):5.1f} / {np.percentile(f9, 90):5.1f}" if len(f9) else "-"
-            n = n_params(rule, list(rows.values()))
+            n = s20.n_params(rule, list(rows.values()))
             lines.append(f"{label:<40} | {n:5d} | {so[0]:5.1f} / {so[1]:5.1f} | {info}")
             res.append((label, n, None, so, err))
         choose_resolved(res, lines)
-
-
-def main():
-    per_gpu_record(OUT, run)
 
 
 if __name__ == "__main__":  # the record is round 15's: fit10 and round 16 changed the rows and the calibration

@@ -50,16 +50,14 @@ C and CP (-1.3, -1.4 points) could not have been chosen even had their gains res
 """
 import contextlib
 import math
-from pathlib import Path
 
 import numpy as np
 
 from cosim.calibrate import fit
 from hwmodels import gpu
 from hwmodels import gpu_params as _gp
-from validation.model_selection.common import choose_resolved, rows_of, run_selection, score_candidates, score_group
+from validation.model_selection.common import choose_resolved, rows_of, score_candidates, score_group
 
-OUT = Path("validation/model_selection/s27_fa2_waves.txt")  # relative: the record names no machine path
 PRE_KEYS = ("attn.ragged", "attn.ragged_wave", "attn.ragged_step", "attn.pair")
 START = {"ragged_step": 0.5, "pair": 1.5}
 PAIR_SLOTS = 2  # CTAs of the FA2 forward kernel one SM runs at once (128 threads, <= 64 KiB shared memory each)
@@ -141,10 +139,6 @@ def run_prefill(hw_name, train, val, hw, lines):
             lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", _terms(hw_name, **on), lines,
                                           label, drop=PRE_KEYS),
             lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
-
-
-def main():
-    run_selection(OUT, run_prefill)
 
 
 if __name__ == "__main__":  # the record is round 15's: fit10 and round 16 changed the rows and the calibration
