@@ -216,7 +216,7 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
-            "heldout19": {"h100"}, "heldout20": {"h100"}, "heldout21": {"h100"}}
+            "heldout19": {"h100"}, "heldout20": {"h100"}, "heldout21": {"h100"}, "heldout22": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
 # its freeze fails below, but not in FROZEN yet (empty: heldout22 was frozen in the commit "FROZEN for heldout22",
 # session 24, for round 17; heldout21 in "FROZEN for heldout21", session 24, for round 16)
@@ -335,7 +335,11 @@ SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "51fe4f300a4fed5596ff30130e71f9
                            "test18": (1647, 156, "634ec832126382b83b6ecc5bd57a68a67c2f1cee55a900ee8e0a795b2d1e0a41"),
                            "test19": (1646, 156, "44269daa443abf3a0566eba2f91f69ff980de8557111bc6f9d06557c372fe169"),
                            "test20": (1642, 156, "7bc1dd31a871b2fce70c06e77620258273a40d569f07e277bf2ab7dffb3babc4"),
-                           "test21": (1643, 156, "7772a40905926492904be373fa17037a6ff806c272eac0a4fccb77e46024ac04")}
+                           "test21": (1643, 156, "7772a40905926492904be373fa17037a6ff806c272eac0a4fccb77e46024ac04"),
+                           # heldout22: run h100_run21 (session 25), scored once with round 17 (frozen at 98f5936, the
+                           # latest "FROZEN for heldout22") at 3338827 (validation/heldout_tables.txt committed with these
+                           # pins)
+                           "test22": (1644, 156, "e3d12d73f5d8acc7782b89d19e00dd9d164acd097b40a216e9d6445f43a41400")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

@@ -1,6 +1,6 @@
-"""validation/same_shape_speed.py (issue 11, sessions 22-24): the committed unit-speed records regenerate from the
-committed raw folders byte for byte, and heldout19's, heldout20's, fit10's and heldout21's unit probes say what
-docs/gpu-validation.md publishes."""
+"""validation/same_shape_speed.py (issue 11, sessions 22-25): the committed unit-speed records regenerate from the
+committed raw folders byte for byte, and heldout19's, heldout20's, fit10's, heldout21's and heldout22's unit probes say
+what docs/gpu-validation.md publishes."""
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ RECORDS = [("validation/raw_h100_run4", D / "h100_run16_unit_probe", D / "h100_r
            ("validation/raw_h100_run4", D / "h100_run18_unit_probe", D / "h100_run18_unit_probe.txt"),
            ("validation/raw_h100_run4", D / "h100_run19_unit_probe", D / "h100_run19_unit_probe.txt"),
            ("validation/raw_h100_run4", D / "h100_run20_unit_probe", D / "h100_run20_unit_probe.txt"),
+           ("validation/raw_h100_run4", D / "h100_run21_unit_probe", D / "h100_run21_unit_probe.txt"),
            ("validation/raw_h100_run4", D / "raw_h100_pair_default", D / "h100_pair_default_vs_run4.txt")]
 
 
@@ -38,6 +39,13 @@ def test_unit_probe_as_published(record, unit, gemv, gemm, engine):
     assert f"| GEMV: bf16, M <= 16, >= 32 MB of weights | 60 | {gemv} |" in text
     assert f"| every GEMM row | 442 | {gemm} |" in text
     assert f"| end to end decode, graph mode, engine fusion | 38 | {engine} |" in text
+
+
+def test_heldout22_unit_probe_as_published():
+    text = (D / "h100_run21_unit_probe.txt").read_text()
+    assert "later 81fa43c8f9e9" in text and "| every GEMM row | 442 | +0.8 |" in text
+    assert "| GEMV: bf16, M <= 16, >= 32 MB of weights | 60 | +0.1 |" in text
+    assert "| end to end decode, graph mode, eager fusion | 38 | -0.4 |" in text
 
 
 def test_two_runs_of_different_suites_are_refused(tmp_path):

@@ -896,8 +896,8 @@ def test_heldout22_is_the_fresh_suite_of_the_round_17_model():
     score after which a review found round 16 had kept s26's residual choices without re-running s26 on its fit rows,
     which round 17 does), is labelled seen on the H100 with the score it was published at; on the H200 heldout21 is not
     measured yet and not called seen (round 17 moves no H200 own price). The rules file names the freeze commit,
-    discloses what motivated round 17 and fixes the unit probe before measurement; no status line (written before the
-    run)."""
+    discloses what motivated round 17 and fixes the unit probe before measurement; its text below the status line
+    (added after the H100 run, session 25) is the freeze commit's."""
     from validation import heldout_tables as ht
     assert ht.FRESH == dataset.SUITES["heldout22"] == "test22" == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
     rules = open("validation/heldout22_rules.md").read()
@@ -914,7 +914,9 @@ def test_heldout22_is_the_fresh_suite_of_the_round_17_model():
     assert "No round-17 choice is made, changed, accepted or reverted on the scores of heldout21" in body
     _unit_probe_rule_fixed(rules, body, "heldout22", "h200_run27", "h100_run21")
     assert "Unchanged from heldout13 - heldout21" in rules
-    assert "**Status" not in rules  # written before the run: no status line yet
+    # written before the run: one dated status paragraph added above the frozen text after the H100 run (session 25)
+    _status_above_frozen_text(rules, "heldout22", "98f5936", 25)
+    assert "all ops 3.8 / 11.5" in body and "(5.2 / 14.2, on its median)" in body and "81fa43c8f9e9" in body
     # heldout21: seen on the H100 with its published round-16 score; on the H200 not measured yet, not called seen
     _seen_on_the_h100_only("test21", 16, "3.6 / 11.6", "bdb22e5", "h100_run20", "h200_run26")
 

@@ -25,6 +25,9 @@ fit suite 10's run (session 24; the fit rows' unit) and heldout21's (validation/
                                                                               0b000e63f731)
   h100_run20_unit_probe.txt        raw_h100_run4  vs h100_run20_unit_probe   (fit shapes after heldout21, unit
                                                                               bddd2d89743f)
+heldout22's (session 25, validation/heldout22_rules.md):
+  h100_run21_unit_probe.txt        raw_h100_run4  vs h100_run21_unit_probe   (fit shapes after heldout22, unit
+                                                                              81fa43c8f9e9)
 Each record names both runs' GPU (the NVML UUID hash the microbenchmark records since session 22).
 """
 import csv
