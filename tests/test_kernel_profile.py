@@ -1,0 +1,42 @@
+"""The H100 kernel profile of fit shapes (validation/diagnostics/kernel_profile.py, session 25): what the model's
+library rules are checked against. FlashAttention-2's prefill dispatch rule, read from flash_api.cpp
+(set_params_splitkv: the split-KV kernel with 64-row query blocks when num_splits_heuristic(batch x heads x
+ceil(q / 64), 2 x SMs, ceil(kv / Bn)) > 1), names exactly the profiled shapes that ran the split-KV kernel; and no
+profiled cuBLAS bf16 GEMM ran a stream-K kernel."""
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from validation.diagnostics import kernel_profile_compare as kpc
+
+PROFILE = Path("validation/diagnostics/h100_kernel_profile.csv")
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return list(csv.DictReader(open(PROFILE)))
+
+
+def test_fa2_prefill_split_kv_dispatch_matches_the_profile(rows):
+    cases = {}
+    for r in rows:
+        if r["case"] == "fa2_prefill" and r["call"] == "0":
+            cases.setdefault(r["dims"], []).append(r["kernel"])
+    assert len(cases) == 160
+    split = {dims for dims, ks in cases.items() if any("splitkv" in k for k in ks)}
+    assert len(split) == 19
+    predicted = {dims for dims in cases if kpc.fa2_prefill_splits(json.loads(dims), 132) > 1}
+    assert predicted == split
+    # the split launches also run the combine kernel
+    assert all(any("splitkv_combine" in k for k in cases[d]) for d in split)
+
+
+def test_no_stream_k_gemm_kernel_and_token_tiles_in_steps_of_8(rows):
+    gemm = [r for r in rows if r["case"] == "gemm_bf16"]
+    assert len({r["dims"] for r in gemm}) == 1144
+    assert not any("stream" in r["kernel"].lower() for r in gemm)
+    assert kpc.tile_of("nvjet_sm90_tst_192x8_64x8_2x1_v_bz_TNT") == (8, 192)  # (tokens, weight rows)
+    tiles = {kpc.tile_of(r["kernel"]) for r in gemm if r["kernel"].startswith("nvjet")}
+    assert all(bm % 8 == 0 for bm, _ in tiles)
