@@ -336,9 +336,9 @@ SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "51fe4f300a4fed5596ff30130e71f9
                            "test19": (1646, 156, "44269daa443abf3a0566eba2f91f69ff980de8557111bc6f9d06557c372fe169"),
                            "test20": (1642, 156, "7bc1dd31a871b2fce70c06e77620258273a40d569f07e277bf2ab7dffb3babc4"),
                            "test21": (1643, 156, "7772a40905926492904be373fa17037a6ff806c272eac0a4fccb77e46024ac04"),
-                           # heldout22: run h100_run21 (session 25), scored once with round 17 (frozen at 98f5936, the
-                           # latest "FROZEN for heldout22") at 3338827 (validation/heldout_tables.txt committed with these
-                           # pins)
+                           # heldout22: run h100_run21 (session 25), scored once with round 17 (frozen at 98f5936,
+                           # the latest "FROZEN for heldout22") at 3338827 (validation/heldout_tables.txt committed
+                           # with these pins)
                            "test22": (1644, 156, "e3d12d73f5d8acc7782b89d19e00dd9d164acd097b40a216e9d6445f43a41400")}
 
 

@@ -1,9 +1,10 @@
 """Which kernel runs each bf16 GEMM and FA2-pinned prefill fit shape on the H100: name, grid, block, registers,
-shared memory, resident CTAs per SM, kernel time (a diagnostic, issue 11).
+shared memory, grid CTAs per SM (kineto's "blocks per SM": grid / SMs, not residency), kernel time (a diagnostic,
+issue 11).
 
 The H100's bf16 GEMM rows flip by about 30 % between neighbouring few-tile long-K shapes, which an analytical
 tile/wave model cannot follow without knowing the kernel cuBLAS's heuristic picked (tile shape, split-K, cluster);
-FA2-pinned prefill misses on short launches, where the CTAs resident per SM decide the waves. This script records
+FA2-pinned prefill misses on short launches, where the kernel and its waves decide the time. This script records
 both, on fit shapes only (held-out shapes are never profiled, so nothing chosen from this record has seen them).
 
 Two steps:

@@ -7,7 +7,8 @@ GEMM bf16: per shape the main kernel (the longest of the first call), its tile (
 (grid x * y * z), any other kernel of the call (a split-K reduction); against the model's tile, split and CTA count
 (hwmodels.gpu.gemm_time's details) and its error on the shape's measured fit rows (median over runs). Tables by
 kernel family and by whether the model's CTA count matches. FA2 prefill: the kernel name, block, registers, shared
-memory and resident CTAs per SM against the model's block sizes (hwmodels.gpu._fa2_blocks).
+memory and grid CTAs per SM (kineto's "blocks per SM", grid / SMs) against the model's block sizes
+(hwmodels.gpu._fa2_blocks) and the library's split-KV dispatch rule. Kernel times are from one profiled call (call 0).
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def gemm_table(rows, lines):
         t_pred = float(np.median(fit.predict(P, ms[:1], hw)))
         _, det = gpu.gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [1], hw.peak("bf16"), 2.0, details=True)
         bm, bn, waves, split, sk = det["tile"][0]
-        model_ctas = int(np.ceil(d["m"] / bm) * np.ceil(d["n"] / bn) * split) if not sk else P.sm_count
+        model_ctas = int(np.ceil(np.ceil(d["m"] / bm) * np.ceil(d["n"] / bn) * split)) if not sk else P.sm_count
         main = max(ks, key=lambda r: float(r["dur_us"] or 0))
         others = [r["kernel"][:40] for r in ks if r is not main]
         recs.append({"m": d["m"], "n": d["n"], "k": d["k"], "meas": t_meas, "err": t_pred / t_meas - 1,
@@ -113,8 +114,12 @@ def gemm_table(rows, lines):
                  f"within 8 of m on {tight}; token tiles seen: {sorted({r['tile'][0] for r in small})}")
     lines.append(f"kernels with no nvjet tile in the name: {sum(r['tile'] is None for r in recs)}")
     kinds = {w: sum(w in r["kernel"] for r in recs) for w in ("_splitK_", "_coopA_", "_coopB_", "stream", "Stream")}
-    lines.append(f"main kernels by name: {kinds} (split-K variants, cooperative schedules; no stream-K kernel name); "
-                 f"the model chose stream-K on {sum(r['stream_k'] for r in recs)} shapes")
+    persistent = sum(r["tile"] is not None and r["n_kernels"] == 1 and "_splitK_" not in r["kernel"]
+                     and r["ctas"] < np.ceil(r["m"] / r["tile"][0]) * np.ceil(r["n"] / r["tile"][1]) for r in recs)
+    lines.append(f"main kernels by name: {kinds} (split-K variants, cooperative schedules; no name says stream-K); "
+                 f"single-kernel launches with fewer CTAs than tiles (a persistent grid; how it schedules the tiles "
+                 f"is not visible here): {persistent}; the model chose stream-K on {sum(r['stream_k'] for r in recs)} "
+                 f"shapes")
     # one-wave data-parallel launches (no split-K, one CTA per tile, CTAs <= SMs) at K >= 4,096, token tile >= 64:
     # each CTA computes one BM x BN x K tile,
     # so the kernel time gives the tile's MAC rate per SM directly (kernel time from the profile, not the row's median)
@@ -125,10 +130,12 @@ def gemm_table(rows, lines):
             continue
         bm, bn = r["tile"]
         tiles = np.ceil(r["m"] / bm) * np.ceil(r["n"] / bn)
-        if r["n_kernels"] == 1 and tiles == r["ctas"] <= P.sm_count and r["k"] >= 4096 and "_splitK_" not in r["kernel"]:
+        one_wave = tiles == r["ctas"] <= P.sm_count and r["n_kernels"] == 1 and "_splitK_" not in r["kernel"]
+        if one_wave and r["k"] >= 4096:
             one[(bm, bn)].append(2.0 * bm * bn * r["k"] / (r["kernel_us"] * 1e-6) / peak_sm)
-    lines.append("one-wave data-parallel launches (one CTA per tile), K >= 4,096, BM >= 64: the tile's rate per SM over the datasheet peak per SM, "
-                 "by kernel tile (BM tokens x BN weight rows) | shapes | median | min .. max")
+    lines.append("one-wave data-parallel launches (one CTA per tile), K >= 4,096, BM >= 64: the tile's rate per SM "
+                 "over the datasheet peak per SM, one profiled call each, by kernel tile (BM tokens x BN weight "
+                 "rows) | shapes | median | min .. max")
     for (bm, bn), f in sorted(one.items()):
         lines.append(f"  {bm:3d} x {bn:3d} | {len(f):3d} | {np.median(f):.2f} | {min(f):.2f} .. {max(f):.2f}")
     same_tile = [r for r in recs if r["tile"] == r["model_tile"]]
@@ -176,8 +183,8 @@ def fa2_table(rows, lines):
     for label, sel in (("split-KV kernel (rule)", splits > 1), ("one-pass kernel", splits == 1)):
         lines.append(f"  FA2-pinned prefill fit rows on the {label}: |pred/meas - 1| % {err_stats(err[sel])}, "
                      f"signed median {np.median(err[sel]) * 100:+.1f} %")
-    lines.append("kernel | block | registers | shared bytes | grid CTAs per SM (kineto's \"blocks per SM\") | shapes | example grid CTAs "
-                 "vs batch x heads x ceil(q / Bq)")
+    lines.append("kernel | block | registers | shared bytes | grid CTAs per SM (kineto's \"blocks per SM\") | shapes | "
+                 "example grid CTAs vs batch x heads x ceil(q / Bq)")
     for (name, block, regs, smem, bps), ds in sorted(kinds.items(), key=lambda kv: -len(kv[1])):
         d, c = ds[0]
         bq = gpu._fa2_blocks(d["head_dim"])[0]

@@ -32,6 +32,15 @@ eligible, the lowest target statistic, one with fewer parameters within 1 point 
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s30_fa2_splitkv_prefill.py
 Writes validation/model_selection/s30_fa2_splitkv_prefill.txt.
+
+NOTE ADDED AFTER THE RECORD (session 25's review; the candidate and the rule above are as run): S under-prices the split
+launches' combine kernel. The decode calibration's combine times (0.40 us + 0.19 us per split, fitted on decodes whose
+combine reads one query row per head) give 0.8 - 1.2 us, while the kernel profile's 19 split prefill shapes ran the
+combine kernel in 3.6 - 10.1 us (it reads splits x batch x heads x q x head dim fp32 partial outputs); S's fitted
+per-block and overhead terms absorbed the difference (its signed error on the split rows near 0). Its wave cap also
+counts one CTA per SM although the split kernel's heuristic assumes two (2 x SMs). So S's unresolved gain is weak
+evidence about the dispatch; a combine priced from its bytes is the next round's candidate (a second scoring on these
+fit rows, to be disclosed as such). The one-line reformat of t_blk (line length) changed no figure.
 """
 import contextlib
 import math
@@ -69,7 +78,8 @@ def split_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, spli
     vis = np.ceil(np.minimum(offset + (i + 1) * bq, kv_len) / bk) if causal else np.full(nq, float(nk))
     lo = np.arange(splits) * per  # each slice's first key block
     blocks = np.clip(vis[:, None] - lo[None, :], 0, per)  # (query block, slice) -> score blocks of that CTA
-    t_blk = 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * (128 + 128)) / (peak / P.sm_count * P["attn.eff"])
+    soft = P.values.get("attn.soft_c", 0.0) * (128 + 128)
+    t_blk = 2.0 * bq * bk * (d + dv + soft) / (peak / P.sm_count * P["attn.eff"])
     t_cta = blocks * t_blk + P["attn.cta_overhead"]
     ctas = batch * heads * nq * splits
     t_comp = batch * heads * t_cta.sum() / P.sm_count + P["attn.tail"] * float(t_cta.max())
