@@ -30,7 +30,8 @@ def test_fa2_prefill_split_kv_dispatch_matches_the_profile(rows):
     assert len(cases) == 160
     split = {dims for dims, ks in cases.items() if any("splitkv" in k for k in ks)}
     assert len(split) == 19
-    predicted = {dims for dims in cases if kpc.fa2_prefill_splits(json.loads(dims), 132) > 1}
+    sms = json.loads(Path("validation/raw_h100_run21/env.json").read_text())["sm_count"]  # the profiled unit's
+    predicted = {dims for dims in cases if kpc.fa2_prefill_splits(json.loads(dims), sms) > 1}
     assert predicted == split
     # the split launches also run the combine kernel
     assert all(any("splitkv_combine" in k for k in cases[d]) for d in split)
@@ -54,3 +55,14 @@ def test_the_comparison_record_regenerates(tmp_path, monkeypatch, capsys):
     assert "says split on exactly those: 160 of 160 shapes agree" in text
     assert "split-KV kernel (rule): |pred/meas - 1| %  137 |  10.2 /  27.0" in text
     assert "'_splitK_': 364" in text and "the model chose stream-K on 646 shapes" in text
+
+
+def test_the_profiled_cases_are_the_fit_shapes():
+    """Every case the device profiled is a shape of the H100's fit rows (kernel_profile.fit_cases: split_of fit), so
+    no held-out row chose a profiled shape; 1,144 GEMMs and 160 FA2 prefills, none twice. (A later fit suite adds
+    shapes to fit_cases; the committed list stays session 25's.)"""
+    from validation.diagnostics import kernel_profile
+    cases = csv.DictReader(open("validation/diagnostics/h100_kernel_profile_cases.csv"))
+    committed = [(r["case"], r["dims"]) for r in cases]
+    assert len(set(committed)) == len(committed) == 1144 + 160
+    assert set(committed) <= set(kernel_profile.fit_cases(Path(".").resolve()))

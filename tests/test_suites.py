@@ -890,6 +890,27 @@ def _seen_on_the_h100_only(split, round_, score, commit, h100_run, h200_run):
     assert "not measured on an H200 yet" in title and "seen" not in title.lower() and h200_run in title
 
 
+def _fresh_suite_rules(n, position, round_, model_commit, freeze_commit, session, h200_run, h100_run):
+    """What every fresh suite since heldout20 fixed in its rules file, checked the same way: its place in both GPUs'
+    tables (first while fresh), the freeze-commit rule, the model under test (round `round_`, built on the model
+    frozen at `model_commit`), the previous suite declared seen, the unit-probe rule, the unchanged exclusion rules and
+    one dated status paragraph (session `session`) above the text of the freeze commit; its runs are named. Returns the
+    rules' text with its line breaks read as spaces, for the suite's own figures."""
+    from validation import heldout_tables as ht
+    suite, split = f"heldout{n}", f"test{n}"
+    assert dataset.SUITES[suite] == split == ht.H200_SUITES[position][0] == ht.H100_SUITES[position][0]
+    assert (ht.FRESH == split) == (position == 0)
+    rules = open(f"validation/{suite}_rules.md").read()
+    assert f'the latest commit whose message starts "FROZEN for {suite}"' in rules
+    assert f"The model under test: round {round_}" in rules and model_commit in rules
+    body = " ".join(rules.split())
+    assert f"heldout{n - 1} is a seen suite for round {round_}" in body
+    _unit_probe_rule_fixed(rules, body, suite, h200_run, h100_run)
+    assert f"Unchanged from heldout13 - heldout{n - 1}" in rules
+    _status_above_frozen_text(rules, suite, freeze_commit, session)
+    return body
+
+
 def test_heldout22_is_the_fresh_suite_of_the_round_17_model():
     """The end to end labelled fresh (new random points) is heldout22's, the suite drawn for the round-17 model
     (validation/heldout22_rules.md); heldout21, measured on the H100 and scored once with round 16 (session 24, the
@@ -898,24 +919,14 @@ def test_heldout22_is_the_fresh_suite_of_the_round_17_model():
     measured yet and not called seen (round 17 moves no H200 own price). The rules file names the freeze commit,
     discloses what motivated round 17 and fixes the unit probe before measurement; its text below the status line
     (added after the H100 run, session 25) is the freeze commit's."""
-    from validation import heldout_tables as ht
-    assert ht.FRESH == dataset.SUITES["heldout22"] == "test22" == ht.H200_SUITES[0][0] == ht.H100_SUITES[0][0]
-    rules = open("validation/heldout22_rules.md").read()
-    assert 'the latest commit whose message starts "FROZEN for heldout22"' in rules
-    assert "The model under test: round 17" in rules and "bdb22e5" in rules
-    body = " ".join(rules.split())  # the text with its line breaks read as spaces
+    body = _fresh_suite_rules(22, 0, 17, "bdb22e5", "98f5936", 25, "h200_run27", "h100_run21")
     assert "s29_fit10_residuals" in body and "h100_run20" in body and "bddd2d89743f" in body
-    assert "heldout21 is a seen suite for round 17" in body
     assert "all ops 3.6 / 11.6" in body and "GEMM bf16 (5.4 / 15.7)" in body
     assert "FA2-pinned prefill's median (6.0 / 13.4)" in body and "HF eager prefill's median (5.3 / 14.1)" in body
     assert "eager 1.5, engine 0.7, engine-fused 2.6" in body and "4.6 / 14.5" in body
     assert "On the H200 heldout19 - heldout21 were never measured" in body
     assert "round 17 changes no H200 own price" in body and "heldout22 is seen on neither GPU" in body
     assert "No round-17 choice is made, changed, accepted or reverted on the scores of heldout21" in body
-    _unit_probe_rule_fixed(rules, body, "heldout22", "h200_run27", "h100_run21")
-    assert "Unchanged from heldout13 - heldout21" in rules
-    # written before the run: one dated status paragraph added above the frozen text after the H100 run (session 25)
-    _status_above_frozen_text(rules, "heldout22", "98f5936", 25)
     assert "all ops 3.8 / 11.5" in body and "(5.2 / 14.2, on its median)" in body and "81fa43c8f9e9" in body
     # heldout21: seen on the H100 with its published round-16 score; on the H200 not measured yet, not called seen
     _seen_on_the_h100_only("test21", 16, "3.6 / 11.6", "bdb22e5", "h100_run20", "h200_run26")
@@ -928,24 +939,13 @@ def test_heldout21_was_the_fresh_suite_of_the_round_16_model():
     was published at; on the H200 heldout20 is not measured yet and not called seen (round 16 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 16 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
-    from validation import heldout_tables as ht
-    assert ht.FRESH != dataset.SUITES["heldout21"] == "test21" == ht.H200_SUITES[1][0] == ht.H100_SUITES[1][0]
-    rules = open("validation/heldout21_rules.md").read()
-    assert 'the latest commit whose message starts "FROZEN for heldout21"' in rules
-    assert "The model under test: round 16" in rules and "82c7e2e" in rules
-    body = " ".join(rules.split())  # the text with its line breaks read as spaces
+    body = _fresh_suite_rules(21, 1, 16, "82c7e2e", "bdb22e5", 24, "h200_run26", "h100_run20")
     assert "s28_fa2_waves_fit10" in body and "h100_run19" in body and "0b000e63f731" in body
-    assert "heldout20 is a seen suite for round 16" in body
     assert "all ops 3.9 / 11.4" in body and "(4.5 / 16.7, on its p90)" in body and "4.1 / 13.0" in body
     assert "eager 1.9, engine 0.6, engine-fused 2.0" in body and "GEMVs +0.3 %, every GEMM row +0.4 %" in body
     assert "h100_run18" in body and "b7e8ad6b07e8" in body and "4.8 / 14.3" in body
     assert "On the H200 heldout19 and heldout20 were never measured" in body
     assert "round 16 changes no H200 own price" in body and "heldout21 is seen on neither GPU" in body
-    _unit_probe_rule_fixed(rules, body, "heldout21", "h200_run26", "h100_run20")
-    assert "Unchanged from heldout13 - heldout20" in rules
-    # written before the run: a dated status line was added above the frozen text after the H100 run (session 24); the
-    # text below it is the frozen text of the freeze commit bdb22e5, byte for byte
-    _status_above_frozen_text(rules, "heldout21", "bdb22e5", 24)
     assert "all ops 3.6 / 11.6" in body and "(5.4 / 15.7, median and p90)" in body and "bddd2d89743f" in body
     # heldout20: seen on the H100 with its published round-15 score; on the H200 not measured yet, not called seen
     _seen_on_the_h100_only("test20", 15, "3.9 / 11.4", "82c7e2e", "h100_run18", "h200_run25")
@@ -958,22 +958,12 @@ def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
     was published at; on the H200 heldout19 is not measured yet and not called seen (round 15 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 15 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
-    from validation import heldout_tables as ht
-    assert ht.FRESH != dataset.SUITES["heldout20"] == "test20" == ht.H200_SUITES[2][0] == ht.H100_SUITES[2][0]
-    rules = open("validation/heldout20_rules.md").read()
-    assert 'the latest commit whose message starts "FROZEN for heldout20"' in rules
-    assert "The model under test: round 15" in rules and "s26_fit9_residuals" in rules and "805944e" in rules
-    body = " ".join(rules.split())  # the text with its line breaks read as spaces
-    assert "heldout19 is a seen suite for round 15" in body
+    body = _fresh_suite_rules(20, 2, 15, "805944e", "82c7e2e", 24, "h200_run25", "h100_run18")
+    assert "s26_fit9_residuals" in body
     assert "all ops 3.7 / 10.6" in body and "(4.5 / 16.2)" in body and "(4.1 / 19.4)" in body
     assert "eager 2.1, engine 3.3, engine-fused 1.6" in body and "GEMVs +3.8 %, every GEMM row +2.2 %" in body
     assert "h100_run17" in body and "6eb14013046e" in body
     assert "On the H200 heldout19 was never measured" in body and "round 15 changes no H200 own price" in body
-    _unit_probe_rule_fixed(rules, body, "heldout20", "h200_run25", "h100_run18")
-    assert "Unchanged from heldout13 - heldout19" in rules
-    # written before the run: a dated status line was added above the frozen text after the H100 run (session 24); the
-    # text below it is the frozen text of the freeze commit 82c7e2e, byte for byte
-    _status_above_frozen_text(rules, "heldout20", "82c7e2e", 24)
     assert "all ops 3.9 / 11.4" in body and "(4.5 / 16.7, on its p90)" in body and "b7e8ad6b07e8" in body
     # heldout19: seen on the H100 with its published round-14 score; on the H200 not measured yet, not called seen
     _seen_on_the_h100_only("test19", 14, "3.7 / 10.6", "805944e", "h100_run16", "h200_run24")

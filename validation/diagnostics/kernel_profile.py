@@ -39,13 +39,13 @@ def fit_cases(repo: Path) -> list[tuple[str, str]]:
 
     gemm, fa2 = set(), set()
     for path in (repo / "validation/h100_runs.csv", repo / "validation/h100_ops.csv"):
-        for _src, row in dataset._sourced_rows(path, "ops"):
-            if dataset.split_of(row) != "fit":
+        for m in dataset.load_ops(path):
+            if m.split != "fit":
                 continue
-            dims = json.dumps(json.loads(row["dims"]), sort_keys=True)
-            if row.get("kind") == "gemm" and row.get("fmt") == "bf16" and row.get("impl") == "F.linear":
+            dims = json.dumps(json.loads(m.row["dims"]), sort_keys=True)
+            if m.cls == "gemm_bf16" and m.impl == "F.linear":
                 gemm.add(("gemm_bf16", dims))
-            elif row.get("impl") == "sdpa:FLASH_ATTENTION:gqa" and row.get("name") == "prefill":
+            elif m.impl == "sdpa:FLASH_ATTENTION:gqa" and m.row.get("name") == "prefill":
                 fa2.add(("fa2_prefill", dims))
     rng = random.Random(0)
     cases = sorted(gemm) + rng.sample(sorted(fa2), min(N_FA2, len(fa2)))

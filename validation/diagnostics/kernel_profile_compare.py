@@ -45,22 +45,26 @@ def ctas(grid: str) -> int:
     return int(np.prod(g)) if g else 0
 
 
+SPLIT_BQ = 64  # flash_fwd_splitkv_kernel's query block (run_mha_fwd_splitkv_dispatch)
+
+
+def fa2_split_block_n(head_dim: int) -> int:
+    """The split-KV kernel's key block (set_params_splitkv's block_n)."""
+    return 256 if head_dim <= 64 else (128 if head_dim <= 128 else 64)
+
+
 def fa2_prefill_splits(d: dict, sms: int) -> int:
     """FlashAttention-2's prefill dispatch (mha_fwd -> set_params_splitkv in PyTorch's vendored flash_api.cpp): the
-    split-KV kernel, 64-row query blocks and Bn-key blocks (256 up to head dim 64, 128 up to 128, else 64), runs when
+    split-KV kernel, 64-row query blocks and Bn-key blocks (fa2_split_block_n), runs when
     num_splits_heuristic(batch x heads x ceil(q / 64), 2 x SMs, ceil(kv / Bn), 128) > 1 (the 2 x: 128-thread CTAs)."""
-    bn = 256 if d["head_dim"] <= 64 else (128 if d["head_dim"] <= 128 else 64)
-    return gpu.fa2_num_splits(d["batch"] * d["heads"] * -(-d["q_len"] // 64), 2 * sms, -(-d["kv_len"] // bn))
+    bn = fa2_split_block_n(d["head_dim"])
+    return gpu.fa2_num_splits(d["batch"] * d["heads"] * -(-d["q_len"] // SPLIT_BQ), 2 * sms, -(-d["kv_len"] // bn))
 
 
-def fit_gemm_times():
-    """(m, n, k) -> median of the bf16 F.linear fit rows' times over the H100's runs."""
-    out = defaultdict(list)
-    for path in ("validation/h100_runs.csv", "validation/h100_ops.csv"):
-        for m in dataset.load_ops(path):
-            if m.split == "fit" and m.reliable and m.cls == "gemm_bf16" and m.impl == "F.linear":
-                out[(m.op.dims["m"], m.op.dims["n"], m.op.dims["k"])].append(m)
-    return out
+def h100_fit_rows():
+    """The H100's reliable fit rows (its run manifest and the session-9 file), read once."""
+    return [m for path in ("validation/h100_runs.csv", "validation/h100_ops.csv") for m in dataset.load_ops(path)
+            if m.split == "fit" and m.reliable]
 
 
 def err_stats(e):
@@ -68,10 +72,11 @@ def err_stats(e):
     return f"{len(e):4d} | {np.median(e):5.1f} / {np.percentile(e, 90):5.1f}" if len(e) else "   0 |     -"
 
 
-def gemm_table(rows, lines):
-    meas = fit_gemm_times()
-    P = analytical_params(load_hw("h100_sxm"))
-    hw = fit.base_spec("h100_sxm")
+def gemm_table(rows, fit_rows, P, hw, lines):
+    meas = defaultdict(list)  # (m, n, k) -> the bf16 F.linear fit rows of that shape, over the runs
+    for m in fit_rows:
+        if m.cls == "gemm_bf16" and m.impl == "F.linear":
+            meas[(m.op.dims["m"], m.op.dims["n"], m.op.dims["k"])].append(m)
     by_shape = defaultdict(list)
     for r in rows:
         if r["case"] == "gemm_bf16" and r["call"] == "0":
@@ -88,13 +93,13 @@ def gemm_table(rows, lines):
         _, det = gpu.gemm_time(P, [d["m"]], [d["n"]], [d["k"]], [1], hw.peak("bf16"), 2.0, details=True)
         bm, bn, waves, split, sk = det["tile"][0]
         model_ctas = int(np.ceil(np.ceil(d["m"] / bm) * np.ceil(d["n"] / bn) * split)) if not sk else P.sm_count
-        main = max(ks, key=lambda r: float(r["dur_us"] or 0))
+        main = max(ks, key=lambda r: float(r["dur_us"]))
         others = [r["kernel"][:40] for r in ks if r is not main]
         recs.append({"m": d["m"], "n": d["n"], "k": d["k"], "meas": t_meas, "err": t_pred / t_meas - 1,
                      "kernel": main["kernel"], "tile": tile_of(main["kernel"]), "ctas": ctas(main["grid"]),
                      "n_kernels": len(ks), "others": others, "model_tile": (int(bm), int(bn)),
                      "model_split": float(split), "model_ctas": model_ctas, "stream_k": bool(sk),
-                     "kernel_us": sum(float(r["dur_us"] or 0) for r in ks)})
+                     "kernel_us": sum(float(r["dur_us"]) for r in ks)})
     lines.append(f"GEMM bf16: {len(recs)} profiled fit shapes with measured fit rows")
     lines.append("kernel family (first 60 chars) | shapes | |pred/meas - 1| % median / p90")
     fams = defaultdict(list)
@@ -123,7 +128,7 @@ def gemm_table(rows, lines):
     # one-wave data-parallel launches (no split-K, one CTA per tile, CTAs <= SMs) at K >= 4,096, token tile >= 64:
     # each CTA computes one BM x BN x K tile,
     # so the kernel time gives the tile's MAC rate per SM directly (kernel time from the profile, not the row's median)
-    peak_sm = load_hw("h100_sxm").peak("bf16") / P.sm_count
+    peak_sm = hw.peak("bf16") / P.sm_count
     one = defaultdict(list)
     for r in recs:
         if not r["tile"] or r["tile"][0] < 64:  # token tiles under 64 stream their weights (bandwidth-bound)
@@ -144,7 +149,7 @@ def gemm_table(rows, lines):
                  f"{err_stats([r['err'] for r in recs if r['tile'] != r['model_tile']])}")
     lines.append("few-tile shapes (model tiles < SMs), largest |error| first: m n k | meas us | err % | kernel | "
                  "grid CTAs | model (BM, BN) / split / CTAs (stream-K: one per SM) | other kernels of the call")
-    few = [r for r in recs if np.ceil(r["m"] / r["model_tile"][0]) * np.ceil(r["n"] / r["model_tile"][1]) < 132]
+    few = [r for r in recs if np.ceil(r["m"] / r["model_tile"][0]) * np.ceil(r["n"] / r["model_tile"][1]) < P.sm_count]
     for r in sorted(few, key=lambda r: -abs(r["err"]))[:40]:
         lines.append(f"{r['m']} {r['n']} {r['k']} | {r['meas'] * 1e6:8.1f} | {r['err'] * 100:+6.1f} | "
                      f"{r['kernel'][:70]} | {r['ctas']} | {r['model_tile']} / {r['model_split']:.0f} / "
@@ -152,7 +157,7 @@ def gemm_table(rows, lines):
     return recs
 
 
-def fa2_table(rows, lines):
+def fa2_table(rows, fit_rows, P, hw, lines):
     by_case = defaultdict(list)
     for r in rows:
         if r["case"] == "fa2_prefill" and r["call"] == "0":
@@ -160,24 +165,19 @@ def fa2_table(rows, lines):
     kinds = defaultdict(list)
     agree, total = 0, 0
     for dims, ks in by_case.items():
-        rule = fa2_prefill_splits(json.loads(dims), 132) > 1
-        ran = any("splitkv" in r["kernel"] for r in ks)
-        agree += rule == ran
-        total += 1
         d = json.loads(dims)
-        main = max(ks, key=lambda r: float(r["dur_us"] or 0))
+        agree += (fa2_prefill_splits(d, P.sm_count) > 1) == any("splitkv" in r["kernel"] for r in ks)
+        total += 1
+        main = max(ks, key=lambda r: float(r["dur_us"]))
         kinds[(main["kernel"][:90], main["block"], main["registers"], main["shared_bytes"],
                main["blocks_per_sm"])].append((d, ctas(main["grid"])))
     lines.append(f"FA2-pinned prefill: {len(by_case)} profiled fit shapes; model blocks (Bq, Bk) for d = 128: "
                  f"{gpu._fa2_blocks(128)}")
     n_split = sum(any("splitkv" in r["kernel"] for r in ks) for ks in by_case.values())
-    lines.append(f"  ran the split-KV kernel: {n_split} shapes; FA2's set_params_splitkv rule (2 x 132 SMs, 64-row "
-                 f"query blocks) says split on exactly those: {agree} of {total} shapes agree")
+    lines.append(f"  ran the split-KV kernel: {n_split} shapes; FA2's set_params_splitkv rule (2 x {P.sm_count} SMs, "
+                 f"64-row query blocks) says split on exactly those: {agree} of {total} shapes agree")
     # every FA2-pinned prefill fit row (not only the profiled ones), the model's error by the dispatch rule's answer
-    P = analytical_params(load_hw("h100_sxm"))
-    hw = fit.base_spec("h100_sxm")
-    fa2 = [m for path in ("validation/h100_runs.csv", "validation/h100_ops.csv") for m in dataset.load_ops(path)
-           if m.split == "fit" and m.reliable and m.cls == "attention_prefill_fa2"]
+    fa2 = [m for m in fit_rows if m.cls == "attention_prefill_fa2"]
     err = fit.predict(P, fa2, hw) / np.array([m.time_s for m in fa2]) - 1
     splits = np.array([fa2_prefill_splits(m.op.dims, P.sm_count) for m in fa2])
     for label, sel in (("split-KV kernel (rule)", splits > 1), ("one-pass kernel", splits == 1)):
@@ -198,8 +198,10 @@ def main(argv):
         return 2
     rows = list(csv.DictReader(open(argv[0])))
     lines = [f"kernel profile {argv[0]}: {len(rows)} kernel rows"]
-    gemm_table(rows, lines)
-    fa2_table(rows, lines)
+    fit_rows = h100_fit_rows()
+    P, hw = analytical_params(load_hw("h100_sxm")), fit.base_spec("h100_sxm")
+    gemm_table(rows, fit_rows, P, hw, lines)
+    fa2_table(rows, fit_rows, P, hw, lines)
     text = "\n".join(lines) + "\n"
     if len(argv) > 1:
         open(argv[1], "w").write(text)

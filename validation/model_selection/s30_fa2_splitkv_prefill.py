@@ -51,22 +51,20 @@ import numpy as np
 from hwmodels import gpu
 from hwmodels import gpu_params as _gp
 from hwmodels.spec import load_hw
+from validation.diagnostics import kernel_profile_compare as kpc
+from validation.diagnostics.kernel_profile_compare import SPLIT_BQ
 from validation.model_selection import s27_fa2_waves as s27
 from validation.model_selection.common import choose_resolved, rows_of, run_selection, score_candidates, score_group
 
 OUT = Path("validation/model_selection/s30_fa2_splitkv_prefill.txt")  # relative: no machine path in the record
-SPLIT_BQ = 64  # flash_fwd_splitkv_kernel's query block (run_mha_fwd_splitkv_dispatch)
 FLAG = "attn.prefill_splitkv"
-
-
-def split_bn(d):
-    """The split-KV kernel's key block (set_params_splitkv's block_n)."""
-    return 256 if d <= 64 else (128 if d <= 128 else 64)
+split_bn = kpc.fa2_split_block_n
 
 
 def prefill_splits(P, batch, heads, q_len, kv_len, d):
-    return gpu.fa2_num_splits(batch * heads * math.ceil(q_len / SPLIT_BQ), 2 * P.sm_count,
-                              math.ceil(kv_len / split_bn(d)))
+    """The library's dispatch rule (validation/diagnostics/kernel_profile_compare.py, checked against the profile)."""
+    return kpc.fa2_prefill_splits({"batch": batch, "heads": heads, "q_len": q_len, "kv_len": kv_len, "head_dim": d},
+                                  P.sm_count)
 
 
 def split_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, splits):
