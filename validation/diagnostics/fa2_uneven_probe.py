@@ -19,6 +19,9 @@ Shapes: every FA2-pinned prefill shape of validation/diagnostics/h100_kernel_pro
 shapes), in that file's order. One row per shape and quantity, written as it goes; resumes where <out.csv> stops.
 
   python3 validation/diagnostics/fa2_uneven_probe.py <out.csv> [budget_s]      (on the device)
+  PYTHONPATH=. python validation/diagnostics/fa2_uneven_probe.py summary <out.csv> [<record.txt>]
+      medians per launch class (even / uneven length, causal or not, the split-KV kernel by FA2's rule, head dim)
+      of each quantity minus the kernel's device time without the flush
 """
 from __future__ import annotations
 
@@ -46,10 +49,44 @@ def _fa2_kernels(trace_path: str):
     return sorted(ev, key=lambda e: e["ts"])
 
 
+def summary(csv_path: Path) -> list[str]:
+    """One line per launch class: shapes, and the medians of (quantity - kernel_noflush) and of the raw times."""
+    from hwmodels.gpu import analytical_params
+    from hwmodels.spec import load_hw
+    from validation.diagnostics.kernel_profile_compare import fa2_prefill_splits
+    sms = analytical_params(load_hw("h100_sxm")).sm_count  # the H100's SMs, for FA2's split rule
+    by = {}
+    for r in csv.DictReader(open(csv_path)):
+        by.setdefault(r["dims"], {})[r["quantity"]] = float(r["value_us"])
+    groups = {}
+    for dims, v in by.items():
+        d = json.loads(dims)
+        split = fa2_prefill_splits(d, sms) > 1
+        cls = (f"{'even' if d['q_len'] % 128 == 0 else 'uneven'} {'causal' if d['causal'] else 'full'}"
+               f"{' split-KV' if split else ''} d{d['head_dim']}")
+        groups.setdefault(cls, []).append(v)
+    med = statistics.median
+    lines = [f"FA2-pinned prefill fit shapes ({csv_path.name}): medians in us; extra = quantity - the FA2 kernels' "
+             "device time without the flush",
+             f"{'launch class':28s} | shapes | flush timing extra | kernel after flush extra | gap after flush | "
+             "kernel (no flush)"]
+    for cls, vs in sorted(groups.items()):
+        lines.append(f"{cls:28s} | {len(vs):6d} | {med(x['flush'] - x['kernel_noflush'] for x in vs):18.1f} | "
+                     f"{med(x['kernel_flush'] - x['kernel_noflush'] for x in vs):24.1f} | "
+                     f"{med(x['gap_flush'] for x in vs):15.1f} | {med(x['kernel_noflush'] for x in vs):17.1f}")
+    return lines
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
         return 2
+    if argv[0] == "summary":
+        lines = summary(Path(argv[1]))
+        if len(argv) > 2:
+            Path(argv[2]).write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return 0
     out, budget = Path(argv[0]), float(argv[1]) if len(argv) > 1 else 240.0
     sys.path.insert(0, str(REPO))
     import torch
