@@ -69,7 +69,8 @@ from hwmodels import gpu_params as _gp
 from hwmodels.gpu_params import (ATTN_BACKEND_KEYS, ATTN_BACKENDS, ATTN_BLOCKS, BANDWIDTH_PARAMS, EW_ALIAS,  # noqa: F401
                                  EW_KINDS, FA2_BQ, FA2_DEC_BM, KERNELS, OPTIONAL_PARAMS, PARAMS, ROW_KINDS, UNFUSED_ALIGN,
                                  SPLITK_MIN_K, SPLITK_WS_BYTES, TILES, UNFUSED_KEYS, WARP_SOFTMAX_MAX_COLS, GpuParams,
-                                 DEC_FILL_BLOCKS, DEC_FILL_ROWS, DEC_FILL_VALIDATED_HEAD_DIM)
+                                 DEC_FILL_BLOCKS, DEC_FILL_ROWS, DEC_FILL_VALIDATED_HEAD_DIM, FA2_SLOTS_PER_SM,
+                                 FA2_SPLIT_BQ, SKV_PARTIAL_BYTES)
 
 
 def params_for(hw: HardwareSpec) -> GpuParams | None:
@@ -230,7 +231,10 @@ def _fa2_blocks(d):
 
 
 def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False, blocks=None):
-    """Flash-style prefill: block-level causal skipping, work over SMs vs critical path."""
+    """Flash-style prefill: block-level causal skipping, work over SMs vs critical path. FA2 (blocks None) under a
+    calibration carrying `attn.prefill_kernels`: the kernel FlashAttention-2 runs (fa2_prefill_kernels_time)."""
+    if blocks is None and P.values.get("attn.prefill_kernels"):
+        return fa2_prefill_kernels_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details)
     bq, bk = blocks or _fa2_blocks(d)
     nq = math.ceil(q_len / bq)
     nk = math.ceil(kv_len / bk)
@@ -255,6 +259,68 @@ def attention_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
     if details:
         return t, {"t_compute_s": t_comp, "score_blocks": float(blocks.sum()) * batch * heads,
                    "block_q_k": (bq, bk), "critical_path_s": float(t_cta.max()), "splits": 1}
+    return t
+
+
+def fa2_prefill_splits(P, batch, heads, q_len, kv_len, d) -> int:
+    """FlashAttention-2's prefill dispatch (mha_fwd -> set_params_splitkv): the split-KV kernel runs when
+    num_splits_heuristic(batch x heads x ceil(q / 64), 2 x SMs, ceil(kv / Bn)) gives more than one split."""
+    bn = _lib.fa2_split_block_n(d)
+    return fa2_num_splits(batch * heads * math.ceil(q_len / FA2_SPLIT_BQ), _gp.FA2_SPLIT_SMS_X * P.sm_count,
+                          math.ceil(kv_len / bn))
+
+
+def _visible_blocks(q_len, kv_len, bq, bk, causal):
+    """Score blocks each query block's CTA computes (causal: those at or left of the diagonal)."""
+    nq, nk = math.ceil(q_len / bq), math.ceil(kv_len / bk)
+    if not causal:
+        return np.full(nq, float(nk))
+    return np.ceil(np.minimum(kv_len - q_len + (np.arange(nq) + 1) * bq, kv_len) / bk)
+
+
+def _slot_schedule(P, works, repeats, t_blk):
+    """Compute time of `repeats` copies of the CTA works (score blocks, dispatch order) under round 18's schedule: one
+    CTA per SM alone when they fit, else the greedy makespan over FA2_SLOTS_PER_SM slots per SM at 1 / slots of an
+    SM's rate; `attn.cta_overhead` once per wave of slots."""
+    ctas = len(works) * repeats
+    if ctas <= P.sm_count:
+        return float(max(works)) * t_blk + P["attn.cta_overhead"]
+    slots = FA2_SLOTS_PER_SM * P.sm_count
+    span = _lib.greedy_makespan(tuple(float(w) for w in works), repeats, slots)
+    return FA2_SLOTS_PER_SM * t_blk * span + P["attn.cta_overhead"] * math.ceil(ctas / slots)
+
+
+def _score_block_time(P, bq, bk, d, dv, peak):
+    return 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * (128 + 128)) / (peak / P.sm_count * P["attn.eff"])
+
+
+def fa2_prefill_kernels_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False):
+    """Round 18 (gpu_params, validation/model_selection/s33_fa2_kernels.txt): FA2 prefill priced as the kernel
+    FlashAttention-2 runs. Split launches: the split-KV kernel (64-row query blocks, one CTA per query block and KV
+    slice) plus its combine kernel over the fp32 partial outputs. One-pass launches: 128-row query blocks, the
+    uneven-length terms only past the kernel's masking steps."""
+    splits = fa2_prefill_splits(P, batch, heads, q_len, kv_len, d)
+    if splits > 1:
+        bq, bk = FA2_SPLIT_BQ, _lib.fa2_split_block_n(d)
+        per = math.ceil(math.ceil(kv_len / bk) / splits)
+        vis = _visible_blocks(q_len, kv_len, bq, bk, causal)
+        blocks = np.clip(vis[:, None] - (np.arange(splits) * per)[None, :], 0, per)  # (query block, KV slice)
+        # grid (query blocks, splits, batch x heads): query block fastest
+        t_comp = _slot_schedule(P, blocks.T.reshape(-1), batch * heads, _score_block_time(P, bq, bk, d, dv, peak))
+        partial = splits * batch * heads * q_len * dv * SKV_PARTIAL_BYTES
+        extra = P["attn.skv_combine"] + partial / P["attn.skv_combine_bw"]
+    else:
+        bq, bk = _fa2_blocks(d)
+        blocks = _visible_blocks(q_len, kv_len, bq, bk, causal)
+        t_comp = _slot_schedule(P, blocks, batch * heads, _score_block_time(P, bq, bk, d, dv, peak))
+        masking_steps = math.ceil(bq / bk) + 1  # flash_fwd_kernel.h n_masking_steps at an uneven length
+        past_masking = math.ceil(kv_len / bk) > masking_steps
+        extra = ragged_time(P, batch * heads * len(blocks), q_len, bq, causal) if past_masking else 0.0
+    t = P["attn.floor"] + t_comp + extra
+    if details:
+        return t, {"t_compute_s": t_comp, "score_blocks": float(np.sum(blocks)) * batch * heads,
+                   "block_q_k": (bq, bk), "critical_path_s": float(np.max(blocks)) * _score_block_time(
+                       P, bq, bk, d, dv, peak), "splits": splits}
     return t
 
 

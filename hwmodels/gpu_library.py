@@ -27,9 +27,16 @@ the validation split carved from the fit rows: validation/model_selection/s7_can
   `mqa_copies`.
 - cuBLAS tiles: the profiled Hopper kernels include a 192 x 192 cooperative tile
   (nvjet_sm90_tst_192x192 in validation/logs), which the session-4 tile list lacked: `tiles`.
+- FlashAttention-2 prefill, round 18 (session 26; validation/model_selection/s33_fa2_kernels.txt): PyTorch's mha_fwd
+  runs flash_fwd_splitkv_kernel whenever set_params_splitkv's heuristic splits (checked against the H100's fit-shape
+  kernel profile, validation/diagnostics/h100_kernel_profile.txt): the key block it uses is `fa2_split_block_n`; a
+  kernel's CTAs leave the block scheduler in grid order and take the first free slot: `greedy_makespan`.
 """
 
 from __future__ import annotations
+
+import heapq
+from functools import lru_cache
 
 import numpy as np
 
@@ -119,3 +126,21 @@ def streamk_time(bm, bn, tiles, k, sms, rate, bw, ws_bytes, min_k):
     fix = 2.0 * sms * bm * bn * ws_bytes / bw
     ok = (np.mod(tiles, sms) != 0) & (share >= min_k)
     return t, np.where(ok, fix, 0.0), ok
+
+
+def fa2_split_block_n(head_dim: int) -> int:
+    """The key block of FlashAttention-2's split-KV kernel (flash_api.cpp set_params_splitkv's block_n)."""
+    return 256 if head_dim <= 64 else (128 if head_dim <= 128 else 64)
+
+
+@lru_cache(maxsize=65536)
+def greedy_makespan(works: tuple, repeats: int, slots: int) -> float:
+    """Greedy list schedule, in score blocks, of `repeats` copies of the CTA works `works` (one (batch, head)'s CTAs in
+    the grid's dispatch order) onto `slots` identical slots, each CTA to the earliest free one: the longest slot."""
+    if len(works) * repeats <= slots:
+        return float(max(works))
+    free = [0.0] * slots
+    for _ in range(repeats):
+        for w in works:
+            heapq.heapreplace(free, free[0] + w)
+    return max(free)

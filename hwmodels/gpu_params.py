@@ -8,7 +8,7 @@ from dataclasses import dataclass
 __all__ = ["PARAMS", "GpuParams", "SWITCH_PARAMS", "ATTN_BACKENDS", "ATTN_BACKEND_KEYS", "ATTN_BLOCKS", "OPTIONAL_PARAMS",
            "STREAM_SPEEDUP_MAX", "UNFUSED_KEYS", "EW_KINDS", "EW_ALIAS", "ROW_KINDS", "KERNELS", "TILES", "SPLITK_MIN_K", "FA2_BQ",
            "FA2_DEC_BM", "BANDWIDTH_PARAMS", "WARP_SOFTMAX_MAX_COLS", "EW_WARP_KEYS", "EW_ROW_KEYS", "SPLITK_WS_BYTES",
-           "SOFTMAX_PATH_KEYS"]
+           "SOFTMAX_PATH_KEYS", "FA2_SPLIT_BQ", "FA2_SLOTS_PER_SM", "SKV_PARTIAL_BYTES"]
 
 # ---------------------------------------------------------------------------- parameters
 
@@ -310,6 +310,32 @@ OPTIONAL_PARAMS.update({
     "launch.stream_speedup": (None, "fraction by which a kernel inside a stream or CUDA graph runs faster than "
                                     "event-timed alone after the L2 read flush (fitted with launch.overlap)"),
 })
+# Round 18 (session 26; validation/model_selection/s33_fa2_kernels.txt, chosen on the H100's FA2 prefill fit rows, the
+# validation split carved from them; the H200 keeps the round-14 form): FA2 prefill priced as the kernel PyTorch's
+# FlashAttention-2 runs (`attn.prefill_kernels` = 1), from fit-shape records of the H100
+# (validation/diagnostics/h100_kernel_profile.txt, h100_fa2_uneven_probe.txt):
+# - where FA2's dispatch rule splits (mha_fwd -> set_params_splitkv: num_splits_heuristic over 64-row query blocks
+#   and 2 x SMs), the split-KV kernel (FA2_SPLIT_BQ-row query blocks, fa2_split_block_n keys, one CTA per query block
+#   and KV slice) and its combine kernel, which reads the splits' fp32 partial outputs (`attn.skv_combine` +
+#   bytes / `attn.skv_combine_bw`);
+# - the uneven-length terms (`attn.ragged`, `attn.ragged_wave`) only where the one-pass kernel's longest CTA
+#   iterates more KV blocks than its masking steps (ceil(Bq / Bk) + 1): after the L2 flush that kernel runs 8 - 15 us
+#   longer at uneven lengths, 3 us when every block it visits is a masking step, the split kernel 0.3 - 1.8 us;
+# - the CTAs scheduled greedily in the grid's dispatch order (query block fastest) onto FA2_SLOTS_PER_SM slots per SM
+#   (128 threads x 255 registers: two CTAs fit an SM's 65,536 registers), each at half an SM's rate, one CTA per SM
+#   alone when the launch has no more CTAs than SMs; `attn.cta_overhead` once per wave of slots; `attn.tail` unused.
+FA2_SPLIT_BQ = 64  # flash_fwd_splitkv_kernel's query block (run_mha_fwd_splitkv_dispatch)
+FA2_SLOTS_PER_SM = 2
+SKV_PARTIAL_BYTES = 4  # the split kernel's partial outputs and their LSE are fp32 (flash_api.cpp out_accum)
+SWITCH_PARAMS = SWITCH_PARAMS + ("attn.prefill_kernels",)
+OPTIONAL_PARAMS.update({
+    "attn.prefill_kernels": (None, "FA2 prefill priced as the kernel FlashAttention-2 runs: split-KV + combine where "
+                                   "its rule splits, uneven terms past the masking steps, greedy two-slot schedule "
+                                   "(structure recorded by a calibration whose validation split chose it: 1)"),
+    "attn.skv_combine": ("time", "FA2 split-KV prefill: fixed time of the combine kernel"),
+    "attn.skv_combine_bw": ("bandwidth", "FA2 split-KV prefill: rate at which the combine kernel reads the fp32 "
+                                         "partial outputs"),
+})
 
 @dataclass(frozen=True)
 class GpuParams:
@@ -328,7 +354,8 @@ class GpuParams:
 # fitted achieved bandwidths; a spec whose datasheet bandwidth differs from the calibrated
 # one (a sweep's "what if HBM were 4.8 TB/s?") scales them by the ratio: the achieved
 # fraction of the datasheet bandwidth is what the calibration measured
-BANDWIDTH_PARAMS = ("gemm.bw", "attn.dec_bw", "attn.cta_bw_split", "attn.cta_bw_nosplit", "ew.bw", "attn.dec_bw_multi")
+BANDWIDTH_PARAMS = ("gemm.bw", "attn.dec_bw", "attn.cta_bw_split", "attn.cta_bw_nosplit", "ew.bw", "attn.dec_bw_multi",
+                    "attn.skv_combine_bw")
 
 
 def unknown_param_errors(params, src: str) -> list[str]:

@@ -307,6 +307,9 @@ def fit(ops_csv, hw_name="h100_sxm", energy_csv=None, e2e_csv=None, env_json=Non
     suites = sorted({m.suite for m in meas if m.split == "fit"})
     prov = _fit_provenance(run_env, sms, l2, (ops_csv, energy_csv, e2e_csv, env_json), n_energy, default, suites,
                            hw_name)
+    if values.get("attn.prefill_kernels"):
+        prov["fixed"]["attn.tail"] = ("not fitted: FA2 prefill under attn.prefill_kernels (round 18) has no tail term; "
+                                      "fit.INITIAL's value, where cuDNN prefill's tail starts")
     if energy_backend:  # said, as every fixed choice is: the loops' attention is priced on the backend they ran
         prov["fit"] += f"; energy loops' attention priced with the {energy_backend} backend they ran (energy_backend)"
     prov["terms"] = terms_line
@@ -435,11 +438,16 @@ BASE_TERMS = {**TERMS, **S9_OFF, **S10_OFF, **S11_GEMM_OFF, **S12_FA2_OFF, **S24
 # median 1.79 -> 1.32 %, resolved), the H200's kept the round-13 form (2.42 -> 2.41, not resolved). The H100's set is
 # the H200's set plus that term.
 R14_H100_TERMS = {**TERMS, "stream_speedup": True}
-TERM_SETS = {**TERMS_BY_HW, "base": BASE_TERMS, "r14_h100": R14_H100_TERMS}
+# Round 18 (session 26; validation/model_selection/s33_fa2_kernels.txt, the H100's FA2 prefill fit rows, validation
+# split carved from them): FA2 prefill priced as the kernel FlashAttention-2 runs (hwmodels.gpu_params, round 18:
+# split-KV kernel and combine, uneven terms past the masking steps, greedy two-slot schedule; validation p90 16.8 ->
+# 12.0, resolved). The H200 has no such selection (its set stays).
+R18_H100_TERMS = {**R14_H100_TERMS, "fa2_prefill_kernels": True}
+TERM_SETS = {**TERMS_BY_HW, "base": BASE_TERMS, "r14_h100": R14_H100_TERMS, "r18_h100": R18_H100_TERMS}
 # the set `cosim calibrate --hw <gpu>` fits when --terms is not given: the one its committed calibration was fitted
 # with. The H100 was re-fitted in session 16 with the H200's set (validation/heldout14_rules.md: no term chosen on
 # H100 rows); its own session-9 set stays available by name (--terms h100_sxm).
-DEFAULT_SET = {"h100_sxm": "r14_h100", "h200": "h200"}
+DEFAULT_SET = {"h100_sxm": "r18_h100", "h200": "h200"}
 TERM_SET_DESC = {
     "h200": "h200 set (chosen on the validation split of the H200 fit rows: validation/model_selection s4-s10 "
             "candidates; session 9, s9_candidates: GEMM stream-K, cuDNN decode fill; session 10, "
@@ -452,6 +460,10 @@ TERM_SET_DESC = {
                 "the session-9 H100 calibration's, by name only since session 16)",
     "r14_h100": "r14_h100 set (the h200 set plus round 14's in-stream speedup of every kernel, launch.stream_speedup, "
                 "chosen on the H100's fit CUDA-graph decode rows only: validation/model_selection/s25_graph_terms)",
+    "r18_h100": "r18_h100 set (the r14_h100 set plus round 18's FA2 prefill priced as the kernel FlashAttention-2 "
+                "runs, attn.prefill_kernels: split-KV kernel and combine, uneven terms past the masking steps, greedy "
+                "two-slot schedule; chosen on the H100's FA2 prefill fit rows: validation/model_selection/"
+                "s33_fa2_kernels)",
     "base": "base set (the session-8 form: the h200 set without the session-9 and -10 terms GEMM stream-K, "
             "cuDNN decode fill and unfused decode's own unaligned multiplier; its session 4-8 terms were chosen "
             "on the H200 fit rows; nor the session-11 fp8 GEMMs without stream-K, moot without stream-K, nor the "
@@ -530,6 +542,8 @@ def fit_latency(meas, hw, values, sms, l2, src="measurements", terms=None):
             names = names + _ew_optional(rows, values, terms)
         elif group == "attention_prefill":
             names = names + _prefill_optional("attn.", "fa2", terms, values)
+            if values.get("attn.prefill_kernels"):  # round 18's schedule has no tail: not fitted (provenance.fixed)
+                names = [n for n in names if n != "attn.tail"]
         elif group == "attention_decode":
             if terms.get("fa2_split_x2"):  # structure, not fitted: recorded in the calibration
                 values["attn.split_sms_x"] = float(gpu_params.FA2_SPLIT_SMS_X)
@@ -609,7 +623,8 @@ def backend_start(key: str, values: dict) -> float:
 
 
 def _prefill_optional(pre, backend, terms, values) -> list:
-    """Optional prefill terms switched on for `backend` (TERMS: prefill_soft, ragged, ragged_wave)."""
+    """Optional prefill terms switched on for `backend` (TERMS: prefill_soft, ragged, ragged_wave; round 18's
+    fa2_prefill_kernels)."""
     names = []
     if backend in (terms.get("prefill_soft") or ()):
         values.setdefault(pre + "soft_c", 0.3)
@@ -620,6 +635,11 @@ def _prefill_optional(pre, backend, terms, values) -> list:
         if terms.get("ragged_wave"):
             values.setdefault(pre + "ragged_wave", 8e-6)
             names.append(pre + "ragged_wave")
+    if backend == "fa2" and terms.get("fa2_prefill_kernels"):  # round 18: structure recorded, the combine fitted
+        values["attn.prefill_kernels"] = 1.0
+        values.setdefault("attn.skv_combine", 3e-6)
+        values.setdefault("attn.skv_combine_bw", 1.5e12)
+        names += ["attn.skv_combine", "attn.skv_combine_bw"]
     return names
 
 

@@ -21,8 +21,9 @@ from collections import defaultdict
 import numpy as np
 
 from cosim.calibrate import dataset, fit
-from hwmodels import gpu
+from hwmodels import gpu, gpu_library
 from hwmodels.gpu import analytical_params
+from hwmodels.gpu_params import FA2_SPLIT_BQ
 from hwmodels.spec import load_hw
 
 TILE = re.compile(r"_tst_(\d{1,3})x(\d{1,3})_")  # nvjet_sm90_tst_<weight rows>x<tokens>_<K tile>x<stages>_...
@@ -45,12 +46,8 @@ def ctas(grid: str) -> int:
     return int(np.prod(g)) if g else 0
 
 
-SPLIT_BQ = 64  # flash_fwd_splitkv_kernel's query block (run_mha_fwd_splitkv_dispatch)
-
-
-def fa2_split_block_n(head_dim: int) -> int:
-    """The split-KV kernel's key block (set_params_splitkv's block_n)."""
-    return 256 if head_dim <= 64 else (128 if head_dim <= 128 else 64)
+SPLIT_BQ = FA2_SPLIT_BQ  # flash_fwd_splitkv_kernel's query block (run_mha_fwd_splitkv_dispatch)
+fa2_split_block_n = gpu_library.fa2_split_block_n  # the split-KV kernel's key block (set_params_splitkv's block_n)
 
 
 def fa2_prefill_splits(d: dict, sms: int) -> int:

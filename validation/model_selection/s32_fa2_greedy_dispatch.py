@@ -43,33 +43,19 @@ Run from the repository root: PYTHONPATH=. python validation/model_selection/s32
 Writes validation/model_selection/s32_fa2_greedy_dispatch.txt.
 """
 import contextlib
-import heapq
 import math
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from hwmodels import gpu
+from hwmodels.gpu_library import greedy_makespan  # this script's own, moved to the model in round 18
 from validation.model_selection import s27_fa2_waves as s27
 from validation.model_selection.common import choose_resolved, rows_of, run_selection, score_candidates, score_group
 
 OUT = Path("validation/model_selection/s32_fa2_greedy_dispatch.txt")  # relative: no machine path in the record
 FLAG = "attn.greedy_slots"  # slots per SM (1 or 2); absent: the committed form
 ORIGINAL = gpu.attention_prefill_time
-
-
-@lru_cache(maxsize=65536)
-def greedy_makespan(blocks: tuple, repeats: int, slots: int) -> float:
-    """Greedy list schedule, in score blocks, of `repeats` copies of the per-query-block CTA works `blocks` (in the
-    kernel's dispatch order: query block fastest) onto `slots` identical slots, each CTA to the earliest free one."""
-    if len(blocks) * repeats <= slots:
-        return float(max(blocks))
-    free = [0.0] * slots
-    for _ in range(repeats):
-        for w in blocks:
-            heapq.heapreplace(free, free[0] + w)
-    return max(free)
 
 
 def prefill_time_candidate(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False, blocks=None):
