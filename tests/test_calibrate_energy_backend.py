@@ -85,13 +85,14 @@ def test_header_of_a_flat_file_without_an_ops_name_names_the_energy_file(tmp_pat
 
 
 def test_h100_default_term_set_is_its_committed_calibrations():
-    """`cosim calibrate --hw h100_sxm` without --terms fits the set its committed calibration used: since round 14
-    (session 23) the H200's set plus the in-stream speedup, r14_h100 (the session-16 re-fit used the H200's set; the
-    session-9 set stays available by name); the H200 keeps its own."""
+    """`cosim calibrate --hw h100_sxm` without --terms fits the set its committed calibration used: since round 18
+    (session 26) r18_h100, round 14's r14_h100 (the H200's set plus the in-stream speedup) plus FA2 prefill priced as
+    the kernel FlashAttention-2 runs (the session-16 re-fit used the H200's set; the session-9 set stays available by
+    name); the H200 keeps its own."""
     from cosim.calibrate import fit as fit_mod
     name, terms, line = fit_mod.terms_for("h100_sxm")
-    assert name == "r14_h100" and terms is fit_mod.TERM_SETS["r14_h100"]
-    assert line.startswith("r14_h100 set") and line.endswith("h100_sxm's default set (the set of its committed "
+    assert name == "r18_h100" and terms is fit_mod.TERM_SETS["r18_h100"]
+    assert line.startswith("r18_h100 set") and line.endswith("h100_sxm's default set (the set of its committed "
                                                               "calibration: fit.DEFAULT_SET)")
     assert fit_mod.terms_for("h100_sxm", "h100_sxm")[1] is fit_mod.TERMS_BY_HW["h100_sxm"]
     assert fit_mod.terms_for("h200") == ("h200", fit_mod.TERM_SETS["h200"], fit_mod.TERM_SET_DESC["h200"])

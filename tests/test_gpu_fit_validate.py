@@ -46,14 +46,15 @@ def _split_residual_block(text):
 def test_fit_reproduces_the_committed_calibration(tmp_path):
     """The committed H100 calibration is the session-16 re-fit (validation/h100_refit_s15.py; the command its header
     names): the lent-H100 fit suites (fit suites 9 and 10 among them since rounds 15 and 16, session 24), the H200 term
-    set (since round 14, session 23, plus the in-stream speedup: r14_h100), the session-9 energy loops priced on FA2.
+    set (since round 14, session 23, plus the in-stream speedup: r14_h100; since round 18, session 26, plus FA2
+    prefill priced as the kernel FlashAttention-2 runs: r18_h100), the session-9 energy loops priced on FA2.
     Since round 10
     (session 18) it carries a residual_correction block written by `cosim calibrate --residuals-only` on those
     parameters (the re-fit is not repeated for it): the parameters are compared byte for byte without the block, and
     the block and its table are what residuals.build writes for the re-fitted parameters (fit_to_file calls it)."""
     out = tmp_path / "cal.yaml"
     runs = "validation/h100_runs.csv"  # relative, as the committed file names it (tests run from the root)
-    section, rep = fit_to_file(runs, out, "h100_sxm", "validation/h100_energy.csv", runs, runs, "r14_h100", "fa2")
+    section, rep = fit_to_file(runs, out, "h100_sxm", "validation/h100_energy.csv", runs, runs, "r18_h100", "fa2")
     committed_text = (ROOT / "cosim/configs/hw/calibration/h100_sxm.yaml").read_text()
     fresh_head, fresh_block = _split_residual_block(out.read_text())
     committed_head, committed_block = _split_residual_block(committed_text)
@@ -71,7 +72,7 @@ def test_fit_reproduces_the_committed_calibration(tmp_path):
 def test_committed_calibration_header_is_its_refit_command():
     text = (ROOT / "cosim/configs/hw/calibration/h100_sxm.yaml").read_text()
     assert ("#   cosim calibrate --fit-only --hw h100_sxm --measurements validation/h100_runs.csv --energy "
-            "validation/h100_energy.csv --terms r14_h100 --energy-backend fa2\n") in text
+            "validation/h100_energy.csv --terms r18_h100 --energy-backend fa2\n") in text
     prov = yaml.safe_load(text)["provenance"]
     assert prov["measurements"] == {"ops": "validation/h100_runs.csv", "energy": "validation/h100_energy.csv",
                                     "e2e": "validation/h100_runs.csv", "env": "validation/h100_runs.csv"}

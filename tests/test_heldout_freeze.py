@@ -46,8 +46,12 @@ FROZEN = {"heldout18": (1448, "1b8f09d14535493ef6ecad932884388ac9f7e95fb6b729838
           "heldout21": (1444, "a38839f0d7a78a5475fb85c0e2bc83dfdf7ebb898147aca8ffe1fd4649a18419"),
           # heldout22 (validation/heldout22_rules.md), frozen in session 24 for round 17 (s29's residual choices: HF
           # eager prefill E again); heldout19 - heldout21 keep their H200 pins: round 17 moves no H200 own price
-          "heldout22": (1448, "d7a8a63d63c96a313433083dcd7443ad3428a00d6ec911fa64da0c67605824ce")}
-FROZEN_H100 = {"heldout22": (1448, "7d5f87a3544ff05d1b067d214f0e48b88ac3047196cd81419f6262bfdc8cfc7e")}
+          "heldout22": (1448, "d7a8a63d63c96a313433083dcd7443ad3428a00d6ec911fa64da0c67605824ce"),
+          # heldout23 (validation/heldout23_rules.md), frozen in session 26 for round 18 (s33's GMS: FA2 prefill priced
+          # as the kernel FlashAttention-2 runs, the H100 re-fitted with it); heldout19 - heldout22 keep their H200
+          # pins: round 18 moves no H200 own price
+          "heldout23": (1440, "6e3b08956ed7c95d4d8579f3c1c80cfe31d2c63ec1a28d74d767fa5e39dd6f31")}
+FROZEN_H100 = {"heldout23": (1440, "adfde4d42d17eddd7c5e8c4fd1313151e93677220a72456fd9a597d2bacdd588")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
 # session 17; on the H200 not measured when round 9 moved its prices). Round 9 (session 18) moved their prices: main
@@ -89,7 +93,11 @@ SUPERSEDED_FROZEN = {("heldout13", "h200"): (1440, "577410528fe63e223df87ce05507
                      # round 16 (frozen at bdb22e5; measured on the H100 and scored in session 24): round 17 (session
                      # 24) moved its H100 HF eager prefill prices
                      ("heldout21", "h100_sxm"): (1444,
-                                                 "5543c020b5ad9f11fe2e39108dcedf7b34d909359c63fa4f4964c43cbc767121")}
+                                                 "5543c020b5ad9f11fe2e39108dcedf7b34d909359c63fa4f4964c43cbc767121"),
+                     # round 17 (frozen at 98f5936; measured on the H100 and scored in session 25): round 18 (session
+                     # 26) moved its H100 FA2 prefill prices
+                     ("heldout22", "h100_sxm"): (1448,
+                                                 "7d5f87a3544ff05d1b067d214f0e48b88ac3047196cd81419f6262bfdc8cfc7e")}
 # the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
 # (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
 # end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
@@ -169,7 +177,11 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # cee76681... at the heldout22 freeze (session 24, after heldout21 was measured and scored on the H100): round 17
 # (residuals.py's H100 choices from s29_fit10_residuals, h100_sxm.yaml's residual_correction block rewritten).
 # heldout19 - heldout21's H200 price digests above are unchanged; heldout21's H100 pins are those of a seen suite since
-FROZEN_FILES_DIGEST = "cee76681fe65504eb91a5c158e234640efd9827990207c84286e4121cfb57611"
+# 072751f3... at the heldout23 freeze (session 26, after heldout22 was measured and scored on the H100): round 18
+# (gpu.py / gpu_library.py / gpu_params.py: FA2 prefill priced as the kernel FlashAttention-2 runs; fit.py: term set
+# r18_h100; h100_sxm.yaml re-fitted with it, its residual table rebuilt unchanged). heldout19 - heldout22's H200 price
+# digests above are unchanged; heldout22's H100 pins are those of a seen suite since
+FROZEN_FILES_DIGEST = "072751f3e18df9cdda46ea34abd4c18ac4ff020c927d70bce8a8abeba9ca46b1"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -212,14 +224,15 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout19": {"h200": "h200_run24", "h100": "h100_run16"},
               "heldout20": {"h200": "h200_run25", "h100": "h100_run18"},
               "heldout21": {"h200": "h200_run26", "h100": "h100_run20"},
-              "heldout22": {"h200": "h200_run27", "h100": "h100_run21"}}
+              "heldout22": {"h200": "h200_run27", "h100": "h100_run21"},
+              "heldout23": {"h200": "h200_run28", "h100": "h100_run22"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
             "heldout19": {"h100"}, "heldout20": {"h100"}, "heldout21": {"h100"}, "heldout22": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
-# its freeze fails below, but not in FROZEN yet (empty: heldout22 was frozen in the commit "FROZEN for heldout22",
-# session 24, for round 17; heldout21 in "FROZEN for heldout21", session 24, for round 16)
+# its freeze fails below, but not in FROZEN yet (empty: heldout23 was frozen in the commit "FROZEN for heldout23",
+# session 26, for round 18; heldout22 in "FROZEN for heldout22", session 24, for round 17)
 AWAITING_FREEZE = set()
 
 
@@ -275,7 +288,7 @@ def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
     for name in ("heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20", "heldout21",
-                 "heldout22"):
+                 "heldout22", "heldout23"):
         rules = Path(f"validation/{name}_rules.md").read_text()
         assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES), name
 
@@ -331,15 +344,17 @@ def test_the_scored_suite_is_priced_as_when_it_was_scored(split):
 # Round 17 (session 24) moved all five (f4112bbf..., f5587a4b..., 8f0ab77d..., 0d3dad63... and 797d7074... with round
 # 16): heldout17 - heldout21 are seen suites on the H100, re-scored by validation/heldout_tables.py with round 17 (their
 # published scores stay round 11's, 13's, 14's, 15's and 16's); this pins those re-scores.
-SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "51fe4f300a4fed5596ff30130e71f9d766e03185b7449b4975d01bfa400e13d4"),
-                           "test18": (1647, 156, "634ec832126382b83b6ecc5bd57a68a67c2f1cee55a900ee8e0a795b2d1e0a41"),
-                           "test19": (1646, 156, "44269daa443abf3a0566eba2f91f69ff980de8557111bc6f9d06557c372fe169"),
-                           "test20": (1642, 156, "7bc1dd31a871b2fce70c06e77620258273a40d569f07e277bf2ab7dffb3babc4"),
-                           "test21": (1643, 156, "7772a40905926492904be373fa17037a6ff806c272eac0a4fccb77e46024ac04"),
-                           # heldout22: run h100_run21 (session 25), scored once with round 17 (frozen at 98f5936,
-                           # the latest "FROZEN for heldout22") at 3338827 (validation/heldout_tables.txt committed
-                           # with these pins)
-                           "test22": (1644, 156, "e3d12d73f5d8acc7782b89d19e00dd9d164acd097b40a216e9d6445f43a41400")}
+# heldout22: run h100_run21 (session 25), scored once with round 17 (frozen at 98f5936, the latest "FROZEN for
+# heldout22") at 3338827 (validation/heldout_tables.txt committed in 4877582; e3d12d73... as scored).
+# Round 18 (session 26) moved all six (51fe4f30..., 634ec832..., 44269daa..., 7bc1dd31..., 7772a409... and e3d12d73...
+# with round 17): heldout17 - heldout22 are seen suites on the H100, re-scored by validation/heldout_tables.py with
+# round 18 (their published scores stay round 11's, 13's, 14's, 15's, 16's and 17's); this pins those re-scores.
+SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "50214a4e35b6b2e950a89e844775e571be6409c1dc8e632cadfb6f8832424b88"),
+                           "test18": (1647, 156, "d29788e41acab6b112bf943d104a732e15df3e2acdab6e578623fed8981e8a85"),
+                           "test19": (1646, 156, "151cd384ab2a0e86eb65d7a274a762283ebdde8a6dc88def5f359801fed404e2"),
+                           "test20": (1642, 156, "de8a1b7cdb7a4481d4efb7de30b558bea80de452fa248b9a33a588595a597161"),
+                           "test21": (1643, 156, "1845e9f4b14fe09028c38ecfe9f537fa9c91c4259413a07cc724b0506b38b1df"),
+                           "test22": (1644, 156, "f223dc34ae513a9637201f65a7e6ebb73e391156caa514b772099e1e72b315ab")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

@@ -60,7 +60,8 @@ def test_later_fixed_times_scale_with_the_clock_under_transfer():
         assert Q.values[k] == P.values[k], k
 
 
-SWITCHES = ["gemm.splitk_ws", "attn_cudnn.dec_qhead_ctas", "gemm.stream_k", "gemm.fp8_no_stream_k"]
+SWITCHES = ["gemm.splitk_ws", "attn_cudnn.dec_qhead_ctas", "gemm.stream_k", "gemm.fp8_no_stream_k",
+            "attn.prefill_kernels"]
 
 
 def test_every_switch_is_tested():

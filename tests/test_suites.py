@@ -351,6 +351,16 @@ SUITES = (
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21"),
           rules_seeds=(mb.HELDOUT22_SEED,), distinct=True),
+    # heldout23: drawn in session 26 for the round-18 model (round 17 with the H100's FA2-pinned prefill priced as the
+    # kernel FlashAttention-2 runs, validation/model_selection/s33_fa2_kernels.py's GMS, and re-fitted); rules and
+    # digest committed before the freeze and before it is measured (validation/heldout23_rules.md), on the H200 (run
+    # h200_run28: run and figures filled in after it) and / or the H100 (run h100_run22, validation/h100_runs.csv)
+    Suite("heldout23", "86e3f98aeb1dd9e2376a0402f7b55a4908ff2cdecb74a914055d90c993c341b6",
+          {"attention": 268, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test23",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22"),
+          rules_seeds=(mb.HELDOUT23_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -736,6 +746,14 @@ NEW_BASE_DRAWS = (
       mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED, mb.FIT9_SEED, mb.FIT10_SEED),
      _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                    "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21")),
+    # heldout23 (session 26, round 18): 20261217000-20261217116 (117 seeds) each share 1-16 shapes with an earlier
+    # suite, heldout22 included
+    ("heldout23", mb.HELDOUT23_SEED, 20261217000,
+     (mb.HELDOUT22_SEED, mb.HELDOUT21_SEED, mb.HELDOUT20_SEED, mb.HELDOUT19_SEED, mb.HELDOUT18_SEED, mb.HELDOUT17_SEED,
+      mb.HELDOUT16_SEED, mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED, mb.HELDOUT11_SEED,
+      mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED, mb.FIT9_SEED, mb.FIT10_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22")),
 )
 
 
@@ -781,10 +799,11 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
     # (for the round-11 model, measured on the H100 only), heldout18 (for the round-12 model, re-frozen for round
     # 13, measured on both GPUs in session 22), heldout19 (for the round-14 model, measured on the H100 only in session
     # 23), heldout20 (for the round-15 model, measured on the H100 only in session 24), heldout21 (for the round-16
-    # model, measured on the H100 only in session 24) and heldout22 (for the round-17 model, not measured yet) are
-    # listed; LATEST is the freshest suite measured on the H200 (heldout18, run h200_run23, session 22)
-    assert ht.TAIL_SUITES[-10:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
-                                    "heldout19", "heldout20", "heldout21", "heldout22")
+    # model, measured on the H100 only in session 24), heldout22 (for the round-17 model, measured on the H100 only in
+    # session 25) and heldout23 (for the round-18 model, not measured yet) are listed; LATEST is the freshest suite
+    # measured on the H200 (heldout18, run h200_run23, session 22)
+    assert ht.TAIL_SUITES[-11:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
+                                    "heldout19", "heldout20", "heldout21", "heldout22", "heldout23")
     assert ht.LATEST == "test18"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
@@ -803,7 +822,8 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
 # number); validation/heldout_tables.py lists them first in both GPUs' tables, in this order, and last in TAIL_SUITES
-WIRED = (("heldout22", {"h200": "h200_run27", "h100": "h100_run21"}, 27),
+WIRED = (("heldout23", {"h200": "h200_run28", "h100": "h100_run22"}, 28),
+         ("heldout22", {"h200": "h200_run27", "h100": "h100_run21"}, 27),
          ("heldout21", {"h200": "h200_run26", "h100": "h100_run20"}, 26),
          ("heldout20", {"h200": "h200_run25", "h100": "h100_run18"}, 25),
          ("heldout19", {"h200": "h200_run24", "h100": "h100_run16"}, 24),
@@ -819,7 +839,8 @@ def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h
     """heldout15 (validation/heldout15_rules.md), heldout16 (validation/heldout16_rules.md), heldout17
     (validation/heldout17_rules.md), heldout18 (validation/heldout18_rules.md), heldout19
     (validation/heldout19_rules.md), heldout20 (validation/heldout20_rules.md), heldout21
-    (validation/heldout21_rules.md) and heldout22 (validation/heldout22_rules.md) are scored by
+    (validation/heldout21_rules.md), heldout22 (validation/heldout22_rules.md) and heldout23
+    (validation/heldout23_rules.md) are scored by
     validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
     freshest in both GPUs' tables and in TAIL_SUITES, the runs the rules file names, and the H200 run it would be
     listed in making it LATEST. Checked on the suite and run tables alone: no measured row is read (a manifest's run
@@ -894,7 +915,8 @@ def _fresh_suite_rules(n, position, round_, model_commit, freeze_commit, session
     """What every fresh suite since heldout20 fixed in its rules file, checked the same way: its place in both GPUs'
     tables (first while fresh), the freeze-commit rule, the model under test (round `round_`, built on the model
     frozen at `model_commit`), the previous suite declared seen, the unit-probe rule, the unchanged exclusion rules and
-    one dated status paragraph (session `session`) above the text of the freeze commit; its runs are named. Returns the
+    one dated status paragraph (session `session`) above the text of the freeze commit, or, for a suite not measured
+    yet (`freeze_commit` None: it cannot name its freeze commit), no status line; its runs are named. Returns the
     rules' text with its line breaks read as spaces, for the suite's own figures."""
     from validation import heldout_tables as ht
     suite, split = f"heldout{n}", f"test{n}"
@@ -907,19 +929,50 @@ def _fresh_suite_rules(n, position, round_, model_commit, freeze_commit, session
     assert f"heldout{n - 1} is a seen suite for round {round_}" in body
     _unit_probe_rule_fixed(rules, body, suite, h200_run, h100_run)
     assert f"Unchanged from heldout13 - heldout{n - 1}" in rules
-    _status_above_frozen_text(rules, suite, freeze_commit, session)
+    if freeze_commit is None:  # written before the run: no status line yet
+        assert "**Status" not in rules
+    else:
+        _status_above_frozen_text(rules, suite, freeze_commit, session)
     return body
 
 
-def test_heldout22_is_the_fresh_suite_of_the_round_17_model():
-    """The end to end labelled fresh (new random points) is heldout22's, the suite drawn for the round-17 model
-    (validation/heldout22_rules.md); heldout21, measured on the H100 and scored once with round 16 (session 24, the
-    score after which a review found round 16 had kept s26's residual choices without re-running s26 on its fit rows,
-    which round 17 does), is labelled seen on the H100 with the score it was published at; on the H200 heldout21 is not
-    measured yet and not called seen (round 17 moves no H200 own price). The rules file names the freeze commit,
-    discloses what motivated round 17 and fixes the unit probe before measurement; its text below the status line
-    (added after the H100 run, session 25) is the freeze commit's."""
-    body = _fresh_suite_rules(22, 0, 17, "bdb22e5", "98f5936", 25, "h200_run27", "h100_run21")
+def test_heldout23_is_the_fresh_suite_of_the_round_18_model():
+    """The end to end labelled fresh (new random points) is heldout23's, the suite drawn for the round-18 model
+    (validation/heldout23_rules.md); heldout22, measured on the H100 and scored once with round 17 (session 25, the
+    score read before round 18 was chosen: its FA2-pinned prefill miss named the class round 18 prices anew), is
+    labelled seen on the H100 with the score it was published at; on the H200 heldout22 is not measured yet and not
+    called seen (round 18 moves no H200 own price). The rules file names the freeze commit, discloses what motivated
+    round 18 (the fit-shape records and selections s30 - s33, the sixth scoring of their validation rows) and fixes the
+    unit probe before measurement; no status line (written before the run)."""
+    body = _fresh_suite_rules(23, 0, 18, "98f5936", None, None, "h200_run28", "h100_run22")
+    assert "s33_fa2_kernels" in body and "42d9c83" in body and "r18_h100" in body
+    assert "--terms r18_h100 --energy-backend fa2" in body and "**GMS**" in body
+    assert "M 6.1 / 15.2, MS 4.6 / 11.7, GMS 4.0 / 12.0" in body and "A 7.0 / 16.8" in body
+    assert "sixth scoring of those validation rows" in body
+    assert "h100_kernel_profile.txt" in body and "h100_fa2_uneven_probe.txt" in body
+    assert "h100_run21" in body and "81fa43c8f9e9" in body
+    assert "all ops 3.8 / 11.5" in body and "GEMM bf16 (5.2 / 14.2, on its median)" in body
+    assert "FA2-pinned prefill (6.5 / 15.6, median and p90)" in body
+    assert "eager 1.3, engine 0.7, engine-fused 2.0" in body and "4.7 / 14.6" in body
+    assert "GEMVs +0.1 %, every GEMM row +0.8 %" in body
+    assert "On the H200 heldout19 - heldout22 were never measured" in body
+    assert "round 18 changes no H200 own price" in body and "heldout23 is seen on neither GPU" in body
+    assert "No round-18 choice is made, changed, accepted or reverted on the scores of heldout22" in body
+    for run in ("h200_run24", "h200_run25", "h200_run26", "h200_run27"):  # measurable in heldout23's H200 command
+        assert f"validation/diagnostics/{run}_unit_probe/" in body
+    # heldout22: seen on the H100 with its published round-17 score; on the H200 not measured yet, not called seen
+    _seen_on_the_h100_only("test22", 17, "3.8 / 11.5", "98f5936", "h100_run21", "h200_run27")
+
+
+def test_heldout22_was_the_fresh_suite_of_the_round_17_model():
+    """heldout22 was the suite drawn for the round-17 model (validation/heldout22_rules.md), second in both GPUs'
+    tables now that heldout23 is the fresh one; heldout21, measured on the H100 and scored once with round 16 (session
+    24, the score after which a review found round 16 had kept s26's residual choices without re-running s26 on its
+    fit rows, which round 17 does), is labelled seen on the H100 with the score it was published at; on the H200
+    heldout21 is not measured yet and not called seen (round 17 moves no H200 own price). The rules file names the
+    freeze commit, discloses what motivated round 17 and fixes the unit probe before measurement; its text below the
+    status line (added after the H100 run, session 25) is the freeze commit's."""
+    body = _fresh_suite_rules(22, 1, 17, "bdb22e5", "98f5936", 25, "h200_run27", "h100_run21")
     assert "s29_fit10_residuals" in body and "h100_run20" in body and "bddd2d89743f" in body
     assert "all ops 3.6 / 11.6" in body and "GEMM bf16 (5.4 / 15.7)" in body
     assert "FA2-pinned prefill's median (6.0 / 13.4)" in body and "HF eager prefill's median (5.3 / 14.1)" in body
@@ -933,13 +986,13 @@ def test_heldout22_is_the_fresh_suite_of_the_round_17_model():
 
 
 def test_heldout21_was_the_fresh_suite_of_the_round_16_model():
-    """heldout21 was the suite drawn for the round-16 model (validation/heldout21_rules.md), second in both GPUs'
-    tables now that heldout22 is the fresh one; heldout20, measured on the H100 and scored once with round 15 (session
+    """heldout21 was the suite drawn for the round-16 model (validation/heldout21_rules.md), third in both GPUs'
+    tables now that heldout23 is the fresh one; heldout20, measured on the H100 and scored once with round 15 (session
     24, the score whose miss named fit suite 10, which round 16 fits), is labelled seen on the H100 with the score it
     was published at; on the H200 heldout20 is not measured yet and not called seen (round 16 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 16 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
-    body = _fresh_suite_rules(21, 1, 16, "82c7e2e", "bdb22e5", 24, "h200_run26", "h100_run20")
+    body = _fresh_suite_rules(21, 2, 16, "82c7e2e", "bdb22e5", 24, "h200_run26", "h100_run20")
     assert "s28_fa2_waves_fit10" in body and "h100_run19" in body and "0b000e63f731" in body
     assert "all ops 3.9 / 11.4" in body and "(4.5 / 16.7, on its p90)" in body and "4.1 / 13.0" in body
     assert "eager 1.9, engine 0.6, engine-fused 2.0" in body and "GEMVs +0.3 %, every GEMM row +0.4 %" in body
@@ -952,13 +1005,13 @@ def test_heldout21_was_the_fresh_suite_of_the_round_16_model():
 
 
 def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
-    """heldout20 was the suite drawn for the round-15 model (validation/heldout20_rules.md), third in both GPUs'
-    tables now that heldout22 is the fresh one; heldout19, measured on the H100 and scored once with round 14 (session
+    """heldout20 was the suite drawn for the round-15 model (validation/heldout20_rules.md), fourth in both GPUs'
+    tables now that heldout23 is the fresh one; heldout19, measured on the H100 and scored once with round 14 (session
     23, the score whose misses named fit suite 9, which round 15 fits), is labelled seen on the H100 with the score it
     was published at; on the H200 heldout19 is not measured yet and not called seen (round 15 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 15 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
-    body = _fresh_suite_rules(20, 2, 15, "805944e", "82c7e2e", 24, "h200_run25", "h100_run18")
+    body = _fresh_suite_rules(20, 3, 15, "805944e", "82c7e2e", 24, "h200_run25", "h100_run18")
     assert "s26_fit9_residuals" in body
     assert "all ops 3.7 / 10.6" in body and "(4.5 / 16.2)" in body and "(4.1 / 19.4)" in body
     assert "eager 2.1, engine 3.3, engine-fused 1.6" in body and "GEMVs +3.8 %, every GEMM row +2.2 %" in body
@@ -970,15 +1023,15 @@ def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
 
 
 def test_heldout19_was_the_fresh_suite_of_the_round_14_model():
-    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), fourth in both GPUs'
-    tables now that heldout22 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
+    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), fifth in both GPUs'
+    tables now that heldout23 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
     (session 22, the score that named round 14's class), heldout17, measured on the H100 and scored once with round 11
     (session 20), heldout16, measured and scored once with round 10 (session 18), heldout15, frozen for round 9, and
     every earlier suite are labelled seen, heldout18's and heldout16's titles and heldout17's H100 title with the score
     each was published at. The rules file discloses what motivated round 14 and fixes the unit probe before
     measurement; its text below the status line is the freeze commit's."""
     from validation import heldout_tables as ht
-    assert ht.FRESH != dataset.SUITES["heldout19"] == ht.H200_SUITES[3][0] == ht.H100_SUITES[3][0]
+    assert ht.FRESH != dataset.SUITES["heldout19"] == ht.H200_SUITES[4][0] == ht.H100_SUITES[4][0]
     rules = open("validation/heldout19_rules.md").read()
     assert 'the latest commit whose message starts "FROZEN for heldout19"' in rules
     assert "round 14" in rules and "s25_graph_terms" in rules and "46901c5" in rules

@@ -946,6 +946,17 @@ HELDOUT8_DRAWS["heldout21"] = _heldout8_draw(HELDOUT21_SEED)
 HELDOUT22_SEED = 20261216_544  # = 20261215000 + 1544
 HELDOUT8_DRAWS["heldout22"] = _heldout8_draw(HELDOUT22_SEED)
 
+# Held-out suite 23 (--variant heldout23, session 26; rules in validation/heldout23_rules.md): heldout8's
+# construction with a seed from a new base, 20261217000 (above every seed and generator of heldout22's search,
+# 20261215000 - 20261216544 + 4): the first seed from it whose draw shares no shape with an earlier suite, heldout22
+# included (20261217000-20261217116: 1-16 each; 117 seeds). Drawn for the round-18 model (round 17 with the H100's
+# FA2-pinned prefill priced as the kernel FlashAttention-2 runs, validation/model_selection/s33_fa2_kernels.py's GMS:
+# the split-KV kernel and its combine where FA2's rule splits, the uneven-length terms only past the masking steps of
+# a one-pass launch, a greedy two-slot-per-SM CTA schedule; re-fitted), measured on the H200 and / or the H100 only
+# after that model is frozen.
+HELDOUT23_SEED = 20261217_117  # = 20261217000 + 117
+HELDOUT8_DRAWS["heldout23"] = _heldout8_draw(HELDOUT23_SEED)
+
 # Fit suite 9 (--variant fit9, session 24): fit rows of the two op classes heldout19's H100 draw missed on the p90
 # (docs/gpu-validation.md "Issue 11 status, session 23"), where the fit suites hold few rows: FA2 causal prefill
 # launching one or two waves of CTAs at lengths 129-1,024, head dims 64 and 128 alternating (fit8's draw made a

@@ -1,0 +1,117 @@
+"""Round 18 (issue 11, session 26): FA2-pinned prefill priced as the kernel FlashAttention-2 runs
+(hwmodels.gpu.fa2_prefill_kernels_time, chosen by validation/model_selection/s33_fa2_kernels.py as GMS)."""
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+import cosim
+from hwmodels import gpu, gpu_library
+from hwmodels.gpu import GpuParams
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "validation/diagnostics/h100_kernel_profile.csv"
+
+
+@pytest.fixture(scope="module")
+def h100():
+    hw = cosim.load_hw("h100_sxm")
+    return hw, gpu.params_for(hw)
+
+
+def _with(P, **values):
+    return GpuParams(values={**P.values, **values}, sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance="test",
+                     attention_default=P.attention_default)
+
+
+def test_the_h100_calibration_switches_it_on_and_the_h200_does_not(h100):
+    _, P = h100
+    assert P.values["attn.prefill_kernels"] == 1.0
+    assert 0 < P.values["attn.skv_combine"] < 10e-6 and 0.5e12 < P.values["attn.skv_combine_bw"] < 5e12
+    assert "attn.prefill_kernels" not in gpu.params_for(cosim.load_hw("h200")).values
+
+
+def test_the_split_rule_names_the_profiled_split_shapes(h100):
+    """The model's dispatch rule against the fit-shape kernel profile: the split-KV kernel ran on exactly the shapes
+    for which fa2_prefill_splits > 1 (19 of 160)."""
+    _, P = h100
+    kernels = {}
+    for r in csv.DictReader(open(PROFILE)):
+        if r["case"] == "fa2_prefill":
+            kernels.setdefault(r["dims"], set()).add(r["kernel"])
+    ran_split = {d for d, ks in kernels.items() if any("splitkv" in k for k in ks)}
+    ruled = {d for d in kernels if gpu.fa2_prefill_splits(P, *(json.loads(d)[k] for k in (
+        "batch", "heads", "q_len", "kv_len", "head_dim"))) > 1}
+    assert len(kernels) == 160 and len(ran_split) == 19 and ruled == ran_split
+
+
+def test_greedy_makespan_by_hand():
+    # CTAs 3, 1, 3, 1 on two slots: 3 -> A, 1 -> B (free at 1), 3 -> B (4), 1 -> A (4): the longest slot is 4
+    assert gpu_library.greedy_makespan((3.0, 1.0), 2, 2) == 4.0
+    # fewer CTAs than slots: each alone, the longest CTA
+    assert gpu_library.greedy_makespan((3.0, 1.0), 2, 8) == 3.0
+    # equal CTAs, 5 on 2 slots: three waves
+    assert gpu_library.greedy_makespan((2.0,), 5, 2) == 6.0
+    assert gpu_library.fa2_split_block_n(64) == 256 and gpu_library.fa2_split_block_n(128) == 128
+
+
+def test_the_combine_reads_the_fp32_partial_outputs(h100):
+    """b 1, h 16, q = kv = 768, d 128, non-causal: FA2 splits 6 ways; the combine reads 6 x 16 x 768 x 128 x 4 =
+    37,748,736 bytes, so halving its rate adds exactly that many bytes at the slower rate."""
+    hw, P = h100
+    args = (1, 16, 768, 768, 128, 128, False, hw.peak("bf16"))
+    assert gpu.fa2_prefill_splits(P, 1, 16, 768, 768, 128) == 6
+    bw = P.values["attn.skv_combine_bw"]
+    t1 = gpu.attention_prefill_time(P, *args)
+    t2 = gpu.attention_prefill_time(_with(P, **{"attn.skv_combine_bw": bw / 2}), *args)
+    assert t2 - t1 == pytest.approx(6 * 16 * 768 * 128 * 4 / bw, rel=1e-9)
+    _, det = gpu.attention_prefill_time(P, *args, details=True)
+    assert det["splits"] == 6 and det["block_q_k"] == (64, 128)
+
+
+def test_the_uneven_terms_apply_only_past_the_masking_steps(h100):
+    """d 64 (128 x 128 blocks): an uneven length runs ceil(128 / 128) + 1 = 2 masking steps. One query block of
+    q = kv = 200 visits 2 KV blocks (no uneven term); q = kv = 300 visits 3 (the term applies); an even length never."""
+    hw, P = h100
+    off = _with(P, **{"attn.ragged": 0.0, "attn.ragged_wave": 0.0})
+    pk = hw.peak("bf16")
+
+    def extra(q):
+        assert gpu.fa2_prefill_splits(P, 4, 32, q, q, 64) == 1  # one-pass launches
+        return gpu.attention_prefill_time(P, 4, 32, q, q, 64, 64, True, pk) - gpu.attention_prefill_time(
+            off, 4, 32, q, q, 64, 64, True, pk)
+    assert extra(200) == 0.0 and extra(256) == 0.0 and extra(384) == 0.0
+    assert extra(300) >= P.values["attn.ragged"] > 0
+
+
+def test_cudnn_keeps_its_form(h100):
+    """cuDNN prefill passes its own blocks: the switch does not touch it."""
+    hw, P = h100
+    args = (2, 32, 1000, 1000, 128, 128, True, hw.peak("bf16"))
+    off = _with(P, **{"attn.prefill_kernels": 0.0})
+    assert gpu.attention_prefill_time(P, *args, blocks=(128, 128)) == gpu.attention_prefill_time(
+        off, *args, blocks=(128, 128))
+
+
+def test_the_model_is_the_candidate_s33_scored(h100):
+    """The form in the model prices every shape as s33's GMS candidate code did (the selection record's code)."""
+    from validation.model_selection import s33_fa2_kernels as s33
+    hw, P = h100
+    cand = _with(P, **{"attn.prefill_kernels": 0.0, s33.M_FLAG: 1.0, s33.S_FLAG: 1.0, s33.G_FLAG: 1.0})
+    rng = random.Random(18)
+    for _ in range(300):
+        b, h, d = rng.choice([1, 2, 3, 4, 8]), rng.choice([8, 16, 32, 40, 64]), rng.choice([64, 128])
+        q = rng.randint(1, 4000)
+        causal = rng.random() < 0.8
+        with s33.candidate_code():
+            want = gpu.attention_prefill_time(cand, b, h, q, q, d, d, causal, hw.peak("bf16"))
+        assert gpu.attention_prefill_time(P, b, h, q, q, d, d, causal, hw.peak("bf16")) == want
+
+
+def test_the_refit_quality_is_recorded():
+    import yaml
+    doc = yaml.safe_load((ROOT / "cosim/configs/hw/calibration/h100_sxm.yaml").read_text())
+    # round 17: 7.02 / 18.43 over the same 824 rows
+    assert doc["fit_quality"]["attention_prefill"] == {"rows": 824, "median_abs_pct": 4.21, "p90_abs_pct": 12.98}
