@@ -6,6 +6,7 @@ lowest validation p90; a candidate with fewer parameters within 2 points of it i
 Every selection record (<script>.txt) is a frozen record of the commit that wrote it: later fit suites
 change the fit rows and the committed calibration the candidates start from, and since session 8 the
 candidate terms a selection rejected are no longer in the model (their code is at that commit)."""
+import contextlib
 import os
 import sys
 import time
@@ -236,3 +237,30 @@ def per_gpu_record(out: Path, run_one):
         print("\n".join(lines), flush=True)
     lines.append(f"(load {os.getloadavg()[0]:.1f}, {time.time() - t0:.0f} s)")
     out.write_text("\n".join(lines) + "\n")
+
+
+@contextlib.contextmanager
+def prefill_candidate(prefill_time, set_terms):
+    """A FA2 prefill candidate's code for this process (s30 - s33): hwmodels.gpu.attention_prefill_time replaced by
+    `prefill_time`, and cosim.calibrate.fit._prefill_optional first calling `set_terms(backend, terms, values)`, which
+    records the candidate's flags (not fitted) and returns the names of any parameters it adds to the fit (after the
+    committed optional terms). Both restored on exit."""
+    from hwmodels import gpu
+    orig_time, orig_opt = gpu.attention_prefill_time, fit._prefill_optional
+
+    def optional(pre, backend, terms, values):
+        added = list(set_terms(backend, terms, values) or ())
+        return orig_opt(pre, backend, terms, values) + added
+
+    gpu.attention_prefill_time, fit._prefill_optional = prefill_time, optional
+    try:
+        yield
+    finally:
+        gpu.attention_prefill_time, fit._prefill_optional = orig_time, orig_opt
+
+
+def r17_h100_terms(**on):
+    """The H100 term set the round-18 selections (s30 - s33) scored their candidates against, plus a candidate's terms
+    `on`: r14_h100, the H100's default until round 18 made r18_h100 (s33's choice) the default, so that their records
+    reproduce after it."""
+    return {**fit.TERM_SETS["r14_h100"], **on}

@@ -42,7 +42,6 @@ counts one CTA per SM although the split kernel's heuristic assumes two (2 x SMs
 evidence about the dispatch; a combine priced from its bytes is the next round's candidate (a second scoring on these
 fit rows, to be disclosed as such). The one-line reformat of t_blk (line length) changed no figure.
 """
-import contextlib
 import math
 from pathlib import Path
 
@@ -54,7 +53,8 @@ from hwmodels.spec import load_hw
 from validation.diagnostics import kernel_profile_compare as kpc
 from validation.diagnostics.kernel_profile_compare import SPLIT_BQ
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import choose_resolved, rows_of, run_selection, score_candidates, score_group
+from validation.model_selection.common import (choose_resolved, prefill_candidate, r17_h100_terms, rows_of,
+                                               run_selection, score_candidates, score_group)
 
 OUT = Path("validation/model_selection/s30_fa2_splitkv_prefill.txt")  # relative: no machine path in the record
 FLAG = "attn.prefill_splitkv"
@@ -105,23 +105,14 @@ def prefill_time_candidate(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
 ORIGINAL = gpu.attention_prefill_time
 
 
-@contextlib.contextmanager
+def _set_terms(backend, terms, values):
+    if backend in (terms.get("prefill_splitkv") or ()):  # the flag, not fitted
+        values["attn.prefill_splitkv"] = 1.0
+
+
 def candidate_code():
-    """The candidate's code for this process: the prefill time above, and the flag set (not fitted) where the terms
-    switch it on."""
-    from cosim.calibrate import fit
-    orig_opt = fit._prefill_optional
-
-    def optional(pre, backend, terms, values):
-        if backend in (terms.get("prefill_splitkv") or ()):
-            values[pre + "prefill_splitkv"] = 1.0
-        return orig_opt(pre, backend, terms, values)
-
-    gpu.attention_prefill_time, fit._prefill_optional = prefill_time_candidate, optional
-    try:
-        yield
-    finally:
-        gpu.attention_prefill_time, fit._prefill_optional = ORIGINAL, orig_opt
+    """The candidate's code for this process: the prefill time above, and the flag set where the terms switch it on."""
+    return prefill_candidate(prefill_time_candidate, _set_terms)
 
 
 FA2 = ("fa2",)
@@ -137,7 +128,7 @@ def run_prefill(hw_name, train, val, hw, lines):
     with candidate_code():
         return score_candidates(
             tr, va, PREFILL,
-            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", s27._terms(hw_name, **on), lines,
+            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", r17_h100_terms(**on), lines,
                                           label, drop=s27.PRE_KEYS + (FLAG,)),
             lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
 

@@ -40,14 +40,14 @@ preferred.
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s31_fa2_uneven_onepass.py
 Writes validation/model_selection/s31_fa2_uneven_onepass.txt.
 """
-import contextlib
 from pathlib import Path
 
 from hwmodels import gpu
 from hwmodels.spec import load_hw
 from validation.diagnostics import kernel_profile_compare as kpc
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import choose_resolved, rows_of, run_selection, score_candidates, score_group
+from validation.model_selection.common import (choose_resolved, prefill_candidate, r17_h100_terms, rows_of,
+                                               run_selection, score_candidates, score_group)
 
 OUT = Path("validation/model_selection/s31_fa2_uneven_onepass.txt")  # relative: no machine path in the record
 FLAG = "attn.ragged_onepass_only"
@@ -76,23 +76,14 @@ def prefill_time_candidate(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
     return ORIGINAL(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=details, blocks=blocks)
 
 
-@contextlib.contextmanager
+def _set_terms(backend, terms, values):
+    if backend in (terms.get("ragged_onepass_only") or ()):  # the flag, not fitted
+        values["attn.ragged_onepass_only"] = 1.0
+
+
 def candidate_code():
-    """The candidate's code for this process: the prefill time above, and the flag set (not fitted) where the terms
-    switch it on."""
-    from cosim.calibrate import fit
-    orig_opt = fit._prefill_optional
-
-    def optional(pre, backend, terms, values):
-        if backend in (terms.get("ragged_onepass_only") or ()):
-            values[pre + "ragged_onepass_only"] = 1.0
-        return orig_opt(pre, backend, terms, values)
-
-    gpu.attention_prefill_time, fit._prefill_optional = prefill_time_candidate, optional
-    try:
-        yield
-    finally:
-        gpu.attention_prefill_time, fit._prefill_optional = ORIGINAL, orig_opt
+    """The candidate's code for this process: the prefill time above, and the flag set where the terms switch it on."""
+    return prefill_candidate(prefill_time_candidate, _set_terms)
 
 
 FA2 = ("fa2",)
@@ -112,7 +103,7 @@ def run_prefill(hw_name, train, val, hw, lines):
     with candidate_code():
         return score_candidates(
             tr, va, PREFILL,
-            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", s27._terms(hw_name, **on), lines,
+            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", r17_h100_terms(**on), lines,
                                           label, drop=s27.PRE_KEYS + (FLAG,)),
             lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
 

@@ -42,7 +42,6 @@ preferred.
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s32_fa2_greedy_dispatch.py
 Writes validation/model_selection/s32_fa2_greedy_dispatch.txt.
 """
-import contextlib
 import math
 from pathlib import Path
 
@@ -51,7 +50,8 @@ import numpy as np
 from hwmodels import gpu
 from hwmodels.gpu_library import greedy_makespan  # this script's own, moved to the model in round 18
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import choose_resolved, rows_of, run_selection, score_candidates, score_group
+from validation.model_selection.common import (choose_resolved, prefill_candidate, r17_h100_terms, rows_of,
+                                               run_selection, score_candidates, score_group)
 
 OUT = Path("validation/model_selection/s32_fa2_greedy_dispatch.txt")  # relative: no machine path in the record
 FLAG = "attn.greedy_slots"  # slots per SM (1 or 2); absent: the committed form
@@ -85,23 +85,15 @@ def prefill_time_candidate(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
     return t
 
 
-@contextlib.contextmanager
+def _set_terms(backend, terms, values):
+    if backend == "fa2" and terms.get("greedy_slots"):  # slots per SM, recorded (not fitted)
+        values[FLAG] = float(terms["greedy_slots"])
+
+
 def candidate_code():
-    """The candidate's code for this process: the prefill time above, and the slots per SM recorded (not fitted)
-    where the terms switch the form on."""
-    from cosim.calibrate import fit
-    orig_opt = fit._prefill_optional
-
-    def optional(pre, backend, terms, values):
-        if backend == "fa2" and terms.get("greedy_slots"):
-            values[FLAG] = float(terms["greedy_slots"])
-        return orig_opt(pre, backend, terms, values)
-
-    gpu.attention_prefill_time, fit._prefill_optional = prefill_time_candidate, optional
-    try:
-        yield
-    finally:
-        gpu.attention_prefill_time, fit._prefill_optional = ORIGINAL, orig_opt
+    """The candidate's code for this process: the prefill time above, and the slots per SM recorded where the terms
+    switch the form on."""
+    return prefill_candidate(prefill_time_candidate, _set_terms)
 
 
 PREFILL = (({}, "A current form (round 14)", 0),
@@ -115,7 +107,7 @@ def run_prefill(hw_name, train, val, hw, lines):
     with candidate_code():
         return score_candidates(
             tr, va, [(on, label) for on, label, _ in PREFILL],
-            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", s27._terms(hw_name, **on), lines,
+            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", r17_h100_terms(**on), lines,
                                           label, drop=s27.PRE_KEYS + (FLAG,), n_extra=extra[label]),
             lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
 

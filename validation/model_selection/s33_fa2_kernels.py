@@ -51,7 +51,6 @@ preferred.
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s33_fa2_kernels.py
 Writes validation/model_selection/s33_fa2_kernels.txt.
 """
-import contextlib
 import math
 from pathlib import Path
 
@@ -61,7 +60,8 @@ from hwmodels import gpu
 from hwmodels import gpu_params as _gp
 from validation.diagnostics import kernel_profile_compare as kpc
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import choose_resolved, rows_of, run_selection, score_candidates, score_group
+from validation.model_selection.common import (choose_resolved, prefill_candidate, r17_h100_terms, rows_of,
+                                               run_selection, score_candidates, score_group)
 from validation.model_selection.s32_fa2_greedy_dispatch import greedy_makespan
 
 OUT = Path("validation/model_selection/s33_fa2_kernels.txt")  # relative: no machine path in the record
@@ -158,30 +158,24 @@ def _candidate_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak):
         gpu.ragged_time = ORIGINAL_RAGGED
 
 
-@contextlib.contextmanager
+def _set_terms(backend, terms, values):
+    """The candidate's flags (recorded, not fitted) and, with the split-KV kernel, its two combine parameters."""
+    if backend != "fa2":
+        return []
+    for term, flag in (("masking_only", M_FLAG), ("skv_kernel", S_FLAG), ("greedy", G_FLAG)):
+        if terms.get(term):
+            values[flag] = 1.0
+    if not terms.get("skv_kernel"):
+        return []
+    values.setdefault("attn.skv_combine", 3e-6)
+    values.setdefault("attn.skv_combine_bw", 1.5e12)
+    return ["attn.skv_combine", "attn.skv_combine_bw"]
+
+
 def candidate_code():
-    """The candidate's code for this process: the prefill time above; its flags recorded (not fitted) and its
-    combine parameters fitted where the terms switch them on."""
-    from cosim.calibrate import fit
-    orig_opt = fit._prefill_optional
-
-    def optional(pre, backend, terms, values):
-        names = []
-        if backend == "fa2":
-            for term, flag in (("masking_only", M_FLAG), ("skv_kernel", S_FLAG), ("greedy", G_FLAG)):
-                if terms.get(term):
-                    values[flag] = 1.0
-            if terms.get("skv_kernel"):
-                values.setdefault("attn.skv_combine", 3e-6)
-                values.setdefault("attn.skv_combine_bw", 1.5e12)
-                names += ["attn.skv_combine", "attn.skv_combine_bw"]
-        return orig_opt(pre, backend, terms, values) + names
-
-    gpu.attention_prefill_time, fit._prefill_optional = prefill_time_candidate, optional
-    try:
-        yield
-    finally:
-        gpu.attention_prefill_time, fit._prefill_optional = ORIGINAL, orig_opt
+    """The candidate's code for this process: the prefill time above; its flags recorded and its combine parameters
+    fitted where the terms switch them on."""
+    return prefill_candidate(prefill_time_candidate, _set_terms)
 
 
 PREFILL = (({}, "A current form (round 14)", 0),
@@ -197,7 +191,7 @@ def run_prefill(hw_name, train, val, hw, lines):
     with candidate_code():
         return score_candidates(
             tr, va, [(on, label) for on, label, _ in PREFILL],
-            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", s27._terms(hw_name, **on), lines,
+            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", r17_h100_terms(**on), lines,
                                           label, drop=s27.PRE_KEYS + KEYS, n_extra=extra[label]),
             lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
 
