@@ -115,3 +115,16 @@ def test_the_refit_quality_is_recorded():
     doc = yaml.safe_load((ROOT / "cosim/configs/hw/calibration/h100_sxm.yaml").read_text())
     # round 17: 7.02 / 18.43 over the same 824 rows
     assert doc["fit_quality"]["attention_prefill"] == {"rows": 824, "median_abs_pct": 4.21, "p90_abs_pct": 12.98}
+
+
+def test_the_selection_record_reproduces(tmp_path, monkeypatch):
+    """s33's record (the choice of round 18) regenerates from the fit rows with the term set it scored against
+    (common.r17_h100_terms), after round 18 made r18_h100 the H100's default; title and load line aside."""
+    import sys
+    from validation.model_selection import common, s33_fa2_kernels as s33
+    monkeypatch.setattr(sys, "argv", ["s33_fa2_kernels.py", "h100_sxm"])
+    out = tmp_path / "s33.txt"
+    common.run_selection(out, s33.run_prefill)
+    committed = (ROOT / "validation/model_selection/s33_fa2_kernels.txt").read_text().splitlines()
+    assert out.read_text().splitlines()[1:-1] == committed[1:-1]
+    assert "chosen (p90, resolved gains only): GMS = MS + greedy two-slot schedule" in committed
