@@ -271,11 +271,12 @@ def fa2_prefill_splits(P, batch, heads, q_len, kv_len, d) -> int:
 
 
 def _visible_blocks(q_len, kv_len, bq, bk, causal):
-    """Score blocks each query block's CTA computes (causal: those at or left of the diagonal)."""
+    """Score blocks each query block's CTA computes (causal: those at or left of the bottom-right-aligned diagonal;
+    none for a query block above it, when q > kv: FA2 exits such a CTA early)."""
     nq, nk = math.ceil(q_len / bq), math.ceil(kv_len / bk)
     if not causal:
         return np.full(nq, float(nk))
-    return np.ceil(np.minimum(kv_len - q_len + (np.arange(nq) + 1) * bq, kv_len) / bk)
+    return np.maximum(np.ceil(np.minimum(kv_len - q_len + (np.arange(nq) + 1) * bq, kv_len) / bk), 0.0)
 
 
 def _slot_schedule(P, works, repeats, t_blk):
@@ -291,7 +292,8 @@ def _slot_schedule(P, works, repeats, t_blk):
 
 
 def _score_block_time(P, bq, bk, d, dv, peak):
-    return 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * (128 + 128)) / (peak / P.sm_count * P["attn.eff"])
+    soft = P.values.get("attn.soft_c", 0.0) * (128 + 128)
+    return 2.0 * bq * bk * (d + dv + soft) / (peak / P.sm_count * P["attn.eff"])
 
 
 def fa2_prefill_kernels_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=False):
@@ -307,6 +309,8 @@ def fa2_prefill_kernels_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak
         blocks = np.clip(vis[:, None] - (np.arange(splits) * per)[None, :], 0, per)  # (query block, KV slice)
         # grid (query blocks, splits, batch x heads): query block fastest
         t_comp = _slot_schedule(P, blocks.T.reshape(-1), batch * heads, _score_block_time(P, bq, bk, d, dv, peak))
+        # FA2 stores out_accum at the rounded head dim and needs dv == d; its LSE reads and the output write are small
+        # beside it, and the fitted rate absorbs a constant factor
         partial = splits * batch * heads * q_len * dv * SKV_PARTIAL_BYTES
         extra = P["attn.skv_combine"] + partial / P["attn.skv_combine_bw"]
     else:
@@ -519,6 +523,12 @@ def kernels_of(op: Op, P=None, split_k=None) -> int:
         if P is not None and attention_backend(op, P) == "unfused":
             raise HardwareError(f"{op.name}: unfused attention's kernels are counted where its parts are priced "
                                 f"(hwmodels.gpu._unfused_attention), not by kernels_of")
+        if P is not None and not _is_decode(op) and P.values.get("attn.prefill_kernels") \
+                and attention_backend(op, P) == "fa2":  # round 18: the split-KV kernel adds its combine kernel
+            d = op.dims
+            splits = fa2_prefill_splits(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
+                                        int(d["head_dim"]))
+            return 2 if splits > 1 else 1
         if P is not None and _is_decode(op):
             backend = attention_backend(op, P)
             P = for_backend(P, backend)
@@ -791,6 +801,10 @@ def _attention_part(op, hw, P, backend, compute_fallback, notes):
         window = int(d.get("window", 0) or 0)
         if window:
             notes.append(f"{op.name}: sliding window modelled by its attended pairs only")
+        if backend == "fa2" and P.values.get("attn.prefill_kernels") and int(d["head_dim"]) not in (64, 128):
+            notes.append(f"{op.name}: FA2 prefill priced as round 18's kernels (two CTAs per SM, 128-row one-pass "
+                         f"blocks, the masking steps) at head dim {int(d['head_dim'])}; validated at head dims 64 and "
+                         f"128 only (FA2's larger head dims run other blocks, one CTA per SM at 192 and above)")
         t, det = attention_prefill_time(P, int(d["batch"]), int(d["heads"]), int(d["q_len"]), int(d["kv_len"]),
                                         int(d["head_dim"]), dv, bool(d.get("causal", True)), peak, details=True,
                                         blocks=ATTN_BLOCKS.get(backend))

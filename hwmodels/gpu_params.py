@@ -324,6 +324,10 @@ OPTIONAL_PARAMS.update({
 # - the CTAs scheduled greedily in the grid's dispatch order (query block fastest) onto FA2_SLOTS_PER_SM slots per SM
 #   (128 threads x 255 registers: two CTAs fit an SM's 65,536 registers), each at half an SM's rate, one CTA per SM
 #   alone when the launch has no more CTAs than SMs; `attn.cta_overhead` once per wave of slots; `attn.tail` unused.
+# Validated at head dims 64 and 128 only (every fit and probe shape); other head dims are priced with the same blocks
+# and slots, unvalidated, and say so in the row's notes (FA2 runs other blocks above 128, one CTA per SM from 192).
+# Within the masking steps the probe still showed some uneven cost (3.0 us at d 64, 10 single-wave shapes; 1.6 us on
+# one multi-wave shape; 6.1 us on the one d 128 shape): the form prices none there (s33 chose it so).
 FA2_SPLIT_BQ = 64  # flash_fwd_splitkv_kernel's query block (run_mha_fwd_splitkv_dispatch)
 FA2_SLOTS_PER_SM = 2
 SKV_PARTIAL_BYTES = 4  # the split kernel's partial outputs and their LSE are fp32 (flash_api.cpp out_accum)

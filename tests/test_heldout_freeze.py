@@ -181,7 +181,10 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # (gpu.py / gpu_library.py / gpu_params.py: FA2 prefill priced as the kernel FlashAttention-2 runs; fit.py: term set
 # r18_h100; h100_sxm.yaml re-fitted with it, its residual table rebuilt unchanged). heldout19 - heldout22's H200 price
 # digests above are unchanged; heldout22's H100 pins are those of a seen suite since
-FROZEN_FILES_DIGEST = "072751f3e18df9cdda46ea34abd4c18ac4ff020c927d70bce8a8abeba9ca46b1"
+# bf091fe8... at heldout23's second freeze (session 26, before any heldout23 data existed), for a review's findings:
+# kernels_of counts a split-KV prefill's combine kernel (in-workload launches only), a note at head dims other than 64 /
+# 128, no negative blocks for causal q > kv, comments (gpu_params, gpu_transfer). Every price digest above is unchanged
+FROZEN_FILES_DIGEST = "bf091fe8f2d702ae2619a6c0a90420587075b4015eaf62a0fac3a60ec99bf434"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")

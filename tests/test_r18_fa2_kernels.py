@@ -128,3 +128,42 @@ def test_the_selection_record_reproduces(tmp_path, monkeypatch):
     committed = (ROOT / "validation/model_selection/s33_fa2_kernels.txt").read_text().splitlines()
     assert out.read_text().splitlines()[1:-1] == committed[1:-1]
     assert "chosen (p90, resolved gains only): GMS = MS + greedy two-slot schedule" in committed
+
+
+def _op(b, h, kvh, q, kv, d, causal, impl="sdpa:FLASH_ATTENTION"):
+    from cosim.calibrate import dataset
+    dims = {"batch": b, "heads": h, "kv_heads": kvh, "q_len": q, "kv_len": kv, "head_dim": d, "causal": causal}
+    return dataset.op_from_row({"kind": "attention", "fmt": "bf16", "impl": impl, "dims": json.dumps(dims)})
+
+
+def test_a_split_prefill_counts_its_combine_kernel(h100):
+    """In a stream or graph each kernel hides its launch: the split-KV prefill is two kernels (the split kernel and
+    the combine), a one-pass prefill one, cuDNN's prefill one (session 26 review finding)."""
+    _, P = h100
+    assert gpu.fa2_prefill_splits(P, 1, 16, 768, 768, 128) == 6
+    assert gpu.fa2_prefill_splits(P, 4, 32, 2048, 2048, 128) == 1
+    assert gpu.kernels_of(_op(1, 16, 16, 768, 768, 128, False), P) == 2
+    assert gpu.kernels_of(_op(4, 32, 8, 2048, 2048, 128, True), P) == 1
+    assert gpu.kernels_of(_op(1, 16, 16, 768, 768, 128, False, "sdpa:CUDNN_ATTENTION"), P) == 1
+
+
+def test_unvalidated_head_dims_say_so_and_no_block_is_negative(h100):
+    hw, P = h100
+    notes = gpu.estimate(_op(2, 16, 16, 512, 512, 96, True), hw, params=P).notes
+    assert any("validated at head dims 64 and 128 only" in n for n in notes)
+    assert not any("validated at head dims" in n for n in gpu.estimate(_op(2, 16, 16, 512, 512, 128, True), hw,
+                                                                          params=P).notes)
+    # causal q > kv: query blocks above the diagonal compute nothing (FA2 exits them early), never negative work
+    assert list(gpu._visible_blocks(1000, 100, 128, 64, True)) == [0.0] * 7 + [2.0]
+
+
+def test_the_probe_summary_regenerates(tmp_path):
+    from validation.diagnostics import fa2_uneven_probe as probe
+    out = tmp_path / "probe.txt"
+    assert probe.main(["summary", str(ROOT / "validation/diagnostics/h100_fa2_uneven_probe.csv"), str(out)]) == 0
+    text = out.read_text()
+    assert text == (ROOT / "validation/diagnostics/h100_fa2_uneven_probe.txt").read_text()
+    # the figures the docs and s33 quote
+    assert "uneven causal d128           |     61 |               13.6 |                     10.8 |" in text
+    assert "d128 past   the masking steps, single-wave |   8 shapes | median  15.1 us" in text
+    assert "d64 within the masking steps, single-wave |  10 shapes | median   3.0 us" in text

@@ -74,6 +74,22 @@ def summary(csv_path: Path) -> list[str]:
         lines.append(f"{cls:28s} | {len(vs):6d} | {med(x['flush'] - x['kernel_noflush'] for x in vs):18.1f} | "
                      f"{med(x['kernel_flush'] - x['kernel_noflush'] for x in vs):24.1f} | "
                      f"{med(x['gap_flush'] for x in vs):15.1f} | {med(x['kernel_noflush'] for x in vs):17.1f}")
+    # uneven causal one-pass launches by whether the longest CTA iterates past the uneven kernel's masking steps
+    # (ceil(Bq / Bk) + 1, flash_fwd_kernel.h; Bq 128, Bk 128 at d 64 and 64 at d 128) and by waves of one CTA per SM
+    past = {}
+    for dims, v in by.items():
+        d = json.loads(dims)
+        if not d["causal"] or d["q_len"] % 128 == 0 or fa2_prefill_splits(d, sms) > 1:
+            continue
+        bk = 128 if d["head_dim"] <= 64 else 64
+        beyond = -(-d["kv_len"] // bk) > -(-128 // bk) + 1
+        one_wave = d["batch"] * d["heads"] * -(-d["q_len"] // 128) <= sms
+        key = (d["head_dim"], "past" if beyond else "within", "single-wave" if one_wave else "multi-wave")
+        past.setdefault(key, []).append(v["kernel_flush"] - v["kernel_noflush"])
+    lines.append("uneven causal one-pass launches: kernel after flush extra by the masking steps (ceil(Bq / Bk) + 1) "
+                 "and waves (CTAs <= SMs: single)")
+    for (hd, where, waves), e in sorted(past.items()):
+        lines.append(f"  d{hd} {where:6s} the masking steps, {waves:11s} | {len(e):3d} shapes | median {med(e):5.1f} us")
     return lines
 
 
