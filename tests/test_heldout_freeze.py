@@ -232,7 +232,8 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
-            "heldout19": {"h100"}, "heldout20": {"h100"}, "heldout21": {"h100"}, "heldout22": {"h100"}}
+            "heldout19": {"h100"}, "heldout20": {"h100"}, "heldout21": {"h100"}, "heldout22": {"h100"},
+            "heldout23": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
 # its freeze fails below, but not in FROZEN yet (empty: heldout23 was frozen in the commit "FROZEN for heldout23",
 # session 26, for round 18; heldout22 in "FROZEN for heldout22", session 24, for round 17)
@@ -357,7 +358,11 @@ SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "50214a4e35b6b2e950a89e844775e5
                            "test19": (1646, 156, "151cd384ab2a0e86eb65d7a274a762283ebdde8a6dc88def5f359801fed404e2"),
                            "test20": (1642, 156, "de8a1b7cdb7a4481d4efb7de30b558bea80de452fa248b9a33a588595a597161"),
                            "test21": (1643, 156, "1845e9f4b14fe09028c38ecfe9f537fa9c91c4259413a07cc724b0506b38b1df"),
-                           "test22": (1644, 156, "f223dc34ae513a9637201f65a7e6ebb73e391156caa514b772099e1e72b315ab")}
+                           "test22": (1644, 156, "f223dc34ae513a9637201f65a7e6ebb73e391156caa514b772099e1e72b315ab"),
+                           # heldout23: run h100_run22 (session 26), scored once with round 18 (frozen at 3299b19, the
+                           # latest "FROZEN for heldout23") at 362d1e3 (validation/heldout_tables.txt committed with
+                           # these pins)
+                           "test23": (1636, 156, "3f593c031e1ef483b038169a3a5cf4d086e744ff8f59e417bbf6ce7620c1af5b")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

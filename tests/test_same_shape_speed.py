@@ -1,6 +1,6 @@
-"""validation/same_shape_speed.py (issue 11, sessions 22-25): the committed unit-speed records regenerate from the
-committed raw folders byte for byte, and heldout19's, heldout20's, fit10's, heldout21's and heldout22's unit probes say
-what docs/gpu-validation.md publishes."""
+"""validation/same_shape_speed.py (issue 11, sessions 22-26): the committed unit-speed records regenerate from the
+committed raw folders byte for byte, and heldout19's, heldout20's, fit10's, heldout21's, heldout22's and heldout23's
+unit probes say what docs/gpu-validation.md publishes."""
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ RECORDS = [("validation/raw_h100_run4", D / "h100_run16_unit_probe", D / "h100_r
            ("validation/raw_h100_run4", D / "h100_run19_unit_probe", D / "h100_run19_unit_probe.txt"),
            ("validation/raw_h100_run4", D / "h100_run20_unit_probe", D / "h100_run20_unit_probe.txt"),
            ("validation/raw_h100_run4", D / "h100_run21_unit_probe", D / "h100_run21_unit_probe.txt"),
+           ("validation/raw_h100_run4", D / "h100_run22_unit_probe", D / "h100_run22_unit_probe.txt"),
            ("validation/raw_h100_run4", D / "raw_h100_pair_default", D / "h100_pair_default_vs_run4.txt")]
 
 
@@ -52,3 +53,10 @@ def test_two_runs_of_different_suites_are_refused(tmp_path):
     (tmp_path / "ops.csv").write_text("section,kind,name,fmt,dims,impl,median_s\n")
     with pytest.raises(SystemExit, match="share no"):
         sss.main(Path("validation/raw_h100_run4"), tmp_path, tmp_path / "out.txt")
+
+
+def test_heldout23_unit_probe_as_published():
+    text = (D / "h100_run22_unit_probe.txt").read_text()
+    assert "later 4b0b0417a78e" in text and "| every GEMM row | 442 | +2.0 |" in text
+    assert "| GEMV: bf16, M <= 16, >= 32 MB of weights | 60 | +3.7 |" in text
+    assert "| end to end decode, graph mode, eager fusion | 38 | +2.4 |" in text

@@ -943,8 +943,11 @@ def test_heldout23_is_the_fresh_suite_of_the_round_18_model():
     labelled seen on the H100 with the score it was published at; on the H200 heldout22 is not measured yet and not
     called seen (round 18 moves no H200 own price). The rules file names the freeze commit, discloses what motivated
     round 18 (the fit-shape records and selections s30 - s33, the sixth scoring of their validation rows) and fixes the
-    unit probe before measurement; no status line (written before the run)."""
-    body = _fresh_suite_rules(23, 0, 18, "98f5936", None, None, "h200_run28", "h100_run22")
+    unit probe before measurement; its text below the status line (added after the H100 run, session 26) is the
+    freeze commit's (the second "FROZEN for heldout23", 3299b19)."""
+    body = _fresh_suite_rules(23, 0, 18, "98f5936", "3299b19", 26, "h200_run28", "h100_run22")
+    assert "all ops 3.9 / 11.0" in body and "GEMM bf16 (5.6 / 14.1, on its median)" in body
+    assert "priced anew, 4.1 / 11.6" in body and "4b0b0417a78e" in body
     assert "s33_fa2_kernels" in body and "42d9c83" in body and "r18_h100" in body
     assert "--terms r18_h100 --energy-backend fa2" in body and "**GMS**" in body
     assert "M 6.1 / 15.2, MS 4.6 / 11.7, GMS 4.0 / 12.0" in body and "A 7.0 / 16.8" in body

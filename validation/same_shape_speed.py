@@ -28,6 +28,9 @@ fit suite 10's run (session 24; the fit rows' unit) and heldout21's (validation/
 heldout22's (session 25, validation/heldout22_rules.md):
   h100_run21_unit_probe.txt        raw_h100_run4  vs h100_run21_unit_probe   (fit shapes after heldout22, unit
                                                                               81fa43c8f9e9)
+heldout23's (session 26, validation/heldout23_rules.md):
+  h100_run22_unit_probe.txt        raw_h100_run4  vs h100_run22_unit_probe   (fit shapes after heldout23, unit
+                                                                              4b0b0417a78e)
 Each record names both runs' GPU (the NVML UUID hash the microbenchmark records since session 22).
 """
 import csv
