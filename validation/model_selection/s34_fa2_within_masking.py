@@ -36,6 +36,7 @@ from pathlib import Path
 
 from cosim.calibrate import fit
 from hwmodels import gpu
+from hwmodels.spec import load_hw
 from validation.model_selection import s27_fa2_waves as s27
 from validation.model_selection.common import (choose_resolved, prefill_candidate, rows_of, run_selection,
                                                score_candidates, score_group)
@@ -83,7 +84,7 @@ PREFILL = (({}, "A round 18 (committed form)"),
 
 def run_prefill(hw_name, train, val, hw, lines):
     tr, va = rows_of(train, val, ("attention_prefill_fa2",))
-    P = gpu.params_for(fit.base_spec(hw_name))
+    P = gpu.params_for(load_hw(hw_name))
     n_within = sum(within_masking(P, int(m.op.dims["batch"]), int(m.op.dims["heads"]), int(m.op.dims["q_len"]),
                                   int(m.op.dims["kv_len"]), int(m.op.dims["head_dim"]), bool(m.op.dims.get("causal")))
                    for m in va)
