@@ -259,6 +259,15 @@ def prefill_candidate(prefill_time, set_terms):
         gpu.attention_prefill_time, fit._prefill_optional = orig_time, orig_opt
 
 
+def flag_term(term: str, key: str):
+    """A prefill_candidate `set_terms` for a candidate that is one structure flag: `key` recorded as 1 (not fitted)
+    where the terms list the backend under `term`."""
+    def set_terms(backend, terms, values):
+        if backend in (terms.get(term) or ()):
+            values[key] = 1.0
+    return set_terms
+
+
 def r17_h100_terms(**on):
     """The H100 term set the round-18 selections (s30 - s33) scored their candidates against, plus a candidate's terms
     `on`: r14_h100, the H100's default until round 18 made r18_h100 (s33's choice) the default, so that their records

@@ -53,8 +53,8 @@ from hwmodels.spec import load_hw
 from validation.diagnostics import kernel_profile_compare as kpc
 from validation.diagnostics.kernel_profile_compare import SPLIT_BQ
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import (choose_resolved, prefill_candidate, r17_h100_terms, rows_of,
-                                               run_selection, score_candidates, score_group)
+from validation.model_selection.common import (choose_resolved, flag_term, prefill_candidate, r17_h100_terms,
+                                               rows_of, run_selection, score_candidates, score_group)
 
 OUT = Path("validation/model_selection/s30_fa2_splitkv_prefill.txt")  # relative: no machine path in the record
 FLAG = "attn.prefill_splitkv"
@@ -105,14 +105,9 @@ def prefill_time_candidate(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
 ORIGINAL = gpu.attention_prefill_time
 
 
-def _set_terms(backend, terms, values):
-    if backend in (terms.get("prefill_splitkv") or ()):  # the flag, not fitted
-        values["attn.prefill_splitkv"] = 1.0
-
-
 def candidate_code():
     """The candidate's code for this process: the prefill time above, and the flag set where the terms switch it on."""
-    return prefill_candidate(prefill_time_candidate, _set_terms)
+    return prefill_candidate(prefill_time_candidate, flag_term("prefill_splitkv", FLAG))
 
 
 FA2 = ("fa2",)

@@ -46,8 +46,8 @@ from hwmodels import gpu
 from hwmodels.spec import load_hw
 from validation.diagnostics import kernel_profile_compare as kpc
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import (choose_resolved, prefill_candidate, r17_h100_terms, rows_of,
-                                               run_selection, score_candidates, score_group)
+from validation.model_selection.common import (choose_resolved, flag_term, prefill_candidate, r17_h100_terms,
+                                               rows_of, run_selection, score_candidates, score_group)
 
 OUT = Path("validation/model_selection/s31_fa2_uneven_onepass.txt")  # relative: no machine path in the record
 FLAG = "attn.ragged_onepass_only"
@@ -76,14 +76,9 @@ def prefill_time_candidate(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
     return ORIGINAL(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=details, blocks=blocks)
 
 
-def _set_terms(backend, terms, values):
-    if backend in (terms.get("ragged_onepass_only") or ()):  # the flag, not fitted
-        values["attn.ragged_onepass_only"] = 1.0
-
-
 def candidate_code():
     """The candidate's code for this process: the prefill time above, and the flag set where the terms switch it on."""
-    return prefill_candidate(prefill_time_candidate, _set_terms)
+    return prefill_candidate(prefill_time_candidate, flag_term("ragged_onepass_only", FLAG))
 
 
 FA2 = ("fa2",)
