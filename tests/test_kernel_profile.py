@@ -6,12 +6,15 @@ profiled cuBLAS bf16 GEMM kernel's name says stream-K; and the comparison record
 (session 25) regenerates from the committed profile and the committed H100 calibration byte for byte (a re-fit changes
 its error columns: regenerate it then, the docs keep session 25's figures)."""
 import csv
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from hwmodels import gpu
+from hwmodels.spec import load_hw
 from validation.diagnostics import kernel_profile_compare as kpc
 
 PROFILE = Path("validation/diagnostics/h100_kernel_profile.csv")
@@ -31,7 +34,8 @@ def test_fa2_prefill_split_kv_dispatch_matches_the_profile(rows):
     split = {dims for dims, ks in cases.items() if any("splitkv" in k for k in ks)}
     assert len(split) == 19
     sms = json.loads(Path("validation/raw_h100_run21/env.json").read_text())["sm_count"]  # the profiled unit's
-    predicted = {dims for dims in cases if kpc.fa2_prefill_splits(json.loads(dims), sms) > 1}
+    P = dataclasses.replace(gpu.params_for(load_hw("h100_sxm")), sm_count=sms)
+    predicted = {dims for dims in cases if kpc.fa2_prefill_splits(json.loads(dims), P) > 1}
     assert predicted == split
     # the split launches also run the combine kernel
     assert all(any("splitkv_combine" in k for k in cases[d]) for d in split)

@@ -1,6 +1,5 @@
 """Round 18 (issue 11, session 26): FA2-pinned prefill priced as the kernel FlashAttention-2 runs
 (hwmodels.gpu.fa2_prefill_kernels_time, chosen by validation/model_selection/s33_fa2_kernels.py as GMS)."""
-import csv
 import json
 import random
 from pathlib import Path
@@ -12,7 +11,6 @@ from hwmodels import gpu, gpu_library
 from hwmodels.gpu import GpuParams
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILE = ROOT / "validation/diagnostics/h100_kernel_profile.csv"
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +29,6 @@ def test_the_h100_calibration_switches_it_on_and_the_h200_does_not(h100):
     assert P.values["attn.prefill_kernels"] == 1.0
     assert 0 < P.values["attn.skv_combine"] < 10e-6 and 0.5e12 < P.values["attn.skv_combine_bw"] < 5e12
     assert "attn.prefill_kernels" not in gpu.params_for(cosim.load_hw("h200")).values
-
-
-def test_the_split_rule_names_the_profiled_split_shapes(h100):
-    """The model's dispatch rule against the fit-shape kernel profile: the split-KV kernel ran on exactly the shapes
-    for which fa2_prefill_splits > 1 (19 of 160)."""
-    _, P = h100
-    kernels = {}
-    for r in csv.DictReader(open(PROFILE)):
-        if r["case"] == "fa2_prefill":
-            kernels.setdefault(r["dims"], set()).add(r["kernel"])
-    ran_split = {d for d, ks in kernels.items() if any("splitkv" in k for k in ks)}
-    ruled = {d for d in kernels if gpu.fa2_prefill_splits(P, *(json.loads(d)[k] for k in (
-        "batch", "heads", "q_len", "kv_len", "head_dim"))) > 1}
-    assert len(kernels) == 160 and len(ran_split) == 19 and ruled == ran_split
 
 
 def test_greedy_makespan_by_hand():
@@ -167,3 +151,15 @@ def test_the_probe_summary_regenerates(tmp_path):
     assert "uneven causal d128           |     61 |               13.6 |                     10.8 |" in text
     assert "d128 past   the masking steps, single-wave |   8 shapes | median  15.1 us" in text
     assert "d64 within the masking steps, single-wave |  10 shapes | median   3.0 us" in text
+
+
+def test_a_one_wave_price_by_hand(h100):
+    """b 1, h 8, q = kv = 128, d 128, non-causal: one KV block of 128 keys for the split kernel, so no split; 8 CTAs
+    of 128 query rows alone on their SMs, each 2 score blocks of 128 x 64. Price = floor + 2 blocks x t_blk +
+    one CTA overhead, t_blk = 2 x 128 x 64 x (128 + 128 + soft_c x 256) / (peak / SMs x eff); no uneven term."""
+    hw, P = h100
+    v, peak = P.values, hw.peak("bf16")
+    assert gpu.fa2_prefill_splits(P, 1, 8, 128, 128, 128) == 1
+    t_blk = 2 * 128 * 64 * (128 + 128 + v["attn.soft_c"] * 256) / (peak / P.sm_count * v["attn.eff"])
+    want = v["attn.floor"] + 2 * t_blk + v["attn.cta_overhead"]
+    assert gpu.attention_prefill_time(P, 1, 8, 128, 128, 128, 128, False, peak) == pytest.approx(want, rel=1e-12)

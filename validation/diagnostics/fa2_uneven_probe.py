@@ -26,6 +26,7 @@ shapes), in that file's order. One row per shape and quantity, written as it goe
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import os
 import statistics
@@ -51,18 +52,19 @@ def _fa2_kernels(trace_path: str):
 
 def summary(csv_path: Path) -> list[str]:
     """One line per launch class: shapes, and the medians of (quantity - kernel_noflush) and of the raw times."""
-    from hwmodels.gpu import analytical_params
+    from hwmodels import gpu
     from hwmodels.spec import load_hw
     from validation.diagnostics.kernel_profile_compare import fa2_prefill_splits
-    sms = analytical_params(load_hw("h100_sxm")).sm_count  # the H100's SMs, for FA2's split rule
+    P = gpu.analytical_params(load_hw("h100_sxm"))  # the H100's SM count, for FA2's split rule
+    bq = gpu.FA2_BQ  # the one-pass kernel's query block
     by = {}
     for r in csv.DictReader(open(csv_path)):
         by.setdefault(r["dims"], {})[r["quantity"]] = float(r["value_us"])
     groups = {}
     for dims, v in by.items():
         d = json.loads(dims)
-        split = fa2_prefill_splits(d, sms) > 1
-        cls = (f"{'even' if d['q_len'] % 128 == 0 else 'uneven'} {'causal' if d['causal'] else 'full'}"
+        split = fa2_prefill_splits(d, P) > 1
+        cls = (f"{'even' if d['q_len'] % bq == 0 else 'uneven'} {'causal' if d['causal'] else 'full'}"
                f"{' split-KV' if split else ''} d{d['head_dim']}")
         groups.setdefault(cls, []).append(v)
     med = statistics.median
@@ -75,21 +77,23 @@ def summary(csv_path: Path) -> list[str]:
                      f"{med(x['kernel_flush'] - x['kernel_noflush'] for x in vs):24.1f} | "
                      f"{med(x['gap_flush'] for x in vs):15.1f} | {med(x['kernel_noflush'] for x in vs):17.1f}")
     # uneven causal one-pass launches by whether the longest CTA iterates past the uneven kernel's masking steps
-    # (ceil(Bq / Bk) + 1, flash_fwd_kernel.h; Bq 128, Bk 128 at d 64 and 64 at d 128) and by waves of one CTA per SM
+    # (ceil(Bq / Bk) + 1, flash_fwd_kernel.h; the model's blocks, hwmodels.gpu._fa2_blocks) and by waves of one CTA
+    # per SM
     past = {}
     for dims, v in by.items():
         d = json.loads(dims)
-        if not d["causal"] or d["q_len"] % 128 == 0 or fa2_prefill_splits(d, sms) > 1:
+        if not d["causal"] or d["q_len"] % bq == 0 or fa2_prefill_splits(d, P) > 1:
             continue
-        bk = 128 if d["head_dim"] <= 64 else 64
-        beyond = -(-d["kv_len"] // bk) > -(-128 // bk) + 1
-        one_wave = d["batch"] * d["heads"] * -(-d["q_len"] // 128) <= sms
+        _, bk = gpu._fa2_blocks(d["head_dim"])
+        beyond = -(-d["kv_len"] // bk) > -(-bq // bk) + 1
+        one_wave = d["batch"] * d["heads"] * -(-d["q_len"] // bq) <= P.sm_count
         key = (d["head_dim"], "past" if beyond else "within", "single-wave" if one_wave else "multi-wave")
         past.setdefault(key, []).append(v["kernel_flush"] - v["kernel_noflush"])
     lines.append("uneven causal one-pass launches: kernel after flush extra by the masking steps (ceil(Bq / Bk) + 1) "
                  "and waves (CTAs <= SMs: single)")
     for (hd, where, waves), e in sorted(past.items()):
-        lines.append(f"  d{hd} {where:6s} the masking steps, {waves:11s} | {len(e):3d} shapes | median {med(e):5.1f} us")
+        lines.append(f"  d{hd} {where:6s} the masking steps, {waves:11s} | {len(e):3d} shapes | "
+                     f"median {med(e):5.1f} us")
     return lines
 
 
@@ -109,7 +113,7 @@ def main(argv: list[str]) -> int:
     from torch.profiler import ProfilerActivity, profile as tprofile
 
     from cosim.calibrate import microbench as mb
-    bench = mb.Bench(torch, None, 1024)  # microbench.run's flush size
+    bench = mb.Bench(torch, None, inspect.signature(mb.run).parameters["flush_mb"].default)  # microbench.run's flush
     done = {r["dims"] for r in csv.DictReader(open(out))} if out.exists() else set()
     new = not out.exists()
     fh = open(out, "a", newline="")

@@ -21,9 +21,8 @@ from collections import defaultdict
 import numpy as np
 
 from cosim.calibrate import dataset, fit
-from hwmodels import gpu, gpu_library
+from hwmodels import gpu
 from hwmodels.gpu import analytical_params
-from hwmodels.gpu_params import FA2_SPLIT_BQ
 from hwmodels.spec import load_hw
 
 TILE = re.compile(r"_tst_(\d{1,3})x(\d{1,3})_")  # nvjet_sm90_tst_<weight rows>x<tokens>_<K tile>x<stages>_...
@@ -46,16 +45,10 @@ def ctas(grid: str) -> int:
     return int(np.prod(g)) if g else 0
 
 
-SPLIT_BQ = FA2_SPLIT_BQ  # flash_fwd_splitkv_kernel's query block (run_mha_fwd_splitkv_dispatch)
-fa2_split_block_n = gpu_library.fa2_split_block_n  # the split-KV kernel's key block (set_params_splitkv's block_n)
-
-
-def fa2_prefill_splits(d: dict, sms: int) -> int:
-    """FlashAttention-2's prefill dispatch (mha_fwd -> set_params_splitkv in PyTorch's vendored flash_api.cpp): the
-    split-KV kernel, 64-row query blocks and Bn-key blocks (fa2_split_block_n), runs when
-    num_splits_heuristic(batch x heads x ceil(q / 64), 2 x SMs, ceil(kv / Bn), 128) > 1 (the 2 x: 128-thread CTAs)."""
-    bn = fa2_split_block_n(d["head_dim"])
-    return gpu.fa2_num_splits(d["batch"] * d["heads"] * -(-d["q_len"] // SPLIT_BQ), 2 * sms, -(-d["kv_len"] // bn))
+def fa2_prefill_splits(d: dict, P) -> int:
+    """FlashAttention-2's prefill dispatch (hwmodels.gpu.fa2_prefill_splits: mha_fwd -> set_params_splitkv) for a
+    shape given as dims, on P's SM count."""
+    return gpu.fa2_prefill_splits(P, *(int(d[k]) for k in ("batch", "heads", "q_len", "kv_len", "head_dim")))
 
 
 def h100_fit_rows():
@@ -163,7 +156,7 @@ def fa2_table(rows, fit_rows, P, hw, lines):
     agree, total = 0, 0
     for dims, ks in by_case.items():
         d = json.loads(dims)
-        agree += (fa2_prefill_splits(d, P.sm_count) > 1) == any("splitkv" in r["kernel"] for r in ks)
+        agree += (fa2_prefill_splits(d, P) > 1) == any("splitkv" in r["kernel"] for r in ks)
         total += 1
         main = max(ks, key=lambda r: float(r["dur_us"]))
         kinds[(main["kernel"][:90], main["block"], main["registers"], main["shared_bytes"],
@@ -176,7 +169,7 @@ def fa2_table(rows, fit_rows, P, hw, lines):
     # every FA2-pinned prefill fit row (not only the profiled ones), the model's error by the dispatch rule's answer
     fa2 = [m for m in fit_rows if m.cls == "attention_prefill_fa2"]
     err = fit.predict(P, fa2, hw) / np.array([m.time_s for m in fa2]) - 1
-    splits = np.array([fa2_prefill_splits(m.op.dims, P.sm_count) for m in fa2])
+    splits = np.array([fa2_prefill_splits(m.op.dims, P) for m in fa2])
     for label, sel in (("split-KV kernel (rule)", splits > 1), ("one-pass kernel", splits == 1)):
         lines.append(f"  FA2-pinned prefill fit rows on the {label}: |pred/meas - 1| % {err_stats(err[sel])}, "
                      f"signed median {np.median(err[sel]) * 100:+.1f} %")

@@ -50,36 +50,27 @@ import numpy as np
 from hwmodels import gpu
 from hwmodels import gpu_params as _gp
 from hwmodels.spec import load_hw
-from validation.diagnostics import kernel_profile_compare as kpc
-from validation.diagnostics.kernel_profile_compare import SPLIT_BQ
+from hwmodels.gpu_library import fa2_split_block_n
+from hwmodels.gpu_params import FA2_SPLIT_BQ as SPLIT_BQ
 from validation.model_selection import s27_fa2_waves as s27
 from validation.model_selection.common import (choose_resolved, flag_term, prefill_candidate, r17_h100_terms,
                                                rows_of, run_selection, score_candidates, score_group)
 
 OUT = Path("validation/model_selection/s30_fa2_splitkv_prefill.txt")  # relative: no machine path in the record
 FLAG = "attn.prefill_splitkv"
-split_bn = kpc.fa2_split_block_n
-
-
-def prefill_splits(P, batch, heads, q_len, kv_len, d):
-    """The library's dispatch rule (validation/diagnostics/kernel_profile_compare.py, checked against the profile)."""
-    return kpc.fa2_prefill_splits({"batch": batch, "heads": heads, "q_len": q_len, "kv_len": kv_len, "head_dim": d},
-                                  P.sm_count)
+# the library's dispatch rule and key block, checked against the profile (the model's since round 18)
+split_bn = fa2_split_block_n
+prefill_splits = gpu.fa2_prefill_splits
 
 
 def split_prefill_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, splits):
     bq, bk = SPLIT_BQ, split_bn(d)
-    nq, nk = math.ceil(q_len / bq), math.ceil(kv_len / bk)
-    per = math.ceil(nk / splits)
-    offset = kv_len - q_len
-    i = np.arange(nq)
-    vis = np.ceil(np.minimum(offset + (i + 1) * bq, kv_len) / bk) if causal else np.full(nq, float(nk))
+    per = math.ceil(math.ceil(kv_len / bk) / splits)
+    vis = gpu._visible_blocks(q_len, kv_len, bq, bk, causal)
     lo = np.arange(splits) * per  # each slice's first key block
     blocks = np.clip(vis[:, None] - lo[None, :], 0, per)  # (query block, slice) -> score blocks of that CTA
-    soft = P.values.get("attn.soft_c", 0.0) * (128 + 128)
-    t_blk = 2.0 * bq * bk * (d + dv + soft) / (peak / P.sm_count * P["attn.eff"])
-    t_cta = blocks * t_blk + P["attn.cta_overhead"]
-    ctas = batch * heads * nq * splits
+    t_cta = blocks * gpu._score_block_time(P, bq, bk, d, dv, peak) + P["attn.cta_overhead"]
+    ctas = batch * heads * len(vis) * splits
     t_comp = batch * heads * t_cta.sum() / P.sm_count + P["attn.tail"] * float(t_cta.max())
     if _gp.ATTN_WAVE_CAP:
         t_comp = min(t_comp, math.ceil(ctas / P.sm_count) * float(t_cta.max()))

@@ -44,7 +44,6 @@ from pathlib import Path
 
 from hwmodels import gpu
 from hwmodels.spec import load_hw
-from validation.diagnostics import kernel_profile_compare as kpc
 from validation.model_selection import s27_fa2_waves as s27
 from validation.model_selection.common import (choose_resolved, flag_term, prefill_candidate, r17_h100_terms,
                                                rows_of, run_selection, score_candidates, score_group)
@@ -55,9 +54,7 @@ ORIGINAL = gpu.attention_prefill_time
 ORIGINAL_RAGGED = gpu.ragged_time
 
 
-def splits_of(P, batch, heads, q_len, kv_len, d):
-    return kpc.fa2_prefill_splits({"batch": batch, "heads": heads, "q_len": q_len, "kv_len": kv_len, "head_dim": d},
-                                  P.sm_count)
+splits_of = gpu.fa2_prefill_splits  # FA2's dispatch rule (the model's since round 18)
 
 
 def _no_ragged(P, ctas, q_len, bq, causal):

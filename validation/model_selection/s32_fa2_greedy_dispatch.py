@@ -45,7 +45,6 @@ Writes validation/model_selection/s32_fa2_greedy_dispatch.txt.
 import math
 from pathlib import Path
 
-import numpy as np
 
 from hwmodels import gpu
 from hwmodels.gpu_library import greedy_makespan  # this script's own, moved to the model in round 18
@@ -65,12 +64,9 @@ def prefill_time_candidate(P, batch, heads, q_len, kv_len, d, dv, causal, peak, 
     if blocks is not None or not per_sm:
         return ORIGINAL(P, batch, heads, q_len, kv_len, d, dv, causal, peak, details=details, blocks=blocks)
     bq, bk = gpu._fa2_blocks(d)
-    nq, nk = math.ceil(q_len / bq), math.ceil(kv_len / bk)
-    i = np.arange(nq)
-    vis = np.ceil(np.minimum(kv_len - q_len + (i + 1) * bq, kv_len) / bk) if causal else np.full(nq, float(nk))
-    t_blk = 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * (128 + 128)) / (
-        peak / P.sm_count * P["attn.eff"])
-    ctas = batch * heads * nq
+    vis = gpu._visible_blocks(q_len, kv_len, bq, bk, causal)  # the model's since round 18, as this script had them
+    t_blk = gpu._score_block_time(P, bq, bk, d, dv, peak)
+    ctas = batch * heads * len(vis)
     if ctas <= P.sm_count:  # one CTA per SM, alone
         t_comp, waves = float(vis.max()) * t_blk, 1
     else:

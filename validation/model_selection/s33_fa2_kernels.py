@@ -58,28 +58,19 @@ import numpy as np
 
 from hwmodels import gpu
 from hwmodels import gpu_params as _gp
-from validation.diagnostics import kernel_profile_compare as kpc
+from hwmodels.gpu_library import fa2_split_block_n
+from hwmodels.gpu_params import FA2_SPLIT_BQ, SKV_PARTIAL_BYTES
 from validation.model_selection import s27_fa2_waves as s27
 from validation.model_selection.common import (choose_resolved, prefill_candidate, r17_h100_terms, rows_of,
                                                run_selection, score_candidates, score_group)
-from validation.model_selection.s32_fa2_greedy_dispatch import greedy_makespan
 
 OUT = Path("validation/model_selection/s33_fa2_kernels.txt")  # relative: no machine path in the record
 M_FLAG, S_FLAG, G_FLAG = "attn.ragged_masking_only", "attn.skv_kernel", "attn.greedy_slots"
 ORIGINAL = gpu.attention_prefill_time
 ORIGINAL_RAGGED = gpu.ragged_time
-PARTIAL_BYTES = 4  # the split kernel's partial outputs are fp32 (flash_api.cpp: out_accum, softmax_lse_accum)
-SLOTS_PER_SM = 2  # s32's G: two 128-thread CTAs of <= 64 KiB shared memory and 255 registers fit one SM
-
-
-def splits_of(P, batch, heads, q_len, kv_len, d):
-    return kpc.fa2_prefill_splits({"batch": batch, "heads": heads, "q_len": q_len, "kv_len": kv_len, "head_dim": d},
-                                  P.sm_count)
-
-
-def _t_blk(P, bq, bk, d, dv, peak):
-    return 2.0 * bq * bk * (d + dv + P.values.get("attn.soft_c", 0.0) * (128 + 128)) / (
-        peak / P.sm_count * P["attn.eff"])
+# the pieces the candidate shared with what round 18 put in the model are the model's own (hwmodels.gpu: the
+# dispatch rule, the visible blocks, the score-block time, the greedy two-slot schedule); the record regenerates
+splits_of = gpu.fa2_prefill_splits
 
 
 def _schedule(P, works_blocks, repeats, t_blk, greedy):
@@ -88,11 +79,7 @@ def _schedule(P, works_blocks, repeats, t_blk, greedy):
     works = np.asarray(works_blocks, dtype=float)
     ctas = works.size * repeats
     if greedy:
-        if ctas <= P.sm_count:
-            return float(works.max()) * t_blk + P["attn.cta_overhead"]
-        slots = SLOTS_PER_SM * P.sm_count
-        span = greedy_makespan(tuple(works.tolist()), repeats, slots)
-        return SLOTS_PER_SM * t_blk * span + P["attn.cta_overhead"] * math.ceil(ctas / slots)
+        return gpu._slot_schedule(P, works, repeats, t_blk)
     t_cta = works * t_blk + P["attn.cta_overhead"]
     t = repeats * float(t_cta.sum()) / P.sm_count + P["attn.tail"] * float(t_cta.max())
     if _gp.ATTN_WAVE_CAP:
@@ -101,25 +88,22 @@ def _schedule(P, works_blocks, repeats, t_blk, greedy):
 
 
 def split_kernel_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak, splits, greedy):
-    bq, bk = kpc.SPLIT_BQ, kpc.fa2_split_block_n(d)
-    nq, nk = math.ceil(q_len / bq), math.ceil(kv_len / bk)
-    per = math.ceil(nk / splits)
-    i = np.arange(nq)
-    vis = np.ceil(np.minimum(kv_len - q_len + (i + 1) * bq, kv_len) / bk) if causal else np.full(nq, float(nk))
+    bq, bk = FA2_SPLIT_BQ, fa2_split_block_n(d)
+    per = math.ceil(math.ceil(kv_len / bk) / splits)
+    vis = gpu._visible_blocks(q_len, kv_len, bq, bk, causal)
     blocks = np.clip(vis[:, None] - (np.arange(splits) * per)[None, :], 0, per)  # (query block, slice)
     # dispatch order: grid (query blocks, splits, batch x heads), query block fastest
-    t_comp = _schedule(P, blocks.T.reshape(-1), batch * heads, _t_blk(P, bq, bk, d, dv, peak), greedy)
-    combine = P["attn.skv_combine"] + splits * batch * heads * q_len * dv * PARTIAL_BYTES / P["attn.skv_combine_bw"]
+    t_comp = _schedule(P, blocks.T.reshape(-1), batch * heads, gpu._score_block_time(P, bq, bk, d, dv, peak),
+                       greedy)
+    combine = P["attn.skv_combine"] + splits * batch * heads * q_len * dv * SKV_PARTIAL_BYTES / P["attn.skv_combine_bw"]
     return P["attn.floor"] + t_comp + combine
 
 
 def one_pass_greedy_time(P, batch, heads, q_len, kv_len, d, dv, causal, peak):
     bq, bk = gpu._fa2_blocks(d)
-    nq, nk = math.ceil(q_len / bq), math.ceil(kv_len / bk)
-    i = np.arange(nq)
-    vis = np.ceil(np.minimum(kv_len - q_len + (i + 1) * bq, kv_len) / bk) if causal else np.full(nq, float(nk))
-    t_comp = _schedule(P, vis, batch * heads, _t_blk(P, bq, bk, d, dv, peak), True)
-    return P["attn.floor"] + t_comp + gpu.ragged_time(P, batch * heads * nq, q_len, bq, causal)
+    vis = gpu._visible_blocks(q_len, kv_len, bq, bk, causal)
+    t_comp = gpu._slot_schedule(P, vis, batch * heads, gpu._score_block_time(P, bq, bk, d, dv, peak))
+    return P["attn.floor"] + t_comp + gpu.ragged_time(P, batch * heads * len(vis), q_len, bq, causal)
 
 
 def _no_ragged(P, ctas, q_len, bq, causal):
