@@ -441,13 +441,18 @@ R14_H100_TERMS = {**TERMS, "stream_speedup": True}
 # Round 18 (session 26; validation/model_selection/s33_fa2_kernels.txt, the H100's FA2 prefill fit rows, validation
 # split carved from them): FA2 prefill priced as the kernel FlashAttention-2 runs (hwmodels.gpu_params, round 18:
 # split-KV kernel and combine, uneven terms past the masking steps, greedy two-slot schedule; validation p90 16.8 ->
-# 12.0, resolved). The H200 has no such selection (its set stays).
+# 12.0, resolved). The H200 took it in round 19 (below).
 R18_H100_TERMS = {**R14_H100_TERMS, "fa2_prefill_kernels": True}
-TERM_SETS = {**TERMS_BY_HW, "base": BASE_TERMS, "r14_h100": R14_H100_TERMS, "r18_h100": R18_H100_TERMS}
+# Round 19 (session 27; validation/model_selection/s35_h200_fa2_kernels.txt, the H200's FA2 prefill fit rows, validation
+# split carved from them): round 18's FA2 prefill form on the H200 too (validation p90 13.4 -> 9.6, resolved). The
+# H200's set is its session-21 set plus that term; the H100's is unchanged.
+R19_H200_TERMS = {**TERMS, "fa2_prefill_kernels": True}
+TERM_SETS = {**TERMS_BY_HW, "base": BASE_TERMS, "r14_h100": R14_H100_TERMS, "r18_h100": R18_H100_TERMS,
+             "r19_h200": R19_H200_TERMS}
 # the set `cosim calibrate --hw <gpu>` fits when --terms is not given: the one its committed calibration was fitted
 # with. The H100 was re-fitted in session 16 with the H200's set (validation/heldout14_rules.md: no term chosen on
 # H100 rows); its own session-9 set stays available by name (--terms h100_sxm).
-DEFAULT_SET = {"h100_sxm": "r18_h100", "h200": "h200"}
+DEFAULT_SET = {"h100_sxm": "r18_h100", "h200": "r19_h200"}
 TERM_SET_DESC = {
     "h200": "h200 set (chosen on the validation split of the H200 fit rows: validation/model_selection s4-s10 "
             "candidates; session 9, s9_candidates: GEMM stream-K, cuDNN decode fill; session 10, "
@@ -464,6 +469,9 @@ TERM_SET_DESC = {
                 "runs, attn.prefill_kernels: split-KV kernel and combine, uneven terms past the masking steps, greedy "
                 "two-slot schedule; chosen on the H100's FA2 prefill fit rows: validation/model_selection/"
                 "s33_fa2_kernels)",
+    "r19_h200": "r19_h200 set (the h200 set plus round 18's FA2 prefill form, attn.prefill_kernels: split-KV kernel "
+                "and combine, uneven terms past the masking steps, greedy two-slot schedule; chosen on the H200's FA2 "
+                "prefill fit rows: validation/model_selection/s35_h200_fa2_kernels)",
     "base": "base set (the session-8 form: the h200 set without the session-9 and -10 terms GEMM stream-K, "
             "cuDNN decode fill and unfused decode's own unaligned multiplier; its session 4-8 terms were chosen "
             "on the H200 fit rows; nor the session-11 fp8 GEMMs without stream-K, moot without stream-K, nor the "
