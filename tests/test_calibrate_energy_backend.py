@@ -88,11 +88,15 @@ def test_h100_default_term_set_is_its_committed_calibrations():
     """`cosim calibrate --hw h100_sxm` without --terms fits the set its committed calibration used: since round 18
     (session 26) r18_h100, round 14's r14_h100 (the H200's set plus the in-stream speedup) plus FA2 prefill priced as
     the kernel FlashAttention-2 runs (the session-16 re-fit used the H200's set; the session-9 set stays available by
-    name); the H200 keeps its own."""
+    name); the H200 keeps its own, since round 19 (session 27) r19_h200: its set plus the same FA2 prefill form."""
     from cosim.calibrate import fit as fit_mod
     name, terms, line = fit_mod.terms_for("h100_sxm")
     assert name == "r18_h100" and terms is fit_mod.TERM_SETS["r18_h100"]
     assert line.startswith("r18_h100 set") and line.endswith("h100_sxm's default set (the set of its committed "
                                                               "calibration: fit.DEFAULT_SET)")
     assert fit_mod.terms_for("h100_sxm", "h100_sxm")[1] is fit_mod.TERMS_BY_HW["h100_sxm"]
-    assert fit_mod.terms_for("h200") == ("h200", fit_mod.TERM_SETS["h200"], fit_mod.TERM_SET_DESC["h200"])
+    name, terms, line = fit_mod.terms_for("h200")
+    assert name == "r19_h200" and terms is fit_mod.TERM_SETS["r19_h200"] == {**fit_mod.TERM_SETS["h200"],
+                                                                             "fa2_prefill_kernels": True}
+    assert line.startswith("r19_h200 set") and line.endswith("h200's default set (the set of its committed "
+                                                              "calibration: fit.DEFAULT_SET)")

@@ -37,21 +37,14 @@ from hwmodels.spec import hw_path, load_hw
 # residual classes re-chosen by s26_fit9_residuals.txt; s27_fa2_waves.txt chose no FA2 prefill term). heldout19 stays
 # pinned for the H200: round 15 moves no H200 own price (measured on the H100 in session 23 with round 14; its H100 pin
 # is superseded below; on the H200 it may still be measured under its rules while this pin holds)
-FROZEN = {"heldout18": (1448, "1b8f09d14535493ef6ecad932884388ac9f7e95fb6b729838c80f893405052c2"),
-          "heldout19": (1448, "aee926a2229a319b105e5d13c13b851c3e12b8528b94d722cdaa16871c7802cd"),
-          "heldout20": (1448, "9442ab8e03369dff273801cd91227b3e48811466eb3abdb5bb7411768889b1b8"),
-          # heldout21 (validation/heldout21_rules.md), frozen in session 24 for round 16 (the H100 re-fitted with fit
-          # suite 10 too; s28 chose no FA2 term); heldout19's and heldout20's H200 pins stay: round 16 moves no H200 own
-          # price
-          "heldout21": (1444, "a38839f0d7a78a5475fb85c0e2bc83dfdf7ebb898147aca8ffe1fd4649a18419"),
-          # heldout22 (validation/heldout22_rules.md), frozen in session 24 for round 17 (s29's residual choices: HF
-          # eager prefill E again); heldout19 - heldout21 keep their H200 pins: round 17 moves no H200 own price
-          "heldout22": (1448, "d7a8a63d63c96a313433083dcd7443ad3428a00d6ec911fa64da0c67605824ce"),
-          # heldout23 (validation/heldout23_rules.md), frozen in session 26 for round 18 (s33's GMS: FA2 prefill priced
-          # as the kernel FlashAttention-2 runs, the H100 re-fitted with it); heldout19 - heldout22 keep their H200
-          # pins: round 18 moves no H200 own price
-          "heldout23": (1440, "6e3b08956ed7c95d4d8579f3c1c80cfe31d2c63ec1a28d74d767fa5e39dd6f31")}
-FROZEN_H100 = {"heldout23": (1440, "adfde4d42d17eddd7c5e8c4fd1313151e93677220a72456fd9a597d2bacdd588")}
+# heldout24 (validation/heldout24_rules.md), frozen in session 27 for round 19 (s35_h200_fa2_kernels.txt: round 18's FA2
+# prefill form on the H200, the H200 re-fitted). Round 19 moved the frozen H200 prices of heldout18 - heldout23 (their
+# pins are in SUPERSEDED_FROZEN below)
+FROZEN = {"heldout24": (1448, "f65be14fb7fcc7a17be89088589de149b3682ac63b613ac2b1062925e292514e")}
+# the H100's prices of the suites frozen for an H100 model on main: heldout23 (round 18; measured and scored on the H100
+# in session 26; round 19 moves no H100 own price) and heldout24 (round 19, whose H100 prices are round 18's)
+FROZEN_H100 = {"heldout23": (1440, "adfde4d42d17eddd7c5e8c4fd1313151e93677220a72456fd9a597d2bacdd588"),
+               "heldout24": (1448, "dc92bb61031192baa7dfe7a2d7a1c24011942f50a13b377d5138e6f5a46f9b9d")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
 # session 17; on the H200 not measured when round 9 moved its prices). Round 9 (session 18) moved their prices: main
@@ -97,7 +90,20 @@ SUPERSEDED_FROZEN = {("heldout13", "h200"): (1440, "577410528fe63e223df87ce05507
                      # round 17 (frozen at 98f5936; measured on the H100 and scored in session 25): round 18 (session
                      # 26) moved its H100 FA2 prefill prices
                      ("heldout22", "h100_sxm"): (1448,
-                                                 "7d5f87a3544ff05d1b067d214f0e48b88ac3047196cd81419f6262bfdc8cfc7e")}
+                                                 "7d5f87a3544ff05d1b067d214f0e48b88ac3047196cd81419f6262bfdc8cfc7e"),
+                     # round 19 (session 27) moved the H200's FA2-pinned prefill prices of the suites frozen for the
+                     # H200's round-13 prices: heldout18 (frozen at 46901c5 for round 13, re-frozen in session 21;
+                     # measured on the H200 and scored in session 22) and heldout19 - heldout23 (frozen for rounds
+                     # 14 - 18, whose H200 own prices were round 13's; never measured on an H200). If one of
+                     # heldout19 - heldout23 is ever measured on an H200 (runs h200_run24 - h200_run28) it is scored
+                     # once at a checkout of e036cfe, the last commit before round 19 (its prices there are these;
+                     # validation/heldout24_rules.md), as heldout17's H200 run would be at 4250fe9
+                     ("heldout18", "h200"): (1448, "1b8f09d14535493ef6ecad932884388ac9f7e95fb6b729838c80f893405052c2"),
+                     ("heldout19", "h200"): (1448, "aee926a2229a319b105e5d13c13b851c3e12b8528b94d722cdaa16871c7802cd"),
+                     ("heldout20", "h200"): (1448, "9442ab8e03369dff273801cd91227b3e48811466eb3abdb5bb7411768889b1b8"),
+                     ("heldout21", "h200"): (1444, "a38839f0d7a78a5475fb85c0e2bc83dfdf7ebb898147aca8ffe1fd4649a18419"),
+                     ("heldout22", "h200"): (1448, "d7a8a63d63c96a313433083dcd7443ad3428a00d6ec911fa64da0c67605824ce"),
+                     ("heldout23", "h200"): (1440, "6e3b08956ed7c95d4d8579f3c1c80cfe31d2c63ec1a28d74d767fa5e39dd6f31")}
 # the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
 # (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
 # end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
@@ -184,7 +190,10 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # bf091fe8... at heldout23's second freeze (session 26, before any heldout23 data existed), for a review's findings:
 # kernels_of counts a split-KV prefill's combine kernel (in-workload launches only), a note at head dims other than 64 /
 # 128, no negative blocks for causal q > kv, comments (gpu_params, gpu_transfer). Every price digest above is unchanged
-FROZEN_FILES_DIGEST = "bf091fe8f2d702ae2619a6c0a90420587075b4015eaf62a0fac3a60ec99bf434"
+# 43d98c3f... at the heldout24 freeze (session 27, after heldout23 was measured and scored on the H100): round 19
+# (fit.py: term set r19_h200, the H200's default; h200.yaml re-fitted with it, its residual table rebuilt unchanged).
+# heldout23's H100 price digest above is unchanged; the H200 pins of heldout18 - heldout23 are superseded since
+FROZEN_FILES_DIGEST = "43d98c3f5d7a05858bacdab26e9b0752de734fd421a44240a16b89d488fb118d"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -228,15 +237,16 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout20": {"h200": "h200_run25", "h100": "h100_run18"},
               "heldout21": {"h200": "h200_run26", "h100": "h100_run20"},
               "heldout22": {"h200": "h200_run27", "h100": "h100_run21"},
-              "heldout23": {"h200": "h200_run28", "h100": "h100_run22"}}
+              "heldout23": {"h200": "h200_run28", "h100": "h100_run22"},
+              "heldout24": {"h200": "h200_run29", "h100": "h100_run23"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
             "heldout19": {"h100"}, "heldout20": {"h100"}, "heldout21": {"h100"}, "heldout22": {"h100"},
             "heldout23": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
-# its freeze fails below, but not in FROZEN yet (empty: heldout23 was frozen in the commit "FROZEN for heldout23",
-# session 26, for round 18; heldout22 in "FROZEN for heldout22", session 24, for round 17)
+# its freeze fails below, but not in FROZEN yet (empty: heldout24 was frozen in the commit "FROZEN for heldout24",
+# session 27, for round 19; heldout23 in "FROZEN for heldout23", session 26, for round 18)
 AWAITING_FREEZE = set()
 
 
@@ -292,7 +302,7 @@ def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
     for name in ("heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20", "heldout21",
-                 "heldout22", "heldout23"):
+                 "heldout22", "heldout23", "heldout24"):
         rules = Path(f"validation/{name}_rules.md").read_text()
         assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES), name
 
@@ -307,8 +317,11 @@ def test_the_frozen_files_are_as_at_the_freeze_commit():
 # Round 10 moved them again (92648f90... with round 9), round 11 again (6a530317... with round 10: HF eager prefill),
 # round 13 again (25d82138... with rounds 11 and 12: the elementwise dispatch terms, session 21).
 # heldout18: run h200_run23 (session 22), scored once with round 13 (frozen at 46901c5) at f6e5ad9.
-SCORED_PREDICTIONS = {"test13": (1641, 156, "f1d91db7ac3ca614ba693a2171000eca251927e8bdc0766b89f570c7c88df53b"),
-                      "test18": (1647, 156, "43c549bd5e66101d37e394c2bc634a7df600ca6c512313155f4594405da41d5b")}
+# Round 19 (session 27: the H200's FA2 prefill priced with round 18's form) moved both (test13 f1d91db7..., test18
+# 43c549bd... with round 13): heldout18 is a seen suite on the H200 since, re-scored with round 19 (its published score
+# stays round 13's); these pin the re-scores.
+SCORED_PREDICTIONS = {"test13": (1641, 156, "edc0fbf8b612b51ac6670644cc8448e4096652bbcc5b7d0ca9c5c78bfad13bdc"),
+                      "test18": (1647, 156, "591c1039061737e8ad01f0fd909d8bd6a047e0b28ee4346ab15643706b5874ff")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS))

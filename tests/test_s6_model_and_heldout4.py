@@ -176,7 +176,9 @@ def test_heldout4_figures_as_published(heldout4):
     # re-scored, nothing chosen on it); 3.2 / 10.2 -> 3.1 / 9.8 (round 11, session 19: HF eager prefill's
     # measured-residual correction as s20 chose it; a seen suite re-scored, nothing chosen on it); 3.1 / 9.8 -> 3.0 /
     # 9.5 (round 13, session 21: s24's elementwise terms, both calibrations re-fitted; seen, nothing chosen on it)
-    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.0, 9.5)
+    # -> 3.1 / 9.4 (round 19, session 27: the H200's FA2 prefill priced with round 18's form, 3.5 / 10.9 -> 4.8 / 9.5;
+    # seen, nothing chosen on it)
+    assert (round(a["all"]["median"], 1), round(a["all"]["p90"], 1)) == (3.1, 9.4)
     met = {k for k, v in a.items() if v["n"] and v["median"] <= 5.0 and v["p90"] <= 15.0}
     # fp8 GEMM 6.7 / 15.2 -> 4.4 / 10.1 and unfused decode 5.6 / 12.0 -> 3.2 / 8.9: both now met (round 10,
     # session 18: the measured-residual correction as s19 chose it; a seen suite re-scored, nothing chosen on it);
@@ -191,7 +193,8 @@ def test_heldout4_figures_as_published(heldout4):
     assert (round(a["gemm_bf16"]["median"], 1), round(a["gemm_bf16"]["p90"], 1)) == (3.1, 9.8)
     # unfused decode 3.2 / 8.9 -> 3.4 / 8.7 (round 13's re-fit)
     assert (round(a["attention_decode_unfused"]["median"], 1), round(a["attention_decode_unfused"]["p90"], 1)) == (3.4, 8.7)
-    assert (round(a["attention_prefill_fa2"]["median"], 1), round(a["attention_prefill_fa2"]["p90"], 1)) == (3.5, 10.9)
+    # FA2 prefill 3.5 / 10.9 -> 4.8 / 9.5 (round 19, session 27: round 18's form on the H200; seen, nothing chosen)
+    assert (round(a["attention_prefill_fa2"]["median"], 1), round(a["attention_prefill_fa2"]["p90"], 1)) == (4.8, 9.5)
     # HF eager prefill 6.4 / 18.3 -> 3.7 / 9.2 (round 11, session 19: HF eager prefill's measured-residual correction
     # compared within the KV length's alignment class, as s20 chose it; a seen suite re-scored, nothing chosen on it)
     # 3.7 / 9.2 -> 3.3 / 9.1 (round 13's re-fit: HF eager's softmax and casts are elementwise parts)

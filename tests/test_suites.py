@@ -66,12 +66,12 @@ SUITES = (
           ("heldout", "heldout2", "heldout3", "heldout4"),
           shared={"default": 1, "fit3": 0, "fit4": 0, "fit5": 1},  # rule 2 drops their rows
           rules_seeds=(mb.HELDOUT5_SEED, mb.HELDOUT5_SEED + 1),
-          figures={"n": 1077, "all": (3.5, 10.4),
+          figures={"n": 1077, "all": (3.5, 10.2),
                    "met": {"elementwise", "all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
                            "attention_decode_unfused", "attention_prefill", "attention_prefill_cudnn",
                            "attention_prefill_fa2", "attention_prefill_unfused", "gemm_bf16", "gemm_fp8"},
                    "pins": {"attention_decode": (3.0, 8.7), "elementwise": (3.6, 10.0),
-                            "attention_prefill_fa2": (4.2, 12.1), "attention_prefill_unfused": (4.5, 12.8)},
+                            "attention_prefill_fa2": (4.2, 9.2), "attention_prefill_unfused": (4.5, 12.8)},
                    "e2e": {"eager": 2.6, "engine": 2.5, "engine_fused": 1.9}}),
     # heldout6: scored once after the session-7 second-round freeze (5e95801) at 4.4 / 15.7 (met: fp8 GEMM,
     # every prefill but unfused, elementwise; bf16 GEMM 5.4 / 14.0, default decode 4.1 / 22.5, FA2 decode
@@ -88,13 +88,13 @@ SUITES = (
     Suite("heldout6", "e221b3a0e8b276ef80f0bf33e2c3843fca9b95e2accca03e8c6e08f5a9c2d4a8",
           {"attention": 186, "elementwise": 176, "gemm": 152, "e2e": 2}, 11, 1219, "test6",
           BASE + ("fit5", "fit6", "heldout5"), rules_seeds=(mb.HELDOUT6_SEED,),
-          figures={"n": 1215, "all": (3.0, 9.7),
+          figures={"n": 1215, "all": (3.1, 9.6),
                    "met": {"all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
                            "attention_decode_unfused", "attention_prefill", "attention_prefill_cudnn",
                            "attention_prefill_fa2", "attention_prefill_unfused", "elementwise", "gemm_bf16",
                            "gemm_fp8"},
                    "pins": {"gemm_bf16": (2.8, 9.3), "attention_decode": (2.2, 11.1),
-                            "attention_decode_fa2": (3.2, 11.8), "attention_prefill_fa2": (3.2, 8.7),
+                            "attention_decode_fa2": (3.2, 11.8), "attention_prefill_fa2": (3.7, 8.8),
                             "attention_prefill_unfused": (4.1, 11.0)},
                    "e2e": {"eager": 2.9, "engine": 1.2, "engine_fused": 1.1}}),
     # heldout7: scored once after the session-8 freeze (fdb2a20) at 4.7 / 15.3 (met: bf16 GEMM, default and
@@ -113,11 +113,11 @@ SUITES = (
     Suite("heldout7", "90aee88dae6d456c504f60f3010f2de50cb46ef6f28abae09fce5b4f195be896",
           {"attention": 222, "elementwise": 176, "gemm": 152, "e2e": 2}, 13, 1363, "test7",
           BASE + ("fit5", "fit6", "fit7", "heldout5", "heldout6"), rules_seeds=(mb.HELDOUT7_SEED,),
-          figures={"n": 1358, "all": (3.1, 10.0),
+          figures={"n": 1358, "all": (3.2, 10.2),
                    "met": {"elementwise", "all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
                            "attention_decode_unfused", "attention_prefill", "attention_prefill_cudnn",
                            "attention_prefill_fa2", "attention_prefill_unfused", "gemm_bf16", "gemm_fp8"},
-                   "pins": {"attention_decode_cudnn": (3.1, 11.1), "attention_prefill_fa2": (2.6, 10.5),
+                   "pins": {"attention_decode_cudnn": (3.1, 11.1), "attention_prefill_fa2": (3.6, 10.5),
                             "gemm_fp8": (3.0, 11.9), "attention_prefill_unfused": (3.4, 6.7)},
                    "e2e": {"eager": 3.6, "engine": 0.7, "engine_fused": 1.8}}),
     # heldout8: scored once after the session-8 second-round freeze (523b183) at 5.1 / 15.9 (met: default and
@@ -138,12 +138,12 @@ SUITES = (
           {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, 15, 1645, "test8",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7"),
           rules_seeds=(mb.HELDOUT8_SEED,),
-          figures={"n": 1642, "all": (3.4, 10.5),
+          figures={"n": 1642, "all": (3.4, 10.3),
                    "met": {"elementwise", "all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
                            "attention_decode_unfused", "attention_prefill", "attention_prefill_cudnn",
                            "attention_prefill_fa2", "attention_prefill_unfused", "gemm_bf16", "gemm_fp8"},
                    "pins": {"gemm_bf16": (3.4, 11.3), "gemm_fp8": (4.6, 12.6), "attention_decode": (3.1, 9.6),
-                            "attention_decode_cudnn": (3.0, 9.6), "attention_prefill_fa2": (4.2, 13.9),
+                            "attention_decode_cudnn": (3.0, 9.6), "attention_prefill_fa2": (4.3, 13.3),
                             "attention_prefill_unfused": (4.0, 9.3), "attention_decode_unfused": (4.0, 10.8),
                             "elementwise": (3.6, 11.3)},
                    "e2e": {"eager": 3.2, "engine": 2.5, "engine_fused": 2.0}}),
@@ -164,12 +164,12 @@ SUITES = (
           {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, 16, 1649, "test9",
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8"),
           rules_seeds=(mb.HELDOUT9_SEED,),
-          figures={"n": 1645, "all": (3.2, 9.8),
+          figures={"n": 1645, "all": (3.2, 9.7),
                    "met": {"elementwise", "all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
                            "attention_decode_unfused", "attention_prefill", "attention_prefill_cudnn",
                            "attention_prefill_fa2", "attention_prefill_unfused", "gemm_bf16", "gemm_fp8"},
                    "pins": {"gemm_bf16": (3.4, 10.2), "gemm_fp8": (4.4, 13.0), "attention_decode": (2.8, 9.3),
-                            "attention_decode_cudnn": (3.1, 8.7), "attention_prefill_fa2": (4.7, 13.6),
+                            "attention_decode_cudnn": (3.1, 8.7), "attention_prefill_fa2": (4.8, 12.3),
                             "attention_prefill_unfused": (4.2, 12.9), "attention_decode_unfused": (4.1, 9.1),
                             "elementwise": (2.9, 10.9)},
                    "e2e": {"eager": 2.5, "engine": 1.2, "engine_fused": 1.9}}),
@@ -194,7 +194,7 @@ SUITES = (
                            "attention_prefill_unfused", "gemm_bf16", "gemm_fp8"},
                    "pins": {"gemm_bf16": (3.0, 10.1), "gemm_fp8": (4.0, 12.9), "attention_prefill": (2.1, 6.2),
                             "attention_decode": (2.9, 8.8), "attention_prefill_cudnn": (2.1, 5.9),
-                            "attention_decode_cudnn": (2.4, 9.4), "attention_prefill_fa2": (5.6, 13.8),
+                            "attention_decode_cudnn": (2.4, 9.4), "attention_prefill_fa2": (5.3, 17.5),
                             "attention_decode_fa2": (3.3, 8.6), "attention_prefill_unfused": (3.2, 11.1),
                             "attention_decode_unfused": (4.8, 11.5), "elementwise": (3.4, 11.6)},
                    "e2e": {"eager": 2.9, "engine": 1.4, "engine_fused": 0.9}}),
@@ -231,13 +231,13 @@ SUITES = (
           BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
                   "heldout10", "heldout11", "heldout12"),
           rules_seeds=(mb.HELDOUT13_SEED,), distinct=True,
-          figures={"n": 1641, "all": (3.3, 10.6),
+          figures={"n": 1641, "all": (3.3, 10.3),
                    "met": {"elementwise", "all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
                            "attention_decode_unfused", "attention_prefill", "attention_prefill_cudnn",
                            "attention_prefill_unfused", "gemm_bf16", "gemm_fp8"},
                    "pins": {"gemm_bf16": (2.8, 9.5), "gemm_fp8": (3.9, 10.4), "attention_prefill": (1.9, 6.8),
                             "attention_decode": (3.4, 9.9), "attention_prefill_cudnn": (2.1, 6.1),
-                            "attention_decode_cudnn": (3.3, 9.3), "attention_prefill_fa2": (4.9, 17.4),
+                            "attention_decode_cudnn": (3.3, 9.3), "attention_prefill_fa2": (3.1, 16.3),
                             "attention_decode_fa2": (2.9, 8.7), "attention_prefill_unfused": (2.5, 11.5),
                             "attention_decode_unfused": (4.1, 14.7), "elementwise": (3.7, 11.4)},
                    "e2e": {"eager": 3.0, "engine": 3.4, "engine_fused": 2.0}}),
@@ -287,13 +287,13 @@ SUITES = (
                   "heldout17"),
           rules_seeds=(mb.HELDOUT18_SEED,), distinct=True,
           # scored once with round 13 (frozen at 46901c5), session 22, at f6e5ad9 (validation/heldout_tables.txt)
-          figures={"n": 1647, "all": (3.4, 10.5),
+          figures={"n": 1647, "all": (3.4, 10.4),
                    "met": {"elementwise", "all", "attention_decode", "attention_decode_cudnn", "attention_decode_fa2",
                            "attention_decode_unfused", "attention_prefill", "attention_prefill_cudnn",
                            "attention_prefill_unfused", "gemm_bf16", "gemm_fp8"},
                    "pins": {"gemm_bf16": (3.1, 10.7), "gemm_fp8": (4.6, 13.9), "attention_prefill": (1.9, 6.0),
                             "attention_decode": (3.6, 9.0), "attention_prefill_cudnn": (1.8, 6.8),
-                            "attention_decode_cudnn": (3.1, 9.5), "attention_prefill_fa2": (5.1, 13.1),
+                            "attention_decode_cudnn": (3.1, 9.5), "attention_prefill_fa2": (3.7, 17.1),
                             "attention_decode_fa2": (3.2, 8.2), "attention_prefill_unfused": (4.5, 10.1),
                             "attention_decode_unfused": (4.0, 10.0), "elementwise": (3.6, 13.2)},
                    "e2e": {"eager": 3.2, "engine": 1.3, "engine_fused": 1.9}}),
@@ -361,6 +361,17 @@ SUITES = (
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22"),
           rules_seeds=(mb.HELDOUT23_SEED,), distinct=True),
+    # heldout24: drawn in session 27 for the round-19 model (round 18 with the H200's FA2-pinned prefill priced with
+    # round 18's form, validation/model_selection/s35_h200_fa2_kernels.py's K, the H200 re-fitted); rules and digest
+    # committed before the freeze and before it is measured (validation/heldout24_rules.md), on the H200 (run
+    # h200_run29) and / or the H100 (run h100_run23, validation/h100_runs.csv)
+    Suite("heldout24", "137be0987fda0f0cbf83619eb6c6f6c1c1e6a34d672f26632b12921ffa0d5f3a",
+          {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test24",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22",
+                  "heldout23"),
+          rules_seeds=(mb.HELDOUT24_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -457,7 +468,14 @@ def test_figures_as_scored(s):
     p90): heldout5 3.9 / 17.6 -> 3.6 / 10.0, 3.5 / 11.2 -> 3.5 / 10.4; heldout6 (met before) 3.1 / 10.1 -> 3.0 / 9.7;
     heldout7 3.1 / 10.9 -> 3.1 / 10.0; heldout8 4.6 / 17.1 -> 3.6 / 11.3, 3.4 / 10.8 -> 3.4 / 10.5; heldout9 4.3 /
     19.3 -> 2.9 / 10.9, 3.3 / 10.2 -> 3.2 / 9.8; heldout10 4.4 / 17.4 -> 3.4 / 11.6, 3.2 / 10.7 (unchanged);
-    heldout13 4.4 / 18.5 -> 3.7 / 11.4, 3.4 / 11.3 -> 3.3 / 10.6. Every pin here is round 13's."""
+    heldout13 4.4 / 18.5 -> 3.7 / 11.4, 3.4 / 11.3 -> 3.3 / 10.6. Round 19 (session 27: round 18's FA2 prefill form
+    chosen on the H200's fit rows by s35_h200_fa2_kernels, the H200 re-fitted; a seen suite re-scored, nothing chosen on
+    it) moves FA2-pinned prefill and, through it, all: round 13 -> round 19, FA2 prefill / all (median / p90): heldout5
+    4.2 / 12.1 -> 4.2 / 9.2, 3.5 / 10.4 -> 3.5 / 10.2; heldout6 3.2 / 8.7 -> 3.7 / 8.8, 3.0 / 9.7 -> 3.1 / 9.6;
+    heldout7 2.6 / 10.5 -> 3.6 / 10.5, 3.1 / 10.0 -> 3.2 / 10.2; heldout8 4.2 / 13.9 -> 4.3 / 13.3, 3.4 / 10.5 -> 3.4 /
+    10.3; heldout9 4.7 / 13.6 -> 4.8 / 12.3, 3.2 / 9.8 -> 3.2 / 9.7; heldout10 5.6 / 13.8 -> 5.3 / 17.5, all unchanged;
+    heldout13 4.9 / 17.4 -> 3.1 / 16.3, 3.3 / 10.6 -> 3.3 / 10.3; heldout18 5.1 / 13.1 -> 3.7 / 17.1, 3.4 / 10.5 ->
+    3.4 / 10.4; no class's met / missed changes. Every pin here is round 19's (round 13's elsewhere)."""
     from cosim.validate import ape, summarize, validate
     f = s.figures
     res = validate("h200", "validation/h200_runs.csv", split=s.split, include_unreliable=True)
@@ -754,6 +772,16 @@ NEW_BASE_DRAWS = (
       mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED, mb.FIT9_SEED, mb.FIT10_SEED),
      _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                    "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22")),
+    # heldout24 (session 27, round 19): 20261218000-20261219568 (1,569 seeds) each share shapes with an earlier suite,
+    # heldout23 included
+    ("heldout24", mb.HELDOUT24_SEED, 20261218000,
+     (mb.HELDOUT23_SEED, mb.HELDOUT22_SEED, mb.HELDOUT21_SEED, mb.HELDOUT20_SEED, mb.HELDOUT19_SEED, mb.HELDOUT18_SEED,
+      mb.HELDOUT17_SEED, mb.HELDOUT16_SEED, mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED, mb.HELDOUT12_SEED,
+      mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED, mb.FIT9_SEED,
+      mb.FIT10_SEED),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22",
+                   "heldout23")),
 )
 
 
@@ -800,10 +828,11 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
     # 13, measured on both GPUs in session 22), heldout19 (for the round-14 model, measured on the H100 only in session
     # 23), heldout20 (for the round-15 model, measured on the H100 only in session 24), heldout21 (for the round-16
     # model, measured on the H100 only in session 24), heldout22 (for the round-17 model, measured on the H100 only in
-    # session 25) and heldout23 (for the round-18 model, not measured yet) are listed; LATEST is the freshest suite
-    # measured on the H200 (heldout18, run h200_run23, session 22)
-    assert ht.TAIL_SUITES[-11:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
-                                    "heldout19", "heldout20", "heldout21", "heldout22", "heldout23")
+    # session 25), heldout23 (for the round-18 model, measured on the H100 only in session 26) and heldout24 (for the
+    # round-19 model, not measured yet) are listed; LATEST is the freshest suite measured on the H200 (heldout18, run
+    # h200_run23, session 22)
+    assert ht.TAIL_SUITES[-12:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
+                                    "heldout19", "heldout20", "heldout21", "heldout22", "heldout23", "heldout24")
     assert ht.LATEST == "test18"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
@@ -822,7 +851,8 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
 # number); validation/heldout_tables.py lists them first in both GPUs' tables, in this order, and last in TAIL_SUITES
-WIRED = (("heldout23", {"h200": "h200_run28", "h100": "h100_run22"}, 28),
+WIRED = (("heldout24", {"h200": "h200_run29", "h100": "h100_run23"}, 29),
+         ("heldout23", {"h200": "h200_run28", "h100": "h100_run22"}, 28),
          ("heldout22", {"h200": "h200_run27", "h100": "h100_run21"}, 27),
          ("heldout21", {"h200": "h200_run26", "h100": "h100_run20"}, 26),
          ("heldout20", {"h200": "h200_run25", "h100": "h100_run18"}, 25),
@@ -839,8 +869,8 @@ def test_suite_is_wired_for_both_gpus_before_it_is_measured(pos, suite, named, h
     """heldout15 (validation/heldout15_rules.md), heldout16 (validation/heldout16_rules.md), heldout17
     (validation/heldout17_rules.md), heldout18 (validation/heldout18_rules.md), heldout19
     (validation/heldout19_rules.md), heldout20 (validation/heldout20_rules.md), heldout21
-    (validation/heldout21_rules.md), heldout22 (validation/heldout22_rules.md) and heldout23
-    (validation/heldout23_rules.md) are scored by
+    (validation/heldout21_rules.md), heldout22 (validation/heldout22_rules.md), heldout23
+    (validation/heldout23_rules.md) and heldout24 (validation/heldout24_rules.md) are scored by
     validation/heldout_tables.py on the H200 and the H100 as heldout14 is on the H100: the split, the place among the
     freshest in both GPUs' tables and in TAIL_SUITES, the runs the rules file names, and the H200 run it would be
     listed in making it LATEST. Checked on the suite and run tables alone: no measured row is read (a manifest's run
@@ -936,16 +966,41 @@ def _fresh_suite_rules(n, position, round_, model_commit, freeze_commit, session
     return body
 
 
-def test_heldout23_is_the_fresh_suite_of_the_round_18_model():
-    """The end to end labelled fresh (new random points) is heldout23's, the suite drawn for the round-18 model
-    (validation/heldout23_rules.md); heldout22, measured on the H100 and scored once with round 17 (session 25, the
-    score read before round 18 was chosen: its FA2-pinned prefill miss named the class round 18 prices anew), is
-    labelled seen on the H100 with the score it was published at; on the H200 heldout22 is not measured yet and not
-    called seen (round 18 moves no H200 own price). The rules file names the freeze commit, discloses what motivated
+def test_heldout24_is_the_fresh_suite_of_the_round_19_model():
+    """The end to end labelled fresh (new random points) is heldout24's, the suite drawn for the round-19 model
+    (validation/heldout24_rules.md: round 18's FA2 prefill form chosen on the H200's fit rows by s35, the H200
+    re-fitted, the H100 unchanged); heldout23, measured on the H100 and scored once with round 18 (session 26), is
+    labelled seen on the H100 with the score it was published at; on the H200 heldout19 - heldout23 were never measured
+    and round 19 moved their frozen H200 prices, so each is titled as scored, if ever measured, at a checkout of
+    e036cfe (their frozen H200 prices, SUPERSEDED_FROZEN in tests/test_heldout_freeze.py), never called seen. The
+    rules file names the freeze commit, discloses what motivated round 19 (the H200's seen FA2 prefill re-scores, the
+    train-only GEMM fits) and fixes the unit probe before measurement; no status line (written before the run)."""
+    from validation import heldout_tables as ht
+    body = _fresh_suite_rules(24, 0, 19, "3299b19", None, None, "h200_run29", "h100_run23")
+    assert "s35_h200_fa2_kernels" in body and "d13b32d" in body and "e036cfe" in body and "r19_h200" in body
+    assert "--hw h200 --measurements validation/h200_runs.csv --terms r19_h200" in body
+    assert "A 3.7 / 13.4, K 3.7 / 9.6" in body and "third scoring of those validation rows" in body
+    assert "round 19 changes no H100 own price" in body
+    assert "all ops 3.9 / 11.0" in body and "GEMM bf16, 5.6 / 14.1 on its median" in body
+    assert "No round-19 choice is made, changed, accepted or reverted on the scores of heldout23" in body
+    for run in ("h200_run24", "h200_run25", "h200_run26", "h200_run27", "h200_run28"):
+        assert f"validation/diagnostics/{run}_unit_probe/" in body
+    _seen_on_the_h100_only("test23", 18, "3.9 / 11.0", "3299b19", "h100_run22", "h200_run28")
+    for n in range(19, 24):  # never measured on an H200; priced at a checkout of e036cfe if ever measured
+        title = dict(ht.H200_SUITES)[f"test{n}"]
+        assert "at a checkout of e036cfe" in title and f"h200_run{n + 5}" in title
+
+
+def test_heldout23_was_the_fresh_suite_of_the_round_18_model():
+    """heldout23 was the suite drawn for the round-18 model (validation/heldout23_rules.md), second in both GPUs'
+    tables now that heldout24 is the fresh one; heldout22, measured on the H100 and scored once with round 17 (session
+    25, the score read before round 18 was chosen: its FA2-pinned prefill miss named the class round 18 prices anew),
+    is labelled seen on the H100 with the score it was published at; on the H200 heldout22 is not measured yet and not
+    called seen. The rules file names the freeze commit, discloses what motivated
     round 18 (the fit-shape records and selections s30 - s33, the sixth scoring of their validation rows) and fixes the
     unit probe before measurement; its text below the status line (added after the H100 run, session 26) is the
     freeze commit's (the second "FROZEN for heldout23", 3299b19)."""
-    body = _fresh_suite_rules(23, 0, 18, "98f5936", "3299b19", 26, "h200_run28", "h100_run22")
+    body = _fresh_suite_rules(23, 1, 18, "98f5936", "3299b19", 26, "h200_run28", "h100_run22")
     assert "all ops 3.9 / 11.0" in body and "GEMM bf16 (5.6 / 14.1, on its median)" in body
     assert "priced anew, 4.1 / 11.6" in body and "4b0b0417a78e" in body
     assert "s33_fa2_kernels" in body and "42d9c83" in body and "r18_h100" in body
@@ -968,14 +1023,14 @@ def test_heldout23_is_the_fresh_suite_of_the_round_18_model():
 
 
 def test_heldout22_was_the_fresh_suite_of_the_round_17_model():
-    """heldout22 was the suite drawn for the round-17 model (validation/heldout22_rules.md), second in both GPUs'
-    tables now that heldout23 is the fresh one; heldout21, measured on the H100 and scored once with round 16 (session
+    """heldout22 was the suite drawn for the round-17 model (validation/heldout22_rules.md), third in both GPUs'
+    tables now that heldout24 is the fresh one; heldout21, measured on the H100 and scored once with round 16 (session
     24, the score after which a review found round 16 had kept s26's residual choices without re-running s26 on its
     fit rows, which round 17 does), is labelled seen on the H100 with the score it was published at; on the H200
     heldout21 is not measured yet and not called seen (round 17 moves no H200 own price). The rules file names the
     freeze commit, discloses what motivated round 17 and fixes the unit probe before measurement; its text below the
     status line (added after the H100 run, session 25) is the freeze commit's."""
-    body = _fresh_suite_rules(22, 1, 17, "bdb22e5", "98f5936", 25, "h200_run27", "h100_run21")
+    body = _fresh_suite_rules(22, 2, 17, "bdb22e5", "98f5936", 25, "h200_run27", "h100_run21")
     assert "s29_fit10_residuals" in body and "h100_run20" in body and "bddd2d89743f" in body
     assert "all ops 3.6 / 11.6" in body and "GEMM bf16 (5.4 / 15.7)" in body
     assert "FA2-pinned prefill's median (6.0 / 13.4)" in body and "HF eager prefill's median (5.3 / 14.1)" in body
@@ -989,13 +1044,13 @@ def test_heldout22_was_the_fresh_suite_of_the_round_17_model():
 
 
 def test_heldout21_was_the_fresh_suite_of_the_round_16_model():
-    """heldout21 was the suite drawn for the round-16 model (validation/heldout21_rules.md), third in both GPUs'
-    tables now that heldout23 is the fresh one; heldout20, measured on the H100 and scored once with round 15 (session
+    """heldout21 was the suite drawn for the round-16 model (validation/heldout21_rules.md), fourth in both GPUs'
+    tables now that heldout24 is the fresh one; heldout20, measured on the H100 and scored once with round 15 (session
     24, the score whose miss named fit suite 10, which round 16 fits), is labelled seen on the H100 with the score it
     was published at; on the H200 heldout20 is not measured yet and not called seen (round 16 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 16 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
-    body = _fresh_suite_rules(21, 2, 16, "82c7e2e", "bdb22e5", 24, "h200_run26", "h100_run20")
+    body = _fresh_suite_rules(21, 3, 16, "82c7e2e", "bdb22e5", 24, "h200_run26", "h100_run20")
     assert "s28_fa2_waves_fit10" in body and "h100_run19" in body and "0b000e63f731" in body
     assert "all ops 3.9 / 11.4" in body and "(4.5 / 16.7, on its p90)" in body and "4.1 / 13.0" in body
     assert "eager 1.9, engine 0.6, engine-fused 2.0" in body and "GEMVs +0.3 %, every GEMM row +0.4 %" in body
@@ -1008,13 +1063,13 @@ def test_heldout21_was_the_fresh_suite_of_the_round_16_model():
 
 
 def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
-    """heldout20 was the suite drawn for the round-15 model (validation/heldout20_rules.md), fourth in both GPUs'
-    tables now that heldout23 is the fresh one; heldout19, measured on the H100 and scored once with round 14 (session
+    """heldout20 was the suite drawn for the round-15 model (validation/heldout20_rules.md), fifth in both GPUs'
+    tables now that heldout24 is the fresh one; heldout19, measured on the H100 and scored once with round 14 (session
     23, the score whose misses named fit suite 9, which round 15 fits), is labelled seen on the H100 with the score it
     was published at; on the H200 heldout19 is not measured yet and not called seen (round 15 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 15 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
-    body = _fresh_suite_rules(20, 3, 15, "805944e", "82c7e2e", 24, "h200_run25", "h100_run18")
+    body = _fresh_suite_rules(20, 4, 15, "805944e", "82c7e2e", 24, "h200_run25", "h100_run18")
     assert "s26_fit9_residuals" in body
     assert "all ops 3.7 / 10.6" in body and "(4.5 / 16.2)" in body and "(4.1 / 19.4)" in body
     assert "eager 2.1, engine 3.3, engine-fused 1.6" in body and "GEMVs +3.8 %, every GEMM row +2.2 %" in body
@@ -1026,15 +1081,15 @@ def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
 
 
 def test_heldout19_was_the_fresh_suite_of_the_round_14_model():
-    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), fifth in both GPUs'
-    tables now that heldout23 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
+    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), sixth in both GPUs'
+    tables now that heldout24 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
     (session 22, the score that named round 14's class), heldout17, measured on the H100 and scored once with round 11
     (session 20), heldout16, measured and scored once with round 10 (session 18), heldout15, frozen for round 9, and
     every earlier suite are labelled seen, heldout18's and heldout16's titles and heldout17's H100 title with the score
     each was published at. The rules file discloses what motivated round 14 and fixes the unit probe before
     measurement; its text below the status line is the freeze commit's."""
     from validation import heldout_tables as ht
-    assert ht.FRESH != dataset.SUITES["heldout19"] == ht.H200_SUITES[4][0] == ht.H100_SUITES[4][0]
+    assert ht.FRESH != dataset.SUITES["heldout19"] == ht.H200_SUITES[5][0] == ht.H100_SUITES[5][0]
     rules = open("validation/heldout19_rules.md").read()
     assert 'the latest commit whose message starts "FROZEN for heldout19"' in rules
     assert "round 14" in rules and "s25_graph_terms" in rules and "46901c5" in rules

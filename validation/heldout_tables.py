@@ -1,6 +1,7 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and calibrations: the fresh
-suite heldout23 on the H200 and the H100 (drawn for the round-18 model, rules validation/heldout23_rules.md), the
-suites heldout22 (drawn for the round-17 model, rules validation/heldout22_rules.md), heldout21 (drawn for the
+suite heldout24 on the H200 and the H100 (drawn for the round-19 model, rules validation/heldout24_rules.md), the
+suites heldout23 (drawn for the round-18 model, rules validation/heldout23_rules.md), heldout22 (drawn for the
+round-17 model, rules validation/heldout22_rules.md), heldout21 (drawn for the
 round-16 model, rules validation/heldout21_rules.md), heldout20 (drawn for the round-15 model, rules
 validation/heldout20_rules.md), heldout19 (drawn for the round-14 model, rules validation/heldout19_rules.md),
 heldout18 (drawn for the round-12 model, re-frozen for round 13, rules validation/heldout18_rules.md), heldout17
@@ -9,7 +10,7 @@ validation/heldout16_rules.md) and heldout15 (drawn for the round-9 model, rules
 the H200 and the H100 (the run each GPU measures a suite in is NAMED_RUNS's; a suite with no measured row prints
 "(not measured yet)"; heldout11 and heldout12 were retired unmeasured), and the previously seen suites re-scored
 with the same frozen model of main (H200 heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H100
-heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H200
+heldout23, heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H200
 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
@@ -43,10 +44,11 @@ CLASSES = OP_CLASSES + ("all",)
 # round-16 model, on the H200 (run h200_run26) and / or the H100 (run h100_run20) after its freeze; heldout22
 # (validation/heldout22_rules.md) for the round-17 model, on the H200 (run h200_run27) and / or the H100 (run
 # h100_run21) after its freeze; heldout23 (validation/heldout23_rules.md) for the round-18 model, on the H200 (run
-# h200_run28) and / or the H100 (run h100_run22) after its freeze.
+# h200_run28) and / or the H100 (run h100_run22) after its freeze; heldout24 (validation/heldout24_rules.md) for the
+# round-19 model, on the H200 (run h200_run29) and / or the H100 (run h100_run23) after its freeze.
 TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13", "heldout14",
                "heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22",
-               "heldout23")
+               "heldout23", "heldout24")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
 
 
@@ -60,26 +62,24 @@ def tail_runs(run_of):
 # held-out split -> (suite, H200 run); the freshest suite measured on the H200 (heldout14 is drawn for the H100; on
 # the H200 only if one was lent)
 TAIL_RUNS, LATEST = tail_runs(RUN_OF)
-# the suite frozen for the next model on main (round 18: heldout23, validation/heldout23_rules.md): the only one whose
-# end to end is labelled fresh; every earlier suite is a seen re-score (heldout22 tests round 17, frozen at 98f5936,
-# measured and scored once on the H100 in session 25, not measured on the H200 yet: round 18 moves no H200 own price,
-# so its H200 run h200_run27 may still be measured under its rules; heldout21 tests round 16, frozen at bdb22e5,
-# measured and scored once on the H100 in session 24, not measured on the H200 yet: rounds 17 and 18 move no H200 own
-# price, so its H200 run h200_run26 may still be measured under its rules; heldout20 tests round 15, frozen at 82c7e2e,
-# measured and scored once on the H100 in session 24, not measured on the H200 yet: rounds 16 - 18 move no H200 own
-# price, so its H200 run h200_run25 may still be measured under its rules; heldout19 tests round 14, frozen at 805944e,
-# measured and scored once on the H100 in session 23, not measured on the H200 yet: rounds 15 - 18 move no H200 own
-# price, so its H200 run h200_run24 may still be measured under its rules; heldout18 tests round 13, frozen at 46901c5,
+# the suite frozen for the next model on main (round 19: heldout24, validation/heldout24_rules.md): the only one whose
+# end to end is labelled fresh; every earlier suite is a seen re-score (heldout23 tests round 18 and heldout22 round
+# 17, frozen at 3299b19 and 98f5936, measured and scored once on the H100 in sessions 26 and 25; heldout21 tests round
+# 16, frozen at bdb22e5, heldout20 round 15, frozen at 82c7e2e, heldout19 round 14, frozen at 805944e, each measured
+# and scored once on the H100 in session 23 or 24. None of heldout19 - heldout23 was measured on an H200: round 19
+# moved the H200's FA2-pinned prefill prices, so each one's H200 run (h200_run24 - h200_run28), if ever measured, is
+# scored once at a checkout of e036cfe, the last commit before round 19, whose H200 prices are those frozen for them,
+# not by these tables, as heldout17's H200 run is at 4250fe9; heldout18 tests round 13, frozen at 46901c5,
 # measured and scored once on both GPUs in session 22; heldout17 tests round 11, frozen at 3893292,
 # measured and scored once on the H100 in session 20, its H200 run h200_run22 to be scored only at a checkout of
 # 4250fe9 if ever measured; heldout16 tests round 10,
 # frozen at 03f428a, measured and scored once on both GPUs in session 18; heldout15 tests round 9, frozen at fe59c04)
-FRESH = "test23"
+FRESH = "test24"
 # the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md,
 # validation/heldout16_rules.md, validation/heldout17_rules.md, validation/heldout18_rules.md,
 # validation/heldout19_rules.md, validation/heldout20_rules.md, validation/heldout21_rules.md,
-# validation/heldout22_rules.md, validation/heldout23_rules.md): at most once per GPU, there; main() refuses a manifest
-# that lists the suite otherwise
+# validation/heldout22_rules.md, validation/heldout23_rules.md, validation/heldout24_rules.md): at most once per GPU,
+# there; main() refuses a manifest that lists the suite otherwise
 NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
               "heldout16": {"h200": "h200_run21", "h100": "h100_run13"},
               "heldout17": {"h200": "h200_run22", "h100": "h100_run14"},
@@ -88,7 +88,8 @@ NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
               "heldout20": {"h200": "h200_run25", "h100": "h100_run18"},
               "heldout21": {"h200": "h200_run26", "h100": "h100_run20"},
               "heldout22": {"h200": "h200_run27", "h100": "h100_run21"},
-              "heldout23": {"h200": "h200_run28", "h100": "h100_run22"}}
+              "heldout23": {"h200": "h200_run28", "h100": "h100_run22"},
+              "heldout24": {"h200": "h200_run29", "h100": "h100_run23"}}
 
 
 def check_named_runs(gpu, runs):
@@ -317,30 +318,35 @@ def _failed_rows(raw_csv):
                                                      f"{r['note'][:120]}" for r in bad] + [""]
 
 
-# the model on main that re-scores the seen suites (round 18, session 26: the H100's FA2-pinned prefill priced as the
-# kernel FlashAttention-2 runs, s33, and the H100 re-fitted with it; the H200 kept round 13's form through rounds
-# 14 - 18, so its own-calibration prices are round 13's)
-_MODEL = ("the round-18 model (session 26: round 13's form, s24's elementwise dispatch terms in it; rounds 14 - 18 "
-          "changed no H200 own price, so the H200's own prices are round 13's)")
-def _unmeasured_on_the_h200(suite, drawn_for, later):
-    """(split, title) of a suite measured on the H100 but not on an H200, whose pinned H200 prices the later rounds
-    (`later`: "round 17 moves", ...) left unchanged."""
+# the model on main that re-scores the seen suites (round 19, session 27: the H200's FA2-pinned prefill priced with
+# round 18's form, s35, and the H200 re-fitted with it; rounds 14 - 18 changed no H200 own price)
+_MODEL = ("the round-19 model (session 27: round 13's form, s24's elementwise dispatch terms in it, with FA2-pinned "
+          "prefill priced as the kernel FlashAttention-2 runs, chosen on the H200's fit rows by s35_h200_fa2_kernels, "
+          "the H200 calibration re-fitted with it, term set r19_h200)")
+ROUND19_BASE = "e036cfe"  # the last commit before round 19 moved the H200's FA2-pinned prefill prices
+
+
+def _unmeasured_on_the_h200(suite, drawn_for):
+    """(split, title) of a suite measured on the H100 but not on an H200 before round 19 moved its frozen H200 prices:
+    if ever measured on an H200 it is scored once at a checkout of ROUND19_BASE, as heldout17's H200 run would be at
+    4250fe9."""
     return (dataset.SUITES[suite],
             f"H200 {suite} (drawn for the round-{drawn_for} model, no shape in any earlier suite; run "
-            f"{NAMED_RUNS[suite]['h200']}, not measured on an H200 yet: {later} no H200 own price, so it may still be "
-            f"measured there and scored once under its rules while its pinned H200 prices hold "
-            f"(validation/{suite}_rules.md))")
+            f"{NAMED_RUNS[suite]['h200']}, not measured on an H200 yet: round 19 moved its frozen H200 prices, so if "
+            f"ever measured there it is scored once under its rules (validation/{suite}_rules.md) at a checkout of "
+            f"{ROUND19_BASE}, not by these tables; priced here by {_MODEL}, for information)")
 
 
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
-    ("test23", "H200 heldout23 (fresh suite drawn for the round-18 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout23']['h200']}, measured after the round-18 freeze, scored once; rules: "
-               "validation/heldout23_rules.md)"),
-    _unmeasured_on_the_h200("heldout22", 17, "round 18 moves"),
-    _unmeasured_on_the_h200("heldout21", 16, "rounds 17 and 18 move"),
-    _unmeasured_on_the_h200("heldout20", 15, "rounds 16 - 18 move"),
-    _unmeasured_on_the_h200("heldout19", 14, "rounds 15 - 18 move"),
+    ("test24", "H200 heldout24 (fresh suite drawn for the round-19 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout24']['h200']}, measured after the round-19 freeze, scored once; rules: "
+               "validation/heldout24_rules.md)"),
+    _unmeasured_on_the_h200("heldout23", 18),
+    _unmeasured_on_the_h200("heldout22", 17),
+    _unmeasured_on_the_h200("heldout21", 16),
+    _unmeasured_on_the_h200("heldout20", 15),
+    _unmeasured_on_the_h200("heldout19", 14),
     ("test18", "H200 heldout18 (PREVIOUSLY SEEN: drawn for the round-12 model and re-frozen for round 13 before any of "
                f"its data existed, run {NAMED_RUNS['heldout18']['h200']}, measured after the round-13 freeze "
                "(session 22) and scored once with round 13 (frozen at 46901c5) at 3.4 / 10.5 "
@@ -417,16 +423,20 @@ def h200_suite_lines(h200, split, title, seen):
 
 
 # the H100 model on main that re-scores the seen suites (round 18, session 26: s33_fa2_kernels.txt's FA2 prefill, the
-# r18_h100 re-fit; residual classes as s29_fit10_residuals.txt chose them)
-_H100_MODEL = ("the round-18 model (session 26: round 14's form with FA2-pinned prefill priced as the kernel "
+# r18_h100 re-fit; residual classes as s29_fit10_residuals.txt chose them; round 19 moved no H100 own price)
+_H100_MODEL = ("the round-18 model, unchanged for the H100 by round 19 (session 26: round 14's form with FA2-pinned prefill priced as the kernel "
                "FlashAttention-2 runs, chosen by s33_fa2_kernels, s25's in-stream speedup in it, the H100 calibration "
                "re-fitted with fit suites 9 and 10 among its fit rows, term set r18_h100, and its measured-residual "
                "classes as s29_fit10_residuals chose them)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
-    ("test23", "H100 heldout23 (fresh suite drawn for the round-18 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout23']['h100']}, measured after the round-18 freeze, scored once; rules: "
-               "validation/heldout23_rules.md)"),
+    ("test24", "H100 heldout24 (fresh suite drawn for the round-19 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout24']['h100']}, measured after the round-19 freeze, scored once; rules: "
+               "validation/heldout24_rules.md)"),
+    ("test23", "H100 heldout23 (PREVIOUSLY SEEN: drawn for the round-18 model, run "
+               f"{NAMED_RUNS['heldout23']['h100']}, measured after the round-18 freeze (session 26) and scored once "
+               "with round 18 (frozen at 3299b19) at 3.9 / 11.0, its GEMM bf16 median the one class miss "
+               f"(validation/heldout23_rules.md); re-scored with {_H100_MODEL})"),
     ("test22", "H100 heldout22 (PREVIOUSLY SEEN: drawn for the round-17 model, run "
                f"{NAMED_RUNS['heldout22']['h100']}, measured after the round-17 freeze (session 25) and scored once "
                "with round 17 (frozen at 98f5936) at 3.8 / 11.5, its FA2-pinned prefill miss naming round 18's class "
@@ -480,7 +490,7 @@ def h100_suite_lines(h100_runs, split, title, seen):
                                      f"{title}: H200 parameters transferred to the H100 datasheet")
     lines += t_lines + [f"#### End to end, {title.split(' (')[0]}, H200 parameters transferred", ""] + e2e_table(t_all)
     suite = next(s for s, sp in dataset.SUITES.items() if sp == split)
-    if suite in TAIL_SUITES:  # heldout14 - heldout23: tail classes by the H100's own calibration
+    if suite in TAIL_SUITES:  # heldout14 - heldout24: tail classes by the H100's own calibration
         lines += tail_table(split, f"{suite}, H100 {RUN100_OF[suite]}, H100's own calibration", h100_runs, "h100_sxm")
     return lines + _failed_rows(VAL / f"raw_{RUN100_OF[suite]}" / "ops.csv")
 

@@ -255,7 +255,8 @@ def split_of(row: dict) -> str:
 # on the H100): fitted. heldout21: after the round-16 freeze, on the H200 and / or the H100
 # (validation/heldout21_rules.md). heldout22: after the round-17 freeze, on the H200 and / or the H100
 # (validation/heldout22_rules.md). heldout23: after the round-18 freeze, on the H200 and / or the H100
-# (validation/heldout23_rules.md).
+# (validation/heldout23_rules.md). heldout24: after the round-19 freeze, on the H200 and / or the H100
+# (validation/heldout24_rules.md).
 SUITES = {"default": "fit", "heldout": "test", "heldout2": "test2", "fit3": "fit", "heldout3": "test3", "fit4": "fit",
           "heldout4": "test4", "fit5": "fit", "heldout5": "test5", "fit6": "fit", "heldout6": "test6", "fit7": "fit",
           "heldout7": "test7", "fit8": "fit", "heldout8": "test8", "heldout9": "test9",
@@ -264,7 +265,8 @@ SUITES = {"default": "fit", "heldout": "test", "heldout2": "test2", "fit3": "fit
           "heldout16": "test16", "heldout17": "test17",
           "heldout18": "test18", "heldout19": "test19", "fit9": "fit",
           "heldout20": "test20", "fit10": "fit",
-          "heldout21": "test21", "heldout22": "test22", "heldout23": "test23"}
+          "heldout21": "test21", "heldout22": "test22", "heldout23": "test23",
+          "heldout24": "test24"}
 # suite -> split of the held-out suites; every other suite is fitted
 HELDOUT_SPLITS = {suite: split for suite, split in SUITES.items() if split != "fit"}
 

@@ -957,6 +957,15 @@ HELDOUT8_DRAWS["heldout22"] = _heldout8_draw(HELDOUT22_SEED)
 HELDOUT23_SEED = 20261217_117  # = 20261217000 + 117
 HELDOUT8_DRAWS["heldout23"] = _heldout8_draw(HELDOUT23_SEED)
 
+# Held-out suite 24 (--variant heldout24, session 27; rules in validation/heldout24_rules.md): heldout8's
+# construction with a seed from a new base, 20261218000 (above every seed and generator of heldout23's search,
+# 20261217000 - 20261217117 + 4): the first seed from it whose draw shares no shape with an earlier suite, heldout23
+# included (20261218000-20261219568 each share shapes with one; 1,569 seeds). Drawn for the round-19 model (round 18
+# with the H200's FA2-pinned prefill priced with round 18's form, validation/model_selection/s35_h200_fa2_kernels.py's
+# K; the H200 re-fitted, the H100 unchanged), measured on the H200 and / or the H100 only after that model is frozen.
+HELDOUT24_SEED = 20261219_569  # = 20261218000 + 1569
+HELDOUT8_DRAWS["heldout24"] = _heldout8_draw(HELDOUT24_SEED)
+
 # Fit suite 9 (--variant fit9, session 24): fit rows of the two op classes heldout19's H100 draw missed on the p90
 # (docs/gpu-validation.md "Issue 11 status, session 23"), where the fit suites hold few rows: FA2 causal prefill
 # launching one or two waves of CTAs at lengths 129-1,024, head dims 64 and 128 alternating (fit8's draw made a
