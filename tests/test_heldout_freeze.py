@@ -243,7 +243,7 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
             "heldout19": {"h100"}, "heldout20": {"h100"}, "heldout21": {"h100"}, "heldout22": {"h100"},
-            "heldout23": {"h100"}}
+            "heldout23": {"h100"}, "heldout24": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
 # its freeze fails below, but not in FROZEN yet (empty: heldout24 was frozen in the commit "FROZEN for heldout24",
 # session 27, for round 19; heldout23 in "FROZEN for heldout23", session 26, for round 18)
@@ -375,7 +375,11 @@ SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "50214a4e35b6b2e950a89e844775e5
                            # heldout23: run h100_run22 (session 26), scored once with round 18 (frozen at 3299b19, the
                            # latest "FROZEN for heldout23") at 362d1e3 (validation/heldout_tables.txt committed with
                            # these pins)
-                           "test23": (1636, 156, "3f593c031e1ef483b038169a3a5cf4d086e744ff8f59e417bbf6ce7620c1af5b")}
+                           "test23": (1636, 156, "3f593c031e1ef483b038169a3a5cf4d086e744ff8f59e417bbf6ce7620c1af5b"),
+                           # heldout24: run h100_run23 (session 27), scored once with round 19 (frozen at 36b1055, the
+                           # latest "FROZEN for heldout24"; its H100 prices are round 18's) at fabea25
+                           # (validation/heldout_tables.txt committed with these pins)
+                           "test24": (1645, 156, "6239438dafd33672bc3c1141a1e1116fc2f9a9c2562578d61899a742e42928db")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

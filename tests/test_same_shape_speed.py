@@ -1,6 +1,6 @@
-"""validation/same_shape_speed.py (issue 11, sessions 22-26): the committed unit-speed records regenerate from the
-committed raw folders byte for byte, and heldout19's, heldout20's, fit10's, heldout21's, heldout22's and heldout23's
-unit probes say what docs/gpu-validation.md publishes."""
+"""validation/same_shape_speed.py (issue 11, sessions 22-27): the committed unit-speed records regenerate from the
+committed raw folders byte for byte, and heldout19's, heldout20's, fit10's, heldout21's, heldout22's, heldout23's and
+heldout24's unit probes say what docs/gpu-validation.md publishes."""
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ RECORDS = [("validation/raw_h100_run4", D / "h100_run16_unit_probe", D / "h100_r
            ("validation/raw_h100_run4", D / "h100_run20_unit_probe", D / "h100_run20_unit_probe.txt"),
            ("validation/raw_h100_run4", D / "h100_run21_unit_probe", D / "h100_run21_unit_probe.txt"),
            ("validation/raw_h100_run4", D / "h100_run22_unit_probe", D / "h100_run22_unit_probe.txt"),
+           ("validation/raw_h100_run4", D / "h100_run23_unit_probe", D / "h100_run23_unit_probe.txt"),
            ("validation/raw_h100_run4", D / "raw_h100_pair_default", D / "h100_pair_default_vs_run4.txt")]
 
 
@@ -60,3 +61,12 @@ def test_heldout23_unit_probe_as_published():
     assert "later 4b0b0417a78e" in text and "| every GEMM row | 442 | +2.0 |" in text
     assert "| GEMV: bf16, M <= 16, >= 32 MB of weights | 60 | +3.7 |" in text
     assert "| end to end decode, graph mode, eager fusion | 38 | +2.4 |" in text
+
+
+def test_heldout24_unit_probe_as_published():
+    # this unit ran the fit shapes' GPU work as fast as h100_run4; its eager decode, host-bound, 11 - 23 % faster
+    text = (D / "h100_run23_unit_probe.txt").read_text()
+    assert "later 7f077edb9e6c" in text and "| every GEMM row | 442 | +0.5 |" in text
+    assert "| GEMV: bf16, M <= 16, >= 32 MB of weights | 60 | +0.1 |" in text
+    assert "| end to end decode, graph mode, engine fusion | 38 | +0.1 |" in text
+    assert "| end to end decode, eager mode, eager fusion | 38 | +23.1 |" in text

@@ -974,9 +974,13 @@ def test_heldout24_is_the_fresh_suite_of_the_round_19_model():
     and round 19 moved their frozen H200 prices, so each is titled as scored, if ever measured, at a checkout of
     e036cfe (their frozen H200 prices, SUPERSEDED_FROZEN in tests/test_heldout_freeze.py), never called seen. The
     rules file names the freeze commit, discloses what motivated round 19 (the H200's seen FA2 prefill re-scores, the
-    train-only GEMM fits) and fixes the unit probe before measurement; no status line (written before the run)."""
+    train-only GEMM fits) and fixes the unit probe before measurement; its text below the status line (added after
+    the H100 run, session 27) is the freeze commit's (36b1055)."""
     from validation import heldout_tables as ht
-    body = _fresh_suite_rules(24, 0, 19, "3299b19", None, None, "h200_run29", "h100_run23")
+    body = _fresh_suite_rules(24, 0, 19, "3299b19", "36b1055", 27, "h200_run29", "h100_run23")
+    assert "all ops 3.4 / 10.7" in body and "GEMM bf16's p90 (4.2 / 15.0: 15.003, over by 0.003 points)" in body
+    assert "FA2-pinned prefill 4.3 / 11.2" in body and "7f077edb9e6c" in body and "fabea25" in body
+    assert "eager 1.7, engine 1.1, engine-fused 2.4" in body and "transferred 4.6 / 14.6" in body
     assert "s35_h200_fa2_kernels" in body and "d13b32d" in body and "e036cfe" in body and "r19_h200" in body
     assert "--hw h200 --measurements validation/h200_runs.csv --terms r19_h200" in body
     assert "A 3.7 / 13.4, K 3.7 / 9.6" in body and "third scoring of those validation rows" in body

@@ -31,6 +31,9 @@ heldout22's (session 25, validation/heldout22_rules.md):
 heldout23's (session 26, validation/heldout23_rules.md):
   h100_run22_unit_probe.txt        raw_h100_run4  vs h100_run22_unit_probe   (fit shapes after heldout23, unit
                                                                               4b0b0417a78e)
+heldout24's (session 27, validation/heldout24_rules.md):
+  h100_run23_unit_probe.txt        raw_h100_run4  vs h100_run23_unit_probe   (fit shapes after heldout24, unit
+                                                                              7f077edb9e6c)
 Each record names both runs' GPU (the NVML UUID hash the microbenchmark records since session 22).
 """
 import csv
