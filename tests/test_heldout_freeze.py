@@ -25,18 +25,9 @@ from hwmodels import gpu
 from hwmodels.spec import hw_path, load_hw
 
 # suite -> (number of prices, SHA-256 of them at the freeze commit): the H200's prices of the suite frozen for the
-# model on main: 270 attention cases x 4 + 184 GEMMs x 2, both GPUs (heldout17, frozen for round 11, is superseded
-# below). heldout18 (validation/heldout18_rules.md), frozen in session 20 for round 12 (0f690caa... / 1fd22b72...) and re-frozen
-# in session 21, before any heldout18 data existed, for round 13 (s24_ew_dispatch.txt: the elementwise dispatch terms;
-# both calibrations re-fitted, which moves HF eager attention's prices through its softmax and copy parts)
-# heldout19 (validation/heldout19_rules.md), frozen in session 23 for round 14 (s25_graph_terms.txt: the H100's in-stream
-# speedup; the H100 re-fitted, which moves HF eager attention's H100 prices through launch.overlap). heldout18 stays
-# pinned for the H200: round 14 moves none of its H200 prices (measured and scored in session 22 with round 13; its
-# H100 pins are superseded below)
-# heldout20 (validation/heldout20_rules.md), frozen in session 24 for round 15 (the H100 re-fitted with fit suite 9 and its
-# residual classes re-chosen by s26_fit9_residuals.txt; s27_fa2_waves.txt chose no FA2 prefill term). heldout19 stays
-# pinned for the H200: round 15 moves no H200 own price (measured on the H100 in session 23 with round 14; its H100 pin
-# is superseded below; on the H200 it may still be measured under its rules while this pin holds)
+# model on main: 270 attention cases x 4 + 184 GEMMs x 2. Until round 19 this held heldout18 (frozen for round 13 in
+# session 21) and heldout19 - heldout23 (frozen for rounds 14 - 18, which moved no H200 own price, so each kept its H200
+# pin while the H100's moved); their H200 pins and the history of each are in SUPERSEDED_FROZEN below.
 # heldout24 (validation/heldout24_rules.md), frozen in session 27 for round 19 (s35_h200_fa2_kernels.txt: round 18's FA2
 # prefill form on the H200, the H200 re-fitted). Round 19 moved the frozen H200 prices of heldout18 - heldout23 (their
 # pins are in SUPERSEDED_FROZEN below)
@@ -201,8 +192,8 @@ DATASHEETS_DIGEST = "8b10d71acc8229520486752c81f330c6e301acbe12dccc9d94f1093c531
 IMPLS = ("sdpa:default", "sdpa:CUDNN_ATTENTION", "sdpa:FLASH_ATTENTION", "unfused")
 
 
-def suite_prices(suite: str, hw_name: str = "h200") -> list[str]:
-    hw = load_hw(hw_path(hw_name))
+def suite_prices(suite: str, hw_name: str = "h200", hw=None) -> list[str]:
+    hw = load_hw(hw_path(hw_name)) if hw is None else hw
     params = gpu.params_for(hw)
     cases = suite_cases(suite)
     rows = []
@@ -222,6 +213,39 @@ def test_main_prices_the_unmeasured_suite_as_its_frozen_model(suite, hw_name):
     prices = suite_prices(suite, hw_name)
     assert len(prices) == n
     assert hashlib.sha256("\n".join(prices).encode()).hexdigest() == digest
+
+
+# heldout19 - heldout23 were never measured on an H200; round 19 moved their frozen H200 prices, so if one is ever
+# measured there it is scored at a checkout of ROUND19_BASE, the last commit before round 19
+# (validation/heldout24_rules.md). That checkout prices them as frozen: its H200 calibration (read from git) gives
+# their pinned digests, the model's code being the same there (round 19 changed fit.py's term sets and h200.yaml only).
+ROUND19_BASE = "e036cfe"
+
+
+def _at_round19_base(path):
+    import subprocess
+    out = subprocess.run(["git", "show", f"{ROUND19_BASE}:{path}"], capture_output=True, text=True)
+    if out.returncode != 0:
+        pytest.skip(f"{ROUND19_BASE} not in this clone (a shallow clone): {out.stderr.strip()[:80]}")
+    return out.stdout
+
+
+@pytest.mark.parametrize("suite", ["heldout19", "heldout20", "heldout21", "heldout22", "heldout23"])
+def test_an_unmeasured_h200_suite_is_priced_as_frozen_at_the_round19_base(suite):
+    import dataclasses
+
+    import yaml
+    for f in FROZEN_FILES:  # the code and every other calibration file are main's
+        if f not in ("cosim/calibrate/fit.py", "cosim/configs/hw/calibration/h200.yaml"):
+            assert _at_round19_base(f).replace("\r\n", "\n") == Path(f).read_text().replace("\r\n", "\n"), f
+    hw = load_hw(hw_path("h200"))
+    old = yaml.safe_load(_at_round19_base("cosim/configs/hw/calibration/h200.yaml"))
+    live = hw.sections["analytical"]["residual_correction"]  # the loader's resolved table path (the table is main's)
+    old["residual_correction"].update({k: live[k] for k in ("path", "calibration") if k in live})
+    hw = dataclasses.replace(hw, sections={**hw.sections, "analytical": old})
+    n, digest = SUPERSEDED_FROZEN[(suite, "h200")]
+    prices = suite_prices(suite, hw=hw)
+    assert len(prices) == n and hashlib.sha256("\n".join(prices).encode()).hexdigest() == digest
 
 
 MANIFESTS = {"h200": "validation/h200_runs.csv", "h100": "validation/h100_runs.csv"}

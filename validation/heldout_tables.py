@@ -487,7 +487,8 @@ def h100_suite_lines(h100_runs, split, title, seen):
     lines += e2e_table(own)
     spec = transferred_spec("h100_sxm", "h200", 132)
     t_lines, t_all, _ = scored_suite(spec, h100_runs, split, seen,
-                                     f"{title}: H200 parameters transferred to the H100 datasheet")
+                                     f"{title}: H200 parameters transferred to the H100 datasheet (the "
+                                     f"H200's calibration on main, round 19's; not the H100 model the title names)")
     lines += t_lines + [f"#### End to end, {title.split(' (')[0]}, H200 parameters transferred", ""] + e2e_table(t_all)
     suite = next(s for s, sp in dataset.SUITES.items() if sp == split)
     if suite in TAIL_SUITES:  # heldout14 - heldout24: tail classes by the H100's own calibration
