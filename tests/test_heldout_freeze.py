@@ -216,13 +216,11 @@ def test_main_prices_the_unmeasured_suite_as_its_frozen_model(suite, hw_name):
 
 
 # heldout19 - heldout23 were never measured on an H200; round 19 moved their frozen H200 prices, so if one is ever
-# measured there it is scored at a checkout of ROUND19_BASE, the last commit before round 19
+# measured there it is scored at a checkout of heldout_tables.ROUND19_BASE, the last commit before round 19
 # (validation/heldout24_rules.md). That checkout prices them as frozen: its H200 calibration (read from git) gives
 # their pinned digests, the model's code being the same there (round 19 changed fit.py's term sets and h200.yaml only).
-ROUND19_BASE = "e036cfe"
-
-
 def _at_round19_base(path):
+    from validation.heldout_tables import ROUND19_BASE
     import subprocess
     out = subprocess.run(["git", "show", f"{ROUND19_BASE}:{path}"], capture_output=True, text=True)
     if out.returncode != 0:
@@ -415,3 +413,16 @@ def test_the_scored_h100_suite_is_priced_as_when_it_was_scored(split):
     e2e = [f"{r['analytical_s']:.5e}" for r in res.e2e]
     assert (len(ops), len(e2e)) == (n_ops, n_e2e)
     assert hashlib.sha256("\n".join(ops + ["--"] + e2e).encode()).hexdigest() == digest
+
+
+def test_an_h200_suite_scored_at_a_checkout_is_never_scored_by_main(monkeypatch):
+    """heldout17 and heldout19 - heldout23 on the H200: once measured, validation/heldout_tables.py says where each is
+    scored (a checkout of the commit before the round that moved its frozen prices) instead of scoring it with main."""
+    import types
+
+    from validation import heldout_tables as ht
+    assert ht.SCORED_AT_CHECKOUT == {"test17": "4250fe9", **{f"test{n}": "e036cfe" for n in range(19, 24)}}
+    monkeypatch.setattr(ht.dataset, "load_ops", lambda path: [types.SimpleNamespace(split="test23")])
+    assert ht.h200_suite_lines("h200_runs.csv", "test23", "t", set()) == [
+        "### t", "", "(measured; scored once under its rules at a checkout of e036cfe, not by these tables)", ""]
+    assert ht.h200_suite_lines("h200_runs.csv", "test22", "t", set()) == ["### t", "", "(not measured yet)", ""]

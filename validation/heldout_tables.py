@@ -324,17 +324,23 @@ _MODEL = ("the round-19 model (session 27: round 13's form, s24's elementwise di
           "prefill priced as the kernel FlashAttention-2 runs, chosen on the H200's fit rows by s35_h200_fa2_kernels, "
           "the H200 calibration re-fitted with it, term set r19_h200)")
 ROUND19_BASE = "e036cfe"  # the last commit before round 19 moved the H200's FA2-pinned prefill prices
+# H200 splits whose frozen H200 prices a later round moved before an H200 measured them: once measured, each is scored
+# once under its rules at a checkout of the commit named here, never by these tables (h200_suite_lines)
+SCORED_AT_CHECKOUT = {"test17": "4250fe9",
+                      **{dataset.SUITES[f"heldout{n}"]: ROUND19_BASE for n in range(19, 24)}}
 
 
 def _unmeasured_on_the_h200(suite, drawn_for):
     """(split, title) of a suite measured on the H100 but not on an H200 before round 19 moved its frozen H200 prices:
-    if ever measured on an H200 it is scored once at a checkout of ROUND19_BASE, as heldout17's H200 run would be at
-    4250fe9."""
+    if measured on an H200 it is scored once at a checkout of ROUND19_BASE, as heldout17's H200 run would be at
+    4250fe9; the title says which, from the H200 manifest."""
+    run = NAMED_RUNS[suite]["h200"]
+    state = ("measured on an H200 after round 19 moved its frozen H200 prices, so it is" if suite in RUN_OF else
+             "not measured on an H200 yet: round 19 moved its frozen H200 prices, so if ever measured there it is")
     return (dataset.SUITES[suite],
-            f"H200 {suite} (drawn for the round-{drawn_for} model, no shape in any earlier suite; run "
-            f"{NAMED_RUNS[suite]['h200']}, not measured on an H200 yet: round 19 moved its frozen H200 prices, so if "
-            f"ever measured there it is scored once under its rules (validation/{suite}_rules.md) at a checkout of "
-            f"{ROUND19_BASE}, not by these tables; priced here by {_MODEL}, for information)")
+            f"H200 {suite} (drawn for the round-{drawn_for} model, no shape in any earlier suite; run {run}, {state} "
+            f"scored once under its rules (validation/{suite}_rules.md) at a checkout of {ROUND19_BASE}, not by these "
+            f"tables; priced here by {_MODEL}, for information)")
 
 
 # (split, title) of every H200 held-out suite, freshest first
@@ -414,9 +420,13 @@ def suite_extras(split, r_all):
 
 
 def h200_suite_lines(h200, split, title, seen):
-    """One H200 held-out suite: its tables, or '(not measured yet)'."""
+    """One H200 held-out suite: its tables, '(not measured yet)', or, for a split scored at a checkout
+    (SCORED_AT_CHECKOUT), where it is scored."""
     if not any(m.split == split for m in dataset.load_ops(h200)):
         return [f"### {title}", "", "(not measured yet)", ""]
+    if split in SCORED_AT_CHECKOUT:
+        return [f"### {title}", "", f"(measured; scored once under its rules at a checkout of "
+                                     f"{SCORED_AT_CHECKOUT[split]}, not by these tables)", ""]
     lines, r_all, n2 = scored_suite("h200", h200, split, seen, title)
     lines += [f"(rule 2, shape seen in fitting: {n2} rows; the rest of excl. is the spread rule)", ""]
     return lines + suite_extras(split, r_all)
@@ -424,9 +434,10 @@ def h200_suite_lines(h200, split, title, seen):
 
 # the H100 model on main that re-scores the seen suites (round 18, session 26: s33_fa2_kernels.txt's FA2 prefill, the
 # r18_h100 re-fit; residual classes as s29_fit10_residuals.txt chose them; round 19 moved no H100 own price)
-_H100_MODEL = ("the round-18 model, unchanged for the H100 by round 19 (session 26: round 14's form with FA2-pinned prefill priced as the kernel "
-               "FlashAttention-2 runs, chosen by s33_fa2_kernels, s25's in-stream speedup in it, the H100 calibration "
-               "re-fitted with fit suites 9 and 10 among its fit rows, term set r18_h100, and its measured-residual "
+_H100_MODEL = ("the round-18 model, unchanged for the H100 by round 19 (session 26: round 14's form with FA2-pinned "
+               "prefill priced as the kernel FlashAttention-2 runs, chosen by s33_fa2_kernels, s25's in-stream "
+               "speedup in it, the H100 calibration re-fitted with fit suites 9 and 10 among its fit rows, term set "
+               "r18_h100, and its measured-residual "
                "classes as s29_fit10_residuals chose them)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (

@@ -273,3 +273,25 @@ def r17_h100_terms(**on):
     `on`: r14_h100, the H100's default until round 18 made r18_h100 (s33's choice) the default, so that their records
     reproduce after it."""
     return {**fit.TERM_SETS["r14_h100"], **on}
+
+
+def score_fa2_prefill(hw_name, hw, tr, va, lines, candidates, base_terms, drop):
+    """The loop of the FA2-pinned prefill selections (s30 - s35): each candidate (the terms it switches on, its label,
+    parameters counted beyond the fitted ones: -1 where `attn.tail` has no effect) re-fits the prefill group from
+    fit.INITIAL with `base_terms` plus its terms, the keys in `drop` restarting from their start values; the round-7
+    rule chooses (choose_resolved). tr / va: the FA2 prefill train and validation rows."""
+    extra = {label: n for _, label, n in candidates}
+    return score_candidates(
+        tr, va, [(on, label) for on, label, _ in candidates],
+        lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", {**base_terms, **on}, lines, label,
+                                      drop=drop, n_extra=extra[label]),
+        lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
+
+
+def run_one_gpu(out: Path, per_gpu, hw_name: str, refusal: str):
+    """A selection that scores one GPU only: `run_selection` on `hw_name`; any other GPU named on the command line is
+    refused with `refusal` (the error line, saying why)."""
+    if sys.argv[1:] not in ([], [hw_name]):
+        raise SystemExit(f"error: {refusal}")
+    sys.argv[1:] = [hw_name]
+    run_selection(out, per_gpu)

@@ -53,8 +53,8 @@ from hwmodels.spec import load_hw
 from hwmodels.gpu_library import fa2_split_block_n
 from hwmodels.gpu_params import FA2_SPLIT_BQ as SPLIT_BQ
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import (choose_resolved, flag_term, prefill_candidate, r17_h100_terms,
-                                               rows_of, run_selection, score_candidates, score_group)
+from validation.model_selection.common import (flag_term, prefill_candidate, r17_h100_terms, rows_of, run_one_gpu,
+                                               score_fa2_prefill)
 
 OUT = Path("validation/model_selection/s30_fa2_splitkv_prefill.txt")  # relative: no machine path in the record
 FLAG = "attn.prefill_splitkv"
@@ -102,8 +102,8 @@ def candidate_code():
 
 
 FA2 = ("fa2",)
-PREFILL = (({}, "A current form (round 14)"),
-           ({"prefill_splitkv": FA2}, "S + FA2's split-KV prefill dispatch"))
+PREFILL = (({}, "A current form (round 14)", 0),
+           ({"prefill_splitkv": FA2}, "S + FA2's split-KV prefill dispatch", 0))
 
 
 def run_prefill(hw_name, train, val, hw, lines):
@@ -112,11 +112,7 @@ def run_prefill(hw_name, train, val, hw, lines):
     n_split = sum(prefill_splits(P, **_dims(m)) > 1 for m in va)
     lines.append(f"{hw_name}: {n_split} of {len(va)} FA2 prefill validation rows run the split-KV kernel by the rule")
     with candidate_code():
-        return score_candidates(
-            tr, va, PREFILL,
-            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", r17_h100_terms(**on), lines,
-                                          label, drop=s27.PRE_KEYS + (FLAG,)),
-            lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
+        return score_fa2_prefill(hw_name, hw, tr, va, lines, PREFILL, r17_h100_terms(), s27.PRE_KEYS + (FLAG,))
 
 
 def _dims(m):
@@ -126,8 +122,4 @@ def _dims(m):
 
 
 if __name__ == "__main__":
-    import sys
-    if sys.argv[1:] not in ([], ["h100_sxm"]):
-        raise SystemExit("error: s30 scores the H100 only (its kernel profile is the H100's)")
-    sys.argv[1:] = ["h100_sxm"]
-    run_selection(OUT, run_prefill)
+    run_one_gpu(OUT, run_prefill, "h100_sxm", "s30 scores the H100 only (its kernel profile is the H100's)")

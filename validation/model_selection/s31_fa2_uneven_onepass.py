@@ -45,8 +45,8 @@ from pathlib import Path
 from hwmodels import gpu
 from hwmodels.spec import load_hw
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import (choose_resolved, flag_term, prefill_candidate, r17_h100_terms,
-                                               rows_of, run_selection, score_candidates, score_group)
+from validation.model_selection.common import (flag_term, prefill_candidate, r17_h100_terms, rows_of, run_one_gpu,
+                                               score_fa2_prefill)
 
 OUT = Path("validation/model_selection/s31_fa2_uneven_onepass.txt")  # relative: no machine path in the record
 FLAG = "attn.ragged_onepass_only"
@@ -79,9 +79,9 @@ def candidate_code():
 
 
 FA2 = ("fa2",)
-PREFILL = (({}, "A current form (round 14)"),
-           ({"ragged_onepass_only": FA2}, "R uneven cost on one-pass launches only"),
-           ({"ragged_onepass_only": FA2, "ragged_wave": False}, "R1 = R without the single-wave time"))
+PREFILL = (({}, "A current form (round 14)", 0),
+           ({"ragged_onepass_only": FA2}, "R uneven cost on one-pass launches only", 0),
+           ({"ragged_onepass_only": FA2, "ragged_wave": False}, "R1 = R without the single-wave time", 0))
 
 
 def run_prefill(hw_name, train, val, hw, lines):
@@ -93,16 +93,8 @@ def run_prefill(hw_name, train, val, hw, lines):
     lines.append(f"{hw_name}: {n_split} of {len(va)} FA2 prefill validation rows are uneven causal launches the rule "
                  f"runs on the split-KV kernel")
     with candidate_code():
-        return score_candidates(
-            tr, va, PREFILL,
-            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", r17_h100_terms(**on), lines,
-                                          label, drop=s27.PRE_KEYS + (FLAG,)),
-            lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
+        return score_fa2_prefill(hw_name, hw, tr, va, lines, PREFILL, r17_h100_terms(), s27.PRE_KEYS + (FLAG,))
 
 
 if __name__ == "__main__":
-    import sys
-    if sys.argv[1:] not in ([], ["h100_sxm"]):
-        raise SystemExit("error: s31 scores the H100 only (its probe and profile are the H100's)")
-    sys.argv[1:] = ["h100_sxm"]
-    run_selection(OUT, run_prefill)
+    run_one_gpu(OUT, run_prefill, "h100_sxm", "s31 scores the H100 only (its probe and profile are the H100's)")

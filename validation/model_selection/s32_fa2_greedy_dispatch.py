@@ -49,8 +49,7 @@ from pathlib import Path
 from hwmodels import gpu
 from hwmodels.gpu_library import greedy_makespan  # this script's own, moved to the model in round 18
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import (choose_resolved, prefill_candidate, r17_h100_terms, rows_of,
-                                               run_selection, score_candidates, score_group)
+from validation.model_selection.common import prefill_candidate, r17_h100_terms, rows_of, run_one_gpu, score_fa2_prefill
 
 OUT = Path("validation/model_selection/s32_fa2_greedy_dispatch.txt")  # relative: no machine path in the record
 FLAG = "attn.greedy_slots"  # slots per SM (1 or 2); absent: the committed form
@@ -99,18 +98,9 @@ PREFILL = (({}, "A current form (round 14)", 0),
 
 def run_prefill(hw_name, train, val, hw, lines):
     tr, va = rows_of(train, val, ("attention_prefill_fa2",))
-    extra = {label: n for _, label, n in PREFILL}  # attn.tail counted out where it has no effect
     with candidate_code():
-        return score_candidates(
-            tr, va, [(on, label) for on, label, _ in PREFILL],
-            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", r17_h100_terms(**on), lines,
-                                          label, drop=s27.PRE_KEYS + (FLAG,), n_extra=extra[label]),
-            lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
+        return score_fa2_prefill(hw_name, hw, tr, va, lines, PREFILL, r17_h100_terms(), s27.PRE_KEYS + (FLAG,))
 
 
 if __name__ == "__main__":
-    import sys
-    if sys.argv[1:] not in ([], ["h100_sxm"]):
-        raise SystemExit("error: s32 scores the H100 only (its profile and probe are the H100's)")
-    sys.argv[1:] = ["h100_sxm"]
-    run_selection(OUT, run_prefill)
+    run_one_gpu(OUT, run_prefill, "h100_sxm", "s32 scores the H100 only (its profile and probe are the H100's)")

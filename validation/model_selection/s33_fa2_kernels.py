@@ -61,8 +61,7 @@ from hwmodels import gpu_params as _gp
 from hwmodels.gpu_library import fa2_split_block_n
 from hwmodels.gpu_params import FA2_SPLIT_BQ, SKV_PARTIAL_BYTES
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import (choose_resolved, prefill_candidate, r17_h100_terms, rows_of,
-                                               run_selection, score_candidates, score_group)
+from validation.model_selection.common import prefill_candidate, r17_h100_terms, rows_of, run_one_gpu, score_fa2_prefill
 
 OUT = Path("validation/model_selection/s33_fa2_kernels.txt")  # relative: no machine path in the record
 M_FLAG, S_FLAG, G_FLAG = "attn.ragged_masking_only", "attn.skv_kernel", "attn.greedy_slots"
@@ -171,18 +170,9 @@ KEYS = (M_FLAG, S_FLAG, G_FLAG, "attn.skv_combine", "attn.skv_combine_bw")
 
 def run_prefill(hw_name, train, val, hw, lines):
     tr, va = rows_of(train, val, ("attention_prefill_fa2",))
-    extra = {label: n for _, label, n in PREFILL}  # attn.tail counted out where it has no effect
     with candidate_code():
-        return score_candidates(
-            tr, va, [(on, label) for on, label, _ in PREFILL],
-            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", r17_h100_terms(**on), lines,
-                                          label, drop=s27.PRE_KEYS + KEYS, n_extra=extra[label]),
-            lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
+        return score_fa2_prefill(hw_name, hw, tr, va, lines, PREFILL, r17_h100_terms(), s27.PRE_KEYS + KEYS)
 
 
 if __name__ == "__main__":
-    import sys
-    if sys.argv[1:] not in ([], ["h100_sxm"]):
-        raise SystemExit("error: s33 scores the H100 only (its profile and probe are the H100's)")
-    sys.argv[1:] = ["h100_sxm"]
-    run_selection(OUT, run_prefill)
+    run_one_gpu(OUT, run_prefill, "h100_sxm", "s33 scores the H100 only (its profile and probe are the H100's)")

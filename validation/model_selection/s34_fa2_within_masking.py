@@ -38,8 +38,7 @@ from cosim.calibrate import fit
 from hwmodels import gpu
 from hwmodels.spec import load_hw
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import (choose_resolved, prefill_candidate, rows_of, run_selection,
-                                               score_candidates, score_group)
+from validation.model_selection.common import prefill_candidate, rows_of, run_one_gpu, score_fa2_prefill
 
 OUT = Path("validation/model_selection/s34_fa2_within_masking.txt")  # relative: no machine path in the record
 KEY = "attn.ragged_within"
@@ -78,8 +77,8 @@ R18 = "r18_h100"  # the term set the committed H100 calibration (round 18) was f
 # every candidate term restarts from its start value, round 18's combine included (as the CLI's fit starts it);
 # attn.tail has no effect under round 18 (the CLI does not fit it): counted out of the parameters
 DROP = s27.PRE_KEYS + (KEY, "attn.skv_combine", "attn.skv_combine_bw")
-PREFILL = (({}, "A round 18 (committed form)"),
-           ({"ragged_within": True}, "W + uneven cost within the masking steps"))
+PREFILL = (({}, "A round 18 (committed form)", -1),
+           ({"ragged_within": True}, "W + uneven cost within the masking steps", -1))
 
 
 def run_prefill(hw_name, train, val, hw, lines):
@@ -91,16 +90,8 @@ def run_prefill(hw_name, train, val, hw, lines):
     lines.append(f"{hw_name}: {n_within} of {len(va)} FA2 prefill validation rows are uneven causal one-pass launches "
                  f"within the masking steps")
     with candidate_code():
-        return score_candidates(
-            tr, va, PREFILL,
-            lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill",
-                                          {**fit.TERM_SETS[R18], **on}, lines, label, drop=DROP, n_extra=-1),
-            lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
+        return score_fa2_prefill(hw_name, hw, tr, va, lines, PREFILL, fit.TERM_SETS[R18], DROP)
 
 
 if __name__ == "__main__":
-    import sys
-    if sys.argv[1:] not in ([], ["h100_sxm"]):
-        raise SystemExit("error: s34 scores the H100 only (round 18 is the H100's form)")
-    sys.argv[1:] = ["h100_sxm"]
-    run_selection(OUT, run_prefill)
+    run_one_gpu(OUT, run_prefill, "h100_sxm", "s34 scores the H100 only (round 18 is the H100's form)")

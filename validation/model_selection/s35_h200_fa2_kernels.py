@@ -36,7 +36,7 @@ from pathlib import Path
 
 from cosim.calibrate import fit
 from validation.model_selection import s27_fa2_waves as s27
-from validation.model_selection.common import choose_resolved, rows_of, run_selection, score_candidates, score_group
+from validation.model_selection.common import rows_of, run_one_gpu, score_fa2_prefill
 
 OUT = Path("validation/model_selection/s35_h200_fa2_kernels.txt")  # relative: no machine path in the record
 R18_KEYS = ("attn.prefill_kernels", "attn.skv_combine", "attn.skv_combine_bw")
@@ -48,17 +48,8 @@ PREFILL = (({}, "A current form (h200 set: round 14's FA2 prefill)", 0),
 
 def run_prefill(hw_name, train, val, hw, lines):
     tr, va = rows_of(train, val, ("attention_prefill_fa2",))
-    extra = {label: n for _, label, n in PREFILL}  # attn.tail counted out where it has no effect
-    return score_candidates(
-        tr, va, [(on, label) for on, label, _ in PREFILL],
-        lambda on, label: score_group(hw_name, hw, tr, va, "attention_prefill", {**fit.TERM_SETS[H200_SET], **on},
-                                      lines, label, drop=s27.PRE_KEYS + R18_KEYS, n_extra=extra[label]),
-        lines, f"{hw_name} FA2 prefill fit rows", rule=choose_resolved)
+    return score_fa2_prefill(hw_name, hw, tr, va, lines, PREFILL, fit.TERM_SETS[H200_SET], s27.PRE_KEYS + R18_KEYS)
 
 
 if __name__ == "__main__":
-    import sys
-    if sys.argv[1:] not in ([], ["h200"]):
-        raise SystemExit("error: s35 scores the H200 only (s33 chose the H100's form)")
-    sys.argv[1:] = ["h200"]
-    run_selection(OUT, run_prefill)
+    run_one_gpu(OUT, run_prefill, "h200", "s35 scores the H200 only (s33 chose the H100's form)")
