@@ -1,0 +1,152 @@
+"""How much of the H100's bf16 GEMM error is cuBLAS's kernel choice (a diagnostic, issue 11, session 28; train rows
+only: the H100's fit rows, the validation part carved by dataset.carve_validation is never read, no held-out suite).
+
+Each variant re-fits the GEMM group (common.fit_group: every GEMM parameter from fit.INITIAL, the r18_h100 term set)
+on the train rows and prints the bf16 train rows' in-sample |pred / meas - 1| median / p90 (%):
+
+  A   the committed form (gemm.tile_set 1's tile list, stream-K among the library's choices);
+  M   a menu like nvjet's: token tiles 8 - 256 in steps of 8 x the weight tiles the profile shows (either way round);
+  MN  M without stream-K for bf16 (the profile has no stream-K kernel: every kernel is data-parallel or split-K);
+  O   an oracle: each row priced at its profiled kernel's tile (weight rows x tokens, as the kernel name reads),
+      without stream-K, the split still the model's;
+  OK  O with stream-K kept; OS  O with the tile read the other way round (tokens x weight rows).
+
+Then, for O, the bf16 train rows' signed error by the kernel's cluster shape and raster (name fields), to show what
+a correct tile leaves to the per-kernel rate.
+
+  PYTHONPATH=. python validation/diagnostics/gemm_choice_probe.py [<out.txt>]
+Reads validation/diagnostics/h100_kernel_profile.csv (kernel_profile.py's fit-shape profile).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from cosim.calibrate import dataset, fit
+from hwmodels import gpu
+from hwmodels.gpu import GpuParams
+from validation.model_selection.common import CSV, fit_group, stats
+
+HW = "h100_sxm"
+PROFILE = Path("validation/diagnostics/h100_kernel_profile.csv")
+NAME = re.compile(r"_tst_(\d+)x(\d+)_\d+x\d+_(\d)x(\d)_([vh])_")  # <weight rows>x<tokens>_<K>x<stages>_<cluster>_<raster>
+TOKENS = tuple(range(8, 257, 8))
+WEIGHTS = (64, 80, 96, 112, 128, 144, 160, 168, 176, 192, 208, 256, 320, 384, 512)
+MENU = tuple((t, w) for t in TOKENS for w in WEIGHTS) + tuple((w, t) for t in TOKENS for w in WEIGHTS)
+
+
+def profiled_kernels():
+    """(m, n, k) -> the main kernel's name (the longest of call 0) of each profiled bf16 GEMM fit shape."""
+    best = {}
+    with open(PROFILE, newline="") as f:
+        for r in csv.DictReader(f):
+            if r["case"] != "gemm_bf16" or r["call"] != "0":
+                continue
+            d = json.loads(r["dims"])
+            key = (d["m"], d["n"], d["k"])
+            if key not in best or float(r["dur_us"]) > best[key][1]:
+                best[key] = (r["kernel"], float(r["dur_us"]))
+    return {k: v[0] for k, v in best.items()}
+
+
+def priced(menu_of, stream_k):
+    """gemm_time for bf16 with the tile list `menu_of` (one list for every row, or a function of (m, n, k) giving
+    each row's) and stream-K on or off."""
+    orig = gpu.gemm_time
+
+    def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, bw=None):
+        if fmt != "bf16":
+            return orig(P, m, n, k, b, peak, e_in, e_out, fmt, details, bw)
+        P = GpuParams(values={**P.values, "gemm.stream_k": P.values.get("gemm.stream_k", 0.0) if stream_k else 0.0},
+                      sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance="probe", attention_default="fa2")
+        m, n, k, b = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (m, n, k, b))
+        out, base = np.empty(len(m)), gpu.TILES
+        if not callable(menu_of):  # one menu: vectorised
+            gpu.TILES = menu_of
+            try:
+                return orig(P, m, n, k, b, peak, e_in, e_out, fmt, False, bw)
+            finally:
+                gpu.TILES = base
+        try:
+            for i in range(len(m)):
+                gpu.TILES = menu_of(int(m[i]), int(n[i]), int(k[i]))
+                out[i] = orig(P, m[i:i + 1], n[i:i + 1], k[i:i + 1], b[i:i + 1], peak, e_in, e_out, fmt, False, bw)[0]
+        finally:
+            gpu.TILES = base
+        return out
+    return gemm_time
+
+
+def main(argv):
+    out = Path(argv[1]) if len(argv) > 1 else None
+    hw = fit.base_spec(HW)
+    meas = [m for m in dataset.load_ops(CSV[HW]) if m.split == "fit" and m.op is not None]
+    train, _ = dataset.carve_validation(meas)  # the validation part is dropped here, unread
+    tr = [m for m in train if m.cls in ("gemm_bf16", "gemm_fp8") and m.reliable]
+    bf16 = [m for m in tr if m.cls == "gemm_bf16"]
+    kern = profiled_kernels()
+    tile = {}
+    for key, name in kern.items():
+        g = NAME.search(name)
+        if g:
+            tile[key] = (int(g.group(1)), int(g.group(2)))  # (weight rows, tokens)
+    missing = sum((m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]) not in tile for m in bf16)
+
+    def oracle(swap):
+        def menu_of(m, n, k):
+            w, t = tile.get((m, n, k), (128, 128))
+            return ((w, t),) if swap else ((t, w),)  # gemm_time's tiles are (along m = tokens, along n = weights)
+        return menu_of
+
+    variants = [("A committed form", None, True), ("M nvjet-like menu", MENU, True),
+                ("MN M without stream-K", MENU, False),
+                ("O profiled tile, no stream-K", oracle(False), False),
+                ("OK profiled tile, stream-K kept", oracle(False), True),
+                ("OS profiled tile read the other way", oracle(True), False)]
+    lines = [f"# {Path(__file__).name}: H100 bf16 GEMM train rows {len(bf16)} ({len(tr)} GEMM train rows fitted; "
+             f"{missing} bf16 train rows without a profiled tile priced at 128 x 128 by the oracles)",
+             "variant | bf16 train in-sample median / p90 % | gemm.tile_c | gemm.mma_eff.bf16"]
+    fitted_o = None
+    orig = gpu.gemm_time
+    for label, menu_of, sk in variants:
+        gpu.gemm_time = orig if menu_of is None else priced(menu_of, sk)
+        try:
+            values, sms, l2, _ = fit_group(HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
+            P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="probe", attention_default="fa2")
+            pred = fit.predict(P, bf16, hw)
+        finally:
+            gpu.gemm_time = orig
+        med, p90 = stats(pred, bf16)
+        lines.append(f"{label:<38} | {med:5.2f} / {p90:5.2f} | {values['gemm.tile_c']:6.2f} | "
+                     f"{values['gemm.mma_eff.bf16']:.3f}")
+        print(lines[-1], flush=True)
+        if label.startswith("O "):
+            fitted_o = pred
+    err = (fitted_o / np.array([m.time_s for m in bf16]) - 1) * 100
+    by = defaultdict(list)
+    for m, e in zip(bf16, err):
+        name = kern.get((m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]), "")
+        g = NAME.search(name)
+        fam = "no profile" if not g else f"cluster {g.group(3)}x{g.group(4)} raster {g.group(5)}" + (
+            " split-K" if "splitK" in name else "") + (" coop" if "coop" in name else "")
+        by[fam].append(e)
+    lines += ["", "O's signed error by kernel family (cluster shape, raster, split-K, cooperative)",
+              "family | rows | signed median % | |err| median / p90 %"]
+    for fam, es in sorted(by.items(), key=lambda x: -len(x[1])):
+        es = np.array(es)
+        lines.append(f"{fam:<40} | {len(es):4d} | {np.median(es):+6.1f} | {np.median(np.abs(es)):5.1f} / "
+                     f"{np.percentile(np.abs(es), 90):5.1f}")
+    text = "\n".join(lines) + "\n"
+    print("\n".join(lines[len(variants) + 2:]))
+    if out:
+        out.write_text(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
