@@ -12,7 +12,10 @@ on the train rows and prints the bf16 train rows' in-sample |pred / meas - 1| me
   OK  O with stream-K kept; OS  O with the tile read the other way round (tokens x weight rows).
 
 Then, for O, the bf16 train rows' signed error by the kernel's cluster shape and raster (name fields), to show what
-a correct tile leaves to the per-kernel rate.
+a correct tile leaves to the per-kernel rate. Last, whether cuBLAS's choice can be learnt from the profiled shapes:
+each train shape takes the kernel of its nearest other train shape (log m, log n, log k; leave one shape out), priced
+at that kernel's tile (NN) and with a per-family time factor (the family's median log ratio on the train rows, and
+leaving the shape's own rows out), beside the oracle with the same factor.
 
   PYTHONPATH=. python validation/diagnostics/gemm_choice_probe.py [<out.txt>]
 Reads validation/diagnostics/h100_kernel_profile.csv (kernel_profile.py's fit-shape profile).
@@ -83,6 +86,52 @@ def priced(menu_of, stream_k):
     return gemm_time
 
 
+def family(name: str) -> str:
+    g = NAME.search(name)
+    return (f"cluster {g.group(3)}x{g.group(4)} raster {g.group(5)}" + (" split-K" if "splitK" in name else "")
+            + (" coop" if "coop" in name else ""))
+
+
+def learnt_choice(tr, bf16, hw, kern, tile):
+    """The nearest-neighbour choice (leave one shape out) against the oracle, each with a per-family factor."""
+    key = [(m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]) for m in bf16]
+    shapes = sorted(set(key))
+    x = np.log(np.array(shapes, dtype=float))
+    near = {}
+    for i, s in enumerate(shapes):
+        d = ((x - x[i]) ** 2).sum(axis=1)
+        d[i] = np.inf
+        near[s] = shapes[int(np.argmin(d))]
+    same_tile = np.mean([tile[near[s]] == tile[s] for s in shapes])
+    same_family = np.mean([family(kern[near[s]]) == family(kern[s]) for s in shapes])
+    lines = [f"Learnt choice: {len(shapes)} train shapes; the nearest other shape's kernel has the same tile for "
+             f"{same_tile:.0%} and the same family for {same_family:.0%}",
+             "choice | tile only | + family factor (in-sample) | + family factor (shape left out)"]
+    t = np.array([m.time_s for m in bf16])
+    shape_id = np.array([shapes.index(s) for s in key])
+    orig = gpu.gemm_time
+    for label, src in (("oracle (profiled kernel)", {s: s for s in shapes}), ("nearest other shape's kernel", near)):
+        gpu.gemm_time = priced(lambda m, n, k: ((tile[src[(m, n, k)]][1], tile[src[(m, n, k)]][0]),), False)
+        try:
+            values, sms, l2, _ = fit_group(HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
+            P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="probe", attention_default="fa2")
+            pred = fit.predict(P, bf16, hw)
+        finally:
+            gpu.gemm_time = orig
+        fams = np.array([family(kern[src[s]]) for s in key])
+        lr = np.log(t / pred)
+        f_in, f_out = np.ones(len(t)), np.ones(len(t))
+        for f in set(fams):
+            sel = fams == f
+            f_in[sel] = np.exp(np.median(lr[sel]))
+            for i in np.where(sel)[0]:
+                rest = sel & (shape_id != shape_id[i])
+                f_out[i] = np.exp(np.median(lr[rest])) if rest.any() else 1.0
+        a, b, c = stats(pred, bf16), stats(pred * f_in, bf16), stats(pred * f_out, bf16)
+        lines.append(f"{label:<30} | {a[0]:5.2f} / {a[1]:5.2f} | {b[0]:5.2f} / {b[1]:5.2f} | {c[0]:5.2f} / {c[1]:5.2f}")
+    return lines
+
+
 def main(argv):
     out = Path(argv[1]) if len(argv) > 1 else None
     hw = fit.base_spec(HW)
@@ -132,16 +181,14 @@ def main(argv):
     by = defaultdict(list)
     for m, e in zip(bf16, err):
         name = kern.get((m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]), "")
-        g = NAME.search(name)
-        fam = "no profile" if not g else f"cluster {g.group(3)}x{g.group(4)} raster {g.group(5)}" + (
-            " split-K" if "splitK" in name else "") + (" coop" if "coop" in name else "")
-        by[fam].append(e)
+        by[family(name) if NAME.search(name) else "no profile"].append(e)
     lines += ["", "O's signed error by kernel family (cluster shape, raster, split-K, cooperative)",
               "family | rows | signed median % | |err| median / p90 %"]
     for fam, es in sorted(by.items(), key=lambda x: -len(x[1])):
         es = np.array(es)
         lines.append(f"{fam:<40} | {len(es):4d} | {np.median(es):+6.1f} | {np.median(np.abs(es)):5.1f} / "
                      f"{np.percentile(np.abs(es), 90):5.1f}")
+    lines += ["", *learnt_choice(tr, bf16, hw, kern, tile)]
     text = "\n".join(lines) + "\n"
     print("\n".join(lines[len(variants) + 2:]))
     if out:
