@@ -1,0 +1,160 @@
+"""Is cuBLAS's bf16 GEMM kernel choice a function a table can hold? (a diagnostic, issue 11, session 28)
+
+gemm_choice_probe.py found that the kernel cuBLAS runs is worth 0.5 / 1.8 points of the H100's bf16 GEMM error
+in-sample, but that the nearest other fit shape's kernel is the same for only 25 % of shapes. The fit shapes are
+sparse, so that does not say whether the choice is smooth at a finer scale. This records, on one H100, the kernel
+F.linear runs for two shape sets, fixed before the run:
+
+  neighbours: each of NEIGHBOUR_SHAPES train shapes of the H100's bf16 GEMM fit rows (the validation part carved
+              by dataset.carve_validation is not used; a fixed random sample) and its neighbours m +- 1, m +- 8,
+              n +- 64, k +- 64, n +- 256, k +- 256 (those within the fit shapes' ranges): does the choice change
+              between adjacent shapes?
+  grid:       m in GRID_M, n and k in GRID_NK (multiples of 64, about 2^(1/3) apart): a table a model could ship.
+
+Kernel names only (one call per shape, after one warm call; no timing is used): per shape the kernels of its call,
+separated from the next shape's by a marker kernel (a one-element fill) in one profiler session per CHUNK shapes.
+
+  shapes (here):  PYTHONPATH=. python validation/diagnostics/gemm_choice_map.py shapes <cases.csv>
+  profile (GPU):  python3 validation/diagnostics/gemm_choice_map.py profile <cases.csv> <out.csv> [budget_s]
+                  (writes as it goes, resumes where <out.csv> stops)
+
+Questions fixed before the run (the comparison is written after it): (1) does this batched profile name the same
+kernel as h100_kernel_profile.csv at the sampled shapes themselves; (2) for what fraction of each step's neighbours
+is the tile (and the kernel family: cluster, raster, split-K, cooperative) the same as at the shape; (3) for the
+bf16 train shapes, how often is the kernel at the nearest grid shape (log m, log n, log k) the profiled one, and what
+in-sample bf16 error does gemm_choice_probe's oracle fit give when each row is priced at that grid kernel's tile.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NEIGHBOUR_SHAPES, SEED, CHUNK, CHUNK_BYTES = 150, 20261206, 500, 24e9
+GRID_M = (1, 2, 3, 4, 6, 8, *range(16, 257, 8), *range(288, 1025, 32), *range(1152, 4097, 128), 6144, 8192)
+GRID_NK = tuple(sorted({64 * round(256 * 2 ** (i / 3) / 64) for i in range(28)}))  # 256 .. ~131072
+N_MAX, K_MAX = 128256, 32768
+STEPS = (("m", 1), ("m", -1), ("m", 8), ("m", -8), ("n", 64), ("n", -64), ("k", 64), ("k", -64), ("n", 256),
+         ("n", -256), ("k", 256), ("k", -256))
+
+
+def write_cases(out: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from cosim.calibrate import dataset
+
+    meas = [m for m in dataset.load_ops("validation/h100_runs.csv") if m.split == "fit" and m.op is not None]
+    train, _ = dataset.carve_validation(meas)
+    shapes = sorted({(m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]) for m in train if m.cls == "gemm_bf16"})
+    rows = []
+    for s in random.Random(SEED).sample(shapes, NEIGHBOUR_SHAPES):
+        rows.append(("neighbour", *s, *s))
+        for dim, step in STEPS:
+            d = dict(zip("mnk", s))
+            d[dim] += step
+            if d["m"] >= 1 and 256 <= d["n"] <= N_MAX and 256 <= d["k"] <= K_MAX:
+                rows.append(("neighbour", d["m"], d["n"], d["k"], *s))
+    rows += [("grid", m, n, k, 0, 0, 0) for n in GRID_NK if n <= N_MAX + 64 for k in GRID_NK if k <= K_MAX
+             for m in GRID_M]
+    with open(out, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["set", "m", "n", "k", "of_m", "of_n", "of_k"])
+        w.writerows(rows)
+    print(f"{sum(r[0] == 'neighbour' for r in rows)} neighbour and {sum(r[0] == 'grid' for r in rows)} grid shapes "
+          f"-> {out}")
+
+
+def _kernels(trace_path: str) -> list[dict]:
+    with open(trace_path) as fh:
+        events = json.load(fh).get("traceEvents", [])
+    return sorted((e for e in events if e.get("ph") == "X" and e.get("cat") == "kernel"), key=lambda e: e["ts"])
+
+
+def profile(cases_csv: Path, out_csv: Path, budget_s: float) -> None:
+    import torch
+    import torch.nn.functional as F
+    from torch.profiler import ProfilerActivity, profile as tprofile
+
+    cases = [(int(r["m"]), int(r["n"]), int(r["k"])) for r in csv.DictReader(open(cases_csv))]
+    cases = list(dict.fromkeys(cases))  # a shape in both sets is profiled once
+    done = {(int(r["m"]), int(r["n"]), int(r["k"])) for r in csv.DictReader(open(out_csv))} if out_csv.exists() \
+        else set()
+    todo = sorted((c for c in cases if c not in done), key=lambda c: (c[1], c[2], c[0]))  # one weight per (n, k)
+    fh = open(out_csv, "a", newline="")
+    w = csv.writer(fh)
+    if not done:
+        w.writerow(["m", "n", "k", "kernels", "grid"])
+    marker = torch.zeros(1, device="cuda")
+    trace = os.path.join(tempfile.mkdtemp(), "t.json")
+    by_pair = {}
+    for c in todo:
+        by_pair.setdefault(c[1:], []).append(c)
+    m_max = {pair: max(c[0] for c in shapes) for pair, shapes in by_pair.items()}
+    chunks, cur, cur_bytes = [], [], 0  # whole (n, k) pairs per chunk, at most CHUNK shapes and CHUNK_BYTES of operands
+    for (n, k), shapes in by_pair.items():
+        nbytes = 2 * (n * k + m_max[(n, k)] * (n + k))
+        if cur and (cur_bytes + nbytes > CHUNK_BYTES or len(cur) + len(shapes) > CHUNK):
+            chunks.append(cur)
+            cur, cur_bytes = [], 0
+        cur += shapes
+        cur_bytes += nbytes
+    if cur:
+        chunks.append(cur)
+    t0, done_n = time.time(), 0
+    for chunk in chunks:
+        if time.time() - t0 > budget_s:
+            print(f"budget {budget_s:.0f} s reached: {done_n} of {len(todo)} shapes this run", flush=True)
+            break
+        weights, calls = {}, []
+        for m, n, k in chunk:
+            if (n, k) not in weights:
+                weights[(n, k)] = (torch.empty(n, k, device="cuda", dtype=torch.bfloat16).normal_(0, 0.02),
+                                   torch.empty(m_max[(n, k)], k, device="cuda", dtype=torch.bfloat16).normal_())
+            wt, a = weights[(n, k)]
+            calls.append((a[:m], wt))
+        for a, wt in calls:  # warm: cuBLAS's first call of a shape may differ (heuristic cache)
+            F.linear(a, wt)
+        torch.cuda.synchronize()
+        with tprofile(activities=[ProfilerActivity.CUDA]) as prof:
+            for a, wt in calls:
+                F.linear(a, wt)
+                marker.fill_(1.0)
+            torch.cuda.synchronize()
+        prof.export_chrome_trace(trace)
+        groups, cur = [], []
+        for e in _kernels(trace):
+            if "fill" in e["name"].lower():
+                groups.append(cur)
+                cur = []
+            else:
+                cur.append(e)
+        if len(groups) != len(chunk):
+            raise SystemExit(f"error: {len(groups)} marker-separated groups for {len(chunk)} shapes (after {done_n})")
+        for (m, n, k), ks in zip(chunk, groups):
+            main = max(ks, key=lambda e: e.get("dur", 0)) if ks else {}
+            w.writerow([m, n, k, "|".join(e["name"] for e in ks), json.dumps(main.get("args", {}).get("grid"))])
+        fh.flush()
+        done_n += len(chunk)
+        calls = weights = prof = None
+        torch.cuda.empty_cache()
+        print(f"{done_n} of {len(todo)} shapes, {time.time() - t0:.0f} s", flush=True)
+    fh.close()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "shapes":
+        write_cases(Path(argv[1]))
+        return 0
+    if len(argv) >= 3 and argv[0] == "profile":
+        profile(Path(argv[1]), Path(argv[2]), float(argv[3]) if len(argv) > 3 else 400.0)
+        return 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
