@@ -17,6 +17,7 @@ separated from the next shape's by a marker kernel (a one-element fill) in one p
   shapes (here):  PYTHONPATH=. python validation/diagnostics/gemm_choice_map.py shapes <cases.csv>
   profile (GPU):  python3 validation/diagnostics/gemm_choice_map.py profile <cases.csv> <out.csv> [budget_s]
                   (writes as it goes, resumes where <out.csv> stops)
+  compare (here): PYTHONPATH=. python validation/diagnostics/gemm_choice_map.py compare <cases.csv> <out.csv> [<txt>]
 
 Questions fixed before the run (the comparison is written after it): (1) does this batched profile name the same
 kernel as h100_kernel_profile.csv at the sampled shapes themselves; (2) for what fraction of each step's neighbours
@@ -145,12 +146,92 @@ def profile(cases_csv: Path, out_csv: Path, budget_s: float) -> None:
     fh.close()
 
 
+def main_kernel(kernels: str) -> str:
+    """The GEMM kernel of a call (its other kernel, where there is one, is split-K's reduction)."""
+    names = kernels.split("|")
+    return next((k for k in names if k.startswith("nvjet")), names[0])
+
+
+def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
+    import numpy as np
+
+    from cosim.calibrate import dataset, fit
+    from hwmodels import gpu
+    from hwmodels.gpu import GpuParams
+    from validation.diagnostics import gemm_choice_probe as probe
+    from validation.model_selection.common import CSV, fit_group, stats
+
+    got = {(int(r["m"]), int(r["n"]), int(r["k"])): main_kernel(r["kernels"]) for r in csv.DictReader(open(map_csv))}
+    cases = list(csv.DictReader(open(cases_csv)))
+    earlier = probe.profiled_kernels()
+    fam, tile = probe.family, lambda name: probe.NAME.search(name).groups()[:2]
+    lines = [f"# gemm_choice_map.py compare: {len(got)} profiled shapes of {len({(r['m'], r['n'], r['k']) for r in cases})}"
+             f" ({map_csv.name})"]
+    # (1) the sampled shapes themselves against the per-shape profile
+    own = [(int(r["m"]), int(r["n"]), int(r["k"])) for r in cases if r["set"] == "neighbour"
+           and (r["m"], r["n"], r["k"]) == (r["of_m"], r["of_n"], r["of_k"])]
+    own = [s for s in own if s in got]
+    same = sum(got[s] == earlier.get(s) for s in own)
+    lines.append(f"(1) sampled shapes: {same} of {len(own)} name the same kernel as h100_kernel_profile.csv")
+    # (2) neighbours
+    lines += ["(2) neighbours: step | pairs | same kernel | same tile | same family"]
+    by_step = {}
+    for r in cases:
+        if r["set"] != "neighbour":
+            continue
+        s, o = (int(r["m"]), int(r["n"]), int(r["k"])), (int(r["of_m"]), int(r["of_n"]), int(r["of_k"]))
+        if s == o or s not in got or o not in got:
+            continue
+        step = next(f"{d} {s[i] - o[i]:+d}" for i, d in enumerate("mnk") if s[i] != o[i])
+        by_step.setdefault(step, []).append((got[s], got[o]))
+    for step, pairs in sorted(by_step.items(), key=lambda x: ("mnk".index(x[0][0]), abs(int(x[0][2:])), x[0])):
+        n = len(pairs)
+        lines.append(f"  {step:<7} | {n:4d} | {sum(a == b for a, b in pairs) / n:5.0%} | "
+                     f"{sum(tile(a) == tile(b) for a, b in pairs) / n:5.0%} | {sum(fam(a) == fam(b) for a, b in pairs) / n:5.0%}")
+    # (3) the nearest grid shape's kernel for the bf16 train rows
+    grid = sorted({(int(r["m"]), int(r["n"]), int(r["k"])) for r in cases if r["set"] == "grid"} & set(got))
+    gx = np.log(np.array(grid, dtype=float))
+    hw = fit.base_spec(probe.HW)
+    meas = [m for m in dataset.load_ops(CSV[probe.HW]) if m.split == "fit" and m.op is not None]
+    train, _ = dataset.carve_validation(meas)
+    tr = [m for m in train if m.cls in ("gemm_bf16", "gemm_fp8") and m.reliable]
+    bf16 = [m for m in tr if m.cls == "gemm_bf16"]
+    key = [(m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]) for m in bf16]
+    near = {}
+    for s in set(key):
+        d = ((gx - np.log(np.array(s, dtype=float))) ** 2).sum(axis=1)
+        near[s] = got[grid[int(np.argmin(d))]]
+    shapes = sorted(set(key))
+    lines.append(f"(3) {len(shapes)} bf16 train shapes, {len(grid)} grid shapes: the nearest grid shape's kernel has "
+                 f"the same tile for {np.mean([tile(near[s]) == tile(earlier[s]) for s in shapes]):.0%} and the same "
+                 f"family for {np.mean([fam(near[s]) == fam(earlier[s]) for s in shapes]):.0%}")
+    lines.append("    priced at | bf16 train in-sample median / p90 %")
+    orig = gpu.gemm_time
+    for label, src in (("profiled kernel's tile (oracle)", earlier), ("nearest grid shape's tile", near)):
+        gpu.gemm_time = probe.priced(lambda m, n, k: ((int(tile(src[(m, n, k)])[1]), int(tile(src[(m, n, k)])[0])),),
+                                     False)
+        try:
+            values, sms, l2, _ = fit_group(probe.HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
+            P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="probe", attention_default="fa2")
+            med, p90 = stats(fit.predict(P, bf16, hw), bf16)
+        finally:
+            gpu.gemm_time = orig
+        lines.append(f"    {label:<32} | {med:5.2f} / {p90:5.2f}")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        out.write_text(text)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "shapes":
         write_cases(Path(argv[1]))
         return 0
     if len(argv) >= 3 and argv[0] == "profile":
         profile(Path(argv[1]), Path(argv[2]), float(argv[3]) if len(argv) > 3 else 400.0)
+        return 0
+    if len(argv) >= 3 and argv[0] == "compare":
+        compare(Path(argv[1]), Path(argv[2]), Path(argv[3]) if len(argv) > 3 else None)
         return 0
     print(__doc__)
     return 2
