@@ -9,7 +9,9 @@ on the train rows and prints the bf16 train rows' in-sample |pred / meas - 1| me
   MN  M without stream-K for bf16 (the profile has no stream-K kernel: every kernel is data-parallel or split-K);
   O   an oracle: each row priced at its profiled kernel's tile (weight rows x tokens, as the kernel name reads),
       without stream-K, the split still the model's;
-  OK  O with stream-K kept; OS  O with the tile read the other way round (tokens x weight rows).
+  OK  O with stream-K kept; OS  O with the tile read the other way round (tokens x weight rows);
+  OL  O with the MMA time floored by the operand traffic of the CTAs running at once through L2 (one more parameter,
+      gemm.l2_bw): is the slow few-tile long-K kernels' time an L2 bandwidth limit?
 
 Then, for O, the bf16 train rows' signed error by the kernel's cluster shape and raster (name fields), to show what
 a correct tile leaves to the per-kernel rate. Last, whether cuBLAS's choice can be learnt from the profiled shapes:
@@ -42,6 +44,7 @@ NAME = re.compile(r"_tst_(\d+)x(\d+)_\d+x\d+_(\d)x(\d)_([vh])_")  # <weight rows
 TOKENS = tuple(range(8, 257, 8))
 WEIGHTS = (64, 80, 96, 112, 128, 144, 160, 168, 176, 192, 208, 256, 320, 384, 512)
 MENU = tuple((t, w) for t in TOKENS for w in WEIGHTS) + tuple((w, t) for t in TOKENS for w in WEIGHTS)
+MODEL_GEMM_TIME = gpu.gemm_time  # the model's own, whatever a variant patches in
 
 
 def profiled_kernels():
@@ -58,14 +61,24 @@ def profiled_kernels():
     return {k: v[0] for k, v in best.items()}
 
 
-def priced(menu_of, stream_k):
+def priced(menu_of, stream_k, l2=False):
     """gemm_time for bf16 with the tile list `menu_of` (one list for every row, or a function of (m, n, k) giving
-    each row's) and stream-K on or off."""
-    orig = gpu.gemm_time
+    each row's) and stream-K on or off. `l2`: the MMA time floored by the operand traffic of the CTAs running at once
+    through L2 (per wave min(CTAs, SMs) x (BM + BN) x K-slice x 2 bytes at the fitted `gemm.l2_bw`)."""
+    orig = MODEL_GEMM_TIME
 
     def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, bw=None):
         if fmt != "bf16":
             return orig(P, m, n, k, b, peak, e_in, e_out, fmt, details, bw)
+        if l2:
+            m, n, k, b = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (m, n, k, b))
+            _, d = priced(menu_of, stream_k)(P, m, n, k, b, peak, e_in, e_out, fmt, True, bw)
+            bm, bn, waves, split = (d["tile"][:, i] for i in range(4))
+            units = b * np.ceil(m / bm) * np.ceil(n / bn) * split
+            t_l2 = waves * np.minimum(units, P.sm_count) * (bm + bn) * (k / split) * 2.0 / P["gemm.l2_bw"]
+            p = P["gemm.overlap_p"]
+            return (P["gemm.floor"] + (np.maximum(d["t_compute"], t_l2) ** p + d["t_memory"] ** p) ** (1.0 / p)
+                    + d["t_reduce"])
         P = GpuParams(values={**P.values, "gemm.stream_k": P.values.get("gemm.stream_k", 0.0) if stream_k else 0.0},
                       sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance="probe", attention_default="fa2")
         m, n, k, b = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (m, n, k, b))
@@ -73,16 +86,20 @@ def priced(menu_of, stream_k):
         if not callable(menu_of):  # one menu: vectorised
             gpu.TILES = menu_of
             try:
-                return orig(P, m, n, k, b, peak, e_in, e_out, fmt, False, bw)
+                return orig(P, m, n, k, b, peak, e_in, e_out, fmt, details, bw)
             finally:
                 gpu.TILES = base
+        parts = []
         try:
             for i in range(len(m)):
                 gpu.TILES = menu_of(int(m[i]), int(n[i]), int(k[i]))
-                out[i] = orig(P, m[i:i + 1], n[i:i + 1], k[i:i + 1], b[i:i + 1], peak, e_in, e_out, fmt, False, bw)[0]
+                parts.append(orig(P, m[i:i + 1], n[i:i + 1], k[i:i + 1], b[i:i + 1], peak, e_in, e_out, fmt, True, bw))
         finally:
             gpu.TILES = base
-        return out
+        out = np.array([t[0] for t, _ in parts])
+        if not details:
+            return out
+        return out, {key: np.concatenate([d[key] for _, d in parts]) for key in parts[0][1]}
     return gemm_time
 
 
@@ -157,23 +174,31 @@ def main(argv):
                 ("MN M without stream-K", MENU, False),
                 ("O profiled tile, no stream-K", oracle(False), False),
                 ("OK profiled tile, stream-K kept", oracle(False), True),
-                ("OS profiled tile read the other way", oracle(True), False)]
+                ("OS profiled tile read the other way", oracle(True), False),
+                ("OL O + an L2 operand-traffic floor", oracle(False), False, True)]
     lines = [f"# {Path(__file__).name}: H100 bf16 GEMM train rows {len(bf16)} ({len(tr)} GEMM train rows fitted; "
              f"{missing} bf16 train rows without a profiled tile priced at 128 x 128 by the oracles)",
              "variant | bf16 train in-sample median / p90 % | gemm.tile_c | gemm.mma_eff.bf16"]
     fitted_o = None
     orig = gpu.gemm_time
-    for label, menu_of, sk in variants:
-        gpu.gemm_time = orig if menu_of is None else priced(menu_of, sk)
+    for label, menu_of, sk, *l2_floor in variants:
+        gpu.gemm_time = orig if menu_of is None else priced(menu_of, sk, bool(l2_floor))
+        groups, initial = list(fit.GROUPS["gemm"]), dict(fit.INITIAL)
+        if l2_floor:  # one more GEMM parameter, fitted with the group from 10 TB/s
+            fit.GROUPS["gemm"], fit.INITIAL["gemm.l2_bw"] = groups + ["gemm.l2_bw"], 10e12
         try:
             values, sms, l2, _ = fit_group(HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
             P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="probe", attention_default="fa2")
             pred = fit.predict(P, bf16, hw)
         finally:
             gpu.gemm_time = orig
+            fit.GROUPS["gemm"] = groups
+            fit.INITIAL.clear()
+            fit.INITIAL.update(initial)
         med, p90 = stats(pred, bf16)
         lines.append(f"{label:<38} | {med:5.2f} / {p90:5.2f} | {values['gemm.tile_c']:6.2f} | "
-                     f"{values['gemm.mma_eff.bf16']:.3f}")
+                     f"{values['gemm.mma_eff.bf16']:.3f}" + (f" | L2 {values['gemm.l2_bw'] / 1e12:.2f} TB/s"
+                                                            if l2_floor else ""))
         print(lines[-1], flush=True)
         if label.startswith("O "):
             fitted_o = pred
