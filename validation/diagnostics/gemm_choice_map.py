@@ -17,7 +17,8 @@ separated from the next shape's by a marker kernel (a one-element fill) in one p
   shapes (here):  PYTHONPATH=. python validation/diagnostics/gemm_choice_map.py shapes <cases.csv>
   profile (GPU):  python3 validation/diagnostics/gemm_choice_map.py profile <cases.csv> <out.csv> [budget_s]
                   (writes as it goes, resumes where <out.csv> stops)
-  compare (here): PYTHONPATH=. python validation/diagnostics/gemm_choice_map.py compare <cases.csv> <out.csv> [<txt>]
+  compare (here): PYTHONPATH=. python validation/diagnostics/gemm_choice_map.py compare <cases.csv> <out.csv[.gz]> [<txt>]
+  Committed: h100_gemm_choice_map.csv.gz (the profile, gzipped), .log (where it ran), .txt (the comparison).
 
 Questions fixed before the run (the comparison is written after it): (1) does this batched profile name the same
 kernel as h100_kernel_profile.csv at the sampled shapes themselves; (2) for what fraction of each step's neighbours
@@ -152,6 +153,24 @@ def main_kernel(kernels: str) -> str:
     return next((k for k in names if k.startswith("nvjet")), names[0])
 
 
+def balanced_tiles(got: dict, name_re) -> list[str]:
+    """(4, added after the run, having seen (2)) Is each tile dimension the tightest multiple of 8 that covers its
+    dimension in the number of tiles the kernel uses (tile = 8 x ceil(dim / count / 8))? Tokens: m, weight rows: n."""
+    import numpy as np
+
+    n = tok = wgt = 0
+    for (m, n_, _k), name in got.items():
+        g = name_re.search(name)
+        if not g:
+            continue
+        w, t = int(g.group(1)), int(g.group(2))
+        n += 1
+        tok += t == max(8, 8 * int(np.ceil(m / np.ceil(m / t) / 8)))
+        wgt += w == 8 * int(np.ceil(n_ / np.ceil(n_ / w) / 8))
+    return [f"(4, added after the run) of {n} shapes, the token tile is the tightest multiple of 8 for its tile count "
+            f"in {tok / n:.1%}, the weight tile in {wgt / n:.1%}"]
+
+
 def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
     import numpy as np
 
@@ -161,7 +180,9 @@ def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
     from validation.diagnostics import gemm_choice_probe as probe
     from validation.model_selection.common import CSV, fit_group, stats
 
-    got = {(int(r["m"]), int(r["n"]), int(r["k"])): main_kernel(r["kernels"]) for r in csv.DictReader(open(map_csv))}
+    import gzip
+    with (gzip.open(map_csv, "rt", newline="") if map_csv.suffix == ".gz" else open(map_csv, newline="")) as fh:
+        got = {(int(r["m"]), int(r["n"]), int(r["k"])): main_kernel(r["kernels"]) for r in csv.DictReader(fh)}
     cases = list(csv.DictReader(open(cases_csv)))
     earlier = probe.profiled_kernels()
     fam, tile = probe.family, lambda name: probe.NAME.search(name).groups()[:2]
@@ -217,6 +238,7 @@ def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
         finally:
             gpu.gemm_time = orig
         lines.append(f"    {label:<32} | {med:5.2f} / {p90:5.2f}")
+    lines += balanced_tiles(got, probe.NAME)
     text = "\n".join(lines) + "\n"
     print(text)
     if out:
