@@ -171,6 +171,21 @@ def balanced_tiles(got: dict, name_re) -> list[str]:
             f"in {tok / n:.1%}, the weight tile in {wgt / n:.1%}"]
 
 
+def one_slice(got: dict, name_re, family, n: int, k: int) -> list[str]:
+    """(5, added after the run) The choice along m at one (n, k): tile, family, tile counts."""
+    import math
+
+    lines = [f"(5, added after the run) the choice along m at n {n}, k {k}: m | weight rows x tokens | family | "
+             "tiles along n x along m = tiles"]
+    for (m, n_, k_), name in sorted(got.items()):
+        g = name_re.search(name)
+        if (n_, k_) == (n, k) and g:
+            w, t = int(g.group(1)), int(g.group(2))
+            cw, ct = math.ceil(n / w), math.ceil(m / t)
+            lines.append(f"  {m:5d} | {w:3d} x {t:3d} | {family(name):<36} | {cw:3d} x {ct:3d} = {cw * ct}")
+    return lines
+
+
 def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
     import numpy as np
 
@@ -238,7 +253,7 @@ def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
         finally:
             gpu.gemm_time = orig
         lines.append(f"    {label:<32} | {med:5.2f} / {p90:5.2f}")
-    lines += balanced_tiles(got, probe.NAME)
+    lines += balanced_tiles(got, probe.NAME) + one_slice(got, probe.NAME, probe.family, 4096, 4096)
     text = "\n".join(lines) + "\n"
     print(text)
     if out:
