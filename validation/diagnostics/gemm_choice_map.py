@@ -171,6 +171,28 @@ def balanced_tiles(got: dict, name_re) -> list[str]:
             f"in {tok / n:.1%}, the weight tile in {wgt / n:.1%}"]
 
 
+def one_wave(got: dict, name_re, sms: int = 132) -> list[str]:
+    """(6, added after the run) Data-parallel kernels (no split-K): does cuBLAS run one wave (tiles <= SMs) exactly
+    where tiles of at most T tokens x W weight rows could cover the shape in one wave?"""
+    import math
+
+    lines = [f"(6, added after the run) data-parallel kernels: one wave (tiles <= {sms}) vs 'a one-wave tiling with "
+             "tiles <= T x W exists': T x W | agree | one wave predicted, more run | more predicted, one run"]
+    dp = []
+    for (m, n, _k), name in got.items():
+        g = name_re.search(name)
+        if g and "splitK" not in name:
+            w, t = int(g.group(1)), int(g.group(2))
+            dp.append((m, n, math.ceil(n / w) * math.ceil(m / t) <= sms))
+    for tmax, wmax in ((192, 256), (256, 256), (256, 512)):
+        pred = [math.ceil(m / tmax) * math.ceil(n / wmax) <= sms for m, n, _ in dp]
+        agree = sum(p == one for p, (_, _, one) in zip(pred, dp))
+        over = sum(p and not one for p, (_, _, one) in zip(pred, dp))
+        under = sum(one and not p for p, (_, _, one) in zip(pred, dp))
+        lines.append(f"  {tmax} x {wmax} | {agree / len(dp):.1%} of {len(dp)} | {over} | {under}")
+    return lines
+
+
 def one_slice(got: dict, name_re, family, n: int, k: int) -> list[str]:
     """(5, added after the run) The choice along m at one (n, k): tile, family, tile counts."""
     import math
@@ -253,7 +275,8 @@ def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
         finally:
             gpu.gemm_time = orig
         lines.append(f"    {label:<32} | {med:5.2f} / {p90:5.2f}")
-    lines += balanced_tiles(got, probe.NAME) + one_slice(got, probe.NAME, probe.family, 4096, 4096)
+    lines += (balanced_tiles(got, probe.NAME) + one_wave(got, probe.NAME)
+              + one_slice(got, probe.NAME, probe.family, 4096, 4096))
     text = "\n".join(lines) + "\n"
     print(text)
     if out:
