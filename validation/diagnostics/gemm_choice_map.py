@@ -17,7 +17,8 @@ separated from the next shape's by a marker kernel (a one-element fill) in one p
   shapes (here):  PYTHONPATH=. python validation/diagnostics/gemm_choice_map.py shapes <cases.csv>
   profile (GPU):  python3 validation/diagnostics/gemm_choice_map.py profile <cases.csv> <out.csv> [budget_s]
                   (writes as it goes, resumes where <out.csv> stops)
-  compare (here): PYTHONPATH=. python validation/diagnostics/gemm_choice_map.py compare <cases.csv> <out.csv[.gz]> [<txt>]
+  compare (here): PYTHONPATH=. python validation/diagnostics/gemm_choice_map.py compare <cases.csv> <map.csv[.gz]>
+                  [<record.txt>]
   Committed: h100_gemm_choice_map.csv.gz (the profile, gzipped), .log (where it ran), .txt (the comparison).
 
 Questions fixed before the run (the comparison is written after it): (1) does this batched profile name the same
@@ -212,10 +213,8 @@ def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
     import numpy as np
 
     from cosim.calibrate import dataset, fit
-    from hwmodels import gpu
-    from hwmodels.gpu import GpuParams
     from validation.diagnostics import gemm_choice_probe as probe
-    from validation.model_selection.common import CSV, fit_group, stats
+    from validation.model_selection.common import CSV, stats
 
     import gzip
     with (gzip.open(map_csv, "rt", newline="") if map_csv.suffix == ".gz" else open(map_csv, newline="")) as fh:
@@ -223,8 +222,8 @@ def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
     cases = list(csv.DictReader(open(cases_csv)))
     earlier = probe.profiled_kernels()
     fam, tile = probe.family, lambda name: probe.NAME.search(name).groups()[:2]
-    lines = [f"# gemm_choice_map.py compare: {len(got)} profiled shapes of {len({(r['m'], r['n'], r['k']) for r in cases})}"
-             f" ({map_csv.name})"]
+    n_cases = len({(r["m"], r["n"], r["k"]) for r in cases})
+    lines = [f"# gemm_choice_map.py compare: {len(got)} profiled shapes of {n_cases} ({map_csv.name})"]
     # (1) the sampled shapes themselves against the per-shape profile
     own = [(int(r["m"]), int(r["n"]), int(r["k"])) for r in cases if r["set"] == "neighbour"
            and (r["m"], r["n"], r["k"]) == (r["of_m"], r["of_n"], r["of_k"])]
@@ -243,9 +242,8 @@ def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
         step = next(f"{d} {s[i] - o[i]:+d}" for i, d in enumerate("mnk") if s[i] != o[i])
         by_step.setdefault(step, []).append((got[s], got[o]))
     for step, pairs in sorted(by_step.items(), key=lambda x: ("mnk".index(x[0][0]), abs(int(x[0][2:])), x[0])):
-        n = len(pairs)
-        lines.append(f"  {step:<7} | {n:4d} | {sum(a == b for a, b in pairs) / n:5.0%} | "
-                     f"{sum(tile(a) == tile(b) for a, b in pairs) / n:5.0%} | {sum(fam(a) == fam(b) for a, b in pairs) / n:5.0%}")
+        share = [sum(f(a) == f(b) for a, b in pairs) / len(pairs) for f in (lambda x: x, tile, fam)]
+        lines.append(f"  {step:<7} | {len(pairs):4d} | " + " | ".join(f"{x:5.0%}" for x in share))
     # (3) the nearest grid shape's kernel for the bf16 train rows
     grid = sorted({(int(r["m"]), int(r["n"]), int(r["k"])) for r in cases if r["set"] == "grid"} & set(got))
     gx = np.log(np.array(grid, dtype=float))
@@ -264,16 +262,12 @@ def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
                  f"the same tile for {np.mean([tile(near[s]) == tile(earlier[s]) for s in shapes]):.0%} and the same "
                  f"family for {np.mean([fam(near[s]) == fam(earlier[s]) for s in shapes]):.0%}")
     lines.append("    priced at | bf16 train in-sample median / p90 %")
-    orig = gpu.gemm_time
     for label, src in (("profiled kernel's tile (oracle)", earlier), ("nearest grid shape's tile", near)):
-        gpu.gemm_time = probe.priced(lambda m, n, k: ((int(tile(src[(m, n, k)])[1]), int(tile(src[(m, n, k)])[0])),),
-                                     False)
-        try:
-            values, sms, l2, _ = fit_group(probe.HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
-            P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="probe", attention_default="fa2")
-            med, p90 = stats(fit.predict(P, bf16, hw), bf16)
-        finally:
-            gpu.gemm_time = orig
+        def menu_of(m, n, k, src=src):  # gemm_time's tiles are (tokens, weight rows)
+            w, t = tile(src[(m, n, k)])
+            return ((int(t), int(w)),)
+        _, pred = probe.refit(probe.priced(menu_of, False), tr, bf16, hw)
+        med, p90 = stats(pred, bf16)
         lines.append(f"    {label:<32} | {med:5.2f} / {p90:5.2f}")
     lines += (balanced_tiles(got, probe.NAME) + one_wave(got, probe.NAME)
               + one_slice(got, probe.NAME, probe.family, 4096, 4096))

@@ -40,7 +40,8 @@ from validation.model_selection.common import CSV, fit_group, stats
 
 HW = "h100_sxm"
 PROFILE = Path("validation/diagnostics/h100_kernel_profile.csv")
-NAME = re.compile(r"_tst_(\d+)x(\d+)_\d+x\d+_(\d)x(\d)_([vh])_")  # <weight rows>x<tokens>_<K>x<stages>_<cluster>_<raster>
+# nvjet_sm90_tst_<weight rows>x<tokens>_<K>x<stages>_<cluster>_<raster>_...
+NAME = re.compile(r"_tst_(\d+)x(\d+)_\d+x\d+_(\d)x(\d)_([vh])_")
 TOKENS = tuple(range(8, 257, 8))
 WEIGHTS = (64, 80, 96, 112, 128, 144, 160, 168, 176, 192, 208, 256, 320, 384, 512)
 MENU = tuple((t, w) for t in TOKENS for w in WEIGHTS) + tuple((w, t) for t in TOKENS for w in WEIGHTS)
@@ -103,6 +104,25 @@ def priced(menu_of, stream_k, l2=False):
     return gemm_time
 
 
+def refit(gemm_time, tr, bf16, hw, l2_floor=False):
+    """Re-fit the GEMM group (common.fit_group, r18_h100 terms) on the train rows `tr` with `gemm_time` in place of the
+    model's (None: the model's own); `l2_floor` adds gemm.l2_bw to the group, from 10 TB/s. Returns (fitted values,
+    the bf16 rows' predictions); the model, fit.GROUPS and fit.INITIAL are restored."""
+    groups, initial = list(fit.GROUPS["gemm"]), dict(fit.INITIAL)
+    gpu.gemm_time = gemm_time or MODEL_GEMM_TIME
+    if l2_floor:
+        fit.GROUPS["gemm"], fit.INITIAL["gemm.l2_bw"] = groups + ["gemm.l2_bw"], 10e12
+    try:
+        values, sms, l2, _ = fit_group(HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
+        P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="probe", attention_default="fa2")
+        return values, fit.predict(P, bf16, hw)
+    finally:
+        gpu.gemm_time = MODEL_GEMM_TIME
+        fit.GROUPS["gemm"] = groups
+        fit.INITIAL.clear()
+        fit.INITIAL.update(initial)
+
+
 def family(name: str) -> str:
     g = NAME.search(name)
     return (f"cluster {g.group(3)}x{g.group(4)} raster {g.group(5)}" + (" split-K" if "splitK" in name else "")
@@ -126,15 +146,9 @@ def learnt_choice(tr, bf16, hw, kern, tile):
              "choice | tile only | + family factor (in-sample) | + family factor (shape left out)"]
     t = np.array([m.time_s for m in bf16])
     shape_id = np.array([shapes.index(s) for s in key])
-    orig = gpu.gemm_time
     for label, src in (("oracle (profiled kernel)", {s: s for s in shapes}), ("nearest other shape's kernel", near)):
-        gpu.gemm_time = priced(lambda m, n, k: ((tile[src[(m, n, k)]][1], tile[src[(m, n, k)]][0]),), False)
-        try:
-            values, sms, l2, _ = fit_group(HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
-            P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="probe", attention_default="fa2")
-            pred = fit.predict(P, bf16, hw)
-        finally:
-            gpu.gemm_time = orig
+        _, pred = refit(priced(lambda m, n, k: ((tile[src[(m, n, k)]][1], tile[src[(m, n, k)]][0]),), False),
+                        tr, bf16, hw)
         fams = np.array([family(kern[src[s]]) for s in key])
         lr = np.log(t / pred)
         f_in, f_out = np.ones(len(t)), np.ones(len(t))
@@ -180,21 +194,9 @@ def main(argv):
              f"{missing} bf16 train rows without a profiled tile priced at 128 x 128 by the oracles)",
              "variant | bf16 train in-sample median / p90 % | gemm.tile_c | gemm.mma_eff.bf16"]
     fitted_o = None
-    orig = gpu.gemm_time
     for label, menu_of, sk, *l2_floor in variants:
-        gpu.gemm_time = orig if menu_of is None else priced(menu_of, sk, bool(l2_floor))
-        groups, initial = list(fit.GROUPS["gemm"]), dict(fit.INITIAL)
-        if l2_floor:  # one more GEMM parameter, fitted with the group from 10 TB/s
-            fit.GROUPS["gemm"], fit.INITIAL["gemm.l2_bw"] = groups + ["gemm.l2_bw"], 10e12
-        try:
-            values, sms, l2, _ = fit_group(HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
-            P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="probe", attention_default="fa2")
-            pred = fit.predict(P, bf16, hw)
-        finally:
-            gpu.gemm_time = orig
-            fit.GROUPS["gemm"] = groups
-            fit.INITIAL.clear()
-            fit.INITIAL.update(initial)
+        values, pred = refit(None if menu_of is None else priced(menu_of, sk, bool(l2_floor)), tr, bf16, hw,
+                             bool(l2_floor))
         med, p90 = stats(pred, bf16)
         lines.append(f"{label:<38} | {med:5.2f} / {p90:5.2f} | {values['gemm.tile_c']:6.2f} | "
                      f"{values['gemm.mma_eff.bf16']:.3f}" + (f" | L2 {values['gemm.l2_bw'] / 1e12:.2f} TB/s"
