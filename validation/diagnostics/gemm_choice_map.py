@@ -49,8 +49,9 @@ STEPS = (("m", 1), ("m", -1), ("m", 8), ("m", -8), ("n", 64), ("n", -64), ("k", 
 def write_cases(out: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from cosim.calibrate import dataset
+    from validation.model_selection.common import CSV
 
-    meas = [m for m in dataset.load_ops("validation/h100_runs.csv") if m.split == "fit" and m.op is not None]
+    meas = [m for m in dataset.load_ops(CSV["h100_sxm"]) if m.split == "fit" and m.op is not None]
     train, _ = dataset.carve_validation(meas)
     shapes = sorted({(m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]) for m in train if m.cls == "gemm_bf16"})
     rows = []

@@ -5,10 +5,11 @@ Each variant re-fits the GEMM group (common.fit_group: every GEMM parameter from
 on the train rows and prints the bf16 train rows' in-sample |pred / meas - 1| median / p90 (%):
 
   A   the committed form (gemm.tile_set 1's tile list, stream-K among the library's choices);
-  M   a menu like nvjet's: token tiles 8 - 256 in steps of 8 x the weight tiles the profile shows (either way round);
+  M   a menu like nvjet's: token tiles 8 - 256 in steps of 8 x the weight tiles the profile shows (either way round;
+      192 x 192 among them);
   MN  M without stream-K for bf16 (the profile has no stream-K kernel: every kernel is data-parallel or split-K);
-  O   an oracle: each row priced at its profiled kernel's tile (weight rows x tokens, as the kernel name reads),
-      without stream-K, the split still the model's;
+  O   an oracle: each row priced at its profiled kernel's tile alone (weight rows x tokens, as the kernel name reads;
+      gemm.tile_set's 192 x 192 is not added), without stream-K, the split still the model's;
   OK  O with stream-K kept; OS  O with the tile read the other way round (tokens x weight rows);
   OL  O with the MMA time floored by the operand traffic of the CTAs running at once through L2 (one more parameter,
       gemm.l2_bw): is the slow few-tile long-K kernels' time an L2 bandwidth limit?
@@ -78,12 +79,15 @@ def priced(menu_of, stream_k, l2=False):
             units = b * np.ceil(m / bm) * np.ceil(n / bn) * split
             t_l2 = waves * np.minimum(units, P.sm_count) * (bm + bn) * (k / split) * 2.0 / P["gemm.l2_bw"]
             p = P["gemm.overlap_p"]
-            return (P["gemm.floor"] + (np.maximum(d["t_compute"], t_l2) ** p + d["t_memory"] ** p) ** (1.0 / p)
-                    + d["t_reduce"])
-        P = GpuParams(values={**P.values, "gemm.stream_k": P.values.get("gemm.stream_k", 0.0) if stream_k else 0.0},
+            t = (P["gemm.floor"] + (np.maximum(d["t_compute"], t_l2) ** p + d["t_memory"] ** p) ** (1.0 / p)
+                 + d["t_reduce"])
+            return (t, {**d, "t_l2": t_l2}) if details else t
+        # the menu is the whole list: no tile set adds cuBLAS's 192 x 192 to it (gpu_library.tiles)
+        P = GpuParams(values={**P.values, "gemm.tile_set": 0.0,
+                              "gemm.stream_k": P.values.get("gemm.stream_k", 0.0) if stream_k else 0.0},
                       sm_count=P.sm_count, l2_bytes=P.l2_bytes, provenance="probe", attention_default="fa2")
         m, n, k, b = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (m, n, k, b))
-        out, base = np.empty(len(m)), gpu.TILES
+        base = gpu.TILES
         if not callable(menu_of):  # one menu: vectorised
             gpu.TILES = menu_of
             try:
@@ -109,10 +113,10 @@ def refit(gemm_time, tr, bf16, hw, l2_floor=False):
     model's (None: the model's own); `l2_floor` adds gemm.l2_bw to the group, from 10 TB/s. Returns (fitted values,
     the bf16 rows' predictions); the model, fit.GROUPS and fit.INITIAL are restored."""
     groups, initial = list(fit.GROUPS["gemm"]), dict(fit.INITIAL)
-    gpu.gemm_time = gemm_time or MODEL_GEMM_TIME
-    if l2_floor:
-        fit.GROUPS["gemm"], fit.INITIAL["gemm.l2_bw"] = groups + ["gemm.l2_bw"], 10e12
     try:
+        gpu.gemm_time = gemm_time or MODEL_GEMM_TIME
+        if l2_floor:
+            fit.GROUPS["gemm"], fit.INITIAL["gemm.l2_bw"] = groups + ["gemm.l2_bw"], 10e12
         values, sms, l2, _ = fit_group(HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
         P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="probe", attention_default="fa2")
         return values, fit.predict(P, bf16, hw)
