@@ -29,11 +29,11 @@ def register(sub) -> None:
     p.add_argument("--residuals-only", action="store_true",
                    help="do not measure or re-fit: give the calibration named by --out its measured-residual table "
                         "(hwmodels.gpu_residuals) from the fit rows of --measurements; its parameters are kept")
-    p.add_argument("--terms", help="optional-term set to fit (cosim.calibrate.fit.TERM_SETS: h200, r14_h100, r18_h100, "
-                                   "r19_h200, h100_sxm, base; default: the set the GPU's committed calibration was "
-                                   "fitted with, fit.DEFAULT_SET (r18_h100 for the H100 since session 26, r19_h200 for "
-                                   "the H200 since session 27), else base, the session-8 form); the calibration's "
-                                   "provenance.terms says which")
+    # the names are not listed here: fit.TERM_SETS owns them, an unknown one is refused with the list (and importing
+    # fit for this help would slow every cosim command)
+    p.add_argument("--terms", help="optional-term set to fit (a cosim.calibrate.fit.TERM_SETS name; default: the set "
+                                   "the GPU's committed calibration was fitted with, fit.DEFAULT_SET, else base, the "
+                                   "session-8 form); the calibration's provenance.terms says which")
     p.add_argument("--energy", help="energy-loop CSV to fit the power model from (default: the measurements' "
                                     "own energy: a manifest's raw_<run>/energy.csv, a flat file's *_energy.csv); "
                                     "e.g. validation/h100_energy.csv for the H100 runs, which measured none")

@@ -253,7 +253,7 @@ def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
     train, _ = dataset.carve_validation(meas)
     tr = [m for m in train if m.cls in ("gemm_bf16", "gemm_fp8") and m.reliable]
     bf16 = [m for m in tr if m.cls == "gemm_bf16"]
-    key = [(m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]) for m in bf16]
+    key = [probe.shape_of(m) for m in bf16]
     near = {}
     for s in set(key):
         d = ((gx - np.log(np.array(s, dtype=float))) ** 2).sum(axis=1)

@@ -49,6 +49,11 @@ MENU = tuple((t, w) for t in TOKENS for w in WEIGHTS) + tuple((w, t) for t in TO
 MODEL_GEMM_TIME = gpu.gemm_time  # the model's own, whatever a variant patches in
 
 
+def shape_of(m) -> tuple:
+    """(m, n, k) of a GEMM measurement."""
+    return m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]
+
+
 def profiled_kernels():
     """(m, n, k) -> the main kernel's name (the longest of call 0) of each profiled bf16 GEMM fit shape."""
     best = {}
@@ -133,9 +138,10 @@ def family(name: str) -> str:
             + (" coop" if "coop" in name else ""))
 
 
-def learnt_choice(tr, bf16, hw, kern, tile):
-    """The nearest-neighbour choice (leave one shape out) against the oracle, each with a per-family factor."""
-    key = [(m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]) for m in bf16]
+def learnt_choice(tr, bf16, hw, kern, tile, oracle_pred):
+    """The nearest-neighbour choice (leave one shape out) against the oracle (its predictions `oracle_pred`, variant O),
+    each with a per-family factor."""
+    key = [shape_of(m) for m in bf16]
     shapes = sorted(set(key))
     x = np.log(np.array(shapes, dtype=float))
     near = {}
@@ -149,10 +155,12 @@ def learnt_choice(tr, bf16, hw, kern, tile):
              f"{same_tile:.0%} and the same family for {same_family:.0%}",
              "choice | tile only | + family factor (in-sample) | + family factor (shape left out)"]
     t = np.array([m.time_s for m in bf16])
-    shape_id = np.array([shapes.index(s) for s in key])
-    for label, src in (("oracle (profiled kernel)", {s: s for s in shapes}), ("nearest other shape's kernel", near)):
-        _, pred = refit(priced(lambda m, n, k: ((tile[src[(m, n, k)]][1], tile[src[(m, n, k)]][0]),), False),
-                        tr, bf16, hw)
+    index = {s: i for i, s in enumerate(shapes)}
+    shape_id = np.array([index[s] for s in key])
+    _, near_pred = refit(priced(lambda m, n, k: ((tile[near[(m, n, k)]][1], tile[near[(m, n, k)]][0]),), False),
+                         tr, bf16, hw)
+    for label, src, pred in (("oracle (profiled kernel)", {s: s for s in shapes}, oracle_pred),
+                             ("nearest other shape's kernel", near, near_pred)):
         fams = np.array([family(kern[src[s]]) for s in key])
         lr = np.log(t / pred)
         f_in, f_out = np.ones(len(t)), np.ones(len(t))
@@ -180,7 +188,7 @@ def main(argv):
         g = NAME.search(name)
         if g:
             tile[key] = (int(g.group(1)), int(g.group(2)))  # (weight rows, tokens)
-    missing = sum((m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]) not in tile for m in bf16)
+    missing = sum(shape_of(m) not in tile for m in bf16)
 
     def oracle(swap):
         def menu_of(m, n, k):
@@ -211,7 +219,7 @@ def main(argv):
     err = (fitted_o / np.array([m.time_s for m in bf16]) - 1) * 100
     by = defaultdict(list)
     for m, e in zip(bf16, err):
-        name = kern.get((m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]), "")
+        name = kern.get(shape_of(m), "")
         by[family(name) if NAME.search(name) else "no profile"].append(e)
     lines += ["", "O's signed error by kernel family (cluster shape, raster, split-K, cooperative)",
               "family | rows | signed median % | |err| median / p90 %"]
@@ -219,7 +227,7 @@ def main(argv):
         es = np.array(es)
         lines.append(f"{fam:<40} | {len(es):4d} | {np.median(es):+6.1f} | {np.median(np.abs(es)):5.1f} / "
                      f"{np.percentile(np.abs(es), 90):5.1f}")
-    lines += ["", *learnt_choice(tr, bf16, hw, kern, tile)]
+    lines += ["", *learnt_choice(tr, bf16, hw, kern, tile, fitted_o)]
     text = "\n".join(lines) + "\n"
     print("\n".join(lines[len(variants) + 2:]))
     if out:
