@@ -209,3 +209,14 @@ def test_late_review_fixes(tmp_path, monkeypatch):
     monkeypatch.setenv("COSIM_GIT_COMMIT", "7afb60e")
     assert microbench.git_state(str(tmp_path))["git_commit"] == "7afb60e (given by the caller: COSIM_GIT_COMMIT)"
     assert fit.TERMS_BY_HW["h100_sxm"]["unfused_dec_unaligned"] is False
+
+
+def test_readme_lists_every_term_set_and_the_default_sets():
+    """README's `cosim calibrate [--terms ...]` row names exactly fit.TERM_SETS and each validated GPU's default set
+    (fit.DEFAULT_SET): a new term set or a new default fails here instead of leaving the README behind."""
+    import re
+    lines = Path("README.md").read_text().splitlines()
+    row = next(line for line in lines if "`cosim calibrate [--fit-only] [--terms" in line)
+    listed = re.search(r"--terms ([^\]]+)\]", row).group(1).split("\\|")
+    assert sorted(listed) == sorted(fit.TERM_SETS)
+    assert f"the H100: {fit.DEFAULT_SET['h100_sxm']}, the H200: {fit.DEFAULT_SET['h200']}" in row
