@@ -7,13 +7,19 @@ tile/wave model cannot follow without knowing the kernel cuBLAS's heuristic pick
 FA2-pinned prefill misses on short launches, where the kernel and its waves decide the time. This script records
 both, on fit shapes only (held-out shapes are never profiled, so nothing chosen from this record has seen them).
 
-Two steps:
+Two steps (three with the fp8 list):
   shapes (here):   python validation/diagnostics/kernel_profile.py shapes <shapes.csv>
                    every distinct bf16 F.linear (m, n, k) of the H100's fit rows (validation/h100_runs.csv's fit
                    suites and validation/h100_ops.csv, split by dataset.split_of) and N_FA2 of its FA2-pinned
                    prefill fit shapes, in one fixed shuffle (a profile cut off by its budget still covers both)
+  shapes-fp8 (here): python validation/diagnostics/kernel_profile.py shapes-fp8 <shapes.csv>
+                   (session 29) every distinct fp8 torch._scaled_mm (m, n, k) of the H100's fit rows in
+                   validation/h100_runs.csv, the TRAIN part only (dataset.carve_validation's validation part is
+                   left out: a candidate designed from this profile must not have seen those shapes' kernels), in one
+                   fixed shuffle
   profile (GPU):   python3 validation/diagnostics/kernel_profile.py profile <shapes.csv> <out.csv> [budget_s]
-                   runs each case as microbench does (F.linear on bf16 weights randn(n, k); SDPA pinned to
+                   runs each case as microbench does (F.linear on bf16 weights randn(n, k); torch._scaled_mm on
+                   fp8 e4m3 operands with unit fp32 scales, bf16 out, no fast accumulation; SDPA pinned to
                    FLASH_ATTENTION with native GQA), two warm calls, then two calls under torch.profiler; writes one
                    row per kernel as it goes and resumes where <out.csv> stops.
 """
@@ -52,14 +58,29 @@ def fit_cases(repo: Path) -> list[tuple[str, str]]:
     return [cases[i] for i in rng.sample(range(len(cases)), len(cases))]
 
 
-def write_cases(out: Path) -> None:
-    cases = fit_cases(Path(__file__).resolve().parents[2])
+def fp8_train_cases(repo: Path) -> list[tuple[str, str]]:
+    sys.path.insert(0, str(repo))
+    from cosim.calibrate import dataset
+
+    fit_rows = [m for m in dataset.load_ops(repo / "validation/h100_runs.csv") if m.split == "fit"]
+    train, _ = dataset.carve_validation(fit_rows)  # the validation part is left out, unread
+    cases = sorted({("gemm_fp8", json.dumps(json.loads(m.row["dims"]), sort_keys=True)) for m in train
+                    if m.cls == "gemm_fp8" and m.impl == "torch._scaled_mm"})
+    rng = random.Random(0)
+    return [cases[i] for i in rng.sample(range(len(cases)), len(cases))]
+
+
+def write_cases(out: Path, fp8: bool = False) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    cases = fp8_train_cases(repo) if fp8 else fit_cases(repo)
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["case", "dims"])
         w.writerows(cases)
     n_fa2 = sum(c == "fa2_prefill" for c, _ in cases)
-    print(f"{len(cases) - n_fa2} bf16 F.linear and {n_fa2} FA2-pinned prefill fit shapes -> {out}")
+    n_fp8 = sum(c == "gemm_fp8" for c, _ in cases)
+    print(f"{len(cases) - n_fa2 - n_fp8} bf16 F.linear, {n_fp8} fp8 torch._scaled_mm (train part) and {n_fa2} "
+          f"FA2-pinned prefill fit shapes -> {out}")
 
 
 def _kernels(trace_path: str) -> list[dict]:
@@ -75,6 +96,12 @@ def _call(torch, case: str, d: dict):
         w = torch.randn(d["n"], d["k"], device="cuda", dtype=torch.bfloat16) * 0.02
         a = torch.randn(d["m"], d["k"], device="cuda", dtype=torch.bfloat16)
         return lambda: F.linear(a, w)
+    if case == "gemm_fp8":
+        w8 = torch.randn(d["n"], d["k"], device="cuda").to(torch.float8_e4m3fn)
+        a8 = torch.randn(d["m"], d["k"], device="cuda").to(torch.float8_e4m3fn)
+        one = torch.ones((), device="cuda", dtype=torch.float32)
+        return lambda: torch._scaled_mm(a8, w8.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16,
+                                        use_fast_accum=False)
     from torch.nn.attention import SDPBackend, sdpa_kernel
     b, h, kvh, ql, kl, hd = (d[x] for x in ("batch", "heads", "kv_heads", "q_len", "kv_len", "head_dim"))
     q = torch.randn(b, h, ql, hd, device="cuda", dtype=torch.bfloat16)
@@ -134,8 +161,8 @@ def profile(cases_csv: Path, out_csv: Path, budget_s: float) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) >= 2 and argv[0] == "shapes":
-        write_cases(Path(argv[1]))
+    if len(argv) >= 2 and argv[0] in ("shapes", "shapes-fp8"):
+        write_cases(Path(argv[1]), fp8=argv[0] == "shapes-fp8")
         return 0
     if len(argv) >= 3 and argv[0] == "profile":
         profile(Path(argv[1]), Path(argv[2]), float(argv[3]) if len(argv) > 3 else 240.0)
