@@ -9,31 +9,17 @@ split-K and stream-K counts, and for shapes profiled in both formats how often f
 
   PYTHONPATH=. python validation/diagnostics/fp8_kernel_names.py [<out.txt>]
 """
-import csv
-import json
 import re
 import sys
 from collections import Counter
 from pathlib import Path
 
+from validation.diagnostics.gemm_choice_probe import profiled_kernels
+
 FP8 = Path("validation/diagnostics/h100_fp8_kernel_profile.csv")
 BF16 = Path("validation/diagnostics/h100_kernel_profile.csv")
 # <weight rows>x<tokens>_<K>x<stages>_<cluster>_<raster>, wherever it sits in an nvjet name
 TILE = re.compile(r"_(\d+)x(\d+)_\d+x\d+_(\d)x(\d)_([vh])_")
-
-
-def main_kernels(path: Path, case: str) -> dict:
-    """(m, n, k) -> the longest kernel's name of call 0."""
-    best = {}
-    with open(path, newline="") as fh:
-        for r in csv.DictReader(fh):
-            if r["case"] != case or r["call"] != "0":
-                continue
-            d = json.loads(r["dims"])
-            key = (d["m"], d["n"], d["k"])
-            if key not in best or float(r["dur_us"]) > best[key][1]:
-                best[key] = (r["kernel"], float(r["dur_us"]))
-    return {k: v[0] for k, v in best.items()}
 
 
 def stem(name: str) -> str:
@@ -52,7 +38,7 @@ def tiles(kern: dict) -> tuple:
 
 
 def main(argv):
-    fp8, bf16 = main_kernels(FP8, "gemm_fp8"), main_kernels(BF16, "gemm_bf16")
+    fp8, bf16 = profiled_kernels(FP8, "gemm_fp8"), profiled_kernels(BF16, "gemm_bf16")
     lines = [f"# {Path(__file__).name}: {len(fp8)} fp8 shapes profiled (train part), {len(bf16)} bf16 shapes"]
     lines += ["fp8 main kernel families (prefix | shapes):"]
     lines += [f"  {s:<60} | {c}" for s, c in Counter(stem(n) for n in fp8.values()).most_common()]

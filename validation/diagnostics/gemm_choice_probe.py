@@ -54,12 +54,13 @@ def shape_of(m) -> tuple:
     return m.op.dims["m"], m.op.dims["n"], m.op.dims["k"]
 
 
-def profiled_kernels():
-    """(m, n, k) -> the main kernel's name (the longest of call 0) of each profiled bf16 GEMM fit shape."""
+def profiled_kernels(path=PROFILE, case="gemm_bf16"):
+    """(m, n, k) -> the main kernel's name (the longest of call 0) of each profiled GEMM fit shape of `case` in the
+    kernel_profile.py record `path` (by default the bf16 fit shapes)."""
     best = {}
-    with open(PROFILE, newline="") as f:
+    with open(path, newline="") as f:
         for r in csv.DictReader(f):
-            if r["case"] != "gemm_bf16" or r["call"] != "0":
+            if r["case"] != case or r["call"] != "0":
                 continue
             d = json.loads(r["dims"])
             key = (d["m"], d["n"], d["k"])
