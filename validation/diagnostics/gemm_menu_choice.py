@@ -3,7 +3,7 @@ was read.) For every shape of the H100 choice map (h100_gemm_choice_map.csv.gz, 
 shape of any validation-part or held-out row of either GPU's manifest (the map's grid holds some; their shapes, not
 their timings, are read here to leave them out), the tile the model chooses against the tile of the kernel cuBLAS ran:
 
-  A  the committed H100 calibration (gemm.tile_set 1's list, stream-K among the choices);
+  A  the committed H100 calibration (gemm.tile_set 1's list, stream-K among the choices; fitted on every fit row);
   M  s36's candidate M (the nvjet-like bf16 menu, stream-K kept) with the GEMM group re-fitted on the train rows as
      s36 fitted it (gemm_choice_probe.refit: the same fit).
 
@@ -59,12 +59,14 @@ def main(argv):
     values, _ = probe.refit(menu_time, tr, [x for x in tr if x.cls == "gemm_bf16"], hw)
     fitted = GpuParams(values=values, sm_count=committed.sm_count, l2_bytes=committed.l2_bytes, provenance="diagnostic",
                        attention_default="fa2")
+    sms = committed.sm_count
     cub = [tuple(int(x) for x in probe.NAME.search(got[s]).groups()[:2]) for s in shapes]  # (weight rows, tokens)
     cub_split = np.array(["splitK" in got[s] for s in shapes])
     cub_tiles = np.array([math.ceil(s[1] / w) * math.ceil(s[0] / t) for s, (w, t) in zip(shapes, cub)])
     lines = [f"# {Path(__file__).name}: {len(shapes)} map shapes ({len(got) - len(shapes)} left out: validation-part "
              "or held-out shapes of either manifest, or no nvjet name)",
-             "model | same tile | same tile count | both one wave | model K-parallel where cuBLAS ran data-parallel"]
+             "model | same tile | same tile count | both one wave | model K-parallel where cuBLAS ran data-parallel "
+             "(shares of all shapes)"]
     for label, P, fn in (("A committed calibration", committed, probe.MODEL_GEMM_TIME),
                          ("M s36's menu, train fit", fitted, menu_time)):
         _, det = fn(P, m, n, k, np.ones_like(m), hw.peak("bf16"), 2.0, 2.0, "bf16", True)
@@ -73,8 +75,8 @@ def main(argv):
         tiles = np.ceil(m / bm) * np.ceil(n / bn)
         kpar = ((split > 1) | (sk > 0)) & ~cub_split
         lines.append(f"{label:<26} | {same:6.1%} | {np.mean(tiles == cub_tiles):6.1%} | "
-                     f"{np.mean((tiles <= 132) & (cub_tiles <= 132) & (split == 1) & (sk == 0) & ~cub_split):6.1%}"
-                     f" of {np.mean((cub_tiles <= 132) & ~cub_split):.1%} | {np.mean(kpar):6.1%}")
+                     f"{np.mean((tiles <= sms) & (cub_tiles <= sms) & (split == 1) & (sk == 0) & ~cub_split):6.1%}"
+                     f" of {np.mean((cub_tiles <= sms) & ~cub_split):.1%} | {np.mean(kpar):6.1%}")
         print(lines[-1], flush=True)
     if len(argv) > 1:
         Path(argv[1]).write_text("\n".join(lines) + "\n")
