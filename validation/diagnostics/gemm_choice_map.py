@@ -173,7 +173,7 @@ def balanced_tiles(got: dict, name_re) -> list[str]:
             f"in {tok / n:.1%}, the weight tile in {wgt / n:.1%}"]
 
 
-def one_wave(got: dict, name_re, sms: int = 132) -> list[str]:
+def one_wave(got: dict, name_re, sms: int) -> list[str]:
     """(6, added after the run) Data-parallel kernels (no split-K): does cuBLAS run one wave (tiles <= SMs) exactly
     where tiles of at most T tokens x W weight rows could cover the shape in one wave?"""
     import math
@@ -270,7 +270,10 @@ def compare(cases_csv: Path, map_csv: Path, out: Path | None) -> None:
         _, pred = probe.refit(probe.priced(menu_of, False), tr, bf16, hw)
         med, p90 = stats(pred, bf16)
         lines.append(f"    {label:<32} | {med:5.2f} / {p90:5.2f}")
-    lines += (balanced_tiles(got, probe.NAME) + one_wave(got, probe.NAME)
+    from hwmodels.gpu import params_for
+    from hwmodels.spec import load_hw
+    sms = params_for(load_hw(probe.HW)).sm_count  # the H100's calibration: 132 SMs
+    lines += (balanced_tiles(got, probe.NAME) + one_wave(got, probe.NAME, sms)
               + one_slice(got, probe.NAME, probe.family, 4096, 4096))
     text = "\n".join(lines) + "\n"
     print(text)

@@ -114,18 +114,19 @@ def priced(menu_of, stream_k, l2=False):
     return gemm_time
 
 
-def refit(gemm_time, tr, bf16, hw, l2_floor=False):
+def refit(gemm_time, tr, rows, hw, extra=None):
     """Re-fit the GEMM group (common.fit_group, r18_h100 terms) on the train rows `tr` with `gemm_time` in place of the
-    model's (None: the model's own); `l2_floor` adds gemm.l2_bw to the group, from 10 TB/s. Returns (fitted values,
-    the bf16 rows' predictions); the model, fit.GROUPS and fit.INITIAL are restored."""
+    model's (None: the model's own); `extra` ({name: start value}) adds parameters to the group. Returns (fitted
+    values, the predictions of `rows`); the model, fit.GROUPS and fit.INITIAL are restored."""
     groups, initial = list(fit.GROUPS["gemm"]), dict(fit.INITIAL)
     try:
         gpu.gemm_time = gemm_time or MODEL_GEMM_TIME
-        if l2_floor:
-            fit.GROUPS["gemm"], fit.INITIAL["gemm.l2_bw"] = groups + ["gemm.l2_bw"], 10e12
+        if extra:
+            fit.GROUPS["gemm"] = groups + list(extra)
+            fit.INITIAL.update(extra)
         values, sms, l2, _ = fit_group(HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
         P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="probe", attention_default="fa2")
-        return values, fit.predict(P, bf16, hw)
+        return values, fit.predict(P, rows, hw)
     finally:
         gpu.gemm_time = MODEL_GEMM_TIME
         fit.GROUPS["gemm"] = groups
@@ -209,7 +210,7 @@ def main(argv):
     fitted_o = None
     for label, menu_of, sk, *l2_floor in variants:
         values, pred = refit(None if menu_of is None else priced(menu_of, sk, bool(l2_floor)), tr, bf16, hw,
-                             bool(l2_floor))
+                             {"gemm.l2_bw": 10e12} if l2_floor else None)  # the L2 floor's bandwidth, from 10 TB/s
         med, p90 = stats(pred, bf16)
         lines.append(f"{label:<38} | {med:5.2f} / {p90:5.2f} | {values['gemm.tile_c']:6.2f} | "
                      f"{values['gemm.mma_eff.bf16']:.3f}" + (f" | L2 {values['gemm.l2_bw'] / 1e12:.2f} TB/s"

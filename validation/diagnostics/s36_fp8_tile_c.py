@@ -2,7 +2,7 @@
 if they had a tile constant of their own? Train rows only (the H100's GEMM fit rows, the validation part carved by
 dataset.carve_validation dropped unread); not a candidate, nothing chosen: s36's record stands.
 
-Each variant re-fits the GEMM group (common.fit_group, r18_h100 terms); "+ fp8 tile_c" adds gemm.tile_c_fp8 (from
+Each variant re-fits the GEMM group (gemm_choice_probe.refit: common.fit_group, r18_h100 terms); "+ fp8 tile_c" adds gemm.tile_c_fp8 (from
 gemm.tile_c's start value), used by fp8 GEMMs in place of gemm.tile_c. Prints each class's train median / p90 %.
 
   PYTHONPATH=. python validation/diagnostics/s36_fp8_tile_c.py [<out.txt>]
@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 from cosim.calibrate import dataset, fit
-from hwmodels import gpu
 from hwmodels.gpu import GpuParams
-from validation.diagnostics.gemm_choice_probe import MENU, MODEL_GEMM_TIME, priced
-from validation.model_selection.common import CSV, fit_group, stats
+from validation.diagnostics.gemm_choice_probe import MENU, MODEL_GEMM_TIME, priced, refit
+from validation.model_selection.common import CSV, stats
 
 HW = "h100_sxm"
 
@@ -42,26 +41,15 @@ def main(argv):
                               ("M bf16 menu, stream-K kept", priced(MENU, True), False),
                               ("M + fp8 tile_c", priced(MENU, True), True),
                               ("MN + fp8 tile_c", priced(MENU, False), True)):
-        groups, initial = list(fit.GROUPS["gemm"]), dict(fit.INITIAL)
-        try:
-            gpu.gemm_time = own_fp8(inner)
-            if own:
-                fit.GROUPS["gemm"] = groups + ["gemm.tile_c_fp8"]
-                fit.INITIAL["gemm.tile_c_fp8"] = fit.INITIAL["gemm.tile_c"]
-            values, sms, l2, _ = fit_group(HW, hw, tr, "gemm", fit.TERM_SETS["r18_h100"])
-            P = GpuParams(values=values, sm_count=sms, l2_bytes=l2, provenance="diagnostic", attention_default="fa2")
-            cells = []
-            for cls in ("gemm_bf16", "gemm_fp8", None):
-                rows = [m for m in tr if cls is None or m.cls == cls]
-                cells.append("%5.2f / %5.2f" % stats(fit.predict(P, rows, hw), rows))
-            fp8_c = f"{values['gemm.tile_c_fp8']:6.2f}" if own else "     -"
-            lines.append(f"{label:<27} | " + " | ".join(cells) + f" | {values['gemm.tile_c']:6.2f} | {fp8_c}")
-            print(lines[-1], flush=True)
-        finally:
-            gpu.gemm_time = MODEL_GEMM_TIME
-            fit.GROUPS["gemm"] = groups
-            fit.INITIAL.clear()
-            fit.INITIAL.update(initial)
+        extra = {"gemm.tile_c_fp8": fit.INITIAL["gemm.tile_c"]} if own else None
+        values, pred = refit(own_fp8(inner), tr, tr, hw, extra)
+        cells = []
+        for cls in ("gemm_bf16", "gemm_fp8", None):
+            sel = [i for i, m in enumerate(tr) if cls is None or m.cls == cls]
+            cells.append("%5.2f / %5.2f" % stats(pred[sel], [tr[i] for i in sel]))
+        fp8_c = f"{values['gemm.tile_c_fp8']:6.2f}" if own else "     -"
+        lines.append(f"{label:<27} | " + " | ".join(cells) + f" | {values['gemm.tile_c']:6.2f} | {fp8_c}")
+        print(lines[-1], flush=True)
     if len(argv) > 1:
         Path(argv[1]).write_text("\n".join(lines) + "\n")
 
