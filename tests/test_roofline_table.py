@@ -43,3 +43,16 @@ def test_more_ops_row_figures_sit_under_their_headings():
     for a, b in ((first, rest), (hdr, rest)):
         assert [len(x) for x in (a, b)] == [len(hdr)] * 2
     assert rest.index("%") == first.index("%")
+
+
+def test_header_names_the_implementation_when_no_profile_is_given():
+    """Without a profile the trace is a plain HF model's kernels (the same ops and numbers as profile eager); the
+    header says so instead of naming nothing (session 30), and names the profile when one is given."""
+    trace = cosim.build_trace("llama3_8b", "decode", 1, 2048)
+    plain = format_report(cosim.simulate(trace, "h100_sxm"))
+    assert "implementation: none given: a plain Hugging Face model's kernels (as profile eager" in plain
+    eager = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 2048, profile="eager"), "h100_sxm")
+    assert eager.total_latency_s == cosim.simulate(trace, "h100_sxm").total_latency_s
+    engine = cosim.build_trace("llama3_8b", "decode", 1, 2048, profile="engine")
+    assert "implementation: engine: attention default, fused qkv+gate_up+rope+add_norm, CUDA graphs on" in \
+        format_report(cosim.simulate(engine, "h100_sxm"))

@@ -68,12 +68,16 @@ def format_report(rep, top: int = 10) -> str:
     prov = rep.meta.get("priced_from") or []
     if prov:
         lines.append("priced from: " + "; ".join(prov[:3]) + (f" (+{len(prov) - 3} more)" if len(prov) > 3 else ""))
+    backends = sorted({r["attention_backend"] for r in rep.rows if r.get("attention_backend")})
     if rep.meta.get("implementation"):
         lines.append("implementation: " + rep.meta["implementation"])
-    backends = sorted({r["attention_backend"] for r in rep.rows if r.get("attention_backend")})
-    if backends and not rep.meta.get("implementation"):  # the calibration's default prices attention: say which
-        lines.append(f"attention backend: {', '.join(backends)} (the calibration's default; --profile "
+    else:  # no profile: the trace is a plain HF model's kernels, which moves every number; say so
+        line = "implementation: none given: a plain Hugging Face model's kernels (as profile eager: nothing fused, " \
+               "CUDA graphs off; a profile, e.g. engine, chooses another)"
+        if backends:  # the calibration's default prices attention: say which
+            line += (f"; attention backend: {', '.join(backends)} (the calibration's default; --profile "
                      f"<profile>+fa2|cudnn|unfused to choose)")
+        lines.append(line)
     fm = rep.meta.get("formats", {})
     if fm:
         detail = rep.meta.get("format_detail") or {}  # which stored tensors a recipe keeps in which format
