@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.calibrate import dataset
+from cosim.eager_host import eager_pipeline
 from hwmodels import gpu, roofline
 from hwmodels.spec import HardwareError, load_hw
 from workloads.io import InputError
@@ -106,26 +107,6 @@ def e2e_predict(row: dict, hw, P, mode: str = "graph", level: str = "analytical"
     if mode == "eager":
         t = eager_pipeline(trace.ops, costs, P["eager.cpu_per_kernel"])
     return {"latency_s": t, "kernels": kernels, "gpu_s": gpu_s}
-
-
-def eager_pipeline(ops, costs, cpu_per_kernel: float) -> float:
-    """Eager PyTorch: the host issues one kernel every `cpu_per_kernel`; the GPU runs each
-    kernel when both it is issued and the previous one is done. Ops run in trace order,
-    the per-layer body (ops with repeat > 1) `repeat` times; an op of k kernels is k equal
-    kernels. Short kernels behind a slow host leave the GPU idle even when the total
-    GPU time exceeds the total host time."""
-    layer = max(op.repeat for op in ops)
-    first = next(i for i, op in enumerate(ops) if op.repeat == layer)
-    last = max(i for i, op in enumerate(ops) if op.repeat == layer)
-    seq = list(range(first)) + list(range(first, last + 1)) * layer + list(range(last + 1, len(ops)))
-    host = gpu_end = 0.0
-    for i in seq:
-        k = max(1, int(costs[i].details.get("kernels", 1)))
-        g = costs[i].latency_s / k
-        for _ in range(k):
-            host += cpu_per_kernel
-            gpu_end = max(gpu_end, host) + g
-    return gpu_end
 
 
 def _default_sibling(measurements: Path, what: str):

@@ -5,6 +5,7 @@ roofline level -- and at the analytical level where it falls back to the rooflin
 import pytest
 
 from cosim.dse.evaluate import join_notes
+from cosim.eager_host import GPU_TIME_NOTE
 from cosim.simulate import simulate
 from hwmodels.spec import load_hw
 from workloads.builder import build_trace
@@ -39,7 +40,8 @@ def test_analytical_sweep_rows_carry_simulates_notes_per_variant(tmp_path):
         want = join_notes(rep.notes)
         # was: None for every row (hwmodels.gpu.evaluate_variants returns totals, the row read its "notes")
         assert (row["notes"] if isinstance(row["notes"], str) else None) == want
-        assert (MXFP4_GEMM in want.split(" | ")) if row["weights"] == "mxfp4" else want is None
+        assert (MXFP4_GEMM in want.split(" | ")) if row["weights"] == "mxfp4" else want == GPU_TIME_NOTE
+        assert GPU_TIME_NOTE in want.split(" | ")  # no profile: eager launches, the latency is GPU time
         assert row["tokens_per_s"] == pytest.approx(rep.tokens_per_s, rel=1e-9)
 
 

@@ -78,6 +78,9 @@ def format_report(rep, top: int = 10) -> str:
             line += (f"; attention backend: {', '.join(backends)} (the calibration's default; --profile "
                      f"<profile>+fa2|cudnn|unfused to choose)")
         lines.append(line)
+    if rep.meta.get("eager_host"):  # the total is GPU time: what eager PyTorch's host launches make of it
+        from cosim.eager_host import EagerHostStep
+        lines.append("eager launch: " + EagerHostStep(**rep.meta["eager_host"]).describe())
     fm = rep.meta.get("formats", {})
     if fm:
         detail = rep.meta.get("format_detail") or {}  # which stored tensors a recipe keeps in which format

@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from cosim.eager_host import gpu_time_note
 from workloads.context import OPT_IN
 
 __all__ = ["evaluate_task", "vector_field", "METRIC_NAMES", "override_value", "SERVE_METRICS",
@@ -494,7 +495,8 @@ def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     if notes is None:  # an entry point that returns totals only (hwmodels.gpu): the level's per-op notes
         notes = _level_notes(cfg, base, trace)
     # and the spec's own (a clock override's scaling), once each
-    caches["notes"][rows] = point_notes(trace, tuple(dict.fromkeys(tuple(notes) + base.notes)))
+    caches["notes"][rows] = point_notes(trace, tuple(dict.fromkeys(tuple(notes) + base.notes
+                                                                    + (gpu_time_note(trace, cfg["level"], base),))))
     if len(rows) > 1 and len(lat) == 1:
         lat, en = np.repeat(lat, len(rows)), np.repeat(en, len(rows))
     if r.get("area_mm2") is not None:  # the model's own area per variant (hwmodels.cycle_variants)
@@ -578,7 +580,7 @@ def _full_model(cfg, hw, i, M, caches) -> None:
 
     trace = _trace(cfg, caches["trace"])
     costs, notes = estimate_ops(trace.ops, hw, cfg["level"], cfg["compute_fallback"])
-    caches["notes"][i] = point_notes(trace, notes)
+    caches["notes"][i] = point_notes(trace, (*notes, gpu_time_note(trace, cfg["level"], hw)))
     lat = float(sum(c.latency_s * op.repeat for op, c in zip(trace.ops, costs)))
     en = float(sum(c.energy_j * op.repeat for op, c in zip(trace.ops, costs)))
     area = hardware_area_mm2(trace, hw, cfg["level"], cfg["compute_fallback"])

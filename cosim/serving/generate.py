@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from cosim.eager_host import GENERATION_GPU_TIME_NOTE, GPU_TIME_NOTE
 from cosim.report import MemoryFit
 from cosim.serving.steptime import Workload, DeviceStepCost
 from cosim.simulate import simulate
@@ -137,7 +138,8 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     steps = DeviceStepCost(w, hw, level, 0.0, compute_fallback)
     const = steps.token_cost(batch, prefill=False) + steps.head_cost(batch)
     seqs = prompt_len + np.arange(1, output_len)
-    notes = list(pre.notes) + ([beyond] if beyond else [])
+    # the prefill pass's GPU-time note, said of the whole generation
+    notes = [GENERATION_GPU_TIME_NOTE if n == GPU_TIME_NOTE else n for n in pre.notes] + ([beyond] if beyond else [])
     if seqs.size == 0:
         lat = en = np.zeros(0)
     else:

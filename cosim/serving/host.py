@@ -6,7 +6,7 @@ step, and for an 8B model on a Hopper GPU that time is of the same order as the 
 - **eager launches**: a step that is not replayed from a CUDA graph issues its kernels one
   by one from Python; the GPU cannot run faster than the host issues them. The step takes
   max(GPU time, kernels x host time per kernel) — the two ends of
-  `cosim.validate.eager_pipeline` (the bound is exact when one side dominates, which is
+  `cosim.eager_host.eager_pipeline` (the bound is exact when one side dominates, which is
   the case for whole steps: a prefill of <= 1k tokens is host-bound, a long one GPU-bound).
   The host time per kernel is the calibration's `eager.cpu_per_kernel` (fitted on eager
   end-to-end runs of the same device, `cosim calibrate`), or given.

@@ -1,0 +1,83 @@
+"""Eager host launches (cosim.eager_host): the pipeline's step time by hand, and a pass priced without CUDA graphs
+says that its total is GPU time and what the host makes of it (report note + totals.eager_host; sweep rows' note)."""
+
+from types import SimpleNamespace
+
+import pytest
+
+import cosim
+from cosim.dse import sweep
+from cosim.eager_host import GPU_TIME_NOTE, eager_host_step, eager_pipeline
+
+
+def _op(repeat):
+    return SimpleNamespace(repeat=repeat)
+
+
+def _cost(latency_s, kernels):
+    return SimpleNamespace(latency_s=latency_s, details={"kernels": kernels})
+
+
+def test_pipeline_step_by_hand():
+    # A: once, one 10 us kernel; B: twice (a two-layer body), two kernels of 2 us each; the host issues one every 5 us.
+    # Issue at 5, 10, 15, 20, 25 us; the GPU runs A 5-15, B 15-17 and 17-19, then waits: 20-22, 25-27 -> 27 us.
+    ops, costs = [_op(1), _op(2)], [_cost(10e-6, 1), _cost(4e-6, 2)]
+    assert eager_pipeline(ops, costs, 5e-6) == pytest.approx(27e-6)
+    step = eager_host_step(ops, costs, 5e-6)
+    assert (step.kernels, step.host_issue_s, step.gpu_s) == (5, pytest.approx(25e-6), pytest.approx(18e-6))
+    assert step.host_bound
+    # a fast host: the GPU's 18 us plus the first kernel's issue
+    assert eager_pipeline(ops, costs, 0.1e-6) == pytest.approx(18.1e-6)
+
+
+def test_blocks_play_each_run_of_layers_in_turn():
+    # dense layers (repeat 3) then MoE layers (repeat 2): 1 + 3 + 2 kernels, the same multiset as the trace
+    ops, costs = [_op(1), _op(3), _op(2)], [_cost(1e-6, 1), _cost(1e-6, 1), _cost(1e-6, 1)]
+    assert eager_host_step(ops, costs, 10e-6).kernels == 6
+    assert eager_pipeline(ops, costs, 10e-6) == pytest.approx(61e-6)  # host-bound: 6 x 10 us issued, 1 us after
+
+
+def test_eager_pass_reports_the_host_launch_step():
+    rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 2048), "h100_sxm", level="analytical")
+    e = rep.meta["eager_host"]
+    assert e["gpu_s"] == pytest.approx(rep.total_latency_s)
+    assert e["step_s"] >= max(e["gpu_s"], e["host_issue_s"])
+    assert e["kernels"] * e["cpu_per_kernel_s"] == pytest.approx(e["host_issue_s"])
+    assert GPU_TIME_NOTE in rep.notes and rep.totals()["eager_host"] == e
+    from cosim.cli.roofline import format_report
+    assert f"eager launch: {e['kernels']} kernels at the calibration host's" in format_report(rep)
+    # batch-1 decode of an 8B model: hundreds of kernels of a few us each, so the host is the bound
+    assert e["host_issue_s"] > e["gpu_s"]
+
+
+@pytest.mark.parametrize("profile, level", [("engine", "analytical"), (None, "roofline")])
+def test_no_host_step_with_cuda_graphs_or_at_the_roofline(profile, level):
+    rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 2048, profile=profile), "h100_sxm", level=level)
+    assert "eager_host" not in rep.meta and not any("CUDA graphs off" in n for n in rep.notes)
+
+
+def test_no_host_step_without_a_calibration():
+    # a100 has no analytical section: the analytical level falls back to the roofline, which has no launches
+    rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 2048), "a100_sxm_80gb", level="analytical")
+    assert "eager_host" not in rep.meta and GPU_TIME_NOTE not in rep.notes
+
+
+def test_sweep_rows_say_their_latency_is_gpu_time(tmp_path):
+    base = {"model": "llama3_8b", "hw": "h100_sxm", "seq": 1024, "phase": "decode", "batch": 1,
+            "level": "analytical"}
+    spec = {"name": "t", "base": base, "axes": [{"grid": {"profile": ["eager", "engine"]}}],
+            "output": str(tmp_path / "out")}
+    df = sweep(spec, quiet=True, write=False)
+    notes = dict(zip(df["profile"], df["notes"].fillna("")))
+    assert GPU_TIME_NOTE in notes["eager"] and GPU_TIME_NOTE not in notes["engine"]
+    rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 1024, profile="eager"), "h100_sxm", "analytical")
+    assert notes["eager"] == " | ".join(rep.notes)  # the row's notes are simulate's
+
+
+def test_generation_says_its_times_are_gpu_time():
+    from cosim.eager_host import GENERATION_GPU_TIME_NOTE
+    from cosim.serving.generate import generate
+
+    res = generate("llama3_8b", "h100_sxm", level="analytical", prompt_len=128, output_len=4)
+    assert GENERATION_GPU_TIME_NOTE in res.notes
+    assert GPU_TIME_NOTE not in res.notes  # the prefill pass's note, said of the whole generation instead
