@@ -9,7 +9,6 @@ the held-out suite, whose shapes the fit never saw).
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np

@@ -149,7 +149,7 @@ def completed_between(first, finish, out_len, a: float, b: float) -> float:
 
     def made_by(t):  # tokens emitted at or before t (token k at first + k tpot, k = 0 .. n - 1); a token
         # within 1e-9 of a spacing of t is at t (round-off must not split time-shifted twin requests differently)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a huge k (tiny tpot) is clipped to n
             k = np.where(tpot > 0, np.floor((t - first) / tpot + 1e-9) + 1, n)
         return np.where(t >= finish, n, np.where(t < first, 0.0, np.clip(k, 1, n)))
     return float(((made_by(b) - made_by(a)) / n).sum())
