@@ -21,6 +21,10 @@ def register(sub) -> None:
                    help="price a prompt + output beyond the model's maximum context (refused otherwise; a note says so)")
     p.add_argument("--compute-fallback", action="store_true",
                    help="run ops whose format the hardware lacks at the next wider format's peak (reported)")
+    p.add_argument("--profile", default=None,
+                   help="implementation profile: eager, hf_eager, engine, engine_gemm, optionally "
+                        "+<attention backend> (default, fa2, cudnn, unfused), e.g. engine+fa2 (default: a plain "
+                        "Hugging Face model's kernels, as eager)")
     p.add_argument("--out", help="write the per-step decode times (.csv) or the summary, memory and steps (.json)")
     p.set_defaults(func=run)
 
@@ -33,10 +37,14 @@ def run(args) -> int:
         check_output_file(args.out, "--out", (".csv", ".json"))
     g = generate(args.model, args.hw, args.prompt_len, args.output_len, args.batch, level=args.level,
                  weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe,
-                 compute_fallback=args.compute_fallback, allow_beyond_max_context=args.allow_beyond_max_context)
+                 compute_fallback=args.compute_fallback, allow_beyond_max_context=args.allow_beyond_max_context,
+                 profile=args.profile)
     print(f"{g.model} on {g.hw} — batch {g.batch}, prompt {g.prompt_len}, output {g.output_len}, level {g.level}"
           + (f" (requested {args.level}: fell back)" if g.level != args.level else "")
           + (f", recipe {args.recipe}" if args.recipe else ""))
+    impl = g.inputs.implementation if g.inputs else None
+    print("implementation: " + (impl or "none given: a plain Hugging Face model's kernels (as profile eager: nothing "
+                                         "fused, CUDA graphs off; --profile, e.g. engine, chooses another)"))
     d = g.decode_times_s
     print(f"TTFT {si(g.ttft_s, 's')}   TPOT "
           + (f"{si(g.tpot_s, 's')} (mean)" if d.size else "n/a (output length 1: no token after the first)")

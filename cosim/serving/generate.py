@@ -37,13 +37,16 @@ __all__ = ["generate", "GenerationResult", "GenerateInputs"]
 @dataclass(frozen=True)
 class GenerateInputs:
     """What produced a generation result besides model, hardware, level and shape (saved with it): the number
-    formats as priced (weights None resolves to the checkpoint's declared format), recipe, attention."""
+    formats as priced (weights None resolves to the checkpoint's declared format), recipe, attention, the
+    implementation profile (None: a plain HF model's kernels, as profile eager)."""
     weights: str
     acts: str
     kv: str
     recipe: str | None
     attention: str
     compute_fallback: bool
+    profile: str | None = None
+    implementation: str | None = None  # the profile as the trace names it (workloads.profiles.ImplProfile.describe)
 
 
 @dataclass(frozen=True)
@@ -108,11 +111,12 @@ def _positive(name, v):
 def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level: str = "roofline",
              weights: str | None = None, acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
              attention: str = "fused", compute_fallback: bool = False,
-             allow_beyond_max_context: bool = False) -> GenerationResult:
+             allow_beyond_max_context: bool = False, profile: str | None = None) -> GenerationResult:
     """Prefill of `batch` prompts of `prompt_len` tokens, then output_len - 1 decode steps. The largest step
     holds prompt_len + output_len - 1 tokens of KV; beyond the model's max_context it is refused unless
     `allow_beyond_max_context` (then a note says so). The result carries the memory footprint and whether
-    it fits the device (a note when it does not: the times assume it did)."""
+    it fits the device (a note when it does not: the times assume it did). `profile`: the kernels a software
+    stack launches (workloads.profiles: eager, hf_eager, engine, engine_gemm, optionally +<attention backend>)."""
     prompt_len, output_len, batch = (_positive(n, v) for n, v in
                                      (("prompt_len", prompt_len), ("output_len", output_len), ("batch", batch)))
     model = load_model(model)
@@ -133,7 +137,7 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
                              f"hardware name or YAML); for a TP/PP replica on a system use `cosim serve --hw "
                              f"{hw} --tp N` or `cosim simulate --hw {hw} --parallel tp=N`")
     hw = hw if isinstance(hw, HardwareSpec) else load_hw(hw)
-    w = Workload(model, weights, acts, kv, recipe, attention)
+    w = Workload(model, weights, acts, kv, recipe, attention, profile)
     pre = simulate(w.trace("prefill", batch, prompt_len), hw, level, compute_fallback)
     steps = DeviceStepCost(w, hw, level, 0.0, compute_fallback)
     const = steps.token_cost(batch, prefill=False) + steps.head_cost(batch)
@@ -172,7 +176,9 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
                             pre.total_energy_j, lat + const.latency_s, en + const.energy_j,
                             tuple(dict.fromkeys(notes)), footprint, capacity, hw.energy_scope,
                             GenerateInputs(**{k: pre.meta["formats"][k] for k in ("weights", "acts", "kv")},
-                                           recipe=recipe, attention=attention, compute_fallback=compute_fallback))
+                                           recipe=recipe, attention=attention, compute_fallback=compute_fallback,
+                                           profile=pre.meta["inputs"]["profile"],
+                                           implementation=pre.meta.get("implementation")))
 
 
 def _footprint(prefill: dict, last_decode: dict | None) -> dict:
