@@ -117,6 +117,10 @@ def _step_model(cfg, w, hw, system):
     elif host is None and cfg.profile:
         steps.add_notes(f"profile {cfg.profile}: kernels priced at level {cfg.level}; host launch time not "
                         f"priced (needs level analytical's eager.cpu_per_kernel or a `host` setting)")
+    elif host is None and cfg.level == "analytical":  # never silent: what a step without a profile or host is
+        steps.add_notes("no profile and no host setting: each step is a plain Hugging Face model's kernels (as profile "
+                        "eager) priced as GPU time, without host launch or per-step time (--profile engine: a serving "
+                        "engine's kernels, decode in CUDA graphs, with host time; or a `host` setting)")
     return host_for(steps, host, hw, cfg.level) if host is not None else steps
 
 
