@@ -166,9 +166,16 @@ def _summary(rep) -> list[tuple]:
           ("work", f"{H.flops(t['total_flops'])}, {H.nbytes(t['total_bytes'])} moved", False),
           ("attained compute", H.flops_per_s(t["total_flops"] / lat if lat else math.nan), False),
           ("attained bandwidth", H.si(t["total_bytes"] / lat if lat else math.nan, "B/s"), False),
+          ("implementation", rep.meta.get("implementation") or "none given: a plain Hugging Face model's kernels "
+                                                                "(as profile eager)", False),
           ("memory footprint", f"{H.nbytes(t['memory_bytes'])} of {H.nbytes(t['capacity_bytes'])} "
            f"({H.percent(t['memory_bytes'] / t['capacity_bytes'] if t['capacity_bytes'] else math.nan)})"
            + ("" if t["fits_in_memory"] else " — DOES NOT FIT"), not t["fits_in_memory"])]
+    if rep.meta.get("eager_host"):  # the latency above is GPU time: what eager PyTorch's host launches make of it
+        from cosim.eager_host import EagerHostStep
+        eager = EagerHostStep(**rep.meta["eager_host"])
+        after = next(i for i, row in enumerate(s) if row[0].startswith("latency per forward pass")) + 1
+        s.insert(after, ("latency launched eagerly (CUDA graphs off)" + one, eager.describe(), eager.host_bound))
     if rep.meta.get("area_mm2") is not None:
         n = rep.meta.get("area_devices") or 1
         s.append(("area", f"{rep.meta['area_mm2']:.4g} mm²" if n == 1 else

@@ -81,3 +81,15 @@ def test_generation_says_its_times_are_gpu_time():
     res = generate("llama3_8b", "h100_sxm", level="analytical", prompt_len=128, output_len=4)
     assert GENERATION_GPU_TIME_NOTE in res.notes
     assert GPU_TIME_NOTE not in res.notes  # the prefill pass's note, said of the whole generation instead
+
+
+def test_html_summary_names_the_implementation_and_the_eager_step():
+    from cosim.html_report import _summary
+
+    rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 1024), "h100_sxm", "analytical")
+    rows = {label: value for label, value, _ in _summary(rep)}
+    assert rows["implementation"].startswith("none given: a plain Hugging Face model's kernels")
+    assert rows["latency launched eagerly (CUDA graphs off)"].startswith(f"{rep.meta['eager_host']['kernels']} kernels")
+    eng = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 1024, profile="engine"), "h100_sxm", "analytical")
+    rows = {label: value for label, value, _ in _summary(eng)}
+    assert rows["implementation"].startswith("engine:") and "latency launched eagerly (CUDA graphs off)" not in rows
