@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EagerHostStep", "eager_pipeline", "eager_host_step", "GPU_TIME_NOTE", "GENERATION_GPU_TIME_NOTE",
-           "gpu_time_note"]
+__all__ = ["EagerHostStep", "eager_pipeline", "eager_host_step", "launch_order", "calibrated_cpu_per_kernel",
+           "GPU_TIME_NOTE", "GENERATION_GPU_TIME_NOTE", "gpu_time_note"]
 
 GENERATION_GPU_TIME_NOTE = ("CUDA graphs off: TTFT, TPOT and the total are GPU time (launch latency hidden, as in a "
                             "CUDA graph); eager PyTorch's host launches can make a step host-bound (cosim simulate "
@@ -30,28 +30,46 @@ def gpu_time_note(trace, level: str, hw) -> str | None:
     return GPU_TIME_NOTE if eager and (getattr(hw, "sections", None) or {}).get("analytical") else None
 
 
-def _blocks(ops) -> list:
-    """Op indices in launch order: each run of consecutive ops with the same repeat is one block played `repeat`
-    times (a dense model: the embedding, the layer body x layers, the head; a model with dense and MoE layers plays
-    each kind of layer as its own block, the same kernels in a slightly different order)."""
-    seq, i = [], 0
-    while i < len(ops):
-        j = i
-        while j + 1 < len(ops) and ops[j + 1].repeat == ops[i].repeat:
-            j += 1
-        seq += list(range(i, j + 1)) * max(1, int(ops[i].repeat))
-        i = j + 1
-    return seq
+def calibrated_cpu_per_kernel(hw, level: str) -> float | None:
+    """The calibration's host time per eager kernel launch (s) of `hw` at `level` (its own calibration or a
+    sibling's); None below the analytical level or without a calibration."""
+    if level != "analytical":
+        return None
+    from hwmodels.gpu import params_for
+
+    P = params_for(hw)
+    return None if P is None or "eager.cpu_per_kernel" not in P.values else float(P["eager.cpu_per_kernel"])
 
 
-def eager_pipeline(ops, costs, cpu_per_kernel: float) -> float:
+def launch_order(ops) -> list:
+    """Op indices in launch order. Ops before the first and after the last op with repeat > 1 run once; the span
+    between them is the layer body, played L = max(repeat) times, an op of repeat r < L taking r of the L layers
+    spread evenly (Gemma-2's alternating local and global attention, the MoE layers of a model whose first layers
+    are dense, a cross-layer KV recipe's shared layers; which layers exactly the trace does not say)."""
+    body = [i for i, op in enumerate(ops) if op.repeat > 1]
+    if not body:
+        return list(range(len(ops)))
+    first, last = body[0], body[-1]
+    L = max(int(ops[i].repeat) for i in body)
+    seq = list(range(first))
+    for layer in range(L):
+        seq += [i for i in range(first, last + 1)
+                if (layer + 1) * int(ops[i].repeat) // L > layer * int(ops[i].repeat) // L]
+    return seq + list(range(last + 1, len(ops)))
+
+
+def _kernels(cost) -> int:
+    return max(1, int(cost.details.get("kernels", 1)))
+
+
+def eager_pipeline(ops, costs, cpu_per_kernel: float, order=None) -> float:
     """Step time (s) of eager PyTorch: the host issues one kernel every `cpu_per_kernel`; the GPU runs each kernel
     when both it is issued and the previous one is done. An op of k kernels (`costs[i].details["kernels"]`) is k
-    equal kernels of its in-stream time. Short kernels behind a slow host leave the GPU idle even when the total GPU
-    time exceeds the total host time."""
+    equal kernels of its in-stream time, in `launch_order`. Short kernels behind a slow host leave the GPU idle
+    even when the total GPU time exceeds the total host time."""
     host = gpu_end = 0.0
-    for i in _blocks(ops):
-        k = max(1, int(costs[i].details.get("kernels", 1)))
+    for i in launch_order(ops) if order is None else order:
+        k = _kernels(costs[i])
         g = costs[i].latency_s / k
         for _ in range(k):
             host += cpu_per_kernel
@@ -62,12 +80,16 @@ def eager_pipeline(ops, costs, cpu_per_kernel: float) -> float:
 @dataclass(frozen=True)
 class EagerHostStep:
     """One pass launched eagerly: its kernels, the host time per kernel, the host's issue time, the GPU's
-    in-stream time (the report's total) and the pipelined step time."""
+    in-stream time (the report's total), the pipelined step time, and what makes the kernel count a lower
+    bound: ops priced without a kernel count (counted as one) and a mixture-of-experts router (Hugging Face's
+    eager expert loop launches kernels per active expert; the trace has one op per expert projection)."""
     kernels: int
     cpu_per_kernel_s: float
     host_issue_s: float
     gpu_s: float
     step_s: float
+    ops_counted_as_one_kernel: int = 0
+    moe: bool = False
 
     @property
     def host_bound(self) -> bool:
@@ -77,15 +99,20 @@ class EagerHostStep:
         """The report's `eager launch:` line."""
         from cosim.humanize import seconds
 
+        caveats = ([f"{self.ops_counted_as_one_kernel} op(s) priced without a kernel count counted as one kernel"]
+                   if self.ops_counted_as_one_kernel else []) + \
+            (["MoE experts as the trace's ops (an eager expert loop launches more; unvalidated)"] if self.moe else [])
         return (f"{self.kernels} kernels at the calibration host's {seconds(self.cpu_per_kernel_s)} each "
-                f"(eager.cpu_per_kernel: that machine's CPU, not the GPU): {seconds(self.step_s)} per pass, "
-                f"{'host' if self.host_bound else 'GPU'}-bound (the table and total: {seconds(self.gpu_s)} of GPU "
-                f"time)")
+                f"(eager.cpu_per_kernel: that machine's CPU, not the GPU): {seconds(self.step_s)} per pass "
+                f"({seconds(self.host_issue_s)} of host issue, {seconds(self.gpu_s)} of GPU time: the table and "
+                f"total)" + (f"; a lower bound: {'; '.join(caveats)}" if caveats else ""))
 
 
 def eager_host_step(ops, costs, cpu_per_kernel: float) -> EagerHostStep:
-    seq = _blocks(ops)
-    kernels = sum(max(1, int(costs[i].details.get("kernels", 1))) for i in seq)
-    gpu_s = sum(c.latency_s * max(1, int(op.repeat)) for op, c in zip(ops, costs))
+    order = launch_order(ops)
+    kernels = sum(_kernels(costs[i]) for i in order)
     return EagerHostStep(kernels=kernels, cpu_per_kernel_s=cpu_per_kernel, host_issue_s=kernels * cpu_per_kernel,
-                         gpu_s=gpu_s, step_s=eager_pipeline(ops, costs, cpu_per_kernel))
+                         gpu_s=sum(c.latency_s * max(1, int(op.repeat)) for op, c in zip(ops, costs)),
+                         step_s=eager_pipeline(ops, costs, cpu_per_kernel, order),
+                         ops_counted_as_one_kernel=sum(1 for c in costs if "kernels" not in c.details),
+                         moe=any(op.kind == "moe_router" for op in ops))

@@ -120,13 +120,12 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
         _overlap(rows, overlap)
         meta = {"system": system.name, "devices_in_system": system.devices, "overlap": overlap}
         if "parallel" in trace.meta:
-            from cosim.parallel_timing import pipeline_timing
-
-            from cosim.parallel_timing import device_static_power_w
+            from cosim.parallel_timing import device_static_power_w, pipeline_timing
 
             meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"]).to_dict(),
                                 "static_power_w": device_static_power_w(trace.ops, costs, hw)}
-    notes = tuple(notes) + _eager_host(trace, costs, hw, level, meta, system) + hw.notes + _energy_notes(rows, hw) + _collective_bytes_note(rows)
+    notes = (tuple(notes) + _eager_host(trace, costs, hw, level, meta, system) + hw.notes + _energy_notes(rows, hw)
+             + _collective_bytes_note(rows))
     used = summarize_levels(r["level"] for r in rows)
     if used != level:  # never silent: the report names the level that ran, and says so
         notes = tuple(notes) + (f"level {level} requested; the ops were priced at level {used} "
@@ -152,14 +151,13 @@ def _eager_host(trace: Trace, costs: list, hw: HardwareSpec, level: str, meta: d
     """Never silent: an analytical GPU pass run without CUDA graphs (no profile is a plain HF model: eager) is GPU
     time; its note says so (as a sweep row's does) and meta["eager_host"] holds the step launched eagerly
     (cosim.eager_host) at the calibration's host time per kernel. () for any other pass."""
-    from cosim.eager_host import GPU_TIME_NOTE, eager_host_step, gpu_time_note
-    from hwmodels.gpu import params_for
+    from cosim.eager_host import GPU_TIME_NOTE, calibrated_cpu_per_kernel, eager_host_step, gpu_time_note
 
     if system is not None or gpu_time_note(trace, level, hw) is None:
         return ()
-    P = params_for(hw)
-    if "eager.cpu_per_kernel" in P.values:
-        meta["eager_host"] = asdict(eager_host_step(trace.ops, costs, P["eager.cpu_per_kernel"]))
+    cpu = calibrated_cpu_per_kernel(hw, level)
+    if cpu is not None:
+        meta["eager_host"] = asdict(eager_host_step(trace.ops, costs, cpu))
     return (GPU_TIME_NOTE,)
 
 

@@ -7,11 +7,11 @@ import pytest
 
 import cosim
 from cosim.dse import sweep
-from cosim.eager_host import GPU_TIME_NOTE, eager_host_step, eager_pipeline
+from cosim.eager_host import GPU_TIME_NOTE, eager_host_step, eager_pipeline, launch_order
 
 
 def _op(repeat):
-    return SimpleNamespace(repeat=repeat)
+    return SimpleNamespace(repeat=repeat, kind="gemm")
 
 
 def _cost(latency_s, kernels):
@@ -30,11 +30,21 @@ def test_pipeline_step_by_hand():
     assert eager_pipeline(ops, costs, 0.1e-6) == pytest.approx(18.1e-6)
 
 
-def test_blocks_play_each_run_of_layers_in_turn():
-    # dense layers (repeat 3) then MoE layers (repeat 2): 1 + 3 + 2 kernels, the same multiset as the trace
-    ops, costs = [_op(1), _op(3), _op(2)], [_cost(1e-6, 1), _cost(1e-6, 1), _cost(1e-6, 1)]
-    assert eager_host_step(ops, costs, 10e-6).kernels == 6
-    assert eager_pipeline(ops, costs, 10e-6) == pytest.approx(61e-6)  # host-bound: 6 x 10 us issued, 1 us after
+def test_launch_order_plays_the_layer_body_layer_by_layer():
+    # embed, a 4-layer body whose middle op runs in 2 of the 4 layers (Gemma-2's global attention), head
+    ops = [_op(1), _op(4), _op(2), _op(4), _op(1)]
+    assert launch_order(ops) == [0, 1, 3, 1, 2, 3, 1, 3, 1, 2, 3, 4]  # op 2 in layers 1 and 3, not all at once
+    costs = [_cost(1e-6, 1)] * 5
+    assert eager_host_step(ops, costs, 10e-6).kernels == 1 + 4 + 2 + 4 + 1
+    assert eager_pipeline(ops, costs, 10e-6) == pytest.approx(121e-6)  # host-bound: 12 x 10 us issued, 1 us after
+
+
+def test_kernel_count_caveats_are_said():
+    ops = [_op(1), SimpleNamespace(repeat=2, kind="moe_router")]
+    step = eager_host_step(ops, [_cost(1e-6, 1), SimpleNamespace(latency_s=1e-6, details={})], 10e-6)
+    assert step.ops_counted_as_one_kernel == 1 and step.moe
+    assert "a lower bound: 1 op(s) priced without a kernel count" in step.describe()
+    assert "MoE experts as the trace's ops" in step.describe()
 
 
 def test_eager_pass_reports_the_host_launch_step():

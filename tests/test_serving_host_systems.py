@@ -102,6 +102,8 @@ def test_profile_and_host_change_step_times_and_say_so():
     # no profile and no host: the steps are GPU time of a plain HF model's kernels, and the result says so
     assert any(n.startswith("no profile and no host setting: each step is a plain Hugging Face") for n in base.notes)
     assert not any(n.startswith("no profile and no host setting") for n in eng.notes)
+    roof_plain = serve(MODEL, "a100_sxm_80gb", qps=4, requests=10, level="analytical", seed=1)  # uncalibrated: roofline
+    assert not any(n.startswith("no profile and no host setting") for n in roof_plain.notes)
     roof = serve(MODEL, HW, qps=4, requests=40, level="roofline", profile="engine", seed=1)
     assert any("host launch time not priced" in n for n in roof.notes)
     with pytest.raises(InputError, match="host.cpu_per_kernel_s"):

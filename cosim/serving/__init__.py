@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from cosim.eager_host import calibrated_cpu_per_kernel
 from cosim.serving.arrivals import lengths_note, make_requests, order_note
 from cosim.serving.config import HostOverhead, ServeConfig
 from cosim.serving.host import host_for
@@ -117,10 +118,12 @@ def _step_model(cfg, w, hw, system):
     elif host is None and cfg.profile:
         steps.add_notes(f"profile {cfg.profile}: kernels priced at level {cfg.level}; host launch time not "
                         f"priced (needs level analytical's eager.cpu_per_kernel or a `host` setting)")
-    elif host is None and cfg.level == "analytical":  # never silent: what a step without a profile or host is
-        steps.add_notes("no profile and no host setting: each step is a plain Hugging Face model's kernels (as profile "
-                        "eager) priced as GPU time, without host launch or per-step time (--profile engine: a serving "
-                        "engine's kernels, decode in CUDA graphs, with host time; or a `host` setting)")
+    elif host is None and calibrated_cpu_per_kernel(hw, cfg.level):  # hw: the device (a system's too)
+        # never silent: what a step is without a profile or host setting on a calibrated GPU
+        steps.add_notes("no profile and no host setting: each step is a plain Hugging Face model's kernels (profile "
+                        "eager's) priced as GPU time alone, without host launch or per-step time (--profile eager adds "
+                        "its host launch time; --profile engine prices a serving engine's kernels, decode in CUDA "
+                        "graphs, with host time; or a `host` setting)")
     return host_for(steps, host, hw, cfg.level) if host is not None else steps
 
 

@@ -26,19 +26,12 @@ implementation profile with `cuda_graphs` maps to decode in graphs, prefill eage
 
 from __future__ import annotations
 
+from cosim.eager_host import calibrated_cpu_per_kernel
 from cosim.serving.config import HostOverhead
 from cosim.serving.steptime import StepBatch, StepCost
 from workloads.io import InputError
 
 __all__ = ["HostOverhead", "HostStepCost", "host_for"]
-
-
-def _calibrated_cpu_per_kernel(hw, level):
-    if level != "analytical":
-        return None
-    from hwmodels.gpu import params_for
-    P = params_for(hw)
-    return None if P is None else float(P["eager.cpu_per_kernel"])
 
 
 class HostStepCost:
@@ -49,7 +42,7 @@ class HostStepCost:
         eager = not (host.prefill_graphs and host.decode_graphs)
         cpu = host.cpu_per_kernel_s
         if cpu is None and eager:
-            cpu = _calibrated_cpu_per_kernel(hw, level)
+            cpu = calibrated_cpu_per_kernel(hw, level)
             if cpu is None:
                 raise InputError(f"serve: host.cpu_per_kernel_s: eager steps need the host time per kernel "
                                  f"launch; {hw.name} at level {level} has no calibrated eager.cpu_per_kernel "
