@@ -78,7 +78,6 @@ def write_out(g, path: str) -> None:
         for k, v in made_by.items():
             steps[k] = "" if v is None else v
     if path.lower().endswith(".json"):
-        import json
         with open(path, "w") as f:
             from cosim.report import json_header
             head = {**json_header(), "rows_are": "decode_steps: one row per decode step (that step's latency and "

@@ -72,8 +72,9 @@ def format_report(rep, top: int = 10) -> str:
     if rep.meta.get("implementation"):
         lines.append("implementation: " + rep.meta["implementation"])
     else:  # no profile: the trace is a plain HF model's kernels, which moves every number; say so
-        line = "implementation: none given: a plain Hugging Face model's kernels (as profile eager: nothing fused, " \
-               "CUDA graphs off" + ("" if rep.meta.get("parallel") else "; a profile, e.g. engine, chooses another") + ")"
+        hint = "" if rep.meta.get("parallel") else "; a profile, e.g. engine, chooses another"  # refused with a layout
+        line = ("implementation: none given: a plain Hugging Face model's kernels (as profile eager: nothing fused, "
+                f"CUDA graphs off{hint})")
         if backends:  # the calibration's default prices attention: say which
             line += (f"; attention backend: {', '.join(backends)} (the calibration's default; --profile "
                      f"<profile>+fa2|cudnn|unfused to choose)")

@@ -118,7 +118,7 @@ def _step_model(cfg, w, hw, system):
     elif host is None and cfg.profile:
         steps.add_notes(f"profile {cfg.profile}: kernels priced at level {cfg.level}; host launch time not "
                         f"priced (needs level analytical's eager.cpu_per_kernel or a `host` setting)")
-    elif host is None and calibrated_cpu_per_kernel(hw, cfg.level):  # hw: the device (a system's too)
+    elif host is None and calibrated_cpu_per_kernel(hw, cfg.level) is not None:  # hw: the device (a system's too)
         # never silent: what a step is without a profile or host setting on a calibrated GPU
         steps.add_notes("no profile and no host setting: each step is a plain Hugging Face model's kernels (profile "
                         "eager's) priced as GPU time alone, without host launch or per-step time (--profile eager adds "
