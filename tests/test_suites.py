@@ -372,6 +372,14 @@ SUITES = (
                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22",
                   "heldout23"),
           rules_seeds=(mb.HELDOUT24_SEED,), distinct=True),
+    # fit11: session 31, fresh GEMM rows from the held-out GEMM distribution for the next GEMM round's validation
+    # (validation/fit11_rules.md); measured on the H100 (run h100_run24) and merged only when that round re-fits
+    Suite("fit11", "71c43bfe57a44aa8286baf12175b27f8d6593cb5e4c40cb14ecea8444798b705",
+          {"attention": 0, "elementwise": 0, "gemm": 1103}, None, None, "fit",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22",
+                  "heldout23", "heldout24"), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -607,6 +615,22 @@ def test_fit10_follows_the_stated_ranges():
         lo, hi = ((1, 132), (133, 264), (265, 396))[(i // 6) % 3]  # 128-row query blocks over 132 SMs
         assert lo <= b * h * math.ceil(L / 128) <= hi
         assert L % 128 == 0 or i % 5 != 4
+
+
+def test_fit11_is_the_gemm_part_of_heldout8_draws_at_its_seeds_less_every_earlier_shape():
+    """The held-out GEMM distribution itself (so round 21's validation rows look like what the goal is scored on):
+    each draw's 184 GEMMs (the held-out-4 draw's 120, fit5's 32 and fit8's 32 tails), shapes an earlier suite measured
+    or an earlier draw holds left out; seeds on a base above every held-out seed, 10 apart (a draw uses 5 generators)."""
+    drawn = [c for seed in mb.FIT11_SEEDS for c in mb._heldout8_draw(seed)[0]["gemm_mnk"]]
+    assert len(drawn) == 6 * 184
+    gemm = [tuple(c) for c in suite_cases("fit11")["gemm"]]
+    left_out = set(drawn) - set(gemm)
+    assert set(gemm) <= set(drawn) and len(set(drawn)) == 1104 and len(left_out) == 1  # one shape an earlier suite has
+    assert any(("gemm",) + c in suite_shapes(v) for c in left_out for v in mb.GEMM_SUITES if v != "fit11")
+    assert min(mb.FIT11_SEEDS) > mb.HELDOUT24_SEED + 4 and all(b - a == 10 for a, b in zip(mb.FIT11_SEEDS,
+                                                                                          mb.FIT11_SEEDS[1:]))
+    assert sum(m <= 64 for m, _, _ in gemm) == 421 and sum(m >= 1024 for m, _, _ in gemm) == 207
+    assert suite_digest("fit11") in open("validation/fit11_rules.md").read()  # rules written before the run
 
 
 def test_fit10_listed():

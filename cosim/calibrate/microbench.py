@@ -1055,6 +1055,33 @@ RETIRED_SUITES = {"heldout11": "drawn for the session-10 model (frozen at 7afb60
                                "soft_c (session 12) moves its FA2 prefill prices (validation/heldout12_rules.md); "
                                "heldout13 replaced it (measured in run h200_run18, session 13)"}
 
+# Fit suite 11 (--variant fit11, session 31): fresh GEMM rows (bf16 and fp8) from the held-out suites' own GEMM
+# distribution (heldout8's construction: the held-out-4 draw, fit5's and fit8's tails), for the next GEMM round's model
+# selection. The H100's GEMM fit rows' carved validation part has been scored twice (s16's second opinion, s36's
+# round 20); a round designed on the fit rows scores its candidates once on these rows instead, then re-fits on all
+# (validation/fit11_rules.md, written before the run). The GEMM parts of heldout8 draws at FIT11_SEEDS (10 apart: a
+# draw uses generators seed .. seed + 4), from a new base above every seed and generator of heldout24's search; a
+# shape any earlier suite measured, or an earlier draw of this suite holds, is left out.
+FIT11_SEEDS = tuple(20261221_000 + 10 * i for i in range(6))
+
+
+def _fit11_draw(seeds=FIT11_SEEDS):
+    seen = set()
+    for g in [{"gemm_nk": GEMM_NK, "gemm_m": GEMM_M, "gemm_square": GEMM_SQUARE}] + list(GEMM_SUITES.values()):
+        seen |= {(m, n, k) for (n, k) in g["gemm_nk"] for m in g["gemm_m"]} | {(s, s, s) for s in g["gemm_square"]}
+        seen |= {tuple(c) for c in g.get("gemm_mnk", ())}
+    cases = []
+    for seed in seeds:
+        for c in _heldout8_draw(seed)[0]["gemm_mnk"]:
+            if c not in seen:
+                seen.add(c)
+                cases.append(c)
+    return sorted(cases, key=lambda c: (c[1], c[2], c[0]))  # one weight allocation per (N, K)
+
+
+GEMM_SUITES["fit11"] = {"gemm_mnk": _fit11_draw(), "gemm_nk": [], "gemm_m": [], "gemm_square": []}
+SUITE_SECTIONS["fit11"] = ("gemm",)
+
 
 def _attention_cases(variant):
     cases = []
@@ -1108,7 +1135,7 @@ def _attention_cases(variant):
         cases = heldout4_attention_cases()
     drawn = {"fit5": (_ATTN5,), "heldout5": (_A5, _AT5), "fit6": (_ATTN6,), "heldout6": (_A6, _AT6),
              "fit7": (_ATTN7,), "heldout7": (_A7, _AT7), "fit8": (_ATTN8,), "fit9": (_ATTN9,), "fit10": (_ATTN10,),
-             **{name: (d[1], d[2]) for name, d in HELDOUT8_DRAWS.items()}}  # random cases, then their tail cases
+             "fit11": (), **{name: (d[1], d[2]) for name, d in HELDOUT8_DRAWS.items()}}  # random cases, then their tail cases
     if variant in drawn:
         cases = [c for part in drawn[variant] for c in part]
     return cases
@@ -1272,7 +1299,7 @@ def _elementwise_cases(variant):
         cases, sizes = list(_E7) + list(_ET7), []
     if variant == "fit8":
         cases, sizes = list(_EW8), []
-    if variant in ("fit9", "fit10"):  # GEMM and / or attention tails only
+    if variant in ("fit9", "fit10", "fit11"):  # GEMM and / or attention only
         cases, sizes = [], []
     if variant in HELDOUT8_DRAWS:  # random cases, then their tail cases
         cases, sizes = list(HELDOUT8_DRAWS[variant][3]) + list(HELDOUT8_DRAWS[variant][4]), []
@@ -2112,7 +2139,7 @@ def main(argv=None):
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
                                           "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8",
-                                          "fit9", "fit10")
+                                          "fit9", "fit10", "fit11")
                     + tuple(HELDOUT8_DRAWS),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
