@@ -15,7 +15,7 @@ import numpy as np
 
 from cosim.calibrate import dataset
 from cosim.eager_host import eager_pipeline
-from hwmodels import gpu, roofline
+from hwmodels import gpu, gpu_residuals, roofline
 from hwmodels.spec import HardwareError, load_hw
 from workloads.io import InputError
 
@@ -214,16 +214,36 @@ def _default_backend_unscored(rows, unpriced, P):
                   + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
-def _in_sample_note(split: str, P, include_unreliable: bool = False) -> list:
+def _in_table(table, cls: str, kind: str, dims: dict) -> bool:
+    """Is this very shape among a measured-residual table's rows (so a measurement of it is its own nearest
+    neighbour)? Read here, not in hwmodels.gpu_residuals: that file is frozen with the held-out suites' model."""
+    names = gpu_residuals.feature_names(kind, cls)
+    x, group = gpu_residuals.features_of(dims, names), table.groups.get((cls, kind, names))
+    if x is None or group is None:
+        return False
+    return bool((np.abs(group[0] - np.log2(x)).max(axis=1) < 1e-9).any())
+
+
+def _in_sample_note(split: str, P, include_unreliable: bool = False, meas=None) -> list:
     """A calibration's measured-residual table holds its reliable fit rows' residuals (hwmodels.gpu_residuals): a
     fit row scored with it is corrected by itself, so the fit split's figures are in-sample (review finding, round 9).
-    Only for the calibrated device's own rows (validate leaves it out when the rows are another GPU's)."""
+    Only for the calibrated device's own rows (validate leaves it out when the rows are another GPU's). `meas`: the
+    rows scored; when given, the note counts those of the corrected classes whose shape is in the table, and is left
+    out when none is (fit-suite rows measured after the table was built are out of sample for it)."""
     if P is None or P.residuals is None or split not in ("fit", "all"):
         return []
+    count = ""
+    if meas is not None:
+        classes = [(m, gpu.residual_class(m.op)) for m in meas]
+        corrected = [(m, c) for m, c in classes if c in P.residuals.rules]
+        inside = sum(_in_table(P.residuals, c, m.op.kind, m.op.dims) for m, c in corrected)
+        if not inside:
+            return []
+        count = f"; {inside:,} of the {len(corrected):,} scored rows of its classes are in it"
     rows = "reliable fit rows" if split == "fit" else "reliable fit rows among them"
     rows += " (unreliable rows, included here, are not in the table)" if include_unreliable else ""
     return [f"in-sample: the calibration's measured-residual correction ({P.residuals.source}) is built from the fit "
-            f"rows, so the {rows} are their own nearest neighbours: in-sample, optimistic (the held-out splits "
+            f"rows{count}, so the {rows} are their own nearest neighbours: in-sample, optimistic (the held-out splits "
             f"are the out-of-sample figures)"]
 
 
@@ -236,16 +256,17 @@ def validate(hw_name: str, measurements, energy=None, e2e=None, split: str = "te
     notes = ([f"{hw.source}: no analytical calibration — the analytical column is the roofline "
               f"(fallback:uncalibrated)"] if P is None else [])
     cross = _cross_device_note(measurements, hw, P)
-    notes += cross + ([] if cross else _in_sample_note(split, P, include_unreliable))  # another GPU's rows: no table
     meas = [m for m in dataset.load_ops(measurements) if m.op is not None]
     if split != "all":
         meas = [m for m in meas if m.split == split]
+    notes += cross
     unreliable = {}
     for m in meas:
         if not m.reliable:
             unreliable[m.cls] = unreliable.get(m.cls, 0) + 1
     if not include_unreliable:
         meas = [m for m in meas if m.reliable]
+    notes += [] if cross else _in_sample_note(split, P, include_unreliable, meas)  # another GPU's rows: no table
     if unreliable:
         notes.append(f"{'included' if include_unreliable else 'excluded'} rows whose repeats spread > "
                      f"{dataset.MAX_SPREAD:.0%} of the median (host-bound launches, see dataset.py): "

@@ -497,3 +497,26 @@ def test_the_chosen_rules_are_the_ones_s20_and_s19_printed(hw_name):
                 printed[m.group(1)] = forms[m.group(3).strip()]
     assert {c: v for c, v in printed.items() if v is not None} == CHOSEN[hw_name]
     assert "attention_prefill_unfused" in printed and "gemm_bf16" in printed
+
+
+def test_in_table_is_the_exact_shape_only(tmp_path):
+    from cosim.validate import _in_table
+
+    t = _table(tmp_path, [("gemm_bf16", "gemm", {"m": 64, "n": 128, "k": 256}, 0.1)], {"gemm_bf16": {"k": 1}})
+    assert _in_table(t, "gemm_bf16", "gemm", {"m": 64, "n": 128, "k": 256})
+    assert not _in_table(t, "gemm_bf16", "gemm", {"m": 65, "n": 128, "k": 256})
+    assert not _in_table(t, "gemm_fp8", "gemm", {"m": 64, "n": 128, "k": 256})  # no rows of that class
+
+
+def test_the_in_sample_note_counts_the_table_rows_and_is_left_out_for_rows_measured_after_it():
+    from cosim.validate import validate
+
+    own = validate("h100_sxm", "validation/h100_runs.csv", split="fit")
+    note = [n for n in own.notes if n.startswith("in-sample:")]
+    # every reliable fit row of the corrected classes is in the table: 3,095 (h100_sxm.yaml residual_correction.rows)
+    assert len(note) == 1 and "; 3,095 of the 3,095 scored rows of its classes are in it" in note[0]
+    # fit suite 11 (run h100_run24, session 31) was measured after the table was built and is not listed: its fit-split
+    # rows are out of sample for the correction, so no in-sample note
+    fresh = validate("h100_sxm", "validation/raw_h100_run24/ops.csv", split="fit")
+    assert fresh.classes["gemm_fp8"]["analytical"]["n"] == 1094
+    assert not any(n.startswith("in-sample:") for n in fresh.notes)
