@@ -620,7 +620,8 @@ def test_fit10_follows_the_stated_ranges():
 def test_fit11_is_the_gemm_part_of_heldout8_draws_at_its_seeds_less_every_earlier_shape():
     """The held-out GEMM distribution itself (so round 21's validation rows look like what the goal is scored on):
     each draw's 184 GEMMs (the held-out-4 draw's 120, fit5's 32 and fit8's 32 tails), shapes an earlier suite measured
-    or an earlier draw holds left out; seeds on a base above every held-out seed, 10 apart (a draw uses 5 generators)."""
+    or an earlier draw holds left out; seeds on a base above every held-out seed, 10 apart (a draw uses 5
+    generators)."""
     drawn = [c for seed in mb.FIT11_SEEDS for c in mb._heldout8_draw(seed)[0]["gemm_mnk"]]
     assert len(drawn) == 6 * 184
     gemm = [tuple(c) for c in suite_cases("fit11")["gemm"]]

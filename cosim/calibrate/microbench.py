@@ -1135,7 +1135,8 @@ def _attention_cases(variant):
         cases = heldout4_attention_cases()
     drawn = {"fit5": (_ATTN5,), "heldout5": (_A5, _AT5), "fit6": (_ATTN6,), "heldout6": (_A6, _AT6),
              "fit7": (_ATTN7,), "heldout7": (_A7, _AT7), "fit8": (_ATTN8,), "fit9": (_ATTN9,), "fit10": (_ATTN10,),
-             "fit11": (), **{name: (d[1], d[2]) for name, d in HELDOUT8_DRAWS.items()}}  # random cases, then their tail cases
+             "fit11": (),
+             **{name: (d[1], d[2]) for name, d in HELDOUT8_DRAWS.items()}}  # random cases, then their tail cases
     if variant in drawn:
         cases = [c for part in drawn[variant] for c in part]
     return cases
