@@ -236,10 +236,13 @@ def _in_sample_note(split: str, P, include_unreliable: bool = False, meas=None) 
     if meas is not None:
         classes = [(m, gpu.residual_class(m.op)) for m in meas]
         corrected = [(m, c) for m, c in classes if c in P.residuals.rules]
-        inside = sum(_in_table(P.residuals, c, m.op.kind, m.op.dims) for m, c in corrected)
+        # the table is the reliable fit rows': a row of another split (fast accumulation, held out) whose shape a fit
+        # row shares is not one of them
+        inside = sum(m.split == "fit" and m.reliable and _in_table(P.residuals, c, m.op.kind, m.op.dims)
+                     for m, c in corrected)
         if not inside:
             return []
-        count = f"; {inside:,} of the {len(corrected):,} scored rows of its classes are in it"
+        count = f"; {inside:,} of the {len(corrected):,} scored rows of its classes are reliable fit rows in it"
     rows = "reliable fit rows" if split == "fit" else "reliable fit rows among them"
     rows += " (unreliable rows, included here, are not in the table)" if include_unreliable else ""
     return [f"in-sample: the calibration's measured-residual correction ({P.residuals.source}) is built from the fit "
