@@ -11,10 +11,20 @@ from cosim.calibrate import dataset
 from cosim.calibrate.suite_digest import suite_cases
 
 
-def suite_shapes(variant: str) -> set:
+# suites without a GEMM list of their own whose runs measured the default GEMM grid (section_gemm's fallback): the
+# default suite, and fit4 on the H100 (run h100_run6; the H200's fit4 run measured no GEMM). suite_cases leaves their
+# GEMMs out (fit4's digest is pinned without them), so until session 31 the overlap checks did not see the grid.
+DEFAULT_GRID_SUITES = ("default", "fit4")
+
+
+def suite_shapes(variant: str, default_grid: bool = True) -> set:
     """The shape each case measures (what dataset.op_from_row rebuilds): GEMM (M, N, K), the
-    attention tuple, elementwise (kind, rows, cols) with rows as section_elementwise computes them."""
+    attention tuple, elementwise (kind, rows, cols) with rows as section_elementwise computes them.
+    default_grid=False: without the default GEMM grid, as the held-out seed searches saw the suites."""
     c = suite_cases(variant)
+    if default_grid and variant in DEFAULT_GRID_SUITES:
+        from cosim.calibrate import microbench as mb
+        c = {**c, "gemm": [(m, n, k) for (n, k) in mb.GEMM_NK for m in mb.GEMM_M] + [(s, s, s) for s in mb.GEMM_SQUARE]}
     ew = set()
     for kind, cols, sz in c["elementwise"]:
         ew.add((kind, cols, sz) if kind == "rope_fused" else (kind, (sz // 2) // cols, cols))
