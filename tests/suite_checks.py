@@ -24,7 +24,7 @@ def suite_shapes(variant: str, default_grid: bool = True) -> set:
     c = suite_cases(variant)
     if default_grid and variant in DEFAULT_GRID_SUITES:
         from cosim.calibrate import microbench as mb
-        c = {**c, "gemm": [(m, n, k) for (n, k) in mb.GEMM_NK for m in mb.GEMM_M] + [(s, s, s) for s in mb.GEMM_SQUARE]}
+        c = {**c, "gemm": mb.gemm_cases(mb.DEFAULT_GEMM)}
     ew = set()
     for kind, cols, sz in c["elementwise"]:
         ew.add((kind, cols, sz) if kind == "rope_fused" else (kind, (sz // 2) // cols, cols))

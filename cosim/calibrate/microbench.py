@@ -375,18 +375,24 @@ else:  # run as a script on the measurement machine, where the cosim package is 
 GEMM_SUITES = {"heldout": HELDOUT, "heldout2": HELDOUT2, "fit3": FIT3, "heldout3": HELDOUT3, "heldout4": HELDOUT4}
 
 
+# the default suite's GEMMs (and any variant without a list of its own): a grid, in GEMM_SUITES' form
+DEFAULT_GEMM = {"gemm_nk": GEMM_NK, "gemm_m": GEMM_M, "gemm_square": GEMM_SQUARE}
+
+
+def gemm_cases(suite: dict) -> list:
+    """The (M, N, K) cases of a GEMM suite in the order section_gemm measures them: the N x K by M grid, the squares,
+    then drawn triples (heldout4 on)."""
+    return ([(m, n, k) for (n, k) in suite["gemm_nk"] for m in suite["gemm_m"]]
+            + [(s, s, s) for s in suite["gemm_square"]] + list(suite.get("gemm_mnk", ())))
+
+
 def section_gemm(torch, bench, out, budget_s, variant="default"):
     import torch.nn.functional as F
     t_start = time.time()
     dev = "cuda"
     has_fp8 = hasattr(torch, "float8_e4m3fn") and hasattr(torch, "_scaled_mm")
     one = torch.ones((), device=dev, dtype=torch.float32)
-    if variant in GEMM_SUITES:
-        H = GEMM_SUITES[variant]
-        cases = [(m, n, k) for (n, k) in H["gemm_nk"] for m in H["gemm_m"]] + [(s, s, s) for s in H["gemm_square"]]
-        cases += list(H.get("gemm_mnk", ()))  # heldout4: drawn (M, N, K) triples
-    else:
-        cases = [(m, n, k) for (n, k) in GEMM_NK for m in GEMM_M] + [(s, s, s) for s in GEMM_SQUARE]
+    cases = gemm_cases(GEMM_SUITES.get(variant, DEFAULT_GEMM))
     wcache = {}
     done = 0
     for (m, n, k) in cases:
@@ -1066,10 +1072,7 @@ FIT11_SEEDS = tuple(20261221_000 + 10 * i for i in range(6))
 
 
 def _fit11_draw(seeds=FIT11_SEEDS):
-    seen = set()
-    for g in [{"gemm_nk": GEMM_NK, "gemm_m": GEMM_M, "gemm_square": GEMM_SQUARE}] + list(GEMM_SUITES.values()):
-        seen |= {(m, n, k) for (n, k) in g["gemm_nk"] for m in g["gemm_m"]} | {(s, s, s) for s in g["gemm_square"]}
-        seen |= {tuple(c) for c in g.get("gemm_mnk", ())}
+    seen = {tuple(c) for g in (DEFAULT_GEMM, *GEMM_SUITES.values()) for c in gemm_cases(g)}
     cases = []
     for seed in seeds:
         for c in _heldout8_draw(seed)[0]["gemm_mnk"]:

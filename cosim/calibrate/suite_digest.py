@@ -20,9 +20,7 @@ def suite_cases(variant: str) -> dict:
     from cosim.calibrate import microbench as mb
     out = {"attention": mb._attention_cases(variant), "elementwise": mb._elementwise_cases(variant)}
     if variant in mb.GEMM_SUITES:
-        H = mb.GEMM_SUITES[variant]
-        out["gemm"] = ([(m, n, k) for (n, k) in H["gemm_nk"] for m in H["gemm_m"]]
-                       + [(s, s, s) for s in H["gemm_square"]] + list(H.get("gemm_mnk", ())))
+        out["gemm"] = mb.gemm_cases(mb.GEMM_SUITES[variant])
     if variant in mb.E2E_POINTS:
         out["e2e"] = list(mb.E2E_POINTS[variant])
     return out
