@@ -383,6 +383,14 @@ SUITES = (
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22",
                   "heldout23", "heldout24"), distinct=True),
+    # fit12: session 32, fit11's construction at fresh seeds, round 22's validation rows (fit11 is fitted there;
+    # validation/fit12_rules.md); measured on the H100 (run h100_run25)
+    Suite("fit12", "bc0eceb2fd50d25abe45ca708573a2d150eebaef733421075df468cab45add94",
+          {"attention": 0, "elementwise": 0, "gemm": 1471}, None, None, "fit",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22",
+                  "heldout23", "heldout24", "fit11"), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -635,6 +643,19 @@ def test_fit11_is_the_gemm_part_of_heldout8_draws_at_its_seeds_less_every_earlie
                                                                                           mb.FIT11_SEEDS[1:]))
     assert sum(m <= 64 for m, _, _ in gemm) == 421 and sum(m >= 1024 for m, _, _ in gemm) == 207
     assert suite_digest("fit11") in open("validation/fit11_rules.md").read()  # rules written before the run
+
+
+def test_fit12_is_fit11s_construction_at_eight_fresh_seeds_less_every_earlier_shape():
+    """Round 22's validation rows: the held-out GEMM distribution again, fit11's shapes among those left out."""
+    drawn = [c for seed in mb.FIT12_SEEDS for c in mb._heldout8_draw(seed)[0]["gemm_mnk"]]
+    assert len(drawn) == 8 * 184 and len(set(drawn)) == 1472
+    gemm = [tuple(c) for c in suite_cases("fit12")["gemm"]]
+    assert set(gemm) <= set(drawn) and len(gemm) == 1471
+    assert not set(gemm) & {tuple(c) for c in suite_cases("fit11")["gemm"]}
+    assert min(mb.FIT12_SEEDS) > max(mb.FIT11_SEEDS) + 4 and all(b - a == 10 for a, b in zip(mb.FIT12_SEEDS,
+                                                                                            mb.FIT12_SEEDS[1:]))
+    assert sum(m <= 64 for m, _, _ in gemm) == 538 and sum(m >= 1024 for m, _, _ in gemm) == 279
+    assert suite_digest("fit12") in open("validation/fit12_rules.md").read()  # rules written before the run
 
 
 def test_fit10_listed():

@@ -1084,6 +1084,12 @@ def _fit11_draw(seeds=FIT11_SEEDS):
 
 GEMM_SUITES["fit11"] = {"gemm_mnk": _fit11_draw(), "gemm_nk": [], "gemm_m": [], "gemm_square": []}
 SUITE_SECTIONS["fit11"] = ("gemm",)
+# Fit suite 12 (--variant fit12, session 32): fit11's construction at eight fresh seeds, as round 22's validation rows
+# (validation/fit12_rules.md, written before the run): fit11 was read by round 21 and by the design of round 22, so it
+# is fitted in round 22 and these rows are the unseen ones. Drawn after fit11, so its shapes are left out too.
+FIT12_SEEDS = tuple(20261221_100 + 10 * i for i in range(8))
+GEMM_SUITES["fit12"] = {"gemm_mnk": _fit11_draw(FIT12_SEEDS), "gemm_nk": [], "gemm_m": [], "gemm_square": []}
+SUITE_SECTIONS["fit12"] = ("gemm",)
 
 
 def _attention_cases(variant):
@@ -1138,7 +1144,7 @@ def _attention_cases(variant):
         cases = heldout4_attention_cases()
     drawn = {"fit5": (_ATTN5,), "heldout5": (_A5, _AT5), "fit6": (_ATTN6,), "heldout6": (_A6, _AT6),
              "fit7": (_ATTN7,), "heldout7": (_A7, _AT7), "fit8": (_ATTN8,), "fit9": (_ATTN9,), "fit10": (_ATTN10,),
-             "fit11": (),
+             "fit11": (), "fit12": (),
              **{name: (d[1], d[2]) for name, d in HELDOUT8_DRAWS.items()}}  # random cases, then their tail cases
     if variant in drawn:
         cases = [c for part in drawn[variant] for c in part]
@@ -1303,7 +1309,7 @@ def _elementwise_cases(variant):
         cases, sizes = list(_E7) + list(_ET7), []
     if variant == "fit8":
         cases, sizes = list(_EW8), []
-    if variant in ("fit9", "fit10", "fit11"):  # GEMM and / or attention only
+    if variant in ("fit9", "fit10", "fit11", "fit12"):  # GEMM and / or attention only
         cases, sizes = [], []
     if variant in HELDOUT8_DRAWS:  # random cases, then their tail cases
         cases, sizes = list(HELDOUT8_DRAWS[variant][3]) + list(HELDOUT8_DRAWS[variant][4]), []
@@ -2143,7 +2149,7 @@ def main(argv=None):
                          "time to enqueue the measured launch (256 MB let Python-heavy launches slip past it)")
     ap.add_argument("--variant", choices=("default", "heldout", "heldout2", "energy2", "fit3", "heldout3", "fit4",
                                           "heldout4", "fit5", "heldout5", "fit6", "heldout6", "fit7", "heldout7", "fit8",
-                                          "fit9", "fit10", "fit11")
+                                          "fit9", "fit10", "fit11", "fit12")
                     + tuple(HELDOUT8_DRAWS),
                     default="default",
                     help="heldout: a second suite with shapes the default suite does not have; heldout2: a "
