@@ -163,44 +163,27 @@ def applicable(hw: HardwareSpec):
 
 # ---------------------------------------------------------------------------- GEMM
 
-def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, bw=None):
+GEMM_CELLS = 1 << 20  # rows x candidate configurations priced at once (bounds memory on long sweeps)
+SWEEP_PRUNE_MIN = 64  # tile lists longer than this (the nvjet menus) are pruned per shape on the sweep path
+SWEEP_MARGIN = 1e-9  # relative: a dropped configuration is slower by this much at every variant (rounding ~1e-15)
+
+def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, bw=None, tiles=None):
     """Vectorised GEMM latency (s). m, n, k, b arrays; peak FLOP/s of the format (a scalar, or an
     array broadcast with m: one peak per row); bw: the GEMM bandwidth per row (default
     P["gemm.bw"]; the sweep path passes one per variant so the tile and split are re-chosen per
-    bandwidth-to-peak ratio, as `estimate` does on each variant spec)."""
+    bandwidth-to-peak ratio, as `estimate` does on each variant spec). `tiles`: the candidate tiles
+    (default: the calibration's; the sweep path passes `sweep_tiles`, which picks the same)."""
     m, n, k, b = (np.asarray(x, dtype=float) for x in (m, n, k, b))
     bw = P["gemm.bw"] if bw is None else np.asarray(bw, dtype=float)
-    sms = P.sm_count
-    eff = P[f"gemm.mma_eff.{fmt}"]
-    best = np.full(m.shape, np.inf)
-    best_red = np.zeros(m.shape)
-    best_tile = np.zeros(m.shape + (5,))
+    shape = m.shape
+    rows = [np.broadcast_to(x, shape).ravel() for x in (m, n, k, b, np.asarray(peak, dtype=float), bw)]
+    bm, bn = (np.array(x, dtype=float) for x in zip(*(tiles or _lib.tiles(TILES, P.values.get("gemm.tile_set"), fmt))))
     # session 11: a calibration may take fp8 GEMMs off stream-K (gemm.fp8_no_stream_k; s11_gemm_candidates)
     stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
-    for bm, bn in _lib.tiles(TILES, P.values.get("gemm.tile_set")):
-        tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
-        # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a
-        # continuous split keeps the slice depth, and so the time, monotonic in k)
-        split = np.where(tiles >= sms, 1.0,
-                         np.maximum(1.0, np.minimum(np.floor(sms / tiles), k / SPLITK_MIN_K)))
-        units = tiles * split
-        waves = np.ceil(units / sms)
-        rate = peak / sms * eff / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
-        t = waves * 2.0 * bm * bn * (k / split) / rate
-        # the library picks the fastest configuration, its split-K reduction included (when priced)
-        red = splitk_reduce_time(P, m, n, b, split, bw)
-        better = t + red < best + best_red
-        best = np.where(better, t, best)
-        best_red = np.where(better, red, best_red)
-        best_tile[better] = np.stack([np.full(m.shape, bm), np.full(m.shape, bn), waves, split, np.zeros(m.shape)],
-                                     -1)[better]
-        if stream_k:  # session-9 candidate (gpu_library.streamk_time): the tile's MAC work spread evenly over the SMs
-            t_sk, red_sk, ok = _lib.streamk_time(bm, bn, tiles, k, sms, rate, bw, SPLITK_WS_BYTES, SPLITK_MIN_K)
-            better = ok & (t_sk + red_sk < best + best_red)
-            best = np.where(better, t_sk, best)
-            best_red = np.where(better, red_sk, best_red)
-            best_tile[better] = np.stack([np.full(m.shape, bm), np.full(m.shape, bn), tiles / sms, np.ones(m.shape),
-                                          np.ones(m.shape)], -1)[better]
+    step = max(1, GEMM_CELLS // len(bm))  # rows per chunk: a menu of ~1,000 tiles must not hold rows x tiles at once
+    parts = [_gemm_best(P, *(x[i:i + step] for x in rows), fmt, bm, bn, stream_k) for i in range(0, max(1, m.size), step)]
+    best, best_red, best_tile = (np.concatenate([q[j] for q in parts]).reshape(shape + tail)
+                                 for j, tail in ((0, ()), (1, ()), (2, (5,))))
     nbytes = b * (e_in * (m * k + n * k) + e_out * m * n)
     t_mem = nbytes / bw
     p = P["gemm.overlap_p"]
@@ -208,6 +191,62 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
     if details:
         return t, {"t_compute": best, "t_memory": t_mem, "tile": best_tile, "bytes": nbytes, "t_reduce": best_red}
     return t
+
+
+def _gemm_configs(P, m, n, k, b, peak, bw, fmt, bm, bn, stream_k):
+    """Every configuration of each row (1-D arrays) over the candidate tiles (bm, bn), in the order tile 1
+    data-parallel, tile 1 stream-K (with stream-K on), tile 2 ...: (MAC time, split-K or stream-K reduction time,
+    (BM, BN, waves, split, stream-K?)), each of shape (rows, configurations). A tile is priced data-parallel (with
+    split-K where the tiles do not fill the SMs) and, with stream-K on, stream-K (inf where it cannot run)."""
+    sms = P.sm_count
+    eff = P[f"gemm.mma_eff.{fmt}"]
+    m, n, k, b, peak, bw = (x[:, None] for x in (m, n, k, b, peak, bw))
+    tiles = b * np.ceil(m / bm) * np.ceil(n / bn)
+    # split-K: as many K-slices as fill the SMs, none shallower than SPLITK_MIN_K (a
+    # continuous split keeps the slice depth, and so the time, monotonic in k)
+    split = np.where(tiles >= sms, 1.0, np.maximum(1.0, np.minimum(np.floor(sms / tiles), k / SPLITK_MIN_K)))
+    waves = np.ceil(tiles * split / sms)
+    rate = peak / sms * eff / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))  # FLOP/s per SM
+    t = waves * 2.0 * bm * bn * (k / split) / rate
+    red = splitk_reduce_time(P, m, n, b, split, bw)
+    one = np.ones(t.shape)
+    cand = [(t, red, np.stack([bm * one, bn * one, waves, split, 0.0 * one], -1))]
+    if stream_k:  # session-9 candidate (gpu_library.streamk_time): the tile's MAC work spread evenly over the SMs
+        t_sk, red_sk, ok = _lib.streamk_time(bm, bn, tiles, k, sms, rate, bw, SPLITK_WS_BYTES, SPLITK_MIN_K)
+        cand.append((np.where(ok, t_sk, np.inf), red_sk, np.stack([bm * one, bn * one, tiles / sms, one, one], -1)))
+    return tuple(np.stack([c[j] for c in cand], 2).reshape(len(m), -1, *((5,) if j == 2 else ())) for j in range(3))
+
+
+def _gemm_best(P, m, n, k, b, peak, bw, fmt, bm, bn, stream_k):
+    """The library's configuration of each row: the fastest, its reduction included, the first listed on a tie
+    (argmin keeps the first of equals)."""
+    t, red, det = _gemm_configs(P, m, n, k, b, peak, bw, fmt, bm, bn, stream_k)
+    pick = np.argmin(t + red, axis=1)
+    rows = np.arange(len(m))
+    return t[rows, pick], red[rows, pick], det[rows, pick]
+
+
+def sweep_tiles(P, m, n, k, b, peak, fmt, bw=None) -> tuple:
+    """The candidate tiles worth pricing for one GEMM shape over hardware variants that scale its peak by 1 / c and
+    its bandwidth by 1 / b (the sweep path). A configuration's time is then a c + r b (MAC time a, reduction r at the
+    base); one that another beats by SWEEP_MARGIN in both a and r can win at no (c, b), so its tile is dropped unless
+    another configuration of it stays. The margin is far above rounding, so the pick over the kept tiles is the whole
+    menu's to the bit; short lists (tile sets 0 and 1) are returned whole."""
+    cand = _lib.tiles(TILES, P.values.get("gemm.tile_set"), fmt)
+    if len(cand) <= SWEEP_PRUNE_MIN:
+        return cand
+    stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
+    bm, bn = (np.array(x, dtype=float) for x in zip(*cand))
+    row = [np.array([float(x)]) for x in (m, n, k, b, peak, P["gemm.bw"] if bw is None else bw)]
+    a, r, _ = (x[0] for x in _gemm_configs(P, *row, fmt, bm, bn, stream_k))
+    order = np.argsort(a, kind="stable")
+    best_r = np.minimum.accumulate(r[order])  # the least reduction among the configurations up to each MAC time
+    beaten = np.searchsorted(a[order], a * (1.0 - SWEEP_MARGIN), side="right")  # how many are faster by the margin
+    dominated = (beaten > 0) & (best_r[np.maximum(beaten - 1, 0)] <= r * (1.0 - SWEEP_MARGIN))
+    keep = np.isfinite(a) & ~dominated
+    per_tile = 2 if stream_k else 1
+    kept = sorted({int(j) // per_tile for j in np.flatnonzero(keep)})
+    return tuple(cand[i] for i in kept)
 
 
 def splitk_reduce_time(P, m, n, b, split, bw=None):
@@ -1061,7 +1100,7 @@ def _gemm_variants(terms, c, b):
     c, b = np.broadcast_arrays(np.asarray(c, dtype=float), np.asarray(b, dtype=float))
     ones = np.ones(b.shape)
     t, det = gemm_time(P, m * ones, n * ones, k * ones, nb * ones, peak / c, e_in, e_out, gf, details=True,
-                       bw=P["gemm.bw"] / b)
+                       bw=P["gemm.bw"] / b, tiles=sweep_tiles(P, m, n, k, nb, peak, gf))
     return t, np.where(det["tile"][..., 3] > 1, 2, 1)
 
 

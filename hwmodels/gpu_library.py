@@ -104,13 +104,32 @@ def mqa_copies(batch: int, heads: int, kv_heads: int):
     return (batch > 1, batch > 1)
 
 
-# gemm.tile_set -> (BM, BN) candidates; 0: the session-4 list (hwmodels.gpu_params.TILES)
-TILE_SETS = {1: ((192, 192),)}
+# gemm.tile_set -> (BM, BN) candidates added to the base list; 0: the session-4 list (hwmodels.gpu_params.TILES)
+TILE_SETS = {0: (), 1: ((192, 192),)}
 
 
-def tiles(base, tile_set) -> tuple:
-    """The tile candidates of a calibration: the base list plus those of its tile set."""
-    return tuple(base) + TILE_SETS.get(int(tile_set or 0), ())
+def _either_way(tokens, weights) -> tuple:
+    return tuple((t, w) for t in tokens for w in weights) + tuple((w, t) for t in tokens for w in weights)
+
+
+# gemm.tile_set 2 (round 22, session 32): the tiles cuBLAS's nvjet kernels take on Hopper, in place of the base list.
+# Read from kernel profiles of the H100's fit shapes: the bf16 kernels (nvjet_sm90_tst_<weight rows>x<tokens>_...,
+# validation/diagnostics/gemm_choice_probe.py) and the fp8 ones (qqtst kernels, fp8_kernel_names.txt): token tiles in
+# steps of 8 x the weight tiles seen, either way round (which operand is the token side follows the layout).
+NVJET_MENUS = {"16bit": _either_way(range(8, 257, 8), (64, 80, 96, 112, 128, 144, 160, 168, 176, 192, 208, 256, 320,
+                                                        384, 512)),
+               "fp8": _either_way(range(8, 161, 8), (64, 80, 96, 112, 128, 144, 192, 256))}
+
+
+def tiles(base, tile_set, fmt="bf16") -> tuple:
+    """The tile candidates of a calibration for GEMMs computing in `fmt`: the base list plus those of its tile set, or
+    (tile set 2) the nvjet menu of the format's operand width."""
+    ts = int(tile_set or 0)
+    if ts == 2:
+        return NVJET_MENUS["fp8" if fmt.startswith("fp8") else "16bit"]
+    if ts not in TILE_SETS:
+        raise ValueError(f"gemm.tile_set: got {tile_set!r}; expected one of {sorted([*TILE_SETS, 2])}")
+    return tuple(base) + TILE_SETS[ts]
 
 
 def streamk_time(bm, bn, tiles, k, sms, rate, bw, ws_bytes, min_k):

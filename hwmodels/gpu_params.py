@@ -180,8 +180,9 @@ UNFUSED_ALIGN = 8
 # in repeat_kv (structure, no parameter; the selection script switches it to score the old form).
 UNFUSED_MQA_VIEW = True
 OPTIONAL_PARAMS.update({
-    "gemm.tile_set": (None, "GEMM tile candidates: 0/absent = TILES, 1 = TILES + cuBLAS's 192 x 192 tile "
-                            "(structure recorded by a calibration whose validation split chose it)"),
+    "gemm.tile_set": (None, "GEMM tile candidates: 0/absent = TILES, 1 = TILES + cuBLAS's 192 x 192 tile, 2 = the "
+                            "nvjet menus of gpu_library.NVJET_MENUS in place of TILES (structure recorded by a "
+                            "calibration whose validation rows chose it)"),
     "unfused.transpose_mult": (None, "unfused MQA attention (batch > 1): time multiplier of the transposing "
                                      "copy of K^T that torch.matmul makes"),
     "ew.softmax.multipass": (None, "block softmax whose row is not cached in shared memory (>= 24,512 bf16 "

@@ -3,6 +3,7 @@ fallback when uncalibrated, bad input."""
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,6 +93,88 @@ def test_decode_attention_shares_kv_across_the_gqa_group():
     assert t == pytest.approx(8 * 4096 * 256 * 2 / 1e12)
     t_mha, _ = gpu.attention_decode_time(P, 1, 32, 32, 1, 4096, 128, 128, details=True)
     assert t_mha == pytest.approx(4 * t)
+
+
+def _loop_reference(P, m, n, k, b, peak, fmt, bw):
+    """The library's choice written as the per-tile loop the model ran until session 32: each tile data-parallel (with
+    split-K) then stream-K, a later configuration taken only if strictly faster, reduction included."""
+    from hwmodels import gpu_library as lib
+    best, tile = math.inf, None
+    stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
+    for bm, bn in lib.tiles(gpu.TILES, P.values.get("gemm.tile_set"), fmt):
+        tiles = b * math.ceil(m / bm) * math.ceil(n / bn)
+        split = 1.0 if tiles >= 132 else max(1.0, min(math.floor(132 / tiles), k / gpu.SPLITK_MIN_K))
+        rate = peak / 132 * P[f"gemm.mma_eff.{fmt}"] / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))
+        t = math.ceil(tiles * split / 132) * 2.0 * bm * bn * (k / split) / rate
+        red = 2.0 * split * b * m * n * gpu.SPLITK_WS_BYTES / bw if split > 1 and P.values.get("gemm.splitk_ws") else 0.0
+        if t + red < best:
+            best, tile = t + red, (bm, bn, split, 0.0)
+        if stream_k:
+            t_sk, red_sk, ok = lib.streamk_time(bm, bn, tiles, k, 132, rate, bw, gpu.SPLITK_WS_BYTES, gpu.SPLITK_MIN_K)
+            if ok and t_sk + red_sk < best:
+                best, tile = t_sk + red_sk, (bm, bn, 1.0, 1.0)
+    return best, tile
+
+
+@pytest.mark.parametrize("tile_set", [1, 2])
+@given(st.lists(st.tuples(st.integers(1, 1 << 15), st.integers(1, 1 << 15), st.integers(1, 1 << 15)), min_size=1,
+                max_size=6), st.sampled_from(["bf16", "fp8_e4m3"]), st.floats(0.2, 5.0))
+@settings(max_examples=40, deadline=None)
+def test_gemm_time_picks_what_the_per_tile_loop_picks(tile_set, shapes, fmt, bw_scale):
+    """The vectorised choice over every tile (and the row chunks a long menu is priced in) equals the loop's, to the
+    bit: the first of equal configurations, stream-K after its tile's data-parallel kernel, fp8 off stream-K."""
+    P = _params(**{"gemm.tile_c": 1.4, "gemm.floor": 5e-6, "gemm.overlap_p": 3.0, "gemm.tile_set": float(tile_set),
+                   "gemm.stream_k": 1.0, "gemm.fp8_no_stream_k": 1.0, "gemm.splitk_ws": 1.0})
+    m, n, k = (np.array(x, dtype=float) for x in zip(*shapes))
+    bw = 1e12 * bw_scale * np.ones(len(m))
+    _, det = gpu.gemm_time(P, m, n, k, np.ones(len(m)), 989.4e12, 2.0, 2.0, fmt, details=True, bw=bw)
+    for i in range(len(m)):
+        best, (bm, bn, split, sk) = _loop_reference(P, m[i], n[i], k[i], 1.0, 989.4e12, fmt, bw[i])
+        assert det["t_compute"][i] + det["t_reduce"][i] == best
+        assert tuple(det["tile"][i][[0, 1, 3, 4]]) == (bm, bn, split, sk)
+
+
+def test_row_chunks_price_as_one_block(monkeypatch):
+    P = _params(**{"gemm.tile_c": 1.4, "gemm.tile_set": 2.0, "gemm.stream_k": 1.0})
+    m, n, k = (np.array([1, 7, 33, 4096, 100000], dtype=float) for _ in range(3))
+    whole = gpu.gemm_time(P, m, n, k, np.ones(5), 989.4e12, 2.0)
+    monkeypatch.setattr(gpu, "GEMM_CELLS", 1)  # one row per chunk
+    assert np.array_equal(gpu.gemm_time(P, m, n, k, np.ones(5), 989.4e12, 2.0), whole)
+
+
+@given(st.integers(1, 1 << 16), st.integers(1, 1 << 16), st.integers(1, 1 << 16), st.sampled_from(["bf16", "fp8_e4m3"]),
+       st.lists(st.tuples(st.floats(0.1, 10.0), st.floats(0.1, 10.0)), min_size=1, max_size=50))
+@settings(max_examples=60, deadline=None)
+def test_the_sweep_paths_pruned_menu_picks_what_the_whole_menu_picks(m, n, k, fmt, variants):
+    """sweep_tiles drops only configurations another beats by the margin at every peak and bandwidth scale, so over
+    any variants the kept tiles give the whole menu's price and configuration to the bit."""
+    P = _params(**{"gemm.tile_c": 1.4, "gemm.floor": 5e-6, "gemm.overlap_p": 3.0, "gemm.tile_set": 2.0,
+                   "gemm.stream_k": 1.0, "gemm.fp8_no_stream_k": 1.0, "gemm.splitk_ws": 1.0})
+    c, b = (np.array(x) for x in zip(*variants))
+    kept = gpu.sweep_tiles(P, m, n, k, 1, 989.4e12, fmt)
+    args = (P, m * np.ones(len(c)), n * np.ones(len(c)), k * np.ones(len(c)), np.ones(len(c)), 989.4e12 / c, 2.0, 2.0,
+            fmt)
+    t, det = gpu.gemm_time(*args, details=True, bw=1e12 / b)
+    t2, det2 = gpu.gemm_time(*args, details=True, bw=1e12 / b, tiles=kept)
+    assert np.array_equal(t, t2) and np.array_equal(det["tile"], det2["tile"])
+
+
+def test_the_sweep_path_prices_few_of_the_menus_tiles_for_a_large_gemm():
+    P = _params(**{"gemm.tile_c": 1.4, "gemm.tile_set": 2.0, "gemm.stream_k": 1.0, "gemm.splitk_ws": 1.0})
+    assert len(gpu.sweep_tiles(P, 4096, 4096, 4096, 1, 989.4e12, "bf16")) == 32  # of 960: tiles that tie
+    assert gpu.sweep_tiles(_params(**{"gemm.tile_set": 1.0}), 4096, 4096, 4096, 1, 989.4e12, "bf16") == (
+        tuple(gpu.TILES) + ((192, 192),))  # short lists whole
+
+
+def test_nvjet_menus_are_token_tiles_of_8_by_the_profiled_weight_tiles():
+    from hwmodels import gpu_library as lib
+    bf16, fp8 = lib.tiles(gpu.TILES, 2, "bf16"), lib.tiles(gpu.TILES, 2, "fp8_e4m3")
+    assert len(bf16) == 2 * 32 * 15 and len(fp8) == 2 * 20 * 8  # tokens 8..256 (bf16), 8..160 (fp8), both ways round
+    assert (8, 64) in bf16 and (64, 8) in bf16 and (256, 512) in bf16 and (264, 64) not in bf16
+    assert (160, 256) in fp8 and (168, 64) not in fp8 and (192, 192) in bf16
+    assert lib.tiles(gpu.TILES, 1, "bf16") == tuple(gpu.TILES) + ((192, 192),)
+    with pytest.raises(ValueError, match=r"gemm.tile_set: got 3\.0; expected one of \[0, 1, 2\]"):
+        lib.tiles(gpu.TILES, 3.0)
 
 
 @given(st.integers(1, 1 << 14), st.integers(1, 1 << 14), st.integers(16, 1 << 14))
