@@ -178,10 +178,10 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
     shape = m.shape
     rows = [np.broadcast_to(x, shape).ravel() for x in (m, n, k, b, np.asarray(peak, dtype=float), bw)]
     bm, bn = (np.array(x, dtype=float) for x in zip(*(tiles or _lib.tiles(TILES, P.values.get("gemm.tile_set"), fmt))))
-    # session 11: a calibration may take fp8 GEMMs off stream-K (gemm.fp8_no_stream_k; s11_gemm_candidates)
-    stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
+    stream_k = _stream_k(P, fmt)
     step = max(1, GEMM_CELLS // len(bm))  # rows per chunk: a menu of ~1,000 tiles must not hold rows x tiles at once
-    parts = [_gemm_best(P, *(x[i:i + step] for x in rows), fmt, bm, bn, stream_k) for i in range(0, max(1, m.size), step)]
+    parts = [_gemm_best(P, *(x[i:i + step] for x in rows), fmt, bm, bn, stream_k)
+             for i in range(0, max(1, m.size), step)]
     best, best_red, best_tile = (np.concatenate([q[j] for q in parts]).reshape(shape + tail)
                                  for j, tail in ((0, ()), (1, ()), (2, (5,))))
     nbytes = b * (e_in * (m * k + n * k) + e_out * m * n)
@@ -191,6 +191,12 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
     if details:
         return t, {"t_compute": best, "t_memory": t_mem, "tile": best_tile, "bytes": nbytes, "t_reduce": best_red}
     return t
+
+
+def _stream_k(P, fmt) -> bool:
+    """Whether the calibration offers stream-K to GEMMs of `fmt`; session 11: a calibration may take fp8 GEMMs off it
+    (gemm.fp8_no_stream_k; s11_gemm_candidates)."""
+    return bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
 
 
 def _gemm_configs(P, m, n, k, b, peak, bw, fmt, bm, bn, stream_k):
@@ -235,7 +241,7 @@ def sweep_tiles(P, m, n, k, b, peak, fmt, bw=None) -> tuple:
     cand = _lib.tiles(TILES, P.values.get("gemm.tile_set"), fmt)
     if len(cand) <= SWEEP_PRUNE_MIN:
         return cand
-    stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
+    stream_k = _stream_k(P, fmt)
     bm, bn = (np.array(x, dtype=float) for x in zip(*cand))
     row = [np.array([float(x)]) for x in (m, n, k, b, peak, P["gemm.bw"] if bw is None else bw)]
     a, r, _ = (x[0] for x in _gemm_configs(P, *row, fmt, bm, bn, stream_k))

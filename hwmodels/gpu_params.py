@@ -312,8 +312,8 @@ OPTIONAL_PARAMS.update({
                                     "event-timed alone after the L2 read flush (fitted with launch.overlap)"),
 })
 # Round 18 (session 26; validation/model_selection/s33_fa2_kernels.txt, chosen on the H100's FA2 prefill fit rows, the
-# validation split carved from them; the H200 keeps the round-14 form): FA2 prefill priced as the kernel PyTorch's
-# FlashAttention-2 runs (`attn.prefill_kernels` = 1), from fit-shape records of the H100
+# validation split carved from them; the H200 took it in round 19, s35_h200_fa2_kernels.txt): FA2 prefill priced as
+# the kernel PyTorch's FlashAttention-2 runs (`attn.prefill_kernels` = 1), from fit-shape records of the H100
 # (validation/diagnostics/h100_kernel_profile.txt, h100_fa2_uneven_probe.txt):
 # - where FA2's dispatch rule splits (mha_fwd -> set_params_splitkv: num_splits_heuristic over 64-row query blocks
 #   and 2 x SMs), the split-KV kernel (FA2_SPLIT_BQ-row query blocks, fa2_split_block_n keys, one CTA per query block

@@ -41,9 +41,10 @@ What carries over, and why:
   ratio like the row waves they replace; RMSNorm's re-read (`ew.rmsnorm.reread`, a fraction, and the row width it
   starts at, `reread_cols`) and the unaligned copy's extra time (`ew.copy.unaligned`, mechanism not established)
   carry over unchanged (untested across GPUs whose L2 or clocks differ);
-- round 18's FA2 split-KV prefill combine (H100 only): its fixed time (`attn.skv_combine`) carries over unchanged like
-  decode's `attn.combine`, its read rate of the partial outputs (`attn.skv_combine_bw`) follows the datasheet bandwidth
-  like the other achieved bandwidths (both untested across GPUs: no second calibration carries them);
+- round 18's FA2 split-KV prefill combine (the H100's since round 18, the H200's since round 19): its fixed time
+  (`attn.skv_combine`) carries over unchanged like decode's `attn.combine`, its read rate of the partial outputs
+  (`attn.skv_combine_bw`) follows the datasheet bandwidth like the other achieved bandwidths (both calibrations carry
+  them and the held-out tables score the transfer both ways; no transfer law was chosen for them);
 - the power cap is the target's TDP and the static (idle) power scales with the TDP ratio;
 - launch and host constants (floors, graph gap, eager launch rate, round 14's in-stream speedup, a fraction) and the
   energy per FLOP

@@ -100,13 +100,15 @@ def _loop_reference(P, m, n, k, b, peak, fmt, bw):
     split-K) then stream-K, a later configuration taken only if strictly faster, reduction included."""
     from hwmodels import gpu_library as lib
     best, tile = math.inf, None
-    stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8") and P.values.get("gemm.fp8_no_stream_k"))
+    stream_k = bool(P.values.get("gemm.stream_k")) and not (fmt.startswith("fp8")
+                                                          and P.values.get("gemm.fp8_no_stream_k"))
     for bm, bn in lib.tiles(gpu.TILES, P.values.get("gemm.tile_set"), fmt):
         tiles = b * math.ceil(m / bm) * math.ceil(n / bn)
         split = 1.0 if tiles >= 132 else max(1.0, min(math.floor(132 / tiles), k / gpu.SPLITK_MIN_K))
         rate = peak / 132 * P[f"gemm.mma_eff.{fmt}"] / (1.0 + P["gemm.tile_c"] * (1.0 / bm + 1.0 / bn))
         t = math.ceil(tiles * split / 132) * 2.0 * bm * bn * (k / split) / rate
-        red = 2.0 * split * b * m * n * gpu.SPLITK_WS_BYTES / bw if split > 1 and P.values.get("gemm.splitk_ws") else 0.0
+        red = (2.0 * split * b * m * n * gpu.SPLITK_WS_BYTES / bw if split > 1 and P.values.get("gemm.splitk_ws")
+               else 0.0)
         if t + red < best:
             best, tile = t + red, (bm, bn, split, 0.0)
         if stream_k:

@@ -184,11 +184,12 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # 43d98c3f... at the heldout24 freeze (session 27, after heldout23 was measured and scored on the H100): round 19
 # (fit.py: term set r19_h200, the H200's default; h200.yaml re-fitted with it, its residual table rebuilt unchanged).
 # heldout23's H100 price digest above is unchanged; the H200 pins of heldout18 - heldout23 are superseded since
-# 78d64f27... in session 32, before heldout24 is measured on the H200: gpu.py's GEMM tile search vectorised over
+# e54dd67d... in session 32, before heldout24 is measured on the H200: gpu.py's GEMM tile search vectorised over
 # the tiles (the per-tile loop's pick, first of equals, to the bit: tests/test_gpu_model.py), tile set 2 (the nvjet
 # menus, gpu_library.NVJET_MENUS) added and the sweep path's pruning of long menus (sweep_tiles); no calibration names
-# tile set 2, so no price moves: every price digest above and below is unchanged
-FROZEN_FILES_DIGEST = "78d64f27118414b9c5cc3d6b2e34e69cfda878bab6b721c16a303805243b24e8"
+# tile set 2, so no price moves: every price digest above and below is unchanged. Comments fixed with it (stale since
+# round 19): gpu_transfer.py's and gpu_params.py's notes on round 18's form, which the H200 carries since round 19
+FROZEN_FILES_DIGEST = "e54dd67deb0cccc83dc2d6a895fe2ab7084241ff9152220b0ba7145d6469f77b"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -221,10 +222,10 @@ def test_main_prices_the_unmeasured_suite_as_its_frozen_model(suite, hw_name):
 
 # heldout19 - heldout23 were never measured on an H200; round 19 moved their frozen H200 prices, so if one is ever
 # measured there it is scored at a checkout of heldout_tables.ROUND19_BASE, the last commit before round 19
-# (validation/heldout24_rules.md). That checkout prices them as frozen: its H200 calibration (read from git) with main's
-# code and H200 residual table gives their pinned digests (round 19 changed fit.py's term sets and h200.yaml only; main's
-# code has changed since in ways that move no H200 price: session 32's vectorised GEMM tile search, which these digests
-# and FROZEN's heldout24 digest check).
+# (validation/heldout24_rules.md). That checkout prices them as frozen: its H200 calibration (read from git) with
+# main's code and H200 residual table gives their pinned digests (round 19 changed fit.py's term sets and h200.yaml
+# only; main's code has changed since in ways that move no H200 price: session 32's vectorised GEMM tile search,
+# which these digests and FROZEN's heldout24 digest check).
 def _at_round19_base(path):
     from validation.heldout_tables import ROUND19_BASE
     import subprocess
