@@ -447,12 +447,16 @@ R18_H100_TERMS = {**R14_H100_TERMS, "fa2_prefill_kernels": True}
 # split carved from them): round 18's FA2 prefill form on the H200 too (validation p90 13.4 -> 9.6, resolved). The
 # H200's set is its session-21 set plus that term; the H100's is unchanged.
 R19_H200_TERMS = {**TERMS, "fa2_prefill_kernels": True}
+# Round 22 (session 32; validation/model_selection/s38_h100_gemm_fit12.txt, the H100's GEMM rows with fit11 fitted, fit
+# suite 12 as fresh validation rows): GEMMs choose their tile from the nvjet menus (gemm.tile_set 2,
+# gpu_library.NVJET_MENUS; validation p90 16.3 -> 14.7, resolved). The H100's set is r18_h100 with that tile set.
+R22_H100_TERMS = {**R18_H100_TERMS, "gemm_tile_set": 2}
 TERM_SETS = {**TERMS_BY_HW, "base": BASE_TERMS, "r14_h100": R14_H100_TERMS, "r18_h100": R18_H100_TERMS,
-             "r19_h200": R19_H200_TERMS}
+             "r19_h200": R19_H200_TERMS, "r22_h100": R22_H100_TERMS}
 # the set `cosim calibrate --hw <gpu>` fits when --terms is not given: the one its committed calibration was fitted
 # with. The H100 was re-fitted in session 16 with the H200's set (validation/heldout14_rules.md: no term chosen on
 # H100 rows); its own session-9 set stays available by name (--terms h100_sxm).
-DEFAULT_SET = {"h100_sxm": "r18_h100", "h200": "r19_h200"}
+DEFAULT_SET = {"h100_sxm": "r22_h100", "h200": "r19_h200"}
 TERM_SET_DESC = {
     "h200": "h200 set (chosen on the validation split of the H200 fit rows: validation/model_selection s4-s10 "
             "candidates; session 9, s9_candidates: GEMM stream-K, cuDNN decode fill; session 10, "
@@ -469,6 +473,9 @@ TERM_SET_DESC = {
                 "runs, attn.prefill_kernels: split-KV kernel and combine, uneven terms past the masking steps, greedy "
                 "two-slot schedule; chosen on the H100's FA2 prefill fit rows: validation/model_selection/"
                 "s33_fa2_kernels)",
+    "r22_h100": "r22_h100 set (the r18_h100 set with GEMM tiles chosen from the nvjet menus, gemm.tile_set 2: token "
+                "tiles in steps of 8 x the profiled weight tiles, one menu for 16-bit and one for fp8 operands; chosen "
+                "on fit suite 12's fresh GEMM rows: validation/model_selection/s38_h100_gemm_fit12)",
     "r19_h200": "r19_h200 set (the h200 set plus round 18's FA2 prefill form, attn.prefill_kernels: split-KV kernel "
                 "and combine, uneven terms past the masking steps, greedy two-slot schedule; chosen on the H200's FA2 "
                 "prefill fit rows: validation/model_selection/s35_h200_fa2_kernels)",

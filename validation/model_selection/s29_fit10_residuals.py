@@ -16,14 +16,10 @@ Writes validation/model_selection/s29_fit10_residuals.txt.
 """
 from pathlib import Path
 
-from validation.model_selection import s26_fit9_residuals as s26
-from validation.model_selection.common import per_gpu_record
 
 OUT = Path("validation/model_selection/s29_fit10_residuals.txt")
 
-if __name__ == "__main__":
-    import sys
-    if sys.argv[1:] not in ([], ["h100_sxm"]):
-        raise SystemExit("error: s29 scores the H100 only (the H200's fit rows have no fit9 / fit10)")
-    sys.argv[1:] = ["h100_sxm"]
-    per_gpu_record(OUT, s26.run)
+if __name__ == "__main__":  # the record is round 17's: fit11, fit12 and round 22 (session 32) changed the rows
+    raise SystemExit("error: s29_fit10_residuals.txt is a record of round 17's fit rows and calibration; fit suites 11 "
+                     "and 12 and round 22 changed both, so a run here would overwrite it with other figures (s39 is "
+                     "the same selection on today's rows). Reproduce it at d811af4 in a git worktree.")
