@@ -4,7 +4,7 @@ After the analytical parameters are fitted, every reliable fit row of a correcte
 log(measured / analytical) at its shape. Which classes are corrected, with how many neighbours, was chosen per GPU on
 the fit rows, leaving one fit suite out (validation/model_selection/s19_residual_candidates.txt and, for attention,
 s20_residual_candidates.txt; the H100's since round 15, s26_fit9_residuals.txt, re-run with fit10 for round 17 as
-s29_fit10_residuals.txt; the round-7 rule):
+s29_fit10_residuals.txt and with fit11 and fit12 for round 22 as s39_fit12_residuals.txt; the round-7 rule):
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ CHOSEN = {
     # round 15 (s26_fit9_residuals.txt: the H100's fit rows with fit suite 9, s20's candidates, one fit suite left out):
     # GEMM bf16 kept analytical (no gain resolved; K 8 since round 10), HF eager prefill the plain mean per (kind, KV
     # alignment class) (G; E since round 11); round 17 (s29_fit10_residuals.txt: s26 re-run on the fit rows with fit10):
-    # HF eager prefill E again (K 8 within its KV alignment class); the other choices unchanged
+    # HF eager prefill E again (K 8 within its KV alignment class); the other choices unchanged; round 22
+    # (s39_fit12_residuals.txt: s26 re-run on the fit rows with fit11 and fit12 after round 22's re-fit): unchanged
     "h100_sxm": {"attention_decode_unfused": (8, False, False), "attention_prefill_unfused": (8, False, True),
                  "gemm_fp8": (15, False, False)},
 }
 SELECTION = ("validation/model_selection/s19_residual_candidates.txt; attention: "
              "validation/model_selection/s20_residual_candidates.txt")
-SELECTION_BY_HW = {"h100_sxm": "validation/model_selection/s29_fit10_residuals.txt (round 17: s26's selection re-run "
-                               "with fit suites 9 and 10)"}
+SELECTION_BY_HW = {"h100_sxm": "validation/model_selection/s39_fit12_residuals.txt (round 22: s26's selection re-run "
+                               "with fit suites 9 - 12; the same choices as round 17's s29_fit10_residuals.txt)"}
 
 
 def rules_for(hw_name: str) -> tuple[dict, str]:
