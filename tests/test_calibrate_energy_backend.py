@@ -90,9 +90,9 @@ def test_h100_default_term_set_is_its_committed_calibrations():
     the kernel FlashAttention-2 runs (the session-16 re-fit used the H200's set; the session-9 set stays available by
     name); the H200 keeps its own, since round 19 (session 27) r19_h200: its set plus the same FA2 prefill form."""
     from cosim.calibrate import fit as fit_mod
-    name, terms, line = fit_mod.terms_for("h100_sxm")
-    assert name == "r18_h100" and terms is fit_mod.TERM_SETS["r18_h100"]
-    assert line.startswith("r18_h100 set") and line.endswith("h100_sxm's default set (the set of its committed "
+    name, terms, line = fit_mod.terms_for("h100_sxm")  # since round 22 (session 32): r18_h100 with the nvjet menus
+    assert name == "r22_h100" and terms is fit_mod.TERM_SETS["r22_h100"]
+    assert line.startswith("r22_h100 set") and line.endswith("h100_sxm's default set (the set of its committed "
                                                               "calibration: fit.DEFAULT_SET)")
     assert fit_mod.terms_for("h100_sxm", "h100_sxm")[1] is fit_mod.TERMS_BY_HW["h100_sxm"]
     name, terms, line = fit_mod.terms_for("h200")

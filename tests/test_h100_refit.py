@@ -32,7 +32,7 @@ def test_refit_provenance_says_how_it_was_fitted():
     prov = cosim.load_hw("h100_sxm").sections["analytical"]["provenance"]
     assert prov["device"].startswith("NVIDIA H100 80GB HBM3 (132 SMs, 50 MiB L2")
     assert "fit3, fit4, fit5, fit6, fit7, fit8" in prov["fit"] and "fa2 backend they ran" in prov["fit"]
-    assert prov["terms"].startswith("r18_h100 set (the r14_h100 set plus round 18") and \
-        prov["terms"].endswith("asked for (--terms r18_h100)")
+    assert prov["terms"].startswith("r22_h100 set (the r18_h100 set with GEMM tiles chosen from the nvjet menus") and \
+        prov["terms"].endswith("asked for (--terms r22_h100)")
     assert prov["fixed"]["attn.tail"].startswith("not fitted: FA2 prefill under attn.prefill_kernels (round 18)")
     assert "no kernel-name profile of this device's attention" in prov["fixed"]["structure.attention_default"]

@@ -31,11 +31,13 @@ from hwmodels.spec import hw_path, load_hw
 # heldout24 (validation/heldout24_rules.md), frozen in session 27 for round 19 (s35_h200_fa2_kernels.txt: round 18's FA2
 # prefill form on the H200, the H200 re-fitted). Round 19 moved the frozen H200 prices of heldout18 - heldout23 (their
 # pins are in SUPERSEDED_FROZEN below)
-FROZEN = {"heldout24": (1448, "f65be14fb7fcc7a17be89088589de149b3682ac63b613ac2b1062925e292514e")}
-# the H100's prices of the suites frozen for an H100 model on main: heldout23 (round 18; measured and scored on the H100
-# in session 26; round 19 moves no H100 own price) and heldout24 (round 19, whose H100 prices are round 18's)
-FROZEN_H100 = {"heldout23": (1440, "adfde4d42d17eddd7c5e8c4fd1313151e93677220a72456fd9a597d2bacdd588"),
-               "heldout24": (1448, "dc92bb61031192baa7dfe7a2d7a1c24011942f50a13b377d5138e6f5a46f9b9d")}
+# heldout25 (validation/heldout25_rules.md), frozen in session 32 for round 22 (s38_h100_gemm_fit12.txt: the H100's GEMM
+# tiles from the nvjet menus, the H100 re-fitted; no H200 own price moved, so heldout24's H200 pin stands)
+FROZEN = {"heldout24": (1448, "f65be14fb7fcc7a17be89088589de149b3682ac63b613ac2b1062925e292514e"),
+          "heldout25": (1448, "6f3f3f6d86cf11624d01085c54e5870baeb12bc3afcdc550464fd7673e366c85")}
+# the H100's prices of the suite frozen for the H100 model on main: heldout25 (round 22). heldout23's and heldout24's
+# H100 pins (rounds 18 and 19) are in SUPERSEDED_FROZEN since round 22 moved them
+FROZEN_H100 = {"heldout25": (1448, "8d00d00855c3d14ba2ea752f1084510c95a0fa0c1913a6bcadbbb34cc74e2c8b")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
 # session 17; on the H200 not measured when round 9 moved its prices). Round 9 (session 18) moved their prices: main
@@ -94,7 +96,14 @@ SUPERSEDED_FROZEN = {("heldout13", "h200"): (1440, "577410528fe63e223df87ce05507
                      ("heldout20", "h200"): (1448, "9442ab8e03369dff273801cd91227b3e48811466eb3abdb5bb7411768889b1b8"),
                      ("heldout21", "h200"): (1444, "a38839f0d7a78a5475fb85c0e2bc83dfdf7ebb898147aca8ffe1fd4649a18419"),
                      ("heldout22", "h200"): (1448, "d7a8a63d63c96a313433083dcd7443ad3428a00d6ec911fa64da0c67605824ce"),
-                     ("heldout23", "h200"): (1440, "6e3b08956ed7c95d4d8579f3c1c80cfe31d2c63ec1a28d74d767fa5e39dd6f31")}
+                     ("heldout23", "h200"): (1440, "6e3b08956ed7c95d4d8579f3c1c80cfe31d2c63ec1a28d74d767fa5e39dd6f31"),
+                     # round 18 (frozen at 3299b19 for heldout23; measured on the H100 and scored in session 26) and
+                     # round 19 (frozen at 36b1055 for heldout24, its H100 prices round 18's; measured on the H100 and
+                     # scored in session 27): round 22 (session 32) moved their H100 GEMM prices
+                     ("heldout23", "h100_sxm"): (1440,
+                                                 "adfde4d42d17eddd7c5e8c4fd1313151e93677220a72456fd9a597d2bacdd588"),
+                     ("heldout24", "h100_sxm"): (1448,
+                                                 "dc92bb61031192baa7dfe7a2d7a1c24011942f50a13b377d5138e6f5a46f9b9d")}
 # the files the rules freeze (validation/heldout13_rules.md), and the digest of their contents at the freeze commit
 # (the one whose message starts "FROZEN for heldout13"): the price digest above does not see elementwise ops, the
 # end-to-end launch terms or the H100 calibration the transfer rows use (review finding), this one sees every byte of
@@ -189,7 +198,11 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # menus, gpu_library.NVJET_MENUS) added and the sweep path's pruning of long menus (sweep_tiles); no calibration names
 # tile set 2, so no price moves: every price digest above and below is unchanged. Comments fixed with it (stale since
 # round 19): gpu_transfer.py's and gpu_params.py's notes on round 18's form, which the H200 carries since round 19
-FROZEN_FILES_DIGEST = "e54dd67deb0cccc83dc2d6a895fe2ab7084241ff9152220b0ba7145d6469f77b"
+# ac1ff6be... at the heldout25 freeze (session 32, before heldout24 is measured on the H200): round 22 (fit.py:
+# term set r22_h100, the H100's default; h100_sxm.yaml re-fitted with it and fit11 / fit12 among its fit rows, its
+# residual table rebuilt with the same classes, s39; residuals.py names s39). Every H200 price digest above is
+# unchanged (heldout24's H200 pin stands); heldout23's and heldout24's H100 pins are superseded since
+FROZEN_FILES_DIGEST = "ac1ff6beac1d457520cc2b429ddbff541d8bf7896b42380a341ba8837b12a12e"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
@@ -266,7 +279,8 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
               "heldout21": {"h200": "h200_run26", "h100": "h100_run20"},
               "heldout22": {"h200": "h200_run27", "h100": "h100_run21"},
               "heldout23": {"h200": "h200_run28", "h100": "h100_run22"},
-              "heldout24": {"h200": "h200_run29", "h100": "h100_run23"}}
+              "heldout24": {"h200": "h200_run29", "h100": "h100_run23"},
+              "heldout25": {"h200": "h200_run30", "h100": "h100_run26"}}
 # frozen suites measured since their freeze: {suite: GPUs it was measured on}
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
@@ -330,7 +344,7 @@ def test_the_frozen_files_are_as_at_the_freeze_commit():
     assert files_digest(FROZEN_FILES) == FROZEN_FILES_DIGEST
     assert files_digest(DATASHEETS) == DATASHEETS_DIGEST
     for name in ("heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20", "heldout21",
-                 "heldout22", "heldout23", "heldout24"):
+                 "heldout22", "heldout23", "heldout24", "heldout25"):
         rules = Path(f"validation/{name}_rules.md").read_text()
         assert all(f"`{f}`" in rules or f"`{Path(f).name}`" in rules for f in FROZEN_FILES), name
 
@@ -394,20 +408,24 @@ def test_the_scored_suite_is_priced_as_when_it_was_scored(split):
 # Round 18 (session 26) moved all six (51fe4f30..., 634ec832..., 44269daa..., 7bc1dd31..., 7772a409... and e3d12d73...
 # with round 17): heldout17 - heldout22 are seen suites on the H100, re-scored by validation/heldout_tables.py with
 # round 18 (their published scores stay round 11's, 13's, 14's, 15's, 16's and 17's); this pins those re-scores.
-SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "50214a4e35b6b2e950a89e844775e571be6409c1dc8e632cadfb6f8832424b88"),
-                           "test18": (1647, 156, "d29788e41acab6b112bf943d104a732e15df3e2acdab6e578623fed8981e8a85"),
-                           "test19": (1646, 156, "151cd384ab2a0e86eb65d7a274a762283ebdde8a6dc88def5f359801fed404e2"),
-                           "test20": (1642, 156, "de8a1b7cdb7a4481d4efb7de30b558bea80de452fa248b9a33a588595a597161"),
-                           "test21": (1643, 156, "1845e9f4b14fe09028c38ecfe9f537fa9c91c4259413a07cc724b0506b38b1df"),
-                           "test22": (1644, 156, "f223dc34ae513a9637201f65a7e6ebb73e391156caa514b772099e1e72b315ab"),
+# Round 22 (session 32) moved all eight (50214a4e..., d29788e4..., 151cd384..., de8a1b7c..., 1845e9f4...,
+# f223dc34..., 3f593c03... and 6239438d... with round 19, whose H100 prices were round 18's): heldout17 - heldout24
+# are seen suites on the H100, re-scored by validation/heldout_tables.py with round 22 (their published scores stay
+# round 11's, 13's, 14's, 15's, 16's, 17's, 18's and 19's); this pins those re-scores.
+SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "65d3d139888a76e3f3b8f40ab5a391584dfbb322cf58a76391d4f629e0ce9eae"),
+                           "test18": (1647, 156, "d8c0532146faa49115c15a07906e6ce27a6543a73a58f2e9364179cbbc368ac2"),
+                           "test19": (1646, 156, "0ef19fde45e72f56c3899b6e3648f3d3f3912c4b3099bfd0d8d1dab02b690d4a"),
+                           "test20": (1642, 156, "189458ff27d599aa7c9a49b556dc6e6572810acf09498b3ca66e25475bd5fa73"),
+                           "test21": (1643, 156, "acdd0c8f44cc4ee806c0cdffc228b9fee2006ce12948a120cd2c6123735bdf2a"),
+                           "test22": (1644, 156, "29a702db1f6119f1ad8e09a4d69d94b5aed3ba0eee3279b6113d508924ab71e8"),
                            # heldout23: run h100_run22 (session 26), scored once with round 18 (frozen at 3299b19, the
                            # latest "FROZEN for heldout23") at 362d1e3 (validation/heldout_tables.txt committed with
                            # these pins)
-                           "test23": (1636, 156, "3f593c031e1ef483b038169a3a5cf4d086e744ff8f59e417bbf6ce7620c1af5b"),
+                           "test23": (1636, 156, "b1a88626a3cd2ef98bcb50da6fcbfda2911b18a25b4c3d4c08ec3cd36fc9857c"),
                            # heldout24: run h100_run23 (session 27), scored once with round 19 (frozen at 36b1055, the
                            # latest "FROZEN for heldout24"; its H100 prices are round 18's) at fabea25
                            # (validation/heldout_tables.txt committed with these pins)
-                           "test24": (1645, 156, "6239438dafd33672bc3c1141a1e1116fc2f9a9c2562578d61899a742e42928db")}
+                           "test24": (1645, 156, "206962e634b1b711fade51827099a16d759e1dc5fd655c7da892b2cf7499ef35")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

@@ -45,10 +45,12 @@ def test_the_validated_gpus_keep_their_sets():
     assert fit.terms_for("h200")[1] is fit.TERM_SETS["r19_h200"] == {**fit.TERMS, "fa2_prefill_kernels": True}
     # the H100's default is its committed calibration's set (the H200's from the session-16 re-fit; since round 14,
     # session 23, the H200's plus the in-stream speedup; since round 18, session 26, plus FA2 prefill priced as the
-    # kernel FlashAttention-2 runs); its session-9 set by name
+    # kernel FlashAttention-2 runs; since round 22, session 32, with GEMM tiles from the nvjet menus); its session-9 set
+    # by name
     assert fit.TERM_SETS["r14_h100"] == {**fit.TERMS, "stream_speedup": True}
-    assert fit.terms_for("h100_sxm")[1] is fit.TERM_SETS["r18_h100"] == {**fit.TERM_SETS["r14_h100"],
-                                                                          "fa2_prefill_kernels": True}
+    assert fit.TERM_SETS["r18_h100"] == {**fit.TERM_SETS["r14_h100"], "fa2_prefill_kernels": True}
+    assert fit.terms_for("h100_sxm")[1] is fit.TERM_SETS["r22_h100"] == {**fit.TERM_SETS["r18_h100"],
+                                                                          "gemm_tile_set": 2}
     assert fit.terms_for("h100_sxm", "h100_sxm")[1] is fit.TERMS_BY_HW["h100_sxm"]
     assert fit.terms_for("h200", "h200")[2].startswith("h200 set (chosen on the validation split of the H200 fit rows")
     assert "asked for" not in fit.terms_for("h200", "h200")[2]
@@ -88,8 +90,9 @@ def test_cli_refuses_an_unknown_term_set_before_measuring(tmp_path, capsys):
 def test_committed_calibrations_say_their_set():
     import yaml
     # the H100 re-fit (session 16) asked for the H200's set, round 14's (session 23) for r14_h100, round 18's (session
-    # 26) for r18_h100, as its header's command says (--terms r18_h100); the H200's round 19 (session 27) for r19_h200
-    for hw, asked in (("h200", "r19_h200"), ("h100_sxm", "r18_h100")):
+    # 26) for r18_h100, round 22's (session 32) for r22_h100, as its header's command says (--terms r22_h100); the
+    # H200's round 19 (session 27) for r19_h200
+    for hw, asked in (("h200", "r19_h200"), ("h100_sxm", "r22_h100")):
         doc = yaml.safe_load((ROOT / f"cosim/configs/hw/calibration/{hw}.yaml").read_text())
         assert doc["provenance"]["terms"] == fit.terms_for(hw, asked)[2], hw
 

@@ -60,7 +60,10 @@ def test_the_comparison_record_regenerates(tmp_path, monkeypatch, capsys):
     # the committed model's in-sample errors there: round 17 (session 25's record) 10.2 / 27.0, round 18 (its form
     # prices the split-KV kernel, session 26) 4.8 / 9.1
     assert "split-KV kernel (rule): |pred/meas - 1| %  137 |   4.8 /   9.1" in text
-    assert "'_splitK_': 364" in text and "the model chose stream-K on 646 shapes" in text
+    # round 22 (session 32: tiles from the nvjet menus) regenerated it: stream-K on 646 -> 392 shapes, the model's tile
+    # the kernel's on 69 -> 261 of 1,144
+    assert "'_splitK_': 364" in text and "the model chose stream-K on 392 shapes" in text
+    assert "model tile = kernel tile on 261 of 1144" in text
 
 
 def test_the_profiled_cases_are_the_fit_shapes():

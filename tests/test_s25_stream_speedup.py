@@ -96,8 +96,9 @@ def test_the_h100_calibration_carries_it_and_the_h200_does_not():
     h200 = gpu.params_for(cosim.load_hw("h200"))
     assert 0.0 < h100.values["launch.stream_speedup"] <= 0.1  # fitted on the round-14 grid
     assert "launch.stream_speedup" not in h200.values
-    # r14_h100 plus round 18's FA2 prefill; the H200's set plus the same FA2 prefill form (round 19)
-    assert fit.DEFAULT_SET == {"h100_sxm": "r18_h100", "h200": "r19_h200"}
+    # r14_h100 plus round 18's FA2 prefill and round 22's GEMM tile menus; the H200's set plus the same FA2 prefill
+    # form (round 19)
+    assert fit.DEFAULT_SET == {"h100_sxm": "r22_h100", "h200": "r19_h200"}
     assert fit.TERM_SETS["r14_h100"] == {**fit.TERM_SETS["h200"], "stream_speedup": True}
 
 

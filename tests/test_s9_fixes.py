@@ -7,6 +7,8 @@
 (e) split-K's reduction time is computed once per tile candidate."""
 import copy
 
+import numpy as np
+
 import pytest
 
 from hwmodels import gpu, gpu_transfer
@@ -104,12 +106,13 @@ def test_stream_k_0_is_off():
 
 
 def test_splitk_reduce_time_once_per_tile(monkeypatch):
+    """The reduction is priced once per tile (since session 32 in one vectorised call over every tile)."""
     P = gpu.params_for(load_hw("h200"))
     calls = []
     real = gpu.splitk_reduce_time
-    monkeypatch.setattr(gpu, "splitk_reduce_time", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(gpu, "splitk_reduce_time", lambda *a, **k: calls.append(np.shape(a[4])) or real(*a, **k))
     gpu.gemm_time(P, [64], [4096], [8192], [1], 989e12, 2.0)
-    assert len(calls) == len(gpu._lib.tiles(gpu.TILES, P.values.get("gemm.tile_set")))
+    assert calls == [(1, len(gpu._lib.tiles(gpu.TILES, P.values.get("gemm.tile_set"))))]
 
 
 def test_stream_k_by_hand(request):

@@ -391,6 +391,16 @@ SUITES = (
                   "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22",
                   "heldout23", "heldout24", "fit11"), distinct=True),
+    # heldout25: drawn in session 32 for the round-22 model (the H100's GEMM tiles from the nvjet menus, s38's F, the
+    # H100 re-fitted with fit11 and fit12); rules and digest committed before it is measured
+    # (validation/heldout25_rules.md), on the H100 (run h100_run26) and / or the H200 (run h200_run30)
+    Suite("heldout25", "2d141d34805a5b31ce7120d113b14b9b98997c8267ffc69fb740b90583095256",
+          {"attention": 270, "elementwise": 206, "gemm": 184, "e2e": 2}, None, None, "test25",
+          BASE + ("fit5", "fit6", "fit7", "fit8", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                  "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                  "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22",
+                  "heldout23", "heldout24", "fit11", "fit12"),
+          rules_seeds=(mb.HELDOUT25_SEED,), distinct=True),
 )
 HELD_OUT = [s for s in SUITES if s.figures]
 
@@ -831,7 +841,20 @@ NEW_BASE_DRAWS = (
      _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
                    "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22",
                    "heldout23")),
+    # heldout25 (session 32, round 22): 20261221200-20261228716 (7,517 seeds) each share shapes with an earlier suite,
+    # fit11, fit12, heldout24 and the default GEMM grid included (the first search to see that grid). fit11 and fit12
+    # draw from heldout8's construction at their seeds (FIT11_SEEDS, FIT12_SEEDS): their generators are checked too
+    ("heldout25", mb.HELDOUT25_SEED, 20261221200,
+     (mb.HELDOUT24_SEED, mb.HELDOUT23_SEED, mb.HELDOUT22_SEED, mb.HELDOUT21_SEED, mb.HELDOUT20_SEED, mb.HELDOUT19_SEED,
+      mb.HELDOUT18_SEED, mb.HELDOUT17_SEED, mb.HELDOUT16_SEED, mb.HELDOUT15_SEED, mb.HELDOUT14_SEED, mb.HELDOUT13_SEED,
+      mb.HELDOUT12_SEED, mb.HELDOUT11_SEED, mb.HELDOUT10_SEED, mb.HELDOUT9_SEED, mb.HELDOUT8_SEED, mb.FIT8_SEED,
+      mb.FIT9_SEED, mb.FIT10_SEED, *mb.FIT11_SEEDS, *mb.FIT12_SEEDS),
+     _EARLIER10 + ("heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                   "heldout17", "heldout18", "heldout19", "fit9", "heldout20", "fit10", "heldout21", "heldout22",
+                   "heldout23", "heldout24", "fit11", "fit12")),
 )
+# the searches that saw the default GEMM grid (suite_checks.DEFAULT_GRID_SUITES): from session 32 on
+GRID_SEARCHES = ("heldout25",)
 
 
 def _draw_shapes(seed):
@@ -854,9 +877,10 @@ def test_is_heldout8s_construction_with_a_seed_from_a_new_base(name, seed, base,
 
 @pytest.mark.parametrize("name, seed, base, prior, earlier", NEW_BASE_DRAWS, ids=[d[0] for d in NEW_BASE_DRAWS])
 def test_seed_is_the_first_of_its_base_sharing_no_shape(name, seed, base, prior, earlier):
-    # the searches as they ran (sessions 15 - 27): without the default GEMM grid, which they did not see; heldout14
-    # shares one of its shapes (its SUITES entry), every later suite none (test_shares_no_case_with_earlier_suites)
-    seen = set().union(*(suite_shapes(v, default_grid=False) for v in earlier))
+    # the searches as they ran: sessions 15 - 27 without the default GEMM grid, which they did not see (heldout14
+    # shares one of its shapes, its SUITES entry; every later suite none: test_shares_no_case_with_earlier_suites),
+    # session 32's with it (GRID_SEARCHES)
+    seen = set().union(*(suite_shapes(v, default_grid=name in GRID_SEARCHES) for v in earlier))
     assert not _draw_shapes(seed) & seen
     for s in range(base, seed):
         assert _draw_shapes(s) & seen, s
@@ -882,8 +906,9 @@ def test_heldout_tables_groups_every_tail_suite_including_the_unmeasured_one():
     # session 25), heldout23 (for the round-18 model, measured on the H100 only in session 26) and heldout24 (for the
     # round-19 model, not measured yet) are listed; LATEST is the freshest suite measured on the H200 (heldout18, run
     # h200_run23, session 22)
-    assert ht.TAIL_SUITES[-12:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
-                                    "heldout19", "heldout20", "heldout21", "heldout22", "heldout23", "heldout24")
+    assert ht.TAIL_SUITES[-13:] == ("heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18",
+                                    "heldout19", "heldout20", "heldout21", "heldout22", "heldout23", "heldout24",
+                                    "heldout25")
     assert ht.LATEST == "test18"
     assert not set(ht.TAIL_SUITES) & set(mb.RETIRED_SUITES)
     assert not {split for split, _ in ht.H200_SUITES} & {dataset.SUITES[s] for s in mb.RETIRED_SUITES}
@@ -902,7 +927,8 @@ def test_heldout_tables_prints_an_unmeasured_suite_as_not_measured():
 
 # the suites drawn for a model on main, freshest first: (suite, its runs as its rules file names them, the H200 run
 # number); validation/heldout_tables.py lists them first in both GPUs' tables, in this order, and last in TAIL_SUITES
-WIRED = (("heldout24", {"h200": "h200_run29", "h100": "h100_run23"}, 29),
+WIRED = (("heldout25", {"h200": "h200_run30", "h100": "h100_run26"}, 30),
+         ("heldout24", {"h200": "h200_run29", "h100": "h100_run23"}, 29),
          ("heldout23", {"h200": "h200_run28", "h100": "h100_run22"}, 28),
          ("heldout22", {"h200": "h200_run27", "h100": "h100_run21"}, 27),
          ("heldout21", {"h200": "h200_run26", "h100": "h100_run20"}, 26),
@@ -1002,7 +1028,7 @@ def _fresh_suite_rules(n, position, round_, model_commit, freeze_commit, session
     from validation import heldout_tables as ht
     suite, split = f"heldout{n}", f"test{n}"
     assert dataset.SUITES[suite] == split == ht.H200_SUITES[position][0] == ht.H100_SUITES[position][0]
-    assert (ht.FRESH == split) == (position == 0)
+    assert (ht.FRESH[0] == split) == (position == 0)
     rules = open(f"validation/{suite}_rules.md").read()
     assert f'the latest commit whose message starts "FROZEN for {suite}"' in rules
     assert f"The model under test: round {round_}" in rules and model_commit in rules
@@ -1017,8 +1043,32 @@ def _fresh_suite_rules(n, position, round_, model_commit, freeze_commit, session
     return body
 
 
-def test_heldout24_is_the_fresh_suite_of_the_round_19_model():
-    """The end to end labelled fresh (new random points) is heldout24's, the suite drawn for the round-19 model
+def test_heldout25_is_the_fresh_suite_of_the_round_22_model():
+    """The end to end labelled fresh (new random points) is heldout25's on both GPUs (and heldout24's on the H200, whose
+    round-22 prices are round 19's); heldout25 is the suite drawn for the round-22 model (validation/heldout25_rules.md:
+    the H100's GEMM tiles from the nvjet menus, chosen by s38 on fit suite 12, the H100 re-fitted with fit11 and
+    fit12); heldout24, measured on the H100 and scored once with round 19 (session 27), is labelled seen on the H100
+    with the score it was published at, and stays unseen on the H200 (not measured there yet). The rules file names
+    the freeze commit, discloses what motivated round 22 and fixes the unit probe before measurement; no status line
+    before the run."""
+    from validation import heldout_tables as ht
+    body = _fresh_suite_rules(25, 0, 22, "36b1055", None, 32, "h200_run30", "h100_run26")
+    assert ht.FRESH == ("test25", "test24")
+    assert "s38_h100_gemm_fit12" in body and "c48d533" in body and "2cdd080" in body and "r22_h100" in body
+    assert "A (the committed form) 5.6 / 16.3, **F**" in body and "(-1.50, 95 % [-2.14, -0.86])" in body
+    assert "--terms r22_h100 --energy-backend fa2" in body and "s39_fit12_residuals" in body
+    assert "r23_fit11_probe.txt" in body and "fit11 was therefore fitted in round 22, not used to choose" in body
+    assert "No round-22 choice was made, changed, accepted or reverted on any held-out score" in body
+    assert "20261228717" in body and "7,517 seeds" in body and "no H200 own price" in body
+    title = dict(ht.H100_SUITES)["test24"]
+    assert "PREVIOUSLY SEEN" in title and "scored once with round 19" in title and "3.4 / 10.7" in title
+    assert "36b1055" in title and "h100_run23" in title
+    title = dict(ht.H200_SUITES)["test24"]
+    assert "fresh suite drawn for the round-19 model" in title and "seen" not in title.lower().replace("unseen", "")
+
+
+def test_heldout24_was_the_fresh_suite_of_the_round_19_model():
+    """heldout24 was the suite drawn for the round-19 model
     (validation/heldout24_rules.md: round 18's FA2 prefill form chosen on the H200's fit rows by s35, the H200
     re-fitted, the H100 unchanged); heldout23, measured on the H100 and scored once with round 18 (session 26), is
     labelled seen on the H100 with the score it was published at; on the H200 heldout19 - heldout23 were never measured
@@ -1028,7 +1078,7 @@ def test_heldout24_is_the_fresh_suite_of_the_round_19_model():
     train-only GEMM fits) and fixes the unit probe before measurement; its text below the status line (added after
     the H100 run, session 27) is the freeze commit's (36b1055)."""
     from validation import heldout_tables as ht
-    body = _fresh_suite_rules(24, 0, 19, "3299b19", "36b1055", 27, "h200_run29", "h100_run23")
+    body = _fresh_suite_rules(24, 1, 19, "3299b19", "36b1055", 27, "h200_run29", "h100_run23")
     assert "all ops 3.4 / 10.7" in body and "GEMM bf16's p90 (4.2 / 15.0: 15.003, over by 0.003 points)" in body
     assert "FA2-pinned prefill 4.3 / 11.2" in body and "7f077edb9e6c" in body and "fabea25" in body
     assert "eager 1.7, engine 1.1, engine-fused 2.4" in body and "transferred 4.6 / 14.6" in body
@@ -1047,15 +1097,15 @@ def test_heldout24_is_the_fresh_suite_of_the_round_19_model():
 
 
 def test_heldout23_was_the_fresh_suite_of_the_round_18_model():
-    """heldout23 was the suite drawn for the round-18 model (validation/heldout23_rules.md), second in both GPUs'
-    tables now that heldout24 is the fresh one; heldout22, measured on the H100 and scored once with round 17 (session
+    """heldout23 was the suite drawn for the round-18 model (validation/heldout23_rules.md), third in both GPUs'
+    tables now that heldout25 is the fresh one; heldout22, measured on the H100 and scored once with round 17 (session
     25, the score read before round 18 was chosen: its FA2-pinned prefill miss named the class round 18 prices anew),
     is labelled seen on the H100 with the score it was published at; on the H200 heldout22 is not measured yet and not
     called seen. The rules file names the freeze commit, discloses what motivated
     round 18 (the fit-shape records and selections s30 - s33, the sixth scoring of their validation rows) and fixes the
     unit probe before measurement; its text below the status line (added after the H100 run, session 26) is the
     freeze commit's (the second "FROZEN for heldout23", 3299b19)."""
-    body = _fresh_suite_rules(23, 1, 18, "98f5936", "3299b19", 26, "h200_run28", "h100_run22")
+    body = _fresh_suite_rules(23, 2, 18, "98f5936", "3299b19", 26, "h200_run28", "h100_run22")
     assert "all ops 3.9 / 11.0" in body and "GEMM bf16 (5.6 / 14.1, on its median)" in body
     assert "priced anew, 4.1 / 11.6" in body and "4b0b0417a78e" in body
     assert "s33_fa2_kernels" in body and "42d9c83" in body and "r18_h100" in body
@@ -1078,14 +1128,14 @@ def test_heldout23_was_the_fresh_suite_of_the_round_18_model():
 
 
 def test_heldout22_was_the_fresh_suite_of_the_round_17_model():
-    """heldout22 was the suite drawn for the round-17 model (validation/heldout22_rules.md), third in both GPUs'
-    tables now that heldout24 is the fresh one; heldout21, measured on the H100 and scored once with round 16 (session
+    """heldout22 was the suite drawn for the round-17 model (validation/heldout22_rules.md), fourth in both GPUs'
+    tables now that heldout25 is the fresh one; heldout21, measured on the H100 and scored once with round 16 (session
     24, the score after which a review found round 16 had kept s26's residual choices without re-running s26 on its
     fit rows, which round 17 does), is labelled seen on the H100 with the score it was published at; on the H200
     heldout21 is not measured yet and not called seen (round 17 moves no H200 own price). The rules file names the
     freeze commit, discloses what motivated round 17 and fixes the unit probe before measurement; its text below the
     status line (added after the H100 run, session 25) is the freeze commit's."""
-    body = _fresh_suite_rules(22, 2, 17, "bdb22e5", "98f5936", 25, "h200_run27", "h100_run21")
+    body = _fresh_suite_rules(22, 3, 17, "bdb22e5", "98f5936", 25, "h200_run27", "h100_run21")
     assert "s29_fit10_residuals" in body and "h100_run20" in body and "bddd2d89743f" in body
     assert "all ops 3.6 / 11.6" in body and "GEMM bf16 (5.4 / 15.7)" in body
     assert "FA2-pinned prefill's median (6.0 / 13.4)" in body and "HF eager prefill's median (5.3 / 14.1)" in body
@@ -1099,13 +1149,13 @@ def test_heldout22_was_the_fresh_suite_of_the_round_17_model():
 
 
 def test_heldout21_was_the_fresh_suite_of_the_round_16_model():
-    """heldout21 was the suite drawn for the round-16 model (validation/heldout21_rules.md), fourth in both GPUs'
-    tables now that heldout24 is the fresh one; heldout20, measured on the H100 and scored once with round 15 (session
+    """heldout21 was the suite drawn for the round-16 model (validation/heldout21_rules.md), fifth in both GPUs'
+    tables now that heldout25 is the fresh one; heldout20, measured on the H100 and scored once with round 15 (session
     24, the score whose miss named fit suite 10, which round 16 fits), is labelled seen on the H100 with the score it
     was published at; on the H200 heldout20 is not measured yet and not called seen (round 16 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 16 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
-    body = _fresh_suite_rules(21, 3, 16, "82c7e2e", "bdb22e5", 24, "h200_run26", "h100_run20")
+    body = _fresh_suite_rules(21, 4, 16, "82c7e2e", "bdb22e5", 24, "h200_run26", "h100_run20")
     assert "s28_fa2_waves_fit10" in body and "h100_run19" in body and "0b000e63f731" in body
     assert "all ops 3.9 / 11.4" in body and "(4.5 / 16.7, on its p90)" in body and "4.1 / 13.0" in body
     assert "eager 1.9, engine 0.6, engine-fused 2.0" in body and "GEMVs +0.3 %, every GEMM row +0.4 %" in body
@@ -1118,13 +1168,13 @@ def test_heldout21_was_the_fresh_suite_of_the_round_16_model():
 
 
 def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
-    """heldout20 was the suite drawn for the round-15 model (validation/heldout20_rules.md), fifth in both GPUs'
-    tables now that heldout24 is the fresh one; heldout19, measured on the H100 and scored once with round 14 (session
+    """heldout20 was the suite drawn for the round-15 model (validation/heldout20_rules.md), sixth in both GPUs'
+    tables now that heldout25 is the fresh one; heldout19, measured on the H100 and scored once with round 14 (session
     23, the score whose misses named fit suite 9, which round 15 fits), is labelled seen on the H100 with the score it
     was published at; on the H200 heldout19 is not measured yet and not called seen (round 15 moves no H200 own price).
     The rules file names the freeze commit, discloses what motivated round 15 and fixes the unit probe before
     measurement; its text below the status line (added after the H100 run, session 24) is the freeze commit's."""
-    body = _fresh_suite_rules(20, 4, 15, "805944e", "82c7e2e", 24, "h200_run25", "h100_run18")
+    body = _fresh_suite_rules(20, 5, 15, "805944e", "82c7e2e", 24, "h200_run25", "h100_run18")
     assert "s26_fit9_residuals" in body
     assert "all ops 3.7 / 10.6" in body and "(4.5 / 16.2)" in body and "(4.1 / 19.4)" in body
     assert "eager 2.1, engine 3.3, engine-fused 1.6" in body and "GEMVs +3.8 %, every GEMM row +2.2 %" in body
@@ -1136,15 +1186,16 @@ def test_heldout20_was_the_fresh_suite_of_the_round_15_model():
 
 
 def test_heldout19_was_the_fresh_suite_of_the_round_14_model():
-    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), sixth in both GPUs'
-    tables now that heldout24 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
+    """heldout19 was the suite drawn for the round-14 model (validation/heldout19_rules.md), seventh in both GPUs'
+    tables now that heldout25 is the fresh one; heldout18, measured on both GPUs and scored once with round 13
     (session 22, the score that named round 14's class), heldout17, measured on the H100 and scored once with round 11
     (session 20), heldout16, measured and scored once with round 10 (session 18), heldout15, frozen for round 9, and
     every earlier suite are labelled seen, heldout18's and heldout16's titles and heldout17's H100 title with the score
     each was published at. The rules file discloses what motivated round 14 and fixes the unit probe before
     measurement; its text below the status line is the freeze commit's."""
     from validation import heldout_tables as ht
-    assert ht.FRESH != dataset.SUITES["heldout19"] == ht.H200_SUITES[5][0] == ht.H100_SUITES[5][0]
+    assert dataset.SUITES["heldout19"] not in ht.FRESH
+    assert dataset.SUITES["heldout19"] == ht.H200_SUITES[6][0] == ht.H100_SUITES[6][0]
     rules = open("validation/heldout19_rules.md").read()
     assert 'the latest commit whose message starts "FROZEN for heldout19"' in rules
     assert "round 14" in rules and "s25_graph_terms" in rules and "46901c5" in rules

@@ -1,6 +1,7 @@
 """Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and calibrations: the fresh
-suite heldout24 on the H200 and the H100 (drawn for the round-19 model, rules validation/heldout24_rules.md), the
-suites heldout23 (drawn for the round-18 model, rules validation/heldout23_rules.md), heldout22 (drawn for the
+suite heldout25 on the H100 and the H200 (drawn for the round-22 model, rules validation/heldout25_rules.md), the
+suites heldout24 (drawn for the round-19 model, rules validation/heldout24_rules.md; unseen on the H200, whose prices
+round 22 left as they were), heldout23 (drawn for the round-18 model, rules validation/heldout23_rules.md), heldout22 (drawn for the
 round-17 model, rules validation/heldout22_rules.md), heldout21 (drawn for the
 round-16 model, rules validation/heldout21_rules.md), heldout20 (drawn for the round-15 model, rules
 validation/heldout20_rules.md), heldout19 (drawn for the round-14 model, rules validation/heldout19_rules.md),
@@ -10,7 +11,7 @@ validation/heldout16_rules.md) and heldout15 (drawn for the round-9 model, rules
 the H200 and the H100 (the run each GPU measures a suite in is NAMED_RUNS's; a suite with no measured row prints
 "(not measured yet)"; heldout11 and heldout12 were retired unmeasured), and the previously seen suites re-scored
 with the same frozen model of main (H200 heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H100
-heldout23, heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H200
+heldout24, heldout23, heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H200
 heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
 held-out; each with and without the exclusion rules), the published H100 attention
 set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
@@ -45,10 +46,12 @@ CLASSES = OP_CLASSES + ("all",)
 # (validation/heldout22_rules.md) for the round-17 model, on the H200 (run h200_run27) and / or the H100 (run
 # h100_run21) after its freeze; heldout23 (validation/heldout23_rules.md) for the round-18 model, on the H200 (run
 # h200_run28) and / or the H100 (run h100_run22) after its freeze; heldout24 (validation/heldout24_rules.md) for the
-# round-19 model, on the H200 (run h200_run29) and / or the H100 (run h100_run23) after its freeze.
+# round-19 model, on the H200 (run h200_run29) and / or the H100 (run h100_run23) after its freeze; heldout25
+# (validation/heldout25_rules.md) for the round-22 model, on the H100 (run h100_run26) and / or the H200 (run
+# h200_run30) after its freeze.
 TAIL_SUITES = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout13", "heldout14",
                "heldout15", "heldout16", "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22",
-               "heldout23", "heldout24")
+               "heldout23", "heldout24", "heldout25")
 RUN_OF = {suite: int(run.removeprefix("h200_run")) for run, suite, _ in dataset.manifest_runs(VAL / "h200_runs.csv")}
 
 
@@ -62,8 +65,9 @@ def tail_runs(run_of):
 # held-out split -> (suite, H200 run); the freshest suite measured on the H200 (heldout14 is drawn for the H100; on
 # the H200 only if one was lent)
 TAIL_RUNS, LATEST = tail_runs(RUN_OF)
-# the suite frozen for the next model on main (round 19: heldout24, validation/heldout24_rules.md): the only one whose
-# end to end is labelled fresh; every earlier suite is a seen re-score (heldout23 tests round 18 and heldout22 round
+# the suites unseen by the model on main on the H200, whose end to end is labelled fresh: heldout25 (round 22,
+# validation/heldout25_rules.md) and heldout24 (round 19, validation/heldout24_rules.md; round 22 moved no H200 own
+# price, so an H200 run of it still tests the model it was frozen for); every earlier suite is a seen re-score (heldout23 tests round 18 and heldout22 round
 # 17, frozen at 3299b19 and 98f5936, measured and scored once on the H100 in sessions 26 and 25; heldout21 tests round
 # 16, frozen at bdb22e5, heldout20 round 15, frozen at 82c7e2e, heldout19 round 14, frozen at 805944e, each measured
 # and scored once on the H100 in session 23 or 24. None of heldout19 - heldout23 was measured on an H200: round 19
@@ -74,11 +78,12 @@ TAIL_RUNS, LATEST = tail_runs(RUN_OF)
 # measured and scored once on the H100 in session 20, its H200 run h200_run22 to be scored only at a checkout of
 # 4250fe9 if ever measured; heldout16 tests round 10,
 # frozen at 03f428a, measured and scored once on both GPUs in session 18; heldout15 tests round 9, frozen at fe59c04)
-FRESH = "test24"
+FRESH = ("test25", "test24")
 # the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md,
 # validation/heldout16_rules.md, validation/heldout17_rules.md, validation/heldout18_rules.md,
 # validation/heldout19_rules.md, validation/heldout20_rules.md, validation/heldout21_rules.md,
-# validation/heldout22_rules.md, validation/heldout23_rules.md, validation/heldout24_rules.md): at most once per GPU,
+# validation/heldout22_rules.md, validation/heldout23_rules.md, validation/heldout24_rules.md,
+# validation/heldout25_rules.md): at most once per GPU,
 # there; main() refuses a manifest that lists the suite otherwise
 NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
               "heldout16": {"h200": "h200_run21", "h100": "h100_run13"},
@@ -89,7 +94,8 @@ NAMED_RUNS = {"heldout15": {"h200": "h200_run20", "h100": "h100_run12"},
               "heldout21": {"h200": "h200_run26", "h100": "h100_run20"},
               "heldout22": {"h200": "h200_run27", "h100": "h100_run21"},
               "heldout23": {"h200": "h200_run28", "h100": "h100_run22"},
-              "heldout24": {"h200": "h200_run29", "h100": "h100_run23"}}
+              "heldout24": {"h200": "h200_run29", "h100": "h100_run23"},
+              "heldout25": {"h200": "h200_run30", "h100": "h100_run26"}}
 
 
 def check_named_runs(gpu, runs):
@@ -319,7 +325,7 @@ def _failed_rows(raw_csv):
 
 
 # the model on main that re-scores the seen suites (round 19, session 27: the H200's FA2-pinned prefill priced with
-# round 18's form, s35, and the H200 re-fitted with it; rounds 14 - 18 changed no H200 own price)
+# round 18's form, s35, and the H200 re-fitted with it; rounds 14 - 18 and 22 changed no H200 own price)
 _MODEL = ("the round-19 model (session 27: round 13's form, s24's elementwise dispatch terms in it, with FA2-pinned "
           "prefill priced as the kernel FlashAttention-2 runs, chosen on the H200's fit rows by s35_h200_fa2_kernels, "
           "the H200 calibration re-fitted with it, term set r19_h200)")
@@ -345,6 +351,9 @@ def _unmeasured_on_the_h200(suite, drawn_for):
 
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
+    ("test25", "H200 heldout25 (fresh suite drawn for the round-22 model, whose H200 prices are round 19's; no shape in "
+               f"any earlier suite; run {NAMED_RUNS['heldout25']['h200']}, measured after the round-22 freeze, scored "
+               "once; rules: validation/heldout25_rules.md)"),
     ("test24", "H200 heldout24 (fresh suite drawn for the round-19 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout24']['h200']}, measured after the round-19 freeze, scored once; rules: "
                "validation/heldout24_rules.md)"),
@@ -406,9 +415,9 @@ def suite_extras(split, r_all):
     """What a suite adds below its op table: end to end, tail classes and failed rows where it has them."""
     if split in TAIL_RUNS:  # the H200 runs with tail classes: end to end, tails, failed rows
         suite, run = TAIL_RUNS[split]
-        seen = "" if split == FRESH else "previously seen; "
+        seen = "" if split in FRESH else "previously seen; "
         lines = [f"#### End to end, {suite} ({seen}Qwen2.5-7B, Llama-2-13B shapes"
-                 + (", new random points)" if split == FRESH else ")"), ""]
+                 + (", new random points)" if split in FRESH else ")"), ""]
         lines += e2e_table(r_all) + tail_table(split, f"{suite}, H200 run {run}")
         return lines + _failed_rows(VAL / f"raw_h200_run{run}" / "ops.csv")
     if split == "test4":
@@ -432,18 +441,21 @@ def h200_suite_lines(h200, split, title, seen):
     return lines + suite_extras(split, r_all)
 
 
-# the H100 model on main that re-scores the seen suites (round 18, session 26: s33_fa2_kernels.txt's FA2 prefill, the
-# r18_h100 re-fit; residual classes as s29_fit10_residuals.txt chose them; round 19 moved no H100 own price)
-_H100_MODEL = ("the round-18 model, unchanged for the H100 by round 19 (session 26: round 14's form with FA2-pinned "
-               "prefill priced as the kernel FlashAttention-2 runs, chosen by s33_fa2_kernels, s25's in-stream "
-               "speedup in it, the H100 calibration re-fitted with fit suites 9 and 10 among its fit rows, term set "
-               "r18_h100, and its measured-residual "
-               "classes as s29_fit10_residuals chose them)")
+# the H100 model on main that re-scores the seen suites (round 22, session 32: s38_h100_gemm_fit12.txt's GEMM tiles
+# from the nvjet menus, the r22_h100 re-fit with fit11 and fit12; residual classes as s39_fit12_residuals.txt chose them)
+_H100_MODEL = ("the round-22 model (session 32: round 18's H100 form with GEMM tiles chosen from the nvjet menus, "
+               "chosen by s38_h100_gemm_fit12 on fit suite 12's fresh rows, the H100 calibration re-fitted with fit "
+               "suites 11 and 12 among its fit rows, term set r22_h100, its measured-residual classes as "
+               "s39_fit12_residuals chose them)")
 # H100 suites measured on lent H100s in validation/h100_runs.csv: (split, title), freshest first
 H100_SUITES = (
-    ("test24", "H100 heldout24 (fresh suite drawn for the round-19 model, no shape in any earlier suite; run "
-               f"{NAMED_RUNS['heldout24']['h100']}, measured after the round-19 freeze, scored once; rules: "
-               "validation/heldout24_rules.md)"),
+    ("test25", "H100 heldout25 (fresh suite drawn for the round-22 model, no shape in any earlier suite; run "
+               f"{NAMED_RUNS['heldout25']['h100']}, measured after the round-22 freeze, scored once; rules: "
+               "validation/heldout25_rules.md)"),
+    ("test24", "H100 heldout24 (PREVIOUSLY SEEN: drawn for the round-19 model, run "
+               f"{NAMED_RUNS['heldout24']['h100']}, measured after the round-19 freeze (session 27) and scored once "
+               "with round 19 (frozen at 36b1055; its H100 prices round 18's) at 3.4 / 10.7, its GEMM bf16 p90 "
+               f"(15.003) the one class miss (validation/heldout24_rules.md); re-scored with {_H100_MODEL})"),
     ("test23", "H100 heldout23 (PREVIOUSLY SEEN: drawn for the round-18 model, run "
                f"{NAMED_RUNS['heldout23']['h100']}, measured after the round-18 freeze (session 26) and scored once "
                "with round 18 (frozen at 3299b19) at 3.9 / 11.0, its GEMM bf16 median the one class miss "
@@ -502,7 +514,7 @@ def h100_suite_lines(h100_runs, split, title, seen):
                                      f"H200's calibration on main, round 19's; not the H100 model the title names)")
     lines += t_lines + [f"#### End to end, {title.split(' (')[0]}, H200 parameters transferred", ""] + e2e_table(t_all)
     suite = next(s for s, sp in dataset.SUITES.items() if sp == split)
-    if suite in TAIL_SUITES:  # heldout14 - heldout24: tail classes by the H100's own calibration
+    if suite in TAIL_SUITES:  # heldout14 - heldout25: tail classes by the H100's own calibration
         lines += tail_table(split, f"{suite}, H100 {RUN100_OF[suite]}, H100's own calibration", h100_runs, "h100_sxm")
     return lines + _failed_rows(VAL / f"raw_{RUN100_OF[suite]}" / "ops.csv")
 

@@ -258,7 +258,8 @@ def split_of(row: dict) -> str:
 # (validation/heldout23_rules.md). heldout24: after the round-19 freeze, on the H200 and / or the H100
 # (validation/heldout24_rules.md). fit11 (session 31): fresh GEMM fit rows, scored once as the next GEMM round's
 # validation rows before they are fitted (validation/fit11_rules.md). fit12 (session 32): the same for round 22, which
-# fits fit11 (validation/fit12_rules.md).
+# fits fit11 (validation/fit12_rules.md). heldout25: after the round-22 freeze, on the H100 and / or the H200
+# (validation/heldout25_rules.md).
 SUITES = {"default": "fit", "heldout": "test", "heldout2": "test2", "fit3": "fit", "heldout3": "test3", "fit4": "fit",
           "heldout4": "test4", "fit5": "fit", "heldout5": "test5", "fit6": "fit", "heldout6": "test6", "fit7": "fit",
           "heldout7": "test7", "fit8": "fit", "heldout8": "test8", "heldout9": "test9",
@@ -268,7 +269,7 @@ SUITES = {"default": "fit", "heldout": "test", "heldout2": "test2", "fit3": "fit
           "heldout18": "test18", "heldout19": "test19", "fit9": "fit",
           "heldout20": "test20", "fit10": "fit",
           "heldout21": "test21", "heldout22": "test22", "heldout23": "test23",
-          "heldout24": "test24", "fit11": "fit", "fit12": "fit"}
+          "heldout24": "test24", "fit11": "fit", "fit12": "fit", "heldout25": "test25"}
 # suite -> split of the held-out suites; every other suite is fitted
 HELDOUT_SPLITS = {suite: split for suite, split in SUITES.items() if split != "fit"}
 

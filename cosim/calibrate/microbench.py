@@ -1091,6 +1091,17 @@ FIT12_SEEDS = tuple(20261221_100 + 10 * i for i in range(8))
 GEMM_SUITES["fit12"] = {"gemm_mnk": _fit11_draw(FIT12_SEEDS), "gemm_nk": [], "gemm_m": [], "gemm_square": []}
 SUITE_SECTIONS["fit12"] = ("gemm",)
 
+# Held-out suite 25 (--variant heldout25, session 32; rules in validation/heldout25_rules.md): heldout8's construction
+# with a seed from a new base, 20261221200 (above every seed and generator of fit12's draws, 20261221100 - 20261221170
+# + 4): the first seed from it whose draw shares no shape with an earlier suite, fit11, fit12 and the default GEMM grid
+# included (20261221200-20261228716 each share shapes with one; 7,517 seeds). Drawn for the round-22 model (round 19
+# with the H100's GEMM tiles from the nvjet menus, validation/model_selection/s38_h100_gemm_fit12.py's F; the H100
+# re-fitted with fit11 and fit12, the H200 unchanged), measured on the H100 and / or the H200 only after that model is
+# frozen.
+HELDOUT25_SEED = 20261228_717  # = 20261221200 + 7517
+HELDOUT8_DRAWS["heldout25"] = _heldout8_draw(HELDOUT25_SEED)
+GEMM_SUITES["heldout25"] = HELDOUT8_DRAWS["heldout25"][0]
+
 
 def _attention_cases(variant):
     cases = []
