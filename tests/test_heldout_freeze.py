@@ -285,7 +285,7 @@ NAMED_RUNS = {"heldout13": {"h200": "h200_run18", "h100": "h100_run3"},
 MEASURED = {"heldout13": {"h200", "h100"}, "heldout14": {"h100", "h200"}, "heldout15": {"h100", "h200"},
             "heldout16": {"h100", "h200"}, "heldout17": {"h100"}, "heldout18": {"h100", "h200"},
             "heldout19": {"h100"}, "heldout20": {"h100"}, "heldout21": {"h100"}, "heldout22": {"h100"},
-            "heldout23": {"h100"}, "heldout24": {"h100"}}
+            "heldout23": {"h100"}, "heldout24": {"h100"}, "heldout25": {"h100"}}
 # suites drawn with their rules committed whose freeze is still to come: named above, so a manifest listing one before
 # its freeze fails below, but not in FROZEN yet (empty: heldout24 was frozen in the commit "FROZEN for heldout24",
 # session 27, for round 19; heldout23 in "FROZEN for heldout23", session 26, for round 18)
