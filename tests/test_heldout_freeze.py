@@ -35,8 +35,9 @@ from hwmodels.spec import hw_path, load_hw
 # tiles from the nvjet menus, the H100 re-fitted; no H200 own price moved, so heldout24's H200 pin stands)
 FROZEN = {"heldout24": (1448, "f65be14fb7fcc7a17be89088589de149b3682ac63b613ac2b1062925e292514e"),
           "heldout25": (1448, "6f3f3f6d86cf11624d01085c54e5870baeb12bc3afcdc550464fd7673e366c85")}
-# the H100's prices of the suite frozen for the H100 model on main: heldout25 (round 22). heldout23's and heldout24's
-# H100 pins (rounds 18 and 19) are in SUPERSEDED_FROZEN since round 22 moved them
+# the H100's prices of the suite frozen for the H100 model on main: heldout25 (round 22; measured and scored on the H100
+# in session 32). heldout23's and heldout24's H100 pins (rounds 18 and 19) are in SUPERSEDED_FROZEN since round 22
+# moved them
 FROZEN_H100 = {"heldout25": (1448, "8d00d00855c3d14ba2ea752f1084510c95a0fa0c1913a6bcadbbb34cc74e2c8b")}
 # suites frozen for an earlier model, (n, digest at their freeze): heldout13 (H200, frozen at 4be1a40, measured and
 # scored in session 13) and heldout14 (frozen at 1fa2ef5 for the H100 re-fit; measured and scored on the H100 in
@@ -425,7 +426,11 @@ SCORED_PREDICTIONS_H100 = {"test17": (1648, 156, "65d3d139888a76e3f3b8f40ab5a391
                            # heldout24: run h100_run23 (session 27), scored once with round 19 (frozen at 36b1055, the
                            # latest "FROZEN for heldout24"; its H100 prices are round 18's) at fabea25
                            # (validation/heldout_tables.txt committed with these pins)
-                           "test24": (1645, 156, "206962e634b1b711fade51827099a16d759e1dc5fd655c7da892b2cf7499ef35")}
+                           "test24": (1645, 156, "206962e634b1b711fade51827099a16d759e1dc5fd655c7da892b2cf7499ef35"),
+                           # heldout25: run h100_run26 (session 32), scored once with round 22 (frozen at 0350b60, the
+                           # latest "FROZEN for heldout25"; raw files committed at 4a9dda0) at 6e1528d
+                           # (validation/heldout_tables.txt committed there)
+                           "test25": (1645, 156, "b548793dde204508423f6334e705ef7924c42fa1da7441977d50c9b158b3ef5a")}
 
 
 @pytest.mark.parametrize("split", sorted(SCORED_PREDICTIONS_H100))

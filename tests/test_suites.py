@@ -1049,10 +1049,13 @@ def test_heldout25_is_the_fresh_suite_of_the_round_22_model():
     the H100's GEMM tiles from the nvjet menus, chosen by s38 on fit suite 12, the H100 re-fitted with fit11 and
     fit12); heldout24, measured on the H100 and scored once with round 19 (session 27), is labelled seen on the H100
     with the score it was published at, and stays unseen on the H200 (not measured there yet). The rules file names
-    the freeze commit, discloses what motivated round 22 and fixes the unit probe before measurement; no status line
-    before the run."""
+    the freeze commit, discloses what motivated round 22 and fixes the unit probe before measurement; its text below
+    the status line (added after the H100 run, session 32) is the freeze commit's (0350b60)."""
     from validation import heldout_tables as ht
-    body = _fresh_suite_rules(25, 0, 22, "36b1055", None, 32, "h200_run30", "h100_run26")
+    body = _fresh_suite_rules(25, 0, 22, "36b1055", "0350b60", 32, "h200_run30", "h100_run26")
+    assert "all ops 3.6 / 10.8" in body and "GEMM bf16 4.9 / 13.4" in body and "10084062ea94" in body
+    assert "eager 1.6, engine 2.0, engine-fused 1.3" in body and "transferred 4.5 / 14.4" in body
+    assert "GEMVs +4.2 %, every GEMM row +2.5 %" in body and "4a9dda0" in body
     assert ht.FRESH == ("test25", "test24")
     assert "s38_h100_gemm_fit12" in body and "c48d533" in body and "2cdd080" in body and "r22_h100" in body
     assert "A (the committed form) 5.6 / 16.3, **F**" in body and "(-1.50, 95 % [-2.14, -0.86])" in body
