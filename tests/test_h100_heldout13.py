@@ -30,7 +30,8 @@ def test_run_is_the_heldout13_case_list_on_an_h100_and_never_fitted():
                                                                  "fit8", "heldout14", "heldout15", "heldout16",
                                                                  "heldout17", "heldout18", "heldout19", "fit9",
                                                                  "heldout20", "fit10", "heldout21", "heldout22",
-                                                                 "heldout23", "heldout24", "fit11", "fit12"]
+                                                                 "heldout23", "heldout24", "fit11", "fit12",
+                                                                 "heldout25"]
     env = dataset.load_env(RUNS)["h100_run3"]
     assert env["device_name"] == "NVIDIA H100 80GB HBM3" and env["variant"] == "heldout13"
     rows = [m for m in dataset.load_ops(RUNS) if m.split == "test13"]  # 1,644 rows less the 3 launch rows

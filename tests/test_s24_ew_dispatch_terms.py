@@ -90,17 +90,22 @@ def test_register_and_shared_memory_softmax_stream_their_bytes_as_a_floor():
 def test_the_bandwidth_floor_moves_no_measured_softmax(hw_name, monkeypatch):
     # the floor is a what-if term: every measured block-softmax row and every measured Hugging Face eager attention
     # row over more than 2,048 keys (its score softmax is a part) is priced the same with the floor and without it
-    # (softmax_traffic patched to 0 switches the floor off), so no calibrated price moved
+    # (softmax_traffic patched to 0 switches the floor off), so no calibrated price moved. One held-out row measured
+    # since (heldout25 on the H100, session 32: HF eager decode, batch 66, 21,808 keys) is floor-bound by 0.005 % under
+    # round 22's re-fitted multipliers; it was scored with the floor, as frozen
     hw = cosim.load_hw(hw_name)
     csv = {"h200": "validation/h200_runs.csv", "h100_sxm": "validation/h100_runs.csv"}[hw_name]
-    ops = [m.op for m in dataset.load_ops(csv) if m.op is not None and (
+    meas = [m for m in dataset.load_ops(csv) if m.op is not None and (
         (m.op.kind == "softmax" and m.op.dims["cols"] > gpu_params.WARP_SOFTMAX_MAX_COLS)
         or (m.op.kind == "attention" and m.cls.endswith("_unfused") and m.op.dims["kv_len"] > 2048))]
+    ops = [m.op for m in meas]
     assert sum(o.kind == "softmax" for o in ops) > 300 and sum(o.kind == "attention" for o in ops) > 100
     with_floor = [gpu.estimate(o, hw).details["isolated_s"] for o in ops]
     monkeypatch.setattr(gpu_library, "softmax_traffic", lambda cols: np.zeros_like(np.asarray(cols, dtype=float)))
     without = [gpu.estimate(o, hw).details["isolated_s"] for o in ops]
-    assert with_floor == without
+    moved = [(m.suite, m.op.dims["batch"], m.op.dims["kv_len"]) for m, a, b in zip(meas, with_floor, without) if a != b]
+    assert moved == ([("heldout25", 66, 21808)] if hw_name == "h100_sxm" else [])
+    assert all(a == b or 0 < a / b - 1 < 1e-4 for a, b in zip(with_floor, without))
     # and the floor is live: at a sixteenth of the bandwidth some of these rows are bytes-bound
     slow = cosim.load_hw(hw_name, overrides={"memory.hbm.bandwidth": hw.main_memory.bandwidth_Bps / 16})
     monkeypatch.undo()
