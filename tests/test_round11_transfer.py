@@ -50,7 +50,8 @@ def test_sm_and_clock_factors_on_the_h100_pcie_by_hand():
     assert P.values["unfused.gather_mult"] == pytest.approx(expect, rel=1e-9)
     # 2.647 x 2.0/3.35 x 1.83/1.62 x 132/114 (the H100's gather_mult 2.5515 -> 2.674 with round 13's re-fit, -> 2.6454
     # with round 14's, whose launch.overlap its event-timed kernel sequence hides, -> 2.6466 with round 15's, fit9 among
-    # the fit rows, -> 2.647 with round 16's, fit10 too, -> 2.6571 with round 22's, whose GEMM prices its score GEMMs use)
+    # the fit rows, -> 2.647 with round 16's, fit10 too, -> 2.6571 with round 22's, whose GEMM prices its score GEMMs
+    # use)
     assert P.values["unfused.gather_mult"] == pytest.approx(2.0749, abs=5e-4)
     assert "its SM and clock factors unvalidated" in P.provenance
 

@@ -1,20 +1,20 @@
-"""Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and calibrations: the fresh
-suite heldout25 on the H100 and the H200 (drawn for the round-22 model, rules validation/heldout25_rules.md), the
-suites heldout24 (drawn for the round-19 model, rules validation/heldout24_rules.md; unseen on the H200, whose prices
-round 22 left as they were), heldout23 (drawn for the round-18 model, rules validation/heldout23_rules.md), heldout22 (drawn for the
-round-17 model, rules validation/heldout22_rules.md), heldout21 (drawn for the
-round-16 model, rules validation/heldout21_rules.md), heldout20 (drawn for the round-15 model, rules
-validation/heldout20_rules.md), heldout19 (drawn for the round-14 model, rules validation/heldout19_rules.md),
-heldout18 (drawn for the round-12 model, re-frozen for round 13, rules validation/heldout18_rules.md), heldout17
-(drawn for the round-11 model, rules validation/heldout17_rules.md), heldout16 (drawn for the round-10 model, rules
-validation/heldout16_rules.md) and heldout15 (drawn for the round-9 model, rules validation/heldout15_rules.md) on
-the H200 and the H100 (the run each GPU measures a suite in is NAMED_RUNS's; a suite with no measured row prints
-"(not measured yet)"; heldout11 and heldout12 were retired unmeasured), and the previously seen suites re-scored
-with the same frozen model of main (H200 heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H100
-heldout24, heldout23, heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H200
-heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100
-held-out; each with and without the exclusion rules), the published H100 attention
-set, family transfer both ways, and the H200 energy loops. Writes validation/heldout_tables.txt.
+"""Every held-out table of docs/gpu-validation.md (issue 11), from the committed CSVs and calibrations: the fresh suite
+heldout25 on the H100 and the H200 (drawn for the round-22 model, rules validation/heldout25_rules.md), the suites
+heldout24 (drawn for the round-19 model, rules validation/heldout24_rules.md; unseen on the H200, whose prices round 22
+left as they were), heldout23 (drawn for the round-18 model, rules validation/heldout23_rules.md), heldout22 (drawn for
+the round-17 model, rules validation/heldout22_rules.md), heldout21 (drawn for the round-16 model, rules
+validation/heldout21_rules.md), heldout20 (drawn for the round-15 model, rules validation/heldout20_rules.md),
+heldout19 (drawn for the round-14 model, rules validation/heldout19_rules.md), heldout18 (drawn for the round-12 model,
+re-frozen for round 13, rules validation/heldout18_rules.md), heldout17 (drawn for the round-11 model, rules
+validation/heldout17_rules.md), heldout16 (drawn for the round-10 model, rules validation/heldout16_rules.md) and
+heldout15 (drawn for the round-9 model, rules validation/heldout15_rules.md) on the H200 and the H100 (the run each GPU
+measures a suite in is NAMED_RUNS's; a suite with no measured row prints "(not measured yet)"; heldout11 and heldout12
+were retired unmeasured), and the previously seen suites re-scored with the same frozen model of main (H200 heldout18,
+heldout17, heldout16, heldout15, heldout14 and heldout13, H100 heldout24, heldout23, heldout22, heldout21, heldout20,
+heldout19, heldout18, heldout17, heldout16, heldout15, heldout14 and heldout13, H200 heldout10, heldout9, heldout8,
+heldout7, heldout6, heldout5, heldout4, heldout3, heldout2 and first held-out, H100 held-out; each with and without the
+exclusion rules), the published H100 attention set, family transfer both ways, and the H200 energy loops. Writes
+validation/heldout_tables.txt.
 
 Run from the repository root: PYTHONPATH=. python validation/heldout_tables.py
 """
@@ -67,17 +67,17 @@ def tail_runs(run_of):
 TAIL_RUNS, LATEST = tail_runs(RUN_OF)
 # the suites unseen by the model on main on the H200, whose end to end is labelled fresh: heldout25 (round 22,
 # validation/heldout25_rules.md) and heldout24 (round 19, validation/heldout24_rules.md; round 22 moved no H200 own
-# price, so an H200 run of it still tests the model it was frozen for); every earlier suite is a seen re-score (heldout23 tests round 18 and heldout22 round
-# 17, frozen at 3299b19 and 98f5936, measured and scored once on the H100 in sessions 26 and 25; heldout21 tests round
-# 16, frozen at bdb22e5, heldout20 round 15, frozen at 82c7e2e, heldout19 round 14, frozen at 805944e, each measured
-# and scored once on the H100 in session 23 or 24. None of heldout19 - heldout23 was measured on an H200: round 19
-# moved the H200's FA2-pinned prefill prices, so each one's H200 run (h200_run24 - h200_run28), if ever measured, is
-# scored once at a checkout of e036cfe, the last commit before round 19, whose H200 prices are those frozen for them,
-# not by these tables, as heldout17's H200 run is at 4250fe9; heldout18 tests round 13, frozen at 46901c5,
-# measured and scored once on both GPUs in session 22; heldout17 tests round 11, frozen at 3893292,
-# measured and scored once on the H100 in session 20, its H200 run h200_run22 to be scored only at a checkout of
-# 4250fe9 if ever measured; heldout16 tests round 10,
-# frozen at 03f428a, measured and scored once on both GPUs in session 18; heldout15 tests round 9, frozen at fe59c04)
+# price, so an H200 run of it still tests the model it was frozen for); every earlier suite is a seen re-score
+# (heldout23 tests round 18 and heldout22 round 17, frozen at 3299b19 and 98f5936, measured and scored once on the H100
+# in sessions 26 and 25; heldout21 tests round 16, frozen at bdb22e5, heldout20 round 15, frozen at 82c7e2e, heldout19
+# round 14, frozen at 805944e, each measured and scored once on the H100 in session 23 or 24. None of heldout19 -
+# heldout23 was measured on an H200: round 19 moved the H200's FA2-pinned prefill prices, so each one's H200 run
+# (h200_run24 - h200_run28), if ever measured, is scored once at a checkout of e036cfe, the last commit before round
+# 19, whose H200 prices are those frozen for them, not by these tables, as heldout17's H200 run is at 4250fe9;
+# heldout18 tests round 13, frozen at 46901c5, measured and scored once on both GPUs in session 22; heldout17 tests
+# round 11, frozen at 3893292, measured and scored once on the H100 in session 20, its H200 run h200_run22 to be scored
+# only at a checkout of 4250fe9 if ever measured; heldout16 tests round 10, frozen at 03f428a, measured and scored once
+# on both GPUs in session 18; heldout15 tests round 9, frozen at fe59c04)
 FRESH = ("test25", "test24")
 # the run each GPU measures a suite in, as its rules file names it (validation/heldout15_rules.md,
 # validation/heldout16_rules.md, validation/heldout17_rules.md, validation/heldout18_rules.md,
@@ -351,9 +351,9 @@ def _unmeasured_on_the_h200(suite, drawn_for):
 
 # (split, title) of every H200 held-out suite, freshest first
 H200_SUITES = (
-    ("test25", "H200 heldout25 (fresh suite drawn for the round-22 model, whose H200 prices are round 19's; no shape in "
-               f"any earlier suite; run {NAMED_RUNS['heldout25']['h200']}, measured after the round-22 freeze, scored "
-               "once; rules: validation/heldout25_rules.md)"),
+    ("test25", "H200 heldout25 (fresh suite drawn for the round-22 model, whose H200 prices are round 19's; no shape "
+               f"in any earlier suite; run {NAMED_RUNS['heldout25']['h200']}, measured after the round-22 freeze, "
+               "scored once; rules: validation/heldout25_rules.md)"),
     ("test24", "H200 heldout24 (fresh suite drawn for the round-19 model, no shape in any earlier suite; run "
                f"{NAMED_RUNS['heldout24']['h200']}, measured after the round-19 freeze, scored once; rules: "
                "validation/heldout24_rules.md)"),
@@ -442,7 +442,8 @@ def h200_suite_lines(h200, split, title, seen):
 
 
 # the H100 model on main that re-scores the seen suites (round 22, session 32: s38_h100_gemm_fit12.txt's GEMM tiles
-# from the nvjet menus, the r22_h100 re-fit with fit11 and fit12; residual classes as s39_fit12_residuals.txt chose them)
+# from the nvjet menus, the r22_h100 re-fit with fit11 and fit12; residual classes as s39_fit12_residuals.txt chose
+# them)
 _H100_MODEL = ("the round-22 model (session 32: round 18's H100 form with GEMM tiles chosen from the nvjet menus, "
                "chosen by s38_h100_gemm_fit12 on fit suite 12's fresh rows, the H100 calibration re-fitted with fit "
                "suites 11 and 12 among its fit rows, term set r22_h100, its measured-residual classes as "

@@ -66,8 +66,8 @@ def main():
     t0 = time.time()
     hw = fit.base_spec(HW)
     tr, va = rows()
-    lines = [f"# {OUT.with_suffix('.py')} (train: every listed H100 GEMM fit row and fit11's; validation: fit suite 12, "
-             f"{FIT12_RUN}; rule in the script's docstring)", ""]
+    lines = [f"# {OUT.with_suffix('.py')} (train: every listed H100 GEMM fit row and fit11's; validation: fit suite "
+             f"12, {FIT12_RUN}; rule in the script's docstring)", ""]
 
     def score(form, label):
         gpu.gemm_time = MODEL_GEMM_TIME if form is None else menus(*form)
