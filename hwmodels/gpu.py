@@ -175,11 +175,16 @@ def gemm_time(P, m, n, k, b, peak, e_in, e_out=2.0, fmt="bf16", details=False, b
     (default: the calibration's; the sweep path passes `sweep_tiles`, which picks the same)."""
     m, n, k, b = (np.asarray(x, dtype=float) for x in (m, n, k, b))
     bw = P["gemm.bw"] if bw is None else np.asarray(bw, dtype=float)
-    shape = m.shape
-    rows = [np.broadcast_to(x, shape).ravel() for x in (m, n, k, b, np.asarray(peak, dtype=float), bw)]
-    bm, bn = (np.array(x, dtype=float) for x in zip(*(tiles or _lib.tiles(TILES, P.values.get("gemm.tile_set"), fmt))))
+    peak = np.asarray(peak, dtype=float)
+    shape = np.broadcast_shapes(m.shape, n.shape, k.shape, b.shape, peak.shape, np.shape(bw))
+    m, n, k, b = (np.broadcast_to(x, shape) for x in (m, n, k, b))
+    rows = [np.broadcast_to(x, shape).ravel() for x in (m, n, k, b, peak, bw)]
+    if tiles is None:
+        tiles = _lib.tiles(TILES, P.values.get("gemm.tile_set"), fmt)
+    bm, bn = (np.array(x, dtype=float) for x in zip(*tiles))
     stream_k = _stream_k(P, fmt)
-    step = max(1, GEMM_CELLS // len(bm))  # rows per chunk: a menu of ~1,000 tiles must not hold rows x tiles at once
+    # rows per chunk: a menu of ~1,000 tiles (2 configurations each with stream-K) must not hold rows x tiles at once
+    step = max(1, GEMM_CELLS // len(bm))
     parts = [_gemm_best(P, *(x[i:i + step] for x in rows), fmt, bm, bn, stream_k)
              for i in range(0, max(1, m.size), step)]
     best, best_red, best_tile = (np.concatenate([q[j] for q in parts]).reshape(shape + tail)
@@ -226,6 +231,8 @@ def _gemm_configs(P, m, n, k, b, peak, bw, fmt, bm, bn, stream_k):
 def _gemm_best(P, m, n, k, b, peak, bw, fmt, bm, bn, stream_k):
     """The library's configuration of each row: the fastest, its reduction included, the first listed on a tie
     (argmin keeps the first of equals)."""
+    if len(m) == 0:  # no rows: nothing to choose
+        return np.zeros(0), np.zeros(0), np.zeros((0, 5))
     t, red, det = _gemm_configs(P, m, n, k, b, peak, bw, fmt, bm, bn, stream_k)
     pick = np.argmin(t + red, axis=1)
     rows = np.arange(len(m))
@@ -247,12 +254,12 @@ def sweep_tiles(P, m, n, k, b, peak, fmt, bw=None) -> tuple:
     a, r, _ = (x[0] for x in _gemm_configs(P, *row, fmt, bm, bn, stream_k))
     order = np.argsort(a, kind="stable")
     best_r = np.minimum.accumulate(r[order])  # the least reduction among the configurations up to each MAC time
-    beaten = np.searchsorted(a[order], a * (1.0 - SWEEP_MARGIN), side="right")  # how many are faster by the margin
+    beaten = np.searchsorted(a[order], a * (1.0 - SWEEP_MARGIN), side="left")  # how many are faster by the margin
     dominated = (beaten > 0) & (best_r[np.maximum(beaten - 1, 0)] <= r * (1.0 - SWEEP_MARGIN))
     keep = np.isfinite(a) & ~dominated
     per_tile = 2 if stream_k else 1
     kept = sorted({int(j) // per_tile for j in np.flatnonzero(keep)})
-    return tuple(cand[i] for i in kept)
+    return tuple(cand[i] for i in kept) or cand  # none kept (no finite time): the whole menu, priced as estimate does
 
 
 def splitk_reduce_time(P, m, n, b, split, bw=None):

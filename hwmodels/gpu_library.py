@@ -26,7 +26,9 @@ the validation split carved from the fit rows: validation/model_selection/s7_can
   copied (checked with torch.profiler: aten::clone/copy_ inside matmul only when b > 1):
   `mqa_copies`.
 - cuBLAS tiles: the profiled Hopper kernels include a 192 x 192 cooperative tile
-  (nvjet_sm90_tst_192x192 in validation/logs), which the session-4 tile list lacked: `tiles`.
+  (nvjet_sm90_tst_192x192 in validation/logs), which the session-4 tile list lacked: `tiles` (tile set 1); since round
+  22 (session 32) the H100 calibration chooses from the nvjet menus instead (`NVJET_MENUS`, tile set 2: 960 16-bit
+  entries, 816 distinct, and 320 fp8 ones; a repeated tile is a later equal and never the pick).
 - FlashAttention-2 prefill, round 18 (session 26; validation/model_selection/s33_fa2_kernels.txt): PyTorch's mha_fwd
   runs flash_fwd_splitkv_kernel whenever set_params_splitkv's heuristic splits (checked against the H100's fit-shape
   kernel profile, validation/diagnostics/h100_kernel_profile.txt): the key block it uses is `fa2_split_block_n`; a
@@ -124,11 +126,15 @@ NVJET_MENUS = {"16bit": _either_way(range(8, 257, 8), (64, 80, 96, 112, 128, 144
 def tiles(base, tile_set, fmt="bf16") -> tuple:
     """The tile candidates of a calibration for GEMMs computing in `fmt`: the base list plus those of its tile set, or
     (tile set 2) the nvjet menu of the format's operand width."""
-    ts = int(tile_set or 0)
-    if ts == 2:
-        return NVJET_MENUS["fp8" if fmt.startswith("fp8") else "16bit"]
-    if ts not in TILE_SETS:
+    try:
+        ts = float(tile_set or 0)
+    except (TypeError, ValueError):
+        ts = 0.5  # not a number: refused below
+    if not ts.is_integer() or int(ts) not in (*TILE_SETS, 2):
         raise ValueError(f"gemm.tile_set: got {tile_set!r}; expected one of {sorted([*TILE_SETS, 2])}")
+    if int(ts) == 2:
+        return NVJET_MENUS["fp8" if fmt.startswith("fp8") else "16bit"]
+    ts = int(ts)
     return tuple(base) + TILE_SETS[ts]
 
 

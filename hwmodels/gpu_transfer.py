@@ -6,6 +6,8 @@ parameters, scaled by the differences between the two datasheets.
 What carries over, and why:
 - efficiencies (fractions of the datasheet peak: tensor-core `mma_eff`, flash `attn.eff`)
   carry over unchanged: the target's own peaks (its YAML) enter the model directly;
+- the GEMM tile candidates (`gemm.tile_set`) carry over unchanged: from the H100 since round 22 (session 32) Hopper's
+  nvjet menus, so a target of another architecture (a B200, an A100) is priced with Hopper's tiles (untested there);
 - achieved bandwidths scale with the main-memory datasheet bandwidth (hwmodels.gpu.scaled_to,
   the same rule a bandwidth what-if uses);
 - work is re-spread over the target's SM count (`structure.sm_count`: waves, splits, CTAs);

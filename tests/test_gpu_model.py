@@ -175,8 +175,18 @@ def test_nvjet_menus_are_token_tiles_of_8_by_the_profiled_weight_tiles():
     assert (8, 64) in bf16 and (64, 8) in bf16 and (256, 512) in bf16 and (264, 64) not in bf16
     assert (160, 256) in fp8 and (168, 64) not in fp8 and (192, 192) in bf16
     assert lib.tiles(gpu.TILES, 1, "bf16") == tuple(gpu.TILES) + ((192, 192),)
-    with pytest.raises(ValueError, match=r"gemm.tile_set: got 3\.0; expected one of \[0, 1, 2\]"):
-        lib.tiles(gpu.TILES, 3.0)
+    for bad in (3.0, 2.5, "abc"):
+        with pytest.raises(ValueError, match=r"gemm.tile_set: got .*; expected one of \[0, 1, 2\]"):
+            lib.tiles(gpu.TILES, bad)
+
+
+def test_gemm_time_takes_no_rows_and_broadcasts_its_inputs():
+    P = _params(**{"gemm.tile_c": 1.4, "gemm.tile_set": 2.0, "gemm.stream_k": 1.0})
+    t, det = gpu.gemm_time(P, [], [], [], [], 989.4e12, 2.0, details=True)
+    assert t.shape == (0,) and det["tile"].shape == (0, 5)
+    one = gpu.gemm_time(P, [64, 64], [4096, 8192], [4096, 4096], [1, 1], 989.4e12, 2.0)
+    assert np.array_equal(gpu.gemm_time(P, 64, [4096, 8192], 4096, 1, 989.4e12, 2.0), one)  # a scalar M broadcasts
+    assert gpu.sweep_tiles(P, 64, 4096, 0, 1, 989.4e12, "bf16") == gpu._lib.tiles(gpu.TILES, 2.0)  # no finite time
 
 
 @given(st.integers(1, 1 << 14), st.integers(1, 1 << 14), st.integers(16, 1 << 14))

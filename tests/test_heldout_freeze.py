@@ -203,7 +203,11 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # term set r22_h100, the H100's default; h100_sxm.yaml re-fitted with it and fit11 / fit12 among its fit rows, its
 # residual table rebuilt with the same classes, s39; residuals.py names s39). Every H200 price digest above is
 # unchanged (heldout24's H200 pin stands); heldout23's and heldout24's H100 pins are superseded since
-FROZEN_FILES_DIGEST = "ac1ff6beac1d457520cc2b429ddbff541d8bf7896b42380a341ba8837b12a12e"
+# ff286f00... after heldout25 was measured and scored on the H100 (session 32's review): gemm_time takes zero
+# rows and broadcasts its inputs as the per-tile loop did, sweep_tiles keeps the whole menu where no time is finite,
+# gemm.tile_set refuses non-integers by name; comments (gpu_library's tile sets, gpu_transfer: the tile menu carries
+# over to a transfer target). No price moves: every price digest above and below is unchanged
+FROZEN_FILES_DIGEST = "ff286f00846c96972c79de404552a374a3efb02a5407ddc6b45637ed0ae319df"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")

@@ -26,6 +26,9 @@ eligible, the lowest target statistic. Per-class lines are information, not read
 
 Run from the repository root: PYTHONPATH=. python validation/model_selection/s38_h100_gemm_fit12.py
 Writes validation/model_selection/s38_h100_gemm_fit12.txt.
+
+FROZEN RECORD of commit ae39ad4: round 22 then listed fit11 and fit12 as fit rows, so on a later commit rows() refuses
+(its assertion); reproduce the record at ae39ad4 in a git worktree.
 """
 import json
 import os
