@@ -168,6 +168,15 @@ def test_the_sweep_path_prices_few_of_the_menus_tiles_for_a_large_gemm():
         tuple(gpu.TILES) + ((192, 192),))  # short lists whole
 
 
+def test_the_models_menus_are_the_ones_round_22_scored():
+    """gemm.tile_set 2 prices with exactly the menus s38_h100_gemm_fit12 chose (its candidate F patched them in from
+    these two diagnostic modules), in the same order, so ties resolve as they did in the record."""
+    from hwmodels import gpu_library as lib
+    from validation.diagnostics.gemm_choice_probe import MENU
+    from validation.diagnostics.r22_gemm_fp8_menu import FP8_MENU
+    assert lib.NVJET_MENUS == {"16bit": MENU, "fp8": FP8_MENU}
+
+
 def test_nvjet_menus_are_token_tiles_of_8_by_the_profiled_weight_tiles():
     from hwmodels import gpu_library as lib
     bf16, fp8 = lib.tiles(gpu.TILES, 2, "bf16"), lib.tiles(gpu.TILES, 2, "fp8_e4m3")
