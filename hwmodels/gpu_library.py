@@ -129,8 +129,8 @@ def tiles(base, tile_set, fmt="bf16") -> tuple:
     try:
         ts = float(tile_set or 0)
     except (TypeError, ValueError):
-        ts = 0.5  # not a number: refused below
-    if not ts.is_integer() or int(ts) not in (*TILE_SETS, 2):
+        ts = None
+    if ts is None or not ts.is_integer() or int(ts) not in (*TILE_SETS, 2):
         raise ValueError(f"gemm.tile_set: got {tile_set!r}; expected one of {sorted([*TILE_SETS, 2])}")
     if int(ts) == 2:
         return NVJET_MENUS["fp8" if fmt.startswith("fp8") else "16bit"]

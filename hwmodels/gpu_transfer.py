@@ -143,7 +143,11 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
         values["energy.static"] = P.values["energy.static"] * hw.tdp_w / sib.tdp_w
         parts.append(f"power cap {sib.tdp_w:.0f}->{hw.tdp_w:.0f} W")
     l2 = next((m.capacity_bytes for m in hw.memory if m.name == "l2"), P.l2_bytes)
-    family = "" if _same_family(sib, P.sm_count, hw, int(block["sm_count"])) else "; CROSS-ARCHITECTURE: efficiencies unvalidated on the target"
+    same_family = _same_family(sib, P.sm_count, hw, int(block["sm_count"]))
+    if values.get("gemm.tile_set"):  # the menu is the sibling's kernels' (Hopper's nvjet tiles for tile set 2)
+        parts.append(f"GEMM tiles from {block['from']}'s menu (gemm.tile_set {values['gemm.tile_set']:g}"
+                     + (")" if same_family else "; the target's own kernels' tiles unmeasured)"))
+    family = "" if same_family else "; CROSS-ARCHITECTURE: efficiencies unvalidated on the target"
     if P.residuals is not None:  # not selected across GPUs (gpu_residuals): the transferred model is analytical only
         parts.append("the sibling's measured-residual correction not transferred")
     prov = f"transferred from {block['from']} ({P.provenance}); {', '.join(parts)}{family}"

@@ -18,6 +18,8 @@ def test_h100_pcie_inherits_the_sxm_calibration_scaled_by_its_datasheet():
     assert pcie.sm_count == 114 and sxm.sm_count == 132
     assert pcie.provenance.startswith("transferred from h100_sxm (calibrated:NVIDIA H100")
     assert "CROSS-ARCHITECTURE" not in pcie.provenance
+    # the tile menu is the sibling's (Hopper's nvjet tiles): the row says so
+    assert "GEMM tiles from h100_sxm's menu (gemm.tile_set 2)" in pcie.provenance
     # HBM 2.0 vs 3.35 TB/s: every achieved bandwidth x 0.597
     assert pcie["gemm.bw"] == pytest.approx(sxm["gemm.bw"] * 2.0 / 3.35, rel=1e-12)
     # SM clock 1.83 vs 1.62 GHz: per-CTA times x 1.83/1.62
@@ -34,6 +36,8 @@ def test_cross_architecture_transfer_is_flagged_in_every_row():
     rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 1024), "b200", level="analytical")
     assert rep.level == "analytical"
     assert all("CROSS-ARCHITECTURE" in r["provenance"] for r in rep.rows)
+    # Hopper's tile menu priced a Blackwell GEMM: every row says the target's own tiles are unmeasured
+    assert all("gemm.tile_set 2; the target's own kernels' tiles unmeasured" in r["provenance"] for r in rep.rows)
 
 
 def _yaml(tmp_path, cal):

@@ -207,7 +207,10 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # rows and broadcasts its inputs as the per-tile loop did, sweep_tiles keeps the whole menu where no time is finite,
 # gemm.tile_set refuses non-integers by name; comments (gpu_library's tile sets, gpu_transfer: the tile menu carries
 # over to a transfer target). No price moves: every price digest above and below is unchanged
-FROZEN_FILES_DIGEST = "ff286f00846c96972c79de404552a374a3efb02a5407ddc6b45637ed0ae319df"
+# 88369c5e... in session 33, before heldout24 / heldout25 are measured on the H200: a transfer target's provenance
+# names the tile menu it inherits (gpu_transfer.py), gpu_library.tiles refuses a non-number without a stand-in value.
+# Text only: every price digest above and below is unchanged
+FROZEN_FILES_DIGEST = "88369c5ee079933dd7871c6a6b4ec3727a08e4cba4740a5a939c66798ba26091"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
