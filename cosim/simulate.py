@@ -101,10 +101,13 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
     rows = []
     for op, c in zip(trace.ops, costs):
         lat = c.latency_s * op.repeat
+        # an op priced as several kernels (a profile's eager attention at a level without a kernel-library
+        # model, hwmodels.estimate) shows the FLOPs and bytes of the kernels that priced it
+        flops, nbytes = c.details.get("kernel_flops", op.flops), c.details.get("kernel_bytes", op.bytes)
         row = {"op": op.name, "kind": op.kind, "phase": op.phase or trace.phase, "group": op.group,
                "repeat": op.repeat, "compute_fmt": c.details.get("compute_fmt", op.compute_fmt),
-               "flops": op.total_flops, "bytes": op.total_bytes,
-               "intensity": op.intensity if op.bytes else math.inf, "bound": c.bound,
+               "flops": flops * op.repeat, "bytes": nbytes * op.repeat,
+               "intensity": flops / nbytes if nbytes else math.inf, "bound": c.bound,
                "latency_s": lat, "energy_j": c.energy_j * op.repeat, "utilization": c.utilization,
                "share": lat / total_lat, "provenance": c.provenance, "level": priced_level(c, level)}
         for lvl, b in c.bytes_by_level.items():
@@ -125,7 +128,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
             meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"]).to_dict(),
                                 "static_power_w": device_static_power_w(trace.ops, costs, hw)}
     notes = (tuple(notes) + _eager_host(trace, costs, hw, level, meta, system) + hw.notes + _energy_notes(rows, hw)
-             + _collective_bytes_note(rows))
+             + _collective_bytes_note(rows) + _profile_off_gpu(trace, hw))
     used = summarize_levels(r["level"] for r in rows)
     if used != level:  # never silent: the report names the level that ran, and says so
         notes = tuple(notes) + (f"level {level} requested; the ops were priced at level {used} "
@@ -159,6 +162,15 @@ def _eager_host(trace: Trace, costs: list, hw: HardwareSpec, level: str, meta: d
     if cpu is not None:
         meta["eager_host"] = asdict(eager_host_step(trace.ops, costs, cpu))
     return (GPU_TIME_NOTE,)
+
+
+def _profile_off_gpu(trace: Trace, hw: HardwareSpec) -> tuple:
+    """A profile names a GPU software stack: on other hardware only its trace rewrites (fused GEMMs, RoPE and norms;
+    eager attention's kernels) mean anything, which a reader of "CUDA graphs on" must be told."""
+    if not trace.meta.get("profile") or hw.kind == "gpu":
+        return ()
+    return (f"profile {trace.meta['profile']} describes a GPU software stack: on {hw.name} ({hw.kind}) its fused "
+            f"ops and attention form are priced; its CUDA graphs setting does not apply",)
 
 
 def _format_detail(trace_meta: dict) -> dict:

@@ -14,7 +14,7 @@ from hwmodels.level_registry import LEVELS, check_level, get_level
 from hwmodels.spec import HardwareSpec
 from workloads.ops import Op
 
-__all__ = ["estimate", "estimate_ops", "LEVELS"]
+__all__ = ["estimate", "estimate_ops", "ops_as_priced", "prices_attention_backends", "LEVELS"]
 
 
 def estimate(op: Op, hw: HardwareSpec | str, level: str = "roofline", compute_fallback: bool = False) -> OpCost:
@@ -36,6 +36,13 @@ def estimate_ops(ops, hw: HardwareSpec, level: str = "roofline", compute_fallbac
 def _estimate_ops(ops, hw: HardwareSpec, level: str, compute_fallback: bool):
     check_level(level)
     ops = list(ops)
+    backends = _attention_backends(ops)
+    if backends and not prices_attention_backends(hw, level):
+        return _without_backend_model(ops, hw, level, compute_fallback, backends)
+    return _estimate_level(ops, hw, level, compute_fallback)
+
+
+def _estimate_level(ops: list, hw: HardwareSpec, level: str, compute_fallback: bool):
     if level == "roofline":
         return roofline.estimate_trace(ops, hw, compute_fallback)
     model = get_level(level)
@@ -64,3 +71,73 @@ def _with_roofline_notes(ops, costs, notes, hw: HardwareSpec, level: str, comput
     if not fell:
         return tuple(notes)
     return tuple(dict.fromkeys((*notes, *roofline.op_table(fell, hw, compute_fallback).notes)))
+
+
+def prices_attention_backends(hw: HardwareSpec, level: str) -> bool:
+    """Whether `level` has a kernel-library model of attention on `hw` (the calibrated analytical GPU model,
+    hwmodels.gpu: FA2, cuDNN-class, Hugging Face eager); the roofline and the cycle models price one attention
+    algorithm whatever the library."""
+    from hwmodels.levels import level_support
+    return level == "analytical" and level_support(hw, level).ok
+
+
+def _attention_backends(ops) -> list:
+    return sorted({op.dims["backend"] for op in ops if op.kind == "attention" and op.dims.get("backend")})
+
+
+def ops_as_priced(ops, hw: HardwareSpec, level: str) -> tuple[list, tuple]:
+    """(the ops `level` prices on `hw`, notes): an attention op a profile marked "unfused" becomes eager
+    attention's kernels where the level has no kernel-library model of attention (for paths that price a table of
+    ops, e.g. vectorised roofline sweeps; per-op rows keep one row per attention op, `estimate_ops`)."""
+    backends = _attention_backends(ops)
+    if not backends or prices_attention_backends(hw, level):
+        return list(ops), ()
+    from workloads.profiles import expand_unfused
+    return expand_unfused(ops)[0], _backend_notes(backends, hw, level)
+
+
+def _backend_notes(backends: list, hw: HardwareSpec, level: str) -> tuple:
+    where = f"level {level} on {hw.name} has no kernel-library model of attention"
+    flash = [b for b in backends if b not in ("unfused", "default")]
+    notes = []
+    if "unfused" in backends:
+        notes.append(f"attention backend unfused (Hugging Face eager): {where}, so each attention op is priced as "
+                     f"the kernels eager attention launches (score GEMM, softmax, PV GEMM: the whole score matrix "
+                     f"written and read)")
+    if flash:
+        notes.append(f"attention backend {', '.join(flash)}: {where} and prices one fused attention kernel "
+                     f"whatever the backend (the calibrated analytical GPU level prices backends)")
+    return tuple(notes)
+
+
+def _without_backend_model(ops, hw: HardwareSpec, level: str, compute_fallback: bool, backends: list):
+    """A level without a kernel-library model: an attention op a profile marked "unfused" is priced as the kernels
+    eager attention launches (workloads.profiles.unfused_attention_ops), summed back into its row; a flash backend
+    (fa2, cudnn) is priced as the level's one fused attention, and a note says so. Never silent."""
+    from workloads.profiles import expand_unfused
+
+    parts, spans = expand_unfused(ops)
+    part_costs, notes = _estimate_level(parts, hw, level, compute_fallback)
+    costs = [part_costs[s[0]] if len(s) == 1 and parts[s[0]] is op else
+             _summed([part_costs[i] for i in s], [parts[i] for i in s]) for op, s in zip(ops, spans)]
+    return costs, tuple(notes) + _backend_notes(backends, hw, level)
+
+
+def _summed(costs: list, kernels: list) -> OpCost:
+    """One row for kernels run back to back: times, energies, FLOPs and bytes add; the bound is the longest
+    kernel's; utilization is time-weighted (each kernel's achieved share of its own format's peak). `details`
+    carries the kernels' own FLOPs and tensor bytes (per instance), which a result row shows in place of the fused
+    op's (the score matrix's traffic is what priced it)."""
+    lat = sum(c.latency_s for c in costs)
+    longest = max(costs, key=lambda c: c.latency_s)
+    add = lambda key: {k: sum(getattr(c, key).get(k, 0.0) for c in costs)
+                       for k in dict.fromkeys(k for c in costs for k in getattr(c, key))}
+    return OpCost(latency_s=lat, energy_j=sum(c.energy_j for c in costs), bound=longest.bound,
+                  utilization=sum(c.utilization * c.latency_s for c in costs) / lat if lat else 0.0,
+                  flops=sum(c.flops for c in costs), bytes_by_level=add("bytes_by_level"),
+                  energy_breakdown=add("energy_breakdown"),
+                  provenance="; ".join(dict.fromkeys(str(c.provenance) for c in costs)),
+                  notes=tuple(dict.fromkeys(n for c in costs for n in c.notes)),
+                  details={"compute_fmt": costs[0].details.get("compute_fmt"), "attention_backend": "unfused",
+                           "kernels": len(costs), "kernel_flops": sum(k.flops for k in kernels),
+                           "kernel_bytes": sum(k.bytes for k in kernels)})

@@ -25,6 +25,7 @@ from workloads.kv_scales import PLAIN_KV_SCALE, kv_scale_tensors
 from workloads.models import ModelSpec, load_model
 from workloads.moe import experts_touched  # noqa: F401  (re-exported: tests and users import it from here)
 from workloads.ops import OVER_CONTEXT, Op, TensorSpec
+from workloads.profiles import unfused_attention_ops
 from workloads.template import template_for
 from workloads.trace import Trace
 
@@ -117,8 +118,24 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     if profile:
         from workloads.profiles import apply_profile
 
-        trace = apply_profile(trace, profile)
+        trace = apply_profile(trace, _profile_with(profile, attention))
     return trace
+
+
+def _profile_with(profile, attention: str):
+    """The profile, its attention named by the trace's form: attention="unfused" has already emitted eager
+    attention's kernels, so the profile must say unfused (or leave the backend to default), never a flash
+    backend the ops do not price."""
+    from workloads.profiles import get_profile
+
+    p = get_profile(profile)
+    if attention != "unfused" or p.attention == "unfused":
+        return p
+    if p.attention != "default":
+        raise InputError(f"build_trace: attention 'unfused' (eager attention's separate kernels) and profile "
+                         f"{p.name!r} (attention backend {p.attention}) contradict each other; give one of them "
+                         f"(profile hf_eager, or <profile>+unfused, prices eager attention)")
+    return get_profile(p, "unfused")
 
 
 def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, str | None]:
@@ -439,22 +456,10 @@ class _Builder:
         if self.m.attn_softcap:  # tanh capping of the scores inside the kernel: ~3 FLOPs per score
             dims["softcap"] = self.m.attn_softcap
         cfmt = wider_format(self.af, kfmt)
-        if self.attention == "fused":
-            return [Op("attention" + suffix, "attention", dims, (qt, kc, *ks, *vc, *vs), (out,), cfmt, repeat,
-                       self.phase, "attn")]
-        bh = B * heads
-        scores = self.act("attn_scores.out", bh, q, kvl)
-        probs = self.act("attn_softmax.out", bh, q, kvl)
-        # MLA's PV GEMM reads the latent again as V, with its scale
-        v_in, vs = (vc[0], vs) if vc else (kc, ks)
-        return [
-            Op("attn_scores" + suffix, "gemm", {"b": bh, "m": q, "n": kvl, "k": d}, (qt, kc, *ks), (scores,), cfmt,
-               repeat, self.phase, "attn"),
-            Op("attn_softmax" + suffix, "softmax", {"rows": bh * q, "cols": kvl}, (scores,), (probs,), self.af,
-               repeat, self.phase, "attn"),
-            Op("attn_pv" + suffix, "gemm", {"b": bh, "m": q, "n": dv, "k": kvl}, (probs, v_in, *vs), (out,), cfmt,
-               repeat, self.phase, "attn"),
-        ]
+        fused = Op("attention" + suffix, "attention", dims, (qt, kc, *ks, *vc, *vs), (out,), cfmt, repeat,
+                   self.phase, "attn")
+        # unfused: the score GEMM, softmax and PV GEMM (the same kernels a profile's "unfused" backend prices)
+        return [fused] if self.attention == "fused" else unfused_attention_ops(fused)
 
     def mlp(self, prefix, width, repeat, group, m=None, density=1.0, weight_lead=None, extra=None):
         T = self.T if m is None else m

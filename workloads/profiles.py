@@ -26,11 +26,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from workloads.formats import get_format
 from workloads.io import InputError
-from workloads.ops import TensorSpec
+from workloads.ops import Op, TensorSpec
 from workloads.trace import Trace
 
-__all__ = ["ImplProfile", "PROFILES", "get_profile", "apply_profile"]
+__all__ = ["ImplProfile", "PROFILES", "get_profile", "apply_profile", "unfused_attention_ops", "expand_unfused",
+           "is_unfused_attention"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,60 @@ def apply_profile(trace: Trace, profile: str | ImplProfile) -> Trace:
     if p.fused_add_norm:
         ops = _fuse_add_norm(ops)
     meta = {**trace.meta, "implementation": p.describe(), "cuda_graphs": p.cuda_graphs, "profile": p.name}
+    if p.attention == "unfused" and "footprint" in meta:
+        meta["footprint"] = _with_score_matrix(meta["footprint"], ops)
     return dataclasses.replace(trace, ops=tuple(ops), meta=meta)
+
+
+def _with_score_matrix(footprint: dict, ops: list) -> dict:
+    """Eager attention materialises one layer's score matrix (batch x heads x queries x keys, in the activation
+    format) while the layer runs: the live activations grow by the largest one, as build_trace(attention=
+    "unfused") counts them."""
+    sizes = [op.dims["batch"] * op.dims["heads"] * op.dims["q_len"] * op.dims["kv_len"]
+             * get_format(op.inputs[0].fmt).bits_per_element / 8 for op in ops if op.kind == "attention"]
+    if not sizes:
+        return footprint
+    return {**footprint, "activations": footprint.get("activations", 0.0) + max(sizes)}
+
+
+def unfused_attention_ops(op: Op) -> list:
+    """Hugging Face eager attention's kernels for one fused attention op: the score GEMM, the softmax and the PV
+    GEMM, as build_trace(attention="unfused") emits them. The whole score matrix is computed, written and read:
+    eager attention applies the causal or window mask after the GEMM, so neither saves work (nor does a
+    soft-cap: its tanh is part of the score pass)."""
+    d = op.dims
+    suffix = op.name[len("attention"):] if op.name.startswith("attention") else f"_{op.name}"
+    q, *rest = op.inputs
+    v_side = [t for t in rest if t.name.startswith("v_cache")]
+    k_side = [t for t in rest if not t.name.startswith("v_cache")]
+    kc, ks = k_side[0], tuple(k_side[1:])
+    # MLA's PV GEMM reads the latent again as V, with its scale
+    v_in, vs = (v_side[0], tuple(v_side[1:])) if v_side else (kc, ks)
+    bh, ql, kvl, hd = d["batch"] * d["heads"], d["q_len"], d["kv_len"], d["head_dim"]
+    scores = TensorSpec("attn_scores.out", (bh, ql, kvl), q.fmt, "activation")
+    probs = TensorSpec("attn_softmax.out", (bh, ql, kvl), q.fmt, "activation")
+    at = {"repeat": op.repeat, "phase": op.phase, "group": op.group}
+    return [Op("attn_scores" + suffix, "gemm", {"b": bh, "m": ql, "n": kvl, "k": hd}, (q, kc, *ks), (scores,),
+               op.compute_fmt, **at),
+            Op("attn_softmax" + suffix, "softmax", {"rows": bh * ql, "cols": kvl}, (scores,), (probs,), q.fmt, **at),
+            Op("attn_pv" + suffix, "gemm", {"b": bh, "m": ql, "n": d.get("v_head_dim", hd), "k": kvl},
+               (probs, v_in, *vs), op.outputs, op.compute_fmt, **at)]
+
+
+def expand_unfused(ops) -> tuple[list, list]:
+    """(ops with each attention op a profile marked "unfused" replaced by its eager kernels, the index range of
+    each given op in them): for a cost model that has no kernel-library model of attention, so it prices the
+    kernels eager attention launches, not one flash kernel."""
+    out, spans = [], []
+    for op in ops:
+        parts = unfused_attention_ops(op) if is_unfused_attention(op) else [op]
+        spans.append(range(len(out), len(out) + len(parts)))
+        out.extend(parts)
+    return out, spans
+
+
+def is_unfused_attention(op: Op) -> bool:
+    return op.kind == "attention" and op.dims.get("backend") == "unfused"
 
 
 def _merge(ops: list, names: tuple, merged: str) -> list:

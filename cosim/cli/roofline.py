@@ -70,7 +70,10 @@ def format_report(rep, top: int = 10) -> str:
         lines.append("priced from: " + "; ".join(prov[:3]) + (f" (+{len(prov) - 3} more)" if len(prov) > 3 else ""))
     backends = sorted({r["attention_backend"] for r in rep.rows if r.get("attention_backend")})
     if rep.meta.get("implementation"):
-        lines.append("implementation: " + rep.meta["implementation"])
+        line = "implementation: " + rep.meta["implementation"]
+        if backends and "attention default" in line:  # name the backend the calibration's default chose
+            line += f" (attention priced as {', '.join(backends)}, the calibration's default)"
+        lines.append(line)
     else:  # no profile: the trace is a plain HF model's kernels, which moves every number; say so
         hint = "" if rep.meta.get("parallel") else "; a profile, e.g. engine, chooses another"  # refused with a layout
         line = ("implementation: none given: a plain Hugging Face model's kernels (as profile eager: nothing fused, "

@@ -412,15 +412,19 @@ def variant_spec(base, overrides: dict):
 
 
 def _roofline_rows(cfg, base, arrays, rows, M, caches) -> None:
+    from hwmodels.estimate import ops_as_priced
     from hwmodels.roofline import evaluate_totals, hw_table_variants, op_table, template_table
 
     trace = _trace(cfg, caches["trace"])
     nums = trace.__dict__.get("_numbers")
     if nums is not None:  # the traced template's numbers: the same table without building ops
         t = template_table(nums[0], nums[0].split(np.array(nums[1], dtype=float)), base, cfg["compute_fallback"])
-    else:
-        t = op_table(trace.ops, base, cfg["compute_fallback"])
-    caches["notes"][rows] = point_notes(trace, t.notes + base.notes)  # + the spec's own (peaks a clock scaled)
+        priced_notes = ()
+    else:  # a profile's eager attention is priced as its kernels (hwmodels.estimate.ops_as_priced)
+        ops, priced_notes = ops_as_priced(trace.ops, base, "roofline")
+        t = op_table(ops, base, cfg["compute_fallback"])
+    # + the spec's own notes (peaks a clock scaled)
+    caches["notes"][rows] = point_notes(trace, t.notes + priced_notes + base.notes)
     h = hw_table_variants(base, arrays)
     # row-wise sums in trace order: each point's total depends on its own row only, and
     # equals cosim.simulate's total for that point exactly

@@ -26,6 +26,7 @@ from cosim.report import MemoryFit
 from cosim.serving.steptime import Workload, DeviceStepCost
 from cosim.simulate import simulate
 from hwmodels import roofline
+from hwmodels.estimate import ops_as_priced
 from hwmodels.spec import HardwareSpec, load_hw
 from workloads.context import context_note
 from workloads.io import InputError
@@ -215,7 +216,9 @@ def _affine_roofline(steps: DeviceStepCost, batch: int, seqs):
     """Context-op costs at every step from tables at the two ends, or None when the
     tables at the probe points show they are not affine in the context length."""
     s0, s1 = int(seqs[0]), int(seqs[-1])
-    table = lambda s: roofline.op_table(_context_ops(steps, batch, s), steps.hw, steps.compute_fallback)
+    # a profile's eager attention is priced as its kernels, as estimate_ops prices it step by step
+    table = lambda s: roofline.op_table(ops_as_priced(_context_ops(steps, batch, s), steps.hw, "roofline")[0],
+                                        steps.hw, steps.compute_fallback)
     a, b = table(s0), table(s1)
     if a.names != b.names or a.fmt != b.fmt or not a.names:
         return None
