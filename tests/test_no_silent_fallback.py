@@ -167,3 +167,15 @@ def test_a_system_axis_says_when_it_overrides_the_base_hw(tmp_path):
     with pytest.warns(UserWarning, match=r"mi300x_8 \(mi300x\).*priced on its own device"):
         df = sweep(spec, quiet=True, write=False).set_index("system")
     assert df.loc["mi300x_8", "latency_s"] != df.loc["dgx_h100", "latency_s"]
+
+
+def test_list_hw_says_which_levels_each_devices_own_model_prices(capsys):
+    from cosim.cli import main
+
+    assert main(["list", "hw"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert "roofline, analytical (calibrated) " in lines["h100_sxm"] and "analytical (calibrated)" in lines["h200"]
+    assert "roofline, analytical (from h100_sxm) " in lines["h100_pcie"]
+    assert "analytical (from h100_sxm, cross-arch)" in lines["b200"]
+    assert " roofline " in lines["a100_sxm_80gb"] and "analytical" not in lines["a100_sxm_80gb"]
+    assert "roofline, cycle " in lines["mx_systolic_128"]

@@ -34,9 +34,11 @@ def run(args) -> int:
             print(f"{name:<22}{kind:<9}{m.params / 1e9:7.2f} B params  {m.layers:3d} layers  {m.source}")
     elif args.what == "hw":
         from hwmodels.spec import list_hw, load_hw
-        for name in list_hw():
-            h = load_hw(_bundled("hw", name))
-            print(f"{name:<22}{h.kind:<12}{h.description}")
+        specs = {name: load_hw(_bundled("hw", name)) for name in list_hw()}
+        levels = {name: _levels(h) for name, h in specs.items()}
+        w = max(map(len, levels.values()), default=0) + 2
+        for name, h in specs.items():
+            print(f"{name:<22}{h.kind:<12}{levels[name]:<{w}}{h.description}")
     elif args.what == "recipes":
         _recipes()
     elif args.what == "systems":
@@ -47,6 +49,22 @@ def run(args) -> int:
     else:
         _described(args.what)
     return 0
+
+
+def _levels(h) -> str:
+    """The levels whose own model prices this hardware, and what the analytical one rests on: a calibration
+    measured on it, or a sibling's transferred (hwmodels.gpu_transfer), across architectures or not. Another level
+    prices at the roofline with every row saying so, and a sweep refuses it unless it allows the fallback."""
+    from hwmodels.levels import level_support
+    out = ["roofline"]
+    a = level_support(h, "analytical")
+    if a.ok:
+        src = a.provenance.split(" (", 1)[0]
+        how = src.replace("transferred from ", "from ") if src.startswith("transferred") else "calibrated"
+        out.append(f"analytical ({how}{', cross-arch' if 'CROSS-ARCHITECTURE' in a.provenance else ''})")
+    if level_support(h, "cycle").ok:
+        out.append("cycle")
+    return ", ".join(out)
 
 
 def _first_comment(path) -> str:
