@@ -141,7 +141,11 @@ def transfer(P, block: dict, hw: HardwareSpec, sibling: HardwareSpec | None = No
     if hw.tdp_w and sib.tdp_w:
         values["energy.power_cap"] = hw.tdp_w
         values["energy.static"] = P.values["energy.static"] * hw.tdp_w / sib.tdp_w
-        parts.append(f"power cap {sib.tdp_w:.0f}->{hw.tdp_w:.0f} W")
+        # a lower cap with the sibling's energy per FLOP binds as if the target ran the sibling's voltage, so a
+        # power-bound op (long prefill GEMMs) slows by the TDP ratio; no part with another TDP was measured
+        parts.append(f"power cap {sib.tdp_w:.0f}->{hw.tdp_w:.0f} W" + (
+            "" if hw.tdp_w == sib.tdp_w else " (with the sibling's energy per FLOP: no voltage-frequency scaling; "
+                                             "unvalidated)"))
     l2 = next((m.capacity_bytes for m in hw.memory if m.name == "l2"), P.l2_bytes)
     same_family = _same_family(sib, P.sm_count, hw, int(block["sm_count"]))
     if values.get("gemm.tile_set"):  # the menu is the sibling's kernels' (Hopper's nvjet tiles for tile set 2)

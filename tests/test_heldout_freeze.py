@@ -208,9 +208,10 @@ FROZEN_FILES = ("hwmodels/gpu.py", "hwmodels/gpu_library.py", "hwmodels/gpu_para
 # gemm.tile_set refuses non-integers by name; comments (gpu_library's tile sets, gpu_transfer: the tile menu carries
 # over to a transfer target). No price moves: every price digest above and below is unchanged
 # 88369c5e... in session 33, before heldout24 / heldout25 are measured on the H200: a transfer target's provenance
-# names the tile menu it inherits (gpu_transfer.py), gpu_library.tiles refuses a non-number without a stand-in value.
-# Text only: every price digest above and below is unchanged
-FROZEN_FILES_DIGEST = "88369c5ee079933dd7871c6a6b4ec3727a08e4cba4740a5a939c66798ba26091"
+# names the tile menu it inherits (gpu_transfer.py), gpu_library.tiles refuses a non-number without a stand-in value;
+# then (fe621364...) a transfer to a part of another TDP says its power cap keeps the sibling's energy per FLOP
+# (unvalidated). Text only: every price digest above and below is unchanged
+FROZEN_FILES_DIGEST = "fe621364a91c3ac9cc22a7511716db6f03032d7d59d48deb19e6f01806eff10d"
 # the datasheets the frozen model prices with (peaks, memory levels, clocks): unchanged since the freeze, pinned
 # here too (not listed by the rules file, which names the calibrations; a review finding)
 DATASHEETS = ("cosim/configs/hw/h200.yaml", "cosim/configs/hw/h100_sxm.yaml")
