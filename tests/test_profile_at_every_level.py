@@ -135,3 +135,9 @@ def test_the_header_names_the_backend_a_default_profile_priced():
                          level="analytical")
     line = next(x for x in format_report(rep).splitlines() if x.startswith("implementation:"))
     assert line.endswith("(attention priced as cudnn, the calibration's default)")
+
+
+@pytest.mark.parametrize("bad", ["engine+", "+fa2"])
+def test_a_profile_with_an_empty_part_is_refused_not_read_as_another(bad):
+    with pytest.raises(InputError, match=r"profile: got '\+?\w*\+?'; expected one of eager"):
+        cosim.build_trace("llama3_8b", "decode", 1, 1024, profile=bad)

@@ -98,3 +98,16 @@ def test_sweep_and_run_make_the_same_checkpoint_call(monkeypatch):
     assert isinstance(b, AccuracyConfig) and (a.checkpoint, a.text, a.tokens, a.prefill) == \
         (b.checkpoint, b.text, b.tokens, b.prefill) and ra == rb == ["mxfp4", "bf16", "fp8_e4m3", None]
     assert ta.startswith("accuracy.tokens in ") and tb == evaluate.SWEEP_TOKENS
+
+
+def test_a_parallel_base_takes_its_system_from_a_system_axis(tmp_path):
+    """Session 33's review: a base with a layout and a `system` axis was refused for want of a base system, which
+    every point sets; the base now takes the axis's first system, as it takes `hw` from an hw axis."""
+    spec = {"name": "tp", "base": {"model": "llama3_8b", "phase": "decode", "batch": 4, "seq": 1024,
+                                   "parallel": {"tp": 2}, "level": "roofline"},
+            "axes": [{"grid": {"system": ["dgx_h100", "dgx_a100"]}}], "output": str(tmp_path / "out")}
+    with pytest.warns(UserWarning, match="the base system's device 'h100_sxm' does not price the points of system "
+                                         r"dgx_a100 \(a100_sxm_80gb\)"):
+        df = sweep(spec, quiet=True, write=False)
+    assert list(df["system"]) == ["dgx_h100", "dgx_a100"]
+    assert df["latency_s"].iloc[1] > df["latency_s"].iloc[0]  # A100: 2.0 vs 3.35 TB/s HBM on a decode step

@@ -66,8 +66,8 @@ def get_profile(profile: str | ImplProfile, attention: str | None = None) -> Imp
     if isinstance(profile, ImplProfile):
         p = profile
     else:
-        name, _, att = str(profile).partition("+")
-        if name not in PROFILES:
+        name, plus, att = str(profile).partition("+")
+        if name not in PROFILES or (plus and not att):  # "engine+" names no backend: never read as "engine"
             raise InputError(f"profile: got {profile!r}; expected one of {', '.join(PROFILES)} "
                              f"(optionally +<attention backend>, e.g. engine+fa2)")
         p = PROFILES[name]

@@ -265,7 +265,8 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
         if k not in TOP_KEYS:
             fail(source, k, k, f"a sweep field{_hint(k, TOP_KEYS)}: {', '.join(TOP_KEYS)}")
     doc = _plain_tree({**doc, **{k: v for k, v in (overrides or {}).items() if v is not None}})
-    base = _base(_hw_from_axes(doc.get("base"), doc.get("axes")), source, base_dir)
+    base = _base(_system_from_axes(_hw_from_axes(doc.get("base"), doc.get("axes")), doc.get("axes")), source,
+                 base_dir)
     axes = _axes(doc.get("axes"), source, base)
     search = _search(doc.get("search"), source, base)
     if not axes and not search:
@@ -336,6 +337,19 @@ def _hw_from_axes(base, axes):
         vals = body.get("hw") if isinstance(body, dict) else None
         if isinstance(vals, list) and vals:
             return {**base, "hw": vals[0]}
+    return base
+
+
+def _system_from_axes(base, axes):
+    """An inline base with a parallel layout but no `system` takes the first system of a `system` grid/zip axis
+    (the layout needs one to price its collectives; every point sets its own), as `hw` comes from an hw axis."""
+    if not isinstance(base, dict) or "system" in base or not base.get("parallel") or not isinstance(axes, list):
+        return base
+    for ax in axes:
+        body = next(iter(ax.values()), None) if isinstance(ax, dict) and len(ax) == 1 else None
+        vals = body.get("system") if isinstance(body, dict) else None
+        if isinstance(vals, list) and vals:
+            return {**base, "system": vals[0]}
     return base
 
 
@@ -692,7 +706,15 @@ def _warn_system_device(base, axes, search, source) -> None:
         return  # the hardware check names a bad `hw:`
     other = sorted({f"{name} ({dev.name})" for name, dev in _system_devices(base, axes, search) if dev.name != hw})
     if other:
-        warnings.warn(f"{source}: base hw {hw!r} does not price the points of system {', '.join(other)}: a system "
+        given = f"base hw {hw!r}"
+        if getattr(base, "system", None):  # no `hw:` written: the device came from the base's (or an axis's) system
+            from hwmodels.system import load_system
+            try:
+                if load_system(base.system).device.name == hw:
+                    given = f"the base system's device {hw!r}"
+            except (HardwareError, InputError, ValueError, KeyError):
+                pass
+        warnings.warn(f"{source}: {given} does not price the points of system {', '.join(other)}: a system "
                       f"point is priced on its own device (the rows' `system` column names it)", stacklevel=3)
 
 
