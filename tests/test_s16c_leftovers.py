@@ -8,18 +8,22 @@ import pytest
 from workloads.io import InputError
 
 
-@pytest.mark.parametrize("key", ["num_local_experts", "num_experts", "n_routed_experts"])
-def test_one_expert_count_reading_serves_the_checks_and_the_ignore_note(key):
+@pytest.mark.parametrize("mt, key", [("mixtral", "num_local_experts"), ("qwen2_moe", "num_experts"),
+                                     ("deepseek_v3", "n_routed_experts")])
+def test_one_expert_count_reading_serves_the_checks_and_the_ignore_note(mt, key):
     """workloads.hf_layers.hf_experts is the one reading: the MoE checks refuse a missing num_experts_per_tok and
-    hf_quant's ignore note finds the router under each of the three keys."""
+    hf_quant's ignore note finds the router under each of the three keys -- each the key of its model_type's
+    class (session 33: a dense type's or another class's expert key is not read, as in transformers)."""
     from workloads.hf_layers import hf_experts
     from workloads.hf_quant import ignore_note
     from workloads.models import _refuse_missing_defaults
-    assert hf_experts({key: 8}) == 8 and not hf_experts({"num_experts": 0})
+    assert hf_experts({"model_type": mt, key: 8}) == 8 and not hf_experts({"model_type": "qwen2_moe", "num_experts": 0})
+    assert hf_experts({"model_type": "llama", key: 8}) is None
     with pytest.raises(InputError, match="x.json: num_experts_per_tok: got missing"):
-        _refuse_missing_defaults({"model_type": "mixtral", "num_key_value_heads": 8, key: 8}, "x.json", "")
+        _refuse_missing_defaults({"model_type": mt, "num_key_value_heads": 8, key: 8}, "x.json", "")
     qc = {"quant_method": "compressed-tensors", "ignore": ["re:.*mlp.gate$"]}
-    assert "the MoE router" in ignore_note(qc, "x.json", "int4_g128", {"num_hidden_layers": 2, key: 8})
+    cfg = {"model_type": mt, "num_hidden_layers": 2, key: 8}
+    assert "the MoE router" in ignore_note(qc, "x.json", "int4_g128", cfg)
     assert "matches no modelled module" in ignore_note(qc, "x.json", "int4_g128", {"num_hidden_layers": 2})
 
 

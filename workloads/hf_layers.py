@@ -13,14 +13,35 @@ from __future__ import annotations
 
 from workloads.io import require
 
-__all__ = ["hf_experts", "qwen_moe_layer_ids", "llama4_plan", "llama4_vision_params"]
+__all__ = ["hf_experts", "ignored_moe_keys", "EXPERT_KEY", "qwen_moe_layer_ids", "llama4_plan", "llama4_vision_params"]
+
+
+# the key each MoE class reads its routed-expert count from (MixtralConfig, GptOssConfig, Llama4TextConfig:
+# num_local_experts; Qwen2MoeConfig / Qwen3MoeConfig: num_experts; DeepseekV2/V3Config: n_routed_experts).
+# Every other modelled type is dense: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM ... read none of
+# these keys, so a stray num_local_experts there changes nothing in transformers (said in a note, not priced)
+EXPERT_KEY = {"mixtral": "num_local_experts", "gpt_oss": "num_local_experts", "llama4_text": "num_local_experts",
+              "qwen2_moe": "num_experts", "qwen3_moe": "num_experts",
+              "deepseek_v2": "n_routed_experts", "deepseek_v3": "n_routed_experts"}
+# every key of an MoE layer plan that a dense class ignores (the note names those present)
+MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "num_experts_per_tok", "n_shared_experts",
+            "moe_intermediate_size", "shared_expert_intermediate_size", "first_k_dense_replace")
 
 
 def hf_experts(cfg: dict):
-    """The routed-expert count of an HF config under whichever key its class names it (Mixtral,
-    gpt-oss, Llama-4: num_local_experts; Qwen-MoE: num_experts; DeepSeek: n_routed_experts);
-    falsy for a dense model. The one reading the importer's checks, counts and notes share."""
-    return cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts")
+    """The routed-expert count of an HF config under the one key its model_type's class reads
+    (EXPERT_KEY); None for a dense type whatever expert keys it carries. The one reading the
+    importer's checks, counts and notes share."""
+    key = EXPERT_KEY.get(cfg.get("model_type"))
+    return cfg.get(key) if key else None
+
+
+def ignored_moe_keys(cfg: dict) -> list:
+    """The expert keys a dense model_type's class never reads (set, not 0 or null): ignored as
+    transformers ignores them, and named in an import note."""
+    if cfg.get("model_type") in EXPERT_KEY:
+        return []
+    return [k for k in MOE_KEYS if cfg.get(k)]  # 0 / null: nothing to ignore
 
 
 def _int_list(v, src: str, fld: str, expected: str) -> list:
@@ -102,7 +123,8 @@ def llama4_plan(cfg: dict, layers: int, src: str, pre: str) -> dict:
     chunk = cfg.get("attention_chunk_size")
     lt = cfg.get("layer_types")
     if lt is not None:
-        require(isinstance(lt, list) and len(lt) >= layers and set(lt[:layers]) <= {"chunked_attention", "full_attention"},
+        require(isinstance(lt, list) and len(lt) >= layers
+                and all(t in ("chunked_attention", "full_attention") for t in lt[:layers]),
                 src, pre + "layer_types", lt, f"a list of {layers} 'chunked_attention' / 'full_attention' entries "
                 "(other layer kinds are not modelled for model_type llama4_text)")
         chunked = sum(t == "chunked_attention" for t in lt[:layers])

@@ -8,15 +8,17 @@ KV-cache sizes are derived from the shape, never stored.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from workloads.formats import get_format
-from workloads.hf_layers import hf_experts, llama4_plan, llama4_vision_params, qwen_moe_layer_ids
-from workloads.io import (InputError, bundled_names, check_name, doc_kind, load_yaml_file, looks_like_path,
-                          require, resolve_bundled, warn_shadowed)
+from workloads.hf_layers import (EXPERT_KEY, hf_experts, ignored_moe_keys, llama4_plan, llama4_vision_params,
+                                 qwen_moe_layer_ids)
+from workloads.io import (InputError, bundled_names, check_name, doc_kind, field_error, load_yaml_file,
+                          looks_like_path, require, resolve_bundled, short_repr, warn_shadowed)
 
 __all__ = ["ModelSpec", "MoESpec", "MLASpec", "load_model", "list_models", "model_from_hf_config"]
 
@@ -481,8 +483,14 @@ def _hf_refuse(cfg: dict, src: str, pre: str = "") -> None:
     _refuse_missing_defaults(cfg, src, pre)
     lt = cfg.get("layer_types")
     if lt is not None and mt != "llama4_text":  # llama4's chunked/full list: workloads.hf_layers.llama4_plan
-        require(isinstance(lt, list) and set(lt) <= {"sliding_attention", "full_attention"}, src, pre + "layer_types", lt,
+        kinds = ("sliding_attention", "full_attention")  # `in`, not set(): an entry may be unhashable
+        require(all(t in kinds for t in lt), src, pre + "layer_types", lt,
                 "a list of 'sliding_attention' / 'full_attention' (other layer kinds are not modelled)")
+        n = cfg["num_hidden_layers"]  # one entry per layer (transformers' layer_type_validation)
+        if len(lt) != n:
+            raise field_error(src, pre + "layer_types", f"got a list of {len(lt)} entries; expected {n}, one per "
+                                                        f"layer (num_hidden_layers is {n})")
+    _check_rope(cfg, src, pre)
 
 
 # types whose transformers config class defaults a field that changes FLOPs, bytes or memory to
@@ -515,12 +523,20 @@ def _refuse_missing_defaults(cfg: dict, src: str, pre: str) -> None:
         require(cfg.get("num_key_value_heads") is not None, src, pre + "num_key_value_heads", None,
                 f"present for model_type {mt} (transformers' default for it is not num_attention_heads, and it "
                 f"sets the KV cache and the k/v projections)")
+    key = EXPERT_KEY.get(mt)
+    if key and mt != "llama4_text":  # llama4_text: refused in workloads.hf_layers.llama4_plan
+        require(cfg.get(key) is not None, src, pre + key, None,
+                f"present for model_type {mt} (the routed-expert count; its class default is not guessed, "
+                f"and without it the model would be priced as dense)")
     if hf_experts(cfg):
         require(cfg.get("num_experts_per_tok") is not None, src, pre + "num_experts_per_tok", None,
                 "present in a mixture-of-experts config (the experts each token runs are not guessed)")
         if mt in _MOE_WIDTH_DEFAULTED:
             require(cfg.get("moe_intermediate_size") is not None, src, pre + "moe_intermediate_size", None,
                     f"present for model_type {mt} (its experts are not intermediate_size wide)")
+        else:  # Mixtral, gpt-oss, Llama-4: each expert is intermediate_size wide
+            _require_width(cfg, src, pre, f"a positive integer, present for model_type {mt} (each expert's MLP "
+                                          f"width; the class default is not guessed)")
     if mt == "gemma3_text" and cfg.get("use_bidirectional_attention"):
         require(False, src, pre + "use_bidirectional_attention", True,
                 "false or absent (EmbeddingGemma's bidirectional encoder attention is not modelled)")
@@ -528,6 +544,32 @@ def _refuse_missing_defaults(cfg: dict, src: str, pre: str) -> None:
         require(any(cfg.get(k) is not None for k in _PATTERN_KEYS), src, pre + "layer_types", None,
                 f"present for model_type {mt}, or sliding_window_pattern (which layers slide and which attend "
                 f"to the whole context is not guessed)")
+
+
+def _require_width(cfg: dict, src: str, pre: str, expected: str) -> None:
+    """intermediate_size set and positive, else one error naming it as the file does (missing,
+    null or 0), never the spec's derived `intermediate`."""
+    v = cfg.get("intermediate_size")
+    if not v:
+        shown = "missing" if "intermediate_size" not in cfg else "null" if v is None else short_repr(v)
+        raise field_error(src, pre + "intermediate_size", f"got {shown}; expected {expected}")
+
+
+def _check_dense_width(cfg: dict, d: dict, src: str, pre: str) -> None:
+    """The layers that run a dense MLP need intermediate_size (Llama-4's intermediate_size_mlp
+    is required by workloads.hf_layers.llama4_plan)."""
+    moe = d.get("moe")
+    if cfg.get("model_type") == "llama4_text":
+        return
+    if not moe:
+        _require_width(cfg, src, pre, "a positive integer, the MLP width of this dense model (the class default "
+                                      "is not guessed; 0 would drop the MLP)")
+    elif moe.get("first_dense_layers"):
+        _require_width(cfg, src, pre, f"a positive integer: the first {moe['first_dense_layers']} layer(s) "
+                                      f"(first_k_dense_replace) run a dense MLP of that width")
+    elif moe.get("layer_ids") is not None and len(moe["layer_ids"]) < d["layers"]:
+        _require_width(cfg, src, pre, f"a positive integer: {d['layers'] - len(moe['layer_ids'])} layer(s) run "
+                                      f"a dense MLP of that width")
 
 
 def _window_layers(cfg: dict, layers: int):
@@ -541,8 +583,53 @@ def _window_layers(cfg: dict, layers: int):
     if pattern:  # Gemma-3: every n-th layer is global (Gemma3DecoderLayer: (i + 1) % pattern == 0)
         return layers - layers // int(pattern)
     if mt in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe") and cfg.get("max_window_layers") is not None:
-        return max(0, layers - int(cfg["max_window_layers"]))  # layers >= max_window_layers slide
+        return max(0, layers - cfg["max_window_layers"])  # layers >= max_window_layers slide (an int >= 0)
     return None
+
+
+# transformers' ROPE_INIT_FUNCTIONS: the rope types a config may name ("default": no scaling)
+_ROPE_TYPES = ("default", "linear", "dynamic", "yarn", "longrope", "llama3")
+_ROPE_FACTOR_AT_LEAST_1 = ("linear", "dynamic", "yarn", "llama3")  # factor required; HF warns below 1
+# Phi3Config._rope_scaling_adjustment (transformers 4.43+): early Phi-3-128k configs' "su" (and "yarn") are
+# LongRoPE, renamed "longrope"; any other type would fail in transformers, so it is refused here
+_PHI3_LEGACY_ROPE = ("su", "yarn")
+
+
+def _rope_kind(cfg: dict):
+    """The rope type a (checked) rope_scaling names, Phi-3's legacy names mapped to longrope."""
+    rs = cfg.get("rope_scaling")
+    if not isinstance(rs, dict):
+        return None
+    kind = rs.get("rope_type") or rs.get("type")
+    return "longrope" if cfg.get("model_type") == "phi3" and kind in _PHI3_LEGACY_ROPE else kind
+
+
+def _check_rope(cfg: dict, src: str, pre: str) -> None:
+    """rope_scaling (a mapping: the table check refused any other type): a known type and, where
+    its type reads one, a numeric factor; a typo or a string factor is refused by name, never
+    read as "no scaling" (it sets the context limit: _rope_extended)."""
+    from workloads.schema import hint
+    rs = cfg.get("rope_scaling")
+    if not isinstance(rs, dict):
+        return
+    fld = pre + "rope_scaling."
+    raw = rs.get("rope_type") if "rope_type" in rs else rs.get("type")
+    names = "rope_type" if "rope_type" in rs or "type" not in rs else "type"
+    allowed = _ROPE_TYPES + (_PHI3_LEGACY_ROPE if cfg.get("model_type") == "phi3" else ())
+    require(isinstance(raw, str) and raw in allowed, src, fld + names, raw,
+            f"one of {', '.join(allowed)} (transformers' rope types){hint(raw, allowed)}")
+    kind = _rope_kind(cfg)
+    factor = rs.get("factor")
+    if kind in _ROPE_FACTOR_AT_LEAST_1 or factor is not None:
+        least = 1 if kind in _ROPE_FACTOR_AT_LEAST_1 else 0
+        ok = isinstance(factor, (int, float)) and not isinstance(factor, bool) and math.isfinite(factor) \
+            and (factor >= 1 if least else factor > 0)
+        require(ok, src, fld + "factor", factor,
+                f"a number >= 1 (the {kind} scaling factor, required for rope type {kind})" if least else
+                f"a positive number (the {kind} scaling factor), or absent")
+    orig = rs.get("original_max_position_embeddings")
+    require(orig is None or (isinstance(orig, int) and not isinstance(orig, bool) and orig >= 1), src,
+            fld + "original_max_position_embeddings", orig, "a positive integer (positions), or absent")
 
 
 def _rope_extended(cfg: dict, max_pos: int, src: str, pre: str = "") -> int:
@@ -553,8 +640,7 @@ def _rope_extended(cfg: dict, max_pos: int, src: str, pre: str = "") -> int:
     original length by its factor. A linear entry does so only when it names
     original_max_position_embeddings: without it max_position_embeddings is already the
     interpolated length (Gemma-3: linear x8 with 131,072 positions, not 1,048,576)."""
-    rs = cfg.get("rope_scaling")
-    kind = (rs.get("rope_type") or rs.get("type")) if isinstance(rs, dict) else None
+    rs, kind = cfg.get("rope_scaling"), _rope_kind(cfg)
     if kind not in ("yarn", "linear", "dynamic") or (kind == "linear" and not rs.get("original_max_position_embeddings")):
         return max_pos
     factor, orig = rs.get("factor"), rs.get("original_max_position_embeddings") or max_pos
@@ -592,13 +678,12 @@ def _hf_extras(cfg: dict, d: dict) -> None:
     if cfg.get("mlp_bias"):
         d["mlp_bias"] = True
     for key, field in (("attn_logit_softcapping", "attn_softcap"), ("final_logit_softcapping", "logit_softcap")):
-        if cfg.get(key):
+        if cfg.get(key) is not None:  # a positive number (workloads.schema.HF_FIELDS)
             d[field] = float(cfg[key])
-    rs = cfg.get("rope_scaling")
-    if isinstance(rs, dict):
-        d["rope_scaling"] = str(rs.get("rope_type") or rs.get("type"))
-    if cfg.get("num_nextn_predict_layers"):
-        d["mtp_layers"] = int(cfg["num_nextn_predict_layers"])
+    if _rope_kind(cfg):
+        d["rope_scaling"] = _rope_kind(cfg)
+    if cfg.get("num_nextn_predict_layers"):  # an integer (workloads.schema.HF_FIELDS)
+        d["mtp_layers"] = cfg["num_nextn_predict_layers"]
     if cfg.get("topk_method") == "noaux_tc":
         d["router_bias"] = True
     if mt == "granite":  # GraniteModel / GraniteDecoderLayer / GraniteForCausalLM (class defaults 1.0)
@@ -777,6 +862,12 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     if quant is not None:
         _hf_quant(quant, cfg, outer, src, d)
     notes += _hf_moe_and_plan(cfg, d, src, pre)
+    _check_dense_width(cfg, d, src, pre)
+    stray = ignored_moe_keys(cfg)
+    if stray:  # transformers' dense class ignores them: so does the count, said here rather than silently
+        shown = ", ".join(f"{pre}{k} {cfg[k]!r}" for k in stray)
+        notes.append(f"{src}: {shown} ignored: model_type {cfg.get('model_type')} is a dense architecture whose "
+                     f"transformers class reads no expert keys; priced as the dense model")
     if quant is not None and quant.get("quant_method") == "mxfp4":
         from workloads.hf_quant import mxfp4_experts_only
         mxfp4_experts_only(d.get("moe"), d["layers"], src)

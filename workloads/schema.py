@@ -231,6 +231,13 @@ def check_model_fields(d: dict, src: str) -> list:
 # The fields the importer reads, with their types; every other key of a config.json is
 # ignored (HF configs carry dozens of training-only keys), but a read key of the wrong
 # type is an error, never coerced ("false" is not true, 0 KV heads is not "all heads").
+_TINY = math.ulp(0.0)  # an inclusive lower bound meaning "> 0" (0 caps / scalings divide by zero in HF)
+
+
+def _positive(what: str) -> Field:
+    return Field("num", lo=_TINY, nullable=True, expected=f"a positive number ({what}), or null for none")
+
+
 HF_FIELDS = {
     "hidden_size": _dim(True), "num_hidden_layers": Field("int", required=True, lo=1, hi=100_000),
     "num_attention_heads": _dim(True), "vocab_size": _dim(True),
@@ -254,6 +261,22 @@ HF_FIELDS = {
     "moe_layers": Field("list", nullable=True), "no_rope_layers": Field("list", nullable=True),
     "no_rope_layer_interval": _dim(nullable=True), "use_qk_norm": Field("bool", nullable=True),
     "decoder_sparse_step": _dim(nullable=True), "mlp_only_layers": Field("list", nullable=True),
+    # read by the importer's per-type rules (workloads.models): typed here so a wrong type is one named
+    # error, never a traceback from float() / int() or a string taken as true
+    "hidden_act": Field("str", nullable=True, expected="an activation name (text), e.g. silu"),
+    "hidden_activation": Field("str", nullable=True, expected="an activation name (text), e.g. gelu_pytorch_tanh"),
+    "mlp_bias": Field("bool", nullable=True), "use_bidirectional_attention": Field("bool", nullable=True),
+    "attn_logit_softcapping": _positive("the tanh cap of the attention scores"),
+    "final_logit_softcapping": _positive("the tanh cap of the final logits"),
+    "max_window_layers": _dim(lo=0, nullable=True, expected="an integer >= 0 (layers from this index on slide), "
+                                                            "or null"),
+    "num_nextn_predict_layers": _dim(lo=0, nullable=True, expected="an integer >= 0 (multi-token-prediction "
+                                                                   "modules), or null"),
+    "layer_types": Field("list", nullable=True), "topk_method": Field("str", nullable=True),
+    "rope_scaling": Field("map", nullable=True, expected="a mapping with rope_type (or type) and its factor, or null"),
+    # Granite's scalings: GraniteConfig multiplies by them, so null is not 1.0
+    **{k: Field("num", lo=_TINY, expected="a positive number (GraniteConfig scales by it)")
+       for k in ("embedding_multiplier", "residual_multiplier", "logits_scaling")},
 }
 
 
