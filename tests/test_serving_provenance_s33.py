@@ -1,0 +1,87 @@
+"""Session 33 (issue 11, no silent fallback): serve, generate and plan say the level that priced them and what it
+rested on, in the header (`priced from:`), the files and the Python results, as simulate and sweeps do.
+
+Before: `cosim serve --hw l40s --level analytical` wrote `level=analytical` (the level requested) on every
+requests.csv row though the roofline priced every step; h100_pcie's calibration, transferred from h100_sxm, was
+named nowhere in serve, generate or plan."""
+
+import json
+
+import pandas as pd
+
+from cosim.cli import main
+from cosim.serving import serve
+
+RUN = dict(qps=4.0, requests=6, prompt_len=64, output_len=4)
+TRANSFER = "transferred from h100_sxm"
+
+
+def _serve_cli(tmp_path, capsys, hw):
+    out = tmp_path / hw
+    assert main(["serve", "--model", "llama3_8b", "--hw", hw, "--level", "analytical", "--qps", "4", "--requests",
+                 "6", "--prompt-len", "64", "--output-len", "4", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    return text, pd.read_csv(out / "requests.csv"), json.loads((out / "summary.json").read_text())
+
+
+# ---- 1. serve's rows carry the level that priced them (l40s has no calibration: the roofline)
+
+def test_serve_rows_carry_the_level_used_not_only_the_level_requested(tmp_path, capsys):
+    text, df, doc = _serve_cli(tmp_path, capsys, "l40s")
+    lines = text.splitlines()
+    assert "level analytical requested; steps priced at roofline" in lines[0]
+    assert lines[1] == "priced from: fallback:uncalibrated"
+    assert set(df["level"]) == {"analytical"}  # the option, as summary.json's config records it
+    assert set(df["level_used"]) == {"roofline"}
+    assert set(df["provenance"]) == {"fallback:uncalibrated"}
+    assert doc["config"]["level"] == "analytical"
+    assert doc["summary"]["level_used"] == "roofline"
+    assert doc["summary"]["provenance"] == "fallback:uncalibrated"
+
+
+# ---- 2. a transferred calibration is named in serve's header, summary.json and requests.csv
+
+def test_serve_names_a_transferred_calibration_everywhere(tmp_path, capsys):
+    text, df, doc = _serve_cli(tmp_path, capsys, "h100_pcie")
+    lines = text.splitlines()
+    assert "requested" not in lines[0] and "level analytical" in lines[0]
+    assert lines[1].startswith("priced from: " + TRANSFER)
+    assert set(df["level_used"]) == {"analytical"}
+    assert df["provenance"].nunique() == 1 and df["provenance"][0].startswith(TRANSFER)
+    assert doc["summary"]["provenance"].startswith(TRANSFER)
+    assert doc["summary"]["provenance"] == df["provenance"][0]
+
+
+def test_serve_result_api_carries_level_used_and_provenance():
+    r = serve("llama3_8b", "h100_pcie", level="analytical", **RUN)
+    assert r.level_used == r.summary["level_used"] == "analytical"
+    assert r.provenance == r.summary["provenance"] == "; ".join(r.priced_from)
+    assert r.priced_from and r.priced_from[0].startswith(TRANSFER)
+    rl = serve("llama3_8b", "l40s", level="analytical", **RUN)
+    assert (rl.config.level, rl.level_used, rl.priced_from) == ("analytical", "roofline", ("fallback:uncalibrated",))
+    rr = serve("llama3_8b", "h100_sxm", level="roofline", **RUN)
+    assert (rr.level_used, rr.provenance) == ("roofline", "speed-of-light")
+
+
+def test_a_given_step_model_says_so_in_its_provenance():
+    from cosim.serving import StepCost
+
+    class Fixed:
+        notes = ()
+
+        def step_cost(self, batch):
+            return StepCost(1e-3, 1.0)
+
+    r = serve("llama3_8b", "h100_sxm", step_model=Fixed(), **RUN)
+    assert r.level_used == "given"
+    assert r.provenance == "given: step model Fixed (its own numbers)"
+    assert "priced from: given: step model Fixed" in r.format()
+
+
+def test_a_shared_step_model_reports_each_runs_own_provenance():
+    """The provenance is the run's record, as levels_used (session 19): a run after another says only its own."""
+    from cosim.serving.steptime import device_step_cost
+    steps = device_step_cost("llama3_8b", "h100_pcie", level="analytical")
+    a = serve("llama3_8b", "h100_pcie", step_model=steps, level="analytical", **RUN)
+    b = serve("llama3_8b", "h100_pcie", step_model=steps, level="analytical", **RUN)
+    assert a.priced_from == b.priced_from and a.priced_from[0].startswith(TRANSFER)
