@@ -85,3 +85,34 @@ def test_a_shared_step_model_reports_each_runs_own_provenance():
     a = serve("llama3_8b", "h100_pcie", step_model=steps, level="analytical", **RUN)
     b = serve("llama3_8b", "h100_pcie", step_model=steps, level="analytical", **RUN)
     assert a.priced_from == b.priced_from and a.priced_from[0].startswith(TRANSFER)
+
+
+# ---- 3. generate: the provenance key, the CSV column and the header line
+
+def test_generate_names_its_provenance_in_header_json_and_csv(tmp_path, capsys):
+    out = tmp_path / "gen.json"
+    args = ["generate", "--model", "llama3_8b", "--level", "analytical", "--prompt-len", "64", "--output-len", "4"]
+    assert main([*args, "--hw", "h100_pcie", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("priced from: " + TRANSFER)
+    doc = json.loads(out.read_text())
+    assert (doc["level"], doc["level_requested"]) == ("analytical", "analytical")
+    assert doc["provenance"].startswith(TRANSFER)
+    csv = tmp_path / "gen.csv"
+    assert main([*args, "--hw", "l40s", "--out", str(csv)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "level roofline (requested analytical: fell back)" in lines[0]
+    assert lines[1] == "priced from: fallback:uncalibrated"
+    df = pd.read_csv(csv)
+    assert set(df["level"]) == {"roofline"} and set(df["level_requested"]) == {"analytical"}
+    assert set(df["provenance"]) == {"fallback:uncalibrated"}
+
+
+def test_generate_result_api_carries_level_used_and_provenance():
+    from cosim.serving.generate import generate
+    g = generate("llama3_8b", "h100_pcie", 64, 4, level="analytical")
+    assert (g.level, g.level_requested) == ("analytical", "analytical")
+    assert g.priced_from[0].startswith(TRANSFER) and g.provenance == "; ".join(g.priced_from)
+    assert g.summary()["provenance"] == g.provenance
+    r = generate("llama3_8b", "h100_sxm", 64, 4)  # the roofline: the vectorised decode path
+    assert (r.level, r.level_requested, r.priced_from) == ("roofline", "roofline", ("speed-of-light",))
