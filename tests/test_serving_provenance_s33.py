@@ -116,3 +116,33 @@ def test_generate_result_api_carries_level_used_and_provenance():
     assert g.summary()["provenance"] == g.provenance
     r = generate("llama3_8b", "h100_sxm", 64, 4)  # the roofline: the vectorised decode path
     assert (r.level, r.level_requested, r.priced_from) == ("roofline", "roofline", ("speed-of-light",))
+
+
+# ---- 4. plan: a provenance column, the header line, PlanResult.level_used / priced_from
+
+def test_plan_names_a_cross_architecture_transfer(tmp_path, capsys):
+    out = tmp_path / "plan.csv"
+    assert main(["plan", "--model", "llama3_70b", "--system", "gb200_nvl72", "--level", "analytical",
+                 "--max-devices", "4", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "level analytical requested; priced at analytical+roofline" in lines[0]  # collectives: alpha-beta
+    assert lines[1].startswith("priced from: " + TRANSFER) and "CROSS-ARCHITECTURE" in lines[1]
+    assert "speed-of-light:alpha-beta" in lines[1]
+    df = pd.read_csv(out)
+    assert {"level", "provenance"} <= set(df.columns)
+    assert df["provenance"].str.startswith(TRANSFER).all()
+    assert df["provenance"].str.contains("CROSS-ARCHITECTURE").all()
+    tp = df[df["tp"] > 1]  # its collectives priced by the link's alpha-beta, and the row says so
+    assert len(tp) and tp["provenance"].str.endswith("speed-of-light:alpha-beta").all()
+    assert set(tp["level"]) == {"analytical+roofline"}
+
+
+def test_plan_result_api_carries_level_used_and_provenance():
+    from cosim.plan import _level_text, plan
+    r = plan("llama3_70b", "gb200_nvl72", level="analytical", max_devices=4)
+    assert (r.level, r.level_used) == ("analytical", "analytical+roofline")
+    assert r.priced_from[0].startswith(TRANSFER) and "speed-of-light:alpha-beta" in r.priced_from
+    assert all(row.provenance for row in r.rows)
+    assert _level_text(r) == "analytical+roofline; requested analytical"
+    m = plan("llama3_8b", "mi300x_8", level="analytical", max_devices=2)  # no calibration: every layout fell back
+    assert m.level_used == "roofline" and all(row.provenance.startswith("fallback:") for row in m.rows)
