@@ -146,3 +146,36 @@ def test_plan_result_api_carries_level_used_and_provenance():
     assert _level_text(r) == "analytical+roofline; requested analytical"
     m = plan("llama3_8b", "mi300x_8", level="analytical", max_devices=2)  # no calibration: every layout fell back
     assert m.level_used == "roofline" and all(row.provenance.startswith("fallback:") for row in m.rows)
+
+
+# ---- 5. a top-level profile with `serve`: the error says where a serving run takes it
+
+def test_a_top_level_profile_with_serve_points_to_serve_profile(tmp_path, capsys):
+    import pytest
+
+    from cosim.experiment import load_experiment
+    from workloads.io import InputError
+    serve_block = "serve: {qps: 4, requests: 6, prompt_len: 64, output_len: 4"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"model: llama3_8b\nhw: h100_sxm\nlevel: analytical\nprofile: engine\n{serve_block}}}\n")
+    with pytest.raises(InputError) as e:
+        load_experiment(bad)
+    msg = str(e.value)
+    assert "serve: {profile: engine}" in msg and "cosim serve --profile engine" in msg
+    assert "not supported" not in msg
+    # the place the message names works: the serving run's steps are priced with the profile's host model
+    good = tmp_path / "good.yaml"
+    good.write_text(f"model: llama3_8b\nhw: h100_sxm\nlevel: analytical\n{serve_block}, profile: engine}}\n")
+    assert main(["run", str(good), "--no-accuracy", "--out", str(tmp_path / "out")]) == 0
+    assert "(profile engine)" in capsys.readouterr().out
+
+
+def test_a_sweep_base_with_profile_and_serve_points_to_serve_profile():
+    import pytest
+
+    from cosim.dse import sweep_from_dict
+    from workloads.io import InputError
+    base = {"model": "llama3_8b", "hw": "h100_sxm", "profile": "engine",
+            "serve": {"qps": 4, "requests": 6, "prompt_len": 64, "output_len": 4}}
+    with pytest.raises(InputError, match=r"serve: \{profile: engine\}"):
+        sweep_from_dict({"base": base, "axes": [{"grid": {"serve.qps": [2, 4]}}]})
