@@ -200,16 +200,21 @@ def _context_opt_in(cfg: dict, source: str) -> None:
 
 def _profile_field(cfg: dict, source: str) -> None:
     """`profile` (workloads/profiles.py): checked by the schema; refused where the run
-    would not honour it (a parallel layout, a serving run), never silently dropped."""
+    would not honour it (a parallel layout; a serving run, which takes it as `serve.profile`),
+    never silently dropped."""
     from workloads.schema import check_profile
     problems = check_profile(cfg["profile"], source)
     if problems:
         raise InputError(problems[0])
     if cfg["profile"] is not None:
-        for other in ("system", "parallel", "serve"):
+        for other in ("system", "parallel"):
             if cfg[other] not in (None, False):
                 fail(source, "profile", cfg["profile"], f"null when `{other}` is set (a profile with {other} "
                                                         f"is not supported yet)")
+        if cfg["serve"] not in (None, False):  # serving takes it as a serve option: say where, not "unsupported"
+            fail(source, "profile", cfg["profile"], f"null when `serve` is set: a serving run takes its profile under "
+                                                    f"`serve` (serve: {{profile: {cfg['profile']}}}, as `cosim serve "
+                                                    f"--profile {cfg['profile']}`), which prices its steps with it")
 
 
 def _serve_section(v, source):
@@ -323,8 +328,8 @@ def _accuracy_section(v, source, base_dir):
             word = str(acc["source"])
             close = (difflib.get_close_matches(word, ["synthetic", "checkpoint"], n=1, cutoff=0.6)
                      if "/" not in word and "." not in word else [])
-            hint = (f" (did you mean 'synthetic'? a bundled checkpoint such as smollm2_135m goes in "
-                    f"accuracy.checkpoint)" if close == ["synthetic"] else
+            hint = (" (did you mean 'synthetic'? a bundled checkpoint such as smollm2_135m goes in "
+                    "accuracy.checkpoint)" if close == ["synthetic"] else
                     " (a bundled checkpoint such as smollm2_135m goes in accuracy.checkpoint, not accuracy.source)"
                     if close else "")
             fail(source, "accuracy.source", acc["source"], f"synthetic, or an existing .safetensors file or "

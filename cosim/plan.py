@@ -64,6 +64,9 @@ class PlanRow:
     level: str = ""  # the level that priced it (e.g. roofline where the device has no calibration)
     # "dynamic + static", "dynamic only (no static power in <file>)" or "unknown (energy n/a for this point)"
     energy_scope: str = ""
+    # what the level's numbers rest on, simulate's priced_from joined by "; " (a sweep row's `provenance`):
+    # e.g. gb200_nvl72's b200 calibration transferred from h100_sxm, CROSS-ARCHITECTURE (issue 11)
+    provenance: str = ""
 
 
 @dataclass
@@ -78,6 +81,14 @@ class PlanResult:
     rows: list = field(default_factory=list)  # ranked fitting rows first, then fits=False rows
     skipped: list = field(default_factory=list)  # (layout, why it cannot shard this model)
     notes: list = field(default_factory=list)  # run-wide (e.g. the checkpoint's declared weights format)
+    # what the priced layouts' numbers rest on, each of simulate's priced_from texts once (the header's line)
+    priced_from: tuple = ()
+
+    @property
+    def level_used(self) -> str:
+        """The level(s) that priced the rows (`level` is the one requested), e.g. 'analytical+roofline'."""
+        from hwmodels.levels import summarize_levels
+        return summarize_levels(lv for r in self.rows for lv in r.level.split("+") if lv)
 
     @property
     def best(self) -> PlanRow | None:
@@ -130,9 +141,13 @@ def enumerate_layouts(model, devices: int, batch: int, sp_options=(False,), micr
     return valid, skipped
 
 
-def _row(model, system, L: Layout, phase, batch, seq, level, fmt, compute_fallback=False) -> PlanRow:
+def _row(model, system, L: Layout, phase, batch, seq, level, fmt, compute_fallback=False,
+         priced_from: dict | None = None) -> PlanRow:
+    """One layout priced; `priced_from` (an ordered set) gathers its report's provenance texts."""
     trace = build_trace(model, phase=phase, batch=batch, seq=seq, parallel=L, **fmt)
     rep = simulate(trace, system, level=level, compute_fallback=compute_fallback)
+    if priced_from is not None:
+        priced_from.update(dict.fromkeys(rep.meta["priced_from"]))
     par = rep.meta["parallel"]
     st = layout_step(rep)  # the step of all replicas; system energy = tp x dp x micro-batch traces
     step, tokens, energy = st["step_latency_s"], st["tokens"], st["energy_j"]
@@ -142,7 +157,8 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt, compute_fallba
                    rep.capacity_bytes, step, tokens / step, L.devices * step / tokens,
                    comm / rep.total_latency_s, par["bubble_fraction"], energy / tokens,
                    "; ".join(rep.notes[:2]) if rep.notes else "", rep.level,
-                   energy_scope_label(rep.meta.get("energy_scope", ""), energy / tokens))
+                   energy_scope_label(rep.meta.get("energy_scope", ""), energy / tokens),
+                   "; ".join(rep.meta["priced_from"]))
 
 
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",
@@ -172,7 +188,8 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
            "allow_beyond_max_context": allow_beyond_max_context}
     key, pick = OBJECTIVES[objective]
     sign = 1 if pick is min else -1
-    rows = _best_microbatches([_row(model, system, L, phase, batch, seq, level, fmt, compute_fallback)
+    prov: dict = {}
+    rows = _best_microbatches([_row(model, system, L, phase, batch, seq, level, fmt, compute_fallback, prov)
                                for L in layouts], key, sign)
     fit = sorted((r for r in rows if r.fits), key=lambda r: (sign * getattr(r, key), r.devices))
     nofit = sorted((r for r in rows if not r.fits), key=lambda r: r.memory_per_device_bytes)
@@ -185,7 +202,8 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
     if compute_fallback and lacking:  # the table has no per-op rows: say once which formats ran wider
         notes.append("compute fallback: " + ", ".join(f"{f} computed at the {system.device.fallback_format(f)} peak"
                                                        for f in lacking) + f" ({system.device.name} has no unit for it)")
-    return PlanResult(model.name, system.name, phase, batch, seq, objective, level, fit + nofit, skipped, notes)
+    return PlanResult(model.name, system.name, phase, batch, seq, objective, level, fit + nofit, skipped, notes,
+                      tuple(prov))
 
 
 def _best_microbatches(rows: list, key: str, sign: int) -> list:
@@ -236,9 +254,15 @@ def plan_figure(result: PlanResult):
     ax.set_xlabel(key + ("; bar labels: energy per token" if any(r.fits for r in rows) else "")
                   + (f", {'; '.join(scopes)}" if scopes else ""), fontsize=8)
     ax.set_title(f"{result.model} {result.phase} b={result.batch} s={result.seq} on {result.system} "
-                 f"({result.objective}, {result.level})", fontsize=9)
+                 f"({result.objective}, {_level_text(result)})", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _level_text(result: PlanResult) -> str:
+    """The level that priced the bars, and the one requested where they differ (never the request alone)."""
+    used = result.level_used if result.rows else result.level
+    return used if used == result.level else f"{used}; requested {result.level}"
 
 
 def plot_plan(result: PlanResult, path) -> None:

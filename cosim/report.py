@@ -9,7 +9,7 @@ from cosim import jsonio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Report"]
+__all__ = ["Report", "priced_from_line"]
 
 COLUMNS = ["op", "kind", "phase", "group", "repeat", "compute_fmt", "flops", "bytes", "intensity",
            "bound", "latency_s", "energy_j", "utilization", "share", "provenance", "level"]
@@ -36,6 +36,15 @@ def json_header() -> dict:
     from cosim.version import __version__
     return {"schema_version": SCHEMA_VERSION, "cosim_version": __version__, "git_commit": git_commit(),
             "rows_are": ROWS_ARE}
+
+
+def priced_from_line(provenance) -> str:
+    """The header line that names what priced a result (issue 11: no silent fallback), the same in simulate,
+    serve, generate and plan: the first three provenance texts, then how many more; '' for none."""
+    prov = list(dict.fromkeys(p for p in provenance if p))
+    if not prov:
+        return ""
+    return "priced from: " + "; ".join(prov[:3]) + (f" (+{len(prov) - 3} more)" if len(prov) > 3 else "")
 
 
 def git_commit() -> str:

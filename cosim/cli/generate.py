@@ -42,6 +42,9 @@ def run(args) -> int:
     print(f"{g.model} on {g.hw} — batch {g.batch}, prompt {g.prompt_len}, output {g.output_len}, level {g.level}"
           + (f" (requested {args.level}: fell back)" if g.level != args.level else "")
           + (f", recipe {args.recipe}" if args.recipe else ""))
+    from cosim.report import priced_from_line
+    if g.priced_from:  # what the level that ran rests on: a calibration, a transfer, a fallback (issue 11)
+        print(priced_from_line(g.priced_from))
     impl = g.inputs.implementation if g.inputs else None
     print("implementation: " + (impl or "none given: a plain Hugging Face model's kernels (as profile eager: nothing "
                                          "fused, CUDA graphs off; --profile, e.g. engine, chooses another)"))
@@ -73,7 +76,8 @@ def write_out(g, path: str) -> None:
     steps = pd.DataFrame({"step": range(1, d.size + 1), "context_len": [g.prompt_len + i for i in range(1, d.size + 1)],
                           "latency_s": d, "energy_j": g.decode_energy_j})
     if not path.lower().endswith(".json"):
-        made_by = {"model": g.model, "hw": g.hw, "level": g.level, "batch": g.batch, "prompt_len": g.prompt_len,
+        made_by = {"model": g.model, "hw": g.hw, "level": g.level, "level_requested": g.level_requested,
+                   "provenance": g.provenance, "batch": g.batch, "prompt_len": g.prompt_len,
                    "output_len": g.output_len, **(asdict(g.inputs) if g.inputs else {})}
         for k, v in made_by.items():
             steps[k] = "" if v is None else v

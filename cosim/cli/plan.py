@@ -110,7 +110,10 @@ def format_plan(res, top: int = 15) -> str:
     used = sorted({r.level for r in res.rows if r.level and r.level != res.level})
     ran = f"level {res.level}" + (f" requested; priced at {', '.join(used)} (column `level` in --out)" if used else "")
     lines = [f"{res.model} {res.phase} batch {res.batch} seq {res.seq} on {res.system} — objective "
-             f"{res.objective}, {ran}", ""]
+             f"{res.objective}, {ran}"]
+    from cosim.report import priced_from_line
+    # what that level rests on (column `provenance` in --out), as simulate's header: a transfer, a fallback
+    lines += [ln for ln in (priced_from_line(getattr(res, "priced_from", ())),) if ln] + [""]
     hdr = (f"{'#':>3} {'layout':<22}{'dev':>4} {'fits':<5}{'mem/dev':>10} {'step':>10} {'tok/s':>10} "
            f"{'dev-s/tok':>10} {'comm':>6} {'bubble':>7}")
     lines += [hdr, "-" * len(hdr)]

@@ -65,9 +65,8 @@ def format_report(rep, top: int = 10) -> str:
         batch += f" ({rep.batch} per device trace)"
     lines = [f"{rep.model} on {rep.hw} — {rep.phase}, {batch}, seq {rep.seq}, {ran}"
              + (f", recipe {rep.recipe}" if rep.recipe else "")]
-    prov = rep.meta.get("priced_from") or []
-    if prov:
-        lines.append("priced from: " + "; ".join(prov[:3]) + (f" (+{len(prov) - 3} more)" if len(prov) > 3 else ""))
+    from cosim.report import priced_from_line
+    lines += [ln for ln in (priced_from_line(rep.meta.get("priced_from") or ()),) if ln]
     backends = sorted({r["attention_backend"] for r in rep.rows if r.get("attention_backend")})
     if rep.meta.get("implementation"):
         line = "implementation: " + rep.meta["implementation"]

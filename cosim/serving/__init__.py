@@ -186,6 +186,18 @@ def _level_used(steps, draft) -> str:
     return summarize_levels(levels)
 
 
+def _provenance(steps, draft) -> tuple:
+    """What the priced components' numbers rest on (their cost models' OpCost.provenance, in order of first
+    use: a calibration, a transfer from a sibling GPU, fallback:uncalibrated...), as simulate's priced_from;
+    for a step model that does not say, its type, given."""
+    prov: dict = {}
+    for m in (getattr(steps, "inner", steps), draft):
+        prov.update(getattr(m, "provenance_used", None) or {})
+    if not prov and not isinstance(getattr(steps, "inner", steps), DeviceStepCost):
+        return (f"given: step model {type(getattr(steps, 'inner', steps)).__name__} (its own numbers)",)
+    return tuple(prov)
+
+
 def token_budget(cfg, specs) -> int:
     """Tokens a step may prefill: max_batched_tokens when given; for the static scheduler
     max_num_seqs x the longest prompt (it prefills a whole batch in one step, as HF generate runs
@@ -338,6 +350,8 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     summary = summarize(df, energy, cfg.slo_ttft_s, cfg.slo_tpot_s, timeline)
     summary["steps"] = sum(r.n_steps for r in eng.replicas)
     summary["level_used"] = _level_used(steps, draft)
+    # one text, as a sweep row's `provenance` column: requests.csv and summary.json carry it (issue 11)
+    summary["provenance"] = "; ".join(_provenance(steps, draft))
     if step_model is None:  # the label plan and sweeps give (energy_scope_label): full, dynamic only, or unknown
         from cosim.energy_scope import energy_scope_label
         summary["energy_scope"] = energy_scope_label(hw.energy_scope, energy)
@@ -355,4 +369,5 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     notes += _nan_figure_notes(cfg, summary, df)
     return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},
                        tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced,
-                       priced_formats=dict(getattr(getattr(steps, "inner", steps), "formats", None) or {}))
+                       priced_formats=dict(getattr(getattr(steps, "inner", steps), "formats", None) or {}),
+                       priced_from=_provenance(steps, draft))

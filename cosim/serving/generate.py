@@ -70,6 +70,14 @@ class GenerationResult(MemoryFit):
     capacity_bytes: float = float("inf")  # the device's main memory
     energy_scope: str = ""  # "dynamic only (no static power in <file>)" when the device gives none
     inputs: GenerateInputs | None = None
+    level_requested: str = ""  # `level` is the level(s) that priced it: roofline where the device has no calibration
+    # what the prefill's and decode steps' numbers rest on, each text once (simulate's priced_from; issue 11)
+    priced_from: tuple = ()
+
+    @property
+    def provenance(self) -> str:
+        """priced_from as one text: the `provenance` of generate's files, as a sweep row's."""
+        return "; ".join(self.priced_from)
 
     @property
     def tpot_s(self) -> float:
@@ -94,7 +102,8 @@ class GenerationResult(MemoryFit):
         return self.energy_j / (self.batch * self.output_len)
 
     def summary(self) -> dict:
-        return {"model": self.model, "hw": self.hw, "level": self.level, "batch": self.batch,
+        return {"model": self.model, "hw": self.hw, "level": self.level, "level_requested": self.level_requested,
+                "provenance": self.provenance, "batch": self.batch,
                 "prompt_len": self.prompt_len, "output_len": self.output_len, "ttft_s": self.ttft_s,
                 "tpot_s": self.tpot_s, "total_s": self.total_s, "energy_j": self.energy_j,
                 "tokens_per_s": self.tokens_per_s, "energy_per_token_j": self.energy_per_token_j,
@@ -172,14 +181,19 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
         notes.append(f"does not fit: {mem / 1e9:,.2f} GB (weights {footprint['weights'] / 1e9:,.2f} + KV "
                      f"{footprint['kv_cache'] / 1e9:,.2f} + activations {footprint['activations'] / 1e9:,.2f}) "
                      f"on {hw.name}'s {capacity / 1e9:,.2f} GB; the times assume it did")
-    # the level that priced it (the prefill report's: roofline where the device cannot do `level`)
-    return GenerationResult(model.name, hw.name, pre.level, batch, prompt_len, output_len, pre.total_latency_s,
+    # the level(s) that priced it, prefill and decode steps (roofline where the device cannot do `level`), and
+    # what they rest on: never the requested level alone (issue 11)
+    from hwmodels.levels import summarize_levels
+    used = summarize_levels(pre.level.split("+") + list(steps.levels_used))
+    prov = tuple(dict.fromkeys([*pre.meta["priced_from"], *steps.provenance_used]))
+    return GenerationResult(model.name, hw.name, used, batch, prompt_len, output_len, pre.total_latency_s,
                             pre.total_energy_j, lat + const.latency_s, en + const.energy_j,
                             tuple(dict.fromkeys(notes)), footprint, capacity, hw.energy_scope,
                             GenerateInputs(**{k: pre.meta["formats"][k] for k in ("weights", "acts", "kv")},
                                            recipe=recipe, attention=attention, compute_fallback=compute_fallback,
                                            profile=pre.meta["inputs"]["profile"],
-                                           implementation=pre.meta.get("implementation")))
+                                           implementation=pre.meta.get("implementation")),
+                            level_requested=level, priced_from=prov)
 
 
 def _footprint(prefill: dict, last_decode: dict | None) -> dict:

@@ -187,6 +187,18 @@ class ServeResult:
     extra: dict = field(default_factory=dict)
     # the number formats the device step model priced (DeviceStepCost.formats); {} for a given step_model
     priced_formats: dict = field(default_factory=dict)
+    # what the priced steps rest on, each text once (simulate's priced_from): summary["provenance"] joins them
+    priced_from: tuple = ()
+
+    @property
+    def level_used(self) -> str:
+        """The level(s) whose models priced the steps (config.level is only the one requested)."""
+        return self.summary.get("level_used", "")
+
+    @property
+    def provenance(self) -> str:
+        """What the priced steps rest on, one text (the provenance column of requests.csv and of sweep rows)."""
+        return self.summary.get("provenance", "")
 
     def format(self) -> str:
         s, c = self.summary, self.config
@@ -196,6 +208,8 @@ class ServeResult:
                  + (f" requested; steps priced at {s['level_used']}" if s.get("level_used", c.level) != c.level else "")
                  + f", {s['requests']} requests"
                  + (f", qps {c.qps}" if c.trace is None else f", trace {c.trace}")]
+        from cosim.report import priced_from_line
+        lines += [ln for ln in (priced_from_line(self.priced_from),) if ln]
         for name, cap in self.capacity.items():
             lines.append(f"KV capacity [{name}]: {cap.blocks} blocks x {cap.block_size} = {cap.tokens:,} tokens "
                          f"at {cap.bytes_per_token:,.0f} B/token ({cap.source})")

@@ -196,6 +196,9 @@ class DeviceStepCost:
         self.copies = layout.tp if layout else 1
         self.devices = self.replica_devices or (layout.tp * layout.pp if layout else 1)
         self.levels_used: dict = {}  # the levels whose models priced the components (ordered set)
+        # what those models' numbers rest on (OpCost.provenance: a calibration, a transfer, fallback:...),
+        # ordered set: every serving row says it, as simulate's priced_from does (issue 11)
+        self.provenance_used: dict = {}
         # the analytical level parses the device calibration on every call: parse it once
         self._gpu_params = None
         if self.level == "analytical" and self.system is None:
@@ -220,7 +223,8 @@ class DeviceStepCost:
         if not ops:
             return ZERO
         costs, notes = self._estimate(ops)
-        self._use(notes, tuple(dict.fromkeys(priced_level(c, self.level) for c in costs)))
+        self._use(notes, tuple(dict.fromkeys(priced_level(c, self.level) for c in costs)),
+                  tuple(dict.fromkeys(str(c.provenance) for c in costs)))
         lat = sum(c.latency_s * o.repeat for o, c in zip(ops, costs))
         energy = sum(c.energy_j * o.repeat for o, c in zip(ops, costs))
         if self.devices != 1 or self.copies != 1:  # the replica's energy (see replica_devices)
@@ -231,12 +235,14 @@ class DeviceStepCost:
         """Notes of the pricing setup (a layout, a profile) and of the cost models, kept once each in order."""
         self._notes = tuple(dict.fromkeys(self._notes + notes))
 
-    def _use(self, notes, levels) -> None:
-        """Record a priced component's cost-model notes and levels in the run's record and in each component
-        being priced around it."""
-        for run_notes, run_levels in [(self._run_notes, self.levels_used), *self._recording]:
+    def _use(self, notes, levels, provenance=()) -> None:
+        """Record a priced component's cost-model notes, levels and provenance in the run's record and in each
+        component being priced around it."""
+        for run_notes, run_levels, run_prov in [(self._run_notes, self.levels_used, self.provenance_used),
+                                                *self._recording]:
             run_notes.update(dict.fromkeys(notes))
             run_levels.update(dict.fromkeys(levels))
+            run_prov.update(dict.fromkeys(provenance))
 
     def begin_run(self) -> None:
         """Start a run's record (serve calls it before its engine runs) of the cost models' notes and levels of
@@ -245,6 +251,7 @@ class DeviceStepCost:
         self._chunked = {}
         self._run_notes = {}
         self.levels_used = {}
+        self.provenance_used = {}
 
     @property
     def notes(self) -> tuple:
@@ -276,16 +283,17 @@ class DeviceStepCost:
         return StepCost(seconds, self.static_power_w * self.devices * seconds)
 
     def _cached(self, key, make):
-        """The component's price, computed once; its notes and levels join the run's record on every use."""
+        """The component's price, computed once; its notes, levels and provenance join the run's record on every
+        use."""
         hit = self._cache.get(key)
         if hit is None:
-            self._recording.append(({}, {}))
+            self._recording.append(({}, {}, {}))
             try:
                 hit = self._price(make())
             finally:
-                notes, levels = self._recording.pop()
+                notes, levels, prov = self._recording.pop()
             self._cache[key] = hit
-            self._priced[key] = (tuple(notes), tuple(levels))
+            self._priced[key] = (tuple(notes), tuple(levels), tuple(prov))
         else:
             self._use(*self._priced[key])
         return hit
