@@ -98,26 +98,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
         costs, notes = estimate_system_ops(trace.ops, system, level, compute_fallback)
         hw = system.device
     total_lat = sum(c.latency_s * op.repeat for op, c in zip(trace.ops, costs)) or 1.0
-    rows = []
-    for op, c in zip(trace.ops, costs):
-        lat = c.latency_s * op.repeat
-        # an op priced as several kernels (a profile's eager attention at a level without a kernel-library
-        # model, hwmodels.estimate) shows the FLOPs and bytes of the kernels that priced it
-        flops, nbytes = c.details.get("kernel_flops", op.flops), c.details.get("kernel_bytes", op.bytes)
-        row = {"op": op.name, "kind": op.kind, "phase": op.phase or trace.phase, "group": op.group,
-               "repeat": op.repeat, "compute_fmt": c.details.get("compute_fmt", op.compute_fmt),
-               "flops": flops * op.repeat, "bytes": nbytes * op.repeat,
-               "intensity": flops / nbytes if nbytes else math.inf, "bound": c.bound,
-               "latency_s": lat, "energy_j": c.energy_j * op.repeat, "utilization": c.utilization,
-               "share": lat / total_lat, "provenance": c.provenance, "level": priced_level(c, level)}
-        for lvl, b in c.bytes_by_level.items():
-            row[f"bytes_{lvl}"] = b * op.repeat
-        for comp, e in c.energy_breakdown.items():
-            row[f"energy_{comp}_j"] = e * op.repeat
-        for key in ("algorithm", "link", "ranks", "message_bytes", "busbw_Bps", "attention_backend"):
-            if key in c.details:
-                row[key] = c.details[key]
-        rows.append(row)
+    rows = [_row(op, c, trace.phase, level, total_lat) for op, c in zip(trace.ops, costs)]
     meta = {}
     if system is not None:
         _overlap(rows, overlap)
@@ -148,6 +129,28 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
     if "step_latency_s" in meta.get("parallel", {}):
         _keep_layout_step(rep)
     return rep
+
+
+def _row(op, c, phase: str, level: str, total_lat: float) -> dict:
+    """One op's result row: its cost times its repeat, the level that priced it and from what."""
+    lat = c.latency_s * op.repeat
+    # an op priced as several kernels (a profile's eager attention at a level without a kernel-library
+    # model, hwmodels.estimate) shows the FLOPs and bytes of the kernels that priced it
+    flops, nbytes = c.details.get("kernel_flops", op.flops), c.details.get("kernel_bytes", op.bytes)
+    row = {"op": op.name, "kind": op.kind, "phase": op.phase or phase, "group": op.group,
+           "repeat": op.repeat, "compute_fmt": c.details.get("compute_fmt", op.compute_fmt),
+           "flops": flops * op.repeat, "bytes": nbytes * op.repeat,
+           "intensity": flops / nbytes if nbytes else math.inf, "bound": c.bound,
+           "latency_s": lat, "energy_j": c.energy_j * op.repeat, "utilization": c.utilization,
+           "share": lat / total_lat, "provenance": c.provenance, "level": priced_level(c, level)}
+    for lvl, b in c.bytes_by_level.items():
+        row[f"bytes_{lvl}"] = b * op.repeat
+    for comp, e in c.energy_breakdown.items():
+        row[f"energy_{comp}_j"] = e * op.repeat
+    for key in ("algorithm", "link", "ranks", "message_bytes", "busbw_Bps", "attention_backend"):
+        if key in c.details:
+            row[key] = c.details[key]
+    return row
 
 
 def _eager_host(trace: Trace, costs: list, hw: HardwareSpec, level: str, meta: dict, system) -> tuple:

@@ -57,6 +57,24 @@ def run(args) -> int:
     return 0
 
 
+def _implementation_line(rep) -> str:
+    """The profile that built the trace, and the attention backend that priced it where the profile left it to
+    the calibration's default; with no profile, that the trace is a plain HF model's kernels (every number moves)."""
+    backends = sorted({r["attention_backend"] for r in rep.rows if r.get("attention_backend")})
+    if rep.meta.get("implementation"):
+        line = "implementation: " + rep.meta["implementation"]
+        if backends and "attention default" in line:  # name the backend the calibration's default chose
+            line += f" (attention priced as {', '.join(backends)}, the calibration's default)"
+        return line
+    hint = "" if rep.meta.get("parallel") else "; a profile, e.g. engine, chooses another"  # refused with a layout
+    line = ("implementation: none given: a plain Hugging Face model's kernels (as profile eager: nothing fused, "
+            f"CUDA graphs off{hint})")
+    if backends:  # the calibration's default prices attention: say which
+        line += (f"; attention backend: {', '.join(backends)} (the calibration's default; --profile "
+                 f"<profile>+fa2|cudnn|unfused to choose)")
+    return line
+
+
 def format_report(rep, top: int = 10) -> str:
     req = rep.meta.get("level_requested", rep.level)
     ran = f"level {rep.level}" + (f" (requested {req}: fell back)" if req != rep.level else "")
@@ -67,20 +85,7 @@ def format_report(rep, top: int = 10) -> str:
              + (f", recipe {rep.recipe}" if rep.recipe else "")]
     from cosim.report import priced_from_line
     lines += [ln for ln in (priced_from_line(rep.meta.get("priced_from") or ()),) if ln]
-    backends = sorted({r["attention_backend"] for r in rep.rows if r.get("attention_backend")})
-    if rep.meta.get("implementation"):
-        line = "implementation: " + rep.meta["implementation"]
-        if backends and "attention default" in line:  # name the backend the calibration's default chose
-            line += f" (attention priced as {', '.join(backends)}, the calibration's default)"
-        lines.append(line)
-    else:  # no profile: the trace is a plain HF model's kernels, which moves every number; say so
-        hint = "" if rep.meta.get("parallel") else "; a profile, e.g. engine, chooses another"  # refused with a layout
-        line = ("implementation: none given: a plain Hugging Face model's kernels (as profile eager: nothing fused, "
-                f"CUDA graphs off{hint})")
-        if backends:  # the calibration's default prices attention: say which
-            line += (f"; attention backend: {', '.join(backends)} (the calibration's default; --profile "
-                     f"<profile>+fa2|cudnn|unfused to choose)")
-        lines.append(line)
+    lines.append(_implementation_line(rep))
     if rep.meta.get("eager_host"):  # the total is GPU time: what eager PyTorch's host launches make of it
         from cosim.eager_host import EagerHostStep
         lines.append("eager launch: " + EagerHostStep(**rep.meta["eager_host"]).describe())
