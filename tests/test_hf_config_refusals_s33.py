@@ -4,7 +4,6 @@ a dense model_type's stray expert keys are ignored as transformers ignores them,
 note; rope_scaling is checked; a missing MLP width names intermediate_size, not the spec's field.
 Fixtures: the public config.json files of tests/data/hf_configs, one key changed."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,23 +12,12 @@ from hypothesis import strategies as st
 
 from cosim.cli import main
 from workloads.io import InputError
+from tests.hf_edit import write_config as _write
 from workloads.models import model_from_hf_config
 
 DATA = Path(__file__).parent / "data" / "hf_configs"
 LLAMA31_8B = 8_030_261_248  # pinned in tests/test_hf_import.py (the model card's count)
 MIXTRAL_8X7B = 46_702_792_704
-
-
-def _write(tmp_path, base, **changes):
-    cfg = json.loads((DATA / f"{base}.json").read_text())
-    for k, v in changes.items():
-        if k.startswith("-"):
-            cfg.pop(k[1:], None)
-        else:
-            cfg[k] = v
-    p = tmp_path / "config.json"
-    p.write_text(json.dumps(cfg))
-    return p
 
 
 def _refused(p) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 import cosim
 from workloads.io import InputError
+from tests.hf_edit import write_config as _write
 from workloads.models import model_from_hf_config
 
 DATA = Path(__file__).parent / "data" / "hf_configs"
@@ -75,18 +76,6 @@ def test_llama3_rope_scaling_and_qwen2_bias_are_read():
     assert model_from_hf_config(DATA / "llama3_1_8b.json").rope_scaling == "llama3"
     m = model_from_hf_config(DATA / "qwen2_5_7b.json")
     assert m.qkv_bias and not m.o_bias and m.sliding_window is None  # use_sliding_window false
-
-
-def _write(tmp_path, base, **changes):
-    cfg = json.loads((DATA / f"{base}.json").read_text())
-    for k, v in changes.items():
-        if v is None and k.startswith("-"):
-            cfg.pop(k[1:], None)
-        else:
-            cfg[k] = v
-    p = tmp_path / "config.json"
-    p.write_text(json.dumps(cfg))
-    return p
 
 
 @pytest.mark.parametrize("base, changes, field", [

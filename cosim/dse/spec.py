@@ -330,27 +330,32 @@ def _hint(word, choices) -> str:
 def _hw_from_axes(base, axes):
     """An inline base without `hw` takes the first device of an `hw` grid/zip axis (every
     point sets its own): the sweep names its hardware once, on the axis."""
-    if not isinstance(base, dict) or "hw" in base or not isinstance(axes, list):
+    if not isinstance(base, dict) or "hw" in base:
         return base
-    for ax in axes:
-        body = next(iter(ax.values()), None) if isinstance(ax, dict) and len(ax) == 1 else None
-        vals = body.get("hw") if isinstance(body, dict) else None
-        if isinstance(vals, list) and vals:
-            return {**base, "hw": vals[0]}
-    return base
+    first = _first_axis_value(axes, "hw")
+    return base if first is None else {**base, "hw": first}
 
 
 def _system_from_axes(base, axes):
     """An inline base with a parallel layout but no `system` takes the first system of a `system` grid/zip axis
     (the layout needs one to price its collectives; every point sets its own), as `hw` comes from an hw axis."""
-    if not isinstance(base, dict) or "system" in base or not base.get("parallel") or not isinstance(axes, list):
+    if not isinstance(base, dict) or "system" in base or not base.get("parallel"):
         return base
+    first = _first_axis_value(axes, "system")
+    return base if first is None else {**base, "system": first}
+
+
+def _first_axis_value(axes, field: str):
+    """The first value of the first grid/zip axis that lists `field` (None if none does; the axes are checked
+    later, with their errors)."""
+    if not isinstance(axes, list):
+        return None
     for ax in axes:
         body = next(iter(ax.values()), None) if isinstance(ax, dict) and len(ax) == 1 else None
-        vals = body.get("system") if isinstance(body, dict) else None
+        vals = body.get(field) if isinstance(body, dict) else None
         if isinstance(vals, list) and vals:
-            return {**base, "system": vals[0]}
-    return base
+            return vals[0]
+    return None
 
 
 def _base(v, source, base_dir) -> Experiment:
