@@ -96,8 +96,10 @@ def e2e_predict(row: dict, hw, P, mode: str = "graph", level: str = "analytical"
     graph = sum of in-stream kernel times; eager = a host/GPU pipeline (`eager_pipeline`)."""
     trace = _trace_of(row)
     if level == "roofline":
-        costs, _ = roofline.estimate_trace(trace.ops, hw)
-        return {"latency_s": sum(c.latency_s * op.repeat for c, op in zip(costs, trace.ops)), "kernels": 0,
+        from hwmodels.estimate import ops_as_priced
+        ops = ops_as_priced(trace.ops, hw, "roofline")[0]  # an eager-attention profile: the kernels it launches
+        costs, _ = roofline.estimate_trace(ops, hw)
+        return {"latency_s": sum(c.latency_s * op.repeat for c, op in zip(costs, ops)), "kernels": 0,
                 "gpu_s": None}
     costs = [gpu.estimate(op, hw, params=P) for op in trace.ops]
     gpu_s = sum(c.latency_s * op.repeat for c, op in zip(costs, trace.ops))

@@ -139,5 +139,6 @@ def _summed(costs: list, kernels: list) -> OpCost:
                   provenance="; ".join(dict.fromkeys(str(c.provenance) for c in costs)),
                   notes=tuple(dict.fromkeys(n for c in costs for n in c.notes)),
                   details={"compute_fmt": costs[0].details.get("compute_fmt"), "attention_backend": "unfused",
-                           "kernels": len(costs), "kernel_flops": sum(k.flops for k in kernels),
+                           "kernels": sum(c.details.get("kernels", 1) for c in costs),
+                           "kernel_flops": sum(k.flops for k in kernels),
                            "kernel_bytes": sum(k.bytes for k in kernels)})

@@ -114,10 +114,11 @@ def _with_score_matrix(footprint: dict, ops: list) -> dict:
 
 
 def unfused_attention_ops(op: Op) -> list:
-    """Hugging Face eager attention's kernels for one fused attention op: the score GEMM, the softmax and the PV
-    GEMM, as build_trace(attention="unfused") emits them. The whole score matrix is computed, written and read:
-    eager attention applies the causal or window mask after the GEMM, so neither saves work (nor does a
-    soft-cap: its tanh is part of the score pass)."""
+    """Hugging Face eager attention's main kernels for one fused attention op: the score GEMM, the softmax and the
+    PV GEMM, as build_trace(attention="unfused") emits them. The whole score matrix is computed, written and read:
+    eager attention applies the causal or window mask after the GEMM, so neither saves work. Its further passes
+    over the score matrix (the mask add, a soft-cap's divide / tanh / multiply, a softmax in fp32) are not ops
+    here; the calibrated analytical GPU level fits eager attention as measured, these passes included."""
     d = op.dims
     suffix = op.name[len("attention"):] if op.name.startswith("attention") else f"_{op.name}"
     q, *rest = op.inputs

@@ -490,14 +490,19 @@ def _variants_hook(level: str, base):
 def _hook_rows(fn, cfg, base, arrays, rows, M, caches) -> None:
     from cosim.experiment import hardware_area_mm2
 
+    from hwmodels.estimate import ops_as_priced
+
     trace = _trace(cfg, caches["trace"])
-    r = fn(trace.ops, base, {k: np.asarray(v, dtype=float) for k, v in arrays.items()} or
+    # a profile's eager attention is priced as its kernels where the level has no kernel-library model (cycle)
+    ops, priced_notes = ops_as_priced(trace.ops, base, cfg["level"])
+    r = fn(ops, base, {k: np.asarray(v, dtype=float) for k, v in arrays.items()} or
            {}, cfg["compute_fallback"])
     lat = np.asarray(r["total_latency_s"], dtype=float).reshape(-1)
     en = np.asarray(r["total_energy_j"], dtype=float).reshape(-1)
     notes = r.get("notes")
     if notes is None:  # an entry point that returns totals only (hwmodels.gpu): the level's per-op notes
         notes = _level_notes(cfg, base, trace)
+    notes = tuple(notes) + priced_notes
     # and the spec's own (a clock override's scaling), once each
     caches["notes"][rows] = point_notes(trace, tuple(dict.fromkeys(tuple(notes) + base.notes
                                                                     + (gpu_time_note(trace, cfg["level"], base),))))
