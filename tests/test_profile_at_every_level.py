@@ -24,7 +24,7 @@ def _total(rep):
     ("llama3_8b", "decode", 3, 5000, "fp8_e4m3"),  # a narrow cache carries scale tensors
     (GEMMA2, "prefill", 1, 6000, "bf16"),  # alternating windowed layers, soft-capped scores
     ("deepseek_v2_lite", "decode", 2, 3000, "bf16"),  # MLA: the latent read again as V
-])
+], ids=["llama-prefill", "llama-decode-fp8kv", "gemma2-windowed", "mla-decode"])
 def test_the_decomposition_is_the_trace_builders_unfused_form(model, phase, batch, seq, kv):
     fused = cosim.build_trace(model, phase, batch, seq, kv=kv)
     unfused = cosim.build_trace(model, phase, batch, seq, kv=kv, attention="unfused")
@@ -82,18 +82,23 @@ def test_the_calibrated_analytical_level_keeps_its_own_eager_attention_model():
     assert len(ops_as_priced(att, hw, "roofline")[0]) == 3
 
 
-def test_a_roofline_sweep_prices_eager_attention_as_simulate_does(tmp_path):
+@pytest.mark.parametrize("hw,level,bandwidths", [
+    ("h100_sxm", "roofline", ["2 TB/s", "3.35 TB/s"]),
+    # session 33's review: the cycle level's vectorised sweep path took the fused op (0.90 x simulate's time)
+    ("mx_systolic_128", "cycle", ["1638.4 GB/s", "3 TB/s"]),
+])
+def test_a_sweep_prices_eager_attention_as_simulate_does(tmp_path, hw, level, bandwidths):
     from cosim.dse import sweep
 
-    base = {"model": "llama3_8b", "hw": "h100_sxm", "phase": "prefill", "batch": 1, "seq": 4096,
-            "level": "roofline", "profile": "hf_eager"}
+    base = {"model": "llama3_8b", "hw": hw, "phase": "prefill", "batch": 1, "seq": 2048, "level": level,
+            "profile": "hf_eager", "accuracy": False}
     spec = {"name": "t", "base": base, "output": str(tmp_path / "o"),
-            "axes": [{"grid": {"hw.memory.hbm.bandwidth": ["2 TB/s", "3.35 TB/s"]}}]}
+            "axes": [{"grid": {"hw.memory.hbm.bandwidth": bandwidths}}]}
     df = sweep(spec, quiet=True, write=False)
-    trace = cosim.build_trace("llama3_8b", "prefill", 1, 4096, attention="unfused")
+    trace = cosim.build_trace("llama3_8b", "prefill", 1, 2048, profile="hf_eager")
     for _, r in df.iterrows():
-        hw = cosim.load_hw("h100_sxm", overrides={"memory.hbm.bandwidth": r["hw.memory.hbm.bandwidth"]})
-        assert r["latency_s"] == pytest.approx(cosim.simulate(trace, hw).total_latency_s, rel=1e-9)
+        variant = cosim.load_hw(hw, overrides={"memory.hbm.bandwidth": r["hw.memory.hbm.bandwidth"]})
+        assert r["latency_s"] == pytest.approx(cosim.simulate(trace, variant, level=level).total_latency_s, rel=1e-9)
         assert "attention backend unfused" in str(r["notes"])
 
 
@@ -141,19 +146,3 @@ def test_the_header_names_the_backend_a_default_profile_priced():
 def test_a_profile_with_an_empty_part_is_refused_not_read_as_another(bad):
     with pytest.raises(InputError, match=r"profile: got '\+?\w*\+?'; expected one of eager"):
         cosim.build_trace("llama3_8b", "decode", 1, 1024, profile=bad)
-
-
-def test_a_cycle_sweep_prices_eager_attention_as_simulate_does(tmp_path):
-    # session 33's review: the cycle level's vectorised sweep path took the fused op (0.90 x simulate's time)
-    from cosim.dse import sweep
-
-    base = {"model": "llama3_8b", "hw": "mx_systolic_128", "phase": "prefill", "batch": 1, "seq": 2048,
-            "level": "cycle", "profile": "hf_eager", "accuracy": False}
-    spec = {"name": "t", "base": base, "output": str(tmp_path / "o"),
-            "axes": [{"grid": {"hw.memory.hbm.bandwidth": ["1638.4 GB/s", "3 TB/s"]}}]}
-    df = sweep(spec, quiet=True, write=False)
-    trace = cosim.build_trace("llama3_8b", "prefill", 1, 2048, profile="hf_eager")
-    for _, r in df.iterrows():
-        hw = cosim.load_hw("mx_systolic_128", overrides={"memory.hbm.bandwidth": r["hw.memory.hbm.bandwidth"]})
-        assert r["latency_s"] == pytest.approx(cosim.simulate(trace, hw, level="cycle").total_latency_s, rel=1e-9)
-        assert "attention backend unfused" in str(r["notes"])
