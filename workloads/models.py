@@ -680,8 +680,9 @@ def _hf_extras(cfg: dict, d: dict) -> None:
     for key, field in (("attn_logit_softcapping", "attn_softcap"), ("final_logit_softcapping", "logit_softcap")):
         if cfg.get(key) is not None:  # a positive number (workloads.schema.HF_FIELDS)
             d[field] = float(cfg[key])
-    if _rope_kind(cfg):
-        d["rope_scaling"] = _rope_kind(cfg)
+    rope = _rope_kind(cfg)
+    if rope:
+        d["rope_scaling"] = rope
     if cfg.get("num_nextn_predict_layers"):  # an integer (workloads.schema.HF_FIELDS)
         d["mtp_layers"] = cfg["num_nextn_predict_layers"]
     if cfg.get("topk_method") == "noaux_tc":

@@ -59,8 +59,8 @@ def _levels(h) -> str:
     out = ["roofline"]
     a = level_support(h, "analytical")
     if a.ok:
-        src = a.provenance.split(" (", 1)[0]
-        how = src.replace("transferred from ", "from ") if src.startswith("transferred") else "calibrated"
+        transfer = (h.sections.get("analytical") or {}).get("transfer")  # hwmodels.spec: calibration: {from: ...}
+        how = f"from {transfer['from']}" if transfer else "calibrated"
         out.append(f"analytical ({how}{', cross-arch' if 'CROSS-ARCHITECTURE' in a.provenance else ''})")
     if level_support(h, "cycle").ok:
         out.append("cycle")

@@ -351,7 +351,8 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     summary["steps"] = sum(r.n_steps for r in eng.replicas)
     summary["level_used"] = _level_used(steps, draft)
     # one text, as a sweep row's `provenance` column: requests.csv and summary.json carry it (issue 11)
-    summary["provenance"] = "; ".join(_provenance(steps, draft))
+    priced_from = _provenance(steps, draft)
+    summary["provenance"] = "; ".join(priced_from)
     if step_model is None:  # the label plan and sweeps give (energy_scope_label): full, dynamic only, or unknown
         from cosim.energy_scope import energy_scope_label
         summary["energy_scope"] = energy_scope_label(hw.energy_scope, energy)
@@ -370,4 +371,4 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     return ServeResult(cfg, df, summary, timeline, {name: cap for _, name in layout},
                        tuple(dict.fromkeys(notes)), time.perf_counter() - t0, n_priced,
                        priced_formats=dict(getattr(getattr(steps, "inner", steps), "formats", None) or {}),
-                       priced_from=_provenance(steps, draft))
+                       priced_from=priced_from)
