@@ -2,9 +2,10 @@
 
 OpenBLAS's idle threads spin on the cores for a while after each call: on a 2-core
 machine they take the core that the second process (cosim.second_process) or the
-functional core's sampling threads need. One thread changes the speed, not the numbers:
-OpenBLAS splits a GEMM's output among its threads, never a dot product
-(tests/test_second_process.py compares the reports)."""
+functional core's sampling threads need. The thread count can also move a result's last
+bits (each thread's share of a GEMM's output takes the full or the edge kernel differently):
+the functional core's sampling always runs on one thread (cosim.layer_accuracy.trace_accuracy),
+so a report's figures do not depend on the mode that ran it (tests/test_second_process.py)."""
 
 from __future__ import annotations
 

@@ -237,7 +237,19 @@ def trace_accuracy(trace, layers: int = 2, rows: int = 256, tokens: int = 16, se
     ModelSpec) feeds the twin's shapes.
     `after_first()` is called once the first sampled op is done (its weight and activation
     formats' numba kernels are compiled by then: cosim run's second process waits for it).
-    `threads`: how many ops are sampled at once (1 while a second process needs the other core)."""
+    `threads`: how many ops are sampled at once (1 while a second process needs the other core).
+    BLAS runs on one thread throughout: its thread count moved the last bits of a figure
+    (quickstart's attention SQNR: ...346 on one thread, ...343 on two), and one is also
+    faster where the sampling threads already take the cores (quickstart on 2 cores: 0.60 s
+    against 0.71-0.82 s; cosim.blas_threads)."""
+    from cosim.blas_threads import one_blas_thread
+    with one_blas_thread():
+        return _trace_accuracy(trace, layers, rows, tokens, seed, checkpoint, n_layers, model, after_first,
+                               threads)
+
+
+def _trace_accuracy(trace, layers, rows, tokens, seed, checkpoint, n_layers, model, after_first,
+                    threads) -> AccuracyResult:
     ckpt = LazySafetensors(checkpoint) if checkpoint else None
     n_layers = n_layers or max((op.repeat for op in trace.ops), default=1)
     if ckpt is not None:

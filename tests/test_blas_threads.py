@@ -1,5 +1,5 @@
 """`cosim.blas_threads.one_blas_thread`: the one place BLAS is limited to one thread (the
-experiment while its second process works, and that child for its whole life)."""
+functional core's sampling, and the second process for its whole life)."""
 
 from __future__ import annotations
 
@@ -38,15 +38,28 @@ def test_without_threadpoolctl_a_null_context(monkeypatch):
     assert isinstance(one_blas_thread(), nullcontext)
 
 
-def test_the_experiment_limits_blas_only_beside_its_second_process():
+def test_the_functional_core_samples_on_one_blas_thread_whatever_the_caller_set(monkeypatch):
+    """Its figures are then the same in every mode that runs it: with two threads quickstart's
+    attention SQNR moved in the 16th digit (the caller's limit is back afterwards)."""
     pytest.importorskip("threadpoolctl")
     from threadpoolctl import threadpool_limits
 
-    from cosim.experiment import _one_blas_thread
+    from cosim import layer_accuracy
+    from cosim.experiment import _experiment_performance, load_experiment
 
-    with threadpool_limits(2, user_api="blas"):
-        with _one_blas_thread(False):
-            assert _blas_threads() == [2]
-        with _one_blas_thread(True):
-            assert _blas_threads() == [1]
-        assert _blas_threads() == [2]
+    seen, real = [], layer_accuracy._trace_accuracy
+
+    def spy(*a):
+        seen.append(_blas_threads())
+        return real(*a)
+    monkeypatch.setattr(layer_accuracy, "_trace_accuracy", spy)
+    exp = load_experiment("quickstart")
+    trace, acc = _experiment_performance(exp)[0], exp.accuracy
+    figures = []
+    for limit in (1, 2):
+        with threadpool_limits(limit, user_api="blas"):
+            res = layer_accuracy.trace_accuracy(trace, layers=acc.layers, rows=acc.rows, tokens=acc.tokens,
+                                                seed=acc.seed, model=exp.model, threads=2)
+            assert _blas_threads() == [limit]
+        figures.append(repr(sorted(res.by_op.items())))
+    assert seen == [[1], [1]] and figures[0] == figures[1]
