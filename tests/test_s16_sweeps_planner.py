@@ -111,3 +111,20 @@ def test_a_parallel_base_takes_its_system_from_a_system_axis(tmp_path):
         df = sweep(spec, quiet=True, write=False)
     assert list(df["system"]) == ["dgx_h100", "dgx_a100"]
     assert df["latency_s"].iloc[1] > df["latency_s"].iloc[0]  # A100: 2.0 vs 3.35 TB/s HBM on a decode step
+
+
+@pytest.mark.parametrize("where", ["random", "search"])
+def test_the_base_takes_its_system_and_device_from_a_random_axis_or_the_search(where):
+    """Session 33's note: a system (or a device) varied only by a random axis or by the search still left the
+    base without one; the base now takes the first choice there, as from a grid axis."""
+    from cosim.dse.spec import sweep_from_dict
+    fields = {"system": {"choices": ["dgx_a100", "dgx_h100"]}, "hw": {"choices": ["a100_sxm_80gb", "h100_sxm"]}}
+    spec = {"name": "tp", "base": {"model": "llama3_8b", "phase": "decode", "batch": 4, "seq": 1024,
+                                   "parallel": {"tp": 2}, "level": "roofline"}, "output": "unused"}
+    if where == "random":
+        spec["axes"] = [{"random": {"samples": 2, "seed": 0, "fields": fields}}]
+    else:
+        spec["search"] = {"trials": 4, "fields": fields}
+    with pytest.warns(UserWarning, match="does not price the points of system dgx_h100"):
+        base = sweep_from_dict(spec).base
+    assert (base.system, base.hw.name) == ("dgx_a100", "a100_sxm_80gb")

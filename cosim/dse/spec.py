@@ -265,8 +265,8 @@ def sweep_from_dict(doc, source: str = "<sweep>", base_dir: Path | None = None,
         if k not in TOP_KEYS:
             fail(source, k, k, f"a sweep field{_hint(k, TOP_KEYS)}: {', '.join(TOP_KEYS)}")
     doc = _plain_tree({**doc, **{k: v for k, v in (overrides or {}).items() if v is not None}})
-    base = _base(_system_from_axes(_hw_from_axes(doc.get("base"), doc.get("axes")), doc.get("axes")), source,
-                 base_dir)
+    varied = [*(doc.get("axes") if isinstance(doc.get("axes"), list) else []), {"search": doc.get("search")}]
+    base = _base(_system_from_axes(_hw_from_axes(doc.get("base"), varied), varied), source, base_dir)
     axes = _axes(doc.get("axes"), source, base)
     search = _search(doc.get("search"), source, base)
     if not axes and not search:
@@ -328,8 +328,8 @@ def _hint(word, choices) -> str:
 
 
 def _hw_from_axes(base, axes):
-    """An inline base without `hw` takes the first device of an `hw` grid/zip axis (every
-    point sets its own): the sweep names its hardware once, on the axis."""
+    """An inline base without `hw` takes the first device of an axis or the search that varies `hw`
+    (every point sets its own): the sweep names its hardware once, where it varies it."""
     if not isinstance(base, dict) or "hw" in base:
         return base
     first = _first_axis_value(axes, "hw")
@@ -337,22 +337,25 @@ def _hw_from_axes(base, axes):
 
 
 def _system_from_axes(base, axes):
-    """An inline base with a parallel layout but no `system` takes the first system of a `system` grid/zip axis
-    (the layout needs one to price its collectives; every point sets its own), as `hw` comes from an hw axis."""
+    """An inline base with a parallel layout but no `system` takes the first system of an axis or the search
+    that varies `system` (the layout needs one to price its collectives; every point sets its own), as `hw` does."""
     if not isinstance(base, dict) or "system" in base or not base.get("parallel"):
         return base
     first = _first_axis_value(axes, "system")
     return base if first is None else {**base, "system": first}
 
 
-def _first_axis_value(axes, field: str):
-    """The first value of the first grid/zip axis that lists `field` (None if none does; the axes are checked
-    later, with their errors)."""
-    if not isinstance(axes, list):
-        return None
-    for ax in axes:
-        body = next(iter(ax.values()), None) if isinstance(ax, dict) and len(ax) == 1 else None
-        vals = body.get(field) if isinstance(body, dict) else None
+def _first_axis_value(varied: list, field: str):
+    """The first value of `field` in the first of `varied` (the raw axes, then {"search": ...}) that varies it:
+    a grid/zip list's first, a random axis's or the search's first choice. None if none does; the axes and the
+    search are checked later, with their errors."""
+    for ax in varied:
+        kind, body = next(iter(ax.items())) if isinstance(ax, dict) and len(ax) == 1 else (None, None)
+        if kind in ("random", "search") and isinstance(body, dict):
+            dist = body.get("fields", {}).get(field) if isinstance(body.get("fields"), dict) else None
+            vals = dist.get("choices") if isinstance(dist, dict) else None
+        else:
+            vals = body.get(field) if isinstance(body, dict) else None
         if isinstance(vals, list) and vals:
             return vals[0]
     return None
