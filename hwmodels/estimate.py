@@ -102,8 +102,8 @@ def _backend_notes(backends: list, hw: HardwareSpec, level: str) -> tuple:
     notes = []
     if "unfused" in backends:
         notes.append(f"attention backend unfused (Hugging Face eager): {where}, so each attention op is priced as "
-                     f"the kernels eager attention launches (score GEMM, softmax, PV GEMM: the whole score matrix "
-                     f"written and read)")
+                     f"the kernels eager attention launches (repeat_kv copies, score GEMM, scale, mask, softmax in "
+                     f"fp32, cast, PV GEMM: the score matrix streamed by each pass)")
     if flash:
         notes.append(f"attention backend {', '.join(flash)}: {where} and prices one fused attention kernel "
                      f"whatever the backend (the calibrated analytical GPU level prices backends)")
@@ -112,7 +112,7 @@ def _backend_notes(backends: list, hw: HardwareSpec, level: str) -> tuple:
 
 def _without_backend_model(ops, hw: HardwareSpec, level: str, compute_fallback: bool, backends: list):
     """A level without a kernel-library model: an attention op a profile marked "unfused" is priced as the kernels
-    eager attention launches (workloads.profiles.unfused_attention_ops), summed back into its row; a flash backend
+    eager attention launches (workloads.profiles.eager_attention_kernels), summed back into its row; a flash backend
     (fa2, cudnn) is priced as the level's one fused attention, and a note says so. Never silent."""
     from workloads.profiles import expand_unfused
 

@@ -2,7 +2,6 @@
 uncalibrated GPU): eager attention is priced as the kernels it launches, a flash backend as the level's one fused
 kernel, and a note says which; contradictory options are refused."""
 
-import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,8 @@ import pytest
 import cosim
 from hwmodels.estimate import estimate_ops, ops_as_priced, prices_attention_backends
 from workloads.io import InputError
-from workloads.profiles import expand_unfused, unfused_attention_ops
+from workloads.ops import Op, TensorSpec
+from workloads.profiles import eager_attention_kernels, expand_unfused, unfused_attention_ops
 
 GEMMA2 = str(Path(__file__).parent / "data" / "hf_configs" / "gemma2_9b.json")
 
@@ -25,14 +25,45 @@ def _total(rep):
     (GEMMA2, "prefill", 1, 6000, "bf16"),  # alternating windowed layers, soft-capped scores
     ("deepseek_v2_lite", "decode", 2, 3000, "bf16"),  # MLA: the latent read again as V
 ], ids=["llama-prefill", "llama-decode-fp8kv", "gemma2-windowed", "mla-decode"])
-def test_the_decomposition_is_the_trace_builders_unfused_form(model, phase, batch, seq, kv):
+def test_eager_kernels_are_the_unfused_algorithm_plus_its_passes(model, phase, batch, seq, kv):
+    """The score and PV GEMMs the trace builder's unfused form emits (same shapes, same outputs; GQA's GEMMs read
+    repeat_kv's copies), with Hugging Face eager's passes over the score matrix between them."""
     fused = cosim.build_trace(model, phase, batch, seq, kv=kv)
     unfused = cosim.build_trace(model, phase, batch, seq, kv=kv, attention="unfused")
     expanded, spans = expand_unfused([op.with_(dims={**op.dims, "backend": "unfused"})
                                       if op.kind == "attention" else op for op in fused.ops])
     assert len(spans) == len(fused.ops)
-    assert [(o.name, o.kind, o.dims, o.inputs, o.outputs, o.compute_fmt, o.repeat) for o in expanded] == \
-        [(o.name, o.kind, o.dims, o.inputs, o.outputs, o.compute_fmt, o.repeat) for o in unfused.ops]
+    gemms = lambda ops: [(o.name, o.dims, o.outputs, o.compute_fmt, o.repeat) for o in ops if o.kind == "gemm"]
+    assert gemms(expanded) == gemms(unfused.ops)
+    for op, span in zip(fused.ops, spans):
+        if op.kind != "attention":
+            continue
+        kinds = [expanded[i].kind for i in span]
+        gqa = op.dims["heads"] != op.dims["kv_heads"] and "v_head_dim" not in op.dims
+        assert (kinds[:2] == ["copy", "copy"] if gqa else kinds[0] == "gemm") and kinds[-2:] == ["copy", "gemm"]
+        assert ("softcap" in kinds) == bool(op.dims.get("softcap")) and ("add" in kinds) == (phase == "prefill")
+
+
+def test_eager_kernels_of_a_small_layer_by_hand():
+    """batch 2, 4 heads on 2 KV heads, 8 x 8 causal scores, head dim 16, bf16: E = 2*4*8*8 = 512 scores."""
+    att = Op("attention", "attention", {"batch": 2, "heads": 4, "kv_heads": 2, "q_len": 8, "kv_len": 8,
+                                         "head_dim": 16, "causal": True},
+             (TensorSpec("q", (2, 8, 4, 16), "bf16"), TensorSpec("k_cache", (2, 8, 2, 16), "bf16", "kv"),
+              TensorSpec("v_cache", (2, 8, 2, 16), "bf16", "kv")), (TensorSpec("o", (2, 8, 4, 16), "bf16"),), "bf16")
+    ks = eager_attention_kernels(att)
+    assert [k.name for k in ks] == ["repeat_k", "repeat_v", "attn_scores", "attn_scale", "attn_mask", "attn_softmax",
+                                    "attn_cast", "attn_pv"]
+    b = {k.name: k.bytes for k in ks}
+    E = 512
+    assert b["repeat_k"] == b["repeat_v"] == 2 * 8 * 2 * 16 * 2 + 8 * 8 * 16 * 2  # the cache in, 4 heads' copy out
+    assert b["attn_scale"] == 2 * E * 2 and b["attn_mask"] == 2 * E * 2 + 8 * 8 * 2
+    assert b["attn_softmax"] == E * 2 + E * 4 and b["attn_cast"] == E * 4 + E * 2  # fp32 probabilities
+    assert b["attn_scores"] == 2 * 8 * 4 * 16 * 2 + 8 * 8 * 16 * 2 + E * 2  # q, the K copy, the scores
+    assert ks[-1].inputs[0].fmt == "bf16" and ks[-1].outputs == att.outputs
+    mqa_one = att.with_(dims={**att.dims, "kv_heads": 1, "batch": 1})  # MQA at batch 1: matmul broadcasts, no copy
+    assert [k.kind for k in eager_attention_kernels(mqa_one)][:1] == ["gemm"]
+    decode = att.with_(dims={**att.dims, "q_len": 1})
+    assert "attn_mask" not in [k.name for k in eager_attention_kernels(decode)]
 
 
 def test_score_gemm_of_a_known_layer():
@@ -47,15 +78,18 @@ def test_score_gemm_of_a_known_layer():
 
 @pytest.mark.parametrize("level,hw", [("roofline", "h100_sxm"), ("cycle", "mx_systolic_128"),
                                       ("analytical", "a100_sxm_80gb")])  # a100: no calibration (roofline)
-def test_hf_eager_prices_the_unfused_kernels_where_no_level_models_backends(level, hw):
-    prof = cosim.simulate(cosim.build_trace("llama3_8b", "prefill", 1, 4096, profile="hf_eager"), hw, level=level)
+def test_hf_eager_prices_the_eager_kernels_where_no_level_models_backends(level, hw):
+    trace = cosim.build_trace("llama3_8b", "prefill", 1, 4096, profile="hf_eager")
+    prof = cosim.simulate(trace, hw, level=level)
     ops = cosim.simulate(cosim.build_trace("llama3_8b", "prefill", 1, 4096, attention="unfused"), hw, level=level)
-    assert _total(prof) == pytest.approx(_total(ops), rel=1e-12)
-    assert sum(r["bytes"] for r in prof.rows) == pytest.approx(sum(r["bytes"] for r in ops.rows), rel=1e-12)
+    att_op = next(op for op in trace.ops if op.kind == "attention")
+    kernels = eager_attention_kernels(att_op)
+    alone = estimate_ops(kernels, cosim.load_hw(hw), level)[0]
     att = next(r for r in prof.rows if r["kind"] == "attention")
-    parts = [r for r in ops.rows if r["op"] in ("attn_scores", "attn_softmax", "attn_pv")]
-    assert att["latency_s"] == pytest.approx(sum(r["latency_s"] for r in parts), rel=1e-12)
-    assert att["attention_backend"] == "unfused"
+    assert att["latency_s"] == pytest.approx(att_op.repeat * sum(c.latency_s for c in alone), rel=1e-12)
+    assert att["bytes"] == pytest.approx(att_op.repeat * sum(k.bytes for k in kernels), rel=1e-12)
+    # eager's further passes cost more than the unfused algorithm's three kernels, never less
+    assert _total(prof) > _total(ops) and att["attention_backend"] == "unfused"
     assert any("attention backend unfused (Hugging Face eager)" in n for n in prof.notes)
     # the score matrix counts in the live activations, as attention="unfused" counts it
     assert prof.footprint == ops.footprint
@@ -79,7 +113,7 @@ def test_the_calibrated_analytical_level_keeps_its_own_eager_attention_model():
     assert costs[0].details["attention_backend"] == "unfused" and "kernel_bytes" not in costs[0].details
     assert not any("kernel-library" in n for n in notes)
     assert ops_as_priced(att, hw, "analytical") == (att, ())
-    assert len(ops_as_priced(att, hw, "roofline")[0]) == 3
+    assert len(ops_as_priced(att, hw, "roofline")[0]) == 8  # GQA prefill: as the calibrated model's eight kernels
 
 
 @pytest.mark.parametrize("hw,level,bandwidths", [
@@ -106,9 +140,11 @@ def test_generate_prices_eager_attention_in_its_vectorised_decode_path():
     from cosim.serving.generate import generate
 
     prof = generate("llama3_8b", "h100_sxm", 512, 16, profile="hf_eager")
-    ops = generate("llama3_8b", "h100_sxm", 512, 16, attention="unfused")
-    assert prof.total_s == pytest.approx(ops.total_s, rel=1e-9)
-    assert math.isfinite(prof.tpot_s)
+    step = lambda phase, seq: cosim.simulate(cosim.build_trace("llama3_8b", phase, 1, seq, profile="hf_eager"),
+                                             "h100_sxm").total_latency_s
+    assert prof.ttft_s == pytest.approx(step("prefill", 512), rel=1e-9)
+    # the first and last decode steps hold 513 and 527 tokens of KV
+    assert list(prof.decode_times_s[[0, -1]]) == pytest.approx([step("decode", 513), step("decode", 527)], rel=1e-9)
 
 
 def test_unfused_attention_with_a_flash_profile_is_refused():
@@ -116,6 +152,16 @@ def test_unfused_attention_with_a_flash_profile_is_refused():
         cosim.build_trace("llama3_8b", "prefill", 1, 2048, attention="unfused", profile="engine+fa2")
     t = cosim.build_trace("llama3_8b", "prefill", 1, 2048, attention="unfused", profile="engine")
     assert t.meta["implementation"].startswith("engine+unfused: attention unfused")
+
+
+def test_unfused_attention_with_an_eager_profile_says_which_kernels_it_prices():
+    """attention="unfused" is the unfused algorithm's three kernels; with hf_eager a note says the profile alone
+    prices Hugging Face eager's further passes (a default profile says nothing: it asked for no eager kernels)."""
+    from workloads.builder import UNFUSED_FORM_NOTE
+    t = cosim.build_trace("llama3_8b", "prefill", 1, 2048, attention="unfused", profile="hf_eager")
+    assert UNFUSED_FORM_NOTE in cosim.simulate(t, "h100_sxm").notes
+    plain = cosim.build_trace("llama3_8b", "prefill", 1, 2048, attention="unfused", profile="eager")
+    assert UNFUSED_FORM_NOTE not in cosim.simulate(plain, "h100_sxm").notes
 
 
 def test_the_cli_refuses_the_contradiction_in_one_line(capsys):

@@ -119,12 +119,26 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
         from workloads.profiles import apply_profile
 
         trace = apply_profile(trace, _profile_with(profile, attention))
+        if attention == "unfused" and _asks_eager(profile):
+            trace.meta["notes"] = list(dict.fromkeys([*trace.meta.get("notes", ()), UNFUSED_FORM_NOTE]))
     return trace
 
 
+UNFUSED_FORM_NOTE = ("attention 'unfused': the trace holds the unfused algorithm's three kernels (score GEMM, softmax, "
+                     "PV GEMM), priced as such; Hugging Face eager attention's further passes (repeat_kv copies, "
+                     "scale, mask, fp32 softmax, cast) are priced by the profile on a trace without attention "
+                     "'unfused'")
+
+
+def _asks_eager(profile) -> bool:
+    """Whether the profile itself names Hugging Face eager attention (hf_eager, <profile>+unfused)."""
+    from workloads.profiles import get_profile
+    return get_profile(profile).attention == "unfused"
+
+
 def _profile_with(profile, attention: str):
-    """The profile, its attention named by the trace's form: attention="unfused" has already emitted eager
-    attention's kernels, so the profile must say unfused (or leave the backend to default), never a flash
+    """The profile, its attention named by the trace's form: attention="unfused" has already emitted the unfused
+    algorithm's kernels, so the profile must say unfused (or leave the backend to default), never a flash
     backend the ops do not price."""
     from workloads.profiles import get_profile
 
@@ -458,7 +472,8 @@ class _Builder:
         cfmt = wider_format(self.af, kfmt)
         fused = Op("attention" + suffix, "attention", dims, (qt, kc, *ks, *vc, *vs), (out,), cfmt, repeat,
                    self.phase, "attn")
-        # unfused: the score GEMM, softmax and PV GEMM (the same kernels a profile's "unfused" backend prices)
+        # unfused: the score GEMM, softmax and PV GEMM (a profile's "unfused" backend prices Hugging Face eager's
+        # further passes too: workloads.profiles.eager_attention_kernels)
         return [fused] if self.attention == "fused" else unfused_attention_ops(fused)
 
     def mlp(self, prefix, width, repeat, group, m=None, density=1.0, weight_lead=None, extra=None):

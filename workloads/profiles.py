@@ -31,8 +31,8 @@ from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 from workloads.trace import Trace
 
-__all__ = ["ImplProfile", "PROFILES", "get_profile", "apply_profile", "unfused_attention_ops", "expand_unfused",
-           "is_unfused_attention"]
+__all__ = ["ImplProfile", "PROFILES", "get_profile", "apply_profile", "unfused_attention_ops", "eager_attention_kernels",
+           "expand_unfused", "is_unfused_attention"]
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,12 @@ def _with_score_matrix(footprint: dict, ops: list) -> dict:
 
 
 def unfused_attention_ops(op: Op) -> list:
-    """Hugging Face eager attention's main kernels for one fused attention op: the score GEMM, the softmax and the
-    PV GEMM, as build_trace(attention="unfused") emits them. The whole score matrix is computed, written and read:
-    eager attention applies the causal or window mask after the GEMM, so neither saves work. Its further passes
-    over the score matrix (the mask add, a soft-cap's divide / tanh / multiply, a softmax in fp32) are not ops
-    here; the calibrated analytical GPU level fits eager attention as measured, these passes included."""
+    """The unfused attention algorithm for one fused attention op: the score GEMM, the softmax and the PV GEMM,
+    as build_trace(attention="unfused") emits them (the score matrix in memory, as LLM-Viewer counts it). The
+    whole score matrix is computed, written and read: the causal or window mask is applied after the GEMM, so
+    neither saves work. Hugging Face eager attention launches more kernels than these three (repeat_kv's copies,
+    the scale, the mask add, an fp32 softmax and its cast): `eager_attention_kernels`, which a profile's
+    "unfused" backend prices."""
     d = op.dims
     suffix = op.name[len("attention"):] if op.name.startswith("attention") else f"_{op.name}"
     q, *rest = op.inputs
@@ -138,13 +139,59 @@ def unfused_attention_ops(op: Op) -> list:
                (probs, v_in, *vs), op.outputs, op.compute_fmt, **at)]
 
 
+def eager_attention_kernels(op: Op) -> list:
+    """Every kernel Hugging Face eager attention launches for one fused attention op (eager_attention_forward;
+    the kernels profiled in validation/logs/h200_attn_kernels.txt): repeat_kv's copies of K and V (GQA; MQA's
+    are made inside torch.matmul, only when batch > 1), the score GEMM, the scale, Gemma-2's soft-cap (divide,
+    tanh, multiply), the additive mask (causal prefill), the softmax in fp32, the cast back, the PV GEMM. The
+    unfused algorithm's three kernels (`unfused_attention_ops`) plus the passes that stream the score matrix
+    again. The calibrated GPU model prices the same list with fitted factors (hwmodels.gpu.unfused_parts);
+    this one is for levels that price each kernel from its operands (the roofline, the cycle models)."""
+    scores_op, softmax_op, pv_op = unfused_attention_ops(op)
+    d, suffix = op.dims, scores_op.name[len("attn_scores"):]
+    q, k_in = scores_op.inputs[0], scores_op.inputs[1:]
+    v_in = pv_op.inputs[1:]
+    bh, ql, kvl, act = d["batch"] * d["heads"], d["q_len"], d["kv_len"], q.fmt
+    at = {"repeat": op.repeat, "phase": op.phase, "group": op.group}
+    ops = []
+
+    def copy(name, src, cols):  # a gathered (bh, kv_len, cols) operand the GEMM then reads
+        out = TensorSpec(f"{name}{suffix}.out", (bh, kvl, cols), act, "activation")
+        ops.append(Op(name + suffix, "copy", {"rows": bh * kvl, "cols": cols}, src, (out,), act, **at))
+        return (out,)
+    heads, kv_heads = d["heads"], d["kv_heads"]
+    shared_latent = pv_op.inputs[1] is scores_op.inputs[1]  # MLA: V is the latent again, nothing is repeated
+    if heads != kv_heads and not shared_latent and (kv_heads > 1 or d["batch"] > 1):
+        k_in = copy("repeat_k", k_in, d["head_dim"])
+        v_in = copy("repeat_v", v_in, d.get("v_head_dim", d["head_dim"]))
+    scores = scores_op.outputs[0]
+
+    def pass_(name, kind, extra=(), out_fmt=act):
+        nonlocal scores
+        out = TensorSpec(f"{name}{suffix}.out", scores.shape, out_fmt, "activation")
+        ops.append(Op(name + suffix, kind, {"rows": bh * ql, "cols": kvl}, (scores, *extra), (out,), act, **at))
+        scores = out
+    ops.append(dataclasses.replace(scores_op, inputs=(q, *k_in)))
+    pass_("attn_scale", "mul")
+    if d.get("softcap"):
+        pass_("attn_softcap_div", "mul")
+        pass_("attn_softcap_tanh", "softcap")  # one tanh per score, priced as the soft-cap's elementwise kind
+        pass_("attn_softcap_mul", "mul")
+    if d.get("causal", True) and ql > 1:
+        pass_("attn_mask", "add", (TensorSpec(f"attn_mask{suffix}", (ql, kvl), act, "activation"),))
+    pass_("attn_softmax", "softmax", out_fmt="fp32")
+    pass_("attn_cast", "copy")
+    ops.append(dataclasses.replace(pv_op, inputs=(scores, *v_in)))
+    return ops
+
+
 def expand_unfused(ops) -> tuple[list, list]:
     """(ops with each attention op a profile marked "unfused" replaced by its eager kernels, the index range of
     each given op in them): for a cost model that has no kernel-library model of attention, so it prices the
     kernels eager attention launches, not one flash kernel."""
     out, spans = [], []
     for op in ops:
-        parts = unfused_attention_ops(op) if is_unfused_attention(op) else [op]
+        parts = eager_attention_kernels(op) if is_unfused_attention(op) else [op]
         spans.append(range(len(out), len(out) + len(parts)))
         out.extend(parts)
     return out, spans
