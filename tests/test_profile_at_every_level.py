@@ -149,21 +149,25 @@ def test_generate_prices_eager_attention_in_its_vectorised_decode_path():
     assert list(prof.decode_times_s[[0, -1]]) == pytest.approx([step("decode", 513), step("decode", 527)], rel=1e-9)
 
 
-def test_unfused_attention_with_a_flash_profile_is_refused():
-    with pytest.raises(InputError, match=r"attention 'unfused' .* profile 'engine\+fa2' .* contradict"):
-        cosim.build_trace("llama3_8b", "prefill", 1, 2048, attention="unfused", profile="engine+fa2")
+@pytest.mark.parametrize("profile", ["engine+fa2", "eager+cudnn", "hf_eager", "engine+unfused"])
+@pytest.mark.parametrize("form", [{"attention": "unfused"}, {"recipe": "h2o"}], ids=["attention-unfused", "h2o"])
+def test_the_unfused_algorithm_with_a_profile_naming_a_backend_is_refused(profile, form):
+    """A trace holding the unfused algorithm's score GEMM, softmax and PV GEMM (attention="unfused", H2O's
+    prefill) is not what a flash backend or Hugging Face eager's kernels price (session 34's review: hf_eager with
+    attention unfused was labelled hf_eager at 108 ms, hf_eager alone 191 ms; h2o with engine+fa2 said fa2)."""
+    with pytest.raises(InputError, match=r"unfused algorithm's score GEMM, softmax and PV GEMM, and profile .* "
+                                         r"contradict each other"):
+        cosim.build_trace("llama3_8b", "prefill", 1, 2048, profile=profile, **form)
+
+
+def test_the_unfused_algorithm_with_a_default_backend_profile_names_it_in_the_header():
     t = cosim.build_trace("llama3_8b", "prefill", 1, 2048, attention="unfused", profile="engine")
-    assert t.meta["implementation"].startswith("engine+unfused: attention unfused")
-
-
-def test_unfused_attention_with_an_eager_profile_says_which_kernels_it_prices():
-    """attention="unfused" is the unfused algorithm's three kernels; with hf_eager a note says the profile alone
-    prices Hugging Face eager's further passes (a default profile says nothing: it asked for no eager kernels)."""
-    from workloads.builder import UNFUSED_FORM_NOTE
-    t = cosim.build_trace("llama3_8b", "prefill", 1, 2048, attention="unfused", profile="hf_eager")
-    assert UNFUSED_FORM_NOTE in cosim.simulate(t, "h100_sxm").notes
-    plain = cosim.build_trace("llama3_8b", "prefill", 1, 2048, attention="unfused", profile="eager")
-    assert UNFUSED_FORM_NOTE not in cosim.simulate(plain, "h100_sxm").notes
+    assert t.meta["implementation"].startswith("engine: attention unfused algorithm (the trace's score GEMM")
+    eager = cosim.build_trace("llama3_8b", "prefill", 1, 2048, profile="eager+unfused")
+    assert eager.meta["implementation"].startswith("eager+unfused: attention unfused, ")
+    assert cosim.simulate(eager, "h100_sxm").total_latency_s > cosim.simulate(
+        cosim.build_trace("llama3_8b", "prefill", 1, 2048, attention="unfused", profile="eager"), "h100_sxm"
+    ).total_latency_s  # eager's passes over the score matrix
 
 
 def test_the_cli_refuses_the_contradiction_in_one_line(capsys):

@@ -118,38 +118,38 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     if profile:
         from workloads.profiles import apply_profile
 
-        trace = apply_profile(trace, _profile_with(profile, attention))
-        if attention == "unfused" and _asks_eager(profile):
-            trace.meta["notes"] = list(dict.fromkeys([*trace.meta.get("notes", ()), UNFUSED_FORM_NOTE]))
+        trace = apply_profile(trace, _profile_with(profile, _unfused_form(trace, attention, recipe)))
     return trace
 
 
-UNFUSED_FORM_NOTE = ("attention 'unfused': the trace holds the unfused algorithm's three kernels (score GEMM, softmax, "
-                     "PV GEMM), priced as such; Hugging Face eager attention's further passes (repeat_kv copies, "
-                     "scale, mask, fp32 softmax, cast) are priced by the profile on a trace without attention "
-                     "'unfused'")
+def _unfused_form(trace, attention: str, recipe) -> str | None:
+    """What made the trace compute attention as the unfused algorithm's own kernels (score GEMM, softmax, PV GEMM),
+    named for an error: attention="unfused", or a recipe that needs the probabilities (H2O's prefill); None when
+    its attention ops are fused ones a profile's backend prices."""
+    if attention == "unfused":
+        return "attention 'unfused'"
+    if recipe and any(op.kind == "gemm" and op.name.startswith("attn_scores") for op in trace.ops):
+        return f"recipe {recipe!r} (its attention materialises the probabilities)"
+    return None
 
 
-def _asks_eager(profile) -> bool:
-    """Whether the profile itself names Hugging Face eager attention (hf_eager, <profile>+unfused)."""
-    from workloads.profiles import get_profile
-    return get_profile(profile).attention == "unfused"
+def _profile_with(profile, unfused_form: str | None):
+    """The profile, its attention named by the trace's form. A trace that already holds the unfused algorithm's
+    kernels takes a profile that leaves the backend to its default, and says so; a profile naming a backend prices
+    other kernels (a flash kernel, or Hugging Face eager's further passes), so the pair is refused."""
+    import dataclasses
 
-
-def _profile_with(profile, attention: str):
-    """The profile, its attention named by the trace's form: attention="unfused" has already emitted the unfused
-    algorithm's kernels, so the profile must say unfused (or leave the backend to default), never a flash
-    backend the ops do not price."""
     from workloads.profiles import get_profile
 
     p = get_profile(profile)
-    if attention != "unfused" or p.attention == "unfused":
+    if unfused_form is None:
         return p
     if p.attention != "default":
-        raise InputError(f"build_trace: attention 'unfused' (eager attention's separate kernels) and profile "
-                         f"{p.name!r} (attention backend {p.attention}) contradict each other; give one of them "
-                         f"(profile hf_eager, or <profile>+unfused, prices eager attention)")
-    return get_profile(p, "unfused")
+        what = "Hugging Face eager's kernels" if p.attention == "unfused" else "one flash kernel"
+        raise InputError(f"build_trace: {unfused_form} computes attention as the unfused algorithm's score GEMM, "
+                         f"softmax and PV GEMM, and profile {p.name!r} prices attention backend {p.attention} "
+                         f"({what}); they contradict each other: give one of them")
+    return dataclasses.replace(p, attention_in_trace="unfused algorithm (the trace's score GEMM, softmax, PV GEMM)")
 
 
 def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, str | None]:

@@ -43,10 +43,14 @@ class ImplProfile:
     fused_rope: bool = False
     fused_add_norm: bool = False
     cuda_graphs: bool = False
+    # set by the trace builder when the trace itself holds attention's kernels (attention="unfused", H2O's prefill):
+    # what the header names in place of a backend
+    attention_in_trace: str = ""
 
     def describe(self) -> str:
         fused = [k[6:] for k in ("fused_qkv", "fused_gate_up", "fused_rope", "fused_add_norm") if getattr(self, k)]
-        return (f"{self.name}: attention {self.attention}, fused {'+'.join(fused) or 'nothing'}, "
+        return (f"{self.name}: attention {self.attention_in_trace or self.attention}, "
+                f"fused {'+'.join(fused) or 'nothing'}, "
                 f"CUDA graphs {'on' if self.cuda_graphs else 'off'}")
 
 
