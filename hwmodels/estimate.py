@@ -8,6 +8,8 @@ roofline with a note saying so — never silently.
 
 from __future__ import annotations
 
+import dataclasses
+
 from hwmodels import roofline
 from hwmodels.cost import OpCost
 from hwmodels.level_registry import LEVELS, check_level, get_level
@@ -39,7 +41,22 @@ def _estimate_ops(ops, hw: HardwareSpec, level: str, compute_fallback: bool):
     backends = _attention_backends(ops)
     if backends and not prices_attention_backends(hw, level):
         return _without_backend_model(ops, hw, level, compute_fallback, backends)
-    return _estimate_level(ops, hw, level, compute_fallback)
+    costs, notes = _estimate_level(ops, hw, level, compute_fallback)
+    if "unfused" in backends:
+        costs = [_with_eager_kernels(op, c) for op, c in zip(ops, costs)]
+    return costs, notes
+
+
+def _with_eager_kernels(op, cost: OpCost) -> OpCost:
+    """A level with its own model of eager attention (the calibrated GPU's, fitted as measured) prices the kernels
+    eager launches: its row shows their FLOPs and bytes, not the fused op's (a row of 281 TFLOP over 21.5 GB said
+    13,000 FLOP/B and memory-bound at once)."""
+    from workloads.profiles import eager_attention_kernels, is_unfused_attention
+    if not is_unfused_attention(op) or "kernel_bytes" in cost.details:
+        return cost
+    kernels = eager_attention_kernels(op)
+    return dataclasses.replace(cost, details={**cost.details, "kernel_flops": sum(k.flops for k in kernels),
+                                              "kernel_bytes": sum(k.bytes for k in kernels)})
 
 
 def _estimate_level(ops: list, hw: HardwareSpec, level: str, compute_fallback: bool):
