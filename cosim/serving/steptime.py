@@ -30,7 +30,8 @@ traces differing only in context length, plus ops only the prefill trace has.
 
 Speed: components are cached by bucketed shape. `bucket=0` prices exact shapes;
 `bucket=r` rounds token counts and KV lengths above 64 to a geometric grid of relative
-step r and prices at the grid point (error <= r/2 on that component).
+step r and prices at the grid point (error <= r/2 on that component, plus at most 4 tokens:
+a multiple of 8 is priced at one, any other length at another).
 
 A multi-device system plugs in through `StepCostModel`: anything with `step_cost(batch)
 -> StepCost` and `notes` (a tensor/pipeline-parallel system would shard the same
@@ -134,7 +135,15 @@ def bucketed(x: int, r: float) -> int:
     if r <= 0 or x <= 64:
         return int(x)
     step = math.log1p(r)
-    return max(65, int(round(math.exp(round(math.log(x) / step) * step))))
+    g = max(65, int(round(math.exp(round(math.log(x) / step) * step))))
+    # an aligned length stays aligned, an unaligned one unaligned: kernels, and the calibrated GPU model's classes,
+    # price multiples of 8 apart (a 4,096-token prompt bucketed to 4,093 took 20 % longer on the H100's model)
+    if x % ALIGN == 0:
+        return max(72, ALIGN * round(g / ALIGN))
+    return g + 1 if g % ALIGN == 0 else g
+
+
+ALIGN = 8  # elements: 16 bytes of bf16, a vectorised load
 
 
 @dataclass
