@@ -74,7 +74,7 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     note = context_note(model, seq, allow_beyond_max_context)
     notes = [n for n in (wnote, note, *model.import_notes) if n]
     if parallel is not None:
-        if profile:
+        if profile is not None:  # an empty name is a bad profile (get_profile says so), never "no profile"
             raise InputError("build_trace: profile and parallel together are not supported yet; "
                              "give one of them")
         from functools import partial
@@ -115,7 +115,7 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
 
         trace = apply_recipe(trace, recipe, model)
         _note_recipe_formats(trace, recipe)
-    if profile:
+    if profile is not None:
         from workloads.profiles import apply_profile
 
         trace = apply_profile(trace, _profile_with(profile, _unfused_form(trace, attention, recipe)))
