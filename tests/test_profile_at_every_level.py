@@ -205,3 +205,18 @@ def test_the_header_names_the_backend_a_default_profile_priced():
 def test_a_profile_with_an_empty_part_is_refused_not_read_as_another(bad):
     with pytest.raises(InputError, match=r"profile: got '\+?\w*\+?'; expected one of eager"):
         cosim.build_trace("llama3_8b", "decode", 1, 1024, profile=bad)
+
+
+@pytest.mark.parametrize("bad,hint", [("hf-eager", "hf_eager"), ("HF_EAGER", "hf_eager"), ("engin", "engine"),
+                                      ("engine+FA2", "fa2")])
+def test_a_mistyped_profile_on_the_command_line_gets_a_did_you_mean(capsys, bad, hint):
+    from cosim.cli import main
+    rc = main(["simulate", "--model", "llama3_8b", "--hw", "h100_sxm", "--phase", "decode", "--seq", "512",
+               "--profile", bad])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and f"(did you mean {hint!r}?)" in err
+
+
+def test_an_empty_profile_is_refused_not_read_as_none():
+    with pytest.raises(InputError, match="profile: got ''; expected one of eager, hf_eager"):
+        cosim.build_trace("llama3_8b", "decode", 1, 512, profile="")
