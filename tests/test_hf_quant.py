@@ -199,7 +199,7 @@ def test_generate_serve_and_plan_use_and_note_the_declared_format(tmp_path):
     over = plan(m, "dgx_h100", weights="bf16")
     assert over.notes[0] == ("weights bf16 (given; overrides the checkpoint's int4_g128_zp from config.json "
                              "quantization_config: awq)")
-    assert len(over.notes) == 2 and over.notes[1].startswith("fits: ")  # the memory rule (session 14)
+    assert len(over.notes) == 2 and over.notes[1].startswith("memory rule: ")  # the memory rule (session 14)
     assert get_format("int4_g128_zp").bits_per_element == 4 + (16 + 4) / 128
 
 

@@ -136,7 +136,8 @@ def test_plan_fit_rule_names_the_per_device_footprint():
     from cosim.plan import plan
     from cosim.serving.kv_memory import fit_rule
     from hwmodels.system import load_system
-    want = ("fits: a layout's per-device footprint (weights + KV + activations) may use up to 100 % of h100_sxm's "
+    want = ("memory rule: a layout's per-device footprint (weights + KV + activations) fits if it uses at most "
+            "100 % of h100_sxm's "
             "hbm capacity 80 GB (74.51 GiB, the device file's datasheet figure, not a measured device total); "
             "`cosim serve` uses memory_fraction 0.9 of it by default")
     assert fit_rule(load_system("dgx_h100").device, footprint="a layout's per-device footprint") == want

@@ -145,7 +145,7 @@ def test_memory_rule_is_stated_and_vllm_budget_reproducible():
     assert cap.blocks == 28491 and "74.51 GiB x 0.956447 -" in cap.source
     assert (cap.blocks * 16 - 421392) / 421392 == pytest.approx(0.0818, abs=5e-4)
     g = generate(MODEL, "h100_sxm", 128, 4)
-    assert any(n.startswith("fits: the footprint (weights + KV + activations) may use up to 100 % of h100_sxm's hbm "
-                            "capacity 80 GB") for n in g.notes)
+    assert any(n.startswith("memory rule: the footprint (weights + KV + activations) fits if it uses at most 100 % "
+                            "of h100_sxm's hbm capacity 80 GB") for n in g.notes)
     p = plan(MODEL, "dgx_h100", max_devices=1)
-    assert any(n.startswith("fits: a layout's per-device footprint") for n in p.notes)
+    assert any(n.startswith("memory rule: a layout's per-device footprint") for n in p.notes)

@@ -118,6 +118,13 @@ def _positive(name, v):
     return int(v)
 
 
+def _phase_named(notes: list, prefill: list, decode: list) -> list:
+    """A note only the prefill pass or only the decode steps gave names its phase (an eager attention priced as
+    8 kernels in prefill and 7 in decode read as a contradiction)."""
+    return [f"prefill: {n}" if n in prefill and n not in decode else
+            f"decode steps: {n}" if n in decode and n not in prefill else n for n in notes]
+
+
 def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level: str = "roofline",
              weights: str | None = None, acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
              attention: str = "fused", compute_fallback: bool = False,
@@ -153,7 +160,10 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     const = steps.token_cost(batch, prefill=False) + steps.head_cost(batch)
     seqs = prompt_len + np.arange(1, output_len)
     # the prefill pass's GPU-time note, said of the whole generation
-    notes = [GENERATION_GPU_TIME_NOTE if n == GPU_TIME_NOTE else n for n in pre.notes] + ([beyond] if beyond else [])
+    # the largest step's beyond-context note covers the prompt's own (one note, not 32,768 then 32,775)
+    pre_notes = [GENERATION_GPU_TIME_NOTE if n == GPU_TIME_NOTE else n for n in pre.notes
+                 if not (beyond and n == context_note(model, prompt_len, True))]
+    notes = [*pre_notes, *([beyond] if beyond else [])]
     if seqs.size == 0:
         lat = en = np.zeros(0)
     else:
@@ -169,6 +179,7 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
             lat, en = got
             notes.append("decode context ops evaluated in one vectorised roofline call (affine in KV length)")
     notes += list(steps.notes)
+    notes = _phase_named(notes, [n for n in pre_notes if n != GENERATION_GPU_TIME_NOTE], list(steps.notes))
     if output_len == 1:
         notes.append("output_len 1: no decode step, so TPOT is undefined (tpot_s NaN, null in JSON)")
     footprint = _footprint(pre.footprint, w.trace("decode", batch, int(seqs[-1])).meta["footprint"]

@@ -71,7 +71,7 @@ def fit_rule(hw, memory_fraction: float | None = None, footprint: str = "the foo
     cap = (f"{hw.name}'s {m.name} capacity {m.capacity_bytes / 1e9:,.4g} GB ({m.capacity_bytes / 2**30:,.2f} GiB, the "
            f"device file's datasheet figure, not a measured device total)")
     if memory_fraction is None:
-        return (f"fits: {footprint} (weights + KV + activations) may use up to 100 % of {cap}; "
+        return (f"memory rule: {footprint} (weights + KV + activations) fits if it uses at most 100 % of {cap}; "
                 f"`cosim serve` uses memory_fraction {config.DEFAULT_MEMORY_FRACTION:g} of it by default")
     return (f"memory: the engine uses memory_fraction {memory_fraction:g} of {cap} for weights, activations and "
             f"KV, as vLLM's gpu_memory_utilization; `cosim plan` / `generate` count a footprint as fitting up to 100 %")
