@@ -190,6 +190,7 @@ def test_a_profile_off_a_gpu_says_cuda_graphs_do_not_apply():
     rep = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 1024, profile="engine"), "mx_systolic_128",
                          level="cycle")
     assert any("CUDA graphs setting does not apply" in n for n in rep.notes)
+    assert rep.meta["implementation"].endswith("CUDA graphs n/a (accelerator)")  # not "on" beside that note
 
 
 def test_the_header_names_the_backend_a_default_profile_priced():
