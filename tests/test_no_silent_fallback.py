@@ -2,6 +2,7 @@
 a sweep at a level the hardware cannot do fails clearly unless it allows the roofline;
 memory fit is part of sweep feasibility."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,19 @@ def test_sweep_at_an_unsupported_level_fails_clearly(tmp_path):
         sweep(_spec(tmp_path, {"level": "cycle"}), quiet=True, write=False)
     msg = str(e.value)
     assert "level" in msg and "cycle" in msg and "fallback: roofline" in msg
+
+
+@pytest.mark.parametrize("where,field", [("base", "base.level"), ("grid", "axes[0].grid.level"),
+                                         ("random", "axes[0].random.fields.level")])
+def test_the_unsupported_level_error_names_the_field_that_set_it(where, field):
+    """Session 34's review: the error said `level:` wherever the level came from."""
+    from cosim.dse.spec import sweep_from_dict
+    base = {"model": "llama3_8b", "hw": "a100_sxm_80gb", "phase": "decode", "batch": 1, "seq": 512}
+    axes = {"base": [{"grid": {"batch": [1, 2]}}], "grid": [{"grid": {"level": ["roofline", "analytical"]}}],
+            "random": [{"random": {"samples": 2, "fields": {"level": {"choices": ["roofline", "analytical"]}}}}]}
+    with pytest.raises(InputError, match=rf"^<sweep>: {re.escape(field)}: got 'analytical'; expected a level that "):
+        sweep_from_dict({"name": "t", "base": {**base, **({"level": "analytical"} if where == "base" else {})},
+                         "axes": axes[where], "output": "unused"})
 
 
 def test_sweep_fallback_is_written_in_every_row(tmp_path):

@@ -662,9 +662,21 @@ def _check_levels(base, axes, search, fallback, source) -> None:
         for lv in dict.fromkeys(levels):
             sup = level_support(hw, lv)
             if not sup.ok:
-                fail(source, "level", lv, f"a level that {name} supports ({sup.reason}); or set "
-                                          f"`fallback: roofline` to price such points with the roofline, "
-                                          f"every row then saying so")
+                fail(source, _level_field(lv, base, axes, search), lv,
+                     f"a level that {name} supports ({sup.reason}); or set `fallback: roofline` to price such "
+                     f"points with the roofline, every row then saying so")
+
+
+def _level_field(lv, base, axes, search) -> str:
+    """Where the sweep sets level `lv`: the axis or search field first (it is what a reader changes), else the base."""
+    for i, (kind, body) in enumerate(axes):
+        dist = (body["fields"] if kind == "random" else body).get("level")
+        vals = dist.get("choices", []) if isinstance(dist, dict) else (dist or [])
+        if lv in vals:
+            return f"axes[{i}].{kind}.{'fields.' if kind == 'random' else ''}level"
+    if search and lv in search["fields"].get("level", {}).get("choices", []):
+        return "search.fields.level"
+    return "base.level" if lv == base.level else "level"
 
 
 def _loaded(hws, base, load_hw):
