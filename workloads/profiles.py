@@ -71,14 +71,14 @@ def get_profile(profile: str | ImplProfile, attention: str | None = None) -> Imp
     else:
         name, plus, att = str(profile).partition("+")
         if name not in PROFILES or (plus and not att):  # "engine+" names no backend: never read as "engine"
-            from workloads.schema import hint
+            from workloads.yamlsafe import hint
             raise InputError(f"profile: got {profile!r}; expected one of {', '.join(PROFILES)} "
                              f"(optionally +<attention backend>, e.g. engine+fa2){hint(name.lower(), PROFILES)}")
         p = PROFILES[name]
         attention = attention or att or None
     if attention:
         if attention not in ATTENTION:
-            from workloads.schema import hint
+            from workloads.yamlsafe import hint
             raise InputError(f"profile: attention backend: got {attention!r}; expected one of {', '.join(ATTENTION)}"
                              f"{hint(str(attention).lower(), ATTENTION)}")
         p = dataclasses.replace(p, attention=attention, name=p.name if attention == p.attention

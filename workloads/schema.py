@@ -15,13 +15,12 @@ divide heads, MoE and MLA consistency) are `check_model_fields` below.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from workloads.io import InputError
-from workloads.yamlsafe import short_repr
+from workloads.yamlsafe import hint, short_repr
 
 __all__ = ["Field", "check", "validate", "hint", "MODEL_FIELDS", "MOE_FIELDS", "MLA_FIELDS",
            "HF_FIELDS", "ACCELERATOR_FIELDS", "FPGA_FIELDS", "check_model_fields", "NORMS", "MAX_DIM",
@@ -42,11 +41,6 @@ class Field:
     choices: tuple = ()
     sub: dict | None = None  # table of a "map" field's keys (None: keys not checked)
     expected: str = ""  # overrides the generated description
-
-
-def hint(word, choices) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _describe(f: Field) -> str:

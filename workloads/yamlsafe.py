@@ -18,11 +18,12 @@ Why each limit:
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputError", "short_repr", "load_yaml_text", "load_yaml_path", "load_json_path", "MAX_YAML_BYTES",
+__all__ = ["InputError", "short_repr", "hint", "load_yaml_text", "load_yaml_path", "load_json_path", "MAX_YAML_BYTES",
            "MAX_EXPANDED_NODES", "MAX_DEPTH"]
 
 class InputError(ValueError):
@@ -204,3 +205,9 @@ def load_json_path(path: str | Path, what: str = "config") -> Any:
         raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); expected a {what} file") from None
     except (RecursionError, ValueError) as e:
         raise InputError(f"{path}: not valid JSON ({short_repr(str(e))}); expected a {what} file") from None
+
+
+def hint(word, choices) -> str:
+    """" (did you mean 'x'?)" for the closest of `choices`, or "" (every error naming a bad choice ends with it)."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
