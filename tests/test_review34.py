@@ -22,3 +22,22 @@ def test_the_memory_rule_is_not_a_verdict():
     assert not any(n.startswith("fits:") for n in g.notes)
     assert any(n.startswith("memory rule: the footprint (weights + KV + activations) fits if it uses at most 100 %")
                for n in g.notes)
+
+
+def test_chunked_prefill_reserves_eager_scores_over_the_longest_prompt():
+    """Session 34's review: a 512-token chunk of a 32,768-token prompt attends over all 32,768 keys; eager attention
+    holds (2 + 4 + 2) bytes per score and repeat_kv's copies (Qwen2.5-7B: 28 heads on 4 KV heads, head dim 128),
+    not the 512 x 512 block the chunk's own trace counts. A flash backend keeps no scores: nothing added."""
+    from cosim.serving.kv_memory import kv_capacity
+    from cosim.serving.steptime import Workload
+    from workloads.models import load_model
+
+    def peak(q, kv):
+        return 2 * 28 * kv * 128 * 2 + 8 * 28 * q * kv
+    hw = cosim.load_hw("h100_sxm")
+    eager = Workload(load_model("qwen2_5_7b"), profile="hf_eager")
+    short, long = (kv_capacity(eager, hw, 16, 512, longest_prompt=n) for n in (512, 32768))
+    assert long.activations_bytes - short.activations_bytes == peak(512, 32768) - peak(512, 512)  # 4.16 GB
+    assert long.blocks < short.blocks and "eager attention's scores over a 32,768-token prompt" in long.source
+    flash = Workload(load_model("qwen2_5_7b"), profile="engine")
+    assert kv_capacity(flash, hw, 16, 512, longest_prompt=32768) == kv_capacity(flash, hw, 16, 512)

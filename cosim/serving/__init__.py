@@ -256,7 +256,8 @@ def _capacity(cfg, w, hw, model, specs, budget, draft_w):
     """(KV capacity, the notes on memory) of one replica: the engine's memory rule, the static
     scheduler's whole-batch budget, a checkpoint's declared weights, a draft model's weights."""
     try:
-        cap = kv_capacity(w, hw, cfg.block_size, budget, cfg.kv_capacity_tokens, cfg.memory_fraction)
+        cap = kv_capacity(w, hw, cfg.block_size, budget, cfg.kv_capacity_tokens, cfg.memory_fraction,
+                          longest_prompt=max((r.prompt_len for r in specs), default=0))
     except InputError as e:
         if cfg.scheduler != "static" or cfg.max_batched_tokens is not None:
             raise

@@ -93,11 +93,14 @@ class KVCapacity:
 
 
 def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override_tokens: int | None = None,
-                memory_fraction: float = 1.0) -> KVCapacity:
+                memory_fraction: float = 1.0, longest_prompt: int = 0) -> KVCapacity:
+    """`longest_prompt`: the longest prompt a chunk of it attends over (chunked prefill), for eager attention's
+    score matrices."""
     bpt = bytes_per_token(workload)
     mem = hw.main_memory.capacity_bytes * memory_fraction
-    fp = workload.trace("prefill", 1, max_batched_tokens).meta["footprint"]
-    w, act = fp["weights"], fp["activations"]
+    trace = workload.trace("prefill", 1, max_batched_tokens)
+    fp = trace.meta["footprint"]
+    w, act = fp["weights"], fp["activations"] + eager_chunk_excess(trace, longest_prompt)
     total = hw.main_memory.capacity_bytes
     share = (f"{mem / 2**30:.1f} GiB for the engine (memory_fraction {memory_fraction:g} x {total / 2**30:.1f} GiB "
              f"of {hw.main_memory.name})")
@@ -115,8 +118,22 @@ def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override
                              f"activations {act / 2**30:.2f} GiB leave no room for a KV cache")
         blocks = int(free // (block_size * bpt))
         src = (f"({total / 2**30:.2f} GiB x {memory_fraction:g} - weights {w / 2**30:.2f} GiB - activations "
-               f"{act / 2**30:.3f} GiB at {max_batched_tokens} tokens) / ({block_size} x {bpt:.0f} B/token)")
+               f"{act / 2**30:.3f} GiB at {max_batched_tokens} tokens"
+               + (f", eager attention's scores over a {longest_prompt:,}-token prompt included"
+                  if act > fp["activations"] else "") + f") / ({block_size} x {bpt:.0f} B/token)")
     return KVCapacity(blocks, block_size, bpt, mem, w, act, src)
+
+
+def eager_chunk_excess(trace, longest_prompt: int) -> float:
+    """Bytes eager attention (a profile's "unfused" backend) holds beyond what the trace's footprint counts when a
+    chunk of the trace's tokens attends over a longer prompt: its peak over chunk x prompt scores, not chunk x
+    chunk (workloads.profiles.eager_attention_peak_bytes). 0 for flash backends, which keep no score matrix."""
+    from workloads.profiles import eager_attention_peak_bytes, is_unfused_attention
+    att = [op for op in trace.ops if is_unfused_attention(op)]
+    if not att or longest_prompt <= att[0].dims["q_len"]:
+        return 0.0
+    longer = [op.with_(dims={**op.dims, "kv_len": longest_prompt}) for op in att]
+    return max(map(eager_attention_peak_bytes, longer)) - max(map(eager_attention_peak_bytes, att))
 
 
 class PagedKV:
