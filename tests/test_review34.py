@@ -41,3 +41,13 @@ def test_chunked_prefill_reserves_eager_scores_over_the_longest_prompt():
     assert long.blocks < short.blocks and "eager attention's scores over a 32,768-token prompt" in long.source
     flash = Workload(load_model("qwen2_5_7b"), profile="engine")
     assert kv_capacity(flash, hw, 16, 512, longest_prompt=32768) == kv_capacity(flash, hw, 16, 512)
+
+
+def test_generate_saves_the_attention_backend_that_priced_it():
+    """`attention` is the trace's form (fused); the backend is what priced it: the profile's, or the calibration's
+    default at the analytical level, none at the roofline (one attention whatever the library)."""
+    got = {(p, lv): generate("llama3_8b", "h100_sxm", 512, 4, profile=p, level=lv).summary()["inputs"]
+           for p in ("hf_eager", None) for lv in ("roofline", "analytical")}
+    assert {k: (v["attention"], v["attention_backend"]) for k, v in got.items()} == {
+        ("hf_eager", "roofline"): ("fused", "unfused"), ("hf_eager", "analytical"): ("fused", "unfused"),
+        (None, "roofline"): ("fused", None), (None, "analytical"): ("fused", "cudnn")}

@@ -24,7 +24,7 @@ def test_generate_json_and_csv_say_formats_and_recipe(tmp_path, capsys):
     assert main(argv + ["--out", str(tmp_path / "g.json")]) == 0
     inp = json.loads((tmp_path / "g.json").read_text())["inputs"]
     assert inp == {"weights": "fp8_e4m3", "acts": "bf16", "kv": "fp8_e4m3", "recipe": None, "attention": "fused",
-                   "compute_fallback": False, "profile": None, "implementation": None}
+                   "compute_fallback": False, "profile": None, "implementation": None, "attention_backend": None}
     assert main(argv + ["--out", str(tmp_path / "g.csv")]) == 0
     rows = list(csv.DictReader((tmp_path / "g.csv").open()))
     assert len(rows) == 2  # output 3: two decode steps

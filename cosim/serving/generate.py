@@ -48,6 +48,9 @@ class GenerateInputs:
     compute_fallback: bool
     profile: str | None = None
     implementation: str | None = None  # the profile as the trace names it (workloads.profiles.ImplProfile.describe)
+    # the attention backend(s) that priced the prefill (a profile's, or the calibration's default; None: the level
+    # prices one attention whatever the library), as simulate's meta["inputs"]; `attention` is the trace's form
+    attention_backend: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,8 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
                             GenerateInputs(**{k: pre.meta["formats"][k] for k in ("weights", "acts", "kv")},
                                            recipe=recipe, attention=attention, compute_fallback=compute_fallback,
                                            profile=pre.meta["inputs"]["profile"],
-                                           implementation=pre.meta.get("implementation")),
+                                           implementation=pre.meta.get("implementation"),
+                                           attention_backend=pre.meta["inputs"].get("attention_backend")),
                             level_requested=level, priced_from=prov)
 
 
