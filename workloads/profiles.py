@@ -30,8 +30,8 @@ from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
 from workloads.trace import Trace
 
-__all__ = ["ImplProfile", "PROFILES", "get_profile", "apply_profile", "unfused_attention_ops", "eager_attention_kernels",
-           "eager_attention_peak_bytes", "expand_unfused", "is_unfused_attention"]
+__all__ = ["ImplProfile", "PROFILES", "get_profile", "apply_profile", "unfused_attention_ops",
+           "eager_attention_kernels", "eager_attention_peak_bytes", "expand_unfused", "is_unfused_attention"]
 
 
 @dataclass(frozen=True)
