@@ -44,17 +44,24 @@ def _estimate_ops(ops, hw: HardwareSpec, level: str, compute_fallback: bool):
     costs, notes = _estimate_level(ops, hw, level, compute_fallback)
     if "unfused" in backends:
         costs = [_with_eager_kernels(op, c) for op, c in zip(ops, costs)]
+        if any(op.dims.get("softcap") and op.dims.get("backend") == "unfused" for op in ops):
+            notes = (*notes, SOFTCAP_NOT_FITTED)
     return costs, notes
+
+
+SOFTCAP_NOT_FITTED = ("attention soft-cap: the calibrated model of eager attention has no soft-cap passes (its kernels "
+                      "were measured without soft-capping), so Gemma-2's divide, tanh and multiply over the score "
+                      "matrix are not priced at this level (the roofline prices them)")
 
 
 def _with_eager_kernels(op, cost: OpCost) -> OpCost:
     """A level with its own model of eager attention (the calibrated GPU's, fitted as measured) prices the kernels
     eager launches: its row shows their FLOPs and bytes, not the fused op's (a row of 281 TFLOP over 21.5 GB said
-    13,000 FLOP/B and memory-bound at once)."""
+    13,000 FLOP/B and memory-bound at once); a soft-cap's passes, which that model does not price, are left out."""
     from workloads.profiles import eager_attention_kernels, is_unfused_attention
     if not is_unfused_attention(op) or "kernel_bytes" in cost.details:
         return cost
-    kernels = eager_attention_kernels(op)
+    kernels = [k for k in eager_attention_kernels(op) if not k.name.startswith("attn_softcap")]
     return dataclasses.replace(cost, details={**cost.details, "kernel_flops": sum(k.flops for k in kernels),
                                               "kernel_bytes": sum(k.bytes for k in kernels)})
 
@@ -119,8 +126,8 @@ def _backend_notes(backends: list, hw: HardwareSpec, level: str) -> tuple:
     notes = []
     if "unfused" in backends:
         notes.append(f"attention backend unfused (Hugging Face eager): {where}, so each attention op is priced as "
-                     f"the kernels eager attention launches (repeat_kv copies, score GEMM, scale, mask, softmax in "
-                     f"fp32, cast, PV GEMM: the score matrix streamed by each pass)")
+                     f"the kernels eager attention launches (repeat_kv copies, score GEMM, scale, a soft-cap's "
+                     f"passes, mask, softmax in fp32, cast, PV GEMM: the score matrix streamed by each pass)")
     if flash:
         notes.append(f"attention backend {', '.join(flash)}: {where} and prices one fused attention kernel "
                      f"whatever the backend (the calibrated analytical GPU level prices backends)")

@@ -10,7 +10,8 @@ import cosim
 from hwmodels.estimate import estimate_ops, ops_as_priced, prices_attention_backends
 from workloads.io import InputError
 from workloads.ops import Op, TensorSpec
-from workloads.profiles import eager_attention_kernels, expand_unfused, unfused_attention_ops
+from workloads.profiles import (eager_attention_kernels, eager_attention_peak_bytes, expand_unfused,
+                                unfused_attention_ops)
 
 GEMMA2 = str(Path(__file__).parent / "data" / "hf_configs" / "gemma2_9b.json")
 
@@ -39,8 +40,9 @@ def test_eager_kernels_are_the_unfused_algorithm_plus_its_passes(model, phase, b
         if op.kind != "attention":
             continue
         kinds = [expanded[i].kind for i in span]
-        gqa = op.dims["heads"] != op.dims["kv_heads"] and "v_head_dim" not in op.dims
-        assert (kinds[:2] == ["copy", "copy"] if gqa else kinds[0] == "gemm") and kinds[-2:] == ["copy", "gemm"]
+        # GQA's repeat_kv copies; one KV head (MLA's latent here) is copied by torch.matmul when batch > 1
+        copied = op.dims["heads"] != op.dims["kv_heads"] and (op.dims["kv_heads"] > 1 or batch > 1)
+        assert (kinds[:2] == ["copy", "copy"] if copied else kinds[0] == "gemm") and kinds[-2:] == ["copy", "gemm"]
         assert ("softcap" in kinds) == bool(op.dims.get("softcap")) and ("add" in kinds) == (phase == "prefill")
 
 
@@ -62,6 +64,10 @@ def test_eager_kernels_of_a_small_layer_by_hand():
     assert ks[-1].inputs[0].fmt == "bf16" and ks[-1].outputs == att.outputs
     mqa_one = att.with_(dims={**att.dims, "kv_heads": 1, "batch": 1})  # MQA at batch 1: matmul broadcasts, no copy
     assert [k.kind for k in eager_attention_kernels(mqa_one)][:1] == ["gemm"]
+    # MQA at batch 2: matmul's copies are temporaries of their GEMMs, never live with the softmax's 8 bytes a score
+    mqa = att.with_(dims={**att.dims, "kv_heads": 1})
+    assert [k.name for k in eager_attention_kernels(mqa)][:2] == ["repeat_k", "repeat_v"]
+    assert eager_attention_peak_bytes(mqa) == 8 * E  # > K's copy (8 x 8 x 16 x 2) + the scores (2 E)
     decode = att.with_(dims={**att.dims, "q_len": 1})
     assert "attn_mask" not in [k.name for k in eager_attention_kernels(decode)]
 

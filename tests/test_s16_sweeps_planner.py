@@ -113,12 +113,15 @@ def test_a_parallel_base_takes_its_system_from_a_system_axis(tmp_path):
     assert df["latency_s"].iloc[1] > df["latency_s"].iloc[0]  # A100: 2.0 vs 3.35 TB/s HBM on a decode step
 
 
+@pytest.mark.parametrize("plain", [False, True], ids=["choices", "plain-list"])
 @pytest.mark.parametrize("where", ["random", "search"])
-def test_the_base_takes_its_system_and_device_from_a_random_axis_or_the_search(where):
+def test_the_base_takes_its_system_and_device_from_a_random_axis_or_the_search(where, plain):
     """Session 33's note: a system (or a device) varied only by a random axis or by the search still left the
     base without one; the base now takes the first choice there, as from a grid axis."""
     from cosim.dse.spec import sweep_from_dict
     fields = {"system": {"choices": ["dgx_a100", "dgx_h100"]}, "hw": {"choices": ["a100_sxm_80gb", "h100_sxm"]}}
+    if plain:  # a distribution given as a plain list of choices
+        fields = {k: v["choices"] for k, v in fields.items()}
     spec = {"name": "tp", "base": {"model": "llama3_8b", "phase": "decode", "batch": 4, "seq": 1024,
                                    "parallel": {"tp": 2}, "level": "roofline"}, "output": "unused"}
     if where == "random":

@@ -149,8 +149,9 @@ def eager_attention_kernels(op: Op) -> list:
     are made inside torch.matmul, only when batch > 1), the score GEMM, the scale, Gemma-2's soft-cap (divide,
     tanh, multiply), the additive mask (causal prefill), the softmax in fp32, the cast back, the PV GEMM. The
     unfused algorithm's three kernels (`unfused_attention_ops`) plus the passes that stream the score matrix
-    again. The calibrated GPU model prices the same list with fitted factors (hwmodels.gpu.unfused_parts);
-    this one is for levels that price each kernel from its operands (the roofline, the cycle models)."""
+    again. The calibrated GPU model prices the same list with fitted factors (hwmodels.gpu.unfused_parts), less the
+    soft-cap's passes (measured without soft-capping: its rows say so); this one is for levels that price each
+    kernel from its operands (the roofline, the cycle models)."""
     scores_op, softmax_op, pv_op = unfused_attention_ops(op)
     d, suffix = op.dims, scores_op.name[len("attn_scores"):]
     q, k_in = scores_op.inputs[0], scores_op.inputs[1:]
@@ -164,8 +165,8 @@ def eager_attention_kernels(op: Op) -> list:
         ops.append(Op(name + suffix, "copy", {"rows": bh * kvl, "cols": cols}, src, (out,), act, **at))
         return (out,)
     heads, kv_heads = d["heads"], d["kv_heads"]
-    shared_latent = pv_op.inputs[1] is scores_op.inputs[1]  # MLA: V is the latent again, nothing is repeated
-    if heads != kv_heads and not shared_latent and (kv_heads > 1 or d["batch"] > 1):
+    # GQA: repeat_kv copies; one KV head (MQA, MLA's latent): a view that torch.matmul copies when batch > 1
+    if heads != kv_heads and (kv_heads > 1 or d["batch"] > 1):
         k_in = copy("repeat_k", k_in, d["head_dim"])
         v_in = copy("repeat_v", v_in, d.get("v_head_dim", d["head_dim"]))
     scores = scores_op.outputs[0]
@@ -193,11 +194,16 @@ def eager_attention_peak_bytes(op: Op) -> float:
     """Bytes Hugging Face eager attention holds at its peak besides the layer's other activations: while
     `softmax(scores, dtype=float32).to(dtype)` runs, the masked scores, the fp32 probabilities and their cast are
     all live (the assignment frees the scores only after the cast), and repeat_kv's copies of K and V (GQA) live
-    until the PV GEMM. Llama-3-8B prefill at 4,096 tokens: (2 + 4 + 2) bytes x 537 M scores + 2 x 34 MB copies."""
+    until the PV GEMM (one KV head's copies live only in their GEMM). Llama-3-8B prefill at 4,096 tokens: (2 + 4 + 2) bytes x 537 M scores + 2 x 34 MB copies."""
     ks = eager_attention_kernels(op)
     i = next(i for i, k in enumerate(ks) if k.kind == "softmax")
-    copies = sum(k.outputs[0].nbytes for k in ks if k.name.startswith(("repeat_k", "repeat_v")))
-    return copies + ks[i].inputs[0].nbytes + ks[i].outputs[0].nbytes + ks[i + 1].outputs[0].nbytes
+    k_copy, v_copy = (sum(k.outputs[0].nbytes for k in ks if k.name.startswith(p)) for p in ("repeat_k", "repeat_v"))
+    softmax = ks[i].inputs[0].nbytes + ks[i].outputs[0].nbytes + ks[i + 1].outputs[0].nbytes
+    if op.dims["kv_heads"] > 1:
+        return k_copy + v_copy + softmax
+    # one KV head: torch.matmul's copies are temporaries of their own GEMM (K's while the scores are written, V's
+    # while the PV GEMM reads the cast probabilities)
+    return max(k_copy + ks[i].inputs[0].nbytes, softmax, v_copy + ks[i + 1].outputs[0].nbytes)
 
 
 def expand_unfused(ops) -> tuple[list, list]:

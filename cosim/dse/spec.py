@@ -353,7 +353,7 @@ def _first_axis_value(varied: list, field: str):
         kind, body = next(iter(ax.items())) if isinstance(ax, dict) and len(ax) == 1 else (None, None)
         if kind in ("random", "search") and isinstance(body, dict):
             dist = body.get("fields", {}).get(field) if isinstance(body.get("fields"), dict) else None
-            vals = dist.get("choices") if isinstance(dist, dict) else None
+            vals = dist.get("choices") if isinstance(dist, dict) else dist  # {choices: [...]} or a plain list
         else:
             vals = body.get(field) if isinstance(body, dict) else None
         if isinstance(vals, list) and vals:

@@ -259,7 +259,9 @@ def _capacity(cfg, w, hw, model, specs, budget, draft_w):
         cap = kv_capacity(w, hw, cfg.block_size, budget, cfg.kv_capacity_tokens, cfg.memory_fraction,
                           longest_prompt=max((r.prompt_len for r in specs), default=0))
     except InputError as e:
-        if cfg.scheduler != "static" or cfg.max_batched_tokens is not None:
+        # the hint is about memory: the static budget's activations; another refusal is said as it is
+        memory = "leave no room for a KV cache" in str(e) or "kv_capacity_tokens" in str(e)
+        if cfg.scheduler != "static" or cfg.max_batched_tokens is not None or not memory:
             raise
         raise InputError(f"{e} (scheduler static prefills a whole batch in one step: {_static_budget_text(cfg, specs)}; "
                          f"lower max_num_seqs or give max_batched_tokens)") from None

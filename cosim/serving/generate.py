@@ -122,10 +122,31 @@ def _positive(name, v):
 
 
 def _phase_named(notes: list, prefill: list, decode: list) -> list:
-    """A note only the prefill pass or only the decode steps gave names its phase (an eager attention priced as
-    8 kernels in prefill and 7 in decode read as a contradiction)."""
-    return [f"prefill: {n}" if n in prefill and n not in decode else
-            f"decode steps: {n}" if n in decode and n not in prefill else n for n in notes]
+    """A note one phase gave under a heading the other phase's notes also use names its phase (an eager attention
+    priced as 8 kernels in prefill and 7 in decode read as a contradiction); a note about the whole run stays as
+    it is."""
+    head = lambda n: n.split(":", 1)[0] if ":" in n else None
+    pre_heads, dec_heads = {head(n) for n in prefill} - {None}, {head(n) for n in decode} - {None}
+    return [f"prefill: {n}" if n in prefill and n not in decode and head(n) in dec_heads else
+            f"decode steps: {n}" if n in decode and n not in prefill and head(n) in pre_heads else n for n in notes]
+
+
+def _prefill_notes(pre, model, prompt_len: int, beyond: str | None) -> list:
+    """The prefill pass's notes, its GPU-time note said of the whole generation; the largest step's beyond-context
+    note (`beyond`) covers the prompt's own (one note, not 32,768 then 32,775)."""
+    return [GENERATION_GPU_TIME_NOTE if n == GPU_TIME_NOTE else n for n in pre.notes
+            if not (beyond and n == context_note(model, prompt_len, True))]
+
+
+def _memory_notes(footprint: dict, hw: HardwareSpec) -> list:
+    from cosim.serving.kv_memory import fit_rule
+    capacity, mem = hw.main_memory.capacity_bytes, sum(footprint.values())
+    notes = [fit_rule(hw)]
+    if mem > capacity:  # priced anyway, as roofline/simulate do; the line and the note say so
+        notes.append(f"does not fit: {mem / 1e9:,.2f} GB (weights {footprint['weights'] / 1e9:,.2f} + KV "
+                     f"{footprint['kv_cache'] / 1e9:,.2f} + activations {footprint['activations'] / 1e9:,.2f}) "
+                     f"on {hw.name}'s {capacity / 1e9:,.2f} GB; the times assume it did")
+    return notes
 
 
 def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level: str = "roofline",
@@ -162,10 +183,7 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     steps = DeviceStepCost(w, hw, level, 0.0, compute_fallback)
     const = steps.token_cost(batch, prefill=False) + steps.head_cost(batch)
     seqs = prompt_len + np.arange(1, output_len)
-    # the prefill pass's GPU-time note, said of the whole generation
-    # the largest step's beyond-context note covers the prompt's own (one note, not 32,768 then 32,775)
-    pre_notes = [GENERATION_GPU_TIME_NOTE if n == GPU_TIME_NOTE else n for n in pre.notes
-                 if not (beyond and n == context_note(model, prompt_len, True))]
+    pre_notes = _prefill_notes(pre, model, prompt_len, beyond)
     notes = [*pre_notes, *([beyond] if beyond else [])]
     if seqs.size == 0:
         lat = en = np.zeros(0)
@@ -188,13 +206,7 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     footprint = _footprint(pre.footprint, w.trace("decode", batch, int(seqs[-1])).meta["footprint"]
                            if seqs.size else None)
     capacity = hw.main_memory.capacity_bytes
-    from cosim.serving.kv_memory import fit_rule
-    notes.append(fit_rule(hw))
-    mem = sum(footprint.values())
-    if mem > capacity:  # priced anyway, as roofline/simulate do; the line and the note say so
-        notes.append(f"does not fit: {mem / 1e9:,.2f} GB (weights {footprint['weights'] / 1e9:,.2f} + KV "
-                     f"{footprint['kv_cache'] / 1e9:,.2f} + activations {footprint['activations'] / 1e9:,.2f}) "
-                     f"on {hw.name}'s {capacity / 1e9:,.2f} GB; the times assume it did")
+    notes += _memory_notes(footprint, hw)
     # the level(s) that priced it, prefill and decode steps (roofline where the device cannot do `level`), and
     # what they rest on: never the requested level alone (issue 11)
     from hwmodels.levels import summarize_levels
