@@ -194,7 +194,8 @@ def eager_attention_peak_bytes(op: Op) -> float:
     """Bytes Hugging Face eager attention holds at its peak besides the layer's other activations: while
     `softmax(scores, dtype=float32).to(dtype)` runs, the masked scores, the fp32 probabilities and their cast are
     all live (the assignment frees the scores only after the cast), and repeat_kv's copies of K and V (GQA) live
-    until the PV GEMM (one KV head's copies live only in their GEMM). Llama-3-8B prefill at 4,096 tokens: (2 + 4 + 2) bytes x 537 M scores + 2 x 34 MB copies."""
+    until the PV GEMM (one KV head's copies live only in their GEMM). Llama-3-8B prefill at 4,096 tokens:
+    (2 + 4 + 2) bytes x 537 M scores + 2 x 34 MB copies."""
     ks = eager_attention_kernels(op)
     i = next(i for i, k in enumerate(ks) if k.kind == "softmax")
     k_copy, v_copy = (sum(k.outputs[0].nbytes for k in ks if k.name.startswith(p)) for p in ("repeat_k", "repeat_v"))
