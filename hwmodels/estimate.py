@@ -44,7 +44,8 @@ def _estimate_ops(ops, hw: HardwareSpec, level: str, compute_fallback: bool):
     costs, notes = _estimate_level(ops, hw, level, compute_fallback)
     if "unfused" in backends:
         costs = [_with_eager_kernels(op, c) for op, c in zip(ops, costs)]
-        if any(op.dims.get("softcap") and op.dims.get("backend") == "unfused" for op in ops):
+        from workloads.profiles import is_unfused_attention
+        if any(op.dims.get("softcap") and is_unfused_attention(op) for op in ops):
             notes = (*notes, SOFTCAP_NOT_FITTED)
     return costs, notes
 
@@ -61,7 +62,7 @@ def _with_eager_kernels(op, cost: OpCost) -> OpCost:
     from workloads.profiles import eager_attention_kernels, is_unfused_attention
     if not is_unfused_attention(op) or "kernel_bytes" in cost.details:
         return cost
-    kernels = [k for k in eager_attention_kernels(op) if not k.name.startswith("attn_softcap")]
+    kernels = eager_attention_kernels(op, softcap=False)
     return dataclasses.replace(cost, details={**cost.details, "kernel_flops": sum(k.flops for k in kernels),
                                               "kernel_bytes": sum(k.bytes for k in kernels)})
 

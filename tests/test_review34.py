@@ -51,3 +51,28 @@ def test_generate_saves_the_attention_backend_that_priced_it():
     assert {k: (v["attention"], v["attention_backend"]) for k, v in got.items()} == {
         ("hf_eager", "roofline"): ("fused", "unfused"), ("hf_eager", "analytical"): ("fused", "unfused"),
         (None, "roofline"): ("fused", None), (None, "analytical"): ("fused", "cudnn")}
+
+
+def test_the_static_schedulers_memory_hint_only_on_a_memory_refusal():
+    """The hint (lower max_num_seqs or give max_batched_tokens) is about the static budget's activations; a
+    contradiction in the workload is said as it is (the diff review found the hint appended to it)."""
+    import pytest
+
+    from cosim.serving import serve
+    from workloads.io import InputError
+    with pytest.raises(InputError) as e:
+        serve("llama3_8b", "h100_sxm", qps=5, requests=4, recipe="h2o", profile="hf_eager", scheduler="static")
+    assert "contradict each other" in str(e.value) and "max_num_seqs" not in str(e.value)
+
+
+def test_the_calibrated_eager_row_leaves_out_the_soft_cap_it_does_not_price_and_says_so():
+    from hwmodels.estimate import SOFTCAP_NOT_FITTED, estimate_ops
+    from workloads.profiles import eager_attention_kernels
+    gemma2 = str(__import__("pathlib").Path(__file__).parent / "data" / "hf_configs" / "gemma2_9b.json")
+    att = next(op for op in cosim.build_trace(gemma2, "prefill", 1, 1024, profile="hf_eager").ops
+               if op.kind == "attention")
+    costs, notes = estimate_ops([att], cosim.load_hw("h100_sxm"), "analytical")
+    priced = eager_attention_kernels(att, softcap=False)
+    assert costs[0].details["kernel_bytes"] == sum(k.bytes for k in priced) < sum(
+        k.bytes for k in eager_attention_kernels(att))  # three soft-cap passes fewer
+    assert SOFTCAP_NOT_FITTED in notes

@@ -143,7 +143,7 @@ def unfused_attention_ops(op: Op) -> list:
                (probs, v_in, *vs), op.outputs, op.compute_fmt, **at)]
 
 
-def eager_attention_kernels(op: Op) -> list:
+def eager_attention_kernels(op: Op, softcap: bool = True) -> list:
     """Every kernel Hugging Face eager attention launches for one fused attention op (eager_attention_forward;
     the kernels profiled in validation/logs/h200_attn_kernels.txt): repeat_kv's copies of K and V (GQA; MQA's
     are made inside torch.matmul, only when batch > 1), the score GEMM, the scale, Gemma-2's soft-cap (divide,
@@ -151,7 +151,7 @@ def eager_attention_kernels(op: Op) -> list:
     unfused algorithm's three kernels (`unfused_attention_ops`) plus the passes that stream the score matrix
     again. The calibrated GPU model prices the same list with fitted factors (hwmodels.gpu.unfused_parts), less the
     soft-cap's passes (measured without soft-capping: its rows say so); this one is for levels that price each
-    kernel from its operands (the roofline, the cycle models)."""
+    kernel from its operands (the roofline, the cycle models). `softcap=False`: the list that model prices."""
     scores_op, softmax_op, pv_op = unfused_attention_ops(op)
     d, suffix = op.dims, scores_op.name[len("attn_scores"):]
     q, k_in = scores_op.inputs[0], scores_op.inputs[1:]
@@ -178,7 +178,7 @@ def eager_attention_kernels(op: Op) -> list:
         scores = out
     ops.append(dataclasses.replace(scores_op, inputs=(q, *k_in)))
     pass_("attn_scale", "mul")
-    if d.get("softcap"):
+    if softcap and d.get("softcap"):
         pass_("attn_softcap_div", "mul")
         pass_("attn_softcap_tanh", "softcap")  # one tanh per score, priced as the soft-cap's elementwise kind
         pass_("attn_softcap_mul", "mul")

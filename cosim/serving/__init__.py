@@ -19,7 +19,7 @@ from cosim.serving.config import HostOverhead, ServeConfig
 from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
-from cosim.serving.kv_memory import PagedKV, fit_rule, kv_capacity, window_note
+from cosim.serving.kv_memory import KVMemoryError, PagedKV, fit_rule, kv_capacity, window_note
 from cosim.serving.metrics import NO_SLO_NOTE, ServeResult, has_window, request_table, summarize
 from cosim.serving.steptime import (DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload,
                                    refuse_chunked_attention)
@@ -258,10 +258,8 @@ def _capacity(cfg, w, hw, model, specs, budget, draft_w):
     try:
         cap = kv_capacity(w, hw, cfg.block_size, budget, cfg.kv_capacity_tokens, cfg.memory_fraction,
                           longest_prompt=max((r.prompt_len for r in specs), default=0))
-    except InputError as e:
-        # the hint is about memory: the static budget's activations; another refusal is said as it is
-        memory = "leave no room for a KV cache" in str(e) or "kv_capacity_tokens" in str(e)
-        if cfg.scheduler != "static" or cfg.max_batched_tokens is not None or not memory:
+    except KVMemoryError as e:  # the static budget's activations may be why; another refusal is said as it is
+        if cfg.scheduler != "static" or cfg.max_batched_tokens is not None:
             raise
         raise InputError(f"{e} (scheduler static prefills a whole batch in one step: {_static_budget_text(cfg, specs)}; "
                          f"lower max_num_seqs or give max_batched_tokens)") from None

@@ -92,6 +92,11 @@ class KVCapacity:
         return self.blocks * self.block_size
 
 
+class KVMemoryError(InputError):
+    """A KV capacity the device's memory cannot hold (what a scheduler's budget can change), as opposed to a
+    refusal of the workload itself."""
+
+
 def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override_tokens: int | None = None,
                 memory_fraction: float = 1.0, longest_prompt: int = 0) -> KVCapacity:
     """`longest_prompt`: the longest prompt a chunk of it attends over (chunked prefill), for eager attention's
@@ -107,14 +112,14 @@ def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override
     free = mem - w - act
     if override_tokens is not None:
         if override_tokens * bpt > max(free, 0.0):  # more KV than the device holds: refused, never "(given)"
-            raise InputError(f"serve: kv_capacity_tokens: got {override_tokens:,} ({override_tokens * bpt / 1e9:,.1f} GB "
+            raise KVMemoryError(f"serve: kv_capacity_tokens: got {override_tokens:,} ({override_tokens * bpt / 1e9:,.1f} GB "
                              f"of KV at {bpt:,.0f} B/token); expected at most {max(int(free // bpt), 0):,} tokens: "
                              f"{hw.name} has {share}, minus weights {w / 2**30:.1f} GiB and activations "
                              f"{act / 2**30:.2f} GiB")
         blocks, src = override_tokens // block_size, f"kv_capacity_tokens={override_tokens} (given)"
     else:
         if free <= 0:
-            raise InputError(f"serve: hw: {hw.name} has {share}; weights {w / 2**30:.1f} GiB + "
+            raise KVMemoryError(f"serve: hw: {hw.name} has {share}; weights {w / 2**30:.1f} GiB + "
                              f"activations {act / 2**30:.2f} GiB leave no room for a KV cache")
         blocks = int(free // (block_size * bpt))
         src = (f"({total / 2**30:.2f} GiB x {memory_fraction:g} - weights {w / 2**30:.2f} GiB - activations "
@@ -129,8 +134,10 @@ def eager_chunk_excess(trace, longest_prompt: int) -> float:
     chunk of the trace's tokens attends over a longer prompt: its peak over chunk x prompt scores, not chunk x
     chunk (workloads.profiles.eager_attention_peak_bytes). 0 for flash backends, which keep no score matrix."""
     from workloads.profiles import eager_attention_peak_bytes, is_unfused_attention
+    if longest_prompt <= trace.seq or not trace.meta.get("profile"):  # without building the trace's ops
+        return 0.0
     att = [op for op in trace.ops if is_unfused_attention(op)]
-    if not att or longest_prompt <= att[0].dims["q_len"]:
+    if not att:
         return 0.0
     longer = [op.with_(dims={**op.dims, "kv_len": longest_prompt}) for op in att]
     return max(map(eager_attention_peak_bytes, longer)) - max(map(eager_attention_peak_bytes, att))

@@ -50,6 +50,7 @@ import numpy as np
 from cosim import parallel_timing
 from hwmodels.collectives import estimate_system_ops
 from hwmodels.estimate import LEVELS, estimate_ops
+from hwmodels.gpu_params import UNFUSED_ALIGN as ALIGN  # elements: 16 bytes of bf16, a vectorised load
 from hwmodels.levels import priced_level
 from hwmodels.spec import HardwareSpec, load_hw
 from hwmodels.system import SystemSpec
@@ -137,13 +138,10 @@ def bucketed(x: int, r: float) -> int:
     step = math.log1p(r)
     g = max(65, int(round(math.exp(round(math.log(x) / step) * step))))
     # an aligned length stays aligned, an unaligned one unaligned: kernels, and the calibrated GPU model's classes,
-    # price multiples of 8 apart (a 4,096-token prompt bucketed to 4,093 took 20 % longer on the H100's model)
+    # price multiples of ALIGN (8) apart (a 4,096-token prompt bucketed to 4,093 took 20 % longer on the H100's model)
     if x % ALIGN == 0:
-        return max(72, ALIGN * round(g / ALIGN))
+        return max(64 + ALIGN, ALIGN * round(g / ALIGN))  # 64: exact below, and a multiple of ALIGN
     return g + 1 if g % ALIGN == 0 else g
-
-
-ALIGN = 8  # elements: 16 bytes of bf16, a vectorised load
 
 
 @dataclass
