@@ -191,12 +191,12 @@ def _format_detail(trace_meta: dict) -> dict:
 
 
 def _pricing_inputs(trace: Trace, rows: list, compute_fallback: bool, overlap) -> PricingInputs:
+    from workloads.profiles import backend_chosen_by
     backends = sorted({r["attention_backend"] for r in rows if r.get("attention_backend")})
     profile = trace.meta.get("profile")
     return PricingInputs(attention=trace.meta.get("attention", "fused"),
                          attention_backend=", ".join(backends) or None,
-                         backend_chosen_by=(None if not backends else f"profile {profile}" if profile
-                                            else "the calibration's default"),
+                         backend_chosen_by=backend_chosen_by(profile) if backends else None,
                          profile=profile, compute_fallback=compute_fallback, overlap=overlap)
 
 

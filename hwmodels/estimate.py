@@ -16,7 +16,8 @@ from hwmodels.level_registry import LEVELS, check_level, get_level
 from hwmodels.spec import HardwareSpec
 from workloads.ops import Op
 
-__all__ = ["estimate", "estimate_ops", "ops_as_priced", "prices_attention_backends", "LEVELS"]
+__all__ = ["estimate", "estimate_ops", "ops_as_priced", "prices_attention_backends", "attention_backends_priced",
+           "LEVELS"]
 
 
 def estimate(op: Op, hw: HardwareSpec | str, level: str = "roofline", compute_fallback: bool = False) -> OpCost:
@@ -104,6 +105,19 @@ def prices_attention_backends(hw: HardwareSpec, level: str) -> bool:
     algorithm whatever the library."""
     from hwmodels.levels import level_support
     return level == "analytical" and level_support(hw, level).ok
+
+
+def attention_backends_priced(ops, hw: HardwareSpec, level: str) -> tuple:
+    """The attention backends `level` prices `ops` with on `hw`, without pricing them: what the costs' details
+    say (simulate's inputs.attention_backend, a sweep row's column). The calibrated analytical GPU model prices each
+    attention op with its profile's backend, else the calibration's default; a level without a model of backends
+    prices a profile's eager attention as its kernels ("unfused") and any other as one fused kernel (none named)."""
+    if prices_attention_backends(hw, level):
+        from hwmodels import gpu
+        P = gpu.params_for(hw)
+        return tuple(sorted({gpu.attention_backend(op, P) for op in ops
+                             if op.kind == "attention" and not op.dims.get("fused")}))
+    return ("unfused",) if "unfused" in _attention_backends(ops) else ()
 
 
 def _attention_backends(ops) -> list:

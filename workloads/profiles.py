@@ -31,7 +31,8 @@ from workloads.ops import Op, TensorSpec
 from workloads.trace import Trace
 
 __all__ = ["ImplProfile", "PROFILES", "get_profile", "apply_profile", "unfused_attention_ops",
-           "eager_attention_kernels", "eager_attention_peak_bytes", "expand_unfused", "is_unfused_attention"]
+           "eager_attention_kernels", "eager_attention_peak_bytes", "expand_unfused", "is_unfused_attention",
+           "backend_chosen_by"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,14 @@ def get_profile(profile: str | ImplProfile, attention: str | None = None) -> Imp
         p = dataclasses.replace(p, attention=attention, name=p.name if attention == p.attention
                                 else f"{p.name}+{attention}")
     return p
+
+
+def backend_chosen_by(profile: str | ImplProfile | None) -> str:
+    """Who chose the attention backend a calibrated level priced: a profile that names one ("hf_eager",
+    "engine+cudnn"), else the device calibration's default (no profile, or one that leaves it, e.g. engine)."""
+    if profile and get_profile(profile).attention != "default":
+        return f"profile {get_profile(profile).name}"
+    return "the calibration's default"
 
 
 def apply_profile(trace: Trace, profile: str | ImplProfile) -> Trace:

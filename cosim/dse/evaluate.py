@@ -235,7 +235,7 @@ def _price_subset(cfg, base, used, fields, vec, V, rows, M, caches, status, erro
     if cfg.get("serve"):  # a serving run per point (cosim.serving), any level
         for i in rows:
             _guarded(status, errors, i, lambda i=i: _serve_point(
-                cfg, variant_spec(base, {fields[j]: float(V[i, j]) for j in vec}), i, M, caches["notes"]))
+                cfg, variant_spec(base, {fields[j]: float(V[i, j]) for j in vec}), i, M, caches))
         return
     if used == "roofline":
         _guarded(status, errors, rows, _roofline_rows, cfg, base, vary, rows, M, caches)
@@ -266,12 +266,13 @@ def evaluate_task(task: dict) -> dict:
     errors = np.array([None] * n, dtype=object)
     level_used = np.array([None] * n, dtype=object)
     provenance = np.array([None] * n, dtype=object)
+    backend = np.array([None] * n, dtype=object)  # the attention backend(s) priced: simulate's inputs.attention_backend
     notes = np.array([None] * n, dtype=object)  # per point: point_notes (filled where it is priced)
-    caches = {"shape": {}, "trace": {}, "notes": notes}
+    caches = {"shape": {}, "trace": {}, "notes": notes, "backend": backend}
     if cfg.get("system"):  # a multi-device point: one simulate per point on the system
         for i in range(n):
             _guarded(status, errors, i, _system_point, cfg, {fields[j]: float(V[i, j]) for j in range(len(fields))},
-                     i, M, caches, (level_used, provenance))
+                     i, M, caches, (level_used, provenance, backend))
     vec = _vector_fields(cfg, fields, caches)
     fixed = [j for j in range(len(fields)) if j not in vec]
     for fixed_vals, rows in ([] if cfg.get("system") else _fixed_subsets(V, fixed)):
@@ -289,6 +290,7 @@ def evaluate_task(task: dict) -> dict:
             status[rows], errors[rows] = "error", why
             continue
         level_used[rows], provenance[rows] = used, prov
+        backend[rows] = _backends_of(cfg, base, used, caches)
         _scaled_provenance(cfg, base, used, fields, vec, V, rows, provenance)
         _price_subset(cfg, base, used, fields, vec, V, rows, M, caches, status, errors)
     bad = status == "error"
@@ -298,6 +300,7 @@ def evaluate_task(task: dict) -> dict:
     any_bad = bool(bad.any())
     return {"version": task["version"], "config": cfg, "fields": fields, "values": V, "keys": keys,
             "level_used": _compact_text(level_used), "provenance": _compact_text(provenance),
+            "attention_backend": _compact_text(backend),
             "notes": _compact_text(notes),
             "index": np.asarray(task["index"], dtype=np.int64).tolist(), "point": task.get("point", {}),
             "metrics": {m: _compact(M[m]) for m in METRIC_NAMES},
@@ -360,6 +363,19 @@ def _level_of(cfg, base, caches):
         return (level if nums[0].n_ops else "none"), sup.provenance, ""  # without building the ops
     used = summarize_levels(levels_of_ops(trace.ops, level))
     return used, sup.provenance, ""
+
+
+def _backends_of(cfg, base, used: str, caches) -> str | None:
+    """The attention backend(s) the points' level prices (hwmodels.estimate.attention_backends_priced: the
+    calibrated GPU model's, a profile's eager kernels elsewhere), one text as simulate's inputs say; None: none
+    named."""
+    from hwmodels.estimate import attention_backends_priced, prices_attention_backends
+    if cfg.get("serve"):  # a serving point names its own steps' (its profile is under `serve`): _serve_point
+        return None
+    level = "roofline" if used == "roofline" else cfg["level"]
+    if not cfg.get("profile") and not prices_attention_backends(base, level):  # only a profile names one here:
+        return None  # the ops a lazily built trace holds (a roofline sweep's template) are never built for this
+    return ", ".join(attention_backends_priced(_trace(cfg, caches["trace"]).ops, base, level)) or None
 
 
 def _compact_text(a: np.ndarray):
@@ -536,14 +552,15 @@ def _level_notes(cfg, base, trace) -> tuple:
 _LEVEL_NOTES: dict = {}  # (trace key, base spec, level, fallback) -> the level's per-op notes
 
 
-def _serve_point(cfg, hw, i, M, notes) -> None:
+def _serve_point(cfg, hw, i, M, caches) -> None:
     """One point as a serving run: latency percentiles, goodput, throughput, energy/token."""
     from cosim.serving import serve
     res = serve(cfg["model"], hw, level=cfg["level"], weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
                 recipe=cfg["recipe"], attention=cfg["attention"], compute_fallback=cfg["compute_fallback"],
                 **cfg["serve"])
     s = res.summary
-    notes[i] = join_notes(res.notes)  # the serving report's notes
+    caches["notes"][i] = join_notes(res.notes)  # the serving report's notes
+    caches["backend"][i] = s["attention_backend"]  # its steps' (its own profile's, under `serve`)
     for m in SERVE_METRICS:
         M[m][i] = s[m]
     M["energy_per_token_j"][i], M["tokens_per_s"][i] = s["energy_per_token_j"], s["throughput_tok_s"]
@@ -557,7 +574,7 @@ def _serve_point(cfg, hw, i, M, notes) -> None:
 def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     """A point on a multi-device system: latency is the pipeline step, energy the whole
     system's per step, memory the fullest device's (hw.* fields override the device).
-    `labels` = (level_used, provenance) arrays: the row says what priced it, as simulate does."""
+    `labels` = (level_used, provenance, attention backend) arrays: the row says what priced it, as simulate does."""
     from cosim.simulate import simulate
     from hwmodels.system import load_system
 
@@ -567,6 +584,7 @@ def _system_point(cfg, hw_values: dict, i, M, caches, labels) -> None:
     rep = simulate(trace, system, level=cfg["level"], compute_fallback=cfg["compute_fallback"])
     caches["notes"][i] = join_notes(rep.notes)  # simulate's notes, as its report, each once
     labels[0][i], labels[1][i] = rep.level, "; ".join(rep.meta["priced_from"])
+    labels[2][i] = rep.meta["inputs"]["attention_backend"]
     # as cosim plan: the layout's step (cosim.parallel_timing.layout_step: the global batch's tokens, the system
     # energy with the idle stages' static power), which simulate already keeps in the report: derived once
     par = rep.meta["parallel"]

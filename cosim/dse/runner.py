@@ -331,8 +331,9 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     fields = spec.fields()
     if spec.base.weights_from_model and "model" in fields and "weights" not in fields:
         fields.append("weights")  # each model point's own declared format (_resolved): a column, never silent
-    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["level_used", "provenance", "accuracy_provenance",
-                                                               "energy_scope", "notes", "status", "error"]
+    columns = ["index", "key"] + fields + list(METRIC_NAMES) + ["level_used", "provenance", "attention_backend",
+                                                               "accuracy_provenance", "energy_scope", "notes",
+                                                               "status", "error"]
     parts = {c: [] for c in columns}  # per column, one array per record: concatenated once
     # records arrive as tasks finish; each is usually a run of consecutive indices, so
     # ordering the records by their first index mostly leaves no rows to sort
@@ -356,7 +357,8 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
             v = r["metrics"].get(m)
             parts[m].append((np.asarray(v, dtype=float) if isinstance(v, (list, np.ndarray)) else
                              np.full(n, np.nan if v is None else float(v)))[sel])
-        for c in ("level_used", "provenance", "notes"):  # notes: absent from a store written before session 15
+        # notes: absent from a store written before session 15, attention_backend before session 35
+        for c in ("level_used", "provenance", "attention_backend", "notes"):
             v = r.get(c)
             parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
         acc = r["config"].get("accuracy") or {}

@@ -374,7 +374,7 @@ def expand(record: dict) -> list[dict]:
                     "metrics": {m: _at(v, i) for m, v in record["metrics"].items()},
                     "status": _at(record["status"], i), "error": _at(record.get("error"), i),
                     "level_used": _at(record.get("level_used"), i), "provenance": _at(record.get("provenance"), i),
-                    "notes": _at(record.get("notes"), i)})
+                    "attention_backend": _at(record.get("attention_backend"), i), "notes": _at(record.get("notes"), i)})
     return out
 
 
@@ -387,7 +387,7 @@ def _subset(record: dict, keep: list[int]) -> dict:
             "values": pick(record["values"]), "metrics": {m: pick(v) for m, v in record["metrics"].items()},
             "status": pick(record["status"]), "error": pick(record.get("error")),
             "level_used": pick(record.get("level_used")), "provenance": pick(record.get("provenance")),
-            "notes": pick(record.get("notes"))}
+            "attention_backend": pick(record.get("attention_backend")), "notes": pick(record.get("notes"))}
 
 
 class ResultStore:

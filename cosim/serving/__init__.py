@@ -198,6 +198,14 @@ def _provenance(steps, draft) -> tuple:
     return tuple(prov)
 
 
+def _attention_backends(steps, draft) -> tuple:
+    """The attention backends the run's step models priced (DeviceStepCost.backends_used), in order of first use."""
+    used: dict = {}
+    for m in (getattr(steps, "inner", steps), draft):
+        used.update(getattr(m, "backends_used", None) or {})
+    return tuple(used)
+
+
 def token_budget(cfg, specs) -> int:
     """Tokens a step may prefill: max_batched_tokens when given; for the static scheduler
     max_num_seqs x the longest prompt (it prefills a whole batch in one step, as HF generate runs
@@ -354,6 +362,9 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     # one text, as a sweep row's `provenance` column: requests.csv and summary.json carry it (issue 11)
     priced_from = _provenance(steps, draft)
     summary["provenance"] = "; ".join(priced_from)
+    # the backend(s) that priced attention (None: the level prices one attention whatever the library), as
+    # simulate's inputs.attention_backend: a requests.csv and sweep-row column (issue 11)
+    summary["attention_backend"] = ", ".join(_attention_backends(steps, draft)) or None
     if step_model is None:  # the label plan and sweeps give (energy_scope_label): full, dynamic only, or unknown
         from cosim.energy_scope import energy_scope_label
         summary["energy_scope"] = energy_scope_label(hw.energy_scope, energy)

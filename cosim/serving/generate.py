@@ -48,8 +48,9 @@ class GenerateInputs:
     compute_fallback: bool
     profile: str | None = None
     implementation: str | None = None  # the profile as the trace names it (workloads.profiles.ImplProfile.describe)
-    # the attention backend(s) that priced the prefill (a profile's, or the calibration's default; None: the level
-    # prices one attention whatever the library), as simulate's meta["inputs"]; `attention` is the trace's form
+    # the attention backend(s) that priced the prefill and decode (a profile's, or the calibration's default; None:
+    # the level prices one attention whatever the library), as simulate's meta["inputs"]; `attention` is the trace's
+    # form
     attention_backend: str | None = None
 
 
@@ -219,8 +220,15 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
                                            recipe=recipe, attention=attention, compute_fallback=compute_fallback,
                                            profile=pre.meta["inputs"]["profile"],
                                            implementation=pre.meta.get("implementation"),
-                                           attention_backend=pre.meta["inputs"].get("attention_backend")),
+                                           attention_backend=_backends(pre, steps)),
                             level_requested=level, priced_from=prov)
+
+
+def _backends(pre, steps) -> str | None:
+    """The attention backend(s) the prefill and the decode steps were priced with (None: the level prices one
+    attention whatever the library)."""
+    got = [b.strip() for b in (pre.meta["inputs"].get("attention_backend") or "").split(",") if b.strip()]
+    return ", ".join(dict.fromkeys([*got, *steps.backends_used])) or None
 
 
 def _footprint(prefill: dict, last_decode: dict | None) -> dict:

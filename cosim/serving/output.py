@@ -113,10 +113,10 @@ def request_inputs(config, priced_formats: dict | None = None) -> dict:
 def requests_csv_frame(res):
     """requests.csv: the per-request table, then the run's options as constant columns (request_inputs),
     so the tables of many runs concatenate into one (`pandas.concat` of `read_csv`s) and group by any option;
-    `level` is the level requested, `level_used` and `provenance` what priced the steps (a sweep row's
-    columns): a device the level cannot do is priced by the roofline, and the row says so (issue 11)."""
+    `level` is the level requested, `level_used`, `provenance` and `attention_backend` what priced the steps (a
+    sweep row's columns): a device the level cannot do is priced by the roofline, and the row says so (issue 11)."""
     df = res.requests.copy()
-    used = {"level_used": res.summary.get("level_used"), "provenance": res.summary.get("provenance")}
+    used = {k: res.summary.get(k) for k in ("level_used", "provenance", "attention_backend")}
     for k, v in {**request_inputs(res.config, res.priced_formats), **used}.items():
         if k in df.columns:  # never silently shadow a per-request column
             raise ValueError(f"requests.csv: option {k!r} clashes with a per-request column")

@@ -164,8 +164,9 @@ class DeviceStepCost:
     # the notes of the pricing setup (a layout, a profile: add_notes), kept for every run; the run's notes add
     # the cost models' notes of the components it priced and the chunk rules of what it priced chunked (`notes`)
     _notes: tuple = field(default=(), init=False, repr=False)
-    # per cached component (the _cache's keys): (the cost models' notes, the levels that priced it), so a run
-    # that finds the price in the cache reports them as one that computed it (`_cached`)
+    # per cached component (the _cache's keys): (the cost models' notes, the levels that priced it, their provenance,
+    # the attention backends priced), so a run that finds the price in the cache reports them as one that computed it
+    # (`_cached`)
     _priced: dict = field(default_factory=dict, init=False, repr=False)
     # the run's record (since begin_run) of the cost models' notes of what it priced, computed or cached; with
     # `levels_used` (its levels). Before session 19 both accumulated over every run of a shared step model
@@ -206,6 +207,9 @@ class DeviceStepCost:
         # what those models' numbers rest on (OpCost.provenance: a calibration, a transfer, fallback:...),
         # ordered set: every serving row says it, as simulate's priced_from does (issue 11)
         self.provenance_used: dict = {}
+        # the attention backends the level priced (OpCost.details: the calibrated GPU model's fa2, cudnn, unfused...;
+        # empty where the level prices one attention whatever the library), ordered set, as simulate's inputs
+        self.backends_used: dict = {}
         # the analytical level parses the device calibration on every call: parse it once
         self._gpu_params = None
         if self.level == "analytical" and self.system is None:
@@ -231,7 +235,9 @@ class DeviceStepCost:
             return ZERO
         costs, notes = self._estimate(ops)
         self._use(notes, tuple(dict.fromkeys(priced_level(c, self.level) for c in costs)),
-                  tuple(dict.fromkeys(str(c.provenance) for c in costs)))
+                  tuple(dict.fromkeys(str(c.provenance) for c in costs)),
+                  tuple(dict.fromkeys(c.details["attention_backend"] for c in costs
+                                      if c.details.get("attention_backend"))))
         lat = sum(c.latency_s * o.repeat for o, c in zip(ops, costs))
         energy = sum(c.energy_j * o.repeat for o, c in zip(ops, costs))
         if self.devices != 1 or self.copies != 1:  # the replica's energy (see replica_devices)
@@ -242,14 +248,13 @@ class DeviceStepCost:
         """Notes of the pricing setup (a layout, a profile) and of the cost models, kept once each in order."""
         self._notes = tuple(dict.fromkeys(self._notes + notes))
 
-    def _use(self, notes, levels, provenance=()) -> None:
-        """Record a priced component's cost-model notes, levels and provenance in the run's record and in each
-        component being priced around it."""
-        for run_notes, run_levels, run_prov in [(self._run_notes, self.levels_used, self.provenance_used),
-                                                *self._recording]:
-            run_notes.update(dict.fromkeys(notes))
-            run_levels.update(dict.fromkeys(levels))
-            run_prov.update(dict.fromkeys(provenance))
+    def _use(self, notes, levels, provenance=(), backends=()) -> None:
+        """Record a priced component's cost-model notes, levels, provenance and attention backends in the run's
+        record and in each component being priced around it."""
+        for record in [(self._run_notes, self.levels_used, self.provenance_used, self.backends_used),
+                       *self._recording]:
+            for into, got in zip(record, (notes, levels, provenance, backends)):
+                into.update(dict.fromkeys(got))
 
     def begin_run(self) -> None:
         """Start a run's record (serve calls it before its engine runs) of the cost models' notes and levels of
@@ -259,6 +264,7 @@ class DeviceStepCost:
         self._run_notes = {}
         self.levels_used = {}
         self.provenance_used = {}
+        self.backends_used = {}
 
     @property
     def notes(self) -> tuple:
@@ -294,13 +300,13 @@ class DeviceStepCost:
         use."""
         hit = self._cache.get(key)
         if hit is None:
-            self._recording.append(({}, {}, {}))
+            self._recording.append(({}, {}, {}, {}))
             try:
                 hit = self._price(make())
             finally:
-                notes, levels, prov = self._recording.pop()
+                record = self._recording.pop()
             self._cache[key] = hit
-            self._priced[key] = (tuple(notes), tuple(levels), tuple(prov))
+            self._priced[key] = tuple(tuple(r) for r in record)
         else:
             self._use(*self._priced[key])
         return hit

@@ -1,0 +1,83 @@
+"""Session 35: every result that a priced attention backend moves names it — a serving run's requests.csv, summary
+and header, a sweep row — as simulate's inputs do; who chose it is said truly (engine leaves it to the calibration)."""
+
+import itertools
+import math
+
+import pytest
+
+import cosim
+from cosim.dse import sweep
+from hwmodels.estimate import attention_backends_priced
+from hwmodels.levels import level_support
+
+
+def test_the_backends_named_without_pricing_are_the_ones_simulate_priced():
+    """hwmodels.estimate.attention_backends_priced (what a sweep row says) against the costs' own details (what
+    simulate's inputs say), over models with GQA and MLA attention, both phases, every profile form, three levels."""
+    ran = 0
+    for model, hw_name, level, profile, phase in itertools.product(
+            ("llama3_8b", "deepseek_v2_lite"), ("h100_sxm", "h200"), ("roofline", "analytical", "cycle"),
+            (None, "hf_eager", "engine", "engine+fa2"), ("prefill", "decode")):
+        hw = cosim.load_hw(hw_name)
+        if not level_support(hw, level).ok:  # the cycle level models accelerators, not these GPUs
+            continue
+        trace = cosim.build_trace(model, phase, 2, 256, profile=profile)
+        rep = cosim.simulate(trace, hw, level=level)
+        assert (", ".join(attention_backends_priced(trace.ops, hw, level)) or None
+                == rep.meta["inputs"]["attention_backend"]), (model, hw_name, level, profile, phase)
+        ran += 1
+    assert ran == 2 * 2 * 2 * 4 * 2  # roofline and analytical on both GPUs
+
+
+def test_a_profile_that_leaves_attention_to_the_calibration_does_not_claim_the_backend():
+    """engine fuses GEMMs and norms but names no attention backend: the calibration's default (the H100 re-fit's
+    cuDNN) priced it, and the inputs say so; engine+fa2 chose FA2 itself."""
+    got = {p: cosim.simulate(cosim.build_trace("llama3_8b", "prefill", 1, 512, profile=p), "h100_sxm",
+                             level="analytical").meta["inputs"] for p in ("engine", "engine+fa2")}
+    assert (got["engine"]["attention_backend"], got["engine"]["backend_chosen_by"]) == (
+        "cudnn", "the calibration's default")
+    assert (got["engine+fa2"]["attention_backend"], got["engine+fa2"]["backend_chosen_by"]) == (
+        "fa2", "profile engine+fa2")
+
+
+@pytest.mark.parametrize("level, profile, backend, line", [
+    ("analytical", None, "cudnn", "attention backend: cudnn (the calibration's default)"),
+    ("analytical", "hf_eager", "unfused", "attention backend: unfused (profile hf_eager)"),
+    ("roofline", "hf_eager", "unfused", "attention backend: unfused (profile hf_eager)"),
+    ("roofline", None, None, None)])
+def test_a_serving_run_names_the_backend_its_steps_were_priced_with(tmp_path, level, profile, backend, line):
+    import pandas as pd
+
+    from cosim.serving import serve
+    from cosim.serving.output import write_outputs
+    res = serve("llama3_8b", "h100_sxm", level=level, profile=profile, qps=4, requests=6, prompt_len=256,
+                output_len=8)
+    assert res.summary["attention_backend"] == backend
+    header = [ln for ln in res.format().splitlines() if ln.startswith("attention backend:")]
+    assert header == ([line] if line else [])
+    write_outputs(res, tmp_path)
+    col = pd.read_csv(tmp_path / "requests.csv")["attention_backend"]
+    assert len(col) == 6 and (col.tolist() == [backend] * 6 if backend else col.isna().all())
+
+
+def test_sweep_rows_name_the_attention_backend_as_simulate_does(tmp_path):
+    base = {"model": "llama3_8b", "phase": "prefill", "batch": 1, "seq": 1024, "hw": "h100_sxm", "level": "roofline"}
+    df = sweep({"name": "backends", "base": base, "output": str(tmp_path / "o"), "workers": 1,
+                "axes": [{"grid": {"profile": ["hf_eager", "engine", "engine+fa2"],
+                                   "level": ["roofline", "analytical"]}}]}, quiet=True, write=False)
+    got = {(r.profile, r.level): (None if isinstance(r.attention_backend, float) and math.isnan(r.attention_backend)
+                                  else r.attention_backend) for r in df.itertuples()}
+    assert got == {("hf_eager", "roofline"): "unfused", ("hf_eager", "analytical"): "unfused",
+                   ("engine", "roofline"): None, ("engine", "analytical"): "cudnn",
+                   ("engine+fa2", "roofline"): None, ("engine+fa2", "analytical"): "fa2"}
+    for (profile, level), b in got.items():
+        rep = cosim.simulate(cosim.build_trace("llama3_8b", "prefill", 1, 1024, profile=profile), "h100_sxm",
+                             level=level)
+        assert rep.meta["inputs"]["attention_backend"] == b
+    # a serving point names its steps' backend (its profile is under `serve`, not the sweep's base)
+    served = sweep({"name": "served", "output": str(tmp_path / "s"), "workers": 1,
+                    "base": {**base, "serve": {"profile": "hf_eager", "qps": 2, "requests": 4, "prompt_len": 256,
+                                               "output_len": 4}},
+                    "axes": [{"grid": {"level": ["roofline", "analytical"]}}]}, quiet=True, write=False)
+    assert served["attention_backend"].tolist() == ["unfused", "unfused"]
