@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -117,7 +116,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
                                 f"(per-op `level` and `provenance` columns)",)
     meta_prov = tuple(dict.fromkeys(r["provenance"] for r in rows))
     if trace.meta.get("implementation"):
-        meta["implementation"] = _implementation_on(trace.meta["implementation"], hw)
+        meta["implementation"] = _implementation_on(trace.meta, hw)
     meta["inputs"] = asdict(_pricing_inputs(trace, rows, compute_fallback, overlap if system is not None else None))
     rep = Report(model=trace.model, hw=system.name if system else hw.name, level=used, phase=trace.phase,
                  batch=trace.batch, seq=trace.seq, rows=rows, footprint=dict(trace.meta.get("footprint", {})),
@@ -177,12 +176,13 @@ def _profile_off_gpu(trace: Trace, hw: HardwareSpec) -> tuple:
             f"ops and attention form are priced; its CUDA graphs setting does not apply",)
 
 
-def _implementation_on(described: str, hw: HardwareSpec) -> str:
-    """The profile as the header names it: off a GPU its CUDA graphs setting does not apply (the header said
-    "CUDA graphs on" beside a note saying so)."""
-    if hw.kind == "gpu":
-        return described
-    return re.sub(r"CUDA graphs (on|off)$", f"CUDA graphs n/a ({hw.kind})", described)
+def _implementation_on(trace_meta: dict, hw: HardwareSpec) -> str:
+    """The profile as the header names it on `hw`: off a GPU its CUDA graphs setting does not apply (the header said
+    "CUDA graphs on" beside a note saying so). A trace saved before the profile's fields were kept: its text."""
+    if hw.kind == "gpu" or "profile_fields" not in trace_meta:
+        return trace_meta["implementation"]
+    from workloads.profiles import ImplProfile
+    return ImplProfile(**trace_meta["profile_fields"]).describe(hw.kind)
 
 
 def _format_detail(trace_meta: dict) -> dict:

@@ -107,16 +107,18 @@ def prices_attention_backends(hw: HardwareSpec, level: str) -> bool:
     return level == "analytical" and level_support(hw, level).ok
 
 
-def attention_backends_priced(ops, hw: HardwareSpec, level: str) -> tuple:
+def attention_backends_priced(ops, hw: HardwareSpec, level: str, support=None) -> tuple:
     """The attention backends `level` prices `ops` with on `hw`, without pricing them: what the costs' details
     say (simulate's inputs.attention_backend, a sweep row's column). The calibrated analytical GPU model prices each
     attention op with its profile's backend, else the calibration's default; a level without a model of backends
-    prices a profile's eager attention as its kernels ("unfused") and any other as one fused kernel (none named)."""
-    if prices_attention_backends(hw, level):
-        from hwmodels import gpu
-        P = gpu.params_for(hw)
-        return tuple(sorted({gpu.attention_backend(op, P) for op in ops
-                             if op.kind == "attention" and not op.dims.get("fused")}))
+    prices a profile's eager attention as its kernels ("unfused") and any other as one fused kernel (none named).
+    `support`: the level's LevelSupport on `hw` where the caller has it (the calibration is then not read again)."""
+    if level == "analytical":
+        from hwmodels.levels import level_support
+        sup = support if support is not None else level_support(hw, level)
+        if sup.ok:  # what hwmodels.gpu.attention_backend picks
+            return tuple(sorted({b if (b := op.dims.get("backend")) not in (None, "default") else sup.attention_default
+                                 for op in ops if op.kind == "attention" and not op.dims.get("fused")}))
     return ("unfused",) if "unfused" in _attention_backends(ops) else ()
 
 

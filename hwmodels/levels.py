@@ -25,6 +25,9 @@ class LevelSupport:
     ok: bool  # the requested level's own model prices this hardware
     reason: str  # why not (empty when ok)
     provenance: str  # what the numbers rest on when ok: calibration / datasheet / cycle model
+    # the calibration's attention backend for ops whose profile leaves it (analytical GPU level only): read with the
+    # calibration, so a caller naming the backend (hwmodels.estimate.attention_backends_priced) reads it once
+    attention_default: str | None = None
 
 
 def level_support(hw: HardwareSpec, level: str) -> LevelSupport:
@@ -41,7 +44,7 @@ def level_support(hw: HardwareSpec, level: str) -> LevelSupport:
             return LevelSupport(level, False, f"{hw.source or hw.name} has no analytical calibration "
                                               f"(no `calibration:` key; make one with `cosim calibrate` or "
                                               f"transfer a sibling's with `calibration: {{from: <gpu>}}`)", "")
-        return LevelSupport(level, True, "", P.provenance)
+        return LevelSupport(level, True, "", P.provenance, P.attention_default)
     if level == "cycle":
         from hwmodels import cycle
         ok, why = cycle.applicable(hw)

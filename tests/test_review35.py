@@ -81,3 +81,47 @@ def test_sweep_rows_name_the_attention_backend_as_simulate_does(tmp_path):
                                                "output_len": 4}},
                     "axes": [{"grid": {"level": ["roofline", "analytical"]}}]}, quiet=True, write=False)
     assert served["attention_backend"].tolist() == ["unfused", "unfused"]
+
+
+def _sweep_spec(tmp_path, axes, **base):
+    return {"name": "forms", "output": str(tmp_path / "o"), "workers": 1, "axes": axes,
+            "base": {"model": "llama3_8b", "phase": "prefill", "batch": 1, "seq": 1024, "hw": "h100_sxm", **base}}
+
+
+def test_a_sweep_pairing_the_unfused_algorithm_with_a_backend_profile_is_checked_up_front(tmp_path):
+    """build_trace refuses attention "unfused" (or H2O's prefill) beside a profile naming a backend; a sweep said it
+    only in each point's error row. Now: a value no partner can price is refused at load, naming its axis path; a
+    pair that fails only with some partners is announced and is an error row; profile engine (attention left to the
+    default) prices the unfused algorithm's kernels and is no conflict."""
+    from cosim.dse.spec import sweep_from_dict
+    from workloads.io import InputError
+    with pytest.raises(InputError, match=r"axes\[0\]\.grid\.attention\[0\]: got 'unfused'.*contradict each other"):
+        sweep_from_dict(_sweep_spec(tmp_path, [{"grid": {"attention": ["unfused"],
+                                                          "profile": ["hf_eager", "engine+fa2"]}}]))
+    with pytest.raises(InputError, match=r"axes\[0\]\.grid\.profile\[0\]: got 'hf_eager'.*recipe 'h2o'"):
+        sweep_from_dict(_sweep_spec(tmp_path, [{"grid": {"recipe": ["h2o"], "profile": ["hf_eager", "eager"]}}]))
+    with pytest.raises(InputError, match=r"base: build_trace: attention 'unfused'"):
+        sweep_from_dict(_sweep_spec(tmp_path, [{"grid": {"batch": [1, 2]}}], attention="unfused", profile="hf_eager"))
+    spec = _sweep_spec(tmp_path, [{"grid": {"attention": ["fused", "unfused"], "profile": ["hf_eager", "engine"]}}])
+    with pytest.warns(UserWarning, match=r"1 combination of valid values cannot be priced.*\(attention 'unfused', "
+                                         r"profile 'hf_eager'\)"):
+        df = sweep(spec, quiet=True, write=False)
+    bad = df[df["status"] == "error"]
+    assert [(r.attention, r.profile) for r in bad.itertuples()] == [("unfused", "hf_eager")]
+    assert "contradict each other" in bad["error"].iloc[0] and (df["status"] == "ok").sum() == 3
+
+
+@pytest.mark.parametrize("form", [{"attention": "unfused"}, {"recipe": "h2o"}])
+def test_chunked_prefill_reserves_the_unfused_algorithms_scores_over_the_longest_prompt(form):
+    """Session 34 reserved eager attention's scores of a 512-token chunk over a 32,768-token prompt; the unfused
+    algorithm in the trace (attention "unfused", H2O's prefill) keeps a score matrix too: the builder counts one of
+    512 x 512 bf16 scores a head, a chunk over the prompt holds 512 x 32,768 (Qwen2.5-7B: 28 heads). 924.8 MB more."""
+    from cosim.serving.kv_memory import kv_capacity
+    from cosim.serving.steptime import Workload
+    from workloads.models import load_model
+    hw = cosim.load_hw("h100_sxm")
+    w = Workload(load_model("qwen2_5_7b"), **form)
+    short, long = (kv_capacity(w, hw, 16, 512, longest_prompt=n) for n in (512, 32768))
+    assert long.activations_bytes - short.activations_bytes == 28 * 512 * (32768 - 512) * 2
+    assert "the unfused algorithm's score matrix over a 32,768-token prompt included" in long.source
+    assert long.blocks < short.blocks

@@ -29,7 +29,13 @@ from workloads.profiles import unfused_attention_ops
 from workloads.template import template_for
 from workloads.trace import Trace
 
-__all__ = ["build_trace", "experts_touched", "wider_format"]
+__all__ = ["build_trace", "experts_touched", "wider_format", "ProfileConflict"]
+
+
+class ProfileConflict(InputError):
+    """A trace whose attention is already the unfused algorithm's kernels (attention="unfused", H2O's prefill) given
+    a profile naming another backend: its own class, so a sweep's up-front check (cosim.dse.combos) tells this rule
+    from the other refusals a point can meet."""
 
 PHASES = ("prefill", "decode")
 
@@ -146,7 +152,7 @@ def _profile_with(profile, unfused_form: str | None):
         return p
     if p.attention != "default":
         what = "Hugging Face eager's kernels" if p.attention == "unfused" else "one flash kernel"
-        raise InputError(f"build_trace: {unfused_form} computes attention as the unfused algorithm's score GEMM, "
+        raise ProfileConflict(f"build_trace: {unfused_form} computes attention as the unfused algorithm's score GEMM, "
                          f"softmax and PV GEMM, and profile {p.name!r} prices attention backend {p.attention} "
                          f"({what}); they contradict each other: give one of them")
     return dataclasses.replace(p, attention_in_trace="unfused algorithm (the trace's score GEMM, softmax, PV GEMM)")

@@ -48,11 +48,13 @@ class ImplProfile:
     # what the header names in place of a backend
     attention_in_trace: str = ""
 
-    def describe(self) -> str:
+    def describe(self, hw_kind: str = "gpu") -> str:
+        """One line, as a report's header names the profile; off a GPU (`hw_kind`) its CUDA graphs setting does
+        not apply, and the line says so rather than "on"."""
         fused = [k[6:] for k in ("fused_qkv", "fused_gate_up", "fused_rope", "fused_add_norm") if getattr(self, k)]
+        graphs = ("on" if self.cuda_graphs else "off") if hw_kind == "gpu" else f"n/a ({hw_kind})"
         return (f"{self.name}: attention {self.attention_in_trace or self.attention}, "
-                f"fused {'+'.join(fused) or 'nothing'}, "
-                f"CUDA graphs {'on' if self.cuda_graphs else 'off'}")
+                f"fused {'+'.join(fused) or 'nothing'}, CUDA graphs {graphs}")
 
 
 PROFILES = {
@@ -111,7 +113,9 @@ def apply_profile(trace: Trace, profile: str | ImplProfile) -> Trace:
                for op in ops]
     if p.fused_add_norm:
         ops = _fuse_add_norm(ops)
-    meta = {**trace.meta, "implementation": p.describe(), "cuda_graphs": p.cuda_graphs, "profile": p.name}
+    # the profile itself too (its fields, JSON-able): a report re-describes it for the hardware it runs on
+    meta = {**trace.meta, "implementation": p.describe(), "cuda_graphs": p.cuda_graphs, "profile": p.name,
+            "profile_fields": dataclasses.asdict(p)}
     if p.attention == "unfused" and "footprint" in meta:
         meta["footprint"] = _with_score_matrix(meta["footprint"], ops)
     return dataclasses.replace(trace, ops=tuple(ops), meta=meta)

@@ -1,5 +1,7 @@
 """Up-front checks of the rules that tie sweep fields together: a `seq` within the model's
-maximum context, a parallel layout that shards the model and fits the system. Each axis
+maximum context, a parallel layout that shards the model and fits the system, a profile that
+does not contradict the attention form (attention "unfused" or H2O's prefill, which compute the
+unfused algorithm, beside a profile naming a backend: workloads.builder.ProfileConflict). Each axis
 value is checked alone by `cosim.dse.spec` (type, range, names); these rules need the other
 fields a point pairs it with, so they are checked over the combinations the sweep can form.
 
@@ -12,7 +14,8 @@ Which is an error and which is a row:
   holds it) is a legitimate corner of the design space: that point is an error row saying
   why, as a point that does not fit in memory is an infeasible row. A note says how many.
 
-Only the fields the rules read are combined (model, seq, batch, system, parallel.*), and only
+Only the fields the rules read are combined (model, seq, batch, system, phase, attention, recipe,
+profile, parallel.*), and only
 the distinct values of each axis entry, so a million-point hardware sweep forms one
 combination. Random ranges contribute their two ends; an end is not a point of the sweep, so a
 failing combination that holds one is said as the range (and the part of it that fails with
@@ -34,7 +37,7 @@ from workloads.io import InputError
 __all__ = ["check_combinations", "MAX_COMBOS"]
 
 MAX_COMBOS = 20_000
-_FIELDS = ("model", "seq", "batch", "system")
+_FIELDS = ("model", "seq", "batch", "system", "phase", "attention", "recipe", "profile")
 
 
 def _wanted(f: str) -> bool:
@@ -80,7 +83,7 @@ def _blocks(axes, search) -> list:
 class _Rules:
     def __init__(self, base):
         self.base = base
-        self.models, self.systems = {}, {}
+        self.models, self.systems, self.forms = {}, {}, {}
 
     def _model(self, name):
         from cosim.experiment import _path_or_name  # a relative path is relative to the base's file, as there
@@ -107,6 +110,9 @@ class _Rules:
             context_note(model, int(seq), b.allow_beyond_max_context, "point", "seq")
         except InputError as e:
             return str(e)[len("point: "):], {"seq", "model"}
+        conflict = self._attention_form(point, model)
+        if conflict is not None:
+            return conflict, {"attention", "recipe", "profile"}
         varied = {f[len("parallel."):]: v for f, v in point.items() if f.startswith("parallel.")}
         system = point.get("system", b.system)
         if (b.parallel is None and not varied) or system is None:
@@ -122,6 +128,31 @@ class _Rules:
             return (f"parallel: layout {lay.label()} needs {lay.devices} devices; system {sysspec.name} has "
                     f"{sysspec.devices} (override 'nodes' for a larger cluster)"), {"parallel", "system"}
         return None
+
+
+    def _attention_form(self, point: dict, model) -> str | None:
+        """Why a point's profile contradicts its attention form (build_trace's ProfileConflict: attention
+        "unfused" or H2O's prefill, which compute the unfused algorithm, with a profile naming a backend), or None.
+        Only that rule: a point's other refusals are its row's error."""
+        from cosim.experiment import _path_or_name
+        from workloads.builder import ProfileConflict, build_trace
+        b = self.base
+        profile, attention, recipe = (point.get(f, getattr(b, f)) for f in ("profile", "attention", "recipe"))
+        if not profile or (attention != "unfused" and not recipe):
+            return None
+        form = (model.name, point.get("phase", b.phase), int(point.get("seq", b.seq)), int(point.get("batch", b.batch)),
+                attention, recipe, profile)
+        if form not in self.forms:
+            try:
+                build_trace(model, phase=form[1], batch=form[3], seq=form[2], attention=attention, profile=profile,
+                            recipe=_path_or_name(recipe, b.base_dir) if recipe else None,
+                            allow_beyond_max_context=b.allow_beyond_max_context)
+                self.forms[form] = None
+            except ProfileConflict as e:
+                self.forms[form] = str(e)
+            except InputError:  # another rule: the point's row says it
+                self.forms[form] = None
+        return self.forms[form]
 
 
 def _describe(point: dict) -> str:

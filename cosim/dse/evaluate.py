@@ -283,14 +283,14 @@ def evaluate_task(task: dict) -> dict:
             continue
         base = spec[0]
         try:  # builds the trace: a point it refuses (e.g. seq beyond the model's context) is an error row
-            used, prov, why = _level_of(cfg, base, caches)
+            used, prov, why, backend_text = _level_of(cfg, base, caches)
         except (InputError, ValueError, KeyError) as e:
             used, why = None, f"{type(e).__name__}: {e}"
         if used is None:
             status[rows], errors[rows] = "error", why
             continue
         level_used[rows], provenance[rows] = used, prov
-        backend[rows] = _backends_of(cfg, base, used, caches)
+        backend[rows] = backend_text
         _scaled_provenance(cfg, base, used, fields, vec, V, rows, provenance)
         _price_subset(cfg, base, used, fields, vec, V, rows, M, caches, status, errors)
     bad = status == "error"
@@ -346,36 +346,37 @@ def _bandwidth_text(base, level):
 
 
 def _level_of(cfg, base, caches):
-    """(level that prices the points, provenance, error). A level the hardware cannot do is
-    an error unless the sweep allowed `fallback: roofline`; a level whose model hands some op
-    kinds to the roofline is reported as mixed ("analytical+roofline")."""
+    """(level that prices the points, provenance, error, attention backend). A level the hardware
+    cannot do is an error unless the sweep allowed `fallback: roofline`; a level whose model hands
+    some op kinds to the roofline is reported as mixed ("analytical+roofline")."""
     from hwmodels.levels import level_support, levels_of_ops, summarize_levels
     level = cfg["level"]
     sup = level_support(base, level)
     if not sup.ok:
         if cfg.get("fallback") == "roofline":
-            return "roofline", f"fallback:roofline ({level} unavailable: {sup.reason})", ""
+            return ("roofline", f"fallback:roofline ({level} unavailable: {sup.reason})", "",
+                    _backends_of(cfg, base, "roofline", None, caches))
         return None, None, (f"LevelUnavailable: level {level} cannot price {base.name}: {sup.reason}; "
-                            f"add `fallback: roofline` to the sweep to price it with the roofline")
+                            f"add `fallback: roofline` to the sweep to price it with the roofline"), None
     trace = _trace(cfg, caches["trace"])
+    backend = _backends_of(cfg, base, level, sup, caches)
     nums = trace.__dict__.get("_numbers")
     if level != "analytical" and nums is not None:  # every op at `level`: the template's op count says so
-        return (level if nums[0].n_ops else "none"), sup.provenance, ""  # without building the ops
+        return (level if nums[0].n_ops else "none"), sup.provenance, "", backend  # without building the ops
     used = summarize_levels(levels_of_ops(trace.ops, level))
-    return used, sup.provenance, ""
+    return used, sup.provenance, "", backend
 
 
-def _backends_of(cfg, base, used: str, caches) -> str | None:
-    """The attention backend(s) the points' level prices (hwmodels.estimate.attention_backends_priced: the
+def _backends_of(cfg, base, level: str, support, caches) -> str | None:
+    """The attention backend(s) `level` prices the points with (hwmodels.estimate.attention_backends_priced: the
     calibrated GPU model's, a profile's eager kernels elsewhere), one text as simulate's inputs say; None: none
-    named."""
-    from hwmodels.estimate import attention_backends_priced, prices_attention_backends
+    named. `support`: the level's LevelSupport (the calibration read once)."""
+    from hwmodels.estimate import attention_backends_priced
     if cfg.get("serve"):  # a serving point names its own steps' (its profile is under `serve`): _serve_point
         return None
-    level = "roofline" if used == "roofline" else cfg["level"]
-    if not cfg.get("profile") and not prices_attention_backends(base, level):  # only a profile names one here:
-        return None  # the ops a lazily built trace holds (a roofline sweep's template) are never built for this
-    return ", ".join(attention_backends_priced(_trace(cfg, caches["trace"]).ops, base, level)) or None
+    if level != "analytical" and not cfg.get("profile"):  # only a profile names one here: the ops a lazily
+        return None  # built trace holds (a roofline sweep's template) are never built for this
+    return ", ".join(attention_backends_priced(_trace(cfg, caches["trace"]).ops, base, level, support)) or None
 
 
 def _compact_text(a: np.ndarray):

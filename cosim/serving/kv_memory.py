@@ -105,7 +105,8 @@ def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override
     mem = hw.main_memory.capacity_bytes * memory_fraction
     trace = workload.trace("prefill", 1, max_batched_tokens)
     fp = trace.meta["footprint"]
-    w, act = fp["weights"], fp["activations"] + eager_chunk_excess(trace, longest_prompt)
+    excess, held_by = chunk_score_excess(trace, longest_prompt)
+    w, act = fp["weights"], fp["activations"] + excess
     total = hw.main_memory.capacity_bytes
     share = (f"{mem / 2**30:.1f} GiB for the engine (memory_fraction {memory_fraction:g} x {total / 2**30:.1f} GiB "
              f"of {hw.main_memory.name})")
@@ -124,23 +125,31 @@ def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override
         blocks = int(free // (block_size * bpt))
         src = (f"({total / 2**30:.2f} GiB x {memory_fraction:g} - weights {w / 2**30:.2f} GiB - activations "
                f"{act / 2**30:.3f} GiB at {max_batched_tokens} tokens"
-               + (f", eager attention's scores over a {longest_prompt:,}-token prompt included"
-                  if act > fp["activations"] else "") + f") / ({block_size} x {bpt:.0f} B/token)")
+               + (f", {held_by} over a {longest_prompt:,}-token prompt included" if excess > 0 else "") + f") / ({block_size} x {bpt:.0f} B/token)")
     return KVCapacity(blocks, block_size, bpt, mem, w, act, src)
 
 
-def eager_chunk_excess(trace, longest_prompt: int) -> float:
-    """Bytes eager attention (a profile's "unfused" backend) holds beyond what the trace's footprint counts when a
-    chunk of the trace's tokens attends over a longer prompt: its peak over chunk x prompt scores, not chunk x
-    chunk (workloads.profiles.eager_attention_peak_bytes). 0 for flash backends, which keep no score matrix."""
+def chunk_score_excess(trace, longest_prompt: int) -> tuple[float, str]:
+    """Bytes attention's score matrices take beyond what the trace's footprint counts when a chunk of the trace's
+    tokens attends over a longer prompt: chunk x prompt scores, not chunk x chunk. Eager attention (a profile's
+    "unfused" backend): its peak (workloads.profiles.eager_attention_peak_bytes); the unfused algorithm in the trace
+    (attention="unfused", H2O's prefill): its largest score GEMM's output, which the builder's footprint counts once
+    (so does this, grown to the prompt). 0 for flash backends, which keep no score matrix. Returns (bytes, what
+    holds them, for the capacity's source line)."""
     from workloads.profiles import eager_attention_peak_bytes, is_unfused_attention
-    if longest_prompt <= trace.seq or not trace.meta.get("profile"):  # without building the trace's ops
-        return 0.0
+    in_trace = trace.meta.get("attention") == "unfused" or trace.meta.get("recipes_applied")
+    if longest_prompt <= trace.seq or not (trace.meta.get("profile") or in_trace):  # without building the ops
+        return 0.0, ""
     att = [op for op in trace.ops if is_unfused_attention(op)]
-    if not att:
-        return 0.0
-    longer = [op.with_(dims={**op.dims, "kv_len": longest_prompt}) for op in att]
-    return max(map(eager_attention_peak_bytes, longer)) - max(map(eager_attention_peak_bytes, att))
+    if att:
+        longer = [op.with_(dims={**op.dims, "kv_len": longest_prompt}) for op in att]
+        return (max(map(eager_attention_peak_bytes, longer)) - max(map(eager_attention_peak_bytes, att)),
+                "eager attention's scores")
+    scores = [op.outputs[0].nbytes for op in trace.ops if op.kind == "gemm" and op.name.startswith("attn_scores")]
+    if not scores:
+        return 0.0, ""
+    longest = max(scores)  # one score matrix at n = the trace's keys (a prefill's own tokens): grown to the prompt
+    return longest * (longest_prompt / trace.seq - 1.0), "the unfused algorithm's score matrix"
 
 
 class PagedKV:
