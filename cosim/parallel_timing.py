@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["PipelineTiming", "pipeline_timing", "layout_step", "static_power_w", "device_static_power_w",
+__all__ = ["PipelineTiming", "pipeline_timing", "layout_step", "device_static_power_w",
            "system_energy_formula"]
 
 

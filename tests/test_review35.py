@@ -125,3 +125,17 @@ def test_chunked_prefill_reserves_the_unfused_algorithms_scores_over_the_longest
     assert long.activations_bytes - short.activations_bytes == 28 * 512 * (32768 - 512) * 2
     assert "the unfused algorithm's score matrix over a 32,768-token prompt included" in long.source
     assert long.blocks < short.blocks
+
+
+def test_every_public_name_a_module_lists_exists():
+    """`from cosim.parallel_timing import *` raised AttributeError: its __all__ named static_power_w, which lives in
+    hwmodels.energy. Every module of the three packages imports and defines what its __all__ lists."""
+    import importlib
+    import pkgutil
+    missing, modules = [], 0
+    for name in ("cosim", "hwmodels", "workloads"):
+        for info in pkgutil.walk_packages(importlib.import_module(name).__path__, name + "."):
+            mod = importlib.import_module(info.name)
+            modules += 1
+            missing += [f"{info.name}.{n}" for n in getattr(mod, "__all__", ()) if not hasattr(mod, n)]
+    assert modules > 100 and missing == []

@@ -3,8 +3,6 @@ re-exported here for callers of the old names.)"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from cosim.dse.sweep_plots import heatmap_plot, parallel_plot, pareto_plot  # noqa: F401

@@ -28,7 +28,6 @@ hw.compute.mxfp4, hw.clock, hw.accelerator.rows — whatever `load_hw(overrides=
 
 from __future__ import annotations
 
-import copy
 import difflib
 import itertools
 import math
@@ -39,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cosim.dse.evaluate import (ACCURACY_METRICS, CHECKPOINT_METRICS, METRIC_NAMES, SERVE_METRICS,
+from cosim.dse.evaluate import (ACCURACY_METRICS, CHECKPOINT_METRICS, SERVE_METRICS,
                                  SERVING_POINT_METRICS)
 from cosim.experiment import (DEFAULTS, _plain, Experiment, experiment_from_dict, experiment_path, si_override)
 from workloads.io import (InputError, bundled_names, copy_tree, doc_kind, fail, load_yaml_file, looks_like_path,
