@@ -171,6 +171,10 @@ def _summary(rep) -> list[tuple]:
           ("memory footprint", f"{H.nbytes(t['memory_bytes'])} of {H.nbytes(t['capacity_bytes'])} "
            f"({H.percent(t['memory_bytes'] / t['capacity_bytes'] if t['capacity_bytes'] else math.nan)})"
            + ("" if t["fits_in_memory"] else " — DOES NOT FIT"), not t["fits_in_memory"])]
+    inputs = rep.meta.get("inputs") or {}
+    if inputs.get("attention_backend"):  # as the CLI header: the backend that priced attention, and who chose it
+        after = next(i for i, row in enumerate(s) if row[0] == "implementation") + 1
+        s.insert(after, ("attention backend", f"{inputs['attention_backend']} ({inputs['backend_chosen_by']})", False))
     if rep.meta.get("eager_host"):  # the latency above is GPU time: what eager PyTorch's host launches make of it
         from cosim.eager_host import EagerHostStep
         eager = EagerHostStep(**rep.meta["eager_host"])

@@ -139,3 +139,15 @@ def test_every_public_name_a_module_lists_exists():
             modules += 1
             missing += [f"{info.name}.{n}" for n in getattr(mod, "__all__", ()) if not hasattr(mod, n)]
     assert modules > 100 and missing == []
+
+
+def test_the_html_summary_names_the_attention_backend_and_who_chose_it():
+    from cosim.html_report import _summary
+
+    def rows(profile, level):
+        rep = cosim.simulate(cosim.build_trace("llama3_8b", "prefill", 1, 1024, profile=profile), "h100_sxm", level)
+        return {label: value for label, value, _ in _summary(rep)}
+    assert rows(None, "analytical")["attention backend"] == "cudnn (the calibration's default)"
+    assert rows("engine+fa2", "analytical")["attention backend"] == "fa2 (profile engine+fa2)"
+    assert rows("hf_eager", "roofline")["attention backend"] == "unfused (profile hf_eager)"
+    assert "attention backend" not in rows("engine", "roofline")  # one attention whatever the library
