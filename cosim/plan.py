@@ -67,6 +67,9 @@ class PlanRow:
     # what the level's numbers rest on, simulate's priced_from joined by "; " (a sweep row's `provenance`):
     # e.g. gb200_nvl72's b200 calibration transferred from h100_sxm, CROSS-ARCHITECTURE (issue 11)
     provenance: str = ""
+    # the attention backend(s) the level priced (simulate's inputs: the calibration's default, as plan takes no
+    # profile); "" where the level prices one attention whatever the library
+    attention_backend: str = ""
 
 
 @dataclass
@@ -158,7 +161,7 @@ def _row(model, system, L: Layout, phase, batch, seq, level, fmt, compute_fallba
                    comm / rep.total_latency_s, par["bubble_fraction"], energy / tokens,
                    "; ".join(rep.notes[:2]) if rep.notes else "", rep.level,
                    energy_scope_label(rep.meta.get("energy_scope", ""), energy / tokens),
-                   "; ".join(rep.meta["priced_from"]))
+                   "; ".join(rep.meta["priced_from"]), rep.meta["inputs"]["attention_backend"] or "")
 
 
 def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, objective: str = "latency",

@@ -151,3 +151,84 @@ def test_the_html_summary_names_the_attention_backend_and_who_chose_it():
     assert rows("engine+fa2", "analytical")["attention backend"] == "fa2 (profile engine+fa2)"
     assert rows("hf_eager", "roofline")["attention backend"] == "unfused (profile hf_eager)"
     assert "attention backend" not in rows("engine", "roofline")  # one attention whatever the library
+
+
+def test_a_draft_models_backend_is_its_own_not_credited_to_the_profile(tmp_path):
+    """The draft is priced without the profile (serving._draft): with hf_eager the target's steps are eager
+    ("unfused") and the draft's the calibration's default (the H100 re-fit's cuDNN); the header said
+    "unfused, cudnn (profile hf_eager)". Each is now named with who chose it, and requests.csv has both columns."""
+    import pandas as pd
+
+    from cosim.serving import serve
+    from cosim.serving.output import write_outputs
+    res = serve("llama3_8b", "h100_sxm", level="analytical", profile="hf_eager", qps=4, requests=6, prompt_len=256,
+                output_len=8, speculative={"draft_model": "llama3_2_3b", "draft_len": 4, "acceptance": 0.7})
+    assert (res.summary["attention_backend"], res.summary["draft_attention_backend"]) == ("unfused", "cudnn")
+    lines = [ln for ln in res.format().splitlines() if "attention backend:" in ln]
+    assert lines == ["attention backend: unfused (profile hf_eager)",
+                     "draft attention backend: cudnn (the calibration's default; the draft is priced without a "
+                     "profile)"]
+    write_outputs(res, tmp_path)
+    df = pd.read_csv(tmp_path / "requests.csv")
+    assert set(df["attention_backend"]) == {"unfused"} and set(df["draft_attention_backend"]) == {"cudnn"}
+    plain = serve("llama3_8b", "h100_sxm", level="analytical", qps=4, requests=6, prompt_len=256, output_len=8)
+    assert "draft_attention_backend" not in plain.summary
+
+
+def test_serving_checks_its_profile_against_the_attention_form_up_front(tmp_path):
+    """A serving sweep's profile is under `serve`; the check ran only for non-serving sweeps, so every point of
+    attention "unfused" with serve.profile hf_eager was an error row."""
+    from cosim.dse.spec import sweep_from_dict
+    from workloads.io import InputError
+    spec = _sweep_spec(tmp_path, [{"grid": {"attention": ["unfused", "fused"]}}],
+                       serve={"profile": "hf_eager", "qps": 2, "requests": 4, "prompt_len": 256, "output_len": 4})
+    with pytest.raises(InputError, match=r"axes\[0\]\.grid\.attention\[0\]: got 'unfused'.*profile 'hf_eager'"):
+        sweep_from_dict(spec)
+
+
+def test_the_form_check_combines_its_own_fields_only(tmp_path):
+    """Combined with model x seq x batch, the form's fields pushed a grid past MAX_COMBOS and the context check
+    was skipped: seq 1,000,000 on Llama-3-8B loaded. The rules combine their own fields, so it is refused."""
+    from cosim.dse.spec import sweep_from_dict
+    from workloads.io import InputError
+    grid = {"model": ["llama3_8b", "llama2_7b", "mistral_7b", "llama3_2_3b", "qwen2_5_7b"],
+            "seq": [256 * i for i in range(1, 20)] + [1_000_000], "batch": list(range(1, 14)),
+            "profile": ["eager", "engine", "hf_eager", "engine+fa2"], "phase": ["prefill", "decode"],
+            "attention": ["fused", "unfused"], "kv": ["bf16", "int8"]}  # 20,800 combinations of all seven
+    with pytest.raises(InputError, match=r"axes\[0\]\.grid\.seq\[19\]: got 1000000"):
+        sweep_from_dict(_sweep_spec(tmp_path, [{"grid": grid}]))
+
+
+def test_rows_stored_before_the_backend_was_recorded_say_so(tmp_path):
+    """A resumed store's rows written before session 35 have no attention_backend: an empty field would read as
+    "the level names none"; they say they were not recorded."""
+    import json
+
+    from cosim.dse.runner import NOT_RECORDED
+    spec = _sweep_spec(tmp_path, [{"grid": {"profile": ["hf_eager", "engine+fa2"]}}], level="analytical")
+    first = sweep(spec, quiet=True, write=False)
+    assert first["attention_backend"].tolist() == ["unfused", "fa2"]
+    store = tmp_path / "o" / "results.jsonl"
+    lines = [json.loads(ln) for ln in store.read_text().splitlines() if ln.strip()]
+    assert all("attention_backend" in r for r in lines)
+    store.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "attention_backend"}) + "\n"
+                             for r in lines))
+    again = sweep(spec, quiet=True, write=False)  # read back, nothing re-priced
+    assert again["attention_backend"].tolist() == [NOT_RECORDED] * 2
+    assert (again["latency_s"] == first["latency_s"]).all()
+
+
+def test_plan_and_generate_name_the_backend_their_level_priced(capsys):
+    """plan priced attention with the H100 calibration's default (cuDNN) and said so nowhere; generate put it in its
+    CSV but not in its printed header."""
+    from cosim.cli import main
+    from cosim.plan import plan
+    res = plan("llama3_8b", "dgx_h100", level="analytical", max_devices=2)
+    assert {r.attention_backend for r in res.rows} == {"cudnn"} and "attention_backend" in res.to_frame()
+    assert {r.attention_backend for r in plan("llama3_8b", "dgx_h100", max_devices=2).rows} == {""}  # roofline
+    assert main(["plan", "--model", "llama3_8b", "--system", "dgx_h100", "--level", "analytical",
+                 "--max-devices", "2"]) == 0
+    assert "attention backend: cudnn (the calibration's default)" in capsys.readouterr().out.splitlines()
+    assert main(["generate", "--model", "llama3_8b", "--hw", "h100_sxm", "--level", "analytical", "--prompt-len",
+                 "128", "--output-len", "2", "--profile", "engine+fa2"]) == 0
+    assert "attention backend: fa2 (profile engine+fa2)" in capsys.readouterr().out.splitlines()

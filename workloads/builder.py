@@ -151,10 +151,12 @@ def _profile_with(profile, unfused_form: str | None):
     if unfused_form is None:
         return p
     if p.attention != "default":
-        what = "Hugging Face eager's kernels" if p.attention == "unfused" else "one flash kernel"
+        what = ("Hugging Face eager's kernels (repeat_kv copies, scale, mask, fp32 softmax, cast: backend unfused)"
+                if p.attention == "unfused" else f"one {p.attention} kernel")
         raise ProfileConflict(f"build_trace: {unfused_form} computes attention as the unfused algorithm's score GEMM, "
-                         f"softmax and PV GEMM, and profile {p.name!r} prices attention backend {p.attention} "
-                         f"({what}); they contradict each other: give one of them")
+                              f"softmax and PV GEMM, and profile {p.name!r} prices it as {what}; they contradict each "
+                              f"other: give one of them (a profile that leaves attention to its default, e.g. eager "
+                              f"or engine, takes the unfused algorithm)")
     return dataclasses.replace(p, attention_in_trace="unfused algorithm (the trace's score GEMM, softmax, PV GEMM)")
 
 

@@ -48,6 +48,9 @@ def run(args) -> int:
     impl = g.inputs.implementation if g.inputs else None
     print("implementation: " + (impl or "none given: a plain Hugging Face model's kernels (as profile eager: nothing "
                                          "fused, CUDA graphs off; --profile, e.g. engine, chooses another)"))
+    if g.inputs and g.inputs.attention_backend:  # as simulate's and serve's headers: the backend, who chose it
+        from workloads.profiles import backend_chosen_by
+        print(f"attention backend: {g.inputs.attention_backend} ({backend_chosen_by(g.inputs.profile)})")
     d = g.decode_times_s
     print(f"TTFT {si(g.ttft_s, 's')}   TPOT "
           + (f"{si(g.tpot_s, 's')} (mean)" if d.size else "n/a (output length 1: no token after the first)")

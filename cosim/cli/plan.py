@@ -113,7 +113,11 @@ def format_plan(res, top: int = 15) -> str:
              f"{res.objective}, {ran}"]
     from cosim.report import priced_from_line
     # what that level rests on (column `provenance` in --out), as simulate's header: a transfer, a fallback
-    lines += [ln for ln in (priced_from_line(getattr(res, "priced_from", ())),) if ln] + [""]
+    lines += [ln for ln in (priced_from_line(getattr(res, "priced_from", ())),) if ln]
+    backends = sorted({b for r in res.rows for b in r.attention_backend.split(", ") if b})
+    if backends:  # plan takes no profile: the calibration's default chose it (column `attention_backend` in --out)
+        lines.append(f"attention backend: {', '.join(backends)} (the calibration's default)")
+    lines.append("")
     hdr = (f"{'#':>3} {'layout':<22}{'dev':>4} {'fits':<5}{'mem/dev':>10} {'step':>10} {'tok/s':>10} "
            f"{'dev-s/tok':>10} {'comm':>6} {'bubble':>7}")
     lines += [hdr, "-" * len(hdr)]

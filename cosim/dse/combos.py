@@ -14,8 +14,9 @@ Which is an error and which is a row:
   holds it) is a legitimate corner of the design space: that point is an error row saying
   why, as a point that does not fit in memory is an infeasible row. A note says how many.
 
-Only the fields the rules read are combined (model, seq, batch, system, phase, attention, recipe,
-profile, parallel.*), and only
+Only the fields a rule reads are combined (model, seq, batch, system, parallel.* for the context
+and layout rules; model, phase, attention, recipe, profile, serve.profile for the attention form,
+combined on their own), and only
 the distinct values of each axis entry, so a million-point hardware sweep forms one
 combination. Random ranges contribute their two ends; an end is not a point of the sweep, so a
 failing combination that holds one is said as the range (and the part of it that fails with
@@ -37,11 +38,17 @@ from workloads.io import InputError
 __all__ = ["check_combinations", "MAX_COMBOS"]
 
 MAX_COMBOS = 20_000
-_FIELDS = ("model", "seq", "batch", "system", "phase", "attention", "recipe", "profile")
 
 
-def _wanted(f: str) -> bool:
-    return f in _FIELDS or f.startswith("parallel.")
+def _layout_fields(f: str) -> bool:
+    """What the context and layout rules read (_Rules)."""
+    return f in ("model", "seq", "batch", "system") or f.startswith("parallel.")
+
+
+def _form_fields(f: str) -> bool:
+    """What the attention-form rule reads (_FormRules): combined on their own, so they never multiply the other
+    rules' combinations past MAX_COMBOS."""
+    return f in ("model", "phase", "attention", "recipe", "profile", "serve.profile")
 
 
 def _options(f: str, d: dict, where: str) -> list:
@@ -52,7 +59,7 @@ def _options(f: str, d: dict, where: str) -> list:
     return [(int(v) if d.get("int") or float(v).is_integer() else v, p) for v, p in ends]
 
 
-def _entry_rows(kind: str, body: dict, where: str) -> list:
+def _entry_rows(kind: str, body: dict, where: str, _wanted) -> list:
     """The distinct combinations of the wanted fields one axis entry sets: [{field: (value, path)}]."""
     if kind == "zip":
         fields = [f for f in body if _wanted(f)]
@@ -67,23 +74,28 @@ def _entry_rows(kind: str, body: dict, where: str) -> list:
     return [dict(zip(opts, c)) for c in itertools.product(*opts.values())]
 
 
-def _blocks(axes, search) -> list:
+def _blocks(axes, search, wanted) -> list:
     """Per universe (the axes' points; the search's trials, which vary only the search fields
     over the base), the per-entry row lists to combine."""
     out = []
-    blocks = [rows for k, (kind, body) in enumerate(axes) if (rows := _entry_rows(kind, body, f"axes[{k}].{kind}"))]
+    blocks = [rows for k, (kind, body) in enumerate(axes)
+              if (rows := _entry_rows(kind, body, f"axes[{k}].{kind}", wanted))]
     if axes:
         out.append(blocks)
     if search:
-        rows = _entry_rows("random", search, "search")
+        rows = _entry_rows("random", search, "search", wanted)
         out.append([rows] if rows else [])
     return out
 
 
 class _Rules:
+    """A model's maximum context; a parallel layout that shards the model and fits the system."""
+    fields = staticmethod(_layout_fields)
+    what = "model, seq, batch, system and parallel values"
+
     def __init__(self, base):
         self.base = base
-        self.models, self.systems, self.forms = {}, {}, {}
+        self.models, self.systems = {}, {}
 
     def _model(self, name):
         from cosim.experiment import _path_or_name  # a relative path is relative to the base's file, as there
@@ -110,9 +122,6 @@ class _Rules:
             context_note(model, int(seq), b.allow_beyond_max_context, "point", "seq")
         except InputError as e:
             return str(e)[len("point: "):], {"seq", "model"}
-        conflict = self._attention_form(point, model)
-        if conflict is not None:
-            return conflict, {"attention", "recipe", "profile"}
         varied = {f[len("parallel."):]: v for f, v in point.items() if f.startswith("parallel.")}
         system = point.get("system", b.system)
         if (b.parallel is None and not varied) or system is None:
@@ -130,29 +139,41 @@ class _Rules:
         return None
 
 
-    def _attention_form(self, point: dict, model) -> str | None:
-        """Why a point's profile contradicts its attention form (build_trace's ProfileConflict: attention
-        "unfused" or H2O's prefill, which compute the unfused algorithm, with a profile naming a backend), or None.
-        Only that rule: a point's other refusals are its row's error."""
+class _FormRules(_Rules):
+    """A profile that does not contradict the attention form: attention "unfused" or H2O's prefill compute the
+    unfused algorithm's kernels, and a profile naming a backend prices others (build_trace's ProfileConflict). A
+    serving sweep's profile is under `serve`, and its prefill is where H2O's form shows."""
+    fields = staticmethod(_form_fields)
+    what = "model, phase, attention, recipe and profile values"
+
+    def __init__(self, base):
+        super().__init__(base)
+        self.forms = {}
+
+    def error(self, point: dict) -> tuple | None:
         from cosim.experiment import _path_or_name
         from workloads.builder import ProfileConflict, build_trace
+        from workloads.profiles import get_profile
         b = self.base
-        profile, attention, recipe = (point.get(f, getattr(b, f)) for f in ("profile", "attention", "recipe"))
-        if not profile or (attention != "unfused" and not recipe):
-            return None
-        form = (model.name, point.get("phase", b.phase), int(point.get("seq", b.seq)), int(point.get("batch", b.batch)),
-                attention, recipe, profile)
+        attention, recipe = point.get("attention", b.attention), point.get("recipe", b.recipe)
+        serving = b.serve is not None
+        profile = point.get("serve.profile", b.serve_dict().get("profile")) if serving else point.get("profile", b.profile)
+        if not profile or (attention != "unfused" and not recipe) or get_profile(profile).attention == "default":
+            return None  # a profile leaving attention to the default takes either form (its header names it)
+        model = self._model(point.get("model", b.model))
+        form = (model.name, "prefill" if serving else point.get("phase", b.phase), attention, recipe, profile)
         if form not in self.forms:
-            try:
-                build_trace(model, phase=form[1], batch=form[3], seq=form[2], attention=attention, profile=profile,
+            try:  # one sequence at the base's length: the form does not depend on batch or length
+                build_trace(model, phase=form[1], batch=1, seq=b.seq, attention=attention, profile=profile,
                             recipe=_path_or_name(recipe, b.base_dir) if recipe else None,
-                            allow_beyond_max_context=b.allow_beyond_max_context)
+                            allow_beyond_max_context=True)
                 self.forms[form] = None
             except ProfileConflict as e:
                 self.forms[form] = str(e)
             except InputError:  # another rule: the point's row says it
                 self.forms[form] = None
-        return self.forms[form]
+        why = self.forms[form]
+        return None if why is None else (why, {"attention", "recipe", "profile", "serve"})
 
 
 def _describe(point: dict) -> str:
@@ -187,7 +208,7 @@ def _warn_part(source: str, bad_end: str, good_end: str, rng: dict, rules) -> No
     err = rules.error({**p, f: high if at_high else low})[0]
     warnings.warn(f"{source}: {bad_end.rsplit('.', 1)[0]}: the range [{low}, {high}] can be priced only in part: "
                   f"draws in [{lo}, {hi}] fail at every point (e.g. {f} {high if at_high else low!r}: "
-                  f"{err}); they will be error rows", stacklevel=5)
+                  f"{err}); they will be error rows", stacklevel=6)
 
 
 def _warn_range_partners(source: str, bad: list, partners: dict, rules) -> None:
@@ -218,26 +239,31 @@ def _warn_range_partners(source: str, bad: list, partners: dict, rules) -> None:
     warnings.warn(f"{source}: draws of the random range{'s' if len(ranged) > 1 else ''} {ranges} cannot be priced "
                   f"with some of their partners and will be error rows: {what}"
                   + (f" ({others} more case{'s' if others != 1 else ''} of a range end and its partners fail)"
-                     if others else ""), stacklevel=5)
+                     if others else ""), stacklevel=6)
 
 
 def check_combinations(base, axes, search, source: str) -> None:
     """Refuse a value no point can price (and a base no point can price); note how many
-    combinations of otherwise valid values will be error rows."""
-    if base.serve is not None:  # a serving point reads neither seq nor the experiment's layout:
-        return                  # serve() checks its requests and its own layout (error rows say why)
-    rules = _Rules(base)
+    combinations of otherwise valid values will be error rows. Each rule set over the
+    combinations of the fields it reads."""
+    # a serving point reads neither seq nor the experiment's layout: serve() checks its requests and its own
+    # layout (error rows say why); its profile and attention form are checked here
+    for rules in ([_FormRules(base)] if base.serve is not None else [_Rules(base), _FormRules(base)]):
+        _check(rules, axes, search, source)
+
+
+def _check(rules, axes, search, source: str) -> None:
     bad_combos, first_bad = 0, None
     ranged_bad, all_partners = [], {}  # failing combinations that hold a random range's end (not a point)
     seen_bad, warned = set(), set()
-    for blocks in _blocks(axes, search):
+    for blocks in _blocks(axes, search, rules.fields):
         n = 1
         for rows in blocks:
             n *= len(rows)
         if n > MAX_COMBOS:
-            warnings.warn(f"{source}: {n:,} combinations of model, seq, batch, system and parallel values: more "
+            warnings.warn(f"{source}: {n:,} combinations of {rules.what}: more "
                           f"than {MAX_COMBOS:,}, so they are not checked together up front; a point that cannot "
-                          f"be priced is an error row saying why", stacklevel=4)
+                          f"be priced is an error row saying why", stacklevel=5)
             continue
         ok, why, partners = {}, {}, {}
         for combo in itertools.product(*blocks):
@@ -284,7 +310,7 @@ def check_combinations(base, axes, search, source: str) -> None:
     if bad_combos:
         warnings.warn(f"{source}: {bad_combos:,} combination{'s' if bad_combos != 1 else ''} of valid values "
                       f"cannot be priced and will be error rows, e.g. ({_describe(first_bad[0])}): {first_bad[1]}",
-                      stacklevel=4)
+                      stacklevel=5)
     # what _warn_part said (a part of a range no partner can price) is not said again
     ranged_bad = [b for b in ranged_bad if not any(p.rsplit(".", 1)[0] in warned for _, p in b[1].values())]
     if ranged_bad:

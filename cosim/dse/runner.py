@@ -322,6 +322,9 @@ def _label_energy_scope(df) -> None:
                 df.loc[sel, "energy_scope"] = energy_scope_label(d, float(energy[np.flatnonzero(sel)[0]]))
 
 
+NOT_RECORDED = "not recorded (row stored before session 35)"
+
+
 def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
     """One row per stored point (only `wanted` keys if given), in sweep order: index,
     key, the swept fields (SI units), every metric, status/error, `feasible` (all
@@ -357,9 +360,10 @@ def results_frame(spec: SweepSpec, records: list, wanted: set | None = None):
             v = r["metrics"].get(m)
             parts[m].append((np.asarray(v, dtype=float) if isinstance(v, (list, np.ndarray)) else
                              np.full(n, np.nan if v is None else float(v)))[sel])
-        # notes: absent from a store written before session 15, attention_backend before session 35
+        # notes: absent from a store written before session 15; attention_backend before session 35, said so (an
+        # empty one means the level names no backend)
         for c in ("level_used", "provenance", "attention_backend", "notes"):
-            v = r.get(c)
+            v = r.get(c) if c != "attention_backend" or c in r else NOT_RECORDED
             parts[c].append(_broadcast(v, n)[sel] if isinstance(v, list) else _Const(v, _count(sel, n)))
         acc = r["config"].get("accuracy") or {}
         # which tensors the accuracy metrics come from: never leave a reader guessing

@@ -198,12 +198,10 @@ def _provenance(steps, draft) -> tuple:
     return tuple(prov)
 
 
-def _attention_backends(steps, draft) -> tuple:
-    """The attention backends the run's step models priced (DeviceStepCost.backends_used), in order of first use."""
-    used: dict = {}
-    for m in (getattr(steps, "inner", steps), draft):
-        used.update(getattr(m, "backends_used", None) or {})
-    return tuple(used)
+def _attention_backends(step_model) -> list:
+    """The attention backends a step model priced (DeviceStepCost.backends_used), sorted as simulate's; none for a
+    given step model."""
+    return sorted(getattr(step_model, "backends_used", None) or ())
 
 
 def token_budget(cfg, specs) -> int:
@@ -364,7 +362,9 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     summary["provenance"] = "; ".join(priced_from)
     # the backend(s) that priced attention (None: the level prices one attention whatever the library), as
     # simulate's inputs.attention_backend: a requests.csv and sweep-row column (issue 11)
-    summary["attention_backend"] = ", ".join(_attention_backends(steps, draft)) or None
+    summary["attention_backend"] = ", ".join(_attention_backends(getattr(steps, "inner", steps))) or None
+    if draft is not None:  # the draft's own: it is priced without the profile (_draft), so never credited to it
+        summary["draft_attention_backend"] = ", ".join(_attention_backends(draft)) or None
     if step_model is None:  # the label plan and sweeps give (energy_scope_label): full, dynamic only, or unknown
         from cosim.energy_scope import energy_scope_label
         summary["energy_scope"] = energy_scope_label(hw.energy_scope, energy)

@@ -228,7 +228,7 @@ def _backends(pre, steps) -> str | None:
     """The attention backend(s) the prefill and the decode steps were priced with (None: the level prices one
     attention whatever the library)."""
     got = [b.strip() for b in (pre.meta["inputs"].get("attention_backend") or "").split(",") if b.strip()]
-    return ", ".join(dict.fromkeys([*got, *steps.backends_used])) or None
+    return ", ".join(sorted({*got, *steps.backends_used})) or None
 
 
 def _footprint(prefill: dict, last_decode: dict | None) -> dict:

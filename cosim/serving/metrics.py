@@ -210,9 +210,12 @@ class ServeResult:
                  + (f", qps {c.qps}" if c.trace is None else f", trace {c.trace}")]
         from cosim.report import priced_from_line
         lines += [ln for ln in (priced_from_line(self.priced_from),) if ln]
+        from workloads.profiles import backend_chosen_by
         if s.get("attention_backend"):  # as simulate's header: which backend priced attention, and who chose it
-            from workloads.profiles import backend_chosen_by
             lines.append(f"attention backend: {s['attention_backend']} ({backend_chosen_by(c.profile)})")
+        if s.get("draft_attention_backend"):  # the draft is priced without the profile (serving._draft)
+            lines.append(f"draft attention backend: {s['draft_attention_backend']} ({backend_chosen_by(None)}; "
+                         f"the draft is priced without a profile)")
         for name, cap in self.capacity.items():
             lines.append(f"KV capacity [{name}]: {cap.blocks} blocks x {cap.block_size} = {cap.tokens:,} tokens "
                          f"at {cap.bytes_per_token:,.0f} B/token ({cap.source})")
