@@ -61,7 +61,7 @@ def test_the_static_schedulers_memory_hint_only_on_a_memory_refusal():
     from cosim.serving import serve
     from workloads.io import InputError
     with pytest.raises(InputError) as e:
-        serve("llama3_8b", "h100_sxm", qps=5, requests=4, recipe="h2o", profile="hf_eager", scheduler="static")
+        serve("llama3_8b", "h100_sxm", qps=5, requests=4, attention="unfused", profile="hf_eager", scheduler="static")
     assert "contradict each other" in str(e.value) and "max_num_seqs" not in str(e.value)
 
 

@@ -98,8 +98,8 @@ def test_a_sweep_pairing_the_unfused_algorithm_with_a_backend_profile_is_checked
     with pytest.raises(InputError, match=r"axes\[0\]\.grid\.attention\[0\]: got 'unfused'.*contradict each other"):
         sweep_from_dict(_sweep_spec(tmp_path, [{"grid": {"attention": ["unfused"],
                                                           "profile": ["hf_eager", "engine+fa2"]}}]))
-    with pytest.raises(InputError, match=r"axes\[0\]\.grid\.profile\[0\]: got 'hf_eager'.*recipe 'h2o'"):
-        sweep_from_dict(_sweep_spec(tmp_path, [{"grid": {"recipe": ["h2o"], "profile": ["hf_eager", "eager"]}}]))
+    with pytest.raises(InputError, match=r"axes\[0\]\.grid\.profile\[0\]: got 'engine\+fa2'.*recipe 'h2o'"):
+        sweep_from_dict(_sweep_spec(tmp_path, [{"grid": {"recipe": ["h2o"], "profile": ["engine+fa2", "hf_eager"]}}]))
     with pytest.raises(InputError, match=r"base: build_trace: attention 'unfused'"):
         sweep_from_dict(_sweep_spec(tmp_path, [{"grid": {"batch": [1, 2]}}], attention="unfused", profile="hf_eager"))
     spec = _sweep_spec(tmp_path, [{"grid": {"attention": ["fused", "unfused"], "profile": ["hf_eager", "engine"]}}])
@@ -232,3 +232,31 @@ def test_plan_and_generate_name_the_backend_their_level_priced(capsys):
     assert main(["generate", "--model", "llama3_8b", "--hw", "h100_sxm", "--level", "analytical", "--prompt-len",
                  "128", "--output-len", "2", "--profile", "engine+fa2"]) == 0
     assert "attention backend: fa2 (profile engine+fa2)" in capsys.readouterr().out.splitlines()
+
+
+def test_h2o_under_hugging_face_eager_reads_eagers_own_probabilities():
+    """H2O's reference code runs Hugging Face eager attention and sums the probabilities it writes. The pair was
+    refused (session 34); now the prefill keeps eager's attention op, priced as eager's kernels at every level (the
+    same row as hf_eager without H2O), and H2O adds only its column sums, selection and gather: no second
+    (unfused-algorithm) score matrix, in time or in memory."""
+    hw = cosim.load_hw("h100_sxm")
+    plain = cosim.build_trace("llama3_8b", "prefill", 1, 4096, profile="hf_eager")
+    h2o = cosim.build_trace("llama3_8b", "prefill", 1, 4096, profile="hf_eager", recipe="h2o")
+    assert not [op for op in h2o.ops if op.name in ("attn_scores", "attn_softmax", "attn_pv")]
+    assert [op.name for op in h2o.ops if op.name.startswith("h2o.")] == ["h2o.column_sums", "h2o.select",
+                                                                          "h2o.gather"]
+    for level in ("roofline", "analytical"):
+        a, b = (cosim.simulate(t, hw, level=level) for t in (plain, h2o))
+        row = {r["op"]: r for r in a.rows}["attention"]
+        assert {r["op"]: r for r in b.rows}["attention"]["latency_s"] == row["latency_s"]
+        assert b.meta["inputs"]["attention_backend"] == "unfused"
+        extra = sum(r["latency_s"] for r in b.rows if r["op"].startswith("h2o."))
+        assert b.total_latency_s == pytest.approx(a.total_latency_s + extra, rel=1e-12)
+    # memory: eager's peak once (as hf_eager alone), plus H2O's fp32 column sums (32 heads x 4,096 x 4 B) and the
+    # layer still holding its whole prompt's K/V while it is evicted (prefill_transient_kv)
+    # (131,072 B a token over 32 layers, bf16), H2O keeping 818 of 4,096 (heavy and recent ratios 0.1 each)
+    grown = h2o.meta["footprint"]["activations"] - plain.meta["footprint"]["activations"]
+    kept = h2o.meta["recipe_effects"]["h2o"]["kept_tokens"]
+    assert kept == 818 and grown == pytest.approx(32 * 4096 * 4 + (4096 - kept) * 131072 / 32, rel=1e-12)
+    decode = cosim.build_trace("llama3_8b", "decode", 1, 4096, profile="hf_eager", recipe="h2o")
+    assert {op.dims.get("backend") for op in decode.ops if op.kind == "attention"} == {"unfused"}

@@ -119,6 +119,8 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     if recipe:
         from workloads.compression import apply_recipe
 
+        if profile is not None and attention == "fused":
+            trace = _eager_before_recipe(trace, profile)
         trace = apply_recipe(trace, recipe, model)
         _note_recipe_formats(trace, recipe)
     if profile is not None:
@@ -126,6 +128,16 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
 
         trace = apply_profile(trace, _profile_with(profile, _unfused_form(trace, attention, recipe)))
     return trace
+
+
+def _eager_before_recipe(trace, profile):
+    """Hugging Face eager attention (a profile's "unfused" backend) writes its probabilities: a recipe that needs
+    them (H2O's column sums, MiKV's saliency) reads eager's instead of materialising the unfused algorithm's, so the
+    attention ops carry the backend before the recipe runs (apply_profile marks them again after it)."""
+    from workloads.profiles import get_profile, with_attention_backend
+    if get_profile(profile).attention != "unfused":
+        return trace
+    return trace.replace_ops(tuple(with_attention_backend(trace.ops, "unfused")))
 
 
 def _unfused_form(trace, attention: str, recipe) -> str | None:

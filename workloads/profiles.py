@@ -32,7 +32,7 @@ from workloads.trace import Trace
 
 __all__ = ["ImplProfile", "PROFILES", "get_profile", "apply_profile", "unfused_attention_ops",
            "eager_attention_kernels", "eager_attention_peak_bytes", "expand_unfused", "is_unfused_attention",
-           "backend_chosen_by"]
+           "backend_chosen_by", "with_attention_backend"]
 
 
 @dataclass(frozen=True)
@@ -97,12 +97,17 @@ def backend_chosen_by(profile: str | ImplProfile | None) -> str:
     return "the calibration's default"
 
 
+def with_attention_backend(ops, backend: str) -> list:
+    """Every attention op marked with `backend` (dims["backend"], which the cost models read)."""
+    return [dataclasses.replace(op, dims={**op.dims, "backend": backend}) if op.kind == "attention" else op
+            for op in ops]
+
+
 def apply_profile(trace: Trace, profile: str | ImplProfile) -> Trace:
     p = get_profile(profile)
     ops = list(trace.ops)
     if p.attention != "default":
-        ops = [dataclasses.replace(op, dims={**op.dims, "backend": p.attention}) if op.kind == "attention" else op
-               for op in ops]
+        ops = with_attention_backend(ops, p.attention)
     if p.fused_qkv:
         ops = _merge(ops, ("q_proj", "k_proj", "v_proj"), "qkv_proj")
     if p.fused_gate_up:

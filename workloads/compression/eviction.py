@@ -160,7 +160,12 @@ def _decode_attn(trace):
 
 def unfused_prefill_attention(attn: Op, prefix: str) -> list[Op]:
     """Prefill attention materialising the probabilities (H2O needs their column sums):
-    QKᵀ over the full Sp×Sp matrix, softmax, then P·V — the eager HF path."""
+    QKᵀ over the full Sp×Sp matrix, softmax, then P·V — the unfused algorithm's three kernels.
+    An attention op a profile gave Hugging Face eager's backend ("unfused", marked before the
+    recipe ran: workloads.builder) writes its probabilities already: it stays, and every level
+    prices it as eager's kernels (workloads.profiles.eager_attention_kernels)."""
+    if attn.dims.get("backend") == "unfused":
+        return [attn]
     d = attn.dims
     B, H, S, hd = int(d["batch"]), int(d["heads"]), int(d["kv_len"]), int(d["head_dim"])
     q_len = int(d["q_len"])
@@ -373,7 +378,8 @@ def apply_h2o(trace, model, recipe):
         B, H, h, S = (int(attn.dims[k]) for k in ("batch", "heads", "kv_heads", "kv_len"))
         q_len = int(attn.dims["q_len"])
         unf = unfused_prefill_attention(attn, recipe.name)
-        probs = unf[1].outputs[0]
+        # the softmax's output, or eager's (its cast probabilities, in the activation format)
+        probs = unf[1].outputs[0] if len(unf) > 1 else TensorSpec("attn_probs", (B * H, q_len, S), attn.inputs[0].fmt)
         common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
         colsum = Op(f"{recipe.name}.column_sums", "add", {"rows": B * H * q_len, "cols": S}, (probs,),
                     (TensorSpec("h2o_scores", (B, H, S), "fp32", "state"),), compute_fmt=VECTOR_FMT, **common)
