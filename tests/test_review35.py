@@ -260,3 +260,23 @@ def test_h2o_under_hugging_face_eager_reads_eagers_own_probabilities():
     assert kept == 818 and grown == pytest.approx(32 * 4096 * 4 + (4096 - kept) * 131072 / 32, rel=1e-12)
     decode = cosim.build_trace("llama3_8b", "decode", 1, 4096, profile="hf_eager", recipe="h2o")
     assert {op.dims.get("backend") for op in decode.ops if op.kind == "attention"} == {"unfused"}
+
+
+def test_chunked_serving_with_h2o_prices_a_short_chunk_of_a_long_prompt():
+    """A chunk's trace is a part of a longer prompt; H2O's ratios (10 % + 10 %) refuse a 4-token *prompt* (they keep
+    no token), and `cosim serve --recipe h2o --scheduler chunked` stopped with that refusal when a step's budget left
+    a 4-token first chunk. The part keeps every token (its selection and gather are the whole prompt's)."""
+    from cosim.serving import serve
+    from cosim.serving.steptime import DeviceStepCost, Workload
+    from workloads.compression.eviction import NoTokenKept
+    from workloads.models import load_model
+    with pytest.raises(NoTokenKept, match="0 of the 4 prompt tokens"):
+        cosim.build_trace("llama3_8b", "prefill", 1, 4, recipe="h2o")
+    steps = DeviceStepCost(Workload(load_model("llama3_8b"), recipe="h2o"), cosim.load_hw("h100_sxm"))
+    part = steps._prefill_part(4)
+    whole_kept = cosim.build_trace("llama3_8b", "prefill", 1, 4, recipe="h2o(budget=4)")
+    assert ([(o.name.replace("h2o(budget=4)", "h2o"), o.flops, o.bytes) for o in whole_kept.ops]
+            == [(o.name, o.flops, o.bytes) for o in part.ops])
+    res = serve("llama3_8b", "h100_sxm", recipe="h2o", scheduler="chunked", qps=2, requests=6, prompt_len=2048,
+                output_len=8)
+    assert res.summary["requests"] == 6 and any("chunked prefill: h2o.select, h2o.gather" in n for n in res.notes)

@@ -79,11 +79,12 @@ class Workload:
     profile: str | None = None  # implementation profile (workloads.profiles): the kernels a stack launches
     parallel: tuple | None = None  # TP/PP layout as sorted (key, value) pairs: one device's sharded trace
 
-    def trace(self, phase: str, batch: int, seq: int):
+    def trace(self, phase: str, batch: int, seq: int, recipe=None):
+        """`recipe`: another form of the workload's (a prompt's part: DeviceStepCost._prefill_part), else its own."""
         # internal pricing traces: `seq` is a step's token count or a KV length, not a user's
         # context; serve() refuses requests beyond the model's maximum context (_check_requests)
         return build_trace(self.model, phase=phase, batch=batch, seq=seq, weights=self.weights,
-                           acts=self.acts, kv=self.kv, recipe=self.recipe, attention=self.attention,
+                           acts=self.acts, kv=self.kv, recipe=recipe or self.recipe, attention=self.attention,
                            profile=self.profile, parallel=dict(self.parallel) if self.parallel else None,
                            allow_beyond_max_context=True)
 
@@ -330,7 +331,7 @@ class DeviceStepCost:
             d = min(bucketed(decode_tokens, self.bucket), t)
             return self._cached(("tok", t, prefill, d), lambda: self._tsp_mixed_ops(t - d, d))
         def make():
-            tr = self.workload.trace("prefill", 1, t) if prefill else self.workload.trace("decode", t, _REF_KV[0])
+            tr = self._prefill_part(t) if prefill else self.workload.trace("decode", t, _REF_KV[0])
             return [o for o in tr.ops if o.name in self.token_names and o.group != "head"]
         return self._cached(("tok", t, prefill), make)
 
@@ -461,9 +462,20 @@ class DeviceStepCost:
         (c, ctx) with the same ctx + c share it)."""
         hit = self._ctx_ops.get(seq)
         if hit is None:
-            hit = self._ctx_ops[seq] = [o for o in self.workload.trace("prefill", 1, seq).ops
-                                        if o.name not in self.token_names]
+            hit = self._ctx_ops[seq] = [o for o in self._prefill_part(seq).ops if o.name not in self.token_names]
         return hit
+
+    def _prefill_part(self, seq: int):
+        """The `seq`-token prefill trace a step's token ops or a chunk's context ops are read from: a step's token
+        count or a part of a longer prompt, not a prompt. H2O's ratios refuse a prompt they keep no token of (a
+        4-token first chunk): such a part keeps every token (keeping_every_token; the selection and gather are the
+        whole prompt's, PER_PROMPT). A prompt that short is refused where it is one: its decode steps' traces."""
+        from workloads.compression.eviction import NoTokenKept, keeping_every_token
+        try:
+            return self.workload.trace("prefill", 1, seq)
+        except NoTokenKept:
+            from workloads.compression.recipe import load_recipe
+            return self.workload.trace("prefill", 1, seq, keeping_every_token(load_recipe(self.workload.recipe), seq))
 
     @cached_property
     def unchunkable(self) -> str | None:

@@ -314,6 +314,23 @@ def apply_streaming_llm(trace, model, recipe):
 
 
 # ---- H2O -------------------------------------------------------------------------
+class NoTokenKept(RecipeError):
+    """H2O's ratios keep no token of a prompt this short: its own class, so a caller pricing a part of a longer
+    prompt (a serving chunk) tells it from the recipe's other refusals (keeping_every_token)."""
+
+
+def keeping_every_token(recipe, prompt_len: int):
+    """`recipe` (a Recipe) with each H2O part's budget set to `prompt_len`: a chunk of a longer prompt is no prompt
+    (H2O evicts once, after the whole prompt; its selection and gather are priced from that prompt's trace), so a
+    chunk's trace keeps every token of its partial length rather than applying the whole-prompt refusal."""
+    import dataclasses
+    if recipe.parts:
+        return dataclasses.replace(recipe, parts=tuple(keeping_every_token(r, prompt_len) for r in recipe.parts))
+    if recipe.method != "h2o" or recipe.params.get("budget"):
+        return recipe
+    return dataclasses.replace(recipe, params={**recipe.params, "budget": int(prompt_len)})
+
+
 def h2o_kept_tokens(heavy_ratio: float, recent_ratio: float, budget: int, prompt_len: int,
                     source: str = "h2o") -> int:
     """Tokens H2O keeps of a `prompt_len`-token prompt: `budget` when set, else
@@ -324,7 +341,7 @@ def h2o_kept_tokens(heavy_ratio: float, recent_ratio: float, budget: int, prompt
         return int(budget)
     kept = int(heavy_ratio * prompt_len) + int(recent_ratio * prompt_len)
     if kept < 1:
-        raise RecipeError(f"{source}: parameters.heavy_ratio / parameters.recent_ratio: got {heavy_ratio!r} / "
+        raise NoTokenKept(f"{source}: parameters.heavy_ratio / parameters.recent_ratio: got {heavy_ratio!r} / "
                           f"{recent_ratio!r}, which keep int({heavy_ratio!r}·{prompt_len}) + int({recent_ratio!r}·"
                           f"{prompt_len}) = 0 of the {prompt_len} prompt tokens; expected ratios keeping at least "
                           f"one token (heavy_ratio or recent_ratio >= 1/{prompt_len}) or a positive budget")
