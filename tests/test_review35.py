@@ -1,5 +1,6 @@
-"""Session 35: every result that a priced attention backend moves names it — a serving run's requests.csv, summary
-and header, a sweep row — as simulate's inputs do; who chose it is said truly (engine leaves it to the calibration)."""
+"""Session 35: every result that a priced attention backend moves names it (a serving run's requests.csv, summary
+and header, a sweep row) as simulate's inputs do; who chose it is said truly (engine leaves it to the calibration);
+H2O under Hugging Face eager; review fixes."""
 
 import itertools
 import math

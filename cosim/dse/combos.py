@@ -157,7 +157,8 @@ class _FormRules(_Rules):
         b = self.base
         attention, recipe = point.get("attention", b.attention), point.get("recipe", b.recipe)
         serving = b.serve is not None
-        profile = point.get("serve.profile", b.serve_dict().get("profile")) if serving else point.get("profile", b.profile)
+        profile = (point.get("serve.profile", b.serve_dict().get("profile")) if serving
+                   else point.get("profile", b.profile))
         if not profile or (attention != "unfused" and not recipe) or get_profile(profile).attention == "default":
             return None  # a profile leaving attention to the default takes either form (its header names it)
         model = self._model(point.get("model", b.model))

@@ -125,7 +125,8 @@ def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override
         blocks = int(free // (block_size * bpt))
         src = (f"({total / 2**30:.2f} GiB x {memory_fraction:g} - weights {w / 2**30:.2f} GiB - activations "
                f"{act / 2**30:.3f} GiB at {max_batched_tokens} tokens"
-               + (f", {held_by} over a {longest_prompt:,}-token prompt included" if excess > 0 else "") + f") / ({block_size} x {bpt:.0f} B/token)")
+               + (f", {held_by} over a {longest_prompt:,}-token prompt included" if excess > 0 else "")
+               + f") / ({block_size} x {bpt:.0f} B/token)")
     return KVCapacity(blocks, block_size, bpt, mem, w, act, src)
 
 
