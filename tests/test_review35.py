@@ -266,18 +266,39 @@ def test_h2o_under_hugging_face_eager_reads_eagers_own_probabilities():
 def test_chunked_serving_with_h2o_prices_a_short_chunk_of_a_long_prompt():
     """A chunk's trace is a part of a longer prompt; H2O's ratios (10 % + 10 %) refuse a 4-token *prompt* (they keep
     no token), and `cosim serve --recipe h2o --scheduler chunked` stopped with that refusal when a step's budget left
-    a 4-token first chunk. The part keeps every token (its selection and gather are the whole prompt's)."""
+    a 4-token first chunk. A part keeps every token (its selection and gather are the whole prompt's); a chunk that
+    completes its prompt is the prompt's own trace."""
     from cosim.serving import serve
     from cosim.serving.steptime import DeviceStepCost, Workload
     from workloads.compression.eviction import NoTokenKept
     from workloads.models import load_model
     with pytest.raises(NoTokenKept, match="0 of the 4 prompt tokens"):
         cosim.build_trace("llama3_8b", "prefill", 1, 4, recipe="h2o")
-    steps = DeviceStepCost(Workload(load_model("llama3_8b"), recipe="h2o"), cosim.load_hw("h100_sxm"))
-    part = steps._prefill_part(4)
+    w = Workload(load_model("llama3_8b"), recipe="h2o")
+    part = w.prompt_part(4)
     whole_kept = cosim.build_trace("llama3_8b", "prefill", 1, 4, recipe="h2o(budget=4)")
     assert ([(o.name.replace("h2o(budget=4)", "h2o"), o.flops, o.bytes) for o in whole_kept.ops]
             == [(o.name, o.flops, o.bytes) for o in part.ops])
+    steps = DeviceStepCost(w, cosim.load_hw("h100_sxm"))
+    given = DeviceStepCost(Workload(load_model("llama3_8b"), recipe="h2o(budget=512)"), cosim.load_hw("h100_sxm"))
+    for c, ctx in ((4, 0), (9, 0), (4, 2044)):  # parts priced as with any budget: no number depends on the form
+        assert steps.prefill_context_cost(c, ctx, last=False) == given.prefill_context_cost(c, ctx, last=False)
+    with pytest.raises(NoTokenKept):  # a chunk completing a 4-token prompt is that prompt
+        steps.prefill_context_cost(4, 0, last=True)
     res = serve("llama3_8b", "h100_sxm", recipe="h2o", scheduler="chunked", qps=2, requests=6, prompt_len=2048,
                 output_len=8)
     assert res.summary["requests"] == 6 and any("chunked prefill: h2o.select, h2o.gather" in n for n in res.notes)
+
+
+@pytest.mark.parametrize("scheduler", ["chunked", "continuous"])
+def test_a_prompt_h2o_cannot_compress_is_refused_before_the_run(scheduler):
+    """A 4-token prompt with H2O's ratios keeps no token; a 9-token one keeps 0 + 0 too. Refused up front, naming
+    the request and its prompt (it was said from inside the run, naming the first decode step's 5 tokens, or, since
+    the part-of-prompt fix, priced)."""
+    from cosim.serving import serve
+    from workloads.io import InputError
+    for n in (4, 9):
+        with pytest.raises(InputError, match=rf"serve: prompt_len: request 0 has a {n}-token prompt, which recipe "
+                                             rf"'h2o' cannot compress: .*0 of the {n} prompt tokens"):
+            serve("llama3_8b", "h100_sxm", recipe="h2o", scheduler=scheduler, qps=2, requests=3, prompt_len=n,
+                  output_len=1)

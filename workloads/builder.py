@@ -168,7 +168,8 @@ def _profile_with(profile, unfused_form: str | None):
         raise ProfileConflict(f"build_trace: {unfused_form} computes attention as the unfused algorithm's score GEMM, "
                               f"softmax and PV GEMM, and profile {p.name!r} prices it as {what}; they contradict each "
                               f"other: give one of them (a profile that leaves attention to its default, e.g. eager "
-                              f"or engine, takes the unfused algorithm)")
+                              f"or engine, takes the unfused algorithm; a recipe reading the probabilities, e.g. "
+                              f"H2O, also takes hf_eager's)")
     return dataclasses.replace(p, attention_in_trace="unfused algorithm (the trace's score GEMM, softmax, PV GEMM)")
 
 

@@ -140,9 +140,10 @@ class _Rules:
 
 
 class _FormRules(_Rules):
-    """A profile that does not contradict the attention form: attention "unfused" or H2O's prefill compute the
-    unfused algorithm's kernels, and a profile naming a backend prices others (build_trace's ProfileConflict). A
-    serving sweep's profile is under `serve`, and its prefill is where H2O's form shows."""
+    """A profile that does not contradict the attention form: attention "unfused" computes the unfused algorithm's
+    kernels, and so does H2O's prefill unless the profile is Hugging Face eager's (whose probabilities it reads); a
+    profile naming another backend prices other kernels (build_trace's ProfileConflict). A serving sweep's profile
+    is under `serve`, and its prefill is where H2O's form shows."""
     fields = staticmethod(_form_fields)
     what = "model, phase, attention, recipe and profile values"
 

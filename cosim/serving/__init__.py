@@ -140,6 +140,18 @@ def _draft(cfg, workload, hw, system):
     return w, DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback, replica_devices=devices)
 
 
+def _check_prompts_compress(w, specs) -> None:
+    """A prompt the recipe cannot compress (H2O's ratios keeping no token of it) is refused before the run, naming
+    the request, not from inside it; the kept tokens grow with the prompt, so the shortest one tells."""
+    from workloads.compression.eviction import NoTokenKept
+    shortest = min(specs, key=lambda r: r.prompt_len)
+    try:
+        w.trace("prefill", 1, shortest.prompt_len)
+    except NoTokenKept as e:
+        raise InputError(f"serve: prompt_len: request {shortest.rid} has a {shortest.prompt_len}-token prompt, "
+                         f"which recipe {w.recipe!r} cannot compress: {e}") from None
+
+
 def _check_requests(specs, cfg, caps, model):
     """Every request can run: its positions fit the context window, a non-chunked scheduler can
     prefill its prompt in one step, and its KV fits a replica. The window is the rule the trace
@@ -325,6 +337,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                           cfg.lengths_from, cfg.trace, cfg.seed)
     if not specs:
         raise InputError("serve: trace: the trace holds no requests")
+    _check_prompts_compress(w, specs)
     budget = token_budget(cfg, specs)
     cap, notes = _capacity(cfg, w, hw, model, specs, budget, draft_w)
     host_bw = _link(hw, cfg.host_link, "host_link") if (cfg.offload or cfg.preemption == "swap") else float("inf")

@@ -103,7 +103,7 @@ def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override
     score matrices."""
     bpt = bytes_per_token(workload)
     mem = hw.main_memory.capacity_bytes * memory_fraction
-    trace = workload.trace("prefill", 1, max_batched_tokens)
+    trace = workload.prompt_part(max_batched_tokens)  # a step's budget of tokens, not a prompt
     fp = trace.meta["footprint"]
     excess, held_by = chunk_score_excess(trace, longest_prompt)
     w, act = fp["weights"], fp["activations"] + excess

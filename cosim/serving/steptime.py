@@ -79,8 +79,20 @@ class Workload:
     profile: str | None = None  # implementation profile (workloads.profiles): the kernels a stack launches
     parallel: tuple | None = None  # TP/PP layout as sorted (key, value) pairs: one device's sharded trace
 
+    def prompt_part(self, seq: int):
+        """The `seq`-token prefill trace of a part of a longer prompt (a chunk that does not complete it, a step's
+        token count, a step budget's activations): H2O's ratios refuse a *prompt* they keep no token of (a 4-token
+        first chunk), and a part is none: it keeps every token (keeping_every_token; H2O evicts once, after the whole
+        prompt, whose trace prices the selection and gather). Otherwise the workload's own trace."""
+        from workloads.compression.eviction import NoTokenKept, keeping_every_token
+        try:
+            return self.trace("prefill", 1, seq)
+        except NoTokenKept:
+            from workloads.compression.recipe import load_recipe
+            return self.trace("prefill", 1, seq, keeping_every_token(load_recipe(self.recipe), seq))
+
     def trace(self, phase: str, batch: int, seq: int, recipe=None):
-        """`recipe`: another form of the workload's (a prompt's part: DeviceStepCost._prefill_part), else its own."""
+        """`recipe`: another form of the workload's (a prompt's part: prompt_part), else its own."""
         # internal pricing traces: `seq` is a step's token count or a KV length, not a user's
         # context; serve() refuses requests beyond the model's maximum context (_check_requests)
         return build_trace(self.model, phase=phase, batch=batch, seq=seq, weights=self.weights,
@@ -331,7 +343,7 @@ class DeviceStepCost:
             d = min(bucketed(decode_tokens, self.bucket), t)
             return self._cached(("tok", t, prefill, d), lambda: self._tsp_mixed_ops(t - d, d))
         def make():
-            tr = self._prefill_part(t) if prefill else self.workload.trace("decode", t, _REF_KV[0])
+            tr = self.workload.prompt_part(t) if prefill else self.workload.trace("decode", t, _REF_KV[0])
             return [o for o in tr.ops if o.name in self.token_names and o.group != "head"]
         return self._cached(("tok", t, prefill), make)
 
@@ -457,25 +469,15 @@ class DeviceStepCost:
             self._chunked[ctx + c] = None
         return cost
 
-    def _prefill_context_ops(self, seq: int):
+    def _prefill_context_ops(self, seq: int, part: bool = False):
         """The context ops of a `seq`-token prefill trace (built once per length: chunks
-        (c, ctx) with the same ctx + c share it)."""
-        hit = self._ctx_ops.get(seq)
+        (c, ctx) with the same ctx + c share it); `part`: the tokens are a part of a longer prompt
+        (Workload.prompt_part), not a whole one, which the workload's recipe may refuse."""
+        hit = self._ctx_ops.get((seq, part))
         if hit is None:
-            hit = self._ctx_ops[seq] = [o for o in self._prefill_part(seq).ops if o.name not in self.token_names]
+            trace = self.workload.prompt_part(seq) if part else self.workload.trace("prefill", 1, seq)
+            hit = self._ctx_ops[(seq, part)] = [o for o in trace.ops if o.name not in self.token_names]
         return hit
-
-    def _prefill_part(self, seq: int):
-        """The `seq`-token prefill trace a step's token ops or a chunk's context ops are read from: a step's token
-        count or a part of a longer prompt, not a prompt. H2O's ratios refuse a prompt they keep no token of (a
-        4-token first chunk): such a part keeps every token (keeping_every_token; the selection and gather are the
-        whole prompt's, PER_PROMPT). A prompt that short is refused where it is one: its decode steps' traces."""
-        from workloads.compression.eviction import NoTokenKept, keeping_every_token
-        try:
-            return self.workload.trace("prefill", 1, seq)
-        except NoTokenKept:
-            from workloads.compression.recipe import load_recipe
-            return self.workload.trace("prefill", 1, seq, keeping_every_token(load_recipe(self.workload.recipe), seq))
 
     @cached_property
     def unchunkable(self) -> str | None:
@@ -513,7 +515,7 @@ class DeviceStepCost:
           the chunks accumulate the whole prompt's (a first chunk's c x c is the c-token trace's op).
         A recipe whose later layers run only the tokens a whole-prompt selection picks (FastKV) has no
         chunk share at all: refused."""
-        whole = self._chunk_plan(ctx + c)
+        whole = self._chunk_plan(ctx + c, part=not last)
         if (ctx or not last) and self.unchunkable:
             raise InputError(f"serve: recipe: a prompt split into chunks (this chunk: {c} new tokens after {ctx} "
                              f"cached): {self.unchunkable}; use an unchunked scheduler (continuous, static or "
@@ -523,7 +525,7 @@ class DeviceStepCost:
         # the unfused attention after cached context: the chunk's c queries over all ctx + c keys
         square = {o.name for o, rule in whole if rule == _SQUARE} if ctx else set()
         ops += [_chunk_queries(o, c, ctx + c) for o, rule in whole if o.name in square]
-        for o, rule in self._chunk_plan(c):
+        for o, rule in self._chunk_plan(c, part=bool(ctx) or not last):
             if rule in (_ATTENTION, OVER_CONTEXT, PER_PROMPT) or o.name in square:
                 continue
             if ctx and _unfused_attention(o):  # an unfused GEMM the score-matrix rule did not find: never guessed
@@ -534,10 +536,10 @@ class DeviceStepCost:
             ops.append(o)
         return ops
 
-    def _chunk_plan(self, seq: int) -> tuple:
+    def _chunk_plan(self, seq: int, part: bool = False) -> tuple:
         """(op, rule) for each context op of the `seq`-token prefill trace: the one classification of how a split
         prompt prices it (_chunk_rule), which _chunk_ops prices by and _chunk_notes reports."""
-        return tuple((o, _chunk_rule(o, seq)) for o in self._prefill_context_ops(seq))
+        return tuple((o, _chunk_rule(o, seq)) for o in self._prefill_context_ops(seq, part))
 
     def _chunk_notes(self) -> tuple:
         """Never silent: the run's notes name each non-attention context op of the chunks the run priced
@@ -551,7 +553,7 @@ class DeviceStepCost:
             return ()
         by = {}
         for seq in self._chunked:
-            for o, rule in self._chunk_plan(seq):
+            for o, rule in self._chunk_plan(seq, part=True):  # the names and rules only: any form of the trace
                 if rule != _ATTENTION:
                     by.setdefault(rule, []).append(o.name)
         return tuple(f"chunked prefill: {', '.join(dict.fromkeys(names))}: {_CHUNK_RULE_NOTE[rule]}"

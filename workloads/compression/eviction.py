@@ -371,6 +371,7 @@ def _h2o_validate(recipe):
 }, "heavy hitters + recent window, one eviction per step (A2SF: decayed scores)", validate=_h2o_validate)
 def apply_h2o(trace, model, recipe):
     decay = recipe.params["forgetting_factor"]
+    eager = any(op.dims.get("backend") == "unfused" for op in attention_ops(trace))  # workloads.builder marks it
     layout = cache_layout(trace)
 
     def step(attn, kept):
@@ -408,7 +409,10 @@ def apply_h2o(trace, model, recipe):
         # the decode-time score state is real memory the KV footprint does not hold: said, with its size, not
         # charged (charging it would move every pinned H2O KV figure; a later change may)
         state = model.layers * model.heads * kept * 4
-        return {"unfused_prefill_attention": True, **_mla_note(model), "h2o_score_state_bytes_per_sequence": state,
+        return {"unfused_prefill_attention": not eager,  # under eager's backend the prefill reads eager's own
+                **({"prefill_probabilities": "Hugging Face eager attention's (profile backend unfused)"} if eager
+                   else {}),
+                **_mla_note(model), "h2o_score_state_bytes_per_sequence": state,
                 "note_h2o_score_state": f"H2O's accumulated fp32 scores ({model.layers} layers x {model.heads} heads "
                                         f"x {kept} kept tokens x 4 B = {state:,} B per sequence) are decode state "
                                         "outside kv_cache: not counted in the memory footprint"}
