@@ -140,10 +140,13 @@ def _draft(cfg, workload, hw, system):
     return w, DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback, replica_devices=devices)
 
 
-def _check_prompts_compress(w, specs) -> None:
-    """A prompt the recipe cannot compress (H2O's ratios keeping no token of it) is refused before the run, naming
-    the request, not from inside it; the kept tokens grow with the prompt, so the shortest one tells."""
+def _check_stream(w, specs) -> None:
+    """The stream holds requests, and none has a prompt the recipe cannot compress (H2O's ratios keeping no token
+    of it): refused before the run, naming the request, not from inside it; the kept tokens grow with the prompt,
+    so the shortest one tells."""
     from workloads.compression.eviction import NoTokenKept
+    if not specs:
+        raise InputError("serve: trace: the trace holds no requests")
     shortest = min(specs, key=lambda r: r.prompt_len)
     try:
         w.trace("prefill", 1, shortest.prompt_len)
@@ -335,9 +338,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     draft_w, draft = _draft(cfg, w, hw, system)
     specs = make_requests(cfg.requests, cfg.qps, cfg.arrival, cfg.burstiness, cfg.prompt_len, cfg.output_len,
                           cfg.lengths_from, cfg.trace, cfg.seed)
-    if not specs:
-        raise InputError("serve: trace: the trace holds no requests")
-    _check_prompts_compress(w, specs)
+    _check_stream(w, specs)
     budget = token_budget(cfg, specs)
     cap, notes = _capacity(cfg, w, hw, model, specs, budget, draft_w)
     host_bw = _link(hw, cfg.host_link, "host_link") if (cfg.offload or cfg.preemption == "swap") else float("inf")
