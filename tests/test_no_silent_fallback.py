@@ -177,7 +177,7 @@ def test_a_system_axis_says_when_it_overrides_the_base_hw(tmp_path):
     for those points, and the load says so (an experiment file refuses the same mismatch)."""
     spec = {"name": "s", "base": {"model": "llama3_8b", "phase": "decode", "batch": 8, "seq": 2048,
                                   "system": "dgx_h100", "hw": "h100_sxm", "parallel": {"tp": 1}, "level": "roofline"},
-            "axes": [{"grid": {"system": ["dgx_h100", "mi300x_8"], "parallel.tp": [2]}}]}
+            "axes": [{"grid": {"system": ["dgx_h100", "mi300x_8"], "parallel.tp": [2]}}], "output": str(tmp_path / "o")}
     with pytest.warns(UserWarning, match=r"mi300x_8 \(mi300x\).*priced on its own device"):
         df = sweep(spec, quiet=True, write=False).set_index("system")
     assert df.loc["mi300x_8", "latency_s"] != df.loc["dgx_h100", "latency_s"]

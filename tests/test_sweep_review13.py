@@ -136,11 +136,13 @@ def test_sweep_cli_prints_library_warnings_as_one_warning_line(tmp_path, monkeyp
     assert len(lines) == 1 and lines[0].startswith(f"warning: {p}: 2 combinations"), err
     assert "UserWarning" not in err and "sweep.py:" not in err and "warnings.warn" not in err
     with pytest.warns(UserWarning, match="2 combinations of model"):  # the library still warns its callers
-        sweep({"name": "c", "base": BASE, "axes": [{"grid": {"batch": [1, 8]}}]}, quiet=True, write=False)
+        sweep({"name": "c", "base": BASE, "axes": [{"grid": {"batch": [1, 8]}}], "output": str(tmp_path / "lib")},
+              quiet=True, write=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and the CLI left the caller's warning machinery as it was
         with pytest.raises(UserWarning):
-            sweep({"name": "c", "base": BASE, "axes": [{"grid": {"batch": [1, 8]}}]}, quiet=True, write=False)
+            sweep({"name": "c", "base": BASE, "axes": [{"grid": {"batch": [1, 8]}}],
+                   "output": str(tmp_path / "lib2")}, quiet=True, write=False)
 
 
 # ---- 6. plan_figure: a fitting bar without an energy says so -------------------------------
