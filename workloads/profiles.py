@@ -92,9 +92,8 @@ def get_profile(profile: str | ImplProfile, attention: str | None = None) -> Imp
 def backend_chosen_by(profile: str | ImplProfile | None) -> str:
     """Who chose the attention backend a calibrated level priced: a profile that names one ("hf_eager",
     "engine+cudnn"), else the device calibration's default (no profile, or one that leaves it, e.g. engine)."""
-    if profile and get_profile(profile).attention != "default":
-        return f"profile {get_profile(profile).name}"
-    return "the calibration's default"
+    p = get_profile(profile) if profile else None
+    return f"profile {p.name}" if p is not None and p.attention != "default" else "the calibration's default"
 
 
 def with_attention_backend(ops, backend: str) -> list:

@@ -147,6 +147,8 @@ def _check_stream(w, specs) -> None:
     from workloads.compression.eviction import NoTokenKept
     if not specs:
         raise InputError("serve: trace: the trace holds no requests")
+    if not w.recipe:  # nothing to compress: no trace to build
+        return
     shortest = min(specs, key=lambda r: r.prompt_len)
     try:
         w.trace("prefill", 1, shortest.prompt_len)

@@ -113,15 +113,15 @@ def kv_capacity(workload, hw, block_size: int, max_batched_tokens: int, override
     free = mem - w - act
     if override_tokens is not None:
         if override_tokens * bpt > max(free, 0.0):  # more KV than the device holds: refused, never "(given)"
-            raise KVMemoryError(f"serve: kv_capacity_tokens: got {override_tokens:,} ({override_tokens * bpt / 1e9:,.1f} GB "
-                             f"of KV at {bpt:,.0f} B/token); expected at most {max(int(free // bpt), 0):,} tokens: "
-                             f"{hw.name} has {share}, minus weights {w / 2**30:.1f} GiB and activations "
-                             f"{act / 2**30:.2f} GiB")
+            raise KVMemoryError(f"serve: kv_capacity_tokens: got {override_tokens:,} "
+                                f"({override_tokens * bpt / 1e9:,.1f} GB of KV at {bpt:,.0f} B/token); expected at "
+                                f"most {max(int(free // bpt), 0):,} tokens: {hw.name} has {share}, minus weights "
+                                f"{w / 2**30:.1f} GiB and activations {act / 2**30:.2f} GiB")
         blocks, src = override_tokens // block_size, f"kv_capacity_tokens={override_tokens} (given)"
     else:
         if free <= 0:
             raise KVMemoryError(f"serve: hw: {hw.name} has {share}; weights {w / 2**30:.1f} GiB + "
-                             f"activations {act / 2**30:.2f} GiB leave no room for a KV cache")
+                                f"activations {act / 2**30:.2f} GiB leave no room for a KV cache")
         blocks = int(free // (block_size * bpt))
         src = (f"({total / 2**30:.2f} GiB x {memory_fraction:g} - weights {w / 2**30:.2f} GiB - activations "
                f"{act / 2**30:.3f} GiB at {max_batched_tokens} tokens"

@@ -116,8 +116,9 @@ def requests_csv_frame(res):
     `level` is the level requested, `level_used`, `provenance` and `attention_backend` what priced the steps (a
     sweep row's columns): a device the level cannot do is priced by the roofline, and the row says so (issue 11)."""
     df = res.requests.copy()
-    used = {k: res.summary.get(k) for k in ("level_used", "provenance", "attention_backend", "draft_attention_backend")
-            if k in res.summary or k != "draft_attention_backend"}  # the draft's column only with a draft
+    used = {k: res.summary.get(k) for k in ("level_used", "provenance", "attention_backend")}
+    if "draft_attention_backend" in res.summary:  # a column only with a draft
+        used["draft_attention_backend"] = res.summary["draft_attention_backend"]
     for k, v in {**request_inputs(res.config, res.priced_formats), **used}.items():
         if k in df.columns:  # never silently shadow a per-request column
             raise ValueError(f"requests.csv: option {k!r} clashes with a per-request column")

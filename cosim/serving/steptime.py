@@ -84,12 +84,17 @@ class Workload:
         token count, a step budget's activations): H2O's ratios refuse a *prompt* they keep no token of (a 4-token
         first chunk), and a part is none: it keeps every token (keeping_every_token; H2O evicts once, after the whole
         prompt, whose trace prices the selection and gather). Otherwise the workload's own trace."""
-        from workloads.compression.eviction import NoTokenKept, keeping_every_token
+        from workloads.compression.eviction import NoTokenKept
         try:
             return self.trace("prefill", 1, seq)
         except NoTokenKept:
-            from workloads.compression.recipe import load_recipe
-            return self.trace("prefill", 1, seq, keeping_every_token(load_recipe(self.recipe), seq))
+            return self.every_token_kept(seq)
+
+    def every_token_kept(self, seq: int):
+        """The `seq`-token prefill trace with each H2O part keeping every token (what a refused part is priced by)."""
+        from workloads.compression.eviction import keeping_every_token
+        from workloads.compression.recipe import load_recipe
+        return self.trace("prefill", 1, seq, keeping_every_token(load_recipe(self.recipe), seq))
 
     def trace(self, phase: str, batch: int, seq: int, recipe=None):
         """`recipe`: another form of the workload's (a prompt's part: prompt_part), else its own."""
@@ -473,10 +478,18 @@ class DeviceStepCost:
         """The context ops of a `seq`-token prefill trace (built once per length: chunks
         (c, ctx) with the same ctx + c share it); `part`: the tokens are a part of a longer prompt
         (Workload.prompt_part), not a whole one, which the workload's recipe may refuse."""
-        hit = self._ctx_ops.get((seq, part))
-        if hit is None:
-            trace = self.workload.prompt_part(seq) if part else self.workload.trace("prefill", 1, seq)
-            hit = self._ctx_ops[(seq, part)] = [o for o in trace.ops if o.name not in self.token_names]
+        from workloads.compression.eviction import NoTokenKept
+        if part and (seq, "part") in self._ctx_ops:  # a length the recipe refuses as a prompt, seen before
+            return self._ctx_ops[(seq, "part")]
+        hit = self._ctx_ops.get(seq)
+        if hit is None:  # one build per length: a part takes the prompt's own trace wherever the recipe accepts it
+            try:
+                trace, key = self.workload.trace("prefill", 1, seq), seq
+            except NoTokenKept:
+                if not part:
+                    raise
+                trace, key = self.workload.every_token_kept(seq), (seq, "part")
+            hit = self._ctx_ops[key] = [o for o in trace.ops if o.name not in self.token_names]
         return hit
 
     @cached_property
