@@ -31,7 +31,7 @@ __all__ = [
     "VECTOR_FMT",
     "snapshot", "record_effects", "rewrite", "codes_tensor", "weight_codes", "byte_tensor",
     "replace_op", "insert_after", "insert_before", "find_all", "has_op", "kv_state",
-    "weight_inputs", "resident_bytes", "fused_op", "kv_format", "attention_ops",
+    "weight_inputs", "resident_bytes", "fused_op", "kv_format", "attention_ops", "is_decode_step",
     "expert_op", "gemm_weight_ops", "gemm_k_axis", "kv_write_parts", "set_kv_write_width",
     "refuse_on_mla", "MLA_TOKEN_NOTE", "is_kv_scale", "latent_scales", "stored_scale_bytes",
 ]
@@ -141,7 +141,7 @@ def kv_state(trace) -> dict:
         return dict(st)
     seq = max(int(trace.seq), 1)
     # a sliding-window model's decode cache holds kv_len < seq tokens
-    decode_lens = [int(op.dims["kv_len"]) for op in attention_ops(trace) if int(op.dims.get("q_len", 1)) == 1]
+    decode_lens = [int(op.dims["kv_len"]) for op in attention_ops(trace) if is_decode_step(op)]
     cached = min(decode_lens) if decode_lens else seq
     fp = trace.meta.get("footprint") or {}
     if fp.get("kv_cache"):
@@ -201,6 +201,14 @@ def kv_format(trace) -> str:
 # ---- ops ----------------------------------------------------------------------
 def attention_ops(trace) -> list[Op]:
     return [op for op in trace.ops if op.kind == "attention"]
+
+
+def is_decode_step(op: Op) -> bool:
+    """A decode step's attention (new tokens reading the cache), told by the op's phase: q_len 1 alone would take a
+    one-token prefill (a serving chunk of one token, priced from a 1-token prefill trace) for a decode step and
+    price it with a recipe's per-step ops (H2O's score accumulation and argmin) instead of the prompt's. An op
+    built without a phase (hand-made ones) is read by its single query."""
+    return op.phase == "decode" if op.phase else int(op.dims.get("q_len", 1)) == 1
 
 
 def find_all(trace, name: str) -> list[Op]:
@@ -317,7 +325,7 @@ def latent_scales(tensors) -> tuple:
 def stored_scale_bytes(trace) -> float:
     """One sequence's stored cache scales over every layer (the `.scale` tensors of the decode attention, else of
     prefill's kv_write): fixed bytes that neither a narrower latent nor a token count changes."""
-    decode = [a for a in attention_ops(trace) if int(a.dims.get("q_len", 1)) == 1]
+    decode = [a for a in attention_ops(trace) if is_decode_step(a)]
     src = [(a, a.inputs) for a in decode] or [(w, w.outputs) for w in trace.ops if w.name == "kv_write"]
     return float(sum(t.nbytes * op.repeat for op, ts in src for t in ts if is_kv_scale(t)))
 

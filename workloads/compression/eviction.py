@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op, is_kv_scale,
-                                          kv_state, refuse_on_mla, replace_op, rewrite, stored_scale_bytes)
+from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op,
+                                          is_decode_step, is_kv_scale, kv_state, refuse_on_mla, replace_op, rewrite,
+                                          stored_scale_bytes)
 from workloads.compression.registry import Param, RecipeError, fraction, register_method
 from workloads.ops import PER_PROMPT, Op, TensorSpec
 
@@ -155,7 +156,7 @@ def _mla_note(model) -> dict:
 
 
 def _decode_attn(trace):
-    return [a for a in attention_ops(trace) if int(a.dims.get("q_len", 1)) == 1]
+    return [a for a in attention_ops(trace) if is_decode_step(a)]
 
 
 def unfused_prefill_attention(attn: Op, prefix: str) -> list[Op]:
@@ -543,7 +544,7 @@ def apply_razor(trace, model, recipe):
     for attn in attention_ops(trace):
         h = int(attn.dims["kv_heads"])
         n_ret = retrieval(h)
-        decode = int(attn.dims.get("q_len", 1)) == 1
+        decode = is_decode_step(attn)
         # tokens each head of the layer caches: a decode step's read, or what prefill leaves cached
         # (kv_state's capacity: fewer than the prompt when an eviction recipe ran first)
         S = int(attn.dims["kv_len"]) if decode else min(int(attn.dims["kv_len"]), int(st["capacity"]))
@@ -707,7 +708,7 @@ def cached_keys(trace, attn: Op) -> tuple[int, int, bool]:
     runs on materialised per-head K/V, so there the stored layout is kv_write's: a width
     other than K and V of the attention's heads is a latent."""
     h, d = int(attn.dims["kv_heads"]), int(attn.dims["head_dim"])
-    if int(attn.dims.get("q_len", 1)) == 1:
+    if is_decode_step(attn):
         return h, d, not any(t.role == "kv" and t.name.startswith("v") for t in attn.inputs)
     cols, _ = cache_layout(trace)
     if not cols or cols == h * (d + int(attn.dims.get("v_head_dim", d))):

@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, byte_tensor, codes_tensor,
-                                          find_all, fused_op, insert_after, kv_state, kv_write_parts, refuse_on_mla,
-                                          replace_op, rewrite)
+                                          find_all, fused_op, insert_after, is_decode_step, kv_state, kv_write_parts,
+                                          refuse_on_mla, replace_op, rewrite)
 from workloads.compression.registry import METHODS, Param, bits, fraction, register_method, registered_format
 from workloads.formats import get_format
 from workloads.kv_scales import kv_scale_granularity, kv_scale_tensors  # one rule with the builder
@@ -35,10 +35,6 @@ def _is_key(name: str) -> bool:
 
 def _kv_inputs(op: Op) -> list[TensorSpec]:
     return [t for t in op.inputs if t.role == "kv"]
-
-
-def _decode_like(op: Op) -> bool:
-    return int(op.dims.get("q_len", 1)) == 1
 
 
 def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes: dict,
@@ -64,7 +60,7 @@ def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes
     for attn in attention_ops(trace):
         B = int(attn.dims["batch"])
         h = int(attn.dims["kv_heads"])
-        if not _decode_like(attn):
+        if not is_decode_step(attn):
             continue
         decode = True
         n_read = int(attn.dims["kv_len"])

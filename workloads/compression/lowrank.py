@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import math
 
-from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, is_kv_scale, kv_state,
-                                          latent_scales, refuse_on_mla, stored_scale_bytes,
-                                          replace_op, rewrite, set_kv_write_width, weight_inputs, resident_bytes)
+from workloads.compression.common import (VECTOR_FMT, attention_ops, find_all, fused_op, is_decode_step, is_kv_scale,
+                                          kv_state, latent_scales, refuse_on_mla, stored_scale_bytes, replace_op,
+                                          rewrite, set_kv_write_width, weight_inputs, resident_bytes)
 from workloads.compression.registry import Param, fraction, open_fraction, register_method
 from workloads.ops import OVER_CONTEXT, Op, TensorSpec
 
@@ -90,7 +90,7 @@ def apply_palu(trace, model, recipe):
         Bk = TensorSpec("palu.B_k", (ng, rkg, gs * d), "bf16", "weight")
         Bv = TensorSpec("palu.B_v", (ng, rvg, gs * d), "bf16", "weight")
         delta += (Bk.nbytes + Bv.nbytes) * attn.repeat
-        if q_len == 1:
+        if is_decode_step(attn):
             # the latents' fp32 scales (a narrow cache's, workloads.kv_scales) keep their per-KV-head shape: the
             # simulation quantizes the K and V it rebuilds from the latents with one scale per KV head
             # (cosim.functional: Palu folds into W_k, W_v; kv_cache_view calibrates per head)
@@ -157,7 +157,7 @@ def apply_mla(trace, model, recipe):
         W_uv = TensorSpec("o_absorb.weight", (H, r, d), "bf16", "weight")
         delta += (W_uk.nbytes + W_uv.nbytes) * attn.repeat
         m = B * q_len
-        if q_len == 1:
+        if is_decode_step(attn):
             q_abs = Op("q_absorb", "gemm", {"b": H, "m": m, "n": r, "k": d - rope},
                        (TensorSpec("q_nope", (H, m, d - rope), "bf16"), W_uk),
                        (TensorSpec("q_latent", (H, m, r), "bf16"),), **common)
@@ -243,7 +243,7 @@ def apply_minicache(trace, model, recipe):
         B, h, S = int(attn.dims["batch"]), int(attn.dims["kv_heads"]), int(attn.dims["kv_len"])
         common = dict(phase=attn.phase, group=attn.group)
         reps = max(1, round(merged_layers * attn.repeat / layers))
-        if int(attn.dims["q_len"]) == 1:
+        if is_decode_step(attn):
             extra = [fused_op("minicache.restore", "mul", 2 * B * h * S, d, repeat=reps, into=attn.name, **common),
                      Op("minicache.retained_scatter", "copy", {"rows": max(1, int(gamma * B * h * S * 2)), "cols": d},
                         (), (), repeat=reps, **common)]
@@ -298,7 +298,7 @@ def apply_head_projection(trace, model, recipe):
         ins = tuple(TensorSpec(t.name, t.shape[:3] + (rk if t.name.startswith("k") else rv,), t.fmt, t.role)
                     if t.role == "kv" and len(t.shape) == 4 else t for t in attn.inputs)
         extra = []
-        if q_len == 1 and p["rope_reconstruct"]:
+        if is_decode_step(attn) and p["rope_reconstruct"]:
             U = TensorSpec("head_projection.U_k", (Hkv, rk, d), "bf16", "weight")
             extra = [Op("head_projection.k_reconstruct", "gemm", {"b": B * Hkv, "m": S, "n": d, "k": rk, "fused": True},
                         (U,), (), **common),
@@ -306,7 +306,7 @@ def apply_head_projection(trace, model, recipe):
             dims = {**attn.dims, "v_head_dim": rv}
         else:
             dims = {**attn.dims, "head_dim": rk, "v_head_dim": rv}
-            if q_len == 1:
+            if is_decode_step(attn):
                 U = TensorSpec("head_projection.U_q", (H, d, rk), "bf16", "weight")
                 extra = [Op("head_projection.q_project", "gemm", {"b": H, "m": B * q_len, "n": rk, "k": d},
                             (TensorSpec("q", (H, B * q_len, d), "bf16"), U),

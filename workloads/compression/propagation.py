@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from workloads.compression.common import attention_ops, kv_state, replace_op, rewrite
+from workloads.compression.common import attention_ops, is_decode_step, kv_state, replace_op, rewrite
 from workloads.compression.moe import expected_distinct
 from workloads.compression.eviction import (_mla_note, _snap_prefill, cache_layout, prefill_transient_kv, resize_kv_read,
                                             stored_bytes_per_token, transient_record)
@@ -162,7 +162,7 @@ def apply_fastkv(trace, model, recipe):
                            **transient_record(trace, st, transient)},
                        activations_delta=transient)
     for attn in attention_ops(trace):
-        if int(attn.dims.get("q_len", 1)) == 1:
+        if is_decode_step(attn):
             ops = replace_op(ops, attn, resize_kv_read(attn, kept))
     # the cache holds the stored pieces at `kept` tokens (a quantized cache's windows whole)
     return rewrite(trace, ops, {"kept_tokens": kept, **_mla_note(model)},

@@ -1,0 +1,61 @@
+"""Session 36: a one-token prefill is a prompt's (or a prompt's part's), not a decode step: recipes tell a decode
+step's attention by its phase (workloads.compression.common.is_decode_step), not by its single query."""
+
+import os
+import re
+
+import pytest
+
+import cosim
+from workloads.compression.common import is_decode_step
+from workloads.ops import Op
+
+RECIPES = sorted(n[:-5] for n in os.listdir(os.path.join(os.path.dirname(cosim.__file__), "configs", "recipes"))
+                 if n.endswith(".yaml"))
+
+
+def _op_names(trace) -> set:
+    return {re.sub(r"\(.*?\)", "", o.name) for o in trace.ops}  # a recipe's parameters out of its ops' names
+
+
+@pytest.mark.parametrize("model", ["llama3_8b", "deepseek_v2_lite"])
+def test_every_recipe_builds_a_one_token_prefill_with_the_ops_of_a_longer_one(model):
+    """q_len 1 read as decode gave a 1-token prefill H2O's per-step score accumulation and argmin, MLA's absorbed
+    q/o projections, Palu's and EigenAttention's per-step reconstruction, MiniCache's restore: a 1-token chunk of a
+    served prompt was priced as a decode step. Each recipe that builds prefills of 1 and 3 tokens builds the same ops."""
+    compared = 0
+    for recipe in RECIPES:
+        try:
+            one, three = (cosim.build_trace(model, "prefill", 1, s, recipe=recipe) for s in (1, 3))
+        except Exception as e:  # a recipe this model or length refuses (MLA on an MLA model, H2O's ratios)
+            assert type(e).__name__ in ("RecipeError", "NoTokenKept", "InputError"), (recipe, e)
+            continue
+        assert _op_names(one) == _op_names(three), recipe
+        compared += 1
+    assert compared >= 20
+
+
+def test_a_one_token_chunk_of_an_h2o_prompt_is_priced_with_the_prompts_ops():
+    """A serving chunk of 1 token after 2,047 cached ones: the part-of-prompt trace (every token kept) carries H2O's
+    column sums of the prompt's scores, not the decode step's score accumulation and argmin."""
+    from cosim.serving.steptime import DeviceStepCost, Workload
+    from workloads.models import load_model
+    w = Workload(load_model("llama3_8b"), recipe="h2o")
+    part = w.prompt_part(1)
+    assert {"h2o.column_sums", "h2o.select", "h2o.gather"} <= _op_names(part)
+    assert not {"h2o.score_accumulate", "h2o.evict_argmin"} & _op_names(part)
+    steps = DeviceStepCost(w, cosim.load_hw("h100_sxm"))
+    # the chunk's one query over all 2,048 keys, 32 heads, 32 layers; the decode step's ops were added to these
+    assert [(o.name, o.dims, o.repeat) for o in steps._chunk_ops(1, 2047, last=False)] == [
+        ("attn_scores", {"b": 32, "m": 1, "n": 2048, "k": 128}, 32),
+        ("attn_softmax", {"rows": 32, "cols": 2048}, 32),
+        ("attn_pv", {"b": 32, "m": 1, "n": 128, "k": 2048}, 32),
+        ("h2o.column_sums", {"rows": 32, "cols": 2048}, 32)]
+
+
+def test_an_op_without_a_phase_is_read_by_its_single_query():
+    att = dict(batch=1, heads=8, kv_heads=8, head_dim=64, kv_len=16)
+    assert is_decode_step(Op("a", "attention", {**att, "q_len": 1}, (), ()))
+    assert not is_decode_step(Op("a", "attention", {**att, "q_len": 4}, (), ()))
+    assert not is_decode_step(Op("a", "attention", {**att, "q_len": 1}, (), (), phase="prefill"))
+    assert is_decode_step(Op("a", "attention", {**att, "q_len": 1}, (), (), phase="decode"))
