@@ -635,16 +635,21 @@ def _warn_calibrated(base, axes, search, source) -> None:
                       stacklevel=3)
 
 
-def _axis_values(axes, search, name):
-    vals = []
-    for kind, body in axes:
+def _axis_fields(axes, search, name):
+    """(where, values) of each parsed axis and of the search that varies field `name`: the one walk both the values
+    (_axis_values) and an error's field path (_level_field) read."""
+    for i, (kind, body) in enumerate(axes):
         fields = body["fields"] if kind == "random" else body
         if name in fields:
             v = fields[name]
-            vals += list(v.get("choices", [])) if isinstance(v, dict) else list(v)
+            yield (f"axes[{i}].{kind}.{'fields.' if kind == 'random' else ''}{name}",
+                   list(v.get("choices", [])) if isinstance(v, dict) else list(v))
     if search and name in search["fields"]:
-        vals += list(search["fields"][name].get("choices", []))
-    return vals
+        yield f"search.fields.{name}", list(search["fields"][name].get("choices", []))
+
+
+def _axis_values(axes, search, name):
+    return [v for _, vals in _axis_fields(axes, search, name) for v in vals]
 
 
 def _check_levels(base, axes, search, fallback, source) -> None:
@@ -668,14 +673,8 @@ def _check_levels(base, axes, search, fallback, source) -> None:
 
 def _level_field(lv, base, axes, search) -> str:
     """Where the sweep sets level `lv`: the axis or search field first (it is what a reader changes), else the base."""
-    for i, (kind, body) in enumerate(axes):
-        dist = (body["fields"] if kind == "random" else body).get("level")
-        vals = dist.get("choices", []) if isinstance(dist, dict) else (dist or [])
-        if lv in vals:
-            return f"axes[{i}].{kind}.{'fields.' if kind == 'random' else ''}level"
-    if search and lv in search["fields"].get("level", {}).get("choices", []):
-        return "search.fields.level"
-    return "base.level" if lv == base.level else "level"
+    where = next((w for w, vals in _axis_fields(axes, search, "level") if lv in vals), None)
+    return where or ("base.level" if lv == base.level else "level")
 
 
 def _loaded(hws, base, load_hw):
