@@ -16,8 +16,8 @@ from pathlib import Path
 from hwmodels.spec_data import FALLBACK_OPTION, HardwareError, HardwareSpec, MemoryLevel, UnsupportedFormatError
 from hwmodels.units import BASE_UNIT, format_quantity, parse_quantity
 from workloads.formats import FormatError, get_format, list_formats
-from workloads.io import (InputError, bundled_dir, bundled_names, copy_tree, load_yaml_file, looks_like_path,
-                          resolve_bundled, warn_shadowed)
+from workloads.io import (InputError, bundled_dir, bundled_names, copy_tree, field_error, load_yaml_file,
+                          looks_like_path, resolve_bundled, warn_shadowed)
 from workloads.yamlsafe import short_repr
 
 __all__ = ["HardwareSpec", "MemoryLevel", "HardwareError", "UnsupportedFormatError", "FALLBACK_OPTION",
@@ -172,9 +172,12 @@ def _transferred_calibration(cal: dict, path: Path, src: str) -> dict:
         raise HardwareError(_msg(src, "calibration.sm_count", sms, "this GPU's SM count, a positive integer "
                                  "(the transfer re-spreads the sibling's per-SM work over it)"))
     frm = cal["from"].strip()
-    # the sibling is named by this file, not by the caller: a same-named local file is no note here
-    spath = hw_path(frm, warn=False) if not _looks_like_path(frm) else (path.parent / frm).resolve()
-    sdoc = _read(spath, "hardware")
+    try:  # an unknown name or a missing file: said as this file's calibration.from (the typo is here)
+        # the sibling is named by this file, not by the caller: a same-named local file is no note here
+        spath = hw_path(frm, warn=False) if not _looks_like_path(frm) else (path.parent / frm).resolve()
+        sdoc = _read(spath, "hardware")
+    except InputError as e:
+        raise field_error(src, "calibration.from", str(e), HardwareError) from None
     if not isinstance(sdoc, dict) or not isinstance(sdoc.get("calibration"), str):
         raise HardwareError(_msg(src, "calibration.from", frm, "a GPU with its own calibration file "
                                  "(`calibration: <file>` in its YAML; transfers do not chain)"))

@@ -507,6 +507,11 @@ _KV_HEADS_DEFAULTED = ("gemma", "gemma2", "gemma3_text", "gpt_oss", "mistral", "
 # gpt-oss have no such key, their experts are intermediate_size wide
 _MOE_WIDTH_DEFAULTED = ("qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3")
 _PATTERN_KEYS = ("layer_types", "sliding_window_pattern", "_sliding_window_pattern")
+# n_shared_experts: the class defaults disagree (DeepseekV3Config 1, transformers' DeepseekV2Config 2, DeepSeek's
+# remote-code DeepseekV2Config None = no shared expert), and each shared expert is a whole MLP on every MoE layer
+_SHARED_DEFAULTS = {"deepseek_v2": "transformers' DeepseekV2Config defaults it to 2, DeepSeek's remote-code "
+                                   "DeepseekV2Config to none",
+                    "deepseek_v3": "DeepseekV3Config defaults it to 1"}
 
 
 def _refuse_missing_defaults(cfg: dict, src: str, pre: str) -> None:
@@ -523,20 +528,8 @@ def _refuse_missing_defaults(cfg: dict, src: str, pre: str) -> None:
         require(cfg.get("num_key_value_heads") is not None, src, pre + "num_key_value_heads", None,
                 f"present for model_type {mt} (transformers' default for it is not num_attention_heads, and it "
                 f"sets the KV cache and the k/v projections)")
-    key = EXPERT_KEY.get(mt)
-    if key and mt != "llama4_text":  # llama4_text: refused in workloads.hf_layers.llama4_plan
-        require(cfg.get(key) is not None, src, pre + key, None,
-                f"present for model_type {mt} (the routed-expert count; its class default is not guessed, "
-                f"and without it the model would be priced as dense)")
-    if hf_experts(cfg):
-        require(cfg.get("num_experts_per_tok") is not None, src, pre + "num_experts_per_tok", None,
-                "present in a mixture-of-experts config (the experts each token runs are not guessed)")
-        if mt in _MOE_WIDTH_DEFAULTED:
-            require(cfg.get("moe_intermediate_size") is not None, src, pre + "moe_intermediate_size", None,
-                    f"present for model_type {mt} (its experts are not intermediate_size wide)")
-        else:  # Mixtral, gpt-oss, Llama-4: each expert is intermediate_size wide
-            _require_width(cfg, src, pre, f"a positive integer, present for model_type {mt} (each expert's MLP "
-                                          f"width; the class default is not guessed)")
+    if mt in EXPERT_KEY:
+        _refuse_moe_defaults(cfg, src, pre, mt)
     if mt == "gemma3_text" and cfg.get("use_bidirectional_attention"):
         require(False, src, pre + "use_bidirectional_attention", True,
                 "false or absent (EmbeddingGemma's bidirectional encoder attention is not modelled)")
@@ -544,6 +537,41 @@ def _refuse_missing_defaults(cfg: dict, src: str, pre: str) -> None:
         require(any(cfg.get(k) is not None for k in _PATTERN_KEYS), src, pre + "layer_types", None,
                 f"present for model_type {mt}, or sliding_window_pattern (which layers slide and which attend "
                 f"to the whole context is not guessed)")
+
+
+def _refuse_moe_defaults(cfg: dict, src: str, pre: str, mt: str) -> None:
+    """The expert fields of an MoE model_type that its class defaults: refused when missing (0 routed
+    experts too), never priced with a guess."""
+    if mt != "llama4_text":  # llama4_text: refused in workloads.hf_layers.llama4_plan
+        _require_experts(cfg, src, pre, mt)
+    if not hf_experts(cfg):
+        return
+    require(cfg.get("num_experts_per_tok") is not None, src, pre + "num_experts_per_tok", None,
+            "present in a mixture-of-experts config (the experts each token runs are not guessed)")
+    if mt in _MOE_WIDTH_DEFAULTED:
+        require(cfg.get("moe_intermediate_size") is not None, src, pre + "moe_intermediate_size", None,
+                f"present for model_type {mt} (its experts are not intermediate_size wide)")
+    else:  # Mixtral, gpt-oss, Llama-4: each expert is intermediate_size wide
+        _require_width(cfg, src, pre, f"a positive integer, present for model_type {mt} (each expert's MLP "
+                                      f"width; the class default is not guessed)")
+    if mt in _SHARED_DEFAULTS:  # null stays "none", as DeepSeek's remote code reads it
+        require("n_shared_experts" in cfg, src, pre + "n_shared_experts", None,
+                f"present for model_type {mt} (the shared experts every MoE layer runs; "
+                f"{_SHARED_DEFAULTS[mt]}: not guessed; 0 for none)")
+
+
+def _require_experts(cfg: dict, src: str, pre: str, mt: str) -> None:
+    """An MoE type's routed-expert count: present and at least num_experts_per_tok. 0 is refused like a
+    missing key: hf_experts reads it as "no experts", so the model would be priced as dense with no word."""
+    key = EXPERT_KEY[mt]
+    n, k = cfg.get(key), cfg.get("num_experts_per_tok")
+    require(n is not None, src, pre + key, None, f"present for model_type {mt} (the routed-expert count; its class "
+                                                 f"default is not guessed, and without it the model would be "
+                                                 f"priced as dense)")
+    least = f"at least num_experts_per_tok ({k})" if k else "a positive count"  # k: an int >= 1 or null
+    require(n >= (k or 1), src, pre + key, n,
+            f"{least} for model_type {mt} (the routed experts each token picks from; 0 would price the model "
+            f"as dense)")
 
 
 def _require_width(cfg: dict, src: str, pre: str, expected: str) -> None:
