@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["EagerHostStep", "eager_pipeline", "eager_host_step", "launch_order", "calibrated_cpu_per_kernel",
-           "GPU_TIME_NOTE", "GENERATION_GPU_TIME_NOTE", "gpu_time_note"]
+           "cpu_per_kernel_origin", "GPU_TIME_NOTE", "GENERATION_GPU_TIME_NOTE", "gpu_time_note"]
 
 GENERATION_GPU_TIME_NOTE = ("CUDA graphs off: TTFT, TPOT and the total are GPU time (launch latency hidden, as in a "
                             "CUDA graph); eager PyTorch's host launches can make a step host-bound (cosim simulate "
@@ -39,6 +39,18 @@ def calibrated_cpu_per_kernel(hw, level: str) -> float | None:
 
     P = params_for(hw)
     return None if P is None or "eager.cpu_per_kernel" not in P.values else float(P["eager.cpu_per_kernel"])
+
+
+def cpu_per_kernel_origin(hw) -> str:
+    """Where `hw`'s calibrated eager.cpu_per_kernel comes from, for a report: its own calibration, or the sibling's
+    it was transferred from (b200 from h100_sxm). Either way the figure is the calibration host's CPU, not the
+    GPU's: a transfer rescales the GPU's parameters, never this one."""
+    sec = (hw.sections or {}).get("analytical") or {}
+    sibling = (sec.get("transfer") or {}).get("from")
+    if sibling:
+        return (f"transferred from {sibling}'s calibration, {hw.name} having none of its own (the {sibling} "
+                f"calibration host's CPU, not the GPU)")
+    return f"from the {hw.name} calibration (that machine's host CPU, not the GPU)"
 
 
 def launch_order(ops) -> list:

@@ -217,16 +217,47 @@ def _profile_field(cfg: dict, source: str) -> None:
                                                     f"--profile {cfg['profile']}`), which prices its steps with it")
 
 
+# ServeConfig fields a `serve:` section may not hold: the serving run takes them from the experiment itself
+# (_serving and a sweep's serving point pass them), so a second value there clashed with the top-level one
+# (a TypeError traceback before session 36)
+SERVE_FROM_EXPERIMENT = ("model", "hw", "level", "weights", "acts", "kv", "recipe", "attention", "compute_fallback")
+
+
+def serve_fields() -> list:
+    """The fields a `serve:` section (and a sweep's `serve.<field>` axis) may set, sorted."""
+    from dataclasses import fields
+    from cosim.serving.config import ServeConfig
+    return sorted(f.name for f in fields(ServeConfig) if f.name not in SERVE_FROM_EXPERIMENT)
+
+
+def serve_field_problem(key) -> str | None:
+    """What is wrong with `key` as a `serve:` field (the `expected ...` of its error), None when it is one:
+    an experiment field said where it belongs, an unknown one with the closest known name."""
+    if key in SERVE_FROM_EXPERIMENT:
+        return (f"no {key} under serve: the serving run uses the experiment's own {key} "
+                f"(set `{key}:` at the top level)")
+    known = serve_fields()
+    if key in known:
+        return None
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"a serve field{hint}: {', '.join(known)}"
+
+
 def _serve_section(v, source):
     """Serving options (cosim.serving.ServeConfig fields), checked now; None = no serving run."""
     if v in (None, False):
         return None
     if not isinstance(v, dict):
         fail(source, "serve", v, "a mapping of serving options (qps, requests, scheduler, ...)")
+    for k in v:  # here, not in ServeConfig: the error names the field as serve.<k>, once, with a did-you-mean
+        problem = serve_field_problem(k)
+        if problem:  # an experiment field's value shown (it belongs at the top level), else the unknown name
+            fail(source, f"serve.{k}", v[k] if k in SERVE_FROM_EXPERIMENT else k, problem)
     from cosim.serving.config import ServeConfig
     try:
-        ServeConfig.from_dict({"model": "-", "hw": "-", **v}, source=f"{source}: serve")
-    except InputError as e:
+        ServeConfig(model="-", hw="-", **v)
+    except InputError as e:  # ServeConfig's errors name the field (serve: qps: ...), not the file
         raise InputError(f"{source}: {e}") from None
     return dict(v)
 
@@ -578,8 +609,12 @@ def _experiment_performance(exp: ExperimentConfig):
     """_performance, with a format the hardware cannot compute refused in the experiment file's terms: which
     of its fields set the format and the YAML option that allows the fallback (not the Python keyword)."""
     from hwmodels.spec import UnsupportedFormatError
+    from workloads.builder import ProfileConflict
     try:
         return _performance(exp)
+    except ProfileConflict as e:  # the two fields of the file that clash, not build_trace's keywords
+        other = "attention" if exp.attention == "unfused" else "recipe"  # H2O's prefill is the other unfused form
+        raise InputError(f"{exp.source}: {other}, profile: {str(e).removeprefix('build_trace: ')}") from None
     except UnsupportedFormatError as e:  # its pieces, said in the file's terms (no install path, the YAML option)
         msg = e.message(option="`compute_fallback: true` in the file", source=_shown_source(e.source))
         raise UnsupportedFormatError(
@@ -705,8 +740,11 @@ def _serving(rep, exp: ExperimentConfig, hw, out_dir) -> None:
     """A serving run (cosim.serving) of the experiment's model and formats: summary in meta,
     its own outputs under out_dir/serve."""
     from cosim.serving import serve
+    # the top-level compute_fallback opts the serving run in too, as a sweep's serving point does: the single step
+    # and the stream price the same ops (before session 36 the stream was refused the fallback the file allowed)
     res = serve(exp.model, hw, level=exp.level, weights=exp.weights, acts=exp.acts, kv=exp.kv,
-                recipe=exp.recipe, attention=exp.attention, **exp.serve_dict())
+                recipe=exp.recipe, attention=exp.attention, compute_fallback=exp.compute_fallback,
+                **exp.serve_dict())
     # `text`: what `cosim serve` prints for the run (cosim run prints it too, never only the single-step table)
     rep.meta["serve"] = {"config": res.config.record(), "summary": res.summary, "notes": list(res.notes),
                          "text": res.format()}

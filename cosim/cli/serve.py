@@ -34,7 +34,8 @@ def register(sub) -> None:
                    help="positions a request may use: prompt + output - 1 <= this (the last output token is "
                         "never fed back; default: the model's max context)")
     p.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
-    p.add_argument("--kv-capacity-tokens", type=int, help="fix the KV capacity instead of deriving it")
+    p.add_argument("--kv-capacity-tokens", type=int, help="fix the KV capacity instead of deriving it (at least one "
+                                                         "--block-size block)")
     p.add_argument("--preemption", choices=("recompute", "swap"), default="recompute", help="what happens to a preempted request")
     p.add_argument("--replicas", type=int, default=1, help="independent devices behind a least-loaded router")
     p.add_argument("--prefill-replicas", type=int, help="prefill pool size (default 1); with --scheduler disaggregated")
@@ -45,6 +46,8 @@ def register(sub) -> None:
                                                  "or --draft-weights")
     p.add_argument("--acceptance", type=float, help="probability each drafted token is accepted (default 0.7); "
                                                     "with --draft-model or --draft-weights")
+    p.add_argument("--compute-fallback", action="store_true",
+                   help="run ops whose format the hardware lacks at the next wider format's peak (reported)")
     p.add_argument("--offload", default=None, help="KV offload host capacity, e.g. '256 GiB'")
     p.add_argument("--slo-ttft", type=float, help="TTFT SLO in seconds (goodput)")
     p.add_argument("--slo-tpot", type=float, help="TPOT SLO in seconds (goodput)")
@@ -78,7 +81,7 @@ def options_from_args(a) -> dict:
                 prompt_len=a.prompt_len, output_len=a.output_len, scheduler=a.scheduler,
                 max_num_seqs=a.max_num_seqs, max_batched_tokens=a.max_batched_tokens, block_size=a.block_size,
                 kv_capacity_tokens=a.kv_capacity_tokens, preemption=a.preemption, replicas=a.replicas,
-                speculative=spec, **given,
+                speculative=spec, compute_fallback=a.compute_fallback, **given,
                 offload={"host_capacity": a.offload} if a.offload else None, slo_ttft_s=a.slo_ttft,
                 slo_tpot_s=a.slo_tpot, seed=a.seed)
 

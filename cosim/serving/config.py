@@ -250,6 +250,11 @@ class ServeConfig:
             _pos_int(f, getattr(self, f), allow_none=True)
         for f in ("slo_ttft_s", "slo_tpot_s"):
             _pos_num(f, getattr(self, f), allow_none=True)
+        kvt = self.kv_capacity_tokens
+        if kvt is not None and kvt < self.block_size:  # KV is held in whole blocks: this would hold none
+            raise InputError(f"serve: kv_capacity_tokens (CLI --kv-capacity-tokens): got {kvt}; expected at least one "
+                             f"KV block, block_size {self.block_size} tokens (KV is held in whole blocks, so {kvt} "
+                             f"tokens hold none)")
         mf = self.memory_fraction
         if isinstance(mf, bool) or not isinstance(mf, (int, float)) or not 0 < mf <= 1:
             _bad("memory_fraction", mf, "a fraction in (0, 1]")

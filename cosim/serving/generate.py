@@ -23,7 +23,7 @@ import numpy as np
 
 from cosim.eager_host import GENERATION_GPU_TIME_NOTE, GPU_TIME_NOTE
 from cosim.report import MemoryFit
-from cosim.serving.steptime import Workload, DeviceStepCost
+from cosim.serving.steptime import Workload, DeviceStepCost, phase_named
 from cosim.simulate import simulate
 from hwmodels import roofline
 from hwmodels.estimate import ops_as_priced
@@ -122,16 +122,6 @@ def _positive(name, v):
     return int(v)
 
 
-def _phase_named(notes: list, prefill: list, decode: list) -> list:
-    """A note one phase gave under a heading the other phase's notes also use names its phase (an eager attention
-    priced as 8 kernels in prefill and 7 in decode read as a contradiction); a note about the whole run stays as
-    it is."""
-    head = lambda n: n.split(":", 1)[0] if ":" in n else None
-    pre_heads, dec_heads = {head(n) for n in prefill} - {None}, {head(n) for n in decode} - {None}
-    return [f"prefill: {n}" if n in prefill and n not in decode and head(n) in dec_heads else
-            f"decode steps: {n}" if n in decode and n not in prefill and head(n) in pre_heads else n for n in notes]
-
-
 def _prefill_notes(pre, model, prompt_len: int, beyond: str | None) -> list:
     """The prefill pass's notes, its GPU-time note said of the whole generation; the largest step's beyond-context
     note (`beyond`) covers the prompt's own (one note, not 32,768 then 32,775)."""
@@ -201,7 +191,7 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
             lat, en = got
             notes.append("decode context ops evaluated in one vectorised roofline call (affine in KV length)")
     notes += list(steps.notes)
-    notes = _phase_named(notes, [n for n in pre_notes if n != GENERATION_GPU_TIME_NOTE], list(steps.notes))
+    notes = phase_named(notes, [n for n in pre_notes if n != GENERATION_GPU_TIME_NOTE], list(steps.notes))
     if output_len == 1:
         notes.append("output_len 1: no decode step, so TPOT is undefined (tpot_s NaN, null in JSON)")
     footprint = _footprint(pre.footprint, w.trace("decode", batch, int(seqs[-1])).meta["footprint"]

@@ -26,7 +26,7 @@ implementation profile with `cuda_graphs` maps to decode in graphs, prefill eage
 
 from __future__ import annotations
 
-from cosim.eager_host import calibrated_cpu_per_kernel
+from cosim.eager_host import calibrated_cpu_per_kernel, cpu_per_kernel_origin
 from cosim.serving.config import HostOverhead
 from cosim.serving.steptime import StepBatch, StepCost
 from workloads.io import InputError
@@ -47,7 +47,8 @@ class HostStepCost:
                 raise InputError(f"serve: host.cpu_per_kernel_s: eager steps need the host time per kernel "
                                  f"launch; {hw.name} at level {level} has no calibrated eager.cpu_per_kernel "
                                  f"(use level analytical on a calibrated device, or give cpu_per_kernel_s)")
-            self._cpu_src = f"eager.cpu_per_kernel {cpu * 1e6:.2f} us from the {hw.name} calibration"
+            # a transferred calibration's figure is the sibling's host, not this device's (cpu_per_kernel_origin)
+            self._cpu_src = f"eager.cpu_per_kernel {cpu * 1e6:.2f} us {cpu_per_kernel_origin(hw)}"
         else:
             self._cpu_src = f"cpu_per_kernel {cpu * 1e6:.2f} us ({host.source})" if cpu is not None else ""
         self.cpu = cpu or 0.0

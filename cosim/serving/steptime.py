@@ -147,6 +147,21 @@ class StepCostModel(Protocol):
     def step_cost(self, batch: StepBatch) -> StepCost: ...
 
 
+# the phase whose work a cached component prices, by its key's kind ("tok": its prefill flag; "head", the lm_head of
+# the sequences emitting a token, serves both phases: none)
+_PHASE_OF = {"pctx": "prefill", "dctx": "decode", "dfull": "decode", "dwin": "decode"}
+
+
+def phase_named(notes: list, prefill: list, decode: list) -> list:
+    """A note one phase gave under a heading the other phase's notes also use names its phase (an eager attention
+    priced as 8 kernels in prefill and 7 in decode read as a contradiction); a note about the whole run stays as
+    it is. `generate` and `serve` (DeviceStepCost.notes) label them alike."""
+    head = lambda n: n.split(":", 1)[0] if ":" in n else None
+    pre_heads, dec_heads = {head(n) for n in prefill} - {None}, {head(n) for n in decode} - {None}
+    return [f"prefill: {n}" if n in prefill and n not in decode and head(n) in dec_heads else
+            f"decode steps: {n}" if n in decode and n not in prefill and head(n) in pre_heads else n for n in notes]
+
+
 @lru_cache(maxsize=1 << 16)
 def bucketed(x: int, r: float) -> int:
     """x on a geometric grid of relative step r (exact up to 64 or when r == 0);
@@ -189,6 +204,9 @@ class DeviceStepCost:
     # the run's record (since begin_run) of the cost models' notes of what it priced, computed or cached; with
     # `levels_used` (its levels). Before session 19 both accumulated over every run of a shared step model
     _run_notes: dict = field(default_factory=dict, init=False, repr=False)
+    # the run's record (since begin_run) of the phase(s), prefill or decode, whose components gave each cost-model
+    # note: `notes` names the phase of a note one phase gave under a heading the other's notes share (phase_named)
+    _run_phases: dict = field(default_factory=dict, init=False, repr=False)
     # components being priced now (a component's make may price others): each gathers what its pricing used
     _recording: list = field(default_factory=list, init=False, repr=False)
     # the run's record (since begin_run) of the context lengths ctx + c (bucketed) of the prefill chunks it
@@ -280,6 +298,7 @@ class DeviceStepCost:
         cache, says of each run only what that run priced."""
         self._chunked = {}
         self._run_notes = {}
+        self._run_phases = {}
         self.levels_used = {}
         self.provenance_used = {}
         self.backends_used = {}
@@ -290,7 +309,10 @@ class DeviceStepCost:
         per rule by which the run's split prompts priced their non-attention context ops (`_chunk_notes`): a
         deterministic function of what this run priced (since begin_run), whether each price was computed or
         came from the cache."""
-        return tuple(dict.fromkeys(self._notes + tuple(self._run_notes) + self._chunk_notes()))
+        run = list(self._run_notes)
+        of = lambda phase: [n for n in run if phase in self._run_phases.get(n, ())]
+        return tuple(dict.fromkeys(self._notes + tuple(phase_named(run, of("prefill"), of("decode")))
+                                   + self._chunk_notes()))
 
     @cached_property
     def static_power_w(self) -> float:
@@ -327,6 +349,11 @@ class DeviceStepCost:
             self._priced[key] = tuple(tuple(r) for r in record)
         else:
             self._use(*self._priced[key])
+        phase = _PHASE_OF.get(key[0], "prefill" if key[0] == "tok" and key[2] else "decode" if key[0] == "tok"
+                              else None)
+        if phase:
+            for n in self._priced[key][0]:
+                self._run_phases.setdefault(n, set()).add(phase)
         return hit
 
     @property
