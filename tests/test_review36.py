@@ -59,3 +59,45 @@ def test_an_op_without_a_phase_is_read_by_its_single_query():
     assert not is_decode_step(Op("a", "attention", {**att, "q_len": 4}, (), ()))
     assert not is_decode_step(Op("a", "attention", {**att, "q_len": 1}, (), (), phase="prefill"))
     assert is_decode_step(Op("a", "attention", {**att, "q_len": 1}, (), (), phase="decode"))
+
+
+def test_a_budget_recipe_charges_a_short_request_its_whole_uncompressed_cache():
+    """SnapKV (budget 1,024) stores 4,096 tokens as 1,024: 32,768 B/token, the capacity's unit (Llama-3-8B bf16
+    131,072 B/token / 4). A 1,000-token context it leaves whole holds 1,008 (63 blocks) x 131,072 B = 4,032 units;
+    a 4,096- or 8,000-token one its 1,024 kept tokens = 4,096 units. Before session 36 each request was charged the
+    4,096-token rate: a 1,000-token request took 63 blocks for 252 blocks' bytes."""
+    from cosim.serving.kv_memory import PagedKV, StoredTokens, bytes_per_token
+    from cosim.serving.steptime import Workload
+    w = Workload(cosim.load_model("llama3_8b"), recipe="snapkv")
+    unit = bytes_per_token(w)
+    stored = StoredTokens(w, unit, 16)
+    assert (unit, stored(1000), stored(1024), stored(4096), stored(8000)) == (32768, 4032, 4096, 4096, 4096)
+    kv = PagedKV(1000, 16, stored=stored)
+    assert kv.grow("a", 1000) and kv.used == 252 and kv.stored_tokens(1000) * unit == 1008 * 131072
+    assert kv.grow("a", 8000) and kv.used == 256  # the cache stops growing at the budget
+    assert PagedKV(1000, 16).blocks_for(1000) == 63  # no recipe: a token of context is a token of capacity
+
+
+def test_serving_with_a_budget_recipe_admits_short_requests_as_the_plain_cache_does(tmp_path):
+    """Static batches of 64 + 960 tokens: SnapKV keeps all 1,024, so it admits what a bf16 cache admits (its capacity
+    in blocks is 4x, each request 4x the blocks), and the run says how requests are charged."""
+    from cosim.serving import serve
+    p = tmp_path / "t.csv"
+    p.write_text("arrival_s,prompt_len,output_len\n" + "0.0,64,960\n" * 150)
+    admitted = {}
+    for recipe in (None, "snapkv"):
+        res = serve("llama3_8b", "h100_sxm", trace=str(p), recipe=recipe, scheduler="static", memory_fraction=0.25,
+                    max_batched_tokens=16384, max_num_seqs=1000)
+        admitted[recipe] = int(res.timeline["prefills"].iloc[0])
+        per_request = 64 if recipe is None else 256
+        assert admitted[recipe] == res.capacity["replica0"].blocks // per_request
+    assert admitted["snapkv"] == pytest.approx(admitted[None], abs=2)  # activations differ slightly
+    assert any("recipe snapkv stores a request's cache at a rate its context sets" in n and
+               "131,072 B/token at 1,023 tokens" in n for n in res.notes)
+
+
+def test_a_recipe_that_leaves_the_cache_alone_builds_no_trace_per_context():
+    from cosim.serving.kv_memory import StoredTokens, bytes_per_token
+    from cosim.serving.steptime import Workload
+    w = Workload(cosim.load_model("llama3_8b"), recipe="mxfp4_weights")
+    assert not StoredTokens(w, bytes_per_token(w), 16).moves([7, 1000, 5000])

@@ -102,21 +102,25 @@ def test_chunked_prefill_takes_ceil_L_over_B_steps(tmp_path):
     assert res.summary["steps"] == 4 + 4  # then one decode step per further token
 
 
-def test_kivi2_raises_admitted_batch_by_bytes_per_token_ratio(tmp_path):
+def test_kivi2_raises_admitted_batch_by_its_stored_rate_at_the_requests_context(tmp_path):
+    """Static batches reserve prompt + output = 1,024 tokens a request. bf16: 64 blocks. KIVI-2 stores a 1,024-token
+    context at 31,232 B/token (its decode trace there: 31,981,568 B, the 128-token fp16 residual included), not at
+    its 26,240 B/token of 4,096 tokens (the capacity's unit): ceil(31,981,568 / 26,240) = 1,219 of the capacity's
+    tokens = 77 blocks (session 36; every request was charged the 4,096-token rate before)."""
     rows = [(0.0, 64, 960)] * 150
     got = {}
-    for recipe in (None, "kivi2"):
+    for recipe, blocks_per_request in ((None, 64), ("kivi2", 77)):
         res = serve(MODEL, HW, trace=_trace(tmp_path, rows), recipe=recipe, scheduler="static",
                     memory_fraction=0.25, max_batched_tokens=16384, max_num_seqs=1000)
         cap = res.capacity["replica0"]
         admitted = int(res.timeline["prefills"].iloc[0])
-        assert admitted == cap.blocks // (1024 // 16)  # each request reserves 1024 tokens = 64 blocks
+        assert admitted == cap.blocks // blocks_per_request
         got[recipe] = (admitted, cap)
     ratio = bytes_per_token(Workload(cosim.load_model(MODEL))) / \
         bytes_per_token(Workload(cosim.load_model(MODEL), recipe="kivi2"))
-    assert got["kivi2"][1].bytes_per_token * ratio == pytest.approx(got[None][1].bytes_per_token)
-    assert got["kivi2"][0] / got[None][0] == pytest.approx(ratio, rel=0.05)
-    assert ratio > 4
+    assert (got["kivi2"][1].bytes_per_token, ratio) == (26240, pytest.approx(131072 / 26240))
+    assert cosim.build_trace(MODEL, "decode", 1, 1024, recipe="kivi2").meta["footprint"]["kv_cache"] == 31981568
+    assert got["kivi2"][0] / got[None][0] == pytest.approx(131072 / 31232, rel=0.05)
 
 
 @pytest.mark.parametrize("opts", [

@@ -19,7 +19,7 @@ from cosim.serving.config import HostOverhead, ServeConfig
 from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
-from cosim.serving.kv_memory import KVMemoryError, PagedKV, fit_rule, kv_capacity, window_note
+from cosim.serving.kv_memory import KVMemoryError, PagedKV, StoredTokens, fit_rule, kv_capacity, window_note
 from cosim.serving.metrics import NO_SLO_NOTE, ServeResult, has_window, request_table, summarize
 from cosim.serving.steptime import (DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload,
                                    refuse_chunked_attention)
@@ -157,7 +157,18 @@ def _check_stream(w, specs) -> None:
                          f"which recipe {w.recipe!r} cannot compress: {e}") from None
 
 
-def _check_requests(specs, cfg, caps, model):
+def _stored_tokens(w, cap, specs) -> StoredTokens | None:
+    """The capacity's tokens a request's context occupies where the recipe stores contexts at different rates
+    (kv_memory.StoredTokens), read at the run's shortest prompt and its shortest and longest request; None where
+    every context is a token of capacity."""
+    if not w.recipe:
+        return None
+    stored = StoredTokens(w, cap.bytes_per_token, cap.block_size)
+    ends = [r.prompt_len + r.output_len - 1 for r in specs]
+    return stored if stored.moves([min(r.prompt_len for r in specs), min(ends), max(ends)]) else None
+
+
+def _check_requests(specs, cfg, caps, model, stored=None):
     """Every request can run: its positions fit the context window, a non-chunked scheduler can
     prefill its prompt in one step, and its KV fits a replica. The window is the rule the trace
     builder applies (workloads.context): a step holds at most `window` tokens of KV, the new
@@ -184,8 +195,10 @@ def _check_requests(specs, cfg, caps, model):
                              f"chunked")
         for name, (cap, host_blocks) in caps.items():
             room = (cap.blocks + host_blocks) * cap.block_size
-            if total + (cfg.speculative.draft_len if cfg.speculative else 0) > room:
-                raise InputError(f"serve: kv capacity: request {r.rid} needs {total:,} tokens of KV but "
+            held = stored(total + (cfg.speculative.draft_len if cfg.speculative else 0)) if stored else total
+            if held > room:
+                of = f" ({held:,} of the capacity's at recipe {cfg.recipe!r}'s rate)" if stored else ""
+                raise InputError(f"serve: kv capacity: request {r.rid} needs {total:,} tokens of KV{of} but "
                                  f"replica {name} holds {room:,} ({cap.source}); use a smaller request, "
                                  f"more memory, a compressed KV recipe or offload")
 
@@ -353,10 +366,12 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
         layout = [("both", f"replica{i}") for i in range(cfg.replicas)]
     notes.append(lengths_note(specs, cfg.prompt_len, cfg.output_len, cfg.lengths_from, cfg.trace))
     notes += [n for n in (order_note(specs, cfg.trace),) if n]
-    _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model)
+    stored, ends = _stored_tokens(w, cap, specs), [r.prompt_len + r.output_len - 1 for r in specs]
+    notes += [stored.note(ends)] if stored else []
+    _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model, stored)
 
     def make(engine):
-        return [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks), cfg,
+        return [Replica(engine, name, role, steps, PagedKV(cap.blocks, cap.block_size, host_blocks, stored), cfg,
                         cap.bytes_per_token, budget, draft) for role, name in layout]
 
     for m in (getattr(steps, "inner", steps), draft):  # the notes say what this run priced (a shared step model)

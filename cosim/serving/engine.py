@@ -88,7 +88,7 @@ class Replica:
         r.preemptions += 1
         moved = 0.0
         if self.cfg.preemption == "swap" and r.prefill_done:
-            moved = r.context * self.bytes_per_token
+            moved = self.kv.stored_tokens(r.context) * self.bytes_per_token
             self.kv.release(r.rid)
             r.state = "swapped"
             self.swapped.append(r)
@@ -173,13 +173,14 @@ class Replica:
         env, reqs = self.engine.env, plan.decode
         k = _run_length(reqs)
         # KV growth for k steps must fit without preemption, else go step by step
-        bs = self.kv.block_size
-        # each request needs at most ceil(k / bs) + 1 new blocks: skip the exact count when that fits
-        need = 0 if self.kv.free >= len(reqs) * (k // bs + 2) else \
-            sum(-(-(r.context + k) // bs) - -(-(r.context + 1) // bs) for r in reqs)
+        bs, blocks = self.kv.block_size, self.kv.blocks_for
+        # each request needs at most ceil(k / bs) + 1 new blocks where a token is a token of capacity (no recipe
+        # storing a context at another rate, PagedKV.stored): skip the exact count when that fits
+        fits = self.kv.stored is None and self.kv.free >= len(reqs) * (k // bs + 2)
+        need = 0 if fits else sum(max(0, blocks(r.context + k) - blocks(r.context + 1)) for r in reqs)
         while k > 1 and need > self.kv.free:
             k //= 2
-            need = sum(-(-(r.context + k) // bs) - -(-(r.context + 1) // bs) for r in reqs)
+            need = sum(max(0, blocks(r.context + k) - blocks(r.context + 1)) for r in reqs)
         lat, en = self.steps.decode_run(len(reqs), sum(r.context for r in reqs), k)
         t_next = self.engine.next_arrival() if not self.waiting else float("inf")
         # step boundaries, summed left to right exactly as a step-by-step loop would
@@ -245,7 +246,7 @@ class Engine:
     def hand_over(self, src, r):
         """Disaggregation: move r's KV (prompt + first token) over the KV link, then queue
         it on the least-loaded decode replica."""
-        yield self.env.timeout(r.context * src.bytes_per_token / self.kv_link_bw)
+        yield self.env.timeout(src.kv.stored_tokens(r.context) * src.bytes_per_token / self.kv_link_bw)
         src.kv.release(r.rid)
         src.notify()
         dst = min(self.decoders, key=lambda d: len(d.waiting) + len(d.running))

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from cosim.serving import config
 from workloads.io import InputError
 
-__all__ = ["PagedKV", "KVCapacity", "kv_capacity", "bytes_per_token", "window_note", "fit_rule", "ref_context"]
+__all__ = ["PagedKV", "KVCapacity", "kv_capacity", "bytes_per_token", "window_note", "fit_rule", "ref_context",
+           "StoredTokens"]
 
 _REF_CONTEXT = 4096  # context at which a recipe's cache bytes/token are read (KIVI keeps a
                      # 128-token full-precision residual, so short contexts cost more per token)
@@ -40,6 +41,54 @@ def bytes_per_token(workload, context: int | None = None) -> float:
     context = ref_context(workload.model) if context is None else context
     tr = workload.trace("decode", 1, context)
     return tr.meta["footprint"]["kv_cache"] / context
+
+
+class StoredTokens:
+    """How many of the capacity's tokens (its unit: `unit_bpt` bytes, the workload's KV bytes per token at
+    ref_context) one request's KV occupies at `tokens` of context, under a recipe whose stored bytes per token move
+    with the context: an eviction budget (SnapKV, StreamingLLM) keeps a short context whole and caps a long one,
+    KIVI's full-precision residual dominates a short one. Read at the request's own context from the recipe's decode
+    trace there (the builder's convention, which the step prices read too: the context's tokens as one prompt), as
+    a share of the plain format's trace at the same context, so that sliding-window layers stay paged per token
+    (window_note). One trace pair per block-rounded context, kept. Before session 36 every request was charged the
+    ratio at ref_context: SnapKV's 4x at 4,096 tokens admitted 512-token requests that it leaves uncompressed at 4x
+    what fits."""
+
+    def __init__(self, workload, unit_bpt: float, block_size: int):
+        import dataclasses
+        self.workload, self.unit, self.block_size = workload, float(unit_bpt), int(block_size)
+        self.plain = dataclasses.replace(workload, recipe=None)
+        self.plain_bpt = bytes_per_token(self.plain)
+        self._memo: dict = {}
+
+    def __call__(self, tokens: int) -> int:
+        n = -(-int(tokens) // self.block_size) * self.block_size  # what the blocks hold: whole blocks
+        hit = self._memo.get(n)
+        if hit is None:
+            held = self.bytes_per_context_token(n) * n
+            hit = self._memo[n] = max(int(math.ceil(held / self.unit - 1e-9)), 1 if n else 0)
+        return hit
+
+    def bytes_per_context_token(self, n: int) -> float:
+        """KV bytes a request holds per token of its `n`-token context under the recipe."""
+        kv = (w.trace("decode", 1, n).meta["footprint"]["kv_cache"] for w in (self.workload, self.plain))
+        recipe, plain = kv
+        return self.plain_bpt * (recipe / plain if plain else 1.0)
+
+    def moves(self, contexts) -> bool:
+        """Whether the recipe stores any of these contexts at another rate than the capacity's unit (a weights-only
+        recipe, an fp8 cache: never; then a token is a token of capacity and no trace is built per context)."""
+        return any(abs(self.bytes_per_context_token(n) - self.unit) > 1e-9 * self.unit for n in set(contexts))
+
+    def note(self, contexts) -> str:
+        """The rule and its figures at the run's shortest and longest request, for the report."""
+        lo, hi = min(contexts), max(contexts)
+        at = ", ".join(f"{self.bytes_per_context_token(n):,.0f} B/token at {n:,} tokens"
+                       for n in dict.fromkeys((lo, hi)))
+        return (f"KV capacity: recipe {self.workload.recipe} stores a request's cache at a rate its context sets (the "
+                f"recipe's decode trace at that context, as the step prices read it); each request is charged that, "
+                f"in the capacity's {self.unit:,.0f} B/token units (the recipe's rate at "
+                f"{ref_context(self.workload.model):,} tokens): {at}")
 
 
 def window_note(model) -> list:
@@ -156,13 +205,19 @@ def chunk_score_excess(trace, longest_prompt: int) -> tuple[float, str]:
 class PagedKV:
     """Block accounting for one device (plus an optional host tier for offload)."""
 
-    def __init__(self, blocks: int, block_size: int, host_blocks: int = 0):
+    def __init__(self, blocks: int, block_size: int, host_blocks: int = 0, stored: StoredTokens | None = None):
+        """`stored`: the capacity's tokens a context occupies (a recipe's stored cache), else the context itself."""
         self.capacity, self.block_size, self.host_capacity = blocks, block_size, host_blocks
+        self.stored = stored
         self.used = self.host_used = 0
         self.held: dict = {}  # rid -> (device blocks, host blocks)
 
+    def stored_tokens(self, tokens: int) -> int:
+        """The capacity's tokens (of bytes_per_token each) that `tokens` of context occupy."""
+        return self.stored(tokens) if self.stored is not None else tokens
+
     def blocks_for(self, tokens: int) -> int:
-        return math.ceil(tokens / self.block_size)
+        return math.ceil(self.stored_tokens(tokens) / self.block_size)
 
     @property
     def free(self) -> int:
@@ -176,7 +231,7 @@ class PagedKV:
     def grow(self, rid, tokens: int) -> bool:
         """Make `rid` hold `tokens` tokens; False (nothing changed) if memory is short."""
         d, h = self.held.get(rid, (0, 0))
-        need = -(-tokens // self.block_size) - d - h
+        need = self.blocks_for(tokens) - d - h
         if need <= 0:
             return True
         on_dev = min(need, self.free)

@@ -83,7 +83,7 @@ def _swap_in(rep, plan: Plan) -> None:
     while rep.swapped and rep.kv.can_hold(rep.swapped[0].rid, rep.swapped[0].context + rep.tokens_per_decode):
         r = rep.swapped.popleft()
         rep.kv.grow(r.rid, r.context)
-        plan.swap_bytes += r.context * rep.bytes_per_token
+        plan.swap_bytes += rep.kv.stored_tokens(r.context) * rep.bytes_per_token
         rep.admit(r)
 
 
