@@ -101,3 +101,29 @@ def test_a_recipe_that_leaves_the_cache_alone_builds_no_trace_per_context():
     from cosim.serving.steptime import Workload
     w = Workload(cosim.load_model("llama3_8b"), recipe="mxfp4_weights")
     assert not StoredTokens(w, bytes_per_token(w), 16).moves([7, 1000, 5000])
+
+
+def test_serving_a_profile_on_an_uncalibrated_gpu_falls_back_as_simulate_does():
+    """mi300x has no calibration: level analytical prices its steps at the roofline. With a profile, serve refused
+    (the host model wanted the calibration's eager.cpu_per_kernel); now it runs without host time, and says so."""
+    from cosim.serving import serve
+    res = serve("llama3_8b", "mi300x", level="analytical", profile="engine", qps=5, requests=4, prompt_len=64,
+                output_len=4)
+    assert res.summary["requests"] == 4
+    assert any("profile engine: kernels priced at level roofline (level analytical requested: mi300x has no "
+               "calibration); host launch time not priced" in n for n in res.notes)
+
+
+@pytest.mark.parametrize("recipe, budget", [("snapkv", 1024), ("streaming_llm", 2004), ("h2o(budget=4096)", 4096)])
+def test_an_eviction_recipe_that_keeps_every_token_says_so_and_prices_nothing_extra(recipe, budget):
+    """A 512-token prompt within the budget: nothing evicted. SnapKV's reference update_kv returns such a prompt
+    whole, so its observation-window vote is not priced either (it was: 6 ops of a vote that never runs)."""
+    plain = cosim.build_trace("llama3_8b", "prefill", 1, 512)
+    for phase in ("prefill", "decode"):
+        t = cosim.build_trace("llama3_8b", phase, 1, 512, recipe=recipe)
+        effects = next(iter(t.meta["recipe_effects"].values()))
+        assert effects["note"] == f"all 512 cached tokens fit its budget of {budget:,}: nothing evicted, cache unchanged"
+    snap = cosim.build_trace("llama3_8b", "prefill", 1, 512, recipe="snapkv")
+    assert [o.name for o in snap.ops] == [o.name for o in plain.ops]
+    long = cosim.build_trace("llama3_8b", "prefill", 1, 8192, recipe="snapkv")
+    assert "note" not in long.meta["recipe_effects"]["snapkv"] and any(o.name == "snapkv.select" for o in long.ops)

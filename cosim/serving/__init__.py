@@ -110,15 +110,17 @@ def _step_model(cfg, w, hw, system):
                         + (f", plus the static power of the {L.tp * (L.pp - 1)} device(s) of the other stages, idle "
                            f"while one stage works; pipeline stages run one after another within a step, no "
                            f"overlap of micro-batches across stages)" if L.pp > 1 else ")"))
-    host = cfg.host
-    if host is None and cfg.profile and cfg.level == "analytical":
+    host, cpu = cfg.host, calibrated_cpu_per_kernel(hw, cfg.level)  # hw: the device (a system's too)
+    if host is None and cfg.profile and cpu is not None:
         from workloads.profiles import get_profile
         p = get_profile(cfg.profile)
         host = HostOverhead(prefill_graphs=False, decode_graphs=p.cuda_graphs, source=f"profile {p.name}")
-    elif host is None and cfg.profile:
-        steps.add_notes(f"profile {cfg.profile}: kernels priced at level {cfg.level}; host launch time not "
-                        f"priced (needs level analytical's eager.cpu_per_kernel or a `host` setting)")
-    elif host is None and calibrated_cpu_per_kernel(hw, cfg.level) is not None:  # hw: the device (a system's too)
+    elif host is None and cfg.profile:  # as simulate: a device without the calibrated figure prices no host time
+        where = (f"roofline (level analytical requested: {hw.name} has no calibration)" if cfg.level == "analytical"
+                 else cfg.level)
+        steps.add_notes(f"profile {cfg.profile}: kernels priced at level {where}; host launch time not priced (it "
+                        f"needs level analytical's calibrated eager.cpu_per_kernel, or a `host` setting)")
+    elif host is None and cpu is not None:
         # never silent: what a step is without a profile or host setting on a calibrated GPU
         steps.add_notes("no profile and no host setting: each step is a plain Hugging Face model's kernels (profile "
                         "eager's) priced as GPU time alone, without host launch or per-step time (--profile eager adds "
@@ -289,8 +291,9 @@ def _nan_figure_notes(cfg, summary, df) -> list:
 
 
 def _capacity(cfg, w, hw, model, specs, budget, draft_w):
-    """(KV capacity, the notes on memory) of one replica: the engine's memory rule, the static
-    scheduler's whole-batch budget, a checkpoint's declared weights, a draft model's weights."""
+    """(KV capacity, the notes on memory, what a request's context occupies of it: _stored_tokens) of one replica:
+    the engine's memory rule, the static scheduler's whole-batch budget, a checkpoint's declared weights, a draft
+    model's weights."""
     try:
         cap = kv_capacity(w, hw, cfg.block_size, budget, cfg.kv_capacity_tokens, cfg.memory_fraction,
                           longest_prompt=max((r.prompt_len for r in specs), default=0))
@@ -316,7 +319,10 @@ def _capacity(cfg, w, hw, model, specs, budget, draft_w):
                             cap.bytes_per_token, cap.memory_bytes, cap.weights_bytes + dw, cap.activations_bytes,
                             cap.source + f" - draft weights {dw / 2**30:.2f} GiB")
         notes.append("speculative: the draft model's own KV cache is not counted against capacity")
-    return cap, notes
+    stored = _stored_tokens(w, cap, specs)
+    if stored is not None:
+        notes.append(stored.note([r.prompt_len + r.output_len - 1 for r in specs]))
+    return cap, notes, stored
 
 
 def _transfer_notes(cfg, steps) -> list:
@@ -355,7 +361,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
                           cfg.lengths_from, cfg.trace, cfg.seed)
     _check_stream(w, specs)
     budget = token_budget(cfg, specs)
-    cap, notes = _capacity(cfg, w, hw, model, specs, budget, draft_w)
+    cap, notes, stored = _capacity(cfg, w, hw, model, specs, budget, draft_w)
     host_bw = _link(hw, cfg.host_link, "host_link") if (cfg.offload or cfg.preemption == "swap") else float("inf")
     kv_bw = _link(hw, cfg.kv_link, "kv_link") if cfg.scheduler == "disaggregated" else float("inf")
     host_blocks = int(cfg.offload.host_capacity // (cap.block_size * cap.bytes_per_token)) if cfg.offload else 0
@@ -366,8 +372,6 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
         layout = [("both", f"replica{i}") for i in range(cfg.replicas)]
     notes.append(lengths_note(specs, cfg.prompt_len, cfg.output_len, cfg.lengths_from, cfg.trace))
     notes += [n for n in (order_note(specs, cfg.trace),) if n]
-    stored, ends = _stored_tokens(w, cap, specs), [r.prompt_len + r.output_len - 1 for r in specs]
-    notes += [stored.note(ends)] if stored else []
     _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model, stored)
 
     def make(engine):

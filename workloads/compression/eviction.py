@@ -232,7 +232,12 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
             ops = replace_op(ops, attn, prefill_fn(attn, kept))
     read = kept if decode_attn else st["read"]
     transient = prefill_transient_kv(trace, st, kept)
-    return rewrite(trace, ops, {"kept_tokens": kept, "context_tokens": int(st["context"]), **notes_fn(kept)},
+    notes = {"kept_tokens": kept, "context_tokens": int(st["context"]), **notes_fn(kept)}
+    if kept >= S:  # never silent: at this length the recipe keeps every token (RocketKV says so in its own words)
+        budget = keep_fn(int(st["context"]))
+        said = f"all {S:,} cached tokens fit its budget of {budget:,}: nothing evicted, cache unchanged"
+        notes["note"] = "; ".join(n for n in (said, notes.get("note")) if n)
+    return rewrite(trace, ops, notes,
                    kv={"capacity": kept, "read": read, "bytes_per_token": stored_bytes_per_token(trace, st, kept),
                        **transient_record(trace, st, transient)},
                    activations_delta=transient)
@@ -625,9 +630,12 @@ def apply_snapkv(trace, model, recipe):
     def step(attn, kept):
         return resize_kv_read(attn, kept), [], []
 
-    return _evict(trace, recipe, lambda S: p["capacity"], step,
-                  lambda a, k: _snap_prefill(a, recipe.name, p["window"], p["kernel"], k, cache_layout(trace)),
-                  lambda k: _mla_note(model))
+    def prefill(attn, kept):
+        if kept >= int(attn.dims["kv_len"]):  # a prompt within the budget is not voted on (SnapKV's update_kv
+            return [attn]                     # returns it whole: q_len < max_capacity_prompt)
+        return _snap_prefill(attn, recipe.name, p["window"], p["kernel"], kept, cache_layout(trace))
+
+    return _evict(trace, recipe, lambda S: p["capacity"], step, prefill, lambda k: _mla_note(model))
 
 
 # ---- RocketKV ----------------------------------------------------------------------
