@@ -22,7 +22,8 @@ def _op_names(trace) -> set:
 def test_every_recipe_builds_a_one_token_prefill_with_the_ops_of_a_longer_one(model):
     """q_len 1 read as decode gave a 1-token prefill H2O's per-step score accumulation and argmin, MLA's absorbed
     q/o projections, Palu's and EigenAttention's per-step reconstruction, MiniCache's restore: a 1-token chunk of a
-    served prompt was priced as a decode step. Each recipe that builds prefills of 1 and 3 tokens builds the same ops."""
+    served prompt was priced as a decode step. Each recipe that builds prefills of 1 and 3 tokens builds the same
+    ops."""
     compared = 0
     for recipe in RECIPES:
         try:
@@ -122,7 +123,8 @@ def test_an_eviction_recipe_that_keeps_every_token_says_so_and_prices_nothing_ex
     for phase in ("prefill", "decode"):
         t = cosim.build_trace("llama3_8b", phase, 1, 512, recipe=recipe)
         effects = next(iter(t.meta["recipe_effects"].values()))
-        assert effects["note"] == f"all 512 cached tokens fit its budget of {budget:,}: nothing evicted, cache unchanged"
+        assert effects["note"] == (f"all 512 cached tokens fit its budget of {budget:,}: nothing evicted, cache "
+                                   f"unchanged")
     snap = cosim.build_trace("llama3_8b", "prefill", 1, 512, recipe="snapkv")
     assert [o.name for o in snap.ops] == [o.name for o in plain.ops]
     long = cosim.build_trace("llama3_8b", "prefill", 1, 8192, recipe="snapkv")
