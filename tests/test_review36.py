@@ -129,3 +129,18 @@ def test_an_eviction_recipe_that_keeps_every_token_says_so_and_prices_nothing_ex
     assert [o.name for o in snap.ops] == [o.name for o in plain.ops]
     long = cosim.build_trace("llama3_8b", "prefill", 1, 8192, recipe="snapkv")
     assert "note" not in long.meta["recipe_effects"]["snapkv"] and any(o.name == "snapkv.select" for o in long.ops)
+
+
+def test_long_contexts_are_read_on_a_grid_within_two_percent_of_what_is_stored():
+    """Beyond 4,096 tokens StoredTokens reads the recipe's cache on a grid (128 points a doubling) and charges the
+    larger of the two points around a context: KIVI-2's cache (its fp16 residual quantized group by group) is charged
+    within 2 % of its bytes at every block from 4,096 to 12,000 tokens; SnapKV's capped cache exactly."""
+    from cosim.serving.kv_memory import StoredTokens, bytes_per_token
+    from cosim.serving.steptime import Workload
+    for recipe, lo, hi in (("kivi2", 0.98, 1.02), ("snapkv", 1.0, 1.0)):
+        w = Workload(cosim.load_model("qwen2_5_7b"), recipe=recipe)
+        stored = StoredTokens(w, bytes_per_token(w), 16)
+        for n in range(4096, 12000, 16):
+            exact = stored.bytes_per_context_token(n) * n / stored.unit
+            assert lo * exact - 1e-9 <= stored(n) <= hi * exact + 1, (recipe, n)
+        assert len(stored._grid) < 400  # points read, not one per block (493 blocks)
