@@ -103,13 +103,14 @@ def test_chunked_prefill_takes_ceil_L_over_B_steps(tmp_path):
 
 
 def test_kivi2_raises_admitted_batch_by_its_stored_rate_at_the_requests_context(tmp_path):
-    """Static batches reserve prompt + output = 1,024 tokens a request. bf16: 64 blocks. KIVI-2 stores a 1,024-token
-    context at 31,232 B/token (its decode trace there: 31,981,568 B, the 128-token fp16 residual included), not at
-    its 26,240 B/token of 4,096 tokens (the capacity's unit): ceil(31,981,568 / 26,240) = 1,219 of the capacity's
-    tokens = 77 blocks (session 36; every request was charged the 4,096-token rate before)."""
+    """Static batches reserve prompt + output = 1,024 tokens a request. bf16: 64 blocks. KIVI-2's cache is largest
+    at 1,008 tokens (its 128-token fp16 residual full, before it is quantized: the decode trace there holds
+    37,552,128 B), and blocks are not given back while a request runs: ceil(37,552,128 / 26,240) = 1,432 of the
+    capacity's tokens (its 4,096-token rate, 26,240 B) = 90 blocks (session 36; every request was charged the
+    4,096-token rate before: 64 blocks)."""
     rows = [(0.0, 64, 960)] * 150
     got = {}
-    for recipe, blocks_per_request in ((None, 64), ("kivi2", 77)):
+    for recipe, blocks_per_request in ((None, 64), ("kivi2", 90)):
         res = serve(MODEL, HW, trace=_trace(tmp_path, rows), recipe=recipe, scheduler="static",
                     memory_fraction=0.25, max_batched_tokens=16384, max_num_seqs=1000)
         cap = res.capacity["replica0"]
@@ -119,8 +120,8 @@ def test_kivi2_raises_admitted_batch_by_its_stored_rate_at_the_requests_context(
     ratio = bytes_per_token(Workload(cosim.load_model(MODEL))) / \
         bytes_per_token(Workload(cosim.load_model(MODEL), recipe="kivi2"))
     assert (got["kivi2"][1].bytes_per_token, ratio) == (26240, pytest.approx(131072 / 26240))
-    assert cosim.build_trace(MODEL, "decode", 1, 1024, recipe="kivi2").meta["footprint"]["kv_cache"] == 31981568
-    assert got["kivi2"][0] / got[None][0] == pytest.approx(131072 / 31232, rel=0.05)
+    assert cosim.build_trace(MODEL, "decode", 1, 1008, recipe="kivi2").meta["footprint"]["kv_cache"] == 37552128
+    assert got["kivi2"][0] / got[None][0] == pytest.approx(131072 * 1024 / 37552128, rel=0.05)
 
 
 @pytest.mark.parametrize("opts", [

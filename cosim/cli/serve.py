@@ -35,7 +35,8 @@ def register(sub) -> None:
                         "never fed back; default: the model's max context)")
     p.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
     p.add_argument("--kv-capacity-tokens", type=int, help="fix the KV capacity instead of deriving it (at least one "
-                                                         "--block-size block)")
+                                                         "--block-size block; with a KV recipe, in tokens at the "
+                                                         "recipe's rate at 4,096 tokens, the run's B/token)")
     p.add_argument("--preemption", choices=("recompute", "swap"), default="recompute", help="what happens to a preempted request")
     p.add_argument("--replicas", type=int, default=1, help="independent devices behind a least-loaded router")
     p.add_argument("--prefill-replicas", type=int, help="prefill pool size (default 1); with --scheduler disaggregated")

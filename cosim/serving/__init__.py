@@ -199,10 +199,11 @@ def _check_requests(specs, cfg, caps, model, stored=None):
             room = (cap.blocks + host_blocks) * cap.block_size
             held = stored(total + (cfg.speculative.draft_len if cfg.speculative else 0)) if stored else total
             if held > room:
-                of = f" ({held:,} of the capacity's at recipe {cfg.recipe!r}'s rate)" if stored else ""
+                of = f" ({held:,} of the capacity's at recipe {cfg.recipe}'s rate)" if stored else ""
                 raise InputError(f"serve: kv capacity: request {r.rid} needs {total:,} tokens of KV{of} but "
-                                 f"replica {name} holds {room:,} ({cap.source}); use a smaller request, "
-                                 f"more memory, a compressed KV recipe or offload")
+                                 f"replica {name} holds {room:,} ({cap.source}); use a smaller request, more "
+                                 f"memory, {'a recipe storing less' if cfg.recipe else 'a compressed KV recipe'} or "
+                                 f"offload")
 
 
 def _level_used(steps, draft) -> str:
@@ -322,7 +323,27 @@ def _capacity(cfg, w, hw, model, specs, budget, draft_w):
     stored = _stored_tokens(w, cap, specs)
     if stored is not None:
         notes.append(stored.note([r.prompt_len + r.output_len - 1 for r in specs]))
+    notes += _prompt_only_note(w, specs)
     return cap, notes, stored
+
+
+def _prompt_only_note(w, specs) -> list:
+    """Never silent: a recipe that evicts from the prompt only (SnapKV, FastKV) appends generated tokens whole in its
+    reference code, while a decode step at context n is built as if the n tokens were one prompt (the builder's
+    convention: the KV charge and the steps' attention reads alike)."""
+    from workloads.compression.recipe import load_recipe
+    from workloads.compression.registry import METHODS
+    if not w.recipe:
+        return []
+    r = load_recipe(w.recipe)
+    names = [p.name for p in (r.parts or (r,)) if getattr(METHODS.get(p.method), "prompt_only", False)]
+    if not names:
+        return []
+    longest = max(r.output_len for r in specs)
+    return [f"recipe {', '.join(names)}: evicts from the prompt only (its reference code appends generated tokens "
+            f"whole), but a decode step at context n is built as the n tokens of one prompt, so a request is charged "
+            f"KV, and its steps read, as if its output were compressed too: up to {longest - 1:,} generated tokens "
+            f"a request (the longest output here) are undercounted past the budget"]
 
 
 def _transfer_notes(cfg, steps) -> list:

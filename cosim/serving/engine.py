@@ -188,8 +188,10 @@ class Replica:
         # the arrival is seen at the first step boundary at or after it (ends never decrease)
         n = min(int(np.searchsorted(ends, t_next, side="left")) + 1, len(lat))
         t, t_start = float(ends[n - 1]), env.now
-        for r in reqs:
-            self.kv.grow(r.rid, r.context + n)
+        for r in reqs:  # `need` counted these blocks (a charge never falls as the context grows: StoredTokens._peak)
+            if not self.kv.grow(r.rid, r.context + n):
+                raise RuntimeError(f"serving engine: a decode run of {n} steps found no KV block for request {r.rid} "
+                                   f"after counting {need} free; please report this")
         yield env.timeout(t - env.now)
         self.energy_j += sum(en[:n].tolist())
         self.busy_s += sum(lat[:n].tolist())

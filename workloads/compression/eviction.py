@@ -621,7 +621,7 @@ def _snap_prefill(attn: Op, prefix: str, window: int, kernel: int, kept: int,
     "window": Param(32, int, lambda x: x > 0, "a positive observation-window length"),
     "kernel": Param(7, int, lambda x: x > 0 and x % 2 == 1, "a positive odd pooling kernel"),
     "pooling": Param("max", str, choices=("max", "avg")),
-}, "observation-window voting at the end of prefill; no decode overhead")
+}, "observation-window voting at the end of prefill; no decode overhead", prompt_only=True)
 def apply_snapkv(trace, model, recipe):
     p = recipe.params
     recipe.require(p["window"] <= p["capacity"], "parameters.window", p["window"],

@@ -101,7 +101,7 @@ def _mlp_layers_after(model, tsp_layer: int) -> dict:
     "retain_rate": Param(0.1, float, open_fraction, "a fraction in (0, 1] of the prompt's KV kept per layer"),
     "window": Param(8, int, lambda x: x > 0, "a positive observation window"),
     "kernel": Param(7, int, lambda x: x > 0 and x % 2 == 1, "a positive odd pooling kernel"),
-}, "token-selective propagation in prefill + per-layer KV retention")
+}, "token-selective propagation in prefill + per-layer KV retention", prompt_only=True)
 def apply_fastkv(trace, model, recipe):
     p = recipe.params
     L = model.layers

@@ -35,18 +35,21 @@ class Method:
     params: Mapping[str, Param]
     summary: str = ""
     validate: Callable | None = None  # (recipe) -> None: cross-parameter checks at load time
+    # evicts from the prompt only: its reference code appends generated tokens whole, which a decode trace at
+    # context n (the n tokens read as one prompt) does not show; reports say so (serving's KV charge)
+    prompt_only: bool = False
 
 
 METHODS: dict[str, Method] = {}
 
 
 def register_method(name: str, params: Mapping[str, Param], summary: str = "",
-                    validate: Callable | None = None):
+                    validate: Callable | None = None, prompt_only: bool = False):
     """Decorator: register `fn(trace, model, recipe) -> Trace` as method `name`;
     `validate(recipe)` runs cross-parameter checks when a recipe is loaded."""
     def deco(fn):
         METHODS[name] = Method(name=name, apply=fn, params=dict(params), summary=summary,
-                                validate=validate)
+                                validate=validate, prompt_only=prompt_only)
         return fn
     return deco
 
