@@ -188,3 +188,11 @@ def test_a_prompt_only_recipe_says_its_generated_tokens_are_undercounted():
                for n in res.notes)
     res = serve("llama3_8b", "h100_sxm", qps=5, requests=3, prompt_len=100, output_len=300, recipe="kivi2")
     assert not any("evicts from the prompt only" in n for n in res.notes)
+
+
+def test_generate_says_a_prompt_only_recipes_generated_tokens_are_undercounted():
+    from cosim.serving.generate import generate
+    res = generate("llama3_8b", "h100_sxm", prompt_len=100, output_len=300, recipe="snapkv")
+    assert any("recipe snapkv: evicts from the prompt only" in n and "up to 299 generated tokens" in n
+               for n in res.notes)
+    assert not any("prompt only" in n for n in generate("llama3_8b", "h100_sxm", 100, 1, recipe="snapkv").notes)

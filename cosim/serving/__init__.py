@@ -328,22 +328,11 @@ def _capacity(cfg, w, hw, model, specs, budget, draft_w):
 
 
 def _prompt_only_note(w, specs) -> list:
-    """Never silent: a recipe that evicts from the prompt only (SnapKV, FastKV) appends generated tokens whole in its
-    reference code, while a decode step at context n is built as if the n tokens were one prompt (the builder's
-    convention: the KV charge and the steps' attention reads alike)."""
-    from workloads.compression.recipe import load_recipe
-    from workloads.compression.registry import METHODS
-    if not w.recipe:
-        return []
-    r = load_recipe(w.recipe)
-    names = [p.name for p in (r.parts or (r,)) if getattr(METHODS.get(p.method), "prompt_only", False)]
-    if not names:
-        return []
-    longest = max(r.output_len for r in specs)
-    return [f"recipe {', '.join(names)}: evicts from the prompt only (its reference code appends generated tokens "
-            f"whole), but a decode step at context n is built as the n tokens of one prompt, so a request is charged "
-            f"KV, and its steps read, as if its output were compressed too: up to {longest - 1:,} generated tokens "
-            f"a request (the longest output here) are undercounted past the budget"]
+    """A prompt-only recipe's generated tokens, undercounted by the decode convention (recipe.prompt_only_note), up to
+    the longest output's."""
+    from workloads.compression.recipe import prompt_only_note
+    note = prompt_only_note(w.recipe, max(r.output_len for r in specs) - 1)
+    return [note + " (the longest output here)"] if note else []
 
 
 def _transfer_notes(cfg, steps) -> list:

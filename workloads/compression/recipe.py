@@ -31,7 +31,8 @@ from workloads.compression.registry import (METHODS, Method, Param, RecipeError,
                                             non_negative, open_fraction, positive, register_method)
 
 __all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_recipe",
-           "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict", "recipe_part_names"]
+           "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict", "recipe_part_names",
+           "prompt_only_note"]
 
 
 def require(ok, source, field, value, expected):
@@ -121,6 +122,22 @@ def recipe_part_names(text: str) -> list[str]:
     """The recipe names a recipe spec is made of, overrides dropped: ``kivi2(group_size=64)+h2o`` ->
     ``['kivi2', 'h2o']`` (split as `load_recipe` splits it)."""
     return [p.split("(", 1)[0].strip() for p in _split_top(str(text), "+")]
+
+
+def prompt_only_note(spec, generated: int) -> str | None:
+    """Never silent: a recipe that evicts from the prompt only (SnapKV, FastKV: Method.prompt_only) appends generated
+    tokens whole in its reference code, while a decode step at context n is built as the n tokens of one prompt (the
+    builder's convention), so its KV and its steps' reads count up to `generated` tokens as compressed. None when no
+    part is such a recipe or nothing is generated."""
+    if not spec or generated < 1:
+        return None
+    r = load_recipe(spec)
+    names = [p.name for p in (r.parts or (r,)) if getattr(METHODS.get(p.method), "prompt_only", False)]
+    if not names:
+        return None
+    return (f"recipe {', '.join(names)}: evicts from the prompt only (its reference code appends generated tokens "
+            f"whole), but a decode step at context n is built as the n tokens of one prompt, so the KV and the steps' "
+            f"reads count up to {generated:,} generated tokens as compressed: undercounted past the budget")
 
 
 def _split_top(text: str, sep: str) -> list[str]:
