@@ -19,7 +19,8 @@ from cosim.serving.config import HostOverhead, ServeConfig
 from cosim.serving.host import host_for
 from cosim.serving.engine import Engine, Replica
 from cosim.serving.generate import GenerationResult, generate
-from cosim.serving.kv_memory import KVMemoryError, PagedKV, StoredTokens, fit_rule, kv_capacity, window_note
+from cosim.serving.kv_memory import (KVMemoryError, PagedKV, StoredTokens, fit_rule, kv_capacity, ref_context,
+                                      window_note)
 from cosim.serving.metrics import NO_SLO_NOTE, ServeResult, has_window, request_table, summarize
 from cosim.serving.steptime import (DeviceStepCost, StepBatch, StepCost, StepCostModel, Workload,
                                    refuse_chunked_attention)
@@ -159,15 +160,21 @@ def _check_stream(w, specs) -> None:
                          f"which recipe {w.recipe!r} cannot compress: {e}") from None
 
 
-def _stored_tokens(w, cap, specs) -> StoredTokens | None:
-    """The capacity's tokens a request's context occupies where the recipe stores contexts at different rates
-    (kv_memory.StoredTokens), read at the run's shortest prompt and its shortest and longest request; None where
-    every context is a token of capacity."""
+def _stored_tokens(w, cap, specs) -> tuple:
+    """(StoredTokens or None, its note): what a request's context occupies of the capacity where the recipe stores
+    contexts at different rates, read at the run's shortest prompt and its shortest and longest request; None where
+    each is within 1 % of the unit (StoredTokens.moves), said where the recipe changes the cache at all."""
     if not w.recipe:
-        return None
+        return None, None
     stored = StoredTokens(w, cap.bytes_per_token, cap.block_size)
     ends = [r.prompt_len + r.output_len - 1 for r in specs]
-    return stored if stored.moves([min(r.prompt_len for r in specs), min(ends), max(ends)]) else None
+    if stored.moves([min(r.prompt_len for r in specs), min(ends), max(ends)]):
+        return stored, stored.note(ends)
+    if abs(stored.plain_bpt - stored.unit) <= 1e-9 * stored.unit:  # a weights-only recipe: nothing to say
+        return None, None
+    return None, (f"KV capacity: recipe {w.recipe} stores this run's contexts within 1 % of its rate at "
+                  f"{ref_context(w.model):,} tokens ({stored.unit:,.0f} B/token): a request is charged one token of "
+                  f"capacity a token")
 
 
 def _check_requests(specs, cfg, caps, model, stored=None):
@@ -320,9 +327,8 @@ def _capacity(cfg, w, hw, model, specs, budget, draft_w):
                             cap.bytes_per_token, cap.memory_bytes, cap.weights_bytes + dw, cap.activations_bytes,
                             cap.source + f" - draft weights {dw / 2**30:.2f} GiB")
         notes.append("speculative: the draft model's own KV cache is not counted against capacity")
-    stored = _stored_tokens(w, cap, specs)
-    if stored is not None:
-        notes.append(stored.note([r.prompt_len + r.output_len - 1 for r in specs]))
+    stored, note = _stored_tokens(w, cap, specs)
+    notes += [note] if note else []
     notes += _prompt_only_note(w, specs)
     return cap, notes, stored
 

@@ -28,6 +28,7 @@ from cosim.simulate import simulate
 from hwmodels import roofline
 from hwmodels.estimate import ops_as_priced
 from hwmodels.spec import HardwareSpec, load_hw
+from workloads.compression.recipe import prompt_only_note
 from workloads.context import context_note
 from workloads.io import InputError
 from workloads.models import load_model
@@ -191,7 +192,6 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
             lat, en = got
             notes.append("decode context ops evaluated in one vectorised roofline call (affine in KV length)")
     notes += list(steps.notes)
-    from workloads.compression.recipe import prompt_only_note
     notes += [n for n in (prompt_only_note(recipe, output_len - 1),) if n]
     notes = phase_named(notes, [n for n in pre_notes if n != GENERATION_GPU_TIME_NOTE], list(steps.notes))
     if output_len == 1:

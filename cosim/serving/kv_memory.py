@@ -47,6 +47,11 @@ def bytes_per_token(workload, context: int | None = None) -> float:
 EXACT_UP_TO, GRID_PER_DOUBLING = 4096, 128  # StoredTokens reads contexts beyond 4,096 tokens ~0.8 % apart
 
 
+def _grid_step(n: int) -> int:
+    """StoredTokens' read spacing at `n` tokens: every block up to EXACT_UP_TO, then GRID_PER_DOUBLING a doubling."""
+    return 1 if n <= EXACT_UP_TO else (1 << (n.bit_length() - 1)) // GRID_PER_DOUBLING
+
+
 class StoredTokens:
     """How many of the capacity's tokens (its unit: `unit_bpt` bytes, the workload's KV bytes per token at
     ref_context) one request's KV occupies at `tokens` of context, under a recipe whose stored bytes per token move
@@ -64,7 +69,7 @@ class StoredTokens:
         self.plain = dataclasses.replace(workload, recipe=None)
         self.plain_bpt = bytes_per_token(self.plain)
         self._memo: dict = {}
-        self._grid: dict = {}
+        self._rates: dict = {}
         self._walk: tuple = ([], [])  # _peak's read points in order, and the most bytes held up to each
 
     def __call__(self, tokens: int) -> int:
@@ -84,9 +89,8 @@ class StoredTokens:
         points, peaks = self._walk
         while not points or points[-1] < n:
             nxt = (points[-1] if points else 0) + self.block_size
-            if nxt > EXACT_UP_TO:  # the next grid point
-                step = (1 << (nxt.bit_length() - 1)) // GRID_PER_DOUBLING
-                nxt = -(-nxt // step) * step
+            step = _grid_step(nxt)
+            nxt = -(-nxt // step) * step  # the next read point: the next block, or grid point past 4,096 tokens
             if nxt > n:
                 break
             points.append(nxt)
@@ -103,23 +107,21 @@ class StoredTokens:
         group by group. Measured on Qwen2.5-7B, every block from 4,096 to 30,000 tokens, charged / stored:
         KIVI-2 0.983-1.018, GEAR-2 0.985-1.016, ZipCache and KVQuant-3 1.000-1.007, RocketKV 0.9995-1.12
         (its step)."""
-        if n <= EXACT_UP_TO:
-            return self._grid_held(n)
-        step = (1 << (n.bit_length() - 1)) // GRID_PER_DOUBLING
+        step = _grid_step(n)
         lo = n // step * step
         return self._grid_held(n) if lo == n else max(self._grid_held(lo), self._grid_held(lo + step))
 
     def _grid_held(self, n: int) -> float:
-        held = self._grid.get(n)
-        if held is None:
-            held = self._grid[n] = self.bytes_per_context_token(n) * n
-        return held
+        return self.bytes_per_context_token(n) * n
 
     def bytes_per_context_token(self, n: int) -> float:
-        """KV bytes a request holds per token of its `n`-token context under the recipe."""
-        kv = (w.trace("decode", 1, n).meta["footprint"]["kv_cache"] for w in (self.workload, self.plain))
-        recipe, plain = kv
-        return self.plain_bpt * (recipe / plain if plain else 1.0)
+        """KV bytes a request holds per token of its `n`-token context under the recipe (two traces, once a
+        length: the grid, moves and the note read the same lengths)."""
+        rate = self._rates.get(n)
+        if rate is None:
+            recipe, plain = (w.trace("decode", 1, n).meta["footprint"]["kv_cache"] for w in (self.workload, self.plain))
+            rate = self._rates[n] = self.plain_bpt * (recipe / plain if plain else 1.0)
+        return rate
 
     def moves(self, contexts) -> bool:
         """Whether the recipe stores any of these contexts at a rate more than 1 % off the capacity's unit. A

@@ -349,8 +349,7 @@ class DeviceStepCost:
             self._priced[key] = tuple(tuple(r) for r in record)
         else:
             self._use(*self._priced[key])
-        phase = _PHASE_OF.get(key[0], "prefill" if key[0] == "tok" and key[2] else "decode" if key[0] == "tok"
-                              else None)
+        phase = ("prefill" if key[2] else "decode") if key[0] == "tok" else _PHASE_OF.get(key[0])
         if phase:
             for n in self._priced[key][0]:
                 self._run_phases.setdefault(n, set()).add(phase)

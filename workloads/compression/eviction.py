@@ -219,7 +219,8 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
     extra decode ops); prefill_fn(attn, kept) -> ops replacing the prefill attention."""
     st = kv_state(trace)
     S = int(st["capacity"])
-    kept = min(S, keep_fn(int(st["context"])))
+    budget = keep_fn(int(st["context"]))
+    kept = min(S, budget)
     recipe.require(kept >= 1, "parameters", dict(recipe.params),
                    f"parameters keeping at least one of the {S} cached tokens")
     ops = list(trace.ops)
@@ -234,7 +235,6 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
     transient = prefill_transient_kv(trace, st, kept)
     notes = {"kept_tokens": kept, "context_tokens": int(st["context"]), **notes_fn(kept)}
     if kept >= S:  # never silent: at this length the recipe keeps every token (RocketKV says so in its own words)
-        budget = keep_fn(int(st["context"]))
         said = f"all {S:,} cached tokens fit its budget of {budget:,}: nothing evicted, cache unchanged"
         notes["note"] = "; ".join(n for n in (said, notes.get("note")) if n)
     return rewrite(trace, ops, notes,
