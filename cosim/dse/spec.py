@@ -41,7 +41,7 @@ import numpy as np
 from cosim.dse.evaluate import (ACCURACY_METRICS, CHECKPOINT_METRICS, SERVE_METRICS,
                                  SERVING_POINT_METRICS)
 from cosim.experiment import (DEFAULTS, SERVE_FROM_EXPERIMENT, _plain, Experiment, experiment_from_dict,
-                              experiment_path, serve_field_problem, serve_fields, si_override)
+                              experiment_path, serve_fields, si_override)
 from workloads.io import (InputError, bundled_names, copy_tree, doc_kind, fail, load_yaml_file, looks_like_path,
                           resolve_bundled)
 
@@ -399,10 +399,10 @@ def _check_field(f, source, where, base: Experiment) -> None:
         sub = f[len("serve."):]
         if sub in SERVE_FROM_EXPERIMENT:
             fail(source, where, f, f"`{sub}` itself, not serve.{sub} (the serving run uses the experiment's own)")
-        if serve_field_problem(sub):  # named here, once: the values' check would name the file and field twice
-            hint = _hint(f, [f"serve.{k}" for k in serve_fields()])
-            fail(source, where, f, f"serve.<a serve field>{hint}, a serve field being one of "
-                                   f"{', '.join(serve_fields())}")
+        known = serve_fields()
+        if sub not in known:  # named here, once: the values' check would name the file and field twice
+            fail(source, where, f, f"serve.<a serve field>{_hint(f, [f'serve.{k}' for k in known])}, a serve field "
+                                   f"being one of {', '.join(known)}")
         return  # values are checked against ServeConfig with the rest of the experiment
     if f.startswith("parallel."):
         from workloads.parallel import Layout
