@@ -64,7 +64,7 @@ def _check_positive(name: str, value, limit: int, source: str = "build_trace") -
 def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, seq: int = 2048,
                 weights: str | None = None, acts: str = "bf16", kv: str = "bf16", recipe: str | None = None,
                 attention: str = "fused", parallel=None, profile=None,
-                allow_beyond_max_context: bool = False) -> Trace:
+                allow_beyond_max_context: bool = False, prompt_len: int | None = None) -> Trace:
     """Build the trace of one forward pass. ``attention="unfused"`` emits the
     score GEMM, softmax and PV GEMM instead of one flash-attention op. ``parallel``
     ({"tp": 8, "pp": 2, "ep": 8, "dp": 1, "sp": False, "microbatches": 1}) returns one
@@ -72,10 +72,14 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     such as "engine" or "eager+fa2", see workloads/profiles.py) rewrites the ops into the
     kernels that software stack launches. A ``seq`` beyond the model's maximum context is
     refused unless ``allow_beyond_max_context`` (then the trace carries a note). ``weights=None``
-    is the format the model's checkpoint declares (`ModelSpec.weights_format`), else bf16."""
+    is the format the model's checkpoint declares (`ModelSpec.weights_format`), else bf16.
+    ``prompt_len`` (decode only): how many of the ``seq`` context tokens were the prompt, the rest
+    generated; None reads the whole context as one prompt. Only a recipe that compresses the prompt
+    alone (SnapKV, FastKV: workloads.compression.registry.Method.prompt_only) reads it."""
     model = load_model(model)
     batch = _check_positive("batch", batch, MAX_BATCH)
     seq = _check_positive("seq", seq, MAX_SEQ)
+    prompt_len = _check_prompt_len(prompt_len, phase, seq)
     weights, wnote = declared_weights_note(model, weights)
     note = context_note(model, seq, allow_beyond_max_context)
     notes = [n for n in (wnote, note, *model.import_notes) if n]
@@ -89,7 +93,7 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
 
         trace = build_parallel_trace(partial(build_trace, allow_beyond_max_context=True), model, batch, parallel,
                                      phase=phase, seq=seq, weights=weights, acts=acts, kv=kv, recipe=recipe,
-                                     attention=attention)
+                                     attention=attention, prompt_len=prompt_len)
         shard_note = declared_weights_note(model, weights)[1]  # each shard's build was given the resolved format
         kept = [n for n in trace.meta.get("notes", []) if n != shard_note or n in notes]
         trace.meta["notes"] = list(dict.fromkeys([*kept, *notes]))
@@ -116,6 +120,8 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
                                  "params": tmpl.params})
     if notes:  # priced on request (workloads.context) or by the checkpoint's format, never silently
         trace.meta["notes"] = notes
+    if prompt_len is not None and prompt_len < seq:  # the default (the whole context a prompt) leaves meta as it was
+        trace.meta["prompt_len"] = prompt_len
     if recipe:
         from workloads.compression import apply_recipe
 
@@ -128,6 +134,20 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
 
         trace = apply_profile(trace, _profile_with(profile, _unfused_form(trace, attention, recipe)))
     return trace
+
+
+def _check_prompt_len(prompt_len, phase: str, seq: int) -> int | None:
+    """None, or the prompt's share of a decode step's `seq` context tokens: 1 .. seq (seq: all of it a prompt)."""
+    if prompt_len is None:
+        return None
+    if phase != "decode":
+        raise InputError(f"build_trace: prompt_len: got {prompt_len!r} with phase {phase!r}; expected None: a "
+                         f"prefill's tokens are all its prompt (prompt_len splits a decode step's context)")
+    _check_positive("prompt_len", prompt_len, MAX_SEQ)
+    if prompt_len > seq:
+        raise InputError(f"build_trace: prompt_len: got {prompt_len:,}; expected at most seq ({seq:,}): the prompt "
+                         f"is part of the decode step's context")
+    return prompt_len
 
 
 def _eager_before_recipe(trace, profile):

@@ -28,6 +28,7 @@ from hwmodels.spec import HardwareSpec, load_hw
 from hwmodels.system import SystemSpec, list_systems, load_system
 from workloads.parallel import parse_layout
 from workloads.builder import declared_weights_note
+from workloads.compression.recipe import prompt_only_note
 from workloads.io import InputError
 from workloads.models import load_model
 
@@ -168,8 +169,11 @@ def _stored_tokens(w, cap, specs) -> tuple:
         return None, None
     stored = StoredTokens(w, cap.bytes_per_token, cap.block_size)
     ends = [r.prompt_len + r.output_len - 1 for r in specs]
-    if stored.moves([min(r.prompt_len for r in specs), min(ends), max(ends)]):
-        return stored, stored.note(ends)
+    prompts = [r.prompt_len for r in specs]
+    # a prompt-only recipe (SnapKV) stores a context as its prompt sets it: the ends are prompts plus whole tokens
+    if stored.moves([min(prompts), max(prompts)] + ([] if stored.prompt_only else [min(ends), max(ends)]),
+                    prompts=[min(prompts), max(prompts)]):
+        return stored, stored.note(prompts if stored.prompt_only else ends)
     if abs(stored.plain_bpt - stored.unit) <= 1e-9 * stored.unit:  # a weights-only recipe: nothing to say
         return None, None
     return None, (f"KV capacity: recipe {w.recipe} stores this run's contexts within 1 % of its rate at "
@@ -204,7 +208,8 @@ def _check_requests(specs, cfg, caps, model, stored=None):
                              f"chunked")
         for name, (cap, host_blocks) in caps.items():
             room = (cap.blocks + host_blocks) * cap.block_size
-            held = stored(total + (cfg.speculative.draft_len if cfg.speculative else 0)) if stored else total
+            draft = cfg.speculative.draft_len if cfg.speculative else 0
+            held = stored(total + draft, r.prompt_len) if stored else total
             if held > room:
                 of = f" ({held:,} of the capacity's at recipe {cfg.recipe}'s rate)" if stored else ""
                 raise InputError(f"serve: kv capacity: request {r.rid} needs {total:,} tokens of KV{of} but "
@@ -329,16 +334,9 @@ def _capacity(cfg, w, hw, model, specs, budget, draft_w):
         notes.append("speculative: the draft model's own KV cache is not counted against capacity")
     stored, note = _stored_tokens(w, cap, specs)
     notes += [note] if note else []
-    notes += _prompt_only_note(w, specs)
+    notes += [n for n in (prompt_only_note(w.recipe, "the decode steps' prices (at the batch's mean prompt and "
+                                                  "KV) and each request's KV charge"),) if n]
     return cap, notes, stored
-
-
-def _prompt_only_note(w, specs) -> list:
-    """A prompt-only recipe's generated tokens, undercounted by the decode convention (recipe.prompt_only_note), up to
-    the longest output's."""
-    from workloads.compression.recipe import prompt_only_note
-    note = prompt_only_note(w.recipe, max(r.output_len for r in specs) - 1)
-    return [note + " (the longest output here)"] if note else []
 
 
 def _transfer_notes(cfg, steps) -> list:

@@ -88,7 +88,7 @@ class Replica:
         r.preemptions += 1
         moved = 0.0
         if self.cfg.preemption == "swap" and r.prefill_done:
-            moved = self.kv.stored_tokens(r.context) * self.bytes_per_token
+            moved = self.kv.stored_tokens(r.context, r.prefill_target) * self.bytes_per_token
             self.kv.release(r.rid)
             r.state = "swapped"
             self.swapped.append(r)
@@ -106,10 +106,11 @@ class Replica:
     def price(self, plan: Plan) -> StepCost:
         prefill = tuple((c, r.prefilled, r.prefilled + c >= r.prefill_target) for r, c in plan.prefill)
         kvs = tuple(r.context + self.tokens_per_decode - 1 for r in plan.decode)
-        cost = self.steps.step_cost(StepBatch(prefill, kvs, self.tokens_per_decode))
+        prompts = tuple(r.prefill_target for r in plan.decode)  # what its last prefill wrote (a recompute's too)
+        cost = self.steps.step_cost(StepBatch(prefill, kvs, self.tokens_per_decode, prompts))
         if self.draft is not None:
             if kvs:
-                d = self.draft.step_cost(StepBatch((), tuple(r.context for r in plan.decode), 1))
+                d = self.draft.step_cost(StepBatch((), tuple(r.context for r in plan.decode), 1, prompts))
                 cost = cost + StepCost(d.latency_s * self.spec.draft_len, d.energy_j * self.spec.draft_len)
             if prefill:
                 cost = cost + self.draft.step_cost(StepBatch(prefill, (), 1))
@@ -177,11 +178,14 @@ class Replica:
         # each request needs at most ceil(k / bs) + 1 new blocks where a token is a token of capacity (no recipe
         # storing a context at another rate, PagedKV.stored): skip the exact count when that fits
         fits = self.kv.stored is None and self.kv.free >= len(reqs) * (k // bs + 2)
-        need = 0 if fits else sum(max(0, blocks(r.context + k) - blocks(r.context + 1)) for r in reqs)
+        need = 0 if fits else sum(max(0, blocks(r.context + k, r.prefill_target)
+                                         - blocks(r.context + 1, r.prefill_target)) for r in reqs)
         while k > 1 and need > self.kv.free:
             k //= 2
-            need = sum(max(0, blocks(r.context + k) - blocks(r.context + 1)) for r in reqs)
-        lat, en = self.steps.decode_run(len(reqs), sum(r.context for r in reqs), k)
+            need = sum(max(0, blocks(r.context + k, r.prefill_target) - blocks(r.context + 1, r.prefill_target))
+                       for r in reqs)
+        lat, en = self.steps.decode_run(len(reqs), sum(r.context for r in reqs), k,
+                                        sum(r.prefill_target for r in reqs))
         t_next = self.engine.next_arrival() if not self.waiting else float("inf")
         # step boundaries, summed left to right exactly as a step-by-step loop would
         ends = np.cumsum(np.concatenate(([env.now], lat)))[1:]
@@ -189,7 +193,7 @@ class Replica:
         n = min(int(np.searchsorted(ends, t_next, side="left")) + 1, len(lat))
         t, t_start = float(ends[n - 1]), env.now
         for r in reqs:  # `need` counted these blocks (a charge never falls as the context grows: StoredTokens._peak)
-            if not self.kv.grow(r.rid, r.context + n):
+            if not self.kv.grow(r.rid, r.context + n, r.prefill_target):
                 raise RuntimeError(f"serving engine: a decode run of {n} steps found no KV block for request {r.rid} "
                                    f"after counting {need} free; please report this")
         yield env.timeout(t - env.now)
@@ -248,7 +252,8 @@ class Engine:
     def hand_over(self, src, r):
         """Disaggregation: move r's KV (prompt + first token) over the KV link, then queue
         it on the least-loaded decode replica."""
-        yield self.env.timeout(src.kv.stored_tokens(r.context) * src.bytes_per_token / self.kv_link_bw)
+        yield self.env.timeout(src.kv.stored_tokens(r.context, r.prefill_target) * src.bytes_per_token
+                               / self.kv_link_bw)
         src.kv.release(r.rid)
         src.notify()
         dst = min(self.decoders, key=lambda d: len(d.waiting) + len(d.running))

@@ -3,8 +3,10 @@ with the KV cache growing by one token per step.
 
 Token 1 comes out of the prefill (TTFT = prefill time); decode step j (1 .. N-1) runs with
 prompt_len + j tokens of context (the builder's decode convention: the new token's K/V
-included). Decode steps are priced without one trace per token: the ops that do not
-depend on the context (projections, MLP, head) are priced once; the context ops
+included), prompt_len of them the prompt (a recipe compressing the prompt alone, SnapKV or
+FastKV, keeps the j generated tokens whole: build_trace's prompt_len). Decode steps are
+priced without one trace per token: the ops that do not depend on the context
+(projections, MLP, head) are priced once; the context ops
 (attention, cache-reading recipe ops) are priced at every step —
 
 - roofline: their FLOPs and bytes are affine in the context length, so they are built at
@@ -180,10 +182,10 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     if seqs.size == 0:
         lat = en = np.zeros(0)
     else:
-        got = _affine_roofline(steps, batch, seqs) if level == "roofline" else None
+        got = _affine_roofline(steps, batch, seqs, prompt_len) if level == "roofline" else None
         if got is None:
             before, steps.levels_used = steps.levels_used, {}
-            lat, en = _per_step(steps, batch, seqs)
+            lat, en = _per_step(steps, batch, seqs, prompt_len)
             used = ", ".join(steps.levels_used) or level  # what priced them, not what was asked
             steps.levels_used = {**before, **steps.levels_used}
             notes.append(f"decode context ops priced step by step ({seqs.size} steps, level {used}"
@@ -192,12 +194,13 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
             lat, en = got
             notes.append("decode context ops evaluated in one vectorised roofline call (affine in KV length)")
     notes += list(steps.notes)
-    notes += [n for n in (prompt_only_note(recipe, output_len - 1),) if n]
+    notes += [n for n in (prompt_only_note(recipe, "the decode steps' prices and the KV footprint"),)
+              if n and seqs.size]
     notes = phase_named(notes, [n for n in pre_notes if n != GENERATION_GPU_TIME_NOTE], list(steps.notes))
     if output_len == 1:
         notes.append("output_len 1: no decode step, so TPOT is undefined (tpot_s NaN, null in JSON)")
-    footprint = _footprint(pre.footprint, w.trace("decode", batch, int(seqs[-1])).meta["footprint"]
-                           if seqs.size else None)
+    footprint = _footprint(pre.footprint, w.trace("decode", batch, int(seqs[-1]), prompt_len=prompt_len)
+                           .meta["footprint"] if seqs.size else None)
     capacity = hw.main_memory.capacity_bytes
     notes += _memory_notes(footprint, hw)
     # the level(s) that priced it, prefill and decode steps (roofline where the device cannot do `level`), and
@@ -230,14 +233,17 @@ def _footprint(prefill: dict, last_decode: dict | None) -> dict:
             "activations": float(max(p["activations"] for p in parts))}
 
 
-def _context_ops(steps: DeviceStepCost, batch: int, seq: int):
-    return [o for o in steps.workload.trace("decode", batch, int(seq)).ops if o.name in steps.context_names]
+def _context_ops(steps: DeviceStepCost, batch: int, seq: int, prompt_len: int):
+    """A decode step's context ops at `seq` tokens, `prompt_len` of them the prompt (a prompt-only recipe keeps the
+    generated ones whole: build_trace)."""
+    return [o for o in steps.workload.trace("decode", batch, int(seq), prompt_len=prompt_len).ops
+            if o.name in steps.context_names]
 
 
-def _per_step(steps: DeviceStepCost, batch: int, seqs):
+def _per_step(steps: DeviceStepCost, batch: int, seqs, prompt_len: int):
     lat, en = np.empty(seqs.size), np.empty(seqs.size)
     for i, s in enumerate(seqs):
-        c = steps._price(_context_ops(steps, batch, s))
+        c = steps._price(_context_ops(steps, batch, s, prompt_len))
         lat[i], en[i] = c.latency_s, c.energy_j
     return lat, en
 
@@ -253,12 +259,13 @@ def _probe_points(s0: int, s1: int) -> list[int]:
     return sorted(p for p in pts if s0 < p < s1)
 
 
-def _affine_roofline(steps: DeviceStepCost, batch: int, seqs):
+def _affine_roofline(steps: DeviceStepCost, batch: int, seqs, prompt_len: int):
     """Context-op costs at every step from tables at the two ends, or None when the
     tables at the probe points show they are not affine in the context length."""
     s0, s1 = int(seqs[0]), int(seqs[-1])
     # a profile's eager attention is priced as its kernels, as estimate_ops prices it step by step
-    table = lambda s: roofline.op_table(ops_as_priced(_context_ops(steps, batch, s), steps.hw, "roofline")[0],
+    table = lambda s: roofline.op_table(ops_as_priced(_context_ops(steps, batch, s, prompt_len), steps.hw,
+                                                      "roofline")[0],
                                         steps.hw, steps.compute_fallback)
     a, b = table(s0), table(s1)
     if a.names != b.names or a.fmt != b.fmt or not a.names:

@@ -102,8 +102,8 @@ class HostStepCost:
 class _FastHostStepCost(HostStepCost):
     """With graph-replayed decode steps a decode run is the inner run plus a constant."""
 
-    def decode_run(self, seqs: int, kv_sum: int, steps: int):
-        lat, en = self.inner.decode_run(seqs, kv_sum, steps)
+    def decode_run(self, seqs: int, kv_sum: int, steps: int, prompt_sum: int | None = None):
+        lat, en = self.inner.decode_run(seqs, kv_sum, steps, prompt_sum)
         return lat + self.host.decode_step_s, en + self._idle_energy(self.host.decode_step_s)
 
 

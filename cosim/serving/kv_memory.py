@@ -45,6 +45,7 @@ def bytes_per_token(workload, context: int | None = None) -> float:
 
 
 EXACT_UP_TO, GRID_PER_DOUBLING = 4096, 128  # StoredTokens reads contexts beyond 4,096 tokens ~0.8 % apart
+APPENDED_SPAN = 1024  # generated tokens over which a prompt-only recipe's appended rate is read (8 of KIVI's groups)
 
 
 def _grid_step(n: int) -> int:
@@ -57,8 +58,9 @@ class StoredTokens:
     ref_context) one request's KV occupies at `tokens` of context, under a recipe whose stored bytes per token move
     with the context: an eviction budget (SnapKV, StreamingLLM) keeps a short context whole and caps a long one,
     KIVI's full-precision residual dominates a short one. Read at the request's own context from the recipe's decode
-    trace there (the builder's convention, which the step prices read too: the context's tokens as one prompt), as
-    a share of the plain format's trace at the same context, so that sliding-window layers stay paged per token
+    trace there (the context's tokens as one prompt; a recipe compressing the prompt alone, SnapKV or FastKV, is
+    read at the request's prompt and its generated tokens added whole: _after_prompt), as a share of the plain
+    format's trace at the same context, so that sliding-window layers stay paged per token
     (window_note). One trace pair per block-rounded context, kept. Before session 36 every request was charged the
     ratio at ref_context: SnapKV's 4x at 4,096 tokens admitted 512-token requests that it leaves uncompressed at 4x
     what fits."""
@@ -68,18 +70,48 @@ class StoredTokens:
         self.workload, self.unit, self.block_size = workload, float(unit_bpt), int(block_size)
         self.plain = dataclasses.replace(workload, recipe=None)
         self.plain_bpt = bytes_per_token(self.plain)
+        self.prompt_only = workload.prompt_only  # its charge reads the request's prompt too (__call__)
         self._memo: dict = {}
         self._rates: dict = {}
+        self._appended: dict = {}  # prompt -> bytes a generated token adds (_after_prompt)
         self._walk: tuple = ([], [])  # _peak's read points in order, and the most bytes held up to each
 
-    def __call__(self, tokens: int) -> int:
+    def __call__(self, tokens: int, prompt: int | None = None) -> int:
+        """`prompt`: how many of the `tokens` its (last) prefill wrote; read only where the recipe compresses the
+        prompt alone (SnapKV, FastKV keep generated tokens whole): _after_prompt."""
         n = -(-int(tokens) // self.block_size) * self.block_size  # what the blocks hold: whole blocks
         if n <= 0:
             return 0
+        if prompt is not None and self.prompt_only and int(tokens) > int(prompt):
+            key = (n, int(prompt))
+            hit = self._memo.get(key)
+            if hit is None:
+                held = max(self._peak(-(-int(prompt) // self.block_size) * self.block_size),
+                           self._after_prompt(int(prompt), n))
+                hit = self._memo[key] = max(int(math.ceil(held / self.unit - 1e-9)), 1)
+            return hit
         hit = self._memo.get(n)
         if hit is None:
             hit = self._memo[n] = max(int(math.ceil(self._peak(n) / self.unit - 1e-9)), 1)
         return hit
+
+    def _after_prompt(self, prompt: int, n: int) -> float:
+        """Bytes a request of a `prompt`-token prompt holds at `n` > prompt tokens under a recipe compressing the
+        prompt alone: the prompt as the recipe keeps it (its decode trace at `prompt` tokens) plus the generated
+        tokens at the rate it appends them, read once a prompt between its decode traces at `prompt` and `prompt` +
+        APPENDED_SPAN tokens of which `prompt` are the prompt's (build_trace's prompt_len). Exact (linear) for SnapKV
+        and FastKV alone; a quantized part's fp16 residual (snapkv+kivi2) rises and falls around the line by up to
+        its window."""
+        return self._grid_held(prompt) + (n - prompt) * self.appended_rate(prompt)
+
+    def appended_rate(self, prompt: int) -> float:
+        """Bytes a generated token adds to a `prompt`-token request's cache (a recipe compressing the prompt alone),
+        once a prompt."""
+        rate = self._appended.get(prompt)
+        if rate is None:
+            far = self.bytes_per_context_token(prompt + APPENDED_SPAN, prompt) * (prompt + APPENDED_SPAN)
+            rate = self._appended[prompt] = max(0.0, (far - self._grid_held(prompt)) / APPENDED_SPAN)
+        return rate
 
     def _peak(self, n: int) -> float:
         """The most bytes the request held at any context up to `n`: blocks are never given back while it runs, and
@@ -114,32 +146,42 @@ class StoredTokens:
     def _grid_held(self, n: int) -> float:
         return self.bytes_per_context_token(n) * n
 
-    def bytes_per_context_token(self, n: int) -> float:
-        """KV bytes a request holds per token of its `n`-token context under the recipe (two traces, once a
-        length: the grid, moves and the note read the same lengths)."""
-        rate = self._rates.get(n)
+    def bytes_per_context_token(self, n: int, prompt: int | None = None) -> float:
+        """KV bytes a request holds per token of its `n`-token context (`prompt` of them its prompt's; None: all)
+        under the recipe (two traces, once a length: the grid, moves and the note read the same lengths)."""
+        key = n if prompt is None or prompt >= n else (n, prompt)
+        rate = self._rates.get(key)
         if rate is None:
-            recipe, plain = (w.trace("decode", 1, n).meta["footprint"]["kv_cache"] for w in (self.workload, self.plain))
-            rate = self._rates[n] = self.plain_bpt * (recipe / plain if plain else 1.0)
+            recipe = self.workload.trace("decode", 1, n, prompt_len=prompt).meta["footprint"]["kv_cache"]
+            plain = self.plain.trace("decode", 1, n).meta["footprint"]["kv_cache"]
+            rate = self._rates[key] = self.plain_bpt * (recipe / plain if plain else 1.0)
         return rate
 
-    def moves(self, contexts) -> bool:
-        """Whether the recipe stores any of these contexts at a rate more than 1 % off the capacity's unit. A
+    def moves(self, contexts, prompts=()) -> bool:
+        """Whether the recipe stores any of these contexts (or, compressing the prompt alone, the tokens generated
+        after any of these `prompts`) at a rate more than 1 % off the capacity's unit. A
         weights-only recipe never does; an fp8 cache's fixed per-head scales (2 kB a sequence, 0.2 % of a 16-token
         request) would, charged per context, put a request onto one more 16-token block (fp8_kv at 1,000 tokens:
         64 blocks, not 63) where `--kv fp8_e4m3` does not: such a recipe is a token of capacity a token, as the
         format is."""
-        return any(abs(self.bytes_per_context_token(n) - self.unit) > 1e-2 * self.unit for n in set(contexts))
+        rates = [self.bytes_per_context_token(n) for n in set(contexts)]
+        rates += [self.appended_rate(p) for p in set(prompts)] if self.prompt_only else []
+        return any(abs(rate - self.unit) > 1e-2 * self.unit for rate in rates)
 
     def note(self, contexts) -> str:
-        """The rule and its figures at the run's shortest and longest request, for the report."""
+        """The rule and its figures at the run's shortest and longest request (its prompts, for a recipe compressing
+        the prompt alone), for the report."""
         lo, hi = min(contexts), max(contexts)
         at = ", ".join(f"{self.bytes_per_context_token(n):,.0f} B/token at {n:,} tokens"
                        for n in dict.fromkeys((lo, hi)))
-        return (f"KV capacity: recipe {self.workload.recipe} stores a request's cache at a rate its context sets (the "
-                f"recipe's decode trace at that context, as the step prices read it); each request is charged that, "
-                f"in the capacity's {self.unit:,.0f} B/token units (the recipe's rate at "
-                f"{ref_context(self.workload.model):,} tokens): {at}"
+        after = (f"; its generated tokens are added whole, at the rate the recipe appends them (read between its "
+                 f"decode traces at the prompt and {APPENDED_SPAN:,} tokens past it: {self.appended_rate(hi):,.0f} "
+                 f"B/token after a {hi:,}-token prompt)" if self.prompt_only else "")
+        return (f"KV capacity: recipe {self.workload.recipe} stores a request's cache at a rate its "
+                f"{'prompt' if self.prompt_only else 'context'} sets (the recipe's decode trace at that "
+                f"{'prompt' if self.prompt_only else 'context'}, as the step prices read it); each request is charged "
+                f"that, in the capacity's {self.unit:,.0f} B/token units (the recipe's rate at "
+                f"{ref_context(self.workload.model):,} tokens): {at}{after}"
                 + (f"; contexts beyond {EXACT_UP_TO:,} tokens read on a grid ~0.8 % apart (within 2 % of the stored "
                    f"bytes; more at a budget's step)" if hi > EXACT_UP_TO else ""))
 
@@ -265,26 +307,28 @@ class PagedKV:
         self.used = self.host_used = 0
         self.held: dict = {}  # rid -> (device blocks, host blocks)
 
-    def stored_tokens(self, tokens: int) -> int:
-        """The capacity's tokens (of bytes_per_token each) that `tokens` of context occupy."""
-        return self.stored(tokens) if self.stored is not None else tokens
+    def stored_tokens(self, tokens: int, prompt: int | None = None) -> int:
+        """The capacity's tokens (of bytes_per_token each) that `tokens` of context occupy, `prompt` of them its
+        prompt's (None: all of them; StoredTokens)."""
+        return self.stored(tokens, prompt) if self.stored is not None else tokens
 
-    def blocks_for(self, tokens: int) -> int:
-        return math.ceil(self.stored_tokens(tokens) / self.block_size)
+    def blocks_for(self, tokens: int, prompt: int | None = None) -> int:
+        return math.ceil(self.stored_tokens(tokens, prompt) / self.block_size)
 
     @property
     def free(self) -> int:
         return self.capacity - self.used
 
-    def can_hold(self, rid, tokens: int) -> bool:
+    def can_hold(self, rid, tokens: int, prompt: int | None = None) -> bool:
         d, h = self.held.get(rid, (0, 0))
-        need = self.blocks_for(tokens) - d - h
+        need = self.blocks_for(tokens, prompt) - d - h
         return need <= self.free + (self.host_capacity - self.host_used)
 
-    def grow(self, rid, tokens: int) -> bool:
-        """Make `rid` hold `tokens` tokens; False (nothing changed) if memory is short."""
+    def grow(self, rid, tokens: int, prompt: int | None = None) -> bool:
+        """Make `rid` hold `tokens` tokens (`prompt` of them its prompt's); False (nothing changed) if memory is
+        short."""
         d, h = self.held.get(rid, (0, 0))
-        need = self.blocks_for(tokens) - d - h
+        need = self.blocks_for(tokens, prompt) - d - h
         if need <= 0:
             return True
         on_dev = min(need, self.free)

@@ -69,7 +69,7 @@ def _reserve_decodes(rep, reqs, plan: Plan) -> list:
     for r in reqs:  # `running` is kept in admission order
         if r.state != "running":
             continue  # preempted earlier in this loop
-        while not rep.kv.grow(r.rid, r.context + extra):
+        while not rep.kv.grow(r.rid, r.context + extra, r.prefill_target):
             victim = max((x for x in rep.running if x.state == "running"), key=lambda x: x.admit_seq)
             plan.swap_bytes += rep.preempt(victim)
             if victim is r:
@@ -80,10 +80,11 @@ def _reserve_decodes(rep, reqs, plan: Plan) -> list:
 
 
 def _swap_in(rep, plan: Plan) -> None:
-    while rep.swapped and rep.kv.can_hold(rep.swapped[0].rid, rep.swapped[0].context + rep.tokens_per_decode):
+    while rep.swapped and rep.kv.can_hold(rep.swapped[0].rid, rep.swapped[0].context + rep.tokens_per_decode,
+                                          rep.swapped[0].prefill_target):
         r = rep.swapped.popleft()
-        rep.kv.grow(r.rid, r.context)
-        plan.swap_bytes += rep.kv.stored_tokens(r.context) * rep.bytes_per_token
+        rep.kv.grow(r.rid, r.context, r.prefill_target)
+        plan.swap_bytes += rep.kv.stored_tokens(r.context, r.prefill_target) * rep.bytes_per_token
         rep.admit(r)
 
 
@@ -96,10 +97,10 @@ def _admit_prompts(rep, budget: int, chunked: bool, plan: Plan) -> int:
         need = r.prefill_target
         if not chunked and need > budget:
             break
-        if not rep.kv.can_hold(r.rid, need + rep.reserve_tokens(r)):
+        if not rep.kv.can_hold(r.rid, need + rep.reserve_tokens(r), need):
             break
         rep.waiting.popleft()
-        rep.kv.grow(r.rid, need + rep.reserve_tokens(r))
+        rep.kv.grow(r.rid, need + rep.reserve_tokens(r), need)
         rep.admit(r)
         c = min(need, budget)
         plan.prefill.append((r, c))
@@ -189,7 +190,7 @@ class DecodePool:
         _swap_in(rep, plan)
         while not rep.swapped and rep.waiting and len(rep.running) < rep.max_num_seqs:
             r = rep.waiting[0]
-            if not rep.kv.grow(r.rid, r.context + rep.tokens_per_decode):
+            if not rep.kv.grow(r.rid, r.context + rep.tokens_per_decode, r.prefill_target):
                 break
             rep.waiting.popleft()
             rep.admit(r)

@@ -96,14 +96,22 @@ class Workload:
         from workloads.compression.recipe import load_recipe
         return self.trace("prefill", 1, seq, keeping_every_token(load_recipe(self.recipe), seq))
 
-    def trace(self, phase: str, batch: int, seq: int, recipe=None):
-        """`recipe`: another form of the workload's (a prompt's part: prompt_part), else its own."""
+    def trace(self, phase: str, batch: int, seq: int, recipe=None, prompt_len: int | None = None):
+        """`recipe`: another form of the workload's (a prompt's part: prompt_part), else its own; `prompt_len`: a
+        decode step's prompt tokens of its `seq` (build_trace; None: all of them)."""
         # internal pricing traces: `seq` is a step's token count or a KV length, not a user's
         # context; serve() refuses requests beyond the model's maximum context (_check_requests)
         return build_trace(self.model, phase=phase, batch=batch, seq=seq, weights=self.weights,
                            acts=self.acts, kv=self.kv, recipe=recipe or self.recipe, attention=self.attention,
                            profile=self.profile, parallel=dict(self.parallel) if self.parallel else None,
-                           allow_beyond_max_context=True)
+                           allow_beyond_max_context=True, prompt_len=prompt_len)
+
+    @property
+    def prompt_only(self) -> bool:
+        """Whether a part of the recipe compresses the prompt alone (SnapKV, FastKV), so that a decode step's price
+        and cache depend on its prompt length, not its context alone."""
+        from workloads.compression.recipe import prompt_only_parts
+        return bool(prompt_only_parts(self.recipe))
 
 
 @dataclass(frozen=True)
@@ -111,10 +119,13 @@ class StepBatch:
     """One scheduler step. prefill: (new tokens, cached tokens before them, completes
     the prompt?) per chunk; decode_kv: KV length (new tokens included) per decoding
     sequence; tokens_per_decode: new tokens per decoding sequence (k+1 when verifying
-    k drafted tokens)."""
+    k drafted tokens); decode_prompt: how many of each decoding sequence's KV tokens its
+    (last) prefill wrote, the rest generated (empty: all of them; only a recipe compressing
+    the prompt alone, SnapKV or FastKV, prices them apart)."""
     prefill: tuple = ()
     decode_kv: tuple = ()
     tokens_per_decode: int = 1
+    decode_prompt: tuple = ()
 
     @property
     def tokens(self) -> int:
@@ -194,6 +205,8 @@ class DeviceStepCost:
     _cache: dict = field(default_factory=dict, repr=False)
     _ctx_ops: dict = field(default_factory=dict, repr=False)
     _btab: np.ndarray | None = field(default=None, repr=False)
+    # the recipe compresses the prompt alone (Workload.prompt_only): decode steps are priced at their prompts too
+    prompt_only: bool = field(default=False, init=False, repr=False)
     # the notes of the pricing setup (a layout, a profile: add_notes), kept for every run; the run's notes add
     # the cost models' notes of the components it priced and the chunk rules of what it priced chunked (`notes`)
     _notes: tuple = field(default=(), init=False, repr=False)
@@ -219,6 +232,7 @@ class DeviceStepCost:
         if not (isinstance(self.bucket, (int, float)) and 0 <= self.bucket < 1):
             raise InputError(f"serve: bucket: got {self.bucket!r}; expected a relative step in [0, 1)")
         w = self.workload
+        self.prompt_only = w.prompt_only  # a decode step's price depends on its prompt length too (_mean_prompt)
         a, b = (w.trace("decode", 1, s) for s in _REF_KV)
         self._ref_ops = a.ops  # the decode step static_power_w is read from
         # the number formats the steps are priced in (build_trace's: unset weights resolved to the
@@ -461,26 +475,47 @@ class DeviceStepCost:
         return self._cached(("head", n), lambda: [o for o in self.workload.trace("decode", n, _REF_KV[0]).ops
                                                   if o.name in self.token_names and o.group == "head"])
 
-    def decode_context_cost(self, seqs: int, mean_kv: float) -> StepCost:
-        return self._decode_context_at(bucketed(seqs, self.bucket),
-                                       bucketed(max(1, int(round(mean_kv))), self.bucket))
+    def decode_context_cost(self, seqs: int, mean_kv: float, mean_prompt: float | None = None) -> StepCost:
+        """Context ops of `seqs` decoding sequences at mean KV `mean_kv`, `mean_prompt` of it their prompts' (None:
+        all of it; read only by a recipe compressing the prompt alone, _mean_prompt)."""
+        kv = bucketed(max(1, int(round(mean_kv))), self.bucket)
+        return self._decode_context_at(bucketed(seqs, self.bucket), kv, self._prompt_at(mean_prompt, kv))
 
-    def _decode_context_at(self, n: int, kv: int) -> StepCost:
-        """Context ops of n sequences at mean KV kv, both already on the grid."""
-        return self._cached(("dctx", n, kv), lambda: [o for o in self.workload.trace("decode", n, kv).ops
-                                                      if o.name in self.context_names])
+    def _mean_prompt(self, batch: StepBatch) -> float | None:
+        """The decoding sequences' mean prompt tokens where the workload's recipe compresses the prompt alone (it
+        keeps generated tokens whole, so a step's reads depend on both), else None: the context alone prices it.
+        Priced at the means, as the KV length is (a batch mixing prompts within and beyond the budget is read at
+        their mean)."""
+        if not batch.decode_prompt or not self.prompt_only:
+            return None
+        return sum(batch.decode_prompt) / len(batch.decode_prompt)
 
-    def _decode_straddle_cost(self, seqs: int, mean_kv: float, mean_window_kv: float) -> StepCost:
+    def _prompt_at(self, mean_prompt: float | None, kv: int) -> int | None:
+        """The mean prompt on the KV grid, at most the bucketed KV `kv` (None where it is all of it)."""
+        if mean_prompt is None:
+            return None
+        p = min(bucketed(max(1, int(round(mean_prompt))), self.bucket), kv)
+        return None if p >= kv else p
+
+    def _decode_context_at(self, n: int, kv: int, prompt: int | None = None) -> StepCost:
+        """Context ops of n sequences at mean KV kv (`prompt` of it prompt tokens; None: all), on the grid."""
+        key = ("dctx", n, kv) if prompt is None else ("dctx", n, kv, prompt)
+        return self._cached(key, lambda: [o for o in self.workload.trace("decode", n, kv, prompt_len=prompt).ops
+                                          if o.name in self.context_names])
+
+    def _decode_straddle_cost(self, seqs: int, mean_kv: float, mean_window_kv: float,
+                              mean_prompt: float | None = None) -> StepCost:
         """Context ops of a decode batch straddling the window W, one step's ops once each: the
         windowed layers' ops at the mean of min(S, W) (they read min(S, W) keys a sequence), the other
         context ops (full-attention layers, linear in S) at the mean of S. Both exact in keys read."""
         n = bucketed(seqs, self.bucket)
         fk, wk = (bucketed(max(1, int(round(x))), self.bucket) for x in (mean_kv, mean_window_kv))
-        full = self._cached(("dfull", n, fk), lambda: [o for o in self.workload.trace("decode", n, fk).ops
-                                                       if o.name in self.context_names
-                                                       and o.name not in self.window_names])
-        win = self._cached(("dwin", n, wk), lambda: [o for o in self.workload.trace("decode", n, wk).ops
-                                                     if o.name in self.window_names])
+        pf, pw = self._prompt_at(mean_prompt, fk), self._prompt_at(mean_prompt, wk)
+        full = self._cached(("dfull", n, fk, pf), lambda: [
+            o for o in self.workload.trace("decode", n, fk, prompt_len=pf).ops
+            if o.name in self.context_names and o.name not in self.window_names])
+        win = self._cached(("dwin", n, wk, pw), lambda: [
+            o for o in self.workload.trace("decode", n, wk, prompt_len=pw).ops if o.name in self.window_names])
         return full + win
 
     def _bucket_table(self, upto: int) -> np.ndarray:
@@ -610,17 +645,19 @@ class DeviceStepCost:
         kv = batch.decode_kv
         if kv:
             n, w = len(kv), self.decode_window
+            prompt = self._mean_prompt(batch)
             if straddles_window(kv, w):
-                cost = cost + self._decode_straddle_cost(n, sum(kv) / n, sum(min(k, w) for k in kv) / n)
+                cost = cost + self._decode_straddle_cost(n, sum(kv) / n, sum(min(k, w) for k in kv) / n, prompt)
             else:
-                cost = cost + self.decode_context_cost(n, sum(kv) / n)
+                cost = cost + self.decode_context_cost(n, sum(kv) / n, prompt)
         for c, ctx, last in batch.prefill:
             cost = cost + self.prefill_context_cost(c, ctx, last)
         return cost
 
-    def decode_run(self, seqs: int, kv_sum: int, steps: int):
+    def decode_run(self, seqs: int, kv_sum: int, steps: int, prompt_sum: int | None = None):
         """Latency and energy arrays of `steps` consecutive decode-only steps of the same
-        `seqs` sequences, every KV growing by one token a step (the engine's fast path).
+        `seqs` sequences, every KV growing by one token a step (the engine's fast path);
+        `prompt_sum`: their prompts' tokens (StepBatch.decode_prompt; None: read as all KV).
         Equal to calling step_cost once per step: the per-step mean KV is computed as
         step_cost does (one correctly rounded division, round half to even), each distinct
         bucketed KV is priced once through the same cache, then gathered."""
@@ -633,7 +670,8 @@ class DeviceStepCost:
         start[0] = True
         np.not_equal(kv[1:], kv[:-1], out=start[1:])
         n = bucketed(seqs, self.bucket)
-        comps = [self._decode_context_at(n, k) for k in kv[start].tolist()]
+        mean_prompt = prompt_sum / seqs if prompt_sum is not None and self.prompt_only else None
+        comps = [self._decode_context_at(n, k, self._prompt_at(mean_prompt, k)) for k in kv[start].tolist()]
         if len(comps) == 1:  # one bucket covers the run
             return (np.full(steps, const.latency_s + comps[0].latency_s),
                     np.full(steps, const.energy_j + comps[0].energy_j))

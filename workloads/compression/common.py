@@ -32,7 +32,7 @@ __all__ = [
     "snapshot", "record_effects", "rewrite", "codes_tensor", "weight_codes", "byte_tensor",
     "replace_op", "insert_after", "insert_before", "find_all", "has_op", "kv_state",
     "weight_inputs", "resident_bytes", "fused_op", "kv_format", "attention_ops", "is_decode_step",
-    "expert_op", "gemm_weight_ops", "gemm_k_axis", "kv_write_parts", "set_kv_write_width",
+    "expert_op", "prompt_and_generated", "gemm_weight_ops", "gemm_k_axis", "kv_write_parts", "set_kv_write_width",
     "refuse_on_mla", "MLA_TOKEN_NOTE", "is_kv_scale", "latent_scales", "stored_scale_bytes",
 ]
 
@@ -209,6 +209,15 @@ def is_decode_step(op: Op) -> bool:
     price it with a recipe's per-step ops (H2O's score accumulation and argmin) instead of the prompt's. An op
     built without a phase (hand-made ones) is read by its single query."""
     return op.phase == "decode" if op.phase else int(op.dims.get("q_len", 1)) == 1
+
+
+def prompt_and_generated(trace) -> tuple[int, int]:
+    """(prompt tokens, generated tokens) of a trace's context: a decode trace built with a prompt_len (workloads.
+    builder) splits its `seq` tokens so; any other reads them all as one prompt. What a recipe compressing the
+    prompt alone (SnapKV, FastKV) needs: its reference code appends generated tokens to the kept ones whole."""
+    seq = int(trace.seq)
+    p = int(trace.meta.get("prompt_len") or seq) if trace.phase == "decode" else seq
+    return p, seq - p
 
 
 def find_all(trace, name: str) -> list[Op]:

@@ -16,8 +16,8 @@ import math
 from dataclasses import asdict, dataclass
 
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op,
-                                          is_decode_step, is_kv_scale, kv_state, refuse_on_mla, replace_op, rewrite,
-                                          stored_scale_bytes)
+                                          is_decode_step, is_kv_scale, kv_state, prompt_and_generated, refuse_on_mla,
+                                          replace_op, rewrite, stored_scale_bytes)
 from workloads.compression.registry import Param, RecipeError, fraction, register_method
 from workloads.ops import PER_PROMPT, Op, TensorSpec
 
@@ -214,13 +214,16 @@ def cache_layout(trace) -> tuple[int, str | None]:
     return int(w[0].dims.get("cols", 0)), (w[0].outputs[0].fmt if w[0].outputs else None)
 
 
-def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
+def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn, prompt_only: bool = False):
     """Shared driver: keep_fn(S) -> kept tokens; step_fn(attn, kept) -> (new attn,
-    extra decode ops); prefill_fn(attn, kept) -> ops replacing the prefill attention."""
+    extra decode ops); prefill_fn(attn, kept) -> ops replacing the prefill attention.
+    `prompt_only`: the recipe evicts once, from the prompt (SnapKV), so a decode trace's generated
+    tokens (prompt_and_generated) are kept whole on top of the prompt's kept ones."""
     st = kv_state(trace)
     S = int(st["capacity"])
-    budget = keep_fn(int(st["context"]))
-    kept = min(S, budget)
+    prompt, generated = prompt_and_generated(trace) if prompt_only else (int(st["context"]), 0)
+    budget = keep_fn(prompt)
+    kept = min(S, min(prompt, budget) + generated)
     recipe.require(kept >= 1, "parameters", dict(recipe.params),
                    f"parameters keeping at least one of the {S} cached tokens")
     ops = list(trace.ops)
@@ -234,9 +237,14 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn):
     read = kept if decode_attn else st["read"]
     transient = prefill_transient_kv(trace, st, kept)
     notes = {"kept_tokens": kept, "context_tokens": int(st["context"]), **notes_fn(kept)}
+    if generated and kept < S:
+        notes["note_generated"] = (f"keeps {min(prompt, budget):,} of the {prompt:,}-token prompt and its "
+                                   f"{generated:,} generated tokens whole (it evicts once, at the end of prefill)")
     if kept >= S:  # never silent: at this length the recipe keeps every token (RocketKV says so in its own words)
-        said = f"all {S:,} cached tokens fit its budget of {budget:,}: nothing evicted, cache unchanged"
-        notes["note"] = "; ".join(n for n in (said, notes.get("note")) if n)
+        said = (f"all {S:,} cached tokens fit its budget of {budget:,}" if not generated else
+                f"the {prompt:,}-token prompt fits its budget of {budget:,} and its {generated:,} generated tokens "
+                f"are kept whole")
+        notes["note"] = "; ".join(n for n in (said + ": nothing evicted, cache unchanged", notes.get("note")) if n)
     return rewrite(trace, ops, notes,
                    kv={"capacity": kept, "read": read, "bytes_per_token": stored_bytes_per_token(trace, st, kept),
                        **transient_record(trace, st, transient)},
@@ -635,7 +643,8 @@ def apply_snapkv(trace, model, recipe):
             return [attn]                     # returns it whole: q_len < max_capacity_prompt)
         return _snap_prefill(attn, recipe.name, p["window"], p["kernel"], kept, cache_layout(trace))
 
-    return _evict(trace, recipe, lambda S: p["capacity"], step, prefill, lambda k: _mla_note(model))
+    return _evict(trace, recipe, lambda S: p["capacity"], step, prefill, lambda k: _mla_note(model),
+                  prompt_only=True)
 
 
 # ---- RocketKV ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from workloads.compression.registry import (METHODS, Method, Param, RecipeError,
 
 __all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_recipe",
            "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict", "recipe_part_names",
-           "prompt_only_note"]
+           "prompt_only_parts", "prompt_only_note"]
 
 
 def require(ok, source, field, value, expected):
@@ -124,20 +124,24 @@ def recipe_part_names(text: str) -> list[str]:
     return [p.split("(", 1)[0].strip() for p in _split_top(str(text), "+")]
 
 
-def prompt_only_note(spec, generated: int) -> str | None:
-    """Never silent: a recipe that evicts from the prompt only (SnapKV, FastKV: Method.prompt_only) appends generated
-    tokens whole in its reference code, while a decode step at context n is built as the n tokens of one prompt (the
-    builder's convention), so its KV and its steps' reads count up to `generated` tokens as compressed. None when no
-    part is such a recipe or nothing is generated."""
-    if not spec or generated < 1:
-        return None
+def prompt_only_parts(spec) -> list[str]:
+    """Names of the recipe's parts that compress the prompt alone (SnapKV, FastKV: Method.prompt_only): a decode
+    step's price and cache then depend on how many of its context tokens were the prompt (build_trace's
+    prompt_len), which a caller that knows it (generate, serve) passes. [] for no recipe or none such."""
+    if not spec:
+        return []
     r = load_recipe(spec)
-    names = [p.name for p in (r.parts or (r,)) if getattr(METHODS.get(p.method), "prompt_only", False)]
+    return [p.name for p in (r.parts or (r,)) if getattr(METHODS.get(p.method), "prompt_only", False)]
+
+
+def prompt_only_note(spec, where: str) -> str | None:
+    """Never silent: the rule a caller that knows each request's prompt applies to a prompt-only recipe (`where`
+    names what it prices), None when the recipe has no such part."""
+    names = prompt_only_parts(spec)
     if not names:
         return None
-    return (f"recipe {', '.join(names)}: evicts from the prompt only (its reference code appends generated tokens "
-            f"whole), but a decode step at context n is built as the n tokens of one prompt, so the KV and the steps' "
-            f"reads count up to {generated:,} generated tokens as compressed: undercounted past the budget")
+    return (f"recipe {', '.join(names)}: compresses the prompt alone (its reference code appends generated tokens "
+            f"whole): {where} keep each request's generated tokens whole on top of its prompt's kept ones")
 
 
 def _split_top(text: str, sep: str) -> list[str]:

@@ -35,8 +35,8 @@ class Method:
     params: Mapping[str, Param]
     summary: str = ""
     validate: Callable | None = None  # (recipe) -> None: cross-parameter checks at load time
-    # evicts from the prompt only: its reference code appends generated tokens whole, which a decode trace at
-    # context n (the n tokens read as one prompt) does not show; reports say so (serving's KV charge)
+    # evicts from the prompt only: its reference code appends generated tokens whole, so a decode trace built with
+    # its prompt length (build_trace's prompt_len, workloads.compression.common.prompt_and_generated) keeps them
     prompt_only: bool = False
 
 
