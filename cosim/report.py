@@ -18,8 +18,8 @@ COLUMNS = ["op", "kind", "phase", "group", "repeat", "compute_fmt", "flops", "by
 # (the level that priced each op); the level asked for is `level_requested`.
 # `batch` is the user's (a parallel layout's global) batch; `trace_batch` the sequences the per-op rows price (one
 # device's micro-batch in a parallel run, else the batch).
-INPUT_COLUMNS = ["model", "hw", "level_requested", "batch", "trace_batch", "seq", "weights", "acts", "kv", "recipe",
-                 "attention", "profile", "parallel", "compute_fallback", "overlap"]
+INPUT_COLUMNS = ["model", "hw", "level_requested", "batch", "trace_batch", "seq", "prompt_len", "weights", "acts", "kv",
+                 "recipe", "attention", "profile", "parallel", "compute_fallback", "overlap"]
 
 
 # report.json layout; raised when a key changes meaning or goes (keys are only ever added). 2 (session 17): a
@@ -238,7 +238,9 @@ class Report(MemoryFit):
         pin = self.meta.get("inputs") or {}
         par = self.meta.get("parallel") or {}
         return {"model": self.model, "hw": self.hw, "level_requested": self.meta.get("level_requested", self.level),
-                "batch": self.global_batch, "trace_batch": self.batch, "seq": self.seq, "weights": fm.get("weights"), "acts": fm.get("acts"),
+                "batch": self.global_batch, "trace_batch": self.batch, "seq": self.seq,
+                "prompt_len": self.meta.get("prompt_len"),  # a decode step's prompt share (None: all of seq)
+                "weights": fm.get("weights"), "acts": fm.get("acts"),
                 "kv": fm.get("kv"), "recipe": self.recipe or None, "attention": pin.get("attention"),
                 "profile": pin.get("profile"), "parallel": par.get("label"),
                 "compute_fallback": pin.get("compute_fallback"), "overlap": pin.get("overlap")}
@@ -281,7 +283,9 @@ class Report(MemoryFit):
                        batch=t.get("trace_batch", t["batch"]),
                        seq=t["seq"], rows=_numbers_back(data["ops"]), footprint=t["footprint_bytes"],
                        capacity_bytes=t["capacity_bytes"], notes=tuple(t.get("notes", ())),
-                       recipe=t.get("recipe", ""), meta={"formats": t.get("formats", {})})
+                       recipe=t.get("recipe", ""), meta={"formats": t.get("formats", {}),
+                                                         **({"prompt_len": t["prompt_len"]} if t.get("prompt_len")
+                                                            else {})})
         except FileNotFoundError:
             raise InputError(f"{path}: no such report file") from None
         except (json.JSONDecodeError, KeyError, TypeError) as e:

@@ -125,6 +125,8 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
                  recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}), **_format_detail(trace.meta),
                                             "recipe_effects": trace.meta.get("recipe_effects", {}),
                                             "level_requested": level, "priced_from": list(meta_prov), **meta,
+                                            **({"prompt_len": trace.meta["prompt_len"]}
+                                               if trace.meta.get("prompt_len") else {}),
                                             **({"energy_scope": hw.energy_scope} if hw.energy_scope else {})})
     if "step_latency_s" in meta.get("parallel", {}):
         _keep_layout_step(rep)
@@ -263,9 +265,10 @@ def energy_gaps(hw: HardwareSpec, names, fmts) -> list:
 
 
 def recipe_notes(meta) -> list:
-    """A recipe's own remark on what it did (e.g. "natively MLA; trace unchanged"), as a report note."""
-    return [f"recipe {name}: {e['note']}" for name, e in (meta.get("recipe_effects") or {}).items()
-            if isinstance(e, dict) and e.get("note")]
+    """A recipe's own remark on what it did (e.g. "natively MLA; trace unchanged"), and what a recipe compressing the
+    prompt alone kept of a decode step's prompt and generated tokens, as report notes."""
+    return [f"recipe {name}: {e[key]}" for name, e in (meta.get("recipe_effects") or {}).items()
+            for key in ("note", "note_generated") if isinstance(e, dict) and e.get(key)]
 
 
 def _overlap(rows: list, frac: float) -> None:

@@ -94,7 +94,7 @@ def test_serving_with_a_budget_recipe_admits_short_requests_as_the_plain_cache_d
         assert admitted[recipe] == res.capacity["replica0"].blocks // per_request
     assert admitted["snapkv"] == pytest.approx(admitted[None], abs=2)  # activations differ slightly
     assert any("recipe snapkv stores a request's cache at a rate its prompt sets" in n and
-               "131,072 B/token at 64 tokens" in n and "its generated tokens are added whole" in n for n in res.notes)
+               "131,072 B/token at 64 tokens" in n and "each generated token is added" in n for n in res.notes)
 
 
 def test_a_recipe_that_leaves_the_cache_alone_builds_no_trace_per_context():

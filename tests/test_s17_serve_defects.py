@@ -178,8 +178,8 @@ class _Edited:
     def __getattr__(self, name):
         return getattr(self._w, name)
 
-    def trace(self, phase, batch, seq):
-        tr = self._w.trace(phase, batch, seq)
+    def trace(self, phase, batch, seq, **kw):
+        tr = self._w.trace(phase, batch, seq, **kw)
         return self._edit(tr) if phase == "prefill" else tr
 
 

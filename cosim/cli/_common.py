@@ -22,6 +22,10 @@ def add_workload_args(p) -> None:
     p.add_argument("--phase", choices=PHASES, default="decode", help=PHASE_HELP)
     p.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="sequences in the batch")
     p.add_argument("--seq", type=int, default=DEFAULT_SEQ, help=SEQ_HELP)
+    p.add_argument("--prompt-len", type=int, default=None,
+                   help="decode: how many of the --seq context tokens were the prompt, the rest generated (default: "
+                        "all of them); a recipe compressing the prompt alone (snapkv, fastkv) keeps generated tokens "
+                        "whole")
     p.add_argument("--weights", default=None, help="weight number format (e.g. mxfp4, int4_g128) (default: "
                                                          "what a config.json quantization_config declares, else bf16)")
     p.add_argument("--acts", default="bf16", help="activation number format")

@@ -44,7 +44,7 @@ def run(args) -> int:
     trace = cosim.build_trace(args.model, phase=args.phase, batch=args.batch, seq=args.seq,
                               weights=args.weights, acts=args.acts, kv=args.kv, recipe=args.recipe,
                               attention=args.attention, parallel=parallel, profile=getattr(args, "profile", None),
-                              allow_beyond_max_context=args.allow_beyond_max_context)
+                              allow_beyond_max_context=args.allow_beyond_max_context, prompt_len=args.prompt_len)
     rep = cosim.simulate(trace, target, level=args.level, compute_fallback=args.compute_fallback)
     print(format_report(rep, args.top))
     if args.out:
@@ -81,7 +81,8 @@ def format_report(rep, top: int = 10) -> str:
     batch = f"batch {rep.global_batch}"  # the user's batch, as report.json's totals.batch
     if rep.global_batch != rep.batch:
         batch += f" ({rep.batch} per device trace)"
-    lines = [f"{rep.model} on {rep.hw} — {rep.phase}, {batch}, seq {rep.seq}, {ran}"
+    prompt = f" ({rep.meta['prompt_len']:,} of them the prompt)" if rep.meta.get("prompt_len") else ""
+    lines = [f"{rep.model} on {rep.hw} — {rep.phase}, {batch}, seq {rep.seq}{prompt}, {ran}"
              + (f", recipe {rep.recipe}" if rep.recipe else "")]
     from cosim.report import priced_from_line
     lines += [ln for ln in (priced_from_line(rep.meta.get("priced_from") or ()),) if ln]

@@ -171,8 +171,7 @@ def _stored_tokens(w, cap, specs) -> tuple:
     ends = [r.prompt_len + r.output_len - 1 for r in specs]
     prompts = [r.prompt_len for r in specs]
     # a prompt-only recipe (SnapKV) stores a context as its prompt sets it: the ends are prompts plus whole tokens
-    if stored.moves([min(prompts), max(prompts)] + ([] if stored.prompt_only else [min(ends), max(ends)]),
-                    prompts=[min(prompts), max(prompts)]):
+    if stored.moves([min(prompts), max(prompts)] + ([] if stored.prompt_only else [min(ends), max(ends)])):
         return stored, stored.note(prompts if stored.prompt_only else ends)
     if abs(stored.plain_bpt - stored.unit) <= 1e-9 * stored.unit:  # a weights-only recipe: nothing to say
         return None, None
@@ -334,8 +333,7 @@ def _capacity(cfg, w, hw, model, specs, budget, draft_w):
         notes.append("speculative: the draft model's own KV cache is not counted against capacity")
     stored, note = _stored_tokens(w, cap, specs)
     notes += [note] if note else []
-    notes += [n for n in (prompt_only_note(w.recipe, "the decode steps' prices (at the batch's mean prompt and "
-                                                  "KV) and each request's KV charge"),) if n]
+    notes += [n for n in (prompt_only_note(w.recipe, "the decode steps' prices and each request's KV charge"),) if n]
     return cap, notes, stored
 
 

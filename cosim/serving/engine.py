@@ -167,7 +167,10 @@ class Replica:
         (steptime.straddles_window over the KV lengths its k steps price, r.context .. r.context + k - 1
         a request); else the steps go one by one."""
         k = _run_length(reqs)
-        lo, hi = min(r.context for r in reqs), max(r.context for r in reqs) + k - 1
+        lengths = [r.context for r in reqs]
+        if getattr(self.steps, "prompt_only", False):  # priced at each one's kept tokens (steptime._decode_lengths)
+            lengths = self.steps.decode_lengths(lengths, [r.prefill_target for r in reqs])
+        lo, hi = min(lengths), max(lengths) + k - 1
         return not straddles_window((lo, hi), getattr(self.steps, "decode_window", None))
 
     def _decode_run(self, plan):
@@ -184,8 +187,10 @@ class Replica:
             k //= 2
             need = sum(max(0, blocks(r.context + k, r.prefill_target) - blocks(r.context + 1, r.prefill_target))
                        for r in reqs)
-        lat, en = self.steps.decode_run(len(reqs), sum(r.context for r in reqs), k,
-                                        sum(r.prefill_target for r in reqs))
+        # the prompts only where the step model prices by them (a given step model's decode_run takes three arguments)
+        prompts = {"prompts": tuple(r.prefill_target for r in reqs)} if getattr(self.steps, "prompt_only", False) \
+            else {}
+        lat, en = self.steps.decode_run(len(reqs), sum(r.context for r in reqs), k, **prompts)
         t_next = self.engine.next_arrival() if not self.waiting else float("inf")
         # step boundaries, summed left to right exactly as a step-by-step loop would
         ends = np.cumsum(np.concatenate(([env.now], lat)))[1:]

@@ -237,7 +237,7 @@ def _context_ops(steps: DeviceStepCost, batch: int, seq: int, prompt_len: int):
     """A decode step's context ops at `seq` tokens, `prompt_len` of them the prompt (a prompt-only recipe keeps the
     generated ones whole: build_trace)."""
     return [o for o in steps.workload.trace("decode", batch, int(seq), prompt_len=prompt_len).ops
-            if o.name in steps.context_names]
+            if steps.is_context_op(o.name)]
 
 
 def _per_step(steps: DeviceStepCost, batch: int, seqs, prompt_len: int):

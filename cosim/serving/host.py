@@ -75,6 +75,13 @@ class HostStepCost:
     def decode_window(self):
         return getattr(self.inner, "decode_window", None)
 
+    @property
+    def prompt_only(self) -> bool:
+        return getattr(self.inner, "prompt_only", False)
+
+    def decode_lengths(self, kv: tuple, prompts: tuple) -> tuple:
+        return self.inner.decode_lengths(kv, prompts)
+
     def _idle_energy(self, seconds) -> float:
         """Host time beyond the GPU's: the replica's devices wait, powered, as in a stalled step
         (DeviceStepCost.stall_cost: its static power x seconds; 0 where the file gives none)."""
@@ -102,8 +109,8 @@ class HostStepCost:
 class _FastHostStepCost(HostStepCost):
     """With graph-replayed decode steps a decode run is the inner run plus a constant."""
 
-    def decode_run(self, seqs: int, kv_sum: int, steps: int, prompt_sum: int | None = None):
-        lat, en = self.inner.decode_run(seqs, kv_sum, steps, prompt_sum)
+    def decode_run(self, seqs: int, kv_sum: int, steps: int, prompts: tuple | None = None):
+        lat, en = self.inner.decode_run(seqs, kv_sum, steps, prompts)
         return lat + self.host.decode_step_s, en + self._idle_energy(self.host.decode_step_s)
 
 

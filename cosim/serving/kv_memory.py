@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from cosim.serving import config
 from workloads.io import InputError
@@ -45,7 +46,7 @@ def bytes_per_token(workload, context: int | None = None) -> float:
 
 
 EXACT_UP_TO, GRID_PER_DOUBLING = 4096, 128  # StoredTokens reads contexts beyond 4,096 tokens ~0.8 % apart
-APPENDED_SPAN = 1024  # generated tokens over which a prompt-only recipe's appended rate is read (8 of KIVI's groups)
+APPENDED_SPAN = 1024  # tokens over which a prompt-only recipe's rate for generated tokens is read (8 of KIVI's groups)
 
 
 def _grid_step(n: int) -> int:
@@ -73,7 +74,6 @@ class StoredTokens:
         self.prompt_only = workload.prompt_only  # its charge reads the request's prompt too (__call__)
         self._memo: dict = {}
         self._rates: dict = {}
-        self._appended: dict = {}  # prompt -> bytes a generated token adds (_after_prompt)
         self._walk: tuple = ([], [])  # _peak's read points in order, and the most bytes held up to each
 
     def __call__(self, tokens: int, prompt: int | None = None) -> int:
@@ -98,20 +98,18 @@ class StoredTokens:
     def _after_prompt(self, prompt: int, n: int) -> float:
         """Bytes a request of a `prompt`-token prompt holds at `n` > prompt tokens under a recipe compressing the
         prompt alone: the prompt as the recipe keeps it (its decode trace at `prompt` tokens) plus the generated
-        tokens at the rate it appends them, read once a prompt between its decode traces at `prompt` and `prompt` +
-        APPENDED_SPAN tokens of which `prompt` are the prompt's (build_trace's prompt_len). Exact (linear) for SnapKV
-        and FastKV alone; a quantized part's fp16 residual (snapkv+kivi2) rises and falls around the line by up to
-        its window."""
-        return self._grid_held(prompt) + (n - prompt) * self.appended_rate(prompt)
+        tokens at the rate the recipe stores tokens it does not evict (appended_rate). Exact for SnapKV and FastKV
+        alone; a quantized part's fp16 residual (snapkv+kivi2) rises and falls around the line by up to its window."""
+        return self._grid_held(prompt) + (n - prompt) * self.appended_rate
 
-    def appended_rate(self, prompt: int) -> float:
-        """Bytes a generated token adds to a `prompt`-token request's cache (a recipe compressing the prompt alone),
-        once a prompt."""
-        rate = self._appended.get(prompt)
-        if rate is None:
-            far = self.bytes_per_context_token(prompt + APPENDED_SPAN, prompt) * (prompt + APPENDED_SPAN)
-            rate = self._appended[prompt] = max(0.0, (far - self._grid_held(prompt)) / APPENDED_SPAN)
-        return rate
+    @cached_property
+    def appended_rate(self) -> float:
+        """Bytes a generated token adds under a recipe compressing the prompt alone: its rate over APPENDED_SPAN
+        tokens after a 1-token prompt (build_trace's prompt_len), where it keeps every token, read within the
+        model's window (ref_context) so that windowed layers stay paged per token (a span crossing Mistral-7B's
+        4,096-token window read the plain cache's capped bytes and charged a generated token up to 2x its own)."""
+        span = min(APPENDED_SPAN, ref_context(self.workload.model))
+        return self.bytes_per_context_token(span, 1)
 
     def _peak(self, n: int) -> float:
         """The most bytes the request held at any context up to `n`: blocks are never given back while it runs, and
@@ -157,15 +155,15 @@ class StoredTokens:
             rate = self._rates[key] = self.plain_bpt * (recipe / plain if plain else 1.0)
         return rate
 
-    def moves(self, contexts, prompts=()) -> bool:
-        """Whether the recipe stores any of these contexts (or, compressing the prompt alone, the tokens generated
-        after any of these `prompts`) at a rate more than 1 % off the capacity's unit. A
+    def moves(self, contexts) -> bool:
+        """Whether the recipe stores any of these contexts (or, compressing the prompt alone, its generated tokens:
+        appended_rate) at a rate more than 1 % off the capacity's unit. A
         weights-only recipe never does; an fp8 cache's fixed per-head scales (2 kB a sequence, 0.2 % of a 16-token
         request) would, charged per context, put a request onto one more 16-token block (fp8_kv at 1,000 tokens:
         64 blocks, not 63) where `--kv fp8_e4m3` does not: such a recipe is a token of capacity a token, as the
         format is."""
         rates = [self.bytes_per_context_token(n) for n in set(contexts)]
-        rates += [self.appended_rate(p) for p in set(prompts)] if self.prompt_only else []
+        rates += [self.appended_rate] if self.prompt_only else []
         return any(abs(rate - self.unit) > 1e-2 * self.unit for rate in rates)
 
     def note(self, contexts) -> str:
@@ -174,9 +172,12 @@ class StoredTokens:
         lo, hi = min(contexts), max(contexts)
         at = ", ".join(f"{self.bytes_per_context_token(n):,.0f} B/token at {n:,} tokens"
                        for n in dict.fromkeys((lo, hi)))
-        after = (f"; its generated tokens are added whole, at the rate the recipe appends them (read between its "
-                 f"decode traces at the prompt and {APPENDED_SPAN:,} tokens past it: {self.appended_rate(hi):,.0f} "
-                 f"B/token after a {hi:,}-token prompt)" if self.prompt_only else "")
+        after = (f"; past its prompt each generated token is added at the rate the recipe stores a token it keeps "
+                 f"({self.appended_rate:,.0f} B/token: its decode trace over "
+                 f"{min(APPENDED_SPAN, ref_context(self.workload.model)):,} tokens after a 1-token prompt; exact for "
+                 f"SnapKV and FastKV alone; a quantized part's fp16 residual rises and falls around it, and a part "
+                 f"that evicts generated tokens too (H2O, StreamingLLM, RazorAttention) holds less than charged)"
+                 if self.prompt_only else "")
         return (f"KV capacity: recipe {self.workload.recipe} stores a request's cache at a rate its "
                 f"{'prompt' if self.prompt_only else 'context'} sets (the recipe's decode trace at that "
                 f"{'prompt' if self.prompt_only else 'context'}, as the step prices read it); each request is charged "

@@ -207,6 +207,7 @@ class DeviceStepCost:
     _btab: np.ndarray | None = field(default=None, repr=False)
     # the recipe compresses the prompt alone (Workload.prompt_only): decode steps are priced at their prompts too
     prompt_only: bool = field(default=False, init=False, repr=False)
+    _kept: dict = field(default_factory=dict, init=False, repr=False)  # prompt on the grid -> tokens it keeps
     # the notes of the pricing setup (a layout, a profile: add_notes), kept for every run; the run's notes add
     # the cost models' notes of the components it priced and the chunk rules of what it priced chunked (`notes`)
     _notes: tuple = field(default=(), init=False, repr=False)
@@ -232,8 +233,14 @@ class DeviceStepCost:
         if not (isinstance(self.bucket, (int, float)) and 0 <= self.bucket < 1):
             raise InputError(f"serve: bucket: got {self.bucket!r}; expected a relative step in [0, 1)")
         w = self.workload
-        self.prompt_only = w.prompt_only  # a decode step's price depends on its prompt length too (_mean_prompt)
-        a, b = (w.trace("decode", 1, s) for s in _REF_KV)
+        self.prompt_only = w.prompt_only  # a decode step's price depends on its prompt length too (_decode_lengths)
+        from workloads.compression.recipe import prompt_only_parts
+        self._prompt_parts = prompt_only_parts(w.recipe)
+        self._kept_only = self.prompt_only and self._reads_kept_only()
+        # the reference steps grow their cache with the context: a prompt-only recipe's are read after a 1-token
+        # prompt (its budget capped both at 1,024 tokens, so the ops reading its cache looked token-wise)
+        first = 1 if self.prompt_only else None
+        a, b = (w.trace("decode", 1, s, prompt_len=first) for s in _REF_KV)
         self._ref_ops = a.ops  # the decode step static_power_w is read from
         # the number formats the steps are priced in (build_trace's: unset weights resolved to the
         # checkpoint's declared format, else bf16): what the run's outputs report (serving.output)
@@ -245,10 +252,12 @@ class DeviceStepCost:
         self.window_names = frozenset()
         W = self.decode_window
         if W is not None and W >= 2:
-            lo, at, hi = (w.trace("decode", 1, s).ops for s in (W // 2, W, W + 1))
+            lo, at, hi = (w.trace("decode", 1, s, prompt_len=first).ops for s in (W // 2, W, W + 1))
             self.window_names = frozenset(op.name for op in at if op not in lo and op in hi)
         same -= self.window_names  # context work even where the window is below both reference lengths
-        self.context_names = frozenset(op.name for op in a.ops if op.name not in same)
+        # every op not token-wise is context work, priced at the step's KV: one that only a longer context makes (a
+        # recipe's selection past its budget, RocketKV's top-k at 2,048 but not 1,024) included (is_context_op)
+        self.context_names = frozenset(op.name for op in (*a.ops, *b.ops) if op.name not in same)
         self.token_names = frozenset(same)
         layout = parse_layout(dict(w.parallel)) if w.parallel else None
         self.copies = layout.tp if layout else 1
@@ -477,31 +486,77 @@ class DeviceStepCost:
 
     def decode_context_cost(self, seqs: int, mean_kv: float, mean_prompt: float | None = None) -> StepCost:
         """Context ops of `seqs` decoding sequences at mean KV `mean_kv`, `mean_prompt` of it their prompts' (None:
-        all of it; read only by a recipe compressing the prompt alone, _mean_prompt)."""
-        kv = bucketed(max(1, int(round(mean_kv))), self.bucket)
-        return self._decode_context_at(bucketed(seqs, self.bucket), kv, self._prompt_at(mean_prompt, kv))
+        all of it; read only by a recipe compressing the prompt alone: _decode_lengths)."""
+        return self._decode_context_at(bucketed(seqs, self.bucket), *self._decode_point(mean_kv, mean_prompt))
 
-    def _mean_prompt(self, batch: StepBatch) -> float | None:
-        """The decoding sequences' mean prompt tokens where the workload's recipe compresses the prompt alone (it
-        keeps generated tokens whole, so a step's reads depend on both), else None: the context alone prices it.
-        Priced at the means, as the KV length is (a batch mixing prompts within and beyond the budget is read at
-        their mean)."""
-        if not batch.decode_prompt or not self.prompt_only:
-            return None
-        return sum(batch.decode_prompt) / len(batch.decode_prompt)
-
-    def _prompt_at(self, mean_prompt: float | None, kv: int) -> int | None:
-        """The mean prompt on the KV grid, at most the bucketed KV `kv` (None where it is all of it)."""
+    def _decode_point(self, mean_kv: float, mean_prompt: float | None) -> tuple:
+        """(KV, prompt or None) a decode step's context ops are built at, on the grid. With a prompt (a recipe
+        compressing the prompt alone) the prompt and the generated tokens are each put on the grid and summed: the
+        step reads the prompt's kept tokens plus every generated one, so the grid's error on the generated tokens is
+        relative to them, not to the whole context (30,000 tokens after a 29,800-token prompt read 200 generated
+        ones; bucketing the two lengths apart priced 592)."""
         if mean_prompt is None:
-            return None
-        p = min(bucketed(max(1, int(round(mean_prompt))), self.bucket), kv)
-        return None if p >= kv else p
+            return bucketed(max(1, int(round(mean_kv))), self.bucket), None
+        prompt = bucketed(max(1, int(round(mean_prompt))), self.bucket)
+        generated = max(0, int(round(mean_kv - mean_prompt)))
+        generated = bucketed(generated, self.bucket) if generated else 0
+        return prompt + generated, (prompt if generated else None)
+
+    def is_context_op(self, name: str) -> bool:
+        """Whether a decode step's op is context work (priced at the step's KV lengths): any op that is not token-wise
+        (the same at both reference lengths), so an op only a longer context makes is never dropped (RocketKV's
+        selection ops were in neither set and went unpriced: 0.026 of a 4.53 ms step)."""
+        return name not in self.token_names
+
+    def _decode_lengths(self, batch: StepBatch) -> tuple:
+        """(KV lengths, mean prompt or None) a decode batch's context ops are priced at. A recipe compressing the
+        prompt alone keeps each sequence's prompt share and its generated tokens whole: where its decode step
+        depends on that count alone (_reads_kept_only), each sequence is its kept tokens K(P) + (S - P), a cache
+        holding them whole (a 1-token prompt), so the batch is priced at their mean as any cache is; else at the
+        mean prompt and mean generated tokens (_decode_point). Without prompts, or without such a recipe: the KV
+        lengths alone."""
+        kv = batch.decode_kv
+        if not batch.decode_prompt or not self.prompt_only:
+            return kv, None
+        if self._kept_only:
+            return tuple(self._prompt_kept(p) + k - p for k, p in zip(kv, batch.decode_prompt)), 1.0
+        return kv, sum(batch.decode_prompt) / len(batch.decode_prompt)
+
+    def _prompt_kept(self, prompt: int) -> int:
+        """Tokens the recipe's prompt-only part keeps of a `prompt`-token prompt (its kept_tokens in the decode trace
+        there as one prompt: a later part's cut applies again to the kept and generated tokens, so it is not
+        counted here), once a length on the grid."""
+        p = bucketed(int(prompt), self.bucket)
+        hit = self._kept.get(p)
+        if hit is None:
+            effects = self.workload.trace("decode", 1, p).meta["recipe_effects"]
+            hit = self._kept[p] = int([effects[n]["kept_tokens"] for n in self._prompt_parts][-1])
+        return hit
+
+    def _reads_kept_only(self) -> bool:
+        """Whether the recipe's decode step after a prompt is the step of a cache holding its kept tokens whole: its
+        ops at 4,096 + 100 tokens after a 4,096-token prompt, and at 16,384 + 4,096 after 16,384, equal its ops at K
+        + 100 (K + 4,096) tokens after a 1-token prompt (K: what its prompt-only part keeps of the prompt). True for
+        SnapKV and FastKV, alone or with a KV format; False where another part reads the whole context (snapkv+h2o:
+        H2O's budget is a share of it)."""
+        w = self.workload
+        for prompt, generated in ((4096, 100), (16384, 4096)):
+            after = w.trace("decode", 1, prompt + generated, prompt_len=prompt)
+            whole = w.trace("decode", 1, self._prompt_kept(prompt) + generated, prompt_len=1)
+            if list(after.ops) != list(whole.ops):
+                return False
+        return True
+
+    def decode_lengths(self, kv: tuple, prompts: tuple) -> tuple:
+        """The KV lengths a decode batch of these KV lengths and prompts is priced at (_decode_lengths): what the
+        engine's fast path checks a window against."""
+        return self._decode_lengths(StepBatch((), tuple(kv), 1, tuple(prompts)))[0]
 
     def _decode_context_at(self, n: int, kv: int, prompt: int | None = None) -> StepCost:
         """Context ops of n sequences at mean KV kv (`prompt` of it prompt tokens; None: all), on the grid."""
         key = ("dctx", n, kv) if prompt is None else ("dctx", n, kv, prompt)
         return self._cached(key, lambda: [o for o in self.workload.trace("decode", n, kv, prompt_len=prompt).ops
-                                          if o.name in self.context_names])
+                                          if self.is_context_op(o.name)])
 
     def _decode_straddle_cost(self, seqs: int, mean_kv: float, mean_window_kv: float,
                               mean_prompt: float | None = None) -> StepCost:
@@ -509,11 +564,11 @@ class DeviceStepCost:
         windowed layers' ops at the mean of min(S, W) (they read min(S, W) keys a sequence), the other
         context ops (full-attention layers, linear in S) at the mean of S. Both exact in keys read."""
         n = bucketed(seqs, self.bucket)
-        fk, wk = (bucketed(max(1, int(round(x))), self.bucket) for x in (mean_kv, mean_window_kv))
-        pf, pw = self._prompt_at(mean_prompt, fk), self._prompt_at(mean_prompt, wk)
+        fk, pf = self._decode_point(mean_kv, mean_prompt)
+        wk, pw = self._decode_point(mean_window_kv, None if mean_prompt is None else min(mean_prompt, mean_window_kv))
         full = self._cached(("dfull", n, fk, pf), lambda: [
             o for o in self.workload.trace("decode", n, fk, prompt_len=pf).ops
-            if o.name in self.context_names and o.name not in self.window_names])
+            if self.is_context_op(o.name) and o.name not in self.window_names])
         win = self._cached(("dwin", n, wk, pw), lambda: [
             o for o in self.workload.trace("decode", n, wk, prompt_len=pw).ops if o.name in self.window_names])
         return full + win
@@ -642,10 +697,9 @@ class DeviceStepCost:
                                decode_tokens=batch.tokens_per_decode * len(batch.decode_kv))
         if batch.sequences_emitting:
             cost = cost + self.head_cost(batch.sequences_emitting)
-        kv = batch.decode_kv
-        if kv:
+        if batch.decode_kv:
+            kv, prompt = self._decode_lengths(batch)
             n, w = len(kv), self.decode_window
-            prompt = self._mean_prompt(batch)
             if straddles_window(kv, w):
                 cost = cost + self._decode_straddle_cost(n, sum(kv) / n, sum(min(k, w) for k in kv) / n, prompt)
             else:
@@ -654,24 +708,36 @@ class DeviceStepCost:
             cost = cost + self.prefill_context_cost(c, ctx, last)
         return cost
 
-    def decode_run(self, seqs: int, kv_sum: int, steps: int, prompt_sum: int | None = None):
+    def decode_run(self, seqs: int, kv_sum: int, steps: int, prompts: tuple | None = None):
         """Latency and energy arrays of `steps` consecutive decode-only steps of the same
         `seqs` sequences, every KV growing by one token a step (the engine's fast path);
-        `prompt_sum`: their prompts' tokens (StepBatch.decode_prompt; None: read as all KV).
+        `prompts`: their prompt lengths (StepBatch.decode_prompt; None: read as all KV).
         Equal to calling step_cost once per step: the per-step mean KV is computed as
         step_cost does (one correctly rounded division, round half to even), each distinct
         bucketed KV is priced once through the same cache, then gathered."""
         const = self.token_cost(seqs, prefill=False) + self.head_cost(seqs)
+        mean_prompt = None
+        if prompts and self.prompt_only:  # as _decode_lengths: kept tokens after a 1-token prompt, or the means
+            if self._kept_only:
+                kv_sum, mean_prompt = kv_sum + sum(self._prompt_kept(p) - p for p in prompts), 1.0
+            else:
+                mean_prompt = sum(prompts) / seqs
         mean = (kv_sum + np.arange(steps, dtype=np.int64) * seqs) / seqs  # exact: ints < 2**53
-        kv = np.maximum(1, np.rint(mean).astype(np.int64))
+        if mean_prompt is None:
+            kv = np.maximum(1, np.rint(mean).astype(np.int64))
+        else:  # the generated tokens on the grid (_decode_point), the same float difference step_cost rounds
+            kv = np.maximum(0, np.rint(mean - mean_prompt).astype(np.int64))
         kv = self._bucket_table(int(kv[-1]))[kv]  # kv grows with the step: the last is the largest
         # kv is non-decreasing, so its distinct values start where it changes (no sort needed)
         start = np.empty(steps, dtype=bool)
         start[0] = True
         np.not_equal(kv[1:], kv[:-1], out=start[1:])
         n = bucketed(seqs, self.bucket)
-        mean_prompt = prompt_sum / seqs if prompt_sum is not None and self.prompt_only else None
-        comps = [self._decode_context_at(n, k, self._prompt_at(mean_prompt, k)) for k in kv[start].tolist()]
+        if mean_prompt is None:
+            comps = [self._decode_context_at(n, k) for k in kv[start].tolist()]
+        else:
+            p = bucketed(max(1, int(round(mean_prompt))), self.bucket)
+            comps = [self._decode_context_at(n, p + g, p if g else None) for g in kv[start].tolist()]
         if len(comps) == 1:  # one bucket covers the run
             return (np.full(steps, const.latency_s + comps[0].latency_s),
                     np.full(steps, const.energy_j + comps[0].energy_j))

@@ -237,18 +237,28 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn, prompt_only: b
     read = kept if decode_attn else st["read"]
     transient = prefill_transient_kv(trace, st, kept)
     notes = {"kept_tokens": kept, "context_tokens": int(st["context"]), **notes_fn(kept)}
-    if generated and kept < S:
-        notes["note_generated"] = (f"keeps {min(prompt, budget):,} of the {prompt:,}-token prompt and its "
-                                   f"{generated:,} generated tokens whole (it evicts once, at the end of prefill)")
-    if kept >= S:  # never silent: at this length the recipe keeps every token (RocketKV says so in its own words)
+    if generated and prompt > budget:
+        notes["note_generated"] = _generated_note(prompt, generated, min(prompt, budget), S,
+                                                  "it evicts once, at the end of prefill")
+    if kept >= S and (not generated or prompt <= budget):  # never silent: at this length it keeps every token
         said = (f"all {S:,} cached tokens fit its budget of {budget:,}" if not generated else
-                f"the {prompt:,}-token prompt fits its budget of {budget:,} and its {generated:,} generated tokens "
-                f"are kept whole")
+                f"the {prompt:,}-token prompt fits its budget of {budget:,} and its {generated:,} generated tokens are "
+                f"kept whole")
         notes["note"] = "; ".join(n for n in (said + ": nothing evicted, cache unchanged", notes.get("note")) if n)
     return rewrite(trace, ops, notes,
                    kv={"capacity": kept, "read": read, "bytes_per_token": stored_bytes_per_token(trace, st, kept),
                        **transient_record(trace, st, transient)},
                    activations_delta=transient)
+
+
+def _generated_note(prompt: int, generated: int, prompt_kept: int, cached: int, how: str) -> str:
+    """What a recipe compressing the prompt alone keeps at a decode step: its share of the prompt and every generated
+    token, or what the cache holds where that is less (a sliding window's `cached` tokens)."""
+    said = (f"keeps {prompt_kept:,} of the {prompt:,}-token prompt and its {generated:,} generated tokens whole "
+            f"({how})")
+    if prompt_kept + generated > cached:
+        said += f"; the cache holds {cached:,} of them (its sliding window)"
+    return said
 
 
 def prefill_transient_kv(trace, st: dict, kept: int) -> float:

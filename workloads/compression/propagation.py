@@ -18,8 +18,9 @@ import math
 from workloads.compression.common import (attention_ops, is_decode_step, kv_state, prompt_and_generated, replace_op,
                                           rewrite)
 from workloads.compression.moe import expected_distinct
-from workloads.compression.eviction import (_mla_note, _snap_prefill, cache_layout, prefill_transient_kv, resize_kv_read,
-                                            stored_bytes_per_token, transient_record)
+from workloads.compression.eviction import (_generated_note, _mla_note, _snap_prefill, cache_layout,
+                                            prefill_transient_kv, resize_kv_read, stored_bytes_per_token,
+                                            transient_record)
 from workloads.compression.registry import Param, open_fraction, register_method
 from workloads.ops import PER_PROMPT, SCALE_SUFFIX, Op, TensorSpec
 
@@ -165,12 +166,13 @@ def apply_fastkv(trace, model, recipe):
     # a decode step keeps the prompt's retained tokens and its generated ones whole (FastKV selects once, in
     # prefill): retain_rate of the prompt, not of the whole context (prompt_and_generated)
     prompt, generated = prompt_and_generated(trace)
-    kept = min(int(st["capacity"]), max(1, min(prompt, int(p["retain_rate"] * prompt))) + generated)
+    prompt_kept = max(1, min(prompt, int(p["retain_rate"] * prompt)))
+    kept = min(int(st["capacity"]), prompt_kept + generated)
     for attn in attention_ops(trace):
         if is_decode_step(attn):
             ops = replace_op(ops, attn, resize_kv_read(attn, kept))
-    said = ({"note_generated": f"keeps {kept - generated:,} of the {prompt:,}-token prompt and its {generated:,} "
-                               f"generated tokens whole (it selects once, in prefill)"} if generated else {})
+    said = ({"note_generated": _generated_note(prompt, generated, prompt_kept, int(st["capacity"]),
+                                               "it selects once, in prefill")} if generated else {})
     # the cache holds the stored pieces at `kept` tokens (a quantized cache's windows whole)
     return rewrite(trace, ops, {"kept_tokens": kept, **said, **_mla_note(model)},
                    kv={"capacity": kept, "read": kept, "bytes_per_token": stored_bytes_per_token(trace, st, kept)})

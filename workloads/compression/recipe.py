@@ -141,7 +141,8 @@ def prompt_only_note(spec, where: str) -> str | None:
     if not names:
         return None
     return (f"recipe {', '.join(names)}: compresses the prompt alone (its reference code appends generated tokens "
-            f"whole): {where} keep each request's generated tokens whole on top of its prompt's kept ones")
+            f"whole, leaving them to any later part of the recipe): {where} read each request's prompt length, not "
+            f"its context alone")
 
 
 def _split_top(text: str, sep: str) -> list[str]:
