@@ -10,6 +10,8 @@ Schema (every field but `model` and `hw` has a default; unknown fields are error
     batch: 1
     seq: 4096                     # at most the model's max_context, unless:
     allow_beyond_max_context: false   # true: price a longer context anyway (a note on every row)
+    prompt_len: null              # decode: how many of seq's tokens were the prompt (null: all); a recipe
+                                  #   compressing the prompt alone (snapkv, fastkv) keeps the rest whole
     weights: mxfp4                # number formats (workloads.formats names)
     acts: bf16
     kv: bf16
@@ -148,7 +150,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     base_dir = Path(base_dir) if base_dir else Path.cwd()
     if not isinstance(doc, dict):
         fail(source, "", doc_kind(doc), "a mapping of experiment fields")
-    _unknown(doc, {**DEFAULTS, OPT_IN: False}, source)
+    _unknown(doc, {**DEFAULTS, OPT_IN: False, PROMPT_LEN: None}, source)
     cfg = {**copy_tree(DEFAULTS), **copy_tree(doc)}
     _context_opt_in(cfg, source)
     _system_fields(cfg, source, base_dir)
@@ -163,6 +165,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     from workloads.builder import MAX_BATCH, MAX_SEQ
     cfg["batch"] = _int(cfg["batch"], source, "batch", hi=MAX_BATCH)
     cfg["seq"] = _int(cfg["seq"], source, "seq", hi=MAX_SEQ)
+    _prompt_len_field(cfg, source)
     if cfg["level"] not in LEVELS:
         fail(source, "level", cfg["level"], f"one of {', '.join(LEVELS)}")
     if cfg["attention"] not in ("fused", "unfused"):
@@ -185,6 +188,21 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     if check_resources:
         _check_resources(exp)
     return exp
+
+
+PROMPT_LEN = "prompt_len"
+
+
+def _prompt_len_field(cfg: dict, source: str) -> None:
+    """`prompt_len` (build_trace's): kept only when set, so the configuration keys of existing sweep stores do not
+    change; a positive count of seq's tokens, with phase decode."""
+    if cfg.get(PROMPT_LEN) is None:
+        cfg.pop(PROMPT_LEN, None)
+        return
+    cfg[PROMPT_LEN] = _int(cfg[PROMPT_LEN], source, PROMPT_LEN, hi=cfg["seq"])
+    if cfg["phase"] != "decode":
+        fail(source, PROMPT_LEN, cfg[PROMPT_LEN], f"null with phase {cfg['phase']!r} (it splits a decode step's "
+             f"context into prompt and generated tokens)")
 
 
 def _context_opt_in(cfg: dict, source: str) -> None:
@@ -641,7 +659,8 @@ def _performance(exp: ExperimentConfig):
 
     overrides = exp.hw.overrides_dict()
     build = dict(phase=exp.phase, batch=exp.batch, seq=exp.seq, weights=exp.weights, acts=exp.acts, kv=exp.kv,
-                 recipe=exp.recipe, attention=exp.attention, allow_beyond_max_context=exp.allow_beyond_max_context)
+                 recipe=exp.recipe, attention=exp.attention, allow_beyond_max_context=exp.allow_beyond_max_context,
+                 prompt_len=exp.prompt_len)
     if exp.system:
         from hwmodels.system import load_system
         system = load_system(exp.system, overrides={f"device.{k}": v for k, v in overrides.items()} or None)

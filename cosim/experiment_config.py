@@ -84,6 +84,7 @@ class ExperimentConfig:
     parallel: tuple | None = None  # ((axis, ranks), ...) e.g. (("tp", 8),)
     serve: tuple | None = None  # ((ServeConfig field, value), ...)
     allow_beyond_max_context: bool = False  # in the mapping only when true (store keys unchanged)
+    prompt_len: int | None = None  # a decode step's prompt share of seq; in the mapping only when set (keys unchanged)
     source: str = field(default="<experiment>", compare=False)
     base_dir: Path = field(default_factory=Path.cwd, compare=False)
     # the file named no `weights`: the format is its model's declared one (config.json quantization_config),
@@ -100,6 +101,7 @@ class ExperimentConfig:
         kw["parallel"] = None if cfg.get("parallel") is None else _pairs(cfg["parallel"])
         kw["serve"] = None if cfg.get("serve") is None else _pairs(cfg["serve"])
         kw["allow_beyond_max_context"] = bool(cfg.get("allow_beyond_max_context", False))
+        kw["prompt_len"] = cfg.get("prompt_len")
         return cls(**kw, source=source, base_dir=Path(base_dir) if base_dir else Path.cwd(),
                    weights_from_model=weights_from_model)
 
@@ -134,6 +136,8 @@ class ExperimentConfig:
             d[k] = v
         if self.allow_beyond_max_context:
             d["allow_beyond_max_context"] = True
+        if self.prompt_len is not None:
+            d["prompt_len"] = self.prompt_len
         return d
 
     @property

@@ -254,3 +254,42 @@ def test_a_decode_step_prices_every_op_of_its_trace(recipe):
     assert any(o.name == "rocketkv.token_topk" for o in trace.ops)
     whole = steps._price(list(trace.ops)).latency_s
     assert steps.step_cost(StepBatch((), (2300,), 1, (2000,))).latency_s == pytest.approx(whole, rel=1e-9)
+
+
+_BASE = {"name": "pl", "model": "llama3_8b", "hw": "h100_sxm", "phase": "decode", "seq": 4196, "recipe": "snapkv",
+         "accuracy": False}
+
+
+def test_an_experiment_names_its_prompt_length_and_keeps_older_keys():
+    from cosim.experiment import experiment_from_dict, run_experiment
+    exp = experiment_from_dict({**_BASE, "prompt_len": 4096})
+    assert exp.to_dict()["prompt_len"] == 4096
+    assert run_experiment(exp).footprint["kv_cache"] == 1124 * TOKEN
+    assert "prompt_len" not in experiment_from_dict(_BASE).to_dict()  # a sweep store's keys stay as they were
+
+
+@pytest.mark.parametrize("doc, want", [
+    ({"prompt_len": 5000}, "prompt_len: got 5000; expected an integer from 1 to 4,196"),
+    ({"prompt_len": 100, "phase": "prefill"}, "prompt_len: got 100; expected null with phase 'prefill'"),
+    ({"prompt_len": "100"}, "prompt_len: got '100'"),
+])
+def test_a_bad_prompt_length_in_an_experiment_names_the_field(doc, want):
+    from cosim.experiment import experiment_from_dict
+    with pytest.raises(InputError) as e:
+        experiment_from_dict({**_BASE, **doc}, source="e.yaml")
+    assert str(e.value).startswith("e.yaml: " + want)
+
+
+def test_a_sweep_varies_the_prompt_length_and_refuses_one_no_point_can_price(tmp_path):
+    from cosim.dse import sweep
+    spec = {"name": "t", "base": _BASE, "axes": [{"grid": {"prompt_len": [100, 2000, 4096]}}],
+            "output": str(tmp_path / "out")}
+    df = sweep(spec, quiet=True, write=False)
+    mem = dict(zip(df["prompt_len"], df["memory_bytes"]))
+    # KV of 4,196 tokens whole, 1,024 + 2,196 and 1,024 + 100: the rest of the footprint is the same
+    assert mem[100] - mem[2000] == pytest.approx((4196 - 3220) * TOKEN, rel=1e-12)
+    assert mem[2000] - mem[4096] == pytest.approx((3220 - 1124) * TOKEN, rel=1e-12)
+    spec["axes"] = [{"grid": {"prompt_len": [100, 5000]}}]
+    with pytest.raises(InputError, match=r"axes\[0\]\.grid\.prompt_len\[1\]: got 5000; .* prompt_len 5000 is beyond "
+                                         r"seq 4196"):
+        sweep(spec, quiet=True, write=False)

@@ -41,8 +41,8 @@ MAX_COMBOS = 20_000
 
 
 def _layout_fields(f: str) -> bool:
-    """What the context and layout rules read (_Rules)."""
-    return f in ("model", "seq", "batch", "system") or f.startswith("parallel.")
+    """What the context, prompt and layout rules read (_Rules)."""
+    return f in ("model", "seq", "batch", "system", "prompt_len", "phase") or f.startswith("parallel.")
 
 
 def _form_fields(f: str) -> bool:
@@ -89,9 +89,10 @@ def _blocks(axes, search, wanted) -> list:
 
 
 class _Rules:
-    """A model's maximum context; a parallel layout that shards the model and fits the system."""
+    """A model's maximum context; a decode step's prompt within its context; a parallel layout that shards the
+    model and fits the system."""
     fields = staticmethod(_layout_fields)
-    what = "model, seq, batch, system and parallel values"
+    what = "model, seq, batch, prompt_len, phase, system and parallel values"
 
     def __init__(self, base):
         self.base = base
@@ -114,7 +115,6 @@ class _Rules:
     def error(self, point: dict) -> tuple | None:
         """(why, the fields the broken rule reads) when a point with these values cannot be priced, or None."""
         from workloads.context import context_note
-        from workloads.parallel import check_layout, parse_layout
         b = self.base
         model = self._model(point.get("model", b.model))
         seq, batch = point.get("seq", b.seq), point.get("batch", b.batch)
@@ -122,6 +122,18 @@ class _Rules:
             context_note(model, int(seq), b.allow_beyond_max_context, "point", "seq")
         except InputError as e:
             return str(e)[len("point: "):], {"seq", "model"}
+        prompt, phase = point.get("prompt_len", b.prompt_len), point.get("phase", b.phase)
+        if prompt is not None and phase != "decode":
+            return (f"prompt_len {prompt} splits a decode step's context, and the phase is {phase}: expected phase "
+                    f"decode (or no prompt_len)", {"prompt_len", "phase"})
+        if prompt is not None and int(prompt) > int(seq):
+            return (f"prompt_len {prompt} is beyond seq {seq}: expected at most seq (the prompt is part of the "
+                    f"decode step's context)", {"prompt_len", "seq"})
+        return self._layout_error(point, model, batch)
+
+    def _layout_error(self, point: dict, model, batch) -> tuple | None:
+        from workloads.parallel import check_layout, parse_layout
+        b = self.base
         varied = {f[len("parallel."):]: v for f, v in point.items() if f.startswith("parallel.")}
         system = point.get("system", b.system)
         if (b.parallel is None and not varied) or system is None:

@@ -98,7 +98,8 @@ def _vector_fields(cfg: dict, fields, caches) -> list:
 
 def _trace_key(cfg: dict) -> str:
     return json.dumps({k: cfg.get(k) for k in ("model", "phase", "batch", "seq", "weights", "acts", "kv", "recipe",
-                                               "attention", "profile", "parallel", "system", OPT_IN)}, sort_keys=True,
+                                               "attention", "profile", "parallel", "system", OPT_IN, "prompt_len")},
+                      sort_keys=True,
                       default=str)
 
 
@@ -110,7 +111,8 @@ def _trace(cfg: dict, cache: dict):
         cache[key] = build_trace(cfg["model"], phase=cfg["phase"], batch=cfg["batch"], seq=cfg["seq"],
                                  weights=cfg["weights"], acts=cfg["acts"], kv=cfg["kv"],
                                  recipe=cfg["recipe"], attention=cfg["attention"], parallel=par,
-                                 profile=cfg.get("profile"), allow_beyond_max_context=bool(cfg.get(OPT_IN)))
+                                 profile=cfg.get("profile"), allow_beyond_max_context=bool(cfg.get(OPT_IN)),
+                                 prompt_len=cfg.get("prompt_len"))
     return cache[key]
 
 

@@ -389,7 +389,7 @@ def _base(v, source, base_dir) -> Experiment:
 def _check_field(f, source, where, base: Experiment) -> None:
     if not isinstance(f, str) or not f:
         fail(source, where, f, "a field name")
-    if f in EXPERIMENT_FIELDS or f in ("hw", "hw.name"):
+    if f in EXPERIMENT_FIELDS or f in ("hw", "hw.name", "prompt_len"):  # prompt_len: set only where given
         return
     if f.startswith("hw.") and len(f) > 3:
         return  # checked with its values against the hardware loader
@@ -419,8 +419,8 @@ def _check_field(f, source, where, base: Experiment) -> None:
         if base.accuracy is None:
             fail(source, where, f, "an `accuracy:` section in the base experiment to vary")
         return
-    known = list(EXPERIMENT_FIELDS) + ["hw", "hw.<override path>", "accuracy.<field>", "parallel.<tp|pp|ep|dp|sp>",
-                                       "serve.<field>"]
+    known = list(EXPERIMENT_FIELDS) + ["prompt_len", "hw", "hw.<override path>", "accuracy.<field>",
+                                       "parallel.<tp|pp|ep|dp|sp>", "serve.<field>"]
     fail(source, where, f, f"an experiment field{_hint(f, known)}: {', '.join(known)}")
 
 
@@ -429,6 +429,10 @@ def _check_values(field_name, values, source, where, base: Experiment) -> None:
     with overrides, formats) — the same checks a run would hit, before any run."""
     seen_hw = set()
     for i, v in enumerate(values):
+        if field_name == "prompt_len":  # against each point's seq and phase, not the base's (combos.error)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                fail(source, f"{where}[{i}]", v, "a positive integer (prompt tokens of a decode step's seq) or null")
+            continue
         cfg = apply_point(base.config, {field_name: v}, source)
         doc = {k: v2 for k, v2 in cfg.items()}
         try:
