@@ -176,7 +176,8 @@ class StoredTokens:
                  f"({self.appended_rate:,.0f} B/token: its decode trace over "
                  f"{min(APPENDED_SPAN, ref_context(self.workload.model)):,} tokens after a 1-token prompt; exact for "
                  f"SnapKV and FastKV alone; a quantized part's fp16 residual rises and falls around it, and a part "
-                 f"that evicts generated tokens too (H2O, StreamingLLM, RazorAttention) makes it approximate, either way)"
+                 f"that evicts generated tokens too (H2O, StreamingLLM, RazorAttention) makes it approximate, either "
+                 f"way)"
                  if self.prompt_only else "")
         return (f"KV capacity: recipe {self.workload.recipe} stores a request's cache at a rate its "
                 f"{'prompt' if self.prompt_only else 'context'} sets (the recipe's decode trace at that "
