@@ -191,6 +191,8 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
 
 
 PROMPT_LEN = "prompt_len"
+SERVE_PROMPT_LEN = ("null when `serve` is set: a serving run's requests carry their own prompts (serve: {prompt_len: "
+                    "N}, as `cosim serve --prompt-len N`), and each decode step reads its own")
 
 
 def _prompt_len_field(cfg: dict, source: str) -> None:
@@ -200,6 +202,8 @@ def _prompt_len_field(cfg: dict, source: str) -> None:
         cfg.pop(PROMPT_LEN, None)
         return
     cfg[PROMPT_LEN] = _int(cfg[PROMPT_LEN], source, PROMPT_LEN, hi=cfg["seq"])
+    if cfg.get("serve") not in (None, False):  # never silently dropped: serving's requests carry their own prompts
+        fail(source, PROMPT_LEN, cfg[PROMPT_LEN], SERVE_PROMPT_LEN)
     if cfg["phase"] != "decode":
         fail(source, PROMPT_LEN, cfg[PROMPT_LEN], f"null with phase {cfg['phase']!r} (it splits a decode step's "
              f"context into prompt and generated tokens)")

@@ -316,7 +316,13 @@ def _trace_accuracy(trace, layers, rows, tokens, seed, checkpoint, n_layers, mod
                                      + twin_note)
 
 
-TWIN_PROMPT, TWIN_STEPS = 4096, 8  # the KV twins' decode run: min(seq, 4096)-token prompt, 8 decode steps
+TWIN_PROMPT, TWIN_STEPS = 4096, 8  # the KV twins' decode run: min(prompt, 4096)-token prompt, 8 decode steps
+
+
+def twin_prompt(trace) -> int:
+    """The KV twins' prompt: the trace's prompt (a decode step's prompt_len, else its seq), at most TWIN_PROMPT; a
+    recipe compressing the prompt alone evicts from that (its seq read 4,096 prompt tokens where 1,024 were)."""
+    return min(int(trace.meta.get("prompt_len") or trace.seq), TWIN_PROMPT)
 
 
 def _recipe_twin(trace, model, checkpoint, seed):
@@ -330,7 +336,7 @@ def _recipe_twin(trace, model, checkpoint, seed):
     except ImportError:
         return None
     return run_twin(trace.recipe, model=model or trace.model, checkpoint=checkpoint, seed=seed,
-                    prompt=min(trace.seq, TWIN_PROMPT), steps=TWIN_STEPS)
+                    prompt=twin_prompt(trace), steps=TWIN_STEPS)
 
 
 def kv_store(trace) -> tuple[dict, list]:
@@ -401,7 +407,7 @@ def _kv_attention(trace, model, seed):
     except ImportError:
         return None
     store, methods = kv_store(trace)
-    prompt = min(trace.seq, TWIN_PROMPT)
+    prompt = twin_prompt(trace)
     model = _kv_model(trace, model)
     runs, unscored = {}, []
     for m in (methods or [None]):

@@ -300,6 +300,7 @@ def _report_fields(trace: Trace, hw: HardwareSpec, notes, compute_fallback: bool
                      "level_requested": "roofline", "priced_from": ["speed-of-light"],
                      **({"energy_scope": hw.energy_scope} if hw.energy_scope else {}),
                      **({"implementation": meta["implementation"]} if meta.get("implementation") else {}),
+                     **({"prompt_len": meta["prompt_len"]} if meta.get("prompt_len") else {}),
                      "inputs": asdict(_pricing_inputs(trace, (), compute_fallback, None))}}
 
 

@@ -45,7 +45,7 @@ def test_without_a_prompt_length_the_context_is_one_prompt_as_before():
         a = build_trace("llama3_8b", "decode", 1, 4196, recipe=recipe)
         b = build_trace("llama3_8b", "decode", 1, 4196, recipe=recipe, prompt_len=4196)
         assert _kept(a) == _kept(b) == (kept, kept * TOKEN)
-        assert "prompt_len" not in b.meta
+        assert "prompt_len" not in a.meta and b.meta["prompt_len"] == 4196  # said where given, as given
 
 
 @pytest.mark.parametrize("recipe", ["h2o", "kivi2", "streaming_llm"])
@@ -293,3 +293,40 @@ def test_a_sweep_varies_the_prompt_length_and_refuses_one_no_point_can_price(tmp
     with pytest.raises(InputError, match=r"axes\[0\]\.grid\.prompt_len\[1\]: got 5000; .* prompt_len 5000 is beyond "
                                          r"seq 4196"):
         sweep(spec, quiet=True, write=False)
+
+
+def test_a_null_axis_value_is_a_point_of_its_own(tmp_path):
+    """pandas' factorize coded None as -1, read as the last distinct value: [null, 512] priced 512 twice, and [null]
+    alone raised an IndexError. A null point keeps the key of a base without prompt_len."""
+    from cosim.dse import sweep
+    spec = {"name": "t", "base": _BASE, "axes": [{"grid": {"prompt_len": [None, 512], "recipe": [None, "snapkv"]}}],
+            "output": str(tmp_path / "out")}
+    df = sweep(spec, quiet=True, write=False)
+    got = {(None if pd_isna(p) else int(p), r if isinstance(r, str) else None): m
+           for p, r, m in zip(df["prompt_len"], df["recipe"], df["memory_bytes"])}
+    assert len(got) == 4
+    # no recipe: the cache holds 4,196 tokens either way; SnapKV keeps 1,024 of a 4,196-token prompt, or all of 512
+    assert got[(None, None)] == got[(512, None)] == got[(512, "snapkv")] > got[(None, "snapkv")]
+    assert got[(None, None)] - got[(None, "snapkv")] == pytest.approx((4196 - 1024) * TOKEN, rel=1e-12)
+    spec["axes"] = [{"grid": {"prompt_len": [None], "batch": [1, 2]}}]
+    assert len(sweep(spec, quiet=True, write=False)) == 2
+
+
+def pd_isna(v):
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def test_a_base_prompt_length_pairs_with_each_points_seq_and_serving_refuses_one(tmp_path):
+    from cosim.dse import sweep
+    from cosim.experiment import experiment_from_dict
+    spec = {"name": "t", "base": {**_BASE, "prompt_len": 3000},
+            "axes": [{"grid": {"seq": [1024, 4096], "prompt_len": [512, 1024]}}], "output": str(tmp_path / "out")}
+    assert len(sweep(spec, quiet=True, write=False)) == 4  # the base's 3,000 never meets seq 1,024
+    with pytest.raises(InputError, match="prompt_len: got 100; expected null when `serve` is set"):
+        experiment_from_dict({**_BASE, "prompt_len": 100, "serve": {"qps": 1, "requests": 2}}, source="e.yaml")
+
+
+def test_the_kv_twin_reads_the_prompt_the_step_had():
+    from cosim.layer_accuracy import twin_prompt
+    assert twin_prompt(build_trace("llama3_8b", "decode", 1, 4096, recipe="snapkv", prompt_len=1024)) == 1024
+    assert twin_prompt(build_trace("llama3_8b", "decode", 1, 8192, recipe="snapkv")) == 4096

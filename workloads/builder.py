@@ -120,7 +120,7 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
                                  "params": tmpl.params})
     if notes:  # priced on request (workloads.context) or by the checkpoint's format, never silently
         trace.meta["notes"] = notes
-    if prompt_len is not None and prompt_len < seq:  # the default (the whole context a prompt) leaves meta as it was
+    if prompt_len is not None:  # only where given: a trace without one leaves meta as it was
         trace.meta["prompt_len"] = prompt_len
     if recipe:
         from workloads.compression import apply_recipe

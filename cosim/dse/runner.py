@@ -38,6 +38,8 @@ def _resolved(base_cfg: dict, point: dict, source: str, weights_from_model: bool
         cfg["weights"] = _declared_weights(cfg["model"])
     cfg.pop("output", None)
     cfg.pop("name", None)
+    if cfg.get("prompt_len", 0) is None:  # unset, as an experiment keeps it: the point's key is the older one
+        del cfg["prompt_len"]
     cfg["hw"]["overrides"] = {k: si_override(k, v, source) for k, v in sorted(cfg["hw"]["overrides"].items())}
     return cfg
 
@@ -111,6 +113,13 @@ def plan(spec: SweepSpec, n: int, cols: dict, start_index: int = 0, seen: set | 
     return out
 
 
+def _null_back(col, codes, k: int, value):
+    """factorize's NaN for the column's null as the null itself (None), read at its first row; another value as it is."""
+    if isinstance(value, float) and value != value:
+        return col[int(np.argmax(codes == k))]
+    return value
+
+
 def _groups(cols: dict, other: list, n: int):
     """(values of the `other` fields, row indices) per distinct combination, in order of
     first appearance — the sweep's non-numeric axes (model, format, batch...) define
@@ -121,9 +130,11 @@ def _groups(cols: dict, other: list, n: int):
 
     codes, uniques = [], []
     for f in other:
-        c, u = pd.factorize(pd.Series(cols[f], dtype=object), sort=False)
+        # a null value (recipe: null, prompt_len: null) is a value of the axis: the default sentinel code -1 read
+        # u[-1], the last distinct value (a [null, 512] axis priced 512 twice; [null] alone: IndexError)
+        c, u = pd.factorize(pd.Series(cols[f], dtype=object), sort=False, use_na_sentinel=False)
         codes.append(c.astype(np.int64))
-        uniques.append(list(u))
+        uniques.append([_null_back(cols[f], c, k, v) for k, v in enumerate(u)])
     combined = np.zeros(n, dtype=np.int64)
     for c, u in zip(codes, uniques):  # renumbered after each field: never overflows
         combined = np.unique(combined * (len(u) + 1) + c, return_inverse=True)[1].ravel()

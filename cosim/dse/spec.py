@@ -432,8 +432,13 @@ def _check_values(field_name, values, source, where, base: Experiment) -> None:
         if field_name == "prompt_len":  # against each point's seq and phase, not the base's (combos.error)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 fail(source, f"{where}[{i}]", v, "a positive integer (prompt tokens of a decode step's seq) or null")
+            if v is not None and base.serve is not None:
+                from cosim.experiment import SERVE_PROMPT_LEN
+                fail(source, f"{where}[{i}]", v, SERVE_PROMPT_LEN)
             continue
         cfg = apply_point(base.config, {field_name: v}, source)
+        if field_name in ("seq", "phase"):  # the base's prompt_len pairs with each point's, not this value alone
+            cfg.pop("prompt_len", None)     # (cosim.dse.combos checks the pairs the sweep forms)
         doc = {k: v2 for k, v2 in cfg.items()}
         try:
             exp = experiment_from_dict(doc, source=f"{source}: {where}[{i}]", base_dir=base.base_dir,

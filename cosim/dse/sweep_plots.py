@@ -215,10 +215,12 @@ def _axis_data(df, c):
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
     v = df[c]
     if not is_numeric_dtype(v) or is_bool_dtype(v):
-        cats = sorted(dict.fromkeys(v.astype(str)))
+        # a null axis value (recipe: null) is the category "null": astype(str) kept it NaN, which sorted() refused
+        text = v.map(lambda x: "null" if x is None or (isinstance(x, float) and x != x) else str(x))
+        cats = sorted(dict.fromkeys(text))
         pos = np.linspace(0, 1, len(cats)) if len(cats) > 1 else np.array([0.5])
         index = {s: pos[i] for i, s in enumerate(cats)}
-        return np.array([index[s] for s in v.astype(str)]), pos, cats
+        return np.array([index[s] for s in text]), pos, cats
     f = v.astype(float).to_numpy()
     lo, hi = np.nanmin(f), np.nanmax(f)
     if hi <= lo:
