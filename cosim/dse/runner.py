@@ -114,7 +114,8 @@ def plan(spec: SweepSpec, n: int, cols: dict, start_index: int = 0, seen: set | 
 
 
 def _null_back(col, codes, k: int, value):
-    """factorize's NaN for the column's null as the null itself (None), read at its first row; another value as it is."""
+    """factorize's NaN for the column's null as the null itself (None), read at its first row; another value as
+    it is."""
     if isinstance(value, float) and value != value:
         return col[int(np.argmax(codes == k))]
     return value
