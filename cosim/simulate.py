@@ -265,10 +265,12 @@ def energy_gaps(hw: HardwareSpec, names, fmts) -> list:
 
 
 def recipe_notes(meta) -> list:
-    """A recipe's own remark on what it did (e.g. "natively MLA; trace unchanged"), and what a recipe compressing the
-    prompt alone kept of a decode step's prompt and generated tokens, as report notes."""
-    return [f"recipe {name}: {e[key]}" for name, e in (meta.get("recipe_effects") or {}).items()
-            for key in ("note", "note_generated") if isinstance(e, dict) and e.get(key)]
+    """A recipe's own remarks on what it did (e.g. "natively MLA; trace unchanged"; what a recipe compressing the
+    prompt alone kept of a decode step's tokens; H2O's score state outside the footprint; a KV format given beside a
+    method storing the cache its own way), each `note*` entry of its effects, as report notes."""
+    return [f"recipe {name}: {v}" for name, e in (meta.get("recipe_effects") or {}).items() if isinstance(e, dict)
+            for key, v in sorted(e.items(), key=lambda kv: kv[0] != "note")
+            if (key == "note" or key.startswith("note_")) and isinstance(v, str) and v]
 
 
 def _overlap(rows: list, frac: float) -> None:

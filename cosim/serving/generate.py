@@ -132,6 +132,22 @@ def _prefill_notes(pre, model, prompt_len: int, beyond: str | None) -> list:
             if not (beyond and n == context_note(model, prompt_len, True))]
 
 
+def _recipe_notes_by_phase(pre_notes: list, prefill, last_decode) -> list:
+    """A recipe's notes say what it did to the trace they came from: with decode steps, the prefill's are labelled so,
+    and the last decode step's follow (StreamingLLM kept a 1,900-token prompt whole, "nothing evicted", while its
+    decode steps past 2,004 tokens evict: only the prefill's note was printed)."""
+    if last_decode is None:
+        return pre_notes
+    from cosim.simulate import recipe_notes
+    said = set(recipe_notes(prefill.meta))
+    out = [f"prefill: {n}" if n in said else n for n in pre_notes]
+    kept = [f"recipe {name}: keeps {int(e['kept_tokens']):,} of its {last_decode.seq:,} tokens"
+            for name, e in (last_decode.meta.get("recipe_effects") or {}).items()
+            if isinstance(e, dict) and e.get("kept_tokens") is not None and int(e["kept_tokens"]) < last_decode.seq]
+    out += [f"last decode step ({last_decode.seq:,} tokens): {n}" for n in [*kept, *recipe_notes(last_decode.meta)]]
+    return out
+
+
 def _memory_notes(footprint: dict, hw: HardwareSpec) -> list:
     from cosim.serving.kv_memory import fit_rule
     capacity, mem = hw.main_memory.capacity_bytes, sum(footprint.values())
@@ -173,11 +189,14 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
                              f"{hw} --tp N` or `cosim simulate --hw {hw} --parallel tp=N`")
     hw = hw if isinstance(hw, HardwareSpec) else load_hw(hw)
     w = Workload(model, weights, acts, kv, recipe, attention, profile)
-    pre = simulate(w.trace("prefill", batch, prompt_len), hw, level, compute_fallback)
+    pre_trace = w.trace("prefill", batch, prompt_len)
+    pre = simulate(pre_trace, hw, level, compute_fallback)
     steps = DeviceStepCost(w, hw, level, 0.0, compute_fallback)
     const = steps.token_cost(batch, prefill=False) + steps.head_cost(batch)
     seqs = prompt_len + np.arange(1, output_len)
     pre_notes = _prefill_notes(pre, model, prompt_len, beyond)
+    last = w.trace("decode", batch, int(seqs[-1]), prompt_len=prompt_len) if seqs.size else None
+    pre_notes = _recipe_notes_by_phase(pre_notes, pre_trace, last)
     notes = [*pre_notes, *([beyond] if beyond else [])]
     if seqs.size == 0:
         lat = en = np.zeros(0)
@@ -199,8 +218,7 @@ def generate(model, hw, prompt_len: int, output_len: int, batch: int = 1, level:
     notes = phase_named(notes, [n for n in pre_notes if n != GENERATION_GPU_TIME_NOTE], list(steps.notes))
     if output_len == 1:
         notes.append("output_len 1: no decode step, so TPOT is undefined (tpot_s NaN, null in JSON)")
-    footprint = _footprint(pre.footprint, w.trace("decode", batch, int(seqs[-1]), prompt_len=prompt_len)
-                           .meta["footprint"] if seqs.size else None)
+    footprint = _footprint(pre.footprint, last.meta["footprint"] if last is not None else None)
     capacity = hw.main_memory.capacity_bytes
     notes += _memory_notes(footprint, hw)
     # the level(s) that priced it, prefill and decode steps (roofline where the device cannot do `level`), and

@@ -37,6 +37,36 @@ def _kv_inputs(op: Op) -> list[TensorSpec]:
     return [t for t in op.inputs if t.role == "kv"]
 
 
+# the methods that lay out the cache in their own representation (apply_kv_repr): a second one would re-lay the
+# first's codes and scales as if they were K and V (kivi2+fp8_kv priced 4.30 GB of KV, above bf16's 2.15 GB)
+KV_STORAGE_METHODS = ("kivi", "gear", "kv_format", "kvquant", "mixed_precision_kv")
+
+
+def refuse_second_storage(trace, recipe) -> None:
+    """One clear refusal where an earlier part of the recipe already stores the KV cache in its own representation
+    (the real-checkpoint accuracy path refuses the pair too); called first by each storage method, before its own
+    checks read the earlier part's codes as K and V (kivi2+kivi4 was refused for a head dimension of 8)."""
+    prior = [name for name, e in (trace.meta.get("recipe_effects") or {}).items()
+             if isinstance(e, dict) and e.get("method") in KV_STORAGE_METHODS]
+    recipe.require(not prior, "method", recipe.method,
+                   f"no second KV storage: part {', '.join(prior)} already stores the KV cache in its own "
+                   f"representation, and {recipe.name} would re-lay its codes and scales as K and V; give one of "
+                   f"them (a KV number format composes with the token-selection methods: StreamingLLM, H2O, SnapKV, "
+                   f"RocketKV)")
+
+
+def _flag_format_note(trace, recipe) -> dict:
+    """Never silent: a narrow KV format the trace was built in (--kv) beside a method storing the cache its own
+    way is not how it is priced: said (the real-checkpoint accuracy path refuses the pair)."""
+    fmts = {t.fmt for op in trace.ops if op.name == "kv_write" for t in op.outputs if t.role == "kv"}
+    narrow = sorted(f for f in fmts if get_format(f).element_bits < 16)
+    if not narrow:
+        return {}
+    return {"note_kv_format": f"kv {'/'.join(narrow)} given beside {recipe.name}, which stores the cache in its own "
+                              f"representation: priced as {recipe.name} lays it out (the run's kv column names the "
+                              f"format given; the real-checkpoint accuracy path refuses the pair)"}
+
+
 def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes: dict,
                   quantized_elems: Callable[[str, int], int], write_repr: Repr | None = None,
                   prompt_quantize: bool = False):
@@ -49,6 +79,7 @@ def apply_kv_repr(trace, model, recipe, repr_fn: Repr, step_ops: Callable, notes
     ops = list(trace.ops)
     st = kv_state(trace)
     cap = max(int(st["capacity"]), 1)
+    notes = {**notes, **_flag_format_note(trace, recipe)}
     transient = _repriced_transient(trace, model, st, repr_fn)
     resident_bpt = 0.0
     decode = False
@@ -168,6 +199,7 @@ def _kivi_validate(recipe):
     "residual_length": Param(128, int, lambda x: x >= 0, "a non-negative token count"),
 }, "KIVI: keys per channel, values per token, fp16 recent window", validate=_kivi_validate)
 def apply_kivi(trace, model, recipe):
+    refuse_second_storage(trace, recipe)
     refuse_on_mla(recipe, model, "KIVI quantizes keys per channel and values per token with an fp16 value window")
     p = recipe.params
     G, R = p["group_size"], p["residual_length"]
@@ -268,6 +300,7 @@ def apply_gear(trace, model, recipe):
     fraction as fp16 values + int32 indices, and an fp16 streaming buffer of up to `gap`
     tokens compressed every `gap` steps. Decode applies the correction without
     reconstructing: q·Kᵀ = q·deq(Q)ᵀ + (q·B)·Aᵀ + q·Sᵀ."""
+    refuse_second_storage(trace, recipe)
     refuse_on_mla(recipe, model, "GEAR's backbone quantizes keys per channel and values per token")
     p = recipe.params
     G, gap, b, f = p["group_size"], p["streaming_gap"], p["bits"], p["outlier_fraction"]
@@ -373,6 +406,7 @@ def kv_format_store(params) -> dict:
     "channel_sort": Param(False, bool),
 }, "KV cache stored in a registered format (FP8, MXFP8/6/4, NVFP4, BFP); K and V may differ")
 def apply_kv_format(trace, model, recipe):
+    refuse_second_storage(trace, recipe)
     p = recipe.params
     store = kv_format_store(p)
     fmts = {"k": store["key"], "v": store["value"]}
@@ -431,6 +465,7 @@ def kvquant_bits_per_element(bits: int, outlier_fraction: float, index_bits: int
     "pre_rope_keys": Param(True, bool),
 }, "KVQuant: pre-RoPE per-channel keys, non-uniform codebooks, dense-and-sparse outliers")
 def apply_kvquant(trace, model, recipe):
+    refuse_second_storage(trace, recipe)
     refuse_on_mla(recipe, model, "KVQuant quantizes keys per channel before RoPE (MLA's RoPE part is a separate "
                                  f"{getattr(getattr(model, 'mla', None), 'qk_rope_head_dim', 0)}-dim key) and values "
                                  "per token")
@@ -715,11 +750,11 @@ def key_stat_sets(n: int, generated: int, requant_interval: int, subsets: int) -
     "new_tokens": Param(256, int, lambda x: x >= 0, "a non-negative number of generated tokens"),
 }, "salient tokens at high precision, the rest at low precision", validate=_mixed_validate)
 def apply_mixed_precision(trace, model, recipe):
-    """Stores and reads the split the twin keeps at the step: ZipCache's
-    `zipcache_token_split` (hi, lo, 16-bit streaming buffer), MiKV's
-    `mixed_precision_hi_tokens`. A new decode token is written at hi_bits (ZipCache with a
-    streaming gap: 16-bit, into the buffer); ZipCache's chunk quantization every
-    `requant_interval` steps and MiKV's demotions are priced as (amortised) quantizations."""
+    """Stores and reads the split the twin keeps at the step: ZipCache's `zipcache_token_split` (hi, lo, 16-bit
+    streaming buffer), MiKV's `mixed_precision_hi_tokens`. A new decode token is written at hi_bits (ZipCache with a
+    streaming gap: 16-bit, into the buffer); ZipCache's chunk quantization every `requant_interval` steps and MiKV's
+    demotions are priced as (amortised) quantizations."""
+    refuse_second_storage(trace, recipe)
     p = recipe.params
     hb, lb, ratio = p["hi_bits"], p["lo_bits"], p["salient_ratio"]
     interval = p["requant_interval"]
