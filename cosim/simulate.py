@@ -125,8 +125,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
                  recipe=trace.recipe, meta={"formats": trace.meta.get("formats", {}), **_format_detail(trace.meta),
                                             "recipe_effects": trace.meta.get("recipe_effects", {}),
                                             "level_requested": level, "priced_from": list(meta_prov), **meta,
-                                            **({"prompt_len": trace.meta["prompt_len"]}
-                                               if trace.meta.get("prompt_len") else {}),
+                                            **_prompt_meta(trace.meta),
                                             **({"energy_scope": hw.energy_scope} if hw.energy_scope else {})})
     if "step_latency_s" in meta.get("parallel", {}):
         _keep_layout_step(rep)
@@ -264,6 +263,11 @@ def energy_gaps(hw: HardwareSpec, names, fmts) -> list:
     return out + static_energy_note(hw)
 
 
+def _prompt_meta(meta) -> dict:
+    """A decode step's prompt share where the trace was given one (build_trace's prompt_len), for the report's meta."""
+    return {"prompt_len": meta["prompt_len"]} if meta.get("prompt_len") else {}
+
+
 def recipe_notes(meta) -> list:
     """A recipe's own remarks on what it did (e.g. "natively MLA; trace unchanged"; what a recipe compressing the
     prompt alone kept of a decode step's tokens; H2O's score state outside the footprint; a KV format given beside a
@@ -302,7 +306,7 @@ def _report_fields(trace: Trace, hw: HardwareSpec, notes, compute_fallback: bool
                      "level_requested": "roofline", "priced_from": ["speed-of-light"],
                      **({"energy_scope": hw.energy_scope} if hw.energy_scope else {}),
                      **({"implementation": meta["implementation"]} if meta.get("implementation") else {}),
-                     **({"prompt_len": meta["prompt_len"]} if meta.get("prompt_len") else {}),
+                     **_prompt_meta(meta),
                      "inputs": asdict(_pricing_inputs(trace, (), compute_fallback, None))}}
 
 

@@ -290,8 +290,8 @@ def test_a_sweep_varies_the_prompt_length_and_refuses_one_no_point_can_price(tmp
     assert mem[100] - mem[2000] == pytest.approx((4196 - 3220) * TOKEN, rel=1e-12)
     assert mem[2000] - mem[4096] == pytest.approx((3220 - 1124) * TOKEN, rel=1e-12)
     spec["axes"] = [{"grid": {"prompt_len": [100, 5000]}}]
-    with pytest.raises(InputError, match=r"axes\[0\]\.grid\.prompt_len\[1\]: got 5000; .* prompt_len 5000 is beyond "
-                                         r"seq 4196"):
+    with pytest.raises(InputError, match=r"axes\[0\]\.grid\.prompt_len\[1\]: got 5000; .* prompt_len: got 5,000; "
+                                         r"expected at most seq \(4,196\)"):
         sweep(spec, quiet=True, write=False)
 
 

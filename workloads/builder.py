@@ -29,7 +29,7 @@ from workloads.profiles import unfused_attention_ops
 from workloads.template import template_for
 from workloads.trace import Trace
 
-__all__ = ["build_trace", "experts_touched", "wider_format", "ProfileConflict"]
+__all__ = ["build_trace", "experts_touched", "wider_format", "ProfileConflict", "check_prompt_len"]
 
 
 class ProfileConflict(InputError):
@@ -79,7 +79,7 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     model = load_model(model)
     batch = _check_positive("batch", batch, MAX_BATCH)
     seq = _check_positive("seq", seq, MAX_SEQ)
-    prompt_len = _check_prompt_len(prompt_len, phase, seq)
+    prompt_len = check_prompt_len(prompt_len, phase, seq)
     weights, wnote = declared_weights_note(model, weights)
     note = context_note(model, seq, allow_beyond_max_context)
     notes = [n for n in (wnote, note, *model.import_notes) if n]
@@ -136,16 +136,17 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     return trace
 
 
-def _check_prompt_len(prompt_len, phase: str, seq: int) -> int | None:
-    """None, or the prompt's share of a decode step's `seq` context tokens: 1 .. seq (seq: all of it a prompt)."""
+def check_prompt_len(prompt_len, phase: str, seq: int, source: str = "build_trace") -> int | None:
+    """None, or the prompt's share of a decode step's `seq` context tokens: 1 .. seq (seq: all of it a prompt);
+    `source` names the caller in the error (a sweep's up-front check, cosim.dse.combos, asks too)."""
     if prompt_len is None:
         return None
     if phase != "decode":
-        raise InputError(f"build_trace: prompt_len: got {prompt_len!r} with phase {phase!r}; expected None: a "
+        raise InputError(f"{source}: prompt_len: got {prompt_len!r} with phase {phase!r}; expected None: a "
                          f"prefill's tokens are all its prompt (prompt_len splits a decode step's context)")
-    _check_positive("prompt_len", prompt_len, MAX_SEQ)
+    _check_positive("prompt_len", prompt_len, MAX_SEQ, source)
     if prompt_len > seq:
-        raise InputError(f"build_trace: prompt_len: got {prompt_len:,}; expected at most seq ({seq:,}): the prompt "
+        raise InputError(f"{source}: prompt_len: got {prompt_len:,}; expected at most seq ({seq:,}): the prompt "
                          f"is part of the decode step's context")
     return prompt_len
 

@@ -122,13 +122,11 @@ class _Rules:
             context_note(model, int(seq), b.allow_beyond_max_context, "point", "seq")
         except InputError as e:
             return str(e)[len("point: "):], {"seq", "model"}
-        prompt, phase = point.get("prompt_len", b.prompt_len), point.get("phase", b.phase)
-        if prompt is not None and phase != "decode":
-            return (f"prompt_len {prompt} splits a decode step's context, and the phase is {phase}: expected phase "
-                    f"decode (or no prompt_len)", {"prompt_len", "phase"})
-        if prompt is not None and int(prompt) > int(seq):
-            return (f"prompt_len {prompt} is beyond seq {seq}: expected at most seq (the prompt is part of the "
-                    f"decode step's context)", {"prompt_len", "seq"})
+        from workloads.builder import check_prompt_len  # build_trace's rule, asked before any point is built
+        try:
+            check_prompt_len(point.get("prompt_len", b.prompt_len), point.get("phase", b.phase), int(seq), "point")
+        except InputError as e:
+            return str(e)[len("point: "):], {"prompt_len", "seq", "phase"}
         return self._layout_error(point, model, batch)
 
     def _layout_error(self, point: dict, model, batch) -> tuple | None:

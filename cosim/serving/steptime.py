@@ -233,9 +233,9 @@ class DeviceStepCost:
         if not (isinstance(self.bucket, (int, float)) and 0 <= self.bucket < 1):
             raise InputError(f"serve: bucket: got {self.bucket!r}; expected a relative step in [0, 1)")
         w = self.workload
-        self.prompt_only = w.prompt_only  # a decode step's price depends on its prompt length too (_decode_lengths)
         from workloads.compression.recipe import prompt_only_parts
         self._prompt_parts = prompt_only_parts(w.recipe)
+        self.prompt_only = bool(self._prompt_parts)  # a decode step's price reads its prompt too (_decode_lengths)
         self._kept_only = self.prompt_only and self._reads_kept_only()
         # the reference steps grow their cache with the context: a prompt-only recipe's are read after a 1-token
         # prompt (its budget capped both at 1,024 tokens, so the ops reading its cache looked token-wise)

@@ -37,24 +37,6 @@ def _kv_inputs(op: Op) -> list[TensorSpec]:
     return [t for t in op.inputs if t.role == "kv"]
 
 
-# the methods that lay out the cache in their own representation (apply_kv_repr): a second one would re-lay the
-# first's codes and scales as if they were K and V (kivi2+fp8_kv priced 4.30 GB of KV, above bf16's 2.15 GB)
-KV_STORAGE_METHODS = ("kivi", "gear", "kv_format", "kvquant", "mixed_precision_kv")
-
-
-def refuse_second_storage(trace, recipe) -> None:
-    """One clear refusal where an earlier part of the recipe already stores the KV cache in its own representation
-    (the real-checkpoint accuracy path refuses the pair too); called first by each storage method, before its own
-    checks read the earlier part's codes as K and V (kivi2+kivi4 was refused for a head dimension of 8)."""
-    prior = [name for name, e in (trace.meta.get("recipe_effects") or {}).items()
-             if isinstance(e, dict) and e.get("method") in KV_STORAGE_METHODS]
-    recipe.require(not prior, "method", recipe.method,
-                   f"no second KV storage: part {', '.join(prior)} already stores the KV cache in its own "
-                   f"representation, and {recipe.name} would re-lay its codes and scales as K and V; give one of "
-                   f"them (a KV number format composes with the token-selection methods: StreamingLLM, H2O, SnapKV, "
-                   f"RocketKV)")
-
-
 def _flag_format_note(trace, recipe) -> dict:
     """Never silent: a narrow KV format the trace was built in (--kv) beside a method storing the cache its own
     way is not how it is priced: said (the real-checkpoint accuracy path refuses the pair)."""
@@ -197,9 +179,8 @@ def _kivi_validate(recipe):
     "v_bits": Param(2, int, bits, "1..16 bits"),
     "group_size": Param(32, int, lambda x: x > 0, "a positive group size"),
     "residual_length": Param(128, int, lambda x: x >= 0, "a non-negative token count"),
-}, "KIVI: keys per channel, values per token, fp16 recent window", validate=_kivi_validate)
+}, "KIVI: keys per channel, values per token, fp16 recent window", validate=_kivi_validate, stores_kv=True)
 def apply_kivi(trace, model, recipe):
-    refuse_second_storage(trace, recipe)
     refuse_on_mla(recipe, model, "KIVI quantizes keys per channel and values per token with an fp16 value window")
     p = recipe.params
     G, R = p["group_size"], p["residual_length"]
@@ -292,7 +273,7 @@ def gear_lowrank(n: int, d: int, gap: int, prefill_rank: int, rank: int, generat
     # at `rank`); the rest is the prompt (at prefill_rank). Prefill traces generate none.
     "new_tokens": Param(256, int, lambda x: x >= 0, "a non-negative number of generated tokens"),
 }, "GEAR: low-bit backbone + low-rank residual + sparse outliers, compressed every gap tokens",
-    validate=_gear_validate)
+    validate=_gear_validate, stores_kv=True)
 def apply_gear(trace, model, recipe):
     """X ≈ Q(X) + A·Bᵀ + S (doc §1.1): a KIVI-style backbone (keys per channel, values
     per token, groups of G), a low-rank residual (`gear_lowrank`: the prompt at
@@ -300,7 +281,6 @@ def apply_gear(trace, model, recipe):
     fraction as fp16 values + int32 indices, and an fp16 streaming buffer of up to `gap`
     tokens compressed every `gap` steps. Decode applies the correction without
     reconstructing: q·Kᵀ = q·deq(Q)ᵀ + (q·B)·Aᵀ + q·Sᵀ."""
-    refuse_second_storage(trace, recipe)
     refuse_on_mla(recipe, model, "GEAR's backbone quantizes keys per channel and values per token")
     p = recipe.params
     G, gap, b, f = p["group_size"], p["streaming_gap"], p["bits"], p["outlier_fraction"]
@@ -404,9 +384,8 @@ def kv_format_store(params) -> dict:
     # (and RoPE's pair table), so it adds no bytes and no runtime op here; the accuracy
     # twins quantize the keys in sorted channel order
     "channel_sort": Param(False, bool),
-}, "KV cache stored in a registered format (FP8, MXFP8/6/4, NVFP4, BFP); K and V may differ")
+}, "KV cache stored in a registered format (FP8, MXFP8/6/4, NVFP4, BFP); K and V may differ", stores_kv=True)
 def apply_kv_format(trace, model, recipe):
-    refuse_second_storage(trace, recipe)
     p = recipe.params
     store = kv_format_store(p)
     fmts = {"k": store["key"], "v": store["value"]}
@@ -463,9 +442,8 @@ def kvquant_bits_per_element(bits: int, outlier_fraction: float, index_bits: int
     "index_bits": Param(16, int, lambda x: x in (16, 32), "16 or 32"),
     "first_few_fp16": Param(1, int, lambda x: x >= 0, "a non-negative token count"),
     "pre_rope_keys": Param(True, bool),
-}, "KVQuant: pre-RoPE per-channel keys, non-uniform codebooks, dense-and-sparse outliers")
+}, "KVQuant: pre-RoPE per-channel keys, non-uniform codebooks, dense-and-sparse outliers", stores_kv=True)
 def apply_kvquant(trace, model, recipe):
-    refuse_second_storage(trace, recipe)
     refuse_on_mla(recipe, model, "KVQuant quantizes keys per channel before RoPE (MLA's RoPE part is a separate "
                                  f"{getattr(getattr(model, 'mla', None), 'qk_rope_head_dim', 0)}-dim key) and values "
                                  "per token")
@@ -748,13 +726,12 @@ def key_stat_sets(n: int, generated: int, requant_interval: int, subsets: int) -
     # how many of a decode step's cached tokens were generated; the rest is the prompt.
     # Prefill traces generate none.
     "new_tokens": Param(256, int, lambda x: x >= 0, "a non-negative number of generated tokens"),
-}, "salient tokens at high precision, the rest at low precision", validate=_mixed_validate)
+}, "salient tokens at high precision, the rest at low precision", validate=_mixed_validate, stores_kv=True)
 def apply_mixed_precision(trace, model, recipe):
     """Stores and reads the split the twin keeps at the step: ZipCache's `zipcache_token_split` (hi, lo, 16-bit
     streaming buffer), MiKV's `mixed_precision_hi_tokens`. A new decode token is written at hi_bits (ZipCache with a
     streaming gap: 16-bit, into the buffer); ZipCache's chunk quantization every `requant_interval` steps and MiKV's
     demotions are priced as (amortised) quantizations."""
-    refuse_second_storage(trace, recipe)
     p = recipe.params
     hb, lb, ratio = p["hi_bits"], p["lo_bits"], p["salient_ratio"]
     interval = p["requant_interval"]

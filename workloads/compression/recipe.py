@@ -79,6 +79,8 @@ class Recipe:
         from workloads.compression.common import (fuse_unfused_attention, mixed_kv_layers, record_effects,
                                                   snapshot, unfuse_attention)
         before = snapshot(trace)
+        if METHODS[self.method].stores_kv:
+            _refuse_second_storage(trace, self)
         work, unfused = fuse_unfused_attention(trace)
         out = METHODS[self.method].apply(work, model, self)
         if out.meta.get("kv_state") != trace.meta.get("kv_state"):  # the method resized the KV cache
@@ -89,6 +91,20 @@ class Recipe:
         if unfused:
             out = unfuse_attention(out)
         return record_effects(out, self, before)
+
+
+def _refuse_second_storage(trace, recipe) -> None:
+    """One clear refusal where an earlier part already stores the KV cache in its own representation (the
+    real-checkpoint accuracy path refuses the pair too), before the method's own checks read that part's codes as K
+    and V (kivi2+fp8_kv priced 4.30 GB of KV, above bf16's 2.15 GB; kivi2+kivi4 was refused for a head dimension
+    of 8)."""
+    prior = [name for name, e in (trace.meta.get("recipe_effects") or {}).items()
+             if isinstance(e, dict) and getattr(METHODS.get(e.get("method")), "stores_kv", False)]
+    recipe.require(not prior, "method", recipe.method,
+                   f"no second KV storage: part {', '.join(prior)} already stores the KV cache in its own "
+                   f"representation, and {recipe.name} would re-lay its codes and scales as K and V; give one of "
+                   f"them (a KV number format composes with the token-selection methods: StreamingLLM, H2O, SnapKV, "
+                   f"RocketKV)")
 
 
 def list_recipes() -> list[str]:

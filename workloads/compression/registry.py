@@ -38,18 +38,21 @@ class Method:
     # evicts from the prompt only: its reference code appends generated tokens whole, so a decode trace built with
     # its prompt length (build_trace's prompt_len, workloads.compression.common.prompt_and_generated) keeps them
     prompt_only: bool = False
+    # lays out the KV cache in its own representation (KIVI's codes, a KV number format): a second such part would
+    # re-lay the first's codes and scales as K and V (Recipe.apply refuses it)
+    stores_kv: bool = False
 
 
 METHODS: dict[str, Method] = {}
 
 
 def register_method(name: str, params: Mapping[str, Param], summary: str = "",
-                    validate: Callable | None = None, prompt_only: bool = False):
+                    validate: Callable | None = None, prompt_only: bool = False, stores_kv: bool = False):
     """Decorator: register `fn(trace, model, recipe) -> Trace` as method `name`;
     `validate(recipe)` runs cross-parameter checks when a recipe is loaded."""
     def deco(fn):
         METHODS[name] = Method(name=name, apply=fn, params=dict(params), summary=summary,
-                                validate=validate, prompt_only=prompt_only)
+                                validate=validate, prompt_only=prompt_only, stores_kv=stores_kv)
         return fn
     return deco
 
