@@ -71,6 +71,10 @@ def launch_order(ops) -> list:
 
 
 def _kernels(cost) -> int:
+    """Kernels the host launches for an op: work a recipe fused into another kernel (a dequantize inside the
+    attention) launches none; an op priced without a count, one."""
+    if cost.details.get("fused"):
+        return 0
     return max(1, int(cost.details.get("kernels", 1)))
 
 
@@ -82,6 +86,9 @@ def eager_pipeline(ops, costs, cpu_per_kernel: float, order=None) -> float:
     host = gpu_end = 0.0
     for i in launch_order(ops) if order is None else order:
         k = _kernels(costs[i])
+        if k == 0:  # fused: runs inside the kernel it is fused into, issued with it
+            gpu_end += costs[i].latency_s
+            continue
         g = costs[i].latency_s / k
         for _ in range(k):
             host += cpu_per_kernel

@@ -103,3 +103,22 @@ def test_html_summary_names_the_implementation_and_the_eager_step():
     eng = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 1, 1024, profile="engine"), "h100_sxm", "analytical")
     rows = {label: value for label, value, _ in _summary(eng)}
     assert rows["implementation"].startswith("engine:") and "latency launched eagerly (CUDA graphs off)" not in rows
+
+
+def test_fused_work_launches_no_kernel():
+    # A (one 10 us kernel) then a dequantize fused into it (3 us): the host issues one kernel at 5 us; the GPU runs
+    # A 5-15 and the fused work inside it, 15-18 -> 18 us; one kernel, 13 us of GPU time
+    ops = [_op(1), _op(1)]
+    costs = [_cost(10e-6, 1), SimpleNamespace(latency_s=3e-6, details={"fused": True, "kernels": 0})]
+    assert eager_pipeline(ops, costs, 5e-6) == pytest.approx(18e-6)
+    step = eager_host_step(ops, costs, 5e-6)
+    assert (step.kernels, step.gpu_s, step.ops_counted_as_one_kernel) == (1, pytest.approx(13e-6), 0)
+
+
+def test_a_recipes_fused_dequantize_adds_no_launch():
+    # fp8_kv's dequantize runs inside the attention kernel and its quantize inside the KV write: the eager pass
+    # launches the kernels of the same model with a plain fp8 cache (it counted 64 more on Llama-3-8B's 32 layers)
+    plain = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 4, 1024, kv="fp8_e4m3"), "h100_sxm", "analytical")
+    recipe = cosim.simulate(cosim.build_trace("llama3_8b", "decode", 4, 1024, recipe="fp8_kv"), "h100_sxm",
+                            "analytical")
+    assert recipe.meta["eager_host"]["kernels"] == plain.meta["eager_host"]["kernels"]
