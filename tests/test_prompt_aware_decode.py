@@ -330,3 +330,26 @@ def test_the_kv_twin_reads_the_prompt_the_step_had():
     from cosim.layer_accuracy import twin_prompt
     assert twin_prompt(build_trace("llama3_8b", "decode", 1, 4096, recipe="snapkv", prompt_len=1024)) == 1024
     assert twin_prompt(build_trace("llama3_8b", "decode", 1, 8192, recipe="snapkv")) == 4096
+
+
+def test_rocketkv_splits_its_budget_from_the_prompt():
+    """rocketkv_budget(7900, 1024, 128, 256): capacity 3,657, prompt budget 3,401, chunk 2, r 72, k 512. After a
+    7,900-token prompt and 100 generated tokens the cache holds 3,401 + 100 tokens: a step reads
+    72·ceil(3501/2) + 2·512·128 = 257,144 elements per KV head; the cache is sized at the capacity before the first
+    step: (3,657 tokens + ceil(3657/2) chunk summaries of 2·128 bf16 a head) x 131,072 B. Read as one 8,000-token
+    prompt (no prompt_len) it is the capacity of 8,000 (3,678), the reserve full, as before."""
+    e = build_trace("llama3_8b", "decode", 1, 8000, recipe="rocketkv", prompt_len=7900)
+    fx = e.meta["recipe_effects"]["rocketkv"]
+    assert (fx["capacity"], fx["prompt_budget"], fx["kept_tokens"]) == (3657, 3401, 3501)
+    assert fx["read_elements_per_kv_head"] == 72 * 1751 + 2 * 512 * 128 == 257_144
+    assert e.meta["footprint"]["kv_cache"] == (3657 + 1829) * TOKEN
+    assert "keeps 3,401 of the 7,900-token prompt and its 100 generated tokens" in fx["note"]
+    whole = build_trace("llama3_8b", "decode", 1, 8000, recipe="rocketkv").meta["recipe_effects"]["rocketkv"]
+    assert (whole["capacity"], whole["kept_tokens"]) == (3678, 3678) and "note" not in whole
+
+
+def test_rocketkv_generation_past_its_reserve_is_said():
+    fx = build_trace("llama3_8b", "decode", 1, 8000, recipe="rocketkv",
+                     prompt_len=7000).meta["recipe_effects"]["rocketkv"]
+    assert fx["kept_tokens"] == fx["prompt_budget"] + 1000
+    assert "outgrow the reserve" in fx["note"] and "new_tokens >= 1,000" in fx["note"]

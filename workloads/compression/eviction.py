@@ -678,17 +678,19 @@ class RocketKVBudget:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def read_elements(self, head_dim: int, kv_tensors: int = 2) -> int:
+    def read_elements(self, head_dim: int, kv_tensors: int = 2, held: int | None = None) -> int:
         """Cache elements one decode step reads per KV head: r·ceil(capacity/chunk) chunk
         summaries (r channels of each key when chunk is 1; one of each chunk's min and max per
         selected channel, the max where the GQA group's summed q is positive: NVlabs/RocketKV@63637c8
         gpt-fast/rocket.py `i1_sign`, as the twin reads) + the k gathered tokens of each of
         the `kv_tensors` cached tensors (2: K and V; 1: MLA's latent, which is both) --
         ≈ 2·token_budget·d for K and V by construction. The whole cache, kv_tensors·P·d, when
-        the prompt fits the budget (full attention)."""
+        the prompt fits the budget (full attention). `held`: the tokens the cache holds at the step (the kept
+        prompt and the generated tokens so far; None: the capacity, the reserve full)."""
         if not self.applies:
             return kv_tensors * self.prompt_len * head_dim
-        return self.r * math.ceil(self.capacity / self.chunk) + kv_tensors * self.k * head_dim
+        held = self.capacity if held is None else int(held)
+        return self.r * math.ceil(held / self.chunk) + kv_tensors * min(self.k, held) * head_dim
 
 
 def rocketkv_budget(prompt_len: int, token_budget: int, head_dim: int, new_tokens: int) -> RocketKVBudget:
@@ -728,6 +730,18 @@ def rocketkv_budget(prompt_len: int, token_budget: int, head_dim: int, new_token
     return RocketKVBudget(P, B, True, capacity, reserve, prompt_budget, k, chunk, r, alpha, cr, tuple(notes))
 
 
+def _rocketkv_generated_notes(q: RocketKVBudget, generated: int | None) -> list[str]:
+    """What a decode step given its prompt length holds (never silent where generation outgrows the reserve)."""
+    if generated is None or not q.applies:
+        return [] if generated is None else [f"its {generated:,} generated tokens are kept whole"] * bool(generated)
+    said = (f"keeps {q.prompt_budget:,} of the {q.prompt_len:,}-token prompt and its {generated:,} generated tokens "
+            f"(its generation reserve is {q.new_tokens:,})")
+    if generated > q.new_tokens:
+        said += (f"; the generated tokens outgrow the reserve its cache of {q.capacity:,} tokens is sized for: priced "
+                 f"holding them all (give new_tokens >= {generated:,} to size the cache for them)")
+    return [said]
+
+
 def cached_keys(trace, attn: Op) -> tuple[int, int, bool]:
     """(heads, width, latent) of the keys the cache holds, which RocketKV's summaries cover:
     K per KV head, or an MLA latent (kv_lora_rank + RoPE dims: one 'head', and it is the
@@ -758,7 +772,7 @@ def _chunk_summary_bytes(trace, n_chunks: int, heads: int, head_dim: int) -> flo
     "window": Param(32, int, lambda x: x > 0, "a positive observation-window length"),
     "kernel": Param(63, int, lambda x: x > 0 and x % 2 == 1, "a positive odd pooling kernel"),
     "new_tokens": Param(256, int, lambda x: x >= 0, "a non-negative number of tokens to generate"),
-}, "SnapKV++ eviction to a capacity, then hybrid top-k sparse attention each step")
+}, "SnapKV++ eviction to a capacity, then hybrid top-k sparse attention each step", prompt_only=True)
 def apply_rocketkv(trace, model, recipe):
     p = recipe.params
     st = kv_state(trace)
@@ -767,9 +781,12 @@ def apply_rocketkv(trace, model, recipe):
     # the budget, summaries and reads are of what the cache holds (MLA: the latent, prefill and decode alike)
     hc, hd, latent = cached_keys(trace, attn0) if attn0 is not None else (model.kv_heads, model.head_dim, False)
     n_kv = 1 if latent else 2
-    q = rocketkv_budget(S, p["token_budget"], hd, p["new_tokens"])
+    # a decode trace given its prompt length splits its budget from the prompt, which RocketKV compresses once at the
+    # end of prefill; the generated tokens fill the reserve. Without one the context is the prompt, the reserve full
+    prompt, generated = prompt_and_generated(trace) if trace.meta.get("prompt_len") else (S, None)
+    q = rocketkv_budget(prompt, p["token_budget"], hd, p["new_tokens"])
     notes = {k: v for k, v in q.as_dict().items() if k != "notes"}  # its notes go under `note`, once
-    said = list(q.notes)
+    said = list(q.notes) + _rocketkv_generated_notes(q, generated)
     if latent and q.applies:
         said.append(MLA_TOKEN_NOTE + "; the per-chunk min/max summaries are of the whole latent (it is the key)")
     if said:
@@ -777,7 +794,10 @@ def apply_rocketkv(trace, model, recipe):
     if not q.applies:  # the context fits the budget: RocketKV changes nothing
         return rewrite(trace, list(trace.ops), notes)
     cap, chunk, r, k = q.capacity, q.chunk, q.r, q.k
-    n_chunks = math.ceil(cap / chunk)
+    # tokens a decode step's cache holds: the kept prompt and the generated ones (or the capacity, the reserve full)
+    held = min(cap if generated is None else q.prompt_budget + generated, int(st["capacity"]))
+    alloc = max(cap, held)  # the reference sizes its cache at the capacity before the first step
+    n_chunks = math.ceil(held / chunk)
     summaries = chunk > 1  # with chunk 1 the min/max of a chunk is the key itself: nothing extra stored
     ops = list(trace.ops)
     extra_bytes = 0.0
@@ -788,7 +808,7 @@ def apply_rocketkv(trace, model, recipe):
         fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
         common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
         if attn in decode:
-            kept = min(cap, int(st["capacity"]))
+            kept = held
             q_in = next((t for t in attn.inputs if t.name == "q"), attn.inputs[0])
             kt = TensorSpec("k_chunk_minmax.selected" if summaries else "k_cache.selected_channels",
                             (B, n_chunks, h, r), fmt, "kv")
@@ -825,13 +845,16 @@ def apply_rocketkv(trace, model, recipe):
                         (TensorSpec("k_chunk_minmax", (B, math.ceil(pb / chunk), hc, 2 * hd), fmt, "kv"),),
                         **common)] if summaries else []
             ops = replace_op(ops, attn, [*snap, *build])
-    extra_bytes += _chunk_summary_bytes(trace, n_chunks, hc, hd) if summaries else 0.0
-    read = min(k, cap) if decode else st["read"]
-    notes["read_elements_per_kv_head"] = q.read_elements(hd, n_kv)  # what the decode ops' tensors read
+    extra_bytes += _chunk_summary_bytes(trace, math.ceil(min(alloc, int(st["capacity"])) / chunk), hc, hd) \
+        if summaries else 0.0
+    read = min(k, held) if decode else st["read"]
+    notes["read_elements_per_kv_head"] = q.read_elements(hd, n_kv, held)  # what the decode ops' tensors read
     notes["traffic_reduction"] = n_kv * S * hd / notes["read_elements_per_kv_head"]
-    # decode at context S holds the capacity; prefill ends holding the kept prompt (the
-    # generation reserve fills as tokens are generated)
-    kept_cap = min(cap if decode else q.prompt_budget, int(st["capacity"]))
+    if decode:
+        notes["kept_tokens"] = held
+    # decode holds its allocated capacity (more where generation outgrew the reserve); prefill ends holding the kept
+    # prompt (the generation reserve fills as tokens are generated)
+    kept_cap = min(alloc if decode else q.prompt_budget, int(st["capacity"]))
     transient = prefill_transient_kv(trace, st, kept_cap)
     return rewrite(trace, ops, notes, kv={"capacity": kept_cap, "read": read,
                                           "bytes_per_token": stored_bytes_per_token(trace, st, kept_cap),
