@@ -175,9 +175,10 @@ class StoredTokens:
         after = (f"; past its prompt each generated token is added at the rate the recipe stores a token it keeps "
                  f"({self.appended_rate:,.0f} B/token: its decode trace over "
                  f"{min(APPENDED_SPAN, ref_context(self.workload.model)):,} tokens after a 1-token prompt; exact for "
-                 f"SnapKV and FastKV alone; a quantized part's fp16 residual rises and falls around it, and a part "
-                 f"that evicts generated tokens too (H2O, StreamingLLM, RazorAttention) makes it approximate, either "
-                 f"way)"
+                 f"SnapKV and FastKV alone; RocketKV sizes its cache for its generation reserve before the first step, "
+                 f"so it is charged over by up to the reserve's tokens; a quantized part's fp16 residual rises and "
+                 f"falls around it, and a part that evicts generated tokens too (H2O, StreamingLLM, RazorAttention) "
+                 f"makes it approximate, either way)"
                  if self.prompt_only else "")
         return (f"KV capacity: recipe {self.workload.recipe} stores a request's cache at a rate its "
                 f"{'prompt' if self.prompt_only else 'context'} sets (the recipe's decode trace at that "
