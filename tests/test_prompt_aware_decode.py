@@ -48,7 +48,7 @@ def test_without_a_prompt_length_the_context_is_one_prompt_as_before():
         assert "prompt_len" not in a.meta and b.meta["prompt_len"] == 4196  # said where given, as given
 
 
-@pytest.mark.parametrize("recipe", ["h2o", "kivi2", "streaming_llm"])
+@pytest.mark.parametrize("recipe", ["kivi2", "streaming_llm"])
 def test_a_recipe_compressing_the_whole_context_ignores_the_prompt_length(recipe):
     a = build_trace("llama3_8b", "decode", 1, 4196, recipe=recipe)
     b = build_trace("llama3_8b", "decode", 1, 4196, recipe=recipe, prompt_len=1000)
@@ -353,3 +353,23 @@ def test_rocketkv_generation_past_its_reserve_is_said():
                      prompt_len=7000).meta["recipe_effects"]["rocketkv"]
     assert fx["kept_tokens"] == fx["prompt_budget"] + 1000
     assert "outgrow the reserve" in fx["note"] and "new_tokens >= 1,000" in fx["note"]
+
+
+def test_h2o_sets_its_budget_from_the_prompt():
+    """H2O's reference fixes its budgets at the first forward from the prompt (int(0.1·4096) + int(0.1·4096) = 818)
+    and evicts generated tokens to them; read as one 4,196-token prompt: int(419.6) · 2 = 838."""
+    fx = lambda **kw: build_trace("llama3_8b", "decode", 1, 4196, recipe="h2o", **kw).meta["recipe_effects"]["h2o"]
+    assert fx(prompt_len=4096)["kept_tokens"] == 818
+    assert fx()["kept_tokens"] == 838
+    # after SnapKV (a part compressing the prompt alone) H2O's share stays of the context, as before: a composite's
+    # rule, which serving's 1-token-prompt probes need (a budget from that prompt keeps no token)
+    chain = build_trace("llama3_8b", "decode", 1, 4196, recipe="snapkv+h2o", prompt_len=4096)
+    assert chain.meta["recipe_effects"]["h2o"]["kept_tokens"] == 838
+
+
+def test_serving_says_it_reads_h2os_budget_from_the_context():
+    from cosim.serving import serve
+    res = serve("llama3_8b", "h100_sxm", qps=5, requests=2, prompt_len=2000, output_len=20, recipe="h2o")
+    assert any(n.startswith("recipe h2o: its reference sets its budget once from the prompt") for n in res.notes)
+    snap = serve("llama3_8b", "h100_sxm", qps=5, requests=2, prompt_len=2000, output_len=20, recipe="snapkv+h2o")
+    assert not any("sets its budget once from the prompt" in n for n in snap.notes)  # the composite's rule instead

@@ -28,7 +28,7 @@ from hwmodels.spec import HardwareSpec, load_hw
 from hwmodels.system import SystemSpec, list_systems, load_system
 from workloads.parallel import parse_layout
 from workloads.builder import declared_weights_note
-from workloads.compression.recipe import prompt_only_note
+from workloads.compression.recipe import prompt_budget_note, prompt_only_note
 from workloads.io import InputError
 from workloads.models import load_model
 
@@ -333,7 +333,8 @@ def _capacity(cfg, w, hw, model, specs, budget, draft_w):
         notes.append("speculative: the draft model's own KV cache is not counted against capacity")
     stored, note = _stored_tokens(w, cap, specs)
     notes += [note] if note else []
-    notes += [n for n in (prompt_only_note(w.recipe, "the decode steps' prices and each request's KV charge"),) if n]
+    notes += [n for n in (prompt_only_note(w.recipe, "the decode steps' prices and each request's KV charge"),
+                          prompt_budget_note(w.recipe, "the decode steps' prices and each request's KV charge")) if n]
     return cap, notes, stored
 
 

@@ -214,15 +214,18 @@ def cache_layout(trace) -> tuple[int, str | None]:
     return int(w[0].dims.get("cols", 0)), (w[0].outputs[0].fmt if w[0].outputs else None)
 
 
-def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn, prompt_only: bool = False):
+def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn, prompt_only: bool = False,
+           budget_from_prompt: bool = False):
     """Shared driver: keep_fn(S) -> kept tokens; step_fn(attn, kept) -> (new attn,
     extra decode ops); prefill_fn(attn, kept) -> ops replacing the prefill attention.
     `prompt_only`: the recipe evicts once, from the prompt (SnapKV), so a decode trace's generated
-    tokens (prompt_and_generated) are kept whole on top of the prompt's kept ones."""
+    tokens (prompt_and_generated) are kept whole on top of the prompt's kept ones.
+    `budget_from_prompt`: the budget is set once from the prompt (H2O's ratios at prefill) and every step evicts to
+    it, generated tokens included."""
     st = kv_state(trace)
     S = int(st["capacity"])
     prompt, generated = prompt_and_generated(trace) if prompt_only else (int(st["context"]), 0)
-    budget = keep_fn(prompt)
+    budget = keep_fn(prompt_and_generated(trace)[0] if budget_from_prompt else prompt)
     kept = min(S, min(prompt, budget) + generated)
     recipe.require(kept >= 1, "parameters", dict(recipe.params),
                    f"parameters keeping at least one of the {S} cached tokens")
@@ -372,6 +375,14 @@ def h2o_kept_tokens(heavy_ratio: float, recent_ratio: float, budget: int, prompt
     return kept
 
 
+def _after_prompt_only_part(trace) -> bool:
+    """Whether an earlier part of the recipe compressed the prompt alone (Method.prompt_only: SnapKV, FastKV,
+    RocketKV), as its recorded effects say."""
+    from workloads.compression.registry import METHODS
+    return any(getattr(METHODS.get(e.get("method")), "prompt_only", False)
+               for e in (trace.meta.get("recipe_effects") or {}).values() if isinstance(e, dict))
+
+
 def _h2o_budget(recipe, S: int) -> int:
     p = recipe.params
     return h2o_kept_tokens(p["heavy_ratio"], p["recent_ratio"], p["budget"], S, recipe.source or recipe.name)
@@ -392,7 +403,8 @@ def _h2o_validate(recipe):
     "budget": Param(0, int, lambda x: x >= 0, "a non-negative token budget (0: use the ratios)"),
     "forgetting_factor": Param(0.0, float, lambda x: 0 <= x < 1,
                                "0 (plain H2O) or A2SF's decay in [0, 1): A = Σ α^(n−q)·S_q"),
-}, "heavy hitters + recent window, one eviction per step (A2SF: decayed scores)", validate=_h2o_validate)
+}, "heavy hitters + recent window, one eviction per step (A2SF: decayed scores)", validate=_h2o_validate,
+    budget_from_prompt=True)
 def apply_h2o(trace, model, recipe):
     decay = recipe.params["forgetting_factor"]
     eager = any(op.dims.get("backend") == "unfused" for op in attention_ops(trace))  # workloads.builder marks it
@@ -441,7 +453,11 @@ def apply_h2o(trace, model, recipe):
                                         f"x {kept} kept tokens x 4 B = {state:,} B per sequence) are decode state "
                                         "outside kv_cache: not counted in the memory footprint"}
 
-    out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill, notes)
+    # the reference sets its budgets from the prompt at prefill and keeps them (FMInference/H2O h2o_hf): a decode
+    # trace given its prompt length reads them there, else from its context as one prompt. After a part compressing
+    # the prompt alone (snapkv+h2o) its budget stays a share of the context (a composite's rule)
+    out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill, notes,
+                 budget_from_prompt=not _after_prompt_only_part(trace))
     return charge_h2o_column_sums(charge_unfused_scores(trace, out))
 
 

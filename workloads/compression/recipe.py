@@ -32,7 +32,7 @@ from workloads.compression.registry import (METHODS, Method, Param, RecipeError,
 
 __all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_recipe",
            "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict", "recipe_part_names",
-           "prompt_only_parts", "prompt_only_note"]
+           "prompt_only_parts", "prompt_only_note", "prompt_budget_note"]
 
 
 def require(ok, source, field, value, expected):
@@ -159,6 +159,21 @@ def prompt_only_note(spec, where: str) -> str | None:
     return (f"recipe {', '.join(names)}: compresses the prompt alone (its reference code appends generated tokens "
             f"whole, leaving them to any later part of the recipe): {where} read each request's prompt length, not "
             f"its context alone")
+
+
+def prompt_budget_note(spec, where: str) -> str | None:
+    """Never silent: a caller reading each decode step's context as its prompt (serving) prices a part that sets its
+    budget from the prompt (H2O: Method.budget_from_prompt) with a budget that grows with the generated tokens; None
+    where no such part is priced so (after a part compressing the prompt alone the context is that part's rule)."""
+    if not spec or prompt_only_parts(spec):
+        return None
+    r = load_recipe(spec)
+    names = [p.name for p in (r.parts or (r,)) if getattr(METHODS.get(p.method), "budget_from_prompt", False)]
+    if not names:
+        return None
+    return (f"recipe {', '.join(names)}: its reference sets its budget once from the prompt; {where} read each "
+            f"decode step's context as its prompt, so its budget grows by its share of the generated tokens (cosim "
+            f"generate and --prompt-len read the prompt)")
 
 
 def _split_top(text: str, sep: str) -> list[str]:

@@ -41,18 +41,23 @@ class Method:
     # lays out the KV cache in its own representation (KIVI's codes, a KV number format): a second such part would
     # re-lay the first's codes and scales as K and V (Recipe.apply refuses it)
     stores_kv: bool = False
+    # sets its budget once from the prompt and evicts every token to it, generated ones too (H2O's ratios): a decode
+    # trace given its prompt length reads the budget there
+    budget_from_prompt: bool = False
 
 
 METHODS: dict[str, Method] = {}
 
 
 def register_method(name: str, params: Mapping[str, Param], summary: str = "",
-                    validate: Callable | None = None, prompt_only: bool = False, stores_kv: bool = False):
+                    validate: Callable | None = None, prompt_only: bool = False, stores_kv: bool = False,
+                    budget_from_prompt: bool = False):
     """Decorator: register `fn(trace, model, recipe) -> Trace` as method `name`;
     `validate(recipe)` runs cross-parameter checks when a recipe is loaded."""
     def deco(fn):
         METHODS[name] = Method(name=name, apply=fn, params=dict(params), summary=summary,
-                                validate=validate, prompt_only=prompt_only, stores_kv=stores_kv)
+                                validate=validate, prompt_only=prompt_only, stores_kv=stores_kv,
+                                budget_from_prompt=budget_from_prompt)
         return fn
     return deco
 
