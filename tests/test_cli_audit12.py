@@ -197,3 +197,19 @@ def test_experiment_output_is_relative_to_the_current_directory(tmp_path, monkey
     assert "wrote out/rel/report.html" in capsys.readouterr().out
     assert (tmp_path / "run_here" / "out" / "rel" / "report.json").is_file()
     assert not (tmp_path / "files" / "out").exists()
+
+
+def test_plan_out_names_its_inputs_and_a_json_header(tmp_path):
+    import json
+
+    import pandas as pd
+    base = ["plan", "--model", "llama3_8b", "--system", "dgx_h100", "--max-devices", "2", "--seq", "1024",
+            "--recipe", "kivi2"]
+    assert main(base + ["--out", str(tmp_path / "p.csv")]) == 0
+    df = pd.read_csv(tmp_path / "p.csv")
+    assert set(df["model"]) == {"llama3_8b"} and set(df["seq"]) == {1024} and set(df["recipe"]) == {"kivi2"}
+    assert set(df["sp"]) == {False} and set(df["sp_searched"]) == {"off"}  # the layout's, then the option
+    assert main(base + ["--out", str(tmp_path / "p.json")]) == 0
+    d = json.loads((tmp_path / "p.json").read_text())
+    assert d["schema_version"] >= 2 and d["inputs"]["system"] == "dgx_h100" and d["inputs"]["recipe"] == "kivi2"
+    assert len(d["rows"]) == len(df) and d["rows"][0]["layout"] == df["layout"][0]

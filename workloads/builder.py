@@ -107,6 +107,7 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
             get_format(f)
         except ValueError as e:
             raise InputError(f"build_trace: {role}: {e}") from None
+    notes += [n for n in (acts_format_note(weights, acts),) if n]
     # the numbers come from the traced template of this structure (workloads.template);
     # the ops themselves are built only when someone reads trace.ops
 
@@ -192,6 +193,17 @@ def _profile_with(profile, unfused_form: str | None):
                               f"or engine, takes the unfused algorithm; a recipe reading the probabilities, e.g. "
                               f"H2O, also takes hf_eager's)")
     return dataclasses.replace(p, attention_in_trace="unfused algorithm (the trace's score GEMM, softmax, PV GEMM)")
+
+
+def acts_format_note(weights: str, acts: str) -> str | None:
+    """Never silent: activations narrower than the weights do not make the GEMMs narrow (they compute in the wider
+    format of the pair, wider_format); the activations' bytes are the narrow format's. None otherwise."""
+    gemm = wider_format(acts, weights)
+    if gemm == acts or get_format(acts).element_bits >= get_format(gemm).element_bits:
+        return None
+    return (f"acts {acts}: activations are stored and moved in {acts}, but GEMMs with {weights} weights compute in "
+            f"{gemm} (the wider of the pair); quantizing activations to {acts} is not priced (give --weights {acts} "
+            f"too for {acts} GEMMs)")
 
 
 def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, str | None]:

@@ -59,17 +59,42 @@ def run(args) -> int:
                allow_beyond_max_context=args.allow_beyond_max_context, compute_fallback=args.compute_fallback)
     print(format_plan(res, args.top))
     if args.out:
-        df = res.to_frame()
-        ensure_parent(args.out, "--out")  # the folder is made only now, when the table is written
-        if args.out.lower().endswith(".csv"):
-            df.to_csv(args.out, index=False)
-        else:  # .json (check_output_file allowed no other)
-            df.to_json(args.out, orient="records", indent=1)
+        _write_table(res, args, ensure_parent(args.out, "--out"))  # the folder is made only now
         print(f"wrote {args.out}")
     if args.plot:
         plot_plan(res, ensure_parent(args.plot, "--plot"))
         print(f"wrote {args.plot}")
     return 0
+
+
+def plan_inputs(res, args) -> dict:
+    """What a written table was made from: the model, system and workload the layouts were searched for (as
+    simulate's report names its inputs), so a file read later says which run it is."""
+    return {"model": res.model, "system": res.system, "phase": res.phase, "batch": res.batch, "seq": res.seq,
+            "objective": res.objective, "level_requested": res.level, "weights": args.weights, "acts": args.acts,
+            "kv": args.kv, "recipe": args.recipe, "sp_searched": args.sp, "max_devices": args.max_devices,
+            "microbatches_searched": args.microbatches, "routing": args.routing,
+            "allow_beyond_max_context": args.allow_beyond_max_context, "compute_fallback": args.compute_fallback}
+
+
+def _write_table(res, args, path) -> None:
+    """CSV: one row per layout, the run's inputs as columns (blank where unset: the default); JSON: the report header
+    (schema, version, commit), the inputs, the run's notes and skipped layouts, then the rows."""
+    from cosim import jsonio
+    from cosim.report import json_header
+
+    df = res.to_frame()
+    inputs = plan_inputs(res, args)  # named apart from a row's own sp / microbatches (the layout's)
+    if str(path).lower().endswith(".csv"):
+        for k, v in inputs.items():
+            df[k] = "" if v is None else v
+        df.to_csv(path, index=False)
+        return
+    head = {**json_header(), "rows_are": "rows: one per layout searched, ranked (fitting layouts first)"}
+    with open(path, "w") as f:  # .json (check_output_file allowed no other)
+        jsonio.dump({**head, "inputs": inputs, "notes": list(res.notes),
+                     "skipped": [list(s) for s in res.skipped], "rows": df.to_dict(orient="records")}, f, indent=1)
+        f.write("\n")
 
 
 def _microbatches(text: str) -> int | None:
