@@ -783,6 +783,39 @@ def _chunk_summary_bytes(trace, n_chunks: int, heads: int, head_dim: int) -> flo
     return total
 
 
+def _rocketkv_step(attn: Op, name: str, q: RocketKVBudget, held: int, hd: int, summaries: bool, fmt: str) -> list:
+    """A decode step's ops: the approximate scores over the chunk summaries of the `held` tokens, the top-k, the
+    attention gathering k of them, the summary update."""
+    B, H, h = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["kv_heads"])
+    g, r, n_chunks = H // h, q.r, math.ceil(held / q.chunk)
+    common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
+    q_in = next((t for t in attn.inputs if t.name == "q"), attn.inputs[0])
+    kt = TensorSpec("k_chunk_minmax.selected" if summaries else "k_cache.selected_channels", (B, n_chunks, h, r), fmt,
+                    "kv")
+    before = [
+        Op(f"{name}.q_channel_sum", "add", {"rows": B * h, "cols": g * hd}, (q_in,),
+           (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), compute_fmt=VECTOR_FMT, **common),
+        Op(f"{name}.channel_topk", "topk", {"rows": B * h, "cols": hd},
+           (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), (), compute_fmt=VECTOR_FMT, **common),
+        Op(f"{name}.approx_scores", "gemm", {"b": B * h, "m": g, "n": n_chunks, "k": r},
+           (TensorSpec("q_selected", (B * h, g, r), "bf16"), kt),
+           (TensorSpec("approx_scores", (B * h, g, n_chunks), "fp32"),), **common),
+        Op(f"{name}.approx_softmax", "softmax", {"rows": B * h * g, "cols": n_chunks},
+           (TensorSpec("approx_scores", (B * h, g, n_chunks), "fp32"),),
+           (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), compute_fmt=VECTOR_FMT, **common),
+        Op(f"{name}.token_topk", "topk", {"rows": B * h, "cols": held},
+           (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), (), compute_fmt=VECTOR_FMT, **common),
+    ]
+    # stage 1 evicts to the capacity (fp16 windows survive eviction), stage 2
+    # gathers k of the kept tokens (drawing from windows and body alike)
+    new_attn = resize_kv_read(resize_kv_read(attn, held), min(q.k, held), proportional=True, gather=True,
+                              kv_capacity=held)
+    after = [Op(f"{name}.summary_update", "custom", {"flops": 2 * B * h * hd},
+                (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),),
+                (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),), **common)] if summaries else []
+    return [*before, new_attn, *after]
+
+
 @register_method("rocketkv", {
     "token_budget": Param(1024, int, lambda x: x > 0, "a positive token budget"),
     "window": Param(32, int, lambda x: x > 0, "a positive observation-window length"),
@@ -809,48 +842,20 @@ def apply_rocketkv(trace, model, recipe):
         notes["note"] = "; ".join(said)
     if not q.applies:  # the context fits the budget: RocketKV changes nothing
         return rewrite(trace, list(trace.ops), notes)
-    cap, chunk, r, k = q.capacity, q.chunk, q.r, q.k
+    cap, chunk, k = q.capacity, q.chunk, q.k
     # tokens a decode step's cache holds: the kept prompt and the generated ones (or the capacity, the reserve full)
     held = min(cap if generated is None else q.prompt_budget + generated, int(st["capacity"]))
     alloc = max(cap, held)  # the reference sizes its cache at the capacity before the first step
-    n_chunks = math.ceil(held / chunk)
     summaries = chunk > 1  # with chunk 1 the min/max of a chunk is the key itself: nothing extra stored
     ops = list(trace.ops)
     extra_bytes = 0.0
     decode = _decode_attn(trace)
     for attn in attention_ops(trace):
-        B, H, h = int(attn.dims["batch"]), int(attn.dims["heads"]), int(attn.dims["kv_heads"])
-        g = H // h
+        B = int(attn.dims["batch"])
         fmt = next((t.fmt for t in attn.inputs if t.role == "kv"), "bf16")
         common = dict(repeat=attn.repeat, phase=attn.phase, group=attn.group)
         if attn in decode:
-            kept = held
-            q_in = next((t for t in attn.inputs if t.name == "q"), attn.inputs[0])
-            kt = TensorSpec("k_chunk_minmax.selected" if summaries else "k_cache.selected_channels",
-                            (B, n_chunks, h, r), fmt, "kv")
-            before = [
-                Op(f"{recipe.name}.q_channel_sum", "add", {"rows": B * h, "cols": g * hd}, (q_in,),
-                   (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), compute_fmt=VECTOR_FMT, **common),
-                Op(f"{recipe.name}.channel_topk", "topk", {"rows": B * h, "cols": hd},
-                   (TensorSpec("q_abs_sum", (B, h, hd), "fp32"),), (), compute_fmt=VECTOR_FMT, **common),
-                Op(f"{recipe.name}.approx_scores", "gemm", {"b": B * h, "m": g, "n": n_chunks, "k": r},
-                   (TensorSpec("q_selected", (B * h, g, r), "bf16"), kt),
-                   (TensorSpec("approx_scores", (B * h, g, n_chunks), "fp32"),), **common),
-                Op(f"{recipe.name}.approx_softmax", "softmax", {"rows": B * h * g, "cols": n_chunks},
-                   (TensorSpec("approx_scores", (B * h, g, n_chunks), "fp32"),),
-                   (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), compute_fmt=VECTOR_FMT, **common),
-                Op(f"{recipe.name}.token_topk", "topk", {"rows": B * h, "cols": kept},
-                   (TensorSpec("approx_probs", (B * h, n_chunks), "fp32"),), (), compute_fmt=VECTOR_FMT, **common),
-            ]
-            # stage 1 evicts to the capacity (fp16 windows survive eviction), stage 2
-            # gathers k of the kept tokens (drawing from windows and body alike)
-            new_attn = resize_kv_read(resize_kv_read(attn, kept), min(k, kept), proportional=True,
-                                      gather=True, kv_capacity=kept)
-            after = [Op(f"{recipe.name}.summary_update", "custom", {"flops": 2 * B * h * hd},
-                        (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),),
-                        (TensorSpec("k_chunk_minmax.row", (B, 1, h, 2 * hd), fmt, "kv"),), **common)] \
-                if summaries else []
-            ops = replace_op(ops, attn, [*before, new_attn, *after])
+            ops = replace_op(ops, attn, _rocketkv_step(attn, recipe.name, q, held, hd, summaries, fmt))
         else:
             pb = min(q.prompt_budget, int(attn.dims["kv_len"]))
             snap = _snap_prefill(attn, recipe.name, p["window"], p["kernel"], pb, cache_layout(trace))
