@@ -83,17 +83,18 @@ def eager_pipeline(ops, costs, cpu_per_kernel: float, order=None) -> float:
     when both it is issued and the previous one is done. An op of k kernels (`costs[i].details["kernels"]`) is k
     equal kernels of its in-stream time, in `launch_order`. Short kernels behind a slow host leave the GPU idle
     even when the total GPU time exceeds the total host time."""
-    host = gpu_end = 0.0
+    host = gpu_end = fused = 0.0
     for i in launch_order(ops) if order is None else order:
         k = _kernels(costs[i])
-        if k == 0:  # fused: runs inside the kernel it is fused into, issued with it
-            gpu_end += costs[i].latency_s
+        if k == 0:  # fused work runs inside a neighbouring kernel (a recipe places it before or after its host op):
+            fused += costs[i].latency_s  # it lengthens the next kernel launched, or the stream's end
             continue
         g = costs[i].latency_s / k
         for _ in range(k):
             host += cpu_per_kernel
-            gpu_end = max(gpu_end, host) + g
-    return gpu_end
+            gpu_end = max(gpu_end, host) + g + fused
+            fused = 0.0
+    return gpu_end + fused
 
 
 @dataclass(frozen=True)

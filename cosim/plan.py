@@ -199,6 +199,9 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
     from workloads.builder import declared_weights_note
     wnote = declared_weights_note(model, weights)[1]
     notes = [wnote] if wnote else []
+    # the run-wide format note a row's trace carries (activations narrower than its GEMMs), said once
+    one = build_trace(model, phase=phase, batch=1, seq=seq, **fmt).meta.get("notes", ())
+    notes += [n for n in one if n.startswith(f"acts {acts}:")]
     from cosim.serving.kv_memory import fit_rule
     notes.append(fit_rule(system.device, footprint="a layout's per-device footprint"))
     lacking = [f for f in dict.fromkeys((weights, acts)) if f and not system.device.supports(f)]

@@ -9,8 +9,7 @@ import numpy as np
 
 from cosim.report import Report
 from hwmodels.estimate import estimate_ops
-from hwmodels.roofline import (_cached_hw_table, _format_columns, bound_index, evaluate, template_formats, template_table,
-                               unused_unit_note)
+from hwmodels.roofline import _cached_hw_table, _format_columns, bound_index, evaluate, template_formats, template_table
 from hwmodels.roofline_compiled import compiled_totals
 from hwmodels.levels import priced_level, summarize_levels
 from hwmodels.spec import HardwareError, HardwareSpec, load_hw
@@ -110,8 +109,7 @@ def simulate(trace: Trace, hw: HardwareSpec | SystemSpec | str, level: str = "ro
             meta["parallel"] = {**trace.meta["parallel"], **pipeline_timing(rows, trace.meta["parallel"]).to_dict(),
                                 "static_power_w": device_static_power_w(trace.ops, costs, hw)}
     notes = (tuple(notes) + _eager_host(trace, costs, hw, level, meta, system) + hw.notes + _energy_notes(rows, hw)
-             + _collective_bytes_note(rows) + _profile_off_gpu(trace, hw)
-             + unused_unit_note(((op.kind, op.compute_fmt) for op in trace.ops), hw))
+             + _collective_bytes_note(rows) + _profile_off_gpu(trace, hw))
     used = summarize_levels(r["level"] for r in rows)
     if used != level:  # never silent: the report names the level that ran, and says so
         notes = tuple(notes) + (f"level {level} requested; the ops were priced at level {used} "

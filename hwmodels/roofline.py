@@ -203,27 +203,9 @@ def template_formats(tmpl, hw: HardwareSpec, compute_fallback: bool = False) -> 
                 notes.append(note)
             if kind in MATRIX_KINDS:
                 notes.extend(stored_operand_notes(st, f, unit, owner))
-        notes = list(dict.fromkeys(notes + list(unused_unit_note(zip(tmpl.kinds, fmts), hw))))
+        notes = list(dict.fromkeys(notes))
         hit = _FORMATS[key] = (tmpl, hw, tuple(fmts), tuple(notes), np.array(tmpl.repeat, dtype=float))
     return hit
-
-
-UNUSED_UNIT_RATIO = 4.0  # a unit this many times faster than the run's matrix rate is said (2x: every H100 bf16 run)
-
-
-def unused_unit_note(kinds_fmts, hw: HardwareSpec) -> tuple:
-    """Never silent where a device's fastest matrix arithmetic sits unused (bf16 weights on an MXFP4 systolic array
-    run its 4x slower bf16 path): its formats and rate against the fastest rate the run's matrix ops compute at.
-    `kinds_fmts`: (op kind, compute format) pairs; () where the run uses the fastest unit or is within the ratio."""
-    used = {f for kind, f in kinds_fmts if kind in MATRIX_KINDS}
-    rate = max((hw.peak_flops.get(f, 0.0) for f in used), default=0.0)
-    top = max(hw.peak_flops.values(), default=0.0)
-    if rate <= 0 or top < UNUSED_UNIT_RATIO * rate:
-        return ()
-    fast = sorted(f for f, p in hw.peak_flops.items() if p == top)
-    return (f"{hw.name}'s fastest matrix arithmetic ({'/'.join(fast)}: {top / 1e12:,.1f} TFLOP/s) is "
-            f"{top / rate:.1f}x the rate this run's GEMMs and attention compute at ({'/'.join(sorted(used))}: "
-            f"{rate / 1e12:,.1f} TFLOP/s), unused: narrower --weights and --acts formats run on it",)
 
 
 def hw_table(specs) -> HwTable:

@@ -209,7 +209,12 @@ def test_plan_out_names_its_inputs_and_a_json_header(tmp_path):
     df = pd.read_csv(tmp_path / "p.csv")
     assert set(df["model"]) == {"llama3_8b"} and set(df["seq"]) == {1024} and set(df["recipe"]) == {"kivi2"}
     assert set(df["sp"]) == {False} and set(df["sp_searched"]) == {"off"}  # the layout's, then the option
+    assert set(df["weights"]) == {"bf16"}  # resolved (none given: the checkpoint declares none)
     assert main(base + ["--out", str(tmp_path / "p.json")]) == 0
     d = json.loads((tmp_path / "p.json").read_text())
     assert d["schema_version"] >= 2 and d["inputs"]["system"] == "dgx_h100" and d["inputs"]["recipe"] == "kivi2"
     assert len(d["rows"]) == len(df) and d["rows"][0]["layout"] == df["layout"][0]
+    assert "max_microbatches" in d["inputs"]
+    assert main(base + ["--acts", "fp8_e4m3", "--out", str(tmp_path / "q.json")]) == 0
+    notes = json.loads((tmp_path / "q.json").read_text())["notes"]
+    assert sum(n.startswith("acts fp8_e4m3: ") for n in notes) == 1

@@ -113,6 +113,9 @@ def test_fused_work_launches_no_kernel():
     assert eager_pipeline(ops, costs, 5e-6) == pytest.approx(18e-6)
     step = eager_host_step(ops, costs, 5e-6)
     assert (step.kernels, step.gpu_s, step.ops_counted_as_one_kernel) == (1, pytest.approx(13e-6), 0)
+    # placed before its host kernel (Palu's key reconstruction before the attention): the same 18 us; added to the
+    # stream before the first issue it vanished into the GPU's wait for the host (15 us)
+    assert eager_pipeline(ops[::-1], costs[::-1], 5e-6) == pytest.approx(18e-6)
 
 
 def test_a_recipes_fused_dequantize_adds_no_launch():

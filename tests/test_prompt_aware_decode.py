@@ -373,3 +373,51 @@ def test_serving_says_it_reads_h2os_budget_from_the_context():
     assert any(n.startswith("recipe h2o: its reference sets its budget once from the prompt") for n in res.notes)
     snap = serve("llama3_8b", "h100_sxm", qps=5, requests=2, prompt_len=2000, output_len=20, recipe="snapkv+h2o")
     assert not any("sets its budget once from the prompt" in n for n in snap.notes)  # the composite's rule instead
+
+
+def test_rocketkv_in_a_window_scores_the_tokens_the_cache_holds():
+    """Mistral-7B's 4,096-token window at 20,000 tokens: rocketkv_budget(20000, 1024, 128, 256) has capacity 5,138,
+    chunk 3, r 77, k 512, but the cache holds 4,096 tokens: ceil(4096/3) = 1,366 summaries (session 38; 1,713 of the
+    capacity before), 77·1366 + 2·512·128 = 236,254 elements read, (4,096 + 1,366) x 131,072 B stored."""
+    t = build_trace("mistral_7b", "decode", 1, 20000, recipe="rocketkv", allow_beyond_max_context=True)
+    fx = t.meta["recipe_effects"]["rocketkv"]
+    assert (fx["capacity"], fx["kept_tokens"], fx["read_elements_per_kv_head"]) == (5138, 4096, 236_254)
+    assert next(o for o in t.ops if o.name == "rocketkv.approx_scores").dims["n"] == 1366
+    assert t.meta["footprint"]["kv_cache"] == (4096 + 1366) * TOKEN
+    # given a prompt, the note says what the cache holds rather than advising a larger reserve
+    fx = build_trace("mistral_7b", "decode", 1, 12000, recipe="rocketkv",
+                     prompt_len=4000).meta["recipe_effects"]["rocketkv"]
+    assert fx["kept_tokens"] == 4096 and "the cache holds only 4,096 tokens" in fx["note"]
+    assert "new_tokens >=" not in fx["note"]
+
+
+def test_rocketkvs_serving_charge_never_falls_below_what_it_stores():
+    """After a 4,096-token prompt (capacity 2,928, chunk 2) the cache grows past its 256-token reserve with each
+    generated token and its chunk summary (1.5 tokens' worth): charged at that rate, over by at most the reserve and
+    its summaries (384 tokens); charged at the plain rate it fell 1,614 tokens short at 3,999 generated tokens."""
+    w = Workload(cosim.load_model("llama3_8b"), recipe="rocketkv")
+    unit = bytes_per_token(w)
+    stored = StoredTokens(w, unit, 16)
+    for generated in (1, 256, 1999, 3999):
+        n = 4096 + generated
+        actual = w.trace("decode", 1, n, prompt_len=4096).meta["footprint"]["kv_cache"]
+        over = stored(n, 4096) * unit - actual
+        assert 0 <= over <= (256 * 1.5 + 16) * TOKEN, generated
+
+
+@pytest.mark.parametrize("recipe", ["h2o+snapkv", "h2o+rocketkv"])
+def test_h2o_beside_a_prompt_only_part_keeps_the_context_rule(recipe):
+    """Serving's probes read a prompt-only part after a 1-token prompt, where H2O's budget from that prompt keeps no
+    token: H2O keeps its share of the context beside such a part, in either order (it crashed serve and generate)."""
+    from cosim.serving import generate
+    g = generate("llama3_8b", "h100_sxm", prompt_len=2000, output_len=20, recipe=recipe)
+    assert g.decode_times_s.size == 19
+    t = build_trace("llama3_8b", "decode", 1, 4196, recipe=recipe, prompt_len=4096)
+    assert t.meta["recipe_effects"]["h2o"]["kept_tokens"] == 838
+
+
+def test_a_step_with_no_token_generated_yet_reads_its_prompt():
+    w = Workload(cosim.load_model("llama3_8b"), recipe="rocketkv")
+    steps = DeviceStepCost(w, cosim.load_hw("h100_sxm"))
+    own = steps._price(list(w.trace("decode", 1, 4096, prompt_len=4096).ops)).latency_s
+    assert steps.step_cost(StepBatch((), (4096,), 1, (4096,))).latency_s == pytest.approx(own, rel=1e-9)

@@ -74,8 +74,9 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
     refused unless ``allow_beyond_max_context`` (then the trace carries a note). ``weights=None``
     is the format the model's checkpoint declares (`ModelSpec.weights_format`), else bf16.
     ``prompt_len`` (decode only): how many of the ``seq`` context tokens were the prompt, the rest
-    generated; None reads the whole context as one prompt. Only a recipe that compresses the prompt
-    alone (SnapKV, FastKV: workloads.compression.registry.Method.prompt_only) reads it."""
+    generated; None reads the whole context as one prompt. Read by a recipe that compresses the prompt
+    alone (SnapKV, FastKV, RocketKV: workloads.compression.registry.Method.prompt_only) and by one setting its budget
+    from the prompt (H2O: Method.budget_from_prompt)."""
     model = load_model(model)
     batch = _check_positive("batch", batch, MAX_BATCH)
     seq = _check_positive("seq", seq, MAX_SEQ)
@@ -107,7 +108,6 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
             get_format(f)
         except ValueError as e:
             raise InputError(f"build_trace: {role}: {e}") from None
-    notes += [n for n in (acts_format_note(weights, acts),) if n]
     # the numbers come from the traced template of this structure (workloads.template);
     # the ops themselves are built only when someone reads trace.ops
 
@@ -130,6 +130,11 @@ def build_trace(model: ModelSpec | str, phase: str = "decode", batch: int = 1, s
             trace = _eager_before_recipe(trace, profile)
         trace = apply_recipe(trace, recipe, model)
         _note_recipe_formats(trace, recipe)
+    # what the GEMMs compute in, a recipe's formats included (mxfp4_native runs them in mxfp4)
+    anote = acts_format_note(acts, {op.compute_fmt for op in trace.ops if op.kind == "gemm"} if recipe
+                             else {wider_format(acts, weights)})
+    if anote:
+        trace.meta["notes"] = [*trace.meta.get("notes", ()), anote]
     if profile is not None:
         from workloads.profiles import apply_profile
 
@@ -195,15 +200,17 @@ def _profile_with(profile, unfused_form: str | None):
     return dataclasses.replace(p, attention_in_trace="unfused algorithm (the trace's score GEMM, softmax, PV GEMM)")
 
 
-def acts_format_note(weights: str, acts: str) -> str | None:
+def acts_format_note(acts: str, gemm_fmts) -> str | None:
     """Never silent: activations narrower than the weights do not make the GEMMs narrow (they compute in the wider
-    format of the pair, wider_format); the activations' bytes are the narrow format's. None otherwise."""
-    gemm = wider_format(acts, weights)
-    if gemm == acts or get_format(acts).element_bits >= get_format(gemm).element_bits:
+    format of the pair, wider_format); the activations' bytes are the narrow format's. `gemm_fmts`: the formats the
+    trace's GEMMs compute in. None where none is wider than the activations."""
+    bits = get_format(acts).element_bits
+    wider = sorted(f for f in gemm_fmts if get_format(f).element_bits > bits)
+    if not wider:
         return None
-    return (f"acts {acts}: activations are stored and moved in {acts}, but GEMMs with {weights} weights compute in "
-            f"{gemm} (the wider of the pair); quantizing activations to {acts} is not priced (give --weights {acts} "
-            f"too for {acts} GEMMs)")
+    return (f"acts {acts}: activations are stored and moved in {acts}, but GEMMs compute in {'/'.join(wider)} (the "
+            f"wider of their weights' and the activations' formats); quantizing activations to {acts} is not priced "
+            f"(give --weights {acts} too for {acts} GEMMs)")
 
 
 def declared_weights_note(model: ModelSpec, weights: str | None) -> tuple[str, str | None]:

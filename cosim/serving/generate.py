@@ -4,7 +4,8 @@ with the KV cache growing by one token per step.
 Token 1 comes out of the prefill (TTFT = prefill time); decode step j (1 .. N-1) runs with
 prompt_len + j tokens of context (the builder's decode convention: the new token's K/V
 included), prompt_len of them the prompt (a recipe compressing the prompt alone, SnapKV or
-FastKV, keeps the j generated tokens whole: build_trace's prompt_len). Decode steps are
+FastKV, keeps the j generated tokens whole; RocketKV and H2O set their budgets from the prompt: build_trace's
+prompt_len). Decode steps are
 priced without one trace per token: the ops that do not depend on the context
 (projections, MLP, head) are priced once; the context ops
 (attention, cache-reading recipe ops) are priced at every step —
@@ -143,7 +144,8 @@ def _recipe_notes_by_phase(pre_notes: list, prefill, last_decode) -> list:
     out = [f"prefill: {n}" if n in said else n for n in pre_notes]
     kept = [f"recipe {name}: keeps {int(e['kept_tokens']):,} of its {last_decode.seq:,} tokens"
             for name, e in (last_decode.meta.get("recipe_effects") or {}).items()
-            if isinstance(e, dict) and e.get("kept_tokens") is not None and int(e["kept_tokens"]) < last_decode.seq]
+            if isinstance(e, dict) and e.get("kept_tokens") is not None and int(e["kept_tokens"]) < last_decode.seq
+            and not any(k.startswith("note") and "keeps " in str(v) for k, v in e.items())]  # its own note says it
     out += [f"last decode step ({last_decode.seq:,} tokens): {n}" for n in [*kept, *recipe_notes(last_decode.meta)]]
     return out
 

@@ -74,6 +74,7 @@ class StoredTokens:
         self.prompt_only = workload.prompt_only  # its charge reads the request's prompt too (__call__)
         self._memo: dict = {}
         self._rates: dict = {}
+        self._summary_bpt: dict = {}  # per context read: what a prompt-only part stores per token beside K and V
         self._walk: tuple = ([], [])  # _peak's read points in order, and the most bytes held up to each
 
     def __call__(self, tokens: int, prompt: int | None = None) -> int:
@@ -98,9 +99,12 @@ class StoredTokens:
     def _after_prompt(self, prompt: int, n: int) -> float:
         """Bytes a request of a `prompt`-token prompt holds at `n` > prompt tokens under a recipe compressing the
         prompt alone: the prompt as the recipe keeps it (its decode trace at `prompt` tokens) plus the generated
-        tokens at the rate the recipe stores tokens it does not evict (appended_rate). Exact for SnapKV and FastKV
-        alone; a quantized part's fp16 residual (snapkv+kivi2) rises and falls around the line by up to its window."""
-        return self._grid_held(prompt) + (n - prompt) * self.appended_rate
+        tokens at the rate the recipe stores tokens it does not evict (appended_rate), with any per-token summaries
+        its prompt-only part keeps (RocketKV's chunk min/max). Exact for SnapKV and FastKV alone; RocketKV's over by
+        up to its reserve (its cache is sized for it up front); a quantized part's fp16 residual (snapkv+kivi2) rises
+        and falls around the line by up to its window."""
+        held = self._grid_held(prompt)  # also reads the summaries it keeps per token (bytes_per_context_token)
+        return held + (n - prompt) * (self.appended_rate + self._summary_bpt.get(prompt, 0.0))
 
     @cached_property
     def appended_rate(self) -> float:
@@ -150,7 +154,11 @@ class StoredTokens:
         key = n if prompt is None or prompt >= n else (n, prompt)
         rate = self._rates.get(key)
         if rate is None:
-            recipe = self.workload.trace("decode", 1, n, prompt_len=prompt).meta["footprint"]["kv_cache"]
+            t = self.workload.trace("decode", 1, n, prompt_len=prompt)
+            recipe = t.meta["footprint"]["kv_cache"]
+            # RocketKV's chunk summaries grow with every token it keeps, generated ones too
+            self._summary_bpt[key] = sum(float(e.get("summary_bytes_per_token", 0.0))
+                                         for e in (t.meta.get("recipe_effects") or {}).values() if isinstance(e, dict))
             plain = self.plain.trace("decode", 1, n).meta["footprint"]["kv_cache"]
             rate = self._rates[key] = self.plain_bpt * (recipe / plain if plain else 1.0)
         return rate
@@ -175,8 +183,9 @@ class StoredTokens:
         after = (f"; past its prompt each generated token is added at the rate the recipe stores a token it keeps "
                  f"({self.appended_rate:,.0f} B/token: its decode trace over "
                  f"{min(APPENDED_SPAN, ref_context(self.workload.model)):,} tokens after a 1-token prompt; exact for "
-                 f"SnapKV and FastKV alone; RocketKV sizes its cache for its generation reserve before the first step, "
-                 f"so it is charged over by up to the reserve's tokens; a quantized part's fp16 residual rises and "
+                 f"SnapKV and FastKV alone; RocketKV's generated tokens are charged with their chunk summaries, and as "
+                 f"its cache is sized for its generation reserve before the first step, over by up to the reserve's "
+                 f"tokens; a quantized part's fp16 residual rises and "
                  f"falls around it, and a part that evicts generated tokens too (H2O, StreamingLLM, RazorAttention) "
                  f"makes it approximate, either way)"
                  if self.prompt_only else "")

@@ -500,7 +500,7 @@ class DeviceStepCost:
         prompt = bucketed(max(1, int(round(mean_prompt))), self.bucket)
         generated = max(0, int(round(mean_kv - mean_prompt)))
         generated = bucketed(generated, self.bucket) if generated else 0
-        return prompt + generated, (prompt if generated else None)
+        return prompt + generated, prompt  # no token generated yet still reads the prompt (RocketKV's reserve empty)
 
     def is_context_op(self, name: str) -> bool:
         """Whether a decode step's op is context work (priced at the step's KV lengths): any op that is not token-wise

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op,
                                           is_decode_step, is_kv_scale, kv_state, prompt_and_generated, refuse_on_mla,
                                           replace_op, rewrite, stored_scale_bytes)
-from workloads.compression.registry import Param, RecipeError, fraction, register_method
+from workloads.compression.registry import METHODS, Param, RecipeError, fraction, register_method
 from workloads.ops import PER_PROMPT, Op, TensorSpec
 
 _FIXED_SUFFIXES = (".residual", ".sink")
@@ -375,14 +375,6 @@ def h2o_kept_tokens(heavy_ratio: float, recent_ratio: float, budget: int, prompt
     return kept
 
 
-def _after_prompt_only_part(trace) -> bool:
-    """Whether an earlier part of the recipe compressed the prompt alone (Method.prompt_only: SnapKV, FastKV,
-    RocketKV), as its recorded effects say."""
-    from workloads.compression.registry import METHODS
-    return any(getattr(METHODS.get(e.get("method")), "prompt_only", False)
-               for e in (trace.meta.get("recipe_effects") or {}).values() if isinstance(e, dict))
-
-
 def _h2o_budget(recipe, S: int) -> int:
     p = recipe.params
     return h2o_kept_tokens(p["heavy_ratio"], p["recent_ratio"], p["budget"], S, recipe.source or recipe.name)
@@ -454,10 +446,11 @@ def apply_h2o(trace, model, recipe):
                                         "outside kv_cache: not counted in the memory footprint"}
 
     # the reference sets its budgets from the prompt at prefill and keeps them (FMInference/H2O h2o_hf): a decode
-    # trace given its prompt length reads them there, else from its context as one prompt. After a part compressing
-    # the prompt alone (snapkv+h2o) its budget stays a share of the context (a composite's rule)
+    # trace given its prompt length reads them there, else from its context as one prompt. Beside a part compressing
+    # the prompt alone (snapkv+h2o, h2o+rocketkv) its budget stays a share of the context (a composite's rule: the
+    # serving probes' 1-token prompts are that part's, and would leave H2O no token)
     out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill, notes,
-                 budget_from_prompt=not _after_prompt_only_part(trace))
+                 budget_from_prompt=not any(getattr(METHODS.get(m), "prompt_only", False) for m in recipe.beside))
     return charge_h2o_column_sums(charge_unfused_scores(trace, out))
 
 
@@ -746,12 +739,19 @@ def rocketkv_budget(prompt_len: int, token_budget: int, head_dim: int, new_token
     return RocketKVBudget(P, B, True, capacity, reserve, prompt_budget, k, chunk, r, alpha, cr, tuple(notes))
 
 
-def _rocketkv_generated_notes(q: RocketKVBudget, generated: int | None) -> list[str]:
-    """What a decode step given its prompt length holds (never silent where generation outgrows the reserve)."""
-    if generated is None or not q.applies:
-        return [] if generated is None else [f"its {generated:,} generated tokens are kept whole"] * bool(generated)
-    said = (f"keeps {q.prompt_budget:,} of the {q.prompt_len:,}-token prompt and its {generated:,} generated tokens "
-            f"(its generation reserve is {q.new_tokens:,})")
+def _rocketkv_generated_notes(q: RocketKVBudget, generated: int | None, held: int) -> list[str]:
+    """What a decode step given its prompt length holds (never silent where generation outgrows the reserve, or the
+    cache holds fewer: a sliding window, an earlier part's eviction)."""
+    if generated is None:
+        return []
+    if not q.applies:
+        return [f"its {generated:,} generated tokens are kept whole"] if generated else []
+    said = (f"keeps {q.prompt_budget:,} of the {q.prompt_len:,}-token prompt"
+            + (f" and its {generated:,} generated tokens" if generated else " (no token generated yet)")
+            + f" (its generation reserve is {q.new_tokens:,})")
+    if held < q.prompt_budget + generated:
+        return [said + f"; the cache holds only {held:,} tokens (a sliding window or an earlier part's eviction): "
+                       f"priced at those"]
     if generated > q.new_tokens:
         said += (f"; the generated tokens outgrow the reserve its cache of {q.capacity:,} tokens is sized for: priced "
                  f"holding them all (give new_tokens >= {generated:,} to size the cache for them)")
@@ -834,17 +834,17 @@ def apply_rocketkv(trace, model, recipe):
     # end of prefill; the generated tokens fill the reserve. Without one the context is the prompt, the reserve full
     prompt, generated = prompt_and_generated(trace) if trace.meta.get("prompt_len") else (S, None)
     q = rocketkv_budget(prompt, p["token_budget"], hd, p["new_tokens"])
+    cap, chunk, k = q.capacity, q.chunk, q.k
+    # tokens a decode step's cache holds: the kept prompt and the generated ones (or the capacity, the reserve full)
+    held = min(cap if generated is None else q.prompt_budget + generated, int(st["capacity"]))
     notes = {k: v for k, v in q.as_dict().items() if k != "notes"}  # its notes go under `note`, once
-    said = list(q.notes) + _rocketkv_generated_notes(q, generated)
+    said = list(q.notes) + _rocketkv_generated_notes(q, generated, held)
     if latent and q.applies:
         said.append(MLA_TOKEN_NOTE + "; the per-chunk min/max summaries are of the whole latent (it is the key)")
     if said:
         notes["note"] = "; ".join(said)
     if not q.applies:  # the context fits the budget: RocketKV changes nothing
         return rewrite(trace, list(trace.ops), notes)
-    cap, chunk, k = q.capacity, q.chunk, q.k
-    # tokens a decode step's cache holds: the kept prompt and the generated ones (or the capacity, the reserve full)
-    held = min(cap if generated is None else q.prompt_budget + generated, int(st["capacity"]))
     alloc = max(cap, held)  # the reference sizes its cache at the capacity before the first step
     summaries = chunk > 1  # with chunk 1 the min/max of a chunk is the key itself: nothing extra stored
     ops = list(trace.ops)
@@ -873,6 +873,8 @@ def apply_rocketkv(trace, model, recipe):
     notes["traffic_reduction"] = n_kv * S * hd / notes["read_elements_per_kv_head"]
     if decode:
         notes["kept_tokens"] = held
+    # a sequence's chunk summaries per token it holds (bytes): what a generated token adds beside its K and V
+    notes["summary_bytes_per_token"] = _chunk_summary_bytes(trace, 1, hc, hd) / chunk if summaries else 0.0
     # decode holds its allocated capacity (more where generation outgrew the reserve); prefill ends holding the kept
     # prompt (the generation reserve fills as tokens are generated)
     kept_cap = min(alloc if decode else q.prompt_budget, int(st["capacity"]))

@@ -19,7 +19,7 @@ the head dimension) run in `apply` and name the same file and field.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -60,6 +60,9 @@ class Recipe:
     citation: str = ""
     source: str = ""  # the recipe file (for error messages)
     parts: tuple["Recipe", ...] = ()
+    # the methods of the composite this part is applied in (set by the composite's apply): a part whose rule depends
+    # on its company reads them (H2O keeps the context rule beside a part compressing the prompt alone)
+    beside: tuple[str, ...] = ()
 
     def fail(self, fld: str, value: Any, expected: str) -> None:
         """Raise a RecipeError naming this recipe's file and `fld`."""
@@ -72,8 +75,9 @@ class Recipe:
     def apply(self, trace, model):
         """Rewrite `trace` (built for `model`) the way this compression changes the work."""
         if self.parts:
+            methods = tuple(p.method for p in self.parts)
             for part in self.parts:
-                trace = part.apply(trace, model)
+                trace = replace(part, beside=methods).apply(trace, model)
             return trace
         _ensure_methods_loaded()
         from workloads.compression.common import (fuse_unfused_attention, mixed_kv_layers, record_effects,

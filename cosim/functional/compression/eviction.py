@@ -147,7 +147,9 @@ class RocketKVPolicy(_Selecting):
     tokens. The split comes from rocketkv_split
     for the run's whole context (`begin_run`, called by the driver before prefill: the
     prompt plus the decode steps; not called: the prompt alone), as the priced trace
-    derives it from its context; a context within the budget is left whole."""
+    derives it from its context when no prompt length is given (given one, pricing splits from the prompt, as the
+    reference does: the twin's split is larger by its decode steps' share); a context within the budget is left
+    whole."""
 
     def __init__(self, token_budget=1024, window=32, kernel=63, new_tokens=256):
         self.B, self.W, self.kernel, self.new = token_budget, window, kernel, new_tokens
