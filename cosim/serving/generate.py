@@ -4,10 +4,9 @@ with the KV cache growing by one token per step.
 Token 1 comes out of the prefill (TTFT = prefill time); decode step j (1 .. N-1) runs with
 prompt_len + j tokens of context (the builder's decode convention: the new token's K/V
 included), prompt_len of them the prompt (a recipe compressing the prompt alone, SnapKV or
-FastKV, keeps the j generated tokens whole; RocketKV and H2O set their budgets from the prompt: build_trace's
-prompt_len). Decode steps are
-priced without one trace per token: the ops that do not depend on the context
-(projections, MLP, head) are priced once; the context ops
+FastKV, keeps the j generated tokens whole; RocketKV and H2O set their budgets from the prompt:
+build_trace's prompt_len). Decode steps are priced without one trace per token: the ops that
+do not depend on the context (projections, MLP, head) are priced once; the context ops
 (attention, cache-reading recipe ops) are priced at every step —
 
 - roofline: their FLOPs and bytes are affine in the context length, so they are built at

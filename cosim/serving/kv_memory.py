@@ -185,9 +185,8 @@ class StoredTokens:
                  f"{min(APPENDED_SPAN, ref_context(self.workload.model)):,} tokens after a 1-token prompt; exact for "
                  f"SnapKV and FastKV alone; RocketKV's generated tokens are charged with their chunk summaries, and as "
                  f"its cache is sized for its generation reserve before the first step, over by up to the reserve's "
-                 f"tokens; a quantized part's fp16 residual rises and "
-                 f"falls around it, and a part that evicts generated tokens too (H2O, StreamingLLM, RazorAttention) "
-                 f"makes it approximate, either way)"
+                 f"tokens; a quantized part's fp16 residual rises and falls around it, and a part that evicts "
+                 f"generated tokens too (H2O, StreamingLLM, RazorAttention) makes it approximate, either way)"
                  if self.prompt_only else "")
         return (f"KV capacity: recipe {self.workload.recipe} stores a request's cache at a rate its "
                 f"{'prompt' if self.prompt_only else 'context'} sets (the recipe's decode trace at that "
