@@ -1,8 +1,9 @@
 """A decode step that knows its prompt length (build_trace's prompt_len): a recipe compressing the prompt alone
-(SnapKV, FastKV) keeps the generated tokens whole, in the trace, in generate and in serving's step prices and KV
-charge. Llama-3-8B's bf16 cache: 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B = 131,072 B a token."""
+(SnapKV, FastKV) keeps the generated tokens whole, RocketKV and H2O set their budgets from it, in the trace, in
+generate and in serving's step prices and KV charge. Llama-3-8B's bf16 cache: 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B = 131,072 B a token."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import cosim
 from cosim.serving.kv_memory import PagedKV, StoredTokens, bytes_per_token
@@ -421,3 +422,21 @@ def test_a_step_with_no_token_generated_yet_reads_its_prompt():
     steps = DeviceStepCost(w, cosim.load_hw("h100_sxm"))
     own = steps._price(list(w.trace("decode", 1, 4096, prompt_len=4096).ops)).latency_s
     assert steps.step_cost(StepBatch((), (4096,), 1, (4096,))).latency_s == pytest.approx(own, rel=1e-9)
+
+
+@settings(max_examples=12, deadline=None)
+@given(prompt=st.integers(1100, 7000), generated=st.integers(0, 1000))
+def test_rocketkv_holds_its_kept_prompt_and_generated_tokens_and_serving_never_undercharges(prompt, generated):
+    """For any prompt beyond its 1,024-token budget: the step holds rocketkv_budget(P)'s prompt budget plus the
+    generated tokens, stores at least those (and its capacity), and serving's charge is never below what it stores."""
+    from workloads.compression.eviction import rocketkv_budget
+    q = rocketkv_budget(prompt, 1024, 128, 256)
+    n = prompt + generated
+    t = build_trace("llama3_8b", "decode", 1, n, recipe="rocketkv", prompt_len=prompt)
+    held = q.prompt_budget + generated
+    assert t.meta["recipe_effects"]["rocketkv"]["kept_tokens"] == held
+    assert t.meta["footprint"]["kv_cache"] >= max(held, q.capacity) * TOKEN
+    if generated:
+        w = Workload(cosim.load_model("llama3_8b"), recipe="rocketkv")
+        unit = bytes_per_token(w)
+        assert StoredTokens(w, unit, 16)(n, prompt) * unit >= t.meta["footprint"]["kv_cache"]
