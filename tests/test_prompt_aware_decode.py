@@ -1,6 +1,7 @@
 """A decode step that knows its prompt length (build_trace's prompt_len): a recipe compressing the prompt alone
 (SnapKV, FastKV) keeps the generated tokens whole, RocketKV and H2O set their budgets from it, in the trace, in
-generate and in serving's step prices and KV charge. Llama-3-8B's bf16 cache: 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B = 131,072 B a token."""
+generate and in serving's step prices and KV charge. Llama-3-8B's bf16 cache: 32 layers x 8 KV heads x 128 x 2
+(K, V) x 2 B = 131,072 B a token."""
 
 import pytest
 from hypothesis import given, settings, strategies as st
