@@ -86,6 +86,7 @@ class PlanResult:
     notes: list = field(default_factory=list)  # run-wide (e.g. the checkpoint's declared weights format)
     # what the priced layouts' numbers rest on, each of simulate's priced_from texts once (the header's line)
     priced_from: tuple = ()
+    weights: str = ""  # the weights format priced: given, else the checkpoint's declared one, else bf16
 
     @property
     def level_used(self) -> str:
@@ -197,7 +198,7 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
     fit = sorted((r for r in rows if r.fits), key=lambda r: (sign * getattr(r, key), r.devices))
     nofit = sorted((r for r in rows if not r.fits), key=lambda r: r.memory_per_device_bytes)
     from workloads.builder import declared_weights_note
-    wnote = declared_weights_note(model, weights)[1]
+    resolved, wnote = declared_weights_note(model, weights)
     notes = [wnote] if wnote else []
     # the run-wide format note a row's trace carries (activations narrower than its GEMMs), said once
     one = build_trace(model, phase=phase, batch=1, seq=seq, **fmt).meta.get("notes", ())
@@ -209,7 +210,7 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
         notes.append("compute fallback: " + ", ".join(f"{f} computed at the {system.device.fallback_format(f)} peak"
                                                        for f in lacking) + f" ({system.device.name} has no unit for it)")
     return PlanResult(model.name, system.name, phase, batch, seq, objective, level, fit + nofit, skipped, notes,
-                      tuple(prov))
+                      tuple(prov), resolved)
 
 
 def _best_microbatches(rows: list, key: str, sign: int) -> list:

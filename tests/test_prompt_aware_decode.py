@@ -139,8 +139,8 @@ def test_a_sliding_window_model_finds_its_windowed_ops_and_charges_a_generated_t
     assert stored.appended_rate == TOKEN  # 32 layers x 8 KV heads x 128 x 2 x 2 B
     t = build_trace("mistral_7b", "decode", 1, 8000, recipe="fastkv", prompt_len=1000)
     assert _effects(t)["note_generated"] == ("keeps 100 of the 1,000-token prompt and its 7,000 generated tokens "
-                                             "whole (it selects once, in prefill); the cache holds 4,096 of them (its "
-                                             "sliding window)")
+                                             "whole (it selects once, in prefill); the cache holds only 4,096 of them "
+                                             "(a sliding window or an earlier part's eviction)")
 
 
 def test_a_given_step_model_without_prompts_still_runs_decode_runs():
@@ -389,7 +389,7 @@ def test_rocketkv_in_a_window_scores_the_tokens_the_cache_holds():
     # given a prompt, the note says what the cache holds rather than advising a larger reserve
     fx = build_trace("mistral_7b", "decode", 1, 12000, recipe="rocketkv",
                      prompt_len=4000).meta["recipe_effects"]["rocketkv"]
-    assert fx["kept_tokens"] == 4096 and "the cache holds only 4,096 tokens" in fx["note"]
+    assert fx["kept_tokens"] == 4096 and "the cache holds only 4,096 of them" in fx["note"]
     assert "new_tokens >=" not in fx["note"]
 
 

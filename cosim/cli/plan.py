@@ -71,18 +71,11 @@ def plan_inputs(res, args) -> dict:
     """What a written table was made from: the model, system and workload the layouts were searched for (as
     simulate's report names its inputs), so a file read later says which run it is."""
     return {"model": res.model, "system": res.system, "phase": res.phase, "batch": res.batch, "seq": res.seq,
-            "objective": res.objective, "level_requested": res.level, "weights": _weights(res, args), "acts": args.acts,
+            "objective": res.objective, "level_requested": res.level, "weights": res.weights, "acts": args.acts,
             "kv": args.kv, "recipe": args.recipe, "sp_searched": args.sp, "max_devices": args.max_devices,
             "microbatches_searched": args.microbatches, "max_microbatches": args.max_microbatches,
             "routing": args.routing,
             "allow_beyond_max_context": args.allow_beyond_max_context, "compute_fallback": args.compute_fallback}
-
-
-def _weights(res, args) -> str:
-    """The weights format the layouts were priced in: given, else the checkpoint's declared one, else bf16."""
-    from workloads.builder import declared_weights_note
-    from workloads.models import load_model
-    return declared_weights_note(load_model(args.model), args.weights)[0]
 
 
 def _write_table(res, args, path) -> None:

@@ -736,8 +736,8 @@ class DeviceStepCost:
         if mean_prompt is None:
             comps = [self._decode_context_at(n, k) for k in kv[start].tolist()]
         else:
-            p = bucketed(max(1, int(round(mean_prompt))), self.bucket)
-            comps = [self._decode_context_at(n, p + g, p if g else None) for g in kv[start].tolist()]
+            p = bucketed(max(1, int(round(mean_prompt))), self.bucket)  # as _decode_point
+            comps = [self._decode_context_at(n, p + g, p) for g in kv[start].tolist()]
         if len(comps) == 1:  # one bucket covers the run
             return (np.full(steps, const.latency_s + comps[0].latency_s),
                     np.full(steps, const.energy_j + comps[0].energy_j))

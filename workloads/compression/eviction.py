@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from workloads.compression.common import (MLA_TOKEN_NOTE, VECTOR_FMT, attention_ops, find_all, fused_op,
                                           is_decode_step, is_kv_scale, kv_state, prompt_and_generated, refuse_on_mla,
                                           replace_op, rewrite, stored_scale_bytes)
-from workloads.compression.registry import METHODS, Param, RecipeError, fraction, register_method
+from workloads.compression.registry import Param, RecipeError, fraction, reads_prompt_budget, register_method
 from workloads.ops import PER_PROMPT, Op, TensorSpec
 
 _FIXED_SUFFIXES = (".residual", ".sink")
@@ -256,11 +256,11 @@ def _evict(trace, recipe, keep_fn, step_fn, prefill_fn, notes_fn, prompt_only: b
 
 def _generated_note(prompt: int, generated: int, prompt_kept: int, cached: int, how: str) -> str:
     """What a recipe compressing the prompt alone keeps at a decode step: its share of the prompt and every generated
-    token, or what the cache holds where that is less (a sliding window's `cached` tokens)."""
+    token, or what the cache holds where that is less (`cached`: a sliding window, an earlier part's eviction)."""
     said = (f"keeps {prompt_kept:,} of the {prompt:,}-token prompt and its {generated:,} generated tokens whole "
             f"({how})")
     if prompt_kept + generated > cached:
-        said += f"; the cache holds {cached:,} of them (its sliding window)"
+        said += f"; the cache holds only {cached:,} of them (a sliding window or an earlier part's eviction)"
     return said
 
 
@@ -450,7 +450,7 @@ def apply_h2o(trace, model, recipe):
     # the prompt alone (snapkv+h2o, h2o+rocketkv) its budget stays a share of the context (a composite's rule: the
     # serving probes' 1-token prompts are that part's, and would leave H2O no token)
     out = _evict(trace, recipe, lambda S: _h2o_budget(recipe, S), step, prefill, notes,
-                 budget_from_prompt=not any(getattr(METHODS.get(m), "prompt_only", False) for m in recipe.beside))
+                 budget_from_prompt=reads_prompt_budget(recipe.method, recipe.beside))
     return charge_h2o_column_sums(charge_unfused_scores(trace, out))
 
 
@@ -740,19 +740,15 @@ def rocketkv_budget(prompt_len: int, token_budget: int, head_dim: int, new_token
 
 
 def _rocketkv_generated_notes(q: RocketKVBudget, generated: int | None, held: int) -> list[str]:
-    """What a decode step given its prompt length holds (never silent where generation outgrows the reserve, or the
-    cache holds fewer: a sliding window, an earlier part's eviction)."""
-    if generated is None:
+    """What a decode step given its prompt length holds (_generated_note), and where generation outgrows the reserve
+    its cache is sized for."""
+    if not generated:
         return []
     if not q.applies:
-        return [f"its {generated:,} generated tokens are kept whole"] if generated else []
-    said = (f"keeps {q.prompt_budget:,} of the {q.prompt_len:,}-token prompt"
-            + (f" and its {generated:,} generated tokens" if generated else " (no token generated yet)")
-            + f" (its generation reserve is {q.new_tokens:,})")
-    if held < q.prompt_budget + generated:
-        return [said + f"; the cache holds only {held:,} tokens (a sliding window or an earlier part's eviction): "
-                       f"priced at those"]
-    if generated > q.new_tokens:
+        return [f"its {generated:,} generated tokens are kept whole"]
+    said = _generated_note(q.prompt_len, generated, q.prompt_budget, held,
+                           f"it evicts once, at the end of prefill; its generation reserve is {q.new_tokens:,}")
+    if generated > q.new_tokens and held >= q.prompt_budget + generated:
         said += (f"; the generated tokens outgrow the reserve its cache of {q.capacity:,} tokens is sized for: priced "
                  f"holding them all (give new_tokens >= {generated:,} to size the cache for them)")
     return [said]

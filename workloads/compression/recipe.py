@@ -28,7 +28,8 @@ from workloads.io import require as _require
 # the method registry lives in its own module: method modules register into it without
 # importing this loader (which imports them), so there is no import cycle
 from workloads.compression.registry import (METHODS, Method, Param, RecipeError, bits, fraction,  # noqa: F401
-                                            non_negative, open_fraction, positive, register_method)
+                                            non_negative, open_fraction, positive, reads_prompt_budget,
+                                            register_method)
 
 __all__ = ["Recipe", "RecipeError", "Param", "Method", "register_method", "load_recipe",
            "list_recipes", "list_methods", "apply_recipe", "recipe_from_dict", "recipe_part_names",
@@ -169,10 +170,11 @@ def prompt_budget_note(spec, where: str) -> str | None:
     """Never silent: a caller reading each decode step's context as its prompt (serving) prices a part that sets its
     budget from the prompt (H2O: Method.budget_from_prompt) with a budget that grows with the generated tokens; None
     where no such part is priced so (after a part compressing the prompt alone the context is that part's rule)."""
-    if not spec or prompt_only_parts(spec):
+    if not spec:
         return None
     r = load_recipe(spec)
-    names = [p.name for p in (r.parts or (r,)) if getattr(METHODS.get(p.method), "budget_from_prompt", False)]
+    parts = r.parts or (r,)
+    names = [p.name for p in parts if reads_prompt_budget(p.method, tuple(q.method for q in parts))]
     if not names:
         return None
     return (f"recipe {', '.join(names)}: its reference sets its budget once from the prompt; {where} read each "

@@ -62,6 +62,14 @@ def register_method(name: str, params: Mapping[str, Param], summary: str = "",
     return deco
 
 
+def reads_prompt_budget(method: str, company=()) -> bool:
+    """Whether `method` sets its budget from a decode step's prompt (Method.budget_from_prompt): not beside a part
+    compressing the prompt alone (`company`: the composite's methods), whose serving probes read it after a 1-token
+    prompt, so there the context stays its rule."""
+    return getattr(METHODS.get(method), "budget_from_prompt", False) and \
+        not any(getattr(METHODS.get(m), "prompt_only", False) for m in company)
+
+
 # ---- reusable parameter checks ----------------------------------------------
 def positive(x) -> bool:
     return x > 0
