@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Mapping
 
 from workloads.formats import get_format
@@ -114,12 +115,13 @@ class TensorSpec:
         _, bits, n = self._stored_unit()
         return bits / n
 
-    @property
+    # cached (the fields are frozen): a serving run's traces ask each tensor's bytes several times each
+    @cached_property
     def nbytes(self) -> float:
         """Bytes moved: the stored bytes (`stored_bytes`) of the fraction `density` touched."""
         return self._bytes(self.density)
 
-    @property
+    @cached_property
     def stored_bytes(self) -> float:
         """Bytes the whole tensor occupies in memory, whatever fraction of it an op touches (`density`:
         routed experts, eviction): scale overhead of block formats included (per block stored) and, for a

@@ -46,6 +46,9 @@ def bytes_per_token(workload, context: int | None = None) -> float:
 
 
 EXACT_UP_TO, GRID_PER_DOUBLING = 4096, 128  # StoredTokens reads contexts beyond 4,096 tokens ~0.8 % apart
+# (prompt, generated tokens) at which a prompt-only recipe's line is checked (StoredTokens.line_holds): a short
+# generation, one past a 4,096-token budget or window, and one longer than its prompt
+LINE_PROBES = ((1000, 1), (4096, 100), (4096, 4096), (16384, 16384))
 APPENDED_SPAN = 1024  # tokens over which a prompt-only recipe's rate for generated tokens is read (8 of KIVI's groups)
 
 
@@ -54,14 +57,20 @@ def _grid_step(n: int) -> int:
     return 1 if n <= EXACT_UP_TO else (1 << (n.bit_length() - 1)) // GRID_PER_DOUBLING
 
 
+def _up(n: int) -> int:
+    """`n` rounded up to StoredTokens' read grid (itself up to 4,096 tokens)."""
+    step = _grid_step(n)
+    return -(-n // step) * step
+
+
 class StoredTokens:
     """How many of the capacity's tokens (its unit: `unit_bpt` bytes, the workload's KV bytes per token at
     ref_context) one request's KV occupies at `tokens` of context, under a recipe whose stored bytes per token move
     with the context: an eviction budget (SnapKV, StreamingLLM) keeps a short context whole and caps a long one,
     KIVI's full-precision residual dominates a short one. Read at the request's own context from the recipe's decode
     trace there (the context's tokens as one prompt; a recipe compressing the prompt alone, SnapKV or FastKV, is
-    read at the request's prompt and its generated tokens added whole: _after_prompt), as a share of the plain
-    format's trace at the same context, so that sliding-window layers stay paged per token
+    read at the request's prompt and its generated tokens: _after_prompt), as a share of the plain format's trace
+    at the same context, both of the model without its windows, so that sliding-window layers stay paged per token
     (window_note). One trace pair per block-rounded context, kept. Before session 36 every request was charged the
     ratio at ref_context: SnapKV's 4x at 4,096 tokens admitted 512-token requests that it leaves uncompressed at 4x
     what fits."""
@@ -69,12 +78,20 @@ class StoredTokens:
     def __init__(self, workload, unit_bpt: float, block_size: int):
         import dataclasses
         self.workload, self.unit, self.block_size = workload, float(unit_bpt), int(block_size)
-        self.plain = dataclasses.replace(workload, recipe=None)
+        model = workload.model
+        # the engine pages a windowed (chunked) layer per token like a full one (window_note), so a request holds
+        # every token its recipe keeps in every layer: read as a model without windows stores it (read as each
+        # token's share of a plain cache capped at the window, StreamingLLM's 2,004 tokens of 12,000 on Mistral-7B
+        # were charged 5,887)
+        if model.window_layers or model.chunk_layers:
+            model = dataclasses.replace(model, sliding_window=None, attention_chunk=None)
+        self.charged = dataclasses.replace(workload, model=model)
+        self.plain = dataclasses.replace(self.charged, recipe=None)
         self.plain_bpt = bytes_per_token(self.plain)
         self.prompt_only = workload.prompt_only  # its charge reads the request's prompt too (__call__)
         self._memo: dict = {}
         self._rates: dict = {}
-        self._summary_bpt: dict = {}  # per context read: what a prompt-only part stores per token beside K and V
+        self._plain: dict = {}  # the plain format's KV bytes per context read (a prompt does not change them)
         self._walk: tuple = ([], [])  # _peak's read points in order, and the most bytes held up to each
 
     def __call__(self, tokens: int, prompt: int | None = None) -> int:
@@ -98,22 +115,47 @@ class StoredTokens:
 
     def _after_prompt(self, prompt: int, n: int) -> float:
         """Bytes a request of a `prompt`-token prompt holds at `n` > prompt tokens under a recipe compressing the
-        prompt alone: the prompt as the recipe keeps it (its decode trace at `prompt` tokens) plus the generated
-        tokens at the rate the recipe stores tokens it does not evict (appended_rate), with any per-token summaries
-        its prompt-only part keeps (RocketKV's chunk min/max). Exact for SnapKV and FastKV alone; RocketKV's over by
-        up to its reserve (its cache is sized for it up front); a quantized part's fp16 residual (snapkv+kivi2) rises
-        and falls around the line by up to its window."""
-        held = self._grid_held(prompt)  # also reads the summaries it keeps per token (bytes_per_context_token)
-        return held + (n - prompt) * (self.appended_rate + self._summary_bpt.get(prompt, 0.0))
+        prompt alone: the kept prompt plus each generated token at the rate the recipe stores one it keeps (_line)
+        where that is what the recipe stores (line_holds: SnapKV, FastKV alone or with a KV format); else read
+        (_read)."""
+        return self._line(prompt, n) if self.line_holds else self._read(prompt, n)
+
+    def _line(self, prompt: int, n: int) -> float:
+        return self._grid_held(prompt) + (n - prompt) * self.appended_rate
+
+    def _read(self, prompt: int, n: int) -> float:
+        """The recipe's decode trace at `n` tokens given its `prompt` (build_trace's prompt_len), the prompt and the
+        generated tokens each rounded up to the grid (_up: exact to 4,096 tokens, then ~0.8 % apart), so a long
+        run builds hundreds of traces, not one per block. Rounded up, it bounds a cache that grows with either
+        length (a budget; RocketKV's steps); a quantized part's fp16 residual (snapkv+kivi2) is read to within its
+        swing between grid points."""
+        p = _up(prompt)
+        m = p + _up(n - prompt)
+        return self.bytes_per_context_token(m, p) * m
+
+    @cached_property
+    def line_holds(self) -> bool:
+        """Whether the line through the kept prompt at appended_rate (_line, one trace a prompt) is what the recipe
+        stores: compared with its decode trace at LINE_PROBES (prompt, generated) pairs, within 1e-6. Not where a
+        part evicts generated tokens too (StreamingLLM, RazorAttention, H2O beside SnapKV: the line charged
+        snapkv+streaming_llm 2.0-3.3x what it stores at 3,000-6,000 generated tokens on Llama-3-8B, snapkv+h2o 0.76x,
+        under, at 8,000 + 4,000), nor for RocketKV (its cache is sized for its reserve before the first step and
+        keeps chunk summaries of every token), nor for a quantized part's fp16 residual: those are read (_read),
+        which a run pays for in traces (snapkv+streaming_llm, 1,000 ShareGPT-like requests: 8,151 reads, ~9 s in all
+        with a recipe parsed once a file and a tensor's bytes once)."""
+        for prompt, generated in LINE_PROBES:
+            n = prompt + generated
+            read = self.bytes_per_context_token(n, prompt) * n
+            if abs(self._line(prompt, n) - read) > 1e-6 * read:
+                return False
+        return True
 
     @cached_property
     def appended_rate(self) -> float:
         """Bytes a generated token adds under a recipe compressing the prompt alone: its rate over APPENDED_SPAN
-        tokens after a 1-token prompt (build_trace's prompt_len), where it keeps every token, read within the
-        model's window (ref_context) so that windowed layers stay paged per token (a span crossing Mistral-7B's
-        4,096-token window read the plain cache's capped bytes and charged a generated token up to 2x its own)."""
-        span = min(APPENDED_SPAN, ref_context(self.workload.model))
-        return self.bytes_per_context_token(span, 1)
+        tokens after a 1-token prompt (build_trace's prompt_len), where it keeps every token (of the model without
+        its windows: self.charged)."""
+        return self.bytes_per_context_token(APPENDED_SPAN, 1)
 
     def _peak(self, n: int) -> float:
         """The most bytes the request held at any context up to `n`: blocks are never given back while it runs, and
@@ -154,12 +196,10 @@ class StoredTokens:
         key = n if prompt is None or prompt >= n else (n, prompt)
         rate = self._rates.get(key)
         if rate is None:
-            t = self.workload.trace("decode", 1, n, prompt_len=prompt)
-            recipe = t.meta["footprint"]["kv_cache"]
-            # RocketKV's chunk summaries grow with every token it keeps, generated ones too
-            self._summary_bpt[key] = sum(float(e.get("summary_bytes_per_token", 0.0))
-                                         for e in (t.meta.get("recipe_effects") or {}).values() if isinstance(e, dict))
-            plain = self.plain.trace("decode", 1, n).meta["footprint"]["kv_cache"]
+            recipe = self.charged.trace("decode", 1, n, prompt_len=prompt).meta["footprint"]["kv_cache"]
+            plain = self._plain.get(n)
+            if plain is None:
+                plain = self._plain[n] = self.plain.trace("decode", 1, n).meta["footprint"]["kv_cache"]
             rate = self._rates[key] = self.plain_bpt * (recipe / plain if plain else 1.0)
         return rate
 
@@ -180,14 +220,15 @@ class StoredTokens:
         lo, hi = min(contexts), max(contexts)
         at = ", ".join(f"{self.bytes_per_context_token(n):,.0f} B/token at {n:,} tokens"
                        for n in dict.fromkeys((lo, hi)))
-        after = (f"; past its prompt each generated token is added at the rate the recipe stores a token it keeps "
-                 f"({self.appended_rate:,.0f} B/token: its decode trace over "
-                 f"{min(APPENDED_SPAN, ref_context(self.workload.model)):,} tokens after a 1-token prompt; exact for "
-                 f"SnapKV and FastKV alone; RocketKV's generated tokens are charged with their chunk summaries, and as "
-                 f"its cache is sized for its generation reserve before the first step, over by up to the reserve's "
-                 f"tokens; a quantized part's fp16 residual rises and falls around it, and a part that evicts "
-                 f"generated tokens too (H2O, StreamingLLM, RazorAttention) makes it approximate, either way)"
-                 if self.prompt_only else "")
+        after = ("" if not self.prompt_only else
+                 f"; past its prompt each generated token is added at the rate the recipe stores a token it keeps "
+                 f"({self.appended_rate:,.0f} B/token: its decode trace over {APPENDED_SPAN:,} tokens after a "
+                 f"1-token prompt), as that is what it stores (checked at {len(LINE_PROBES)} prompt and generation "
+                 f"lengths)" if self.line_holds else
+                 "; past its prompt a request is charged the recipe's decode trace at its prompt and context (the "
+                 "two lengths rounded up to the grid), as a line through its kept prompt at a rate per generated "
+                 "token is not what it stores (a part evicting generated tokens too, RocketKV's reserve and "
+                 "chunk summaries, a quantized part's residual or scales)")
         return (f"KV capacity: recipe {self.workload.recipe} stores a request's cache at a rate its "
                 f"{'prompt' if self.prompt_only else 'context'} sets (the recipe's decode trace at that "
                 f"{'prompt' if self.prompt_only else 'context'}, as the step prices read it); each request is charged "

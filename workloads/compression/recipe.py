@@ -220,9 +220,25 @@ def _load_one(text: str) -> Recipe:
     path = Path(text)
     if path.suffix.lower() in (".yaml", ".yml") or (path.exists() and text not in bundled_names("recipes")):
         path = path if path.exists() else resolve_bundled("recipes", path, "recipe", RecipeError)
+        return _from_file(path)
+    return _from_file(resolve_bundled("recipes", text, "recipe", RecipeError))
+
+
+_LOADED: dict = {}  # (file, mtime, size) -> Recipe: a serving run builds thousands of traces of one recipe
+
+
+def _from_file(path: Path) -> Recipe:
+    """The recipe in `path`, parsed once while the file is unchanged (a Recipe is immutable: parts and beside are
+    set by copies, dataclasses.replace)."""
+    try:
+        st = path.stat()
+    except OSError:  # load_yaml_file says what is missing, naming the file
         return recipe_from_dict(load_yaml_file(path, what="recipe"), str(path))
-    path = resolve_bundled("recipes", text, "recipe", RecipeError)
-    return recipe_from_dict(load_yaml_file(path, what="recipe"), str(path))
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    hit = _LOADED.get(key)
+    if hit is None:
+        hit = _LOADED[key] = recipe_from_dict(load_yaml_file(path, what="recipe"), str(path))
+    return hit
 
 
 def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
@@ -231,9 +247,10 @@ def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
     require(isinstance(data, dict), source, "", doc_kind(data), "a mapping with name, method, parameters, citation")
     allowed = {"name", "method", "parameters", "citation", "description"}
     for key in data:
-        close = difflib.get_close_matches(str(key), sorted(allowed), n=1, cutoff=0.6)
-        require(key in allowed, source, str(key), key, f"one of {sorted(allowed)}"
-                + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if key not in allowed:  # the hint only for a bad key: a serving run loads a recipe per trace
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1, cutoff=0.6)
+            require(False, source, str(key), key, f"one of {sorted(allowed)}"
+                    + (f" (did you mean {close[0]!r}?)" if close else ""))
     name = data.get("name", Path(source).stem)
     require(isinstance(name, str) and name and "+" not in name, source, "name", name,
             "a non-empty name without '+'")
