@@ -423,7 +423,7 @@ class _Builder:
                     self.ew("k_norm", "rmsnorm", T, m.kv_dim, L, "attn", weight_cols=m.kv_dim)]
         rope = L if m.rope_layers is None else m.rope_layers  # Llama-4: its NoPE layers apply none
         if rope:
-            ops.append(self.ew("rope", "rope", T, m.q_dim + m.kv_dim, rope, "attn"))
+            ops.append(self.ew("rope", "rope", T, m.rope_width, rope, "attn"))  # partial RoPE: its share
         if m.qk_l2norm and rope:  # Llama-4 use_qk_norm: a weightless RMS norm of each q and k head, RoPE layers
             ops += [self.ew("q_norm", "rmsnorm", T * m.heads, m.head_dim, rope, "attn"),
                     self.ew("k_norm", "rmsnorm", T * m.kv_heads, m.head_dim, rope, "attn")]

@@ -115,6 +115,9 @@ class ModelSpec:
     chunked_layers: int | None = None
     # layers applying RoPE (None: all). Llama-4's global layers are NoPE: no rope op there
     rope_layers: int | None = None
+    # HF partial_rotary_factor (Phi-4-mini 0.75): RoPE turns the first int(head_dim x fraction) dims of each
+    # q and k head, the rest pass through, so the rope op covers that share only
+    rotary_fraction: float = 1.0
     # Llama-4 use_qk_norm: a weightless RMS ("L2") norm of every q and k head, on the RoPE layers only
     qk_l2norm: bool = False
     # Llama-4 attn_temperature_tuning: the queries of the NoPE layers times a per-position scale (a mul op)
@@ -139,6 +142,18 @@ class ModelSpec:
     @property
     def kv_dim(self) -> int:
         return self.kv_heads * self.head_dim
+
+    @property
+    def rotary_dim(self) -> int:
+        """Dims of each q / k head that RoPE turns (transformers: int(head_dim * partial_rotary_factor))."""
+        return int(self.head_dim * self.rotary_fraction)
+
+    @property
+    def rope_width(self) -> int:
+        """Elements per token the rope op turns (non-MLA): every q and k head, rotary_dim of each."""
+        if self.rotary_fraction == 1:
+            return self.q_dim + self.kv_dim
+        return (self.heads + self.kv_heads) * self.rotary_dim
 
     @property
     def window_layers(self) -> int:
@@ -430,9 +445,26 @@ def _check_extras(data: dict, src: str) -> None:
     for key in ("qk_l2norm", "attn_temperature"):
         if key in data:
             require(isinstance(data[key], bool), src, key, data[key], "true or false")
+    _check_rotary(data, src)
     notes = data.get("import_notes", ())
     require(isinstance(notes, (list, tuple)) and all(isinstance(n, str) for n in notes), src, "import_notes", notes,
             "a list of notes (text)")
+
+
+def _check_rotary(data: dict, src: str) -> None:
+    """rotary_fraction: a number in (0, 1] giving an even, non-zero rotary width (RoPE turns dim pairs);
+    MLA states its rope width itself (qk_rope_head_dim), so a fraction there is refused, not applied twice."""
+    f = data.get("rotary_fraction", 1.0)
+    require(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f <= 1, src, "rotary_fraction", f,
+            "a number in (0, 1] (the share of each head's dims RoPE turns; 1: all)")
+    if f == 1:
+        return
+    require(data.get("mla") is None, src, "rotary_fraction", f,
+            "1 for an MLA model (its rope width is mla.qk_rope_head_dim)")
+    hd = data.get("head_dim") or data["hidden"] // data["heads"]
+    rot = int(hd * f)
+    require(rot >= 2 and rot % 2 == 0, src, "rotary_fraction", f,
+            f"a fraction giving an even rotary width of at least 2 (head_dim {hd} x {f} = {hd * f:g} dims)")
 
 
 # tie_word_embeddings when config.json leaves it out: the default of each model's HF config class
@@ -560,10 +592,11 @@ def _refuse_moe_defaults(cfg: dict, src: str, pre: str, mt: str) -> None:
                 f"{_SHARED_DEFAULTS[mt]}: not guessed; 0 for none)")
 
 
-def _require_experts(cfg: dict, src: str, pre: str, mt: str) -> None:
+def _require_experts(cfg: dict, src: str, pre: str, mt: str, key: str | None = None) -> None:
     """An MoE type's routed-expert count: present and at least num_experts_per_tok. 0 is refused like a
-    missing key: hf_experts reads it as "no experts", so the model would be priced as dense with no word."""
-    key = EXPERT_KEY[mt]
+    missing key: hf_experts reads it as "no experts", so the model would be priced as dense with no word.
+    `key`: the key it was read from when not its class's own (EXPERT_KEY)."""
+    key = key or EXPERT_KEY[mt]
     n, k = cfg.get(key), cfg.get("num_experts_per_tok")
     require(n is not None, src, pre + key, None, f"present for model_type {mt} (the routed-expert count; its class "
                                                  f"default is not guessed, and without it the model would be "
@@ -623,30 +656,82 @@ _ROPE_FACTOR_AT_LEAST_1 = ("linear", "dynamic", "yarn", "llama3")  # factor requ
 _PHI3_LEGACY_ROPE = ("su", "yarn")
 
 
-def _rope_kind(cfg: dict):
-    """The rope type a (checked) rope_scaling names, Phi-3's legacy names mapped to longrope."""
-    rs = cfg.get("rope_scaling")
-    if not isinstance(rs, dict):
-        return None
+# transformers 5 saves the RoPE settings as rope_parameters (4.x: rope_scaling), rope_theta and
+# partial_rotary_factor inside; per layer type ({"full_attention": {...}, "sliding_attention": {...}}: Gemma-3)
+# when the kinds of layer differ. The full-attention layers' entry is the one that sets the context
+_ROPE_LAYER_KINDS = ("full_attention", "sliding_attention", "chunked_attention")
+# what the importer reads of a RoPE mapping (the rest set frequencies only): rope_scaling and
+# rope_parameters both stating it must agree
+_ROPE_READ = ("factor", "original_max_position_embeddings")
+
+
+def _per_layer(rp: dict) -> bool:
+    return bool(rp) and all(k in _ROPE_LAYER_KINDS for k in rp)
+
+
+def _rope_entries(cfg: dict) -> list:
+    """(field, mapping) of every RoPE mapping a config states, rope_scaling first."""
+    out = [("rope_scaling", cfg["rope_scaling"])] if isinstance(cfg.get("rope_scaling"), dict) else []
+    rp = cfg.get("rope_parameters")
+    if isinstance(rp, dict):
+        out += [(f"rope_parameters.{k}", v) for k, v in rp.items()] if _per_layer(rp) else [("rope_parameters", rp)]
+    return out
+
+
+def _rope_map(cfg: dict):
+    """(field, mapping) of the RoPE mapping that sets the context, or (None, None): rope_scaling, else
+    rope_parameters (per layer type: the full-attention layers', else its one entry)."""
+    if isinstance(cfg.get("rope_scaling"), dict):
+        return "rope_scaling", cfg["rope_scaling"]
+    rp = cfg.get("rope_parameters")
+    if not isinstance(rp, dict):
+        return None, None
+    if not _per_layer(rp):
+        return "rope_parameters", rp
+    key = "full_attention" if "full_attention" in rp else next(iter(rp))
+    return f"rope_parameters.{key}", rp[key]
+
+
+def _kind_of(cfg: dict, rs: dict):
     kind = rs.get("rope_type") or rs.get("type")
     return "longrope" if cfg.get("model_type") == "phi3" and kind in _PHI3_LEGACY_ROPE else kind
 
 
+def _rope_kind(cfg: dict):
+    """The rope type the (checked) context-setting RoPE mapping names, Phi-3's legacy names mapped to longrope."""
+    rs = _rope_map(cfg)[1]
+    return _kind_of(cfg, rs) if isinstance(rs, dict) else None
+
+
 def _check_rope(cfg: dict, src: str, pre: str) -> None:
-    """rope_scaling (a mapping: the table check refused any other type): a known type and, where
-    its type reads one, a numeric factor; a typo or a string factor is refused by name, never
-    read as "no scaling" (it sets the context limit: _rope_extended)."""
+    """rope_scaling / rope_parameters (mappings: the table check refused any other rope_scaling): a known type
+    and, where its type reads one, a numeric factor; a typo or a string factor is refused by name, never read as
+    "no scaling" (it sets the context limit: _rope_extended). Both keys stating different scalings is refused."""
+    rp = cfg.get("rope_parameters")
+    require(rp is None or isinstance(rp, dict), src, pre + "rope_parameters", rp,
+            "a mapping with rope_type and its factor (transformers 5's rope_scaling), or null")
+    if isinstance(rp, dict) and _per_layer(rp):
+        require(all(isinstance(v, dict) for v in rp.values()) and ("full_attention" in rp or len(rp) == 1), src,
+                pre + "rope_parameters", rp, "one mapping per layer type, full_attention among them when there "
+                                             "are several (its entry sets the context)")
+    for fld, rs in _rope_entries(cfg):
+        _check_rope_map(cfg, rs, src, pre + fld + ".")
+    if isinstance(cfg.get("rope_scaling"), dict) and isinstance(rp, dict):
+        a, b = cfg["rope_scaling"], _rope_map({**cfg, "rope_scaling": None})[1]
+        same = _kind_of(cfg, a) == _kind_of(cfg, b) and all(a.get(k) == b.get(k) for k in _ROPE_READ)
+        require(same, src, pre + "rope_parameters", rp,
+                f"the same rope type, factor and original_max_position_embeddings as {pre}rope_scaling "
+                f"({short_repr(a)}): which one sets the context is not guessed")
+
+
+def _check_rope_map(cfg: dict, rs: dict, src: str, fld: str) -> None:
     from workloads.schema import hint
-    rs = cfg.get("rope_scaling")
-    if not isinstance(rs, dict):
-        return
-    fld = pre + "rope_scaling."
     raw = rs.get("rope_type") if "rope_type" in rs else rs.get("type")
     names = "rope_type" if "rope_type" in rs or "type" not in rs else "type"
     allowed = _ROPE_TYPES + (_PHI3_LEGACY_ROPE if cfg.get("model_type") == "phi3" else ())
     require(isinstance(raw, str) and raw in allowed, src, fld + names, raw,
             f"one of {', '.join(allowed)} (transformers' rope types){hint(raw, allowed)}")
-    kind = _rope_kind(cfg)
+    kind = _kind_of(cfg, rs)
     factor = rs.get("factor")
     if kind in _ROPE_FACTOR_AT_LEAST_1 or factor is not None:
         least = 1 if kind in _ROPE_FACTOR_AT_LEAST_1 else 0
@@ -668,8 +753,9 @@ def _rope_extended(cfg: dict, max_pos: int, src: str, pre: str = "") -> int:
     original length by its factor. A linear entry does so only when it names
     original_max_position_embeddings: without it max_position_embeddings is already the
     interpolated length (Gemma-3: linear x8 with 131,072 positions, not 1,048,576)."""
-    rs, kind = cfg.get("rope_scaling"), _rope_kind(cfg)
-    if kind not in ("yarn", "linear", "dynamic") or (kind == "linear" and not rs.get("original_max_position_embeddings")):
+    (fld, rs), kind = _rope_map(cfg), _rope_kind(cfg)
+    if kind not in ("yarn", "linear", "dynamic") or \
+            (kind == "linear" and not rs.get("original_max_position_embeddings")):
         return max_pos
     factor, orig = rs.get("factor"), rs.get("original_max_position_embeddings") or max_pos
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1 \
@@ -677,7 +763,7 @@ def _rope_extended(cfg: dict, max_pos: int, src: str, pre: str = "") -> int:
         return max_pos
     from workloads.schema import MAX_CONTEXT
     if orig * factor > MAX_CONTEXT:
-        raise InputError(f"{src}: {pre}rope_scaling.factor: got {factor!r}; expected a factor keeping the context "
+        raise InputError(f"{src}: {pre}{fld}.factor: got {factor!r}; expected a factor keeping the context "
                          f"({orig:,} x factor) at most {MAX_CONTEXT:,} positions")
     return max(max_pos, int(orig * factor))
 
@@ -709,7 +795,7 @@ def _hf_extras(cfg: dict, d: dict) -> None:
         if cfg.get(key) is not None:  # a positive number (workloads.schema.HF_FIELDS)
             d[field] = float(cfg[key])
     rope = _rope_kind(cfg)
-    if rope:
+    if rope and rope != "default":  # "default": plain RoPE, no scaling (transformers 5 states it)
         d["rope_scaling"] = rope
     if cfg.get("num_nextn_predict_layers"):  # an integer (workloads.schema.HF_FIELDS)
         d["mtp_layers"] = cfg["num_nextn_predict_layers"]
@@ -838,6 +924,70 @@ def _llama4_wrapper(cfg: dict, src: str) -> list:
             f"priced -- no image tokens, no vision FLOPs, and its weights are left out of the memory footprint"]
 
 
+def _qkv_bias(cfg: dict, src: str, pre: str) -> bool:
+    """Biases on q, k and v: Qwen2Attention always has them; Qwen2MoeAttention when qkv_bias (default true;
+    its class reads no attention_bias); the others with Llama-style attention_bias."""
+    mt = cfg.get("model_type")
+    if mt == "qwen2_moe":
+        v = cfg.get("qkv_bias", True)
+        require(isinstance(v, bool), src, pre + "qkv_bias", v, "true or false (Qwen2MoeConfig's default: true)")
+        return v
+    return bool(cfg.get("attention_bias", False) or mt == "qwen2")
+
+
+# Qwen2/Qwen3(-MoE) configs default use_sliding_window to false and then ignore sliding_window
+_WINDOW_OPT_IN = ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe")
+
+
+def _window(cfg: dict, src: str, pre: str) -> tuple:
+    """(the sliding window or None, an import note or None)."""
+    w, use = cfg.get("sliding_window"), cfg.get("use_sliding_window")
+    if not w or use is False:
+        return None, None
+    if use is None and cfg.get("model_type") in _WINDOW_OPT_IN:  # the class default (false) applies
+        return None, (f"{src}: {pre}sliding_window {w:,} ignored: use_sliding_window is absent and "
+                      f"{cfg['model_type']}'s transformers class defaults it to false (every layer attends to "
+                      f"the whole context)")
+    return w, None
+
+
+def _qwen3_moe_experts(cfg: dict, src: str, pre: str) -> dict:
+    """transformers 5 saves Qwen3-MoE's expert count as num_local_experts (Qwen3MoeConfig.attribute_map:
+    num_experts -> num_local_experts): read there when num_experts is absent; both stated must agree.
+    Qwen2MoeConfig has no such map (it reads num_experts alone), so only qwen3_moe."""
+    if cfg.get("model_type") != "qwen3_moe" or cfg.get("num_local_experts") is None:
+        return cfg
+    n = cfg["num_local_experts"]
+    if cfg.get("num_experts") is not None:
+        require(cfg["num_experts"] == n, src, pre + "num_local_experts", n,
+                f"the same as {pre}num_experts ({cfg['num_experts']}): transformers reads both as one count")
+        return cfg
+    _require_experts(cfg, src, pre, "qwen3_moe", key="num_local_experts")
+    return {**cfg, "num_experts": n}
+
+
+def _rotary_fraction(cfg: dict, src: str, pre: str) -> float:
+    """partial_rotary_factor: at the top level (transformers 4) or inside rope_parameters (5; per layer type
+    too). Each stated value is checked (a number in (0, 1]); differing values are refused naming both."""
+    found = [("partial_rotary_factor", cfg["partial_rotary_factor"])] if "partial_rotary_factor" in cfg else []
+    found += [(f + ".partial_rotary_factor", m["partial_rotary_factor"]) for f, m in _rope_entries(cfg)
+              if isinstance(m, dict) and "partial_rotary_factor" in m]
+    for fld, v in found:
+        require(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1, src, pre + fld, v,
+                "a number in (0, 1] (the share of each head's dims RoPE turns), or absent")
+    for fld, v in found[1:]:
+        require(v == found[0][1], src, pre + fld, v, f"the same as {pre}{found[0][0]} ({found[0][1]!r}): "
+                                                    f"one rotary width is modelled")
+    if not found or found[0][1] == 1:
+        return 1.0
+    fld, f = pre + found[0][0], found[0][1]
+    require(not cfg.get("kv_lora_rank"), src, fld, f, "absent for MLA (its rope width is qk_rope_head_dim)")
+    hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    require(int(hd * f) >= 2 and int(hd * f) % 2 == 0, src, fld, f,
+            f"a factor giving an even rotary width of at least 2 (head_dim {hd} x {f} = {hd * f:g} dims)")
+    return float(f)
+
+
 def model_from_hf_config(path: str | Path) -> ModelSpec:
     """Read a Hugging Face config.json (as JSON data only)."""
     from workloads.schema import check_hf_fields
@@ -871,16 +1021,29 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         "hidden": cfg["hidden_size"], "layers": cfg["num_hidden_layers"], "heads": heads,
         "kv_heads": cfg.get("num_key_value_heads") or heads,
         "intermediate": cfg.get("intermediate_size") or 0, "vocab": cfg["vocab_size"],
-        "qkv_bias": bool(cfg.get("attention_bias", False) or cfg.get("model_type") in ("qwen2", "qwen2_moe")),
+        "qkv_bias": _qkv_bias(cfg, src, pre),
         "source": src,
     }
+    cfg = _qwen3_moe_experts(cfg, src, pre)
     _hf_refuse(cfg, src, pre)
     if cfg.get("head_dim"):
         d["head_dim"] = cfg["head_dim"]
-    if cfg.get("sliding_window") and cfg.get("use_sliding_window") is not False:
-        d["sliding_window"] = cfg["sliding_window"]
-    if cfg.get("max_position_embeddings"):
-        d["max_context"] = _rope_extended(cfg, cfg["max_position_embeddings"], src, pre)
+    if not cfg.get("kv_lora_rank"):  # MLA: one KV latent serves every head (kv_heads = heads below)
+        kv = d["kv_heads"]
+        require(heads % kv == 0, src, pre + "num_key_value_heads", kv,
+                f"a divisor of heads (num_attention_heads {heads}): each KV head serves a whole group of query heads")
+    d["rotary_fraction"] = _rotary_fraction(cfg, src, pre)
+    window, note = _window(cfg, src, pre)
+    if window:
+        d["sliding_window"] = window
+    if note:
+        notes.append(note)
+    max_pos = cfg.get("max_position_embeddings")
+    if max_pos is None and "max_position_embeddings" not in cfg and cfg.get("model_type") == "gemma3_text":
+        max_pos = 131072  # Gemma3TextConfig's default (its text_config in a Gemma3Config often leaves it out)
+        notes.append(f"{src}: {pre}max_position_embeddings absent: Gemma3TextConfig's default 131,072 positions")
+    if max_pos:
+        d["max_context"] = _rope_extended(cfg, max_pos, src, pre)
     if d.get("sliding_window") and d.get("max_context") and d["sliding_window"] >= d["max_context"]:
         # a window at least as wide as the longest context limits nothing (Phi-3.5-mini / Phi-4-mini:
         # sliding_window 262,144 with 131,072 positions): every layer attends to the whole context

@@ -390,7 +390,7 @@ class _Sharder:
             x, y = _resize(op.inputs[0], 0, b), _resize(op.outputs[0], 0, b)
             return [op.with_(dims={**d, "b": b}, inputs=(x, w), outputs=(y,))]
         if name == "rope":
-            cols = (hl * m.mla.qk_rope_head_dim + m.mla.qk_rope_head_dim) if m.mla else (hl + kvl) * hd
+            cols = (hl * m.mla.qk_rope_head_dim + m.mla.qk_rope_head_dim) if m.mla else (hl + kvl) * m.rotary_dim
             return [_cols(op, cols)]
         if name == "kv_write":
             return [op if m.mla else self.kv_write(op, 2 * kvl * hd)]
