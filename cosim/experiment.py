@@ -181,7 +181,7 @@ def experiment_from_dict(doc, source: str = "<experiment>", base_dir: Path | Non
     if "weights" not in doc:
         cfg["weights"] = declared_weights(cfg["model"])
     cfg["accuracy"] = _accuracy_section(cfg["accuracy"], source, base_dir)
-    cfg["serve"] = _serve_section(cfg["serve"], source)
+    cfg["serve"] = _serve_section(cfg["serve"], source, base_dir)
     if cfg["output"] is not None and not isinstance(cfg["output"], str):
         fail(source, "output", cfg["output"], "a directory path")
     exp = ExperimentConfig.from_dict(cfg, source, base_dir, weights_from_model="weights" not in doc)
@@ -266,7 +266,30 @@ def serve_field_problem(key) -> str | None:
     return f"a serve field{hint}: {', '.join(known)}"
 
 
-def _serve_section(v, source):
+def _serve_path(v, source: str, fld: str, base_dir: Path):
+    """serve.trace / serve.lengths_from relative to the file, as model, hw and accuracy.text are (was: to the
+    current directory, so a same-named file there was read instead). A bundled trace name (sharegpt_synth) stays a
+    name; a docs-style path (configs/traces/sharegpt_synth.csv) stays as written where no such file is beside the
+    experiment, for load_trace's rule; any other path must exist."""
+    from cosim.serving.arrivals import TRACE_COLUMNS, bundled_trace
+    if not isinstance(v, (str, os.PathLike)) or not str(v):
+        fail(source, f"serve.{fld}", v, f"a CSV file ({', '.join(TRACE_COLUMNS)}) or a bundled trace name "
+                                        f"(sharegpt_synth)")
+    text = str(v)
+    bare = "/" not in text and os.sep not in text and not text.endswith(".csv")
+    if bare and bundled_trace(text) is not None:
+        return text
+    p = Path(text).expanduser()
+    p = p if p.is_absolute() else (base_dir / p).resolve()
+    if p.is_file():
+        return str(p)
+    if bundled_trace(text) is not None:
+        return text
+    fail(source, f"serve.{fld}", text, f"an existing CSV file ({p} does not exist; a relative path is read from the "
+                                       f"experiment file's directory) or a bundled trace name (sharegpt_synth)")
+
+
+def _serve_section(v, source, base_dir: Path | None = None):
     """Serving options (cosim.serving.ServeConfig fields), checked now; None = no serving run."""
     if v in (None, False):
         return None
@@ -276,6 +299,10 @@ def _serve_section(v, source):
         problem = serve_field_problem(k)
         if problem:  # an experiment field's value shown (it belongs at the top level), else the unknown name
             fail(source, f"serve.{k}", v[k] if k in SERVE_FROM_EXPERIMENT else k, problem)
+    v = dict(v)
+    for fld in ("trace", "lengths_from"):
+        if v.get(fld) is not None:
+            v[fld] = _serve_path(v[fld], source, fld, Path(base_dir) if base_dir else Path.cwd())
     from cosim.serving.config import ServeConfig
     try:
         ServeConfig(model="-", hw="-", **v)

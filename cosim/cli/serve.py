@@ -17,7 +17,8 @@ def register(sub) -> None:
     p.add_argument("--tp", type=int, help="tensor-parallel devices per replica (--hw names a system)")
     p.add_argument("--pp", type=int, help="pipeline stages per replica (--hw names a system)")
     p.add_argument("--qps", type=float, help="mean request rate (requests/s)")
-    p.add_argument("--requests", type=int, help="number of requests (default 1000; with --trace, all its rows)")
+    p.add_argument("--requests", type=int, help="number of requests (default 1000; with --trace, all its rows, or its "
+                                                "first N in arrival order, at most its rows)")
     p.add_argument("--arrival", choices=("poisson", "gamma"), default="poisson", help="arrival process (gamma: bursty)")
     p.add_argument("--burstiness", type=float, help="gamma inter-arrival CV (>1 bursty; default 1); with --arrival gamma")
     p.add_argument("--trace", help="CSV trace (arrival_s,prompt_len,output_len) or bundled name, e.g. sharegpt_synth")
@@ -32,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--max-prefill-seqs", type=int, help="prompts prefilled per step (default: as the budget allows)")
     p.add_argument("--context-window", type=int,
                    help="positions a request may use: prompt + output - 1 <= this (the last output token is "
-                        "never fed back; default: the model's max context)")
+                        "never fed back; default: the model's max context; beyond it is priced with a note)")
     p.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
     p.add_argument("--kv-capacity-tokens", type=int, help="fix the KV capacity instead of deriving it (at least one "
                                                          "--block-size block; with a KV recipe, in tokens at the "
@@ -41,7 +42,8 @@ def register(sub) -> None:
     p.add_argument("--replicas", type=int, default=1, help="independent devices behind a least-loaded router")
     p.add_argument("--prefill-replicas", type=int, help="prefill pool size (default 1); with --scheduler disaggregated")
     p.add_argument("--decode-replicas", type=int, help="decode pool size (default 1); with --scheduler disaggregated")
-    p.add_argument("--draft-model", help="speculative decoding with this draft model")
+    p.add_argument("--draft-model", help="speculative decoding with this draft model (the target's vocabulary size, "
+                                         "no more parameters than the target)")
     p.add_argument("--draft-weights", help="self-speculation (QuantSpec-style): draft = target with these weights")
     p.add_argument("--draft-len", type=int, help="tokens drafted per speculative step (default 4); with --draft-model "
                                                  "or --draft-weights")

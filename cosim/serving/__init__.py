@@ -131,15 +131,52 @@ def _step_model(cfg, w, hw, system):
     return host_for(steps, host, hw, cfg.level) if host is not None else steps
 
 
+def _beyond_context_note(cfg, model, specs) -> str | None:
+    """A given context_window past the model's max_context is the serving run's opt-in (simulate, generate and
+    plan need --allow-beyond-max-context): said, as their note says it (workloads.context.context_note)."""
+    limit, window = model.max_context, cfg.context_window
+    if not limit or window is None or window <= limit:
+        return None
+    ends = [r.prompt_len + r.output_len - 1 for r in specs]  # a request's largest step: _check_requests
+    past = sum(e > limit for e in ends)
+    head = (f"context_window {window:,} (given) is beyond {model.name}'s maximum context of {limit:,} positions "
+            f"(max_context, from {model.source or 'its file'})")
+    if not past:
+        return f"{head}; no request reaches past it (the longest holds {max(ends, default=0):,} positions)"
+    return (f"{head}; {past:,} of {len(specs):,} requests reach past it (the longest holds {max(ends):,} positions), "
+            f"priced on request (context_window); the model was not trained there")
+
+
+def _check_draft_model(target, draft) -> None:
+    """A draft model proposes tokens the target verifies: both must share a tokenizer, and a draft is meant to be
+    the cheaper of the two. A vocabulary-size mismatch (Llama-3 128,256 vs Qwen2.5 152,064) is refused: those
+    token ids mean nothing to the target (an equal size does not prove the same tokenizer, e.g. Llama-2 and
+    Mistral, both 32,000). A draft with more parameters than its target costs more per drafted token than the
+    target's own step, and only failed as a KV capacity shortfall: refused, naming both counts."""
+    if draft.vocab != target.vocab:
+        raise InputError(f"serve: speculative.draft_model (CLI --draft-model): got {draft.name!r} with a vocabulary "
+                         f"of {draft.vocab:,} tokens; expected a draft sharing target {target.name}'s tokenizer, "
+                         f"its vocabulary of {target.vocab:,} tokens (speculative decoding verifies the draft's "
+                         f"token ids with the target)")
+    if draft.params > target.params:
+        raise InputError(f"serve: speculative.draft_model (CLI --draft-model): got {draft.name!r} with "
+                         f"{draft.params / 1e9:,.2f} B parameters; expected a draft no larger than target "
+                         f"{target.name} ({target.params / 1e9:,.2f} B parameters): a larger draft costs more per "
+                         f"drafted token than the target's own decode step")
+
+
 def _draft(cfg, workload, hw, system):
     """The draft runs on one device; on a multi-device replica the others draw static power meanwhile."""
     s = cfg.speculative
     if s is None:
         return None, None
-    w = Workload(load_model(s.draft_model) if s.draft_model else workload.model,
+    dm = load_model(s.draft_model) if s.draft_model else None
+    w = Workload(dm if dm is not None else workload.model,
                  s.draft_weights or workload.weights, workload.acts, s.draft_kv or workload.kv, None,
                  workload.attention)
-    refuse_chunked_attention(w.model, "serve: speculative.draft_model")
+    refuse_chunked_attention(w.model, "serve: speculative.draft_model")  # a draft it cannot price at all: first
+    if dm is not None:
+        _check_draft_model(workload.model, dm)
     devices = parse_layout(cfg.parallel).devices if system is not None else None
     return w, DeviceStepCost(w, hw, cfg.level, cfg.bucket, cfg.compute_fallback, replica_devices=devices)
 
@@ -370,8 +407,9 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
         raise InputError(f"serve: step_model: got {type(steps).__name__}; expected an object with "
                          f"step_cost(StepBatch) -> StepCost and notes")
     draft_w, draft = _draft(cfg, w, hw, system)
+    trace_notes: list = []  # a trace's rebased arrivals, its first N rows: said after the lengths
     specs = make_requests(cfg.requests, cfg.qps, cfg.arrival, cfg.burstiness, cfg.prompt_len, cfg.output_len,
-                          cfg.lengths_from, cfg.trace, cfg.seed)
+                          cfg.lengths_from, cfg.trace, cfg.seed, notes=trace_notes)
     _check_stream(w, specs)
     budget = token_budget(cfg, specs)
     cap, notes, stored = _capacity(cfg, w, hw, model, specs, budget, draft_w)
@@ -384,7 +422,7 @@ def serve(model, hw, step_model: StepCostModel | None = None, **options) -> Serv
     else:
         layout = [("both", f"replica{i}") for i in range(cfg.replicas)]
     notes.append(lengths_note(specs, cfg.prompt_len, cfg.output_len, cfg.lengths_from, cfg.trace))
-    notes += [n for n in (order_note(specs, cfg.trace),) if n]
+    notes += trace_notes + [n for n in (order_note(specs, cfg.trace), _beyond_context_note(cfg, model, specs)) if n]
     _check_requests(specs, cfg, {name: (cap, host_blocks) for _, name in layout}, model, stored)
 
     def make(engine):

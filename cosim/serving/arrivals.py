@@ -1,7 +1,8 @@
 """Requests over time: Poisson or gamma (bursty) arrivals, or a trace file.
 
 A trace file is CSV with columns ``arrival_s,prompt_len,output_len`` (one request a
-row, arrival times in seconds from the start). Lengths for synthetic arrivals are fixed
+row, arrival times in seconds, finite; whole token counts; absolute timestamps are served from
+the first arrival, ABSOLUTE_FROM_S). Lengths for synthetic arrivals are fixed
 numbers, or drawn (with replacement) from a trace file's rows.
 """
 
@@ -43,8 +44,46 @@ def bundled_trace(name: str) -> Path | None:
     return p if p.is_file() else None
 
 
-def load_trace(path_or_name, source_field: str = "trace") -> list[RequestSpec]:
-    """Requests from a CSV trace (a path, or a bundled name such as sharegpt_synth)."""
+# From this first arrival up a trace's times are absolute timestamps (epoch seconds, or nanoseconds written as
+# seconds): float64 resolves no better than 1 ns there (2^-30 s at 2^22 s, about 48.5 days), and a run's times
+# sum many step costs on top, so a 1e18 epoch gave every latency 0.0 ms. Such a trace is served from its first
+# arrival (rebased, said in a note). Below it a trace keeps its own times: rebasing would move the times the run
+# reports (requests.csv arrival_s, the timeline, steady_start_s / steady_end_s), though no latency or rate.
+ABSOLUTE_FROM_S = 2.0 ** 22
+
+
+def _rebased_arrivals(path):
+    """The arrivals minus the first, computed exactly from the file's text (Decimal): the float64 values cannot
+    tell 1700000000000000000 from ...001 apart; pandas reads a wide integer column exactly but not a wide decimal."""
+    import pandas as pd
+    from decimal import Decimal
+
+    text = pd.read_csv(path, usecols=["arrival_s"], dtype=str)["arrival_s"].str.strip()
+    exact = [Decimal(t) for t in text]
+    first = min(exact)
+    return np.array([float(d - first) for d in exact]), first
+
+
+def _check_column(path, df, c, col):
+    """One error for the first bad value of column c: NaN or text, inf, negative, a count below 1 or a
+    fractional count (int() truncated 100.7 to 100, silently)."""
+    vals = col.to_numpy(dtype=float)
+    finite = np.isfinite(vals)  # NaN (text, empty) and +-inf: an inf arrival stalled the engine
+    bad = ~finite | (vals < 0)
+    if c != "arrival_s":
+        bad |= (vals < 1) | (finite & (np.floor(np.where(finite, vals, 0)) != vals))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        v = df[c].iloc[i]
+        v = v.item() if isinstance(v, np.generic) else v  # a plain number, not np.int64(-3)
+        raise InputError(f"{path}: row {i + 2}: {c}: got {v!r}; expected "
+                         + ("a finite time >= 0 in seconds" if c == "arrival_s"
+                            else "a positive token count, a whole number (an integer >= 1)"))
+
+
+def load_trace(path_or_name, source_field: str = "trace", notes: list | None = None) -> list[RequestSpec]:
+    """Requests from a CSV trace (a path, or a bundled name such as sharegpt_synth). `notes`: a list that gets
+    what the loader changed (arrivals rebased to the first, for absolute timestamps)."""
     import pandas as pd
 
     # the rule of every loader (workloads.io.resolve_bundled): a bare bundled name is the bundled
@@ -69,16 +108,19 @@ def load_trace(path_or_name, source_field: str = "trace") -> list[RequestSpec]:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected columns "
                          f"{', '.join(TRACE_COLUMNS)} (found {', '.join(map(str, df.columns))})")
     for c in TRACE_COLUMNS:
-        col = pd.to_numeric(df[c], errors="coerce")
-        bad = col.isna() | (col < 0) | ((col < 1) & (c != "arrival_s"))
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            v = df[c].iloc[i]
-            v = v.item() if isinstance(v, np.generic) else v  # a plain number, not np.int64(-3)
-            raise InputError(f"{path}: row {i + 2}: {c}: got {v!r}; expected "
-                             + ("a time >= 0 in seconds" if c == "arrival_s" else "a positive token count"))
-    order = np.argsort(df["arrival_s"].to_numpy(), kind="stable")
-    a, p, o = (df[c].to_numpy()[order] for c in TRACE_COLUMNS)
+        _check_column(path, df, c, pd.to_numeric(df[c], errors="coerce"))
+    arrivals = df["arrival_s"].to_numpy(dtype=float)
+    if len(df) and arrivals.min() >= ABSOLUTE_FROM_S:
+        arrivals, first = _rebased_arrivals(path)
+        if notes is not None:
+            notes.append(f"trace {path_or_name}: arrivals rebased to the first (arrival_s {first} in the file, at or "
+                         f"beyond {ABSOLUTE_FROM_S:,.0f} s: an absolute timestamp, which float64 cannot resolve to "
+                         f"1 ns); requests.csv arrival_s, the timeline and steady_start_s/steady_end_s count from "
+                         f"it; latencies and rates do not change")
+    # sorted on the exact (rebased) times: the file's floats tie 1700000000000000001 with ...000
+    order = np.argsort(arrivals, kind="stable")
+    a = arrivals[order]
+    p, o = (df[c].to_numpy()[order] for c in TRACE_COLUMNS[1:])
     return [RequestSpec(i, float(a[i]), int(p[i]), int(o[i]), int(order[i]) + 2) for i in range(len(a))]
 
 
@@ -148,14 +190,21 @@ def _lengths(value, n, rng, fld):
 
 def make_requests(requests: int, qps: float, arrival: str = "poisson", burstiness: float = 1.0,
                   prompt_len=None, output_len=None, lengths_from=None, trace=None,
-                  seed: int = 0) -> list[RequestSpec]:
+                  seed: int = 0, notes: list | None = None) -> list[RequestSpec]:
     """The request list of one run. With `trace`, arrivals and lengths come from the file
-    (the first `requests` rows). Otherwise arrivals are synthetic at `qps`, and lengths are
-    fixed (`prompt_len`, `output_len`), drawn from `lengths_from` (a trace file), or
-    ShareGPT-like by default."""
+    (the first `requests` rows in arrival order; more than it holds is refused). Otherwise arrivals are synthetic at
+    `qps`, and lengths are fixed (`prompt_len`, `output_len`), drawn from `lengths_from` (a trace file), or
+    ShareGPT-like by default. `notes`: a list that gets what was changed or cut (load_trace's, the first N)."""
     if trace is not None:
-        rows = load_trace(trace)
+        rows = load_trace(trace, notes=notes)
         if isinstance(requests, int) and not isinstance(requests, bool) and requests >= 1:
+            if rows and requests > len(rows):  # was silently the trace's rows (an empty trace: _check_stream says)
+                raise InputError(f"serve: requests (CLI --requests): got {requests:,}; expected at most the "
+                                 f"{len(rows):,} requests of trace {trace} (its rows), or no requests to replay "
+                                 f"them all")
+            if requests < len(rows) and notes is not None:
+                notes.append(f"trace {trace}: the first {requests:,} of its {len(rows):,} requests in arrival "
+                             f"order served (requests {requests:,}; CLI --requests)")
             rows = rows[:requests]
         return rows
     _check_rate(qps, requests)

@@ -195,7 +195,8 @@ class ServeConfig:
     parallel: dict | None = None  # {"tp": 2, "pp": 1}
     # the requests
     qps: float | None = None
-    requests: int | None = None  # default: every row of a trace, else 1000 synthetic requests
+    # default: every row of a trace (N: its first N in arrival order, at most its rows), else 1000 synthetic requests
+    requests: int | None = None
     arrival: str = "poisson"  # poisson | gamma (bursty); a `trace` file replaces both
     burstiness: float = 1.0  # gamma inter-arrival coefficient of variation
     trace: str | None = None
