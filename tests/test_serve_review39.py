@@ -176,3 +176,20 @@ def test_a_smaller_draft_of_the_same_vocabulary_runs():
     res = srv.serve(MODEL, HW, qps=2, requests=3, prompt_len=100, output_len=8,
                     speculative={"draft_model": "llama3_2_3b"})
     assert res.summary["requests"] == 3
+
+
+def test_a_sweeps_serve_trace_values_are_read_beside_the_base_experiment(tmp_path, monkeypatch):
+    """A serve.trace axis's relative paths were applied as given, so a run read them from the current directory."""
+    from cosim.dse.spec import sweep_from_dict
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (sub / name).write_text("arrival_s,prompt_len,output_len\n0,100,10\n0.5,200,10\n")
+    monkeypatch.chdir(tmp_path)
+    base = {"model": "llama3_8b", "hw": "h100_sxm", "serve": {"trace": "a.csv"}}
+    sw = sweep_from_dict({"base": base, "axes": [{"grid": {"serve.trace": ["a.csv", "b.csv"]}}],
+                          "objectives": {"goodput_req_s": "max"}}, base_dir=sub)
+    assert sw.axes == [("grid", {"serve.trace": [str((sub / "a.csv").resolve()), str((sub / "b.csv").resolve())]})]
+    with pytest.raises(InputError, match=r"serve\.trace: got 'c\.csv'; expected an existing CSV file"):
+        sweep_from_dict({"base": base, "axes": [{"grid": {"serve.trace": ["c.csv"]}}],
+                         "objectives": {"goodput_req_s": "max"}}, base_dir=sub)

@@ -436,6 +436,11 @@ def _check_values(field_name, values, source, where, base: Experiment) -> None:
                 from cosim.experiment import SERVE_PROMPT_LEN
                 fail(source, f"{where}[{i}]", v, SERVE_PROMPT_LEN)
             continue
+        if field_name in ("serve.trace", "serve.lengths_from") and v is not None:
+            # relative to the base experiment's file, as its own serve.trace and a model axis's paths are (the run
+            # applies the value as given: read from the current directory)
+            from cosim.experiment import _serve_path
+            v = values[i] = _serve_path(v, f"{source}: {where}[{i}]", field_name[len("serve."):], base.base_dir)
         cfg = apply_point(base.config, {field_name: v}, source)
         if field_name in ("seq", "phase"):  # the base's prompt_len pairs with each point's, not this value alone
             cfg.pop("prompt_len", None)     # (cosim.dse.combos checks the pairs the sweep forms)
