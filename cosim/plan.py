@@ -184,7 +184,19 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
         raise InputError(f"plan: max_devices: got {max_devices!r}; expected 1 .. {system.devices} ({system.name})")
     if microbatches is not None and microbatches < 1:
         raise InputError(f"plan: microbatches: got {microbatches!r}; expected a positive integer (or None to search)")
+    if max_microbatches is not None and max_microbatches < 1:  # a cap of 0 dropped every pipelined layout
+        raise InputError(f"plan: max_microbatches (CLI --max-microbatches): got {max_microbatches!r}; expected a "
+                         f"positive integer (or none given: 4 x pp)")
+    if microbatches is not None and max_microbatches is not None:  # a fixed count searches nothing: the cap is moot
+        over = f", and {microbatches} exceeds the cap" if microbatches > max_microbatches else ""
+        raise InputError(f"plan: max_microbatches (CLI --max-microbatches): got {max_microbatches}, which this run "
+                         f"ignores (microbatches, CLI --microbatches, is fixed at {microbatches}: nothing is "
+                         f"searched{over}); it applies only to a searched count (--microbatches auto): drop one")
     from workloads.routing import parse_routing
+    if not model.moe and routing != "uniform":  # the routing is priced on EP layouts' experts only
+        raise InputError(f"plan: routing (CLI --routing): got {routing!r}, which this run ignores ({model.name} has "
+                         f"no experts); it applies only to a mixture-of-experts model's expert-parallel layouts: "
+                         f"drop it or change the model")
     routing = parse_routing(routing, model.moe.num_experts if model.moe else None, "plan: routing")
     layouts, skipped = enumerate_layouts(model, devices, batch, (False, True) if sp is None else (sp,),
                                          microbatches, max_microbatches, routing)
@@ -200,6 +212,9 @@ def plan(model, system, phase: str = "decode", batch: int = 1, seq: int = 2048, 
     from workloads.builder import declared_weights_note
     resolved, wnote = declared_weights_note(model, weights)
     notes = [wnote] if wnote else []
+    if routing != "uniform" and not any(L.ep > 1 for L in layouts):  # said, as the run priced no routing
+        notes.append(f"routing {routing}: no expert-parallel layout (ep > 1) was searched on {devices} device(s), so "
+                     f"it changed nothing (each device holds every expert)")
     # the run-wide format note a row's trace carries (activations narrower than its GEMMs), said once
     one = build_trace(model, phase=phase, batch=1, seq=seq, **fmt).meta.get("notes", ())
     notes += [n for n in one if n.startswith(f"acts {acts}:")]

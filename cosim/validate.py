@@ -388,6 +388,11 @@ def format_tables(res: ValidationResult) -> str:
 
 
 def scatter_plot(res: ValidationResult, path) -> Path:
+    """Write the predicted-vs-measured scatter to `path` (.png, .svg or .pdf; its folder is made) and return it."""
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):  # matplotlib would write a JPEG, or noext.png
+        raise InputError(f"scatter_plot: {str(path)[:200]}: unknown extension {path.suffix or '(none)'!r}; "
+                         f"expected .png or .svg or .pdf")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -415,7 +420,6 @@ def scatter_plot(res: ValidationResult, path) -> Path:
     axes[1].legend(fontsize=8, loc="upper left")
     fig.suptitle(f"{res.hw}: predicted vs measured, {res.split} split (dotted: +-20 %)")
     fig.tight_layout()
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

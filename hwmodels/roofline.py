@@ -55,18 +55,21 @@ def _format_for(name: str, kind: str, fmt: str, hw: HardwareSpec, compute_fallba
 def stored_operand_notes(stored, fmt: str, supports, owner: str = "the PE") -> tuple:
     """The one rule (roofline and cycle levels, any device): a stored operand (weights, KV cache) of a
     matrix op in a format the device has no unit for is multiplied as ``fmt``, the op's compute format:
-    said in the op's notes, never silently. The conversion (e.g. int4 -> bf16 dequantization) is not
-    charged. `stored`: (role, format) of the op's inputs; `supports`: the format test (the PE's,
-    AcceleratorConfig.supports, on an accelerator or FPGA; the spec's format table, HardwareSpec.supports,
-    elsewhere); `owner`: who lacks the unit in the note ("the PE", or the device's name)."""
+    said in the op's notes, never silently. The matrix unit's conversion (e.g. int4 -> bf16) is not
+    charged; a dequantize op the trace carries (a recipe's) is priced as its own op. `stored`: (role,
+    format) of the op's inputs; `supports`: the format test (the PE's, AcceleratorConfig.supports, on an
+    accelerator or FPGA; the spec's format table, HardwareSpec.supports, elsewhere); `owner`: who lacks
+    the unit in the note ("the PE", or the device's name)."""
     from workloads.formats import get_format
     out = []
     for role, f in stored:
         f = get_format(f).name
         if role in ("weight", "kv") and f != fmt and not supports(f):
             what = "weights" if role == "weight" else "KV cache"
-            out.append(f"{what} in {f}: {owner} has no {f} unit, priced as {fmt} MACs (the {f} -> {fmt} "
-                       f"conversion is not charged)")
+            # true with or without a recipe's dequantize op (kivi2.dequant): that op is its own priced row
+            out.append(f"{what} in {f}: {owner} has no {f} unit, priced as {fmt} MACs (the matrix unit's {f} -> "
+                       f"{fmt} conversion is not charged; a dequantize op in the trace, e.g. a recipe's, is priced "
+                       f"as its own row)")
     return tuple(dict.fromkeys(out))
 
 

@@ -110,9 +110,11 @@ def test_narrow_int_operands_without_a_unit_are_named_not_silent():
     hw = cosim.load_hw("mx_systolic_128")
     t = cosim.build_trace("llama3_8b", phase="decode", batch=1, seq=256, weights="int4_g128", acts="bf16", kv="int4")
     r = cosim.simulate(t, hw, level="cycle")
-    w = ("weights in int4_g128: the PE has no int4_g128 unit, priced as bf16 MACs (the int4_g128 -> bf16 conversion "
-         "is not charged)")
-    kv = "KV cache in int4: the PE has no int4 unit, priced as bf16 MACs (the int4 -> bf16 conversion is not charged)"
+    own_row = "; a dequantize op in the trace, e.g. a recipe's, is priced as its own row)"
+    w = ("weights in int4_g128: the PE has no int4_g128 unit, priced as bf16 MACs (the matrix unit's int4_g128 -> bf16 "
+         "conversion is not charged" + own_row)
+    kv = ("KV cache in int4: the PE has no int4 unit, priced as bf16 MACs (the matrix unit's int4 -> bf16 "
+          "conversion is not charged" + own_row)
     assert w in r.notes and kv in r.notes
     assert w in evaluate_variants(t.ops, hw, {})["notes"]  # the sweeps' vectorised path says the same
     t = cosim.build_trace("llama3_8b", phase="decode", batch=1, seq=256, weights="mxfp4", acts="mxfp8_e4m3",

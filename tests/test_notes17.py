@@ -15,8 +15,8 @@ MXFP4_GEMM = ("q_proj: weight-only mxfp4 GEMM priced as the calibrated bf16 kern
 
 
 def _unit(hw, fmt, what="weights"):
-    return (f"{what} in {fmt}: {hw} has no {fmt} unit, priced as bf16 MACs (the {fmt} -> bf16 conversion is "
-            f"not charged)")
+    return (f"{what} in {fmt}: {hw} has no {fmt} unit, priced as bf16 MACs (the matrix unit's {fmt} -> bf16 "
+            f"conversion is not charged; a dequantize op in the trace, e.g. a recipe's, is priced as its own row)")
 
 
 def _sweep(tmp_path, base, axis):

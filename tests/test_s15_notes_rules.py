@@ -10,8 +10,8 @@ from cosim.simulate import simulate
 from workloads.builder import build_trace
 
 SCOUT = str(Path("tests/data/hf_configs/llama4_scout_17b_16e.json").resolve())
-INT4 = ("weights in int4_g128: the PE has no int4_g128 unit, priced as bf16 MACs (the int4_g128 -> bf16 "
-        "conversion is not charged)")
+INT4 = ("weights in int4_g128: the PE has no int4_g128 unit, priced as bf16 MACs (the matrix unit's int4_g128 -> "
+        "bf16 conversion is not charged; a dequantize op in the trace, e.g. a recipe's, is priced as its own row)")
 
 
 def _unit_notes(rep):

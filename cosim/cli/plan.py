@@ -32,9 +32,10 @@ def register(sub) -> None:
     p.add_argument("--microbatches", default="auto",
                    help="micro-batches of pipelined layouts: 'auto' searches them (default), or a number fixes it")
     p.add_argument("--max-microbatches", type=int, default=None,
-                   help="largest micro-batch count searched (default 4 x pp)")
+                   help="largest micro-batch count searched (default 4 x pp); refused with a fixed --microbatches")
     p.add_argument("--routing", default="uniform",
-                   help="expert routing for EP layouts: uniform (default), sampled, or zipf:<s>")
+                   help="expert routing for EP layouts: uniform (default), sampled, or zipf:<s>; refused on a model "
+                        "without experts")
     p.add_argument("--top", type=int, default=15, help="rows shown")
     p.add_argument("--out", help="write the whole table (.csv or .json)")
     p.add_argument("--plot", help="write a bar chart of the objective per layout, each bar labelled with its energy "

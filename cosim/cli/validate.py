@@ -28,15 +28,22 @@ def register(sub) -> None:
                         f"later held-out suites ({list(HELDOUT_SPLITS)[1]} .. {list(HELDOUT_SPLITS)[-1]})")
     p.add_argument("--include-unreliable", action="store_true",
                    help="also score rows whose repeats spread > 50%% of the median (host-bound launches)")
-    p.add_argument("--plot", help="write the predicted-vs-measured scatter to this file (.png); nothing is "
-                                  "written without it")
-    p.add_argument("--json", help="write every comparison row as JSON")
+    p.add_argument("--plot", help="write the predicted-vs-measured scatter to this file (.png, .svg or .pdf; a "
+                                  "missing folder is created); nothing is written without it")
+    p.add_argument("--json", help="write every comparison row to this file (.json; a missing folder is created)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from cosim.cli._paths import check_output_file, ensure_parent
     from cosim.validate import format_tables, scatter_plot, validate
 
+    # before the work, as plan and roofline do: a bad extension or path is one error line, not a traceback after
+    # the tables (matplotlib refuses .txt, writes .jpg, appends .png to a bare name); folders are made on writing
+    if args.plot:
+        check_output_file(args.plot, "--plot", (".png", ".svg", ".pdf"))
+    if args.json:
+        check_output_file(args.json, "--json", (".json",))
     try:
         res = validate(args.hw, args.measurements, args.energy, args.e2e, args.split, args.include_unreliable)
     except InputError as e:
@@ -44,9 +51,10 @@ def run(args) -> int:
         return 2
     print(format_tables(res))
     if args.plot:
-        print(f"wrote {scatter_plot(res, args.plot)}")
+        print(f"wrote {scatter_plot(res, ensure_parent(args.plot, '--plot'))}")
     if args.json:
-        with open(args.json, "w") as f:
+        path = ensure_parent(args.json, "--json")
+        with open(path, "w") as f:
             jsonio.dump(res.to_dict(), f, indent=1, default=str)
-        print(f"wrote {args.json}")
+        print(f"wrote {path}")
     return 0
