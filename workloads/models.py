@@ -988,6 +988,27 @@ def _rotary_fraction(cfg: dict, src: str, pre: str) -> float:
     return float(f)
 
 
+def _hf_context(cfg: dict, d: dict, src: str, pre: str) -> list:
+    """Set the sliding window and the maximum context in `d`; returns the import notes they make."""
+    notes = []
+    window, note = _window(cfg, src, pre)
+    if window:
+        d["sliding_window"] = window
+    if note:
+        notes.append(note)
+    max_pos = cfg.get("max_position_embeddings")
+    if max_pos is None and "max_position_embeddings" not in cfg and cfg.get("model_type") == "gemma3_text":
+        max_pos = 131072  # Gemma3TextConfig's default (its text_config in a Gemma3Config often leaves it out)
+        notes.append(f"{src}: {pre}max_position_embeddings absent: Gemma3TextConfig's default 131,072 positions")
+    if max_pos:
+        d["max_context"] = _rope_extended(cfg, max_pos, src, pre)
+    if d.get("sliding_window") and d.get("max_context") and d["sliding_window"] >= d["max_context"]:
+        # a window at least as wide as the longest context limits nothing (Phi-3.5-mini / Phi-4-mini:
+        # sliding_window 262,144 with 131,072 positions): every layer attends to the whole context
+        del d["sliding_window"]
+    return notes
+
+
 def model_from_hf_config(path: str | Path) -> ModelSpec:
     """Read a Hugging Face config.json (as JSON data only)."""
     from workloads.schema import check_hf_fields
@@ -1033,21 +1054,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         require(heads % kv == 0, src, pre + "num_key_value_heads", kv,
                 f"a divisor of heads (num_attention_heads {heads}): each KV head serves a whole group of query heads")
     d["rotary_fraction"] = _rotary_fraction(cfg, src, pre)
-    window, note = _window(cfg, src, pre)
-    if window:
-        d["sliding_window"] = window
-    if note:
-        notes.append(note)
-    max_pos = cfg.get("max_position_embeddings")
-    if max_pos is None and "max_position_embeddings" not in cfg and cfg.get("model_type") == "gemma3_text":
-        max_pos = 131072  # Gemma3TextConfig's default (its text_config in a Gemma3Config often leaves it out)
-        notes.append(f"{src}: {pre}max_position_embeddings absent: Gemma3TextConfig's default 131,072 positions")
-    if max_pos:
-        d["max_context"] = _rope_extended(cfg, max_pos, src, pre)
-    if d.get("sliding_window") and d.get("max_context") and d["sliding_window"] >= d["max_context"]:
-        # a window at least as wide as the longest context limits nothing (Phi-3.5-mini / Phi-4-mini:
-        # sliding_window 262,144 with 131,072 positions): every layer attends to the whole context
-        del d["sliding_window"]
+    notes += _hf_context(cfg, d, src, pre)
     _hf_extras(cfg, d)
     if pre:
         _wrapper_tie(cfg, outer, src, d)
