@@ -9,6 +9,7 @@ import pytest
 from workloads.builder import build_trace
 from workloads.io import InputError
 from workloads.models import model_from_hf_config
+from tests.test_hf_allowlist import PHI4_MINI  # Phi-4-mini-instruct's config.json, the fields read
 
 # Qwen/Qwen2.5-7B-Instruct config.json; its model card documents YaRN x4 over 32,768 positions
 QWEN25_7B = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 3584,
@@ -27,13 +28,6 @@ QWEN3_30B_A3B_TF5 = {"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qw
                      "tie_word_embeddings": False, "hidden_act": "silu", "dtype": "bfloat16",
                      "rope_parameters": {"rope_theta": 10000000, "rope_type": "default"},
                      "transformers_version": "5.7.0"}
-# microsoft/Phi-4-mini-instruct config.json (the 48-entry longrope vectors left out: frequencies only)
-PHI4_MINI = {"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_size": 3072,
-             "intermediate_size": 8192, "num_hidden_layers": 32, "num_attention_heads": 24, "num_key_value_heads": 8,
-             "vocab_size": 200064, "max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
-             "partial_rotary_factor": 0.75, "rope_scaling": {"type": "longrope"}, "sliding_window": 262144,
-             "hidden_act": "silu", "attention_bias": False, "mlp_bias": False, "tie_word_embeddings": True,
-             "torch_dtype": "bfloat16"}
 # Qwen/Qwen2-57B-A14B config.json
 QWEN2_57B = {"architectures": ["Qwen2MoeForCausalLM"], "model_type": "qwen2_moe", "hidden_size": 3584,
              "intermediate_size": 18944, "moe_intermediate_size": 2560, "shared_expert_intermediate_size": 20480,
